@@ -1,0 +1,1 @@
+"""HTTP-to-gRPC gateway built from the contracts."""

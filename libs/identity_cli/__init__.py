@@ -1,0 +1,1 @@
+"""The `identity` command: run the mesh, migrate, manage keys."""

@@ -1,0 +1,1 @@
+"""Envelope encryption: sealing templates, key-encryption keys, rotation and crypto-shredding."""

@@ -1,0 +1,1 @@
+"""Model handling and face inference: manifests, runners, detection, quality, alignment, PAD, embeddings."""

@@ -1,0 +1,1 @@
+"""The Indonesian KTP: NIK structure and region codes, card fields."""

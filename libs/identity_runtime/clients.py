@@ -1,0 +1,217 @@
+"""gRPC clients for calls between services.
+
+`ClientFactory.channel(service)` returns a cached `grpc.aio.Channel` with:
+- deliberate message-size limits (the same as the servers');
+- retries through gRPC's own retry policy, configured only for methods the
+  contract marks `NO_SIDE_EFFECTS` or `IDEMPOTENT`, on UNAVAILABLE;
+- an interceptor that sends the caller's request id, tenant, actor and trace
+  context, and a timeout no later than the caller's own deadline;
+- a circuit breaker per downstream service that fails fast with
+  UNAVAILABLE / CIRCUIT_OPEN after repeated transport failures.
+
+Errors from downstream calls arrive as `grpc.aio.AioRpcError`; adapters turn
+them into domain errors with `identity_runtime.status.remote_error`, which
+keeps the downstream code and reason.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+
+from identity_runtime import context as call_context
+from identity_runtime import descriptors, tracing
+from identity_runtime.errors import DeadlineExceeded, Unavailable
+
+# Codes that say "the service or the network failed", not "your request is bad".
+_TRANSPORT_FAILURES = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
+
+
+def retry_service_config(
+    package: str, max_attempts: int = 3, initial_backoff: float = 0.05, max_backoff: float = 0.5
+) -> str:
+    """Service config JSON with a retry policy for the package's safe methods only."""
+    names = []
+    for service in descriptors.services():
+        if descriptors.service_package(service.full_name) != package:
+            continue
+        for method in service.methods:
+            if descriptors.is_retry_safe(method):
+                names.append({"service": service.full_name, "method": method.name})
+    config: dict[str, Any] = {"methodConfig": []}
+    if names:
+        config["methodConfig"].append(
+            {
+                "name": names,
+                "retryPolicy": {
+                    "maxAttempts": max_attempts,
+                    "initialBackoff": f"{initial_backoff}s",
+                    "maxBackoff": f"{max_backoff}s",
+                    "backoffMultiplier": 2,
+                    "retryableStatusCodes": ["UNAVAILABLE"],
+                },
+            }
+        )
+    return json.dumps(config)
+
+
+class CircuitBreaker:
+    """Opens after `failure_threshold` consecutive transport failures; after
+    `reset_seconds` lets one trial call through (half-open)."""
+
+    def __init__(self, name: str, failure_threshold: int = 5, reset_seconds: float = 5.0):
+        self.name = name
+        self.failure_threshold = failure_threshold
+        self.reset_seconds = reset_seconds
+        self.failures = 0
+        self.opened_at: float | None = None
+        self.trial_in_flight = False
+
+    @property
+    def state(self) -> str:
+        if self.opened_at is None:
+            return "closed"
+        if time.monotonic() - self.opened_at >= self.reset_seconds:
+            return "half-open"
+        return "open"
+
+    def before_call(self) -> None:
+        state = self.state
+        if state == "open" or (state == "half-open" and self.trial_in_flight):
+            raise Unavailable(
+                f"{self.name} is failing; calls are short-circuited for up to {self.reset_seconds:.0f}s",
+                "CIRCUIT_OPEN",
+                {"service": self.name},
+            )
+        if state == "half-open":
+            self.trial_in_flight = True
+
+    def record(self, code: grpc.StatusCode | None) -> None:
+        self.trial_in_flight = False
+        if code in _TRANSPORT_FAILURES:
+            self.failures += 1
+            if self.failures >= self.failure_threshold or self.opened_at is not None:
+                self.opened_at = time.monotonic()
+        else:
+            self.failures = 0
+            self.opened_at = None
+
+
+def outgoing_metadata(extra: Mapping[str, str] | None = None) -> list[tuple[str, str]]:
+    """Metadata that carries the current call's context downstream."""
+    ctx = call_context.current()
+    metadata: dict[str, str] = {}
+    if ctx is not None:
+        metadata[call_context.REQUEST_ID_KEY] = ctx.request_id
+        if ctx.org_id:
+            metadata[call_context.ORG_KEY] = ctx.org_id
+        if ctx.actor:
+            metadata[call_context.ACTOR_KEY] = ctx.actor
+        if ctx.scopes:
+            metadata[call_context.SCOPES_KEY] = ",".join(ctx.scopes)
+    tracing.inject(metadata)
+    if extra:
+        metadata.update(extra)
+    return list(metadata.items())
+
+
+def _effective_timeout(requested: float | None, default: float) -> float:
+    """The call's timeout: never later than the current call's own deadline."""
+    timeout = requested if requested is not None else default
+    ctx = call_context.current()
+    remaining = ctx.time_remaining() if ctx else None
+    if remaining is not None:
+        if remaining <= 0:
+            raise DeadlineExceeded("no time left for a downstream call")
+        timeout = min(timeout, remaining)
+    return timeout
+
+
+class _PropagatingInterceptor(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStreamClientInterceptor):
+    def __init__(self, breaker: CircuitBreaker, default_timeout: float):
+        self.breaker = breaker
+        self.default_timeout = default_timeout
+
+    def _details(self, details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
+        metadata = grpc.aio.Metadata(*outgoing_metadata())
+        for key, value in details.metadata or ():
+            metadata[key] = value
+        return grpc.aio.ClientCallDetails(
+            method=details.method,
+            timeout=_effective_timeout(details.timeout, self.default_timeout),
+            metadata=metadata,
+            credentials=details.credentials,
+            wait_for_ready=details.wait_for_ready,
+        )
+
+    async def intercept_unary_unary(self, continuation: Any, client_call_details: Any, request: Any) -> Any:
+        self.breaker.before_call()
+        call = await continuation(self._details(client_call_details), request)
+        try:
+            await call
+        except grpc.aio.AioRpcError as exc:
+            self.breaker.record(exc.code())
+            raise
+        except BaseException:
+            self.breaker.record(None)
+            raise
+        self.breaker.record(grpc.StatusCode.OK)
+        return call
+
+    async def intercept_unary_stream(self, continuation: Any, client_call_details: Any, request: Any) -> Any:
+        self.breaker.before_call()
+        self.breaker.record(None)
+        return await continuation(self._details(client_call_details), request)
+
+
+@dataclass(frozen=True)
+class ClientOptions:
+    max_message_bytes: int = 24 * 1024 * 1024
+    default_timeout_seconds: float = 10.0
+    breaker_failure_threshold: int = 5
+    breaker_reset_seconds: float = 5.0
+    max_attempts: int = 3
+
+
+class ClientFactory:
+    """One channel per downstream service, created lazily, closed together."""
+
+    def __init__(self, addresses: Mapping[str, str], options: ClientOptions | None = None):
+        self.addresses = dict(addresses)
+        self.options = options or ClientOptions()
+        self._channels: dict[str, grpc.aio.Channel] = {}
+        self.breakers: dict[str, CircuitBreaker] = {}
+
+    def channel(self, service: str) -> grpc.aio.Channel:
+        """`service` is the proto package name: "matching", "audit", ..."""
+        if service not in self._channels:
+            address = self.addresses.get(service)
+            if not address:
+                raise Unavailable(f"no address configured for the {service} service", "DEPENDENCY_UNAVAILABLE", {"service": service})
+            breaker = CircuitBreaker(service, self.options.breaker_failure_threshold, self.options.breaker_reset_seconds)
+            self.breakers[service] = breaker
+            self._channels[service] = grpc.aio.insecure_channel(
+                address,
+                options=[
+                    ("grpc.max_send_message_length", self.options.max_message_bytes),
+                    ("grpc.max_receive_message_length", self.options.max_message_bytes),
+                    ("grpc.enable_retries", 1),
+                    ("grpc.service_config", retry_service_config(service, self.options.max_attempts)),
+                    ("grpc.keepalive_time_ms", 30_000),
+                ],
+                interceptors=[_PropagatingInterceptor(breaker, self.options.default_timeout_seconds)],
+            )
+        return self._channels[service]
+
+    def stub(self, service: str, stub_class: type) -> Any:
+        return stub_class(self.channel(service))
+
+    async def close(self) -> None:
+        for channel in self._channels.values():
+            await channel.close()
+        self._channels.clear()

@@ -1,0 +1,80 @@
+"""Per-call context carried across async code and onto downstream calls.
+
+The server interceptors set these from incoming metadata; the client
+interceptor copies them onto every outgoing call, so a request id, the tenant
+and the remaining deadline follow a request through the whole mesh.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import time
+import uuid
+from dataclasses import dataclass, field
+
+# Metadata keys (gRPC metadata keys are lower case).
+REQUEST_ID_KEY = "x-request-id"
+ORG_KEY = "x-identity-org"
+ACTOR_KEY = "x-identity-actor"
+SCOPES_KEY = "x-identity-scopes"
+
+
+@dataclass(frozen=True)
+class CallContext:
+    request_id: str
+    org_id: str = ""
+    actor: str = ""
+    scopes: tuple[str, ...] = ()
+    # Absolute time.monotonic() by which the call must finish; None = no deadline.
+    deadline: float | None = None
+    method: str = ""
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def time_remaining(self) -> float | None:
+        if self.deadline is None:
+            return None
+        return self.deadline - time.monotonic()
+
+
+_current: contextvars.ContextVar[CallContext | None] = contextvars.ContextVar("identity_call_context", default=None)
+
+
+def new_request_id() -> str:
+    return uuid.uuid4().hex
+
+
+def current() -> CallContext | None:
+    return _current.get()
+
+
+def bind(ctx: CallContext) -> contextvars.Token:
+    return _current.set(ctx)
+
+
+def reset(token: contextvars.Token) -> None:
+    _current.reset(token)
+
+
+def request_id() -> str:
+    ctx = _current.get()
+    return ctx.request_id if ctx else ""
+
+
+def org_id() -> str:
+    ctx = _current.get()
+    return ctx.org_id if ctx else ""
+
+
+def require_org() -> str:
+    """The caller's organisation; a call without one is refused."""
+    from identity_runtime.errors import Unauthenticated
+
+    org = org_id()
+    if not org:
+        raise Unauthenticated("the call carries no organisation (x-identity-org metadata)", "TENANT_MISSING")
+    return org
+
+
+def actor() -> str:
+    ctx = _current.get()
+    return ctx.actor if ctx else ""

@@ -1,0 +1,51 @@
+"""Access to the generated contracts' descriptors (one import point)."""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import pkgutil
+
+from google.protobuf import descriptor_pb2, descriptor_pool
+from google.protobuf.descriptor import FileDescriptor, MethodDescriptor, ServiceDescriptor
+
+import identity
+
+
+@functools.cache
+def load_all_contracts() -> tuple[FileDescriptor, ...]:
+    """Import every generated `*_pb2` module; return their file descriptors."""
+    files = []
+    for module in pkgutil.walk_packages(identity.__path__, prefix="identity."):
+        if module.name.endswith("_pb2"):
+            files.append(importlib.import_module(module.name).DESCRIPTOR)
+    return tuple(sorted(files, key=lambda f: f.name))
+
+
+def pool() -> descriptor_pool.DescriptorPool:
+    load_all_contracts()
+    return descriptor_pool.Default()
+
+
+def services() -> list[ServiceDescriptor]:
+    found = []
+    for file in load_all_contracts():
+        found.extend(file.services_by_name.values())
+    return found
+
+
+def service_package(service_full_name: str) -> str:
+    """`identity.matching.v1.MatchingService` -> `matching`."""
+    parts = service_full_name.split(".")
+    return parts[1] if len(parts) >= 4 and parts[0] == "identity" else ""
+
+
+def idempotency_level(method: MethodDescriptor) -> str:
+    options = descriptor_pb2.MethodOptions()
+    options.ParseFromString(method.GetOptions().SerializeToString())
+    return descriptor_pb2.MethodOptions.IdempotencyLevel.Name(options.idempotency_level)
+
+
+def is_retry_safe(method: MethodDescriptor) -> bool:
+    """Only methods the contract marks side-effect free or idempotent are retried."""
+    return idempotency_level(method) in ("NO_SIDE_EFFECTS", "IDEMPOTENT")

@@ -1,0 +1,269 @@
+"""Server interceptors shared by every service.
+
+Each interceptor wraps the RPC behaviour in an async context manager, which
+works the same for unary and streaming RPCs. `server_interceptors()` returns
+them in order, outermost first:
+
+1. CallContextInterceptor  request id (from `x-request-id` or new), tenant
+                           (`x-identity-org`), actor, scopes and the deadline
+                           (the caller's, or the service default) bound for
+                           the call and for downstream calls.
+2. TracingInterceptor      a server span continuing the caller's trace.
+3. AccessLogInterceptor    one structured log line per call: rpc, status,
+                           reason, duration, request id, tenant. No payloads.
+4. ErrorInterceptor        DomainError -> google.rpc.Status with ErrorInfo;
+                           anything unexpected -> INTERNAL (logged with its
+                           traceback, never sent to the caller).
+5. DeadlineInterceptor     enforces the deadline with a clean
+                           DEADLINE_EXCEEDED.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import grpc
+from opentelemetry import trace
+
+from identity_runtime import context as call_context
+from identity_runtime import tracing
+from identity_runtime.errors import DeadlineExceeded, DomainError, Internal, Unimplemented
+from identity_runtime.logs import get_logger
+from identity_runtime.status import KNOWN_REASONS, to_grpc_status
+
+log = get_logger("identity.rpc")
+
+# Infrastructure RPCs that are neither logged per call nor traced.
+_QUIET_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+
+Scope = Callable[[str, grpc.aio.ServicerContext], contextlib.AbstractAsyncContextManager[Any]]
+
+
+def _wrap_handler(handler: grpc.RpcMethodHandler, method: str, scope: Scope) -> grpc.RpcMethodHandler:
+    if handler.unary_unary is not None:
+        inner_uu = handler.unary_unary
+
+        async def unary_unary(request: Any, ctx: grpc.aio.ServicerContext) -> Any:
+            async with scope(method, ctx):
+                return await inner_uu(request, ctx)
+
+        return grpc.unary_unary_rpc_method_handler(
+            unary_unary, handler.request_deserializer, handler.response_serializer
+        )
+    if handler.unary_stream is not None:
+        inner_us = handler.unary_stream
+
+        async def unary_stream(request: Any, ctx: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            async with scope(method, ctx):
+                async for item in inner_us(request, ctx):
+                    yield item
+
+        return grpc.unary_stream_rpc_method_handler(
+            unary_stream, handler.request_deserializer, handler.response_serializer
+        )
+    if handler.stream_unary is not None:
+        inner_su = handler.stream_unary
+
+        async def stream_unary(requests: Any, ctx: grpc.aio.ServicerContext) -> Any:
+            async with scope(method, ctx):
+                return await inner_su(requests, ctx)
+
+        return grpc.stream_unary_rpc_method_handler(
+            stream_unary, handler.request_deserializer, handler.response_serializer
+        )
+    inner_ss = handler.stream_stream
+
+    async def stream_stream(requests: Any, ctx: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        async with scope(method, ctx):
+            async for item in inner_ss(requests, ctx):
+                yield item
+
+    return grpc.stream_stream_rpc_method_handler(
+        stream_stream, handler.request_deserializer, handler.response_serializer
+    )
+
+
+class ScopedInterceptor(grpc.aio.ServerInterceptor):
+    """Base: subclasses implement `scope(method, context)`."""
+
+    def scope(self, method: str, ctx: grpc.aio.ServicerContext) -> contextlib.AbstractAsyncContextManager[Any]:
+        raise NotImplementedError
+
+    async def intercept_service(self, continuation: Any, handler_call_details: grpc.HandlerCallDetails) -> Any:
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return None
+        return _wrap_handler(handler, handler_call_details.method, self.scope)
+
+
+def _metadata(ctx: grpc.aio.ServicerContext) -> dict[str, str]:
+    return {k: v for k, v in (ctx.invocation_metadata() or ()) if isinstance(v, str)}
+
+
+class CallContextInterceptor(ScopedInterceptor):
+    def __init__(self, default_deadline_seconds: float):
+        self.default_deadline_seconds = default_deadline_seconds
+
+    @contextlib.asynccontextmanager
+    async def scope(self, method: str, ctx: grpc.aio.ServicerContext) -> AsyncIterator[None]:
+        metadata = _metadata(ctx)
+        remaining = ctx.time_remaining()
+        if remaining is None or remaining > 1e8:  # grpc reports "infinite" as a huge value
+            remaining = self.default_deadline_seconds
+        request_id = metadata.get(call_context.REQUEST_ID_KEY, "")[:128] or call_context.new_request_id()
+        scopes = tuple(s for s in metadata.get(call_context.SCOPES_KEY, "").split(",") if s)
+        bound = call_context.CallContext(
+            request_id=request_id,
+            org_id=metadata.get(call_context.ORG_KEY, "")[:64],
+            actor=metadata.get(call_context.ACTOR_KEY, "")[:128],
+            scopes=scopes,
+            deadline=time.monotonic() + remaining,
+            method=method,
+        )
+        token = call_context.bind(bound)
+        try:
+            yield
+        finally:
+            call_context.reset(token)
+
+
+class TracingInterceptor(ScopedInterceptor):
+    @contextlib.asynccontextmanager
+    async def scope(self, method: str, ctx: grpc.aio.ServicerContext) -> AsyncIterator[None]:
+        if method.startswith(_QUIET_PREFIXES):
+            yield
+            return
+        parent = tracing.extract(ctx.invocation_metadata() or ())
+        service, _, rpc = method.lstrip("/").partition("/")
+        with tracing.tracer("identity.rpc").start_as_current_span(
+            method.lstrip("/"),
+            context=parent,  # type: ignore[arg-type]
+            kind=trace.SpanKind.SERVER,
+            attributes={
+                "rpc.system": "grpc",
+                "rpc.service": service,
+                "rpc.method": rpc,
+                "identity.request_id": call_context.request_id(),
+                "identity.org_id": call_context.org_id(),
+            },
+        ) as span:
+            try:
+                yield
+            except DomainError as exc:
+                span.set_attribute("rpc.grpc.status_code", exc.code)
+                span.set_attribute("identity.error_reason", exc.reason)
+                raise
+
+
+def _outcome(exc: BaseException | None, ctx: grpc.aio.ServicerContext) -> tuple[str, str]:
+    if exc is None:
+        code = ctx.code()
+        return (code.name if isinstance(code, grpc.StatusCode) else "OK"), ""
+    if isinstance(exc, DomainError):
+        return exc.code, exc.reason
+    if isinstance(exc, asyncio.CancelledError):
+        return "CANCELLED", ""
+    code = ctx.code()
+    if isinstance(code, grpc.StatusCode):
+        bound = call_context.current()
+        return code.name, (bound.extra.get("error_reason", "") if bound else "")
+    return "UNKNOWN", ""
+
+
+class AccessLogInterceptor(ScopedInterceptor):
+    @contextlib.asynccontextmanager
+    async def scope(self, method: str, ctx: grpc.aio.ServicerContext) -> AsyncIterator[None]:
+        if method.startswith(_QUIET_PREFIXES):
+            yield
+            return
+        started = time.perf_counter()
+        error: BaseException | None = None
+        try:
+            yield
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            code, reason = _outcome(error, ctx)
+            fields = {"duration_ms": round((time.perf_counter() - started) * 1000, 2), "status": code}
+            if reason:
+                fields["reason"] = reason
+            if code in ("OK",):
+                log.info("rpc", **fields)
+            elif code in ("INTERNAL", "UNKNOWN", "DATA_LOSS"):
+                log.error("rpc", **fields)
+            else:
+                log.warning("rpc", **fields)
+
+
+class ErrorInterceptor(ScopedInterceptor):
+    """The one place that turns exceptions into gRPC statuses."""
+
+    @contextlib.asynccontextmanager
+    async def scope(self, method: str, ctx: grpc.aio.ServicerContext) -> AsyncIterator[None]:
+        try:
+            yield
+        except DomainError as exc:
+            await self._abort(ctx, exc)
+        except NotImplementedError:
+            await self._abort(
+                ctx,
+                Unimplemented(
+                    f"{method.lstrip('/')} is declared in the contract but not implemented yet",
+                    "NOT_IMPLEMENTED",
+                    {"rpc": method.lstrip("/")},
+                ),
+            )
+        except (asyncio.CancelledError, grpc.aio.AbortError):
+            raise
+        except grpc.aio.AioRpcError as exc:
+            # A downstream call failed and the servicer did not translate it:
+            # pass its code and reason through unchanged.
+            from identity_runtime.status import remote_error
+
+            await self._abort(ctx, remote_error(exc))
+        except Exception:
+            log.exception("unhandled error", rpc=method)
+            await self._abort(
+                ctx,
+                Internal("internal error; quote the request id when reporting it", "INTERNAL"),
+            )
+
+    async def _abort(self, ctx: grpc.aio.ServicerContext, error: DomainError) -> None:
+        if error.reason not in KNOWN_REASONS:
+            log.warning("error reason not in the contract", reason=error.reason)
+        bound = call_context.current()
+        if bound is not None:
+            bound.extra["error_reason"] = error.reason  # for the access log
+        await ctx.abort_with_status(to_grpc_status(error, call_context.request_id()))
+
+
+class DeadlineInterceptor(ScopedInterceptor):
+    @contextlib.asynccontextmanager
+    async def scope(self, method: str, ctx: grpc.aio.ServicerContext) -> AsyncIterator[None]:
+        bound = call_context.current()
+        remaining = bound.time_remaining() if bound else None
+        if remaining is None:
+            yield
+            return
+        if remaining <= 0:
+            raise DeadlineExceeded("the deadline passed before the call started")
+        try:
+            async with asyncio.timeout(remaining):
+                yield
+        except TimeoutError:
+            raise DeadlineExceeded(f"the call did not finish within its deadline of {remaining:.3f}s") from None
+
+
+def server_interceptors(default_deadline_seconds: float) -> list[grpc.aio.ServerInterceptor]:
+    return [
+        CallContextInterceptor(default_deadline_seconds),
+        TracingInterceptor(),
+        AccessLogInterceptor(),
+        ErrorInterceptor(),
+        DeadlineInterceptor(),
+    ]

@@ -1,0 +1,58 @@
+"""The mesh: which services exist, where they listen by default, whom they call.
+
+One table used by `identity up`, the gateway's routing (proto package ->
+service), the chart's NetworkPolicy tests and the docs. `calls` is the
+declared call graph: a service may only open channels to these.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class MeshService:
+    # Kubernetes-style name.
+    name: str
+    # Proto package segment and Python package under services/.
+    package: str
+    # Environment variable prefix of its settings.
+    env_prefix: str
+    # Port on the one-machine run (containers use 50051).
+    default_port: int
+    # Services it calls (by name).
+    calls: tuple[str, ...] = ()
+
+    @property
+    def module(self) -> str:
+        return f"services.{self.package}"
+
+    def address_setting(self, caller_prefix: str) -> str:
+        return f"{caller_prefix}_{self.env_prefix}_ADDRESS"
+
+
+CAPTURE_QUALITY = MeshService("capture-quality", "capture_quality", "CAPTURE_QUALITY", 50061)
+LIVENESS = MeshService("liveness", "liveness", "LIVENESS", 50062)
+EMBEDDING = MeshService("embedding", "embedding", "EMBEDDING", 50063)
+MATCHING = MeshService("matching", "matching", "MATCHING", 50064)
+AUDIT = MeshService("audit", "audit", "AUDIT", 50066)
+KYC_TIER = MeshService(
+    "kyc-tier",
+    "kyc_tier",
+    "KYC_TIER",
+    50065,
+    calls=("capture-quality", "liveness", "embedding", "matching", "audit"),
+)
+
+SERVICES: tuple[MeshService, ...] = (CAPTURE_QUALITY, LIVENESS, EMBEDDING, MATCHING, KYC_TIER, AUDIT)
+GATEWAY_DEFAULT_PORT = 8080
+# The gateway routes to the services whose packages carry REST routes and
+# checks every service's health.
+GATEWAY_CALLS: tuple[str, ...] = tuple(s.name for s in SERVICES)
+
+BY_NAME = {s.name: s for s in SERVICES}
+BY_PACKAGE = {s.package: s for s in SERVICES}
+
+
+def default_address(service: MeshService, host: str = "127.0.0.1") -> str:
+    return f"{host}:{service.default_port}"

@@ -1,0 +1,190 @@
+"""The one way every service runs: `serve(spec)`.
+
+A service describes itself with a `ServiceSpec`: its name, how to build its
+core from settings (`build`), and which servicers to register. `start()`
+wires the asyncio gRPC server with the shared interceptors, message-size
+limits, the standard health service (NOT_SERVING until `build` finished and
+the core says it is ready, SERVING after), reflection, and returns a
+`RunningServer`. `serve()` runs it until SIGTERM/SIGINT, then reports
+NOT_SERVING, lets in-flight calls finish within the grace period and closes
+the core.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from identity_runtime import logs, tracing
+from identity_runtime.interceptors import server_interceptors
+from identity_runtime.settings import ServiceSettings, SettingsError
+
+log = logs.get_logger("identity.server")
+
+S = TypeVar("S", bound=ServiceSettings)
+
+
+class Core:
+    """What `build` returns: the service's domain objects and their lifecycle."""
+
+    async def ready(self) -> tuple[bool, str]:
+        """Whether the service can answer; the text goes to the health detail log."""
+        return True, "ready"
+
+    async def close(self) -> None:
+        return None
+
+
+# (add_XServicer_to_server, servicer instance)
+Registration = tuple[Callable[[Any, grpc.aio.Server], None], Any]
+
+
+@dataclass
+class ServiceSpec(Generic[S]):
+    # Kubernetes-style name: "capture-quality".
+    name: str
+    settings_class: type[S]
+    # Environment prefix: "CAPTURE_QUALITY".
+    env_prefix: str
+    # Full names of the gRPC services registered (for health and reflection).
+    service_names: Sequence[str]
+    # Builds the core from settings (loads models, opens the database).
+    build: Callable[[S], Awaitable[Core]]
+    # Servicers for a built core.
+    servicers: Callable[[Core, S], Sequence[Registration]]
+
+
+@dataclass
+class RunningServer:
+    name: str
+    server: grpc.aio.Server
+    port: int
+    address: str
+    core: Core | None
+    health: health.aio.HealthServicer
+    settings: ServiceSettings
+    service_names: Sequence[str] = field(default_factory=tuple)
+
+    async def set_serving(self, serving: bool) -> None:
+        status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+        await self.health.set("", status)
+        for name in self.service_names:
+            await self.health.set(name, status)
+
+    async def stop(self, grace: float | None = None) -> None:
+        await self.set_serving(False)
+        await self.server.stop(self.settings.shutdown_grace_seconds if grace is None else grace)
+        if self.core is not None:
+            await self.core.close()
+
+
+async def start(spec: ServiceSpec[S], settings: S) -> RunningServer:
+    """Start the server, bind, then build the core and report SERVING."""
+    tracing.configure(spec.name, settings.otlp_endpoint)
+    server = grpc.aio.server(
+        interceptors=server_interceptors(settings.default_deadline_seconds),
+        options=[
+            ("grpc.max_send_message_length", settings.max_message_bytes),
+            ("grpc.max_receive_message_length", settings.max_message_bytes),
+            ("grpc.so_reuseport", 0),
+        ],
+    )
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (*spec.service_names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
+        server,
+    )
+    address = f"{settings.host}:{settings.port}"
+    try:
+        port = server.add_insecure_port(address)
+    except RuntimeError as exc:
+        raise OSError(f"{spec.name}: cannot listen on {address} (is the port taken?)") from exc
+    if port == 0:
+        raise OSError(f"{spec.name}: cannot listen on {address} (is the port taken?)")
+    running = RunningServer(
+        name=spec.name,
+        server=server,
+        port=port,
+        address=f"{settings.host}:{port}",
+        core=None,
+        health=health_servicer,
+        settings=settings,
+        service_names=tuple(spec.service_names),
+    )
+    await running.set_serving(False)
+    # Health answers (NOT_SERVING) while the core builds; the service RPCs are
+    # registered before start because gRPC cannot add them later, and refuse
+    # with UNAVAILABLE/NOT_READY until the core is in place.
+    holder = _CoreHolder(spec.name)
+    for add, servicer in spec.servicers(holder, settings):
+        add(servicer, server)
+    await server.start()
+    try:
+        core = await spec.build(settings)
+    except BaseException:
+        await server.stop(0)
+        raise
+    holder.core = core
+    running.core = core
+    ready, detail = await core.ready()
+    await running.set_serving(ready)
+    log.info("listening", service=spec.name, address=running.address, serving=ready, detail=detail)
+    return running
+
+
+class _CoreHolder(Core):
+    """Stands in for the core until it is built; servicers reach it through
+    `holder.core` so that RPCs arriving early get NOT_READY, not a crash."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.core: Core | None = None
+
+    def __getattr__(self, item: str) -> Any:
+        core = self.__dict__.get("core")
+        if core is None:
+            from identity_runtime.errors import Unavailable
+
+            raise Unavailable(f"{self.name} is starting", "NOT_READY")
+        return getattr(core, item)
+
+
+async def _run_until_signalled(spec: ServiceSpec[S], settings: S) -> None:
+    running = await start(spec, settings)
+    stop_event = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop_event.set)
+    print(f"{spec.name} listening on {running.address}", flush=True)
+    await stop_event.wait()
+    log.info("stopping", service=spec.name, grace_seconds=settings.shutdown_grace_seconds)
+    await running.stop()
+    log.info("stopped", service=spec.name)
+
+
+def serve(spec: ServiceSpec[S], environ: dict[str, str] | None = None) -> None:
+    """Entry point of every service's `__main__`: settings, logs, run."""
+    from identity_runtime.settings import load_settings
+
+    try:
+        settings = load_settings(spec.settings_class, spec.env_prefix, environ)
+    except SettingsError as exc:
+        print(f"{spec.name}: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    logs.configure(spec.name, settings.log_level, settings.log_format)
+    try:
+        asyncio.run(_run_until_signalled(spec, settings))
+    except OSError as exc:
+        print(f"{spec.name}: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
+    except KeyboardInterrupt:
+        pass

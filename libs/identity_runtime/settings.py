@@ -1,0 +1,157 @@
+"""Typed settings from environment variables, failing fast with a clear message.
+
+A settings class is a frozen dataclass; each field is read from
+`<PREFIX>_<FIELD>` (upper case). Fields without a default are required.
+Every problem is reported at once, so a misconfigured deployment fails at
+start-up with one message that names each variable:
+
+    @dataclass(frozen=True, kw_only=True)
+    class MatchingSettings(ServiceSettings):
+        threshold: float = setting(0.45, "Default cosine threshold")
+
+    settings = load_settings(MatchingSettings, "MATCHING")
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal, TypeVar, get_args, get_origin
+
+T = TypeVar("T")
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+class SettingsError(Exception):
+    """One or more settings are missing or malformed."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+def setting(default: Any = dataclasses.MISSING, help: str = "", *, secret: bool = False) -> Any:
+    """Declare a setting with its documentation; secrets are never printed."""
+    metadata = {"help": help, "secret": secret}
+    if isinstance(default, (list, dict, set)):
+        raise TypeError("use a tuple for sequence defaults")
+    if default is dataclasses.MISSING:
+        return dataclasses.field(metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+def env_name(prefix: str, field_name: str) -> str:
+    return f"{prefix}_{field_name}".upper() if prefix else field_name.upper()
+
+
+def _parse(raw: str, annotation: Any) -> Any:
+    origin = get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        options = [a for a in get_args(annotation) if a is not type(None)]
+        if raw == "":
+            return None
+        return _parse(raw, options[0])
+    if origin is Literal:
+        allowed = get_args(annotation)
+        if raw not in allowed:
+            raise ValueError(f"must be one of {', '.join(map(str, allowed))}")
+        return raw
+    if origin is tuple:
+        (item_type, *_rest) = get_args(annotation)
+        return tuple(_parse(part.strip(), item_type) for part in raw.split(",") if part.strip())
+    if annotation is bool:
+        lowered = raw.strip().lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+        raise ValueError("must be true or false")
+    if annotation is int:
+        return int(raw)
+    if annotation is float:
+        return float(raw)
+    if annotation is Path:
+        return Path(raw).expanduser()
+    if annotation is str:
+        return raw
+    raise TypeError(f"unsupported setting type {annotation!r}")
+
+
+def load_settings(cls: type[T], prefix: str, environ: Mapping[str, str] | None = None) -> T:
+    """Build `cls` from the environment; raise SettingsError naming every problem."""
+    environ = os.environ if environ is None else environ
+    hints = typing.get_type_hints(cls)
+    values: dict[str, Any] = {}
+    problems: list[str] = []
+    for field in dataclasses.fields(cls):
+        name = env_name(prefix, field.name)
+        annotation = hints[field.name]
+        if name in environ:
+            try:
+                values[field.name] = _parse(environ[name], annotation)
+            except (ValueError, TypeError) as exc:
+                shown = "<secret>" if field.metadata.get("secret") else repr(environ[name])
+                problems.append(f"{name}={shown}: {exc}")
+        elif field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
+            help_text = field.metadata.get("help", "")
+            problems.append(f"{name} is required" + (f" ({help_text})" if help_text else ""))
+    if problems:
+        raise SettingsError(problems)
+    instance = cls(**values)
+    validate = getattr(instance, "validate", None)
+    if validate is not None:
+        extra = validate()
+        if extra:
+            raise SettingsError([f"{env_name(prefix, field)}: {message}" for field, message in extra])
+    return instance
+
+
+def describe(cls: type, prefix: str) -> list[tuple[str, str, str, str]]:
+    """(variable, type, default, help) rows, for docs and `identity config`."""
+    hints = typing.get_type_hints(cls)
+    rows = []
+    for field in dataclasses.fields(cls):
+        if field.default is not dataclasses.MISSING:
+            default = "" if field.metadata.get("secret") else repr(field.default)
+        else:
+            default = "(required)"
+        type_name = getattr(hints[field.name], "__name__", str(hints[field.name]))
+        rows.append((env_name(prefix, field.name), type_name.replace("typing.", ""), default, field.metadata.get("help", "")))
+    return rows
+
+
+DatabaseUrl = str
+MIB = 1024 * 1024
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ServiceSettings:
+    """Settings every gRPC service shares, read with the service's prefix."""
+
+    host: str = setting("127.0.0.1", "Interface to listen on (0.0.0.0 in containers)")
+    port: int = setting(0, "gRPC port; 0 picks a free one (tests)")
+    max_message_bytes: int = setting(24 * MIB, "Largest gRPC message accepted or sent")
+    default_deadline_seconds: float = setting(10.0, "Deadline applied when the caller sets none")
+    shutdown_grace_seconds: float = setting(10.0, "Time in-flight calls get on SIGTERM")
+    log_level: str = setting("INFO", "Log level (DEBUG, INFO, WARNING, ERROR)")
+    log_format: Literal["json", "console"] = setting("json", "Structured JSON logs, or console for humans")
+    otlp_endpoint: str = setting("", "OTLP/gRPC endpoint for traces; empty disables export")
+    environment: Literal["development", "production"] = setting(
+        "development", "production refuses unsafe defaults (no PAD model, dev keys)"
+    )
+
+    def validate(self) -> list[tuple[str, str]]:
+        problems = []
+        if not 0 <= self.port <= 65535:
+            problems.append(("port", f"{self.port} is not a TCP port"))
+        if self.max_message_bytes < MIB:
+            problems.append(("max_message_bytes", "must be at least 1 MiB"))
+        if self.default_deadline_seconds <= 0:
+            problems.append(("default_deadline_seconds", "must be positive"))
+        return problems

@@ -1,0 +1,92 @@
+"""Engines and sessions for PostgreSQL (psycopg 3) and embedded SQLite.
+
+Services are asyncio; database work is synchronous SQLAlchemy run in a worker
+thread (`Database.run`), which keeps one code path for both engines and keeps
+the event loop free while PostgreSQL or SQLite works.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+T = TypeVar("T")
+
+
+def normalise_url(url: str) -> str:
+    """Accept `postgresql://` and `sqlite:///path`; use the psycopg 3 driver."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed.render_as_string(hide_password=False)
+
+
+def default_sqlite_url(data_dir: Path) -> str:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{data_dir / 'identity.db'}"
+
+
+def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
+    # Several service processes share one file on the one-machine run: WAL
+    # lets readers proceed during a write, busy_timeout waits for the lock
+    # instead of failing.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=15000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+    # Let SQLAlchemy's BEGIN run (pysqlite would otherwise defer it).
+    dbapi_connection.isolation_level = None
+
+
+def _begin_immediate(conn: Any) -> None:
+    # Take the write lock at BEGIN so read-then-write transactions (chain
+    # appends, single-use consumption) serialise instead of deadlocking.
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def make_engine(url: str, pool_size: int = 5) -> Engine:
+    url = normalise_url(url)
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 15})
+        event.listen(engine, "connect", _configure_sqlite)
+        event.listen(engine, "begin", _begin_immediate)
+        return engine
+    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_recycle=1800)
+
+
+class Database:
+    def __init__(self, url: str, pool_size: int = 5):
+        self.url = normalise_url(url)
+        self.engine = make_engine(self.url, pool_size)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """A session in one transaction: committed on success, rolled back on error."""
+        with self._sessions() as session, session.begin():
+            yield session
+
+    async def run(self, work: Callable[[Session], T]) -> T:
+        """Run `work(session)` in one transaction on a worker thread."""
+
+        def in_thread() -> T:
+            with self.transaction() as session:
+                return work(session)
+
+        return await asyncio.to_thread(in_thread)
+
+    def dispose(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,1 @@
+"""The mesh services, one package per service."""

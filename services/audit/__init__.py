@@ -1,0 +1,1 @@
+"""Audit: the append-only, HMAC-chained audit log."""

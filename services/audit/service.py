@@ -1,0 +1,20 @@
+"""How the audit service is served (see identity_runtime.server)."""
+
+from __future__ import annotations
+
+from identity.audit.v1 import audit_pb2, audit_pb2_grpc
+from identity_runtime.server import ServiceSpec
+from services.audit.bootstrap import build
+from services.audit.servicer import AuditServiceServicer
+from services.audit.settings import AuditSettings
+
+SPEC = ServiceSpec(
+    name="audit",
+    settings_class=AuditSettings,
+    env_prefix="AUDIT",
+    service_names=[audit_pb2.DESCRIPTOR.services_by_name["AuditService"].full_name],
+    build=build,
+    servicers=lambda core, settings: [
+        (audit_pb2_grpc.add_AuditServiceServicer_to_server, AuditServiceServicer(core)),
+    ],
+)

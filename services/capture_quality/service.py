@@ -1,0 +1,20 @@
+"""How the capture-quality service is served (see identity_runtime.server)."""
+
+from __future__ import annotations
+
+from identity.capture_quality.v1 import capture_quality_pb2, capture_quality_pb2_grpc
+from identity_runtime.server import ServiceSpec
+from services.capture_quality.bootstrap import build
+from services.capture_quality.servicer import CaptureQualityServiceServicer
+from services.capture_quality.settings import CaptureQualitySettings
+
+SPEC = ServiceSpec(
+    name="capture-quality",
+    settings_class=CaptureQualitySettings,
+    env_prefix="CAPTURE_QUALITY",
+    service_names=[capture_quality_pb2.DESCRIPTOR.services_by_name["CaptureQualityService"].full_name],
+    build=build,
+    servicers=lambda core, settings: [
+        (capture_quality_pb2_grpc.add_CaptureQualityServiceServicer_to_server, CaptureQualityServiceServicer(core)),
+    ],
+)

@@ -1,0 +1,1 @@
+"""Embedding: five-point alignment and face embeddings on ONNX Runtime or Triton."""

@@ -1,0 +1,20 @@
+"""How the embedding service is served (see identity_runtime.server)."""
+
+from __future__ import annotations
+
+from identity.embedding.v1 import embedding_pb2, embedding_pb2_grpc
+from identity_runtime.server import ServiceSpec
+from services.embedding.bootstrap import build
+from services.embedding.servicer import EmbeddingServiceServicer
+from services.embedding.settings import EmbeddingSettings
+
+SPEC = ServiceSpec(
+    name="embedding",
+    settings_class=EmbeddingSettings,
+    env_prefix="EMBEDDING",
+    service_names=[embedding_pb2.DESCRIPTOR.services_by_name["EmbeddingService"].full_name],
+    build=build,
+    servicers=lambda core, settings: [
+        (embedding_pb2_grpc.add_EmbeddingServiceServicer_to_server, EmbeddingServiceServicer(core)),
+    ],
+)

@@ -1,0 +1,1 @@
+"""kyc-tier: customers, verifications, KYC tiers, partner keys; orchestrates the mesh."""

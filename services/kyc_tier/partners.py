@@ -1,0 +1,122 @@
+"""Partner organisations and their API keys.
+
+Keys look like `idk_<32 base32 characters>`; only a peppered HMAC-SHA256 of
+the whole key is stored, with its first characters as a recognisable prefix.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from identity_runtime.errors import Unauthenticated, invalid_field
+from identity_store import models
+from identity_store.types import utcnow
+
+KEY_PREFIX = "idk_"
+SCOPES = ("public", "internal")
+# last_used_at is refreshed at most this often, so authentication is not a
+# write on every request.
+_LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+def new_id(kind: str) -> str:
+    return f"{kind}_{uuid.uuid4().hex}"
+
+
+@dataclass(frozen=True)
+class ApiKeyRecord:
+    api_key_id: str
+    org_id: str
+    name: str
+    prefix: str
+    scopes: tuple[str, ...]
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Caller:
+    org_id: str
+    api_key_id: str
+    scopes: tuple[str, ...]
+
+
+def _record(row: models.ApiKey) -> ApiKeyRecord:
+    return ApiKeyRecord(
+        api_key_id=row.api_key_id,
+        org_id=row.org_id,
+        name=row.name,
+        prefix=row.prefix,
+        scopes=tuple(row.scopes),
+        created_at=row.created_at,
+        last_used_at=row.last_used_at,
+        revoked_at=row.revoked_at,
+    )
+
+
+class PartnerDirectory:
+    def __init__(self, pepper: str):
+        self._pepper = pepper.encode()
+
+    def hash_secret(self, secret: str) -> str:
+        return hmac.new(self._pepper, secret.encode(), hashlib.sha256).hexdigest()
+
+    def create_org(self, session: Session, name: str, org_id: str | None = None) -> str:
+        name = name.strip()
+        if not 1 <= len(name) <= 200:
+            raise invalid_field("name", "must be 1 to 200 characters")
+        org = models.Org(org_id=org_id or new_id("org"), name=name)
+        session.add(org)
+        session.flush()
+        return org.org_id
+
+    def create_api_key(self, session: Session, org_id: str, name: str, scopes: tuple[str, ...]) -> tuple[ApiKeyRecord, str]:
+        name = name.strip()
+        if not 1 <= len(name) <= 200:
+            raise invalid_field("name", "must be 1 to 200 characters")
+        if not scopes:
+            scopes = ("public",)
+        unknown = [s for s in scopes if s not in SCOPES]
+        if unknown:
+            raise invalid_field("scopes", f"unknown scope; allowed: {', '.join(SCOPES)}")
+        if session.get(models.Org, org_id) is None:
+            raise invalid_field("org_id", "unknown organisation")
+        secret = KEY_PREFIX + base64.b32encode(secrets.token_bytes(20)).decode().rstrip("=").lower()
+        row = models.ApiKey(
+            api_key_id=new_id("key"),
+            org_id=org_id,
+            name=name,
+            prefix=secret[:12],
+            secret_hash=self.hash_secret(secret),
+            scopes=sorted(set(scopes)),
+        )
+        session.add(row)
+        session.flush()
+        return _record(row), secret
+
+    def list_api_keys(self, session: Session, org_id: str) -> list[ApiKeyRecord]:
+        rows = session.scalars(
+            select(models.ApiKey).where(models.ApiKey.org_id == org_id).order_by(models.ApiKey.created_at.desc())
+        )
+        return [_record(r) for r in rows]
+
+    def authenticate(self, session: Session, secret: str) -> Caller:
+        if not secret.startswith(KEY_PREFIX) or len(secret) > 100:
+            raise Unauthenticated("the API key is malformed", "API_KEY_INVALID")
+        row = session.scalar(select(models.ApiKey).where(models.ApiKey.secret_hash == self.hash_secret(secret)))
+        if row is None or row.revoked_at is not None:
+            raise Unauthenticated("the API key is unknown or revoked", "API_KEY_INVALID")
+        now = utcnow()
+        if row.last_used_at is None or now - row.last_used_at > _LAST_USED_RESOLUTION:
+            row.last_used_at = now
+        return Caller(org_id=row.org_id, api_key_id=row.api_key_id, scopes=tuple(row.scopes))

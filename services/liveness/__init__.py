@@ -1,0 +1,1 @@
+"""Liveness: passive PAD, flash challenges, device signatures and nonce single use."""

@@ -1,0 +1,20 @@
+"""How the liveness service is served (see identity_runtime.server)."""
+
+from __future__ import annotations
+
+from identity.liveness.v1 import liveness_pb2, liveness_pb2_grpc
+from identity_runtime.server import ServiceSpec
+from services.liveness.bootstrap import build
+from services.liveness.servicer import LivenessServiceServicer
+from services.liveness.settings import LivenessSettings
+
+SPEC = ServiceSpec(
+    name="liveness",
+    settings_class=LivenessSettings,
+    env_prefix="LIVENESS",
+    service_names=[liveness_pb2.DESCRIPTOR.services_by_name["LivenessService"].full_name],
+    build=build,
+    servicers=lambda core, settings: [
+        (liveness_pb2_grpc.add_LivenessServiceServicer_to_server, LivenessServiceServicer(core)),
+    ],
+)
