@@ -90,3 +90,8 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def make_url_safe_for_display(url: str) -> str:
+    """The URL without its password, for messages."""
+    return make_url(normalise_url(url)).render_as_string(hide_password=True)

@@ -64,21 +64,22 @@ def _record(row: models.ApiKey) -> ApiKeyRecord:
     )
 
 
+def create_org(session: Session, name: str, org_id: str | None = None) -> str:
+    name = name.strip()
+    if not 1 <= len(name) <= 200:
+        raise invalid_field("name", "must be 1 to 200 characters")
+    org = models.Org(org_id=org_id or new_id("org"), name=name)
+    session.add(org)
+    session.flush()
+    return org.org_id
+
+
 class PartnerDirectory:
     def __init__(self, pepper: str):
         self._pepper = pepper.encode()
 
     def hash_secret(self, secret: str) -> str:
         return hmac.new(self._pepper, secret.encode(), hashlib.sha256).hexdigest()
-
-    def create_org(self, session: Session, name: str, org_id: str | None = None) -> str:
-        name = name.strip()
-        if not 1 <= len(name) <= 200:
-            raise invalid_field("name", "must be 1 to 200 characters")
-        org = models.Org(org_id=org_id or new_id("org"), name=name)
-        session.add(org)
-        session.flush()
-        return org.org_id
 
     def create_api_key(self, session: Session, org_id: str, name: str, scopes: tuple[str, ...]) -> tuple[ApiKeyRecord, str]:
         name = name.strip()

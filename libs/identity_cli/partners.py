@@ -1,0 +1,69 @@
+"""`identity orgs create` and `identity api-keys create`: bootstrap partner access.
+
+The first key of an organisation cannot come through the API (there is no
+key yet); operators create it here, on a machine that can reach the database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from identity_cli.common import add_database_options, database_url
+from identity_store.db import Database
+
+
+def _pepper(args: argparse.Namespace) -> str:
+    pepper = args.pepper or os.environ.get("KYC_TIER_API_KEY_PEPPER", "")
+    if not pepper:
+        from identity_cli.common import data_dir
+        from identity_cli.secrets import read_or_create_secret
+
+        pepper = read_or_create_secret(data_dir(args), "api-key-pepper")
+    return pepper
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    orgs = subparsers.add_parser("orgs", help="partner organisations")
+    orgs_sub = orgs.add_subparsers(dest="orgs_command", metavar="ACTION", required=True)
+    create_org = orgs_sub.add_parser("create", help="create an organisation")
+    create_org.add_argument("--name", required=True)
+    create_org.add_argument("--id", help="organisation id (default: generated)")
+    add_database_options(create_org)
+    create_org.set_defaults(handler=run_create_org)
+
+    keys = subparsers.add_parser("api-keys", help="partner API keys")
+    keys_sub = keys.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
+    create_key = keys_sub.add_parser("create", help="create an API key and print it once")
+    create_key.add_argument("--org", required=True, help="organisation id")
+    create_key.add_argument("--name", required=True)
+    create_key.add_argument("--scope", action="append", choices=["public", "internal"], help="repeatable; default public")
+    create_key.add_argument("--pepper", help="API-key pepper (default: KYC_TIER_API_KEY_PEPPER, else the data dir's)")
+    add_database_options(create_key)
+    create_key.set_defaults(handler=run_create_key)
+
+
+def run_create_org(args: argparse.Namespace) -> int:
+    from services.kyc_tier.partners import create_org
+
+    database = Database(database_url(args))
+    with database.transaction() as session:
+        org_id = create_org(session, args.name, args.id)
+    database.dispose()
+    print(org_id)
+    return 0
+
+
+def run_create_key(args: argparse.Namespace) -> int:
+    from services.kyc_tier.partners import PartnerDirectory
+
+    database = Database(database_url(args))
+    with database.transaction() as session:
+        record, secret = PartnerDirectory(_pepper(args)).create_api_key(
+            session, args.org, args.name, tuple(args.scope or ("public",))
+        )
+    database.dispose()
+    print(f"api key {record.api_key_id} ({', '.join(record.scopes)}) for {record.org_id}:", file=sys.stderr)
+    print(secret)
+    return 0

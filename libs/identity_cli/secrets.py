@@ -1,0 +1,24 @@
+"""Local secrets for the one-machine run, created on first use in the data dir.
+
+Production deployments pass secrets through the environment (the chart
+mounts them from Kubernetes Secrets); these files exist so that `identity up`
+works on a fresh machine without any configuration.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+
+def read_or_create_secret(data_dir: Path, name: str, nbytes: int = 32) -> str:
+    directory = data_dir / "secrets"
+    directory.mkdir(parents=True, exist_ok=True)
+    os.chmod(directory, 0o700)
+    path = directory / name
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(nbytes))
+    return path.read_text().strip()
