@@ -130,6 +130,9 @@ class Verification(Base):
     scores: Mapped[dict[str, Any]] = mapped_column(default=dict)
     models: Mapped[dict[str, Any]] = mapped_column(default=dict)
     input_hashes: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Non-personal links and facts the tier ladder reads (e.g. that a match
+    # was against the enrolled reference on a live capture).
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
     nonce: Mapped[str | None] = mapped_column(String(128))
     bundle_sha256: Mapped[str | None] = mapped_column(String(64))
     request_id: Mapped[str] = mapped_column(String(128), default="")
