@@ -103,6 +103,8 @@ class Customer(Base):
     # Keyed hash of the NIK for exact lookup without decryption.
     nik_hash: Mapped[str | None] = mapped_column(String(64))
     nik_masked: Mapped[str | None] = mapped_column(String(16))
+    # The customer's "pii" data key that seals nik_sealed.
+    pii_key_id: Mapped[str | None] = mapped_column(ID)
     tier: Mapped[str] = mapped_column(TIER, default="none")
     status: Mapped[str] = mapped_column(String(16), default="active")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -120,11 +120,14 @@ def add_verification(
     details: Mapping[str, Any] | None = None,
     nonce: str | None = None,
     bundle_sha256: str | None = None,
+    verification_id: str | None = None,
 ) -> models.Verification:
-    """Record one check. `passed=None` means it needs an analyst's review."""
+    """Record one check. `passed=None` means it needs an analyst's review.
+    `verification_id` may be chosen beforehand (when a downstream record,
+    such as an enrollment, must cite it)."""
     outcome = "needs_review" if passed is None else ("passed" if passed else "failed")
     row = models.Verification(
-        verification_id=new_id("ver"),
+        verification_id=verification_id or new_id("ver"),
         org_id=customer.org_id,
         customer_id=customer.customer_id,
         kind=kind,

@@ -1,4 +1,4 @@
-"""kyc-tier: verification details, the audit outbox
+"""kyc-tier: verification details, the customer PII key id, the audit outbox
 
 Revision ID: 0005
 Revises: 0001
@@ -31,6 +31,8 @@ def upgrade() -> None:
         )
 
 
+    with op.batch_alter_table("customers") as batch_op:
+        batch_op.add_column(sa.Column("pii_key_id", sa.String(length=40), nullable=True))
     op.create_table(
         "audit_outbox",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
@@ -54,5 +56,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("audit_outbox")
+    with op.batch_alter_table("customers") as batch_op:
+        batch_op.drop_column("pii_key_id")
     with op.batch_alter_table("verifications") as batch_op:
         batch_op.drop_column("details")
