@@ -28,7 +28,14 @@ from services.audit.settings import AuditSettings
 from services.kyc_tier.bootstrap import build as build_kyc_tier
 from services.kyc_tier.servicer import ApiKeyServicer
 from services.kyc_tier.settings import KycTierSettings
-from tests.gateway_support import assert_error, bearer, create_org_and_key, gateway_client, gateway_settings, kyc_tier_env
+from tests.gateway_support import (
+    assert_error,
+    bearer,
+    create_org_and_key,
+    gateway_client,
+    gateway_settings,
+    kyc_tier_env,
+)
 from tests.support import start_service
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"

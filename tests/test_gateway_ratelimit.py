@@ -11,7 +11,15 @@ import redis
 
 from identity_runtime import mesh
 from identity_store import migrate
-from tests.gateway_support import assert_error, bearer, create_org_and_key, gateway_client, gateway_settings, kyc_tier_env, spec_of
+from tests.gateway_support import (
+    assert_error,
+    bearer,
+    create_org_and_key,
+    gateway_client,
+    gateway_settings,
+    kyc_tier_env,
+    spec_of,
+)
 from tests.support import IN_CI, start_service
 
 REDIS_URL = os.environ.get("IDENTITY_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")

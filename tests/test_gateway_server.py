@@ -1,0 +1,99 @@
+"""The gateway as a real HTTP server: uvicorn on a real socket, start-up and shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+
+import httpx
+import pytest
+
+from gateway.__main__ import bind_socket, build_server, main
+from tests.gateway_support import assert_error, gateway_settings
+from tests.support import REPO_ROOT
+
+
+async def test_real_http_chunked_oversize_body_is_413_and_the_document_is_served() -> None:
+    settings = gateway_settings({}, port="0", max_body_bytes="4096")
+    sock = bind_socket(settings.host, 0)
+    port = sock.getsockname()[1]
+    server = build_server(settings)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        for _ in range(200):
+            if server.started:
+                break
+            await asyncio.sleep(0.02)
+        assert server.started
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            response = await client.get("/api/openapi.json")
+            assert response.status_code == 200 and response.json()["openapi"] == "3.1.0"
+
+            async def chunks():
+                for _ in range(16):
+                    yield b" " * 1024
+
+            response = await client.post("/api/auth/login", content=chunks(), headers={"Content-Type": "application/json"})
+            assert response.request.headers.get("transfer-encoding") == "chunked"
+            assert_error(response, 413, "PAYLOAD_TOO_LARGE")
+            response = await client.post("/api/auth/login", content=b"{", headers={"Content-Type": "application/json"})
+            assert_error(response, 400, "MALFORMED_REQUEST")
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 10)
+        sock.close()
+
+
+def test_settings_errors_fail_fast_with_every_problem_named(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main({"GATEWAY_PORT": "eighty", "GATEWAY_RATE_LIMIT_STORAGE": "memcached://x", "GATEWAY_AUDIT_ADDRESS": "nowhere"})
+    assert caught.value.code == 2
+    err = capsys.readouterr().err
+    assert "GATEWAY_PORT='eighty'" in err
+    with pytest.raises(SystemExit) as caught:
+        main({"GATEWAY_RATE_LIMIT_STORAGE": "memcached://x", "GATEWAY_AUDIT_ADDRESS": "nowhere"})
+    assert caught.value.code == 2
+    err = capsys.readouterr().err
+    assert "GATEWAY_RATE_LIMIT_STORAGE" in err and "GATEWAY_AUDIT_ADDRESS" in err
+
+
+def _run_gateway(env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "gateway"],
+        cwd=REPO_ROOT,
+        env={**os.environ, "GATEWAY_LOG_FORMAT": "console", **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_a_taken_port_fails_at_once_with_a_clear_message() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        process = _run_gateway({"GATEWAY_PORT": str(port)})
+        _, err = process.communicate(timeout=60)
+    assert process.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in err and "port taken" in err
+
+
+def test_sigterm_stops_the_gateway_cleanly() -> None:
+    process = _run_gateway({"GATEWAY_PORT": "0"})
+    try:
+        line = process.stdout.readline()
+        assert line.startswith("gateway listening on http://127.0.0.1:"), line
+        url = line.split()[-1]
+        assert httpx.get(f"{url}/api/openapi.json", timeout=10).status_code == 200
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, process.stderr.read()
