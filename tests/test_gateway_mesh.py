@@ -327,3 +327,16 @@ async def test_health_is_503_with_the_stopped_service_unreachable(services) -> N
     assert by_name["audit"]["status"] == "UNREACHABLE"
     assert by_name["audit"]["detail"]
     assert all(s["status"] == "SERVING" for name, s in by_name.items() if name != "audit")
+
+
+async def test_access_logs_carry_the_route_never_the_query_or_path(client, partners, capfd) -> None:
+    # A search by name (the log scrubber would mask a NIK anyway; a name it cannot recognise).
+    response = await client.get("/api/identity/search?q=Budi+Santoso", headers=bearer(partners["internal"]))
+    assert_error(response, 501, "NOT_IMPLEMENTED")
+    response = await client.get("/api/identity/customers/Siti-Rahayu", headers=bearer(partners["internal"]))
+    assert_error(response, 501, "NOT_IMPLEMENTED")
+    captured = capfd.readouterr()
+    logs = captured.out + captured.err
+    assert "/api/identity/search" in logs and "NOT_IMPLEMENTED" in logs
+    assert "Budi" not in logs and "Siti" not in logs
+    assert partners["internal"] not in logs

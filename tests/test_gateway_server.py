@@ -97,3 +97,21 @@ def test_sigterm_stops_the_gateway_cleanly() -> None:
             process.kill()
             process.wait()
     assert process.returncode == 0, process.stderr.read()
+
+
+async def test_an_unexpected_exception_is_a_500_without_detail(capfd: pytest.CaptureFixture[str]) -> None:
+    from gateway.openapi import HEALTH_RPC
+    from tests.gateway_support import gateway_client
+
+    async with gateway_client(gateway_settings({})) as client:
+
+        async def broken(_request):
+            raise RuntimeError("secret internals at 10.0.0.7")
+
+        client.gateway.local_handlers[HEALTH_RPC] = broken
+        response = await client.get("/api/healthz", headers={"X-Request-Id": "req-boom"})
+    error = assert_error(response, 500, "INTERNAL")
+    assert error["status"] == "INTERNAL" and error["requestId"] == "req-boom"
+    assert "secret" not in response.text and "10.0.0.7" not in response.text
+    logs = capfd.readouterr()
+    assert "RuntimeError" in logs.out + logs.err
