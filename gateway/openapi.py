@@ -273,17 +273,15 @@ class _Builder:
 
     def error_responses(self, route: Route) -> dict[str, Any]:
         error = {"$ref": "#/components/responses/Error"}
-        responses: dict[str, Any] = {"400": error, "404": error}
+        codes = ["400", "404", "503", "504"]
         if route.scope != "anonymous":
-            responses["401"] = error
-            responses["403"] = error
+            codes += ["401", "403"]
         if route.body:
-            responses["413"] = error
-            responses["415"] = error
+            codes += ["413", "415"]
+        responses: dict[str, Any] = {code: error for code in sorted(codes)}
         if route.rate_limit is not None:
             responses["429"] = {"$ref": "#/components/responses/RateLimited"}
-        responses["503"] = error
-        responses["504"] = error
+        responses = dict(sorted(responses.items()))
         responses["default"] = error
         return responses
 
