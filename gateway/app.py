@@ -142,6 +142,7 @@ class Gateway:
         await self.close()
 
     async def close(self) -> None:
+        self._callables.clear()
         await self.clients.close()
         await self.health.close()
         await self.limiter.close()
