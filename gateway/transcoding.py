@@ -18,6 +18,7 @@ is INVALID_BASE64 (json_format would silently drop bad characters).
 from __future__ import annotations
 
 import binascii
+import functools
 import json
 import math
 import re
@@ -111,6 +112,7 @@ def parse_json(raw: bytes) -> Any:
         raise errors.malformed("the body is not valid JSON") from None
 
 
+@functools.cache
 def _fields_by_json_key(message: Descriptor) -> dict[str, FieldDescriptor]:
     found = {}
     for fd in message.fields:

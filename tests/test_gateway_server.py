@@ -21,6 +21,10 @@ async def test_real_http_chunked_oversize_body_is_413_and_the_document_is_served
     settings = gateway_settings({}, port="0", max_body_bytes="4096")
     sock = bind_socket(settings.host, 0)
     port = sock.getsockname()[1]
+    # asyncio sets TCP_NODELAY on accepted sockets only when the listener says
+    # TCP; without it each response waits for a delayed ACK (~40 ms).
+    assert sock.proto == socket.IPPROTO_TCP
+    assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
     server = build_server(settings)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
