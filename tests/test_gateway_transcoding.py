@@ -268,3 +268,62 @@ def test_json_format_round_trip_of_a_request_is_lossless() -> None:
     original = customers_pb2.CreateCustomerRequest(external_id="ext-1", full_name="Budi", email="b@example.com")
     body = json_format.MessageToJson(original).encode()
     assert build_request(route, params, {}, body) == original
+
+
+# --- additional bindings and nested path fields (a contract of the test's own) ---------
+
+
+def _bindings_service():
+    """identity.testing.v1.ThingService: one RPC with additional_bindings."""
+    from google.api import annotations_pb2
+    from google.protobuf import descriptor_pb2, descriptor_pool
+
+    pool = descriptor_pool.Default()
+    name = "identity/testing/v1/gateway_bindings_test.proto"
+    try:
+        return pool.FindServiceByName("identity.testing.v1.ThingService")
+    except KeyError:
+        pass
+    F = descriptor_pb2.FieldDescriptorProto
+    file = descriptor_pb2.FileDescriptorProto(
+        name=name, package="identity.testing.v1", syntax="proto3", dependency=["google/api/annotations.proto"]
+    )
+    parent = file.message_type.add(name="Parent")
+    parent.field.add(name="shelf_id", number=1, type=F.TYPE_STRING, label=F.LABEL_OPTIONAL, json_name="shelfId")
+    thing = file.message_type.add(name="Thing")
+    thing.field.add(name="name", number=1, type=F.TYPE_STRING, label=F.LABEL_OPTIONAL, json_name="name")
+    thing.field.add(
+        name="parent", number=2, type=F.TYPE_MESSAGE, label=F.LABEL_OPTIONAL, type_name=".identity.testing.v1.Parent", json_name="parent"
+    )
+    thing.field.add(name="page_size", number=3, type=F.TYPE_INT32, label=F.LABEL_OPTIONAL, json_name="pageSize")
+    method = file.service.add(name="ThingService").method.add(
+        name="GetThing", input_type=".identity.testing.v1.Thing", output_type=".identity.testing.v1.Thing"
+    )
+    rule = method.options.Extensions[annotations_pb2.http]
+    rule.get = "/v1/things/{name}"
+    rule.additional_bindings.add(get="/v1/shelves/{parent.shelf_id}/things/{name=**}")
+    rule.additional_bindings.add(post="/v1/things/{name}:touch", body="parent")
+    pool.Add(file)
+    return pool.FindServiceByName("identity.testing.v1.ThingService")
+
+
+def test_additional_bindings_and_nested_path_fields() -> None:
+    routes = build_routes([_bindings_service()])
+    assert [(r.verb, r.path.template) for r in routes] == [
+        ("GET", "/v1/things/{name}"),
+        ("GET", "/v1/shelves/{parent.shelf_id}/things/{name=**}"),
+        ("POST", "/v1/things/{name}:touch"),
+    ]
+    table = RouteTable(routes, ["testing"])
+    route, params = table.match("GET", "/v1/shelves/s%201/things/a/b")
+    assert params == {"parent.shelf_id": "s 1", "name": "a/b"}
+    message = build_request(route, params, parse_query(b"pageSize=3"), None)
+    assert (message.parent.shelf_id, message.name, message.page_size) == ("s 1", "a/b", 3)
+    route, params = table.match("POST", "/v1/things/t1:touch")
+    message = build_request(route, params, parse_query(b"pageSize=4"), b'{"shelfId": "s9"}')
+    assert (message.name, message.parent.shelf_id, message.page_size) == ("t1", "s9", 4)
+    with pytest.raises(errors.GatewayError) as caught:
+        build_request(route, params, parse_query(b"parent.shelfId=x"), b"{}")
+    assert reason_of(caught) == (400, "MALFORMED_REQUEST")
+    with pytest.raises(RouteError, match="no service of the mesh"):
+        RouteTable(routes, mesh.BY_PACKAGE)
