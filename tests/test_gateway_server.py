@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import socket
@@ -12,28 +11,21 @@ import sys
 import httpx
 import pytest
 
-from gateway.__main__ import bind_socket, build_server, main
+from gateway.__main__ import main
+from gateway.server import bind_socket, start
 from tests.gateway_support import assert_error, gateway_settings
 from tests.support import REPO_ROOT
 
 
 async def test_real_http_chunked_oversize_body_is_413_and_the_document_is_served() -> None:
     settings = gateway_settings({}, port="0", max_body_bytes="4096")
-    sock = bind_socket(settings.host, 0)
-    port = sock.getsockname()[1]
-    # asyncio sets TCP_NODELAY on accepted sockets only when the listener says
-    # TCP; without it each response waits for a delayed ACK (~40 ms).
-    assert sock.proto == socket.IPPROTO_TCP
-    assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
-    server = build_server(settings)
-    task = asyncio.create_task(server.serve(sockets=[sock]))
+    running = await start(settings)
     try:
-        for _ in range(200):
-            if server.started:
-                break
-            await asyncio.sleep(0.02)
-        assert server.started
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+        # asyncio sets TCP_NODELAY on accepted sockets only when the listener
+        # says TCP; without it each response waits for a delayed ACK (~40 ms).
+        assert running.sock.proto == socket.IPPROTO_TCP
+        assert running.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+        async with httpx.AsyncClient(base_url=f"http://{running.address}", timeout=10) as client:
             response = await client.get("/api/openapi.json")
             assert response.status_code == 200 and response.json()["openapi"] == "3.1.0"
 
@@ -47,9 +39,14 @@ async def test_real_http_chunked_oversize_body_is_413_and_the_document_is_served
             response = await client.post("/api/auth/login", content=b"{", headers={"Content-Type": "application/json"})
             assert_error(response, 400, "MALFORMED_REQUEST")
     finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 10)
-        sock.close()
+        await running.stop()
+    with pytest.raises(OSError, match="is the port taken"):
+        # The port is free again after stop; taking it twice is refused.
+        first = bind_socket("127.0.0.1", 0)
+        try:
+            bind_socket("127.0.0.1", first.getsockname()[1])
+        finally:
+            first.close()
 
 
 def test_settings_errors_fail_fast_with_every_problem_named(capsys: pytest.CaptureFixture[str]) -> None:

@@ -34,7 +34,7 @@ async def run(requests: int) -> None:
     import grpc
     import httpx
 
-    from gateway.__main__ import bind_socket, build_server
+    from gateway.server import start
     from identity.kyc_tier.v1 import api_keys_pb2, api_keys_pb2_grpc
     from identity_runtime import logs, mesh
     from identity_store import migrate
@@ -50,20 +50,13 @@ async def run(requests: int) -> None:
             spec_of(mesh.KYC_TIER), {**kyc_tier_env(url), "KYC_TIER_LOG_LEVEL": "WARNING"}
         )
         settings = gateway_settings({"kyc_tier": kyc_tier.address}, access_log="false", log_level="WARNING")
-        sock = bind_socket("127.0.0.1", 0)
-        server = build_server(settings)
-        task = asyncio.create_task(server.serve(sockets=[sock]))
-        for _ in range(1000):
-            if server.started:
-                break
-            await asyncio.sleep(0.01)
-        port = sock.getsockname()[1]
+        gateway = await start(settings.replace(port=0))
         metadata = [("x-identity-org", org_id), ("x-identity-actor", f"api_key:{api_key_id}"), ("x-identity-scopes", "internal")]
         direct_ms: list[float] = []
         gateway_ms: list[float] = []
         try:
             async with grpc.aio.insecure_channel(kyc_tier.address) as channel, httpx.AsyncClient(
-                base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {secret}"}
+                base_url=f"http://{gateway.address}", headers={"Authorization": f"Bearer {secret}"}
             ) as client:
                 stub = api_keys_pb2_grpc.ApiKeyServiceStub(channel)
                 # Warm-up: connections, the key cache, lazy imports.
@@ -80,9 +73,7 @@ async def run(requests: int) -> None:
                     gateway_ms.append((time.perf_counter() - started) * 1000)
                     response.raise_for_status()
         finally:
-            server.should_exit = True
-            await task
-            sock.close()
+            await gateway.stop()
             await kyc_tier.stop(0)
     for name, values in (("direct gRPC", direct_ms), ("through the gateway", gateway_ms)):
         print(f"{name:>20}: p50 {statistics.median(values):6.2f} ms   p99 {_percentile(values, 0.99):6.2f} ms   (n={len(values)})")
