@@ -7,6 +7,8 @@ One tool, one pinned generator (grpcio-tools, see pyproject.toml):
                                   #   descriptor_set.binpb)
     tools/contracts.py check      # exit 1 when libs/identity/ differs from a fresh generation
     tools/contracts.py deps       # copy google/api protos for buf into .build/proto-deps/
+    tools/contracts.py breaking --against REF
+                                  # buf breaking: the working tree's contracts vs those at git REF
 
 Generated modules keep the proto package as their import path
 (`identity.kyc_tier.v1.customers_pb2`), so no import is rewritten.
@@ -135,10 +137,43 @@ def deps() -> None:
     print(f"copied {len(GOOGLE_DEPS)} google protos into {DEPS_ROOT.relative_to(ROOT)}")
 
 
+def breaking(against: str) -> int:
+    """Run `buf breaking` against the contracts as they were at a git revision.
+
+    The old tree is exported with `git archive` and built into an image with
+    the same google deps, because buf cannot fetch them from the registry."""
+    import subprocess
+
+    buf = shutil.which("buf") or str(Path(sys.executable).parent / "buf")
+    listed = subprocess.run(["git", "ls-tree", "-d", against, "protos"], cwd=ROOT, capture_output=True, text=True)
+    if listed.returncode != 0 or not listed.stdout.strip():
+        print(f"no contracts at {against}: nothing to compare")
+        return 0
+    deps()
+    with tempfile.TemporaryDirectory() as tmp:
+        old = Path(tmp) / "old"
+        old.mkdir()
+        archive = subprocess.run(["git", "archive", against, "protos", "buf.yaml"], cwd=ROOT, capture_output=True, check=True)
+        subprocess.run(["tar", "-x", "-C", str(old)], input=archive.stdout, check=True)
+        shutil.copytree(DEPS_ROOT, old / ".build" / "proto-deps")
+        image = Path(tmp) / "old.binpb"
+        subprocess.run([buf, "build", str(old), "-o", str(image)], check=True)
+        current = Path(tmp) / "current.binpb"
+        subprocess.run([buf, "build", str(ROOT), "-o", str(current)], check=True)
+        result = subprocess.run([buf, "breaking", str(current), "--against", str(image)], cwd=ROOT)
+    if result.returncode == 0:
+        print(f"contracts are wire- and source-compatible with {against}")
+    return result.returncode
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["generate", "check", "deps"])
-    command = parser.parse_args().command
+    parser.add_argument("command", choices=["generate", "check", "deps", "breaking"])
+    parser.add_argument("--against", default="HEAD~1", help="git revision for `breaking`")
+    arguments = parser.parse_args()
+    command = arguments.command
+    if command == "breaking":
+        return breaking(arguments.against)
     if command == "generate":
         generate()
     elif command == "check":
