@@ -15,6 +15,7 @@ COMMAND_MODULES = (
     "identity_cli.up",
     "identity_cli.database",
     "identity_cli.partners",
+    "identity_cli.openapi",
 )
 
 
