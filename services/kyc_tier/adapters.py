@@ -259,29 +259,25 @@ class GrpcMatcher:
         return reply.destroyed_key_count
 
 
-class GrpcAuditLog:
+class GrpcAuditSink:
+    """Delivers outbox entries to the audit service, each under the tenant,
+    request id and actor of the call that produced it."""
+
     def __init__(self, clients: ClientFactory):
         self.stub = clients.stub("audit", audit_pb2_grpc.AuditServiceStub)
 
-    async def append(
-        self,
-        action: str,
-        subject: str,
-        outcome: str,
-        evidence_hashes: Mapping[str, str] | None = None,
-        details: Mapping[str, str] | None = None,
-    ) -> None:
-        actor = context.actor() or "service:kyc-tier"
-        await _call(
-            "audit",
-            self.stub.Append(
-                audit_pb2.AppendRequest(
-                    actor=actor,
-                    action=action,
-                    subject=subject,
-                    outcome=_OUTCOMES[outcome],
-                    evidence_hashes=dict(evidence_hashes or {}),
-                    details={k: str(v) for k, v in (details or {}).items()},
-                )
-            ),
+    async def deliver(self, entry: Any) -> None:
+        request = audit_pb2.AppendRequest(
+            actor=entry.actor,
+            action=entry.action,
+            subject=entry.subject,
+            outcome=_OUTCOMES[entry.outcome],
+            evidence_hashes=entry.evidence_hashes,
+            details=entry.details,
         )
+        metadata = [
+            (context.ORG_KEY, entry.org_id),
+            (context.REQUEST_ID_KEY, entry.request_id or context.new_request_id()),
+            (context.ACTOR_KEY, entry.actor),
+        ]
+        await _call("audit", self.stub.Append(request, metadata=metadata))

@@ -16,7 +16,7 @@ import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
@@ -70,11 +70,10 @@ class PendingEntry:
     details: dict[str, str]
 
 
-class AuditSink:
+class AuditSink(Protocol):
     """Where the relay delivers; the gRPC implementation lives in adapters."""
 
-    async def deliver(self, entry: PendingEntry) -> None:  # pragma: no cover - protocol
-        raise NotImplementedError
+    async def deliver(self, entry: PendingEntry) -> None: ...
 
 
 class OutboxRelay:

@@ -171,14 +171,3 @@ class Matcher(Protocol):
     async def retire(self, customer_id: str, reason: str) -> int: ...
 
     async def shred(self, customer_id: str) -> int: ...
-
-
-class AuditLog(Protocol):
-    async def append(
-        self,
-        action: str,
-        subject: str,
-        outcome: str,
-        evidence_hashes: Mapping[str, str] | None = None,
-        details: Mapping[str, str] | None = None,
-    ) -> None: ...
