@@ -9,7 +9,13 @@ from identity.common.v1 import types_pb2
 from identity_inference.detector import Face
 from identity_inference.quality import Measure
 from identity_runtime.errors import invalid_field
-from services.capture_quality.faces import REFERENCE, SELFIE, ColourSample, FaceAssessment, FaceCrops
+from services.capture_quality.faces import (
+    REFERENCE,
+    SELFIE,
+    ColourSample,
+    FaceAssessment,
+    FaceCrops,
+)
 
 PASS, FAIL = pb.QUALITY_VERDICT_PASS, pb.QUALITY_VERDICT_FAIL
 
