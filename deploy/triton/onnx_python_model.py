@@ -42,6 +42,6 @@ class TritonPythonModel:
                 results.append([o[start : start + size] for o in outputs])
                 start += size
         return [
-            pb_utils.InferenceResponse([pb_utils.Tensor(n, np.ascontiguousarray(o)) for n, o in zip(self.output_names, outs)])
+            pb_utils.InferenceResponse([pb_utils.Tensor(n, np.ascontiguousarray(o)) for n, o in zip(self.output_names, outs, strict=True)])
             for outs in results
         ]
