@@ -14,6 +14,7 @@ import sys
 COMMAND_MODULES = (
     "identity_cli.database",
     "identity_cli.partners",
+    "identity_cli.evaluate",
 )
 
 
