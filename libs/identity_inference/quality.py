@@ -117,11 +117,12 @@ def inner_face_region(face: Face, width: int, height: int) -> tuple[int, int, in
     return x0, y0, x1, y1
 
 
-def blur_variance(grey: np.ndarray, face: Face) -> float:
+def blur_variance(image: np.ndarray, face: Face) -> float:
     x, y, w, h = (int(round(v)) for v in face.box)
-    region = grey[max(0, y) : y + h, max(0, x) : x + w]
+    region = image[max(0, y) : y + h, max(0, x) : x + w]
     if region.size == 0:
         return 0.0
+    region = cv2.cvtColor(region, cv2.COLOR_BGR2GRAY)
     scale = BLUR_REFERENCE_WIDTH / region.shape[1]
     target = (BLUR_REFERENCE_WIDTH, max(1, round(region.shape[0] * scale)))
     resized = cv2.resize(region, target, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
@@ -161,12 +162,11 @@ def assess(image: np.ndarray, faces: list[Face], profile: QualityProfile) -> lis
     measures.append(_range("roll_deg", pose.roll, profile.max_abs_roll, "ROLL_OUT_OF_RANGE"))
     inter_eye = float(np.linalg.norm(face.landmarks[1] - face.landmarks[0]))
     measures.append(_at_least("inter_eye_distance_px", inter_eye, profile.min_inter_eye_px, "INTER_EYE_DISTANCE_TOO_SMALL"))
-    grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-    measures.append(_at_least("blur_laplacian_var", blur_variance(grey, face), profile.min_blur_var, "FACE_TOO_BLURRY", strict=True))
+    measures.append(_at_least("blur_laplacian_var", blur_variance(image, face), profile.min_blur_var, "FACE_TOO_BLURRY", strict=True))
     area_ratio = face.area / float(width * height)
     measures.append(_at_least("face_area_ratio", area_ratio, profile.min_face_area_ratio, "FACE_TOO_SMALL", strict=True))
     x0, y0, x1, y1 = inner_face_region(face, width, height)
-    skin = grey[y0:y1, x0:x1]
+    skin = cv2.cvtColor(image[y0:y1, x0:x1], cv2.COLOR_BGR2GRAY)
     mean = float(skin.mean()) if skin.size else 0.0
     ok = profile.min_illumination <= mean <= profile.max_illumination
     reason = "" if ok else ("UNDEREXPOSED" if mean < profile.min_illumination else "OVEREXPOSED")
@@ -187,15 +187,18 @@ def colour_sample(image: np.ndarray, face: Face | None) -> tuple[tuple[float, fl
     (the whole frame when there is no face): flash-challenge evidence."""
     height, width = image.shape[:2]
     if face is None:
-        mean = image.reshape(-1, 3).mean(axis=0)
+        mean = cv2.mean(image)[:3]
         return (0.0, 0.0, 0.0), (float(mean[0]), float(mean[1]), float(mean[2]))
     x0, y0, x1, y1 = inner_face_region(face, width, height)
-    face_mean = image[y0:y1, x0:x1].reshape(-1, 3).mean(axis=0)
+    face_mean = cv2.mean(image[y0:y1, x0:x1])[:3]
     x, y, w, h = face.box
-    mask = np.ones((height, width), dtype=bool)
-    mask[max(0, int(y - 0.25 * h)) : int(y + 1.25 * h), max(0, int(x - 0.25 * w)) : int(x + 1.25 * w)] = False
-    background = image[mask]
-    bg_mean = background.mean(axis=0) if background.size else np.zeros(3)
+    bx0, by0 = max(0, int(x - 0.25 * w)), max(0, int(y - 0.25 * h))
+    bx1, by1 = min(width, int(x + 1.25 * w)), min(height, int(y + 1.25 * h))
+    # Background = whole frame minus the enlarged face box, from sums (no mask).
+    total = np.array(cv2.sumElems(image)[:3])
+    box = np.array(cv2.sumElems(image[by0:by1, bx0:bx1])[:3]) if by1 > by0 and bx1 > bx0 else np.zeros(3)
+    remaining = width * height - max(0, by1 - by0) * max(0, bx1 - bx0)
+    bg_mean = (total - box) / remaining if remaining > 0 else np.zeros(3)
     return (
         (float(face_mean[0]), float(face_mean[1]), float(face_mean[2])),
         (float(bg_mean[0]), float(bg_mean[1]), float(bg_mean[2])),
