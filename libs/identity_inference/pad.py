@@ -8,8 +8,9 @@ corners, and resized to 80x80 BGR. Input is float 0..255, no normalisation.
 
 Fusion: as in the reference implementation, the softmax outputs of the
 models are averaged and class 1 is "live"; the fused live probability is
-compared with the mean of the models' calibrated `live` thresholds (0.5 by
-default, i.e. live must be the likelier outcome). Measured on the test
+compared with the mean of the models' `live` thresholds (0.5: live must
+outweigh both attack classes together, slightly stricter than the
+reference's argmax). Measured on the test
 photos: image_T1 (live) 1.00, image_F1 (attack) 0.22, image_F2 (attack) 0.002.
 """
 
