@@ -8,7 +8,7 @@ is not an error: it fails quality with FACE_NOT_FOUND or MULTIPLE_FACES.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -64,7 +64,6 @@ class FaceAssessment:
     reasons: list[tuple[str, str]]
     crops: FaceCrops | None
     detector_model: str
-    decoded: list[np.ndarray] = field(default_factory=list, repr=False)
 
 
 def _reason_text(measure: quality.Measure) -> str:
@@ -120,7 +119,6 @@ class FaceAssessor:
                 reasons=[("FACE_NOT_FOUND", "no frame shows a face")],
                 crops=None,
                 detector_model=self.detector.model_id,
-                decoded=decoded,
             )
         best = max(with_face, key=_frame_rank)
         reasons = [(m.reason_code, _reason_text(m)) for m in best.measures if not m.passed]
@@ -132,5 +130,4 @@ class FaceAssessor:
             reasons=reasons,
             crops=crops,
             detector_model=self.detector.model_id,
-            decoded=decoded,
         )

@@ -17,6 +17,7 @@ reasons, and it still consumes the challenge and the nonce.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -356,8 +357,6 @@ class Liveness:
         )
 
     async def check_liveness(self, org_id: str, request: LivenessRequest) -> LivenessDecision:
-        import asyncio
-
         self._validate(request)
         now = self.clock()
         checked = await self.database.run(lambda s: self._check_protocol(s, org_id, request, now))
