@@ -232,3 +232,12 @@ async def test_triton_and_in_process_embeddings_agree(triton, embedding_server, 
         assert a.contract == b.contract
         assert float(vector(a) @ vector(b)) > 0.999
     assert float(vector(one.embedding) @ vector(in_process.embeddings[0])) > 0.999
+
+
+@pytest.mark.triton
+async def test_a_model_missing_from_triton_stops_the_service(triton) -> None:
+    with pytest.raises(ModelIntegrityError, match="'qe-face-v3' is not ready"):
+        await start_service(
+            EMBEDDING,
+            {"EMBEDDING_BACKEND": "triton", "EMBEDDING_TRITON_URL": triton.url, "EMBEDDING_TRITON_MODEL_NAME": "qe-face-v3"},
+        )
