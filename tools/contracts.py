@@ -3,12 +3,18 @@
 
 One tool, one pinned generator (grpcio-tools, see pyproject.toml):
 
-    tools/contracts.py generate   # protos/ -> libs/identity/ (*_pb2.py, *_pb2.pyi, *_pb2_grpc.py)
+    tools/contracts.py generate   # protos/ -> libs/identity/ (*_pb2.py, *_pb2.pyi, *_pb2_grpc.py,
+                                  #   descriptor_set.binpb)
     tools/contracts.py check      # exit 1 when libs/identity/ differs from a fresh generation
     tools/contracts.py deps       # copy google/api protos for buf into .build/proto-deps/
+    tools/contracts.py breaking --against REF
+                                  # buf breaking: the working tree's contracts vs those at git REF
 
 Generated modules keep the proto package as their import path
 (`identity.kyc_tier.v1.customers_pb2`), so no import is rewritten.
+Python descriptors carry no comments, so a FileDescriptorSet of our own
+files with source info (`identity/descriptor_set.binpb`) is generated too:
+the gateway's OpenAPI document takes its descriptions from it.
 """
 
 from __future__ import annotations
@@ -29,6 +35,8 @@ DEPS_ROOT = ROOT / ".build" / "proto-deps"
 # The google protos our contracts import, shipped by googleapis-common-protos.
 GOOGLE_DEPS = ("google/api/annotations.proto", "google/api/http.proto", "google/api/httpbody.proto")
 GENERATED_SUFFIXES = ("_pb2.py", "_pb2.pyi", "_pb2_grpc.py")
+# Our contracts with comments (source info), without the imported google protos.
+DESCRIPTOR_SET = "descriptor_set.binpb"
 # Directories of generated packages hold nothing but generated files.
 MARKER = GENERATED_PACKAGE / "README.md"
 MARKER_TEXT = """# Generated code: do not edit
@@ -53,6 +61,7 @@ def _proto_files() -> list[Path]:
 def _generate_into(out_dir: Path) -> None:
     from grpc_tools import protoc
 
+    (out_dir / "identity").mkdir(parents=True, exist_ok=True)
     well_known = Path(protoc.__file__).parent / "_proto"
     googleapis = _site_packages_with(GOOGLE_DEPS[0])
     files = [str(p.relative_to(PROTO_ROOT)) for p in _proto_files()]
@@ -64,6 +73,8 @@ def _generate_into(out_dir: Path) -> None:
         f"--python_out={out_dir}",
         f"--pyi_out={out_dir}",
         f"--grpc_python_out={out_dir}",
+        f"--descriptor_set_out={out_dir / 'identity' / DESCRIPTOR_SET}",
+        "--include_source_info",
         *files,
     ]
     code = protoc.main(args)
@@ -84,7 +95,7 @@ def _generated_files(root: Path) -> set[Path]:
     return {
         p.relative_to(root)
         for p in package.rglob("*")
-        if p.is_file() and (p.name.endswith(GENERATED_SUFFIXES) or p.name in ("README.md", "__init__.py"))
+        if p.is_file() and (p.name.endswith(GENERATED_SUFFIXES) or p.name in ("README.md", "__init__.py", DESCRIPTOR_SET))
     }
 
 
@@ -126,10 +137,43 @@ def deps() -> None:
     print(f"copied {len(GOOGLE_DEPS)} google protos into {DEPS_ROOT.relative_to(ROOT)}")
 
 
+def breaking(against: str) -> int:
+    """Run `buf breaking` against the contracts as they were at a git revision.
+
+    The old tree is exported with `git archive` and built into an image with
+    the same google deps, because buf cannot fetch them from the registry."""
+    import subprocess
+
+    buf = shutil.which("buf") or str(Path(sys.executable).parent / "buf")
+    listed = subprocess.run(["git", "ls-tree", "-d", against, "protos"], cwd=ROOT, capture_output=True, text=True)
+    if listed.returncode != 0 or not listed.stdout.strip():
+        print(f"no contracts at {against}: nothing to compare")
+        return 0
+    deps()
+    with tempfile.TemporaryDirectory() as tmp:
+        old = Path(tmp) / "old"
+        old.mkdir()
+        archive = subprocess.run(["git", "archive", against, "protos", "buf.yaml"], cwd=ROOT, capture_output=True, check=True)
+        subprocess.run(["tar", "-x", "-C", str(old)], input=archive.stdout, check=True)
+        shutil.copytree(DEPS_ROOT, old / ".build" / "proto-deps")
+        image = Path(tmp) / "old.binpb"
+        subprocess.run([buf, "build", str(old), "-o", str(image)], check=True)
+        current = Path(tmp) / "current.binpb"
+        subprocess.run([buf, "build", str(ROOT), "-o", str(current)], check=True)
+        result = subprocess.run([buf, "breaking", str(current), "--against", str(image)], cwd=ROOT)
+    if result.returncode == 0:
+        print(f"contracts are wire- and source-compatible with {against}")
+    return result.returncode
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["generate", "check", "deps"])
-    command = parser.parse_args().command
+    parser.add_argument("command", choices=["generate", "check", "deps", "breaking"])
+    parser.add_argument("--against", default="HEAD~1", help="git revision for `breaking`")
+    arguments = parser.parse_args()
+    command = arguments.command
+    if command == "breaking":
+        return breaking(arguments.against)
     if command == "generate":
         generate()
     elif command == "check":

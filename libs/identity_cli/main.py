@@ -12,8 +12,10 @@ import importlib
 import sys
 
 COMMAND_MODULES = (
+    "identity_cli.up",
     "identity_cli.database",
     "identity_cli.partners",
+    "identity_cli.openapi",
 )
 
 

@@ -26,7 +26,7 @@ import grpc
 
 from identity_runtime import context as call_context
 from identity_runtime import descriptors, tracing
-from identity_runtime.errors import DeadlineExceeded, Unavailable
+from identity_runtime.errors import DeadlineExceeded, DomainError, Unavailable
 
 # Codes that say "the service or the network failed", not "your request is bad".
 _TRANSPORT_FAILURES = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
@@ -102,6 +102,22 @@ class CircuitBreaker:
             self.opened_at = None
 
 
+def local_rpc_error(error: DomainError) -> grpc.aio.AioRpcError:
+    """A failure decided on the client side (open breaker, no time left), shaped
+    like any other failed call: grpc's interceptor machinery only handles
+    AioRpcError, and callers then treat every downstream failure alike."""
+    from identity_runtime.status import to_status
+
+    status = to_status(error)
+    trailing = grpc.aio.Metadata(("grpc-status-details-bin", status.SerializeToString()))
+    return grpc.aio.AioRpcError(
+        code=grpc.StatusCode[error.code],
+        initial_metadata=grpc.aio.Metadata(),
+        trailing_metadata=trailing,
+        details=error.message,
+    )
+
+
 def outgoing_metadata(extra: Mapping[str, str] | None = None) -> list[tuple[str, str]]:
     """Metadata that carries the current call's context downstream."""
     ctx = call_context.current()
@@ -149,9 +165,16 @@ class _PropagatingInterceptor(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.Una
             wait_for_ready=details.wait_for_ready,
         )
 
+    def _admit(self, details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
+        try:
+            self.breaker.before_call()
+            return self._details(details)
+        except DomainError as exc:
+            raise local_rpc_error(exc) from None
+
     async def intercept_unary_unary(self, continuation: Any, client_call_details: Any, request: Any) -> Any:
-        self.breaker.before_call()
-        call = await continuation(self._details(client_call_details), request)
+        details = self._admit(client_call_details)
+        call = await continuation(details, request)
         try:
             await call
         except grpc.aio.AioRpcError as exc:
@@ -164,9 +187,9 @@ class _PropagatingInterceptor(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.Una
         return call
 
     async def intercept_unary_stream(self, continuation: Any, client_call_details: Any, request: Any) -> Any:
-        self.breaker.before_call()
+        details = self._admit(client_call_details)
         self.breaker.record(None)
-        return await continuation(self._details(client_call_details), request)
+        return await continuation(details, request)
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,25 @@ def add_call_context(_logger: Any, _method: str, event: dict[str, Any]) -> dict[
     return event
 
 
+class _CurrentStderr:
+    """Writes to whatever sys.stderr is now (test runners swap it)."""
+
+    def msg(self, message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    log = debug = info = warning = warn = error = critical = exception = fatal = msg
+
+
+class _CurrentStderrHandler(logging.StreamHandler):
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
+
+
 _configured = False
 
 
@@ -73,12 +92,12 @@ def configure(service: str, level: str = "INFO", fmt: str = "json") -> None:
     structlog.configure(
         processors=[*shared, structlog.processors.format_exc_info, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(numeric_level),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=lambda *_args: _CurrentStderr(),
         cache_logger_on_first_use=False,
     )
     structlog.contextvars.bind_contextvars(service=service)
     if not _configured:
-        handler = logging.StreamHandler(sys.stderr)
+        handler = _CurrentStderrHandler()
         handler.setFormatter(
             structlog.stdlib.ProcessorFormatter(processor=renderer, foreign_pre_chain=shared)
         )

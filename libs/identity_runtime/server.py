@@ -137,7 +137,7 @@ async def start(spec: ServiceSpec[S], settings: S) -> RunningServer:
     running.core = core
     ready, detail = await core.ready()
     await running.set_serving(ready)
-    log.info("listening", service=spec.name, address=running.address, serving=ready, detail=detail)
+    log.info("listening", service=spec.name, endpoint=running.address, serving=ready, detail=detail)
     return running
 
 

@@ -103,6 +103,8 @@ class Customer(Base):
     # Keyed hash of the NIK for exact lookup without decryption.
     nik_hash: Mapped[str | None] = mapped_column(String(64))
     nik_masked: Mapped[str | None] = mapped_column(String(16))
+    # The customer's "pii" data key that seals nik_sealed.
+    pii_key_id: Mapped[str | None] = mapped_column(ID)
     tier: Mapped[str] = mapped_column(TIER, default="none")
     status: Mapped[str] = mapped_column(String(16), default="active")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -130,6 +132,9 @@ class Verification(Base):
     scores: Mapped[dict[str, Any]] = mapped_column(default=dict)
     models: Mapped[dict[str, Any]] = mapped_column(default=dict)
     input_hashes: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Non-personal links and facts the tier ladder reads (e.g. that a match
+    # was against the enrolled reference on a live capture).
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
     nonce: Mapped[str | None] = mapped_column(String(128))
     bundle_sha256: Mapped[str | None] = mapped_column(String(64))
     request_id: Mapped[str] = mapped_column(String(128), default="")
@@ -224,6 +229,30 @@ class Webhook(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     description: Mapped[str] = mapped_column(String(500), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AuditOutbox(Base):
+    """Audit entries written in the same transaction as the action they
+    record, delivered to the audit service by a relay (at least once, in
+    order). Owner: kyc-tier."""
+
+    __tablename__ = "audit_outbox"
+    __table_args__ = (Index("ix_audit_outbox_pending", "delivered_at", "id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    org_id: Mapped[str] = mapped_column(String(64))
+    request_id: Mapped[str] = mapped_column(String(128), default="")
+    actor: Mapped[str] = mapped_column(String(128))
+    action: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(String(128))
+    outcome: Mapped[str] = mapped_column(String(16))
+    evidence_hashes: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column()
+    # A relay's lease on the row while it delivers it.
+    claimed_until: Mapped[datetime | None] = mapped_column()
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
 
 
 # --- matching -----------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from identity_runtime import mesh
 from identity_runtime.settings import ServiceSettings, setting
@@ -20,11 +21,23 @@ class KycTierSettings(ServiceSettings):
     matching_address: str = setting(mesh.default_address(mesh.MATCHING), "host:port of matching")
     audit_address: str = setting(mesh.default_address(mesh.AUDIT), "host:port of audit")
     database_pool_size: int = setting(5, "Connections per process to PostgreSQL")
+    kek_keyring_file: Path | None = setting(
+        None, "JSON keyring of key-encryption keys (the same keyring as matching's), from a Secret"
+    )
+    kek_keyring: str = setting("", "The same JSON keyring inline (development only)", secret=True)
+    pii_index_key: str = setting(help="Secret key of the NIK search index (at least 32 characters)", secret=True)
+    key_cache_size: int = setting(10_000, "Unwrapped data keys kept in memory (0 disables the cache)")
+    key_cache_ttl_seconds: float = setting(300.0, "Lifetime of a cached unwrapped data key")
+    audit_relay_poll_seconds: float = setting(1.0, "How often the audit outbox relay retries pending entries")
 
     def validate(self) -> list[tuple[str, str]]:
         problems = super().validate()
         if len(self.api_key_pepper) < 32:
             problems.append(("api_key_pepper", "must be at least 32 characters"))
+        if len(self.pii_index_key) < 32:
+            problems.append(("pii_index_key", "must be at least 32 characters"))
+        if self.kek_keyring_file is None and not self.kek_keyring.strip():
+            problems.append(("kek_keyring_file", "set KYC_TIER_KEK_KEYRING_FILE (or KYC_TIER_KEK_KEYRING)"))
         return problems
 
     def downstream_addresses(self) -> dict[str, str]:

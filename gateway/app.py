@@ -1,0 +1,355 @@
+"""The gateway's ASGI application: `create_app(settings)`.
+
+Every request goes through one pipeline:
+
+1. request id (a sane `X-Request-Id`, else a new one), a server span that
+   continues the caller's W3C trace, the deadline (`default_deadline_seconds`);
+2. route match from the contracts (404 ROUTE_NOT_FOUND, 405 METHOD_NOT_ALLOWED);
+3. API key -> organisation and scopes (401 / 403), unless the route is anonymous;
+4. body: Content-Type (415), size by Content-Length and while streaming (413),
+   JSON -> request message with path and query parameters (400);
+5. rate limit (429);
+6. the gRPC call on a channel from `ClientFactory` (retries only for
+   idempotent methods, circuit breaker, size limits), carrying
+   `x-request-id`, `x-identity-org`, `x-identity-actor`, `x-identity-scopes`,
+   `traceparent` and the remaining deadline; or a handler of the gateway's
+   own (`identity.gateway.v1`);
+7. the response as proto3 JSON (or raw, for `google.api.HttpBody`), or the
+   error as the JSON error body with the mapped HTTP status.
+
+Nothing a client sends reaches the services except the request message:
+client headers such as `x-identity-org` are never forwarded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+from google.protobuf.message import Message
+from opentelemetry import trace
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route as StarletteRoute
+
+from gateway import errors, transcoding
+from gateway.auth import ApiKeyCache, Principal, authorize, presented_key
+from gateway.health import HealthChecker
+from gateway.openapi import HEALTH_RPC, OPENAPI_PATH, build_document
+from gateway.ratelimit import RateLimiter
+from gateway.routing import GATEWAY_PACKAGE, Route, RouteError, RouteTable, build_routes
+from gateway.settings import GatewaySettings
+from identity.common.v1 import options_pb2
+from identity.kyc_tier.v1 import api_keys_pb2
+from identity_runtime import context as call_context
+from identity_runtime import mesh, tracing
+from identity_runtime.clients import ClientFactory, ClientOptions
+from identity_runtime.errors import DeadlineExceeded, DomainError, Internal
+from identity_runtime.logs import get_logger
+
+log = get_logger("identity.gateway")
+access_log = get_logger("identity.gateway.access")
+
+_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}")
+_AUTHENTICATE_RPC = "/identity.kyc_tier.v1.ApiKeyService/AuthenticateApiKey"
+_SCOPE_NAMES = {options_pb2.SCOPE_PUBLIC: "public", options_pb2.SCOPE_INTERNAL: "internal"}
+_NO_STORE = {"Cache-Control": "no-store"}
+
+LocalHandler = Callable[[Message], Awaitable[tuple[Message, int]]]
+
+
+def request_id_from(header: str | None) -> str:
+    """The caller's request id when it is sane, else a new one."""
+    if header and _REQUEST_ID.fullmatch(header):
+        return header
+    return call_context.new_request_id()
+
+
+def _is_json(content_type: str) -> bool:
+    media_type, _, params = content_type.partition(";")
+    media_type = media_type.strip().lower()
+    if media_type != "application/json" and not (media_type.startswith("application/") and media_type.endswith("+json")):
+        return False
+    for param in params.split(";"):
+        name, _, value = param.strip().partition("=")
+        if name.lower() == "charset" and value.strip().strip('"').lower() not in ("utf-8", "utf8"):
+            return False
+    return True
+
+
+@dataclass
+class _Outcome:
+    """What the access log and the span record about one request."""
+
+    route: Route | None = None
+    principal: Principal | None = None
+    status: int = 0
+    grpc_status: str = "OK"
+    reason: str = ""
+    bytes_in: int = 0
+    bytes_out: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Gateway:
+    """Everything one gateway instance holds; `asgi` is its Starlette app."""
+
+    def __init__(self, settings: GatewaySettings):
+        self.settings = settings
+        self.routes = RouteTable(build_routes(), mesh.BY_PACKAGE)
+        self.clients = ClientFactory(
+            settings.service_addresses(),
+            ClientOptions(
+                max_message_bytes=settings.max_message_bytes,
+                default_timeout_seconds=settings.default_deadline_seconds,
+            ),
+        )
+        self.api_keys = ApiKeyCache(self._resolve_key, settings.auth_cache_seconds, settings.auth_cache_max_entries)
+        self.limiter = RateLimiter(settings.rate_limit_storage, settings.rate_limit_key_prefix)
+        self.health = HealthChecker(settings.service_addresses(), settings.health_timeout_seconds)
+        self.local_handlers: dict[str, LocalHandler] = {HEALTH_RPC: self._get_health}
+        self._callables: dict[str, Any] = {}
+        self._openapi: bytes | None = None
+        for route in self.routes:
+            if route.package == GATEWAY_PACKAGE and route.full_name not in self.local_handlers:
+                raise RouteError(f"{route.full_name} is routed to the gateway, which has no handler for it")
+            if route.rate_limit is not None and route.scope == "anonymous":
+                raise RouteError(f"{route.full_name}: a rate limit needs a caller (the route is anonymous)")
+        self.asgi = Starlette(
+            # An ASGI endpoint (not a function) so that Starlette applies no
+            # method filter of its own: 405s come from the contract routes.
+            routes=[StarletteRoute("/{path:path}", _Endpoint(self))],
+            lifespan=self._lifespan,
+        )
+        self.asgi.state.gateway = self
+
+    # --- lifecycle -----------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def _lifespan(self, _app: Starlette) -> AsyncIterator[None]:
+        try:
+            await self.limiter.check_store()
+        except Exception as exc:  # noqa: BLE001 - reported, the gateway refuses limited routes meanwhile
+            log.error("rate-limit store unreachable at start-up", error=str(exc))
+        yield
+        await self.close()
+
+    async def close(self) -> None:
+        self._callables.clear()
+        await self.clients.close()
+        await self.health.close()
+        await self.limiter.close()
+
+    # --- the pipeline ----------------------------------------------------------
+
+    async def endpoint(self, request: Request) -> Response:
+        started = time.perf_counter()
+        request_id = request_id_from(request.headers.get("x-request-id"))
+        deadline = time.monotonic() + self.settings.default_deadline_seconds
+        outcome = _Outcome()
+        token = call_context.bind(call_context.CallContext(request_id=request_id, deadline=deadline))
+        span_name = f"HTTP {request.method}"
+        try:
+            with tracing.tracer("identity.gateway").start_as_current_span(
+                span_name,
+                context=tracing.extract(request.headers.items()),  # type: ignore[arg-type]
+                kind=trace.SpanKind.SERVER,
+                attributes={"http.request.method": request.method, "identity.request_id": request_id},
+            ) as span:
+                try:
+                    response = await self._dispatch(request, request_id, deadline, outcome)
+                except DomainError as exc:
+                    response = self._error_response(exc, request_id, outcome)
+                except Exception:
+                    log.exception("unhandled error in the gateway", rpc=outcome.route.full_name if outcome.route else "")
+                    error = Internal("internal error; quote the request id when reporting it", "INTERNAL")
+                    response = self._error_response(error, request_id, outcome)
+                outcome.status = response.status_code
+                outcome.bytes_out = len(response.body)
+                self._annotate_span(span, outcome)
+            response.headers["X-Request-Id"] = request_id
+            return response
+        finally:
+            self._log_access(request, outcome, started)
+            call_context.reset(token)
+
+    async def _dispatch(self, request: Request, request_id: str, deadline: float, outcome: _Outcome) -> Response:
+        raw_path = (request.scope.get("raw_path") or request.scope["path"].encode()).split(b"?", 1)[0]
+        path = raw_path.decode("latin-1")
+        if path == OPENAPI_PATH:
+            if request.method != "GET":
+                raise errors.method_not_allowed(["GET"])
+            return Response(self.openapi_bytes(), 200, media_type="application/json")
+
+        route, path_params = self.routes.match(request.method, path)
+        outcome.route = route
+        if route.scope != "anonymous":
+            principal = await self._authenticate(request)
+            outcome.principal = principal
+            authorize(route.scope, principal)
+            call_context.bind(
+                call_context.CallContext(
+                    request_id=request_id,
+                    org_id=principal.org_id,
+                    actor=principal.actor,
+                    scopes=tuple(sorted(principal.scopes)),
+                    deadline=deadline,
+                    method=route.full_name,
+                )
+            )
+
+        body = await self._read_body(request, route, outcome)
+        message = transcoding.build_request(route, path_params, transcoding.parse_query(request.scope.get("query_string", b"")), body)
+        if route.rate_limit is not None and outcome.principal is not None:
+            await self.limiter.check(route, outcome.principal.org_id, message)
+
+        if route.package == GATEWAY_PACKAGE:
+            reply, status = await self.local_handlers[route.full_name](message)
+        else:
+            reply, status = await self._call(route, message), 200
+        content, media_type = transcoding.render_response(route, reply)
+        return Response(content, status, media_type=media_type, headers=_NO_STORE)
+
+    async def _read_body(self, request: Request, route: Route, outcome: _Outcome) -> bytes | None:
+        limit = self.settings.max_body_bytes
+        declared = request.headers.get("content-length")
+        if declared is not None:
+            if not declared.strip().isdigit():
+                raise errors.malformed("Content-Length is not a number")
+            if int(declared) > limit:
+                raise errors.payload_too_large(limit)
+            if int(declared) == 0:
+                return None
+        elif "chunked" not in request.headers.get("transfer-encoding", "").lower():
+            return None
+        content_type = request.headers.get("content-type")
+        if route.body and content_type is not None and not _is_json(content_type):
+            raise errors.unsupported_media_type()
+        received = bytearray()
+        async for chunk in request.stream():
+            received += chunk
+            if len(received) > limit:
+                raise errors.payload_too_large(limit)
+        outcome.bytes_in = len(received)
+        if received and route.body and content_type is None:
+            raise errors.unsupported_media_type()
+        return bytes(received) or None
+
+    async def _authenticate(self, request: Request) -> Principal:
+        key = presented_key(
+            request.headers,
+            request.headers.getlist("authorization"),
+            request.headers.getlist("x-api-key"),
+        )
+        return await self.api_keys.authenticate(key)
+
+    async def _resolve_key(self, key: str) -> Principal:
+        reply = await self._invoke(
+            "kyc_tier",
+            _AUTHENTICATE_RPC,
+            api_keys_pb2.AuthenticateApiKeyRequest(secret=key),
+            api_keys_pb2.AuthenticateApiKeyResponse,
+        )
+        scopes = frozenset(_SCOPE_NAMES[s] for s in reply.scopes if s in _SCOPE_NAMES)
+        return Principal(org_id=reply.org_id, api_key_id=reply.api_key_id, scopes=scopes)
+
+    async def _call(self, route: Route, message: Message) -> Message:
+        return await self._invoke(route.package, route.rpc, message, route.response_class)
+
+    async def _invoke(self, package: str, rpc: str, message: Message, response_class: Any) -> Message:
+        ctx = call_context.current()
+        remaining = ctx.time_remaining() if ctx is not None else None
+        timeout = self.settings.default_deadline_seconds if remaining is None else remaining
+        if timeout <= 0:
+            raise DeadlineExceeded("the request ran out of time before reaching its service")
+        multicallable = self._callables.get(rpc)
+        if multicallable is None:
+            multicallable = self.clients.channel(package).unary_unary(
+                rpc,
+                request_serializer=type(message).SerializeToString,
+                response_deserializer=response_class.FromString,
+            )
+            self._callables[rpc] = multicallable
+        try:
+            return await multicallable(message, timeout=timeout)
+        except grpc.aio.AioRpcError as exc:
+            raise errors.from_rpc_error(exc, mesh.BY_PACKAGE[package].name) from None
+
+    async def _get_health(self, _request: Message) -> tuple[Message, int]:
+        return await self.health.check()
+
+    def openapi_bytes(self) -> bytes:
+        if self._openapi is None:
+            document = build_document(self.routes)
+            self._openapi = json.dumps(document, ensure_ascii=False, indent=1).encode()
+        return self._openapi
+
+    # --- responses, logs, spans ------------------------------------------------
+
+    def _error_response(self, error: DomainError, request_id: str, outcome: _Outcome) -> Response:
+        outcome.grpc_status = error.code
+        outcome.reason = error.reason
+        headers = {**_NO_STORE, **errors.response_headers(error)}
+        return Response(errors.error_body(error, request_id), errors.http_status(error), media_type="application/json", headers=headers)
+
+    def _annotate_span(self, span: trace.Span, outcome: _Outcome) -> None:
+        if outcome.route is not None:
+            span.update_name(f"{outcome.route.verb} {outcome.route.path.template}")
+            span.set_attribute("http.route", outcome.route.path.template)
+            span.set_attribute("rpc.method", outcome.route.full_name)
+        span.set_attribute("http.response.status_code", outcome.status)
+        if outcome.principal is not None:
+            span.set_attribute("identity.org_id", outcome.principal.org_id)
+        if outcome.reason:
+            span.set_attribute("identity.error_reason", outcome.reason)
+        if outcome.status >= 500:
+            span.set_status(trace.Status(trace.StatusCode.ERROR, outcome.reason))
+
+    def _log_access(self, request: Request, outcome: _Outcome, started: float) -> None:
+        if not self.settings.access_log:
+            return
+        # The route template, never the path or the query: both can carry
+        # customer ids and, for search, a NIK or a name.
+        fields: dict[str, Any] = {
+            "method": request.method,
+            "route": outcome.route.path.template if outcome.route else "",
+            "rpc": outcome.route.full_name if outcome.route else "",
+            "status": outcome.status,
+            "grpc_status": outcome.grpc_status,
+            "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+            "bytes_in": outcome.bytes_in,
+            "bytes_out": outcome.bytes_out,
+        }
+        if outcome.reason:
+            fields["reason"] = outcome.reason
+        if outcome.principal is not None:
+            fields["org_id"] = outcome.principal.org_id
+            fields["api_key_id"] = outcome.principal.api_key_id
+        if outcome.status >= 500:
+            access_log.error("request", **fields)
+        elif outcome.status >= 400:
+            access_log.warning("request", **fields)
+        else:
+            access_log.info("request", **fields)
+
+
+class _Endpoint:
+    def __init__(self, gateway: Gateway):
+        self.gateway = gateway
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        response = await self.gateway.endpoint(Request(scope, receive))
+        await response(scope, receive, send)
+
+
+def create_app(settings: GatewaySettings) -> Starlette:
+    """The gateway as a Starlette ASGI app; `app.state.gateway` is the Gateway."""
+    tracing.configure("gateway", settings.otlp_endpoint)
+    return Gateway(settings).asgi

@@ -1,0 +1,164 @@
+"""API-key authentication and scope checks.
+
+A partner presents its key as `Authorization: Bearer idk_...` or
+`X-Api-Key: idk_...`. The gateway resolves it by calling kyc-tier's
+`ApiKeyService/AuthenticateApiKey` (keys are stored there as peppered
+hashes) and remembers the answer for `auth_cache_seconds`:
+
+- the cache is keyed by a keyed BLAKE2b digest of the key under a random
+  per-process secret, never the key itself;
+- it is bounded (least recently used entries go first);
+- unknown keys are remembered too (so a flood of bad keys does not become a
+  flood of database lookups), transport failures are not;
+- concurrent requests with the same key share one lookup.
+
+A revoked key therefore keeps working for at most `auth_cache_seconds` on
+each gateway replica.
+
+Scopes: a route's scope comes from `(identity.common.v1.access)`; `public`
+routes take a public or an internal key (analysts use customer routes too),
+`internal` routes need the internal scope, `anonymous` routes need no key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import re
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+
+from gateway.errors import GatewayError
+from identity_runtime.errors import DomainError
+
+KEY_PREFIX = "idk_"
+_KEY_SHAPE = re.compile(r"idk_[A-Za-z0-9_\-]{8,96}")
+_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="identity-platform"'}
+
+
+@dataclass(frozen=True)
+class Principal:
+    org_id: str
+    api_key_id: str
+    scopes: frozenset[str]
+
+    @property
+    def actor(self) -> str:
+        return f"api_key:{self.api_key_id}"
+
+
+def _unauthenticated(reason: str, message: str) -> GatewayError:
+    return GatewayError("UNAUTHENTICATED", reason, message, headers=_CHALLENGE)
+
+
+def presented_key(headers: Mapping[str, str], all_authorization: list[str], all_api_keys: list[str]) -> str:
+    """The key in the request headers; API_KEY_MISSING / API_KEY_INVALID otherwise."""
+    if len(all_authorization) > 1 or len(all_api_keys) > 1:
+        raise _unauthenticated("API_KEY_INVALID", "send one API key, in one header")
+    candidates = []
+    if all_authorization:
+        scheme, _, token = all_authorization[0].strip().partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise _unauthenticated("API_KEY_INVALID", "use `Authorization: Bearer idk_...` or `X-Api-Key: idk_...`")
+        candidates.append(token.strip())
+    if all_api_keys:
+        candidates.append(all_api_keys[0].strip())
+    if not candidates:
+        raise _unauthenticated("API_KEY_MISSING", "this route needs an API key: `Authorization: Bearer idk_...`")
+    if len(set(candidates)) > 1:
+        raise _unauthenticated("API_KEY_INVALID", "Authorization and X-Api-Key carry different keys")
+    key = candidates[0]
+    if not _KEY_SHAPE.fullmatch(key):
+        raise _unauthenticated("API_KEY_INVALID", "the API key is malformed")
+    return key
+
+
+def authorize(route_scope: str, principal: Principal) -> None:
+    """PERMISSION_DENIED / SCOPE_INSUFFICIENT when the key may not call the route."""
+    if route_scope == "anonymous":
+        return
+    allowed = {"internal"} if route_scope == "internal" else {"public", "internal"}
+    if not principal.scopes & allowed:
+        raise GatewayError(
+            "PERMISSION_DENIED",
+            "SCOPE_INSUFFICIENT",
+            f"this route needs an API key with the {route_scope} scope",
+            {"required_scope": route_scope},
+        )
+
+
+Resolver = Callable[[str], Awaitable[Principal]]
+
+
+class ApiKeyCache:
+    """Resolves keys through `resolver`, remembering answers for `ttl` seconds."""
+
+    def __init__(
+        self,
+        resolver: Resolver,
+        ttl_seconds: float,
+        max_entries: int,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self._resolver = resolver
+        self._ttl = ttl_seconds
+        self._max_entries = max_entries
+        self._clock = clock
+        self._secret = os.urandom(32)
+        # digest -> (expires_at, Principal or the UNAUTHENTICATED error)
+        self._entries: OrderedDict[bytes, tuple[float, Principal | DomainError]] = OrderedDict()
+        self._inflight: dict[bytes, asyncio.Future[Principal | DomainError]] = {}
+        self.lookups = 0
+
+    def digest(self, key: str) -> bytes:
+        return hashlib.blake2b(key.encode(), key=self._secret, digest_size=32).digest()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    async def authenticate(self, key: str) -> Principal:
+        digest = self.digest(key)
+        outcome = self._cached(digest)
+        if outcome is None:
+            outcome = await self._lookup_once(key, digest)
+        if isinstance(outcome, DomainError):
+            raise _unauthenticated(outcome.reason, outcome.message)
+        return outcome
+
+    def _cached(self, digest: bytes) -> Principal | DomainError | None:
+        entry = self._entries.get(digest)
+        if entry is None:
+            return None
+        expires_at, outcome = entry
+        if self._clock() >= expires_at:
+            del self._entries[digest]
+            return None
+        self._entries.move_to_end(digest)
+        return outcome
+
+    async def _lookup_once(self, key: str, digest: bytes) -> Principal | DomainError:
+        shared = self._inflight.get(digest)
+        if shared is None:
+            shared = asyncio.ensure_future(self._lookup(key, digest))
+            self._inflight[digest] = shared
+            shared.add_done_callback(lambda _: self._inflight.pop(digest, None))
+        # One caller giving up must not cancel the lookup the others wait for.
+        return await asyncio.shield(shared)
+
+    async def _lookup(self, key: str, digest: bytes) -> Principal | DomainError:
+        self.lookups += 1
+        try:
+            outcome: Principal | DomainError = await self._resolver(key)
+        except DomainError as exc:
+            if exc.code != "UNAUTHENTICATED":
+                raise  # kyc-tier unreachable, deadline...: not an answer about the key
+            outcome = exc
+        if self._ttl > 0:
+            self._entries[digest] = (self._clock() + self._ttl, outcome)
+            self._entries.move_to_end(digest)
+            while len(self._entries) > self._max_entries:
+                self._entries.popitem(last=False)
+        return outcome

@@ -1,0 +1,194 @@
+"""gRPC status -> HTTP error response.
+
+Every error the gateway returns has the same JSON shape:
+
+    {"error": {"code": 404, "status": "NOT_FOUND", "reason": "CUSTOMER_NOT_FOUND",
+               "domain": "identity-platform", "message": "...",
+               "metadata": {...}, "requestId": "..."}}
+
+`code` is the HTTP status, `status` the gRPC code name, `reason` the
+`ErrorInfo.reason` (identity.common.v1.ErrorReason without its prefix).
+Codes follow Google's standard mapping (google/rpc/code.proto), with three
+refinements by reason that the gateway itself produces: PAYLOAD_TOO_LARGE
+413, UNSUPPORTED_MEDIA_TYPE 415, METHOD_NOT_ALLOWED 405.
+
+FAILED_PRECONDITION maps to 400, as in Google's mapping: HTTP 412 is about
+the request's own conditional headers (If-Match, ...), which this API does not
+use; clients tell preconditions apart by `status` and `reason`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+
+import grpc
+from google.rpc import code_pb2
+
+from identity_runtime.errors import ERROR_DOMAIN, DomainError
+from identity_runtime.status import error_info, status_from_rpc_error
+
+HTTP_STATUS_BY_CODE: Mapping[str, int] = {
+    "OK": 200,
+    "CANCELLED": 499,
+    "UNKNOWN": 500,
+    "INVALID_ARGUMENT": 400,
+    "DEADLINE_EXCEEDED": 504,
+    "NOT_FOUND": 404,
+    "ALREADY_EXISTS": 409,
+    "PERMISSION_DENIED": 403,
+    "UNAUTHENTICATED": 401,
+    "RESOURCE_EXHAUSTED": 429,
+    "FAILED_PRECONDITION": 400,
+    "ABORTED": 409,
+    "OUT_OF_RANGE": 400,
+    "UNIMPLEMENTED": 501,
+    "INTERNAL": 500,
+    "UNAVAILABLE": 503,
+    "DATA_LOSS": 500,
+}
+
+# Reasons whose HTTP status is more precise than their gRPC code's.
+HTTP_STATUS_BY_REASON: Mapping[str, int] = {
+    "PAYLOAD_TOO_LARGE": 413,
+    "UNSUPPORTED_MEDIA_TYPE": 415,
+    "METHOD_NOT_ALLOWED": 405,
+}
+
+# What the caller is told when a failure carries no ErrorInfo of ours (a
+# transport error, a crash outside the error interceptor): the raw text may
+# name internal addresses or exceptions.
+_GENERIC_MESSAGES: Mapping[str, str] = {
+    "UNAVAILABLE": "the service that answers this route is unavailable; retry later",
+    "DEADLINE_EXCEEDED": "the request did not finish within its deadline",
+    "INTERNAL": "internal error; quote the request id when reporting it",
+    "UNKNOWN": "internal error; quote the request id when reporting it",
+    "DATA_LOSS": "internal error; quote the request id when reporting it",
+    "CANCELLED": "the request was cancelled",
+    "RESOURCE_EXHAUSTED": "a message exceeded the configured size limit",
+    "UNIMPLEMENTED": "this route is not implemented by its service",
+}
+_REASON_FOR_BARE_CODE: Mapping[str, str] = {
+    "UNAVAILABLE": "DEPENDENCY_UNAVAILABLE",
+    "DEADLINE_EXCEEDED": "DEADLINE_EXCEEDED",
+    "UNIMPLEMENTED": "NOT_IMPLEMENTED",
+    "RESOURCE_EXHAUSTED": "PAYLOAD_TOO_LARGE",
+    "CANCELLED": "DEADLINE_EXCEEDED",
+}
+
+
+class GatewayError(DomainError):
+    """A failure the gateway answers itself (bad request shape, auth, limits)."""
+
+    def __init__(
+        self,
+        code: str,
+        reason: str,
+        message: str,
+        metadata: Mapping[str, object] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ):
+        super().__init__(message, reason, metadata)
+        self.code = code
+        self.headers = dict(headers or {})
+
+
+def malformed(message: str, field: str = "") -> GatewayError:
+    return GatewayError("INVALID_ARGUMENT", "MALFORMED_REQUEST", message, {"field": field} if field else None)
+
+
+def invalid_field(field: str, problem: str) -> GatewayError:
+    return GatewayError("INVALID_ARGUMENT", "INVALID_FIELD", f"{field}: {problem}", {"field": field})
+
+
+def route_not_found() -> GatewayError:
+    return GatewayError("NOT_FOUND", "ROUTE_NOT_FOUND", "no route matches this path; see /api/openapi.json")
+
+
+def method_not_allowed(allowed: list[str]) -> GatewayError:
+    allow = ", ".join(allowed)
+    return GatewayError(
+        "UNIMPLEMENTED",
+        "METHOD_NOT_ALLOWED",
+        f"this path accepts {allow}",
+        {"allow": allow},
+        headers={"Allow": allow},
+    )
+
+
+def payload_too_large(limit: int) -> GatewayError:
+    return GatewayError(
+        "RESOURCE_EXHAUSTED",
+        "PAYLOAD_TOO_LARGE",
+        f"the request body exceeds the limit of {limit} bytes",
+        {"limit_bytes": limit},
+    )
+
+
+def unsupported_media_type(expected: str = "application/json") -> GatewayError:
+    return GatewayError(
+        "INVALID_ARGUMENT",
+        "UNSUPPORTED_MEDIA_TYPE",
+        f"send the request body as {expected} (UTF-8)",
+        {"expected": expected},
+    )
+
+
+def rate_limited(limit: str, retry_after: float) -> GatewayError:
+    seconds = max(1, math.ceil(retry_after))
+    return GatewayError(
+        "RESOURCE_EXHAUSTED",
+        "RATE_LIMITED",
+        f"rate limit of {limit} reached; retry after {seconds}s",
+        {"retry_after_seconds": seconds, "limit": limit},
+        headers={"Retry-After": str(seconds)},
+    )
+
+
+def from_rpc_error(exc: grpc.RpcError, service: str = "") -> DomainError:
+    """A failed backend call as a DomainError, keeping its code and reason;
+    the raw text of failures without our ErrorInfo is not passed on."""
+    status = status_from_rpc_error(exc)
+    code = code_pb2.Code.Name(status.code) if status.code in code_pb2.Code.values() else "UNKNOWN"
+    info = error_info(status)
+    if info is not None and info.domain == ERROR_DOMAIN:
+        metadata = {k: v for k, v in info.metadata.items() if k != "request_id"}
+        error = DomainError(status.message, info.reason, metadata)
+    else:
+        reason = _REASON_FOR_BARE_CODE.get(code, "INTERNAL")
+        metadata = {"service": service} if service and code in ("UNAVAILABLE", "DEADLINE_EXCEEDED") else {}
+        error = DomainError(_GENERIC_MESSAGES.get(code, "the service failed"), reason, metadata)
+    error.code = "INTERNAL" if code == "UNKNOWN" else code
+    return error
+
+
+def http_status(error: DomainError) -> int:
+    if error.reason in HTTP_STATUS_BY_REASON:
+        return HTTP_STATUS_BY_REASON[error.reason]
+    return HTTP_STATUS_BY_CODE.get(error.code, 500)
+
+
+def response_headers(error: DomainError) -> dict[str, str]:
+    headers = dict(getattr(error, "headers", {}) or {})
+    status = http_status(error)
+    if status == 429 and "Retry-After" not in headers:
+        # A backend's RESOURCE_EXHAUSTED: honour its hint, else a second.
+        seconds = error.metadata.get("retry_after_seconds", "1")
+        headers["Retry-After"] = seconds if seconds.isdigit() else "1"
+    return headers
+
+
+def error_body(error: DomainError, request_id: str) -> bytes:
+    body = {
+        "error": {
+            "code": http_status(error),
+            "status": error.code,
+            "reason": error.reason,
+            "domain": ERROR_DOMAIN,
+            "message": error.message,
+            "metadata": dict(error.metadata),
+            "requestId": request_id,
+        }
+    }
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()

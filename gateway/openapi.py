@@ -1,0 +1,407 @@
+"""OpenAPI 3.1 document of the REST surface, generated from the contracts.
+
+Built from the same `Route`s the gateway serves, so the document cannot drift
+from the routes. Schemas follow the proto3 JSON mapping the gateway speaks:
+lowerCamel field names, 64-bit integers as strings, bytes as base64 strings,
+enums as their value names, Timestamps as RFC 3339 date-times, maps as
+objects, repeated fields as arrays. Descriptions come from the proto
+comments (see gateway.comments).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
+from google.rpc import code_pb2
+
+from gateway.comments import contract_comments
+from gateway.routing import Route
+from gateway.transcoding import HTTP_BODY, WRAPPERS, is_map, is_repeated
+from identity.common.v1 import errors_pb2
+
+F = FieldDescriptor
+OPENAPI_PATH = "/api/openapi.json"
+HEALTH_RPC = "identity.gateway.v1.GatewayService/GetHealth"
+ERROR_SCHEMA = "Error"
+_MEDIA_TYPE = re.compile(r"[a-z]+/[a-z0-9.+\-]+")
+_REF = "#/components/schemas/"
+_QUERY_DEPTH = 3
+
+_SCALARS: dict[int, dict[str, Any]] = {
+    F.TYPE_STRING: {"type": "string"},
+    F.TYPE_BOOL: {"type": "boolean"},
+    F.TYPE_BYTES: {"type": "string", "format": "byte", "contentEncoding": "base64"},
+    F.TYPE_DOUBLE: {"type": "number", "format": "double"},
+    F.TYPE_FLOAT: {"type": "number", "format": "float"},
+    F.TYPE_INT32: {"type": "integer", "format": "int32"},
+    F.TYPE_SINT32: {"type": "integer", "format": "int32"},
+    F.TYPE_SFIXED32: {"type": "integer", "format": "int32"},
+    F.TYPE_UINT32: {"type": "integer", "format": "int64", "minimum": 0, "maximum": 4294967295},
+    F.TYPE_FIXED32: {"type": "integer", "format": "int64", "minimum": 0, "maximum": 4294967295},
+    # The proto3 JSON mapping writes 64-bit integers as strings.
+    F.TYPE_INT64: {"type": "string", "format": "int64", "pattern": "^-?[0-9]+$"},
+    F.TYPE_SINT64: {"type": "string", "format": "int64", "pattern": "^-?[0-9]+$"},
+    F.TYPE_SFIXED64: {"type": "string", "format": "int64", "pattern": "^-?[0-9]+$"},
+    F.TYPE_UINT64: {"type": "string", "format": "uint64", "pattern": "^[0-9]+$"},
+    F.TYPE_FIXED64: {"type": "string", "format": "uint64", "pattern": "^[0-9]+$"},
+}
+_WELL_KNOWN: dict[str, dict[str, Any]] = {
+    "google.protobuf.Timestamp": {"type": "string", "format": "date-time"},
+    "google.protobuf.Duration": {"type": "string", "pattern": r"^-?[0-9]+(\.[0-9]{1,9})?s$", "examples": ["1.5s"]},
+    "google.protobuf.FieldMask": {"type": "string", "description": "Comma-separated lowerCamel field paths."},
+    "google.protobuf.Struct": {"type": "object", "additionalProperties": True},
+    "google.protobuf.Value": {},
+    "google.protobuf.ListValue": {"type": "array", "items": {}},
+    "google.protobuf.Empty": {"type": "object"},
+    "google.protobuf.Any": {"type": "object", "properties": {"@type": {"type": "string"}}, "required": ["@type"]},
+}
+
+
+def _first_sentence(text: str) -> str:
+    first = text.split("\n\n", 1)[0]
+    match = re.match(r"(.+?[.:])(\s|$)", first)
+    return (match.group(1) if match else first).rstrip(":.")
+
+
+class _Schemas:
+    """Component schemas, collected as messages and enums are referenced."""
+
+    def __init__(self) -> None:
+        self.components: dict[str, Any] = {}
+        self.comments = contract_comments()
+
+    def ref(self, name: str) -> dict[str, str]:
+        return {"$ref": _REF + name}
+
+    def message(self, message: Descriptor) -> dict[str, Any]:
+        name = message.full_name
+        if name in _WELL_KNOWN:
+            return dict(_WELL_KNOWN[name])
+        if name in WRAPPERS:
+            inner = dict(_SCALARS[message.fields_by_name["value"].type])
+            inner["type"] = [inner["type"], "null"]
+            return inner
+        if name not in self.components:
+            self.components[name] = {}  # placeholder: recursive messages
+            schema: dict[str, Any] = {"type": "object", "properties": {}}
+            if self.comments.get(name):
+                schema["description"] = self.comments[name]
+            for fd in message.fields:
+                schema["properties"][fd.json_name] = self.field(fd, f"{name}.{fd.name}")
+            self.components[name] = schema
+        return self.ref(name)
+
+    def enum(self, enum: EnumDescriptor) -> dict[str, Any]:
+        name = enum.full_name
+        if name not in self.components:
+            lines = [self.comments.get(name, "")]
+            documented = [
+                f"- `{value.name}`: {self.comments[f'{name}.{value.name}']}"
+                for value in enum.values
+                if self.comments.get(f"{name}.{value.name}")
+            ]
+            if documented:
+                lines.append("\n".join(documented))
+            schema: dict[str, Any] = {"type": "string", "enum": [value.name for value in enum.values]}
+            description = "\n\n".join(line for line in lines if line)
+            if description:
+                schema["description"] = description
+            self.components[name] = schema
+        return self.ref(name)
+
+    def singular(self, fd: FieldDescriptor) -> dict[str, Any]:
+        if fd.type in (F.TYPE_MESSAGE, F.TYPE_GROUP):
+            return self.message(fd.message_type)
+        if fd.type == F.TYPE_ENUM:
+            return self.enum(fd.enum_type)
+        return dict(_SCALARS[fd.type])
+
+    def field(self, fd: FieldDescriptor, comment_key: str = "") -> dict[str, Any]:
+        if is_map(fd):
+            value_fd = fd.message_type.fields_by_name["value"]
+            schema: dict[str, Any] = {"type": "object", "additionalProperties": self.singular(value_fd)}
+        elif is_repeated(fd):
+            schema = {"type": "array", "items": self.singular(fd)}
+        else:
+            schema = self.singular(fd)
+        description = self.comments.get(comment_key or f"{fd.containing_type.full_name}.{fd.name}", "")
+        if description:
+            # A $ref with siblings is valid in 3.1; keeps the field's own text.
+            schema = {**schema, "description": description}
+        if fd.GetOptions().deprecated:
+            schema["deprecated"] = True
+        return schema
+
+
+def _error_schema() -> dict[str, Any]:
+    reasons = [name.removeprefix("ERROR_REASON_") for name in errors_pb2.ErrorReason.keys() if name != "ERROR_REASON_UNSPECIFIED"]
+    return {
+        "type": "object",
+        "description": "Every error: the HTTP status, the gRPC code, one machine-readable reason.",
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["code", "status", "reason", "domain", "message", "metadata", "requestId"],
+                "properties": {
+                    "code": {"type": "integer", "description": "The HTTP status code."},
+                    "status": {"type": "string", "enum": [n for n in code_pb2.Code.keys() if n != "OK"], "description": "The gRPC status code name."},
+                    "reason": {"type": "string", "enum": reasons, "description": "identity.common.v1.ErrorReason without its prefix."},
+                    "domain": {"type": "string", "const": "identity-platform"},
+                    "message": {"type": "string", "description": "For humans; never contains personal data."},
+                    "metadata": {"type": "object", "additionalProperties": {"type": "string"}, "description": "Non-personal context: field, limit, retry_after_seconds, ..."},
+                    "requestId": {"type": "string", "description": "Quote it when reporting a problem."},
+                },
+            }
+        },
+    }
+
+
+def _json_path(request: Descriptor, field_path: str) -> str:
+    names, current = [], request
+    for part in field_path.split("."):
+        fd = current.fields_by_name[part]
+        names.append(fd.json_name)
+        current = fd.message_type
+    return ".".join(names)
+
+
+def _query_settable(fd: FieldDescriptor) -> bool:
+    if fd.type != F.TYPE_MESSAGE:
+        return True
+    name = fd.message_type.full_name
+    return not is_repeated(fd) and (name in WRAPPERS or name in ("google.protobuf.Timestamp", "google.protobuf.Duration", "google.protobuf.FieldMask"))
+
+
+class _Builder:
+    def __init__(self, routes: Iterable[Route]):
+        self.routes = sorted(routes, key=lambda r: (r.path.template, r.verb))
+        self.schemas = _Schemas()
+        self.comments = self.schemas.comments
+        self.operation_ids: set[str] = set()
+
+    def query_parameters(self, route: Route) -> list[dict[str, Any]]:
+        excluded = route.path_fields()
+        params: list[dict[str, Any]] = []
+
+        def walk(message: Descriptor, proto_prefix: str, json_prefix: str, depth: int, visiting: frozenset[str]) -> None:
+            for fd in message.fields:
+                proto_path = proto_prefix + fd.name
+                if proto_path in excluded or (depth == 0 and fd.name == route.body) or is_map(fd):
+                    continue
+                if fd.type == F.TYPE_MESSAGE and not _query_settable(fd):
+                    nested = fd.message_type
+                    if not is_repeated(fd) and depth < _QUERY_DEPTH and nested.full_name not in visiting and not nested.full_name.startswith("google."):
+                        walk(nested, proto_path + ".", json_prefix + fd.json_name + ".", depth + 1, visiting | {nested.full_name})
+                    continue
+                param: dict[str, Any] = {
+                    "name": json_prefix + fd.json_name,
+                    "in": "query",
+                    "required": False,
+                    "schema": self.schemas.field(fd),
+                }
+                description = self.comments.get(f"{message.full_name}.{fd.name}")
+                if description:
+                    param["description"] = description
+                if is_repeated(fd):
+                    param["style"] = "form"
+                    param["explode"] = True
+                params.append(param)
+
+        request = route.method.input_type
+        walk(request, "", "", 0, frozenset({request.full_name}))
+        return params
+
+    def path_parameters(self, route: Route) -> list[dict[str, Any]]:
+        request = route.method.input_type
+        params = []
+        for variable in route.path.variables:
+            fd = request
+            leaf = None
+            for part in variable.field_path.split("."):
+                leaf = fd.fields_by_name[part]
+                fd = leaf.message_type
+            assert leaf is not None
+            param: dict[str, Any] = {
+                "name": _json_path(request, variable.field_path),
+                "in": "path",
+                "required": True,
+                "schema": self.schemas.singular(leaf),
+            }
+            description = self.comments.get(f"{leaf.containing_type.full_name}.{leaf.name}")
+            if description:
+                param["description"] = description
+            params.append(param)
+        return params
+
+    def request_body(self, route: Route) -> dict[str, Any] | None:
+        if not route.body:
+            return None
+        request = route.method.input_type
+        if route.body == "*":
+            bound = {v.field_path.split(".")[0] for v in route.path.variables}
+            if bound:
+                schema: dict[str, Any] = {
+                    "type": "object",
+                    "properties": {
+                        fd.json_name: self.schemas.field(fd) for fd in request.fields if fd.name not in bound
+                    },
+                }
+                description = self.comments.get(request.full_name)
+                if description:
+                    schema["description"] = description
+            else:
+                schema = self.schemas.message(request)
+        else:
+            schema = self.schemas.field(request.fields_by_name[route.body])
+        return {"required": False, "content": {"application/json": {"schema": schema}}}
+
+    def success_response(self, route: Route) -> dict[str, Any]:
+        response = route.method.output_type
+        description = _first_sentence(self.comments.get(response.full_name, "")) or "Success."
+        if route.response_body:
+            fd = response.fields_by_name[route.response_body]
+            if fd.type == F.TYPE_MESSAGE and fd.message_type.full_name == HTTP_BODY:
+                comment = self.comments.get(f"{response.full_name}.{fd.name}", "")
+                media_type = comment if _MEDIA_TYPE.fullmatch(comment) else "application/octet-stream"
+                return {"description": f"The raw body ({media_type}).", "content": {media_type: {"schema": {"type": "string"}}}}
+            return {"description": description, "content": {"application/json": {"schema": self.schemas.field(fd)}}}
+        return {"description": description, "content": {"application/json": {"schema": self.schemas.message(response)}}}
+
+    def error_responses(self, route: Route) -> dict[str, Any]:
+        error = {"$ref": "#/components/responses/Error"}
+        codes = ["400", "404", "503", "504"]
+        if route.scope != "anonymous":
+            codes += ["401", "403"]
+        if route.body:
+            codes += ["413", "415"]
+        responses: dict[str, Any] = {code: error for code in sorted(codes)}
+        if route.rate_limit is not None:
+            responses["429"] = {"$ref": "#/components/responses/RateLimited"}
+        responses = dict(sorted(responses.items()))
+        responses["default"] = error
+        return responses
+
+    def operation(self, route: Route) -> dict[str, Any]:
+        service = route.service
+        method_comment = self.comments.get(f"{service.full_name}.{route.method.name}", "")
+        operation_id = f"{service.name}_{route.method.name}"
+        suffix = 2
+        while operation_id in self.operation_ids:
+            operation_id = f"{service.name}_{route.method.name}_{suffix}"
+            suffix += 1
+        self.operation_ids.add(operation_id)
+        notes = []
+        if route.scope == "internal":
+            notes.append("Needs an API key with the **internal** scope.")
+        elif route.scope == "anonymous":
+            notes.append("Needs no API key.")
+        if route.rate_limit is not None:
+            notes.append(f"Rate limit: {route.rate_limit.text} (429 with Retry-After beyond it).")
+        notes.append(f"gRPC: `{route.full_name}`.")
+        operation: dict[str, Any] = {
+            "operationId": operation_id,
+            "tags": [service.name],
+            "summary": _first_sentence(method_comment) or route.method.name,
+            "description": "\n\n".join(p for p in (method_comment, " ".join(notes)) if p),
+            "parameters": [{"$ref": "#/components/parameters/RequestId"}, *self.path_parameters(route)],
+            "responses": {"200": self.success_response(route), **self.error_responses(route)},
+            "x-identity-scope": route.scope,
+        }
+        if not route.body:
+            operation["parameters"].extend(self.query_parameters(route))
+        body = self.request_body(route)
+        if body is not None:
+            operation["requestBody"] = body
+        if route.scope == "anonymous":
+            operation["security"] = []
+        if route.rate_limit is not None:
+            operation["x-identity-rate-limit"] = {
+                "requests": route.rate_limit.requests,
+                "perSeconds": route.rate_limit.per_seconds,
+                "per": route.rate_limit.per,
+            }
+        if route.full_name == HEALTH_RPC:
+            operation["responses"]["503"] = {
+                "description": "At least one service is not SERVING; the body lists each.",
+                "content": {"application/json": {"schema": self.schemas.message(route.method.output_type)}},
+            }
+        return operation
+
+    def build(self, title: str, version: str, server_url: str) -> dict[str, Any]:
+        paths: dict[str, Any] = {}
+        tags: dict[str, str] = {}
+        for route in self.routes:
+            template = route.path.openapi_path
+            for variable in route.path.variables:
+                template = template.replace("{" + variable.field_path + "}", "{" + _json_path(route.method.input_type, variable.field_path) + "}")
+            paths.setdefault(template, {})[route.verb.lower()] = self.operation(route)
+            tags.setdefault(route.service.name, self.comments.get(route.service.full_name, ""))
+        paths[OPENAPI_PATH] = {
+            "get": {
+                "operationId": "GetOpenApiDocument",
+                "tags": ["GatewayService"],
+                "summary": "This document",
+                "security": [],
+                "responses": {"200": {"description": "The OpenAPI 3.1 document.", "content": {"application/json": {"schema": {"type": "object"}}}}},
+            }
+        }
+        self.schemas.components[ERROR_SCHEMA] = _error_schema()
+        return {
+            "openapi": "3.1.0",
+            "info": {
+                "title": title,
+                "version": version,
+                "description": (
+                    "KYC onboarding and step-up authentication for the Indonesian KTP. "
+                    "Authenticate with an API key: `Authorization: Bearer idk_...` (or `X-Api-Key`). "
+                    "Every error has the `Error` shape; `X-Request-Id` is echoed on every response."
+                ),
+            },
+            "servers": [{"url": server_url}],
+            "tags": [{"name": name, "description": text} if text else {"name": name} for name, text in sorted(tags.items())],
+            "security": [{"ApiKeyBearer": []}, {"ApiKeyHeader": []}],
+            "paths": dict(sorted(paths.items())),
+            "components": {
+                "schemas": dict(sorted(self.schemas.components.items())),
+                "securitySchemes": {
+                    "ApiKeyBearer": {"type": "http", "scheme": "bearer", "bearerFormat": "idk_...", "description": "A partner API key."},
+                    "ApiKeyHeader": {"type": "apiKey", "in": "header", "name": "X-Api-Key", "description": "The same key, for clients that cannot set Authorization."},
+                },
+                "parameters": {
+                    "RequestId": {
+                        "name": "X-Request-Id",
+                        "in": "header",
+                        "required": False,
+                        "description": "Your id for this request (1-128 of A-Z a-z 0-9 . _ : -); one is generated otherwise. Echoed in the response.",
+                        "schema": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"},
+                    }
+                },
+                "headers": {
+                    "RetryAfter": {"description": "Seconds to wait before retrying.", "schema": {"type": "integer", "minimum": 1}},
+                    "RequestId": {"description": "The request id (yours, or the one generated).", "schema": {"type": "string"}},
+                },
+                "responses": {
+                    "Error": {
+                        "description": "An error (see the `reason`).",
+                        "headers": {"X-Request-Id": {"$ref": "#/components/headers/RequestId"}},
+                        "content": {"application/json": {"schema": {"$ref": _REF + ERROR_SCHEMA}}},
+                    },
+                    "RateLimited": {
+                        "description": "Rate limit reached: RESOURCE_EXHAUSTED / RATE_LIMITED.",
+                        "headers": {
+                            "Retry-After": {"$ref": "#/components/headers/RetryAfter"},
+                            "X-Request-Id": {"$ref": "#/components/headers/RequestId"},
+                        },
+                        "content": {"application/json": {"schema": {"$ref": _REF + ERROR_SCHEMA}}},
+                    },
+                },
+            },
+        }
+
+
+def build_document(routes: Iterable[Route], *, title: str = "Identity Platform API", version: str = "v1", server_url: str = "/") -> dict[str, Any]:
+    return _Builder(routes).build(title, version, server_url)

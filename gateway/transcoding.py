@@ -1,0 +1,462 @@
+"""HTTP request -> protobuf request message, protobuf response -> HTTP body.
+
+The request message is filled, in this order, from
+1. the JSON body (`body: "*"`: the whole message; `body: "field"`: that field),
+   parsed with the proto3 JSON mapping (google.protobuf.json_format);
+2. the query string, for fields neither in the path nor in the body (never
+   with `body: "*"`): dotted names for nested fields, repetition for repeated
+   fields, enums by name, RFC 3339 timestamps;
+3. the path variables, which win.
+
+Before json_format sees a body, `check_json` walks it against the message
+descriptor, so every client mistake gets a precise 4xx that names the field
+(never its value: a body may carry a NIK): an unknown field or a value of the
+wrong JSON type is MALFORMED_REQUEST, a bytes field that is not strict base64
+is INVALID_BASE64 (json_format would silently drop bad characters).
+"""
+
+from __future__ import annotations
+
+import binascii
+import functools
+import json
+import math
+import re
+import urllib.parse
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from google.protobuf import json_format
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from google.protobuf.duration_pb2 import Duration
+from google.protobuf.field_mask_pb2 import FieldMask
+from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from gateway import errors
+from gateway.routing import Route
+
+F = FieldDescriptor
+INT_RANGES = {
+    F.TYPE_INT32: (-(2**31), 2**31 - 1),
+    F.TYPE_SINT32: (-(2**31), 2**31 - 1),
+    F.TYPE_SFIXED32: (-(2**31), 2**31 - 1),
+    F.TYPE_UINT32: (0, 2**32 - 1),
+    F.TYPE_FIXED32: (0, 2**32 - 1),
+    F.TYPE_INT64: (-(2**63), 2**63 - 1),
+    F.TYPE_SINT64: (-(2**63), 2**63 - 1),
+    F.TYPE_SFIXED64: (-(2**63), 2**63 - 1),
+    F.TYPE_UINT64: (0, 2**64 - 1),
+    F.TYPE_FIXED64: (0, 2**64 - 1),
+}
+FLOAT_TYPES = (F.TYPE_FLOAT, F.TYPE_DOUBLE)
+_INTEGER_TEXT = re.compile(r"[+-]?[0-9]+")
+_FLOAT_TEXT = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
+_FLOAT_WORDS = ("NaN", "Infinity", "-Infinity")
+_BASE64_TEXT = re.compile(r"[A-Za-z0-9+/\-_]*={0,2}")
+_URLSAFE_TO_STANDARD = str.maketrans("-_", "+/")
+WRAPPERS = frozenset(
+    f"google.protobuf.{name}Value"
+    for name in ("Double", "Float", "Int64", "UInt64", "Int32", "UInt32", "Bool", "String", "Bytes")
+)
+# Well-known types whose JSON form json_format checks itself.
+FREE_FORM = frozenset({"google.protobuf.Struct", "google.protobuf.Value", "google.protobuf.ListValue", "google.protobuf.Any", "google.protobuf.Empty"})
+HTTP_BODY = "google.api.HttpBody"
+
+
+def is_repeated(fd: FieldDescriptor) -> bool:
+    return bool(fd.is_repeated)
+
+
+def is_map(fd: FieldDescriptor) -> bool:
+    return fd.type == F.TYPE_MESSAGE and fd.message_type.GetOptions().map_entry
+
+
+def decode_base64(text: str, field: str) -> bytes:
+    """Strict proto3-JSON base64: standard or URL-safe alphabet, padding optional."""
+    if not _BASE64_TEXT.fullmatch(text) or len(text.rstrip("=")) % 4 == 1:
+        raise _bad_base64(field)
+    unpadded = text.rstrip("=")
+    if text != unpadded and len(text) % 4:
+        raise _bad_base64(field)
+    normalised = unpadded.translate(_URLSAFE_TO_STANDARD)
+    normalised += "=" * (-len(normalised) % 4)
+    try:
+        return binascii.a2b_base64(normalised, strict_mode=True)
+    except binascii.Error:
+        raise _bad_base64(field) from None
+
+
+def _bad_base64(field: str) -> errors.GatewayError:
+    return errors.GatewayError(
+        "INVALID_ARGUMENT", "INVALID_BASE64", f"{field}: not valid base64 (standard or URL-safe alphabet)", {"field": field}
+    )
+
+
+# --- JSON bodies -----------------------------------------------------------
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def parse_json(raw: bytes) -> Any:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise errors.malformed("the body is not UTF-8") from None
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except (ValueError, RecursionError):
+        # The decoder's message quotes the body; say where, not what.
+        raise errors.malformed("the body is not valid JSON") from None
+
+
+@functools.cache
+def _fields_by_json_key(message: Descriptor) -> dict[str, FieldDescriptor]:
+    found = {}
+    for fd in message.fields:
+        found[fd.name] = fd
+        found[fd.json_name] = fd
+    return found
+
+
+def _wrong_type(field: str, expected: str) -> errors.GatewayError:
+    return errors.malformed(f"{field}: expected {expected}", field)
+
+
+def check_json(value: Any, message: Descriptor, path: str = "") -> None:
+    """Refuse what does not fit `message` under the proto3 JSON mapping."""
+    name = message.full_name
+    if name in FREE_FORM:
+        return
+    if name == "google.protobuf.Timestamp":
+        _check_text_form(value, Timestamp, path, "an RFC 3339 timestamp string")
+        return
+    if name == "google.protobuf.Duration":
+        _check_text_form(value, Duration, path, 'a duration string such as "1.5s"')
+        return
+    if name == "google.protobuf.FieldMask":
+        _check_text_form(value, FieldMask, path, "a comma-separated field mask string")
+        return
+    if name in WRAPPERS:
+        _check_singular(value, message.fields_by_name["value"], path)
+        return
+    if not isinstance(value, dict):
+        raise _wrong_type(path or "body", "a JSON object")
+    fields = _fields_by_json_key(message)
+    seen: set[str] = set()
+    for key, item in value.items():
+        field_path = f"{path}.{key}" if path else key
+        fd = fields.get(key)
+        if fd is None:
+            raise errors.malformed(f"unknown field {field_path!r} in {name}", field_path)
+        if fd.name in seen:
+            raise errors.malformed(f"{field_path}: given twice (as name and JSON name)", field_path)
+        seen.add(fd.name)
+        if item is None:
+            continue
+        if is_map(fd):
+            if not isinstance(item, dict):
+                raise _wrong_type(field_path, "a JSON object (map)")
+            key_fd = fd.message_type.fields_by_name["key"]
+            value_fd = fd.message_type.fields_by_name["value"]
+            for map_key, map_value in item.items():
+                entry_path = f"{field_path}[{json.dumps(map_key)}]"
+                _check_map_key(map_key, key_fd, entry_path)
+                if map_value is None and value_fd.message_type is None:
+                    raise errors.malformed(f"{entry_path}: null is not a value", entry_path)
+                if map_value is not None:
+                    _check_singular(map_value, value_fd, entry_path)
+        elif is_repeated(fd):
+            if not isinstance(item, list):
+                raise _wrong_type(field_path, "a JSON array")
+            for index, element in enumerate(item):
+                element_path = f"{field_path}[{index}]"
+                if element is None:
+                    raise errors.malformed(f"{element_path}: null is not allowed in a list", element_path)
+                _check_singular(element, fd, element_path)
+        else:
+            _check_singular(item, fd, field_path)
+
+
+def _check_text_form(value: Any, cls: type, path: str, expected: str) -> None:
+    if not isinstance(value, str):
+        raise _wrong_type(path, expected)
+    try:
+        cls().FromJsonString(value)
+    except (ValueError, TypeError):
+        raise errors.malformed(f"{path}: expected {expected}", path) from None
+
+
+def _check_map_key(key: str, fd: FieldDescriptor, path: str) -> None:
+    if fd.type in INT_RANGES:
+        _check_integer_text(key, fd, path)
+    elif fd.type == F.TYPE_BOOL and key not in ("true", "false"):
+        raise _wrong_type(path, "a map key of true or false")
+
+
+def _check_integer_text(text: str, fd: FieldDescriptor, path: str) -> int:
+    if not _INTEGER_TEXT.fullmatch(text.strip()):
+        raise _wrong_type(path, "an integer")
+    return _in_range(int(text), fd, path)
+
+
+def _in_range(number: int, fd: FieldDescriptor, path: str) -> int:
+    low, high = INT_RANGES[fd.type]
+    if not low <= number <= high:
+        raise errors.malformed(f"{path}: out of range [{low}, {high}]", path)
+    return number
+
+
+def _check_singular(value: Any, fd: FieldDescriptor, path: str) -> None:
+    kind = fd.type
+    if kind == F.TYPE_MESSAGE or kind == F.TYPE_GROUP:
+        check_json(value, fd.message_type, path)
+    elif kind == F.TYPE_STRING:
+        if not isinstance(value, str):
+            raise _wrong_type(path, "a string")
+    elif kind == F.TYPE_BYTES:
+        if not isinstance(value, str):
+            raise _wrong_type(path, "a base64 string")
+        decode_base64(value, path)
+    elif kind == F.TYPE_BOOL:
+        if not isinstance(value, bool):
+            raise _wrong_type(path, "true or false")
+    elif kind == F.TYPE_ENUM:
+        if isinstance(value, bool) or not isinstance(value, (str, int)):
+            raise _wrong_type(path, f"one of the {fd.enum_type.name} names")
+        if isinstance(value, str) and value not in fd.enum_type.values_by_name:
+            raise errors.malformed(
+                f"{path}: expected one of {', '.join(fd.enum_type.values_by_name)}", path
+            )
+        if isinstance(value, int) and not -(2**31) <= value < 2**31:
+            raise errors.malformed(f"{path}: enum number out of range", path)
+    elif kind in INT_RANGES:
+        if isinstance(value, bool):
+            raise _wrong_type(path, "an integer")
+        if isinstance(value, float):
+            if not value.is_integer():
+                raise _wrong_type(path, "an integer")
+            value = int(value)
+        if isinstance(value, str):
+            _check_integer_text(value, fd, path)
+        elif isinstance(value, int):
+            _in_range(value, fd, path)
+        else:
+            raise _wrong_type(path, "an integer")
+    elif kind in FLOAT_TYPES:
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise _wrong_type(path, "a number")
+        if isinstance(value, str) and value not in _FLOAT_WORDS and not _FLOAT_TEXT.fullmatch(value):
+            raise _wrong_type(path, "a number")
+
+
+# --- query strings and path variables --------------------------------------
+
+
+def scalar_from_text(fd: FieldDescriptor, text: str, name: str) -> Any:
+    """A query or path value converted for field `fd`; INVALID_FIELD when it does not fit."""
+    kind = fd.type
+    if kind == F.TYPE_STRING:
+        return text
+    if kind == F.TYPE_BYTES:
+        return decode_base64(text, name)
+    if kind == F.TYPE_BOOL:
+        lowered = text.lower()
+        if lowered in ("true", "1"):
+            return True
+        if lowered in ("false", "0"):
+            return False
+        raise errors.invalid_field(name, "expected true or false")
+    if kind == F.TYPE_ENUM:
+        value = fd.enum_type.values_by_name.get(text)
+        if value is None:
+            raise errors.invalid_field(name, f"expected one of {', '.join(fd.enum_type.values_by_name)}")
+        return value.number
+    if kind in INT_RANGES:
+        if not _INTEGER_TEXT.fullmatch(text):
+            raise errors.invalid_field(name, "expected an integer")
+        low, high = INT_RANGES[kind]
+        number = int(text)
+        if not low <= number <= high:
+            raise errors.invalid_field(name, f"out of range [{low}, {high}]")
+        return number
+    if kind in FLOAT_TYPES:
+        if text in _FLOAT_WORDS:
+            return float(text.replace("Infinity", "inf").replace("NaN", "nan"))
+        if not _FLOAT_TEXT.fullmatch(text):
+            raise errors.invalid_field(name, "expected a number")
+        number = float(text)
+        if kind == F.TYPE_FLOAT and math.isfinite(number) and abs(number) > 3.4028234663852886e38:
+            raise errors.invalid_field(name, "out of range for a float")
+        return number
+    raise errors.invalid_field(name, "cannot be given as text")
+
+
+def _query_leaf_settable(fd: FieldDescriptor) -> bool:
+    if fd.type != F.TYPE_MESSAGE:
+        return True
+    name = fd.message_type.full_name
+    return not is_repeated(fd) and (name in WRAPPERS or name in ("google.protobuf.Timestamp", "google.protobuf.Duration", "google.protobuf.FieldMask"))
+
+
+def resolve_parameter(message: Descriptor, name: str) -> list[FieldDescriptor] | None:
+    """Fields along a dotted parameter name (proto or JSON names), or None."""
+    path: list[FieldDescriptor] = []
+    current: Descriptor | None = message
+    parts = name.split(".")
+    for position, part in enumerate(parts):
+        if current is None:
+            return None
+        fd = _fields_by_json_key(current).get(part)
+        if fd is None:
+            return None
+        path.append(fd)
+        last = position == len(parts) - 1
+        if last:
+            return path if (not is_map(fd) and _query_leaf_settable(fd)) else None
+        if fd.type != F.TYPE_MESSAGE or is_repeated(fd) or fd.message_type.full_name.startswith("google.protobuf."):
+            return None
+        current = fd.message_type
+    return None
+
+
+def _set_leaf(message: Message, path: list[FieldDescriptor], texts: list[str], name: str) -> None:
+    parent = message
+    for fd in path[:-1]:
+        parent = getattr(parent, fd.name)
+    leaf = path[-1]
+    if leaf.type == F.TYPE_MESSAGE:
+        target = getattr(parent, leaf.name)
+        full_name = leaf.message_type.full_name
+        try:
+            if full_name in WRAPPERS:
+                target.value = scalar_from_text(leaf.message_type.fields_by_name["value"], texts[0], name)
+            else:
+                target.FromJsonString(texts[0])
+        except ValueError:
+            expected = {"google.protobuf.Timestamp": "an RFC 3339 timestamp such as 2024-05-01T00:00:00Z"}.get(
+                full_name, "a valid value"
+            )
+            raise errors.invalid_field(name, f"expected {expected}") from None
+        return
+    values = [scalar_from_text(leaf, text, name) for text in texts]
+    if is_repeated(leaf):
+        getattr(parent, leaf.name).extend(values)
+    else:
+        setattr(parent, leaf.name, values[0])
+
+
+def _get_leaf(message: Message, path: list[FieldDescriptor]) -> Any:
+    value: Any = message
+    for fd in path:
+        value = getattr(value, fd.name)
+    return value
+
+
+def parse_query(raw_query: bytes) -> dict[str, list[str]]:
+    if not raw_query:
+        return {}
+    try:
+        pairs = urllib.parse.parse_qsl(raw_query.decode("ascii"), keep_blank_values=True, errors="strict")
+    except (UnicodeDecodeError, ValueError):
+        raise errors.malformed("the query string is not valid percent-encoded UTF-8") from None
+    grouped: dict[str, list[str]] = {}
+    for key, value in pairs:
+        grouped.setdefault(key, []).append(value)
+    return grouped
+
+
+def apply_query(message: Message, route: Route, query: Mapping[str, list[str]]) -> None:
+    if not query:
+        return
+    if route.body == "*":
+        raise errors.malformed(
+            "this route takes every field in the JSON body; query parameters are not accepted",
+            next(iter(query)),
+        )
+    bound = route.path_fields()
+    for name, texts in query.items():
+        path = resolve_parameter(message.DESCRIPTOR, name)
+        if path is None:
+            raise errors.malformed(f"unknown query parameter {name!r}", name)
+        proto_path = ".".join(fd.name for fd in path)
+        if proto_path in bound:
+            raise errors.malformed(f"{name} is given by the path", name)
+        if route.body and path[0].name == route.body:
+            raise errors.malformed(f"{name} belongs in the JSON body", name)
+        if len(texts) > 1 and not is_repeated(path[-1]):
+            raise errors.invalid_field(name, "given more than once")
+        _set_leaf(message, path, texts, name)
+
+
+def apply_path(message: Message, route: Route, params: Mapping[str, str]) -> None:
+    for field_path, text in params.items():
+        path = [*_resolve_proto_path(message.DESCRIPTOR, field_path)]
+        current = _get_leaf(message, path)
+        value = scalar_from_text(path[-1], text, field_path)
+        if route.body and current and current != value:
+            raise errors.malformed(f"{field_path} is given by the path; leave it out of the body", field_path)
+        _set_leaf(message, path, [text], field_path)
+
+
+def _resolve_proto_path(message: Descriptor, field_path: str) -> Iterable[FieldDescriptor]:
+    current = message
+    for part in field_path.split("."):
+        fd = current.fields_by_name[part]
+        yield fd
+        current = fd.message_type
+
+
+def build_request(
+    route: Route,
+    path_params: Mapping[str, str],
+    query: Mapping[str, list[str]],
+    body: bytes | None,
+) -> Message:
+    """The request message of `route` from path, query and (parsed) body."""
+    message = route.request_class()
+    if route.body:
+        parsed = parse_json(body) if body else {}
+        if route.body == "*":
+            check_json(parsed, message.DESCRIPTOR)
+            _parse_into(parsed, message)
+        else:
+            fd = message.DESCRIPTOR.fields_by_name[route.body]
+            wrapper = {fd.json_name: parsed}
+            check_json(wrapper, message.DESCRIPTOR)
+            _parse_into(wrapper, message)
+    elif body:
+        raise errors.malformed("this route takes no request body")
+    apply_query(message, route, query)
+    apply_path(message, route, path_params)
+    return message
+
+
+def _parse_into(parsed: Any, message: Message) -> None:
+    try:
+        json_format.ParseDict(parsed, message, ignore_unknown_fields=False)
+    except (json_format.ParseError, ValueError, TypeError, RecursionError):
+        # check_json let it through, so it is a rarer shape problem; the
+        # parser's text may quote values, so it stays in the gateway.
+        raise errors.malformed(f"the body does not fit {message.DESCRIPTOR.full_name}") from None
+
+
+# --- responses ---------------------------------------------------------------
+
+
+def render_response(route: Route, response: Message) -> tuple[bytes, str]:
+    """(body, content type) of a successful call."""
+    if route.response_body:
+        fd = response.DESCRIPTOR.fields_by_name[route.response_body]
+        if fd.type == F.TYPE_MESSAGE and fd.message_type.full_name == HTTP_BODY and not is_repeated(fd):
+            http_body = getattr(response, fd.name)
+            return bytes(http_body.data), http_body.content_type or "application/octet-stream"
+        whole = json_format.MessageToDict(response, always_print_fields_with_no_presence=True)
+        return _dump(whole.get(fd.json_name)), "application/json"
+    return _dump(json_format.MessageToDict(response, always_print_fields_with_no_presence=True)), "application/json"
+
+
+def _dump(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()

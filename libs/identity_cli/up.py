@@ -1,0 +1,253 @@
+"""`identity up`: the whole mesh on one machine, with embedded defaults.
+
+Starts the six services and the gateway as child processes (gRPC servers
+must not fork after start, so each gets its own interpreter), on the
+default ports unless `<PREFIX>_PORT` / `GATEWAY_PORT` say otherwise, with an
+embedded SQLite database and local secrets in the data directory. It checks
+settings and ports before starting anything, waits until every service
+reports SERVING, prints where each listens, and stops everything cleanly on
+Ctrl-C (SIGTERM to each child, then SIGKILL after the grace period). If any
+child dies, it stops the rest and exits non-zero with the child's last log
+lines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from identity_cli.common import add_database_options, data_dir, database_url
+from identity_runtime import mesh
+
+READY_TIMEOUT_SECONDS = 180.0
+STOP_GRACE_SECONDS = 15.0
+
+
+@dataclass
+class Child:
+    name: str
+    address: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("up", help="run every service and the gateway on this machine")
+    add_database_options(parser)
+    parser.add_argument("--host", default=os.environ.get("IDENTITY_HOST", "127.0.0.1"), help="interface for every listener")
+    parser.add_argument("--verbose", action="store_true", help="also stream every service's logs to this terminal")
+    parser.set_defaults(handler=run)
+
+
+def mesh_environment(args: argparse.Namespace, base: Mapping[str, str]) -> dict[str, str]:
+    """The environment every child gets: defaults, then the caller's own variables."""
+    from identity_cli.local_secrets import local_settings
+
+    directory = data_dir(args)
+    url = database_url(args)
+    env: dict[str, str] = {
+        "PYTHONUNBUFFERED": "1",
+        "GATEWAY_HOST": args.host,
+        "GATEWAY_PORT": str(mesh.GATEWAY_DEFAULT_PORT),
+    }
+    for service in mesh.SERVICES:
+        env[f"{service.env_prefix}_HOST"] = args.host
+        env[f"{service.env_prefix}_PORT"] = str(service.default_port)
+    # Downstream addresses follow the (possibly overridden) ports.
+    merged = {**env, **base}
+    for service in mesh.SERVICES:
+        address = f"{args.host}:{merged[f'{service.env_prefix}_PORT']}"
+        env[f"GATEWAY_{service.env_prefix}_ADDRESS"] = address
+        for caller in mesh.SERVICES:
+            if service.name in caller.calls:
+                env[f"{caller.env_prefix}_{service.env_prefix}_ADDRESS"] = address
+    env.update(local_settings(directory, url))
+    env.update(base)
+    return env
+
+
+def _settings_problems(env: Mapping[str, str]) -> list[str]:
+    from identity_runtime.settings import SettingsError, load_settings
+
+    problems = []
+    for service in mesh.SERVICES:
+        spec = __import__(f"{service.module}.service", fromlist=["SPEC"]).SPEC
+        try:
+            load_settings(spec.settings_class, spec.env_prefix, env)
+        except SettingsError as exc:
+            problems.extend(f"{service.name}: {p}" for p in exc.problems)
+    from gateway.settings import GatewaySettings
+
+    try:
+        load_settings(GatewaySettings, "GATEWAY", env)
+    except SettingsError as exc:
+        problems.extend(f"gateway: {p}" for p in exc.problems)
+    return problems
+
+
+def _port_taken(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def _listeners(env: Mapping[str, str]) -> list[tuple[str, str, int]]:
+    rows = [(s.name, env[f"{s.env_prefix}_HOST"], int(env[f"{s.env_prefix}_PORT"])) for s in mesh.SERVICES]
+    rows.append(("gateway", env["GATEWAY_HOST"], int(env["GATEWAY_PORT"])))
+    return rows
+
+
+def _spawn(name: str, module: str, env: Mapping[str, str], logs: Path, verbose: bool) -> subprocess.Popen[bytes]:
+    log_file = open(logs / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child for its lifetime
+    return subprocess.Popen(
+        [sys.executable, "-m", module],
+        env=dict(env),
+        stdout=None if verbose else log_file,
+        stderr=None if verbose else subprocess.STDOUT,
+        start_new_session=True,  # Ctrl-C reaches us only; we stop the children in order
+    )
+
+
+def _grpc_serving(address: str) -> bool:
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    with grpc.insecure_channel(address) as channel:
+        try:
+            reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=1.0)
+        except grpc.RpcError:
+            return False
+    return reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
+def _http_ok(url: str) -> bool:
+    import httpx
+
+    try:
+        return httpx.get(url, timeout=2.0).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _wait_ready(children: list[Child], gateway_url: str, stop: list[bool]) -> Child | None:
+    """None when every child is ready; otherwise the child that died."""
+    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+    pending = {c.name for c in children}
+    while pending and time.monotonic() < deadline and not stop:
+        for child in children:
+            if child.process.poll() is not None:
+                return child
+            if child.name not in pending:
+                continue
+            ready = _http_ok(f"{gateway_url}/api/healthz") if child.name == "gateway" else _grpc_serving(child.address)
+            if ready:
+                pending.discard(child.name)
+        time.sleep(0.2)
+    if pending and not stop:
+        raise TimeoutError(f"not ready after {READY_TIMEOUT_SECONDS:.0f}s: {', '.join(sorted(pending))}")
+    return None
+
+
+def _stop_all(children: list[Child]) -> None:
+    for child in reversed(children):
+        if child.process.poll() is None:
+            child.process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + STOP_GRACE_SECONDS
+    for child in children:
+        remaining = max(0.1, deadline - time.monotonic())
+        try:
+            child.process.wait(remaining)
+        except subprocess.TimeoutExpired:
+            child.process.kill()
+            child.process.wait()
+
+
+def run(args: argparse.Namespace) -> int:
+    from identity_cli.local_secrets import ensure_local_org
+    from identity_store import migrate
+
+    env = mesh_environment(args, os.environ)
+    problems = _settings_problems(env)
+    if problems:
+        print("identity up: invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems), file=sys.stderr)
+        return 2
+    taken = [f"{name} port {port} on {host}" for name, host, port in _listeners(env) if _port_taken(host, port)]
+    if taken:
+        print("identity up: ports already in use: " + "; ".join(taken), file=sys.stderr)
+        print("  stop what holds them or choose others (e.g. GATEWAY_PORT=8081).", file=sys.stderr)
+        return 1
+
+    url = database_url(args)
+    migrate.upgrade(url)
+    api_key_note = ensure_local_org(data_dir(args), url, env["KYC_TIER_API_KEY_PEPPER"])
+
+    logs = data_dir(args) / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    stop: list[bool] = []
+
+    def request_stop(_signum: int, _frame: object) -> None:
+        stop.append(True)
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+
+    children: list[Child] = []
+    try:
+        for service in mesh.SERVICES:
+            address = f"{env[f'{service.env_prefix}_HOST']}:{env[f'{service.env_prefix}_PORT']}"
+            process = _spawn(service.name, service.module, env, logs, args.verbose)
+            children.append(Child(service.name, address, process, logs / f"{service.name}.log"))
+        gateway_url = f"http://{env['GATEWAY_HOST']}:{env['GATEWAY_PORT']}"
+        children.append(Child("gateway", gateway_url, _spawn("gateway", "gateway", env, logs, args.verbose), logs / "gateway.log"))
+        try:
+            dead = _wait_ready(children, gateway_url, stop)
+        except TimeoutError as exc:
+            print(f"identity up: {exc}", file=sys.stderr)
+            return 1
+        if dead is not None:
+            print(f"identity up: {dead.name} exited with code {dead.process.returncode}; last log lines:", file=sys.stderr)
+            print(dead.tail(), file=sys.stderr)
+            return 1
+        if stop:
+            return 0
+        print("identity platform is up:")
+        for child in children:
+            print(f"  {child.name:<16} {child.address}")
+        print(f"  OpenAPI          {gateway_url}/api/openapi.json")
+        print(f"  health           {gateway_url}/api/healthz")
+        print(f"  data and logs    {data_dir(args)}")
+        if api_key_note:
+            print(api_key_note)
+        print("press Ctrl-C to stop", flush=True)
+        while not stop:
+            for child in children:
+                if child.process.poll() is not None:
+                    print(f"identity up: {child.name} exited with code {child.process.returncode}; stopping. Last log lines:", file=sys.stderr)
+                    print(child.tail(), file=sys.stderr)
+                    return 1
+            time.sleep(0.5)
+        return 0
+    finally:
+        with contextlib.suppress(Exception):
+            _stop_all(children)
+        if stop:
+            print("identity platform stopped", flush=True)

@@ -1,0 +1,84 @@
+"""Capture bundles as kyc-tier receives them: validation, digest, sealing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from identity_capture.digest import bundle_sha256
+from sqlalchemy.orm import Session
+
+from identity_runtime.errors import invalid_field
+from identity_store import models
+from identity_store.types import utcnow
+from services.kyc_tier import records
+from services.kyc_tier.pii import PiiVault
+from services.kyc_tier.ports import Attestation
+
+MAX_FRAMES = 16
+# Retention of sealed frames (product brief): onboarding 3 years, step-up 90 days.
+RETENTION = {"onboarding": timedelta(days=3 * 365), "step_up": timedelta(days=90)}
+
+
+@dataclass(frozen=True)
+class BundleInput:
+    frames: tuple[bytes, ...]
+    offsets_ms: tuple[int, ...]
+    # SensorData as serialised (deterministically) from the request.
+    sensors: bytes
+    attestation: Attestation
+    captured_at: datetime | None
+    # The whole bundle as received, serialised: what is sealed at rest.
+    raw: bytes
+
+
+def validate(bundle: BundleInput, challenge_id: str) -> None:
+    if not challenge_id:
+        raise invalid_field("challenge_id", "is required")
+    if not bundle.frames:
+        raise invalid_field("bundle.frames", "at least one frame is required")
+    if len(bundle.frames) > MAX_FRAMES:
+        raise invalid_field("bundle.frames", f"at most {MAX_FRAMES} frames")
+    attestation = bundle.attestation
+    if not attestation.device_id:
+        raise invalid_field("bundle.attestation.device_id", "is required")
+    if not 8 <= len(attestation.nonce) <= 128:
+        raise invalid_field("bundle.attestation.nonce", "must be 8 to 128 characters")
+    if not attestation.signature:
+        raise invalid_field("bundle.attestation.signature", "is required")
+    if bundle.captured_at is None:
+        raise invalid_field("bundle.attestation.captured_at", "is required")
+
+
+def digest(bundle: BundleInput, challenge_id: str) -> str:
+    """The canonical digest the device signed (identity_capture.digest)."""
+    assert bundle.captured_at is not None
+    return bundle_sha256(
+        challenge_id=challenge_id,
+        nonce=bundle.attestation.nonce,
+        device_id=bundle.attestation.device_id,
+        captured_at=bundle.captured_at,
+        frames=bundle.frames,
+        sensors=bundle.sensors,
+    )
+
+
+def store_sealed(
+    session: Session, vault: PiiVault, customer: models.Customer, verification_id: str, sha256: str, raw: bytes, retention: str
+) -> str:
+    bundle_id = records.new_id("bun")
+    key_id, sealed = vault.seal_bundle(session, customer, bundle_id, raw)
+    session.add(
+        models.CaptureBundle(
+            bundle_id=bundle_id,
+            org_id=customer.org_id,
+            customer_id=customer.customer_id,
+            verification_id=verification_id,
+            retention_class=retention,
+            sha256=sha256,
+            data_key_id=key_id,
+            sealed_payload=sealed,
+            expires_at=utcnow() + RETENTION[retention],
+        )
+    )
+    return bundle_id

@@ -1,0 +1,216 @@
+"""Customers: creation (with NIK validation), listing, reading, erasure."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from identity_ktp.nik import RULE_MESSAGES, validate_nik
+from identity_runtime.errors import AlreadyExists, InvalidArgument, invalid_field
+from identity_store import models
+from identity_store.types import utcnow
+from services.kyc_tier import outbox, records, tiers
+from services.kyc_tier.pii import PiiVault
+from services.kyc_tier.ports import Reason
+
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,253}\.[^@\s]{2,63}$")
+_PHONE = re.compile(r"^\+?[0-9]{6,20}$")
+MAX_PAGE = 200
+DEFAULT_PAGE = 50
+
+
+@dataclass(frozen=True)
+class CustomerInput:
+    external_id: str
+    full_name: str = ""
+    nik: str = ""
+    email: str = ""
+    phone: str = ""
+
+
+@dataclass(frozen=True)
+class CustomerView:
+    customer_id: str
+    external_id: str
+    full_name: str
+    nik_masked: str
+    email: str
+    phone: str
+    tier: str
+    status: str
+    created_at: datetime
+    updated_at: datetime
+    tier_updated_at: datetime | None
+
+
+def view(row: models.Customer) -> CustomerView:
+    return CustomerView(
+        customer_id=row.customer_id,
+        external_id=row.external_id,
+        full_name=row.full_name or "",
+        nik_masked=row.nik_masked or "",
+        email=row.email or "",
+        phone=row.phone or "",
+        tier=row.tier,
+        status=row.status,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        tier_updated_at=row.tier_updated_at,
+    )
+
+
+def nik_reasons(nik: str) -> tuple[Reason, ...]:
+    check = validate_nik(nik)
+    return tuple(Reason(code, RULE_MESSAGES.get(code, "")) for code in check.reasons)
+
+
+def _validated(data: CustomerInput) -> CustomerInput:
+    external_id = data.external_id.strip()
+    if not 1 <= len(external_id) <= 128:
+        raise invalid_field("external_id", "must be 1 to 128 characters")
+    if len(data.full_name) > 200:
+        raise invalid_field("full_name", "must be at most 200 characters")
+    email = data.email.strip()
+    if email and not _EMAIL.match(email):
+        raise invalid_field("email", "is not an email address")
+    phone = data.phone.replace(" ", "").replace("-", "")
+    if phone and not _PHONE.match(phone):
+        raise invalid_field("phone", "must be 6 to 20 digits, optionally with a leading +")
+    return CustomerInput(external_id, data.full_name.strip(), data.nik.strip(), email, phone)
+
+
+def encode_page_token(created_at: datetime, item_id: str) -> str:
+    raw = json.dumps([created_at.isoformat(), item_id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_page_token(token: str) -> tuple[datetime, str]:
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        created, item_id = json.loads(base64.urlsafe_b64decode(padded))
+        return datetime.fromisoformat(created), str(item_id)
+    except (ValueError, TypeError, json.JSONDecodeError):
+        raise invalid_field("page_token", "is not a token this API returned") from None
+
+
+def page_size(requested: int) -> int:
+    if requested < 0:
+        raise invalid_field("page_size", "must not be negative")
+    return min(requested or DEFAULT_PAGE, MAX_PAGE)
+
+
+class Customers:
+    def __init__(self, vault: PiiVault):
+        self.vault = vault
+
+    def create(self, session: Session, org_id: str, data: CustomerInput) -> tuple[CustomerView, records.VerificationRecord | None]:
+        data = _validated(data)
+        reasons = nik_reasons(data.nik) if data.nik else ()
+        if reasons:
+            # Refused before anything is written: the partner fixes the input.
+            raise InvalidArgument(
+                "nik: " + "; ".join(r.message for r in reasons),
+                "NIK_INVALID",
+                {"field": "nik", "check": ",".join(r.code for r in reasons)},
+            )
+        if session.scalar(
+            select(models.Customer.customer_id).where(models.Customer.org_id == org_id, models.Customer.external_id == data.external_id)
+        ):
+            raise AlreadyExists("a customer with this external_id exists", "CUSTOMER_ALREADY_EXISTS", {"field": "external_id"})
+        customer = models.Customer(
+            customer_id=records.new_id("cus"),
+            org_id=org_id,
+            external_id=data.external_id,
+            full_name=data.full_name or None,
+            email=data.email or None,
+            phone=data.phone or None,
+            tier="none",
+        )
+        session.add(customer)
+        try:
+            session.flush()
+        except IntegrityError:
+            raise AlreadyExists("a customer with this external_id exists", "CUSTOMER_ALREADY_EXISTS", {"field": "external_id"}) from None
+        outbox.record(session, org_id, "customer.create", f"customer:{customer.customer_id}", "success")
+        verification = None
+        if data.nik:
+            verification = self.record_nik(session, customer, data.nik, source="customer_create")
+        return view(customer), verification
+
+    def record_nik(self, session: Session, customer: models.Customer, nik: str, source: str) -> records.VerificationRecord:
+        """Store a structurally valid NIK and its NIK_FORMAT verification; settle the tier."""
+        self.vault.store_nik(session, customer, nik)
+        row = records.add_verification(
+            session, customer, tiers.NIK_FORMAT, True, details={"source": source}
+        )
+        outbox.record(
+            session, customer.org_id, "verification.nik_format", f"customer:{customer.customer_id}", "success",
+            details={"verification_id": row.verification_id, "source": source},
+        )
+        settle(session, customer, "verification", row.verification_id)
+        return records.verification_record(row)
+
+    def list(
+        self, session: Session, org_id: str, size: int, token: str, tier: str, created_after: datetime | None
+    ) -> tuple[list[CustomerView], str]:
+        limit = page_size(size)
+        query = select(models.Customer).where(models.Customer.org_id == org_id)
+        if tier:
+            query = query.where(models.Customer.tier == tier)
+        if created_after is not None:
+            query = query.where(models.Customer.created_at >= created_after)
+        if token:
+            created, last_id = decode_page_token(token)
+            query = query.where(
+                or_(
+                    models.Customer.created_at < created,
+                    and_(models.Customer.created_at == created, models.Customer.customer_id < last_id),
+                )
+            )
+        rows = list(session.scalars(query.order_by(models.Customer.created_at.desc(), models.Customer.customer_id.desc()).limit(limit + 1)))
+        next_token = encode_page_token(rows[limit - 1].created_at, rows[limit - 1].customer_id) if len(rows) > limit else ""
+        return [view(r) for r in rows[:limit]], next_token
+
+    def get(self, session: Session, org_id: str, customer_id: str) -> CustomerView:
+        return view(records.load_customer(session, org_id, customer_id))
+
+
+def settle(session: Session, customer: models.Customer, cause: str, verification_id: str | None) -> records.TierChange | None:
+    """Recompute the tier; a change is a tier event and an audit entry."""
+    change = records.settle_tier(session, customer, cause, verification_id)
+    if change is not None:
+        outbox.record(
+            session,
+            customer.org_id,
+            "kyc.tier_changed",
+            f"customer:{customer.customer_id}",
+            "success",
+            details={
+                "from_tier": change.from_tier,
+                "to_tier": change.to_tier,
+                "cause": cause,
+                "verification_id": verification_id or "",
+                "event_id": change.event_id,
+            },
+        )
+    return change
+
+
+def erase_personal_data(session: Session, vault: PiiVault, customer: models.Customer) -> int:
+    """Remove personal fields and destroy the customer's kyc-tier keys."""
+    customer.full_name = None
+    customer.email = None
+    customer.phone = None
+    customer.nik_sealed = None
+    customer.nik_hash = None
+    customer.nik_masked = None
+    customer.status = "erased"
+    customer.erased_at = utcnow()
+    return vault.destroy(session, customer)

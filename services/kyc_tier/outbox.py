@@ -1,0 +1,182 @@
+"""The audit outbox: audit entries commit with the action they record.
+
+An action and its audit entries are written in one transaction (so there is
+no action without its entry and no entry for an action that rolled back);
+the relay then appends them to the audit service, in order, at least once,
+and marks them delivered. It is woken after each commit and also polls, so
+entries written while the audit service was down go out when it is back.
+Several kyc-tier replicas may relay at once: on PostgreSQL each claims rows
+with FOR UPDATE SKIP LOCKED.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Protocol
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from identity_runtime import context
+from identity_runtime.errors import DomainError
+from identity_runtime.logs import get_logger
+from identity_store import models
+from identity_store.db import Database
+from identity_store.types import utcnow
+
+log = get_logger("identity.kyc_tier.outbox")
+
+BATCH = 100
+
+
+def record(
+    session: Session,
+    org_id: str,
+    action: str,
+    subject: str,
+    outcome: str,
+    evidence_hashes: Mapping[str, str] | None = None,
+    details: Mapping[str, Any] | None = None,
+) -> None:
+    """Queue an audit entry in the caller's transaction. Ids and codes only."""
+    session.add(
+        models.AuditOutbox(
+            org_id=org_id,
+            request_id=context.request_id(),
+            actor=context.actor() or "service:kyc-tier",
+            action=action,
+            subject=subject,
+            outcome=outcome,
+            evidence_hashes=dict(evidence_hashes or {}),
+            details={k: str(v) for k, v in (details or {}).items()},
+        )
+    )
+
+
+@dataclass(frozen=True)
+class PendingEntry:
+    id: int
+    org_id: str
+    request_id: str
+    actor: str
+    action: str
+    subject: str
+    outcome: str
+    evidence_hashes: dict[str, str]
+    details: dict[str, str]
+
+
+class AuditSink(Protocol):
+    """Where the relay delivers; the gRPC implementation lives in adapters."""
+
+    async def deliver(self, entry: PendingEntry) -> None: ...
+
+
+class OutboxRelay:
+    def __init__(self, database: Database, sink: AuditSink, poll_seconds: float = 1.0, lease_seconds: float = 30.0):
+        self.database = database
+        self.sink = sink
+        self.poll_seconds = poll_seconds
+        self.lease = timedelta(seconds=lease_seconds)
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="audit-outbox-relay")
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.flush()
+            except Exception:  # noqa: BLE001 - the relay must outlive any single failure
+                log.exception("audit outbox relay failed; retrying")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+            self._wake.clear()
+
+    def _claim(self, session: Session) -> list[PendingEntry]:
+        """Lease a batch of pending entries (short transaction; delivery happens
+        outside it, so no lock is held across network calls)."""
+        now = utcnow()
+        query = (
+            select(models.AuditOutbox)
+            .where(
+                models.AuditOutbox.delivered_at.is_(None),
+                or_(models.AuditOutbox.claimed_until.is_(None), models.AuditOutbox.claimed_until < now),
+            )
+            .order_by(models.AuditOutbox.id)
+            .limit(BATCH)
+        )
+        if session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        rows = list(session.scalars(query))
+        for row in rows:
+            row.claimed_until = now + self.lease
+        return [
+            PendingEntry(r.id, r.org_id, r.request_id, r.actor, r.action, r.subject, r.outcome, dict(r.evidence_hashes), dict(r.details))
+            for r in rows
+        ]
+
+    async def flush(self) -> int:
+        """Deliver pending entries in order until none is left or delivery fails."""
+        delivered = 0
+        while True:
+            batch = await self.database.run(self._claim)
+            if not batch:
+                return delivered
+            done: list[int] = []
+            failed: int | None = None
+            for entry in batch:
+                try:
+                    await self.sink.deliver(entry)
+                except DomainError as exc:
+                    log.warning("audit entry not delivered yet", outbox_id=entry.id, reason=exc.reason)
+                    failed = entry.id
+                    break
+                done.append(entry.id)
+            await self.database.run(lambda s, done=done, failed=failed: self._settle(s, done, failed))
+            delivered += len(done)
+            if failed is not None:
+                return delivered
+
+    @staticmethod
+    def _settle(session: Session, done: list[int], failed: int | None) -> None:
+        now = utcnow()
+        if done:
+            session.execute(update(models.AuditOutbox).where(models.AuditOutbox.id.in_(done)).values(delivered_at=now))
+        # Release the rest of the lease so the next pass retries in order.
+        session.execute(
+            update(models.AuditOutbox)
+            .where(models.AuditOutbox.delivered_at.is_(None), models.AuditOutbox.claimed_until.is_not(None))
+            .values(claimed_until=None)
+        )
+        if failed is not None:
+            session.execute(
+                update(models.AuditOutbox).where(models.AuditOutbox.id == failed).values(attempts=models.AuditOutbox.attempts + 1)
+            )
+
+
+async def wait_until_delivered(database: Database) -> None:
+    """Until the outbox is empty; callers bound it with asyncio.timeout."""
+    while True:
+        pending = await database.run(
+            lambda s: s.scalar(select(models.AuditOutbox.id).where(models.AuditOutbox.delivered_at.is_(None)).limit(1))
+        )
+        if pending is None:
+            return
+        await asyncio.sleep(0.05)
