@@ -200,7 +200,7 @@ def test_database_egress_is_for_the_pods_holding_the_database_url() -> None:
         (policy,) = [p for p in policies_for(manifests, labels[component]) if not p.name.endswith("-default-deny")]
         if external(database) in Allowed(policy.doc).egress_external:
             with_database.add(component)
-    assert with_database == {"kyc-tier", "matching", "audit", "migrations"}
+    assert with_database == {"kyc-tier", "liveness", "matching", "audit", "migrations"}
 
 
 def test_the_graph_check_fails_on_an_extra_edge() -> None:

@@ -98,8 +98,12 @@ def test_gateway_probes_its_health_route_on_its_http_port(values_name: str) -> N
     (container,) = deployment.pod_spec["containers"]
     (port,) = container["ports"]
     assert port["name"] == "http" and port["containerPort"] == mesh.GATEWAY_DEFAULT_PORT
+    path = merged_values(values_name)["gateway"]["probes"]["path"]
+    # A route the gateway answers itself: the aggregated /api/healthz would tie
+    # every gateway's fate to the least healthy service.
+    assert path != "/api/healthz"
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-        assert container[probe]["httpGet"] == {"path": "/api/healthz", "port": "http"}
+        assert container[probe]["httpGet"] == {"path": path, "port": "http"}
     env = container_env(manifests, deployment)
     assert env["GATEWAY_PORT"] == {"value": str(mesh.GATEWAY_DEFAULT_PORT)}
 

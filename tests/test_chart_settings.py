@@ -12,6 +12,7 @@ the first field it declares makes the check strict.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
 import shutil
@@ -58,6 +59,32 @@ def stand_in(variable: str) -> str:
     return "s" * 64
 
 
+def stand_in_keyring() -> str:
+    return json.dumps({"primary": "k1", "keys": {"k1": base64.b64encode(b"k" * 32).decode()}})
+
+
+def mount_volumes(deployment: Any, environ: dict[str, str], root: Path) -> dict[str, str]:
+    """The environment as the container sees it once its volumes are mounted:
+    paths under a volume mount are recreated below `root` (model directories
+    as directories, files from Secrets as files holding a stand-in keyring)."""
+    (container,) = deployment.pod_spec["containers"]
+    mounts = sorted((m["mountPath"] for m in container.get("volumeMounts", []) if m["mountPath"] != "/tmp"), key=len, reverse=True)
+    mounted = {}
+    for variable, value in environ.items():
+        mount = next((m for m in mounts if value == m or value.startswith(m + "/")), None)
+        if mount is None:
+            mounted[variable] = value
+            continue
+        local = root / value.lstrip("/")
+        if value == mount:
+            local.mkdir(parents=True, exist_ok=True)
+        else:
+            local.parent.mkdir(parents=True, exist_ok=True)
+            local.write_text(stand_in_keyring())
+        mounted[variable] = str(local)
+    return mounted
+
+
 def test_catalogue_and_settings_doc_are_fresh() -> None:
     stale = chart_tool.stale()
     assert not stale, f"{[str(p) for p in stale]} are stale: run .venv/bin/python tools/chart.py generate"
@@ -88,7 +115,8 @@ def unknown_variables(name: str, env: dict[str, Any]) -> list[str]:
 
 
 @pytest.mark.parametrize("values_name", list(VALUES_FILES))
-def test_every_variable_the_chart_sets_is_a_setting_and_the_settings_load(values_name: str) -> None:
+def test_every_variable_the_chart_sets_is_a_setting_and_the_settings_load(values_name: str, tmp_path: Path) -> None:
+    manifests = render(values_name)
     for name in deployed(merged_values(values_name)):
         component = COMPONENTS[name]
         env = chart_variables(values_name, name)
@@ -104,6 +132,7 @@ def test_every_variable_the_chart_sets_is_a_setting_and_the_settings_load(values
             variable: source["value"] if "value" in source else stand_in(variable)
             for variable, source in env.items()
         }
+        environ = mount_volumes(find(manifests, "Deployment", name), environ, tmp_path / name)
         try:
             settings = load_settings(cls, prefix, environ)
         except SettingsError as exc:
@@ -233,7 +262,7 @@ def test_when_a_settings_class_lands_the_chart_follows_it(tmp_path: Path) -> Non
 def test_a_new_required_setting_stops_the_render_until_the_chart_sets_it(tmp_path: Path) -> None:
     def matching_requires_an_index(components: dict) -> None:
         components["matching"]["declared"] = True
-        for variable in ("MATCHING_DATABASE_URL", "MATCHING_KEY_ENCRYPTION_KEY_FILE"):
+        for variable in ("MATCHING_DATABASE_URL", "MATCHING_KEK_KEYRING_FILE"):
             components["matching"]["settings"][variable] = {
                 "type": "str", "choices": None, "required": True, "secret": variable.endswith("URL"), "default": None, "help": "",
             }
@@ -253,3 +282,23 @@ def test_configmaps_hold_settings_as_strings() -> None:
     data = find(manifests, "ConfigMap", "kyc-tier").doc["data"]
     assert data["KYC_TIER_DATABASE_POOL_SIZE"] == "20"
     assert all(isinstance(v, str) for m in of_kind(manifests, "ConfigMap") for v in m.doc["data"].values())
+
+
+def test_onnx_runtime_threads_follow_the_cpu_limit(tmp_path: Path) -> None:
+    """Where a component has INTRA_OP_THREADS (its own default counts the node's
+    cores), the chart sets it to the container's CPU limit, rounded up."""
+
+    def add_threads(components: dict) -> None:
+        components["capture-quality"]["settings"]["CAPTURE_QUALITY_INTRA_OP_THREADS"] = {
+            "type": "int", "choices": None, "required": False, "secret": False, "default": 0, "help": "",
+        }
+
+    with chart_copy_with(tmp_path, add_threads) as chart:
+        for limit, threads in (("2", "2"), ("500m", "1"), ("1500m", "2"), (3, "3")):
+            resources = {"limits": {"cpu": limit, "memory": "2Gi"}, "requests": {"cpu": "100m", "memory": "1Gi"}}
+            manifests = render_values({"services": {"capture-quality": {"resources": resources}}}, chart)
+            assert find(manifests, "ConfigMap", "capture-quality").doc["data"]["CAPTURE_QUALITY_INTRA_OP_THREADS"] == threads
+        manifests = render_values({"services": {"capture-quality": {"config": {"INTRA_OP_THREADS": 1}}}}, chart)
+        assert find(manifests, "ConfigMap", "capture-quality").doc["data"]["CAPTURE_QUALITY_INTRA_OP_THREADS"] == "1"
+        # Components without the setting do not get it.
+        assert "EMBEDDING_INTRA_OP_THREADS" not in find(manifests, "ConfigMap", "embedding").doc["data"]

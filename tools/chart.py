@@ -151,6 +151,26 @@ def gateway_settings_class() -> type | None:
     return candidates[0]
 
 
+def service_settings_class(service: typing.Any) -> type:
+    """The ServiceSettings dataclass declared in services/<package>/settings.py
+    (read from the settings module alone: building a service's core is not
+    needed to know its settings)."""
+    from identity_runtime.settings import ServiceSettings
+
+    module = importlib.import_module(f"{service.module}.settings")
+    candidates = [
+        value
+        for value in vars(module).values()
+        if isinstance(value, type)
+        and issubclass(value, ServiceSettings)
+        and dataclasses.is_dataclass(value)
+        and value.__module__ == module.__name__
+    ]
+    if len(candidates) != 1:
+        raise SystemExit(f"{module.__name__}: expected one ServiceSettings dataclass, found {len(candidates)}")
+    return candidates[0]
+
+
 def components() -> list[Component]:
     """The mesh services (in mesh.py order), then the gateway."""
     from identity_runtime import mesh
@@ -158,9 +178,6 @@ def components() -> list[Component]:
     scripts = console_scripts()
     result = []
     for service in mesh.SERVICES:
-        spec = importlib.import_module(f"{service.module}.service").SPEC
-        if spec.env_prefix != service.env_prefix:
-            raise SystemExit(f"{service.name}: SPEC prefix {spec.env_prefix} != mesh prefix {service.env_prefix}")
         command = f"identity-{service.name}"
         expected = f"{service.module}.__main__:main"
         if scripts.get(command) != expected:
@@ -173,7 +190,7 @@ def components() -> list[Component]:
                 container_port=GRPC_CONTAINER_PORT,
                 calls=tuple(service.calls),
                 command=command,
-                settings_class=spec.settings_class,
+                settings_class=service_settings_class(service),
             )
         )
     if "identity-gateway" not in scripts:

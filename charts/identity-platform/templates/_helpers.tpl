@@ -166,19 +166,28 @@ is left unset.
 {{- $_ := set $owned $field true -}}
 {{- end -}}
 
-{{- /* Defaults the chart applies where the component has the setting. */ -}}
-{{- $optional := dict "LOG_FORMAT" "json" "LOG_LEVEL" $root.Values.global.logLevel "ENVIRONMENT" $root.Values.global.environment -}}
+{{- /* Release-wide settings, applied where the component has them (its
+settings class declares them); set through global values, not per component. */ -}}
+{{- $managed := dict "LOG_FORMAT" "json" "LOG_LEVEL" $root.Values.global.logLevel "ENVIRONMENT" $root.Values.global.environment "SHUTDOWN_GRACE_SECONDS" (include "identity.envValue" $values.shutdownGraceSeconds) -}}
 {{- if $root.Values.observability.otlpEndpoint -}}
-{{- $_ := set $optional "OTLP_ENDPOINT" $root.Values.observability.otlpEndpoint -}}
+{{- $_ := set $managed "OTLP_ENDPOINT" $root.Values.observability.otlpEndpoint -}}
 {{- end -}}
-{{- if eq $component.protocol "grpc" -}}
-{{- $_ := set $optional "SHUTDOWN_GRACE_SECONDS" (include "identity.envValue" $values.shutdownGraceSeconds) -}}
-{{- end -}}
-{{- range $field, $value := $optional -}}
+{{- range $field, $value := $managed -}}
 {{- $variable := printf "%s_%s" $prefix $field -}}
-{{- if or (not $declared) (hasKey $known $variable) -}}
+{{- if hasKey $known $variable -}}
 {{- $_ := set $config $variable $value -}}
 {{- $_ := set $owned $field true -}}
+{{- end -}}
+{{- end -}}
+
+{{- /* Defaults derived from the pod, where the component has the setting;
+the component's config may override them. ONNX Runtime threads follow the
+CPU limit (its own default counts the node's cores, not the container's). */ -}}
+{{- $defaults := dict "INTRA_OP_THREADS" (include "identity.cpuCores" $values.resources.limits.cpu) -}}
+{{- range $field, $value := $defaults -}}
+{{- $variable := printf "%s_%s" $prefix $field -}}
+{{- if and (hasKey $known $variable) (not (hasKey $values.config $field)) -}}
+{{- $_ := set $config $variable $value -}}
 {{- end -}}
 {{- end -}}
 
@@ -186,7 +195,7 @@ is left unset.
 {{- range $field, $value := $values.config -}}
 {{- $variable := printf "%s_%s" $prefix $field -}}
 {{- if hasKey $owned $field -}}
-{{- fail (printf "%s.config.%s: %s is set by the chart (global values, the mesh or models/secretFiles/triton); remove it" $where $field $variable) -}}
+{{- fail (printf "%s.config.%s: %s is set by the chart (from global values, the mesh, models, secretFiles or triton); remove it" $where $field $variable) -}}
 {{- end -}}
 {{- if hasKey $known $variable -}}
 {{- $info := index $known $variable -}}
@@ -391,4 +400,16 @@ no peers means any destination on those ports. */}}
   to:
     {{- toYaml . | nindent 4 }}
   {{- end }}
+{{- end -}}
+
+{{/* Whole cores of a CPU quantity, rounded up, at least 1: "500m" -> 1, "2" -> 2, "1500m" -> 2. */}}
+{{- define "identity.cpuCores" -}}
+{{- $quantity := toString . -}}
+{{- $cores := 0.0 -}}
+{{- if hasSuffix "m" $quantity -}}
+{{- $cores = ceil (divf (trimSuffix "m" $quantity | float64) 1000) -}}
+{{- else -}}
+{{- $cores = ceil ($quantity | float64) -}}
+{{- end -}}
+{{- if lt $cores 1.0 -}}1{{- else -}}{{- printf "%d" (int64 $cores) -}}{{- end -}}
 {{- end -}}
