@@ -14,13 +14,21 @@ from identity_cli.secrets import read_or_create_secret
 LOCAL_ORG_ID = "org_local"
 
 
+# Where this workspace keeps the PAD weights (they are on no registry).
+_WORKSPACE_PAD_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "models" / "pad"
+
+
 def local_settings(data_dir: Path, database_url: str) -> dict[str, str]:
     """Settings the services need on one machine; the caller's env overrides them."""
-    pepper = read_or_create_secret(data_dir, "api-key-pepper")
-    return {
+    settings = {
         "KYC_TIER_DATABASE_URL": database_url,
-        "KYC_TIER_API_KEY_PEPPER": pepper,
+        "KYC_TIER_API_KEY_PEPPER": read_or_create_secret(data_dir, "api-key-pepper"),
+        "KYC_TIER_PII_INDEX_KEY": read_or_create_secret(data_dir, "pii-index-key"),
+        "LIVENESS_DATABASE_URL": database_url,
     }
+    if _WORKSPACE_PAD_DIR.is_dir():
+        settings["LIVENESS_PAD_MODEL_DIR"] = str(_WORKSPACE_PAD_DIR)
+    return settings
 
 
 def ensure_local_org(data_dir: Path, database_url: str, pepper: str) -> str:

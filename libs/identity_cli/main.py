@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "identity_cli.database",
     "identity_cli.partners",
     "identity_cli.openapi",
+    "identity_cli.evaluate",
 )
 
 

@@ -183,6 +183,10 @@ def serve(spec: ServiceSpec[S], environ: dict[str, str] | None = None) -> None:
     logs.configure(spec.name, settings.log_level, settings.log_format)
     try:
         asyncio.run(_run_until_signalled(spec, settings))
+    except SettingsError as exc:
+        # Raised by `build` too (e.g. a model file missing or altered).
+        print(f"{spec.name}: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
     except OSError as exc:
         print(f"{spec.name}: {exc}", file=sys.stderr)
         raise SystemExit(1) from None

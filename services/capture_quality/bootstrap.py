@@ -2,13 +2,35 @@
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import dataclass
+
+from identity_inference import images, pack
+from identity_inference.detector import FaceDetector
+from identity_inference.pad import crop_spec
 from identity_runtime.server import Core
+from services.capture_quality.faces import FaceAssessor
 from services.capture_quality.settings import CaptureQualitySettings
 
 
+@dataclass
 class CaptureQualityCore(Core):
     """The capture-quality service's domain objects."""
 
+    faces: FaceAssessor
+
+    async def ready(self) -> tuple[bool, str]:
+        return True, f"detector {self.faces.detector.model_id} loaded"
+
+    async def close(self) -> None:
+        self.faces.detector.runner.unload()
+
+
+def build_face_assessor(settings: CaptureQualitySettings) -> FaceAssessor:
+    detector = FaceDetector(pack.onnx_runner(pack.detector_manifest(settings, settings.detector_model), settings))
+    pad_specs = [crop_spec(m) for m in pack.pad_manifests(settings, settings.pad_models)]
+    return FaceAssessor(detector, pad_specs, images.ImageLimits(max_pixels=settings.max_image_pixels))
+
 
 async def build(settings: CaptureQualitySettings) -> CaptureQualityCore:
-    return CaptureQualityCore()
+    return CaptureQualityCore(faces=await asyncio.to_thread(build_face_assessor, settings))

@@ -6,10 +6,22 @@ interceptor turns the generated base's NotImplementedError into a rich status).
 
 from __future__ import annotations
 
-from identity.capture_quality.v1 import capture_quality_pb2_grpc
+import asyncio
+from typing import Any
+
+from identity.capture_quality.v1 import capture_quality_pb2, capture_quality_pb2_grpc
+from services.capture_quality import mapping
 from services.capture_quality.bootstrap import CaptureQualityCore
 
 
 class CaptureQualityServiceServicer(capture_quality_pb2_grpc.CaptureQualityServiceServicer):
     def __init__(self, core: CaptureQualityCore):
         self.core = core
+
+    async def AssessFace(
+        self, request: capture_quality_pb2.AssessFaceRequest, _: Any
+    ) -> capture_quality_pb2.AssessFaceResponse:
+        kind = mapping.capture_kind(request.kind)
+        frames = [frame.data for frame in request.frames]
+        result = await asyncio.to_thread(self.core.faces.assess, frames, kind, request.include_crops)
+        return mapping.assess_face_response(result)

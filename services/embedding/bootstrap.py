@@ -1,14 +1,46 @@
-"""Builds the embedding core from settings: the one place that chooses implementations."""
+"""Builds the embedding core from settings: the one place that chooses ONNX Runtime or Triton."""
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import dataclass
+
+from identity_inference import images, pack
+from identity_inference.embedder import FaceEmbedder
+from identity_inference.triton import TritonRunner
 from identity_runtime.server import Core
+from services.embedding.faces import Embeddings
 from services.embedding.settings import EmbeddingSettings
 
 
+@dataclass
 class EmbeddingCore(Core):
     """The embedding service's domain objects."""
 
+    embeddings: Embeddings
+
+    async def ready(self) -> tuple[bool, str]:
+        contract = self.embeddings.contract
+        return True, f"{contract.model_id}@{contract.model_version} ({contract.dimension}-d) on {self.embeddings.backend}"
+
+    async def close(self) -> None:
+        self.embeddings.embedder.runner.unload()
+
+
+def build_embeddings(settings: EmbeddingSettings) -> Embeddings:
+    manifest = pack.embedding_manifest(settings, settings.embedding_model)
+    if settings.backend == "triton":
+        runner = TritonRunner(
+            manifest,
+            settings.triton_url,
+            model_name=settings.triton_model_name or None,
+            timeout_seconds=settings.triton_timeout_seconds,
+        )
+        runner.load()
+    else:
+        runner = pack.onnx_runner(manifest, settings)
+    return Embeddings(FaceEmbedder(runner), settings.backend, images.ImageLimits(max_pixels=settings.max_image_pixels))
+
 
 async def build(settings: EmbeddingSettings) -> EmbeddingCore:
-    return EmbeddingCore()
+    return EmbeddingCore(embeddings=await asyncio.to_thread(build_embeddings, settings))

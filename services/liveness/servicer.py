@@ -1,15 +1,38 @@
-"""gRPC servicer of the liveness service: convert, call the core, convert.
-
-RPCs not overridden here answer UNIMPLEMENTED / NOT_IMPLEMENTED (the error
-interceptor turns the generated base's NotImplementedError into a rich status).
-"""
+"""gRPC servicer of the liveness service: convert, call the core, convert."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from identity.liveness.v1 import liveness_pb2 as pb
 from identity.liveness.v1 import liveness_pb2_grpc
+from identity_runtime import context
+from services.liveness import mapping
 from services.liveness.bootstrap import LivenessCore
 
 
 class LivenessServiceServicer(liveness_pb2_grpc.LivenessServiceServicer):
     def __init__(self, core: LivenessCore):
         self.core = core
+
+    async def IssueChallenge(self, request: pb.IssueChallengeRequest, _: Any) -> pb.IssueChallengeResponse:
+        org_id = context.require_org()
+        issued = await self.core.liveness.issue_challenge(org_id, request.customer_id, mapping.purpose(request.purpose))
+        return pb.IssueChallengeResponse(challenge=mapping.challenge(issued))
+
+    async def RegisterDevice(self, request: pb.RegisterDeviceRequest, _: Any) -> pb.RegisterDeviceResponse:
+        org_id = context.require_org()
+        record, created = await self.core.liveness.register_device(
+            org_id,
+            request.device_id,
+            request.customer_id,
+            mapping.algorithm(request.algorithm),
+            request.public_key,
+            request.platform,
+        )
+        return pb.RegisterDeviceResponse(device=mapping.device(record), created=created)
+
+    async def CheckLiveness(self, request: pb.CheckLivenessRequest, _: Any) -> pb.CheckLivenessResponse:
+        org_id = context.require_org()
+        decision = await self.core.liveness.check_liveness(org_id, mapping.liveness_request(request))
+        return mapping.liveness_response(decision)

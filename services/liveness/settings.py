@@ -3,10 +3,43 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
-from identity_runtime.settings import ServiceSettings
+from identity_inference.pack import DEFAULT_PAD_MODELS, InferenceSettings
+from identity_runtime.settings import setting
 
 
 @dataclass(frozen=True, kw_only=True)
-class LivenessSettings(ServiceSettings):
+class LivenessSettings(InferenceSettings):
     """Everything the liveness service reads from its environment."""
+
+    database_url: str = setting(help="SQLAlchemy URL: postgresql://... or sqlite:///path", secret=True)
+    database_pool_size: int = setting(5, "Connections per process to PostgreSQL")
+    pad_model_dir: Path | None = setting(
+        None,
+        "Directory holding the MiniFASNet weights (on no registry). Unset: decisions rest on the flash "
+        "challenge alone (one-machine runs only; production refuses to start)",
+    )
+    pad_models: tuple[str, ...] = setting(DEFAULT_PAD_MODELS, "PAD model ids (manifests), fused")
+    pad_threshold: float | None = setting(None, "Fused live-score threshold; unset = mean of the manifests' thresholds")
+    challenge_ttl_seconds: int = setting(120, "Time a flash challenge stays valid")
+    challenge_length: int = setting(4, "Colours per flash challenge (distinct, random order)")
+    flash_duration_ms: int = setting(400, "How long the SDK shows each colour")
+    nonce_retention_hours: int = setting(24, "How long a bundle nonce is remembered (replay window)")
+    max_clock_skew_seconds: int = setting(300, "Accepted distance between a bundle's capture time and now")
+    min_flash_response: float = setting(0.004, "Smallest mean chromaticity shift counted as a flash response")
+    min_flash_score: float = setting(0.75, "Share of colour slots that must match the issued order")
+
+    def validate(self) -> list[tuple[str, str]]:
+        problems = super().validate()
+        if self.environment == "production" and self.pad_model_dir is None:
+            problems.append(("pad_model_dir", "production needs a PAD model; challenge-only decisions are for one-machine runs"))
+        if self.pad_model_dir is not None and not self.pad_model_dir.is_dir():
+            problems.append(("pad_model_dir", f"{self.pad_model_dir} is not a directory"))
+        if not 2 <= self.challenge_length <= 6:
+            problems.append(("challenge_length", "between 2 and 6 (the palette has 6 colours)"))
+        if self.challenge_ttl_seconds <= 0 or self.flash_duration_ms <= 0:
+            problems.append(("challenge_ttl_seconds", "TTL and flash duration must be positive"))
+        if self.pad_threshold is not None and not 0 < self.pad_threshold < 1:
+            problems.append(("pad_threshold", "must be in (0, 1)"))
+        return problems

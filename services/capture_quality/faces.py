@@ -1,0 +1,133 @@
+"""AssessFace: decode each frame once, detect, measure, pick the best frame, cut its crops.
+
+Every frame is decoded and checked (limits, truncation) before any model
+runs, so a bad frame is refused as a whole request with INVALID_ARGUMENT and
+nothing is computed for the others. A frame without exactly one usable face
+is not an error: it fails quality with FACE_NOT_FOUND or MULTIPLE_FACES.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from identity_inference import images, quality
+from identity_inference.align import ALIGNMENT_ID, align_face
+from identity_inference.detector import Face, FaceDetector
+from identity_inference.pad import CropSpec, pad_crop
+from identity_runtime.errors import invalid_field
+
+MAX_FRAMES = 16
+SELFIE, REFERENCE = "selfie", "reference"
+
+
+@dataclass(frozen=True)
+class ColourSample:
+    face_bgr: tuple[float, float, float]
+    background_bgr: tuple[float, float, float]
+
+
+@dataclass(frozen=True)
+class FrameResult:
+    index: int
+    width: int
+    height: int
+    faces: list[Face]
+    measures: list[quality.Measure]
+    colour: ColourSample
+
+    @property
+    def passed(self) -> bool:
+        return all(m.passed for m in self.measures)
+
+
+@dataclass(frozen=True)
+class PadCropImage:
+    scale: float
+    image: np.ndarray
+
+
+@dataclass(frozen=True)
+class FaceCrops:
+    aligned: np.ndarray
+    alignment: str
+    pad: list[PadCropImage]
+
+
+@dataclass(frozen=True)
+class FaceAssessment:
+    frames: list[FrameResult]
+    best_index: int
+    passed: bool
+    # (code, message) of the best frame's failing measures.
+    reasons: list[tuple[str, str]]
+    crops: FaceCrops | None
+    detector_model: str
+
+
+def _reason_text(measure: quality.Measure) -> str:
+    return f"{measure.name} = {measure.value:.3g}, accepted {measure.threshold}"
+
+
+def _frame_rank(frame: FrameResult) -> tuple[int, int, float]:
+    blur = next((m.value for m in frame.measures if m.name == "blur_laplacian_var"), 0.0)
+    return (int(frame.passed), sum(m.passed for m in frame.measures), blur)
+
+
+class FaceAssessor:
+    def __init__(self, detector: FaceDetector, pad_specs: list[CropSpec], limits: images.ImageLimits):
+        self.detector = detector
+        self.pad_specs = pad_specs
+        self.limits = limits
+        self.profiles = {SELFIE: quality.SELFIE, REFERENCE: quality.REFERENCE}
+
+    def decode_frames(self, frames: list[bytes]) -> list[np.ndarray]:
+        if not 1 <= len(frames) <= MAX_FRAMES:
+            raise invalid_field("frames", f"send 1 to {MAX_FRAMES} frames")
+        return [images.decode(data, self.limits, f"frames[{i}].data") for i, data in enumerate(frames)]
+
+    def assess_frame(self, index: int, image: np.ndarray, profile: quality.QualityProfile) -> FrameResult:
+        faces = self.detector.detect(image)
+        face_bgr, background_bgr = quality.colour_sample(image, faces[0] if faces else None)
+        return FrameResult(
+            index=index,
+            width=image.shape[1],
+            height=image.shape[0],
+            faces=faces,
+            measures=quality.assess(image, faces, profile),
+            colour=ColourSample(face_bgr, background_bgr),
+        )
+
+    def crops(self, image: np.ndarray, face: Face) -> FaceCrops:
+        return FaceCrops(
+            aligned=align_face(image, face.landmarks),
+            alignment=ALIGNMENT_ID,
+            pad=[PadCropImage(spec.scale, pad_crop(image, face.box, spec.scale, spec.size)) for spec in self.pad_specs],
+        )
+
+    def assess(self, frames: list[bytes], kind: str = SELFIE, include_crops: bool = False) -> FaceAssessment:
+        decoded = self.decode_frames(frames)
+        profile = self.profiles[kind]
+        results = [self.assess_frame(i, image, profile) for i, image in enumerate(decoded)]
+        with_face = [r for r in results if r.faces]
+        if not with_face:
+            return FaceAssessment(
+                frames=results,
+                best_index=-1,
+                passed=False,
+                reasons=[("FACE_NOT_FOUND", "no frame shows a face")],
+                crops=None,
+                detector_model=self.detector.model_id,
+            )
+        best = max(with_face, key=_frame_rank)
+        reasons = [(m.reason_code, _reason_text(m)) for m in best.measures if not m.passed]
+        crops = self.crops(decoded[best.index], best.faces[0]) if include_crops else None
+        return FaceAssessment(
+            frames=results,
+            best_index=best.index,
+            passed=best.passed,
+            reasons=reasons,
+            crops=crops,
+            detector_model=self.detector.model_id,
+        )

@@ -1,0 +1,382 @@
+"""The liveness domain: challenges, devices, and the atomic CheckLiveness.
+
+CheckLiveness runs in three steps so that a refusal writes nothing and the
+database lock is never held while models run:
+
+1. read-only: bundle hash, device, signature, capture time, nonce and
+   challenge are checked; any violation is an error and consumes nothing;
+2. PAD and flash response are computed (no database);
+3. one transaction consumes the challenge (conditional UPDATE ... WHERE
+   consumed_at IS NULL) and records the nonce (primary key), so two
+   concurrent calls with the same challenge or nonce cannot both pass; a
+   lost race is refused with the same reason as step 1 and rolls back.
+
+A biometric failure (PAD, flash) is not an error: it is a decision with
+reasons, and it still consumes the challenge and the nonce.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from identity_capture import signatures
+from identity_inference.pad import PadResult, PadScorer
+from identity_runtime.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    Unauthenticated,
+    invalid_field,
+)
+from identity_store.db import Database
+from identity_store.models import Challenge, Device, Org, UsedNonce
+from services.liveness import flash
+
+PURPOSES = ("ktp_capture", "face_liveness", "step_up")
+BASIS_PAD = "pad+challenge"
+BASIS_CHALLENGE_ONLY = "challenge-only"
+
+
+@dataclass(frozen=True)
+class ChallengePolicy:
+    ttl_seconds: int = 120
+    length: int = 4
+    flash_duration_ms: int = 400
+    nonce_retention_hours: int = 24
+    max_clock_skew_seconds: int = 300
+    min_flash_response: float = 0.004
+    min_flash_score: float = 0.75
+
+
+@dataclass(frozen=True)
+class IssuedChallenge:
+    challenge_id: str
+    purpose: str
+    sequence: list[str]
+    flash_duration_ms: int
+    issued_at: datetime
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class DeviceRecord:
+    device_id: str
+    customer_id: str
+    algorithm: str
+    key_fingerprint: str
+    platform: str
+    registered_at: datetime
+
+
+@dataclass(frozen=True)
+class LivenessRequest:
+    customer_id: str
+    purpose: str
+    challenge_id: str
+    device_id: str
+    nonce: str
+    bundle_sha256: str
+    signature: bytes
+    captured_at: datetime | None
+    computed_bundle_sha256: str
+    # crop scale -> 80x80 BGR8 crop
+    pad_crops: dict[float, np.ndarray]
+    frames: list[flash.FrameColour]
+
+
+@dataclass(frozen=True)
+class LivenessDecision:
+    live: bool
+    pad: PadResult | None
+    flash_score: float
+    reasons: list[tuple[str, str]]
+    decision_basis: str
+    device_id: str
+
+
+@dataclass(frozen=True)
+class _Checked:
+    sequence: list[str]
+    flash_duration_ms: int
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _device_record(row: Device) -> DeviceRecord:
+    return DeviceRecord(row.device_id, row.customer_id, row.algorithm, row.key_fingerprint, row.platform, row.registered_at)
+
+
+@dataclass
+class Liveness:
+    database: Database
+    pad: PadScorer | None
+    policy: ChallengePolicy = field(default_factory=ChallengePolicy)
+    clock: Callable[[], datetime] = _utcnow
+
+    @property
+    def decision_basis(self) -> str:
+        return BASIS_PAD if self.pad is not None else BASIS_CHALLENGE_ONLY
+
+    @staticmethod
+    def _require_org(session: Session, org_id: str) -> None:
+        if session.get(Org, org_id) is None:
+            raise Unauthenticated("the organisation is unknown", "TENANT_MISSING")
+
+    # --- IssueChallenge ------------------------------------------------------
+
+    async def issue_challenge(self, org_id: str, customer_id: str, purpose: str) -> IssuedChallenge:
+        if not customer_id or len(customer_id) > 40:
+            raise invalid_field("customer_id", "required, at most 40 characters")
+        if purpose not in PURPOSES:
+            raise invalid_field("purpose", "required")
+        now = self.clock()
+        issued = IssuedChallenge(
+            challenge_id=f"chl_{uuid.uuid4().hex}",
+            purpose=purpose,
+            sequence=flash.random_sequence(self.policy.length),
+            flash_duration_ms=self.policy.flash_duration_ms,
+            issued_at=now,
+            expires_at=now + timedelta(seconds=self.policy.ttl_seconds),
+        )
+
+        def store(session: Session) -> None:
+            self._require_org(session, org_id)
+            session.add(
+                Challenge(
+                    challenge_id=issued.challenge_id,
+                    org_id=org_id,
+                    customer_id=customer_id,
+                    purpose=purpose,
+                    sequence=issued.sequence,
+                    flash_duration_ms=issued.flash_duration_ms,
+                    issued_at=issued.issued_at,
+                    expires_at=issued.expires_at,
+                )
+            )
+
+        await self.database.run(store)
+        return issued
+
+    # --- RegisterDevice ------------------------------------------------------
+
+    async def register_device(
+        self, org_id: str, device_id: str, customer_id: str, algorithm: str, public_key: bytes, platform: str
+    ) -> tuple[DeviceRecord, bool]:
+        if not device_id or len(device_id) > 128:
+            raise invalid_field("device_id", "required, at most 128 characters")
+        if not customer_id or len(customer_id) > 40:
+            raise invalid_field("customer_id", "required, at most 40 characters")
+        if platform not in ("", "android", "ios", "web"):
+            raise invalid_field("platform", "one of android, ios, web")
+        try:
+            der = signatures.load_public_key(algorithm, public_key)
+        except signatures.UnusableKey as exc:
+            raise invalid_field("public_key", str(exc)) from None
+        key_fingerprint = signatures.fingerprint(der)
+
+        def store(session: Session) -> tuple[DeviceRecord, bool]:
+            self._require_org(session, org_id)
+            existing = session.scalars(
+                sa.select(Device).where(Device.org_id == org_id, Device.device_id == device_id)
+            ).first()
+            if existing is not None:
+                same = existing.key_fingerprint == key_fingerprint and existing.customer_id == customer_id
+                if same and existing.revoked_at is None:
+                    return _device_record(existing), False
+                raise AlreadyExists(
+                    "the device id is already registered with a different key or customer",
+                    "DEVICE_ALREADY_REGISTERED",
+                    {"device_id": device_id},
+                )
+            row = Device(
+                org_id=org_id,
+                device_id=device_id,
+                customer_id=customer_id,
+                algorithm=algorithm,
+                public_key_der=der,
+                key_fingerprint=key_fingerprint,
+                platform=platform,
+                registered_at=self.clock(),
+            )
+            session.add(row)
+            session.flush()
+            return _device_record(row), True
+
+        try:
+            return await self.database.run(store)
+        except IntegrityError:
+            # A concurrent registration of the same id won the race.
+            raise AlreadyExists(
+                "the device id is already registered", "DEVICE_ALREADY_REGISTERED", {"device_id": device_id}
+            ) from None
+
+    # --- CheckLiveness -------------------------------------------------------
+
+    def _validate(self, request: LivenessRequest) -> None:
+        if not request.customer_id:
+            raise invalid_field("customer_id", "required")
+        if request.purpose not in PURPOSES:
+            raise invalid_field("purpose", "required")
+        if not request.challenge_id:
+            raise invalid_field("challenge_id", "required")
+        if not request.device_id:
+            raise invalid_field("attestation.device_id", "required")
+        if not request.nonce or len(request.nonce) > 128:
+            raise invalid_field("attestation.nonce", "required, at most 128 characters")
+        if len(request.bundle_sha256) != 64:
+            raise invalid_field("attestation.bundle_sha256", "64 hex digits")
+        if not request.signature:
+            raise invalid_field("attestation.signature", "required")
+        if request.captured_at is None:
+            raise invalid_field("attestation.captured_at", "required")
+        if request.computed_bundle_sha256.lower() != request.bundle_sha256.lower():
+            raise InvalidArgument(
+                "the bundle's declared hash does not match its content", "BUNDLE_HASH_MISMATCH", {"field": "attestation.bundle_sha256"}
+            )
+        if not request.frames:
+            raise invalid_field("frames", "per-frame colour evidence is required")
+        if self.pad is not None:
+            missing = [s for s in (spec.scale for spec in self.pad.specs) if not any(abs(s - k) < 1e-3 for k in request.pad_crops)]
+            if missing:
+                raise invalid_field("pad_crops", f"a crop at scale {missing[0]:g} is required")
+
+    def _check_protocol(self, session: Session, org_id: str, request: LivenessRequest, now: datetime) -> _Checked:
+        device = session.scalars(
+            sa.select(Device).where(Device.org_id == org_id, Device.device_id == request.device_id)
+        ).first()
+        if device is None or device.revoked_at is not None or device.customer_id != request.customer_id:
+            raise NotFound("no such device for this customer", "DEVICE_NOT_FOUND", {"device_id": request.device_id})
+        if not signatures.verify(device.algorithm, device.public_key_der, request.bundle_sha256.lower(), request.signature):
+            raise PermissionDenied(
+                "the bundle signature does not verify under the registered device key", "BUNDLE_SIGNATURE_INVALID"
+            )
+        skew = timedelta(seconds=self.policy.max_clock_skew_seconds)
+        assert request.captured_at is not None
+        if abs(request.captured_at - now) > skew:
+            raise FailedPrecondition(
+                "the bundle's capture time is outside the accepted clock skew",
+                "BUNDLE_STALE",
+                {"max_skew_seconds": self.policy.max_clock_skew_seconds},
+            )
+        seen = session.get(UsedNonce, (org_id, request.device_id, request.nonce))
+        if seen is not None and seen.expires_at > now:
+            same = seen.bundle_sha256 == request.bundle_sha256.lower()
+            raise AlreadyExists(
+                "this bundle was already submitted (replay)" if same else "the nonce was already used by another bundle",
+                "NONCE_REPLAYED",
+            )
+        challenge = session.scalars(
+            sa.select(Challenge).where(Challenge.org_id == org_id, Challenge.challenge_id == request.challenge_id)
+        ).first()
+        if challenge is None:
+            raise NotFound("no such challenge", "CHALLENGE_NOT_FOUND", {"challenge_id": request.challenge_id})
+        if challenge.customer_id != request.customer_id or challenge.purpose != request.purpose:
+            raise PermissionDenied("the challenge was issued for another customer or purpose", "CHALLENGE_MISMATCH")
+        if challenge.consumed_at is not None:
+            raise FailedPrecondition("the challenge was already used by an earlier capture", "CHALLENGE_ALREADY_USED")
+        if challenge.expires_at <= now:
+            raise FailedPrecondition("the challenge has expired", "CHALLENGE_EXPIRED")
+        return _Checked(list(challenge.sequence), int(challenge.flash_duration_ms))
+
+    def _consume(self, session: Session, org_id: str, request: LivenessRequest, now: datetime) -> None:
+        updated = session.execute(
+            sa.update(Challenge)
+            .where(
+                Challenge.org_id == org_id,
+                Challenge.challenge_id == request.challenge_id,
+                Challenge.consumed_at.is_(None),
+            )
+            .values(consumed_at=now, consumed_nonce=request.nonce)
+        )
+        if updated.rowcount != 1:
+            raise FailedPrecondition("the challenge was already used by an earlier capture", "CHALLENGE_ALREADY_USED")
+        session.execute(
+            sa.delete(UsedNonce).where(
+                UsedNonce.org_id == org_id, UsedNonce.device_id == request.device_id, UsedNonce.expires_at <= now
+            )
+        )
+        session.add(
+            UsedNonce(
+                org_id=org_id,
+                device_id=request.device_id,
+                nonce=request.nonce,
+                bundle_sha256=request.bundle_sha256.lower(),
+                seen_at=now,
+                expires_at=now + timedelta(hours=self.policy.nonce_retention_hours),
+            )
+        )
+        session.flush()
+
+    def decide(self, checked: _Checked, request: LivenessRequest) -> LivenessDecision:
+        """The biometric part: PAD on the crops and the flash response."""
+        reasons: list[tuple[str, str]] = []
+        pad_result = None
+        if self.pad is None:
+            reasons.append(
+                ("PAD_MODEL_NOT_CONFIGURED", "no PAD model on this deployment: decided on the flash challenge alone")
+            )
+        else:
+            crops = {spec.scale: _crop_for(request.pad_crops, spec.scale) for spec in self.pad.specs}
+            pad_result = self.pad.score(crops)
+            if not pad_result.live:
+                reasons.append(
+                    (
+                        "PAD_ATTACK_SUSPECTED",
+                        f"fused PAD live score {pad_result.fused_live_score:.3f} below {pad_result.threshold:.2f}",
+                    )
+                )
+        flash_result = flash.verify(
+            checked.sequence,
+            checked.flash_duration_ms,
+            request.frames,
+            min_response=self.policy.min_flash_response,
+            min_score=self.policy.min_flash_score,
+        )
+        reasons.extend(flash_result.reasons)
+        live = flash_result.passed and (pad_result is None or pad_result.live)
+        return LivenessDecision(
+            live=live,
+            pad=pad_result,
+            flash_score=flash_result.score,
+            reasons=reasons,
+            decision_basis=self.decision_basis,
+            device_id=request.device_id,
+        )
+
+    async def check_liveness(self, org_id: str, request: LivenessRequest) -> LivenessDecision:
+        self._validate(request)
+        now = self.clock()
+        checked = await self.database.run(lambda s: self._check_protocol(s, org_id, request, now))
+        decision = await asyncio.to_thread(self.decide, checked, request)
+
+        def consume(session: Session) -> None:
+            # Re-check inside the writing transaction: another call may have
+            # consumed the challenge or the nonce since step 1.
+            self._check_protocol(session, org_id, request, now)
+            self._consume(session, org_id, request, now)
+
+        try:
+            await self.database.run(consume)
+        except IntegrityError:
+            raise AlreadyExists("the nonce was already used by another bundle", "NONCE_REPLAYED") from None
+        return decision
+
+
+def _crop_for(crops: dict[float, np.ndarray], scale: float) -> np.ndarray:
+    for key, crop in crops.items():
+        if abs(key - scale) < 1e-3:
+            return crop
+    raise invalid_field("pad_crops", f"a crop at scale {scale:g} is required")

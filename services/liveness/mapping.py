@@ -1,0 +1,127 @@
+"""Protobuf <-> domain converters of the liveness service."""
+
+from __future__ import annotations
+
+from datetime import UTC
+
+import numpy as np
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from identity.common.v1 import types_pb2
+from identity.liveness.v1 import liveness_pb2 as pb
+from identity_capture import signatures
+from identity_inference.images import raw_bgr
+from identity_runtime.errors import InvalidArgument, invalid_field
+from services.liveness import flash
+from services.liveness.checks import (
+    DeviceRecord,
+    IssuedChallenge,
+    LivenessDecision,
+    LivenessRequest,
+)
+
+_PURPOSES = {
+    types_pb2.CHALLENGE_PURPOSE_KTP_CAPTURE: "ktp_capture",
+    types_pb2.CHALLENGE_PURPOSE_FACE_LIVENESS: "face_liveness",
+    types_pb2.CHALLENGE_PURPOSE_STEP_UP: "step_up",
+}
+_PURPOSE_ENUM = {v: k for k, v in _PURPOSES.items()}
+_ALGORITHMS = {
+    types_pb2.KEY_ALGORITHM_ECDSA_P256_SHA256: signatures.ECDSA_P256,
+    types_pb2.KEY_ALGORITHM_ED25519: signatures.ED25519,
+}
+_ALGORITHM_ENUM = {v: k for k, v in _ALGORITHMS.items()}
+MAX_FRAMES = 64
+
+
+def purpose(value: int) -> str:
+    if value not in _PURPOSES:
+        raise invalid_field("purpose", "required")
+    return _PURPOSES[value]
+
+
+def algorithm(value: int) -> str:
+    if value not in _ALGORITHMS:
+        raise invalid_field("algorithm", "ECDSA P-256 or Ed25519")
+    return _ALGORITHMS[value]
+
+
+def timestamp(moment) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromDatetime(moment)
+    return stamp
+
+
+def challenge(issued: IssuedChallenge) -> types_pb2.FlashChallenge:
+    return types_pb2.FlashChallenge(
+        challenge_id=issued.challenge_id,
+        purpose=_PURPOSE_ENUM[issued.purpose],
+        sequence=[types_pb2.FlashColour(hex=c) for c in issued.sequence],
+        flash_duration_ms=issued.flash_duration_ms,
+        issued_at=timestamp(issued.issued_at),
+        expires_at=timestamp(issued.expires_at),
+    )
+
+
+def device(record: DeviceRecord) -> pb.Device:
+    return pb.Device(
+        device_id=record.device_id,
+        customer_id=record.customer_id,
+        algorithm=_ALGORITHM_ENUM[record.algorithm],
+        key_fingerprint=record.key_fingerprint,
+        platform=record.platform,
+        registered_at=timestamp(record.registered_at),
+    )
+
+
+def _pad_crop(index: int, crop: types_pb2.PadCrop) -> tuple[float, np.ndarray]:
+    field = f"pad_crops[{index}].image"
+    image = crop.image
+    if image.format != types_pb2.PIXEL_FORMAT_BGR8:
+        raise InvalidArgument(f"{field}: must be BGR8", "RAW_IMAGE_INVALID", {"field": field})
+    if (image.width, image.height) != (80, 80):
+        raise InvalidArgument(f"{field}: PAD crops are 80x80", "RAW_IMAGE_INVALID", {"field": field})
+    return float(crop.scale), raw_bgr(image.width, image.height, image.pixels, 3, field)
+
+
+def liveness_request(request: pb.CheckLivenessRequest) -> LivenessRequest:
+    if len(request.frames) > MAX_FRAMES:
+        raise invalid_field("frames", f"at most {MAX_FRAMES} frames")
+    attestation = request.attestation
+    captured_at = attestation.captured_at.ToDatetime(tzinfo=UTC) if attestation.HasField("captured_at") else None
+    return LivenessRequest(
+        customer_id=request.customer_id,
+        purpose=purpose(request.purpose),
+        challenge_id=request.challenge_id,
+        device_id=attestation.device_id,
+        nonce=attestation.nonce,
+        bundle_sha256=attestation.bundle_sha256,
+        signature=attestation.signature,
+        captured_at=captured_at,
+        computed_bundle_sha256=request.computed_bundle_sha256,
+        pad_crops=dict(_pad_crop(i, c) for i, c in enumerate(request.pad_crops)),
+        frames=[
+            flash.FrameColour(
+                offset_ms=f.offset_ms,
+                face_bgr=(f.colour.face_b, f.colour.face_g, f.colour.face_r),
+                face_found=f.face_found,
+            )
+            for f in request.frames
+        ],
+    )
+
+
+def liveness_response(decision: LivenessDecision) -> pb.CheckLivenessResponse:
+    response = pb.CheckLivenessResponse(
+        live=decision.live,
+        pad_score=decision.pad.fused_live_score if decision.pad else 0.0,
+        flash_score=decision.flash_score,
+        reasons=[types_pb2.Reason(code=code, message=message) for code, message in decision.reasons],
+        decision_basis=decision.decision_basis,
+        device_id=decision.device_id,
+    )
+    if decision.pad is not None:
+        response.pad_models.extend(
+            pb.PadModelScore(model_id=s.model_id, crop_scale=s.crop_scale, live_score=s.live_score) for s in decision.pad.scores
+        )
+    return response

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The Triton Inference Server the test suite starts on CPU comes from the
+# nvidia-pytriton wheel (it bundles tritonserver 2.51 and the Python backend).
+# It needs numpy<2, which the project venv cannot have, so it lives in its own
+# virtualenv: .venv-triton. The Python backend runs ONNX Runtime in that venv.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+VENV="$ROOT/.venv-triton"
+PYTHON="${IDENTITY_PYTHON:-python3.11}"
+command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
+PINS=(
+  "nvidia-pytriton==0.7.0"
+  "numpy==1.26.4"
+  "onnxruntime==1.20.1"
+)
+stamp="$VENV/.installed"
+want="$(printf '%s\n' "${PINS[@]}" | sha256sum | cut -d' ' -f1)"
+if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+  exit 0
+fi
+echo "==> creating $VENV (Triton server for the test suite)" >&2
+[[ -x "$VENV/bin/python" ]] || "$PYTHON" -m venv "$VENV"
+"$VENV/bin/python" -m pip install --quiet "${PINS[@]}"
+echo "$want" >"$stamp"

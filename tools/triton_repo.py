@@ -1,0 +1,51 @@
+"""Write the Triton model repository with verified weights.
+
+    .venv/bin/python tools/triton_repo.py --out DIR [--pad-model-dir DIR] [--model-dir DIR]
+                                          [--backend onnxruntime|python] [--models id,id]
+
+Each model's file is checked against its manifest's sha256 and prepared as
+the in-process runner prepares it, then written as DIR/<id>/1/model.onnx
+next to its config.pbtxt. Models whose weights are not configured (e.g. PAD
+without --pad-model-dir) are skipped with a note.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from identity_inference.manifest import ModelIntegrityError, load_catalogue
+from identity_inference.triton_repo import SOURCE_REPOSITORY, materialise
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--pad-model-dir", type=Path)
+    parser.add_argument("--model-dir", type=Path)
+    parser.add_argument("--backend", choices=("onnxruntime", "python"), default="onnxruntime")
+    parser.add_argument("--models", help="comma-separated model ids (default: every model in the repository)")
+    args = parser.parse_args()
+    catalogue = load_catalogue(args.model_dir)
+    wanted = args.models.split(",") if args.models else [p.name for p in SOURCE_REPOSITORY.iterdir() if p.is_dir()]
+    selected = []
+    for model_id in wanted:
+        if catalogue[model_id].location == "pad_dir" and args.pad_model_dir is None:
+            print(f"skipping {model_id}: no --pad-model-dir", file=sys.stderr)
+            continue
+        selected.append(model_id)
+    try:
+        written = materialise(
+            args.out, models=tuple(selected), pad_dir=args.pad_model_dir, model_dir=args.model_dir, backend=args.backend
+        )
+    except ModelIntegrityError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    for model_id in written:
+        print(f"{args.out / model_id / '1' / 'model.onnx'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
