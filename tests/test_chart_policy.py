@@ -134,6 +134,23 @@ def test_every_pod_runs_non_root_read_only_without_privileges(values_name: str) 
             assert tmp and "emptyDir" in mounts_by_volume[tmp[0]["name"]], f"{where}: /tmp is not an emptyDir"
 
 
+# Volume types the `restricted` Pod Security Standard admits.
+RESTRICTED_VOLUMES = {"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim", "projected", "secret"}
+
+
+@values_files
+def test_pods_meet_the_restricted_pod_security_standard(values_name: str) -> None:
+    """What the namespace label pod-security.kubernetes.io/enforce=restricted
+    admits, beyond the contexts checked above: volume types and no host ports."""
+    for workload in pod_workloads(render(values_name)):
+        for volume in workload.pod_spec.get("volumes", []):
+            kinds = set(volume) - {"name"}
+            assert kinds <= RESTRICTED_VOLUMES, f"{workload.name}: volume {volume['name']} is {kinds}"
+        for container in containers(workload.pod_spec):
+            assert all("hostPort" not in p for p in container.get("ports", [])), workload.name
+            assert container["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
+
+
 @values_files
 def test_project_pods_run_as_the_images_user(values_name: str) -> None:
     values = merged_values(values_name)
