@@ -255,18 +255,7 @@ def script_entries() -> list[importlib.metadata.EntryPoint]:
     return [e for e in importlib.metadata.distribution(DIST).entry_points if e.group == "console_scripts"]
 
 
-GATEWAY_PENDING = not (REPO_ROOT / "gateway" / "__main__.py").exists()
-
-
-@pytest.mark.parametrize(
-    "script",
-    [
-        pytest.param(name, marks=pytest.mark.xfail(GATEWAY_PENDING, reason="gateway/__main__.py has not landed yet", strict=True))
-        if name == "identity-gateway"
-        else name
-        for name in sorted(scripts())
-    ],
-)
+@pytest.mark.parametrize("script", sorted(scripts()))
 def test_console_scripts_are_installed_and_resolve(script: str) -> None:
     entries = {e.name: e for e in script_entries()}
     assert entries[script].value == scripts()[script], "the installed metadata is stale: reinstall the project"
@@ -343,8 +332,6 @@ def test_the_wheel_carries_what_the_containers_run(wheel: Path) -> None:
     assert declared == scripts()
     for target in declared.values():
         module = target.split(":")[0]
-        if module == "gateway.__main__" and GATEWAY_PENDING:
-            continue
         assert f"{module.replace('.', '/')}.py" in names, f"{module} is not in the wheel"
     # `identity migrate` needs Alembic's environment and every revision.
     migrations = REPO_ROOT / "libs" / "identity_store" / "migrations"
