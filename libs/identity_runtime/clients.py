@@ -43,7 +43,10 @@ def retry_service_config(
         for method in service.methods:
             if descriptors.is_retry_safe(method):
                 names.append({"service": service.full_name, "method": method.name})
-    config: dict[str, Any] = {"methodConfig": []}
+    # round_robin over every address the name resolves to: with a headless
+    # Kubernetes Service each replica is an address, so pods an autoscaler
+    # adds get traffic without reconnecting (pick_first would pin one pod).
+    config: dict[str, Any] = {"loadBalancingConfig": [{"round_robin": {}}], "methodConfig": []}
     if names:
         config["methodConfig"].append(
             {

@@ -95,6 +95,10 @@ async def start(spec: ServiceSpec[S], settings: S) -> RunningServer:
             ("grpc.max_send_message_length", settings.max_message_bytes),
             ("grpc.max_receive_message_length", settings.max_message_bytes),
             ("grpc.so_reuseport", 0),
+            # Callers reconnect (and re-resolve a headless Service) every few
+            # minutes, so new replicas receive traffic; in-flight calls finish.
+            ("grpc.max_connection_age_ms", 5 * 60 * 1000),
+            ("grpc.max_connection_age_grace_ms", 30 * 1000),
         ],
     )
     health_servicer = health.aio.HealthServicer()
