@@ -14,6 +14,8 @@ import sys
 COMMAND_MODULES = (
     "identity_cli.database",
     "identity_cli.partners",
+    "identity_cli.keys",
+    "identity_cli.audit",
 )
 
 

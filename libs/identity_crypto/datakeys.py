@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NamedTuple, Protocol
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -42,7 +43,42 @@ def new_key_id() -> str:
     return f"dk_{uuid.uuid4().hex}"
 
 
-def wrap_context(row: models.DataKey) -> bytes:
+class KeyRow(Protocol):
+    """What unwrapping needs of a data_keys row (an ORM row or a plain view)."""
+
+    key_id: str
+    org_id: str
+    customer_id: str | None
+    purpose: str
+    kek_id: str
+    wrapped_key: bytes | None
+    destroyed_at: datetime | None
+
+
+class KeyView(NamedTuple):
+    """A data_keys row read as plain columns (bulk reads skip the ORM)."""
+
+    key_id: str
+    org_id: str
+    customer_id: str | None
+    purpose: str
+    kek_id: str
+    wrapped_key: bytes | None
+    destroyed_at: datetime | None
+
+
+KEY_COLUMNS = (
+    models.DataKey.key_id,
+    models.DataKey.org_id,
+    models.DataKey.customer_id,
+    models.DataKey.purpose,
+    models.DataKey.kek_id,
+    models.DataKey.wrapped_key,
+    models.DataKey.destroyed_at,
+)
+
+
+def wrap_context(row: KeyRow) -> bytes:
     return associated_data(
         "data-key", key_id=row.key_id, org_id=row.org_id, customer_id=row.customer_id or "", purpose=row.purpose
     )
@@ -101,7 +137,7 @@ class DataKeyStore:
 
     # --- reading ---------------------------------------------------------------
 
-    def open_key(self, row: models.DataKey) -> bytes:
+    def open_key(self, row: KeyRow) -> bytes:
         """The plaintext data key of a row; KeyDestroyed after a shred."""
         if row.wrapped_key is None or row.destroyed_at is not None:
             raise KeyDestroyed("the customer's key material was destroyed (erased); their templates cannot be opened")

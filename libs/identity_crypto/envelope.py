@@ -10,6 +10,7 @@ edited, fails authentication instead of opening under the wrong identity.
 from __future__ import annotations
 
 import os
+import struct
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -21,6 +22,7 @@ NONCE_BYTES = 12
 TAG_BYTES = 16
 OVERHEAD_BYTES = 1 + NONCE_BYTES + TAG_BYTES
 _DOMAIN = b"identity-platform/seal/v1\x00"
+_PREFIX = struct.Struct(">I")
 
 
 def associated_data(record_kind: str, **fields: str | int) -> bytes:
@@ -30,7 +32,7 @@ def associated_data(record_kind: str, **fields: str | int) -> bytes:
     for name in sorted(fields):
         parts.append(name.encode())
         parts.append(str(fields[name]).encode())
-    return b"".join(len(part).to_bytes(4, "big") + part for part in parts)
+    return b"".join([_PREFIX.pack(len(part)) + part for part in parts])
 
 
 def template_aad(org_id: str, customer_id: str, enrollment_id: str, model_id: str, dimension: int, template_format: str) -> bytes:
