@@ -25,10 +25,10 @@ import json
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -128,6 +128,19 @@ def decode_page_token(token: str, query: QueryFilter) -> int | None:
     return before
 
 
+# Prebuilt: statement construction costs more CPU than the round trip here.
+_LOCK_HEAD = (
+    select(models.AuditChainHead.last_sequence, models.AuditChainHead.last_hmac)
+    .where(models.AuditChainHead.chain_id == CHAIN_ID)
+    .with_for_update()
+)
+_UPDATE_HEAD = (
+    update(models.AuditChainHead)
+    .where(models.AuditChainHead.chain_id == CHAIN_ID)
+    .values(last_sequence=bindparam("last_sequence"), last_hmac=bindparam("last_hmac"))
+)
+
+
 class ChainBroken(Exception):
     """An operator action refused because the chain does not verify."""
 
@@ -142,28 +155,30 @@ class AuditLog:
     # --- append ----------------------------------------------------------------
 
     @staticmethod
-    def lock_head(session: Session) -> models.AuditChainHead:
-        insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-        session.execute(
-            insert(models.AuditChainHead)
-            .values(chain_id=CHAIN_ID, last_sequence=0, last_hmac="")
-            .on_conflict_do_nothing(index_elements=["chain_id"])
-        )
-        head = session.scalar(
-            select(models.AuditChainHead).where(models.AuditChainHead.chain_id == CHAIN_ID).with_for_update()
-        )
+    def lock_head(session: Session) -> tuple[int, str]:
+        """Lock the chain head row for this transaction; (last sequence, last MAC)."""
+        head = session.execute(_LOCK_HEAD).first()
+        if head is None:
+            # Only before migration 0004 seeded it, or if someone removed it.
+            insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+            session.execute(
+                insert(models.AuditChainHead)
+                .values(chain_id=CHAIN_ID, last_sequence=0, last_hmac="")
+                .on_conflict_do_nothing(index_elements=["chain_id"])
+            )
+            head = session.execute(_LOCK_HEAD).first()
         assert head is not None
-        return head
+        return head.last_sequence, head.last_hmac
 
     def append(self, session: Session, drafts: list[Draft]) -> list[Entry]:
         """Chain and insert validated drafts in order, in the caller's transaction."""
-        head = self.lock_head(session)
+        last_sequence, last_hmac = self.lock_head(session)
         key_id = self.keyring.primary_id
         key = self.keyring.primary
         written = []
         for draft in drafts:
             entry = Entry(
-                sequence=head.last_sequence + 1,
+                sequence=last_sequence + 1,
                 entry_id=f"aud_{uuid.uuid4().hex}",
                 # Microseconds are what the MAC covers and what both engines store.
                 recorded_at=self.clock(),
@@ -175,33 +190,16 @@ class AuditLog:
                 request_id=draft.request_id,
                 evidence_hashes=dict(draft.evidence_hashes),
                 details=dict(draft.details),
-                previous_hmac=head.last_hmac,
+                previous_hmac=last_hmac,
                 entry_hmac="",
                 key_id=key_id,
             )
-            mac = compute_hmac(key, entry)
-            session.add(
-                models.AuditEntry(
-                    sequence=entry.sequence,
-                    entry_id=entry.entry_id,
-                    recorded_at=entry.recorded_at,
-                    tenant_id=entry.tenant_id,
-                    actor=entry.actor,
-                    action=entry.action,
-                    subject=entry.subject,
-                    outcome=entry.outcome,
-                    request_id=entry.request_id,
-                    evidence_hashes=dict(entry.evidence_hashes),
-                    details=dict(entry.details),
-                    previous_hmac=entry.previous_hmac,
-                    entry_hmac=mac,
-                    key_id=key_id,
-                )
-            )
-            head.last_sequence = entry.sequence
-            head.last_hmac = mac
-            written.append(Entry(**{**entry.__dict__, "entry_hmac": mac}))
-        session.flush()
+            entry = replace(entry, entry_hmac=compute_hmac(key, entry))
+            written.append(entry)
+            last_sequence, last_hmac = entry.sequence, entry.entry_hmac
+        if written:
+            session.execute(insert(models.AuditEntry), [e.__dict__ for e in written])
+            session.execute(_UPDATE_HEAD, {"last_sequence": last_sequence, "last_hmac": last_hmac})
         return written
 
     # --- query and export ----------------------------------------------------------
@@ -282,13 +280,13 @@ class AuditLog:
     def checkpoint(self, session: Session) -> Checkpoint | None:
         """Record the current head as a signed anchor (publish it outside the
         database to make truncation detectable)."""
-        head = self.lock_head(session)
-        if head.last_sequence == 0:
+        last_sequence, last_hmac = self.lock_head(session)
+        if last_sequence == 0:
             return None
-        entry = session.get(models.AuditEntry, head.last_sequence)
+        entry = session.get(models.AuditEntry, last_sequence)
         if entry is None:
             raise ChainBroken("the chain head names a missing entry; run `identity audit verify`")
-        checkpoint = self._sign_checkpoint(head.last_sequence, head.last_hmac, entry.recorded_at, utcnow(), "anchor")
+        checkpoint = self._sign_checkpoint(last_sequence, last_hmac, entry.recorded_at, utcnow(), "anchor")
         self._store_checkpoint(session, checkpoint)
         return checkpoint
 
@@ -297,8 +295,7 @@ class AuditLog:
     def verify(self, transaction: Transaction, from_sequence: int = 1) -> VerifyReport:
         with transaction() as session:
             # The head lock makes head, checkpoints and the oldest entry one snapshot.
-            head_row = self.lock_head(session)
-            head = Anchor(head_row.last_sequence, head_row.last_hmac)
+            head = Anchor(*self.lock_head(session))
             checkpoints = session.scalars(select(models.AuditCheckpoint)).all()
             oldest = session.scalar(select(func.min(models.AuditEntry.sequence)))
             first_kept = oldest if oldest is not None else head.sequence + 1
@@ -353,9 +350,9 @@ class AuditLog:
                 "purging would destroy the evidence"
             )
         with transaction() as session:
-            head = self.lock_head(session)
+            last_sequence, _ = self.lock_head(session)
             first_young = session.scalar(select(func.min(models.AuditEntry.sequence)).where(models.AuditEntry.recorded_at >= before))
-            last_purged = (first_young - 1) if first_young is not None else head.last_sequence
+            last_purged = (first_young - 1) if first_young is not None else last_sequence
             oldest = session.scalar(select(func.min(models.AuditEntry.sequence)))
             if oldest is None or last_purged < oldest:
                 return PurgeReport(0, None)

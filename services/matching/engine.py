@@ -109,10 +109,9 @@ class MatchingEngine:
         else:
             validate_id("customer_id", customer_id or "")
 
-            def load(session):  # type: ignore[no-untyped-def]
-                return self.store.org_threshold(session, org_id), self.store.active_reference(session, org_id, customer_id)
-
-            configured, found = await self.database.run(load)
+            configured, found = await self.database.run(
+                lambda s: self.store.active_reference(s, org_id, customer_id or "")
+            )
             reference_vector = found.vector
             enrollment_id, source = found.record.enrollment_id, found.record.source
         score = float(np.clip(probe_vector @ reference_vector, -1.0, 1.0))

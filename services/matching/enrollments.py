@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from identity_crypto import envelope, templates
-from identity_crypto.datakeys import KEY_COLUMNS, DataKeyStore, KeyView
+from identity_crypto.datakeys import KEY_COLUMNS, DataKeyStore, KeyRow, KeyView
 from identity_crypto.errors import KeyDestroyed, SealedDataUnreadable
 from identity_runtime.errors import DataLoss, FailedPrecondition, Unauthenticated
 from identity_store import models
@@ -78,6 +78,42 @@ def _aad(row: models.Enrollment) -> bytes:
     )
 
 
+def _active_reference_statement() -> Select:
+    enrollment = models.Enrollment
+    threshold = select(models.Org.match_threshold).where(models.Org.org_id == bindparam("org_id")).scalar_subquery()
+    return (
+        select(
+            enrollment.enrollment_id,
+            enrollment.org_id,
+            enrollment.customer_id,
+            enrollment.source,
+            enrollment.model_id,
+            enrollment.model_version,
+            enrollment.dimension,
+            enrollment.template_format,
+            enrollment.sealed_template,
+            enrollment.active,
+            enrollment.verification_id,
+            enrollment.created_at,
+            enrollment.retired_at,
+            threshold.label("org_threshold"),
+            *(column.label(f"key_{column.key}") for column in KEY_COLUMNS),
+        )
+        .join(models.DataKey, models.DataKey.key_id == enrollment.data_key_id)
+        .where(
+            enrollment.org_id == bindparam("org_id"),
+            enrollment.customer_id == bindparam("customer_id"),
+            enrollment.active.is_(True),
+        )
+        .order_by(enrollment.source_priority, enrollment.created_at.desc())
+        .limit(1)
+    )
+
+
+# Built once: constructing a statement costs more CPU than running it here.
+_ACTIVE_REFERENCE = _active_reference_statement()
+
+
 class EnrollmentStore:
     def __init__(self, keys: DataKeyStore, contract: EmbeddingContract, template_format: str = "fp16"):
         self.keys = keys
@@ -87,8 +123,14 @@ class EnrollmentStore:
     # --- the organisation's gallery lock ---------------------------------------
 
     def _lock_gallery(self, session: Session, org_id: str) -> models.GalleryHead:
+        head = session.scalar(
+            select(models.GalleryHead).where(models.GalleryHead.org_id == org_id).with_for_update()
+        )
+        if head is not None:
+            return head
         if session.get(models.Org, org_id) is None:
             raise Unauthenticated("the organisation in the call is not registered", "TENANT_MISSING")
+        # The organisation's first write: create its head, tolerating a racing replica.
         insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
         session.execute(
             insert(models.GalleryHead)
@@ -112,7 +154,7 @@ class EnrollmentStore:
     def seal_row(self, row: models.Enrollment, key_material: bytes, vector: np.ndarray) -> None:
         row.sealed_template = envelope.seal(key_material, templates.encode(vector, row.template_format), _aad(row))
 
-    def open_row(self, row: models.Enrollment, key_row: models.DataKey) -> np.ndarray:
+    def open_row(self, row: models.Enrollment, key_row: KeyRow) -> np.ndarray:
         material = self.keys.open_key(key_row)
         if row.sealed_template is None:
             raise KeyDestroyed("the template was destroyed")
@@ -204,28 +246,22 @@ class EnrollmentStore:
     def org_threshold(self, session: Session, org_id: str) -> float | None:
         return session.scalar(select(models.Org.match_threshold).where(models.Org.org_id == org_id))
 
-    def active_reference(self, session: Session, org_id: str, customer_id: str) -> Reference:
-        found = session.execute(
-            select(models.Enrollment, models.DataKey)
-            .join(models.DataKey, models.DataKey.key_id == models.Enrollment.data_key_id)
-            .where(
-                models.Enrollment.org_id == org_id,
-                models.Enrollment.customer_id == customer_id,
-                models.Enrollment.active.is_(True),
-            )
-            .order_by(models.Enrollment.source_priority, models.Enrollment.created_at.desc())
-            .limit(1)
-        ).first()
+    def active_reference(self, session: Session, org_id: str, customer_id: str) -> tuple[float | None, Reference]:
+        """(the organisation's threshold, the customer's active reference opened).
+
+        One prebuilt statement over plain columns: this is the per-verification read.
+        """
+        found = session.execute(_ACTIVE_REFERENCE, {"org_id": org_id, "customer_id": customer_id}).first()
         if found is None:
             keys = self.keys.customer_keys(session, org_id, customer_id, TEMPLATE_PURPOSE)
             if any(k.destroyed_at is not None for k in keys):
                 raise KeyDestroyed("the customer was erased: their key material is destroyed and no reference can be opened")
             raise FailedPrecondition("the customer has no active face reference", "NO_ACTIVE_ENROLLMENT")
-        row, key_row = found
-        contract = EmbeddingContract(row.model_id, row.model_version, row.dimension)
+        contract = EmbeddingContract(found.model_id, found.model_version, found.dimension)
         if not contract.same_gallery(self.contract):
             raise contract_mismatch(self.contract, contract, "the customer's reference")
-        return Reference(_record(row), self.open_row(row, key_row))
+        key = KeyView(*(getattr(found, f"key_{column.key}") for column in KEY_COLUMNS))
+        return found.org_threshold, Reference(_record(found), self.open_row(found, key))  # type: ignore[arg-type]
 
     def list(self, session: Session, org_id: str, customer_id: str, include_retired: bool) -> list[EnrollmentRecord]:
         query = select(models.Enrollment).where(
