@@ -183,7 +183,8 @@ class MatchingEngine:
         result = await self.database.run(
             lambda s: self.store.enroll(s, org_id, customer_id, source, verification_id, vector)
         )
-        self.gallery.apply(org_id, result.changes)
+        # Off the event loop: an ivf gallery may retrain on this insert.
+        await asyncio.to_thread(self.gallery.apply, org_id, result.changes)
         return EnrollOutcome(record=result.record, duplicates=duplicates)
 
     async def list_enrollments(self, org_id: str, customer_id: str, include_retired: bool) -> list[EnrollmentRecord]:
@@ -195,13 +196,13 @@ class MatchingEngine:
         if reason not in RETIRE_REASONS:
             raise invalid_field("reason", f"must be one of {', '.join(RETIRE_REASONS)}")
         changes = await self.database.run(lambda s: self.store.retire(s, org_id, customer_id, reason))
-        self.gallery.apply(org_id, changes)
+        await asyncio.to_thread(self.gallery.apply, org_id, changes)
         return len(changes)
 
     async def shred(self, org_id: str, customer_id: str) -> ShredOutcome:
         validate_id("customer_id", customer_id)
         destroyed, when, changes = await self.database.run(lambda s: self.store.shred(s, org_id, customer_id))
-        self.gallery.apply(org_id, changes)
+        await asyncio.to_thread(self.gallery.apply, org_id, changes)
         log.info("customer key shredded", destroyed_key_count=destroyed)
         return ShredOutcome(destroyed_key_count=destroyed, shredded_at=when)
 

@@ -62,6 +62,11 @@ class OrgGallery:
     def index_kind(self) -> str:
         return self._index_kind
 
+    @property
+    def trained_size(self) -> int:
+        """Gallery size at the last ivf training (0 while exact)."""
+        return self._trained_size
+
     def apply(self, entries: Iterable[GalleryEntry]) -> None:
         """Upsert and remove in one step (idempotent: re-applying is harmless)."""
         latest: dict[str, GalleryEntry] = {}
