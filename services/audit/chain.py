@@ -21,7 +21,7 @@ import json
 import re
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from identity_crypto.keyring import Keyring
@@ -35,13 +35,14 @@ ACTION_PATTERN = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 SUBJECT_PATTERN = re.compile(r"^[a-z][a-z0-9_]*:[A-Za-z0-9_.\-]{1,100}$")
 MAP_KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_.]{0,63}$")
 SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
-# Personal data that must never be written to the log: a NIK (16 digits), an
-# e-mail address, a phone number.
-_NIK = re.compile(r"(?<!\d)\d{16}(?!\d)")
+# Personal data that must never be written to the log: a NIK (a standalone
+# 16-digit number), an e-mail address, an Indonesian phone number. Tokens, not
+# substrings, so hex digests and ids that happen to hold digit runs pass.
+_NIK = re.compile(r"(?<![0-9A-Za-z])\d{16}(?![0-9A-Za-z])")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}")
-_PHONE = re.compile(r"(?<![\w.])\+?\d[\d\- ]{8,14}\d(?![\w.])")
+_PHONE = re.compile(r"(?<![0-9A-Za-z])(?:\+62|62|0)[\s-]?8\d{1,3}(?:[\s-]?\d{2,5}){2,3}(?![0-9A-Za-z])")
 MAX_MAP_ENTRIES = 32
-MAX_DETAIL_CHARS = 200
+MAX_DETAIL_CHARS = 500
 
 
 @dataclass(frozen=True)
@@ -80,36 +81,50 @@ def _looks_personal(value: str) -> bool:
     return bool(_NIK.search(value) or _EMAIL.search(value) or _PHONE.search(value))
 
 
-def validate_draft(draft: Draft) -> Draft:
-    """Refuse malformed entries and anything that looks like personal data.
+def redact(value: str) -> str:
+    value = _EMAIL.sub("<email>", value)
+    value = _NIK.sub("<nik>", value)
+    return _PHONE.sub("<phone>", value)
 
-    The log keeps ids and hashes: names, NIKs, e-mail addresses and phone
-    numbers are refused outright (the error names the field, never the value).
+
+def validate_draft(draft: Draft) -> Draft:
+    """Refuse malformed entries; redact personal data from details.
+
+    The log keeps ids, codes and hashes. Structural fields that are wrong
+    (actor, action, subject, outcome, evidence that is not a digest) are
+    refused, naming the field and never echoing the value. A details value
+    that holds a NIK, an e-mail address or a phone number (typically a free
+    text reason a partner typed) is stored with that part replaced by
+    <nik>/<email>/<phone>: refusing it would make an at-least-once relay
+    retry an entry that can never succeed.
     """
     if not ACTOR_PATTERN.match(draft.actor):
         raise invalid_field("actor", "must look like api_key:<id>, console_user:<id>, service:<name>, system:<name> or customer:<id>")
     if not ACTION_PATTERN.match(draft.action) or len(draft.action) > 64:
         raise invalid_field("action", "must be a dotted lower-case name such as kyc.tier_changed (at most 64 characters)")
-    if not SUBJECT_PATTERN.match(draft.subject):
-        raise invalid_field("subject", "must look like <kind>:<id>, e.g. customer:<id>")
+    if not SUBJECT_PATTERN.match(draft.subject) or _looks_personal(draft.subject):
+        raise invalid_field("subject", "must look like <kind>:<internal id>, e.g. customer:<id>")
+    if _looks_personal(draft.actor):
+        raise invalid_field("actor", "must name an internal id, not personal data")
     if draft.outcome not in OUTCOMES:
         raise invalid_field("outcome", "must be SUCCESS, DENIED or FAILED")
+    if len(draft.request_id) > 128:
+        raise invalid_field("request_id", "at most 128 characters")
     for name, mapping in (("evidence_hashes", draft.evidence_hashes), ("details", draft.details)):
         if len(mapping) > MAX_MAP_ENTRIES:
             raise invalid_field(name, f"at most {MAX_MAP_ENTRIES} entries")
-        for key, value in mapping.items():
+        for key in mapping:
             if not MAP_KEY_PATTERN.match(key):
-                raise invalid_field(f"{name}", "keys must be short lower-case identifiers")
-            if name == "evidence_hashes" and not SHA256_HEX.match(value):
-                raise invalid_field(f"evidence_hashes.{key}", "must be a lower-case hex SHA-256 digest")
-            if name == "details":
-                if len(value) > MAX_DETAIL_CHARS:
-                    raise invalid_field(f"details.{key}", f"at most {MAX_DETAIL_CHARS} characters")
-                if _looks_personal(value):
-                    raise invalid_field(f"details.{key}", "looks like personal data (NIK, e-mail or phone); log ids and hashes only")
-    if _looks_personal(draft.subject) or _looks_personal(draft.actor):
-        raise invalid_field("subject", "looks like personal data; use internal ids")
-    return draft
+                raise invalid_field(name, "keys must be short lower-case identifiers")
+    for key, value in draft.evidence_hashes.items():
+        if not SHA256_HEX.match(value):
+            raise invalid_field(f"evidence_hashes.{key}", "must be a lower-case hex SHA-256 digest")
+    details = {}
+    for key, value in draft.details.items():
+        if len(value) > MAX_DETAIL_CHARS:
+            raise invalid_field(f"details.{key}", f"at most {MAX_DETAIL_CHARS} characters")
+        details[key] = redact(value) if _looks_personal(value) else value
+    return replace(draft, details=details)
 
 
 def timestamp_text(value: datetime) -> str:
