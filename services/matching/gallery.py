@@ -41,7 +41,7 @@ class Hit:
 
 
 class OrgGallery:
-    def __init__(self, dimension: int, kind: str = "exact", ivf_min_size: int = 50_000, nprobe: int = 32):
+    def __init__(self, dimension: int, kind: str = "exact", ivf_min_size: int = 50_000, nprobe: int = 128):
         self.dimension = dimension
         self.kind = kind
         self.ivf_min_size = ivf_min_size
@@ -137,7 +137,7 @@ class OrgGallery:
 class Gallery:
     """Every organisation's gallery, with the change number each has caught up to."""
 
-    def __init__(self, dimension: int, kind: str = "exact", ivf_min_size: int = 50_000, nprobe: int = 32):
+    def __init__(self, dimension: int, kind: str = "exact", ivf_min_size: int = 50_000, nprobe: int = 128):
         self.dimension = dimension
         self.kind = kind
         self.ivf_min_size = ivf_min_size

@@ -34,7 +34,7 @@ class MatchingSettings(ServiceSettings):
     template_format: Literal["fp16", "int8"] = setting("fp16", "Storage format of sealed templates")
     index_kind: Literal["exact", "ivf"] = setting("exact", "1:N index: exact (flat inner product) or ivf (approximate)")
     ivf_min_gallery_size: int = setting(50_000, "An ivf gallery stays exact below this size (training needs data)")
-    ivf_nprobe: int = setting(32, "Inverted lists an ivf search visits (recall vs latency)")
+    ivf_nprobe: int = setting(128, "Inverted lists an ivf search visits (recall vs latency; see docs/matching-and-audit.md)")
     search_threads: int = setting(1, "OpenMP threads per FAISS search")
     sync_interval_seconds: float = setting(2.0, "How often a replica catches up on other replicas' gallery changes")
     key_cache_size: int = setting(10_000, "Unwrapped data keys kept in memory (0 disables the cache)")

@@ -83,9 +83,12 @@ class AuditServiceServicer:
         """Append writes one entry; it is durable (committed) before the call
         returns. The tenant is the caller's organisation; the request id is the
         call's. Appends arriving together share one transaction (group commit).
+        A details value holding a NIK, an e-mail address or a phone number is
+        stored with that part replaced by <nik>, <email> or <phone> (the
+        response shows what was stored).
         Errors: INVALID_ARGUMENT / INVALID_FIELD (malformed actor, action,
-        subject or outcome; evidence that is not a SHA-256 digest; details that
-        look like personal data: metadata["field"] names it); UNAVAILABLE /
+        subject or outcome; evidence that is not a SHA-256 digest; oversize
+        details: metadata["field"] names it); UNAVAILABLE /
         DEPENDENCY_UNAVAILABLE (the store failed; nothing was written).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
