@@ -117,3 +117,18 @@ async def test_rotation_runbook_without_downtime(postgres_url: str, tmp_path: Pa
     finally:
         for server in servers:
             await server.stop(0)
+
+
+def test_local_keyrings_are_created_once_and_found_by_the_cli(tmp_path: Path, monkeypatch) -> None:
+    from identity_cli.keys import kek_keyring
+    from identity_cli.main import build_parser
+    from identity_cli.secrets import read_or_create_keyring
+
+    path = read_or_create_keyring(tmp_path, "kek-keyring.json", "kek-local-1")
+    first = path.read_text()
+    assert read_or_create_keyring(tmp_path, "kek-keyring.json", "kek-other") == path
+    assert path.read_text() == first and path.stat().st_mode & 0o777 == 0o600
+    monkeypatch.delenv("MATCHING_KEK_KEYRING_FILE", raising=False)
+    monkeypatch.delenv("MATCHING_KEK_KEYRING", raising=False)
+    args = build_parser().parse_args(["keys", "status", "--data-dir", str(tmp_path)])
+    assert kek_keyring(args).primary_id == "kek-local-1"

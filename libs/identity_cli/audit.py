@@ -6,7 +6,8 @@
     identity audit purge --before YYYY-MM-DD --yes
 
 These read the database directly with the HMAC keyring: --keyring, else
-AUDIT_HMAC_KEYRING_FILE, else AUDIT_HMAC_KEYRING. `verify` exits 0 when the
+AUDIT_HMAC_KEYRING_FILE, else AUDIT_HMAC_KEYRING, else
+<data dir>/secrets/audit-hmac-keyring.json. `verify` exits 0 when the
 chain is intact and 1 with the first bad position otherwise.
 """
 
@@ -19,15 +20,22 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from identity_cli.common import add_database_options, database_url
+from identity_cli.common import add_database_options, data_dir, database_url
 from identity_crypto.keyring import Keyring, load_keyring
+
+LOCAL_AUDIT_KEYRING = "audit-hmac-keyring.json"
 
 
 def hmac_keyring(args: argparse.Namespace) -> Keyring:
+    """--keyring, else AUDIT_HMAC_KEYRING_FILE / AUDIT_HMAC_KEYRING, else the data dir's."""
     if getattr(args, "keyring", None):
         return Keyring.from_file(Path(args.keyring))
     file = os.environ.get("AUDIT_HMAC_KEYRING_FILE")
-    return load_keyring(Path(file) if file else None, os.environ.get("AUDIT_HMAC_KEYRING", ""), "audit HMAC keyring")
+    inline = os.environ.get("AUDIT_HMAC_KEYRING", "")
+    local = data_dir(args) / "secrets" / LOCAL_AUDIT_KEYRING
+    if not file and not inline.strip() and local.exists():
+        return Keyring.from_file(local)
+    return load_keyring(Path(file) if file else None, inline, "audit HMAC keyring")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

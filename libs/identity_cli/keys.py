@@ -33,6 +33,7 @@ from identity_crypto.keyring import (
 )
 from identity_store.db import Database
 
+# The one-machine run's keyring (identity_cli.secrets.read_or_create_keyring).
 LOCAL_KEK_KEYRING = "kek-keyring.json"
 
 
