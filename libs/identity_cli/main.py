@@ -17,6 +17,8 @@ COMMAND_MODULES = (
     "identity_cli.partners",
     "identity_cli.openapi",
     "identity_cli.evaluate",
+    "identity_cli.keys",
+    "identity_cli.audit",
 )
 
 

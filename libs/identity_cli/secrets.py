@@ -22,3 +22,20 @@ def read_or_create_secret(data_dir: Path, name: str, nbytes: int = 32) -> str:
         with os.fdopen(fd, "w") as handle:
             handle.write(secrets.token_urlsafe(nbytes))
     return path.read_text().strip()
+
+
+def read_or_create_keyring(data_dir: Path, name: str, first_key_id: str) -> Path:
+    """A keyring file in the data dir (one fresh 256-bit key on first use); its path.
+
+    For the one-machine run: `identity up` points MATCHING_/KYC_TIER_KEK_KEYRING_FILE
+    and AUDIT_HMAC_KEYRING_FILE at these. Production mounts them from Secrets.
+    """
+    from identity_crypto.keyring import generate, write_keyring_file
+
+    directory = data_dir / "secrets"
+    directory.mkdir(parents=True, exist_ok=True)
+    os.chmod(directory, 0o700)
+    path = directory / name
+    if not path.exists():
+        write_keyring_file(path, generate(first_key_id))
+    return path

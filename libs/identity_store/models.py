@@ -286,6 +286,7 @@ class Enrollment(Base):
     __table_args__ = (
         Index("ix_enrollments_customer", "org_id", "customer_id"),
         Index("ix_enrollments_gallery", "org_id", "model_id", "active"),
+        Index("ix_enrollments_gallery_seq", "org_id", "gallery_seq"),
     )
 
     enrollment_id: Mapped[str] = mapped_column(ID, primary_key=True)
@@ -306,6 +307,22 @@ class Enrollment(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     retired_at: Mapped[datetime | None] = mapped_column()
     retire_reason: Mapped[str | None] = mapped_column(String(32))
+    # The organisation's gallery change number of the row's last change
+    # (insert, activation, retirement, shredding); replicas catch up on rows
+    # above their high-water mark. Assigned under the GalleryHead row lock, so
+    # commit order equals number order within an organisation.
+    gallery_seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), default=0, server_default="0")
+
+
+class GalleryHead(Base):
+    """An organisation's last gallery change number; its row lock serialises
+    enrollment writes of the organisation. Owner: matching."""
+
+    __tablename__ = "gallery_heads"
+
+    org_id: Mapped[str] = mapped_column(ForeignKey("orgs.org_id"), primary_key=True)
+    last_seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), default=0)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 # --- liveness -----------------------------------------------------------------
@@ -371,6 +388,8 @@ class AuditEntry(Base):
         Index("ix_audit_tenant_time", "tenant_id", "recorded_at"),
         Index("ix_audit_tenant_subject", "tenant_id", "subject"),
         Index("ix_audit_tenant_action", "tenant_id", "action"),
+        # Keyset pagination of a tenant's entries, newest first.
+        Index("ix_audit_tenant_sequence", "tenant_id", "sequence"),
     )
 
     sequence: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False)
@@ -397,3 +416,21 @@ class AuditChainHead(Base):
     chain_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     last_sequence: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
     last_hmac: Mapped[str] = mapped_column(String(64))
+
+
+class AuditCheckpoint(Base):
+    """A signed anchor of the chain at one position. Verification of a chain
+    whose oldest entries were purged (after the 7-year retention) starts from
+    the checkpoint just below the oldest kept entry. Owner: audit."""
+
+    __tablename__ = "audit_checkpoints"
+
+    sequence: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False)
+    # entry_hmac of the entry at `sequence`.
+    entry_hmac: Mapped[str] = mapped_column(String(64))
+    entry_recorded_at: Mapped[datetime] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column()
+    # "anchor" (published head) or "purge" (entries up to here were deleted).
+    kind: Mapped[str] = mapped_column(String(16))
+    key_id: Mapped[str] = mapped_column(String(64))
+    checkpoint_hmac: Mapped[str] = mapped_column(String(64))

@@ -2,13 +2,55 @@
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import event
+
+from identity_crypto.keyring import load_keyring
 from identity_runtime.server import Core
+from identity_store.db import Database
+from services.audit.appender import GroupCommitAppender
+from services.audit.log import AuditLog
 from services.audit.settings import AuditSettings
+from services.audit.trail import AuditTrail
 
 
+@dataclass
 class AuditCore(Core):
-    """The audit service's domain objects."""
+    database: Database
+    trail: AuditTrail
+
+    async def close(self) -> None:
+        await self.trail.appender.close()
+        self.database.dispose()
+
+
+def _sqlite_full_sync(dbapi_connection: Any, _record: Any) -> None:
+    # The shared engine runs SQLite WAL with synchronous=NORMAL, which may lose
+    # the last commits on power failure; an acknowledged audit entry must not.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.close()
+
+
+def open_database(url: str, pool_size: int = 5) -> Database:
+    database = Database(url, pool_size)
+    if database.dialect == "sqlite":
+        event.listen(database.engine, "connect", _sqlite_full_sync)
+    return database
 
 
 async def build(settings: AuditSettings) -> AuditCore:
-    return AuditCore()
+    from identity_store.migrate import is_at_head
+
+    keyring = load_keyring(settings.hmac_keyring_file, settings.hmac_keyring, "audit HMAC keyring")
+    database = open_database(settings.database_url, settings.database_pool_size)
+    if not await asyncio.to_thread(is_at_head, database.url):
+        database.dispose()
+        raise RuntimeError("audit: the database schema is not at head; run `identity migrate` first")
+    audit_log = AuditLog(keyring)
+    appender = GroupCommitAppender(database, audit_log, settings.max_batch)
+    appender.start()
+    return AuditCore(database=database, trail=AuditTrail(database, audit_log, appender))

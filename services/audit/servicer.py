@@ -1,15 +1,42 @@
-"""gRPC servicer of the audit service: convert, call the core, convert.
-
-RPCs not overridden here answer UNIMPLEMENTED / NOT_IMPLEMENTED (the error
-interceptor turns the generated base's NotImplementedError into a rich status).
-"""
+"""gRPC servicer of the audit service: convert, call the core, convert."""
 
 from __future__ import annotations
 
-from identity.audit.v1 import audit_pb2_grpc
+from collections.abc import AsyncIterator
+from typing import Any
+
+from identity.audit.v1 import audit_pb2, audit_pb2_grpc
+from identity_runtime import context
+from services.audit import mapping
 from services.audit.bootstrap import AuditCore
 
 
 class AuditServiceServicer(audit_pb2_grpc.AuditServiceServicer):
     def __init__(self, core: AuditCore):
         self.core = core
+
+    async def Append(self, request: audit_pb2.AppendRequest, _: Any) -> audit_pb2.AppendResponse:
+        tenant_id = context.require_org()
+        written = await self.core.trail.append(
+            mapping.draft(request, tenant_id, context.actor(), context.request_id())
+        )
+        return audit_pb2.AppendResponse(entry=mapping.entry(written))
+
+    async def QueryEntries(self, request: audit_pb2.QueryEntriesRequest, _: Any) -> audit_pb2.QueryEntriesResponse:
+        tenant_id = context.require_org()
+        entries, token = await self.core.trail.query(
+            mapping.query(request, tenant_id), request.page_size, request.page_token
+        )
+        return audit_pb2.QueryEntriesResponse(entries=[mapping.entry(e) for e in entries], next_page_token=token)
+
+    async def VerifyChain(self, request: audit_pb2.VerifyChainRequest, _: Any) -> audit_pb2.VerifyChainResponse:
+        context.require_org()
+        report = await self.core.trail.verify(request.from_sequence)
+        return mapping.verify_response(report)
+
+    async def ExportEntries(
+        self, request: audit_pb2.ExportEntriesRequest, _: Any
+    ) -> AsyncIterator[audit_pb2.ExportEntriesResponse]:
+        tenant_id = context.require_org()
+        async for entry in self.core.trail.export(tenant_id, request.from_sequence):
+            yield audit_pb2.ExportEntriesResponse(entry=mapping.entry(entry))

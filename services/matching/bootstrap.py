@@ -2,13 +2,64 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+
+import faiss
+
+from identity_crypto.datakeys import DataKeyStore
+from identity_crypto.keyring import load_keyring
+from identity_crypto.kms import KeyEncryptionService, LocalKms
 from identity_runtime.server import Core
+from identity_store.db import Database
+from services.matching.calibration import load_calibrations
+from services.matching.contract import EmbeddingContract, resolve_profile
+from services.matching.engine import MatchingEngine
+from services.matching.enrollments import EnrollmentStore
+from services.matching.gallery import Gallery
 from services.matching.settings import MatchingSettings
 
 
+@dataclass
 class MatchingCore(Core):
-    """The matching service's domain objects."""
+    database: Database
+    engine: MatchingEngine
+    sync_task: asyncio.Task | None = field(default=None)
+
+    async def close(self) -> None:
+        if self.sync_task is not None:
+            self.sync_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.sync_task
+        self.database.dispose()
+
+
+def build_kms(settings: MatchingSettings) -> KeyEncryptionService:
+    # The seam for a cloud KMS or HSM: add a Literal value to `kms` and build
+    # its client here; nothing else changes.
+    return LocalKms(load_keyring(settings.kek_keyring_file, settings.kek_keyring, "KEK keyring"))
 
 
 async def build(settings: MatchingSettings) -> MatchingCore:
-    return MatchingCore()
+    from identity_store.migrate import is_at_head
+
+    database = Database(settings.database_url, settings.database_pool_size)
+    if not await asyncio.to_thread(is_at_head, database.url):
+        database.dispose()
+        raise RuntimeError("matching: the database schema is not at head; run `identity migrate` first")
+    faiss.omp_set_num_threads(settings.search_threads)
+    contract = EmbeddingContract(settings.model_id, settings.model_version, settings.dimension)
+    profile = resolve_profile(contract, settings.default_threshold, load_calibrations(settings.calibration_dir))
+    keys = DataKeyStore(build_kms(settings), settings.key_cache_size, settings.key_cache_ttl_seconds)
+    engine = MatchingEngine(
+        database=database,
+        store=EnrollmentStore(keys, contract, settings.template_format),
+        gallery=Gallery(settings.dimension, settings.index_kind, settings.ivf_min_gallery_size, settings.ivf_nprobe),
+        profile=profile,
+    )
+    # The gallery is complete before the service reports SERVING.
+    await engine.rebuild()
+    core = MatchingCore(database=database, engine=engine)
+    core.sync_task = asyncio.create_task(engine.run_sync(settings.sync_interval_seconds))
+    return core

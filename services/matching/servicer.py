@@ -1,15 +1,68 @@
-"""gRPC servicer of the matching service: convert, call the core, convert.
-
-RPCs not overridden here answer UNIMPLEMENTED / NOT_IMPLEMENTED (the error
-interceptor turns the generated base's NotImplementedError into a rich status).
-"""
+"""gRPC servicer of the matching service: convert, call the core, convert."""
 
 from __future__ import annotations
 
-from identity.matching.v1 import matching_pb2_grpc
+from typing import Any
+
+from identity.matching.v1 import matching_pb2, matching_pb2_grpc
+from identity_runtime import context
+from services.matching import mapping
 from services.matching.bootstrap import MatchingCore
 
 
 class MatchingServiceServicer(matching_pb2_grpc.MatchingServiceServicer):
     def __init__(self, core: MatchingCore):
         self.core = core
+
+    async def Enroll(self, request: matching_pb2.EnrollRequest, _: Any) -> matching_pb2.EnrollResponse:
+        org_id = context.require_org()
+        outcome = await self.core.engine.enroll(
+            org_id,
+            request.customer_id,
+            mapping.embedding(request.embedding),
+            mapping.source_from_proto(request.source),
+            request.verification_id,
+            request.search_duplicates,
+        )
+        return mapping.enroll_response(outcome)
+
+    async def Verify(self, request: matching_pb2.VerifyRequest, _: Any) -> matching_pb2.VerifyResponse:
+        org_id = context.require_org()
+        which = request.WhichOneof("reference")
+        result = await self.core.engine.verify(
+            org_id,
+            mapping.embedding(request.probe),
+            customer_id=request.customer_id if which == "customer_id" else None,
+            reference=mapping.embedding(request.reference_embedding) if which == "reference_embedding" else None,
+        )
+        return mapping.verify_response(result)
+
+    async def Search(self, request: matching_pb2.SearchRequest, _: Any) -> matching_pb2.SearchResponse:
+        org_id = context.require_org()
+        result = await self.core.engine.search(
+            org_id, mapping.embedding(request.probe), request.top_k, request.min_score, request.exclude_customer_id
+        )
+        return mapping.search_response(result)
+
+    async def ListEnrollments(
+        self, request: matching_pb2.ListEnrollmentsRequest, _: Any
+    ) -> matching_pb2.ListEnrollmentsResponse:
+        org_id = context.require_org()
+        records = await self.core.engine.list_enrollments(org_id, request.customer_id, request.include_retired)
+        return matching_pb2.ListEnrollmentsResponse(enrollments=[mapping.enrollment(r) for r in records])
+
+    async def RetireEnrollments(
+        self, request: matching_pb2.RetireEnrollmentsRequest, _: Any
+    ) -> matching_pb2.RetireEnrollmentsResponse:
+        org_id = context.require_org()
+        count = await self.core.engine.retire(org_id, request.customer_id, request.reason)
+        return matching_pb2.RetireEnrollmentsResponse(retired_count=count)
+
+    async def ShredCustomerKey(
+        self, request: matching_pb2.ShredCustomerKeyRequest, _: Any
+    ) -> matching_pb2.ShredCustomerKeyResponse:
+        org_id = context.require_org()
+        outcome = await self.core.engine.shred(org_id, request.customer_id)
+        return matching_pb2.ShredCustomerKeyResponse(
+            destroyed_key_count=outcome.destroyed_key_count, shredded_at=mapping.timestamp(outcome.shredded_at)
+        )

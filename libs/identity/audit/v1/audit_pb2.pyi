@@ -136,16 +136,22 @@ class VerifyChainRequest(_message.Message):
     def __init__(self, from_sequence: _Optional[int] = ...) -> None: ...
 
 class VerifyChainResponse(_message.Message):
-    __slots__ = ("intact", "entries_checked", "first_bad_sequence", "problem")
+    __slots__ = ("intact", "entries_checked", "first_bad_sequence", "problem", "verified_from_sequence", "head_sequence", "head_hmac")
     INTACT_FIELD_NUMBER: _ClassVar[int]
     ENTRIES_CHECKED_FIELD_NUMBER: _ClassVar[int]
     FIRST_BAD_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     PROBLEM_FIELD_NUMBER: _ClassVar[int]
+    VERIFIED_FROM_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    HEAD_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    HEAD_HMAC_FIELD_NUMBER: _ClassVar[int]
     intact: bool
     entries_checked: int
     first_bad_sequence: int
     problem: str
-    def __init__(self, intact: _Optional[bool] = ..., entries_checked: _Optional[int] = ..., first_bad_sequence: _Optional[int] = ..., problem: _Optional[str] = ...) -> None: ...
+    verified_from_sequence: int
+    head_sequence: int
+    head_hmac: str
+    def __init__(self, intact: _Optional[bool] = ..., entries_checked: _Optional[int] = ..., first_bad_sequence: _Optional[int] = ..., problem: _Optional[str] = ..., verified_from_sequence: _Optional[int] = ..., head_sequence: _Optional[int] = ..., head_hmac: _Optional[str] = ...) -> None: ...
 
 class ExportEntriesRequest(_message.Message):
     __slots__ = ("from_sequence",)

@@ -29,7 +29,13 @@ class AuditServiceStub:
     """AuditService keeps the append-only, tamper-evident audit log: each entry is
     chained to the previous one by HMAC-SHA256 under a key id, so an altered,
     deleted, inserted or reordered entry is detected by VerifyChain. Entries
-    carry ids and hashes, never personal data. Retention: 7 years.
+    carry ids and hashes, never personal data. Retention: 7 years; only a
+    prefix older than that may be purged, behind a signed checkpoint.
+
+    One chain spans every organisation (so one verification covers the whole
+    log); Append, QueryEntries and ExportEntries act on the caller
+    organisation's entries only (`x-identity-org` metadata).
+    Errors (all RPCs): UNAUTHENTICATED / TENANT_MISSING.
     """
 
     def __init__(self, channel):
@@ -64,14 +70,26 @@ class AuditServiceServicer:
     """AuditService keeps the append-only, tamper-evident audit log: each entry is
     chained to the previous one by HMAC-SHA256 under a key id, so an altered,
     deleted, inserted or reordered entry is detected by VerifyChain. Entries
-    carry ids and hashes, never personal data. Retention: 7 years.
+    carry ids and hashes, never personal data. Retention: 7 years; only a
+    prefix older than that may be purged, behind a signed checkpoint.
+
+    One chain spans every organisation (so one verification covers the whole
+    log); Append, QueryEntries and ExportEntries act on the caller
+    organisation's entries only (`x-identity-org` metadata).
+    Errors (all RPCs): UNAUTHENTICATED / TENANT_MISSING.
     """
 
     def Append(self, request, context):
         """Append writes one entry; it is durable (committed) before the call
-        returns.
-        Errors: INVALID_ARGUMENT / INVALID_FIELD; UNAUTHENTICATED /
-        TENANT_MISSING.
+        returns. The tenant is the caller's organisation; the request id is the
+        call's. Appends arriving together share one transaction (group commit).
+        A details value holding a NIK, an e-mail address or a phone number is
+        stored with that part replaced by <nik>, <email> or <phone> (the
+        response shows what was stored).
+        Errors: INVALID_ARGUMENT / INVALID_FIELD (malformed actor, action,
+        subject or outcome; evidence that is not a SHA-256 digest; oversize
+        details: metadata["field"] names it); UNAVAILABLE /
+        DEPENDENCY_UNAVAILABLE (the store failed; nothing was written).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -87,15 +105,19 @@ class AuditServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def VerifyChain(self, request, context):
-        """VerifyChain recomputes the chain and reports the first bad position.
+        """VerifyChain recomputes the whole chain (all organisations) and reports
+        the first bad position; it returns no entry content.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ExportEntries(self, request, context):
-        """ExportEntries streams every entry in chain order with its chain fields,
-        so an auditor can verify the chain offline.
+        """ExportEntries streams the caller organisation's entries in chain order
+        with their chain fields; each entry's MAC can be checked offline with the
+        key. The whole chain (every organisation) is exported by the operator
+        command `identity audit export`, and `identity audit verify --file`
+        verifies such an export offline.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -136,7 +158,13 @@ class AuditService:
     """AuditService keeps the append-only, tamper-evident audit log: each entry is
     chained to the previous one by HMAC-SHA256 under a key id, so an altered,
     deleted, inserted or reordered entry is detected by VerifyChain. Entries
-    carry ids and hashes, never personal data. Retention: 7 years.
+    carry ids and hashes, never personal data. Retention: 7 years; only a
+    prefix older than that may be purged, behind a signed checkpoint.
+
+    One chain spans every organisation (so one verification covers the whole
+    log); Append, QueryEntries and ExportEntries act on the caller
+    organisation's entries only (`x-identity-org` metadata).
+    Errors (all RPCs): UNAUTHENTICATED / TENANT_MISSING.
     """
 
     @staticmethod

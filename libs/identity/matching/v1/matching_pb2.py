@@ -26,7 +26,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from identity.common.v1 import types_pb2 as identity_dot_common_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#identity/matching/v1/matching.proto\x12\x14identity.matching.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1eidentity/common/v1/types.proto\"\xcb\x02\n\nEnrollment\x12\x15\n\renrollment_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\t\x12\x34\n\x06source\x18\x03 \x01(\x0e\x32$.identity.common.v1.EnrollmentSource\x12\x37\n\x08\x63ontract\x18\x04 \x01(\x0b\x32%.identity.common.v1.EmbeddingContract\x12\x0e\n\x06\x61\x63tive\x18\x05 \x01(\x08\x12\x17\n\x0fverification_id\x18\x06 \x01(\t\x12.\n\ncreated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nretired_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x19\n\x11sealed_size_bytes\x18\t \x01(\x05\"\xc0\x01\n\rEnrollRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x30\n\tembedding\x18\x02 \x01(\x0b\x32\x1d.identity.common.v1.Embedding\x12\x34\n\x06source\x18\x03 \x01(\x0e\x32$.identity.common.v1.EnrollmentSource\x12\x17\n\x0fverification_id\x18\x04 \x01(\t\x12\x19\n\x11search_duplicates\x18\x05 \x01(\x08\"O\n\x12\x44uplicateCandidate\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x15\n\renrollment_id\x18\x02 \x01(\t\x12\r\n\x05score\x18\x03 \x01(\x02\"\x84\x01\n\x0e\x45nrollResponse\x12\x34\n\nenrollment\x18\x01 \x01(\x0b\x32 .identity.matching.v1.Enrollment\x12<\n\nduplicates\x18\x02 \x03(\x0b\x32(.identity.matching.v1.DuplicateCandidate\"\x9f\x01\n\rVerifyRequest\x12,\n\x05probe\x18\x01 \x01(\x0b\x32\x1d.identity.common.v1.Embedding\x12\x15\n\x0b\x63ustomer_id\x18\x02 \x01(\tH\x00\x12<\n\x13reference_embedding\x18\x03 \x01(\x0b\x32\x1d.identity.common.v1.EmbeddingH\x00\x42\x0b\n\treference\"\xbc\x01\n\x0eVerifyResponse\x12\r\n\x05score\x18\x01 \x01(\x02\x12\x11\n\tthreshold\x18\x02 \x01(\x02\x12\r\n\x05match\x18\x03 \x01(\x08\x12\"\n\x1a\x65stimated_false_match_rate\x18\x04 \x01(\x01\x12\x15\n\renrollment_id\x18\x05 \x01(\t\x12>\n\x10reference_source\x18\x06 \x01(\x0e\x32$.identity.common.v1.EnrollmentSource\"|\n\rSearchRequest\x12,\n\x05probe\x18\x01 \x01(\x0b\x32\x1d.identity.common.v1.Embedding\x12\r\n\x05top_k\x18\x02 \x01(\x05\x12\x11\n\tmin_score\x18\x03 \x01(\x02\x12\x1b\n\x13\x65xclude_customer_id\x18\x04 \x01(\t\"F\n\tSearchHit\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x15\n\renrollment_id\x18\x02 \x01(\t\x12\r\n\x05score\x18\x03 \x01(\x02\"i\n\x0eSearchResponse\x12-\n\x04hits\x18\x01 \x03(\x0b\x32\x1f.identity.matching.v1.SearchHit\x12\x12\n\nindex_kind\x18\x02 \x01(\t\x12\x14\n\x0cgallery_size\x18\x03 \x01(\x03\"F\n\x16ListEnrollmentsRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x17\n\x0finclude_retired\x18\x02 \x01(\x08\"P\n\x17ListEnrollmentsResponse\x12\x35\n\x0b\x65nrollments\x18\x01 \x03(\x0b\x32 .identity.matching.v1.Enrollment\"?\n\x18RetireEnrollmentsRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"2\n\x19RetireEnrollmentsResponse\x12\x15\n\rretired_count\x18\x01 \x01(\x05\".\n\x17ShredCustomerKeyRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\"h\n\x18ShredCustomerKeyResponse\x12\x1b\n\x13\x64\x65stroyed_key_count\x18\x01 \x01(\x05\x12/\n\x0bshredded_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp2\x82\x05\n\x0fMatchingService\x12S\n\x06\x45nroll\x12#.identity.matching.v1.EnrollRequest\x1a$.identity.matching.v1.EnrollResponse\x12X\n\x06Verify\x12#.identity.matching.v1.VerifyRequest\x1a$.identity.matching.v1.VerifyResponse\"\x03\x90\x02\x01\x12X\n\x06Search\x12#.identity.matching.v1.SearchRequest\x1a$.identity.matching.v1.SearchResponse\"\x03\x90\x02\x01\x12s\n\x0fListEnrollments\x12,.identity.matching.v1.ListEnrollmentsRequest\x1a-.identity.matching.v1.ListEnrollmentsResponse\"\x03\x90\x02\x01\x12y\n\x11RetireEnrollments\x12..identity.matching.v1.RetireEnrollmentsRequest\x1a/.identity.matching.v1.RetireEnrollmentsResponse\"\x03\x90\x02\x02\x12v\n\x10ShredCustomerKey\x12-.identity.matching.v1.ShredCustomerKeyRequest\x1a..identity.matching.v1.ShredCustomerKeyResponse\"\x03\x90\x02\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#identity/matching/v1/matching.proto\x12\x14identity.matching.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1eidentity/common/v1/types.proto\"\xcb\x02\n\nEnrollment\x12\x15\n\renrollment_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\t\x12\x34\n\x06source\x18\x03 \x01(\x0e\x32$.identity.common.v1.EnrollmentSource\x12\x37\n\x08\x63ontract\x18\x04 \x01(\x0b\x32%.identity.common.v1.EmbeddingContract\x12\x0e\n\x06\x61\x63tive\x18\x05 \x01(\x08\x12\x17\n\x0fverification_id\x18\x06 \x01(\t\x12.\n\ncreated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nretired_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x19\n\x11sealed_size_bytes\x18\t \x01(\x05\"\xc0\x01\n\rEnrollRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x30\n\tembedding\x18\x02 \x01(\x0b\x32\x1d.identity.common.v1.Embedding\x12\x34\n\x06source\x18\x03 \x01(\x0e\x32$.identity.common.v1.EnrollmentSource\x12\x17\n\x0fverification_id\x18\x04 \x01(\t\x12\x19\n\x11search_duplicates\x18\x05 \x01(\x08\"O\n\x12\x44uplicateCandidate\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x15\n\renrollment_id\x18\x02 \x01(\t\x12\r\n\x05score\x18\x03 \x01(\x02\"\x84\x01\n\x0e\x45nrollResponse\x12\x34\n\nenrollment\x18\x01 \x01(\x0b\x32 .identity.matching.v1.Enrollment\x12<\n\nduplicates\x18\x02 \x03(\x0b\x32(.identity.matching.v1.DuplicateCandidate\"\x9f\x01\n\rVerifyRequest\x12,\n\x05probe\x18\x01 \x01(\x0b\x32\x1d.identity.common.v1.Embedding\x12\x15\n\x0b\x63ustomer_id\x18\x02 \x01(\tH\x00\x12<\n\x13reference_embedding\x18\x03 \x01(\x0b\x32\x1d.identity.common.v1.EmbeddingH\x00\x42\x0b\n\treference\"\xd4\x01\n\x0eVerifyResponse\x12\r\n\x05score\x18\x01 \x01(\x02\x12\x11\n\tthreshold\x18\x02 \x01(\x02\x12\r\n\x05match\x18\x03 \x01(\x08\x12\"\n\x1a\x65stimated_false_match_rate\x18\x04 \x01(\x01\x12\x15\n\renrollment_id\x18\x05 \x01(\t\x12>\n\x10reference_source\x18\x06 \x01(\x0e\x32$.identity.common.v1.EnrollmentSource\x12\x16\n\x0e\x63\x61libration_id\x18\x07 \x01(\t\"|\n\rSearchRequest\x12,\n\x05probe\x18\x01 \x01(\x0b\x32\x1d.identity.common.v1.Embedding\x12\r\n\x05top_k\x18\x02 \x01(\x05\x12\x11\n\tmin_score\x18\x03 \x01(\x02\x12\x1b\n\x13\x65xclude_customer_id\x18\x04 \x01(\t\"F\n\tSearchHit\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x15\n\renrollment_id\x18\x02 \x01(\t\x12\r\n\x05score\x18\x03 \x01(\x02\"i\n\x0eSearchResponse\x12-\n\x04hits\x18\x01 \x03(\x0b\x32\x1f.identity.matching.v1.SearchHit\x12\x12\n\nindex_kind\x18\x02 \x01(\t\x12\x14\n\x0cgallery_size\x18\x03 \x01(\x03\"F\n\x16ListEnrollmentsRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x17\n\x0finclude_retired\x18\x02 \x01(\x08\"P\n\x17ListEnrollmentsResponse\x12\x35\n\x0b\x65nrollments\x18\x01 \x03(\x0b\x32 .identity.matching.v1.Enrollment\"?\n\x18RetireEnrollmentsRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"2\n\x19RetireEnrollmentsResponse\x12\x15\n\rretired_count\x18\x01 \x01(\x05\".\n\x17ShredCustomerKeyRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\"h\n\x18ShredCustomerKeyResponse\x12\x1b\n\x13\x64\x65stroyed_key_count\x18\x01 \x01(\x05\x12/\n\x0bshredded_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp2\x82\x05\n\x0fMatchingService\x12S\n\x06\x45nroll\x12#.identity.matching.v1.EnrollRequest\x1a$.identity.matching.v1.EnrollResponse\x12X\n\x06Verify\x12#.identity.matching.v1.VerifyRequest\x1a$.identity.matching.v1.VerifyResponse\"\x03\x90\x02\x01\x12X\n\x06Search\x12#.identity.matching.v1.SearchRequest\x1a$.identity.matching.v1.SearchResponse\"\x03\x90\x02\x01\x12s\n\x0fListEnrollments\x12,.identity.matching.v1.ListEnrollmentsRequest\x1a-.identity.matching.v1.ListEnrollmentsResponse\"\x03\x90\x02\x01\x12y\n\x11RetireEnrollments\x12..identity.matching.v1.RetireEnrollmentsRequest\x1a/.identity.matching.v1.RetireEnrollmentsResponse\"\x03\x90\x02\x02\x12v\n\x10ShredCustomerKey\x12-.identity.matching.v1.ShredCustomerKeyRequest\x1a..identity.matching.v1.ShredCustomerKeyResponse\"\x03\x90\x02\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -54,25 +54,25 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_VERIFYREQUEST']._serialized_start=872
   _globals['_VERIFYREQUEST']._serialized_end=1031
   _globals['_VERIFYRESPONSE']._serialized_start=1034
-  _globals['_VERIFYRESPONSE']._serialized_end=1222
-  _globals['_SEARCHREQUEST']._serialized_start=1224
-  _globals['_SEARCHREQUEST']._serialized_end=1348
-  _globals['_SEARCHHIT']._serialized_start=1350
-  _globals['_SEARCHHIT']._serialized_end=1420
-  _globals['_SEARCHRESPONSE']._serialized_start=1422
-  _globals['_SEARCHRESPONSE']._serialized_end=1527
-  _globals['_LISTENROLLMENTSREQUEST']._serialized_start=1529
-  _globals['_LISTENROLLMENTSREQUEST']._serialized_end=1599
-  _globals['_LISTENROLLMENTSRESPONSE']._serialized_start=1601
-  _globals['_LISTENROLLMENTSRESPONSE']._serialized_end=1681
-  _globals['_RETIREENROLLMENTSREQUEST']._serialized_start=1683
-  _globals['_RETIREENROLLMENTSREQUEST']._serialized_end=1746
-  _globals['_RETIREENROLLMENTSRESPONSE']._serialized_start=1748
-  _globals['_RETIREENROLLMENTSRESPONSE']._serialized_end=1798
-  _globals['_SHREDCUSTOMERKEYREQUEST']._serialized_start=1800
-  _globals['_SHREDCUSTOMERKEYREQUEST']._serialized_end=1846
-  _globals['_SHREDCUSTOMERKEYRESPONSE']._serialized_start=1848
-  _globals['_SHREDCUSTOMERKEYRESPONSE']._serialized_end=1952
-  _globals['_MATCHINGSERVICE']._serialized_start=1955
-  _globals['_MATCHINGSERVICE']._serialized_end=2597
+  _globals['_VERIFYRESPONSE']._serialized_end=1246
+  _globals['_SEARCHREQUEST']._serialized_start=1248
+  _globals['_SEARCHREQUEST']._serialized_end=1372
+  _globals['_SEARCHHIT']._serialized_start=1374
+  _globals['_SEARCHHIT']._serialized_end=1444
+  _globals['_SEARCHRESPONSE']._serialized_start=1446
+  _globals['_SEARCHRESPONSE']._serialized_end=1551
+  _globals['_LISTENROLLMENTSREQUEST']._serialized_start=1553
+  _globals['_LISTENROLLMENTSREQUEST']._serialized_end=1623
+  _globals['_LISTENROLLMENTSRESPONSE']._serialized_start=1625
+  _globals['_LISTENROLLMENTSRESPONSE']._serialized_end=1705
+  _globals['_RETIREENROLLMENTSREQUEST']._serialized_start=1707
+  _globals['_RETIREENROLLMENTSREQUEST']._serialized_end=1770
+  _globals['_RETIREENROLLMENTSRESPONSE']._serialized_start=1772
+  _globals['_RETIREENROLLMENTSRESPONSE']._serialized_end=1822
+  _globals['_SHREDCUSTOMERKEYREQUEST']._serialized_start=1824
+  _globals['_SHREDCUSTOMERKEYREQUEST']._serialized_end=1870
+  _globals['_SHREDCUSTOMERKEYRESPONSE']._serialized_start=1872
+  _globals['_SHREDCUSTOMERKEYRESPONSE']._serialized_end=1976
+  _globals['_MATCHINGSERVICE']._serialized_start=1979
+  _globals['_MATCHINGSERVICE']._serialized_end=2621
 # @@protoc_insertion_point(module_scope)

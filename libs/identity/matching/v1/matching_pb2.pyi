@@ -75,20 +75,22 @@ class VerifyRequest(_message.Message):
     def __init__(self, probe: _Optional[_Union[_types_pb2.Embedding, _Mapping]] = ..., customer_id: _Optional[str] = ..., reference_embedding: _Optional[_Union[_types_pb2.Embedding, _Mapping]] = ...) -> None: ...
 
 class VerifyResponse(_message.Message):
-    __slots__ = ("score", "threshold", "match", "estimated_false_match_rate", "enrollment_id", "reference_source")
+    __slots__ = ("score", "threshold", "match", "estimated_false_match_rate", "enrollment_id", "reference_source", "calibration_id")
     SCORE_FIELD_NUMBER: _ClassVar[int]
     THRESHOLD_FIELD_NUMBER: _ClassVar[int]
     MATCH_FIELD_NUMBER: _ClassVar[int]
     ESTIMATED_FALSE_MATCH_RATE_FIELD_NUMBER: _ClassVar[int]
     ENROLLMENT_ID_FIELD_NUMBER: _ClassVar[int]
     REFERENCE_SOURCE_FIELD_NUMBER: _ClassVar[int]
+    CALIBRATION_ID_FIELD_NUMBER: _ClassVar[int]
     score: float
     threshold: float
     match: bool
     estimated_false_match_rate: float
     enrollment_id: str
     reference_source: _types_pb2.EnrollmentSource
-    def __init__(self, score: _Optional[float] = ..., threshold: _Optional[float] = ..., match: _Optional[bool] = ..., estimated_false_match_rate: _Optional[float] = ..., enrollment_id: _Optional[str] = ..., reference_source: _Optional[_Union[_types_pb2.EnrollmentSource, str]] = ...) -> None: ...
+    calibration_id: str
+    def __init__(self, score: _Optional[float] = ..., threshold: _Optional[float] = ..., match: _Optional[bool] = ..., estimated_false_match_rate: _Optional[float] = ..., enrollment_id: _Optional[str] = ..., reference_source: _Optional[_Union[_types_pb2.EnrollmentSource, str]] = ..., calibration_id: _Optional[str] = ...) -> None: ...
 
 class SearchRequest(_message.Message):
     __slots__ = ("probe", "top_k", "min_score", "exclude_customer_id")

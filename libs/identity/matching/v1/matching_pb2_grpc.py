@@ -32,10 +32,12 @@ class MatchingServiceStub:
     1:N to find the same face enrolled under another customer.
 
     Every RPC reads the organisation from the `x-identity-org` metadata and
-    only sees that organisation's templates.
-    Errors (all RPCs): UNAUTHENTICATED / TENANT_MISSING; INVALID_ARGUMENT /
-    INVALID_FIELD, EMBEDDING_INVALID; FAILED_PRECONDITION /
-    EMBEDDING_CONTRACT_MISMATCH.
+    only sees that organisation's templates. The gallery is pinned to the
+    deployment's embedding contract (model id + dimension); an embedding under
+    any other contract is refused.
+    Errors (all RPCs): UNAUTHENTICATED / TENANT_MISSING (no organisation, or
+    one that is not registered, on writes); INVALID_ARGUMENT / INVALID_FIELD,
+    EMBEDDING_INVALID; FAILED_PRECONDITION / EMBEDDING_CONTRACT_MISMATCH.
     """
 
     def __init__(self, channel):
@@ -83,10 +85,12 @@ class MatchingServiceServicer:
     1:N to find the same face enrolled under another customer.
 
     Every RPC reads the organisation from the `x-identity-org` metadata and
-    only sees that organisation's templates.
-    Errors (all RPCs): UNAUTHENTICATED / TENANT_MISSING; INVALID_ARGUMENT /
-    INVALID_FIELD, EMBEDDING_INVALID; FAILED_PRECONDITION /
-    EMBEDDING_CONTRACT_MISMATCH.
+    only sees that organisation's templates. The gallery is pinned to the
+    deployment's embedding contract (model id + dimension); an embedding under
+    any other contract is refused.
+    Errors (all RPCs): UNAUTHENTICATED / TENANT_MISSING (no organisation, or
+    one that is not registered, on writes); INVALID_ARGUMENT / INVALID_FIELD,
+    EMBEDDING_INVALID; FAILED_PRECONDITION / EMBEDDING_CONTRACT_MISMATCH.
     """
 
     def Enroll(self, request, context):
@@ -105,8 +109,9 @@ class MatchingServiceServicer:
         """Verify compares a probe with the customer's active reference, or with a
         reference embedding supplied in the request, at the organisation's
         threshold, and estimates the false-match rate of the score.
-        Errors: FAILED_PRECONDITION / NO_ACTIVE_ENROLLMENT, KEY_DESTROYED;
-        DATA_LOSS / TEMPLATE_UNREADABLE.
+        Errors: FAILED_PRECONDITION / NO_ACTIVE_ENROLLMENT, KEY_DESTROYED
+        (customer erased), KEY_NOT_FOUND (the reference's key-encryption key is
+        not in this deployment's keyring); DATA_LOSS / TEMPLATE_UNREADABLE.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -114,7 +119,8 @@ class MatchingServiceServicer:
 
     def Search(self, request, context):
         """Search finds the closest active references in the organisation's
-        gallery.
+        gallery, best first. Hits are confirmed against the database (active,
+        key not destroyed) before they are returned.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -138,7 +144,9 @@ class MatchingServiceServicer:
 
     def ShredCustomerKey(self, request, context):
         """ShredCustomerKey destroys the customer's data key: every template sealed
-        under it becomes unrecoverable. Irreversible (UU PDP erasure).
+        under it becomes unrecoverable. Irreversible (UU PDP erasure). Also
+        retires the customer's references (reason "erasure"); later Enroll and
+        Verify calls for the customer fail with KEY_DESTROYED.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -192,10 +200,12 @@ class MatchingService:
     1:N to find the same face enrolled under another customer.
 
     Every RPC reads the organisation from the `x-identity-org` metadata and
-    only sees that organisation's templates.
-    Errors (all RPCs): UNAUTHENTICATED / TENANT_MISSING; INVALID_ARGUMENT /
-    INVALID_FIELD, EMBEDDING_INVALID; FAILED_PRECONDITION /
-    EMBEDDING_CONTRACT_MISMATCH.
+    only sees that organisation's templates. The gallery is pinned to the
+    deployment's embedding contract (model id + dimension); an embedding under
+    any other contract is refused.
+    Errors (all RPCs): UNAUTHENTICATED / TENANT_MISSING (no organisation, or
+    one that is not registered, on writes); INVALID_ARGUMENT / INVALID_FIELD,
+    EMBEDDING_INVALID; FAILED_PRECONDITION / EMBEDDING_CONTRACT_MISMATCH.
     """
 
     @staticmethod

@@ -1,7 +1,7 @@
 """kyc-tier: verification details, the customer PII key id, the audit outbox
 
 Revision ID: 0005
-Revises: 0001
+Revises: 0004
 Create Date: 2026-11-22
 """
 
@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql
 import identity_store.types
 
 revision = "0005"
-down_revision = "0001"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,178 @@
+"""`identity keys`: keyring files, KEK rotation and key usage.
+
+    identity keys add --keyring FILE [--id ID] [--make-primary]   add a fresh 256-bit key
+    identity keys set-primary --keyring FILE ID                     choose the key new material uses
+    identity keys rotate [--keyring FILE]                           re-wrap every data key under the primary KEK
+    identity keys status [--keyring FILE]                           live data keys per KEK
+    identity keys remove --keyring FILE ID [--kind kek|audit]       drop a key nothing uses any more
+
+The KEK keyring is read from --keyring, else MATCHING_KEK_KEYRING_FILE, else
+MATCHING_KEK_KEYRING, else <data dir>/secrets/kek-keyring.json. The audit
+HMAC keyring has the same format (see docs/matching-and-audit.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from identity_cli.common import add_database_options, data_dir, database_url
+from identity_crypto.keyring import (
+    Keyring,
+    KeyringError,
+    generate,
+    load_keyring,
+    new_key,
+    write_keyring_file,
+)
+from identity_store.db import Database
+
+# The one-machine run's keyring (identity_cli.secrets.read_or_create_keyring).
+LOCAL_KEK_KEYRING = "kek-keyring.json"
+
+
+def kek_keyring(args: argparse.Namespace) -> Keyring:
+    if getattr(args, "keyring", None):
+        return Keyring.from_file(Path(args.keyring))
+    file = os.environ.get("MATCHING_KEK_KEYRING_FILE")
+    inline = os.environ.get("MATCHING_KEK_KEYRING", "")
+    if file or inline.strip():
+        return load_keyring(Path(file) if file else None, inline, "KEK keyring")
+    local = data_dir(args) / "secrets" / LOCAL_KEK_KEYRING
+    if local.exists():
+        return Keyring.from_file(local)
+    raise KeyringError("no KEK keyring: pass --keyring or set MATCHING_KEK_KEYRING_FILE")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    keys = subparsers.add_parser("keys", help="keyrings, KEK rotation, data-key usage")
+    sub = keys.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
+
+    add = sub.add_parser("add", help="add a fresh key to a keyring file (created if missing)")
+    add.add_argument("--keyring", required=True, help="keyring file")
+    add.add_argument("--id", help="key id (default: kek-<UTC timestamp>)")
+    add.add_argument("--make-primary", action="store_true", help="make it the primary at once (see the runbook first)")
+    add.set_defaults(handler=run_add)
+
+    primary = sub.add_parser("set-primary", help="make a key of the keyring the primary")
+    primary.add_argument("--keyring", required=True)
+    primary.add_argument("key_id")
+    primary.set_defaults(handler=run_set_primary)
+
+    rotate = sub.add_parser("rotate", help="re-wrap every live data key under the primary KEK (online, batched)")
+    rotate.add_argument("--keyring", help="KEK keyring file")
+    rotate.add_argument("--batch-size", type=int, default=500)
+    add_database_options(rotate)
+    rotate.set_defaults(handler=run_rotate)
+
+    status = sub.add_parser("status", help="live data keys per KEK id")
+    status.add_argument("--keyring", help="KEK keyring file")
+    add_database_options(status)
+    status.set_defaults(handler=run_status)
+
+    remove = sub.add_parser("remove", help="remove a key that no record needs any more")
+    remove.add_argument("--keyring", required=True)
+    remove.add_argument("--kind", choices=["kek", "audit"], default="kek", help="what the keyring protects")
+    remove.add_argument("key_id")
+    add_database_options(remove)
+    remove.set_defaults(handler=run_remove)
+
+
+def run_add(args: argparse.Namespace) -> int:
+    path = Path(args.keyring)
+    key_id = args.id or "kek-" + datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    if path.exists():
+        keyring = Keyring.from_file(path).with_key(key_id, new_key(), make_primary=args.make_primary)
+    else:
+        keyring = generate(key_id)
+    write_keyring_file(path, keyring)
+    print(f"{path}: added {key_id}; primary is {keyring.primary_id}")
+    return 0
+
+
+def run_set_primary(args: argparse.Namespace) -> int:
+    path = Path(args.keyring)
+    keyring = Keyring.from_file(path).with_primary(args.key_id)
+    write_keyring_file(path, keyring)
+    print(f"{path}: primary is {keyring.primary_id}")
+    return 0
+
+
+def run_rotate(args: argparse.Namespace) -> int:
+    from identity_crypto.datakeys import rewrap_data_keys
+    from identity_crypto.kms import LocalKms
+
+    kms = LocalKms(kek_keyring(args))
+    database = Database(database_url(args))
+
+    def progress(report) -> None:  # type: ignore[no-untyped-def]
+        print(f"  re-wrapped {report.rewrapped} data keys", file=sys.stderr)
+
+    try:
+        report = rewrap_data_keys(database.transaction, kms, args.batch_size, progress)
+    finally:
+        database.dispose()
+    print(json.dumps({"primary_kek": kms.primary_kek_id(), "rewrapped": report.rewrapped, "remaining": report.remaining}))
+    if report.remaining:
+        print(
+            "data keys remain under KEKs this keyring does not hold; add those KEKs and run again",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def run_status(args: argparse.Namespace) -> int:
+    from identity_crypto.datakeys import kek_usage
+
+    database = Database(database_url(args))
+    try:
+        with database.transaction() as session:
+            usage = kek_usage(session)
+    finally:
+        database.dispose()
+    held: tuple[str, ...] = ()
+    primary = ""
+    try:
+        keyring = kek_keyring(args)
+        held, primary = keyring.ids(), keyring.primary_id
+    except KeyringError:
+        pass
+    print(json.dumps({"primary_kek": primary, "keyring": list(held), "live_data_keys_by_kek": usage}))
+    return 0
+
+
+def run_remove(args: argparse.Namespace) -> int:
+    from identity_store import models
+
+    path = Path(args.keyring)
+    keyring = Keyring.from_file(path)
+    database = Database(database_url(args))
+    try:
+        with database.transaction() as session:
+            if args.kind == "kek":
+                in_use = session.scalar(
+                    select(func.count())
+                    .select_from(models.DataKey)
+                    .where(models.DataKey.kek_id == args.key_id, models.DataKey.wrapped_key.is_not(None))
+                )
+            else:
+                in_use = session.scalar(
+                    select(func.count()).select_from(models.AuditEntry).where(models.AuditEntry.key_id == args.key_id)
+                ) + session.scalar(
+                    select(func.count()).select_from(models.AuditCheckpoint).where(models.AuditCheckpoint.key_id == args.key_id)
+                )
+    finally:
+        database.dispose()
+    if in_use:
+        print(f"{args.key_id} is still needed by {in_use} records; not removed", file=sys.stderr)
+        return 1
+    write_keyring_file(path, keyring.without_key(args.key_id))
+    print(f"{path}: removed {args.key_id}")
+    return 0

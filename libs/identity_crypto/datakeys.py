@@ -1,0 +1,293 @@
+"""Per-customer data keys: created, unwrapped (with a short-lived cache),
+crypto-shredded, and re-wrapped under a new key-encryption key.
+
+A data key is 32 random bytes, stored only wrapped by a KEK (`data_keys`
+row: `wrapped_key`, `kek_id`). Records sealed under it store its `key_id`.
+
+Crypto-shredding sets `wrapped_key` to NULL and `destroyed_at`: with the only
+wrapped copy gone, nothing the key sealed can be opened again, including
+copies of the ciphertext in replicas and backups taken after the shred. A
+shredded customer keeps a tombstone row, so new material is never sealed for
+them again. The cache never outlives a shred: every open re-reads the key's
+row in the same transaction as the sealed record and refuses a destroyed key
+before looking at the cache.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import NamedTuple, Protocol
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from identity_crypto.envelope import associated_data
+from identity_crypto.errors import KeyDestroyed
+from identity_crypto.kms import KeyEncryptionService
+from identity_store import models
+from identity_store.types import utcnow
+
+DATA_KEY_BYTES = 32
+PURPOSES = ("template", "bundle", "pii")
+
+
+def new_key_id() -> str:
+    return f"dk_{uuid.uuid4().hex}"
+
+
+class KeyRow(Protocol):
+    """What unwrapping needs of a data_keys row (an ORM row or a plain view)."""
+
+    key_id: str
+    org_id: str
+    customer_id: str | None
+    purpose: str
+    kek_id: str
+    wrapped_key: bytes | None
+    destroyed_at: datetime | None
+
+
+class KeyView(NamedTuple):
+    """A data_keys row read as plain columns (bulk reads skip the ORM)."""
+
+    key_id: str
+    org_id: str
+    customer_id: str | None
+    purpose: str
+    kek_id: str
+    wrapped_key: bytes | None
+    destroyed_at: datetime | None
+
+
+KEY_COLUMNS = (
+    models.DataKey.key_id,
+    models.DataKey.org_id,
+    models.DataKey.customer_id,
+    models.DataKey.purpose,
+    models.DataKey.kek_id,
+    models.DataKey.wrapped_key,
+    models.DataKey.destroyed_at,
+)
+
+
+def wrap_context(row: KeyRow) -> bytes:
+    return associated_data(
+        "data-key", key_id=row.key_id, org_id=row.org_id, customer_id=row.customer_id or "", purpose=row.purpose
+    )
+
+
+@dataclass(frozen=True)
+class DataKey:
+    key_id: str
+    kek_id: str
+    material: bytes = field(repr=False)
+
+
+class _KeyCache:
+    """Unwrapped data keys by key id, bounded and expiring (a cloud KMS call
+    per verification would dominate the 1:1 latency)."""
+
+    def __init__(self, capacity: int, ttl_seconds: float):
+        self.capacity = capacity
+        self.ttl = ttl_seconds
+        self._items: OrderedDict[str, tuple[bytes, float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key_id: str) -> bytes | None:
+        if self.capacity <= 0:
+            return None
+        with self._lock:
+            item = self._items.get(key_id)
+            if item is None:
+                return None
+            material, expires = item
+            if expires < time.monotonic():
+                del self._items[key_id]
+                return None
+            self._items.move_to_end(key_id)
+            return material
+
+    def put(self, key_id: str, material: bytes) -> None:
+        if self.capacity <= 0:
+            return
+        with self._lock:
+            self._items[key_id] = (material, time.monotonic() + self.ttl)
+            self._items.move_to_end(key_id)
+            while len(self._items) > self.capacity:
+                self._items.popitem(last=False)
+
+    def evict(self, key_ids: Iterable[str]) -> None:
+        with self._lock:
+            for key_id in key_ids:
+                self._items.pop(key_id, None)
+
+
+class DataKeyStore:
+    def __init__(self, kms: KeyEncryptionService, cache_size: int = 10_000, cache_ttl_seconds: float = 300.0):
+        self.kms = kms
+        self._cache = _KeyCache(cache_size, cache_ttl_seconds)
+
+    # --- reading ---------------------------------------------------------------
+
+    def open_key(self, row: KeyRow) -> bytes:
+        """The plaintext data key of a row; KeyDestroyed after a shred."""
+        if row.wrapped_key is None or row.destroyed_at is not None:
+            raise KeyDestroyed("the customer's key material was destroyed (erased); their templates cannot be opened")
+        cached = self._cache.get(row.key_id)
+        if cached is not None:
+            return cached
+        material = self.kms.unwrap(row.kek_id, row.wrapped_key, wrap_context(row))
+        self._cache.put(row.key_id, material)
+        return material
+
+    def customer_keys(self, session: Session, org_id: str, customer_id: str, purpose: str) -> list[models.DataKey]:
+        return list(
+            session.scalars(
+                select(models.DataKey)
+                .where(
+                    models.DataKey.org_id == org_id,
+                    models.DataKey.customer_id == customer_id,
+                    models.DataKey.purpose == purpose,
+                )
+                .order_by(models.DataKey.created_at, models.DataKey.key_id)
+            )
+        )
+
+    def customer_key(self, session: Session, org_id: str, customer_id: str, purpose: str) -> DataKey:
+        """The customer's live key for `purpose`, created on first use.
+
+        Callers that may race on the first key for a customer serialise
+        beforehand (matching holds its organisation's gallery lock); a lost
+        race would only leave two live keys, both shredded together.
+        """
+        rows = self.customer_keys(session, org_id, customer_id, purpose)
+        if any(r.destroyed_at is not None for r in rows):
+            raise KeyDestroyed("the customer was erased: their key material is destroyed and nothing new is sealed for them")
+        if rows:
+            row = rows[0]
+            return DataKey(row.key_id, row.kek_id, self.open_key(row))
+        material = os.urandom(DATA_KEY_BYTES)
+        row = models.DataKey(key_id=new_key_id(), org_id=org_id, customer_id=customer_id, purpose=purpose, kek_id="")
+        row.kek_id, row.wrapped_key = self.kms.wrap(material, wrap_context(row))
+        session.add(row)
+        session.flush()
+        self._cache.put(row.key_id, material)
+        return DataKey(row.key_id, row.kek_id, material)
+
+    # --- crypto-shredding ------------------------------------------------------
+
+    def destroy_customer_keys(
+        self, session: Session, org_id: str, customer_id: str, purposes: tuple[str, ...] = ("template",)
+    ) -> tuple[int, datetime]:
+        """Destroy every live key of the customer for `purposes`.
+
+        Returns (keys destroyed now, when the customer was shredded). Idempotent:
+        a second call destroys nothing and returns the first shred's time. A
+        customer without keys gets a tombstone, so nothing is sealed for them
+        later.
+        """
+        now = utcnow()
+        destroyed = 0
+        earliest: datetime | None = None
+        for purpose in purposes:
+            rows = self.customer_keys(session, org_id, customer_id, purpose)
+            for row in rows:
+                if row.destroyed_at is not None:
+                    earliest = row.destroyed_at if earliest is None else min(earliest, row.destroyed_at)
+                    continue
+                row.wrapped_key = None
+                row.destroyed_at = now
+                destroyed += 1
+            if not rows:
+                session.add(
+                    models.DataKey(
+                        key_id=new_key_id(),
+                        org_id=org_id,
+                        customer_id=customer_id,
+                        purpose=purpose,
+                        kek_id="",
+                        wrapped_key=None,
+                        destroyed_at=now,
+                    )
+                )
+        session.flush()
+        self._cache.evict(r.key_id for p in purposes for r in self.customer_keys(session, org_id, customer_id, p))
+        return destroyed, (now if destroyed or earliest is None else earliest)
+
+
+# --- rotation ---------------------------------------------------------------------
+
+
+@dataclass
+class RotationReport:
+    rewrapped: int = 0
+    batches: int = 0
+    # Live keys still under a KEK other than the primary, by KEK id (those
+    # under KEKs missing from the keyring cannot be re-wrapped here).
+    remaining: dict[str, int] = field(default_factory=dict)
+
+
+def kek_usage(session: Session) -> dict[str, int]:
+    """Live (not destroyed) data keys per KEK id."""
+    rows = session.execute(
+        select(models.DataKey.kek_id, func.count())
+        .where(models.DataKey.wrapped_key.is_not(None))
+        .group_by(models.DataKey.kek_id)
+    )
+    return {kek_id: count for kek_id, count in rows}
+
+
+def rewrap_data_keys(
+    transaction: Callable[[], AbstractContextManager[Session]],
+    kms: KeyEncryptionService,
+    batch_size: int = 500,
+    progress: Callable[[RotationReport], None] | None = None,
+) -> RotationReport:
+    """Re-wrap every live data key under the KMS's primary KEK.
+
+    Runs in short transactions of `batch_size` keys, so services keep
+    working throughout: a reader always finds a consistent (kek_id,
+    wrapped_key) pair and can unwrap either version, because the old KEK
+    stays in the keyring until this reports nothing remaining. Templates are
+    not touched (they are sealed under the data keys, which do not change).
+    Concurrent runs split the work (SKIP LOCKED on PostgreSQL).
+
+    `transaction` is a context-manager factory yielding a Session
+    (`Database.transaction`).
+    """
+    report = RotationReport()
+    primary = kms.primary_kek_id()
+    rewrappable = [k for k in kms.kek_ids() if k != primary]
+    while rewrappable:
+        with transaction() as session:
+            rows = list(
+                session.scalars(
+                    select(models.DataKey)
+                    .where(models.DataKey.kek_id.in_(rewrappable), models.DataKey.wrapped_key.is_not(None))
+                    .order_by(models.DataKey.key_id)
+                    .limit(batch_size)
+                    .with_for_update(skip_locked=True)
+                )
+            )
+            for row in rows:
+                context = wrap_context(row)
+                material = kms.unwrap(row.kek_id, row.wrapped_key, context)
+                row.kek_id, row.wrapped_key = kms.wrap(material, context)
+                row.rewrapped_at = utcnow()
+        if not rows:
+            break
+        report.rewrapped += len(rows)
+        report.batches += 1
+        if progress is not None:
+            progress(report)
+    with transaction() as session:
+        report.remaining = {k: n for k, n in kek_usage(session).items() if k != primary}
+    return report

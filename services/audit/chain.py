@@ -1,0 +1,336 @@
+"""The HMAC chain: canonical entries, their MACs, and the verifier (domain, no I/O).
+
+Each entry's `entry_hmac` is HMAC-SHA256, under the key named by `key_id`,
+of the canonical JSON of the entry's content and the previous entry's
+`entry_hmac` (`previous_hmac`, "" for the first). The position (`sequence`)
+is not inside the MAC: the chain itself fixes the order, which is what lets
+the verifier tell an edited entry from a deleted, inserted or moved one.
+
+What the chain proves, and what it does not: anyone without an HMAC key
+cannot alter, remove, add or reorder entries without `verify` reporting the
+first bad position. Removing the newest entries *and* rewinding the head row
+is only detectable against a head recorded elsewhere (a published anchor, see
+`checkpoint`), as with any hash chain kept in the database it protects.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+from collections import deque
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+
+from identity_crypto.keyring import Keyring
+from identity_runtime.errors import invalid_field
+
+CANONICAL_VERSION = 1
+OUTCOMES = ("success", "denied", "failed")
+
+ACTOR_PATTERN = re.compile(r"^(api_key|console_user|service|system|customer):[A-Za-z0-9_.\-]{1,100}$")
+ACTION_PATTERN = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
+SUBJECT_PATTERN = re.compile(r"^[a-z][a-z0-9_]*:[A-Za-z0-9_.\-]{1,100}$")
+MAP_KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_.]{0,63}$")
+SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+# Personal data that must never be written to the log: a NIK (a standalone
+# 16-digit number), an e-mail address, an Indonesian phone number. Tokens, not
+# substrings, so hex digests and ids that happen to hold digit runs pass.
+_NIK = re.compile(r"(?<![0-9A-Za-z])\d{16}(?![0-9A-Za-z])")
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}")
+_PHONE = re.compile(r"(?<![0-9A-Za-z])(?:\+62|62|0)[\s-]?8\d{1,3}(?:[\s-]?\d{2,5}){2,3}(?![0-9A-Za-z])")
+MAX_MAP_ENTRIES = 32
+MAX_DETAIL_CHARS = 500
+
+
+@dataclass(frozen=True)
+class Draft:
+    """An entry as a caller asks for it (validated, before it has a place)."""
+
+    tenant_id: str
+    actor: str
+    action: str
+    subject: str
+    outcome: str
+    request_id: str
+    evidence_hashes: Mapping[str, str] = field(default_factory=dict)
+    details: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Entry:
+    sequence: int
+    entry_id: str
+    recorded_at: datetime
+    tenant_id: str
+    actor: str
+    action: str
+    subject: str
+    outcome: str
+    request_id: str
+    evidence_hashes: Mapping[str, str]
+    details: Mapping[str, str]
+    previous_hmac: str
+    entry_hmac: str
+    key_id: str
+
+
+def _looks_personal(value: str) -> bool:
+    return bool(_NIK.search(value) or _EMAIL.search(value) or _PHONE.search(value))
+
+
+def redact(value: str) -> str:
+    value = _EMAIL.sub("<email>", value)
+    value = _NIK.sub("<nik>", value)
+    return _PHONE.sub("<phone>", value)
+
+
+def validate_draft(draft: Draft) -> Draft:
+    """Refuse malformed entries; redact personal data from details.
+
+    The log keeps ids, codes and hashes. Structural fields that are wrong
+    (actor, action, subject, outcome, evidence that is not a digest) are
+    refused, naming the field and never echoing the value. A details value
+    that holds a NIK, an e-mail address or a phone number (typically a free
+    text reason a partner typed) is stored with that part replaced by
+    <nik>/<email>/<phone>: refusing it would make an at-least-once relay
+    retry an entry that can never succeed.
+    """
+    if not ACTOR_PATTERN.match(draft.actor):
+        raise invalid_field("actor", "must look like api_key:<id>, console_user:<id>, service:<name>, system:<name> or customer:<id>")
+    if not ACTION_PATTERN.match(draft.action) or len(draft.action) > 64:
+        raise invalid_field("action", "must be a dotted lower-case name such as kyc.tier_changed (at most 64 characters)")
+    if not SUBJECT_PATTERN.match(draft.subject) or _looks_personal(draft.subject):
+        raise invalid_field("subject", "must look like <kind>:<internal id>, e.g. customer:<id>")
+    if _looks_personal(draft.actor):
+        raise invalid_field("actor", "must name an internal id, not personal data")
+    if draft.outcome not in OUTCOMES:
+        raise invalid_field("outcome", "must be SUCCESS, DENIED or FAILED")
+    if len(draft.request_id) > 128:
+        raise invalid_field("request_id", "at most 128 characters")
+    for name, mapping in (("evidence_hashes", draft.evidence_hashes), ("details", draft.details)):
+        if len(mapping) > MAX_MAP_ENTRIES:
+            raise invalid_field(name, f"at most {MAX_MAP_ENTRIES} entries")
+        for key in mapping:
+            if not MAP_KEY_PATTERN.match(key):
+                raise invalid_field(name, "keys must be short lower-case identifiers")
+    for key, value in draft.evidence_hashes.items():
+        if not SHA256_HEX.match(value):
+            raise invalid_field(f"evidence_hashes.{key}", "must be a lower-case hex SHA-256 digest")
+    details = {}
+    for key, value in draft.details.items():
+        if len(value) > MAX_DETAIL_CHARS:
+            raise invalid_field(f"details.{key}", f"at most {MAX_DETAIL_CHARS} characters")
+        details[key] = redact(value) if _looks_personal(value) else value
+    return replace(draft, details=details)
+
+
+def timestamp_text(value: datetime) -> str:
+    """RFC 3339 UTC with microseconds: the form inside the MAC."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def canonical(entry: Entry | dict) -> bytes:
+    get = entry.get if isinstance(entry, dict) else lambda name: getattr(entry, name)
+    recorded_at = get("recorded_at")
+    document = {
+        "v": CANONICAL_VERSION,
+        "entry_id": get("entry_id"),
+        "recorded_at": recorded_at if isinstance(recorded_at, str) else timestamp_text(recorded_at),
+        "tenant_id": get("tenant_id"),
+        "actor": get("actor"),
+        "action": get("action"),
+        "subject": get("subject"),
+        "outcome": get("outcome"),
+        "request_id": get("request_id"),
+        "evidence_hashes": dict(get("evidence_hashes")),
+        "details": dict(get("details")),
+        "previous_hmac": get("previous_hmac"),
+        "key_id": get("key_id"),
+    }
+    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+
+
+def compute_hmac(key: bytes, entry: Entry | dict) -> str:
+    return hmac.new(key, canonical(entry), hashlib.sha256).hexdigest()
+
+
+def checkpoint_message(sequence: int, entry_hmac: str, entry_recorded_at: datetime, created_at: datetime, kind: str, key_id: str) -> bytes:
+    document = {
+        "v": CANONICAL_VERSION,
+        "checkpoint": sequence,
+        "entry_hmac": entry_hmac,
+        "entry_recorded_at": timestamp_text(entry_recorded_at),
+        "created_at": timestamp_text(created_at),
+        "kind": kind,
+        "key_id": key_id,
+    }
+    return json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
+
+
+# --- verification -------------------------------------------------------------------
+
+ENTRY_ALTERED = "ENTRY_ALTERED"
+ENTRY_MISSING = "ENTRY_MISSING"
+ENTRY_INSERTED = "ENTRY_INSERTED"
+ENTRIES_REORDERED = "ENTRIES_REORDERED"
+UNKNOWN_KEY = "UNKNOWN_KEY"
+CHECKPOINT_INVALID = "CHECKPOINT_INVALID"
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    intact: bool
+    entries_checked: int
+    first_bad_sequence: int = 0
+    problem: str = ""
+    # Where verification started and the last good link it reached.
+    from_sequence: int = 1
+    last_sequence: int = 0
+    last_hmac: str = ""
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """Where a verification starts: the position before the first entry
+    checked and the MAC that entry must link to."""
+
+    sequence: int
+    entry_hmac: str
+
+
+# How far the verifier looks around a broken link to tell a moved entry from
+# a missing one. Detection never depends on it; only the diagnosis does.
+CLASSIFY_WINDOW = 256
+
+
+def verify_entries(
+    entries: Iterable[Entry],
+    keyring: Keyring,
+    anchor: Anchor = Anchor(0, ""),
+    head: Anchor | None = None,
+    anchors: Mapping[int, str] | None = None,
+) -> VerifyReport:
+    """Walk entries in ascending sequence and report the first bad position.
+
+    `head` is the chain head row (last sequence and MAC): entries beyond it
+    were inserted, and a head beyond the last entry means entries at the end
+    were deleted. `anchors` (sequence -> entry MAC recorded at a checkpoint)
+    must agree with the entries they name. Diagnosis at a broken position p (the entry there is r):
+      - a gap in sequence numbers                   -> ENTRY_MISSING at the gap
+      - r's key id is not in the keyring            -> UNKNOWN_KEY
+      - r's own MAC fails and the next entry links
+        to r's predecessor (or r is past the head)  -> ENTRY_INSERTED (a forged entry)
+      - r's own MAC fails otherwise                 -> ENTRY_ALTERED
+      - r is authentic but links to a later entry,
+        or is an earlier entry placed here          -> ENTRIES_REORDERED
+      - r is authentic and links to nothing here    -> ENTRY_MISSING (its predecessor was removed)
+    """
+    expected = anchor.sequence + 1
+    previous = anchor.entry_hmac
+    checked = 0
+    recent: deque[str] = deque(maxlen=CLASSIFY_WINDOW)
+    window: deque[Entry] = deque()
+    iterator = iter(entries)
+    exhausted = False
+
+    def fill() -> None:
+        nonlocal exhausted
+        while not exhausted and len(window) < CLASSIFY_WINDOW:
+            try:
+                window.append(next(iterator))
+            except StopIteration:
+                exhausted = True
+
+    def report(position: int, problem: str) -> VerifyReport:
+        return VerifyReport(False, checked, position, problem, anchor.sequence + 1, expected - 1, previous)
+
+    fill()
+    while window:
+        entry = window.popleft()
+        fill()
+        if entry.sequence != expected:
+            return report(expected, ENTRY_MISSING)
+        key = keyring.get(entry.key_id)
+        if key is None:
+            return report(entry.sequence, UNKNOWN_KEY)
+        self_ok = hmac.compare_digest(compute_hmac(key, entry), entry.entry_hmac)
+        link_ok = entry.previous_hmac == previous
+        if not (self_ok and link_ok):
+            following = window[0] if window else None
+            next_links_over = following is not None and following.previous_hmac == previous
+            if not self_ok:
+                # A forged entry squeezed in, or one beyond the head: inserted.
+                if next_links_over or (head is not None and entry.sequence > head.sequence):
+                    return report(entry.sequence, ENTRY_INSERTED)
+                return report(entry.sequence, ENTRY_ALTERED)
+            # Authentic entry in the wrong place.
+            if any(later.entry_hmac == entry.previous_hmac for later in window):
+                return report(entry.sequence, ENTRIES_REORDERED)
+            if next_links_over:
+                # An authentic entry from elsewhere placed here.
+                return report(entry.sequence, ENTRIES_REORDERED if entry.previous_hmac in recent else ENTRY_INSERTED)
+            return report(entry.sequence, ENTRY_MISSING)
+        if head is not None and entry.sequence > head.sequence:
+            return report(entry.sequence, ENTRY_INSERTED)
+        if anchors and anchors.get(entry.sequence, entry.entry_hmac) != entry.entry_hmac:
+            return report(entry.sequence, ENTRY_ALTERED)
+        recent.append(entry.entry_hmac)
+        previous = entry.entry_hmac
+        expected += 1
+        checked += 1
+    if head is not None and head.sequence >= expected:
+        return report(expected, ENTRY_MISSING)
+    if anchors and max(anchors) >= expected:
+        # A checkpoint names an entry past the end: the tail was cut off.
+        return report(expected, ENTRY_MISSING)
+    if head is not None and head.sequence == expected - 1 and head.sequence > anchor.sequence and head.entry_hmac != previous:
+        return report(head.sequence, ENTRY_ALTERED)
+    return VerifyReport(True, checked, 0, "", anchor.sequence + 1, expected - 1, previous)
+
+
+def entry_to_json(entry: Entry) -> dict:
+    return {
+        "sequence": entry.sequence,
+        "entry_id": entry.entry_id,
+        "recorded_at": timestamp_text(entry.recorded_at),
+        "tenant_id": entry.tenant_id,
+        "actor": entry.actor,
+        "action": entry.action,
+        "subject": entry.subject,
+        "outcome": entry.outcome,
+        "request_id": entry.request_id,
+        "evidence_hashes": dict(entry.evidence_hashes),
+        "details": dict(entry.details),
+        "previous_hmac": entry.previous_hmac,
+        "entry_hmac": entry.entry_hmac,
+        "key_id": entry.key_id,
+    }
+
+
+def entry_from_json(document: dict) -> Entry:
+    recorded = datetime.strptime(document["recorded_at"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    return Entry(
+        sequence=int(document["sequence"]),
+        entry_id=document["entry_id"],
+        recorded_at=recorded,
+        tenant_id=document["tenant_id"],
+        actor=document["actor"],
+        action=document["action"],
+        subject=document["subject"],
+        outcome=document["outcome"],
+        request_id=document["request_id"],
+        evidence_hashes=document.get("evidence_hashes", {}),
+        details=document.get("details", {}),
+        previous_hmac=document["previous_hmac"],
+        entry_hmac=document["entry_hmac"],
+        key_id=document["key_id"],
+    )
+
+
+def read_jsonl(lines: Iterable[str]) -> Iterator[Entry]:
+    for line in lines:
+        if line.strip():
+            yield entry_from_json(json.loads(line))

@@ -1,0 +1,87 @@
+"""Protobuf <-> domain conversions for audit."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from identity.audit.v1 import audit_pb2
+from identity_runtime.errors import invalid_field
+from services.audit.chain import Draft, Entry, VerifyReport
+from services.audit.log import QueryFilter
+
+_OUTCOME_TO_PROTO = {"success": audit_pb2.OUTCOME_SUCCESS, "denied": audit_pb2.OUTCOME_DENIED, "failed": audit_pb2.OUTCOME_FAILED}
+_OUTCOME_FROM_PROTO = {v: k for k, v in _OUTCOME_TO_PROTO.items()}
+
+
+def timestamp(value: datetime) -> Timestamp:
+    ts = Timestamp()
+    ts.FromDatetime(value)
+    return ts
+
+
+def _time(message: audit_pb2.QueryEntriesRequest, field: str) -> datetime | None:
+    if not message.HasField(field):
+        return None
+    value: Timestamp = getattr(message, field)
+    if value.seconds < 0:
+        raise invalid_field(field, "must be after 1970")
+    return value.ToDatetime(tzinfo=UTC)
+
+
+def draft(request: audit_pb2.AppendRequest, tenant_id: str, actor: str, request_id: str) -> Draft:
+    outcome = _OUTCOME_FROM_PROTO.get(request.outcome)
+    if outcome is None:
+        raise invalid_field("outcome", "must be SUCCESS, DENIED or FAILED")
+    return Draft(
+        tenant_id=tenant_id,
+        actor=request.actor or actor,
+        action=request.action,
+        subject=request.subject,
+        outcome=outcome,
+        request_id=request_id,
+        evidence_hashes=dict(request.evidence_hashes),
+        details=dict(request.details),
+    )
+
+
+def query(request: audit_pb2.QueryEntriesRequest, tenant_id: str) -> QueryFilter:
+    return QueryFilter(
+        tenant_id=tenant_id,
+        subject=request.subject,
+        action=request.action,
+        start_time=_time(request, "start_time"),
+        end_time=_time(request, "end_time"),
+    )
+
+
+def entry(value: Entry) -> audit_pb2.AuditEntry:
+    return audit_pb2.AuditEntry(
+        sequence=value.sequence,
+        entry_id=value.entry_id,
+        recorded_at=timestamp(value.recorded_at),
+        tenant_id=value.tenant_id,
+        actor=value.actor,
+        action=value.action,
+        subject=value.subject,
+        outcome=_OUTCOME_TO_PROTO[value.outcome],
+        request_id=value.request_id,
+        evidence_hashes=dict(value.evidence_hashes),
+        details=dict(value.details),
+        previous_hmac=value.previous_hmac,
+        entry_hmac=value.entry_hmac,
+        key_id=value.key_id,
+    )
+
+
+def verify_response(report: VerifyReport) -> audit_pb2.VerifyChainResponse:
+    return audit_pb2.VerifyChainResponse(
+        intact=report.intact,
+        entries_checked=report.entries_checked,
+        first_bad_sequence=report.first_bad_sequence,
+        problem=report.problem,
+        verified_from_sequence=report.from_sequence,
+        head_sequence=report.last_sequence,
+        head_hmac=report.last_hmac,
+    )

@@ -1,0 +1,107 @@
+"""Embedding contracts, enrollment sources and probe validation (domain, no gRPC)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from identity_runtime.errors import FailedPrecondition, InvalidArgument, invalid_field
+from services.matching.calibration import Calibration
+
+# Lower is better. The numbers equal identity.common.v1.EnrollmentSource.
+SOURCE_PRIORITY = {"dukcapil": 1, "ktp_extract": 2, "onboarding_selfie": 3, "step_up_promotion": 4}
+SOURCES_BY_PRIORITY = {v: k for k, v in SOURCE_PRIORITY.items()}
+RETIRE_REASONS = ("erasure", "superseded", "review")
+# Built-in default thresholds for models without a calibration (the model
+# manifest's figure; the operator brings qe-face-v3).
+BUILTIN_THRESHOLDS = {"qe-face-v3": 0.45}
+ID_MAX = 40
+
+
+@dataclass(frozen=True)
+class EmbeddingContract:
+    model_id: str
+    model_version: str
+    dimension: int
+
+    def describe(self) -> str:
+        return f"{self.model_id}/{self.dimension}"
+
+    def same_gallery(self, other: EmbeddingContract) -> bool:
+        """A gallery is pinned to model id + dimension (the version is recorded)."""
+        return self.model_id == other.model_id and self.dimension == other.dimension
+
+
+@dataclass(frozen=True)
+class ModelProfile:
+    """What the deployment matches with: its contract, default threshold and calibration."""
+
+    contract: EmbeddingContract
+    default_threshold: float
+    calibration: Calibration | None
+
+    def false_match_rate(self, score: float) -> float:
+        """Estimated impostor probability of scoring >= score; -1 without a calibration."""
+        return self.calibration.false_match_rate(score) if self.calibration else -1.0
+
+    @property
+    def calibration_id(self) -> str:
+        return self.calibration.calibration_id if self.calibration else ""
+
+
+def resolve_profile(
+    contract: EmbeddingContract, configured_threshold: float | None, calibrations: dict[str, Calibration]
+) -> ModelProfile:
+    calibration = calibrations.get(contract.model_id)
+    if configured_threshold is not None:
+        threshold = configured_threshold
+    elif calibration is not None:
+        threshold = calibration.recommended_threshold
+    elif contract.model_id in BUILTIN_THRESHOLDS:
+        threshold = BUILTIN_THRESHOLDS[contract.model_id]
+    else:
+        raise ValueError(
+            f"no threshold for model {contract.model_id!r}: set MATCHING_DEFAULT_THRESHOLD "
+            "or provide a calibration file in MATCHING_CALIBRATION_DIR"
+        )
+    return ModelProfile(contract=contract, default_threshold=threshold, calibration=calibration)
+
+
+def contract_mismatch(expected: EmbeddingContract, got: EmbeddingContract, what: str) -> FailedPrecondition:
+    return FailedPrecondition(
+        f"{what} was produced under another embedding contract than the gallery's",
+        "EMBEDDING_CONTRACT_MISMATCH",
+        {"expected": expected.describe(), "got": got.describe()},
+    )
+
+
+def validate_embedding(field: str, contract: EmbeddingContract, values: Sequence[float], pinned: EmbeddingContract) -> np.ndarray:
+    """A unit-length float32 vector, or the precise reason it is refused.
+
+    Never echoes values: embeddings are biometric data.
+    """
+    if not contract.model_id:
+        raise invalid_field(f"{field}.contract.model_id", "is required")
+    if not contract.same_gallery(pinned):
+        raise contract_mismatch(pinned, contract, field)
+    if len(values) != contract.dimension:
+        raise InvalidArgument(
+            f"{field} has {len(values)} values but its contract declares {contract.dimension}",
+            "EMBEDDING_INVALID",
+            {"field": field},
+        )
+    vector = np.asarray(values, dtype=np.float32)
+    norm = float(np.linalg.norm(vector))
+    if not np.all(np.isfinite(vector)) or not np.isfinite(norm) or norm < 1e-6:
+        raise InvalidArgument(f"{field} has non-finite values or zero norm", "EMBEDDING_INVALID", {"field": field})
+    return vector / norm
+
+
+def validate_id(field: str, value: str) -> str:
+    if not value:
+        raise invalid_field(field, "is required")
+    if len(value) > ID_MAX or not value.isascii() or not value.replace("_", "").replace("-", "").isalnum():
+        raise invalid_field(field, f"must be at most {ID_MAX} letters, digits, '_' or '-'")
+    return value

@@ -1,0 +1,250 @@
+"""The matching core: enroll, verify 1:1, search 1:N, list, retire, shred.
+
+Tenancy: every method takes the caller's organisation (from
+`identity_runtime.context.require_org()` in the servicer) and touches only
+that organisation's rows and gallery.
+
+Replicas. Each replica holds every organisation's gallery in memory. It is
+built from the database at start (`rebuild`) and kept current two ways: a
+replica applies its own writes right after they commit, and `catch_up`
+(every `sync_interval_seconds`) reads each organisation's change number and
+applies the rows changed above its high-water mark, so a write on one
+replica reaches the others within one interval. Search results are checked
+against the database before they are returned, so a reference retired or
+shredded on another replica is never reported even inside that interval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+
+from identity_runtime import logs
+from identity_runtime.errors import invalid_field
+from identity_store.db import Database
+from services.matching.contract import (
+    RETIRE_REASONS,
+    SOURCE_PRIORITY,
+    EmbeddingContract,
+    ModelProfile,
+    validate_embedding,
+    validate_id,
+)
+from services.matching.enrollments import EnrollmentRecord, EnrollmentStore
+from services.matching.gallery import Gallery, GalleryEntry, Hit
+
+log = logs.get_logger("identity.matching")
+
+MAX_TOP_K = 100
+DEFAULT_TOP_K = 10
+
+
+@dataclass(frozen=True)
+class EmbeddingInput:
+    contract: EmbeddingContract
+    values: Sequence[float]
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    score: float
+    threshold: float
+    match: bool
+    estimated_false_match_rate: float
+    calibration_id: str
+    enrollment_id: str
+    reference_source: str
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    hits: list[Hit]
+    index_kind: str
+    gallery_size: int
+
+
+@dataclass(frozen=True)
+class EnrollOutcome:
+    record: EnrollmentRecord
+    duplicates: list[Hit]
+
+
+@dataclass(frozen=True)
+class ShredOutcome:
+    destroyed_key_count: int
+    shredded_at: datetime
+
+
+class MatchingEngine:
+    def __init__(self, database: Database, store: EnrollmentStore, gallery: Gallery, profile: ModelProfile):
+        self.database = database
+        self.store = store
+        self.gallery = gallery
+        self.profile = profile
+
+    @property
+    def contract(self) -> EmbeddingContract:
+        return self.profile.contract
+
+    def _threshold(self, configured: float | None) -> float:
+        return self.profile.default_threshold if configured is None else float(configured)
+
+    # --- 1:1 -------------------------------------------------------------------
+
+    async def verify(
+        self, org_id: str, probe: EmbeddingInput, customer_id: str | None, reference: EmbeddingInput | None
+    ) -> VerifyResult:
+        probe_vector = validate_embedding("probe", probe.contract, probe.values, self.contract)
+        if customer_id is None and reference is None:
+            raise invalid_field("reference", "give customer_id or reference_embedding")
+        if reference is not None:
+            reference_vector = validate_embedding("reference_embedding", reference.contract, reference.values, self.contract)
+            configured = await self.database.run(lambda s: self.store.org_threshold(s, org_id))
+            enrollment_id, source = "", ""
+        else:
+            validate_id("customer_id", customer_id or "")
+
+            configured, found = await self.database.run(
+                lambda s: self.store.active_reference(s, org_id, customer_id or "")
+            )
+            reference_vector = found.vector
+            enrollment_id, source = found.record.enrollment_id, found.record.source
+        score = float(np.clip(probe_vector @ reference_vector, -1.0, 1.0))
+        threshold = self._threshold(configured)
+        return VerifyResult(
+            score=score,
+            threshold=threshold,
+            match=score >= threshold,
+            estimated_false_match_rate=self.profile.false_match_rate(score),
+            calibration_id=self.profile.calibration_id,
+            enrollment_id=enrollment_id,
+            reference_source=source,
+        )
+
+    # --- 1:N -------------------------------------------------------------------
+
+    async def search(
+        self, org_id: str, probe: EmbeddingInput, top_k: int, min_score: float, exclude_customer_id: str
+    ) -> SearchResult:
+        vector = validate_embedding("probe", probe.contract, probe.values, self.contract)
+        if top_k < 0 or top_k > MAX_TOP_K:
+            raise invalid_field("top_k", f"must be between 0 and {MAX_TOP_K}")
+        if not -1.0 <= min_score <= 1.0 or not np.isfinite(min_score):
+            raise invalid_field("min_score", "must be a cosine in [-1, 1]")
+        if exclude_customer_id:
+            validate_id("exclude_customer_id", exclude_customer_id)
+        return await self._search(org_id, vector, top_k or DEFAULT_TOP_K, min_score, exclude_customer_id)
+
+    async def _search(
+        self, org_id: str, vector: np.ndarray, top_k: int, min_score: float, exclude_customer_id: str
+    ) -> SearchResult:
+        # Over-fetch: the excluded customer and references retired on another
+        # replica (not yet caught up) may take places in the raw result.
+        fetch = min(2 * top_k + 2, 4 * MAX_TOP_K)
+        raw, kind, size = await asyncio.to_thread(self.gallery.search, org_id, vector, fetch)
+        candidates = [h for h in raw if h.customer_id != exclude_customer_id]
+
+        def confirm(session):  # type: ignore[no-untyped-def]
+            return (
+                self.store.org_threshold(session, org_id),
+                self.store.live_enrollments(session, org_id, [h.enrollment_id for h in candidates]),
+            )
+
+        configured, live = await self.database.run(confirm)
+        floor = self._threshold(configured) if min_score == 0.0 else min_score
+        hits = [h for h in candidates if h.enrollment_id in live and h.score >= floor][:top_k]
+        return SearchResult(hits=hits, index_kind=kind, gallery_size=size)
+
+    # --- enrollment ----------------------------------------------------------------
+
+    async def enroll(
+        self,
+        org_id: str,
+        customer_id: str,
+        embedding: EmbeddingInput,
+        source: str,
+        verification_id: str,
+        search_duplicates: bool,
+    ) -> EnrollOutcome:
+        validate_id("customer_id", customer_id)
+        if source not in SOURCE_PRIORITY:
+            raise invalid_field("source", f"must be one of {', '.join(SOURCE_PRIORITY)}")
+        if verification_id:
+            validate_id("verification_id", verification_id)
+        vector = validate_embedding("embedding", embedding.contract, embedding.values, self.contract)
+        duplicates: list[Hit] = []
+        if search_duplicates:
+            duplicates = (await self._search(org_id, vector, DEFAULT_TOP_K, 0.0, customer_id)).hits
+        result = await self.database.run(
+            lambda s: self.store.enroll(s, org_id, customer_id, source, verification_id, vector)
+        )
+        # Off the event loop: an ivf gallery may retrain on this insert.
+        await asyncio.to_thread(self.gallery.apply, org_id, result.changes)
+        return EnrollOutcome(record=result.record, duplicates=duplicates)
+
+    async def list_enrollments(self, org_id: str, customer_id: str, include_retired: bool) -> list[EnrollmentRecord]:
+        validate_id("customer_id", customer_id)
+        return await self.database.run(lambda s: self.store.list(s, org_id, customer_id, include_retired))
+
+    async def retire(self, org_id: str, customer_id: str, reason: str) -> int:
+        validate_id("customer_id", customer_id)
+        if reason not in RETIRE_REASONS:
+            raise invalid_field("reason", f"must be one of {', '.join(RETIRE_REASONS)}")
+        changes = await self.database.run(lambda s: self.store.retire(s, org_id, customer_id, reason))
+        await asyncio.to_thread(self.gallery.apply, org_id, changes)
+        return len(changes)
+
+    async def shred(self, org_id: str, customer_id: str) -> ShredOutcome:
+        validate_id("customer_id", customer_id)
+        destroyed, when, changes = await self.database.run(lambda s: self.store.shred(s, org_id, customer_id))
+        await asyncio.to_thread(self.gallery.apply, org_id, changes)
+        log.info("customer key shredded", destroyed_key_count=destroyed)
+        return ShredOutcome(destroyed_key_count=destroyed, shredded_at=when)
+
+    # --- replica convergence ----------------------------------------------------------
+
+    async def catch_up(self) -> int:
+        """Apply every organisation's changes above this replica's high-water
+        mark; returns how many rows were applied."""
+        heads = await self.database.run(self.store.gallery_heads)
+        applied = 0
+        for org_id, head in heads.items():
+            after = self.gallery.high_water.get(org_id, -1)
+            if head <= after:
+                continue
+            stats: dict[str, int] = {}
+
+            def load(session, org_id=org_id, after=after, head=head, stats=stats):  # type: ignore[no-untyped-def]
+                return list(self.store.changes_since(session, org_id, after, head, stats))
+
+            entries: list[GalleryEntry] = await self.database.run(load)
+            await asyncio.to_thread(self.gallery.apply, org_id, entries)
+            self.gallery.high_water[org_id] = head
+            applied += len(entries)
+            if stats.get("unreadable"):
+                log.warning("references left out of the gallery: they cannot be opened", count=stats["unreadable"])
+        return applied
+
+    async def rebuild(self) -> None:
+        started = time.perf_counter()
+        applied = await self.catch_up()
+        log.info(
+            "gallery rebuilt from the database",
+            rows=applied,
+            references=self.gallery.total_size(),
+            contract=self.contract.describe(),
+            seconds=round(time.perf_counter() - started, 2),
+        )
+
+    async def run_sync(self, interval_seconds: float) -> None:
+        while True:
+            await asyncio.sleep(interval_seconds)
+            try:
+                await self.catch_up()
+            except Exception:  # noqa: BLE001 - keep serving; the next round retries
+                log.exception("gallery catch-up failed; retrying next interval")

@@ -1,0 +1,94 @@
+"""Protobuf <-> domain conversions for matching."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from identity.common.v1 import types_pb2
+from identity.matching.v1 import matching_pb2
+from identity_runtime.errors import invalid_field
+from services.matching.contract import SOURCE_PRIORITY, SOURCES_BY_PRIORITY, EmbeddingContract
+from services.matching.engine import EmbeddingInput, EnrollOutcome, SearchResult, VerifyResult
+from services.matching.enrollments import EnrollmentRecord
+from services.matching.gallery import Hit
+
+
+def timestamp(value: datetime | None) -> Timestamp | None:
+    if value is None:
+        return None
+    ts = Timestamp()
+    ts.FromDatetime(value)
+    return ts
+
+
+def contract_from_proto(message: types_pb2.EmbeddingContract) -> EmbeddingContract:
+    return EmbeddingContract(message.model_id, message.model_version, message.dimension)
+
+
+def contract_to_proto(contract: EmbeddingContract) -> types_pb2.EmbeddingContract:
+    return types_pb2.EmbeddingContract(
+        model_id=contract.model_id, model_version=contract.model_version, dimension=contract.dimension
+    )
+
+
+def embedding(message: types_pb2.Embedding) -> EmbeddingInput:
+    return EmbeddingInput(contract=contract_from_proto(message.contract), values=message.values)
+
+
+def source_from_proto(value: int) -> str:
+    source = SOURCES_BY_PRIORITY.get(value)
+    if source is None:
+        raise invalid_field("source", "must be one of the EnrollmentSource values")
+    return source
+
+
+def source_to_proto(source: str) -> int:
+    return SOURCE_PRIORITY.get(source, types_pb2.ENROLLMENT_SOURCE_UNSPECIFIED)
+
+
+def enrollment(record: EnrollmentRecord) -> matching_pb2.Enrollment:
+    return matching_pb2.Enrollment(
+        enrollment_id=record.enrollment_id,
+        customer_id=record.customer_id,
+        source=source_to_proto(record.source),
+        contract=contract_to_proto(record.contract),
+        active=record.active,
+        verification_id=record.verification_id,
+        created_at=timestamp(record.created_at),
+        retired_at=timestamp(record.retired_at),
+        sealed_size_bytes=record.sealed_size_bytes,
+    )
+
+
+def enroll_response(outcome: EnrollOutcome) -> matching_pb2.EnrollResponse:
+    return matching_pb2.EnrollResponse(
+        enrollment=enrollment(outcome.record),
+        duplicates=[
+            matching_pb2.DuplicateCandidate(customer_id=h.customer_id, enrollment_id=h.enrollment_id, score=h.score)
+            for h in outcome.duplicates
+        ],
+    )
+
+
+def verify_response(result: VerifyResult) -> matching_pb2.VerifyResponse:
+    return matching_pb2.VerifyResponse(
+        score=result.score,
+        threshold=result.threshold,
+        match=result.match,
+        estimated_false_match_rate=result.estimated_false_match_rate,
+        enrollment_id=result.enrollment_id,
+        reference_source=source_to_proto(result.reference_source) if result.reference_source else 0,
+        calibration_id=result.calibration_id,
+    )
+
+
+def search_hit(hit: Hit) -> matching_pb2.SearchHit:
+    return matching_pb2.SearchHit(customer_id=hit.customer_id, enrollment_id=hit.enrollment_id, score=hit.score)
+
+
+def search_response(result: SearchResult) -> matching_pb2.SearchResponse:
+    return matching_pb2.SearchResponse(
+        hits=[search_hit(h) for h in result.hits], index_kind=result.index_kind, gallery_size=result.gallery_size
+    )

@@ -1,0 +1,98 @@
+"""Shared helpers of the benchmarks: a scratch PostgreSQL schema, service subprocesses, statistics."""
+
+from __future__ import annotations
+
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+import sqlalchemy as sa  # noqa: E402
+
+from identity_store import migrate  # noqa: E402
+from identity_store.db import normalise_url  # noqa: E402
+
+DEFAULT_POSTGRES = os.environ.get("IDENTITY_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@contextmanager
+def scratch_schema(base_url: str = DEFAULT_POSTGRES) -> Iterator[str]:
+    """A migrated PostgreSQL schema of its own, dropped afterwards."""
+    schema = f"bench_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(normalise_url(base_url), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    separator = "&" if "?" in base_url else "?"
+    url = f"{normalise_url(base_url)}{separator}options=-csearch_path%3D{schema}"
+    try:
+        migrate.upgrade(url)
+        yield url
+    finally:
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (Linux /proc), in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks
+
+
+@contextmanager
+def service_process(module: str, env: dict[str, str], cpu: int | None = None) -> Iterator[tuple[str, int]]:
+    """Run `python -m <module>` on a free port; yields (address, pid)."""
+    log = tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False)
+    command = [sys.executable, "-m", module]
+    if cpu is not None:
+        command = ["taskset", "-c", str(cpu), *command]
+    full_env = {**os.environ, "PYTHONPATH": str(ROOT), **env}
+    process = subprocess.Popen(command, env=full_env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+    try:
+        deadline = time.monotonic() + 300
+        address = None
+        while address is None:
+            if process.poll() is not None:
+                raise RuntimeError(f"{module} exited: {Path(log.name).read_text()[-2000:]}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{module} did not start")
+            match = re.search(r"listening on (\S+:\d+)", Path(log.name).read_text())
+            address = match.group(1) if match else None
+            time.sleep(0.2)
+        yield address, process.pid
+    finally:
+        process.terminate()
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        os.unlink(log.name)
+
+
+def summarise(latencies_seconds: list[float]) -> dict[str, float]:
+    ordered = sorted(latencies_seconds)
+    return {
+        "p50_ms": round(statistics.median(ordered) * 1000, 3),
+        "p95_ms": round(ordered[int(0.95 * (len(ordered) - 1))] * 1000, 3),
+    }
+
+
+def machine_speed() -> float:
+    """CPU seconds of a pure-Python 10M-iteration loop: a yardstick for
+    comparing figures across machines (about 0.5 s on a current desktop core)."""
+    started = time.process_time()
+    total = 0
+    for i in range(10_000_000):
+        total += i
+    return round(time.process_time() - started, 2)

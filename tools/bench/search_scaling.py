@@ -1,0 +1,137 @@
+#!/usr/bin/env python3
+"""1:N search latency and recall against gallery size: exact vs approximate indexes.
+
+    .venv/bin/python tools/bench/search_scaling.py [--sizes 1000,10000,100000,1000000] [--dimension 128]
+
+Synthetic galleries of i.i.d. Gaussian unit vectors (no cluster structure:
+the hard case for IVF and HNSW, whose recall on real face embeddings is
+usually higher). Queries are the dedupe case: a gallery member seen again
+through another photo (a unit vector at cosine 0.7 from it).
+
+Indexes, all inner product on unit vectors (= cosine), searched one query at
+a time on one thread (faiss.omp_set_num_threads(1)), like the service:
+
+  exact   IndexFlatIP (what `MATCHING_INDEX_KIND=exact` runs)
+  ivf     IndexIVFFlat, nlist = 4 sqrt(n), nprobe 8, 32 and 128 (`ivf`)
+  hnsw    IndexHNSWFlat, M = 32, efConstruction 80, efSearch 64 and 256
+          (no removal by id in FAISS's HNSW, so not offered by the service)
+
+Reported per index: build (train + add) seconds, median and p95 latency per
+query, duplicate recall@1 and @10 (the planted member ranked first / in the
+top 10: the dedupe question) and the overlap of the top 10 with the exact
+top 10 (on unstructured data the 9 non-duplicates are near-ties, so this
+overlap says little about dedupe).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import time
+
+import faiss
+import numpy as np
+from common import machine_speed
+
+
+def unit_rows(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
+    out = np.empty((n, d), dtype=np.float32)
+    for start in range(0, n, 100_000):
+        block = rng.standard_normal((min(100_000, n - start), d)).astype(np.float32)
+        out[start : start + len(block)] = block / np.linalg.norm(block, axis=1, keepdims=True)
+    return out
+
+
+def planted_queries(rng: np.random.Generator, gallery: np.ndarray, count: int, cosine: float) -> tuple[np.ndarray, np.ndarray]:
+    members = rng.choice(len(gallery), size=count, replace=False)
+    base = gallery[members]
+    noise = rng.standard_normal(base.shape).astype(np.float32)
+    noise -= np.sum(noise * base, axis=1, keepdims=True) * base
+    noise /= np.linalg.norm(noise, axis=1, keepdims=True)
+    return (cosine * base + math.sqrt(1 - cosine**2) * noise).astype(np.float32), members
+
+
+def measure(index: faiss.Index, queries: np.ndarray, k: int) -> tuple[list[float], np.ndarray]:
+    latencies, results = [], []
+    for query in queries:
+        started = time.perf_counter()
+        _, labels = index.search(query.reshape(1, -1), k)
+        latencies.append(time.perf_counter() - started)
+        results.append(labels[0])
+    return latencies, np.vstack(results)
+
+
+def row(name: str, size: int, build_s: float, latencies: list[float], labels: np.ndarray, members: np.ndarray, exact: np.ndarray) -> dict:
+    ordered = sorted(latencies)
+    overlap = np.mean([len(set(a) & set(b)) / len(b) for a, b in zip(labels[:, :10], exact[:, :10], strict=True)])
+    return {
+        "index": name,
+        "gallery": size,
+        "build_s": round(build_s, 2),
+        "p50_ms": round(statistics.median(ordered) * 1000, 3),
+        "p95_ms": round(ordered[int(0.95 * (len(ordered) - 1))] * 1000, 3),
+        "duplicate_recall_at_1": round(float(np.mean(labels[:, 0] == members)), 4),
+        "duplicate_recall_at_10": round(float(np.mean([m in row_ for row_, m in zip(labels[:, :10], members, strict=True)])), 4),
+        "overlap_at_10_vs_exact": round(float(overlap), 4),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="1000,10000,100000,1000000")
+    parser.add_argument("--dimension", type=int, default=128)
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--hnsw-max", type=int, default=1_000_000, help="largest gallery to build HNSW for")
+    parser.add_argument("--build-threads", type=int, default=1)
+    args = parser.parse_args()
+    rng = np.random.default_rng(2026)
+    results = []
+    for size in (int(s) for s in args.sizes.split(",")):
+        gallery = unit_rows(rng, size, args.dimension)
+        queries, members = planted_queries(rng, gallery, min(args.queries, size), 0.7)
+        faiss.omp_set_num_threads(args.build_threads)
+        started = time.perf_counter()
+        flat = faiss.IndexFlatIP(args.dimension)
+        flat.add(gallery)
+        flat_build = time.perf_counter() - started
+        faiss.omp_set_num_threads(1)
+        latencies, exact = measure(flat, queries, 10)
+        results.append(row("exact", size, flat_build, latencies, exact, members, exact))
+
+        nlist = int(max(16, 4 * math.sqrt(size)))
+        faiss.omp_set_num_threads(args.build_threads)
+        started = time.perf_counter()
+        ivf = faiss.IndexIVFFlat(faiss.IndexFlatIP(args.dimension), args.dimension, nlist, faiss.METRIC_INNER_PRODUCT)
+        ivf.train(gallery)
+        ivf.add(gallery)
+        ivf_build = time.perf_counter() - started
+        faiss.omp_set_num_threads(1)
+        for nprobe in (8, 32, 128):
+            ivf.nprobe = nprobe
+            latencies, labels = measure(ivf, queries, 10)
+            results.append(row(f"ivf{nlist}/nprobe{nprobe}", size, ivf_build, latencies, labels, members, exact))
+        del ivf
+
+        if size <= args.hnsw_max:
+            faiss.omp_set_num_threads(args.build_threads)
+            started = time.perf_counter()
+            hnsw = faiss.IndexHNSWFlat(args.dimension, 32, faiss.METRIC_INNER_PRODUCT)
+            hnsw.hnsw.efConstruction = 80
+            hnsw.add(gallery)
+            hnsw_build = time.perf_counter() - started
+            faiss.omp_set_num_threads(1)
+            for ef in (64, 256):
+                hnsw.hnsw.efSearch = ef
+                latencies, labels = measure(hnsw, queries, 10)
+                results.append(row(f"hnsw32/ef{ef}", size, hnsw_build, latencies, labels, members, exact))
+            del hnsw
+        print(json.dumps(results[-6:]), flush=True)
+        del flat, gallery
+    print(json.dumps({"dimension": args.dimension, "queries": args.queries, "python_10M_loop_s": machine_speed(),
+                      "faiss": faiss.__version__, "results": results}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
