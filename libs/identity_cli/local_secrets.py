@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from identity_cli.secrets import read_or_create_secret
+from identity_cli.secrets import read_or_create_keyring, read_or_create_secret
 
 LOCAL_ORG_ID = "org_local"
 
@@ -20,11 +20,19 @@ _WORKSPACE_PAD_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "mo
 
 def local_settings(data_dir: Path, database_url: str) -> dict[str, str]:
     """Settings the services need on one machine; the caller's env overrides them."""
+    # One KEK keyring for matching and kyc-tier: `identity keys rotate`
+    # re-wraps every data key in the database, whoever sealed with it.
+    kek_keyring = str(read_or_create_keyring(data_dir, "kek-keyring.json", "kek-local-1"))
     settings = {
         "KYC_TIER_DATABASE_URL": database_url,
         "KYC_TIER_API_KEY_PEPPER": read_or_create_secret(data_dir, "api-key-pepper"),
         "KYC_TIER_PII_INDEX_KEY": read_or_create_secret(data_dir, "pii-index-key"),
+        "KYC_TIER_KEK_KEYRING_FILE": kek_keyring,
         "LIVENESS_DATABASE_URL": database_url,
+        "MATCHING_DATABASE_URL": database_url,
+        "MATCHING_KEK_KEYRING_FILE": kek_keyring,
+        "AUDIT_DATABASE_URL": database_url,
+        "AUDIT_HMAC_KEYRING_FILE": str(read_or_create_keyring(data_dir, "audit-hmac-keyring.json", "audit-local-1")),
     }
     if _WORKSPACE_PAD_DIR.is_dir():
         settings["LIVENESS_PAD_MODEL_DIR"] = str(_WORKSPACE_PAD_DIR)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from identity_capture.digest import bundle_sha256
 from sqlalchemy.orm import Session
 
+from identity_capture.digest import bundle_sha256
 from identity_runtime.errors import invalid_field
 from identity_store import models
 from identity_store.types import utcnow
