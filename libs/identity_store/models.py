@@ -253,6 +253,10 @@ class AuditOutbox(Base):
     # A relay's lease on the row while it delivers it.
     claimed_until: Mapped[datetime | None] = mapped_column()
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Set when the audit service refused the entry for good (a bug, never a
+    # partner's input): it stays here for operators instead of blocking the
+    # entries behind it.
+    rejected_reason: Mapped[str | None] = mapped_column(String(64))
 
 
 # --- matching -----------------------------------------------------------------

@@ -31,6 +31,8 @@ from identity_store.types import utcnow
 log = get_logger("identity.kyc_tier.outbox")
 
 BATCH = 100
+# Refusals that retrying cannot fix.
+_PERMANENT = frozenset({"INVALID_ARGUMENT", "FAILED_PRECONDITION", "PERMISSION_DENIED", "UNAUTHENTICATED"})
 
 
 def record(
@@ -117,6 +119,7 @@ class OutboxRelay:
             select(models.AuditOutbox)
             .where(
                 models.AuditOutbox.delivered_at.is_(None),
+                models.AuditOutbox.rejected_reason.is_(None),
                 or_(models.AuditOutbox.claimed_until.is_(None), models.AuditOutbox.claimed_until < now),
             )
             .order_by(models.AuditOutbox.id)
@@ -140,23 +143,32 @@ class OutboxRelay:
             if not batch:
                 return delivered
             done: list[int] = []
+            rejected: dict[int, str] = {}
             failed: int | None = None
             for entry in batch:
                 try:
                     await self.sink.deliver(entry)
                 except DomainError as exc:
+                    if exc.code in _PERMANENT:
+                        log.error("audit entry refused by the audit service; kept in the outbox", outbox_id=entry.id, reason=exc.reason)
+                        rejected[entry.id] = exc.reason
+                        continue
                     log.warning("audit entry not delivered yet", outbox_id=entry.id, reason=exc.reason)
                     failed = entry.id
                     break
                 done.append(entry.id)
-            await self.database.run(lambda s, done=done, failed=failed: self._settle(s, done, failed))
+            await self.database.run(
+                lambda s, done=done, failed=failed, rejected=rejected: self._settle(s, done, failed, rejected)
+            )
             delivered += len(done)
             if failed is not None:
                 return delivered
 
     @staticmethod
-    def _settle(session: Session, done: list[int], failed: int | None) -> None:
+    def _settle(session: Session, done: list[int], failed: int | None, rejected: dict[int, str]) -> None:
         now = utcnow()
+        for entry_id, reason in rejected.items():
+            session.execute(update(models.AuditOutbox).where(models.AuditOutbox.id == entry_id).values(rejected_reason=reason[:64]))
         if done:
             session.execute(update(models.AuditOutbox).where(models.AuditOutbox.id.in_(done)).values(delivered_at=now))
         # Release the rest of the lease so the next pass retries in order.
@@ -175,7 +187,11 @@ async def wait_until_delivered(database: Database) -> None:
     """Until the outbox is empty; callers bound it with asyncio.timeout."""
     while True:
         pending = await database.run(
-            lambda s: s.scalar(select(models.AuditOutbox.id).where(models.AuditOutbox.delivered_at.is_(None)).limit(1))
+            lambda s: s.scalar(
+                select(models.AuditOutbox.id)
+                .where(models.AuditOutbox.delivered_at.is_(None), models.AuditOutbox.rejected_reason.is_(None))
+                .limit(1)
+            )
         )
         if pending is None:
             return

@@ -48,6 +48,7 @@ def upgrade() -> None:
         sa.Column("delivered_at", identity_store.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("claimed_until", identity_store.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("rejected_reason", sa.String(length=64), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_outbox")),
     )
     with op.batch_alter_table("audit_outbox") as batch_op:
