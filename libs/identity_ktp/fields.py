@@ -94,6 +94,16 @@ class FieldValue:
 
 
 @dataclass
+class ParsedCard:
+    fields: dict[str, FieldValue]
+    # Where each labelled row was found: its label box and its value boxes.
+    label_boxes: dict[str, OcrLine]
+    value_boxes: dict[str, list[OcrLine]]
+    # The "PROVINSI ..." header line, when found.
+    header: OcrLine | None
+
+
+@dataclass
 class _Row:
     boxes: list[OcrLine]
 
@@ -256,7 +266,7 @@ def _parse_value(field: str, value: str, boxes: list[OcrLine], fields: dict[str,
         _put(fields, field, text, boxes)
 
 
-def _parse_header(rows: list[_Row], fields: dict[str, FieldValue]) -> None:
+def _parse_header(rows: list[_Row], fields: dict[str, FieldValue]) -> OcrLine | None:
     """'PROVINSI <name>' then the regency line ('KABUPATEN x', 'KOTA x', or a
     DKI city such as 'JAKARTA SELATAN')."""
     for index, row in enumerate(rows):
@@ -270,15 +280,23 @@ def _parse_header(rows: list[_Row], fields: dict[str, FieldValue]) -> None:
                 candidate = _clean(" ".join(b.text for b in following.boxes))
                 if candidate and match_label(candidate) is None:
                     _put(fields, REGENCY, candidate, following.boxes)
-            return
+            return row.boxes[0]
+    return None
 
 
 def parse_fields(lines: Sequence[OcrLine], card_width: float) -> dict[str, FieldValue]:
     """Fields read from OCR lines of a rectified card `card_width` pixels wide."""
+    return parse_card(lines, card_width).fields
+
+
+def parse_card(lines: Sequence[OcrLine], card_width: float) -> ParsedCard:
+    """Fields and where they were found, from OCR lines of a rectified card."""
     main = [line for line in lines if line.left < _PORTRAIT_COLUMN * card_width]
     side = [line for line in lines if line.left >= _PORTRAIT_COLUMN * card_width]
     rows = _group_rows(main)
     fields: dict[str, FieldValue] = {}
+    label_boxes: dict[str, OcrLine] = {}
+    value_boxes: dict[str, list[OcrLine]] = {}
     first_labelled = len(rows)
     for index, row in enumerate(rows):
         split = _split_label(row)
@@ -286,11 +304,14 @@ def parse_fields(lines: Sequence[OcrLine], card_width: float) -> dict[str, Field
             continue
         first_labelled = min(first_labelled, index)
         field, value, boxes = split
+        if field not in label_boxes:
+            label_boxes[field] = row.boxes[0]
+            value_boxes[field] = [b for b in boxes if b is not row.boxes[0]]
         if field == GENDER:
             _parse_gender_row(row, value, boxes, fields)
         elif field not in fields:
             _parse_value(field, value, boxes, fields)
-    _parse_header(rows[:first_labelled], fields)
+    header = _parse_header(rows[:first_labelled], fields)
     # Under the portrait: the place and date of issue.
     for row in _group_rows(side):
         text = _clean(" ".join(b.text for b in row.boxes))
@@ -299,4 +320,4 @@ def parse_fields(lines: Sequence[OcrLine], card_width: float) -> dict[str, Field
             _put(fields, ISSUE_DATE, date, row.boxes)
         elif not date and _letters(text) and ISSUE_PLACE not in fields:
             _put(fields, ISSUE_PLACE, text, row.boxes)
-    return fields
+    return ParsedCard(fields, label_boxes, value_boxes, header)
