@@ -54,6 +54,8 @@ NIK_UNREADABLE = "NIK_UNREADABLE"
 FIELD_MISSING = "FIELD_MISSING"
 FIELD_LOW_CONFIDENCE = "FIELD_LOW_CONFIDENCE"
 
+# A photo accepted as a tight crop of the card must show this many KTP labels.
+MIN_LABELS_FOR_FRAME = 4
 _GENDER_OF_PRINTED = {"PEREMPUAN": FEMALE, "LAKI-LAKI": MALE}
 _DATE_FIELDS = (f.BIRTH_DATE, f.ISSUE_DATE)
 # Fields whose low OCR confidence fails the check: identity depends on them.
@@ -218,9 +220,17 @@ class KtpAnalyzer:
         lines = self.ocr.read(card)
         lap("ocr")
         parsed = parse_card(lines, CARD_WIDTH)
+        if location.method == "frame" and len(parsed.label_boxes) < MIN_LABELS_FOR_FRAME:
+            # No outline and nothing KTP-like written on it: not a card scan.
+            lap("parse")
+            return KtpReport(
+                ocr_model=self.ocr.model_id,
+                reasons=[Reason(CARD_NOT_FOUND, "no card outline, and the photo does not read as a KTP")],
+                timings=report.timings,
+            )
         report.fields = parsed.fields
         nik_field = parsed.fields.get(f.NIK)
-        if nik_field is not None and len(nik_field.value) == 16:
+        if nik_field is not None:
             report.nik = validate_nik(nik_field.value, today=today, regions=self.regions)
         report.layout = check_layout(parsed, face, CARD_WIDTH, CARD_HEIGHT)
         lap("parse")
@@ -330,10 +340,9 @@ class KtpAnalyzer:
         for measure in report.measures:
             if not measure.passed:
                 reasons.append(Reason(measure.reason_code, f"{measure.name} {measure.value:.3g} is outside {measure.threshold}"))
-        nik_field = report.fields.get(f.NIK)
-        if nik_field is None or len(nik_field.value) != 16:
-            reasons.append(Reason(NIK_UNREADABLE, "the card's NIK could not be read as 16 digits"))
-        elif report.nik is not None and not report.nik.valid:
+        if report.nik is None:
+            reasons.append(Reason(NIK_UNREADABLE, "the card's NIK row could not be read"))
+        elif not report.nik.valid:
             reasons.extend(Reason(rule, RULE_MESSAGES[rule]) for rule in report.nik.reasons)
         missing = [name for name in f.REQUIRED_FIELDS if name not in report.fields]
         if missing:

@@ -60,7 +60,23 @@ def _rectified_aspect(quad: np.ndarray) -> float:
     return float((top + bottom) / max(left + right, 1e-6))
 
 
+def _edge_support(quad: np.ndarray, edges: np.ndarray) -> float:
+    """Fraction of points along the quad's sides that lie on an image edge."""
+    hits = total = 0
+    height, width = edges.shape
+    for start, end in zip(quad, np.roll(quad, -1, axis=0), strict=True):
+        steps = max(int(np.linalg.norm(end - start) / 2), 1)
+        for t in np.linspace(0.0, 1.0, steps, endpoint=False):
+            x, y = start + t * (end - start)
+            xi, yi = int(round(x)), int(round(y))
+            if 0 <= xi < width and 0 <= yi < height:
+                total += 1
+                hits += bool(edges[yi, xi])
+    return hits / total if total else 0.0
+
+
 def _candidate_quads(gray: np.ndarray) -> list[np.ndarray]:
+    """Convex quadrilaterals that fill their contour and sit on real edges."""
     quads = []
     blurred = cv2.GaussianBlur(gray, (5, 5), 0)
     median = float(np.median(blurred))
@@ -68,9 +84,10 @@ def _candidate_quads(gray: np.ndarray) -> list[np.ndarray]:
         cv2.Canny(blurred, int(max(0, 0.66 * median) * 0.5), int(min(255, 1.33 * median) * 0.5)),
         cv2.Canny(blurred, 30, 90),
     ]
+    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (5, 5))
+    support = cv2.dilate(edge_sets[1], kernel, iterations=1)
     # Large uniform regions (card versus background) by Otsu, both polarities.
     _, otsu = cv2.threshold(blurred, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (5, 5))
     masks = [cv2.dilate(e, kernel, iterations=1) for e in edge_sets] + [otsu, 255 - otsu]
     for mask in masks:
         contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
@@ -79,9 +96,14 @@ def _candidate_quads(gray: np.ndarray) -> list[np.ndarray]:
             perimeter = cv2.arcLength(hull, True)
             for epsilon in (0.02, 0.04, 0.06):
                 approx = cv2.approxPolyDP(hull, epsilon * perimeter, True)
-                if len(approx) == 4:
-                    quads.append(approx.reshape(4, 2).astype(np.float32))
-                    break
+                if len(approx) != 4:
+                    continue
+                quad = approx.reshape(4, 2).astype(np.float32)
+                # A card fills its outline, and its outline is an edge.
+                solidity = cv2.contourArea(contour) / max(cv2.contourArea(quad), 1.0)
+                if solidity >= 0.85 and _edge_support(quad, support) >= 0.6:
+                    quads.append(quad)
+                break
     return quads
 
 
