@@ -246,3 +246,15 @@ async def test_a_card_shaped_photo_that_is_not_a_ktp_is_not_a_card(stub) -> None
     response = await check(stub, encode(blank))
     assert not response.card_found
     assert [r.code for r in response.reasons] == ["CARD_NOT_FOUND"]
+
+
+async def test_concurrent_and_abandoned_calls_share_the_worker_safely(stub) -> None:
+    import asyncio
+
+    data = ktp_bytes("ktp_flat.png")
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.CheckKtp(pb.CheckKtpRequest(card_image=types_pb2.Image(data=data)), timeout=0.3)
+    assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    # The abandoned analysis still finishes before the worker is reused.
+    first, second = await asyncio.gather(check(stub, data), check(stub, data, submitted_nik=DEV_NIK))
+    assert first.verdict == second.verdict == pb.QUALITY_VERDICT_PASS

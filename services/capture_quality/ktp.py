@@ -64,22 +64,29 @@ class KtpChecker:
         self.min_side = min_side
         self.ocr_model = analyzers[0].ocr.model_id
 
-    def _run(self, analyzer: KtpAnalyzer, request: KtpCheckRequest, nik: str) -> KtpReport:
-        image = decode_image(request.image, max_pixels=self.max_pixels, min_side=self.min_side)
-        return analyzer.analyze(
-            image,
-            submitted_nik=nik,
-            submitted_fields=request.submitted_fields,
-            include_portrait_crop=request.include_portrait_crop,
-        )
+    def _run(self, analyzer: KtpAnalyzer, request: KtpCheckRequest, nik: str, release) -> KtpReport:
+        try:
+            image = decode_image(request.image, max_pixels=self.max_pixels, min_side=self.min_side)
+            return analyzer.analyze(
+                image,
+                submitted_nik=nik,
+                submitted_fields=request.submitted_fields,
+                include_portrait_crop=request.include_portrait_crop,
+            )
+        finally:
+            # Back to the pool only when the work is done, even if the
+            # caller gave up (a cancelled await does not stop the thread).
+            release()
 
     async def check(self, request: KtpCheckRequest) -> KtpReport:
         nik = _validate(request)
         analyzer = await self._idle.get()
-        try:
-            return await asyncio.to_thread(self._run, analyzer, request, nik)
-        finally:
-            self._idle.put_nowait(analyzer)
+        loop = asyncio.get_running_loop()
+
+        def release() -> None:
+            loop.call_soon_threadsafe(self._idle.put_nowait, analyzer)
+
+        return await asyncio.to_thread(self._run, analyzer, request, nik, release)
 
 
 def build_ktp_checker(settings: CaptureQualitySettings) -> KtpChecker:
