@@ -167,3 +167,26 @@ def test_a_portrait_on_the_wrong_side_is_out_of_place() -> None:
     left = Face((60, 150, 136, 160), PORTRAIT.landmarks, 0.95)
     report = check_layout(parse_card(dev_card_lines(), WIDTH), left, WIDTH, HEIGHT)
     assert report.portrait_in_place is False and report.inconsistent
+
+
+def test_a_long_address_wrapping_onto_a_second_line_is_joined() -> None:
+    lines = []
+    for line in dev_card_lines():
+        if line.top >= 304 and line.top < 600 and line.left < 700:
+            lines.append(box(line.text, line.left, line.top + 34, line.right - line.left))  # push rows down
+        else:
+            lines.append(line)
+    lines.append(box("BLOK C/12 PERUMAHAN DAGO", 262, 305, 300))
+    read = values(lines)
+    assert read["address"] == "JL. DAGO NO. 45 BLOK C/12 PERUMAHAN DAGO"
+    assert read["rt_rw"] == "002/007"
+
+
+def test_an_unlabelled_line_elsewhere_is_not_appended() -> None:
+    lines = dev_card_lines() + [box("SCRIBBLE", 248, 590)]
+    assert values(lines) == expected_values()
+
+
+def test_stray_text_after_a_closed_vocabulary_value_is_dropped() -> None:
+    lines = dev_card_lines() + [box("SCRIBBLE", 600, 410)]
+    assert values(lines)["religion"] == "ISLAM"

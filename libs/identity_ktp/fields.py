@@ -69,6 +69,8 @@ LABELS = {
     "KEWARGANEGARAAN": NATIONALITY,
     "BERLAKUHINGGA": VALID_UNTIL,
 }
+# Values that may wrap onto a second, unlabelled line.
+WRAPPING_FIELDS = (NAME, ADDRESS)
 # Order of the labelled rows on the card, top to bottom.
 ROW_ORDER = (NIK, NAME, BIRTH_PLACE, GENDER, ADDRESS, RT_RW, VILLAGE, DISTRICT, RELIGION, MARITAL_STATUS, OCCUPATION, NATIONALITY, VALID_UNTIL)
 
@@ -127,8 +129,14 @@ def _clean(text: str) -> str:
 
 
 def _snap(text: str, vocabulary: Sequence[str], cutoff: float = 0.6) -> str | None:
-    match = difflib.get_close_matches(text, vocabulary, n=1, cutoff=cutoff)
-    return match[0] if match else None
+    """The vocabulary entry closest to the text, or to its leading words
+    (stray text may follow the value on the same row)."""
+    words = text.split()
+    for count in range(len(words), 0, -1):
+        match = difflib.get_close_matches(" ".join(words[:count]), vocabulary, n=1, cutoff=cutoff)
+        if match:
+            return match[0]
+    return None
 
 
 def digits_only(text: str) -> str:
@@ -197,6 +205,14 @@ def _split_label(row: _Row) -> tuple[str, str, list[OcrLine]] | None:
         end = letter_positions[matched[1] - 1] + 1
         return field, head[end:], row.boxes
     return field, " ".join(b.text for b in row.boxes[1:]), row.boxes[1:] or row.boxes
+
+
+def _continues_value(row: _Row, value_boxes: Sequence[OcrLine]) -> bool:
+    """An unlabelled row starting where the previous row's value started."""
+    if not value_boxes:
+        return False
+    start = value_boxes[0].left
+    return abs(row.boxes[0].left - start) <= 0.6 * value_boxes[0].height + 12
 
 
 def _confidence(boxes: Sequence[OcrLine]) -> float:
@@ -298,9 +314,17 @@ def parse_card(lines: Sequence[OcrLine], card_width: float) -> ParsedCard:
     label_boxes: dict[str, OcrLine] = {}
     value_boxes: dict[str, list[OcrLine]] = {}
     first_labelled = len(rows)
+    previous: str | None = None
     for index, row in enumerate(rows):
         split = _split_label(row)
         if split is None:
+            if previous in WRAPPING_FIELDS and previous in fields and _continues_value(row, value_boxes[previous]):
+                # A long name or address wraps onto an unlabelled line.
+                extra = _clean(" ".join(b.text for b in row.boxes))
+                boxes = value_boxes[previous] + row.boxes
+                fields[previous] = FieldValue(f"{fields[previous].value} {extra}", _confidence(boxes))
+                value_boxes[previous] = boxes
+            previous = None
             continue
         first_labelled = min(first_labelled, index)
         field, value, boxes = split
@@ -311,6 +335,7 @@ def parse_card(lines: Sequence[OcrLine], card_width: float) -> ParsedCard:
             _parse_gender_row(row, value, boxes, fields)
         elif field not in fields:
             _parse_value(field, value, boxes, fields)
+        previous = field
     header = _parse_header(rows[:first_labelled], fields)
     # Under the portrait: the place and date of issue.
     for row in _group_rows(side):
