@@ -216,7 +216,8 @@ class KtpAnalyzer:
         lap("portrait")
 
         report.measures = self._measures(card, location)
-        report.recapture = recapture_cues(image, corners)
+        # The outline as found (image orientation), whatever way up the card is.
+        report.recapture = recapture_cues(image, location.corners)
         lap("quality")
 
         lines = self.ocr.read(card)
