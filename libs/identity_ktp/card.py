@@ -20,9 +20,12 @@ CARD_HEIGHT = 638
 ID1_ASPECT = 85.6 / 54.0
 # Accepted deviation of the rectified aspect (perspective is not fully
 # undone by a homography estimated from a slightly rounded outline).
-ASPECT_TOLERANCE = 0.18
-# The card must cover at least this fraction of the photo.
-MIN_CARD_AREA_RATIO = 0.12
+ASPECT_TOLERANCE = 0.10
+# The card must cover at least this fraction of the photo (smaller cards
+# are still found, and fail the card_width_px measure).
+MIN_CARD_AREA_RATIO = 0.03
+# Above this the photo is a tight crop of the card (the "frame" case).
+MAX_CARD_AREA_RATIO = 0.92
 WORK_SIDE = 800
 
 
@@ -62,20 +65,38 @@ def _rectified_aspect(quad: np.ndarray) -> float:
 
 def _edge_support(quad: np.ndarray, edges: np.ndarray) -> float:
     """Fraction of points along the quad's sides that lie on an image edge."""
-    hits = total = 0
     height, width = edges.shape
-    for start, end in zip(quad, np.roll(quad, -1, axis=0), strict=True):
-        steps = max(int(np.linalg.norm(end - start) / 2), 1)
-        for t in np.linspace(0.0, 1.0, steps, endpoint=False):
-            x, y = start + t * (end - start)
-            xi, yi = int(round(x)), int(round(y))
-            if 0 <= xi < width and 0 <= yi < height:
-                total += 1
-                hits += bool(edges[yi, xi])
-    return hits / total if total else 0.0
+    points = []
+    for begin, end in zip(quad, np.roll(quad, -1, axis=0), strict=True):
+        steps = max(int(np.linalg.norm(end - begin) / 2), 1)
+        t = np.linspace(0.0, 1.0, steps, endpoint=False)[:, None]
+        points.append(begin + t * (end - begin))
+    xy = np.rint(np.concatenate(points)).astype(int)
+    inside = (xy[:, 0] >= 0) & (xy[:, 0] < width) & (xy[:, 1] >= 0) & (xy[:, 1] < height)
+    xy = xy[inside]
+    return float(np.mean(edges[xy[:, 1], xy[:, 0]] > 0)) if len(xy) else 0.0
 
 
-def _candidate_quads(gray: np.ndarray) -> list[np.ndarray]:
+def _unlike_background(colour: np.ndarray) -> np.ndarray:
+    """Pixels whose colour differs from the photo's border (the table the
+    card lies on): finds a light card on a light background, where the
+    grey-level edges are too weak."""
+    lab = cv2.cvtColor(cv2.GaussianBlur(colour, (7, 7), 0), cv2.COLOR_BGR2LAB).astype(np.float32)
+    height, width = lab.shape[:2]
+    strip = max(2, int(0.03 * min(height, width)))
+    border = np.concatenate(
+        [lab[:strip].reshape(-1, 3), lab[-strip:].reshape(-1, 3), lab[:, :strip].reshape(-1, 3), lab[:, -strip:].reshape(-1, 3)]
+    )
+    reference = np.median(border, axis=0)
+    distance = np.linalg.norm(lab - reference, axis=2)
+    border_distance = np.linalg.norm(border - reference, axis=1)
+    threshold = max(8.0, float(np.percentile(border_distance, 95)) + 4.0)
+    mask = (distance > threshold).astype(np.uint8) * 255
+    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (7, 7))
+    return cv2.morphologyEx(cv2.morphologyEx(mask, cv2.MORPH_CLOSE, kernel), cv2.MORPH_OPEN, kernel)
+
+
+def _candidate_quads(gray: np.ndarray, colour: np.ndarray | None = None) -> list[np.ndarray]:
     """Convex quadrilaterals that fill their contour and sit on real edges."""
     quads = []
     blurred = cv2.GaussianBlur(gray, (5, 5), 0)
@@ -88,8 +109,14 @@ def _candidate_quads(gray: np.ndarray) -> list[np.ndarray]:
     support = cv2.dilate(edge_sets[1], kernel, iterations=1)
     # Large uniform regions (card versus background) by Otsu, both polarities.
     _, otsu = cv2.threshold(blurred, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    masks = [cv2.dilate(e, kernel, iterations=1) for e in edge_sets] + [otsu, 255 - otsu]
-    for mask in masks:
+    masks = [(cv2.dilate(e, kernel, iterations=1), support) for e in edge_sets] + [(otsu, support), (255 - otsu, support)]
+    if colour is not None:
+        unlike = _unlike_background(colour)
+        # Its outline is the colour boundary, which Canny may not see.
+        boundary = cv2.dilate(cv2.morphologyEx(unlike, cv2.MORPH_GRADIENT, kernel), kernel)
+        masks.append((unlike, cv2.bitwise_or(support, boundary)))
+    density = {id(edges): float(np.mean(edges > 0)) for _, edges in masks}
+    for mask, edges in masks:
         contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
         for contour in sorted(contours, key=cv2.contourArea, reverse=True)[:5]:
             hull = cv2.convexHull(contour)
@@ -101,7 +128,10 @@ def _candidate_quads(gray: np.ndarray) -> list[np.ndarray]:
                 quad = approx.reshape(4, 2).astype(np.float32)
                 # A card fills its outline, and its outline is an edge.
                 solidity = cv2.contourArea(contour) / max(cv2.contourArea(quad), 1.0)
-                if solidity >= 0.85 and _edge_support(quad, support) >= 0.6:
+                # The outline must be far edgier than the photo at large
+                # (in noise or busy texture every line is on an "edge").
+                on_edge = _edge_support(quad, edges)
+                if solidity >= 0.85 and on_edge >= 0.6 and on_edge >= 2.5 * density[id(edges)]:
                     quads.append(quad)
                 break
     return quads
@@ -117,9 +147,9 @@ def find_card(image: np.ndarray) -> CardLocation | None:
     area = gray.shape[0] * gray.shape[1]
     best: np.ndarray | None = None
     best_area = 0.0
-    for quad in _candidate_quads(gray):
+    for quad in _candidate_quads(gray, small):
         quad_area = cv2.contourArea(quad)
-        if quad_area < MIN_CARD_AREA_RATIO * area or quad_area > 0.98 * area:
+        if quad_area < MIN_CARD_AREA_RATIO * area or quad_area > MAX_CARD_AREA_RATIO * area:
             continue
         ordered = _order_clockwise(quad)
         if abs(_rectified_aspect(ordered) - ID1_ASPECT) > ASPECT_TOLERANCE * ID1_ASPECT:
