@@ -10,17 +10,19 @@ from identity_inference.detector import FaceDetector
 from identity_inference.pad import crop_spec
 from identity_runtime.server import Core
 from services.capture_quality.faces import FaceAssessor
+from services.capture_quality.ktp import KtpChecker, build_ktp_checker
 from services.capture_quality.settings import CaptureQualitySettings
 
 
 @dataclass
 class CaptureQualityCore(Core):
-    """The capture-quality service's domain objects."""
+    """The capture-quality service's domain objects: faces and KTP cards."""
 
     faces: FaceAssessor
+    ktp: KtpChecker
 
     async def ready(self) -> tuple[bool, str]:
-        return True, f"detector {self.faces.detector.model_id} loaded"
+        return True, f"detector {self.faces.detector.model_id} and KTP OCR loaded"
 
     async def close(self) -> None:
         self.faces.detector.runner.unload()
@@ -33,4 +35,8 @@ def build_face_assessor(settings: CaptureQualitySettings) -> FaceAssessor:
 
 
 async def build(settings: CaptureQualitySettings) -> CaptureQualityCore:
-    return CaptureQualityCore(faces=await asyncio.to_thread(build_face_assessor, settings))
+    # Model loading verifies hashes and takes a few seconds: off the loop.
+    faces, ktp = await asyncio.gather(
+        asyncio.to_thread(build_face_assessor, settings), asyncio.to_thread(build_ktp_checker, settings)
+    )
+    return CaptureQualityCore(faces=faces, ktp=ktp)

@@ -10,7 +10,7 @@ import asyncio
 from typing import Any
 
 from identity.capture_quality.v1 import capture_quality_pb2, capture_quality_pb2_grpc
-from services.capture_quality import mapping
+from services.capture_quality import ktp_mapping, mapping
 from services.capture_quality.bootstrap import CaptureQualityCore
 
 
@@ -25,3 +25,7 @@ class CaptureQualityServiceServicer(capture_quality_pb2_grpc.CaptureQualityServi
         frames = [frame.data for frame in request.frames]
         result = await asyncio.to_thread(self.core.faces.assess, frames, kind, request.include_crops)
         return mapping.assess_face_response(result)
+
+    async def CheckKtp(self, request: capture_quality_pb2.CheckKtpRequest, _: Any) -> capture_quality_pb2.CheckKtpResponse:
+        report = await self.core.ktp.check(ktp_mapping.ktp_request(request))
+        return ktp_mapping.ktp_response(report)

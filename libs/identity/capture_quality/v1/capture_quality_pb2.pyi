@@ -114,7 +114,7 @@ class KtpField(_message.Message):
     def __init__(self, name: _Optional[str] = ..., value: _Optional[str] = ..., confidence: _Optional[float] = ...) -> None: ...
 
 class NikValidation(_message.Message):
-    __slots__ = ("valid", "reasons", "province_code", "province_name", "regency_code", "regency_name", "district_code", "birth_date", "gender")
+    __slots__ = ("valid", "reasons", "province_code", "province_name", "regency_code", "regency_name", "district_code", "birth_date", "gender", "regency_current_code", "district_name")
     VALID_FIELD_NUMBER: _ClassVar[int]
     REASONS_FIELD_NUMBER: _ClassVar[int]
     PROVINCE_CODE_FIELD_NUMBER: _ClassVar[int]
@@ -124,6 +124,8 @@ class NikValidation(_message.Message):
     DISTRICT_CODE_FIELD_NUMBER: _ClassVar[int]
     BIRTH_DATE_FIELD_NUMBER: _ClassVar[int]
     GENDER_FIELD_NUMBER: _ClassVar[int]
+    REGENCY_CURRENT_CODE_FIELD_NUMBER: _ClassVar[int]
+    DISTRICT_NAME_FIELD_NUMBER: _ClassVar[int]
     valid: bool
     reasons: _containers.RepeatedCompositeFieldContainer[_types_pb2.Reason]
     province_code: str
@@ -133,7 +135,9 @@ class NikValidation(_message.Message):
     district_code: str
     birth_date: str
     gender: str
-    def __init__(self, valid: _Optional[bool] = ..., reasons: _Optional[_Iterable[_Union[_types_pb2.Reason, _Mapping]]] = ..., province_code: _Optional[str] = ..., province_name: _Optional[str] = ..., regency_code: _Optional[str] = ..., regency_name: _Optional[str] = ..., district_code: _Optional[str] = ..., birth_date: _Optional[str] = ..., gender: _Optional[str] = ...) -> None: ...
+    regency_current_code: str
+    district_name: str
+    def __init__(self, valid: _Optional[bool] = ..., reasons: _Optional[_Iterable[_Union[_types_pb2.Reason, _Mapping]]] = ..., province_code: _Optional[str] = ..., province_name: _Optional[str] = ..., regency_code: _Optional[str] = ..., regency_name: _Optional[str] = ..., district_code: _Optional[str] = ..., birth_date: _Optional[str] = ..., gender: _Optional[str] = ..., regency_current_code: _Optional[str] = ..., district_name: _Optional[str] = ...) -> None: ...
 
 class TamperSignal(_message.Message):
     __slots__ = ("code", "score", "decisive", "detail")

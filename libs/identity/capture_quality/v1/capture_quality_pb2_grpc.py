@@ -84,6 +84,9 @@ class CaptureQualityServiceServicer:
         OCR with per-field confidence, validates the NIK and cross-checks it
         against the OCR'd birth date and gender and against the NIK the client
         submitted, and reports tamper and screen re-capture signals.
+        Errors besides the image ones: INVALID_ARGUMENT with NIK_INVALID
+        (metadata["check"] names the rule) when submitted_nik is not 16 digits,
+        INVALID_FIELD when submitted_fields names an unknown field.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
