@@ -22,20 +22,6 @@ def spec_of(service: mesh.MeshService) -> ServiceSpec[Any]:
     return importlib.import_module(f"{service.module}.service").SPEC
 
 
-def kyc_tier_env(database_url: str, addresses: Mapping[str, str] | None = None) -> dict[str, str]:
-    from identity_crypto.keyring import generate
-
-    env = {
-        "KYC_TIER_DATABASE_URL": database_url,
-        "KYC_TIER_API_KEY_PEPPER": TEST_PEPPER,
-        "KYC_TIER_PII_INDEX_KEY": TEST_PEPPER,
-        "KYC_TIER_KEK_KEYRING": generate("kek-test").to_json(),
-    }
-    for package, address in (addresses or {}).items():
-        env[f"KYC_TIER_{package.upper()}_ADDRESS"] = address
-    return env
-
-
 async def start_mesh(database_url: str) -> dict[str, RunningServer]:
     """All six services on free ports against one database, as `identity up`
     runs them; kyc-tier pointed at the other five."""

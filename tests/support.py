@@ -24,6 +24,22 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 TEST_PEPPER = "test-pepper-0123456789abcdef0123456789abcdef"
 
 
+def kyc_tier_env(database_url: str, addresses: Mapping[str, str] | None = None) -> dict[str, str]:
+    """What kyc-tier needs to start: database, secrets, an inline KEK keyring;
+    `addresses` maps proto package -> host:port of the services it calls."""
+    from identity_crypto.keyring import generate
+
+    env = {
+        "KYC_TIER_DATABASE_URL": database_url,
+        "KYC_TIER_API_KEY_PEPPER": TEST_PEPPER,
+        "KYC_TIER_PII_INDEX_KEY": TEST_PEPPER,
+        "KYC_TIER_KEK_KEYRING": generate("kek-test").to_json(),
+    }
+    for package, address in (addresses or {}).items():
+        env[f"KYC_TIER_{package.upper()}_ADDRESS"] = address
+    return env
+
+
 def require_path(path: Path, what: str) -> Path:
     """A needed shared file: missing fails in CI, skips elsewhere."""
     if not path.exists():

@@ -27,6 +27,7 @@ from tests.gateway_support import (
     start_mesh,
     stop_all,
 )
+from tests.mesh_support import mesh_env
 from tests.support import SHARED, require_path, start_service
 
 SEED = SHARED / "seeds" / "001_a27e172adb20fb94.txt"
@@ -153,10 +154,10 @@ async def test_every_seed_endpoint_is_served_with_an_internal_key(client, partne
 
 
 async def test_unimplemented_rpc_is_a_well_formed_501(client, partners) -> None:
-    response = await client.get("/api/identity/customers/cus_1", headers=bearer(partners["public"]))
+    response = await client.get("/api/identity/webhooks", headers=bearer(partners["public"]))
     error = assert_error(response, 501, "NOT_IMPLEMENTED")
     assert error["status"] == "UNIMPLEMENTED"
-    assert error["metadata"] == {"rpc": "identity.kyc_tier.v1.CustomerService/GetCustomer"}
+    assert error["metadata"] == {"rpc": "identity.kyc_tier.v1.WebhookService/ListWebhooks"}
 
 
 async def test_a_domain_error_reaches_the_client_as_json(client, partners) -> None:
@@ -198,7 +199,7 @@ async def test_a_public_key_on_an_internal_route_is_403(client, partners) -> Non
     assert error["metadata"] == {"required_scope": "internal"}
     # The same key passes a public route (which then answers from its service).
     response = await client.get("/api/identity/customers/cus_1", headers=bearer(partners["public"]))
-    assert response.status_code == 501
+    assert_error(response, 404, "CUSTOMER_NOT_FOUND")
 
 
 async def test_spoofed_identity_headers_are_ignored(client, partners) -> None:
@@ -296,7 +297,7 @@ async def test_oversize_bodies_are_413_by_content_length_and_while_streaming(ser
         assert_error(response, 413, "PAYLOAD_TOO_LARGE")
         # Under the limit, the same route answers from its service.
         response = await small.post("/api/identity/face/match", json={"customerId": "c"}, headers=headers)
-        assert_error(response, 501, "NOT_IMPLEMENTED")
+        assert_error(response, 404, "CUSTOMER_NOT_FOUND")
 
 
 # --- health ---------------------------------------------------------------------------------
@@ -313,8 +314,8 @@ async def test_health_is_200_when_every_service_is_serving(client) -> None:
         assert isinstance(service["latencyMs"], int) and service["latencyMs"] >= 0
 
 
-async def test_health_is_503_with_the_stopped_service_unreachable(services) -> None:
-    audit = await start_service(spec_of(mesh.AUDIT))
+async def test_health_is_503_with_the_stopped_service_unreachable(services, mesh_database, tmp_path) -> None:
+    audit = await start_service(spec_of(mesh.AUDIT), mesh_env(mesh_database, tmp_path))
     addresses = {**addresses_of(services), "audit": audit.address}
     async with gateway_client(gateway_settings(addresses, health_timeout_seconds="0.5")) as http:
         assert (await http.get("/api/healthz")).status_code == 200
@@ -334,7 +335,7 @@ async def test_access_logs_carry_the_route_never_the_query_or_path(client, partn
     response = await client.get("/api/identity/search?q=Budi+Santoso", headers=bearer(partners["internal"]))
     assert_error(response, 501, "NOT_IMPLEMENTED")
     response = await client.get("/api/identity/customers/Siti-Rahayu", headers=bearer(partners["internal"]))
-    assert_error(response, 501, "NOT_IMPLEMENTED")
+    assert_error(response, 404, "CUSTOMER_NOT_FOUND")
     captured = capfd.readouterr()
     logs = captured.out + captured.err
     assert "/api/identity/search" in logs and "NOT_IMPLEMENTED" in logs

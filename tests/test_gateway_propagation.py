@@ -34,9 +34,9 @@ from tests.gateway_support import (
     create_org_and_key,
     gateway_client,
     gateway_settings,
-    kyc_tier_env,
 )
-from tests.support import start_service
+from tests.mesh_support import mesh_env
+from tests.support import kyc_tier_env, start_service
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 GATEWAY_DEADLINE = 3.0
@@ -134,7 +134,7 @@ def database(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @pytest.fixture(scope="module")
-async def servers(recorders: dict[str, Recorder], database: str):
+async def servers(recorders: dict[str, Recorder], database: str, tmp_path_factory: pytest.TempPathFactory):
     audit_spec = ServiceSpec(
         name="audit",
         settings_class=AuditSettings,
@@ -143,7 +143,7 @@ async def servers(recorders: dict[str, Recorder], database: str):
         build=_build_audit,
         servicers=lambda core, settings: [(audit_pb2_grpc.add_AuditServiceServicer_to_server, RecordingAudit(recorders["audit"]))],
     )
-    audit = await start_service(audit_spec)
+    audit = await start_service(audit_spec, mesh_env(database, tmp_path_factory.mktemp("propagation-secrets")))
     kyc_spec = ServiceSpec(
         name="kyc-tier",
         settings_class=KycTierSettings,

@@ -17,10 +17,9 @@ from tests.gateway_support import (
     create_org_and_key,
     gateway_client,
     gateway_settings,
-    kyc_tier_env,
     spec_of,
 )
-from tests.support import IN_CI, start_service
+from tests.support import IN_CI, kyc_tier_env, start_service
 
 REDIS_URL = os.environ.get("IDENTITY_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 CAPTURE = "/api/identity/document/ktp/capture"  # 5 per minute per customer
@@ -62,8 +61,9 @@ async def test_a_per_customer_limit_answers_429_with_retry_after(kyc_tier, partn
         headers = bearer(partner[2])
         for _ in range(5):
             response = await client.post(CAPTURE, json={"customerId": customer}, headers=headers)
-            # Within the limit the request reaches kyc-tier (not built yet: 501).
-            assert_error(response, 501, "NOT_IMPLEMENTED")
+            # Within the limit the request reaches kyc-tier, which refuses the
+            # incomplete capture (no challenge).
+            assert_error(response, 400, "INVALID_FIELD")
         response = await client.post(CAPTURE, json={"customerId": customer}, headers=headers)
         error = assert_error(response, 429, "RATE_LIMITED")
         assert error["status"] == "RESOURCE_EXHAUSTED"
@@ -72,7 +72,7 @@ async def test_a_per_customer_limit_answers_429_with_retry_after(kyc_tier, partn
         assert error["metadata"] == {"retry_after_seconds": str(retry_after), "limit": "5 per minute per customer"}
         # Another customer of the same organisation has a budget of its own.
         response = await client.post(CAPTURE, json={"customerId": f"cus_{uuid.uuid4().hex}"}, headers=headers)
-        assert_error(response, 501, "NOT_IMPLEMENTED")
+        assert_error(response, 400, "INVALID_FIELD")
 
 
 async def test_a_per_org_limit_counts_every_customer_of_the_org(kyc_tier, database) -> None:
@@ -80,7 +80,7 @@ async def test_a_per_org_limit_counts_every_customer_of_the_org(kyc_tier, databa
     async with gateway_client(gateway_settings({"kyc_tier": kyc_tier.address})) as client:
         for index in range(10):
             response = await client.post(f"/api/identity/customers/cus_{index}/erase", json={}, headers=bearer(secret))
-            assert_error(response, 501, "NOT_IMPLEMENTED")
+            assert_error(response, 404, "CUSTOMER_NOT_FOUND")
         response = await client.post("/api/identity/customers/cus_other/erase", json={}, headers=bearer(secret))
         error = assert_error(response, 429, "RATE_LIMITED")
         assert error["metadata"]["limit"] == "10 per 300 seconds per org"
@@ -94,7 +94,7 @@ async def test_requests_refused_before_the_limit_is_counted_do_not_spend_it(kyc_
             response = await client.post(CAPTURE, json={"customerId": customer, "unknown": 1}, headers=bearer(partner[2]))
             assert_error(response, 400, "MALFORMED_REQUEST")
         response = await client.post(CAPTURE, json={"customerId": customer}, headers=bearer(partner[2]))
-        assert_error(response, 501, "NOT_IMPLEMENTED")
+        assert_error(response, 400, "INVALID_FIELD")
 
 
 async def test_two_gateways_sharing_redis_enforce_one_limit(kyc_tier, partner, redis_url) -> None:
@@ -108,7 +108,7 @@ async def test_two_gateways_sharing_redis_enforce_one_limit(kyc_tier, partner, r
             client = first if index % 2 == 0 else second
             response = await client.post(CAPTURE, json={"customerId": customer}, headers=bearer(partner[2]))
             statuses.append(response.status_code)
-        assert statuses == [501] * 5 + [429] * 3
+        assert statuses == [400] * 5 + [429] * 3
         assert int(response.headers["retry-after"]) >= 1
     # Each in its own memory, the same traffic would pass twice as often: the
     # shared store is what makes the limit hold across replicas.
@@ -120,7 +120,7 @@ async def test_two_gateways_sharing_redis_enforce_one_limit(kyc_tier, partner, r
             client = first if index % 2 == 0 else second
             response = await client.post(CAPTURE, json={"customerId": other}, headers=bearer(partner[2]))
             statuses.append(response.status_code)
-        assert statuses == [501] * 8
+        assert statuses == [400] * 8
 
 
 async def test_an_unreachable_store_fails_closed_with_503(kyc_tier, partner) -> None:
@@ -131,4 +131,4 @@ async def test_an_unreachable_store_fails_closed_with_503(kyc_tier, partner) -> 
         assert error["metadata"] == {"service": "rate-limit-store"}
         # Routes without a limit do not touch the store.
         response = await client.get("/api/identity/customers/cus_1", headers=bearer(partner[2]))
-        assert_error(response, 501, "NOT_IMPLEMENTED")
+        assert_error(response, 404, "CUSTOMER_NOT_FOUND")

@@ -10,7 +10,7 @@ import pytest
 from identity.kyc_tier.v1 import api_keys_pb2, api_keys_pb2_grpc
 from identity_runtime import logs
 from services.kyc_tier.service import SPEC as KYC_TIER
-from tests.support import TEST_PEPPER, channel, start_service
+from tests.support import channel, kyc_tier_env, start_service
 
 
 def test_scrubber_redacts_personal_keys_and_masks_niks() -> None:
@@ -31,7 +31,7 @@ def test_scrubber_redacts_personal_keys_and_masks_niks() -> None:
 async def kyc_tier_json_logs(sqlite_url: str):
     server = await start_service(
         KYC_TIER,
-        {"KYC_TIER_DATABASE_URL": sqlite_url, "KYC_TIER_API_KEY_PEPPER": TEST_PEPPER},
+        kyc_tier_env(sqlite_url),
     )
     yield server
     await server.stop(0)

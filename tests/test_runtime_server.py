@@ -7,15 +7,15 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from identity.kyc_tier.v1 import api_keys_pb2, api_keys_pb2_grpc, customers_pb2, customers_pb2_grpc
+from identity.kyc_tier.v1 import api_keys_pb2, api_keys_pb2_grpc, webhooks_pb2, webhooks_pb2_grpc
 from identity_runtime.status import error_info, status_from_rpc_error
 from services.kyc_tier.service import SPEC as KYC_TIER
-from tests.support import TEST_PEPPER, channel, start_service
+from tests.support import channel, kyc_tier_env, start_service
 
 
 @pytest.fixture
 async def kyc_tier(sqlite_url: str):
-    server = await start_service(KYC_TIER, {"KYC_TIER_DATABASE_URL": sqlite_url, "KYC_TIER_API_KEY_PEPPER": TEST_PEPPER})
+    server = await start_service(KYC_TIER, kyc_tier_env(sqlite_url))
     yield server
     await server.stop(0)
 
@@ -57,13 +57,13 @@ async def test_domain_error_becomes_status_with_one_error_info(kyc_tier) -> None
 
 async def test_unimplemented_rpc_answers_a_clear_status(kyc_tier) -> None:
     async with channel(kyc_tier) as ch:
-        stub = customers_pb2_grpc.CustomerServiceStub(ch)
+        stub = webhooks_pb2_grpc.WebhookServiceStub(ch)
         with pytest.raises(grpc.aio.AioRpcError) as caught:
-            await stub.GetCustomer(customers_pb2.GetCustomerRequest(customer_id="cus_1"))
+            await stub.ListWebhooks(webhooks_pb2.ListWebhooksRequest(), metadata=[("x-identity-org", "org_1")])
     assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
     info = error_info(status_from_rpc_error(caught.value))
     assert info.reason == "NOT_IMPLEMENTED"
-    assert info.metadata["rpc"] == "identity.kyc_tier.v1.CustomerService/GetCustomer"
+    assert info.metadata["rpc"] == "identity.kyc_tier.v1.WebhookService/ListWebhooks"
     assert "not implemented yet" in caught.value.details()
 
 

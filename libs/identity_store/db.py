@@ -38,8 +38,9 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     # lets readers proceed during a write, busy_timeout waits for the lock
     # instead of failing.
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
+    # busy_timeout first: switching to WAL needs a lock another connection may hold.
     cursor.execute("PRAGMA busy_timeout=15000")
+    cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()

@@ -30,7 +30,7 @@ def run_migrations_online() -> None:
         # SQLite: a plain engine, without BEGIN IMMEDIATE (alembic manages DDL).
         from sqlalchemy import create_engine
 
-        engine = create_engine(url, poolclass=pool.NullPool)
+        engine = create_engine(url, poolclass=pool.NullPool, connect_args={"timeout": 15})
     with engine.connect() as connection:
         context.configure(
             connection=connection,
