@@ -29,9 +29,7 @@ async def start_mesh(database_url: str) -> dict[str, RunningServer]:
 
     from tests.mesh_support import mesh_env, start_services
 
-    env = mesh_env(database_url, Path(tempfile.mkdtemp(prefix="identity-mesh-")))
-    env["KYC_TIER_API_KEY_PEPPER"] = TEST_PEPPER
-    return await start_services(env)
+    return await start_services(mesh_env(database_url, Path(tempfile.mkdtemp(prefix="identity-mesh-"))))
 
 
 async def stop_all(servers: Mapping[str, RunningServer]) -> None:

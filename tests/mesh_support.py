@@ -21,7 +21,7 @@ from identity_runtime.server import RunningServer, ServiceSpec
 from identity_store import migrate, models
 from identity_store.db import Database, normalise_url
 from tests.gateway_support import gateway_client, gateway_settings
-from tests.support import IN_CI, POSTGRES_URL, start_service, unique_name
+from tests.support import IN_CI, POSTGRES_URL, TEST_PEPPER, start_service, unique_name
 
 
 def spec_of(service: mesh.MeshService) -> ServiceSpec[Any]:
@@ -31,6 +31,8 @@ def spec_of(service: mesh.MeshService) -> ServiceSpec[Any]:
 def mesh_env(database_url: str, data_dir: Path) -> dict[str, str]:
     """Every service's settings for one machine (as `identity up` sets them)."""
     env = local_settings(data_dir, database_url)
+    # Keys made by the tests' helpers use the tests' pepper.
+    env["KYC_TIER_API_KEY_PEPPER"] = TEST_PEPPER
     for service in mesh.SERVICES:
         env[f"{service.env_prefix}_LOG_FORMAT"] = "console"
     return env

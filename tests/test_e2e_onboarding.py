@@ -89,7 +89,8 @@ class Partner:
         return await self.client.post(path, json=body, headers=self.headers)
 
     async def get(self, path: str, **params: Any) -> Any:
-        return await self.client.get(path, params=params, headers=self.headers)
+        # httpx would drop a query string already in `path` when given params.
+        return await self.client.get(path, params=params or None, headers=self.headers)
 
     async def ok(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         response = await (self.post(path, body or {}) if method == "POST" else self.get(path))

@@ -44,6 +44,7 @@ from identity_store.models import Challenge, Device, Org, UsedNonce
 from services.liveness import flash
 
 PURPOSES = ("ktp_capture", "face_liveness", "step_up")
+CARD_PURPOSE = "ktp_capture"
 BASIS_PAD = "pad+challenge"
 BASIS_CHALLENGE_ONLY = "challenge-only"
 
@@ -246,6 +247,11 @@ class Liveness:
             raise InvalidArgument(
                 "the bundle's declared hash does not match its content", "BUNDLE_HASH_MISMATCH", {"field": "attestation.bundle_sha256"}
             )
+        if request.purpose == CARD_PURPOSE:
+            # A card capture is checked for its device attestation, nonce and
+            # challenge; face PAD does not apply and the card's anti-spoof
+            # signals come from capture-quality.
+            return
         if not request.frames:
             raise invalid_field("frames", "per-frame colour evidence is required")
         if self.pad is not None:
@@ -322,6 +328,15 @@ class Liveness:
 
     def decide(self, checked: _Checked, request: LivenessRequest) -> LivenessDecision:
         """The biometric part: PAD on the crops and the flash response."""
+        if request.purpose == CARD_PURPOSE and not request.frames:
+            return LivenessDecision(
+                live=True,
+                pad=None,
+                flash_score=0.0,
+                reasons=[],
+                decision_basis="device-attestation",
+                device_id=request.device_id,
+            )
         reasons: list[tuple[str, str]] = []
         pad_result = None
         if self.pad is None:
