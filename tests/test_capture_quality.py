@@ -227,3 +227,20 @@ async def test_frame_count_is_bounded(stub) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as none:
         await assess(stub)
     assert reason_of(none) == "INVALID_FIELD"
+
+
+async def test_the_baseline_frame_is_judged_and_cropped_when_named(stub) -> None:
+    sharp = selfie()
+    blurred = jpeg(cv2.GaussianBlur(sharp, (0, 0), 6))
+    request = pb.AssessFaceRequest(
+        frames=[types_pb2.Image(data=blurred), types_pb2.Image(data=jpeg(sharp))], include_crops=True, crop_frame_index=0
+    )
+    reply = await stub.AssessFace(request)
+    # The named frame wins even though another is better: it is the one
+    # downstream services must see (the unflashed baseline).
+    assert reply.best_frame_index == 0
+    assert reply.verdict == pb.QUALITY_VERDICT_FAIL
+    assert "FACE_TOO_BLURRY" in failing(reply)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.AssessFace(pb.AssessFaceRequest(frames=[types_pb2.Image(data=jpeg(sharp))], crop_frame_index=3))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT

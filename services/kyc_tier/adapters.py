@@ -56,13 +56,18 @@ class GrpcCaptureQuality:
         self.stub = clients.stub("capture_quality", capture_quality_pb2_grpc.CaptureQualityServiceStub)
 
     async def assess_face(
-        self, frames: Sequence[bytes], kind: str, offsets_ms: Sequence[int] = ()
+        self, frames: Sequence[bytes], kind: str, offsets_ms: Sequence[int] = (), baseline: Sequence[bool] = ()
     ) -> ports.FaceAssessment:
+        # The unflashed baseline frame, when there is one, is judged and
+        # cropped: a coloured flash distorts PAD and embeddings.
+        baseline_index = next((i for i, flag in enumerate(baseline) if flag), None)
         request = capture_quality_pb2.AssessFaceRequest(
             frames=[types_pb2.Image(data=frame) for frame in frames],
             kind=capture_quality_pb2.CAPTURE_KIND_SELFIE if kind == "selfie" else capture_quality_pb2.CAPTURE_KIND_REFERENCE,
             include_crops=True,
         )
+        if baseline_index is not None:
+            request.crop_frame_index = baseline_index
         reply = await _call("capture-quality", self.stub.AssessFace(request))
         evidence = tuple(
             liveness_pb2.FrameEvidence(
@@ -70,6 +75,7 @@ class GrpcCaptureQuality:
                 offset_ms=offsets_ms[frame.frame_index] if frame.frame_index < len(offsets_ms) else 0,
                 colour=frame.colour,
                 face_found=len(frame.faces) > 0,
+                baseline=frame.frame_index < len(baseline) and baseline[frame.frame_index],
             )
             for frame in reply.frames
         )

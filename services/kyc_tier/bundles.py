@@ -24,6 +24,8 @@ RETENTION = {"onboarding": timedelta(days=3 * 365), "step_up": timedelta(days=90
 class BundleInput:
     frames: tuple[bytes, ...]
     offsets_ms: tuple[int, ...]
+    # Which frames are unflashed baselines (used for PAD and matching).
+    baseline: tuple[bool, ...]
     # SensorData as serialised (deterministically) from the request.
     sensors: bytes
     attestation: Attestation

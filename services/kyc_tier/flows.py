@@ -267,7 +267,7 @@ class Flows:
         sha256 = bundles.digest(bundle, challenge_id)
         async with self._attempt(org_id, customer_id, tiers.FACE_LIVENESS, "face.liveness"):
             await self._refuse_reused_nonce(org_id, bundle.attestation.nonce)
-            face = await self.quality.assess_face(bundle.frames, "selfie", bundle.offsets_ms)
+            face = await self.quality.assess_face(bundle.frames, "selfie", bundle.offsets_ms, bundle.baseline)
             decision = await self.liveness.check(customer_id, "face_liveness", challenge_id, bundle.attestation, sha256, face)
             passed = decision.live and face.passed
             verification_id = records.new_id("ver")
@@ -326,8 +326,8 @@ class Flows:
         live_link = ""
         async with self._attempt(org_id, customer_id, tiers.FACE_MATCH, "face.match"):
             if liveness_verification_id:
-                frames = await self._live_frames(org_id, customer_id, liveness_verification_id, decode_bundle)
-                probe = await self._embed_frames(frames, "selfie")
+                frames, baseline = await self._live_frames(org_id, customer_id, liveness_verification_id, decode_bundle)
+                probe = await self._embed_frames(frames, "selfie", baseline)
                 live_link = liveness_verification_id
             elif probe_image:
                 probe = await self._embed_frames([probe_image], "reference")
@@ -368,7 +368,9 @@ class Flows:
 
         return await self._commit(write)
 
-    async def _live_frames(self, org_id: str, customer_id: str, verification_id: str, decode_bundle: Any) -> list[bytes]:
+    async def _live_frames(
+        self, org_id: str, customer_id: str, verification_id: str, decode_bundle: Any
+    ) -> tuple[list[bytes], list[bool]]:
         def load(session: Session) -> bytes:
             row = session.scalar(
                 select(models.Verification).where(
@@ -387,10 +389,10 @@ class Flows:
             return self.vault.open_bundle(session, bundle)
 
         raw = await self.database.run(load)
-        return list(decode_bundle(raw))
+        return decode_bundle(raw)
 
-    async def _embed_frames(self, frames: list[bytes], kind: str) -> FaceEmbedding:
-        face = await self.quality.assess_face(frames, kind)
+    async def _embed_frames(self, frames: list[bytes], kind: str, baseline: list[bool] | None = None) -> FaceEmbedding:
+        face = await self.quality.assess_face(frames, kind, (), baseline or ())
         if face.crops is None:
             raise FailedPrecondition("no usable face was found in the image", "FACE_NOT_FOUND")
         return await self.embedder.embed(face.crops)
@@ -415,7 +417,7 @@ class Flows:
                 enrollments = await self.matcher.list_enrollments(customer_id, include_retired=False)
                 if not any(e.active for e in enrollments):
                     raise FailedPrecondition("the customer has no face reference to match against", "NO_ACTIVE_ENROLLMENT")
-            face = await self.quality.assess_face(bundle.frames, "selfie", bundle.offsets_ms)
+            face = await self.quality.assess_face(bundle.frames, "selfie", bundle.offsets_ms, bundle.baseline)
             # Liveness and the probe embedding are independent: run them together.
             liveness_call = self.liveness.check(customer_id, "step_up", challenge_id, bundle.attestation, sha256, face)
             if face.crops is not None:

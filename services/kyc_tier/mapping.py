@@ -166,6 +166,7 @@ def bundle_input(bundle: resources_pb2.CaptureBundle) -> bundles.BundleInput:
     return bundles.BundleInput(
         frames=tuple(frame.image.data for frame in bundle.frames),
         offsets_ms=tuple(frame.offset_ms for frame in bundle.frames),
+        baseline=tuple(frame.baseline for frame in bundle.frames),
         sensors=bundle.sensors.SerializeToString(deterministic=True) if bundle.HasField("sensors") else b"",
         attestation=Attestation(
             device_id=attestation.device_id,
@@ -179,11 +180,11 @@ def bundle_input(bundle: resources_pb2.CaptureBundle) -> bundles.BundleInput:
     )
 
 
-def bundle_frames(raw: bytes) -> list[bytes]:
-    """Frames of a sealed bundle, once opened."""
+def bundle_frames(raw: bytes) -> tuple[list[bytes], list[bool]]:
+    """Frames of a sealed bundle, once opened, and which are baselines."""
     parsed = resources_pb2.CaptureBundle()
     parsed.ParseFromString(raw)
-    return [frame.image.data for frame in parsed.frames]
+    return [frame.image.data for frame in parsed.frames], [frame.baseline for frame in parsed.frames]
 
 
 def liveness_scores(decision: Any) -> resources_pb2.LivenessScores:

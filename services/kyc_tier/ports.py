@@ -130,7 +130,9 @@ class EnrollmentInfo:
 
 
 class CaptureQuality(Protocol):
-    async def assess_face(self, frames: Sequence[bytes], kind: str) -> FaceAssessment: ...
+    async def assess_face(
+        self, frames: Sequence[bytes], kind: str, offsets_ms: Sequence[int] = (), baseline: Sequence[bool] = ()
+    ) -> FaceAssessment: ...
 
     async def check_ktp(self, card: bytes, submitted_nik: str, submitted_fields: Mapping[str, str]) -> KtpAssessment: ...
 

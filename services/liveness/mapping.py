@@ -107,6 +107,8 @@ def liveness_request(request: pb.CheckLivenessRequest) -> LivenessRequest:
                 face_found=f.face_found,
             )
             for f in request.frames
+            # The unflashed baseline frame is not part of the sequence.
+            if not f.baseline
         ],
     )
 

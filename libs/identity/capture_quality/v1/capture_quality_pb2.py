@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from identity.common.v1 import types_pb2 as identity_dot_common_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n1identity/capture_quality/v1/capture_quality.proto\x12\x1bidentity.capture_quality.v1\x1a\x1eidentity/common/v1/types.proto\"e\n\x0eQualityMeasure\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01\x12\x11\n\tthreshold\x18\x03 \x01(\t\x12\x0e\n\x06passed\x18\x04 \x01(\x08\x12\x13\n\x0breason_code\x18\x05 \x01(\t\"\x8d\x01\n\x11\x41ssessFaceRequest\x12)\n\x06\x66rames\x18\x01 \x03(\x0b\x32\x19.identity.common.v1.Image\x12\x36\n\x04kind\x18\x02 \x01(\x0e\x32(.identity.capture_quality.v1.CaptureKind\x12\x15\n\rinclude_crops\x18\x03 \x01(\x08\"\xa5\x02\n\x0f\x46rameAssessment\x12\x13\n\x0b\x66rame_index\x18\x01 \x01(\x05\x12\r\n\x05width\x18\x02 \x01(\x05\x12\x0e\n\x06height\x18\x03 \x01(\x05\x12/\n\x05\x66\x61\x63\x65s\x18\x04 \x03(\x0b\x32 .identity.common.v1.DetectedFace\x12=\n\x08measures\x18\x05 \x03(\x0b\x32+.identity.capture_quality.v1.QualityMeasure\x12<\n\x07verdict\x18\x06 \x01(\x0e\x32+.identity.capture_quality.v1.QualityVerdict\x12\x30\n\x06\x63olour\x18\x07 \x01(\x0b\x32 .identity.common.v1.ColourSample\"\x9d\x02\n\x12\x41ssessFaceResponse\x12<\n\x06\x66rames\x18\x01 \x03(\x0b\x32,.identity.capture_quality.v1.FrameAssessment\x12\x18\n\x10\x62\x65st_frame_index\x18\x02 \x01(\x05\x12<\n\x07verdict\x18\x03 \x01(\x0e\x32+.identity.capture_quality.v1.QualityVerdict\x12+\n\x07reasons\x18\x04 \x03(\x0b\x32\x1a.identity.common.v1.Reason\x12,\n\x05\x63rops\x18\x05 \x01(\x0b\x32\x1d.identity.common.v1.FaceCrops\x12\x16\n\x0e\x64\x65tector_model\x18\x06 \x01(\t\"\x8c\x02\n\x0f\x43heckKtpRequest\x12-\n\ncard_image\x18\x01 \x01(\x0b\x32\x19.identity.common.v1.Image\x12\x15\n\rsubmitted_nik\x18\x02 \x01(\t\x12[\n\x10submitted_fields\x18\x03 \x03(\x0b\x32\x41.identity.capture_quality.v1.CheckKtpRequest.SubmittedFieldsEntry\x12\x1e\n\x16include_portrait_crops\x18\x04 \x01(\x08\x1a\x36\n\x14SubmittedFieldsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\";\n\x08KtpField\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\x12\x12\n\nconfidence\x18\x03 \x01(\x02\"\x95\x02\n\rNikValidation\x12\r\n\x05valid\x18\x01 \x01(\x08\x12+\n\x07reasons\x18\x02 \x03(\x0b\x32\x1a.identity.common.v1.Reason\x12\x15\n\rprovince_code\x18\x03 \x01(\t\x12\x15\n\rprovince_name\x18\x04 \x01(\t\x12\x14\n\x0cregency_code\x18\x05 \x01(\t\x12\x14\n\x0cregency_name\x18\x06 \x01(\t\x12\x15\n\rdistrict_code\x18\x07 \x01(\t\x12\x12\n\nbirth_date\x18\x08 \x01(\t\x12\x0e\n\x06gender\x18\t \x01(\t\x12\x1c\n\x14regency_current_code\x18\n \x01(\t\x12\x15\n\rdistrict_name\x18\x0b \x01(\t\"M\n\x0cTamperSignal\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x02\x12\x10\n\x08\x64\x65\x63isive\x18\x03 \x01(\x08\x12\x0e\n\x06\x64\x65tail\x18\x04 \x01(\t\"\xca\x04\n\x10\x43heckKtpResponse\x12\x12\n\ncard_found\x18\x01 \x01(\x08\x12/\n\x0c\x63\x61rd_corners\x18\x02 \x03(\x0b\x32\x19.identity.common.v1.Point\x12=\n\x08measures\x18\x03 \x03(\x0b\x32+.identity.capture_quality.v1.QualityMeasure\x12\x16\n\x0eportrait_found\x18\x04 \x01(\x08\x12\x32\n\x08portrait\x18\x05 \x01(\x0b\x32 .identity.common.v1.DetectedFace\x12\x35\n\x0eportrait_crops\x18\x06 \x01(\x0b\x32\x1d.identity.common.v1.FaceCrops\x12\x35\n\x06\x66ields\x18\x07 \x03(\x0b\x32%.identity.capture_quality.v1.KtpField\x12\x37\n\x03nik\x18\x08 \x01(\x0b\x32*.identity.capture_quality.v1.NikValidation\x12\x41\n\x0etamper_signals\x18\t \x03(\x0b\x32).identity.capture_quality.v1.TamperSignal\x12<\n\x07verdict\x18\n \x01(\x0e\x32+.identity.capture_quality.v1.QualityVerdict\x12+\n\x07reasons\x18\x0b \x03(\x0b\x32\x1a.identity.common.v1.Reason\x12\x11\n\tocr_model\x18\x0c \x01(\t*`\n\x0b\x43\x61ptureKind\x12\x1c\n\x18\x43\x41PTURE_KIND_UNSPECIFIED\x10\x00\x12\x17\n\x13\x43\x41PTURE_KIND_SELFIE\x10\x01\x12\x1a\n\x16\x43\x41PTURE_KIND_REFERENCE\x10\x02*e\n\x0eQualityVerdict\x12\x1f\n\x1bQUALITY_VERDICT_UNSPECIFIED\x10\x00\x12\x18\n\x14QUALITY_VERDICT_PASS\x10\x01\x12\x18\n\x14QUALITY_VERDICT_FAIL\x10\x02\x32\xf9\x01\n\x15\x43\x61ptureQualityService\x12r\n\nAssessFace\x12..identity.capture_quality.v1.AssessFaceRequest\x1a/.identity.capture_quality.v1.AssessFaceResponse\"\x03\x90\x02\x01\x12l\n\x08\x43heckKtp\x12,.identity.capture_quality.v1.CheckKtpRequest\x1a-.identity.capture_quality.v1.CheckKtpResponse\"\x03\x90\x02\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n1identity/capture_quality/v1/capture_quality.proto\x12\x1bidentity.capture_quality.v1\x1a\x1eidentity/common/v1/types.proto\"e\n\x0eQualityMeasure\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01\x12\x11\n\tthreshold\x18\x03 \x01(\t\x12\x0e\n\x06passed\x18\x04 \x01(\x08\x12\x13\n\x0breason_code\x18\x05 \x01(\t\"\xc1\x01\n\x11\x41ssessFaceRequest\x12)\n\x06\x66rames\x18\x01 \x03(\x0b\x32\x19.identity.common.v1.Image\x12\x36\n\x04kind\x18\x02 \x01(\x0e\x32(.identity.capture_quality.v1.CaptureKind\x12\x15\n\rinclude_crops\x18\x03 \x01(\x08\x12\x1d\n\x10\x63rop_frame_index\x18\x04 \x01(\x05H\x00\x88\x01\x01\x42\x13\n\x11_crop_frame_index\"\xa5\x02\n\x0f\x46rameAssessment\x12\x13\n\x0b\x66rame_index\x18\x01 \x01(\x05\x12\r\n\x05width\x18\x02 \x01(\x05\x12\x0e\n\x06height\x18\x03 \x01(\x05\x12/\n\x05\x66\x61\x63\x65s\x18\x04 \x03(\x0b\x32 .identity.common.v1.DetectedFace\x12=\n\x08measures\x18\x05 \x03(\x0b\x32+.identity.capture_quality.v1.QualityMeasure\x12<\n\x07verdict\x18\x06 \x01(\x0e\x32+.identity.capture_quality.v1.QualityVerdict\x12\x30\n\x06\x63olour\x18\x07 \x01(\x0b\x32 .identity.common.v1.ColourSample\"\x9d\x02\n\x12\x41ssessFaceResponse\x12<\n\x06\x66rames\x18\x01 \x03(\x0b\x32,.identity.capture_quality.v1.FrameAssessment\x12\x18\n\x10\x62\x65st_frame_index\x18\x02 \x01(\x05\x12<\n\x07verdict\x18\x03 \x01(\x0e\x32+.identity.capture_quality.v1.QualityVerdict\x12+\n\x07reasons\x18\x04 \x03(\x0b\x32\x1a.identity.common.v1.Reason\x12,\n\x05\x63rops\x18\x05 \x01(\x0b\x32\x1d.identity.common.v1.FaceCrops\x12\x16\n\x0e\x64\x65tector_model\x18\x06 \x01(\t\"\x8c\x02\n\x0f\x43heckKtpRequest\x12-\n\ncard_image\x18\x01 \x01(\x0b\x32\x19.identity.common.v1.Image\x12\x15\n\rsubmitted_nik\x18\x02 \x01(\t\x12[\n\x10submitted_fields\x18\x03 \x03(\x0b\x32\x41.identity.capture_quality.v1.CheckKtpRequest.SubmittedFieldsEntry\x12\x1e\n\x16include_portrait_crops\x18\x04 \x01(\x08\x1a\x36\n\x14SubmittedFieldsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\";\n\x08KtpField\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\x12\x12\n\nconfidence\x18\x03 \x01(\x02\"\x95\x02\n\rNikValidation\x12\r\n\x05valid\x18\x01 \x01(\x08\x12+\n\x07reasons\x18\x02 \x03(\x0b\x32\x1a.identity.common.v1.Reason\x12\x15\n\rprovince_code\x18\x03 \x01(\t\x12\x15\n\rprovince_name\x18\x04 \x01(\t\x12\x14\n\x0cregency_code\x18\x05 \x01(\t\x12\x14\n\x0cregency_name\x18\x06 \x01(\t\x12\x15\n\rdistrict_code\x18\x07 \x01(\t\x12\x12\n\nbirth_date\x18\x08 \x01(\t\x12\x0e\n\x06gender\x18\t \x01(\t\x12\x1c\n\x14regency_current_code\x18\n \x01(\t\x12\x15\n\rdistrict_name\x18\x0b \x01(\t\"M\n\x0cTamperSignal\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x02\x12\x10\n\x08\x64\x65\x63isive\x18\x03 \x01(\x08\x12\x0e\n\x06\x64\x65tail\x18\x04 \x01(\t\"\xca\x04\n\x10\x43heckKtpResponse\x12\x12\n\ncard_found\x18\x01 \x01(\x08\x12/\n\x0c\x63\x61rd_corners\x18\x02 \x03(\x0b\x32\x19.identity.common.v1.Point\x12=\n\x08measures\x18\x03 \x03(\x0b\x32+.identity.capture_quality.v1.QualityMeasure\x12\x16\n\x0eportrait_found\x18\x04 \x01(\x08\x12\x32\n\x08portrait\x18\x05 \x01(\x0b\x32 .identity.common.v1.DetectedFace\x12\x35\n\x0eportrait_crops\x18\x06 \x01(\x0b\x32\x1d.identity.common.v1.FaceCrops\x12\x35\n\x06\x66ields\x18\x07 \x03(\x0b\x32%.identity.capture_quality.v1.KtpField\x12\x37\n\x03nik\x18\x08 \x01(\x0b\x32*.identity.capture_quality.v1.NikValidation\x12\x41\n\x0etamper_signals\x18\t \x03(\x0b\x32).identity.capture_quality.v1.TamperSignal\x12<\n\x07verdict\x18\n \x01(\x0e\x32+.identity.capture_quality.v1.QualityVerdict\x12+\n\x07reasons\x18\x0b \x03(\x0b\x32\x1a.identity.common.v1.Reason\x12\x11\n\tocr_model\x18\x0c \x01(\t*`\n\x0b\x43\x61ptureKind\x12\x1c\n\x18\x43\x41PTURE_KIND_UNSPECIFIED\x10\x00\x12\x17\n\x13\x43\x41PTURE_KIND_SELFIE\x10\x01\x12\x1a\n\x16\x43\x41PTURE_KIND_REFERENCE\x10\x02*e\n\x0eQualityVerdict\x12\x1f\n\x1bQUALITY_VERDICT_UNSPECIFIED\x10\x00\x12\x18\n\x14QUALITY_VERDICT_PASS\x10\x01\x12\x18\n\x14QUALITY_VERDICT_FAIL\x10\x02\x32\xf9\x01\n\x15\x43\x61ptureQualityService\x12r\n\nAssessFace\x12..identity.capture_quality.v1.AssessFaceRequest\x1a/.identity.capture_quality.v1.AssessFaceResponse\"\x03\x90\x02\x01\x12l\n\x08\x43heckKtp\x12,.identity.capture_quality.v1.CheckKtpRequest\x1a-.identity.capture_quality.v1.CheckKtpResponse\"\x03\x90\x02\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,30 +38,30 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CAPTUREQUALITYSERVICE'].methods_by_name['AssessFace']._serialized_options = b'\220\002\001'
   _globals['_CAPTUREQUALITYSERVICE'].methods_by_name['CheckKtp']._loaded_options = None
   _globals['_CAPTUREQUALITYSERVICE'].methods_by_name['CheckKtp']._serialized_options = b'\220\002\001'
-  _globals['_CAPTUREKIND']._serialized_start=2225
-  _globals['_CAPTUREKIND']._serialized_end=2321
-  _globals['_QUALITYVERDICT']._serialized_start=2323
-  _globals['_QUALITYVERDICT']._serialized_end=2424
+  _globals['_CAPTUREKIND']._serialized_start=2277
+  _globals['_CAPTUREKIND']._serialized_end=2373
+  _globals['_QUALITYVERDICT']._serialized_start=2375
+  _globals['_QUALITYVERDICT']._serialized_end=2476
   _globals['_QUALITYMEASURE']._serialized_start=114
   _globals['_QUALITYMEASURE']._serialized_end=215
   _globals['_ASSESSFACEREQUEST']._serialized_start=218
-  _globals['_ASSESSFACEREQUEST']._serialized_end=359
-  _globals['_FRAMEASSESSMENT']._serialized_start=362
-  _globals['_FRAMEASSESSMENT']._serialized_end=655
-  _globals['_ASSESSFACERESPONSE']._serialized_start=658
-  _globals['_ASSESSFACERESPONSE']._serialized_end=943
-  _globals['_CHECKKTPREQUEST']._serialized_start=946
-  _globals['_CHECKKTPREQUEST']._serialized_end=1214
-  _globals['_CHECKKTPREQUEST_SUBMITTEDFIELDSENTRY']._serialized_start=1160
-  _globals['_CHECKKTPREQUEST_SUBMITTEDFIELDSENTRY']._serialized_end=1214
-  _globals['_KTPFIELD']._serialized_start=1216
-  _globals['_KTPFIELD']._serialized_end=1275
-  _globals['_NIKVALIDATION']._serialized_start=1278
-  _globals['_NIKVALIDATION']._serialized_end=1555
-  _globals['_TAMPERSIGNAL']._serialized_start=1557
-  _globals['_TAMPERSIGNAL']._serialized_end=1634
-  _globals['_CHECKKTPRESPONSE']._serialized_start=1637
-  _globals['_CHECKKTPRESPONSE']._serialized_end=2223
-  _globals['_CAPTUREQUALITYSERVICE']._serialized_start=2427
-  _globals['_CAPTUREQUALITYSERVICE']._serialized_end=2676
+  _globals['_ASSESSFACEREQUEST']._serialized_end=411
+  _globals['_FRAMEASSESSMENT']._serialized_start=414
+  _globals['_FRAMEASSESSMENT']._serialized_end=707
+  _globals['_ASSESSFACERESPONSE']._serialized_start=710
+  _globals['_ASSESSFACERESPONSE']._serialized_end=995
+  _globals['_CHECKKTPREQUEST']._serialized_start=998
+  _globals['_CHECKKTPREQUEST']._serialized_end=1266
+  _globals['_CHECKKTPREQUEST_SUBMITTEDFIELDSENTRY']._serialized_start=1212
+  _globals['_CHECKKTPREQUEST_SUBMITTEDFIELDSENTRY']._serialized_end=1266
+  _globals['_KTPFIELD']._serialized_start=1268
+  _globals['_KTPFIELD']._serialized_end=1327
+  _globals['_NIKVALIDATION']._serialized_start=1330
+  _globals['_NIKVALIDATION']._serialized_end=1607
+  _globals['_TAMPERSIGNAL']._serialized_start=1609
+  _globals['_TAMPERSIGNAL']._serialized_end=1686
+  _globals['_CHECKKTPRESPONSE']._serialized_start=1689
+  _globals['_CHECKKTPRESPONSE']._serialized_end=2275
+  _globals['_CAPTUREQUALITYSERVICE']._serialized_start=2479
+  _globals['_CAPTUREQUALITYSERVICE']._serialized_end=2728
 # @@protoc_insertion_point(module_scope)

@@ -41,14 +41,16 @@ class QualityMeasure(_message.Message):
     def __init__(self, name: _Optional[str] = ..., value: _Optional[float] = ..., threshold: _Optional[str] = ..., passed: _Optional[bool] = ..., reason_code: _Optional[str] = ...) -> None: ...
 
 class AssessFaceRequest(_message.Message):
-    __slots__ = ("frames", "kind", "include_crops")
+    __slots__ = ("frames", "kind", "include_crops", "crop_frame_index")
     FRAMES_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     INCLUDE_CROPS_FIELD_NUMBER: _ClassVar[int]
+    CROP_FRAME_INDEX_FIELD_NUMBER: _ClassVar[int]
     frames: _containers.RepeatedCompositeFieldContainer[_types_pb2.Image]
     kind: CaptureKind
     include_crops: bool
-    def __init__(self, frames: _Optional[_Iterable[_Union[_types_pb2.Image, _Mapping]]] = ..., kind: _Optional[_Union[CaptureKind, str]] = ..., include_crops: _Optional[bool] = ...) -> None: ...
+    crop_frame_index: int
+    def __init__(self, frames: _Optional[_Iterable[_Union[_types_pb2.Image, _Mapping]]] = ..., kind: _Optional[_Union[CaptureKind, str]] = ..., include_crops: _Optional[bool] = ..., crop_frame_index: _Optional[int] = ...) -> None: ...
 
 class FrameAssessment(_message.Message):
     __slots__ = ("frame_index", "width", "height", "faces", "measures", "verdict", "colour")

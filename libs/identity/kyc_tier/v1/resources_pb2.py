@@ -26,7 +26,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from identity.common.v1 import types_pb2 as identity_dot_common_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$identity/kyc_tier/v1/resources.proto\x12\x14identity.kyc_tier.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1eidentity/common/v1/types.proto\"\xef\x02\n\x08\x43ustomer\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x13\n\x0b\x65xternal_id\x18\x02 \x01(\t\x12\x11\n\tfull_name\x18\x03 \x01(\t\x12\x12\n\nnik_masked\x18\x04 \x01(\t\x12\r\n\x05\x65mail\x18\x05 \x01(\t\x12\r\n\x05phone\x18\x06 \x01(\t\x12)\n\x04tier\x18\x07 \x01(\x0e\x32\x1b.identity.common.v1.KycTier\x12\x34\n\x06status\x18\x08 \x01(\x0e\x32$.identity.kyc_tier.v1.CustomerStatus\x12.\n\ncreated_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x0ftier_updated_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xfc\x04\n\x0cVerification\x12\x17\n\x0fverification_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\t\x12\x34\n\x04kind\x18\x03 \x01(\x0e\x32&.identity.kyc_tier.v1.VerificationKind\x12:\n\x07outcome\x18\x04 \x01(\x0e\x32).identity.kyc_tier.v1.VerificationOutcome\x12+\n\x07reasons\x18\x05 \x03(\x0b\x32\x1a.identity.common.v1.Reason\x12>\n\x06scores\x18\x06 \x03(\x0b\x32..identity.kyc_tier.v1.Verification.ScoresEntry\x12>\n\x06models\x18\x07 \x03(\x0b\x32..identity.kyc_tier.v1.Verification.ModelsEntry\x12I\n\x0cinput_hashes\x18\x08 \x03(\x0b\x32\x33.identity.kyc_tier.v1.Verification.InputHashesEntry\x12.\n\ncreated_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nrequest_id\x18\n \x01(\t\x1a-\n\x0bScoresEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x1a-\n\x0bModelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a\x32\n\x10InputHashesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"L\n\rCapturedFrame\x12(\n\x05image\x18\x01 \x01(\x0b\x32\x19.identity.common.v1.Image\x12\x11\n\toffset_ms\x18\x02 \x01(\x05\"S\n\rSensorReading\x12\x0e\n\x06sensor\x18\x01 \x01(\t\x12\x11\n\toffset_ms\x18\x02 \x01(\x05\x12\t\n\x01x\x18\x03 \x01(\x02\x12\t\n\x01y\x18\x04 \x01(\x02\x12\t\n\x01z\x18\x05 \x01(\x02\"s\n\nSensorData\x12\x35\n\x08readings\x18\x01 \x03(\x0b\x32#.identity.kyc_tier.v1.SensorReading\x12\x13\n\x0b\x61mbient_lux\x18\x02 \x01(\x02\x12\x19\n\x11screen_brightness\x18\x03 \x01(\x02\"\xb3\x01\n\rCaptureBundle\x12\x33\n\x06\x66rames\x18\x01 \x03(\x0b\x32#.identity.kyc_tier.v1.CapturedFrame\x12\x31\n\x07sensors\x18\x02 \x01(\x0b\x32 .identity.kyc_tier.v1.SensorData\x12:\n\x0b\x61ttestation\x18\x03 \x01(\x0b\x32%.identity.common.v1.BundleAttestation\"b\n\x0bMatchScores\x12\r\n\x05score\x18\x01 \x01(\x02\x12\x11\n\tthreshold\x18\x02 \x01(\x02\x12\r\n\x05match\x18\x03 \x01(\x08\x12\"\n\x1a\x65stimated_false_match_rate\x18\x04 \x01(\x01\"^\n\x0eLivenessScores\x12\x0c\n\x04live\x18\x01 \x01(\x08\x12\x11\n\tpad_score\x18\x02 \x01(\x02\x12\x13\n\x0b\x66lash_score\x18\x03 \x01(\x02\x12\x16\n\x0e\x64\x65\x63ision_basis\x18\x04 \x01(\t*i\n\x0e\x43ustomerStatus\x12\x1f\n\x1b\x43USTOMER_STATUS_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x43USTOMER_STATUS_ACTIVE\x10\x01\x12\x1a\n\x16\x43USTOMER_STATUS_ERASED\x10\x02*\xad\x02\n\x10VerificationKind\x12!\n\x1dVERIFICATION_KIND_UNSPECIFIED\x10\x00\x12 \n\x1cVERIFICATION_KIND_NIK_FORMAT\x10\x01\x12!\n\x1dVERIFICATION_KIND_KTP_CAPTURE\x10\x02\x12#\n\x1fVERIFICATION_KIND_FACE_LIVENESS\x10\x03\x12 \n\x1cVERIFICATION_KIND_FACE_MATCH\x10\x04\x12&\n\"VERIFICATION_KIND_DUKCAPIL_VERDICT\x10\x05\x12\x1d\n\x19VERIFICATION_KIND_STEP_UP\x10\x06\x12#\n\x1fVERIFICATION_KIND_MANUAL_REVIEW\x10\x07*\xa4\x01\n\x13VerificationOutcome\x12$\n VERIFICATION_OUTCOME_UNSPECIFIED\x10\x00\x12\x1f\n\x1bVERIFICATION_OUTCOME_PASSED\x10\x01\x12\x1f\n\x1bVERIFICATION_OUTCOME_FAILED\x10\x02\x12%\n!VERIFICATION_OUTCOME_NEEDS_REVIEW\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$identity/kyc_tier/v1/resources.proto\x12\x14identity.kyc_tier.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1eidentity/common/v1/types.proto\"\xef\x02\n\x08\x43ustomer\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x13\n\x0b\x65xternal_id\x18\x02 \x01(\t\x12\x11\n\tfull_name\x18\x03 \x01(\t\x12\x12\n\nnik_masked\x18\x04 \x01(\t\x12\r\n\x05\x65mail\x18\x05 \x01(\t\x12\r\n\x05phone\x18\x06 \x01(\t\x12)\n\x04tier\x18\x07 \x01(\x0e\x32\x1b.identity.common.v1.KycTier\x12\x34\n\x06status\x18\x08 \x01(\x0e\x32$.identity.kyc_tier.v1.CustomerStatus\x12.\n\ncreated_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x0ftier_updated_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xfc\x04\n\x0cVerification\x12\x17\n\x0fverification_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\t\x12\x34\n\x04kind\x18\x03 \x01(\x0e\x32&.identity.kyc_tier.v1.VerificationKind\x12:\n\x07outcome\x18\x04 \x01(\x0e\x32).identity.kyc_tier.v1.VerificationOutcome\x12+\n\x07reasons\x18\x05 \x03(\x0b\x32\x1a.identity.common.v1.Reason\x12>\n\x06scores\x18\x06 \x03(\x0b\x32..identity.kyc_tier.v1.Verification.ScoresEntry\x12>\n\x06models\x18\x07 \x03(\x0b\x32..identity.kyc_tier.v1.Verification.ModelsEntry\x12I\n\x0cinput_hashes\x18\x08 \x03(\x0b\x32\x33.identity.kyc_tier.v1.Verification.InputHashesEntry\x12.\n\ncreated_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nrequest_id\x18\n \x01(\t\x1a-\n\x0bScoresEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x1a-\n\x0bModelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a\x32\n\x10InputHashesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"^\n\rCapturedFrame\x12(\n\x05image\x18\x01 \x01(\x0b\x32\x19.identity.common.v1.Image\x12\x11\n\toffset_ms\x18\x02 \x01(\x05\x12\x10\n\x08\x62\x61seline\x18\x03 \x01(\x08\"S\n\rSensorReading\x12\x0e\n\x06sensor\x18\x01 \x01(\t\x12\x11\n\toffset_ms\x18\x02 \x01(\x05\x12\t\n\x01x\x18\x03 \x01(\x02\x12\t\n\x01y\x18\x04 \x01(\x02\x12\t\n\x01z\x18\x05 \x01(\x02\"s\n\nSensorData\x12\x35\n\x08readings\x18\x01 \x03(\x0b\x32#.identity.kyc_tier.v1.SensorReading\x12\x13\n\x0b\x61mbient_lux\x18\x02 \x01(\x02\x12\x19\n\x11screen_brightness\x18\x03 \x01(\x02\"\xb3\x01\n\rCaptureBundle\x12\x33\n\x06\x66rames\x18\x01 \x03(\x0b\x32#.identity.kyc_tier.v1.CapturedFrame\x12\x31\n\x07sensors\x18\x02 \x01(\x0b\x32 .identity.kyc_tier.v1.SensorData\x12:\n\x0b\x61ttestation\x18\x03 \x01(\x0b\x32%.identity.common.v1.BundleAttestation\"b\n\x0bMatchScores\x12\r\n\x05score\x18\x01 \x01(\x02\x12\x11\n\tthreshold\x18\x02 \x01(\x02\x12\r\n\x05match\x18\x03 \x01(\x08\x12\"\n\x1a\x65stimated_false_match_rate\x18\x04 \x01(\x01\"^\n\x0eLivenessScores\x12\x0c\n\x04live\x18\x01 \x01(\x08\x12\x11\n\tpad_score\x18\x02 \x01(\x02\x12\x13\n\x0b\x66lash_score\x18\x03 \x01(\x02\x12\x16\n\x0e\x64\x65\x63ision_basis\x18\x04 \x01(\t*i\n\x0e\x43ustomerStatus\x12\x1f\n\x1b\x43USTOMER_STATUS_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x43USTOMER_STATUS_ACTIVE\x10\x01\x12\x1a\n\x16\x43USTOMER_STATUS_ERASED\x10\x02*\xad\x02\n\x10VerificationKind\x12!\n\x1dVERIFICATION_KIND_UNSPECIFIED\x10\x00\x12 \n\x1cVERIFICATION_KIND_NIK_FORMAT\x10\x01\x12!\n\x1dVERIFICATION_KIND_KTP_CAPTURE\x10\x02\x12#\n\x1fVERIFICATION_KIND_FACE_LIVENESS\x10\x03\x12 \n\x1cVERIFICATION_KIND_FACE_MATCH\x10\x04\x12&\n\"VERIFICATION_KIND_DUKCAPIL_VERDICT\x10\x05\x12\x1d\n\x19VERIFICATION_KIND_STEP_UP\x10\x06\x12#\n\x1fVERIFICATION_KIND_MANUAL_REVIEW\x10\x07*\xa4\x01\n\x13VerificationOutcome\x12$\n VERIFICATION_OUTCOME_UNSPECIFIED\x10\x00\x12\x1f\n\x1bVERIFICATION_OUTCOME_PASSED\x10\x01\x12\x1f\n\x1bVERIFICATION_OUTCOME_FAILED\x10\x02\x12%\n!VERIFICATION_OUTCOME_NEEDS_REVIEW\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -39,12 +39,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_VERIFICATION_MODELSENTRY']._serialized_options = b'8\001'
   _globals['_VERIFICATION_INPUTHASHESENTRY']._loaded_options = None
   _globals['_VERIFICATION_INPUTHASHESENTRY']._serialized_options = b'8\001'
-  _globals['_CUSTOMERSTATUS']._serialized_start=1794
-  _globals['_CUSTOMERSTATUS']._serialized_end=1899
-  _globals['_VERIFICATIONKIND']._serialized_start=1902
-  _globals['_VERIFICATIONKIND']._serialized_end=2203
-  _globals['_VERIFICATIONOUTCOME']._serialized_start=2206
-  _globals['_VERIFICATIONOUTCOME']._serialized_end=2370
+  _globals['_CUSTOMERSTATUS']._serialized_start=1812
+  _globals['_CUSTOMERSTATUS']._serialized_end=1917
+  _globals['_VERIFICATIONKIND']._serialized_start=1920
+  _globals['_VERIFICATIONKIND']._serialized_end=2221
+  _globals['_VERIFICATIONOUTCOME']._serialized_start=2224
+  _globals['_VERIFICATIONOUTCOME']._serialized_end=2388
   _globals['_CUSTOMER']._serialized_start=128
   _globals['_CUSTOMER']._serialized_end=495
   _globals['_VERIFICATION']._serialized_start=498
@@ -56,15 +56,15 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_VERIFICATION_INPUTHASHESENTRY']._serialized_start=1084
   _globals['_VERIFICATION_INPUTHASHESENTRY']._serialized_end=1134
   _globals['_CAPTUREDFRAME']._serialized_start=1136
-  _globals['_CAPTUREDFRAME']._serialized_end=1212
-  _globals['_SENSORREADING']._serialized_start=1214
-  _globals['_SENSORREADING']._serialized_end=1297
-  _globals['_SENSORDATA']._serialized_start=1299
-  _globals['_SENSORDATA']._serialized_end=1414
-  _globals['_CAPTUREBUNDLE']._serialized_start=1417
-  _globals['_CAPTUREBUNDLE']._serialized_end=1596
-  _globals['_MATCHSCORES']._serialized_start=1598
-  _globals['_MATCHSCORES']._serialized_end=1696
-  _globals['_LIVENESSSCORES']._serialized_start=1698
-  _globals['_LIVENESSSCORES']._serialized_end=1792
+  _globals['_CAPTUREDFRAME']._serialized_end=1230
+  _globals['_SENSORREADING']._serialized_start=1232
+  _globals['_SENSORREADING']._serialized_end=1315
+  _globals['_SENSORDATA']._serialized_start=1317
+  _globals['_SENSORDATA']._serialized_end=1432
+  _globals['_CAPTUREBUNDLE']._serialized_start=1435
+  _globals['_CAPTUREBUNDLE']._serialized_end=1614
+  _globals['_MATCHSCORES']._serialized_start=1616
+  _globals['_MATCHSCORES']._serialized_end=1714
+  _globals['_LIVENESSSCORES']._serialized_start=1716
+  _globals['_LIVENESSSCORES']._serialized_end=1810
 # @@protoc_insertion_point(module_scope)

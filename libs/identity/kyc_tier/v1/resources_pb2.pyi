@@ -122,12 +122,14 @@ class Verification(_message.Message):
     def __init__(self, verification_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., kind: _Optional[_Union[VerificationKind, str]] = ..., outcome: _Optional[_Union[VerificationOutcome, str]] = ..., reasons: _Optional[_Iterable[_Union[_types_pb2.Reason, _Mapping]]] = ..., scores: _Optional[_Mapping[str, float]] = ..., models: _Optional[_Mapping[str, str]] = ..., input_hashes: _Optional[_Mapping[str, str]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class CapturedFrame(_message.Message):
-    __slots__ = ("image", "offset_ms")
+    __slots__ = ("image", "offset_ms", "baseline")
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     OFFSET_MS_FIELD_NUMBER: _ClassVar[int]
+    BASELINE_FIELD_NUMBER: _ClassVar[int]
     image: _types_pb2.Image
     offset_ms: int
-    def __init__(self, image: _Optional[_Union[_types_pb2.Image, _Mapping]] = ..., offset_ms: _Optional[int] = ...) -> None: ...
+    baseline: bool
+    def __init__(self, image: _Optional[_Union[_types_pb2.Image, _Mapping]] = ..., offset_ms: _Optional[int] = ..., baseline: _Optional[bool] = ...) -> None: ...
 
 class SensorReading(_message.Message):
     __slots__ = ("sensor", "offset_ms", "x", "y", "z")

@@ -63,16 +63,18 @@ class RegisterDeviceResponse(_message.Message):
     def __init__(self, device: _Optional[_Union[Device, _Mapping]] = ..., created: _Optional[bool] = ...) -> None: ...
 
 class FrameEvidence(_message.Message):
-    __slots__ = ("frame_index", "offset_ms", "colour", "face_found")
+    __slots__ = ("frame_index", "offset_ms", "colour", "face_found", "baseline")
     FRAME_INDEX_FIELD_NUMBER: _ClassVar[int]
     OFFSET_MS_FIELD_NUMBER: _ClassVar[int]
     COLOUR_FIELD_NUMBER: _ClassVar[int]
     FACE_FOUND_FIELD_NUMBER: _ClassVar[int]
+    BASELINE_FIELD_NUMBER: _ClassVar[int]
     frame_index: int
     offset_ms: int
     colour: _types_pb2.ColourSample
     face_found: bool
-    def __init__(self, frame_index: _Optional[int] = ..., offset_ms: _Optional[int] = ..., colour: _Optional[_Union[_types_pb2.ColourSample, _Mapping]] = ..., face_found: _Optional[bool] = ...) -> None: ...
+    baseline: bool
+    def __init__(self, frame_index: _Optional[int] = ..., offset_ms: _Optional[int] = ..., colour: _Optional[_Union[_types_pb2.ColourSample, _Mapping]] = ..., face_found: _Optional[bool] = ..., baseline: _Optional[bool] = ...) -> None: ...
 
 class CheckLivenessRequest(_message.Message):
     __slots__ = ("customer_id", "purpose", "challenge_id", "attestation", "computed_bundle_sha256", "pad_crops", "frames")
