@@ -1,0 +1,118 @@
+"""`identity up`: the whole mesh on one machine, as the README's run command starts it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import grpc
+import httpx
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+from identity_runtime import mesh
+
+pytestmark = [pytest.mark.slow, pytest.mark.models]
+
+IDENTITY = str(Path(sys.executable).parent / "identity")
+
+
+def free_ports(count: int) -> list[int]:
+    sockets = []
+    for _ in range(count):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        sockets.append(s)
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def up_environment(tmp_path: Path) -> tuple[dict[str, str], dict[str, int]]:
+    ports = dict(zip([s.env_prefix for s in mesh.SERVICES] + ["GATEWAY"], free_ports(len(mesh.SERVICES) + 1), strict=True))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KYC_TIER_", "MATCHING_", "AUDIT_", "LIVENESS_", "GATEWAY_"))}
+    env.update({f"{prefix}_PORT": str(port) for prefix, port in ports.items()})
+    env["IDENTITY_DATA_DIR"] = str(tmp_path / "data")
+    return env, ports
+
+
+def wait_for_line(process: subprocess.Popen[str], marker: str, timeout: float) -> list[str]:
+    lines: list[str] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = process.stdout.readline() if process.stdout else ""
+        if line:
+            lines.append(line.rstrip())
+            if marker in line:
+                return lines
+        elif process.poll() is not None:
+            break
+    raise AssertionError(f"`identity up` did not print {marker!r}: {lines}\n{process.stderr.read() if process.stderr else ''}")
+
+
+def test_identity_up_runs_six_services_and_the_gateway_then_stops_cleanly(tmp_path: Path) -> None:
+    env, ports = up_environment(tmp_path)
+    process = subprocess.Popen([IDENTITY, "up"], env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        printed = wait_for_line(process, "press Ctrl-C", timeout=240)
+        text = "\n".join(printed)
+        for service in mesh.SERVICES:
+            assert f"{service.name}" in text and f"127.0.0.1:{ports[service.env_prefix]}" in text
+        assert f"http://127.0.0.1:{ports['GATEWAY']}" in text
+        assert "API key          idk_" in text
+
+        health = httpx.get(f"http://127.0.0.1:{ports['GATEWAY']}/api/healthz", timeout=10).json()
+        assert health["status"] == "SERVING"
+        assert {s["name"]: s["status"] for s in health["services"]} == {s.name: "SERVING" for s in mesh.SERVICES}
+
+        for service in mesh.SERVICES:
+            with grpc.insecure_channel(f"127.0.0.1:{ports[service.env_prefix]}") as channel:
+                reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
+                assert reply.status == health_pb2.HealthCheckResponse.SERVING, service.name
+                stream = reflection_pb2_grpc.ServerReflectionStub(channel).ServerReflectionInfo(
+                    iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=5
+                )
+                names = {s.name for s in next(iter(stream)).list_services_response.service}
+                assert any(name.startswith(f"identity.{service.package}.v1.") for name in names), (service.name, names)
+
+        # The printed key works against the gateway.
+        key = next(line.split()[2] for line in printed if "API key" in line)
+        listed = httpx.get(f"http://127.0.0.1:{ports['GATEWAY']}/api/customers", headers={"Authorization": f"Bearer {key}"})
+        assert listed.status_code == 200, listed.text
+    finally:
+        process.send_signal(signal.SIGINT)
+        code = process.wait(60)
+    assert code == 0
+    # Every listener is gone (connections in TIME_WAIT do not hold a port
+    # against SO_REUSEADDR, which every server here sets).
+    for port in ports.values():
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(("127.0.0.1", port))
+
+
+def test_a_taken_port_fails_fast_and_clearly(tmp_path: Path) -> None:
+    env, ports = up_environment(tmp_path)
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", ports["MATCHING"]))
+        holder.listen()
+        result = subprocess.run([IDENTITY, "up"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert f"matching port {ports['MATCHING']}" in result.stderr
+
+
+def test_a_wrong_setting_fails_fast_naming_the_variable(tmp_path: Path) -> None:
+    env, _ = up_environment(tmp_path)
+    env["MATCHING_DIMENSION"] = "many"
+    env["GATEWAY_MAX_BODY_BYTES"] = "-5"
+    result = subprocess.run([IDENTITY, "up"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert "MATCHING_DIMENSION='many'" in result.stderr
+    assert "GATEWAY_MAX_BODY_BYTES" in result.stderr
