@@ -14,11 +14,14 @@ PINS=(
   "onnxruntime==1.20.1"
 )
 stamp="$VENV/.installed"
-want="$(printf '%s\n' "${PINS[@]}" | sha256sum | cut -d' ' -f1)"
+LOCK="$ROOT/tools/envs/triton.lock"
+want="$( (printf '%s\n' "${PINS[@]}"; cat "$LOCK") | sha256sum | cut -d' ' -f1)"
 if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
   exit 0
 fi
 echo "==> creating $VENV (Triton server for the test suite)" >&2
 [[ -x "$VENV/bin/python" ]] || "$PYTHON" -m venv "$VENV"
-"$VENV/bin/python" -m pip install --quiet "${PINS[@]}"
+# triton.lock pins every transitive package (regenerate with
+# `.venv-triton/bin/pip freeze > tools/envs/triton.lock` after changing PINS).
+"$VENV/bin/python" -m pip install --quiet -c "$LOCK" "${PINS[@]}"
 echo "$want" >"$stamp"
