@@ -12,9 +12,9 @@ import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from identity_inference.images import ImageLimits, decode
 from identity_ktp import fields as ktp_fields
 from identity_ktp.analysis import KtpAnalyzer, KtpReport, Thresholds
-from identity_ktp.imageio import decode_image
 from identity_ktp.nik import NIK_LENGTH, NIK_NOT_NUMERIC
 from identity_ktp.ocr import OcrEngine
 from identity_ktp.portrait import PortraitFinder, load_face_detector
@@ -66,7 +66,7 @@ class KtpChecker:
 
     def _run(self, analyzer: KtpAnalyzer, request: KtpCheckRequest, nik: str, release) -> KtpReport:
         try:
-            image = decode_image(request.image, max_pixels=self.max_pixels, min_side=self.min_side)
+            image = decode(request.image, ImageLimits(max_pixels=self.max_pixels, min_side=self.min_side), "card_image")
             return analyzer.analyze(
                 image,
                 submitted_nik=nik,

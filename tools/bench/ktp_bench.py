@@ -29,8 +29,8 @@ sys.path.insert(0, str(ROOT))
 from identity.capture_quality.v1 import capture_quality_pb2 as pb  # noqa: E402
 from identity.capture_quality.v1 import capture_quality_pb2_grpc  # noqa: E402
 from identity.common.v1 import types_pb2  # noqa: E402
+from identity_inference.images import ImageLimits, decode  # noqa: E402
 from identity_ktp.analysis import KtpAnalyzer  # noqa: E402
-from identity_ktp.imageio import decode_image  # noqa: E402
 from identity_ktp.ocr import OcrEngine  # noqa: E402
 from identity_ktp.portrait import PortraitFinder, load_face_detector  # noqa: E402
 from identity_ktp.regions import default_index  # noqa: E402
@@ -51,7 +51,7 @@ def in_process(analyzer: KtpAnalyzer, data: bytes, iterations: int) -> dict[str,
     samples: dict[str, list[float]] = {stage: [] for stage in STAGES}
     for _ in range(iterations):
         start = time.perf_counter()
-        image = decode_image(data, max_pixels=MAX_PIXELS)
+        image = decode(data, ImageLimits(max_pixels=MAX_PIXELS, min_side=1), "card_image")
         decoded = time.perf_counter()
         report = analyzer.analyze(image)
         samples["decode"].append(decoded - start)
