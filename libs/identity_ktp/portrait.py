@@ -18,7 +18,6 @@ from identity_inference.align import ALIGNMENT_ID
 from identity_inference.align import align_face as shared_align_face
 from identity_inference.manifest import ModelManifest, load_catalogue, resolve_path
 
-YUNET_ID = "yunet-2023mar-int8bq"
 # The same five-point alignment as the face path, so a card portrait's
 # embedding is comparable with a selfie's.
 ALIGNMENT = ALIGNMENT_ID
