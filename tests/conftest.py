@@ -6,45 +6,23 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 from identity_store import migrate
-from identity_store.db import normalise_url
-from tests.support import IN_CI, POSTGRES_URL, unique_name
-
-
-def _postgres_available() -> str | None:
-    try:
-        engine = sa.create_engine(normalise_url(POSTGRES_URL))
-        with engine.connect() as connection:
-            connection.execute(sa.text("select 1"))
-        engine.dispose()
-        return None
-    except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
-        return str(exc).splitlines()[0]
+from identity_store.scratch import reachable, scratch_schema
+from tests.support import IN_CI, POSTGRES_URL
 
 
 @pytest.fixture
 def postgres_schema_url() -> Iterator[str]:
     """An empty PostgreSQL schema of its own (tests may run side by side),
     as a URL whose search_path points at it."""
-    problem = _postgres_available()
+    problem = reachable(POSTGRES_URL)
     if problem:
         if IN_CI:
             pytest.fail(f"PostgreSQL is not reachable at {POSTGRES_URL}: {problem}")
         pytest.skip(f"PostgreSQL is not reachable: {problem}")
-    schema = unique_name("t").lower()
-    admin = sa.create_engine(normalise_url(POSTGRES_URL), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    separator = "&" if "?" in POSTGRES_URL else "?"
-    url = f"{normalise_url(POSTGRES_URL)}{separator}options=-csearch_path%3D{schema}"
-    try:
+    with scratch_schema(POSTGRES_URL, migrated=False) as url:
         yield url
-    finally:
-        with admin.connect() as connection:
-            connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 @pytest.fixture

@@ -12,16 +12,16 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import sqlalchemy as sa
 from sqlalchemy import select
 
 from identity_cli.local_secrets import local_settings
 from identity_runtime import mesh
 from identity_runtime.server import RunningServer, ServiceSpec
-from identity_store import migrate, models
-from identity_store.db import Database, normalise_url
+from identity_store import models
+from identity_store.db import Database
+from identity_store.scratch import reachable, scratch_schema
 from tests.gateway_support import gateway_client, gateway_settings
-from tests.support import IN_CI, POSTGRES_URL, TEST_PEPPER, start_service, unique_name
+from tests.support import IN_CI, POSTGRES_URL, TEST_PEPPER, start_service
 
 
 def spec_of(service: mesh.MeshService) -> ServiceSpec[Any]:
@@ -56,26 +56,13 @@ def postgres_schema() -> Any:
     """A fresh migrated PostgreSQL schema for a whole test module."""
     import pytest
 
-    try:
-        admin = sa.create_engine(normalise_url(POSTGRES_URL), isolation_level="AUTOCOMMIT")
-        with admin.connect() as connection:
-            connection.execute(sa.text("select 1"))
-    except Exception as exc:  # noqa: BLE001
+    problem = reachable(POSTGRES_URL)
+    if problem:
         if IN_CI:
-            pytest.fail(f"PostgreSQL is not reachable: {exc}")
-        pytest.skip(f"PostgreSQL is not reachable: {exc}")
-    schema = unique_name("e2e").lower()
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    separator = "&" if "?" in POSTGRES_URL else "?"
-    url = f"{normalise_url(POSTGRES_URL)}{separator}options=-csearch_path%3D{schema}"
-    try:
-        migrate.upgrade(url)
+            pytest.fail(f"PostgreSQL is not reachable: {problem}")
+        pytest.skip(f"PostgreSQL is not reachable: {problem}")
+    with scratch_schema(POSTGRES_URL, prefix="e2e") as url:
         yield url
-    finally:
-        with admin.connect() as connection:
-            connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 @dataclass

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from identity_inference.quality import Measure
 from identity_ktp import fields as f
 from identity_ktp.card import (
     CARD_HEIGHT,
@@ -75,15 +76,6 @@ class Thresholds:
     # Similarity below which a submitted field is reported as different.
     field_similarity_min: float = 0.85
     screen_score_min: float = 0.5
-
-
-@dataclass(frozen=True)
-class Measure:
-    name: str
-    value: float
-    threshold: str
-    passed: bool
-    reason_code: str = ""
 
 
 @dataclass(frozen=True)

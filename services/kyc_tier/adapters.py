@@ -22,21 +22,10 @@ from identity_runtime import context
 from identity_runtime.clients import ClientFactory
 from identity_runtime.status import remote_error
 from services.kyc_tier import ports
+from services.kyc_tier.mapping import PURPOSE_TO_PROTO, SOURCE_FROM_PROTO, SOURCE_TO_PROTO
 
 T = TypeVar("T")
 
-_PURPOSES = {
-    "ktp_capture": types_pb2.CHALLENGE_PURPOSE_KTP_CAPTURE,
-    "face_liveness": types_pb2.CHALLENGE_PURPOSE_FACE_LIVENESS,
-    "step_up": types_pb2.CHALLENGE_PURPOSE_STEP_UP,
-}
-_SOURCES = {
-    "dukcapil": types_pb2.ENROLLMENT_SOURCE_DUKCAPIL,
-    "ktp_extract": types_pb2.ENROLLMENT_SOURCE_KTP_EXTRACT,
-    "onboarding_selfie": types_pb2.ENROLLMENT_SOURCE_ONBOARDING_SELFIE,
-    "step_up_promotion": types_pb2.ENROLLMENT_SOURCE_STEP_UP_PROMOTION,
-}
-_SOURCE_NAMES = {v: k for k, v in _SOURCES.items()}
 _OUTCOMES = {"success": audit_pb2.OUTCOME_SUCCESS, "denied": audit_pb2.OUTCOME_DENIED, "failed": audit_pb2.OUTCOME_FAILED}
 
 
@@ -116,7 +105,7 @@ class GrpcLiveness:
     async def issue_challenge(self, customer_id: str, purpose: str) -> ports.Challenge:
         reply = await _call(
             "liveness",
-            self.stub.IssueChallenge(liveness_pb2.IssueChallengeRequest(customer_id=customer_id, purpose=_PURPOSES[purpose])),
+            self.stub.IssueChallenge(liveness_pb2.IssueChallengeRequest(customer_id=customer_id, purpose=PURPOSE_TO_PROTO[purpose])),
         )
         return ports.Challenge(reply.challenge)
 
@@ -144,7 +133,7 @@ class GrpcLiveness:
     ) -> ports.LivenessDecision:
         request = liveness_pb2.CheckLivenessRequest(
             customer_id=customer_id,
-            purpose=_PURPOSES[purpose],
+            purpose=PURPOSE_TO_PROTO[purpose],
             challenge_id=challenge_id,
             attestation=types_pb2.BundleAttestation(
                 device_id=attestation.device_id,
@@ -188,7 +177,7 @@ def _match(reply: matching_pb2.VerifyResponse) -> ports.MatchResult:
         match=reply.match,
         estimated_false_match_rate=reply.estimated_false_match_rate,
         enrollment_id=reply.enrollment_id,
-        reference_source=_SOURCE_NAMES.get(reply.reference_source, ""),
+        reference_source=SOURCE_FROM_PROTO.get(reply.reference_source, ""),
     )
 
 
@@ -205,7 +194,7 @@ class GrpcMatcher:
                 matching_pb2.EnrollRequest(
                     customer_id=customer_id,
                     embedding=embedding.message,
-                    source=_SOURCES[source],
+                    source=SOURCE_TO_PROTO[source],
                     verification_id=verification_id,
                     search_duplicates=True,
                 )
@@ -241,7 +230,7 @@ class GrpcMatcher:
             ports.EnrollmentInfo(
                 enrollment_id=e.enrollment_id,
                 customer_id=e.customer_id,
-                source=_SOURCE_NAMES.get(e.source, ""),
+                source=SOURCE_FROM_PROTO.get(e.source, ""),
                 active=e.active,
                 model_id=e.contract.model_id,
                 dimension=e.contract.dimension,

@@ -91,11 +91,19 @@ ATTEMPT_OUTCOME_TO_PROTO = {
     "needs_review": attempts_pb2.ATTEMPT_OUTCOME_NEEDS_REVIEW,
 }
 ATTEMPT_OUTCOME_FROM_PROTO = {v: k for k, v in ATTEMPT_OUTCOME_TO_PROTO.items()}
-PURPOSE_FROM_PROTO = {
-    types_pb2.CHALLENGE_PURPOSE_KTP_CAPTURE: "ktp_capture",
-    types_pb2.CHALLENGE_PURPOSE_FACE_LIVENESS: "face_liveness",
-    types_pb2.CHALLENGE_PURPOSE_STEP_UP: "step_up",
+PURPOSE_TO_PROTO = {
+    "ktp_capture": types_pb2.CHALLENGE_PURPOSE_KTP_CAPTURE,
+    "face_liveness": types_pb2.CHALLENGE_PURPOSE_FACE_LIVENESS,
+    "step_up": types_pb2.CHALLENGE_PURPOSE_STEP_UP,
 }
+PURPOSE_FROM_PROTO = {v: k for k, v in PURPOSE_TO_PROTO.items()}
+SOURCE_TO_PROTO = {
+    "dukcapil": types_pb2.ENROLLMENT_SOURCE_DUKCAPIL,
+    "ktp_extract": types_pb2.ENROLLMENT_SOURCE_KTP_EXTRACT,
+    "onboarding_selfie": types_pb2.ENROLLMENT_SOURCE_ONBOARDING_SELFIE,
+    "step_up_promotion": types_pb2.ENROLLMENT_SOURCE_STEP_UP_PROMOTION,
+}
+SOURCE_FROM_PROTO = {v: k for k, v in SOURCE_TO_PROTO.items()}
 
 
 def tier_from_proto(value: int, field: str) -> str:
@@ -268,7 +276,7 @@ def enrollment(info: Any) -> face_pb2.FaceEnrollment:
     message = face_pb2.FaceEnrollment(
         enrollment_id=info.enrollment_id,
         customer_id=info.customer_id,
-        source=_SOURCE_TO_PROTO.get(info.source, types_pb2.ENROLLMENT_SOURCE_UNSPECIFIED),
+        source=SOURCE_TO_PROTO.get(info.source, types_pb2.ENROLLMENT_SOURCE_UNSPECIFIED),
         active=info.active,
         model_id=info.model_id,
         dimension=info.dimension,
@@ -281,12 +289,6 @@ def enrollment(info: Any) -> face_pb2.FaceEnrollment:
     return message
 
 
-_SOURCE_TO_PROTO = {
-    "dukcapil": types_pb2.ENROLLMENT_SOURCE_DUKCAPIL,
-    "ktp_extract": types_pb2.ENROLLMENT_SOURCE_KTP_EXTRACT,
-    "onboarding_selfie": types_pb2.ENROLLMENT_SOURCE_ONBOARDING_SELFIE,
-    "step_up_promotion": types_pb2.ENROLLMENT_SOURCE_STEP_UP_PROMOTION,
-}
 
 
 def kyc_status(customer_id: str, status: tiers.TierStatus, updated: datetime | None) -> kyc_pb2.GetKycStatusResponse:

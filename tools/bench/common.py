@@ -9,7 +9,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,30 +16,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-import sqlalchemy as sa  # noqa: E402
 
-from identity_store import migrate  # noqa: E402
-from identity_store.db import normalise_url  # noqa: E402
+from identity_store.scratch import scratch_schema as _scratch_schema  # noqa: E402
 
 DEFAULT_POSTGRES = os.environ.get("IDENTITY_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 
-@contextmanager
-def scratch_schema(base_url: str = DEFAULT_POSTGRES) -> Iterator[str]:
+def scratch_schema(base_url: str = DEFAULT_POSTGRES):  # type: ignore[no-untyped-def]
     """A migrated PostgreSQL schema of its own, dropped afterwards."""
-    schema = f"bench_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(normalise_url(base_url), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    separator = "&" if "?" in base_url else "?"
-    url = f"{normalise_url(base_url)}{separator}options=-csearch_path%3D{schema}"
-    try:
-        migrate.upgrade(url)
-        yield url
-    finally:
-        with admin.connect() as connection:
-            connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    return _scratch_schema(base_url, prefix="bench")
 
 
 def process_cpu_seconds(pid: int) -> float:
