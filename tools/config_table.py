@@ -40,20 +40,19 @@ def table() -> str:
         "| variable | type | default | meaning |",
         "|---|---|---|---|",
     ]
-    shared_fields = None
+    from identity_runtime.settings import ServiceSettings
+
+    shared_fields = {row[0].removeprefix("X_") for row in describe(ServiceSettings, "X")}
+    first = True
     for name, cls, prefix in settings_classes():
         rows = describe(cls, prefix)
-        fields = [row[0].removeprefix(prefix + "_") for row in rows]
-        if shared_fields is None:
-            from identity_runtime.settings import ServiceSettings
-
-            shared_fields = {row[0].removeprefix("X_") for row in describe(ServiceSettings, "X")}
-            shown = rows
-        else:
-            shown = [row for row, field in zip(rows, fields, strict=True) if field not in shared_fields]
+        if issubclass(cls, ServiceSettings) and not first:
+            rows = [row for row in rows if row[0].removeprefix(prefix + "_") not in shared_fields]
+        first = False
         lines.append(f"| **{name}** | | | |")
-        for variable, type_name, default, help_text in shown:
-            lines.append(f"| `{variable}` | {type_name} | `{default}` | {help_text} |")
+        for variable, type_name, default, help_text in rows:
+            cells = (f"`{variable}`", type_name.replace("pathlib.", ""), f"`{default}`", help_text)
+            lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
     return "\n".join(lines) + "\n"
 
 
