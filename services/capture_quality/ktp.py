@@ -104,4 +104,4 @@ def build_ktp_checker(settings: CaptureQualitySettings) -> KtpChecker:
         KtpAnalyzer(OcrEngine(threads=settings.ktp_ocr_threads), PortraitFinder(load_face_detector()), regions, thresholds)
         for _ in range(settings.ktp_workers)
     ]
-    return KtpChecker(analyzers, max_pixels=settings.ktp_max_pixels, min_side=settings.ktp_min_side)
+    return KtpChecker(analyzers, max_pixels=settings.max_image_pixels, min_side=settings.ktp_min_side)

@@ -19,7 +19,6 @@ class CaptureQualitySettings(InferenceSettings):
     # --- KTP card checks (CheckKtp) ---
     ktp_ocr_threads: int = setting(2, "ONNX Runtime intra-op threads per KTP OCR engine (spinning is off)")
     ktp_workers: int = setting(1, "KTP analyses run at once; each holds its own OCR engine (~150 MB)")
-    ktp_max_pixels: int = setting(40_000_000, "Largest KTP photo accepted, in pixels, checked on the header before decoding")
     ktp_min_side: int = setting(320, "Shortest side of a KTP photo, in pixels")
     ktp_blur_min: float = setting(40.0, "Laplacian variance the rectified card must exceed (OCR fails below ~10)")
     ktp_glare_max: float = setting(0.02, "Largest fraction of the card covered by glare")

@@ -10,7 +10,6 @@ import base64
 import hashlib
 import hmac
 import secrets
-import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -20,16 +19,13 @@ from sqlalchemy.orm import Session
 from identity_runtime.errors import Unauthenticated, invalid_field
 from identity_store import models
 from identity_store.types import utcnow
+from services.kyc_tier.records import new_id
 
 KEY_PREFIX = "idk_"
 SCOPES = ("public", "internal")
 # last_used_at is refreshed at most this often, so authentication is not a
 # write on every request.
 _LAST_USED_RESOLUTION = timedelta(minutes=1)
-
-
-def new_id(kind: str) -> str:
-    return f"{kind}_{uuid.uuid4().hex}"
 
 
 @dataclass(frozen=True)
