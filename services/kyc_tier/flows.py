@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -125,11 +125,43 @@ class Flows:
         self.relay.wake()
         return result
 
+    def _keep_capture(
+        self,
+        session: Session,
+        customer: models.Customer,
+        row: models.Verification,
+        bundle: BundleInput,
+        sha256: str,
+        retention: str,
+        audit_action: str,
+        passed: bool,
+        reasons: Sequence[Reason],
+        **details: str,
+    ) -> None:
+        """Seal the capture's frames for their retention window and audit the capture."""
+        bundles.store_sealed(session, self.vault, customer, row.verification_id, sha256, bundle.raw, retention)
+        outbox.record(
+            session, customer.org_id, audit_action, f"customer:{customer.customer_id}", "success" if passed else "denied",
+            evidence_hashes={"bundle": sha256},
+            details={"verification_id": row.verification_id, "reasons": ",".join(r.code for r in reasons), **details},
+        )
+
+    # --- customers --------------------------------------------------------------
+
+    async def create_customer(
+        self, org_id: str, data: customers.CustomerInput
+    ) -> tuple[customers.CustomerView, records.VerificationRecord | None]:
+        return await self._commit(lambda s: self.customers.create(s, org_id, data))
+
     # --- challenges and devices ---------------------------------------------
 
-    async def issue_challenge(self, org_id: str, customer_id: str, purpose: str) -> Any:
-        if purpose not in ("ktp_capture", "face_liveness", "step_up"):
+    async def issue_flash_challenge(self, org_id: str, customer_id: str, purpose: str) -> Any:
+        """A selfie challenge: face liveness (the default) or step-up."""
+        if purpose not in ("", "face_liveness", "step_up"):
             raise invalid_field("purpose", "must be face liveness or step-up")
+        return await self.issue_challenge(org_id, customer_id, purpose or "face_liveness")
+
+    async def issue_challenge(self, org_id: str, customer_id: str, purpose: str) -> Any:
         await self._active_customer(org_id, customer_id)
         challenge = await self.liveness.issue_challenge(customer_id, purpose)
         await self._commit(
@@ -209,12 +241,7 @@ class Flows:
                 bundle_sha256=sha256,
                 verification_id=verification_id,
             )
-            bundles.store_sealed(session, self.vault, customer, row.verification_id, sha256, bundle.raw, "onboarding")
-            outbox.record(
-                session, org_id, "ktp.capture", f"customer:{customer_id}", "success" if passed else "denied",
-                evidence_hashes={"bundle": sha256},
-                details={"verification_id": row.verification_id, "outcome": row.outcome, "reasons": ",".join(r.code for r in reasons)},
-            )
+            self._keep_capture(session, customer, row, bundle, sha256, "onboarding", "ktp.capture", bool(passed), reasons, outcome=row.outcome)
             if passed and not customer.nik_sealed and card.nik_valid and card.ocr_nik:
                 self.customers.record_nik(session, customer, card.ocr_nik, source="ktp_capture")
             customers.settle(session, customer, "verification", row.verification_id)
@@ -296,11 +323,8 @@ class Flows:
                 bundle_sha256=sha256,
                 verification_id=verification_id,
             )
-            bundles.store_sealed(session, self.vault, customer, row.verification_id, sha256, bundle.raw, "onboarding")
-            outbox.record(
-                session, org_id, "face.liveness", f"customer:{customer_id}", "success" if passed else "denied",
-                evidence_hashes={"bundle": sha256},
-                details={"verification_id": row.verification_id, "reasons": ",".join(r.code for r in reasons), "basis": decision.decision_basis},
+            self._keep_capture(
+                session, customer, row, bundle, sha256, "onboarding", "face.liveness", passed, reasons, basis=decision.decision_basis
             )
             customers.settle(session, customer, "verification", row.verification_id)
             return Outcome(
@@ -455,12 +479,7 @@ class Flows:
                 nonce=bundle.attestation.nonce,
                 bundle_sha256=sha256,
             )
-            bundles.store_sealed(session, self.vault, customer, row.verification_id, sha256, bundle.raw, "step_up")
-            outbox.record(
-                session, org_id, "stepup.decide", f"customer:{customer_id}", "success" if allow else "denied",
-                evidence_hashes={"bundle": sha256},
-                details={"verification_id": row.verification_id, "action": action, "reasons": ",".join(r.code for r in reasons)},
-            )
+            self._keep_capture(session, customer, row, bundle, sha256, "step_up", "stepup.decide", allow, reasons, action=action)
             return Outcome(
                 verification=records.verification_record(row),
                 tier=customer.tier,

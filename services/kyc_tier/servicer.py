@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from identity.common.v1 import types_pb2
 from identity.kyc_tier.v1 import (
     api_keys_pb2,
     api_keys_pb2_grpc,
@@ -69,7 +68,7 @@ class CustomerServicer(customers_pb2_grpc.CustomerServiceServicer):
     async def CreateCustomer(self, request: customers_pb2.CreateCustomerRequest, _: Any) -> customers_pb2.CreateCustomerResponse:
         org_id = context.require_org()
         data = mapping.customer_input(request)
-        view, nik_verification = await self.core.flows._commit(lambda s: self.core.customers.create(s, org_id, data))
+        view, nik_verification = await self.core.flows.create_customer(org_id, data)
         response = customers_pb2.CreateCustomerResponse(customer=mapping.customer(view))
         if nik_verification is not None:
             response.nik_verification.CopyFrom(mapping.verification(nik_verification))
@@ -124,10 +123,8 @@ class FaceServicer(face_pb2_grpc.FaceServiceServicer):
         self.core = core
 
     async def IssueFlashChallenge(self, request: face_pb2.IssueFlashChallengeRequest, _: Any) -> face_pb2.IssueFlashChallengeResponse:
-        purpose = mapping.PURPOSE_FROM_PROTO.get(request.purpose or types_pb2.CHALLENGE_PURPOSE_FACE_LIVENESS, "")
-        if purpose == "ktp_capture":
-            purpose = ""
-        challenge = await self.core.flows.issue_challenge(context.require_org(), request.customer_id, purpose)
+        purpose = mapping.PURPOSE_FROM_PROTO.get(request.purpose, "")
+        challenge = await self.core.flows.issue_flash_challenge(context.require_org(), request.customer_id, purpose)
         return face_pb2.IssueFlashChallengeResponse(challenge=challenge.message)
 
     async def CheckFaceLiveness(self, request: face_pb2.CheckFaceLivenessRequest, _: Any) -> face_pb2.CheckFaceLivenessResponse:
