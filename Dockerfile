@@ -36,7 +36,9 @@ RUN python tools/runtime_requirements.py pyproject.toml > /tmp/runtime-requireme
  && pip install -c requirements.lock -r /tmp/runtime-requirements.txt
 # Then the project itself (not editable), and a consistency check.
 COPY README.md ./
+COPY contracts/python contracts/python
 COPY libs libs
+COPY identity_cli identity_cli
 COPY services services
 COPY gateway gateway
 RUN pip install --no-deps . \

@@ -46,8 +46,8 @@ from gateway.openapi import HEALTH_RPC, OPENAPI_PATH, build_document
 from gateway.ratelimit import RateLimiter
 from gateway.routing import GATEWAY_PACKAGE, Route, RouteError, RouteTable, build_routes
 from gateway.settings import GatewaySettings
-from identity.common.v1 import options_pb2
-from identity.kyc_tier.v1 import api_keys_pb2
+from identity_platform_api.common.v1 import options_pb2
+from identity_platform_api.kyc_tier.v1 import api_keys_pb2
 from identity_runtime import context as call_context
 from identity_runtime import mesh, tracing
 from identity_runtime.clients import ClientFactory, ClientOptions

@@ -86,7 +86,7 @@ def _file_comments(file: descriptor_pb2.FileDescriptorProto) -> dict[str, str]:
 @functools.cache
 def contract_comments() -> dict[str, str]:
     """Every documented declaration of the contracts; empty if the set is missing."""
-    resource = importlib.resources.files("identity").joinpath(DESCRIPTOR_SET)
+    resource = importlib.resources.files("identity_platform_api").joinpath(DESCRIPTOR_SET)
     if not resource.is_file():
         return {}
     descriptor_set = descriptor_pb2.FileDescriptorSet.FromString(resource.read_bytes())

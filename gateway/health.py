@@ -15,7 +15,7 @@ from collections.abc import Mapping
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from identity.gateway.v1 import gateway_pb2
+from identity_platform_api.gateway.v1 import gateway_pb2
 from identity_runtime import mesh
 
 _CHANNEL_OPTIONS = [

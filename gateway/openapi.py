@@ -20,7 +20,7 @@ from google.rpc import code_pb2
 from gateway.comments import contract_comments
 from gateway.routing import Route
 from gateway.transcoding import HTTP_BODY, WRAPPERS, is_map, is_repeated
-from identity.common.v1 import errors_pb2
+from identity_platform_api.common.v1 import errors_pb2
 
 F = FieldDescriptor
 OPENAPI_PATH = "/api/openapi.json"

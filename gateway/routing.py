@@ -37,7 +37,7 @@ from google.protobuf.descriptor import (
 )
 
 from gateway import errors
-from identity.common.v1 import options_pb2
+from identity_platform_api.common.v1 import options_pb2
 from identity_runtime import descriptors
 
 GATEWAY_PACKAGE = "gateway"

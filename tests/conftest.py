@@ -1,4 +1,16 @@
-"""Fixtures shared by the suite: migrated SQLite and PostgreSQL databases."""
+"""Fixtures shared by the suite (migrated SQLite and PostgreSQL databases) and
+the layer markers.
+
+Tests live in one folder per layer; each test is marked with its layer, so
+`pytest -m unit` (or `tools/dev test unit`) runs one layer:
+
+    unit         in-process, no database, no servers
+    integration  in-process with a real database or real model weights
+    service      one service (or the gateway) served on port 0
+    e2e          the whole mesh, or the `identity` command
+    chart        the Helm chart rendered with Helm's own engine
+    image        the container image definition
+"""
 
 from __future__ import annotations
 
@@ -10,6 +22,17 @@ import pytest
 from identity_store import migrate
 from identity_store.scratch import reachable, scratch_schema
 from tests.support import IN_CI, POSTGRES_URL
+
+LAYERS = ("unit", "integration", "service", "e2e", "chart", "image")
+TESTS_ROOT = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        layer = item.path.relative_to(TESTS_ROOT).parts[0]
+        if layer not in LAYERS:
+            raise pytest.UsageError(f"{item.path}: tests live in one of the layer folders {', '.join(LAYERS)}")
+        item.add_marker(getattr(pytest.mark, layer))
 
 
 @pytest.fixture

@@ -35,7 +35,7 @@ async def run(requests: int) -> None:
     import httpx
 
     from gateway.server import start
-    from identity.kyc_tier.v1 import api_keys_pb2, api_keys_pb2_grpc
+    from identity_platform_api.kyc_tier.v1 import api_keys_pb2, api_keys_pb2_grpc
     from identity_runtime import logs, mesh
     from identity_store import migrate
     from tests.gateway_support import create_org_and_key, gateway_settings, kyc_tier_env, spec_of

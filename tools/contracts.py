@@ -3,18 +3,23 @@
 
 One tool, one pinned generator (grpcio-tools, see pyproject.toml):
 
-    tools/contracts.py generate   # protos/ -> libs/identity/ (*_pb2.py, *_pb2.pyi, *_pb2_grpc.py,
-                                  #   descriptor_set.binpb)
-    tools/contracts.py check      # exit 1 when libs/identity/ differs from a fresh generation
+    tools/contracts.py generate   # protos/ -> contracts/python/identity_platform_api/
+                                  #   (*_pb2.py, *_pb2.pyi, *_pb2_grpc.py, descriptor_set.binpb)
+    tools/contracts.py check      # exit 1 when the generated tree differs from a fresh generation
     tools/contracts.py deps       # copy google/api protos for buf into .build/proto-deps/
     tools/contracts.py breaking --against REF
                                   # buf breaking: the working tree's contracts vs those at git REF
 
-Generated modules keep the proto package as their import path
-(`identity.kyc_tier.v1.customers_pb2`), so no import is rewritten.
+The proto packages are `identity.<service>.v1`; the generated Python lives
+under `identity_platform_api.<service>.v1` so that it cannot clash with the
+unrelated `identity` package on PyPI. The mapping is made on the descriptors,
+not on the generated text: protoc first compiles `protos/` into a descriptor
+set, the file names `identity/...proto` (and every dependency on them) become
+`identity_platform_api/...proto`, and protoc generates from that set. Wire
+names (`identity.kyc_tier.v1.CustomerService`) are unchanged.
 Python descriptors carry no comments, so a FileDescriptorSet of our own
-files with source info (`identity/descriptor_set.binpb`) is generated too:
-the gateway's OpenAPI document takes its descriptions from it.
+files with source info (`descriptor_set.binpb`) is generated too: the
+gateway's OpenAPI document takes its descriptions from it.
 """
 
 from __future__ import annotations
@@ -29,21 +34,23 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PROTO_ROOT = ROOT / "protos"
-OUTPUT_ROOT = ROOT / "libs"
-GENERATED_PACKAGE = OUTPUT_ROOT / "identity"
+OUTPUT_ROOT = ROOT / "contracts" / "python"
+# Python package of the generated code; proto files named `identity/...` are
+# generated as `identity_platform_api/...`.
+PYTHON_PACKAGE = "identity_platform_api"
+PROTO_PREFIX = "identity/"
+GENERATED_PACKAGE = OUTPUT_ROOT / PYTHON_PACKAGE
 DEPS_ROOT = ROOT / ".build" / "proto-deps"
 # The google protos our contracts import, shipped by googleapis-common-protos.
 GOOGLE_DEPS = ("google/api/annotations.proto", "google/api/http.proto", "google/api/httpbody.proto")
 GENERATED_SUFFIXES = ("_pb2.py", "_pb2.pyi", "_pb2_grpc.py")
 # Our contracts with comments (source info), without the imported google protos.
 DESCRIPTOR_SET = "descriptor_set.binpb"
-# Directories of generated packages hold nothing but generated files.
-MARKER = GENERATED_PACKAGE / "README.md"
 MARKER_TEXT = """# Generated code: do not edit
 
-Everything under `libs/identity/` is generated from `protos/identity/` by
-`tools/contracts.py generate` with grpcio-tools {version}. CI runs
-`tools/contracts.py check` and fails when this tree is stale.
+Everything under `contracts/python/identity_platform_api/` is generated from
+`protos/identity/` by `tools/contracts.py generate` with grpcio-tools {version}.
+CI runs `tools/contracts.py check` and fails when this tree is stale.
 """
 
 
@@ -58,38 +65,68 @@ def _proto_files() -> list[Path]:
     return sorted(PROTO_ROOT.rglob("*.proto"))
 
 
-def _generate_into(out_dir: Path) -> None:
+def _renamed(name: str) -> str:
+    return PYTHON_PACKAGE + "/" + name[len(PROTO_PREFIX) :] if name.startswith(PROTO_PREFIX) else name
+
+
+def _remapped_descriptor_set(includes: list[str], files: list[str], out: Path) -> None:
+    """Compile the contracts into a descriptor set whose own files are named
+    `identity_platform_api/...` (dependencies renamed alike)."""
+    from google.protobuf import descriptor_pb2
     from grpc_tools import protoc
 
-    (out_dir / "identity").mkdir(parents=True, exist_ok=True)
+    compiled = out.with_suffix(".original.binpb")
+    code = protoc.main(
+        ["grpc_tools.protoc", *includes, f"--descriptor_set_out={compiled}", "--include_imports", "--include_source_info", *files]
+    )
+    if code != 0:
+        raise SystemExit(f"protoc failed with exit code {code}")
+    descriptor_set = descriptor_pb2.FileDescriptorSet.FromString(compiled.read_bytes())
+    for file in descriptor_set.file:
+        file.name = _renamed(file.name)
+        file.dependency[:] = [_renamed(d) for d in file.dependency]
+    out.write_bytes(descriptor_set.SerializeToString())
+    compiled.unlink()
+
+
+def _generate_into(out_dir: Path) -> None:
+    from google.protobuf import descriptor_pb2
+    from grpc_tools import protoc
+
+    package_dir = out_dir / PYTHON_PACKAGE
+    package_dir.mkdir(parents=True, exist_ok=True)
     well_known = Path(protoc.__file__).parent / "_proto"
     googleapis = _site_packages_with(GOOGLE_DEPS[0])
     files = [str(p.relative_to(PROTO_ROOT)) for p in _proto_files()]
-    args = [
-        "grpc_tools.protoc",
-        f"-I{PROTO_ROOT}",
-        f"-I{googleapis}",
-        f"-I{well_known}",
-        f"--python_out={out_dir}",
-        f"--pyi_out={out_dir}",
-        f"--grpc_python_out={out_dir}",
-        f"--descriptor_set_out={out_dir / 'identity' / DESCRIPTOR_SET}",
-        "--include_source_info",
-        *files,
-    ]
-    code = protoc.main(args)
+    remapped = out_dir / "contracts.binpb"
+    _remapped_descriptor_set([f"-I{PROTO_ROOT}", f"-I{googleapis}", f"-I{well_known}"], files, remapped)
+    code = protoc.main(
+        [
+            "grpc_tools.protoc",
+            f"--descriptor_set_in={remapped}",
+            f"--python_out={out_dir}",
+            f"--pyi_out={out_dir}",
+            f"--grpc_python_out={out_dir}",
+            *(_renamed(f) for f in files),
+        ]
+    )
     if code != 0:
         raise SystemExit(f"protoc failed with exit code {code}")
+    # The gateway's comments: our own files only, with source info.
+    descriptor_set = descriptor_pb2.FileDescriptorSet.FromString(remapped.read_bytes())
+    own = descriptor_pb2.FileDescriptorSet(file=[f for f in descriptor_set.file if f.name.startswith(PYTHON_PACKAGE + "/")])
+    (package_dir / DESCRIPTOR_SET).write_bytes(own.SerializeToString(deterministic=True))
+    remapped.unlink()
     # Regular packages (not namespace packages), so that tools walking the
     # tree, and installs of the wheel, see every module.
-    for directory in [out_dir / "identity", *(p for p in (out_dir / "identity").rglob("*") if p.is_dir())]:
+    for directory in [package_dir, *(p for p in package_dir.rglob("*") if p.is_dir())]:
         (directory / "__init__.py").write_text("")
-    marker = out_dir / "identity" / "README.md"
+    marker = package_dir / "README.md"
     marker.write_text(MARKER_TEXT.format(version=importlib.metadata.version("grpcio-tools")))
 
 
 def _generated_files(root: Path) -> set[Path]:
-    package = root / "identity"
+    package = root / PYTHON_PACKAGE
     if not package.exists():
         return set()
     return {
@@ -105,7 +142,7 @@ def generate() -> None:
         _generate_into(tmp_root)
         if GENERATED_PACKAGE.exists():
             shutil.rmtree(GENERATED_PACKAGE)
-        shutil.copytree(tmp_root / "identity", GENERATED_PACKAGE)
+        shutil.copytree(tmp_root / PYTHON_PACKAGE, GENERATED_PACKAGE)
     print(f"generated {len(_generated_files(OUTPUT_ROOT))} files under {GENERATED_PACKAGE.relative_to(ROOT)}")
 
 

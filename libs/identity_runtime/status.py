@@ -7,7 +7,7 @@ from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from identity.common.v1 import errors_pb2
+from identity_platform_api.common.v1 import errors_pb2
 from identity_runtime.errors import ERROR_DOMAIN, DomainError, RemoteError
 
 KNOWN_REASONS = frozenset(

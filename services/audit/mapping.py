@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from identity.audit.v1 import audit_pb2
+from identity_platform_api.audit.v1 import audit_pb2
 from identity_runtime.errors import invalid_field
 from services.audit.chain import Draft, Entry, VerifyReport
 from services.audit.log import QueryFilter

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from identity.audit.v1 import audit_pb2, audit_pb2_grpc
+from identity_platform_api.audit.v1 import audit_pb2, audit_pb2_grpc
 from identity_runtime.server import ServiceSpec
 from services.audit.bootstrap import build
 from services.audit.servicer import AuditServiceServicer

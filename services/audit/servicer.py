@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-from identity.audit.v1 import audit_pb2, audit_pb2_grpc
+from identity_platform_api.audit.v1 import audit_pb2, audit_pb2_grpc
 from identity_runtime import context
 from services.audit import mapping
 from services.audit.bootstrap import AuditCore

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from identity.capture_quality.v1 import capture_quality_pb2 as pb
-from identity.common.v1 import types_pb2
 from identity_ktp import fields as ktp_fields
 from identity_ktp.analysis import KtpReport
 from identity_ktp.nik import RULE_MESSAGES, NikCheck
 from identity_ktp.portrait import ALIGNMENT, Face
+from identity_platform_api.capture_quality.v1 import capture_quality_pb2 as pb
+from identity_platform_api.common.v1 import types_pb2
 from services.capture_quality.ktp import KtpCheckRequest
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from identity.capture_quality.v1 import capture_quality_pb2 as pb
-from identity.common.v1 import types_pb2
 from identity_inference.detector import Face
 from identity_inference.quality import Measure
+from identity_platform_api.capture_quality.v1 import capture_quality_pb2 as pb
+from identity_platform_api.common.v1 import types_pb2
 from identity_runtime.errors import invalid_field
 from services.capture_quality.faces import (
     REFERENCE,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from identity.capture_quality.v1 import capture_quality_pb2, capture_quality_pb2_grpc
+from identity_platform_api.capture_quality.v1 import capture_quality_pb2, capture_quality_pb2_grpc
 from identity_runtime.server import ServiceSpec
 from services.capture_quality.bootstrap import build
 from services.capture_quality.servicer import CaptureQualityServiceServicer

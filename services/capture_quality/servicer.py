@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from identity.capture_quality.v1 import capture_quality_pb2, capture_quality_pb2_grpc
+from identity_platform_api.capture_quality.v1 import capture_quality_pb2, capture_quality_pb2_grpc
 from services.capture_quality import ktp_mapping, mapping
 from services.capture_quality.bootstrap import CaptureQualityCore
 

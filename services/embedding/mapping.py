@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from identity.common.v1 import types_pb2
-from identity.embedding.v1 import embedding_pb2 as pb
 from identity_inference.embedder import EmbeddingContract
 from identity_inference.images import raw_bgr
+from identity_platform_api.common.v1 import types_pb2
+from identity_platform_api.embedding.v1 import embedding_pb2 as pb
 from identity_runtime.errors import InvalidArgument, invalid_field
 from services.embedding.faces import AlignedInput, FaceInput, LandmarkedInput
 

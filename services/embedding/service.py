@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from identity.embedding.v1 import embedding_pb2, embedding_pb2_grpc
+from identity_platform_api.embedding.v1 import embedding_pb2, embedding_pb2_grpc
 from identity_runtime.server import ServiceSpec
 from services.embedding.bootstrap import build
 from services.embedding.servicer import EmbeddingServiceServicer

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from identity.embedding.v1 import embedding_pb2 as pb
-from identity.embedding.v1 import embedding_pb2_grpc
+from identity_platform_api.embedding.v1 import embedding_pb2 as pb
+from identity_platform_api.embedding.v1 import embedding_pb2_grpc
 from services.embedding import mapping
 from services.embedding.bootstrap import EmbeddingCore
 

@@ -12,12 +12,12 @@ from typing import Any, TypeVar
 
 import grpc
 
-from identity.audit.v1 import audit_pb2, audit_pb2_grpc
-from identity.capture_quality.v1 import capture_quality_pb2, capture_quality_pb2_grpc
-from identity.common.v1 import types_pb2
-from identity.embedding.v1 import embedding_pb2, embedding_pb2_grpc
-from identity.liveness.v1 import liveness_pb2, liveness_pb2_grpc
-from identity.matching.v1 import matching_pb2, matching_pb2_grpc
+from identity_platform_api.audit.v1 import audit_pb2, audit_pb2_grpc
+from identity_platform_api.capture_quality.v1 import capture_quality_pb2, capture_quality_pb2_grpc
+from identity_platform_api.common.v1 import types_pb2
+from identity_platform_api.embedding.v1 import embedding_pb2, embedding_pb2_grpc
+from identity_platform_api.liveness.v1 import liveness_pb2, liveness_pb2_grpc
+from identity_platform_api.matching.v1 import matching_pb2, matching_pb2_grpc
 from identity_runtime import context
 from identity_runtime.clients import ClientFactory
 from identity_runtime.status import remote_error

@@ -7,8 +7,8 @@ from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from identity.common.v1 import options_pb2, types_pb2
-from identity.kyc_tier.v1 import (
+from identity_platform_api.common.v1 import options_pb2, types_pb2
+from identity_platform_api.kyc_tier.v1 import (
     api_keys_pb2,
     attempts_pb2,
     customers_pb2,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from identity.kyc_tier.v1 import (
+from identity_platform_api.kyc_tier.v1 import (
     api_keys_pb2,
     api_keys_pb2_grpc,
     attempts_pb2,

@@ -7,10 +7,10 @@ from datetime import UTC
 import numpy as np
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from identity.common.v1 import types_pb2
-from identity.liveness.v1 import liveness_pb2 as pb
 from identity_capture import signatures
 from identity_inference.images import raw_bgr
+from identity_platform_api.common.v1 import types_pb2
+from identity_platform_api.liveness.v1 import liveness_pb2 as pb
 from identity_runtime.errors import InvalidArgument, invalid_field
 from services.liveness import flash
 from services.liveness.checks import (

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from identity.liveness.v1 import liveness_pb2, liveness_pb2_grpc
+from identity_platform_api.liveness.v1 import liveness_pb2, liveness_pb2_grpc
 from identity_runtime.server import ServiceSpec
 from services.liveness.bootstrap import build
 from services.liveness.servicer import LivenessServiceServicer

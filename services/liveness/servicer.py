@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from identity.liveness.v1 import liveness_pb2 as pb
-from identity.liveness.v1 import liveness_pb2_grpc
+from identity_platform_api.liveness.v1 import liveness_pb2 as pb
+from identity_platform_api.liveness.v1 import liveness_pb2_grpc
 from identity_runtime import context
 from services.liveness import mapping
 from services.liveness.bootstrap import LivenessCore

@@ -6,8 +6,8 @@ from datetime import datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from identity.common.v1 import types_pb2
-from identity.matching.v1 import matching_pb2
+from identity_platform_api.common.v1 import types_pb2
+from identity_platform_api.matching.v1 import matching_pb2
 from identity_runtime.errors import invalid_field
 from services.matching.contract import SOURCE_PRIORITY, SOURCES_BY_PRIORITY, EmbeddingContract
 from services.matching.engine import EmbeddingInput, EnrollOutcome, SearchResult, VerifyResult

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from identity.matching.v1 import matching_pb2, matching_pb2_grpc
+from identity_platform_api.matching.v1 import matching_pb2, matching_pb2_grpc
 from identity_runtime.server import ServiceSpec
 from services.matching.bootstrap import build
 from services.matching.servicer import MatchingServiceServicer

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from identity.matching.v1 import matching_pb2, matching_pb2_grpc
+from identity_platform_api.matching.v1 import matching_pb2, matching_pb2_grpc
 from identity_runtime import context
 from services.matching import mapping
 from services.matching.bootstrap import MatchingCore

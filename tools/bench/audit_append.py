@@ -27,8 +27,8 @@ import time
 import grpc
 from common import machine_speed, scratch_schema, service_process, summarise
 
-from identity.audit.v1 import audit_pb2, audit_pb2_grpc
 from identity_crypto.keyring import Keyring, generate
+from identity_platform_api.audit.v1 import audit_pb2, audit_pb2_grpc
 from identity_store.db import Database
 from services.audit.bootstrap import open_database
 from services.audit.chain import Draft

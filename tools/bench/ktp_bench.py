@@ -26,14 +26,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from identity.capture_quality.v1 import capture_quality_pb2 as pb  # noqa: E402
-from identity.capture_quality.v1 import capture_quality_pb2_grpc  # noqa: E402
-from identity.common.v1 import types_pb2  # noqa: E402
 from identity_inference.images import ImageLimits, decode  # noqa: E402
 from identity_ktp.analysis import KtpAnalyzer  # noqa: E402
 from identity_ktp.ocr import OcrEngine  # noqa: E402
 from identity_ktp.portrait import PortraitFinder, load_face_detector  # noqa: E402
 from identity_ktp.regions import default_index  # noqa: E402
+from identity_platform_api.capture_quality.v1 import capture_quality_pb2 as pb  # noqa: E402
+from identity_platform_api.capture_quality.v1 import capture_quality_pb2_grpc  # noqa: E402
+from identity_platform_api.common.v1 import types_pb2  # noqa: E402
 from services.capture_quality.service import SPEC  # noqa: E402
 from tests.support import TESTDATA, channel, start_service  # noqa: E402
 

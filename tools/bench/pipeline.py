@@ -40,10 +40,6 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from identity.capture_quality.v1 import capture_quality_pb2, capture_quality_pb2_grpc  # noqa: E402
-from identity.common.v1 import types_pb2  # noqa: E402
-from identity.embedding.v1 import embedding_pb2, embedding_pb2_grpc  # noqa: E402
-from identity.liveness.v1 import liveness_pb2, liveness_pb2_grpc  # noqa: E402
 from identity_capture.sdk import SdkSigner  # noqa: E402
 from identity_inference import images, quality  # noqa: E402
 from identity_inference.align import align_face  # noqa: E402
@@ -54,6 +50,10 @@ from identity_inference.pad import PadScorer, pad_crop  # noqa: E402
 from identity_inference.runners import OnnxRunner  # noqa: E402
 from identity_inference.triton import TritonRunner  # noqa: E402
 from identity_inference.triton_repo import LocalTritonServer, materialise, triton_available  # noqa: E402
+from identity_platform_api.capture_quality.v1 import capture_quality_pb2, capture_quality_pb2_grpc  # noqa: E402
+from identity_platform_api.common.v1 import types_pb2  # noqa: E402
+from identity_platform_api.embedding.v1 import embedding_pb2, embedding_pb2_grpc  # noqa: E402
+from identity_platform_api.liveness.v1 import liveness_pb2, liveness_pb2_grpc  # noqa: E402
 
 SHARED = Path(os.environ.get("IDENTITY_SHARED_DIR", REPO.parent / "shared"))
 FACES = SHARED / "testdata" / "faces"

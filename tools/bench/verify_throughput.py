@@ -31,9 +31,9 @@ import grpc
 import numpy as np
 from common import machine_speed, process_cpu_seconds, scratch_schema, service_process, summarise
 
-from identity.common.v1 import types_pb2
-from identity.matching.v1 import matching_pb2, matching_pb2_grpc
 from identity_crypto.keyring import generate
+from identity_platform_api.common.v1 import types_pb2
+from identity_platform_api.matching.v1 import matching_pb2, matching_pb2_grpc
 from identity_runtime import context
 from identity_runtime.settings import load_settings
 from identity_store import models

@@ -1,0 +1,62 @@
+"""Secrets and the first organisation for the one-machine run.
+
+Created once in the data directory (mode 0600) so that `identity up` works on
+a fresh machine with no configuration. Production passes every secret
+through the environment instead (see the chart).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from identity_cli.secrets import read_or_create_keyring, read_or_create_secret
+
+LOCAL_ORG_ID = "org_local"
+
+
+# Where this workspace keeps the PAD weights (they are on no registry).
+_WORKSPACE_PAD_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "models" / "pad"
+
+
+def local_settings(data_dir: Path, database_url: str) -> dict[str, str]:
+    """Settings the services need on one machine; the caller's env overrides them."""
+    # One KEK keyring for matching and kyc-tier: `identity keys rotate`
+    # re-wraps every data key in the database, whoever sealed with it.
+    kek_keyring = str(read_or_create_keyring(data_dir, "kek-keyring.json", "kek-local-1"))
+    settings = {
+        "KYC_TIER_DATABASE_URL": database_url,
+        "KYC_TIER_API_KEY_PEPPER": read_or_create_secret(data_dir, "api-key-pepper"),
+        "KYC_TIER_PII_INDEX_KEY": read_or_create_secret(data_dir, "pii-index-key"),
+        "KYC_TIER_KEK_KEYRING_FILE": kek_keyring,
+        "LIVENESS_DATABASE_URL": database_url,
+        "MATCHING_DATABASE_URL": database_url,
+        "MATCHING_KEK_KEYRING_FILE": kek_keyring,
+        "AUDIT_DATABASE_URL": database_url,
+        "AUDIT_HMAC_KEYRING_FILE": str(read_or_create_keyring(data_dir, "audit-hmac-keyring.json", "audit-local-1")),
+    }
+    if _WORKSPACE_PAD_DIR.is_dir():
+        settings["LIVENESS_PAD_MODEL_DIR"] = str(_WORKSPACE_PAD_DIR)
+    return settings
+
+
+def ensure_local_org(data_dir: Path, database_url: str, pepper: str) -> str:
+    """Create the local organisation and an internal-scope key on first run.
+
+    Returns a line to print (with the key only the first time)."""
+    from identity_store import models
+    from identity_store.db import Database
+    from services.kyc_tier.partners import PartnerDirectory, create_org
+
+    key_file = data_dir / "secrets" / "local-api-key"
+    database = Database(database_url)
+    try:
+        with database.transaction() as session:
+            if session.get(models.Org, LOCAL_ORG_ID) is not None:
+                return f"  API key          in {key_file}" if key_file.exists() else ""
+            create_org(session, "Local development", LOCAL_ORG_ID)
+            _, secret = PartnerDirectory(pepper).create_api_key(session, LOCAL_ORG_ID, "local", ("public", "internal"))
+    finally:
+        database.dispose()
+    key_file.write_text(secret + "\n")
+    key_file.chmod(0o600)
+    return f"  API key          {secret}  (org {LOCAL_ORG_ID}, public+internal; also in {key_file})"

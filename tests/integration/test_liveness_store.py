@@ -1,0 +1,119 @@
+"""Challenge and nonce single use on both databases, without models: expiry on a
+controlled clock, and concurrent captures racing for one challenge."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+
+from identity_capture.sdk import SdkSigner
+from identity_runtime.errors import AlreadyExists, FailedPrecondition
+from identity_store.db import Database
+from services.liveness.checks import ChallengePolicy, Liveness, LivenessRequest
+from services.liveness.flash import FrameColour, hex_to_bgr
+from tests.support.biometrics import create_org
+
+ORG = "org_store"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC).replace(microsecond=0)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def frames_for(sequence: list[str], duration: int) -> list[FrameColour]:
+    """Face colours that follow the sequence: skin lit by each colour."""
+    skin = np.array([120.0, 140.0, 180.0])
+    return [
+        FrameColour(i * duration, tuple(float(v) for v in skin * (0.85 + 0.15 * hex_to_bgr(c) / 255)), True)
+        for i, c in enumerate(sequence)
+    ]
+
+
+@pytest.fixture
+def liveness(database_url: str):
+    create_org(database_url, ORG)
+    database = Database(database_url)
+    clock = Clock()
+    yield Liveness(database=database, pad=None, policy=ChallengePolicy(ttl_seconds=60), clock=clock), clock
+    database.dispose()
+
+
+async def capture(service: Liveness, clock: Clock, signer: SdkSigner, customer: str, nonce: str | None = None):
+    challenge = await service.issue_challenge(ORG, customer, "step_up")
+    signed = signer.sign_bundle(challenge_id=challenge.challenge_id, frames=[b"frame"], nonce=nonce, captured_at=clock.now)
+    request = LivenessRequest(
+        customer_id=customer,
+        purpose="step_up",
+        challenge_id=challenge.challenge_id,
+        device_id=signed.device_id,
+        nonce=signed.nonce,
+        bundle_sha256=signed.bundle_sha256,
+        signature=signed.signature,
+        captured_at=signed.captured_at,
+        computed_bundle_sha256=signed.bundle_sha256,
+        pad_crops={},
+        frames=frames_for(challenge.sequence, challenge.flash_duration_ms),
+    )
+    return challenge, request
+
+
+async def register(service: Liveness, customer: str) -> SdkSigner:
+    signer = SdkSigner()
+    await service.register_device(ORG, signer.device_id, customer, signer.algorithm, signer.public_key_der(), "ios")
+    return signer
+
+
+async def test_an_expired_challenge_is_refused_and_stays_unused(liveness) -> None:
+    service, clock = liveness
+    signer = await register(service, "cus_1")
+    _, request = await capture(service, clock, signer, "cus_1")
+    clock.now += timedelta(seconds=61)
+    with pytest.raises(FailedPrecondition) as caught:
+        await service.check_liveness(ORG, request)
+    assert caught.value.reason == "CHALLENGE_EXPIRED"
+    # Refused before any write: the nonce is still free for a new challenge.
+    _, fresh = await capture(service, clock, signer, "cus_1", nonce=request.nonce)
+    decision = await service.check_liveness(ORG, fresh)
+    assert decision.live and decision.decision_basis == "challenge-only"
+
+
+async def test_concurrent_captures_on_one_challenge_pass_once(liveness) -> None:
+    service, clock = liveness
+    signer = await register(service, "cus_2")
+    challenge, first = await capture(service, clock, signer, "cus_2")
+    signed = signer.sign_bundle(challenge_id=challenge.challenge_id, frames=[b"other"], captured_at=clock.now)
+    second = LivenessRequest(
+        **{
+            **first.__dict__,
+            "nonce": signed.nonce,
+            "bundle_sha256": signed.bundle_sha256,
+            "computed_bundle_sha256": signed.bundle_sha256,
+            "signature": signed.signature,
+        }
+    )
+    results = await asyncio.gather(
+        service.check_liveness(ORG, first), service.check_liveness(ORG, second), return_exceptions=True
+    )
+    passed = [r for r in results if not isinstance(r, BaseException)]
+    refused = [r for r in results if isinstance(r, BaseException)]
+    assert len(passed) == 1 and len(refused) == 1
+    assert isinstance(refused[0], FailedPrecondition) and refused[0].reason == "CHALLENGE_ALREADY_USED"
+
+
+async def test_a_nonce_is_single_use_across_challenges(liveness) -> None:
+    service, clock = liveness
+    signer = await register(service, "cus_3")
+    _, first = await capture(service, clock, signer, "cus_3", nonce="n-1")
+    await service.check_liveness(ORG, first)
+    _, reused = await capture(service, clock, signer, "cus_3", nonce="n-1")
+    with pytest.raises(AlreadyExists) as caught:
+        await service.check_liveness(ORG, reused)
+    assert caught.value.reason == "NONCE_REPLAYED"
+    assert "another bundle" in caught.value.message

@@ -1,0 +1,246 @@
+"""capture-quality AssessFace on a real server: reason codes on real photos, crops,
+and hostile images refused with INVALID_ARGUMENT before anything is decoded."""
+
+from __future__ import annotations
+
+import resource
+import struct
+import zlib
+
+import cv2
+import grpc
+import numpy as np
+import pytest
+import pytest_asyncio
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from identity_inference.pad import crop_box
+from identity_platform_api.capture_quality.v1 import capture_quality_pb2 as pb
+from identity_platform_api.capture_quality.v1 import capture_quality_pb2_grpc
+from identity_platform_api.common.v1 import types_pb2
+from identity_runtime.status import error_info, status_from_rpc_error
+from services.capture_quality.service import SPEC as CAPTURE_QUALITY
+from tests.support import channel, start_service
+from tests.support.biometrics import FACES, SPOOF, jpeg, photo, photo_bytes
+
+pytestmark = [pytest.mark.models]
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def server():
+    running = await start_service(CAPTURE_QUALITY)
+    yield running
+    await running.stop(0)
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def stub(server):
+    async with channel(server) as ch:
+        yield capture_quality_pb2_grpc.CaptureQualityServiceStub(ch)
+
+
+async def assess(stub, *frames: bytes, crops: bool = False, kind=pb.CAPTURE_KIND_SELFIE) -> pb.AssessFaceResponse:
+    return await stub.AssessFace(
+        pb.AssessFaceRequest(frames=[types_pb2.Image(data=f) for f in frames], kind=kind, include_crops=crops)
+    )
+
+
+def failing(reply: pb.AssessFaceResponse) -> set[str]:
+    return {r.code for r in reply.reasons}
+
+
+def selfie() -> np.ndarray:
+    """A frame-filling, frontal, sharp selfie cut from a real photo (img1: face ~420 px wide)."""
+    image = photo(FACES / "img1.jpg")
+    return image[0:760, 80:860]
+
+
+async def test_a_good_selfie_passes_every_measure(stub) -> None:
+    reply = await assess(stub, jpeg(selfie()), crops=True)
+    frame = reply.frames[0]
+    names = [m.name for m in frame.measures]
+    assert names == [
+        "resolution_short_side_px",
+        "face_count",
+        "yaw_deg",
+        "pitch_deg",
+        "roll_deg",
+        "inter_eye_distance_px",
+        "blur_laplacian_var",
+        "face_area_ratio",
+        "illumination_mean",
+        "exposure_clipped_ratio",
+    ]
+    assert reply.verdict == pb.QUALITY_VERDICT_PASS, [(m.name, m.value, m.threshold) for m in frame.measures if not m.passed]
+    assert all(m.threshold and m.reason_code == "" for m in frame.measures)
+    assert reply.best_frame_index == 0
+    assert reply.detector_model == "yunet-2023mar@2023mar-int8bq"
+    assert len(frame.faces) == 1 and len(frame.faces[0].landmarks) == 5
+    assert frame.colour.face_r > 0 and frame.colour.background_r > 0
+    aligned = reply.crops.aligned
+    assert (aligned.image.width, aligned.image.height, len(aligned.image.pixels)) == (112, 112, 112 * 112 * 3)
+    assert aligned.alignment == "arcface-5pt-112"
+    assert [(c.scale, c.image.width, c.image.height) for c in reply.crops.pad_crops] == [
+        (pytest.approx(2.7), 80, 80),
+        (pytest.approx(4.0), 80, 80),
+    ]
+
+
+async def test_no_face(stub) -> None:
+    rng = np.random.default_rng(3)
+    texture = cv2.GaussianBlur(rng.integers(0, 255, (600, 800, 3), dtype=np.uint8), (0, 0), 3)
+    reply = await assess(stub, jpeg(texture), crops=True)
+    assert reply.verdict == pb.QUALITY_VERDICT_FAIL
+    assert reply.best_frame_index == -1
+    assert failing(reply) == {"FACE_NOT_FOUND"}
+    assert [m.reason_code for m in reply.frames[0].measures if not m.passed] == ["FACE_NOT_FOUND"]
+    assert not reply.HasField("crops")
+
+
+async def test_two_faces(stub) -> None:
+    reply = await assess(stub, photo_bytes(FACES / "couple.jpg"))
+    assert reply.verdict == pb.QUALITY_VERDICT_FAIL
+    assert "MULTIPLE_FACES" in failing(reply)
+    count = next(m for m in reply.frames[0].measures if m.name == "face_count")
+    assert (count.value, count.threshold, count.passed) == (2, "== 1", False)
+
+
+async def test_a_tiny_face(stub) -> None:
+    canvas = np.full((960, 1280, 3), 128, dtype=np.uint8)
+    small = cv2.resize(selfie(), (156, 152), interpolation=cv2.INTER_AREA)
+    canvas[400:552, 560:716] = small
+    reply = await assess(stub, jpeg(canvas))
+    assert reply.verdict == pb.QUALITY_VERDICT_FAIL
+    assert {"FACE_TOO_SMALL", "INTER_EYE_DISTANCE_TOO_SMALL"} <= failing(reply)
+    assert "MULTIPLE_FACES" not in failing(reply)
+
+
+async def test_a_blurred_face(stub) -> None:
+    blurred = cv2.GaussianBlur(selfie(), (0, 0), 6)
+    reply = await assess(stub, jpeg(blurred))
+    assert reply.verdict == pb.QUALITY_VERDICT_FAIL
+    assert failing(reply) == {"FACE_TOO_BLURRY"}
+    blur = next(m for m in reply.frames[0].measures if m.name == "blur_laplacian_var")
+    assert blur.value < 100 and blur.threshold == "> 100"
+
+
+async def test_dark_and_turned_faces(stub) -> None:
+    dark = (selfie().astype(np.float32) * 0.2).astype(np.uint8)
+    assert "UNDEREXPOSED" in failing(await assess(stub, jpeg(dark)))
+    turned = photo(SPOOF / "image_T1.jpg")
+    codes = failing(await assess(stub, jpeg(turned)))
+    assert "ROLL_OUT_OF_RANGE" in codes
+
+
+async def test_the_best_frame_is_the_sharp_one(stub) -> None:
+    sharp = selfie()
+    reply = await assess(stub, jpeg(cv2.GaussianBlur(sharp, (0, 0), 6)), jpeg(sharp), crops=True)
+    assert [f.verdict for f in reply.frames] == [pb.QUALITY_VERDICT_FAIL, pb.QUALITY_VERDICT_PASS]
+    assert reply.best_frame_index == 1
+    assert reply.verdict == pb.QUALITY_VERDICT_PASS
+
+
+async def test_reference_kind_relaxes_framing(stub) -> None:
+    data = photo_bytes(FACES / "img20.jpg")
+    assert "FACE_TOO_SMALL" in failing(await assess(stub, data))
+    assert "FACE_TOO_SMALL" not in failing(await assess(stub, data, kind=pb.CAPTURE_KIND_REFERENCE))
+
+
+def test_pad_crop_recipe_scales_around_the_centre_and_shifts_inside() -> None:
+    # Room to grow: 2.7x around the centre.
+    assert crop_box(1000, 1000, (450, 450, 100, 100), 2.7) == (365, 365, 635, 635)
+    # Near the top-left corner: shifted inside, not shrunk.
+    assert crop_box(1000, 1000, (0, 0, 100, 100), 4.0) == (0, 0, 400, 400)
+    # Larger than the frame: the scale is capped to fit.
+    left, top, right, bottom = crop_box(640, 480, (200, 100, 200, 250), 4.0)
+    assert (left, top, bottom) == (int(300 - 479 / 250 * 100), 0, 479)
+
+
+# --- hostile images ---------------------------------------------------------
+
+
+def _png_chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def png_claiming(width: int, height: int) -> bytes:
+    """A well-formed PNG whose header declares width x height (one tiny IDAT)."""
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", header)
+        + _png_chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+        + _png_chunk(b"IEND", b"")
+    )
+
+
+def jpeg_claiming(width: int, height: int) -> bytes:
+    """A real JPEG with its frame header rewritten to declare width x height."""
+    data = bytearray(jpeg(selfie()))
+    sof = data.find(b"\xff\xc0")
+    data[sof + 5 : sof + 9] = struct.pack(">HH", height, width)
+    return bytes(data)
+
+
+def reason_of(caught) -> str:
+    return error_info(status_from_rpc_error(caught.value)).reason
+
+
+@pytest.mark.parametrize(
+    ("make", "reason"),
+    [
+        (lambda: b"", "IMAGE_EMPTY"),
+        (lambda: b"this is not an image at all" * 10, "IMAGE_UNDECODABLE"),
+        (lambda: jpeg(selfie())[:20000], "IMAGE_UNDECODABLE"),
+        (lambda: jpeg(selfie())[:300], "IMAGE_UNDECODABLE"),
+        (lambda: cv2.imencode(".png", selfie())[1].tobytes()[:5000], "IMAGE_UNDECODABLE"),
+        (lambda: b"\xff\xd8\xff" + bytes(range(256)) * 4, "IMAGE_UNDECODABLE"),
+        (lambda: png_claiming(20000, 20000), "IMAGE_TOO_LARGE"),
+        (lambda: jpeg_claiming(20000, 20000), "IMAGE_TOO_LARGE"),
+        (lambda: png_claiming(16, 16), "IMAGE_TOO_SMALL"),
+    ],
+    ids=["zero-bytes", "garbage", "truncated-jpeg", "jpeg-header-only", "truncated-png", "corrupt-jpeg", "png-20000", "jpeg-20000", "tiny"],
+)
+async def test_hostile_images_are_invalid_argument(stub, server, make, reason) -> None:
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await assess(stub, jpeg(selfie()), make())
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert reason_of(caught) == reason
+    assert error_info(status_from_rpc_error(caught.value)).metadata["field"] == "frames[1].data"
+    # Refused from the header: no 1.2 GB buffer was ever allocated.
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200_000
+    async with channel(server) as ch:
+        health = await health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest())
+    assert health.status == health_pb2.HealthCheckResponse.SERVING
+
+
+async def test_webp_and_png_frames_decode(stub) -> None:
+    for extension in (".png", ".webp"):
+        ok, data = cv2.imencode(extension, selfie())
+        assert ok
+        reply = await assess(stub, data.tobytes())
+        assert len(reply.frames[0].faces) == 1, extension
+
+
+async def test_frame_count_is_bounded(stub) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as none:
+        await assess(stub)
+    assert reason_of(none) == "INVALID_FIELD"
+
+
+async def test_the_baseline_frame_is_judged_and_cropped_when_named(stub) -> None:
+    sharp = selfie()
+    blurred = jpeg(cv2.GaussianBlur(sharp, (0, 0), 6))
+    request = pb.AssessFaceRequest(
+        frames=[types_pb2.Image(data=blurred), types_pb2.Image(data=jpeg(sharp))], include_crops=True, crop_frame_index=0
+    )
+    reply = await stub.AssessFace(request)
+    # The named frame wins even though another is better: it is the one
+    # downstream services must see (the unflashed baseline).
+    assert reply.best_frame_index == 0
+    assert reply.verdict == pb.QUALITY_VERDICT_FAIL
+    assert "FACE_TOO_BLURRY" in failing(reply)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.AssessFace(pb.AssessFaceRequest(frames=[types_pb2.Image(data=jpeg(sharp))], crop_frame_index=3))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT

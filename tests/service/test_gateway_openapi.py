@@ -1,0 +1,119 @@
+"""The OpenAPI 3.1 document: valid, complete, faithful to the proto3 JSON mapping."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from jsonschema import Draft202012Validator
+from openapi_spec_validator import validate
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
+
+from gateway.comments import contract_comments
+from gateway.openapi import build_document
+from gateway.routing import RouteTable, build_routes
+from identity_cli.main import main as identity_main
+from identity_runtime import mesh
+from tests.support.gateway import gateway_client, gateway_settings
+
+ROUTES = RouteTable(build_routes(), mesh.BY_PACKAGE)
+
+
+@pytest.fixture(scope="module")
+def document() -> dict:
+    return build_document(ROUTES)
+
+
+def schema(document: dict, name: str) -> dict:
+    return document["components"]["schemas"][name]
+
+
+def conforms(document: dict, name: str, instance: object) -> None:
+    """Validate an instance against a component schema, following $refs."""
+    registry = Registry().with_resource("urn:api", Resource.from_contents(document, default_specification=DRAFT202012))
+    Draft202012Validator({"$ref": f"urn:api#/components/schemas/{name}"}, registry=registry).validate(instance)
+
+
+def test_the_document_is_valid_openapi_3_1(document: dict) -> None:
+    assert document["openapi"] == "3.1.0"
+    validate(document)
+
+
+def test_every_route_is_an_operation(document: dict) -> None:
+    operations = {(verb.upper(), path) for path, item in document["paths"].items() for verb in item}
+    for route in ROUTES:
+        path = route.path.template.replace("{customer_id}", "{customerId}").replace("{review_id}", "{reviewId}")
+        path = path.replace("{webhook_id}", "{webhookId}")
+        assert (route.verb, path) in operations, route.full_name
+    assert ("GET", "/api/openapi.json") in operations
+    ids = [op["operationId"] for item in document["paths"].values() for op in item.values()]
+    assert len(ids) == len(set(ids))
+
+
+def test_schemas_follow_the_proto3_json_mapping(document: dict) -> None:
+    entry = schema(document, "identity.audit.v1.AuditEntry")["properties"]
+    assert entry["sequence"]["type"] == "string" and entry["sequence"]["format"] == "int64"
+    assert entry["recordedAt"] == {"type": "string", "format": "date-time"}
+    assert entry["evidenceHashes"]["type"] == "object"
+    assert entry["evidenceHashes"]["additionalProperties"] == {"type": "string"}
+    image = schema(document, "identity.common.v1.Image")["properties"]
+    assert image["data"]["type"] == "string" and image["data"]["contentEncoding"] == "base64"
+    api_key = schema(document, "identity.kyc_tier.v1.ApiKey")["properties"]
+    assert "apiKeyId" in api_key and "api_key_id" not in api_key
+    assert api_key["scopes"]["type"] == "array"
+    assert api_key["scopes"]["items"] == {"$ref": "#/components/schemas/identity.common.v1.Scope"}
+    scope = schema(document, "identity.common.v1.Scope")
+    assert scope["type"] == "string" and "SCOPE_INTERNAL" in scope["enum"]
+
+
+def test_descriptions_come_from_the_proto_comments(document: dict) -> None:
+    assert contract_comments(), "libs/identity/descriptor_set.binpb is missing from the package"
+    get_customer = document["paths"]["/api/identity/customers/{customerId}"]["get"]
+    assert get_customer["summary"] == "GetCustomer returns one customer"
+    assert "CUSTOMER_NOT_FOUND" in get_customer["description"]
+    tags = {tag["name"]: tag.get("description", "") for tag in document["tags"]}
+    assert "end users" in tags["CustomerService"]
+    create = schema(document, "identity.kyc_tier.v1.CreateCustomerRequest")["properties"]
+    assert "unique per organisation" in create["externalId"]["description"]
+    assert "NOT_FOUND" in schema(document, "Error")["properties"]["error"]["properties"]["status"]["enum"]
+
+
+def test_parameters_bodies_security_and_limits(document: dict) -> None:
+    list_customers = document["paths"]["/api/customers"]["get"]
+    query = {p["name"]: p for p in list_customers["parameters"] if p.get("in") == "query"}
+    assert {"pageSize", "pageToken", "tier", "createdAfter"} <= set(query)
+    assert query["createdAfter"]["schema"]["format"] == "date-time"
+    upgrade = document["paths"]["/api/identity/kyc/{customerId}/upgrade"]["post"]
+    assert [p["name"] for p in upgrade["parameters"] if p.get("in") == "path"] == ["customerId"]
+    body = upgrade["requestBody"]["content"]["application/json"]["schema"]
+    assert "customerId" not in body["properties"] and "targetTier" in body["properties"]
+    assert document["paths"]["/api/healthz"]["get"]["security"] == []
+    assert document["paths"]["/api/identity/search"]["get"]["x-identity-scope"] == "internal"
+    assert set(document["components"]["securitySchemes"]) == {"ApiKeyBearer", "ApiKeyHeader"}
+    capture = document["paths"]["/api/identity/document/ktp/capture"]["post"]
+    assert capture["x-identity-rate-limit"] == {"requests": 5, "perSeconds": 60, "per": "customer"}
+    assert capture["responses"]["429"] == {"$ref": "#/components/responses/RateLimited"}
+    assert "Retry-After" in document["components"]["responses"]["RateLimited"]["headers"]
+    export = document["paths"]["/api/identity/export/customers.csv"]["get"]
+    assert list(export["responses"]["200"]["content"]) == ["text/csv"]
+
+
+async def test_the_gateway_serves_the_same_document_and_its_errors_conform(document: dict) -> None:
+    async with gateway_client(gateway_settings({})) as client:
+        response = await client.get("/api/openapi.json")
+        assert response.status_code == 200
+        assert response.json() == document
+        error = await client.get("/api/nothing")
+        health = await client.get("/api/healthz")
+    conforms(document, "Error", error.json())
+    conforms(document, "identity.gateway.v1.GetHealthResponse", health.json())
+    with pytest.raises(Exception):  # noqa: B017 - any validation error
+        conforms(document, "Error", {"error": {"code": 404}})
+
+
+def test_the_identity_cli_writes_the_document(tmp_path: Path, document: dict) -> None:
+    target = tmp_path / "openapi.json"
+    assert identity_main(["openapi", "-o", str(target)]) == 0
+    assert json.loads(target.read_text()) == document

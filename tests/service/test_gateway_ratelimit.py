@@ -1,0 +1,134 @@
+"""Rate limits from the contracts: 429 with Retry-After, per customer and per org,
+and one limit shared by several gateway instances through Redis."""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+import redis
+
+from identity_runtime import mesh
+from identity_store import migrate
+from tests.support import IN_CI, kyc_tier_env, start_service
+from tests.support.gateway import (
+    assert_error,
+    bearer,
+    create_org_and_key,
+    gateway_client,
+    gateway_settings,
+    spec_of,
+)
+
+REDIS_URL = os.environ.get("IDENTITY_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+CAPTURE = "/api/identity/document/ktp/capture"  # 5 per minute per customer
+
+
+@pytest.fixture(scope="module")
+def database(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = f"sqlite:///{tmp_path_factory.mktemp('gateway-ratelimit') / 'identity.db'}"
+    migrate.upgrade(url)
+    return url
+
+
+@pytest.fixture(scope="module")
+async def kyc_tier(database: str):
+    server = await start_service(spec_of(mesh.KYC_TIER), kyc_tier_env(database))
+    yield server
+    await server.stop(0)
+
+
+@pytest.fixture(scope="module")
+def partner(database: str) -> tuple[str, str, str]:
+    return create_org_and_key(database, "Limited Org", ("public",))
+
+
+@pytest.fixture
+def redis_url() -> str:
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+    except redis.RedisError as exc:
+        if IN_CI:
+            pytest.fail(f"Redis is not reachable at {REDIS_URL}: {exc}")
+        pytest.skip(f"Redis is not reachable: {exc}")
+    return REDIS_URL
+
+
+async def test_a_per_customer_limit_answers_429_with_retry_after(kyc_tier, partner) -> None:
+    customer = f"cus_{uuid.uuid4().hex}"
+    async with gateway_client(gateway_settings({"kyc_tier": kyc_tier.address})) as client:
+        headers = bearer(partner[2])
+        for _ in range(5):
+            response = await client.post(CAPTURE, json={"customerId": customer}, headers=headers)
+            # Within the limit the request reaches kyc-tier, which refuses the
+            # incomplete capture (no challenge).
+            assert_error(response, 400, "INVALID_FIELD")
+        response = await client.post(CAPTURE, json={"customerId": customer}, headers=headers)
+        error = assert_error(response, 429, "RATE_LIMITED")
+        assert error["status"] == "RESOURCE_EXHAUSTED"
+        retry_after = int(response.headers["retry-after"])
+        assert 1 <= retry_after <= 60
+        assert error["metadata"] == {"retry_after_seconds": str(retry_after), "limit": "5 per minute per customer"}
+        # Another customer of the same organisation has a budget of its own.
+        response = await client.post(CAPTURE, json={"customerId": f"cus_{uuid.uuid4().hex}"}, headers=headers)
+        assert_error(response, 400, "INVALID_FIELD")
+
+
+async def test_a_per_org_limit_counts_every_customer_of_the_org(kyc_tier, database) -> None:
+    _, _, secret = create_org_and_key(database, f"Erasing Org {uuid.uuid4().hex[:6]}", ("public",))
+    async with gateway_client(gateway_settings({"kyc_tier": kyc_tier.address})) as client:
+        for index in range(10):
+            response = await client.post(f"/api/identity/customers/cus_{index}/erase", json={}, headers=bearer(secret))
+            assert_error(response, 404, "CUSTOMER_NOT_FOUND")
+        response = await client.post("/api/identity/customers/cus_other/erase", json={}, headers=bearer(secret))
+        error = assert_error(response, 429, "RATE_LIMITED")
+        assert error["metadata"]["limit"] == "10 per 300 seconds per org"
+        assert 1 <= int(response.headers["retry-after"]) <= 300
+
+
+async def test_requests_refused_before_the_limit_is_counted_do_not_spend_it(kyc_tier, partner) -> None:
+    customer = f"cus_{uuid.uuid4().hex}"
+    async with gateway_client(gateway_settings({"kyc_tier": kyc_tier.address})) as client:
+        for _ in range(7):
+            response = await client.post(CAPTURE, json={"customerId": customer, "unknown": 1}, headers=bearer(partner[2]))
+            assert_error(response, 400, "MALFORMED_REQUEST")
+        response = await client.post(CAPTURE, json={"customerId": customer}, headers=bearer(partner[2]))
+        assert_error(response, 400, "INVALID_FIELD")
+
+
+async def test_two_gateways_sharing_redis_enforce_one_limit(kyc_tier, partner, redis_url) -> None:
+    customer = f"cus_{uuid.uuid4().hex}"
+    prefix = f"identity-gateway-test-{uuid.uuid4().hex[:8]}"
+    shared = gateway_settings({"kyc_tier": kyc_tier.address}, rate_limit_storage=redis_url, rate_limit_key_prefix=prefix)
+    async with gateway_client(shared) as first, gateway_client(shared) as second:
+        assert first.gateway is not second.gateway
+        statuses = []
+        for index in range(8):
+            client = first if index % 2 == 0 else second
+            response = await client.post(CAPTURE, json={"customerId": customer}, headers=bearer(partner[2]))
+            statuses.append(response.status_code)
+        assert statuses == [400] * 5 + [429] * 3
+        assert int(response.headers["retry-after"]) >= 1
+    # Each in its own memory, the same traffic would pass twice as often: the
+    # shared store is what makes the limit hold across replicas.
+    other = f"cus_{uuid.uuid4().hex}"
+    local = gateway_settings({"kyc_tier": kyc_tier.address})
+    async with gateway_client(local) as first, gateway_client(local) as second:
+        statuses = []
+        for index in range(8):
+            client = first if index % 2 == 0 else second
+            response = await client.post(CAPTURE, json={"customerId": other}, headers=bearer(partner[2]))
+            statuses.append(response.status_code)
+        assert statuses == [400] * 8
+
+
+async def test_an_unreachable_store_fails_closed_with_503(kyc_tier, partner) -> None:
+    settings = gateway_settings({"kyc_tier": kyc_tier.address}, rate_limit_storage="redis://127.0.0.1:1/0")
+    async with gateway_client(settings) as client:
+        response = await client.post(CAPTURE, json={"customerId": "cus_1"}, headers=bearer(partner[2]))
+        error = assert_error(response, 503, "DEPENDENCY_UNAVAILABLE")
+        assert error["metadata"] == {"service": "rate-limit-store"}
+        # Routes without a limit do not touch the store.
+        response = await client.get("/api/identity/customers/cus_1", headers=bearer(partner[2]))
+        assert_error(response, 404, "CUSTOMER_NOT_FOUND")

@@ -1,0 +1,118 @@
+"""The gateway as a real HTTP server: uvicorn on a real socket, start-up and shutdown."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+
+import httpx
+import pytest
+
+from gateway.__main__ import main
+from gateway.server import bind_socket, start
+from tests.support import REPO_ROOT
+from tests.support.gateway import assert_error, gateway_settings
+
+
+async def test_real_http_chunked_oversize_body_is_413_and_the_document_is_served() -> None:
+    settings = gateway_settings({}, port="0", max_body_bytes="4096")
+    running = await start(settings)
+    try:
+        # asyncio sets TCP_NODELAY on accepted sockets only when the listener
+        # says TCP; without it each response waits for a delayed ACK (~40 ms).
+        assert running.sock.proto == socket.IPPROTO_TCP
+        assert running.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+        async with httpx.AsyncClient(base_url=f"http://{running.address}", timeout=10) as client:
+            response = await client.get("/api/openapi.json")
+            assert response.status_code == 200 and response.json()["openapi"] == "3.1.0"
+
+            async def chunks():
+                for _ in range(16):
+                    yield b" " * 1024
+
+            response = await client.post("/api/auth/login", content=chunks(), headers={"Content-Type": "application/json"})
+            assert response.request.headers.get("transfer-encoding") == "chunked"
+            assert_error(response, 413, "PAYLOAD_TOO_LARGE")
+            response = await client.post("/api/auth/login", content=b"{", headers={"Content-Type": "application/json"})
+            assert_error(response, 400, "MALFORMED_REQUEST")
+    finally:
+        await running.stop()
+    with pytest.raises(OSError, match="is the port taken"):
+        # The port is free again after stop; taking it twice is refused.
+        first = bind_socket("127.0.0.1", 0)
+        try:
+            bind_socket("127.0.0.1", first.getsockname()[1])
+        finally:
+            first.close()
+
+
+def test_settings_errors_fail_fast_with_every_problem_named(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main({"GATEWAY_PORT": "eighty", "GATEWAY_RATE_LIMIT_STORAGE": "memcached://x", "GATEWAY_AUDIT_ADDRESS": "nowhere"})
+    assert caught.value.code == 2
+    err = capsys.readouterr().err
+    assert "GATEWAY_PORT='eighty'" in err
+    with pytest.raises(SystemExit) as caught:
+        main({"GATEWAY_RATE_LIMIT_STORAGE": "memcached://x", "GATEWAY_AUDIT_ADDRESS": "nowhere"})
+    assert caught.value.code == 2
+    err = capsys.readouterr().err
+    assert "GATEWAY_RATE_LIMIT_STORAGE" in err and "GATEWAY_AUDIT_ADDRESS" in err
+
+
+def _run_gateway(env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "gateway"],
+        cwd=REPO_ROOT,
+        env={**os.environ, "GATEWAY_LOG_FORMAT": "console", **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_a_taken_port_fails_at_once_with_a_clear_message() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        process = _run_gateway({"GATEWAY_PORT": str(port)})
+        _, err = process.communicate(timeout=60)
+    assert process.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in err and "port taken" in err
+
+
+def test_sigterm_stops_the_gateway_cleanly() -> None:
+    process = _run_gateway({"GATEWAY_PORT": "0"})
+    try:
+        line = process.stdout.readline()
+        assert line.startswith("gateway listening on http://127.0.0.1:"), line
+        url = line.split()[-1]
+        assert httpx.get(f"{url}/api/openapi.json", timeout=10).status_code == 200
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, process.stderr.read()
+
+
+async def test_an_unexpected_exception_is_a_500_without_detail(capfd: pytest.CaptureFixture[str]) -> None:
+    from gateway.openapi import HEALTH_RPC
+    from tests.support.gateway import gateway_client
+
+    async with gateway_client(gateway_settings({})) as client:
+
+        async def broken(_request):
+            raise RuntimeError("secret internals at 10.0.0.7")
+
+        client.gateway.local_handlers[HEALTH_RPC] = broken
+        response = await client.get("/api/healthz", headers={"X-Request-Id": "req-boom"})
+    error = assert_error(response, 500, "INTERNAL")
+    assert error["status"] == "INTERNAL" and error["requestId"] == "req-boom"
+    assert "secret" not in response.text and "10.0.0.7" not in response.text
+    logs = capfd.readouterr()
+    assert "RuntimeError" in logs.out + logs.err

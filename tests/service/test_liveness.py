@@ -1,0 +1,275 @@
+"""Liveness on real models and real servers: PAD on the spoof photos, flash challenges,
+device signatures, replayed bundles and reused challenges."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import grpc
+import pytest
+import pytest_asyncio
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from identity_capture.sdk import SdkSigner
+from identity_capture.signatures import ED25519
+from identity_platform_api.capture_quality.v1 import capture_quality_pb2, capture_quality_pb2_grpc
+from identity_platform_api.common.v1 import types_pb2
+from identity_platform_api.liveness.v1 import liveness_pb2, liveness_pb2_grpc
+from identity_runtime.settings import SettingsError, load_settings
+from identity_runtime.status import error_info, status_from_rpc_error
+from identity_store import migrate
+from services.capture_quality.service import SPEC as CAPTURE_QUALITY
+from services.liveness.service import SPEC as LIVENESS
+from services.liveness.settings import LivenessSettings
+from tests.support import channel, require_path, start_service
+from tests.support.biometrics import PAD_DIR, SPOOF, check_request, create_org, flash_frames, photo
+
+pytestmark = [pytest.mark.models]
+
+ORG = "org_liveness"
+FACE = types_pb2.CHALLENGE_PURPOSE_FACE_LIVENESS
+STEP_UP = types_pb2.CHALLENGE_PURPOSE_STEP_UP
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def database(tmp_path_factory) -> str:
+    url = f"sqlite:///{tmp_path_factory.mktemp('liveness') / 'identity.db'}"
+    migrate.upgrade(url)
+    create_org(url, ORG)
+    return url
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def quality_server():
+    server = await start_service(CAPTURE_QUALITY)
+    yield server
+    await server.stop(0)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def liveness_server(database):
+    require_path(PAD_DIR, "PAD models")
+    server = await start_service(LIVENESS, {"LIVENESS_DATABASE_URL": database, "LIVENESS_PAD_MODEL_DIR": str(PAD_DIR)})
+    yield server
+    await server.stop(0)
+
+
+class Client:
+    """What kyc-tier does for a capture: challenge, SDK frames, quality, liveness."""
+
+    def __init__(self, quality_channel, liveness_channel):
+        self.quality = capture_quality_pb2_grpc.CaptureQualityServiceStub(quality_channel)
+        self.liveness = liveness_pb2_grpc.LivenessServiceStub(liveness_channel)
+        self.metadata = [("x-identity-org", ORG)]
+
+    async def device(self, customer_id: str, algorithm: str = "ecdsa_p256_sha256") -> SdkSigner:
+        signer = SdkSigner(algorithm)
+        enum = types_pb2.KEY_ALGORITHM_ED25519 if algorithm == ED25519 else types_pb2.KEY_ALGORITHM_ECDSA_P256_SHA256
+        reply = await self.liveness.RegisterDevice(
+            liveness_pb2.RegisterDeviceRequest(
+                device_id=signer.device_id, customer_id=customer_id, algorithm=enum, public_key=signer.public_key_pem(), platform="android"
+            ),
+            metadata=self.metadata,
+        )
+        assert reply.created
+        return signer
+
+    async def challenge(self, customer_id: str, purpose: int = FACE) -> types_pb2.FlashChallenge:
+        reply = await self.liveness.IssueChallenge(
+            liveness_pb2.IssueChallengeRequest(customer_id=customer_id, purpose=purpose), metadata=self.metadata
+        )
+        return reply.challenge
+
+    async def capture(self, signer: SdkSigner, challenge, frames: list[bytes], customer_id: str, purpose: int = FACE, **sign):
+        assessment = await self.quality.AssessFace(
+            capture_quality_pb2.AssessFaceRequest(frames=[types_pb2.Image(data=f) for f in frames], include_crops=True)
+        )
+        signed = signer.sign_bundle(challenge_id=challenge.challenge_id, frames=frames, **sign)
+        return check_request(
+            customer_id=customer_id,
+            purpose=purpose,
+            challenge_id=challenge.challenge_id,
+            signed=signed,
+            assessment=assessment,
+            flash_duration_ms=challenge.flash_duration_ms,
+        )
+
+    async def check(self, request):
+        return await self.liveness.CheckLiveness(request, metadata=self.metadata)
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def client(quality_server, liveness_server):
+    async with channel(quality_server) as q, channel(liveness_server) as lv:
+        yield Client(q, lv)
+
+
+def reason_of(caught: pytest.ExceptionInfo) -> str:
+    return error_info(status_from_rpc_error(caught.value)).reason
+
+
+def sequence(challenge) -> list[str]:
+    return [c.hex for c in challenge.sequence]
+
+
+@pytest.mark.parametrize("name", ["image_T1.jpg", "image_F1.jpg", "image_F2.jpg"])
+async def test_spoof_photos_are_refused_and_the_live_face_accepted(client, name) -> None:
+    signer = await client.device("cus_pad")
+    challenge = await client.challenge("cus_pad")
+    frames = flash_frames(photo(SPOOF / name), sequence(challenge))
+    reply = await client.check(await client.capture(signer, challenge, frames, "cus_pad"))
+    codes = [r.code for r in reply.reasons]
+    assert reply.decision_basis == "pad+challenge"
+    assert [m.model_id for m in reply.pad_models] == ["minifasnet-v2", "minifasnet-v1se"]
+    assert reply.flash_score == 1.0
+    if name == "image_T1.jpg":
+        assert reply.live, codes
+        assert reply.pad_score > 0.9
+        assert codes == []
+    else:
+        assert not reply.live
+        assert reply.pad_score < 0.5
+        assert codes == ["PAD_ATTACK_SUSPECTED"]
+
+
+async def test_flash_colours_in_another_order_fail(client) -> None:
+    signer = await client.device("cus_order")
+    challenge = await client.challenge("cus_order")
+    issued = sequence(challenge)
+    shuffled = issued[:]
+    while shuffled == issued:
+        random.shuffle(shuffled)
+    frames = flash_frames(photo(SPOOF / "image_T1.jpg"), shuffled)
+    reply = await client.check(await client.capture(signer, challenge, frames, "cus_order"))
+    assert not reply.live
+    assert [r.code for r in reply.reasons] == ["FLASH_ORDER_MISMATCH"]
+    assert reply.flash_score <= 0.5
+
+
+async def test_frames_without_the_flash_fail(client) -> None:
+    signer = await client.device("cus_static")
+    challenge = await client.challenge("cus_static")
+    still = photo(SPOOF / "image_T1.jpg")
+    frames = flash_frames(still, ["#FFFFFF"] * len(challenge.sequence))
+    reply = await client.check(await client.capture(signer, challenge, frames, "cus_static"))
+    assert not reply.live
+    assert [r.code for r in reply.reasons] == ["FLASH_RESPONSE_MISSING"]
+
+
+async def test_a_replayed_bundle_and_a_reused_challenge_are_refused(client) -> None:
+    signer = await client.device("cus_replay", ED25519)
+    challenge = await client.challenge("cus_replay")
+    frames = flash_frames(photo(SPOOF / "image_T1.jpg"), sequence(challenge))
+    request = await client.capture(signer, challenge, frames, "cus_replay")
+    assert (await client.check(request)).live
+
+    # The same bundle again: its nonce was used.
+    with pytest.raises(grpc.aio.AioRpcError) as replay:
+        await client.check(request)
+    assert replay.value.code() == grpc.StatusCode.ALREADY_EXISTS
+    assert reason_of(replay) == "NONCE_REPLAYED"
+    assert "replay" in replay.value.details()
+
+    # A fresh, validly signed bundle on the consumed challenge.
+    again = await client.capture(signer, challenge, frames, "cus_replay")
+    with pytest.raises(grpc.aio.AioRpcError) as reused:
+        await client.check(again)
+    assert reused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert reason_of(reused) == "CHALLENGE_ALREADY_USED"
+
+
+async def test_protocol_violations_consume_nothing(client) -> None:
+    signer = await client.device("cus_proto")
+    challenge = await client.challenge("cus_proto")
+    frames = flash_frames(photo(SPOOF / "image_T1.jpg"), sequence(challenge))
+    good = await client.capture(signer, challenge, frames, "cus_proto")
+
+    forged = liveness_pb2.CheckLivenessRequest()
+    forged.CopyFrom(good)
+    forged.attestation.signature = SdkSigner().sign_digest(good.attestation.bundle_sha256)
+    tampered = liveness_pb2.CheckLivenessRequest()
+    tampered.CopyFrom(good)
+    tampered.computed_bundle_sha256 = "0" * 64
+    wrong_purpose = liveness_pb2.CheckLivenessRequest()
+    wrong_purpose.CopyFrom(good)
+    wrong_purpose.purpose = STEP_UP
+    stale = await client.capture(
+        signer, challenge, frames, "cus_proto", captured_at=datetime.now(UTC) - timedelta(hours=1)
+    )
+    unknown = liveness_pb2.CheckLivenessRequest()
+    unknown.CopyFrom(good)
+    unknown.challenge_id = "chl_does_not_exist"
+
+    expected = [
+        (forged, grpc.StatusCode.PERMISSION_DENIED, "BUNDLE_SIGNATURE_INVALID"),
+        (tampered, grpc.StatusCode.INVALID_ARGUMENT, "BUNDLE_HASH_MISMATCH"),
+        (wrong_purpose, grpc.StatusCode.PERMISSION_DENIED, "CHALLENGE_MISMATCH"),
+        (stale, grpc.StatusCode.FAILED_PRECONDITION, "BUNDLE_STALE"),
+        (unknown, grpc.StatusCode.NOT_FOUND, "CHALLENGE_NOT_FOUND"),
+    ]
+    for request, code, reason in expected:
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await client.check(request)
+        assert (caught.value.code(), reason_of(caught)) == (code, reason)
+
+    # None of those used the challenge or the nonce: the genuine bundle still passes.
+    assert (await client.check(good)).live
+
+
+async def test_a_device_registered_twice_with_another_key_is_refused(client) -> None:
+    signer = await client.device("cus_dev")
+    other = SdkSigner(device_id=signer.device_id)
+    request = liveness_pb2.RegisterDeviceRequest(
+        device_id=signer.device_id,
+        customer_id="cus_dev",
+        algorithm=types_pb2.KEY_ALGORITHM_ECDSA_P256_SHA256,
+        public_key=signer.public_key_der(),
+    )
+    again = await client.liveness.RegisterDevice(request, metadata=client.metadata)
+    assert not again.created
+    request.public_key = other.public_key_pem()
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await client.liveness.RegisterDevice(request, metadata=client.metadata)
+    assert reason_of(caught) == "DEVICE_ALREADY_REGISTERED"
+    request.public_key = b"not a key"
+    with pytest.raises(grpc.aio.AioRpcError) as bad:
+        await client.liveness.RegisterDevice(request, metadata=client.metadata)
+    assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_without_pad_models_decisions_say_challenge_only(quality_server, database) -> None:
+    server = await start_service(LIVENESS, {"LIVENESS_DATABASE_URL": database})
+    try:
+        async with channel(quality_server) as q, channel(server) as lv:
+            client = Client(q, lv)
+            signer = await client.device("cus_nopad")
+            challenge = await client.challenge("cus_nopad")
+            frames = flash_frames(photo(SPOOF / "image_F2.jpg"), sequence(challenge))
+            reply = await client.check(await client.capture(signer, challenge, frames, "cus_nopad"))
+        assert reply.decision_basis == "challenge-only"
+        assert reply.live  # the screen replay shows the flash: only PAD could catch it
+        assert [r.code for r in reply.reasons] == ["PAD_MODEL_NOT_CONFIGURED"]
+        assert list(reply.pad_models) == []
+        ready, detail = await server.core.ready()
+        assert ready and detail.startswith("challenge-only")
+    finally:
+        await server.stop(0)
+
+
+def test_production_refuses_to_start_without_a_pad_model(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="LIVENESS_PAD_MODEL_DIR: production needs a PAD model"):
+        load_settings(
+            LivenessSettings,
+            "LIVENESS",
+            {"LIVENESS_DATABASE_URL": f"sqlite:///{tmp_path}/x.db", "LIVENESS_ENVIRONMENT": "production"},
+        )
+
+
+async def test_health_detail_names_the_pad_models(liveness_server) -> None:
+    ready, detail = await liveness_server.core.ready()
+    assert ready and detail.startswith("pad+challenge: minifasnet-v2@")
+    async with channel(liveness_server) as ch:
+        reply = await health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(service=""))
+    assert reply.status == health_pb2.HealthCheckResponse.SERVING

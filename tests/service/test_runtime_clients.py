@@ -1,0 +1,194 @@
+"""Calls between services: deadline, request id and tenant propagation;
+retries only for idempotent methods; the circuit breaker.
+
+Two real gRPC servers run on port 0 with the shared runtime, implementing
+real contract services: a "front" MatchingService whose RPCs call a
+downstream AuditService through the ClientFactory.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+import pytest
+
+from identity_platform_api.audit.v1 import audit_pb2, audit_pb2_grpc
+from identity_platform_api.matching.v1 import matching_pb2, matching_pb2_grpc
+from identity_runtime import context
+from identity_runtime.clients import ClientFactory, ClientOptions, retry_service_config
+from identity_runtime.errors import Unavailable
+from identity_runtime.server import Core, ServiceSpec
+from identity_runtime.settings import ServiceSettings
+from identity_runtime.status import error_info, remote_error, status_from_rpc_error
+from tests.support import start_service
+
+
+@dataclass
+class Seen:
+    metadata: list[dict[str, str]] = field(default_factory=list)
+    remaining: list[float] = field(default_factory=list)
+    attempts: dict[str, int] = field(default_factory=dict)
+    fail_first: int = 0
+
+
+class DownstreamAudit(audit_pb2_grpc.AuditServiceServicer):
+    def __init__(self, seen: Seen):
+        self.seen = seen
+
+    async def QueryEntries(self, request: Any, ctx: grpc.aio.ServicerContext) -> audit_pb2.QueryEntriesResponse:
+        self.seen.metadata.append({k: v for k, v in ctx.invocation_metadata() if isinstance(v, str)})
+        self.seen.remaining.append(ctx.time_remaining())
+        return audit_pb2.QueryEntriesResponse()
+
+
+class FlakyFront(matching_pb2_grpc.MatchingServiceServicer):
+    """Verify (NO_SIDE_EFFECTS) and Enroll (no idempotency) fail with
+    UNAVAILABLE for the first `fail_first` attempts of each."""
+
+    def __init__(self, seen: Seen, clients: ClientFactory):
+        self.seen = seen
+        self.clients = clients
+
+    def _attempt(self, name: str) -> None:
+        self.seen.attempts[name] = self.seen.attempts.get(name, 0) + 1
+        if self.seen.attempts[name] <= self.seen.fail_first:
+            raise Unavailable("try again", "NOT_READY")
+
+    async def Verify(self, request: Any, ctx: Any) -> matching_pb2.VerifyResponse:
+        self._attempt("Verify")
+        stub = self.clients.stub("audit", audit_pb2_grpc.AuditServiceStub)
+        await stub.QueryEntries(audit_pb2.QueryEntriesRequest())
+        return matching_pb2.VerifyResponse(score=1.0)
+
+    async def Enroll(self, request: Any, ctx: Any) -> matching_pb2.EnrollResponse:
+        self._attempt("Enroll")
+        return matching_pb2.EnrollResponse()
+
+
+def _spec(name: str, prefix: str, servicers: Any) -> ServiceSpec[ServiceSettings]:
+    async def build(_settings: ServiceSettings) -> Core:
+        return Core()
+
+    return ServiceSpec(name=name, settings_class=ServiceSettings, env_prefix=prefix, service_names=[], build=build, servicers=servicers)
+
+
+@pytest.fixture
+async def mesh_pair():
+    seen = Seen()
+    downstream = await start_service(
+        _spec("audit", "AUD", lambda core, s: [(audit_pb2_grpc.add_AuditServiceServicer_to_server, DownstreamAudit(seen))])
+    )
+    clients = ClientFactory({"audit": downstream.address}, ClientOptions(default_timeout_seconds=30))
+    front = await start_service(
+        _spec("front", "FRONT", lambda core, s: [(matching_pb2_grpc.add_MatchingServiceServicer_to_server, FlakyFront(seen, clients))]),
+        {"FRONT_DEFAULT_DEADLINE_SECONDS": "3"},
+    )
+    yield seen, front, downstream
+    await clients.close()
+    await front.stop(0)
+    await downstream.stop(0)
+
+
+async def _front_call(front: Any, method: str, metadata: list[tuple[str, str]], deadline_seconds: float | None = None) -> Any:
+    factory = ClientFactory({"matching": front.address}, ClientOptions(default_timeout_seconds=30))
+    try:
+        stub = factory.stub("matching", matching_pb2_grpc.MatchingServiceStub)
+        request = matching_pb2.VerifyRequest() if method == "Verify" else matching_pb2.EnrollRequest()
+        return await getattr(stub, method)(request, metadata=metadata, timeout=deadline_seconds)
+    finally:
+        await factory.close()
+
+
+async def test_request_id_and_tenant_reach_the_downstream_service(mesh_pair) -> None:
+    seen, front, _ = mesh_pair
+    await _front_call(front, "Verify", [("x-request-id", "req-propagated-1"), ("x-identity-org", "org_a")])
+    assert seen.metadata[-1]["x-request-id"] == "req-propagated-1"
+    assert seen.metadata[-1]["x-identity-org"] == "org_a"
+    assert "traceparent" in seen.metadata[-1]
+
+
+async def test_the_callers_deadline_bounds_the_downstream_call(mesh_pair) -> None:
+    seen, front, _ = mesh_pair
+    await _front_call(front, "Verify", [], deadline_seconds=1.5)
+    assert 0 < seen.remaining[-1] <= 1.5
+
+
+async def test_without_a_deadline_the_service_default_applies_downstream(mesh_pair) -> None:
+    seen, front, _ = mesh_pair
+    async with grpc.aio.insecure_channel(front.address) as raw:  # no client-side timeout at all
+        await matching_pb2_grpc.MatchingServiceStub(raw).Verify(matching_pb2.VerifyRequest())
+    # The front's default deadline is 3 s; the client factory's own default is 30 s.
+    assert 0 < seen.remaining[-1] <= 3.0
+
+
+async def test_idempotent_methods_are_retried_others_are_not(mesh_pair) -> None:
+    seen, front, _ = mesh_pair
+    seen.fail_first = 1
+    reply = await _front_call(front, "Verify", [])
+    assert reply.score == 1.0
+    assert seen.attempts["Verify"] == 2
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await _front_call(front, "Enroll", [])
+    assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert seen.attempts["Enroll"] == 1
+    assert error_info(status_from_rpc_error(caught.value)).reason == "NOT_READY"
+
+
+def test_retry_policy_lists_only_idempotent_methods() -> None:
+    import json
+
+    config = json.loads(retry_service_config("matching"))
+    names = {n["method"] for n in config["methodConfig"][0]["name"]}
+    assert "Verify" in names and "Search" in names
+    assert "Enroll" not in names
+
+
+async def test_circuit_breaker_fails_fast_after_repeated_transport_failures() -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead_port = s.getsockname()[1]
+    factory = ClientFactory(
+        {"audit": f"127.0.0.1:{dead_port}"},
+        ClientOptions(breaker_failure_threshold=3, breaker_reset_seconds=60, default_timeout_seconds=2),
+    )
+    stub = factory.stub("audit", audit_pb2_grpc.AuditServiceStub)
+    try:
+        for _ in range(3):
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await stub.Append(audit_pb2.AppendRequest())
+            assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+        started = time.monotonic()
+        with pytest.raises(grpc.aio.AioRpcError) as opened:
+            await stub.Append(audit_pb2.AppendRequest())
+        assert opened.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert remote_error(opened.value).reason == "CIRCUIT_OPEN"
+        assert time.monotonic() - started < 0.5
+        assert factory.breakers["audit"].state == "open"
+    finally:
+        await factory.close()
+
+
+async def test_downstream_errors_keep_their_code_and_reason(mesh_pair) -> None:
+    seen, front, _ = mesh_pair
+    seen.fail_first = 5
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await _front_call(front, "Enroll", [])
+    converted = remote_error(caught.value, "matching")
+    assert (converted.code, converted.reason) == ("UNAVAILABLE", "NOT_READY")
+    assert converted.metadata["service"] == "matching"
+
+
+def test_context_without_org_is_refused() -> None:
+    from identity_runtime.errors import Unauthenticated
+
+    token = context.bind(context.CallContext(request_id="r"))
+    try:
+        with pytest.raises(Unauthenticated):
+            context.require_org()
+    finally:
+        context.reset(token)

@@ -1,0 +1,66 @@
+"""Helpers for tests: real servers on port 0, real databases, shared test data."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+
+from identity_runtime.server import RunningServer, ServiceSpec, start
+from identity_runtime.settings import load_settings
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SHARED = Path(os.environ.get("IDENTITY_SHARED_DIR", REPO_ROOT.parent / "shared"))
+TESTDATA = Path(os.environ.get("IDENTITY_TESTDATA_DIR", SHARED / "testdata"))
+POSTGRES_URL = os.environ.get("IDENTITY_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+# A pepper for tests only.
+TEST_PEPPER = "test-pepper-0123456789abcdef0123456789abcdef"
+
+
+def kyc_tier_env(database_url: str, addresses: Mapping[str, str] | None = None) -> dict[str, str]:
+    """What kyc-tier needs to start: database, secrets, an inline KEK keyring;
+    `addresses` maps proto package -> host:port of the services it calls."""
+    from identity_crypto.keyring import generate
+
+    env = {
+        "KYC_TIER_DATABASE_URL": database_url,
+        "KYC_TIER_API_KEY_PEPPER": TEST_PEPPER,
+        "KYC_TIER_PII_INDEX_KEY": TEST_PEPPER,
+        "KYC_TIER_KEK_KEYRING": generate("kek-test").to_json(),
+    }
+    for package, address in (addresses or {}).items():
+        env[f"KYC_TIER_{package.upper()}_ADDRESS"] = address
+    return env
+
+
+def require_path(path: Path, what: str) -> Path:
+    """A needed shared file: missing fails in CI, skips elsewhere."""
+    if not path.exists():
+        message = f"{what} not found at {path} (set IDENTITY_SHARED_DIR)"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+async def start_service(spec: ServiceSpec[Any], env: Mapping[str, str] | None = None) -> RunningServer:
+    """Start a service in-process on a free port with settings from `env`."""
+    environ = {f"{spec.env_prefix}_PORT": "0", f"{spec.env_prefix}_LOG_FORMAT": "console"}
+    environ.update(env or {})
+    settings = load_settings(spec.settings_class, spec.env_prefix, environ)
+    return await start(spec, settings)
+
+
+def channel(server: RunningServer) -> grpc.aio.Channel:
+    return grpc.aio.insecure_channel(server.address)
+
+
+def unique_name(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:10]}"

@@ -1,0 +1,94 @@
+"""Helpers for the biometric tests: real photos, frames made for a flash challenge, signed bundles."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import cv2
+import numpy as np
+import sqlalchemy as sa
+
+from identity_capture.sdk import SdkSigner, SignedBundle
+from identity_platform_api.common.v1 import types_pb2
+from identity_platform_api.liveness.v1 import liveness_pb2
+from identity_store.db import normalise_url
+from tests.support import SHARED, TESTDATA, require_path
+
+PAD_DIR = SHARED / "models" / "pad"
+FACES = TESTDATA / "faces"
+SPOOF = TESTDATA / "spoof"
+
+
+def photo(path: Path) -> np.ndarray:
+    require_path(path, "test photo")
+    image = cv2.imread(str(path))
+    assert image is not None, path
+    return image
+
+
+def photo_bytes(path: Path) -> bytes:
+    return require_path(path, "test photo").read_bytes()
+
+
+def jpeg(image: np.ndarray, quality: int = 95) -> bytes:
+    ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    assert ok
+    return data.tobytes()
+
+
+def tint(image: np.ndarray, colour_hex: str, strength: float = 0.15) -> np.ndarray:
+    """The frame as lit by a screen flashing `colour_hex`: each channel scaled
+    towards the colour (light multiplies reflectance)."""
+    value = colour_hex.lstrip("#")
+    r, g, b = (int(value[i : i + 2], 16) / 255.0 for i in (0, 2, 4))
+    gain = (1 - strength) + strength * np.array([b, g, r])
+    return np.clip(image.astype(np.float32) * gain, 0, 255).astype(np.uint8)
+
+
+def flash_frames(image: np.ndarray, sequence: list[str]) -> list[bytes]:
+    return [jpeg(tint(image, colour)) for colour in sequence]
+
+
+def create_org(database_url: str, org_id: str) -> None:
+    engine = sa.create_engine(normalise_url(database_url))
+    with engine.begin() as connection:
+        connection.execute(
+            sa.text("INSERT INTO orgs (org_id, name, created_at) VALUES (:o, :n, :t)"),
+            {"o": org_id, "n": "Test org", "t": datetime.now(UTC).replace(tzinfo=None) if database_url.startswith("sqlite") else datetime.now(UTC)},
+        )
+    engine.dispose()
+
+
+def check_request(
+    *,
+    customer_id: str,
+    purpose: int,
+    challenge_id: str,
+    signed: SignedBundle,
+    assessment,
+    flash_duration_ms: int,
+    computed_sha256: str | None = None,
+) -> liveness_pb2.CheckLivenessRequest:
+    """What kyc-tier sends liveness for a bundle it assessed with capture-quality."""
+    attestation = types_pb2.BundleAttestation(
+        device_id=signed.device_id, nonce=signed.nonce, bundle_sha256=signed.bundle_sha256, signature=signed.signature
+    )
+    attestation.captured_at.FromDatetime(signed.captured_at)
+    return liveness_pb2.CheckLivenessRequest(
+        customer_id=customer_id,
+        purpose=purpose,
+        challenge_id=challenge_id,
+        attestation=attestation,
+        computed_bundle_sha256=computed_sha256 or signed.bundle_sha256,
+        pad_crops=list(assessment.crops.pad_crops),
+        frames=[
+            liveness_pb2.FrameEvidence(
+                frame_index=f.frame_index, offset_ms=f.frame_index * flash_duration_ms, colour=f.colour, face_found=bool(f.faces)
+            )
+            for f in assessment.frames
+        ],
+    )
+
+
+__all__ = ["SdkSigner", "photo", "photo_bytes", "jpeg", "tint", "flash_frames", "create_org", "check_request"]

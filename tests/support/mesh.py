@@ -1,0 +1,124 @@
+"""The whole mesh in-process for end-to-end tests: six real services on free
+ports against one database, the real gateway in front, secrets made the way
+`identity up` makes them."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import select
+
+from identity_cli.local_secrets import local_settings
+from identity_runtime import mesh
+from identity_runtime.server import RunningServer, ServiceSpec
+from identity_store import models
+from identity_store.db import Database
+from identity_store.scratch import reachable, scratch_schema
+from tests.support import IN_CI, POSTGRES_URL, TEST_PEPPER, start_service
+from tests.support.gateway import gateway_client, gateway_settings
+
+
+def spec_of(service: mesh.MeshService) -> ServiceSpec[Any]:
+    return importlib.import_module(f"{service.module}.service").SPEC
+
+
+def mesh_env(database_url: str, data_dir: Path) -> dict[str, str]:
+    """Every service's settings for one machine (as `identity up` sets them)."""
+    env = local_settings(data_dir, database_url)
+    # Keys made by the tests' helpers use the tests' pepper.
+    env["KYC_TIER_API_KEY_PEPPER"] = TEST_PEPPER
+    for service in mesh.SERVICES:
+        env[f"{service.env_prefix}_LOG_FORMAT"] = "console"
+    return env
+
+
+async def start_services(env: Mapping[str, str]) -> dict[str, RunningServer]:
+    """All six services on free ports; callers pointed at their callees."""
+    servers: dict[str, RunningServer] = {}
+    order = [s for s in mesh.SERVICES if not s.calls] + [s for s in mesh.SERVICES if s.calls]
+    for service in order:
+        service_env = dict(env)
+        for callee in service.calls:
+            target = mesh.BY_NAME[callee]
+            service_env[f"{service.env_prefix}_{target.env_prefix}_ADDRESS"] = servers[target.package].address
+        servers[service.package] = await start_service(spec_of(service), service_env)
+    return servers
+
+
+@contextlib.contextmanager
+def postgres_schema() -> Any:
+    """A fresh migrated PostgreSQL schema for a whole test module."""
+    import pytest
+
+    problem = reachable(POSTGRES_URL)
+    if problem:
+        if IN_CI:
+            pytest.fail(f"PostgreSQL is not reachable: {problem}")
+        pytest.skip(f"PostgreSQL is not reachable: {problem}")
+    with scratch_schema(POSTGRES_URL, prefix="e2e") as url:
+        yield url
+
+
+@dataclass
+class E2eMesh:
+    database_url: str
+    servers: dict[str, RunningServer]
+    client: httpx.AsyncClient
+    database: Database = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.database = Database(self.database_url)
+
+    @property
+    def kyc_tier(self) -> Any:
+        return self.servers[mesh.KYC_TIER.package].core
+
+    async def drain_audit(self) -> None:
+        """Deliver every queued audit entry now."""
+        from services.kyc_tier.outbox import wait_until_delivered
+
+        await self.kyc_tier.relay.flush()
+        await wait_until_delivered(self.database)
+
+    async def tier_events(self, customer_id: str) -> list[models.TierEvent]:
+        def read(session: Any) -> list[models.TierEvent]:
+            query = select(models.TierEvent).where(models.TierEvent.customer_id == customer_id).order_by(models.TierEvent.created_at)
+            return list(session.scalars(query))
+
+        return await self.database.run(read)
+
+    async def set_evidence_secret(self, org_id: str) -> bytes:
+        import secrets
+
+        secret = secrets.token_bytes(32)
+
+        def store(session: Any) -> None:
+            org = session.get(models.Org, org_id)
+            self.kyc_tier.flows.vault.store_org_secret(session, org, secret)
+
+        await self.database.run(store)
+        return secret
+
+
+@contextlib.asynccontextmanager
+async def running_mesh(data_dir: Path, database_url: str | None = None) -> AsyncIterator[E2eMesh]:
+    with contextlib.ExitStack() as stack:
+        url = database_url or stack.enter_context(postgres_schema())
+        servers = await start_services(mesh_env(url, data_dir))
+        try:
+            addresses = {package: server.address for package, server in servers.items()}
+            async with gateway_client(gateway_settings(addresses)) as client:
+                e2e = E2eMesh(url, servers, client)
+                try:
+                    yield e2e
+                finally:
+                    e2e.database.dispose()
+        finally:
+            for server in servers.values():
+                await server.stop(0)

@@ -1,0 +1,329 @@
+"""Route templates, the route table and HTTP <-> message transcoding (no servers)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from google.protobuf import json_format
+
+from gateway import errors
+from gateway.routing import RouteError, RouteTable, build_routes, compile_template
+from gateway.transcoding import build_request, decode_base64, parse_query, render_response
+from identity_platform_api.common.v1 import options_pb2, types_pb2
+from identity_platform_api.kyc_tier.v1 import api_keys_pb2, customers_pb2, dashboard_pb2
+from identity_runtime import mesh
+
+ROUTES = RouteTable(build_routes(), mesh.BY_PACKAGE)
+
+
+def route_for(verb: str, path: str):
+    return ROUTES.match(verb, path)
+
+
+def reason_of(caught: pytest.ExceptionInfo) -> tuple[int, str]:
+    return errors.http_status(caught.value), caught.value.reason
+
+
+# --- templates -----------------------------------------------------------------
+
+
+def test_simple_variable_matches_one_segment_and_decodes_it() -> None:
+    template = compile_template("/api/identity/customers/{customer_id}/attempts")
+    assert template.match("/api/identity/customers/cus%201/attempts") == {"customer_id": "cus 1"}
+    assert template.match("/api/identity/customers/a/b/attempts") is None
+    assert template.match("/api/identity/customers//attempts") is None
+    assert template.openapi_path == "/api/identity/customers/{customer_id}/attempts"
+
+
+def test_multi_segment_variable_keeps_encoded_slashes() -> None:
+    template = compile_template("/v1/{name=shelves/*/books/**}")
+    assert template.match("/v1/shelves/s1/books/a/b%2Fc") == {"name": "shelves/s1/books/a/b%2Fc"}
+    assert template.match("/v1/shelves/s1") is None
+    assert template.variables[0].multi_segment
+
+
+def test_nested_field_paths_and_custom_verbs() -> None:
+    template = compile_template("/v1/{parent.name}/items:batchGet")
+    assert template.match("/v1/p%C3%A9/items:batchGet") == {"parent.name": "pé"}
+    assert template.match("/v1/p/items") is None
+
+
+@pytest.mark.parametrize("bad", ["api/no-slash", "/a/{b", "/a//b", "/a/{b}/{c={d}}", "/a/**/b"])
+def test_bad_templates_are_refused(bad: str) -> None:
+    with pytest.raises(RouteError):
+        compile_template(bad)
+
+
+# --- the route table from the contracts -------------------------------------------
+
+
+def test_every_http_rule_of_the_contracts_is_a_route() -> None:
+    names = {route.full_name for route in ROUTES}
+    assert "identity.kyc_tier.v1.CustomerService/GetCustomer" in names
+    assert "identity.audit.v1.AuditService/QueryEntries" in names
+    assert "identity.gateway.v1.GatewayService/GetHealth" in names
+    # RPCs without an HTTP rule stay internal.
+    assert "identity.kyc_tier.v1.ApiKeyService/AuthenticateApiKey" not in names
+    assert "identity.audit.v1.AuditService/Append" not in names
+
+
+def test_routes_carry_backend_scope_and_rate_limit_from_the_contract() -> None:
+    route, params = route_for("GET", "/api/identity/customers/cus_1")
+    assert (route.package, route.scope, route.rate_limit, params) == ("kyc_tier", "public", None, {"customer_id": "cus_1"})
+    route, _ = route_for("GET", "/api/identity/audit-log")
+    assert (route.package, route.scope) == ("audit", "internal")
+    route, _ = route_for("GET", "/api/healthz")
+    assert (route.package, route.scope) == ("gateway", "anonymous")
+    route, _ = route_for("POST", "/api/identity/document/ktp/capture")
+    assert route.rate_limit is not None
+    assert (route.rate_limit.requests, route.rate_limit.per_seconds, route.rate_limit.per) == (5, 60, "customer")
+    route, _ = route_for("POST", "/api/identity/customers/cus_1/erase")
+    assert (route.rate_limit.requests, route.rate_limit.per_seconds, route.rate_limit.per) == (10, 300, "org")
+
+
+def test_unknown_path_is_404_and_known_path_with_wrong_method_is_405() -> None:
+    with pytest.raises(errors.GatewayError) as caught:
+        route_for("GET", "/api/nothing-here")
+    assert reason_of(caught) == (404, "ROUTE_NOT_FOUND")
+    with pytest.raises(errors.GatewayError) as caught:
+        route_for("DELETE", "/api/customers")
+    assert reason_of(caught) == (405, "METHOD_NOT_ALLOWED")
+    assert caught.value.headers["Allow"] == "GET, POST"
+
+
+def test_two_rpcs_on_one_method_and_path_are_refused_at_start_up() -> None:
+    routes = build_routes()
+    duplicate = next(r for r in routes if r.full_name.endswith("GetCustomer"))
+    with pytest.raises(RouteError, match="bound twice"):
+        RouteTable([*routes, duplicate], mesh.BY_PACKAGE)
+
+
+# --- requests ---------------------------------------------------------------------
+
+
+def test_body_star_fills_the_message_and_the_path_wins() -> None:
+    route, params = route_for("POST", "/api/identity/kyc/cus_9/upgrade")
+    message = build_request(route, params, {}, b'{"targetTier": "KYC_TIER_PREMIUM", "note": "ok"}')
+    assert message.customer_id == "cus_9"
+    assert message.note == "ok"
+    assert message.target_tier != 0
+
+
+def test_body_field_contradicting_the_path_is_refused() -> None:
+    route, params = route_for("POST", "/api/identity/kyc/cus_9/upgrade")
+    with pytest.raises(errors.GatewayError) as caught:
+        build_request(route, params, {}, b'{"customerId": "cus_other"}')
+    assert reason_of(caught) == (400, "MALFORMED_REQUEST")
+
+
+@pytest.mark.parametrize(
+    ("body", "expected_reason", "field"),
+    [
+        (b"{not json", "MALFORMED_REQUEST", None),
+        (b"[1, 2]", "MALFORMED_REQUEST", None),
+        (b'"text"', "MALFORMED_REQUEST", None),
+        (b"\xff\xfe", "MALFORMED_REQUEST", None),
+        (b'{"customerId": "c", "surprise": 1}', "MALFORMED_REQUEST", "surprise"),
+        (b'{"customerId": 12}', "MALFORMED_REQUEST", "customerId"),
+        (b'{"customerId": "c", "probeImage": {"data": "!!!"}}', "INVALID_BASE64", "probeImage.data"),
+        (b'{"customerId": "c", "probeImage": {"data": "YWJjZ"}}', "INVALID_BASE64", "probeImage.data"),
+        (b'{"customerId": "c", "probeImage": {"data": "YW Jj"}}', "INVALID_BASE64", "probeImage.data"),
+        (b'{"customerId": "c", "probeImage": []}', "MALFORMED_REQUEST", "probeImage"),
+        (b'{"customerId": "c", "probeImage": {"data": "YWJj", "x": 1}}', "MALFORMED_REQUEST", "probeImage.x"),
+        (b'{"customerId": NaN}', "MALFORMED_REQUEST", None),
+    ],
+)
+def test_bad_json_bodies_get_precise_400s(body: bytes, expected_reason: str, field: str | None) -> None:
+    route, params = route_for("POST", "/api/identity/face/match")
+    with pytest.raises(errors.GatewayError) as caught:
+        build_request(route, params, {}, body)
+    assert reason_of(caught) == (400, expected_reason)
+    if field is not None:
+        assert caught.value.metadata["field"] == field
+    # Never the submitted value in the message.
+    assert "12" not in caught.value.message and "!!!" not in caught.value.message
+
+
+def test_base64_accepts_standard_and_url_safe_with_or_without_padding() -> None:
+    assert decode_base64("YWJj", "f") == b"abc"
+    assert decode_base64("YWI=", "f") == b"ab"
+    assert decode_base64("YWI", "f") == b"ab"
+    assert decode_base64("-_8", "f") == bytes([0xFB, 0xFF])
+    assert decode_base64("+/8=", "f") == bytes([0xFB, 0xFF])
+    for bad in ("YWJ=j", "Y", "YW==a", "YWJj===", "YW\nJj"):
+        with pytest.raises(errors.GatewayError):
+            decode_base64(bad, "f")
+
+
+def test_valid_bytes_and_enums_in_a_body_reach_the_message() -> None:
+    route, params = route_for("POST", "/api/identity/face/match")
+    message = build_request(route, params, {}, b'{"customer_id": "c", "probeImage": {"data": "YWJj", "mediaType": "image/jpeg"}}')
+    assert message.probe_image.data == b"abc"
+    route, params = route_for("POST", "/api/identity/api-keys")
+    message = build_request(route, params, {}, b'{"name": "k", "scopes": ["SCOPE_INTERNAL", 1]}')
+    assert list(message.scopes) == [options_pb2.SCOPE_INTERNAL, options_pb2.SCOPE_PUBLIC]
+
+
+def test_query_parameters_cover_enums_bools_ints_timestamps_and_repetition() -> None:
+    route, params = route_for("GET", "/api/customers")
+    query = parse_query(b"pageSize=20&tier=KYC_TIER_BASIC&created_after=2024-05-01T07:00:00%2B07:00&pageToken=abc")
+    message = build_request(route, params, query, None)
+    assert isinstance(message, customers_pb2.ListCustomersRequest)
+    assert message.page_size == 20
+    assert message.page_token == "abc"
+    assert message.tier == types_pb2.KycTier.Value("KYC_TIER_BASIC")
+    assert message.created_after.ToJsonString() == "2024-05-01T00:00:00Z"
+    route, params = route_for("GET", "/api/identity/face/enrollments")
+    message = build_request(route, params, parse_query(b"customerId=c1&includeRetired=true"), None)
+    assert (message.customer_id, message.include_retired) == ("c1", True)
+
+
+@pytest.mark.parametrize(
+    ("query", "reason"),
+    [
+        (b"pageSize=abc", "INVALID_FIELD"),
+        (b"pageSize=99999999999", "INVALID_FIELD"),
+        (b"tier=PLATINUM", "INVALID_FIELD"),
+        (b"createdAfter=yesterday", "INVALID_FIELD"),
+        (b"pageSize=1&pageSize=2", "INVALID_FIELD"),
+        (b"nope=1", "MALFORMED_REQUEST"),
+        (b"createdAfter.seconds=1", "MALFORMED_REQUEST"),
+        (b"pageToken=%FF", "MALFORMED_REQUEST"),
+    ],
+)
+def test_bad_query_parameters_get_400s(query: bytes, reason: str) -> None:
+    route, params = route_for("GET", "/api/customers")
+    with pytest.raises(errors.GatewayError) as caught:
+        build_request(route, params, parse_query(query), None)
+    assert reason_of(caught) == (400, reason)
+
+
+def test_query_parameters_are_refused_on_body_star_routes_and_for_path_fields() -> None:
+    route, params = route_for("POST", "/api/customers")
+    with pytest.raises(errors.GatewayError) as caught:
+        build_request(route, params, parse_query(b"externalId=x"), b"{}")
+    assert reason_of(caught) == (400, "MALFORMED_REQUEST")
+    route, params = route_for("GET", "/api/identity/customers/cus_1")
+    with pytest.raises(errors.GatewayError) as caught:
+        build_request(route, params, parse_query(b"customerId=cus_2"), None)
+    assert reason_of(caught) == (400, "MALFORMED_REQUEST")
+
+
+def test_a_body_on_a_route_without_one_is_refused() -> None:
+    route, params = route_for("GET", "/api/customers")
+    with pytest.raises(errors.GatewayError) as caught:
+        build_request(route, params, {}, b"{}")
+    assert reason_of(caught) == (400, "MALFORMED_REQUEST")
+
+
+# --- responses ---------------------------------------------------------------------
+
+
+def test_responses_use_the_proto3_json_mapping_with_defaults_present() -> None:
+    route, _ = route_for("GET", "/api/identity/api-keys")
+    reply = api_keys_pb2.ListApiKeysResponse(api_keys=[api_keys_pb2.ApiKey(api_key_id="k1", scopes=[options_pb2.SCOPE_PUBLIC])])
+    body, media_type = render_response(route, reply)
+    assert media_type == "application/json"
+    decoded = json.loads(body)
+    assert decoded["apiKeys"][0]["apiKeyId"] == "k1"
+    assert decoded["apiKeys"][0]["scopes"] == ["SCOPE_PUBLIC"]
+    # Scalars at their default are written, so `allow: false` is never missing.
+    assert decoded["apiKeys"][0]["name"] == ""
+
+
+def test_http_body_responses_are_written_raw_with_their_content_type() -> None:
+    route, _ = route_for("GET", "/api/identity/export/customers.csv")
+    reply = dashboard_pb2.ExportCustomersCsvResponse()
+    reply.body.content_type = "text/csv"
+    reply.body.data = b"customer_id,tier\ncus_1,basic\n"
+    body, media_type = render_response(route, reply)
+    assert (body, media_type) == (b"customer_id,tier\ncus_1,basic\n", "text/csv")
+
+
+def test_error_body_shape_and_status_mapping() -> None:
+    error = errors.rate_limited("5 per minute per customer", 12.2)
+    decoded = json.loads(errors.error_body(error, "req-1"))["error"]
+    assert decoded == {
+        "code": 429,
+        "status": "RESOURCE_EXHAUSTED",
+        "reason": "RATE_LIMITED",
+        "domain": "identity-platform",
+        "message": decoded["message"],
+        "metadata": {"retry_after_seconds": "13", "limit": "5 per minute per customer"},
+        "requestId": "req-1",
+    }
+    assert errors.response_headers(error)["Retry-After"] == "13"
+    assert errors.http_status(errors.payload_too_large(10)) == 413
+    for code, status in {
+        "INVALID_ARGUMENT": 400, "UNAUTHENTICATED": 401, "PERMISSION_DENIED": 403, "NOT_FOUND": 404,
+        "ALREADY_EXISTS": 409, "FAILED_PRECONDITION": 400, "RESOURCE_EXHAUSTED": 429, "UNIMPLEMENTED": 501,
+        "UNAVAILABLE": 503, "DEADLINE_EXCEEDED": 504, "DATA_LOSS": 500, "INTERNAL": 500,
+    }.items():
+        assert errors.HTTP_STATUS_BY_CODE[code] == status
+
+
+def test_json_format_round_trip_of_a_request_is_lossless() -> None:
+    route, params = route_for("POST", "/api/customers")
+    original = customers_pb2.CreateCustomerRequest(external_id="ext-1", full_name="Budi", email="b@example.com")
+    body = json_format.MessageToJson(original).encode()
+    assert build_request(route, params, {}, body) == original
+
+
+# --- additional bindings and nested path fields (a contract of the test's own) ---------
+
+
+def _bindings_service():
+    """identity.testing.v1.ThingService: one RPC with additional_bindings."""
+    from google.api import annotations_pb2
+    from google.protobuf import descriptor_pb2, descriptor_pool
+
+    pool = descriptor_pool.Default()
+    name = "identity/testing/v1/gateway_bindings_test.proto"
+    try:
+        return pool.FindServiceByName("identity.testing.v1.ThingService")
+    except KeyError:
+        pass
+    F = descriptor_pb2.FieldDescriptorProto
+    file = descriptor_pb2.FileDescriptorProto(
+        name=name, package="identity.testing.v1", syntax="proto3", dependency=["google/api/annotations.proto"]
+    )
+    parent = file.message_type.add(name="Parent")
+    parent.field.add(name="shelf_id", number=1, type=F.TYPE_STRING, label=F.LABEL_OPTIONAL, json_name="shelfId")
+    thing = file.message_type.add(name="Thing")
+    thing.field.add(name="name", number=1, type=F.TYPE_STRING, label=F.LABEL_OPTIONAL, json_name="name")
+    thing.field.add(
+        name="parent", number=2, type=F.TYPE_MESSAGE, label=F.LABEL_OPTIONAL, type_name=".identity.testing.v1.Parent", json_name="parent"
+    )
+    thing.field.add(name="page_size", number=3, type=F.TYPE_INT32, label=F.LABEL_OPTIONAL, json_name="pageSize")
+    method = file.service.add(name="ThingService").method.add(
+        name="GetThing", input_type=".identity.testing.v1.Thing", output_type=".identity.testing.v1.Thing"
+    )
+    rule = method.options.Extensions[annotations_pb2.http]
+    rule.get = "/v1/things/{name}"
+    rule.additional_bindings.add(get="/v1/shelves/{parent.shelf_id}/things/{name=**}")
+    rule.additional_bindings.add(post="/v1/things/{name}:touch", body="parent")
+    pool.Add(file)
+    return pool.FindServiceByName("identity.testing.v1.ThingService")
+
+
+def test_additional_bindings_and_nested_path_fields() -> None:
+    routes = build_routes([_bindings_service()])
+    assert [(r.verb, r.path.template) for r in routes] == [
+        ("GET", "/v1/things/{name}"),
+        ("GET", "/v1/shelves/{parent.shelf_id}/things/{name=**}"),
+        ("POST", "/v1/things/{name}:touch"),
+    ]
+    table = RouteTable(routes, ["testing"])
+    route, params = table.match("GET", "/v1/shelves/s%201/things/a/b")
+    assert params == {"parent.shelf_id": "s 1", "name": "a/b"}
+    message = build_request(route, params, parse_query(b"pageSize=3"), None)
+    assert (message.parent.shelf_id, message.name, message.page_size) == ("s 1", "a/b", 3)
+    route, params = table.match("POST", "/v1/things/t1:touch")
+    message = build_request(route, params, parse_query(b"pageSize=4"), b'{"shelfId": "s9"}')
+    assert (message.name, message.parent.shelf_id, message.page_size) == ("t1", "s9", 4)
+    with pytest.raises(errors.GatewayError) as caught:
+        build_request(route, params, parse_query(b"parent.shelfId=x"), b"{}")
+    assert reason_of(caught) == (400, "MALFORMED_REQUEST")
+    with pytest.raises(RouteError, match="no service of the mesh"):
+        RouteTable(routes, mesh.BY_PACKAGE)
