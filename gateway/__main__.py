@@ -34,7 +34,12 @@ def main(environ: dict[str, str] | None = None) -> None:
     # exit status 0 then, as after Ctrl-C.
     signal.signal(signal.SIGTERM, _exit_cleanly)
     try:
-        asyncio.run(serve(settings, lambda address: print(f"gateway listening on http://{address}", flush=True)))
+        asyncio.run(
+            serve(
+                settings,
+                lambda address: print(f"gateway listening on http://{address}", flush=True),
+            )
+        )
     except OSError as exc:
         print(str(exc), file=sys.stderr)
         raise SystemExit(1) from None

@@ -75,7 +75,9 @@ def request_id_from(header: str | None) -> str:
 def _is_json(content_type: str) -> bool:
     media_type, _, params = content_type.partition(";")
     media_type = media_type.strip().lower()
-    if media_type != "application/json" and not (media_type.startswith("application/") and media_type.endswith("+json")):
+    if media_type != "application/json" and not (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    ):
         return False
     for param in params.split(";"):
         name, _, value = param.strip().partition("=")
@@ -111,7 +113,9 @@ class Gateway:
                 default_timeout_seconds=settings.default_deadline_seconds,
             ),
         )
-        self.api_keys = ApiKeyCache(self._resolve_key, settings.auth_cache_seconds, settings.auth_cache_max_entries)
+        self.api_keys = ApiKeyCache(
+            self._resolve_key, settings.auth_cache_seconds, settings.auth_cache_max_entries
+        )
         self.limiter = RateLimiter(settings.rate_limit_storage, settings.rate_limit_key_prefix)
         self.health = HealthChecker(settings.service_addresses(), settings.health_timeout_seconds)
         self.local_handlers: dict[str, LocalHandler] = {HEALTH_RPC: self._get_health}
@@ -119,9 +123,13 @@ class Gateway:
         self._openapi: bytes | None = None
         for route in self.routes:
             if route.package == GATEWAY_PACKAGE and route.full_name not in self.local_handlers:
-                raise RouteError(f"{route.full_name} is routed to the gateway, which has no handler for it")
+                raise RouteError(
+                    f"{route.full_name} is routed to the gateway, which has no handler for it"
+                )
             if route.rate_limit is not None and route.scope == "anonymous":
-                raise RouteError(f"{route.full_name}: a rate limit needs a caller (the route is anonymous)")
+                raise RouteError(
+                    f"{route.full_name}: a rate limit needs a caller (the route is anonymous)"
+                )
         self.asgi = Starlette(
             # An ASGI endpoint (not a function) so that Starlette applies no
             # method filter of its own: 405s come from the contract routes.
@@ -154,22 +162,32 @@ class Gateway:
         request_id = request_id_from(request.headers.get("x-request-id"))
         deadline = time.monotonic() + self.settings.default_deadline_seconds
         outcome = _Outcome()
-        token = call_context.bind(call_context.CallContext(request_id=request_id, deadline=deadline))
+        token = call_context.bind(
+            call_context.CallContext(request_id=request_id, deadline=deadline)
+        )
         span_name = f"HTTP {request.method}"
         try:
             with tracing.tracer("identity.gateway").start_as_current_span(
                 span_name,
                 context=tracing.extract(request.headers.items()),  # type: ignore[arg-type]
                 kind=trace.SpanKind.SERVER,
-                attributes={"http.request.method": request.method, "identity.request_id": request_id},
+                attributes={
+                    "http.request.method": request.method,
+                    "identity.request_id": request_id,
+                },
             ) as span:
                 try:
                     response = await self._dispatch(request, request_id, deadline, outcome)
                 except DomainError as exc:
                     response = self._error_response(exc, request_id, outcome)
                 except Exception:
-                    log.exception("unhandled error in the gateway", rpc=outcome.route.full_name if outcome.route else "")
-                    error = Internal("internal error; quote the request id when reporting it", "INTERNAL")
+                    log.exception(
+                        "unhandled error in the gateway",
+                        rpc=outcome.route.full_name if outcome.route else "",
+                    )
+                    error = Internal(
+                        "internal error; quote the request id when reporting it", "INTERNAL"
+                    )
                     response = self._error_response(error, request_id, outcome)
                 outcome.status = response.status_code
                 outcome.bytes_out = len(response.body)
@@ -180,8 +198,12 @@ class Gateway:
             self._log_access(request, outcome, started)
             call_context.reset(token)
 
-    async def _dispatch(self, request: Request, request_id: str, deadline: float, outcome: _Outcome) -> Response:
-        raw_path = (request.scope.get("raw_path") or request.scope["path"].encode()).split(b"?", 1)[0]
+    async def _dispatch(
+        self, request: Request, request_id: str, deadline: float, outcome: _Outcome
+    ) -> Response:
+        raw_path = (request.scope.get("raw_path") or request.scope["path"].encode()).split(b"?", 1)[
+            0
+        ]
         path = raw_path.decode("latin-1")
         if path == OPENAPI_PATH:
             if request.method != "GET":
@@ -206,7 +228,12 @@ class Gateway:
             )
 
         body = await self._read_body(request, route, outcome)
-        message = transcoding.build_request(route, path_params, transcoding.parse_query(request.scope.get("query_string", b"")), body)
+        message = transcoding.build_request(
+            route,
+            path_params,
+            transcoding.parse_query(request.scope.get("query_string", b"")),
+            body,
+        )
         if route.rate_limit is not None and outcome.principal is not None:
             await self.limiter.check(route, outcome.principal.org_id, message)
 
@@ -263,7 +290,9 @@ class Gateway:
     async def _call(self, route: Route, message: Message) -> Message:
         return await self._invoke(route.package, route.rpc, message, route.response_class)
 
-    async def _invoke(self, package: str, rpc: str, message: Message, response_class: Any) -> Message:
+    async def _invoke(
+        self, package: str, rpc: str, message: Message, response_class: Any
+    ) -> Message:
         ctx = call_context.current()
         remaining = ctx.time_remaining() if ctx is not None else None
         timeout = self.settings.default_deadline_seconds if remaining is None else remaining
@@ -297,7 +326,12 @@ class Gateway:
         outcome.grpc_status = error.code
         outcome.reason = error.reason
         headers = {**_NO_STORE, **errors.response_headers(error)}
-        return Response(errors.error_body(error, request_id), errors.http_status(error), media_type="application/json", headers=headers)
+        return Response(
+            errors.error_body(error, request_id),
+            errors.http_status(error),
+            media_type="application/json",
+            headers=headers,
+        )
 
     def _annotate_span(self, span: trace.Span, outcome: _Outcome) -> None:
         if outcome.route is not None:

@@ -54,7 +54,9 @@ def _unauthenticated(reason: str, message: str) -> GatewayError:
     return GatewayError("UNAUTHENTICATED", reason, message, headers=_CHALLENGE)
 
 
-def presented_key(headers: Mapping[str, str], all_authorization: list[str], all_api_keys: list[str]) -> str:
+def presented_key(
+    headers: Mapping[str, str], all_authorization: list[str], all_api_keys: list[str]
+) -> str:
     """The key in the request headers; API_KEY_MISSING / API_KEY_INVALID otherwise."""
     if len(all_authorization) > 1 or len(all_api_keys) > 1:
         raise _unauthenticated("API_KEY_INVALID", "send one API key, in one header")
@@ -62,14 +64,20 @@ def presented_key(headers: Mapping[str, str], all_authorization: list[str], all_
     if all_authorization:
         scheme, _, token = all_authorization[0].strip().partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            raise _unauthenticated("API_KEY_INVALID", "use `Authorization: Bearer idk_...` or `X-Api-Key: idk_...`")
+            raise _unauthenticated(
+                "API_KEY_INVALID", "use `Authorization: Bearer idk_...` or `X-Api-Key: idk_...`"
+            )
         candidates.append(token.strip())
     if all_api_keys:
         candidates.append(all_api_keys[0].strip())
     if not candidates:
-        raise _unauthenticated("API_KEY_MISSING", "this route needs an API key: `Authorization: Bearer idk_...`")
+        raise _unauthenticated(
+            "API_KEY_MISSING", "this route needs an API key: `Authorization: Bearer idk_...`"
+        )
     if len(set(candidates)) > 1:
-        raise _unauthenticated("API_KEY_INVALID", "Authorization and X-Api-Key carry different keys")
+        raise _unauthenticated(
+            "API_KEY_INVALID", "Authorization and X-Api-Key carry different keys"
+        )
     key = candidates[0]
     if not _KEY_SHAPE.fullmatch(key):
         raise _unauthenticated("API_KEY_INVALID", "the API key is malformed")

@@ -95,15 +95,21 @@ class GatewayError(DomainError):
 
 
 def malformed(message: str, field: str = "") -> GatewayError:
-    return GatewayError("INVALID_ARGUMENT", "MALFORMED_REQUEST", message, {"field": field} if field else None)
+    return GatewayError(
+        "INVALID_ARGUMENT", "MALFORMED_REQUEST", message, {"field": field} if field else None
+    )
 
 
 def invalid_field(field: str, problem: str) -> GatewayError:
-    return GatewayError("INVALID_ARGUMENT", "INVALID_FIELD", f"{field}: {problem}", {"field": field})
+    return GatewayError(
+        "INVALID_ARGUMENT", "INVALID_FIELD", f"{field}: {problem}", {"field": field}
+    )
 
 
 def route_not_found() -> GatewayError:
-    return GatewayError("NOT_FOUND", "ROUTE_NOT_FOUND", "no route matches this path; see /api/openapi.json")
+    return GatewayError(
+        "NOT_FOUND", "ROUTE_NOT_FOUND", "no route matches this path; see /api/openapi.json"
+    )
 
 
 def method_not_allowed(allowed: list[str]) -> GatewayError:
@@ -157,7 +163,9 @@ def from_rpc_error(exc: grpc.RpcError, service: str = "") -> DomainError:
         error = DomainError(status.message, info.reason, metadata)
     else:
         reason = _REASON_FOR_BARE_CODE.get(code, "INTERNAL")
-        metadata = {"service": service} if service and code in ("UNAVAILABLE", "DEADLINE_EXCEEDED") else {}
+        metadata = (
+            {"service": service} if service and code in ("UNAVAILABLE", "DEADLINE_EXCEEDED") else {}
+        )
         error = DomainError(_GENERIC_MESSAGES.get(code, "the service failed"), reason, metadata)
     error.code = "INTERNAL" if code == "UNKNOWN" else code
     return error

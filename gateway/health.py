@@ -35,7 +35,9 @@ class HealthChecker:
 
     def _stub(self, package: str) -> health_pb2_grpc.HealthStub:
         if package not in self._channels:
-            self._channels[package] = grpc.aio.insecure_channel(self.addresses[package], options=_CHANNEL_OPTIONS)
+            self._channels[package] = grpc.aio.insecure_channel(
+                self.addresses[package], options=_CHANNEL_OPTIONS
+            )
         return health_pb2_grpc.HealthStub(self._channels[package])
 
     async def _check_one(self, service: mesh.MeshService) -> gateway_pb2.ServiceHealth:
@@ -53,7 +55,10 @@ class HealthChecker:
         else:
             result.status = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
             if reply.status != health_pb2.HealthCheckResponse.SERVING:
-                result.detail = "the service reports it cannot answer yet (starting, or its models or database are not ready)"
+                result.detail = (
+                    "the service reports it cannot answer yet "
+                    "(starting, or its models or database are not ready)"
+                )
         result.latency_ms = round((time.perf_counter() - started) * 1000)
         return result
 
@@ -62,7 +67,9 @@ class HealthChecker:
         services = [s for s in mesh.SERVICES if s.package in self.addresses]
         results = await asyncio.gather(*(self._check_one(s) for s in services))
         healthy = all(r.status == "SERVING" for r in results)
-        response = gateway_pb2.GetHealthResponse(status="SERVING" if healthy else "NOT_SERVING", services=results)
+        response = gateway_pb2.GetHealthResponse(
+            status="SERVING" if healthy else "NOT_SERVING", services=results
+        )
         return response, 200 if healthy else 503
 
     async def close(self) -> None:

@@ -50,13 +50,24 @@ _SCALARS: dict[int, dict[str, Any]] = {
 }
 _WELL_KNOWN: dict[str, dict[str, Any]] = {
     "google.protobuf.Timestamp": {"type": "string", "format": "date-time"},
-    "google.protobuf.Duration": {"type": "string", "pattern": r"^-?[0-9]+(\.[0-9]{1,9})?s$", "examples": ["1.5s"]},
-    "google.protobuf.FieldMask": {"type": "string", "description": "Comma-separated lowerCamel field paths."},
+    "google.protobuf.Duration": {
+        "type": "string",
+        "pattern": r"^-?[0-9]+(\.[0-9]{1,9})?s$",
+        "examples": ["1.5s"],
+    },
+    "google.protobuf.FieldMask": {
+        "type": "string",
+        "description": "Comma-separated lowerCamel field paths.",
+    },
     "google.protobuf.Struct": {"type": "object", "additionalProperties": True},
     "google.protobuf.Value": {},
     "google.protobuf.ListValue": {"type": "array", "items": {}},
     "google.protobuf.Empty": {"type": "object"},
-    "google.protobuf.Any": {"type": "object", "properties": {"@type": {"type": "string"}}, "required": ["@type"]},
+    "google.protobuf.Any": {
+        "type": "object",
+        "properties": {"@type": {"type": "string"}},
+        "required": ["@type"],
+    },
 }
 
 
@@ -105,7 +116,10 @@ class _Schemas:
             ]
             if documented:
                 lines.append("\n".join(documented))
-            schema: dict[str, Any] = {"type": "string", "enum": [value.name for value in enum.values]}
+            schema: dict[str, Any] = {
+                "type": "string",
+                "enum": [value.name for value in enum.values],
+            }
             description = "\n\n".join(line for line in lines if line)
             if description:
                 schema["description"] = description
@@ -122,12 +136,17 @@ class _Schemas:
     def field(self, fd: FieldDescriptor, comment_key: str = "") -> dict[str, Any]:
         if is_map(fd):
             value_fd = fd.message_type.fields_by_name["value"]
-            schema: dict[str, Any] = {"type": "object", "additionalProperties": self.singular(value_fd)}
+            schema: dict[str, Any] = {
+                "type": "object",
+                "additionalProperties": self.singular(value_fd),
+            }
         elif is_repeated(fd):
             schema = {"type": "array", "items": self.singular(fd)}
         else:
             schema = self.singular(fd)
-        description = self.comments.get(comment_key or f"{fd.containing_type.full_name}.{fd.name}", "")
+        description = self.comments.get(
+            comment_key or f"{fd.containing_type.full_name}.{fd.name}", ""
+        )
         if description:
             # A $ref with siblings is valid in 3.1; keeps the field's own text.
             schema = {**schema, "description": description}
@@ -137,7 +156,11 @@ class _Schemas:
 
 
 def _error_schema() -> dict[str, Any]:
-    reasons = [name.removeprefix("ERROR_REASON_") for name in errors_pb2.ErrorReason.keys() if name != "ERROR_REASON_UNSPECIFIED"]
+    reasons = [
+        name.removeprefix("ERROR_REASON_")
+        for name in errors_pb2.ErrorReason.keys()
+        if name != "ERROR_REASON_UNSPECIFIED"
+    ]
     return {
         "type": "object",
         "description": "Every error: the HTTP status, the gRPC code, one machine-readable reason.",
@@ -145,15 +168,43 @@ def _error_schema() -> dict[str, Any]:
         "properties": {
             "error": {
                 "type": "object",
-                "required": ["code", "status", "reason", "domain", "message", "metadata", "requestId"],
+                "required": [
+                    "code",
+                    "status",
+                    "reason",
+                    "domain",
+                    "message",
+                    "metadata",
+                    "requestId",
+                ],
                 "properties": {
                     "code": {"type": "integer", "description": "The HTTP status code."},
-                    "status": {"type": "string", "enum": [n for n in code_pb2.Code.keys() if n != "OK"], "description": "The gRPC status code name."},
-                    "reason": {"type": "string", "enum": reasons, "description": "identity.common.v1.ErrorReason without its prefix."},
+                    "status": {
+                        "type": "string",
+                        "enum": [n for n in code_pb2.Code.keys() if n != "OK"],
+                        "description": "The gRPC status code name.",
+                    },
+                    "reason": {
+                        "type": "string",
+                        "enum": reasons,
+                        "description": "identity.common.v1.ErrorReason without its prefix.",
+                    },
                     "domain": {"type": "string", "const": "identity-platform"},
-                    "message": {"type": "string", "description": "For humans; never contains personal data."},
-                    "metadata": {"type": "object", "additionalProperties": {"type": "string"}, "description": "Non-personal context: field, limit, retry_after_seconds, ..."},
-                    "requestId": {"type": "string", "description": "Quote it when reporting a problem."},
+                    "message": {
+                        "type": "string",
+                        "description": "For humans; never contains personal data.",
+                    },
+                    "metadata": {
+                        "type": "object",
+                        "additionalProperties": {"type": "string"},
+                        "description": (
+                            "Non-personal context: field, limit, retry_after_seconds, ..."
+                        ),
+                    },
+                    "requestId": {
+                        "type": "string",
+                        "description": "Quote it when reporting a problem.",
+                    },
                 },
             }
         },
@@ -173,7 +224,11 @@ def _query_settable(fd: FieldDescriptor) -> bool:
     if fd.type != F.TYPE_MESSAGE:
         return True
     name = fd.message_type.full_name
-    return not is_repeated(fd) and (name in WRAPPERS or name in ("google.protobuf.Timestamp", "google.protobuf.Duration", "google.protobuf.FieldMask"))
+    return not is_repeated(fd) and (
+        name in WRAPPERS
+        or name
+        in ("google.protobuf.Timestamp", "google.protobuf.Duration", "google.protobuf.FieldMask")
+    )
 
 
 class _Builder:
@@ -187,15 +242,32 @@ class _Builder:
         excluded = route.path_fields()
         params: list[dict[str, Any]] = []
 
-        def walk(message: Descriptor, proto_prefix: str, json_prefix: str, depth: int, visiting: frozenset[str]) -> None:
+        def walk(
+            message: Descriptor,
+            proto_prefix: str,
+            json_prefix: str,
+            depth: int,
+            visiting: frozenset[str],
+        ) -> None:
             for fd in message.fields:
                 proto_path = proto_prefix + fd.name
                 if proto_path in excluded or (depth == 0 and fd.name == route.body) or is_map(fd):
                     continue
                 if fd.type == F.TYPE_MESSAGE and not _query_settable(fd):
                     nested = fd.message_type
-                    if not is_repeated(fd) and depth < _QUERY_DEPTH and nested.full_name not in visiting and not nested.full_name.startswith("google."):
-                        walk(nested, proto_path + ".", json_prefix + fd.json_name + ".", depth + 1, visiting | {nested.full_name})
+                    if (
+                        not is_repeated(fd)
+                        and depth < _QUERY_DEPTH
+                        and nested.full_name not in visiting
+                        and not nested.full_name.startswith("google.")
+                    ):
+                        walk(
+                            nested,
+                            proto_path + ".",
+                            json_prefix + fd.json_name + ".",
+                            depth + 1,
+                            visiting | {nested.full_name},
+                        )
                     continue
                 param: dict[str, Any] = {
                     "name": json_prefix + fd.json_name,
@@ -247,7 +319,9 @@ class _Builder:
                 schema: dict[str, Any] = {
                     "type": "object",
                     "properties": {
-                        fd.json_name: self.schemas.field(fd) for fd in request.fields if fd.name not in bound
+                        fd.json_name: self.schemas.field(fd)
+                        for fd in request.fields
+                        if fd.name not in bound
                     },
                 }
                 description = self.comments.get(request.full_name)
@@ -266,10 +340,21 @@ class _Builder:
             fd = response.fields_by_name[route.response_body]
             if fd.type == F.TYPE_MESSAGE and fd.message_type.full_name == HTTP_BODY:
                 comment = self.comments.get(f"{response.full_name}.{fd.name}", "")
-                media_type = comment if _MEDIA_TYPE.fullmatch(comment) else "application/octet-stream"
-                return {"description": f"The raw body ({media_type}).", "content": {media_type: {"schema": {"type": "string"}}}}
-            return {"description": description, "content": {"application/json": {"schema": self.schemas.field(fd)}}}
-        return {"description": description, "content": {"application/json": {"schema": self.schemas.message(response)}}}
+                media_type = (
+                    comment if _MEDIA_TYPE.fullmatch(comment) else "application/octet-stream"
+                )
+                return {
+                    "description": f"The raw body ({media_type}).",
+                    "content": {media_type: {"schema": {"type": "string"}}},
+                }
+            return {
+                "description": description,
+                "content": {"application/json": {"schema": self.schemas.field(fd)}},
+            }
+        return {
+            "description": description,
+            "content": {"application/json": {"schema": self.schemas.message(response)}},
+        }
 
     def error_responses(self, route: Route) -> dict[str, Any]:
         error = {"$ref": "#/components/responses/Error"}
@@ -307,7 +392,10 @@ class _Builder:
             "tags": [service.name],
             "summary": _first_sentence(method_comment) or route.method.name,
             "description": "\n\n".join(p for p in (method_comment, " ".join(notes)) if p),
-            "parameters": [{"$ref": "#/components/parameters/RequestId"}, *self.path_parameters(route)],
+            "parameters": [
+                {"$ref": "#/components/parameters/RequestId"},
+                *self.path_parameters(route),
+            ],
             "responses": {"200": self.success_response(route), **self.error_responses(route)},
             "x-identity-scope": route.scope,
         }
@@ -327,7 +415,9 @@ class _Builder:
         if route.full_name == HEALTH_RPC:
             operation["responses"]["503"] = {
                 "description": "At least one service is not SERVING; the body lists each.",
-                "content": {"application/json": {"schema": self.schemas.message(route.method.output_type)}},
+                "content": {
+                    "application/json": {"schema": self.schemas.message(route.method.output_type)}
+                },
             }
         return operation
 
@@ -337,7 +427,10 @@ class _Builder:
         for route in self.routes:
             template = route.path.openapi_path
             for variable in route.path.variables:
-                template = template.replace("{" + variable.field_path + "}", "{" + _json_path(route.method.input_type, variable.field_path) + "}")
+                template = template.replace(
+                    "{" + variable.field_path + "}",
+                    "{" + _json_path(route.method.input_type, variable.field_path) + "}",
+                )
             paths.setdefault(template, {})[route.verb.lower()] = self.operation(route)
             tags.setdefault(route.service.name, self.comments.get(route.service.full_name, ""))
         paths[OPENAPI_PATH] = {
@@ -346,7 +439,12 @@ class _Builder:
                 "tags": ["GatewayService"],
                 "summary": "This document",
                 "security": [],
-                "responses": {"200": {"description": "The OpenAPI 3.1 document.", "content": {"application/json": {"schema": {"type": "object"}}}}},
+                "responses": {
+                    "200": {
+                        "description": "The OpenAPI 3.1 document.",
+                        "content": {"application/json": {"schema": {"type": "object"}}},
+                    }
+                },
             }
         }
         self.schemas.components[ERROR_SCHEMA] = _error_schema()
@@ -357,32 +455,58 @@ class _Builder:
                 "version": version,
                 "description": (
                     "KYC onboarding and step-up authentication for the Indonesian KTP. "
-                    "Authenticate with an API key: `Authorization: Bearer idk_...` (or `X-Api-Key`). "
+                    "Authenticate with an API key: `Authorization: Bearer idk_...` "
+                    "(or `X-Api-Key`). "
                     "Every error has the `Error` shape; `X-Request-Id` is echoed on every response."
                 ),
             },
             "servers": [{"url": server_url}],
-            "tags": [{"name": name, "description": text} if text else {"name": name} for name, text in sorted(tags.items())],
+            "tags": [
+                {"name": name, "description": text} if text else {"name": name}
+                for name, text in sorted(tags.items())
+            ],
             "security": [{"ApiKeyBearer": []}, {"ApiKeyHeader": []}],
             "paths": dict(sorted(paths.items())),
             "components": {
                 "schemas": dict(sorted(self.schemas.components.items())),
                 "securitySchemes": {
-                    "ApiKeyBearer": {"type": "http", "scheme": "bearer", "bearerFormat": "idk_...", "description": "A partner API key."},
-                    "ApiKeyHeader": {"type": "apiKey", "in": "header", "name": "X-Api-Key", "description": "The same key, for clients that cannot set Authorization."},
+                    "ApiKeyBearer": {
+                        "type": "http",
+                        "scheme": "bearer",
+                        "bearerFormat": "idk_...",
+                        "description": "A partner API key.",
+                    },
+                    "ApiKeyHeader": {
+                        "type": "apiKey",
+                        "in": "header",
+                        "name": "X-Api-Key",
+                        "description": "The same key, for clients that cannot set Authorization.",
+                    },
                 },
                 "parameters": {
                     "RequestId": {
                         "name": "X-Request-Id",
                         "in": "header",
                         "required": False,
-                        "description": "Your id for this request (1-128 of A-Z a-z 0-9 . _ : -); one is generated otherwise. Echoed in the response.",
-                        "schema": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"},
+                        "description": (
+                            "Your id for this request (1-128 of A-Z a-z 0-9 . _ : -); "
+                            "one is generated otherwise. Echoed in the response."
+                        ),
+                        "schema": {
+                            "type": "string",
+                            "pattern": "^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$",
+                        },
                     }
                 },
                 "headers": {
-                    "RetryAfter": {"description": "Seconds to wait before retrying.", "schema": {"type": "integer", "minimum": 1}},
-                    "RequestId": {"description": "The request id (yours, or the one generated).", "schema": {"type": "string"}},
+                    "RetryAfter": {
+                        "description": "Seconds to wait before retrying.",
+                        "schema": {"type": "integer", "minimum": 1},
+                    },
+                    "RequestId": {
+                        "description": "The request id (yours, or the one generated).",
+                        "schema": {"type": "string"},
+                    },
                 },
                 "responses": {
                     "Error": {
@@ -403,5 +527,11 @@ class _Builder:
         }
 
 
-def build_document(routes: Iterable[Route], *, title: str = "Identity Platform API", version: str = "v1", server_url: str = "/") -> dict[str, Any]:
+def build_document(
+    routes: Iterable[Route],
+    *,
+    title: str = "Identity Platform API",
+    version: str = "v1",
+    server_url: str = "/",
+) -> dict[str, Any]:
     return _Builder(routes).build(title, version, server_url)

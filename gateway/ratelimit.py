@@ -59,14 +59,21 @@ class RateLimiter:
         # bind to it).
         if self._limiter is None:
             uri, options = _storage_uri(self.storage_url)
-            self._storage = storage_from_string(uri, wrap_exceptions=True, key_prefix=self.key_prefix, **options)
+            self._storage = storage_from_string(
+                uri, wrap_exceptions=True, key_prefix=self.key_prefix, **options
+            )
             self._limiter = MovingWindowRateLimiter(self._storage)
         return self._limiter
 
     def identifiers(self, route: Route, org_id: str, request: Any) -> tuple[str, ...]:
         assert route.rate_limit is not None
         if route.rate_limit.per == "customer":
-            return ("org", _identifier(org_id), "customer", _identifier(getattr(request, CUSTOMER_FIELD)))
+            return (
+                "org",
+                _identifier(org_id),
+                "customer",
+                _identifier(getattr(request, CUSTOMER_FIELD)),
+            )
         return ("org", _identifier(org_id))
 
     async def check(self, route: Route, org_id: str, request: Any) -> None:
@@ -74,7 +81,9 @@ class RateLimiter:
         policy = route.rate_limit
         if policy is None:
             return
-        item = RateLimitItemPerSecond(policy.requests, policy.per_seconds, namespace=route.full_name)
+        item = RateLimitItemPerSecond(
+            policy.requests, policy.per_seconds, namespace=route.full_name
+        )
         identifiers = self.identifiers(route, org_id, request)
         limiter = self._ensure()
         try:
@@ -95,7 +104,9 @@ class RateLimiter:
         """Raise when the store cannot be reached (start-up check)."""
         limiter = self._ensure()
         if not await limiter.storage.check():
-            raise ConnectionError(f"rate-limit store {self.storage_url.partition('://')[0]}:// is not reachable")
+            raise ConnectionError(
+                f"rate-limit store {self.storage_url.partition('://')[0]}:// is not reachable"
+            )
 
     async def close(self) -> None:
         storage, self._storage, self._limiter = self._storage, None, None

@@ -92,7 +92,9 @@ class PathTemplate:
         return values
 
 
-def _segments_regex(text: str, template: str, variables: list[Variable] | None, in_variable: bool) -> tuple[str, int, bool]:
+def _segments_regex(
+    text: str, template: str, variables: list[Variable] | None, in_variable: bool
+) -> tuple[str, int, bool]:
     """Regex for "/"-separated segments; (regex, literal count, multi-segment)."""
     parts = []
     literals = 0
@@ -113,7 +115,9 @@ def _segments_regex(text: str, template: str, variables: list[Variable] | None, 
             field_path, eq, sub = inner.partition("=")
             if not all(_IDENT.fullmatch(p) for p in field_path.split(".")):
                 raise RouteError(f"{template}: bad field path {field_path!r}")
-            sub_regex, sub_literals, sub_multi = _segments_regex(sub if eq else "*", template, None, True)
+            sub_regex, sub_literals, sub_multi = _segments_regex(
+                sub if eq else "*", template, None, True
+            )
             literals += sub_literals
             index = len(variables)
             variables.append(Variable(field_path, sub_multi or "/" in (sub if eq else "")))
@@ -243,8 +247,14 @@ def rate_limit(method: MethodDescriptor) -> RateLimitPolicy | None:
         raise RouteError(f"{name}: rate_limit per must be one of {', '.join(RATE_LIMIT_KEYS)}")
     if policy.per == "customer":
         customer = method.input_type.fields_by_name.get(CUSTOMER_FIELD)
-        if customer is None or customer.type != FieldDescriptor.TYPE_STRING or _is_repeated(customer):
-            raise RouteError(f"{name}: a per-customer rate limit needs a string {CUSTOMER_FIELD} in the request")
+        if (
+            customer is None
+            or customer.type != FieldDescriptor.TYPE_STRING
+            or _is_repeated(customer)
+        ):
+            raise RouteError(
+                f"{name}: a per-customer rate limit needs a string {CUSTOMER_FIELD} in the request"
+            )
     return policy
 
 
@@ -263,7 +273,11 @@ def resolve_field_path(message: Descriptor, path: str) -> list[FieldDescriptor]:
         if fd is None:
             raise KeyError(path)
         fields.append(fd)
-        current = fd.message_type if fd.type == FieldDescriptor.TYPE_MESSAGE and not _is_repeated(fd) else None
+        current = (
+            fd.message_type
+            if fd.type == FieldDescriptor.TYPE_MESSAGE and not _is_repeated(fd)
+            else None
+        )
     return fields
 
 
@@ -298,10 +312,16 @@ def _build_route(method: MethodDescriptor, rule: http_pb2.HttpRule) -> Route:
         try:
             path_fields = resolve_field_path(request, variable.field_path)
         except KeyError:
-            raise RouteError(f"{name}: {template_text} binds unknown field {variable.field_path!r}") from None
+            raise RouteError(
+                f"{name}: {template_text} binds unknown field {variable.field_path!r}"
+            ) from None
         leaf = path_fields[-1]
-        if leaf.type in (FieldDescriptor.TYPE_MESSAGE, FieldDescriptor.TYPE_GROUP) or _is_repeated(leaf):
-            raise RouteError(f"{name}: path variable {variable.field_path!r} must be a singular scalar field")
+        if leaf.type in (FieldDescriptor.TYPE_MESSAGE, FieldDescriptor.TYPE_GROUP) or _is_repeated(
+            leaf
+        ):
+            raise RouteError(
+                f"{name}: path variable {variable.field_path!r} must be a singular scalar field"
+            )
     if rule.body not in ("", "*"):
         fd = request.fields_by_name.get(rule.body)
         if fd is None:
@@ -344,13 +364,20 @@ class RouteTable:
         seen: dict[tuple[str, str], Route] = {}
         for route in routes:
             if route.package not in known:
-                raise RouteError(f"{route.full_name}: no service of the mesh serves package {route.package!r}")
+                raise RouteError(
+                    f"{route.full_name}: no service of the mesh serves package {route.package!r}"
+                )
             key = (route.verb, route.path.regex.pattern)
             if key in seen:
-                raise RouteError(f"{route.verb} {route.path.template} is bound twice: {seen[key].full_name} and {route.full_name}")
+                raise RouteError(
+                    f"{route.verb} {route.path.template} is bound twice: "
+                    f"{seen[key].full_name} and {route.full_name}"
+                )
             seen[key] = route
         # Most specific first: more literal segments, then fewer variables.
-        self.routes = sorted(routes, key=lambda r: (-r.path.literal_segments, len(r.path.variables), r.path.template))
+        self.routes = sorted(
+            routes, key=lambda r: (-r.path.literal_segments, len(r.path.variables), r.path.template)
+        )
 
     def match(self, verb: str, raw_path: str) -> tuple[Route, dict[str, str]]:
         """The route for a request, or ROUTE_NOT_FOUND / METHOD_NOT_ALLOWED."""

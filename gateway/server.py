@@ -36,7 +36,9 @@ def bind_socket(host: str, port: int) -> socket.socket:
         sock.listen(2048)
     except OSError as exc:
         sock.close()
-        raise OSError(f"gateway: cannot listen on {host}:{port} ({exc.strerror or exc}; is the port taken?)") from None
+        raise OSError(
+            f"gateway: cannot listen on {host}:{port} ({exc.strerror or exc}; is the port taken?)"
+        ) from None
     sock.set_inheritable(True)
     return sock
 
@@ -98,7 +100,9 @@ async def start(settings: GatewaySettings, *, handle_signals: bool = False) -> R
     return running
 
 
-async def serve(settings: GatewaySettings, on_listening: Callable[[str], None] | None = None) -> None:
+async def serve(
+    settings: GatewaySettings, on_listening: Callable[[str], None] | None = None
+) -> None:
     """Run until SIGTERM/SIGINT (uvicorn's handlers), then shut down gracefully."""
     running = await start(settings, handle_signals=True)
     if on_listening is not None:

@@ -19,27 +19,46 @@ class GatewaySettings:
 
     host: str = setting("127.0.0.1", "Interface to listen on (0.0.0.0 in containers)")
     port: int = setting(mesh.GATEWAY_DEFAULT_PORT, "HTTP port; 0 picks a free one (tests)")
-    capture_quality_address: str = setting(mesh.default_address(mesh.CAPTURE_QUALITY), "host:port of capture-quality")
+    capture_quality_address: str = setting(
+        mesh.default_address(mesh.CAPTURE_QUALITY), "host:port of capture-quality"
+    )
     liveness_address: str = setting(mesh.default_address(mesh.LIVENESS), "host:port of liveness")
     embedding_address: str = setting(mesh.default_address(mesh.EMBEDDING), "host:port of embedding")
     matching_address: str = setting(mesh.default_address(mesh.MATCHING), "host:port of matching")
     kyc_tier_address: str = setting(mesh.default_address(mesh.KYC_TIER), "host:port of kyc-tier")
     audit_address: str = setting(mesh.default_address(mesh.AUDIT), "host:port of audit")
     max_body_bytes: int = setting(16 * MIB, "Largest HTTP request body accepted (413 above)")
-    max_message_bytes: int = setting(24 * MIB, "Largest gRPC message sent to or received from a service")
-    default_deadline_seconds: float = setting(10.0, "Deadline of each request, propagated to the services")
-    health_timeout_seconds: float = setting(1.0, "Timeout of each service's health check in /api/healthz")
+    max_message_bytes: int = setting(
+        24 * MIB, "Largest gRPC message sent to or received from a service"
+    )
+    default_deadline_seconds: float = setting(
+        10.0, "Deadline of each request, propagated to the services"
+    )
+    health_timeout_seconds: float = setting(
+        1.0, "Timeout of each service's health check in /api/healthz"
+    )
     rate_limit_storage: str = setting(
         "memory://",
-        "Rate-limit counters: memory:// (one gateway) or redis://host:port[/db] (shared by every replica)",
+        "Rate-limit counters: memory:// (one gateway) or redis://host:port[/db] "
+        "(shared by every replica)",
     )
-    rate_limit_key_prefix: str = setting("identity-gateway", "Prefix of the rate-limit keys in the shared store")
-    auth_cache_seconds: float = setting(30.0, "How long a resolved API key is trusted before asking kyc-tier again")
-    auth_cache_max_entries: int = setting(10_000, "Most API keys remembered at once (least recently used go first)")
+    rate_limit_key_prefix: str = setting(
+        "identity-gateway", "Prefix of the rate-limit keys in the shared store"
+    )
+    auth_cache_seconds: float = setting(
+        30.0, "How long a resolved API key is trusted before asking kyc-tier again"
+    )
+    auth_cache_max_entries: int = setting(
+        10_000, "Most API keys remembered at once (least recently used go first)"
+    )
     shutdown_grace_seconds: float = setting(10.0, "Time in-flight requests get on SIGTERM")
     log_level: str = setting("INFO", "Log level (DEBUG, INFO, WARNING, ERROR)")
-    log_format: Literal["json", "console"] = setting("json", "Structured JSON logs, or console for humans")
-    access_log: bool = setting(True, "One structured log line per request (no payloads, no query strings)")
+    log_format: Literal["json", "console"] = setting(
+        "json", "Structured JSON logs, or console for humans"
+    )
+    access_log: bool = setting(
+        True, "One structured log line per request (no payloads, no query strings)"
+    )
     otlp_endpoint: str = setting("", "OTLP/gRPC endpoint for traces; empty disables export")
 
     def validate(self) -> list[tuple[str, str]]:
@@ -66,12 +85,20 @@ class GatewaySettings:
             problems.append(("auth_cache_max_entries", "must be at least 1"))
         scheme = self.rate_limit_storage.partition("://")[0]
         if "://" not in self.rate_limit_storage or scheme not in RATE_LIMIT_SCHEMES:
-            problems.append(("rate_limit_storage", f"must start with one of {', '.join(s + '://' for s in RATE_LIMIT_SCHEMES)}"))
+            problems.append(
+                (
+                    "rate_limit_storage",
+                    f"must start with one of {', '.join(s + '://' for s in RATE_LIMIT_SCHEMES)}",
+                )
+            )
         return problems
 
     def service_addresses(self) -> dict[str, str]:
         """Proto package -> host:port, for every service of the mesh."""
-        return {service.package: getattr(self, f"{service.package}_address") for service in mesh.SERVICES}
+        return {
+            service.package: getattr(self, f"{service.package}_address")
+            for service in mesh.SERVICES
+        }
 
     def replace(self, **changes: object) -> GatewaySettings:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]

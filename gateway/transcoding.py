@@ -60,7 +60,15 @@ WRAPPERS = frozenset(
     for name in ("Double", "Float", "Int64", "UInt64", "Int32", "UInt32", "Bool", "String", "Bytes")
 )
 # Well-known types whose JSON form json_format checks itself.
-FREE_FORM = frozenset({"google.protobuf.Struct", "google.protobuf.Value", "google.protobuf.ListValue", "google.protobuf.Any", "google.protobuf.Empty"})
+FREE_FORM = frozenset(
+    {
+        "google.protobuf.Struct",
+        "google.protobuf.Value",
+        "google.protobuf.ListValue",
+        "google.protobuf.Any",
+        "google.protobuf.Empty",
+    }
+)
 HTTP_BODY = "google.api.HttpBody"
 
 
@@ -89,7 +97,10 @@ def decode_base64(text: str, field: str) -> bytes:
 
 def _bad_base64(field: str) -> errors.GatewayError:
     return errors.GatewayError(
-        "INVALID_ARGUMENT", "INVALID_BASE64", f"{field}: not valid base64 (standard or URL-safe alphabet)", {"field": field}
+        "INVALID_ARGUMENT",
+        "INVALID_BASE64",
+        f"{field}: not valid base64 (standard or URL-safe alphabet)",
+        {"field": field},
     )
 
 
@@ -174,7 +185,9 @@ def check_json(value: Any, message: Descriptor, path: str = "") -> None:
             for index, element in enumerate(item):
                 element_path = f"{field_path}[{index}]"
                 if element is None:
-                    raise errors.malformed(f"{element_path}: null is not allowed in a list", element_path)
+                    raise errors.malformed(
+                        f"{element_path}: null is not allowed in a list", element_path
+                    )
                 _check_singular(element, fd, element_path)
         else:
             _check_singular(item, fd, field_path)
@@ -248,7 +261,11 @@ def _check_singular(value: Any, fd: FieldDescriptor, path: str) -> None:
     elif kind in FLOAT_TYPES:
         if isinstance(value, bool) or not isinstance(value, (int, float, str)):
             raise _wrong_type(path, "a number")
-        if isinstance(value, str) and value not in _FLOAT_WORDS and not _FLOAT_TEXT.fullmatch(value):
+        if (
+            isinstance(value, str)
+            and value not in _FLOAT_WORDS
+            and not _FLOAT_TEXT.fullmatch(value)
+        ):
             raise _wrong_type(path, "a number")
 
 
@@ -272,7 +289,9 @@ def scalar_from_text(fd: FieldDescriptor, text: str, name: str) -> Any:
     if kind == F.TYPE_ENUM:
         value = fd.enum_type.values_by_name.get(text)
         if value is None:
-            raise errors.invalid_field(name, f"expected one of {', '.join(fd.enum_type.values_by_name)}")
+            raise errors.invalid_field(
+                name, f"expected one of {', '.join(fd.enum_type.values_by_name)}"
+            )
         return value.number
     if kind in INT_RANGES:
         if not _INTEGER_TEXT.fullmatch(text):
@@ -298,7 +317,11 @@ def _query_leaf_settable(fd: FieldDescriptor) -> bool:
     if fd.type != F.TYPE_MESSAGE:
         return True
     name = fd.message_type.full_name
-    return not is_repeated(fd) and (name in WRAPPERS or name in ("google.protobuf.Timestamp", "google.protobuf.Duration", "google.protobuf.FieldMask"))
+    return not is_repeated(fd) and (
+        name in WRAPPERS
+        or name
+        in ("google.protobuf.Timestamp", "google.protobuf.Duration", "google.protobuf.FieldMask")
+    )
 
 
 def resolve_parameter(message: Descriptor, name: str) -> list[FieldDescriptor] | None:
@@ -316,7 +339,11 @@ def resolve_parameter(message: Descriptor, name: str) -> list[FieldDescriptor] |
         last = position == len(parts) - 1
         if last:
             return path if (not is_map(fd) and _query_leaf_settable(fd)) else None
-        if fd.type != F.TYPE_MESSAGE or is_repeated(fd) or fd.message_type.full_name.startswith("google.protobuf."):
+        if (
+            fd.type != F.TYPE_MESSAGE
+            or is_repeated(fd)
+            or fd.message_type.full_name.startswith("google.protobuf.")
+        ):
             return None
         current = fd.message_type
     return None
@@ -332,13 +359,15 @@ def _set_leaf(message: Message, path: list[FieldDescriptor], texts: list[str], n
         full_name = leaf.message_type.full_name
         try:
             if full_name in WRAPPERS:
-                target.value = scalar_from_text(leaf.message_type.fields_by_name["value"], texts[0], name)
+                target.value = scalar_from_text(
+                    leaf.message_type.fields_by_name["value"], texts[0], name
+                )
             else:
                 target.FromJsonString(texts[0])
         except ValueError:
-            expected = {"google.protobuf.Timestamp": "an RFC 3339 timestamp such as 2024-05-01T00:00:00Z"}.get(
-                full_name, "a valid value"
-            )
+            expected = {
+                "google.protobuf.Timestamp": "an RFC 3339 timestamp such as 2024-05-01T00:00:00Z"
+            }.get(full_name, "a valid value")
             raise errors.invalid_field(name, f"expected {expected}") from None
         return
     values = [scalar_from_text(leaf, text, name) for text in texts]
@@ -359,7 +388,9 @@ def parse_query(raw_query: bytes) -> dict[str, list[str]]:
     if not raw_query:
         return {}
     try:
-        pairs = urllib.parse.parse_qsl(raw_query.decode("ascii"), keep_blank_values=True, errors="strict")
+        pairs = urllib.parse.parse_qsl(
+            raw_query.decode("ascii"), keep_blank_values=True, errors="strict"
+        )
     except (UnicodeDecodeError, ValueError):
         raise errors.malformed("the query string is not valid percent-encoded UTF-8") from None
     grouped: dict[str, list[str]] = {}
@@ -397,7 +428,9 @@ def apply_path(message: Message, route: Route, params: Mapping[str, str]) -> Non
         current = _get_leaf(message, path)
         value = scalar_from_text(path[-1], text, field_path)
         if route.body and current and current != value:
-            raise errors.malformed(f"{field_path} is given by the path; leave it out of the body", field_path)
+            raise errors.malformed(
+                f"{field_path} is given by the path; leave it out of the body", field_path
+            )
         _set_leaf(message, path, [text], field_path)
 
 
@@ -450,12 +483,18 @@ def render_response(route: Route, response: Message) -> tuple[bytes, str]:
     """(body, content type) of a successful call."""
     if route.response_body:
         fd = response.DESCRIPTOR.fields_by_name[route.response_body]
-        if fd.type == F.TYPE_MESSAGE and fd.message_type.full_name == HTTP_BODY and not is_repeated(fd):
+        if (
+            fd.type == F.TYPE_MESSAGE
+            and fd.message_type.full_name == HTTP_BODY
+            and not is_repeated(fd)
+        ):
             http_body = getattr(response, fd.name)
             return bytes(http_body.data), http_body.content_type or "application/octet-stream"
         whole = json_format.MessageToDict(response, always_print_fields_with_no_presence=True)
         return _dump(whole.get(fd.json_name)), "application/json"
-    return _dump(json_format.MessageToDict(response, always_print_fields_with_no_presence=True)), "application/json"
+    return _dump(
+        json_format.MessageToDict(response, always_print_fields_with_no_presence=True)
+    ), "application/json"
 
 
 def _dump(value: Any) -> bytes:

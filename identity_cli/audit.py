@@ -44,8 +44,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     verify = sub.add_parser("verify", help="verify the HMAC chain; report the first bad position")
     verify.add_argument("--from", dest="from_sequence", type=int, default=1)
-    verify.add_argument("--anchor", action="append", default=[], help="SEQ:HMAC published earlier; must still be in the chain")
-    verify.add_argument("--file", help="verify an export (JSON lines of the whole chain) instead of the database")
+    verify.add_argument(
+        "--anchor",
+        action="append",
+        default=[],
+        help="SEQ:HMAC published earlier; must still be in the chain",
+    )
+    verify.add_argument(
+        "--file", help="verify an export (JSON lines of the whole chain) instead of the database"
+    )
     verify.add_argument("--keyring", help="HMAC keyring file")
     add_database_options(verify)
     verify.set_defaults(handler=run_verify)
@@ -53,17 +60,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     export = sub.add_parser("export", help="export entries in chain order as JSON lines")
     export.add_argument("--out", default="-", help="file (default: stdout)")
     export.add_argument("--from", dest="from_sequence", type=int, default=1)
-    export.add_argument("--tenant", help="only this organisation's entries (the chain cannot be verified from those alone)")
+    export.add_argument(
+        "--tenant",
+        help="only this organisation's entries (the chain cannot be verified from those alone)",
+    )
     add_database_options(export)
     export.set_defaults(handler=run_export)
 
-    checkpoint = sub.add_parser("checkpoint", help="sign the current head and print it for publication")
+    checkpoint = sub.add_parser(
+        "checkpoint", help="sign the current head and print it for publication"
+    )
     checkpoint.add_argument("--keyring", help="HMAC keyring file")
     add_database_options(checkpoint)
     checkpoint.set_defaults(handler=run_checkpoint)
 
-    purge = sub.add_parser("purge", help="remove the chain's prefix older than the 7-year retention")
-    purge.add_argument("--before", required=True, help="UTC date (YYYY-MM-DD); entries before it may go")
+    purge = sub.add_parser(
+        "purge", help="remove the chain's prefix older than the 7-year retention"
+    )
+    purge.add_argument(
+        "--before", required=True, help="UTC date (YYYY-MM-DD); entries before it may go"
+    )
     purge.add_argument("--yes", action="store_true", help="confirm: the entries are deleted")
     purge.add_argument("--keyring", help="HMAC keyring file")
     add_database_options(purge)
@@ -105,7 +121,12 @@ def run_verify(args: argparse.Namespace) -> int:
                     for sequence, mac in sorted(anchors.items()):
                         row = session.get(models.AuditEntry, sequence)
                         if row is None or row.entry_hmac != mac:
-                            report = VerifyReport(False, report.entries_checked, sequence, "ENTRY_MISSING" if row is None else "ENTRY_ALTERED")
+                            report = VerifyReport(
+                                False,
+                                report.entries_checked,
+                                sequence,
+                                "ENTRY_MISSING" if row is None else "ENTRY_ALTERED",
+                            )
                             break
         finally:
             database.dispose()
@@ -147,7 +168,15 @@ def run_checkpoint(args: argparse.Namespace) -> int:
     if checkpoint is None:
         print("the chain is empty", file=sys.stderr)
         return 0
-    print(json.dumps({"sequence": checkpoint.sequence, "entry_hmac": checkpoint.entry_hmac, "anchor": f"{checkpoint.sequence}:{checkpoint.entry_hmac}"}))
+    print(
+        json.dumps(
+            {
+                "sequence": checkpoint.sequence,
+                "entry_hmac": checkpoint.entry_hmac,
+                "anchor": f"{checkpoint.sequence}:{checkpoint.entry_hmac}",
+            }
+        )
+    )
     return 0
 
 
@@ -164,5 +193,12 @@ def run_purge(args: argparse.Namespace) -> int:
         report = AuditLog(hmac_keyring(args)).purge(database.transaction, before)
     finally:
         database.dispose()
-    print(json.dumps({"purged": report.purged, "checkpoint": report.checkpoint.sequence if report.checkpoint else None}))
+    print(
+        json.dumps(
+            {
+                "purged": report.purged,
+                "checkpoint": report.checkpoint.sequence if report.checkpoint else None,
+            }
+        )
+    )
     return 0

@@ -30,19 +30,37 @@ from identity_inference.pipeline import FacePipeline
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("eval", help="evaluate face models on labelled pairs or PAD samples")
+    parser = subparsers.add_parser(
+        "eval", help="evaluate face models on labelled pairs or PAD samples"
+    )
     commands = parser.add_subparsers(dest="eval_command", metavar="KIND", required=True)
 
-    pairs = commands.add_parser("pairs", help="verification: genuine/impostor pairs -> AUC, EER, FNMR@FMR, DET")
-    pairs.add_argument("--pairs", type=Path, action="append", required=True, help="CSV of labelled pairs (repeatable)")
+    pairs = commands.add_parser(
+        "pairs", help="verification: genuine/impostor pairs -> AUC, EER, FNMR@FMR, DET"
+    )
+    pairs.add_argument(
+        "--pairs",
+        type=Path,
+        action="append",
+        required=True,
+        help="CSV of labelled pairs (repeatable)",
+    )
     pairs.add_argument("--images", type=Path, required=True, help="directory holding the images")
-    pairs.add_argument("--out", type=Path, required=True, help="directory for report.json, det.png, histogram.png")
-    pairs.add_argument("--model-dir", type=Path, help="operator model directory (manifests + weights)")
+    pairs.add_argument(
+        "--out", type=Path, required=True, help="directory for report.json, det.png, histogram.png"
+    )
+    pairs.add_argument(
+        "--model-dir", type=Path, help="operator model directory (manifests + weights)"
+    )
     pairs.add_argument("--embedding-model", default="sface-2021dec")
-    pairs.add_argument("--write-calibration", type=Path, help="manifest JSON to write the impostor-tail fit into")
+    pairs.add_argument(
+        "--write-calibration", type=Path, help="manifest JSON to write the impostor-tail fit into"
+    )
     pairs.set_defaults(handler=run_pairs)
 
-    pad = commands.add_parser("pad", help="presentation attacks: bona fide vs attack images -> APCER/BPCER")
+    pad = commands.add_parser(
+        "pad", help="presentation attacks: bona fide vs attack images -> APCER/BPCER"
+    )
     pad.add_argument("--bona-fide", type=Path, nargs="+", required=True)
     pad.add_argument("--attack", type=Path, nargs="+", required=True)
     pad.add_argument("--pad-model-dir", type=Path, required=True)
@@ -67,7 +85,9 @@ def run_pairs(args: argparse.Namespace) -> int:
     unique = {}
     for x, y, same in pairs:
         unique.setdefault(tuple(sorted((x, y))), same)
-    pipeline = FacePipeline.load(embedding=args.embedding_model, model_dir=args.model_dir, pad_dir=None)
+    pipeline = FacePipeline.load(
+        embedding=args.embedding_model, model_dir=args.model_dir, pad_dir=None
+    )
     embeddings: dict[str, np.ndarray | None] = {}
     for name in sorted({n for key in unique for n in key}):
         path = args.images / name
@@ -85,7 +105,9 @@ def run_pairs(args: argparse.Namespace) -> int:
     model = pipeline.embedder.manifest
     title = f"{model.id} on {', '.join(p.name for p in args.pairs)}"
     evaluation.plot_det(genuine, impostor, args.out / "det.png", title)
-    evaluation.plot_histogram(genuine, impostor, args.out / "histogram.png", title, at_1e3.threshold)
+    evaluation.plot_histogram(
+        genuine, impostor, args.out / "histogram.png", title, at_1e3.threshold
+    )
     result = {
         "model": f"{model.id}@{model.version}",
         "pairs_files": [str(p) for p in args.pairs],
@@ -101,7 +123,8 @@ def run_pairs(args: argparse.Namespace) -> int:
         manifest.setdefault("calibration", {})["impostor_scores"] = tail
         calibration = manifest["calibration"]
         manifest["calibration"]["thresholds_by_estimated_fmr"] = {
-            f"{fmr:g}": round(evaluation.threshold_for_fmr(calibration, fmr), 4) for fmr in (1e-3, 1e-4, 1e-5)
+            f"{fmr:g}": round(evaluation.threshold_for_fmr(calibration, fmr), 4)
+            for fmr in (1e-3, 1e-4, 1e-5)
         }
         args.write_calibration.write_text(json.dumps(manifest, indent=2) + "\n")
         result["calibration"] = manifest["calibration"]
@@ -129,7 +152,11 @@ def run_pad(args: argparse.Namespace) -> int:
     attacks, no_face_a = scores(args.attack)
     report = evaluation.pad_report(bona_fide, attacks, pipeline.pad.threshold)
     args.out.mkdir(parents=True, exist_ok=True)
-    result = {"models": pipeline.pad.model_ids, **report.as_dict(), "no_face": no_face_b + no_face_a}
+    result = {
+        "models": pipeline.pad.model_ids,
+        **report.as_dict(),
+        "no_face": no_face_b + no_face_a,
+    }
     (args.out / "pad_report.json").write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps({k: v for k, v in result.items() if not k.endswith("_scores")}, indent=2))
     return 0

@@ -2,7 +2,8 @@
 
     identity keys add --keyring FILE [--id ID] [--make-primary]   add a fresh 256-bit key
     identity keys set-primary --keyring FILE ID                     choose the key new material uses
-    identity keys rotate [--keyring FILE]                           re-wrap every data key under the primary KEK
+    identity keys rotate [--keyring FILE]                           re-wrap every data key under
+                                                                    the primary KEK
     identity keys status [--keyring FILE]                           live data keys per KEK
     identity keys remove --keyring FILE ID [--kind kek|audit]       drop a key nothing uses any more
 
@@ -57,7 +58,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add = sub.add_parser("add", help="add a fresh key to a keyring file (created if missing)")
     add.add_argument("--keyring", required=True, help="keyring file")
     add.add_argument("--id", help="key id (default: kek-<UTC timestamp>)")
-    add.add_argument("--make-primary", action="store_true", help="make it the primary at once (see the runbook first)")
+    add.add_argument(
+        "--make-primary",
+        action="store_true",
+        help="make it the primary at once (see the runbook first)",
+    )
     add.set_defaults(handler=run_add)
 
     primary = sub.add_parser("set-primary", help="make a key of the keyring the primary")
@@ -65,7 +70,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     primary.add_argument("key_id")
     primary.set_defaults(handler=run_set_primary)
 
-    rotate = sub.add_parser("rotate", help="re-wrap every live data key under the primary KEK (online, batched)")
+    rotate = sub.add_parser(
+        "rotate", help="re-wrap every live data key under the primary KEK (online, batched)"
+    )
     rotate.add_argument("--keyring", help="KEK keyring file")
     rotate.add_argument("--batch-size", type=int, default=500)
     add_database_options(rotate)
@@ -78,7 +85,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     remove = sub.add_parser("remove", help="remove a key that no record needs any more")
     remove.add_argument("--keyring", required=True)
-    remove.add_argument("--kind", choices=["kek", "audit"], default="kek", help="what the keyring protects")
+    remove.add_argument(
+        "--kind", choices=["kek", "audit"], default="kek", help="what the keyring protects"
+    )
     remove.add_argument("key_id")
     add_database_options(remove)
     remove.set_defaults(handler=run_remove)
@@ -88,7 +97,9 @@ def run_add(args: argparse.Namespace) -> int:
     path = Path(args.keyring)
     key_id = args.id or "kek-" + datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     if path.exists():
-        keyring = Keyring.from_file(path).with_key(key_id, new_key(), make_primary=args.make_primary)
+        keyring = Keyring.from_file(path).with_key(
+            key_id, new_key(), make_primary=args.make_primary
+        )
     else:
         keyring = generate(key_id)
     write_keyring_file(path, keyring)
@@ -118,7 +129,15 @@ def run_rotate(args: argparse.Namespace) -> int:
         report = rewrap_data_keys(database.transaction, kms, args.batch_size, progress)
     finally:
         database.dispose()
-    print(json.dumps({"primary_kek": kms.primary_kek_id(), "rewrapped": report.rewrapped, "remaining": report.remaining}))
+    print(
+        json.dumps(
+            {
+                "primary_kek": kms.primary_kek_id(),
+                "rewrapped": report.rewrapped,
+                "remaining": report.remaining,
+            }
+        )
+    )
     if report.remaining:
         print(
             "data keys remain under KEKs this keyring does not hold; add those KEKs and run again",
@@ -144,7 +163,9 @@ def run_status(args: argparse.Namespace) -> int:
         held, primary = keyring.ids(), keyring.primary_id
     except KeyringError:
         pass
-    print(json.dumps({"primary_kek": primary, "keyring": list(held), "live_data_keys_by_kek": usage}))
+    print(
+        json.dumps({"primary_kek": primary, "keyring": list(held), "live_data_keys_by_kek": usage})
+    )
     return 0
 
 
@@ -160,13 +181,20 @@ def run_remove(args: argparse.Namespace) -> int:
                 in_use = session.scalar(
                     select(func.count())
                     .select_from(models.DataKey)
-                    .where(models.DataKey.kek_id == args.key_id, models.DataKey.wrapped_key.is_not(None))
+                    .where(
+                        models.DataKey.kek_id == args.key_id,
+                        models.DataKey.wrapped_key.is_not(None),
+                    )
                 )
             else:
                 in_use = session.scalar(
-                    select(func.count()).select_from(models.AuditEntry).where(models.AuditEntry.key_id == args.key_id)
+                    select(func.count())
+                    .select_from(models.AuditEntry)
+                    .where(models.AuditEntry.key_id == args.key_id)
                 ) + session.scalar(
-                    select(func.count()).select_from(models.AuditCheckpoint).where(models.AuditCheckpoint.key_id == args.key_id)
+                    select(func.count())
+                    .select_from(models.AuditCheckpoint)
+                    .where(models.AuditCheckpoint.key_id == args.key_id)
                 )
     finally:
         database.dispose()

@@ -32,7 +32,9 @@ def local_settings(data_dir: Path, database_url: str) -> dict[str, str]:
         "MATCHING_DATABASE_URL": database_url,
         "MATCHING_KEK_KEYRING_FILE": kek_keyring,
         "AUDIT_DATABASE_URL": database_url,
-        "AUDIT_HMAC_KEYRING_FILE": str(read_or_create_keyring(data_dir, "audit-hmac-keyring.json", "audit-local-1")),
+        "AUDIT_HMAC_KEYRING_FILE": str(
+            read_or_create_keyring(data_dir, "audit-hmac-keyring.json", "audit-local-1")
+        ),
     }
     if _WORKSPACE_PAD_DIR.is_dir():
         settings["LIVENESS_PAD_MODEL_DIR"] = str(_WORKSPACE_PAD_DIR)
@@ -54,7 +56,9 @@ def ensure_local_org(data_dir: Path, database_url: str, pepper: str) -> str:
             if session.get(models.Org, LOCAL_ORG_ID) is not None:
                 return f"  API key          in {key_file}" if key_file.exists() else ""
             create_org(session, "Local development", LOCAL_ORG_ID)
-            _, secret = PartnerDirectory(pepper).create_api_key(session, LOCAL_ORG_ID, "local", ("public", "internal"))
+            _, secret = PartnerDirectory(pepper).create_api_key(
+                session, LOCAL_ORG_ID, "local", ("public", "internal")
+            )
     finally:
         database.dispose()
     key_file.write_text(secret + "\n")

@@ -23,7 +23,9 @@ COMMAND_MODULES = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="identity", description="Identity Platform: KYC onboarding and step-up authentication")
+    parser = argparse.ArgumentParser(
+        prog="identity", description="Identity Platform: KYC onboarding and step-up authentication"
+    )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(subparsers)

@@ -15,7 +15,9 @@ from pathlib import Path
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("openapi", help="write the REST API's OpenAPI 3.1 document")
     parser.add_argument("-o", "--output", help="file to write (default: standard output)")
-    parser.add_argument("--server-url", default="/", help="the servers[0].url of the document (default: /)")
+    parser.add_argument(
+        "--server-url", default="/", help="the servers[0].url of the document (default: /)"
+    )
     parser.set_defaults(handler=run)
 
 
@@ -24,7 +26,9 @@ def run(args: argparse.Namespace) -> int:
     from gateway.routing import RouteTable, build_routes
     from identity_runtime import mesh
 
-    document = build_document(RouteTable(build_routes(), mesh.BY_PACKAGE), server_url=args.server_url)
+    document = build_document(
+        RouteTable(build_routes(), mesh.BY_PACKAGE), server_url=args.server_url
+    )
     text = json.dumps(document, ensure_ascii=False, indent=1) + "\n"
     if args.output:
         Path(args.output).write_text(text, encoding="utf-8")

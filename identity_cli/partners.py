@@ -38,8 +38,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     create_key = keys_sub.add_parser("create", help="create an API key and print it once")
     create_key.add_argument("--org", required=True, help="organisation id")
     create_key.add_argument("--name", required=True)
-    create_key.add_argument("--scope", action="append", choices=["public", "internal"], help="repeatable; default public")
-    create_key.add_argument("--pepper", help="API-key pepper (default: KYC_TIER_API_KEY_PEPPER, else the data dir's)")
+    create_key.add_argument(
+        "--scope",
+        action="append",
+        choices=["public", "internal"],
+        help="repeatable; default public",
+    )
+    create_key.add_argument(
+        "--pepper", help="API-key pepper (default: KYC_TIER_API_KEY_PEPPER, else the data dir's)"
+    )
     add_database_options(create_key)
     create_key.set_defaults(handler=run_create_key)
 
@@ -64,6 +71,9 @@ def run_create_key(args: argparse.Namespace) -> int:
             session, args.org, args.name, tuple(args.scope or ("public",))
         )
     database.dispose()
-    print(f"api key {record.api_key_id} ({', '.join(record.scopes)}) for {record.org_id}:", file=sys.stderr)
+    print(
+        f"api key {record.api_key_id} ({', '.join(record.scopes)}) for {record.org_id}:",
+        file=sys.stderr,
+    )
     print(secret)
     return 0

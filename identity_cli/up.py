@@ -49,8 +49,14 @@ class Child:
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("up", help="run every service and the gateway on this machine")
     add_database_options(parser)
-    parser.add_argument("--host", default=os.environ.get("IDENTITY_HOST", "127.0.0.1"), help="interface for every listener")
-    parser.add_argument("--verbose", action="store_true", help="also stream every service's logs to this terminal")
+    parser.add_argument(
+        "--host",
+        default=os.environ.get("IDENTITY_HOST", "127.0.0.1"),
+        help="interface for every listener",
+    )
+    parser.add_argument(
+        "--verbose", action="store_true", help="also stream every service's logs to this terminal"
+    )
     parser.set_defaults(handler=run)
 
 
@@ -111,12 +117,17 @@ def _port_taken(host: str, port: int) -> bool:
 
 
 def _listeners(env: Mapping[str, str]) -> list[tuple[str, str, int]]:
-    rows = [(s.name, env[f"{s.env_prefix}_HOST"], int(env[f"{s.env_prefix}_PORT"])) for s in mesh.SERVICES]
+    rows = [
+        (s.name, env[f"{s.env_prefix}_HOST"], int(env[f"{s.env_prefix}_PORT"]))
+        for s in mesh.SERVICES
+    ]
     rows.append(("gateway", env["GATEWAY_HOST"], int(env["GATEWAY_PORT"])))
     return rows
 
 
-def _spawn(name: str, module: str, env: Mapping[str, str], logs: Path, verbose: bool) -> subprocess.Popen[bytes]:
+def _spawn(
+    name: str, module: str, env: Mapping[str, str], logs: Path, verbose: bool
+) -> subprocess.Popen[bytes]:
     log_file = open(logs / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child for its lifetime
     return subprocess.Popen(
         [sys.executable, "-m", module],
@@ -133,7 +144,9 @@ def _grpc_serving(address: str) -> bool:
 
     with grpc.insecure_channel(address) as channel:
         try:
-            reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=1.0)
+            reply = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(), timeout=1.0
+            )
         except grpc.RpcError:
             return False
     return reply.status == health_pb2.HealthCheckResponse.SERVING
@@ -158,12 +171,18 @@ def _wait_ready(children: list[Child], gateway_url: str, stop: list[bool]) -> Ch
                 return child
             if child.name not in pending:
                 continue
-            ready = _http_ok(f"{gateway_url}/api/healthz") if child.name == "gateway" else _grpc_serving(child.address)
+            ready = (
+                _http_ok(f"{gateway_url}/api/healthz")
+                if child.name == "gateway"
+                else _grpc_serving(child.address)
+            )
             if ready:
                 pending.discard(child.name)
         time.sleep(0.2)
     if pending and not stop:
-        raise TimeoutError(f"not ready after {READY_TIMEOUT_SECONDS:.0f}s: {', '.join(sorted(pending))}")
+        raise TimeoutError(
+            f"not ready after {READY_TIMEOUT_SECONDS:.0f}s: {', '.join(sorted(pending))}"
+        )
     return None
 
 
@@ -188,9 +207,16 @@ def run(args: argparse.Namespace) -> int:
     env = mesh_environment(args, os.environ)
     problems = _settings_problems(env)
     if problems:
-        print("identity up: invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems), file=sys.stderr)
+        print(
+            "identity up: invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems),
+            file=sys.stderr,
+        )
         return 2
-    taken = [f"{name} port {port} on {host}" for name, host, port in _listeners(env) if _port_taken(host, port)]
+    taken = [
+        f"{name} port {port} on {host}"
+        for name, host, port in _listeners(env)
+        if _port_taken(host, port)
+    ]
     if taken:
         print("identity up: ports already in use: " + "; ".join(taken), file=sys.stderr)
         print("  stop what holds them or choose others (e.g. GATEWAY_PORT=8081).", file=sys.stderr)
@@ -217,14 +243,25 @@ def run(args: argparse.Namespace) -> int:
             process = _spawn(service.name, service.module, env, logs, args.verbose)
             children.append(Child(service.name, address, process, logs / f"{service.name}.log"))
         gateway_url = f"http://{env['GATEWAY_HOST']}:{env['GATEWAY_PORT']}"
-        children.append(Child("gateway", gateway_url, _spawn("gateway", "gateway", env, logs, args.verbose), logs / "gateway.log"))
+        children.append(
+            Child(
+                "gateway",
+                gateway_url,
+                _spawn("gateway", "gateway", env, logs, args.verbose),
+                logs / "gateway.log",
+            )
+        )
         try:
             dead = _wait_ready(children, gateway_url, stop)
         except TimeoutError as exc:
             print(f"identity up: {exc}", file=sys.stderr)
             return 1
         if dead is not None:
-            print(f"identity up: {dead.name} exited with code {dead.process.returncode}; last log lines:", file=sys.stderr)
+            print(
+                f"identity up: {dead.name} exited with code {dead.process.returncode}; "
+                "last log lines:",
+                file=sys.stderr,
+            )
             print(dead.tail(), file=sys.stderr)
             return 1
         if stop:
@@ -241,7 +278,11 @@ def run(args: argparse.Namespace) -> int:
         while not stop:
             for child in children:
                 if child.process.poll() is not None:
-                    print(f"identity up: {child.name} exited with code {child.process.returncode}; stopping. Last log lines:", file=sys.stderr)
+                    print(
+                        f"identity up: {child.name} exited with code "
+                        f"{child.process.returncode}; stopping. Last log lines:",
+                        file=sys.stderr,
+                    )
                     print(child.tail(), file=sys.stderr)
                     return 1
             time.sleep(0.5)

@@ -31,7 +31,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         layer = item.path.relative_to(TESTS_ROOT).parts[0]
         if layer not in LAYERS:
-            raise pytest.UsageError(f"{item.path}: tests live in one of the layer folders {', '.join(LAYERS)}")
+            raise pytest.UsageError(
+                f"{item.path}: tests live in one of the layer folders {', '.join(LAYERS)}"
+            )
         item.add_marker(getattr(pytest.mark, layer))
 
 

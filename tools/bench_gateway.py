@@ -49,15 +49,25 @@ async def run(requests: int) -> None:
         kyc_tier = await start_service(
             spec_of(mesh.KYC_TIER), {**kyc_tier_env(url), "KYC_TIER_LOG_LEVEL": "WARNING"}
         )
-        settings = gateway_settings({"kyc_tier": kyc_tier.address}, access_log="false", log_level="WARNING")
+        settings = gateway_settings(
+            {"kyc_tier": kyc_tier.address}, access_log="false", log_level="WARNING"
+        )
         gateway = await start(settings.replace(port=0))
-        metadata = [("x-identity-org", org_id), ("x-identity-actor", f"api_key:{api_key_id}"), ("x-identity-scopes", "internal")]
+        metadata = [
+            ("x-identity-org", org_id),
+            ("x-identity-actor", f"api_key:{api_key_id}"),
+            ("x-identity-scopes", "internal"),
+        ]
         direct_ms: list[float] = []
         gateway_ms: list[float] = []
         try:
-            async with grpc.aio.insecure_channel(kyc_tier.address) as channel, httpx.AsyncClient(
-                base_url=f"http://{gateway.address}", headers={"Authorization": f"Bearer {secret}"}
-            ) as client:
+            async with (
+                grpc.aio.insecure_channel(kyc_tier.address) as channel,
+                httpx.AsyncClient(
+                    base_url=f"http://{gateway.address}",
+                    headers={"Authorization": f"Bearer {secret}"},
+                ) as client,
+            ):
                 stub = api_keys_pb2_grpc.ApiKeyServiceStub(channel)
                 # Warm-up: connections, the key cache, lazy imports.
                 for _ in range(20):
@@ -76,13 +86,21 @@ async def run(requests: int) -> None:
             await gateway.stop()
             await kyc_tier.stop(0)
     for name, values in (("direct gRPC", direct_ms), ("through the gateway", gateway_ms)):
-        print(f"{name:>20}: p50 {statistics.median(values):6.2f} ms   p99 {_percentile(values, 0.99):6.2f} ms   (n={len(values)})")
-    print(f"{'gateway / direct':>20}: p50 x{statistics.median(gateway_ms) / statistics.median(direct_ms):.2f}   "
-          f"added p50 {statistics.median(gateway_ms) - statistics.median(direct_ms):.2f} ms")
+        print(
+            f"{name:>20}: p50 {statistics.median(values):6.2f} ms   "
+            f"p99 {_percentile(values, 0.99):6.2f} ms   (n={len(values)})"
+        )
+    print(
+        f"{'gateway / direct':>20}: "
+        f"p50 x{statistics.median(gateway_ms) / statistics.median(direct_ms):.2f}   "
+        f"added p50 {statistics.median(gateway_ms) - statistics.median(direct_ms):.2f} ms"
+    )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--requests", type=int, default=500)
     asyncio.run(run(parser.parse_args().requests))
 

@@ -58,7 +58,9 @@ def embed_faces(faces_dir: Path) -> dict[str, np.ndarray]:
     embedder_path = models / "face_recognition_sface_2021dec_int8bq.onnx"
     for path, expected in ((detector_path, DETECTOR_SHA256), (embedder_path, EMBEDDER_SHA256)):
         if sha256(path) != expected:
-            raise SystemExit(f"{path.name}: sha256 does not match the pinned model; refusing to calibrate")
+            raise SystemExit(
+                f"{path.name}: sha256 does not match the pinned model; refusing to calibrate"
+            )
     detector = cv2.FaceDetectorYN.create(str(detector_path), "", (320, 320), 0.6, 0.3, 5000)
     recognizer = cv2.FaceRecognizerSF.create(str(embedder_path), "")
     embeddings = {}
@@ -97,13 +99,27 @@ def labelled_pairs(faces_dir: Path) -> dict[tuple[str, str], bool]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--testdata", type=Path, default=ROOT.parent / "shared" / "testdata")
-    parser.add_argument("--out", type=Path, default=ROOT / "services" / "matching" / "calibration" / f"{MODEL_ID}.json")
-    parser.add_argument("--tail-fraction", type=float, default=0.15, help="share of impostor scores in the tail fit")
-    parser.add_argument("--target-fmr", type=float, default=1e-4, help="FMR the recommended threshold aims at")
-    parser.add_argument("--fmr-floor", type=float, default=1e-6, help="lowest FMR the calibration will claim")
-    parser.add_argument("--bootstrap", type=int, default=300, help="resamples for the threshold's interval")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=ROOT / "services" / "matching" / "calibration" / f"{MODEL_ID}.json",
+    )
+    parser.add_argument(
+        "--tail-fraction", type=float, default=0.15, help="share of impostor scores in the tail fit"
+    )
+    parser.add_argument(
+        "--target-fmr", type=float, default=1e-4, help="FMR the recommended threshold aims at"
+    )
+    parser.add_argument(
+        "--fmr-floor", type=float, default=1e-6, help="lowest FMR the calibration will claim"
+    )
+    parser.add_argument(
+        "--bootstrap", type=int, default=300, help="resamples for the threshold's interval"
+    )
     args = parser.parse_args()
 
     faces_dir = args.testdata / "faces"
@@ -144,16 +160,24 @@ def main() -> int:
     today = dt.date.today().isoformat()
     document = {
         "schema": SCHEMA,
-        "calibration_id": f"{MODEL_ID}/pairs-{len(impostor_scores)}i-{len(genuine_scores)}g/{today}",
+        "calibration_id": (
+            f"{MODEL_ID}/pairs-{len(impostor_scores)}i-{len(genuine_scores)}g/{today}"
+        ),
         "model_id": MODEL_ID,
         "method": (
-            "empirical impostor survival below the tail threshold; generalised Pareto fitted by maximum "
-            f"likelihood to the top {args.tail_fraction:.0%} of impostor cosine scores above it; floored"
+            "empirical impostor survival below the tail threshold; generalised Pareto fitted "
+            f"by maximum likelihood to the top {args.tail_fraction:.0%} of impostor cosine "
+            "scores above it; floored"
         ),
         "pipeline": {
-            "detector": f"YuNet 2023mar int8bq sha256:{DETECTOR_SHA256}, image scaled to 640 px, largest face",
+            "detector": (
+                f"YuNet 2023mar int8bq sha256:{DETECTOR_SHA256}, "
+                "image scaled to 640 px, largest face"
+            ),
             "alignment": "OpenCV FaceRecognizerSF.alignCrop (ArcFace 5-point, 112x112)",
-            "embedder": f"SFace 2021dec int8bq sha256:{EMBEDDER_SHA256}, L2-normalised, cosine score",
+            "embedder": (
+                f"SFace 2021dec int8bq sha256:{EMBEDDER_SHA256}, L2-normalised, cosine score"
+            ),
         },
         "dataset": {
             "files": {name: sha256(faces_dir / name) for name, _ in PAIR_FILES},
@@ -166,12 +190,18 @@ def main() -> int:
             "genuine_min": round(float(genuine_scores.min()), 4),
         },
         "tail": {k: round(v, 6) for k, v in fitted.tail.__dict__.items()},
-        "empirical_survival": [[s, round(r, 6)] for s, r in zip(fitted.survival_scores, fitted.survival_rates, strict=True)],
+        "empirical_survival": [
+            [s, round(r, 6)]
+            for s, r in zip(fitted.survival_scores, fitted.survival_rates, strict=True)
+        ],
         "fmr_floor": args.fmr_floor,
         "target_fmr": args.target_fmr,
         "recommended_threshold": recommended,
         "thresholds": {
-            target: {"threshold": value, "genuine_frr": round(float((genuine_scores < value).mean()), 4)}
+            target: {
+                "threshold": value,
+                "genuine_frr": round(float((genuine_scores < value).mean()), 4),
+            }
             for target, value in thresholds.items()
         },
         "recommended_threshold_bootstrap_90": [
@@ -182,7 +212,21 @@ def main() -> int:
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(document, indent=2) + "\n")
-    print(json.dumps({k: document[k] for k in ("calibration_id", "tail", "recommended_threshold", "thresholds", "recommended_threshold_bootstrap_90")}, indent=2))
+    print(
+        json.dumps(
+            {
+                k: document[k]
+                for k in (
+                    "calibration_id",
+                    "tail",
+                    "recommended_threshold",
+                    "thresholds",
+                    "recommended_threshold_bootstrap_90",
+                )
+            },
+            indent=2,
+        )
+    )
     print(f"wrote {args.out}", file=sys.stderr)
     return 0
 

@@ -66,7 +66,9 @@ def _proto_files() -> list[Path]:
 
 
 def _renamed(name: str) -> str:
-    return PYTHON_PACKAGE + "/" + name[len(PROTO_PREFIX) :] if name.startswith(PROTO_PREFIX) else name
+    return (
+        PYTHON_PACKAGE + "/" + name[len(PROTO_PREFIX) :] if name.startswith(PROTO_PREFIX) else name
+    )
 
 
 def _remapped_descriptor_set(includes: list[str], files: list[str], out: Path) -> None:
@@ -77,7 +79,14 @@ def _remapped_descriptor_set(includes: list[str], files: list[str], out: Path) -
 
     compiled = out.with_suffix(".original.binpb")
     code = protoc.main(
-        ["grpc_tools.protoc", *includes, f"--descriptor_set_out={compiled}", "--include_imports", "--include_source_info", *files]
+        [
+            "grpc_tools.protoc",
+            *includes,
+            f"--descriptor_set_out={compiled}",
+            "--include_imports",
+            "--include_source_info",
+            *files,
+        ]
     )
     if code != 0:
         raise SystemExit(f"protoc failed with exit code {code}")
@@ -99,7 +108,9 @@ def _generate_into(out_dir: Path) -> None:
     googleapis = _site_packages_with(GOOGLE_DEPS[0])
     files = [str(p.relative_to(PROTO_ROOT)) for p in _proto_files()]
     remapped = out_dir / "contracts.binpb"
-    _remapped_descriptor_set([f"-I{PROTO_ROOT}", f"-I{googleapis}", f"-I{well_known}"], files, remapped)
+    _remapped_descriptor_set(
+        [f"-I{PROTO_ROOT}", f"-I{googleapis}", f"-I{well_known}"], files, remapped
+    )
     code = protoc.main(
         [
             "grpc_tools.protoc",
@@ -114,7 +125,9 @@ def _generate_into(out_dir: Path) -> None:
         raise SystemExit(f"protoc failed with exit code {code}")
     # The gateway's comments: our own files only, with source info.
     descriptor_set = descriptor_pb2.FileDescriptorSet.FromString(remapped.read_bytes())
-    own = descriptor_pb2.FileDescriptorSet(file=[f for f in descriptor_set.file if f.name.startswith(PYTHON_PACKAGE + "/")])
+    own = descriptor_pb2.FileDescriptorSet(
+        file=[f for f in descriptor_set.file if f.name.startswith(PYTHON_PACKAGE + "/")]
+    )
     (package_dir / DESCRIPTOR_SET).write_bytes(own.SerializeToString(deterministic=True))
     remapped.unlink()
     # Regular packages (not namespace packages), so that tools walking the
@@ -132,7 +145,11 @@ def _generated_files(root: Path) -> set[Path]:
     return {
         p.relative_to(root)
         for p in package.rglob("*")
-        if p.is_file() and (p.name.endswith(GENERATED_SUFFIXES) or p.name in ("README.md", "__init__.py", DESCRIPTOR_SET))
+        if p.is_file()
+        and (
+            p.name.endswith(GENERATED_SUFFIXES)
+            or p.name in ("README.md", "__init__.py", DESCRIPTOR_SET)
+        )
     }
 
 
@@ -143,7 +160,10 @@ def generate() -> None:
         if GENERATED_PACKAGE.exists():
             shutil.rmtree(GENERATED_PACKAGE)
         shutil.copytree(tmp_root / PYTHON_PACKAGE, GENERATED_PACKAGE)
-    print(f"generated {len(_generated_files(OUTPUT_ROOT))} files under {GENERATED_PACKAGE.relative_to(ROOT)}")
+    print(
+        f"generated {len(_generated_files(OUTPUT_ROOT))} files "
+        f"under {GENERATED_PACKAGE.relative_to(ROOT)}"
+    )
 
 
 def check() -> int:
@@ -154,10 +174,21 @@ def check() -> int:
         current = _generated_files(OUTPUT_ROOT)
         missing = sorted(fresh - current)
         extra = sorted(current - fresh)
-        changed = sorted(p for p in fresh & current if not filecmp.cmp(tmp_root / p, OUTPUT_ROOT / p, shallow=False))
-    problems = [f"missing: {p}" for p in missing] + [f"stale file: {p}" for p in extra] + [f"out of date: {p}" for p in changed]
+        changed = sorted(
+            p
+            for p in fresh & current
+            if not filecmp.cmp(tmp_root / p, OUTPUT_ROOT / p, shallow=False)
+        )
+    problems = (
+        [f"missing: {p}" for p in missing]
+        + [f"stale file: {p}" for p in extra]
+        + [f"out of date: {p}" for p in changed]
+    )
     if problems:
-        print("generated contracts are stale; run `tools/contracts.py generate` and commit:", file=sys.stderr)
+        print(
+            "generated contracts are stale; run `tools/contracts.py generate` and commit:",
+            file=sys.stderr,
+        )
         for line in problems:
             print(f"  {line}", file=sys.stderr)
         return 1
@@ -182,7 +213,9 @@ def breaking(against: str) -> int:
     import subprocess
 
     buf = shutil.which("buf") or str(Path(sys.executable).parent / "buf")
-    listed = subprocess.run(["git", "ls-tree", "-d", against, "protos"], cwd=ROOT, capture_output=True, text=True)
+    listed = subprocess.run(
+        ["git", "ls-tree", "-d", against, "protos"], cwd=ROOT, capture_output=True, text=True
+    )
     if listed.returncode != 0 or not listed.stdout.strip():
         print(f"no contracts at {against}: nothing to compare")
         return 0
@@ -190,7 +223,12 @@ def breaking(against: str) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         old = Path(tmp) / "old"
         old.mkdir()
-        archive = subprocess.run(["git", "archive", against, "protos", "buf.yaml"], cwd=ROOT, capture_output=True, check=True)
+        archive = subprocess.run(
+            ["git", "archive", against, "protos", "buf.yaml"],
+            cwd=ROOT,
+            capture_output=True,
+            check=True,
+        )
         subprocess.run(["tar", "-x", "-C", str(old)], input=archive.stdout, check=True)
         shutil.copytree(DEPS_ROOT, old / ".build" / "proto-deps")
         image = Path(tmp) / "old.binpb"
@@ -204,7 +242,9 @@ def breaking(against: str) -> int:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("command", choices=["generate", "check", "deps", "breaking"])
     parser.add_argument("--against", default="HEAD~1", help="git revision for `breaking`")
     arguments = parser.parse_args()

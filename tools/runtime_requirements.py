@@ -20,7 +20,11 @@ def runtime_requirements(pyproject: Path) -> list[str]:
 
 
 def main(argv: list[str]) -> int:
-    pyproject = Path(argv[1]) if len(argv) > 1 else Path(__file__).resolve().parent.parent / "pyproject.toml"
+    pyproject = (
+        Path(argv[1])
+        if len(argv) > 1
+        else Path(__file__).resolve().parent.parent / "pyproject.toml"
+    )
     for requirement in runtime_requirements(pyproject):
         print(requirement)
     return 0

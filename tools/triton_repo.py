@@ -25,10 +25,16 @@ def main() -> int:
     parser.add_argument("--pad-model-dir", type=Path)
     parser.add_argument("--model-dir", type=Path)
     parser.add_argument("--backend", choices=("onnxruntime", "python"), default="onnxruntime")
-    parser.add_argument("--models", help="comma-separated model ids (default: every model in the repository)")
+    parser.add_argument(
+        "--models", help="comma-separated model ids (default: every model in the repository)"
+    )
     args = parser.parse_args()
     catalogue = load_catalogue(args.model_dir)
-    wanted = args.models.split(",") if args.models else [p.name for p in SOURCE_REPOSITORY.iterdir() if p.is_dir()]
+    wanted = (
+        args.models.split(",")
+        if args.models
+        else [p.name for p in SOURCE_REPOSITORY.iterdir() if p.is_dir()]
+    )
     selected = []
     for model_id in wanted:
         if catalogue[model_id].location == "pad_dir" and args.pad_model_dir is None:
@@ -37,7 +43,11 @@ def main() -> int:
         selected.append(model_id)
     try:
         written = materialise(
-            args.out, models=tuple(selected), pad_dir=args.pad_model_dir, model_dir=args.model_dir, backend=args.backend
+            args.out,
+            models=tuple(selected),
+            pad_dir=args.pad_model_dir,
+            model_dir=args.model_dir,
+            backend=args.backend,
         )
     except ModelIntegrityError as exc:
         print(exc, file=sys.stderr)

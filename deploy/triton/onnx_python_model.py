@@ -31,7 +31,9 @@ class TritonPythonModel:
         self.batched = int(config.get("max_batch_size", 0)) > 0
 
     def execute(self, requests):
-        arrays = [pb_utils.get_input_tensor_by_name(r, self.input_name).as_numpy() for r in requests]
+        arrays = [
+            pb_utils.get_input_tensor_by_name(r, self.input_name).as_numpy() for r in requests
+        ]
         if not self.batched:
             results = [self.session.run(self.output_names, {self.input_name: a}) for a in arrays]
         else:
@@ -42,6 +44,11 @@ class TritonPythonModel:
                 results.append([o[start : start + size] for o in outputs])
                 start += size
         return [
-            pb_utils.InferenceResponse([pb_utils.Tensor(n, np.ascontiguousarray(o)) for n, o in zip(self.output_names, outs, strict=True)])
+            pb_utils.InferenceResponse(
+                [
+                    pb_utils.Tensor(n, np.ascontiguousarray(o))
+                    for n, o in zip(self.output_names, outs, strict=True)
+                ]
+            )
             for outs in results
         ]

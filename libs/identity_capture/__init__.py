@@ -1,1 +1,3 @@
-"""Capture bundles: the canonical digest the SDK signs, device-signature checks, and a test SDK signer."""
+"""Capture bundles: the canonical digest the SDK signs, device-signature checks, and a
+test SDK signer.
+"""

@@ -55,6 +55,11 @@ def bundle_sha256(
 ) -> str:
     """Lowercase hex SHA-256 of the canonical text."""
     text = canonical_text(
-        challenge_id=challenge_id, nonce=nonce, device_id=device_id, captured_at=captured_at, frames=frames, sensors=sensors
+        challenge_id=challenge_id,
+        nonce=nonce,
+        device_id=device_id,
+        captured_at=captured_at,
+        frames=frames,
+        sensors=sensors,
     )
     return hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -35,11 +35,15 @@ def load_public_key(algorithm: str, data: bytes) -> bytes:
     except (ValueError, TypeError):
         raise UnusableKey("not a SubjectPublicKeyInfo in PEM or DER") from None
     if algorithm == ECDSA_P256:
-        if not isinstance(key, ec.EllipticCurvePublicKey) or not isinstance(key.curve, ec.SECP256R1):
+        if not isinstance(key, ec.EllipticCurvePublicKey) or not isinstance(
+            key.curve, ec.SECP256R1
+        ):
             raise UnusableKey("the key is not an ECDSA P-256 key")
     elif not isinstance(key, ed25519.Ed25519PublicKey):
         raise UnusableKey("the key is not an Ed25519 key")
-    return key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
 
 
 def fingerprint(public_key_der: bytes) -> str:

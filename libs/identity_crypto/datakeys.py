@@ -80,7 +80,11 @@ KEY_COLUMNS = (
 
 def wrap_context(row: KeyRow) -> bytes:
     return associated_data(
-        "data-key", key_id=row.key_id, org_id=row.org_id, customer_id=row.customer_id or "", purpose=row.purpose
+        "data-key",
+        key_id=row.key_id,
+        org_id=row.org_id,
+        customer_id=row.customer_id or "",
+        purpose=row.purpose,
     )
 
 
@@ -131,7 +135,9 @@ class _KeyCache:
 
 
 class DataKeyStore:
-    def __init__(self, kms: KeyEncryptionService, cache_size: int = 10_000, cache_ttl_seconds: float = 300.0):
+    def __init__(
+        self, kms: KeyEncryptionService, cache_size: int = 10_000, cache_ttl_seconds: float = 300.0
+    ):
         self.kms = kms
         self._cache = _KeyCache(cache_size, cache_ttl_seconds)
 
@@ -140,7 +146,10 @@ class DataKeyStore:
     def open_key(self, row: KeyRow) -> bytes:
         """The plaintext data key of a row; KeyDestroyed after a shred."""
         if row.wrapped_key is None or row.destroyed_at is not None:
-            raise KeyDestroyed("the customer's key material was destroyed (erased); their templates cannot be opened")
+            raise KeyDestroyed(
+                "the customer's key material was destroyed (erased); "
+                "their templates cannot be opened"
+            )
         cached = self._cache.get(row.key_id)
         if cached is not None:
             return cached
@@ -148,7 +157,9 @@ class DataKeyStore:
         self._cache.put(row.key_id, material)
         return material
 
-    def customer_keys(self, session: Session, org_id: str, customer_id: str, purpose: str) -> list[models.DataKey]:
+    def customer_keys(
+        self, session: Session, org_id: str, customer_id: str, purpose: str
+    ) -> list[models.DataKey]:
         return list(
             session.scalars(
                 select(models.DataKey)
@@ -161,7 +172,9 @@ class DataKeyStore:
             )
         )
 
-    def customer_key(self, session: Session, org_id: str, customer_id: str, purpose: str) -> DataKey:
+    def customer_key(
+        self, session: Session, org_id: str, customer_id: str, purpose: str
+    ) -> DataKey:
         """The customer's live key for `purpose`, created on first use.
 
         Callers that may race on the first key for a customer serialise
@@ -170,12 +183,17 @@ class DataKeyStore:
         """
         rows = self.customer_keys(session, org_id, customer_id, purpose)
         if any(r.destroyed_at is not None for r in rows):
-            raise KeyDestroyed("the customer was erased: their key material is destroyed and nothing new is sealed for them")
+            raise KeyDestroyed(
+                "the customer was erased: their key material is destroyed "
+                "and nothing new is sealed for them"
+            )
         if rows:
             row = rows[0]
             return DataKey(row.key_id, row.kek_id, self.open_key(row))
         material = os.urandom(DATA_KEY_BYTES)
-        row = models.DataKey(key_id=new_key_id(), org_id=org_id, customer_id=customer_id, purpose=purpose, kek_id="")
+        row = models.DataKey(
+            key_id=new_key_id(), org_id=org_id, customer_id=customer_id, purpose=purpose, kek_id=""
+        )
         row.kek_id, row.wrapped_key = self.kms.wrap(material, wrap_context(row))
         session.add(row)
         session.flush()
@@ -185,7 +203,11 @@ class DataKeyStore:
     # --- crypto-shredding ------------------------------------------------------
 
     def destroy_customer_keys(
-        self, session: Session, org_id: str, customer_id: str, purposes: tuple[str, ...] = ("template",)
+        self,
+        session: Session,
+        org_id: str,
+        customer_id: str,
+        purposes: tuple[str, ...] = ("template",),
     ) -> tuple[int, datetime]:
         """Destroy every live key of the customer for `purposes`.
 
@@ -201,7 +223,9 @@ class DataKeyStore:
             rows = self.customer_keys(session, org_id, customer_id, purpose)
             for row in rows:
                 if row.destroyed_at is not None:
-                    earliest = row.destroyed_at if earliest is None else min(earliest, row.destroyed_at)
+                    earliest = (
+                        row.destroyed_at if earliest is None else min(earliest, row.destroyed_at)
+                    )
                     continue
                 row.wrapped_key = None
                 row.destroyed_at = now
@@ -219,7 +243,9 @@ class DataKeyStore:
                     )
                 )
         session.flush()
-        self._cache.evict(r.key_id for p in purposes for r in self.customer_keys(session, org_id, customer_id, p))
+        self._cache.evict(
+            r.key_id for p in purposes for r in self.customer_keys(session, org_id, customer_id, p)
+        )
         return destroyed, (now if destroyed or earliest is None else earliest)
 
 
@@ -271,7 +297,10 @@ def rewrap_data_keys(
             rows = list(
                 session.scalars(
                     select(models.DataKey)
-                    .where(models.DataKey.kek_id.in_(rewrappable), models.DataKey.wrapped_key.is_not(None))
+                    .where(
+                        models.DataKey.kek_id.in_(rewrappable),
+                        models.DataKey.wrapped_key.is_not(None),
+                    )
                     .order_by(models.DataKey.key_id)
                     .limit(batch_size)
                     .with_for_update(skip_locked=True)

@@ -35,7 +35,14 @@ def associated_data(record_kind: str, **fields: str | int) -> bytes:
     return b"".join([_PREFIX.pack(len(part)) + part for part in parts])
 
 
-def template_aad(org_id: str, customer_id: str, enrollment_id: str, model_id: str, dimension: int, template_format: str) -> bytes:
+def template_aad(
+    org_id: str,
+    customer_id: str,
+    enrollment_id: str,
+    model_id: str,
+    dimension: int,
+    template_format: str,
+) -> bytes:
     return associated_data(
         "template",
         org_id=org_id,
@@ -60,4 +67,6 @@ def open_sealed(key: bytes, sealed: bytes, aad: bytes) -> bytes:
     try:
         return AESGCM(key).decrypt(nonce, sealed[1 + NONCE_BYTES :], _DOMAIN + aad)
     except InvalidTag:
-        raise SealedDataUnreadable("a sealed record failed authentication (wrong key, altered or moved)") from None
+        raise SealedDataUnreadable(
+            "a sealed record failed authentication (wrong key, altered or moved)"
+        ) from None

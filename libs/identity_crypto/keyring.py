@@ -45,7 +45,9 @@ class Keyring:
             raise KeyringError("the keyring holds no keys")
         for key_id, material in self.keys.items():
             if not KEY_ID_PATTERN.match(key_id):
-                raise KeyringError(f"key id {key_id!r} must be 1-64 characters of letters, digits, '.', '_' or '-'")
+                raise KeyringError(
+                    f"key id {key_id!r} must be 1-64 characters of letters, digits, '.', '_' or '-'"
+                )
             if len(material) != KEY_BYTES:
                 raise KeyringError(f"key {key_id!r} must be {KEY_BYTES} bytes, got {len(material)}")
         if self.primary_id not in self.keys:
@@ -70,7 +72,9 @@ class Keyring:
         except json.JSONDecodeError as exc:
             raise KeyringError(f"{source}: not valid JSON (line {exc.lineno})") from None
         if not isinstance(document, dict) or not isinstance(document.get("keys"), dict):
-            raise KeyringError(f'{source}: expected {{"primary": "<id>", "keys": {{"<id>": "<base64>"}}}}')
+            raise KeyringError(
+                f'{source}: expected {{"primary": "<id>", "keys": {{"<id>": "<base64>"}}}}'
+            )
         keys: dict[str, bytes] = {}
         for key_id, encoded in document["keys"].items():
             if not isinstance(encoded, str):
@@ -97,7 +101,10 @@ class Keyring:
 
     def to_json(self) -> str:
         return json.dumps(
-            {"primary": self.primary_id, "keys": {k: base64.b64encode(v).decode() for k, v in self.keys.items()}},
+            {
+                "primary": self.primary_id,
+                "keys": {k: base64.b64encode(v).decode() for k, v in self.keys.items()},
+            },
             indent=2,
         )
 
@@ -117,7 +124,9 @@ class Keyring:
             raise KeyringError("the primary key cannot be removed; make another key primary first")
         if key_id not in self.keys:
             raise KeyringError(f"key id {key_id!r} is not in the keyring")
-        return Keyring(primary_id=self.primary_id, keys={k: v for k, v in self.keys.items() if k != key_id})
+        return Keyring(
+            primary_id=self.primary_id, keys={k: v for k, v in self.keys.items() if k != key_id}
+        )
 
 
 def new_key() -> bytes:

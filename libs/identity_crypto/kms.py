@@ -77,10 +77,13 @@ class LocalKms:
         if len(wrapped) <= _NONCE_BYTES:
             raise SealedDataUnreadable("a wrapped data key is truncated", "TEMPLATE_UNREADABLE")
         try:
-            return cipher.decrypt(wrapped[:_NONCE_BYTES], wrapped[_NONCE_BYTES:], _WRAP_DOMAIN + context)
+            return cipher.decrypt(
+                wrapped[:_NONCE_BYTES], wrapped[_NONCE_BYTES:], _WRAP_DOMAIN + context
+            )
         except InvalidTag:
             raise SealedDataUnreadable(
-                "a wrapped data key failed authentication (wrong key-encryption key or altered row)",
+                "a wrapped data key failed authentication "
+                "(wrong key-encryption key or altered row)",
                 "TEMPLATE_UNREADABLE",
                 {"kek_id": kek_id},
             ) from None

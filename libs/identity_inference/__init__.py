@@ -1,1 +1,3 @@
-"""Model handling and face inference: manifests, runners, detection, quality, alignment, PAD, embeddings."""
+"""Model handling and face inference: manifests, runners, detection, quality, alignment,
+PAD, embeddings.
+"""

@@ -74,7 +74,9 @@ class FaceDetector:
         outputs = self.runner.infer(self.to_blob(canvas))
         return self.decode(outputs, scale, image.shape[1], image.shape[0])
 
-    def decode(self, outputs: dict[str, np.ndarray], scale: float, width: int, height: int) -> list[Face]:
+    def decode(
+        self, outputs: dict[str, np.ndarray], scale: float, width: int, height: int
+    ) -> list[Face]:
         boxes, scores, points = [], [], []
         for stride in self.strides:
             cls = np.clip(outputs[f"cls_{stride}"][0, :, 0], 0, 1)
@@ -102,7 +104,11 @@ class FaceDetector:
         all_scores = np.concatenate(scores)
         all_points = np.concatenate(points)
         kept = cv2.dnn.NMSBoxes(
-            all_boxes.tolist(), all_scores.tolist(), self.score_threshold, self.nms_threshold, top_k=self.top_k
+            all_boxes.tolist(),
+            all_scores.tolist(),
+            self.score_threshold,
+            self.nms_threshold,
+            top_k=self.top_k,
         )
         faces = []
         for index in np.asarray(kept).reshape(-1):

@@ -66,7 +66,10 @@ class FaceEmbedder:
         vectors = np.concatenate(chunks).astype(np.float32)
         if vectors.shape[1] != self.dimension:
             raise ModelIntegrityError(
-                [f"model {self.manifest.id}: produced {vectors.shape[1]} values, manifest says {self.dimension}"]
+                [
+                    f"model {self.manifest.id}: produced {vectors.shape[1]} values, "
+                    f"manifest says {self.dimension}"
+                ]
             )
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         return vectors / np.maximum(norms, 1e-12)

@@ -72,7 +72,9 @@ def auc(genuine: np.ndarray, impostor: np.ndarray) -> float:
     scores = np.concatenate([genuine, impostor])
     ranks = _average_ranks(scores)
     genuine_ranks = ranks[: len(genuine)].sum()
-    return float((genuine_ranks - len(genuine) * (len(genuine) + 1) / 2) / (len(genuine) * len(impostor)))
+    return float(
+        (genuine_ranks - len(genuine) * (len(genuine) + 1) / 2) / (len(genuine) * len(impostor))
+    )
 
 
 def _average_ranks(values: np.ndarray) -> np.ndarray:
@@ -89,7 +91,9 @@ def _average_ranks(values: np.ndarray) -> np.ndarray:
     return ranks
 
 
-def error_rates(genuine: np.ndarray, impostor: np.ndarray, thresholds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def error_rates(
+    genuine: np.ndarray, impostor: np.ndarray, thresholds: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """FMR and FNMR at each threshold (match when score >= threshold)."""
     impostor_sorted = np.sort(impostor)
     genuine_sorted = np.sort(genuine)
@@ -105,7 +109,9 @@ def _candidate_thresholds(genuine: np.ndarray, impostor: np.ndarray) -> np.ndarr
     return np.unique(np.concatenate([genuine, impostor, above_impostors]))
 
 
-def verification_report(genuine: Sequence[float], impostor: Sequence[float], targets=FMR_TARGETS) -> VerificationReport:
+def verification_report(
+    genuine: Sequence[float], impostor: Sequence[float], targets=FMR_TARGETS
+) -> VerificationReport:
     g = np.asarray(genuine, dtype=np.float64)
     i = np.asarray(impostor, dtype=np.float64)
     if not len(g) or not len(i):
@@ -220,7 +226,9 @@ def plot_det(genuine: Sequence[float], impostor: Sequence[float], path: Path, ti
     plt.close(figure)
 
 
-def plot_histogram(genuine: Sequence[float], impostor: Sequence[float], path: Path, title: str, threshold: float) -> None:
+def plot_histogram(
+    genuine: Sequence[float], impostor: Sequence[float], path: Path, title: str, threshold: float
+) -> None:
     import matplotlib
 
     matplotlib.use("Agg")

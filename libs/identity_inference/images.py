@@ -107,7 +107,9 @@ def _webp_header(data: bytes, field: str) -> ImageHeader:
 def read_header(data: bytes, field: str = "image") -> ImageHeader:
     """Format and declared dimensions, from the first bytes only."""
     if not data:
-        raise InvalidArgument(f"{field}: the image is empty (0 bytes)", "IMAGE_EMPTY", {"field": field})
+        raise InvalidArgument(
+            f"{field}: the image is empty (0 bytes)", "IMAGE_EMPTY", {"field": field}
+        )
     if data[:3] == b"\xff\xd8\xff":
         return _jpeg_header(data, field)[0]
     if data[:8] == b"\x89PNG\r\n\x1a\n":
@@ -134,7 +136,10 @@ def _check_complete(data: bytes, header: ImageHeader, field: str) -> None:
 def check_limits(header: ImageHeader, limits: ImageLimits, field: str) -> None:
     if header.width <= 0 or header.height <= 0:
         raise _undecodable(field, "the header declares an empty image")
-    if header.width * header.height > limits.max_pixels or max(header.width, header.height) > limits.max_side:
+    if (
+        header.width * header.height > limits.max_pixels
+        or max(header.width, header.height) > limits.max_side
+    ):
         raise InvalidArgument(
             f"{field}: the header declares {header.width}x{header.height} pixels, more than the "
             f"{limits.max_pixels} pixels / {limits.max_side} px side allowed",
@@ -143,7 +148,8 @@ def check_limits(header: ImageHeader, limits: ImageLimits, field: str) -> None:
         )
     if min(header.width, header.height) < limits.min_side:
         raise InvalidArgument(
-            f"{field}: {header.width}x{header.height} is smaller than {limits.min_side} px on a side",
+            f"{field}: {header.width}x{header.height} is smaller than "
+            f"{limits.min_side} px on a side",
             "IMAGE_TOO_SMALL",
             {"field": field, "min_side": limits.min_side},
         )
@@ -163,10 +169,16 @@ def decode(data: bytes, limits: ImageLimits = ImageLimits(), field: str = "image
     return pixels
 
 
-def raw_bgr(width: int, height: int, pixels: bytes, channels: int = 3, field: str = "image") -> np.ndarray:
+def raw_bgr(
+    width: int, height: int, pixels: bytes, channels: int = 3, field: str = "image"
+) -> np.ndarray:
     """A raw pixel buffer as an array, checked against its declared shape."""
     if width <= 0 or height <= 0 or width * height > ImageLimits().max_pixels:
-        raise InvalidArgument(f"{field}: width and height must be positive and bounded", "RAW_IMAGE_INVALID", {"field": field})
+        raise InvalidArgument(
+            f"{field}: width and height must be positive and bounded",
+            "RAW_IMAGE_INVALID",
+            {"field": field},
+        )
     expected = width * height * channels
     if len(pixels) != expected:
         raise InvalidArgument(

@@ -109,19 +109,27 @@ class ModelManifest:
 
     @classmethod
     def from_json(cls, raw: dict[str, Any], manifest_path: Path | None = None) -> ModelManifest:
-        problems = [f"missing '{key}'" for key in ("id", "version", "role", "file", "sha256", "inputs", "outputs") if key not in raw]
+        problems = [
+            f"missing '{key}'"
+            for key in ("id", "version", "role", "file", "sha256", "inputs", "outputs")
+            if key not in raw
+        ]
         where = manifest_path or raw.get("id", "<manifest>")
         if problems:
             raise ModelIntegrityError([f"manifest {where}: {p}" for p in problems])
         role = str(raw["role"])
         if role not in ROLES:
-            raise ModelIntegrityError([f"manifest {where}: role '{role}' is not one of {', '.join(ROLES)}"])
+            raise ModelIntegrityError(
+                [f"manifest {where}: role '{role}' is not one of {', '.join(ROLES)}"]
+            )
         sha = str(raw["sha256"]).lower()
         if len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
             raise ModelIntegrityError([f"manifest {where}: sha256 must be 64 hex digits"])
         dimension = raw.get("embedding_dimension")
         if role == ROLE_FACE_EMBEDDING and (not isinstance(dimension, int) or dimension <= 0):
-            raise ModelIntegrityError([f"manifest {where}: a face_embedding model needs a positive embedding_dimension"])
+            raise ModelIntegrityError(
+                [f"manifest {where}: a face_embedding model needs a positive embedding_dimension"]
+            )
         prepare = raw.get("prepare", {})
         return cls(
             id=str(raw["id"]),
@@ -156,7 +164,9 @@ def read_manifest(path: Path) -> ModelManifest:
 def load_catalogue(model_dir: Path | None = None) -> dict[str, ModelManifest]:
     """Every known manifest by id: the packaged ones, overridden and extended by
     the operator's model directory."""
-    catalogue = {m.id: m for m in (read_manifest(p) for p in sorted(PACKAGED_MANIFESTS.glob("*.json")))}
+    catalogue = {
+        m.id: m for m in (read_manifest(p) for p in sorted(PACKAGED_MANIFESTS.glob("*.json")))
+    }
     if model_dir is not None:
         if not model_dir.is_dir():
             raise ModelIntegrityError([f"model directory {model_dir} does not exist"])
@@ -170,7 +180,9 @@ def _package_dir(spec: str) -> Path:
     distribution, _, subdir = spec.partition("/")
     found = importlib.util.find_spec(distribution)
     if found is None or not found.submodule_search_locations:
-        raise ModelIntegrityError([f"package '{distribution}' (which ships model files) is not installed"])
+        raise ModelIntegrityError(
+            [f"package '{distribution}' (which ships model files) is not installed"]
+        )
     return Path(next(iter(found.submodule_search_locations))) / subdir
 
 
@@ -183,7 +195,9 @@ def resolve_path(manifest: ModelManifest, pad_dir: Path | None = None) -> Path:
         base = _package_dir(location.removeprefix("package:"))
     elif location == "pad_dir":
         if pad_dir is None:
-            raise ModelIntegrityError([f"model {manifest.id}: no PAD model directory is configured"])
+            raise ModelIntegrityError(
+                [f"model {manifest.id}: no PAD model directory is configured"]
+            )
         base = pad_dir
     else:
         raise ModelIntegrityError([f"model {manifest.id}: unknown location '{location}'"])
@@ -209,7 +223,10 @@ def read_verified(manifest: ModelManifest, pad_dir: Path | None = None) -> bytes
     actual = hashlib.sha256(data).hexdigest()
     if actual != manifest.sha256:
         raise ModelIntegrityError(
-            [f"model {manifest.id}: file {path} has sha256 {actual}, expected {manifest.sha256} (altered or wrong file)"]
+            [
+                f"model {manifest.id}: file {path} has sha256 {actual}, "
+                f"expected {manifest.sha256} (altered or wrong file)"
+            ]
         )
     return data
 
@@ -218,7 +235,9 @@ def select(catalogue: dict[str, ModelManifest], model_id: str, role: str) -> Mod
     manifest = catalogue.get(model_id)
     if manifest is None:
         known = ", ".join(sorted(m.id for m in catalogue.values() if m.role == role)) or "none"
-        raise ModelIntegrityError([f"no manifest for model '{model_id}' (known {role} models: {known})"])
+        raise ModelIntegrityError(
+            [f"no manifest for model '{model_id}' (known {role} models: {known})"]
+        )
     if manifest.role != role:
         raise ModelIntegrityError([f"model '{model_id}' has role {manifest.role}, expected {role}"])
     return manifest

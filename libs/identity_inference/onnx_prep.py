@@ -21,7 +21,9 @@ import onnx
 from onnx import numpy_helper
 
 
-def _dequantize(x: np.ndarray, scale: np.ndarray, zero_point: np.ndarray | None, axis: int, block_size: int) -> np.ndarray:
+def _dequantize(
+    x: np.ndarray, scale: np.ndarray, zero_point: np.ndarray | None, axis: int, block_size: int
+) -> np.ndarray:
     values = x.astype(np.float32)
     if zero_point is None:
         zero_point = np.zeros_like(scale, dtype=np.float32)
@@ -55,7 +57,9 @@ def fold_constant_dequantization(model: onnx.ModelProto) -> int:
     """Replace DequantizeLinear/Reshape nodes with constant inputs by fp32
     initialisers; return how many nodes were folded."""
     graph = model.graph
-    constants: dict[str, np.ndarray] = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
+    constants: dict[str, np.ndarray] = {
+        init.name: numpy_helper.to_array(init) for init in graph.initializer
+    }
     folded: dict[str, np.ndarray] = {}
     kept: list[onnx.NodeProto] = []
     count = 0
@@ -64,8 +68,14 @@ def fold_constant_dequantization(model: onnx.ModelProto) -> int:
         if node.op_type == "DequantizeLinear" and all(name in constants for name in inputs):
             x, scale = constants[node.input[0]], constants[node.input[1]]
             zero_point = constants[node.input[2]] if len(node.input) > 2 and node.input[2] else None
-            value = _dequantize(x, scale, zero_point, _attribute(node, "axis", 1), _attribute(node, "block_size", 0))
-        elif node.op_type == "Reshape" and all(name in constants for name in inputs) and node.input[0] in folded:
+            value = _dequantize(
+                x, scale, zero_point, _attribute(node, "axis", 1), _attribute(node, "block_size", 0)
+            )
+        elif (
+            node.op_type == "Reshape"
+            and all(name in constants for name in inputs)
+            and node.input[0] in folded
+        ):
             value = constants[node.input[0]].reshape(constants[node.input[1]].astype(np.int64))
         else:
             kept.append(node)
@@ -81,7 +91,9 @@ def fold_constant_dequantization(model: onnx.ModelProto) -> int:
     survivors = [init for init in graph.initializer if init.name in used]
     del graph.initializer[:]
     graph.initializer.extend(survivors)
-    graph.initializer.extend(numpy_helper.from_array(value, name) for name, value in folded.items() if name in used)
+    graph.initializer.extend(
+        numpy_helper.from_array(value, name) for name, value in folded.items() if name in used
+    )
     _drop_initializer_inputs(graph)
     return count
 
@@ -93,7 +105,9 @@ def _drop_initializer_inputs(graph: onnx.GraphProto) -> None:
     real inputs only."""
     initializers = {init.name for init in graph.initializer}
     consumed = {name for node in graph.node for name in node.input}
-    real = [value for value in graph.input if value.name not in initializers and value.name in consumed]
+    real = [
+        value for value in graph.input if value.name not in initializers and value.name in consumed
+    ]
     del graph.input[:]
     graph.input.extend(real)
 

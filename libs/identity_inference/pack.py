@@ -29,10 +29,16 @@ DEFAULT_PAD_MODELS = ("minifasnet-v2", "minifasnet-v1se")
 @dataclass(frozen=True, kw_only=True)
 class InferenceSettings(ServiceSettings):
     model_dir: Path | None = setting(
-        None, "Directory of operator models: <id>.json manifests beside their weights (overrides the packaged ones)"
+        None,
+        "Directory of operator models: <id>.json manifests beside their weights "
+        "(overrides the packaged ones)",
     )
-    intra_op_threads: int = setting(0, "ONNX Runtime intra-op threads per session; 0 = half the cores, at least 1")
-    max_image_pixels: int = setting(40_000_000, "Images whose header declares more pixels are refused before decoding")
+    intra_op_threads: int = setting(
+        0, "ONNX Runtime intra-op threads per session; 0 = half the cores, at least 1"
+    )
+    max_image_pixels: int = setting(
+        40_000_000, "Images whose header declares more pixels are refused before decoding"
+    )
 
     def validate(self) -> list[tuple[str, str]]:
         problems = super().validate()
@@ -49,7 +55,9 @@ def catalogue(settings: InferenceSettings) -> dict[str, ModelManifest]:
     return load_catalogue(settings.model_dir)
 
 
-def onnx_runner(manifest: ModelManifest, settings: InferenceSettings, pad_dir: Path | None = None) -> OnnxRunner:
+def onnx_runner(
+    manifest: ModelManifest, settings: InferenceSettings, pad_dir: Path | None = None
+) -> OnnxRunner:
     """A verified, loaded in-process runner (raises ModelIntegrityError otherwise)."""
     runner = OnnxRunner(manifest, pad_dir=pad_dir, intra_op_threads=settings.intra_op_threads)
     runner.load()

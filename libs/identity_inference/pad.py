@@ -25,7 +25,9 @@ from identity_inference.manifest import ModelManifest
 from identity_inference.runners import Runner
 
 
-def crop_box(width: int, height: int, box: tuple[float, float, float, float], scale: float) -> tuple[int, int, int, int]:
+def crop_box(
+    width: int, height: int, box: tuple[float, float, float, float], scale: float
+) -> tuple[int, int, int, int]:
     """Inclusive integer corners (left, top, right, bottom) of the PAD crop."""
     x, y, box_w, box_h = box
     box_w, box_h = max(box_w, 1.0), max(box_h, 1.0)
@@ -49,7 +51,9 @@ def crop_box(width: int, height: int, box: tuple[float, float, float, float], sc
     return int(left), int(top), int(right), int(bottom)
 
 
-def pad_crop(image: np.ndarray, box: tuple[float, float, float, float], scale: float, size: int = 80) -> np.ndarray:
+def pad_crop(
+    image: np.ndarray, box: tuple[float, float, float, float], scale: float, size: int = 80
+) -> np.ndarray:
     height, width = image.shape[:2]
     left, top, right, bottom = crop_box(width, height, box, scale)
     region = image[max(0, top) : bottom + 1, max(0, left) : right + 1]
@@ -64,7 +68,11 @@ class CropSpec:
 
 
 def crop_spec(manifest: ModelManifest) -> CropSpec:
-    return CropSpec(manifest.id, float(manifest.parameter("crop_scale")), int(manifest.parameter("crop_size", 80)))
+    return CropSpec(
+        manifest.id,
+        float(manifest.parameter("crop_scale")),
+        int(manifest.parameter("crop_size", 80)),
+    )
 
 
 @dataclass(frozen=True)
@@ -114,6 +122,18 @@ class PadScorer:
             probs = _softmax(logits.astype(np.float64))[0]
             live_class = int(runner.manifest.parameter("live_class", 1))
             probabilities.append(probs)
-            scores.append(ModelScore(runner.manifest.id, spec.scale, float(probs[live_class]), tuple(float(p) for p in probs)))
+            scores.append(
+                ModelScore(
+                    runner.manifest.id,
+                    spec.scale,
+                    float(probs[live_class]),
+                    tuple(float(p) for p in probs),
+                )
+            )
         fused = float(np.mean([s.live_score for s in scores]))
-        return PadResult(live=fused >= self.threshold, fused_live_score=fused, threshold=self.threshold, scores=tuple(scores))
+        return PadResult(
+            live=fused >= self.threshold,
+            fused_live_score=fused,
+            threshold=self.threshold,
+            scores=tuple(scores),
+        )

@@ -68,4 +68,9 @@ class FacePipeline:
         face = self.primary_face(image)
         if face is None:
             return None
-        return self.pad.score({spec.scale: pad_crop(image, face.box, spec.scale, spec.size) for spec in self.pad.specs})
+        return self.pad.score(
+            {
+                spec.scale: pad_crop(image, face.box, spec.scale, spec.size)
+                for spec in self.pad.specs
+            }
+        )

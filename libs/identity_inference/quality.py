@@ -103,7 +103,9 @@ def estimate_pose(landmarks: np.ndarray) -> Pose:
     yaw = math.degrees(math.atan2(nose_u[0] / inter_eye, _NOSE_DEPTH))
     eye_to_mouth = max(float(mouth_mid[1]), 1e-6)
     height_ratio = nose_u[1] / eye_to_mouth
-    pitch = math.degrees(math.atan2((height_ratio - _NEUTRAL_NOSE_HEIGHT) * _EYE_TO_MOUTH, _NOSE_DEPTH))
+    pitch = math.degrees(
+        math.atan2((height_ratio - _NEUTRAL_NOSE_HEIGHT) * _EYE_TO_MOUTH, _NOSE_DEPTH)
+    )
     return Pose(yaw=yaw, pitch=pitch, roll=roll)
 
 
@@ -125,7 +127,9 @@ def blur_variance(image: np.ndarray, face: Face) -> float:
     region = cv2.cvtColor(region, cv2.COLOR_BGR2GRAY)
     scale = BLUR_REFERENCE_WIDTH / region.shape[1]
     target = (BLUR_REFERENCE_WIDTH, max(1, round(region.shape[0] * scale)))
-    resized = cv2.resize(region, target, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    resized = cv2.resize(
+        region, target, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    )
     return float(cv2.Laplacian(resized, cv2.CV_64F).var())
 
 
@@ -133,56 +137,105 @@ def count_faces(faces: list[Face], profile: QualityProfile) -> int:
     if not faces:
         return 0
     primary_width = faces[0].box[2]
-    return sum(1 for f in faces if f.box[2] >= profile.secondary_face_min_width_ratio * primary_width)
+    return sum(
+        1 for f in faces if f.box[2] >= profile.secondary_face_min_width_ratio * primary_width
+    )
 
 
 def _range(name: str, value: float, limit: float, reason: str) -> Measure:
-    return Measure(name, value, f"[{-limit:g}, {limit:g}]", abs(value) <= limit, "" if abs(value) <= limit else reason)
+    return Measure(
+        name,
+        value,
+        f"[{-limit:g}, {limit:g}]",
+        abs(value) <= limit,
+        "" if abs(value) <= limit else reason,
+    )
 
 
 def _at_least(name: str, value: float, limit: float, reason: str, strict: bool = False) -> Measure:
     passed = value > limit if strict else value >= limit
-    return Measure(name, value, f"{'>' if strict else '>='} {limit:g}", passed, "" if passed else reason)
+    return Measure(
+        name, value, f"{'>' if strict else '>='} {limit:g}", passed, "" if passed else reason
+    )
 
 
 def assess(image: np.ndarray, faces: list[Face], profile: QualityProfile) -> list[Measure]:
     """Every measure for the primary (largest) face of a BGR frame."""
     height, width = image.shape[:2]
     short_side = float(min(width, height))
-    measures = [_at_least("resolution_short_side_px", short_side, profile.min_short_side_px, "RESOLUTION_TOO_LOW")]
+    measures = [
+        _at_least(
+            "resolution_short_side_px", short_side, profile.min_short_side_px, "RESOLUTION_TOO_LOW"
+        )
+    ]
     count = count_faces(faces, profile)
     if count == 0:
         measures.append(Measure("face_count", 0, "== 1", False, "FACE_NOT_FOUND"))
         return measures
-    measures.append(Measure("face_count", count, "== 1", count == 1, "" if count == 1 else "MULTIPLE_FACES"))
+    measures.append(
+        Measure("face_count", count, "== 1", count == 1, "" if count == 1 else "MULTIPLE_FACES")
+    )
     face = faces[0]
     pose = estimate_pose(face.landmarks)
     measures.append(_range("yaw_deg", pose.yaw, profile.max_abs_yaw, "YAW_OUT_OF_RANGE"))
     measures.append(_range("pitch_deg", pose.pitch, profile.max_abs_pitch, "PITCH_OUT_OF_RANGE"))
     measures.append(_range("roll_deg", pose.roll, profile.max_abs_roll, "ROLL_OUT_OF_RANGE"))
     inter_eye = float(np.linalg.norm(face.landmarks[1] - face.landmarks[0]))
-    measures.append(_at_least("inter_eye_distance_px", inter_eye, profile.min_inter_eye_px, "INTER_EYE_DISTANCE_TOO_SMALL"))
-    measures.append(_at_least("blur_laplacian_var", blur_variance(image, face), profile.min_blur_var, "FACE_TOO_BLURRY", strict=True))
+    measures.append(
+        _at_least(
+            "inter_eye_distance_px",
+            inter_eye,
+            profile.min_inter_eye_px,
+            "INTER_EYE_DISTANCE_TOO_SMALL",
+        )
+    )
+    measures.append(
+        _at_least(
+            "blur_laplacian_var",
+            blur_variance(image, face),
+            profile.min_blur_var,
+            "FACE_TOO_BLURRY",
+            strict=True,
+        )
+    )
     area_ratio = face.area / float(width * height)
-    measures.append(_at_least("face_area_ratio", area_ratio, profile.min_face_area_ratio, "FACE_TOO_SMALL", strict=True))
+    measures.append(
+        _at_least(
+            "face_area_ratio",
+            area_ratio,
+            profile.min_face_area_ratio,
+            "FACE_TOO_SMALL",
+            strict=True,
+        )
+    )
     x0, y0, x1, y1 = inner_face_region(face, width, height)
     skin = cv2.cvtColor(image[y0:y1, x0:x1], cv2.COLOR_BGR2GRAY)
     mean = float(skin.mean()) if skin.size else 0.0
     ok = profile.min_illumination <= mean <= profile.max_illumination
     reason = "" if ok else ("UNDEREXPOSED" if mean < profile.min_illumination else "OVEREXPOSED")
     measures.append(
-        Measure("illumination_mean", mean, f"[{profile.min_illumination:g}, {profile.max_illumination:g}]", ok, reason)
+        Measure(
+            "illumination_mean",
+            mean,
+            f"[{profile.min_illumination:g}, {profile.max_illumination:g}]",
+            ok,
+            reason,
+        )
     )
     dark = float((skin <= 5).mean()) if skin.size else 0.0
     bright = float((skin >= 250).mean()) if skin.size else 0.0
     clipped = dark + bright
     ok = clipped <= profile.max_clipped_ratio
     reason = "" if ok else ("OVEREXPOSED" if bright >= dark else "UNDEREXPOSED")
-    measures.append(Measure("exposure_clipped_ratio", clipped, f"<= {profile.max_clipped_ratio:g}", ok, reason))
+    measures.append(
+        Measure("exposure_clipped_ratio", clipped, f"<= {profile.max_clipped_ratio:g}", ok, reason)
+    )
     return measures
 
 
-def colour_sample(image: np.ndarray, face: Face | None) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
+def colour_sample(
+    image: np.ndarray, face: Face | None
+) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
     """Mean BGR on the inner face and on the frame outside an enlarged face box
     (the whole frame when there is no face): flash-challenge evidence."""
     height, width = image.shape[:2]
@@ -196,7 +249,11 @@ def colour_sample(image: np.ndarray, face: Face | None) -> tuple[tuple[float, fl
     bx1, by1 = min(width, int(x + 1.25 * w)), min(height, int(y + 1.25 * h))
     # Background = whole frame minus the enlarged face box, from sums (no mask).
     total = np.array(cv2.sumElems(image)[:3])
-    box = np.array(cv2.sumElems(image[by0:by1, bx0:bx1])[:3]) if by1 > by0 and bx1 > bx0 else np.zeros(3)
+    box = (
+        np.array(cv2.sumElems(image[by0:by1, bx0:bx1])[:3])
+        if by1 > by0 and bx1 > bx0
+        else np.zeros(3)
+    )
     remaining = width * height - max(0, by1 - by0) * max(0, bx1 - bx0)
     bg_mean = (total - box) / remaining if remaining > 0 else np.zeros(3)
     return (

@@ -45,7 +45,9 @@ def session_options(intra_op_threads: int):
     import onnxruntime as ort
 
     options = ort.SessionOptions()
-    options.intra_op_num_threads = intra_op_threads if intra_op_threads > 0 else default_intra_op_threads()
+    options.intra_op_num_threads = (
+        intra_op_threads if intra_op_threads > 0 else default_intra_op_threads()
+    )
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -68,7 +70,9 @@ def prepared_model_bytes(manifest: ModelManifest, pad_dir: Path | None = None) -
 class OnnxRunner:
     """A model in-process on ONNX Runtime's CPU provider."""
 
-    def __init__(self, manifest: ModelManifest, *, pad_dir: Path | None = None, intra_op_threads: int = 0):
+    def __init__(
+        self, manifest: ModelManifest, *, pad_dir: Path | None = None, intra_op_threads: int = 0
+    ):
         self.manifest = manifest
         self.pad_dir = pad_dir
         self.intra_op_threads = intra_op_threads
@@ -88,10 +92,14 @@ class OnnxRunner:
             model = prepared_model_bytes(self.manifest, self.pad_dir)
             try:
                 session = ort.InferenceSession(
-                    model, session_options(self.intra_op_threads), providers=["CPUExecutionProvider"]
+                    model,
+                    session_options(self.intra_op_threads),
+                    providers=["CPUExecutionProvider"],
                 )
             except Exception as exc:  # noqa: BLE001 - ORT raises its own exception types
-                raise ModelIntegrityError([f"model {self.manifest.id}: ONNX Runtime cannot load it ({exc})"]) from None
+                raise ModelIntegrityError(
+                    [f"model {self.manifest.id}: ONNX Runtime cannot load it ({exc})"]
+                ) from None
             self._check_contract(session)
             self._session = session
 
@@ -100,7 +108,9 @@ class OnnxRunner:
         outputs = {o.name: o.shape for o in session.get_outputs()}
         problems = []
         if inputs != [self.manifest.input.name]:
-            problems.append(f"inputs {inputs} differ from the manifest's [{self.manifest.input.name}]")
+            problems.append(
+                f"inputs {inputs} differ from the manifest's [{self.manifest.input.name}]"
+            )
         for spec in self.manifest.outputs:
             if spec.name not in outputs:
                 problems.append(f"output '{spec.name}' is missing")
@@ -108,7 +118,9 @@ class OnnxRunner:
                 # The embedding dimension the manifest declares must be what the graph produces.
                 last = outputs[spec.name][-1]
                 if isinstance(last, int) and spec.shape[-1] > 0 and last != spec.shape[-1]:
-                    problems.append(f"output '{spec.name}' has last axis {last}, manifest says {spec.shape[-1]}")
+                    problems.append(
+                        f"output '{spec.name}' has last axis {last}, manifest says {spec.shape[-1]}"
+                    )
         if problems:
             raise ModelIntegrityError([f"model {self.manifest.id}: {p}" for p in problems])
 
@@ -120,7 +132,10 @@ class OnnxRunner:
         names = [o.name for o in self.manifest.outputs]
         if self.manifest.max_batch == 1 and batch.shape[0] != 1:
             # Fixed-batch graphs (YuNet) take one item per call.
-            parts = [session.run(names, {self.manifest.input.name: batch[i : i + 1]}) for i in range(batch.shape[0])]
+            parts = [
+                session.run(names, {self.manifest.input.name: batch[i : i + 1]})
+                for i in range(batch.shape[0])
+            ]
             return {name: np.concatenate([p[k] for p in parts]) for k, name in enumerate(names)}
         results = session.run(names, {self.manifest.input.name: batch})
         return dict(zip(names, results, strict=True))

@@ -118,7 +118,10 @@ class LocalTritonServer:
         for item in (root / "backends" / "python").iterdir():
             if item.is_file():
                 os.symlink(item, backends / "python" / item.name)
-        os.symlink(root / "python_backend_stubs" / version / "triton_python_backend_stub", backends / "python" / "triton_python_backend_stub")
+        os.symlink(
+            root / "python_backend_stubs" / version / "triton_python_backend_stub",
+            backends / "python" / "triton_python_backend_stub",
+        )
         self.grpc_port = self.grpc_port or _free_port()
         site_packages = root.parent.parent
         env = {
@@ -159,14 +162,18 @@ class LocalTritonServer:
         try:
             while time.monotonic() < deadline:
                 if self.process is not None and self.process.poll() is not None:
-                    raise RuntimeError(f"tritonserver exited with {self.process.returncode}: {self.log_tail()}")
+                    raise RuntimeError(
+                        f"tritonserver exited with {self.process.returncode}: {self.log_tail()}"
+                    )
                 try:
                     if client.is_server_ready(client_timeout=2):
                         return
                 except Exception:  # noqa: BLE001 - not listening yet
                     pass
                 time.sleep(0.2)
-            raise RuntimeError(f"tritonserver not ready after {timeout_seconds} s: {self.log_tail()}")
+            raise RuntimeError(
+                f"tritonserver not ready after {timeout_seconds} s: {self.log_tail()}"
+            )
         finally:
             client.close()
 

@@ -113,7 +113,10 @@ class KtpReport:
     timings: dict[str, float] = field(default_factory=dict)
 
     def __repr__(self) -> str:  # never print field values
-        return f"KtpReport(card_found={self.card_found}, passed={self.passed}, reasons={[r.code for r in self.reasons]})"
+        return (
+            f"KtpReport(card_found={self.card_found}, passed={self.passed}, "
+            f"reasons={[r.code for r in self.reasons]})"
+        )
 
 
 def _normalised(text: str) -> str:
@@ -125,7 +128,9 @@ def _similarity(a: str, b: str) -> float:
 
 
 def _to_input(points: np.ndarray, inverse: np.ndarray) -> np.ndarray:
-    return cv2.perspectiveTransform(points.reshape(-1, 1, 2).astype(np.float32), inverse).reshape(-1, 2)
+    return cv2.perspectiveTransform(points.reshape(-1, 1, 2).astype(np.float32), inverse).reshape(
+        -1, 2
+    )
 
 
 def _face_in_input(face: Face, inverse: np.ndarray) -> Face:
@@ -153,7 +158,13 @@ def _portrait_side(faces: list[Face]) -> Face | None:
 class KtpAnalyzer:
     """Analyses KTP photos. Not thread-safe: run one call at a time."""
 
-    def __init__(self, ocr: OcrEngine, portraits: PortraitFinder, regions: RegionIndex, thresholds: Thresholds | None = None):
+    def __init__(
+        self,
+        ocr: OcrEngine,
+        portraits: PortraitFinder,
+        regions: RegionIndex,
+        thresholds: Thresholds | None = None,
+    ):
         self.ocr = ocr
         self.portraits = portraits
         self.regions = regions
@@ -180,7 +191,9 @@ class KtpAnalyzer:
         location = find_card(image)
         if location is None:
             lap("card")
-            report.reasons.append(Reason(CARD_NOT_FOUND, "no ID-1 card outline was found in the photo"))
+            report.reasons.append(
+                Reason(CARD_NOT_FOUND, "no ID-1 card outline was found in the photo")
+            )
             return report
         card = rectify(image, location.corners)
         corners = location.corners
@@ -198,7 +211,15 @@ class KtpAnalyzer:
         report.card_corners = corners
         homography = cv2.getPerspectiveTransform(
             np.array(corners, dtype=np.float32),
-            np.array([[0, 0], [CARD_WIDTH - 1, 0], [CARD_WIDTH - 1, CARD_HEIGHT - 1], [0, CARD_HEIGHT - 1]], dtype=np.float32),
+            np.array(
+                [
+                    [0, 0],
+                    [CARD_WIDTH - 1, 0],
+                    [CARD_WIDTH - 1, CARD_HEIGHT - 1],
+                    [0, CARD_HEIGHT - 1],
+                ],
+                dtype=np.float32,
+            ),
         )
         inverse = np.linalg.inv(homography)
         if face is not None:
@@ -220,7 +241,9 @@ class KtpAnalyzer:
             lap("parse")
             return KtpReport(
                 ocr_model=self.ocr.model_id,
-                reasons=[Reason(CARD_NOT_FOUND, "no card outline, and the photo does not read as a KTP")],
+                reasons=[
+                    Reason(CARD_NOT_FOUND, "no card outline, and the photo does not read as a KTP")
+                ],
                 timings=report.timings,
             )
         report.fields = parsed.fields
@@ -240,8 +263,20 @@ class KtpAnalyzer:
         blur = blur_laplacian_var(card)
         glare = glare_ratio(card)
         return [
-            Measure("card_blur_laplacian_var", blur, f"> {limits.blur_min:g}", blur > limits.blur_min, "" if blur > limits.blur_min else CARD_TOO_BLURRY),
-            Measure("card_glare_ratio", glare, f"<= {limits.glare_max:g}", glare <= limits.glare_max, "" if glare <= limits.glare_max else CARD_GLARE),
+            Measure(
+                "card_blur_laplacian_var",
+                blur,
+                f"> {limits.blur_min:g}",
+                blur > limits.blur_min,
+                "" if blur > limits.blur_min else CARD_TOO_BLURRY,
+            ),
+            Measure(
+                "card_glare_ratio",
+                glare,
+                f"<= {limits.glare_max:g}",
+                glare <= limits.glare_max,
+                "" if glare <= limits.glare_max else CARD_GLARE,
+            ),
             Measure(
                 "card_width_px",
                 location.width_px,
@@ -251,16 +286,18 @@ class KtpAnalyzer:
             ),
         ]
 
-    def _cross_check(self, report: KtpReport, submitted_nik: str, submitted: Mapping[str, str]) -> None:
+    def _cross_check(
+        self, report: KtpReport, submitted_nik: str, submitted: Mapping[str, str]
+    ) -> None:
         limits = self.thresholds
         fields_read = report.fields
         nik_field = fields_read.get(f.NIK)
         nik = report.nik
 
         if submitted_nik and nik_field is not None and len(nik_field.value) == 16:
-            differing = sum(a != b for a, b in zip(submitted_nik, nik_field.value, strict=False)) + abs(
-                len(submitted_nik) - len(nik_field.value)
-            )
+            differing = sum(
+                a != b for a, b in zip(submitted_nik, nik_field.value, strict=False)
+            ) + abs(len(submitted_nik) - len(nik_field.value))
             if differing:
                 # A misread card NIK usually fails its own structure; only a
                 # structurally valid one contradicts the submission reliably.
@@ -283,15 +320,28 @@ class KtpAnalyzer:
                     confidence = min(printed.confidence, nik_field.confidence if nik_field else 0.0)
                     decisive = confidence >= limits.decisive_confidence
                     report.signals.append(
-                        Signal(NIK_BIRTH_DATE_MISMATCH, round(confidence, 3), decisive, "the birth date encoded in the NIK differs from the printed one")
+                        Signal(
+                            NIK_BIRTH_DATE_MISMATCH,
+                            round(confidence, 3),
+                            decisive,
+                            "the birth date encoded in the NIK differs from the printed one",
+                        )
                     )
             printed_gender = fields_read.get(f.GENDER)
             if printed_gender is not None and printed_gender.value in _GENDER_OF_PRINTED:
                 if _GENDER_OF_PRINTED[printed_gender.value] != nik.gender:
-                    confidence = min(printed_gender.confidence, nik_field.confidence if nik_field else 0.0)
+                    confidence = min(
+                        printed_gender.confidence, nik_field.confidence if nik_field else 0.0
+                    )
                     decisive = confidence >= limits.decisive_confidence
                     report.signals.append(
-                        Signal(NIK_GENDER_MISMATCH, round(confidence, 3), decisive, "the gender encoded in the NIK (day + 40 for women) differs from the printed one")
+                        Signal(
+                            NIK_GENDER_MISMATCH,
+                            round(confidence, 3),
+                            decisive,
+                            "the gender encoded in the NIK (day + 40 for women) "
+                            "differs from the printed one",
+                        )
                     )
 
         for name in sorted(submitted):
@@ -307,16 +357,40 @@ class KtpAnalyzer:
                 similarity = _similarity(submitted[name], read.value)
             if similarity < limits.field_similarity_min:
                 report.signals.append(
-                    Signal(FIELD_MISMATCH_SUBMITTED, round(1.0 - similarity, 3), False, f"submitted field '{name}' differs from the card (similarity {similarity:.2f})")
+                    Signal(
+                        FIELD_MISMATCH_SUBMITTED,
+                        round(1.0 - similarity, 3),
+                        False,
+                        f"submitted field '{name}' differs from the card "
+                        f"(similarity {similarity:.2f})",
+                    )
                 )
 
         if report.portrait is None:
-            report.signals.append(Signal(PORTRAIT_MISSING, 1.0, True, "no face was found in the portrait area of the card"))
+            report.signals.append(
+                Signal(
+                    PORTRAIT_MISSING,
+                    1.0,
+                    True,
+                    "no face was found in the portrait area of the card",
+                )
+            )
 
         layout = report.layout
         if layout is not None and layout.inconsistent:
-            detail = "failed layout checks: " + ", ".join(layout.failed) if layout.failed else "layout checks failed"
-            report.signals.append(Signal(LAYOUT_INCONSISTENT, round(max(layout.score, 0.5 if layout.portrait_in_place is False else 0.0), 3), False, detail))
+            detail = (
+                "failed layout checks: " + ", ".join(layout.failed)
+                if layout.failed
+                else "layout checks failed"
+            )
+            report.signals.append(
+                Signal(
+                    LAYOUT_INCONSISTENT,
+                    round(max(layout.score, 0.5 if layout.portrait_in_place is False else 0.0), 3),
+                    False,
+                    detail,
+                )
+            )
 
         cues = report.recapture
         if cues is not None and cues.score >= limits.screen_score_min:
@@ -325,7 +399,8 @@ class KtpAnalyzer:
                     SCREEN_RECAPTURE_SUSPECTED,
                     round(cues.score, 3),
                     False,
-                    f"periodic spectrum peak {cues.moire_prominence:.1f} (log units), grey-level gaps {cues.banding_ratio:.2f}",
+                    f"periodic spectrum peak {cues.moire_prominence:.1f} (log units), "
+                    f"grey-level gaps {cues.banding_ratio:.2f}",
                 )
             )
 
@@ -334,7 +409,12 @@ class KtpAnalyzer:
         reasons = report.reasons
         for measure in report.measures:
             if not measure.passed:
-                reasons.append(Reason(measure.reason_code, f"{measure.name} {measure.value:.3g} is outside {measure.threshold}"))
+                reasons.append(
+                    Reason(
+                        measure.reason_code,
+                        f"{measure.name} {measure.value:.3g} is outside {measure.threshold}",
+                    )
+                )
         if report.nik is None:
             reasons.append(Reason(NIK_UNREADABLE, "the card's NIK row could not be read"))
         elif not report.nik.valid:
@@ -342,8 +422,17 @@ class KtpAnalyzer:
         missing = [name for name in f.REQUIRED_FIELDS if name not in report.fields]
         if missing:
             reasons.append(Reason(FIELD_MISSING, "fields not read: " + ", ".join(missing)))
-        weak = [name for name in _KEY_FIELDS if name in report.fields and report.fields[name].confidence < limits.field_min_confidence]
+        weak = [
+            name
+            for name in _KEY_FIELDS
+            if name in report.fields
+            and report.fields[name].confidence < limits.field_min_confidence
+        ]
         if weak:
-            reasons.append(Reason(FIELD_LOW_CONFIDENCE, "fields read with low confidence: " + ", ".join(weak)))
-        reasons.extend(Reason(signal.code, signal.detail) for signal in report.signals if signal.decisive)
+            reasons.append(
+                Reason(FIELD_LOW_CONFIDENCE, "fields read with low confidence: " + ", ".join(weak))
+            )
+        reasons.extend(
+            Reason(signal.code, signal.detail) for signal in report.signals if signal.decisive
+        )
         report.passed = report.card_found and not reasons

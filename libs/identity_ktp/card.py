@@ -85,7 +85,12 @@ def _unlike_background(colour: np.ndarray) -> np.ndarray:
     height, width = lab.shape[:2]
     strip = max(2, int(0.03 * min(height, width)))
     border = np.concatenate(
-        [lab[:strip].reshape(-1, 3), lab[-strip:].reshape(-1, 3), lab[:, :strip].reshape(-1, 3), lab[:, -strip:].reshape(-1, 3)]
+        [
+            lab[:strip].reshape(-1, 3),
+            lab[-strip:].reshape(-1, 3),
+            lab[:, :strip].reshape(-1, 3),
+            lab[:, -strip:].reshape(-1, 3),
+        ]
     )
     reference = np.median(border, axis=0)
     distance = np.linalg.norm(lab - reference, axis=2)
@@ -109,7 +114,10 @@ def _candidate_quads(gray: np.ndarray, colour: np.ndarray | None = None) -> list
     support = cv2.dilate(edge_sets[1], kernel, iterations=1)
     # Large uniform regions (card versus background) by Otsu, both polarities.
     _, otsu = cv2.threshold(blurred, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    masks = [(cv2.dilate(e, kernel, iterations=1), support) for e in edge_sets] + [(otsu, support), (255 - otsu, support)]
+    masks = [(cv2.dilate(e, kernel, iterations=1), support) for e in edge_sets] + [
+        (otsu, support),
+        (255 - otsu, support),
+    ]
     if colour is not None:
         unlike = _unlike_background(colour)
         # Its outline is the colour boundary, which Canny may not see.
@@ -141,7 +149,13 @@ def find_card(image: np.ndarray) -> CardLocation | None:
     """The card's outline in `image`, or None when no card-shaped region is found."""
     height, width = image.shape[:2]
     scale = WORK_SIDE / max(height, width)
-    small = cv2.resize(image, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA) if scale < 1 else image
+    small = (
+        cv2.resize(
+            image, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA
+        )
+        if scale < 1
+        else image
+    )
     scale = min(scale, 1.0)
     gray = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
     area = gray.shape[0] * gray.shape[1]
@@ -158,7 +172,9 @@ def find_card(image: np.ndarray) -> CardLocation | None:
             best, best_area = ordered, quad_area
     if best is not None:
         corners = best / scale
-        width_px = float((np.linalg.norm(corners[1] - corners[0]) + np.linalg.norm(corners[2] - corners[3])) / 2)
+        width_px = float(
+            (np.linalg.norm(corners[1] - corners[0]) + np.linalg.norm(corners[2] - corners[3])) / 2
+        )
         return CardLocation(tuple((float(x), float(y)) for x, y in corners), "outline", width_px)
     if abs(width / height - ID1_ASPECT) <= 0.08 * ID1_ASPECT:
         corners = ((0.0, 0.0), (width - 1.0, 0.0), (width - 1.0, height - 1.0), (0.0, height - 1.0))
@@ -170,13 +186,22 @@ def rectify(image: np.ndarray, corners: tuple[tuple[float, float], ...]) -> np.n
     """The card warped to CARD_WIDTH x CARD_HEIGHT."""
     source = np.array(corners, dtype=np.float32)
     target = np.array(
-        [[0, 0], [CARD_WIDTH - 1, 0], [CARD_WIDTH - 1, CARD_HEIGHT - 1], [0, CARD_HEIGHT - 1]], dtype=np.float32
+        [[0, 0], [CARD_WIDTH - 1, 0], [CARD_WIDTH - 1, CARD_HEIGHT - 1], [0, CARD_HEIGHT - 1]],
+        dtype=np.float32,
     )
     matrix = cv2.getPerspectiveTransform(source, target)
-    return cv2.warpPerspective(image, matrix, (CARD_WIDTH, CARD_HEIGHT), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return cv2.warpPerspective(
+        image,
+        matrix,
+        (CARD_WIDTH, CARD_HEIGHT),
+        flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_REPLICATE,
+    )
 
 
-def rotate_half_turn(card: np.ndarray, corners: tuple[tuple[float, float], ...]) -> tuple[np.ndarray, tuple[tuple[float, float], ...]]:
+def rotate_half_turn(
+    card: np.ndarray, corners: tuple[tuple[float, float], ...]
+) -> tuple[np.ndarray, tuple[tuple[float, float], ...]]:
     """The card upside down, with its corners re-ordered to match."""
     return cv2.rotate(card, cv2.ROTATE_180), corners[2:] + corners[:2]
 
@@ -197,5 +222,9 @@ def glare_ratio(card: np.ndarray, min_blob_px: int = 40) -> float:
     hsv = cv2.cvtColor(card, cv2.COLOR_BGR2HSV)
     mask = ((hsv[:, :, 2] >= 245) & (hsv[:, :, 1] <= 30)).astype(np.uint8)
     count, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
-    covered = sum(int(stats[i, cv2.CC_STAT_AREA]) for i in range(1, count) if stats[i, cv2.CC_STAT_AREA] >= min_blob_px)
+    covered = sum(
+        int(stats[i, cv2.CC_STAT_AREA])
+        for i in range(1, count)
+        if stats[i, cv2.CC_STAT_AREA] >= min_blob_px
+    )
     return covered / float(card.shape[0] * card.shape[1])

@@ -43,13 +43,44 @@ ISSUE_PLACE = "issue_place"
 ISSUE_DATE = "issue_date"
 
 FIELD_NAMES = (
-    PROVINCE, REGENCY, NIK, NAME, BIRTH_PLACE, BIRTH_DATE, GENDER, BLOOD_TYPE, ADDRESS, RT_RW, VILLAGE,
-    DISTRICT, RELIGION, MARITAL_STATUS, OCCUPATION, NATIONALITY, VALID_UNTIL, ISSUE_PLACE, ISSUE_DATE,
+    PROVINCE,
+    REGENCY,
+    NIK,
+    NAME,
+    BIRTH_PLACE,
+    BIRTH_DATE,
+    GENDER,
+    BLOOD_TYPE,
+    ADDRESS,
+    RT_RW,
+    VILLAGE,
+    DISTRICT,
+    RELIGION,
+    MARITAL_STATUS,
+    OCCUPATION,
+    NATIONALITY,
+    VALID_UNTIL,
+    ISSUE_PLACE,
+    ISSUE_DATE,
 )
 # Every KTP has these (blood type may be "-", the issue line may be unreadable).
 REQUIRED_FIELDS = (
-    PROVINCE, REGENCY, NIK, NAME, BIRTH_PLACE, BIRTH_DATE, GENDER, ADDRESS, RT_RW, VILLAGE, DISTRICT,
-    RELIGION, MARITAL_STATUS, OCCUPATION, NATIONALITY, VALID_UNTIL,
+    PROVINCE,
+    REGENCY,
+    NIK,
+    NAME,
+    BIRTH_PLACE,
+    BIRTH_DATE,
+    GENDER,
+    ADDRESS,
+    RT_RW,
+    VILLAGE,
+    DISTRICT,
+    RELIGION,
+    MARITAL_STATUS,
+    OCCUPATION,
+    NATIONALITY,
+    VALID_UNTIL,
 )
 
 # Printed labels, letters only, upper case -> the row's field.
@@ -72,19 +103,65 @@ LABELS = {
 # Values that may wrap onto a second, unlabelled line.
 WRAPPING_FIELDS = (NAME, ADDRESS)
 # Order of the labelled rows on the card, top to bottom.
-ROW_ORDER = (NIK, NAME, BIRTH_PLACE, GENDER, ADDRESS, RT_RW, VILLAGE, DISTRICT, RELIGION, MARITAL_STATUS, OCCUPATION, NATIONALITY, VALID_UNTIL)
+ROW_ORDER = (
+    NIK,
+    NAME,
+    BIRTH_PLACE,
+    GENDER,
+    ADDRESS,
+    RT_RW,
+    VILLAGE,
+    DISTRICT,
+    RELIGION,
+    MARITAL_STATUS,
+    OCCUPATION,
+    NATIONALITY,
+    VALID_UNTIL,
+)
 
 GENDERS = ("LAKI-LAKI", "PEREMPUAN")
-RELIGIONS = ("ISLAM", "KRISTEN", "KATOLIK", "HINDU", "BUDDHA", "BUDHA", "KHONGHUCU", "KONGHUCU", "KEPERCAYAAN TERHADAP TUHAN YME")
+RELIGIONS = (
+    "ISLAM",
+    "KRISTEN",
+    "KATOLIK",
+    "HINDU",
+    "BUDDHA",
+    "BUDHA",
+    "KHONGHUCU",
+    "KONGHUCU",
+    "KEPERCAYAAN TERHADAP TUHAN YME",
+)
 MARITAL_STATUSES = ("BELUM KAWIN", "KAWIN", "CERAI HIDUP", "CERAI MATI")
 BLOOD_TYPES = ("A", "B", "AB", "O", "-")
 NATIONALITIES = ("WNI", "WNA")
 FOR_LIFE = "SEUMUR HIDUP"
 
 # Characters OCR confuses with digits, for fields that are digits only.
-_DIGIT_LOOKALIKES = str.maketrans({"O": "0", "o": "0", "D": "0", "Q": "0", "U": "0", "I": "1", "l": "1", "|": "1",
-                                   "!": "1", "i": "1", "L": "1", "Z": "2", "z": "2", "S": "5", "s": "5",
-                                   "G": "6", "b": "6", "T": "7", "B": "8", "g": "9", "q": "9"})
+_DIGIT_LOOKALIKES = str.maketrans(
+    {
+        "O": "0",
+        "o": "0",
+        "D": "0",
+        "Q": "0",
+        "U": "0",
+        "I": "1",
+        "l": "1",
+        "|": "1",
+        "!": "1",
+        "i": "1",
+        "L": "1",
+        "Z": "2",
+        "z": "2",
+        "S": "5",
+        "s": "5",
+        "G": "6",
+        "b": "6",
+        "T": "7",
+        "B": "8",
+        "g": "9",
+        "q": "9",
+    }
+)
 _DATE = re.compile(r"(\d{1,2})\s*[-./ ]\s*(\d{1,2})\s*[-./ ]\s*(\d{4})")
 _PORTRAIT_COLUMN = 0.70  # boxes starting right of this fraction of the width
 
@@ -183,7 +260,9 @@ def match_label(text: str) -> tuple[str, int] | None:
                 continue
             ratio = difflib.SequenceMatcher(None, label, letters[:size]).ratio()
             threshold = 1.0 if len(label) <= 3 else 0.8
-            if ratio >= threshold and (best is None or ratio > best[0] or (ratio == best[0] and size > best[2])):
+            if ratio >= threshold and (
+                best is None or ratio > best[0] or (ratio == best[0] and size > best[2])
+            ):
                 best = (ratio, field, size)
     return (best[1], best[2]) if best else None
 
@@ -219,7 +298,9 @@ def _confidence(boxes: Sequence[OcrLine]) -> float:
     return min((b.confidence for b in boxes), default=0.0)
 
 
-def _put(fields: dict[str, FieldValue], name: str, value: str | None, boxes: Sequence[OcrLine]) -> None:
+def _put(
+    fields: dict[str, FieldValue], name: str, value: str | None, boxes: Sequence[OcrLine]
+) -> None:
     if value:
         fields[name] = FieldValue(value, _confidence(boxes))
 
@@ -236,14 +317,22 @@ def _parse_birth(text: str, boxes: Sequence[OcrLine], fields: dict[str, FieldVal
     _put(fields, BIRTH_DATE, date, boxes)
 
 
-def _parse_gender_row(row: _Row, value: str, boxes: list[OcrLine], fields: dict[str, FieldValue]) -> None:
+def _parse_gender_row(
+    row: _Row, value: str, boxes: list[OcrLine], fields: dict[str, FieldValue]
+) -> None:
     # "PEREMPUAN  Gol. Darah : A": the blood type shares the row.
-    blood_boxes = [b for b in boxes if "DARAH" in b.text.upper() or _letters(b.text).startswith("GOL")]
+    blood_boxes = [
+        b for b in boxes if "DARAH" in b.text.upper() or _letters(b.text).startswith("GOL")
+    ]
     gender_boxes = [b for b in boxes if b not in blood_boxes] or boxes
     joined = value.upper()
     split = re.search(r"G\s*[O0]\s*L\W*\s*D\s*A\s*R\s*A\s*H", joined)
     gender_text = joined[: split.start()] if split else joined
-    gender = _snap(_clean(gender_text).replace(" ", ""), [g.replace("-", "") for g in GENDERS] + list(GENDERS), 0.5)
+    gender = _snap(
+        _clean(gender_text).replace(" ", ""),
+        [g.replace("-", "") for g in GENDERS] + list(GENDERS),
+        0.5,
+    )
     if gender:
         gender = "LAKI-LAKI" if gender.startswith("LAKI") else "PEREMPUAN"
     _put(fields, GENDER, gender, gender_boxes)
@@ -253,7 +342,9 @@ def _parse_gender_row(row: _Row, value: str, boxes: list[OcrLine], fields: dict[
         _put(fields, BLOOD_TYPE, blood or "-", blood_boxes or boxes)
 
 
-def _parse_value(field: str, value: str, boxes: list[OcrLine], fields: dict[str, FieldValue]) -> None:
+def _parse_value(
+    field: str, value: str, boxes: list[OcrLine], fields: dict[str, FieldValue]
+) -> None:
     text = _clean(value)
     if field == NIK:
         _put(fields, NIK, digits_only(value), boxes)
@@ -277,7 +368,12 @@ def _parse_value(field: str, value: str, boxes: list[OcrLine], fields: dict[str,
         _put(fields, VALID_UNTIL, for_life or normalise_date(text) or text, boxes)
     elif field == BLOOD_TYPE:
         blood = text.replace(" ", "").replace("0", "O")
-        _put(fields, BLOOD_TYPE, blood if blood in BLOOD_TYPES else (_snap(blood, BLOOD_TYPES, 0.5) or "-"), boxes)
+        _put(
+            fields,
+            BLOOD_TYPE,
+            blood if blood in BLOOD_TYPES else (_snap(blood, BLOOD_TYPES, 0.5) or "-"),
+            boxes,
+        )
     else:
         _put(fields, field, text, boxes)
 
@@ -318,11 +414,17 @@ def parse_card(lines: Sequence[OcrLine], card_width: float) -> ParsedCard:
     for index, row in enumerate(rows):
         split = _split_label(row)
         if split is None:
-            if previous in WRAPPING_FIELDS and previous in fields and _continues_value(row, value_boxes[previous]):
+            if (
+                previous in WRAPPING_FIELDS
+                and previous in fields
+                and _continues_value(row, value_boxes[previous])
+            ):
                 # A long name or address wraps onto an unlabelled line.
                 extra = _clean(" ".join(b.text for b in row.boxes))
                 boxes = value_boxes[previous] + row.boxes
-                fields[previous] = FieldValue(f"{fields[previous].value} {extra}", _confidence(boxes))
+                fields[previous] = FieldValue(
+                    f"{fields[previous].value} {extra}", _confidence(boxes)
+                )
                 value_boxes[previous] = boxes
             previous = None
             continue

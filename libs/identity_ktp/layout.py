@@ -24,9 +24,19 @@ from identity_ktp.portrait import Face
 
 # Row centre (fraction of card height) of each labelled row on the specimen.
 ROW_CENTRES = {
-    f.NIK: 0.215, f.NAME: 0.282, f.BIRTH_PLACE: 0.336, f.GENDER: 0.390, f.ADDRESS: 0.444, f.RT_RW: 0.497,
-    f.VILLAGE: 0.550, f.DISTRICT: 0.604, f.RELIGION: 0.658, f.MARITAL_STATUS: 0.711, f.OCCUPATION: 0.765,
-    f.NATIONALITY: 0.818, f.VALID_UNTIL: 0.870,
+    f.NIK: 0.215,
+    f.NAME: 0.282,
+    f.BIRTH_PLACE: 0.336,
+    f.GENDER: 0.390,
+    f.ADDRESS: 0.444,
+    f.RT_RW: 0.497,
+    f.VILLAGE: 0.550,
+    f.DISTRICT: 0.604,
+    f.RELIGION: 0.658,
+    f.MARITAL_STATUS: 0.711,
+    f.OCCUPATION: 0.765,
+    f.NATIONALITY: 0.818,
+    f.VALID_UNTIL: 0.870,
 }
 INDENTED = (f.RT_RW, f.VILLAGE, f.DISTRICT)
 ROW_TOLERANCE = 0.06
@@ -57,7 +67,9 @@ def _aligned(values: list[float], tolerance: float) -> bool:
     return all(abs(v - centre) <= tolerance for v in values)
 
 
-def check_layout(card: ParsedCard, portrait: Face | None, width: float, height: float) -> LayoutReport:
+def check_layout(
+    card: ParsedCard, portrait: Face | None, width: float, height: float
+) -> LayoutReport:
     checked: list[str] = []
     failed: list[str] = []
 
@@ -68,16 +80,24 @@ def check_layout(card: ParsedCard, portrait: Face | None, width: float, height: 
 
     if card.header is not None:
         centre_x = (card.header.left + card.header.right) / 2 / width
-        record("header_position", card.header.centre_y / height < 0.15 and abs(centre_x - 0.5) < 0.15)
+        record(
+            "header_position", card.header.centre_y / height < 0.15 and abs(centre_x - 0.5) < 0.15
+        )
 
-    rows = {name: box.centre_y / height for name, box in card.label_boxes.items() if name in ROW_CENTRES}
+    rows = {
+        name: box.centre_y / height for name, box in card.label_boxes.items() if name in ROW_CENTRES
+    }
     if len(rows) >= 3:
         ordered = sorted(rows, key=rows.__getitem__)
         expected = [name for name in f.ROW_ORDER if name in rows]
         record("row_order", ordered == expected)
-        record("row_positions", all(abs(rows[name] - ROW_CENTRES[name]) <= ROW_TOLERANCE for name in rows))
+        record(
+            "row_positions",
+            all(abs(rows[name] - ROW_CENTRES[name]) <= ROW_TOLERANCE for name in rows),
+        )
         pitches = [
-            (rows[b] - rows[a]) / (ROW_CENTRES[b] - ROW_CENTRES[a]) for a, b in zip(expected, expected[1:], strict=False)
+            (rows[b] - rows[a]) / (ROW_CENTRES[b] - ROW_CENTRES[a])
+            for a, b in zip(expected, expected[1:], strict=False)
         ]
         record("row_pitch", all(0.65 <= p <= 1.35 for p in pitches))
 
@@ -86,10 +106,15 @@ def check_layout(card: ParsedCard, portrait: Face | None, width: float, height: 
         record("label_column", _aligned(lefts, COLUMN_TOLERANCE))
     indented = [box.left / width for name, box in card.label_boxes.items() if name in INDENTED]
     if len(indented) >= 2:
-        record("indented_column", _aligned(indented, COLUMN_TOLERANCE) and min(indented) > median(lefts or [0.0]))
+        record(
+            "indented_column",
+            _aligned(indented, COLUMN_TOLERANCE) and min(indented) > median(lefts or [0.0]),
+        )
 
     # The NIK value uses a larger font and starts further left.
-    value_lefts = [boxes[0].left / width for name, boxes in card.value_boxes.items() if boxes and name != f.NIK]
+    value_lefts = [
+        boxes[0].left / width for name, boxes in card.value_boxes.items() if boxes and name != f.NIK
+    ]
     if len(value_lefts) >= 3:
         record("value_column", _aligned(value_lefts, COLUMN_TOLERANCE))
 

@@ -23,7 +23,14 @@ NIK_REGENCY_UNKNOWN = "NIK_REGENCY_UNKNOWN"
 NIK_BIRTH_DATE_INVALID = "NIK_BIRTH_DATE_INVALID"
 NIK_SERIAL_ZERO = "NIK_SERIAL_ZERO"
 
-ALL_RULES = (NIK_LENGTH, NIK_NOT_NUMERIC, NIK_PROVINCE_UNKNOWN, NIK_REGENCY_UNKNOWN, NIK_BIRTH_DATE_INVALID, NIK_SERIAL_ZERO)
+ALL_RULES = (
+    NIK_LENGTH,
+    NIK_NOT_NUMERIC,
+    NIK_PROVINCE_UNKNOWN,
+    NIK_REGENCY_UNKNOWN,
+    NIK_BIRTH_DATE_INVALID,
+    NIK_SERIAL_ZERO,
+)
 
 RULE_MESSAGES = {
     NIK_LENGTH: "a NIK has exactly 16 digits",
@@ -78,7 +85,9 @@ def decode_birth(digits: str, today: dt.date) -> tuple[dt.date | None, str]:
     return born, gender
 
 
-def validate_nik(nik: str, *, today: dt.date | None = None, regions: RegionIndex | None = None) -> NikCheck:
+def validate_nik(
+    nik: str, *, today: dt.date | None = None, regions: RegionIndex | None = None
+) -> NikCheck:
     """Check every structural rule; all failing rules are reported.
 
     Surrounding whitespace is ignored; anything else that is not a digit
@@ -97,7 +106,11 @@ def validate_nik(nik: str, *, today: dt.date | None = None, regions: RegionIndex
         return NikCheck(valid=False, reasons=tuple(reasons))
 
     pp, kk, cc = text[0:2], text[2:4], text[4:6]
-    check: dict[str, object] = {"province_code": pp, "regency_code": pp + kk, "district_code": pp + kk + cc}
+    check: dict[str, object] = {
+        "province_code": pp,
+        "regency_code": pp + kk,
+        "district_code": pp + kk + cc,
+    }
     province = regions.province(pp)
     if province is None:
         reasons.append(NIK_PROVINCE_UNKNOWN)

@@ -23,9 +23,18 @@ from identity_ktp.portrait import verified_model_bytes
 # The bundled files of rapidocr 3.10.0 (the same hashes RapidOCR's own model
 # registry, default_models.yaml, lists for them).
 RAPIDOCR_MODELS = {
-    "det": ("PP-OCRv6_det_small.onnx", "090f04abcd9d9a7498bc4ebf677e4cb9bdce1fe4197ddb7e529f1ef44e1ff94f"),
-    "cls": ("ch_ppocr_mobile_v2.0_cls_mobile.onnx", "e47acedf663230f8863ff1ab0e64dd2d82b838fceb5957146dab185a89d6215c"),
-    "rec": ("PP-OCRv6_rec_small.onnx", "6f327246b50388f3c176ae304bd95767ea6dc0c9ae92153ef8cbe210b3c14884"),
+    "det": (
+        "PP-OCRv6_det_small.onnx",
+        "090f04abcd9d9a7498bc4ebf677e4cb9bdce1fe4197ddb7e529f1ef44e1ff94f",
+    ),
+    "cls": (
+        "ch_ppocr_mobile_v2.0_cls_mobile.onnx",
+        "e47acedf663230f8863ff1ab0e64dd2d82b838fceb5957146dab185a89d6215c",
+    ),
+    "rec": (
+        "PP-OCRv6_rec_small.onnx",
+        "6f327246b50388f3c176ae304bd95767ea6dc0c9ae92153ef8cbe210b3c14884",
+    ),
 }
 OCR_MODEL_ID = "rapidocr-3.10.0/PP-OCRv6-small"
 
@@ -113,7 +122,11 @@ class OcrEngine:
     def sessions(self) -> list[ort.InferenceSession]:
         """The ONNX Runtime sessions in use (for tests)."""
         engine = self._engine
-        return [engine.text_det.session.session, engine.text_cls.session.session, engine.text_rec.session.session]
+        return [
+            engine.text_det.session.session,
+            engine.text_cls.session.session,
+            engine.text_rec.session.session,
+        ]
 
     def read(self, image: np.ndarray) -> list[OcrLine]:
         """Every text line found in `image` (BGR), top to bottom."""
@@ -122,7 +135,11 @@ class OcrEngine:
         if getattr(result, "boxes", None) is None or getattr(result, "txts", None) is None:
             return []
         lines = [
-            OcrLine(str(text).strip(), float(score), tuple((float(x), float(y)) for x, y in np.asarray(box).reshape(4, 2)))
+            OcrLine(
+                str(text).strip(),
+                float(score),
+                tuple((float(x), float(y)) for x, y in np.asarray(box).reshape(4, 2)),
+            )
             for box, text, score in zip(result.boxes, result.txts, result.scores, strict=True)
             if str(text).strip()
         ]

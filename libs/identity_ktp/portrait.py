@@ -42,7 +42,9 @@ def verified_model_bytes(path: Path, sha256: str, what: str) -> bytes:
         raise ModelIntegrityError(f"{what}: cannot read {path}: {exc.strerror}") from None
     digest = hashlib.sha256(data).hexdigest()
     if digest != sha256:
-        raise ModelIntegrityError(f"{what}: {path} has sha256 {digest}, expected {sha256}; refusing to load it")
+        raise ModelIntegrityError(
+            f"{what}: {path} has sha256 {digest}, expected {sha256}; refusing to load it"
+        )
     return data
 
 
@@ -54,12 +56,16 @@ def yunet_path() -> Path:
     return resolve_path(_yunet_manifest())
 
 
-def load_face_detector(path: Path | None = None, *, score_threshold: float = 0.6) -> cv2.FaceDetectorYN:
+def load_face_detector(
+    path: Path | None = None, *, score_threshold: float = 0.6
+) -> cv2.FaceDetectorYN:
     """YuNet as its manifest pins it (identity_inference), verified before use."""
     manifest = _yunet_manifest()
     data = verified_model_bytes(path or yunet_path(), manifest.sha256, "face detector (YuNet)")
     buffer = np.frombuffer(data, dtype=np.uint8)
-    return cv2.FaceDetectorYN.create("onnx", buffer, np.array([], dtype=np.uint8), (320, 320), score_threshold, 0.3, 50)
+    return cv2.FaceDetectorYN.create(
+        "onnx", buffer, np.array([], dtype=np.uint8), (320, 320), score_threshold, 0.3, 50
+    )
 
 
 class PortraitFinder:

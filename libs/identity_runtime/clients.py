@@ -87,7 +87,8 @@ class CircuitBreaker:
         state = self.state
         if state == "open" or (state == "half-open" and self.trial_in_flight):
             raise Unavailable(
-                f"{self.name} is failing; calls are short-circuited for up to {self.reset_seconds:.0f}s",
+                f"{self.name} is failing; calls are short-circuited "
+                f"for up to {self.reset_seconds:.0f}s",
                 "CIRCUIT_OPEN",
                 {"service": self.name},
             )
@@ -151,7 +152,9 @@ def _effective_timeout(requested: float | None, default: float) -> float:
     return timeout
 
 
-class _PropagatingInterceptor(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStreamClientInterceptor):
+class _PropagatingInterceptor(
+    grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStreamClientInterceptor
+):
     def __init__(self, breaker: CircuitBreaker, default_timeout: float):
         self.breaker = breaker
         self.default_timeout = default_timeout
@@ -175,7 +178,9 @@ class _PropagatingInterceptor(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.Una
         except DomainError as exc:
             raise local_rpc_error(exc) from None
 
-    async def intercept_unary_unary(self, continuation: Any, client_call_details: Any, request: Any) -> Any:
+    async def intercept_unary_unary(
+        self, continuation: Any, client_call_details: Any, request: Any
+    ) -> Any:
         details = self._admit(client_call_details)
         call = await continuation(details, request)
         try:
@@ -189,7 +194,9 @@ class _PropagatingInterceptor(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.Una
         self.breaker.record(grpc.StatusCode.OK)
         return call
 
-    async def intercept_unary_stream(self, continuation: Any, client_call_details: Any, request: Any) -> Any:
+    async def intercept_unary_stream(
+        self, continuation: Any, client_call_details: Any, request: Any
+    ) -> Any:
         details = self._admit(client_call_details)
         self.breaker.record(None)
         return await continuation(details, request)
@@ -218,8 +225,14 @@ class ClientFactory:
         if service not in self._channels:
             address = self.addresses.get(service)
             if not address:
-                raise Unavailable(f"no address configured for the {service} service", "DEPENDENCY_UNAVAILABLE", {"service": service})
-            breaker = CircuitBreaker(service, self.options.breaker_failure_threshold, self.options.breaker_reset_seconds)
+                raise Unavailable(
+                    f"no address configured for the {service} service",
+                    "DEPENDENCY_UNAVAILABLE",
+                    {"service": service},
+                )
+            breaker = CircuitBreaker(
+                service, self.options.breaker_failure_threshold, self.options.breaker_reset_seconds
+            )
             self.breakers[service] = breaker
             self._channels[service] = grpc.aio.insecure_channel(
                 address,
@@ -227,10 +240,15 @@ class ClientFactory:
                     ("grpc.max_send_message_length", self.options.max_message_bytes),
                     ("grpc.max_receive_message_length", self.options.max_message_bytes),
                     ("grpc.enable_retries", 1),
-                    ("grpc.service_config", retry_service_config(service, self.options.max_attempts)),
+                    (
+                        "grpc.service_config",
+                        retry_service_config(service, self.options.max_attempts),
+                    ),
                     ("grpc.keepalive_time_ms", 30_000),
                 ],
-                interceptors=[_PropagatingInterceptor(breaker, self.options.default_timeout_seconds)],
+                interceptors=[
+                    _PropagatingInterceptor(breaker, self.options.default_timeout_seconds)
+                ],
             )
         return self._channels[service]
 

@@ -36,7 +36,9 @@ class CallContext:
         return self.deadline - time.monotonic()
 
 
-_current: contextvars.ContextVar[CallContext | None] = contextvars.ContextVar("identity_call_context", default=None)
+_current: contextvars.ContextVar[CallContext | None] = contextvars.ContextVar(
+    "identity_call_context", default=None
+)
 
 
 def new_request_id() -> str:
@@ -71,7 +73,9 @@ def require_org() -> str:
 
     org = org_id()
     if not org:
-        raise Unauthenticated("the call carries no organisation (x-identity-org metadata)", "TENANT_MISSING")
+        raise Unauthenticated(
+            "the call carries no organisation (x-identity-org metadata)", "TENANT_MISSING"
+        )
     return org
 
 

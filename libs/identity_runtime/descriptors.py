@@ -16,7 +16,9 @@ import identity_platform_api
 def load_all_contracts() -> tuple[FileDescriptor, ...]:
     """Import every generated `*_pb2` module; return their file descriptors."""
     files = []
-    for module in pkgutil.walk_packages(identity_platform_api.__path__, prefix="identity_platform_api."):
+    for module in pkgutil.walk_packages(
+        identity_platform_api.__path__, prefix="identity_platform_api."
+    ):
         if module.name.endswith("_pb2"):
             files.append(importlib.import_module(module.name).DESCRIPTOR)
     return tuple(sorted(files, key=lambda f: f.name))

@@ -20,7 +20,9 @@ class DomainError(Exception):
     code = "UNKNOWN"
     default_reason = "INTERNAL"
 
-    def __init__(self, message: str, reason: str | None = None, metadata: Mapping[str, object] | None = None):
+    def __init__(
+        self, message: str, reason: str | None = None, metadata: Mapping[str, object] | None = None
+    ):
         super().__init__(message)
         self.message = message
         self.reason = reason or self.default_reason
@@ -85,7 +87,9 @@ class Internal(DomainError):
 class RemoteError(DomainError):
     """An error a downstream service returned, carried to our caller unchanged."""
 
-    def __init__(self, code: str, message: str, reason: str, metadata: Mapping[str, object] | None = None):
+    def __init__(
+        self, code: str, message: str, reason: str, metadata: Mapping[str, object] | None = None
+    ):
         super().__init__(message, reason, metadata)
         self.code = code
 

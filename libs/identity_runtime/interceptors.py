@@ -43,7 +43,9 @@ _QUIET_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 Scope = Callable[[str, grpc.aio.ServicerContext], contextlib.AbstractAsyncContextManager[Any]]
 
 
-def _wrap_handler(handler: grpc.RpcMethodHandler, method: str, scope: Scope) -> grpc.RpcMethodHandler:
+def _wrap_handler(
+    handler: grpc.RpcMethodHandler, method: str, scope: Scope
+) -> grpc.RpcMethodHandler:
     if handler.unary_unary is not None:
         inner_uu = handler.unary_unary
 
@@ -90,10 +92,14 @@ def _wrap_handler(handler: grpc.RpcMethodHandler, method: str, scope: Scope) -> 
 class ScopedInterceptor(grpc.aio.ServerInterceptor):
     """Base: subclasses implement `scope(method, context)`."""
 
-    def scope(self, method: str, ctx: grpc.aio.ServicerContext) -> contextlib.AbstractAsyncContextManager[Any]:
+    def scope(
+        self, method: str, ctx: grpc.aio.ServicerContext
+    ) -> contextlib.AbstractAsyncContextManager[Any]:
         raise NotImplementedError
 
-    async def intercept_service(self, continuation: Any, handler_call_details: grpc.HandlerCallDetails) -> Any:
+    async def intercept_service(
+        self, continuation: Any, handler_call_details: grpc.HandlerCallDetails
+    ) -> Any:
         handler = await continuation(handler_call_details)
         if handler is None:
             return None
@@ -114,7 +120,9 @@ class CallContextInterceptor(ScopedInterceptor):
         remaining = ctx.time_remaining()
         if remaining is None or remaining > 1e8:  # grpc reports "infinite" as a huge value
             remaining = self.default_deadline_seconds
-        request_id = metadata.get(call_context.REQUEST_ID_KEY, "")[:128] or call_context.new_request_id()
+        request_id = (
+            metadata.get(call_context.REQUEST_ID_KEY, "")[:128] or call_context.new_request_id()
+        )
         scopes = tuple(s for s in metadata.get(call_context.SCOPES_KEY, "").split(",") if s)
         bound = call_context.CallContext(
             request_id=request_id,
@@ -189,7 +197,10 @@ class AccessLogInterceptor(ScopedInterceptor):
             raise
         finally:
             code, reason = _outcome(error, ctx)
-            fields = {"duration_ms": round((time.perf_counter() - started) * 1000, 2), "status": code}
+            fields = {
+                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                "status": code,
+            }
             if reason:
                 fields["reason"] = reason
             if code in ("OK",):
@@ -256,7 +267,9 @@ class DeadlineInterceptor(ScopedInterceptor):
             async with asyncio.timeout(remaining):
                 yield
         except TimeoutError:
-            raise DeadlineExceeded(f"the call did not finish within its deadline of {remaining:.3f}s") from None
+            raise DeadlineExceeded(
+                f"the call did not finish within its deadline of {remaining:.3f}s"
+            ) from None
 
 
 def server_interceptors(default_deadline_seconds: float) -> list[grpc.aio.ServerInterceptor]:

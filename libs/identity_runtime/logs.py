@@ -20,10 +20,35 @@ from identity_runtime import context
 # Keys whose values are personal or biometric data in this domain.
 PERSONAL_KEYS = frozenset(
     {
-        "nik", "submitted_nik", "name", "full_name", "email", "phone", "address", "birth_date",
-        "birth_place", "image", "images", "frame", "frames", "pixels", "data", "embedding",
-        "embeddings", "values", "template", "probe", "reference", "password", "secret",
-        "api_key", "authorization", "public_key_pem", "signature", "session_token", "token",
+        "nik",
+        "submitted_nik",
+        "name",
+        "full_name",
+        "email",
+        "phone",
+        "address",
+        "birth_date",
+        "birth_place",
+        "image",
+        "images",
+        "frame",
+        "frames",
+        "pixels",
+        "data",
+        "embedding",
+        "embeddings",
+        "values",
+        "template",
+        "probe",
+        "reference",
+        "password",
+        "secret",
+        "api_key",
+        "authorization",
+        "public_key_pem",
+        "signature",
+        "session_token",
+        "token",
     }
 )
 _NIK_PATTERN = re.compile(r"(?<!\d)\d{16}(?!\d)")
@@ -81,7 +106,11 @@ def configure(service: str, level: str = "INFO", fmt: str = "json") -> None:
     numeric_level = logging.getLevelName(level.upper())
     if not isinstance(numeric_level, int):
         numeric_level = logging.INFO
-    renderer: Any = structlog.processors.JSONRenderer() if fmt == "json" else structlog.dev.ConsoleRenderer(colors=False)
+    renderer: Any = (
+        structlog.processors.JSONRenderer()
+        if fmt == "json"
+        else structlog.dev.ConsoleRenderer(colors=False)
+    )
     shared = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,

@@ -44,7 +44,14 @@ KYC_TIER = MeshService(
     calls=("capture-quality", "liveness", "embedding", "matching", "audit"),
 )
 
-SERVICES: tuple[MeshService, ...] = (CAPTURE_QUALITY, LIVENESS, EMBEDDING, MATCHING, KYC_TIER, AUDIT)
+SERVICES: tuple[MeshService, ...] = (
+    CAPTURE_QUALITY,
+    LIVENESS,
+    EMBEDDING,
+    MATCHING,
+    KYC_TIER,
+    AUDIT,
+)
 GATEWAY_DEFAULT_PORT = 8080
 # The gateway routes to the services whose packages carry REST routes and
 # checks every service's health.

@@ -108,7 +108,9 @@ def load_settings(cls: type[T], prefix: str, environ: Mapping[str, str] | None =
     if validate is not None:
         extra = validate()
         if extra:
-            raise SettingsError([f"{env_name(prefix, field)}: {message}" for field, message in extra])
+            raise SettingsError(
+                [f"{env_name(prefix, field)}: {message}" for field, message in extra]
+            )
     return instance
 
 
@@ -122,7 +124,14 @@ def describe(cls: type, prefix: str) -> list[tuple[str, str, str, str]]:
         else:
             default = "(required)"
         type_name = getattr(hints[field.name], "__name__", str(hints[field.name]))
-        rows.append((env_name(prefix, field.name), type_name.replace("typing.", ""), default, field.metadata.get("help", "")))
+        rows.append(
+            (
+                env_name(prefix, field.name),
+                type_name.replace("typing.", ""),
+                default,
+                field.metadata.get("help", ""),
+            )
+        )
     return rows
 
 
@@ -140,7 +149,9 @@ class ServiceSettings:
     default_deadline_seconds: float = setting(10.0, "Deadline applied when the caller sets none")
     shutdown_grace_seconds: float = setting(10.0, "Time in-flight calls get on SIGTERM")
     log_level: str = setting("INFO", "Log level (DEBUG, INFO, WARNING, ERROR)")
-    log_format: Literal["json", "console"] = setting("json", "Structured JSON logs, or console for humans")
+    log_format: Literal["json", "console"] = setting(
+        "json", "Structured JSON logs, or console for humans"
+    )
     otlp_endpoint: str = setting("", "OTLP/gRPC endpoint for traces; empty disables export")
     environment: Literal["development", "production"] = setting(
         "development", "production refuses unsafe defaults (no PAD model, dev keys)"

@@ -11,7 +11,9 @@ from identity_platform_api.common.v1 import errors_pb2
 from identity_runtime.errors import ERROR_DOMAIN, DomainError, RemoteError
 
 KNOWN_REASONS = frozenset(
-    name.removeprefix("ERROR_REASON_") for name in errors_pb2.ErrorReason.keys() if name != "ERROR_REASON_UNSPECIFIED"
+    name.removeprefix("ERROR_REASON_")
+    for name in errors_pb2.ErrorReason.keys()
+    if name != "ERROR_REASON_UNSPECIFIED"
 )
 
 
@@ -22,7 +24,9 @@ def to_status(error: DomainError, request_id: str = "") -> status_pb2.Status:
     info = error_details_pb2.ErrorInfo(reason=error.reason, domain=ERROR_DOMAIN, metadata=metadata)
     detail = any_pb2.Any()
     detail.Pack(info)
-    return status_pb2.Status(code=code_pb2.Code.Value(error.code), message=error.message, details=[detail])
+    return status_pb2.Status(
+        code=code_pb2.Code.Value(error.code), message=error.message, details=[detail]
+    )
 
 
 def to_grpc_status(error: DomainError, request_id: str = "") -> grpc.Status:
@@ -64,7 +68,9 @@ _REASON_FOR_BARE_CODE = {
 def remote_error(exc: grpc.RpcError, service: str = "") -> RemoteError:
     """A downstream failure as a domain error that keeps its code and reason."""
     status = status_from_rpc_error(exc)
-    code_name = code_pb2.Code.Name(status.code) if status.code in code_pb2.Code.values() else "UNKNOWN"
+    code_name = (
+        code_pb2.Code.Name(status.code) if status.code in code_pb2.Code.values() else "UNKNOWN"
+    )
     info = error_info(status)
     if info is not None:
         reason, metadata = info.reason, dict(info.metadata)

@@ -17,18 +17,24 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 _provider: TracerProvider | None = None
 
 
-def configure(service: str, otlp_endpoint: str = "", exporter: SpanExporter | None = None) -> TracerProvider:
+def configure(
+    service: str, otlp_endpoint: str = "", exporter: SpanExporter | None = None
+) -> TracerProvider:
     """Install the process's tracer provider (first call wins)."""
     global _provider
     if _provider is not None:
         if exporter is not None:
             _provider.add_span_processor(BatchSpanProcessor(exporter))
         return _provider
-    provider = TracerProvider(resource=Resource.create({"service.name": service, "service.namespace": "identity"}))
+    provider = TracerProvider(
+        resource=Resource.create({"service.name": service, "service.namespace": "identity"})
+    )
     if exporter is None and otlp_endpoint:
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
-        exporter = OTLPSpanExporter(endpoint=otlp_endpoint, insecure=not otlp_endpoint.startswith("https://"))
+        exporter = OTLPSpanExporter(
+            endpoint=otlp_endpoint, insecure=not otlp_endpoint.startswith("https://")
+        )
     if exporter is not None:
         provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)

@@ -44,7 +44,11 @@ TIER = String(16)
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JsonDocument, list[Any]: JsonDocument}
+    type_annotation_map = {
+        datetime: UTCDateTime(),
+        dict[str, Any]: JsonDocument,
+        list[Any]: JsonDocument,
+    }
 
 
 # --- kyc-tier -----------------------------------------------------------------
@@ -239,7 +243,9 @@ class AuditOutbox(Base):
     __tablename__ = "audit_outbox"
     __table_args__ = (Index("ix_audit_outbox_pending", "delivered_at", "id"),)
 
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
     org_id: Mapped[str] = mapped_column(String(64))
     request_id: Mapped[str] = mapped_column(String(128), default="")
     actor: Mapped[str] = mapped_column(String(128))
@@ -315,7 +321,9 @@ class Enrollment(Base):
     # (insert, activation, retirement, shredding); replicas catch up on rows
     # above their high-water mark. Assigned under the GalleryHead row lock, so
     # commit order equals number order within an organisation.
-    gallery_seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), default=0, server_default="0")
+    gallery_seq: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), default=0, server_default="0"
+    )
 
 
 class GalleryHead(Base):
@@ -338,7 +346,9 @@ class Device(Base):
     __tablename__ = "devices"
     __table_args__ = (UniqueConstraint("org_id", "device_id"),)
 
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
     org_id: Mapped[str] = mapped_column(ForeignKey("orgs.org_id"))
     device_id: Mapped[str] = mapped_column(String(128))
     customer_id: Mapped[str] = mapped_column(ID, index=True)
@@ -396,7 +406,9 @@ class AuditEntry(Base):
         Index("ix_audit_tenant_sequence", "tenant_id", "sequence"),
     )
 
-    sequence: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False)
+    sequence: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
+    )
     entry_id: Mapped[str] = mapped_column(ID, unique=True)
     recorded_at: Mapped[datetime] = mapped_column()
     tenant_id: Mapped[str] = mapped_column(String(64))
@@ -429,7 +441,9 @@ class AuditCheckpoint(Base):
 
     __tablename__ = "audit_checkpoints"
 
-    sequence: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False)
+    sequence: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
+    )
     # entry_hmac of the entry at `sequence`.
     entry_hmac: Mapped[str] = mapped_column(String(64))
     entry_recorded_at: Mapped[datetime] = mapped_column()

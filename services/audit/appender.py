@@ -56,10 +56,17 @@ class GroupCommitAppender:
                 batch.append(self._queue.get_nowait())
             drafts = [draft for draft, _ in batch]
             try:
-                entries = await self.database.run(lambda s, drafts=drafts: self.audit_log.append(s, drafts))
+                entries = await self.database.run(
+                    lambda s, drafts=drafts: self.audit_log.append(s, drafts)
+                )
             except DBAPIError:
-                log.exception("audit append failed; nothing of the batch was written", batch=len(batch))
-                error = Unavailable("the audit store is unavailable; nothing was written", metadata={"service": "database"})
+                log.exception(
+                    "audit append failed; nothing of the batch was written", batch=len(batch)
+                )
+                error = Unavailable(
+                    "the audit store is unavailable; nothing was written",
+                    metadata={"service": "database"},
+                )
                 for _, future in batch:
                     if not future.done():
                         future.set_exception(error)

@@ -49,7 +49,9 @@ async def build(settings: AuditSettings) -> AuditCore:
     database = open_database(settings.database_url, settings.database_pool_size)
     if not await asyncio.to_thread(is_at_head, database.url):
         database.dispose()
-        raise RuntimeError("audit: the database schema is not at head; run `identity migrate` first")
+        raise RuntimeError(
+            "audit: the database schema is not at head; run `identity migrate` first"
+        )
     audit_log = AuditLog(keyring)
     appender = GroupCommitAppender(database, audit_log, settings.max_batch)
     appender.start()

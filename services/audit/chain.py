@@ -30,7 +30,9 @@ from identity_runtime.errors import invalid_field
 CANONICAL_VERSION = 1
 OUTCOMES = ("success", "denied", "failed")
 
-ACTOR_PATTERN = re.compile(r"^(api_key|console_user|service|system|customer):[A-Za-z0-9_.\-]{1,100}$")
+ACTOR_PATTERN = re.compile(
+    r"^(api_key|console_user|service|system|customer):[A-Za-z0-9_.\-]{1,100}$"
+)
 ACTION_PATTERN = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 SUBJECT_PATTERN = re.compile(r"^[a-z][a-z0-9_]*:[A-Za-z0-9_.\-]{1,100}$")
 MAP_KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_.]{0,63}$")
@@ -40,7 +42,9 @@ SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 # substrings, so hex digests and ids that happen to hold digit runs pass.
 _NIK = re.compile(r"(?<![0-9A-Za-z])\d{16}(?![0-9A-Za-z])")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}")
-_PHONE = re.compile(r"(?<![0-9A-Za-z])(?:\+62|62|0)[\s-]?8\d{1,3}(?:[\s-]?\d{2,5}){2,3}(?![0-9A-Za-z])")
+_PHONE = re.compile(
+    r"(?<![0-9A-Za-z])(?:\+62|62|0)[\s-]?8\d{1,3}(?:[\s-]?\d{2,5}){2,3}(?![0-9A-Za-z])"
+)
 MAX_MAP_ENTRIES = 32
 MAX_DETAIL_CHARS = 500
 
@@ -99,9 +103,16 @@ def validate_draft(draft: Draft) -> Draft:
     retry an entry that can never succeed.
     """
     if not ACTOR_PATTERN.match(draft.actor):
-        raise invalid_field("actor", "must look like api_key:<id>, console_user:<id>, service:<name>, system:<name> or customer:<id>")
+        raise invalid_field(
+            "actor",
+            "must look like api_key:<id>, console_user:<id>, service:<name>, "
+            "system:<name> or customer:<id>",
+        )
     if not ACTION_PATTERN.match(draft.action) or len(draft.action) > 64:
-        raise invalid_field("action", "must be a dotted lower-case name such as kyc.tier_changed (at most 64 characters)")
+        raise invalid_field(
+            "action",
+            "must be a dotted lower-case name such as kyc.tier_changed (at most 64 characters)",
+        )
     if not SUBJECT_PATTERN.match(draft.subject) or _looks_personal(draft.subject):
         raise invalid_field("subject", "must look like <kind>:<internal id>, e.g. customer:<id>")
     if _looks_personal(draft.actor):
@@ -157,7 +168,14 @@ def compute_hmac(key: bytes, entry: Entry | dict) -> str:
     return hmac.new(key, canonical(entry), hashlib.sha256).hexdigest()
 
 
-def checkpoint_message(sequence: int, entry_hmac: str, entry_recorded_at: datetime, created_at: datetime, kind: str, key_id: str) -> bytes:
+def checkpoint_message(
+    sequence: int,
+    entry_hmac: str,
+    entry_recorded_at: datetime,
+    created_at: datetime,
+    kind: str,
+    key_id: str,
+) -> bytes:
     document = {
         "v": CANONICAL_VERSION,
         "checkpoint": sequence,
@@ -245,7 +263,9 @@ def verify_entries(
                 exhausted = True
 
     def report(position: int, problem: str) -> VerifyReport:
-        return VerifyReport(False, checked, position, problem, anchor.sequence + 1, expected - 1, previous)
+        return VerifyReport(
+            False, checked, position, problem, anchor.sequence + 1, expected - 1, previous
+        )
 
     fill()
     while window:
@@ -271,7 +291,10 @@ def verify_entries(
                 return report(entry.sequence, ENTRIES_REORDERED)
             if next_links_over:
                 # An authentic entry from elsewhere placed here.
-                return report(entry.sequence, ENTRIES_REORDERED if entry.previous_hmac in recent else ENTRY_INSERTED)
+                return report(
+                    entry.sequence,
+                    ENTRIES_REORDERED if entry.previous_hmac in recent else ENTRY_INSERTED,
+                )
             return report(entry.sequence, ENTRY_MISSING)
         if head is not None and entry.sequence > head.sequence:
             return report(entry.sequence, ENTRY_INSERTED)
@@ -286,7 +309,12 @@ def verify_entries(
     if anchors and max(anchors) >= expected:
         # A checkpoint names an entry past the end: the tail was cut off.
         return report(expected, ENTRY_MISSING)
-    if head is not None and head.sequence == expected - 1 and head.sequence > anchor.sequence and head.entry_hmac != previous:
+    if (
+        head is not None
+        and head.sequence == expected - 1
+        and head.sequence > anchor.sequence
+        and head.entry_hmac != previous
+    ):
         return report(head.sequence, ENTRY_ALTERED)
     return VerifyReport(True, checked, 0, "", anchor.sequence + 1, expected - 1, previous)
 
@@ -311,7 +339,9 @@ def entry_to_json(entry: Entry) -> dict:
 
 
 def entry_from_json(document: dict) -> Entry:
-    recorded = datetime.strptime(document["recorded_at"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    recorded = datetime.strptime(document["recorded_at"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+        tzinfo=UTC
+    )
     return Entry(
         sequence=int(document["sequence"]),
         entry_id=document["entry_id"],

@@ -87,7 +87,8 @@ class QueryFilter:
 
     def fingerprint(self) -> str:
         text = json.dumps(
-            [self.tenant_id, self.subject, self.action, str(self.start_time), str(self.end_time)], separators=(",", ":")
+            [self.tenant_id, self.subject, self.action, str(self.start_time), str(self.end_time)],
+            separators=(",", ":"),
         )
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -110,7 +111,9 @@ class PurgeReport:
 
 
 def encode_page_token(before_sequence: int, query: QueryFilter) -> str:
-    raw = json.dumps({"b": before_sequence, "f": query.fingerprint()}, separators=(",", ":")).encode()
+    raw = json.dumps(
+        {"b": before_sequence, "f": query.fingerprint()}, separators=(",", ":")
+    ).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
@@ -146,7 +149,12 @@ class ChainBroken(Exception):
 
 
 class AuditLog:
-    def __init__(self, keyring: Keyring, retention: timedelta = RETENTION, clock: Callable[[], datetime] = utcnow):
+    def __init__(
+        self,
+        keyring: Keyring,
+        retention: timedelta = RETENTION,
+        clock: Callable[[], datetime] = utcnow,
+    ):
         self.keyring = keyring
         self.retention = retention
         # The time entries are recorded at (replaceable for imports and tests).
@@ -204,7 +212,9 @@ class AuditLog:
 
     # --- query and export ----------------------------------------------------------
 
-    def query(self, session: Session, query: QueryFilter, page_size: int, page_token: str) -> tuple[list[Entry], str]:
+    def query(
+        self, session: Session, query: QueryFilter, page_size: int, page_token: str
+    ) -> tuple[list[Entry], str]:
         if page_size < 0 or page_size > MAX_PAGE_SIZE:
             raise invalid_field("page_size", f"must be between 0 and {MAX_PAGE_SIZE}")
         if query.start_time and query.end_time and query.start_time >= query.end_time:
@@ -234,14 +244,21 @@ class AuditLog:
         return entries, token
 
     @staticmethod
-    def export_batch(session: Session, after: int, tenant_id: str | None = None, limit: int = BATCH) -> list[Entry]:
+    def export_batch(
+        session: Session, after: int, tenant_id: str | None = None, limit: int = BATCH
+    ) -> list[Entry]:
         statement = select(models.AuditEntry).where(models.AuditEntry.sequence > after)
         if tenant_id is not None:
             statement = statement.where(models.AuditEntry.tenant_id == tenant_id)
-        return [_entry(r) for r in session.scalars(statement.order_by(models.AuditEntry.sequence).limit(limit))]
+        return [
+            _entry(r)
+            for r in session.scalars(statement.order_by(models.AuditEntry.sequence).limit(limit))
+        ]
 
     @staticmethod
-    def export(transaction: Transaction, from_sequence: int = 1, tenant_id: str | None = None) -> Iterator[Entry]:
+    def export(
+        transaction: Transaction, from_sequence: int = 1, tenant_id: str | None = None
+    ) -> Iterator[Entry]:
         """Entries in chain order, read in short keyset batches (needs no key)."""
         after = max(from_sequence, 1) - 1
         while True:
@@ -254,9 +271,18 @@ class AuditLog:
 
     # --- checkpoints -------------------------------------------------------------------
 
-    def _sign_checkpoint(self, sequence: int, entry_hmac: str, entry_recorded_at: datetime, created_at: datetime, kind: str) -> Checkpoint:
+    def _sign_checkpoint(
+        self,
+        sequence: int,
+        entry_hmac: str,
+        entry_recorded_at: datetime,
+        created_at: datetime,
+        kind: str,
+    ) -> Checkpoint:
         key_id = self.keyring.primary_id
-        message = checkpoint_message(sequence, entry_hmac, entry_recorded_at, created_at, kind, key_id)
+        message = checkpoint_message(
+            sequence, entry_hmac, entry_recorded_at, created_at, kind, key_id
+        )
         mac = hmac.new(self.keyring.primary, message, hashlib.sha256).hexdigest()
         return Checkpoint(sequence, entry_hmac, entry_recorded_at, created_at, kind, key_id, mac)
 
@@ -265,10 +291,16 @@ class AuditLog:
         if key is None:
             return False
         message = checkpoint_message(
-            checkpoint.sequence, checkpoint.entry_hmac, checkpoint.entry_recorded_at, checkpoint.created_at,
-            checkpoint.kind, checkpoint.key_id,
+            checkpoint.sequence,
+            checkpoint.entry_hmac,
+            checkpoint.entry_recorded_at,
+            checkpoint.created_at,
+            checkpoint.kind,
+            checkpoint.key_id,
         )
-        return hmac.compare_digest(hmac.new(key, message, hashlib.sha256).hexdigest(), checkpoint.checkpoint_hmac)
+        return hmac.compare_digest(
+            hmac.new(key, message, hashlib.sha256).hexdigest(), checkpoint.checkpoint_hmac
+        )
 
     def _store_checkpoint(self, session: Session, checkpoint: Checkpoint) -> None:
         existing = session.get(models.AuditCheckpoint, checkpoint.sequence)
@@ -286,7 +318,9 @@ class AuditLog:
         entry = session.get(models.AuditEntry, last_sequence)
         if entry is None:
             raise ChainBroken("the chain head names a missing entry; run `identity audit verify`")
-        checkpoint = self._sign_checkpoint(last_sequence, last_hmac, entry.recorded_at, utcnow(), "anchor")
+        checkpoint = self._sign_checkpoint(
+            last_sequence, last_hmac, entry.recorded_at, utcnow(), "anchor"
+        )
         self._store_checkpoint(session, checkpoint)
         return checkpoint
 
@@ -308,9 +342,14 @@ class AuditLog:
         if start > 1 and before_start is None:
             # Nothing is kept below `start`: a purge checkpoint must anchor it;
             # otherwise entries were removed from the front of the chain.
-            purge_point = next((c for c in checkpoints if c.sequence == start - 1 and c.kind == "purge"), None)
+            purge_point = next(
+                (c for c in checkpoints if c.sequence == start - 1 and c.kind == "purge"), None
+            )
             if purge_point is None:
-                purged_through = max((c.sequence for c in checkpoints if c.kind == "purge" and c.sequence < start), default=0)
+                purged_through = max(
+                    (c.sequence for c in checkpoints if c.kind == "purge" and c.sequence < start),
+                    default=0,
+                )
                 first_missing = purged_through + 1 if start == first_kept else start - 1
                 return VerifyReport(False, 0, first_missing, ENTRY_MISSING)
             anchor_hmac = purge_point.entry_hmac
@@ -329,20 +368,42 @@ class AuditLog:
         # Entries past the head the verification started from, in one statement
         # (appends commit entry and head together, so a legitimate one never is).
         with transaction() as session:
-            current = select(models.AuditChainHead.last_sequence).where(models.AuditChainHead.chain_id == CHAIN_ID)
-            stray = session.scalar(select(func.min(models.AuditEntry.sequence)).where(models.AuditEntry.sequence > current.scalar_subquery()))
+            current = select(models.AuditChainHead.last_sequence).where(
+                models.AuditChainHead.chain_id == CHAIN_ID
+            )
+            stray = session.scalar(
+                select(func.min(models.AuditEntry.sequence)).where(
+                    models.AuditEntry.sequence > current.scalar_subquery()
+                )
+            )
         if stray is not None:
-            return VerifyReport(False, report.entries_checked, stray, "ENTRY_INSERTED", report.from_sequence, report.last_sequence, report.last_hmac)
+            return VerifyReport(
+                False,
+                report.entries_checked,
+                stray,
+                "ENTRY_INSERTED",
+                report.from_sequence,
+                report.last_sequence,
+                report.last_hmac,
+            )
         return report
 
     # --- retention ------------------------------------------------------------------------
 
-    def purge(self, transaction: Transaction, before: datetime, now: datetime | None = None, batch: int = BATCH) -> PurgeReport:
+    def purge(
+        self,
+        transaction: Transaction,
+        before: datetime,
+        now: datetime | None = None,
+        batch: int = BATCH,
+    ) -> PurgeReport:
         """Remove the chain's prefix of entries recorded before `before`, which
         must be at least the retention period ago. Refuses on a broken chain."""
         now = now or utcnow()
         if before > now - self.retention:
-            raise invalid_field("before", "entries younger than the retention period cannot be purged")
+            raise invalid_field(
+                "before", "entries younger than the retention period cannot be purged"
+            )
         report = self.verify(transaction)
         if not report.intact:
             raise ChainBroken(
@@ -351,26 +412,39 @@ class AuditLog:
             )
         with transaction() as session:
             last_sequence, _ = self.lock_head(session)
-            first_young = session.scalar(select(func.min(models.AuditEntry.sequence)).where(models.AuditEntry.recorded_at >= before))
+            first_young = session.scalar(
+                select(func.min(models.AuditEntry.sequence)).where(
+                    models.AuditEntry.recorded_at >= before
+                )
+            )
             last_purged = (first_young - 1) if first_young is not None else last_sequence
             oldest = session.scalar(select(func.min(models.AuditEntry.sequence)))
             if oldest is None or last_purged < oldest:
                 return PurgeReport(0, None)
             entry = session.get(models.AuditEntry, last_purged)
             assert entry is not None
-            checkpoint = self._sign_checkpoint(last_purged, entry.entry_hmac, entry.recorded_at, now, "purge")
+            checkpoint = self._sign_checkpoint(
+                last_purged, entry.entry_hmac, entry.recorded_at, now, "purge"
+            )
             self._store_checkpoint(session, checkpoint)
         purged = 0
         while True:
             with transaction() as session:
-                upper = session.scalar(
-                    select(models.AuditEntry.sequence)
-                    .where(models.AuditEntry.sequence <= last_purged)
-                    .order_by(models.AuditEntry.sequence)
-                    .offset(batch - 1)
-                    .limit(1)
-                ) or last_purged
-                result = session.execute(delete(models.AuditEntry).where(models.AuditEntry.sequence <= min(upper, last_purged)))
+                upper = (
+                    session.scalar(
+                        select(models.AuditEntry.sequence)
+                        .where(models.AuditEntry.sequence <= last_purged)
+                        .order_by(models.AuditEntry.sequence)
+                        .offset(batch - 1)
+                        .limit(1)
+                    )
+                    or last_purged
+                )
+                result = session.execute(
+                    delete(models.AuditEntry).where(
+                        models.AuditEntry.sequence <= min(upper, last_purged)
+                    )
+                )
                 removed = result.rowcount or 0
             purged += removed
             if removed == 0 or upper >= last_purged:

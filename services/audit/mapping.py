@@ -11,7 +11,11 @@ from identity_runtime.errors import invalid_field
 from services.audit.chain import Draft, Entry, VerifyReport
 from services.audit.log import QueryFilter
 
-_OUTCOME_TO_PROTO = {"success": audit_pb2.OUTCOME_SUCCESS, "denied": audit_pb2.OUTCOME_DENIED, "failed": audit_pb2.OUTCOME_FAILED}
+_OUTCOME_TO_PROTO = {
+    "success": audit_pb2.OUTCOME_SUCCESS,
+    "denied": audit_pb2.OUTCOME_DENIED,
+    "failed": audit_pb2.OUTCOME_FAILED,
+}
 _OUTCOME_FROM_PROTO = {v: k for k, v in _OUTCOME_TO_PROTO.items()}
 
 

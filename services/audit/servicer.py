@@ -22,14 +22,20 @@ class AuditServiceServicer(audit_pb2_grpc.AuditServiceServicer):
         )
         return audit_pb2.AppendResponse(entry=mapping.entry(written))
 
-    async def QueryEntries(self, request: audit_pb2.QueryEntriesRequest, _: Any) -> audit_pb2.QueryEntriesResponse:
+    async def QueryEntries(
+        self, request: audit_pb2.QueryEntriesRequest, _: Any
+    ) -> audit_pb2.QueryEntriesResponse:
         tenant_id = context.require_org()
         entries, token = await self.core.trail.query(
             mapping.query(request, tenant_id), request.page_size, request.page_token
         )
-        return audit_pb2.QueryEntriesResponse(entries=[mapping.entry(e) for e in entries], next_page_token=token)
+        return audit_pb2.QueryEntriesResponse(
+            entries=[mapping.entry(e) for e in entries], next_page_token=token
+        )
 
-    async def VerifyChain(self, request: audit_pb2.VerifyChainRequest, _: Any) -> audit_pb2.VerifyChainResponse:
+    async def VerifyChain(
+        self, request: audit_pb2.VerifyChainRequest, _: Any
+    ) -> audit_pb2.VerifyChainResponse:
         context.require_org()
         report = await self.core.trail.verify(request.from_sequence)
         return mapping.verify_response(report)

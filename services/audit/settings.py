@@ -12,10 +12,14 @@ from identity_runtime.settings import ServiceSettings, setting
 class AuditSettings(ServiceSettings):
     """Everything the audit service reads from its environment."""
 
-    database_url: str = setting(help="SQLAlchemy URL: postgresql://... or sqlite:///path", secret=True)
+    database_url: str = setting(
+        help="SQLAlchemy URL: postgresql://... or sqlite:///path", secret=True
+    )
     database_pool_size: int = setting(5, "Connections per process to PostgreSQL")
     hmac_keyring_file: Path | None = setting(
-        None, "JSON keyring of chain HMAC keys, mounted from a Kubernetes Secret (the primary signs new entries)"
+        None,
+        "JSON keyring of chain HMAC keys, mounted from a Kubernetes Secret "
+        "(the primary signs new entries)",
     )
     hmac_keyring: str = setting("", "The same JSON keyring inline (development only)", secret=True)
     max_batch: int = setting(64, "Most appends one transaction commits together (group commit)")
@@ -23,7 +27,9 @@ class AuditSettings(ServiceSettings):
     def validate(self) -> list[tuple[str, str]]:
         problems = super().validate()
         if self.hmac_keyring_file is None and not self.hmac_keyring.strip():
-            problems.append(("hmac_keyring_file", "set AUDIT_HMAC_KEYRING_FILE (or AUDIT_HMAC_KEYRING)"))
+            problems.append(
+                ("hmac_keyring_file", "set AUDIT_HMAC_KEYRING_FILE (or AUDIT_HMAC_KEYRING)")
+            )
         if not 1 <= self.max_batch <= 1000:
             problems.append(("max_batch", "must be between 1 and 1000"))
         return problems

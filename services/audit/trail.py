@@ -21,7 +21,9 @@ class AuditTrail:
     async def append(self, draft: Draft) -> Entry:
         return await self.appender.append(validate_draft(draft))
 
-    async def query(self, query: QueryFilter, page_size: int, page_token: str) -> tuple[list[Entry], str]:
+    async def query(
+        self, query: QueryFilter, page_size: int, page_token: str
+    ) -> tuple[list[Entry], str]:
         return await self.database.run(lambda s: self.log.query(s, query, page_size, page_token))
 
     async def export(self, tenant_id: str, from_sequence: int) -> AsyncIterator[Entry]:
@@ -29,7 +31,9 @@ class AuditTrail:
             raise invalid_field("from_sequence", "must not be negative")
         after = max(from_sequence, 1) - 1
         while True:
-            batch = await self.database.run(lambda s, after=after: self.log.export_batch(s, after, tenant_id))
+            batch = await self.database.run(
+                lambda s, after=after: self.log.export_batch(s, after, tenant_id)
+            )
             if not batch:
                 return
             for entry in batch:

@@ -29,14 +29,19 @@ class CaptureQualityCore(Core):
 
 
 def build_face_assessor(settings: CaptureQualitySettings) -> FaceAssessor:
-    detector = FaceDetector(pack.onnx_runner(pack.detector_manifest(settings, settings.detector_model), settings))
+    detector = FaceDetector(
+        pack.onnx_runner(pack.detector_manifest(settings, settings.detector_model), settings)
+    )
     pad_specs = [crop_spec(m) for m in pack.pad_manifests(settings, settings.pad_models)]
-    return FaceAssessor(detector, pad_specs, images.ImageLimits(max_pixels=settings.max_image_pixels))
+    return FaceAssessor(
+        detector, pad_specs, images.ImageLimits(max_pixels=settings.max_image_pixels)
+    )
 
 
 async def build(settings: CaptureQualitySettings) -> CaptureQualityCore:
     # Model loading verifies hashes and takes a few seconds: off the loop.
     faces, ktp = await asyncio.gather(
-        asyncio.to_thread(build_face_assessor, settings), asyncio.to_thread(build_ktp_checker, settings)
+        asyncio.to_thread(build_face_assessor, settings),
+        asyncio.to_thread(build_ktp_checker, settings),
     )
     return CaptureQualityCore(faces=faces, ktp=ktp)

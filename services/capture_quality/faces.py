@@ -76,7 +76,9 @@ def _frame_rank(frame: FrameResult) -> tuple[int, int, float]:
 
 
 class FaceAssessor:
-    def __init__(self, detector: FaceDetector, pad_specs: list[CropSpec], limits: images.ImageLimits):
+    def __init__(
+        self, detector: FaceDetector, pad_specs: list[CropSpec], limits: images.ImageLimits
+    ):
         self.detector = detector
         self.pad_specs = pad_specs
         self.limits = limits
@@ -85,9 +87,13 @@ class FaceAssessor:
     def decode_frames(self, frames: list[bytes]) -> list[np.ndarray]:
         if not 1 <= len(frames) <= MAX_FRAMES:
             raise invalid_field("frames", f"send 1 to {MAX_FRAMES} frames")
-        return [images.decode(data, self.limits, f"frames[{i}].data") for i, data in enumerate(frames)]
+        return [
+            images.decode(data, self.limits, f"frames[{i}].data") for i, data in enumerate(frames)
+        ]
 
-    def assess_frame(self, index: int, image: np.ndarray, profile: quality.QualityProfile) -> FrameResult:
+    def assess_frame(
+        self, index: int, image: np.ndarray, profile: quality.QualityProfile
+    ) -> FrameResult:
         faces = self.detector.detect(image)
         face_bgr, background_bgr = quality.colour_sample(image, faces[0] if faces else None)
         return FrameResult(
@@ -103,11 +109,18 @@ class FaceAssessor:
         return FaceCrops(
             aligned=align_face(image, face.landmarks),
             alignment=ALIGNMENT_ID,
-            pad=[PadCropImage(spec.scale, pad_crop(image, face.box, spec.scale, spec.size)) for spec in self.pad_specs],
+            pad=[
+                PadCropImage(spec.scale, pad_crop(image, face.box, spec.scale, spec.size))
+                for spec in self.pad_specs
+            ],
         )
 
     def assess(
-        self, frames: list[bytes], kind: str = SELFIE, include_crops: bool = False, crop_frame_index: int | None = None
+        self,
+        frames: list[bytes],
+        kind: str = SELFIE,
+        include_crops: bool = False,
+        crop_frame_index: int | None = None,
     ) -> FaceAssessment:
         decoded = self.decode_frames(frames)
         profile = self.profiles[kind]

@@ -33,23 +33,40 @@ class KtpCheckRequest:
     include_portrait_crop: bool = False
 
     def __repr__(self) -> str:  # never print the NIK, fields or image
-        return f"KtpCheckRequest(image_bytes={len(self.image)}, fields={sorted(self.submitted_fields)})"
+        return (
+            f"KtpCheckRequest(image_bytes={len(self.image)}, "
+            f"fields={sorted(self.submitted_fields)})"
+        )
 
 
 def _validate(request: KtpCheckRequest) -> str:
     """The submitted NIK, stripped; raises InvalidArgument for bad input."""
     nik = request.submitted_nik.strip()
     if nik:
-        failed = [rule for rule, ok in ((NIK_LENGTH, len(nik) == 16), (NIK_NOT_NUMERIC, nik.isascii() and nik.isdigit())) if not ok]
+        failed = [
+            rule
+            for rule, ok in (
+                (NIK_LENGTH, len(nik) == 16),
+                (NIK_NOT_NUMERIC, nik.isascii() and nik.isdigit()),
+            )
+            if not ok
+        ]
         if failed:
             raise InvalidArgument(
-                "submitted_nik is not a NIK: " + ", ".join(failed), "NIK_INVALID", {"field": "submitted_nik", "check": failed[0]}
+                "submitted_nik is not a NIK: " + ", ".join(failed),
+                "NIK_INVALID",
+                {"field": "submitted_nik", "check": failed[0]},
             )
     for name, value in request.submitted_fields.items():
         if name not in ktp_fields.FIELD_NAMES:
-            raise invalid_field("submitted_fields", "unknown field name; expected KtpField names such as name, birth_date")
+            raise invalid_field(
+                "submitted_fields",
+                "unknown field name; expected KtpField names such as name, birth_date",
+            )
         if len(value) > MAX_SUBMITTED_VALUE:
-            raise invalid_field("submitted_fields", f"values are at most {MAX_SUBMITTED_VALUE} characters")
+            raise invalid_field(
+                "submitted_fields", f"values are at most {MAX_SUBMITTED_VALUE} characters"
+            )
     return nik
 
 
@@ -66,7 +83,11 @@ class KtpChecker:
 
     def _run(self, analyzer: KtpAnalyzer, request: KtpCheckRequest, nik: str, release) -> KtpReport:
         try:
-            image = decode(request.image, ImageLimits(max_pixels=self.max_pixels, min_side=self.min_side), "card_image")
+            image = decode(
+                request.image,
+                ImageLimits(max_pixels=self.max_pixels, min_side=self.min_side),
+                "card_image",
+            )
             return analyzer.analyze(
                 image,
                 submitted_nik=nik,
@@ -92,7 +113,9 @@ class KtpChecker:
 def build_ktp_checker(settings: CaptureQualitySettings) -> KtpChecker:
     """Load and verify the OCR and face models; raises when one is missing or altered."""
     if settings.ktp_workers < 1 or settings.ktp_ocr_threads < 1:
-        raise ValueError("CAPTURE_QUALITY_KTP_WORKERS and CAPTURE_QUALITY_KTP_OCR_THREADS must be at least 1")
+        raise ValueError(
+            "CAPTURE_QUALITY_KTP_WORKERS and CAPTURE_QUALITY_KTP_OCR_THREADS must be at least 1"
+        )
     thresholds = Thresholds(
         blur_min=settings.ktp_blur_min,
         glare_max=settings.ktp_glare_max,
@@ -101,7 +124,14 @@ def build_ktp_checker(settings: CaptureQualitySettings) -> KtpChecker:
     )
     regions = default_index()
     analyzers = [
-        KtpAnalyzer(OcrEngine(threads=settings.ktp_ocr_threads), PortraitFinder(load_face_detector()), regions, thresholds)
+        KtpAnalyzer(
+            OcrEngine(threads=settings.ktp_ocr_threads),
+            PortraitFinder(load_face_detector()),
+            regions,
+            thresholds,
+        )
         for _ in range(settings.ktp_workers)
     ]
-    return KtpChecker(analyzers, max_pixels=settings.max_image_pixels, min_side=settings.ktp_min_side)
+    return KtpChecker(
+        analyzers, max_pixels=settings.max_image_pixels, min_side=settings.ktp_min_side
+    )

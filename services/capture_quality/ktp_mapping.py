@@ -32,7 +32,9 @@ def detected_face(face: Face) -> types_pb2.DetectedFace:
 def nik_validation(check: NikCheck) -> pb.NikValidation:
     return pb.NikValidation(
         valid=check.valid,
-        reasons=[types_pb2.Reason(code=rule, message=RULE_MESSAGES[rule]) for rule in check.reasons],
+        reasons=[
+            types_pb2.Reason(code=rule, message=RULE_MESSAGES[rule]) for rule in check.reasons
+        ],
         province_code=check.province_code,
         province_name=check.province_name,
         regency_code=check.regency_code,
@@ -50,16 +52,29 @@ def ktp_response(report: KtpReport) -> pb.CheckKtpResponse:
         card_found=report.card_found,
         card_corners=[types_pb2.Point(x=x, y=y) for x, y in report.card_corners],
         measures=[
-            pb.QualityMeasure(name=m.name, value=m.value, threshold=m.threshold, passed=m.passed, reason_code=m.reason_code)
+            pb.QualityMeasure(
+                name=m.name,
+                value=m.value,
+                threshold=m.threshold,
+                passed=m.passed,
+                reason_code=m.reason_code,
+            )
             for m in report.measures
         ],
         portrait_found=report.portrait is not None,
         fields=[
-            pb.KtpField(name=name, value=report.fields[name].value, confidence=report.fields[name].confidence)
+            pb.KtpField(
+                name=name,
+                value=report.fields[name].value,
+                confidence=report.fields[name].confidence,
+            )
             for name in ktp_fields.FIELD_NAMES
             if name in report.fields
         ],
-        tamper_signals=[pb.TamperSignal(code=s.code, score=s.score, decisive=s.decisive, detail=s.detail) for s in report.signals],
+        tamper_signals=[
+            pb.TamperSignal(code=s.code, score=s.score, decisive=s.decisive, detail=s.detail)
+            for s in report.signals
+        ],
         verdict=pb.QUALITY_VERDICT_PASS if report.passed else pb.QUALITY_VERDICT_FAIL,
         reasons=[types_pb2.Reason(code=r.code, message=r.message) for r in report.reasons],
         ocr_model=report.ocr_model,
@@ -71,7 +86,10 @@ def ktp_response(report: KtpReport) -> pb.CheckKtpResponse:
         response.portrait_crops.aligned.CopyFrom(
             types_pb2.AlignedFace(
                 image=types_pb2.RawImage(
-                    width=crop.shape[1], height=crop.shape[0], format=types_pb2.PIXEL_FORMAT_BGR8, pixels=crop.tobytes()
+                    width=crop.shape[1],
+                    height=crop.shape[0],
+                    format=types_pb2.PIXEL_FORMAT_BGR8,
+                    pixels=crop.tobytes(),
                 ),
                 alignment=ALIGNMENT,
             )

@@ -30,7 +30,10 @@ def capture_kind(kind: int) -> str:
 
 def raw_bgr(image: np.ndarray) -> types_pb2.RawImage:
     return types_pb2.RawImage(
-        width=image.shape[1], height=image.shape[0], format=types_pb2.PIXEL_FORMAT_BGR8, pixels=np.ascontiguousarray(image).tobytes()
+        width=image.shape[1],
+        height=image.shape[0],
+        format=types_pb2.PIXEL_FORMAT_BGR8,
+        pixels=np.ascontiguousarray(image).tobytes(),
     )
 
 
@@ -44,12 +47,20 @@ def detected_face(face: Face) -> types_pb2.DetectedFace:
 
 
 def measure(m: Measure) -> pb.QualityMeasure:
-    return pb.QualityMeasure(name=m.name, value=m.value, threshold=m.threshold, passed=m.passed, reason_code=m.reason_code)
+    return pb.QualityMeasure(
+        name=m.name,
+        value=m.value,
+        threshold=m.threshold,
+        passed=m.passed,
+        reason_code=m.reason_code,
+    )
 
 
 def colour(sample: ColourSample) -> types_pb2.ColourSample:
     (fb, fg, fr), (bb, bg, br) = sample.face_bgr, sample.background_bgr
-    return types_pb2.ColourSample(face_b=fb, face_g=fg, face_r=fr, background_b=bb, background_g=bg, background_r=br)
+    return types_pb2.ColourSample(
+        face_b=fb, face_g=fg, face_r=fr, background_b=bb, background_g=bg, background_r=br
+    )
 
 
 def face_crops(crops: FaceCrops) -> types_pb2.FaceCrops:

@@ -12,9 +12,14 @@ SPEC = ServiceSpec(
     name="capture-quality",
     settings_class=CaptureQualitySettings,
     env_prefix="CAPTURE_QUALITY",
-    service_names=[capture_quality_pb2.DESCRIPTOR.services_by_name["CaptureQualityService"].full_name],
+    service_names=[
+        capture_quality_pb2.DESCRIPTOR.services_by_name["CaptureQualityService"].full_name
+    ],
     build=build,
     servicers=lambda core, settings: [
-        (capture_quality_pb2_grpc.add_CaptureQualityServiceServicer_to_server, CaptureQualityServiceServicer(core)),
+        (
+            capture_quality_pb2_grpc.add_CaptureQualityServiceServicer_to_server,
+            CaptureQualityServiceServicer(core),
+        ),
     ],
 )

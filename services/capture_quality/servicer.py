@@ -24,9 +24,13 @@ class CaptureQualityServiceServicer(capture_quality_pb2_grpc.CaptureQualityServi
         kind = mapping.capture_kind(request.kind)
         frames = [frame.data for frame in request.frames]
         crop_frame = request.crop_frame_index if request.HasField("crop_frame_index") else None
-        result = await asyncio.to_thread(self.core.faces.assess, frames, kind, request.include_crops, crop_frame)
+        result = await asyncio.to_thread(
+            self.core.faces.assess, frames, kind, request.include_crops, crop_frame
+        )
         return mapping.assess_face_response(result)
 
-    async def CheckKtp(self, request: capture_quality_pb2.CheckKtpRequest, _: Any) -> capture_quality_pb2.CheckKtpResponse:
+    async def CheckKtp(
+        self, request: capture_quality_pb2.CheckKtpRequest, _: Any
+    ) -> capture_quality_pb2.CheckKtpResponse:
         report = await self.core.ktp.check(ktp_mapping.ktp_request(request))
         return ktp_mapping.ktp_response(report)

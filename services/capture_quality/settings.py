@@ -12,15 +12,27 @@ from identity_runtime.settings import setting
 class CaptureQualitySettings(InferenceSettings):
     """Everything the capture-quality service reads from its environment."""
 
-    detector_model: str = setting(DEFAULT_DETECTOR, "Manifest id of the face detector (5 landmarks)")
+    detector_model: str = setting(
+        DEFAULT_DETECTOR, "Manifest id of the face detector (5 landmarks)"
+    )
     # Only the manifests are read (crop scale and size): the PAD weights run in liveness.
-    pad_models: tuple[str, ...] = setting(DEFAULT_PAD_MODELS, "PAD model ids whose crops AssessFace cuts")
+    pad_models: tuple[str, ...] = setting(
+        DEFAULT_PAD_MODELS, "PAD model ids whose crops AssessFace cuts"
+    )
 
     # --- KTP card checks (CheckKtp) ---
-    ktp_ocr_threads: int = setting(2, "ONNX Runtime intra-op threads per KTP OCR engine (spinning is off)")
-    ktp_workers: int = setting(1, "KTP analyses run at once; each holds its own OCR engine (~150 MB)")
+    ktp_ocr_threads: int = setting(
+        2, "ONNX Runtime intra-op threads per KTP OCR engine (spinning is off)"
+    )
+    ktp_workers: int = setting(
+        1, "KTP analyses run at once; each holds its own OCR engine (~150 MB)"
+    )
     ktp_min_side: int = setting(320, "Shortest side of a KTP photo, in pixels")
-    ktp_blur_min: float = setting(40.0, "Laplacian variance the rectified card must exceed (OCR fails below ~10)")
+    ktp_blur_min: float = setting(
+        40.0, "Laplacian variance the rectified card must exceed (OCR fails below ~10)"
+    )
     ktp_glare_max: float = setting(0.02, "Largest fraction of the card covered by glare")
     ktp_card_width_min: float = setting(600.0, "Smallest card width in the photo, in pixels")
-    ktp_field_min_confidence: float = setting(0.6, "OCR confidence below which NIK, name or birth date fail the check")
+    ktp_field_min_confidence: float = setting(
+        0.6, "OCR confidence below which NIK, name or birth date fail the check"
+    )

@@ -21,7 +21,11 @@ class EmbeddingCore(Core):
 
     async def ready(self) -> tuple[bool, str]:
         contract = self.embeddings.contract
-        return True, f"{contract.model_id}@{contract.model_version} ({contract.dimension}-d) on {self.embeddings.backend}"
+        return (
+            True,
+            f"{contract.model_id}@{contract.model_version} ({contract.dimension}-d) "
+            f"on {self.embeddings.backend}",
+        )
 
     async def close(self) -> None:
         self.embeddings.embedder.runner.unload()
@@ -39,7 +43,11 @@ def build_embeddings(settings: EmbeddingSettings) -> Embeddings:
         runner.load()
     else:
         runner = pack.onnx_runner(manifest, settings)
-    return Embeddings(FaceEmbedder(runner), settings.backend, images.ImageLimits(max_pixels=settings.max_image_pixels))
+    return Embeddings(
+        FaceEmbedder(runner),
+        settings.backend,
+        images.ImageLimits(max_pixels=settings.max_image_pixels),
+    )
 
 
 async def build(settings: EmbeddingSettings) -> EmbeddingCore:

@@ -53,10 +53,14 @@ class Embeddings:
         size = self.embedder.size
         if isinstance(face, AlignedInput):
             if face.alignment and face.alignment != self.embedder.alignment:
-                raise invalid_field(f"{field}.aligned.alignment", f"this model expects {self.embedder.alignment}")
+                raise invalid_field(
+                    f"{field}.aligned.alignment", f"this model expects {self.embedder.alignment}"
+                )
             if face.image.shape[:2] != (size, size):
                 raise InvalidArgument(
-                    f"{field}.aligned.image: the model takes {size}x{size} crops", "RAW_IMAGE_INVALID", {"field": field}
+                    f"{field}.aligned.image: the model takes {size}x{size} crops",
+                    "RAW_IMAGE_INVALID",
+                    {"field": field},
                 )
             return face.image
         if face.landmarks.shape != (5, 2) or not np.isfinite(face.landmarks).all():

@@ -18,7 +18,9 @@ def face_input(index: int, face: pb.FaceInput) -> FaceInput:
     if which == "aligned":
         image = face.aligned.image
         if image.format != types_pb2.PIXEL_FORMAT_BGR8:
-            raise InvalidArgument(f"{field}.aligned.image: must be BGR8", "RAW_IMAGE_INVALID", {"field": field})
+            raise InvalidArgument(
+                f"{field}.aligned.image: must be BGR8", "RAW_IMAGE_INVALID", {"field": field}
+            )
         pixels = raw_bgr(image.width, image.height, image.pixels, 3, f"{field}.aligned.image")
         return AlignedInput(pixels, face.aligned.alignment)
     if which == "landmarked":
@@ -30,7 +32,9 @@ def face_input(index: int, face: pb.FaceInput) -> FaceInput:
 
 
 def contract(value: EmbeddingContract) -> types_pb2.EmbeddingContract:
-    return types_pb2.EmbeddingContract(model_id=value.model_id, model_version=value.model_version, dimension=value.dimension)
+    return types_pb2.EmbeddingContract(
+        model_id=value.model_id, model_version=value.model_version, dimension=value.dimension
+    )
 
 
 def embedding(value: EmbeddingContract, vector: np.ndarray) -> types_pb2.Embedding:

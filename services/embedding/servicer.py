@@ -18,7 +18,9 @@ class EmbeddingServiceServicer(embedding_pb2_grpc.EmbeddingServiceServicer):
     async def Embed(self, request: pb.EmbedRequest, _: Any) -> pb.EmbedResponse:
         faces = [mapping.face_input(0, request.face)]
         vectors = await asyncio.to_thread(self.core.embeddings.embed, faces)
-        return pb.EmbedResponse(embedding=mapping.embedding(self.core.embeddings.contract, vectors[0]))
+        return pb.EmbedResponse(
+            embedding=mapping.embedding(self.core.embeddings.contract, vectors[0])
+        )
 
     async def EmbedBatch(self, request: pb.EmbedBatchRequest, _: Any) -> pb.EmbedBatchResponse:
         faces = [mapping.face_input(i, face) for i, face in enumerate(request.faces)]
@@ -26,7 +28,9 @@ class EmbeddingServiceServicer(embedding_pb2_grpc.EmbeddingServiceServicer):
         contract = self.core.embeddings.contract
         return pb.EmbedBatchResponse(embeddings=[mapping.embedding(contract, v) for v in vectors])
 
-    async def GetModelInfo(self, request: pb.GetModelInfoRequest, _: Any) -> pb.GetModelInfoResponse:
+    async def GetModelInfo(
+        self, request: pb.GetModelInfoRequest, _: Any
+    ) -> pb.GetModelInfoResponse:
         embeddings = self.core.embeddings
         return pb.GetModelInfoResponse(
             contract=mapping.contract(embeddings.contract),

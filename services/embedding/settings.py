@@ -13,10 +13,16 @@ from identity_runtime.settings import setting
 class EmbeddingSettings(InferenceSettings):
     """Everything the embedding service reads from its environment."""
 
-    embedding_model: str = setting(DEFAULT_EMBEDDING, "Manifest id of the face embedding model (e.g. qe-face-v3)")
-    backend: Literal["onnxruntime", "triton"] = setting("onnxruntime", "In-process ONNX Runtime, or a Triton server")
+    embedding_model: str = setting(
+        DEFAULT_EMBEDDING, "Manifest id of the face embedding model (e.g. qe-face-v3)"
+    )
+    backend: Literal["onnxruntime", "triton"] = setting(
+        "onnxruntime", "In-process ONNX Runtime, or a Triton server"
+    )
     triton_url: str = setting("", "host:port of Triton's gRPC endpoint (backend=triton)")
-    triton_model_name: str = setting("", "Model name in the Triton repository; empty = the manifest id")
+    triton_model_name: str = setting(
+        "", "Model name in the Triton repository; empty = the manifest id"
+    )
     triton_timeout_seconds: float = setting(10.0, "Timeout of one Triton call")
 
     def validate(self) -> list[tuple[str, str]]:

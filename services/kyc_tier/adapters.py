@@ -26,7 +26,11 @@ from services.kyc_tier.mapping import PURPOSE_TO_PROTO, SOURCE_FROM_PROTO, SOURC
 
 T = TypeVar("T")
 
-_OUTCOMES = {"success": audit_pb2.OUTCOME_SUCCESS, "denied": audit_pb2.OUTCOME_DENIED, "failed": audit_pb2.OUTCOME_FAILED}
+_OUTCOMES = {
+    "success": audit_pb2.OUTCOME_SUCCESS,
+    "denied": audit_pb2.OUTCOME_DENIED,
+    "failed": audit_pb2.OUTCOME_FAILED,
+}
 
 
 async def _call(service: str, call: Awaitable[T]) -> T:
@@ -42,17 +46,25 @@ def _reasons(items: Sequence[types_pb2.Reason]) -> tuple[ports.Reason, ...]:
 
 class GrpcCaptureQuality:
     def __init__(self, clients: ClientFactory):
-        self.stub = clients.stub("capture_quality", capture_quality_pb2_grpc.CaptureQualityServiceStub)
+        self.stub = clients.stub(
+            "capture_quality", capture_quality_pb2_grpc.CaptureQualityServiceStub
+        )
 
     async def assess_face(
-        self, frames: Sequence[bytes], kind: str, offsets_ms: Sequence[int] = (), baseline: Sequence[bool] = ()
+        self,
+        frames: Sequence[bytes],
+        kind: str,
+        offsets_ms: Sequence[int] = (),
+        baseline: Sequence[bool] = (),
     ) -> ports.FaceAssessment:
         # The unflashed baseline frame, when there is one, is judged and
         # cropped: a coloured flash distorts PAD and embeddings.
         baseline_index = next((i for i, flag in enumerate(baseline) if flag), None)
         request = capture_quality_pb2.AssessFaceRequest(
             frames=[types_pb2.Image(data=frame) for frame in frames],
-            kind=capture_quality_pb2.CAPTURE_KIND_SELFIE if kind == "selfie" else capture_quality_pb2.CAPTURE_KIND_REFERENCE,
+            kind=capture_quality_pb2.CAPTURE_KIND_SELFIE
+            if kind == "selfie"
+            else capture_quality_pb2.CAPTURE_KIND_REFERENCE,
             include_crops=True,
         )
         if baseline_index is not None:
@@ -61,7 +73,9 @@ class GrpcCaptureQuality:
         evidence = tuple(
             liveness_pb2.FrameEvidence(
                 frame_index=frame.frame_index,
-                offset_ms=offsets_ms[frame.frame_index] if frame.frame_index < len(offsets_ms) else 0,
+                offset_ms=offsets_ms[frame.frame_index]
+                if frame.frame_index < len(offsets_ms)
+                else 0,
                 colour=frame.colour,
                 face_found=len(frame.faces) > 0,
                 baseline=frame.frame_index < len(baseline) and baseline[frame.frame_index],
@@ -78,7 +92,9 @@ class GrpcCaptureQuality:
             frame_evidence=evidence,
         )
 
-    async def check_ktp(self, card: bytes, submitted_nik: str, submitted_fields: Mapping[str, str]) -> ports.KtpAssessment:
+    async def check_ktp(
+        self, card: bytes, submitted_nik: str, submitted_fields: Mapping[str, str]
+    ) -> ports.KtpAssessment:
         request = capture_quality_pb2.CheckKtpRequest(
             card_image=types_pb2.Image(data=card),
             submitted_nik=submitted_nik,
@@ -91,7 +107,9 @@ class GrpcCaptureQuality:
             reasons=_reasons(reply.reasons),
             fields={f.name: ports.KtpField(f.value, f.confidence) for f in reply.fields},
             nik_valid=reply.nik.valid,
-            tamper=tuple(ports.TamperSignal(t.code, t.score, t.decisive) for t in reply.tamper_signals),
+            tamper=tuple(
+                ports.TamperSignal(t.code, t.score, t.decisive) for t in reply.tamper_signals
+            ),
             portrait_found=reply.portrait_found,
             ocr_model=reply.ocr_model,
             portrait_crops=reply.portrait_crops if reply.HasField("portrait_crops") else None,
@@ -105,7 +123,11 @@ class GrpcLiveness:
     async def issue_challenge(self, customer_id: str, purpose: str) -> ports.Challenge:
         reply = await _call(
             "liveness",
-            self.stub.IssueChallenge(liveness_pb2.IssueChallengeRequest(customer_id=customer_id, purpose=PURPOSE_TO_PROTO[purpose])),
+            self.stub.IssueChallenge(
+                liveness_pb2.IssueChallengeRequest(
+                    customer_id=customer_id, purpose=PURPOSE_TO_PROTO[purpose]
+                )
+            ),
         )
         return ports.Challenge(reply.challenge)
 
@@ -116,7 +138,11 @@ class GrpcLiveness:
             "liveness",
             self.stub.RegisterDevice(
                 liveness_pb2.RegisterDeviceRequest(
-                    device_id=device_id, customer_id=customer_id, algorithm=algorithm, public_key=public_key, platform=platform
+                    device_id=device_id,
+                    customer_id=customer_id,
+                    algorithm=algorithm,
+                    public_key=public_key,
+                    platform=platform,
                 )
             ),
         )
@@ -206,24 +232,39 @@ class GrpcMatcher:
             duplicates=tuple(ports.Duplicate(d.customer_id, d.score) for d in reply.duplicates),
         )
 
-    async def verify_enrolled(self, customer_id: str, probe: ports.FaceEmbedding) -> ports.MatchResult:
-        reply = await _call(
-            "matching", self.stub.Verify(matching_pb2.VerifyRequest(probe=probe.message, customer_id=customer_id))
-        )
-        return _match(reply)
-
-    async def verify_reference(self, probe: ports.FaceEmbedding, reference: ports.FaceEmbedding) -> ports.MatchResult:
+    async def verify_enrolled(
+        self, customer_id: str, probe: ports.FaceEmbedding
+    ) -> ports.MatchResult:
         reply = await _call(
             "matching",
-            self.stub.Verify(matching_pb2.VerifyRequest(probe=probe.message, reference_embedding=reference.message)),
+            self.stub.Verify(
+                matching_pb2.VerifyRequest(probe=probe.message, customer_id=customer_id)
+            ),
         )
         return _match(reply)
 
-    async def list_enrollments(self, customer_id: str, include_retired: bool) -> list[ports.EnrollmentInfo]:
+    async def verify_reference(
+        self, probe: ports.FaceEmbedding, reference: ports.FaceEmbedding
+    ) -> ports.MatchResult:
+        reply = await _call(
+            "matching",
+            self.stub.Verify(
+                matching_pb2.VerifyRequest(
+                    probe=probe.message, reference_embedding=reference.message
+                )
+            ),
+        )
+        return _match(reply)
+
+    async def list_enrollments(
+        self, customer_id: str, include_retired: bool
+    ) -> list[ports.EnrollmentInfo]:
         reply = await _call(
             "matching",
             self.stub.ListEnrollments(
-                matching_pb2.ListEnrollmentsRequest(customer_id=customer_id, include_retired=include_retired)
+                matching_pb2.ListEnrollmentsRequest(
+                    customer_id=customer_id, include_retired=include_retired
+                )
             ),
         )
         return [
@@ -243,13 +284,19 @@ class GrpcMatcher:
 
     async def retire(self, customer_id: str, reason: str) -> int:
         reply = await _call(
-            "matching", self.stub.RetireEnrollments(matching_pb2.RetireEnrollmentsRequest(customer_id=customer_id, reason=reason))
+            "matching",
+            self.stub.RetireEnrollments(
+                matching_pb2.RetireEnrollmentsRequest(customer_id=customer_id, reason=reason)
+            ),
         )
         return reply.retired_count
 
     async def shred(self, customer_id: str) -> int:
         reply = await _call(
-            "matching", self.stub.ShredCustomerKey(matching_pb2.ShredCustomerKeyRequest(customer_id=customer_id))
+            "matching",
+            self.stub.ShredCustomerKey(
+                matching_pb2.ShredCustomerKeyRequest(customer_id=customer_id)
+            ),
         )
         return reply.destroyed_key_count
 

@@ -35,7 +35,9 @@ class AttemptFilter:
     end_time: datetime | None = None
 
 
-def list_attempts(session: Session, org_id: str, filters: AttemptFilter, size: int, token: str) -> tuple[list[AttemptView], str]:
+def list_attempts(
+    session: Session, org_id: str, filters: AttemptFilter, size: int, token: str
+) -> tuple[list[AttemptView], str]:
     if filters.customer_id:
         records.load_customer(session, org_id, filters.customer_id)
     limit = page_size(size)
@@ -53,10 +55,23 @@ def list_attempts(session: Session, org_id: str, filters: AttemptFilter, size: i
     if token:
         created, last_id = decode_page_token(token)
         query = query.where(
-            or_(models.Attempt.created_at < created, and_(models.Attempt.created_at == created, models.Attempt.attempt_id < last_id))
+            or_(
+                models.Attempt.created_at < created,
+                and_(models.Attempt.created_at == created, models.Attempt.attempt_id < last_id),
+            )
         )
-    rows = list(session.scalars(query.order_by(models.Attempt.created_at.desc(), models.Attempt.attempt_id.desc()).limit(limit + 1)))
-    next_token = encode_page_token(rows[limit - 1].created_at, rows[limit - 1].attempt_id) if len(rows) > limit else ""
+    rows = list(
+        session.scalars(
+            query.order_by(
+                models.Attempt.created_at.desc(), models.Attempt.attempt_id.desc()
+            ).limit(limit + 1)
+        )
+    )
+    next_token = (
+        encode_page_token(rows[limit - 1].created_at, rows[limit - 1].attempt_id)
+        if len(rows) > limit
+        else ""
+    )
     return [
         AttemptView(
             attempt_id=r.attempt_id,

@@ -33,7 +33,11 @@ class KycTierCore(Core):
         from identity_store.migrate import is_at_head
 
         at_head = await asyncio.to_thread(is_at_head, self.database.url)
-        return (True, "database at head") if at_head else (False, "database schema is not at head: run `identity migrate`")
+        return (
+            (True, "database at head")
+            if at_head
+            else (False, "database schema is not at head: run `identity migrate`")
+        )
 
     async def close(self) -> None:
         await self.relay.stop()
@@ -51,11 +55,19 @@ async def build(settings: KycTierSettings) -> KycTierCore:
     database = Database(settings.database_url, settings.database_pool_size)
     clients = ClientFactory(
         settings.downstream_addresses(),
-        ClientOptions(max_message_bytes=settings.max_message_bytes, default_timeout_seconds=settings.default_deadline_seconds),
+        ClientOptions(
+            max_message_bytes=settings.max_message_bytes,
+            default_timeout_seconds=settings.default_deadline_seconds,
+        ),
     )
     kms = LocalKms(load_keyring(settings.kek_keyring_file, settings.kek_keyring, "KEK keyring"))
-    vault = PiiVault(DataKeyStore(kms, settings.key_cache_size, settings.key_cache_ttl_seconds), settings.pii_index_key)
-    relay = OutboxRelay(database, adapters.GrpcAuditSink(clients), settings.audit_relay_poll_seconds)
+    vault = PiiVault(
+        DataKeyStore(kms, settings.key_cache_size, settings.key_cache_ttl_seconds),
+        settings.pii_index_key,
+    )
+    relay = OutboxRelay(
+        database, adapters.GrpcAuditSink(clients), settings.audit_relay_poll_seconds
+    )
     customers = Customers(vault)
     flows = Flows(
         database=database,

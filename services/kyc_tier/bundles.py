@@ -66,7 +66,13 @@ def digest(bundle: BundleInput, challenge_id: str) -> str:
 
 
 def store_sealed(
-    session: Session, vault: PiiVault, customer: models.Customer, verification_id: str, sha256: str, raw: bytes, retention: str
+    session: Session,
+    vault: PiiVault,
+    customer: models.Customer,
+    verification_id: str,
+    sha256: str,
+    raw: bytes,
+    retention: str,
 ) -> str:
     bundle_id = records.new_id("bun")
     key_id, sealed = vault.seal_bundle(session, customer, bundle_id, raw)

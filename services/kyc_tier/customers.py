@@ -110,7 +110,9 @@ class Customers:
     def __init__(self, vault: PiiVault):
         self.vault = vault
 
-    def create(self, session: Session, org_id: str, data: CustomerInput) -> tuple[CustomerView, records.VerificationRecord | None]:
+    def create(
+        self, session: Session, org_id: str, data: CustomerInput
+    ) -> tuple[CustomerView, records.VerificationRecord | None]:
         data = _validated(data)
         reasons = nik_reasons(data.nik) if data.nik else ()
         if reasons:
@@ -121,9 +123,15 @@ class Customers:
                 {"field": "nik", "check": ",".join(r.code for r in reasons)},
             )
         if session.scalar(
-            select(models.Customer.customer_id).where(models.Customer.org_id == org_id, models.Customer.external_id == data.external_id)
+            select(models.Customer.customer_id).where(
+                models.Customer.org_id == org_id, models.Customer.external_id == data.external_id
+            )
         ):
-            raise AlreadyExists("a customer with this external_id exists", "CUSTOMER_ALREADY_EXISTS", {"field": "external_id"})
+            raise AlreadyExists(
+                "a customer with this external_id exists",
+                "CUSTOMER_ALREADY_EXISTS",
+                {"field": "external_id"},
+            )
         customer = models.Customer(
             customer_id=records.new_id("cus"),
             org_id=org_id,
@@ -137,28 +145,46 @@ class Customers:
         try:
             session.flush()
         except IntegrityError:
-            raise AlreadyExists("a customer with this external_id exists", "CUSTOMER_ALREADY_EXISTS", {"field": "external_id"}) from None
-        outbox.record(session, org_id, "customer.create", f"customer:{customer.customer_id}", "success")
+            raise AlreadyExists(
+                "a customer with this external_id exists",
+                "CUSTOMER_ALREADY_EXISTS",
+                {"field": "external_id"},
+            ) from None
+        outbox.record(
+            session, org_id, "customer.create", f"customer:{customer.customer_id}", "success"
+        )
         verification = None
         if data.nik:
             verification = self.record_nik(session, customer, data.nik, source="customer_create")
         return view(customer), verification
 
-    def record_nik(self, session: Session, customer: models.Customer, nik: str, source: str) -> records.VerificationRecord:
+    def record_nik(
+        self, session: Session, customer: models.Customer, nik: str, source: str
+    ) -> records.VerificationRecord:
         """Store a structurally valid NIK and its NIK_FORMAT verification; settle the tier."""
         self.vault.store_nik(session, customer, nik)
         row = records.add_verification(
             session, customer, tiers.NIK_FORMAT, True, details={"source": source}
         )
         outbox.record(
-            session, customer.org_id, "verification.nik_format", f"customer:{customer.customer_id}", "success",
+            session,
+            customer.org_id,
+            "verification.nik_format",
+            f"customer:{customer.customer_id}",
+            "success",
             details={"verification_id": row.verification_id, "source": source},
         )
         settle(session, customer, "verification", row.verification_id)
         return records.verification_record(row)
 
     def list(
-        self, session: Session, org_id: str, size: int, token: str, tier: str, created_after: datetime | None
+        self,
+        session: Session,
+        org_id: str,
+        size: int,
+        token: str,
+        tier: str,
+        created_after: datetime | None,
     ) -> tuple[list[CustomerView], str]:
         limit = page_size(size)
         query = select(models.Customer).where(models.Customer.org_id == org_id)
@@ -171,18 +197,32 @@ class Customers:
             query = query.where(
                 or_(
                     models.Customer.created_at < created,
-                    and_(models.Customer.created_at == created, models.Customer.customer_id < last_id),
+                    and_(
+                        models.Customer.created_at == created, models.Customer.customer_id < last_id
+                    ),
                 )
             )
-        rows = list(session.scalars(query.order_by(models.Customer.created_at.desc(), models.Customer.customer_id.desc()).limit(limit + 1)))
-        next_token = encode_page_token(rows[limit - 1].created_at, rows[limit - 1].customer_id) if len(rows) > limit else ""
+        rows = list(
+            session.scalars(
+                query.order_by(
+                    models.Customer.created_at.desc(), models.Customer.customer_id.desc()
+                ).limit(limit + 1)
+            )
+        )
+        next_token = (
+            encode_page_token(rows[limit - 1].created_at, rows[limit - 1].customer_id)
+            if len(rows) > limit
+            else ""
+        )
         return [view(r) for r in rows[:limit]], next_token
 
     def get(self, session: Session, org_id: str, customer_id: str) -> CustomerView:
         return view(records.load_customer(session, org_id, customer_id))
 
 
-def settle(session: Session, customer: models.Customer, cause: str, verification_id: str | None) -> records.TierChange | None:
+def settle(
+    session: Session, customer: models.Customer, cause: str, verification_id: str | None
+) -> records.TierChange | None:
     """Recompute the tier; a change is a tier event and an audit entry."""
     change = records.settle_tier(session, customer, cause, verification_id)
     if change is not None:

@@ -41,7 +41,9 @@ def scopes_from_proto(values: list[int]) -> tuple[str, ...]:
     try:
         return tuple(_SCOPE_FROM_PROTO[v] for v in values)
     except KeyError:
-        raise invalid_field("scopes", "only SCOPE_PUBLIC and SCOPE_INTERNAL can be granted") from None
+        raise invalid_field(
+            "scopes", "only SCOPE_PUBLIC and SCOPE_INTERNAL can be granted"
+        ) from None
 
 
 def scopes_to_proto(values: tuple[str, ...]) -> list[int]:
@@ -134,7 +136,9 @@ def customer(view: customers.CustomerView) -> resources_pb2.Customer:
         email=view.email,
         phone=view.phone,
         tier=TIER_TO_PROTO[view.tier],
-        status=resources_pb2.CUSTOMER_STATUS_ACTIVE if view.status == "active" else resources_pb2.CUSTOMER_STATUS_ERASED,
+        status=resources_pb2.CUSTOMER_STATUS_ACTIVE
+        if view.status == "active"
+        else resources_pb2.CUSTOMER_STATUS_ERASED,
         created_at=timestamp(view.created_at),
         updated_at=timestamp(view.updated_at),
         tier_updated_at=timestamp(view.tier_updated_at),
@@ -175,7 +179,9 @@ def bundle_input(bundle: resources_pb2.CaptureBundle) -> bundles.BundleInput:
         frames=tuple(frame.image.data for frame in bundle.frames),
         offsets_ms=tuple(frame.offset_ms for frame in bundle.frames),
         baseline=tuple(frame.baseline for frame in bundle.frames),
-        sensors=bundle.sensors.SerializeToString(deterministic=True) if bundle.HasField("sensors") else b"",
+        sensors=bundle.sensors.SerializeToString(deterministic=True)
+        if bundle.HasField("sensors")
+        else b"",
         attestation=Attestation(
             device_id=attestation.device_id,
             nonce=attestation.nonce,
@@ -183,7 +189,9 @@ def bundle_input(bundle: resources_pb2.CaptureBundle) -> bundles.BundleInput:
             signature=attestation.signature,
             captured_at=attestation.captured_at,
         ),
-        captured_at=attestation.captured_at.ToDatetime(tzinfo=UTC) if attestation.HasField("captured_at") else None,
+        captured_at=attestation.captured_at.ToDatetime(tzinfo=UTC)
+        if attestation.HasField("captured_at")
+        else None,
         raw=bundle.SerializeToString(deterministic=True),
     )
 
@@ -192,14 +200,19 @@ def bundle_frames(raw: bytes) -> tuple[list[bytes], list[bool]]:
     """Frames of a sealed bundle, once opened, and which are baselines."""
     parsed = resources_pb2.CaptureBundle()
     parsed.ParseFromString(raw)
-    return [frame.image.data for frame in parsed.frames], [frame.baseline for frame in parsed.frames]
+    return [frame.image.data for frame in parsed.frames], [
+        frame.baseline for frame in parsed.frames
+    ]
 
 
 def liveness_scores(decision: Any) -> resources_pb2.LivenessScores:
     if decision is None:
         return resources_pb2.LivenessScores()
     return resources_pb2.LivenessScores(
-        live=decision.live, pad_score=decision.pad_score, flash_score=decision.flash_score, decision_basis=decision.decision_basis
+        live=decision.live,
+        pad_score=decision.pad_score,
+        flash_score=decision.flash_score,
+        decision_basis=decision.decision_basis,
     )
 
 
@@ -207,7 +220,10 @@ def match_scores(match: Any) -> resources_pb2.MatchScores:
     if match is None:
         return resources_pb2.MatchScores()
     return resources_pb2.MatchScores(
-        score=match.score, threshold=match.threshold, match=match.match, estimated_false_match_rate=match.estimated_false_match_rate
+        score=match.score,
+        threshold=match.threshold,
+        match=match.match,
+        estimated_false_match_rate=match.estimated_false_match_rate,
     )
 
 
@@ -239,7 +255,11 @@ def ktp_capture_response(outcome: Any) -> ktp_pb2.SubmitKtpCaptureResponse:
         verification=verification(outcome.verification),
         replayed=outcome.replayed,
         field_checks=[
-            ktp_pb2.KtpFieldCheck(name=c["name"], ocr_confidence=c["ocr_confidence"], matches_submitted=c["matches_submitted"])
+            ktp_pb2.KtpFieldCheck(
+                name=c["name"],
+                ocr_confidence=c["ocr_confidence"],
+                matches_submitted=c["matches_submitted"],
+            )
             for c in outcome.field_checks
         ],
         enrollment_id=outcome.enrollment_id,
@@ -259,7 +279,9 @@ def liveness_response(outcome: Any) -> face_pb2.CheckFaceLivenessResponse:
 
 def match_response(outcome: Any) -> face_pb2.MatchFaceResponse:
     return face_pb2.MatchFaceResponse(
-        verification=verification(outcome.verification), match=match_scores(outcome.match), tier=TIER_TO_PROTO[outcome.tier]
+        verification=verification(outcome.verification),
+        match=match_scores(outcome.match),
+        tier=TIER_TO_PROTO[outcome.tier],
     )
 
 
@@ -268,7 +290,9 @@ def step_up_response(outcome: Any) -> step_up_pb2.StepUpResponse:
         allow=outcome.allow,
         reasons=reasons(outcome.reasons),
         verification_id=outcome.verification.verification_id,
-        scores=step_up_pb2.StepUpScores(liveness=liveness_scores(outcome.liveness), match=match_scores(outcome.match)),
+        scores=step_up_pb2.StepUpScores(
+            liveness=liveness_scores(outcome.liveness), match=match_scores(outcome.match)
+        ),
     )
 
 
@@ -289,16 +313,19 @@ def enrollment(info: Any) -> face_pb2.FaceEnrollment:
     return message
 
 
-
-
-def kyc_status(customer_id: str, status: tiers.TierStatus, updated: datetime | None) -> kyc_pb2.GetKycStatusResponse:
+def kyc_status(
+    customer_id: str, status: tiers.TierStatus, updated: datetime | None
+) -> kyc_pb2.GetKycStatusResponse:
     return kyc_pb2.GetKycStatusResponse(
         customer_id=customer_id,
         tier=TIER_TO_PROTO[status.tier],
         tier_updated_at=timestamp(updated),
         requirements=[
             kyc_pb2.TierRequirement(
-                name=r.name, tier=TIER_TO_PROTO[r.tier], satisfied=bool(r.satisfied_by), verification_id=r.satisfied_by
+                name=r.name,
+                tier=TIER_TO_PROTO[r.tier],
+                satisfied=bool(r.satisfied_by),
+                verification_id=r.satisfied_by,
             )
             for r in status.requirements
         ],
@@ -312,7 +339,9 @@ def attempt(view: attempts.AttemptView) -> attempts_pb2.Attempt:
         attempt_id=view.attempt_id,
         customer_id=view.customer_id,
         kind=KIND_TO_PROTO.get(view.kind, resources_pb2.VERIFICATION_KIND_UNSPECIFIED),
-        outcome=ATTEMPT_OUTCOME_TO_PROTO.get(view.outcome, attempts_pb2.ATTEMPT_OUTCOME_UNSPECIFIED),
+        outcome=ATTEMPT_OUTCOME_TO_PROTO.get(
+            view.outcome, attempts_pb2.ATTEMPT_OUTCOME_UNSPECIFIED
+        ),
         reasons=reasons(view.reasons),
         verification_id=view.verification_id,
         request_id=view.request_id,
@@ -322,5 +351,9 @@ def attempt(view: attempts.AttemptView) -> attempts_pb2.Attempt:
 
 def customer_input(request: customers_pb2.CreateCustomerRequest) -> customers.CustomerInput:
     return customers.CustomerInput(
-        external_id=request.external_id, full_name=request.full_name, nik=request.nik, email=request.email, phone=request.phone
+        external_id=request.external_id,
+        full_name=request.full_name,
+        nik=request.nik,
+        email=request.email,
+        phone=request.phone,
     )

@@ -32,7 +32,9 @@ log = get_logger("identity.kyc_tier.outbox")
 
 BATCH = 100
 # Refusals that retrying cannot fix.
-_PERMANENT = frozenset({"INVALID_ARGUMENT", "FAILED_PRECONDITION", "PERMISSION_DENIED", "UNAUTHENTICATED"})
+_PERMANENT = frozenset(
+    {"INVALID_ARGUMENT", "FAILED_PRECONDITION", "PERMISSION_DENIED", "UNAUTHENTICATED"}
+)
 
 
 def record(
@@ -79,7 +81,13 @@ class AuditSink(Protocol):
 
 
 class OutboxRelay:
-    def __init__(self, database: Database, sink: AuditSink, poll_seconds: float = 1.0, lease_seconds: float = 30.0):
+    def __init__(
+        self,
+        database: Database,
+        sink: AuditSink,
+        poll_seconds: float = 1.0,
+        lease_seconds: float = 30.0,
+    ):
         self.database = database
         self.sink = sink
         self.poll_seconds = poll_seconds
@@ -120,7 +128,10 @@ class OutboxRelay:
             .where(
                 models.AuditOutbox.delivered_at.is_(None),
                 models.AuditOutbox.rejected_reason.is_(None),
-                or_(models.AuditOutbox.claimed_until.is_(None), models.AuditOutbox.claimed_until < now),
+                or_(
+                    models.AuditOutbox.claimed_until.is_(None),
+                    models.AuditOutbox.claimed_until < now,
+                ),
             )
             .order_by(models.AuditOutbox.id)
             .limit(BATCH)
@@ -131,7 +142,17 @@ class OutboxRelay:
         for row in rows:
             row.claimed_until = now + self.lease
         return [
-            PendingEntry(r.id, r.org_id, r.request_id, r.actor, r.action, r.subject, r.outcome, dict(r.evidence_hashes), dict(r.details))
+            PendingEntry(
+                r.id,
+                r.org_id,
+                r.request_id,
+                r.actor,
+                r.action,
+                r.subject,
+                r.outcome,
+                dict(r.evidence_hashes),
+                dict(r.details),
+            )
             for r in rows
         ]
 
@@ -150,36 +171,59 @@ class OutboxRelay:
                     await self.sink.deliver(entry)
                 except DomainError as exc:
                     if exc.code in _PERMANENT:
-                        log.error("audit entry refused by the audit service; kept in the outbox", outbox_id=entry.id, reason=exc.reason)
+                        log.error(
+                            "audit entry refused by the audit service; kept in the outbox",
+                            outbox_id=entry.id,
+                            reason=exc.reason,
+                        )
                         rejected[entry.id] = exc.reason
                         continue
-                    log.warning("audit entry not delivered yet", outbox_id=entry.id, reason=exc.reason)
+                    log.warning(
+                        "audit entry not delivered yet", outbox_id=entry.id, reason=exc.reason
+                    )
                     failed = entry.id
                     break
                 done.append(entry.id)
             await self.database.run(
-                lambda s, done=done, failed=failed, rejected=rejected: self._settle(s, done, failed, rejected)
+                lambda s, done=done, failed=failed, rejected=rejected: self._settle(
+                    s, done, failed, rejected
+                )
             )
             delivered += len(done)
             if failed is not None:
                 return delivered
 
     @staticmethod
-    def _settle(session: Session, done: list[int], failed: int | None, rejected: dict[int, str]) -> None:
+    def _settle(
+        session: Session, done: list[int], failed: int | None, rejected: dict[int, str]
+    ) -> None:
         now = utcnow()
         for entry_id, reason in rejected.items():
-            session.execute(update(models.AuditOutbox).where(models.AuditOutbox.id == entry_id).values(rejected_reason=reason[:64]))
+            session.execute(
+                update(models.AuditOutbox)
+                .where(models.AuditOutbox.id == entry_id)
+                .values(rejected_reason=reason[:64])
+            )
         if done:
-            session.execute(update(models.AuditOutbox).where(models.AuditOutbox.id.in_(done)).values(delivered_at=now))
+            session.execute(
+                update(models.AuditOutbox)
+                .where(models.AuditOutbox.id.in_(done))
+                .values(delivered_at=now)
+            )
         # Release the rest of the lease so the next pass retries in order.
         session.execute(
             update(models.AuditOutbox)
-            .where(models.AuditOutbox.delivered_at.is_(None), models.AuditOutbox.claimed_until.is_not(None))
+            .where(
+                models.AuditOutbox.delivered_at.is_(None),
+                models.AuditOutbox.claimed_until.is_not(None),
+            )
             .values(claimed_until=None)
         )
         if failed is not None:
             session.execute(
-                update(models.AuditOutbox).where(models.AuditOutbox.id == failed).values(attempts=models.AuditOutbox.attempts + 1)
+                update(models.AuditOutbox)
+                .where(models.AuditOutbox.id == failed)
+                .values(attempts=models.AuditOutbox.attempts + 1)
             )
 
 
@@ -189,7 +233,10 @@ async def wait_until_delivered(database: Database) -> None:
         pending = await database.run(
             lambda s: s.scalar(
                 select(models.AuditOutbox.id)
-                .where(models.AuditOutbox.delivered_at.is_(None), models.AuditOutbox.rejected_reason.is_(None))
+                .where(
+                    models.AuditOutbox.delivered_at.is_(None),
+                    models.AuditOutbox.rejected_reason.is_(None),
+                )
                 .limit(1)
             )
         )

@@ -77,7 +77,9 @@ class PartnerDirectory:
     def hash_secret(self, secret: str) -> str:
         return hmac.new(self._pepper, secret.encode(), hashlib.sha256).hexdigest()
 
-    def create_api_key(self, session: Session, org_id: str, name: str, scopes: tuple[str, ...]) -> tuple[ApiKeyRecord, str]:
+    def create_api_key(
+        self, session: Session, org_id: str, name: str, scopes: tuple[str, ...]
+    ) -> tuple[ApiKeyRecord, str]:
         name = name.strip()
         if not 1 <= len(name) <= 200:
             raise invalid_field("name", "must be 1 to 200 characters")
@@ -103,14 +105,18 @@ class PartnerDirectory:
 
     def list_api_keys(self, session: Session, org_id: str) -> list[ApiKeyRecord]:
         rows = session.scalars(
-            select(models.ApiKey).where(models.ApiKey.org_id == org_id).order_by(models.ApiKey.created_at.desc())
+            select(models.ApiKey)
+            .where(models.ApiKey.org_id == org_id)
+            .order_by(models.ApiKey.created_at.desc())
         )
         return [_record(r) for r in rows]
 
     def authenticate(self, session: Session, secret: str) -> Caller:
         if not secret.startswith(KEY_PREFIX) or len(secret) > 100:
             raise Unauthenticated("the API key is malformed", "API_KEY_INVALID")
-        row = session.scalar(select(models.ApiKey).where(models.ApiKey.secret_hash == self.hash_secret(secret)))
+        row = session.scalar(
+            select(models.ApiKey).where(models.ApiKey.secret_hash == self.hash_secret(secret))
+        )
         if row is None or row.revoked_at is not None:
             raise Unauthenticated("the API key is unknown or revoked", "API_KEY_INVALID")
         now = utcnow()

@@ -31,14 +31,18 @@ def mask_nik(nik: str) -> str:
 class PiiVault:
     def __init__(self, keys: DataKeyStore, index_key: str):
         self.keys = keys
-        self._index_key = hashlib.sha256(b"identity-platform/nik-index/v1\x00" + index_key.encode()).digest()
+        self._index_key = hashlib.sha256(
+            b"identity-platform/nik-index/v1\x00" + index_key.encode()
+        ).digest()
 
     def nik_index(self, nik: str) -> str:
         return hmac.new(self._index_key, nik.encode(), hashlib.sha256).hexdigest()
 
     @staticmethod
     def _aad(customer: models.Customer) -> bytes:
-        return envelope.associated_data("customer_nik", org_id=customer.org_id, customer_id=customer.customer_id)
+        return envelope.associated_data(
+            "customer_nik", org_id=customer.org_id, customer_id=customer.customer_id
+        )
 
     def store_nik(self, session: Session, customer: models.Customer, nik: str) -> None:
         key = self.keys.customer_key(session, customer.org_id, customer.customer_id, PII_PURPOSE)
@@ -57,16 +61,28 @@ class PiiVault:
         material = self.keys.open_key(row)
         return envelope.open_sealed(material, customer.nik_sealed, self._aad(customer)).decode()
 
-    def seal_bundle(self, session: Session, customer: models.Customer, bundle_id: str, payload: bytes) -> tuple[str, bytes]:
+    def seal_bundle(
+        self, session: Session, customer: models.Customer, bundle_id: str, payload: bytes
+    ) -> tuple[str, bytes]:
         key = self.keys.customer_key(session, customer.org_id, customer.customer_id, BUNDLE_PURPOSE)
-        aad = envelope.associated_data("capture_bundle", org_id=customer.org_id, customer_id=customer.customer_id, bundle_id=bundle_id)
+        aad = envelope.associated_data(
+            "capture_bundle",
+            org_id=customer.org_id,
+            customer_id=customer.customer_id,
+            bundle_id=bundle_id,
+        )
         return key.key_id, envelope.seal(key.material, payload, aad)
 
     def open_bundle(self, session: Session, row: models.CaptureBundle) -> bytes:
         key_row = session.get(models.DataKey, row.data_key_id)
         if key_row is None:
             return b""
-        aad = envelope.associated_data("capture_bundle", org_id=row.org_id, customer_id=row.customer_id, bundle_id=row.bundle_id)
+        aad = envelope.associated_data(
+            "capture_bundle",
+            org_id=row.org_id,
+            customer_id=row.customer_id,
+            bundle_id=row.bundle_id,
+        )
         return envelope.open_sealed(self.keys.open_key(key_row), row.sealed_payload, aad)
 
     @staticmethod
@@ -76,7 +92,9 @@ class PiiVault:
     def store_org_secret(self, session: Session, org: models.Org, secret: bytes) -> None:
         """Seal an organisation-level secret (Dukcapil evidence HMAC key)."""
         key = self.keys.customer_key(session, org.org_id, None, ORG_PURPOSE)  # type: ignore[arg-type]
-        org.evidence_secret_sealed = key.key_id.encode() + b":" + envelope.seal(key.material, secret, self._org_aad(org))
+        org.evidence_secret_sealed = (
+            key.key_id.encode() + b":" + envelope.seal(key.material, secret, self._org_aad(org))
+        )
 
     def open_org_secret(self, session: Session, org: models.Org) -> bytes | None:
         if org.evidence_secret_sealed is None:

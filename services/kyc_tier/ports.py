@@ -131,10 +131,16 @@ class EnrollmentInfo:
 
 class CaptureQuality(Protocol):
     async def assess_face(
-        self, frames: Sequence[bytes], kind: str, offsets_ms: Sequence[int] = (), baseline: Sequence[bool] = ()
+        self,
+        frames: Sequence[bytes],
+        kind: str,
+        offsets_ms: Sequence[int] = (),
+        baseline: Sequence[bool] = (),
     ) -> FaceAssessment: ...
 
-    async def check_ktp(self, card: bytes, submitted_nik: str, submitted_fields: Mapping[str, str]) -> KtpAssessment: ...
+    async def check_ktp(
+        self, card: bytes, submitted_nik: str, submitted_fields: Mapping[str, str]
+    ) -> KtpAssessment: ...
 
 
 class Liveness(Protocol):
@@ -166,9 +172,13 @@ class Matcher(Protocol):
 
     async def verify_enrolled(self, customer_id: str, probe: FaceEmbedding) -> MatchResult: ...
 
-    async def verify_reference(self, probe: FaceEmbedding, reference: FaceEmbedding) -> MatchResult: ...
+    async def verify_reference(
+        self, probe: FaceEmbedding, reference: FaceEmbedding
+    ) -> MatchResult: ...
 
-    async def list_enrollments(self, customer_id: str, include_retired: bool) -> list[EnrollmentInfo]: ...
+    async def list_enrollments(
+        self, customer_id: str, include_retired: bool
+    ) -> list[EnrollmentInfo]: ...
 
     async def retire(self, customer_id: str, reason: str) -> int: ...
 

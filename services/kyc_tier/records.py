@@ -90,11 +90,15 @@ def tier_change(row: models.TierEvent) -> TierChange:
     )
 
 
-def load_customer(session: Session, org_id: str, customer_id: str, *, for_update: bool = False) -> models.Customer:
+def load_customer(
+    session: Session, org_id: str, customer_id: str, *, for_update: bool = False
+) -> models.Customer:
     """The organisation's customer; another organisation's id is NOT_FOUND."""
     if not customer_id:
         raise invalid_field("customer_id", "is required")
-    query = select(models.Customer).where(models.Customer.customer_id == customer_id, models.Customer.org_id == org_id)
+    query = select(models.Customer).where(
+        models.Customer.customer_id == customer_id, models.Customer.org_id == org_id
+    )
     if for_update:
         query = query.with_for_update()
     customer = session.scalar(query)
@@ -142,8 +146,18 @@ def add_verification(
         request_id=context.request_id(),
     )
     session.add(row)
-    attempt_outcome = {"passed": "passed", "failed": "failed", "needs_review": "needs_review"}[outcome]
-    add_attempt(session, customer.org_id, customer.customer_id, kind, attempt_outcome, reasons, row.verification_id)
+    attempt_outcome = {"passed": "passed", "failed": "failed", "needs_review": "needs_review"}[
+        outcome
+    ]
+    add_attempt(
+        session,
+        customer.org_id,
+        customer.customer_id,
+        kind,
+        attempt_outcome,
+        reasons,
+        row.verification_id,
+    )
     if passed is None:
         session.add(
             models.ReviewItem(
@@ -185,7 +199,10 @@ def add_attempt(
 def evidence(session: Session, customer: models.Customer) -> list[tiers.Evidence]:
     rows = session.scalars(
         select(models.Verification)
-        .where(models.Verification.org_id == customer.org_id, models.Verification.customer_id == customer.customer_id)
+        .where(
+            models.Verification.org_id == customer.org_id,
+            models.Verification.customer_id == customer.customer_id,
+        )
         .order_by(models.Verification.created_at)
     )
     return [
@@ -228,7 +245,9 @@ def settle_tier(
 
 def verification_by_nonce(session: Session, org_id: str, nonce: str) -> models.Verification | None:
     return session.scalar(
-        select(models.Verification).where(models.Verification.org_id == org_id, models.Verification.nonce == nonce)
+        select(models.Verification).where(
+            models.Verification.org_id == org_id, models.Verification.nonce == nonce
+        )
     )
 
 

@@ -12,7 +12,11 @@ SPEC = ServiceSpec(
     name="kyc-tier",
     settings_class=KycTierSettings,
     env_prefix="KYC_TIER",
-    service_names=[s.full_name for s in descriptors.services() if descriptors.service_package(s.full_name) == "kyc_tier"],
+    service_names=[
+        s.full_name
+        for s in descriptors.services()
+        if descriptors.service_package(s.full_name) == "kyc_tier"
+    ],
     build=build,
     servicers=lambda core, settings: registrations(core),  # type: ignore[arg-type]
 )

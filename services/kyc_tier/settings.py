@@ -13,9 +13,15 @@ from identity_runtime.settings import ServiceSettings, setting
 class KycTierSettings(ServiceSettings):
     """Everything the kyc-tier service reads from its environment."""
 
-    database_url: str = setting(help="SQLAlchemy URL: postgresql://... or sqlite:///path", secret=True)
-    api_key_pepper: str = setting(help="Secret mixed into API-key hashes (at least 32 characters)", secret=True)
-    capture_quality_address: str = setting(mesh.default_address(mesh.CAPTURE_QUALITY), "host:port of capture-quality")
+    database_url: str = setting(
+        help="SQLAlchemy URL: postgresql://... or sqlite:///path", secret=True
+    )
+    api_key_pepper: str = setting(
+        help="Secret mixed into API-key hashes (at least 32 characters)", secret=True
+    )
+    capture_quality_address: str = setting(
+        mesh.default_address(mesh.CAPTURE_QUALITY), "host:port of capture-quality"
+    )
     liveness_address: str = setting(mesh.default_address(mesh.LIVENESS), "host:port of liveness")
     embedding_address: str = setting(mesh.default_address(mesh.EMBEDDING), "host:port of embedding")
     matching_address: str = setting(mesh.default_address(mesh.MATCHING), "host:port of matching")
@@ -25,10 +31,16 @@ class KycTierSettings(ServiceSettings):
         None, "JSON keyring of key-encryption keys (the same keyring as matching's), from a Secret"
     )
     kek_keyring: str = setting("", "The same JSON keyring inline (development only)", secret=True)
-    pii_index_key: str = setting(help="Secret key of the NIK search index (at least 32 characters)", secret=True)
-    key_cache_size: int = setting(10_000, "Unwrapped data keys kept in memory (0 disables the cache)")
+    pii_index_key: str = setting(
+        help="Secret key of the NIK search index (at least 32 characters)", secret=True
+    )
+    key_cache_size: int = setting(
+        10_000, "Unwrapped data keys kept in memory (0 disables the cache)"
+    )
     key_cache_ttl_seconds: float = setting(300.0, "Lifetime of a cached unwrapped data key")
-    audit_relay_poll_seconds: float = setting(1.0, "How often the audit outbox relay retries pending entries")
+    audit_relay_poll_seconds: float = setting(
+        1.0, "How often the audit outbox relay retries pending entries"
+    )
 
     def validate(self) -> list[tuple[str, str]]:
         problems = super().validate()
@@ -37,7 +49,9 @@ class KycTierSettings(ServiceSettings):
         if len(self.pii_index_key) < 32:
             problems.append(("pii_index_key", "must be at least 32 characters"))
         if self.kek_keyring_file is None and not self.kek_keyring.strip():
-            problems.append(("kek_keyring_file", "set KYC_TIER_KEK_KEYRING_FILE (or KYC_TIER_KEK_KEYRING)"))
+            problems.append(
+                ("kek_keyring_file", "set KYC_TIER_KEK_KEYRING_FILE (or KYC_TIER_KEK_KEYRING)")
+            )
         return problems
 
     def downstream_addresses(self) -> dict[str, str]:

@@ -86,7 +86,11 @@ def compute(evidence: list[Evidence], erased: bool = False) -> TierStatus:
             if liveness and match:
                 earned = "premium"
     for item in evidence:
-        if item.kind == MANUAL_REVIEW and item.passed and RANK.get(item.granted_tier, 0) > RANK[earned]:
+        if (
+            item.kind == MANUAL_REVIEW
+            and item.passed
+            and RANK.get(item.granted_tier, 0) > RANK[earned]
+        ):
             earned = item.granted_tier
     if erased:
         earned = "none"
@@ -94,7 +98,9 @@ def compute(evidence: list[Evidence], erased: bool = False) -> TierStatus:
     missing: tuple[str, ...] = ()
     if not erased and earned != "premium":
         missing = tuple(missing_for(next_tier, requirements))
-    return TierStatus(earned, requirements, next_tier if earned != "premium" else "premium", missing)
+    return TierStatus(
+        earned, requirements, next_tier if earned != "premium" else "premium", missing
+    )
 
 
 def missing_for(target: str, requirements: tuple[Requirement, ...]) -> list[str]:

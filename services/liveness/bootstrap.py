@@ -27,7 +27,11 @@ class LivenessCore(Core):
             return False, "database schema is not at head: run `identity migrate`"
         pad = self.liveness.pad
         if pad is None:
-            return True, "challenge-only: no PAD model configured, decisions rest on the flash challenge (one-machine run)"
+            return (
+                True,
+                "challenge-only: no PAD model configured, "
+                "decisions rest on the flash challenge (one-machine run)",
+            )
         return True, f"pad+challenge: {', '.join(pad.model_ids)} (threshold {pad.threshold:.2f})"
 
     async def close(self) -> None:
@@ -40,7 +44,10 @@ class LivenessCore(Core):
 def build_pad(settings: LivenessSettings) -> PadScorer | None:
     if settings.pad_model_dir is None:
         return None
-    runners = [pack.onnx_runner(m, settings, settings.pad_model_dir) for m in pack.pad_manifests(settings, settings.pad_models)]
+    runners = [
+        pack.onnx_runner(m, settings, settings.pad_model_dir)
+        for m in pack.pad_manifests(settings, settings.pad_models)
+    ]
     return PadScorer(runners, settings.pad_threshold)
 
 

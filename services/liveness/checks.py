@@ -117,7 +117,14 @@ def _utcnow() -> datetime:
 
 
 def _device_record(row: Device) -> DeviceRecord:
-    return DeviceRecord(row.device_id, row.customer_id, row.algorithm, row.key_fingerprint, row.platform, row.registered_at)
+    return DeviceRecord(
+        row.device_id,
+        row.customer_id,
+        row.algorithm,
+        row.key_fingerprint,
+        row.platform,
+        row.registered_at,
+    )
 
 
 @dataclass
@@ -174,7 +181,13 @@ class Liveness:
     # --- RegisterDevice ------------------------------------------------------
 
     async def register_device(
-        self, org_id: str, device_id: str, customer_id: str, algorithm: str, public_key: bytes, platform: str
+        self,
+        org_id: str,
+        device_id: str,
+        customer_id: str,
+        algorithm: str,
+        public_key: bytes,
+        platform: str,
     ) -> tuple[DeviceRecord, bool]:
         if not device_id or len(device_id) > 128:
             raise invalid_field("device_id", "required, at most 128 characters")
@@ -194,7 +207,10 @@ class Liveness:
                 sa.select(Device).where(Device.org_id == org_id, Device.device_id == device_id)
             ).first()
             if existing is not None:
-                same = existing.key_fingerprint == key_fingerprint and existing.customer_id == customer_id
+                same = (
+                    existing.key_fingerprint == key_fingerprint
+                    and existing.customer_id == customer_id
+                )
                 if same and existing.revoked_at is None:
                     return _device_record(existing), False
                 raise AlreadyExists(
@@ -221,7 +237,9 @@ class Liveness:
         except IntegrityError:
             # A concurrent registration of the same id won the race.
             raise AlreadyExists(
-                "the device id is already registered", "DEVICE_ALREADY_REGISTERED", {"device_id": device_id}
+                "the device id is already registered",
+                "DEVICE_ALREADY_REGISTERED",
+                {"device_id": device_id},
             ) from None
 
     # --- CheckLiveness -------------------------------------------------------
@@ -245,7 +263,9 @@ class Liveness:
             raise invalid_field("attestation.captured_at", "required")
         if request.computed_bundle_sha256.lower() != request.bundle_sha256.lower():
             raise InvalidArgument(
-                "the bundle's declared hash does not match its content", "BUNDLE_HASH_MISMATCH", {"field": "attestation.bundle_sha256"}
+                "the bundle's declared hash does not match its content",
+                "BUNDLE_HASH_MISMATCH",
+                {"field": "attestation.bundle_sha256"},
             )
         if request.purpose == CARD_PURPOSE:
             # A card capture is checked for its device attestation, nonce and
@@ -255,19 +275,39 @@ class Liveness:
         if not request.frames:
             raise invalid_field("frames", "per-frame colour evidence is required")
         if self.pad is not None:
-            missing = [s for s in (spec.scale for spec in self.pad.specs) if not any(abs(s - k) < 1e-3 for k in request.pad_crops)]
+            missing = [
+                s
+                for s in (spec.scale for spec in self.pad.specs)
+                if not any(abs(s - k) < 1e-3 for k in request.pad_crops)
+            ]
             if missing:
                 raise invalid_field("pad_crops", f"a crop at scale {missing[0]:g} is required")
 
-    def _check_protocol(self, session: Session, org_id: str, request: LivenessRequest, now: datetime) -> _Checked:
+    def _check_protocol(
+        self, session: Session, org_id: str, request: LivenessRequest, now: datetime
+    ) -> _Checked:
         device = session.scalars(
             sa.select(Device).where(Device.org_id == org_id, Device.device_id == request.device_id)
         ).first()
-        if device is None or device.revoked_at is not None or device.customer_id != request.customer_id:
-            raise NotFound("no such device for this customer", "DEVICE_NOT_FOUND", {"device_id": request.device_id})
-        if not signatures.verify(device.algorithm, device.public_key_der, request.bundle_sha256.lower(), request.signature):
+        if (
+            device is None
+            or device.revoked_at is not None
+            or device.customer_id != request.customer_id
+        ):
+            raise NotFound(
+                "no such device for this customer",
+                "DEVICE_NOT_FOUND",
+                {"device_id": request.device_id},
+            )
+        if not signatures.verify(
+            device.algorithm,
+            device.public_key_der,
+            request.bundle_sha256.lower(),
+            request.signature,
+        ):
             raise PermissionDenied(
-                "the bundle signature does not verify under the registered device key", "BUNDLE_SIGNATURE_INVALID"
+                "the bundle signature does not verify under the registered device key",
+                "BUNDLE_SIGNATURE_INVALID",
             )
         skew = timedelta(seconds=self.policy.max_clock_skew_seconds)
         assert request.captured_at is not None
@@ -281,23 +321,35 @@ class Liveness:
         if seen is not None and seen.expires_at > now:
             same = seen.bundle_sha256 == request.bundle_sha256.lower()
             raise AlreadyExists(
-                "this bundle was already submitted (replay)" if same else "the nonce was already used by another bundle",
+                "this bundle was already submitted (replay)"
+                if same
+                else "the nonce was already used by another bundle",
                 "NONCE_REPLAYED",
             )
         challenge = session.scalars(
-            sa.select(Challenge).where(Challenge.org_id == org_id, Challenge.challenge_id == request.challenge_id)
+            sa.select(Challenge).where(
+                Challenge.org_id == org_id, Challenge.challenge_id == request.challenge_id
+            )
         ).first()
         if challenge is None:
-            raise NotFound("no such challenge", "CHALLENGE_NOT_FOUND", {"challenge_id": request.challenge_id})
+            raise NotFound(
+                "no such challenge", "CHALLENGE_NOT_FOUND", {"challenge_id": request.challenge_id}
+            )
         if challenge.customer_id != request.customer_id or challenge.purpose != request.purpose:
-            raise PermissionDenied("the challenge was issued for another customer or purpose", "CHALLENGE_MISMATCH")
+            raise PermissionDenied(
+                "the challenge was issued for another customer or purpose", "CHALLENGE_MISMATCH"
+            )
         if challenge.consumed_at is not None:
-            raise FailedPrecondition("the challenge was already used by an earlier capture", "CHALLENGE_ALREADY_USED")
+            raise FailedPrecondition(
+                "the challenge was already used by an earlier capture", "CHALLENGE_ALREADY_USED"
+            )
         if challenge.expires_at <= now:
             raise FailedPrecondition("the challenge has expired", "CHALLENGE_EXPIRED")
         return _Checked(list(challenge.sequence), int(challenge.flash_duration_ms))
 
-    def _consume(self, session: Session, org_id: str, request: LivenessRequest, now: datetime) -> None:
+    def _consume(
+        self, session: Session, org_id: str, request: LivenessRequest, now: datetime
+    ) -> None:
         updated = session.execute(
             sa.update(Challenge)
             .where(
@@ -308,10 +360,14 @@ class Liveness:
             .values(consumed_at=now, consumed_nonce=request.nonce)
         )
         if updated.rowcount != 1:
-            raise FailedPrecondition("the challenge was already used by an earlier capture", "CHALLENGE_ALREADY_USED")
+            raise FailedPrecondition(
+                "the challenge was already used by an earlier capture", "CHALLENGE_ALREADY_USED"
+            )
         session.execute(
             sa.delete(UsedNonce).where(
-                UsedNonce.org_id == org_id, UsedNonce.device_id == request.device_id, UsedNonce.expires_at <= now
+                UsedNonce.org_id == org_id,
+                UsedNonce.device_id == request.device_id,
+                UsedNonce.expires_at <= now,
             )
         )
         session.add(
@@ -341,16 +397,22 @@ class Liveness:
         pad_result = None
         if self.pad is None:
             reasons.append(
-                ("PAD_MODEL_NOT_CONFIGURED", "no PAD model on this deployment: decided on the flash challenge alone")
+                (
+                    "PAD_MODEL_NOT_CONFIGURED",
+                    "no PAD model on this deployment: decided on the flash challenge alone",
+                )
             )
         else:
-            crops = {spec.scale: _crop_for(request.pad_crops, spec.scale) for spec in self.pad.specs}
+            crops = {
+                spec.scale: _crop_for(request.pad_crops, spec.scale) for spec in self.pad.specs
+            }
             pad_result = self.pad.score(crops)
             if not pad_result.live:
                 reasons.append(
                     (
                         "PAD_ATTACK_SUSPECTED",
-                        f"fused PAD live score {pad_result.fused_live_score:.3f} below {pad_result.threshold:.2f}",
+                        f"fused PAD live score {pad_result.fused_live_score:.3f} "
+                        f"below {pad_result.threshold:.2f}",
                     )
                 )
         flash_result = flash.verify(
@@ -386,7 +448,9 @@ class Liveness:
         try:
             await self.database.run(consume)
         except IntegrityError:
-            raise AlreadyExists("the nonce was already used by another bundle", "NONCE_REPLAYED") from None
+            raise AlreadyExists(
+                "the nonce was already used by another bundle", "NONCE_REPLAYED"
+            ) from None
         return decision
 
 

@@ -85,22 +85,36 @@ def verify(
 ) -> FlashResult:
     slots = len(sequence)
     if len(frames) < slots:
-        return FlashResult(0.0, [("TOO_FEW_FRAMES", f"{len(frames)} frames for {slots} flash colours")])
+        return FlashResult(
+            0.0, [("TOO_FEW_FRAMES", f"{len(frames)} frames for {slots} flash colours")]
+        )
     lost = [i for i, f in enumerate(frames) if not f.face_found]
     if lost:
-        return FlashResult(0.0, [("FACE_LOST_BETWEEN_FRAMES", f"no face in {len(lost)} of {len(frames)} frames")])
+        return FlashResult(
+            0.0, [("FACE_LOST_BETWEEN_FRAMES", f"no face in {len(lost)} of {len(frames)} frames")]
+        )
     slot_of = [min(max(f.offset_ms, 0) // max(flash_duration_ms, 1), slots - 1) for f in frames]
     if len(set(slot_of)) < slots:
-        return FlashResult(0.0, [("TOO_FEW_FRAMES", "some flash colours have no frame (check the frame offsets)")])
+        return FlashResult(
+            0.0, [("TOO_FEW_FRAMES", "some flash colours have no frame (check the frame offsets)")]
+        )
     chroma = _chromaticity(np.array([f.face_bgr for f in frames], dtype=np.float64))
-    per_slot = np.array([chroma[[i for i, s in enumerate(slot_of) if s == k]].mean(axis=0) for k in range(slots)])
+    per_slot = np.array(
+        [chroma[[i for i, s in enumerate(slot_of) if s == k]].mean(axis=0) for k in range(slots)]
+    )
     response = per_slot - per_slot.mean(axis=0)
     issued = _chromaticity(np.array([hex_to_bgr(c) for c in sequence]))
     expected = issued - issued.mean(axis=0)
     amplitude = float(np.linalg.norm(response, axis=1).mean())
     if amplitude < min_response:
         return FlashResult(
-            0.0, [("FLASH_RESPONSE_MISSING", f"the face's colour barely changed ({amplitude:.4f} < {min_response:g})")]
+            0.0,
+            [
+                (
+                    "FLASH_RESPONSE_MISSING",
+                    f"the face's colour barely changed ({amplitude:.4f} < {min_response:g})",
+                )
+            ],
         )
     matched = 0
     for k in range(slots):
@@ -109,6 +123,12 @@ def verify(
     score = matched / slots
     if score < min_score:
         return FlashResult(
-            score, [("FLASH_ORDER_MISMATCH", f"{matched} of {slots} flash colours seen in the issued order")]
+            score,
+            [
+                (
+                    "FLASH_ORDER_MISMATCH",
+                    f"{matched} of {slots} flash colours seen in the issued order",
+                )
+            ],
         )
     return FlashResult(score, [])

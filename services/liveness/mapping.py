@@ -80,7 +80,9 @@ def _pad_crop(index: int, crop: types_pb2.PadCrop) -> tuple[float, np.ndarray]:
     if image.format != types_pb2.PIXEL_FORMAT_BGR8:
         raise InvalidArgument(f"{field}: must be BGR8", "RAW_IMAGE_INVALID", {"field": field})
     if (image.width, image.height) != (80, 80):
-        raise InvalidArgument(f"{field}: PAD crops are 80x80", "RAW_IMAGE_INVALID", {"field": field})
+        raise InvalidArgument(
+            f"{field}: PAD crops are 80x80", "RAW_IMAGE_INVALID", {"field": field}
+        )
     return float(crop.scale), raw_bgr(image.width, image.height, image.pixels, 3, field)
 
 
@@ -88,7 +90,11 @@ def liveness_request(request: pb.CheckLivenessRequest) -> LivenessRequest:
     if len(request.frames) > MAX_FRAMES:
         raise invalid_field("frames", f"at most {MAX_FRAMES} frames")
     attestation = request.attestation
-    captured_at = attestation.captured_at.ToDatetime(tzinfo=UTC) if attestation.HasField("captured_at") else None
+    captured_at = (
+        attestation.captured_at.ToDatetime(tzinfo=UTC)
+        if attestation.HasField("captured_at")
+        else None
+    )
     return LivenessRequest(
         customer_id=request.customer_id,
         purpose=purpose(request.purpose),
@@ -118,12 +124,15 @@ def liveness_response(decision: LivenessDecision) -> pb.CheckLivenessResponse:
         live=decision.live,
         pad_score=decision.pad.fused_live_score if decision.pad else 0.0,
         flash_score=decision.flash_score,
-        reasons=[types_pb2.Reason(code=code, message=message) for code, message in decision.reasons],
+        reasons=[
+            types_pb2.Reason(code=code, message=message) for code, message in decision.reasons
+        ],
         decision_basis=decision.decision_basis,
         device_id=decision.device_id,
     )
     if decision.pad is not None:
         response.pad_models.extend(
-            pb.PadModelScore(model_id=s.model_id, crop_scale=s.crop_scale, live_score=s.live_score) for s in decision.pad.scores
+            pb.PadModelScore(model_id=s.model_id, crop_scale=s.crop_scale, live_score=s.live_score)
+            for s in decision.pad.scores
         )
     return response

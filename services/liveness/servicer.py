@@ -15,12 +15,18 @@ class LivenessServiceServicer(liveness_pb2_grpc.LivenessServiceServicer):
     def __init__(self, core: LivenessCore):
         self.core = core
 
-    async def IssueChallenge(self, request: pb.IssueChallengeRequest, _: Any) -> pb.IssueChallengeResponse:
+    async def IssueChallenge(
+        self, request: pb.IssueChallengeRequest, _: Any
+    ) -> pb.IssueChallengeResponse:
         org_id = context.require_org()
-        issued = await self.core.liveness.issue_challenge(org_id, request.customer_id, mapping.purpose(request.purpose))
+        issued = await self.core.liveness.issue_challenge(
+            org_id, request.customer_id, mapping.purpose(request.purpose)
+        )
         return pb.IssueChallengeResponse(challenge=mapping.challenge(issued))
 
-    async def RegisterDevice(self, request: pb.RegisterDeviceRequest, _: Any) -> pb.RegisterDeviceResponse:
+    async def RegisterDevice(
+        self, request: pb.RegisterDeviceRequest, _: Any
+    ) -> pb.RegisterDeviceResponse:
         org_id = context.require_org()
         record, created = await self.core.liveness.register_device(
             org_id,
@@ -32,7 +38,11 @@ class LivenessServiceServicer(liveness_pb2_grpc.LivenessServiceServicer):
         )
         return pb.RegisterDeviceResponse(device=mapping.device(record), created=created)
 
-    async def CheckLiveness(self, request: pb.CheckLivenessRequest, _: Any) -> pb.CheckLivenessResponse:
+    async def CheckLiveness(
+        self, request: pb.CheckLivenessRequest, _: Any
+    ) -> pb.CheckLivenessResponse:
         org_id = context.require_org()
-        decision = await self.core.liveness.check_liveness(org_id, mapping.liveness_request(request))
+        decision = await self.core.liveness.check_liveness(
+            org_id, mapping.liveness_request(request)
+        )
         return mapping.liveness_response(decision)

@@ -47,15 +47,26 @@ async def build(settings: MatchingSettings) -> MatchingCore:
     database = Database(settings.database_url, settings.database_pool_size)
     if not await asyncio.to_thread(is_at_head, database.url):
         database.dispose()
-        raise RuntimeError("matching: the database schema is not at head; run `identity migrate` first")
+        raise RuntimeError(
+            "matching: the database schema is not at head; run `identity migrate` first"
+        )
     faiss.omp_set_num_threads(settings.search_threads)
     contract = EmbeddingContract(settings.model_id, settings.model_version, settings.dimension)
-    profile = resolve_profile(contract, settings.default_threshold, load_calibrations(settings.calibration_dir))
-    keys = DataKeyStore(build_kms(settings), settings.key_cache_size, settings.key_cache_ttl_seconds)
+    profile = resolve_profile(
+        contract, settings.default_threshold, load_calibrations(settings.calibration_dir)
+    )
+    keys = DataKeyStore(
+        build_kms(settings), settings.key_cache_size, settings.key_cache_ttl_seconds
+    )
     engine = MatchingEngine(
         database=database,
         store=EnrollmentStore(keys, contract, settings.template_format),
-        gallery=Gallery(settings.dimension, settings.index_kind, settings.ivf_min_gallery_size, settings.ivf_nprobe),
+        gallery=Gallery(
+            settings.dimension,
+            settings.index_kind,
+            settings.ivf_min_gallery_size,
+            settings.ivf_nprobe,
+        ),
         profile=profile,
     )
     # The gallery is complete before the service reports SERVING.

@@ -76,7 +76,9 @@ class Calibration:
             raise ValueError(f"{source}: not a {SCHEMA} document")
         tail = document["tail"]
         # The table ends where the tail begins, so the estimate is continuous at u.
-        table = [(s, r) for s, r in document["empirical_survival"] if float(s) < float(tail["threshold"])]
+        table = [
+            (s, r) for s, r in document["empirical_survival"] if float(s) < float(tail["threshold"])
+        ]
         table.append((tail["threshold"], tail["exceedance_rate"]))
         return cls(
             calibration_id=str(document["calibration_id"]),
@@ -161,10 +163,14 @@ def fit_tail(impostor_scores: np.ndarray, tail_fraction: float) -> TailFit:
         if nll < best[0]:
             best = (nll, float(shape), scale)
     _, shape, scale = best
-    return TailFit(threshold=threshold, exceedance_rate=len(excess) / len(scores), shape=shape, scale=scale)
+    return TailFit(
+        threshold=threshold, exceedance_rate=len(excess) / len(scores), shape=shape, scale=scale
+    )
 
 
-def empirical_survival(impostor_scores: np.ndarray, below: float, step: float = 0.01) -> list[tuple[float, float]]:
+def empirical_survival(
+    impostor_scores: np.ndarray, below: float, step: float = 0.01
+) -> list[tuple[float, float]]:
     scores = np.asarray(impostor_scores, dtype=np.float64)
     start = math.floor(float(scores.min()) / step) * step
     grid = np.arange(start, below, step)

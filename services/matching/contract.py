@@ -52,7 +52,9 @@ class ModelProfile:
 
 
 def resolve_profile(
-    contract: EmbeddingContract, configured_threshold: float | None, calibrations: dict[str, Calibration]
+    contract: EmbeddingContract,
+    configured_threshold: float | None,
+    calibrations: dict[str, Calibration],
 ) -> ModelProfile:
     calibration = calibrations.get(contract.model_id)
     if configured_threshold is not None:
@@ -69,7 +71,9 @@ def resolve_profile(
     return ModelProfile(contract=contract, default_threshold=threshold, calibration=calibration)
 
 
-def contract_mismatch(expected: EmbeddingContract, got: EmbeddingContract, what: str) -> FailedPrecondition:
+def contract_mismatch(
+    expected: EmbeddingContract, got: EmbeddingContract, what: str
+) -> FailedPrecondition:
     return FailedPrecondition(
         f"{what} was produced under another embedding contract than the gallery's",
         "EMBEDDING_CONTRACT_MISMATCH",
@@ -77,7 +81,9 @@ def contract_mismatch(expected: EmbeddingContract, got: EmbeddingContract, what:
     )
 
 
-def validate_embedding(field: str, contract: EmbeddingContract, values: Sequence[float], pinned: EmbeddingContract) -> np.ndarray:
+def validate_embedding(
+    field: str, contract: EmbeddingContract, values: Sequence[float], pinned: EmbeddingContract
+) -> np.ndarray:
     """A unit-length float32 vector, or the precise reason it is refused.
 
     Never echoes values: embeddings are biometric data.
@@ -95,13 +101,19 @@ def validate_embedding(field: str, contract: EmbeddingContract, values: Sequence
     vector = np.asarray(values, dtype=np.float32)
     norm = float(np.linalg.norm(vector))
     if not np.all(np.isfinite(vector)) or not np.isfinite(norm) or norm < 1e-6:
-        raise InvalidArgument(f"{field} has non-finite values or zero norm", "EMBEDDING_INVALID", {"field": field})
+        raise InvalidArgument(
+            f"{field} has non-finite values or zero norm", "EMBEDDING_INVALID", {"field": field}
+        )
     return vector / norm
 
 
 def validate_id(field: str, value: str) -> str:
     if not value:
         raise invalid_field(field, "is required")
-    if len(value) > ID_MAX or not value.isascii() or not value.replace("_", "").replace("-", "").isalnum():
+    if (
+        len(value) > ID_MAX
+        or not value.isascii()
+        or not value.replace("_", "").replace("-", "").isalnum()
+    ):
         raise invalid_field(field, f"must be at most {ID_MAX} letters, digits, '_' or '-'")
     return value

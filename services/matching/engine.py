@@ -81,7 +81,9 @@ class ShredOutcome:
 
 
 class MatchingEngine:
-    def __init__(self, database: Database, store: EnrollmentStore, gallery: Gallery, profile: ModelProfile):
+    def __init__(
+        self, database: Database, store: EnrollmentStore, gallery: Gallery, profile: ModelProfile
+    ):
         self.database = database
         self.store = store
         self.gallery = gallery
@@ -97,13 +99,19 @@ class MatchingEngine:
     # --- 1:1 -------------------------------------------------------------------
 
     async def verify(
-        self, org_id: str, probe: EmbeddingInput, customer_id: str | None, reference: EmbeddingInput | None
+        self,
+        org_id: str,
+        probe: EmbeddingInput,
+        customer_id: str | None,
+        reference: EmbeddingInput | None,
     ) -> VerifyResult:
         probe_vector = validate_embedding("probe", probe.contract, probe.values, self.contract)
         if customer_id is None and reference is None:
             raise invalid_field("reference", "give customer_id or reference_embedding")
         if reference is not None:
-            reference_vector = validate_embedding("reference_embedding", reference.contract, reference.values, self.contract)
+            reference_vector = validate_embedding(
+                "reference_embedding", reference.contract, reference.values, self.contract
+            )
             configured = await self.database.run(lambda s: self.store.org_threshold(s, org_id))
             enrollment_id, source = "", ""
         else:
@@ -129,7 +137,12 @@ class MatchingEngine:
     # --- 1:N -------------------------------------------------------------------
 
     async def search(
-        self, org_id: str, probe: EmbeddingInput, top_k: int, min_score: float, exclude_customer_id: str
+        self,
+        org_id: str,
+        probe: EmbeddingInput,
+        top_k: int,
+        min_score: float,
+        exclude_customer_id: str,
     ) -> SearchResult:
         vector = validate_embedding("probe", probe.contract, probe.values, self.contract)
         if top_k < 0 or top_k > MAX_TOP_K:
@@ -138,10 +151,17 @@ class MatchingEngine:
             raise invalid_field("min_score", "must be a cosine in [-1, 1]")
         if exclude_customer_id:
             validate_id("exclude_customer_id", exclude_customer_id)
-        return await self._search(org_id, vector, top_k or DEFAULT_TOP_K, min_score, exclude_customer_id)
+        return await self._search(
+            org_id, vector, top_k or DEFAULT_TOP_K, min_score, exclude_customer_id
+        )
 
     async def _search(
-        self, org_id: str, vector: np.ndarray, top_k: int, min_score: float, exclude_customer_id: str
+        self,
+        org_id: str,
+        vector: np.ndarray,
+        top_k: int,
+        min_score: float,
+        exclude_customer_id: str,
     ) -> SearchResult:
         # Over-fetch: the excluded customer and references retired on another
         # replica (not yet caught up) may take places in the raw result.
@@ -176,7 +196,9 @@ class MatchingEngine:
             raise invalid_field("source", f"must be one of {', '.join(SOURCE_PRIORITY)}")
         if verification_id:
             validate_id("verification_id", verification_id)
-        vector = validate_embedding("embedding", embedding.contract, embedding.values, self.contract)
+        vector = validate_embedding(
+            "embedding", embedding.contract, embedding.values, self.contract
+        )
         duplicates: list[Hit] = []
         if search_duplicates:
             duplicates = (await self._search(org_id, vector, DEFAULT_TOP_K, 0.0, customer_id)).hits
@@ -187,21 +209,29 @@ class MatchingEngine:
         await asyncio.to_thread(self.gallery.apply, org_id, result.changes)
         return EnrollOutcome(record=result.record, duplicates=duplicates)
 
-    async def list_enrollments(self, org_id: str, customer_id: str, include_retired: bool) -> list[EnrollmentRecord]:
+    async def list_enrollments(
+        self, org_id: str, customer_id: str, include_retired: bool
+    ) -> list[EnrollmentRecord]:
         validate_id("customer_id", customer_id)
-        return await self.database.run(lambda s: self.store.list(s, org_id, customer_id, include_retired))
+        return await self.database.run(
+            lambda s: self.store.list(s, org_id, customer_id, include_retired)
+        )
 
     async def retire(self, org_id: str, customer_id: str, reason: str) -> int:
         validate_id("customer_id", customer_id)
         if reason not in RETIRE_REASONS:
             raise invalid_field("reason", f"must be one of {', '.join(RETIRE_REASONS)}")
-        changes = await self.database.run(lambda s: self.store.retire(s, org_id, customer_id, reason))
+        changes = await self.database.run(
+            lambda s: self.store.retire(s, org_id, customer_id, reason)
+        )
         await asyncio.to_thread(self.gallery.apply, org_id, changes)
         return len(changes)
 
     async def shred(self, org_id: str, customer_id: str) -> ShredOutcome:
         validate_id("customer_id", customer_id)
-        destroyed, when, changes = await self.database.run(lambda s: self.store.shred(s, org_id, customer_id))
+        destroyed, when, changes = await self.database.run(
+            lambda s: self.store.shred(s, org_id, customer_id)
+        )
         await asyncio.to_thread(self.gallery.apply, org_id, changes)
         log.info("customer key shredded", destroyed_key_count=destroyed)
         return ShredOutcome(destroyed_key_count=destroyed, shredded_at=when)
@@ -227,7 +257,10 @@ class MatchingEngine:
             self.gallery.high_water[org_id] = head
             applied += len(entries)
             if stats.get("unreadable"):
-                log.warning("references left out of the gallery: they cannot be opened", count=stats["unreadable"])
+                log.warning(
+                    "references left out of the gallery: they cannot be opened",
+                    count=stats["unreadable"],
+                )
         return applied
 
     async def rebuild(self) -> None:

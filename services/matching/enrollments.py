@@ -74,13 +74,22 @@ def _record(row: models.Enrollment) -> EnrollmentRecord:
 
 def _aad(row: models.Enrollment) -> bytes:
     return envelope.template_aad(
-        row.org_id, row.customer_id, row.enrollment_id, row.model_id, row.dimension, row.template_format
+        row.org_id,
+        row.customer_id,
+        row.enrollment_id,
+        row.model_id,
+        row.dimension,
+        row.template_format,
     )
 
 
 def _active_reference_statement() -> Select:
     enrollment = models.Enrollment
-    threshold = select(models.Org.match_threshold).where(models.Org.org_id == bindparam("org_id")).scalar_subquery()
+    threshold = (
+        select(models.Org.match_threshold)
+        .where(models.Org.org_id == bindparam("org_id"))
+        .scalar_subquery()
+    )
     return (
         select(
             enrollment.enrollment_id,
@@ -115,7 +124,9 @@ _ACTIVE_REFERENCE = _active_reference_statement()
 
 
 class EnrollmentStore:
-    def __init__(self, keys: DataKeyStore, contract: EmbeddingContract, template_format: str = "fp16"):
+    def __init__(
+        self, keys: DataKeyStore, contract: EmbeddingContract, template_format: str = "fp16"
+    ):
         self.keys = keys
         self.contract = contract
         self.template_format = template_format
@@ -129,7 +140,9 @@ class EnrollmentStore:
         if head is not None:
             return head
         if session.get(models.Org, org_id) is None:
-            raise Unauthenticated("the organisation in the call is not registered", "TENANT_MISSING")
+            raise Unauthenticated(
+                "the organisation in the call is not registered", "TENANT_MISSING"
+            )
         # The organisation's first write: create its head, tolerating a racing replica.
         insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
         session.execute(
@@ -152,7 +165,9 @@ class EnrollmentStore:
     # --- sealing ---------------------------------------------------------------
 
     def seal_row(self, row: models.Enrollment, key_material: bytes, vector: np.ndarray) -> None:
-        row.sealed_template = envelope.seal(key_material, templates.encode(vector, row.template_format), _aad(row))
+        row.sealed_template = envelope.seal(
+            key_material, templates.encode(vector, row.template_format), _aad(row)
+        )
 
     def open_row(self, row: models.Enrollment, key_row: KeyRow) -> np.ndarray:
         material = self.keys.open_key(key_row)
@@ -163,13 +178,20 @@ class EnrollmentStore:
             return templates.decode(plaintext, row.template_format, row.dimension)
         except (SealedDataUnreadable, ValueError):
             raise DataLoss(
-                "the stored reference failed authentication and cannot be used", "TEMPLATE_UNREADABLE"
+                "the stored reference failed authentication and cannot be used",
+                "TEMPLATE_UNREADABLE",
             ) from None
 
     # --- writes ------------------------------------------------------------------
 
     def enroll(
-        self, session: Session, org_id: str, customer_id: str, source: str, verification_id: str, vector: np.ndarray
+        self,
+        session: Session,
+        org_id: str,
+        customer_id: str,
+        source: str,
+        verification_id: str,
+        vector: np.ndarray,
     ) -> EnrollResult:
         head = self._lock_gallery(session, org_id)
         key = self.keys.customer_key(session, org_id, customer_id, TEMPLATE_PURPOSE)
@@ -213,7 +235,9 @@ class EnrollmentStore:
             changes.append(GalleryEntry(row.enrollment_id, customer_id, vector))
         return EnrollResult(_record(row), changes)
 
-    def retire(self, session: Session, org_id: str, customer_id: str, reason: str) -> list[GalleryEntry]:
+    def retire(
+        self, session: Session, org_id: str, customer_id: str, reason: str
+    ) -> list[GalleryEntry]:
         head = self._lock_gallery(session, org_id)
         rows = session.scalars(
             select(models.Enrollment).where(
@@ -233,12 +257,16 @@ class EnrollmentStore:
             row.gallery_seq = seq
         return [GalleryEntry(row.enrollment_id, customer_id, None) for row in rows]
 
-    def shred(self, session: Session, org_id: str, customer_id: str) -> tuple[int, datetime, list[GalleryEntry]]:
+    def shred(
+        self, session: Session, org_id: str, customer_id: str
+    ) -> tuple[int, datetime, list[GalleryEntry]]:
         """Retire every reference and destroy the customer's template keys, in
         one transaction (the retirement's change number tells replicas to drop
         the vectors they hold)."""
         retired = self.retire(session, org_id, customer_id, "erasure")
-        destroyed, when = self.keys.destroy_customer_keys(session, org_id, customer_id, (TEMPLATE_PURPOSE,))
+        destroyed, when = self.keys.destroy_customer_keys(
+            session, org_id, customer_id, (TEMPLATE_PURPOSE,)
+        )
         return destroyed, when, retired
 
     # --- reads -------------------------------------------------------------------
@@ -246,33 +274,48 @@ class EnrollmentStore:
     def org_threshold(self, session: Session, org_id: str) -> float | None:
         return session.scalar(select(models.Org.match_threshold).where(models.Org.org_id == org_id))
 
-    def active_reference(self, session: Session, org_id: str, customer_id: str) -> tuple[float | None, Reference]:
+    def active_reference(
+        self, session: Session, org_id: str, customer_id: str
+    ) -> tuple[float | None, Reference]:
         """(the organisation's threshold, the customer's active reference opened).
 
         One prebuilt statement over plain columns: this is the per-verification read.
         """
-        found = session.execute(_ACTIVE_REFERENCE, {"org_id": org_id, "customer_id": customer_id}).first()
+        found = session.execute(
+            _ACTIVE_REFERENCE, {"org_id": org_id, "customer_id": customer_id}
+        ).first()
         if found is None:
             keys = self.keys.customer_keys(session, org_id, customer_id, TEMPLATE_PURPOSE)
             if any(k.destroyed_at is not None for k in keys):
-                raise KeyDestroyed("the customer was erased: their key material is destroyed and no reference can be opened")
-            raise FailedPrecondition("the customer has no active face reference", "NO_ACTIVE_ENROLLMENT")
+                raise KeyDestroyed(
+                    "the customer was erased: their key material is destroyed "
+                    "and no reference can be opened"
+                )
+            raise FailedPrecondition(
+                "the customer has no active face reference", "NO_ACTIVE_ENROLLMENT"
+            )
         contract = EmbeddingContract(found.model_id, found.model_version, found.dimension)
         if not contract.same_gallery(self.contract):
             raise contract_mismatch(self.contract, contract, "the customer's reference")
         key = KeyView(*(getattr(found, f"key_{column.key}") for column in KEY_COLUMNS))
         return found.org_threshold, Reference(_record(found), self.open_row(found, key))  # type: ignore[arg-type]
 
-    def list(self, session: Session, org_id: str, customer_id: str, include_retired: bool) -> list[EnrollmentRecord]:
+    def list(
+        self, session: Session, org_id: str, customer_id: str, include_retired: bool
+    ) -> list[EnrollmentRecord]:
         query = select(models.Enrollment).where(
             models.Enrollment.org_id == org_id, models.Enrollment.customer_id == customer_id
         )
         if not include_retired:
             query = query.where(models.Enrollment.retired_at.is_(None))
-        rows = session.scalars(query.order_by(models.Enrollment.created_at.desc(), models.Enrollment.enrollment_id))
+        rows = session.scalars(
+            query.order_by(models.Enrollment.created_at.desc(), models.Enrollment.enrollment_id)
+        )
         return [_record(row) for row in rows]
 
-    def live_enrollments(self, session: Session, org_id: str, enrollment_ids: list[str]) -> set[str]:
+    def live_enrollments(
+        self, session: Session, org_id: str, enrollment_ids: list[str]
+    ) -> set[str]:
         """Which of these are active with live keys now (the database's word, not a replica's)."""
         if not enrollment_ids:
             return set()
@@ -291,10 +334,17 @@ class EnrollmentStore:
     # --- replica convergence -------------------------------------------------------
 
     def gallery_heads(self, session: Session) -> dict[str, int]:
-        return dict(session.execute(select(models.GalleryHead.org_id, models.GalleryHead.last_seq)).all())
+        return dict(
+            session.execute(select(models.GalleryHead.org_id, models.GalleryHead.last_seq)).all()
+        )
 
     def changes_since(
-        self, session: Session, org_id: str, after_seq: int, upto_seq: int, stats: dict[str, int] | None = None
+        self,
+        session: Session,
+        org_id: str,
+        after_seq: int,
+        upto_seq: int,
+        stats: dict[str, int] | None = None,
     ) -> Iterator[GalleryEntry]:
         """The current state of every row of the organisation changed in
         (after_seq, upto_seq]: active references decrypted, the rest as removals.
@@ -328,14 +378,30 @@ class EnrollmentStore:
             .execution_options(yield_per=2000)
         )
         for columns in rows:
-            (enrollment_id, row_org, customer_id, model_id, dimension, template_format, sealed, active) = columns[:8]
+            (
+                enrollment_id,
+                row_org,
+                customer_id,
+                model_id,
+                dimension,
+                template_format,
+                sealed,
+                active,
+            ) = columns[:8]
             key = KeyView(*columns[8:])
-            if not active or key.destroyed_at is not None or model_id != self.contract.model_id or dimension != self.contract.dimension:
+            if (
+                not active
+                or key.destroyed_at is not None
+                or model_id != self.contract.model_id
+                or dimension != self.contract.dimension
+            ):
                 yield GalleryEntry(enrollment_id, customer_id, None)
                 continue
             try:
                 material = self.keys.open_key(key)
-                aad = envelope.template_aad(row_org, customer_id, enrollment_id, model_id, dimension, template_format)
+                aad = envelope.template_aad(
+                    row_org, customer_id, enrollment_id, model_id, dimension, template_format
+                )
                 plaintext = envelope.open_sealed(material, sealed or b"", aad)
                 vector = templates.decode(plaintext, template_format, dimension)
             except (DataLoss, FailedPrecondition, ValueError):

@@ -41,7 +41,9 @@ class Hit:
 
 
 class OrgGallery:
-    def __init__(self, dimension: int, kind: str = "exact", ivf_min_size: int = 50_000, nprobe: int = 128):
+    def __init__(
+        self, dimension: int, kind: str = "exact", ivf_min_size: int = 50_000, nprobe: int = 128
+    ):
         self.dimension = dimension
         self.kind = kind
         self.ivf_min_size = ivf_min_size
@@ -92,19 +94,25 @@ class OrgGallery:
             if remove:
                 self._index.remove_ids(np.asarray(remove, dtype=np.int64))
             if add_labels:
-                self._index.add_with_ids(np.vstack(add_vectors), np.asarray(add_labels, dtype=np.int64))
+                self._index.add_with_ids(
+                    np.vstack(add_vectors), np.asarray(add_labels, dtype=np.int64)
+                )
             self._maybe_retrain()
 
     def search(self, vector: np.ndarray, k: int) -> list[Hit]:
         with self._lock:
             if self.size == 0 or k <= 0:
                 return []
-            scores, labels = self._index.search(np.asarray(vector, dtype=np.float32).reshape(1, -1), min(k, self.size))
+            scores, labels = self._index.search(
+                np.asarray(vector, dtype=np.float32).reshape(1, -1), min(k, self.size)
+            )
             hits = []
             for score, label in zip(scores[0], labels[0], strict=True):
                 owner = self._entry_of.get(int(label))
                 if label >= 0 and owner is not None:
-                    hits.append(Hit(enrollment_id=owner[0], customer_id=owner[1], score=float(score)))
+                    hits.append(
+                        Hit(enrollment_id=owner[0], customer_id=owner[1], score=float(score))
+                    )
             return hits
 
     def _all_vectors(self) -> tuple[np.ndarray, np.ndarray]:
@@ -137,7 +145,9 @@ class OrgGallery:
 class Gallery:
     """Every organisation's gallery, with the change number each has caught up to."""
 
-    def __init__(self, dimension: int, kind: str = "exact", ivf_min_size: int = 50_000, nprobe: int = 128):
+    def __init__(
+        self, dimension: int, kind: str = "exact", ivf_min_size: int = 50_000, nprobe: int = 128
+    ):
         self.dimension = dimension
         self.kind = kind
         self.ivf_min_size = ivf_min_size

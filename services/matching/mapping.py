@@ -29,7 +29,9 @@ def contract_from_proto(message: types_pb2.EmbeddingContract) -> EmbeddingContra
 
 def contract_to_proto(contract: EmbeddingContract) -> types_pb2.EmbeddingContract:
     return types_pb2.EmbeddingContract(
-        model_id=contract.model_id, model_version=contract.model_version, dimension=contract.dimension
+        model_id=contract.model_id,
+        model_version=contract.model_version,
+        dimension=contract.dimension,
     )
 
 
@@ -66,7 +68,9 @@ def enroll_response(outcome: EnrollOutcome) -> matching_pb2.EnrollResponse:
     return matching_pb2.EnrollResponse(
         enrollment=enrollment(outcome.record),
         duplicates=[
-            matching_pb2.DuplicateCandidate(customer_id=h.customer_id, enrollment_id=h.enrollment_id, score=h.score)
+            matching_pb2.DuplicateCandidate(
+                customer_id=h.customer_id, enrollment_id=h.enrollment_id, score=h.score
+            )
             for h in outcome.duplicates
         ],
     )
@@ -85,10 +89,14 @@ def verify_response(result: VerifyResult) -> matching_pb2.VerifyResponse:
 
 
 def search_hit(hit: Hit) -> matching_pb2.SearchHit:
-    return matching_pb2.SearchHit(customer_id=hit.customer_id, enrollment_id=hit.enrollment_id, score=hit.score)
+    return matching_pb2.SearchHit(
+        customer_id=hit.customer_id, enrollment_id=hit.enrollment_id, score=hit.score
+    )
 
 
 def search_response(result: SearchResult) -> matching_pb2.SearchResponse:
     return matching_pb2.SearchResponse(
-        hits=[search_hit(h) for h in result.hits], index_kind=result.index_kind, gallery_size=result.gallery_size
+        hits=[search_hit(h) for h in result.hits],
+        index_kind=result.index_kind,
+        gallery_size=result.gallery_size,
     )

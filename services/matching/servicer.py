@@ -14,7 +14,9 @@ class MatchingServiceServicer(matching_pb2_grpc.MatchingServiceServicer):
     def __init__(self, core: MatchingCore):
         self.core = core
 
-    async def Enroll(self, request: matching_pb2.EnrollRequest, _: Any) -> matching_pb2.EnrollResponse:
+    async def Enroll(
+        self, request: matching_pb2.EnrollRequest, _: Any
+    ) -> matching_pb2.EnrollResponse:
         org_id = context.require_org()
         outcome = await self.core.engine.enroll(
             org_id,
@@ -26,21 +28,31 @@ class MatchingServiceServicer(matching_pb2_grpc.MatchingServiceServicer):
         )
         return mapping.enroll_response(outcome)
 
-    async def Verify(self, request: matching_pb2.VerifyRequest, _: Any) -> matching_pb2.VerifyResponse:
+    async def Verify(
+        self, request: matching_pb2.VerifyRequest, _: Any
+    ) -> matching_pb2.VerifyResponse:
         org_id = context.require_org()
         which = request.WhichOneof("reference")
         result = await self.core.engine.verify(
             org_id,
             mapping.embedding(request.probe),
             customer_id=request.customer_id if which == "customer_id" else None,
-            reference=mapping.embedding(request.reference_embedding) if which == "reference_embedding" else None,
+            reference=mapping.embedding(request.reference_embedding)
+            if which == "reference_embedding"
+            else None,
         )
         return mapping.verify_response(result)
 
-    async def Search(self, request: matching_pb2.SearchRequest, _: Any) -> matching_pb2.SearchResponse:
+    async def Search(
+        self, request: matching_pb2.SearchRequest, _: Any
+    ) -> matching_pb2.SearchResponse:
         org_id = context.require_org()
         result = await self.core.engine.search(
-            org_id, mapping.embedding(request.probe), request.top_k, request.min_score, request.exclude_customer_id
+            org_id,
+            mapping.embedding(request.probe),
+            request.top_k,
+            request.min_score,
+            request.exclude_customer_id,
         )
         return mapping.search_response(result)
 
@@ -48,8 +60,12 @@ class MatchingServiceServicer(matching_pb2_grpc.MatchingServiceServicer):
         self, request: matching_pb2.ListEnrollmentsRequest, _: Any
     ) -> matching_pb2.ListEnrollmentsResponse:
         org_id = context.require_org()
-        records = await self.core.engine.list_enrollments(org_id, request.customer_id, request.include_retired)
-        return matching_pb2.ListEnrollmentsResponse(enrollments=[mapping.enrollment(r) for r in records])
+        records = await self.core.engine.list_enrollments(
+            org_id, request.customer_id, request.include_retired
+        )
+        return matching_pb2.ListEnrollmentsResponse(
+            enrollments=[mapping.enrollment(r) for r in records]
+        )
 
     async def RetireEnrollments(
         self, request: matching_pb2.RetireEnrollmentsRequest, _: Any
@@ -64,5 +80,6 @@ class MatchingServiceServicer(matching_pb2_grpc.MatchingServiceServicer):
         org_id = context.require_org()
         outcome = await self.core.engine.shred(org_id, request.customer_id)
         return matching_pb2.ShredCustomerKeyResponse(
-            destroyed_key_count=outcome.destroyed_key_count, shredded_at=mapping.timestamp(outcome.shredded_at)
+            destroyed_key_count=outcome.destroyed_key_count,
+            shredded_at=mapping.timestamp(outcome.shredded_at),
         )

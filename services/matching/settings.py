@@ -13,37 +13,62 @@ from identity_runtime.settings import ServiceSettings, setting
 class MatchingSettings(ServiceSettings):
     """Everything the matching service reads from its environment."""
 
-    database_url: str = setting(help="SQLAlchemy URL: postgresql://... or sqlite:///path", secret=True)
+    database_url: str = setting(
+        help="SQLAlchemy URL: postgresql://... or sqlite:///path", secret=True
+    )
     database_pool_size: int = setting(5, "Connections per process to PostgreSQL")
     kms: Literal["local"] = setting(
-        "local", "Key-encryption service: 'local' reads the KEK keyring (a cloud KMS/HSM plugs in behind the same interface)"
+        "local",
+        "Key-encryption service: 'local' reads the KEK keyring "
+        "(a cloud KMS/HSM plugs in behind the same interface)",
     )
     kek_keyring_file: Path | None = setting(
-        None, "JSON keyring of key-encryption keys, mounted from a Kubernetes Secret (see docs/matching-and-audit.md)"
+        None,
+        "JSON keyring of key-encryption keys, mounted from a Kubernetes Secret "
+        "(see docs/matching-and-audit.md)",
     )
     kek_keyring: str = setting("", "The same JSON keyring inline (development only)", secret=True)
-    model_id: str = setting("sface-2021dec", "Embedding contract of the gallery: model id (qe-face-v3 in production)")
-    model_version: str = setting("", "Embedding contract: model version recorded with each template")
+    model_id: str = setting(
+        "sface-2021dec", "Embedding contract of the gallery: model id (qe-face-v3 in production)"
+    )
+    model_version: str = setting(
+        "", "Embedding contract: model version recorded with each template"
+    )
     dimension: int = setting(128, "Embedding contract: dimension (512 for qe-face-v3)")
     default_threshold: float | None = setting(
         None,
         "Cosine threshold for organisations without their own; empty = the model calibration's "
         "recommended threshold, else the model's built-in default (0.45 for qe-face-v3)",
     )
-    calibration_dir: Path | None = setting(None, "Extra false-match calibrations (<model_id>.json) overriding built-in ones")
+    calibration_dir: Path | None = setting(
+        None, "Extra false-match calibrations (<model_id>.json) overriding built-in ones"
+    )
     template_format: Literal["fp16", "int8"] = setting("fp16", "Storage format of sealed templates")
-    index_kind: Literal["exact", "ivf"] = setting("exact", "1:N index: exact (flat inner product) or ivf (approximate)")
-    ivf_min_gallery_size: int = setting(50_000, "An ivf gallery stays exact below this size (training needs data)")
-    ivf_nprobe: int = setting(128, "Inverted lists an ivf search visits (recall vs latency; see docs/matching-and-audit.md)")
+    index_kind: Literal["exact", "ivf"] = setting(
+        "exact", "1:N index: exact (flat inner product) or ivf (approximate)"
+    )
+    ivf_min_gallery_size: int = setting(
+        50_000, "An ivf gallery stays exact below this size (training needs data)"
+    )
+    ivf_nprobe: int = setting(
+        128,
+        "Inverted lists an ivf search visits (recall vs latency; see docs/matching-and-audit.md)",
+    )
     search_threads: int = setting(1, "OpenMP threads per FAISS search")
-    sync_interval_seconds: float = setting(2.0, "How often a replica catches up on other replicas' gallery changes")
-    key_cache_size: int = setting(10_000, "Unwrapped data keys kept in memory (0 disables the cache)")
+    sync_interval_seconds: float = setting(
+        2.0, "How often a replica catches up on other replicas' gallery changes"
+    )
+    key_cache_size: int = setting(
+        10_000, "Unwrapped data keys kept in memory (0 disables the cache)"
+    )
     key_cache_ttl_seconds: float = setting(300.0, "Lifetime of a cached unwrapped data key")
 
     def validate(self) -> list[tuple[str, str]]:
         problems = super().validate()
         if self.kek_keyring_file is None and not self.kek_keyring.strip():
-            problems.append(("kek_keyring_file", "set MATCHING_KEK_KEYRING_FILE (or MATCHING_KEK_KEYRING)"))
+            problems.append(
+                ("kek_keyring_file", "set MATCHING_KEK_KEYRING_FILE (or MATCHING_KEK_KEYRING)")
+            )
         if not 1 <= self.dimension <= 4096:
             problems.append(("dimension", "must be between 1 and 4096"))
         if not self.model_id.strip():

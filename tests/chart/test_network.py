@@ -40,11 +40,18 @@ def peer_component(peer: dict[str, Any]) -> str | None:
 
 
 def pod_labels(manifests: list[Manifest]) -> dict[str, dict[str, str]]:
-    return {m.component: m.doc["spec"]["template"]["metadata"]["labels"] for m in pod_workloads(manifests)}
+    return {
+        m.component: m.doc["spec"]["template"]["metadata"]["labels"]
+        for m in pod_workloads(manifests)
+    }
 
 
 def policies_for(manifests: list[Manifest], labels: dict[str, str]) -> list[Manifest]:
-    return [p for p in of_kind(manifests, "NetworkPolicy") if selects(p.doc["spec"]["podSelector"], labels)]
+    return [
+        p
+        for p in of_kind(manifests, "NetworkPolicy")
+        if selects(p.doc["spec"]["podSelector"], labels)
+    ]
 
 
 class Allowed:
@@ -137,9 +144,16 @@ def test_mesh_allow_lists_equal_the_declared_call_graph(values_name: str) -> Non
     calls = expected_calls(values)
     allowed = {}
     for component in calls:
-        (policy,) = [p for p in policies_for(manifests, labels[component]) if not p.name.endswith("-default-deny")]
+        (policy,) = [
+            p
+            for p in policies_for(manifests, labels[component])
+            if not p.name.endswith("-default-deny")
+        ]
         allowed[component] = Allowed(policy.doc)
-    ports = {s.name: 50051 for s in mesh.SERVICES} | {"gateway": mesh.GATEWAY_DEFAULT_PORT, "triton": values["triton"]["ports"]["grpc"]}
+    ports = {s.name: 50051 for s in mesh.SERVICES} | {
+        "gateway": mesh.GATEWAY_DEFAULT_PORT,
+        "triton": values["triton"]["ports"]["grpc"],
+    }
     for caller, callees in calls.items():
         assert set(allowed[caller].egress_to) == callees, f"{caller} egress"
         for callee in callees:
@@ -163,7 +177,11 @@ def test_external_traffic_is_exactly_the_documented_extras(values_name: str) -> 
     labels = pod_labels(manifests)
     dns = {"to": network["dns"]["to"], "ports": network["dns"]["ports"]}
     for component in labels:
-        (policy,) = [p for p in policies_for(manifests, labels[component]) if not p.name.endswith("-default-deny")]
+        (policy,) = [
+            p
+            for p in policies_for(manifests, labels[component])
+            if not p.name.endswith("-default-deny")
+        ]
         allow = Allowed(policy.doc)
         expected_egress = [dns]
         expected_ingress = []
@@ -174,7 +192,9 @@ def test_external_traffic_is_exactly_the_documented_extras(values_name: str) -> 
             if values["observability"]["otlpEndpoint"]:
                 expected_egress.append(external(network["otlp"]))
         if component == "gateway":
-            rule: dict[str, Any] = {"ports": [{"port": mesh.GATEWAY_DEFAULT_PORT, "protocol": "TCP"}]}
+            rule: dict[str, Any] = {
+                "ports": [{"port": mesh.GATEWAY_DEFAULT_PORT, "protocol": "TCP"}]
+            }
             if network["gatewayFrom"]:
                 rule["from"] = network["gatewayFrom"]
             expected_ingress.append(rule)
@@ -187,8 +207,12 @@ def test_external_traffic_is_exactly_the_documented_extras(values_name: str) -> 
             if network["metricsFrom"]:
                 rule["from"] = network["metricsFrom"]
             expected_ingress.append(rule)
-        assert sorted(map(repr, allow.egress_external)) == sorted(map(repr, expected_egress)), component
-        assert sorted(map(repr, allow.ingress_external)) == sorted(map(repr, expected_ingress)), component
+        assert sorted(map(repr, allow.egress_external)) == sorted(map(repr, expected_egress)), (
+            component
+        )
+        assert sorted(map(repr, allow.ingress_external)) == sorted(map(repr, expected_ingress)), (
+            component
+        )
 
 
 def test_database_egress_is_for_the_pods_holding_the_database_url() -> None:
@@ -197,7 +221,11 @@ def test_database_egress_is_for_the_pods_holding_the_database_url() -> None:
     database = merged_values("production")["networkPolicy"]["backends"]["database"]
     with_database = set()
     for component in labels:
-        (policy,) = [p for p in policies_for(manifests, labels[component]) if not p.name.endswith("-default-deny")]
+        (policy,) = [
+            p
+            for p in policies_for(manifests, labels[component])
+            if not p.name.endswith("-default-deny")
+        ]
         if external(database) in Allowed(policy.doc).egress_external:
             with_database.add(component)
     assert with_database == {"kyc-tier", "liveness", "matching", "audit", "migrations"}
@@ -207,7 +235,18 @@ def test_the_graph_check_fails_on_an_extra_edge() -> None:
     """Guard against a vacuous comparison: an unexpected callee is noticed."""
     policy = find(render("default"), "NetworkPolicy", "audit").doc
     policy["spec"]["egress"].append(
-        {"to": [{"podSelector": {"matchLabels": {"app.kubernetes.io/instance": RELEASE, COMPONENT: "matching"}}}],
-         "ports": [{"port": 50051, "protocol": "TCP"}]}
+        {
+            "to": [
+                {
+                    "podSelector": {
+                        "matchLabels": {
+                            "app.kubernetes.io/instance": RELEASE,
+                            COMPONENT: "matching",
+                        }
+                    }
+                }
+            ],
+            "ports": [{"port": 50051, "protocol": "TCP"}],
+        }
     )
     assert set(Allowed(policy).egress_to) == {"matching"} != set(mesh.AUDIT.calls)

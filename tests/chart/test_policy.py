@@ -35,7 +35,17 @@ values_files = pytest.mark.parametrize("values_name", list(VALUES_FILES))
 def quantity(value: Any) -> float:
     """A Kubernetes quantity as a number (enough to compare requests and limits)."""
     text = str(value)
-    suffixes = {"m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
+    suffixes = {
+        "m": 1e-3,
+        "k": 1e3,
+        "M": 1e6,
+        "G": 1e9,
+        "T": 1e12,
+        "Ki": 2**10,
+        "Mi": 2**20,
+        "Gi": 2**30,
+        "Ti": 2**40,
+    }
     for suffix in sorted(suffixes, key=len, reverse=True):
         if text.endswith(suffix):
             return float(text[: -len(suffix)]) * suffixes[suffix]
@@ -56,7 +66,9 @@ def test_every_container_has_requests_and_limits(values_name: str) -> None:
                 for resource in ("cpu", "memory"):
                     assert resource in resources.get(bound, {}), f"{where}: no {bound}.{resource}"
             for resource in ("cpu", "memory"):
-                assert quantity(resources["requests"][resource]) <= quantity(resources["limits"][resource]), where
+                assert quantity(resources["requests"][resource]) <= quantity(
+                    resources["limits"][resource]
+                ), where
 
 
 @values_files
@@ -76,7 +88,9 @@ def test_mesh_services_probe_the_grpc_health_service_on_their_grpc_port(values_n
         (port,) = container["ports"]
         assert port["name"] == "grpc"
         for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-            assert container[probe]["grpc"] == {"port": port["containerPort"]}, f"{service.name} {probe}"
+            assert container[probe]["grpc"] == {"port": port["containerPort"]}, (
+                f"{service.name} {probe}"
+            )
         # The server listens where the probes look.
         env = container_env(manifests, deployment)
         assert env[f"{service.env_prefix}_PORT"] == {"value": str(port["containerPort"])}
@@ -85,7 +99,10 @@ def test_mesh_services_probe_the_grpc_health_service_on_their_grpc_port(values_n
         svc = find(manifests, "Service", service.name)
         (svc_port,) = svc.doc["spec"]["ports"]
         assert svc_port["name"] == "grpc" and svc_port["targetPort"] == "grpc"
-        assert svc.doc["spec"]["selector"].items() <= deployment.doc["spec"]["template"]["metadata"]["labels"].items()
+        assert (
+            svc.doc["spec"]["selector"].items()
+            <= deployment.doc["spec"]["template"]["metadata"]["labels"].items()
+        )
 
 
 @values_files
@@ -131,11 +148,22 @@ def test_every_pod_runs_non_root_read_only_without_privileges(values_name: str) 
             assert context["capabilities"] == {"drop": ["ALL"]}, where
             # A read-only root needs a writable /tmp.
             tmp = [m for m in container.get("volumeMounts", []) if m["mountPath"] == "/tmp"]
-            assert tmp and "emptyDir" in mounts_by_volume[tmp[0]["name"]], f"{where}: /tmp is not an emptyDir"
+            assert tmp and "emptyDir" in mounts_by_volume[tmp[0]["name"]], (
+                f"{where}: /tmp is not an emptyDir"
+            )
 
 
 # Volume types the `restricted` Pod Security Standard admits.
-RESTRICTED_VOLUMES = {"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim", "projected", "secret"}
+RESTRICTED_VOLUMES = {
+    "configMap",
+    "csi",
+    "downwardAPI",
+    "emptyDir",
+    "ephemeral",
+    "persistentVolumeClaim",
+    "projected",
+    "secret",
+}
 
 
 @values_files
@@ -145,7 +173,9 @@ def test_pods_meet_the_restricted_pod_security_standard(values_name: str) -> Non
     for workload in pod_workloads(render(values_name)):
         for volume in workload.pod_spec.get("volumes", []):
             kinds = set(volume) - {"name"}
-            assert kinds <= RESTRICTED_VOLUMES, f"{workload.name}: volume {volume['name']} is {kinds}"
+            assert kinds <= RESTRICTED_VOLUMES, (
+                f"{workload.name}: volume {volume['name']} is {kinds}"
+            )
         for container in containers(workload.pod_spec):
             assert all("hostPort" not in p for p in container.get("ports", [])), workload.name
             assert container["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
@@ -163,7 +193,9 @@ def test_project_pods_run_as_the_images_user(values_name: str) -> None:
 
 def required_node_terms(pod: dict[str, Any]) -> list[dict[str, Any]]:
     affinity = pod.get("affinity", {}).get("nodeAffinity", {})
-    return affinity.get("requiredDuringSchedulingIgnoredDuringExecution", {}).get("nodeSelectorTerms", [])
+    return affinity.get("requiredDuringSchedulingIgnoredDuringExecution", {}).get(
+        "nodeSelectorTerms", []
+    )
 
 
 @values_files
@@ -180,10 +212,14 @@ def test_nothing_can_schedule_outside_the_region(values_name: str) -> None:
         for term in terms:
             assert "matchFields" not in term
             region = [e for e in term["matchExpressions"] if e["key"] == REGION_LABEL]
-            assert region == [{"key": REGION_LABEL, "operator": "In", "values": [REGION]}], workload.name
+            assert region == [{"key": REGION_LABEL, "operator": "In", "values": [REGION]}], (
+                workload.name
+            )
             zone = [e for e in term["matchExpressions"] if e["key"] == ZONE_LABEL]
             if zones:
-                assert zone == [{"key": ZONE_LABEL, "operator": "In", "values": zones}], workload.name
+                assert zone == [{"key": ZONE_LABEL, "operator": "In", "values": zones}], (
+                    workload.name
+                )
                 assert all(z.startswith(REGION) for z in zones)
 
 
@@ -198,8 +234,13 @@ def test_deployments_spread_over_zones_and_nodes(values_name: str) -> None:
         assert zone["maxSkew"] == values["topologySpread"]["zones"]["maxSkew"]
         for constraint in constraints.values():
             assert constraint["labelSelector"]["matchLabels"].items() <= labels.items()
-            assert constraint["labelSelector"]["matchLabels"] == workload.doc["spec"]["selector"]["matchLabels"]
-        assert ("kubernetes.io/hostname" in constraints) == values["topologySpread"]["nodes"]["enabled"]
+            assert (
+                constraint["labelSelector"]["matchLabels"]
+                == workload.doc["spec"]["selector"]["matchLabels"]
+            )
+        assert ("kubernetes.io/hostname" in constraints) == values["topologySpread"]["nodes"][
+            "enabled"
+        ]
 
 
 def component_values(values: dict[str, Any], component: str) -> dict[str, Any]:
@@ -221,7 +262,11 @@ def test_autoscalers_and_disruption_budgets_follow_their_switches(values_name: s
         if settings["autoscaling"]["enabled"]:
             hpa = hpas[component].doc
             assert hpa["apiVersion"] == "autoscaling/v2"
-            assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": deployment.name}
+            assert hpa["spec"]["scaleTargetRef"] == {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "name": deployment.name,
+            }
             assert hpa["spec"]["minReplicas"] == settings["autoscaling"]["minReplicas"]
             assert hpa["spec"]["maxReplicas"] == settings["autoscaling"]["maxReplicas"]
             # The HPA owns the replica count; the Deployment must not reset it on upgrade.
@@ -231,7 +276,9 @@ def test_autoscalers_and_disruption_budgets_follow_their_switches(values_name: s
             assert deployment.doc["spec"]["replicas"] == settings["replicas"]
         if settings["pdb"]["enabled"]:
             selector = pdbs[component].doc["spec"]["selector"]["matchLabels"]
-            assert selector.items() <= deployment.doc["spec"]["template"]["metadata"]["labels"].items()
+            assert (
+                selector.items() <= deployment.doc["spec"]["template"]["metadata"]["labels"].items()
+            )
         else:
             assert component not in pdbs
     assert set(hpas) <= set(deployments(manifests)) and set(pdbs) <= set(deployments(manifests))
@@ -242,7 +289,9 @@ def test_secrets_are_only_referenced(values_name: str) -> None:
     manifests = render(values_name)
     assert not of_kind(manifests, "Secret"), "the chart must not create Secrets"
     catalogue = load_tool("chart").catalogue()["components"]
-    secret_settings = {name for c in catalogue.values() for name, info in c["settings"].items() if info["secret"]}
+    secret_settings = {
+        name for c in catalogue.values() for name, info in c["settings"].items() if info["secret"]
+    }
     for configmap in of_kind(manifests, "ConfigMap"):
         leaked = secret_settings & set(configmap.doc.get("data", {}))
         assert not leaked, f"{configmap.name} holds secret settings {leaked}"
@@ -250,7 +299,9 @@ def test_secrets_are_only_referenced(values_name: str) -> None:
         for container in containers(workload.pod_spec):
             for item in container.get("env", []):
                 if item["name"] in secret_settings or item["name"] == "IDENTITY_DATABASE_URL":
-                    assert set(item["valueFrom"]) == {"secretKeyRef"}, f"{workload.name}: {item['name']}"
+                    assert set(item["valueFrom"]) == {"secretKeyRef"}, (
+                        f"{workload.name}: {item['name']}"
+                    )
 
 
 @values_files
@@ -261,7 +312,9 @@ def test_images_are_pinned(values_name: str) -> None:
             if "@sha256:" in image:
                 continue
             tag = image.rsplit(":", 1)[-1]
-            assert "/" not in tag and tag not in ("", "latest"), f"{workload.name}: {image} is not pinned"
+            assert "/" not in tag and tag not in ("", "latest"), (
+                f"{workload.name}: {image} is not pinned"
+            )
 
 
 @values_files
@@ -279,7 +332,9 @@ def test_migrations_run_identity_migrate_before_install_and_upgrade(values_name:
     account = find(manifests, "ServiceAccount", "migrations")
     # The hook's ServiceAccount is created before the Job, as a hook itself.
     assert account.doc["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
-    assert int(account.doc["metadata"]["annotations"]["helm.sh/hook-weight"]) < int(annotations["helm.sh/hook-weight"])
+    assert int(account.doc["metadata"]["annotations"]["helm.sh/hook-weight"]) < int(
+        annotations["helm.sh/hook-weight"]
+    )
     assert job.pod_spec["serviceAccountName"] == account.name
     assert job.pod_spec["restartPolicy"] == "Never"
     (container,) = job.pod_spec["containers"]
@@ -293,7 +348,9 @@ def test_migrations_run_identity_migrate_before_install_and_upgrade(values_name:
     before = os.environ.get(env["name"])
     os.environ[env["name"]] = "postgresql://identity@db.example:5432/identity"
     try:
-        assert database_url(argparse.Namespace()) == "postgresql://identity@db.example:5432/identity"
+        assert (
+            database_url(argparse.Namespace()) == "postgresql://identity@db.example:5432/identity"
+        )
     finally:
         if before is None:
             del os.environ[env["name"]]
@@ -319,7 +376,9 @@ def test_config_changes_and_secret_rotation_roll_the_pods(values_name: str) -> N
             continue
         annotations = deployment.doc["spec"]["template"]["metadata"]["annotations"]
         assert len(annotations["checksum/config"]) == 64
-        assert annotations["identity-platform/secrets-revision"] == str(values["global"]["secretsRevision"])
+        assert annotations["identity-platform/secrets-revision"] == str(
+            values["global"]["secretsRevision"]
+        )
 
 
 @values_files
@@ -333,11 +392,17 @@ def test_termination_grace_covers_the_drain(values_name: str) -> None:
         grace = deployment.pod_spec["terminationGracePeriodSeconds"]
         assert grace > settings["shutdownGraceSeconds"] + settings["preStopSleepSeconds"]
         (container,) = deployment.pod_spec["containers"]
-        assert container["lifecycle"]["preStop"]["exec"]["command"] == ["sleep", str(settings["preStopSleepSeconds"])]
+        assert container["lifecycle"]["preStop"]["exec"]["command"] == [
+            "sleep",
+            str(settings["preStopSleepSeconds"]),
+        ]
         if component != "gateway":
             prefix = mesh.BY_NAME[component].env_prefix
             env = container_env(manifests, deployment)
-            assert float(env[f"{prefix}_SHUTDOWN_GRACE_SECONDS"]["value"]) == settings["shutdownGraceSeconds"]
+            assert (
+                float(env[f"{prefix}_SHUTDOWN_GRACE_SECONDS"]["value"])
+                == settings["shutdownGraceSeconds"]
+            )
 
 
 @values_files
@@ -363,7 +428,10 @@ def test_triton_runs_on_gpu_nodes_with_its_model_repository(values_name: str) ->
     if repository["sync"]["enabled"]:
         (init,) = pod["initContainers"]
         assert repository["sync"]["source"] in init["args"]
-        assert any(m["name"] == "models" and m["mountPath"] == repository["mountPath"] for m in init["volumeMounts"])
+        assert any(
+            m["name"] == "models" and m["mountPath"] == repository["mountPath"]
+            for m in init["volumeMounts"]
+        )
         assert "emptyDir" in volume
     else:
         assert "initContainers" not in pod
@@ -383,7 +451,9 @@ def test_triton_runs_on_gpu_nodes_with_its_model_repository(values_name: str) ->
         (hpa,) = hpas
         metric_types = {m["type"] for m in hpa.doc["spec"]["metrics"]}
         assert metric_types <= {"Pods", "External", "Object"} and metric_types
-        names = {m["pods"]["metric"]["name"] for m in hpa.doc["spec"]["metrics"] if m["type"] == "Pods"}
+        names = {
+            m["pods"]["metric"]["name"] for m in hpa.doc["spec"]["metrics"] if m["type"] == "Pods"
+        }
         for key in ("queueDuration", "gpuUtilization"):
             if triton["autoscaling"][key]["enabled"]:
                 assert triton["autoscaling"][key]["metricName"] in names

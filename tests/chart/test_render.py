@@ -39,7 +39,9 @@ def test_app_version_is_the_projects_version() -> None:
 
 
 def test_ci_values_files_exist() -> None:
-    assert [name for name in VALUES_FILES if name.startswith("ci/")], "charts/identity-platform/ci/ has no values files"
+    assert [name for name in VALUES_FILES if name.startswith("ci/")], (
+        "charts/identity-platform/ci/ has no values files"
+    )
 
 
 @pytest.mark.parametrize("values_name", list(VALUES_FILES))
@@ -55,7 +57,10 @@ def test_every_manifest_validates_against_kubernetes_schemas(values_name: str) -
                 errors = kubernetes_errors(manifest.doc, version)
             except kubernetes_validate.SchemaNotFoundError as exc:
                 errors = [exc.message]
-            problems += [f"{manifest.template} {manifest.kind}/{manifest.name} @{version}: {e}" for e in errors]
+            problems += [
+                f"{manifest.template} {manifest.kind}/{manifest.name} @{version}: {e}"
+                for e in errors
+            ]
     assert not problems, "\n".join(problems)
 
 
@@ -69,7 +74,8 @@ def test_custom_resources_are_well_formed(values_name: str) -> None:
         assert set(spec) == {"namespaceSelector", "selector", "endpoints"}
         assert spec["namespaceSelector"] == {"matchNames": [NAMESPACE]}
         selected = [
-            s for s in services.values()
+            s
+            for s in services.values()
             if spec["selector"]["matchLabels"].items() <= s.doc["metadata"]["labels"].items()
         ]
         assert [s.component for s in selected] == ["triton"]
@@ -82,7 +88,13 @@ def test_custom_resources_are_well_formed(values_name: str) -> None:
 @pytest.mark.parametrize("values_name", list(VALUES_FILES))
 def test_helm_lint_is_clean(values_name: str) -> None:
     for kube_version in (f"v{OLDEST}", f"v{NEWEST}"):
-        report = helm.lint(CHART, values_of(values_name), strict=True, namespace=NAMESPACE, kube_version=kube_version)
+        report = helm.lint(
+            CHART,
+            values_of(values_name),
+            strict=True,
+            namespace=NAMESPACE,
+            kube_version=kube_version,
+        )
         assert report["errors"] == [], report
         assert report["messages"] == [], report
 

@@ -24,70 +24,181 @@ def service(name: str, **fields: Any) -> dict[str, Any]:
 
 REFUSED_BY_SCHEMA = {
     "another region": ({"residency": {"region": "ap-southeast-3"}}, "/residency/region"),
-    "a zone outside id-jkt-1": ({"residency": {"zones": ["id-jkt-1a", "sg-sin-1a"]}}, "/residency/zones/1"),
+    "a zone outside id-jkt-1": (
+        {"residency": {"zones": ["id-jkt-1a", "sg-sin-1a"]}},
+        "/residency/zones/1",
+    ),
     "an unknown top-level key": ({"replicaCount": 3}, "'replicaCount' not allowed"),
     "an unknown service": ({"services": {"ocr": {"replicas": 1}}}, "'ocr' not allowed"),
     "a typo in a service field": (service("kyc-tier", replica=3), "'replica' not allowed"),
     "zero replicas": (service("audit", replicas=0), "/services/audit/replicas"),
-    "no CPU limit": (service("embedding", resources={"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"cpu": None, "memory": "2Gi"}}), "missing property 'cpu'"),
-    "a quantity that is not one": (service("matching", resources={"limits": {"memory": "lots"}}), "/services/matching/resources/limits/memory"),
+    "no CPU limit": (
+        service(
+            "embedding",
+            resources={
+                "requests": {"cpu": "1", "memory": "1Gi"},
+                "limits": {"cpu": None, "memory": "2Gi"},
+            },
+        ),
+        "missing property 'cpu'",
+    ),
+    "a quantity that is not one": (
+        service("matching", resources={"limits": {"memory": "lots"}}),
+        "/services/matching/resources/limits/memory",
+    ),
     "the latest tag": ({"global": {"image": {"tag": "latest"}}}, "/global/image/tag"),
-    "a malformed digest": ({"global": {"image": {"digest": "sha256:1234"}}}, "/global/image/digest"),
-    "pull policy Never": ({"global": {"image": {"pullPolicy": "Never"}}}, "/global/image/pullPolicy"),
-    "running as root": ({"global": {"podSecurityContext": {"runAsUser": 0}}}, "/global/podSecurityContext/runAsUser"),
+    "a malformed digest": (
+        {"global": {"image": {"digest": "sha256:1234"}}},
+        "/global/image/digest",
+    ),
+    "pull policy Never": (
+        {"global": {"image": {"pullPolicy": "Never"}}},
+        "/global/image/pullPolicy",
+    ),
+    "running as root": (
+        {"global": {"podSecurityContext": {"runAsUser": 0}}},
+        "/global/podSecurityContext/runAsUser",
+    ),
     "an unknown environment": ({"global": {"environment": "staging"}}, "/global/environment"),
-    "a lower-case setting name": (service("kyc-tier", config={"database_pool_size": 5}), "invalid propertyName 'database_pool_size'"),
-    "a prefixed setting name in secretEnv": (service("kyc-tier", secretEnv={"KYC-TIER-X": "database"}), "invalid propertyName 'KYC-TIER-X'"),
-    "an object as a setting value": (service("kyc-tier", config={"DATABASE_POOL_SIZE": {"value": 5}}), "/services/kyc-tier/config/DATABASE_POOL_SIZE"),
-    "a model volume without a source": (service("embedding", models={"enabled": True}), "/services/embedding/models/volume"),
-    "a relative model path": (service("liveness", models={"mountPath": "models"}), "/services/liveness/models/mountPath"),
-    "a startup probe that never fails": (service("capture-quality", probes={"startup": {"failureThreshold": 0}}), "/services/capture-quality/probes/startup/failureThreshold"),
-    "a CPU target above 100%": (service("kyc-tier", autoscaling={"targetCPUUtilizationPercentage": 150}), "/services/kyc-tier/autoscaling/targetCPUUtilizationPercentage"),
-    "a percentage PDB without %": (service("kyc-tier", pdb={"maxUnavailable": "50"}), "/services/kyc-tier/pdb/maxUnavailable"),
-    "a PDB with no bound": (service("kyc-tier", pdb={"enabled": True, "maxUnavailable": None}), "/services/kyc-tier/pdb"),
-    "Triton off the GPU pool": ({"triton": {"enabled": True, "nodeSelector": None, "modelRepository": {"volume": {"emptyDir": {}}}}}, "missing property 'nodeSelector'"),
+    "a lower-case setting name": (
+        service("kyc-tier", config={"database_pool_size": 5}),
+        "invalid propertyName 'database_pool_size'",
+    ),
+    "a prefixed setting name in secretEnv": (
+        service("kyc-tier", secretEnv={"KYC-TIER-X": "database"}),
+        "invalid propertyName 'KYC-TIER-X'",
+    ),
+    "an object as a setting value": (
+        service("kyc-tier", config={"DATABASE_POOL_SIZE": {"value": 5}}),
+        "/services/kyc-tier/config/DATABASE_POOL_SIZE",
+    ),
+    "a model volume without a source": (
+        service("embedding", models={"enabled": True}),
+        "/services/embedding/models/volume",
+    ),
+    "a relative model path": (
+        service("liveness", models={"mountPath": "models"}),
+        "/services/liveness/models/mountPath",
+    ),
+    "a startup probe that never fails": (
+        service("capture-quality", probes={"startup": {"failureThreshold": 0}}),
+        "/services/capture-quality/probes/startup/failureThreshold",
+    ),
+    "a CPU target above 100%": (
+        service("kyc-tier", autoscaling={"targetCPUUtilizationPercentage": 150}),
+        "/services/kyc-tier/autoscaling/targetCPUUtilizationPercentage",
+    ),
+    "a percentage PDB without %": (
+        service("kyc-tier", pdb={"maxUnavailable": "50"}),
+        "/services/kyc-tier/pdb/maxUnavailable",
+    ),
+    "a PDB with no bound": (
+        service("kyc-tier", pdb={"enabled": True, "maxUnavailable": None}),
+        "/services/kyc-tier/pdb",
+    ),
+    "Triton off the GPU pool": (
+        {
+            "triton": {
+                "enabled": True,
+                "nodeSelector": None,
+                "modelRepository": {"volume": {"emptyDir": {}}},
+            }
+        },
+        "missing property 'nodeSelector'",
+    ),
     "Triton without a GPU": ({"triton": {"gpus": 0}}, "/triton/gpus"),
-    "a Triton client that is not a service": ({"triton": {"clients": {"ocr": ["TRITON_URL"]}}}, "invalid propertyName 'ocr'"),
-    "an Ingress without hosts": ({"gateway": {"ingress": {"enabled": True, "hosts": []}}}, "/gateway/ingress/hosts"),
-    "an unknown Service type": ({"gateway": {"service": {"type": "ExternalName"}}}, "/gateway/service/type"),
-    "an OTLP endpoint with a path": ({"observability": {"otlpEndpoint": "http://collector:4317/v1/traces"}}, "/observability/otlpEndpoint"),
-    "a scrape interval without unit": ({"observability": {"serviceMonitor": {"interval": "30"}}}, "/observability/serviceMonitor/interval"),
-    "a secret without a key": ({"secrets": {"database": {"name": "identity-database", "key": None}}}, "missing property 'key'"),
+    "a Triton client that is not a service": (
+        {"triton": {"clients": {"ocr": ["TRITON_URL"]}}},
+        "invalid propertyName 'ocr'",
+    ),
+    "an Ingress without hosts": (
+        {"gateway": {"ingress": {"enabled": True, "hosts": []}}},
+        "/gateway/ingress/hosts",
+    ),
+    "an unknown Service type": (
+        {"gateway": {"service": {"type": "ExternalName"}}},
+        "/gateway/service/type",
+    ),
+    "an OTLP endpoint with a path": (
+        {"observability": {"otlpEndpoint": "http://collector:4317/v1/traces"}},
+        "/observability/otlpEndpoint",
+    ),
+    "a scrape interval without unit": (
+        {"observability": {"serviceMonitor": {"interval": "30"}}},
+        "/observability/serviceMonitor/interval",
+    ),
+    "a secret without a key": (
+        {"secrets": {"database": {"name": "identity-database", "key": None}}},
+        "missing property 'key'",
+    ),
     "no database secret": ({"secrets": {"database": None}}, "missing property 'database'"),
-    "a bad DNS name for a Secret": ({"secrets": {"apiKeyPepper": {"name": "Pepper_Secret", "key": "pepper"}}}, "/secrets/apiKeyPepper/name"),
-    "an egress rule without ports": ({"networkPolicy": {"otlp": {"to": [], "ports": []}}}, "/networkPolicy/otlp/ports"),
-    "a zone spread policy that does not exist": ({"topologySpread": {"zones": {"whenUnsatisfiable": "Never"}}}, "/topologySpread/zones/whenUnsatisfiable"),
-    "migrations that may retry forever": ({"migrations": {"backoffLimit": 100}}, "/migrations/backoffLimit"),
+    "a bad DNS name for a Secret": (
+        {"secrets": {"apiKeyPepper": {"name": "Pepper_Secret", "key": "pepper"}}},
+        "/secrets/apiKeyPepper/name",
+    ),
+    "an egress rule without ports": (
+        {"networkPolicy": {"otlp": {"to": [], "ports": []}}},
+        "/networkPolicy/otlp/ports",
+    ),
+    "a zone spread policy that does not exist": (
+        {"topologySpread": {"zones": {"whenUnsatisfiable": "Never"}}},
+        "/topologySpread/zones/whenUnsatisfiable",
+    ),
+    "migrations that may retry forever": (
+        {"migrations": {"backoffLimit": 100}},
+        "/migrations/backoffLimit",
+    ),
 }
 
 
-@pytest.mark.parametrize(("overrides", "where"), REFUSED_BY_SCHEMA.values(), ids=REFUSED_BY_SCHEMA.keys())
+@pytest.mark.parametrize(
+    ("overrides", "where"), REFUSED_BY_SCHEMA.values(), ids=REFUSED_BY_SCHEMA.keys()
+)
 def test_schema_refuses(overrides: dict[str, Any], where: str) -> None:
     with pytest.raises(helm.HelmValuesError, match=re.escape(where)):
         render_values(overrides)
 
 
 REFUSED_BY_TEMPLATES = {
-    "minReplicas above maxReplicas": (service("kyc-tier", autoscaling={"minReplicas": 5, "maxReplicas": 3}), "minReplicas 5 is above maxReplicas 3"),
+    "minReplicas above maxReplicas": (
+        service("kyc-tier", autoscaling={"minReplicas": 5, "maxReplicas": 3}),
+        "minReplicas 5 is above maxReplicas 3",
+    ),
     "a PDB that blocks every drain": (
         service("audit", pdb={"enabled": True, "maxUnavailable": None, "minAvailable": 2}),
         "services.audit.pdb.minAvailable 2 would block every node drain",
     ),
     "Triton with two model sources": (
-        {"triton": {"enabled": True, "modelRepository": {"volume": {"emptyDir": {}}, "sync": {"enabled": True, "source": "m:b"}}}},
+        {
+            "triton": {
+                "enabled": True,
+                "modelRepository": {
+                    "volume": {"emptyDir": {}},
+                    "sync": {"enabled": True, "source": "m:b"},
+                },
+            }
+        },
         "set either volume or sync.enabled, not both",
     ),
     "Triton without models": ({"triton": {"enabled": True}}, "set volume"),
-    "a sync without a source": ({"triton": {"enabled": True, "modelRepository": {"sync": {"enabled": True}}}}, "sync.source is required"),
+    "a sync without a source": (
+        {"triton": {"enabled": True, "modelRepository": {"sync": {"enabled": True}}}},
+        "sync.source is required",
+    ),
     "a ServiceMonitor with nothing to scrape": (
         {"observability": {"serviceMonitor": {"enabled": True}}},
         "observability.serviceMonitor scrapes Triton's metrics",
     ),
-    "migrations without a database Secret name": ({"secrets": {"database": {"name": ""}}}, "secrets.database"),
+    "migrations without a database Secret name": (
+        {"secrets": {"database": {"name": ""}}},
+        "secrets.database",
+    ),
 }
 
 
-@pytest.mark.parametrize(("overrides", "message"), REFUSED_BY_TEMPLATES.values(), ids=REFUSED_BY_TEMPLATES.keys())
+@pytest.mark.parametrize(
+    ("overrides", "message"), REFUSED_BY_TEMPLATES.values(), ids=REFUSED_BY_TEMPLATES.keys()
+)
 def test_templates_refuse(overrides: dict[str, Any], message: str) -> None:
     with pytest.raises(helm.HelmRenderError, match=re.escape(message)):
         render_values(overrides)
@@ -96,11 +207,18 @@ def test_templates_refuse(overrides: dict[str, Any], message: str) -> None:
 ACCEPTED = {
     "a digest": {"global": {"image": {"digest": "sha256:" + "a" * 64}}},
     "percentages in a PDB": service("kyc-tier", pdb={"maxUnavailable": "25%"}),
-    "minAvailable instead of maxUnavailable": service("kyc-tier", pdb={"maxUnavailable": None, "minAvailable": 1}),
+    "minAvailable instead of maxUnavailable": service(
+        "kyc-tier", pdb={"maxUnavailable": None, "minAvailable": 1}
+    ),
     "numbers and booleans as setting values": service("kyc-tier", config={"DATABASE_POOL_SIZE": 7}),
     "an OTLP host:port": {"observability": {"otlpEndpoint": "otel-collector.observability:4317"}},
-    "extra secrets for other components": {"secrets": {"dukcapil": {"name": "dukcapil-credentials", "key": "token"}}},
-    "an image volume of models": service("embedding", models={"enabled": True, "volume": {"image": {"reference": "registry.example/models:1"}}}),
+    "extra secrets for other components": {
+        "secrets": {"dukcapil": {"name": "dukcapil-credentials", "key": "token"}}
+    },
+    "an image volume of models": service(
+        "embedding",
+        models={"enabled": True, "volume": {"image": {"reference": "registry.example/models:1"}}},
+    ),
 }
 
 
@@ -131,7 +249,11 @@ def test_schema_refuses_unknown_keys_everywhere() -> None:
 
     def walk(node: Any, path: str) -> None:
         if isinstance(node, dict):
-            if node.get("type") == "object" and "properties" in node and node.get("additionalProperties") is not False:
+            if (
+                node.get("type") == "object"
+                and "properties" in node
+                and node.get("additionalProperties") is not False
+            ):
                 open_objects.append(path)
             for key, child in node.items():
                 walk(child, f"{path}/{key}")
@@ -176,7 +298,10 @@ def test_values_yaml_documents_every_field() -> None:
 
 def test_production_example_is_what_the_issue_asks_for() -> None:
     values = yaml.safe_load(PRODUCTION_EXAMPLE.read_text())
-    assert values["residency"] == {"region": "id-jkt-1", "zones": ["id-jkt-1a", "id-jkt-1b", "id-jkt-1c"]}
+    assert values["residency"] == {
+        "region": "id-jkt-1",
+        "zones": ["id-jkt-1a", "id-jkt-1b", "id-jkt-1c"],
+    }
     assert values["triton"]["enabled"] is True and values["triton"]["gpus"] >= 1
     # External PostgreSQL: no database in the chart, egress pinned to its network.
     assert values["networkPolicy"]["backends"]["database"]["to"]

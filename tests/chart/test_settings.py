@@ -68,7 +68,11 @@ def mount_volumes(deployment: Any, environ: dict[str, str], root: Path) -> dict[
     paths under a volume mount are recreated below `root` (model directories
     as directories, files from Secrets as files holding a stand-in keyring)."""
     (container,) = deployment.pod_spec["containers"]
-    mounts = sorted((m["mountPath"] for m in container.get("volumeMounts", []) if m["mountPath"] != "/tmp"), key=len, reverse=True)
+    mounts = sorted(
+        (m["mountPath"] for m in container.get("volumeMounts", []) if m["mountPath"] != "/tmp"),
+        key=len,
+        reverse=True,
+    )
     mounted = {}
     for variable, value in environ.items():
         mount = next((m for m in mounts if value == m or value.startswith(m + "/")), None)
@@ -87,7 +91,9 @@ def mount_volumes(deployment: Any, environ: dict[str, str], root: Path) -> dict[
 
 def test_catalogue_and_settings_doc_are_fresh() -> None:
     stale = chart_tool.stale()
-    assert not stale, f"{[str(p) for p in stale]} are stale: run .venv/bin/python tools/chart.py generate"
+    assert not stale, (
+        f"{[str(p) for p in stale]} are stale: run .venv/bin/python tools/chart.py generate"
+    )
 
 
 def test_catalogue_matches_the_mesh() -> None:
@@ -110,12 +116,16 @@ def chart_variables(values_name: str, name: str) -> dict[str, dict[str, Any]]:
 def unknown_variables(name: str, env: dict[str, Any]) -> list[str]:
     component = COMPONENTS[name]
     cls = component.settings_class
-    known = {env_name(component.env_prefix, field) for field in setting_names(cls)} if cls else set()
+    known = (
+        {env_name(component.env_prefix, field) for field in setting_names(cls)} if cls else set()
+    )
     return sorted(set(env) - known)
 
 
 @pytest.mark.parametrize("values_name", list(VALUES_FILES))
-def test_every_variable_the_chart_sets_is_a_setting_and_the_settings_load(values_name: str, tmp_path: Path) -> None:
+def test_every_variable_the_chart_sets_is_a_setting_and_the_settings_load(
+    values_name: str, tmp_path: Path
+) -> None:
     manifests = render(values_name)
     for name in deployed(merged_values(values_name)):
         component = COMPONENTS[name]
@@ -125,7 +135,9 @@ def test_every_variable_the_chart_sets_is_a_setting_and_the_settings_load(values
         cls = component.settings_class
         if component.declared:
             unknown = unknown_variables(name, env)
-            assert not unknown, f"{name}: the chart sets {unknown}, which {cls.__name__} does not declare"
+            assert not unknown, (
+                f"{name}: the chart sets {unknown}, which {cls.__name__} does not declare"
+            )
         if cls is None:
             continue
         environ = {
@@ -147,12 +159,18 @@ def test_provisional_settings_are_reported() -> None:
     for values_name in VALUES_FILES:
         for name in deployed(merged_values(values_name)):
             if not COMPONENTS[name].declared:
-                provisional.setdefault(name, set()).update(unknown_variables(name, chart_variables(values_name, name)))
+                provisional.setdefault(name, set()).update(
+                    unknown_variables(name, chart_variables(values_name, name))
+                )
     for name in provisional:
         assert not COMPONENTS[name].declared
     if any(provisional.values()):
-        listing = "; ".join(f"{name}: {', '.join(sorted(v))}" for name, v in sorted(provisional.items()) if v)
-        warnings.warn(f"provisional settings, not declared by their classes yet: {listing}", stacklevel=1)
+        listing = "; ".join(
+            f"{name}: {', '.join(sorted(v))}" for name, v in sorted(provisional.items()) if v
+        )
+        warnings.warn(
+            f"provisional settings, not declared by their classes yet: {listing}", stacklevel=1
+        )
 
 
 @pytest.mark.parametrize("values_name", list(VALUES_FILES))
@@ -164,11 +182,16 @@ def test_every_required_setting_is_set(values_name: str) -> None:
             continue
         env = container_env(manifests, find(manifests, "Deployment", name))
         for field in dataclasses.fields(component.settings_class):
-            if field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
+            if (
+                field.default is dataclasses.MISSING
+                and field.default_factory is dataclasses.MISSING
+            ):
                 variable = env_name(component.env_prefix, field.name)
                 assert variable in env, f"{name}: required {variable} is not set"
                 if field.metadata.get("secret"):
-                    assert "secretKeyRef" in env[variable], f"{name}: secret {variable} must come from a Secret"
+                    assert "secretKeyRef" in env[variable], (
+                        f"{name}: secret {variable} must come from a Secret"
+                    )
 
 
 @pytest.mark.parametrize("values_name", list(VALUES_FILES))
@@ -180,7 +203,9 @@ def test_address_settings_reach_the_callees_services(values_name: str) -> None:
         for callee in component.calls:
             service = find(manifests, "Service", callee)
             (port,) = service.doc["spec"]["ports"]
-            address = env[f"{component.env_prefix}_{mesh.BY_NAME[callee].env_prefix}_ADDRESS"]["value"]
+            address = env[f"{component.env_prefix}_{mesh.BY_NAME[callee].env_prefix}_ADDRESS"][
+                "value"
+            ]
             assert address == f"{service.name}.{NAMESPACE}.svc.cluster.local:{port['port']}"
 
 
@@ -195,15 +220,53 @@ def test_settings_of_kyc_tier_are_declared_so_its_check_is_strict() -> None:
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"services": {"kyc-tier": {"config": {"NOT_A_SETTING": "x"}}}}, "services.kyc-tier.config.NOT_A_SETTING: KYC_TIER_NOT_A_SETTING is not a setting of kyc-tier"),
-        ({"services": {"kyc-tier": {"secretEnv": {"NOT_A_SETTING": "database"}}}}, "KYC_TIER_NOT_A_SETTING is not a setting of kyc-tier"),
-        ({"services": {"kyc-tier": {"config": {"API_KEY_PEPPER": "x" * 40}, "secretEnv": {"API_KEY_PEPPER": None}}}}, "is a secret"),
-        ({"services": {"kyc-tier": {"secretEnv": {"API_KEY_PEPPER": None}}}}, "kyc-tier requires KYC_TIER_API_KEY_PEPPER"),
-        ({"services": {"kyc-tier": {"secretEnv": {"DATABASE_URL": None}}}}, "kyc-tier requires KYC_TIER_DATABASE_URL"),
-        ({"services": {"kyc-tier": {"config": {"PORT": "1"}}}}, "KYC_TIER_PORT is set by the chart"),
-        ({"services": {"audit": {"config": {"OTLP_ENDPOINT": "x"}}}, "observability": {"otlpEndpoint": "http://c:4317"}}, "AUDIT_OTLP_ENDPOINT is set by the chart"),
-        ({"services": {"kyc-tier": {"secretEnv": {"DATABASE_URL": "nowhere"}}}}, "refers to secrets.nowhere"),
-        ({"gateway": {"secretEnv": {"RATE_LIMIT_STORAGE": "redis"}}}, "refers to secrets.redis, which has no name"),
+        (
+            {"services": {"kyc-tier": {"config": {"NOT_A_SETTING": "x"}}}},
+            "services.kyc-tier.config.NOT_A_SETTING: "
+            "KYC_TIER_NOT_A_SETTING is not a setting of kyc-tier",
+        ),
+        (
+            {"services": {"kyc-tier": {"secretEnv": {"NOT_A_SETTING": "database"}}}},
+            "KYC_TIER_NOT_A_SETTING is not a setting of kyc-tier",
+        ),
+        (
+            {
+                "services": {
+                    "kyc-tier": {
+                        "config": {"API_KEY_PEPPER": "x" * 40},
+                        "secretEnv": {"API_KEY_PEPPER": None},
+                    }
+                }
+            },
+            "is a secret",
+        ),
+        (
+            {"services": {"kyc-tier": {"secretEnv": {"API_KEY_PEPPER": None}}}},
+            "kyc-tier requires KYC_TIER_API_KEY_PEPPER",
+        ),
+        (
+            {"services": {"kyc-tier": {"secretEnv": {"DATABASE_URL": None}}}},
+            "kyc-tier requires KYC_TIER_DATABASE_URL",
+        ),
+        (
+            {"services": {"kyc-tier": {"config": {"PORT": "1"}}}},
+            "KYC_TIER_PORT is set by the chart",
+        ),
+        (
+            {
+                "services": {"audit": {"config": {"OTLP_ENDPOINT": "x"}}},
+                "observability": {"otlpEndpoint": "http://c:4317"},
+            },
+            "AUDIT_OTLP_ENDPOINT is set by the chart",
+        ),
+        (
+            {"services": {"kyc-tier": {"secretEnv": {"DATABASE_URL": "nowhere"}}}},
+            "refers to secrets.nowhere",
+        ),
+        (
+            {"gateway": {"secretEnv": {"RATE_LIMIT_STORAGE": "redis"}}},
+            "refers to secrets.redis, which has no name",
+        ),
     ],
 )
 def test_rendering_refuses_settings_that_would_not_start(overrides: dict, message: str) -> None:
@@ -225,13 +288,24 @@ def test_a_setting_with_choices_refuses_other_values(tmp_path: Path) -> None:
     def add_backend(components: dict) -> None:
         components["embedding"]["declared"] = True
         components["embedding"]["settings"]["EMBEDDING_BACKEND"] = {
-            "type": "str", "choices": ["onnxruntime", "triton"], "required": False, "secret": False, "default": "onnxruntime", "help": "",
+            "type": "str",
+            "choices": ["onnxruntime", "triton"],
+            "required": False,
+            "secret": False,
+            "default": "onnxruntime",
+            "help": "",
         }
 
     with chart_copy_with(tmp_path, add_backend) as chart:
-        manifests = render_values({"services": {"embedding": {"config": {"BACKEND": "triton"}}}}, chart)
-        assert find(manifests, "ConfigMap", "embedding").doc["data"]["EMBEDDING_BACKEND"] == "triton"
-        with pytest.raises(helm.HelmRenderError, match="tensorrt is not one of onnxruntime, triton"):
+        manifests = render_values(
+            {"services": {"embedding": {"config": {"BACKEND": "triton"}}}}, chart
+        )
+        assert (
+            find(manifests, "ConfigMap", "embedding").doc["data"]["EMBEDDING_BACKEND"] == "triton"
+        )
+        with pytest.raises(
+            helm.HelmRenderError, match="tensorrt is not one of onnxruntime, triton"
+        ):
             render_values({"services": {"embedding": {"config": {"BACKEND": "tensorrt"}}}}, chart)
 
 
@@ -243,20 +317,41 @@ def test_when_a_settings_class_lands_the_chart_follows_it(tmp_path: Path) -> Non
         names = ["HOST", "PORT", "LOG_LEVEL", *[f"{s.env_prefix}_ADDRESS" for s in mesh.SERVICES]]
         components["gateway"]["declared"] = True
         components["gateway"]["settings"] = {
-            f"GATEWAY_{n}": {"type": "str", "choices": None, "required": False, "secret": False, "default": "", "help": ""}
-            for n in names if n != without
+            f"GATEWAY_{n}": {
+                "type": "str",
+                "choices": None,
+                "required": False,
+                "secret": False,
+                "default": "",
+                "help": "",
+            }
+            for n in names
+            if n != without
         }
 
     with chart_copy_with(tmp_path / "a", lambda c: gateway_lands(c, without="")) as chart:
         configmap = find(render_values({}, chart), "ConfigMap", "gateway").doc["data"]
         assert "GATEWAY_LOG_LEVEL" in configmap
         assert "GATEWAY_ENVIRONMENT" not in configmap and "GATEWAY_LOG_FORMAT" not in configmap
-    with chart_copy_with(tmp_path / "b", lambda c: gateway_lands(c, without="KYC_TIER_ADDRESS")) as chart:
-        with pytest.raises(helm.HelmRenderError, match="the chart sets GATEWAY_KYC_TIER_ADDRESS, which is not a setting of gateway"):
+    with chart_copy_with(
+        tmp_path / "b", lambda c: gateway_lands(c, without="KYC_TIER_ADDRESS")
+    ) as chart:
+        with pytest.raises(
+            helm.HelmRenderError,
+            match="the chart sets GATEWAY_KYC_TIER_ADDRESS, which is not a setting of gateway",
+        ):
             render_values({}, chart)
     with chart_copy_with(tmp_path / "c", lambda c: gateway_lands(c, without="")) as chart:
-        with pytest.raises(helm.HelmRenderError, match="GATEWAY_RATE_LIMIT_STORAGE is not a setting of gateway"):
-            render_values({"secrets": {"redis": {"name": "redis", "key": "url"}}, "gateway": {"secretEnv": {"RATE_LIMIT_STORAGE": "redis"}}}, chart)
+        with pytest.raises(
+            helm.HelmRenderError, match="GATEWAY_RATE_LIMIT_STORAGE is not a setting of gateway"
+        ):
+            render_values(
+                {
+                    "secrets": {"redis": {"name": "redis", "key": "url"}},
+                    "gateway": {"secretEnv": {"RATE_LIMIT_STORAGE": "redis"}},
+                },
+                chart,
+            )
 
 
 def test_a_new_required_setting_stops_the_render_until_the_chart_sets_it(tmp_path: Path) -> None:
@@ -264,24 +359,47 @@ def test_a_new_required_setting_stops_the_render_until_the_chart_sets_it(tmp_pat
         components["matching"]["declared"] = True
         for variable in ("MATCHING_DATABASE_URL", "MATCHING_KEK_KEYRING_FILE"):
             components["matching"]["settings"][variable] = {
-                "type": "str", "choices": None, "required": True, "secret": variable.endswith("URL"), "default": None, "help": "",
+                "type": "str",
+                "choices": None,
+                "required": True,
+                "secret": variable.endswith("URL"),
+                "default": None,
+                "help": "",
             }
         components["matching"]["settings"]["MATCHING_INDEX_DIR"] = {
-            "type": "path", "choices": None, "required": True, "secret": False, "default": None, "help": "FAISS index directory",
+            "type": "path",
+            "choices": None,
+            "required": True,
+            "secret": False,
+            "default": None,
+            "help": "FAISS index directory",
         }
 
     with chart_copy_with(tmp_path, matching_requires_an_index) as chart:
-        with pytest.raises(helm.HelmRenderError, match=r"matching requires MATCHING_INDEX_DIR \(FAISS index directory\): set services\.matching\.config\.INDEX_DIR"):
+        with pytest.raises(
+            helm.HelmRenderError,
+            match=(
+                r"matching requires MATCHING_INDEX_DIR \(FAISS index directory\): "
+                r"set services\.matching\.config\.INDEX_DIR"
+            ),
+        ):
             render_values({}, chart)
-        manifests = render_values({"services": {"matching": {"config": {"INDEX_DIR": "/tmp/index"}}}}, chart)
-        assert find(manifests, "ConfigMap", "matching").doc["data"]["MATCHING_INDEX_DIR"] == "/tmp/index"
+        manifests = render_values(
+            {"services": {"matching": {"config": {"INDEX_DIR": "/tmp/index"}}}}, chart
+        )
+        assert (
+            find(manifests, "ConfigMap", "matching").doc["data"]["MATCHING_INDEX_DIR"]
+            == "/tmp/index"
+        )
 
 
 def test_configmaps_hold_settings_as_strings() -> None:
     manifests = render_values({"services": {"kyc-tier": {"config": {"DATABASE_POOL_SIZE": 20}}}})
     data = find(manifests, "ConfigMap", "kyc-tier").doc["data"]
     assert data["KYC_TIER_DATABASE_POOL_SIZE"] == "20"
-    assert all(isinstance(v, str) for m in of_kind(manifests, "ConfigMap") for v in m.doc["data"].values())
+    assert all(
+        isinstance(v, str) for m in of_kind(manifests, "ConfigMap") for v in m.doc["data"].values()
+    )
 
 
 def test_onnx_runtime_threads_follow_the_cpu_limit(tmp_path: Path) -> None:
@@ -290,15 +408,41 @@ def test_onnx_runtime_threads_follow_the_cpu_limit(tmp_path: Path) -> None:
 
     def add_threads(components: dict) -> None:
         components["capture-quality"]["settings"]["CAPTURE_QUALITY_INTRA_OP_THREADS"] = {
-            "type": "int", "choices": None, "required": False, "secret": False, "default": 0, "help": "",
+            "type": "int",
+            "choices": None,
+            "required": False,
+            "secret": False,
+            "default": 0,
+            "help": "",
         }
 
     with chart_copy_with(tmp_path, add_threads) as chart:
         for limit, threads in (("2", "2"), ("500m", "1"), ("1500m", "2"), (3, "3")):
-            resources = {"limits": {"cpu": limit, "memory": "2Gi"}, "requests": {"cpu": "100m", "memory": "1Gi"}}
-            manifests = render_values({"services": {"capture-quality": {"resources": resources}}}, chart)
-            assert find(manifests, "ConfigMap", "capture-quality").doc["data"]["CAPTURE_QUALITY_INTRA_OP_THREADS"] == threads
-        manifests = render_values({"services": {"capture-quality": {"config": {"INTRA_OP_THREADS": 1}}}}, chart)
-        assert find(manifests, "ConfigMap", "capture-quality").doc["data"]["CAPTURE_QUALITY_INTRA_OP_THREADS"] == "1"
+            resources = {
+                "limits": {"cpu": limit, "memory": "2Gi"},
+                "requests": {"cpu": "100m", "memory": "1Gi"},
+            }
+            manifests = render_values(
+                {"services": {"capture-quality": {"resources": resources}}}, chart
+            )
+            assert (
+                find(manifests, "ConfigMap", "capture-quality").doc["data"][
+                    "CAPTURE_QUALITY_INTRA_OP_THREADS"
+                ]
+                == threads
+            )
+        manifests = render_values(
+            {"services": {"capture-quality": {"config": {"INTRA_OP_THREADS": 1}}}}, chart
+        )
+        assert (
+            find(manifests, "ConfigMap", "capture-quality").doc["data"][
+                "CAPTURE_QUALITY_INTRA_OP_THREADS"
+            ]
+            == "1"
+        )
         # Components without the setting do not get it.
-        assert not [k for k in find(manifests, "ConfigMap", "kyc-tier").doc["data"] if k.endswith("INTRA_OP_THREADS")]
+        assert not [
+            k
+            for k in find(manifests, "ConfigMap", "kyc-tier").doc["data"]
+            if k.endswith("INTRA_OP_THREADS")
+        ]

@@ -36,8 +36,18 @@ def free_ports(count: int) -> list[int]:
 
 
 def up_environment(tmp_path: Path) -> tuple[dict[str, str], dict[str, int]]:
-    ports = dict(zip([s.env_prefix for s in mesh.SERVICES] + ["GATEWAY"], free_ports(len(mesh.SERVICES) + 1), strict=True))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("KYC_TIER_", "MATCHING_", "AUDIT_", "LIVENESS_", "GATEWAY_"))}
+    ports = dict(
+        zip(
+            [s.env_prefix for s in mesh.SERVICES] + ["GATEWAY"],
+            free_ports(len(mesh.SERVICES) + 1),
+            strict=True,
+        )
+    )
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("KYC_TIER_", "MATCHING_", "AUDIT_", "LIVENESS_", "GATEWAY_"))
+    }
     env.update({f"{prefix}_PORT": str(port) for prefix, port in ports.items()})
     env["IDENTITY_DATA_DIR"] = str(tmp_path / "data")
     return env, ports
@@ -54,12 +64,22 @@ def wait_for_line(process: subprocess.Popen[str], marker: str, timeout: float) -
                 return lines
         elif process.poll() is not None:
             break
-    raise AssertionError(f"`identity up` did not print {marker!r}: {lines}\n{process.stderr.read() if process.stderr else ''}")
+    raise AssertionError(
+        f"`identity up` did not print {marker!r}: {lines}\n"
+        f"{process.stderr.read() if process.stderr else ''}"
+    )
 
 
 def test_identity_up_runs_six_services_and_the_gateway_then_stops_cleanly(tmp_path: Path) -> None:
     env, ports = up_environment(tmp_path)
-    process = subprocess.Popen([IDENTITY, "up"], env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [IDENTITY, "up"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         printed = wait_for_line(process, "press Ctrl-C", timeout=240)
         text = "\n".join(printed)
@@ -70,21 +90,31 @@ def test_identity_up_runs_six_services_and_the_gateway_then_stops_cleanly(tmp_pa
 
         health = httpx.get(f"http://127.0.0.1:{ports['GATEWAY']}/api/healthz", timeout=10).json()
         assert health["status"] == "SERVING"
-        assert {s["name"]: s["status"] for s in health["services"]} == {s.name: "SERVING" for s in mesh.SERVICES}
+        assert {s["name"]: s["status"] for s in health["services"]} == {
+            s.name: "SERVING" for s in mesh.SERVICES
+        }
 
         for service in mesh.SERVICES:
             with grpc.insecure_channel(f"127.0.0.1:{ports[service.env_prefix]}") as channel:
-                reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
+                reply = health_pb2_grpc.HealthStub(channel).Check(
+                    health_pb2.HealthCheckRequest(), timeout=5
+                )
                 assert reply.status == health_pb2.HealthCheckResponse.SERVING, service.name
                 stream = reflection_pb2_grpc.ServerReflectionStub(channel).ServerReflectionInfo(
                     iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=5
                 )
                 names = {s.name for s in next(iter(stream)).list_services_response.service}
-                assert any(name.startswith(f"identity.{service.package}.v1.") for name in names), (service.name, names)
+                assert any(name.startswith(f"identity.{service.package}.v1.") for name in names), (
+                    service.name,
+                    names,
+                )
 
         # The printed key works against the gateway.
         key = next(line.split()[2] for line in printed if "API key" in line)
-        listed = httpx.get(f"http://127.0.0.1:{ports['GATEWAY']}/api/customers", headers={"Authorization": f"Bearer {key}"})
+        listed = httpx.get(
+            f"http://127.0.0.1:{ports['GATEWAY']}/api/customers",
+            headers={"Authorization": f"Bearer {key}"},
+        )
         assert listed.status_code == 200, listed.text
     finally:
         process.send_signal(signal.SIGINT)
@@ -103,7 +133,9 @@ def test_a_taken_port_fails_fast_and_clearly(tmp_path: Path) -> None:
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", ports["MATCHING"]))
         holder.listen()
-        result = subprocess.run([IDENTITY, "up"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        result = subprocess.run(
+            [IDENTITY, "up"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120
+        )
     assert result.returncode == 1
     assert f"matching port {ports['MATCHING']}" in result.stderr
 
@@ -112,7 +144,9 @@ def test_a_wrong_setting_fails_fast_naming_the_variable(tmp_path: Path) -> None:
     env, _ = up_environment(tmp_path)
     env["MATCHING_DIMENSION"] = "many"
     env["GATEWAY_MAX_BODY_BYTES"] = "-5"
-    result = subprocess.run([IDENTITY, "up"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [IDENTITY, "up"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 2
     assert "MATCHING_DIMENSION='many'" in result.stderr
     assert "GATEWAY_MAX_BODY_BYTES" in result.stderr

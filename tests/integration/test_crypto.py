@@ -43,7 +43,10 @@ def test_seal_open_round_trip_and_size_under_2kb() -> None:
         opened = templates.decode(envelope.open_sealed(key, sealed, aad()), fmt, 512)
         assert abs(float(opened @ vector) - 1.0) < bound
     # A 512-d fp16 template: 1 KiB payload + 29 bytes of format, nonce and tag.
-    assert len(envelope.seal(key, templates.encode(vector, "fp16"), aad())) == 1024 + envelope.OVERHEAD_BYTES
+    assert (
+        len(envelope.seal(key, templates.encode(vector, "fp16"), aad()))
+        == 1024 + envelope.OVERHEAD_BYTES
+    )
 
 
 def test_wrong_key_tampering_and_moved_ciphertext_are_refused() -> None:
@@ -66,7 +69,9 @@ def test_wrong_key_tampering_and_moved_ciphertext_are_refused() -> None:
 
 
 def test_associated_data_is_unambiguous() -> None:
-    assert envelope.associated_data("t", a="ab", b="c") != envelope.associated_data("t", a="a", b="bc")
+    assert envelope.associated_data("t", a="ab", b="c") != envelope.associated_data(
+        "t", a="a", b="bc"
+    )
 
 
 def test_keyring_parsing_never_echoes_key_material(tmp_path: Path) -> None:
@@ -101,7 +106,9 @@ def test_kms_refuses_unknown_kek_and_moved_wrapped_key() -> None:
         LocalKms(generate("kek-1")).unwrap(kek_id, wrapped, b"row-a")
 
 
-def _seal_for(store: DataKeyStore, session, customer_id: str, enrollment_id: str, vector: np.ndarray) -> models.Enrollment:
+def _seal_for(
+    store: DataKeyStore, session, customer_id: str, enrollment_id: str, vector: np.ndarray
+) -> models.Enrollment:
     key = store.customer_key(session, "org_1", customer_id, "template")
     sealed = envelope.seal(
         key.material,
@@ -132,7 +139,14 @@ def _open(store: DataKeyStore, session, enrollment_id: str) -> np.ndarray:
     plaintext = envelope.open_sealed(
         material,
         row.sealed_template,
-        envelope.template_aad(row.org_id, row.customer_id, row.enrollment_id, row.model_id, row.dimension, row.template_format),
+        envelope.template_aad(
+            row.org_id,
+            row.customer_id,
+            row.enrollment_id,
+            row.model_id,
+            row.dimension,
+            row.template_format,
+        ),
     )
     return templates.decode(plaintext, row.template_format, row.dimension)
 
@@ -149,7 +163,11 @@ def test_rotation_rewraps_keys_and_every_template_still_opens(database_url: str)
         for customer_id, vector in vectors.items():
             _seal_for(store, session, customer_id, f"enr_{customer_id}", vector)
     with database.transaction() as session:
-        sealed_before = dict(session.execute(sa.select(models.Enrollment.enrollment_id, models.Enrollment.sealed_template)).all())
+        sealed_before = dict(
+            session.execute(
+                sa.select(models.Enrollment.enrollment_id, models.Enrollment.sealed_template)
+            ).all()
+        )
 
     # Phase 1 of the runbook: new KEK added and made primary, old one kept.
     rotated = old.with_key("kek-2026-07", new_key(), make_primary=True)
@@ -162,7 +180,11 @@ def test_rotation_rewraps_keys_and_every_template_still_opens(database_url: str)
     assert report.rewrapped == 25 and report.batches == 4 and report.remaining == {}
     with database.transaction() as session:
         assert kek_usage(session) == {"kek-2026-07": 25}
-        sealed_after = dict(session.execute(sa.select(models.Enrollment.enrollment_id, models.Enrollment.sealed_template)).all())
+        sealed_after = dict(
+            session.execute(
+                sa.select(models.Enrollment.enrollment_id, models.Enrollment.sealed_template)
+            ).all()
+        )
     assert sealed_after == sealed_before  # templates were not re-encrypted
 
     # Phase 3: the old KEK is removed; every template still opens.

@@ -33,7 +33,11 @@ def test_metrics_on_known_scores() -> None:
 
 
 def test_the_impostor_tail_estimates_fmr() -> None:
-    calibration = {"impostor_scores": evaluation.fit_impostor_tail(list(np.linspace(-0.1, 0.3, 101)), "synthetic")}
+    calibration = {
+        "impostor_scores": evaluation.fit_impostor_tail(
+            list(np.linspace(-0.1, 0.3, 101)), "synthetic"
+        )
+    }
     threshold = evaluation.threshold_for_fmr(calibration, 1e-4)
     assert evaluation.estimate_fmr(calibration, threshold) == pytest.approx(1e-4, rel=1e-6)
     assert evaluation.estimate_fmr(calibration, 0.1) == pytest.approx(0.5, abs=1e-6)
@@ -45,11 +49,26 @@ def test_master_pairs_separate_genuine_from_impostor(tmp_path: Path, capsys) -> 
     manifest = tmp_path / "sface.json"
     shutil.copyfile(PACKAGED_MANIFESTS / "sface-2021dec.json", manifest)
     code = identity(
-        ["eval", "pairs", "--pairs", str(pairs), "--images", str(FACES), "--out", str(tmp_path / "out"), "--write-calibration", str(manifest)]
+        [
+            "eval",
+            "pairs",
+            "--pairs",
+            str(pairs),
+            "--images",
+            str(FACES),
+            "--out",
+            str(tmp_path / "out"),
+            "--write-calibration",
+            str(manifest),
+        ]
     )
     assert code == 0
     report = json.loads((tmp_path / "out" / "report.json").read_text())
-    assert (report["genuine"], report["impostor"], report["skipped_no_face_or_missing"]) == (38, 262, 0)
+    assert (report["genuine"], report["impostor"], report["skipped_no_face_or_missing"]) == (
+        38,
+        262,
+        0,
+    )
     assert report["auc"] > 0.99
     assert report["genuine_mean"] - report["impostor_mean"] > 0.5
     at_1e3 = next(p for p in report["operating_points"] if p["fmr_target"] == 1e-3)

@@ -47,7 +47,9 @@ def embedder(catalogue):
 
 def test_folded_yunet_decodes_like_opencv_on_the_original_file(catalogue, detector) -> None:
     original = str(resolve_path(catalogue["yunet-2023mar"]))
-    reference = cv2.FaceDetectorYN.create(original, "", (640, 640), detector.score_threshold, detector.nms_threshold, detector.top_k)
+    reference = cv2.FaceDetectorYN.create(
+        original, "", (640, 640), detector.score_threshold, detector.nms_threshold, detector.top_k
+    )
     for name in PHOTOS:
         canvas, _ = detector.letterbox(photo(FACES / name))
         _, expected = reference.detect(canvas)
@@ -60,7 +62,9 @@ def test_folded_yunet_decodes_like_opencv_on_the_original_file(catalogue, detect
             assert abs(face.score - row[14]) < 1e-4
 
 
-def test_folded_sface_embeds_like_opencv_on_the_original_file(catalogue, detector, embedder) -> None:
+def test_folded_sface_embeds_like_opencv_on_the_original_file(
+    catalogue, detector, embedder
+) -> None:
     recogniser = cv2.FaceRecognizerSF.create(str(resolve_path(catalogue["sface-2021dec"])), "")
     for name in PHOTOS[:2] + ["img2.jpg"]:
         canvas, _ = detector.letterbox(photo(FACES / name))
@@ -101,7 +105,11 @@ def test_pad_models_load_from_the_pad_directory(catalogue) -> None:
     for model_id in ("minifasnet-v2", "minifasnet-v1se"):
         runner = OnnxRunner(catalogue[model_id], pad_dir=PAD_DIR, intra_op_threads=1)
         runner.load()
-        crop = cv2.resize(photo(SPOOF / "image_T1.jpg"), (80, 80)).transpose(2, 0, 1)[None].astype(np.float32)
+        crop = (
+            cv2.resize(photo(SPOOF / "image_T1.jpg"), (80, 80))
+            .transpose(2, 0, 1)[None]
+            .astype(np.float32)
+        )
         assert runner.infer(np.concatenate([crop, crop]))["output"].shape == (2, 3)
 
 
@@ -110,7 +118,11 @@ def test_a_missing_pad_file_names_the_file_and_the_expected_hash(catalogue, tmp_
     with pytest.raises(ModelIntegrityError) as caught:
         OnnxRunner(manifest, pad_dir=tmp_path).load()
     message = str(caught.value)
-    assert str(tmp_path / "MiniFASNetV2.onnx") in message and manifest.sha256 in message and "missing" in message
+    assert (
+        str(tmp_path / "MiniFASNetV2.onnx") in message
+        and manifest.sha256 in message
+        and "missing" in message
+    )
 
 
 def _run_service(module: str, env: dict[str, str]) -> subprocess.CompletedProcess:

@@ -31,7 +31,9 @@ def frames_for(sequence: list[str], duration: int) -> list[FrameColour]:
     """Face colours that follow the sequence: skin lit by each colour."""
     skin = np.array([120.0, 140.0, 180.0])
     return [
-        FrameColour(i * duration, tuple(float(v) for v in skin * (0.85 + 0.15 * hex_to_bgr(c) / 255)), True)
+        FrameColour(
+            i * duration, tuple(float(v) for v in skin * (0.85 + 0.15 * hex_to_bgr(c) / 255)), True
+        )
         for i, c in enumerate(sequence)
     ]
 
@@ -41,13 +43,20 @@ def liveness(database_url: str):
     create_org(database_url, ORG)
     database = Database(database_url)
     clock = Clock()
-    yield Liveness(database=database, pad=None, policy=ChallengePolicy(ttl_seconds=60), clock=clock), clock
+    yield (
+        Liveness(database=database, pad=None, policy=ChallengePolicy(ttl_seconds=60), clock=clock),
+        clock,
+    )
     database.dispose()
 
 
-async def capture(service: Liveness, clock: Clock, signer: SdkSigner, customer: str, nonce: str | None = None):
+async def capture(
+    service: Liveness, clock: Clock, signer: SdkSigner, customer: str, nonce: str | None = None
+):
     challenge = await service.issue_challenge(ORG, customer, "step_up")
-    signed = signer.sign_bundle(challenge_id=challenge.challenge_id, frames=[b"frame"], nonce=nonce, captured_at=clock.now)
+    signed = signer.sign_bundle(
+        challenge_id=challenge.challenge_id, frames=[b"frame"], nonce=nonce, captured_at=clock.now
+    )
     request = LivenessRequest(
         customer_id=customer,
         purpose="step_up",
@@ -66,7 +75,9 @@ async def capture(service: Liveness, clock: Clock, signer: SdkSigner, customer: 
 
 async def register(service: Liveness, customer: str) -> SdkSigner:
     signer = SdkSigner()
-    await service.register_device(ORG, signer.device_id, customer, signer.algorithm, signer.public_key_der(), "ios")
+    await service.register_device(
+        ORG, signer.device_id, customer, signer.algorithm, signer.public_key_der(), "ios"
+    )
     return signer
 
 
@@ -88,7 +99,9 @@ async def test_concurrent_captures_on_one_challenge_pass_once(liveness) -> None:
     service, clock = liveness
     signer = await register(service, "cus_2")
     challenge, first = await capture(service, clock, signer, "cus_2")
-    signed = signer.sign_bundle(challenge_id=challenge.challenge_id, frames=[b"other"], captured_at=clock.now)
+    signed = signer.sign_bundle(
+        challenge_id=challenge.challenge_id, frames=[b"other"], captured_at=clock.now
+    )
     second = LivenessRequest(
         **{
             **first.__dict__,
@@ -99,12 +112,16 @@ async def test_concurrent_captures_on_one_challenge_pass_once(liveness) -> None:
         }
     )
     results = await asyncio.gather(
-        service.check_liveness(ORG, first), service.check_liveness(ORG, second), return_exceptions=True
+        service.check_liveness(ORG, first),
+        service.check_liveness(ORG, second),
+        return_exceptions=True,
     )
     passed = [r for r in results if not isinstance(r, BaseException)]
     refused = [r for r in results if isinstance(r, BaseException)]
     assert len(passed) == 1 and len(refused) == 1
-    assert isinstance(refused[0], FailedPrecondition) and refused[0].reason == "CHALLENGE_ALREADY_USED"
+    assert (
+        isinstance(refused[0], FailedPrecondition) and refused[0].reason == "CHALLENGE_ALREADY_USED"
+    )
 
 
 async def test_a_nonce_is_single_use_across_challenges(liveness) -> None:

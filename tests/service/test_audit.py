@@ -33,7 +33,9 @@ def env(url: str, keyring=KEYRING) -> dict[str, str]:
     return {"AUDIT_DATABASE_URL": url, "AUDIT_HMAC_KEYRING": keyring.to_json()}
 
 
-def request(i: int, action: str = "face.match", subject: str | None = None, **extra) -> audit_pb2.AppendRequest:
+def request(
+    i: int, action: str = "face.match", subject: str | None = None, **extra
+) -> audit_pb2.AppendRequest:
     fields = {
         "actor": "service:kyc-tier",
         "action": action,
@@ -59,13 +61,19 @@ class Client:
         await self.channel.close()
 
     async def append(self, message: audit_pb2.AppendRequest) -> audit_pb2.AuditEntry:
-        return (await self.stub.Append(message, metadata=self.metadata + [("x-request-id", "req-1")])).entry
+        return (
+            await self.stub.Append(message, metadata=self.metadata + [("x-request-id", "req-1")])
+        ).entry
 
     async def verify(self, from_sequence: int = 0) -> audit_pb2.VerifyChainResponse:
-        return await self.stub.VerifyChain(audit_pb2.VerifyChainRequest(from_sequence=from_sequence), metadata=self.metadata)
+        return await self.stub.VerifyChain(
+            audit_pb2.VerifyChainRequest(from_sequence=from_sequence), metadata=self.metadata
+        )
 
     async def query(self, **fields) -> audit_pb2.QueryEntriesResponse:
-        return await self.stub.QueryEntries(audit_pb2.QueryEntriesRequest(**fields), metadata=self.metadata)
+        return await self.stub.QueryEntries(
+            audit_pb2.QueryEntriesRequest(**fields), metadata=self.metadata
+        )
 
 
 @pytest.fixture
@@ -86,17 +94,40 @@ async def test_appends_chain_gap_free_and_verify(audit_service) -> None:
     )
     assert {e.key_id for e in written} == {"audit-2026-01"}
     assert written[0].tenant_id == "org_a" and written[0].request_id == "req-1"
-    assert (report.intact, report.entries_checked, report.first_bad_sequence, report.problem) == (True, 7, 0, "")
+    assert (report.intact, report.entries_checked, report.first_bad_sequence, report.problem) == (
+        True,
+        7,
+        0,
+        "",
+    )
     assert (report.head_sequence, report.head_hmac) == (7, written[-1].entry_hmac)
 
 
 async def test_bad_entries_are_refused_and_nothing_is_written(audit_service) -> None:
     server, _ = audit_service
     bad = [
-        (audit_pb2.AppendRequest(actor="service:x", action="Face Match", subject="customer:c", outcome=1), "action"),
-        (audit_pb2.AppendRequest(actor="Budi Santoso", action="face.match", subject="customer:c", outcome=1), "actor"),
-        (audit_pb2.AppendRequest(actor="service:x", action="face.match", subject="customer:c"), "outcome"),
-        (audit_pb2.AppendRequest(actor="service:x", action="face.match", subject="nik:3171234567890001", outcome=1), "subject"),
+        (
+            audit_pb2.AppendRequest(
+                actor="service:x", action="Face Match", subject="customer:c", outcome=1
+            ),
+            "action",
+        ),
+        (
+            audit_pb2.AppendRequest(
+                actor="Budi Santoso", action="face.match", subject="customer:c", outcome=1
+            ),
+            "actor",
+        ),
+        (
+            audit_pb2.AppendRequest(actor="service:x", action="face.match", subject="customer:c"),
+            "outcome",
+        ),
+        (
+            audit_pb2.AppendRequest(
+                actor="service:x", action="face.match", subject="nik:3171234567890001", outcome=1
+            ),
+            "subject",
+        ),
         (request(1, evidence_hashes={"frame": "not-a-digest"}), "evidence_hashes.frame"),
         (request(1, details={"note": "x" * 501}), "details.note"),
         (request(1, details={"Bad Key": "v"}), "details"),
@@ -107,9 +138,14 @@ async def test_bad_entries_are_refused_and_nothing_is_written(audit_service) -> 
                 await client.append(message)
             info = error_info(status_from_rpc_error(caught.value))
             assert (caught.value.code(), info.reason, info.metadata["field"]) == (
-                grpc.StatusCode.INVALID_ARGUMENT, "INVALID_FIELD", field,
+                grpc.StatusCode.INVALID_ARGUMENT,
+                "INVALID_FIELD",
+                field,
             )
-            assert "3171234567890001" not in caught.value.details() and "Budi" not in caught.value.details()
+            assert (
+                "3171234567890001" not in caught.value.details()
+                and "Budi" not in caught.value.details()
+            )
         assert (await client.verify()).entries_checked == 0
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await client.stub.Append(request(1))
@@ -146,9 +182,13 @@ async def test_query_by_subject_action_and_time_with_keyset_pages(audit_service)
         assert [e.subject for e in mine.entries] == ["customer:cus_0"] * 4
         assert {e.tenant_id for e in mine.entries} == {"org_a"}
         prefix = await client.query(action="kyc.", page_size=100)
-        assert len(prefix.entries) == 6 and {e.action for e in prefix.entries} == {"kyc.tier_changed"}
+        assert len(prefix.entries) == 6 and {e.action for e in prefix.entries} == {
+            "kyc.tier_changed"
+        }
         assert len((await client.query(action="kyc.tier_changed", page_size=100)).entries) == 6
-        assert not (await client.query(action="kyc.tier", page_size=100)).entries  # exact, not a prefix
+        assert not (
+            await client.query(action="kyc.tier", page_size=100)
+        ).entries  # exact, not a prefix
         pages, token = [], ""
         while True:
             page = await client.query(page_size=5, page_token=token)
@@ -184,8 +224,15 @@ async def test_export_streams_the_callers_entries_in_chain_order(audit_service) 
     async with Client(server) as a, Client(server, "org_b") as b:
         for i in range(5):
             await (a if i % 2 == 0 else b).append(request(i))
-        exported = [r.entry async for r in a.stub.ExportEntries(audit_pb2.ExportEntriesRequest(), metadata=a.metadata)]
-    assert [e.sequence for e in exported] == [1, 3, 5] and {e.tenant_id for e in exported} == {"org_a"}
+        exported = [
+            r.entry
+            async for r in a.stub.ExportEntries(
+                audit_pb2.ExportEntriesRequest(), metadata=a.metadata
+            )
+        ]
+    assert [e.sequence for e in exported] == [1, 3, 5] and {e.tenant_id for e in exported} == {
+        "org_a"
+    }
 
 
 # --- tampering, directly in PostgreSQL -------------------------------------------------------
@@ -200,15 +247,15 @@ def execute(url: str, *statements: str, **params) -> None:
 
 
 FORGED = (
-    "INSERT INTO audit_entries (sequence, entry_id, recorded_at, tenant_id, actor, action, subject, outcome,"
-    " request_id, evidence_hashes, details, previous_hmac, entry_hmac, key_id) VALUES (:seq, 'aud_forged',"
-    " now(), 'org_a', 'service:kyc-tier', 'kyc.tier_changed', 'customer:cus_0', 'success', '', '{}', '{}',"
-    " :prev, :mac, 'audit-2026-01')"
+    "INSERT INTO audit_entries (sequence, entry_id, recorded_at, tenant_id, actor, action,"
+    " subject, outcome, request_id, evidence_hashes, details, previous_hmac, entry_hmac, key_id)"
+    " VALUES (:seq, 'aud_forged', now(), 'org_a', 'service:kyc-tier', 'kyc.tier_changed',"
+    " 'customer:cus_0', 'success', '', '{}', '{}', :prev, :mac, 'audit-2026-01')"
 )
 
 
 def tamper_edit(url: str, chain: list) -> None:
-    execute(url, "UPDATE audit_entries SET details = '{\"score\": \"0.99\"}' WHERE sequence = 5")
+    execute(url, 'UPDATE audit_entries SET details = \'{"score": "0.99"}\' WHERE sequence = 5')
 
 
 def tamper_delete(url: str, chain: list) -> None:
@@ -232,7 +279,9 @@ def tamper_insert(url: str, chain: list) -> None:
         "UPDATE audit_entries SET sequence = -sequence + 1 WHERE sequence < 0",
         FORGED,
         "UPDATE audit_chain_head SET last_sequence = last_sequence + 1",
-        seq=5, prev=chain[3].entry_hmac, mac="0" * 64,
+        seq=5,
+        prev=chain[3].entry_hmac,
+        mac="0" * 64,
     )
 
 
@@ -265,8 +314,12 @@ TAMPERING = [
 
 
 @pytest.mark.postgres
-@pytest.mark.parametrize(("tamper", "position", "problem"), TAMPERING, ids=[t[0].__name__ for t in TAMPERING])
-async def test_verify_pinpoints_tampering_in_postgres(postgres_url: str, tamper, position: int, problem: str, capsys, monkeypatch) -> None:
+@pytest.mark.parametrize(
+    ("tamper", "position", "problem"), TAMPERING, ids=[t[0].__name__ for t in TAMPERING]
+)
+async def test_verify_pinpoints_tampering_in_postgres(
+    postgres_url: str, tamper, position: int, problem: str, capsys, monkeypatch
+) -> None:
     server = await start_service(AUDIT, env(postgres_url))
     try:
         async with Client(server) as client:
@@ -299,8 +352,12 @@ def _writer(url: str, keyring_json: str, writer: int, barrier) -> int:
     barrier.wait()
     for i in range(PER_WRITER):
         draft = Draft(
-            tenant_id="org_a", actor=f"service:writer{writer}", action="face.match", subject=f"customer:cus_{writer}_{i}",
-            outcome="success", request_id=f"w{writer}-{i}",
+            tenant_id="org_a",
+            actor=f"service:writer{writer}",
+            action="face.match",
+            subject=f"customer:cus_{writer}_{i}",
+            outcome="success",
+            request_id=f"w{writer}-{i}",
         )
         with database.transaction() as session:
             audit_log.append(session, [draft])
@@ -313,11 +370,15 @@ def test_eight_writer_processes_leave_one_gap_free_chain(database_url: str) -> N
     with context.Manager() as manager:
         barrier = manager.Barrier(WRITERS)
         with context.Pool(WRITERS) as pool:
-            done = pool.starmap(_writer, [(database_url, KEYRING.to_json(), w, barrier) for w in range(WRITERS)])
+            done = pool.starmap(
+                _writer, [(database_url, KEYRING.to_json(), w, barrier) for w in range(WRITERS)]
+            )
     assert sorted(done) == list(range(WRITERS))
     database = Database(database_url)
     with database.transaction() as session:
-        sequences = session.scalars(sa.select(models.AuditEntry.sequence).order_by(models.AuditEntry.sequence)).all()
+        sequences = session.scalars(
+            sa.select(models.AuditEntry.sequence).order_by(models.AuditEntry.sequence)
+        ).all()
         writers = session.scalars(sa.select(models.AuditEntry.actor)).all()
     report = AuditLog(KEYRING).verify(database.transaction)
     database.dispose()
@@ -333,7 +394,9 @@ async def test_eight_concurrent_grpc_clients_on_two_replicas(postgres_url: str) 
         clients = [Client(replicas[i % 2], f"org_{i % 3}") for i in range(WRITERS)]
 
         async def write(client: Client, index: int) -> list[int]:
-            return [(await client.append(request(index * 100 + i))).sequence for i in range(PER_WRITER)]
+            return [
+                (await client.append(request(index * 100 + i))).sequence for i in range(PER_WRITER)
+            ]
 
         results = await asyncio.gather(*(write(c, i) for i, c in enumerate(clients)))
         report = await clients[0].verify()
@@ -368,11 +431,24 @@ def test_hmac_key_rotation_keeps_old_entries_verifiable(database_url: str) -> No
 
 
 @pytest.mark.postgres
-def test_cli_export_verifies_offline_and_catches_an_edited_file(postgres_url: str, tmp_path: Path, capsys, monkeypatch) -> None:
+def test_cli_export_verifies_offline_and_catches_an_edited_file(
+    postgres_url: str, tmp_path: Path, capsys, monkeypatch
+) -> None:
     database = open_database(postgres_url)
     with database.transaction() as session:
         AuditLog(KEYRING).append(
-            session, [Draft(f"org_{i % 2}", "service:kyc-tier", "face.match", f"customer:c{i}", "success", "r") for i in range(6)]
+            session,
+            [
+                Draft(
+                    f"org_{i % 2}",
+                    "service:kyc-tier",
+                    "face.match",
+                    f"customer:c{i}",
+                    "success",
+                    "r",
+                )
+                for i in range(6)
+            ],
         )
     database.dispose()
     keyring_file = tmp_path / "audit-keyring.json"
@@ -399,9 +475,14 @@ def test_cli_export_verifies_offline_and_catches_an_edited_file(postgres_url: st
         postgres_url,
         "DELETE FROM audit_entries WHERE sequence = 6",
         "DELETE FROM audit_checkpoints",
-        "UPDATE audit_chain_head SET last_sequence = 5, last_hmac = (SELECT entry_hmac FROM audit_entries WHERE sequence = 5)",
+        (
+            "UPDATE audit_chain_head SET last_sequence = 5, last_hmac ="
+            " (SELECT entry_hmac FROM audit_entries WHERE sequence = 5)"
+        ),
     )
-    assert identity(["audit", "verify", "--database-url", postgres_url]) == 0  # undetectable from inside alone
+    assert (
+        identity(["audit", "verify", "--database-url", postgres_url]) == 0
+    )  # undetectable from inside alone
     capsys.readouterr()
     assert identity(["audit", "verify", "--database-url", postgres_url, "--anchor", anchor]) == 1
     assert json.loads(capsys.readouterr().out)["first_bad_sequence"] == 6

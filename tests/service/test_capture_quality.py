@@ -39,9 +39,13 @@ async def stub(server):
         yield capture_quality_pb2_grpc.CaptureQualityServiceStub(ch)
 
 
-async def assess(stub, *frames: bytes, crops: bool = False, kind=pb.CAPTURE_KIND_SELFIE) -> pb.AssessFaceResponse:
+async def assess(
+    stub, *frames: bytes, crops: bool = False, kind=pb.CAPTURE_KIND_SELFIE
+) -> pb.AssessFaceResponse:
     return await stub.AssessFace(
-        pb.AssessFaceRequest(frames=[types_pb2.Image(data=f) for f in frames], kind=kind, include_crops=crops)
+        pb.AssessFaceRequest(
+            frames=[types_pb2.Image(data=f) for f in frames], kind=kind, include_crops=crops
+        )
     )
 
 
@@ -71,14 +75,20 @@ async def test_a_good_selfie_passes_every_measure(stub) -> None:
         "illumination_mean",
         "exposure_clipped_ratio",
     ]
-    assert reply.verdict == pb.QUALITY_VERDICT_PASS, [(m.name, m.value, m.threshold) for m in frame.measures if not m.passed]
+    assert reply.verdict == pb.QUALITY_VERDICT_PASS, [
+        (m.name, m.value, m.threshold) for m in frame.measures if not m.passed
+    ]
     assert all(m.threshold and m.reason_code == "" for m in frame.measures)
     assert reply.best_frame_index == 0
     assert reply.detector_model == "yunet-2023mar@2023mar-int8bq"
     assert len(frame.faces) == 1 and len(frame.faces[0].landmarks) == 5
     assert frame.colour.face_r > 0 and frame.colour.background_r > 0
     aligned = reply.crops.aligned
-    assert (aligned.image.width, aligned.image.height, len(aligned.image.pixels)) == (112, 112, 112 * 112 * 3)
+    assert (aligned.image.width, aligned.image.height, len(aligned.image.pixels)) == (
+        112,
+        112,
+        112 * 112 * 3,
+    )
     assert aligned.alignment == "arcface-5pt-112"
     assert [(c.scale, c.image.width, c.image.height) for c in reply.crops.pad_crops] == [
         (pytest.approx(2.7), 80, 80),
@@ -199,7 +209,17 @@ def reason_of(caught) -> str:
         (lambda: jpeg_claiming(20000, 20000), "IMAGE_TOO_LARGE"),
         (lambda: png_claiming(16, 16), "IMAGE_TOO_SMALL"),
     ],
-    ids=["zero-bytes", "garbage", "truncated-jpeg", "jpeg-header-only", "truncated-png", "corrupt-jpeg", "png-20000", "jpeg-20000", "tiny"],
+    ids=[
+        "zero-bytes",
+        "garbage",
+        "truncated-jpeg",
+        "jpeg-header-only",
+        "truncated-png",
+        "corrupt-jpeg",
+        "png-20000",
+        "jpeg-20000",
+        "tiny",
+    ],
 )
 async def test_hostile_images_are_invalid_argument(stub, server, make, reason) -> None:
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -233,7 +253,9 @@ async def test_the_baseline_frame_is_judged_and_cropped_when_named(stub) -> None
     sharp = selfie()
     blurred = jpeg(cv2.GaussianBlur(sharp, (0, 0), 6))
     request = pb.AssessFaceRequest(
-        frames=[types_pb2.Image(data=blurred), types_pb2.Image(data=jpeg(sharp))], include_crops=True, crop_frame_index=0
+        frames=[types_pb2.Image(data=blurred), types_pb2.Image(data=jpeg(sharp))],
+        include_crops=True,
+        crop_frame_index=0,
     )
     reply = await stub.AssessFace(request)
     # The named frame wins even though another is better: it is the one
@@ -242,5 +264,7 @@ async def test_the_baseline_frame_is_judged_and_cropped_when_named(stub) -> None
     assert reply.verdict == pb.QUALITY_VERDICT_FAIL
     assert "FACE_TOO_BLURRY" in failing(reply)
     with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await stub.AssessFace(pb.AssessFaceRequest(frames=[types_pb2.Image(data=jpeg(sharp))], crop_frame_index=3))
+        await stub.AssessFace(
+            pb.AssessFaceRequest(frames=[types_pb2.Image(data=jpeg(sharp))], crop_frame_index=3)
+        )
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT

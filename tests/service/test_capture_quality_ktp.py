@@ -43,7 +43,9 @@ async def stub(server):
 
 
 async def check(stub, data: bytes, **kwargs) -> pb.CheckKtpResponse:
-    return await stub.CheckKtp(pb.CheckKtpRequest(card_image=types_pb2.Image(data=data), **kwargs), timeout=60)
+    return await stub.CheckKtp(
+        pb.CheckKtpRequest(card_image=types_pb2.Image(data=data), **kwargs), timeout=60
+    )
 
 
 def fields_of(response: pb.CheckKtpResponse) -> dict[str, str]:
@@ -56,7 +58,9 @@ def signal(response: pb.CheckKtpResponse, code: str) -> pb.TamperSignal | None:
 
 @pytest.mark.parametrize("name", ["ktp_flat.png", "ktp_captured.jpg"])
 async def test_dev_ktp_every_field_is_read_and_the_nik_is_consistent(stub, name: str) -> None:
-    response = await check(stub, ktp_bytes(name), submitted_nik=DEV_NIK, include_portrait_crops=True)
+    response = await check(
+        stub, ktp_bytes(name), submitted_nik=DEV_NIK, include_portrait_crops=True
+    )
 
     expected = ground_truth()
     read = fields_of(response)
@@ -67,7 +71,11 @@ async def test_dev_ktp_every_field_is_read_and_the_nik_is_consistent(stub, name:
     nik = response.nik
     assert nik.valid and list(nik.reasons) == []
     assert (nik.province_code, nik.regency_code, nik.district_code) == ("32", "3273", "327302")
-    assert (nik.province_name, nik.regency_name, nik.district_name) == ("Jawa Barat", "Kota Bandung", "Coblong")
+    assert (nik.province_name, nik.regency_name, nik.district_name) == (
+        "Jawa Barat",
+        "Kota Bandung",
+        "Coblong",
+    )
     # Day 41 = 1 + 40: a woman born on 1 July 1995, as printed on the card.
     assert (nik.birth_date, nik.gender) == ("1995-07-01", "female")
     assert read["birth_date"] == "01-07-1995" and read["gender"] == "PEREMPUAN"
@@ -84,7 +92,11 @@ async def test_dev_ktp_every_field_is_read_and_the_nik_is_consistent(stub, name:
     assert response.ocr_model.startswith("rapidocr-3.10.0")
 
     aligned = response.portrait_crops.aligned
-    assert (aligned.image.width, aligned.image.height, aligned.image.format) == (112, 112, types_pb2.PIXEL_FORMAT_BGR8)
+    assert (aligned.image.width, aligned.image.height, aligned.image.format) == (
+        112,
+        112,
+        types_pb2.PIXEL_FORMAT_BGR8,
+    )
     assert len(aligned.image.pixels) == 112 * 112 * 3 and aligned.alignment == "arcface-5pt-112"
 
 
@@ -107,7 +119,9 @@ async def test_aligned_portrait_shows_a_face_where_the_template_puts_it(stub) ->
     assert np.allclose(eyes, [(38.3, 51.7), (73.5, 51.5)], atol=5), eyes
 
 
-async def test_a_submitted_nik_that_differs_from_the_card_is_flagged_and_decisive(stub, capfd) -> None:
+async def test_a_submitted_nik_that_differs_from_the_card_is_flagged_and_decisive(
+    stub, capfd
+) -> None:
     submitted = "3273024107950004"
     response = await check(stub, ktp_bytes("ktp_captured.jpg"), submitted_nik=submitted)
     mismatch = signal(response, "NIK_MISMATCH_SUBMITTED")
@@ -118,7 +132,9 @@ async def test_a_submitted_nik_that_differs_from_the_card_is_flagged_and_decisiv
     text = str(list(response.tamper_signals)) + str(list(response.reasons))
     assert submitted not in text and DEV_NIK not in text
     captured = capfd.readouterr()
-    assert submitted not in captured.out + captured.err and DEV_NIK not in captured.out + captured.err
+    assert (
+        submitted not in captured.out + captured.err and DEV_NIK not in captured.out + captured.err
+    )
 
 
 async def test_submitted_fields_are_compared_with_the_card(stub) -> None:
@@ -152,7 +168,9 @@ async def test_printed_gender_contradicting_the_nik_is_flagged(stub) -> None:
 
 async def test_a_card_without_its_portrait_fails(stub) -> None:
     card = flat_card()
-    card[125:435, 740:985] = np.median(card[440:460, 700:740].reshape(-1, 3), axis=0).astype(np.uint8)
+    card[125:435, 740:985] = np.median(card[440:460, 700:740].reshape(-1, 3), axis=0).astype(
+        np.uint8
+    )
     response = await check(stub, encode(on_background(card)))
     assert response.card_found and not response.portrait_found
     missing = signal(response, "PORTRAIT_MISSING")
@@ -222,7 +240,9 @@ async def test_bad_images_are_invalid_argument(stub, data, reason: str) -> None:
     assert error_info(status_from_rpc_error(caught.value)).reason == reason
 
 
-@pytest.mark.parametrize(("nik", "rule"), [("32730241079500", "NIK_LENGTH"), ("3273O24107950003", "NIK_NOT_NUMERIC")])
+@pytest.mark.parametrize(
+    ("nik", "rule"), [("32730241079500", "NIK_LENGTH"), ("3273O24107950003", "NIK_NOT_NUMERIC")]
+)
 async def test_a_malformed_submitted_nik_is_nik_invalid(stub, nik: str, rule: str) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await check(stub, ktp_bytes("ktp_flat.png"), submitted_nik=nik)
@@ -256,5 +276,7 @@ async def test_concurrent_and_abandoned_calls_share_the_worker_safely(stub) -> N
         await stub.CheckKtp(pb.CheckKtpRequest(card_image=types_pb2.Image(data=data)), timeout=0.3)
     assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
     # The abandoned analysis still finishes before the worker is reused.
-    first, second = await asyncio.gather(check(stub, data), check(stub, data, submitted_nik=DEV_NIK))
+    first, second = await asyncio.gather(
+        check(stub, data), check(stub, data, submitted_nik=DEV_NIK)
+    )
     assert first.verdict == second.verdict == pb.QUALITY_VERDICT_PASS

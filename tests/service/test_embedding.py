@@ -43,7 +43,9 @@ async def crops():
                 data = photo_bytes(FACES / name)
                 reply = await stub.AssessFace(
                     capture_quality_pb2.AssessFaceRequest(
-                        frames=[types_pb2.Image(data=data)], kind=capture_quality_pb2.CAPTURE_KIND_REFERENCE, include_crops=True
+                        frames=[types_pb2.Image(data=data)],
+                        kind=capture_quality_pb2.CAPTURE_KIND_REFERENCE,
+                        include_crops=True,
                     )
                 )
                 out[name] = (data, reply.frames[0].faces[0], reply.crops.aligned)
@@ -65,7 +67,9 @@ def aligned_input(crop) -> embedding_pb2.FaceInput:
 
 def landmarked_input(data: bytes, face) -> embedding_pb2.FaceInput:
     return embedding_pb2.FaceInput(
-        landmarked=embedding_pb2.LandmarkedImage(image=types_pb2.Image(data=data), landmarks=list(face.landmarks))
+        landmarked=embedding_pb2.LandmarkedImage(
+            image=types_pb2.Image(data=data), landmarks=list(face.landmarks)
+        )
     )
 
 
@@ -75,20 +79,32 @@ def vector(embedding) -> np.ndarray:
 
 async def test_model_info_reports_the_manifest_contract(embedding_server) -> None:
     async with channel(embedding_server) as ch:
-        info = await embedding_pb2_grpc.EmbeddingServiceStub(ch).GetModelInfo(embedding_pb2.GetModelInfoRequest())
+        info = await embedding_pb2_grpc.EmbeddingServiceStub(ch).GetModelInfo(
+            embedding_pb2.GetModelInfoRequest()
+        )
     assert (info.contract.model_id, info.contract.dimension) == ("sface-2021dec", 128)
     assert info.backend == "onnxruntime"
     assert info.licence == "Apache-2.0"
     assert 0.2 < info.default_threshold < 0.6
 
 
-async def test_aligned_and_landmarked_inputs_give_the_same_embedding(embedding_server, crops) -> None:
+async def test_aligned_and_landmarked_inputs_give_the_same_embedding(
+    embedding_server, crops
+) -> None:
     async with channel(embedding_server) as ch:
         stub = embedding_pb2_grpc.EmbeddingServiceStub(ch)
         for name in SAME[:2]:
             data, face, aligned = crops[name]
-            a = vector((await stub.Embed(embedding_pb2.EmbedRequest(face=aligned_input(aligned)))).embedding)
-            b = vector((await stub.Embed(embedding_pb2.EmbedRequest(face=landmarked_input(data, face)))).embedding)
+            a = vector(
+                (
+                    await stub.Embed(embedding_pb2.EmbedRequest(face=aligned_input(aligned)))
+                ).embedding
+            )
+            b = vector(
+                (
+                    await stub.Embed(embedding_pb2.EmbedRequest(face=landmarked_input(data, face)))
+                ).embedding
+            )
             assert len(a) == 128
             assert abs(np.linalg.norm(a) - 1) < 1e-5
             assert float(a @ b) > 0.9999
@@ -98,8 +114,12 @@ async def test_batch_matches_single_calls_and_separates_identities(embedding_ser
     names = SAME + OTHERS
     async with channel(embedding_server) as ch:
         stub = embedding_pb2_grpc.EmbeddingServiceStub(ch)
-        batch = await stub.EmbedBatch(embedding_pb2.EmbedBatchRequest(faces=[aligned_input(crops[n][2]) for n in names]))
-        single = await stub.Embed(embedding_pb2.EmbedRequest(face=aligned_input(crops[names[0]][2])))
+        batch = await stub.EmbedBatch(
+            embedding_pb2.EmbedBatchRequest(faces=[aligned_input(crops[n][2]) for n in names])
+        )
+        single = await stub.Embed(
+            embedding_pb2.EmbedRequest(face=aligned_input(crops[names[0]][2]))
+        )
     vectors = np.array([vector(e) for e in batch.embeddings])
     assert vectors.shape == (len(names), 128)
     assert float(vectors[0] @ vector(single.embedding)) > 0.99999
@@ -112,10 +132,14 @@ async def test_batch_matches_single_calls_and_separates_identities(embedding_ser
 async def test_bad_inputs_are_invalid_argument(embedding_server, crops) -> None:
     data, face, aligned = crops[SAME[0]]
     wrong_size = types_pb2.AlignedFace(
-        image=types_pb2.RawImage(width=100, height=100, format=types_pb2.PIXEL_FORMAT_BGR8, pixels=b"\0" * 30000)
+        image=types_pb2.RawImage(
+            width=100, height=100, format=types_pb2.PIXEL_FORMAT_BGR8, pixels=b"\0" * 30000
+        )
     )
     short = types_pb2.AlignedFace(
-        image=types_pb2.RawImage(width=112, height=112, format=types_pb2.PIXEL_FORMAT_BGR8, pixels=b"\0" * 100)
+        image=types_pb2.RawImage(
+            width=112, height=112, format=types_pb2.PIXEL_FORMAT_BGR8, pixels=b"\0" * 100
+        )
     )
     cases = [
         (embedding_pb2.FaceInput(aligned=wrong_size), "RAW_IMAGE_INVALID"),
@@ -175,15 +199,23 @@ def _operator_model(directory: Path, dimension: int) -> str:
 
 async def test_an_operator_model_brings_its_own_dimension(tmp_path: Path, crops) -> None:
     _operator_model(tmp_path, 512)
-    server = await start_service(EMBEDDING, {"EMBEDDING_MODEL_DIR": str(tmp_path), "EMBEDDING_EMBEDDING_MODEL": "qe-face-v3"})
+    server = await start_service(
+        EMBEDDING, {"EMBEDDING_MODEL_DIR": str(tmp_path), "EMBEDDING_EMBEDDING_MODEL": "qe-face-v3"}
+    )
     try:
         async with channel(server) as ch:
             stub = embedding_pb2_grpc.EmbeddingServiceStub(ch)
             info = await stub.GetModelInfo(embedding_pb2.GetModelInfoRequest())
-            reply = await stub.Embed(embedding_pb2.EmbedRequest(face=aligned_input(crops[SAME[0]][2])))
+            reply = await stub.Embed(
+                embedding_pb2.EmbedRequest(face=aligned_input(crops[SAME[0]][2]))
+            )
     finally:
         await server.stop(0)
-    assert (info.contract.model_id, info.contract.dimension, info.default_threshold) == ("qe-face-v3", 512, pytest.approx(0.45))
+    assert (info.contract.model_id, info.contract.dimension, info.default_threshold) == (
+        "qe-face-v3",
+        512,
+        pytest.approx(0.45),
+    )
     assert reply.embedding.contract.dimension == 512
     assert len(reply.embedding.values) == 512
 
@@ -193,7 +225,10 @@ async def test_an_altered_operator_model_stops_the_service(tmp_path: Path) -> No
     path = tmp_path / "qe-face-v3.onnx"
     path.write_bytes(path.read_bytes()[:-1] + b"\x00")
     with pytest.raises(ModelIntegrityError) as caught:
-        await start_service(EMBEDDING, {"EMBEDDING_MODEL_DIR": str(tmp_path), "EMBEDDING_EMBEDDING_MODEL": "qe-face-v3"})
+        await start_service(
+            EMBEDDING,
+            {"EMBEDDING_MODEL_DIR": str(tmp_path), "EMBEDDING_EMBEDDING_MODEL": "qe-face-v3"},
+        )
     assert str(path) in str(caught.value) and expected in str(caught.value)
 
 
@@ -214,16 +249,22 @@ def triton(tmp_path_factory):
 @pytest.mark.triton
 @pytest.mark.slow
 async def test_triton_and_in_process_embeddings_agree(triton, embedding_server, crops) -> None:
-    remote = await start_service(EMBEDDING, {"EMBEDDING_BACKEND": "triton", "EMBEDDING_TRITON_URL": triton.url})
+    remote = await start_service(
+        EMBEDDING, {"EMBEDDING_BACKEND": "triton", "EMBEDDING_TRITON_URL": triton.url}
+    )
     names = SAME + OTHERS
     request = embedding_pb2.EmbedBatchRequest(faces=[aligned_input(crops[n][2]) for n in names])
     try:
         async with channel(remote) as r, channel(embedding_server) as local:
-            info = await embedding_pb2_grpc.EmbeddingServiceStub(r).GetModelInfo(embedding_pb2.GetModelInfoRequest())
+            info = await embedding_pb2_grpc.EmbeddingServiceStub(r).GetModelInfo(
+                embedding_pb2.GetModelInfoRequest()
+            )
             via_triton = await embedding_pb2_grpc.EmbeddingServiceStub(r).EmbedBatch(request)
             in_process = await embedding_pb2_grpc.EmbeddingServiceStub(local).EmbedBatch(request)
             one = await embedding_pb2_grpc.EmbeddingServiceStub(r).Embed(
-                embedding_pb2.EmbedRequest(face=landmarked_input(crops[names[0]][0], crops[names[0]][1]))
+                embedding_pb2.EmbedRequest(
+                    face=landmarked_input(crops[names[0]][0], crops[names[0]][1])
+                )
             )
     finally:
         await remote.stop(0)
@@ -239,5 +280,9 @@ async def test_a_model_missing_from_triton_stops_the_service(triton) -> None:
     with pytest.raises(ModelIntegrityError, match="'qe-face-v3' is not ready"):
         await start_service(
             EMBEDDING,
-            {"EMBEDDING_BACKEND": "triton", "EMBEDDING_TRITON_URL": triton.url, "EMBEDDING_TRITON_MODEL_NAME": "qe-face-v3"},
+            {
+                "EMBEDDING_BACKEND": "triton",
+                "EMBEDDING_TRITON_URL": triton.url,
+                "EMBEDDING_TRITON_MODEL_NAME": "qe-face-v3",
+            },
         )

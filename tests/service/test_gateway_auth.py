@@ -133,7 +133,10 @@ def test_scope_rules() -> None:
     for scope, principal in (("internal", public), ("public", none)):
         with pytest.raises(errors.GatewayError) as caught:
             authorize(scope, principal)
-        assert (errors.http_status(caught.value), caught.value.reason) == (403, "SCOPE_INSUFFICIENT")
+        assert (errors.http_status(caught.value), caught.value.reason) == (
+            403,
+            "SCOPE_INSUFFICIENT",
+        )
 
 
 async def test_an_unreachable_key_directory_is_503_not_401() -> None:

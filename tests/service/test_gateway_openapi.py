@@ -32,8 +32,12 @@ def schema(document: dict, name: str) -> dict:
 
 def conforms(document: dict, name: str, instance: object) -> None:
     """Validate an instance against a component schema, following $refs."""
-    registry = Registry().with_resource("urn:api", Resource.from_contents(document, default_specification=DRAFT202012))
-    Draft202012Validator({"$ref": f"urn:api#/components/schemas/{name}"}, registry=registry).validate(instance)
+    registry = Registry().with_resource(
+        "urn:api", Resource.from_contents(document, default_specification=DRAFT202012)
+    )
+    Draft202012Validator(
+        {"$ref": f"urn:api#/components/schemas/{name}"}, registry=registry
+    ).validate(instance)
 
 
 def test_the_document_is_valid_openapi_3_1(document: dict) -> None:
@@ -44,7 +48,9 @@ def test_the_document_is_valid_openapi_3_1(document: dict) -> None:
 def test_every_route_is_an_operation(document: dict) -> None:
     operations = {(verb.upper(), path) for path, item in document["paths"].items() for verb in item}
     for route in ROUTES:
-        path = route.path.template.replace("{customer_id}", "{customerId}").replace("{review_id}", "{reviewId}")
+        path = route.path.template.replace("{customer_id}", "{customerId}").replace(
+            "{review_id}", "{reviewId}"
+        )
         path = path.replace("{webhook_id}", "{webhookId}")
         assert (route.verb, path) in operations, route.full_name
     assert ("GET", "/api/openapi.json") in operations
@@ -77,7 +83,10 @@ def test_descriptions_come_from_the_proto_comments(document: dict) -> None:
     assert "end users" in tags["CustomerService"]
     create = schema(document, "identity.kyc_tier.v1.CreateCustomerRequest")["properties"]
     assert "unique per organisation" in create["externalId"]["description"]
-    assert "NOT_FOUND" in schema(document, "Error")["properties"]["error"]["properties"]["status"]["enum"]
+    assert (
+        "NOT_FOUND"
+        in schema(document, "Error")["properties"]["error"]["properties"]["status"]["enum"]
+    )
 
 
 def test_parameters_bodies_security_and_limits(document: dict) -> None:

@@ -84,7 +84,9 @@ class RecordingAudit(audit_pb2_grpc.AuditServiceServicer):
     def __init__(self, recorder: Recorder):
         self.recorder = recorder
 
-    async def QueryEntries(self, request: audit_pb2.QueryEntriesRequest, context: Any) -> audit_pb2.QueryEntriesResponse:
+    async def QueryEntries(
+        self, request: audit_pb2.QueryEntriesRequest, context: Any
+    ) -> audit_pb2.QueryEntriesResponse:
         self.recorder.record(context)
         if self.recorder.delay_seconds:
             await asyncio.sleep(self.recorder.delay_seconds)
@@ -100,14 +102,20 @@ class AuditedCustomers(customers_pb2_grpc.CustomerServiceServicer):
         self.core = core
         self.recorder = recorder
 
-    async def GetCustomer(self, request: customers_pb2.GetCustomerRequest, context: Any) -> customers_pb2.GetCustomerResponse:
+    async def GetCustomer(
+        self, request: customers_pb2.GetCustomerRequest, context: Any
+    ) -> customers_pb2.GetCustomerResponse:
         self.recorder.record(context)
         stub = self.core.clients.stub("audit", audit_pb2_grpc.AuditServiceStub)
         try:
-            await stub.QueryEntries(audit_pb2.QueryEntriesRequest(subject=f"customer:{request.customer_id}"))
+            await stub.QueryEntries(
+                audit_pb2.QueryEntriesRequest(subject=f"customer:{request.customer_id}")
+            )
         except grpc.aio.AioRpcError as exc:
             raise remote_error(exc, "audit") from None
-        return customers_pb2.GetCustomerResponse(customer=resources_pb2.Customer(customer_id=request.customer_id))
+        return customers_pb2.GetCustomerResponse(
+            customer=resources_pb2.Customer(customer_id=request.customer_id)
+        )
 
 
 class _AuditCore(Core):
@@ -139,25 +147,37 @@ def database(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @pytest.fixture(scope="module")
-async def servers(recorders: dict[str, Recorder], database: str, tmp_path_factory: pytest.TempPathFactory):
+async def servers(
+    recorders: dict[str, Recorder], database: str, tmp_path_factory: pytest.TempPathFactory
+):
     audit_spec = ServiceSpec(
         name="audit",
         settings_class=AuditSettings,
         env_prefix="AUDIT",
         service_names=[audit_pb2.DESCRIPTOR.services_by_name["AuditService"].full_name],
         build=_build_audit,
-        servicers=lambda core, settings: [(audit_pb2_grpc.add_AuditServiceServicer_to_server, RecordingAudit(recorders["audit"]))],
+        servicers=lambda core, settings: [
+            (audit_pb2_grpc.add_AuditServiceServicer_to_server, RecordingAudit(recorders["audit"]))
+        ],
     )
-    audit = await start_service(audit_spec, mesh_env(database, tmp_path_factory.mktemp("propagation-secrets")))
+    audit = await start_service(
+        audit_spec, mesh_env(database, tmp_path_factory.mktemp("propagation-secrets"))
+    )
     kyc_spec = ServiceSpec(
         name="kyc-tier",
         settings_class=KycTierSettings,
         env_prefix="KYC_TIER",
-        service_names=["identity.kyc_tier.v1.ApiKeyService", "identity.kyc_tier.v1.CustomerService"],
+        service_names=[
+            "identity.kyc_tier.v1.ApiKeyService",
+            "identity.kyc_tier.v1.CustomerService",
+        ],
         build=build_kyc_tier,
         servicers=lambda core, settings: [
             (api_keys_pb2_grpc.add_ApiKeyServiceServicer_to_server, ApiKeyServicer(core)),
-            (customers_pb2_grpc.add_CustomerServiceServicer_to_server, AuditedCustomers(core, recorders["kyc_tier"])),
+            (
+                customers_pb2_grpc.add_CustomerServiceServicer_to_server,
+                AuditedCustomers(core, recorders["kyc_tier"]),
+            ),
         ],
     )
     kyc_tier = await start_service(kyc_spec, kyc_tier_env(database, {"audit": audit.address}))
@@ -174,16 +194,25 @@ def partner(database: str) -> tuple[str, str, str]:
 @pytest.fixture(scope="module")
 async def client(servers):
     addresses = {"kyc_tier": servers["kyc_tier"].address, "audit": servers["audit"].address}
-    async with gateway_client(gateway_settings(addresses, default_deadline_seconds=str(GATEWAY_DEADLINE))) as http:
+    async with gateway_client(
+        gateway_settings(addresses, default_deadline_seconds=str(GATEWAY_DEADLINE))
+    ) as http:
         yield http
 
 
-async def test_request_id_identity_and_trace_reach_the_downstream_service(client, recorders, partner) -> None:
+async def test_request_id_identity_and_trace_reach_the_downstream_service(
+    client, recorders, partner
+) -> None:
     org_id, api_key_id, secret = partner
     traceparent = f"00-{TRACE_ID}-00f067aa0ba902b7-01"
     response = await client.get(
         "/api/identity/customers/cus_42",
-        headers={**bearer(secret), "X-Request-Id": "partner-req-42", "traceparent": traceparent, "X-Identity-Org": "org_spoofed"},
+        headers={
+            **bearer(secret),
+            "X-Request-Id": "partner-req-42",
+            "traceparent": traceparent,
+            "X-Identity-Org": "org_spoofed",
+        },
     )
     assert response.status_code == 200, response.text
     assert response.json() == {"customer": response.json()["customer"]}
@@ -192,7 +221,11 @@ async def test_request_id_identity_and_trace_reach_the_downstream_service(client
     for hop in ("kyc_tier", "audit"):
         (seen,) = recorders[hop].seen
         assert seen.metadata["x-request-id"] == "partner-req-42", hop
-        assert (seen.request_id, seen.org_id, seen.actor) == ("partner-req-42", org_id, f"api_key:{api_key_id}"), hop
+        assert (seen.request_id, seen.org_id, seen.actor) == (
+            "partner-req-42",
+            org_id,
+            f"api_key:{api_key_id}",
+        ), hop
         assert seen.metadata["x-identity-org"] == org_id, hop
         assert seen.metadata["x-identity-scopes"] == "public", hop
         # One trace from the caller through every hop, each with its own span.
@@ -201,7 +234,9 @@ async def test_request_id_identity_and_trace_reach_the_downstream_service(client
         assert parent_span != "00f067aa0ba902b7", hop
 
 
-async def test_the_deadline_shrinks_along_the_chain_and_never_grows(client, recorders, partner) -> None:
+async def test_the_deadline_shrinks_along_the_chain_and_never_grows(
+    client, recorders, partner
+) -> None:
     sent_at = time.monotonic()
     response = await client.get("/api/identity/customers/cus_7", headers=bearer(partner[2]))
     assert response.status_code == 200, response.text
@@ -218,7 +253,9 @@ async def test_the_deadline_shrinks_along_the_chain_and_never_grows(client, reco
     assert downstream.deadline > sent_at
 
 
-async def test_a_slow_downstream_call_is_504_within_the_gateway_deadline(servers, recorders, partner) -> None:
+async def test_a_slow_downstream_call_is_504_within_the_gateway_deadline(
+    servers, recorders, partner
+) -> None:
     recorders["audit"].delay_seconds = 2.0
     addresses = {"kyc_tier": servers["kyc_tier"].address, "audit": servers["audit"].address}
     async with gateway_client(gateway_settings(addresses, default_deadline_seconds="0.5")) as http:
@@ -230,9 +267,15 @@ async def test_a_slow_downstream_call_is_504_within_the_gateway_deadline(servers
     assert elapsed < 2.0
 
 
-async def test_a_downstream_domain_error_travels_back_as_http_json(client, recorders, partner) -> None:
-    recorders["audit"].error = NotFound("no customer with that id in this organisation", "CUSTOMER_NOT_FOUND")
-    response = await client.get("/api/identity/customers/cus_gone", headers={**bearer(partner[2]), "X-Request-Id": "req-nf"})
+async def test_a_downstream_domain_error_travels_back_as_http_json(
+    client, recorders, partner
+) -> None:
+    recorders["audit"].error = NotFound(
+        "no customer with that id in this organisation", "CUSTOMER_NOT_FOUND"
+    )
+    response = await client.get(
+        "/api/identity/customers/cus_gone", headers={**bearer(partner[2]), "X-Request-Id": "req-nf"}
+    )
     error = assert_error(response, 404, "CUSTOMER_NOT_FOUND")
     assert error == {
         "code": 404,

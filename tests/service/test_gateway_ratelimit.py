@@ -69,9 +69,14 @@ async def test_a_per_customer_limit_answers_429_with_retry_after(kyc_tier, partn
         assert error["status"] == "RESOURCE_EXHAUSTED"
         retry_after = int(response.headers["retry-after"])
         assert 1 <= retry_after <= 60
-        assert error["metadata"] == {"retry_after_seconds": str(retry_after), "limit": "5 per minute per customer"}
+        assert error["metadata"] == {
+            "retry_after_seconds": str(retry_after),
+            "limit": "5 per minute per customer",
+        }
         # Another customer of the same organisation has a budget of its own.
-        response = await client.post(CAPTURE, json={"customerId": f"cus_{uuid.uuid4().hex}"}, headers=headers)
+        response = await client.post(
+            CAPTURE, json={"customerId": f"cus_{uuid.uuid4().hex}"}, headers=headers
+        )
         assert_error(response, 400, "INVALID_FIELD")
 
 
@@ -79,34 +84,48 @@ async def test_a_per_org_limit_counts_every_customer_of_the_org(kyc_tier, databa
     _, _, secret = create_org_and_key(database, f"Erasing Org {uuid.uuid4().hex[:6]}", ("public",))
     async with gateway_client(gateway_settings({"kyc_tier": kyc_tier.address})) as client:
         for index in range(10):
-            response = await client.post(f"/api/identity/customers/cus_{index}/erase", json={}, headers=bearer(secret))
+            response = await client.post(
+                f"/api/identity/customers/cus_{index}/erase", json={}, headers=bearer(secret)
+            )
             assert_error(response, 404, "CUSTOMER_NOT_FOUND")
-        response = await client.post("/api/identity/customers/cus_other/erase", json={}, headers=bearer(secret))
+        response = await client.post(
+            "/api/identity/customers/cus_other/erase", json={}, headers=bearer(secret)
+        )
         error = assert_error(response, 429, "RATE_LIMITED")
         assert error["metadata"]["limit"] == "10 per 300 seconds per org"
         assert 1 <= int(response.headers["retry-after"]) <= 300
 
 
-async def test_requests_refused_before_the_limit_is_counted_do_not_spend_it(kyc_tier, partner) -> None:
+async def test_requests_refused_before_the_limit_is_counted_do_not_spend_it(
+    kyc_tier, partner
+) -> None:
     customer = f"cus_{uuid.uuid4().hex}"
     async with gateway_client(gateway_settings({"kyc_tier": kyc_tier.address})) as client:
         for _ in range(7):
-            response = await client.post(CAPTURE, json={"customerId": customer, "unknown": 1}, headers=bearer(partner[2]))
+            response = await client.post(
+                CAPTURE, json={"customerId": customer, "unknown": 1}, headers=bearer(partner[2])
+            )
             assert_error(response, 400, "MALFORMED_REQUEST")
-        response = await client.post(CAPTURE, json={"customerId": customer}, headers=bearer(partner[2]))
+        response = await client.post(
+            CAPTURE, json={"customerId": customer}, headers=bearer(partner[2])
+        )
         assert_error(response, 400, "INVALID_FIELD")
 
 
 async def test_two_gateways_sharing_redis_enforce_one_limit(kyc_tier, partner, redis_url) -> None:
     customer = f"cus_{uuid.uuid4().hex}"
     prefix = f"identity-gateway-test-{uuid.uuid4().hex[:8]}"
-    shared = gateway_settings({"kyc_tier": kyc_tier.address}, rate_limit_storage=redis_url, rate_limit_key_prefix=prefix)
+    shared = gateway_settings(
+        {"kyc_tier": kyc_tier.address}, rate_limit_storage=redis_url, rate_limit_key_prefix=prefix
+    )
     async with gateway_client(shared) as first, gateway_client(shared) as second:
         assert first.gateway is not second.gateway
         statuses = []
         for index in range(8):
             client = first if index % 2 == 0 else second
-            response = await client.post(CAPTURE, json={"customerId": customer}, headers=bearer(partner[2]))
+            response = await client.post(
+                CAPTURE, json={"customerId": customer}, headers=bearer(partner[2])
+            )
             statuses.append(response.status_code)
         assert statuses == [400] * 5 + [429] * 3
         assert int(response.headers["retry-after"]) >= 1
@@ -118,15 +137,21 @@ async def test_two_gateways_sharing_redis_enforce_one_limit(kyc_tier, partner, r
         statuses = []
         for index in range(8):
             client = first if index % 2 == 0 else second
-            response = await client.post(CAPTURE, json={"customerId": other}, headers=bearer(partner[2]))
+            response = await client.post(
+                CAPTURE, json={"customerId": other}, headers=bearer(partner[2])
+            )
             statuses.append(response.status_code)
         assert statuses == [400] * 8
 
 
 async def test_an_unreachable_store_fails_closed_with_503(kyc_tier, partner) -> None:
-    settings = gateway_settings({"kyc_tier": kyc_tier.address}, rate_limit_storage="redis://127.0.0.1:1/0")
+    settings = gateway_settings(
+        {"kyc_tier": kyc_tier.address}, rate_limit_storage="redis://127.0.0.1:1/0"
+    )
     async with gateway_client(settings) as client:
-        response = await client.post(CAPTURE, json={"customerId": "cus_1"}, headers=bearer(partner[2]))
+        response = await client.post(
+            CAPTURE, json={"customerId": "cus_1"}, headers=bearer(partner[2])
+        )
         error = assert_error(response, 503, "DEPENDENCY_UNAVAILABLE")
         assert error["metadata"] == {"service": "rate-limit-store"}
         # Routes without a limit do not touch the store.

@@ -33,10 +33,14 @@ async def test_real_http_chunked_oversize_body_is_413_and_the_document_is_served
                 for _ in range(16):
                     yield b" " * 1024
 
-            response = await client.post("/api/auth/login", content=chunks(), headers={"Content-Type": "application/json"})
+            response = await client.post(
+                "/api/auth/login", content=chunks(), headers={"Content-Type": "application/json"}
+            )
             assert response.request.headers.get("transfer-encoding") == "chunked"
             assert_error(response, 413, "PAYLOAD_TOO_LARGE")
-            response = await client.post("/api/auth/login", content=b"{", headers={"Content-Type": "application/json"})
+            response = await client.post(
+                "/api/auth/login", content=b"{", headers={"Content-Type": "application/json"}
+            )
             assert_error(response, 400, "MALFORMED_REQUEST")
     finally:
         await running.stop()
@@ -49,9 +53,17 @@ async def test_real_http_chunked_oversize_body_is_413_and_the_document_is_served
             first.close()
 
 
-def test_settings_errors_fail_fast_with_every_problem_named(capsys: pytest.CaptureFixture[str]) -> None:
+def test_settings_errors_fail_fast_with_every_problem_named(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     with pytest.raises(SystemExit) as caught:
-        main({"GATEWAY_PORT": "eighty", "GATEWAY_RATE_LIMIT_STORAGE": "memcached://x", "GATEWAY_AUDIT_ADDRESS": "nowhere"})
+        main(
+            {
+                "GATEWAY_PORT": "eighty",
+                "GATEWAY_RATE_LIMIT_STORAGE": "memcached://x",
+                "GATEWAY_AUDIT_ADDRESS": "nowhere",
+            }
+        )
     assert caught.value.code == 2
     err = capsys.readouterr().err
     assert "GATEWAY_PORT='eighty'" in err
@@ -100,7 +112,9 @@ def test_sigterm_stops_the_gateway_cleanly() -> None:
     assert process.returncode == 0, process.stderr.read()
 
 
-async def test_an_unexpected_exception_is_a_500_without_detail(capfd: pytest.CaptureFixture[str]) -> None:
+async def test_an_unexpected_exception_is_a_500_without_detail(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
     from gateway.openapi import HEALTH_RPC
     from tests.support.gateway import gateway_client
 

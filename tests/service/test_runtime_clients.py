@@ -38,8 +38,12 @@ class DownstreamAudit(audit_pb2_grpc.AuditServiceServicer):
     def __init__(self, seen: Seen):
         self.seen = seen
 
-    async def QueryEntries(self, request: Any, ctx: grpc.aio.ServicerContext) -> audit_pb2.QueryEntriesResponse:
-        self.seen.metadata.append({k: v for k, v in ctx.invocation_metadata() if isinstance(v, str)})
+    async def QueryEntries(
+        self, request: Any, ctx: grpc.aio.ServicerContext
+    ) -> audit_pb2.QueryEntriesResponse:
+        self.seen.metadata.append(
+            {k: v for k, v in ctx.invocation_metadata() if isinstance(v, str)}
+        )
         self.seen.remaining.append(ctx.time_remaining())
         return audit_pb2.QueryEntriesResponse()
 
@@ -72,18 +76,39 @@ def _spec(name: str, prefix: str, servicers: Any) -> ServiceSpec[ServiceSettings
     async def build(_settings: ServiceSettings) -> Core:
         return Core()
 
-    return ServiceSpec(name=name, settings_class=ServiceSettings, env_prefix=prefix, service_names=[], build=build, servicers=servicers)
+    return ServiceSpec(
+        name=name,
+        settings_class=ServiceSettings,
+        env_prefix=prefix,
+        service_names=[],
+        build=build,
+        servicers=servicers,
+    )
 
 
 @pytest.fixture
 async def mesh_pair():
     seen = Seen()
     downstream = await start_service(
-        _spec("audit", "AUD", lambda core, s: [(audit_pb2_grpc.add_AuditServiceServicer_to_server, DownstreamAudit(seen))])
+        _spec(
+            "audit",
+            "AUD",
+            lambda core, s: [
+                (audit_pb2_grpc.add_AuditServiceServicer_to_server, DownstreamAudit(seen))
+            ],
+        )
     )
-    clients = ClientFactory({"audit": downstream.address}, ClientOptions(default_timeout_seconds=30))
+    clients = ClientFactory(
+        {"audit": downstream.address}, ClientOptions(default_timeout_seconds=30)
+    )
     front = await start_service(
-        _spec("front", "FRONT", lambda core, s: [(matching_pb2_grpc.add_MatchingServiceServicer_to_server, FlakyFront(seen, clients))]),
+        _spec(
+            "front",
+            "FRONT",
+            lambda core, s: [
+                (matching_pb2_grpc.add_MatchingServiceServicer_to_server, FlakyFront(seen, clients))
+            ],
+        ),
         {"FRONT_DEFAULT_DEADLINE_SECONDS": "3"},
     )
     yield seen, front, downstream
@@ -92,11 +117,15 @@ async def mesh_pair():
     await downstream.stop(0)
 
 
-async def _front_call(front: Any, method: str, metadata: list[tuple[str, str]], deadline_seconds: float | None = None) -> Any:
+async def _front_call(
+    front: Any, method: str, metadata: list[tuple[str, str]], deadline_seconds: float | None = None
+) -> Any:
     factory = ClientFactory({"matching": front.address}, ClientOptions(default_timeout_seconds=30))
     try:
         stub = factory.stub("matching", matching_pb2_grpc.MatchingServiceStub)
-        request = matching_pb2.VerifyRequest() if method == "Verify" else matching_pb2.EnrollRequest()
+        request = (
+            matching_pb2.VerifyRequest() if method == "Verify" else matching_pb2.EnrollRequest()
+        )
         return await getattr(stub, method)(request, metadata=metadata, timeout=deadline_seconds)
     finally:
         await factory.close()
@@ -104,7 +133,9 @@ async def _front_call(front: Any, method: str, metadata: list[tuple[str, str]], 
 
 async def test_request_id_and_tenant_reach_the_downstream_service(mesh_pair) -> None:
     seen, front, _ = mesh_pair
-    await _front_call(front, "Verify", [("x-request-id", "req-propagated-1"), ("x-identity-org", "org_a")])
+    await _front_call(
+        front, "Verify", [("x-request-id", "req-propagated-1"), ("x-identity-org", "org_a")]
+    )
     assert seen.metadata[-1]["x-request-id"] == "req-propagated-1"
     assert seen.metadata[-1]["x-identity-org"] == "org_a"
     assert "traceparent" in seen.metadata[-1]
@@ -154,7 +185,9 @@ async def test_circuit_breaker_fails_fast_after_repeated_transport_failures() ->
         dead_port = s.getsockname()[1]
     factory = ClientFactory(
         {"audit": f"127.0.0.1:{dead_port}"},
-        ClientOptions(breaker_failure_threshold=3, breaker_reset_seconds=60, default_timeout_seconds=2),
+        ClientOptions(
+            breaker_failure_threshold=3, breaker_reset_seconds=60, default_timeout_seconds=2
+        ),
     )
     stub = factory.stub("audit", audit_pb2_grpc.AuditServiceStub)
     try:

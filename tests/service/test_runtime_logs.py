@@ -47,8 +47,14 @@ async def test_access_log_line_has_ids_and_no_payload(kyc_tier_json_logs, capsys
                 api_keys_pb2.AuthenticateApiKeyRequest(secret=secret),
                 metadata=[("x-request-id", "req-log-1"), ("x-identity-org", "org_logs")],
             )
-    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")]
-    access = [line for line in lines if line.get("event") == "rpc" and line.get("request_id") == "req-log-1"]
+    lines = [
+        json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")
+    ]
+    access = [
+        line
+        for line in lines
+        if line.get("event") == "rpc" and line.get("request_id") == "req-log-1"
+    ]
     assert access, lines
     assert access[0]["org_id"] == "org_logs"
     assert access[0]["status"] == "UNAUTHENTICATED"

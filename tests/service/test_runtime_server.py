@@ -38,7 +38,9 @@ async def test_health_reports_serving_for_every_registered_service(kyc_tier) -> 
 async def test_reflection_lists_the_contract_services(kyc_tier) -> None:
     async with channel(kyc_tier) as ch:
         stub = reflection_pb2_grpc.ServerReflectionStub(ch)
-        responses = stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]))
+        responses = stub.ServerReflectionInfo(
+            iter([reflection_pb2.ServerReflectionRequest(list_services="")])
+        )
         async for response in responses:
             names = {s.name for s in response.list_services_response.service}
             break
@@ -51,7 +53,8 @@ async def test_domain_error_becomes_status_with_one_error_info(kyc_tier) -> None
         stub = api_keys_pb2_grpc.ApiKeyServiceStub(ch)
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await stub.AuthenticateApiKey(
-                api_keys_pb2.AuthenticateApiKeyRequest(secret="idk_nope"), metadata=[("x-request-id", "req-123")]
+                api_keys_pb2.AuthenticateApiKeyRequest(secret="idk_nope"),
+                metadata=[("x-request-id", "req-123")],
             )
     assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
     info = error_info(status_from_rpc_error(caught.value))
@@ -64,7 +67,9 @@ async def test_unimplemented_rpc_answers_a_clear_status(kyc_tier) -> None:
     async with channel(kyc_tier) as ch:
         stub = webhooks_pb2_grpc.WebhookServiceStub(ch)
         with pytest.raises(grpc.aio.AioRpcError) as caught:
-            await stub.ListWebhooks(webhooks_pb2.ListWebhooksRequest(), metadata=[("x-identity-org", "org_1")])
+            await stub.ListWebhooks(
+                webhooks_pb2.ListWebhooksRequest(), metadata=[("x-identity-org", "org_1")]
+            )
     assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
     info = error_info(status_from_rpc_error(caught.value))
     assert info.reason == "NOT_IMPLEMENTED"

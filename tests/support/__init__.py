@@ -17,7 +17,9 @@ from identity_runtime.settings import load_settings
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SHARED = Path(os.environ.get("IDENTITY_SHARED_DIR", REPO_ROOT.parent / "shared"))
 TESTDATA = Path(os.environ.get("IDENTITY_TESTDATA_DIR", SHARED / "testdata"))
-POSTGRES_URL = os.environ.get("IDENTITY_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+POSTGRES_URL = os.environ.get(
+    "IDENTITY_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 # A pepper for tests only.
@@ -50,7 +52,9 @@ def require_path(path: Path, what: str) -> Path:
     return path
 
 
-async def start_service(spec: ServiceSpec[Any], env: Mapping[str, str] | None = None) -> RunningServer:
+async def start_service(
+    spec: ServiceSpec[Any], env: Mapping[str, str] | None = None
+) -> RunningServer:
     """Start a service in-process on a free port with settings from `env`."""
     environ = {f"{spec.env_prefix}_PORT": "0", f"{spec.env_prefix}_LOG_FORMAT": "console"}
     environ.update(env or {})

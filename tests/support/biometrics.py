@@ -1,4 +1,6 @@
-"""Helpers for the biometric tests: real photos, frames made for a flash challenge, signed bundles."""
+"""Helpers for the biometric tests: real photos, frames made for a flash challenge,
+signed bundles.
+"""
 
 from __future__ import annotations
 
@@ -55,7 +57,13 @@ def create_org(database_url: str, org_id: str) -> None:
     with engine.begin() as connection:
         connection.execute(
             sa.text("INSERT INTO orgs (org_id, name, created_at) VALUES (:o, :n, :t)"),
-            {"o": org_id, "n": "Test org", "t": datetime.now(UTC).replace(tzinfo=None) if database_url.startswith("sqlite") else datetime.now(UTC)},
+            {
+                "o": org_id,
+                "n": "Test org",
+                "t": datetime.now(UTC).replace(tzinfo=None)
+                if database_url.startswith("sqlite")
+                else datetime.now(UTC),
+            },
         )
     engine.dispose()
 
@@ -72,7 +80,10 @@ def check_request(
 ) -> liveness_pb2.CheckLivenessRequest:
     """What kyc-tier sends liveness for a bundle it assessed with capture-quality."""
     attestation = types_pb2.BundleAttestation(
-        device_id=signed.device_id, nonce=signed.nonce, bundle_sha256=signed.bundle_sha256, signature=signed.signature
+        device_id=signed.device_id,
+        nonce=signed.nonce,
+        bundle_sha256=signed.bundle_sha256,
+        signature=signed.signature,
     )
     attestation.captured_at.FromDatetime(signed.captured_at)
     return liveness_pb2.CheckLivenessRequest(
@@ -84,11 +95,23 @@ def check_request(
         pad_crops=list(assessment.crops.pad_crops),
         frames=[
             liveness_pb2.FrameEvidence(
-                frame_index=f.frame_index, offset_ms=f.frame_index * flash_duration_ms, colour=f.colour, face_found=bool(f.faces)
+                frame_index=f.frame_index,
+                offset_ms=f.frame_index * flash_duration_ms,
+                colour=f.colour,
+                face_found=bool(f.faces),
             )
             for f in assessment.frames
         ],
     )
 
 
-__all__ = ["SdkSigner", "photo", "photo_bytes", "jpeg", "tint", "flash_frames", "create_org", "check_request"]
+__all__ = [
+    "SdkSigner",
+    "photo",
+    "photo_bytes",
+    "jpeg",
+    "tint",
+    "flash_frames",
+    "create_org",
+    "check_request",
+]

@@ -147,7 +147,9 @@ def container_env(manifests: list[Manifest], deployment: Manifest) -> dict[str, 
         for key, value in data.items():
             env[key] = {"value": value}
     for item in container.get("env", []):
-        env[item["name"]] = item.get("valueFrom", {}) if "valueFrom" in item else {"value": item["value"]}
+        env[item["name"]] = (
+            item.get("valueFrom", {}) if "valueFrom" in item else {"value": item["value"]}
+        )
     return env
 
 
@@ -160,7 +162,9 @@ def mesh_components() -> list[Any]:
 def _kubernetes_definitions(schema_dir: str) -> Any:
     from kubernetes_validate import utils
 
-    return utils.schema_contents(f"kubernetes-json-schema/{schema_dir}/_definitions.json", schema_dir)
+    return utils.schema_contents(
+        f"kubernetes-json-schema/{schema_dir}/_definitions.json", schema_dir
+    )
 
 
 @functools.cache
@@ -176,9 +180,13 @@ def _kubernetes_validator(kind: str, api_version: str, version: str) -> Any:
     schema_dir = f"v{version}-local-strict"
     group_version = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
     try:
-        schema = utils.schema_contents(f"kubernetes-json-schema/{schema_dir}/{kind.lower()}-{group_version}.json", version)
+        schema = utils.schema_contents(
+            f"kubernetes-json-schema/{schema_dir}/{kind.lower()}-{group_version}.json", version
+        )
     except FileNotFoundError:
-        raise utils.SchemaNotFoundError(kind=kind, version=version, api_version=api_version) from None
+        raise utils.SchemaNotFoundError(
+            kind=kind, version=version, api_version=api_version
+        ) from None
     registry = Resource.from_contents(schema) @ Registry()
     registry = Resource.from_contents(_kubernetes_definitions(schema_dir)) @ registry
     return jsonschema.validators.Draft202012Validator(schema, registry=registry)
@@ -189,5 +197,7 @@ def kubernetes_errors(doc: dict[str, Any], version: str) -> list[str]:
     validator = _kubernetes_validator(doc["kind"], doc["apiVersion"], version)
     return [
         f"{'.'.join(str(p) for p in error.absolute_path)}: {error.message}"
-        for error in sorted(validator.iter_errors(doc), key=lambda e: list(map(str, e.absolute_path)))
+        for error in sorted(
+            validator.iter_errors(doc), key=lambda e: list(map(str, e.absolute_path))
+        )
     ]

@@ -29,7 +29,9 @@ async def start_mesh(database_url: str) -> dict[str, RunningServer]:
 
     from tests.support.mesh import mesh_env, start_services
 
-    return await start_services(mesh_env(database_url, Path(tempfile.mkdtemp(prefix="identity-mesh-"))))
+    return await start_services(
+        mesh_env(database_url, Path(tempfile.mkdtemp(prefix="identity-mesh-")))
+    )
 
 
 async def stop_all(servers: Mapping[str, RunningServer]) -> None:
@@ -37,7 +39,9 @@ async def stop_all(servers: Mapping[str, RunningServer]) -> None:
         await server.stop(0)
 
 
-def create_org_and_key(database_url: str, org_name: str, scopes: tuple[str, ...]) -> tuple[str, str, str]:
+def create_org_and_key(
+    database_url: str, org_name: str, scopes: tuple[str, ...]
+) -> tuple[str, str, str]:
     """A new organisation and an API key for it: (org_id, api_key_id, secret)."""
     from services.kyc_tier.partners import PartnerDirectory, create_org
 
@@ -45,7 +49,9 @@ def create_org_and_key(database_url: str, org_name: str, scopes: tuple[str, ...]
     try:
         with database.transaction() as session:
             org_id = create_org(session, org_name)
-            record, secret = PartnerDirectory(TEST_PEPPER).create_api_key(session, org_id, f"{org_name} key", scopes)
+            record, secret = PartnerDirectory(TEST_PEPPER).create_api_key(
+                session, org_id, f"{org_name} key", scopes
+            )
     finally:
         database.dispose()
     return org_id, record.api_key_id, secret
@@ -57,7 +63,9 @@ def add_key(database_url: str, org_id: str, scopes: tuple[str, ...]) -> tuple[st
     database = Database(database_url)
     try:
         with database.transaction() as session:
-            record, secret = PartnerDirectory(TEST_PEPPER).create_api_key(session, org_id, "extra key", scopes)
+            record, secret = PartnerDirectory(TEST_PEPPER).create_api_key(
+                session, org_id, "extra key", scopes
+            )
     finally:
         database.dispose()
     return record.api_key_id, secret
@@ -65,7 +73,9 @@ def add_key(database_url: str, org_id: str, scopes: tuple[str, ...]) -> tuple[st
 
 def gateway_settings(addresses: Mapping[str, str], **overrides: str) -> GatewaySettings:
     """Gateway settings pointing at `addresses` (proto package -> host:port)."""
-    environ = {f"GATEWAY_{package.upper()}_ADDRESS": address for package, address in addresses.items()}
+    environ = {
+        f"GATEWAY_{package.upper()}_ADDRESS": address for package, address in addresses.items()
+    }
     environ["GATEWAY_LOG_FORMAT"] = "console"
     environ.update({f"GATEWAY_{key.upper()}": value for key, value in overrides.items()})
     return load(environ)
@@ -80,7 +90,9 @@ async def gateway_client(settings: GatewaySettings) -> AsyncIterator[httpx.Async
     """The real gateway app behind httpx's ASGI transport; `client.gateway` is the Gateway."""
     app = create_app(settings)
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test", timeout=30) as client:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://gateway.test", timeout=30
+    ) as client:
         client.gateway = app.state.gateway  # type: ignore[attr-defined]
         try:
             yield client

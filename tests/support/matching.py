@@ -39,7 +39,8 @@ def near(vector: np.ndarray, cosine: float, rng: np.random.Generator) -> np.ndar
 
 def embedding(vector: np.ndarray, contract: tuple[str, int] = SFACE) -> types_pb2.Embedding:
     return types_pb2.Embedding(
-        contract=types_pb2.EmbeddingContract(model_id=contract[0], dimension=contract[1]), values=vector.tolist()
+        contract=types_pb2.EmbeddingContract(model_id=contract[0], dimension=contract[1]),
+        values=vector.tolist(),
     )
 
 
@@ -78,7 +79,9 @@ class Client:
     async def __aexit__(self, *_: object) -> None:
         await self.channel.close()
 
-    async def enroll(self, customer_id: str, vector, source=SELFIE, contract=SFACE, duplicates=False):
+    async def enroll(
+        self, customer_id: str, vector, source=SELFIE, contract=SFACE, duplicates=False
+    ):
         return await self.stub.Enroll(
             matching_pb2.EnrollRequest(
                 customer_id=customer_id,
@@ -99,10 +102,15 @@ class Client:
         return await self.stub.Verify(request, metadata=self.metadata)
 
     async def search(self, probe, contract=SFACE, **fields):
-        return await self.stub.Search(matching_pb2.SearchRequest(probe=embedding(probe, contract), **fields), metadata=self.metadata)
+        return await self.stub.Search(
+            matching_pb2.SearchRequest(probe=embedding(probe, contract), **fields),
+            metadata=self.metadata,
+        )
 
     async def list(self, customer_id: str, include_retired: bool = False):
         return await self.stub.ListEnrollments(
-            matching_pb2.ListEnrollmentsRequest(customer_id=customer_id, include_retired=include_retired),
+            matching_pb2.ListEnrollmentsRequest(
+                customer_id=customer_id, include_retired=include_retired
+            ),
             metadata=self.metadata,
         )

@@ -46,7 +46,9 @@ async def start_services(env: Mapping[str, str]) -> dict[str, RunningServer]:
         service_env = dict(env)
         for callee in service.calls:
             target = mesh.BY_NAME[callee]
-            service_env[f"{service.env_prefix}_{target.env_prefix}_ADDRESS"] = servers[target.package].address
+            service_env[f"{service.env_prefix}_{target.env_prefix}_ADDRESS"] = servers[
+                target.package
+            ].address
         servers[service.package] = await start_service(spec_of(service), service_env)
     return servers
 
@@ -88,7 +90,11 @@ class E2eMesh:
 
     async def tier_events(self, customer_id: str) -> list[models.TierEvent]:
         def read(session: Any) -> list[models.TierEvent]:
-            query = select(models.TierEvent).where(models.TierEvent.customer_id == customer_id).order_by(models.TierEvent.created_at)
+            query = (
+                select(models.TierEvent)
+                .where(models.TierEvent.customer_id == customer_id)
+                .order_by(models.TierEvent.created_at)
+            )
             return list(session.scalars(query))
 
         return await self.database.run(read)

@@ -20,10 +20,15 @@ def test_shipped_sface_calibration_is_monotone_continuous_and_consistent() -> No
     assert all(a >= b for a, b in zip(rates, rates[1:], strict=False))
     assert rates[0] == 1.0 and rates[-1] == calibration.fmr_floor
     u = calibration.tail.threshold
-    assert abs(calibration.false_match_rate(u - 1e-9) - calibration.false_match_rate(u + 1e-9)) < 1e-3
+    assert (
+        abs(calibration.false_match_rate(u - 1e-9) - calibration.false_match_rate(u + 1e-9)) < 1e-3
+    )
     # The recommended threshold is where the estimate reaches the target.
     assert calibration.false_match_rate(calibration.recommended_threshold) <= calibration.target_fmr
-    assert calibration.false_match_rate(calibration.recommended_threshold - 0.01) > calibration.target_fmr
+    assert (
+        calibration.false_match_rate(calibration.recommended_threshold - 0.01)
+        > calibration.target_fmr
+    )
     assert 0.3 < calibration.recommended_threshold < 0.6
 
 
@@ -33,9 +38,14 @@ def test_tail_fit_recovers_a_known_distribution() -> None:
     scores = rng.normal(0.13, 0.085, 200_000)
     tail = fit_tail(scores, 0.15)
     document = {
-        "schema": "identity-platform/fmr-calibration/v1", "calibration_id": "synthetic", "model_id": "m",
-        "tail": tail.__dict__, "empirical_survival": empirical_survival(scores, tail.threshold),
-        "fmr_floor": 1e-9, "recommended_threshold": 0.0, "target_fmr": 1e-4,
+        "schema": "identity-platform/fmr-calibration/v1",
+        "calibration_id": "synthetic",
+        "model_id": "m",
+        "tail": tail.__dict__,
+        "empirical_survival": empirical_survival(scores, tail.threshold),
+        "fmr_floor": 1e-9,
+        "recommended_threshold": 0.0,
+        "target_fmr": 1e-4,
     }
     calibration = Calibration.from_document(document, "synthetic")
     # Within a factor of 2.5 out to 3.8 sigma (true rate 7e-5). Peaks over a

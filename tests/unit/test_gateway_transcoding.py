@@ -70,16 +70,29 @@ def test_every_http_rule_of_the_contracts_is_a_route() -> None:
 
 def test_routes_carry_backend_scope_and_rate_limit_from_the_contract() -> None:
     route, params = route_for("GET", "/api/identity/customers/cus_1")
-    assert (route.package, route.scope, route.rate_limit, params) == ("kyc_tier", "public", None, {"customer_id": "cus_1"})
+    assert (route.package, route.scope, route.rate_limit, params) == (
+        "kyc_tier",
+        "public",
+        None,
+        {"customer_id": "cus_1"},
+    )
     route, _ = route_for("GET", "/api/identity/audit-log")
     assert (route.package, route.scope) == ("audit", "internal")
     route, _ = route_for("GET", "/api/healthz")
     assert (route.package, route.scope) == ("gateway", "anonymous")
     route, _ = route_for("POST", "/api/identity/document/ktp/capture")
     assert route.rate_limit is not None
-    assert (route.rate_limit.requests, route.rate_limit.per_seconds, route.rate_limit.per) == (5, 60, "customer")
+    assert (route.rate_limit.requests, route.rate_limit.per_seconds, route.rate_limit.per) == (
+        5,
+        60,
+        "customer",
+    )
     route, _ = route_for("POST", "/api/identity/customers/cus_1/erase")
-    assert (route.rate_limit.requests, route.rate_limit.per_seconds, route.rate_limit.per) == (10, 300, "org")
+    assert (route.rate_limit.requests, route.rate_limit.per_seconds, route.rate_limit.per) == (
+        10,
+        300,
+        "org",
+    )
 
 
 def test_unknown_path_is_404_and_known_path_with_wrong_method_is_405() -> None:
@@ -126,15 +139,33 @@ def test_body_field_contradicting_the_path_is_refused() -> None:
         (b"\xff\xfe", "MALFORMED_REQUEST", None),
         (b'{"customerId": "c", "surprise": 1}', "MALFORMED_REQUEST", "surprise"),
         (b'{"customerId": 12}', "MALFORMED_REQUEST", "customerId"),
-        (b'{"customerId": "c", "probeImage": {"data": "!!!"}}', "INVALID_BASE64", "probeImage.data"),
-        (b'{"customerId": "c", "probeImage": {"data": "YWJjZ"}}', "INVALID_BASE64", "probeImage.data"),
-        (b'{"customerId": "c", "probeImage": {"data": "YW Jj"}}', "INVALID_BASE64", "probeImage.data"),
+        (
+            b'{"customerId": "c", "probeImage": {"data": "!!!"}}',
+            "INVALID_BASE64",
+            "probeImage.data",
+        ),
+        (
+            b'{"customerId": "c", "probeImage": {"data": "YWJjZ"}}',
+            "INVALID_BASE64",
+            "probeImage.data",
+        ),
+        (
+            b'{"customerId": "c", "probeImage": {"data": "YW Jj"}}',
+            "INVALID_BASE64",
+            "probeImage.data",
+        ),
         (b'{"customerId": "c", "probeImage": []}', "MALFORMED_REQUEST", "probeImage"),
-        (b'{"customerId": "c", "probeImage": {"data": "YWJj", "x": 1}}', "MALFORMED_REQUEST", "probeImage.x"),
+        (
+            b'{"customerId": "c", "probeImage": {"data": "YWJj", "x": 1}}',
+            "MALFORMED_REQUEST",
+            "probeImage.x",
+        ),
         (b'{"customerId": NaN}', "MALFORMED_REQUEST", None),
     ],
 )
-def test_bad_json_bodies_get_precise_400s(body: bytes, expected_reason: str, field: str | None) -> None:
+def test_bad_json_bodies_get_precise_400s(
+    body: bytes, expected_reason: str, field: str | None
+) -> None:
     route, params = route_for("POST", "/api/identity/face/match")
     with pytest.raises(errors.GatewayError) as caught:
         build_request(route, params, {}, body)
@@ -158,7 +189,12 @@ def test_base64_accepts_standard_and_url_safe_with_or_without_padding() -> None:
 
 def test_valid_bytes_and_enums_in_a_body_reach_the_message() -> None:
     route, params = route_for("POST", "/api/identity/face/match")
-    message = build_request(route, params, {}, b'{"customer_id": "c", "probeImage": {"data": "YWJj", "mediaType": "image/jpeg"}}')
+    message = build_request(
+        route,
+        params,
+        {},
+        b'{"customer_id": "c", "probeImage": {"data": "YWJj", "mediaType": "image/jpeg"}}',
+    )
     assert message.probe_image.data == b"abc"
     route, params = route_for("POST", "/api/identity/api-keys")
     message = build_request(route, params, {}, b'{"name": "k", "scopes": ["SCOPE_INTERNAL", 1]}')
@@ -167,7 +203,9 @@ def test_valid_bytes_and_enums_in_a_body_reach_the_message() -> None:
 
 def test_query_parameters_cover_enums_bools_ints_timestamps_and_repetition() -> None:
     route, params = route_for("GET", "/api/customers")
-    query = parse_query(b"pageSize=20&tier=KYC_TIER_BASIC&created_after=2024-05-01T07:00:00%2B07:00&pageToken=abc")
+    query = parse_query(
+        b"pageSize=20&tier=KYC_TIER_BASIC&created_after=2024-05-01T07:00:00%2B07:00&pageToken=abc"
+    )
     message = build_request(route, params, query, None)
     assert isinstance(message, customers_pb2.ListCustomersRequest)
     assert message.page_size == 20
@@ -222,7 +260,9 @@ def test_a_body_on_a_route_without_one_is_refused() -> None:
 
 def test_responses_use_the_proto3_json_mapping_with_defaults_present() -> None:
     route, _ = route_for("GET", "/api/identity/api-keys")
-    reply = api_keys_pb2.ListApiKeysResponse(api_keys=[api_keys_pb2.ApiKey(api_key_id="k1", scopes=[options_pb2.SCOPE_PUBLIC])])
+    reply = api_keys_pb2.ListApiKeysResponse(
+        api_keys=[api_keys_pb2.ApiKey(api_key_id="k1", scopes=[options_pb2.SCOPE_PUBLIC])]
+    )
     body, media_type = render_response(route, reply)
     assert media_type == "application/json"
     decoded = json.loads(body)
@@ -256,16 +296,27 @@ def test_error_body_shape_and_status_mapping() -> None:
     assert errors.response_headers(error)["Retry-After"] == "13"
     assert errors.http_status(errors.payload_too_large(10)) == 413
     for code, status in {
-        "INVALID_ARGUMENT": 400, "UNAUTHENTICATED": 401, "PERMISSION_DENIED": 403, "NOT_FOUND": 404,
-        "ALREADY_EXISTS": 409, "FAILED_PRECONDITION": 400, "RESOURCE_EXHAUSTED": 429, "UNIMPLEMENTED": 501,
-        "UNAVAILABLE": 503, "DEADLINE_EXCEEDED": 504, "DATA_LOSS": 500, "INTERNAL": 500,
+        "INVALID_ARGUMENT": 400,
+        "UNAUTHENTICATED": 401,
+        "PERMISSION_DENIED": 403,
+        "NOT_FOUND": 404,
+        "ALREADY_EXISTS": 409,
+        "FAILED_PRECONDITION": 400,
+        "RESOURCE_EXHAUSTED": 429,
+        "UNIMPLEMENTED": 501,
+        "UNAVAILABLE": 503,
+        "DEADLINE_EXCEEDED": 504,
+        "DATA_LOSS": 500,
+        "INTERNAL": 500,
     }.items():
         assert errors.HTTP_STATUS_BY_CODE[code] == status
 
 
 def test_json_format_round_trip_of_a_request_is_lossless() -> None:
     route, params = route_for("POST", "/api/customers")
-    original = customers_pb2.CreateCustomerRequest(external_id="ext-1", full_name="Budi", email="b@example.com")
+    original = customers_pb2.CreateCustomerRequest(
+        external_id="ext-1", full_name="Budi", email="b@example.com"
+    )
     body = json_format.MessageToJson(original).encode()
     assert build_request(route, params, {}, body) == original
 
@@ -286,18 +337,34 @@ def _bindings_service():
         pass
     F = descriptor_pb2.FieldDescriptorProto
     file = descriptor_pb2.FileDescriptorProto(
-        name=name, package="identity.testing.v1", syntax="proto3", dependency=["google/api/annotations.proto"]
+        name=name,
+        package="identity.testing.v1",
+        syntax="proto3",
+        dependency=["google/api/annotations.proto"],
     )
     parent = file.message_type.add(name="Parent")
-    parent.field.add(name="shelf_id", number=1, type=F.TYPE_STRING, label=F.LABEL_OPTIONAL, json_name="shelfId")
-    thing = file.message_type.add(name="Thing")
-    thing.field.add(name="name", number=1, type=F.TYPE_STRING, label=F.LABEL_OPTIONAL, json_name="name")
-    thing.field.add(
-        name="parent", number=2, type=F.TYPE_MESSAGE, label=F.LABEL_OPTIONAL, type_name=".identity.testing.v1.Parent", json_name="parent"
+    parent.field.add(
+        name="shelf_id", number=1, type=F.TYPE_STRING, label=F.LABEL_OPTIONAL, json_name="shelfId"
     )
-    thing.field.add(name="page_size", number=3, type=F.TYPE_INT32, label=F.LABEL_OPTIONAL, json_name="pageSize")
+    thing = file.message_type.add(name="Thing")
+    thing.field.add(
+        name="name", number=1, type=F.TYPE_STRING, label=F.LABEL_OPTIONAL, json_name="name"
+    )
+    thing.field.add(
+        name="parent",
+        number=2,
+        type=F.TYPE_MESSAGE,
+        label=F.LABEL_OPTIONAL,
+        type_name=".identity.testing.v1.Parent",
+        json_name="parent",
+    )
+    thing.field.add(
+        name="page_size", number=3, type=F.TYPE_INT32, label=F.LABEL_OPTIONAL, json_name="pageSize"
+    )
     method = file.service.add(name="ThingService").method.add(
-        name="GetThing", input_type=".identity.testing.v1.Thing", output_type=".identity.testing.v1.Thing"
+        name="GetThing",
+        input_type=".identity.testing.v1.Thing",
+        output_type=".identity.testing.v1.Thing",
     )
     rule = method.options.Extensions[annotations_pb2.http]
     rule.get = "/v1/things/{name}"

@@ -40,8 +40,13 @@ def test_every_truncation_is_refused(extension: str) -> None:
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.sampled_from([b"", b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"RIFF\x00\x00\x00\x00WEBP"]), st.binary(max_size=400))
-def test_random_bytes_after_a_magic_number_are_refused_precisely(prefix: bytes, tail: bytes) -> None:
+@given(
+    st.sampled_from([b"", b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"RIFF\x00\x00\x00\x00WEBP"]),
+    st.binary(max_size=400),
+)
+def test_random_bytes_after_a_magic_number_are_refused_precisely(
+    prefix: bytes, tail: bytes
+) -> None:
     try:
         images.decode(prefix + tail)
     except InvalidArgument as exc:

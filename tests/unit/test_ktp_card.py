@@ -45,7 +45,10 @@ def test_the_card_outline_is_found(name: str, corners, options) -> None:
     # Same corners (within 1 % of the frame), in the card's own clockwise order.
     expected = np.float32(corners)
     got = np.float32(found.corners)
-    assert any(np.allclose(np.roll(got, k, axis=0), expected, atol=16) for k in range(4)), (name, got)
+    assert any(np.allclose(np.roll(got, k, axis=0), expected, atol=16) for k in range(4)), (
+        name,
+        got,
+    )
     top = np.linalg.norm(got[1] - got[0])
     side = np.linalg.norm(got[3] - got[0])
     assert top > side  # long side first
@@ -56,7 +59,10 @@ def test_the_rectified_card_is_upright_and_id1() -> None:
     card = rectify(photo, find_card(photo).corners)
     assert card.shape == (CARD_HEIGHT, CARD_WIDTH, 3)
     reference = flat_card()
-    difference = np.abs(cv2.resize(card, (reference.shape[1], reference.shape[0])).astype(int) - reference.astype(int))
+    difference = np.abs(
+        cv2.resize(card, (reference.shape[1], reference.shape[0])).astype(int)
+        - reference.astype(int)
+    )
     assert np.median(difference) < 12
 
 

@@ -14,9 +14,18 @@ from identity_ktp.portrait import Face
 WIDTH, HEIGHT = 1012, 638
 
 
-def box(text: str, x: float, y: float, width: float | None = None, height: float = 24, confidence: float = 0.99) -> OcrLine:
+def box(
+    text: str,
+    x: float,
+    y: float,
+    width: float | None = None,
+    height: float = 24,
+    confidence: float = 0.99,
+) -> OcrLine:
     width = width if width is not None else 11 * len(text)
-    return OcrLine(text, confidence, ((x, y), (x + width, y), (x + width, y + height), (x, y + height)))
+    return OcrLine(
+        text, confidence, ((x, y), (x + width, y), (x + width, y + height), (x, y + height))
+    )
 
 
 # The dev card's rows as RapidOCR returns them (label and value boxes apart).
@@ -58,11 +67,25 @@ def dev_card_lines(merge: bool = False) -> list[OcrLine]:
 
 def expected_values() -> dict[str, str]:
     return {
-        "province": "JAWA BARAT", "regency": "KOTA BANDUNG", "nik": "3273024107950003", "name": "SITI RAHAYU",
-        "birth_place": "BANDUNG", "birth_date": "01-07-1995", "gender": "PEREMPUAN", "blood_type": "A",
-        "address": "JL. DAGO NO. 45", "rt_rw": "002/007", "village": "LEBAKGEDE", "district": "COBLONG",
-        "religion": "ISLAM", "marital_status": "BELUM KAWIN", "occupation": "PELAJAR/MAHASISWA",
-        "nationality": "WNI", "valid_until": "SEUMUR HIDUP", "issue_place": "KOTA BANDUNG", "issue_date": "03-02-2019",
+        "province": "JAWA BARAT",
+        "regency": "KOTA BANDUNG",
+        "nik": "3273024107950003",
+        "name": "SITI RAHAYU",
+        "birth_place": "BANDUNG",
+        "birth_date": "01-07-1995",
+        "gender": "PEREMPUAN",
+        "blood_type": "A",
+        "address": "JL. DAGO NO. 45",
+        "rt_rw": "002/007",
+        "village": "LEBAKGEDE",
+        "district": "COBLONG",
+        "religion": "ISLAM",
+        "marital_status": "BELUM KAWIN",
+        "occupation": "PELAJAR/MAHASISWA",
+        "nationality": "WNI",
+        "valid_until": "SEUMUR HIDUP",
+        "issue_place": "KOTA BANDUNG",
+        "issue_date": "03-02-2019",
     }
 
 
@@ -103,7 +126,10 @@ def test_box_order_does_not_matter() -> None:
     ],
 )
 def test_ocr_noise_is_cleaned(original: str, noisy: str) -> None:
-    lines = [box(noisy, line.left, line.top, line.right - line.left) if line.text == original else line for line in dev_card_lines()]
+    lines = [
+        box(noisy, line.left, line.top, line.right - line.left) if line.text == original else line
+        for line in dev_card_lines()
+    ]
     assert values(lines) == expected_values()
 
 
@@ -115,7 +141,10 @@ def test_blood_type_merged_into_the_gender_value() -> None:
 
 
 def test_a_missing_blood_type_is_a_dash() -> None:
-    lines = [box("Gol. Darah : -", line.left, line.top) if line.text.startswith("Gol") else line for line in dev_card_lines()]
+    lines = [
+        box("Gol. Darah : -", line.left, line.top) if line.text.startswith("Gol") else line
+        for line in dev_card_lines()
+    ]
     assert values(lines)["blood_type"] == "-"
 
 
@@ -129,7 +158,12 @@ def test_dki_header_without_kota_word() -> None:
 
 
 def test_field_confidence_is_the_lowest_of_its_boxes() -> None:
-    lines = [box(line.text, line.left, line.top, line.right - line.left, confidence=0.42) if line.text == ": SITI RAHAYU" else line for line in dev_card_lines()]
+    lines = [
+        box(line.text, line.left, line.top, line.right - line.left, confidence=0.42)
+        if line.text == ": SITI RAHAYU"
+        else line
+        for line in dev_card_lines()
+    ]
     assert parse_fields(lines, WIDTH)["name"].confidence == pytest.approx(0.42)
 
 
@@ -140,7 +174,9 @@ def test_unlabelled_rows_are_ignored() -> None:
 
 # --- layout ---------------------------------------------------------------
 
-PORTRAIT = Face((799, 155, 136, 160), ((840, 222), (904, 222), (875, 250), (839, 271), (900, 272)), 0.95)
+PORTRAIT = Face(
+    (799, 155, 136, 160), ((840, 222), (904, 222), (875, 250), (839, 271), (900, 272)), 0.95
+)
 
 
 def test_the_dev_layout_is_consistent() -> None:
@@ -173,7 +209,9 @@ def test_a_long_address_wrapping_onto_a_second_line_is_joined() -> None:
     lines = []
     for line in dev_card_lines():
         if line.top >= 304 and line.top < 600 and line.left < 700:
-            lines.append(box(line.text, line.left, line.top + 34, line.right - line.left))  # push rows down
+            lines.append(
+                box(line.text, line.left, line.top + 34, line.right - line.left)
+            )  # push rows down
         else:
             lines.append(line)
     lines.append(box("BLOK C/12 PERUMAHAN DAGO", 262, 305, 300))

@@ -52,7 +52,8 @@ def test_good_images_decode_to_bgr(ext: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("ext", "params"), [(".webp", {"IMWRITE_WEBP_QUALITY": 101}), (".webp", {"IMWRITE_WEBP_QUALITY": 80})]
+    ("ext", "params"),
+    [(".webp", {"IMWRITE_WEBP_QUALITY": 101}), (".webp", {"IMWRITE_WEBP_QUALITY": 80})],
 )
 def test_webp_lossless_and_lossy_headers_are_read(ext: str, params: dict[str, int]) -> None:
     header = read_header(encoded(ext, 70, 30, **params))
@@ -65,7 +66,13 @@ def test_zero_bytes_are_image_empty() -> None:
 
 @pytest.mark.parametrize(
     "data",
-    [b"hello world, not an image", b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n\x00\x00", b"RIFF\x00\x00\x00\x00WEBPVP8 ", b"GIF89a" + b"\x00" * 40],
+    [
+        b"hello world, not an image",
+        b"\xff\xd8\xff",
+        b"\x89PNG\r\n\x1a\n\x00\x00",
+        b"RIFF\x00\x00\x00\x00WEBPVP8 ",
+        b"GIF89a" + b"\x00" * 40,
+    ],
 )
 def test_malformed_bytes_are_undecodable(data: bytes) -> None:
     assert reason_of(data) == "IMAGE_UNDECODABLE"

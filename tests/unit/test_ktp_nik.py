@@ -27,15 +27,23 @@ PROVINCE_CODES = {p.code for p in wilayah.list_wilayah()}
 UNKNOWN_PROVINCES = sorted(f"{i:02d}" for i in range(100) if f"{i:02d}" not in PROVINCE_CODES)
 
 
-def make_nik(province: str, regency: str, district: str, born: dt.date, female: bool, serial: int) -> str:
+def make_nik(
+    province: str, regency: str, district: str, born: dt.date, female: bool, serial: int
+) -> str:
     day = born.day + (40 if female else 0)
-    return f"{province}{regency}{district}{day:02d}{born.month:02d}{born.year % 100:02d}{serial:04d}"
+    return (
+        f"{province}{regency}{district}{day:02d}{born.month:02d}{born.year % 100:02d}{serial:04d}"
+    )
 
 
 def test_dev_ktp_nik_is_a_woman_born_1_july_1995_in_kota_bandung() -> None:
     check = n.validate_nik("3273024107950003", today=TODAY)
     assert check.valid and check.reasons == ()
-    assert (check.province_name, check.regency_name, check.district_name) == ("Jawa Barat", "Kota Bandung", "Coblong")
+    assert (check.province_name, check.regency_name, check.district_name) == (
+        "Jawa Barat",
+        "Kota Bandung",
+        "Coblong",
+    )
     assert check.birth_date == dt.date(1995, 7, 1)
     assert check.gender == n.FEMALE
 
@@ -54,7 +62,9 @@ def test_same_date_without_the_offset_is_a_man() -> None:
         ("96", "Papua Barat Daya", "71", "Kota Sorong"),
     ],
 )
-def test_the_four_papua_provinces_of_2022_are_known(province: str, name: str, regency: str, regency_name: str) -> None:
+def test_the_four_papua_provinces_of_2022_are_known(
+    province: str, name: str, regency: str, regency_name: str
+) -> None:
     check = n.validate_nik(f"{province}{regency}011507900001", today=TODAY)
     assert check.valid, check.reasons
     assert check.province_name == name and check.regency_name == regency_name
@@ -63,9 +73,15 @@ def test_the_four_papua_provinces_of_2022_are_known(province: str, name: str, re
 
 @pytest.mark.parametrize(
     ("old", "current", "name"),
-    [("9101", "9301", "Kabupaten Merauke"), ("9201", "9601", "Kabupaten Sorong"), ("6473", "6571", "Kota Tarakan")],
+    [
+        ("9101", "9301", "Kabupaten Merauke"),
+        ("9201", "9601", "Kabupaten Sorong"),
+        ("6473", "6571", "Kota Tarakan"),
+    ],
 )
-def test_a_nik_issued_before_a_province_split_keeps_its_retired_code(old: str, current: str, name: str) -> None:
+def test_a_nik_issued_before_a_province_split_keeps_its_retired_code(
+    old: str, current: str, name: str
+) -> None:
     check = n.validate_nik(f"{old}011507900001", today=TODAY)
     assert check.valid, check.reasons
     assert check.regency_current_code == current and check.regency_name == name
@@ -140,7 +156,12 @@ districts = st.integers(min_value=1, max_value=99).map(lambda d: f"{d:02d}")
 def valid_niks(draw) -> tuple[str, tuple[str, str], dt.date, bool]:
     province, regency = draw(regency_codes)
     born, female = draw(dates), draw(st.booleans())
-    return make_nik(province, regency, draw(districts), born, female, draw(serials)), (province, regency), born, female
+    return (
+        make_nik(province, regency, draw(districts), born, female, draw(serials)),
+        (province, regency),
+        born,
+        female,
+    )
 
 
 @settings(max_examples=300, deadline=None)
@@ -156,13 +177,22 @@ def test_every_generated_valid_nik_round_trips(case) -> None:
 
 def _break_length(nik: str, data) -> str:
     if data.draw(st.booleans()):
-        return nik[: data.draw(st.integers(min_value=1, max_value=15))] if data.draw(st.booleans()) else nik[:-1]
+        return (
+            nik[: data.draw(st.integers(min_value=1, max_value=15))]
+            if data.draw(st.booleans())
+            else nik[:-1]
+        )
     return nik + data.draw(st.text(alphabet="0123456789", min_size=1, max_size=4))
 
 
 def _break_numeric(nik: str, data) -> str:
     index = data.draw(st.integers(min_value=0, max_value=15))
-    char = data.draw(st.characters(blacklist_categories=("Nd",), blacklist_characters="\t\n\x0b\x0c\r \x1c\x1d\x1e\x1f\x85\xa0"))
+    char = data.draw(
+        st.characters(
+            blacklist_categories=("Nd",),
+            blacklist_characters="\t\n\x0b\x0c\r \x1c\x1d\x1e\x1f\x85\xa0",
+        )
+    )
     return nik[:index] + char + nik[index + 1 :]
 
 

@@ -12,8 +12,12 @@ def test_both_headers_carry_the_same_verifiable_signature() -> None:
     headers = signing.signature_headers(SECRET, body)
     assert set(headers) == {"X-Identity-Signature", "X-Quantum-Signature"}
     assert headers["X-Identity-Signature"].startswith("sha256=")
-    assert signing.verify_headers(SECRET, body, {"x-quantum-signature": headers["X-Quantum-Signature"]})
-    assert signing.verify_headers(SECRET, body, {"X-Identity-Signature": headers["X-Identity-Signature"]})
+    assert signing.verify_headers(
+        SECRET, body, {"x-quantum-signature": headers["X-Quantum-Signature"]}
+    )
+    assert signing.verify_headers(
+        SECRET, body, {"X-Identity-Signature": headers["X-Identity-Signature"]}
+    )
 
 
 def test_a_changed_body_or_secret_or_format_fails() -> None:

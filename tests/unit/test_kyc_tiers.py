@@ -29,14 +29,23 @@ def test_each_rung_needs_the_one_below() -> None:
 
 
 def test_premium_needs_a_live_match_against_the_enrolled_reference() -> None:
-    history = [ev(tiers.NIK_FORMAT), ev(tiers.KTP_CAPTURE), ev(tiers.FACE_LIVENESS), ev(tiers.FACE_MATCH)]
+    history = [
+        ev(tiers.NIK_FORMAT),
+        ev(tiers.KTP_CAPTURE),
+        ev(tiers.FACE_LIVENESS),
+        ev(tiers.FACE_MATCH),
+    ]
     status = tiers.compute(history)
     assert status.tier == "standard"
     assert status.missing_for_next == ("face_match",)
 
 
 def test_failed_verifications_do_not_count_or_lower_the_tier() -> None:
-    history = [ev(tiers.NIK_FORMAT), ev(tiers.KTP_CAPTURE, vid="v1"), ev(tiers.KTP_CAPTURE, passed=False, vid="v2")]
+    history = [
+        ev(tiers.NIK_FORMAT),
+        ev(tiers.KTP_CAPTURE, vid="v1"),
+        ev(tiers.KTP_CAPTURE, passed=False, vid="v2"),
+    ]
     status = tiers.compute(history)
     assert status.tier == "standard"
     assert {r.name: r.satisfied_by for r in status.requirements}["ktp_capture_passed"] == "v1"

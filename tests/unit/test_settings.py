@@ -71,12 +71,16 @@ def test_range_validation_runs_after_parsing() -> None:
 
 def test_secret_values_never_appear_in_errors() -> None:
     with pytest.raises(SettingsError) as caught:
-        load_settings(KycTierSettings, "KYC_TIER", {
+        load_settings(
+            KycTierSettings,
+            "KYC_TIER",
+            {
                 "KYC_TIER_DATABASE_URL": "sqlite://",
                 "KYC_TIER_API_KEY_PEPPER": "short-secret",
                 "KYC_TIER_PII_INDEX_KEY": "p" * 40,
                 "KYC_TIER_KEK_KEYRING": "{}",
-            })
+            },
+        )
     assert "KYC_TIER_API_KEY_PEPPER: must be at least 32 characters" in str(caught.value)
     assert "short-secret" not in str(caught.value)
 

@@ -39,9 +39,14 @@ SHA = "cd" * 32
 
 def draft(writer: int, i: int) -> Draft:
     return Draft(
-        tenant_id=f"org_{writer % 3}", actor=f"service:bench{writer}", action="stepup.decide",
-        subject=f"customer:cus_{writer}_{i}", outcome="success", request_id=f"r{writer}-{i}",
-        evidence_hashes={"bundle": SHA}, details={"score": "0.81", "model_id": "sface-2021dec"},
+        tenant_id=f"org_{writer % 3}",
+        actor=f"service:bench{writer}",
+        action="stepup.decide",
+        subject=f"customer:cus_{writer}_{i}",
+        outcome="success",
+        request_id=f"r{writer}-{i}",
+        evidence_hashes={"bundle": SHA},
+        details={"score": "0.81", "model_id": "sface-2021dec"},
     )
 
 
@@ -64,12 +69,20 @@ def run_direct(url: str, keyring: Keyring, writers: int, per_writer: int) -> dic
     with context.Manager() as manager:
         barrier = manager.Barrier(writers + 1)
         with context.Pool(writers) as pool:
-            pending = pool.starmap_async(direct_writer, [(url, keyring.to_json(), w, per_writer, barrier) for w in range(writers)])
+            pending = pool.starmap_async(
+                direct_writer,
+                [(url, keyring.to_json(), w, per_writer, barrier) for w in range(writers)],
+            )
             barrier.wait()
             started = time.perf_counter()
             latencies = [x for part in pending.get() for x in part]
             wall = time.perf_counter() - started
-    return {"path": f"direct/{writers}", "entries": len(latencies), "entries_per_s": round(len(latencies) / wall), **summarise(latencies)}
+    return {
+        "path": f"direct/{writers}",
+        "entries": len(latencies),
+        "entries_per_s": round(len(latencies) / wall),
+        **summarise(latencies),
+    }
 
 
 async def run_grpc(address: str, writers: int, per_writer: int) -> dict:
@@ -82,8 +95,12 @@ async def run_grpc(address: str, writers: int, per_writer: int) -> dict:
             for i in range(per_writer):
                 d = draft(w, i)
                 request = audit_pb2.AppendRequest(
-                    actor=d.actor, action=d.action, subject=d.subject, outcome=audit_pb2.OUTCOME_SUCCESS,
-                    evidence_hashes=d.evidence_hashes, details=d.details,
+                    actor=d.actor,
+                    action=d.action,
+                    subject=d.subject,
+                    outcome=audit_pb2.OUTCOME_SUCCESS,
+                    evidence_hashes=d.evidence_hashes,
+                    details=d.details,
                 )
                 started = time.perf_counter()
                 await stub.Append(request, metadata=metadata)
@@ -94,11 +111,18 @@ async def run_grpc(address: str, writers: int, per_writer: int) -> dict:
         started = time.perf_counter()
         await asyncio.gather(*(writer(w) for w in range(writers)))
         wall = time.perf_counter() - started
-    return {"path": f"gRPC/{writers}", "entries": len(latencies), "entries_per_s": round(len(latencies) / wall), **summarise(latencies)}
+    return {
+        "path": f"gRPC/{writers}",
+        "entries": len(latencies),
+        "entries_per_s": round(len(latencies) / wall),
+        **summarise(latencies),
+    }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--entries", type=int, default=2000, help="entries per configuration")
     args = parser.parse_args()
     keyring = generate("audit-bench")
@@ -115,11 +139,20 @@ def main() -> None:
         report = AuditLog(keyring).verify(database.transaction)
         verify_s = time.perf_counter() - started
         database.dispose()
-    print(json.dumps({
-        "results": results,
-        "verify": {"intact": report.intact, "entries": report.entries_checked, "entries_per_s": round(report.entries_checked / verify_s)},
-        "python_10M_loop_s": machine_speed(),
-    }, indent=2))
+    print(
+        json.dumps(
+            {
+                "results": results,
+                "verify": {
+                    "intact": report.intact,
+                    "entries": report.entries_checked,
+                    "entries_per_s": round(report.entries_checked / verify_s),
+                },
+                "python_10M_loop_s": machine_speed(),
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,6 @@
-"""Shared helpers of the benchmarks: a scratch PostgreSQL schema, service subprocesses, statistics."""
+"""Shared helpers of the benchmarks: a scratch PostgreSQL schema, service subprocesses,
+statistics.
+"""
 
 from __future__ import annotations
 
@@ -19,7 +21,9 @@ sys.path.insert(0, str(ROOT))
 
 from identity_store.scratch import scratch_schema as _scratch_schema  # noqa: E402
 
-DEFAULT_POSTGRES = os.environ.get("IDENTITY_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+DEFAULT_POSTGRES = os.environ.get(
+    "IDENTITY_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
 
 
 def scratch_schema(base_url: str = DEFAULT_POSTGRES):  # type: ignore[no-untyped-def]
@@ -35,14 +39,18 @@ def process_cpu_seconds(pid: int) -> float:
 
 
 @contextmanager
-def service_process(module: str, env: dict[str, str], cpu: int | None = None) -> Iterator[tuple[str, int]]:
+def service_process(
+    module: str, env: dict[str, str], cpu: int | None = None
+) -> Iterator[tuple[str, int]]:
     """Run `python -m <module>` on a free port; yields (address, pid)."""
     log = tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False)
     command = [sys.executable, "-m", module]
     if cpu is not None:
         command = ["taskset", "-c", str(cpu), *command]
     full_env = {**os.environ, "PYTHONPATH": str(ROOT), **env}
-    process = subprocess.Popen(command, env=full_env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+    process = subprocess.Popen(
+        command, env=full_env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT
+    )
     try:
         deadline = time.monotonic() + 300
         address = None

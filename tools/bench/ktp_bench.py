@@ -66,7 +66,8 @@ async def side_by_side(
 ) -> dict[str, tuple[list[float], list[float]]]:
     """Per photo: (in-process totals, CheckKtp round trips), alternating call by call."""
     server = await start_service(
-        SPEC, {"CAPTURE_QUALITY_KTP_OCR_THREADS": str(threads), "CAPTURE_QUALITY_LOG_LEVEL": "WARNING"}
+        SPEC,
+        {"CAPTURE_QUALITY_KTP_OCR_THREADS": str(threads), "CAPTURE_QUALITY_LOG_LEVEL": "WARNING"},
     )
     results = {}
     try:
@@ -93,39 +94,60 @@ def cardless_photo() -> bytes:
     import cv2
 
     noise = np.random.default_rng(0).integers(0, 255, (900, 1280, 3), dtype=np.uint8)
-    return cv2.imencode(".jpg", cv2.GaussianBlur(noise, (0, 0), 4), [cv2.IMWRITE_JPEG_QUALITY, 80])[1].tobytes()
+    return cv2.imencode(".jpg", cv2.GaussianBlur(noise, (0, 0), 4), [cv2.IMWRITE_JPEG_QUALITY, 80])[
+        1
+    ].tobytes()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iterations", type=int, default=20)
-    parser.add_argument("--threads", type=int, default=2, help="ONNX Runtime intra-op threads for OCR")
+    parser.add_argument(
+        "--threads", type=int, default=2, help="ONNX Runtime intra-op threads for OCR"
+    )
     args = parser.parse_args()
 
-    analyzer = KtpAnalyzer(OcrEngine(threads=args.threads), PortraitFinder(load_face_detector()), default_index())
+    analyzer = KtpAnalyzer(
+        OcrEngine(threads=args.threads), PortraitFinder(load_face_detector()), default_index()
+    )
     photos = {name: (TESTDATA / "ktp" / name).read_bytes() for name in IMAGES}
-    print(f"KTP check, {args.iterations} iterations per photo, OCR threads={args.threads}; milliseconds\n")
+    print(
+        f"KTP check, {args.iterations} iterations per photo, "
+        f"OCR threads={args.threads}; milliseconds\n"
+    )
     print(f"{'stage':10} " + " ".join(f"{name + ' p50':>17} {'p99':>8}" for name in IMAGES))
     results = {}
     for name, data in photos.items():
         in_process(analyzer, data, 2)  # warm-up
         results[name] = in_process(analyzer, data, args.iterations)
     for stage in STAGES:
-        print(f"{stage:10} " + " ".join(f"{percentiles(results[name][stage]):>26}" for name in IMAGES))
+        print(
+            f"{stage:10} " + " ".join(f"{percentiles(results[name][stage]):>26}" for name in IMAGES)
+        )
 
     compared = asyncio.run(
         side_by_side(
             analyzer,
-            {"ktp_captured.jpg": (photos["ktp_captured.jpg"], args.iterations), "card-less photo": (cardless_photo(), 5 * args.iterations)},
+            {
+                "ktp_captured.jpg": (photos["ktp_captured.jpg"], args.iterations),
+                "card-less photo": (cardless_photo(), 5 * args.iterations),
+            },
             args.threads,
         )
     )
-    print("\nin-process (decode + analyze) and through CheckKtp (gRPC, port 0), alternating call by call:")
+    print(
+        "\nin-process (decode + analyze) and through CheckKtp (gRPC, port 0), "
+        "alternating call by call:"
+    )
     for name, (direct, served) in compared.items():
         ratio = statistics.median(served) / statistics.median(direct)
         extra = (statistics.median(served) - statistics.median(direct)) * 1000
-        print(f"  {name:17} in-process p50/p99 {percentiles(direct)}  CheckKtp p50/p99 {percentiles(served)}"
-              f"  ratio {ratio:.3f} ({extra:+.1f} ms)")
+        print(
+            f"  {name:17} in-process p50/p99 {percentiles(direct)}"
+            f"  CheckKtp p50/p99 {percentiles(served)}"
+            f"  ratio {ratio:.3f} ({extra:+.1f} ms)"
+        )
+
 
 if __name__ == "__main__":
     main()

@@ -64,7 +64,9 @@ def akshara_reader(ocr: OcrEngine):
             return {
                 "raw_text": "\n".join(" ".join(b.text for b in row) for row in _rows(lines)),
                 "overall_confidence": float(np.mean(confidences)) if confidences else 0.0,
-                "word_confidences": [{"word": line.text, "confidence": line.confidence * 100} for line in lines],
+                "word_confidences": [
+                    {"word": line.text, "confidence": line.confidence * 100} for line in lines
+                ],
             }
 
     reader = IDDocOCR(doc_type="ktp", engine=RapidEngine(), auto_crop=True)
@@ -73,10 +75,17 @@ def akshara_reader(ocr: OcrEngine):
         result = reader.extract(image)
         place, _, date = (result.tempat_tanggal_lahir or "").partition(",")
         fields = {
-            "nik": result.nik, "name": result.nama, "birth_place": place.strip(), "birth_date": date.strip(),
-            "gender": result.jenis_kelamin, "address": result.alamat, "religion": result.agama,
-            "marital_status": result.status_perkawinan, "occupation": result.pekerjaan,
-            "nationality": result.kewarganegaraan, "valid_until": result.berlaku_hingga,
+            "nik": result.nik,
+            "name": result.nama,
+            "birth_place": place.strip(),
+            "birth_date": date.strip(),
+            "gender": result.jenis_kelamin,
+            "address": result.alamat,
+            "religion": result.agama,
+            "marital_status": result.status_perkawinan,
+            "occupation": result.pekerjaan,
+            "nationality": result.kewarganegaraan,
+            "valid_until": result.berlaku_hingga,
         }
         # akshara has no date/gender cross-check that reports a mismatch: it
         # rewrites an invalid NIK from the printed date instead.
@@ -106,12 +115,23 @@ def fktd_reader(ocr: OcrEngine):
         result = detector.process(image)
         data = result.data
         fields = {
-            "province": re.sub(r"^PROVINSI\s+", "", data.provinsi or ""), "regency": data.kota_kabupaten,
-            "nik": data.nik, "name": data.nama, "birth_place": data.tempat_lahir, "birth_date": data.tanggal_lahir,
-            "gender": data.jenis_kelamin, "blood_type": data.golongan_darah, "address": data.alamat,
-            "rt_rw": data.rt_rw, "village": data.kel_desa, "district": data.kecamatan, "religion": data.agama,
-            "marital_status": data.status_perkawinan, "occupation": data.pekerjaan,
-            "nationality": data.kewarganegaraan, "valid_until": data.berlaku_hingga,
+            "province": re.sub(r"^PROVINSI\s+", "", data.provinsi or ""),
+            "regency": data.kota_kabupaten,
+            "nik": data.nik,
+            "name": data.nama,
+            "birth_place": data.tempat_lahir,
+            "birth_date": data.tanggal_lahir,
+            "gender": data.jenis_kelamin,
+            "blood_type": data.golongan_darah,
+            "address": data.alamat,
+            "rt_rw": data.rt_rw,
+            "village": data.kel_desa,
+            "district": data.kecamatan,
+            "religion": data.agama,
+            "marital_status": data.status_perkawinan,
+            "occupation": data.pekerjaan,
+            "nationality": data.kewarganegaraan,
+            "valid_until": data.berlaku_hingga,
         }
         flagged = any(not c.passed and c.code == "nik.dob_match" for c in result.checks)
         return {k: v for k, v in fields.items() if v}, flagged
@@ -132,7 +152,11 @@ def ours_reader(ocr: OcrEngine):
 
 def main() -> None:
     ocr = OcrEngine(threads=2)
-    readers = {"ours (identity_ktp)": ours_reader(ocr), "akshara-ocr 0.3.0": akshara_reader(ocr), "fktd 0.1.1": fktd_reader(ocr)}
+    readers = {
+        "ours (identity_ktp)": ours_reader(ocr),
+        "akshara-ocr 0.3.0": akshara_reader(ocr),
+        "fktd 0.1.1": fktd_reader(ocr),
+    }
     truth = ground_truth()
     cards = {
         "ktp_flat.png": cv2.imread(str(ktp_path("ktp_flat.png"))),
@@ -153,7 +177,9 @@ def main() -> None:
             except Exception as exc:  # noqa: BLE001 - a lead crashing is a result
                 cells.append(f"error: {type(exc).__name__}")
                 continue
-            correct = [k for k in truth if (fields.get(k) or "").strip().upper() == truth[k].upper()]
+            correct = [
+                k for k in truth if (fields.get(k) or "").strip().upper() == truth[k].upper()
+            ]
             misses.setdefault(tool, set()).update(set(truth) - set(correct))
             cells.append(f"{len(correct)}/{len(truth)}")
         try:
@@ -164,7 +190,9 @@ def main() -> None:
         print(f"| {tool} | {' | '.join(cells)} |")
     print()
     for tool, missed in misses.items():
-        print(f"- {tool}: fields missed or wrong on some card: {', '.join(sorted(missed)) or 'none'}")
+        print(
+            f"- {tool}: fields missed or wrong on some card: {', '.join(sorted(missed)) or 'none'}"
+        )
 
 
 if __name__ == "__main__":

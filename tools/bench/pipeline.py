@@ -1,6 +1,7 @@
 """Per-stage latency of the face pipeline: in-process vs through the gRPC services vs via Triton.
 
-    .venv/bin/python tools/bench/pipeline.py [--rounds 3] [--images 20] [--no-triton] [--out bench-results]
+    .venv/bin/python tools/bench/pipeline.py [--rounds 3] [--images 20] [--no-triton]
+        [--out bench-results]
 
 Stages, on the test photos (../shared/testdata, decoded from their JPEG bytes):
 
@@ -74,11 +75,14 @@ class Timer:
 
     def summary(self) -> dict[str, dict[str, float]]:
         return {
-            stage: {"p50_ms": percentile(v, 50), "p99_ms": percentile(v, 99), "n": len(v)} for stage, v in self.samples.items()
+            stage: {"p50_ms": percentile(v, 50), "p99_ms": percentile(v, 99), "n": len(v)}
+            for stage, v in self.samples.items()
         }
 
 
-def run_local(photos: list[bytes], detector: FaceDetector, pad: PadScorer, embedder: FaceEmbedder, rounds: int) -> Timer:
+def run_local(
+    photos: list[bytes], detector: FaceDetector, pad: PadScorer, embedder: FaceEmbedder, rounds: int
+) -> Timer:
     timer = Timer()
     limits = images.ImageLimits()
     for _ in range(rounds):
@@ -112,7 +116,9 @@ async def run_services(photos: list[bytes], rounds: int, database: str) -> Timer
     create_org(database, "org_bench")
     cq = await start_service(CAPTURE_QUALITY)
     em = await start_service(EMBEDDING)
-    lv = await start_service(LIVENESS, {"LIVENESS_DATABASE_URL": database, "LIVENESS_PAD_MODEL_DIR": str(PAD_DIR)})
+    lv = await start_service(
+        LIVENESS, {"LIVENESS_DATABASE_URL": database, "LIVENESS_PAD_MODEL_DIR": str(PAD_DIR)}
+    )
     timer = Timer()
     metadata = [("x-identity-org", "org_bench")]
     try:
@@ -134,24 +140,40 @@ async def run_services(photos: list[bytes], rounds: int, database: str) -> Timer
                 for data in photos:
                     t0 = time.perf_counter()
                     reply = await assess.AssessFace(
-                        capture_quality_pb2.AssessFaceRequest(frames=[types_pb2.Image(data=data)], include_crops=True)
+                        capture_quality_pb2.AssessFaceRequest(
+                            frames=[types_pb2.Image(data=data)], include_crops=True
+                        )
                     )
                     t1 = time.perf_counter()
-                    await embed.Embed(embedding_pb2.EmbedRequest(face=embedding_pb2.FaceInput(aligned=reply.crops.aligned)))
+                    await embed.Embed(
+                        embedding_pb2.EmbedRequest(
+                            face=embedding_pb2.FaceInput(aligned=reply.crops.aligned)
+                        )
+                    )
                     t2 = time.perf_counter()
                     challenge = (
                         await live.IssueChallenge(
-                            liveness_pb2.IssueChallengeRequest(customer_id="cus_bench", purpose=types_pb2.CHALLENGE_PURPOSE_STEP_UP),
+                            liveness_pb2.IssueChallengeRequest(
+                                customer_id="cus_bench", purpose=types_pb2.CHALLENGE_PURPOSE_STEP_UP
+                            ),
                             metadata=metadata,
                         )
                     ).challenge
                     signed = signer.sign_bundle(challenge_id=challenge.challenge_id, frames=[data])
                     attestation = types_pb2.BundleAttestation(
-                        device_id=signed.device_id, nonce=signed.nonce, bundle_sha256=signed.bundle_sha256, signature=signed.signature
+                        device_id=signed.device_id,
+                        nonce=signed.nonce,
+                        bundle_sha256=signed.bundle_sha256,
+                        signature=signed.signature,
                     )
                     attestation.captured_at.FromDatetime(signed.captured_at)
                     frames = [
-                        liveness_pb2.FrameEvidence(frame_index=i, offset_ms=i * challenge.flash_duration_ms, colour=reply.frames[0].colour, face_found=True)
+                        liveness_pb2.FrameEvidence(
+                            frame_index=i,
+                            offset_ms=i * challenge.flash_duration_ms,
+                            colour=reply.frames[0].colour,
+                            face_found=True,
+                        )
                         for i in range(len(challenge.sequence))
                     ]
                     t3 = time.perf_counter()
@@ -197,11 +219,18 @@ def main() -> int:
         return runner
 
     detector = FaceDetector(local("yunet-2023mar"))
-    pad = PadScorer([local("minifasnet-v2", pad_dir=PAD_DIR), local("minifasnet-v1se", pad_dir=PAD_DIR)])
+    pad = PadScorer(
+        [local("minifasnet-v2", pad_dir=PAD_DIR), local("minifasnet-v1se", pad_dir=PAD_DIR)]
+    )
     embedder = FaceEmbedder(local("sface-2021dec"))
     run_local(photos[:3], detector, pad, embedder, 1)  # warm-up
 
-    results: dict[str, dict] = {"images": len(photos), "rounds": args.rounds, "threads": args.threads, "cpus": os.cpu_count()}
+    results: dict[str, dict] = {
+        "images": len(photos),
+        "rounds": args.rounds,
+        "threads": args.threads,
+        "cpus": os.cpu_count(),
+    }
     results["in-process"] = run_local(photos, detector, pad, embedder, args.rounds).summary()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -214,9 +243,12 @@ def main() -> int:
 
         if not args.no_triton and triton_available() is None:
             repository = Path(tmp) / "triton"
-            materialise(repository, pad_dir=PAD_DIR, backend="python", intra_op_threads=args.threads)
+            materialise(
+                repository, pad_dir=PAD_DIR, backend="python", intra_op_threads=args.threads
+            )
             server = LocalTritonServer(repository).start()
             try:
+
                 def remote(model_id: str) -> TritonRunner:
                     runner = TritonRunner(catalogue[model_id], server.url)
                     runner.load()
@@ -226,13 +258,18 @@ def main() -> int:
                 t_pad = PadScorer([remote("minifasnet-v2"), remote("minifasnet-v1se")])
                 t_embedder = FaceEmbedder(remote("sface-2021dec"))
                 run_local(photos[:3], t_detector, t_pad, t_embedder, 1)
-                results["triton"] = run_local(photos, t_detector, t_pad, t_embedder, args.rounds).summary()
+                results["triton"] = run_local(
+                    photos, t_detector, t_pad, t_embedder, args.rounds
+                ).summary()
             finally:
                 server.stop()
 
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "pipeline.json").write_text(json.dumps(results, indent=2) + "\n")
-    print(f"{len(photos)} photos x {args.rounds} rounds, {args.threads} ORT thread(s), {os.cpu_count()} CPUs\n")
+    print(
+        f"{len(photos)} photos x {args.rounds} rounds, {args.threads} ORT thread(s), "
+        f"{os.cpu_count()} CPUs\n"
+    )
     print("| set-up | stage | p50 ms | p99 ms |\n|---|---|---:|---:|")
     for setup in ("in-process", "services", "triton"):
         for stage, row in results.get(setup, {}).items():

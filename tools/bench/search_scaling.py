@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """1:N search latency and recall against gallery size: exact vs approximate indexes.
 
-    .venv/bin/python tools/bench/search_scaling.py [--sizes 1000,10000,100000,1000000] [--dimension 128]
+    .venv/bin/python tools/bench/search_scaling.py [--sizes 1000,10000,100000,1000000]
+        [--dimension 128]
 
 Synthetic galleries of i.i.d. Gaussian unit vectors (no cluster structure:
 the hard case for IVF and HNSW, whose recall on real face embeddings is
@@ -44,7 +45,9 @@ def unit_rows(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
     return out
 
 
-def planted_queries(rng: np.random.Generator, gallery: np.ndarray, count: int, cosine: float) -> tuple[np.ndarray, np.ndarray]:
+def planted_queries(
+    rng: np.random.Generator, gallery: np.ndarray, count: int, cosine: float
+) -> tuple[np.ndarray, np.ndarray]:
     members = rng.choice(len(gallery), size=count, replace=False)
     base = gallery[members]
     noise = rng.standard_normal(base.shape).astype(np.float32)
@@ -63,9 +66,19 @@ def measure(index: faiss.Index, queries: np.ndarray, k: int) -> tuple[list[float
     return latencies, np.vstack(results)
 
 
-def row(name: str, size: int, build_s: float, latencies: list[float], labels: np.ndarray, members: np.ndarray, exact: np.ndarray) -> dict:
+def row(
+    name: str,
+    size: int,
+    build_s: float,
+    latencies: list[float],
+    labels: np.ndarray,
+    members: np.ndarray,
+    exact: np.ndarray,
+) -> dict:
     ordered = sorted(latencies)
-    overlap = np.mean([len(set(a) & set(b)) / len(b) for a, b in zip(labels[:, :10], exact[:, :10], strict=True)])
+    overlap = np.mean(
+        [len(set(a) & set(b)) / len(b) for a, b in zip(labels[:, :10], exact[:, :10], strict=True)]
+    )
     return {
         "index": name,
         "gallery": size,
@@ -73,17 +86,23 @@ def row(name: str, size: int, build_s: float, latencies: list[float], labels: np
         "p50_ms": round(statistics.median(ordered) * 1000, 3),
         "p95_ms": round(ordered[int(0.95 * (len(ordered) - 1))] * 1000, 3),
         "duplicate_recall_at_1": round(float(np.mean(labels[:, 0] == members)), 4),
-        "duplicate_recall_at_10": round(float(np.mean([m in row_ for row_, m in zip(labels[:, :10], members, strict=True)])), 4),
+        "duplicate_recall_at_10": round(
+            float(np.mean([m in row_ for row_, m in zip(labels[:, :10], members, strict=True)])), 4
+        ),
         "overlap_at_10_vs_exact": round(float(overlap), 4),
     }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--sizes", default="1000,10000,100000,1000000")
     parser.add_argument("--dimension", type=int, default=128)
     parser.add_argument("--queries", type=int, default=200)
-    parser.add_argument("--hnsw-max", type=int, default=1_000_000, help="largest gallery to build HNSW for")
+    parser.add_argument(
+        "--hnsw-max", type=int, default=1_000_000, help="largest gallery to build HNSW for"
+    )
     parser.add_argument("--build-threads", type=int, default=1)
     args = parser.parse_args()
     rng = np.random.default_rng(2026)
@@ -103,7 +122,9 @@ def main() -> None:
         nlist = int(max(16, 4 * math.sqrt(size)))
         faiss.omp_set_num_threads(args.build_threads)
         started = time.perf_counter()
-        ivf = faiss.IndexIVFFlat(faiss.IndexFlatIP(args.dimension), args.dimension, nlist, faiss.METRIC_INNER_PRODUCT)
+        ivf = faiss.IndexIVFFlat(
+            faiss.IndexFlatIP(args.dimension), args.dimension, nlist, faiss.METRIC_INNER_PRODUCT
+        )
         ivf.train(gallery)
         ivf.add(gallery)
         ivf_build = time.perf_counter() - started
@@ -111,7 +132,11 @@ def main() -> None:
         for nprobe in (8, 32, 128):
             ivf.nprobe = nprobe
             latencies, labels = measure(ivf, queries, 10)
-            results.append(row(f"ivf{nlist}/nprobe{nprobe}", size, ivf_build, latencies, labels, members, exact))
+            results.append(
+                row(
+                    f"ivf{nlist}/nprobe{nprobe}", size, ivf_build, latencies, labels, members, exact
+                )
+            )
         del ivf
 
         if size <= args.hnsw_max:
@@ -125,12 +150,24 @@ def main() -> None:
             for ef in (64, 256):
                 hnsw.hnsw.efSearch = ef
                 latencies, labels = measure(hnsw, queries, 10)
-                results.append(row(f"hnsw32/ef{ef}", size, hnsw_build, latencies, labels, members, exact))
+                results.append(
+                    row(f"hnsw32/ef{ef}", size, hnsw_build, latencies, labels, members, exact)
+                )
             del hnsw
         print(json.dumps(results[-6:]), flush=True)
         del flat, gallery
-    print(json.dumps({"dimension": args.dimension, "queries": args.queries, "python_10M_loop_s": machine_speed(),
-                      "faiss": faiss.__version__, "results": results}, indent=2))
+    print(
+        json.dumps(
+            {
+                "dimension": args.dimension,
+                "queries": args.queries,
+                "python_10M_loop_s": machine_speed(),
+                "faiss": faiss.__version__,
+                "results": results,
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Step-up latency: through the REST gateway and the mesh vs the same pipeline in-process.
 
-    .venv/bin/python tools/bench/step_up.py [--customers 20] [--per-customer 5] [--database postgres|sqlite]
+    .venv/bin/python tools/bench/step_up.py [--customers 20] [--per-customer 5]
+        [--database postgres|sqlite]
 
 "gateway": `identity up` runs the six services and the gateway as separate
 processes on this machine (the one-machine run; with `--database postgres`
@@ -73,14 +74,22 @@ def selfie_frame(path: Path, detector: cv2.FaceDetectorYN) -> np.ndarray:
     x, y, w, h = faces[0][:4]
     cx, cy, side = x + w / 2, y + h / 2, max(w, h) * 1.8
     x0, y0 = int(max(0, cx - side / 2)), int(max(0, cy - side / 2))
-    crop = image[y0 : int(min(image.shape[0], cy + side / 2)), x0 : int(min(image.shape[1], cx + side / 2))]
+    crop = image[
+        y0 : int(min(image.shape[0], cy + side / 2)), x0 : int(min(image.shape[1], cx + side / 2))
+    ]
     scale = 640 / max(crop.shape[:2])
-    return cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else crop
+    return (
+        cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        if scale < 1
+        else crop
+    )
 
 
 def tint(image: np.ndarray, colour: str, strength: float = 0.15) -> np.ndarray:
     r, g, b = (int(colour.lstrip("#")[i : i + 2], 16) / 255 for i in (0, 2, 4))
-    return np.clip(image.astype(np.float32) * ((1 - strength) + strength * np.array([b, g, r])), 0, 255).astype(np.uint8)
+    return np.clip(
+        image.astype(np.float32) * ((1 - strength) + strength * np.array([b, g, r])), 0, 255
+    ).astype(np.uint8)
 
 
 def jpeg(image: np.ndarray) -> bytes:
@@ -120,7 +129,9 @@ class InProcess:
             return loaded
 
         self.detector = FaceDetector(runner("yunet-2023mar"))
-        self.pad = PadScorer([runner("minifasnet-v2", pad_dir=PAD_DIR), runner("minifasnet-v1se", pad_dir=PAD_DIR)])
+        self.pad = PadScorer(
+            [runner("minifasnet-v2", pad_dir=PAD_DIR), runner("minifasnet-v1se", pad_dir=PAD_DIR)]
+        )
         self.embedder = FaceEmbedder(runner("sface-2021dec"))
         self.limits = images.ImageLimits()
 
@@ -129,7 +140,14 @@ class InProcess:
         face = self.detector.detect(image)[0]
         return self.embedder.embed([align_face(image, face.landmarks)])[0]
 
-    def step_up(self, baseline: bytes, flashes: list[bytes], sequence: list[str], reference: np.ndarray, duration: int) -> bool:
+    def step_up(
+        self,
+        baseline: bytes,
+        flashes: list[bytes],
+        sequence: list[str],
+        reference: np.ndarray,
+        duration: int,
+    ) -> bool:
         decoded = [images.decode(frame, self.limits) for frame in [baseline, *flashes]]
         detections = [self.detector.detect(image) for image in decoded]
         colours = []
@@ -137,9 +155,13 @@ class InProcess:
             quality.assess(image, faces, quality.SELFIE)
             face_bgr, _ = quality.colour_sample(image, faces[0] if faces else None)
             if index:
-                colours.append(flash.FrameColour((index - 1) * duration, tuple(face_bgr), bool(faces)))
+                colours.append(
+                    flash.FrameColour((index - 1) * duration, tuple(face_bgr), bool(faces))
+                )
         face = detections[0][0]
-        pad = self.pad.score({s.scale: pad_crop(decoded[0], face.box, s.scale, s.size) for s in self.pad.specs})
+        pad = self.pad.score(
+            {s.scale: pad_crop(decoded[0], face.box, s.scale, s.size) for s in self.pad.specs}
+        )
         response = flash.verify(sequence, duration, colours, min_response=0.004, min_score=0.75)
         probe = self.embedder.embed([align_face(decoded[0], face.landmarks)])[0]
         return bool(pad.live and response.passed and float(probe @ reference) >= 0.45)
@@ -153,7 +175,11 @@ def free_port() -> int:
 
 def start_mesh(stack: ExitStack, database: str) -> tuple[str, str]:
     data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(tuple(f"{s.env_prefix}_" for s in mesh.SERVICES) + ("GATEWAY_",))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(tuple(f"{s.env_prefix}_" for s in mesh.SERVICES) + ("GATEWAY_",))
+    }
     env.update({f"{s.env_prefix}_PORT": str(free_port()) for s in mesh.SERVICES})
     gateway_port = free_port()
     env.update({"GATEWAY_PORT": str(gateway_port), "IDENTITY_DATA_DIR": str(data_dir)})
@@ -165,7 +191,11 @@ def start_mesh(stack: ExitStack, database: str) -> tuple[str, str]:
 
         env["IDENTITY_DATABASE_URL"] = stack.enter_context(scratch_schema())
     process = subprocess.Popen(
-        [str(Path(sys.executable).parent / "identity"), "up"], env=env, cwd=data_dir, stdout=subprocess.PIPE, text=True
+        [str(Path(sys.executable).parent / "identity"), "up"],
+        env=env,
+        cwd=data_dir,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     stack.callback(lambda: (process.send_signal(signal.SIGINT), process.wait(60)))
     key = ""
@@ -186,13 +216,22 @@ def percentile(values: list[float], q: float) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=20)
-    parser.add_argument("--per-customer", type=int, default=5, help="step-ups per customer (the limit is 20 challenges/min)")
+    parser.add_argument(
+        "--per-customer",
+        type=int,
+        default=5,
+        help="step-ups per customer (the limit is 20 challenges/min)",
+    )
     parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
-    parser.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads of the in-process run")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="ONNX Runtime threads of the in-process run"
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "bench-results")
     args = parser.parse_args()
 
-    yunet = cv2.FaceDetectorYN.create(str(resolve_path(load_catalogue()["yunet-2023mar"])), "", (320, 320), 0.6)
+    yunet = cv2.FaceDetectorYN.create(
+        str(resolve_path(load_catalogue()["yunet-2023mar"])), "", (320, 320), 0.6
+    )
     enrol_image = selfie_frame(FACES / ENROL, yunet)
     probes = [selfie_frame(FACES / name, yunet) for name in PROBES]
     local = InProcess(args.threads)
@@ -203,7 +242,9 @@ def main() -> int:
     allowed = 0
     with ExitStack() as stack:
         base, key = start_mesh(stack, args.database)
-        client = stack.enter_context(httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=30))
+        client = stack.enter_context(
+            httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=30)
+        )
 
         def post(path: str, body: dict) -> dict:
             reply = client.post(path, json=body)
@@ -213,7 +254,9 @@ def main() -> int:
 
         customers = []
         for index in range(args.customers):
-            customer = post("/api/customers", {"externalId": f"bench-{index}-{time.time_ns()}"})["customer"]["customerId"]
+            customer = post("/api/customers", {"externalId": f"bench-{index}-{time.time_ns()}"})[
+                "customer"
+            ]["customerId"]
             signer = SdkSigner()
             post(
                 "/api/identity/devices/register",
@@ -224,11 +267,17 @@ def main() -> int:
                     "publicKeyPem": signer.public_key_pem().decode(),
                 },
             )
-            challenge = post("/api/identity/face/flash-challenge", {"customerId": customer})["challenge"]
+            challenge = post("/api/identity/face/flash-challenge", {"customerId": customer})[
+                "challenge"
+            ]
             baseline, flashes = capture(enrol_image, [c["hex"] for c in challenge["sequence"]])
             live = post(
                 "/api/identity/face/liveness",
-                {"customerId": customer, "challengeId": challenge["challengeId"], "bundle": bundle_json(signer, challenge, baseline, flashes)},
+                {
+                    "customerId": customer,
+                    "challengeId": challenge["challengeId"],
+                    "bundle": bundle_json(signer, challenge, baseline, flashes),
+                },
             )
             if not live["enrollmentId"]:
                 raise SystemExit(f"enrollment by liveness failed: {live}")
@@ -237,16 +286,25 @@ def main() -> int:
         for round_index in range(args.per_customer):
             for customer_index, (customer, signer) in enumerate(customers):
                 image = probes[(round_index + customer_index) % len(probes)]
-                challenge = post("/api/identity/face/flash-challenge", {"customerId": customer, "purpose": "CHALLENGE_PURPOSE_STEP_UP"})["challenge"]
+                challenge = post(
+                    "/api/identity/face/flash-challenge",
+                    {"customerId": customer, "purpose": "CHALLENGE_PURPOSE_STEP_UP"},
+                )["challenge"]
                 sequence = [c["hex"] for c in challenge["sequence"]]
                 baseline, flashes = capture(image, sequence)
-                body = {"customerId": customer, "challengeId": challenge["challengeId"], "bundle": bundle_json(signer, challenge, baseline, flashes)}
+                body = {
+                    "customerId": customer,
+                    "challengeId": challenge["challengeId"],
+                    "bundle": bundle_json(signer, challenge, baseline, flashes),
+                }
                 started = time.perf_counter()
                 decision = post("/api/identity/auth/step-up", body)
                 gateway_ms.append((time.perf_counter() - started) * 1000)
                 allowed += bool(decision["allow"])
                 started = time.perf_counter()
-                local.step_up(baseline, flashes, sequence, reference, challenge.get("flashDurationMs", 400))
+                local.step_up(
+                    baseline, flashes, sequence, reference, challenge.get("flashDurationMs", 400)
+                )
                 local_ms.append((time.perf_counter() - started) * 1000)
 
     frames = 1 + len(sequence)
@@ -257,14 +315,25 @@ def main() -> int:
         "cpus": os.cpu_count(),
         "load_average": os.getloadavg(),
         "allowed": allowed,
-        "gateway": {"p50_ms": percentile(gateway_ms, 50), "p99_ms": percentile(gateway_ms, 99), "max_ms": max(gateway_ms)},
-        "in_process": {"p50_ms": percentile(local_ms, 50), "p99_ms": percentile(local_ms, 99), "max_ms": max(local_ms)},
+        "gateway": {
+            "p50_ms": percentile(gateway_ms, 50),
+            "p99_ms": percentile(gateway_ms, 99),
+            "max_ms": max(gateway_ms),
+        },
+        "in_process": {
+            "p50_ms": percentile(local_ms, 50),
+            "p99_ms": percentile(local_ms, 99),
+            "max_ms": max(local_ms),
+        },
     }
     results["ratio_p50"] = results["gateway"]["p50_ms"] / results["in_process"]["p50_ms"]
     results["ratio_p99"] = results["gateway"]["p99_ms"] / results["in_process"]["p99_ms"]
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "step_up.json").write_text(json.dumps(results, indent=2) + "\n")
-    print(f"{results['requests']} step-ups ({frames} frames each, {args.database}), {allowed} allowed, load {results['load_average']}")
+    print(
+        f"{results['requests']} step-ups ({frames} frames each, {args.database}), "
+        f"{allowed} allowed, load {results['load_average']}"
+    )
     print("| path | p50 ms | p99 ms | max ms |\n|---|---:|---:|---:|")
     for name in ("gateway", "in_process"):
         row = results[name]

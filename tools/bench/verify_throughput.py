@@ -51,7 +51,9 @@ def unit(rng: np.random.Generator, n: int) -> np.ndarray:
     return v / np.linalg.norm(v, axis=1, keepdims=True)
 
 
-async def run_calls(call, probes, customers, calls: int, concurrency: int) -> tuple[float, list[float]]:
+async def run_calls(
+    call, probes, customers, calls: int, concurrency: int
+) -> tuple[float, list[float]]:
     latencies: list[float] = []
     counter = iter(range(calls))
 
@@ -67,11 +69,17 @@ async def run_calls(call, probes, customers, calls: int, concurrency: int) -> tu
 
 
 async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--customers", type=int, default=1000)
     parser.add_argument("--calls", type=int, default=3000)
-    parser.add_argument("--server-cpu", type=int, default=0, help="CPU the gRPC server is pinned to")
-    parser.add_argument("--repeats", type=int, default=3, help="interleaved rounds; medians are reported")
+    parser.add_argument(
+        "--server-cpu", type=int, default=0, help="CPU the gRPC server is pinned to"
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="interleaved rounds; medians are reported"
+    )
     args = parser.parse_args()
     rng = np.random.default_rng(7)
     keyring = generate("kek-bench")
@@ -93,11 +101,20 @@ async def main() -> None:
         faces = unit(rng, args.customers)
         customers = [f"cus_{i:06d}" for i in range(args.customers)]
         for customer_id, face in zip(customers, faces, strict=True):
-            await core.engine.enroll("org_bench", customer_id, EmbeddingInput(CONTRACT, face.tolist()), "dukcapil", "", False)
+            await core.engine.enroll(
+                "org_bench",
+                customer_id,
+                EmbeddingInput(CONTRACT, face.tolist()),
+                "dukcapil",
+                "",
+                False,
+            )
         probes = [p.tolist() for p in unit(rng, 256)]
 
         async def in_process(probe, customer_id):
-            await core.engine.verify("org_bench", EmbeddingInput(CONTRACT, probe), customer_id, None)
+            await core.engine.verify(
+                "org_bench", EmbeddingInput(CONTRACT, probe), customer_id, None
+            )
 
         with service_process("services.matching", env, cpu=args.server_cpu) as (address, pid):
             async with grpc.aio.insecure_channel(address) as channel:
@@ -107,11 +124,17 @@ async def main() -> None:
 
                 async def through_grpc(probe, customer_id):
                     await stub.Verify(
-                        matching_pb2.VerifyRequest(probe=types_pb2.Embedding(contract=contract, values=probe), customer_id=customer_id),
+                        matching_pb2.VerifyRequest(
+                            probe=types_pb2.Embedding(contract=contract, values=probe),
+                            customer_id=customer_id,
+                        ),
                         metadata=metadata,
                     )
 
-                paths = {"in-process": (in_process, lambda: time.process_time()), "gRPC": (through_grpc, lambda: process_cpu_seconds(pid))}
+                paths = {
+                    "in-process": (in_process, lambda: time.process_time()),
+                    "gRPC": (through_grpc, lambda: process_cpu_seconds(pid)),
+                }
                 samples: dict[tuple[str, int], list[dict]] = {}
                 for _ in range(args.repeats):
                     # Interleaved, so background load on the shared machine hits every path alike.
@@ -119,21 +142,41 @@ async def main() -> None:
                         for concurrency in (1, 8):
                             await run_calls(call, probes, customers, 100, concurrency)  # warm-up
                             cpu_before = cpu_clock()
-                            wall, latencies = await run_calls(call, probes, customers, args.calls, concurrency)
+                            wall, latencies = await run_calls(
+                                call, probes, customers, args.calls, concurrency
+                            )
                             cpu = cpu_clock() - cpu_before
                             samples.setdefault((name, concurrency), []).append(
-                                {"calls_per_s": args.calls / wall, "calls_per_cpu_s": args.calls / cpu, **summarise(latencies)}
+                                {
+                                    "calls_per_s": args.calls / wall,
+                                    "calls_per_cpu_s": args.calls / cpu,
+                                    **summarise(latencies),
+                                }
                             )
         context.reset(token)
         await core.close()
         for (name, concurrency), runs in samples.items():
             results.append(
-                {"path": name, "concurrency": concurrency,
-                 **{k: round(statistics.median(r[k] for r in runs), 2) for k in runs[0]}}
+                {
+                    "path": name,
+                    "concurrency": concurrency,
+                    **{k: round(statistics.median(r[k] for r in runs), 2) for k in runs[0]},
+                }
             )
     loop_seconds = machine_speed()
-    print(json.dumps({"customers": args.customers, "calls": args.calls, "repeats": args.repeats, "cpus": os.cpu_count(),
-                      "python_10M_loop_s": loop_seconds, "results": results}, indent=2))
+    print(
+        json.dumps(
+            {
+                "customers": args.customers,
+                "calls": args.calls,
+                "repeats": args.repeats,
+                "cpus": os.cpu_count(),
+                "python_10M_loop_s": loop_seconds,
+                "results": results,
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

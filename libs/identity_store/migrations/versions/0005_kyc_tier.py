@@ -30,20 +30,32 @@ def upgrade() -> None:
             )
         )
 
-
     with op.batch_alter_table("customers") as batch_op:
         batch_op.add_column(sa.Column("pii_key_id", sa.String(length=40), nullable=True))
     op.create_table(
         "audit_outbox",
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
         sa.Column("org_id", sa.String(length=64), nullable=False),
         sa.Column("request_id", sa.String(length=128), nullable=False),
         sa.Column("actor", sa.String(length=128), nullable=False),
         sa.Column("action", sa.String(length=64), nullable=False),
         sa.Column("subject", sa.String(length=128), nullable=False),
         sa.Column("outcome", sa.String(length=16), nullable=False),
-        sa.Column("evidence_hashes", sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"), nullable=False),
-        sa.Column("details", sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"), nullable=False),
+        sa.Column(
+            "evidence_hashes",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "details",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
         sa.Column("created_at", identity_store.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("delivered_at", identity_store.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("claimed_until", identity_store.types.UTCDateTime(timezone=True), nullable=True),
