@@ -212,7 +212,12 @@ class GrpcMatcher:
         self.stub = clients.stub("matching", matching_pb2_grpc.MatchingServiceStub)
 
     async def enroll(
-        self, customer_id: str, embedding: ports.FaceEmbedding, source: str, verification_id: str
+        self,
+        customer_id: str,
+        embedding: ports.FaceEmbedding,
+        source: str,
+        verification_id: str,
+        threshold: float | None = None,
     ) -> ports.Enrolled:
         reply = await _call(
             "matching",
@@ -223,6 +228,7 @@ class GrpcMatcher:
                     source=SOURCE_TO_PROTO[source],
                     verification_id=verification_id,
                     search_duplicates=True,
+                    threshold=threshold,
                 )
             ),
         )
@@ -233,24 +239,31 @@ class GrpcMatcher:
         )
 
     async def verify_enrolled(
-        self, customer_id: str, probe: ports.FaceEmbedding
-    ) -> ports.MatchResult:
-        reply = await _call(
-            "matching",
-            self.stub.Verify(
-                matching_pb2.VerifyRequest(probe=probe.message, customer_id=customer_id)
-            ),
-        )
-        return _match(reply)
-
-    async def verify_reference(
-        self, probe: ports.FaceEmbedding, reference: ports.FaceEmbedding
+        self, customer_id: str, probe: ports.FaceEmbedding, threshold: float | None = None
     ) -> ports.MatchResult:
         reply = await _call(
             "matching",
             self.stub.Verify(
                 matching_pb2.VerifyRequest(
-                    probe=probe.message, reference_embedding=reference.message
+                    probe=probe.message, customer_id=customer_id, threshold=threshold
+                )
+            ),
+        )
+        return _match(reply)
+
+    async def verify_reference(
+        self,
+        probe: ports.FaceEmbedding,
+        reference: ports.FaceEmbedding,
+        threshold: float | None = None,
+    ) -> ports.MatchResult:
+        # The organisation's threshold travels in the request (matching keeps
+        # no organisation records); None = matching's default.
+        reply = await _call(
+            "matching",
+            self.stub.Verify(
+                matching_pb2.VerifyRequest(
+                    probe=probe.message, reference_embedding=reference.message, threshold=threshold
                 )
             ),
         )

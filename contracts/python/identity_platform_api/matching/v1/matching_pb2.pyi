@@ -33,18 +33,20 @@ class Enrollment(_message.Message):
     def __init__(self, enrollment_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., source: _Optional[_Union[_types_pb2.EnrollmentSource, str]] = ..., contract: _Optional[_Union[_types_pb2.EmbeddingContract, _Mapping]] = ..., active: _Optional[bool] = ..., verification_id: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., retired_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., sealed_size_bytes: _Optional[int] = ...) -> None: ...
 
 class EnrollRequest(_message.Message):
-    __slots__ = ("customer_id", "embedding", "source", "verification_id", "search_duplicates")
+    __slots__ = ("customer_id", "embedding", "source", "verification_id", "search_duplicates", "threshold")
     CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
     EMBEDDING_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     VERIFICATION_ID_FIELD_NUMBER: _ClassVar[int]
     SEARCH_DUPLICATES_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_FIELD_NUMBER: _ClassVar[int]
     customer_id: str
     embedding: _types_pb2.Embedding
     source: _types_pb2.EnrollmentSource
     verification_id: str
     search_duplicates: bool
-    def __init__(self, customer_id: _Optional[str] = ..., embedding: _Optional[_Union[_types_pb2.Embedding, _Mapping]] = ..., source: _Optional[_Union[_types_pb2.EnrollmentSource, str]] = ..., verification_id: _Optional[str] = ..., search_duplicates: _Optional[bool] = ...) -> None: ...
+    threshold: float
+    def __init__(self, customer_id: _Optional[str] = ..., embedding: _Optional[_Union[_types_pb2.Embedding, _Mapping]] = ..., source: _Optional[_Union[_types_pb2.EnrollmentSource, str]] = ..., verification_id: _Optional[str] = ..., search_duplicates: _Optional[bool] = ..., threshold: _Optional[float] = ...) -> None: ...
 
 class DuplicateCandidate(_message.Message):
     __slots__ = ("customer_id", "enrollment_id", "score")
@@ -65,14 +67,16 @@ class EnrollResponse(_message.Message):
     def __init__(self, enrollment: _Optional[_Union[Enrollment, _Mapping]] = ..., duplicates: _Optional[_Iterable[_Union[DuplicateCandidate, _Mapping]]] = ...) -> None: ...
 
 class VerifyRequest(_message.Message):
-    __slots__ = ("probe", "customer_id", "reference_embedding")
+    __slots__ = ("probe", "customer_id", "reference_embedding", "threshold")
     PROBE_FIELD_NUMBER: _ClassVar[int]
     CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
     REFERENCE_EMBEDDING_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_FIELD_NUMBER: _ClassVar[int]
     probe: _types_pb2.Embedding
     customer_id: str
     reference_embedding: _types_pb2.Embedding
-    def __init__(self, probe: _Optional[_Union[_types_pb2.Embedding, _Mapping]] = ..., customer_id: _Optional[str] = ..., reference_embedding: _Optional[_Union[_types_pb2.Embedding, _Mapping]] = ...) -> None: ...
+    threshold: float
+    def __init__(self, probe: _Optional[_Union[_types_pb2.Embedding, _Mapping]] = ..., customer_id: _Optional[str] = ..., reference_embedding: _Optional[_Union[_types_pb2.Embedding, _Mapping]] = ..., threshold: _Optional[float] = ...) -> None: ...
 
 class VerifyResponse(_message.Message):
     __slots__ = ("score", "threshold", "match", "estimated_false_match_rate", "enrollment_id", "reference_source", "calibration_id")
@@ -93,16 +97,18 @@ class VerifyResponse(_message.Message):
     def __init__(self, score: _Optional[float] = ..., threshold: _Optional[float] = ..., match: _Optional[bool] = ..., estimated_false_match_rate: _Optional[float] = ..., enrollment_id: _Optional[str] = ..., reference_source: _Optional[_Union[_types_pb2.EnrollmentSource, str]] = ..., calibration_id: _Optional[str] = ...) -> None: ...
 
 class SearchRequest(_message.Message):
-    __slots__ = ("probe", "top_k", "min_score", "exclude_customer_id")
+    __slots__ = ("probe", "top_k", "min_score", "exclude_customer_id", "threshold")
     PROBE_FIELD_NUMBER: _ClassVar[int]
     TOP_K_FIELD_NUMBER: _ClassVar[int]
     MIN_SCORE_FIELD_NUMBER: _ClassVar[int]
     EXCLUDE_CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_FIELD_NUMBER: _ClassVar[int]
     probe: _types_pb2.Embedding
     top_k: int
     min_score: float
     exclude_customer_id: str
-    def __init__(self, probe: _Optional[_Union[_types_pb2.Embedding, _Mapping]] = ..., top_k: _Optional[int] = ..., min_score: _Optional[float] = ..., exclude_customer_id: _Optional[str] = ...) -> None: ...
+    threshold: float
+    def __init__(self, probe: _Optional[_Union[_types_pb2.Embedding, _Mapping]] = ..., top_k: _Optional[int] = ..., min_score: _Optional[float] = ..., exclude_customer_id: _Optional[str] = ..., threshold: _Optional[float] = ...) -> None: ...
 
 class SearchHit(_message.Message):
     __slots__ = ("customer_id", "enrollment_id", "score")

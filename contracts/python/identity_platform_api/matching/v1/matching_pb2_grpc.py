@@ -32,12 +32,14 @@ class MatchingServiceStub:
     1:N to find the same face enrolled under another customer.
 
     Every RPC reads the organisation from the `x-identity-org` metadata and
-    only sees that organisation's templates. The gallery is pinned to the
-    deployment's embedding contract (model id + dimension); an embedding under
-    any other contract is refused.
-    Errors (all RPCs): UNAUTHENTICATED / TENANT_MISSING (no organisation, or
-    one that is not registered, on writes); INVALID_ARGUMENT / INVALID_FIELD,
-    EMBEDDING_INVALID; FAILED_PRECONDITION / EMBEDDING_CONTRACT_MISMATCH.
+    only sees that organisation's templates. Matching keeps no organisation
+    records: what it needs of the organisation (its match threshold) arrives
+    in the request. The gallery is pinned to the deployment's embedding
+    contract (model id + dimension); an embedding under any other contract is
+    refused.
+    Errors (all RPCs): UNAUTHENTICATED / TENANT_MISSING (no organisation);
+    INVALID_ARGUMENT / INVALID_FIELD, EMBEDDING_INVALID;
+    FAILED_PRECONDITION / EMBEDDING_CONTRACT_MISMATCH.
     """
 
     def __init__(self, channel):
@@ -85,12 +87,14 @@ class MatchingServiceServicer:
     1:N to find the same face enrolled under another customer.
 
     Every RPC reads the organisation from the `x-identity-org` metadata and
-    only sees that organisation's templates. The gallery is pinned to the
-    deployment's embedding contract (model id + dimension); an embedding under
-    any other contract is refused.
-    Errors (all RPCs): UNAUTHENTICATED / TENANT_MISSING (no organisation, or
-    one that is not registered, on writes); INVALID_ARGUMENT / INVALID_FIELD,
-    EMBEDDING_INVALID; FAILED_PRECONDITION / EMBEDDING_CONTRACT_MISMATCH.
+    only sees that organisation's templates. Matching keeps no organisation
+    records: what it needs of the organisation (its match threshold) arrives
+    in the request. The gallery is pinned to the deployment's embedding
+    contract (model id + dimension); an embedding under any other contract is
+    refused.
+    Errors (all RPCs): UNAUTHENTICATED / TENANT_MISSING (no organisation);
+    INVALID_ARGUMENT / INVALID_FIELD, EMBEDDING_INVALID;
+    FAILED_PRECONDITION / EMBEDDING_CONTRACT_MISMATCH.
     """
 
     def Enroll(self, request, context):
@@ -108,7 +112,8 @@ class MatchingServiceServicer:
     def Verify(self, request, context):
         """Verify compares a probe with the customer's active reference, or with a
         reference embedding supplied in the request, at the organisation's
-        threshold, and estimates the false-match rate of the score.
+        threshold (the request's, else the deployment's default), and estimates
+        the false-match rate of the score.
         Errors: FAILED_PRECONDITION / NO_ACTIVE_ENROLLMENT, KEY_DESTROYED
         (customer erased), KEY_NOT_FOUND (the reference's key-encryption key is
         not in this deployment's keyring); DATA_LOSS / TEMPLATE_UNREADABLE.
@@ -200,12 +205,14 @@ class MatchingService:
     1:N to find the same face enrolled under another customer.
 
     Every RPC reads the organisation from the `x-identity-org` metadata and
-    only sees that organisation's templates. The gallery is pinned to the
-    deployment's embedding contract (model id + dimension); an embedding under
-    any other contract is refused.
-    Errors (all RPCs): UNAUTHENTICATED / TENANT_MISSING (no organisation, or
-    one that is not registered, on writes); INVALID_ARGUMENT / INVALID_FIELD,
-    EMBEDDING_INVALID; FAILED_PRECONDITION / EMBEDDING_CONTRACT_MISMATCH.
+    only sees that organisation's templates. Matching keeps no organisation
+    records: what it needs of the organisation (its match threshold) arrives
+    in the request. The gallery is pinned to the deployment's embedding
+    contract (model id + dimension); an embedding under any other contract is
+    refused.
+    Errors (all RPCs): UNAUTHENTICATED / TENANT_MISSING (no organisation);
+    INVALID_ARGUMENT / INVALID_FIELD, EMBEDDING_INVALID;
+    FAILED_PRECONDITION / EMBEDDING_CONTRACT_MISMATCH.
     """
 
     @staticmethod
