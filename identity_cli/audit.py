@@ -116,7 +116,7 @@ def run_verify(args: argparse.Namespace) -> int:
             if report.intact and anchors:
                 # Published anchors outside the database catch a cut tail with a rewound head.
                 with database.transaction() as session:
-                    from identity_store import models
+                    from services.audit import models
 
                     for sequence, mac in sorted(anchors.items()):
                         row = session.get(models.AuditEntry, sequence)

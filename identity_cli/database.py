@@ -1,25 +1,65 @@
-"""`identity migrate`: bring the database to the latest schema."""
+"""`identity migrate`: bring every service's tables (or one service's) to the latest schema."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 
 from identity_cli.common import add_database_options, database_url
-from identity_store import migrate
 from identity_store.db import make_url_safe_for_display
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("migrate", help="apply database migrations (idempotent)")
+    parser = subparsers.add_parser(
+        "migrate",
+        help="apply database migrations of every service, or of one (idempotent)",
+        description=(
+            "Each service that stores data (kyc-tier, liveness, matching, audit) has its "
+            "own migration history and version table; one database may host them all. "
+            "A database migrated by the old single history is adopted first."
+        ),
+    )
     add_database_options(parser)
-    parser.add_argument("--revision", default="head", help="target revision (default: head)")
+    parser.add_argument(
+        "--service", metavar="NAME", help="migrate only this service's tables (e.g. matching)"
+    )
+    parser.add_argument(
+        "--revision",
+        help="target revision of the --service's history (default: its head)",
+    )
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from identity_cli import schema
+    from identity_store import migrate
+
     url = database_url(args)
-    before = migrate.current_revision(url)
-    migrate.upgrade(url, args.revision)
-    after = migrate.current_revision(url)
-    print(f"database {make_url_safe_for_display(url)}: {before or 'empty'} -> {after}")
+    shown = make_url_safe_for_display(url)
+    if args.revision and not args.service:
+        print(
+            "identity migrate: --revision needs --service (revisions are per service)",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        owners = [schema.history(args.service).owner] if args.service else None
+    except ValueError as exc:
+        print(f"identity migrate: {exc}", file=sys.stderr)
+        return 2
+    adopted = schema.adopt_single_history(url)
+    if adopted is not None:
+        print(
+            f"database {shown}: adopted the single-history schema at {adopted}; "
+            "every service's tables now have their own history"
+        )
+    if args.revision:
+        owned = schema.history(args.service)
+        before = migrate.current_revision(url, owned)
+        migrate.upgrade(url, owned, args.revision)
+        steps = [schema.Step(owned.owner, before, migrate.current_revision(url, owned))]
+    else:
+        steps = schema.migrate_all(url, owners)
+    for step in steps:
+        print(f"database {shown}: {step.owner} {step.before or 'empty'} -> {step.after}")
     return 0

@@ -5,6 +5,9 @@
     identity keys rotate [--keyring FILE]                           re-wrap every data key under
                                                                     the primary KEK
     identity keys status [--keyring FILE]                           live data keys per KEK
+
+Data keys live in their owners' tables (kyc-tier's `kyc_data_keys`, matching's
+`matching_data_keys`); rotation and the counts cover both.
     identity keys remove --keyring FILE ID [--kind kek|audit]       drop a key nothing uses any more
 
 The KEK keyring is read from --keyring, else MATCHING_KEK_KEYRING_FILE, else
@@ -20,6 +23,7 @@ import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 
@@ -33,6 +37,9 @@ from identity_crypto.keyring import (
     write_keyring_file,
 )
 from identity_store.db import Database
+
+if TYPE_CHECKING:
+    from identity_crypto.datakeys import KeyTable
 
 # The one-machine run's keyring (identity_cli.secrets.read_or_create_keyring).
 LOCAL_KEK_KEYRING = "kek-keyring.json"
@@ -115,30 +122,51 @@ def run_set_primary(args: argparse.Namespace) -> int:
     return 0
 
 
+def key_tables() -> dict[str, KeyTable]:
+    """Every owner's data-key table, by owner."""
+    from services.kyc_tier import models as kyc_tier
+    from services.matching import models as matching
+
+    return {"kyc-tier": kyc_tier.DataKey, "matching": matching.DataKey}
+
+
+def _sum_counts(counts: list[dict[str, int]]) -> dict[str, int]:
+    total: dict[str, int] = {}
+    for count in counts:
+        for kek_id, n in count.items():
+            total[kek_id] = total.get(kek_id, 0) + n
+    return total
+
+
 def run_rotate(args: argparse.Namespace) -> int:
     from identity_crypto.datakeys import rewrap_data_keys
     from identity_crypto.kms import LocalKms
 
     kms = LocalKms(kek_keyring(args))
     database = Database(database_url(args))
-
-    def progress(report) -> None:  # type: ignore[no-untyped-def]
-        print(f"  re-wrapped {report.rewrapped} data keys", file=sys.stderr)
-
+    reports = {}
     try:
-        report = rewrap_data_keys(database.transaction, kms, args.batch_size, progress)
+        for owner, table in key_tables().items():
+
+            def progress(report, owner=owner) -> None:  # type: ignore[no-untyped-def]
+                print(f"  {owner}: re-wrapped {report.rewrapped} data keys", file=sys.stderr)
+
+            reports[owner] = rewrap_data_keys(
+                database.transaction, kms, table, args.batch_size, progress
+            )
     finally:
         database.dispose()
+    remaining = _sum_counts([r.remaining for r in reports.values()])
     print(
         json.dumps(
             {
                 "primary_kek": kms.primary_kek_id(),
-                "rewrapped": report.rewrapped,
-                "remaining": report.remaining,
+                "rewrapped": sum(r.rewrapped for r in reports.values()),
+                "remaining": remaining,
             }
         )
     )
-    if report.remaining:
+    if remaining:
         print(
             "data keys remain under KEKs this keyring does not hold; add those KEKs and run again",
             file=sys.stderr,
@@ -153,7 +181,7 @@ def run_status(args: argparse.Namespace) -> int:
     database = Database(database_url(args))
     try:
         with database.transaction() as session:
-            usage = kek_usage(session)
+            usage = _sum_counts([kek_usage(session, t) for t in key_tables().values()])
     finally:
         database.dispose()
     held: tuple[str, ...] = ()
@@ -170,7 +198,8 @@ def run_status(args: argparse.Namespace) -> int:
 
 
 def run_remove(args: argparse.Namespace) -> int:
-    from identity_store import models
+    from identity_crypto.datakeys import kek_usage
+    from services.audit import models
 
     path = Path(args.keyring)
     keyring = Keyring.from_file(path)
@@ -178,13 +207,8 @@ def run_remove(args: argparse.Namespace) -> int:
     try:
         with database.transaction() as session:
             if args.kind == "kek":
-                in_use = session.scalar(
-                    select(func.count())
-                    .select_from(models.DataKey)
-                    .where(
-                        models.DataKey.kek_id == args.key_id,
-                        models.DataKey.wrapped_key.is_not(None),
-                    )
+                in_use = sum(
+                    kek_usage(session, table).get(args.key_id, 0) for table in key_tables().values()
                 )
             else:
                 in_use = session.scalar(

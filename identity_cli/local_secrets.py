@@ -45,8 +45,8 @@ def ensure_local_org(data_dir: Path, database_url: str, pepper: str) -> str:
     """Create the local organisation and an internal-scope key on first run.
 
     Returns a line to print (with the key only the first time)."""
-    from identity_store import models
     from identity_store.db import Database
+    from services.kyc_tier import models
     from services.kyc_tier.partners import PartnerDirectory, create_org
 
     key_file = data_dir / "secrets" / "local-api-key"

@@ -202,7 +202,7 @@ def _stop_all(children: list[Child]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from identity_cli.local_secrets import ensure_local_org
-    from identity_store import migrate
+    from identity_cli.schema import migrate_all
 
     env = mesh_environment(args, os.environ)
     problems = _settings_problems(env)
@@ -223,7 +223,7 @@ def run(args: argparse.Namespace) -> int:
         return 1
 
     url = database_url(args)
-    migrate.upgrade(url)
+    migrate_all(url)
     api_key_note = ensure_local_org(data_dir(args), url, env["KYC_TIER_API_KEY_PEPPER"])
 
     logs = data_dir(args) / "logs"

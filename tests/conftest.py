@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from identity_store import migrate
+from identity_cli.schema import migrate_all
 from identity_store.scratch import reachable, scratch_schema
 from tests.support import IN_CI, POSTGRES_URL
 
@@ -46,22 +46,22 @@ def postgres_schema_url() -> Iterator[str]:
         if IN_CI:
             pytest.fail(f"PostgreSQL is not reachable at {POSTGRES_URL}: {problem}")
         pytest.skip(f"PostgreSQL is not reachable: {problem}")
-    with scratch_schema(POSTGRES_URL, migrated=False) as url:
+    with scratch_schema(POSTGRES_URL) as url:
         yield url
 
 
 @pytest.fixture
 def postgres_url(postgres_schema_url: str) -> str:
-    """A PostgreSQL schema migrated to head."""
-    migrate.upgrade(postgres_schema_url)
+    """A PostgreSQL schema with every service's tables migrated to head."""
+    migrate_all(postgres_schema_url)
     return postgres_schema_url
 
 
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
-    """An embedded SQLite database migrated to head."""
+    """An embedded SQLite database with every service's tables migrated to head."""
     url = f"sqlite:///{tmp_path / 'identity.db'}"
-    migrate.upgrade(url)
+    migrate_all(url)
     return url
 
 

@@ -35,16 +35,16 @@ async def run(requests: int) -> None:
     import httpx
 
     from gateway.server import start
+    from identity_cli.schema import migrate_all
     from identity_platform_api.kyc_tier.v1 import api_keys_pb2, api_keys_pb2_grpc
     from identity_runtime import logs, mesh
-    from identity_store import migrate
     from tests.gateway_support import create_org_and_key, gateway_settings, kyc_tier_env, spec_of
     from tests.support import start_service
 
     logs.configure("bench", "WARNING", "console")
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{Path(tmp) / 'identity.db'}"
-        migrate.upgrade(url)
+        migrate_all(url)
         org_id, api_key_id, secret = create_org_and_key(url, "Bench Org", ("internal",))
         kyc_tier = await start_service(
             spec_of(mesh.KYC_TIER), {**kyc_tier_env(url), "KYC_TIER_LOG_LEVEL": "WARNING"}

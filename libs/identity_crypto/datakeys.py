@@ -1,8 +1,11 @@
 """Per-customer data keys: created, unwrapped (with a short-lived cache),
 crypto-shredded, and re-wrapped under a new key-encryption key.
 
-A data key is 32 random bytes, stored only wrapped by a KEK (`data_keys`
+A data key is 32 random bytes, stored only wrapped by a KEK (a data-key
 row: `wrapped_key`, `kek_id`). Records sealed under it store its `key_id`.
+Each owner of sealed data keeps its keys in a table of its own, mapped with
+`DataKeyColumns` (kyc-tier's and matching's are distinct tables); a
+`DataKeyStore` works on the table its owner gives it.
 
 Crypto-shredding sets `wrapped_key` to NULL and `destroyed_at`: with the only
 wrapped copy gone, nothing the key sealed can be opened again, including
@@ -24,15 +27,15 @@ from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import LargeBinary, String, func, select
+from sqlalchemy.orm import InstrumentedAttribute, Mapped, Session, mapped_column
 
 from identity_crypto.envelope import associated_data
 from identity_crypto.errors import KeyDestroyed
 from identity_crypto.kms import KeyEncryptionService
-from identity_store import models
+from identity_store.declarative import ID
 from identity_store.types import utcnow
 
 DATA_KEY_BYTES = 32
@@ -43,8 +46,34 @@ def new_key_id() -> str:
     return f"dk_{uuid.uuid4().hex}"
 
 
+class DataKeyColumns:
+    """The columns of a data-key table. An owner maps its own table with it:
+
+        class DataKey(DataKeyColumns, Base):
+            __tablename__ = "matching_data_keys"
+
+    Destroying `wrapped_key` crypto-shreds everything sealed under the key.
+    """
+
+    key_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    org_id: Mapped[str] = mapped_column(ID)
+    # NULL for an organisation-level key.
+    customer_id: Mapped[str | None] = mapped_column(ID)
+    # "template", "bundle", "pii".
+    purpose: Mapped[str] = mapped_column(String(16))
+    wrapped_key: Mapped[bytes | None] = mapped_column(LargeBinary)
+    kek_id: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    rewrapped_at: Mapped[datetime | None] = mapped_column()
+    destroyed_at: Mapped[datetime | None] = mapped_column()
+
+
+# A mapped subclass of DataKeyColumns (the owner's table).
+KeyTable = type[DataKeyColumns]
+
+
 class KeyRow(Protocol):
-    """What unwrapping needs of a data_keys row (an ORM row or a plain view)."""
+    """What unwrapping needs of a data-key row (an ORM row or a plain view)."""
 
     key_id: str
     org_id: str
@@ -56,7 +85,7 @@ class KeyRow(Protocol):
 
 
 class KeyView(NamedTuple):
-    """A data_keys row read as plain columns (bulk reads skip the ORM)."""
+    """A data-key row read as plain columns (bulk reads skip the ORM)."""
 
     key_id: str
     org_id: str
@@ -67,15 +96,9 @@ class KeyView(NamedTuple):
     destroyed_at: datetime | None
 
 
-KEY_COLUMNS = (
-    models.DataKey.key_id,
-    models.DataKey.org_id,
-    models.DataKey.customer_id,
-    models.DataKey.purpose,
-    models.DataKey.kek_id,
-    models.DataKey.wrapped_key,
-    models.DataKey.destroyed_at,
-)
+def key_columns(table: KeyTable) -> tuple[InstrumentedAttribute[Any], ...]:
+    """The table's columns in KeyView order (for bulk reads that join the keys)."""
+    return tuple(getattr(table, name) for name in KeyView._fields)
 
 
 def wrap_context(row: KeyRow) -> bytes:
@@ -135,10 +158,17 @@ class _KeyCache:
 
 
 class DataKeyStore:
+    """The data keys of one owner's table."""
+
     def __init__(
-        self, kms: KeyEncryptionService, cache_size: int = 10_000, cache_ttl_seconds: float = 300.0
+        self,
+        kms: KeyEncryptionService,
+        table: KeyTable,
+        cache_size: int = 10_000,
+        cache_ttl_seconds: float = 300.0,
     ):
         self.kms = kms
+        self.table = table
         self._cache = _KeyCache(cache_size, cache_ttl_seconds)
 
     # --- reading ---------------------------------------------------------------
@@ -159,16 +189,17 @@ class DataKeyStore:
 
     def customer_keys(
         self, session: Session, org_id: str, customer_id: str, purpose: str
-    ) -> list[models.DataKey]:
+    ) -> list[DataKeyColumns]:
+        table = self.table
         return list(
             session.scalars(
-                select(models.DataKey)
+                select(table)
                 .where(
-                    models.DataKey.org_id == org_id,
-                    models.DataKey.customer_id == customer_id,
-                    models.DataKey.purpose == purpose,
+                    table.org_id == org_id,
+                    table.customer_id == customer_id,
+                    table.purpose == purpose,
                 )
-                .order_by(models.DataKey.created_at, models.DataKey.key_id)
+                .order_by(table.created_at, table.key_id)
             )
         )
 
@@ -191,7 +222,7 @@ class DataKeyStore:
             row = rows[0]
             return DataKey(row.key_id, row.kek_id, self.open_key(row))
         material = os.urandom(DATA_KEY_BYTES)
-        row = models.DataKey(
+        row = self.table(  # type: ignore[call-arg]
             key_id=new_key_id(), org_id=org_id, customer_id=customer_id, purpose=purpose, kek_id=""
         )
         row.kek_id, row.wrapped_key = self.kms.wrap(material, wrap_context(row))
@@ -232,7 +263,7 @@ class DataKeyStore:
                 destroyed += 1
             if not rows:
                 session.add(
-                    models.DataKey(
+                    self.table(  # type: ignore[call-arg]
                         key_id=new_key_id(),
                         org_id=org_id,
                         customer_id=customer_id,
@@ -261,12 +292,12 @@ class RotationReport:
     remaining: dict[str, int] = field(default_factory=dict)
 
 
-def kek_usage(session: Session) -> dict[str, int]:
-    """Live (not destroyed) data keys per KEK id."""
+def kek_usage(session: Session, table: KeyTable) -> dict[str, int]:
+    """Live (not destroyed) data keys of one table per KEK id."""
     rows = session.execute(
-        select(models.DataKey.kek_id, func.count())
-        .where(models.DataKey.wrapped_key.is_not(None))
-        .group_by(models.DataKey.kek_id)
+        select(table.kek_id, func.count())
+        .where(table.wrapped_key.is_not(None))
+        .group_by(table.kek_id)
     )
     return {kek_id: count for kek_id, count in rows}
 
@@ -274,10 +305,11 @@ def kek_usage(session: Session) -> dict[str, int]:
 def rewrap_data_keys(
     transaction: Callable[[], AbstractContextManager[Session]],
     kms: KeyEncryptionService,
+    table: KeyTable,
     batch_size: int = 500,
     progress: Callable[[RotationReport], None] | None = None,
 ) -> RotationReport:
-    """Re-wrap every live data key under the KMS's primary KEK.
+    """Re-wrap every live data key of `table` under the KMS's primary KEK.
 
     Runs in short transactions of `batch_size` keys, so services keep
     working throughout: a reader always finds a consistent (kek_id,
@@ -296,12 +328,12 @@ def rewrap_data_keys(
         with transaction() as session:
             rows = list(
                 session.scalars(
-                    select(models.DataKey)
+                    select(table)
                     .where(
-                        models.DataKey.kek_id.in_(rewrappable),
-                        models.DataKey.wrapped_key.is_not(None),
+                        table.kek_id.in_(rewrappable),
+                        table.wrapped_key.is_not(None),
                     )
-                    .order_by(models.DataKey.key_id)
+                    .order_by(table.key_id)
                     .limit(batch_size)
                     .with_for_update(skip_locked=True)
                 )
@@ -318,5 +350,5 @@ def rewrap_data_keys(
         if progress is not None:
             progress(report)
     with transaction() as session:
-        report.remaining = {k: n for k, n in kek_usage(session).items() if k != primary}
+        report.remaining = {k: n for k, n in kek_usage(session, table).items() if k != primary}
     return report

@@ -17,6 +17,10 @@ REQUEST_ID_KEY = "x-request-id"
 ORG_KEY = "x-identity-org"
 ACTOR_KEY = "x-identity-actor"
 SCOPES_KEY = "x-identity-scopes"
+# Organisation ids are what kyc-tier issues ("org_..."): at most 40 letters,
+# digits, '_' or '-'. Services that keep no organisation records store the
+# id the call carries, so its shape is checked here.
+ORG_ID_MAX = 40
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,15 @@ def require_org() -> str:
     if not org:
         raise Unauthenticated(
             "the call carries no organisation (x-identity-org metadata)", "TENANT_MISSING"
+        )
+    if (
+        len(org) > ORG_ID_MAX
+        or not org.isascii()
+        or not org.replace("_", "").replace("-", "").isalnum()
+    ):
+        raise Unauthenticated(
+            "the call's organisation (x-identity-org metadata) is not an organisation id",
+            "TENANT_MISSING",
         )
     return org
 

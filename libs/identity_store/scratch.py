@@ -8,12 +8,11 @@ points at it, and dropped afterwards.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import sqlalchemy as sa
 
-from identity_store import migrate
 from identity_store.db import normalise_url
 
 
@@ -30,8 +29,11 @@ def reachable(base_url: str) -> str | None:
 
 
 @contextmanager
-def scratch_schema(base_url: str, prefix: str = "t", migrated: bool = True) -> Iterator[str]:
-    """A URL for a fresh schema (migrated to head unless told otherwise)."""
+def scratch_schema(
+    base_url: str, prefix: str = "t", prepare: Callable[[str], object] | None = None
+) -> Iterator[str]:
+    """A URL for a fresh, empty schema; `prepare(url)` runs first when given
+    (e.g. the caller's migrations)."""
     schema = f"{prefix}_{uuid.uuid4().hex[:10]}".lower()
     admin = sa.create_engine(normalise_url(base_url), isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
@@ -39,8 +41,8 @@ def scratch_schema(base_url: str, prefix: str = "t", migrated: bool = True) -> I
     separator = "&" if "?" in base_url else "?"
     url = f"{normalise_url(base_url)}{separator}options=-csearch_path%3D{schema}"
     try:
-        if migrated:
-            migrate.upgrade(url)
+        if prepare is not None:
+            prepare(url)
         yield url
     finally:
         with admin.connect() as connection:

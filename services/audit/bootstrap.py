@@ -3,18 +3,35 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import event
 
-from identity_crypto.keyring import load_keyring
+from identity_crypto.keyring import Keyring, load_keyring
 from identity_runtime.server import Core
 from identity_store.db import Database
+from identity_store.migrate import is_at_head
+from identity_store.types import utcnow
 from services.audit.appender import GroupCommitAppender
 from services.audit.log import AuditLog
+from services.audit.migrations import HISTORY
 from services.audit.settings import AuditSettings
 from services.audit.trail import AuditTrail
+
+
+@dataclass(frozen=True)
+class AuditOverrides:
+    """Ports to use instead of the ones built from settings (None = build the real one)."""
+
+    # The database holding audit's tables (migrated to head).
+    database: Database | None = None
+    # The chain's HMAC keys (the primary signs new entries).
+    keyring: Keyring | None = None
+    # The time entries are recorded at.
+    clock: Callable[[], datetime] | None = None
 
 
 @dataclass
@@ -42,17 +59,18 @@ def open_database(url: str, pool_size: int = 5) -> Database:
     return database
 
 
-async def build(settings: AuditSettings) -> AuditCore:
-    from identity_store.migrate import is_at_head
-
-    keyring = load_keyring(settings.hmac_keyring_file, settings.hmac_keyring, "audit HMAC keyring")
-    database = open_database(settings.database_url, settings.database_pool_size)
-    if not await asyncio.to_thread(is_at_head, database.url):
+async def build(settings: AuditSettings, *, overrides: AuditOverrides | None = None) -> AuditCore:
+    chosen = overrides or AuditOverrides()
+    keyring = chosen.keyring or load_keyring(
+        settings.hmac_keyring_file, settings.hmac_keyring, "audit HMAC keyring"
+    )
+    database = chosen.database or open_database(settings.database_url, settings.database_pool_size)
+    if not await asyncio.to_thread(is_at_head, database.url, HISTORY):
         database.dispose()
         raise RuntimeError(
-            "audit: the database schema is not at head; run `identity migrate` first"
+            "audit: its tables are not at the head of its migrations; run `identity migrate` first"
         )
-    audit_log = AuditLog(keyring)
+    audit_log = AuditLog(keyring, clock=chosen.clock or utcnow)
     appender = GroupCommitAppender(database, audit_log, settings.max_batch)
     appender.start()
     return AuditCore(database=database, trail=AuditTrail(database, audit_log, appender))

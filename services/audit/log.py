@@ -35,8 +35,8 @@ from sqlalchemy.orm import Session
 
 from identity_crypto.keyring import Keyring
 from identity_runtime.errors import invalid_field
-from identity_store import models
 from identity_store.types import utcnow
+from services.audit import models
 from services.audit.chain import (
     CHECKPOINT_INVALID,
     ENTRY_MISSING,
@@ -167,7 +167,7 @@ class AuditLog:
         """Lock the chain head row for this transaction; (last sequence, last MAC)."""
         head = session.execute(_LOCK_HEAD).first()
         if head is None:
-            # Only before migration 0004 seeded it, or if someone removed it.
+            # Only if someone removed it (audit's baseline migration seeds it).
             insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
             session.execute(
                 insert(models.AuditChainHead)

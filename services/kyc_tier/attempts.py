@@ -8,8 +8,7 @@ from datetime import datetime
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
-from identity_store import models
-from services.kyc_tier import records
+from services.kyc_tier import models, records
 from services.kyc_tier.customers import decode_page_token, encode_page_token, page_size
 from services.kyc_tier.ports import Reason
 

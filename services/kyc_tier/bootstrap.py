@@ -11,9 +11,10 @@ from identity_crypto.kms import LocalKms
 from identity_runtime.clients import ClientFactory, ClientOptions
 from identity_runtime.server import Core
 from identity_store.db import Database
-from services.kyc_tier import adapters
+from services.kyc_tier import adapters, models
 from services.kyc_tier.customers import Customers
 from services.kyc_tier.flows import Flows
+from services.kyc_tier.migrations import HISTORY
 from services.kyc_tier.outbox import OutboxRelay
 from services.kyc_tier.partners import PartnerDirectory
 from services.kyc_tier.pii import PiiVault
@@ -32,7 +33,7 @@ class KycTierCore(Core):
     async def ready(self) -> tuple[bool, str]:
         from identity_store.migrate import is_at_head
 
-        at_head = await asyncio.to_thread(is_at_head, self.database.url)
+        at_head = await asyncio.to_thread(is_at_head, self.database.url, HISTORY)
         return (
             (True, "database at head")
             if at_head
@@ -62,7 +63,7 @@ async def build(settings: KycTierSettings) -> KycTierCore:
     )
     kms = LocalKms(load_keyring(settings.kek_keyring_file, settings.kek_keyring, "KEK keyring"))
     vault = PiiVault(
-        DataKeyStore(kms, settings.key_cache_size, settings.key_cache_ttl_seconds),
+        DataKeyStore(kms, models.DataKey, settings.key_cache_size, settings.key_cache_ttl_seconds),
         settings.pii_index_key,
     )
     relay = OutboxRelay(

@@ -9,9 +9,8 @@ from sqlalchemy.orm import Session
 
 from identity_capture.digest import bundle_sha256
 from identity_runtime.errors import invalid_field
-from identity_store import models
 from identity_store.types import utcnow
-from services.kyc_tier import records
+from services.kyc_tier import models, records
 from services.kyc_tier.pii import PiiVault
 from services.kyc_tier.ports import Attestation
 

@@ -14,9 +14,8 @@ from sqlalchemy.orm import Session
 
 from identity_ktp.nik import RULE_MESSAGES, validate_nik
 from identity_runtime.errors import AlreadyExists, InvalidArgument, invalid_field
-from identity_store import models
 from identity_store.types import utcnow
-from services.kyc_tier import outbox, records, tiers
+from services.kyc_tier import models, outbox, records, tiers
 from services.kyc_tier.pii import PiiVault
 from services.kyc_tier.ports import Reason
 

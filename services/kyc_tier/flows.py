@@ -31,10 +31,9 @@ from identity_runtime.errors import (
     PermissionDenied,
     invalid_field,
 )
-from identity_store import models
 from identity_store.db import Database
 from identity_store.types import utcnow
-from services.kyc_tier import bundles, customers, outbox, records, signing, tiers
+from services.kyc_tier import bundles, customers, models, outbox, records, signing, tiers
 from services.kyc_tier.bundles import BundleInput
 from services.kyc_tier.outbox import OutboxRelay
 from services.kyc_tier.pii import PiiVault

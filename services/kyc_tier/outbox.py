@@ -24,9 +24,9 @@ from sqlalchemy.orm import Session
 from identity_runtime import context
 from identity_runtime.errors import DomainError
 from identity_runtime.logs import get_logger
-from identity_store import models
 from identity_store.db import Database
 from identity_store.types import utcnow
+from services.kyc_tier import models
 
 log = get_logger("identity.kyc_tier.outbox")
 

@@ -17,8 +17,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from identity_runtime.errors import Unauthenticated, invalid_field
-from identity_store import models
 from identity_store.types import utcnow
+from services.kyc_tier import models
 from services.kyc_tier.records import new_id
 
 KEY_PREFIX = "idk_"

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from identity_crypto import envelope
 from identity_crypto.datakeys import DataKeyStore
-from identity_store import models
+from services.kyc_tier import models
 
 PII_PURPOSE = "pii"
 BUNDLE_PURPOSE = "bundle"

@@ -19,9 +19,8 @@ from sqlalchemy.orm import Session
 
 from identity_runtime import context
 from identity_runtime.errors import FailedPrecondition, NotFound, invalid_field
-from identity_store import models
 from identity_store.types import utcnow
-from services.kyc_tier import tiers
+from services.kyc_tier import models, tiers
 from services.kyc_tier.ports import Reason
 
 # Capture bundles dedupe on their nonce for this long.

@@ -3,14 +3,30 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from identity_inference import pack
 from identity_inference.pad import PadScorer
 from identity_runtime.server import Core
 from identity_store.db import Database
+from identity_store.migrate import is_at_head
 from services.liveness.checks import ChallengePolicy, Liveness
+from services.liveness.migrations import HISTORY
 from services.liveness.settings import LivenessSettings
+
+
+@dataclass(frozen=True)
+class LivenessOverrides:
+    """Ports to use instead of the ones built from settings (None = build the real one)."""
+
+    # The database holding liveness's tables (migrated to head).
+    database: Database | None = None
+    # The PAD models (the real one may itself be absent: challenge-only).
+    pad: PadScorer | None = None
+    # The time challenges, nonces and capture times are judged by.
+    clock: Callable[[], datetime] | None = None
 
 
 @dataclass
@@ -20,11 +36,12 @@ class LivenessCore(Core):
     liveness: Liveness
 
     async def ready(self) -> tuple[bool, str]:
-        from identity_store.migrate import is_at_head
-
-        at_head = await asyncio.to_thread(is_at_head, self.liveness.database.url)
+        at_head = await asyncio.to_thread(is_at_head, self.liveness.database.url, HISTORY)
         if not at_head:
-            return False, "database schema is not at head: run `identity migrate`"
+            return (
+                False,
+                "liveness's tables are not at the head of its migrations: run `identity migrate`",
+            )
         pad = self.liveness.pad
         if pad is None:
             return (
@@ -63,7 +80,13 @@ def policy(settings: LivenessSettings) -> ChallengePolicy:
     )
 
 
-async def build(settings: LivenessSettings) -> LivenessCore:
-    pad = await asyncio.to_thread(build_pad, settings)
-    database = Database(settings.database_url, settings.database_pool_size)
-    return LivenessCore(liveness=Liveness(database=database, pad=pad, policy=policy(settings)))
+async def build(
+    settings: LivenessSettings, *, overrides: LivenessOverrides | None = None
+) -> LivenessCore:
+    chosen = overrides or LivenessOverrides()
+    pad = chosen.pad or await asyncio.to_thread(build_pad, settings)
+    database = chosen.database or Database(settings.database_url, settings.database_pool_size)
+    liveness = Liveness(database=database, pad=pad, policy=policy(settings))
+    if chosen.clock is not None:
+        liveness.clock = chosen.clock
+    return LivenessCore(liveness=liveness)

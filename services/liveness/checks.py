@@ -13,6 +13,9 @@ database lock is never held while models run:
 
 A biometric failure (PAD, flash) is not an error: it is a decision with
 reasons, and it still consumes the challenge and the nonce.
+
+The organisation is the one the call carries: liveness keeps no
+organisation records (kyc-tier owns them) and reads no other service's tables.
 """
 
 from __future__ import annotations
@@ -36,12 +39,11 @@ from identity_runtime.errors import (
     InvalidArgument,
     NotFound,
     PermissionDenied,
-    Unauthenticated,
     invalid_field,
 )
 from identity_store.db import Database
-from identity_store.models import Challenge, Device, Org, UsedNonce
 from services.liveness import flash
+from services.liveness.models import Challenge, Device, UsedNonce
 
 PURPOSES = ("ktp_capture", "face_liveness", "step_up")
 CARD_PURPOSE = "ktp_capture"
@@ -138,11 +140,6 @@ class Liveness:
     def decision_basis(self) -> str:
         return BASIS_PAD if self.pad is not None else BASIS_CHALLENGE_ONLY
 
-    @staticmethod
-    def _require_org(session: Session, org_id: str) -> None:
-        if session.get(Org, org_id) is None:
-            raise Unauthenticated("the organisation is unknown", "TENANT_MISSING")
-
     # --- IssueChallenge ------------------------------------------------------
 
     async def issue_challenge(self, org_id: str, customer_id: str, purpose: str) -> IssuedChallenge:
@@ -161,7 +158,6 @@ class Liveness:
         )
 
         def store(session: Session) -> None:
-            self._require_org(session, org_id)
             session.add(
                 Challenge(
                     challenge_id=issued.challenge_id,
@@ -202,7 +198,6 @@ class Liveness:
         key_fingerprint = signatures.fingerprint(der)
 
         def store(session: Session) -> tuple[DeviceRecord, bool]:
-            self._require_org(session, org_id)
             existing = session.scalars(
                 sa.select(Device).where(Device.org_id == org_id, Device.device_id == device_id)
             ).first()

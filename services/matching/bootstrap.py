@@ -13,12 +13,27 @@ from identity_crypto.keyring import load_keyring
 from identity_crypto.kms import KeyEncryptionService, LocalKms
 from identity_runtime.server import Core
 from identity_store.db import Database
+from identity_store.migrate import is_at_head
+from services.matching import models
 from services.matching.calibration import load_calibrations
 from services.matching.contract import EmbeddingContract, resolve_profile
 from services.matching.engine import MatchingEngine
 from services.matching.enrollments import EnrollmentStore
 from services.matching.gallery import Gallery
+from services.matching.migrations import HISTORY
 from services.matching.settings import MatchingSettings
+
+
+@dataclass(frozen=True)
+class MatchingOverrides:
+    """Ports to use instead of the ones built from settings (None = build the real one)."""
+
+    # The database holding matching's tables (migrated to head).
+    database: Database | None = None
+    # Wraps and unwraps the template data keys (a cloud KMS or HSM in production).
+    kms: KeyEncryptionService | None = None
+    # The in-memory 1:N index.
+    gallery: Gallery | None = None
 
 
 @dataclass
@@ -41,32 +56,42 @@ def build_kms(settings: MatchingSettings) -> KeyEncryptionService:
     return LocalKms(load_keyring(settings.kek_keyring_file, settings.kek_keyring, "KEK keyring"))
 
 
-async def build(settings: MatchingSettings) -> MatchingCore:
-    from identity_store.migrate import is_at_head
+def build_gallery(settings: MatchingSettings) -> Gallery:
+    return Gallery(
+        settings.dimension, settings.index_kind, settings.ivf_min_gallery_size, settings.ivf_nprobe
+    )
 
-    database = Database(settings.database_url, settings.database_pool_size)
-    if not await asyncio.to_thread(is_at_head, database.url):
+
+async def build(
+    settings: MatchingSettings, *, overrides: MatchingOverrides | None = None
+) -> MatchingCore:
+    chosen = overrides or MatchingOverrides()
+    database = chosen.database or Database(settings.database_url, settings.database_pool_size)
+    if not await asyncio.to_thread(is_at_head, database.url, HISTORY):
         database.dispose()
         raise RuntimeError(
-            "matching: the database schema is not at head; run `identity migrate` first"
+            "matching: its tables are not at the head of its migrations; "
+            "run `identity migrate` first"
         )
     faiss.omp_set_num_threads(settings.search_threads)
     contract = EmbeddingContract(settings.model_id, settings.model_version, settings.dimension)
     profile = resolve_profile(
-        contract, settings.default_threshold, load_calibrations(settings.calibration_dir)
+        contract,
+        settings.default_threshold,
+        load_calibrations(settings.calibration_dir),
+        settings.min_threshold,
+        settings.max_threshold,
     )
     keys = DataKeyStore(
-        build_kms(settings), settings.key_cache_size, settings.key_cache_ttl_seconds
+        chosen.kms or build_kms(settings),
+        models.DataKey,
+        settings.key_cache_size,
+        settings.key_cache_ttl_seconds,
     )
     engine = MatchingEngine(
         database=database,
         store=EnrollmentStore(keys, contract, settings.template_format),
-        gallery=Gallery(
-            settings.dimension,
-            settings.index_kind,
-            settings.ivf_min_gallery_size,
-            settings.ivf_nprobe,
-        ),
+        gallery=chosen.gallery or build_gallery(settings),
         profile=profile,
     )
     # The gallery is complete before the service reports SERVING.

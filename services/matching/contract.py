@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -17,6 +18,9 @@ RETIRE_REASONS = ("erasure", "superseded", "review")
 # Built-in default thresholds for models without a calibration (the model
 # manifest's figure; the operator brings qe-face-v3).
 BUILTIN_THRESHOLDS = {"qe-face-v3": 0.45}
+# Without a configured floor, an organisation may lower its threshold this far
+# below the deployment's default (a lower one lets far more impostors match).
+DEFAULT_THRESHOLD_MARGIN = 0.1
 ID_MAX = 40
 
 
@@ -36,11 +40,33 @@ class EmbeddingContract:
 
 @dataclass(frozen=True)
 class ModelProfile:
-    """What the deployment matches with: its contract, default threshold and calibration."""
+    """What the deployment matches with: its contract, default threshold,
+    the range of thresholds a request may ask for, and its calibration."""
 
     contract: EmbeddingContract
     default_threshold: float
     calibration: Calibration | None
+    min_threshold: float = -1.0
+    max_threshold: float = 1.0
+
+    def threshold(self, requested: float | None) -> float:
+        """The organisation's threshold from the request, else the default.
+
+        Matching keeps no organisation records; the caller (kyc-tier, which
+        owns them) sends the organisation's threshold, bounded here so that
+        no request can make impostors match freely.
+        """
+        if requested is None:
+            return self.default_threshold
+        if not math.isfinite(requested) or not (
+            # float32 on the wire: compare at its precision.
+            self.min_threshold - 1e-6 <= requested <= self.max_threshold + 1e-6
+        ):
+            raise invalid_field(
+                "threshold",
+                f"must be between {self.min_threshold:g} and {self.max_threshold:g}",
+            )
+        return float(requested)
 
     def false_match_rate(self, score: float) -> float:
         """Estimated impostor probability of scoring >= score; -1 without a calibration."""
@@ -55,6 +81,8 @@ def resolve_profile(
     contract: EmbeddingContract,
     configured_threshold: float | None,
     calibrations: dict[str, Calibration],
+    min_threshold: float | None = None,
+    max_threshold: float = 1.0,
 ) -> ModelProfile:
     calibration = calibrations.get(contract.model_id)
     if configured_threshold is not None:
@@ -68,7 +96,19 @@ def resolve_profile(
             f"no threshold for model {contract.model_id!r}: set MATCHING_DEFAULT_THRESHOLD "
             "or provide a calibration file in MATCHING_CALIBRATION_DIR"
         )
-    return ModelProfile(contract=contract, default_threshold=threshold, calibration=calibration)
+    lowest = threshold - DEFAULT_THRESHOLD_MARGIN if min_threshold is None else min_threshold
+    if not lowest <= threshold <= max_threshold:
+        raise ValueError(
+            f"the default threshold {threshold:g} is outside the accepted range "
+            f"[{lowest:g}, {max_threshold:g}] (MATCHING_MIN_THRESHOLD, MATCHING_MAX_THRESHOLD)"
+        )
+    return ModelProfile(
+        contract=contract,
+        default_threshold=threshold,
+        calibration=calibration,
+        min_threshold=round(lowest, 6),
+        max_threshold=max_threshold,
+    )
 
 
 def contract_mismatch(

@@ -93,9 +93,6 @@ class MatchingEngine:
     def contract(self) -> EmbeddingContract:
         return self.profile.contract
 
-    def _threshold(self, configured: float | None) -> float:
-        return self.profile.default_threshold if configured is None else float(configured)
-
     # --- 1:1 -------------------------------------------------------------------
 
     async def verify(
@@ -104,30 +101,31 @@ class MatchingEngine:
         probe: EmbeddingInput,
         customer_id: str | None,
         reference: EmbeddingInput | None,
+        threshold: float | None = None,
     ) -> VerifyResult:
+        """`threshold` is the organisation's (None = the deployment's default)."""
         probe_vector = validate_embedding("probe", probe.contract, probe.values, self.contract)
+        applied = self.profile.threshold(threshold)
         if customer_id is None and reference is None:
             raise invalid_field("reference", "give customer_id or reference_embedding")
         if reference is not None:
             reference_vector = validate_embedding(
                 "reference_embedding", reference.contract, reference.values, self.contract
             )
-            configured = await self.database.run(lambda s: self.store.org_threshold(s, org_id))
             enrollment_id, source = "", ""
         else:
             validate_id("customer_id", customer_id or "")
 
-            configured, found = await self.database.run(
+            found = await self.database.run(
                 lambda s: self.store.active_reference(s, org_id, customer_id or "")
             )
             reference_vector = found.vector
             enrollment_id, source = found.record.enrollment_id, found.record.source
         score = float(np.clip(probe_vector @ reference_vector, -1.0, 1.0))
-        threshold = self._threshold(configured)
         return VerifyResult(
             score=score,
-            threshold=threshold,
-            match=score >= threshold,
+            threshold=applied,
+            match=score >= applied,
             estimated_false_match_rate=self.profile.false_match_rate(score),
             calibration_id=self.profile.calibration_id,
             enrollment_id=enrollment_id,
@@ -143,16 +141,21 @@ class MatchingEngine:
         top_k: int,
         min_score: float,
         exclude_customer_id: str,
+        threshold: float | None = None,
     ) -> SearchResult:
+        """Hits at or above `min_score`, or (min_score 0) the organisation's
+        `threshold` (None = the deployment's default)."""
         vector = validate_embedding("probe", probe.contract, probe.values, self.contract)
+        applied = self.profile.threshold(threshold)
         if top_k < 0 or top_k > MAX_TOP_K:
             raise invalid_field("top_k", f"must be between 0 and {MAX_TOP_K}")
         if not -1.0 <= min_score <= 1.0 or not np.isfinite(min_score):
             raise invalid_field("min_score", "must be a cosine in [-1, 1]")
         if exclude_customer_id:
             validate_id("exclude_customer_id", exclude_customer_id)
+        floor = applied if min_score == 0.0 else min_score
         return await self._search(
-            org_id, vector, top_k or DEFAULT_TOP_K, min_score, exclude_customer_id
+            org_id, vector, top_k or DEFAULT_TOP_K, floor, exclude_customer_id
         )
 
     async def _search(
@@ -160,7 +163,7 @@ class MatchingEngine:
         org_id: str,
         vector: np.ndarray,
         top_k: int,
-        min_score: float,
+        floor: float,
         exclude_customer_id: str,
     ) -> SearchResult:
         # Over-fetch: the excluded customer and references retired on another
@@ -169,14 +172,9 @@ class MatchingEngine:
         raw, kind, size = await asyncio.to_thread(self.gallery.search, org_id, vector, fetch)
         candidates = [h for h in raw if h.customer_id != exclude_customer_id]
 
-        def confirm(session):  # type: ignore[no-untyped-def]
-            return (
-                self.store.org_threshold(session, org_id),
-                self.store.live_enrollments(session, org_id, [h.enrollment_id for h in candidates]),
-            )
-
-        configured, live = await self.database.run(confirm)
-        floor = self._threshold(configured) if min_score == 0.0 else min_score
+        live = await self.database.run(
+            lambda s: self.store.live_enrollments(s, org_id, [h.enrollment_id for h in candidates])
+        )
         hits = [h for h in candidates if h.enrollment_id in live and h.score >= floor][:top_k]
         return SearchResult(hits=hits, index_kind=kind, gallery_size=size)
 
@@ -190,8 +188,12 @@ class MatchingEngine:
         source: str,
         verification_id: str,
         search_duplicates: bool,
+        threshold: float | None = None,
     ) -> EnrollOutcome:
+        """Duplicates are other customers at or above the organisation's
+        `threshold` (None = the deployment's default)."""
         validate_id("customer_id", customer_id)
+        applied = self.profile.threshold(threshold)
         if source not in SOURCE_PRIORITY:
             raise invalid_field("source", f"must be one of {', '.join(SOURCE_PRIORITY)}")
         if verification_id:
@@ -201,7 +203,9 @@ class MatchingEngine:
         )
         duplicates: list[Hit] = []
         if search_duplicates:
-            duplicates = (await self._search(org_id, vector, DEFAULT_TOP_K, 0.0, customer_id)).hits
+            duplicates = (
+                await self._search(org_id, vector, DEFAULT_TOP_K, applied, customer_id)
+            ).hits
         result = await self.database.run(
             lambda s: self.store.enroll(s, org_id, customer_id, source, verification_id, vector)
         )

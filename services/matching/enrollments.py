@@ -21,15 +21,16 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from identity_crypto import envelope, templates
-from identity_crypto.datakeys import KEY_COLUMNS, DataKeyStore, KeyRow, KeyView
+from identity_crypto.datakeys import DataKeyStore, KeyRow, KeyView, key_columns
 from identity_crypto.errors import KeyDestroyed, SealedDataUnreadable
-from identity_runtime.errors import DataLoss, FailedPrecondition, Unauthenticated
-from identity_store import models
+from identity_runtime.errors import DataLoss, FailedPrecondition
 from identity_store.types import utcnow
+from services.matching import models
 from services.matching.contract import SOURCE_PRIORITY, EmbeddingContract, contract_mismatch
 from services.matching.gallery import GalleryEntry
 
 TEMPLATE_PURPOSE = "template"
+KEY_COLUMNS = key_columns(models.DataKey)
 
 
 @dataclass(frozen=True)
@@ -85,11 +86,6 @@ def _aad(row: models.Enrollment) -> bytes:
 
 def _active_reference_statement() -> Select:
     enrollment = models.Enrollment
-    threshold = (
-        select(models.Org.match_threshold)
-        .where(models.Org.org_id == bindparam("org_id"))
-        .scalar_subquery()
-    )
     return (
         select(
             enrollment.enrollment_id,
@@ -105,7 +101,6 @@ def _active_reference_statement() -> Select:
             enrollment.verification_id,
             enrollment.created_at,
             enrollment.retired_at,
-            threshold.label("org_threshold"),
             *(column.label(f"key_{column.key}") for column in KEY_COLUMNS),
         )
         .join(models.DataKey, models.DataKey.key_id == enrollment.data_key_id)
@@ -139,10 +134,6 @@ class EnrollmentStore:
         )
         if head is not None:
             return head
-        if session.get(models.Org, org_id) is None:
-            raise Unauthenticated(
-                "the organisation in the call is not registered", "TENANT_MISSING"
-            )
         # The organisation's first write: create its head, tolerating a racing replica.
         insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
         session.execute(
@@ -271,13 +262,8 @@ class EnrollmentStore:
 
     # --- reads -------------------------------------------------------------------
 
-    def org_threshold(self, session: Session, org_id: str) -> float | None:
-        return session.scalar(select(models.Org.match_threshold).where(models.Org.org_id == org_id))
-
-    def active_reference(
-        self, session: Session, org_id: str, customer_id: str
-    ) -> tuple[float | None, Reference]:
-        """(the organisation's threshold, the customer's active reference opened).
+    def active_reference(self, session: Session, org_id: str, customer_id: str) -> Reference:
+        """The customer's active reference, opened.
 
         One prebuilt statement over plain columns: this is the per-verification read.
         """
@@ -298,7 +284,7 @@ class EnrollmentStore:
         if not contract.same_gallery(self.contract):
             raise contract_mismatch(self.contract, contract, "the customer's reference")
         key = KeyView(*(getattr(found, f"key_{column.key}") for column in KEY_COLUMNS))
-        return found.org_threshold, Reference(_record(found), self.open_row(found, key))  # type: ignore[arg-type]
+        return Reference(_record(found), self.open_row(found, key))  # type: ignore[arg-type]
 
     def list(
         self, session: Session, org_id: str, customer_id: str, include_retired: bool

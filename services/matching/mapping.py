@@ -39,6 +39,13 @@ def embedding(message: types_pb2.Embedding) -> EmbeddingInput:
     return EmbeddingInput(contract=contract_from_proto(message.contract), values=message.values)
 
 
+def threshold(
+    request: matching_pb2.VerifyRequest | matching_pb2.SearchRequest | matching_pb2.EnrollRequest,
+) -> float | None:
+    """The organisation's threshold the caller sent; None when unset."""
+    return request.threshold if request.HasField("threshold") else None
+
+
 def source_from_proto(value: int) -> str:
     source = SOURCES_BY_PRIORITY.get(value)
     if source is None:

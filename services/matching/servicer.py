@@ -25,6 +25,7 @@ class MatchingServiceServicer(matching_pb2_grpc.MatchingServiceServicer):
             mapping.source_from_proto(request.source),
             request.verification_id,
             request.search_duplicates,
+            mapping.threshold(request),
         )
         return mapping.enroll_response(outcome)
 
@@ -40,6 +41,7 @@ class MatchingServiceServicer(matching_pb2_grpc.MatchingServiceServicer):
             reference=mapping.embedding(request.reference_embedding)
             if which == "reference_embedding"
             else None,
+            threshold=mapping.threshold(request),
         )
         return mapping.verify_response(result)
 
@@ -53,6 +55,7 @@ class MatchingServiceServicer(matching_pb2_grpc.MatchingServiceServicer):
             request.top_k,
             request.min_score,
             request.exclude_customer_id,
+            mapping.threshold(request),
         )
         return mapping.search_response(result)
 

@@ -40,6 +40,14 @@ class MatchingSettings(ServiceSettings):
         "Cosine threshold for organisations without their own; empty = the model calibration's "
         "recommended threshold, else the model's built-in default (0.45 for qe-face-v3)",
     )
+    min_threshold: float | None = setting(
+        None,
+        "Lowest organisation threshold a request may carry; empty = 0.1 below the default "
+        "threshold (a lower one lets far more impostors match)",
+    )
+    max_threshold: float = setting(
+        0.95, "Highest organisation threshold a request may carry (genuine faces rarely pass above)"
+    )
     calibration_dir: Path | None = setting(
         None, "Extra false-match calibrations (<model_id>.json) overriding built-in ones"
     )
@@ -75,6 +83,10 @@ class MatchingSettings(ServiceSettings):
             problems.append(("model_id", "must not be empty"))
         if self.default_threshold is not None and not -1.0 <= self.default_threshold <= 1.0:
             problems.append(("default_threshold", "must be a cosine in [-1, 1]"))
+        if not -1.0 < self.max_threshold <= 1.0:
+            problems.append(("max_threshold", "must be a cosine in (-1, 1]"))
+        if self.min_threshold is not None and not -1.0 <= self.min_threshold < self.max_threshold:
+            problems.append(("min_threshold", "must be a cosine below max_threshold"))
         if self.sync_interval_seconds <= 0:
             problems.append(("sync_interval_seconds", "must be positive"))
         if self.ivf_nprobe < 1 or self.search_threads < 1:

@@ -13,8 +13,8 @@ import re
 import pytest
 
 from gateway.routing import RouteTable, build_routes
+from identity_cli.schema import migrate_all
 from identity_runtime import mesh
-from identity_store import migrate
 from tests.support import SHARED, require_path, start_service
 from tests.support.gateway import (
     add_key,
@@ -109,7 +109,7 @@ def test_every_seed_endpoint_is_declared_in_the_contracts() -> None:
 @pytest.fixture(scope="module")
 def mesh_database(tmp_path_factory: pytest.TempPathFactory) -> str:
     url = f"sqlite:///{tmp_path_factory.mktemp('gateway-mesh') / 'identity.db'}"
-    migrate.upgrade(url)
+    migrate_all(url)
     return url
 
 

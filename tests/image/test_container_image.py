@@ -393,11 +393,16 @@ def test_the_wheel_carries_what_the_containers_run(wheel: Path) -> None:
     for target in declared.values():
         module = target.split(":")[0]
         assert f"{module.replace('.', '/')}.py" in names, f"{module} is not in the wheel"
-    # `identity migrate` needs Alembic's environment and every revision.
-    migrations = REPO_ROOT / "libs" / "identity_store" / "migrations"
-    for path in migrations.rglob("*"):
-        if path.is_file() and "__pycache__" not in path.parts:
-            assert str(path.relative_to(REPO_ROOT / "libs")) in names, f"{path} is not in the wheel"
+    # `identity migrate` needs every history's Alembic environment and revisions
+    # (each service's own, and the old single history it adopts databases from).
+    histories = [*REPO_ROOT.glob("services/*/migrations"), REPO_ROOT / "identity_cli/legacy_schema"]
+    assert len(histories) == 5
+    for history in histories:
+        for name in ("env.py", "versions"):
+            assert (history / name).exists(), f"{history} has no {name}"
+        for path in history.rglob("*"):
+            if path.is_file() and "__pycache__" not in path.parts:
+                assert str(path.relative_to(REPO_ROOT)) in names, f"{path} is not in the wheel"
     # Package data (model manifests, generated descriptors, stubs) travels too.
     package_roots = {
         REPO_ROOT: ("services", "gateway", "identity_cli"),

@@ -21,8 +21,9 @@ from identity_crypto.keyring import (
     write_keyring_file,
 )
 from identity_crypto.kms import LocalKms
-from identity_store import models
 from identity_store.db import Database
+from services.kyc_tier import models as kyc_tier
+from services.matching import models
 
 
 def unit(dimension: int, seed: int) -> np.ndarray:
@@ -155,11 +156,9 @@ def _open(store: DataKeyStore, session, enrollment_id: str) -> np.ndarray:
 def test_rotation_rewraps_keys_and_every_template_still_opens(database_url: str) -> None:
     database = Database(database_url)
     old = generate("kek-2026-01")
-    store = DataKeyStore(LocalKms(old), cache_size=0)
+    store = DataKeyStore(LocalKms(old), models.DataKey, cache_size=0)
     vectors = {f"cus_{i}": unit(512, 100 + i) for i in range(25)}
     with database.transaction() as session:
-        session.add(models.Org(org_id="org_1", name="Org"))
-        session.flush()
         for customer_id, vector in vectors.items():
             _seal_for(store, session, customer_id, f"enr_{customer_id}", vector)
     with database.transaction() as session:
@@ -171,15 +170,15 @@ def test_rotation_rewraps_keys_and_every_template_still_opens(database_url: str)
 
     # Phase 1 of the runbook: new KEK added and made primary, old one kept.
     rotated = old.with_key("kek-2026-07", new_key(), make_primary=True)
-    rotated_store = DataKeyStore(LocalKms(rotated), cache_size=0)
+    rotated_store = DataKeyStore(LocalKms(rotated), models.DataKey, cache_size=0)
     # Before re-wrapping, a service on the new keyring still opens everything (no downtime).
     with database.transaction() as session:
         for customer_id, vector in vectors.items():
             assert float(_open(rotated_store, session, f"enr_{customer_id}") @ vector) > 0.999
-    report = rewrap_data_keys(database.transaction, LocalKms(rotated), batch_size=7)
+    report = rewrap_data_keys(database.transaction, LocalKms(rotated), models.DataKey, batch_size=7)
     assert report.rewrapped == 25 and report.batches == 4 and report.remaining == {}
     with database.transaction() as session:
-        assert kek_usage(session) == {"kek-2026-07": 25}
+        assert kek_usage(session, models.DataKey) == {"kek-2026-07": 25}
         sealed_after = dict(
             session.execute(
                 sa.select(models.Enrollment.enrollment_id, models.Enrollment.sealed_template)
@@ -188,7 +187,9 @@ def test_rotation_rewraps_keys_and_every_template_still_opens(database_url: str)
     assert sealed_after == sealed_before  # templates were not re-encrypted
 
     # Phase 3: the old KEK is removed; every template still opens.
-    final_store = DataKeyStore(LocalKms(rotated.without_key("kek-2026-01")), cache_size=0)
+    final_store = DataKeyStore(
+        LocalKms(rotated.without_key("kek-2026-01")), models.DataKey, cache_size=0
+    )
     with database.transaction() as session:
         for customer_id, vector in vectors.items():
             assert float(_open(final_store, session, f"enr_{customer_id}") @ vector) > 0.999
@@ -201,10 +202,8 @@ def test_rotation_rewraps_keys_and_every_template_still_opens(database_url: str)
 @pytest.mark.postgres
 def test_shredding_makes_the_customers_templates_unrecoverable(database_url: str) -> None:
     database = Database(database_url)
-    store = DataKeyStore(LocalKms(generate("kek-1")))
+    store = DataKeyStore(LocalKms(generate("kek-1")), models.DataKey)
     with database.transaction() as session:
-        session.add(models.Org(org_id="org_1", name="Org"))
-        session.flush()
         _seal_for(store, session, "cus_a", "enr_a", unit(512, 1))
         _seal_for(store, session, "cus_b", "enr_b", unit(512, 2))
     with database.transaction() as session:
@@ -228,4 +227,33 @@ def test_shredding_makes_the_customers_templates_unrecoverable(database_url: str
         assert store.destroy_customer_keys(session, "org_1", "cus_never")[0] == 0
         with pytest.raises(KeyDestroyed):
             store.customer_key(session, "org_1", "cus_never", "template")
+    database.dispose()
+
+
+@pytest.mark.postgres
+def test_each_owner_keeps_its_data_keys_in_its_own_table(database_url: str) -> None:
+    """kyc-tier's and matching's keys for the same customer live apart: shredding
+    one owner's keys leaves the other's, and each counts only its own."""
+    database = Database(database_url)
+    kms = LocalKms(generate("kek-1"))
+    templates_store = DataKeyStore(kms, models.DataKey, cache_size=0)
+    pii_store = DataKeyStore(kms, kyc_tier.DataKey, cache_size=0)
+    with database.transaction() as session:
+        session.add(kyc_tier.Org(org_id="org_1", name="Org"))
+        session.flush()
+        template_key = templates_store.customer_key(session, "org_1", "cus_a", "template")
+        pii_key = pii_store.customer_key(session, "org_1", "cus_a", "pii")
+    with database.transaction() as session:
+        assert session.get(models.DataKey, template_key.key_id) is not None
+        assert session.get(kyc_tier.DataKey, template_key.key_id) is None
+        assert session.get(kyc_tier.DataKey, pii_key.key_id) is not None
+        assert templates_store.destroy_customer_keys(session, "org_1", "cus_a")[0] == 1
+    with database.transaction() as session:
+        assert kek_usage(session, models.DataKey) == {}
+        assert kek_usage(session, kyc_tier.DataKey) == {"kek-1": 1}
+        assert pii_store.customer_key(session, "org_1", "cus_a", "pii").material == (
+            pii_key.material
+        )
+        with pytest.raises(KeyDestroyed):
+            templates_store.customer_key(session, "org_1", "cus_a", "template")
     database.dispose()

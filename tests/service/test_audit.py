@@ -17,8 +17,8 @@ from identity_cli.main import main as identity
 from identity_crypto.keyring import generate, new_key, write_keyring_file
 from identity_platform_api.audit.v1 import audit_pb2, audit_pb2_grpc
 from identity_runtime.status import error_info, status_from_rpc_error
-from identity_store import models
 from identity_store.db import Database
+from services.audit import models
 from services.audit.bootstrap import open_database
 from services.audit.chain import Draft
 from services.audit.log import AuditLog

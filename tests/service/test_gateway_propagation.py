@@ -17,6 +17,7 @@ from typing import Any
 import grpc
 import pytest
 
+from identity_cli.schema import migrate_all
 from identity_platform_api.audit.v1 import audit_pb2, audit_pb2_grpc
 from identity_platform_api.kyc_tier.v1 import (
     api_keys_pb2_grpc,
@@ -28,7 +29,6 @@ from identity_runtime import context as call_context
 from identity_runtime.errors import DomainError, NotFound
 from identity_runtime.server import Core, ServiceSpec
 from identity_runtime.status import remote_error
-from identity_store import migrate
 from services.audit.settings import AuditSettings
 from services.kyc_tier.bootstrap import build as build_kyc_tier
 from services.kyc_tier.servicer import ApiKeyServicer
@@ -142,7 +142,7 @@ def _fresh(recorders: dict[str, Recorder]) -> None:
 @pytest.fixture(scope="module")
 def database(tmp_path_factory: pytest.TempPathFactory) -> str:
     url = f"sqlite:///{tmp_path_factory.mktemp('gateway-propagation') / 'identity.db'}"
-    migrate.upgrade(url)
+    migrate_all(url)
     return url
 
 

@@ -9,8 +9,8 @@ import uuid
 import pytest
 import redis
 
+from identity_cli.schema import migrate_all
 from identity_runtime import mesh
-from identity_store import migrate
 from tests.support import IN_CI, kyc_tier_env, start_service
 from tests.support.gateway import (
     assert_error,
@@ -28,7 +28,7 @@ CAPTURE = "/api/identity/document/ktp/capture"  # 5 per minute per customer
 @pytest.fixture(scope="module")
 def database(tmp_path_factory: pytest.TempPathFactory) -> str:
     url = f"sqlite:///{tmp_path_factory.mktemp('gateway-ratelimit') / 'identity.db'}"
-    migrate.upgrade(url)
+    migrate_all(url)
     return url
 
 

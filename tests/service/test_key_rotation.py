@@ -1,4 +1,5 @@
-"""KEK rotation by the runbook, with the `identity keys` command and live matching replicas."""
+"""KEK rotation by the runbook, with the `identity keys` command and live matching replicas;
+the rotation covers every owner's data keys (matching's templates, kyc-tier's NIKs)."""
 
 from __future__ import annotations
 
@@ -11,12 +12,15 @@ import pytest
 import sqlalchemy as sa
 
 from identity_cli.main import main as identity
+from identity_crypto.datakeys import DataKeyStore
 from identity_crypto.keyring import Keyring, generate, write_keyring_file
-from identity_store import models
+from identity_crypto.kms import LocalKms
 from identity_store.db import Database
+from services.kyc_tier import models as kyc_tier
+from services.matching import models as matching
 from services.matching.service import SPEC as MATCHING
 from tests.support import start_service
-from tests.support.matching import Client, add_org, near, unit
+from tests.support.matching import Client, near, unit
 
 
 def last_json(output: str) -> dict:
@@ -36,9 +40,16 @@ def replica_env(url: str, keyring: Path) -> dict[str, str]:
 
 @pytest.mark.postgres
 async def test_rotation_runbook_without_downtime(postgres_url: str, tmp_path: Path, capsys) -> None:
-    add_org(postgres_url, "org_a")
     keyring_file = tmp_path / "kek-keyring.json"
     write_keyring_file(keyring_file, generate("kek-2026-01"))
+    # kyc-tier's own data key (a customer's NIK key), in kyc-tier's table.
+    database = Database(postgres_url)
+    with database.transaction() as session:
+        session.add(kyc_tier.Org(org_id="org_a", name="org_a"))
+        session.flush()
+        kyc_keys = DataKeyStore(LocalKms(Keyring.from_file(keyring_file)), kyc_tier.DataKey, 0)
+        nik_key = kyc_keys.customer_key(session, "org_a", "cus_kyc", "pii")
+    database.dispose()
     rng = np.random.default_rng(11)
     faces = {f"cus_{i}": unit(128, rng) for i in range(30)}
 
@@ -105,12 +116,19 @@ async def test_rotation_runbook_without_downtime(postgres_url: str, tmp_path: Pa
         stop.set()
         await verifier
         assert rotate == 0
-        assert last_json(capsys.readouterr().out)["rewrapped"] == 30
+        # 30 templates' keys under the old KEK (cus_new's is new) and kyc-tier's NIK key.
+        assert last_json(capsys.readouterr().out)["rewrapped"] == 31
         assert verified >= 2  # both generations answered during the re-wrap
 
         database = Database(postgres_url)
         with database.transaction() as session:
-            assert set(session.scalars(sa.select(models.DataKey.kek_id)).all()) == {"kek-2026-07"}
+            for table in (matching.DataKey, kyc_tier.DataKey):
+                assert set(session.scalars(sa.select(table.kek_id)).all()) == {"kek-2026-07"}
+            # kyc-tier's key opens under the new KEK alone, to the same material.
+            only_new = Keyring.from_file(keyring_file).without_key("kek-2026-01")
+            rewrapped = session.get(kyc_tier.DataKey, nik_key.key_id)
+            opened = DataKeyStore(LocalKms(only_new), kyc_tier.DataKey, 0).open_key(rewrapped)
+            assert opened == nik_key.material
         database.dispose()
         capsys.readouterr()
         assert (
@@ -119,7 +137,7 @@ async def test_rotation_runbook_without_downtime(postgres_url: str, tmp_path: Pa
             )
             == 0
         )
-        assert last_json(capsys.readouterr().out)["live_data_keys_by_kek"] == {"kek-2026-07": 31}
+        assert last_json(capsys.readouterr().out)["live_data_keys_by_kek"] == {"kek-2026-07": 32}
 
         # 4. Retire the old KEK; the one still in use cannot be removed.
         assert (

@@ -14,12 +14,12 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from identity_capture.sdk import SdkSigner
 from identity_capture.signatures import ED25519
+from identity_cli.schema import migrate_all
 from identity_platform_api.capture_quality.v1 import capture_quality_pb2, capture_quality_pb2_grpc
 from identity_platform_api.common.v1 import types_pb2
 from identity_platform_api.liveness.v1 import liveness_pb2, liveness_pb2_grpc
 from identity_runtime.settings import SettingsError, load_settings
 from identity_runtime.status import error_info, status_from_rpc_error
-from identity_store import migrate
 from services.capture_quality.service import SPEC as CAPTURE_QUALITY
 from services.liveness.service import SPEC as LIVENESS
 from services.liveness.settings import LivenessSettings
@@ -36,7 +36,7 @@ STEP_UP = types_pb2.CHALLENGE_PURPOSE_STEP_UP
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def database(tmp_path_factory) -> str:
     url = f"sqlite:///{tmp_path_factory.mktemp('liveness') / 'identity.db'}"
-    migrate.upgrade(url)
+    migrate_all(url)
     create_org(url, ORG)
     return url
 

@@ -15,8 +15,9 @@ from identity_crypto.kms import LocalKms
 from identity_platform_api.common.v1 import types_pb2
 from identity_platform_api.matching.v1 import matching_pb2
 from identity_runtime.status import error_info, status_from_rpc_error
-from identity_store import models
 from identity_store.db import Database
+from identity_store.types import utcnow
+from services.matching import models
 from services.matching.service import SPEC as MATCHING
 from tests.support import start_service
 from tests.support.matching import (
@@ -28,7 +29,6 @@ from tests.support.matching import (
     SFACE,
     STEP_UP,
     Client,
-    add_org,
     embedding,
     env,
     near,
@@ -39,8 +39,6 @@ from tests.support.matching import (
 
 @pytest.fixture
 async def sface_service(database_url: str):
-    add_org(database_url, "org_a")
-    add_org(database_url, "org_b")
     server = await start_service(MATCHING, env(database_url))
     yield server, database_url
     await server.stop(0)
@@ -89,21 +87,61 @@ async def test_source_priority_decides_the_active_reference(sface_service) -> No
         ).enrollment_id == newer.enrollment.enrollment_id
 
 
-async def test_verify_against_a_supplied_reference_and_per_org_threshold(database_url: str) -> None:
-    add_org(database_url, "org_strict", threshold=0.9)
-    server = await start_service(MATCHING, env(database_url))
+async def test_the_organisations_threshold_travels_in_the_request(sface_service) -> None:
+    """Matching keeps no organisation records: the caller sends the
+    organisation's threshold, and an unset one means the default (0.48)."""
+    server, _ = sface_service
     rng = np.random.default_rng(3)
     face = unit(128, rng)
-    try:
-        async with Client(server, "org_strict") as client:
-            result = await client.verify(near(face, 0.8, rng), reference=face)
-        assert (
-            result.threshold == pytest.approx(0.9)
-            and not result.match
-            and result.enrollment_id == ""
-        )
-    finally:
-        await server.stop(0)
+    probe = near(face, 0.8, rng)
+    async with Client(server, "org_strict") as client:
+        default = await client.verify(probe, reference=face)
+        strict = await client.verify(probe, reference=face, threshold=0.9)
+        assert (default.threshold, default.match) == (pytest.approx(0.48), True)
+        assert (strict.threshold, strict.match) == (pytest.approx(0.9), False)
+        assert strict.enrollment_id == ""
+
+        await client.enroll("cus_x", face)
+        enrolled = await client.verify(probe, customer_id="cus_x", threshold=0.9)
+        assert (enrolled.threshold, enrolled.match) == (pytest.approx(0.9), False)
+        # Search with min_score 0 and Enroll's duplicates use the same threshold.
+        assert [h.customer_id for h in (await client.search(probe)).hits] == ["cus_x"]
+        assert not (await client.search(probe, threshold=0.9)).hits
+        strict_dup = await client.enroll("cus_y", probe, duplicates=True, threshold=0.9)
+        assert not strict_dup.duplicates
+        loose_dup = await client.enroll("cus_z", probe, duplicates=True)
+        # Best first: cus_y's reference is the probe itself, cus_x's is at 0.8.
+        assert [d.customer_id for d in loose_dup.duplicates] == ["cus_y", "cus_x"]
+
+
+async def test_thresholds_outside_the_accepted_range_are_refused(sface_service) -> None:
+    """The accepted range is [default - 0.1, 0.95] (0.38 to 0.95 for SFace);
+    outside it every RPC that takes a threshold refuses, naming the field,
+    and writes nothing."""
+    server, _ = sface_service
+    rng = np.random.default_rng(4)
+    face = unit(128, rng)
+    async with Client(server, "org_a") as client:
+        for bound in (0.38, 0.95):
+            assert (await client.verify(face, reference=face, threshold=bound)).threshold == (
+                pytest.approx(bound)
+            )
+        for bad in (0.37, 0.96, -1.0, float("nan"), float("inf")):
+            calls = {
+                "Verify": client.verify(face, reference=face, threshold=bad),
+                "Search": client.search(face, threshold=bad),
+                "Enroll": client.enroll("cus_refused", face, threshold=bad),
+            }
+            for rpc, call in calls.items():
+                with pytest.raises(grpc.aio.AioRpcError) as caught:
+                    await call
+                info = error_info(status_from_rpc_error(caught.value))
+                assert (caught.value.code(), info.reason, info.metadata["field"]) == (
+                    grpc.StatusCode.INVALID_ARGUMENT,
+                    "INVALID_FIELD",
+                    "threshold",
+                ), (rpc, bad)
+        assert not (await client.list("cus_refused", include_retired=True)).enrollments
 
 
 async def test_invalid_embeddings_are_refused_precisely(sface_service) -> None:
@@ -150,7 +188,6 @@ async def test_invalid_embeddings_are_refused_precisely(sface_service) -> None:
 
 
 async def test_a_128d_template_is_refused_by_a_512d_gallery(database_url: str) -> None:
-    add_org(database_url, "org_a")
     server = await start_service(MATCHING, env(database_url, QE))
     rng = np.random.default_rng(5)
     try:
@@ -264,17 +301,24 @@ async def test_tenants_are_isolated_and_the_organisation_is_required(sface_servi
             grpc.StatusCode.UNAUTHENTICATED,
             "TENANT_MISSING",
         )
-    async with Client(server, "org_unregistered") as stranger:
+    # Matching keeps no organisation records (kyc-tier owns them): any
+    # well-formed organisation the call carries has its own gallery, and a
+    # malformed one is refused before anything is stored.
+    async with Client(server, "org_new") as newcomer:
+        assert (await newcomer.enroll("cus_1", face)).enrollment.active
+    async with Client(server, "org/../a") as malformed:
         with pytest.raises(grpc.aio.AioRpcError) as caught:
-            await stranger.enroll("cus_1", face)
-        assert reason(caught.value) == "TENANT_MISSING"
+            await malformed.enroll("cus_1", face)
+        assert (caught.value.code(), reason(caught.value)) == (
+            grpc.StatusCode.UNAUTHENTICATED,
+            "TENANT_MISSING",
+        )
 
 
 @pytest.mark.postgres
 async def test_replicas_converge_and_a_new_replica_rebuilds_from_the_database(
     postgres_url: str,
 ) -> None:
-    add_org(postgres_url, "org_a")
     first = await start_service(MATCHING, env(postgres_url))
     second = await start_service(MATCHING, env(postgres_url))
     rng = np.random.default_rng(9)
@@ -323,7 +367,7 @@ def seed_gallery(
     real wrapping and sealing), for gallery sizes Enroll would take long to reach."""
     kms = LocalKms(KEYRING)
     key_rows, enrollment_rows, customers = [], [], []
-    now = models.utcnow()
+    now = utcnow()
     for i, vector in enumerate(vectors):
         customer_id = f"cus_seed_{i:06d}"
         customers.append(customer_id)
@@ -386,7 +430,6 @@ def seed_gallery(
 @pytest.mark.postgres
 @pytest.mark.slow
 async def test_one_to_n_finds_a_planted_duplicate_among_100k_templates(postgres_url: str) -> None:
-    add_org(postgres_url, "org_big")
     rng = np.random.default_rng(10)
     gallery = rng.standard_normal((100_000, 512)).astype(np.float32)
     gallery /= np.linalg.norm(gallery, axis=1, keepdims=True)
@@ -468,7 +511,6 @@ async def test_real_faces_match_dedupe_and_stay_apart_at_the_calibrated_threshol
     faces = sface_embeddings(
         ["img1.jpg", "img2.jpg", "img4.jpg", "img5.jpg", "img20.jpg", "img16.jpg"]
     )
-    add_org(sqlite_url, "org_a")
     server = await start_service(MATCHING, env(sqlite_url))
     try:
         async with Client(server, "org_a") as client:

@@ -1,4 +1,4 @@
-"""Helpers for tests of the matching service: synthetic embeddings, orgs, a client."""
+"""Helpers for tests of the matching service: synthetic embeddings, settings, a client."""
 
 from __future__ import annotations
 
@@ -11,8 +11,6 @@ from identity_crypto.keyring import generate
 from identity_platform_api.common.v1 import types_pb2
 from identity_platform_api.matching.v1 import matching_pb2, matching_pb2_grpc
 from identity_runtime.status import error_info, status_from_rpc_error
-from identity_store import models
-from identity_store.db import Database
 from tests.support import channel
 
 SFACE = ("sface-2021dec", 128)
@@ -44,13 +42,6 @@ def embedding(vector: np.ndarray, contract: tuple[str, int] = SFACE) -> types_pb
     )
 
 
-def add_org(url: str, org_id: str, threshold: float | None = None) -> None:
-    database = Database(url)
-    with database.transaction() as session:
-        session.add(models.Org(org_id=org_id, name=org_id, match_threshold=threshold))
-    database.dispose()
-
-
 def env(url: str, contract: tuple[str, int] = SFACE, **extra: str) -> dict[str, str]:
     values = {
         "MATCHING_DATABASE_URL": url,
@@ -80,7 +71,13 @@ class Client:
         await self.channel.close()
 
     async def enroll(
-        self, customer_id: str, vector, source=SELFIE, contract=SFACE, duplicates=False
+        self,
+        customer_id: str,
+        vector,
+        source=SELFIE,
+        contract=SFACE,
+        duplicates=False,
+        threshold: float | None = None,
     ):
         return await self.stub.Enroll(
             matching_pb2.EnrollRequest(
@@ -89,12 +86,21 @@ class Client:
                 source=source,
                 verification_id=f"ver_{uuid.uuid4().hex[:8]}",
                 search_duplicates=duplicates,
+                threshold=threshold,
             ),
             metadata=self.metadata,
         )
 
-    async def verify(self, probe, customer_id: str | None = None, reference=None, contract=SFACE):
-        request = matching_pb2.VerifyRequest(probe=embedding(probe, contract))
+    async def verify(
+        self,
+        probe,
+        customer_id: str | None = None,
+        reference=None,
+        contract=SFACE,
+        threshold: float | None = None,
+    ):
+        """`threshold`: the organisation's (as kyc-tier sends it); None = matching's default."""
+        request = matching_pb2.VerifyRequest(probe=embedding(probe, contract), threshold=threshold)
         if customer_id is not None:
             request.customer_id = customer_id
         else:

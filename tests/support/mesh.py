@@ -15,11 +15,12 @@ import httpx
 from sqlalchemy import select
 
 from identity_cli.local_secrets import local_settings
+from identity_cli.schema import migrate_all
 from identity_runtime import mesh
 from identity_runtime.server import RunningServer, ServiceSpec
-from identity_store import models
 from identity_store.db import Database
 from identity_store.scratch import reachable, scratch_schema
+from services.kyc_tier import models
 from tests.support import IN_CI, POSTGRES_URL, TEST_PEPPER, start_service
 from tests.support.gateway import gateway_client, gateway_settings
 
@@ -63,7 +64,7 @@ def postgres_schema() -> Any:
         if IN_CI:
             pytest.fail(f"PostgreSQL is not reachable: {problem}")
         pytest.skip(f"PostgreSQL is not reachable: {problem}")
-    with scratch_schema(POSTGRES_URL, prefix="e2e") as url:
+    with scratch_schema(POSTGRES_URL, prefix="e2e", prepare=migrate_all) as url:
         yield url
 
 

@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 
+from identity_cli.schema import migrate_all  # noqa: E402
 from identity_store.scratch import scratch_schema as _scratch_schema  # noqa: E402
 
 DEFAULT_POSTGRES = os.environ.get(
@@ -27,8 +28,8 @@ DEFAULT_POSTGRES = os.environ.get(
 
 
 def scratch_schema(base_url: str = DEFAULT_POSTGRES):  # type: ignore[no-untyped-def]
-    """A migrated PostgreSQL schema of its own, dropped afterwards."""
-    return _scratch_schema(base_url, prefix="bench")
+    """A PostgreSQL schema of its own with every service's tables, dropped afterwards."""
+    return _scratch_schema(base_url, prefix="bench", prepare=migrate_all)
 
 
 def process_cpu_seconds(pid: int) -> float:

@@ -235,9 +235,9 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         database = f"sqlite:///{tmp}/bench.db"
-        from identity_store import migrate
+        from identity_cli.schema import migrate_all
 
-        migrate.upgrade(database)
+        migrate_all(database)
         os.environ.setdefault("CAPTURE_QUALITY_INTRA_OP_THREADS", str(args.threads))
         results["services"] = asyncio.run(run_services(photos, args.rounds, database)).summary()
 

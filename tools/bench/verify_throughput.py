@@ -36,8 +36,6 @@ from identity_platform_api.common.v1 import types_pb2
 from identity_platform_api.matching.v1 import matching_pb2, matching_pb2_grpc
 from identity_runtime import context
 from identity_runtime.settings import load_settings
-from identity_store import models
-from identity_store.db import Database
 from services.matching.bootstrap import build
 from services.matching.contract import EmbeddingContract
 from services.matching.engine import EmbeddingInput
@@ -85,10 +83,6 @@ async def main() -> None:
     keyring = generate("kek-bench")
     results = []
     with scratch_schema() as url:
-        database = Database(url)
-        with database.transaction() as session:
-            session.add(models.Org(org_id="org_bench", name="bench"))
-        database.dispose()
         env = {
             "MATCHING_DATABASE_URL": url,
             "MATCHING_KEK_KEYRING": keyring.to_json(),

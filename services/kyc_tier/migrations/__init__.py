@@ -1,0 +1,16 @@
+"""kyc-tier's migration history: its own tables, its own version table
+(`alembic_version_kyc_tier`), so one database may host every service's tables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from identity_store.migrate import History
+from services.kyc_tier.models import Base
+
+HISTORY = History(
+    owner="kyc-tier",
+    directory=Path(__file__).parent,
+    metadata=Base.metadata,
+    version_table="alembic_version_kyc_tier",
+)
