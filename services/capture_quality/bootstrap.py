@@ -14,6 +14,16 @@ from services.capture_quality.ktp import KtpChecker, build_ktp_checker
 from services.capture_quality.settings import CaptureQualitySettings
 
 
+@dataclass(frozen=True)
+class CaptureQualityOverrides:
+    """Ports to use instead of the ones built from settings (None = build the real one)."""
+
+    # The face detector (its model runner loaded).
+    detector: FaceDetector | None = None
+    # KTP card analysis (OCR engines and the portrait detector).
+    ktp: KtpChecker | None = None
+
+
 @dataclass
 class CaptureQualityCore(Core):
     """The capture-quality service's domain objects: faces and KTP cards."""
@@ -28,20 +38,34 @@ class CaptureQualityCore(Core):
         self.faces.detector.runner.unload()
 
 
-def build_face_assessor(settings: CaptureQualitySettings) -> FaceAssessor:
-    detector = FaceDetector(
+def build_detector(settings: CaptureQualitySettings) -> FaceDetector:
+    return FaceDetector(
         pack.onnx_runner(pack.detector_manifest(settings, settings.detector_model), settings)
     )
+
+
+def build_face_assessor(
+    settings: CaptureQualitySettings, detector: FaceDetector | None = None
+) -> FaceAssessor:
     pad_specs = [crop_spec(m) for m in pack.pad_manifests(settings, settings.pad_models)]
     return FaceAssessor(
-        detector, pad_specs, images.ImageLimits(max_pixels=settings.max_image_pixels)
+        detector or build_detector(settings),
+        pad_specs,
+        images.ImageLimits(max_pixels=settings.max_image_pixels),
     )
 
 
-async def build(settings: CaptureQualitySettings) -> CaptureQualityCore:
+async def _ktp_checker(settings: CaptureQualitySettings, given: KtpChecker | None) -> KtpChecker:
+    return given or await asyncio.to_thread(build_ktp_checker, settings)
+
+
+async def build(
+    settings: CaptureQualitySettings, *, overrides: CaptureQualityOverrides | None = None
+) -> CaptureQualityCore:
+    chosen = overrides or CaptureQualityOverrides()
     # Model loading verifies hashes and takes a few seconds: off the loop.
     faces, ktp = await asyncio.gather(
-        asyncio.to_thread(build_face_assessor, settings),
-        asyncio.to_thread(build_ktp_checker, settings),
+        asyncio.to_thread(build_face_assessor, settings, chosen.detector),
+        _ktp_checker(settings, chosen.ktp),
     )
     return CaptureQualityCore(faces=faces, ktp=ktp)

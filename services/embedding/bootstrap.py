@@ -7,10 +7,19 @@ from dataclasses import dataclass
 
 from identity_inference import images, pack
 from identity_inference.embedder import FaceEmbedder
+from identity_inference.runners import Runner
 from identity_inference.triton import TritonRunner
 from identity_runtime.server import Core
 from services.embedding.faces import Embeddings
 from services.embedding.settings import EmbeddingSettings
+
+
+@dataclass(frozen=True)
+class EmbeddingOverrides:
+    """Ports to use instead of the ones built from settings (None = build the real one)."""
+
+    # The embedding model's runner (ONNX Runtime in-process or Triton), loaded.
+    runner: Runner | None = None
 
 
 @dataclass
@@ -31,7 +40,7 @@ class EmbeddingCore(Core):
         self.embeddings.embedder.runner.unload()
 
 
-def build_embeddings(settings: EmbeddingSettings) -> Embeddings:
+def build_runner(settings: EmbeddingSettings) -> Runner:
     manifest = pack.embedding_manifest(settings, settings.embedding_model)
     if settings.backend == "triton":
         runner = TritonRunner(
@@ -41,14 +50,22 @@ def build_embeddings(settings: EmbeddingSettings) -> Embeddings:
             timeout_seconds=settings.triton_timeout_seconds,
         )
         runner.load()
-    else:
-        runner = pack.onnx_runner(manifest, settings)
+        return runner
+    return pack.onnx_runner(manifest, settings)
+
+
+def build_embeddings(settings: EmbeddingSettings, runner: Runner | None = None) -> Embeddings:
     return Embeddings(
-        FaceEmbedder(runner),
+        FaceEmbedder(runner or build_runner(settings)),
         settings.backend,
         images.ImageLimits(max_pixels=settings.max_image_pixels),
     )
 
 
-async def build(settings: EmbeddingSettings) -> EmbeddingCore:
-    return EmbeddingCore(embeddings=await asyncio.to_thread(build_embeddings, settings))
+async def build(
+    settings: EmbeddingSettings, *, overrides: EmbeddingOverrides | None = None
+) -> EmbeddingCore:
+    chosen = overrides or EmbeddingOverrides()
+    return EmbeddingCore(
+        embeddings=await asyncio.to_thread(build_embeddings, settings, chosen.runner)
+    )

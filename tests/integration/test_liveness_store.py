@@ -4,43 +4,21 @@ controlled clock, and concurrent captures racing for one challenge."""
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
-import numpy as np
 import pytest
 
 from identity_capture.sdk import SdkSigner
 from identity_runtime.errors import AlreadyExists, FailedPrecondition
 from identity_store.db import Database
 from services.liveness.checks import ChallengePolicy, Liveness, LivenessRequest
-from services.liveness.flash import FrameColour, hex_to_bgr
-from tests.support.biometrics import create_org
+from tests.support.liveness import Clock, frames_for
 
 ORG = "org_store"
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC).replace(microsecond=0)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-def frames_for(sequence: list[str], duration: int) -> list[FrameColour]:
-    """Face colours that follow the sequence: skin lit by each colour."""
-    skin = np.array([120.0, 140.0, 180.0])
-    return [
-        FrameColour(
-            i * duration, tuple(float(v) for v in skin * (0.85 + 0.15 * hex_to_bgr(c) / 255)), True
-        )
-        for i, c in enumerate(sequence)
-    ]
-
-
 @pytest.fixture
 def liveness(database_url: str):
-    create_org(database_url, ORG)
     database = Database(database_url)
     clock = Clock()
     yield (

@@ -24,7 +24,7 @@ from services.capture_quality.service import SPEC as CAPTURE_QUALITY
 from services.liveness.service import SPEC as LIVENESS
 from services.liveness.settings import LivenessSettings
 from tests.support import channel, require_path, start_service
-from tests.support.biometrics import PAD_DIR, SPOOF, check_request, create_org, flash_frames, photo
+from tests.support.biometrics import PAD_DIR, SPOOF, check_request, flash_frames, photo
 
 pytestmark = [pytest.mark.models]
 
@@ -37,7 +37,6 @@ STEP_UP = types_pb2.CHALLENGE_PURPOSE_STEP_UP
 async def database(tmp_path_factory) -> str:
     url = f"sqlite:///{tmp_path_factory.mktemp('liveness') / 'identity.db'}"
     migrate_all(url)
-    create_org(url, ORG)
     return url
 
 

@@ -4,17 +4,14 @@ signed bundles.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 
 import cv2
 import numpy as np
-import sqlalchemy as sa
 
 from identity_capture.sdk import SdkSigner, SignedBundle
 from identity_platform_api.common.v1 import types_pb2
 from identity_platform_api.liveness.v1 import liveness_pb2
-from identity_store.db import normalise_url
 from tests.support import SHARED, TESTDATA, require_path
 
 PAD_DIR = SHARED / "models" / "pad"
@@ -50,22 +47,6 @@ def tint(image: np.ndarray, colour_hex: str, strength: float = 0.15) -> np.ndarr
 
 def flash_frames(image: np.ndarray, sequence: list[str]) -> list[bytes]:
     return [jpeg(tint(image, colour)) for colour in sequence]
-
-
-def create_org(database_url: str, org_id: str) -> None:
-    engine = sa.create_engine(normalise_url(database_url))
-    with engine.begin() as connection:
-        connection.execute(
-            sa.text("INSERT INTO orgs (org_id, name, created_at) VALUES (:o, :n, :t)"),
-            {
-                "o": org_id,
-                "n": "Test org",
-                "t": datetime.now(UTC).replace(tzinfo=None)
-                if database_url.startswith("sqlite")
-                else datetime.now(UTC),
-            },
-        )
-    engine.dispose()
 
 
 def check_request(
@@ -112,6 +93,5 @@ __all__ = [
     "jpeg",
     "tint",
     "flash_frames",
-    "create_org",
     "check_request",
 ]
