@@ -47,7 +47,11 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"identity migrate: {exc}", file=sys.stderr)
         return 2
-    adopted = schema.adopt_single_history(url)
+    try:
+        adopted = schema.adopt_single_history(url)
+    except schema.UnknownSchema as exc:
+        print(f"identity migrate: {shown}: {exc}", file=sys.stderr)
+        return 2
     if adopted is not None:
         print(
             f"database {shown}: adopted the single-history schema at {adopted}; "

@@ -25,6 +25,10 @@ HISTORIES: tuple[History, ...] = (KYC_TIER, LIVENESS, MATCHING, AUDIT)
 BY_OWNER = {history.owner: history for history in HISTORIES}
 
 
+class UnknownSchema(RuntimeError):
+    """The database records a schema version this platform does not know."""
+
+
 @dataclass(frozen=True)
 class Step:
     """One history migrated: its revision before and after."""
@@ -57,6 +61,12 @@ def adopt_single_history(url: str) -> str | None:
     found = migrate.current_revision(url, legacy)
     if found is None:
         return None
+    known = {script.revision for script in migrate.script_directory(legacy).walk_revisions()}
+    if found not in known:
+        raise UnknownSchema(
+            f"the database's alembic_version is at {found!r}, not a revision of this "
+            "platform's single history; nothing was changed"
+        )
     migrate.upgrade(url, legacy, legacy_schema.HANDOVER)
     with migrate.migration_connection(url) as connection:
         for owned in HISTORIES:

@@ -243,6 +243,19 @@ def test_a_single_history_database_is_adopted_with_its_data(empty_url: str, caps
     assert "adopted" not in capsys.readouterr().out
 
 
+def test_an_unknown_version_table_is_left_alone(tmp_path, capsys) -> None:
+    """Another application's alembic_version in the same database is not ours to adopt."""
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    engine = make_engine(url)
+    with engine.begin() as connection:
+        connection.execute(sa.text("CREATE TABLE alembic_version (version_num VARCHAR(32))"))
+        connection.execute(sa.text("INSERT INTO alembic_version VALUES ('f00dcafe')"))
+    engine.dispose()
+    assert identity(["migrate", "--database-url", url]) == 2
+    assert "not a revision of this platform's single history" in capsys.readouterr().err
+    assert _tables(url) == {"alembic_version"}
+
+
 def test_an_older_single_history_revision_is_brought_forward_and_adopted(tmp_path) -> None:
     url = f"sqlite:///{tmp_path / 'old.db'}"
     migrate.upgrade(url, legacy_schema.HISTORY, "0001")
