@@ -47,6 +47,8 @@ export interface FlashCaptureOptions {
 export interface FlashCaptureResult {
   frames: FrameCapture[];
   plan: FlashPlan;
+  /** Clock time at which the first colour was on screen (offset 0). */
+  flashStartedAt: number;
 }
 
 async function encodeAll(taken: { snapshot: Snapshot; offsetMs: number; baseline: boolean }[]) {
@@ -74,10 +76,11 @@ export async function captureFlashFrames(options: FlashCaptureOptions): Promise<
   await clock.sleepUntil(display.nextAllowed());
   const baseline = { snapshot: camera.snapshot(), at: clock.now() };
   const taken: { snapshot: Snapshot; offsetMs: number; baseline: boolean }[] = [];
+  let t0 = Number.NaN;
   try {
     display.change(plan.steps[0]!.colour);
     await clock.nextPaint();
-    const t0 = clock.now();
+    t0 = clock.now();
     taken.push({ snapshot: baseline.snapshot, offsetMs: baseline.at - t0, baseline: true });
     for (const step of plan.steps) {
       if (step.index > 0) {
@@ -98,7 +101,7 @@ export async function captureFlashFrames(options: FlashCaptureOptions): Promise<
   } finally {
     await display.clear();
   }
-  return { frames: await encodeAll(taken), plan };
+  return { frames: await encodeAll(taken), plan, flashStartedAt: t0 };
 }
 
 /** One still frame under ambient light (a KTP card: frames[0] is the card). */
