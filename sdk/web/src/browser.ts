@@ -30,8 +30,9 @@ export const FACE_CAMERA: CameraProfile = {
   jpegQuality: 0.9,
 };
 
-// A KTP: the card must be at least 600 px wide in the photo; at 720 px and
-// more, the card filling the frame guide (86 % of the width) is over 1000 px.
+// A KTP: the card must be at least 600 px wide in the photo. The frame guide
+// is 80 % of a 4:3 preview, which shows the middle 75 % of a 16:9 picture: a
+// card filling it is 60 % of the frame's width, 768 px at 1280 x 720.
 export const CARD_CAMERA: CameraProfile = {
   facingMode: "environment",
   idealWidth: 1920,

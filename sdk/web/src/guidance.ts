@@ -80,7 +80,14 @@ export const GUIDANCE: Record<string, Entry> = {
     "CUSTOMER_NOT_FOUND",
     "CUSTOMER_ERASED",
   ),
-  ...same(SESSION, "API_KEY_MISSING", "API_KEY_INVALID", "SESSION_INVALID", "SCOPE_INSUFFICIENT"),
+  ...same(
+    SESSION,
+    "API_KEY_MISSING",
+    "API_KEY_INVALID",
+    "SESSION_INVALID",
+    "SCOPE_INSUFFICIENT",
+    "TENANT_MISSING",
+  ),
   CAMERA_PERMISSION_DENIED: {
     id: "Izinkan akses kamera di pengaturan browser, lalu coba lagi.",
     en: "Allow camera access in your browser settings, then try again.",
@@ -297,6 +304,16 @@ export const GUIDANCE: Record<string, Entry> = {
     "IMAGE_TOO_LARGE",
     "IMAGE_TOO_SMALL",
     "PAYLOAD_TOO_LARGE",
+  ),
+  ...same(
+    {
+      id: "Terjadi kesalahan pada pengambilan ini. Silakan coba lagi.",
+      en: "Something went wrong with this capture. Please try again.",
+      retry: true,
+    },
+    "INVALID_FIELD",
+    "MALFORMED_REQUEST",
+    "INVALID_BASE64",
   ),
   RESOLUTION_TOO_LOW: {
     id: "Resolusi kamera terlalu rendah. Coba kamera atau perangkat lain.",

@@ -47,13 +47,13 @@ function guideShape(guide: FrameGuide): SVGElement {
     }
     return oval;
   }
-  const width = 86;
+  const width = 80;
   // The viewBox is 100 x 75 (4:3): the card's height in those units.
   const height = (width / CARD_ASPECT) * (4 / 3);
   const rect = document.createElementNS(SVG, "rect");
   for (const [k, v] of Object.entries({
     x: String((100 - width) / 2),
-    y: String((100 - height) / 2 - 4),
+    y: String((100 - height) / 2 - 8),
     width: String(width),
     height: String(height),
     rx: "3",
