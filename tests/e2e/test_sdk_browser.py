@@ -78,6 +78,10 @@ def run_page(running: RunningReceiver, query: str, name: str, profile: Path | No
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert "error" not in result, result["error"]
     assert result["pageErrors"] == []
+    # Figures, not assertions: from the capture screen to the decision on the page
+    # (includes the driver's clicks).
+    with (ARTEFACTS / "timings.jsonl").open("a") as log:
+        log.write(json.dumps({"name": name, "elapsed_ms": round(result["elapsedMs"])}) + "\n")
     return result
 
 
