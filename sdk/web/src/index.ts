@@ -68,7 +68,7 @@ export {
   SafeDisplay,
 } from "./flash.js";
 export type { Clock, FlashChallenge, FlashDisplay, FlashPlan, FlashStep } from "./flash.js";
-export { GUIDANCE, guidanceFor, guidanceForCodes, prompt, PROMPTS } from "./guidance.js";
+export { GUIDANCE, guidanceFor, guidanceForCodes } from "./guidance.js";
 export type { Guidance, Locale } from "./guidance.js";
 export { IndexedDbKeyStore, MemoryKeyStore } from "./keystore.js";
 export type { DeviceKeyStore, StoredDevice } from "./keystore.js";
@@ -82,6 +82,7 @@ export type {
   FaceCaptureOptions,
   KtpCaptureOptions,
 } from "./session.js";
+export { prompt, PROMPTS } from "./ui/texts.js";
 export { CaptureView } from "./ui/view.js";
 export type { FrameGuide } from "./ui/view.js";
 export { runFaceCapture, runKtpCapture } from "./ui/widget.js";

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 
-import { GUIDANCE, guidanceFor, guidanceForCodes, prompt } from "../src/guidance.js";
+import { GUIDANCE, guidanceFor, guidanceForCodes } from "../src/guidance.js";
+import { prompt } from "../src/ui/texts.js";
 
 describe("guidance", () => {
   it("has both languages for every code a person can act on", () => {

@@ -5,13 +5,14 @@ import { CARD_CAMERA, FACE_CAMERA, FullScreenFlash, VideoCamera, browserClock } 
 import { CaptureError } from "../capture.js";
 import type { FacePurpose } from "../client.js";
 import { SafeDisplay } from "../flash.js";
-import { guidanceForCodes, prompt } from "../guidance.js";
+import { guidanceForCodes } from "../guidance.js";
 import {
   captureFace,
   captureKtp,
   type CaptureContext,
   type CaptureOutcome,
 } from "../session.js";
+import { prompt } from "./texts.js";
 import { CaptureView } from "./view.js";
 
 export interface WidgetOptions {

@@ -62,7 +62,7 @@
     const w = 820;
     const h = Math.round(w / (85.6 / 53.98));
     const x = (WIDTH - w) / 2;
-    const y = (HEIGHT - h) / 2;
+    const y = Math.round(HEIGHT * 0.42 - h / 2); // centred on the SDK's card guide
     const card = ctx.createLinearGradient(x, y, x + w, y + h);
     card.addColorStop(0, "#9fc3e6");
     card.addColorStop(1, "#d9e8f5");
