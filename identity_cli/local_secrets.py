@@ -14,10 +14,6 @@ from identity_cli.secrets import read_or_create_keyring, read_or_create_secret
 LOCAL_ORG_ID = "org_local"
 
 
-# Where this workspace keeps the PAD weights (they are on no registry).
-_WORKSPACE_PAD_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "models" / "pad"
-
-
 def local_settings(data_dir: Path, database_url: str) -> dict[str, str]:
     """Settings the services need on one machine; the caller's env overrides them."""
     # One KEK keyring for matching and kyc-tier: `identity keys rotate`
@@ -36,8 +32,6 @@ def local_settings(data_dir: Path, database_url: str) -> dict[str, str]:
             read_or_create_keyring(data_dir, "audit-hmac-keyring.json", "audit-local-1")
         ),
     }
-    if _WORKSPACE_PAD_DIR.is_dir():
-        settings["LIVENESS_PAD_MODEL_DIR"] = str(_WORKSPACE_PAD_DIR)
     return settings
 
 

@@ -17,10 +17,15 @@ class LivenessSettings(InferenceSettings):
         help="SQLAlchemy URL: postgresql://... or sqlite:///path", secret=True
     )
     database_pool_size: int = setting(5, "Connections per process to PostgreSQL")
+    pad_enabled: bool = setting(
+        True,
+        "Presentation-attack detection. false = decisions rest on the flash challenge alone "
+        "(one-machine runs only: production refuses to start, `identity up` warns)",
+    )
     pad_model_dir: Path | None = setting(
         None,
-        "Directory holding the MiniFASNet weights (on no registry). Unset: decisions rest "
-        "on the flash challenge alone (one-machine runs only; production refuses to start)",
+        "Directory of your own copy of the MiniFASNet weights (same file names, checked "
+        "against the manifests); unset = the weights packaged with identity_inference",
     )
     pad_models: tuple[str, ...] = setting(DEFAULT_PAD_MODELS, "PAD model ids (manifests), fused")
     pad_threshold: float | None = setting(
@@ -42,14 +47,16 @@ class LivenessSettings(InferenceSettings):
 
     def validate(self) -> list[tuple[str, str]]:
         problems = super().validate()
-        if self.environment == "production" and self.pad_model_dir is None:
+        if self.environment == "production" and not self.pad_enabled:
             problems.append(
                 (
-                    "pad_model_dir",
-                    "production needs a PAD model; "
+                    "pad_enabled",
+                    "production needs presentation-attack detection; "
                     "challenge-only decisions are for one-machine runs",
                 )
             )
+        if self.pad_enabled and not self.pad_models:
+            problems.append(("pad_models", "name at least one PAD model (or disable PAD)"))
         if self.pad_model_dir is not None and not self.pad_model_dir.is_dir():
             problems.append(("pad_model_dir", f"{self.pad_model_dir} is not a directory"))
         if not 2 <= self.challenge_length <= 6:
