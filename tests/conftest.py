@@ -21,7 +21,7 @@ import pytest
 
 from identity_store import migrate
 from identity_store.scratch import reachable, scratch_schema
-from tests.support import IN_CI, POSTGRES_URL
+from tests.support import POSTGRES_URL, unavailable
 
 LAYERS = ("unit", "integration", "service", "e2e", "chart", "image")
 TESTS_ROOT = Path(__file__).parent
@@ -43,9 +43,7 @@ def postgres_schema_url() -> Iterator[str]:
     as a URL whose search_path points at it."""
     problem = reachable(POSTGRES_URL)
     if problem:
-        if IN_CI:
-            pytest.fail(f"PostgreSQL is not reachable at {POSTGRES_URL}: {problem}")
-        pytest.skip(f"PostgreSQL is not reachable: {problem}")
+        unavailable(f"PostgreSQL at {POSTGRES_URL}", problem)
     with scratch_schema(POSTGRES_URL, migrated=False) as url:
         yield url
 
