@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from identity_cli.errors import CliError
 from identity_inference import evaluation
 from identity_inference.pipeline import FacePipeline
 
@@ -78,7 +79,7 @@ def read_pairs(path: Path) -> list[tuple[str, str, bool]]:
         for row in csv.DictReader(handle):
             decision = row.get("Decision", row.get("decision", "")).strip().lower()
             if decision not in ("yes", "no"):
-                raise SystemExit(f"{path}: a row without a Yes/No decision")
+                raise CliError(f"{path}: a row without a Yes/No decision")
             rows.append((Path(row["file_x"]).name, Path(row["file_y"]).name, decision == "yes"))
     return rows
 

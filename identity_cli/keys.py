@@ -23,7 +23,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from identity_cli.common import add_database_options, data_dir, database_url
+from identity_cli.common import add_database_options, data_dir, existing_database_url
 from identity_crypto.keyring import (
     Keyring,
     KeyringError,
@@ -120,7 +120,7 @@ def run_rotate(args: argparse.Namespace) -> int:
     from identity_crypto.kms import LocalKms
 
     kms = LocalKms(kek_keyring(args))
-    database = Database(database_url(args))
+    database = Database(existing_database_url(args))
 
     def progress(report) -> None:  # type: ignore[no-untyped-def]
         print(f"  re-wrapped {report.rewrapped} data keys", file=sys.stderr)
@@ -150,7 +150,7 @@ def run_rotate(args: argparse.Namespace) -> int:
 def run_status(args: argparse.Namespace) -> int:
     from identity_crypto.datakeys import kek_usage
 
-    database = Database(database_url(args))
+    database = Database(existing_database_url(args))
     try:
         with database.transaction() as session:
             usage = kek_usage(session)
@@ -174,7 +174,7 @@ def run_remove(args: argparse.Namespace) -> int:
 
     path = Path(args.keyring)
     keyring = Keyring.from_file(path)
-    database = Database(database_url(args))
+    database = Database(existing_database_url(args))
     try:
         with database.transaction() as session:
             if args.kind == "kek":
