@@ -55,8 +55,8 @@ def variables_read() -> dict[str, str]:
     for path in tracked("tools/dev", "tools/lock", "tools/*.sh", "tools/envs/*.sh", ".ci/run"):
         text = path.read_text()
         assigned = set(SHELL_ASSIGNED.findall(text))
-        names = set(SHELL_READ.findall(text)) - assigned | set(SHELL_READ_WITH_DEFAULT.findall(text))
-        for name in names:
+        defaulted = set(SHELL_READ_WITH_DEFAULT.findall(text))
+        for name in (set(SHELL_READ.findall(text)) - assigned) | defaulted:
             found.setdefault(name, str(path.relative_to(REPO_ROOT)))
     return {k: v for k, v in found.items() if k not in STANDARD}
 
