@@ -76,6 +76,13 @@ OTHER_VARIABLES = (
         "Log level of the services the benchmark starts",
     ),
     (
+        "ORT_DISABLE_TELEMETRY",
+        "ONNX Runtime (set by `identity_inference` unless given)",
+        "`1`",
+        "ONNX Runtime's telemetry client, which writes a session file into the temporary "
+        "directory of every process that imports it: off unless you set `0`",
+    ),
+    (
         "CI",
         "set by `.ci/run`",
         "unset",

@@ -115,8 +115,8 @@ def mesh_database(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @pytest.fixture(scope="module")
-async def services(mesh_database: str):
-    servers = await start_mesh(mesh_database)
+async def services(mesh_database: str, tmp_path_factory: pytest.TempPathFactory):
+    servers = await start_mesh(mesh_database, tmp_path_factory.mktemp("mesh-secrets"))
     yield servers
     await stop_all(servers)
 
