@@ -12,6 +12,7 @@ import pytest
 import pytest_asyncio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from identity_capture.limits import MAX_FRAMES
 from identity_capture.sdk import SdkSigner
 from identity_capture.signatures import ED25519
 from identity_platform_api.capture_quality.v1 import capture_quality_pb2, capture_quality_pb2_grpc
@@ -220,6 +221,10 @@ async def test_protocol_violations_consume_nothing(client) -> None:
     unknown = liveness_pb2.CheckLivenessRequest()
     unknown.CopyFrom(good)
     unknown.challenge_id = "chl_does_not_exist"
+    too_many = liveness_pb2.CheckLivenessRequest()
+    too_many.CopyFrom(good)
+    while len(too_many.frames) <= MAX_FRAMES:
+        too_many.frames.append(good.frames[0])
 
     expected = [
         (forged, grpc.StatusCode.PERMISSION_DENIED, "BUNDLE_SIGNATURE_INVALID"),
@@ -227,6 +232,7 @@ async def test_protocol_violations_consume_nothing(client) -> None:
         (wrong_purpose, grpc.StatusCode.PERMISSION_DENIED, "CHALLENGE_MISMATCH"),
         (stale, grpc.StatusCode.FAILED_PRECONDITION, "BUNDLE_STALE"),
         (unknown, grpc.StatusCode.NOT_FOUND, "CHALLENGE_NOT_FOUND"),
+        (too_many, grpc.StatusCode.INVALID_ARGUMENT, "INVALID_FIELD"),
     ]
     for request, code, reason in expected:
         with pytest.raises(grpc.aio.AioRpcError) as caught:
