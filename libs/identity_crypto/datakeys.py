@@ -134,9 +134,17 @@ class _KeyCache:
                 self._items.pop(key_id, None)
 
 
+# Unwrapped data keys kept in memory, and for how long (the services' KEY_CACHE_* defaults).
+DEFAULT_KEY_CACHE_SIZE = 10_000
+DEFAULT_KEY_CACHE_TTL_SECONDS = 300.0
+
+
 class DataKeyStore:
     def __init__(
-        self, kms: KeyEncryptionService, cache_size: int = 10_000, cache_ttl_seconds: float = 300.0
+        self,
+        kms: KeyEncryptionService,
+        cache_size: int = DEFAULT_KEY_CACHE_SIZE,
+        cache_ttl_seconds: float = DEFAULT_KEY_CACHE_TTL_SECONDS,
     ):
         self.kms = kms
         self._cache = _KeyCache(cache_size, cache_ttl_seconds)
