@@ -9,11 +9,9 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 from identity_cli.errors import CliError
-from identity_store.db import default_sqlite_url
+from identity_store.db import SQLITE_FILE, default_sqlite_url
 
 DEFAULT_DATA_DIR = Path(".identity")
-# The embedded database's file in the data directory (identity_store.db.default_sqlite_url).
-SQLITE_FILE = "identity.db"
 
 
 def data_dir(args: argparse.Namespace) -> Path:

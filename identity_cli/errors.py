@@ -16,7 +16,7 @@ from typing import NoReturn
 import sqlalchemy.exc
 
 from identity_crypto.keyring import KeyringError
-from identity_runtime.errors import DomainError
+from identity_runtime.errors import DomainError, Internal
 from identity_runtime.settings import SettingsError
 
 USER_ERROR = 2
@@ -56,7 +56,7 @@ def user_message(exc: BaseException) -> str | None:
         return str(exc)
     if isinstance(exc, SettingsError):
         return "invalid configuration: " + "; ".join(exc.problems)
-    if isinstance(exc, DomainError):
+    if isinstance(exc, DomainError) and not isinstance(exc, Internal):
         return exc.message
     if isinstance(exc, sqlalchemy.exc.SQLAlchemyError):
         return _database_message(exc)
