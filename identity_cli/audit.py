@@ -20,7 +20,8 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from identity_cli.common import add_database_options, data_dir, database_url
+from identity_cli.common import add_database_options, data_dir, existing_database_url
+from identity_cli.errors import CliError
 from identity_crypto.keyring import Keyring, load_keyring
 
 LOCAL_AUDIT_KEYRING = "audit-hmac-keyring.json"
@@ -38,6 +39,20 @@ def hmac_keyring(args: argparse.Namespace) -> Keyring:
     return load_keyring(Path(file) if file else None, inline, "audit HMAC keyring")
 
 
+def utc_date(value: str) -> datetime:
+    try:
+        return datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=UTC)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date YYYY-MM-DD") from None
+
+
+def published_anchor(value: str) -> tuple[int, str]:
+    sequence, _, mac = value.partition(":")
+    if not sequence.strip().isdigit() or not mac.strip():
+        raise argparse.ArgumentTypeError(f"{value!r} is not SEQ:HMAC")
+    return int(sequence), mac.strip().lower()
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     audit = subparsers.add_parser("audit", help="verify, export, checkpoint, purge the audit log")
     sub = audit.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
@@ -46,6 +61,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     verify.add_argument("--from", dest="from_sequence", type=int, default=1)
     verify.add_argument(
         "--anchor",
+        type=published_anchor,
         action="append",
         default=[],
         help="SEQ:HMAC published earlier; must still be in the chain",
@@ -78,7 +94,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "purge", help="remove the chain's prefix older than the 7-year retention"
     )
     purge.add_argument(
-        "--before", required=True, help="UTC date (YYYY-MM-DD); entries before it may go"
+        "--before",
+        type=utc_date,
+        required=True,
+        help="UTC date (YYYY-MM-DD); entries before it may go",
     )
     purge.add_argument("--yes", action="store_true", help="confirm: the entries are deleted")
     purge.add_argument("--keyring", help="HMAC keyring file")
@@ -86,22 +105,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     purge.set_defaults(handler=run_purge)
 
 
-def _anchors(values: list[str]) -> dict[int, str]:
-    anchors = {}
-    for value in values:
-        sequence, _, mac = value.partition(":")
-        anchors[int(sequence)] = mac.strip().lower()
-    return anchors
-
-
 def run_verify(args: argparse.Namespace) -> int:
     from services.audit.chain import Anchor, read_jsonl, verify_entries
 
     keyring = hmac_keyring(args)
-    anchors = _anchors(args.anchor)
+    anchors = dict(args.anchor)
     if args.file:
         with open(args.file) as handle:
-            entries = list(read_jsonl(handle))
+            try:
+                entries = list(read_jsonl(handle))
+            except (ValueError, KeyError, TypeError) as exc:
+                raise CliError(f"{args.file} is not an audit export (JSON lines): {exc}") from None
         start = entries[0].sequence if entries else 1
         anchor = Anchor(start - 1, entries[0].previous_hmac if entries and start > 1 else "")
         report = verify_entries(iter(entries), keyring, anchor, None, anchors)
@@ -110,7 +124,7 @@ def run_verify(args: argparse.Namespace) -> int:
         from services.audit.chain import VerifyReport
         from services.audit.log import AuditLog
 
-        database = Database(database_url(args))
+        database = Database(existing_database_url(args))
         try:
             report = AuditLog(keyring).verify(database.transaction, args.from_sequence)
             if report.intact and anchors:
@@ -139,7 +153,7 @@ def run_export(args: argparse.Namespace) -> int:
     from services.audit.chain import entry_to_json
     from services.audit.log import AuditLog
 
-    database = Database(database_url(args))
+    database = Database(existing_database_url(args))
     out = sys.stdout if args.out == "-" else open(args.out, "w")  # noqa: SIM115 - closed below
     count = 0
     try:
@@ -159,7 +173,7 @@ def run_checkpoint(args: argparse.Namespace) -> int:
     from identity_store.db import Database
     from services.audit.log import AuditLog
 
-    database = Database(database_url(args))
+    database = Database(existing_database_url(args))
     try:
         with database.transaction() as session:
             checkpoint = AuditLog(hmac_keyring(args)).checkpoint(session)
@@ -184,11 +198,11 @@ def run_purge(args: argparse.Namespace) -> int:
     from identity_store.db import Database
     from services.audit.log import AuditLog
 
-    before = datetime.strptime(args.before, "%Y-%m-%d").replace(tzinfo=UTC)
+    before = args.before
     if not args.yes:
         print("purge deletes entries; pass --yes to confirm", file=sys.stderr)
         return 2
-    database = Database(database_url(args))
+    database = Database(existing_database_url(args))
     try:
         report = AuditLog(hmac_keyring(args)).purge(database.transaction, before)
     finally:

@@ -6,7 +6,10 @@ import argparse
 import os
 from pathlib import Path
 
-from identity_store.db import default_sqlite_url
+from sqlalchemy.engine import make_url
+
+from identity_cli.errors import CliError
+from identity_store.db import SQLITE_FILE, default_sqlite_url
 
 DEFAULT_DATA_DIR = Path(".identity")
 
@@ -18,13 +21,36 @@ def data_dir(args: argparse.Namespace) -> Path:
     return Path(chosen).expanduser().resolve()
 
 
+def _chosen_url(args: argparse.Namespace) -> str | None:
+    return getattr(args, "database_url", None) or os.environ.get("IDENTITY_DATABASE_URL")
+
+
 def database_url(args: argparse.Namespace) -> str:
-    """--database-url, else IDENTITY_DATABASE_URL, else the embedded SQLite file."""
-    return (
-        getattr(args, "database_url", None)
-        or os.environ.get("IDENTITY_DATABASE_URL")
-        or default_sqlite_url(data_dir(args))
-    )
+    """--database-url, else IDENTITY_DATABASE_URL, else the embedded SQLite file
+    (its directory is created): for the commands that create a database
+    (`identity up`, `identity migrate`)."""
+    return _chosen_url(args) or default_sqlite_url(data_dir(args))
+
+
+def existing_database_url(args: argparse.Namespace) -> str:
+    """Like `database_url`, for commands that work on a database that must
+    already exist: a SQLite file that is not there is an error, never created."""
+    url = _chosen_url(args)
+    if url is None:
+        path = data_dir(args) / SQLITE_FILE
+        where = f"no database at {path}"
+    else:
+        parsed = make_url(url)
+        if not parsed.drivername.startswith("sqlite") or parsed.database in (None, "", ":memory:"):
+            return url
+        path = Path(parsed.database)
+        where = f"no SQLite database at {path}"
+    if not path.is_file():
+        raise CliError(
+            f"{where}: run `identity up` or `identity migrate` to create one, or point "
+            "--database-url / IDENTITY_DATABASE_URL (or --data-dir) at yours"
+        )
+    return url or f"sqlite:///{path}"
 
 
 def add_database_options(parser: argparse.ArgumentParser) -> None:
@@ -34,5 +60,6 @@ def add_database_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--data-dir",
-        help="Directory of the embedded database and local secrets (default: ./.identity)",
+        help="Directory of the embedded database and local secrets "
+        "(default: IDENTITY_DATA_DIR, else ./.identity)",
     )

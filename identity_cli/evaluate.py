@@ -2,7 +2,7 @@
 
     identity eval pairs --pairs faces/master.csv [--pairs more.csv] --images faces/ --out DIR
                         [--write-calibration MANIFEST.json]
-    identity eval pad --bona-fide a.jpg b.jpg ... --attack c.jpg ... --pad-model-dir DIR --out DIR
+    identity eval pad --bona-fide a.jpg b.jpg ... --attack c.jpg ... [--pad-model-dir DIR] --out DIR
 
 `pairs` reads CSV files with columns file_x, file_y and Decision/decision
 (Yes = same person; other columns are ignored; paths are resolved by file
@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from identity_cli.errors import CliError
 from identity_inference import evaluation
 from identity_inference.pipeline import FacePipeline
 
@@ -63,7 +64,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     pad.add_argument("--bona-fide", type=Path, nargs="+", required=True)
     pad.add_argument("--attack", type=Path, nargs="+", required=True)
-    pad.add_argument("--pad-model-dir", type=Path, required=True)
+    pad.add_argument(
+        "--pad-model-dir",
+        type=Path,
+        help="another copy of the PAD weights (default: the packaged ones)",
+    )
     pad.add_argument("--out", type=Path, required=True)
     pad.set_defaults(handler=run_pad)
 
@@ -74,7 +79,7 @@ def read_pairs(path: Path) -> list[tuple[str, str, bool]]:
         for row in csv.DictReader(handle):
             decision = row.get("Decision", row.get("decision", "")).strip().lower()
             if decision not in ("yes", "no"):
-                raise SystemExit(f"{path}: a row without a Yes/No decision")
+                raise CliError(f"{path}: a row without a Yes/No decision")
             rows.append((Path(row["file_x"]).name, Path(row["file_y"]).name, decision == "yes"))
     return rows
 
@@ -86,7 +91,7 @@ def run_pairs(args: argparse.Namespace) -> int:
     for x, y, same in pairs:
         unique.setdefault(tuple(sorted((x, y))), same)
     pipeline = FacePipeline.load(
-        embedding=args.embedding_model, model_dir=args.model_dir, pad_dir=None
+        embedding=args.embedding_model, model_dir=args.model_dir, with_pad=False
     )
     embeddings: dict[str, np.ndarray | None] = {}
     for name in sorted({n for key in unique for n in key}):

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 
-from identity_cli.common import add_database_options, data_dir, database_url
+from identity_cli.common import add_database_options, data_dir, existing_database_url
 from identity_crypto.keyring import (
     Keyring,
     KeyringError,
@@ -143,7 +143,7 @@ def run_rotate(args: argparse.Namespace) -> int:
     from identity_crypto.kms import LocalKms
 
     kms = LocalKms(kek_keyring(args))
-    database = Database(database_url(args))
+    database = Database(existing_database_url(args))
     reports = {}
     try:
         for owner, table in key_tables().items():
@@ -178,7 +178,7 @@ def run_rotate(args: argparse.Namespace) -> int:
 def run_status(args: argparse.Namespace) -> int:
     from identity_crypto.datakeys import kek_usage
 
-    database = Database(database_url(args))
+    database = Database(existing_database_url(args))
     try:
         with database.transaction() as session:
             usage = _sum_counts([kek_usage(session, t) for t in key_tables().values()])
@@ -203,7 +203,7 @@ def run_remove(args: argparse.Namespace) -> int:
 
     path = Path(args.keyring)
     keyring = Keyring.from_file(path)
-    database = Database(database_url(args))
+    database = Database(existing_database_url(args))
     try:
         with database.transaction() as session:
             if args.kind == "kek":

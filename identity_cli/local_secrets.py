@@ -12,10 +12,8 @@ from pathlib import Path
 from identity_cli.secrets import read_or_create_keyring, read_or_create_secret
 
 LOCAL_ORG_ID = "org_local"
-
-
-# Where this workspace keeps the PAD weights (they are on no registry).
-_WORKSPACE_PAD_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "models" / "pad"
+# The API-key pepper of the one-machine run, in <data dir>/secrets/.
+API_KEY_PEPPER_FILE = "api-key-pepper"
 
 
 def local_settings(data_dir: Path, database_url: str) -> dict[str, str]:
@@ -25,7 +23,7 @@ def local_settings(data_dir: Path, database_url: str) -> dict[str, str]:
     kek_keyring = str(read_or_create_keyring(data_dir, "kek-keyring.json", "kek-local-1"))
     settings = {
         "KYC_TIER_DATABASE_URL": database_url,
-        "KYC_TIER_API_KEY_PEPPER": read_or_create_secret(data_dir, "api-key-pepper"),
+        "KYC_TIER_API_KEY_PEPPER": read_or_create_secret(data_dir, API_KEY_PEPPER_FILE),
         "KYC_TIER_PII_INDEX_KEY": read_or_create_secret(data_dir, "pii-index-key"),
         "KYC_TIER_KEK_KEYRING_FILE": kek_keyring,
         "LIVENESS_DATABASE_URL": database_url,
@@ -36,8 +34,6 @@ def local_settings(data_dir: Path, database_url: str) -> dict[str, str]:
             read_or_create_keyring(data_dir, "audit-hmac-keyring.json", "audit-local-1")
         ),
     }
-    if _WORKSPACE_PAD_DIR.is_dir():
-        settings["LIVENESS_PAD_MODEL_DIR"] = str(_WORKSPACE_PAD_DIR)
     return settings
 
 

@@ -2,7 +2,8 @@
 
 Sub-commands live in modules of this package; each exposes
 `register(subparsers)` and sets `handler` on its parser. Add a module to
-COMMAND_MODULES to add a command.
+COMMAND_MODULES to add a command. User errors (identity_cli.errors) end the
+command with one line on stderr and exit status 2.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+
+from identity_cli.errors import Parser, report
 
 COMMAND_MODULES = (
     "identity_cli.up",
@@ -23,13 +26,19 @@ COMMAND_MODULES = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="identity", description="Identity Platform: KYC onboarding and step-up authentication"
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(subparsers)
     return parser
+
+
+def command_name(args: argparse.Namespace) -> str:
+    """`identity keys status`, from the parsed sub-commands (for error lines)."""
+    actions = [v for k, v in vars(args).items() if k.endswith("_command") and isinstance(v, str)]
+    return " ".join(["identity", args.command, *actions])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,7 +48,15 @@ def main(argv: list[str] | None = None) -> int:
     if handler is None:
         parser.print_help()
         return 2
-    return int(handler(args) or 0)
+    try:
+        return int(handler(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        status = report(command_name(args), exc)
+        if status is None:
+            raise
+        return status
 
 
 if __name__ == "__main__":

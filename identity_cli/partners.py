@@ -10,17 +10,25 @@ import argparse
 import os
 import sys
 
-from identity_cli.common import add_database_options, database_url
+from identity_cli.common import add_database_options, data_dir, existing_database_url
+from identity_cli.errors import CliError
+from identity_cli.local_secrets import API_KEY_PEPPER_FILE
 from identity_store.db import Database
 
 
 def _pepper(args: argparse.Namespace) -> str:
+    """--pepper, else KYC_TIER_API_KEY_PEPPER, else the one `identity up` made in
+    the data dir. Never a new one: keys hashed with a pepper kyc-tier does not
+    know would not authenticate."""
     pepper = args.pepper or os.environ.get("KYC_TIER_API_KEY_PEPPER", "")
+    local = data_dir(args) / "secrets" / API_KEY_PEPPER_FILE
+    if not pepper and local.is_file():
+        pepper = local.read_text().strip()
     if not pepper:
-        from identity_cli.common import data_dir
-        from identity_cli.secrets import read_or_create_secret
-
-        pepper = read_or_create_secret(data_dir(args), "api-key-pepper")
+        raise CliError(
+            "no API-key pepper: pass --pepper or set KYC_TIER_API_KEY_PEPPER "
+            "(the value kyc-tier runs with)"
+        )
     return pepper
 
 
@@ -54,10 +62,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_create_org(args: argparse.Namespace) -> int:
     from services.kyc_tier.partners import create_org
 
-    database = Database(database_url(args))
-    with database.transaction() as session:
-        org_id = create_org(session, args.name, args.id)
-    database.dispose()
+    database = Database(existing_database_url(args))
+    try:
+        with database.transaction() as session:
+            org_id = create_org(session, args.name, args.id)
+    finally:
+        database.dispose()
     print(org_id)
     return 0
 
@@ -65,12 +75,15 @@ def run_create_org(args: argparse.Namespace) -> int:
 def run_create_key(args: argparse.Namespace) -> int:
     from services.kyc_tier.partners import PartnerDirectory
 
-    database = Database(database_url(args))
-    with database.transaction() as session:
-        record, secret = PartnerDirectory(_pepper(args)).create_api_key(
-            session, args.org, args.name, tuple(args.scope or ("public",))
-        )
-    database.dispose()
+    pepper = _pepper(args)
+    database = Database(existing_database_url(args))
+    try:
+        with database.transaction() as session:
+            record, secret = PartnerDirectory(pepper).create_api_key(
+                session, args.org, args.name, tuple(args.scope or ("public",))
+            )
+    finally:
+        database.dispose()
     print(
         f"api key {record.api_key_id} ({', '.join(record.scopes)}) for {record.org_id}:",
         file=sys.stderr,

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from identity_cli.common import add_database_options, data_dir, database_url
+from identity_cli.errors import CliError
+from identity_cli.up_config import listeners, load_all_settings, mesh_environment, pad_banner_line
 from identity_runtime import mesh
 
 READY_TIMEOUT_SECONDS = 180.0
@@ -60,52 +62,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run)
 
 
-def mesh_environment(args: argparse.Namespace, base: Mapping[str, str]) -> dict[str, str]:
-    """The environment every child gets: defaults, then the caller's own variables."""
-    from identity_cli.local_secrets import local_settings
-
-    directory = data_dir(args)
-    url = database_url(args)
-    env: dict[str, str] = {
-        "PYTHONUNBUFFERED": "1",
-        "GATEWAY_HOST": args.host,
-        "GATEWAY_PORT": str(mesh.GATEWAY_DEFAULT_PORT),
-    }
-    for service in mesh.SERVICES:
-        env[f"{service.env_prefix}_HOST"] = args.host
-        env[f"{service.env_prefix}_PORT"] = str(service.default_port)
-    # Downstream addresses follow the (possibly overridden) ports.
-    merged = {**env, **base}
-    for service in mesh.SERVICES:
-        address = f"{args.host}:{merged[f'{service.env_prefix}_PORT']}"
-        env[f"GATEWAY_{service.env_prefix}_ADDRESS"] = address
-        for caller in mesh.SERVICES:
-            if service.name in caller.calls:
-                env[f"{caller.env_prefix}_{service.env_prefix}_ADDRESS"] = address
-    env.update(local_settings(directory, url))
-    env.update(base)
-    return env
-
-
-def _settings_problems(env: Mapping[str, str]) -> list[str]:
-    from identity_runtime.settings import SettingsError, load_settings
-
-    problems = []
-    for service in mesh.SERVICES:
-        spec = __import__(f"{service.module}.service", fromlist=["SPEC"]).SPEC
-        try:
-            load_settings(spec.settings_class, spec.env_prefix, env)
-        except SettingsError as exc:
-            problems.extend(f"{service.name}: {p}" for p in exc.problems)
-    from gateway.settings import GatewaySettings
-
-    try:
-        load_settings(GatewaySettings, "GATEWAY", env)
-    except SettingsError as exc:
-        problems.extend(f"gateway: {p}" for p in exc.problems)
-    return problems
-
-
 def _port_taken(host: str, port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -114,15 +70,6 @@ def _port_taken(host: str, port: int) -> bool:
         except OSError:
             return True
     return False
-
-
-def _listeners(env: Mapping[str, str]) -> list[tuple[str, str, int]]:
-    rows = [
-        (s.name, env[f"{s.env_prefix}_HOST"], int(env[f"{s.env_prefix}_PORT"]))
-        for s in mesh.SERVICES
-    ]
-    rows.append(("gateway", env["GATEWAY_HOST"], int(env["GATEWAY_PORT"])))
-    return rows
 
 
 def _spawn(
@@ -205,22 +152,19 @@ def run(args: argparse.Namespace) -> int:
     from identity_cli.schema import migrate_all
 
     env = mesh_environment(args, os.environ)
-    problems = _settings_problems(env)
+    settings, problems = load_all_settings(env)
     if problems:
-        print(
-            "identity up: invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems),
-            file=sys.stderr,
-        )
-        return 2
+        raise CliError("invalid configuration: " + "; ".join(problems))
     taken = [
         f"{name} port {port} on {host}"
-        for name, host, port in _listeners(env)
+        for name, host, port in listeners(env)
         if _port_taken(host, port)
     ]
     if taken:
-        print("identity up: ports already in use: " + "; ".join(taken), file=sys.stderr)
-        print("  stop what holds them or choose others (e.g. GATEWAY_PORT=8081).", file=sys.stderr)
-        return 1
+        raise CliError(
+            f"ports already in use: {'; '.join(taken)}: stop what holds them "
+            "or choose others (e.g. GATEWAY_PORT=8081)"
+        )
 
     url = database_url(args)
     migrate_all(url)
@@ -271,6 +215,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {child.name:<16} {child.address}")
         print(f"  OpenAPI          {gateway_url}/api/openapi.json")
         print(f"  health           {gateway_url}/api/healthz")
+        print(pad_banner_line(settings["liveness"]))
         print(f"  data and logs    {data_dir(args)}")
         if api_key_note:
             print(api_key_note)

@@ -10,10 +10,18 @@ Tests live in one folder per layer; each test is marked with its layer, so
     e2e          the whole mesh, or the `identity` command
     chart        the Helm chart rendered with Helm's own engine
     image        the container image definition
+
+Every temporary file of a run (pytest's tmp_path, the services', the
+subprocesses') goes to one private directory under the system's; it is
+removed when the run passes, and anything the suite left there outside
+pytest's own tmp_path tree fails the run (tests leave no secrets in /tmp).
 """
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,10 +29,39 @@ import pytest
 
 from identity_cli.schema import migrate_all
 from identity_store.scratch import reachable, scratch_schema
-from tests.support import IN_CI, POSTGRES_URL
+from tests.support import POSTGRES_URL, unavailable
 
 LAYERS = ("unit", "integration", "service", "e2e", "chart", "image")
 TESTS_ROOT = Path(__file__).parent
+RUN_TEMP = pytest.StashKey[Path]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    run_temp = Path(tempfile.mkdtemp(prefix="identity-tests-"))
+    # This process (and pytest's tmp_path) and every child it starts.
+    tempfile.tempdir = str(run_temp)
+    os.environ["TMPDIR"] = str(run_temp)
+    config.stash[RUN_TEMP] = run_temp
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    run_temp = session.config.stash.get(RUN_TEMP, None)
+    if run_temp is None or not run_temp.exists():
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    leaked = sorted(p.name for p in run_temp.iterdir() if not p.name.startswith("pytest-of-"))
+    if leaked:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        if reporter is not None:
+            reporter.write_line(
+                f"tests left files in the temporary directory {run_temp}: {', '.join(leaked)} "
+                "(use tmp_path / tmp_path_factory, or clean up)",
+                red=True,
+            )
+    if session.exitstatus == pytest.ExitCode.OK:
+        shutil.rmtree(run_temp, ignore_errors=True)
+    elif reporter is not None:
+        reporter.write_line(f"temporary files of this run kept in {run_temp}")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -43,9 +80,7 @@ def postgres_schema_url() -> Iterator[str]:
     as a URL whose search_path points at it."""
     problem = reachable(POSTGRES_URL)
     if problem:
-        if IN_CI:
-            pytest.fail(f"PostgreSQL is not reachable at {POSTGRES_URL}: {problem}")
-        pytest.skip(f"PostgreSQL is not reachable: {problem}")
+        unavailable(f"PostgreSQL at {POSTGRES_URL}", problem)
     with scratch_schema(POSTGRES_URL) as url:
         yield url
 

@@ -2,7 +2,7 @@
 """Fit the false-match-rate calibration of the default face model from labelled pairs.
 
     .venv/bin/python tools/calibrate_matching.py \
-        [--testdata ../shared/testdata] [--out services/matching/calibration/sface-2021dec.json]
+        [--testdata tests/data] [--out services/matching/calibration/sface-2021dec.json]
 
 Embeds every photo of `faces/` with the reference pipeline of the default
 pack (YuNet 2023mar detection on a 640-px image, OpenCV's five-point
@@ -12,7 +12,8 @@ sha256-checked), scores the labelled pairs of `master.csv` and
 tail (see services/matching/calibration.py) and writes the calibration with
 thresholds for 1e-3, 1e-4 and 1e-5 and the genuine pairs' FRR at each.
 
-The photos never leave ../shared; only aggregate numbers are written.
+Only aggregate numbers are written (the photos stay in tests/data; see its README
+for their provenance).
 """
 
 from __future__ import annotations
@@ -102,7 +103,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--testdata", type=Path, default=ROOT.parent / "shared" / "testdata")
+    parser.add_argument("--testdata", type=Path, default=ROOT / "tests" / "data")
     parser.add_argument(
         "--out",
         type=Path,

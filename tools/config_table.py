@@ -20,6 +20,78 @@ README = ROOT / "README.md"
 START, END = "<!-- config-table:start -->", "<!-- config-table:end -->"
 
 
+# Variables read outside the services' settings classes: by the `identity`
+# command, the tools and the tests. tests/unit/test_docs.py checks that every
+# variable the code reads is in the table. (variable, read by, default, meaning)
+OTHER_VARIABLES = (
+    (
+        "IDENTITY_DATA_DIR",
+        "`identity`",
+        "`./.identity`",
+        "Data directory of the one-machine run: embedded database, local secrets, logs "
+        "(`--data-dir` wins)",
+    ),
+    (
+        "IDENTITY_DATABASE_URL",
+        "`identity`",
+        "SQLite in the data dir",
+        "Database of `identity up`, `migrate` and the operator commands (`--database-url` wins)",
+    ),
+    (
+        "IDENTITY_HOST",
+        "`identity up`",
+        "`127.0.0.1`",
+        "Interface every service and the gateway listen on (`--host` wins)",
+    ),
+    (
+        "IDENTITY_PYTHON",
+        "`tools/dev`, `tools/lock`, `tools/envs/triton.sh`",
+        "`python3.11`",
+        "The Python 3.11 interpreter to build the virtual environments with "
+        "(another version is refused)",
+    ),
+    (
+        "IDENTITY_TEST_POSTGRES_URL",
+        "tests, `tools/dev test`, `tools/bench`",
+        "`postgresql://postgres@127.0.0.1:5432/test`",
+        "PostgreSQL of the tests (a scratch schema each); `tools/dev test` starts the server "
+        "and creates the database when missing",
+    ),
+    (
+        "IDENTITY_TEST_REDIS_URL",
+        "tests",
+        "`redis://127.0.0.1:6379/0`",
+        "Redis of the gateway's shared rate-limit tests (`tools/dev test` starts it)",
+    ),
+    (
+        "BUF_BREAKING_AGAINST",
+        "`.ci/run`",
+        "`HEAD~1`",
+        "Git revision the contracts must stay wire-compatible with (`buf breaking`)",
+    ),
+    (
+        "BENCH_LOG_LEVEL",
+        "`tools/bench/verify_throughput.py`",
+        "`INFO`",
+        "Log level of the services the benchmark starts",
+    ),
+    (
+        "ORT_DISABLE_TELEMETRY",
+        "ONNX Runtime (set by `identity_inference` unless given)",
+        "`1`",
+        "ONNX Runtime's telemetry client, which writes a session file into the temporary "
+        "directory of every process that imports it: off unless you set `0`",
+    ),
+    (
+        "CI",
+        "set by `.ci/run`",
+        "unset",
+        "pytest prints full assertion output; nothing in the project behaves differently "
+        "(a missing server or test file fails everywhere)",
+    ),
+)
+
+
 def settings_classes() -> list[tuple[str, type, str]]:
     rows = []
     for service in mesh.SERVICES:
@@ -53,6 +125,17 @@ def table() -> str:
         for variable, type_name, default, help_text in rows:
             cells = (f"`{variable}`", type_name.replace("pathlib.", ""), f"`{default}`", help_text)
             lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
+    lines += [
+        "",
+        "Read outside the services' settings: by the `identity` command, the tools and the tests.",
+        "",
+        "| variable | read by | default | meaning |",
+        "|---|---|---|---|",
+    ]
+    lines += [
+        f"| `{name}` | {who} | {default} | {meaning} |"
+        for name, who, default, meaning in OTHER_VARIABLES
+    ]
     return "\n".join(lines) + "\n"
 
 

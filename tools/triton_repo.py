@@ -5,8 +5,8 @@
 
 Each model's file is checked against its manifest's sha256 and prepared as
 the in-process runner prepares it, then written as DIR/<id>/1/model.onnx
-next to its config.pbtxt. Models whose weights are not configured (e.g. PAD
-without --pad-model-dir) are skipped with a note.
+next to its config.pbtxt. The PAD weights come from the identity_inference
+package unless --pad-model-dir names another copy.
 """
 
 from __future__ import annotations
@@ -35,16 +35,14 @@ def main() -> int:
         if args.models
         else [p.name for p in SOURCE_REPOSITORY.iterdir() if p.is_dir()]
     )
-    selected = []
-    for model_id in wanted:
-        if catalogue[model_id].location == "pad_dir" and args.pad_model_dir is None:
-            print(f"skipping {model_id}: no --pad-model-dir", file=sys.stderr)
-            continue
-        selected.append(model_id)
+    unknown = [model_id for model_id in wanted if model_id not in catalogue]
+    if unknown:
+        print(f"no manifest for {', '.join(unknown)}", file=sys.stderr)
+        return 2
     try:
         written = materialise(
             args.out,
-            models=tuple(selected),
+            models=tuple(wanted),
             pad_dir=args.pad_model_dir,
             model_dir=args.model_dir,
             backend=args.backend,

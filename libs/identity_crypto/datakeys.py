@@ -157,6 +157,11 @@ class _KeyCache:
                 self._items.pop(key_id, None)
 
 
+# Unwrapped data keys kept in memory, and for how long (the services' KEY_CACHE_* defaults).
+DEFAULT_KEY_CACHE_SIZE = 10_000
+DEFAULT_KEY_CACHE_TTL_SECONDS = 300.0
+
+
 class DataKeyStore:
     """The data keys of one owner's table."""
 
@@ -164,8 +169,8 @@ class DataKeyStore:
         self,
         kms: KeyEncryptionService,
         table: KeyTable,
-        cache_size: int = 10_000,
-        cache_ttl_seconds: float = 300.0,
+        cache_size: int = DEFAULT_KEY_CACHE_SIZE,
+        cache_ttl_seconds: float = DEFAULT_KEY_CACHE_TTL_SECONDS,
     ):
         self.kms = kms
         self.table = table

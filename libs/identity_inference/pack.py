@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from identity_inference.images import ImageLimits
 from identity_inference.manifest import (
     ROLE_FACE_DETECTOR,
     ROLE_FACE_EMBEDDING,
@@ -37,7 +38,8 @@ class InferenceSettings(ServiceSettings):
         0, "ONNX Runtime intra-op threads per session; 0 = half the cores, at least 1"
     )
     max_image_pixels: int = setting(
-        40_000_000, "Images whose header declares more pixels are refused before decoding"
+        ImageLimits.max_pixels,
+        "Images whose header declares more pixels are refused before decoding",
     )
 
     def validate(self) -> list[tuple[str, str]]:

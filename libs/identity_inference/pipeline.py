@@ -36,9 +36,12 @@ class FacePipeline:
         embedding: str = "sface-2021dec",
         pad_models: tuple[str, ...] = ("minifasnet-v2", "minifasnet-v1se"),
         model_dir: Path | None = None,
+        with_pad: bool = True,
         pad_dir: Path | None = None,
         threads: int = 0,
     ) -> FacePipeline:
+        """The models, verified and loaded; PAD from the packaged weights unless
+        `pad_dir` names another copy, or not at all without `with_pad`."""
         catalogue = load_catalogue(model_dir)
 
         def runner(model_id: str) -> OnnxRunner:
@@ -46,7 +49,7 @@ class FacePipeline:
             loaded.load()
             return loaded
 
-        pad = PadScorer([runner(m) for m in pad_models]) if pad_dir is not None else None
+        pad = PadScorer([runner(m) for m in pad_models]) if with_pad else None
         return cls(FaceDetector(runner(detector)), FaceEmbedder(runner(embedding)), pad)
 
     def primary_face(self, image: np.ndarray) -> Face | None:

@@ -191,3 +191,7 @@ class LocalTritonServer:
                 self.process.kill()
                 self.process.wait()
         self.process = None
+        # The backend directory (symlinks and the server log) was made by start().
+        if self.log_path is not None:
+            shutil.rmtree(self.log_path.parent, ignore_errors=True)
+            self.log_path = None

@@ -36,6 +36,7 @@ from identity_ktp.ocr import OcrEngine
 from identity_ktp.portrait import Face, PortraitFinder, align_face
 from identity_ktp.recapture import RecaptureCues, recapture_cues
 from identity_ktp.regions import RegionIndex
+from identity_ktp.thresholds import Thresholds
 
 # Tamper signal codes (TamperSignal.code).
 NIK_MISMATCH_SUBMITTED = "NIK_MISMATCH_SUBMITTED"
@@ -61,21 +62,6 @@ _GENDER_OF_PRINTED = {"PEREMPUAN": FEMALE, "LAKI-LAKI": MALE}
 _DATE_FIELDS = (f.BIRTH_DATE, f.ISSUE_DATE)
 # Fields whose low OCR confidence fails the check: identity depends on them.
 _KEY_FIELDS = (f.NIK, f.NAME, f.BIRTH_DATE)
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    # OCR reads the dev capture fully down to ~29 and collapses below ~10
-    # (docs/ktp.md); 40 keeps a margin.
-    blur_min: float = 40.0
-    glare_max: float = 0.02
-    card_width_min: float = 600.0
-    field_min_confidence: float = 0.6
-    # OCR confidence from which a NIK/date/gender contradiction is decisive.
-    decisive_confidence: float = 0.8
-    # Similarity below which a submitted field is reported as different.
-    field_similarity_min: float = 0.85
-    screen_score_min: float = 0.5
 
 
 @dataclass(frozen=True)

@@ -23,8 +23,9 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from identity_runtime import logs, tracing
+from identity_runtime import descriptors, logs, tracing
 from identity_runtime.interceptors import server_interceptors
+from identity_runtime.mesh import MeshService
 from identity_runtime.settings import ServiceSettings, SettingsError
 
 log = logs.get_logger("identity.server")
@@ -60,6 +61,34 @@ class ServiceSpec(Generic[S]):
     build: Callable[[S], Awaitable[Core]]
     # Servicers for a built core.
     servicers: Callable[[Core, S], Sequence[Registration]]
+
+    @classmethod
+    def from_mesh(
+        cls,
+        service: MeshService,
+        *,
+        settings_class: type[S],
+        build: Callable[[S], Awaitable[Core]],
+        servicers: Callable[[Core, S], Sequence[Registration]],
+    ) -> ServiceSpec[S]:
+        """The spec of a service the mesh declares: its name and environment prefix
+        come from mesh.py, its gRPC services from the contracts (every service of
+        the proto package identity.<package>.v1)."""
+        names = [
+            s.full_name
+            for s in descriptors.services()
+            if descriptors.service_package(s.full_name) == service.package
+        ]
+        if not names:
+            raise ValueError(f"no gRPC service in the contracts of package {service.package!r}")
+        return cls(
+            name=service.name,
+            settings_class=settings_class,
+            env_prefix=service.env_prefix,
+            service_names=names,
+            build=build,
+            servicers=servicers,
+        )
 
 
 @dataclass

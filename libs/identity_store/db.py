@@ -28,9 +28,13 @@ def normalise_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
+# The embedded database's file in a data directory (the one-machine run).
+SQLITE_FILE = "identity.db"
+
+
 def default_sqlite_url(data_dir: Path) -> str:
     data_dir.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{data_dir / 'identity.db'}"
+    return f"sqlite:///{data_dir / SQLITE_FILE}"
 
 
 def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:

@@ -24,8 +24,12 @@ from services.audit.log import AuditLog
 log = logs.get_logger("identity.audit")
 
 
+# Most appends one transaction commits together (AUDIT_MAX_BATCH's default).
+DEFAULT_MAX_BATCH = 64
+
+
 class GroupCommitAppender:
-    def __init__(self, database: Database, audit_log: AuditLog, max_batch: int = 64):
+    def __init__(self, database: Database, audit_log: AuditLog, max_batch: int = DEFAULT_MAX_BATCH):
         self.database = database
         self.audit_log = audit_log
         self.max_batch = max_batch

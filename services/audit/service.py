@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from identity_platform_api.audit.v1 import audit_pb2, audit_pb2_grpc
+from identity_platform_api.audit.v1 import audit_pb2_grpc
+from identity_runtime import mesh
 from identity_runtime.server import ServiceSpec
 from services.audit.bootstrap import build
 from services.audit.servicer import AuditServiceServicer
 from services.audit.settings import AuditSettings
 
-SPEC = ServiceSpec(
-    name="audit",
+SPEC = ServiceSpec.from_mesh(
+    mesh.AUDIT,
     settings_class=AuditSettings,
-    env_prefix="AUDIT",
-    service_names=[audit_pb2.DESCRIPTOR.services_by_name["AuditService"].full_name],
     build=build,
     servicers=lambda core, settings: [
         (audit_pb2_grpc.add_AuditServiceServicer_to_server, AuditServiceServicer(core)),

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from identity_runtime.settings import ServiceSettings, setting
+from services.audit.appender import DEFAULT_MAX_BATCH
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -22,7 +23,9 @@ class AuditSettings(ServiceSettings):
         "(the primary signs new entries)",
     )
     hmac_keyring: str = setting("", "The same JSON keyring inline (development only)", secret=True)
-    max_batch: int = setting(64, "Most appends one transaction commits together (group commit)")
+    max_batch: int = setting(
+        DEFAULT_MAX_BATCH, "Most appends one transaction commits together (group commit)"
+    )
 
     def validate(self) -> list[tuple[str, str]]:
         problems = super().validate()

@@ -12,13 +12,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from identity_capture.limits import MAX_FRAMES
 from identity_inference import images, quality
 from identity_inference.align import ALIGNMENT_ID, align_face
 from identity_inference.detector import Face, FaceDetector
 from identity_inference.pad import CropSpec, pad_crop
 from identity_runtime.errors import invalid_field
 
-MAX_FRAMES = 16
 SELFIE, REFERENCE = "selfie", "reference"
 
 

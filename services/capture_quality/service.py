@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from identity_platform_api.capture_quality.v1 import capture_quality_pb2, capture_quality_pb2_grpc
+from identity_platform_api.capture_quality.v1 import capture_quality_pb2_grpc
+from identity_runtime import mesh
 from identity_runtime.server import ServiceSpec
 from services.capture_quality.bootstrap import build
 from services.capture_quality.servicer import CaptureQualityServiceServicer
 from services.capture_quality.settings import CaptureQualitySettings
 
-SPEC = ServiceSpec(
-    name="capture-quality",
+SPEC = ServiceSpec.from_mesh(
+    mesh.CAPTURE_QUALITY,
     settings_class=CaptureQualitySettings,
-    env_prefix="CAPTURE_QUALITY",
-    service_names=[
-        capture_quality_pb2.DESCRIPTOR.services_by_name["CaptureQualityService"].full_name
-    ],
     build=build,
     servicers=lambda core, settings: [
         (

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from identity_inference.pack import DEFAULT_DETECTOR, DEFAULT_PAD_MODELS, InferenceSettings
+from identity_ktp.thresholds import Thresholds
 from identity_runtime.settings import setting
 
 
@@ -29,10 +30,16 @@ class CaptureQualitySettings(InferenceSettings):
     )
     ktp_min_side: int = setting(320, "Shortest side of a KTP photo, in pixels")
     ktp_blur_min: float = setting(
-        40.0, "Laplacian variance the rectified card must exceed (OCR fails below ~10)"
+        Thresholds.blur_min,
+        "Laplacian variance the rectified card must exceed (OCR fails below ~10)",
     )
-    ktp_glare_max: float = setting(0.02, "Largest fraction of the card covered by glare")
-    ktp_card_width_min: float = setting(600.0, "Smallest card width in the photo, in pixels")
+    ktp_glare_max: float = setting(
+        Thresholds.glare_max, "Largest fraction of the card covered by glare"
+    )
+    ktp_card_width_min: float = setting(
+        Thresholds.card_width_min, "Smallest card width in the photo, in pixels"
+    )
     ktp_field_min_confidence: float = setting(
-        0.6, "OCR confidence below which NIK, name or birth date fail the check"
+        Thresholds.field_min_confidence,
+        "OCR confidence below which NIK, name or birth date fail the check",
     )

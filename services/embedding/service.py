@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from identity_platform_api.embedding.v1 import embedding_pb2, embedding_pb2_grpc
+from identity_platform_api.embedding.v1 import embedding_pb2_grpc
+from identity_runtime import mesh
 from identity_runtime.server import ServiceSpec
 from services.embedding.bootstrap import build
 from services.embedding.servicer import EmbeddingServiceServicer
 from services.embedding.settings import EmbeddingSettings
 
-SPEC = ServiceSpec(
-    name="embedding",
+SPEC = ServiceSpec.from_mesh(
+    mesh.EMBEDDING,
     settings_class=EmbeddingSettings,
-    env_prefix="EMBEDDING",
-    service_names=[embedding_pb2.DESCRIPTOR.services_by_name["EmbeddingService"].full_name],
     build=build,
     servicers=lambda core, settings: [
         (embedding_pb2_grpc.add_EmbeddingServiceServicer_to_server, EmbeddingServiceServicer(core)),

@@ -8,13 +8,13 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session
 
 from identity_capture.digest import bundle_sha256
+from identity_capture.limits import MAX_FRAMES
 from identity_runtime.errors import invalid_field
 from identity_store.types import utcnow
 from services.kyc_tier import models, records
 from services.kyc_tier.pii import PiiVault
 from services.kyc_tier.ports import Attestation
 
-MAX_FRAMES = 16
 # Retention of sealed frames (product brief): onboarding 3 years, step-up 90 days.
 RETENTION = {"onboarding": timedelta(days=3 * 365), "step_up": timedelta(days=90)}
 

@@ -46,7 +46,7 @@ class LivenessCore(Core):
         if pad is None:
             return (
                 True,
-                "challenge-only: no PAD model configured, "
+                "challenge-only: PAD disabled (LIVENESS_PAD_ENABLED=false), "
                 "decisions rest on the flash challenge (one-machine run)",
             )
         return True, f"pad+challenge: {', '.join(pad.model_ids)} (threshold {pad.threshold:.2f})"
@@ -59,7 +59,8 @@ class LivenessCore(Core):
 
 
 def build_pad(settings: LivenessSettings) -> PadScorer | None:
-    if settings.pad_model_dir is None:
+    """The PAD models (packaged weights, or the operator's copy); None only when disabled."""
+    if not settings.pad_enabled:
         return None
     runners = [
         pack.onnx_runner(m, settings, settings.pad_model_dir)

@@ -8,6 +8,7 @@ import numpy as np
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from identity_capture import signatures
+from identity_capture.limits import MAX_FRAMES
 from identity_inference.images import raw_bgr
 from identity_platform_api.common.v1 import types_pb2
 from identity_platform_api.liveness.v1 import liveness_pb2 as pb
@@ -31,7 +32,6 @@ _ALGORITHMS = {
     types_pb2.KEY_ALGORITHM_ED25519: signatures.ED25519,
 }
 _ALGORITHM_ENUM = {v: k for k, v in _ALGORITHMS.items()}
-MAX_FRAMES = 64
 
 
 def purpose(value: int) -> str:

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from identity_platform_api.liveness.v1 import liveness_pb2, liveness_pb2_grpc
+from identity_platform_api.liveness.v1 import liveness_pb2_grpc
+from identity_runtime import mesh
 from identity_runtime.server import ServiceSpec
 from services.liveness.bootstrap import build
 from services.liveness.servicer import LivenessServiceServicer
 from services.liveness.settings import LivenessSettings
 
-SPEC = ServiceSpec(
-    name="liveness",
+SPEC = ServiceSpec.from_mesh(
+    mesh.LIVENESS,
     settings_class=LivenessSettings,
-    env_prefix="LIVENESS",
-    service_names=[liveness_pb2.DESCRIPTOR.services_by_name["LivenessService"].full_name],
     build=build,
     servicers=lambda core, settings: [
         (liveness_pb2_grpc.add_LivenessServiceServicer_to_server, LivenessServiceServicer(core)),

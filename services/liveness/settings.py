@@ -7,6 +7,7 @@ from pathlib import Path
 
 from identity_inference.pack import DEFAULT_PAD_MODELS, InferenceSettings
 from identity_runtime.settings import setting
+from services.liveness.checks import ChallengePolicy
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -17,39 +18,58 @@ class LivenessSettings(InferenceSettings):
         help="SQLAlchemy URL: postgresql://... or sqlite:///path", secret=True
     )
     database_pool_size: int = setting(5, "Connections per process to PostgreSQL")
+    pad_enabled: bool = setting(
+        True,
+        "Presentation-attack detection. false = decisions rest on the flash challenge alone "
+        "(one-machine runs only: production refuses to start, `identity up` warns)",
+    )
     pad_model_dir: Path | None = setting(
         None,
-        "Directory holding the MiniFASNet weights (on no registry). Unset: decisions rest "
-        "on the flash challenge alone (one-machine runs only; production refuses to start)",
+        "Directory of your own copy of the MiniFASNet weights (same file names, checked "
+        "against the manifests); unset = the weights packaged with identity_inference",
     )
     pad_models: tuple[str, ...] = setting(DEFAULT_PAD_MODELS, "PAD model ids (manifests), fused")
     pad_threshold: float | None = setting(
         None, "Fused live-score threshold; unset = mean of the manifests' thresholds"
     )
-    challenge_ttl_seconds: int = setting(120, "Time a flash challenge stays valid")
-    challenge_length: int = setting(4, "Colours per flash challenge (distinct, random order)")
-    flash_duration_ms: int = setting(400, "How long the SDK shows each colour")
+    # Defaults: the domain's ChallengePolicy (their one home).
+    challenge_ttl_seconds: int = setting(
+        ChallengePolicy.ttl_seconds, "Time a flash challenge stays valid"
+    )
+    challenge_length: int = setting(
+        ChallengePolicy.length, "Colours per flash challenge (distinct, random order)"
+    )
+    flash_duration_ms: int = setting(
+        ChallengePolicy.flash_duration_ms, "How long the SDK shows each colour"
+    )
     nonce_retention_hours: int = setting(
-        24, "How long a bundle nonce is remembered (replay window)"
+        ChallengePolicy.nonce_retention_hours,
+        "How long a bundle nonce is remembered (replay window)",
     )
     max_clock_skew_seconds: int = setting(
-        300, "Accepted distance between a bundle's capture time and now"
+        ChallengePolicy.max_clock_skew_seconds,
+        "Accepted distance between a bundle's capture time and now",
     )
     min_flash_response: float = setting(
-        0.004, "Smallest mean chromaticity shift counted as a flash response"
+        ChallengePolicy.min_flash_response,
+        "Smallest mean chromaticity shift counted as a flash response",
     )
-    min_flash_score: float = setting(0.75, "Share of colour slots that must match the issued order")
+    min_flash_score: float = setting(
+        ChallengePolicy.min_flash_score, "Share of colour slots that must match the issued order"
+    )
 
     def validate(self) -> list[tuple[str, str]]:
         problems = super().validate()
-        if self.environment == "production" and self.pad_model_dir is None:
+        if self.environment == "production" and not self.pad_enabled:
             problems.append(
                 (
-                    "pad_model_dir",
-                    "production needs a PAD model; "
+                    "pad_enabled",
+                    "production needs presentation-attack detection; "
                     "challenge-only decisions are for one-machine runs",
                 )
             )
+        if self.pad_enabled and not self.pad_models:
+            problems.append(("pad_models", "name at least one PAD model (or disable PAD)"))
         if self.pad_model_dir is not None and not self.pad_model_dir.is_dir():
             problems.append(("pad_model_dir", f"{self.pad_model_dir} is not a directory"))
         if not 2 <= self.challenge_length <= 6:

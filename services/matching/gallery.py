@@ -40,9 +40,19 @@ class Hit:
     score: float
 
 
+# An ivf gallery stays exact below this size; inverted lists one ivf search visits
+# (the MATCHING_IVF_* defaults).
+IVF_MIN_GALLERY_SIZE = 50_000
+IVF_NPROBE = 128
+
+
 class OrgGallery:
     def __init__(
-        self, dimension: int, kind: str = "exact", ivf_min_size: int = 50_000, nprobe: int = 128
+        self,
+        dimension: int,
+        kind: str = "exact",
+        ivf_min_size: int = IVF_MIN_GALLERY_SIZE,
+        nprobe: int = IVF_NPROBE,
     ):
         self.dimension = dimension
         self.kind = kind
@@ -146,7 +156,11 @@ class Gallery:
     """Every organisation's gallery, with the change number each has caught up to."""
 
     def __init__(
-        self, dimension: int, kind: str = "exact", ivf_min_size: int = 50_000, nprobe: int = 128
+        self,
+        dimension: int,
+        kind: str = "exact",
+        ivf_min_size: int = IVF_MIN_GALLERY_SIZE,
+        nprobe: int = IVF_NPROBE,
     ):
         self.dimension = dimension
         self.kind = kind

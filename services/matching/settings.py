@@ -6,7 +6,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from identity_crypto.datakeys import DEFAULT_KEY_CACHE_SIZE, DEFAULT_KEY_CACHE_TTL_SECONDS
+from identity_inference.pack import DEFAULT_EMBEDDING
 from identity_runtime.settings import ServiceSettings, setting
+from services.matching.gallery import IVF_MIN_GALLERY_SIZE, IVF_NPROBE
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -29,7 +32,7 @@ class MatchingSettings(ServiceSettings):
     )
     kek_keyring: str = setting("", "The same JSON keyring inline (development only)", secret=True)
     model_id: str = setting(
-        "sface-2021dec", "Embedding contract of the gallery: model id (qe-face-v3 in production)"
+        DEFAULT_EMBEDDING, "Embedding contract of the gallery: model id (qe-face-v3 in production)"
     )
     model_version: str = setting(
         "", "Embedding contract: model version recorded with each template"
@@ -56,10 +59,10 @@ class MatchingSettings(ServiceSettings):
         "exact", "1:N index: exact (flat inner product) or ivf (approximate)"
     )
     ivf_min_gallery_size: int = setting(
-        50_000, "An ivf gallery stays exact below this size (training needs data)"
+        IVF_MIN_GALLERY_SIZE, "An ivf gallery stays exact below this size (training needs data)"
     )
     ivf_nprobe: int = setting(
-        128,
+        IVF_NPROBE,
         "Inverted lists an ivf search visits (recall vs latency; see docs/matching-and-audit.md)",
     )
     search_threads: int = setting(1, "OpenMP threads per FAISS search")
@@ -67,9 +70,11 @@ class MatchingSettings(ServiceSettings):
         2.0, "How often a replica catches up on other replicas' gallery changes"
     )
     key_cache_size: int = setting(
-        10_000, "Unwrapped data keys kept in memory (0 disables the cache)"
+        DEFAULT_KEY_CACHE_SIZE, "Unwrapped data keys kept in memory (0 disables the cache)"
     )
-    key_cache_ttl_seconds: float = setting(300.0, "Lifetime of a cached unwrapped data key")
+    key_cache_ttl_seconds: float = setting(
+        DEFAULT_KEY_CACHE_TTL_SECONDS, "Lifetime of a cached unwrapped data key"
+    )
 
     def validate(self) -> list[tuple[str, str]]:
         problems = super().validate()

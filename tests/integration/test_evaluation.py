@@ -12,8 +12,7 @@ import pytest
 from identity_cli.main import main as identity
 from identity_inference import evaluation
 from identity_inference.manifest import PACKAGED_MANIFESTS
-from tests.support import require_path
-from tests.support.biometrics import FACES, PAD_DIR, SPOOF
+from tests.support.biometrics import FACES, SPOOF
 
 pytestmark = [pytest.mark.models]
 
@@ -45,7 +44,7 @@ def test_the_impostor_tail_estimates_fmr() -> None:
 
 @pytest.mark.slow
 def test_master_pairs_separate_genuine_from_impostor(tmp_path: Path, capsys) -> None:
-    pairs = require_path(FACES / "master.csv", "labelled pairs")
+    pairs = FACES / "master.csv"
     manifest = tmp_path / "sface.json"
     shutil.copyfile(PACKAGED_MANIFESTS / "sface-2021dec.json", manifest)
     code = identity(
@@ -85,13 +84,11 @@ def test_master_pairs_separate_genuine_from_impostor(tmp_path: Path, capsys) -> 
 
 @pytest.mark.slow
 def test_pad_evaluation_on_the_spoof_photos(tmp_path: Path) -> None:
-    require_path(PAD_DIR, "PAD models")
     code = identity(
         [
             "eval", "pad",
             "--bona-fide", str(SPOOF / "image_T1.jpg"),
             "--attack", str(SPOOF / "image_F1.jpg"), str(SPOOF / "image_F2.jpg"),
-            "--pad-model-dir", str(PAD_DIR),
             "--out", str(tmp_path),
         ]
     )  # fmt: skip

@@ -18,7 +18,7 @@ from identity_inference.detector import FaceDetector
 from identity_inference.embedder import FaceEmbedder
 from identity_inference.manifest import ModelIntegrityError, load_catalogue, resolve_path
 from identity_inference.runners import OnnxRunner, session_options
-from tests.support import REPO_ROOT, require_path
+from tests.support import REPO_ROOT
 from tests.support.biometrics import FACES, PAD_DIR, SPOOF, photo
 
 pytestmark = [pytest.mark.models]
@@ -100,10 +100,11 @@ def test_onnx_runtime_sessions_are_sized_and_do_not_spin() -> None:
     assert session_options(0).intra_op_num_threads == max(1, (os.cpu_count() or 2) // 2)
 
 
-def test_pad_models_load_from_the_pad_directory(catalogue) -> None:
-    require_path(PAD_DIR, "PAD models")
+def test_the_packaged_pad_models_load_verified(catalogue) -> None:
     for model_id in ("minifasnet-v2", "minifasnet-v1se"):
-        runner = OnnxRunner(catalogue[model_id], pad_dir=PAD_DIR, intra_op_threads=1)
+        # No PAD directory: the weights packaged with identity_inference.
+        assert resolve_path(catalogue[model_id]).parent == PAD_DIR
+        runner = OnnxRunner(catalogue[model_id], intra_op_threads=1)
         runner.load()
         crop = (
             cv2.resize(photo(SPOOF / "image_T1.jpg"), (80, 80))
@@ -137,7 +138,6 @@ def _run_service(module: str, env: dict[str, str]) -> subprocess.CompletedProces
 
 
 def test_an_altered_pad_model_stops_liveness_at_start_up(catalogue, tmp_path: Path) -> None:
-    require_path(PAD_DIR, "PAD models")
     altered = tmp_path / "pad"
     shutil.copytree(PAD_DIR, altered)
     target = altered / "MiniFASNetV1SE.onnx"

@@ -14,6 +14,7 @@ import pytest
 import pytest_asyncio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from identity_capture.limits import MAX_FRAMES
 from identity_inference.pad import crop_box
 from identity_platform_api.capture_quality.v1 import capture_quality_pb2 as pb
 from identity_platform_api.capture_quality.v1 import capture_quality_pb2_grpc
@@ -233,6 +234,14 @@ async def test_hostile_images_are_invalid_argument(stub, server, make, reason) -
     async with channel(server) as ch:
         health = await health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest())
     assert health.status == health_pb2.HealthCheckResponse.SERVING
+
+
+async def test_more_frames_than_a_bundle_holds_are_refused(stub) -> None:
+    frame = jpeg(selfie())
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await assess(stub, *[frame] * (MAX_FRAMES + 1))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert error_info(status_from_rpc_error(caught.value)).metadata["field"] == "frames"
 
 
 async def test_webp_and_png_frames_decode(stub) -> None:

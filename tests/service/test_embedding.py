@@ -21,7 +21,7 @@ from identity_platform_api.embedding.v1 import embedding_pb2, embedding_pb2_grpc
 from identity_runtime.status import error_info, status_from_rpc_error
 from services.capture_quality.service import SPEC as CAPTURE_QUALITY
 from services.embedding.service import SPEC as EMBEDDING
-from tests.support import IN_CI, channel, start_service
+from tests.support import channel, start_service, unavailable
 from tests.support.biometrics import FACES, photo_bytes
 
 pytestmark = [pytest.mark.models]
@@ -236,9 +236,7 @@ async def test_an_altered_operator_model_stops_the_service(tmp_path: Path) -> No
 def triton(tmp_path_factory):
     problem = triton_available()
     if problem:
-        if IN_CI:
-            pytest.fail(problem)
-        pytest.skip(problem)
+        unavailable("the Triton server", problem)
     repository = tmp_path_factory.mktemp("triton-repo")
     materialise(repository, models=("sface-2021dec",), backend="python")
     server = LocalTritonServer(repository).start()

@@ -11,7 +11,7 @@ import redis
 
 from identity_cli.schema import migrate_all
 from identity_runtime import mesh
-from tests.support import IN_CI, kyc_tier_env, start_service
+from tests.support import kyc_tier_env, start_service, unavailable
 from tests.support.gateway import (
     assert_error,
     bearer,
@@ -49,9 +49,7 @@ def redis_url() -> str:
     try:
         redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
     except redis.RedisError as exc:
-        if IN_CI:
-            pytest.fail(f"Redis is not reachable at {REDIS_URL}: {exc}")
-        pytest.skip(f"Redis is not reachable: {exc}")
+        unavailable(f"Redis at {REDIS_URL}", str(exc))
     return REDIS_URL
 
 

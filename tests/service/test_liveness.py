@@ -12,6 +12,7 @@ import pytest
 import pytest_asyncio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from identity_capture.limits import MAX_FRAMES
 from identity_capture.sdk import SdkSigner
 from identity_capture.signatures import ED25519
 from identity_cli.schema import migrate_all
@@ -23,8 +24,8 @@ from identity_runtime.status import error_info, status_from_rpc_error
 from services.capture_quality.service import SPEC as CAPTURE_QUALITY
 from services.liveness.service import SPEC as LIVENESS
 from services.liveness.settings import LivenessSettings
-from tests.support import channel, require_path, start_service
-from tests.support.biometrics import PAD_DIR, SPOOF, check_request, flash_frames, photo
+from tests.support import channel, start_service
+from tests.support.biometrics import SPOOF, check_request, flash_frames, photo
 
 pytestmark = [pytest.mark.models]
 
@@ -49,10 +50,8 @@ async def quality_server():
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def liveness_server(database):
-    require_path(PAD_DIR, "PAD models")
-    server = await start_service(
-        LIVENESS, {"LIVENESS_DATABASE_URL": database, "LIVENESS_PAD_MODEL_DIR": str(PAD_DIR)}
-    )
+    # No PAD setting: the weights packaged with identity_inference are the default.
+    server = await start_service(LIVENESS, {"LIVENESS_DATABASE_URL": database})
     yield server
     await server.stop(0)
 
@@ -221,6 +220,10 @@ async def test_protocol_violations_consume_nothing(client) -> None:
     unknown = liveness_pb2.CheckLivenessRequest()
     unknown.CopyFrom(good)
     unknown.challenge_id = "chl_does_not_exist"
+    too_many = liveness_pb2.CheckLivenessRequest()
+    too_many.CopyFrom(good)
+    while len(too_many.frames) <= MAX_FRAMES:
+        too_many.frames.append(good.frames[0])
 
     expected = [
         (forged, grpc.StatusCode.PERMISSION_DENIED, "BUNDLE_SIGNATURE_INVALID"),
@@ -228,6 +231,7 @@ async def test_protocol_violations_consume_nothing(client) -> None:
         (wrong_purpose, grpc.StatusCode.PERMISSION_DENIED, "CHALLENGE_MISMATCH"),
         (stale, grpc.StatusCode.FAILED_PRECONDITION, "BUNDLE_STALE"),
         (unknown, grpc.StatusCode.NOT_FOUND, "CHALLENGE_NOT_FOUND"),
+        (too_many, grpc.StatusCode.INVALID_ARGUMENT, "INVALID_FIELD"),
     ]
     for request, code, reason in expected:
         with pytest.raises(grpc.aio.AioRpcError) as caught:
@@ -259,8 +263,10 @@ async def test_a_device_registered_twice_with_another_key_is_refused(client) -> 
     assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
-async def test_without_pad_models_decisions_say_challenge_only(quality_server, database) -> None:
-    server = await start_service(LIVENESS, {"LIVENESS_DATABASE_URL": database})
+async def test_with_pad_disabled_decisions_say_challenge_only(quality_server, database) -> None:
+    server = await start_service(
+        LIVENESS, {"LIVENESS_DATABASE_URL": database, "LIVENESS_PAD_ENABLED": "false"}
+    )
     try:
         async with channel(quality_server) as q, channel(server) as lv:
             client = Client(q, lv)
@@ -278,16 +284,17 @@ async def test_without_pad_models_decisions_say_challenge_only(quality_server, d
         await server.stop(0)
 
 
-def test_production_refuses_to_start_without_a_pad_model(tmp_path: Path) -> None:
-    with pytest.raises(SettingsError, match="LIVENESS_PAD_MODEL_DIR: production needs a PAD model"):
-        load_settings(
-            LivenessSettings,
-            "LIVENESS",
-            {
-                "LIVENESS_DATABASE_URL": f"sqlite:///{tmp_path}/x.db",
-                "LIVENESS_ENVIRONMENT": "production",
-            },
-        )
+def test_production_refuses_to_start_without_pad(tmp_path: Path) -> None:
+    environ = {
+        "LIVENESS_DATABASE_URL": f"sqlite:///{tmp_path}/x.db",
+        "LIVENESS_ENVIRONMENT": "production",
+    }
+    # PAD is on by default, from the packaged weights: production starts.
+    assert load_settings(LivenessSettings, "LIVENESS", environ).pad_enabled
+    with pytest.raises(SettingsError, match="LIVENESS_PAD_ENABLED: production needs presentation"):
+        load_settings(LivenessSettings, "LIVENESS", {**environ, "LIVENESS_PAD_ENABLED": "false"})
+    with pytest.raises(SettingsError, match="LIVENESS_PAD_MODELS: name at least one PAD model"):
+        load_settings(LivenessSettings, "LIVENESS", {**environ, "LIVENESS_PAD_MODELS": ""})
 
 
 async def test_health_detail_names_the_pad_models(liveness_server) -> None:

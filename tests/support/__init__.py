@@ -1,4 +1,4 @@
-"""Helpers for tests: real servers on port 0, real databases, shared test data."""
+"""Helpers for tests: real servers on port 0, real databases, the vendored test data."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import os
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import grpc
 import pytest
@@ -15,12 +15,12 @@ from identity_runtime.server import RunningServer, ServiceSpec, start
 from identity_runtime.settings import load_settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-SHARED = Path(os.environ.get("IDENTITY_SHARED_DIR", REPO_ROOT.parent / "shared"))
-TESTDATA = Path(os.environ.get("IDENTITY_TESTDATA_DIR", SHARED / "testdata"))
+# Photos, spoof samples, the synthetic KTP and the product's endpoint table
+# (sources and licences in tests/data/README.md).
+TESTDATA = REPO_ROOT / "tests" / "data"
 POSTGRES_URL = os.environ.get(
     "IDENTITY_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
 )
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 # A pepper for tests only.
 TEST_PEPPER = "test-pepper-0123456789abcdef0123456789abcdef"
@@ -42,14 +42,10 @@ def kyc_tier_env(database_url: str, addresses: Mapping[str, str] | None = None) 
     return env
 
 
-def require_path(path: Path, what: str) -> Path:
-    """A needed shared file: missing fails in CI, skips elsewhere."""
-    if not path.exists():
-        message = f"{what} not found at {path} (set IDENTITY_SHARED_DIR)"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
+def unavailable(what: str, problem: str) -> NoReturn:
+    """A server the suite needs is not running: a failure, never a skip
+    (`tools/dev test` starts PostgreSQL and Redis and builds the Triton environment)."""
+    pytest.fail(f"{what} is not available: {problem} (`tools/dev test` provides it)")
 
 
 async def start_service(

@@ -10,24 +10,24 @@ import cv2
 import numpy as np
 
 from identity_capture.sdk import SdkSigner, SignedBundle
+from identity_inference.manifest import PACKAGED_PAD_DIR
 from identity_platform_api.common.v1 import types_pb2
 from identity_platform_api.liveness.v1 import liveness_pb2
-from tests.support import SHARED, TESTDATA, require_path
+from tests.support import TESTDATA
 
-PAD_DIR = SHARED / "models" / "pad"
+PAD_DIR = PACKAGED_PAD_DIR
 FACES = TESTDATA / "faces"
 SPOOF = TESTDATA / "spoof"
 
 
 def photo(path: Path) -> np.ndarray:
-    require_path(path, "test photo")
     image = cv2.imread(str(path))
     assert image is not None, path
     return image
 
 
 def photo_bytes(path: Path) -> bytes:
-    return require_path(path, "test photo").read_bytes()
+    return path.read_bytes()
 
 
 def jpeg(image: np.ndarray, quality: int = 95) -> bytes:

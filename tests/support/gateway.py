@@ -22,16 +22,13 @@ def spec_of(service: mesh.MeshService) -> ServiceSpec[Any]:
     return importlib.import_module(f"{service.module}.service").SPEC
 
 
-async def start_mesh(database_url: str) -> dict[str, RunningServer]:
+async def start_mesh(database_url: str, data_dir: Path) -> dict[str, RunningServer]:
     """All six services on free ports against one database, as `identity up`
-    runs them; kyc-tier pointed at the other five."""
-    import tempfile
-
+    runs them; kyc-tier pointed at the other five. Their local secrets go to
+    `data_dir` (a pytest temporary directory, so nothing outlives the run)."""
     from tests.support.mesh import mesh_env, start_services
 
-    return await start_services(
-        mesh_env(database_url, Path(tempfile.mkdtemp(prefix="identity-mesh-")))
-    )
+    return await start_services(mesh_env(database_url, data_dir))
 
 
 async def stop_all(servers: Mapping[str, RunningServer]) -> None:

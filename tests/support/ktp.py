@@ -1,4 +1,4 @@
-"""The dev KTP (../shared/testdata/ktp) and cards derived from it for KTP tests."""
+"""The dev KTP (tests/data/ktp, synthetic) and cards derived from it for KTP tests."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from tests.support import TESTDATA, require_path
+from tests.support import TESTDATA
 
 KTP_DIR = TESTDATA / "ktp"
 DEV_NIK = "3273024107950003"
@@ -29,7 +29,7 @@ _GROUND_TRUTH_LABELS = {
 
 
 def ktp_path(name: str) -> Path:
-    return require_path(KTP_DIR / name, f"dev KTP {name}")
+    return KTP_DIR / name
 
 
 def ktp_bytes(name: str) -> bytes:

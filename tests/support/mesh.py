@@ -21,7 +21,7 @@ from identity_runtime.server import RunningServer, ServiceSpec
 from identity_store.db import Database
 from identity_store.scratch import reachable, scratch_schema
 from services.kyc_tier import models
-from tests.support import IN_CI, POSTGRES_URL, TEST_PEPPER, start_service
+from tests.support import POSTGRES_URL, TEST_PEPPER, start_service, unavailable
 from tests.support.gateway import gateway_client, gateway_settings
 
 
@@ -57,13 +57,9 @@ async def start_services(env: Mapping[str, str]) -> dict[str, RunningServer]:
 @contextlib.contextmanager
 def postgres_schema() -> Any:
     """A fresh migrated PostgreSQL schema for a whole test module."""
-    import pytest
-
     problem = reachable(POSTGRES_URL)
     if problem:
-        if IN_CI:
-            pytest.fail(f"PostgreSQL is not reachable: {problem}")
-        pytest.skip(f"PostgreSQL is not reachable: {problem}")
+        unavailable(f"PostgreSQL at {POSTGRES_URL}", problem)
     with scratch_schema(POSTGRES_URL, prefix="e2e", prepare=migrate_all) as url:
         yield url
 

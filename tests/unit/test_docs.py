@@ -1,8 +1,12 @@
-"""The README's configuration table is generated from the settings classes and stays current."""
+"""The README's configuration table is generated from the settings classes and stays
+current, and names every environment variable the code reads."""
 
 from __future__ import annotations
 
 import importlib.util
+import re
+import subprocess
+from pathlib import Path
 
 from tests.support import REPO_ROOT
 
@@ -18,3 +22,50 @@ def test_readme_configuration_table_matches_the_settings_classes() -> None:
     assert current == module.table().strip(), (
         "README configuration table is stale: run tools/config_table.py --write"
     )
+
+
+# Variables of the shell and the OS, not the project's configuration.
+STANDARD = {"PATH", "HOME", "PWD", "TMPDIR", "SECONDS", "BASH_SOURCE", "LC_ALL", "LD_LIBRARY_PATH"}
+PY_READ = re.compile(
+    r"""(?:environ\.get|getenv|environ\.setdefault)\(\s*["']([A-Z][A-Z0-9_]+)["']"""
+    r"""|environ\[["']([A-Z][A-Z0-9_]+)["']\]"""
+)
+SHELL_READ = re.compile(r"\$\{?([A-Z][A-Z0-9_]*)")
+# `${NAME:-default}` reads the environment even where the script assigns NAME.
+SHELL_READ_WITH_DEFAULT = re.compile(r"\$\{([A-Z][A-Z0-9_]*):?-")
+SHELL_ASSIGNED = re.compile(r"(?:^|[\s;(])(?:local\s+|export\s+)?([A-Z][A-Z0-9_]*)=", re.MULTILINE)
+
+
+def tracked(*patterns: str) -> list[Path]:
+    out = subprocess.run(
+        ["git", "ls-files", "-z", "--", *patterns],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    return [REPO_ROOT / name for name in out.split("\0") if name]
+
+
+def variables_read() -> dict[str, str]:
+    """Every environment variable named literally in a read, with one file reading it."""
+    found: dict[str, str] = {}
+    for path in tracked("*.py"):
+        for match in PY_READ.finditer(path.read_text()):
+            found.setdefault(match.group(1) or match.group(2), str(path.relative_to(REPO_ROOT)))
+    for path in tracked("tools/dev", "tools/lock", "tools/*.sh", "tools/envs/*.sh", ".ci/run"):
+        text = path.read_text()
+        assigned = set(SHELL_ASSIGNED.findall(text))
+        defaulted = set(SHELL_READ_WITH_DEFAULT.findall(text))
+        for name in (set(SHELL_READ.findall(text)) - assigned) | defaulted:
+            found.setdefault(name, str(path.relative_to(REPO_ROOT)))
+    return {k: v for k, v in found.items() if k not in STANDARD}
+
+
+def test_every_variable_the_code_reads_is_in_the_readme_table() -> None:
+    readme = (REPO_ROOT / "README.md").read_text()
+    documented = set(re.findall(r"^\| `([A-Z][A-Z0-9_]+)` \|", readme, re.MULTILINE))
+    read = variables_read()
+    # The scan finds what it should (so an empty result cannot pass silently).
+    assert {"IDENTITY_HOST", "IDENTITY_PYTHON", "IDENTITY_TEST_POSTGRES_URL", "CI"} <= set(read)
+    missing = {name: where for name, where in read.items() if name not in documented}
+    assert missing == {}, "add these to tools/config_table.py and run it with --write"

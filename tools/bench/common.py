@@ -21,10 +21,7 @@ sys.path.insert(0, str(ROOT))
 
 from identity_cli.schema import migrate_all  # noqa: E402
 from identity_store.scratch import scratch_schema as _scratch_schema  # noqa: E402
-
-DEFAULT_POSTGRES = os.environ.get(
-    "IDENTITY_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
-)
+from tests.support import POSTGRES_URL as DEFAULT_POSTGRES  # noqa: E402
 
 
 def scratch_schema(base_url: str = DEFAULT_POSTGRES):  # type: ignore[no-untyped-def]

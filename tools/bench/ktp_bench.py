@@ -2,7 +2,7 @@
 
     .venv/bin/python tools/bench/ktp_bench.py [--iterations 20] [--threads 2]
 
-Runs the dev KTP photos (../shared/testdata/ktp) through the same code the
+Runs the dev KTP photos (tests/data/ktp) through the same code the
 service runs: safe decode, card find + rectify, portrait detection, quality
 measures (blur, glare, re-capture cues), OCR, parsing + NIK validation +
 layout, cross-checks. Then runs CheckKtp on a real server (port 0, same

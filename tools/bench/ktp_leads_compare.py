@@ -30,7 +30,7 @@ from identity_ktp.analysis import NIK_BIRTH_DATE_MISMATCH, KtpAnalyzer  # noqa: 
 from identity_ktp.ocr import OcrEngine  # noqa: E402
 from identity_ktp.portrait import PortraitFinder, load_face_detector  # noqa: E402
 from identity_ktp.regions import default_index  # noqa: E402
-from tests.ktp_support import flat_card, ground_truth, ktp_path, on_background, overwrite  # noqa: E402
+from tests.support.ktp import flat_card, ground_truth, ktp_path, on_background, overwrite  # noqa: E402
 
 
 def _bgr(image: np.ndarray) -> np.ndarray:

@@ -3,7 +3,7 @@
     .venv/bin/python tools/bench/pipeline.py [--rounds 3] [--images 20] [--no-triton]
         [--out bench-results]
 
-Stages, on the test photos (../shared/testdata, decoded from their JPEG bytes):
+Stages, on the test photos (tests/data/faces, decoded from their JPEG bytes):
 
   decode        images.decode (header checks + OpenCV)
   detect        YuNet letterbox + inference + decode/NMS
@@ -46,7 +46,7 @@ from identity_inference import images, quality  # noqa: E402
 from identity_inference.align import align_face  # noqa: E402
 from identity_inference.detector import FaceDetector  # noqa: E402
 from identity_inference.embedder import FaceEmbedder  # noqa: E402
-from identity_inference.manifest import load_catalogue  # noqa: E402
+from identity_inference.manifest import PACKAGED_PAD_DIR, load_catalogue  # noqa: E402
 from identity_inference.pad import PadScorer, pad_crop  # noqa: E402
 from identity_inference.runners import OnnxRunner  # noqa: E402
 from identity_inference.triton import TritonRunner  # noqa: E402
@@ -55,10 +55,10 @@ from identity_platform_api.capture_quality.v1 import capture_quality_pb2, captur
 from identity_platform_api.common.v1 import types_pb2  # noqa: E402
 from identity_platform_api.embedding.v1 import embedding_pb2, embedding_pb2_grpc  # noqa: E402
 from identity_platform_api.liveness.v1 import liveness_pb2, liveness_pb2_grpc  # noqa: E402
+from tests.support import TESTDATA  # noqa: E402
 
-SHARED = Path(os.environ.get("IDENTITY_SHARED_DIR", REPO.parent / "shared"))
-FACES = SHARED / "testdata" / "faces"
-PAD_DIR = SHARED / "models" / "pad"
+FACES = TESTDATA / "faces"
+PAD_DIR = PACKAGED_PAD_DIR
 STAGES = ("decode", "detect", "quality", "pad", "align+embed")
 
 
@@ -116,9 +116,7 @@ async def run_services(photos: list[bytes], rounds: int, database: str) -> Timer
     create_org(database, "org_bench")
     cq = await start_service(CAPTURE_QUALITY)
     em = await start_service(EMBEDDING)
-    lv = await start_service(
-        LIVENESS, {"LIVENESS_DATABASE_URL": database, "LIVENESS_PAD_MODEL_DIR": str(PAD_DIR)}
-    )
+    lv = await start_service(LIVENESS, {"LIVENESS_DATABASE_URL": database})
     timer = Timer()
     metadata = [("x-identity-org", "org_bench")]
     try:

@@ -51,15 +51,15 @@ from identity_inference import images, quality  # noqa: E402
 from identity_inference.align import align_face  # noqa: E402
 from identity_inference.detector import FaceDetector  # noqa: E402
 from identity_inference.embedder import FaceEmbedder  # noqa: E402
-from identity_inference.manifest import load_catalogue, resolve_path  # noqa: E402
+from identity_inference.manifest import PACKAGED_PAD_DIR, load_catalogue, resolve_path  # noqa: E402
 from identity_inference.pad import PadScorer, pad_crop  # noqa: E402
 from identity_inference.runners import OnnxRunner  # noqa: E402
 from identity_runtime import mesh  # noqa: E402
 from services.liveness import flash  # noqa: E402
+from tests.support import TESTDATA  # noqa: E402
 
-SHARED = Path(os.environ.get("IDENTITY_SHARED_DIR", ROOT.parent / "shared"))
-FACES = SHARED / "testdata" / "faces"
-PAD_DIR = SHARED / "models" / "pad"
+FACES = TESTDATA / "faces"
+PAD_DIR = PACKAGED_PAD_DIR
 # The persona's photos (one identity): enrolled from one, stepped up with others.
 # img5, img10 and img11 are too small or tilted for the selfie profile (they are
 # denied, correctly, on quality), so they are not probes here.

@@ -5,9 +5,10 @@
 # virtualenv: .venv-triton. The Python backend runs ONNX Runtime in that venv.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+# shellcheck source=tools/python.sh
+source "$ROOT/tools/python.sh"
 VENV="$ROOT/.venv-triton"
-PYTHON="${IDENTITY_PYTHON:-python3.11}"
-command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
+PYTHON="$(supported_python "$ROOT")"
 PINS=(
   "nvidia-pytriton==0.7.0"
   "numpy==1.26.4"
@@ -16,12 +17,12 @@ PINS=(
 stamp="$VENV/.installed"
 LOCK="$ROOT/tools/envs/triton.lock"
 want="$( (printf '%s\n' "${PINS[@]}"; cat "$LOCK") | sha256sum | cut -d' ' -f1)"
+ensure_venv "$PYTHON" "$VENV"
 if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
   exit 0
 fi
-echo "==> creating $VENV (Triton server for the test suite)" >&2
-[[ -x "$VENV/bin/python" ]] || "$PYTHON" -m venv "$VENV"
 # triton.lock pins every transitive package (regenerate with
 # `.venv-triton/bin/pip freeze > tools/envs/triton.lock` after changing PINS).
-"$VENV/bin/python" -m pip install --quiet -c "$LOCK" "${PINS[@]}"
+pip_install "$VENV" "installing the Triton server environment (tests only)" \
+  -c "$LOCK" "${PINS[@]}"
 echo "$want" >"$stamp"

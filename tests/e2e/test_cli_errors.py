@@ -1,0 +1,156 @@
+"""The `identity` command's user errors: one line on stderr, exit status 2, no
+traceback, and no database or data directory created where nobody asked."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from identity_store import migrate
+
+IDENTITY = str(Path(sys.executable).parent / "identity")
+# Variables that would point the command at a database, a data dir or secrets.
+CHOSEN = ("IDENTITY_", "KYC_TIER_", "MATCHING_", "AUDIT_", "LIVENESS_", "GATEWAY_")
+
+
+def identity(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(CHOSEN)}
+    return subprocess.run(
+        [IDENTITY, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+def assert_user_error(result: subprocess.CompletedProcess[str], *fragments: str) -> str:
+    assert result.returncode == 2, (result.returncode, result.stderr)
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    return lines[0]
+
+
+@pytest.fixture
+def empty_dir(tmp_path: Path) -> Path:
+    """A working directory outside any checkout, with nothing in it."""
+    directory = tmp_path / "elsewhere"
+    directory.mkdir()
+    return directory
+
+
+@pytest.fixture
+def migrated(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path / 'identity.db'}"
+    migrate.upgrade(url)
+    return url
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["keys", "status"],
+        ["audit", "export"],
+        ["audit", "checkpoint"],
+        ["orgs", "create", "--name", "Acme"],
+        ["api-keys", "create", "--org", "org_x", "--name", "k", "--pepper", "p"],
+    ],
+)
+def test_a_command_needing_a_database_creates_none(empty_dir: Path, command: list[str]) -> None:
+    line = assert_user_error(identity(empty_dir, *command), "no database at")
+    assert line.startswith(f"identity {command[0]} {command[1]}: ")
+    assert "identity migrate" in line
+    assert list(empty_dir.iterdir()) == []
+
+
+def test_a_named_sqlite_file_that_is_not_there_is_not_created(empty_dir: Path) -> None:
+    missing = empty_dir / "missing.db"
+    result = identity(empty_dir, "keys", "status", "--database-url", f"sqlite:///{missing}")
+    assert_user_error(result, f"no SQLite database at {missing}")
+    assert not missing.exists()
+
+
+def test_an_unreachable_database_is_one_line(empty_dir: Path) -> None:
+    result = identity(
+        empty_dir, "keys", "status", "--database-url", "postgresql://nobody@127.0.0.1:1/none"
+    )
+    assert_user_error(result, "identity keys status: cannot use the database: ")
+
+
+def test_an_unmigrated_database_says_how_to_migrate(empty_dir: Path) -> None:
+    (empty_dir / "empty.db").write_bytes(b"")
+    result = identity(
+        empty_dir, "keys", "status", "--database-url", f"sqlite:///{empty_dir / 'empty.db'}"
+    )
+    assert_user_error(result, "not migrated", "run `identity migrate`")
+
+
+def test_a_malformed_database_url_is_one_line(empty_dir: Path) -> None:
+    result = identity(empty_dir, "orgs", "create", "--name", "A", "--database-url", "nonsense")
+    assert_user_error(result, "not a usable database URL")
+
+
+def test_an_unknown_org_is_one_line(empty_dir: Path, migrated: str) -> None:
+    result = identity(
+        empty_dir,
+        *("api-keys", "create", "--org", "org_nope", "--name", "k", "--pepper", "p"),
+        *("--database-url", migrated),
+    )
+    assert_user_error(result, "identity api-keys create: org_id: unknown organisation")
+
+
+def test_a_key_without_a_pepper_is_refused_not_invented(empty_dir: Path, migrated: str) -> None:
+    created = identity(empty_dir, "orgs", "create", "--name", "Acme", "--database-url", migrated)
+    assert created.returncode == 0, created.stderr
+    org_id = created.stdout.strip()
+    result = identity(
+        empty_dir, "api-keys", "create", "--org", org_id, "--name", "k", "--database-url", migrated
+    )
+    assert_user_error(result, "no API-key pepper", "KYC_TIER_API_KEY_PEPPER")
+    assert list(empty_dir.iterdir()) == []
+    # With the pepper it works (the refusals above are not the only outcome).
+    made = identity(
+        empty_dir,
+        *("api-keys", "create", "--org", org_id, "--name", "k", "--pepper", "p"),
+        *("--database-url", migrated),
+    )
+    assert made.returncode == 0 and made.stdout.startswith("idk_"), made.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["no-such-command"], "invalid choice"),
+        (["keys"], "required"),
+        (["keys", "rotate", "--batch-size", "many"], "invalid int value"),
+        (["audit", "purge", "--before", "2020-13-01", "--yes"], "is not a date YYYY-MM-DD"),
+        (["audit", "verify", "--anchor", "twelve"], "is not SEQ:HMAC"),
+    ],
+)
+def test_bad_arguments_are_one_line(empty_dir: Path, args: list[str], fragment: str) -> None:
+    line = assert_user_error(identity(empty_dir, *args), fragment)
+    assert "--help" in line
+
+
+def test_missing_and_malformed_files_are_one_line(empty_dir: Path) -> None:
+    keyring = empty_dir / "kek.json"
+    assert_user_error(
+        identity(empty_dir, "keys", "set-primary", "--keyring", str(keyring), "kek-1"),
+        f"cannot read keyring file {keyring}",
+    )
+    assert identity(empty_dir, "keys", "add", "--keyring", str(keyring)).returncode == 0
+    export = empty_dir / "export.jsonl"
+    verify = ("audit", "verify", "--file", str(export), "--keyring", str(keyring))
+    assert_user_error(identity(empty_dir, *verify), f"{export}: No such file or directory")
+    export.write_text("not json\n")
+    assert_user_error(identity(empty_dir, *verify), "is not an audit export")
+    pairs = empty_dir / "pairs.csv"
+    pairs.write_text("file_x,file_y,Decision\na.jpg,b.jpg,maybe\n")
+    result = identity(
+        empty_dir, "eval", "pairs", "--pairs", str(pairs), "--images", ".", "--out", "out"
+    )
+    assert_user_error(result, "a row without a Yes/No decision")
+    assert not (empty_dir / "out").exists()

@@ -1,0 +1,40 @@
+"""Each service's ServiceSpec is derived from the mesh table (mesh.py) and the
+contracts, not restated: name, environment prefix and gRPC service names."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+from identity_runtime import descriptors, mesh
+from identity_runtime.server import ServiceSpec
+from identity_runtime.settings import ServiceSettings
+
+
+def contract_services(package: str) -> set[str]:
+    """The services the contracts declare in proto package identity.<package>.v1."""
+    return {
+        service.full_name
+        for file in descriptors.load_all_contracts()
+        if file.package == f"identity.{package}.v1"
+        for service in file.services_by_name.values()
+    }
+
+
+@pytest.mark.parametrize("service", mesh.SERVICES, ids=lambda s: s.name)
+def test_each_spec_is_the_mesh_entry(service: mesh.MeshService) -> None:
+    spec = importlib.import_module(f"{service.module}.service").SPEC
+    assert (spec.name, spec.env_prefix) == (service.name, service.env_prefix)
+    assert set(spec.service_names) == contract_services(service.package) != set()
+
+
+def test_a_mesh_entry_without_contract_services_is_refused() -> None:
+    async def build(settings: ServiceSettings) -> object:
+        raise AssertionError("never built")
+
+    unknown = mesh.MeshService("nothing", "nothing_here", "NOTHING", 1)
+    with pytest.raises(ValueError, match="no gRPC service in the contracts of package"):
+        ServiceSpec.from_mesh(
+            unknown, settings_class=ServiceSettings, build=build, servicers=lambda c, s: []
+        )
