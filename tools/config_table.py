@@ -64,6 +64,13 @@ OTHER_VARIABLES = (
         "Redis of the gateway's shared rate-limit tests (`tools/dev test` starts it)",
     ),
     (
+        "CHROMIUM_PATH",
+        "browser tests",
+        "`/usr/bin/chromium`",
+        "Debian's chromium, which the browser tests drive through playwright-core "
+        "(`tools/dev test` installs it; no browser is ever downloaded)",
+    ),
+    (
         "BUF_BREAKING_AGAINST",
         "`.ci/run`",
         "`HEAD~1`",

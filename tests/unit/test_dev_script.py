@@ -44,18 +44,37 @@ def fake_python(directory: Path, version: str) -> Path:
     return python
 
 
+# Stands in for npm: logs its arguments; `npm ci` makes node_modules as npm would.
+FAKE_NPM = """#!/usr/bin/env bash
+echo "npm $*" >>"$FAKE_LOG"
+if [[ "$1" == ci ]]; then mkdir -p node_modules; fi
+"""
+
+
 @pytest.fixture
 def checkout(tmp_path: Path) -> Path:
     root = tmp_path / "checkout"
     (root / "tools").mkdir(parents=True)
-    for name in ("tools/dev", "tools/python.sh", "pyproject.toml", "requirements.lock"):
+    (root / "sdk" / "web").mkdir(parents=True)
+    for name in (
+        "tools/dev",
+        "tools/python.sh",
+        "pyproject.toml",
+        "requirements.lock",
+        "sdk/web/package-lock.json",
+    ):
         shutil.copy2(REPO_ROOT / name, root / name)
+    bin_dir = root / "fake-bin"
+    bin_dir.mkdir()
+    (bin_dir / "npm").write_text(FAKE_NPM)
+    (bin_dir / "npm").chmod(0o755)
     return root
 
 
 def dev(root: Path, *args: str, python: Path | None = None) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "IDENTITY_PYTHON"}
     env["FAKE_LOG"] = str(root / "calls.log")
+    env["PATH"] = f"{root / 'fake-bin'}{os.pathsep}{env['PATH']}"
     if python is not None:
         env["IDENTITY_PYTHON"] = str(python)
     return subprocess.run(
@@ -117,9 +136,15 @@ def test_up_installs_the_runtime_only_and_test_adds_the_test_tools(
     log = calls(checkout)
     assert "pip install --progress-bar off -c requirements.lock -e .[dev]" in log
     assert "run tools/test_database.py" in log
-    assert log[-1] == "pytest tests/unit tests/chart -k name"
+    # The web SDK's toolchain is installed from its lock once and built for the browser tests.
+    assert "npm ci --no-audit --no-fund --ignore-scripts --loglevel=error" in log
+    assert log[-2:] == ["npm run --silent build", "pytest tests/unit tests/chart -k name"]
     assert dev(checkout, "test", "e2e", python=python).returncode == 0
-    assert calls(checkout) == ["run tools/test_database.py", "pytest tests/e2e"]
+    assert calls(checkout) == [
+        "run tools/test_database.py",
+        "npm run --silent build",
+        "pytest tests/e2e",
+    ]
     # The dev install covers `up` too.
     assert dev(checkout, "up", python=python).returncode == 0
     assert calls(checkout) == ["identity up"]
