@@ -25,7 +25,17 @@ def test_readme_configuration_table_matches_the_settings_classes() -> None:
 
 
 # Variables of the shell and the OS, not the project's configuration.
-STANDARD = {"PATH", "HOME", "PWD", "TMPDIR", "SECONDS", "BASH_SOURCE", "LC_ALL", "LD_LIBRARY_PATH", "EUID"}
+STANDARD = {
+    "PATH",
+    "HOME",
+    "PWD",
+    "TMPDIR",
+    "SECONDS",
+    "BASH_SOURCE",
+    "LC_ALL",
+    "LD_LIBRARY_PATH",
+    "EUID",
+}
 PY_READ = re.compile(
     r"""(?:environ\.get|getenv|environ\.setdefault)\(\s*["']([A-Z][A-Z0-9_]+)["']"""
     r"""|environ\[["']([A-Z][A-Z0-9_]+)["']\]"""
