@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from identity_store import migrate
+from identity_cli.schema import migrate_all
 
 IDENTITY = str(Path(sys.executable).parent / "identity")
 # Variables that would point the command at a database, a data dir or secrets.
@@ -45,7 +45,7 @@ def empty_dir(tmp_path: Path) -> Path:
 @pytest.fixture
 def migrated(tmp_path: Path) -> str:
     url = f"sqlite:///{tmp_path / 'identity.db'}"
-    migrate.upgrade(url)
+    migrate_all(url)
     return url
 
 
