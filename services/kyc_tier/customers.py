@@ -174,7 +174,7 @@ class Customers:
             "success",
             details={"verification_id": row.verification_id, "source": source},
         )
-        settle(session, customer, "verification", row.verification_id)
+        settle(session, customer, "verification", verification_id=row.verification_id)
         return records.verification_record(row)
 
     def list(
@@ -221,9 +221,12 @@ class Customers:
 
 
 def settle(
-    session: Session, customer: models.Customer, cause: str, verification_id: str | None
+    session: Session, customer: models.Customer, cause: str, *, verification_id: str | None = None
 ) -> records.TierChange | None:
-    """Recompute the tier; a change is a tier event and an audit entry."""
+    """Recompute the tier; a change is a tier event and an audit entry.
+
+    `verification_id` names the verification that caused it; causes that are
+    not a verification (an erasure, a recompute on upgrade) have none."""
     change = records.settle_tier(session, customer, cause, verification_id)
     if change is not None:
         outbox.record(

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from identity_runtime.errors import Unauthenticated, invalid_field
 from identity_store import models
 from identity_store.types import utcnow
+from services.kyc_tier.pii import PiiVault
 from services.kyc_tier.records import new_id
 
 KEY_PREFIX = "idk_"
@@ -68,6 +69,19 @@ def create_org(session: Session, name: str, org_id: str | None = None) -> str:
     session.add(org)
     session.flush()
     return org.org_id
+
+
+def match_threshold(session: Session, org_id: str) -> float | None:
+    """The organisation's face-match threshold; None leaves matching's default."""
+    return session.scalar(select(models.Org.match_threshold).where(models.Org.org_id == org_id))
+
+
+def evidence_secret(session: Session, vault: PiiVault, org_id: str) -> bytes | None:
+    """The key the organisation signs Dukcapil evidence with; None when it has none."""
+    org = session.get(models.Org, org_id)
+    if org is None or org.evidence_secret_sealed is None:
+        return None
+    return vault.open_org_secret(session, org)
 
 
 class PartnerDirectory:

@@ -112,6 +112,11 @@ def require_active(customer: models.Customer) -> None:
         raise FailedPrecondition("the customer was erased", "CUSTOMER_ERASED")
 
 
+def outcome_of(passed: bool | None) -> str:
+    """A verification's outcome (and its attempt's): None means an analyst decides."""
+    return "needs_review" if passed is None else ("passed" if passed else "failed")
+
+
 def add_verification(
     session: Session,
     customer: models.Customer,
@@ -129,7 +134,7 @@ def add_verification(
     """Record one check. `passed=None` means it needs an analyst's review.
     `verification_id` may be chosen beforehand (when a downstream record,
     such as an enrollment, must cite it)."""
-    outcome = "needs_review" if passed is None else ("passed" if passed else "failed")
+    outcome = outcome_of(passed)
     row = models.Verification(
         verification_id=verification_id or new_id("ver"),
         org_id=customer.org_id,
@@ -146,15 +151,12 @@ def add_verification(
         request_id=context.request_id(),
     )
     session.add(row)
-    attempt_outcome = {"passed": "passed", "failed": "failed", "needs_review": "needs_review"}[
-        outcome
-    ]
     add_attempt(
         session,
         customer.org_id,
         customer.customer_id,
         kind,
-        attempt_outcome,
+        outcome,
         reasons,
         row.verification_id,
     )
@@ -251,5 +253,5 @@ def verification_by_nonce(session: Session, org_id: str, nonce: str) -> models.V
     )
 
 
-def within_nonce_window(row: models.Verification, now: datetime | None = None) -> bool:
+def within_nonce_window(row: VerificationRecord, now: datetime | None = None) -> bool:
     return (now or utcnow()) - row.created_at <= NONCE_WINDOW

@@ -1,0 +1,238 @@
+"""The capture pipeline every verification flow runs through.
+
+    attempt -> assess -> decide -> record -> seal -> audit
+
+attempt  The customer is resolved in the caller's organisation (another
+         organisation's id is NOT_FOUND; an erased customer is refused). From
+         here on a refusal (replayed nonce, spent challenge, bad signature,
+         undecodable image) becomes a REFUSED attempt row and a denied audit
+         entry, and nothing else is written.
+assess   The flow's calls to the mesh; it gets a `Subject` with the
+         verification id chosen beforehand (so an enrollment can cite it) and
+         the organisation's match threshold.
+decide   A pure function of the assessment: passed, failed or needs review
+         (None), the reasons, and what the verification row records.
+record   The verification row, its attempt row (and a review item when an
+         analyst decides) ...
+seal     ... the capture bundle sealed under the customer's bundle key for
+         its retention ...
+audit    ... and the audit entry, queued in the outbox; then the tier is
+         settled from the history. All in ONE transaction, after which the
+         outbox relay is woken.
+
+A flow is a `Step` (what it records and audits) plus its assess and decide
+functions; `CapturePipeline.run` does the rest.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy.orm import Session
+
+from identity_runtime.errors import AlreadyExists, DomainError
+from identity_store import models
+from services.kyc_tier import bundles, customers, outbox, partners, records
+from services.kyc_tier.pii import PiiVault
+from services.kyc_tier.ports import Reason
+from services.kyc_tier.store import Store
+
+A = TypeVar("A")
+
+# Refusals that are about the request's target, not the attempt: no attempt row.
+_NOT_AN_ATTEMPT = frozenset({"CUSTOMER_NOT_FOUND", "TENANT_MISSING"})
+
+
+@dataclass(frozen=True)
+class Step:
+    """What a flow records: its verification kind and its audit action."""
+
+    kind: str
+    action: str
+    # Retention class of the sealed capture bundle (bundles.RETENTION).
+    retention: str = "onboarding"
+    # Recompute the tier after recording (locks the customer row meanwhile).
+    settles_tier: bool = True
+    # A bundle's nonce seen before is refused (KTP capture replays instead).
+    refuses_reused_nonce: bool = True
+
+
+@dataclass(frozen=True)
+class Subject:
+    """Who an attempt is about, resolved when it starts."""
+
+    org_id: str
+    customer_id: str
+    # Chosen before assessing, so that a downstream record can cite it.
+    verification_id: str
+    # The organisation's face-match threshold; None leaves matching's default.
+    match_threshold: float | None
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What decide makes of an assessment, and what the verification row keeps."""
+
+    passed: bool | None  # None: an analyst decides
+    reasons: tuple[Reason, ...] = ()
+    scores: Mapping[str, float] = field(default_factory=dict)
+    model_ids: Mapping[str, str] = field(default_factory=dict)
+    input_hashes: Mapping[str, str] = field(default_factory=dict)
+    details: Mapping[str, Any] = field(default_factory=dict)
+    # Extra details and evidence hashes of the audit entry (ids and codes only).
+    audit_details: Mapping[str, Any] = field(default_factory=dict)
+    audit_evidence: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Recorded:
+    verification: records.VerificationRecord
+    tier: str  # the customer's tier once settled
+
+
+@dataclass(frozen=True)
+class Captured(Generic[A]):
+    """One run of the pipeline: what was assessed, decided and recorded."""
+
+    assessment: A
+    decision: Decision
+    recorded: Recorded
+
+
+# Extra writes of a flow in the record transaction, before the tier is settled.
+ExtraWrites = Callable[[Session, models.Customer, A], None]
+
+
+def nonce_replayed() -> AlreadyExists:
+    return AlreadyExists("this capture bundle's nonce was already used", "NONCE_REPLAYED")
+
+
+class CapturePipeline:
+    def __init__(self, store: Store, vault: PiiVault):
+        self.store = store
+        self.vault = vault
+
+    async def run(
+        self,
+        step: Step,
+        org_id: str,
+        customer_id: str,
+        assess: Callable[[Subject], Awaitable[A]],
+        decide: Callable[[A], Decision],
+        capture: bundles.Capture | None = None,
+        extra_writes: ExtraWrites[A] | None = None,
+    ) -> Captured[A]:
+        subject = await self.subject(org_id, customer_id)
+        async with self.attempt(step, org_id, customer_id):
+            if capture is not None and step.refuses_reused_nonce:
+                await self._refuse_reused_nonce(org_id, capture.nonce)
+            assessment = await assess(subject)
+        decision = decide(assessment)
+        recorded = await self.store.write(
+            lambda s: self._record(s, step, subject, decision, capture, assessment, extra_writes)
+        )
+        return Captured(assessment, decision, recorded)
+
+    async def subject(self, org_id: str, customer_id: str) -> Subject:
+        """The active customer of the organisation, and what a capture needs of it."""
+
+        def read(session: Session) -> Subject:
+            records.require_active(records.load_customer(session, org_id, customer_id))
+            threshold = partners.match_threshold(session, org_id)
+            return Subject(org_id, customer_id, records.new_id("ver"), threshold)
+
+        return await self.store.read(read)
+
+    @contextlib.asynccontextmanager
+    async def attempt(self, step: Step, org_id: str, customer_id: str) -> AsyncIterator[None]:
+        """Refusals inside the block become an attempt row and an audit entry."""
+        try:
+            yield
+        except DomainError as error:
+            if error.reason in _NOT_AN_ATTEMPT:
+                raise
+            reason = Reason(error.reason, error.message)
+            details = {"reason": reason.code, "code": error.code}
+
+            def refuse(session: Session) -> None:
+                records.add_attempt(session, org_id, customer_id, step.kind, "refused", [reason])
+                outbox.record(
+                    session,
+                    org_id,
+                    step.action,
+                    f"customer:{customer_id}",
+                    "denied",
+                    details=details,
+                )
+
+            await self.store.write(refuse)
+            raise
+
+    async def _refuse_reused_nonce(self, org_id: str, nonce: str) -> None:
+        seen = await self.store.read(lambda s: records.verification_by_nonce(s, org_id, nonce))
+        if seen is not None:
+            raise nonce_replayed()
+
+    def _record(
+        self,
+        session: Session,
+        step: Step,
+        subject: Subject,
+        decision: Decision,
+        capture: bundles.Capture | None,
+        assessment: A,
+        extra_writes: ExtraWrites[A] | None,
+    ) -> Recorded:
+        customer = records.load_customer(
+            session, subject.org_id, subject.customer_id, for_update=step.settles_tier
+        )
+        input_hashes = dict(decision.input_hashes)
+        evidence = dict(decision.audit_evidence)
+        if capture is not None:
+            input_hashes = {"bundle": capture.sha256, **input_hashes}
+            evidence["bundle"] = capture.sha256
+        row = records.add_verification(
+            session,
+            customer,
+            step.kind,
+            decision.passed,
+            decision.reasons,
+            scores=decision.scores,
+            model_ids=decision.model_ids,
+            input_hashes=input_hashes,
+            details=decision.details,
+            nonce=capture.nonce if capture else None,
+            bundle_sha256=capture.sha256 if capture else None,
+            verification_id=subject.verification_id,
+        )
+        if capture is not None:
+            bundles.store_sealed(
+                session,
+                self.vault,
+                customer,
+                row.verification_id,
+                capture.sha256,
+                capture.bundle.raw,
+                step.retention,
+            )
+        outbox.record(
+            session,
+            subject.org_id,
+            step.action,
+            f"customer:{subject.customer_id}",
+            "success" if decision.passed else "denied",
+            evidence_hashes=evidence,
+            details={
+                "verification_id": row.verification_id,
+                "reasons": ",".join(r.code for r in decision.reasons),
+                **decision.audit_details,
+            },
+        )
+        if extra_writes is not None:
+            extra_writes(session, customer, assessment)
+        if step.settles_tier:
+            customers.settle(session, customer, "verification", verification_id=row.verification_id)
+        return Recorded(records.verification_record(row), customer.tier)

@@ -1,0 +1,125 @@
+"""Capture requests into the flows' request types, and the codec of the
+capture bundle as it is sealed at rest.
+
+A bundle is sealed exactly as received: `bundle_input` serialises the
+request's CaptureBundle (deterministically) and `ProtoBundleCodec` reads it
+back when the face-match flow reopens a liveness capture. Both sit here, at
+the edge, so no protobuf object reaches the flows.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC
+
+from identity_platform_api.kyc_tier.v1 import (
+    face_pb2,
+    ktp_pb2,
+    kyc_pb2,
+    resources_pb2,
+    step_up_pb2,
+)
+from services.kyc_tier.bundles import BundleInput
+from services.kyc_tier.flows.dukcapil import DukcapilVerdict
+from services.kyc_tier.flows.face import MatchRequest
+from services.kyc_tier.flows.ktp import KtpCaptureRequest
+from services.kyc_tier.flows.step_up import StepUpRequest
+from services.kyc_tier.mapping.enums import when
+from services.kyc_tier.ports import Attestation, StoredFrames
+
+
+def bundle_input(bundle: resources_pb2.CaptureBundle) -> BundleInput:
+    attestation = bundle.attestation
+    captured_at = (
+        attestation.captured_at.ToDatetime(tzinfo=UTC)
+        if attestation.HasField("captured_at")
+        else None
+    )
+    return BundleInput(
+        frames=tuple(frame.image.data for frame in bundle.frames),
+        offsets_ms=tuple(frame.offset_ms for frame in bundle.frames),
+        baseline=tuple(frame.baseline for frame in bundle.frames),
+        sensors=bundle.sensors.SerializeToString(deterministic=True)
+        if bundle.HasField("sensors")
+        else b"",
+        attestation=Attestation(
+            device_id=attestation.device_id,
+            nonce=attestation.nonce,
+            bundle_sha256=attestation.bundle_sha256,
+            signature=attestation.signature,
+            captured_at=captured_at,
+        ),
+        captured_at=captured_at,
+        raw=bundle.SerializeToString(deterministic=True),
+    )
+
+
+class ProtoBundleCodec:
+    """Reads back the bundles `bundle_input` serialised (ports.BundleCodec)."""
+
+    def decode(self, raw: bytes) -> StoredFrames:
+        parsed = resources_pb2.CaptureBundle()
+        parsed.ParseFromString(raw)
+        return StoredFrames(
+            frames=tuple(frame.image.data for frame in parsed.frames),
+            baseline=tuple(frame.baseline for frame in parsed.frames),
+        )
+
+
+def ktp_ocr_fields(fields: ktp_pb2.KtpOcrFields) -> dict[str, str]:
+    """Submitted OCR fields by KtpField name (capture-quality's vocabulary)."""
+    return {
+        "nik": fields.nik,
+        "name": fields.full_name,
+        "birth_place": fields.birth_place,
+        "birth_date": fields.birth_date,
+        "gender": fields.gender,
+        "address": fields.address,
+        "rt_rw": fields.rt_rw,
+        "village": fields.village,
+        "district": fields.district,
+        "religion": fields.religion,
+        "marital_status": fields.marital_status,
+        "occupation": fields.occupation,
+        "nationality": fields.nationality,
+        "valid_until": fields.valid_until,
+        "province": fields.province,
+        "regency": fields.regency,
+        "blood_type": fields.blood_type,
+    }
+
+
+def ktp_capture_request(request: ktp_pb2.SubmitKtpCaptureRequest) -> KtpCaptureRequest:
+    return KtpCaptureRequest(
+        customer_id=request.customer_id,
+        challenge_id=request.challenge_id,
+        bundle=bundle_input(request.bundle),
+        ocr_fields=ktp_ocr_fields(request.ocr_fields),
+    )
+
+
+def step_up_request(request: step_up_pb2.StepUpRequest) -> StepUpRequest:
+    return StepUpRequest(
+        customer_id=request.customer_id,
+        challenge_id=request.challenge_id,
+        bundle=bundle_input(request.bundle),
+        action=request.action,
+        reference_image=request.reference_image.data,
+    )
+
+
+def match_request(request: face_pb2.MatchFaceRequest) -> MatchRequest:
+    return MatchRequest(
+        customer_id=request.customer_id,
+        liveness_verification_id=request.liveness_verification_id,
+        probe_image=request.probe_image.data,
+        reference_image=request.reference_image.data,
+    )
+
+
+def dukcapil_verdict(verdict: kyc_pb2.DukcapilVerdict) -> DukcapilVerdict:
+    return DukcapilVerdict(
+        field_matches=dict(verdict.field_matches),
+        face_score=verdict.face_score,
+        reference=verdict.reference,
+        verified_at=when(verdict.verified_at),
+    )
