@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import base64
-import json
 import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -17,13 +15,12 @@ from identity_runtime.errors import AlreadyExists, InvalidArgument, invalid_fiel
 from identity_store import models
 from identity_store.types import utcnow
 from services.kyc_tier import outbox, records, tiers
+from services.kyc_tier.paging import Page, newest_first
 from services.kyc_tier.pii import PiiVault
 from services.kyc_tier.ports import Reason
 
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,253}\.[^@\s]{2,63}$")
 _PHONE = re.compile(r"^\+?[0-9]{6,20}$")
-MAX_PAGE = 200
-DEFAULT_PAGE = 50
 
 
 @dataclass(frozen=True)
@@ -84,26 +81,6 @@ def _validated(data: CustomerInput) -> CustomerInput:
     if phone and not _PHONE.match(phone):
         raise invalid_field("phone", "must be 6 to 20 digits, optionally with a leading +")
     return CustomerInput(external_id, data.full_name.strip(), data.nik.strip(), email, phone)
-
-
-def encode_page_token(created_at: datetime, item_id: str) -> str:
-    raw = json.dumps([created_at.isoformat(), item_id]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_page_token(token: str) -> tuple[datetime, str]:
-    try:
-        padded = token + "=" * (-len(token) % 4)
-        created, item_id = json.loads(base64.urlsafe_b64decode(padded))
-        return datetime.fromisoformat(created), str(item_id)
-    except (ValueError, TypeError, json.JSONDecodeError):
-        raise invalid_field("page_token", "is not a token this API returned") from None
-
-
-def page_size(requested: int) -> int:
-    if requested < 0:
-        raise invalid_field("page_size", "must not be negative")
-    return min(requested or DEFAULT_PAGE, MAX_PAGE)
 
 
 class Customers:
@@ -185,36 +162,16 @@ class Customers:
         token: str,
         tier: str,
         created_after: datetime | None,
-    ) -> tuple[list[CustomerView], str]:
-        limit = page_size(size)
+    ) -> Page[CustomerView]:
         query = select(models.Customer).where(models.Customer.org_id == org_id)
         if tier:
             query = query.where(models.Customer.tier == tier)
         if created_after is not None:
             query = query.where(models.Customer.created_at >= created_after)
-        if token:
-            created, last_id = decode_page_token(token)
-            query = query.where(
-                or_(
-                    models.Customer.created_at < created,
-                    and_(
-                        models.Customer.created_at == created, models.Customer.customer_id < last_id
-                    ),
-                )
-            )
-        rows = list(
-            session.scalars(
-                query.order_by(
-                    models.Customer.created_at.desc(), models.Customer.customer_id.desc()
-                ).limit(limit + 1)
-            )
+        page = newest_first(
+            session, query, models.Customer.created_at, models.Customer.customer_id, size, token
         )
-        next_token = (
-            encode_page_token(rows[limit - 1].created_at, rows[limit - 1].customer_id)
-            if len(rows) > limit
-            else ""
-        )
-        return [view(r) for r in rows[:limit]], next_token
+        return Page([view(r) for r in page.items], page.next_page_token)
 
     def get(self, session: Session, org_id: str, customer_id: str) -> CustomerView:
         return view(records.load_customer(session, org_id, customer_id))

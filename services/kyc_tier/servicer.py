@@ -35,8 +35,6 @@ from identity_runtime.context import require_org
 from services.kyc_tier.attempts import AttemptFilter
 from services.kyc_tier.bootstrap import KycTierCore
 from services.kyc_tier.flows.customers import CustomerQuery
-from services.kyc_tier.flows.devices import DeviceKey
-from services.kyc_tier.flows.kyc import UpgradeRequest
 from services.kyc_tier.mapping import captures, enums, resources, responses
 
 
@@ -83,7 +81,7 @@ class CustomerServicer(_Servicer, customers_pb2_grpc.CustomerServiceServicer):
         )
         page = await self.core.customers.list(require_org(), query)
         return customers_pb2.ListCustomersResponse(
-            customers=[resources.customer(v) for v in page.customers],
+            customers=[resources.customer(v) for v in page.items],
             next_page_token=page.next_page_token,
         )
 
@@ -127,10 +125,7 @@ class FaceServicer(_Servicer, face_pb2_grpc.FaceServiceServicer):
         self, request: face_pb2.CheckFaceLivenessRequest, _: Any
     ) -> face_pb2.CheckFaceLivenessResponse:
         result = await self.core.face.check_liveness(
-            require_org(),
-            request.customer_id,
-            request.challenge_id,
-            captures.bundle_input(request.bundle),
+            require_org(), captures.liveness_request(request)
         )
         return responses.face_liveness(result)
 
@@ -163,12 +158,7 @@ class KycServicer(_Servicer, kyc_pb2_grpc.KycServiceServicer):
     async def SubmitDukcapilVerdict(
         self, request: kyc_pb2.SubmitDukcapilVerdictRequest, _: Any
     ) -> kyc_pb2.SubmitDukcapilVerdictResponse:
-        result = await self.core.dukcapil.submit(
-            require_org(),
-            request.customer_id,
-            captures.dukcapil_verdict(request.verdict),
-            request.signature,
-        )
+        result = await self.core.dukcapil.submit(require_org(), captures.dukcapil_request(request))
         return responses.dukcapil(result)
 
     async def GetKycStatus(
@@ -180,11 +170,7 @@ class KycServicer(_Servicer, kyc_pb2_grpc.KycServiceServicer):
     async def UpgradeKyc(
         self, request: kyc_pb2.UpgradeKycRequest, _: Any
     ) -> kyc_pb2.UpgradeKycResponse:
-        upgrade = UpgradeRequest(
-            target_tier=enums.tier_from_proto(request.target_tier, "target_tier"),
-            review_id=request.review_id,
-            note=request.note,
-        )
+        upgrade = captures.upgrade_request(request)
         result = await self.core.kyc.upgrade(require_org(), request.customer_id, upgrade)
         return responses.upgrade(result)
 
@@ -193,12 +179,7 @@ class DeviceServicer(_Servicer, devices_pb2_grpc.DeviceServiceServicer):
     async def RegisterDevice(
         self, request: devices_pb2.RegisterDeviceRequest, _: Any
     ) -> devices_pb2.RegisterDeviceResponse:
-        key = DeviceKey(
-            device_id=request.device_id,
-            algorithm=request.algorithm,
-            public_key_pem=request.public_key_pem,
-            platform=request.platform,
-        )
+        key = captures.device_key(request)
         registered = await self.core.devices.register(require_org(), request.customer_id, key)
         return responses.device(registered)
 
@@ -217,7 +198,7 @@ class AttemptServicer(_Servicer, attempts_pb2_grpc.AttemptServiceServicer):
             require_org(), filters, request.page_size, request.page_token
         )
         return attempts_pb2.ListAttemptsResponse(
-            attempts=[resources.attempt(a) for a in page.attempts],
+            attempts=[resources.attempt(a) for a in page.items],
             next_page_token=page.next_page_token,
         )
 
@@ -228,7 +209,7 @@ class AttemptServicer(_Servicer, attempts_pb2_grpc.AttemptServiceServicer):
             require_org(), request.customer_id, request.page_size, request.page_token
         )
         return attempts_pb2.ListCustomerAttemptsResponse(
-            attempts=[resources.attempt(a) for a in page.attempts],
+            attempts=[resources.attempt(a) for a in page.items],
             next_page_token=page.next_page_token,
         )
 

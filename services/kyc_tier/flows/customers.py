@@ -14,6 +14,7 @@ from datetime import datetime
 
 from services.kyc_tier import records
 from services.kyc_tier.customers import CustomerInput, Customers, CustomerView
+from services.kyc_tier.paging import Page
 from services.kyc_tier.store import Store
 
 
@@ -32,12 +33,6 @@ class CustomerQuery:
     created_after: datetime | None = None
 
 
-@dataclass(frozen=True)
-class CustomerPage:
-    customers: list[CustomerView]
-    next_page_token: str
-
-
 @dataclass
 class CustomerFlow:
     store: Store
@@ -49,13 +44,12 @@ class CustomerFlow:
         )
         return CreatedCustomer(view, verification)
 
-    async def list(self, org_id: str, query: CustomerQuery) -> CustomerPage:
-        views, token = await self.store.read(
+    async def list(self, org_id: str, query: CustomerQuery) -> Page[CustomerView]:
+        return await self.store.read(
             lambda s: self.customers.list(
                 s, org_id, query.page_size, query.page_token, query.tier, query.created_after
             )
         )
-        return CustomerPage(views, token)
 
     async def get(self, org_id: str, customer_id: str) -> CustomerView:
         return await self.store.read(lambda s: self.customers.get(s, org_id, customer_id))

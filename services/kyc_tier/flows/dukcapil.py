@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from identity_runtime.errors import PermissionDenied, invalid_field
-from services.kyc_tier import partners, records, signing, tiers
-from services.kyc_tier.flows.pipeline import CapturePipeline, Decision, Step, Subject
+from services.kyc_tier import partners, signing, tiers
+from services.kyc_tier.flows.pipeline import Captured, CapturePipeline, Decision, Step, Subject
 from services.kyc_tier.pii import PiiVault
 from services.kyc_tier.ports import Clock, Reason
 
@@ -38,9 +38,22 @@ class DukcapilVerdict:
 
 
 @dataclass(frozen=True)
-class DukcapilResult:
-    verification: records.VerificationRecord
-    tier: str
+class DukcapilRequest:
+    customer_id: str
+    verdict: DukcapilVerdict
+    # HMAC-SHA256 of the evidence document under the organisation's secret.
+    signature: str = ""
+
+
+@dataclass(frozen=True)
+class VerdictEvidence:
+    """The verdict's evidence document, hashed, and whether its signature was checked."""
+
+    sha256: str
+    signed: bool
+
+
+DukcapilResult = Captured[VerdictEvidence]
 
 
 def evidence_document(customer_id: str, verdict: DukcapilVerdict, now: datetime) -> bytes:
@@ -66,7 +79,8 @@ def evidence_document(customer_id: str, verdict: DukcapilVerdict, now: datetime)
     )
 
 
-def decide(verdict: DukcapilVerdict, evidence_sha256: str, signed: bool) -> Decision:
+def decide(evidence: VerdictEvidence, request: DukcapilRequest) -> Decision:
+    verdict, evidence_sha256, signed = request.verdict, evidence.sha256, evidence.signed
     matches = verdict.field_matches
     passed = bool(matches.get("nik")) and all(
         matches[name] for name in REQUIRED_FIELDS if name in matches
@@ -92,28 +106,18 @@ class DukcapilFlow:
     vault: PiiVault
     clock: Clock
 
-    async def submit(
-        self, org_id: str, customer_id: str, verdict: DukcapilVerdict, signature: str
-    ) -> DukcapilResult:
-        document = evidence_document(customer_id, verdict, self.clock())
-        evidence_sha256 = hashlib.sha256(document).hexdigest()
+    async def submit(self, org_id: str, request: DukcapilRequest) -> DukcapilResult:
+        document = evidence_document(request.customer_id, request.verdict, self.clock())
 
-        async def assess(subject: Subject) -> bool:
-            """Whether the verdict was signed; a signature that does not verify is refused."""
+        async def check_signature(subject: Subject, request: DukcapilRequest) -> VerdictEvidence:
+            """A signature that does not verify is refused; none is needed without a secret."""
             secret = await self.pipeline.store.read(
                 lambda s: partners.evidence_secret(s, self.vault, subject.org_id)
             )
-            if secret is not None and not signing.verify(secret, document, signature):
+            if secret is not None and not signing.verify(secret, document, request.signature):
                 raise PermissionDenied(
                     "the verdict's signature does not verify", "EVIDENCE_SIGNATURE_INVALID"
                 )
-            return secret is not None
+            return VerdictEvidence(hashlib.sha256(document).hexdigest(), secret is not None)
 
-        run = await self.pipeline.run(
-            STEP,
-            org_id,
-            customer_id,
-            assess,
-            lambda signed: decide(verdict, evidence_sha256, signed),
-        )
-        return DukcapilResult(run.recorded.verification, run.recorded.tier)
+        return await self.pipeline.run(STEP, org_id, request, check_signature, decide)

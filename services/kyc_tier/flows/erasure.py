@@ -26,12 +26,6 @@ MAX_REASON_LENGTH = 64
 
 
 @dataclass(frozen=True)
-class BiometricsErased:
-    enrollments_retired: int
-    keys_destroyed: int
-
-
-@dataclass(frozen=True)
 class ErasureResult:
     customer_id: str
     erased_at: datetime | None
@@ -48,16 +42,16 @@ class ErasureFlow:
 
     async def erase(self, org_id: str, customer_id: str, reason: str) -> ErasureResult:
         await self.store.read(lambda s: records.load_customer(s, org_id, customer_id))
-        biometrics = await self._erase_biometrics(customer_id)
+        retired, shredded = await self._erase_biometrics(customer_id)
         return await self.store.write(
-            lambda s: self._erase_personal_data(s, org_id, customer_id, reason, biometrics)
+            lambda s: self._erase_personal_data(s, org_id, customer_id, reason, retired, shredded)
         )
 
-    async def _erase_biometrics(self, customer_id: str) -> BiometricsErased:
-        """Matching retires the references and shreds the template key."""
+    async def _erase_biometrics(self, customer_id: str) -> tuple[int, int]:
+        """Matching retires the references and shreds the template key:
+        (references retired, keys destroyed)."""
         retired = await self.matcher.retire(customer_id, "erasure")
-        shredded = await self.matcher.shred(customer_id)
-        return BiometricsErased(retired, shredded)
+        return retired, await self.matcher.shred(customer_id)
 
     def _erase_personal_data(
         self,
@@ -65,12 +59,13 @@ class ErasureFlow:
         org_id: str,
         customer_id: str,
         reason: str,
-        biometrics: BiometricsErased,
+        retired: int,
+        shredded: int,
     ) -> ErasureResult:
         """Personal fields cleared, the pii and bundle keys destroyed, the tier settled,
         audited: one transaction."""
         customer = records.load_customer(session, org_id, customer_id, for_update=True)
-        destroyed = biometrics.keys_destroyed
+        destroyed = shredded
         if customer.status != "erased":
             destroyed += customers.erase_personal_data(session, self.vault, customer)
             customers.settle(session, customer, "erasure")
@@ -82,10 +77,8 @@ class ErasureFlow:
             "success",
             details={
                 "reason": reason[:MAX_REASON_LENGTH],
-                "enrollments_retired": biometrics.enrollments_retired,
+                "enrollments_retired": retired,
                 "keys_destroyed": destroyed,
             },
         )
-        return ErasureResult(
-            customer_id, customer.erased_at, biometrics.enrollments_retired, destroyed
-        )
+        return ErasureResult(customer_id, customer.erased_at, retired, destroyed)

@@ -20,12 +20,12 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from identity_runtime.errors import FailedPrecondition, NotFound, invalid_field
+from identity_runtime.errors import NotFound, invalid_field
 from identity_store import models
 from services.kyc_tier import bundles, records, tiers
 from services.kyc_tier.flows import faces
 from services.kyc_tier.flows.devices import Challenges
-from services.kyc_tier.flows.pipeline import CapturePipeline, Decision, Recorded, Step, Subject
+from services.kyc_tier.flows.pipeline import Captured, CapturePipeline, Decision, Step, Subject
 from services.kyc_tier.pii import PiiVault
 from services.kyc_tier.ports import (
     BundleCodec,
@@ -47,18 +47,17 @@ FLASH_PURPOSES = ("face_liveness", "step_up")
 
 
 @dataclass(frozen=True)
+class LivenessRequest:
+    customer_id: str
+    challenge_id: str
+    bundle: bundles.BundleInput
+
+
+@dataclass(frozen=True)
 class LivenessEvidence:
     face: FaceAssessment
     liveness: LivenessDecision
     # The reference enrolled from this capture ("" when the customer had one).
-    enrollment_id: str
-
-
-@dataclass(frozen=True)
-class LivenessResult:
-    recorded: Recorded
-    liveness: LivenessDecision
-    quality_reasons: tuple[Reason, ...]
     enrollment_id: str
 
 
@@ -78,13 +77,12 @@ class MatchEvidence:
     match: MatchResult
 
 
-@dataclass(frozen=True)
-class FaceMatchResult:
-    recorded: Recorded
-    match: MatchResult
+# What each flow answers: the evidence, the decision and the verification recorded.
+LivenessResult = Captured[LivenessEvidence]
+FaceMatchResult = Captured[MatchEvidence]
 
 
-def decide_liveness(evidence: LivenessEvidence) -> Decision:
+def decide_liveness(evidence: LivenessEvidence, request: LivenessRequest) -> Decision:
     face, liveness = evidence.face, evidence.liveness
     return Decision(
         passed=liveness.live and face.passed,
@@ -144,30 +142,31 @@ class FaceFlow:
             raise invalid_field("purpose", "must be face liveness or step-up")
         return await self.challenges.issue(org_id, customer_id, purpose or "face_liveness")
 
-    async def check_liveness(
-        self, org_id: str, customer_id: str, challenge_id: str, bundle: bundles.BundleInput
-    ) -> LivenessResult:
-        capture = bundles.receive(bundle, challenge_id)
-
-        async def assess(subject: Subject) -> LivenessEvidence:
-            face = await self.quality.assess_face(
-                bundle.frames, "selfie", bundle.offsets_ms, bundle.baseline
-            )
-            decision = await self.liveness.check(
-                customer_id, "face_liveness", challenge_id, bundle.attestation, capture.sha256, face
-            )
-            enrollment_id = ""
-            if decision.live and face.passed and face.crops is not None:
-                enrollment_id = await self._enroll_first_reference(subject, face.crops)
-            return LivenessEvidence(face, decision, enrollment_id)
-
-        run = await self.pipeline.run(
-            LIVENESS, org_id, customer_id, assess, decide_liveness, capture
+    async def check_liveness(self, org_id: str, request: LivenessRequest) -> LivenessResult:
+        capture = bundles.receive(request.bundle, request.challenge_id)
+        return await self.pipeline.run(
+            LIVENESS, org_id, request, self._assess_liveness, decide_liveness, capture
         )
-        evidence = run.assessment
-        return LivenessResult(
-            run.recorded, evidence.liveness, evidence.face.reasons, evidence.enrollment_id
+
+    async def _assess_liveness(
+        self, subject: Subject, request: LivenessRequest
+    ) -> LivenessEvidence:
+        bundle = request.bundle
+        face = await self.quality.assess_face(
+            bundle.frames, "selfie", bundle.offsets_ms, bundle.baseline
         )
+        decision = await self.liveness.check(
+            subject.customer_id,
+            "face_liveness",
+            request.challenge_id,
+            bundle.attestation,
+            subject.bundle_sha256,
+            face,
+        )
+        enrollment_id = ""
+        if decision.live and face.passed and face.crops is not None:
+            enrollment_id = await self._enroll_first_reference(subject, face.crops)
+        return LivenessEvidence(face, decision, enrollment_id)
 
     async def _enroll_first_reference(self, subject: Subject, crops: object) -> str:
         """A live selfie becomes the reference only when the customer has none."""
@@ -180,21 +179,14 @@ class FaceFlow:
         return enrolled.enrollment_id
 
     async def match(self, org_id: str, request: MatchRequest) -> FaceMatchResult:
-        async def assess(subject: Subject) -> MatchEvidence:
-            probe = await self._probe(subject, request)
-            match = await self.matching.verify(
-                subject.customer_id, probe, request.reference_image, subject.match_threshold
-            )
-            return MatchEvidence(probe, match)
+        return await self.pipeline.run(MATCH, org_id, request, self._assess_match, decide_match)
 
-        run = await self.pipeline.run(
-            MATCH,
-            org_id,
-            request.customer_id,
-            assess,
-            lambda evidence: decide_match(evidence, request),
+    async def _assess_match(self, subject: Subject, request: MatchRequest) -> MatchEvidence:
+        probe = await self._probe(subject, request)
+        match = await self.matching.verify(
+            subject.customer_id, probe, request.reference_image, subject.match_threshold
         )
-        return FaceMatchResult(run.recorded, run.assessment.match)
+        return MatchEvidence(probe, match)
 
     async def _probe(self, subject: Subject, request: MatchRequest) -> FaceEmbedding:
         if request.liveness_verification_id:
@@ -208,22 +200,15 @@ class FaceFlow:
         """The frames of the customer's passed liveness capture, from its sealed bundle."""
 
         def load(session: Session) -> bytes:
-            row = session.scalar(
-                select(models.Verification).where(
-                    models.Verification.org_id == subject.org_id,
-                    models.Verification.verification_id == verification_id,
-                    models.Verification.customer_id == subject.customer_id,
-                )
-            )
-            if row is None or row.kind != tiers.FACE_LIVENESS:
+            row = session.get(models.Verification, verification_id)
+            wanted = (subject.org_id, subject.customer_id, tiers.FACE_LIVENESS)
+            if row is None or (row.org_id, row.customer_id, row.kind) != wanted:
                 raise NotFound(
                     "no such face-liveness verification for this customer", "VERIFICATION_NOT_FOUND"
                 )
             if row.outcome != "passed":
-                raise FailedPrecondition(
-                    "that liveness check did not pass",
-                    "TIER_PREREQUISITE_MISSING",
-                    {"missing": "face_liveness"},
+                raise tiers.prerequisite_missing(
+                    "that liveness check did not pass", "face_liveness"
                 )
             sealed = session.scalar(
                 select(models.CaptureBundle).where(

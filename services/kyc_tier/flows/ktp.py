@@ -156,27 +156,21 @@ class KtpFlow:
         if replayed is not None:
             return replayed
 
-        async def assess(subject: Subject) -> CardEvidence:
-            return await self._assess(subject, request, capture)
-
         run = await self.pipeline.run(
-            STEP,
-            org_id,
-            request.customer_id,
-            assess,
-            lambda evidence: decide(evidence, request),
-            capture,
-            self._keep_card_nik,
+            STEP, org_id, request, self._assess, decide, capture, self._keep_card_nik
         )
         return _result(run.recorded.verification, run.recorded.tier)
 
-    async def _assess(
-        self, subject: Subject, request: KtpCaptureRequest, capture: bundles.Capture
-    ) -> CardEvidence:
+    async def _assess(self, subject: Subject, request: KtpCaptureRequest) -> CardEvidence:
         customer_id = subject.customer_id
         attestation = request.bundle.attestation
         await self.liveness.check(
-            customer_id, "ktp_capture", request.challenge_id, attestation, capture.sha256, None
+            customer_id,
+            "ktp_capture",
+            request.challenge_id,
+            attestation,
+            subject.bundle_sha256,
+            None,
         )
         known_nik = await self.pipeline.store.read(
             lambda s: self.vault.read_nik(s, records.load_customer(s, subject.org_id, customer_id))

@@ -16,13 +16,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from identity_runtime import context
-from identity_runtime.errors import FailedPrecondition, NotFound, PermissionDenied, invalid_field
+from identity_runtime.errors import NotFound, PermissionDenied, invalid_field
 from identity_store import models
 from services.kyc_tier import attempts, customers, outbox, records, tiers
+from services.kyc_tier.paging import Page
 from services.kyc_tier.store import Store
 
 
@@ -45,12 +45,6 @@ class UpgradeResult:
     tier: str
     # The tier event, when the upgrade changed the tier.
     change: records.TierChange | None
-
-
-@dataclass(frozen=True)
-class AttemptPage:
-    attempts: list[attempts.AttemptView]
-    next_page_token: str
 
 
 @dataclass
@@ -104,15 +98,14 @@ class KycFlow:
 
     async def list_attempts(
         self, org_id: str, filters: attempts.AttemptFilter, page_size: int, page_token: str
-    ) -> AttemptPage:
-        items, token = await self.store.read(
+    ) -> Page[attempts.AttemptView]:
+        return await self.store.read(
             lambda s: attempts.list_attempts(s, org_id, filters, page_size, page_token)
         )
-        return AttemptPage(items, token)
 
     async def list_customer_attempts(
         self, org_id: str, customer_id: str, page_size: int, page_token: str
-    ) -> AttemptPage:
+    ) -> Page[attempts.AttemptView]:
         if not customer_id:
             raise invalid_field("customer_id", "is required")
         return await self.list_attempts(
@@ -127,10 +120,10 @@ def _confirm_earned_tier(
     status = tiers.compute(records.evidence(session, customer))
     if tiers.RANK[status.tier] < tiers.RANK[target]:
         missing = tiers.missing_for(target, status.requirements)
-        raise FailedPrecondition(
+        raise tiers.prerequisite_missing(
             f"the verification history does not reach {target}",
-            "TIER_PREREQUISITE_MISSING",
-            {"missing": ",".join(missing), "tier": status.tier},
+            ",".join(missing),
+            tier=status.tier,
         )
     return customers.settle(session, customer, "recompute")
 
@@ -139,21 +132,12 @@ def _grant_reviewed_tier(
     session: Session, customer: models.Customer, request: UpgradeRequest
 ) -> records.TierChange | None:
     """An approved review grants the tier: a MANUAL_REVIEW verification citing it."""
-    review = session.scalar(
-        select(models.ReviewItem).where(
-            models.ReviewItem.review_id == request.review_id,
-            models.ReviewItem.org_id == customer.org_id,
-            models.ReviewItem.customer_id == customer.customer_id,
-        )
-    )
-    if review is None:
+    review = session.get(models.ReviewItem, request.review_id)
+    wanted = (customer.org_id, customer.customer_id)
+    if review is None or (review.org_id, review.customer_id) != wanted:
         raise NotFound("no such review item for this customer", "REVIEW_NOT_FOUND")
     if review.status != "approved":
-        raise FailedPrecondition(
-            "the review item is not approved",
-            "TIER_PREREQUISITE_MISSING",
-            {"missing": "approved_review"},
-        )
+        raise tiers.prerequisite_missing("the review item is not approved", "approved_review")
     row = records.add_verification(
         session,
         customer,

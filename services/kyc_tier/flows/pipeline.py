@@ -20,8 +20,9 @@ audit    ... and the audit entry, queued in the outbox; then the tier is
          settled from the history. All in ONE transaction, after which the
          outbox relay is woken.
 
-A flow is a `Step` (what it records and audits) plus its assess and decide
-functions; `CapturePipeline.run` does the rest.
+A flow is a `Step` (what it records and audits), a request type, an
+`assess(subject, request)` coroutine and a pure `decide(evidence, request)`;
+`CapturePipeline.run` does the rest and answers with `Captured[evidence]`.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from sqlalchemy.orm import Session
 
@@ -41,6 +42,14 @@ from services.kyc_tier.ports import Reason
 from services.kyc_tier.store import Store
 
 A = TypeVar("A")
+
+
+class CaptureRequest(Protocol):
+    @property
+    def customer_id(self) -> str: ...
+
+
+R = TypeVar("R", bound=CaptureRequest)
 
 # Refusals that are about the request's target, not the attempt: no attempt row.
 _NOT_AN_ATTEMPT = frozenset({"CUSTOMER_NOT_FOUND", "TENANT_MISSING"})
@@ -70,6 +79,15 @@ class Subject:
     verification_id: str
     # The organisation's face-match threshold; None leaves matching's default.
     match_threshold: float | None
+    # The received bundle, validated and digested (None for evidence without one).
+    capture: bundles.Capture | None = None
+
+    @property
+    def bundle_sha256(self) -> str:
+        """The digest the device signed (flows that receive a bundle only)."""
+        if self.capture is None:
+            raise ValueError("this attempt received no capture bundle")
+        return self.capture.sha256
 
 
 @dataclass(frozen=True)
@@ -119,30 +137,32 @@ class CapturePipeline:
         self,
         step: Step,
         org_id: str,
-        customer_id: str,
-        assess: Callable[[Subject], Awaitable[A]],
-        decide: Callable[[A], Decision],
+        request: R,
+        assess: Callable[[Subject, R], Awaitable[A]],
+        decide: Callable[[A, R], Decision],
         capture: bundles.Capture | None = None,
         extra_writes: ExtraWrites[A] | None = None,
     ) -> Captured[A]:
-        subject = await self.subject(org_id, customer_id)
-        async with self.attempt(step, org_id, customer_id):
+        subject = await self.subject(org_id, request.customer_id, capture)
+        async with self.attempt(step, org_id, request.customer_id):
             if capture is not None and step.refuses_reused_nonce:
                 await self._refuse_reused_nonce(org_id, capture.nonce)
-            assessment = await assess(subject)
-        decision = decide(assessment)
+            assessment = await assess(subject, request)
+        decision = decide(assessment, request)
         recorded = await self.store.write(
-            lambda s: self._record(s, step, subject, decision, capture, assessment, extra_writes)
+            lambda s: self._record(s, step, subject, decision, assessment, extra_writes)
         )
         return Captured(assessment, decision, recorded)
 
-    async def subject(self, org_id: str, customer_id: str) -> Subject:
+    async def subject(
+        self, org_id: str, customer_id: str, capture: bundles.Capture | None = None
+    ) -> Subject:
         """The active customer of the organisation, and what a capture needs of it."""
 
         def read(session: Session) -> Subject:
             records.require_active(records.load_customer(session, org_id, customer_id))
             threshold = partners.match_threshold(session, org_id)
-            return Subject(org_id, customer_id, records.new_id("ver"), threshold)
+            return Subject(org_id, customer_id, records.new_id("ver"), threshold, capture)
 
         return await self.store.read(read)
 
@@ -182,10 +202,10 @@ class CapturePipeline:
         step: Step,
         subject: Subject,
         decision: Decision,
-        capture: bundles.Capture | None,
         assessment: A,
         extra_writes: ExtraWrites[A] | None,
     ) -> Recorded:
+        capture = subject.capture
         customer = records.load_customer(
             session, subject.org_id, subject.customer_id, for_update=step.settles_tier
         )

@@ -17,18 +17,9 @@ import asyncio
 from dataclasses import dataclass
 
 from identity_runtime.errors import FailedPrecondition, invalid_field
-from services.kyc_tier import bundles, tiers
+from services.kyc_tier import bundles, ports, tiers
 from services.kyc_tier.flows import faces
 from services.kyc_tier.flows.pipeline import CapturePipeline, Decision, Step, Subject
-from services.kyc_tier.ports import (
-    CaptureQuality,
-    FaceAssessment,
-    FaceEmbedding,
-    Liveness,
-    LivenessDecision,
-    MatchResult,
-    Reason,
-)
 
 STEP = Step(tiers.STEP_UP, "stepup.decide", retention="step_up", settles_tier=False)
 MAX_ACTION_LENGTH = 64
@@ -49,20 +40,20 @@ class StepUpRequest:
 class StepUpEvidence:
     """What the mesh said about one step-up capture."""
 
-    face: FaceAssessment
-    liveness: LivenessDecision
+    face: ports.FaceAssessment
+    liveness: ports.LivenessDecision
     # None when no face could be embedded (nothing to match).
-    probe: FaceEmbedding | None
-    match: MatchResult | None
+    probe: ports.FaceEmbedding | None
+    match: ports.MatchResult | None
 
 
 @dataclass(frozen=True)
 class StepUpResult:
     allow: bool
-    reasons: tuple[Reason, ...]
+    reasons: tuple[ports.Reason, ...]
     verification_id: str
-    liveness: LivenessDecision
-    match: MatchResult | None
+    liveness: ports.LivenessDecision
+    match: ports.MatchResult | None
 
 
 def decide(evidence: StepUpEvidence, request: StepUpRequest) -> Decision:
@@ -70,7 +61,7 @@ def decide(evidence: StepUpEvidence, request: StepUpRequest) -> Decision:
     face, liveness, match = evidence.face, evidence.liveness, evidence.match
     reasons = list(faces.liveness_reasons(face, liveness))
     if match is not None and not match.match:
-        reasons.append(Reason("FACE_MISMATCH", "the live face does not match the reference"))
+        reasons.append(ports.Reason("FACE_MISMATCH", "the live face does not match the reference"))
     allow = face.passed and liveness.live and match is not None and match.match
     return Decision(
         passed=allow,
@@ -93,26 +84,15 @@ def decide(evidence: StepUpEvidence, request: StepUpRequest) -> Decision:
 @dataclass
 class StepUpFlow:
     pipeline: CapturePipeline
-    quality: CaptureQuality
-    liveness: Liveness
+    quality: ports.CaptureQuality
+    liveness: ports.Liveness
     matching: faces.FaceMatching
 
     async def step_up(self, org_id: str, request: StepUpRequest) -> StepUpResult:
         capture = bundles.receive(request.bundle, request.challenge_id)
         if len(request.action) > MAX_ACTION_LENGTH:
             raise invalid_field("action", f"must be at most {MAX_ACTION_LENGTH} characters")
-
-        async def assess(subject: Subject) -> StepUpEvidence:
-            return await self._assess(subject, request, capture)
-
-        run = await self.pipeline.run(
-            STEP,
-            org_id,
-            request.customer_id,
-            assess,
-            lambda evidence: decide(evidence, request),
-            capture,
-        )
+        run = await self.pipeline.run(STEP, org_id, request, self._assess, decide, capture)
         return StepUpResult(
             allow=bool(run.decision.passed),
             reasons=run.decision.reasons,
@@ -121,9 +101,7 @@ class StepUpFlow:
             match=run.assessment.match,
         )
 
-    async def _assess(
-        self, subject: Subject, request: StepUpRequest, capture: bundles.Capture
-    ) -> StepUpEvidence:
+    async def _assess(self, subject: Subject, request: StepUpRequest) -> StepUpEvidence:
         customer_id = subject.customer_id
         if not request.reference_image and not await self.matching.has_active_enrollment(
             customer_id
@@ -137,9 +115,14 @@ class StepUpFlow:
         )
         # Liveness and the probe embedding are independent: run them together.
         liveness_call = self.liveness.check(
-            customer_id, "step_up", request.challenge_id, bundle.attestation, capture.sha256, face
+            customer_id,
+            "step_up",
+            request.challenge_id,
+            bundle.attestation,
+            subject.bundle_sha256,
+            face,
         )
-        probe: FaceEmbedding | None = None
+        probe: ports.FaceEmbedding | None = None
         if face.crops is not None:
             liveness, probe = await asyncio.gather(
                 liveness_call, self.matching.embedder.embed(face.crops)

@@ -1,5 +1,5 @@
-"""Capture requests into the flows' request types, and the codec of the
-capture bundle as it is sealed at rest.
+"""Requests into the flows' request types (captures, verdicts, upgrades,
+devices), and the codec of the capture bundle as it is sealed at rest.
 
 A bundle is sealed exactly as received: `bundle_input` serialises the
 request's CaptureBundle (deterministically) and `ProtoBundleCodec` reads it
@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import UTC
 
 from identity_platform_api.kyc_tier.v1 import (
+    devices_pb2,
     face_pb2,
     ktp_pb2,
     kyc_pb2,
@@ -19,11 +20,13 @@ from identity_platform_api.kyc_tier.v1 import (
     step_up_pb2,
 )
 from services.kyc_tier.bundles import BundleInput
-from services.kyc_tier.flows.dukcapil import DukcapilVerdict
-from services.kyc_tier.flows.face import MatchRequest
+from services.kyc_tier.flows.devices import DeviceKey
+from services.kyc_tier.flows.dukcapil import DukcapilRequest, DukcapilVerdict
+from services.kyc_tier.flows.face import LivenessRequest, MatchRequest
 from services.kyc_tier.flows.ktp import KtpCaptureRequest
+from services.kyc_tier.flows.kyc import UpgradeRequest
 from services.kyc_tier.flows.step_up import StepUpRequest
-from services.kyc_tier.mapping.enums import when
+from services.kyc_tier.mapping.enums import tier_from_proto, when
 from services.kyc_tier.ports import Attestation, StoredFrames
 
 
@@ -116,10 +119,40 @@ def match_request(request: face_pb2.MatchFaceRequest) -> MatchRequest:
     )
 
 
-def dukcapil_verdict(verdict: kyc_pb2.DukcapilVerdict) -> DukcapilVerdict:
-    return DukcapilVerdict(
-        field_matches=dict(verdict.field_matches),
-        face_score=verdict.face_score,
-        reference=verdict.reference,
-        verified_at=when(verdict.verified_at),
+def liveness_request(request: face_pb2.CheckFaceLivenessRequest) -> LivenessRequest:
+    return LivenessRequest(
+        customer_id=request.customer_id,
+        challenge_id=request.challenge_id,
+        bundle=bundle_input(request.bundle),
+    )
+
+
+def dukcapil_request(request: kyc_pb2.SubmitDukcapilVerdictRequest) -> DukcapilRequest:
+    verdict = request.verdict
+    return DukcapilRequest(
+        customer_id=request.customer_id,
+        verdict=DukcapilVerdict(
+            field_matches=dict(verdict.field_matches),
+            face_score=verdict.face_score,
+            reference=verdict.reference,
+            verified_at=when(verdict.verified_at),
+        ),
+        signature=request.signature,
+    )
+
+
+def upgrade_request(request: kyc_pb2.UpgradeKycRequest) -> UpgradeRequest:
+    return UpgradeRequest(
+        target_tier=tier_from_proto(request.target_tier, "target_tier"),
+        review_id=request.review_id,
+        note=request.note,
+    )
+
+
+def device_key(request: devices_pb2.RegisterDeviceRequest) -> DeviceKey:
+    return DeviceKey(
+        device_id=request.device_id,
+        algorithm=request.algorithm,
+        public_key_pem=request.public_key_pem,
+        platform=request.platform,
     )

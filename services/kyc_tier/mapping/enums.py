@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
+from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from identity_platform_api.common.v1 import options_pb2, types_pb2
@@ -13,50 +14,39 @@ from identity_runtime.errors import invalid_field
 from services.kyc_tier import tiers
 from services.kyc_tier.ports import Reason
 
-SCOPE_TO_PROTO = {"public": options_pb2.SCOPE_PUBLIC, "internal": options_pb2.SCOPE_INTERNAL}
-SCOPE_FROM_PROTO = {v: k for k, v in SCOPE_TO_PROTO.items()}
-TIER_TO_PROTO = {
-    "none": types_pb2.KYC_TIER_NONE,
-    "basic": types_pb2.KYC_TIER_BASIC,
-    "standard": types_pb2.KYC_TIER_STANDARD,
-    "premium": types_pb2.KYC_TIER_PREMIUM,
-}
-TIER_FROM_PROTO = {v: k for k, v in TIER_TO_PROTO.items()}
-KIND_TO_PROTO = {
-    tiers.NIK_FORMAT: resources_pb2.VERIFICATION_KIND_NIK_FORMAT,
-    tiers.KTP_CAPTURE: resources_pb2.VERIFICATION_KIND_KTP_CAPTURE,
-    tiers.FACE_LIVENESS: resources_pb2.VERIFICATION_KIND_FACE_LIVENESS,
-    tiers.FACE_MATCH: resources_pb2.VERIFICATION_KIND_FACE_MATCH,
-    tiers.DUKCAPIL_VERDICT: resources_pb2.VERIFICATION_KIND_DUKCAPIL_VERDICT,
-    tiers.STEP_UP: resources_pb2.VERIFICATION_KIND_STEP_UP,
-    tiers.MANUAL_REVIEW: resources_pb2.VERIFICATION_KIND_MANUAL_REVIEW,
-}
-KIND_FROM_PROTO = {v: k for k, v in KIND_TO_PROTO.items()}
-OUTCOME_TO_PROTO = {
-    "passed": resources_pb2.VERIFICATION_OUTCOME_PASSED,
-    "failed": resources_pb2.VERIFICATION_OUTCOME_FAILED,
-    "needs_review": resources_pb2.VERIFICATION_OUTCOME_NEEDS_REVIEW,
-}
-ATTEMPT_OUTCOME_TO_PROTO = {
-    "passed": attempts_pb2.ATTEMPT_OUTCOME_PASSED,
-    "failed": attempts_pb2.ATTEMPT_OUTCOME_FAILED,
-    "refused": attempts_pb2.ATTEMPT_OUTCOME_REFUSED,
-    "needs_review": attempts_pb2.ATTEMPT_OUTCOME_NEEDS_REVIEW,
-}
-ATTEMPT_OUTCOME_FROM_PROTO = {v: k for k, v in ATTEMPT_OUTCOME_TO_PROTO.items()}
-PURPOSE_TO_PROTO = {
-    "ktp_capture": types_pb2.CHALLENGE_PURPOSE_KTP_CAPTURE,
-    "face_liveness": types_pb2.CHALLENGE_PURPOSE_FACE_LIVENESS,
-    "step_up": types_pb2.CHALLENGE_PURPOSE_STEP_UP,
-}
-PURPOSE_FROM_PROTO = {v: k for k, v in PURPOSE_TO_PROTO.items()}
-SOURCE_TO_PROTO = {
-    "dukcapil": types_pb2.ENROLLMENT_SOURCE_DUKCAPIL,
-    "ktp_extract": types_pb2.ENROLLMENT_SOURCE_KTP_EXTRACT,
-    "onboarding_selfie": types_pb2.ENROLLMENT_SOURCE_ONBOARDING_SELFIE,
-    "step_up_promotion": types_pb2.ENROLLMENT_SOURCE_STEP_UP_PROMOTION,
-}
-SOURCE_FROM_PROTO = {v: k for k, v in SOURCE_TO_PROTO.items()}
+
+def _values(enum: EnumTypeWrapper, prefix: str, names: Iterable[str]) -> dict[str, int]:
+    """The contract's value of each domain name: "basic" -> KYC_TIER_BASIC. A name
+    the contract lacks fails at import, not on a request."""
+    return {name: enum.Value(prefix + name.upper()) for name in names}
+
+
+def _names(values: dict[str, int]) -> dict[int, str]:
+    return {value: name for name, value in values.items()}
+
+
+SCOPE_TO_PROTO = _values(options_pb2.Scope, "SCOPE_", ("public", "internal"))
+SCOPE_FROM_PROTO = _names(SCOPE_TO_PROTO)
+TIER_TO_PROTO = _values(types_pb2.KycTier, "KYC_TIER_", tiers.TIERS)
+TIER_FROM_PROTO = _names(TIER_TO_PROTO)
+KIND_TO_PROTO = _values(resources_pb2.VerificationKind, "VERIFICATION_KIND_", tiers.KINDS)
+KIND_FROM_PROTO = _names(KIND_TO_PROTO)
+_OUTCOMES = ("passed", "failed", "needs_review")
+OUTCOME_TO_PROTO = _values(resources_pb2.VerificationOutcome, "VERIFICATION_OUTCOME_", _OUTCOMES)
+ATTEMPT_OUTCOME_TO_PROTO = _values(
+    attempts_pb2.AttemptOutcome, "ATTEMPT_OUTCOME_", (*_OUTCOMES, "refused")
+)
+ATTEMPT_OUTCOME_FROM_PROTO = _names(ATTEMPT_OUTCOME_TO_PROTO)
+PURPOSE_TO_PROTO = _values(
+    types_pb2.ChallengePurpose, "CHALLENGE_PURPOSE_", ("ktp_capture", "face_liveness", "step_up")
+)
+PURPOSE_FROM_PROTO = _names(PURPOSE_TO_PROTO)
+SOURCE_TO_PROTO = _values(
+    types_pb2.EnrollmentSource,
+    "ENROLLMENT_SOURCE_",
+    ("dukcapil", "ktp_extract", "onboarding_selfie", "step_up_promotion"),
+)
+SOURCE_FROM_PROTO = _names(SOURCE_TO_PROTO)
 
 
 def timestamp(value: datetime | None) -> Timestamp | None:

@@ -64,11 +64,12 @@ def ktp_capture(result: KtpCaptureResult) -> ktp_pb2.SubmitKtpCaptureResponse:
 
 
 def face_liveness(result: LivenessResult) -> face_pb2.CheckFaceLivenessResponse:
+    evidence = result.assessment
     return face_pb2.CheckFaceLivenessResponse(
         verification=verification(result.recorded.verification),
-        liveness=liveness_scores(result.liveness),
-        quality_reasons=reasons(result.quality_reasons),
-        enrollment_id=result.enrollment_id,
+        liveness=liveness_scores(evidence.liveness),
+        quality_reasons=reasons(evidence.face.reasons),
+        enrollment_id=evidence.enrollment_id,
         tier=TIER_TO_PROTO[result.recorded.tier],
     )
 
@@ -76,7 +77,7 @@ def face_liveness(result: LivenessResult) -> face_pb2.CheckFaceLivenessResponse:
 def face_match(result: FaceMatchResult) -> face_pb2.MatchFaceResponse:
     return face_pb2.MatchFaceResponse(
         verification=verification(result.recorded.verification),
-        match=match_scores(result.match),
+        match=match_scores(result.assessment.match),
         tier=TIER_TO_PROTO[result.recorded.tier],
     )
 
@@ -93,8 +94,9 @@ def step_up(result: StepUpResult) -> step_up_pb2.StepUpResponse:
 
 
 def dukcapil(result: DukcapilResult) -> kyc_pb2.SubmitDukcapilVerdictResponse:
+    recorded = result.recorded
     return kyc_pb2.SubmitDukcapilVerdictResponse(
-        verification=verification(result.verification), tier=TIER_TO_PROTO[result.tier]
+        verification=verification(recorded.verification), tier=TIER_TO_PROTO[recorded.tier]
     )
 
 
