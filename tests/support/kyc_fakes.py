@@ -30,6 +30,7 @@ from services.kyc_tier.partners import create_org
 from services.kyc_tier.ports import (
     Attestation,
     Challenge,
+    Clock,
     DeviceRegistration,
     Duplicate,
     Enrolled,
@@ -215,13 +216,14 @@ class KycFakes:
     matcher: FakeMatcher = field(default_factory=FakeMatcher)
     audit: FakeAuditSink = field(default_factory=FakeAuditSink)
 
-    def overrides(self) -> KycTierOverrides:
+    def overrides(self, clock: Clock | None = None) -> KycTierOverrides:
         return KycTierOverrides(
             quality=self.quality,
             liveness=self.liveness,
             embedder=self.embedder,
             matcher=self.matcher,
             audit_sink=self.audit,
+            clock=clock,
         )
 
     def reset(self) -> None:
@@ -235,9 +237,11 @@ def kyc_settings(database_url: str) -> KycTierSettings:
 
 
 @contextlib.asynccontextmanager
-async def fake_kyc_core(database_url: str, fakes: KycFakes) -> AsyncIterator[KycTierCore]:
+async def fake_kyc_core(
+    database_url: str, fakes: KycFakes, clock: Clock | None = None
+) -> AsyncIterator[KycTierCore]:
     """kyc-tier's core on a migrated database, every port a fake."""
-    core = await build(kyc_settings(database_url), overrides=fakes.overrides())
+    core = await build(kyc_settings(database_url), overrides=fakes.overrides(clock))
     try:
         yield core
     finally:
