@@ -103,21 +103,19 @@ def decide_liveness(evidence: LivenessEvidence, request: LivenessRequest) -> Dec
 def decide_match(evidence: MatchEvidence, request: MatchRequest) -> Decision:
     match = evidence.match
     live_link = request.liveness_verification_id
+    # What premium needs: the enrolled reference matched on a live capture.
+    against_enrolled_live = bool(live_link) and not request.reference_image and match.match
+    mismatch = Reason("FACE_MISMATCH", "the faces do not match at the organisation's threshold")
     return Decision(
         passed=match.match,
-        reasons=()
-        if match.match
-        else (Reason("FACE_MISMATCH", "the faces do not match at the organisation's threshold"),),
+        reasons=() if match.match else (mismatch,),
         scores=faces.match_scores(match),
         model_ids={"embedding": evidence.probe.model_id},
         input_hashes=faces.image_hashes(
             probe_image=request.probe_image, reference_image=request.reference_image
         ),
         details={
-            # What premium needs: the enrolled reference matched on a live capture.
-            "against_enrolled_live": bool(live_link)
-            and not request.reference_image
-            and match.match,
+            "against_enrolled_live": against_enrolled_live,
             "liveness_verification_id": live_link,
             "reference": faces.reference_kind(request.reference_image),
             "enrollment_id": match.enrollment_id,

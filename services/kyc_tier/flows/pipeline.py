@@ -150,7 +150,7 @@ class CapturePipeline:
             assessment = await assess(subject, request)
         decision = decide(assessment, request)
         recorded = await self.store.write(
-            lambda s: self._record(s, step, subject, decision, assessment, extra_writes)
+            lambda s: self._write(s, step, subject, decision, assessment, extra_writes)
         )
         return Captured(assessment, decision, recorded)
 
@@ -196,7 +196,7 @@ class CapturePipeline:
         if seen is not None:
             raise nonce_replayed()
 
-    def _record(
+    def _write(
         self,
         session: Session,
         step: Step,
@@ -205,16 +205,41 @@ class CapturePipeline:
         assessment: A,
         extra_writes: ExtraWrites[A] | None,
     ) -> Recorded:
-        capture = subject.capture
+        """record -> seal -> audit, the flow's extra writes, the tier: one transaction."""
         customer = records.load_customer(
             session, subject.org_id, subject.customer_id, for_update=step.settles_tier
         )
+        row = self._record(session, customer, step, subject, decision)
+        if subject.capture is not None:
+            bundles.store_sealed(
+                session,
+                self.vault,
+                customer,
+                row.verification_id,
+                subject.capture.sha256,
+                subject.capture.bundle.raw,
+                step.retention,
+            )
+        self._audit(session, step, subject, decision)
+        if extra_writes is not None:
+            extra_writes(session, customer, assessment)
+        if step.settles_tier:
+            customers.settle(session, customer, "verification", verification_id=row.verification_id)
+        return Recorded(records.verification_record(row), customer.tier)
+
+    @staticmethod
+    def _record(
+        session: Session,
+        customer: models.Customer,
+        step: Step,
+        subject: Subject,
+        decision: Decision,
+    ) -> models.Verification:
+        capture = subject.capture
         input_hashes = dict(decision.input_hashes)
-        evidence = dict(decision.audit_evidence)
         if capture is not None:
             input_hashes = {"bundle": capture.sha256, **input_hashes}
-            evidence["bundle"] = capture.sha256
-        row = records.add_verification(
+        return records.add_verification(
             session,
             customer,
             step.kind,
@@ -228,16 +253,12 @@ class CapturePipeline:
             bundle_sha256=capture.sha256 if capture else None,
             verification_id=subject.verification_id,
         )
-        if capture is not None:
-            bundles.store_sealed(
-                session,
-                self.vault,
-                customer,
-                row.verification_id,
-                capture.sha256,
-                capture.bundle.raw,
-                step.retention,
-            )
+
+    @staticmethod
+    def _audit(session: Session, step: Step, subject: Subject, decision: Decision) -> None:
+        evidence = dict(decision.audit_evidence)
+        if subject.capture is not None:
+            evidence["bundle"] = subject.capture.sha256
         outbox.record(
             session,
             subject.org_id,
@@ -246,13 +267,8 @@ class CapturePipeline:
             "success" if decision.passed else "denied",
             evidence_hashes=evidence,
             details={
-                "verification_id": row.verification_id,
+                "verification_id": subject.verification_id,
                 "reasons": ",".join(r.code for r in decision.reasons),
                 **decision.audit_details,
             },
         )
-        if extra_writes is not None:
-            extra_writes(session, customer, assessment)
-        if step.settles_tier:
-            customers.settle(session, customer, "verification", verification_id=row.verification_id)
-        return Recorded(records.verification_record(row), customer.tier)
