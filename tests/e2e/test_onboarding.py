@@ -161,6 +161,16 @@ class Partner:
             )
         return reply["challenge"]
 
+    async def liveness(self, customer_id: str, image: np.ndarray) -> dict[str, Any]:
+        """A passed face-liveness check of a selfie of `image`."""
+        challenge = await self.challenge(customer_id, "CHALLENGE_PURPOSE_FACE_LIVENESS")
+        body = {
+            "customerId": customer_id,
+            "challengeId": challenge["challengeId"],
+            "bundle": selfie_capture(self.signer, challenge, image),
+        }
+        return await self.ok("POST", "/api/identity/face/liveness", body)
+
     async def step_up(
         self, customer_id: str, image: np.ndarray
     ) -> tuple[Any, dict[str, Any], dict[str, Any]]:
@@ -213,16 +223,7 @@ async def persona(e2e):
 
     # standard -> premium: liveness with another photo of the same person, then
     # a match bound to that live capture.
-    challenge = await partner.challenge(customer_id, "CHALLENGE_PURPOSE_FACE_LIVENESS")
-    live = await partner.ok(
-        "POST",
-        "/api/identity/face/liveness",
-        {
-            "customerId": customer_id,
-            "challengeId": challenge["challengeId"],
-            "bundle": selfie_capture(partner.signer, challenge, selfie("img2.jpg")),
-        },
-    )
+    live = await partner.liveness(customer_id, selfie("img2.jpg"))
     steps["liveness"] = live
     steps["match"] = await partner.ok(
         "POST",
@@ -485,16 +486,7 @@ async def test_erasure_retires_the_face_destroys_the_keys_and_answers(e2e) -> No
     )
     partner = Partner(e2e, secret)
     customer_id = await partner.new_customer("erase-1", KTP_NIK)
-    challenge = await partner.challenge(customer_id, "CHALLENGE_PURPOSE_FACE_LIVENESS")
-    live = await partner.ok(
-        "POST",
-        "/api/identity/face/liveness",
-        {
-            "customerId": customer_id,
-            "challengeId": challenge["challengeId"],
-            "bundle": selfie_capture(partner.signer, challenge, selfie("img2.jpg")),
-        },
-    )
+    live = await partner.liveness(customer_id, selfie("img2.jpg"))
     assert live["enrollmentId"], live
 
     erased = await partner.ok(

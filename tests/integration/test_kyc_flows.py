@@ -14,7 +14,7 @@ import pytest
 from identity_platform_api.common.v1 import types_pb2
 from identity_platform_api.kyc_tier.v1 import resources_pb2
 from identity_runtime.errors import DomainError
-from identity_store import migrate, models
+from identity_store import models
 from services.kyc_tier import signing
 from services.kyc_tier.customers import CustomerInput
 from services.kyc_tier.flows.dukcapil import DukcapilRequest, DukcapilVerdict
@@ -23,7 +23,7 @@ from services.kyc_tier.flows.ktp import KtpCaptureRequest
 from services.kyc_tier.mapping.captures import bundle_input
 from services.kyc_tier.ports import KtpAssessment, KtpField, Reason, TamperSignal
 from tests.support import unique_name
-from tests.support.kyc_fakes import KycFakes, capture_bundle, fake_kyc_core, new_org, rows
+from tests.support.kyc_fakes import capture_bundle, new_org, rows
 
 VALID_NIK = "3273024107950003"
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -40,30 +40,12 @@ GOOD_CARD = KtpAssessment(
 
 
 @pytest.fixture(scope="module")
-def fakes() -> KycFakes:
-    return KycFakes()
+def kyc_clock():
+    return lambda: NOW
 
 
-@pytest.fixture(scope="module")
-async def core(tmp_path_factory: pytest.TempPathFactory, fakes: KycFakes):
-    url = f"sqlite:///{tmp_path_factory.mktemp('kyc-flows') / 'identity.db'}"
-    migrate.upgrade(url)
-    async with fake_kyc_core(url, fakes, clock=lambda: NOW) as built:
-        yield built
-
-
-@pytest.fixture(scope="module")
-async def org(core) -> str:
-    return await new_org(core)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_fakes(fakes: KycFakes) -> None:
-    fakes.reset()
-
-
-async def new_customer(core, org_id: str, nik: str = VALID_NIK) -> str:
-    created = await core.customers.create(
+async def new_customer(kyc_core, org_id: str, nik: str = VALID_NIK) -> str:
+    created = await kyc_core.customers.create(
         org_id, CustomerInput(external_id=unique_name("ext"), nik=nik)
     )
     return created.customer.customer_id
@@ -87,36 +69,38 @@ def proto_bundle(frames: list[bytes]) -> resources_pb2.CaptureBundle:
 
 
 async def test_liveness_enrolls_the_first_reference_and_match_reopens_its_capture(
-    core, fakes, org
+    kyc_core, kyc_fakes, kyc_org
 ) -> None:
-    customer_id = await new_customer(core, org)
+    customer_id = await new_customer(kyc_core, kyc_org)
     frames = [b"ambient", b"red", b"green"]
-    live = await core.face.check_liveness(
-        org, LivenessRequest(customer_id, "chl_1", bundle_input(proto_bundle(frames)))
+    live = await kyc_core.face.check_liveness(
+        kyc_org, LivenessRequest(customer_id, "chl_1", bundle_input(proto_bundle(frames)))
     )
     verification = live.recorded.verification
     assert verification.outcome == "passed"
     assert live.assessment.enrollment_id
-    assert [e.source for e in fakes.matcher.enrollments[customer_id]] == ["onboarding_selfie"]
-    (sealed,) = await rows(core, models.CaptureBundle, verification_id=verification.verification_id)
+    assert [e.source for e in kyc_fakes.matcher.enrollments[customer_id]] == ["onboarding_selfie"]
+    (sealed,) = await rows(
+        kyc_core, models.CaptureBundle, verification_id=verification.verification_id
+    )
     assert sealed.retention_class == "onboarding"
 
     # A second live capture does not replace the reference.
-    again = await core.face.check_liveness(
-        org, LivenessRequest(customer_id, "chl_2", bundle_input(proto_bundle(frames)))
+    again = await kyc_core.face.check_liveness(
+        kyc_org, LivenessRequest(customer_id, "chl_2", bundle_input(proto_bundle(frames)))
     )
     assert again.assessment.enrollment_id == ""
 
-    fakes.quality.face_calls.clear()
-    match = await core.face.match(
-        org, MatchRequest(customer_id, liveness_verification_id=verification.verification_id)
+    kyc_fakes.quality.face_calls.clear()
+    match = await kyc_core.face.match(
+        kyc_org, MatchRequest(customer_id, liveness_verification_id=verification.verification_id)
     )
     # The probe came from the sealed bundle's three frames, opened and decoded.
-    assert fakes.quality.face_calls == [("selfie", 3)]
+    assert kyc_fakes.quality.face_calls == [("selfie", 3)]
     assert match.recorded.verification.outcome == "passed"
     assert match.recorded.verification.details["against_enrolled_live"] is True
     (audit,) = await rows(
-        core,
+        kyc_core,
         models.AuditOutbox,
         action="face.match",
         subject=f"customer:{customer_id}",
@@ -125,33 +109,35 @@ async def test_liveness_enrolls_the_first_reference_and_match_reopens_its_captur
 
 
 async def test_a_match_on_a_capture_that_is_not_a_passed_liveness_is_refused(
-    core, fakes, org
+    kyc_core, kyc_fakes, kyc_org
 ) -> None:
-    customer_id = await new_customer(core, org)
-    fakes.matcher.enroll_reference(customer_id)
+    customer_id = await new_customer(kyc_core, kyc_org)
+    kyc_fakes.matcher.enroll_reference(customer_id)
     with pytest.raises(DomainError) as refused:
-        await core.face.match(org, MatchRequest(customer_id, liveness_verification_id="ver_x"))
+        await kyc_core.face.match(
+            kyc_org, MatchRequest(customer_id, liveness_verification_id="ver_x")
+        )
     assert refused.value.reason == "VERIFICATION_NOT_FOUND"
-    (attempt,) = await rows(core, models.Attempt, customer_id=customer_id, kind="face_match")
+    (attempt,) = await rows(kyc_core, models.Attempt, customer_id=customer_id, kind="face_match")
     assert (attempt.outcome, attempt.reasons[0]["code"]) == ("refused", "VERIFICATION_NOT_FOUND")
 
     with pytest.raises(DomainError) as no_probe:
-        await core.face.match(org, MatchRequest(customer_id))
+        await kyc_core.face.match(kyc_org, MatchRequest(customer_id))
     assert no_probe.value.metadata["field"] == "probe_image"
 
 
 async def test_ktp_capture_gives_the_nik_and_standard_and_replays_the_same_bundle(
-    core, fakes, org
+    kyc_core, kyc_fakes, kyc_org
 ) -> None:
     customer_id = (
-        await core.customers.create(org, CustomerInput(external_id=unique_name("ext")))
+        await kyc_core.customers.create(kyc_org, CustomerInput(external_id=unique_name("ext")))
     ).customer.customer_id
-    fakes.quality.ktp = GOOD_CARD
+    kyc_fakes.quality.ktp = GOOD_CARD
     bundle = capture_bundle(frames=1)
     request = KtpCaptureRequest(
         customer_id, "chl_k", bundle, {"nik": VALID_NIK, "name": "Siti Rahayu"}
     )
-    first = await core.ktp.capture(org, request)
+    first = await kyc_core.ktp.capture(kyc_org, request)
     assert first.verification.outcome == "passed"
     assert first.tier == "standard"  # the card's NIK (basic), and the card itself
     assert first.enrollment_id
@@ -160,39 +146,41 @@ async def test_ktp_capture_gives_the_nik_and_standard_and_replays_the_same_bundl
         first.verification.input_hashes["card_frame"]
         == hashlib.sha256(bundle.frames[0]).hexdigest()
     )
-    events = await rows(core, models.TierEvent, customer_id=customer_id)
+    events = await rows(kyc_core, models.TierEvent, customer_id=customer_id)
     # The NIK and the card arrive in one transaction: one tier event.
     assert [(e.from_tier, e.to_tier) for e in events] == [("none", "standard")]
 
-    again = await core.ktp.capture(org, request)
+    again = await kyc_core.ktp.capture(kyc_org, request)
     assert again.replayed is True
     assert again.verification.verification_id == first.verification.verification_id
     assert again.field_checks == first.field_checks
-    assert len(fakes.liveness.checks) == 1
+    assert len(kyc_fakes.liveness.checks) == 1
 
     other_frames = replace(bundle, frames=(b"another card",))
     with pytest.raises(DomainError) as refused:
-        await core.ktp.capture(org, replace(request, bundle=other_frames))
+        await kyc_core.ktp.capture(kyc_org, replace(request, bundle=other_frames))
     assert refused.value.reason == "NONCE_REPLAYED"
 
 
-async def test_a_failed_card_is_a_failed_verification_without_enrollment(core, fakes, org) -> None:
-    customer_id = await new_customer(core, org)
-    fakes.quality.ktp = replace(
+async def test_a_failed_card_is_a_failed_verification_without_enrollment(
+    kyc_core, kyc_fakes, kyc_org
+) -> None:
+    customer_id = await new_customer(kyc_core, kyc_org)
+    kyc_fakes.quality.ktp = replace(
         GOOD_CARD,
         passed=False,
         reasons=(Reason("NIK_MISMATCH", "the card's NIK is not the customer's"),),
         tamper=(TamperSignal("SCREEN_REPLAY", 0.9, True),),
     )
-    result = await core.ktp.capture(
-        org, KtpCaptureRequest(customer_id, "chl_k", capture_bundle(frames=1), {})
+    result = await kyc_core.ktp.capture(
+        kyc_org, KtpCaptureRequest(customer_id, "chl_k", capture_bundle(frames=1), {})
     )
     assert result.verification.outcome == "failed"
     assert [r.code for r in result.verification.reasons] == ["NIK_MISMATCH", "SCREEN_REPLAY"]
     assert result.verification.scores == {"tamper_screen_replay": 0.9}
     assert result.tier == "basic"
     assert result.enrollment_id == ""
-    assert fakes.embedder.embedded == []
+    assert kyc_fakes.embedder.embedded == []
 
 
 def verdict(**changes) -> DukcapilVerdict:
@@ -205,32 +193,32 @@ def verdict(**changes) -> DukcapilVerdict:
     return replace(base, **changes)
 
 
-async def test_a_dukcapil_verdict_within_30_days_reaches_standard(core, org) -> None:
-    customer_id = await new_customer(core, org)
-    result = await core.dukcapil.submit(org, DukcapilRequest(customer_id, verdict()))
+async def test_a_dukcapil_verdict_within_30_days_reaches_standard(kyc_core, kyc_org) -> None:
+    customer_id = await new_customer(kyc_core, kyc_org)
+    result = await kyc_core.dukcapil.submit(kyc_org, DukcapilRequest(customer_id, verdict()))
     assert result.recorded.tier == "standard"
     assert result.assessment.signed is False
     stale = verdict(verified_at=NOW - timedelta(days=31))
     with pytest.raises(DomainError) as refused:
-        await core.dukcapil.submit(org, DukcapilRequest(customer_id, stale))
+        await kyc_core.dukcapil.submit(kyc_org, DukcapilRequest(customer_id, stale))
     assert refused.value.metadata["field"] == "verdict.verified_at"
     mismatch = verdict(field_matches={"nik": True, "full_name": False})
-    failed = await core.dukcapil.submit(org, DukcapilRequest(customer_id, mismatch))
+    failed = await kyc_core.dukcapil.submit(kyc_org, DukcapilRequest(customer_id, mismatch))
     assert failed.recorded.verification.outcome == "failed"
     assert [r.code for r in failed.recorded.verification.reasons] == ["DUKCAPIL_FULL_NAME_MISMATCH"]
 
 
-async def test_a_dukcapil_verdict_must_carry_the_organisations_signature(core) -> None:
-    org_id = await new_org(core)
+async def test_a_dukcapil_verdict_must_carry_the_organisations_signature(kyc_core) -> None:
+    org_id = await new_org(kyc_core)
     secret = b"s" * 32
 
     def store_secret(session) -> None:
-        core.vault.store_org_secret(session, session.get(models.Org, org_id), secret)
+        kyc_core.vault.store_org_secret(session, session.get(models.Org, org_id), secret)
 
-    await core.database.run(store_secret)
-    customer_id = await new_customer(core, org_id)
+    await kyc_core.database.run(store_secret)
+    customer_id = await new_customer(kyc_core, org_id)
     with pytest.raises(DomainError) as refused:
-        await core.dukcapil.submit(org_id, DukcapilRequest(customer_id, verdict(), "sha256=00"))
+        await kyc_core.dukcapil.submit(org_id, DukcapilRequest(customer_id, verdict(), "sha256=00"))
     assert refused.value.reason == "EVIDENCE_SIGNATURE_INVALID"
     document = signing.canonical_json(
         {
@@ -242,7 +230,7 @@ async def test_a_dukcapil_verdict_must_carry_the_organisations_signature(core) -
         }
     )
     signed = DukcapilRequest(customer_id, verdict(), signing.sign(secret, document))
-    result = await core.dukcapil.submit(org_id, signed)
+    result = await kyc_core.dukcapil.submit(org_id, signed)
     assert result.assessment.signed is True
     assert result.recorded.verification.input_hashes == {
         "verdict": hashlib.sha256(document).hexdigest()

@@ -14,7 +14,7 @@ from dataclasses import replace
 import pytest
 
 from identity_runtime.errors import DomainError, PermissionDenied
-from identity_store import migrate, models
+from identity_store import models
 from services.kyc_tier.customers import CustomerInput
 from services.kyc_tier.flows.step_up import StepUpRequest, StepUpResult
 from services.kyc_tier.ports import LivenessDecision
@@ -25,7 +25,6 @@ from tests.support.kyc_fakes import (
     PAD_ATTACK,
     KycFakes,
     capture_bundle,
-    fake_kyc_core,
     new_org,
     rows,
 )
@@ -34,42 +33,19 @@ from tests.unit.test_kyc_step_up_decision import BLURRED
 VALID_NIK = "3273024107950003"
 
 
-@pytest.fixture(scope="module")
-def fakes() -> KycFakes:
-    return KycFakes()
-
-
-@pytest.fixture(scope="module")
-async def core(tmp_path_factory: pytest.TempPathFactory, fakes: KycFakes):
-    url = f"sqlite:///{tmp_path_factory.mktemp('kyc-step-up') / 'identity.db'}"
-    migrate.upgrade(url)
-    async with fake_kyc_core(url, fakes) as built:
-        yield built
-
-
-@pytest.fixture(scope="module")
-async def org(core) -> str:
-    return await new_org(core)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_fakes(fakes: KycFakes) -> None:
-    fakes.reset()
-
-
-async def new_customer(core, fakes: KycFakes, org_id: str, enrolled: bool = True) -> str:
-    created = await core.customers.create(
+async def new_customer(kyc_core, kyc_fakes: KycFakes, org_id: str, enrolled: bool = True) -> str:
+    created = await kyc_core.customers.create(
         org_id, CustomerInput(external_id=unique_name("ext"), nik=VALID_NIK)
     )
     customer_id = created.customer.customer_id
     if enrolled:
-        fakes.matcher.enroll_reference(customer_id)
+        kyc_fakes.matcher.enroll_reference(customer_id)
     return customer_id
 
 
-async def step_up(core, org_id: str, customer_id: str, **changes) -> StepUpResult:
+async def step_up(kyc_core, org_id: str, customer_id: str, **changes) -> StepUpResult:
     request = StepUpRequest(customer_id, "chl_1", capture_bundle(), action="transfer")
-    return await core.step_up.step_up(org_id, replace(request, **changes))
+    return await kyc_core.step_up.step_up(org_id, replace(request, **changes))
 
 
 def low_score(fakes: KycFakes) -> None:
@@ -98,7 +74,7 @@ def nothing(fakes: KycFakes) -> None:
 
 PARTNER_IMAGE = {"reference_image": b"partner reference image"}
 
-# case id: (arrange the fakes, enrolled, request changes, allow, reasons, matched against)
+# case id: (arrange the kyc_fakes, enrolled, request changes, allow, reasons, matched against)
 DECISIONS = {
     "allow": (nothing, True, {}, True, [], "customer"),
     "face mismatch": (low_score, True, {}, False, ["FACE_MISMATCH"], "customer"),
@@ -138,122 +114,130 @@ DECISIONS = {
     ids=DECISIONS.keys(),
 )
 async def test_step_up_decides_and_records(
-    core, fakes, org, arrange, enrolled, changes, allow, codes, matched
+    kyc_core, kyc_fakes, kyc_org, arrange, enrolled, changes, allow, codes, matched
 ) -> None:
-    customer_id = await new_customer(core, fakes, org, enrolled)
-    arrange(fakes)
-    result = await step_up(core, org, customer_id, **changes)
+    customer_id = await new_customer(kyc_core, kyc_fakes, kyc_org, enrolled)
+    arrange(kyc_fakes)
+    result = await step_up(kyc_core, kyc_org, customer_id, **changes)
 
     assert result.allow is allow
     assert [r.code for r in result.reasons] == codes
     expected_match = {"customer": [(customer_id, None)], "reference": [("reference", None)]}
-    assert fakes.matcher.verified == expected_match.get(matched, [])
-    (verification,) = await rows(core, models.Verification, customer_id=customer_id, kind="step_up")
+    assert kyc_fakes.matcher.verified == expected_match.get(matched, [])
+    (verification,) = await rows(
+        kyc_core, models.Verification, customer_id=customer_id, kind="step_up"
+    )
     assert verification.verification_id == result.verification_id
     assert verification.outcome == ("passed" if allow else "failed")
     assert verification.details["action"] == "transfer"
-    (sealed,) = await rows(core, models.CaptureBundle, verification_id=result.verification_id)
+    (sealed,) = await rows(kyc_core, models.CaptureBundle, verification_id=result.verification_id)
     assert sealed.retention_class == "step_up"
     assert sealed.sha256 == verification.bundle_sha256
-    (audit,) = await rows(core, models.AuditOutbox, action="stepup.decide")
+    (audit,) = await rows(kyc_core, models.AuditOutbox, action="stepup.decide")
     assert audit.outcome == ("success" if allow else "denied")
     assert audit.details["verification_id"] == result.verification_id
     assert audit.evidence_hashes == {"bundle": sealed.sha256}
     # Step-up never moves the tier: the customer stays basic (its NIK).
-    (customer,) = await rows(core, models.Customer, customer_id=customer_id)
+    (customer,) = await rows(kyc_core, models.Customer, customer_id=customer_id)
     assert customer.tier == "basic"
 
 
-async def _delete_step_up_audit(core) -> None:
+async def _delete_step_up_audit(kyc_core) -> None:
     """Each test reads its own stepup.decide entries: clear the previous ones."""
 
     def clear(session) -> None:
         session.query(models.AuditOutbox).filter_by(action="stepup.decide").delete()
 
-    await core.database.run(clear)
+    await kyc_core.database.run(clear)
 
 
 @pytest.fixture(autouse=True)
-async def _own_audit_entries(core) -> None:
-    await _delete_step_up_audit(core)
+async def _own_audit_entries(kyc_core) -> None:
+    await _delete_step_up_audit(kyc_core)
 
 
-async def assert_refused(core, customer_id: str, reason: str, verifications: int = 0) -> None:
+async def assert_refused(kyc_core, customer_id: str, reason: str, verifications: int = 0) -> None:
     """A refusal: an attempt row with the reason and a denied audit entry, no verification."""
-    attempts = await rows(core, models.Attempt, customer_id=customer_id, kind="step_up")
+    attempts = await rows(kyc_core, models.Attempt, customer_id=customer_id, kind="step_up")
     refused = [a for a in attempts if a.outcome == "refused"]
     assert [a.reasons[0]["code"] for a in refused] == [reason]
     assert refused[0].verification_id is None
-    assert len(await rows(core, models.Verification, customer_id=customer_id)) == verifications
-    denied = await rows(core, models.AuditOutbox, action="stepup.decide", outcome="denied")
+    assert len(await rows(kyc_core, models.Verification, customer_id=customer_id)) == verifications
+    denied = await rows(kyc_core, models.AuditOutbox, action="stepup.decide", outcome="denied")
     assert [e.details["reason"] for e in denied] == [reason]
 
 
-async def test_no_active_enrollment_is_refused(core, fakes, org) -> None:
-    customer_id = await new_customer(core, fakes, org, enrolled=False)
+async def test_no_active_enrollment_is_refused(kyc_core, kyc_fakes, kyc_org) -> None:
+    customer_id = await new_customer(kyc_core, kyc_fakes, kyc_org, enrolled=False)
     with pytest.raises(DomainError) as refused:
-        await step_up(core, org, customer_id)
+        await step_up(kyc_core, kyc_org, customer_id)
     assert (refused.value.code, refused.value.reason) == (
         "FAILED_PRECONDITION",
         "NO_ACTIVE_ENROLLMENT",
     )
-    assert fakes.quality.face_calls == []  # refused before any capture was assessed
-    await assert_refused(core, customer_id, "NO_ACTIVE_ENROLLMENT", verifications=1)
+    assert kyc_fakes.quality.face_calls == []  # refused before any capture was assessed
+    await assert_refused(kyc_core, customer_id, "NO_ACTIVE_ENROLLMENT", verifications=1)
 
 
-async def test_a_replayed_nonce_is_refused_even_after_an_allow(core, fakes, org) -> None:
-    customer_id = await new_customer(core, fakes, org)
+async def test_a_replayed_nonce_is_refused_even_after_an_allow(
+    kyc_core, kyc_fakes, kyc_org
+) -> None:
+    customer_id = await new_customer(kyc_core, kyc_fakes, kyc_org)
     bundle = capture_bundle()
-    first = await step_up(core, org, customer_id, bundle=bundle)
+    first = await step_up(kyc_core, kyc_org, customer_id, bundle=bundle)
     assert first.allow is True
-    await _delete_step_up_audit(core)
+    await _delete_step_up_audit(kyc_core)
     with pytest.raises(DomainError) as refused:
-        await step_up(core, org, customer_id, bundle=bundle)
+        await step_up(kyc_core, kyc_org, customer_id, bundle=bundle)
     assert (refused.value.code, refused.value.reason) == ("ALREADY_EXISTS", "NONCE_REPLAYED")
-    assert len(fakes.liveness.checks) == 1  # the replay never reached liveness
+    assert len(kyc_fakes.liveness.checks) == 1  # the replay never reached liveness
     # The NIK_FORMAT verification and the first step-up; nothing for the replay.
-    await assert_refused(core, customer_id, "NONCE_REPLAYED", verifications=2)
+    await assert_refused(kyc_core, customer_id, "NONCE_REPLAYED", verifications=2)
 
 
-async def test_a_refusal_from_liveness_is_an_attempt_not_a_decision(core, fakes, org) -> None:
-    customer_id = await new_customer(core, fakes, org)
-    fakes.liveness.refusal = PermissionDenied(
+async def test_a_refusal_from_liveness_is_an_attempt_not_a_decision(
+    kyc_core, kyc_fakes, kyc_org
+) -> None:
+    customer_id = await new_customer(kyc_core, kyc_fakes, kyc_org)
+    kyc_fakes.liveness.refusal = PermissionDenied(
         "the bundle signature does not verify", "BUNDLE_SIGNATURE_INVALID"
     )
     with pytest.raises(DomainError) as refused:
-        await step_up(core, org, customer_id)
+        await step_up(kyc_core, kyc_org, customer_id)
     assert refused.value.reason == "BUNDLE_SIGNATURE_INVALID"
-    await assert_refused(core, customer_id, "BUNDLE_SIGNATURE_INVALID", verifications=1)
+    await assert_refused(kyc_core, customer_id, "BUNDLE_SIGNATURE_INVALID", verifications=1)
 
 
-async def test_the_organisations_threshold_reaches_the_matcher(core, fakes) -> None:
-    strict_org = await new_org(core, match_threshold=0.9)
-    customer_id = await new_customer(core, fakes, strict_org)
-    fakes.matcher.score = 0.8  # a match at the default threshold, not at 0.9
-    result = await step_up(core, strict_org, customer_id)
-    assert fakes.matcher.verified == [(customer_id, 0.9)]
+async def test_the_organisations_threshold_reaches_the_matcher(kyc_core, kyc_fakes) -> None:
+    strict_org = await new_org(kyc_core, match_threshold=0.9)
+    customer_id = await new_customer(kyc_core, kyc_fakes, strict_org)
+    kyc_fakes.matcher.score = 0.8  # a match at the default threshold, not at 0.9
+    result = await step_up(kyc_core, strict_org, customer_id)
+    assert kyc_fakes.matcher.verified == [(customer_id, 0.9)]
     assert result.allow is False
     assert [r.code for r in result.reasons] == ["FACE_MISMATCH"]
     assert result.match is not None and result.match.threshold == 0.9
 
 
-async def test_an_erased_customer_is_refused_without_an_attempt(core, fakes, org) -> None:
-    customer_id = await new_customer(core, fakes, org)
-    await core.erasure.erase(org, customer_id, "customer request")
+async def test_an_erased_customer_is_refused_without_an_attempt(
+    kyc_core, kyc_fakes, kyc_org
+) -> None:
+    customer_id = await new_customer(kyc_core, kyc_fakes, kyc_org)
+    await kyc_core.erasure.erase(kyc_org, customer_id, "customer request")
     with pytest.raises(DomainError) as refused:
-        await step_up(core, org, customer_id)
+        await step_up(kyc_core, kyc_org, customer_id)
     assert refused.value.reason == "CUSTOMER_ERASED"
-    assert await rows(core, models.Attempt, customer_id=customer_id, kind="step_up") == []
+    assert await rows(kyc_core, models.Attempt, customer_id=customer_id, kind="step_up") == []
 
 
-async def test_another_organisations_customer_is_not_found(core, fakes, org) -> None:
-    customer_id = await new_customer(core, fakes, org)
-    other_org = await new_org(core)
+async def test_another_organisations_customer_is_not_found(kyc_core, kyc_fakes, kyc_org) -> None:
+    customer_id = await new_customer(kyc_core, kyc_fakes, kyc_org)
+    other_org = await new_org(kyc_core)
     with pytest.raises(DomainError) as refused:
-        await step_up(core, other_org, customer_id)
+        await step_up(kyc_core, other_org, customer_id)
     assert refused.value.reason == "CUSTOMER_NOT_FOUND"
-    assert await rows(core, models.Attempt, customer_id=customer_id, kind="step_up") == []
-    assert fakes.liveness.checks == []
+    assert await rows(kyc_core, models.Attempt, customer_id=customer_id, kind="step_up") == []
+    assert kyc_fakes.liveness.checks == []
 
 
 BAD_INPUT = {
@@ -266,14 +250,14 @@ BAD_INPUT = {
 
 @pytest.mark.parametrize(("changes", "field"), BAD_INPUT.values(), ids=BAD_INPUT.keys())
 async def test_bad_input_is_refused_before_anything_is_written(
-    core, fakes, org, changes, field
+    kyc_core, kyc_fakes, kyc_org, changes, field
 ) -> None:
-    customer_id = await new_customer(core, fakes, org)
+    customer_id = await new_customer(kyc_core, kyc_fakes, kyc_org)
     with pytest.raises(DomainError) as refused:
-        await step_up(core, org, customer_id, **changes)
+        await step_up(kyc_core, kyc_org, customer_id, **changes)
     assert (refused.value.code, refused.value.metadata.get("field")) == ("INVALID_ARGUMENT", field)
-    assert await rows(core, models.Attempt, customer_id=customer_id, kind="step_up") == []
-    assert fakes.liveness.checks == []
+    assert await rows(kyc_core, models.Attempt, customer_id=customer_id, kind="step_up") == []
+    assert kyc_fakes.liveness.checks == []
 
 
 def test_the_fake_face_assessment_is_a_good_one() -> None:
