@@ -13,7 +13,7 @@ small result type.
     kyc.py        KYC status, upgrade, the attempt history
     devices.py    SDK devices and capture challenges
     api_keys.py   partner API keys
-    faces.py      what the face flows share (reasons, scores, matching)
+    biometrics.py what the face flows share (reasons, scores, matching)
 
 Flows own their transactions (`store.Store`); what they need of the other
 services is in `ports.py`, wired in `bootstrap.build`.

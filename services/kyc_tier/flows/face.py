@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from identity_runtime.errors import NotFound, invalid_field
 from identity_store import models
 from services.kyc_tier import bundles, records, tiers
-from services.kyc_tier.flows import faces
+from services.kyc_tier.flows import biometrics
 from services.kyc_tier.flows.devices import Challenges
 from services.kyc_tier.flows.pipeline import Captured, CapturePipeline, Decision, Step, Subject
 from services.kyc_tier.pii import PiiVault
@@ -86,9 +86,9 @@ def decide_liveness(evidence: LivenessEvidence, request: LivenessRequest) -> Dec
     face, liveness = evidence.face, evidence.liveness
     return Decision(
         passed=liveness.live and face.passed,
-        reasons=faces.liveness_reasons(face, liveness),
+        reasons=biometrics.liveness_reasons(face, liveness),
         scores={
-            **faces.liveness_scores(liveness),
+            **biometrics.liveness_scores(liveness),
             **{f"pad_{k}": v for k, v in liveness.pad_models.items()},
         },
         model_ids={"detector": face.detector_model, "decision_basis": liveness.decision_basis},
@@ -109,15 +109,15 @@ def decide_match(evidence: MatchEvidence, request: MatchRequest) -> Decision:
     return Decision(
         passed=match.match,
         reasons=() if match.match else (mismatch,),
-        scores=faces.match_scores(match),
+        scores=biometrics.match_scores(match),
         model_ids={"embedding": evidence.probe.model_id},
-        input_hashes=faces.image_hashes(
+        input_hashes=biometrics.image_hashes(
             probe_image=request.probe_image, reference_image=request.reference_image
         ),
         details={
             "against_enrolled_live": against_enrolled_live,
             "liveness_verification_id": live_link,
-            "reference": faces.reference_kind(request.reference_image),
+            "reference": biometrics.reference_kind(request.reference_image),
             "enrollment_id": match.enrollment_id,
         },
         audit_details={"score": round(match.score, 4), "threshold": match.threshold},
@@ -131,7 +131,7 @@ class FaceFlow:
     vault: PiiVault
     quality: CaptureQuality
     liveness: Liveness
-    matching: faces.FaceMatching
+    matching: biometrics.FaceMatching
     codec: BundleCodec
 
     async def issue_flash_challenge(self, org_id: str, customer_id: str, purpose: str) -> Challenge:

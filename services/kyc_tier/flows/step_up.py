@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from identity_runtime.errors import FailedPrecondition, invalid_field
 from services.kyc_tier import bundles, ports, tiers
-from services.kyc_tier.flows import faces
+from services.kyc_tier.flows import biometrics
 from services.kyc_tier.flows.pipeline import CapturePipeline, Decision, Step, Subject
 
 STEP = Step(tiers.STEP_UP, "stepup.decide", retention="step_up", settles_tier=False)
@@ -59,23 +59,26 @@ class StepUpResult:
 def decide(evidence: StepUpEvidence, request: StepUpRequest) -> Decision:
     """Allow only a capture of good quality, judged live, matching the reference."""
     face, liveness, match = evidence.face, evidence.liveness, evidence.match
-    reasons = list(faces.liveness_reasons(face, liveness))
+    reasons = list(biometrics.liveness_reasons(face, liveness))
     if match is not None and not match.match:
         reasons.append(ports.Reason("FACE_MISMATCH", "the live face does not match the reference"))
     allow = face.passed and liveness.live and match is not None and match.match
     return Decision(
         passed=allow,
         reasons=tuple(reasons),
-        scores={**faces.liveness_scores(liveness), **(faces.match_scores(match) if match else {})},
+        scores={
+            **biometrics.liveness_scores(liveness),
+            **(biometrics.match_scores(match) if match else {}),
+        },
         model_ids={
             "detector": face.detector_model,
             "decision_basis": liveness.decision_basis,
             **({"embedding": evidence.probe.model_id} if evidence.probe else {}),
         },
-        input_hashes=faces.image_hashes(reference_image=request.reference_image),
+        input_hashes=biometrics.image_hashes(reference_image=request.reference_image),
         details={
             "action": request.action,
-            "reference": faces.reference_kind(request.reference_image),
+            "reference": biometrics.reference_kind(request.reference_image),
         },
         audit_details={"action": request.action},
     )
@@ -86,7 +89,7 @@ class StepUpFlow:
     pipeline: CapturePipeline
     quality: ports.CaptureQuality
     liveness: ports.Liveness
-    matching: faces.FaceMatching
+    matching: biometrics.FaceMatching
 
     async def step_up(self, org_id: str, request: StepUpRequest) -> StepUpResult:
         capture = bundles.receive(request.bundle, request.challenge_id)
