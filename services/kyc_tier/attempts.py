@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from identity_store import models
 from services.kyc_tier import records
+from services.kyc_tier.fields import same_named
 from services.kyc_tier.paging import Page, newest_first
 from services.kyc_tier.ports import Reason
 
@@ -58,13 +59,9 @@ def list_attempts(
 
 
 def _view(row: models.Attempt) -> AttemptView:
-    return AttemptView(
-        attempt_id=row.attempt_id,
-        customer_id=row.customer_id,
-        kind=row.kind,
-        outcome=row.outcome,
-        reasons=tuple(Reason(x.get("code", ""), x.get("message", "")) for x in row.reasons),
+    return same_named(
+        AttemptView,
+        row,
+        reasons=records.stored_reasons(row.reasons),
         verification_id=row.verification_id or "",
-        request_id=row.request_id,
-        created_at=row.created_at,
     )

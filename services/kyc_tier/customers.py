@@ -15,6 +15,7 @@ from identity_runtime.errors import AlreadyExists, InvalidArgument, invalid_fiel
 from identity_store import models
 from identity_store.types import utcnow
 from services.kyc_tier import outbox, records, tiers
+from services.kyc_tier.fields import same_named
 from services.kyc_tier.paging import Page, newest_first
 from services.kyc_tier.pii import PiiVault
 from services.kyc_tier.ports import Reason
@@ -48,18 +49,14 @@ class CustomerView:
 
 
 def view(row: models.Customer) -> CustomerView:
-    return CustomerView(
-        customer_id=row.customer_id,
-        external_id=row.external_id,
+    # Personal fields are NULL once erased (or never given).
+    return same_named(
+        CustomerView,
+        row,
         full_name=row.full_name or "",
         nik_masked=row.nik_masked or "",
         email=row.email or "",
         phone=row.phone or "",
-        tier=row.tier,
-        status=row.status,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        tier_updated_at=row.tier_updated_at,
     )
 
 

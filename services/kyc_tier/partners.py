@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from identity_runtime.errors import Unauthenticated, invalid_field
 from identity_store import models
 from identity_store.types import utcnow
+from services.kyc_tier.fields import same_named
 from services.kyc_tier.pii import PiiVault
 from services.kyc_tier.records import new_id
 
@@ -49,16 +50,7 @@ class Caller:
 
 
 def _record(row: models.ApiKey) -> ApiKeyRecord:
-    return ApiKeyRecord(
-        api_key_id=row.api_key_id,
-        org_id=row.org_id,
-        name=row.name,
-        prefix=row.prefix,
-        scopes=tuple(row.scopes),
-        created_at=row.created_at,
-        last_used_at=row.last_used_at,
-        revoked_at=row.revoked_at,
-    )
+    return same_named(ApiKeyRecord, row, scopes=tuple(row.scopes))
 
 
 def create_org(session: Session, name: str, org_id: str | None = None) -> str:

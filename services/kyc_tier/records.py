@@ -22,6 +22,7 @@ from identity_runtime.errors import FailedPrecondition, NotFound, invalid_field
 from identity_store import models
 from identity_store.types import utcnow
 from services.kyc_tier import tiers
+from services.kyc_tier.fields import same_named
 from services.kyc_tier.ports import Reason
 
 # Capture bundles dedupe on their nonce for this long.
@@ -61,33 +62,23 @@ class TierChange:
 
 
 def verification_record(row: models.Verification) -> VerificationRecord:
-    return VerificationRecord(
-        verification_id=row.verification_id,
-        customer_id=row.customer_id,
-        kind=row.kind,
-        outcome=row.outcome,
-        reasons=tuple(Reason(r.get("code", ""), r.get("message", "")) for r in row.reasons),
+    return same_named(
+        VerificationRecord,
+        row,
+        reasons=stored_reasons(row.reasons),
         scores=dict(row.scores),
         models=dict(row.models),
         input_hashes=dict(row.input_hashes),
-        created_at=row.created_at,
-        request_id=row.request_id,
         details=dict(row.details or {}),
-        bundle_sha256=row.bundle_sha256,
     )
+
+
+def stored_reasons(stored: Sequence[Mapping[str, str]]) -> tuple[Reason, ...]:
+    return tuple(Reason(r.get("code", ""), r.get("message", "")) for r in stored)
 
 
 def tier_change(row: models.TierEvent) -> TierChange:
-    return TierChange(
-        event_id=row.event_id,
-        customer_id=row.customer_id,
-        from_tier=row.from_tier,
-        to_tier=row.to_tier,
-        cause=row.cause,
-        verification_id=row.verification_id,
-        actor=row.actor,
-        created_at=row.created_at,
-    )
+    return same_named(TierChange, row)
 
 
 def load_customer(

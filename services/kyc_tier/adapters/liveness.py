@@ -7,6 +7,7 @@ from identity_platform_api.liveness.v1 import liveness_pb2, liveness_pb2_grpc
 from identity_runtime.clients import ClientFactory
 from services.kyc_tier import ports
 from services.kyc_tier.adapters.calls import call, opaque
+from services.kyc_tier.fields import same_named
 from services.kyc_tier.mapping.enums import (
     PURPOSE_FROM_PROTO,
     PURPOSE_TO_PROTO,
@@ -17,11 +18,11 @@ from services.kyc_tier.mapping.enums import (
 
 
 def _challenge(message: types_pb2.FlashChallenge) -> ports.Challenge:
-    return ports.Challenge(
-        challenge_id=message.challenge_id,
+    return same_named(
+        ports.Challenge,
+        message,
         purpose=PURPOSE_FROM_PROTO.get(message.purpose, ""),
         sequence=tuple(colour.hex for colour in message.sequence),
-        flash_duration_ms=message.flash_duration_ms,
         issued_at=when(message.issued_at),
         expires_at=when(message.expires_at),
     )
@@ -49,12 +50,11 @@ class GrpcLiveness:
             platform=platform,
         )
         reply = await call("liveness", self.stub.RegisterDevice(request))
-        device = reply.device
-        return ports.DeviceRegistration(
-            device_id=device.device_id,
-            customer_id=device.customer_id,
-            key_fingerprint=device.key_fingerprint,
-            registered_at=when(device.registered_at),
+        registered_at = when(reply.device.registered_at)
+        return same_named(
+            ports.DeviceRegistration,
+            reply.device,
+            registered_at=registered_at,
             created=reply.created,
         )
 
@@ -88,11 +88,9 @@ class GrpcLiveness:
                 opaque(e, liveness_pb2.FrameEvidence) for e in face.frame_evidence
             )
         reply = await call("liveness", self.stub.CheckLiveness(request))
-        return ports.LivenessDecision(
-            live=reply.live,
-            pad_score=reply.pad_score,
-            flash_score=reply.flash_score,
+        return same_named(
+            ports.LivenessDecision,
+            reply,
             reasons=reasons_from_proto(reply.reasons),
-            decision_basis=reply.decision_basis,
             pad_models={m.model_id: m.live_score for m in reply.pad_models},
         )

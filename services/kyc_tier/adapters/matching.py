@@ -7,6 +7,7 @@ from identity_platform_api.matching.v1 import matching_pb2, matching_pb2_grpc
 from identity_runtime.clients import ClientFactory
 from services.kyc_tier import ports
 from services.kyc_tier.adapters.calls import call, opaque
+from services.kyc_tier.fields import same_named
 from services.kyc_tier.mapping.enums import SOURCE_FROM_PROTO, SOURCE_TO_PROTO, when
 
 
@@ -15,25 +16,17 @@ def _embedding(value: ports.FaceEmbedding) -> types_pb2.Embedding:
 
 
 def _match(reply: matching_pb2.VerifyResponse) -> ports.MatchResult:
-    return ports.MatchResult(
-        score=reply.score,
-        threshold=reply.threshold,
-        match=reply.match,
-        estimated_false_match_rate=reply.estimated_false_match_rate,
-        enrollment_id=reply.enrollment_id,
-        reference_source=SOURCE_FROM_PROTO.get(reply.reference_source, ""),
-    )
+    source = SOURCE_FROM_PROTO.get(reply.reference_source, "")
+    return same_named(ports.MatchResult, reply, reference_source=source)
 
 
 def _enrollment(e: matching_pb2.Enrollment) -> ports.EnrollmentInfo:
-    return ports.EnrollmentInfo(
-        enrollment_id=e.enrollment_id,
-        customer_id=e.customer_id,
+    return same_named(
+        ports.EnrollmentInfo,
+        e,
         source=SOURCE_FROM_PROTO.get(e.source, ""),
-        active=e.active,
         model_id=e.contract.model_id,
         dimension=e.contract.dimension,
-        verification_id=e.verification_id,
         created_at=when(e.created_at) if e.HasField("created_at") else None,
         retired_at=when(e.retired_at) if e.HasField("retired_at") else None,
     )

@@ -20,6 +20,7 @@ from identity_platform_api.kyc_tier.v1 import (
     step_up_pb2,
 )
 from services.kyc_tier.bundles import BundleInput
+from services.kyc_tier.fields import same_named
 from services.kyc_tier.flows.devices import DeviceKey
 from services.kyc_tier.flows.dukcapil import DukcapilRequest, DukcapilVerdict
 from services.kyc_tier.flows.face import LivenessRequest, MatchRequest
@@ -92,67 +93,50 @@ def ktp_ocr_fields(fields: ktp_pb2.KtpOcrFields) -> dict[str, str]:
 
 
 def ktp_capture_request(request: ktp_pb2.SubmitKtpCaptureRequest) -> KtpCaptureRequest:
-    return KtpCaptureRequest(
-        customer_id=request.customer_id,
-        challenge_id=request.challenge_id,
+    return same_named(
+        KtpCaptureRequest,
+        request,
         bundle=bundle_input(request.bundle),
         ocr_fields=ktp_ocr_fields(request.ocr_fields),
     )
 
 
 def step_up_request(request: step_up_pb2.StepUpRequest) -> StepUpRequest:
-    return StepUpRequest(
-        customer_id=request.customer_id,
-        challenge_id=request.challenge_id,
+    return same_named(
+        StepUpRequest,
+        request,
         bundle=bundle_input(request.bundle),
-        action=request.action,
         reference_image=request.reference_image.data,
     )
 
 
 def match_request(request: face_pb2.MatchFaceRequest) -> MatchRequest:
-    return MatchRequest(
-        customer_id=request.customer_id,
-        liveness_verification_id=request.liveness_verification_id,
+    return same_named(
+        MatchRequest,
+        request,
         probe_image=request.probe_image.data,
         reference_image=request.reference_image.data,
     )
 
 
 def liveness_request(request: face_pb2.CheckFaceLivenessRequest) -> LivenessRequest:
-    return LivenessRequest(
-        customer_id=request.customer_id,
-        challenge_id=request.challenge_id,
-        bundle=bundle_input(request.bundle),
-    )
+    return same_named(LivenessRequest, request, bundle=bundle_input(request.bundle))
 
 
 def dukcapil_request(request: kyc_pb2.SubmitDukcapilVerdictRequest) -> DukcapilRequest:
-    verdict = request.verdict
-    return DukcapilRequest(
-        customer_id=request.customer_id,
-        verdict=DukcapilVerdict(
-            field_matches=dict(verdict.field_matches),
-            face_score=verdict.face_score,
-            reference=verdict.reference,
-            verified_at=when(verdict.verified_at),
-        ),
-        signature=request.signature,
+    verdict = same_named(
+        DukcapilVerdict,
+        request.verdict,
+        field_matches=dict(request.verdict.field_matches),
+        verified_at=when(request.verdict.verified_at),
     )
+    return same_named(DukcapilRequest, request, verdict=verdict)
 
 
 def upgrade_request(request: kyc_pb2.UpgradeKycRequest) -> UpgradeRequest:
-    return UpgradeRequest(
-        target_tier=tier_from_proto(request.target_tier, "target_tier"),
-        review_id=request.review_id,
-        note=request.note,
-    )
+    target = tier_from_proto(request.target_tier, "target_tier")
+    return same_named(UpgradeRequest, request, target_tier=target)
 
 
 def device_key(request: devices_pb2.RegisterDeviceRequest) -> DeviceKey:
-    return DeviceKey(
-        device_id=request.device_id,
-        algorithm=request.algorithm,
-        public_key_pem=request.public_key_pem,
-        platform=request.platform,
-    )
+    return same_named(DeviceKey, request)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
+from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from identity_platform_api.common.v1 import options_pb2, types_pb2
@@ -13,6 +15,8 @@ from identity_platform_api.kyc_tier.v1 import attempts_pb2, resources_pb2
 from identity_runtime.errors import invalid_field
 from services.kyc_tier import tiers
 from services.kyc_tier.ports import Reason
+
+M = TypeVar("M", bound=Message)
 
 
 def _values(enum: EnumTypeWrapper, prefix: str, names: Iterable[str]) -> dict[str, int]:
@@ -89,3 +93,21 @@ def reasons(items: Iterable[Reason]) -> list[types_pb2.Reason]:
 
 def reasons_from_proto(items: Iterable[types_pb2.Reason]) -> tuple[Reason, ...]:
     return tuple(Reason(r.code, r.message) for r in items)
+
+
+def message(cls: type[M], source: object, /, **converted: Any) -> M:
+    """`cls` with each field `source` has an attribute of the same name for;
+    the fields in `converted` take those values instead. Datetimes become
+    timestamps; None leaves a field unset."""
+    values = {}
+    for field in cls.DESCRIPTOR.fields:
+        name = field.name
+        if name in converted:
+            value = converted[name]
+        elif hasattr(source, name):
+            value = getattr(source, name)
+        else:
+            continue
+        if value is not None:
+            values[name] = timestamp(value) if isinstance(value, datetime) else value
+    return cls(**values)

@@ -20,32 +20,24 @@ from services.kyc_tier.flows.face import FaceMatchResult, LivenessResult
 from services.kyc_tier.flows.ktp import KtpCaptureResult
 from services.kyc_tier.flows.kyc import KycStatus, UpgradeResult
 from services.kyc_tier.flows.step_up import StepUpResult
-from services.kyc_tier.mapping.enums import TIER_TO_PROTO, reasons, scopes_to_proto, timestamp
+from services.kyc_tier.mapping.enums import (
+    TIER_TO_PROTO,
+    message,
+    reasons,
+    scopes_to_proto,
+    timestamp,
+)
 from services.kyc_tier.mapping.resources import api_key, customer, tier_event, verification
 from services.kyc_tier.partners import Caller
 from services.kyc_tier.ports import DeviceRegistration, LivenessDecision, MatchResult
 
 
 def liveness_scores(decision: LivenessDecision | None) -> resources_pb2.LivenessScores:
-    if decision is None:
-        return resources_pb2.LivenessScores()
-    return resources_pb2.LivenessScores(
-        live=decision.live,
-        pad_score=decision.pad_score,
-        flash_score=decision.flash_score,
-        decision_basis=decision.decision_basis,
-    )
+    return message(resources_pb2.LivenessScores, decision)
 
 
 def match_scores(match: MatchResult | None) -> resources_pb2.MatchScores:
-    if match is None:
-        return resources_pb2.MatchScores()
-    return resources_pb2.MatchScores(
-        score=match.score,
-        threshold=match.threshold,
-        match=match.match,
-        estimated_false_match_rate=match.estimated_false_match_rate,
-    )
+    return message(resources_pb2.MatchScores, match)
 
 
 def ktp_capture(result: KtpCaptureResult) -> ktp_pb2.SubmitKtpCaptureResponse:
@@ -135,22 +127,11 @@ def created_customer(result: CreatedCustomer) -> customers_pb2.CreateCustomerRes
 
 
 def erased(result: ErasureResult) -> customers_pb2.EraseCustomerResponse:
-    return customers_pb2.EraseCustomerResponse(
-        customer_id=result.customer_id,
-        erased_at=timestamp(result.erased_at),
-        enrollments_retired=result.enrollments_retired,
-        keys_destroyed=result.keys_destroyed,
-    )
+    return message(customers_pb2.EraseCustomerResponse, result)
 
 
 def device(registered: DeviceRegistration) -> devices_pb2.RegisterDeviceResponse:
-    return devices_pb2.RegisterDeviceResponse(
-        device_id=registered.device_id,
-        customer_id=registered.customer_id,
-        key_fingerprint=registered.key_fingerprint,
-        registered_at=timestamp(registered.registered_at),
-        created=registered.created,
-    )
+    return message(devices_pb2.RegisterDeviceResponse, registered)
 
 
 def issued_api_key(issued: IssuedApiKey) -> api_keys_pb2.CreateApiKeyResponse:
@@ -158,6 +139,5 @@ def issued_api_key(issued: IssuedApiKey) -> api_keys_pb2.CreateApiKeyResponse:
 
 
 def caller(found: Caller) -> api_keys_pb2.AuthenticateApiKeyResponse:
-    return api_keys_pb2.AuthenticateApiKeyResponse(
-        org_id=found.org_id, api_key_id=found.api_key_id, scopes=scopes_to_proto(found.scopes)
-    )
+    scopes = scopes_to_proto(found.scopes)
+    return message(api_keys_pb2.AuthenticateApiKeyResponse, found, scopes=scopes)
