@@ -1,15 +1,16 @@
-"""Listing attempts (including refused ones), newest first, keyset-paginated."""
+"""Listing attempts (including refused ones), newest first, a page at a time."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.kyc_tier import models, records
-from services.kyc_tier.customers import decode_page_token, encode_page_token, page_size
+from services.kyc_tier.fields import same_named
+from services.kyc_tier.paging import Page, newest_first
 from services.kyc_tier.ports import Reason
 
 
@@ -36,10 +37,9 @@ class AttemptFilter:
 
 def list_attempts(
     session: Session, org_id: str, filters: AttemptFilter, size: int, token: str
-) -> tuple[list[AttemptView], str]:
+) -> Page[AttemptView]:
     if filters.customer_id:
         records.load_customer(session, org_id, filters.customer_id)
-    limit = page_size(size)
     query = select(models.Attempt).where(models.Attempt.org_id == org_id)
     if filters.customer_id:
         query = query.where(models.Attempt.customer_id == filters.customer_id)
@@ -51,36 +51,16 @@ def list_attempts(
         query = query.where(models.Attempt.created_at >= filters.start_time)
     if filters.end_time is not None:
         query = query.where(models.Attempt.created_at < filters.end_time)
-    if token:
-        created, last_id = decode_page_token(token)
-        query = query.where(
-            or_(
-                models.Attempt.created_at < created,
-                and_(models.Attempt.created_at == created, models.Attempt.attempt_id < last_id),
-            )
-        )
-    rows = list(
-        session.scalars(
-            query.order_by(
-                models.Attempt.created_at.desc(), models.Attempt.attempt_id.desc()
-            ).limit(limit + 1)
-        )
+    page = newest_first(
+        session, query, models.Attempt.created_at, models.Attempt.attempt_id, size, token
     )
-    next_token = (
-        encode_page_token(rows[limit - 1].created_at, rows[limit - 1].attempt_id)
-        if len(rows) > limit
-        else ""
+    return Page([_view(r) for r in page.items], page.next_page_token)
+
+
+def _view(row: models.Attempt) -> AttemptView:
+    return same_named(
+        AttemptView,
+        row,
+        reasons=records.stored_reasons(row.reasons),
+        verification_id=row.verification_id or "",
     )
-    return [
-        AttemptView(
-            attempt_id=r.attempt_id,
-            customer_id=r.customer_id,
-            kind=r.kind,
-            outcome=r.outcome,
-            reasons=tuple(Reason(x.get("code", ""), x.get("message", "")) for x in r.reasons),
-            verification_id=r.verification_id or "",
-            request_id=r.request_id,
-            created_at=r.created_at,
-        )
-        for r in rows[:limit]
-    ], next_token

@@ -1,8 +1,11 @@
-"""Builds the kyc-tier core from settings: database, keys, the mesh clients, flows."""
+"""The composition root of kyc-tier: the database, keys, the mesh clients and
+the flows, built from settings. Tests hand in fakes for the ports through
+`KycTierOverrides` (see tests/support/kyc_fakes.py)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass
 
 from identity_crypto.datakeys import DataKeyStore
@@ -11,24 +14,65 @@ from identity_crypto.kms import LocalKms
 from identity_runtime.clients import ClientFactory, ClientOptions
 from identity_runtime.server import Core
 from identity_store.db import Database
+from identity_store.types import utcnow
 from services.kyc_tier import adapters, models
 from services.kyc_tier.customers import Customers
-from services.kyc_tier.flows import Flows
+from services.kyc_tier.flows.api_keys import ApiKeyFlow
+from services.kyc_tier.flows.biometrics import FaceMatching
+from services.kyc_tier.flows.customers import CustomerFlow
+from services.kyc_tier.flows.devices import Challenges, DeviceFlow
+from services.kyc_tier.flows.dukcapil import DukcapilFlow
+from services.kyc_tier.flows.erasure import ErasureFlow
+from services.kyc_tier.flows.face import FaceFlow
+from services.kyc_tier.flows.ktp import KtpFlow
+from services.kyc_tier.flows.kyc import KycFlow
+from services.kyc_tier.flows.pipeline import CapturePipeline
+from services.kyc_tier.flows.step_up import StepUpFlow
+from services.kyc_tier.mapping.captures import ProtoBundleCodec
 from services.kyc_tier.migrations import HISTORY
-from services.kyc_tier.outbox import OutboxRelay
+from services.kyc_tier.outbox import AuditSink, OutboxRelay
 from services.kyc_tier.partners import PartnerDirectory
 from services.kyc_tier.pii import PiiVault
+from services.kyc_tier.ports import (
+    BundleCodec,
+    CaptureQuality,
+    Clock,
+    Embedder,
+    Liveness,
+    Matcher,
+)
 from services.kyc_tier.settings import KycTierSettings
+from services.kyc_tier.store import Store
+
+
+@dataclass(frozen=True)
+class KycTierOverrides:
+    """Ports to use instead of the real ones; None builds the real one from settings."""
+
+    quality: CaptureQuality | None = None
+    liveness: Liveness | None = None
+    embedder: Embedder | None = None
+    matcher: Matcher | None = None
+    audit_sink: AuditSink | None = None
+    bundle_codec: BundleCodec | None = None
+    clock: Clock | None = None
 
 
 @dataclass
 class KycTierCore(Core):
     database: Database
-    partners: PartnerDirectory
     clients: ClientFactory
-    customers: Customers
-    flows: Flows
     relay: OutboxRelay
+    vault: PiiVault
+    api_keys: ApiKeyFlow
+    customers: CustomerFlow
+    erasure: ErasureFlow
+    devices: DeviceFlow
+    ktp: KtpFlow
+    face: FaceFlow
+    step_up: StepUpFlow
+    dukcapil: DukcapilFlow
+    kyc: KycFlow
 
     async def ready(self) -> tuple[bool, str]:
         from identity_store.migrate import is_at_head
@@ -42,17 +86,27 @@ class KycTierCore(Core):
 
     async def close(self) -> None:
         await self.relay.stop()
-        # Entries queued by the last requests go out before the channels close.
-        try:
+        # Entries queued by the last requests go out before the channels close;
+        # whatever does not, the next start delivers.
+        with contextlib.suppress(Exception):
             async with asyncio.timeout(5):
                 await self.relay.flush()
-        except Exception:  # noqa: BLE001 - the next start delivers them
-            pass
         await self.clients.close()
         self.database.dispose()
 
 
-async def build(settings: KycTierSettings) -> KycTierCore:
+def _vault(settings: KycTierSettings) -> PiiVault:
+    kms = LocalKms(load_keyring(settings.kek_keyring_file, settings.kek_keyring, "KEK keyring"))
+    return PiiVault(
+        DataKeyStore(kms, models.DataKey, settings.key_cache_size, settings.key_cache_ttl_seconds),
+        settings.pii_index_key,
+    )
+
+
+async def build(
+    settings: KycTierSettings, *, overrides: KycTierOverrides | None = None
+) -> KycTierCore:
+    chosen = overrides or KycTierOverrides()
     database = Database(settings.database_url, settings.database_pool_size)
     clients = ClientFactory(
         settings.downstream_addresses(),
@@ -61,31 +115,46 @@ async def build(settings: KycTierSettings) -> KycTierCore:
             default_timeout_seconds=settings.default_deadline_seconds,
         ),
     )
-    kms = LocalKms(load_keyring(settings.kek_keyring_file, settings.kek_keyring, "KEK keyring"))
-    vault = PiiVault(
-        DataKeyStore(kms, models.DataKey, settings.key_cache_size, settings.key_cache_ttl_seconds),
-        settings.pii_index_key,
-    )
+    vault = _vault(settings)
     relay = OutboxRelay(
-        database, adapters.GrpcAuditSink(clients), settings.audit_relay_poll_seconds
+        database,
+        chosen.audit_sink or adapters.GrpcAuditSink(clients),
+        settings.audit_relay_poll_seconds,
     )
+    store = Store(database, relay)
+    quality = chosen.quality or adapters.GrpcCaptureQuality(clients)
+    liveness = chosen.liveness or adapters.GrpcLiveness(clients)
+    embedder = chosen.embedder or adapters.GrpcEmbedder(clients)
+    matcher = chosen.matcher or adapters.GrpcMatcher(clients)
+    clock = chosen.clock or utcnow
+    pipeline = CapturePipeline(store, vault)
+    challenges = Challenges(store, liveness)
+    matching = FaceMatching(quality, embedder, matcher)
     customers = Customers(vault)
-    flows = Flows(
+    core = KycTierCore(
         database=database,
-        vault=vault,
-        customers=customers,
-        quality=adapters.GrpcCaptureQuality(clients),
-        liveness=adapters.GrpcLiveness(clients),
-        embedder=adapters.GrpcEmbedder(clients),
-        matcher=adapters.GrpcMatcher(clients),
+        clients=clients,
         relay=relay,
+        vault=vault,
+        api_keys=ApiKeyFlow(store, PartnerDirectory(settings.api_key_pepper)),
+        customers=CustomerFlow(store, customers),
+        erasure=ErasureFlow(store, vault, matcher),
+        devices=DeviceFlow(store, liveness),
+        ktp=KtpFlow(
+            pipeline, challenges, vault, customers, quality, liveness, embedder, matcher, clock
+        ),
+        face=FaceFlow(
+            pipeline,
+            challenges,
+            vault,
+            quality,
+            liveness,
+            matching,
+            chosen.bundle_codec or ProtoBundleCodec(),
+        ),
+        step_up=StepUpFlow(pipeline, quality, liveness, matching),
+        dukcapil=DukcapilFlow(pipeline, vault, clock),
+        kyc=KycFlow(store),
     )
     relay.start()
-    return KycTierCore(
-        database=database,
-        partners=PartnerDirectory(settings.api_key_pepper),
-        clients=clients,
-        customers=customers,
-        flows=flows,
-        relay=relay,
-    )
+    return core

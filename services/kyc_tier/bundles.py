@@ -33,6 +33,25 @@ class BundleInput:
     raw: bytes
 
 
+@dataclass(frozen=True)
+class Capture:
+    """A received bundle, validated, with the digest its device signed."""
+
+    bundle: BundleInput
+    challenge_id: str
+    sha256: str
+
+    @property
+    def nonce(self) -> str:
+        return self.bundle.attestation.nonce
+
+
+def receive(bundle: BundleInput, challenge_id: str) -> Capture:
+    """Refuse a malformed bundle (before anything is written); digest it."""
+    validate(bundle, challenge_id)
+    return Capture(bundle, challenge_id, digest(bundle, challenge_id))
+
+
 def validate(bundle: BundleInput, challenge_id: str) -> None:
     if not challenge_id:
         raise invalid_field("challenge_id", "is required")

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import base64
-import json
 import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -16,13 +14,13 @@ from identity_ktp.nik import RULE_MESSAGES, validate_nik
 from identity_runtime.errors import AlreadyExists, InvalidArgument, invalid_field
 from identity_store.types import utcnow
 from services.kyc_tier import models, outbox, records, tiers
+from services.kyc_tier.fields import same_named
+from services.kyc_tier.paging import Page, newest_first
 from services.kyc_tier.pii import PiiVault
 from services.kyc_tier.ports import Reason
 
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,253}\.[^@\s]{2,63}$")
 _PHONE = re.compile(r"^\+?[0-9]{6,20}$")
-MAX_PAGE = 200
-DEFAULT_PAGE = 50
 
 
 @dataclass(frozen=True)
@@ -50,18 +48,14 @@ class CustomerView:
 
 
 def view(row: models.Customer) -> CustomerView:
-    return CustomerView(
-        customer_id=row.customer_id,
-        external_id=row.external_id,
+    # Personal fields are NULL once erased (or never given).
+    return same_named(
+        CustomerView,
+        row,
         full_name=row.full_name or "",
         nik_masked=row.nik_masked or "",
         email=row.email or "",
         phone=row.phone or "",
-        tier=row.tier,
-        status=row.status,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        tier_updated_at=row.tier_updated_at,
     )
 
 
@@ -83,26 +77,6 @@ def _validated(data: CustomerInput) -> CustomerInput:
     if phone and not _PHONE.match(phone):
         raise invalid_field("phone", "must be 6 to 20 digits, optionally with a leading +")
     return CustomerInput(external_id, data.full_name.strip(), data.nik.strip(), email, phone)
-
-
-def encode_page_token(created_at: datetime, item_id: str) -> str:
-    raw = json.dumps([created_at.isoformat(), item_id]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_page_token(token: str) -> tuple[datetime, str]:
-    try:
-        padded = token + "=" * (-len(token) % 4)
-        created, item_id = json.loads(base64.urlsafe_b64decode(padded))
-        return datetime.fromisoformat(created), str(item_id)
-    except (ValueError, TypeError, json.JSONDecodeError):
-        raise invalid_field("page_token", "is not a token this API returned") from None
-
-
-def page_size(requested: int) -> int:
-    if requested < 0:
-        raise invalid_field("page_size", "must not be negative")
-    return min(requested or DEFAULT_PAGE, MAX_PAGE)
 
 
 class Customers:
@@ -173,7 +147,7 @@ class Customers:
             "success",
             details={"verification_id": row.verification_id, "source": source},
         )
-        settle(session, customer, "verification", row.verification_id)
+        settle(session, customer, "verification", verification_id=row.verification_id)
         return records.verification_record(row)
 
     def list(
@@ -184,45 +158,28 @@ class Customers:
         token: str,
         tier: str,
         created_after: datetime | None,
-    ) -> tuple[list[CustomerView], str]:
-        limit = page_size(size)
+    ) -> Page[CustomerView]:
         query = select(models.Customer).where(models.Customer.org_id == org_id)
         if tier:
             query = query.where(models.Customer.tier == tier)
         if created_after is not None:
             query = query.where(models.Customer.created_at >= created_after)
-        if token:
-            created, last_id = decode_page_token(token)
-            query = query.where(
-                or_(
-                    models.Customer.created_at < created,
-                    and_(
-                        models.Customer.created_at == created, models.Customer.customer_id < last_id
-                    ),
-                )
-            )
-        rows = list(
-            session.scalars(
-                query.order_by(
-                    models.Customer.created_at.desc(), models.Customer.customer_id.desc()
-                ).limit(limit + 1)
-            )
+        page = newest_first(
+            session, query, models.Customer.created_at, models.Customer.customer_id, size, token
         )
-        next_token = (
-            encode_page_token(rows[limit - 1].created_at, rows[limit - 1].customer_id)
-            if len(rows) > limit
-            else ""
-        )
-        return [view(r) for r in rows[:limit]], next_token
+        return Page([view(r) for r in page.items], page.next_page_token)
 
     def get(self, session: Session, org_id: str, customer_id: str) -> CustomerView:
         return view(records.load_customer(session, org_id, customer_id))
 
 
 def settle(
-    session: Session, customer: models.Customer, cause: str, verification_id: str | None
+    session: Session, customer: models.Customer, cause: str, *, verification_id: str | None = None
 ) -> records.TierChange | None:
-    """Recompute the tier; a change is a tier event and an audit entry."""
+    """Recompute the tier; a change is a tier event and an audit entry.
+
+    `verification_id` names the verification that caused it; causes that are
+    not a verification (an erasure, a recompute on upgrade) have none."""
     change = records.settle_tier(session, customer, cause, verification_id)
     if change is not None:
         outbox.record(

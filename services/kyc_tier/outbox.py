@@ -93,10 +93,12 @@ class OutboxRelay:
         self.poll_seconds = poll_seconds
         self.lease = timedelta(seconds=lease_seconds)
         self._wake = asyncio.Event()
+        self._stopping = False
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         if self._task is None:
+            self._stopping = False
             self._task = asyncio.create_task(self._run(), name="audit-outbox-relay")
 
     def wake(self) -> None:
@@ -104,19 +106,25 @@ class OutboxRelay:
 
     async def stop(self) -> None:
         if self._task is not None:
+            # The flag ends the loop even if the cancellation is lost on the way.
+            self._stopping = True
+            self._wake.set()
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 await self.flush()
             except Exception:  # noqa: BLE001 - the relay must outlive any single failure
                 log.exception("audit outbox relay failed; retrying")
+            # Not asyncio.wait_for: on Python 3.11 it swallows a cancellation that
+            # arrives as the wake-up does, and the relay outlived stop().
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+                async with asyncio.timeout(self.poll_seconds):
+                    await self._wake.wait()
             self._wake.clear()
 
     def _claim(self, session: Session) -> list[PendingEntry]:

@@ -19,6 +19,8 @@ from sqlalchemy.orm import Session
 from identity_runtime.errors import Unauthenticated, invalid_field
 from identity_store.types import utcnow
 from services.kyc_tier import models
+from services.kyc_tier.fields import same_named
+from services.kyc_tier.pii import PiiVault
 from services.kyc_tier.records import new_id
 
 KEY_PREFIX = "idk_"
@@ -48,16 +50,7 @@ class Caller:
 
 
 def _record(row: models.ApiKey) -> ApiKeyRecord:
-    return ApiKeyRecord(
-        api_key_id=row.api_key_id,
-        org_id=row.org_id,
-        name=row.name,
-        prefix=row.prefix,
-        scopes=tuple(row.scopes),
-        created_at=row.created_at,
-        last_used_at=row.last_used_at,
-        revoked_at=row.revoked_at,
-    )
+    return same_named(ApiKeyRecord, row, scopes=tuple(row.scopes))
 
 
 def create_org(session: Session, name: str, org_id: str | None = None) -> str:
@@ -68,6 +61,19 @@ def create_org(session: Session, name: str, org_id: str | None = None) -> str:
     session.add(org)
     session.flush()
     return org.org_id
+
+
+def match_threshold(session: Session, org_id: str) -> float | None:
+    """The organisation's face-match threshold; None leaves matching's default."""
+    return session.scalar(select(models.Org.match_threshold).where(models.Org.org_id == org_id))
+
+
+def evidence_secret(session: Session, vault: PiiVault, org_id: str) -> bytes | None:
+    """The key the organisation signs Dukcapil evidence with; None when it has none."""
+    org = session.get(models.Org, org_id)
+    if org is None or org.evidence_secret_sealed is None:
+        return None
+    return vault.open_org_secret(session, org)
 
 
 class PartnerDirectory:

@@ -1,16 +1,21 @@
 """What kyc-tier needs from the other services, in domain terms.
 
-The flows depend on these protocols only; `adapters.py` implements them over
-gRPC. Crops and per-frame evidence are opaque here: kyc-tier forwards what
-capture-quality produced to liveness and embedding without looking inside
-(the frames cross the network once).
+The flows depend on these protocols only; `adapters/` implements them over
+gRPC, `tests/support/kyc_fakes.py` in memory, and `bootstrap.build` picks
+which. Crops, per-frame evidence and embeddings are opaque here: kyc-tier
+forwards what one service produced to the next without looking inside (the
+frames cross the network once), so they are typed `object`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from datetime import datetime
+from typing import Protocol
+
+# The current time (UTC, timezone-aware); injectable so that time windows can be tested.
+Clock = Callable[[], datetime]
 
 
 @dataclass(frozen=True)
@@ -26,9 +31,9 @@ class FaceAssessment:
     face_found: bool
     best_frame_index: int
     detector_model: str
-    # Opaque: FaceCrops and per-frame evidence for liveness and embedding.
-    crops: Any = None
-    frame_evidence: tuple[Any, ...] = ()
+    # Opaque: the crops for liveness and embedding, and per-frame evidence for liveness.
+    crops: object | None = None
+    frame_evidence: tuple[object, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -53,7 +58,7 @@ class KtpAssessment:
     tamper: tuple[TamperSignal, ...]
     portrait_found: bool
     ocr_model: str
-    portrait_crops: Any = None
+    portrait_crops: object | None = None
 
     @property
     def ocr_nik(self) -> str:
@@ -66,7 +71,7 @@ class Attestation:
     nonce: str
     bundle_sha256: str
     signature: bytes
-    captured_at: Any  # protobuf Timestamp, forwarded as is
+    captured_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -81,16 +86,33 @@ class LivenessDecision:
 
 @dataclass(frozen=True)
 class Challenge:
-    # Opaque FlashChallenge message, returned to the partner as is.
-    message: Any
+    """A challenge liveness issued: the colours to flash (none for a KTP capture)."""
+
+    challenge_id: str
+    purpose: str
+    sequence: tuple[str, ...]  # "#RRGGBB", in order
+    flash_duration_ms: int
+    issued_at: datetime | None
+    expires_at: datetime | None
+
+
+@dataclass(frozen=True)
+class DeviceRegistration:
+    device_id: str
+    customer_id: str
+    key_fingerprint: str
+    registered_at: datetime | None
+    # False when the same device and key were already registered.
+    created: bool
 
 
 @dataclass(frozen=True)
 class FaceEmbedding:
     model_id: str
     dimension: int
-    # Opaque Embedding message; never logged, never returned to partners.
-    message: Any
+    # Opaque embedding as the embedding service returned it; never logged,
+    # never returned to partners.
+    vector: object
 
 
 @dataclass(frozen=True)
@@ -125,8 +147,16 @@ class EnrollmentInfo:
     model_id: str
     dimension: int
     verification_id: str
-    created_at: Any
-    retired_at: Any
+    created_at: datetime | None
+    retired_at: datetime | None
+
+
+@dataclass(frozen=True)
+class StoredFrames:
+    """The frames of a sealed capture bundle, once opened."""
+
+    frames: tuple[bytes, ...]
+    baseline: tuple[bool, ...]
 
 
 class CaptureQuality(Protocol):
@@ -148,7 +178,7 @@ class Liveness(Protocol):
 
     async def register_device(
         self, customer_id: str, device_id: str, algorithm: int, public_key: bytes, platform: str
-    ) -> Any: ...
+    ) -> DeviceRegistration: ...
 
     async def check(
         self,
@@ -162,7 +192,7 @@ class Liveness(Protocol):
 
 
 class Embedder(Protocol):
-    async def embed(self, crops: Any) -> FaceEmbedding: ...
+    async def embed(self, crops: object) -> FaceEmbedding: ...
 
 
 class Matcher(Protocol):
@@ -170,10 +200,14 @@ class Matcher(Protocol):
         self, customer_id: str, embedding: FaceEmbedding, source: str, verification_id: str
     ) -> Enrolled: ...
 
-    async def verify_enrolled(self, customer_id: str, probe: FaceEmbedding) -> MatchResult: ...
+    # `threshold` is the organisation's (kyc-tier owns `orgs.match_threshold`);
+    # None leaves matching's default.
+    async def verify_enrolled(
+        self, customer_id: str, probe: FaceEmbedding, threshold: float | None = None
+    ) -> MatchResult: ...
 
     async def verify_reference(
-        self, probe: FaceEmbedding, reference: FaceEmbedding
+        self, probe: FaceEmbedding, reference: FaceEmbedding, threshold: float | None = None
     ) -> MatchResult: ...
 
     async def list_enrollments(
@@ -183,3 +217,10 @@ class Matcher(Protocol):
     async def retire(self, customer_id: str, reason: str) -> int: ...
 
     async def shred(self, customer_id: str) -> int: ...
+
+
+class BundleCodec(Protocol):
+    """Reads a sealed capture bundle back (the bytes are the bundle as received,
+    serialised at the edge; the codec lives beside that serialisation)."""
+
+    def decode(self, raw: bytes) -> StoredFrames: ...

@@ -21,6 +21,7 @@ from identity_runtime import context
 from identity_runtime.errors import FailedPrecondition, NotFound, invalid_field
 from identity_store.types import utcnow
 from services.kyc_tier import models, tiers
+from services.kyc_tier.fields import same_named
 from services.kyc_tier.ports import Reason
 
 # Capture bundles dedupe on their nonce for this long.
@@ -60,33 +61,23 @@ class TierChange:
 
 
 def verification_record(row: models.Verification) -> VerificationRecord:
-    return VerificationRecord(
-        verification_id=row.verification_id,
-        customer_id=row.customer_id,
-        kind=row.kind,
-        outcome=row.outcome,
-        reasons=tuple(Reason(r.get("code", ""), r.get("message", "")) for r in row.reasons),
+    return same_named(
+        VerificationRecord,
+        row,
+        reasons=stored_reasons(row.reasons),
         scores=dict(row.scores),
         models=dict(row.models),
         input_hashes=dict(row.input_hashes),
-        created_at=row.created_at,
-        request_id=row.request_id,
         details=dict(row.details or {}),
-        bundle_sha256=row.bundle_sha256,
     )
+
+
+def stored_reasons(stored: Sequence[Mapping[str, str]]) -> tuple[Reason, ...]:
+    return tuple(Reason(r.get("code", ""), r.get("message", "")) for r in stored)
 
 
 def tier_change(row: models.TierEvent) -> TierChange:
-    return TierChange(
-        event_id=row.event_id,
-        customer_id=row.customer_id,
-        from_tier=row.from_tier,
-        to_tier=row.to_tier,
-        cause=row.cause,
-        verification_id=row.verification_id,
-        actor=row.actor,
-        created_at=row.created_at,
-    )
+    return same_named(TierChange, row)
 
 
 def load_customer(
@@ -111,6 +102,11 @@ def require_active(customer: models.Customer) -> None:
         raise FailedPrecondition("the customer was erased", "CUSTOMER_ERASED")
 
 
+def outcome_of(passed: bool | None) -> str:
+    """A verification's outcome (and its attempt's): None means an analyst decides."""
+    return "needs_review" if passed is None else ("passed" if passed else "failed")
+
+
 def add_verification(
     session: Session,
     customer: models.Customer,
@@ -128,7 +124,7 @@ def add_verification(
     """Record one check. `passed=None` means it needs an analyst's review.
     `verification_id` may be chosen beforehand (when a downstream record,
     such as an enrollment, must cite it)."""
-    outcome = "needs_review" if passed is None else ("passed" if passed else "failed")
+    outcome = outcome_of(passed)
     row = models.Verification(
         verification_id=verification_id or new_id("ver"),
         org_id=customer.org_id,
@@ -145,15 +141,12 @@ def add_verification(
         request_id=context.request_id(),
     )
     session.add(row)
-    attempt_outcome = {"passed": "passed", "failed": "failed", "needs_review": "needs_review"}[
-        outcome
-    ]
     add_attempt(
         session,
         customer.org_id,
         customer.customer_id,
         kind,
-        attempt_outcome,
+        outcome,
         reasons,
         row.verification_id,
     )
@@ -250,5 +243,5 @@ def verification_by_nonce(session: Session, org_id: str, nonce: str) -> models.V
     )
 
 
-def within_nonce_window(row: models.Verification, now: datetime | None = None) -> bool:
+def within_nonce_window(row: VerificationRecord, now: datetime | None = None) -> bool:
     return (now or utcnow()) - row.created_at <= NONCE_WINDOW

@@ -1,7 +1,9 @@
-"""gRPC servicers of kyc-tier: convert, call the core, convert.
+"""gRPC servicers of kyc-tier: convert, call the flow, convert.
 
-Services whose RPCs are not overridden here answer UNIMPLEMENTED /
-NOT_IMPLEMENTED until their issue lands.
+No transaction, decision or validation lives here: each RPC maps its request
+with `mapping`, calls one flow of the core (`bootstrap.KycTierCore`) and maps
+the flow's result back. Services whose RPCs are not overridden here answer
+UNIMPLEMENTED / NOT_IMPLEMENTED until their issue lands.
 """
 
 from __future__ import annotations
@@ -29,298 +31,187 @@ from identity_platform_api.kyc_tier.v1 import (
     step_up_pb2_grpc,
     webhooks_pb2_grpc,
 )
-from identity_runtime import context
-from identity_runtime.errors import invalid_field
-from services.kyc_tier import attempts, mapping
+from identity_runtime.context import require_org
+from services.kyc_tier.attempts import AttemptFilter
 from services.kyc_tier.bootstrap import KycTierCore
+from services.kyc_tier.flows.customers import CustomerQuery
+from services.kyc_tier.mapping import captures, enums, resources, responses
 
 
-class ApiKeyServicer(api_keys_pb2_grpc.ApiKeyServiceServicer):
+class _Servicer:
     def __init__(self, core: KycTierCore):
         self.core = core
 
+
+class ApiKeyServicer(_Servicer, api_keys_pb2_grpc.ApiKeyServiceServicer):
     async def ListApiKeys(
         self, request: api_keys_pb2.ListApiKeysRequest, _: Any
     ) -> api_keys_pb2.ListApiKeysResponse:
-        org_id = context.require_org()
-        records = await self.core.database.run(
-            lambda s: self.core.partners.list_api_keys(s, org_id)
-        )
-        return api_keys_pb2.ListApiKeysResponse(api_keys=[mapping.api_key(r) for r in records])
+        keys = await self.core.api_keys.list(require_org())
+        return api_keys_pb2.ListApiKeysResponse(api_keys=[resources.api_key(k) for k in keys])
 
     async def CreateApiKey(
         self, request: api_keys_pb2.CreateApiKeyRequest, _: Any
     ) -> api_keys_pb2.CreateApiKeyResponse:
-        org_id = context.require_org()
-        scopes = mapping.scopes_from_proto(list(request.scopes))
-        record, secret = await self.core.database.run(
-            lambda s: self.core.partners.create_api_key(s, org_id, request.name, scopes)
-        )
-        return api_keys_pb2.CreateApiKeyResponse(api_key=mapping.api_key(record), secret=secret)
+        scopes = enums.scopes_from_proto(request.scopes)
+        issued = await self.core.api_keys.create(require_org(), request.name, scopes)
+        return responses.issued_api_key(issued)
 
     async def AuthenticateApiKey(
         self, request: api_keys_pb2.AuthenticateApiKeyRequest, _: Any
     ) -> api_keys_pb2.AuthenticateApiKeyResponse:
-        caller = await self.core.database.run(
-            lambda s: self.core.partners.authenticate(s, request.secret)
-        )
-        return api_keys_pb2.AuthenticateApiKeyResponse(
-            org_id=caller.org_id,
-            api_key_id=caller.api_key_id,
-            scopes=mapping.scopes_to_proto(caller.scopes),
-        )
+        return responses.caller(await self.core.api_keys.authenticate(request.secret))
 
 
-class CustomerServicer(customers_pb2_grpc.CustomerServiceServicer):
-    def __init__(self, core: KycTierCore):
-        self.core = core
-
+class CustomerServicer(_Servicer, customers_pb2_grpc.CustomerServiceServicer):
     async def CreateCustomer(
         self, request: customers_pb2.CreateCustomerRequest, _: Any
     ) -> customers_pb2.CreateCustomerResponse:
-        org_id = context.require_org()
-        data = mapping.customer_input(request)
-        view, nik_verification = await self.core.flows.create_customer(org_id, data)
-        response = customers_pb2.CreateCustomerResponse(customer=mapping.customer(view))
-        if nik_verification is not None:
-            response.nik_verification.CopyFrom(mapping.verification(nik_verification))
-        return response
+        created = await self.core.customers.create(require_org(), resources.customer_input(request))
+        return responses.created_customer(created)
 
     async def ListCustomers(
         self, request: customers_pb2.ListCustomersRequest, _: Any
     ) -> customers_pb2.ListCustomersResponse:
-        org_id = context.require_org()
-        tier = mapping.tier_from_proto(request.tier, "tier")
-        created_after = mapping.when(request.created_after)
-        views, token = await self.core.database.run(
-            lambda s: self.core.customers.list(
-                s, org_id, request.page_size, request.page_token, tier, created_after
-            )
+        query = CustomerQuery(
+            page_size=request.page_size,
+            page_token=request.page_token,
+            tier=enums.tier_from_proto(request.tier, "tier"),
+            created_after=enums.when(request.created_after),
         )
+        page = await self.core.customers.list(require_org(), query)
         return customers_pb2.ListCustomersResponse(
-            customers=[mapping.customer(v) for v in views], next_page_token=token
+            customers=[resources.customer(v) for v in page.items],
+            next_page_token=page.next_page_token,
         )
 
     async def GetCustomer(
         self, request: customers_pb2.GetCustomerRequest, _: Any
     ) -> customers_pb2.GetCustomerResponse:
-        org_id = context.require_org()
-        view = await self.core.database.run(
-            lambda s: self.core.customers.get(s, org_id, request.customer_id)
-        )
-        return customers_pb2.GetCustomerResponse(customer=mapping.customer(view))
+        view = await self.core.customers.get(require_org(), request.customer_id)
+        return customers_pb2.GetCustomerResponse(customer=resources.customer(view))
 
     async def EraseCustomer(
         self, request: customers_pb2.EraseCustomerRequest, _: Any
     ) -> customers_pb2.EraseCustomerResponse:
-        org_id = context.require_org()
-        erased_at, retired, destroyed = await self.core.flows.erase(
-            org_id, request.customer_id, request.reason
-        )
-        return customers_pb2.EraseCustomerResponse(
-            customer_id=request.customer_id,
-            erased_at=mapping.timestamp(erased_at),
-            enrollments_retired=retired,
-            keys_destroyed=destroyed,
-        )
+        result = await self.core.erasure.erase(require_org(), request.customer_id, request.reason)
+        return responses.erased(result)
 
 
-class KtpServicer(ktp_pb2_grpc.KtpServiceServicer):
-    def __init__(self, core: KycTierCore):
-        self.core = core
-
+class KtpServicer(_Servicer, ktp_pb2_grpc.KtpServiceServicer):
     async def IssueKtpChallenge(
         self, request: ktp_pb2.IssueKtpChallengeRequest, _: Any
     ) -> ktp_pb2.IssueKtpChallengeResponse:
-        challenge = await self.core.flows.issue_challenge(
-            context.require_org(), request.customer_id, "ktp_capture"
-        )
-        return ktp_pb2.IssueKtpChallengeResponse(challenge=challenge.message)
+        challenge = await self.core.ktp.issue_challenge(require_org(), request.customer_id)
+        return ktp_pb2.IssueKtpChallengeResponse(challenge=resources.challenge(challenge))
 
     async def SubmitKtpCapture(
         self, request: ktp_pb2.SubmitKtpCaptureRequest, _: Any
     ) -> ktp_pb2.SubmitKtpCaptureResponse:
-        outcome = await self.core.flows.submit_ktp_capture(
-            context.require_org(),
-            request.customer_id,
-            request.challenge_id,
-            mapping.bundle_input(request.bundle),
-            mapping.ktp_ocr_fields(request.ocr_fields),
-        )
-        return mapping.ktp_capture_response(outcome)
+        result = await self.core.ktp.capture(require_org(), captures.ktp_capture_request(request))
+        return responses.ktp_capture(result)
 
 
-class FaceServicer(face_pb2_grpc.FaceServiceServicer):
-    def __init__(self, core: KycTierCore):
-        self.core = core
-
+class FaceServicer(_Servicer, face_pb2_grpc.FaceServiceServicer):
     async def IssueFlashChallenge(
         self, request: face_pb2.IssueFlashChallengeRequest, _: Any
     ) -> face_pb2.IssueFlashChallengeResponse:
-        purpose = mapping.PURPOSE_FROM_PROTO.get(request.purpose, "")
-        challenge = await self.core.flows.issue_flash_challenge(
-            context.require_org(), request.customer_id, purpose
+        challenge = await self.core.face.issue_flash_challenge(
+            require_org(), request.customer_id, enums.PURPOSE_FROM_PROTO.get(request.purpose, "")
         )
-        return face_pb2.IssueFlashChallengeResponse(challenge=challenge.message)
+        return face_pb2.IssueFlashChallengeResponse(challenge=resources.challenge(challenge))
 
     async def CheckFaceLiveness(
         self, request: face_pb2.CheckFaceLivenessRequest, _: Any
     ) -> face_pb2.CheckFaceLivenessResponse:
-        outcome = await self.core.flows.check_face_liveness(
-            context.require_org(),
-            request.customer_id,
-            request.challenge_id,
-            mapping.bundle_input(request.bundle),
+        result = await self.core.face.check_liveness(
+            require_org(), captures.liveness_request(request)
         )
-        return mapping.liveness_response(outcome)
+        return responses.face_liveness(result)
 
     async def MatchFace(
         self, request: face_pb2.MatchFaceRequest, _: Any
     ) -> face_pb2.MatchFaceResponse:
-        outcome = await self.core.flows.match_face(
-            context.require_org(),
-            request.customer_id,
-            request.probe_image.data,
-            request.liveness_verification_id,
-            request.reference_image.data,
-            mapping.bundle_frames,
-        )
-        return mapping.match_response(outcome)
+        result = await self.core.face.match(require_org(), captures.match_request(request))
+        return responses.face_match(result)
 
     async def ListFaceEnrollments(
         self, request: face_pb2.ListFaceEnrollmentsRequest, _: Any
     ) -> face_pb2.ListFaceEnrollmentsResponse:
-        found = await self.core.flows.list_enrollments(
-            context.require_org(), request.customer_id, request.include_retired
+        found = await self.core.face.list_enrollments(
+            require_org(), request.customer_id, request.include_retired
         )
         return face_pb2.ListFaceEnrollmentsResponse(
-            enrollments=[mapping.enrollment(e) for e in found]
+            enrollments=[resources.enrollment(e) for e in found]
         )
 
 
-class StepUpServicer(step_up_pb2_grpc.StepUpServiceServicer):
-    def __init__(self, core: KycTierCore):
-        self.core = core
-
+class StepUpServicer(_Servicer, step_up_pb2_grpc.StepUpServiceServicer):
     async def StepUp(
         self, request: step_up_pb2.StepUpRequest, _: Any
     ) -> step_up_pb2.StepUpResponse:
-        outcome = await self.core.flows.step_up(
-            context.require_org(),
-            request.customer_id,
-            request.challenge_id,
-            mapping.bundle_input(request.bundle),
-            request.action,
-            request.reference_image.data,
-        )
-        return mapping.step_up_response(outcome)
+        result = await self.core.step_up.step_up(require_org(), captures.step_up_request(request))
+        return responses.step_up(result)
 
 
-class KycServicer(kyc_pb2_grpc.KycServiceServicer):
-    def __init__(self, core: KycTierCore):
-        self.core = core
-
+class KycServicer(_Servicer, kyc_pb2_grpc.KycServiceServicer):
     async def SubmitDukcapilVerdict(
         self, request: kyc_pb2.SubmitDukcapilVerdictRequest, _: Any
     ) -> kyc_pb2.SubmitDukcapilVerdictResponse:
-        verdict = request.verdict
-        outcome = await self.core.flows.submit_dukcapil_verdict(
-            context.require_org(),
-            request.customer_id,
-            {
-                "field_matches": dict(verdict.field_matches),
-                "face_score": verdict.face_score,
-                "reference": verdict.reference,
-                "verified_at": mapping.when(verdict.verified_at),
-            },
-            request.signature,
-        )
-        return kyc_pb2.SubmitDukcapilVerdictResponse(
-            verification=mapping.verification(outcome.verification),
-            tier=mapping.TIER_TO_PROTO[outcome.tier],
-        )
+        result = await self.core.dukcapil.submit(require_org(), captures.dukcapil_request(request))
+        return responses.dukcapil(result)
 
     async def GetKycStatus(
         self, request: kyc_pb2.GetKycStatusRequest, _: Any
     ) -> kyc_pb2.GetKycStatusResponse:
-        status, updated = await self.core.flows.kyc_status(
-            context.require_org(), request.customer_id
-        )
-        return mapping.kyc_status(request.customer_id, status, updated)
+        status = await self.core.kyc.status(require_org(), request.customer_id)
+        return responses.kyc_status(request.customer_id, status)
 
     async def UpgradeKyc(
         self, request: kyc_pb2.UpgradeKycRequest, _: Any
     ) -> kyc_pb2.UpgradeKycResponse:
-        target = mapping.tier_from_proto(request.target_tier, "target_tier")
-        tier, change = await self.core.flows.upgrade(
-            context.require_org(), request.customer_id, target, request.review_id, request.note
-        )
-        response = kyc_pb2.UpgradeKycResponse(tier=mapping.TIER_TO_PROTO[tier])
-        if change is not None:
-            response.event.CopyFrom(mapping.tier_event(change))
-        return response
+        upgrade = captures.upgrade_request(request)
+        result = await self.core.kyc.upgrade(require_org(), request.customer_id, upgrade)
+        return responses.upgrade(result)
 
 
-class DeviceServicer(devices_pb2_grpc.DeviceServiceServicer):
-    def __init__(self, core: KycTierCore):
-        self.core = core
-
+class DeviceServicer(_Servicer, devices_pb2_grpc.DeviceServiceServicer):
     async def RegisterDevice(
         self, request: devices_pb2.RegisterDeviceRequest, _: Any
     ) -> devices_pb2.RegisterDeviceResponse:
-        reply = await self.core.flows.register_device(
-            context.require_org(),
-            request.customer_id,
-            request.device_id,
-            request.algorithm,
-            request.public_key_pem,
-            request.platform,
-        )
-        return devices_pb2.RegisterDeviceResponse(
-            device_id=reply.device.device_id,
-            customer_id=reply.device.customer_id,
-            key_fingerprint=reply.device.key_fingerprint,
-            registered_at=reply.device.registered_at,
-            created=reply.created,
-        )
+        key = captures.device_key(request)
+        registered = await self.core.devices.register(require_org(), request.customer_id, key)
+        return responses.device(registered)
 
 
-class AttemptServicer(attempts_pb2_grpc.AttemptServiceServicer):
-    def __init__(self, core: KycTierCore):
-        self.core = core
-
-    async def _list(
-        self, filters: attempts.AttemptFilter, size: int, token: str
-    ) -> tuple[list[Any], str]:
-        org_id = context.require_org()
-        views, next_token = await self.core.database.run(
-            lambda s: attempts.list_attempts(s, org_id, filters, size, token)
-        )
-        return [mapping.attempt(v) for v in views], next_token
-
+class AttemptServicer(_Servicer, attempts_pb2_grpc.AttemptServiceServicer):
     async def ListAttempts(
         self, request: attempts_pb2.ListAttemptsRequest, _: Any
     ) -> attempts_pb2.ListAttemptsResponse:
-        filters = attempts.AttemptFilter(
-            kind=mapping.KIND_FROM_PROTO.get(request.kind, ""),
-            outcome=mapping.ATTEMPT_OUTCOME_FROM_PROTO.get(request.outcome, ""),
-            start_time=mapping.when(request.start_time),
-            end_time=mapping.when(request.end_time),
+        filters = AttemptFilter(
+            kind=enums.KIND_FROM_PROTO.get(request.kind, ""),
+            outcome=enums.ATTEMPT_OUTCOME_FROM_PROTO.get(request.outcome, ""),
+            start_time=enums.when(request.start_time),
+            end_time=enums.when(request.end_time),
         )
-        items, token = await self._list(filters, request.page_size, request.page_token)
-        return attempts_pb2.ListAttemptsResponse(attempts=items, next_page_token=token)
+        page = await self.core.kyc.list_attempts(
+            require_org(), filters, request.page_size, request.page_token
+        )
+        return attempts_pb2.ListAttemptsResponse(
+            attempts=[resources.attempt(a) for a in page.items],
+            next_page_token=page.next_page_token,
+        )
 
     async def ListCustomerAttempts(
         self, request: attempts_pb2.ListCustomerAttemptsRequest, _: Any
     ) -> attempts_pb2.ListCustomerAttemptsResponse:
-        if not request.customer_id:
-            raise invalid_field("customer_id", "is required")
-        items, token = await self._list(
-            attempts.AttemptFilter(customer_id=request.customer_id),
-            request.page_size,
-            request.page_token,
+        page = await self.core.kyc.list_customer_attempts(
+            require_org(), request.customer_id, request.page_size, request.page_token
         )
-        return attempts_pb2.ListCustomerAttemptsResponse(attempts=items, next_page_token=token)
+        return attempts_pb2.ListCustomerAttemptsResponse(
+            attempts=[resources.attempt(a) for a in page.items],
+            next_page_token=page.next_page_token,
+        )
 
 
 def registrations(core: KycTierCore) -> list[tuple[Any, Any]]:

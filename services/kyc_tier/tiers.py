@@ -17,6 +17,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from identity_runtime.errors import FailedPrecondition
+
 TIERS = ("none", "basic", "standard", "premium")
 RANK = {tier: index for index, tier in enumerate(TIERS)}
 
@@ -27,6 +29,16 @@ FACE_MATCH = "face_match"
 DUKCAPIL_VERDICT = "dukcapil_verdict"
 STEP_UP = "step_up"
 MANUAL_REVIEW = "manual_review"
+# Every kind of verification, in the order of the contract's enum.
+KINDS = (
+    NIK_FORMAT,
+    KTP_CAPTURE,
+    FACE_LIVENESS,
+    FACE_MATCH,
+    DUKCAPIL_VERDICT,
+    STEP_UP,
+    MANUAL_REVIEW,
+)
 
 
 @dataclass(frozen=True)
@@ -114,3 +126,8 @@ def missing_for(target: str, requirements: tuple[Requirement, ...]) -> list[str]
     if RANK[target] >= RANK["premium"]:
         needed.extend(name for name in ("face_liveness", "face_match") if name not in met)
     return needed
+
+
+def prerequisite_missing(message: str, missing: str, **details: str) -> FailedPrecondition:
+    """The refusal of a step whose prerequisite (a verification, a review) is missing."""
+    return FailedPrecondition(message, "TIER_PREREQUISITE_MISSING", {"missing": missing, **details})

@@ -5,7 +5,8 @@ The dev KTP persona (tests/data/ktp, a synthetic card whose portrait is
 faces/img1.jpg's person) goes none -> basic -> standard -> premium; step-up
 then allows the same person and denies another person, a spoof photo, a
 replayed bundle and a reused challenge; the Dukcapil path reaches standard;
-another organisation's key sees nothing.
+an upgrade the history earns answers 200; erasure retires the face, destroys
+the keys and says so; another organisation's key sees nothing.
 """
 
 from __future__ import annotations
@@ -160,6 +161,16 @@ class Partner:
             )
         return reply["challenge"]
 
+    async def liveness(self, customer_id: str, image: np.ndarray) -> dict[str, Any]:
+        """A passed face-liveness check of a selfie of `image`."""
+        challenge = await self.challenge(customer_id, "CHALLENGE_PURPOSE_FACE_LIVENESS")
+        body = {
+            "customerId": customer_id,
+            "challengeId": challenge["challengeId"],
+            "bundle": selfie_capture(self.signer, challenge, image),
+        }
+        return await self.ok("POST", "/api/identity/face/liveness", body)
+
     async def step_up(
         self, customer_id: str, image: np.ndarray
     ) -> tuple[Any, dict[str, Any], dict[str, Any]]:
@@ -212,16 +223,7 @@ async def persona(e2e):
 
     # standard -> premium: liveness with another photo of the same person, then
     # a match bound to that live capture.
-    challenge = await partner.challenge(customer_id, "CHALLENGE_PURPOSE_FACE_LIVENESS")
-    live = await partner.ok(
-        "POST",
-        "/api/identity/face/liveness",
-        {
-            "customerId": customer_id,
-            "challengeId": challenge["challengeId"],
-            "bundle": selfie_capture(partner.signer, challenge, selfie("img2.jpg")),
-        },
-    )
+    live = await partner.liveness(customer_id, selfie("img2.jpg"))
     steps["liveness"] = live
     steps["match"] = await partner.ok(
         "POST",
@@ -458,3 +460,54 @@ async def test_enrollments_list_the_ktp_reference_without_templates(persona) -> 
     sources = {e["source"]: e for e in listed["enrollments"]}
     assert sources["ENROLLMENT_SOURCE_KTP_EXTRACT"]["active"] is True
     assert "template" not in str(listed).lower()
+
+
+async def test_upgrade_to_the_tier_the_history_earned_answers_200(e2e, persona) -> None:
+    partner: Partner = persona["partner"]
+    customer_id = persona["customer_id"]
+    upgrade = f"/api/identity/kyc/{customer_id}/upgrade"
+    reply = await partner.ok("POST", upgrade, {"targetTier": "KYC_TIER_PREMIUM"})
+    assert reply["tier"] == "KYC_TIER_PREMIUM"
+    _, _, secret = await asyncio.to_thread(
+        create_org_and_key, e2e.database_url, "Bank Upgrade", ("public",)
+    )
+    other = Partner(e2e, secret)
+    basic = await other.new_customer("upgrade-1", KTP_NIK)
+    assert_error(
+        await other.post(f"/api/identity/kyc/{basic}/upgrade", {"targetTier": "KYC_TIER_STANDARD"}),
+        400,
+        "TIER_PREREQUISITE_MISSING",
+    )
+
+
+async def test_erasure_retires_the_face_destroys_the_keys_and_answers(e2e) -> None:
+    _, _, secret = await asyncio.to_thread(
+        create_org_and_key, e2e.database_url, "Bank Erasure", ("public",)
+    )
+    partner = Partner(e2e, secret)
+    customer_id = await partner.new_customer("erase-1", KTP_NIK)
+    live = await partner.liveness(customer_id, selfie("img2.jpg"))
+    assert live["enrollmentId"], live
+
+    erased = await partner.ok(
+        "POST", f"/api/identity/customers/{customer_id}/erase", {"reason": "customer request"}
+    )
+    assert erased["customerId"] == customer_id
+    assert erased["erasedAt"]
+    assert erased["enrollmentsRetired"] == 1
+    # The template key (matching), the NIK's and the sealed bundle's keys (kyc-tier).
+    assert erased["keysDestroyed"] == 3
+
+    customer = (await partner.ok("GET", f"/api/identity/customers/{customer_id}"))["customer"]
+    assert customer["status"] == "CUSTOMER_STATUS_ERASED"
+    assert "fullName" not in customer or not customer["fullName"]
+    assert (await partner.ok("GET", f"/api/identity/kyc/{customer_id}"))["tier"] == "KYC_TIER_NONE"
+    enrollments = await partner.ok(
+        "GET", f"/api/identity/face/enrollments?customerId={customer_id}&includeRetired=true"
+    )
+    assert [e["active"] for e in enrollments["enrollments"]] == [False]
+    refused = await partner.post(
+        "/api/identity/face/flash-challenge",
+        {"customerId": customer_id, "purpose": "CHALLENGE_PURPOSE_STEP_UP"},
+    )
+    assert_error(refused, 400, "CUSTOMER_ERASED")

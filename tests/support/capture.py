@@ -11,8 +11,9 @@ from gateway.routing import Route, build_routes
 from gateway.transcoding import build_request
 from identity_capture import signatures
 from identity_platform_api.common.v1 import types_pb2
-from services.kyc_tier import bundles, mapping
+from services.kyc_tier import bundles
 from services.kyc_tier.bundles import BundleInput
+from services.kyc_tier.mapping import captures
 
 LIVENESS_ROUTE = "/api/identity/face/liveness"
 KTP_ROUTE = "/api/identity/document/ktp/capture"
@@ -46,7 +47,7 @@ class ReceivedBundle:
 def receive(template: str, body: dict[str, Any]) -> ReceivedBundle:
     """A capture route's JSON body as the gateway parses it and kyc-tier digests it."""
     request = build_request(route(template), {}, {}, json.dumps(body).encode())
-    bundle = mapping.bundle_input(request.bundle)
+    bundle = captures.bundle_input(request.bundle)
     bundles.validate(bundle, request.challenge_id)
     return ReceivedBundle(request, bundle, bundles.digest(bundle, request.challenge_id))
 

@@ -103,7 +103,7 @@ class E2eMesh:
 
         def store(session: Any) -> None:
             org = session.get(models.Org, org_id)
-            self.kyc_tier.flows.vault.store_org_secret(session, org, secret)
+            self.kyc_tier.vault.store_org_secret(session, org, secret)
 
         await self.database.run(store)
         return secret

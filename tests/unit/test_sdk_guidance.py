@@ -20,7 +20,7 @@ REASON_SOURCES = (
     "libs/identity_ktp/nik.py",
     "services/capture_quality/faces.py",
     "services/capture_quality/ktp.py",
-    "services/kyc_tier/flows.py",
+    "services/kyc_tier/flows",
 )
 # Reasons of kyc-tier routes the SDK does not call (Dukcapil evidence, reviews,
 # a match against a stored verification).
@@ -69,7 +69,9 @@ def test_the_sdk_reads_the_codes_out_of_its_table() -> None:
 def test_every_capture_outcome_reason_has_an_instruction() -> None:
     server = set()
     for source in REASON_SOURCES:
-        server |= set(CODE.findall((REPO_ROOT / source).read_text()))
+        path = REPO_ROOT / source
+        for module in sorted(path.rglob("*.py")) if path.is_dir() else [path]:
+            server |= set(CODE.findall(module.read_text()))
     server -= NOT_SDK_ROUTES
     assert {"YAW_OUT_OF_RANGE", "FLASH_RESPONSE_MISSING", "CARD_GLARE"} <= server
     assert sorted(server - sdk_codes()) == []

@@ -1,0 +1,39 @@
+"""The audit outbox's sink: the audit service's Append."""
+
+from __future__ import annotations
+
+from identity_platform_api.audit.v1 import audit_pb2, audit_pb2_grpc
+from identity_runtime import context
+from identity_runtime.clients import ClientFactory
+from services.kyc_tier.adapters.calls import call
+from services.kyc_tier.outbox import PendingEntry
+
+_OUTCOMES = {
+    "success": audit_pb2.OUTCOME_SUCCESS,
+    "denied": audit_pb2.OUTCOME_DENIED,
+    "failed": audit_pb2.OUTCOME_FAILED,
+}
+
+
+class GrpcAuditSink:
+    """Delivers outbox entries to the audit service, each under the tenant,
+    request id and actor of the call that produced it."""
+
+    def __init__(self, clients: ClientFactory):
+        self.stub = clients.stub("audit", audit_pb2_grpc.AuditServiceStub)
+
+    async def deliver(self, entry: PendingEntry) -> None:
+        request = audit_pb2.AppendRequest(
+            actor=entry.actor,
+            action=entry.action,
+            subject=entry.subject,
+            outcome=_OUTCOMES[entry.outcome],
+            evidence_hashes=entry.evidence_hashes,
+            details=entry.details,
+        )
+        metadata = [
+            (context.ORG_KEY, entry.org_id),
+            (context.REQUEST_ID_KEY, entry.request_id or context.new_request_id()),
+            (context.ACTOR_KEY, entry.actor),
+        ]
+        await call("audit", self.stub.Append(request, metadata=metadata))

@@ -1,0 +1,101 @@
+"""capture-quality (faces and KTP cards) and embedding."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from identity_platform_api.capture_quality.v1 import capture_quality_pb2, capture_quality_pb2_grpc
+from identity_platform_api.common.v1 import types_pb2
+from identity_platform_api.embedding.v1 import embedding_pb2, embedding_pb2_grpc
+from identity_platform_api.liveness.v1 import liveness_pb2
+from identity_runtime.clients import ClientFactory
+from services.kyc_tier import ports
+from services.kyc_tier.adapters.calls import call, opaque
+from services.kyc_tier.mapping.enums import reasons_from_proto
+
+_PASS = capture_quality_pb2.QUALITY_VERDICT_PASS
+
+
+class GrpcCaptureQuality:
+    def __init__(self, clients: ClientFactory):
+        self.stub = clients.stub(
+            "capture_quality", capture_quality_pb2_grpc.CaptureQualityServiceStub
+        )
+
+    async def assess_face(
+        self,
+        frames: Sequence[bytes],
+        kind: str,
+        offsets_ms: Sequence[int] = (),
+        baseline: Sequence[bool] = (),
+    ) -> ports.FaceAssessment:
+        # The unflashed baseline frame, when there is one, is judged and
+        # cropped: a coloured flash distorts PAD and embeddings.
+        baseline_index = next((i for i, flag in enumerate(baseline) if flag), None)
+        request = capture_quality_pb2.AssessFaceRequest(
+            frames=[types_pb2.Image(data=frame) for frame in frames],
+            kind=capture_quality_pb2.CAPTURE_KIND_SELFIE
+            if kind == "selfie"
+            else capture_quality_pb2.CAPTURE_KIND_REFERENCE,
+            include_crops=True,
+        )
+        if baseline_index is not None:
+            request.crop_frame_index = baseline_index
+        reply = await call("capture-quality", self.stub.AssessFace(request))
+        # Per-frame evidence, as liveness takes it (opaque to the flows).
+        evidence = tuple(
+            liveness_pb2.FrameEvidence(
+                frame_index=frame.frame_index,
+                offset_ms=offsets_ms[frame.frame_index]
+                if frame.frame_index < len(offsets_ms)
+                else 0,
+                colour=frame.colour,
+                face_found=len(frame.faces) > 0,
+                baseline=frame.frame_index < len(baseline) and baseline[frame.frame_index],
+            )
+            for frame in reply.frames
+        )
+        return ports.FaceAssessment(
+            passed=reply.verdict == _PASS,
+            reasons=reasons_from_proto(reply.reasons),
+            face_found=reply.best_frame_index >= 0,
+            best_frame_index=reply.best_frame_index,
+            detector_model=reply.detector_model,
+            crops=reply.crops if reply.HasField("crops") else None,
+            frame_evidence=evidence,
+        )
+
+    async def check_ktp(
+        self, card: bytes, submitted_nik: str, submitted_fields: Mapping[str, str]
+    ) -> ports.KtpAssessment:
+        request = capture_quality_pb2.CheckKtpRequest(
+            card_image=types_pb2.Image(data=card),
+            submitted_nik=submitted_nik,
+            submitted_fields=dict(submitted_fields),
+            include_portrait_crops=True,
+        )
+        reply = await call("capture-quality", self.stub.CheckKtp(request))
+        return ports.KtpAssessment(
+            passed=reply.verdict == _PASS,
+            reasons=reasons_from_proto(reply.reasons),
+            fields={f.name: ports.KtpField(f.value, f.confidence) for f in reply.fields},
+            nik_valid=reply.nik.valid,
+            tamper=tuple(
+                ports.TamperSignal(t.code, t.score, t.decisive) for t in reply.tamper_signals
+            ),
+            portrait_found=reply.portrait_found,
+            ocr_model=reply.ocr_model,
+            portrait_crops=reply.portrait_crops if reply.HasField("portrait_crops") else None,
+        )
+
+
+class GrpcEmbedder:
+    def __init__(self, clients: ClientFactory):
+        self.stub = clients.stub("embedding", embedding_pb2_grpc.EmbeddingServiceStub)
+
+    async def embed(self, crops: object) -> ports.FaceEmbedding:
+        aligned = opaque(crops, types_pb2.FaceCrops).aligned
+        request = embedding_pb2.EmbedRequest(face=embedding_pb2.FaceInput(aligned=aligned))
+        reply = await call("embedding", self.stub.Embed(request))
+        contract = reply.embedding.contract
+        return ports.FaceEmbedding(contract.model_id, contract.dimension, reply.embedding)

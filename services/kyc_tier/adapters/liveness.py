@@ -1,0 +1,96 @@
+"""liveness: challenges, devices, and the check of a capture."""
+
+from __future__ import annotations
+
+from identity_platform_api.common.v1 import types_pb2
+from identity_platform_api.liveness.v1 import liveness_pb2, liveness_pb2_grpc
+from identity_runtime.clients import ClientFactory
+from services.kyc_tier import ports
+from services.kyc_tier.adapters.calls import call, opaque
+from services.kyc_tier.fields import same_named
+from services.kyc_tier.mapping.enums import (
+    PURPOSE_FROM_PROTO,
+    PURPOSE_TO_PROTO,
+    reasons_from_proto,
+    timestamp,
+    when,
+)
+
+
+def _challenge(message: types_pb2.FlashChallenge) -> ports.Challenge:
+    return same_named(
+        ports.Challenge,
+        message,
+        purpose=PURPOSE_FROM_PROTO.get(message.purpose, ""),
+        sequence=tuple(colour.hex for colour in message.sequence),
+        issued_at=when(message.issued_at),
+        expires_at=when(message.expires_at),
+    )
+
+
+class GrpcLiveness:
+    def __init__(self, clients: ClientFactory):
+        self.stub = clients.stub("liveness", liveness_pb2_grpc.LivenessServiceStub)
+
+    async def issue_challenge(self, customer_id: str, purpose: str) -> ports.Challenge:
+        request = liveness_pb2.IssueChallengeRequest(
+            customer_id=customer_id, purpose=PURPOSE_TO_PROTO[purpose]
+        )
+        reply = await call("liveness", self.stub.IssueChallenge(request))
+        return _challenge(reply.challenge)
+
+    async def register_device(
+        self, customer_id: str, device_id: str, algorithm: int, public_key: bytes, platform: str
+    ) -> ports.DeviceRegistration:
+        request = liveness_pb2.RegisterDeviceRequest(
+            device_id=device_id,
+            customer_id=customer_id,
+            algorithm=algorithm,
+            public_key=public_key,
+            platform=platform,
+        )
+        reply = await call("liveness", self.stub.RegisterDevice(request))
+        registered_at = when(reply.device.registered_at)
+        return same_named(
+            ports.DeviceRegistration,
+            reply.device,
+            registered_at=registered_at,
+            created=reply.created,
+        )
+
+    async def check(
+        self,
+        customer_id: str,
+        purpose: str,
+        challenge_id: str,
+        attestation: ports.Attestation,
+        computed_bundle_sha256: str,
+        face: ports.FaceAssessment | None,
+    ) -> ports.LivenessDecision:
+        request = liveness_pb2.CheckLivenessRequest(
+            customer_id=customer_id,
+            purpose=PURPOSE_TO_PROTO[purpose],
+            challenge_id=challenge_id,
+            attestation=types_pb2.BundleAttestation(
+                device_id=attestation.device_id,
+                nonce=attestation.nonce,
+                bundle_sha256=attestation.bundle_sha256,
+                signature=attestation.signature,
+                captured_at=timestamp(attestation.captured_at),
+            ),
+            computed_bundle_sha256=computed_bundle_sha256,
+        )
+        if face is not None:
+            # What GrpcCaptureQuality returned, forwarded by the flows unopened.
+            if face.crops is not None:
+                request.pad_crops.extend(opaque(face.crops, types_pb2.FaceCrops).pad_crops)
+            request.frames.extend(
+                opaque(e, liveness_pb2.FrameEvidence) for e in face.frame_evidence
+            )
+        reply = await call("liveness", self.stub.CheckLiveness(request))
+        return same_named(
+            ports.LivenessDecision,
+            reply,
+            reasons=reasons_from_proto(reply.reasons),
+            pad_models={m.model_id: m.live_score for m in reply.pad_models},
+        )

@@ -1,0 +1,123 @@
+"""A Dukcapil verdict: the population registry's answer, brought by the partner.
+
+    POST /api/identity/nik/dukcapil   (nothing downstream)
+
+The verdict is evidence: its canonical JSON is hashed into the verification
+and the audit entry, and HMAC-verified when the organisation has an evidence
+secret. It runs through the capture pipeline (no bundle to seal): a bad
+signature is a refusal; a field that does not match is a failed verification.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from identity_runtime.errors import PermissionDenied, invalid_field
+from services.kyc_tier import partners, signing, tiers
+from services.kyc_tier.flows.pipeline import Captured, CapturePipeline, Decision, Step, Subject
+from services.kyc_tier.pii import PiiVault
+from services.kyc_tier.ports import Clock, Reason
+
+STEP = Step(tiers.DUKCAPIL_VERDICT, "dukcapil.submit")
+# Fields that must match for a positive verdict (when reported).
+REQUIRED_FIELDS = ("nik", "full_name", "birth_date")
+FIELDS = ("nik", "full_name", "birth_date", "birth_place", "gender", "address")
+MAX_AGE = timedelta(days=30)
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class DukcapilVerdict:
+    field_matches: Mapping[str, bool]
+    face_score: float
+    reference: str
+    verified_at: datetime | None
+
+
+@dataclass(frozen=True)
+class DukcapilRequest:
+    customer_id: str
+    verdict: DukcapilVerdict
+    # HMAC-SHA256 of the evidence document under the organisation's secret.
+    signature: str = ""
+
+
+@dataclass(frozen=True)
+class VerdictEvidence:
+    """The verdict's evidence document, hashed, and whether its signature was checked."""
+
+    sha256: str
+    signed: bool
+
+
+DukcapilResult = Captured[VerdictEvidence]
+
+
+def evidence_document(customer_id: str, verdict: DukcapilVerdict, now: datetime) -> bytes:
+    """The canonical JSON the organisation signs; refuses a malformed verdict."""
+    unknown = sorted(set(verdict.field_matches) - set(FIELDS))
+    if unknown:
+        raise invalid_field("verdict.field_matches", f"unknown field; allowed: {', '.join(FIELDS)}")
+    if "nik" not in verdict.field_matches:
+        raise invalid_field("verdict.field_matches", "must report the nik field")
+    if not 1 <= len(verdict.reference) <= 128:
+        raise invalid_field("verdict.reference", "must be 1 to 128 characters")
+    verified_at = verdict.verified_at
+    if verified_at is None or not now - MAX_AGE <= verified_at <= now + CLOCK_SKEW:
+        raise invalid_field("verdict.verified_at", "must be within the last 30 days")
+    return signing.canonical_json(
+        {
+            "customer_id": customer_id,
+            "field_matches": dict(sorted(verdict.field_matches.items())),
+            "face_score": round(float(verdict.face_score), 6),
+            "reference": verdict.reference,
+            "verified_at": verified_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
+    )
+
+
+def decide(evidence: VerdictEvidence, request: DukcapilRequest) -> Decision:
+    verdict, evidence_sha256, signed = request.verdict, evidence.sha256, evidence.signed
+    matches = verdict.field_matches
+    passed = bool(matches.get("nik")) and all(
+        matches[name] for name in REQUIRED_FIELDS if name in matches
+    )
+    return Decision(
+        passed=passed,
+        reasons=tuple(
+            Reason(f"DUKCAPIL_{name.upper()}_MISMATCH")
+            for name, ok in sorted(matches.items())
+            if not ok
+        ),
+        scores={"face_score": float(verdict.face_score)},
+        input_hashes={"verdict": evidence_sha256},
+        details={"signed": signed, "fields": sorted(matches)},
+        audit_details={"signed": signed},
+        audit_evidence={"verdict": evidence_sha256},
+    )
+
+
+@dataclass
+class DukcapilFlow:
+    pipeline: CapturePipeline
+    vault: PiiVault
+    clock: Clock
+
+    async def submit(self, org_id: str, request: DukcapilRequest) -> DukcapilResult:
+        document = evidence_document(request.customer_id, request.verdict, self.clock())
+
+        async def check_signature(subject: Subject, request: DukcapilRequest) -> VerdictEvidence:
+            """A signature that does not verify is refused; none is needed without a secret."""
+            secret = await self.pipeline.store.read(
+                lambda s: partners.evidence_secret(s, self.vault, subject.org_id)
+            )
+            if secret is not None and not signing.verify(secret, document, request.signature):
+                raise PermissionDenied(
+                    "the verdict's signature does not verify", "EVIDENCE_SIGNATURE_INVALID"
+                )
+            return VerdictEvidence(hashlib.sha256(document).hexdigest(), secret is not None)
+
+        return await self.pipeline.run(STEP, org_id, request, check_signature, decide)

@@ -1,0 +1,228 @@
+"""Face liveness and face match: the two steps from standard to premium.
+
+    POST /api/identity/face/liveness
+        capture-quality.AssessFace -> liveness.CheckLiveness (PAD, flash)
+        -> the first reference: embedding.Embed + matching.Enroll onboarding_selfie
+    POST /api/identity/face/match
+        the probe from a passed liveness capture (its sealed bundle reopened)
+        or an image -> capture-quality -> embedding -> matching.Verify
+    POST /api/identity/face/flash-challenge   liveness.IssueChallenge
+    GET  /api/identity/face/enrollments       matching.ListEnrollments
+
+Both run through the capture pipeline. A match counts towards premium only
+when it compares a live capture with the enrolled reference.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from identity_runtime.errors import NotFound, invalid_field
+from services.kyc_tier import bundles, models, records, tiers
+from services.kyc_tier.flows import biometrics
+from services.kyc_tier.flows.devices import Challenges
+from services.kyc_tier.flows.pipeline import Captured, CapturePipeline, Decision, Step, Subject
+from services.kyc_tier.pii import PiiVault
+from services.kyc_tier.ports import (
+    BundleCodec,
+    CaptureQuality,
+    Challenge,
+    EnrollmentInfo,
+    FaceAssessment,
+    FaceEmbedding,
+    Liveness,
+    LivenessDecision,
+    MatchResult,
+    Reason,
+    StoredFrames,
+)
+
+LIVENESS = Step(tiers.FACE_LIVENESS, "face.liveness", retention="onboarding")
+MATCH = Step(tiers.FACE_MATCH, "face.match")
+FLASH_PURPOSES = ("face_liveness", "step_up")
+
+
+@dataclass(frozen=True)
+class LivenessRequest:
+    customer_id: str
+    challenge_id: str
+    bundle: bundles.BundleInput
+
+
+@dataclass(frozen=True)
+class LivenessEvidence:
+    face: FaceAssessment
+    liveness: LivenessDecision
+    # The reference enrolled from this capture ("" when the customer had one).
+    enrollment_id: str
+
+
+@dataclass(frozen=True)
+class MatchRequest:
+    customer_id: str
+    # The probe: the frames of a passed liveness capture, or else an image.
+    liveness_verification_id: str = ""
+    probe_image: bytes = b""
+    # A partner's reference image to match instead of the enrolled reference.
+    reference_image: bytes = b""
+
+
+@dataclass(frozen=True)
+class MatchEvidence:
+    probe: FaceEmbedding
+    match: MatchResult
+
+
+# What each flow answers: the evidence, the decision and the verification recorded.
+LivenessResult = Captured[LivenessEvidence]
+FaceMatchResult = Captured[MatchEvidence]
+
+
+def decide_liveness(evidence: LivenessEvidence, request: LivenessRequest) -> Decision:
+    face, liveness = evidence.face, evidence.liveness
+    return Decision(
+        passed=liveness.live and face.passed,
+        reasons=biometrics.liveness_reasons(face, liveness),
+        scores={
+            **biometrics.liveness_scores(liveness),
+            **{f"pad_{k}": v for k, v in liveness.pad_models.items()},
+        },
+        model_ids={"detector": face.detector_model, "decision_basis": liveness.decision_basis},
+        details={
+            "best_frame_index": face.best_frame_index,
+            "enrollment_id": evidence.enrollment_id,
+        },
+        audit_details={"basis": liveness.decision_basis},
+    )
+
+
+def decide_match(evidence: MatchEvidence, request: MatchRequest) -> Decision:
+    match = evidence.match
+    live_link = request.liveness_verification_id
+    # What premium needs: the enrolled reference matched on a live capture.
+    against_enrolled_live = bool(live_link) and not request.reference_image and match.match
+    mismatch = Reason("FACE_MISMATCH", "the faces do not match at the organisation's threshold")
+    return Decision(
+        passed=match.match,
+        reasons=() if match.match else (mismatch,),
+        scores=biometrics.match_scores(match),
+        model_ids={"embedding": evidence.probe.model_id},
+        input_hashes=biometrics.image_hashes(
+            probe_image=request.probe_image, reference_image=request.reference_image
+        ),
+        details={
+            "against_enrolled_live": against_enrolled_live,
+            "liveness_verification_id": live_link,
+            "reference": biometrics.reference_kind(request.reference_image),
+            "enrollment_id": match.enrollment_id,
+        },
+        audit_details={"score": round(match.score, 4), "threshold": match.threshold},
+    )
+
+
+@dataclass
+class FaceFlow:
+    pipeline: CapturePipeline
+    challenges: Challenges
+    vault: PiiVault
+    quality: CaptureQuality
+    liveness: Liveness
+    matching: biometrics.FaceMatching
+    codec: BundleCodec
+
+    async def issue_flash_challenge(self, org_id: str, customer_id: str, purpose: str) -> Challenge:
+        """A selfie challenge: face liveness (the default) or step-up."""
+        if purpose and purpose not in FLASH_PURPOSES:
+            raise invalid_field("purpose", "must be face liveness or step-up")
+        return await self.challenges.issue(org_id, customer_id, purpose or "face_liveness")
+
+    async def check_liveness(self, org_id: str, request: LivenessRequest) -> LivenessResult:
+        capture = bundles.receive(request.bundle, request.challenge_id)
+        return await self.pipeline.run(
+            LIVENESS, org_id, request, self._assess_liveness, decide_liveness, capture
+        )
+
+    async def _assess_liveness(
+        self, subject: Subject, request: LivenessRequest
+    ) -> LivenessEvidence:
+        bundle = request.bundle
+        face = await self.quality.assess_face(
+            bundle.frames, "selfie", bundle.offsets_ms, bundle.baseline
+        )
+        decision = await self.liveness.check(
+            subject.customer_id,
+            "face_liveness",
+            request.challenge_id,
+            bundle.attestation,
+            subject.bundle_sha256,
+            face,
+        )
+        enrollment_id = ""
+        if decision.live and face.passed and face.crops is not None:
+            enrollment_id = await self._enroll_first_reference(subject, face.crops)
+        return LivenessEvidence(face, decision, enrollment_id)
+
+    async def _enroll_first_reference(self, subject: Subject, crops: object) -> str:
+        """A live selfie becomes the reference only when the customer has none."""
+        if await self.matching.has_active_enrollment(subject.customer_id):
+            return ""
+        embedding = await self.matching.embedder.embed(crops)
+        enrolled = await self.matching.matcher.enroll(
+            subject.customer_id, embedding, "onboarding_selfie", subject.verification_id
+        )
+        return enrolled.enrollment_id
+
+    async def match(self, org_id: str, request: MatchRequest) -> FaceMatchResult:
+        return await self.pipeline.run(MATCH, org_id, request, self._assess_match, decide_match)
+
+    async def _assess_match(self, subject: Subject, request: MatchRequest) -> MatchEvidence:
+        probe = await self._probe(subject, request)
+        match = await self.matching.verify(
+            subject.customer_id, probe, request.reference_image, subject.match_threshold
+        )
+        return MatchEvidence(probe, match)
+
+    async def _probe(self, subject: Subject, request: MatchRequest) -> FaceEmbedding:
+        if request.liveness_verification_id:
+            stored = await self._live_frames(subject, request.liveness_verification_id)
+            return await self.matching.embed_images(stored.frames, "selfie", stored.baseline)
+        if request.probe_image:
+            return await self.matching.embed_images([request.probe_image], "reference")
+        raise invalid_field("probe_image", "give a probe image or a liveness_verification_id")
+
+    async def _live_frames(self, subject: Subject, verification_id: str) -> StoredFrames:
+        """The frames of the customer's passed liveness capture, from its sealed bundle."""
+
+        def load(session: Session) -> bytes:
+            row = session.get(models.Verification, verification_id)
+            wanted = (subject.org_id, subject.customer_id, tiers.FACE_LIVENESS)
+            if row is None or (row.org_id, row.customer_id, row.kind) != wanted:
+                raise NotFound(
+                    "no such face-liveness verification for this customer", "VERIFICATION_NOT_FOUND"
+                )
+            if row.outcome != "passed":
+                raise tiers.prerequisite_missing(
+                    "that liveness check did not pass", "face_liveness"
+                )
+            sealed = session.scalar(
+                select(models.CaptureBundle).where(
+                    models.CaptureBundle.verification_id == verification_id
+                )
+            )
+            if sealed is None:
+                raise NotFound(
+                    "the capture of that verification is no longer retained",
+                    "VERIFICATION_NOT_FOUND",
+                )
+            return self.vault.open_bundle(session, sealed)
+
+        return self.codec.decode(await self.pipeline.store.read(load))
+
+    async def list_enrollments(
+        self, org_id: str, customer_id: str, include_retired: bool
+    ) -> list[EnrollmentInfo]:
+        await self.pipeline.store.read(lambda s: records.load_customer(s, org_id, customer_id))
+        return await self.matching.matcher.list_enrollments(customer_id, include_retired)

@@ -1,0 +1,233 @@
+"""KTP capture: the identity card, from basic to standard.
+
+    POST /api/identity/document/ktp/challenge   liveness.IssueChallenge
+    POST /api/identity/document/ktp/capture
+        liveness.CheckLiveness (device signature, nonce, challenge)
+        -> capture-quality.CheckKtp (card, OCR, NIK cross-checks, tamper)
+        -> embedding.Embed (card portrait) -> matching.Enroll ktp_extract,
+           searching the organisation's gallery for the same face
+
+The capture runs through the capture pipeline. The same bundle sent again
+(same nonce, digest and customer, within 24 h) returns the original
+verification with `replayed`; a nonce seen with anything else is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+
+from sqlalchemy.orm import Session
+
+from services.kyc_tier import bundles, customers, models, records, tiers
+from services.kyc_tier.flows.devices import Challenges
+from services.kyc_tier.flows.pipeline import (
+    CapturePipeline,
+    Decision,
+    Step,
+    Subject,
+    nonce_replayed,
+)
+from services.kyc_tier.pii import PiiVault
+from services.kyc_tier.ports import (
+    CaptureQuality,
+    Challenge,
+    Clock,
+    Duplicate,
+    Embedder,
+    Enrolled,
+    KtpAssessment,
+    Liveness,
+    Matcher,
+    Reason,
+)
+
+STEP = Step(tiers.KTP_CAPTURE, "ktp.capture", retention="onboarding", refuses_reused_nonce=False)
+
+
+@dataclass(frozen=True)
+class KtpCaptureRequest:
+    customer_id: str
+    challenge_id: str
+    bundle: bundles.BundleInput
+    # What the partner's own OCR read, by capture-quality's field names.
+    ocr_fields: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class FieldCheck:
+    """One card field: OCR confidence, and agreement with the submission (no values)."""
+
+    name: str
+    ocr_confidence: float
+    matches_submitted: bool
+
+
+@dataclass(frozen=True)
+class CardEvidence:
+    card: KtpAssessment
+    # The card portrait's enrollment (None when the card did not pass).
+    enrolled: Enrolled | None
+
+    @property
+    def duplicates(self) -> tuple[Duplicate, ...]:
+        return self.enrolled.duplicates if self.enrolled else ()
+
+    @property
+    def passed(self) -> bool | None:
+        """A good card whose portrait is another customer's face waits for an analyst."""
+        if not self.card.passed:
+            return False
+        return None if self.duplicates else True
+
+
+@dataclass(frozen=True)
+class KtpCaptureResult:
+    verification: records.VerificationRecord
+    tier: str
+    enrollment_id: str
+    field_checks: tuple[FieldCheck, ...]
+    # True when this is the original answer to the same bundle sent again.
+    replayed: bool = False
+
+
+def field_checks(card: KtpAssessment, submitted: Mapping[str, str]) -> tuple[FieldCheck, ...]:
+    return tuple(
+        FieldCheck(
+            name=name,
+            ocr_confidence=round(value.confidence, 4),
+            matches_submitted=bool(submitted.get(name))
+            and _normalise(submitted[name]) == _normalise(value.value),
+        )
+        for name, value in sorted(card.fields.items())
+    )
+
+
+def _normalise(text: str) -> str:
+    return " ".join(text.upper().split())
+
+
+def decide(evidence: CardEvidence, request: KtpCaptureRequest) -> Decision:
+    card = evidence.card
+    reasons = list(card.reasons) + [
+        Reason(t.code, "tamper signal")
+        for t in card.tamper
+        if t.decisive and not any(r.code == t.code for r in card.reasons)
+    ]
+    if evidence.duplicates:
+        reasons.append(
+            Reason("DUPLICATE_FACE", "the card portrait matches another customer's reference")
+        )
+    return Decision(
+        passed=evidence.passed,
+        reasons=tuple(reasons),
+        scores={f"tamper_{t.code.lower()}": t.score for t in card.tamper},
+        model_ids={"ocr": card.ocr_model},
+        input_hashes={"card_frame": hashlib.sha256(request.bundle.frames[0]).hexdigest()},
+        details={
+            "field_checks": [asdict(c) for c in field_checks(card, request.ocr_fields)],
+            "enrollment_id": evidence.enrolled.enrollment_id if evidence.enrolled else "",
+            "duplicate_customers": [d.customer_id for d in evidence.duplicates],
+        },
+        audit_details={"outcome": records.outcome_of(evidence.passed)},
+    )
+
+
+@dataclass
+class KtpFlow:
+    pipeline: CapturePipeline
+    challenges: Challenges
+    vault: PiiVault
+    customers: customers.Customers
+    quality: CaptureQuality
+    liveness: Liveness
+    embedder: Embedder
+    matcher: Matcher
+    clock: Clock
+
+    async def issue_challenge(self, org_id: str, customer_id: str) -> Challenge:
+        return await self.challenges.issue(org_id, customer_id, "ktp_capture")
+
+    async def capture(self, org_id: str, request: KtpCaptureRequest) -> KtpCaptureResult:
+        capture = bundles.receive(request.bundle, request.challenge_id)
+        replayed = await self._replayed(org_id, request, capture)
+        if replayed is not None:
+            return replayed
+
+        run = await self.pipeline.run(
+            STEP, org_id, request, self._assess, decide, capture, self._keep_card_nik
+        )
+        return _result(run.recorded.verification, run.recorded.tier)
+
+    async def _assess(self, subject: Subject, request: KtpCaptureRequest) -> CardEvidence:
+        customer_id = subject.customer_id
+        attestation = request.bundle.attestation
+        await self.liveness.check(
+            customer_id,
+            "ktp_capture",
+            request.challenge_id,
+            attestation,
+            subject.bundle_sha256,
+            None,
+        )
+        known_nik = await self.pipeline.store.read(
+            lambda s: self.vault.read_nik(s, records.load_customer(s, subject.org_id, customer_id))
+        )
+        submitted = {k: v for k, v in request.ocr_fields.items() if v}
+        card = await self.quality.check_ktp(
+            request.bundle.frames[0], known_nik or submitted.get("nik", ""), submitted
+        )
+        enrolled = None
+        if card.passed and card.portrait_crops is not None:
+            embedding = await self.embedder.embed(card.portrait_crops)
+            enrolled = await self.matcher.enroll(
+                customer_id, embedding, "ktp_extract", subject.verification_id
+            )
+        return CardEvidence(card, enrolled)
+
+    def _keep_card_nik(
+        self, session: Session, customer: models.Customer, evidence: CardEvidence
+    ) -> None:
+        """A passed card gives a customer created without a NIK its NIK (and basic)."""
+        card = evidence.card
+        if evidence.passed and not customer.nik_sealed and card.nik_valid and card.ocr_nik:
+            self.customers.record_nik(session, customer, card.ocr_nik, source="ktp_capture")
+
+    async def _replayed(
+        self, org_id: str, request: KtpCaptureRequest, capture: bundles.Capture
+    ) -> KtpCaptureResult | None:
+        """The original answer when this very bundle was captured before."""
+
+        def look(session: Session) -> tuple[records.VerificationRecord | None, str]:
+            customer = records.load_customer(session, org_id, request.customer_id)
+            records.require_active(customer)
+            row = records.verification_by_nonce(session, org_id, capture.nonce)
+            return (records.verification_record(row) if row else None), customer.tier
+
+        seen, tier = await self.pipeline.store.read(look)
+        if seen is None:
+            return None
+        same = (
+            seen.kind == tiers.KTP_CAPTURE
+            and seen.customer_id == request.customer_id
+            and seen.bundle_sha256 == capture.sha256
+            and records.within_nonce_window(seen, self.clock())
+        )
+        if not same:
+            async with self.pipeline.attempt(STEP, org_id, request.customer_id):
+                raise nonce_replayed()
+        return _result(seen, tier, replayed=True)
+
+
+def _result(
+    verification: records.VerificationRecord, tier: str, replayed: bool = False
+) -> KtpCaptureResult:
+    details = verification.details
+    return KtpCaptureResult(
+        verification=verification,
+        tier=tier,
+        enrollment_id=str(details.get("enrollment_id", "")),
+        field_checks=tuple(FieldCheck(**c) for c in details.get("field_checks", ())),
+        replayed=replayed,
+    )

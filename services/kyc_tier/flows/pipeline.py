@@ -1,0 +1,273 @@
+"""The capture pipeline every verification flow runs through.
+
+    attempt -> assess -> decide -> record -> seal -> audit
+
+attempt  The customer is resolved in the caller's organisation (another
+         organisation's id is NOT_FOUND; an erased customer is refused). From
+         here on a refusal (replayed nonce, spent challenge, bad signature,
+         undecodable image) becomes a REFUSED attempt row and a denied audit
+         entry, and nothing else is written.
+assess   The flow's calls to the mesh; it gets a `Subject` with the
+         verification id chosen beforehand (so an enrollment can cite it) and
+         the organisation's match threshold.
+decide   A pure function of the assessment: passed, failed or needs review
+         (None), the reasons, and what the verification row records.
+record   The verification row, its attempt row (and a review item when an
+         analyst decides) ...
+seal     ... the capture bundle sealed under the customer's bundle key for
+         its retention ...
+audit    ... and the audit entry, queued in the outbox; then the tier is
+         settled from the history. All in ONE transaction, after which the
+         outbox relay is woken.
+
+A flow is a `Step` (what it records and audits), a request type, an
+`assess(subject, request)` coroutine and a pure `decide(evidence, request)`;
+`CapturePipeline.run` does the rest and answers with `Captured[evidence]`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Generic, Protocol, TypeVar
+
+from sqlalchemy.orm import Session
+
+from identity_runtime.errors import AlreadyExists, DomainError
+from services.kyc_tier import bundles, customers, models, outbox, partners, records
+from services.kyc_tier.pii import PiiVault
+from services.kyc_tier.ports import Reason
+from services.kyc_tier.store import Store
+
+A = TypeVar("A")
+
+
+class CaptureRequest(Protocol):
+    @property
+    def customer_id(self) -> str: ...
+
+
+R = TypeVar("R", bound=CaptureRequest)
+
+# Refusals that are about the request's target, not the attempt: no attempt row.
+_NOT_AN_ATTEMPT = frozenset({"CUSTOMER_NOT_FOUND", "TENANT_MISSING"})
+
+
+@dataclass(frozen=True)
+class Step:
+    """What a flow records: its verification kind and its audit action."""
+
+    kind: str
+    action: str
+    # Retention class of the sealed capture bundle (bundles.RETENTION).
+    retention: str = "onboarding"
+    # Recompute the tier after recording (locks the customer row meanwhile).
+    settles_tier: bool = True
+    # A bundle's nonce seen before is refused (KTP capture replays instead).
+    refuses_reused_nonce: bool = True
+
+
+@dataclass(frozen=True)
+class Subject:
+    """Who an attempt is about, resolved when it starts."""
+
+    org_id: str
+    customer_id: str
+    # Chosen before assessing, so that a downstream record can cite it.
+    verification_id: str
+    # The organisation's face-match threshold; None leaves matching's default.
+    match_threshold: float | None
+    # The received bundle, validated and digested (None for evidence without one).
+    capture: bundles.Capture | None = None
+
+    @property
+    def bundle_sha256(self) -> str:
+        """The digest the device signed (flows that receive a bundle only)."""
+        if self.capture is None:
+            raise ValueError("this attempt received no capture bundle")
+        return self.capture.sha256
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What decide makes of an assessment, and what the verification row keeps."""
+
+    passed: bool | None  # None: an analyst decides
+    reasons: tuple[Reason, ...] = ()
+    scores: Mapping[str, float] = field(default_factory=dict)
+    model_ids: Mapping[str, str] = field(default_factory=dict)
+    input_hashes: Mapping[str, str] = field(default_factory=dict)
+    details: Mapping[str, Any] = field(default_factory=dict)
+    # Extra details and evidence hashes of the audit entry (ids and codes only).
+    audit_details: Mapping[str, Any] = field(default_factory=dict)
+    audit_evidence: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Recorded:
+    verification: records.VerificationRecord
+    tier: str  # the customer's tier once settled
+
+
+@dataclass(frozen=True)
+class Captured(Generic[A]):
+    """One run of the pipeline: what was assessed, decided and recorded."""
+
+    assessment: A
+    decision: Decision
+    recorded: Recorded
+
+
+# Extra writes of a flow in the record transaction, before the tier is settled.
+ExtraWrites = Callable[[Session, models.Customer, A], None]
+
+
+def nonce_replayed() -> AlreadyExists:
+    return AlreadyExists("this capture bundle's nonce was already used", "NONCE_REPLAYED")
+
+
+class CapturePipeline:
+    def __init__(self, store: Store, vault: PiiVault):
+        self.store = store
+        self.vault = vault
+
+    async def run(
+        self,
+        step: Step,
+        org_id: str,
+        request: R,
+        assess: Callable[[Subject, R], Awaitable[A]],
+        decide: Callable[[A, R], Decision],
+        capture: bundles.Capture | None = None,
+        extra_writes: ExtraWrites[A] | None = None,
+    ) -> Captured[A]:
+        subject = await self.subject(org_id, request.customer_id, capture)
+        async with self.attempt(step, org_id, request.customer_id):
+            if capture is not None and step.refuses_reused_nonce:
+                await self._refuse_reused_nonce(org_id, capture.nonce)
+            assessment = await assess(subject, request)
+        decision = decide(assessment, request)
+        recorded = await self.store.write(
+            lambda s: self._write(s, step, subject, decision, assessment, extra_writes)
+        )
+        return Captured(assessment, decision, recorded)
+
+    async def subject(
+        self, org_id: str, customer_id: str, capture: bundles.Capture | None = None
+    ) -> Subject:
+        """The active customer of the organisation, and what a capture needs of it."""
+
+        def read(session: Session) -> Subject:
+            records.require_active(records.load_customer(session, org_id, customer_id))
+            threshold = partners.match_threshold(session, org_id)
+            return Subject(org_id, customer_id, records.new_id("ver"), threshold, capture)
+
+        return await self.store.read(read)
+
+    @contextlib.asynccontextmanager
+    async def attempt(self, step: Step, org_id: str, customer_id: str) -> AsyncIterator[None]:
+        """Refusals inside the block become an attempt row and an audit entry."""
+        try:
+            yield
+        except DomainError as error:
+            if error.reason in _NOT_AN_ATTEMPT:
+                raise
+            reason = Reason(error.reason, error.message)
+            details = {"reason": reason.code, "code": error.code}
+
+            def refuse(session: Session) -> None:
+                records.add_attempt(session, org_id, customer_id, step.kind, "refused", [reason])
+                outbox.record(
+                    session,
+                    org_id,
+                    step.action,
+                    f"customer:{customer_id}",
+                    "denied",
+                    details=details,
+                )
+
+            await self.store.write(refuse)
+            raise
+
+    async def _refuse_reused_nonce(self, org_id: str, nonce: str) -> None:
+        seen = await self.store.read(lambda s: records.verification_by_nonce(s, org_id, nonce))
+        if seen is not None:
+            raise nonce_replayed()
+
+    def _write(
+        self,
+        session: Session,
+        step: Step,
+        subject: Subject,
+        decision: Decision,
+        assessment: A,
+        extra_writes: ExtraWrites[A] | None,
+    ) -> Recorded:
+        """record -> seal -> audit, the flow's extra writes, the tier: one transaction."""
+        customer = records.load_customer(
+            session, subject.org_id, subject.customer_id, for_update=step.settles_tier
+        )
+        row = self._record(session, customer, step, subject, decision)
+        if subject.capture is not None:
+            bundles.store_sealed(
+                session,
+                self.vault,
+                customer,
+                row.verification_id,
+                subject.capture.sha256,
+                subject.capture.bundle.raw,
+                step.retention,
+            )
+        self._audit(session, step, subject, decision)
+        if extra_writes is not None:
+            extra_writes(session, customer, assessment)
+        if step.settles_tier:
+            customers.settle(session, customer, "verification", verification_id=row.verification_id)
+        return Recorded(records.verification_record(row), customer.tier)
+
+    @staticmethod
+    def _record(
+        session: Session,
+        customer: models.Customer,
+        step: Step,
+        subject: Subject,
+        decision: Decision,
+    ) -> models.Verification:
+        capture = subject.capture
+        input_hashes = dict(decision.input_hashes)
+        if capture is not None:
+            input_hashes = {"bundle": capture.sha256, **input_hashes}
+        return records.add_verification(
+            session,
+            customer,
+            step.kind,
+            decision.passed,
+            decision.reasons,
+            scores=decision.scores,
+            model_ids=decision.model_ids,
+            input_hashes=input_hashes,
+            details=decision.details,
+            nonce=capture.nonce if capture else None,
+            bundle_sha256=capture.sha256 if capture else None,
+            verification_id=subject.verification_id,
+        )
+
+    @staticmethod
+    def _audit(session: Session, step: Step, subject: Subject, decision: Decision) -> None:
+        evidence = dict(decision.audit_evidence)
+        if subject.capture is not None:
+            evidence["bundle"] = subject.capture.sha256
+        outbox.record(
+            session,
+            subject.org_id,
+            step.action,
+            f"customer:{subject.customer_id}",
+            "success" if decision.passed else "denied",
+            evidence_hashes=evidence,
+            details={
+                "verification_id": subject.verification_id,
+                "reasons": ",".join(r.code for r in decision.reasons),
+                **decision.audit_details,
+            },
+        )

@@ -1,0 +1,140 @@
+"""Step-up: is the person holding the device the enrolled customer, live, now?
+
+    POST /api/identity/auth/step-up
+    capture-quality.AssessFace -> liveness.CheckLiveness || embedding.Embed
+        -> matching.Verify (the enrolled reference, or a partner's reference image)
+
+`decide` is the step-up decision as a pure function of what the mesh said;
+the flow around it is the capture pipeline. Protocol violations (replayed
+nonce, spent challenge, bad signature, no enrolled reference) are refusals;
+a spoof, a mismatch or a bad capture is `allow: false` with reasons.
+Step-up never changes the tier, and its frames are kept 90 days.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from identity_runtime.errors import FailedPrecondition, invalid_field
+from services.kyc_tier import bundles, ports, tiers
+from services.kyc_tier.flows import biometrics
+from services.kyc_tier.flows.pipeline import CapturePipeline, Decision, Step, Subject
+
+STEP = Step(tiers.STEP_UP, "stepup.decide", retention="step_up", settles_tier=False)
+MAX_ACTION_LENGTH = 64
+
+
+@dataclass(frozen=True)
+class StepUpRequest:
+    customer_id: str
+    challenge_id: str
+    bundle: bundles.BundleInput
+    # What the partner is about to authorise ("transfer"); kept with the decision.
+    action: str = ""
+    # A partner's reference image to match instead of the enrolled reference.
+    reference_image: bytes = b""
+
+
+@dataclass(frozen=True)
+class StepUpEvidence:
+    """What the mesh said about one step-up capture."""
+
+    face: ports.FaceAssessment
+    liveness: ports.LivenessDecision
+    # None when no face could be embedded (nothing to match).
+    probe: ports.FaceEmbedding | None
+    match: ports.MatchResult | None
+
+
+@dataclass(frozen=True)
+class StepUpResult:
+    allow: bool
+    reasons: tuple[ports.Reason, ...]
+    verification_id: str
+    liveness: ports.LivenessDecision
+    match: ports.MatchResult | None
+
+
+def decide(evidence: StepUpEvidence, request: StepUpRequest) -> Decision:
+    """Allow only a capture of good quality, judged live, matching the reference."""
+    face, liveness, match = evidence.face, evidence.liveness, evidence.match
+    reasons = list(biometrics.liveness_reasons(face, liveness))
+    if match is not None and not match.match:
+        reasons.append(ports.Reason("FACE_MISMATCH", "the live face does not match the reference"))
+    allow = face.passed and liveness.live and match is not None and match.match
+    return Decision(
+        passed=allow,
+        reasons=tuple(reasons),
+        scores={
+            **biometrics.liveness_scores(liveness),
+            **(biometrics.match_scores(match) if match else {}),
+        },
+        model_ids={
+            "detector": face.detector_model,
+            "decision_basis": liveness.decision_basis,
+            **({"embedding": evidence.probe.model_id} if evidence.probe else {}),
+        },
+        input_hashes=biometrics.image_hashes(reference_image=request.reference_image),
+        details={
+            "action": request.action,
+            "reference": biometrics.reference_kind(request.reference_image),
+        },
+        audit_details={"action": request.action},
+    )
+
+
+@dataclass
+class StepUpFlow:
+    pipeline: CapturePipeline
+    quality: ports.CaptureQuality
+    liveness: ports.Liveness
+    matching: biometrics.FaceMatching
+
+    async def step_up(self, org_id: str, request: StepUpRequest) -> StepUpResult:
+        capture = bundles.receive(request.bundle, request.challenge_id)
+        if len(request.action) > MAX_ACTION_LENGTH:
+            raise invalid_field("action", f"must be at most {MAX_ACTION_LENGTH} characters")
+        run = await self.pipeline.run(STEP, org_id, request, self._assess, decide, capture)
+        return StepUpResult(
+            allow=bool(run.decision.passed),
+            reasons=run.decision.reasons,
+            verification_id=run.recorded.verification.verification_id,
+            liveness=run.assessment.liveness,
+            match=run.assessment.match,
+        )
+
+    async def _assess(self, subject: Subject, request: StepUpRequest) -> StepUpEvidence:
+        customer_id = subject.customer_id
+        if not request.reference_image and not await self.matching.has_active_enrollment(
+            customer_id
+        ):
+            raise FailedPrecondition(
+                "the customer has no face reference to match against", "NO_ACTIVE_ENROLLMENT"
+            )
+        bundle = request.bundle
+        face = await self.quality.assess_face(
+            bundle.frames, "selfie", bundle.offsets_ms, bundle.baseline
+        )
+        # Liveness and the probe embedding are independent: run them together.
+        liveness_call = self.liveness.check(
+            customer_id,
+            "step_up",
+            request.challenge_id,
+            bundle.attestation,
+            subject.bundle_sha256,
+            face,
+        )
+        probe: ports.FaceEmbedding | None = None
+        if face.crops is not None:
+            liveness, probe = await asyncio.gather(
+                liveness_call, self.matching.embedder.embed(face.crops)
+            )
+        else:
+            liveness = await liveness_call
+        match = None
+        if probe is not None:
+            match = await self.matching.verify(
+                customer_id, probe, request.reference_image, subject.match_threshold
+            )
+        return StepUpEvidence(face, liveness, probe, match)

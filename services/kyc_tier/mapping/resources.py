@@ -1,0 +1,93 @@
+"""kyc-tier's resources as the contract spells them (and a customer's input back)."""
+
+from __future__ import annotations
+
+from identity_platform_api.common.v1 import types_pb2
+from identity_platform_api.kyc_tier.v1 import (
+    api_keys_pb2,
+    attempts_pb2,
+    customers_pb2,
+    face_pb2,
+    kyc_pb2,
+    resources_pb2,
+)
+from services.kyc_tier import attempts, customers, records
+from services.kyc_tier.fields import same_named
+from services.kyc_tier.mapping.enums import (
+    ATTEMPT_OUTCOME_TO_PROTO,
+    KIND_TO_PROTO,
+    OUTCOME_TO_PROTO,
+    PURPOSE_TO_PROTO,
+    SOURCE_TO_PROTO,
+    TIER_TO_PROTO,
+    message,
+    reasons,
+    scopes_to_proto,
+)
+from services.kyc_tier.partners import ApiKeyRecord
+from services.kyc_tier.ports import Challenge, EnrollmentInfo
+
+
+def customer_input(request: customers_pb2.CreateCustomerRequest) -> customers.CustomerInput:
+    return same_named(customers.CustomerInput, request)
+
+
+def customer(view: customers.CustomerView) -> resources_pb2.Customer:
+    active = view.status == "active"
+    return message(
+        resources_pb2.Customer,
+        view,
+        tier=TIER_TO_PROTO[view.tier],
+        status=resources_pb2.CUSTOMER_STATUS_ACTIVE
+        if active
+        else resources_pb2.CUSTOMER_STATUS_ERASED,
+    )
+
+
+def verification(record: records.VerificationRecord) -> resources_pb2.Verification:
+    return message(
+        resources_pb2.Verification,
+        record,
+        kind=KIND_TO_PROTO[record.kind],
+        outcome=OUTCOME_TO_PROTO[record.outcome],
+        reasons=reasons(record.reasons),
+    )
+
+
+def tier_event(change: records.TierChange) -> kyc_pb2.TierEvent:
+    return message(
+        kyc_pb2.TierEvent,
+        change,
+        from_tier=TIER_TO_PROTO[change.from_tier],
+        to_tier=TIER_TO_PROTO[change.to_tier],
+    )
+
+
+def attempt(view: attempts.AttemptView) -> attempts_pb2.Attempt:
+    return message(
+        attempts_pb2.Attempt,
+        view,
+        kind=KIND_TO_PROTO.get(view.kind, resources_pb2.VERIFICATION_KIND_UNSPECIFIED),
+        outcome=ATTEMPT_OUTCOME_TO_PROTO.get(
+            view.outcome, attempts_pb2.ATTEMPT_OUTCOME_UNSPECIFIED
+        ),
+        reasons=reasons(view.reasons),
+    )
+
+
+def api_key(record: ApiKeyRecord) -> api_keys_pb2.ApiKey:
+    return message(api_keys_pb2.ApiKey, record, scopes=scopes_to_proto(record.scopes))
+
+
+def enrollment(info: EnrollmentInfo) -> face_pb2.FaceEnrollment:
+    source = SOURCE_TO_PROTO.get(info.source, types_pb2.ENROLLMENT_SOURCE_UNSPECIFIED)
+    return message(face_pb2.FaceEnrollment, info, source=source)
+
+
+def challenge(value: Challenge) -> types_pb2.FlashChallenge:
+    return message(
+        types_pb2.FlashChallenge,
+        value,
+        purpose=PURPOSE_TO_PROTO.get(value.purpose, types_pb2.CHALLENGE_PURPOSE_UNSPECIFIED),
+        sequence=[types_pb2.FlashColour(hex=colour) for colour in value.sequence],
+    )

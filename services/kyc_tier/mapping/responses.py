@@ -1,0 +1,143 @@
+"""The flows' results as the contract's responses."""
+
+from __future__ import annotations
+
+from identity_platform_api.kyc_tier.v1 import (
+    api_keys_pb2,
+    customers_pb2,
+    devices_pb2,
+    face_pb2,
+    ktp_pb2,
+    kyc_pb2,
+    resources_pb2,
+    step_up_pb2,
+)
+from services.kyc_tier.flows.api_keys import IssuedApiKey
+from services.kyc_tier.flows.customers import CreatedCustomer
+from services.kyc_tier.flows.dukcapil import DukcapilResult
+from services.kyc_tier.flows.erasure import ErasureResult
+from services.kyc_tier.flows.face import FaceMatchResult, LivenessResult
+from services.kyc_tier.flows.ktp import KtpCaptureResult
+from services.kyc_tier.flows.kyc import KycStatus, UpgradeResult
+from services.kyc_tier.flows.step_up import StepUpResult
+from services.kyc_tier.mapping.enums import (
+    TIER_TO_PROTO,
+    message,
+    reasons,
+    scopes_to_proto,
+    timestamp,
+)
+from services.kyc_tier.mapping.resources import api_key, customer, tier_event, verification
+from services.kyc_tier.partners import Caller
+from services.kyc_tier.ports import DeviceRegistration, LivenessDecision, MatchResult
+
+
+def liveness_scores(decision: LivenessDecision | None) -> resources_pb2.LivenessScores:
+    return message(resources_pb2.LivenessScores, decision)
+
+
+def match_scores(match: MatchResult | None) -> resources_pb2.MatchScores:
+    return message(resources_pb2.MatchScores, match)
+
+
+def ktp_capture(result: KtpCaptureResult) -> ktp_pb2.SubmitKtpCaptureResponse:
+    return ktp_pb2.SubmitKtpCaptureResponse(
+        verification=verification(result.verification),
+        replayed=result.replayed,
+        field_checks=[
+            ktp_pb2.KtpFieldCheck(
+                name=c.name, ocr_confidence=c.ocr_confidence, matches_submitted=c.matches_submitted
+            )
+            for c in result.field_checks
+        ],
+        enrollment_id=result.enrollment_id,
+        tier=TIER_TO_PROTO[result.tier],
+    )
+
+
+def face_liveness(result: LivenessResult) -> face_pb2.CheckFaceLivenessResponse:
+    evidence = result.assessment
+    return face_pb2.CheckFaceLivenessResponse(
+        verification=verification(result.recorded.verification),
+        liveness=liveness_scores(evidence.liveness),
+        quality_reasons=reasons(evidence.face.reasons),
+        enrollment_id=evidence.enrollment_id,
+        tier=TIER_TO_PROTO[result.recorded.tier],
+    )
+
+
+def face_match(result: FaceMatchResult) -> face_pb2.MatchFaceResponse:
+    return face_pb2.MatchFaceResponse(
+        verification=verification(result.recorded.verification),
+        match=match_scores(result.assessment.match),
+        tier=TIER_TO_PROTO[result.recorded.tier],
+    )
+
+
+def step_up(result: StepUpResult) -> step_up_pb2.StepUpResponse:
+    return step_up_pb2.StepUpResponse(
+        allow=result.allow,
+        reasons=reasons(result.reasons),
+        verification_id=result.verification_id,
+        scores=step_up_pb2.StepUpScores(
+            liveness=liveness_scores(result.liveness), match=match_scores(result.match)
+        ),
+    )
+
+
+def dukcapil(result: DukcapilResult) -> kyc_pb2.SubmitDukcapilVerdictResponse:
+    recorded = result.recorded
+    return kyc_pb2.SubmitDukcapilVerdictResponse(
+        verification=verification(recorded.verification), tier=TIER_TO_PROTO[recorded.tier]
+    )
+
+
+def kyc_status(customer_id: str, result: KycStatus) -> kyc_pb2.GetKycStatusResponse:
+    status = result.status
+    return kyc_pb2.GetKycStatusResponse(
+        customer_id=customer_id,
+        tier=TIER_TO_PROTO[status.tier],
+        tier_updated_at=timestamp(result.tier_updated_at),
+        requirements=[
+            kyc_pb2.TierRequirement(
+                name=r.name,
+                tier=TIER_TO_PROTO[r.tier],
+                satisfied=bool(r.satisfied_by),
+                verification_id=r.satisfied_by,
+            )
+            for r in status.requirements
+        ],
+        next_tier=TIER_TO_PROTO[status.next_tier],
+        missing_for_next_tier=list(status.missing_for_next),
+    )
+
+
+def upgrade(result: UpgradeResult) -> kyc_pb2.UpgradeKycResponse:
+    response = kyc_pb2.UpgradeKycResponse(tier=TIER_TO_PROTO[result.tier])
+    if result.change is not None:
+        response.event.CopyFrom(tier_event(result.change))
+    return response
+
+
+def created_customer(result: CreatedCustomer) -> customers_pb2.CreateCustomerResponse:
+    response = customers_pb2.CreateCustomerResponse(customer=customer(result.customer))
+    if result.nik_verification is not None:
+        response.nik_verification.CopyFrom(verification(result.nik_verification))
+    return response
+
+
+def erased(result: ErasureResult) -> customers_pb2.EraseCustomerResponse:
+    return message(customers_pb2.EraseCustomerResponse, result)
+
+
+def device(registered: DeviceRegistration) -> devices_pb2.RegisterDeviceResponse:
+    return message(devices_pb2.RegisterDeviceResponse, registered)
+
+
+def issued_api_key(issued: IssuedApiKey) -> api_keys_pb2.CreateApiKeyResponse:
+    return api_keys_pb2.CreateApiKeyResponse(api_key=api_key(issued.api_key), secret=issued.secret)
+
+
+def caller(found: Caller) -> api_keys_pb2.AuthenticateApiKeyResponse:
+    scopes = scopes_to_proto(found.scopes)
+    return message(api_keys_pb2.AuthenticateApiKeyResponse, found, scopes=scopes)

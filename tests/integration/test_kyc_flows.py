@@ -1,0 +1,236 @@
+"""The other capture flows through the shared pipeline, with fake ports on a
+SQLite database migrated once for the module: face liveness and match (the
+match reopening the sealed liveness bundle through the bundle codec), KTP
+capture and its replay, and the Dukcapil verdict on a controlled clock."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from identity_platform_api.common.v1 import types_pb2
+from identity_platform_api.kyc_tier.v1 import resources_pb2
+from identity_runtime.errors import DomainError
+from services.kyc_tier import models, signing
+from services.kyc_tier.customers import CustomerInput
+from services.kyc_tier.flows.dukcapil import DukcapilRequest, DukcapilVerdict
+from services.kyc_tier.flows.face import LivenessRequest, MatchRequest
+from services.kyc_tier.flows.ktp import KtpCaptureRequest
+from services.kyc_tier.mapping.captures import bundle_input
+from services.kyc_tier.ports import KtpAssessment, KtpField, Reason, TamperSignal
+from tests.support import unique_name
+from tests.support.kyc_fakes import capture_bundle, new_org, rows
+
+VALID_NIK = "3273024107950003"
+NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+GOOD_CARD = KtpAssessment(
+    passed=True,
+    reasons=(),
+    fields={"nik": KtpField(VALID_NIK, 0.98), "name": KtpField("SITI  RAHAYU", 0.91)},
+    nik_valid=True,
+    tamper=(),
+    portrait_found=True,
+    ocr_model="fake-ocr",
+    portrait_crops="portrait",
+)
+
+
+@pytest.fixture(scope="module")
+def kyc_clock():
+    return lambda: NOW
+
+
+async def new_customer(kyc_core, org_id: str, nik: str = VALID_NIK) -> str:
+    created = await kyc_core.customers.create(
+        org_id, CustomerInput(external_id=unique_name("ext"), nik=nik)
+    )
+    return created.customer.customer_id
+
+
+def proto_bundle(frames: list[bytes]) -> resources_pb2.CaptureBundle:
+    """A bundle as a request carries it: what is sealed and reopened."""
+    bundle = resources_pb2.CaptureBundle(
+        frames=[
+            resources_pb2.CapturedFrame(
+                image=types_pb2.Image(data=frame), offset_ms=i * 400, baseline=i == 0
+            )
+            for i, frame in enumerate(frames)
+        ],
+        attestation=types_pb2.BundleAttestation(
+            device_id="device-1", nonce=unique_name("nonce"), signature=b"signed"
+        ),
+    )
+    bundle.attestation.captured_at.FromDatetime(NOW)
+    return bundle
+
+
+async def test_liveness_enrolls_the_first_reference_and_match_reopens_its_capture(
+    kyc_core, kyc_fakes, kyc_org
+) -> None:
+    customer_id = await new_customer(kyc_core, kyc_org)
+    frames = [b"ambient", b"red", b"green"]
+    live = await kyc_core.face.check_liveness(
+        kyc_org, LivenessRequest(customer_id, "chl_1", bundle_input(proto_bundle(frames)))
+    )
+    verification = live.recorded.verification
+    assert verification.outcome == "passed"
+    assert live.assessment.enrollment_id
+    assert [e.source for e in kyc_fakes.matcher.enrollments[customer_id]] == ["onboarding_selfie"]
+    (sealed,) = await rows(
+        kyc_core, models.CaptureBundle, verification_id=verification.verification_id
+    )
+    assert sealed.retention_class == "onboarding"
+
+    # A second live capture does not replace the reference.
+    again = await kyc_core.face.check_liveness(
+        kyc_org, LivenessRequest(customer_id, "chl_2", bundle_input(proto_bundle(frames)))
+    )
+    assert again.assessment.enrollment_id == ""
+
+    kyc_fakes.quality.face_calls.clear()
+    match = await kyc_core.face.match(
+        kyc_org, MatchRequest(customer_id, liveness_verification_id=verification.verification_id)
+    )
+    # The probe came from the sealed bundle's three frames, opened and decoded.
+    assert kyc_fakes.quality.face_calls == [("selfie", 3)]
+    assert match.recorded.verification.outcome == "passed"
+    assert match.recorded.verification.details["against_enrolled_live"] is True
+    (audit,) = await rows(
+        kyc_core,
+        models.AuditOutbox,
+        action="face.match",
+        subject=f"customer:{customer_id}",
+    )
+    assert audit.details["verification_id"] == match.recorded.verification.verification_id
+
+
+async def test_a_match_on_a_capture_that_is_not_a_passed_liveness_is_refused(
+    kyc_core, kyc_fakes, kyc_org
+) -> None:
+    customer_id = await new_customer(kyc_core, kyc_org)
+    kyc_fakes.matcher.enroll_reference(customer_id)
+    with pytest.raises(DomainError) as refused:
+        await kyc_core.face.match(
+            kyc_org, MatchRequest(customer_id, liveness_verification_id="ver_x")
+        )
+    assert refused.value.reason == "VERIFICATION_NOT_FOUND"
+    (attempt,) = await rows(kyc_core, models.Attempt, customer_id=customer_id, kind="face_match")
+    assert (attempt.outcome, attempt.reasons[0]["code"]) == ("refused", "VERIFICATION_NOT_FOUND")
+
+    with pytest.raises(DomainError) as no_probe:
+        await kyc_core.face.match(kyc_org, MatchRequest(customer_id))
+    assert no_probe.value.metadata["field"] == "probe_image"
+
+
+async def test_ktp_capture_gives_the_nik_and_standard_and_replays_the_same_bundle(
+    kyc_core, kyc_fakes, kyc_org
+) -> None:
+    customer_id = (
+        await kyc_core.customers.create(kyc_org, CustomerInput(external_id=unique_name("ext")))
+    ).customer.customer_id
+    kyc_fakes.quality.ktp = GOOD_CARD
+    bundle = capture_bundle(frames=1)
+    request = KtpCaptureRequest(
+        customer_id, "chl_k", bundle, {"nik": VALID_NIK, "name": "Siti Rahayu"}
+    )
+    first = await kyc_core.ktp.capture(kyc_org, request)
+    assert first.verification.outcome == "passed"
+    assert first.tier == "standard"  # the card's NIK (basic), and the card itself
+    assert first.enrollment_id
+    assert {c.name: c.matches_submitted for c in first.field_checks} == {"name": True, "nik": True}
+    assert (
+        first.verification.input_hashes["card_frame"]
+        == hashlib.sha256(bundle.frames[0]).hexdigest()
+    )
+    events = await rows(kyc_core, models.TierEvent, customer_id=customer_id)
+    # The NIK and the card arrive in one transaction: one tier event.
+    assert [(e.from_tier, e.to_tier) for e in events] == [("none", "standard")]
+
+    again = await kyc_core.ktp.capture(kyc_org, request)
+    assert again.replayed is True
+    assert again.verification.verification_id == first.verification.verification_id
+    assert again.field_checks == first.field_checks
+    assert len(kyc_fakes.liveness.checks) == 1
+
+    other_frames = replace(bundle, frames=(b"another card",))
+    with pytest.raises(DomainError) as refused:
+        await kyc_core.ktp.capture(kyc_org, replace(request, bundle=other_frames))
+    assert refused.value.reason == "NONCE_REPLAYED"
+
+
+async def test_a_failed_card_is_a_failed_verification_without_enrollment(
+    kyc_core, kyc_fakes, kyc_org
+) -> None:
+    customer_id = await new_customer(kyc_core, kyc_org)
+    kyc_fakes.quality.ktp = replace(
+        GOOD_CARD,
+        passed=False,
+        reasons=(Reason("NIK_MISMATCH", "the card's NIK is not the customer's"),),
+        tamper=(TamperSignal("SCREEN_REPLAY", 0.9, True),),
+    )
+    result = await kyc_core.ktp.capture(
+        kyc_org, KtpCaptureRequest(customer_id, "chl_k", capture_bundle(frames=1), {})
+    )
+    assert result.verification.outcome == "failed"
+    assert [r.code for r in result.verification.reasons] == ["NIK_MISMATCH", "SCREEN_REPLAY"]
+    assert result.verification.scores == {"tamper_screen_replay": 0.9}
+    assert result.tier == "basic"
+    assert result.enrollment_id == ""
+    assert kyc_fakes.embedder.embedded == []
+
+
+def verdict(**changes) -> DukcapilVerdict:
+    base = DukcapilVerdict(
+        field_matches={"nik": True, "full_name": True, "birth_date": True},
+        face_score=0.0,
+        reference="DKC-1",
+        verified_at=NOW - timedelta(days=1),
+    )
+    return replace(base, **changes)
+
+
+async def test_a_dukcapil_verdict_within_30_days_reaches_standard(kyc_core, kyc_org) -> None:
+    customer_id = await new_customer(kyc_core, kyc_org)
+    result = await kyc_core.dukcapil.submit(kyc_org, DukcapilRequest(customer_id, verdict()))
+    assert result.recorded.tier == "standard"
+    assert result.assessment.signed is False
+    stale = verdict(verified_at=NOW - timedelta(days=31))
+    with pytest.raises(DomainError) as refused:
+        await kyc_core.dukcapil.submit(kyc_org, DukcapilRequest(customer_id, stale))
+    assert refused.value.metadata["field"] == "verdict.verified_at"
+    mismatch = verdict(field_matches={"nik": True, "full_name": False})
+    failed = await kyc_core.dukcapil.submit(kyc_org, DukcapilRequest(customer_id, mismatch))
+    assert failed.recorded.verification.outcome == "failed"
+    assert [r.code for r in failed.recorded.verification.reasons] == ["DUKCAPIL_FULL_NAME_MISMATCH"]
+
+
+async def test_a_dukcapil_verdict_must_carry_the_organisations_signature(kyc_core) -> None:
+    org_id = await new_org(kyc_core)
+    secret = b"s" * 32
+
+    def store_secret(session) -> None:
+        kyc_core.vault.store_org_secret(session, session.get(models.Org, org_id), secret)
+
+    await kyc_core.database.run(store_secret)
+    customer_id = await new_customer(kyc_core, org_id)
+    with pytest.raises(DomainError) as refused:
+        await kyc_core.dukcapil.submit(org_id, DukcapilRequest(customer_id, verdict(), "sha256=00"))
+    assert refused.value.reason == "EVIDENCE_SIGNATURE_INVALID"
+    document = signing.canonical_json(
+        {
+            "customer_id": customer_id,
+            "field_matches": {"birth_date": True, "full_name": True, "nik": True},
+            "face_score": 0.0,
+            "reference": "DKC-1",
+            "verified_at": (NOW - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
+    )
+    signed = DukcapilRequest(customer_id, verdict(), signing.sign(secret, document))
+    result = await kyc_core.dukcapil.submit(org_id, signed)
+    assert result.assessment.signed is True
+    assert result.recorded.verification.input_hashes == {
+        "verdict": hashlib.sha256(document).hexdigest()
+    }

@@ -1,0 +1,265 @@
+"""Step-up as a table, through the real flow with fake ports: kyc-tier's core
+from `bootstrap.build(settings, overrides=...)` on a SQLite database migrated
+once for the module. No process, no network, no model.
+
+Each decision is a verification row, an attempt row, the bundle sealed for
+90 days and an audit entry; each refusal is an attempt row and an audit entry
+and nothing else; neither changes the tier.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from identity_runtime.errors import DomainError, PermissionDenied
+from services.kyc_tier import models
+from services.kyc_tier.customers import CustomerInput
+from services.kyc_tier.flows.step_up import StepUpRequest, StepUpResult
+from services.kyc_tier.ports import LivenessDecision
+from tests.support import unique_name
+from tests.support.kyc_fakes import (
+    GOOD_FACE,
+    NO_FACE,
+    PAD_ATTACK,
+    KycFakes,
+    capture_bundle,
+    new_org,
+    rows,
+)
+from tests.unit.test_kyc_step_up_decision import BLURRED
+
+VALID_NIK = "3273024107950003"
+
+
+async def new_customer(kyc_core, kyc_fakes: KycFakes, org_id: str, enrolled: bool = True) -> str:
+    created = await kyc_core.customers.create(
+        org_id, CustomerInput(external_id=unique_name("ext"), nik=VALID_NIK)
+    )
+    customer_id = created.customer.customer_id
+    if enrolled:
+        kyc_fakes.matcher.enroll_reference(customer_id)
+    return customer_id
+
+
+async def step_up(kyc_core, org_id: str, customer_id: str, **changes) -> StepUpResult:
+    request = StepUpRequest(customer_id, "chl_1", capture_bundle(), action="transfer")
+    return await kyc_core.step_up.step_up(org_id, replace(request, **changes))
+
+
+def low_score(fakes: KycFakes) -> None:
+    fakes.matcher.score = 0.1
+
+
+def pad_attack(fakes: KycFakes) -> None:
+    fakes.liveness.decision = PAD_ATTACK
+
+
+def not_live_without_reason(fakes: KycFakes) -> None:
+    fakes.liveness.decision = LivenessDecision(False, 0.3, 0.2, (), "pad+challenge")
+
+
+def blurred(fakes: KycFakes) -> None:
+    fakes.quality.face = BLURRED
+
+
+def no_face(fakes: KycFakes) -> None:
+    fakes.quality.face = NO_FACE
+
+
+def nothing(fakes: KycFakes) -> None:
+    return None
+
+
+PARTNER_IMAGE = {"reference_image": b"partner reference image"}
+
+# case id: (arrange the kyc_fakes, enrolled, request changes, allow, reasons, matched against)
+DECISIONS = {
+    "allow": (nothing, True, {}, True, [], "customer"),
+    "face mismatch": (low_score, True, {}, False, ["FACE_MISMATCH"], "customer"),
+    "PAD attack": (pad_attack, True, {}, False, ["PAD_ATTACK_SUSPECTED"], "customer"),
+    "not live": (not_live_without_reason, True, {}, False, ["LIVENESS_FAILED"], "customer"),
+    "quality failure": (
+        blurred,
+        True,
+        {},
+        False,
+        ["QUALITY_FAILED", "BLUR_TOO_HIGH"],
+        "customer",
+    ),
+    "no face in the capture": (no_face, True, {}, False, ["FACE_NOT_FOUND"], None),
+    "partner reference image, no enrollment needed": (
+        nothing,
+        False,
+        PARTNER_IMAGE,
+        True,
+        [],
+        "reference",
+    ),
+    "partner reference image, mismatch": (
+        low_score,
+        False,
+        PARTNER_IMAGE,
+        False,
+        ["FACE_MISMATCH"],
+        "reference",
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("arrange", "enrolled", "changes", "allow", "codes", "matched"),
+    DECISIONS.values(),
+    ids=DECISIONS.keys(),
+)
+async def test_step_up_decides_and_records(
+    kyc_core, kyc_fakes, kyc_org, arrange, enrolled, changes, allow, codes, matched
+) -> None:
+    customer_id = await new_customer(kyc_core, kyc_fakes, kyc_org, enrolled)
+    arrange(kyc_fakes)
+    result = await step_up(kyc_core, kyc_org, customer_id, **changes)
+
+    assert result.allow is allow
+    assert [r.code for r in result.reasons] == codes
+    expected_match = {"customer": [(customer_id, None)], "reference": [("reference", None)]}
+    assert kyc_fakes.matcher.verified == expected_match.get(matched, [])
+    (verification,) = await rows(
+        kyc_core, models.Verification, customer_id=customer_id, kind="step_up"
+    )
+    assert verification.verification_id == result.verification_id
+    assert verification.outcome == ("passed" if allow else "failed")
+    assert verification.details["action"] == "transfer"
+    (sealed,) = await rows(kyc_core, models.CaptureBundle, verification_id=result.verification_id)
+    assert sealed.retention_class == "step_up"
+    assert sealed.sha256 == verification.bundle_sha256
+    (audit,) = await rows(kyc_core, models.AuditOutbox, action="stepup.decide")
+    assert audit.outcome == ("success" if allow else "denied")
+    assert audit.details["verification_id"] == result.verification_id
+    assert audit.evidence_hashes == {"bundle": sealed.sha256}
+    # Step-up never moves the tier: the customer stays basic (its NIK).
+    (customer,) = await rows(kyc_core, models.Customer, customer_id=customer_id)
+    assert customer.tier == "basic"
+
+
+async def _delete_step_up_audit(kyc_core) -> None:
+    """Each test reads its own stepup.decide entries: clear the previous ones."""
+
+    def clear(session) -> None:
+        session.query(models.AuditOutbox).filter_by(action="stepup.decide").delete()
+
+    await kyc_core.database.run(clear)
+
+
+@pytest.fixture(autouse=True)
+async def _own_audit_entries(kyc_core) -> None:
+    await _delete_step_up_audit(kyc_core)
+
+
+async def assert_refused(kyc_core, customer_id: str, reason: str, verifications: int = 0) -> None:
+    """A refusal: an attempt row with the reason and a denied audit entry, no verification."""
+    attempts = await rows(kyc_core, models.Attempt, customer_id=customer_id, kind="step_up")
+    refused = [a for a in attempts if a.outcome == "refused"]
+    assert [a.reasons[0]["code"] for a in refused] == [reason]
+    assert refused[0].verification_id is None
+    assert len(await rows(kyc_core, models.Verification, customer_id=customer_id)) == verifications
+    denied = await rows(kyc_core, models.AuditOutbox, action="stepup.decide", outcome="denied")
+    assert [e.details["reason"] for e in denied] == [reason]
+
+
+async def test_no_active_enrollment_is_refused(kyc_core, kyc_fakes, kyc_org) -> None:
+    customer_id = await new_customer(kyc_core, kyc_fakes, kyc_org, enrolled=False)
+    with pytest.raises(DomainError) as refused:
+        await step_up(kyc_core, kyc_org, customer_id)
+    assert (refused.value.code, refused.value.reason) == (
+        "FAILED_PRECONDITION",
+        "NO_ACTIVE_ENROLLMENT",
+    )
+    assert kyc_fakes.quality.face_calls == []  # refused before any capture was assessed
+    await assert_refused(kyc_core, customer_id, "NO_ACTIVE_ENROLLMENT", verifications=1)
+
+
+async def test_a_replayed_nonce_is_refused_even_after_an_allow(
+    kyc_core, kyc_fakes, kyc_org
+) -> None:
+    customer_id = await new_customer(kyc_core, kyc_fakes, kyc_org)
+    bundle = capture_bundle()
+    first = await step_up(kyc_core, kyc_org, customer_id, bundle=bundle)
+    assert first.allow is True
+    await _delete_step_up_audit(kyc_core)
+    with pytest.raises(DomainError) as refused:
+        await step_up(kyc_core, kyc_org, customer_id, bundle=bundle)
+    assert (refused.value.code, refused.value.reason) == ("ALREADY_EXISTS", "NONCE_REPLAYED")
+    assert len(kyc_fakes.liveness.checks) == 1  # the replay never reached liveness
+    # The NIK_FORMAT verification and the first step-up; nothing for the replay.
+    await assert_refused(kyc_core, customer_id, "NONCE_REPLAYED", verifications=2)
+
+
+async def test_a_refusal_from_liveness_is_an_attempt_not_a_decision(
+    kyc_core, kyc_fakes, kyc_org
+) -> None:
+    customer_id = await new_customer(kyc_core, kyc_fakes, kyc_org)
+    kyc_fakes.liveness.refusal = PermissionDenied(
+        "the bundle signature does not verify", "BUNDLE_SIGNATURE_INVALID"
+    )
+    with pytest.raises(DomainError) as refused:
+        await step_up(kyc_core, kyc_org, customer_id)
+    assert refused.value.reason == "BUNDLE_SIGNATURE_INVALID"
+    await assert_refused(kyc_core, customer_id, "BUNDLE_SIGNATURE_INVALID", verifications=1)
+
+
+async def test_the_organisations_threshold_reaches_the_matcher(kyc_core, kyc_fakes) -> None:
+    strict_org = await new_org(kyc_core, match_threshold=0.9)
+    customer_id = await new_customer(kyc_core, kyc_fakes, strict_org)
+    kyc_fakes.matcher.score = 0.8  # a match at the default threshold, not at 0.9
+    result = await step_up(kyc_core, strict_org, customer_id)
+    assert kyc_fakes.matcher.verified == [(customer_id, 0.9)]
+    assert result.allow is False
+    assert [r.code for r in result.reasons] == ["FACE_MISMATCH"]
+    assert result.match is not None and result.match.threshold == 0.9
+
+
+async def test_an_erased_customer_is_refused_without_an_attempt(
+    kyc_core, kyc_fakes, kyc_org
+) -> None:
+    customer_id = await new_customer(kyc_core, kyc_fakes, kyc_org)
+    await kyc_core.erasure.erase(kyc_org, customer_id, "customer request")
+    with pytest.raises(DomainError) as refused:
+        await step_up(kyc_core, kyc_org, customer_id)
+    assert refused.value.reason == "CUSTOMER_ERASED"
+    assert await rows(kyc_core, models.Attempt, customer_id=customer_id, kind="step_up") == []
+
+
+async def test_another_organisations_customer_is_not_found(kyc_core, kyc_fakes, kyc_org) -> None:
+    customer_id = await new_customer(kyc_core, kyc_fakes, kyc_org)
+    other_org = await new_org(kyc_core)
+    with pytest.raises(DomainError) as refused:
+        await step_up(kyc_core, other_org, customer_id)
+    assert refused.value.reason == "CUSTOMER_NOT_FOUND"
+    assert await rows(kyc_core, models.Attempt, customer_id=customer_id, kind="step_up") == []
+    assert kyc_fakes.liveness.checks == []
+
+
+BAD_INPUT = {
+    "no frames": ({"bundle": replace(capture_bundle(), frames=())}, "bundle.frames"),
+    "no challenge": ({"challenge_id": ""}, "challenge_id"),
+    "short nonce": ({"bundle": capture_bundle(nonce="short")}, "bundle.attestation.nonce"),
+    "long action": ({"action": "x" * 65}, "action"),
+}
+
+
+@pytest.mark.parametrize(("changes", "field"), BAD_INPUT.values(), ids=BAD_INPUT.keys())
+async def test_bad_input_is_refused_before_anything_is_written(
+    kyc_core, kyc_fakes, kyc_org, changes, field
+) -> None:
+    customer_id = await new_customer(kyc_core, kyc_fakes, kyc_org)
+    with pytest.raises(DomainError) as refused:
+        await step_up(kyc_core, kyc_org, customer_id, **changes)
+    assert (refused.value.code, refused.value.metadata.get("field")) == ("INVALID_ARGUMENT", field)
+    assert await rows(kyc_core, models.Attempt, customer_id=customer_id, kind="step_up") == []
+    assert kyc_fakes.liveness.checks == []
+
+
+def test_the_fake_face_assessment_is_a_good_one() -> None:
+    # The table's "allow" row depends on it.
+    assert GOOD_FACE.passed and GOOD_FACE.crops is not None

@@ -1,0 +1,236 @@
+"""Upgrade and erasure through the REST gateway, on both databases: kyc-tier
+served on port 0 with fake ports (matching's retire and shred), the real
+gateway in front. Both routes used to answer 500 whenever they should succeed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from typing import Any
+
+import pytest
+from sqlalchemy import update
+
+from identity_cli.schema import migrate_all
+from identity_store.db import Database
+from services.kyc_tier import models
+from services.kyc_tier.bootstrap import build
+from services.kyc_tier.service import SPEC
+from tests.support import kyc_tier_env, start_service, unique_name
+from tests.support.gateway import (
+    assert_error,
+    bearer,
+    create_org_and_key,
+    gateway_client,
+    gateway_settings,
+)
+from tests.support.kyc_fakes import KycFakes, rows
+from tests.support.mesh import postgres_schema
+
+VALID_NIK = "3273024107950003"
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    if request.param == "postgres":
+        with postgres_schema() as url:
+            yield url
+        return
+    url = f"sqlite:///{tmp_path_factory.mktemp('kyc-routes') / 'identity.db'}"
+    migrate_all(url)
+    yield url
+
+
+@pytest.fixture(scope="module")
+def fakes() -> KycFakes:
+    return KycFakes()
+
+
+@pytest.fixture(scope="module")
+async def kyc_tier(database_url: str, fakes: KycFakes):
+    async def build_with_fakes(settings: Any) -> Any:
+        return await build(settings, overrides=fakes.overrides())
+
+    server = await start_service(
+        dataclasses.replace(SPEC, build=build_with_fakes), kyc_tier_env(database_url)
+    )
+    yield server
+    await server.stop(0)
+
+
+@pytest.fixture(scope="module")
+async def client(kyc_tier):
+    async with gateway_client(gateway_settings({"kyc_tier": kyc_tier.address})) as http:
+        yield http
+
+
+class Partner:
+    def __init__(self, client: Any, secret: str):
+        self.client = client
+        self.headers = bearer(secret)
+
+    async def post(self, path: str, body: dict[str, Any]) -> Any:
+        return await self.client.post(path, json=body, headers=self.headers)
+
+    async def get(self, path: str) -> Any:
+        return await self.client.get(path, headers=self.headers)
+
+    async def new_customer(self, nik: str = VALID_NIK) -> str:
+        body = {"externalId": unique_name("ext"), "fullName": "Siti Rahayu", "nik": nik}
+        response = await self.post("/api/customers", body)
+        assert response.status_code == 200, response.text
+        return response.json()["customer"]["customerId"]
+
+
+async def partner_for(database_url: str, client: Any, *scopes: str) -> tuple[str, Partner]:
+    org_id, _, secret = await asyncio.to_thread(
+        create_org_and_key, database_url, unique_name("Org"), scopes or ("public",)
+    )
+    return org_id, Partner(client, secret)
+
+
+async def test_upgrade_to_a_tier_the_history_reaches_answers_200(database_url, client) -> None:
+    _, partner = await partner_for(database_url, client)
+    customer_id = await partner.new_customer()
+    response = await partner.post(
+        f"/api/identity/kyc/{customer_id}/upgrade", {"targetTier": "KYC_TIER_BASIC"}
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["tier"] == "KYC_TIER_BASIC"
+    assert "event" not in response.json()  # the tier was already basic
+
+
+async def test_upgrade_settles_a_tier_the_history_earns_with_a_tier_event(
+    database_url, client, kyc_tier
+) -> None:
+    _, partner = await partner_for(database_url, client)
+    customer_id = await partner.new_customer()
+    # The stored tier disagrees with the history (edited in the database):
+    # the upgrade recomputes it, as a tier event caused by no verification.
+    database = Database(database_url)
+    try:
+        with database.transaction() as session:
+            session.execute(
+                update(models.Customer)
+                .where(models.Customer.customer_id == customer_id)
+                .values(tier="none")
+            )
+    finally:
+        database.dispose()
+    response = await partner.post(
+        f"/api/identity/kyc/{customer_id}/upgrade", {"targetTier": "KYC_TIER_BASIC"}
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["tier"] == "KYC_TIER_BASIC"
+    event = body["event"]
+    assert (event["fromTier"], event["toTier"], event["cause"]) == (
+        "KYC_TIER_NONE",
+        "KYC_TIER_BASIC",
+        "recompute",
+    )
+    assert event["verificationId"] == ""
+    core = kyc_tier.core
+    audited = await rows(core, models.AuditOutbox, action="kyc.upgrade")
+    assert any(e.subject == f"customer:{customer_id}" for e in audited)
+
+
+async def test_upgrade_refusals(database_url, client) -> None:
+    _, partner = await partner_for(database_url, client)
+    customer_id = await partner.new_customer()
+    upgrade = f"/api/identity/kyc/{customer_id}/upgrade"
+    missing = assert_error(
+        await partner.post(upgrade, {"targetTier": "KYC_TIER_PREMIUM"}),
+        400,
+        "TIER_PREREQUISITE_MISSING",
+    )
+    assert missing["metadata"] == {
+        "missing": "ktp_capture_passed_or_dukcapil_verdict,face_liveness,face_match",
+        "tier": "basic",
+    }
+    assert_error(await partner.post(upgrade, {"targetTier": "KYC_TIER_NONE"}), 400, "INVALID_FIELD")
+    assert_error(await partner.post(upgrade, {}), 400, "INVALID_FIELD")
+    assert_error(
+        await partner.post(
+            upgrade, {"targetTier": "KYC_TIER_PREMIUM", "reviewId": "rev_x", "note": "ok"}
+        ),
+        403,
+        "SCOPE_INSUFFICIENT",
+    )
+    assert_error(
+        await partner.post(
+            "/api/identity/kyc/cus_unknown/upgrade", {"targetTier": "KYC_TIER_BASIC"}
+        ),
+        404,
+        "CUSTOMER_NOT_FOUND",
+    )
+    _, internal = await partner_for(database_url, client, "public", "internal")
+    other = await internal.new_customer()
+    assert_error(
+        await internal.post(
+            f"/api/identity/kyc/{other}/upgrade",
+            {"targetTier": "KYC_TIER_PREMIUM", "reviewId": "rev_unknown"},
+        ),
+        404,
+        "REVIEW_NOT_FOUND",
+    )
+    tier = (await partner.get(f"/api/identity/kyc/{customer_id}")).json()["tier"]
+    assert tier == "KYC_TIER_BASIC"
+
+
+async def test_erase_answers_with_what_it_destroyed(database_url, client, kyc_tier, fakes) -> None:
+    _, partner = await partner_for(database_url, client)
+    customer_id = await partner.new_customer()
+    fakes.matcher.enroll_reference(customer_id)
+    response = await partner.post(
+        f"/api/identity/customers/{customer_id}/erase", {"reason": "customer request"}
+    )
+    assert response.status_code == 200, response.text
+    erased = response.json()
+    assert erased["customerId"] == customer_id
+    assert erased["erasedAt"]
+    assert erased["enrollmentsRetired"] == 1
+    # matching's template key, and kyc-tier's key sealing the NIK.
+    assert erased["keysDestroyed"] == 2
+    assert fakes.matcher.shredded >= {customer_id}
+
+    customer = (await partner.get(f"/api/identity/customers/{customer_id}")).json()["customer"]
+    assert customer["status"] == "CUSTOMER_STATUS_ERASED"
+    assert not customer.get("fullName") and not customer.get("nikMasked")
+    assert (await partner.get(f"/api/identity/kyc/{customer_id}")).json()["tier"] == "KYC_TIER_NONE"
+    core = kyc_tier.core
+    (event,) = [
+        e
+        for e in await rows(core, models.TierEvent, customer_id=customer_id)
+        if e.to_tier == "none"
+    ]
+    assert (event.from_tier, event.cause, event.verification_id) == ("basic", "erasure", None)
+    (audit,) = await rows(
+        core, models.AuditOutbox, action="customer.erase", subject=f"customer:{customer_id}"
+    )
+    assert audit.details["enrollments_retired"] == "1"
+
+    # Erasing again changes nothing and still answers.
+    again = await partner.post(f"/api/identity/customers/{customer_id}/erase", {})
+    assert again.status_code == 200, again.text
+    assert again.json()["enrollmentsRetired"] == 0
+    assert again.json()["erasedAt"] == erased["erasedAt"]
+
+
+async def test_erase_refusals(database_url, client) -> None:
+    _, partner = await partner_for(database_url, client)
+    customer_id = await partner.new_customer()
+    assert_error(
+        await partner.post("/api/identity/customers/cus_unknown/erase", {}),
+        404,
+        "CUSTOMER_NOT_FOUND",
+    )
+    _, other = await partner_for(database_url, client)
+    assert_error(
+        await other.post(f"/api/identity/customers/{customer_id}/erase", {}),
+        404,
+        "CUSTOMER_NOT_FOUND",
+    )
+    customer = (await partner.get(f"/api/identity/customers/{customer_id}")).json()["customer"]
+    assert customer["status"] == "CUSTOMER_STATUS_ACTIVE"

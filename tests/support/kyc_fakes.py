@@ -1,0 +1,305 @@
+"""In-memory fakes of kyc-tier's ports (services/kyc_tier/ports.py), and a
+kyc-tier core built over them with `bootstrap.build(settings, overrides=...)`.
+
+The fakes answer what a test sets (a face assessment, a liveness decision, a
+match score) and remember what they were asked, so the flows' decisions and
+their records can be tested in milliseconds against a real database, with no
+process and no network. Each fake refuses the way the real service does where
+a flow depends on it (matching: NO_ACTIVE_ENROLLMENT).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+
+from identity_runtime import context
+from identity_runtime.errors import DomainError, FailedPrecondition
+from identity_runtime.settings import load_settings
+from services.kyc_tier import models
+from services.kyc_tier.bootstrap import KycTierCore, KycTierOverrides, build
+from services.kyc_tier.bundles import BundleInput
+from services.kyc_tier.outbox import PendingEntry
+from services.kyc_tier.partners import create_org
+from services.kyc_tier.ports import (
+    Attestation,
+    Challenge,
+    Clock,
+    DeviceRegistration,
+    Duplicate,
+    Enrolled,
+    EnrollmentInfo,
+    FaceAssessment,
+    FaceEmbedding,
+    KtpAssessment,
+    LivenessDecision,
+    MatchResult,
+    Reason,
+)
+from services.kyc_tier.settings import KycTierSettings
+from tests.support import kyc_tier_env, unique_name
+
+GOOD_FACE = FaceAssessment(
+    passed=True,
+    reasons=(),
+    face_found=True,
+    best_frame_index=0,
+    detector_model="fake-detector",
+    crops="crops",
+    frame_evidence=("evidence",),
+)
+NO_FACE = FaceAssessment(
+    passed=False, reasons=(), face_found=False, best_frame_index=-1, detector_model="fake-detector"
+)
+LIVE = LivenessDecision(
+    live=True, pad_score=0.97, flash_score=0.9, reasons=(), decision_basis="pad+challenge"
+)
+PAD_ATTACK = LivenessDecision(
+    live=False,
+    pad_score=0.08,
+    flash_score=0.9,
+    reasons=(Reason("PAD_ATTACK_SUSPECTED", "presentation attack suspected"),),
+    decision_basis="pad+challenge",
+)
+DEFAULT_THRESHOLD = 0.5
+
+
+@dataclass
+class FakeCaptureQuality:
+    face: FaceAssessment = GOOD_FACE
+    ktp: KtpAssessment | None = None
+    face_calls: list[tuple[str, int]] = field(default_factory=list)
+
+    async def assess_face(
+        self,
+        frames: Sequence[bytes],
+        kind: str,
+        offsets_ms: Sequence[int] = (),
+        baseline: Sequence[bool] = (),
+    ) -> FaceAssessment:
+        self.face_calls.append((kind, len(frames)))
+        return self.face
+
+    async def check_ktp(
+        self, card: bytes, submitted_nik: str, submitted_fields: Mapping[str, str]
+    ) -> KtpAssessment:
+        assert self.ktp is not None, "set FakeCaptureQuality.ktp for a KTP capture"
+        return self.ktp
+
+
+@dataclass
+class FakeLiveness:
+    decision: LivenessDecision = LIVE
+    # Raised by `check` instead of deciding (a spent challenge, a bad signature).
+    refusal: DomainError | None = None
+    checks: list[tuple[str, str, str]] = field(default_factory=list)
+
+    async def issue_challenge(self, customer_id: str, purpose: str) -> Challenge:
+        now = datetime.now(UTC)
+        return Challenge(unique_name("chl"), purpose, ("#FF0000",), 400, now, now + timedelta(1))
+
+    async def register_device(
+        self, customer_id: str, device_id: str, algorithm: int, public_key: bytes, platform: str
+    ) -> DeviceRegistration:
+        fingerprint = hashlib.sha256(public_key).hexdigest()
+        return DeviceRegistration(device_id, customer_id, fingerprint, datetime.now(UTC), True)
+
+    async def check(
+        self,
+        customer_id: str,
+        purpose: str,
+        challenge_id: str,
+        attestation: Attestation,
+        computed_bundle_sha256: str,
+        face: FaceAssessment | None,
+    ) -> LivenessDecision:
+        self.checks.append((customer_id, purpose, challenge_id))
+        if self.refusal is not None:
+            raise self.refusal
+        return self.decision
+
+
+@dataclass
+class FakeEmbedder:
+    embedded: list[object] = field(default_factory=list)
+
+    async def embed(self, crops: object) -> FaceEmbedding:
+        self.embedded.append(crops)
+        return FaceEmbedding("fake-embedder", 4, vector=("embedding-of", crops))
+
+
+@dataclass
+class FakeMatcher:
+    """Scores every comparison `score`; matches at the threshold it is given
+    (the organisation's) or else its own default."""
+
+    score: float = 0.8
+    duplicates: tuple[Duplicate, ...] = ()
+    enrollments: dict[str, list[EnrollmentInfo]] = field(default_factory=dict)
+    # (customer_id or "reference", threshold) of each verification.
+    verified: list[tuple[str, float | None]] = field(default_factory=list)
+    shredded: set[str] = field(default_factory=set)
+
+    def enroll_reference(self, customer_id: str, source: str = "ktp_extract") -> str:
+        enrollment_id = unique_name("enr")
+        info = EnrollmentInfo(
+            enrollment_id, customer_id, source, True, "fake-embedder", 4, "", None, None
+        )
+        self.enrollments.setdefault(customer_id, []).append(info)
+        return enrollment_id
+
+    def _result(self, threshold: float | None, enrollment_id: str = "") -> MatchResult:
+        applied = DEFAULT_THRESHOLD if threshold is None else threshold
+        return MatchResult(self.score, applied, self.score >= applied, 1e-4, enrollment_id)
+
+    async def enroll(
+        self, customer_id: str, embedding: FaceEmbedding, source: str, verification_id: str
+    ) -> Enrolled:
+        return Enrolled(self.enroll_reference(customer_id, source), True, self.duplicates)
+
+    async def verify_enrolled(
+        self, customer_id: str, probe: FaceEmbedding, threshold: float | None = None
+    ) -> MatchResult:
+        self.verified.append((customer_id, threshold))
+        active = [e for e in self.enrollments.get(customer_id, []) if e.active]
+        if not active:
+            raise FailedPrecondition("no active reference", "NO_ACTIVE_ENROLLMENT")
+        return self._result(threshold, active[-1].enrollment_id)
+
+    async def verify_reference(
+        self, probe: FaceEmbedding, reference: FaceEmbedding, threshold: float | None = None
+    ) -> MatchResult:
+        self.verified.append(("reference", threshold))
+        return self._result(threshold)
+
+    async def list_enrollments(
+        self, customer_id: str, include_retired: bool
+    ) -> list[EnrollmentInfo]:
+        found = self.enrollments.get(customer_id, [])
+        return [e for e in found if include_retired or e.active]
+
+    async def retire(self, customer_id: str, reason: str) -> int:
+        active = [e for e in self.enrollments.get(customer_id, []) if e.active]
+        self.enrollments[customer_id] = [
+            replace(e, active=False) for e in self.enrollments.get(customer_id, [])
+        ]
+        return len(active)
+
+    async def shred(self, customer_id: str) -> int:
+        if customer_id in self.shredded:
+            return 0
+        self.shredded.add(customer_id)
+        return 1
+
+
+@dataclass
+class FakeAuditSink:
+    delivered: list[PendingEntry] = field(default_factory=list)
+
+    async def deliver(self, entry: PendingEntry) -> None:
+        self.delivered.append(entry)
+
+
+@dataclass
+class KycFakes:
+    """One set of fakes for a kyc-tier core; tests change them between calls."""
+
+    quality: FakeCaptureQuality = field(default_factory=FakeCaptureQuality)
+    liveness: FakeLiveness = field(default_factory=FakeLiveness)
+    embedder: FakeEmbedder = field(default_factory=FakeEmbedder)
+    matcher: FakeMatcher = field(default_factory=FakeMatcher)
+    audit: FakeAuditSink = field(default_factory=FakeAuditSink)
+
+    def overrides(self, clock: Clock | None = None) -> KycTierOverrides:
+        return KycTierOverrides(
+            quality=self.quality,
+            liveness=self.liveness,
+            embedder=self.embedder,
+            matcher=self.matcher,
+            audit_sink=self.audit,
+            clock=clock,
+        )
+
+    def reset(self) -> None:
+        """Every fake back to its defaults, in place (the core holds these objects)."""
+        for fake in (self.quality, self.liveness, self.embedder, self.matcher, self.audit):
+            type(fake).__init__(fake)  # type: ignore[misc]
+
+
+def kyc_settings(database_url: str) -> KycTierSettings:
+    return load_settings(KycTierSettings, "KYC_TIER", kyc_tier_env(database_url))
+
+
+@contextlib.asynccontextmanager
+async def fake_kyc_core(
+    database_url: str, fakes: KycFakes, clock: Clock | None = None
+) -> AsyncIterator[KycTierCore]:
+    """kyc-tier's core on a migrated database, every port a fake."""
+    core = await build(kyc_settings(database_url), overrides=fakes.overrides(clock))
+    try:
+        yield core
+    finally:
+        await core.close()
+
+
+@contextlib.contextmanager
+def calling_as(org_id: str, *scopes: str) -> Any:
+    """The call context a servicer would see: the organisation and its key's scopes."""
+    token = context.bind(
+        context.CallContext(request_id=context.new_request_id(), org_id=org_id, scopes=scopes)
+    )
+    try:
+        yield
+    finally:
+        context.reset(token)
+
+
+async def new_org(core: KycTierCore, match_threshold: float | None = None) -> str:
+    def work(session: Any) -> str:
+        org_id = create_org(session, unique_name("Org"))
+        if match_threshold is not None:
+            session.execute(
+                update(models.Org)
+                .where(models.Org.org_id == org_id)
+                .values(match_threshold=match_threshold)
+            )
+        return org_id
+
+    return await core.database.run(work)
+
+
+def capture_bundle(nonce: str | None = None, frames: int = 2) -> BundleInput:
+    """A bundle as the mapping makes it from a request (the fakes never decode frames)."""
+    images = tuple(f"frame-{i}".encode() for i in range(frames))
+    attestation = Attestation(
+        device_id="device-1",
+        nonce=nonce or unique_name("nonce"),
+        bundle_sha256="",
+        signature=b"signed",
+        captured_at=datetime.now(UTC).replace(microsecond=0),
+    )
+    return BundleInput(
+        frames=images,
+        offsets_ms=tuple(range(0, 400 * frames, 400)),
+        baseline=(True,) + (False,) * (frames - 1),
+        sensors=b"",
+        attestation=attestation,
+        captured_at=attestation.captured_at,
+        raw=b"serialised-bundle:" + b"".join(images),
+    )
+
+
+async def rows(core: KycTierCore, model: Any, **where: Any) -> list[Any]:
+    """Rows of a kyc-tier table matching `where` (column == value), oldest first."""
+
+    def read(session: Any) -> list[Any]:
+        query = select(model).filter_by(**where)
+        return list(session.scalars(query))
+
+    return await core.database.run(read)

@@ -1,0 +1,102 @@
+"""The step-up decision as a table: `step_up.decide` is a pure function of
+what capture-quality, liveness and matching said. The refusals around it
+(replayed nonce, no enrolled reference, a spent challenge) are the flow's,
+tested in tests/integration/test_kyc_step_up.py."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import replace
+
+import pytest
+
+from services.kyc_tier.flows.step_up import StepUpEvidence, StepUpRequest, decide
+from services.kyc_tier.ports import FaceEmbedding, LivenessDecision, MatchResult, Reason
+from tests.support.kyc_fakes import GOOD_FACE, LIVE, NO_FACE, PAD_ATTACK, capture_bundle
+
+PROBE = FaceEmbedding("fake-embedder", 4, vector=None)
+MATCH = MatchResult(0.82, 0.5, True, 1e-5, "enr_1", "ktp_extract")
+MISMATCH = replace(MATCH, score=0.12, match=False)
+BLURRED = replace(
+    GOOD_FACE, passed=False, reasons=(Reason("BLUR_TOO_HIGH", "the face is blurred"),)
+)
+NOT_LIVE = LivenessDecision(False, 0.4, 0.1, (), "pad+challenge")
+REQUEST = StepUpRequest("cus_1", "chl_1", capture_bundle(), action="transfer")
+PARTNER_IMAGE = replace(REQUEST, reference_image=b"partner reference image")
+
+# case id: (face, liveness, match, request, allow, reason codes)
+TABLE = {
+    "allow": (GOOD_FACE, LIVE, MATCH, REQUEST, True, []),
+    "face mismatch": (GOOD_FACE, LIVE, MISMATCH, REQUEST, False, ["FACE_MISMATCH"]),
+    "PAD attack": (GOOD_FACE, PAD_ATTACK, MATCH, REQUEST, False, ["PAD_ATTACK_SUSPECTED"]),
+    "PAD attack and mismatch": (
+        GOOD_FACE,
+        PAD_ATTACK,
+        MISMATCH,
+        REQUEST,
+        False,
+        ["PAD_ATTACK_SUSPECTED", "FACE_MISMATCH"],
+    ),
+    "not live, no reason given": (GOOD_FACE, NOT_LIVE, MATCH, REQUEST, False, ["LIVENESS_FAILED"]),
+    "quality failure": (
+        BLURRED,
+        LIVE,
+        MATCH,
+        REQUEST,
+        False,
+        ["QUALITY_FAILED", "BLUR_TOO_HIGH"],
+    ),
+    "no face, nothing to match": (NO_FACE, LIVE, None, REQUEST, False, ["FACE_NOT_FOUND"]),
+    "partner reference image": (GOOD_FACE, LIVE, MATCH, PARTNER_IMAGE, True, []),
+    "partner reference image, mismatch": (
+        GOOD_FACE,
+        LIVE,
+        MISMATCH,
+        PARTNER_IMAGE,
+        False,
+        ["FACE_MISMATCH"],
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("face", "liveness", "match", "request_", "allow", "codes"), TABLE.values(), ids=TABLE.keys()
+)
+def test_step_up_decision(face, liveness, match, request_, allow, codes) -> None:
+    probe = PROBE if match is not None else None
+    decision = decide(StepUpEvidence(face, liveness, probe, match), request_)
+    assert decision.passed is allow
+    assert [r.code for r in decision.reasons] == codes
+
+
+def test_the_decision_records_scores_models_and_what_was_matched() -> None:
+    decision = decide(StepUpEvidence(GOOD_FACE, LIVE, PROBE, MATCH), REQUEST)
+    assert decision.scores == {
+        "pad": LIVE.pad_score,
+        "flash": LIVE.flash_score,
+        "match": MATCH.score,
+        "match_threshold": MATCH.threshold,
+        "estimated_false_match_rate": MATCH.estimated_false_match_rate,
+    }
+    assert decision.model_ids == {
+        "detector": "fake-detector",
+        "decision_basis": "pad+challenge",
+        "embedding": "fake-embedder",
+    }
+    assert decision.details == {"action": "transfer", "reference": "enrolled"}
+    assert decision.audit_details == {"action": "transfer"}
+    assert decision.input_hashes == {}
+
+
+def test_a_partner_reference_image_is_hashed_and_named_in_the_record() -> None:
+    decision = decide(StepUpEvidence(GOOD_FACE, LIVE, PROBE, MATCH), PARTNER_IMAGE)
+    assert decision.details["reference"] == "partner_image"
+    assert decision.input_hashes == {
+        "reference_image": hashlib.sha256(b"partner reference image").hexdigest()
+    }
+
+
+def test_without_a_face_no_match_scores_are_recorded() -> None:
+    decision = decide(StepUpEvidence(NO_FACE, LIVE, None, None), REQUEST)
+    assert set(decision.scores) == {"pad", "flash"}
+    assert "embedding" not in decision.model_ids

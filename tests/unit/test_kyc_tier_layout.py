@@ -1,0 +1,61 @@
+"""kyc-tier stays in pieces a newcomer can read: modules of at most 300 lines,
+classes of at most 200; the contract (protobuf, gRPC) only at the edge
+(servicer, mapping, adapters, the composition root); servicers that only
+convert and call a flow."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from tests.support import REPO_ROOT
+
+PACKAGE = REPO_ROOT / "services" / "kyc_tier"
+# Migrations are schema history (a baseline states every table), not code to read.
+MODULES = sorted(
+    p for p in PACKAGE.rglob("*.py") if "migrations" not in p.relative_to(PACKAGE).parts
+)
+# Where the contract may appear: the edge, and the root that wires it.
+EDGE = {"servicer.py", "service.py", "bootstrap.py", "mapping", "adapters"}
+
+
+def _name(path: Path) -> str:
+    return str(path.relative_to(PACKAGE))
+
+
+def _imports(tree: ast.AST) -> set[str]:
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+    return found
+
+
+@pytest.mark.parametrize("path", MODULES, ids=_name)
+def test_modules_and_classes_are_short(path: Path) -> None:
+    source = path.read_text()
+    assert len(source.splitlines()) <= 300
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ClassDef):
+            assert node.end_lineno is not None
+            assert node.end_lineno - node.lineno + 1 <= 200, node.name
+
+
+@pytest.mark.parametrize(
+    "path", [p for p in MODULES if p.relative_to(PACKAGE).parts[0] not in EDGE], ids=_name
+)
+def test_the_core_knows_nothing_of_the_contract(path: Path) -> None:
+    imports = _imports(ast.parse(path.read_text()))
+    assert not {m for m in imports if m.startswith(("identity_platform_api", "grpc", "google"))}
+
+
+def test_servicers_hold_no_transaction_and_no_decision() -> None:
+    tree = ast.parse((PACKAGE / "servicer.py").read_text())
+    names = {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
+    assert not names & {"database", "run", "transaction", "session"}
+    branches = [n for n in ast.walk(tree) if isinstance(n, ast.If | ast.Try | ast.Dict)]
+    assert branches == []
