@@ -5,11 +5,16 @@ from __future__ import annotations
 import functools
 import importlib
 import pkgutil
+from collections.abc import Callable
+from typing import Any
 
 from google.protobuf import descriptor_pb2, descriptor_pool
 from google.protobuf.descriptor import FileDescriptor, MethodDescriptor, ServiceDescriptor
 
 import identity_platform_api
+
+# add_XServicer_to_server(servicer, server)
+AddServicer = Callable[[Any, Any], None]
 
 
 @functools.cache
@@ -34,6 +39,18 @@ def services() -> list[ServiceDescriptor]:
     for file in load_all_contracts():
         found.extend(file.services_by_name.values())
     return found
+
+
+def generated_servicer(service: ServiceDescriptor) -> tuple[type[Any], AddServicer]:
+    """The generated base servicer of `service` (its RPCs answer UNIMPLEMENTED)
+    and the function registering an instance on a server; protoc names the
+    module after the .proto file."""
+    module = service.file.name.removesuffix(".proto").replace("/", ".")
+    grpc_module = importlib.import_module(f"{module}_pb2_grpc")
+    return (
+        getattr(grpc_module, f"{service.name}Servicer"),
+        getattr(grpc_module, f"add_{service.name}Servicer_to_server"),
+    )
 
 
 def service_package(service_full_name: str) -> str:

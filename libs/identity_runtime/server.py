@@ -44,6 +44,16 @@ class Core:
         return None
 
 
+C = TypeVar("C", bound=Core)
+
+
+class CoreServicer(Generic[C]):
+    """Base of a service's servicers: each RPC reaches the core as `self.core`."""
+
+    def __init__(self, core: C) -> None:
+        self.core = core
+
+
 # (add_XServicer_to_server, servicer instance)
 Registration = tuple[Callable[[Any, grpc.aio.Server], None], Any]
 
@@ -69,25 +79,41 @@ class ServiceSpec(Generic[S]):
         *,
         settings_class: type[S],
         build: Callable[[S], Awaitable[Core]],
-        servicers: Callable[[Core, S], Sequence[Registration]],
+        servicers: Sequence[type[CoreServicer[Any]]],
     ) -> ServiceSpec[S]:
         """The spec of a service the mesh declares: its name and environment prefix
         come from mesh.py, its gRPC services from the contracts (every service of
-        the proto package identity.<package>.v1)."""
-        names = [
-            s.full_name
+        the proto package identity.<package>.v1). Each of `servicers` is built with
+        the core and registered for the contract service its generated base
+        declares; a service without one answers UNIMPLEMENTED (its generated base)."""
+        declared = [
+            s
             for s in descriptors.services()
             if descriptors.service_package(s.full_name) == service.package
         ]
-        if not names:
+        contract = [descriptors.generated_servicer(s) for s in declared]
+        if not contract:
             raise ValueError(f"no gRPC service in the contracts of package {service.package!r}")
+        for servicer in servicers:
+            if not any(issubclass(servicer, base) for base, _ in contract):
+                raise ValueError(
+                    f"{servicer.__name__} implements no gRPC service of package {service.package!r}"
+                )
+
+        def registrations(core: Core, settings: S) -> list[Registration]:
+            built = [servicer(core) for servicer in servicers]
+            return [
+                (add, next((s for s in built if isinstance(s, base)), None) or base())
+                for base, add in contract
+            ]
+
         return cls(
             name=service.name,
             settings_class=settings_class,
             env_prefix=service.env_prefix,
-            service_names=names,
+            service_names=[s.full_name for s in declared],
             build=build,
-            servicers=servicers,
+            servicers=registrations,
         )
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from identity_platform_api.audit.v1 import audit_pb2_grpc
 from identity_runtime import mesh
 from identity_runtime.server import ServiceSpec
 from services.audit.bootstrap import build
@@ -10,10 +9,5 @@ from services.audit.servicer import AuditServiceServicer
 from services.audit.settings import AuditSettings
 
 SPEC = ServiceSpec.from_mesh(
-    mesh.AUDIT,
-    settings_class=AuditSettings,
-    build=build,
-    servicers=lambda core, settings: [
-        (audit_pb2_grpc.add_AuditServiceServicer_to_server, AuditServiceServicer(core)),
-    ],
+    mesh.AUDIT, settings_class=AuditSettings, build=build, servicers=[AuditServiceServicer]
 )

@@ -7,14 +7,12 @@ from typing import Any
 
 from identity_platform_api.audit.v1 import audit_pb2, audit_pb2_grpc
 from identity_runtime import context
+from identity_runtime.server import CoreServicer
 from services.audit import mapping
 from services.audit.bootstrap import AuditCore
 
 
-class AuditServiceServicer(audit_pb2_grpc.AuditServiceServicer):
-    def __init__(self, core: AuditCore):
-        self.core = core
-
+class AuditServiceServicer(CoreServicer[AuditCore], audit_pb2_grpc.AuditServiceServicer):
     async def Append(self, request: audit_pb2.AppendRequest, _: Any) -> audit_pb2.AppendResponse:
         tenant_id = context.require_org()
         written = await self.core.trail.append(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from identity_platform_api.capture_quality.v1 import capture_quality_pb2_grpc
 from identity_runtime import mesh
 from identity_runtime.server import ServiceSpec
 from services.capture_quality.bootstrap import build
@@ -13,10 +12,5 @@ SPEC = ServiceSpec.from_mesh(
     mesh.CAPTURE_QUALITY,
     settings_class=CaptureQualitySettings,
     build=build,
-    servicers=lambda core, settings: [
-        (
-            capture_quality_pb2_grpc.add_CaptureQualityServiceServicer_to_server,
-            CaptureQualityServiceServicer(core),
-        ),
-    ],
+    servicers=[CaptureQualityServiceServicer],
 )

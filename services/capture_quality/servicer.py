@@ -10,14 +10,14 @@ import asyncio
 from typing import Any
 
 from identity_platform_api.capture_quality.v1 import capture_quality_pb2, capture_quality_pb2_grpc
+from identity_runtime.server import CoreServicer
 from services.capture_quality import ktp_mapping, mapping
 from services.capture_quality.bootstrap import CaptureQualityCore
 
 
-class CaptureQualityServiceServicer(capture_quality_pb2_grpc.CaptureQualityServiceServicer):
-    def __init__(self, core: CaptureQualityCore):
-        self.core = core
-
+class CaptureQualityServiceServicer(
+    CoreServicer[CaptureQualityCore], capture_quality_pb2_grpc.CaptureQualityServiceServicer
+):
     async def AssessFace(
         self, request: capture_quality_pb2.AssessFaceRequest, _: Any
     ) -> capture_quality_pb2.AssessFaceResponse:

@@ -7,14 +7,14 @@ from typing import Any
 
 from identity_platform_api.embedding.v1 import embedding_pb2 as pb
 from identity_platform_api.embedding.v1 import embedding_pb2_grpc
+from identity_runtime.server import CoreServicer
 from services.embedding import mapping
 from services.embedding.bootstrap import EmbeddingCore
 
 
-class EmbeddingServiceServicer(embedding_pb2_grpc.EmbeddingServiceServicer):
-    def __init__(self, core: EmbeddingCore):
-        self.core = core
-
+class EmbeddingServiceServicer(
+    CoreServicer[EmbeddingCore], embedding_pb2_grpc.EmbeddingServiceServicer
+):
     async def Embed(self, request: pb.EmbedRequest, _: Any) -> pb.EmbedResponse:
         faces = [mapping.face_input(0, request.face)]
         vectors = await asyncio.to_thread(self.core.embeddings.embed, faces)

@@ -2,8 +2,8 @@
 
 No transaction, decision or validation lives here: each RPC maps its request
 with `mapping`, calls one flow of the core (`bootstrap.KycTierCore`) and maps
-the flow's result back. Services whose RPCs are not overridden here answer
-UNIMPLEMENTED / NOT_IMPLEMENTED until their issue lands.
+the flow's result back. Services with no servicer here (and RPCs not
+overridden) answer UNIMPLEMENTED / NOT_IMPLEMENTED until their issue lands.
 """
 
 from __future__ import annotations
@@ -15,10 +15,8 @@ from identity_platform_api.kyc_tier.v1 import (
     api_keys_pb2_grpc,
     attempts_pb2,
     attempts_pb2_grpc,
-    console_auth_pb2_grpc,
     customers_pb2,
     customers_pb2_grpc,
-    dashboard_pb2_grpc,
     devices_pb2,
     devices_pb2_grpc,
     face_pb2,
@@ -29,21 +27,16 @@ from identity_platform_api.kyc_tier.v1 import (
     kyc_pb2_grpc,
     step_up_pb2,
     step_up_pb2_grpc,
-    webhooks_pb2_grpc,
 )
 from identity_runtime.context import require_org
+from identity_runtime.server import CoreServicer
 from services.kyc_tier.attempts import AttemptFilter
 from services.kyc_tier.bootstrap import KycTierCore
 from services.kyc_tier.flows.customers import CustomerQuery
 from services.kyc_tier.mapping import captures, enums, resources, responses
 
 
-class _Servicer:
-    def __init__(self, core: KycTierCore):
-        self.core = core
-
-
-class ApiKeyServicer(_Servicer, api_keys_pb2_grpc.ApiKeyServiceServicer):
+class ApiKeyServicer(CoreServicer[KycTierCore], api_keys_pb2_grpc.ApiKeyServiceServicer):
     async def ListApiKeys(
         self, request: api_keys_pb2.ListApiKeysRequest, _: Any
     ) -> api_keys_pb2.ListApiKeysResponse:
@@ -63,7 +56,7 @@ class ApiKeyServicer(_Servicer, api_keys_pb2_grpc.ApiKeyServiceServicer):
         return responses.caller(await self.core.api_keys.authenticate(request.secret))
 
 
-class CustomerServicer(_Servicer, customers_pb2_grpc.CustomerServiceServicer):
+class CustomerServicer(CoreServicer[KycTierCore], customers_pb2_grpc.CustomerServiceServicer):
     async def CreateCustomer(
         self, request: customers_pb2.CreateCustomerRequest, _: Any
     ) -> customers_pb2.CreateCustomerResponse:
@@ -98,7 +91,7 @@ class CustomerServicer(_Servicer, customers_pb2_grpc.CustomerServiceServicer):
         return responses.erased(result)
 
 
-class KtpServicer(_Servicer, ktp_pb2_grpc.KtpServiceServicer):
+class KtpServicer(CoreServicer[KycTierCore], ktp_pb2_grpc.KtpServiceServicer):
     async def IssueKtpChallenge(
         self, request: ktp_pb2.IssueKtpChallengeRequest, _: Any
     ) -> ktp_pb2.IssueKtpChallengeResponse:
@@ -112,7 +105,7 @@ class KtpServicer(_Servicer, ktp_pb2_grpc.KtpServiceServicer):
         return responses.ktp_capture(result)
 
 
-class FaceServicer(_Servicer, face_pb2_grpc.FaceServiceServicer):
+class FaceServicer(CoreServicer[KycTierCore], face_pb2_grpc.FaceServiceServicer):
     async def IssueFlashChallenge(
         self, request: face_pb2.IssueFlashChallengeRequest, _: Any
     ) -> face_pb2.IssueFlashChallengeResponse:
@@ -146,7 +139,7 @@ class FaceServicer(_Servicer, face_pb2_grpc.FaceServiceServicer):
         )
 
 
-class StepUpServicer(_Servicer, step_up_pb2_grpc.StepUpServiceServicer):
+class StepUpServicer(CoreServicer[KycTierCore], step_up_pb2_grpc.StepUpServiceServicer):
     async def StepUp(
         self, request: step_up_pb2.StepUpRequest, _: Any
     ) -> step_up_pb2.StepUpResponse:
@@ -154,7 +147,7 @@ class StepUpServicer(_Servicer, step_up_pb2_grpc.StepUpServiceServicer):
         return responses.step_up(result)
 
 
-class KycServicer(_Servicer, kyc_pb2_grpc.KycServiceServicer):
+class KycServicer(CoreServicer[KycTierCore], kyc_pb2_grpc.KycServiceServicer):
     async def SubmitDukcapilVerdict(
         self, request: kyc_pb2.SubmitDukcapilVerdictRequest, _: Any
     ) -> kyc_pb2.SubmitDukcapilVerdictResponse:
@@ -175,7 +168,7 @@ class KycServicer(_Servicer, kyc_pb2_grpc.KycServiceServicer):
         return responses.upgrade(result)
 
 
-class DeviceServicer(_Servicer, devices_pb2_grpc.DeviceServiceServicer):
+class DeviceServicer(CoreServicer[KycTierCore], devices_pb2_grpc.DeviceServiceServicer):
     async def RegisterDevice(
         self, request: devices_pb2.RegisterDeviceRequest, _: Any
     ) -> devices_pb2.RegisterDeviceResponse:
@@ -184,7 +177,7 @@ class DeviceServicer(_Servicer, devices_pb2_grpc.DeviceServiceServicer):
         return responses.device(registered)
 
 
-class AttemptServicer(_Servicer, attempts_pb2_grpc.AttemptServiceServicer):
+class AttemptServicer(CoreServicer[KycTierCore], attempts_pb2_grpc.AttemptServiceServicer):
     async def ListAttempts(
         self, request: attempts_pb2.ListAttemptsRequest, _: Any
     ) -> attempts_pb2.ListAttemptsResponse:
@@ -212,29 +205,3 @@ class AttemptServicer(_Servicer, attempts_pb2_grpc.AttemptServiceServicer):
             attempts=[resources.attempt(a) for a in page.items],
             next_page_token=page.next_page_token,
         )
-
-
-def registrations(core: KycTierCore) -> list[tuple[Any, Any]]:
-    """Every kyc-tier gRPC service; the generated bases answer UNIMPLEMENTED."""
-    return [
-        (api_keys_pb2_grpc.add_ApiKeyServiceServicer_to_server, ApiKeyServicer(core)),
-        (customers_pb2_grpc.add_CustomerServiceServicer_to_server, CustomerServicer(core)),
-        (ktp_pb2_grpc.add_KtpServiceServicer_to_server, KtpServicer(core)),
-        (face_pb2_grpc.add_FaceServiceServicer_to_server, FaceServicer(core)),
-        (step_up_pb2_grpc.add_StepUpServiceServicer_to_server, StepUpServicer(core)),
-        (kyc_pb2_grpc.add_KycServiceServicer_to_server, KycServicer(core)),
-        (devices_pb2_grpc.add_DeviceServiceServicer_to_server, DeviceServicer(core)),
-        (attempts_pb2_grpc.add_AttemptServiceServicer_to_server, AttemptServicer(core)),
-        (
-            dashboard_pb2_grpc.add_DashboardServiceServicer_to_server,
-            dashboard_pb2_grpc.DashboardServiceServicer(),
-        ),
-        (
-            webhooks_pb2_grpc.add_WebhookServiceServicer_to_server,
-            webhooks_pb2_grpc.WebhookServiceServicer(),
-        ),
-        (
-            console_auth_pb2_grpc.add_ConsoleAuthServiceServicer_to_server,
-            console_auth_pb2_grpc.ConsoleAuthServiceServicer(),
-        ),
-    ]

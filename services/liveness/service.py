@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from identity_platform_api.liveness.v1 import liveness_pb2_grpc
 from identity_runtime import mesh
 from identity_runtime.server import ServiceSpec
 from services.liveness.bootstrap import build
@@ -10,10 +9,5 @@ from services.liveness.servicer import LivenessServiceServicer
 from services.liveness.settings import LivenessSettings
 
 SPEC = ServiceSpec.from_mesh(
-    mesh.LIVENESS,
-    settings_class=LivenessSettings,
-    build=build,
-    servicers=lambda core, settings: [
-        (liveness_pb2_grpc.add_LivenessServiceServicer_to_server, LivenessServiceServicer(core)),
-    ],
+    mesh.LIVENESS, settings_class=LivenessSettings, build=build, servicers=[LivenessServiceServicer]
 )

@@ -7,14 +7,14 @@ from typing import Any
 from identity_platform_api.liveness.v1 import liveness_pb2 as pb
 from identity_platform_api.liveness.v1 import liveness_pb2_grpc
 from identity_runtime import context
+from identity_runtime.server import CoreServicer
 from services.liveness import mapping
 from services.liveness.bootstrap import LivenessCore
 
 
-class LivenessServiceServicer(liveness_pb2_grpc.LivenessServiceServicer):
-    def __init__(self, core: LivenessCore):
-        self.core = core
-
+class LivenessServiceServicer(
+    CoreServicer[LivenessCore], liveness_pb2_grpc.LivenessServiceServicer
+):
     async def IssueChallenge(
         self, request: pb.IssueChallengeRequest, _: Any
     ) -> pb.IssueChallengeResponse:

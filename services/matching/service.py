@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from identity_platform_api.matching.v1 import matching_pb2_grpc
 from identity_runtime import mesh
 from identity_runtime.server import ServiceSpec
 from services.matching.bootstrap import build
@@ -10,10 +9,5 @@ from services.matching.servicer import MatchingServiceServicer
 from services.matching.settings import MatchingSettings
 
 SPEC = ServiceSpec.from_mesh(
-    mesh.MATCHING,
-    settings_class=MatchingSettings,
-    build=build,
-    servicers=lambda core, settings: [
-        (matching_pb2_grpc.add_MatchingServiceServicer_to_server, MatchingServiceServicer(core)),
-    ],
+    mesh.MATCHING, settings_class=MatchingSettings, build=build, servicers=[MatchingServiceServicer]
 )

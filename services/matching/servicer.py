@@ -6,14 +6,14 @@ from typing import Any
 
 from identity_platform_api.matching.v1 import matching_pb2, matching_pb2_grpc
 from identity_runtime import context
+from identity_runtime.server import CoreServicer
 from services.matching import mapping
 from services.matching.bootstrap import MatchingCore
 
 
-class MatchingServiceServicer(matching_pb2_grpc.MatchingServiceServicer):
-    def __init__(self, core: MatchingCore):
-        self.core = core
-
+class MatchingServiceServicer(
+    CoreServicer[MatchingCore], matching_pb2_grpc.MatchingServiceServicer
+):
     async def Enroll(
         self, request: matching_pb2.EnrollRequest, _: Any
     ) -> matching_pb2.EnrollResponse:
