@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from identity_platform_api.audit.v1 import audit_pb2
+from identity_runtime.convert import message
 from identity_runtime.errors import invalid_field
 from services.audit.chain import Draft, Entry, VerifyReport
 from services.audit.log import QueryFilter
@@ -17,12 +18,6 @@ _OUTCOME_TO_PROTO = {
     "failed": audit_pb2.OUTCOME_FAILED,
 }
 _OUTCOME_FROM_PROTO = {v: k for k, v in _OUTCOME_TO_PROTO.items()}
-
-
-def timestamp(value: datetime) -> Timestamp:
-    ts = Timestamp()
-    ts.FromDatetime(value)
-    return ts
 
 
 def _time(message: audit_pb2.QueryEntriesRequest, field: str) -> datetime | None:
@@ -61,30 +56,19 @@ def query(request: audit_pb2.QueryEntriesRequest, tenant_id: str) -> QueryFilter
 
 
 def entry(value: Entry) -> audit_pb2.AuditEntry:
-    return audit_pb2.AuditEntry(
-        sequence=value.sequence,
-        entry_id=value.entry_id,
-        recorded_at=timestamp(value.recorded_at),
-        tenant_id=value.tenant_id,
-        actor=value.actor,
-        action=value.action,
-        subject=value.subject,
+    return message(
+        audit_pb2.AuditEntry,
+        value,
         outcome=_OUTCOME_TO_PROTO[value.outcome],
-        request_id=value.request_id,
         evidence_hashes=dict(value.evidence_hashes),
         details=dict(value.details),
-        previous_hmac=value.previous_hmac,
-        entry_hmac=value.entry_hmac,
-        key_id=value.key_id,
     )
 
 
 def verify_response(report: VerifyReport) -> audit_pb2.VerifyChainResponse:
-    return audit_pb2.VerifyChainResponse(
-        intact=report.intact,
-        entries_checked=report.entries_checked,
-        first_bad_sequence=report.first_bad_sequence,
-        problem=report.problem,
+    return message(
+        audit_pb2.VerifyChainResponse,
+        report,
         verified_from_sequence=report.from_sequence,
         head_sequence=report.last_sequence,
         head_hmac=report.last_hmac,

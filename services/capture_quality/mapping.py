@@ -8,6 +8,7 @@ from identity_inference.detector import Face
 from identity_inference.quality import Measure
 from identity_platform_api.capture_quality.v1 import capture_quality_pb2 as pb
 from identity_platform_api.common.v1 import types_pb2
+from identity_runtime.convert import message
 from identity_runtime.errors import invalid_field
 from services.capture_quality.faces import (
     REFERENCE,
@@ -47,13 +48,7 @@ def detected_face(face: Face) -> types_pb2.DetectedFace:
 
 
 def measure(m: Measure) -> pb.QualityMeasure:
-    return pb.QualityMeasure(
-        name=m.name,
-        value=m.value,
-        threshold=m.threshold,
-        passed=m.passed,
-        reason_code=m.reason_code,
-    )
+    return message(pb.QualityMeasure, m)
 
 
 def colour(sample: ColourSample) -> types_pb2.ColourSample:

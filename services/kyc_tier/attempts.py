@@ -8,8 +8,8 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from identity_runtime.convert import same_named
 from services.kyc_tier import models, records
-from services.kyc_tier.fields import same_named
 from services.kyc_tier.paging import Page, newest_first
 from services.kyc_tier.ports import Reason
 

@@ -11,10 +11,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from identity_ktp.nik import RULE_MESSAGES, validate_nik
+from identity_runtime.convert import same_named
 from identity_runtime.errors import AlreadyExists, InvalidArgument, invalid_field
 from identity_store.types import utcnow
 from services.kyc_tier import models, outbox, records, tiers
-from services.kyc_tier.fields import same_named
 from services.kyc_tier.paging import Page, newest_first
 from services.kyc_tier.pii import PiiVault
 from services.kyc_tier.ports import Reason

@@ -16,10 +16,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from identity_runtime.convert import same_named
 from identity_runtime.errors import Unauthenticated, invalid_field
 from identity_store.types import utcnow
 from services.kyc_tier import models
-from services.kyc_tier.fields import same_named
 from services.kyc_tier.pii import PiiVault
 from services.kyc_tier.records import new_id
 

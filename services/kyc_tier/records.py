@@ -18,10 +18,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from identity_runtime import context
+from identity_runtime.convert import same_named
 from identity_runtime.errors import FailedPrecondition, NotFound, invalid_field
 from identity_store.types import utcnow
 from services.kyc_tier import models, tiers
-from services.kyc_tier.fields import same_named
 from services.kyc_tier.ports import Reason
 
 # Capture bundles dedupe on their nonce for this long.

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC
-
 import numpy as np
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from identity_capture import signatures
 from identity_capture.limits import MAX_FRAMES
 from identity_inference.images import raw_bgr
 from identity_platform_api.common.v1 import types_pb2
 from identity_platform_api.liveness.v1 import liveness_pb2 as pb
+from identity_runtime.convert import message, time_field
 from identity_runtime.errors import InvalidArgument, invalid_field
 from services.liveness import flash
 from services.liveness.checks import (
@@ -46,32 +44,17 @@ def algorithm(value: int) -> str:
     return _ALGORITHMS[value]
 
 
-def timestamp(moment) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromDatetime(moment)
-    return stamp
-
-
 def challenge(issued: IssuedChallenge) -> types_pb2.FlashChallenge:
-    return types_pb2.FlashChallenge(
-        challenge_id=issued.challenge_id,
+    return message(
+        types_pb2.FlashChallenge,
+        issued,
         purpose=_PURPOSE_ENUM[issued.purpose],
         sequence=[types_pb2.FlashColour(hex=c) for c in issued.sequence],
-        flash_duration_ms=issued.flash_duration_ms,
-        issued_at=timestamp(issued.issued_at),
-        expires_at=timestamp(issued.expires_at),
     )
 
 
 def device(record: DeviceRecord) -> pb.Device:
-    return pb.Device(
-        device_id=record.device_id,
-        customer_id=record.customer_id,
-        algorithm=_ALGORITHM_ENUM[record.algorithm],
-        key_fingerprint=record.key_fingerprint,
-        platform=record.platform,
-        registered_at=timestamp(record.registered_at),
-    )
+    return message(pb.Device, record, algorithm=_ALGORITHM_ENUM[record.algorithm])
 
 
 def _pad_crop(index: int, crop: types_pb2.PadCrop) -> tuple[float, np.ndarray]:
@@ -90,11 +73,6 @@ def liveness_request(request: pb.CheckLivenessRequest) -> LivenessRequest:
     if len(request.frames) > MAX_FRAMES:
         raise invalid_field("frames", f"at most {MAX_FRAMES} frames")
     attestation = request.attestation
-    captured_at = (
-        attestation.captured_at.ToDatetime(tzinfo=UTC)
-        if attestation.HasField("captured_at")
-        else None
-    )
     return LivenessRequest(
         customer_id=request.customer_id,
         purpose=purpose(request.purpose),
@@ -103,7 +81,7 @@ def liveness_request(request: pb.CheckLivenessRequest) -> LivenessRequest:
         nonce=attestation.nonce,
         bundle_sha256=attestation.bundle_sha256,
         signature=attestation.signature,
-        captured_at=captured_at,
+        captured_at=time_field(attestation, "captured_at"),
         computed_bundle_sha256=request.computed_bundle_sha256,
         pad_crops=dict(_pad_crop(i, c) for i, c in enumerate(request.pad_crops)),
         frames=[

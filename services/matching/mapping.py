@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from google.protobuf.timestamp_pb2 import Timestamp
-
 from identity_platform_api.common.v1 import types_pb2
 from identity_platform_api.matching.v1 import matching_pb2
+from identity_runtime.convert import message
 from identity_runtime.errors import invalid_field
 from services.matching.contract import SOURCE_PRIORITY, SOURCES_BY_PRIORITY, EmbeddingContract
 from services.matching.engine import EmbeddingInput, EnrollOutcome, SearchResult, VerifyResult
 from services.matching.enrollments import EnrollmentRecord
 from services.matching.gallery import Hit
-
-
-def timestamp(value: datetime | None) -> Timestamp | None:
-    if value is None:
-        return None
-    ts = Timestamp()
-    ts.FromDatetime(value)
-    return ts
 
 
 def contract_from_proto(message: types_pb2.EmbeddingContract) -> EmbeddingContract:
@@ -58,16 +47,11 @@ def source_to_proto(source: str) -> int:
 
 
 def enrollment(record: EnrollmentRecord) -> matching_pb2.Enrollment:
-    return matching_pb2.Enrollment(
-        enrollment_id=record.enrollment_id,
-        customer_id=record.customer_id,
+    return message(
+        matching_pb2.Enrollment,
+        record,
         source=source_to_proto(record.source),
         contract=contract_to_proto(record.contract),
-        active=record.active,
-        verification_id=record.verification_id,
-        created_at=timestamp(record.created_at),
-        retired_at=timestamp(record.retired_at),
-        sealed_size_bytes=record.sealed_size_bytes,
     )
 
 
@@ -84,14 +68,10 @@ def enroll_response(outcome: EnrollOutcome) -> matching_pb2.EnrollResponse:
 
 
 def verify_response(result: VerifyResult) -> matching_pb2.VerifyResponse:
-    return matching_pb2.VerifyResponse(
-        score=result.score,
-        threshold=result.threshold,
-        match=result.match,
-        estimated_false_match_rate=result.estimated_false_match_rate,
-        enrollment_id=result.enrollment_id,
+    return message(
+        matching_pb2.VerifyResponse,
+        result,
         reference_source=source_to_proto(result.reference_source) if result.reference_source else 0,
-        calibration_id=result.calibration_id,
     )
 
 

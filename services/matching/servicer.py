@@ -6,6 +6,7 @@ from typing import Any
 
 from identity_platform_api.matching.v1 import matching_pb2, matching_pb2_grpc
 from identity_runtime import context
+from identity_runtime.convert import message
 from identity_runtime.server import CoreServicer
 from services.matching import mapping
 from services.matching.bootstrap import MatchingCore
@@ -82,7 +83,4 @@ class MatchingServiceServicer(
     ) -> matching_pb2.ShredCustomerKeyResponse:
         org_id = context.require_org()
         outcome = await self.core.engine.shred(org_id, request.customer_id)
-        return matching_pb2.ShredCustomerKeyResponse(
-            destroyed_key_count=outcome.destroyed_key_count,
-            shredded_at=mapping.timestamp(outcome.shredded_at),
-        )
+        return message(matching_pb2.ShredCustomerKeyResponse, outcome)

@@ -5,14 +5,13 @@ from __future__ import annotations
 from identity_platform_api.common.v1 import types_pb2
 from identity_platform_api.liveness.v1 import liveness_pb2, liveness_pb2_grpc
 from identity_runtime.clients import ClientFactory
+from identity_runtime.convert import same_named, timestamp
 from services.kyc_tier import ports
 from services.kyc_tier.adapters.calls import call, opaque
-from services.kyc_tier.fields import same_named
 from services.kyc_tier.mapping.enums import (
     PURPOSE_FROM_PROTO,
     PURPOSE_TO_PROTO,
     reasons_from_proto,
-    timestamp,
     when,
 )
 

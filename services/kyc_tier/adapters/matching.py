@@ -5,9 +5,9 @@ from __future__ import annotations
 from identity_platform_api.common.v1 import types_pb2
 from identity_platform_api.matching.v1 import matching_pb2, matching_pb2_grpc
 from identity_runtime.clients import ClientFactory
+from identity_runtime.convert import same_named
 from services.kyc_tier import ports
 from services.kyc_tier.adapters.calls import call, opaque
-from services.kyc_tier.fields import same_named
 from services.kyc_tier.mapping.enums import SOURCE_FROM_PROTO, SOURCE_TO_PROTO, when
 
 

@@ -9,8 +9,6 @@ the edge, so no protobuf object reaches the flows.
 
 from __future__ import annotations
 
-from datetime import UTC
-
 from identity_platform_api.kyc_tier.v1 import (
     devices_pb2,
     face_pb2,
@@ -19,8 +17,8 @@ from identity_platform_api.kyc_tier.v1 import (
     resources_pb2,
     step_up_pb2,
 )
+from identity_runtime.convert import same_named, time_field
 from services.kyc_tier.bundles import BundleInput
-from services.kyc_tier.fields import same_named
 from services.kyc_tier.flows.devices import DeviceKey
 from services.kyc_tier.flows.dukcapil import DukcapilRequest, DukcapilVerdict
 from services.kyc_tier.flows.face import LivenessRequest, MatchRequest
@@ -33,11 +31,7 @@ from services.kyc_tier.ports import Attestation, StoredFrames
 
 def bundle_input(bundle: resources_pb2.CaptureBundle) -> BundleInput:
     attestation = bundle.attestation
-    captured_at = (
-        attestation.captured_at.ToDatetime(tzinfo=UTC)
-        if attestation.HasField("captured_at")
-        else None
-    )
+    captured_at = time_field(attestation, "captured_at")
     return BundleInput(
         frames=tuple(frame.image.data for frame in bundle.frames),
         offsets_ms=tuple(frame.offset_ms for frame in bundle.frames),

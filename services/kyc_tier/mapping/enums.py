@@ -4,61 +4,40 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any, TypeVar
 
-from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
-from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from identity_platform_api.common.v1 import options_pb2, types_pb2
 from identity_platform_api.kyc_tier.v1 import attempts_pb2, resources_pb2
+from identity_runtime.convert import enum_names, enum_values
 from identity_runtime.errors import invalid_field
 from services.kyc_tier import tiers
 from services.kyc_tier.ports import Reason
 
-M = TypeVar("M", bound=Message)
-
-
-def _values(enum: EnumTypeWrapper, prefix: str, names: Iterable[str]) -> dict[str, int]:
-    """The contract's value of each domain name: "basic" -> KYC_TIER_BASIC. A name
-    the contract lacks fails at import, not on a request."""
-    return {name: enum.Value(prefix + name.upper()) for name in names}
-
-
-def _names(values: dict[str, int]) -> dict[int, str]:
-    return {value: name for name, value in values.items()}
-
-
-SCOPE_TO_PROTO = _values(options_pb2.Scope, "SCOPE_", ("public", "internal"))
-SCOPE_FROM_PROTO = _names(SCOPE_TO_PROTO)
-TIER_TO_PROTO = _values(types_pb2.KycTier, "KYC_TIER_", tiers.TIERS)
-TIER_FROM_PROTO = _names(TIER_TO_PROTO)
-KIND_TO_PROTO = _values(resources_pb2.VerificationKind, "VERIFICATION_KIND_", tiers.KINDS)
-KIND_FROM_PROTO = _names(KIND_TO_PROTO)
+SCOPE_TO_PROTO = enum_values(options_pb2.Scope, "SCOPE_", ("public", "internal"))
+SCOPE_FROM_PROTO = enum_names(SCOPE_TO_PROTO)
+TIER_TO_PROTO = enum_values(types_pb2.KycTier, "KYC_TIER_", tiers.TIERS)
+TIER_FROM_PROTO = enum_names(TIER_TO_PROTO)
+KIND_TO_PROTO = enum_values(resources_pb2.VerificationKind, "VERIFICATION_KIND_", tiers.KINDS)
+KIND_FROM_PROTO = enum_names(KIND_TO_PROTO)
 _OUTCOMES = ("passed", "failed", "needs_review")
-OUTCOME_TO_PROTO = _values(resources_pb2.VerificationOutcome, "VERIFICATION_OUTCOME_", _OUTCOMES)
-ATTEMPT_OUTCOME_TO_PROTO = _values(
+OUTCOME_TO_PROTO = enum_values(
+    resources_pb2.VerificationOutcome, "VERIFICATION_OUTCOME_", _OUTCOMES
+)
+ATTEMPT_OUTCOME_TO_PROTO = enum_values(
     attempts_pb2.AttemptOutcome, "ATTEMPT_OUTCOME_", (*_OUTCOMES, "refused")
 )
-ATTEMPT_OUTCOME_FROM_PROTO = _names(ATTEMPT_OUTCOME_TO_PROTO)
-PURPOSE_TO_PROTO = _values(
+ATTEMPT_OUTCOME_FROM_PROTO = enum_names(ATTEMPT_OUTCOME_TO_PROTO)
+PURPOSE_TO_PROTO = enum_values(
     types_pb2.ChallengePurpose, "CHALLENGE_PURPOSE_", ("ktp_capture", "face_liveness", "step_up")
 )
-PURPOSE_FROM_PROTO = _names(PURPOSE_TO_PROTO)
-SOURCE_TO_PROTO = _values(
+PURPOSE_FROM_PROTO = enum_names(PURPOSE_TO_PROTO)
+SOURCE_TO_PROTO = enum_values(
     types_pb2.EnrollmentSource,
     "ENROLLMENT_SOURCE_",
     ("dukcapil", "ktp_extract", "onboarding_selfie", "step_up_promotion"),
 )
-SOURCE_FROM_PROTO = _names(SOURCE_TO_PROTO)
-
-
-def timestamp(value: datetime | None) -> Timestamp | None:
-    if value is None:
-        return None
-    ts = Timestamp()
-    ts.FromDatetime(value)
-    return ts
+SOURCE_FROM_PROTO = enum_names(SOURCE_TO_PROTO)
 
 
 def when(message: Timestamp | None) -> datetime | None:
@@ -93,21 +72,3 @@ def reasons(items: Iterable[Reason]) -> list[types_pb2.Reason]:
 
 def reasons_from_proto(items: Iterable[types_pb2.Reason]) -> tuple[Reason, ...]:
     return tuple(Reason(r.code, r.message) for r in items)
-
-
-def message(cls: type[M], source: object, /, **converted: Any) -> M:
-    """`cls` with each field `source` has an attribute of the same name for;
-    the fields in `converted` take those values instead. Datetimes become
-    timestamps; None leaves a field unset."""
-    values = {}
-    for field in cls.DESCRIPTOR.fields:
-        name = field.name
-        if name in converted:
-            value = converted[name]
-        elif hasattr(source, name):
-            value = getattr(source, name)
-        else:
-            continue
-        if value is not None:
-            values[name] = timestamp(value) if isinstance(value, datetime) else value
-    return cls(**values)

@@ -11,8 +11,8 @@ from identity_platform_api.kyc_tier.v1 import (
     kyc_pb2,
     resources_pb2,
 )
+from identity_runtime.convert import message, same_named
 from services.kyc_tier import attempts, customers, records
-from services.kyc_tier.fields import same_named
 from services.kyc_tier.mapping.enums import (
     ATTEMPT_OUTCOME_TO_PROTO,
     KIND_TO_PROTO,
@@ -20,7 +20,6 @@ from services.kyc_tier.mapping.enums import (
     PURPOSE_TO_PROTO,
     SOURCE_TO_PROTO,
     TIER_TO_PROTO,
-    message,
     reasons,
     scopes_to_proto,
 )

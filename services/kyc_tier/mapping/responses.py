@@ -12,6 +12,7 @@ from identity_platform_api.kyc_tier.v1 import (
     resources_pb2,
     step_up_pb2,
 )
+from identity_runtime.convert import message, timestamp
 from services.kyc_tier.flows.api_keys import IssuedApiKey
 from services.kyc_tier.flows.customers import CreatedCustomer
 from services.kyc_tier.flows.dukcapil import DukcapilResult
@@ -22,10 +23,8 @@ from services.kyc_tier.flows.kyc import KycStatus, UpgradeResult
 from services.kyc_tier.flows.step_up import StepUpResult
 from services.kyc_tier.mapping.enums import (
     TIER_TO_PROTO,
-    message,
     reasons,
     scopes_to_proto,
-    timestamp,
 )
 from services.kyc_tier.mapping.resources import api_key, customer, tier_event, verification
 from services.kyc_tier.partners import Caller

@@ -1,0 +1,77 @@
+"""Converters every service's `mapping` shares: by-name copies and times.
+
+Rows, domain values and the contract's messages spell most fields alike; a
+converter names only the fields that need converting and takes the rest by
+name, so a field added to both sides is carried without another line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
+from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
+
+T = TypeVar("T")
+M = TypeVar("M", bound=Message)
+
+
+def same_named(cls: type[T], source: object, /, **converted: Any) -> T:
+    """`cls` (a dataclass) from `source`'s attributes of the same names; the
+    fields given in `converted` take those values instead. A field `source`
+    lacks keeps its default (and without one, `cls` refuses to be built)."""
+    values = {
+        f.name: converted[f.name] if f.name in converted else getattr(source, f.name)
+        for f in dataclasses.fields(cls)  # type: ignore[arg-type]
+        if f.init and (f.name in converted or hasattr(source, f.name))
+    }
+    return cls(**values)
+
+
+def message(cls: type[M], source: object, /, **converted: Any) -> M:
+    """`cls` with each field `source` has an attribute of the same name for;
+    the fields in `converted` take those values instead. Datetimes become
+    timestamps; None leaves a field unset."""
+    values = {}
+    for field in cls.DESCRIPTOR.fields:
+        name = field.name
+        if name in converted:
+            value = converted[name]
+        elif hasattr(source, name):
+            value = getattr(source, name)
+        else:
+            continue
+        if value is not None:
+            values[name] = timestamp(value) if isinstance(value, datetime) else value
+    return cls(**values)
+
+
+def timestamp(value: datetime | None) -> Timestamp | None:
+    if value is None:
+        return None
+    ts = Timestamp()
+    ts.FromDatetime(value)
+    return ts
+
+
+def time_field(message: Message, field: str) -> datetime | None:
+    """The message's timestamp `field` as an aware datetime; None when unset."""
+    if not message.HasField(field):
+        return None
+    value: Timestamp = getattr(message, field)
+    return value.ToDatetime(tzinfo=UTC)
+
+
+def enum_values(enum: EnumTypeWrapper, prefix: str, names: Iterable[str]) -> dict[str, int]:
+    """The contract's value of each domain name: "basic" -> KYC_TIER_BASIC. A name
+    the contract lacks fails at import, not on a request."""
+    return {name: enum.Value(prefix + name.upper()) for name in names}
+
+
+def enum_names(values: dict[str, int]) -> dict[int, str]:
+    """The inverse of `enum_values`: contract value -> domain name."""
+    return {value: name for name, value in values.items()}
