@@ -63,19 +63,13 @@ class Draft:
     details: Mapping[str, str] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class Entry:
+@dataclass(frozen=True, kw_only=True)
+class Entry(Draft):
+    """A draft as the chain recorded it: its place, its time and its MAC."""
+
     sequence: int
     entry_id: str
     recorded_at: datetime
-    tenant_id: str
-    actor: str
-    action: str
-    subject: str
-    outcome: str
-    request_id: str
-    evidence_hashes: Mapping[str, str]
-    details: Mapping[str, str]
     previous_hmac: str
     entry_hmac: str
     key_id: str

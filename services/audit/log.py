@@ -34,6 +34,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from identity_crypto.keyring import Keyring
+from identity_runtime.convert import same_named
 from identity_runtime.errors import invalid_field
 from identity_store.types import utcnow
 from services.audit import models
@@ -59,21 +60,11 @@ Transaction = Callable[[], AbstractContextManager[Session]]
 
 
 def _entry(row: models.AuditEntry) -> Entry:
-    return Entry(
-        sequence=row.sequence,
-        entry_id=row.entry_id,
-        recorded_at=row.recorded_at,
-        tenant_id=row.tenant_id,
-        actor=row.actor,
-        action=row.action,
-        subject=row.subject,
-        outcome=row.outcome,
-        request_id=row.request_id,
+    return same_named(
+        Entry,
+        row,
         evidence_hashes=dict(row.evidence_hashes or {}),
         details=dict(row.details or {}),
-        previous_hmac=row.previous_hmac,
-        entry_hmac=row.entry_hmac,
-        key_id=row.key_id,
     )
 
 
@@ -185,17 +176,13 @@ class AuditLog:
         key = self.keyring.primary
         written = []
         for draft in drafts:
-            entry = Entry(
+            entry = same_named(
+                Entry,
+                draft,
                 sequence=last_sequence + 1,
                 entry_id=f"aud_{uuid.uuid4().hex}",
                 # Microseconds are what the MAC covers and what both engines store.
                 recorded_at=self.clock(),
-                tenant_id=draft.tenant_id,
-                actor=draft.actor,
-                action=draft.action,
-                subject=draft.subject,
-                outcome=draft.outcome,
-                request_id=draft.request_id,
                 evidence_hashes=dict(draft.evidence_hashes),
                 details=dict(draft.details),
                 previous_hmac=last_hmac,

@@ -9,6 +9,7 @@ from datetime import datetime
 
 from identity_inference import pack
 from identity_inference.pad import PadScorer
+from identity_runtime.convert import same_named
 from identity_runtime.server import Core
 from identity_store.db import Database
 from identity_store.migrate import is_at_head
@@ -70,14 +71,11 @@ def build_pad(settings: LivenessSettings) -> PadScorer | None:
 
 
 def policy(settings: LivenessSettings) -> ChallengePolicy:
-    return ChallengePolicy(
+    return same_named(
+        ChallengePolicy,
+        settings,
         ttl_seconds=settings.challenge_ttl_seconds,
         length=settings.challenge_length,
-        flash_duration_ms=settings.flash_duration_ms,
-        nonce_retention_hours=settings.nonce_retention_hours,
-        max_clock_skew_seconds=settings.max_clock_skew_seconds,
-        min_flash_response=settings.min_flash_response,
-        min_flash_score=settings.min_flash_score,
     )
 
 
