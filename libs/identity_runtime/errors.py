@@ -10,15 +10,25 @@ personal data: name the field, never echo its value.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 ERROR_DOMAIN = "identity-platform"
 
 
 class DomainError(Exception):
-    """Base class; `code` is the gRPC status code name."""
+    """Base class; `code` is the gRPC status code name, `default_reason` the
+    reason when the raiser names none. A subclass sets them in its header:
+    `class NotFound(DomainError, code="NOT_FOUND")`; its own subclasses inherit them."""
 
     code = "UNKNOWN"
     default_reason = "INTERNAL"
+
+    def __init_subclass__(cls, code: str = "", reason: str = "", **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if code:
+            cls.code = code
+        if reason:
+            cls.default_reason = reason
 
     def __init__(
         self, message: str, reason: str | None = None, metadata: Mapping[str, object] | None = None
@@ -32,56 +42,40 @@ class DomainError(Exception):
         return f"{type(self).__name__}({self.reason}: {self.message})"
 
 
-class InvalidArgument(DomainError):
-    code = "INVALID_ARGUMENT"
-    default_reason = "INVALID_FIELD"
+class InvalidArgument(DomainError, code="INVALID_ARGUMENT", reason="INVALID_FIELD"): ...
 
 
-class NotFound(DomainError):
-    code = "NOT_FOUND"
+class NotFound(DomainError, code="NOT_FOUND"): ...
 
 
-class AlreadyExists(DomainError):
-    code = "ALREADY_EXISTS"
+class AlreadyExists(DomainError, code="ALREADY_EXISTS"): ...
 
 
-class FailedPrecondition(DomainError):
-    code = "FAILED_PRECONDITION"
+class FailedPrecondition(DomainError, code="FAILED_PRECONDITION"): ...
 
 
-class PermissionDenied(DomainError):
-    code = "PERMISSION_DENIED"
+class PermissionDenied(DomainError, code="PERMISSION_DENIED"): ...
 
 
-class Unauthenticated(DomainError):
-    code = "UNAUTHENTICATED"
+class Unauthenticated(DomainError, code="UNAUTHENTICATED"): ...
 
 
-class ResourceExhausted(DomainError):
-    code = "RESOURCE_EXHAUSTED"
+class ResourceExhausted(DomainError, code="RESOURCE_EXHAUSTED"): ...
 
 
-class Unavailable(DomainError):
-    code = "UNAVAILABLE"
-    default_reason = "DEPENDENCY_UNAVAILABLE"
+class Unavailable(DomainError, code="UNAVAILABLE", reason="DEPENDENCY_UNAVAILABLE"): ...
 
 
-class DeadlineExceeded(DomainError):
-    code = "DEADLINE_EXCEEDED"
-    default_reason = "DEADLINE_EXCEEDED"
+class DeadlineExceeded(DomainError, code="DEADLINE_EXCEEDED", reason="DEADLINE_EXCEEDED"): ...
 
 
-class DataLoss(DomainError):
-    code = "DATA_LOSS"
+class DataLoss(DomainError, code="DATA_LOSS"): ...
 
 
-class Unimplemented(DomainError):
-    code = "UNIMPLEMENTED"
-    default_reason = "NOT_IMPLEMENTED"
+class Unimplemented(DomainError, code="UNIMPLEMENTED", reason="NOT_IMPLEMENTED"): ...
 
 
-class Internal(DomainError):
-    code = "INTERNAL"
+class Internal(DomainError, code="INTERNAL"): ...
 
 
 class RemoteError(DomainError):
