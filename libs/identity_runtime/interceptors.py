@@ -46,47 +46,35 @@ Scope = Callable[[str, grpc.aio.ServicerContext], contextlib.AbstractAsyncContex
 def _wrap_handler(
     handler: grpc.RpcMethodHandler, method: str, scope: Scope
 ) -> grpc.RpcMethodHandler:
-    if handler.unary_unary is not None:
-        inner_uu = handler.unary_unary
+    """The same handler with its behaviour run inside `scope(method, context)`."""
 
-        async def unary_unary(request: Any, ctx: grpc.aio.ServicerContext) -> Any:
+    def returning(inner: Callable[..., Any]) -> Callable[..., Any]:
+        async def behaviour(request: Any, ctx: grpc.aio.ServicerContext) -> Any:
             async with scope(method, ctx):
-                return await inner_uu(request, ctx)
+                return await inner(request, ctx)
 
-        return grpc.unary_unary_rpc_method_handler(
-            unary_unary, handler.request_deserializer, handler.response_serializer
-        )
-    if handler.unary_stream is not None:
-        inner_us = handler.unary_stream
+        return behaviour
 
-        async def unary_stream(request: Any, ctx: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+    def streaming(inner: Callable[..., Any]) -> Callable[..., Any]:
+        async def behaviour(request: Any, ctx: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
             async with scope(method, ctx):
-                async for item in inner_us(request, ctx):
+                async for item in inner(request, ctx):
                     yield item
 
-        return grpc.unary_stream_rpc_method_handler(
-            unary_stream, handler.request_deserializer, handler.response_serializer
-        )
-    if handler.stream_unary is not None:
-        inner_su = handler.stream_unary
+        return behaviour
 
-        async def stream_unary(requests: Any, ctx: grpc.aio.ServicerContext) -> Any:
-            async with scope(method, ctx):
-                return await inner_su(requests, ctx)
-
-        return grpc.stream_unary_rpc_method_handler(
-            stream_unary, handler.request_deserializer, handler.response_serializer
-        )
-    inner_ss = handler.stream_stream
-
-    async def stream_stream(requests: Any, ctx: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-        async with scope(method, ctx):
-            async for item in inner_ss(requests, ctx):
-                yield item
-
-    return grpc.stream_stream_rpc_method_handler(
-        stream_stream, handler.request_deserializer, handler.response_serializer
-    )
+    # The request side (one message or an iterator) passes through untouched;
+    # the response side decides how the scope wraps the behaviour.
+    for kind, wrap, rebuild in (
+        ("unary_unary", returning, grpc.unary_unary_rpc_method_handler),
+        ("unary_stream", streaming, grpc.unary_stream_rpc_method_handler),
+        ("stream_unary", returning, grpc.stream_unary_rpc_method_handler),
+        ("stream_stream", streaming, grpc.stream_stream_rpc_method_handler),
+    ):
+        inner = getattr(handler, kind)
+        if inner is not None:
+            return rebuild(wrap(inner), handler.request_deserializer, handler.response_serializer)
+    return handler
 
 
 class ScopedInterceptor(grpc.aio.ServerInterceptor):
