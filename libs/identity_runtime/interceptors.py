@@ -80,6 +80,9 @@ def _wrap_handler(
 class ScopedInterceptor(grpc.aio.ServerInterceptor):
     """Base: subclasses implement `scope(method, context)`."""
 
+    # True: health and reflection calls run without this scope (not traced, not logged).
+    skips_infrastructure = False
+
     def scope(
         self, method: str, ctx: grpc.aio.ServicerContext
     ) -> contextlib.AbstractAsyncContextManager[Any]:
@@ -91,6 +94,8 @@ class ScopedInterceptor(grpc.aio.ServerInterceptor):
         handler = await continuation(handler_call_details)
         if handler is None:
             return None
+        if self.skips_infrastructure and handler_call_details.method.startswith(_QUIET_PREFIXES):
+            return handler
         return _wrap_handler(handler, handler_call_details.method, self.scope)
 
 
@@ -128,11 +133,10 @@ class CallContextInterceptor(ScopedInterceptor):
 
 
 class TracingInterceptor(ScopedInterceptor):
+    skips_infrastructure = True
+
     @contextlib.asynccontextmanager
     async def scope(self, method: str, ctx: grpc.aio.ServicerContext) -> AsyncIterator[None]:
-        if method.startswith(_QUIET_PREFIXES):
-            yield
-            return
         parent = tracing.extract(ctx.invocation_metadata() or ())
         service, _, rpc = method.lstrip("/").partition("/")
         with tracing.tracer("identity.rpc").start_as_current_span(
@@ -171,11 +175,10 @@ def _outcome(exc: BaseException | None, ctx: grpc.aio.ServicerContext) -> tuple[
 
 
 class AccessLogInterceptor(ScopedInterceptor):
+    skips_infrastructure = True
+
     @contextlib.asynccontextmanager
     async def scope(self, method: str, ctx: grpc.aio.ServicerContext) -> AsyncIterator[None]:
-        if method.startswith(_QUIET_PREFIXES):
-            yield
-            return
         started = time.perf_counter()
         error: BaseException | None = None
         try:
