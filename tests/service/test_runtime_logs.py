@@ -6,6 +6,7 @@ import json
 
 import grpc
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from identity_platform_api.kyc_tier.v1 import api_keys_pb2, api_keys_pb2_grpc
 from identity_runtime import logs
@@ -61,3 +62,23 @@ async def test_access_log_line_has_ids_and_no_payload(kyc_tier_json_logs, capsys
     assert access[0]["reason"] == "API_KEY_INVALID"
     assert access[0]["rpc"].endswith("ApiKeyService/AuthenticateApiKey")
     assert secret not in json.dumps(lines)
+
+
+async def test_health_checks_are_not_logged(kyc_tier_json_logs, capsys) -> None:
+    logs.configure("kyc-tier", "INFO", "json")
+    async with channel(kyc_tier_json_logs) as ch:
+        stub = health_pb2_grpc.HealthStub(ch)
+        answer = await stub.Check(
+            health_pb2.HealthCheckRequest(), metadata=[("x-request-id", "req-hc")]
+        )
+        assert answer.status == health_pb2.HealthCheckResponse.SERVING
+        await api_keys_pb2_grpc.ApiKeyServiceStub(ch).ListApiKeys(
+            api_keys_pb2.ListApiKeysRequest(),
+            metadata=[("x-request-id", "req-list"), ("x-identity-org", "org_logs")],
+        )
+    lines = [
+        json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")
+    ]
+    logged = {line.get("request_id") for line in lines if line.get("event") == "rpc"}
+    assert "req-list" in logged
+    assert "req-hc" not in logged
