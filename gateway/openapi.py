@@ -11,7 +11,7 @@ comments (see gateway.comments).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
@@ -19,7 +19,7 @@ from google.rpc import code_pb2
 
 from gateway.comments import contract_comments
 from gateway.routing import Route
-from gateway.transcoding import HTTP_BODY, WRAPPERS, is_map, is_repeated
+from gateway.transcoding import HTTP_BODY, WRAPPERS, is_map, is_repeated, query_leaf_settable
 from identity_platform_api.common.v1 import errors_pb2
 
 F = FieldDescriptor
@@ -220,17 +220,6 @@ def _json_path(request: Descriptor, field_path: str) -> str:
     return ".".join(names)
 
 
-def _query_settable(fd: FieldDescriptor) -> bool:
-    if fd.type != F.TYPE_MESSAGE:
-        return True
-    name = fd.message_type.full_name
-    return not is_repeated(fd) and (
-        name in WRAPPERS
-        or name
-        in ("google.protobuf.Timestamp", "google.protobuf.Duration", "google.protobuf.FieldMask")
-    )
-
-
 class _Builder:
     def __init__(self, routes: Iterable[Route]):
         self.routes = sorted(routes, key=lambda r: (r.path.template, r.verb))
@@ -253,7 +242,7 @@ class _Builder:
                 proto_path = proto_prefix + fd.name
                 if proto_path in excluded or (depth == 0 and fd.name == route.body) or is_map(fd):
                     continue
-                if fd.type == F.TYPE_MESSAGE and not _query_settable(fd):
+                if fd.type == F.TYPE_MESSAGE and not query_leaf_settable(fd):
                     nested = fd.message_type
                     if (
                         not is_repeated(fd)
@@ -269,15 +258,7 @@ class _Builder:
                             visiting | {nested.full_name},
                         )
                     continue
-                param: dict[str, Any] = {
-                    "name": json_prefix + fd.json_name,
-                    "in": "query",
-                    "required": False,
-                    "schema": self.schemas.field(fd),
-                }
-                description = self.comments.get(f"{message.full_name}.{fd.name}")
-                if description:
-                    param["description"] = description
+                param = self.parameter(json_prefix + fd.json_name, "query", fd, self.schemas.field)
                 if is_repeated(fd):
                     param["style"] = "form"
                     param["explode"] = True
@@ -286,6 +267,25 @@ class _Builder:
         request = route.method.input_type
         walk(request, "", "", 0, frozenset({request.full_name}))
         return params
+
+    def parameter(
+        self,
+        name: str,
+        where: str,
+        fd: FieldDescriptor,
+        schema: Callable[[FieldDescriptor], dict[str, Any]],
+    ) -> dict[str, Any]:
+        """One OpenAPI parameter for `fd`; path parameters are required."""
+        param: dict[str, Any] = {
+            "name": name,
+            "in": where,
+            "required": where == "path",
+            "schema": schema(fd),
+        }
+        description = self.comments.get(f"{fd.containing_type.full_name}.{fd.name}")
+        if description:
+            param["description"] = description
+        return param
 
     def path_parameters(self, route: Route) -> list[dict[str, Any]]:
         request = route.method.input_type
@@ -297,16 +297,8 @@ class _Builder:
                 leaf = fd.fields_by_name[part]
                 fd = leaf.message_type
             assert leaf is not None
-            param: dict[str, Any] = {
-                "name": _json_path(request, variable.field_path),
-                "in": "path",
-                "required": True,
-                "schema": self.schemas.singular(leaf),
-            }
-            description = self.comments.get(f"{leaf.containing_type.full_name}.{leaf.name}")
-            if description:
-                param["description"] = description
-            params.append(param)
+            name = _json_path(request, variable.field_path)
+            params.append(self.parameter(name, "path", leaf, self.schemas.singular))
         return params
 
     def request_body(self, route: Route) -> dict[str, Any] | None:

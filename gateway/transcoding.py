@@ -313,7 +313,9 @@ def scalar_from_text(fd: FieldDescriptor, text: str, name: str) -> Any:
     raise errors.invalid_field(name, "cannot be given as text")
 
 
-def _query_leaf_settable(fd: FieldDescriptor) -> bool:
+def query_leaf_settable(fd: FieldDescriptor) -> bool:
+    """Whether a query-string value can set `fd` (a scalar, or a well-known
+    message with a text form)."""
     if fd.type != F.TYPE_MESSAGE:
         return True
     name = fd.message_type.full_name
@@ -338,7 +340,7 @@ def resolve_parameter(message: Descriptor, name: str) -> list[FieldDescriptor] |
         path.append(fd)
         last = position == len(parts) - 1
         if last:
-            return path if (not is_map(fd) and _query_leaf_settable(fd)) else None
+            return path if (not is_map(fd) and query_leaf_settable(fd)) else None
         if (
             fd.type != F.TYPE_MESSAGE
             or is_repeated(fd)
