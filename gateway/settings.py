@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from identity_runtime import mesh
-from identity_runtime.settings import MIB, load_settings, setting
+from identity_runtime.settings import MIB, address_setting, addresses, load_settings, setting
 
 ENV_PREFIX = "GATEWAY"
 RATE_LIMIT_SCHEMES = ("memory", "redis", "rediss", "redis+unix")
@@ -19,14 +19,12 @@ class GatewaySettings:
 
     host: str = setting("127.0.0.1", "Interface to listen on (0.0.0.0 in containers)")
     port: int = setting(mesh.GATEWAY_DEFAULT_PORT, "HTTP port; 0 picks a free one (tests)")
-    capture_quality_address: str = setting(
-        mesh.default_address(mesh.CAPTURE_QUALITY), "host:port of capture-quality"
-    )
-    liveness_address: str = setting(mesh.default_address(mesh.LIVENESS), "host:port of liveness")
-    embedding_address: str = setting(mesh.default_address(mesh.EMBEDDING), "host:port of embedding")
-    matching_address: str = setting(mesh.default_address(mesh.MATCHING), "host:port of matching")
-    kyc_tier_address: str = setting(mesh.default_address(mesh.KYC_TIER), "host:port of kyc-tier")
-    audit_address: str = setting(mesh.default_address(mesh.AUDIT), "host:port of audit")
+    capture_quality_address: str = address_setting(mesh.CAPTURE_QUALITY)
+    liveness_address: str = address_setting(mesh.LIVENESS)
+    embedding_address: str = address_setting(mesh.EMBEDDING)
+    matching_address: str = address_setting(mesh.MATCHING)
+    kyc_tier_address: str = address_setting(mesh.KYC_TIER)
+    audit_address: str = address_setting(mesh.AUDIT)
     max_body_bytes: int = setting(16 * MIB, "Largest HTTP request body accepted (413 above)")
     max_message_bytes: int = setting(
         24 * MIB, "Largest gRPC message sent to or received from a service"
@@ -95,10 +93,7 @@ class GatewaySettings:
 
     def service_addresses(self) -> dict[str, str]:
         """Proto package -> host:port, for every service of the mesh."""
-        return {
-            service.package: getattr(self, f"{service.package}_address")
-            for service in mesh.SERVICES
-        }
+        return addresses(self, mesh.SERVICES)
 
     def replace(self, **changes: object) -> GatewaySettings:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]

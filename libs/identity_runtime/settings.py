@@ -18,9 +18,11 @@ import dataclasses
 import os
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args, get_origin
+
+from identity_runtime.mesh import MeshService, default_address
 
 T = TypeVar("T")
 
@@ -133,6 +135,16 @@ def describe(cls: type, prefix: str) -> list[tuple[str, str, str, str]]:
             )
         )
     return rows
+
+
+def address_setting(service: MeshService) -> Any:
+    """Where a caller reaches `service` (host:port); the one-machine port by default."""
+    return setting(default_address(service), f"host:port of {service.name}")
+
+
+def addresses(settings: object, services: Iterable[MeshService]) -> dict[str, str]:
+    """Proto package -> host:port, from the `<package>_address` settings."""
+    return {s.package: getattr(settings, f"{s.package}_address") for s in services}
 
 
 DatabaseUrl = str

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from identity_runtime import mesh
-from identity_runtime.settings import ServiceSettings, setting
+from identity_runtime.settings import ServiceSettings, address_setting, addresses, setting
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -19,13 +19,11 @@ class KycTierSettings(ServiceSettings):
     api_key_pepper: str = setting(
         help="Secret mixed into API-key hashes (at least 32 characters)", secret=True
     )
-    capture_quality_address: str = setting(
-        mesh.default_address(mesh.CAPTURE_QUALITY), "host:port of capture-quality"
-    )
-    liveness_address: str = setting(mesh.default_address(mesh.LIVENESS), "host:port of liveness")
-    embedding_address: str = setting(mesh.default_address(mesh.EMBEDDING), "host:port of embedding")
-    matching_address: str = setting(mesh.default_address(mesh.MATCHING), "host:port of matching")
-    audit_address: str = setting(mesh.default_address(mesh.AUDIT), "host:port of audit")
+    capture_quality_address: str = address_setting(mesh.CAPTURE_QUALITY)
+    liveness_address: str = address_setting(mesh.LIVENESS)
+    embedding_address: str = address_setting(mesh.EMBEDDING)
+    matching_address: str = address_setting(mesh.MATCHING)
+    audit_address: str = address_setting(mesh.AUDIT)
     database_pool_size: int = setting(5, "Connections per process to PostgreSQL")
     kek_keyring_file: Path | None = setting(
         None, "JSON keyring of key-encryption keys (the same keyring as matching's), from a Secret"
@@ -55,10 +53,4 @@ class KycTierSettings(ServiceSettings):
         return problems
 
     def downstream_addresses(self) -> dict[str, str]:
-        return {
-            "capture_quality": self.capture_quality_address,
-            "liveness": self.liveness_address,
-            "embedding": self.embedding_address,
-            "matching": self.matching_address,
-            "audit": self.audit_address,
-        }
+        return addresses(self, (mesh.BY_NAME[name] for name in mesh.KYC_TIER.calls))
