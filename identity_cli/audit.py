@@ -15,28 +15,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from datetime import UTC, datetime
-from pathlib import Path
 
-from identity_cli.common import add_database_options, data_dir, existing_database_url
+from identity_cli.common import add_database_options, chosen_keyring, existing_database_url
 from identity_cli.errors import CliError
-from identity_crypto.keyring import Keyring, load_keyring
+from identity_crypto.keyring import Keyring
 
 LOCAL_AUDIT_KEYRING = "audit-hmac-keyring.json"
 
 
 def hmac_keyring(args: argparse.Namespace) -> Keyring:
-    """--keyring, else AUDIT_HMAC_KEYRING_FILE / AUDIT_HMAC_KEYRING, else the data dir's."""
-    if getattr(args, "keyring", None):
-        return Keyring.from_file(Path(args.keyring))
-    file = os.environ.get("AUDIT_HMAC_KEYRING_FILE")
-    inline = os.environ.get("AUDIT_HMAC_KEYRING", "")
-    local = data_dir(args) / "secrets" / LOCAL_AUDIT_KEYRING
-    if not file and not inline.strip() and local.exists():
-        return Keyring.from_file(local)
-    return load_keyring(Path(file) if file else None, inline, "audit HMAC keyring")
+    return chosen_keyring(args, "AUDIT_HMAC_KEYRING", LOCAL_AUDIT_KEYRING, "audit HMAC keyring")
 
 
 def utc_date(value: str) -> datetime:

@@ -1,4 +1,4 @@
-"""Options shared by commands: where the data lives, which database."""
+"""Options shared by commands: where the data lives, which database, which keyring."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 from identity_cli.errors import CliError
+from identity_crypto.keyring import Keyring, KeyringError, load_keyring
 from identity_store.db import SQLITE_FILE, default_sqlite_url
 
 DEFAULT_DATA_DIR = Path(".identity")
@@ -51,6 +52,21 @@ def existing_database_url(args: argparse.Namespace) -> str:
             "--database-url / IDENTITY_DATABASE_URL (or --data-dir) at yours"
         )
     return url or f"sqlite:///{path}"
+
+
+def chosen_keyring(args: argparse.Namespace, variable: str, local_name: str, what: str) -> Keyring:
+    """--keyring, else <variable>_FILE, else <variable> (inline JSON), else the
+    one-machine run's file <data dir>/secrets/<local_name>."""
+    if getattr(args, "keyring", None):
+        return Keyring.from_file(Path(args.keyring))
+    file = os.environ.get(f"{variable}_FILE")
+    inline = os.environ.get(variable, "")
+    if file or inline.strip():
+        return load_keyring(Path(file) if file else None, inline, what)
+    local = data_dir(args) / "secrets" / local_name
+    if local.exists():
+        return Keyring.from_file(local)
+    raise KeyringError(f"no {what}: pass --keyring or set {variable}_FILE")
 
 
 def add_database_options(parser: argparse.ArgumentParser) -> None:

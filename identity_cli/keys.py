@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,12 +26,11 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 
-from identity_cli.common import add_database_options, data_dir, existing_database_url
+from identity_cli.common import add_database_options, chosen_keyring, existing_database_url
 from identity_crypto.keyring import (
     Keyring,
     KeyringError,
     generate,
-    load_keyring,
     new_key,
     write_keyring_file,
 )
@@ -46,16 +44,7 @@ LOCAL_KEK_KEYRING = "kek-keyring.json"
 
 
 def kek_keyring(args: argparse.Namespace) -> Keyring:
-    if getattr(args, "keyring", None):
-        return Keyring.from_file(Path(args.keyring))
-    file = os.environ.get("MATCHING_KEK_KEYRING_FILE")
-    inline = os.environ.get("MATCHING_KEK_KEYRING", "")
-    if file or inline.strip():
-        return load_keyring(Path(file) if file else None, inline, "KEK keyring")
-    local = data_dir(args) / "secrets" / LOCAL_KEK_KEYRING
-    if local.exists():
-        return Keyring.from_file(local)
-    raise KeyringError("no KEK keyring: pass --keyring or set MATCHING_KEK_KEYRING_FILE")
+    return chosen_keyring(args, "MATCHING_KEK_KEYRING", LOCAL_KEK_KEYRING, "KEK keyring")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

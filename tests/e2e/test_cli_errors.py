@@ -154,3 +154,14 @@ def test_missing_and_malformed_files_are_one_line(empty_dir: Path) -> None:
     )
     assert_user_error(result, "a row without a Yes/No decision")
     assert not (empty_dir / "out").exists()
+
+
+def test_a_missing_keyring_says_where_one_is_read_from(empty_dir: Path) -> None:
+    export = empty_dir / "export.jsonl"
+    export.write_text("")
+    assert_user_error(
+        identity(empty_dir, "audit", "verify", "--file", str(export)),
+        "no audit HMAC keyring",
+        "--keyring",
+        "AUDIT_HMAC_KEYRING_FILE",
+    )
