@@ -147,6 +147,15 @@ def addresses(settings: object, services: Iterable[MeshService]) -> dict[str, st
     return {s.package: getattr(settings, f"{s.package}_address") for s in services}
 
 
+def keyring_missing(settings: object, name: str, prefix: str) -> list[tuple[str, str]]:
+    """The problem of a keyring given neither as a file (`<name>_file`) nor inline
+    (`<name>`), for `validate`; `prefix` is the settings' environment prefix."""
+    if getattr(settings, f"{name}_file") is None and not getattr(settings, name).strip():
+        variable = env_name(prefix, name)
+        return [(f"{name}_file", f"set {variable}_FILE (or {variable})")]
+    return []
+
+
 DatabaseUrl = str
 MIB = 1024 * 1024
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from identity_runtime.settings import ServiceSettings, setting
+from identity_runtime import mesh
+from identity_runtime.settings import ServiceSettings, keyring_missing, setting
 from services.audit.appender import DEFAULT_MAX_BATCH
 
 
@@ -29,10 +30,7 @@ class AuditSettings(ServiceSettings):
 
     def validate(self) -> list[tuple[str, str]]:
         problems = super().validate()
-        if self.hmac_keyring_file is None and not self.hmac_keyring.strip():
-            problems.append(
-                ("hmac_keyring_file", "set AUDIT_HMAC_KEYRING_FILE (or AUDIT_HMAC_KEYRING)")
-            )
+        problems += keyring_missing(self, "hmac_keyring", mesh.AUDIT.env_prefix)
         if not 1 <= self.max_batch <= 1000:
             problems.append(("max_batch", "must be between 1 and 1000"))
         return problems

@@ -6,7 +6,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from identity_runtime import mesh
-from identity_runtime.settings import ServiceSettings, address_setting, addresses, setting
+from identity_runtime.settings import (
+    ServiceSettings,
+    address_setting,
+    addresses,
+    keyring_missing,
+    setting,
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -46,10 +52,7 @@ class KycTierSettings(ServiceSettings):
             problems.append(("api_key_pepper", "must be at least 32 characters"))
         if len(self.pii_index_key) < 32:
             problems.append(("pii_index_key", "must be at least 32 characters"))
-        if self.kek_keyring_file is None and not self.kek_keyring.strip():
-            problems.append(
-                ("kek_keyring_file", "set KYC_TIER_KEK_KEYRING_FILE (or KYC_TIER_KEK_KEYRING)")
-            )
+        problems += keyring_missing(self, "kek_keyring", mesh.KYC_TIER.env_prefix)
         return problems
 
     def downstream_addresses(self) -> dict[str, str]:

@@ -8,7 +8,8 @@ from typing import Literal
 
 from identity_crypto.datakeys import DEFAULT_KEY_CACHE_SIZE, DEFAULT_KEY_CACHE_TTL_SECONDS
 from identity_inference.pack import DEFAULT_EMBEDDING
-from identity_runtime.settings import ServiceSettings, setting
+from identity_runtime import mesh
+from identity_runtime.settings import ServiceSettings, keyring_missing, setting
 from services.matching.gallery import IVF_MIN_GALLERY_SIZE, IVF_NPROBE
 
 
@@ -78,10 +79,7 @@ class MatchingSettings(ServiceSettings):
 
     def validate(self) -> list[tuple[str, str]]:
         problems = super().validate()
-        if self.kek_keyring_file is None and not self.kek_keyring.strip():
-            problems.append(
-                ("kek_keyring_file", "set MATCHING_KEK_KEYRING_FILE (or MATCHING_KEK_KEYRING)")
-            )
+        problems += keyring_missing(self, "kek_keyring", mesh.MATCHING.env_prefix)
         if not 1 <= self.dimension <= 4096:
             problems.append(("dimension", "must be between 1 and 4096"))
         if not self.model_id.strip():
