@@ -16,6 +16,7 @@ write concurrent with a search).
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
 from collections.abc import Iterable
@@ -162,10 +163,8 @@ class Gallery:
         ivf_min_size: int = IVF_MIN_GALLERY_SIZE,
         nprobe: int = IVF_NPROBE,
     ):
-        self.dimension = dimension
-        self.kind = kind
-        self.ivf_min_size = ivf_min_size
-        self.nprobe = nprobe
+        # Every organisation's gallery is made alike.
+        self._new_org = functools.partial(OrgGallery, dimension, kind, ivf_min_size, nprobe)
         self._orgs: dict[str, OrgGallery] = {}
         # Highest gallery change number applied per organisation (-1: none yet).
         self.high_water: dict[str, int] = {}
@@ -175,7 +174,7 @@ class Gallery:
         with self._lock:
             gallery = self._orgs.get(org_id)
             if gallery is None:
-                gallery = OrgGallery(self.dimension, self.kind, self.ivf_min_size, self.nprobe)
+                gallery = self._new_org()
                 self._orgs[org_id] = gallery
             return gallery
 
