@@ -84,6 +84,13 @@ def _aad(row: models.Enrollment) -> bytes:
     )
 
 
+def _customer_enrollments(org_id: str, customer_id: str) -> Select:
+    """Every enrollment row of one customer of one organisation."""
+    return select(models.Enrollment).where(
+        models.Enrollment.org_id == org_id, models.Enrollment.customer_id == customer_id
+    )
+
+
 def _active_reference_statement() -> Select:
     enrollment = models.Enrollment
     return (
@@ -188,11 +195,7 @@ class EnrollmentStore:
         key = self.keys.customer_key(session, org_id, customer_id, TEMPLATE_PURPOSE)
         priority = SOURCE_PRIORITY[source]
         current = session.scalars(
-            select(models.Enrollment).where(
-                models.Enrollment.org_id == org_id,
-                models.Enrollment.customer_id == customer_id,
-                models.Enrollment.active.is_(True),
-            )
+            _customer_enrollments(org_id, customer_id).where(models.Enrollment.active.is_(True))
         ).all()
         # Active when the source ranks at least as high as the current reference.
         becomes_active = all(priority <= row.source_priority for row in current)
@@ -231,11 +234,7 @@ class EnrollmentStore:
     ) -> list[GalleryEntry]:
         head = self._lock_gallery(session, org_id)
         rows = session.scalars(
-            select(models.Enrollment).where(
-                models.Enrollment.org_id == org_id,
-                models.Enrollment.customer_id == customer_id,
-                models.Enrollment.retired_at.is_(None),
-            )
+            _customer_enrollments(org_id, customer_id).where(models.Enrollment.retired_at.is_(None))
         ).all()
         if not rows:
             return []
@@ -289,9 +288,7 @@ class EnrollmentStore:
     def list(
         self, session: Session, org_id: str, customer_id: str, include_retired: bool
     ) -> list[EnrollmentRecord]:
-        query = select(models.Enrollment).where(
-            models.Enrollment.org_id == org_id, models.Enrollment.customer_id == customer_id
-        )
+        query = _customer_enrollments(org_id, customer_id)
         if not include_retired:
             query = query.where(models.Enrollment.retired_at.is_(None))
         rows = session.scalars(
