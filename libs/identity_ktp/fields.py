@@ -64,23 +64,8 @@ FIELD_NAMES = (
     ISSUE_DATE,
 )
 # Every KTP has these (blood type may be "-", the issue line may be unreadable).
-REQUIRED_FIELDS = (
-    PROVINCE,
-    REGENCY,
-    NIK,
-    NAME,
-    BIRTH_PLACE,
-    BIRTH_DATE,
-    GENDER,
-    ADDRESS,
-    RT_RW,
-    VILLAGE,
-    DISTRICT,
-    RELIGION,
-    MARITAL_STATUS,
-    OCCUPATION,
-    NATIONALITY,
-    VALID_UNTIL,
+REQUIRED_FIELDS = tuple(
+    name for name in FIELD_NAMES if name not in (BLOOD_TYPE, ISSUE_PLACE, ISSUE_DATE)
 )
 
 # Printed labels, letters only, upper case -> the row's field.
@@ -102,22 +87,9 @@ LABELS = {
 }
 # Values that may wrap onto a second, unlabelled line.
 WRAPPING_FIELDS = (NAME, ADDRESS)
-# Order of the labelled rows on the card, top to bottom.
-ROW_ORDER = (
-    NIK,
-    NAME,
-    BIRTH_PLACE,
-    GENDER,
-    ADDRESS,
-    RT_RW,
-    VILLAGE,
-    DISTRICT,
-    RELIGION,
-    MARITAL_STATUS,
-    OCCUPATION,
-    NATIONALITY,
-    VALID_UNTIL,
-)
+# Order of the labelled rows on the card, top to bottom (blood type shares the
+# gender row).
+ROW_ORDER = tuple(name for name in LABELS.values() if name != BLOOD_TYPE)
 
 GENDERS = ("LAKI-LAKI", "PEREMPUAN")
 RELIGIONS = (
