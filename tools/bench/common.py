@@ -4,6 +4,7 @@ statistics.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import statistics
@@ -11,7 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -68,6 +69,13 @@ def service_process(
         except subprocess.TimeoutExpired:
             process.kill()
         os.unlink(log.name)
+
+
+def publish(path: Path, results: dict, report: Iterable[str]) -> None:
+    """Write the results as JSON to `path` (its folder is created) and print the report."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2) + "\n")
+    print("\n".join(report))
 
 
 def summarise(latencies_seconds: list[float]) -> dict[str, float]:

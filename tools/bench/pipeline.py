@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import sys
 import tempfile
@@ -56,6 +55,7 @@ from identity_platform_api.common.v1 import types_pb2  # noqa: E402
 from identity_platform_api.embedding.v1 import embedding_pb2, embedding_pb2_grpc  # noqa: E402
 from identity_platform_api.liveness.v1 import liveness_pb2, liveness_pb2_grpc  # noqa: E402
 from tests.support import TESTDATA  # noqa: E402
+from tools.bench.common import publish  # noqa: E402
 
 FACES = TESTDATA / "faces"
 PAD_DIR = PACKAGED_PAD_DIR
@@ -262,16 +262,21 @@ def main() -> int:
             finally:
                 server.stop()
 
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "pipeline.json").write_text(json.dumps(results, indent=2) + "\n")
-    print(
-        f"{len(photos)} photos x {args.rounds} rounds, {args.threads} ORT thread(s), "
-        f"{os.cpu_count()} CPUs\n"
+    publish(
+        args.out / "pipeline.json",
+        results,
+        [
+            f"{len(photos)} photos x {args.rounds} rounds, {args.threads} ORT thread(s), "
+            f"{os.cpu_count()} CPUs",
+            "",
+            "| set-up | stage | p50 ms | p99 ms |\n|---|---|---:|---:|",
+            *(
+                f"| {setup} | {stage} | {row['p50_ms']:.1f} | {row['p99_ms']:.1f} |"
+                for setup in ("in-process", "services", "triton")
+                for stage, row in results.get(setup, {}).items()
+            ),
+        ],
     )
-    print("| set-up | stage | p50 ms | p99 ms |\n|---|---|---:|---:|")
-    for setup in ("in-process", "services", "triton"):
-        for stage, row in results.get(setup, {}).items():
-            print(f"| {setup} | {stage} | {row['p50_ms']:.1f} | {row['p99_ms']:.1f} |")
     return 0
 
 

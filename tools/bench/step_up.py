@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import json
 import os
 import signal
 import socket
@@ -57,6 +56,7 @@ from identity_inference.runners import OnnxRunner  # noqa: E402
 from identity_runtime import mesh  # noqa: E402
 from services.liveness import flash  # noqa: E402
 from tests.support import TESTDATA  # noqa: E402
+from tools.bench.common import publish  # noqa: E402
 
 FACES = TESTDATA / "faces"
 PAD_DIR = PACKAGED_PAD_DIR
@@ -328,17 +328,22 @@ def main() -> int:
     }
     results["ratio_p50"] = results["gateway"]["p50_ms"] / results["in_process"]["p50_ms"]
     results["ratio_p99"] = results["gateway"]["p99_ms"] / results["in_process"]["p99_ms"]
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "step_up.json").write_text(json.dumps(results, indent=2) + "\n")
-    print(
-        f"{results['requests']} step-ups ({frames} frames each, {args.database}), "
-        f"{allowed} allowed, load {results['load_average']}"
+    paths = [(name, results[name]) for name in ("gateway", "in_process")]
+    publish(
+        args.out / "step_up.json",
+        results,
+        [
+            f"{results['requests']} step-ups ({frames} frames each, {args.database}), "
+            f"{allowed} allowed, load {results['load_average']}",
+            "| path | p50 ms | p99 ms | max ms |\n|---|---:|---:|---:|",
+            *(
+                f"| {name} | {row['p50_ms']:.0f} | {row['p99_ms']:.0f} | {row['max_ms']:.0f} |"
+                for name, row in paths
+            ),
+            f"mesh overhead: x{results['ratio_p50']:.2f} at p50, "
+            f"x{results['ratio_p99']:.2f} at p99",
+        ],
     )
-    print("| path | p50 ms | p99 ms | max ms |\n|---|---:|---:|---:|")
-    for name in ("gateway", "in_process"):
-        row = results[name]
-        print(f"| {name} | {row['p50_ms']:.0f} | {row['p99_ms']:.0f} | {row['max_ms']:.0f} |")
-    print(f"mesh overhead: x{results['ratio_p50']:.2f} at p50, x{results['ratio_p99']:.2f} at p99")
     return 0
 
 
