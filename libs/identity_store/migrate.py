@@ -12,6 +12,7 @@ command line lists them all).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, MetaData, create_engine, event, pool
 
-from identity_store.db import make_engine, normalise_url
+from identity_store.db import Database, make_engine, normalise_url
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,17 @@ def current_revision(url: str, history: History) -> str | None:
 
 def is_at_head(url: str, history: History) -> bool:
     return current_revision(url, history) == head_revision(history)
+
+
+async def require_head(database: Database, history: History, service: str) -> None:
+    """Refuse to build a service on tables behind its migrations (the database is
+    closed): the operator runs `identity migrate` first."""
+    if not await asyncio.to_thread(is_at_head, database.url, history):
+        database.dispose()
+        raise RuntimeError(
+            f"{service}: its tables are not at the head of its migrations; "
+            "run `identity migrate` first"
+        )
 
 
 def stamp(connection: Connection, history: History, revision: str) -> None:

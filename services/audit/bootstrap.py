@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -13,7 +12,7 @@ from sqlalchemy import event
 from identity_crypto.keyring import Keyring, load_keyring
 from identity_runtime.server import Core
 from identity_store.db import Database
-from identity_store.migrate import is_at_head
+from identity_store.migrate import require_head
 from identity_store.types import utcnow
 from services.audit.appender import GroupCommitAppender
 from services.audit.log import AuditLog
@@ -65,11 +64,7 @@ async def build(settings: AuditSettings, *, overrides: AuditOverrides | None = N
         settings.hmac_keyring_file, settings.hmac_keyring, "audit HMAC keyring"
     )
     database = chosen.database or open_database(settings.database_url, settings.database_pool_size)
-    if not await asyncio.to_thread(is_at_head, database.url, HISTORY):
-        database.dispose()
-        raise RuntimeError(
-            "audit: its tables are not at the head of its migrations; run `identity migrate` first"
-        )
+    await require_head(database, HISTORY, "audit")
     audit_log = AuditLog(keyring, clock=chosen.clock or utcnow)
     appender = GroupCommitAppender(database, audit_log, settings.max_batch)
     appender.start()

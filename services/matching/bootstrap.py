@@ -13,7 +13,7 @@ from identity_crypto.keyring import load_keyring
 from identity_crypto.kms import KeyEncryptionService, LocalKms
 from identity_runtime.server import Core
 from identity_store.db import Database
-from identity_store.migrate import is_at_head
+from identity_store.migrate import require_head
 from services.matching import models
 from services.matching.calibration import load_calibrations
 from services.matching.contract import EmbeddingContract, resolve_profile
@@ -67,12 +67,7 @@ async def build(
 ) -> MatchingCore:
     chosen = overrides or MatchingOverrides()
     database = chosen.database or Database(settings.database_url, settings.database_pool_size)
-    if not await asyncio.to_thread(is_at_head, database.url, HISTORY):
-        database.dispose()
-        raise RuntimeError(
-            "matching: its tables are not at the head of its migrations; "
-            "run `identity migrate` first"
-        )
+    await require_head(database, HISTORY, "matching")
     faiss.omp_set_num_threads(settings.search_threads)
     contract = EmbeddingContract(settings.model_id, settings.model_version, settings.dimension)
     profile = resolve_profile(

@@ -240,3 +240,27 @@ async def test_embedding_takes_a_fake_runner() -> None:
     finally:
         await core.close()
     assert runner.unloaded
+
+
+@pytest.mark.parametrize("service", ["audit", "matching"])
+async def test_a_database_behind_its_migrations_is_refused(service: str, tmp_path: Any) -> None:
+    """Audit and matching refuse to start on tables `identity migrate` has not
+    brought to head, naming the command; the database is closed."""
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    database = Database(url)
+    if service == "audit":
+        settings: Any = load_settings(
+            AuditSettings,
+            "AUDIT",
+            {"AUDIT_DATABASE_URL": url, "AUDIT_HMAC_KEYRING": generate("k").to_json()},
+        )
+        building = build_audit(settings, overrides=AuditOverrides(database=database))
+    else:
+        settings = load_settings(
+            MatchingSettings,
+            "MATCHING",
+            {"MATCHING_DATABASE_URL": url, "MATCHING_KEK_KEYRING": generate("k").to_json()},
+        )
+        building = build_matching(settings, overrides=MatchingOverrides(database=database))
+    with pytest.raises(RuntimeError, match=f"^{service}: .*run `identity migrate` first"):
+        await building
