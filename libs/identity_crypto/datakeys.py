@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple
 
 from sqlalchemy import LargeBinary, String, func, select
 from sqlalchemy.orm import InstrumentedAttribute, Mapped, Session, mapped_column
@@ -72,18 +72,6 @@ class DataKeyColumns:
 KeyTable = type[DataKeyColumns]
 
 
-class KeyRow(Protocol):
-    """What unwrapping needs of a data-key row (an ORM row or a plain view)."""
-
-    key_id: str
-    org_id: str
-    customer_id: str | None
-    purpose: str
-    kek_id: str
-    wrapped_key: bytes | None
-    destroyed_at: datetime | None
-
-
 class KeyView(NamedTuple):
     """A data-key row read as plain columns (bulk reads skip the ORM)."""
 
@@ -94,6 +82,10 @@ class KeyView(NamedTuple):
     kek_id: str
     wrapped_key: bytes | None
     destroyed_at: datetime | None
+
+
+# What unwrapping needs of a data-key row: an ORM row or a plain view.
+KeyRow = DataKeyColumns | KeyView
 
 
 def key_columns(table: KeyTable) -> tuple[InstrumentedAttribute[Any], ...]:
