@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from dataclasses import dataclass, field
 
 import faiss
@@ -19,7 +20,7 @@ from services.matching.calibration import load_calibrations
 from services.matching.contract import EmbeddingContract, resolve_profile
 from services.matching.engine import MatchingEngine
 from services.matching.enrollments import EnrollmentStore
-from services.matching.gallery import Gallery
+from services.matching.gallery import Gallery, OrgGallery
 from services.matching.migrations import HISTORY
 from services.matching.settings import MatchingSettings
 
@@ -58,7 +59,13 @@ def build_kms(settings: MatchingSettings) -> KeyEncryptionService:
 
 def build_gallery(settings: MatchingSettings) -> Gallery:
     return Gallery(
-        settings.dimension, settings.index_kind, settings.ivf_min_gallery_size, settings.ivf_nprobe
+        functools.partial(
+            OrgGallery,
+            settings.dimension,
+            settings.index_kind,
+            settings.ivf_min_gallery_size,
+            settings.ivf_nprobe,
+        )
     )
 
 

@@ -16,10 +16,9 @@ write concurrent with a search).
 
 from __future__ import annotations
 
-import functools
 import math
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import faiss
@@ -156,15 +155,10 @@ class OrgGallery:
 class Gallery:
     """Every organisation's gallery, with the change number each has caught up to."""
 
-    def __init__(
-        self,
-        dimension: int,
-        kind: str = "exact",
-        ivf_min_size: int = IVF_MIN_GALLERY_SIZE,
-        nprobe: int = IVF_NPROBE,
-    ):
-        # Every organisation's gallery is made alike.
-        self._new_org = functools.partial(OrgGallery, dimension, kind, ivf_min_size, nprobe)
+    def __init__(self, new_org: Callable[[], OrgGallery]):
+        # Makes an organisation's gallery (all alike), e.g.
+        # functools.partial(OrgGallery, dimension, "ivf").
+        self._new_org = new_org
         self._orgs: dict[str, OrgGallery] = {}
         # Highest gallery change number applied per organisation (-1: none yet).
         self.high_water: dict[str, int] = {}
