@@ -14,18 +14,16 @@ from services.audit.bootstrap import AuditCore
 
 class AuditServiceServicer(CoreServicer[AuditCore], audit_pb2_grpc.AuditServiceServicer):
     async def Append(self, request: audit_pb2.AppendRequest, _: Any) -> audit_pb2.AppendResponse:
-        tenant_id = context.require_org()
         written = await self.core.trail.append(
-            mapping.draft(request, tenant_id, context.actor(), context.request_id())
+            mapping.draft(request, context.require_org(), context.actor(), context.request_id())
         )
         return audit_pb2.AppendResponse(entry=mapping.entry(written))
 
     async def QueryEntries(
         self, request: audit_pb2.QueryEntriesRequest, _: Any
     ) -> audit_pb2.QueryEntriesResponse:
-        tenant_id = context.require_org()
         entries, token = await self.core.trail.query(
-            mapping.query(request, tenant_id), request.page_size, request.page_token
+            mapping.query(request, context.require_org()), request.page_size, request.page_token
         )
         return audit_pb2.QueryEntriesResponse(
             entries=[mapping.entry(e) for e in entries], next_page_token=token
@@ -41,6 +39,5 @@ class AuditServiceServicer(CoreServicer[AuditCore], audit_pb2_grpc.AuditServiceS
     async def ExportEntries(
         self, request: audit_pb2.ExportEntriesRequest, _: Any
     ) -> AsyncIterator[audit_pb2.ExportEntriesResponse]:
-        tenant_id = context.require_org()
-        async for entry in self.core.trail.export(tenant_id, request.from_sequence):
+        async for entry in self.core.trail.export(context.require_org(), request.from_sequence):
             yield audit_pb2.ExportEntriesResponse(entry=mapping.entry(entry))

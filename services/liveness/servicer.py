@@ -18,18 +18,16 @@ class LivenessServiceServicer(
     async def IssueChallenge(
         self, request: pb.IssueChallengeRequest, _: Any
     ) -> pb.IssueChallengeResponse:
-        org_id = context.require_org()
         issued = await self.core.liveness.issue_challenge(
-            org_id, request.customer_id, mapping.purpose(request.purpose)
+            context.require_org(), request.customer_id, mapping.purpose(request.purpose)
         )
         return pb.IssueChallengeResponse(challenge=mapping.challenge(issued))
 
     async def RegisterDevice(
         self, request: pb.RegisterDeviceRequest, _: Any
     ) -> pb.RegisterDeviceResponse:
-        org_id = context.require_org()
         record, created = await self.core.liveness.register_device(
-            org_id,
+            context.require_org(),
             request.device_id,
             request.customer_id,
             mapping.algorithm(request.algorithm),
@@ -41,8 +39,7 @@ class LivenessServiceServicer(
     async def CheckLiveness(
         self, request: pb.CheckLivenessRequest, _: Any
     ) -> pb.CheckLivenessResponse:
-        org_id = context.require_org()
         decision = await self.core.liveness.check_liveness(
-            org_id, mapping.liveness_request(request)
+            context.require_org(), mapping.liveness_request(request)
         )
         return mapping.liveness_response(decision)

@@ -18,9 +18,8 @@ class MatchingServiceServicer(
     async def Enroll(
         self, request: matching_pb2.EnrollRequest, _: Any
     ) -> matching_pb2.EnrollResponse:
-        org_id = context.require_org()
         outcome = await self.core.engine.enroll(
-            org_id,
+            context.require_org(),
             request.customer_id,
             mapping.embedding(request.embedding),
             mapping.source_from_proto(request.source),
@@ -33,10 +32,9 @@ class MatchingServiceServicer(
     async def Verify(
         self, request: matching_pb2.VerifyRequest, _: Any
     ) -> matching_pb2.VerifyResponse:
-        org_id = context.require_org()
         which = request.WhichOneof("reference")
         result = await self.core.engine.verify(
-            org_id,
+            context.require_org(),
             mapping.embedding(request.probe),
             customer_id=request.customer_id if which == "customer_id" else None,
             reference=mapping.embedding(request.reference_embedding)
@@ -49,9 +47,8 @@ class MatchingServiceServicer(
     async def Search(
         self, request: matching_pb2.SearchRequest, _: Any
     ) -> matching_pb2.SearchResponse:
-        org_id = context.require_org()
         result = await self.core.engine.search(
-            org_id,
+            context.require_org(),
             mapping.embedding(request.probe),
             request.top_k,
             request.min_score,
@@ -63,9 +60,8 @@ class MatchingServiceServicer(
     async def ListEnrollments(
         self, request: matching_pb2.ListEnrollmentsRequest, _: Any
     ) -> matching_pb2.ListEnrollmentsResponse:
-        org_id = context.require_org()
         records = await self.core.engine.list_enrollments(
-            org_id, request.customer_id, request.include_retired
+            context.require_org(), request.customer_id, request.include_retired
         )
         return matching_pb2.ListEnrollmentsResponse(
             enrollments=[mapping.enrollment(r) for r in records]
@@ -74,13 +70,13 @@ class MatchingServiceServicer(
     async def RetireEnrollments(
         self, request: matching_pb2.RetireEnrollmentsRequest, _: Any
     ) -> matching_pb2.RetireEnrollmentsResponse:
-        org_id = context.require_org()
-        count = await self.core.engine.retire(org_id, request.customer_id, request.reason)
+        count = await self.core.engine.retire(
+            context.require_org(), request.customer_id, request.reason
+        )
         return matching_pb2.RetireEnrollmentsResponse(retired_count=count)
 
     async def ShredCustomerKey(
         self, request: matching_pb2.ShredCustomerKeyRequest, _: Any
     ) -> matching_pb2.ShredCustomerKeyResponse:
-        org_id = context.require_org()
-        outcome = await self.core.engine.shred(org_id, request.customer_id)
+        outcome = await self.core.engine.shred(context.require_org(), request.customer_id)
         return message(matching_pb2.ShredCustomerKeyResponse, outcome)
