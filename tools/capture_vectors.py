@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from google.protobuf import json_format
 
-from identity_capture.digest import canonical_text, rfc3339_seconds
+from identity_capture.digest import DigestInput, canonical_text, rfc3339_seconds
 from identity_platform_api.kyc_tier.v1 import resources_pb2
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -112,12 +112,14 @@ def _expected(challenge_id: str, bundle: dict[str, Any]) -> dict[str, Any]:
     frames = [base64.b64decode(f["image"]["data"]) for f in bundle["frames"]]
     sensors = _sensors_bytes(bundle)
     text = canonical_text(
-        challenge_id=challenge_id,
-        nonce=attestation["nonce"],
-        device_id=attestation["deviceId"],
-        captured_at=captured_at,
-        frames=frames,
-        sensors=sensors,
+        DigestInput(
+            challenge_id=challenge_id,
+            nonce=attestation["nonce"],
+            device_id=attestation["deviceId"],
+            captured_at=captured_at,
+            frames=frames,
+            sensors=sensors,
+        )
     )
     return {
         "captured_at_digest_form": rfc3339_seconds(captured_at),

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 PREFIX = "identity-bundle-v1"
@@ -29,37 +30,32 @@ def rfc3339_seconds(moment: datetime) -> str:
     return moment.astimezone(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def canonical_text(
-    *,
-    challenge_id: str,
-    nonce: str,
-    device_id: str,
-    captured_at: datetime,
-    frames: Sequence[bytes],
-    sensors: bytes,
-) -> str:
-    lines = [PREFIX, challenge_id, nonce, device_id, rfc3339_seconds(captured_at)]
-    lines += [hashlib.sha256(frame).hexdigest() for frame in frames]
-    lines.append(hashlib.sha256(sensors).hexdigest())
+@dataclass(frozen=True)
+class DigestInput:
+    """What the digest covers (the web SDK's DigestInput)."""
+
+    challenge_id: str
+    nonce: str
+    device_id: str
+    captured_at: datetime
+    frames: Sequence[bytes]
+    # The SensorData bytes as the bundle carries them (empty: none).
+    sensors: bytes = b""
+
+
+def canonical_text(facts: DigestInput) -> str:
+    lines = [
+        PREFIX,
+        facts.challenge_id,
+        facts.nonce,
+        facts.device_id,
+        rfc3339_seconds(facts.captured_at),
+    ]
+    lines += [hashlib.sha256(frame).hexdigest() for frame in facts.frames]
+    lines.append(hashlib.sha256(facts.sensors).hexdigest())
     return "".join(line + "\n" for line in lines)
 
 
-def bundle_sha256(
-    *,
-    challenge_id: str,
-    nonce: str,
-    device_id: str,
-    captured_at: datetime,
-    frames: Sequence[bytes],
-    sensors: bytes = b"",
-) -> str:
+def bundle_sha256(facts: DigestInput) -> str:
     """Lowercase hex SHA-256 of the canonical text."""
-    text = canonical_text(
-        challenge_id=challenge_id,
-        nonce=nonce,
-        device_id=device_id,
-        captured_at=captured_at,
-        frames=frames,
-        sensors=sensors,
-    )
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return hashlib.sha256(canonical_text(facts).encode("utf-8")).hexdigest()

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
-from identity_capture.digest import bundle_sha256
+from identity_capture.digest import DigestInput, bundle_sha256
 from identity_capture.signatures import ECDSA_P256, ED25519
 
 
@@ -65,11 +65,6 @@ class SdkSigner:
         nonce = nonce or secrets.token_hex(16)
         captured_at = (captured_at or datetime.now(UTC)).replace(microsecond=0)
         digest = bundle_sha256(
-            challenge_id=challenge_id,
-            nonce=nonce,
-            device_id=self.device_id,
-            captured_at=captured_at,
-            frames=frames,
-            sensors=sensors,
+            DigestInput(challenge_id, nonce, self.device_id, captured_at, frames, sensors)
         )
         return SignedBundle(self.device_id, nonce, captured_at, digest, self.sign_digest(digest))

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from identity_capture.digest import bundle_sha256
+from identity_capture.digest import DigestInput, bundle_sha256
 from identity_capture.limits import MAX_FRAMES
 from identity_runtime.errors import invalid_field
 from identity_store.types import utcnow
@@ -74,12 +74,14 @@ def digest(bundle: BundleInput, challenge_id: str) -> str:
     """The canonical digest the device signed (identity_capture.digest)."""
     assert bundle.captured_at is not None
     return bundle_sha256(
-        challenge_id=challenge_id,
-        nonce=bundle.attestation.nonce,
-        device_id=bundle.attestation.device_id,
-        captured_at=bundle.captured_at,
-        frames=bundle.frames,
-        sensors=bundle.sensors,
+        DigestInput(
+            challenge_id=challenge_id,
+            nonce=bundle.attestation.nonce,
+            device_id=bundle.attestation.device_id,
+            captured_at=bundle.captured_at,
+            frames=bundle.frames,
+            sensors=bundle.sensors,
+        )
     )
 
 

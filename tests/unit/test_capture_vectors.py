@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from identity_capture.digest import canonical_text
+from identity_capture.digest import DigestInput, canonical_text
 from tests.support import REPO_ROOT
 from tests.support.capture import KTP_ROUTE, LIVENESS_ROUTE, receive, signature_valid
 
@@ -48,12 +48,14 @@ def test_the_server_computes_the_vector_digest(name: str, route: str) -> None:
     assert [hashlib.sha256(f).hexdigest() for f in bundle.frames] == expected["frame_sha256"]
     assert bundle.captured_at is not None
     text = canonical_text(
-        challenge_id=vector["challenge_id"],
-        nonce=bundle.attestation.nonce,
-        device_id=bundle.attestation.device_id,
-        captured_at=bundle.captured_at,
-        frames=bundle.frames,
-        sensors=bundle.sensors,
+        DigestInput(
+            challenge_id=vector["challenge_id"],
+            nonce=bundle.attestation.nonce,
+            device_id=bundle.attestation.device_id,
+            captured_at=bundle.captured_at,
+            frames=bundle.frames,
+            sensors=bundle.sensors,
+        )
     )
     assert text == expected["canonical_text"]
     assert received.computed_sha256 == expected["bundle_sha256"]
