@@ -39,13 +39,7 @@ def bundle_input(bundle: resources_pb2.CaptureBundle) -> BundleInput:
         sensors=bundle.sensors.SerializeToString(deterministic=True)
         if bundle.HasField("sensors")
         else b"",
-        attestation=Attestation(
-            device_id=attestation.device_id,
-            nonce=attestation.nonce,
-            bundle_sha256=attestation.bundle_sha256,
-            signature=attestation.signature,
-            captured_at=captured_at,
-        ),
+        attestation=same_named(Attestation, attestation, captured_at=captured_at),
         captured_at=captured_at,
         raw=bundle.SerializeToString(deterministic=True),
     )
