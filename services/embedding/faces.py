@@ -30,11 +30,11 @@ class LandmarkedInput:
 FaceInput = AlignedInput | LandmarkedInput
 
 
+@dataclass(frozen=True)
 class Embeddings:
-    def __init__(self, embedder: FaceEmbedder, backend: str, limits: images.ImageLimits):
-        self.embedder = embedder
-        self.backend = backend
-        self.limits = limits
+    embedder: FaceEmbedder
+    backend: str
+    limits: images.ImageLimits
 
     @property
     def contract(self) -> EmbeddingContract:

@@ -80,14 +80,12 @@ class ShredOutcome:
     shredded_at: datetime
 
 
+@dataclass(frozen=True, eq=False)
 class MatchingEngine:
-    def __init__(
-        self, database: Database, store: EnrollmentStore, gallery: Gallery, profile: ModelProfile
-    ):
-        self.database = database
-        self.store = store
-        self.gallery = gallery
-        self.profile = profile
+    database: Database
+    store: EnrollmentStore
+    gallery: Gallery
+    profile: ModelProfile
 
     @property
     def contract(self) -> EmbeddingContract:
