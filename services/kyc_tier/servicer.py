@@ -30,9 +30,7 @@ from identity_platform_api.kyc_tier.v1 import (
 )
 from identity_runtime.context import require_org
 from identity_runtime.server import CoreServicer
-from services.kyc_tier.attempts import AttemptFilter
 from services.kyc_tier.bootstrap import KycTierCore
-from services.kyc_tier.flows.customers import CustomerQuery
 from services.kyc_tier.mapping import captures, enums, resources, responses
 
 
@@ -66,17 +64,8 @@ class CustomerServicer(CoreServicer[KycTierCore], customers_pb2_grpc.CustomerSer
     async def ListCustomers(
         self, request: customers_pb2.ListCustomersRequest, _: Any
     ) -> customers_pb2.ListCustomersResponse:
-        query = CustomerQuery(
-            page_size=request.page_size,
-            page_token=request.page_token,
-            tier=enums.tier_from_proto(request.tier, "tier"),
-            created_after=enums.when(request.created_after),
-        )
-        page = await self.core.customers.list(require_org(), query)
-        return customers_pb2.ListCustomersResponse(
-            customers=[resources.customer(v) for v in page.items],
-            next_page_token=page.next_page_token,
-        )
+        page = await self.core.customers.list(require_org(), resources.customer_query(request))
+        return responses.customer_page(page)
 
     async def GetCustomer(
         self, request: customers_pb2.GetCustomerRequest, _: Any
@@ -181,19 +170,11 @@ class AttemptServicer(CoreServicer[KycTierCore], attempts_pb2_grpc.AttemptServic
     async def ListAttempts(
         self, request: attempts_pb2.ListAttemptsRequest, _: Any
     ) -> attempts_pb2.ListAttemptsResponse:
-        filters = AttemptFilter(
-            kind=enums.KIND_FROM_PROTO.get(request.kind, ""),
-            outcome=enums.ATTEMPT_OUTCOME_FROM_PROTO.get(request.outcome, ""),
-            start_time=enums.when(request.start_time),
-            end_time=enums.when(request.end_time),
-        )
+        filters = resources.attempt_filter(request)
         page = await self.core.kyc.list_attempts(
             require_org(), filters, request.page_size, request.page_token
         )
-        return attempts_pb2.ListAttemptsResponse(
-            attempts=[resources.attempt(a) for a in page.items],
-            next_page_token=page.next_page_token,
-        )
+        return responses.attempt_page(attempts_pb2.ListAttemptsResponse, page)
 
     async def ListCustomerAttempts(
         self, request: attempts_pb2.ListCustomerAttemptsRequest, _: Any
@@ -201,7 +182,4 @@ class AttemptServicer(CoreServicer[KycTierCore], attempts_pb2_grpc.AttemptServic
         page = await self.core.kyc.list_customer_attempts(
             require_org(), request.customer_id, request.page_size, request.page_token
         )
-        return attempts_pb2.ListCustomerAttemptsResponse(
-            attempts=[resources.attempt(a) for a in page.items],
-            next_page_token=page.next_page_token,
-        )
+        return responses.attempt_page(attempts_pb2.ListCustomerAttemptsResponse, page)

@@ -1,6 +1,7 @@
-"""Upgrade and erasure through the REST gateway, on both databases: kyc-tier
-served on port 0 with fake ports (matching's retire and shred), the real
-gateway in front. Both routes used to answer 500 whenever they should succeed.
+"""Upgrade, erasure and the customer and attempt lists through the REST
+gateway, on both databases: kyc-tier served on port 0 with fake ports
+(matching's retire and shred), the real gateway in front. Upgrade and erasure
+used to answer 500 whenever they should succeed.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from sqlalchemy import update
 
 from identity_cli.schema import migrate_all
 from identity_store.db import Database
-from services.kyc_tier import models
+from services.kyc_tier import models, records
 from services.kyc_tier.bootstrap import build
+from services.kyc_tier.ports import Reason
 from services.kyc_tier.service import SPEC
 from tests.support import kyc_tier_env, start_service, unique_name
 from tests.support.gateway import (
@@ -234,3 +236,79 @@ async def test_erase_refusals(database_url, client) -> None:
     )
     customer = (await partner.get(f"/api/identity/customers/{customer_id}")).json()["customer"]
     assert customer["status"] == "CUSTOMER_STATUS_ACTIVE"
+
+
+async def test_customers_are_listed_a_page_at_a_time_and_filtered(database_url, client) -> None:
+    _, partner = await partner_for(database_url, client)
+    made = {await partner.new_customer() for _ in range(3)}
+    first = (await partner.get("/api/customers?pageSize=2")).json()
+    assert len(first["customers"]) == 2 and first["nextPageToken"]
+    rest = await partner.get(f"/api/customers?pageSize=2&pageToken={first['nextPageToken']}")
+    assert rest.status_code == 200, rest.text
+    assert not rest.json().get("nextPageToken")
+    listed = [c["customerId"] for c in first["customers"] + rest.json()["customers"]]
+    assert sorted(listed) == sorted(made)
+    basic = (await partner.get("/api/customers?tier=KYC_TIER_BASIC")).json()["customers"]
+    assert {c["customerId"] for c in basic} == made
+    assert (await partner.get("/api/customers?tier=KYC_TIER_PREMIUM")).json()["customers"] == []
+    later = await partner.get("/api/customers?createdAfter=2999-01-01T00:00:00Z")
+    assert later.json()["customers"] == []
+    _, other = await partner_for(database_url, client)
+    assert (await other.get("/api/customers")).json()["customers"] == []
+
+
+async def test_customer_list_refusals(database_url, client) -> None:
+    _, partner = await partner_for(database_url, client)
+    assert_error(await partner.get("/api/customers?pageSize=-1"), 400, "INVALID_FIELD")
+    unknown = assert_error(await partner.get("/api/customers?tier=99"), 400, "INVALID_FIELD")
+    assert unknown["metadata"] == {"field": "tier"}
+    assert_error(await partner.get("/api/customers?pageToken=not-a-token"), 400, "INVALID_FIELD")
+
+
+async def test_attempts_are_listed_and_filtered(database_url, client) -> None:
+    org_id, partner = await partner_for(database_url, client)
+    customer_id = await partner.new_customer()
+    database = Database(database_url)
+    try:
+        with database.transaction() as session:
+            records.add_attempt(session, org_id, customer_id, "ktp_capture", "passed")
+            records.add_attempt(
+                session,
+                org_id,
+                customer_id,
+                "face_liveness",
+                "refused",
+                (Reason("PAD_ATTACK_SUSPECTED", "spoof"),),
+            )
+    finally:
+        database.dispose()
+
+    async def listed(path: str) -> list[dict[str, Any]]:
+        response = await partner.get(path)
+        assert response.status_code == 200, response.text
+        return response.json().get("attempts", [])
+
+    every = await listed("/api/identity/attempts")
+    # Creating the customer checked its NIK's format: an attempt too.
+    assert sorted(a["kind"] for a in every) == [
+        "VERIFICATION_KIND_FACE_LIVENESS",
+        "VERIFICATION_KIND_KTP_CAPTURE",
+        "VERIFICATION_KIND_NIK_FORMAT",
+    ]
+    (ktp,) = await listed("/api/identity/attempts?kind=VERIFICATION_KIND_KTP_CAPTURE")
+    assert (ktp["outcome"], ktp["customerId"]) == ("ATTEMPT_OUTCOME_PASSED", customer_id)
+    (refused,) = await listed("/api/identity/attempts?outcome=ATTEMPT_OUTCOME_REFUSED")
+    assert refused["reasons"] == [{"code": "PAD_ATTACK_SUSPECTED", "message": "spoof"}]
+    assert await listed("/api/identity/attempts?startTime=2999-01-01T00:00:00Z") == []
+    assert len(await listed("/api/identity/attempts?endTime=2999-01-01T00:00:00Z")) == 3
+    assert len(await listed(f"/api/identity/customers/{customer_id}/attempts?pageSize=2")) == 2
+    _, other = await partner_for(database_url, client)
+    assert (await other.get("/api/identity/attempts")).json().get("attempts", []) == []
+
+
+async def test_attempt_list_refusals(database_url, client) -> None:
+    _, partner = await partner_for(database_url, client)
+    assert_error(await partner.get("/api/identity/attempts?pageSize=-1"), 400, "INVALID_FIELD")
+    assert_error(
+        await partner.get("/api/identity/customers/cus_unknown/attempts"), 404, "CUSTOMER_NOT_FOUND"
+    )

@@ -13,8 +13,12 @@ from identity_platform_api.kyc_tier.v1 import (
 )
 from identity_runtime.convert import message, same_named
 from services.kyc_tier import attempts, customers, records
+from services.kyc_tier.attempts import AttemptFilter
+from services.kyc_tier.flows.customers import CustomerQuery
 from services.kyc_tier.mapping.enums import (
+    ATTEMPT_OUTCOME_FROM_PROTO,
     ATTEMPT_OUTCOME_TO_PROTO,
+    KIND_FROM_PROTO,
     KIND_TO_PROTO,
     OUTCOME_TO_PROTO,
     PURPOSE_TO_PROTO,
@@ -22,6 +26,8 @@ from services.kyc_tier.mapping.enums import (
     TIER_TO_PROTO,
     reasons,
     scopes_to_proto,
+    tier_from_proto,
+    when,
 )
 from services.kyc_tier.partners import ApiKeyRecord
 from services.kyc_tier.ports import Challenge, EnrollmentInfo
@@ -29,6 +35,24 @@ from services.kyc_tier.ports import Challenge, EnrollmentInfo
 
 def customer_input(request: customers_pb2.CreateCustomerRequest) -> customers.CustomerInput:
     return same_named(customers.CustomerInput, request)
+
+
+def customer_query(request: customers_pb2.ListCustomersRequest) -> CustomerQuery:
+    return same_named(
+        CustomerQuery,
+        request,
+        tier=tier_from_proto(request.tier, "tier"),
+        created_after=when(request.created_after),
+    )
+
+
+def attempt_filter(request: attempts_pb2.ListAttemptsRequest) -> AttemptFilter:
+    return AttemptFilter(
+        kind=KIND_FROM_PROTO.get(request.kind, ""),
+        outcome=ATTEMPT_OUTCOME_FROM_PROTO.get(request.outcome, ""),
+        start_time=when(request.start_time),
+        end_time=when(request.end_time),
+    )
 
 
 def customer(view: customers.CustomerView) -> resources_pb2.Customer:

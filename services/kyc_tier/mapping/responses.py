@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
+from google.protobuf.message import Message
+
 from identity_platform_api.kyc_tier.v1 import (
     api_keys_pb2,
     customers_pb2,
@@ -13,6 +17,8 @@ from identity_platform_api.kyc_tier.v1 import (
     step_up_pb2,
 )
 from identity_runtime.convert import message, timestamp
+from services.kyc_tier.attempts import AttemptView
+from services.kyc_tier.customers import CustomerView
 from services.kyc_tier.flows.api_keys import IssuedApiKey
 from services.kyc_tier.flows.customers import CreatedCustomer
 from services.kyc_tier.flows.dukcapil import DukcapilResult
@@ -26,9 +32,29 @@ from services.kyc_tier.mapping.enums import (
     reasons,
     scopes_to_proto,
 )
-from services.kyc_tier.mapping.resources import api_key, customer, tier_event, verification
+from services.kyc_tier.mapping.resources import (
+    api_key,
+    attempt,
+    customer,
+    tier_event,
+    verification,
+)
+from services.kyc_tier.paging import Page
 from services.kyc_tier.partners import Caller
 from services.kyc_tier.ports import DeviceRegistration, LivenessDecision, MatchResult
+
+M = TypeVar("M", bound=Message)
+
+
+def customer_page(page: Page[CustomerView]) -> customers_pb2.ListCustomersResponse:
+    return customers_pb2.ListCustomersResponse(
+        customers=[customer(v) for v in page.items], next_page_token=page.next_page_token
+    )
+
+
+def attempt_page(cls: type[M], page: Page[AttemptView]) -> M:
+    """A ListAttempts or ListCustomerAttempts response."""
+    return cls(attempts=[attempt(a) for a in page.items], next_page_token=page.next_page_token)
 
 
 def liveness_scores(decision: LivenessDecision | None) -> resources_pb2.LivenessScores:
