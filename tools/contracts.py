@@ -68,13 +68,18 @@ def _site_packages_with(relative: str) -> Path:
 def _stub_arguments(out_dir: Path) -> list[str]:
     """protoc arguments for mypy-protobuf's two plugins (installed beside this
     interpreter by the dev extra): `protoc-gen-mypy` writes the `*_pb2.pyi`,
-    `protoc-gen-mypy_grpc` the `*_pb2_grpc.pyi`."""
+    `protoc-gen-mypy_grpc` the `*_pb2_grpc.pyi`. The generated servicer bases
+    are concrete (each RPC answers UNIMPLEMENTED), and so are their stubs."""
+    plugins = (
+        ("protoc-gen-mypy", "mypy_out", "quiet"),
+        ("protoc-gen-mypy_grpc", "mypy_grpc_out", "quiet,generate_concrete_servicer_stubs"),
+    )
     arguments = []
-    for plugin, out in (("protoc-gen-mypy", "mypy_out"), ("protoc-gen-mypy_grpc", "mypy_grpc_out")):
+    for plugin, out, options in plugins:
         path = Path(sys.executable).parent / plugin
         if not path.is_file():
             raise SystemExit(f"cannot find {path}: is mypy-protobuf (the dev extra) installed?")
-        arguments += [f"--plugin={plugin}={path}", f"--{out}=quiet:{out_dir}"]
+        arguments += [f"--plugin={plugin}={path}", f"--{out}={options}:{out_dir}"]
     return arguments
 
 

@@ -116,7 +116,7 @@ class AuditServiceAsyncStub(AuditServiceStub):
     verifies such an export offline.
     """
 
-class AuditServiceServicer(metaclass=_abc_1.ABCMeta):
+class AuditServiceServicer:
     """AuditService keeps the append-only, tamper-evident audit log: each entry is
     chained to the previous one by HMAC-SHA256 under a key id, so an altered,
     deleted, inserted or reordered entry is detected by VerifyChain. Entries
@@ -129,7 +129,6 @@ class AuditServiceServicer(metaclass=_abc_1.ABCMeta):
     Errors (all RPCs): UNAUTHENTICATED / TENANT_MISSING.
     """
 
-    @_abc_1.abstractmethod
     def Append(
         self,
         request: _audit_pb2.AppendRequest,
@@ -147,7 +146,6 @@ class AuditServiceServicer(metaclass=_abc_1.ABCMeta):
         DEPENDENCY_UNAVAILABLE (the store failed; nothing was written).
         """
 
-    @_abc_1.abstractmethod
     def QueryEntries(
         self,
         request: _audit_pb2.QueryEntriesRequest,
@@ -158,7 +156,6 @@ class AuditServiceServicer(metaclass=_abc_1.ABCMeta):
         Errors: INVALID_ARGUMENT / INVALID_FIELD (bad page token or time range).
         """
 
-    @_abc_1.abstractmethod
     def VerifyChain(
         self,
         request: _audit_pb2.VerifyChainRequest,
@@ -168,7 +165,6 @@ class AuditServiceServicer(metaclass=_abc_1.ABCMeta):
         the first bad position; it returns no entry content.
         """
 
-    @_abc_1.abstractmethod
     def ExportEntries(
         self,
         request: _audit_pb2.ExportEntriesRequest,

@@ -94,7 +94,7 @@ class CaptureQualityServiceAsyncStub(CaptureQualityServiceStub):
     INVALID_FIELD when submitted_fields names an unknown field.
     """
 
-class CaptureQualityServiceServicer(metaclass=_abc_1.ABCMeta):
+class CaptureQualityServiceServicer:
     """CaptureQualityService decodes captured frames once, finds faces and KTP
     cards, measures capture quality (ISO/IEC 19794-5 face measures, card glare
     and blur), reads the KTP by OCR, and returns the small crops downstream
@@ -105,7 +105,6 @@ class CaptureQualityServiceServicer(metaclass=_abc_1.ABCMeta):
     NOT_READY while models load.
     """
 
-    @_abc_1.abstractmethod
     def AssessFace(
         self,
         request: _capture_quality_pb2.AssessFaceRequest,
@@ -120,7 +119,6 @@ class CaptureQualityServiceServicer(metaclass=_abc_1.ABCMeta):
         quality with FACE_NOT_FOUND or MULTIPLE_FACES.
         """
 
-    @_abc_1.abstractmethod
     def CheckKtp(
         self,
         request: _capture_quality_pb2.CheckKtpRequest,

@@ -66,7 +66,7 @@ class EmbeddingServiceAsyncStub(EmbeddingServiceStub):
     GetModelInfo: _aio.UnaryUnaryMultiCallable[_embedding_pb2.GetModelInfoRequest, _embedding_pb2.GetModelInfoResponse]  # type: ignore[assignment]
     """GetModelInfo reports the embedding contract this deployment produces."""
 
-class EmbeddingServiceServicer(metaclass=_abc_1.ABCMeta):
+class EmbeddingServiceServicer:
     """EmbeddingService turns faces into L2-normalised embeddings with the
     configured face model, running in-process on ONNX Runtime or on a Triton
     Inference Server, chosen by settings.
@@ -76,7 +76,6 @@ class EmbeddingServiceServicer(metaclass=_abc_1.ABCMeta):
     DEPENDENCY_UNAVAILABLE (Triton unreachable).
     """
 
-    @_abc_1.abstractmethod
     def Embed(
         self,
         request: _embedding_pb2.EmbedRequest,
@@ -84,7 +83,6 @@ class EmbeddingServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_embedding_pb2.EmbedResponse, _abc.Awaitable[_embedding_pb2.EmbedResponse]]:
         """Embed one face."""
 
-    @_abc_1.abstractmethod
     def EmbedBatch(
         self,
         request: _embedding_pb2.EmbedBatchRequest,
@@ -92,7 +90,6 @@ class EmbeddingServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_embedding_pb2.EmbedBatchResponse, _abc.Awaitable[_embedding_pb2.EmbedBatchResponse]]:
         """EmbedBatch embeds up to 64 faces in one model call."""
 
-    @_abc_1.abstractmethod
     def GetModelInfo(
         self,
         request: _embedding_pb2.GetModelInfoRequest,

@@ -48,10 +48,9 @@ class GatewayServiceAsyncStub(GatewayServiceStub):
     mesh. HTTP 200 when all are SERVING, 503 otherwise; the body lists each.
     """
 
-class GatewayServiceServicer(metaclass=_abc_1.ABCMeta):
+class GatewayServiceServicer:
     """GatewayService is served by the HTTP gateway itself."""
 
-    @_abc_1.abstractmethod
     def GetHealth(
         self,
         request: _gateway_pb2.GetHealthRequest,

@@ -66,12 +66,11 @@ class ApiKeyServiceAsyncStub(ApiKeyServiceStub):
     Errors: UNAUTHENTICATED / API_KEY_INVALID.
     """
 
-class ApiKeyServiceServicer(metaclass=_abc_1.ABCMeta):
+class ApiKeyServiceServicer:
     """ApiKeyService manages the organisation's API keys. Keys are stored as
     peppered hashes; the secret is shown once, at creation.
     """
 
-    @_abc_1.abstractmethod
     def ListApiKeys(
         self,
         request: _api_keys_pb2.ListApiKeysRequest,
@@ -79,7 +78,6 @@ class ApiKeyServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_api_keys_pb2.ListApiKeysResponse, _abc.Awaitable[_api_keys_pb2.ListApiKeysResponse]]:
         """ListApiKeys lists the organisation's keys (prefix and metadata only)."""
 
-    @_abc_1.abstractmethod
     def CreateApiKey(
         self,
         request: _api_keys_pb2.CreateApiKeyRequest,
@@ -89,7 +87,6 @@ class ApiKeyServiceServicer(metaclass=_abc_1.ABCMeta):
         Errors: INVALID_ARGUMENT / INVALID_FIELD.
         """
 
-    @_abc_1.abstractmethod
     def AuthenticateApiKey(
         self,
         request: _api_keys_pb2.AuthenticateApiKeyRequest,

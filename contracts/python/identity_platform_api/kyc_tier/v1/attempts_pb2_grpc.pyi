@@ -60,12 +60,11 @@ class AttemptServiceAsyncStub(AttemptServiceStub):
     Errors: NOT_FOUND / CUSTOMER_NOT_FOUND; INVALID_ARGUMENT / INVALID_FIELD.
     """
 
-class AttemptServiceServicer(metaclass=_abc_1.ABCMeta):
+class AttemptServiceServicer:
     """AttemptService lists verification attempts, including refused ones
     (replays, expired challenges), for support and fraud review.
     """
 
-    @_abc_1.abstractmethod
     def ListAttempts(
         self,
         request: _attempts_pb2.ListAttemptsRequest,
@@ -75,7 +74,6 @@ class AttemptServiceServicer(metaclass=_abc_1.ABCMeta):
         Errors: INVALID_ARGUMENT / INVALID_FIELD.
         """
 
-    @_abc_1.abstractmethod
     def ListCustomerAttempts(
         self,
         request: _attempts_pb2.ListCustomerAttemptsRequest,

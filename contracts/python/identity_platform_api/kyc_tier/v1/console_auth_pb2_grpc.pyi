@@ -94,12 +94,11 @@ class ConsoleAuthServiceAsyncStub(ConsoleAuthServiceStub):
     Errors: UNAUTHENTICATED / CREDENTIALS_INVALID.
     """
 
-class ConsoleAuthServiceServicer(metaclass=_abc_1.ABCMeta):
+class ConsoleAuthServiceServicer:
     """ConsoleAuthService signs dashboard users in and out, with a password or a
     passkey (WebAuthn). Sessions are bearer tokens.
     """
 
-    @_abc_1.abstractmethod
     def Login(
         self,
         request: _console_auth_pb2.LoginRequest,
@@ -110,7 +109,6 @@ class ConsoleAuthServiceServicer(metaclass=_abc_1.ABCMeta):
         RATE_LIMITED.
         """
 
-    @_abc_1.abstractmethod
     def Logout(
         self,
         request: _console_auth_pb2.LogoutRequest,
@@ -118,7 +116,6 @@ class ConsoleAuthServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_console_auth_pb2.LogoutResponse, _abc.Awaitable[_console_auth_pb2.LogoutResponse]]:
         """Logout ends the caller's session."""
 
-    @_abc_1.abstractmethod
     def GetMe(
         self,
         request: _console_auth_pb2.GetMeRequest,
@@ -128,7 +125,6 @@ class ConsoleAuthServiceServicer(metaclass=_abc_1.ABCMeta):
         Errors: UNAUTHENTICATED / SESSION_INVALID.
         """
 
-    @_abc_1.abstractmethod
     def BeginPasskeyRegistration(
         self,
         request: _console_auth_pb2.BeginPasskeyRegistrationRequest,
@@ -138,7 +134,6 @@ class ConsoleAuthServiceServicer(metaclass=_abc_1.ABCMeta):
         signed-in user.
         """
 
-    @_abc_1.abstractmethod
     def FinishPasskeyRegistration(
         self,
         request: _console_auth_pb2.FinishPasskeyRegistrationRequest,
@@ -148,7 +143,6 @@ class ConsoleAuthServiceServicer(metaclass=_abc_1.ABCMeta):
         stores the credential.
         """
 
-    @_abc_1.abstractmethod
     def BeginPasskeyAuthentication(
         self,
         request: _console_auth_pb2.BeginPasskeyAuthenticationRequest,
@@ -156,7 +150,6 @@ class ConsoleAuthServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_console_auth_pb2.BeginPasskeyAuthenticationResponse, _abc.Awaitable[_console_auth_pb2.BeginPasskeyAuthenticationResponse]]:
         """BeginPasskeyAuthentication returns WebAuthn request options."""
 
-    @_abc_1.abstractmethod
     def FinishPasskeyAuthentication(
         self,
         request: _console_auth_pb2.FinishPasskeyAuthenticationRequest,

@@ -86,13 +86,12 @@ class CustomerServiceAsyncStub(CustomerServiceStub):
     Errors: NOT_FOUND / CUSTOMER_NOT_FOUND; RESOURCE_EXHAUSTED / RATE_LIMITED.
     """
 
-class CustomerServiceServicer(metaclass=_abc_1.ABCMeta):
+class CustomerServiceServicer:
     """CustomerService manages a partner's end users. Every call is scoped to the
     caller's organisation: another organisation's customer id answers
     NOT_FOUND / CUSTOMER_NOT_FOUND, never data.
     """
 
-    @_abc_1.abstractmethod
     def CreateCustomer(
         self,
         request: _customers_pb2.CreateCustomerRequest,
@@ -104,7 +103,6 @@ class CustomerServiceServicer(metaclass=_abc_1.ABCMeta):
         CUSTOMER_ALREADY_EXISTS (same external_id).
         """
 
-    @_abc_1.abstractmethod
     def ListCustomers(
         self,
         request: _customers_pb2.ListCustomersRequest,
@@ -114,7 +112,6 @@ class CustomerServiceServicer(metaclass=_abc_1.ABCMeta):
         Errors: INVALID_ARGUMENT / INVALID_FIELD (bad page token).
         """
 
-    @_abc_1.abstractmethod
     def GetCustomer(
         self,
         request: _customers_pb2.GetCustomerRequest,
@@ -124,7 +121,6 @@ class CustomerServiceServicer(metaclass=_abc_1.ABCMeta):
         Errors: NOT_FOUND / CUSTOMER_NOT_FOUND.
         """
 
-    @_abc_1.abstractmethod
     def EraseCustomer(
         self,
         request: _customers_pb2.EraseCustomerRequest,

@@ -90,13 +90,12 @@ class DashboardServiceAsyncStub(DashboardServiceStub):
     ExportVerificationsCsv: _aio.UnaryUnaryMultiCallable[_dashboard_pb2.ExportVerificationsCsvRequest, _dashboard_pb2.ExportVerificationsCsvResponse]  # type: ignore[assignment]
     """ExportVerificationsCsv exports verifications as CSV."""
 
-class DashboardServiceServicer(metaclass=_abc_1.ABCMeta):
+class DashboardServiceServicer:
     """DashboardService serves the analyst and compliance dashboard. Every route
     needs an internal-scope key (PERMISSION_DENIED / SCOPE_INSUFFICIENT
     otherwise) and sees only the caller's organisation.
     """
 
-    @_abc_1.abstractmethod
     def SearchCustomers(
         self,
         request: _dashboard_pb2.SearchCustomersRequest,
@@ -108,7 +107,6 @@ class DashboardServiceServicer(metaclass=_abc_1.ABCMeta):
         Errors: INVALID_ARGUMENT / INVALID_FIELD (empty or too long query).
         """
 
-    @_abc_1.abstractmethod
     def ListReviewQueue(
         self,
         request: _dashboard_pb2.ListReviewQueueRequest,
@@ -116,7 +114,6 @@ class DashboardServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_dashboard_pb2.ListReviewQueueResponse, _abc.Awaitable[_dashboard_pb2.ListReviewQueueResponse]]:
         """ListReviewQueue lists verifications waiting for an analyst."""
 
-    @_abc_1.abstractmethod
     def DecideReview(
         self,
         request: _dashboard_pb2.DecideReviewRequest,
@@ -128,7 +125,6 @@ class DashboardServiceServicer(metaclass=_abc_1.ABCMeta):
         REVIEW_ALREADY_DECIDED.
         """
 
-    @_abc_1.abstractmethod
     def ListTierEvents(
         self,
         request: _dashboard_pb2.ListTierEventsRequest,
@@ -136,7 +132,6 @@ class DashboardServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_dashboard_pb2.ListTierEventsResponse, _abc.Awaitable[_dashboard_pb2.ListTierEventsResponse]]:
         """ListTierEvents is the KYC tier history feed, newest first."""
 
-    @_abc_1.abstractmethod
     def ExportCustomersCsv(
         self,
         request: _dashboard_pb2.ExportCustomersCsvRequest,
@@ -146,7 +141,6 @@ class DashboardServiceServicer(metaclass=_abc_1.ABCMeta):
         NIK, no biometrics).
         """
 
-    @_abc_1.abstractmethod
     def ExportVerificationsCsv(
         self,
         request: _dashboard_pb2.ExportVerificationsCsvRequest,

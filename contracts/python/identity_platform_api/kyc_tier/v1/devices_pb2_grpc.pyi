@@ -58,12 +58,11 @@ class DeviceServiceAsyncStub(DeviceServiceStub):
     DEVICE_ALREADY_REGISTERED (same id, different key).
     """
 
-class DeviceServiceServicer(metaclass=_abc_1.ABCMeta):
+class DeviceServiceServicer:
     """DeviceService registers the signing key of an SDK installation. Called by
     the native SDKs, not by a partner's backend.
     """
 
-    @_abc_1.abstractmethod
     def RegisterDevice(
         self,
         request: _devices_pb2.RegisterDeviceRequest,

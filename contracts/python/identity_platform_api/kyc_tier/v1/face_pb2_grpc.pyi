@@ -96,12 +96,11 @@ class FaceServiceAsyncStub(FaceServiceStub):
     Errors: NOT_FOUND / CUSTOMER_NOT_FOUND; INVALID_ARGUMENT / INVALID_FIELD.
     """
 
-class FaceServiceServicer(metaclass=_abc_1.ABCMeta):
+class FaceServiceServicer:
     """FaceService runs selfie liveness and face matching, and lists a customer's
     face references.
     """
 
-    @_abc_1.abstractmethod
     def IssueFlashChallenge(
         self,
         request: _face_pb2.IssueFlashChallengeRequest,
@@ -113,7 +112,6 @@ class FaceServiceServicer(metaclass=_abc_1.ABCMeta):
         CUSTOMER_ERASED; INVALID_ARGUMENT / INVALID_FIELD (purpose).
         """
 
-    @_abc_1.abstractmethod
     def CheckFaceLiveness(
         self,
         request: _face_pb2.CheckFaceLivenessRequest,
@@ -127,7 +125,6 @@ class FaceServiceServicer(metaclass=_abc_1.ABCMeta):
         per minute per customer).
         """
 
-    @_abc_1.abstractmethod
     def MatchFace(
         self,
         request: _face_pb2.MatchFaceRequest,
@@ -141,7 +138,6 @@ class FaceServiceServicer(metaclass=_abc_1.ABCMeta):
         KEY_DESTROYED, CUSTOMER_ERASED; INVALID_ARGUMENT / IMAGE_*.
         """
 
-    @_abc_1.abstractmethod
     def ListFaceEnrollments(
         self,
         request: _face_pb2.ListFaceEnrollmentsRequest,

@@ -88,10 +88,9 @@ class KtpServiceAsyncStub(KtpServiceStub):
     customer).
     """
 
-class KtpServiceServicer(metaclass=_abc_1.ABCMeta):
+class KtpServiceServicer:
     """KtpService runs the KTP card capture of onboarding."""
 
-    @_abc_1.abstractmethod
     def IssueKtpChallenge(
         self,
         request: _ktp_pb2.IssueKtpChallengeRequest,
@@ -104,7 +103,6 @@ class KtpServiceServicer(metaclass=_abc_1.ABCMeta):
         customer).
         """
 
-    @_abc_1.abstractmethod
     def SubmitKtpCapture(
         self,
         request: _ktp_pb2.SubmitKtpCaptureRequest,

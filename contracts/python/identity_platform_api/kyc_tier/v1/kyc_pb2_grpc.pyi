@@ -88,13 +88,12 @@ class KycServiceAsyncStub(KycServiceStub):
     FAILED_PRECONDITION / TIER_PREREQUISITE_MISSING, CUSTOMER_ERASED.
     """
 
-class KycServiceServicer(metaclass=_abc_1.ABCMeta):
+class KycServiceServicer:
     """KycService reports and changes a customer's KYC tier, and ingests the
     partner's own Dukcapil verdict. The tier is computed from verification
     history; every change is a tier event and an audit entry.
     """
 
-    @_abc_1.abstractmethod
     def SubmitDukcapilVerdict(
         self,
         request: _kyc_pb2.SubmitDukcapilVerdictRequest,
@@ -109,7 +108,6 @@ class KycServiceServicer(metaclass=_abc_1.ABCMeta):
         INVALID_ARGUMENT / INVALID_FIELD.
         """
 
-    @_abc_1.abstractmethod
     def GetKycStatus(
         self,
         request: _kyc_pb2.GetKycStatusRequest,
@@ -120,7 +118,6 @@ class KycServiceServicer(metaclass=_abc_1.ABCMeta):
         Errors: NOT_FOUND / CUSTOMER_NOT_FOUND.
         """
 
-    @_abc_1.abstractmethod
     def UpgradeKyc(
         self,
         request: _kyc_pb2.UpgradeKycRequest,

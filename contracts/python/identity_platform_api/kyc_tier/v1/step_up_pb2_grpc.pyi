@@ -58,10 +58,9 @@ class StepUpServiceAsyncStub(StepUpServiceStub):
     per customer).
     """
 
-class StepUpServiceServicer(metaclass=_abc_1.ABCMeta):
+class StepUpServiceServicer:
     """StepUpService protects sensitive actions with a live selfie."""
 
-    @_abc_1.abstractmethod
     def StepUp(
         self,
         request: _step_up_pb2.StepUpRequest,

@@ -70,13 +70,12 @@ class WebhookServiceAsyncStub(WebhookServiceStub):
     Errors: NOT_FOUND / WEBHOOK_NOT_FOUND.
     """
 
-class WebhookServiceServicer(metaclass=_abc_1.ABCMeta):
+class WebhookServiceServicer:
     """WebhookService manages the organisation's webhook endpoints. Deliveries are
     signed with HMAC-SHA256 over the raw body, sent as
     `X-Identity-Signature: sha256=<hex>` and `X-Quantum-Signature: sha256=<hex>`.
     """
 
-    @_abc_1.abstractmethod
     def ListWebhooks(
         self,
         request: _webhooks_pb2.ListWebhooksRequest,
@@ -84,7 +83,6 @@ class WebhookServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_webhooks_pb2.ListWebhooksResponse, _abc.Awaitable[_webhooks_pb2.ListWebhooksResponse]]:
         """ListWebhooks lists the organisation's endpoints (never their secrets)."""
 
-    @_abc_1.abstractmethod
     def CreateWebhook(
         self,
         request: _webhooks_pb2.CreateWebhookRequest,
@@ -95,7 +93,6 @@ class WebhookServiceServicer(metaclass=_abc_1.ABCMeta):
         Errors: INVALID_ARGUMENT / INVALID_FIELD (not https, unknown event).
         """
 
-    @_abc_1.abstractmethod
     def TestWebhook(
         self,
         request: _webhooks_pb2.TestWebhookRequest,

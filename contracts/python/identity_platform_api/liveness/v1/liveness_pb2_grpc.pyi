@@ -106,7 +106,7 @@ class LivenessServiceAsyncStub(LivenessServiceStub):
     RAW_IMAGE_INVALID.
     """
 
-class LivenessServiceServicer(metaclass=_abc_1.ABCMeta):
+class LivenessServiceServicer:
     """LivenessService decides whether a capture comes from a live person in
     front of a registered device, now: passive presentation-attack detection
     (PAD) on face crops, flash-challenge response in the frames, device
@@ -116,7 +116,6 @@ class LivenessServiceServicer(metaclass=_abc_1.ABCMeta):
     (UNAUTHENTICATED / TENANT_MISSING without it).
     """
 
-    @_abc_1.abstractmethod
     def IssueChallenge(
         self,
         request: _liveness_pb2.IssueChallengeRequest,
@@ -127,7 +126,6 @@ class LivenessServiceServicer(metaclass=_abc_1.ABCMeta):
         Errors: INVALID_ARGUMENT / INVALID_FIELD.
         """
 
-    @_abc_1.abstractmethod
     def RegisterDevice(
         self,
         request: _liveness_pb2.RegisterDeviceRequest,
@@ -140,7 +138,6 @@ class LivenessServiceServicer(metaclass=_abc_1.ABCMeta):
         algorithm); ALREADY_EXISTS / DEVICE_ALREADY_REGISTERED.
         """
 
-    @_abc_1.abstractmethod
     def CheckLiveness(
         self,
         request: _liveness_pb2.CheckLivenessRequest,

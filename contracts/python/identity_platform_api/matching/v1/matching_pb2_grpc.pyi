@@ -140,7 +140,7 @@ class MatchingServiceAsyncStub(MatchingServiceStub):
     Verify calls for the customer fail with KEY_DESTROYED.
     """
 
-class MatchingServiceServicer(metaclass=_abc_1.ABCMeta):
+class MatchingServiceServicer:
     """MatchingService stores face references as sealed templates (AES-256-GCM
     under per-customer data keys wrapped by a key-encryption key), verifies a
     probe 1:1 against a customer's reference, and searches a tenant's gallery
@@ -157,7 +157,6 @@ class MatchingServiceServicer(metaclass=_abc_1.ABCMeta):
     FAILED_PRECONDITION / EMBEDDING_CONTRACT_MISMATCH.
     """
 
-    @_abc_1.abstractmethod
     def Enroll(
         self,
         request: _matching_pb2.EnrollRequest,
@@ -171,7 +170,6 @@ class MatchingServiceServicer(metaclass=_abc_1.ABCMeta):
         Errors: FAILED_PRECONDITION / KEY_DESTROYED (customer was erased).
         """
 
-    @_abc_1.abstractmethod
     def Verify(
         self,
         request: _matching_pb2.VerifyRequest,
@@ -186,7 +184,6 @@ class MatchingServiceServicer(metaclass=_abc_1.ABCMeta):
         not in this deployment's keyring); DATA_LOSS / TEMPLATE_UNREADABLE.
         """
 
-    @_abc_1.abstractmethod
     def Search(
         self,
         request: _matching_pb2.SearchRequest,
@@ -197,7 +194,6 @@ class MatchingServiceServicer(metaclass=_abc_1.ABCMeta):
         key not destroyed) before they are returned.
         """
 
-    @_abc_1.abstractmethod
     def ListEnrollments(
         self,
         request: _matching_pb2.ListEnrollmentsRequest,
@@ -207,7 +203,6 @@ class MatchingServiceServicer(metaclass=_abc_1.ABCMeta):
         template).
         """
 
-    @_abc_1.abstractmethod
     def RetireEnrollments(
         self,
         request: _matching_pb2.RetireEnrollmentsRequest,
@@ -217,7 +212,6 @@ class MatchingServiceServicer(metaclass=_abc_1.ABCMeta):
         them from the gallery; rows stay for the regulated window.
         """
 
-    @_abc_1.abstractmethod
     def ShredCustomerKey(
         self,
         request: _matching_pb2.ShredCustomerKeyRequest,
