@@ -73,15 +73,23 @@ KeyTable = type[DataKeyColumns]
 
 
 class KeyRow(Protocol):
-    """What unwrapping needs of a data-key row (an ORM row or a plain view)."""
+    """What unwrapping needs of a data-key row (an ORM row or a plain view);
+    read-only, so that a KeyView (a named tuple) is one."""
 
-    key_id: str
-    org_id: str
-    customer_id: str | None
-    purpose: str
-    kek_id: str
-    wrapped_key: bytes | None
-    destroyed_at: datetime | None
+    @property
+    def key_id(self) -> str: ...
+    @property
+    def org_id(self) -> str: ...
+    @property
+    def customer_id(self) -> str | None: ...
+    @property
+    def purpose(self) -> str: ...
+    @property
+    def kek_id(self) -> str: ...
+    @property
+    def wrapped_key(self) -> bytes | None: ...
+    @property
+    def destroyed_at(self) -> datetime | None: ...
 
 
 class KeyView(NamedTuple):
@@ -344,6 +352,7 @@ def rewrap_data_keys(
                 )
             )
             for row in rows:
+                assert row.wrapped_key is not None  # the query selects wrapped keys only
                 context = wrap_context(row)
                 material = kms.unwrap(row.kek_id, row.wrapped_key, context)
                 row.kek_id, row.wrapped_key = kms.wrap(material, context)

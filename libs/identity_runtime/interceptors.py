@@ -23,8 +23,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, cast
 
 import grpc
 from opentelemetry import trace
@@ -41,13 +41,17 @@ log = get_logger("identity.rpc")
 _QUIET_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 
 Scope = Callable[[str, grpc.aio.ServicerContext], contextlib.AbstractAsyncContextManager[Any]]
+# grpc.aio calls a handler's behaviour as a coroutine (or an async generator)
+# with an aio context; typeshed types RpcMethodHandler for the threaded server.
+# Interceptors see every RPC, so requests and responses are Any here.
+Handler = grpc.RpcMethodHandler[Any, Any]
+_AsyncUnary = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
+_AsyncStream = Callable[[Any, grpc.aio.ServicerContext], AsyncIterator[Any]]
 
 
-def _wrap_handler(
-    handler: grpc.RpcMethodHandler, method: str, scope: Scope
-) -> grpc.RpcMethodHandler:
+def _wrap_handler(handler: Handler, method: str, scope: Scope) -> Handler:
     if handler.unary_unary is not None:
-        inner_uu = handler.unary_unary
+        inner_uu = cast(_AsyncUnary, handler.unary_unary)
 
         async def unary_unary(request: Any, ctx: grpc.aio.ServicerContext) -> Any:
             async with scope(method, ctx):
@@ -57,7 +61,7 @@ def _wrap_handler(
             unary_unary, handler.request_deserializer, handler.response_serializer
         )
     if handler.unary_stream is not None:
-        inner_us = handler.unary_stream
+        inner_us = cast(_AsyncStream, handler.unary_stream)
 
         async def unary_stream(request: Any, ctx: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
             async with scope(method, ctx):
@@ -68,7 +72,7 @@ def _wrap_handler(
             unary_stream, handler.request_deserializer, handler.response_serializer
         )
     if handler.stream_unary is not None:
-        inner_su = handler.stream_unary
+        inner_su = cast(_AsyncUnary, handler.stream_unary)
 
         async def stream_unary(requests: Any, ctx: grpc.aio.ServicerContext) -> Any:
             async with scope(method, ctx):
@@ -77,7 +81,7 @@ def _wrap_handler(
         return grpc.stream_unary_rpc_method_handler(
             stream_unary, handler.request_deserializer, handler.response_serializer
         )
-    inner_ss = handler.stream_stream
+    inner_ss = cast(_AsyncStream, handler.stream_stream)
 
     async def stream_stream(requests: Any, ctx: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
         async with scope(method, ctx):
@@ -98,8 +102,10 @@ class ScopedInterceptor(grpc.aio.ServerInterceptor):
         raise NotImplementedError
 
     async def intercept_service(
-        self, continuation: Any, handler_call_details: grpc.HandlerCallDetails
-    ) -> Any:
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> Handler | None:
         handler = await continuation(handler_call_details)
         if handler is None:
             return None
@@ -250,7 +256,9 @@ class ErrorInterceptor(ScopedInterceptor):
         bound = call_context.current()
         if bound is not None:
             bound.extra["error_reason"] = error.reason  # for the access log
-        await ctx.abort_with_status(to_grpc_status(error, call_context.request_id()))
+        status = to_grpc_status(error, call_context.request_id())
+        # What the aio context's abort_with_status does (typeshed omits it).
+        await ctx.abort(status.code, status.details, status.trailing_metadata)
 
 
 class DeadlineInterceptor(ScopedInterceptor):
