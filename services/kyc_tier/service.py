@@ -12,5 +12,5 @@ SPEC = ServiceSpec.from_mesh(
     mesh.KYC_TIER,
     settings_class=KycTierSettings,
     build=build,
-    servicers=lambda core, settings: registrations(core),  # type: ignore[arg-type]
+    servicers=lambda core, settings: registrations(core),
 )

@@ -32,6 +32,7 @@ from identity_platform_api.kyc_tier.v1 import (
     webhooks_pb2_grpc,
 )
 from identity_runtime.context import require_org
+from identity_runtime.server import Registration
 from services.kyc_tier.attempts import AttemptFilter
 from services.kyc_tier.bootstrap import KycTierCore
 from services.kyc_tier.flows.customers import CustomerQuery
@@ -214,7 +215,7 @@ class AttemptServicer(_Servicer, attempts_pb2_grpc.AttemptServiceServicer):
         )
 
 
-def registrations(core: KycTierCore) -> list[tuple[Any, Any]]:
+def registrations(core: KycTierCore) -> list[Registration]:
     """Every kyc-tier gRPC service; the generated bases answer UNIMPLEMENTED."""
     return [
         (api_keys_pb2_grpc.add_ApiKeyServiceServicer_to_server, ApiKeyServicer(core)),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC
+from datetime import UTC, datetime
 
 import numpy as np
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -34,19 +34,19 @@ _ALGORITHMS = {
 _ALGORITHM_ENUM = {v: k for k, v in _ALGORITHMS.items()}
 
 
-def purpose(value: int) -> str:
+def purpose(value: types_pb2.ChallengePurpose.ValueType) -> str:
     if value not in _PURPOSES:
         raise invalid_field("purpose", "required")
     return _PURPOSES[value]
 
 
-def algorithm(value: int) -> str:
+def algorithm(value: types_pb2.KeyAlgorithm.ValueType) -> str:
     if value not in _ALGORITHMS:
         raise invalid_field("algorithm", "ECDSA P-256 or Ed25519")
     return _ALGORITHMS[value]
 
 
-def timestamp(moment) -> Timestamp:
+def timestamp(moment: datetime) -> Timestamp:
     stamp = Timestamp()
     stamp.FromDatetime(moment)
     return stamp

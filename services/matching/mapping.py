@@ -53,8 +53,10 @@ def source_from_proto(value: int) -> str:
     return source
 
 
-def source_to_proto(source: str) -> int:
-    return SOURCE_PRIORITY.get(source, types_pb2.ENROLLMENT_SOURCE_UNSPECIFIED)
+def source_to_proto(source: str) -> types_pb2.EnrollmentSource.ValueType:
+    return types_pb2.EnrollmentSource.ValueType(
+        SOURCE_PRIORITY.get(source, types_pb2.ENROLLMENT_SOURCE_UNSPECIFIED)
+    )
 
 
 def enrollment(record: EnrollmentRecord) -> matching_pb2.Enrollment:
@@ -90,7 +92,9 @@ def verify_response(result: VerifyResult) -> matching_pb2.VerifyResponse:
         match=result.match,
         estimated_false_match_rate=result.estimated_false_match_rate,
         enrollment_id=result.enrollment_id,
-        reference_source=source_to_proto(result.reference_source) if result.reference_source else 0,
+        reference_source=source_to_proto(result.reference_source)
+        if result.reference_source
+        else types_pb2.ENROLLMENT_SOURCE_UNSPECIFIED,
         calibration_id=result.calibration_id,
     )
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
-from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -17,15 +16,22 @@ from services.kyc_tier import tiers
 from services.kyc_tier.ports import Reason
 
 M = TypeVar("M", bound=Message)
+# A contract enum's value type (`types_pb2.KycTier.ValueType`: an int).
+V = TypeVar("V", bound=int)
+V_co = TypeVar("V_co", bound=int, covariant=True)
 
 
-def _values(enum: EnumTypeWrapper, prefix: str, names: Iterable[str]) -> dict[str, int]:
+class _ContractEnum(Protocol[V_co]):
+    def Value(self, name: str) -> V_co: ...
+
+
+def _values(enum: _ContractEnum[V], prefix: str, names: Iterable[str]) -> dict[str, V]:
     """The contract's value of each domain name: "basic" -> KYC_TIER_BASIC. A name
     the contract lacks fails at import, not on a request."""
     return {name: enum.Value(prefix + name.upper()) for name in names}
 
 
-def _names(values: dict[str, int]) -> dict[int, str]:
+def _names(values: dict[str, V]) -> dict[int, str]:
     return {value: name for name, value in values.items()}
 
 
