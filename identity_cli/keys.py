@@ -211,14 +211,17 @@ def run_remove(args: argparse.Namespace) -> int:
                     kek_usage(session, table).get(args.key_id, 0) for table in key_tables().values()
                 )
             else:
-                in_use = session.scalar(
-                    select(func.count())
-                    .select_from(models.AuditEntry)
-                    .where(models.AuditEntry.key_id == args.key_id)
-                ) + session.scalar(
-                    select(func.count())
-                    .select_from(models.AuditCheckpoint)
-                    .where(models.AuditCheckpoint.key_id == args.key_id)
+                in_use = (
+                    session.scalars(
+                        select(func.count())
+                        .select_from(models.AuditEntry)
+                        .where(models.AuditEntry.key_id == args.key_id)
+                    ).one()
+                    + session.scalars(
+                        select(func.count())
+                        .select_from(models.AuditCheckpoint)
+                        .where(models.AuditCheckpoint.key_id == args.key_id)
+                    ).one()
                 )
     finally:
         database.dispose()
