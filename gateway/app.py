@@ -172,7 +172,7 @@ class Gateway:
         try:
             with tracing.tracer("identity.gateway").start_as_current_span(
                 span_name,
-                context=tracing.extract(request.headers.items()),  # type: ignore[arg-type]
+                context=tracing.extract(request.headers.items()),
                 kind=trace.SpanKind.SERVER,
                 attributes={
                     "http.request.method": request.method,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from identity_runtime import mesh
 from identity_runtime.settings import MIB, load_settings, setting
@@ -100,8 +100,8 @@ class GatewaySettings:
             for service in mesh.SERVICES
         }
 
-    def replace(self, **changes: object) -> GatewaySettings:
-        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+    def replace(self, **changes: Any) -> GatewaySettings:
+        return dataclasses.replace(self, **changes)
 
 
 def load(environ: dict[str, str] | None = None) -> GatewaySettings:

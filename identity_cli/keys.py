@@ -39,7 +39,7 @@ from identity_crypto.keyring import (
 from identity_store.db import Database
 
 if TYPE_CHECKING:
-    from identity_crypto.datakeys import KeyTable
+    from identity_crypto.datakeys import KeyTable, RotationReport
 
 # The one-machine run's keyring (identity_cli.secrets.read_or_create_keyring).
 LOCAL_KEK_KEYRING = "kek-keyring.json"
@@ -148,7 +148,7 @@ def run_rotate(args: argparse.Namespace) -> int:
     try:
         for owner, table in key_tables().items():
 
-            def progress(report, owner=owner) -> None:  # type: ignore[no-untyped-def]
+            def progress(report: RotationReport, owner: str = owner) -> None:
                 print(f"  {owner}: re-wrapped {report.rewrapped} data keys", file=sys.stderr)
 
             reports[owner] = rewrap_data_keys(

@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, cast
+from typing import Any, TypeAlias, cast
 
 import grpc
 from opentelemetry import trace
@@ -44,7 +44,7 @@ Scope = Callable[[str, grpc.aio.ServicerContext], contextlib.AbstractAsyncContex
 # grpc.aio calls a handler's behaviour as a coroutine (or an async generator)
 # with an aio context; typeshed types RpcMethodHandler for the threaded server.
 # Interceptors see every RPC, so requests and responses are Any here.
-Handler = grpc.RpcMethodHandler[Any, Any]
+Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"  # generic in typeshed only
 _AsyncUnary = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
 _AsyncStream = Callable[[Any, grpc.aio.ServicerContext], AsyncIterator[Any]]
 
@@ -155,7 +155,7 @@ class TracingInterceptor(ScopedInterceptor):
         service, _, rpc = method.lstrip("/").partition("/")
         with tracing.tracer("identity.rpc").start_as_current_span(
             method.lstrip("/"),
-            context=parent,  # type: ignore[arg-type]
+            context=parent,
             kind=trace.SpanKind.SERVER,
             attributes={
                 "rpc.system": "grpc",

@@ -8,9 +8,12 @@ name, so a field added to both sides is carried without another line.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-T = TypeVar("T")
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+T = TypeVar("T", bound="DataclassInstance")
 
 
 def same_named(cls: type[T], source: object, /, **converted: Any) -> T:
@@ -19,7 +22,7 @@ def same_named(cls: type[T], source: object, /, **converted: Any) -> T:
     lacks keeps its default (and without one, `cls` refuses to be built)."""
     values = {
         f.name: converted[f.name] if f.name in converted else getattr(source, f.name)
-        for f in dataclasses.fields(cls)  # type: ignore[arg-type]
+        for f in dataclasses.fields(cls)
         if f.init and (f.name in converted or hasattr(source, f.name))
     }
     return cls(**values)

@@ -284,6 +284,7 @@ class EnrollmentStore:
         if not contract.same_gallery(self.contract):
             raise contract_mismatch(self.contract, contract, "the customer's reference")
         key = KeyView(*(getattr(found, f"key_{column.key}") for column in KEY_COLUMNS))
+        # The row has the columns _record and open_row read of an Enrollment.
         return Reference(_record(found), self.open_row(found, key))  # type: ignore[arg-type]
 
     def list(
