@@ -29,7 +29,7 @@ import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 from google.protobuf.message import Message
@@ -38,6 +38,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route as StarletteRoute
+from starlette.types import Receive, Scope, Send
 
 from gateway import errors, transcoding
 from gateway.auth import ApiKeyCache, Principal, authorize, presented_key
@@ -55,6 +56,8 @@ from identity_runtime.errors import DeadlineExceeded, DomainError, Internal
 from identity_runtime.logs import get_logger
 
 log = get_logger("identity.gateway")
+# The response message type of one call.
+R = TypeVar("R", bound=Message)
 access_log = get_logger("identity.gateway.access")
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}")
@@ -119,7 +122,7 @@ class Gateway:
         self.limiter = RateLimiter(settings.rate_limit_storage, settings.rate_limit_key_prefix)
         self.health = HealthChecker(settings.service_addresses(), settings.health_timeout_seconds)
         self.local_handlers: dict[str, LocalHandler] = {HEALTH_RPC: self._get_health}
-        self._callables: dict[str, Any] = {}
+        self._callables: dict[str, grpc.aio.UnaryUnaryMultiCallable[Any, Any]] = {}
         self._openapi: bytes | None = None
         for route in self.routes:
             if route.package == GATEWAY_PACKAGE and route.full_name not in self.local_handlers:
@@ -169,7 +172,7 @@ class Gateway:
         try:
             with tracing.tracer("identity.gateway").start_as_current_span(
                 span_name,
-                context=tracing.extract(request.headers.items()),  # type: ignore[arg-type]
+                context=tracing.extract(request.headers.items()),
                 kind=trace.SpanKind.SERVER,
                 attributes={
                     "http.request.method": request.method,
@@ -290,9 +293,7 @@ class Gateway:
     async def _call(self, route: Route, message: Message) -> Message:
         return await self._invoke(route.package, route.rpc, message, route.response_class)
 
-    async def _invoke(
-        self, package: str, rpc: str, message: Message, response_class: Any
-    ) -> Message:
+    async def _invoke(self, package: str, rpc: str, message: Message, response_class: type[R]) -> R:
         ctx = call_context.current()
         remaining = ctx.time_remaining() if ctx is not None else None
         timeout = self.settings.default_deadline_seconds if remaining is None else remaining
@@ -378,7 +379,7 @@ class _Endpoint:
     def __init__(self, gateway: Gateway):
         self.gateway = gateway
 
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = await self.gateway.endpoint(Request(scope, receive))
         await response(scope, receive, send)
 

@@ -73,8 +73,8 @@ def _file_comments(file: descriptor_pb2.FileDescriptorProto) -> dict[str, str]:
     package = file.package
     for index, value in enumerate(file.message_type):
         message([_FILE_MESSAGE, index], value, package)
-    for index, value in enumerate(file.enum_type):
-        enum([_FILE_ENUM, index], value, package)
+    for index, enum_value in enumerate(file.enum_type):
+        enum([_FILE_ENUM, index], enum_value, package)
     for index, service in enumerate(file.service):
         full = f"{package}.{service.name}"
         note([_FILE_SERVICE, index], full)

@@ -45,7 +45,8 @@ class HealthChecker:
         started = time.perf_counter()
         result = gateway_pb2.ServiceHealth(name=service.name, address=address)
         try:
-            reply = await self._stub(service.package).Check(
+            # typeshed's HealthStub declares no methods; grpc's generated one has Check.
+            reply = await self._stub(service.package).Check(  # type: ignore[attr-defined]
                 health_pb2.HealthCheckRequest(service=""), timeout=self.timeout_seconds
             )
         except grpc.aio.AioRpcError as exc:

@@ -21,9 +21,10 @@ import re
 import time
 from typing import Any
 
+from google.protobuf.message import Message
 from limits import RateLimitItemPerSecond
 from limits.aio.strategies import MovingWindowRateLimiter
-from limits.storage import storage_from_string
+from limits.storage import StorageTypes, storage_from_string
 
 from gateway import errors
 from gateway.routing import CUSTOMER_FIELD, Route
@@ -52,7 +53,7 @@ class RateLimiter:
         self.storage_url = storage_url
         self.key_prefix = key_prefix
         self._limiter: MovingWindowRateLimiter | None = None
-        self._storage: Any = None
+        self._storage: StorageTypes | None = None
 
     def _ensure(self) -> MovingWindowRateLimiter:
         # Created on first use, inside the running event loop (async clients
@@ -65,7 +66,7 @@ class RateLimiter:
             self._limiter = MovingWindowRateLimiter(self._storage)
         return self._limiter
 
-    def identifiers(self, route: Route, org_id: str, request: Any) -> tuple[str, ...]:
+    def identifiers(self, route: Route, org_id: str, request: Message) -> tuple[str, ...]:
         assert route.rate_limit is not None
         if route.rate_limit.per == "customer":
             return (
@@ -76,7 +77,7 @@ class RateLimiter:
             )
         return ("org", _identifier(org_id))
 
-    async def check(self, route: Route, org_id: str, request: Any) -> None:
+    async def check(self, route: Route, org_id: str, request: Message) -> None:
         """Count this request; RATE_LIMITED when the route's limit is spent."""
         policy = route.rate_limit
         if policy is None:

@@ -35,6 +35,7 @@ from google.protobuf.descriptor import (
     MethodDescriptor,
     ServiceDescriptor,
 )
+from google.protobuf.message import Message
 
 from gateway import errors
 from identity_platform_api.common.v1 import options_pb2
@@ -200,8 +201,8 @@ class Route:
     # "public", "internal" or "anonymous".
     scope: str
     rate_limit: RateLimitPolicy | None
-    request_class: type = field(repr=False)
-    response_class: type = field(repr=False)
+    request_class: type[Message] = field(repr=False)
+    response_class: type[Message] = field(repr=False)
 
     @property
     def rpc(self) -> str:

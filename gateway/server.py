@@ -89,6 +89,7 @@ async def start(settings: GatewaySettings, *, handle_signals: bool = False) -> R
     host, port = sock.getsockname()[:2]
     server = build_server(settings)
     if not handle_signals:
+        # uvicorn has no option for it: replace the method on this instance.
         server.capture_signals = _no_signal_handling  # type: ignore[method-assign]
     task = asyncio.create_task(server.serve(sockets=[sock]))
     running = RunningGateway(server, sock, task, f"{host}:{port}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from identity_runtime import mesh
 from identity_runtime.settings import MIB, address_setting, addresses, load_settings, setting
@@ -95,8 +95,8 @@ class GatewaySettings:
         """Proto package -> host:port, for every service of the mesh."""
         return addresses(self, mesh.SERVICES)
 
-    def replace(self, **changes: object) -> GatewaySettings:
-        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+    def replace(self, **changes: Any) -> GatewaySettings:
+        return dataclasses.replace(self, **changes)
 
 
 def load(environ: dict[str, str] | None = None) -> GatewaySettings:

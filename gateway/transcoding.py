@@ -24,7 +24,7 @@ import math
 import re
 import urllib.parse
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, cast
 
 from google.protobuf import json_format
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
@@ -306,10 +306,10 @@ def scalar_from_text(fd: FieldDescriptor, text: str, name: str) -> Any:
             return float(text.replace("Infinity", "inf").replace("NaN", "nan"))
         if not _FLOAT_TEXT.fullmatch(text):
             raise errors.invalid_field(name, "expected a number")
-        number = float(text)
-        if kind == F.TYPE_FLOAT and math.isfinite(number) and abs(number) > 3.4028234663852886e38:
+        real = float(text)
+        if kind == F.TYPE_FLOAT and math.isfinite(real) and abs(real) > 3.4028234663852886e38:
             raise errors.invalid_field(name, "out of range for a float")
-        return number
+        return real
     raise errors.invalid_field(name, "cannot be given as text")
 
 
@@ -401,6 +401,12 @@ def parse_query(raw_query: bytes) -> dict[str, list[str]]:
     return grouped
 
 
+def _descriptor(message: Message) -> Descriptor:
+    # types-protobuf types Message.DESCRIPTOR as a union with upb's class, which
+    # is this same class under the upb backend.
+    return cast(Descriptor, message.DESCRIPTOR)
+
+
 def apply_query(message: Message, route: Route, query: Mapping[str, list[str]]) -> None:
     if not query:
         return
@@ -411,7 +417,7 @@ def apply_query(message: Message, route: Route, query: Mapping[str, list[str]]) 
         )
     bound = route.path_fields()
     for name, texts in query.items():
-        path = resolve_parameter(message.DESCRIPTOR, name)
+        path = resolve_parameter(_descriptor(message), name)
         if path is None:
             raise errors.malformed(f"unknown query parameter {name!r}", name)
         proto_path = ".".join(fd.name for fd in path)
@@ -426,7 +432,7 @@ def apply_query(message: Message, route: Route, query: Mapping[str, list[str]]) 
 
 def apply_path(message: Message, route: Route, params: Mapping[str, str]) -> None:
     for field_path, text in params.items():
-        path = [*_resolve_proto_path(message.DESCRIPTOR, field_path)]
+        path = [*_resolve_proto_path(_descriptor(message), field_path)]
         current = _get_leaf(message, path)
         value = scalar_from_text(path[-1], text, field_path)
         if route.body and current and current != value:
@@ -455,12 +461,12 @@ def build_request(
     if route.body:
         parsed = parse_json(body) if body else {}
         if route.body == "*":
-            check_json(parsed, message.DESCRIPTOR)
+            check_json(parsed, _descriptor(message))
             _parse_into(parsed, message)
         else:
             fd = message.DESCRIPTOR.fields_by_name[route.body]
             wrapper = {fd.json_name: parsed}
-            check_json(wrapper, message.DESCRIPTOR)
+            check_json(wrapper, _descriptor(message))
             _parse_into(wrapper, message)
     elif body:
         raise errors.malformed("this route takes no request body")

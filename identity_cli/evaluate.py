@@ -87,7 +87,7 @@ def read_pairs(path: Path) -> list[tuple[str, str, bool]]:
 def run_pairs(args: argparse.Namespace) -> int:
     pairs = [pair for path in args.pairs for pair in read_pairs(path)]
     # The same pair listed twice (or in both orders) counts once.
-    unique = {}
+    unique: dict[tuple[str, ...], bool] = {}
     for x, y, same in pairs:
         unique.setdefault(tuple(sorted((x, y))), same)
     pipeline = FacePipeline.load(
@@ -97,7 +97,9 @@ def run_pairs(args: argparse.Namespace) -> int:
     for name in sorted({n for key in unique for n in key}):
         path = args.images / name
         embeddings[name] = pipeline.embed_image(path.read_bytes()) if path.exists() else None
-    genuine, impostor, skipped = [], [], 0
+    genuine: list[float] = []
+    impostor: list[float] = []
+    skipped = 0
     for (x, y), same in unique.items():
         a, b = embeddings[x], embeddings[y]
         if a is None or b is None:

@@ -37,7 +37,7 @@ from identity_crypto.keyring import (
 from identity_store.db import Database
 
 if TYPE_CHECKING:
-    from identity_crypto.datakeys import KeyTable
+    from identity_crypto.datakeys import KeyTable, RotationReport
 
 # The one-machine run's keyring (identity_cli.secrets.read_or_create_keyring).
 LOCAL_KEK_KEYRING = "kek-keyring.json"
@@ -137,7 +137,7 @@ def run_rotate(args: argparse.Namespace) -> int:
     try:
         for owner, table in key_tables().items():
 
-            def progress(report, owner=owner) -> None:  # type: ignore[no-untyped-def]
+            def progress(report: RotationReport, owner: str = owner) -> None:
                 print(f"  {owner}: re-wrapped {report.rewrapped} data keys", file=sys.stderr)
 
             reports[owner] = rewrap_data_keys(
@@ -200,14 +200,17 @@ def run_remove(args: argparse.Namespace) -> int:
                     kek_usage(session, table).get(args.key_id, 0) for table in key_tables().values()
                 )
             else:
-                in_use = session.scalar(
-                    select(func.count())
-                    .select_from(models.AuditEntry)
-                    .where(models.AuditEntry.key_id == args.key_id)
-                ) + session.scalar(
-                    select(func.count())
-                    .select_from(models.AuditCheckpoint)
-                    .where(models.AuditCheckpoint.key_id == args.key_id)
+                in_use = (
+                    session.scalars(
+                        select(func.count())
+                        .select_from(models.AuditEntry)
+                        .where(models.AuditEntry.key_id == args.key_id)
+                    ).one()
+                    + session.scalars(
+                        select(func.count())
+                        .select_from(models.AuditCheckpoint)
+                        .where(models.AuditCheckpoint.key_id == args.key_id)
+                    ).one()
                 )
     finally:
         database.dispose()

@@ -91,7 +91,8 @@ def _grpc_serving(address: str) -> bool:
 
     with grpc.insecure_channel(address) as channel:
         try:
-            reply = health_pb2_grpc.HealthStub(channel).Check(
+            # typeshed's HealthStub declares no methods; grpc's generated one has Check.
+            reply = health_pb2_grpc.HealthStub(channel).Check(  # type: ignore[attr-defined]
                 health_pb2.HealthCheckRequest(), timeout=1.0
             )
         except grpc.RpcError:

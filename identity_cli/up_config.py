@@ -8,10 +8,13 @@ from __future__ import annotations
 import argparse
 import importlib
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from identity_cli.common import data_dir, database_url
 from identity_runtime import mesh
+
+if TYPE_CHECKING:
+    from services.liveness.settings import LivenessSettings
 
 
 def mesh_environment(args: argparse.Namespace, base: Mapping[str, str]) -> dict[str, str]:
@@ -61,7 +64,7 @@ def load_all_settings(env: Mapping[str, str]) -> tuple[dict[str, Any], list[str]
     return loaded, problems
 
 
-def pad_banner_line(liveness: Any) -> str:
+def pad_banner_line(liveness: LivenessSettings) -> str:
     """Whether liveness detects presentation attacks: said in the banner, loudly when not."""
     if not liveness.pad_enabled:
         return (

@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
 """Generate, and check for drift, the Python code of the protobuf contracts.
 
-One tool, one pinned generator (grpcio-tools, see pyproject.toml):
+One tool, pinned generators (see pyproject.toml): grpcio-tools' protoc for
+the code, and mypy-protobuf's plugins, run by the same protoc, for the type
+stubs of both the message and the gRPC modules:
 
     tools/contracts.py generate   # protos/ -> contracts/python/identity_platform_api/
-                                  #   (*_pb2.py, *_pb2.pyi, *_pb2_grpc.py, descriptor_set.binpb)
+                                  #   (*_pb2.py, *_pb2.pyi, *_pb2_grpc.py, *_pb2_grpc.pyi,
+                                  #    descriptor_set.binpb)
     tools/contracts.py check      # exit 1 when the generated tree differs from a fresh generation
     tools/contracts.py deps       # copy google/api protos for buf into .build/proto-deps/
     tools/contracts.py breaking --against REF
@@ -43,13 +46,14 @@ GENERATED_PACKAGE = OUTPUT_ROOT / PYTHON_PACKAGE
 DEPS_ROOT = ROOT / ".build" / "proto-deps"
 # The google protos our contracts import, shipped by googleapis-common-protos.
 GOOGLE_DEPS = ("google/api/annotations.proto", "google/api/http.proto", "google/api/httpbody.proto")
-GENERATED_SUFFIXES = ("_pb2.py", "_pb2.pyi", "_pb2_grpc.py")
+GENERATED_SUFFIXES = ("_pb2.py", "_pb2.pyi", "_pb2_grpc.py", "_pb2_grpc.pyi")
 # Our contracts with comments (source info), without the imported google protos.
 DESCRIPTOR_SET = "descriptor_set.binpb"
 MARKER_TEXT = """# Generated code: do not edit
 
 Everything under `contracts/python/identity_platform_api/` is generated from
-`protos/identity/` by `tools/contracts.py generate` with grpcio-tools {version}.
+`protos/identity/` by `tools/contracts.py generate` with grpcio-tools {version}
+(the `*.pyi` type stubs with mypy-protobuf {stubs_version}).
 CI runs `tools/contracts.py check` and fails when this tree is stale.
 """
 
@@ -59,6 +63,24 @@ def _site_packages_with(relative: str) -> Path:
         if (entry / relative).is_file():
             return entry
     raise SystemExit(f"cannot find {relative} on sys.path: is googleapis-common-protos installed?")
+
+
+def _stub_arguments(out_dir: Path) -> list[str]:
+    """protoc arguments for mypy-protobuf's two plugins (installed beside this
+    interpreter by the dev extra): `protoc-gen-mypy` writes the `*_pb2.pyi`,
+    `protoc-gen-mypy_grpc` the `*_pb2_grpc.pyi`. The generated servicer bases
+    are concrete (each RPC answers UNIMPLEMENTED), and so are their stubs."""
+    plugins = (
+        ("protoc-gen-mypy", "mypy_out", "quiet"),
+        ("protoc-gen-mypy_grpc", "mypy_grpc_out", "quiet,generate_concrete_servicer_stubs"),
+    )
+    arguments = []
+    for plugin, out, options in plugins:
+        path = Path(sys.executable).parent / plugin
+        if not path.is_file():
+            raise SystemExit(f"cannot find {path}: is mypy-protobuf (the dev extra) installed?")
+        arguments += [f"--plugin={plugin}={path}", f"--{out}={options}:{out_dir}"]
+    return arguments
 
 
 def _proto_files() -> list[Path]:
@@ -116,8 +138,8 @@ def _generate_into(out_dir: Path) -> None:
             "grpc_tools.protoc",
             f"--descriptor_set_in={remapped}",
             f"--python_out={out_dir}",
-            f"--pyi_out={out_dir}",
             f"--grpc_python_out={out_dir}",
+            *_stub_arguments(out_dir),
             *(_renamed(f) for f in files),
         ]
     )
@@ -135,7 +157,12 @@ def _generate_into(out_dir: Path) -> None:
     for directory in [package_dir, *(p for p in package_dir.rglob("*") if p.is_dir())]:
         (directory / "__init__.py").write_text("")
     marker = package_dir / "README.md"
-    marker.write_text(MARKER_TEXT.format(version=importlib.metadata.version("grpcio-tools")))
+    marker.write_text(
+        MARKER_TEXT.format(
+            version=importlib.metadata.version("grpcio-tools"),
+            stubs_version=importlib.metadata.version("mypy-protobuf"),
+        )
+    )
 
 
 def _generated_files(root: Path) -> set[Path]:

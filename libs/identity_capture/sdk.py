@@ -30,6 +30,7 @@ class SdkSigner:
     def __init__(self, algorithm: str = ECDSA_P256, device_id: str | None = None):
         self.algorithm = algorithm
         self.device_id = device_id or f"dev_{secrets.token_hex(8)}"
+        self._key: ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
         if algorithm == ECDSA_P256:
             self._key = ec.generate_private_key(ec.SECP256R1())
         elif algorithm == ED25519:
@@ -49,7 +50,7 @@ class SdkSigner:
 
     def sign_digest(self, digest_hex: str) -> bytes:
         message = digest_hex.encode("utf-8")
-        if self.algorithm == ECDSA_P256:
+        if isinstance(self._key, ec.EllipticCurvePrivateKey):
             return self._key.sign(message, ec.ECDSA(hashes.SHA256()))
         return self._key.sign(message)
 

@@ -185,7 +185,7 @@ class DataKeyStore:
         return material
 
     def customer_keys(
-        self, session: Session, org_id: str, customer_id: str, purpose: str
+        self, session: Session, org_id: str, customer_id: str | None, purpose: str
     ) -> list[DataKeyColumns]:
         table = self.table
         return list(
@@ -201,9 +201,10 @@ class DataKeyStore:
         )
 
     def customer_key(
-        self, session: Session, org_id: str, customer_id: str, purpose: str
+        self, session: Session, org_id: str, customer_id: str | None, purpose: str
     ) -> DataKey:
-        """The customer's live key for `purpose`, created on first use.
+        """The customer's live key for `purpose`, created on first use (customer
+        None: the organisation's own key).
 
         Callers that may race on the first key for a customer serialise
         beforehand (matching holds its organisation's gallery lock); a lost
@@ -219,6 +220,7 @@ class DataKeyStore:
             row = rows[0]
             return DataKey(row.key_id, row.kek_id, self.open_key(row))
         material = os.urandom(DATA_KEY_BYTES)
+        # The owner's mapped table takes column keywords; the mixin declares none.
         row = self.table(  # type: ignore[call-arg]
             key_id=new_key_id(), org_id=org_id, customer_id=customer_id, purpose=purpose, kek_id=""
         )
@@ -260,7 +262,7 @@ class DataKeyStore:
                 destroyed += 1
             if not rows:
                 session.add(
-                    self.table(  # type: ignore[call-arg]
+                    self.table(  # type: ignore[call-arg]  # see customer_key
                         key_id=new_key_id(),
                         org_id=org_id,
                         customer_id=customer_id,
@@ -336,6 +338,7 @@ def rewrap_data_keys(
                 )
             )
             for row in rows:
+                assert row.wrapped_key is not None  # the query selects wrapped keys only
                 context = wrap_context(row)
                 material = kms.unwrap(row.kek_id, row.wrapped_key, context)
                 row.kek_id, row.wrapped_key = kms.wrap(material, context)

@@ -110,7 +110,7 @@ def _candidate_thresholds(genuine: np.ndarray, impostor: np.ndarray) -> np.ndarr
 
 
 def verification_report(
-    genuine: Sequence[float], impostor: Sequence[float], targets=FMR_TARGETS
+    genuine: Sequence[float], impostor: Sequence[float], targets: Sequence[float] = FMR_TARGETS
 ) -> VerificationReport:
     g = np.asarray(genuine, dtype=np.float64)
     i = np.asarray(impostor, dtype=np.float64)
@@ -235,7 +235,7 @@ def plot_histogram(
     import matplotlib.pyplot as plt
 
     figure, axes = plt.subplots(figsize=(6, 4))
-    bins = np.linspace(-0.3, 1.0, 53)
+    bins = np.linspace(-0.3, 1.0, 53).tolist()
     axes.hist(impostor, bins=bins, alpha=0.6, label=f"impostor ({len(impostor)})", density=True)
     axes.hist(genuine, bins=bins, alpha=0.6, label=f"genuine ({len(genuine)})", density=True)
     axes.axvline(threshold, color="k", ls="--", lw=1, label=f"FMR<=1e-3 threshold {threshold:.3f}")

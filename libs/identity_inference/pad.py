@@ -16,6 +16,7 @@ photos: image_T1 (live) 1.00, image_F1 (attack) 0.22, image_F2 (attack) 0.002.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -100,7 +101,7 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
 class PadScorer:
     """Both MiniFASNet models on their own crops, fused."""
 
-    def __init__(self, runners: list[Runner], threshold: float | None = None):
+    def __init__(self, runners: Sequence[Runner], threshold: float | None = None):
         if not runners:
             raise ValueError("PadScorer needs at least one model")
         self.runners = runners

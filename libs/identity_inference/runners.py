@@ -18,12 +18,16 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from identity_inference import onnx_prep
 from identity_inference.manifest import ModelIntegrityError, ModelManifest, read_verified
+
+if TYPE_CHECKING:
+    # Imported where used: loading ONNX Runtime is slow. (It has no type information.)
+    import onnxruntime as ort
 
 
 class Runner(Protocol):
@@ -41,7 +45,7 @@ def default_intra_op_threads() -> int:
     return max(1, (os.cpu_count() or 2) // 2)
 
 
-def session_options(intra_op_threads: int):
+def session_options(intra_op_threads: int) -> ort.SessionOptions:
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -103,7 +107,7 @@ class OnnxRunner:
             self._check_contract(session)
             self._session = session
 
-    def _check_contract(self, session) -> None:
+    def _check_contract(self, session: ort.InferenceSession) -> None:
         inputs = [i.name for i in session.get_inputs()]
         outputs = {o.name: o.shape for o in session.get_outputs()}
         problems = []

@@ -60,7 +60,7 @@ def _rectified_aspect(quad: np.ndarray) -> float:
     bottom = np.linalg.norm(quad[2] - quad[3])
     left = np.linalg.norm(quad[3] - quad[0])
     right = np.linalg.norm(quad[2] - quad[1])
-    return float((top + bottom) / max(left + right, 1e-6))
+    return float((top + bottom) / max(float(left + right), 1e-6))
 
 
 def _edge_support(quad: np.ndarray, edges: np.ndarray) -> float:

@@ -310,8 +310,8 @@ def _parse_gender_row(
     _put(fields, GENDER, gender, gender_boxes)
     if split:
         blood = _clean(joined[split.end() :]).replace(" ", "").replace("0", "O")
-        blood = blood if blood in BLOOD_TYPES else _snap(blood, BLOOD_TYPES, 0.5)
-        _put(fields, BLOOD_TYPE, blood or "-", blood_boxes or boxes)
+        blood_type = blood if blood in BLOOD_TYPES else _snap(blood, BLOOD_TYPES, 0.5)
+        _put(fields, BLOOD_TYPE, blood_type or "-", blood_boxes or boxes)
 
 
 def _parse_value(

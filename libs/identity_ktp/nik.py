@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 from identity_ktp.regions import RegionIndex, default_index
 
@@ -106,7 +107,8 @@ def validate_nik(
         return NikCheck(valid=False, reasons=tuple(reasons))
 
     pp, kk, cc = text[0:2], text[2:4], text[4:6]
-    check: dict[str, object] = {
+    # The NikCheck fields this NIK encodes, by name.
+    check: dict[str, Any] = {
         "province_code": pp,
         "regency_code": pp + kk,
         "district_code": pp + kk + cc,
@@ -133,4 +135,4 @@ def validate_nik(
         check["gender"] = gender
     if text[12:16] == "0000":
         reasons.append(NIK_SERIAL_ZERO)
-    return NikCheck(valid=not reasons, reasons=tuple(reasons), **check)  # type: ignore[arg-type]
+    return NikCheck(valid=not reasons, reasons=tuple(reasons), **check)

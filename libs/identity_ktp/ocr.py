@@ -122,17 +122,25 @@ class OcrEngine:
     def sessions(self) -> list[ort.InferenceSession]:
         """The ONNX Runtime sessions in use (for tests)."""
         engine = self._engine
+        # The loaders return the wrappers loaded in __init__.
         return [
-            engine.text_det.session.session,
-            engine.text_cls.session.session,
-            engine.text_rec.session.session,
+            engine._load_det_model().session.session,
+            engine._load_cls_model().session.session,
+            engine._load_rec_model().session.session,
         ]
 
     def read(self, image: np.ndarray) -> list[OcrLine]:
         """Every text line found in `image` (BGR), top to bottom."""
+        from rapidocr.utils.output import RapidOCROutput
+
         with self._lock:
             result = self._engine(image)
-        if getattr(result, "boxes", None) is None or getattr(result, "txts", None) is None:
+        if (
+            not isinstance(result, RapidOCROutput)
+            or result.boxes is None
+            or result.txts is None
+            or result.scores is None
+        ):
             return []
         lines = [
             OcrLine(

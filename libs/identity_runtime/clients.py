@@ -18,15 +18,21 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 
 from identity_runtime import context as call_context
 from identity_runtime import descriptors, tracing
 from identity_runtime.errors import DeadlineExceeded, DomainError, Unavailable
+
+# A generated stub class on a channel.
+T = TypeVar("T")
+# Any call's request and response messages.
+Req = TypeVar("Req")
+Resp = TypeVar("Resp")
 
 # Codes that say "the service or the network failed", not "your request is bad".
 _TRANSPORT_FAILURES = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
@@ -179,8 +185,13 @@ class _PropagatingInterceptor(
             raise local_rpc_error(exc) from None
 
     async def intercept_unary_unary(
-        self, continuation: Any, client_call_details: Any, request: Any
-    ) -> Any:
+        self,
+        continuation: Callable[
+            [grpc.aio.ClientCallDetails, Req], Awaitable[grpc.aio.UnaryUnaryCall[Req, Resp]]
+        ],
+        client_call_details: grpc.aio.ClientCallDetails,
+        request: Req,
+    ) -> grpc.aio.UnaryUnaryCall[Req, Resp]:
         details = self._admit(client_call_details)
         call = await continuation(details, request)
         try:
@@ -195,8 +206,13 @@ class _PropagatingInterceptor(
         return call
 
     async def intercept_unary_stream(
-        self, continuation: Any, client_call_details: Any, request: Any
-    ) -> Any:
+        self,
+        continuation: Callable[
+            [grpc.aio.ClientCallDetails, Req], Awaitable[grpc.aio.UnaryStreamCall[Req, Resp]]
+        ],
+        client_call_details: grpc.aio.ClientCallDetails,
+        request: Req,
+    ) -> grpc.aio.UnaryStreamCall[Req, Resp]:
         details = self._admit(client_call_details)
         self.breaker.record(None)
         return await continuation(details, request)
@@ -252,7 +268,9 @@ class ClientFactory:
             )
         return self._channels[service]
 
-    def stub(self, service: str, stub_class: type) -> Any:
+    def stub(self, service: str, stub_class: Callable[[grpc.aio.Channel], T]) -> T:
+        """`stub_class` on the service's channel: a generated `XServiceStub`
+        (typed as its `XServiceAsyncStub`)."""
         return stub_class(self.channel(service))
 
     async def close(self) -> None:

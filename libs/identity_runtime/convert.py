@@ -10,14 +10,23 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
-T = TypeVar("T")
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+T = TypeVar("T", bound="DataclassInstance")
 M = TypeVar("M", bound=Message)
+# A contract enum's value type (`types_pb2.KycTier.ValueType`: an int).
+V = TypeVar("V", bound=int)
+V_co = TypeVar("V_co", bound=int, covariant=True)
+
+
+class _ContractEnum(Protocol[V_co]):
+    def Value(self, name: str) -> V_co: ...
 
 
 def same_named(cls: type[T], source: object, /, **converted: Any) -> T:
@@ -26,7 +35,7 @@ def same_named(cls: type[T], source: object, /, **converted: Any) -> T:
     lacks keeps its default (and without one, `cls` refuses to be built)."""
     values = {
         f.name: converted[f.name] if f.name in converted else getattr(source, f.name)
-        for f in dataclasses.fields(cls)  # type: ignore[arg-type]
+        for f in dataclasses.fields(cls)
         if f.init and (f.name in converted or hasattr(source, f.name))
     }
     return cls(**values)
@@ -66,12 +75,12 @@ def time_field(message: Message, field: str) -> datetime | None:
     return value.ToDatetime(tzinfo=UTC)
 
 
-def enum_values(enum: EnumTypeWrapper, prefix: str, names: Iterable[str]) -> dict[str, int]:
+def enum_values(enum: _ContractEnum[V], prefix: str, names: Iterable[str]) -> dict[str, V]:
     """The contract's value of each domain name: "basic" -> KYC_TIER_BASIC. A name
     the contract lacks fails at import, not on a request."""
     return {name: enum.Value(prefix + name.upper()) for name in names}
 
 
-def enum_names(values: dict[str, int]) -> dict[int, str]:
+def enum_names(values: dict[str, V]) -> dict[int, str]:
     """The inverse of `enum_values`: contract value -> domain name."""
     return {value: name for name, value in values.items()}

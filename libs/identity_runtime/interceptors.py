@@ -23,8 +23,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeAlias
 
 import grpc
 from opentelemetry import trace
@@ -41,21 +41,25 @@ log = get_logger("identity.rpc")
 _QUIET_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 
 Scope = Callable[[str, grpc.aio.ServicerContext], contextlib.AbstractAsyncContextManager[Any]]
+# grpc.aio calls a handler's behaviour as a coroutine (or an async generator)
+# with an aio context; typeshed types RpcMethodHandler for the threaded server.
+# Interceptors see every RPC, so requests and responses are Any here.
+Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"  # generic in typeshed only
+_AsyncUnary = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
+_AsyncStream = Callable[[Any, grpc.aio.ServicerContext], AsyncIterator[Any]]
 
 
-def _wrap_handler(
-    handler: grpc.RpcMethodHandler, method: str, scope: Scope
-) -> grpc.RpcMethodHandler:
+def _wrap_handler(handler: Handler, method: str, scope: Scope) -> Handler:
     """The same handler with its behaviour run inside `scope(method, context)`."""
 
-    def returning(inner: Callable[..., Any]) -> Callable[..., Any]:
+    def returning(inner: _AsyncUnary) -> _AsyncUnary:
         async def behaviour(request: Any, ctx: grpc.aio.ServicerContext) -> Any:
             async with scope(method, ctx):
                 return await inner(request, ctx)
 
         return behaviour
 
-    def streaming(inner: Callable[..., Any]) -> Callable[..., Any]:
+    def streaming(inner: _AsyncStream) -> _AsyncStream:
         async def behaviour(request: Any, ctx: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
             async with scope(method, ctx):
                 async for item in inner(request, ctx):
@@ -65,12 +69,13 @@ def _wrap_handler(
 
     # The request side (one message or an iterator) passes through untouched;
     # the response side decides how the scope wraps the behaviour.
-    for kind, wrap, rebuild in (
+    kinds: tuple[tuple[str, Callable[[Any], Any], Callable[..., Handler]], ...] = (
         ("unary_unary", returning, grpc.unary_unary_rpc_method_handler),
         ("unary_stream", streaming, grpc.unary_stream_rpc_method_handler),
         ("stream_unary", returning, grpc.stream_unary_rpc_method_handler),
         ("stream_stream", streaming, grpc.stream_stream_rpc_method_handler),
-    ):
+    )
+    for kind, wrap, rebuild in kinds:
         inner = getattr(handler, kind)
         if inner is not None:
             return rebuild(wrap(inner), handler.request_deserializer, handler.response_serializer)
@@ -89,8 +94,10 @@ class ScopedInterceptor(grpc.aio.ServerInterceptor):
         raise NotImplementedError
 
     async def intercept_service(
-        self, continuation: Any, handler_call_details: grpc.HandlerCallDetails
-    ) -> Any:
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> Handler | None:
         handler = await continuation(handler_call_details)
         if handler is None:
             return None
@@ -141,7 +148,7 @@ class TracingInterceptor(ScopedInterceptor):
         service, _, rpc = method.lstrip("/").partition("/")
         with tracing.tracer("identity.rpc").start_as_current_span(
             method.lstrip("/"),
-            context=parent,  # type: ignore[arg-type]
+            context=parent,
             kind=trace.SpanKind.SERVER,
             attributes={
                 "rpc.system": "grpc",
@@ -241,7 +248,9 @@ class ErrorInterceptor(ScopedInterceptor):
         bound = call_context.current()
         if bound is not None:
             bound.extra["error_reason"] = error.reason  # for the access log
-        await ctx.abort_with_status(to_grpc_status(error, call_context.request_id()))
+        status = to_grpc_status(error, call_context.request_id())
+        # What the aio context's abort_with_status does (typeshed omits it).
+        await ctx.abort(status.code, status.details, status.trailing_metadata)
 
 
 class DeadlineInterceptor(ScopedInterceptor):

@@ -14,6 +14,7 @@ import sys
 from typing import Any
 
 import structlog
+from structlog.typing import EventDict, FilteringBoundLogger, Processor, WrappedLogger
 
 from identity_runtime import context
 
@@ -58,7 +59,7 @@ def mask_niks(text: str) -> str:
     return _NIK_PATTERN.sub("<nik>", text)
 
 
-def scrub_personal_data(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
+def scrub_personal_data(_logger: WrappedLogger, _method: str, event: EventDict) -> EventDict:
     for key in list(event):
         if key.lower() in PERSONAL_KEYS:
             event[key] = "<redacted>"
@@ -67,7 +68,7 @@ def scrub_personal_data(_logger: Any, _method: str, event: dict[str, Any]) -> di
     return event
 
 
-def add_call_context(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
+def add_call_context(_logger: WrappedLogger, _method: str, event: EventDict) -> EventDict:
     ctx = context.current()
     if ctx is not None:
         event.setdefault("request_id", ctx.request_id)
@@ -88,7 +89,7 @@ class _CurrentStderr:
 
 
 class _CurrentStderrHandler(logging.StreamHandler):
-    @property  # type: ignore[override]
+    @property
     def stream(self) -> Any:
         return sys.stderr
 
@@ -106,12 +107,12 @@ def configure(service: str, level: str = "INFO", fmt: str = "json") -> None:
     numeric_level = logging.getLevelName(level.upper())
     if not isinstance(numeric_level, int):
         numeric_level = logging.INFO
-    renderer: Any = (
+    renderer: Processor = (
         structlog.processors.JSONRenderer()
         if fmt == "json"
         else structlog.dev.ConsoleRenderer(colors=False)
     )
-    shared = [
+    shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
@@ -136,5 +137,6 @@ def configure(service: str, level: str = "INFO", fmt: str = "json") -> None:
         _configured = True
 
 
-def get_logger(name: str | None = None) -> Any:
+def get_logger(name: str | None = None) -> FilteringBoundLogger:
+    # A proxy to the wrapper class `configure` sets (structlog's default is one too).
     return structlog.get_logger(name)

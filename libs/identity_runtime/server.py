@@ -17,7 +17,7 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -59,7 +59,7 @@ Registration = tuple[Callable[[Any, grpc.aio.Server], None], Any]
 
 
 @dataclass
-class ServiceSpec(Generic[S]):
+class ServiceSpec(Generic[S, C]):
     # Kubernetes-style name: "capture-quality".
     name: str
     settings_class: type[S]
@@ -68,9 +68,9 @@ class ServiceSpec(Generic[S]):
     # Full names of the gRPC services registered (for health and reflection).
     service_names: Sequence[str]
     # Builds the core from settings (loads models, opens the database).
-    build: Callable[[S], Awaitable[Core]]
+    build: Callable[[S], Awaitable[C]]
     # Servicers for a built core.
-    servicers: Callable[[Core, S], Sequence[Registration]]
+    servicers: Callable[[C, S], Sequence[Registration]]
 
     @classmethod
     def from_mesh(
@@ -78,9 +78,9 @@ class ServiceSpec(Generic[S]):
         service: MeshService,
         *,
         settings_class: type[S],
-        build: Callable[[S], Awaitable[Core]],
-        servicers: Sequence[type[CoreServicer[Any]]],
-    ) -> ServiceSpec[S]:
+        build: Callable[[S], Awaitable[C]],
+        servicers: Sequence[type[CoreServicer[C]]],
+    ) -> ServiceSpec[S, C]:
         """The spec of a service the mesh declares: its name and environment prefix
         come from mesh.py, its gRPC services from the contracts (every service of
         the proto package identity.<package>.v1). Each of `servicers` is built with
@@ -100,7 +100,7 @@ class ServiceSpec(Generic[S]):
                     f"{servicer.__name__} implements no gRPC service of package {service.package!r}"
                 )
 
-        def registrations(core: Core, settings: S) -> list[Registration]:
+        def registrations(core: C, settings: S) -> list[Registration]:
             built = [servicer(core) for servicer in servicers]
             return [
                 (add, next((s for s in built if isinstance(s, base)), None) or base())
@@ -145,7 +145,7 @@ class RunningServer:
             await self.core.close()
 
 
-async def start(spec: ServiceSpec[S], settings: S) -> RunningServer:
+async def start(spec: ServiceSpec[S, C], settings: S) -> RunningServer:
     """Start the server, bind, then build the core and report SERVING."""
     tracing.configure(spec.name, settings.otlp_endpoint)
     server = grpc.aio.server(
@@ -192,7 +192,8 @@ async def start(spec: ServiceSpec[S], settings: S) -> RunningServer:
     # registered before start because gRPC cannot add them later, and refuse
     # with UNAVAILABLE/NOT_READY until the core is in place.
     holder = _CoreHolder(spec.name)
-    for add, servicer in spec.servicers(holder, settings):
+    # The holder is the core to the servicers: it forwards every attribute to it.
+    for add, servicer in spec.servicers(cast(C, holder), settings):
         add(servicer, server)
     await server.start()
     try:
@@ -225,7 +226,7 @@ class _CoreHolder(Core):
         return getattr(core, item)
 
 
-async def _run_until_signalled(spec: ServiceSpec[S], settings: S) -> None:
+async def _run_until_signalled(spec: ServiceSpec[S, C], settings: S) -> None:
     running = await start(spec, settings)
     stop_event = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -238,7 +239,7 @@ async def _run_until_signalled(spec: ServiceSpec[S], settings: S) -> None:
     log.info("stopped", service=spec.name)
 
 
-def serve(spec: ServiceSpec[S], environ: dict[str, str] | None = None) -> None:
+def serve(spec: ServiceSpec[S, C], environ: dict[str, str] | None = None) -> None:
     """Entry point of every service's `__main__`: settings, logs, run."""
     from identity_runtime.settings import load_settings
 

@@ -46,6 +46,7 @@ def status_from_rpc_error(exc: grpc.RpcError) -> status_pb2.Status:
     """The rich status of a failed call, or a plain one built from its code."""
     status = None
     try:
+        # Typed for grpc.Call; it reads only what an AioRpcError has too.
         status = rpc_status.from_call(exc)  # type: ignore[arg-type]
     except (ValueError, AttributeError):
         status = None

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, MutableMapping
 
 from opentelemetry import propagate, trace
+from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
@@ -46,7 +47,7 @@ def tracer(name: str = "identity") -> trace.Tracer:
     return trace.get_tracer(name)
 
 
-def extract(metadata: Iterable[tuple[str, str | bytes]]) -> object:
+def extract(metadata: Iterable[tuple[str, str | bytes]]) -> Context:
     """OpenTelemetry context from incoming gRPC metadata (traceparent)."""
     carrier = {k: v for k, v in metadata if isinstance(v, str)}
     return propagate.extract(carrier)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 
 from sqlalchemy.exc import DBAPIError
 
@@ -61,7 +62,7 @@ class GroupCommitAppender:
             drafts = [draft for draft, _ in batch]
             try:
                 entries = await self.database.run(
-                    lambda s, drafts=drafts: self.audit_log.append(s, drafts)
+                    functools.partial(self.audit_log.append, drafts=drafts)
                 )
             except DBAPIError:
                 log.exception(

@@ -20,9 +20,10 @@ import hmac
 import json
 import re
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from typing import Any
 
 from identity_crypto.keyring import Keyring
 from identity_runtime.errors import invalid_field
@@ -138,7 +139,9 @@ def timestamp_text(value: datetime) -> str:
 
 
 def canonical(entry: Entry | dict) -> bytes:
-    get = entry.get if isinstance(entry, dict) else lambda name: getattr(entry, name)
+    get: Callable[[str], Any] = (
+        entry.get if isinstance(entry, dict) else lambda name: getattr(entry, name)
+    )
     recorded_at = get("recorded_at")
     document = {
         "v": CANONICAL_VERSION,

@@ -27,8 +27,9 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import CursorResult, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -432,7 +433,8 @@ class AuditLog:
                         models.AuditEntry.sequence <= min(upper, last_purged)
                     )
                 )
-                removed = result.rowcount or 0
+                # A DELETE answers with a CursorResult, which has the row count.
+                removed = cast("CursorResult[Any]", result).rowcount or 0
             purged += removed
             if removed == 0 or upper >= last_purged:
                 break

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Literal
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -20,7 +21,9 @@ _OUTCOME_TO_PROTO = {
 _OUTCOME_FROM_PROTO = {v: k for k, v in _OUTCOME_TO_PROTO.items()}
 
 
-def _time(message: audit_pb2.QueryEntriesRequest, field: str) -> datetime | None:
+def _time(
+    message: audit_pb2.QueryEntriesRequest, field: Literal["start_time", "end_time"]
+) -> datetime | None:
     if not message.HasField(field):
         return None
     value: Timestamp = getattr(message, field)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator
 
 from identity_runtime.errors import invalid_field
@@ -32,7 +33,7 @@ class AuditTrail:
         after = max(from_sequence, 1) - 1
         while True:
             batch = await self.database.run(
-                lambda s, after=after: self.log.export_batch(s, after, tenant_id)
+                functools.partial(self.log.export_batch, after=after, tenant_id=tenant_id)
             )
             if not batch:
                 return

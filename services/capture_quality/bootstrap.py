@@ -56,7 +56,9 @@ def build_face_assessor(
 
 
 async def _ktp_checker(settings: CaptureQualitySettings, given: KtpChecker | None) -> KtpChecker:
-    return given or await asyncio.to_thread(build_ktp_checker, settings)
+    if given is not None:
+        return given
+    return await asyncio.to_thread(build_ktp_checker, settings)
 
 
 async def build(

@@ -9,16 +9,17 @@ other RPCs while OCR runs.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from identity_inference.images import ImageLimits, decode
 from identity_ktp import fields as ktp_fields
-from identity_ktp.analysis import KtpAnalyzer, KtpReport, Thresholds
+from identity_ktp.analysis import KtpAnalyzer, KtpReport
 from identity_ktp.nik import NIK_LENGTH, NIK_NOT_NUMERIC
 from identity_ktp.ocr import OcrEngine
 from identity_ktp.portrait import PortraitFinder, load_face_detector
 from identity_ktp.regions import default_index
+from identity_ktp.thresholds import Thresholds
 from identity_runtime.errors import InvalidArgument, invalid_field
 from services.capture_quality.settings import CaptureQualitySettings
 
@@ -81,7 +82,13 @@ class KtpChecker:
         self.min_side = min_side
         self.ocr_model = analyzers[0].ocr.model_id
 
-    def _run(self, analyzer: KtpAnalyzer, request: KtpCheckRequest, nik: str, release) -> KtpReport:
+    def _run(
+        self,
+        analyzer: KtpAnalyzer,
+        request: KtpCheckRequest,
+        nik: str,
+        release: Callable[[], None],
+    ) -> KtpReport:
         try:
             image = decode(
                 request.image,

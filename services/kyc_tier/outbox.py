@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -193,9 +194,7 @@ class OutboxRelay:
                     break
                 done.append(entry.id)
             await self.database.run(
-                lambda s, done=done, failed=failed, rejected=rejected: self._settle(
-                    s, done, failed, rejected
-                )
+                functools.partial(self._settle, done=done, failed=failed, rejected=rejected)
             )
             delivered += len(done)
             if failed is not None:

@@ -91,7 +91,7 @@ class PiiVault:
 
     def store_org_secret(self, session: Session, org: models.Org, secret: bytes) -> None:
         """Seal an organisation-level secret (Dukcapil evidence HMAC key)."""
-        key = self.keys.customer_key(session, org.org_id, None, ORG_PURPOSE)  # type: ignore[arg-type]
+        key = self.keys.customer_key(session, org.org_id, None, ORG_PURPOSE)
         org.evidence_secret_sealed = (
             key.key_id.encode() + b":" + envelope.seal(key.material, secret, self._org_aad(org))
         )

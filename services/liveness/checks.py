@@ -25,6 +25,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
 import numpy as np
 import sqlalchemy as sa
@@ -354,7 +355,8 @@ class Liveness:
             )
             .values(consumed_at=now, consumed_nonce=request.nonce)
         )
-        if updated.rowcount != 1:
+        # An UPDATE answers with a CursorResult, which has the row count.
+        if cast("sa.CursorResult[Any]", updated).rowcount != 1:
             raise FailedPrecondition(
                 "the challenge was already used by an earlier capture", "CHALLENGE_ALREADY_USED"
             )

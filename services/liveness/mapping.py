@@ -32,13 +32,13 @@ _ALGORITHMS = {
 _ALGORITHM_ENUM = {v: k for k, v in _ALGORITHMS.items()}
 
 
-def purpose(value: int) -> str:
+def purpose(value: types_pb2.ChallengePurpose.ValueType) -> str:
     if value not in _PURPOSES:
         raise invalid_field("purpose", "required")
     return _PURPOSES[value]
 
 
-def algorithm(value: int) -> str:
+def algorithm(value: types_pb2.KeyAlgorithm.ValueType) -> str:
     if value not in _ALGORITHMS:
         raise invalid_field("algorithm", "ECDSA P-256 or Ed25519")
     return _ALGORITHMS[value]

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
+from sqlalchemy.orm import Session
 
 from identity_runtime import logs
 from identity_runtime.errors import invalid_field
@@ -251,7 +252,13 @@ class MatchingEngine:
                 continue
             stats: dict[str, int] = {}
 
-            def load(session, org_id=org_id, after=after, head=head, stats=stats):  # type: ignore[no-untyped-def]
+            def load(
+                session: Session,
+                org_id: str = org_id,
+                after: int = after,
+                head: int = head,
+                stats: dict[str, int] = stats,
+            ) -> list[GalleryEntry]:
                 return list(self.store.changes_since(session, org_id, after, head, stats))
 
             entries: list[GalleryEntry] = await self.database.run(load)

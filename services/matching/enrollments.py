@@ -10,7 +10,7 @@ reading "rows changed above my high-water mark" (see `changes_since`).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -283,6 +283,7 @@ class EnrollmentStore:
         if not contract.same_gallery(self.contract):
             raise contract_mismatch(self.contract, contract, "the customer's reference")
         key = KeyView(*(getattr(found, f"key_{column.key}") for column in KEY_COLUMNS))
+        # The row has the columns _record and open_row read of an Enrollment.
         return Reference(_record(found), self.open_row(found, key))  # type: ignore[arg-type]
 
     def list(
@@ -297,7 +298,7 @@ class EnrollmentStore:
         return [_record(row) for row in rows]
 
     def live_enrollments(
-        self, session: Session, org_id: str, enrollment_ids: list[str]
+        self, session: Session, org_id: str, enrollment_ids: Sequence[str]
     ) -> set[str]:
         """Which of these are active with live keys now (the database's word, not a replica's)."""
         if not enrollment_ids:

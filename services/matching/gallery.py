@@ -102,7 +102,8 @@ class OrgGallery:
                 add_labels.append(label)
                 add_vectors.append(np.asarray(entry.vector, dtype=np.float32))
             if remove:
-                self._index.remove_ids(np.asarray(remove, dtype=np.int64))
+                # faiss's wrapper takes an id array; its stubs give Index only IDSelector.
+                self._index.remove_ids(np.asarray(remove, dtype=np.int64))  # type: ignore[arg-type]
             if add_labels:
                 self._index.add_with_ids(
                     np.vstack(add_vectors), np.asarray(add_labels, dtype=np.int64)
@@ -142,11 +143,12 @@ class OrgGallery:
         index = faiss.IndexIVFFlat(quantizer, self.dimension, nlist, faiss.METRIC_INNER_PRODUCT)
         index.train(vectors)
         # A hash-table direct map lets the next retraining reconstruct by id.
-        index.set_direct_map_type(faiss.DirectMap.Hashtable)
+        # (faiss's stubs declare neither DirectMap nor SWIG's `this` below.)
+        index.set_direct_map_type(faiss.DirectMap.Hashtable)  # type: ignore[attr-defined]
         index.add_with_ids(vectors, labels)
         index.nprobe = self.nprobe
         index.own_fields = True
-        quantizer.this.disown()
+        quantizer.this.disown()  # type: ignore[attr-defined]
         self._index = index
         self._index_kind = "ivf"
         self._trained_size = len(labels)

@@ -42,8 +42,10 @@ def source_from_proto(value: int) -> str:
     return source
 
 
-def source_to_proto(source: str) -> int:
-    return SOURCE_PRIORITY.get(source, types_pb2.ENROLLMENT_SOURCE_UNSPECIFIED)
+def source_to_proto(source: str) -> types_pb2.EnrollmentSource.ValueType:
+    return types_pb2.EnrollmentSource.ValueType(
+        SOURCE_PRIORITY.get(source, types_pb2.ENROLLMENT_SOURCE_UNSPECIFIED)
+    )
 
 
 def enrollment(record: EnrollmentRecord) -> matching_pb2.Enrollment:
@@ -71,7 +73,9 @@ def verify_response(result: VerifyResult) -> matching_pb2.VerifyResponse:
     return message(
         matching_pb2.VerifyResponse,
         result,
-        reference_source=source_to_proto(result.reference_source) if result.reference_source else 0,
+        reference_source=source_to_proto(result.reference_source)
+        if result.reference_source
+        else types_pb2.ENROLLMENT_SOURCE_UNSPECIFIED,
     )
 
 

@@ -72,7 +72,7 @@ class FlakyFront(matching_pb2_grpc.MatchingServiceServicer):
         return matching_pb2.EnrollResponse()
 
 
-def _spec(name: str, prefix: str, servicers: Any) -> ServiceSpec[ServiceSettings]:
+def _spec(name: str, prefix: str, servicers: Any) -> ServiceSpec[ServiceSettings, Any]:
     async def build(_settings: ServiceSettings) -> Core:
         return Core()
 

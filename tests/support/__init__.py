@@ -49,7 +49,7 @@ def unavailable(what: str, problem: str) -> NoReturn:
 
 
 async def start_service(
-    spec: ServiceSpec[Any], env: Mapping[str, str] | None = None
+    spec: ServiceSpec[Any, Any], env: Mapping[str, str] | None = None
 ) -> RunningServer:
     """Start a service in-process on a free port with settings from `env`."""
     environ = {f"{spec.env_prefix}_PORT": "0", f"{spec.env_prefix}_LOG_FORMAT": "console"}

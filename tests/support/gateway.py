@@ -18,7 +18,7 @@ from identity_store.db import Database
 from tests.support import TEST_PEPPER
 
 
-def spec_of(service: mesh.MeshService) -> ServiceSpec[Any]:
+def spec_of(service: mesh.MeshService) -> ServiceSpec[Any, Any]:
     return importlib.import_module(f"{service.module}.service").SPEC
 
 

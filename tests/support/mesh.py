@@ -25,7 +25,7 @@ from tests.support import POSTGRES_URL, TEST_PEPPER, start_service, unavailable
 from tests.support.gateway import gateway_client, gateway_settings
 
 
-def spec_of(service: mesh.MeshService) -> ServiceSpec[Any]:
+def spec_of(service: mesh.MeshService) -> ServiceSpec[Any, Any]:
     return importlib.import_module(f"{service.module}.service").SPEC
 
 

@@ -44,7 +44,7 @@ class GrpcLiveness:
         request = liveness_pb2.RegisterDeviceRequest(
             device_id=device_id,
             customer_id=customer_id,
-            algorithm=algorithm,
+            algorithm=types_pb2.KeyAlgorithm.ValueType(algorithm),
             public_key=public_key,
             platform=platform,
         )
