@@ -35,6 +35,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from gateway import errors
 from gateway.routing import Route
+from identity_runtime import validation
 
 F = FieldDescriptor
 INT_RANGES = {
@@ -51,6 +52,9 @@ INT_RANGES = {
 }
 FLOAT_TYPES = (F.TYPE_FLOAT, F.TYPE_DOUBLE)
 _INTEGER_TEXT = re.compile(r"[+-]?[0-9]+")
+# More digits than any 64-bit integer has (with zero padding to spare): out of
+# range without converting (Python refuses to convert 4,300+ digits at all).
+_MAX_INTEGER_DIGITS = 64
 _FLOAT_TEXT = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
 _FLOAT_WORDS = ("NaN", "Infinity", "-Infinity")
 _BASE64_TEXT = re.compile(r"[A-Za-z0-9+/\-_]*={0,2}")
@@ -212,6 +216,9 @@ def _check_map_key(key: str, fd: FieldDescriptor, path: str) -> None:
 def _check_integer_text(text: str, fd: FieldDescriptor, path: str) -> int:
     if not _INTEGER_TEXT.fullmatch(text.strip()):
         raise _wrong_type(path, "an integer")
+    if len(text.strip()) > _MAX_INTEGER_DIGITS:
+        low, high = INT_RANGES[fd.type]
+        raise errors.malformed(f"{path}: out of range [{low}, {high}]", path)
     return _in_range(int(text), fd, path)
 
 
@@ -297,10 +304,9 @@ def scalar_from_text(fd: FieldDescriptor, text: str, name: str) -> Any:
         if not _INTEGER_TEXT.fullmatch(text):
             raise errors.invalid_field(name, "expected an integer")
         low, high = INT_RANGES[kind]
-        number = int(text)
-        if not low <= number <= high:
+        if len(text) > _MAX_INTEGER_DIGITS or not low <= int(text) <= high:
             raise errors.invalid_field(name, f"out of range [{low}, {high}]")
-        return number
+        return int(text)
     if kind in FLOAT_TYPES:
         if text in _FLOAT_WORDS:
             return float(text.replace("Infinity", "inf").replace("NaN", "nan"))
@@ -482,6 +488,13 @@ def _parse_into(parsed: Any, message: Message) -> None:
         # check_json let it through, so it is a rarer shape problem; the
         # parser's text may quote values, so it stays in the gateway.
         raise errors.malformed(f"the body does not fit {message.DESCRIPTOR.full_name}") from None
+
+
+def validate(message: Message) -> None:
+    """The contract's validation layer (identity_runtime.validation), each
+    refusal naming the field as the API spells it (lowerCamel JSON names)."""
+    for violation in validation.violations(message):
+        raise violation.renamed(json_names=True)
 
 
 # --- responses ---------------------------------------------------------------
