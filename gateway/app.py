@@ -294,7 +294,12 @@ class Gateway:
         return Principal(org_id=reply.org_id, api_key_id=reply.api_key_id, scopes=scopes)
 
     async def _call(self, route: Route, message: Message) -> Message:
-        return await self._invoke(route.package, route.rpc, message, route.response_class)
+        try:
+            return await self._invoke(route.package, route.rpc, message, route.response_class)
+        except DomainError as error:
+            # The service names its request's fields; the caller reads the API's names.
+            transcoding.rename_error_field(error, route.method.input_type)
+            raise
 
     async def _invoke(self, package: str, rpc: str, message: Message, response_class: type[R]) -> R:
         ctx = call_context.current()

@@ -36,6 +36,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from gateway import errors
 from gateway.routing import Route
 from identity_runtime import validation
+from identity_runtime.errors import DomainError
 
 F = FieldDescriptor
 INT_RANGES = {
@@ -495,6 +496,40 @@ def validate(message: Message) -> None:
     refusal naming the field as the API spells it (lowerCamel JSON names)."""
     for violation in validation.violations(message):
         raise violation.renamed(json_names=True)
+
+
+_PATH_STEP = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)((?:\[[^\]]*\])*)")
+
+
+def api_field_path(message: Descriptor, proto_path: str) -> str | None:
+    """A service's field path (`bundle.frames[2].image.data`, proto names) as
+    the API spells it (lowerCamel JSON names), or None when `message` has no
+    such field (an error about something the caller did not send)."""
+    current: Descriptor | None = message
+    parts = []
+    for step in proto_path.split("."):
+        found = _PATH_STEP.fullmatch(step)
+        if current is None or found is None:
+            return None
+        fd = _fields_by_json_key(current).get(found.group(1))
+        if fd is None:
+            return None
+        parts.append(fd.json_name + found.group(2))  # type: ignore[attr-defined]
+        current = fd.message_type if fd.type == F.TYPE_MESSAGE else None
+    return ".".join(parts)
+
+
+def rename_error_field(error: DomainError, message: Descriptor) -> None:
+    """Rename a backend refusal's `field` (and the message's leading field
+    name) to the API's spelling, in place."""
+    field = error.metadata.get("field", "")
+    renamed = api_field_path(message, field) if field else None
+    if renamed is None or renamed == field:
+        return
+    error.metadata["field"] = renamed
+    if error.message.startswith(f"{field}:"):
+        error.message = renamed + error.message[len(field) :]
+        error.args = (error.message,)
 
 
 # --- responses ---------------------------------------------------------------

@@ -8,7 +8,8 @@ is not an error: it fails quality with FACE_NOT_FOUND or MULTIPLE_FACES.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -17,9 +18,44 @@ from identity_inference import images, quality
 from identity_inference.align import ALIGNMENT_ID, align_face
 from identity_inference.detector import Face, FaceDetector
 from identity_inference.pad import CropSpec, pad_crop
-from identity_runtime.errors import invalid_field
+from identity_runtime.errors import InvalidArgument, invalid_field
 
 SELFIE, REFERENCE = "selfie", "reference"
+
+
+@dataclass(frozen=True)
+class DecodeBudget:
+    """What one AssessFace request may cost in decoded pixels.
+
+    A frame is decoded to at most `frame_pixels` (downscaled at decode time),
+    so a request holds at most MAX_FRAMES x frame_pixels x 3 bytes of frames;
+    frames declaring more than `request_pixels` in total are refused before
+    any decoding (decoding them would take longer than a deadline); a PNG or
+    WebP over `frame_pixels` is decoded at full size, briefly, by at most
+    `full_size_decodes` threads of the process at once.
+    """
+
+    frame_pixels: int = 3_000_000
+    request_pixels: int = 160_000_000
+    full_size_decodes: int = 2
+    gate: threading.Semaphore = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "gate", threading.BoundedSemaphore(self.full_size_decodes))
+
+    def check(self, headers: list[images.ImageHeader]) -> None:
+        declared = sum(h.width * h.height for h in headers)
+        if declared > self.request_pixels:
+            raise InvalidArgument(
+                f"frames: the frames declare {declared} pixels in total, more than the "
+                f"{self.request_pixels} one request may decode; send smaller frames",
+                "IMAGE_BUDGET_EXCEEDED",
+                {
+                    "field": "frames",
+                    "declared_pixels": declared,
+                    "max_request_pixels": self.request_pixels,
+                },
+            )
 
 
 @dataclass(frozen=True)
@@ -77,18 +113,36 @@ def _frame_rank(frame: FrameResult) -> tuple[int, int, float]:
 
 class FaceAssessor:
     def __init__(
-        self, detector: FaceDetector, pad_specs: list[CropSpec], limits: images.ImageLimits
+        self,
+        detector: FaceDetector,
+        pad_specs: list[CropSpec],
+        limits: images.ImageLimits,
+        budget: DecodeBudget | None = None,
     ):
         self.detector = detector
         self.pad_specs = pad_specs
         self.limits = limits
+        self.budget = budget or DecodeBudget()
         self.profiles = {SELFIE: quality.SELFIE, REFERENCE: quality.REFERENCE}
 
     def decode_frames(self, frames: list[bytes]) -> list[np.ndarray]:
         if not 1 <= len(frames) <= MAX_FRAMES:
             raise invalid_field("frames", f"send 1 to {MAX_FRAMES} frames")
+        headers = []
+        for i, data in enumerate(frames):
+            header = images.read_header(data, f"frames[{i}].data")
+            images.check_limits(header, self.limits, f"frames[{i}].data")
+            headers.append(header)
+        self.budget.check(headers)
         return [
-            images.decode(data, self.limits, f"frames[{i}].data") for i, data in enumerate(frames)
+            images.decode(
+                data,
+                self.limits,
+                f"frames[{i}].data",
+                max_pixels_out=self.budget.frame_pixels,
+                gate=self.budget.gate,
+            )
+            for i, data in enumerate(frames)
         ]
 
     def assess_frame(
