@@ -6,12 +6,14 @@ value), what no route or RPC of this API accepts:
 
 - strings: no NUL and no other control character (Unicode category Cc: C0,
   DEL, C1), except that the few fields that legitimately hold several lines
-  (free-text notes and descriptions, JSON documents, PEM keys; `MULTILINE`)
-  may contain TAB, LF and CR; at most `max_length(field)` characters, by the
+  (free text written by people: notes, reasons, descriptions; JSON
+  documents; PEM keys: `MULTILINE`) may contain TAB, LF and CR; at most
+  `string_rule(field).max_length` characters, by the
   field's kind (identifiers 128, NIKs 32, page tokens 512, names and
   addresses 256, free text 2,000, JSON documents 64 KiB, others 1,024);
 - map keys and values: the same rules as strings of their field;
-- numbers: floats finite (no NaN, no infinities); `page_size` between 0 and
+- numbers: scalar floats finite (no NaN, no infinities; vectors such as
+  embeddings are judged whole by their domain); `page_size` between 0 and
   `MAX_PAGE_SIZE` (services clamp lower where they page smaller);
 - repeated fields: at most `MAX_REPEATED` items (bytes fields are bounded by
   the message size limit instead).
@@ -50,7 +52,15 @@ MAX_REPEATED = 1000
 
 # Field names (proto names) whose strings may span several lines.
 MULTILINE = frozenset(
-    {"note", "description", "detail", "credential_json", "options_json", "public_key_pem"}
+    {
+        "note",
+        "description",
+        "detail",
+        "reason",
+        "credential_json",
+        "options_json",
+        "public_key_pem",
+    }
 )
 
 # (kind, max characters, what matches it: exact names or a name suffix).
@@ -173,7 +183,9 @@ def _singular(
         if problem:
             yield FieldViolation(steps, problem)
     elif kind in (F.TYPE_FLOAT, F.TYPE_DOUBLE):
-        if not math.isfinite(value):
+        # A vector (repeated floats: an embedding) is judged whole by its
+        # domain (matching's EMBEDDING_INVALID), not element by element.
+        if not rule_of.is_repeated and not math.isfinite(value):
             yield FieldViolation(steps, "must be a finite number")
     elif rule_of.name == "page_size" and not 0 <= value <= MAX_PAGE_SIZE:
         yield FieldViolation(steps, f"must be between 0 and {MAX_PAGE_SIZE}")

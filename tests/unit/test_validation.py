@@ -33,7 +33,10 @@ ALL = targets()
 
 
 STRINGS = [t for t in ALL if value_type(t) == F.TYPE_STRING]
-FLOATS = [t for t in ALL if value_type(t) in (F.TYPE_FLOAT, F.TYPE_DOUBLE)]
+FLOATS = [
+    t for t in ALL if value_type(t) in (F.TYPE_FLOAT, F.TYPE_DOUBLE) and not t.leaf.is_repeated
+]
+VECTORS = [t for t in ALL if t.leaf.type in (F.TYPE_FLOAT, F.TYPE_DOUBLE) and t.leaf.is_repeated]
 PAGE_SIZES = [t for t in ALL if t.leaf.name == "page_size"]
 
 
@@ -93,6 +96,13 @@ def test_every_float_field_must_be_finite(target: Target) -> None:
     validate(target.message_with(0.5))
     for bad in (float("nan"), float("inf"), float("-inf")):
         assert _refusal(target.message_with(bad)).metadata == {"field": target.proto_path}
+
+
+def test_vectors_are_left_to_their_domain() -> None:
+    # An embedding with a NaN is matching's EMBEDDING_INVALID, judged whole.
+    assert VECTORS
+    for target in VECTORS:
+        validate(target.message_with(float("nan")))
 
 
 @pytest.mark.parametrize("target", PAGE_SIZES, ids=str)
