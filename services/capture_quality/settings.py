@@ -28,7 +28,7 @@ class CaptureQualitySettings(InferenceSettings):
         "more is refused before decoding (IMAGE_BUDGET_EXCEEDED)",
     )
     full_size_decodes: int = setting(
-        2, "PNG/WebP frames over frame_decode_pixels decoded at full size at once, process-wide"
+        1, "PNG/WebP frames over frame_decode_pixels decoded at full size at once, process-wide"
     )
     # Only the manifests are read (crop scale and size): the PAD weights run in liveness.
     pad_models: tuple[str, ...] = setting(

@@ -134,9 +134,9 @@ async def test_the_worst_case_bundle_is_refused_and_accepted_ones_stay_in_budget
         assert int(info.metadata["declared_pixels"]) == MAX_FRAMES * 6300 * 6300
     after_worst = _status_kib(child.pid, "VmHWM")
 
-    # The largest bundles still accepted, twice at once: 4 full-size 6300 x 6300
-    # frames (PNG: decoded at full size one at a time, then downscaled), and
-    # 16 frames of 3100 x 3200 (each downscaled to the per-frame budget, all kept).
+    # The largest bundles still accepted, twice at once: 4 frames of 6300 x 6300
+    # (PNG: decoded at full size one at a time, then downscaled), and 16
+    # frames of 3150 x 3150 (each downscaled to the per-frame budget).
     for frames in (
         [_png(6300, i % 2) for i in range(4)],
         [_png(3150, i % 2) for i in range(MAX_FRAMES)],
