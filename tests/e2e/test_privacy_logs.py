@@ -34,6 +34,7 @@ import pytest
 
 from identity_capture.sdk import SdkSigner
 from identity_cli.schema import migrate_all
+from identity_runtime import mesh
 from identity_store.scratch import reachable, scratch_schema
 from tests.e2e.test_cli_up import IDENTITY, up_environment, wait_for_line
 from tests.e2e.test_onboarding import KTP_NIK, Partner, bundle, selfie
@@ -246,6 +247,10 @@ def test_no_personal_data_in_any_log_file_or_error_body(tmp_path: Path) -> None:
     if problem:
         unavailable(f"PostgreSQL at {POSTGRES_URL}", problem)
     env, ports = up_environment(tmp_path)
+    # The most talkative level: whatever any logger writes is scanned.
+    for service in [*mesh.SERVICES, "GATEWAY"]:
+        prefix = service if isinstance(service, str) else service.env_prefix
+        env[f"{prefix}_LOG_LEVEL"] = "DEBUG"
     with scratch_schema(POSTGRES_URL, prefix="privacy", prepare=migrate_all) as url:
         process = subprocess.Popen(
             [IDENTITY, "up", "--database-url", url],
