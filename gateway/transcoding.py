@@ -116,13 +116,26 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+class HugeInteger:
+    """A JSON integer literal longer than any field holds (Python refuses to
+    convert 4,300+ digits): kept as text so `check_json` can refuse it as out
+    of range, naming its field."""
+
+    def __init__(self, digits: str):
+        self.digits = digits
+
+
+def _parse_int(text: str) -> int | HugeInteger:
+    return HugeInteger(text) if len(text) > _MAX_INTEGER_DIGITS else int(text)
+
+
 def parse_json(raw: bytes) -> Any:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise errors.malformed("the body is not UTF-8") from None
     try:
-        return json.loads(text, parse_constant=_reject_constant)
+        return json.loads(text, parse_constant=_reject_constant, parse_int=_parse_int)
     except (ValueError, RecursionError):
         # The decoder's message quotes the body; say where, not what.
         raise errors.malformed("the body is not valid JSON") from None
@@ -256,6 +269,9 @@ def _check_singular(value: Any, fd: FieldDescriptor, path: str) -> None:
     elif kind in INT_RANGES:
         if isinstance(value, bool):
             raise _wrong_type(path, "an integer")
+        if isinstance(value, HugeInteger):
+            low, high = INT_RANGES[fd.type]
+            raise errors.malformed(f"{path}: out of range [{low}, {high}]", path)
         if isinstance(value, float):
             if not value.is_integer():
                 raise _wrong_type(path, "an integer")

@@ -163,11 +163,15 @@ async def test_a_huge_or_too_large_page_size_is_a_400_naming_it(live) -> None:
         response = await mesh.client.get(f"/api/customers?pageSize={value}", headers=headers)
         assert response.status_code == 400, (value[:10], response.text[:300])
         assert response.json()["error"]["metadata"]["field"] == "pageSize"
-    body = '{"pageSize": ' + "9" * 50_000 + "}"
+    # The same in a JSON body (Python's json module would refuse the literal).
+    body = '{"customerId": "c", "bundle": {"frames": [{"offsetMs": ' + "9" * 50_000 + "}]}}"
     response = await mesh.client.post(
-        "/api/audit/query", content=body, headers={**headers, "Content-Type": "application/json"}
+        "/api/identity/auth/step-up",
+        content=body,
+        headers={**headers, "Content-Type": "application/json"},
     )
-    assert response.status_code in (400, 404), response.text[:300]
+    assert response.status_code == 400, response.text[:300]
+    assert response.json()["error"]["metadata"]["field"] == "bundle.frames[0].offsetMs"
     response = await mesh.client.get("/api/customers?pageSize=500", headers=headers)
     assert response.status_code == 200, response.text[:300]
 
