@@ -101,6 +101,25 @@ def string_rule(fd: FieldDescriptor) -> StringRule:
     return StringRule("text", 1024, multiline)
 
 
+# The same character classes as JSON Schema (ECMA-262) patterns, for OpenAPI.
+_PATTERN = r"^[^\u0000-\u001F\u007F-\u009F]*$"
+_PATTERN_LINES = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+
+
+def json_schema_constraints(fd: FieldDescriptor) -> dict[str, Any]:
+    """This layer's rules for one field (its items, for a list) as JSON Schema
+    keywords, so that the OpenAPI document states what is refused."""
+    if fd.type == F.TYPE_STRING:
+        rule = string_rule(fd)
+        return {
+            "maxLength": rule.max_length,
+            "pattern": _PATTERN_LINES if rule.multiline else _PATTERN,
+        }
+    if fd.name == "page_size" and not fd.is_repeated:
+        return {"minimum": 0, "maximum": MAX_PAGE_SIZE}
+    return {}
+
+
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _CONTROL_EXCEPT_LINES = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
