@@ -35,7 +35,8 @@ from tests.support import REPO_ROOT
 pytestmark = [pytest.mark.models]
 
 MIB = 1024 * 1024
-PEAK_BOUND = 1024 * MIB  # the documented bound; the chart's limit is 2 GiB
+PEAK_BOUND = 1024 * MIB  # AssessFace's documented bound; the chart's limit is 2 GiB
+KTP_PEAK_BOUND = 1536 * MIB  # CheckKtp's (the OCR's own working set dominates)
 BODY_LIMIT = 16 * MIB  # the gateway's default max_body_bytes
 
 
@@ -154,4 +155,34 @@ async def test_the_worst_case_bundle_is_refused_and_accepted_ones_stay_in_budget
         f"{peak / 1024:.0f} MiB after the largest accepted bundles (two at once)"
     )
     assert peak * 1024 < PEAK_BOUND
+    assert child.poll() is None
+
+
+async def test_the_largest_ktp_photo_twice_at_once_stays_under_the_chart_limit(
+    process: tuple[subprocess.Popen[str], str],
+) -> None:
+    """CheckKtp analyses one photo per KTP worker at a time; a 6300 x 6300
+    photo of the card, twice at once, stays well below the chart's 2 GiB."""
+    child, address = process
+    card = cv2.imread(str(REPO_ROOT / "tests" / "data" / "ktp" / "ktp_captured.jpg"))
+    large = np.full((6300, 6300, 3), 200, np.uint8)
+    scaled = cv2.resize(card, (6300, 6300 * card.shape[0] // card.shape[1]))
+    large[: scaled.shape[0]] = scaled
+    ok, data = cv2.imencode(".jpg", large)
+    assert ok
+    async with grpc.aio.insecure_channel(
+        address, options=[("grpc.max_send_message_length", 64 * MIB)]
+    ) as channel:
+        await health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(), wait_for_ready=True, timeout=120
+        )
+        stub = capture_quality_pb2_grpc.CaptureQualityServiceStub(channel)
+        request = pb.CheckKtpRequest(card_image=types_pb2.Image(data=data.tobytes()))
+        replies = await asyncio.gather(
+            stub.CheckKtp(request, timeout=300), stub.CheckKtp(request, timeout=300)
+        )
+    assert all(reply.ocr_model for reply in replies)
+    peak = _status_kib(child.pid, "VmHWM")
+    print(f"\ncapture-quality RSS: peak {peak / 1024:.0f} MiB after two 6300x6300 KTP checks")
+    assert peak * 1024 < KTP_PEAK_BOUND
     assert child.poll() is None
