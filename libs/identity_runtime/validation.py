@@ -15,8 +15,9 @@ value), what no route or RPC of this API accepts:
 - numbers: scalar floats finite (no NaN, no infinities; vectors such as
   embeddings are judged whole by their domain); `page_size` between 0 and
   `MAX_PAGE_SIZE` (services clamp lower where they page smaller);
-- repeated fields: at most `MAX_REPEATED` items (bytes fields are bounded by
-  the message size limit instead).
+- repeated fields: at most `MAX_REPEATED` items; bytes fields are not
+  looked at (the message size limit bounds them, and their domain checks
+  their content).
 
 The rules are declared once, here, by field name and type; every field of
 every request message falls under one of them. The same walk runs at the
@@ -38,7 +39,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
 from identity_runtime.errors import InvalidArgument
@@ -76,6 +77,7 @@ class StringRule:
     multiline: bool
 
 
+@functools.cache
 def string_rule(fd: FieldDescriptor) -> StringRule:
     """The rule of one string field (or map key/value), by its name."""
     name = fd.name
@@ -161,8 +163,26 @@ def violations(message: Message) -> Iterator[FieldViolation]:
     yield from _walk(message, ())
 
 
+@functools.cache
+def _checked_fields(descriptor: Descriptor) -> tuple[FieldDescriptor, ...]:
+    """The fields this layer looks at: all but bytes (bounded by the message
+    size limit; reading them would copy every image)."""
+    return tuple(fd for fd in descriptor.fields if fd.type != F.TYPE_BYTES)
+
+
 def _walk(message: Message, steps: Steps) -> Iterator[FieldViolation]:
-    for fd, value in message.ListFields():
+    descriptor: Descriptor = message.DESCRIPTOR  # type: ignore[assignment]
+    for fd in _checked_fields(descriptor):
+        if fd.is_repeated:
+            value = getattr(message, fd.name)
+            if not value:
+                continue
+        elif fd.type == F.TYPE_MESSAGE:
+            if not message.HasField(fd.name):
+                continue
+            value = getattr(message, fd.name)
+        else:
+            value = getattr(message, fd.name)
         here = (*steps, (fd, None))
         if _is_map(fd):
             key_fd = fd.message_type.fields_by_name["key"]
@@ -179,7 +199,7 @@ def _walk(message: Message, steps: Steps) -> Iterator[FieldViolation]:
                         continue
                 yield from _singular(item, value_fd, (*steps, (fd, key)), rule_of=fd)
         elif fd.is_repeated:
-            if len(value) > MAX_REPEATED and fd.type != F.TYPE_BYTES:
+            if len(value) > MAX_REPEATED:
                 yield FieldViolation(here, f"at most {MAX_REPEATED} items")
                 continue
             for index, item in enumerate(value):
