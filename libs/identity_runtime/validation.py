@@ -64,7 +64,7 @@ MULTILINE = frozenset(
     }
 )
 
-# (kind, max characters, what matches it: exact names or a name suffix).
+# Identifiers whose names do not end in `_id`.
 _IDENTIFIER_NAMES = frozenset(
     {"nonce", "request_id", "actor", "platform", "model_id", "model_version", "key_fingerprint"}
 )
@@ -98,8 +98,10 @@ def string_rule(fd: FieldDescriptor) -> StringRule:
         return StringRule("phone", 32, multiline)
     if name in MULTILINE or name in ("reason", "message"):
         return StringRule("free text", 2000, multiline)
-    if name.endswith("name") or name in ("address", "q", "subject", "url"):
-        return StringRule("name", 256 if name != "url" else 2048, multiline)
+    if name == "url":
+        return StringRule("url", 2048, multiline)
+    if name.endswith("name") or name in ("address", "q", "subject"):
+        return StringRule("name", 256, multiline)
     return StringRule("text", 1024, multiline)
 
 
@@ -127,7 +129,7 @@ _CONTROL_EXCEPT_LINES = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
 class FieldViolation(InvalidArgument):
-    """An INVALID_FIELD refusal; `path` is the list of (field, index/key) steps."""
+    """An INVALID_FIELD refusal naming the field at the end of `steps`."""
 
     def __init__(self, steps: Steps, problem: str, json_names: bool = False):
         self.steps = steps
