@@ -89,8 +89,10 @@ def test_the_request_budget_is_checked_on_the_declared_pixels() -> None:
         ("card_image", "bundle.frames", "bundle.frames[0].image"),
         ("frames[0].data", "probe_image", "probe_image.data"),
         ("frames", "reference_image", "reference_image"),
+        ("frames[2].data", "liveness_verification_id", "liveness_verification_id"),
+        ("attestation.bundle_sha256", "bundle.frames", "bundle.attestation.bundle_sha256"),
+        ("attestation.bundle_sha256", "probe_image", None),
         ("customer_id", "bundle.frames", None),
-        ("attestation.bundle_sha256", "bundle.frames", None),
     ],
 )
 def test_downstream_image_fields_are_named_as_the_request_sent_them(

@@ -48,9 +48,12 @@ _SENT_FIELD = re.compile(r"(frames|pad_crops|card_image)(?:\[(\d+)\])?(?:\.(?:im
 def api_field(sent_field: str, frames_field: str) -> str | None:
     """What the partner calls a field of the images the flow sent downstream
     (capture-quality's `frames[i].data` and `card_image`, liveness's
-    `frames` and `pad_crops`),
-    when the images came from `frames_field`: `bundle.frames` (a capture
-    bundle's frames) or a single image field such as `probe_image`."""
+    `frames`, `pad_crops` and `attestation.*`), when the images came from
+    `frames_field`: `bundle.frames` (a capture bundle's frames), a single
+    image field such as `probe_image`, or the request field that named
+    stored frames (`liveness_verification_id`)."""
+    if sent_field.startswith("attestation.") and frames_field == "bundle.frames":
+        return f"bundle.{sent_field}"
     found = _SENT_FIELD.fullmatch(sent_field)
     if found is None:
         return None
@@ -58,7 +61,9 @@ def api_field(sent_field: str, frames_field: str) -> str | None:
     if sent == "card_image":
         index = "0"  # the card is the bundle's first frame
     if frames_field != "bundle.frames":
-        return f"{frames_field}.data" if sent_field.endswith(".data") else frames_field
+        if frames_field.endswith("_image") and sent_field.endswith(".data"):
+            return f"{frames_field}.data"
+        return frames_field
     if index is None or sent == "pad_crops":
         return frames_field
     return f"{frames_field}[{index}].image" + (".data" if sent_field.endswith(".data") else "")

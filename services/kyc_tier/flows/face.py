@@ -189,7 +189,12 @@ class FaceFlow:
     async def _probe(self, subject: Subject, request: MatchRequest) -> FaceEmbedding:
         if request.liveness_verification_id:
             stored = await self._live_frames(subject, request.liveness_verification_id)
-            return await self.matching.embed_images(stored.frames, "selfie", stored.baseline)
+            return await self.matching.embed_images(
+                stored.frames,
+                "selfie",
+                stored.baseline,
+                frames_field="liveness_verification_id",
+            )
         if request.probe_image:
             return await self.matching.embed_images(
                 [request.probe_image], "reference", frames_field="probe_image"
