@@ -7,7 +7,9 @@ Every request goes through one pipeline:
 2. route match from the contracts (404 ROUTE_NOT_FOUND, 405 METHOD_NOT_ALLOWED);
 3. API key -> organisation and scopes (401 / 403), unless the route is anonymous;
 4. body: Content-Type (415), size by Content-Length and while streaming (413),
-   JSON -> request message with path and query parameters (400);
+   JSON -> request message with path and query parameters (400), checked by
+   the contract's one validation layer (400 INVALID_FIELD naming the field
+   in lowerCamel, as the OpenAPI document spells it);
 5. rate limit (429);
 6. the gRPC call on a channel from `ClientFactory` (retries only for
    idempotent methods, circuit breaker, size limits), carrying
@@ -237,6 +239,7 @@ class Gateway:
             transcoding.parse_query(request.scope.get("query_string", b"")),
             body,
         )
+        transcoding.validate(message)
         if route.rate_limit is not None and outcome.principal is not None:
             await self.limiter.check(route, outcome.principal.org_id, message)
 
@@ -291,7 +294,12 @@ class Gateway:
         return Principal(org_id=reply.org_id, api_key_id=reply.api_key_id, scopes=scopes)
 
     async def _call(self, route: Route, message: Message) -> Message:
-        return await self._invoke(route.package, route.rpc, message, route.response_class)
+        try:
+            return await self._invoke(route.package, route.rpc, message, route.response_class)
+        except DomainError as error:
+            # The service names its request's fields; the caller reads the API's names.
+            transcoding.rename_error_field(error, route.method.input_type)
+            raise
 
     async def _invoke(self, package: str, rpc: str, message: Message, response_class: type[R]) -> R:
         ctx = call_context.current()

@@ -24,6 +24,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from identity_cli.common import add_database_options, data_dir, database_url
 from identity_cli.errors import CliError
@@ -72,10 +73,19 @@ def _port_taken(host: str, port: int) -> bool:
     return False
 
 
+def open_private_log(path: Path) -> BinaryIO:
+    """A service's log file for appending, readable by its owner only (0600,
+    also when an earlier run left it wider): logs are operational data, and
+    a request id or an organisation id is nobody else's business."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.fchmod(fd, 0o600)
+    return os.fdopen(fd, "ab")
+
+
 def _spawn(
     name: str, module: str, env: Mapping[str, str], logs: Path, verbose: bool
 ) -> subprocess.Popen[bytes]:
-    log_file = open(logs / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child for its lifetime
+    log_file = open_private_log(logs / f"{name}.log")
     return subprocess.Popen(
         [sys.executable, "-m", module],
         env=dict(env),
@@ -172,7 +182,8 @@ def run(args: argparse.Namespace) -> int:
     api_key_note = ensure_local_org(data_dir(args), url, env["KYC_TIER_API_KEY_PEPPER"])
 
     logs = data_dir(args) / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
+    logs.mkdir(mode=0o700, parents=True, exist_ok=True)
+    logs.chmod(0o700)
     stop: list[bool] = []
 
     def request_stop(_signum: int, _frame: object) -> None:

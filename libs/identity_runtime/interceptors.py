@@ -16,6 +16,10 @@ them in order, outermost first:
                            traceback, never sent to the caller).
 5. DeadlineInterceptor     enforces the deadline with a clean
                            DEADLINE_EXCEEDED.
+6. ValidationInterceptor   every request message through the contract's one
+                           validation layer (`identity_runtime.validation`):
+                           INVALID_ARGUMENT / INVALID_FIELD naming the field
+                           path before the servicer runs.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from identity_runtime import tracing
 from identity_runtime.errors import DeadlineExceeded, DomainError, Internal, Unimplemented
 from identity_runtime.logs import get_logger
 from identity_runtime.status import KNOWN_REASONS, to_grpc_status
+from identity_runtime.validation import validate
 
 log = get_logger("identity.rpc")
 
@@ -272,6 +277,54 @@ class DeadlineInterceptor(ScopedInterceptor):
             ) from None
 
 
+class ValidationInterceptor(grpc.aio.ServerInterceptor):
+    """Validates each request message (every message of a request stream)
+    before the servicer sees it; runs inside ErrorInterceptor, which turns
+    the refusal into INVALID_ARGUMENT."""
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> Handler | None:
+        handler = await continuation(handler_call_details)
+        if handler is None or handler_call_details.method.startswith(_QUIET_PREFIXES):
+            return handler
+        return _validating(handler)
+
+
+def _validating(handler: Handler) -> Handler:
+    def single(inner: Callable[..., Any]) -> Callable[..., Any]:
+        def behaviour(request: Any, ctx: grpc.aio.ServicerContext) -> Any:
+            validate(request)
+            return inner(request, ctx)
+
+        return behaviour
+
+    def stream(inner: Callable[..., Any]) -> Callable[..., Any]:
+        async def checked(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
+            async for request in requests:
+                validate(request)
+                yield request
+
+        def behaviour(requests: Any, ctx: grpc.aio.ServicerContext) -> Any:
+            return inner(checked(requests), ctx)
+
+        return behaviour
+
+    kinds: tuple[tuple[str, Callable[[Any], Any], Callable[..., Handler]], ...] = (
+        ("unary_unary", single, grpc.unary_unary_rpc_method_handler),
+        ("unary_stream", single, grpc.unary_stream_rpc_method_handler),
+        ("stream_unary", stream, grpc.stream_unary_rpc_method_handler),
+        ("stream_stream", stream, grpc.stream_stream_rpc_method_handler),
+    )
+    for kind, wrap, rebuild in kinds:
+        inner = getattr(handler, kind)
+        if inner is not None:
+            return rebuild(wrap(inner), handler.request_deserializer, handler.response_serializer)
+    return handler
+
+
 def server_interceptors(default_deadline_seconds: float) -> list[grpc.aio.ServerInterceptor]:
     return [
         CallContextInterceptor(default_deadline_seconds),
@@ -279,4 +332,5 @@ def server_interceptors(default_deadline_seconds: float) -> list[grpc.aio.Server
         AccessLogInterceptor(),
         ErrorInterceptor(),
         DeadlineInterceptor(),
+        ValidationInterceptor(),
     ]

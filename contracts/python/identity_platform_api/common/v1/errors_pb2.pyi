@@ -55,6 +55,11 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """The image is too small to analyse. metadata["min_side"]."""
     ERROR_REASON_RAW_IMAGE_INVALID: _ErrorReason.ValueType  # 14
     """A raw pixel buffer does not match its declared width/height/format."""
+    ERROR_REASON_IMAGE_BUDGET_EXCEEDED: _ErrorReason.ValueType  # 15
+    """The frames of one request declare more pixels in total than a request
+    may decode; refused before decoding (INVALID_ARGUMENT; HTTP 413).
+    metadata["declared_pixels"], metadata["max_request_pixels"].
+    """
     ERROR_REASON_API_KEY_MISSING: _ErrorReason.ValueType  # 20
     """--- caller identity (UNAUTHENTICATED / PERMISSION_DENIED) ---
     No API key was presented (UNAUTHENTICATED; HTTP 401).
@@ -231,6 +236,11 @@ ERROR_REASON_IMAGE_TOO_SMALL: ErrorReason.ValueType  # 13
 """The image is too small to analyse. metadata["min_side"]."""
 ERROR_REASON_RAW_IMAGE_INVALID: ErrorReason.ValueType  # 14
 """A raw pixel buffer does not match its declared width/height/format."""
+ERROR_REASON_IMAGE_BUDGET_EXCEEDED: ErrorReason.ValueType  # 15
+"""The frames of one request declare more pixels in total than a request
+may decode; refused before decoding (INVALID_ARGUMENT; HTTP 413).
+metadata["declared_pixels"], metadata["max_request_pixels"].
+"""
 ERROR_REASON_API_KEY_MISSING: ErrorReason.ValueType  # 20
 """--- caller identity (UNAUTHENTICATED / PERMISSION_DENIED) ---
 No API key was presented (UNAUTHENTICATED; HTTP 401).
