@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 from identity_runtime import mesh
@@ -58,6 +59,14 @@ class GatewaySettings:
         True, "One structured log line per request (no payloads, no query strings)"
     )
     otlp_endpoint: str = setting("", "OTLP/gRPC endpoint for traces; empty disables export")
+    mesh_signing_key_file: Path | None = setting(
+        None,
+        "Ed25519 private key (PEM) the gateway signs each call's caller token with "
+        "(required; its public key is in every service's trusted keys)",
+    )
+    mesh_signing_key: str = setting(
+        "", "The same signing key inline (development only)", secret=True
+    )
 
     def validate(self) -> list[tuple[str, str]]:
         problems = []
@@ -79,6 +88,14 @@ class GatewaySettings:
                 problems.append((name, "must be positive"))
         if self.auth_cache_seconds < 0:
             problems.append(("auth_cache_seconds", "must not be negative (0 disables the cache)"))
+        if self.mesh_signing_key_file is None and not self.mesh_signing_key.strip():
+            problems.append(
+                (
+                    "mesh_signing_key_file",
+                    "required: the gateway signs each call's caller token "
+                    f"(set {ENV_PREFIX}_MESH_SIGNING_KEY_FILE)",
+                )
+            )
         if self.auth_cache_max_entries < 1:
             problems.append(("auth_cache_max_entries", "must be at least 1"))
         scheme = self.rate_limit_storage.partition("://")[0]

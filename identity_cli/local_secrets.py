@@ -9,7 +9,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from identity_cli.secrets import read_or_create_keyring, read_or_create_secret
+from identity_cli.secrets import (
+    read_or_create_keyring,
+    read_or_create_mesh_keys,
+    read_or_create_secret,
+)
+from identity_runtime import mesh
 
 LOCAL_ORG_ID = "org_local"
 # The API-key pepper of the one-machine run, in <data dir>/secrets/.
@@ -34,6 +39,20 @@ def local_settings(data_dir: Path, database_url: str) -> dict[str, str]:
             read_or_create_keyring(data_dir, "audit-hmac-keyring.json", "audit-local-1")
         ),
     }
+    settings.update(mesh_token_settings(data_dir))
+    return settings
+
+
+def mesh_token_settings(data_dir: Path) -> dict[str, str]:
+    """Caller-token keys: the gateway and every service that calls another sign
+    with their own key; every service trusts all of their public keys."""
+    signers = ("gateway", *(s.name for s in mesh.SERVICES if s.calls))
+    keys, trusted = read_or_create_mesh_keys(data_dir, signers)
+    settings = {f"{s.env_prefix}_MESH_TRUSTED_KEYS_FILE": str(trusted) for s in mesh.SERVICES}
+    settings["GATEWAY_MESH_SIGNING_KEY_FILE"] = str(keys["gateway"])
+    for service in mesh.SERVICES:
+        if service.name in keys:
+            settings[f"{service.env_prefix}_MESH_SIGNING_KEY_FILE"] = str(keys[service.name])
     return settings
 
 

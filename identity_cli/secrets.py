@@ -39,3 +39,33 @@ def read_or_create_keyring(data_dir: Path, name: str, first_key_id: str) -> Path
     if not path.exists():
         write_keyring_file(path, generate(first_key_id))
     return path
+
+
+def read_or_create_mesh_keys(
+    data_dir: Path, signers: tuple[str, ...]
+) -> tuple[dict[str, Path], Path]:
+    """The mesh's token keys for the one-machine run: an Ed25519 private key per
+    signing process (`mesh-<name>.key`, 0600) and the trusted-keys document
+    listing their public keys (`mesh-trusted-keys.json`); (keys by name, document).
+
+    A signer added later gets its key and the document is rewritten."""
+    from identity_runtime.meshauth import TrustedKeys, generate_private_key_pem, load_private_key
+
+    directory = data_dir / "secrets"
+    directory.mkdir(parents=True, exist_ok=True)
+    os.chmod(directory, 0o700)
+    keys: dict[str, Path] = {}
+    for name in signers:
+        path = directory / f"mesh-{name}.key"
+        if not path.exists():
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(generate_private_key_pem())
+        keys[name] = path
+    document = TrustedKeys.document(
+        {name: [load_private_key(path.read_bytes()).public_key()] for name, path in keys.items()}
+    )
+    trusted = directory / "mesh-trusted-keys.json"
+    if not trusted.exists() or trusted.read_text() != document:
+        trusted.write_text(document)
+    return keys, trusted

@@ -23,9 +23,11 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from identity_runtime import descriptors, logs, tracing
+from identity_runtime import descriptors, logs, meshauth, tracing
+from identity_runtime.authz import CallerAuthInterceptor
 from identity_runtime.interceptors import server_interceptors
 from identity_runtime.mesh import MeshService
+from identity_runtime.meshauth import Caller
 from identity_runtime.settings import ServiceSettings, SettingsError
 
 log = logs.get_logger("identity.server")
@@ -71,6 +73,9 @@ class ServiceSpec(Generic[S, C]):
     build: Callable[[S], Awaitable[C]]
     # Servicers for a built core.
     servicers: Callable[[C, S], Sequence[Registration]]
+    # Partner API keys accepted in metadata on routed RPCs: (core, secret) ->
+    # the key's caller (identity_runtime.authz). None: mesh tokens only.
+    api_keys: Callable[[C, str], Awaitable[Caller]] | None = None
 
     @classmethod
     def from_mesh(
@@ -80,6 +85,7 @@ class ServiceSpec(Generic[S, C]):
         settings_class: type[S],
         build: Callable[[S], Awaitable[C]],
         servicers: Sequence[type[CoreServicer[C]]],
+        api_keys: Callable[[C, str], Awaitable[Caller]] | None = None,
     ) -> ServiceSpec[S, C]:
         """The spec of a service the mesh declares: its name and environment prefix
         come from mesh.py, its gRPC services from the contracts (every service of
@@ -114,6 +120,7 @@ class ServiceSpec(Generic[S, C]):
             service_names=[s.full_name for s in declared],
             build=build,
             servicers=registrations,
+            api_keys=api_keys,
         )
 
 
@@ -148,8 +155,23 @@ class RunningServer:
 async def start(spec: ServiceSpec[S, C], settings: S) -> RunningServer:
     """Start the server, bind, then build the core and report SERVING."""
     tracing.configure(spec.name, settings.otlp_endpoint)
+    trusted = meshauth.trusted_keys_from(
+        settings.mesh_trusted_keys_file,
+        settings.mesh_trusted_keys,
+        f"{spec.env_prefix}_MESH_TRUSTED_KEYS",
+    )
+    # Health answers (NOT_SERVING) while the core builds; the service RPCs are
+    # registered before start because gRPC cannot add them later, and refuse
+    # with UNAVAILABLE/NOT_READY until the core is in place.
+    holder = _CoreHolder(spec.name)
+    api_keys = spec.api_keys
+    auth = CallerAuthInterceptor(
+        spec.name,
+        meshauth.TokenVerifier(trusted),
+        api_keys=(lambda secret: api_keys(cast(C, holder), secret)) if api_keys else None,
+    )
     server = grpc.aio.server(
-        interceptors=server_interceptors(settings.default_deadline_seconds),
+        interceptors=server_interceptors(settings.default_deadline_seconds, auth),
         options=[
             ("grpc.max_send_message_length", settings.max_message_bytes),
             ("grpc.max_receive_message_length", settings.max_message_bytes),
@@ -188,10 +210,6 @@ async def start(spec: ServiceSpec[S, C], settings: S) -> RunningServer:
         service_names=tuple(spec.service_names),
     )
     await running.set_serving(False)
-    # Health answers (NOT_SERVING) while the core builds; the service RPCs are
-    # registered before start because gRPC cannot add them later, and refuse
-    # with UNAVAILABLE/NOT_READY until the core is in place.
-    holder = _CoreHolder(spec.name)
     # The holder is the core to the servicers: it forwards every attribute to it.
     for add, servicer in spec.servicers(cast(C, holder), settings):
         add(servicer, server)

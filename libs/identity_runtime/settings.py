@@ -180,6 +180,20 @@ class ServiceSettings:
     environment: Literal["development", "production"] = setting(
         "development", "production refuses unsafe defaults (no PAD model, dev keys)"
     )
+    mesh_trusted_keys_file: Path | None = setting(
+        None,
+        "JSON of the Ed25519 public keys, by issuer, whose caller tokens this service "
+        "accepts (required to serve; docs/mesh-security.md)",
+    )
+    mesh_trusted_keys: str = setting("", "The same trusted-keys document inline")
+    mesh_signing_key_file: Path | None = setting(
+        None,
+        "Ed25519 private key (PEM) this service signs its calls to other services with "
+        "(required by services that call others)",
+    )
+    mesh_signing_key: str = setting(
+        "", "The same signing key inline (development only)", secret=True
+    )
 
     def validate(self) -> list[tuple[str, str]]:
         problems = []

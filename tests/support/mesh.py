@@ -23,6 +23,7 @@ from identity_store.scratch import reachable, scratch_schema
 from services.kyc_tier import models
 from tests.support import POSTGRES_URL, TEST_PEPPER, start_service, unavailable
 from tests.support.gateway import gateway_client, gateway_settings
+from tests.support.meshauth import service_env
 
 
 def spec_of(service: mesh.MeshService) -> ServiceSpec[Any, Any]:
@@ -36,6 +37,10 @@ def mesh_env(database_url: str, data_dir: Path) -> dict[str, str]:
     env["KYC_TIER_API_KEY_PEPPER"] = TEST_PEPPER
     for service in mesh.SERVICES:
         env[f"{service.env_prefix}_LOG_FORMAT"] = "console"
+        # Caller tokens: the tests' keys (tests.support.meshauth), not the data dir's.
+        env.pop(f"{service.env_prefix}_MESH_TRUSTED_KEYS_FILE", None)
+        env.pop(f"{service.env_prefix}_MESH_SIGNING_KEY_FILE", None)
+        env.update(service_env(service.env_prefix))
     return env
 
 
