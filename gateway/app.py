@@ -51,7 +51,7 @@ from gateway.settings import GatewaySettings
 from identity_platform_api.common.v1 import options_pb2
 from identity_platform_api.kyc_tier.v1 import api_keys_pb2
 from identity_runtime import context as call_context
-from identity_runtime import mesh, meshauth, tracing
+from identity_runtime import mesh, meshauth, meshtls, tracing
 from identity_runtime.clients import ClientFactory, ClientOptions
 from identity_runtime.errors import DeadlineExceeded, DomainError, Internal
 from identity_runtime.logs import get_logger
@@ -110,11 +110,13 @@ class Gateway:
     def __init__(self, settings: GatewaySettings):
         self.settings = settings
         self.routes = RouteTable(build_routes(), mesh.BY_PACKAGE)
+        tls = meshtls.mesh_tls_from(settings, "GATEWAY")
         self.clients = ClientFactory(
             settings.service_addresses(),
             ClientOptions(
                 max_message_bytes=settings.max_message_bytes,
                 default_timeout_seconds=settings.default_deadline_seconds,
+                tls=tls,
             ),
             signer=meshauth.signer_from(
                 "gateway",
@@ -128,7 +130,9 @@ class Gateway:
             self._resolve_key, settings.auth_cache_seconds, settings.auth_cache_max_entries
         )
         self.limiter = RateLimiter(settings.rate_limit_storage, settings.rate_limit_key_prefix)
-        self.health = HealthChecker(settings.service_addresses(), settings.health_timeout_seconds)
+        self.health = HealthChecker(
+            settings.service_addresses(), settings.health_timeout_seconds, tls
+        )
         self.local_handlers: dict[str, LocalHandler] = {HEALTH_RPC: self._get_health}
         self._callables: dict[str, grpc.aio.UnaryUnaryMultiCallable[Any, Any]] = {}
         self._openapi: bytes | None = None

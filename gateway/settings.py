@@ -67,6 +67,16 @@ class GatewaySettings:
     mesh_signing_key: str = setting(
         "", "The same signing key inline (development only)", secret=True
     )
+    mesh_tls: Literal["on", "off"] = setting(
+        "on", "Mutual TLS to the services; off = plaintext (tests and debugging only)"
+    )
+    mesh_tls_cert_file: Path | None = setting(
+        None, "The gateway's client certificate (PEM), URI SAN spiffe://identity.local/gateway"
+    )
+    mesh_tls_key_file: Path | None = setting(None, "The certificate's private key (PEM)")
+    mesh_tls_ca_file: Path | None = setting(
+        None, "CA certificate(s) (PEM) the services' certificates must chain to"
+    )
 
     def validate(self) -> list[tuple[str, str]]:
         problems = []
@@ -96,6 +106,10 @@ class GatewaySettings:
                     f"(set {ENV_PREFIX}_MESH_SIGNING_KEY_FILE)",
                 )
             )
+        if self.mesh_tls == "on":
+            for name in ("mesh_tls_cert_file", "mesh_tls_key_file", "mesh_tls_ca_file"):
+                if getattr(self, name) is None:
+                    problems.append((name, "required while MESH_TLS is on (the default)"))
         if self.auth_cache_max_entries < 1:
             problems.append(("auth_cache_max_entries", "must be at least 1"))
         scheme = self.rate_limit_storage.partition("://")[0]

@@ -69,3 +69,42 @@ def read_or_create_mesh_keys(
     if not trusted.exists() or trusted.read_text() != document:
         trusted.write_text(document)
     return keys, trusted
+
+
+def read_or_create_mesh_tls(
+    data_dir: Path, workloads: tuple[str, ...], hosts: tuple[str, ...]
+) -> tuple[Path, dict[str, tuple[Path, Path]]]:
+    """The one-machine run's mutual TLS: a local CA (`mesh-tls/ca.pem`, its key
+    0600) and per workload a certificate and key (SPIFFE URI SAN, valid for
+    `hosts`); (CA path, workload -> (cert path, key path)). Certificates are
+    re-issued when the hosts change."""
+    from identity_runtime.meshtls import issue, new_ca
+
+    directory = data_dir / "secrets" / "mesh-tls"
+    directory.mkdir(parents=True, exist_ok=True)
+    os.chmod(directory, 0o700)
+    ca_path, ca_key_path = directory / "ca.pem", directory / "ca.key"
+    if not ca_path.exists() or not ca_key_path.exists():
+        ca_cert, ca_key = new_ca()
+        _write_private(ca_key_path, ca_key)
+        ca_path.write_bytes(ca_cert)
+    hosts_file = directory / "hosts"
+    wanted = "\n".join(hosts)
+    reissue = not hosts_file.exists() or hosts_file.read_text() != wanted
+    issued = {}
+    for workload in workloads:
+        cert_path, key_path = directory / f"{workload}.pem", directory / f"{workload}.key"
+        if reissue or not cert_path.exists() or not key_path.exists():
+            cert, key = issue(ca_path.read_bytes(), ca_key_path.read_bytes(), workload, hosts)
+            key_path.unlink(missing_ok=True)
+            _write_private(key_path, key)
+            cert_path.write_bytes(cert)
+        issued[workload] = (cert_path, key_path)
+    hosts_file.write_text(wanted)
+    return ca_path, issued
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)

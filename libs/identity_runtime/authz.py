@@ -13,6 +13,9 @@ For each contract RPC (health and reflection stay open) it
 2. checks the mesh's call graph (`identity_runtime.mesh`): a token's issuer
    must be the gateway or a service that declares it calls this one.
    Failure: PERMISSION_DENIED / CALLER_NOT_ALLOWED.
+   Over mutual TLS the token's issuer must also be the workload named by
+   the client certificate (`spiffe://identity.local/<issuer>`): a token
+   lifted from one workload cannot be replayed from another.
 3. checks the RPC's scope from the contract (`(identity.common.v1.access)`):
    `mesh` needs a mesh service acting as itself, `internal` the internal
    scope, `public` public or internal, `anonymous` only an authenticated
@@ -36,7 +39,7 @@ from google.protobuf.descriptor import MethodDescriptor
 
 from identity_platform_api.common.v1 import options_pb2
 from identity_runtime import context as call_context
-from identity_runtime import descriptors, mesh
+from identity_runtime import descriptors, mesh, meshtls
 from identity_runtime.errors import DomainError, PermissionDenied, Unauthenticated
 from identity_runtime.interceptors import ScopedInterceptor
 from identity_runtime.logs import get_logger
@@ -165,8 +168,13 @@ class CallerAuthInterceptor(ScopedInterceptor):
         self.api_keys = api_keys
 
     async def authenticate(
-        self, method: str, metadata: Iterable[tuple[str, str | bytes]]
+        self,
+        method: str,
+        metadata: Iterable[tuple[str, str | bytes]],
+        peer: str | None = None,
     ) -> Caller:
+        """The verified caller; `peer` is the workload of the TLS client
+        certificate (None on a plaintext port)."""
         policy = self.policies.get(method)
         if policy is None:  # not a contract RPC this server serves
             raise Unauthenticated("unknown RPC", UNAUTHENTICATED_REASON)
@@ -181,6 +189,12 @@ class CallerAuthInterceptor(ScopedInterceptor):
             caller = await self.api_keys(value)
         else:
             caller = self.verifier.verify(value)
+            if peer is not None and peer != caller.issuer:
+                # A token is only good from the workload it was minted by.
+                raise Unauthenticated(
+                    "the caller token was minted by another workload than the one presenting it",
+                    UNAUTHENTICATED_REASON,
+                )
             if caller.issuer not in self.allowed_issuers:
                 raise PermissionDenied(
                     f"{caller.issuer} does not call {self.service_name} in this mesh",
@@ -193,7 +207,8 @@ class CallerAuthInterceptor(ScopedInterceptor):
     @contextlib.asynccontextmanager
     async def scope(self, method: str, ctx: grpc.aio.ServicerContext) -> AsyncIterator[None]:
         try:
-            caller = await self.authenticate(method, ctx.invocation_metadata() or ())
+            peer = meshtls.peer_service(ctx.auth_context() or {})
+            caller = await self.authenticate(method, ctx.invocation_metadata() or (), peer)
         except DomainError as exc:
             log.warning("call refused", rpc=method, status=exc.code, reason=exc.reason)
             status = to_grpc_status(exc)

@@ -30,6 +30,7 @@ from identity_runtime import context as call_context
 from identity_runtime import descriptors, tracing
 from identity_runtime.errors import DeadlineExceeded, DomainError, Unavailable
 from identity_runtime.meshauth import TokenSigner
+from identity_runtime.meshtls import MeshTls
 
 AUTHORIZATION_KEY = "authorization"
 
@@ -234,6 +235,15 @@ class ClientOptions:
     breaker_failure_threshold: int = 5
     breaker_reset_seconds: float = 5.0
     max_attempts: int = 3
+    # Mutual TLS to every service (identity_runtime.meshtls); None = plaintext.
+    tls: MeshTls | None = None
+
+
+def open_channel(address: str, tls: MeshTls | None, **kwargs: Any) -> grpc.aio.Channel:
+    """A channel to a mesh component: mutual TLS with `tls`, else plaintext."""
+    if tls is None:
+        return grpc.aio.insecure_channel(address, **kwargs)
+    return grpc.aio.secure_channel(address, tls.channel_credentials(), **kwargs)
 
 
 class ClientFactory:
@@ -267,8 +277,9 @@ class ClientFactory:
                 service, self.options.breaker_failure_threshold, self.options.breaker_reset_seconds
             )
             self.breakers[service] = breaker
-            self._channels[service] = grpc.aio.insecure_channel(
+            self._channels[service] = open_channel(
                 address,
+                self.options.tls,
                 options=[
                     ("grpc.max_send_message_length", self.options.max_message_bytes),
                     ("grpc.max_receive_message_length", self.options.max_message_bytes),

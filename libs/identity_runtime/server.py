@@ -23,7 +23,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from identity_runtime import descriptors, logs, meshauth, tracing
+from identity_runtime import descriptors, logs, meshauth, meshtls, tracing
 from identity_runtime.authz import CallerAuthInterceptor
 from identity_runtime.interceptors import server_interceptors
 from identity_runtime.mesh import MeshService
@@ -134,6 +134,8 @@ class RunningServer:
     health: health.aio.HealthServicer
     settings: ServiceSettings
     service_names: Sequence[str] = field(default_factory=tuple)
+    # The plaintext health-only server (settings.health_port), if any.
+    health_server: grpc.aio.Server | None = None
 
     async def set_serving(self, serving: bool) -> None:
         status = (
@@ -148,6 +150,8 @@ class RunningServer:
     async def stop(self, grace: float | None = None) -> None:
         await self.set_serving(False)
         await self.server.stop(self.settings.shutdown_grace_seconds if grace is None else grace)
+        if self.health_server is not None:
+            await self.health_server.stop(0)
         if self.core is not None:
             await self.core.close()
 
@@ -155,6 +159,7 @@ class RunningServer:
 async def start(spec: ServiceSpec[S, C], settings: S) -> RunningServer:
     """Start the server, bind, then build the core and report SERVING."""
     tracing.configure(spec.name, settings.otlp_endpoint)
+    tls = meshtls.mesh_tls_from(settings, spec.env_prefix)
     trusted = meshauth.trusted_keys_from(
         settings.mesh_trusted_keys_file,
         settings.mesh_trusted_keys,
@@ -193,12 +198,14 @@ async def start(spec: ServiceSpec[S, C], settings: S) -> RunningServer:
         server,
     )
     address = f"{settings.host}:{settings.port}"
-    try:
-        port = server.add_insecure_port(address)
-    except RuntimeError as exc:
-        raise OSError(f"{spec.name}: cannot listen on {address} (is the port taken?)") from exc
-    if port == 0:
-        raise OSError(f"{spec.name}: cannot listen on {address} (is the port taken?)")
+    port = _listen(spec.name, server, address, tls.server_credentials() if tls else None)
+    health_server = None
+    if settings.health_port is not None:
+        # Probes (kubelet) cannot present a mesh certificate: a plaintext port
+        # that serves nothing but the health service.
+        health_server = grpc.aio.server()
+        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, health_server)
+        _listen(spec.name, health_server, f"{settings.host}:{settings.health_port}", None)
     running = RunningServer(
         name=spec.name,
         server=server,
@@ -208,16 +215,19 @@ async def start(spec: ServiceSpec[S, C], settings: S) -> RunningServer:
         health=health_servicer,
         settings=settings,
         service_names=tuple(spec.service_names),
+        health_server=health_server,
     )
     await running.set_serving(False)
     # The holder is the core to the servicers: it forwards every attribute to it.
     for add, servicer in spec.servicers(cast(C, holder), settings):
         add(servicer, server)
     await server.start()
+    if health_server is not None:
+        await health_server.start()
     try:
         core = await spec.build(settings)
     except BaseException:
-        await server.stop(0)
+        await running.stop(0)
         raise
     holder.core = core
     running.core = core
@@ -225,6 +235,21 @@ async def start(spec: ServiceSpec[S, C], settings: S) -> RunningServer:
     await running.set_serving(ready)
     log.info("listening", service=spec.name, endpoint=running.address, serving=ready, detail=detail)
     return running
+
+
+def _listen(
+    name: str, server: grpc.aio.Server, address: str, credentials: grpc.ServerCredentials | None
+) -> int:
+    try:
+        if credentials is None:
+            port = server.add_insecure_port(address)
+        else:
+            port = server.add_secure_port(address, credentials)
+    except RuntimeError as exc:
+        raise OSError(f"{name}: cannot listen on {address} (is the port taken?)") from exc
+    if port == 0:
+        raise OSError(f"{name}: cannot listen on {address} (is the port taken?)")
+    return port
 
 
 class _CoreHolder(Core):

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from identity_crypto.datakeys import DataKeyStore
 from identity_crypto.keyring import load_keyring
 from identity_crypto.kms import LocalKms
-from identity_runtime import mesh, meshauth
+from identity_runtime import mesh, meshauth, meshtls
 from identity_runtime.clients import ClientFactory, ClientOptions
 from identity_runtime.server import Core
 from identity_store.db import Database
@@ -114,6 +114,7 @@ async def build(
         ClientOptions(
             max_message_bytes=settings.max_message_bytes,
             default_timeout_seconds=settings.default_deadline_seconds,
+            tls=meshtls.mesh_tls_from(settings, mesh.KYC_TIER.env_prefix),
         ),
         signer=meshauth.service_signer(mesh.KYC_TIER.name, settings, mesh.KYC_TIER.env_prefix),
     )

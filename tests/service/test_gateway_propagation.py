@@ -163,7 +163,7 @@ async def servers(
         ],
     )
     audit = await start_service(
-        audit_spec, mesh_env(database, tmp_path_factory.mktemp("propagation-secrets"))
+        audit_spec, mesh_env(database, tmp_path_factory.mktemp("propagation-secrets"), tls=False)
     )
     kyc_spec = ServiceSpec(
         name="kyc-tier",

@@ -1,7 +1,9 @@
 """Every RPC of every service authenticates its caller: generated from the descriptors.
 
 The six real services run against one database (SQLite and PostgreSQL), as
-`identity up` runs them. For each RPC the contracts declare, with an empty
+`identity up` runs them, over mutual TLS (certificates from the tests' CA;
+the test client presents the gateway's unless a test says otherwise). For
+each RPC the contracts declare, with an empty
 request (the caller is checked before the request is read):
 
 - no credentials                             -> UNAUTHENTICATED / CALLER_UNAUTHENTICATED
@@ -19,6 +21,7 @@ tests.support.meshauth).
 
 from __future__ import annotations
 
+import socket
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -37,12 +40,13 @@ from identity_platform_api.audit.v1 import audit_pb2, audit_pb2_grpc
 from identity_platform_api.kyc_tier.v1 import api_keys_pb2, api_keys_pb2_grpc
 from identity_runtime import descriptors, mesh
 from identity_runtime.authz import required_scope
+from identity_runtime.clients import open_channel
 from identity_runtime.meshauth import AUDIENCE, key_id
 from identity_runtime.server import RunningServer
 from identity_runtime.status import error_info, status_from_rpc_error
 from tests.support.gateway import add_key, create_org_and_key
 from tests.support.mesh import mesh_env, postgres_schema, start_services
-from tests.support.meshauth import caller_metadata, signing_key_pem
+from tests.support.meshauth import caller_metadata, client_tls, signing_key_pem
 
 MESH_PACKAGES = {s.package for s in mesh.SERVICES}
 RPCS: list[MethodDescriptor] = [
@@ -86,7 +90,7 @@ async def call(
     response_class = message_factory.GetMessageClass(method.output_type)
     path = f"/{method.containing_service.full_name}/{method.name}"
     assert not method.client_streaming, path
-    async with grpc.aio.insecure_channel(servers[package].address) as channel:
+    async with tls_channel(servers[package]) as channel:
         try:
             if method.server_streaming:
                 stream = channel.unary_stream(
@@ -106,6 +110,11 @@ async def call(
             info = error_info(status_from_rpc_error(exc))
             return exc.code(), info.reason if info is not None else ""
     return grpc.StatusCode.OK, ""
+
+
+def tls_channel(server: RunningServer, workload: str = "gateway") -> grpc.aio.Channel:
+    """A channel presenting `workload`'s certificate from the tests' CA."""
+    return open_channel(server.address, client_tls(workload))
 
 
 def forged_token(org_id: str, *, kid: str, issuer: str = "gateway") -> str:
@@ -182,7 +191,7 @@ async def test_a_partner_token_cannot_call_a_mesh_only_rpc(servers, method) -> N
 
 
 async def audit_entries(servers: dict[str, RunningServer], org_id: str) -> int:
-    async with grpc.aio.insecure_channel(servers["audit"].address) as channel:
+    async with tls_channel(servers["audit"]) as channel:
         reply = await audit_pb2_grpc.AuditServiceStub(channel).QueryEntries(
             audit_pb2.QueryEntriesRequest(page_size=100),
             metadata=caller_metadata(org_id, scopes=("internal",), issuer="gateway"),
@@ -215,7 +224,7 @@ async def test_a_forged_audit_append_is_impossible(servers, database_url) -> Non
         # either; a token naming it is refused like any unknown key).
         [("authorization", f"Bearer {capture_quality}")],
     ]
-    async with grpc.aio.insecure_channel(servers["audit"].address) as channel:
+    async with tls_channel(servers["audit"]) as channel:
         stub = audit_pb2_grpc.AuditServiceStub(channel)
         for metadata in attempts:
             with pytest.raises(grpc.aio.AioRpcError) as caught:
@@ -225,8 +234,9 @@ async def test_a_forged_audit_append_is_impossible(servers, database_url) -> Non
                 grpc.StatusCode.PERMISSION_DENIED,
             ), metadata
         assert await audit_entries(servers, org_id) == 0
-        # kyc-tier, a mesh service that calls audit, appends.
-        await stub.Append(
+    # kyc-tier, a mesh service that calls audit, appends (with its own certificate).
+    async with tls_channel(servers["audit"], "kyc-tier") as channel:
+        await audit_pb2_grpc.AuditServiceStub(channel).Append(
             tier_changed("customer:cus_real"),
             metadata=caller_metadata(org_id, actor="service:kyc-tier", issuer="kyc-tier"),
         )
@@ -236,7 +246,7 @@ async def test_a_forged_audit_append_is_impossible(servers, database_url) -> Non
 async def test_a_service_outside_the_call_graph_is_refused(servers) -> None:
     """kyc-tier's key is trusted, but kyc-tier does not call itself: its token
     is refused there (only the gateway calls kyc-tier)."""
-    async with grpc.aio.insecure_channel(servers["kyc_tier"].address) as channel:
+    async with tls_channel(servers["kyc_tier"], "kyc-tier") as channel:
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await api_keys_pb2_grpc.ApiKeyServiceStub(channel).ListApiKeys(
                 api_keys_pb2.ListApiKeysRequest(),
@@ -252,7 +262,8 @@ async def test_kyc_tier_takes_an_internal_callers_api_key_with_its_scopes(
 ) -> None:
     org_id, _, internal_key = create_org_and_key(database_url, "Direct Caller", ("internal",))
     _, public_key = add_key(database_url, org_id, ("public",))
-    async with grpc.aio.insecure_channel(servers["kyc_tier"].address) as channel:
+    # An internal service of the bank, with a certificate from the mesh's CA.
+    async with tls_channel(servers["kyc_tier"], "ledger") as channel:
         stub = api_keys_pb2_grpc.ApiKeyServiceStub(channel)
         for metadata in (
             [("x-api-key", internal_key)],
@@ -305,3 +316,84 @@ async def test_other_services_refuse_api_keys(servers, database_url, service) ->
     _, _, key = create_org_and_key(database_url, f"Key for {service}", ("internal",))
     method = next(m for m in RPCS if m.containing_service.full_name.split(".")[1] == service)
     assert await call(servers, method, [("x-api-key", key)]) == UNAUTHENTICATED
+
+
+# --- mutual TLS -------------------------------------------------------------------
+
+
+async def get_model_info(channel: grpc.aio.Channel, metadata: list[tuple[str, str]]) -> Any:
+    from identity_platform_api.embedding.v1 import embedding_pb2, embedding_pb2_grpc
+
+    return await embedding_pb2_grpc.EmbeddingServiceStub(channel).GetModelInfo(
+        embedding_pb2.GetModelInfoRequest(), metadata=metadata, timeout=10
+    )
+
+
+async def test_only_a_client_certificate_from_the_mesh_ca_gets_a_connection(servers) -> None:
+    from identity_runtime import meshtls
+
+    embedding = servers["embedding"]
+    token = caller_metadata("org_a", issuer="kyc-tier")
+    # The mesh's own: the token's issuer presenting its certificate.
+    async with tls_channel(embedding, "kyc-tier") as channel:
+        assert (await get_model_info(channel, token)).contract.dimension > 0
+    ca = client_tls("kyc-tier").ca
+    other_ca_cert, other_ca_key = meshtls.new_ca("someone else's CA")
+    stranger_cert, stranger_key = meshtls.issue(
+        other_ca_cert, other_ca_key, "kyc-tier", meshtls.LOCAL_HOSTS
+    )
+    refused = [
+        grpc.aio.insecure_channel(embedding.address),  # plaintext
+        grpc.aio.secure_channel(embedding.address, grpc.ssl_channel_credentials(ca)),  # no cert
+        open_channel(embedding.address, meshtls.MeshTls(ca, stranger_cert, stranger_key)),
+    ]
+    for channel in refused:
+        async with channel:
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await get_model_info(channel, token)
+            assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+async def test_a_token_only_counts_from_the_workload_it_was_minted_by(servers) -> None:
+    """kyc-tier's token replayed from the gateway's connection is refused."""
+    async with tls_channel(servers["embedding"], "gateway") as channel:
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await get_model_info(channel, caller_metadata("org_a", issuer="kyc-tier"))
+    assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert error_info(status_from_rpc_error(caught.value)).reason == "CALLER_UNAUTHENTICATED"
+
+
+async def test_probes_get_a_plaintext_health_only_port(database_url, tmp_path) -> None:
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    from identity_runtime.clients import open_channel as _open
+    from services.audit.service import SPEC as AUDIT
+    from tests.support import start_service
+
+    env = mesh_env(database_url, tmp_path)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        health_port = probe.getsockname()[1]
+    audit = await start_service(AUDIT, {**env, "AUDIT_HEALTH_PORT": str(health_port)})
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{health_port}") as channel:
+            reply = await health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(), timeout=5
+            )
+            assert reply.status == health_pb2.HealthCheckResponse.SERVING
+            # Nothing but health there.
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await audit_pb2_grpc.AuditServiceStub(channel).VerifyChain(
+                    audit_pb2.VerifyChainRequest(),
+                    metadata=caller_metadata("org_a", issuer="kyc-tier"),
+                    timeout=5,
+                )
+            assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
+        # The service port itself answers health over mutual TLS only.
+        async with _open(audit.address, client_tls("gateway")) as channel:
+            reply = await health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(), timeout=5
+            )
+            assert reply.status == health_pb2.HealthCheckResponse.SERVING
+    finally:
+        await audit.stop(0)

@@ -18,8 +18,10 @@ from services.kyc_tier.service import SPEC as KYC_TIER
 from tests.support import channel, kyc_tier_env, start_service
 from tests.support.meshauth import caller_metadata
 
-# The gateway resolving an API key: a mesh call of its own.
-GATEWAY_ITSELF = caller_metadata("", scopes=("mesh",), actor="service:gateway", issuer="gateway")
+
+def gateway_itself() -> list[tuple[str, str]]:
+    """The gateway resolving an API key: a mesh call of its own (a fresh token)."""
+    return caller_metadata("", scopes=("mesh",), actor="service:gateway", issuer="gateway")
 
 
 @pytest.fixture
@@ -58,7 +60,7 @@ async def test_domain_error_becomes_status_with_one_error_info(kyc_tier) -> None
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await stub.AuthenticateApiKey(
                 api_keys_pb2.AuthenticateApiKeyRequest(secret="idk_nope"),
-                metadata=[("x-request-id", "req-123"), *GATEWAY_ITSELF],
+                metadata=[("x-request-id", "req-123"), *gateway_itself()],
             )
     assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
     info = error_info(status_from_rpc_error(caught.value))

@@ -68,13 +68,16 @@ async def start_service(
 def channel(
     server: RunningServer, org_id: str = "org_test", *, credentials: bool = True
 ) -> grpc.aio.Channel:
-    """A channel to `server`; each call without credentials of its own gets a
-    fresh caller token for `org_id` (tests.support.meshauth), unless
-    `credentials` is False."""
-    from tests.support.meshauth import CallerTokens
+    """A channel to `server` (mutual TLS when it serves it); each call without
+    credentials of its own gets a fresh caller token for `org_id`
+    (tests.support.meshauth), unless `credentials` is False."""
+    from identity_runtime.clients import open_channel
+    from tests.support.meshauth import CallerTokens, client_tls, issuer_for
 
     interceptors = [CallerTokens(server.name, org_id)] if credentials else []
-    return grpc.aio.insecure_channel(server.address, interceptors=interceptors)
+    # Over mutual TLS the client's certificate is that of the token's issuer.
+    tls = client_tls(issuer_for(server.name)) if server.settings.mesh_tls == "on" else None
+    return open_channel(server.address, tls, interceptors=interceptors)
 
 
 def unique_name(prefix: str) -> str:

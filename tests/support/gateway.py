@@ -75,6 +75,7 @@ def gateway_settings(addresses: Mapping[str, str], **overrides: str) -> GatewayS
         f"GATEWAY_{package.upper()}_ADDRESS": address for package, address in addresses.items()
     }
     environ["GATEWAY_LOG_FORMAT"] = "console"
+    # Plaintext unless the overrides turn mesh TLS on (mesh_tls="on", ...: see mesh.gateway_tls).
     environ.update(service_env("GATEWAY"))
     environ.update({f"GATEWAY_{key.upper()}": value for key, value in overrides.items()})
     return load(environ)

@@ -7,12 +7,16 @@ start (`start_service` and the in-process mesh add `service_env`).
 
 from __future__ import annotations
 
+import atexit
 import functools
+import shutil
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import grpc
 
-from identity_runtime import mesh
+from identity_runtime import mesh, meshtls
 from identity_runtime.authz import GATEWAY_ISSUER
 from identity_runtime.meshauth import (
     TokenSigner,
@@ -44,15 +48,73 @@ def signer(issuer: str) -> TokenSigner:
     )
 
 
-def service_env(env_prefix: str) -> dict[str, str]:
-    """A service's (or, with "GATEWAY", the gateway's) token settings."""
+def _workload(env_prefix: str) -> str:
+    if env_prefix == "GATEWAY":
+        return GATEWAY_ISSUER
+    service = next((s for s in mesh.SERVICES if s.env_prefix == env_prefix), None)
+    return service.name if service is not None else env_prefix.lower()
+
+
+def service_env(env_prefix: str, *, tls: bool = False) -> dict[str, str]:
+    """A service's (or, with "GATEWAY", the gateway's) token settings, and its
+    mutual TLS: with `tls` a certificate from the tests' CA, else MESH_TLS=off."""
+    workload = _workload(env_prefix)
     env = {f"{env_prefix}_MESH_SIGNING_KEY": signing_key_pem(GATEWAY_ISSUER)}
     if env_prefix != "GATEWAY":
         env = {f"{env_prefix}_MESH_TRUSTED_KEYS": trusted_keys_json()}
-        service = next((s for s in mesh.SERVICES if s.env_prefix == env_prefix), None)
-        if service is not None and service.name in SIGNERS:
-            env[f"{env_prefix}_MESH_SIGNING_KEY"] = signing_key_pem(service.name)
+        if workload in SIGNERS:
+            env[f"{env_prefix}_MESH_SIGNING_KEY"] = signing_key_pem(workload)
+    if not tls:
+        env[f"{env_prefix}_MESH_TLS"] = "off"
+        return env
+    cert, key = certificate_files(workload)
+    env[f"{env_prefix}_MESH_TLS"] = "on"
+    env[f"{env_prefix}_MESH_TLS_CERT_FILE"] = str(cert)
+    env[f"{env_prefix}_MESH_TLS_KEY_FILE"] = str(key)
+    env[f"{env_prefix}_MESH_TLS_CA_FILE"] = str(_tls_dir() / "ca.pem")
     return env
+
+
+@functools.cache
+def _tls_dir() -> Path:
+    """The tests' mesh CA, made once per test process (removed at exit)."""
+    directory = Path(tempfile.mkdtemp(prefix="identity-test-mesh-tls-"))
+    atexit.register(shutil.rmtree, directory, True)
+    cert, key = meshtls.new_ca("identity-platform test mesh CA")
+    (directory / "ca.pem").write_bytes(cert)
+    (directory / "ca.key").write_bytes(key)
+    return directory
+
+
+def remove_test_ca() -> None:
+    """Remove the tests' CA directory, if made (pytest's session end; atexit otherwise)."""
+    if _tls_dir.cache_info().currsize:
+        shutil.rmtree(_tls_dir(), ignore_errors=True)
+        _tls_dir.cache_clear()
+        certificate_files.cache_clear()
+
+
+@functools.cache
+def certificate_files(workload: str) -> tuple[Path, Path]:
+    """(certificate, key) files of `workload`, signed by the tests' CA."""
+    directory = _tls_dir()
+    cert, key = meshtls.issue(
+        (directory / "ca.pem").read_bytes(),
+        (directory / "ca.key").read_bytes(),
+        workload,
+        meshtls.LOCAL_HOSTS,
+    )
+    (directory / f"{workload}.pem").write_bytes(cert)
+    (directory / f"{workload}.key").write_bytes(key)
+    return directory / f"{workload}.pem", directory / f"{workload}.key"
+
+
+def client_tls(workload: str) -> meshtls.MeshTls:
+    """A test client's mutual TLS as `workload` (its certificate from the tests' CA)."""
+    cert, key = certificate_files(workload)
+    return meshtls.MeshTls(
+        ca=(_tls_dir() / "ca.pem").read_bytes(), cert=cert.read_bytes(), key=key.read_bytes()
+    )
 
 
 def caller_metadata(
