@@ -210,7 +210,18 @@ class CallerAuthInterceptor(ScopedInterceptor):
             peer = meshtls.peer_service(ctx.auth_context() or {})
             caller = await self.authenticate(method, ctx.invocation_metadata() or (), peer)
         except DomainError as exc:
-            log.warning("call refused", rpc=method, status=exc.code, reason=exc.reason)
+            # Before the call context exists: the caller's request id, if sane, ties it up.
+            metadata = dict(
+                (k, v) for k, v in (ctx.invocation_metadata() or ()) if isinstance(v, str)
+            )
+            request_id = metadata.get(call_context.REQUEST_ID_KEY, "")[:128]
+            log.warning(
+                "call refused",
+                rpc=method,
+                status=exc.code,
+                reason=exc.reason,
+                request_id=request_id if request_id.isprintable() else "",
+            )
             status = to_grpc_status(exc)
             await ctx.abort(status.code, status.details, status.trailing_metadata)
             raise AssertionError("abort returned") from None  # pragma: no cover
