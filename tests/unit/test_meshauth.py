@@ -137,3 +137,22 @@ def test_missing_key_settings_fail_fast_naming_the_variable(tmp_path) -> None:
         )
     with pytest.raises(SettingsError, match="not a PEM private key"):
         signer_from("gateway", None, "garbage", "GATEWAY_MESH_SIGNING_KEY", mesh_identity=False)
+
+
+def test_mesh_tls_is_required_in_production_and_its_files_are_named() -> None:
+    from dataclasses import replace
+
+    from identity_runtime.meshtls import mesh_tls_from
+    from identity_runtime.settings import ServiceSettings
+
+    off = ServiceSettings(mesh_tls="off")
+    assert mesh_tls_from(off, "AUDIT") is None
+    with pytest.raises(SettingsError, match="AUDIT_MESH_TLS=off: production"):
+        mesh_tls_from(replace(off, environment="production"), "AUDIT")
+    with pytest.raises(SettingsError) as caught:
+        mesh_tls_from(ServiceSettings(), "AUDIT")
+    assert [p.split(" ")[0] for p in caught.value.problems] == [
+        "AUDIT_MESH_TLS_CA_FILE",
+        "AUDIT_MESH_TLS_CERT_FILE",
+        "AUDIT_MESH_TLS_KEY_FILE",
+    ]
