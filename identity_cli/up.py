@@ -95,11 +95,22 @@ def _spawn(
     )
 
 
-def _grpc_serving(address: str) -> bool:
+def _grpc_serving(address: str, env: Mapping[str, str]) -> bool:
     import grpc
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-    with grpc.insecure_channel(address) as channel:
+    # Over the mesh's mutual TLS, as the gateway's certificate (unless MESH_TLS=off).
+    if env.get("GATEWAY_MESH_TLS", "on") == "off":
+        channel = grpc.insecure_channel(address)
+    else:
+        credentials = grpc.ssl_channel_credentials(
+            *(
+                Path(env[f"GATEWAY_MESH_TLS_{part}_FILE"]).read_bytes()
+                for part in ("CA", "KEY", "CERT")
+            )
+        )
+        channel = grpc.secure_channel(address, credentials)
+    with channel:
         try:
             # typeshed's HealthStub declares no methods; grpc's generated one has Check.
             reply = health_pb2_grpc.HealthStub(channel).Check(  # type: ignore[attr-defined]
@@ -119,7 +130,9 @@ def _http_ok(url: str) -> bool:
         return False
 
 
-def _wait_ready(children: list[Child], gateway_url: str, stop: list[bool]) -> Child | None:
+def _wait_ready(
+    children: list[Child], gateway_url: str, stop: list[bool], env: Mapping[str, str]
+) -> Child | None:
     """None when every child is ready; otherwise the child that died."""
     deadline = time.monotonic() + READY_TIMEOUT_SECONDS
     pending = {c.name for c in children}
@@ -132,7 +145,7 @@ def _wait_ready(children: list[Child], gateway_url: str, stop: list[bool]) -> Ch
             ready = (
                 _http_ok(f"{gateway_url}/api/healthz")
                 if child.name == "gateway"
-                else _grpc_serving(child.address)
+                else _grpc_serving(child.address, env)
             )
             if ready:
                 pending.discard(child.name)
@@ -208,7 +221,7 @@ def run(args: argparse.Namespace) -> int:
             )
         )
         try:
-            dead = _wait_ready(children, gateway_url, stop)
+            dead = _wait_ready(children, gateway_url, stop, env)
         except TimeoutError as exc:
             print(f"identity up: {exc}", file=sys.stderr)
             return 1

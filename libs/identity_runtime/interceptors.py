@@ -4,16 +4,21 @@ Each interceptor wraps the RPC behaviour in an async context manager, which
 works the same for unary and streaming RPCs. `server_interceptors()` returns
 them in order, outermost first:
 
-1. CallContextInterceptor  request id (from `x-request-id` or new), tenant
-                           (`x-identity-org`), actor, scopes and the deadline
-                           (the caller's, or the service default) bound for
-                           the call and for downstream calls.
+0. CallerAuthInterceptor   (identity_runtime.authz) verifies the caller's
+                           token or API key and the RPC's scope; refuses
+                           UNAUTHENTICATED / PERMISSION_DENIED.
+1. CallContextInterceptor  request id (from `x-request-id` or new), tenant,
+                           actor and scopes (from the verified caller only)
+                           and the deadline (the caller's, or the service
+                           default) bound for the call and for downstream calls.
 2. TracingInterceptor      a server span continuing the caller's trace.
-3. AccessLogInterceptor    one structured log line per call: rpc, status,
-                           reason, duration, request id, tenant. No payloads.
-4. ErrorInterceptor        DomainError -> google.rpc.Status with ErrorInfo;
+3. ErrorInterceptor        DomainError -> google.rpc.Status with ErrorInfo;
                            anything unexpected -> INTERNAL (logged with its
                            traceback, never sent to the caller).
+4. AccessLogInterceptor    one structured log line per call: rpc, status,
+                           reason, duration, request id, tenant. No payloads.
+                           Inside the error interceptor, so the line is
+                           written before the status reaches the caller.
 5. DeadlineInterceptor     enforces the deadline with a clean
                            DEADLINE_EXCEEDED.
 6. ValidationInterceptor   every request message through the contract's one
@@ -128,12 +133,12 @@ class CallContextInterceptor(ScopedInterceptor):
         request_id = (
             metadata.get(call_context.REQUEST_ID_KEY, "")[:128] or call_context.new_request_id()
         )
-        scopes = tuple(s for s in metadata.get(call_context.SCOPES_KEY, "").split(",") if s)
+        caller = call_context.verified_caller()
         bound = call_context.CallContext(
             request_id=request_id,
-            org_id=metadata.get(call_context.ORG_KEY, "")[:64],
-            actor=metadata.get(call_context.ACTOR_KEY, "")[:128],
-            scopes=scopes,
+            org_id=caller.org_id if caller else "",
+            actor=caller.actor if caller else "",
+            scopes=caller.scopes if caller else (),
             deadline=time.monotonic() + remaining,
             method=method,
         )
@@ -179,6 +184,16 @@ def _outcome(exc: BaseException | None, ctx: grpc.aio.ServicerContext) -> tuple[
         return exc.code, exc.reason
     if isinstance(exc, asyncio.CancelledError):
         return "CANCELLED", ""
+    # What the error interceptor (outside this one) is about to answer.
+    if isinstance(exc, NotImplementedError):
+        return "UNIMPLEMENTED", "NOT_IMPLEMENTED"
+    if isinstance(exc, grpc.aio.AioRpcError):
+        from identity_runtime.status import remote_error
+
+        remote = remote_error(exc)
+        return remote.code, remote.reason
+    if isinstance(exc, Exception) and not isinstance(exc, grpc.aio.AbortError):
+        return "INTERNAL", "INTERNAL"
     code = ctx.code()
     if isinstance(code, grpc.StatusCode):
         bound = call_context.current()
@@ -325,12 +340,16 @@ def _validating(handler: Handler) -> Handler:
     return handler
 
 
-def server_interceptors(default_deadline_seconds: float) -> list[grpc.aio.ServerInterceptor]:
+def server_interceptors(
+    default_deadline_seconds: float, auth: grpc.aio.ServerInterceptor | None = None
+) -> list[grpc.aio.ServerInterceptor]:
+    """The chain, outermost first; `auth` (a CallerAuthInterceptor) goes first."""
     return [
+        *([auth] if auth is not None else []),
         CallContextInterceptor(default_deadline_seconds),
         TracingInterceptor(),
-        AccessLogInterceptor(),
         ErrorInterceptor(),
+        AccessLogInterceptor(),
         DeadlineInterceptor(),
         ValidationInterceptor(),
     ]

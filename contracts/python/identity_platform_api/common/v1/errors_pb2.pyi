@@ -76,6 +76,16 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """Console login failed (UNAUTHENTICATED)."""
     ERROR_REASON_SESSION_INVALID: _ErrorReason.ValueType  # 25
     """The console session is unknown or expired (UNAUTHENTICATED)."""
+    ERROR_REASON_CALLER_UNAUTHENTICATED: _ErrorReason.ValueType  # 26
+    """A gRPC call carries no mesh caller token (nor, where accepted, an API
+    key), or its token is not signed by a trusted mesh key, has expired or
+    is meant for another audience (UNAUTHENTICATED). Bare identity metadata
+    (x-identity-org and the like) is never trusted.
+    """
+    ERROR_REASON_CALLER_NOT_ALLOWED: _ErrorReason.ValueType  # 27
+    """The token's issuer is a mesh service that does not call this service
+    (PERMISSION_DENIED); metadata["issuer"].
+    """
     ERROR_REASON_RATE_LIMITED: _ErrorReason.ValueType  # 30
     """--- limits and availability ---
     Rate limit hit (RESOURCE_EXHAUSTED; HTTP 429 with Retry-After).
@@ -257,6 +267,16 @@ ERROR_REASON_CREDENTIALS_INVALID: ErrorReason.ValueType  # 24
 """Console login failed (UNAUTHENTICATED)."""
 ERROR_REASON_SESSION_INVALID: ErrorReason.ValueType  # 25
 """The console session is unknown or expired (UNAUTHENTICATED)."""
+ERROR_REASON_CALLER_UNAUTHENTICATED: ErrorReason.ValueType  # 26
+"""A gRPC call carries no mesh caller token (nor, where accepted, an API
+key), or its token is not signed by a trusted mesh key, has expired or
+is meant for another audience (UNAUTHENTICATED). Bare identity metadata
+(x-identity-org and the like) is never trusted.
+"""
+ERROR_REASON_CALLER_NOT_ALLOWED: ErrorReason.ValueType  # 27
+"""The token's issuer is a mesh service that does not call this service
+(PERMISSION_DENIED); metadata["issuer"].
+"""
 ERROR_REASON_RATE_LIMITED: ErrorReason.ValueType  # 30
 """--- limits and availability ---
 Rate limit hit (RESOURCE_EXHAUSTED; HTTP 429 with Retry-After).
