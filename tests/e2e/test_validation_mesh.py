@@ -27,9 +27,11 @@ from identity_cli.schema import migrate_all
 from identity_runtime import mesh as mesh_names
 from identity_runtime.descriptors import service_package
 from identity_runtime.status import error_info, status_from_rpc_error
+from tests import support
 from tests.support.contract_fields import Target, targets, value_type
 from tests.support.gateway import bearer, create_org_and_key
 from tests.support.mesh import running_mesh
+from tests.support.meshauth import caller_metadata, issuer_for
 
 NUL = "\x00"
 MAX_DEPTH = 6
@@ -191,7 +193,7 @@ def _grpc_targets() -> list[Target]:
 async def test_every_rpc_refuses_nul_in_any_string_field_with_the_field_path(live) -> None:
     mesh, _ = live
     channels = {
-        package: grpc.aio.insecure_channel(server.address)
+        package: support.channel(server, credentials=False)
         for package, server in mesh.servers.items()
     }
     failures = []
@@ -211,7 +213,12 @@ async def test_every_rpc_refuses_nul_in_any_string_field_with_the_field_path(liv
                 request_serializer=type(request).SerializeToString,
                 response_deserializer=lambda raw: raw,
             )
-            metadata = (("x-identity-org", "org-validation"),)
+            # A mesh caller with every scope, so only validation can refuse.
+            metadata = caller_metadata(
+                "org-validation",
+                scopes=("public", "internal", "mesh"),
+                issuer=issuer_for(mesh_names.BY_PACKAGE[package].name),
+            )
             try:
                 if target.method.server_streaming:
                     async for _ in call(request, timeout=10, metadata=metadata):
