@@ -30,7 +30,7 @@ import contextlib
 import json
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -43,14 +43,22 @@ from starlette.responses import Response
 from starlette.routing import Route as StarletteRoute
 from starlette.types import Receive, Scope, Send
 
-from gateway import errors, transcoding
-from gateway.auth import ApiKeyCache, Principal, authorize, presented_key
+from gateway import errors, oauth, transcoding
+from gateway.auth import (
+    ApiKeyCache,
+    Principal,
+    authorize,
+    bearer_access_token,
+    presented_key,
+    token_refused,
+)
 from gateway.health import HealthChecker
 from gateway.openapi import HEALTH_RPC, OPENAPI_PATH, build_document
 from gateway.ratelimit import RateLimiter
 from gateway.routing import GATEWAY_PACKAGE, Route, RouteError, RouteTable, build_routes
 from gateway.settings import GatewaySettings
 from identity_platform_api.common.v1 import options_pb2
+from identity_platform_api.face_match.v1 import oauth_pb2, submissions_pb2
 from identity_platform_api.kyc_tier.v1 import api_keys_pb2
 from identity_runtime import context as call_context
 from identity_runtime import mesh, meshauth, meshtls, tracing
@@ -65,6 +73,11 @@ access_log = get_logger("identity.gateway.access")
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}")
 _AUTHENTICATE_RPC = "/identity.kyc_tier.v1.ApiKeyService/AuthenticateApiKey"
+_JWKS_RPC = "/identity.face_match.v1.OAuthService/GetJwks"
+_PUT_OBJECT_RPC = "/identity.face_match.v1.SubmissionService/PutObject"
+# Face Match's presigned uploads (services/face_match/bucket.py): not a
+# contract route, since the body is the raw image.
+UPLOAD_PREFIX = "/api/face-match/uploads/"
 _SCOPE_NAMES = {options_pb2.SCOPE_PUBLIC: "public", options_pb2.SCOPE_INTERNAL: "internal"}
 _NO_STORE = {"Cache-Control": "no-store"}
 
@@ -130,6 +143,9 @@ class Gateway:
         )
         self.api_keys = ApiKeyCache(
             self._resolve_key, settings.auth_cache_seconds, settings.auth_cache_max_entries
+        )
+        self.access_tokens = oauth.AccessTokens(
+            self._fetch_jwks, settings.oauth_issuer, settings.oauth_jwks_cache_seconds
         )
         self.limiter = RateLimiter(settings.rate_limit_storage, settings.rate_limit_key_prefix)
         self.health = HealthChecker(
@@ -226,6 +242,8 @@ class Gateway:
             if request.method != "GET":
                 raise errors.method_not_allowed(["GET"])
             return Response(self.openapi_bytes(), 200, media_type="application/json")
+        if path.startswith(UPLOAD_PREFIX):
+            return await self._upload(request, path[len(UPLOAD_PREFIX) :], outcome)
 
         route, path_params = self.routes.match(request.method, path)
         outcome.route = route
@@ -288,6 +306,22 @@ class Gateway:
         return bytes(received) or None
 
     async def _authenticate(self, request: Request) -> Principal:
+        access_token = bearer_access_token(
+            request.headers.getlist("authorization"), request.headers.getlist("x-api-key")
+        )
+        if access_token is not None:
+            try:
+                claims = await self.access_tokens.verify(access_token)
+            except DomainError as error:
+                if error.code != "UNAUTHENTICATED":
+                    raise
+                raise token_refused(error) from None
+            return Principal(
+                org_id=claims.org_id,
+                api_key_id=claims.client_id,
+                scopes=claims.scopes,
+                kind="oauth_client",
+            )
         key = presented_key(
             request.headers,
             request.headers.getlist("authorization"),
@@ -295,8 +329,9 @@ class Gateway:
         )
         return await self.api_keys.authenticate(key)
 
-    async def _resolve_key(self, key: str) -> Principal:
-        # The gateway asks as itself (a mesh service), for no organisation yet.
+    @contextlib.contextmanager
+    def _as_gateway(self) -> Any:
+        """The gateway asks as itself (a mesh service), for no organisation."""
         outer = call_context.current()
         token = call_context.bind(
             call_context.CallContext(
@@ -307,16 +342,64 @@ class Gateway:
             )
         )
         try:
+            yield
+        finally:
+            call_context.reset(token)
+
+    async def _resolve_key(self, key: str) -> Principal:
+        with self._as_gateway():
             reply = await self._invoke(
                 "kyc_tier",
                 _AUTHENTICATE_RPC,
                 api_keys_pb2.AuthenticateApiKeyRequest(secret=key),
                 api_keys_pb2.AuthenticateApiKeyResponse,
             )
-        finally:
-            call_context.reset(token)
         scopes = frozenset(_SCOPE_NAMES[s] for s in reply.scopes if s in _SCOPE_NAMES)
         return Principal(org_id=reply.org_id, api_key_id=reply.api_key_id, scopes=scopes)
+
+    async def _fetch_jwks(self) -> list[Mapping[str, str]]:
+        with self._as_gateway():
+            reply = await self._invoke(
+                "face_match", _JWKS_RPC, oauth_pb2.GetJwksRequest(), oauth_pb2.GetJwksResponse
+            )
+        return [{"kty": k.kty, "crv": k.crv, "x": k.x, "kid": k.kid} for k in reply.keys]
+
+    async def _upload(self, request: Request, key: str, outcome: _Outcome) -> Response:
+        """A presigned PUT: the signature in the URL is the credential; face-match
+        checks it, the expiry, the content type and the size, then stores it."""
+        if request.method != "PUT":
+            raise errors.method_not_allowed(["PUT"])
+        query = transcoding.parse_query(request.scope.get("query_string", b""))
+        try:
+            expires = int(query.get("expires", [""])[0])
+            signature = query.get("signature", [""])[0]
+        except ValueError:
+            expires, signature = 0, ""
+        received = bytearray()
+        limit = self.settings.max_body_bytes
+        declared = request.headers.get("content-length", "")
+        if declared.strip().isdigit() and int(declared) > limit:
+            raise errors.payload_too_large(limit)
+        async for chunk in request.stream():
+            received += chunk
+            if len(received) > limit:
+                raise errors.payload_too_large(limit)
+        outcome.bytes_in = len(received)
+        with self._as_gateway():
+            reply = await self._invoke(
+                "face_match",
+                _PUT_OBJECT_RPC,
+                submissions_pb2.PutObjectRequest(
+                    object_key=key,
+                    expires=expires,
+                    signature=signature,
+                    content_type=request.headers.get("content-type", ""),
+                    data=bytes(received),
+                ),
+                submissions_pb2.PutObjectResponse,
+            )
+        body = json.dumps({"size": reply.size}).encode()
+        return Response(body, 200, media_type="application/json", headers=_NO_STORE)
 
     async def _call(self, route: Route, message: Message) -> Message:
         try:

@@ -72,7 +72,7 @@ class Job(Base):
     submission_id: Mapped[str] = mapped_column(ID, unique=True)
     # queued, leased, done, dead (poison).
     state: Mapped[str] = mapped_column(String(16))
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    attempt_count: Mapped[int] = mapped_column(Integer, default=0)
     available_at: Mapped[datetime] = mapped_column()
     # The current lease: its token fences a worker whose lease expired.
     lease_token: Mapped[str] = mapped_column(String(40), default="")
@@ -95,7 +95,7 @@ class Callback(Base):
     body: Mapped[str] = mapped_column(Text)
     # pending, delivered, dead.
     state: Mapped[str] = mapped_column(String(16))
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    attempt_count: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column()
     last_status: Mapped[int] = mapped_column(Integer, default=0)
     delivered_at: Mapped[datetime | None] = mapped_column(default=None)

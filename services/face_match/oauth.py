@@ -9,8 +9,8 @@
   in the JWKS, so a key is rotated by adding a new primary, waiting one token
   lifetime, then removing the old one.
 - Claims: iss, aud "identity-platform", sub "oauth_client:<id>", org, scope
-  "public", iat, exp, jti; header kid. `AccessTokenVerifier` checks them
-  (the gateway uses it with the published JWKS).
+  "public", iat, exp, jti; header kid. The gateway verifies them against the
+  published JWKS (gateway/oauth.py).
 """
 
 from __future__ import annotations
@@ -20,14 +20,14 @@ import hashlib
 import hmac
 import json
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import jwt
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -218,50 +218,3 @@ class OAuthClients:
             headers={"kid": self.keys.primary},
         )
         return IssuedToken(token, self.token_seconds, "public")
-
-
-@dataclass(frozen=True)
-class TokenClaims:
-    org_id: str
-    client_id: str
-    scopes: frozenset[str]
-
-
-class AccessTokenVerifier:
-    """Verifies access tokens against a JWKS (what GetJwks publishes)."""
-
-    def __init__(self, jwks: list[Mapping[str, str]], issuer: str, leeway: float = 5.0):
-        self.issuer = issuer
-        self.leeway = leeway
-        self._keys: dict[str, Ed25519PublicKey] = {}
-        for jwk in jwks:
-            if jwk.get("kty") == "OKP" and jwk.get("crv") == "Ed25519":
-                padded = jwk["x"] + "=" * (-len(jwk["x"]) % 4)
-                self._keys[jwk["kid"]] = Ed25519PublicKey.from_public_bytes(
-                    base64.urlsafe_b64decode(padded)
-                )
-
-    def verify(self, token: str) -> TokenClaims:
-        invalid = Unauthenticated("the access token is not valid", "ACCESS_TOKEN_INVALID")
-        try:
-            kid = jwt.get_unverified_header(token).get("kid", "")
-            key = self._keys.get(kid)
-            if key is None:
-                raise invalid
-            claims = jwt.decode(
-                token,
-                key,
-                algorithms=["EdDSA"],
-                audience=AUDIENCE,
-                issuer=self.issuer,
-                leeway=self.leeway,
-                options={"require": ["exp", "iat", "sub", "aud", "iss"]},
-            )
-        except jwt.PyJWTError:
-            raise invalid from None
-        sub, org = str(claims.get("sub", "")), str(claims.get("org", ""))
-        if not sub.startswith(SUBJECT_PREFIX) or not org:
-            raise invalid
-        return TokenClaims(
-            org, sub[len(SUBJECT_PREFIX) :], frozenset(str(claims.get("scope", "")).split())
-        )

@@ -87,17 +87,17 @@ class JobQueue:
             if row is None:  # erased meanwhile
                 job.state, job.finished_at = "done", now
                 continue
-            if job.attempts >= self.max_attempts:
+            if job.attempt_count >= self.max_attempts:
                 self._bury(session, job, row, now, worker)
                 continue
-            job.attempts += 1
+            job.attempt_count += 1
             job.state = "leased"
             job.lease_token = secrets.token_hex(16)
             job.leased_by = worker[:128]
             job.available_at = now + self.visibility
             if row.state == QUEUED:
                 record_transition(session, row, PROCESSING, f"worker:{worker}"[:128], now)
-            return Lease(job.job_id, job.submission_id, job.lease_token, job.attempts)
+            return Lease(job.job_id, job.submission_id, job.lease_token, job.attempt_count)
 
     def _bury(
         self, session: Session, job: Job, row: Submission, now: datetime, worker: str
@@ -147,7 +147,7 @@ class JobQueue:
             job.state = "queued"
             job.lease_token = ""
             job.last_error = error[:128]
-            job.available_at = now + timedelta(seconds=min(60.0, 2.0**job.attempts))
+            job.available_at = now + timedelta(seconds=min(60.0, 2.0**job.attempt_count))
             return True
 
         return await self.database.run(work)
@@ -174,7 +174,7 @@ class JobQueue:
                 url=url,
                 body=json.dumps(body, sort_keys=True, separators=(",", ":")),
                 state="pending",
-                attempts=0,
+                attempt_count=0,
                 next_attempt_at=now,
             )
         )

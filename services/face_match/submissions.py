@@ -276,7 +276,7 @@ class Submissions:
                     job_id=new_id("fmj"),
                     submission_id=row.submission_id,
                     state="queued",
-                    attempts=0,
+                    attempt_count=0,
                     available_at=now,
                     created_at=now,
                 )

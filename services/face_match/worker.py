@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import partial
@@ -34,11 +36,19 @@ from services.face_match.matcher import FaceMatcher, ImageRejected
 from services.face_match.models import Callback, Submission
 from services.face_match.queue import JobQueue, Lease
 from services.face_match.submissions import callback_secret
-from services.kyc_tier.signing import signature_headers
 
 log = get_logger("face_match.worker")
 
 CALLBACK_MAX_ATTEMPTS = 8
+# The webhook signature headers (protos/identity/kyc_tier/v1/webhooks.proto).
+SIGNATURE_HEADERS = ("X-Identity-Signature", "X-Quantum-Signature")
+
+
+def signed(secret: bytes, body: bytes) -> dict[str, str]:
+    value = "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+    return dict.fromkeys(SIGNATURE_HEADERS, value)
+
+
 CALLBACK_TIMEOUT_SECONDS = 10.0
 
 
@@ -117,10 +127,10 @@ class CallbackRelay:
         ).all()
         claimed = []
         for row in rows:
-            row.attempts += 1
+            row.attempt_count += 1
             # Hidden while in flight; a crashed relay's claim comes back after this.
             row.next_attempt_at = now + timedelta(seconds=60)
-            claimed.append((row.callback_id, row.org_id, row.url, row.body, row.attempts))
+            claimed.append((row.callback_id, row.org_id, row.url, row.body, row.attempt_count))
         return claimed
 
     async def flush(self) -> int:
@@ -131,7 +141,7 @@ class CallbackRelay:
             headers = {
                 "Content-Type": "application/json",
                 "X-Identity-Event-Id": callback_id,
-                **signature_headers(callback_secret(self.signing_key, org_id).encode(), raw),
+                **signed(callback_secret(self.signing_key, org_id).encode(), raw),
             }
             status = 0
             try:

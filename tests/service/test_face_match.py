@@ -10,6 +10,7 @@ import grpc
 import pytest
 from sqlalchemy import func, select
 
+from gateway import oauth as gateway_oauth
 from identity_platform_api.face_match.v1 import (
     oauth_pb2,
     oauth_pb2_grpc,
@@ -19,7 +20,6 @@ from identity_platform_api.face_match.v1 import (
 from identity_runtime.status import error_info, status_from_rpc_error
 from services.face_match.bucket import UploadSigner
 from services.face_match.models import Job, Transition
-from services.face_match.oauth import AccessTokenVerifier
 from services.face_match.queue import JobQueue
 from services.face_match.service import SPEC as FACE_MATCH
 from services.face_match.worker import Worker
@@ -351,11 +351,10 @@ async def test_oauth_client_credentials(service) -> None:
     )
     assert issued.token_type == "Bearer" and issued.expires_in == 300
     jwks = await partner.oauth.GetJwks(oauth_pb2.GetJwksRequest())
-    verifier = AccessTokenVerifier(
-        [{"kty": k.kty, "crv": k.crv, "x": k.x, "kid": k.kid} for k in jwks.keys],
-        "identity-platform/face-match",
+    keys = gateway_oauth.public_keys(
+        [{"kty": k.kty, "crv": k.crv, "x": k.x, "kid": k.kid} for k in jwks.keys]
     )
-    claims = verifier.verify(issued.access_token)
+    claims = gateway_oauth.verify(issued.access_token, keys, "identity-platform/face-match")
     assert (claims.org_id, claims.client_id, claims.scopes) == (
         "org_fm_a",
         made.client.client_id,
@@ -392,6 +391,6 @@ async def test_oauth_client_credentials(service) -> None:
     assert refusal(exc) == ("UNAUTHENTICATED", "CLIENT_CREDENTIALS_INVALID")
     # A token signed by another key is refused.
     with pytest.raises(Exception, match="not valid"):
-        AccessTokenVerifier([], "identity-platform/face-match").verify(issued.access_token)
+        gateway_oauth.verify(issued.access_token, {}, "identity-platform/face-match")
     await partner.close()
     await other.close()

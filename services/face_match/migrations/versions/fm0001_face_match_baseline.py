@@ -29,7 +29,7 @@ def upgrade() -> None:
         sa.Column("url", sa.String(length=2048), nullable=False),
         sa.Column("body", sa.Text(), nullable=False),
         sa.Column("state", sa.String(length=16), nullable=False),
-        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("attempt_count", sa.Integer(), nullable=False),
         sa.Column(
             "next_attempt_at", identity_store.types.UTCDateTime(timezone=True), nullable=False
         ),
@@ -46,7 +46,7 @@ def upgrade() -> None:
         sa.Column("job_id", sa.String(length=40), nullable=False),
         sa.Column("submission_id", sa.String(length=40), nullable=False),
         sa.Column("state", sa.String(length=16), nullable=False),
-        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("attempt_count", sa.Integer(), nullable=False),
         sa.Column("available_at", identity_store.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("lease_token", sa.String(length=40), nullable=False),
         sa.Column("leased_by", sa.String(length=128), nullable=False),
