@@ -17,7 +17,7 @@ from identity_runtime.server import Core
 from identity_store.db import Database
 from identity_store.migrate import require_head
 from identity_store.types import utcnow
-from services.face_match.bucket import LocalBucket, UploadSigner
+from services.face_match.bucket import LocalBucket, ObjectStore, S3Store, UploadSigner
 from services.face_match.matcher import FaceMatcher
 from services.face_match.migrations import HISTORY
 from services.face_match.oauth import OAuthClients, SigningKeys
@@ -47,7 +47,7 @@ class FaceMatchCore(Core):
     queue: JobQueue
     oauth: OAuthClients
     relay: CallbackRelay
-    bucket: LocalBucket
+    bucket: ObjectStore
     matcher: FaceMatcher
     workers: list[Worker] = field(default_factory=list)
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
@@ -90,6 +90,26 @@ def build_matcher(settings: FaceMatchSettings) -> FaceMatcher:
     return FaceMatcher(detector, embedder, manifest, settings.review_margin)
 
 
+def open_store(settings: FaceMatchSettings) -> ObjectStore:
+    if settings.storage == "s3":
+        import boto3
+        from botocore.config import Config
+
+        client = boto3.client(
+            "s3",
+            endpoint_url=settings.s3_endpoint_url or None,
+            region_name=settings.s3_region,
+            config=Config(
+                signature_version="s3v4",
+                s3={"addressing_style": "path" if settings.s3_path_style else "auto"},
+                retries={"max_attempts": 3, "mode": "standard"},
+            ),
+        )
+        return S3Store(client, settings.s3_bucket, settings.upload_max_bytes)
+    assert settings.bucket_dir is not None  # validated
+    return LocalBucket(settings.bucket_dir)
+
+
 def worker_name(index: int) -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{index}"
 
@@ -102,7 +122,7 @@ async def build(
     keys = SigningKeys.load(settings.oauth_signing_keys_file, settings.oauth_signing_keys)
     database = chosen.database or Database(settings.database_url, settings.database_pool_size)
     await require_head(database, HISTORY, "face-match")
-    bucket = LocalBucket(settings.bucket_dir)
+    bucket = open_store(settings)
     signer = UploadSigner(
         settings.upload_signing_key, settings.public_base_url, settings.upload_max_bytes
     )

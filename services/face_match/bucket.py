@@ -1,4 +1,5 @@
-"""The local filesystem bucket and its presigned, expiring upload URLs.
+"""Where uploads go: the local filesystem bucket with its presigned, expiring
+upload URLs (one machine), or any S3-compatible store (production).
 
 A presigned URL is `{base}/api/face-match/uploads/{key}?expires=<unix>&signature=<hex>`
 where signature = HMAC-SHA256(upload_signing_key, "PUT\\n{key}\\n{expires}").
@@ -17,6 +18,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 from identity_runtime.errors import InvalidArgument, PermissionDenied, ResourceExhausted
@@ -107,3 +109,64 @@ class LocalBucket:
         folder = self.directory / submission_id
         if folder.is_dir() and not any(folder.iterdir()):
             folder.rmdir()
+
+
+class S3Store:
+    """An S3-compatible bucket (boto3): presigned PUTs straight to the store.
+
+    The presigned URL signs the method, the key, the expiry and the
+    Content-Type (image/jpeg, sent back in the upload's headers), so the store
+    itself refuses a tampered or expired URL or another content type (403,
+    in the store's XML error format). S3 cannot bound a presigned PUT's size;
+    the worker refuses an object larger than `max_bytes` (IMAGE_TOO_LARGE)
+    before reading it. Confirm asks the store whether both objects exist.
+    """
+
+    CONTENT_TYPE = "image/jpeg"
+
+    def __init__(self, client: Any, bucket: str, max_bytes: int):
+        self.client = client
+        self.bucket = bucket
+        self.max_bytes = max_bytes
+
+    def presign(self, key: str, seconds: int) -> str:
+        url: str = self.client.generate_presigned_url(
+            "put_object",
+            Params={"Bucket": self.bucket, "Key": key, "ContentType": self.CONTENT_TYPE},
+            ExpiresIn=seconds,
+            HttpMethod="PUT",
+        )
+        return url
+
+    def size(self, key: str) -> int | None:
+        from botocore.exceptions import ClientError
+
+        try:
+            head = self.client.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+        return int(head["ContentLength"])
+
+    def get(self, key: str) -> bytes | None:
+        size = self.size(key)
+        if size is None:
+            return None
+        if size > self.max_bytes:
+            raise ObjectTooLarge(key)
+        body: bytes = self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        return body
+
+    def delete_submission(self, submission_id: str) -> None:
+        self.client.delete_objects(
+            Bucket=self.bucket,
+            Delete={"Objects": [{"Key": object_key(submission_id, i)} for i in IMAGES]},
+        )
+
+
+class ObjectTooLarge(Exception):
+    """An object in the store is larger than uploads may be."""
+
+
+ObjectStore = LocalBucket | S3Store

@@ -21,7 +21,22 @@ class FaceMatchSettings(InferenceSettings):
         "http://127.0.0.1:8080",
         "Base URL partners reach the gateway at; presigned upload URLs start with it",
     )
-    bucket_dir: Path = setting(help="Directory of the local filesystem bucket of the uploads")
+    storage: str = setting(
+        "local",
+        "Object store of the uploads: local (a filesystem bucket the gateway serves with "
+        "signed URLs; one machine) or s3 (any S3-compatible store, presigned PUTs)",
+    )
+    bucket_dir: Path | None = setting(
+        None, "Directory of the local filesystem bucket (storage=local)"
+    )
+    s3_bucket: str = setting("", "Bucket of the uploads (storage=s3)")
+    s3_endpoint_url: str = setting(
+        "", "Endpoint of the S3-compatible store; empty = AWS's for the region"
+    )
+    s3_region: str = setting("id-jkt-1", "Region of the bucket")
+    s3_path_style: bool = setting(
+        False, "Path-style addressing (most non-AWS S3-compatible stores need it)"
+    )
     upload_signing_key: str = setting(
         help="HMAC key of the presigned upload URLs (at least 32 characters)", secret=True
     )
@@ -73,6 +88,12 @@ class FaceMatchSettings(InferenceSettings):
         for name in ("upload_signing_key", "callback_signing_key", "oauth_client_pepper"):
             if len(getattr(self, name)) < 32:
                 problems.append((name, "must be at least 32 characters"))
+        if self.storage not in ("local", "s3"):
+            problems.append(("storage", "must be local or s3"))
+        if self.storage == "local" and self.bucket_dir is None:
+            problems.append(("bucket_dir", "is required when storage=local"))
+        if self.storage == "s3" and not self.s3_bucket:
+            problems.append(("s3_bucket", "is required when storage=s3"))
         if self.oauth_signing_keys_file is None and not self.oauth_signing_keys:
             problems.append(("oauth_signing_keys", "set it or oauth_signing_keys_file"))
         if not 1 <= self.job_max_attempts <= 100:

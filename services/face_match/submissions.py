@@ -9,6 +9,7 @@ Domain code: no gRPC. Every write is one transaction.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import re
@@ -24,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from identity_runtime.errors import DomainError, FailedPrecondition, InvalidArgument, NotFound
 from identity_store.db import Database
-from services.face_match.bucket import IMAGES, LocalBucket, UploadSigner, object_key
+from services.face_match.bucket import IMAGES, ObjectStore, S3Store, UploadSigner, object_key
 from services.face_match.models import Job, Submission, Transition
 
 CREATED = "CREATED"
@@ -134,7 +135,7 @@ class Submissions:
     def __init__(
         self,
         database: Database,
-        bucket: LocalBucket,
+        bucket: ObjectStore,
         signer: UploadSigner,
         *,
         clock: Callable[[], datetime],
@@ -156,11 +157,15 @@ class Submissions:
         expires = int(now.timestamp()) + self.upload_url_seconds
         uploads = []
         for image in IMAGES:
-            signed = self.signer.presign(object_key(row.submission_id, image), expires)
+            key = object_key(row.submission_id, image)
+            if isinstance(self.bucket, S3Store):
+                url = self.bucket.presign(key, self.upload_url_seconds)
+            else:
+                url = self.signer.presign(key, expires).url
             uploads.append(
                 Upload(
                     image=image,
-                    url=signed.url,
+                    url=url,
                     content_type="image/jpeg",
                     expires_at=datetime.fromtimestamp(expires, now.tzinfo),
                     max_bytes=self.signer.max_bytes,
@@ -247,11 +252,34 @@ class Submissions:
             row.failure_reason = "SUBMISSION_EXPIRED"
             row.purge_images_at = now
 
+    async def _stored_in_store(self, org_id: str, correlation_id: str) -> dict[str, bool]:
+        """Which images an external store holds (uploads bypass face-match there)."""
+        store = self.bucket
+        if not isinstance(store, S3Store):
+            return {}
+        row = await self.database.run(lambda s: self._find(s, org_id, correlation_id))
+        if row is None or row.state != AWAITING_UPLOAD:
+            return {}
+
+        def look() -> dict[str, bool]:
+            return {
+                image: store.size(object_key(row.submission_id, image)) is not None
+                for image in IMAGES
+            }
+
+        return await asyncio.to_thread(look)
+
     async def confirm(self, org_id: str, actor: str, correlation_id: str) -> View:
+        stored = await self._stored_in_store(org_id, correlation_id)
+
         def work(session: Session) -> tuple[View, str]:
             now = self.clock()
             row = self._require(session, org_id, correlation_id, lock=True)
             self._expire_if_due(session, row, now)
+            if stored.get("selfie"):
+                row.selfie_type = "image/jpeg"
+            if stored.get("reference"):
+                row.reference_type_uploaded = "image/jpeg"
             if row.state == EXPIRED:
                 return _view(row), "expired"
             if row.state != AWAITING_UPLOAD:
@@ -306,6 +334,11 @@ class Submissions:
     async def put_object(
         self, key: str, expires: int, signature: str, content_type: str, data: bytes
     ) -> int:
+        bucket = self.bucket
+        if isinstance(bucket, S3Store):
+            raise FailedPrecondition(
+                "uploads go straight to the object store on this deployment", "UPLOADS_CLOSED"
+            )
         now = self.clock()
         image = self.signer.check(key, expires, signature, content_type, len(data), now)
         submission_id = key.split("/", 1)[0]
@@ -320,7 +353,7 @@ class Submissions:
             if row.state != AWAITING_UPLOAD:
                 raise Aborted("the submission is no longer awaiting uploads", "UPLOADS_CLOSED")
             # Written under the row lock: a confirm cannot slip between file and flag.
-            self.bucket.put(key, data)
+            bucket.put(key, data)
             media = content_type.split(";", 1)[0].strip().lower()
             if image == "selfie":
                 row.selfie_type = media

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from identity_runtime.logs import get_logger
 from identity_store.db import Database
-from services.face_match.bucket import LocalBucket, object_key
+from services.face_match.bucket import ObjectStore, ObjectTooLarge, object_key
 from services.face_match.matcher import FaceMatcher, ImageRejected
 from services.face_match.models import Callback, Submission
 from services.face_match.queue import JobQueue, Lease
@@ -53,17 +53,25 @@ CALLBACK_TIMEOUT_SECONDS = 10.0
 
 
 class Worker:
-    def __init__(self, name: str, queue: JobQueue, bucket: LocalBucket, matcher: FaceMatcher):
+    def __init__(self, name: str, queue: JobQueue, bucket: ObjectStore, matcher: FaceMatcher):
         self.name = name
         self.queue = queue
         self.bucket = bucket
         self.matcher = matcher
         self.completed = 0
 
+    def _read(self, submission_id: str) -> tuple[bytes | None, bytes | None]:
+        return (
+            self.bucket.get(object_key(submission_id, "selfie")),
+            self.bucket.get(object_key(submission_id, "reference")),
+        )
+
     async def process(self, lease: Lease) -> bool:
         """Process a leased job; True when this worker's outcome was committed."""
-        selfie = self.bucket.get(object_key(lease.submission_id, "selfie"))
-        reference = self.bucket.get(object_key(lease.submission_id, "reference"))
+        try:
+            selfie, reference = await asyncio.to_thread(self._read, lease.submission_id)
+        except ObjectTooLarge:
+            return await self.queue.complete(lease, None, "IMAGE_TOO_LARGE")
         if selfie is None or reference is None:
             return await self.queue.complete(lease, None, "IMAGE_MISSING")
         try:
@@ -173,7 +181,7 @@ class CallbackRelay:
         await self.client.aclose()
 
 
-async def purge_images(database: Database, bucket: LocalBucket, now: datetime) -> int:
+async def purge_images(database: Database, bucket: ObjectStore, now: datetime) -> int:
     """Delete the uploaded images whose retention has passed; how many submissions."""
 
     def due(session: Session) -> list[str]:
@@ -189,7 +197,7 @@ async def purge_images(database: Database, bucket: LocalBucket, now: datetime) -
 
     ids = await database.run(due)
     for submission_id in ids:
-        bucket.delete_submission(submission_id)
+        await asyncio.to_thread(bucket.delete_submission, submission_id)
     if ids:
         await database.run(
             lambda s: s.execute(

@@ -291,3 +291,58 @@ async def test_a_worker_killed_mid_job_and_two_workers_draining_one_queue(e2e) -
     attempts = {job_id: n for job_id, _, n in jobs}
     assert attempts[doomed_job] == 2  # leased by the dead worker, then once more
     assert all(n == 1 for job_id, n in attempts.items() if job_id != doomed_job)
+
+
+async def test_the_same_flow_against_an_s3_protocol_server(tmp_path: Path, monkeypatch) -> None:
+    """Presigned PUTs go to moto's S3 server (real HTTP, SigV4), not the gateway."""
+    import boto3
+    import httpx
+    from moto.server import ThreadedMotoServer
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    moto.start()
+    host, port = moto.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").create_bucket(
+        Bucket="fm-e2e"
+    )
+    extra = {
+        "FACE_MATCH_STORAGE": "s3",
+        "FACE_MATCH_S3_BUCKET": "fm-e2e",
+        "FACE_MATCH_S3_ENDPOINT_URL": endpoint,
+        "FACE_MATCH_S3_REGION": "us-east-1",
+        "FACE_MATCH_S3_PATH_STYLE": "true",
+    }
+    try:
+        async with running_mesh(tmp_path, extra_env=extra) as e2e:
+            _, token = await token_for(e2e, "Partner S3")
+            receiver = await CallbackReceiver().start()
+            try:
+                created = await create(e2e, token, "s3-loan", callbackUrl=receiver.url)
+                receiver.secret = created["callbackSigningSecret"]
+                async with httpx.AsyncClient() as http:
+                    for upload, data in zip(created["uploads"], (SELFIE, REFERENCE), strict=True):
+                        assert upload["url"].startswith(endpoint)
+                        response = await http.put(
+                            upload["url"], content=data, headers=upload["headers"]
+                        )
+                        assert response.status_code == 200, response.text
+                confirmed = await e2e.client.post(
+                    "/api/face-match/submissions/s3-loan/confirm", json={}, headers=bearer(token)
+                )
+                assert confirmed.json()["state"] == "SUBMISSION_STATE_QUEUED", confirmed.text
+                await asyncio.wait_for(receiver.arrived.wait(), CALLBACK_WAIT_SECONDS)
+                [(event, signed)] = receiver.received
+                assert signed and event["state"] == "COMPLETED"
+                details = (
+                    await e2e.client.get(
+                        "/api/face-match/submissions/s3-loan", headers=bearer(token)
+                    )
+                ).json()["submission"]
+                assert details["decision"] in ("DECISION_MATCH", "DECISION_REVIEW")
+            finally:
+                await receiver.stop()
+    finally:
+        moto.stop()
