@@ -11,6 +11,7 @@ from identity_platform_api.face_match.v1 import (
     submissions_pb2_grpc,
 )
 from identity_runtime import context
+from identity_runtime.convert import timestamp
 from identity_runtime.server import CoreServicer
 from services.face_match import mapping
 from services.face_match.bootstrap import FaceMatchCore
@@ -52,6 +53,16 @@ class SubmissionServiceServicer(
     ) -> submissions_pb2.GetSubmissionResponse:
         view = await self.core.submissions.details(context.require_org(), request.correlation_id)
         return submissions_pb2.GetSubmissionResponse(submission=mapping.details(view))
+
+    async def EraseSubmission(
+        self, request: submissions_pb2.EraseSubmissionRequest, _: Any
+    ) -> submissions_pb2.EraseSubmissionResponse:
+        submission_id, at = await self.core.submissions.erase(
+            context.require_org(), request.correlation_id
+        )
+        return submissions_pb2.EraseSubmissionResponse(
+            submission_id=submission_id, erased_at=timestamp(at)
+        )
 
     async def PutObject(
         self, request: submissions_pb2.PutObjectRequest, _: Any

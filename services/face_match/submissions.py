@@ -331,6 +331,24 @@ class Submissions:
 
         return await self.database.run(work)
 
+    async def erase(self, org_id: str, correlation_id: str) -> tuple[str, datetime]:
+        """Delete the submission, its rows and its images; (submission id, when)."""
+        from sqlalchemy import delete
+
+        from services.face_match.models import Callback
+
+        def work(session: Session) -> str:
+            row = self._require(session, org_id, correlation_id, lock=True)
+            submission_id = row.submission_id
+            for model in (Transition, Job, Callback):
+                session.execute(delete(model).where(model.submission_id == submission_id))
+            session.delete(row)
+            return submission_id
+
+        submission_id = await self.database.run(work)
+        await asyncio.to_thread(self.bucket.delete_submission, submission_id)
+        return submission_id, self.clock()
+
     async def put_object(
         self, key: str, expires: int, signature: str, content_type: str, data: bytes
     ) -> int:

@@ -394,3 +394,35 @@ async def test_oauth_client_credentials(service) -> None:
         gateway_oauth.verify(issued.access_token, {}, "identity-platform/face-match")
     await partner.close()
     await other.close()
+
+
+async def test_erasure_removes_the_submission_its_rows_and_its_images(service) -> None:
+    partner, other = Partner(service), Partner(service, "org_fm_b")
+    created = await partner.create("order-8")
+    await partner.upload_both(created, SELFIE, SAME_PERSON_REFERENCE)
+    await partner.stub.ConfirmSubmission(S.ConfirmSubmissionRequest(correlation_id="order-8"))
+    assert await worker(service).run_once()
+    assert any(service.core.bucket.directory.rglob("selfie"))
+    with pytest.raises(grpc.aio.AioRpcError) as exc:
+        await other.stub.EraseSubmission(S.EraseSubmissionRequest(correlation_id="order-8"))
+    assert refusal(exc) == ("NOT_FOUND", "SUBMISSION_NOT_FOUND")
+    erased = await partner.stub.EraseSubmission(S.EraseSubmissionRequest(correlation_id="order-8"))
+    assert erased.submission_id == created.submission_id
+    with pytest.raises(grpc.aio.AioRpcError) as exc:
+        await partner.stub.GetSubmission(S.GetSubmissionRequest(correlation_id="order-8"))
+    assert refusal(exc) == ("NOT_FOUND", "SUBMISSION_NOT_FOUND")
+    assert not any(service.core.bucket.directory.rglob("*/selfie"))
+
+    def left(session):
+        return [
+            session.scalar(
+                select(func.count()).select_from(m).where(m.submission_id == erased.submission_id)
+            )
+            for m in (Transition, Job)
+        ]
+
+    assert await service.core.database.run(left) == [0, 0]
+    again = await partner.create("order-8")
+    assert again.submission_id != created.submission_id
+    await partner.close()
+    await other.close()

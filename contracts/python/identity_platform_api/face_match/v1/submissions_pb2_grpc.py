@@ -72,6 +72,11 @@ class SubmissionServiceStub:
                 request_serializer=identity__platform__api_dot_face__match_dot_v1_dot_submissions__pb2.GetSubmissionRequest.SerializeToString,
                 response_deserializer=identity__platform__api_dot_face__match_dot_v1_dot_submissions__pb2.GetSubmissionResponse.FromString,
                 _registered_method=True)
+        self.EraseSubmission = channel.unary_unary(
+                '/identity.face_match.v1.SubmissionService/EraseSubmission',
+                request_serializer=identity__platform__api_dot_face__match_dot_v1_dot_submissions__pb2.EraseSubmissionRequest.SerializeToString,
+                response_deserializer=identity__platform__api_dot_face__match_dot_v1_dot_submissions__pb2.EraseSubmissionResponse.FromString,
+                _registered_method=True)
         self.PutObject = channel.unary_unary(
                 '/identity.face_match.v1.SubmissionService/PutObject',
                 request_serializer=identity__platform__api_dot_face__match_dot_v1_dot_submissions__pb2.PutObjectRequest.SerializeToString,
@@ -140,6 +145,16 @@ class SubmissionServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def EraseSubmission(self, request, context):
+        """EraseSubmission deletes the submission: its uploaded images (from the
+        store), its result, its transitions, its queued job and its pending
+        callback. The correlationId is then unknown (404) and may be used again.
+        Errors: NOT_FOUND / SUBMISSION_NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def PutObject(self, request, context):
         """PutObject stores one presigned upload. Mesh-only: the gateway serves the
         presigned URL (`PUT /api/face-match/uploads/{object_key}?expires=&signature=`)
@@ -176,6 +191,11 @@ def add_SubmissionServiceServicer_to_server(servicer, server):
                     servicer.GetSubmission,
                     request_deserializer=identity__platform__api_dot_face__match_dot_v1_dot_submissions__pb2.GetSubmissionRequest.FromString,
                     response_serializer=identity__platform__api_dot_face__match_dot_v1_dot_submissions__pb2.GetSubmissionResponse.SerializeToString,
+            ),
+            'EraseSubmission': grpc.unary_unary_rpc_method_handler(
+                    servicer.EraseSubmission,
+                    request_deserializer=identity__platform__api_dot_face__match_dot_v1_dot_submissions__pb2.EraseSubmissionRequest.FromString,
+                    response_serializer=identity__platform__api_dot_face__match_dot_v1_dot_submissions__pb2.EraseSubmissionResponse.SerializeToString,
             ),
             'PutObject': grpc.unary_unary_rpc_method_handler(
                     servicer.PutObject,
@@ -309,6 +329,33 @@ class SubmissionService:
             '/identity.face_match.v1.SubmissionService/GetSubmission',
             identity__platform__api_dot_face__match_dot_v1_dot_submissions__pb2.GetSubmissionRequest.SerializeToString,
             identity__platform__api_dot_face__match_dot_v1_dot_submissions__pb2.GetSubmissionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EraseSubmission(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/identity.face_match.v1.SubmissionService/EraseSubmission',
+            identity__platform__api_dot_face__match_dot_v1_dot_submissions__pb2.EraseSubmissionRequest.SerializeToString,
+            identity__platform__api_dot_face__match_dot_v1_dot_submissions__pb2.EraseSubmissionResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -75,6 +75,12 @@ class SubmissionServiceStub:
     and timings.
     Errors: NOT_FOUND / SUBMISSION_NOT_FOUND.
     """
+    EraseSubmission: _grpc.UnaryUnaryMultiCallable[_submissions_pb2.EraseSubmissionRequest, _submissions_pb2.EraseSubmissionResponse]
+    """EraseSubmission deletes the submission: its uploaded images (from the
+    store), its result, its transitions, its queued job and its pending
+    callback. The correlationId is then unknown (404) and may be used again.
+    Errors: NOT_FOUND / SUBMISSION_NOT_FOUND.
+    """
     PutObject: _grpc.UnaryUnaryMultiCallable[_submissions_pb2.PutObjectRequest, _submissions_pb2.PutObjectResponse]
     """PutObject stores one presigned upload. Mesh-only: the gateway serves the
     presigned URL (`PUT /api/face-match/uploads/{object_key}?expires=&signature=`)
@@ -131,6 +137,12 @@ class SubmissionServiceAsyncStub(SubmissionServiceStub):
     """GetSubmission returns the details: decision, similarity, calibrated FMR,
     quality reasons per image, the portrait's box on the reference, model ids
     and timings.
+    Errors: NOT_FOUND / SUBMISSION_NOT_FOUND.
+    """
+    EraseSubmission: _aio.UnaryUnaryMultiCallable[_submissions_pb2.EraseSubmissionRequest, _submissions_pb2.EraseSubmissionResponse]  # type: ignore[assignment]
+    """EraseSubmission deletes the submission: its uploaded images (from the
+    store), its result, its transitions, its queued job and its pending
+    callback. The correlationId is then unknown (404) and may be used again.
     Errors: NOT_FOUND / SUBMISSION_NOT_FOUND.
     """
     PutObject: _aio.UnaryUnaryMultiCallable[_submissions_pb2.PutObjectRequest, _submissions_pb2.PutObjectResponse]  # type: ignore[assignment]
@@ -206,6 +218,17 @@ class SubmissionServiceServicer:
         """GetSubmission returns the details: decision, similarity, calibrated FMR,
         quality reasons per image, the portrait's box on the reference, model ids
         and timings.
+        Errors: NOT_FOUND / SUBMISSION_NOT_FOUND.
+        """
+
+    def EraseSubmission(
+        self,
+        request: _submissions_pb2.EraseSubmissionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_submissions_pb2.EraseSubmissionResponse, _abc.Awaitable[_submissions_pb2.EraseSubmissionResponse]]:
+        """EraseSubmission deletes the submission: its uploaded images (from the
+        store), its result, its transitions, its queued job and its pending
+        callback. The correlationId is then unknown (404) and may be used again.
         Errors: NOT_FOUND / SUBMISSION_NOT_FOUND.
         """
 
