@@ -12,7 +12,13 @@ from datetime import datetime
 
 from identity_inference.detector import FaceDetector
 from identity_inference.embedder import FaceEmbedder
-from identity_inference.pack import detector_manifest, embedding_manifest, onnx_runner
+from identity_inference.pack import (
+    detector_manifest,
+    embedding_manifest,
+    onnx_runner,
+    pad_manifests,
+)
+from identity_inference.pad import PadScorer
 from identity_runtime.server import Core
 from identity_store.db import Database
 from identity_store.migrate import require_head
@@ -87,7 +93,12 @@ def build_matcher(settings: FaceMatchSettings) -> FaceMatcher:
     )
     manifest = embedding_manifest(settings, settings.embedding_model)
     embedder = FaceEmbedder(onnx_runner(manifest, settings))
-    return FaceMatcher(detector, embedder, manifest, settings.review_margin)
+    pad = (
+        PadScorer([onnx_runner(m, settings) for m in pad_manifests(settings, settings.pad_models)])
+        if settings.pad_models
+        else None
+    )
+    return FaceMatcher(detector, embedder, manifest, settings.review_margin, pad)
 
 
 def open_store(settings: FaceMatchSettings) -> ObjectStore:

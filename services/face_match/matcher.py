@@ -6,9 +6,14 @@
 - A face with fewer than `TARGET_EYE_PIXELS` between the eyes is upsampled
   (bicubic) so the eyes are that far apart, and detected again, before
   alignment: low-resolution and printed document portraits align better.
+- The selfie's presentation-attack check (the packaged MiniFASNet pair, the
+  liveness service's models and fusion) runs on the selfie's face; a score
+  under the PAD threshold adds PAD_SUSPECTED. An uploaded selfie is not a
+  live capture (no flash challenge, no device signature), so PAD here is a
+  signal for review, not a verdict.
 - Quality reasons (LOW_RESOLUTION below 30 px between the eyes, BLUR below a
-  Laplacian variance of 30 on the face, MULTIPLE_FACES on the selfie) lower
-  trust: a similarity above the threshold with any reason is REVIEW, as is a
+  Laplacian variance of 30 on the face, MULTIPLE_FACES on the selfie,
+  PAD_SUSPECTED) lower trust: a similarity above the threshold with any reason is REVIEW, as is a
   similarity within `review_margin` below it. Policy in docs/face-match.md.
 
 No gRPC here; called on a worker thread.
@@ -29,6 +34,7 @@ from identity_inference.detector import Face, FaceDetector
 from identity_inference.embedder import FaceEmbedder
 from identity_inference.evaluation import estimate_fmr
 from identity_inference.manifest import ModelManifest
+from identity_inference.pad import PadScorer, pad_crop
 from identity_runtime.errors import DomainError
 
 TARGET_EYE_PIXELS = 60.0
@@ -70,7 +76,9 @@ class FaceMatcher:
         embedder: FaceEmbedder,
         embedding_manifest: ModelManifest,
         review_margin: float,
+        pad: PadScorer | None = None,
     ):
+        self.pad = pad
         self.detector = detector
         self.embedder = embedder
         self.manifest = embedding_manifest
@@ -127,28 +135,51 @@ class FaceMatcher:
             return "REVIEW"
         return "NO_MATCH"
 
+    def presentation_attack(self, pixels: np.ndarray, found: Found) -> dict[str, Any] | None:
+        """The selfie's PAD result on its original pixels (None without PAD models)."""
+        if self.pad is None:
+            return None
+        box = tuple(float(v) for v in found.box)
+        result = self.pad.score(
+            {
+                spec.scale: pad_crop(pixels, box, spec.scale, spec.size)  # type: ignore[arg-type]
+                for spec in self.pad.specs
+            }
+        )
+        return {
+            "live": result.live,
+            "score": round(result.fused_live_score, 4),
+            "threshold": result.threshold,
+            "model_ids": self.pad.model_ids,
+        }
+
     def match(self, selfie: bytes, reference: bytes) -> dict[str, Any]:
         """The result document; ImageRejected when an image cannot be used."""
         started = time.perf_counter()
+        selfie_pixels = self._decode(selfie, "selfie")
         found = {
-            "selfie": self.find(self._decode(selfie, "selfie"), "selfie"),
+            "selfie": self.find(selfie_pixels, "selfie"),
             "reference": self.find(self._decode(reference, "reference"), "reference"),
         }
+        pad = self.presentation_attack(selfie_pixels, found["selfie"])
         aligned = [
             align_face(f.image, f.face.landmarks, self.embedder.size) for f in found.values()
         ]
         vectors = self.embedder.embed(aligned)
         similarity = float(np.dot(vectors[0], vectors[1]))
+        reasons = {name: self.reasons(f, name) for name, f in found.items()}
+        if pad is not None and not pad["live"]:
+            reasons["selfie"].append("PAD_SUSPECTED")
         quality: list[dict[str, Any]] = [
             {
                 "image": name,
-                "reasons": self.reasons(f, name),
+                "reasons": reasons[name],
                 "inter_eye_pixels": round(f.eye_pixels, 1),
                 "upsampled": f.upsampled,
             }
             for name, f in found.items()
         ]
-        all_reasons = [r for f_name, f in found.items() for r in self.reasons(f, f_name)]
+        all_reasons = [r for listed in reasons.values() for r in listed]
         x, y, w, h = found["reference"].box
         return {
             "decision": self.decide(similarity, all_reasons),
@@ -159,5 +190,6 @@ class FaceMatcher:
             "reference_portrait": {"x": x, "y": y, "width": w, "height": h},
             "detector_model_id": self.detector.model_id,
             "embedding_model_id": self.embedder.contract.model_id,
+            "pad": pad,
             "processing_ms": int((time.perf_counter() - started) * 1000),
         }

@@ -5,7 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from identity_inference.pack import DEFAULT_DETECTOR, DEFAULT_EMBEDDING, InferenceSettings
+from identity_inference.pack import (
+    DEFAULT_DETECTOR,
+    DEFAULT_EMBEDDING,
+    DEFAULT_PAD_MODELS,
+    InferenceSettings,
+)
 from identity_runtime.settings import setting
 
 
@@ -77,6 +82,10 @@ class FaceMatchSettings(InferenceSettings):
     job_poll_seconds: float = setting(0.5, "How often an idle worker looks for jobs")
     detector_model: str = setting(DEFAULT_DETECTOR, "Manifest id of the face detector")
     embedding_model: str = setting(DEFAULT_EMBEDDING, "Manifest id of the face embedder")
+    pad_models: tuple[str, ...] = setting(
+        DEFAULT_PAD_MODELS,
+        "PAD model ids run on the selfie (a suspected attack makes a match REVIEW); empty = none",
+    )
     review_margin: float = setting(
         0.08,
         "Similarities within this margin below the match threshold are REVIEW; so is a "

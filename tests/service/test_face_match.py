@@ -426,3 +426,19 @@ async def test_erasure_removes_the_submission_its_rows_and_its_images(service) -
     assert again.submission_id != created.submission_id
     await partner.close()
     await other.close()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_a_presentation_attack_selfie_is_never_a_plain_match(service) -> None:
+    spoof = TESTDATA / "spoof"
+    matcher = service.core.matcher
+    live = (spoof / "image_T1.jpg").read_bytes()
+    attacks = [(spoof / name).read_bytes() for name in ("image_F1.jpg", "image_F2.jpg")]
+    genuine = matcher.match(live, live)
+    assert genuine["pad"]["live"] is True
+    assert "PAD_SUSPECTED" not in genuine["quality"][0]["reasons"]
+    for attack in attacks:
+        result = matcher.match(attack, attack)  # the same photo on both sides: a perfect score
+        assert result["pad"]["live"] is False
+        assert "PAD_SUSPECTED" in result["quality"][0]["reasons"]
+        assert result["decision"] == "REVIEW"
