@@ -75,6 +75,8 @@ class FaceMatchCore(Core):
     async def _purge_loop(self, clock: Callable[[], datetime]) -> None:
         while not self._stop.is_set():
             with contextlib.suppress(Exception):
+                await self.submissions.expire_due()
+            with contextlib.suppress(Exception):
                 await purge_images(self.database, self.bucket, clock())
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), PURGE_EVERY_SECONDS)

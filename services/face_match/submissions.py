@@ -269,6 +269,26 @@ class Submissions:
 
         return await asyncio.to_thread(look)
 
+    async def expire_due(self) -> int:
+        """Expire every submission not confirmed within the TTL; how many."""
+
+        def work(session: Session) -> int:
+            now = self.clock()
+            rows = session.scalars(
+                select(Submission)
+                .where(
+                    Submission.state.in_((CREATED, AWAITING_UPLOAD)),
+                    Submission.expires_at <= now,
+                )
+                .limit(500)
+                .with_for_update(skip_locked=True)
+            ).all()
+            for row in rows:
+                self._expire_if_due(session, row, now)
+            return len(rows)
+
+        return await self.database.run(work)
+
     async def confirm(self, org_id: str, actor: str, correlation_id: str) -> View:
         stored = await self._stored_in_store(org_id, correlation_id)
 

@@ -22,7 +22,8 @@ from services.face_match.bucket import UploadSigner
 from services.face_match.models import Job, Transition
 from services.face_match.queue import JobQueue
 from services.face_match.service import SPEC as FACE_MATCH
-from services.face_match.worker import Worker
+from services.face_match.submissions import Submissions
+from services.face_match.worker import Worker, purge_images
 from tests.support import TESTDATA, channel, start_service
 from tests.support.biometrics import FACES
 from tests.support.face_match import UPLOAD_KEY, document, env, face, split_upload_url
@@ -442,3 +443,35 @@ async def test_a_presentation_attack_selfie_is_never_a_plain_match(service) -> N
         assert result["pad"]["live"] is False
         assert "PAD_SUSPECTED" in result["quality"][0]["reasons"]
         assert result["decision"] == "REVIEW"
+
+
+async def test_unconfirmed_submissions_expire_and_their_images_are_purged(service) -> None:
+    partner = Partner(service)
+    created = await partner.create("order-9")
+    await partner.put({u.image: u.url for u in created.uploads}["selfie"], SELFIE)
+    core = service.core
+    later = datetime.now(UTC) + timedelta(days=2)
+    expiring = Submissions(
+        core.database,
+        core.bucket,
+        core.submissions.signer,
+        clock=lambda: later,
+        upload_url_seconds=900,
+        ttl_seconds=86_400,
+        callback_signing_key="k" * 32,
+    )
+    assert await expiring.expire_due() == 1
+    assert await expiring.expire_due() == 0
+    status = await partner.stub.GetSubmissionStatus(
+        S.GetSubmissionStatusRequest(correlation_id="order-9")
+    )
+    assert (status.state, status.failure_reason) == (
+        S.SUBMISSION_STATE_EXPIRED,
+        "SUBMISSION_EXPIRED",
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as exc:
+        await partner.stub.ConfirmSubmission(S.ConfirmSubmissionRequest(correlation_id="order-9"))
+    assert refusal(exc) == ("FAILED_PRECONDITION", "SUBMISSION_EXPIRED")
+    assert await purge_images(core.database, core.bucket, later) == 1
+    assert not any(core.bucket.directory.rglob("*/selfie"))
+    await partner.close()
