@@ -118,6 +118,35 @@ def _view(row: OAuthClient) -> ClientView:
     return ClientView(row.client_id, row.name, row.created_at, row.revoked_at)
 
 
+def hash_secret(pepper: str, secret: str) -> str:
+    return hmac.new(pepper.encode(), secret.encode(), hashlib.sha256).hexdigest()
+
+
+def new_client(
+    session: Session, org_id: str, name: str, pepper: str, now: datetime
+) -> tuple[ClientView, str]:
+    """Add a client of `org_id`; (its view, its secret: shown once)."""
+    secret = "fmcs_" + secrets.token_urlsafe(32)
+    row = OAuthClient(
+        client_id="fmci_" + secrets.token_hex(16),
+        org_id=org_id,
+        name=name,
+        secret_hash=hash_secret(pepper, secret),
+        created_at=now,
+    )
+    session.add(row)
+    return _view(row), secret
+
+
+def revoke_client(session: Session, org_id: str, client_id: str, now: datetime) -> ClientView:
+    row = session.get(OAuthClient, client_id, with_for_update=True)
+    if row is None or row.org_id != org_id:
+        raise NotFound("no OAuth client with this id", "CLIENT_NOT_FOUND")
+    if row.revoked_at is None:
+        row.revoked_at = now
+    return _view(row)
+
+
 class OAuthClients:
     def __init__(
         self,
@@ -131,40 +160,21 @@ class OAuthClients:
     ):
         self.database = database
         self.keys = keys
-        self._pepper = pepper.encode()
+        self._pepper = pepper
         self.issuer = issuer
         self.token_seconds = token_seconds
         self.clock = clock
 
     def _hash(self, secret: str) -> str:
-        return hmac.new(self._pepper, secret.encode(), hashlib.sha256).hexdigest()
+        return hash_secret(self._pepper, secret)
 
     async def create(self, org_id: str, name: str) -> tuple[ClientView, str]:
-        secret = "fmcs_" + secrets.token_urlsafe(32)
-        row = OAuthClient(
-            client_id="fmci_" + secrets.token_hex(16),
-            org_id=org_id,
-            name=name,
-            secret_hash=self._hash(secret),
-            created_at=self.clock(),
+        return await self.database.run(
+            lambda s: new_client(s, org_id, name, self._pepper, self.clock())
         )
 
-        def work(session: Session) -> ClientView:
-            session.add(row)
-            return _view(row)
-
-        return await self.database.run(work), secret
-
     async def revoke(self, org_id: str, client_id: str) -> ClientView:
-        def work(session: Session) -> ClientView:
-            row = session.get(OAuthClient, client_id, with_for_update=True)
-            if row is None or row.org_id != org_id:
-                raise NotFound("no OAuth client with this id", "CLIENT_NOT_FOUND")
-            if row.revoked_at is None:
-                row.revoked_at = self.clock()
-            return _view(row)
-
-        return await self.database.run(work)
+        return await self.database.run(lambda s: revoke_client(s, org_id, client_id, self.clock()))
 
     async def issue(
         self, grant_type: str, client_id: str, client_secret: str, scope: str
