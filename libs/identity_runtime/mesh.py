@@ -46,7 +46,7 @@ KYC_TIER = MeshService(
 # Face Match (seed 002): submissions, presigned uploads, its queue and
 # workers, OAuth clients. Its worker runs the shared biometric libraries
 # in-process (docs/face-match.md).
-FACE_MATCH = MeshService("face-match", "face_match", "FACE_MATCH", 50067)
+FACE_MATCH = MeshService("face-match", "face_match", "FACE_MATCH", 50067, calls=("audit",))
 
 SERVICES: tuple[MeshService, ...] = (
     CAPTURE_QUALITY,

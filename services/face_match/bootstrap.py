@@ -19,10 +19,13 @@ from identity_inference.pack import (
     pad_manifests,
 )
 from identity_inference.pad import PadScorer
+from identity_runtime import mesh, meshauth, meshtls
+from identity_runtime.clients import ClientFactory, ClientOptions
 from identity_runtime.server import Core
 from identity_store.db import Database
 from identity_store.migrate import require_head
 from identity_store.types import utcnow
+from services.face_match.audit import AuditRelay
 from services.face_match.bucket import LocalBucket, ObjectStore, S3Store, UploadSigner
 from services.face_match.matcher import FaceMatcher
 from services.face_match.migrations import HISTORY
@@ -55,20 +58,32 @@ class FaceMatchCore(Core):
     relay: CallbackRelay
     bucket: ObjectStore
     matcher: FaceMatcher
+    clients: ClientFactory
+    audit: AuditRelay
     workers: list[Worker] = field(default_factory=list)
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
-    def start(self, poll_seconds: float, clock: Callable[[], datetime]) -> None:
+    def start(
+        self, poll_seconds: float, clock: Callable[[], datetime], audit_poll_seconds: float
+    ) -> None:
         for worker in self.workers:
             self._tasks.append(asyncio.create_task(worker.run(poll_seconds, self._stop)))
         self._tasks.append(asyncio.create_task(self._relay_loop(poll_seconds)))
+        self._tasks.append(asyncio.create_task(self._audit_loop(audit_poll_seconds)))
         self._tasks.append(asyncio.create_task(self._purge_loop(clock)))
 
     async def _relay_loop(self, poll_seconds: float) -> None:
         while not self._stop.is_set():
             with contextlib.suppress(Exception):
                 await self.relay.flush()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), poll_seconds)
+
+    async def _audit_loop(self, poll_seconds: float) -> None:
+        while not self._stop.is_set():
+            with contextlib.suppress(Exception):
+                await self.audit.flush()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), poll_seconds)
 
@@ -86,6 +101,7 @@ class FaceMatchCore(Core):
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.relay.close()
+        await self.clients.close()
         self.database.dispose()
 
 
@@ -144,6 +160,15 @@ async def build(
         if chosen.matcher is not None
         else await asyncio.to_thread(build_matcher, settings)
     )
+    clients = ClientFactory(
+        settings.downstream_addresses(),
+        ClientOptions(
+            max_message_bytes=settings.max_message_bytes,
+            default_timeout_seconds=settings.default_deadline_seconds,
+            tls=meshtls.mesh_tls_from(settings, mesh.FACE_MATCH.env_prefix),
+        ),
+        signer=meshauth.service_signer(mesh.FACE_MATCH.name, settings, mesh.FACE_MATCH.env_prefix),
+    )
     queue = JobQueue(
         database,
         clock=clock,
@@ -176,8 +201,10 @@ async def build(
         relay=CallbackRelay(database, signing_key=settings.callback_signing_key, clock=clock),
         bucket=bucket,
         matcher=matcher,
+        clients=clients,
+        audit=AuditRelay(database, clients, clock),
         workers=[Worker(worker_name(i), queue, bucket, matcher) for i in range(settings.workers)],
     )
     if chosen.background:
-        core.start(settings.job_poll_seconds, clock)
+        core.start(settings.job_poll_seconds, clock, settings.audit_relay_poll_seconds)
     return core

@@ -45,10 +45,14 @@ class Submission(Base):
 
 
 class Transition(Base):
-    """One lifecycle transition of a submission (the audit of its life)."""
+    """One lifecycle transition of a submission, and the outbox of its entry
+    in the audit chain (written in the transaction that makes it)."""
 
     __tablename__ = "fm_transitions"
-    __table_args__ = (Index("ix_fm_transitions_submission", "submission_id", "sequence"),)
+    __table_args__ = (
+        Index("ix_fm_transitions_submission", "submission_id", "sequence"),
+        Index("ix_fm_transitions_unaudited", "audited_at", "sequence"),
+    )
 
     sequence: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
@@ -60,6 +64,9 @@ class Transition(Base):
     actor: Mapped[str] = mapped_column(String(128))
     detail: Mapped[str] = mapped_column(String(128), default="")
     at: Mapped[datetime] = mapped_column()
+    # The audit chain (audit service) has it; until then a relay claims it.
+    audited_at: Mapped[datetime | None] = mapped_column(default=None)
+    audit_claimed_until: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class Job(Base):

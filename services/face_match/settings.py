@@ -11,7 +11,8 @@ from identity_inference.pack import (
     DEFAULT_PAD_MODELS,
     InferenceSettings,
 )
-from identity_runtime.settings import setting
+from identity_runtime import mesh
+from identity_runtime.settings import address_setting, addresses, setting
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -22,6 +23,10 @@ class FaceMatchSettings(InferenceSettings):
         help="SQLAlchemy URL: postgresql://... or sqlite:///path", secret=True
     )
     database_pool_size: int = setting(5, "Connections per process to PostgreSQL")
+    audit_address: str = address_setting(mesh.AUDIT)
+    audit_relay_poll_seconds: float = setting(
+        1.0, "How often the transitions not yet in the audit chain are appended to it"
+    )
     public_base_url: str = setting(
         "http://127.0.0.1:8080",
         "Base URL partners reach the gateway at; presigned upload URLs start with it",
@@ -91,6 +96,9 @@ class FaceMatchSettings(InferenceSettings):
         "Similarities within this margin below the match threshold are REVIEW; so is a "
         "match when an image's quality lowers trust",
     )
+
+    def downstream_addresses(self) -> dict[str, str]:
+        return addresses(self, (mesh.BY_NAME[name] for name in mesh.FACE_MATCH.calls))
 
     def validate(self) -> list[tuple[str, str]]:
         problems = super().validate()

@@ -49,6 +49,12 @@ def face_match_core(e2e: E2eMesh):
 
 async def token_for(e2e: E2eMesh, org_name: str) -> tuple[str, str]:
     """(org_id, access token) of a new organisation's OAuth client."""
+    org_id, token, _ = await token_and_key(e2e, org_name)
+    return org_id, token
+
+
+async def token_and_key(e2e: E2eMesh, org_name: str) -> tuple[str, str, str]:
+    """(org_id, access token, internal API key) of a new organisation."""
     org_id, _, key = create_org_and_key(e2e.database_url, org_name, ("public", "internal"))
     made = await e2e.client.post(
         "/api/oauth/clients", json={"name": "backend"}, headers=bearer(key)
@@ -66,7 +72,7 @@ async def token_for(e2e: E2eMesh, org_name: str) -> tuple[str, str]:
     assert issued.status_code == 200, issued.text
     body = issued.json()
     assert body["token_type"] == "Bearer" and body["expires_in"] == 300
-    return org_id, body["access_token"]
+    return org_id, body["access_token"], key
 
 
 async def create(e2e: E2eMesh, token: str, correlation_id: str, **extra) -> dict:
@@ -92,7 +98,7 @@ async def upload(e2e: E2eMesh, created: dict, selfie: bytes, reference: bytes) -
 
 
 async def test_whole_flow_with_a_token_and_a_signed_callback(e2e) -> None:
-    org_id, token = await token_for(e2e, "Partner FM")
+    _, token, internal_key = await token_and_key(e2e, "Partner FM")
     receiver = await CallbackReceiver().start()
     try:
         created = await create(e2e, token, "loan-1", callbackUrl=receiver.url)
@@ -120,6 +126,19 @@ async def test_whole_flow_with_a_token_and_a_signed_callback(e2e) -> None:
         assert event["decision"] == details["decision"].removeprefix("DECISION_")
         assert details["similarity"] > 0.4 and details["referencePortrait"]["width"] > 0
         assert [q["image"] for q in details["quality"]] == ["selfie", "reference"]
+        # Every transition is in the audit chain, under the organisation.
+        await face_match_core(e2e).audit.flush()
+        log = await e2e.client.get(
+            "/api/identity/audit-log",
+            params={"subject": f"face_match_submission:{created['submissionId']}"},
+            headers=bearer(internal_key),
+        )
+        assert log.status_code == 200, log.text
+        actions = sorted(entry["action"] for entry in log.json()["entries"])
+        assert actions == sorted(
+            f"face_match.{state}"
+            for state in ("created", "awaiting_upload", "queued", "processing", "completed")
+        )
     finally:
         await receiver.stop()
 

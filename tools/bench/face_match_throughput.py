@@ -36,6 +36,7 @@ from services.face_match.bucket import LocalBucket, UploadSigner  # noqa: E402
 from services.face_match.oauth import SigningKeys  # noqa: E402
 from services.face_match.submissions import Submissions  # noqa: E402
 from tests.support.face_match import CallbackReceiver  # noqa: E402
+from tests.support.meshauth import service_env  # noqa: E402
 from tools.bench.common import machine_speed, publish, scratch_schema  # noqa: E402
 
 SELFIE = (ROOT / "tests/data/faces/img2.jpg").read_bytes()
@@ -58,6 +59,8 @@ def worker_env(url: str, bucket: Path, callback_url: str) -> dict[str, str]:
         "FACE_MATCH_JOB_POLL_SECONDS": "0.05",
         "FACE_MATCH_DEFAULT_CALLBACK_URL": callback_url,
         "FACE_MATCH_LOG_LEVEL": "WARNING",
+        # The tests' mesh keys; no audit service runs: its relay retries quietly.
+        **service_env("FACE_MATCH"),
     }
 
 
