@@ -293,7 +293,9 @@ class Gateway:
         elif "chunked" not in request.headers.get("transfer-encoding", "").lower():
             return None
         content_type = request.headers.get("content-type")
-        if route.body and content_type is not None and not _is_json(content_type):
+        # The OAuth token route also takes RFC 6749's form-encoded request.
+        form = route.full_name == oauth.TOKEN_RPC and oauth.is_form(content_type or "")
+        if route.body and content_type is not None and not _is_json(content_type) and not form:
             raise errors.unsupported_media_type()
         received = bytearray()
         async for chunk in request.stream():
@@ -303,6 +305,8 @@ class Gateway:
         outcome.bytes_in = len(received)
         if received and route.body and content_type is None:
             raise errors.unsupported_media_type()
+        if form:
+            return oauth.token_request_json(bytes(received), request.headers.get("authorization"))
         return bytes(received) or None
 
     async def _authenticate(self, request: Request) -> Principal:

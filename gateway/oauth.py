@@ -14,19 +14,65 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import binascii
+import json
 import time
+import urllib.parse
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from identity_runtime.errors import Unauthenticated
+from identity_runtime.errors import InvalidArgument, Unauthenticated
 
 AUDIENCE = "identity-platform"
 SUBJECT_PREFIX = "oauth_client:"
 _REFETCH_SECONDS = 10.0
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="identity-platform", error="invalid_token"'}
+
+
+TOKEN_RPC = "identity.face_match.v1.OAuthService/IssueToken"
+FORM = "application/x-www-form-urlencoded"
+
+
+def is_form(content_type: str) -> bool:
+    return content_type.partition(";")[0].strip().lower() == FORM
+
+
+def _malformed(message: str) -> InvalidArgument:
+    return InvalidArgument(message, "MALFORMED_REQUEST")
+
+
+def token_request_json(form: bytes, authorization: str | None) -> bytes:
+    """RFC 6749's token request (form-encoded body, client credentials in the
+    body or as HTTP Basic, section 2.3.1) as the JSON body of IssueToken."""
+    try:
+        fields = urllib.parse.parse_qs(form.decode("ascii"), strict_parsing=bool(form))
+    except (UnicodeDecodeError, ValueError):
+        raise _malformed("the form body is not valid application/x-www-form-urlencoded") from None
+    if any(len(values) > 1 for values in fields.values()):
+        raise _malformed("a form parameter is repeated")
+    values = {name: v[0] for name, v in fields.items()}
+    unknown = set(values) - {"grant_type", "client_id", "client_secret", "scope"}
+    if unknown:
+        raise _malformed(f"unknown form parameter {sorted(unknown)[0]!r}")
+    if authorization:
+        scheme, _, encoded = authorization.strip().partition(" ")
+        if scheme.lower() != "basic":
+            raise _malformed("client authentication is HTTP Basic or the form body")
+        try:
+            decoded = base64.b64decode(encoded.strip(), validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            raise _malformed("the Basic credentials are not valid base64") from None
+        client_id, sep, secret = decoded.partition(":")
+        if not sep:
+            raise _malformed("the Basic credentials have no ':'")
+        if "client_id" in values or "client_secret" in values:
+            raise _malformed("send the client credentials once: Basic or the body")
+        values["client_id"] = urllib.parse.unquote_plus(client_id)
+        values["client_secret"] = urllib.parse.unquote_plus(secret)
+    return json.dumps(values).encode()
 
 
 def looks_like_jwt(token: str) -> bool:

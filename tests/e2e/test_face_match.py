@@ -365,3 +365,53 @@ async def test_the_same_flow_against_an_s3_protocol_server(tmp_path: Path, monke
                 await receiver.stop()
     finally:
         moto.stop()
+
+
+async def test_the_token_route_takes_rfc_6749_form_requests_and_basic_auth(e2e) -> None:
+    import base64
+
+    _, _, key = await token_and_key(e2e, "Partner Form")
+    made = (
+        await e2e.client.post("/api/oauth/clients", json={"name": "form"}, headers=bearer(key))
+    ).json()
+    client_id, secret = made["client"]["clientId"], made["clientSecret"]
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    basic = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+    in_body = await e2e.client.post(
+        "/api/oauth/token",
+        content=f"grant_type=client_credentials&client_id={client_id}&client_secret={secret}",
+        headers=form,
+    )
+    with_basic = await e2e.client.post(
+        "/api/oauth/token",
+        content="grant_type=client_credentials",
+        headers={**form, "Authorization": f"Basic {basic}"},
+    )
+    for response in (in_body, with_basic):
+        assert response.status_code == 200, response.text
+        token = response.json()["access_token"]
+        listed = await e2e.client.post(
+            "/api/face-match/submissions",
+            json={"correlationId": "form-1", "referenceType": "REFERENCE_TYPE_KTP"},
+            headers=bearer(token),
+        )
+        assert listed.status_code == 200, listed.text
+    wrong = base64.b64encode(f"{client_id}:nope".encode()).decode()
+    refused = await e2e.client.post(
+        "/api/oauth/token",
+        content="grant_type=client_credentials",
+        headers={**form, "Authorization": f"Basic {wrong}"},
+    )
+    assert_error(refused, 401, "CLIENT_CREDENTIALS_INVALID")
+    for body, headers in (
+        ("grant_type=client_credentials&password=x", form),
+        ("grant_type=client_credentials", {**form, "Authorization": "Basic !!!"}),
+        (f"client_id={client_id}", {**form, "Authorization": f"Basic {basic}"}),
+    ):
+        response = await e2e.client.post("/api/oauth/token", content=body, headers=headers)
+        assert_error(response, 400, "MALFORMED_REQUEST")
+    # Other routes still take JSON only.
+    response = await e2e.client.post(
+        "/api/face-match/submissions", content="correlationId=x", headers={**form, **bearer(key)}
+    )
+    assert_error(response, 415, "UNSUPPORTED_MEDIA_TYPE")
