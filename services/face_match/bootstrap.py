@@ -61,6 +61,7 @@ class FaceMatchCore(Core):
     clients: ClientFactory
     audit: AuditRelay
     workers: list[Worker] = field(default_factory=list)
+    result_retention_days: int = 90
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -91,6 +92,8 @@ class FaceMatchCore(Core):
         while not self._stop.is_set():
             with contextlib.suppress(Exception):
                 await self.submissions.expire_due()
+            with contextlib.suppress(Exception):
+                await self.submissions.purge_results(self.result_retention_days)
             with contextlib.suppress(Exception):
                 await purge_images(self.database, self.bucket, clock())
             with contextlib.suppress(TimeoutError):
@@ -204,6 +207,7 @@ async def build(
         clients=clients,
         audit=AuditRelay(database, clients, clock),
         workers=[Worker(worker_name(i), queue, bucket, matcher) for i in range(settings.workers)],
+        result_retention_days=settings.result_retention_days,
     )
     if chosen.background:
         core.start(settings.job_poll_seconds, clock, settings.audit_relay_poll_seconds)

@@ -58,6 +58,11 @@ class FaceMatchSettings(InferenceSettings):
     image_retention_days: int = setting(
         1, "Uploaded images are deleted this many days after processing (0 = at once)"
     )
+    result_retention_days: int = setting(
+        90,
+        "Finished submissions (results, transitions) are deleted this many days after "
+        "they end (0 = never)",
+    )
     callback_signing_key: str = setting(
         help="Key the per-organisation callback signing secrets are derived from "
         "(at least 32 characters)",
@@ -115,6 +120,8 @@ class FaceMatchSettings(InferenceSettings):
             problems.append(("oauth_signing_keys", "set it or oauth_signing_keys_file"))
         if not 1 <= self.job_max_attempts <= 100:
             problems.append(("job_max_attempts", "must be between 1 and 100"))
+        if self.result_retention_days < 0 or self.image_retention_days < 0:
+            problems.append(("result_retention_days", "retention days must be 0 or more"))
         if self.workers < 0:
             problems.append(("workers", "must be 0 or more"))
         return problems

@@ -131,6 +131,16 @@ def check_callback_url(url: str, production: bool) -> None:
         )
 
 
+def _delete_rows(session: Session, row: Submission) -> None:
+    from sqlalchemy import delete
+
+    from services.face_match.models import Callback
+
+    for model in (Transition, Job, Callback):
+        session.execute(delete(model).where(model.submission_id == row.submission_id))
+    session.delete(row)
+
+
 class Submissions:
     def __init__(
         self,
@@ -269,6 +279,29 @@ class Submissions:
 
         return await asyncio.to_thread(look)
 
+    async def purge_results(self, retention_days: int) -> int:
+        """Delete finished submissions older than the retention; how many."""
+        if retention_days <= 0:
+            return 0
+
+        def work(session: Session) -> list[str]:
+            cutoff = self.clock() - timedelta(days=retention_days)
+            rows = session.scalars(
+                select(Submission)
+                .where(Submission.state.in_(FINAL), Submission.updated_at < cutoff)
+                .limit(500)
+                .with_for_update(skip_locked=True)
+            ).all()
+            gone = [row.submission_id for row in rows]
+            for row in rows:
+                _delete_rows(session, row)
+            return gone
+
+        gone = await self.database.run(work)
+        for submission_id in gone:
+            await asyncio.to_thread(self.bucket.delete_submission, submission_id)
+        return len(gone)
+
     async def expire_due(self) -> int:
         """Expire every submission not confirmed within the TTL; how many."""
 
@@ -353,16 +386,11 @@ class Submissions:
 
     async def erase(self, org_id: str, correlation_id: str) -> tuple[str, datetime]:
         """Delete the submission, its rows and its images; (submission id, when)."""
-        from sqlalchemy import delete
-
-        from services.face_match.models import Callback
 
         def work(session: Session) -> str:
             row = self._require(session, org_id, correlation_id, lock=True)
             submission_id = row.submission_id
-            for model in (Transition, Job, Callback):
-                session.execute(delete(model).where(model.submission_id == submission_id))
-            session.delete(row)
+            _delete_rows(session, row)
             return submission_id
 
         submission_id = await self.database.run(work)

@@ -474,4 +474,22 @@ async def test_unconfirmed_submissions_expire_and_their_images_are_purged(servic
     assert refusal(exc) == ("FAILED_PRECONDITION", "SUBMISSION_EXPIRED")
     assert await purge_images(core.database, core.bucket, later) == 1
     assert not any(core.bucket.directory.rglob("*/selfie"))
+    # The result itself goes once the retention has passed, not before.
+    assert await expiring.purge_results(retention_days=3) == 0
+    assert await expiring.purge_results(retention_days=0) == 0  # 0 = keep for ever
+    much_later = Submissions(
+        core.database,
+        core.bucket,
+        core.submissions.signer,
+        clock=lambda: later + timedelta(days=4),
+        upload_url_seconds=900,
+        ttl_seconds=86_400,
+        callback_signing_key="k" * 32,
+    )
+    assert await much_later.purge_results(retention_days=3) == 1
+    with pytest.raises(grpc.aio.AioRpcError) as exc:
+        await partner.stub.GetSubmissionStatus(
+            S.GetSubmissionStatusRequest(correlation_id="order-9")
+        )
+    assert refusal(exc) == ("NOT_FOUND", "SUBMISSION_NOT_FOUND")
     await partner.close()
