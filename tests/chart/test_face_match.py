@@ -1,4 +1,5 @@
-"""Face Match's workers scale on queue depth (KEDA) when asked, on CPU otherwise."""
+"""Face Match in the chart: its workers scale on queue depth (KEDA) when asked,
+on CPU otherwise; only face-match may reach partners' HTTPS endpoints."""
 
 from __future__ import annotations
 
@@ -45,3 +46,18 @@ def test_inverted_replica_bounds_fail_the_render() -> None:
         render_values(
             {"faceMatchQueueScaling": {"enabled": True, "minReplicas": 5, "maxReplicas": 2}}
         )
+
+
+def test_face_match_alone_may_reach_https_endpoints_for_callbacks_and_s3() -> None:
+    from tests.chart.test_network import Allowed, external, pod_labels, policies_for
+    from tests.support.chart import merged_values
+
+    manifests = render("default")
+    labels = pod_labels(manifests)
+    backend = merged_values("default")["networkPolicy"]["backends"]["faceMatchCallbackSigningKey"]
+    reaching = set()
+    for component in labels:
+        for policy in policies_for(manifests, labels[component]):
+            if external(backend) in Allowed(policy.doc).egress_external:
+                reaching.add(component)
+    assert reaching == {"face-match"}
