@@ -201,7 +201,12 @@ async def build(
             token_seconds=settings.oauth_token_seconds,
             clock=clock,
         ),
-        relay=CallbackRelay(database, signing_key=settings.callback_signing_key, clock=clock),
+        relay=CallbackRelay(
+            database,
+            signing_key=settings.callback_signing_key,
+            clock=clock,
+            public_only=settings.environment == "production",
+        ),
         bucket=bucket,
         matcher=matcher,
         clients=clients,

@@ -12,7 +12,9 @@ process runs `FACE_MATCH_WORKERS` of them and more processes scale out
 webhooks (HMAC-SHA256 over the raw body, `X-Identity-Signature: sha256=<hex>`
 and `X-Quantum-Signature`, with `X-Identity-Event-Id` for de-duplication),
 with the webhook rules: no redirects, 10 s timeout, any 2xx is delivered,
-retries with exponential backoff up to 8 attempts, then dead.
+retries with exponential backoff up to 8 attempts, then dead; in production
+only to hosts that resolve to public addresses (no loopback, private,
+link-local or reserved ones: SSRF).
 """
 
 from __future__ import annotations
@@ -21,9 +23,11 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
+import ipaddress
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import partial
+from urllib.parse import urlsplit
 
 import httpx
 from sqlalchemy import select, update
@@ -108,6 +112,19 @@ class Worker:
                     await asyncio.wait_for(stop.wait(), poll_seconds)
 
 
+async def public_destination(url: str) -> bool:
+    """True when every address the URL's host resolves to is a public one: in
+    production a callback never reaches loopback, private, link-local (cloud
+    metadata) or reserved addresses (SSRF)."""
+    host = urlsplit(url).hostname or ""
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, None)
+    except OSError:
+        return False
+    addresses = {ipaddress.ip_address(info[4][0]) for info in infos}
+    return bool(addresses) and all(a.is_global for a in addresses)
+
+
 class CallbackRelay:
     def __init__(
         self,
@@ -116,7 +133,9 @@ class CallbackRelay:
         signing_key: str,
         clock: Callable[[], datetime],
         client: httpx.AsyncClient | None = None,
+        public_only: bool = False,
     ):
+        self.public_only = public_only
         self.database = database
         self.signing_key = signing_key
         self.clock = clock
@@ -153,8 +172,11 @@ class CallbackRelay:
             }
             status = 0
             try:
-                response = await self.client.post(url, content=raw, headers=headers)
-                status = response.status_code
+                if not self.public_only or await public_destination(url):
+                    response = await self.client.post(url, content=raw, headers=headers)
+                    status = response.status_code
+                else:
+                    log.warning("face_match.callback_refused", callback_id=callback_id)
             except httpx.HTTPError:
                 status = 0
             ok = 200 <= status < 300
