@@ -66,6 +66,8 @@ class AuditRelay:
         )
         for row in rows:
             row.audit_claimed_until = now + CLAIM
+        # Write the claims before handing the rows out detached.
+        session.flush()
         session.expunge_all()
         return rows
 

@@ -126,8 +126,13 @@ async def test_whole_flow_with_a_token_and_a_signed_callback(e2e) -> None:
         assert event["decision"] == details["decision"].removeprefix("DECISION_")
         assert details["similarity"] > 0.4 and details["referencePortrait"]["width"] > 0
         assert [q["image"] for q in details["quality"]] == ["selfie", "reference"]
-        # Every transition is in the audit chain, under the organisation.
-        await face_match_core(e2e).audit.flush()
+        # Every transition is in the audit chain, under the organisation. The
+        # background loops are stopped first (a round in flight finishes), then
+        # whatever is left is appended here.
+        core = face_match_core(e2e)
+        core._stop.set()
+        await asyncio.gather(*core._tasks, return_exceptions=True)
+        await core.audit.flush()
         log = await e2e.client.get(
             "/api/identity/audit-log",
             params={"subject": f"face_match_submission:{created['submissionId']}"},

@@ -3,6 +3,7 @@ models, real HMAC-signed upload URLs, the queue driven by hand."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -492,4 +493,17 @@ async def test_unconfirmed_submissions_expire_and_their_images_are_purged(servic
             S.GetSubmissionStatusRequest(correlation_id="order-9")
         )
     assert refusal(exc) == ("NOT_FOUND", "SUBMISSION_NOT_FOUND")
+    await partner.close()
+
+
+async def test_audit_relay_claims_are_written_so_two_relays_never_share_a_row(service) -> None:
+    # Stop the service's own relay so the claims below are the only ones.
+    service.core._stop.set()
+    await asyncio.gather(*service.core._tasks, return_exceptions=True)
+    partner = Partner(service)
+    await partner.create("order-10")
+    relay = service.core.audit
+    first = await service.core.database.run(relay._claim)
+    second = await service.core.database.run(relay._claim)
+    assert len(first) >= 2 and second == []
     await partner.close()
