@@ -180,6 +180,9 @@ class ReviewItem(Base):
     verification_id: Mapped[str] = mapped_column(ForeignKey("verifications.verification_id"))
     kind: Mapped[str] = mapped_column(String(32))
     reasons: Mapped[list[Any]] = mapped_column(default=list)
+    # Ids the analyst needs beside the verification (a duplicate face: the
+    # other customers and the held enrollment). Ids only, no personal data.
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
     status: Mapped[str] = mapped_column(String(16), default="pending")
     decided_by: Mapped[str | None] = mapped_column(String(128))
     note: Mapped[str | None] = mapped_column(Text)

@@ -120,10 +120,13 @@ def add_verification(
     nonce: str | None = None,
     bundle_sha256: str | None = None,
     verification_id: str | None = None,
+    review_details: Mapping[str, Any] | None = None,
 ) -> models.Verification:
     """Record one check. `passed=None` means it needs an analyst's review.
     `verification_id` may be chosen beforehand (when a downstream record,
-    such as an enrollment, must cite it)."""
+    such as an enrollment, must cite it). A review item (with
+    `review_details`) is written after its verification row is flushed: it
+    references it."""
     outcome = outcome_of(passed)
     row = models.Verification(
         verification_id=verification_id or new_id("ver"),
@@ -151,6 +154,9 @@ def add_verification(
         row.verification_id,
     )
     if passed is None:
+        # The review item cites the verification: the row must exist first
+        # (the unit of work does not order unrelated mappers by foreign key).
+        session.flush()
         session.add(
             models.ReviewItem(
                 review_id=new_id("rev"),
@@ -159,6 +165,7 @@ def add_verification(
                 verification_id=row.verification_id,
                 kind=kind,
                 reasons=[{"code": r.code, "message": r.message} for r in reasons],
+                details=dict(review_details or {}),
             )
         )
     session.flush()

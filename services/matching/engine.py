@@ -190,7 +190,9 @@ class MatchingEngine:
         threshold: float | None = None,
     ) -> EnrollOutcome:
         """Duplicates are other customers at or above the organisation's
-        `threshold` (None = the deployment's default)."""
+        `threshold` (None = the deployment's default). A reference that has
+        duplicates is stored inactive: it waits for an analyst's decision and
+        is neither matched nor found meanwhile."""
         validate_id("customer_id", customer_id)
         applied = self.profile.threshold(threshold)
         if source not in SOURCE_PRIORITY:
@@ -206,7 +208,9 @@ class MatchingEngine:
                 await self._search(org_id, vector, DEFAULT_TOP_K, applied, customer_id)
             ).hits
         result = await self.database.run(
-            lambda s: self.store.enroll(s, org_id, customer_id, source, verification_id, vector)
+            lambda s: self.store.enroll(
+                s, org_id, customer_id, source, verification_id, vector, hold=bool(duplicates)
+            )
         )
         # Off the event loop: an ivf gallery may retrain on this insert.
         await asyncio.to_thread(self.gallery.apply, org_id, result.changes)

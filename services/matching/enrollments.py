@@ -190,7 +190,10 @@ class EnrollmentStore:
         source: str,
         verification_id: str,
         vector: np.ndarray,
+        hold: bool = False,
     ) -> EnrollResult:
+        """`hold`: store the reference inactive (a duplicate face waiting for
+        an analyst), leaving the current reference as it is."""
         head = self._lock_gallery(session, org_id)
         key = self.keys.customer_key(session, org_id, customer_id, TEMPLATE_PURPOSE)
         priority = SOURCE_PRIORITY[source]
@@ -198,7 +201,7 @@ class EnrollmentStore:
             _customer_enrollments(org_id, customer_id).where(models.Enrollment.active.is_(True))
         ).all()
         # Active when the source ranks at least as high as the current reference.
-        becomes_active = all(priority <= row.source_priority for row in current)
+        becomes_active = not hold and all(priority <= row.source_priority for row in current)
         seq = self._next_seq(head)
         changes: list[GalleryEntry] = []
         if becomes_active:

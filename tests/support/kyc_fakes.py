@@ -146,10 +146,12 @@ class FakeMatcher:
     verified: list[tuple[str, float | None]] = field(default_factory=list)
     shredded: set[str] = field(default_factory=set)
 
-    def enroll_reference(self, customer_id: str, source: str = "ktp_extract") -> str:
+    def enroll_reference(
+        self, customer_id: str, source: str = "ktp_extract", active: bool = True
+    ) -> str:
         enrollment_id = unique_name("enr")
         info = EnrollmentInfo(
-            enrollment_id, customer_id, source, True, "fake-embedder", 4, "", None, None
+            enrollment_id, customer_id, source, active, "fake-embedder", 4, "", None, None
         )
         self.enrollments.setdefault(customer_id, []).append(info)
         return enrollment_id
@@ -161,7 +163,10 @@ class FakeMatcher:
     async def enroll(
         self, customer_id: str, embedding: FaceEmbedding, source: str, verification_id: str
     ) -> Enrolled:
-        return Enrolled(self.enroll_reference(customer_id, source), True, self.duplicates)
+        # As matching does: a reference with duplicates is held inactive.
+        held = bool(self.duplicates)
+        enrollment_id = self.enroll_reference(customer_id, source, active=not held)
+        return Enrolled(enrollment_id, not held, self.duplicates)
 
     async def verify_enrolled(
         self, customer_id: str, probe: FaceEmbedding, threshold: float | None = None

@@ -102,6 +102,8 @@ class Decision:
     # Extra details and evidence hashes of the audit entry (ids and codes only).
     audit_details: Mapping[str, Any] = field(default_factory=dict)
     audit_evidence: Mapping[str, str] = field(default_factory=dict)
+    # What the review item records beside the verification (passed None only).
+    review_details: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -251,6 +253,7 @@ class CapturePipeline:
             nonce=capture.nonce if capture else None,
             bundle_sha256=capture.sha256 if capture else None,
             verification_id=subject.verification_id,
+            review_details=decision.review_details,
         )
 
     @staticmethod

@@ -102,7 +102,10 @@ class MatchingServiceServicer:
         the active reference when its source ranks at least as high as the
         current one (dukcapil > ktp_extract > onboarding_selfie >
         step_up_promotion). With `search_duplicates` it first searches the
-        gallery for the same face under other customers and reports them.
+        gallery for the same face under other customers and reports them; when
+        it finds any, the new reference is stored INACTIVE (held for an
+        analyst's review: never matched, never a search hit) and the customer's
+        current reference is left as it was.
         Errors: FAILED_PRECONDITION / KEY_DESTROYED (customer was erased).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)

@@ -52,7 +52,10 @@ class MatchingServiceStub:
     the active reference when its source ranks at least as high as the
     current one (dukcapil > ktp_extract > onboarding_selfie >
     step_up_promotion). With `search_duplicates` it first searches the
-    gallery for the same face under other customers and reports them.
+    gallery for the same face under other customers and reports them; when
+    it finds any, the new reference is stored INACTIVE (held for an
+    analyst's review: never matched, never a search hit) and the customer's
+    current reference is left as it was.
     Errors: FAILED_PRECONDITION / KEY_DESTROYED (customer was erased).
     """
     Verify: _grpc.UnaryUnaryMultiCallable[_matching_pb2.VerifyRequest, _matching_pb2.VerifyResponse]
@@ -108,7 +111,10 @@ class MatchingServiceAsyncStub(MatchingServiceStub):
     the active reference when its source ranks at least as high as the
     current one (dukcapil > ktp_extract > onboarding_selfie >
     step_up_promotion). With `search_duplicates` it first searches the
-    gallery for the same face under other customers and reports them.
+    gallery for the same face under other customers and reports them; when
+    it finds any, the new reference is stored INACTIVE (held for an
+    analyst's review: never matched, never a search hit) and the customer's
+    current reference is left as it was.
     Errors: FAILED_PRECONDITION / KEY_DESTROYED (customer was erased).
     """
     Verify: _aio.UnaryUnaryMultiCallable[_matching_pb2.VerifyRequest, _matching_pb2.VerifyResponse]  # type: ignore[assignment]
@@ -166,7 +172,10 @@ class MatchingServiceServicer:
         the active reference when its source ranks at least as high as the
         current one (dukcapil > ktp_extract > onboarding_selfie >
         step_up_promotion). With `search_duplicates` it first searches the
-        gallery for the same face under other customers and reports them.
+        gallery for the same face under other customers and reports them; when
+        it finds any, the new reference is stored INACTIVE (held for an
+        analyst's review: never matched, never a search hit) and the customer's
+        current reference is left as it was.
         Errors: FAILED_PRECONDITION / KEY_DESTROYED (customer was erased).
         """
 
