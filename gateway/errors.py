@@ -10,7 +10,8 @@ Every error the gateway returns has the same JSON shape:
 `ErrorInfo.reason` (identity.common.v1.ErrorReason without its prefix).
 Codes follow Google's standard mapping (google/rpc/code.proto), with three
 refinements by reason that the gateway itself produces: PAYLOAD_TOO_LARGE
-413, UNSUPPORTED_MEDIA_TYPE 415, METHOD_NOT_ALLOWED 405.
+413, UNSUPPORTED_MEDIA_TYPE 415, METHOD_NOT_ALLOWED 405; and LEGAL_HOLD 409
+(an erasure refused by a legal hold on the customer).
 
 FAILED_PRECONDITION maps to 400, as in Google's mapping: HTTP 412 is about
 the request's own conditional headers (If-Match, ...), which this API does not
@@ -54,6 +55,9 @@ HTTP_STATUS_BY_REASON: Mapping[str, int] = {
     "PAYLOAD_TOO_LARGE": 413,
     "UNSUPPORTED_MEDIA_TYPE": 415,
     "METHOD_NOT_ALLOWED": 405,
+    # A customer under a legal hold cannot be erased: a conflict with the
+    # resource's state, not a malformed request.
+    "LEGAL_HOLD": 409,
 }
 
 # What the caller is told when a failure carries no ErrorInfo of ours (a

@@ -22,7 +22,7 @@ from services.kyc_tier.flows.biometrics import FaceMatching
 from services.kyc_tier.flows.customers import CustomerFlow
 from services.kyc_tier.flows.devices import Challenges, DeviceFlow
 from services.kyc_tier.flows.dukcapil import DukcapilFlow
-from services.kyc_tier.flows.erasure import ErasureFlow
+from services.kyc_tier.flows.erasure import ErasureFlow, ErasureWorker
 from services.kyc_tier.flows.face import FaceFlow
 from services.kyc_tier.flows.ktp import KtpFlow
 from services.kyc_tier.flows.kyc import KycFlow
@@ -67,6 +67,7 @@ class KycTierCore(Core):
     api_keys: ApiKeyFlow
     customers: CustomerFlow
     erasure: ErasureFlow
+    erasure_worker: ErasureWorker
     devices: DeviceFlow
     ktp: KtpFlow
     face: FaceFlow
@@ -85,6 +86,7 @@ class KycTierCore(Core):
         )
 
     async def close(self) -> None:
+        await self.erasure_worker.stop()
         await self.relay.stop()
         # Entries queued by the last requests go out before the channels close;
         # whatever does not, the next start delivers.
@@ -131,6 +133,7 @@ async def build(
     challenges = Challenges(store, liveness)
     matching = FaceMatching(quality, embedder, matcher)
     customers = Customers(vault)
+    erasure = ErasureFlow(store, vault, matcher, clock)
     core = KycTierCore(
         database=database,
         clients=clients,
@@ -138,7 +141,9 @@ async def build(
         vault=vault,
         api_keys=ApiKeyFlow(store, PartnerDirectory(settings.api_key_pepper)),
         customers=CustomerFlow(store, customers),
-        erasure=ErasureFlow(store, vault, matcher),
+        erasure=erasure,
+        # Unfinished erasures resume at start-up, then periodically.
+        erasure_worker=ErasureWorker(erasure, settings.erasure_retry_seconds),
         devices=DeviceFlow(store, liveness),
         ktp=KtpFlow(
             pipeline, challenges, vault, customers, quality, liveness, embedder, matcher, clock
@@ -157,4 +162,5 @@ async def build(
         kyc=KycFlow(store),
     )
     relay.start()
+    core.erasure_worker.start()
     return core

@@ -98,6 +98,7 @@ def load_customer(
 
 
 def require_active(customer: models.Customer) -> None:
+    """Erased customers, and customers whose erasure was requested, are refused."""
     if customer.status != "active":
         raise FailedPrecondition("the customer was erased", "CUSTOMER_ERASED")
 

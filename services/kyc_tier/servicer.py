@@ -79,6 +79,14 @@ class CustomerServicer(CoreServicer[KycTierCore], customers_pb2_grpc.CustomerSer
         result = await self.core.erasure.erase(require_org(), request.customer_id, request.reason)
         return responses.erased(result)
 
+    async def SetLegalHold(
+        self, request: customers_pb2.SetLegalHoldRequest, _: Any
+    ) -> customers_pb2.SetLegalHoldResponse:
+        view = await self.core.erasure.set_legal_hold(
+            require_org(), request.customer_id, request.hold, request.reason
+        )
+        return customers_pb2.SetLegalHoldResponse(customer=resources.customer(view))
+
 
 class KtpServicer(CoreServicer[KycTierCore], ktp_pb2_grpc.KtpServiceServicer):
     async def IssueKtpChallenge(

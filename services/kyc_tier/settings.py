@@ -45,6 +45,9 @@ class KycTierSettings(ServiceSettings):
     audit_relay_poll_seconds: float = setting(
         1.0, "How often the audit outbox relay retries pending entries"
     )
+    erasure_retry_seconds: float = setting(
+        30.0, "How often unfinished erasures are resumed (also once at start-up)"
+    )
 
     def validate(self) -> list[tuple[str, str]]:
         problems = super().validate()

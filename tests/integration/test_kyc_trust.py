@@ -1,18 +1,24 @@
 """Issue 10's trust fixes in kyc-tier's flows, with fake ports, on SQLite and
 PostgreSQL: a duplicate face waits for an analyst with its reference held
-inactive."""
+inactive; an erasure is recorded first, carried out step by step, resumed
+after a crash between any two steps, refused under a legal hold and limited
+per organisation."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
+from datetime import timedelta
 
 import pytest
 
-from identity_runtime.errors import DomainError
+from identity_runtime.errors import DomainError, Unavailable
+from identity_store.types import utcnow
 from services.kyc_tier import models
 from services.kyc_tier.bootstrap import KycTierCore
 from services.kyc_tier.customers import CustomerInput
+from services.kyc_tier.flows import erasure
 from services.kyc_tier.flows.face import MatchRequest
 from services.kyc_tier.flows.ktp import KtpCaptureRequest
 from services.kyc_tier.flows.step_up import StepUpRequest
@@ -113,3 +119,151 @@ async def test_a_failed_card_with_a_duplicate_face_is_failed_not_reviewed(
     assert result.verification.outcome == "failed"
     assert await rows(core, models.ReviewItem, customer_id=customer_id) == []
     assert fakes.embedder.embedded == []
+
+
+# --- erasure that cannot half-happen ---------------------------------------------------------
+
+CRASH_POINTS = ("recorded", *erasure.STEPS[:-1])
+
+
+def crash_at(point: str) -> Callable[[str], None]:
+    def hook(reached: str) -> None:
+        if reached == point:
+            raise erasure.ErasureInterrupted(point)
+
+    return hook
+
+
+async def assert_fully_erased(core: KycTierCore, fakes: KycFakes, customer_id: str) -> None:
+    """Nothing half-erased: every step done once, every effect present."""
+    (customer,) = await rows(core, models.Customer, customer_id=customer_id)
+    assert customer.status == "erased" and customer.erased_at is not None
+    assert customer.tier == "none"
+    personal = (customer.full_name, customer.email, customer.nik_sealed, customer.nik_masked)
+    assert personal == (None, None, None, None)
+    keys = await rows(core, models.DataKey, customer_id=customer_id)
+    assert keys and all(k.destroyed_at is not None and k.wrapped_key is None for k in keys)
+    assert customer_id in fakes.matcher.shredded
+    assert not any(e.active for e in fakes.matcher.enrollments[customer_id])
+    (record,) = await rows(core, models.Erasure, customer_id=customer_id)
+    assert record.state == "completed" and record.claimed_until is None
+    steps = await rows(core, models.ErasureStep, erasure_id=record.erasure_id)
+    assert sorted(s.step for s in steps if s.done_at) == sorted(erasure.STEPS)
+    subject = f"customer:{customer_id}"
+    (requested,) = await rows(
+        core, models.AuditOutbox, action="customer.erase_requested", subject=subject
+    )
+    (done,) = await rows(core, models.AuditOutbox, action="customer.erase", subject=subject)
+    assert done.outcome == "success" and done.details["erasure_id"] == record.erasure_id
+    events = [e for e in await rows(core, models.TierEvent, customer_id=customer_id)]
+    assert [e.cause for e in events if e.to_tier == "none"] == ["erasure"]
+
+
+async def onboarded(core: KycTierCore, fakes: KycFakes, org_id: str) -> str:
+    """A customer with a NIK (pii key), a sealed capture (bundle key) and a face reference."""
+    fakes.quality.ktp = CARD
+    customer_id = await new_customer(core, org_id)
+    assert (await ktp_capture(core, org_id, customer_id)).verification.outcome == "passed"
+    return customer_id
+
+
+async def test_erasure_answers_a_receipt(core: KycTierCore, fakes: KycFakes) -> None:
+    org_id = await new_org(core)
+    customer_id = await onboarded(core, fakes, org_id)
+    receipt = await core.erasure.erase(org_id, customer_id, "data_subject_request")
+    assert receipt.state == "completed"
+    assert receipt.enrollments_retired == 1
+    # matching's template key, kyc-tier's NIK and bundle keys.
+    assert receipt.keys_destroyed == 3
+    assert set(receipt.destroyed) == {
+        "face_references_retired",
+        "face_template_key",
+        "personal_fields",
+        "nik_key",
+        "capture_bundle_key",
+    }
+    retained = {r.record: r for r in receipt.retained}
+    assert retained["verifications"].count == 2  # NIK format and the KTP capture
+    assert retained["verifications"].retained_until.year == receipt.erased_at.year + 7
+    assert retained["face_enrollment_rows"].count == 1
+    await assert_fully_erased(core, fakes, customer_id)
+
+
+@pytest.mark.parametrize("point", CRASH_POINTS)
+async def test_an_erasure_killed_between_two_steps_completes_after_restart(
+    database_url: str, fakes: KycFakes, point: str
+) -> None:
+    async with fake_kyc_core(database_url, fakes) as first:
+        org_id = await new_org(first)
+        customer_id = await onboarded(first, fakes, org_id)
+        first.erasure.fault = crash_at(point)
+        with pytest.raises(erasure.ErasureInterrupted):
+            await first.erasure.erase(org_id, customer_id, "data_subject_request")
+        # Between the crash and the restart the customer is already refused.
+        (customer,) = await rows(first, models.Customer, customer_id=customer_id)
+        assert customer.status == "erasing"
+        with pytest.raises(DomainError) as refused:
+            await first.step_up.step_up(
+                org_id, StepUpRequest(customer_id, "chl_s", capture_bundle(), action="transfer")
+            )
+        assert refused.value.reason == "CUSTOMER_ERASED"
+
+    # The restarted process (its clock past the dead one's lease) resumes at start-up.
+    later = erasure.ErasureFlow.lease + timedelta(seconds=1)
+    async with fake_kyc_core(database_url, fakes, clock=lambda: utcnow() + later) as restarted:
+        async with asyncio.timeout(30):
+            await restarted.erasure_worker.first_pass.wait()
+        await assert_fully_erased(restarted, fakes, customer_id)
+        receipt = await restarted.erasure.erase(org_id, customer_id, "")
+        assert receipt.state == "completed" and receipt.enrollments_retired == 1
+
+
+async def test_an_erasure_whose_dependency_is_down_is_finished_by_the_worker(
+    core: KycTierCore, fakes: KycFakes
+) -> None:
+    org_id = await new_org(core)
+    customer_id = await onboarded(core, fakes, org_id)
+    working_shred = fakes.matcher.shred
+
+    async def down(customer_id: str) -> int:
+        raise Unavailable("matching is unavailable")
+
+    fakes.matcher.shred = down  # type: ignore[method-assign]
+    receipt = await core.erasure.erase(org_id, customer_id, "")
+    assert receipt.state == "in_progress" and receipt.erased_at is None
+    assert receipt.destroyed == ("face_references_retired",)
+    (record,) = await rows(core, models.Erasure, customer_id=customer_id)
+    assert (record.state, record.last_error) == ("requested", "DEPENDENCY_UNAVAILABLE")
+
+    fakes.matcher.shred = working_shred  # type: ignore[method-assign]
+    assert await core.erasure.resume_pending() == 1
+    await assert_fully_erased(core, fakes, customer_id)
+
+
+async def test_a_legal_hold_refuses_erasure(core: KycTierCore, fakes: KycFakes) -> None:
+    org_id = await new_org(core)
+    customer_id = await onboarded(core, fakes, org_id)
+    held = await core.erasure.set_legal_hold(org_id, customer_id, True, "case-7")
+    assert held.legal_hold
+    with pytest.raises(DomainError) as refused:
+        await core.erasure.erase(org_id, customer_id, "")
+    assert (refused.value.code, refused.value.reason) == ("FAILED_PRECONDITION", "LEGAL_HOLD")
+    assert fakes.matcher.shredded == set()
+    assert await rows(core, models.Erasure, customer_id=customer_id) == []
+    (customer,) = await rows(core, models.Customer, customer_id=customer_id)
+    assert customer.status == "active" and customer.nik_sealed is not None
+
+
+async def test_the_eleventh_erasure_in_five_minutes_is_refused(
+    core: KycTierCore, fakes: KycFakes
+) -> None:
+    org_id = await new_org(core)
+    made = [await new_customer(core, org_id) for _ in range(11)]
+    for customer_id in made[:10]:
+        assert (await core.erasure.erase(org_id, customer_id, "")).state == "completed"
+    with pytest.raises(DomainError) as limited:
+        await core.erasure.erase(org_id, made[10], "")
+    assert (limited.value.code, limited.value.reason) == ("RESOURCE_EXHAUSTED", "RATE_LIMITED")
+    # Another organisation has its own count.
+    other = await new_org(core)
+    assert (await core.erasure.erase(other, await new_customer(core, other), "")).erasure_id

@@ -213,11 +213,30 @@ async def test_erase_answers_with_what_it_destroyed(database_url, client, kyc_ti
     )
     assert audit.details["enrollments_retired"] == "1"
 
-    # Erasing again changes nothing and still answers.
+    # The receipt: what was destroyed, what is retained and until when.
+    assert erased["state"] == "ERASURE_STATE_COMPLETED"
+    assert erased["erasureId"].startswith("era_") and erased["requestedAt"]
+    assert erased["destroyed"] == [
+        "face_references_retired",
+        "face_template_key",
+        "personal_fields",
+        "nik_key",
+        "capture_bundle_key",
+    ]
+    retained = {r["record"]: r for r in erased["retained"]}
+    assert set(retained) == {"verifications", "face_enrollment_rows", "audit_log"}
+    assert retained["verifications"]["count"] == 1  # the NIK_FORMAT check
+    seven_years = str(int(erased["erasedAt"][:4]) + 7)
+    assert all(r["retainedUntil"].startswith(seven_years) for r in retained.values())
+    (erasure,) = await rows(core, models.Erasure, customer_id=customer_id)
+    assert erasure.state == "completed"
+    steps = await rows(core, models.ErasureStep, erasure_id=erasure.erasure_id)
+    assert all(step.done_at is not None for step in steps) and len(steps) == 4
+
+    # Erasing again changes nothing and answers the same receipt.
     again = await partner.post(f"/api/identity/customers/{customer_id}/erase", {})
     assert again.status_code == 200, again.text
-    assert again.json()["enrollmentsRetired"] == 0
-    assert again.json()["erasedAt"] == erased["erasedAt"]
+    assert again.json() == erased
 
 
 async def test_erase_refusals(database_url, client) -> None:
@@ -236,6 +255,105 @@ async def test_erase_refusals(database_url, client) -> None:
     )
     customer = (await partner.get(f"/api/identity/customers/{customer_id}")).json()["customer"]
     assert customer["status"] == "CUSTOMER_STATUS_ACTIVE"
+
+
+async def test_a_legal_hold_refuses_erasure_until_it_is_lifted(
+    database_url, client, kyc_tier, fakes
+) -> None:
+    _, internal = await partner_for(database_url, client, "public", "internal")
+    customer_id = await internal.new_customer()
+    hold = f"/api/identity/customers/{customer_id}/legal-hold"
+    held = await internal.post(hold, {"hold": True, "reason": "case-2026-114"})
+    assert held.status_code == 200, held.text
+    assert held.json()["customer"]["legalHold"] is True
+
+    refused = assert_error(
+        await internal.post(f"/api/identity/customers/{customer_id}/erase", {}), 409, "LEGAL_HOLD"
+    )
+    assert "legal hold" in refused["message"]
+    customer = (await internal.get(f"/api/identity/customers/{customer_id}")).json()["customer"]
+    assert customer["status"] == "CUSTOMER_STATUS_ACTIVE" and customer["fullName"]
+    assert customer_id not in fakes.matcher.shredded
+    core = kyc_tier.core
+    assert await rows(core, models.Erasure, customer_id=customer_id) == []
+    (denied,) = await rows(
+        core, models.AuditOutbox, action="customer.erase", subject=f"customer:{customer_id}"
+    )
+    assert (denied.outcome, denied.details["reason"]) == ("denied", "LEGAL_HOLD")
+
+    lifted = await internal.post(hold, {"hold": False})
+    assert lifted.json()["customer"].get("legalHold", False) is False
+    erased = await internal.post(f"/api/identity/customers/{customer_id}/erase", {})
+    assert erased.status_code == 200, erased.text
+    audited = await rows(core, models.AuditOutbox, action="customer.legal_hold")
+    mine = sorted(
+        (e for e in audited if e.subject == f"customer:{customer_id}"), key=lambda e: e.id
+    )
+    assert [e.details["hold"] for e in mine] == [
+        "True",
+        "False",
+    ]
+
+
+async def test_legal_hold_refusals(database_url, client) -> None:
+    _, partner = await partner_for(database_url, client)
+    customer_id = await partner.new_customer()
+    hold = f"/api/identity/customers/{customer_id}/legal-hold"
+    assert_error(await partner.post(hold, {"hold": True}), 403, "SCOPE_INSUFFICIENT")
+    _, internal = await partner_for(database_url, client, "public", "internal")
+    assert_error(await internal.post(hold, {"hold": True}), 404, "CUSTOMER_NOT_FOUND")
+    mine = await internal.new_customer()
+    long_reason = {"hold": True, "reason": "x" * 65}
+    assert_error(
+        await internal.post(f"/api/identity/customers/{mine}/legal-hold", long_reason),
+        400,
+        "INVALID_FIELD",
+    )
+    assert (await internal.post(f"/api/identity/customers/{mine}/erase", {})).status_code == 200
+    assert_error(
+        await internal.post(f"/api/identity/customers/{mine}/legal-hold", {"hold": True}),
+        400,
+        "CUSTOMER_ERASED",
+    )
+
+
+async def test_the_eleventh_erasure_in_five_minutes_is_429_across_gateway_replicas(
+    database_url, client, kyc_tier
+) -> None:
+    """Two gateway replicas, each counting in its own memory: neither sees 10
+    erasures, kyc-tier's database does."""
+    org_id, partner = await partner_for(database_url, client)
+    made = [await partner.new_customer() for _ in range(11)]
+    async with gateway_client(gateway_settings({"kyc_tier": kyc_tier.address})) as second:
+        replica = Partner(second, "")
+        replica.headers = partner.headers
+        for index, customer_id in enumerate(made[:10]):
+            via = partner if index % 2 else replica
+            answer = await via.post(f"/api/identity/customers/{customer_id}/erase", {})
+            assert answer.status_code == 200, answer.text
+        limited = await partner.post(f"/api/identity/customers/{made[10]}/erase", {})
+    body = assert_error(limited, 429, "RATE_LIMITED")
+    assert body["metadata"]["limit"] == "10 per 5 minutes"
+    customer = (await partner.get(f"/api/identity/customers/{made[10]}")).json()["customer"]
+    assert customer["status"] == "CUSTOMER_STATUS_ACTIVE"
+    assert await rows(kyc_tier.core, models.Erasure, customer_id=made[10]) == []
+    # Erasing an already-erased customer again is not a new erasure.
+    again = await partner.post(f"/api/identity/customers/{made[0]}/erase", {})
+    assert again.status_code == 200, again.text
+    assert org_id
+
+
+async def test_an_erased_customers_step_up_is_refused_cleanly(database_url, client) -> None:
+    _, partner = await partner_for(database_url, client)
+    customer_id = await partner.new_customer()
+    assert (
+        await partner.post(f"/api/identity/customers/{customer_id}/erase", {})
+    ).status_code == 200
+    for path, body in (
+        ("/api/identity/face/flash-challenge", {"customerId": customer_id}),
+        ("/api/identity/document/ktp/challenge", {"customerId": customer_id}),
+    ):
+        assert_error(await partner.post(path, body), 400, "CUSTOMER_ERASED")
 
 
 async def test_customers_are_listed_a_page_at_a_time_and_filtered(database_url, client) -> None:

@@ -10,6 +10,7 @@ a flow depends on it (matching: NO_ACTIVE_ENROLLMENT).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -248,6 +249,10 @@ async def fake_kyc_core(
     """kyc-tier's core on a migrated database, every port a fake."""
     core = await build(kyc_settings(database_url), overrides=fakes.overrides(clock))
     try:
+        # The erasure worker's start-up pass is over before the test acts (its
+        # next pass is 30 s away): nothing runs behind the test's back.
+        async with asyncio.timeout(30):
+            await core.erasure_worker.first_pass.wait()
         yield core
     finally:
         await core.close()

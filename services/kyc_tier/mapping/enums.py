@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from identity_platform_api.common.v1 import options_pb2, types_pb2
-from identity_platform_api.kyc_tier.v1 import attempts_pb2, resources_pb2
+from identity_platform_api.kyc_tier.v1 import attempts_pb2, customers_pb2, resources_pb2
 from identity_runtime.convert import enum_names, enum_values
 from identity_runtime.errors import invalid_field
 from services.kyc_tier import tiers
@@ -38,6 +38,12 @@ SOURCE_TO_PROTO = enum_values(
     ("dukcapil", "ktp_extract", "onboarding_selfie", "step_up_promotion"),
 )
 SOURCE_FROM_PROTO = enum_names(SOURCE_TO_PROTO)
+CUSTOMER_STATUS_TO_PROTO = enum_values(
+    resources_pb2.CustomerStatus, "CUSTOMER_STATUS_", ("active", "erased", "erasing")
+)
+ERASURE_STATE_TO_PROTO = enum_values(
+    customers_pb2.ErasureState, "ERASURE_STATE_", ("in_progress", "completed")
+)
 
 
 def when(message: Timestamp | None) -> datetime | None:

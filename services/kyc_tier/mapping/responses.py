@@ -28,6 +28,7 @@ from services.kyc_tier.flows.ktp import KtpCaptureResult
 from services.kyc_tier.flows.kyc import KycStatus, UpgradeResult
 from services.kyc_tier.flows.step_up import StepUpResult
 from services.kyc_tier.mapping.enums import (
+    ERASURE_STATE_TO_PROTO,
     TIER_TO_PROTO,
     reasons,
     scopes_to_proto,
@@ -152,7 +153,14 @@ def created_customer(result: CreatedCustomer) -> customers_pb2.CreateCustomerRes
 
 
 def erased(result: ErasureResult) -> customers_pb2.EraseCustomerResponse:
-    return message(customers_pb2.EraseCustomerResponse, result)
+    """The erasure receipt."""
+    return message(
+        customers_pb2.EraseCustomerResponse,
+        result,
+        state=ERASURE_STATE_TO_PROTO[result.state],
+        destroyed=list(result.destroyed),
+        retained=[message(customers_pb2.RetainedRecord, r) for r in result.retained],
+    )
 
 
 def device(registered: DeviceRegistration) -> devices_pb2.RegisterDeviceResponse:
