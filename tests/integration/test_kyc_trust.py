@@ -13,6 +13,7 @@ from datetime import timedelta
 
 import pytest
 
+from identity_cli.main import main
 from identity_runtime.errors import DomainError, Unavailable
 from identity_store.types import utcnow
 from services.kyc_tier import models
@@ -267,3 +268,31 @@ async def test_the_eleventh_erasure_in_five_minutes_is_refused(
     # Another organisation has its own count.
     other = await new_org(core)
     assert (await core.erasure.erase(other, await new_customer(core, other), "")).erasure_id
+
+
+async def test_the_cli_places_and_lifts_a_legal_hold(
+    database_url: str, core: KycTierCore, fakes: KycFakes, capsys: pytest.CaptureFixture[str]
+) -> None:
+    org_id = await new_org(core)
+    customer_id = await new_customer(core, org_id)
+
+    def cli(*args: str) -> int:
+        return main(["customers", "legal-hold", *args, "--database-url", database_url])
+
+    assert (
+        await asyncio.to_thread(cli, customer_id, "--org", org_id, "--on", "--reason", "c-9") == 0
+    )
+    assert capsys.readouterr().out.strip() == f"{customer_id}: legal hold on"
+    with pytest.raises(DomainError) as refused:
+        await core.erasure.erase(org_id, customer_id, "")
+    assert refused.value.reason == "LEGAL_HOLD"
+    (audit,) = await rows(core, models.AuditOutbox, action="customer.legal_hold")
+    assert (audit.actor, audit.details["reason"]) == ("operator:identity-cli", "c-9")
+
+    assert await asyncio.to_thread(cli, customer_id, "--org", org_id, "--off") == 0
+    assert (await core.erasure.erase(org_id, customer_id, "")).state == "completed"
+    # Refusals: one line, exit status 2, nothing written.
+    assert await asyncio.to_thread(cli, "cus_unknown", "--org", org_id, "--on") == 2
+    assert "no such customer" in capsys.readouterr().err
+    assert await asyncio.to_thread(cli, customer_id, "--org", org_id, "--on") == 2
+    assert "erased" in capsys.readouterr().err
