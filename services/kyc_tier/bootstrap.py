@@ -22,7 +22,7 @@ from services.kyc_tier.flows.biometrics import FaceMatching
 from services.kyc_tier.flows.customers import CustomerFlow
 from services.kyc_tier.flows.devices import Challenges, DeviceFlow
 from services.kyc_tier.flows.dukcapil import DukcapilFlow
-from services.kyc_tier.flows.erasure import ErasureFlow, ErasureWorker
+from services.kyc_tier.flows.erasure import ErasureFlow
 from services.kyc_tier.flows.face import FaceFlow
 from services.kyc_tier.flows.ktp import KtpFlow
 from services.kyc_tier.flows.kyc import KycFlow
@@ -41,6 +41,7 @@ from services.kyc_tier.ports import (
     Liveness,
     Matcher,
 )
+from services.kyc_tier.recovery import RecoveryWorker, StaleAttempts
 from services.kyc_tier.settings import KycTierSettings
 from services.kyc_tier.store import Store
 
@@ -67,7 +68,7 @@ class KycTierCore(Core):
     api_keys: ApiKeyFlow
     customers: CustomerFlow
     erasure: ErasureFlow
-    erasure_worker: ErasureWorker
+    recovery: RecoveryWorker
     devices: DeviceFlow
     ktp: KtpFlow
     face: FaceFlow
@@ -86,7 +87,7 @@ class KycTierCore(Core):
         )
 
     async def close(self) -> None:
-        await self.erasure_worker.stop()
+        await self.recovery.stop()
         await self.relay.stop()
         # Entries queued by the last requests go out before the channels close;
         # whatever does not, the next start delivers.
@@ -142,8 +143,12 @@ async def build(
         api_keys=ApiKeyFlow(store, PartnerDirectory(settings.api_key_pepper)),
         customers=CustomerFlow(store, customers),
         erasure=erasure,
-        # Unfinished erasures resume at start-up, then periodically.
-        erasure_worker=ErasureWorker(erasure, settings.erasure_retry_seconds),
+        # At start-up, then periodically: unfinished erasures carried on,
+        # attempts a crash left "started" finished as interrupted.
+        recovery=RecoveryWorker(
+            (erasure.resume_pending, StaleAttempts(store, clock).sweep),
+            settings.erasure_retry_seconds,
+        ),
         devices=DeviceFlow(store, liveness),
         ktp=KtpFlow(
             pipeline, challenges, vault, customers, quality, liveness, embedder, matcher, clock
@@ -162,5 +167,5 @@ async def build(
         kyc=KycFlow(store),
     )
     relay.start()
-    core.erasure_worker.start()
+    core.recovery.start()
     return core

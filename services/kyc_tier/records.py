@@ -122,6 +122,7 @@ def add_verification(
     bundle_sha256: str | None = None,
     verification_id: str | None = None,
     review_details: Mapping[str, Any] | None = None,
+    attempt_id: str | None = None,
 ) -> models.Verification:
     """Record one check. `passed=None` means it needs an analyst's review.
     `verification_id` may be chosen beforehand (when a downstream record,
@@ -145,15 +146,18 @@ def add_verification(
         request_id=context.request_id(),
     )
     session.add(row)
-    add_attempt(
-        session,
-        customer.org_id,
-        customer.customer_id,
-        kind,
-        outcome,
-        reasons,
-        row.verification_id,
-    )
+    if attempt_id:  # the attempt was recorded as started: it is finished here
+        finish_attempt(session, attempt_id, outcome, reasons, row.verification_id)
+    else:
+        add_attempt(
+            session,
+            customer.org_id,
+            customer.customer_id,
+            kind,
+            outcome,
+            reasons,
+            row.verification_id,
+        )
     if passed is None:
         # The review item cites the verification: the row must exist first
         # (the unit of work does not order unrelated mappers by foreign key).
@@ -194,6 +198,39 @@ def add_attempt(
             request_id=context.request_id(),
         )
     )
+
+
+def start_attempt(session: Session, org_id: str, customer_id: str, kind: str) -> str:
+    """An attempt recorded before any service is called (outcome "started"),
+    so that a challenge or nonce consumed downstream never lacks one."""
+    attempt_id = new_id("att")
+    session.add(
+        models.Attempt(
+            attempt_id=attempt_id,
+            org_id=org_id,
+            customer_id=customer_id,
+            kind=kind,
+            outcome="started",
+            reasons=[],
+            request_id=context.request_id(),
+        )
+    )
+    return attempt_id
+
+
+def finish_attempt(
+    session: Session,
+    attempt_id: str,
+    outcome: str,
+    reasons: Sequence[Reason] = (),
+    verification_id: str | None = None,
+) -> None:
+    row = session.get(models.Attempt, attempt_id)
+    if row is None:
+        return
+    row.outcome = outcome
+    row.reasons = [{"code": r.code, "message": r.message} for r in reasons]
+    row.verification_id = verification_id
 
 
 def evidence(session: Session, customer: models.Customer) -> list[tiers.Evidence]:

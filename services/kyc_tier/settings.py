@@ -46,7 +46,9 @@ class KycTierSettings(ServiceSettings):
         1.0, "How often the audit outbox relay retries pending entries"
     )
     erasure_retry_seconds: float = setting(
-        30.0, "How often unfinished erasures are resumed (also once at start-up)"
+        30.0,
+        "How often unfinished erasures are resumed and crashed attempts finished "
+        "(also once at start-up)",
     )
 
     def validate(self) -> list[tuple[str, str]]:

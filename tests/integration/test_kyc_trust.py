@@ -2,7 +2,8 @@
 PostgreSQL: a duplicate face waits for an analyst with its reference held
 inactive; an erasure is recorded first, carried out step by step, resumed
 after a crash between any two steps, refused under a legal hold and limited
-per organisation."""
+per organisation; a challenge and nonce consumed by liveness always have
+an attempt row and audit entries, even when kyc-tier dies right after."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -19,7 +21,7 @@ from identity_store.types import utcnow
 from services.kyc_tier import models
 from services.kyc_tier.bootstrap import KycTierCore
 from services.kyc_tier.customers import CustomerInput
-from services.kyc_tier.flows import erasure
+from services.kyc_tier.flows import erasure, step_up
 from services.kyc_tier.flows.face import MatchRequest
 from services.kyc_tier.flows.ktp import KtpCaptureRequest
 from services.kyc_tier.flows.step_up import StepUpRequest
@@ -213,7 +215,7 @@ async def test_an_erasure_killed_between_two_steps_completes_after_restart(
     later = erasure.ErasureFlow.lease + timedelta(seconds=1)
     async with fake_kyc_core(database_url, fakes, clock=lambda: utcnow() + later) as restarted:
         async with asyncio.timeout(30):
-            await restarted.erasure_worker.first_pass.wait()
+            await restarted.recovery.first_pass.wait()
         await assert_fully_erased(restarted, fakes, customer_id)
         receipt = await restarted.erasure.erase(org_id, customer_id, "")
         assert receipt.state == "completed" and receipt.enrollments_retired == 1
@@ -296,3 +298,85 @@ async def test_the_cli_places_and_lifts_a_legal_hold(
     assert "no such customer" in capsys.readouterr().err
     assert await asyncio.to_thread(cli, customer_id, "--org", org_id, "--on") == 2
     assert "erased" in capsys.readouterr().err
+
+
+# --- the crash window: a consumed challenge and nonce always have an attempt ----------------
+
+
+def consume_then_fail(fakes: KycFakes) -> None:
+    """Liveness consumes the challenge and the nonce, then kyc-tier fails."""
+    consume = fakes.liveness.check
+
+    async def check(*args: Any, **kwargs: Any) -> Any:
+        await consume(*args, **kwargs)
+        raise RuntimeError("kyc-tier dies here")
+
+    fakes.liveness.check = check  # type: ignore[method-assign]
+
+
+async def step_up_customer(core: KycTierCore, fakes: KycFakes, org_id: str) -> str:
+    customer_id = await new_customer(core, org_id)
+    fakes.matcher.enroll_reference(customer_id)
+    return customer_id
+
+
+def step_up_request(customer_id: str) -> StepUpRequest:
+    return StepUpRequest(customer_id, "chl_s", capture_bundle(), action="transfer")
+
+
+async def assert_interrupted(core: KycTierCore, customer_id: str) -> None:
+    (attempt,) = await rows(core, models.Attempt, customer_id=customer_id, kind="step_up")
+    assert attempt.outcome == "interrupted"
+    assert [r["code"] for r in attempt.reasons] == ["INTERRUPTED"]
+    subject = f"customer:{customer_id}"
+    (started,) = await rows(core, models.AuditOutbox, action="attempt.started", subject=subject)
+    assert started.details == {"attempt_id": attempt.attempt_id, "kind": "step_up"}
+    (failed,) = await rows(core, models.AuditOutbox, action="stepup.decide", subject=subject)
+    assert (failed.outcome, failed.details["reason"]) == ("failed", "INTERRUPTED")
+    assert await rows(core, models.Verification, customer_id=customer_id, kind="step_up") == []
+
+
+async def test_a_failure_after_the_nonce_is_consumed_leaves_an_interrupted_attempt(
+    core: KycTierCore, fakes: KycFakes
+) -> None:
+    org_id = await new_org(core)
+    customer_id = await step_up_customer(core, fakes, org_id)
+    consume_then_fail(fakes)
+    with pytest.raises(RuntimeError):
+        await core.step_up.step_up(org_id, step_up_request(customer_id))
+    assert len(fakes.liveness.checks) == 1  # the challenge and the nonce were consumed
+    await assert_interrupted(core, customer_id)
+
+
+async def test_a_crash_after_the_nonce_is_consumed_is_finished_at_the_next_start(
+    database_url: str, fakes: KycFakes
+) -> None:
+    async with fake_kyc_core(database_url, fakes) as first:
+        org_id = await new_org(first)
+        customer_id = await step_up_customer(first, fakes, org_id)
+        consume_then_fail(fakes)
+
+        async def dies(*args: Any) -> None:  # the process is gone: no handler runs
+            return None
+
+        first.step_up.pipeline._interrupt = dies  # type: ignore[method-assign]
+        with pytest.raises(RuntimeError):
+            await first.step_up.step_up(org_id, step_up_request(customer_id))
+        (attempt,) = await rows(first, models.Attempt, customer_id=customer_id, kind="step_up")
+        assert attempt.outcome == "started"  # recorded before liveness was called
+        (started,) = await rows(first, models.AuditOutbox, action="attempt.started")
+        assert started.subject == f"customer:{customer_id}"
+
+    # The next start (well past any request's deadline) finishes it.
+    later = timedelta(minutes=6)
+    async with fake_kyc_core(database_url, fakes, clock=lambda: utcnow() + later) as restarted:
+        await assert_interrupted(restarted, customer_id)
+
+
+async def test_a_live_request_is_not_swept(core: KycTierCore, fakes: KycFakes) -> None:
+    org_id = await new_org(core)
+    customer_id = await step_up_customer(core, fakes, org_id)
+    subject = await core.step_up.pipeline.begin(step_up.STEP, org_id, customer_id)
+    assert await core.recovery.passes[1]() == 0
+    (attempt,) = await rows(core, models.Attempt, attempt_id=subject.attempt_id)
+    assert attempt.outcome == "started"

@@ -249,10 +249,10 @@ async def fake_kyc_core(
     """kyc-tier's core on a migrated database, every port a fake."""
     core = await build(kyc_settings(database_url), overrides=fakes.overrides(clock))
     try:
-        # The erasure worker's start-up pass is over before the test acts (its
+        # The recovery worker's start-up pass is over before the test acts (its
         # next pass is 30 s away): nothing runs behind the test's back.
         async with asyncio.timeout(30):
-            await core.erasure_worker.first_pass.wait()
+            await core.recovery.first_pass.wait()
         yield core
     finally:
         await core.close()

@@ -19,7 +19,7 @@
      kyc.mark_erased        status erased, tier settled to none, erasure
                             completed, audit entry: one transaction
    A step that fails (a dependency down) leaves the erasure `requested`; a
-   crash leaves it so too. `ErasureWorker` resumes every unfinished erasure
+   crash leaves it so too. `recovery.RecoveryWorker` resumes every unfinished erasure
    at start-up and then periodically, under a lease, so two replicas never
    run the same erasure at once; a remote step redone after a crash is
    harmless (retiring and shredding twice change nothing).
@@ -33,10 +33,9 @@ The database side (request, steps, receipt, legal hold) is `erasures.py`.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -57,7 +56,7 @@ from services.kyc_tier.pii import PiiVault
 from services.kyc_tier.ports import Clock, Matcher
 from services.kyc_tier.store import Store
 
-__all__ = ["ErasureFlow", "ErasureInterrupted", "ErasureResult", "ErasureWorker"]
+__all__ = ["ErasureFlow", "ErasureInterrupted", "ErasureResult"]
 
 log = get_logger("identity.kyc_tier.erasure")
 
@@ -214,34 +213,3 @@ def _as_org(org_id: str) -> Iterator[None]:
         yield
     finally:
         context.reset(token)
-
-
-@dataclass
-class ErasureWorker:
-    """Resumes unfinished erasures: once at start-up, then every `poll_seconds`."""
-
-    flow: ErasureFlow
-    poll_seconds: float = 30.0
-    _task: asyncio.Task[None] | None = field(default=None, init=False)
-    # Set once the start-up pass has run (tests wait on it).
-    first_pass: asyncio.Event = field(default_factory=asyncio.Event, init=False)
-
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="erasure-worker")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.flow.resume_pending()
-            except Exception:  # noqa: BLE001 - the worker must outlive any single failure
-                log.exception("erasure worker pass failed; retrying")
-            self.first_pass.set()
-            await asyncio.sleep(self.poll_seconds)

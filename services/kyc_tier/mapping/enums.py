@@ -25,7 +25,9 @@ OUTCOME_TO_PROTO = enum_values(
     resources_pb2.VerificationOutcome, "VERIFICATION_OUTCOME_", _OUTCOMES
 )
 ATTEMPT_OUTCOME_TO_PROTO = enum_values(
-    attempts_pb2.AttemptOutcome, "ATTEMPT_OUTCOME_", (*_OUTCOMES, "refused")
+    attempts_pb2.AttemptOutcome,
+    "ATTEMPT_OUTCOME_",
+    (*_OUTCOMES, "refused", "started", "interrupted"),
 )
 ATTEMPT_OUTCOME_FROM_PROTO = enum_names(ATTEMPT_OUTCOME_TO_PROTO)
 PURPOSE_TO_PROTO = enum_values(
