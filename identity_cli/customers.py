@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from identity_cli.common import add_database_options, existing_database_url
-from identity_runtime import context
+from identity_cli.common import add_database_options, as_operator, existing_database_url
 from identity_store.db import Database
 from identity_store.types import utcnow
 
@@ -38,18 +37,12 @@ def run_legal_hold(args: argparse.Namespace) -> int:
     if len(args.reason) > MAX_REASON_LENGTH:
         raise invalid_field("reason", f"must be at most {MAX_REASON_LENGTH} characters")
     database = Database(existing_database_url(args))
-    token = context.bind(
-        context.CallContext(
-            request_id=context.new_request_id(), org_id=args.org, actor="operator:identity-cli"
-        )
-    )
     try:
-        with database.transaction() as session:
+        with database.transaction() as session, as_operator(args.org):
             view = set_legal_hold(
                 session, args.org, args.customer_id, args.hold, args.reason, utcnow()
             )
     finally:
-        context.reset(token)
         database.dispose()
     print(f"{view.customer_id}: legal hold {'on' if view.legal_hold else 'off'}")
     return 0

@@ -48,6 +48,18 @@ class ApiKeyServicer(CoreServicer[KycTierCore], api_keys_pb2_grpc.ApiKeyServiceS
         issued = await self.core.api_keys.create(require_org(), request.name, scopes)
         return responses.issued_api_key(issued)
 
+    async def RevokeApiKey(
+        self, request: api_keys_pb2.RevokeApiKeyRequest, _: Any
+    ) -> api_keys_pb2.RevokeApiKeyResponse:
+        revoked = await self.core.api_keys.revoke(require_org(), request.api_key_id)
+        return api_keys_pb2.RevokeApiKeyResponse(api_key=resources.api_key(revoked))
+
+    async def GetApiKeyRevocationEpoch(
+        self, request: api_keys_pb2.GetApiKeyRevocationEpochRequest, _: Any
+    ) -> api_keys_pb2.GetApiKeyRevocationEpochResponse:
+        epoch = await self.core.api_keys.revocation_epoch()
+        return api_keys_pb2.GetApiKeyRevocationEpochResponse(epoch=epoch)
+
     async def AuthenticateApiKey(
         self, request: api_keys_pb2.AuthenticateApiKeyRequest, _: Any
     ) -> api_keys_pb2.AuthenticateApiKeyResponse:

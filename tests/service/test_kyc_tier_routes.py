@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
+from identity_cli.main import main as identity_main
 from identity_cli.schema import migrate_all
 from identity_store.db import Database
 from services.kyc_tier import models, records
@@ -21,6 +22,7 @@ from services.kyc_tier.ports import Reason
 from services.kyc_tier.service import SPEC
 from tests.support import kyc_tier_env, start_service, unique_name
 from tests.support.gateway import (
+    add_key,
     assert_error,
     bearer,
     create_org_and_key,
@@ -65,6 +67,14 @@ async def kyc_tier(database_url: str, fakes: KycFakes):
 async def client(kyc_tier):
     async with gateway_client(gateway_settings({"kyc_tier": kyc_tier.address})) as http:
         yield http
+
+
+class ManualClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
 
 
 class Partner:
@@ -354,6 +364,73 @@ async def test_an_erased_customers_step_up_is_refused_cleanly(database_url, clie
         ("/api/identity/document/ktp/challenge", {"customerId": customer_id}),
     ):
         assert_error(await partner.post(path, body), 400, "CUSTOMER_ERASED")
+
+
+async def test_a_revoked_key_is_refused_by_every_gateway_replica_within_a_second(
+    database_url, kyc_tier
+) -> None:
+    """Two gateway replicas, each caching keys for 30 s: a key revoked through
+    one is refused by the other once its revocation check (1 s) comes due."""
+    org_id, admin = await partner_for(database_url, None, "public", "internal")
+    key_id, key = await asyncio.to_thread(add_key, database_url, org_id, ("public",))
+    clock = ManualClock()
+    settings = gateway_settings({"kyc_tier": kyc_tier.address})
+    async with gateway_client(settings) as first, gateway_client(settings) as second:
+        for replica in (first, second):
+            replica.gateway.api_keys._clock = clock
+        me = "/api/customers?pageSize=1"
+        for replica in (first, second):
+            assert (await replica.get(me, headers=bearer(key))).status_code == 200
+        revoked = await first.post(
+            f"/api/identity/api-keys/{key_id}/revoke", json={}, headers=admin.headers
+        )
+        assert revoked.status_code == 200, revoked.text
+        assert revoked.json()["apiKey"]["revokedAt"]
+        clock.now += 1.0
+        for replica in (first, second):
+            assert_error(await replica.get(me, headers=bearer(key)), 401, "API_KEY_INVALID")
+        # The other keys keep working (looked up again, once).
+        assert (await second.get(me, headers=admin.headers)).status_code == 200
+        again = await first.post(
+            f"/api/identity/api-keys/{key_id}/revoke", json={}, headers=admin.headers
+        )
+        assert again.json()["apiKey"]["revokedAt"] == revoked.json()["apiKey"]["revokedAt"]
+    core = kyc_tier.core
+    subject = f"api_key:{key_id}"
+    assert [
+        e.outcome
+        for e in await rows(core, models.AuditOutbox, action="api_key.create", subject=subject)
+    ] == ["success"]
+    (revocation,) = await rows(core, models.AuditOutbox, action="api_key.revoke", subject=subject)
+    assert revocation.actor.startswith("api_key:")
+    # Use is audited once per key per minute, not per request.
+    (use,) = await rows(core, models.AuditOutbox, action="api_key.use", subject=subject)
+    assert use.actor == subject
+
+
+async def test_api_key_revocation_refusals(database_url, client) -> None:
+    org_id, partner = await partner_for(database_url, client)
+    key_id, _ = await asyncio.to_thread(add_key, database_url, org_id, ("public",))
+    revoke = f"/api/identity/api-keys/{key_id}/revoke"
+    assert_error(await partner.post(revoke, {}), 403, "SCOPE_INSUFFICIENT")
+    _, other = await partner_for(database_url, client, "internal")
+    assert_error(await other.post(revoke, {}), 404, "API_KEY_NOT_FOUND")
+    assert_error(
+        await other.post("/api/identity/api-keys/key_unknown/revoke", {}), 404, "API_KEY_NOT_FOUND"
+    )
+    # Still valid: nothing was revoked.
+    assert (await partner.get("/api/customers")).status_code == 200
+
+
+async def test_the_cli_revokes_a_key(database_url, client, capsys) -> None:
+    org_id, partner = await partner_for(database_url, client)
+    key_id, key = await asyncio.to_thread(add_key, database_url, org_id, ("public",))
+    args = ["api-keys", "revoke", key_id, "--org", org_id, "--database-url", database_url]
+    assert await asyncio.to_thread(identity_main, args) == 0
+    assert f"api key {key_id} revoked at" in capsys.readouterr().out
+    other_org = ["api-keys", "revoke", key_id, "--org", "org_other", "--database-url", database_url]
+    assert await asyncio.to_thread(identity_main, other_org) == 2
+    assert "no such API key" in capsys.readouterr().err
 
 
 async def test_customers_are_listed_a_page_at_a_time_and_filtered(database_url, client) -> None:

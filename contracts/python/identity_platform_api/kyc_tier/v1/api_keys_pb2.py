@@ -27,7 +27,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from identity_platform_api.common.v1 import options_pb2 as identity__platform__api_dot_common_dot_v1_dot_options__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n0identity_platform_api/kyc_tier/v1/api_keys.proto\x12\x14identity.kyc_tier.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a-identity_platform_api/common/v1/options.proto\"\xb9\x02\n\x06\x41piKey\x12\x1c\n\napi_key_id\x18\x01 \x01(\tR\x08\x61piKeyId\x12\x12\n\x04name\x18\x02 \x01(\tR\x04name\x12\x31\n\x06scopes\x18\x03 \x03(\x0e\x32\x19.identity.common.v1.ScopeR\x06scopes\x12\x16\n\x06prefix\x18\x04 \x01(\tR\x06prefix\x12\x39\n\ncreated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tcreatedAt\x12<\n\x0clast_used_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\nlastUsedAt\x12\x39\n\nrevoked_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\trevokedAt\"\x14\n\x12ListApiKeysRequest\"N\n\x13ListApiKeysResponse\x12\x37\n\x08\x61pi_keys\x18\x01 \x03(\x0b\x32\x1c.identity.kyc_tier.v1.ApiKeyR\x07\x61piKeys\"\\\n\x13\x43reateApiKeyRequest\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12\x31\n\x06scopes\x18\x02 \x03(\x0e\x32\x19.identity.common.v1.ScopeR\x06scopes\"e\n\x14\x43reateApiKeyResponse\x12\x35\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x1c.identity.kyc_tier.v1.ApiKeyR\x06\x61piKey\x12\x16\n\x06secret\x18\x02 \x01(\tR\x06secret\"3\n\x19\x41uthenticateApiKeyRequest\x12\x16\n\x06secret\x18\x01 \x01(\tR\x06secret\"\x84\x01\n\x1a\x41uthenticateApiKeyResponse\x12\x15\n\x06org_id\x18\x01 \x01(\tR\x05orgId\x12\x1c\n\napi_key_id\x18\x02 \x01(\tR\x08\x61piKeyId\x12\x31\n\x06scopes\x18\x03 \x03(\x0e\x32\x19.identity.common.v1.ScopeR\x06scopes2\xac\x03\n\rApiKeyService\x12\x8b\x01\n\x0bListApiKeys\x12(.identity.kyc_tier.v1.ListApiKeysRequest\x1a).identity.kyc_tier.v1.ListApiKeysResponse\"\'\x90\x02\x01\xca\xf3\x18\x02\x08\x02\x82\xd3\xe4\x93\x02\x18\x12\x16/api/identity/api-keys\x12\x8e\x01\n\x0c\x43reateApiKey\x12).identity.kyc_tier.v1.CreateApiKeyRequest\x1a*.identity.kyc_tier.v1.CreateApiKeyResponse\"\'\xca\xf3\x18\x02\x08\x02\x82\xd3\xe4\x93\x02\x1b\"\x16/api/identity/api-keys:\x01*\x12|\n\x12\x41uthenticateApiKey\x12/.identity.kyc_tier.v1.AuthenticateApiKeyRequest\x1a\x30.identity.kyc_tier.v1.AuthenticateApiKeyResponse\"\x03\x90\x02\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n0identity_platform_api/kyc_tier/v1/api_keys.proto\x12\x14identity.kyc_tier.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a-identity_platform_api/common/v1/options.proto\"\xb9\x02\n\x06\x41piKey\x12\x1c\n\napi_key_id\x18\x01 \x01(\tR\x08\x61piKeyId\x12\x12\n\x04name\x18\x02 \x01(\tR\x04name\x12\x31\n\x06scopes\x18\x03 \x03(\x0e\x32\x19.identity.common.v1.ScopeR\x06scopes\x12\x16\n\x06prefix\x18\x04 \x01(\tR\x06prefix\x12\x39\n\ncreated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tcreatedAt\x12<\n\x0clast_used_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\nlastUsedAt\x12\x39\n\nrevoked_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\trevokedAt\"\x14\n\x12ListApiKeysRequest\"N\n\x13ListApiKeysResponse\x12\x37\n\x08\x61pi_keys\x18\x01 \x03(\x0b\x32\x1c.identity.kyc_tier.v1.ApiKeyR\x07\x61piKeys\"\\\n\x13\x43reateApiKeyRequest\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12\x31\n\x06scopes\x18\x02 \x03(\x0e\x32\x19.identity.common.v1.ScopeR\x06scopes\"e\n\x14\x43reateApiKeyResponse\x12\x35\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x1c.identity.kyc_tier.v1.ApiKeyR\x06\x61piKey\x12\x16\n\x06secret\x18\x02 \x01(\tR\x06secret\"3\n\x19\x41uthenticateApiKeyRequest\x12\x16\n\x06secret\x18\x01 \x01(\tR\x06secret\"\x84\x01\n\x1a\x41uthenticateApiKeyResponse\x12\x15\n\x06org_id\x18\x01 \x01(\tR\x05orgId\x12\x1c\n\napi_key_id\x18\x02 \x01(\tR\x08\x61piKeyId\x12\x31\n\x06scopes\x18\x03 \x03(\x0e\x32\x19.identity.common.v1.ScopeR\x06scopes\"3\n\x13RevokeApiKeyRequest\x12\x1c\n\napi_key_id\x18\x01 \x01(\tR\x08\x61piKeyId\"M\n\x14RevokeApiKeyResponse\x12\x35\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x1c.identity.kyc_tier.v1.ApiKeyR\x06\x61piKey\"!\n\x1fGetApiKeyRevocationEpochRequest\"8\n GetApiKeyRevocationEpochResponse\x12\x14\n\x05\x65poch\x18\x01 \x01(\x03R\x05\x65poch2\xe5\x05\n\rApiKeyService\x12\x8b\x01\n\x0bListApiKeys\x12(.identity.kyc_tier.v1.ListApiKeysRequest\x1a).identity.kyc_tier.v1.ListApiKeysResponse\"\'\x90\x02\x01\xca\xf3\x18\x02\x08\x02\x82\xd3\xe4\x93\x02\x18\x12\x16/api/identity/api-keys\x12\x8e\x01\n\x0c\x43reateApiKey\x12).identity.kyc_tier.v1.CreateApiKeyRequest\x1a*.identity.kyc_tier.v1.CreateApiKeyResponse\"\'\xca\xf3\x18\x02\x08\x02\x82\xd3\xe4\x93\x02\x1b\"\x16/api/identity/api-keys:\x01*\x12\xa5\x01\n\x0cRevokeApiKey\x12).identity.kyc_tier.v1.RevokeApiKeyRequest\x1a*.identity.kyc_tier.v1.RevokeApiKeyResponse\">\x90\x02\x02\xca\xf3\x18\x02\x08\x02\x82\xd3\xe4\x93\x02/\"*/api/identity/api-keys/{api_key_id}/revoke:\x01*\x12|\n\x12\x41uthenticateApiKey\x12/.identity.kyc_tier.v1.AuthenticateApiKeyRequest\x1a\x30.identity.kyc_tier.v1.AuthenticateApiKeyResponse\"\x03\x90\x02\x01\x12\x8e\x01\n\x18GetApiKeyRevocationEpoch\x12\x35.identity.kyc_tier.v1.GetApiKeyRevocationEpochRequest\x1a\x36.identity.kyc_tier.v1.GetApiKeyRevocationEpochResponse\"\x03\x90\x02\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,8 +38,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_APIKEYSERVICE'].methods_by_name['ListApiKeys']._serialized_options = b'\220\002\001\312\363\030\002\010\002\202\323\344\223\002\030\022\026/api/identity/api-keys'
   _globals['_APIKEYSERVICE'].methods_by_name['CreateApiKey']._loaded_options = None
   _globals['_APIKEYSERVICE'].methods_by_name['CreateApiKey']._serialized_options = b'\312\363\030\002\010\002\202\323\344\223\002\033\"\026/api/identity/api-keys:\001*'
+  _globals['_APIKEYSERVICE'].methods_by_name['RevokeApiKey']._loaded_options = None
+  _globals['_APIKEYSERVICE'].methods_by_name['RevokeApiKey']._serialized_options = b'\220\002\002\312\363\030\002\010\002\202\323\344\223\002/\"*/api/identity/api-keys/{api_key_id}/revoke:\001*'
   _globals['_APIKEYSERVICE'].methods_by_name['AuthenticateApiKey']._loaded_options = None
   _globals['_APIKEYSERVICE'].methods_by_name['AuthenticateApiKey']._serialized_options = b'\220\002\001'
+  _globals['_APIKEYSERVICE'].methods_by_name['GetApiKeyRevocationEpoch']._loaded_options = None
+  _globals['_APIKEYSERVICE'].methods_by_name['GetApiKeyRevocationEpoch']._serialized_options = b'\220\002\001'
   _globals['_APIKEY']._serialized_start=185
   _globals['_APIKEY']._serialized_end=498
   _globals['_LISTAPIKEYSREQUEST']._serialized_start=500
@@ -54,6 +58,14 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_AUTHENTICATEAPIKEYREQUEST']._serialized_end=850
   _globals['_AUTHENTICATEAPIKEYRESPONSE']._serialized_start=853
   _globals['_AUTHENTICATEAPIKEYRESPONSE']._serialized_end=985
-  _globals['_APIKEYSERVICE']._serialized_start=988
-  _globals['_APIKEYSERVICE']._serialized_end=1416
+  _globals['_REVOKEAPIKEYREQUEST']._serialized_start=987
+  _globals['_REVOKEAPIKEYREQUEST']._serialized_end=1038
+  _globals['_REVOKEAPIKEYRESPONSE']._serialized_start=1040
+  _globals['_REVOKEAPIKEYRESPONSE']._serialized_end=1117
+  _globals['_GETAPIKEYREVOCATIONEPOCHREQUEST']._serialized_start=1119
+  _globals['_GETAPIKEYREVOCATIONEPOCHREQUEST']._serialized_end=1152
+  _globals['_GETAPIKEYREVOCATIONEPOCHRESPONSE']._serialized_start=1154
+  _globals['_GETAPIKEYREVOCATIONEPOCHRESPONSE']._serialized_end=1210
+  _globals['_APIKEYSERVICE']._serialized_start=1213
+  _globals['_APIKEYSERVICE']._serialized_end=1954
 # @@protoc_insertion_point(module_scope)
