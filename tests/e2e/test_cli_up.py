@@ -97,7 +97,7 @@ def test_identity_up_runs_six_services_and_the_gateway_then_stops_cleanly(tmp_pa
 
         healthz = f"http://127.0.0.1:{ports['GATEWAY']}/api/healthz"
         # Anonymous: the status only; the printed (internal) key: every service.
-        assert httpx.get(healthz, timeout=10).json() == {"status": "SERVING"}
+        assert httpx.get(healthz, timeout=10).json() == {"status": "SERVING", "services": []}
         key = re.search(r"API key +(idk_\S+)", text)
         assert key, text
         headers = {"Authorization": f"Bearer {key.group(1)}"}

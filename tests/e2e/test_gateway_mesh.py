@@ -356,10 +356,10 @@ async def test_health_is_200_when_every_service_is_serving(client, partners) -> 
     # Anonymous: the status only, no service address.
     anonymous = await client.get("/api/healthz")
     assert anonymous.status_code == 200, anonymous.text
-    assert anonymous.json() == {"status": "SERVING"}
+    assert anonymous.json() == {"status": "SERVING", "services": []}
     # A public key is no better; a wrong key is refused.
     public = await client.get("/api/healthz", headers=bearer(partners["public"]))
-    assert public.json() == {"status": "SERVING"}
+    assert public.json() == {"status": "SERVING", "services": []}
     wrong = await client.get("/api/healthz", headers=bearer("idk_" + "x" * 32))
     assert_error(wrong, 401, "API_KEY_INVALID")
     response = await client.get("/api/healthz", headers=bearer(partners["internal"]))
@@ -382,7 +382,8 @@ async def test_health_is_503_with_the_stopped_service_unreachable(
         await audit.stop(0)
         anonymous = await http.get("/api/healthz")
         response = await http.get("/api/healthz", headers=bearer(partners["internal"]))
-    assert anonymous.status_code == 503 and anonymous.json() == {"status": "NOT_SERVING"}
+    assert anonymous.status_code == 503
+    assert anonymous.json() == {"status": "NOT_SERVING", "services": []}
     assert response.status_code == 503
     body = response.json()
     assert body["status"] == "NOT_SERVING"

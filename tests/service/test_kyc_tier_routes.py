@@ -433,6 +433,51 @@ async def test_the_cli_revokes_a_key(database_url, client, capsys) -> None:
     assert "no such API key" in capsys.readouterr().err
 
 
+async def test_face_match_answers_a_decision_and_a_band_never_the_score(
+    database_url, client, fakes
+) -> None:
+    _, partner = await partner_for(database_url, client)
+    customer_id = await partner.new_customer()
+    fakes.matcher.enroll_reference(customer_id)
+    body = {"customerId": customer_id, "probeImage": {"data": "cHJvYmU="}}
+    answers = {}
+    for score, rate in ((0.8, 1e-4), (0.93, 1e-8), (0.1, 0.3)):
+        fakes.matcher.score, fakes.matcher.false_match_rate = score, rate
+        response = await partner.post("/api/identity/face/match", body)
+        assert response.status_code == 200, response.text
+        reply = response.json()
+        assert "match" not in reply and not reply["verification"].get("scores")
+        assert "score" not in response.text.replace('"scores"', "")
+        assert "FalseMatch" not in response.text and "false_match" not in response.text
+        assert str(score) not in response.text and "0.3" not in response.text
+        decision = reply["decision"]
+        assert decision["threshold"] == 0.5
+        answers[score] = (decision["match"], decision["band"])
+    assert answers == {
+        0.8: (True, "FACE_MATCH_BAND_MEDIUM"),
+        0.93: (True, "FACE_MATCH_BAND_HIGH"),
+        0.1: (False, "FACE_MATCH_BAND_LOW"),
+    }
+    fakes.reset()
+
+
+async def test_face_match_is_rate_limited_per_customer(database_url, client, fakes) -> None:
+    _, partner = await partner_for(database_url, client)
+    customer_id, neighbour = await partner.new_customer(), await partner.new_customer()
+    for someone in (customer_id, neighbour):
+        fakes.matcher.enroll_reference(someone)
+    body = {"customerId": customer_id, "probeImage": {"data": "cHJvYmU="}}
+    for _ in range(20):
+        assert (await partner.post("/api/identity/face/match", body)).status_code == 200
+    limited = await partner.post("/api/identity/face/match", body)
+    assert_error(limited, 429, "RATE_LIMITED")
+    assert int(limited.headers["retry-after"]) >= 1
+    # Another customer of the organisation has a budget of its own.
+    other = {"customerId": neighbour, "probeImage": {"data": "cHJvYmU="}}
+    assert (await partner.post("/api/identity/face/match", other)).status_code == 200
+    fakes.reset()
+
+
 async def test_customers_are_listed_a_page_at_a_time_and_filtered(database_url, client) -> None:
     _, partner = await partner_for(database_url, client)
     made = {await partner.new_customer() for _ in range(3)}

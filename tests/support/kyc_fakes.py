@@ -141,6 +141,7 @@ class FakeMatcher:
     (the organisation's) or else its own default."""
 
     score: float = 0.8
+    false_match_rate: float = 1e-4
     duplicates: tuple[Duplicate, ...] = ()
     enrollments: dict[str, list[EnrollmentInfo]] = field(default_factory=dict)
     # (customer_id or "reference", threshold) of each verification.
@@ -159,7 +160,9 @@ class FakeMatcher:
 
     def _result(self, threshold: float | None, enrollment_id: str = "") -> MatchResult:
         applied = DEFAULT_THRESHOLD if threshold is None else threshold
-        return MatchResult(self.score, applied, self.score >= applied, 1e-4, enrollment_id)
+        return MatchResult(
+            self.score, applied, self.score >= applied, self.false_match_rate, enrollment_id
+        )
 
     async def enroll(
         self, customer_id: str, embedding: FaceEmbedding, source: str, verification_id: str

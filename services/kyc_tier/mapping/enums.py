@@ -8,7 +8,12 @@ from datetime import UTC, datetime
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from identity_platform_api.common.v1 import options_pb2, types_pb2
-from identity_platform_api.kyc_tier.v1 import attempts_pb2, customers_pb2, resources_pb2
+from identity_platform_api.kyc_tier.v1 import (
+    attempts_pb2,
+    customers_pb2,
+    face_pb2,
+    resources_pb2,
+)
 from identity_runtime.convert import enum_names, enum_values
 from identity_runtime.errors import invalid_field
 from services.kyc_tier import tiers
@@ -42,6 +47,9 @@ SOURCE_TO_PROTO = enum_values(
 SOURCE_FROM_PROTO = enum_names(SOURCE_TO_PROTO)
 CUSTOMER_STATUS_TO_PROTO = enum_values(
     resources_pb2.CustomerStatus, "CUSTOMER_STATUS_", ("active", "erased", "erasing")
+)
+FACE_MATCH_BAND_TO_PROTO = enum_values(
+    face_pb2.FaceMatchBand, "FACE_MATCH_BAND_", ("low", "medium", "high")
 )
 ERASURE_STATE_TO_PROTO = enum_values(
     customers_pb2.ErasureState, "ERASURE_STATE_", ("in_progress", "completed")

@@ -29,6 +29,7 @@ from services.kyc_tier.flows.kyc import KycStatus, UpgradeResult
 from services.kyc_tier.flows.step_up import StepUpResult
 from services.kyc_tier.mapping.enums import (
     ERASURE_STATE_TO_PROTO,
+    FACE_MATCH_BAND_TO_PROTO,
     TIER_TO_PROTO,
     reasons,
     scopes_to_proto,
@@ -93,10 +94,18 @@ def face_liveness(result: LivenessResult) -> face_pb2.CheckFaceLivenessResponse:
 
 
 def face_match(result: FaceMatchResult) -> face_pb2.MatchFaceResponse:
+    """The decision and its band; no score, no false-match estimate."""
+    match = result.assessment.match
+    recorded = verification(result.recorded.verification)
+    recorded.ClearField("scores")
     return face_pb2.MatchFaceResponse(
-        verification=verification(result.recorded.verification),
-        match=match_scores(result.assessment.match),
+        verification=recorded,
         tier=TIER_TO_PROTO[result.recorded.tier],
+        decision=face_pb2.FaceMatchDecision(
+            match=match.match,
+            threshold=match.threshold,
+            band=FACE_MATCH_BAND_TO_PROTO[result.assessment.band],
+        ),
     )
 
 
