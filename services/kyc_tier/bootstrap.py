@@ -27,6 +27,7 @@ from services.kyc_tier.flows.face import FaceFlow
 from services.kyc_tier.flows.ktp import KtpFlow
 from services.kyc_tier.flows.kyc import KycFlow
 from services.kyc_tier.flows.pipeline import CapturePipeline
+from services.kyc_tier.flows.reviews import ReviewFlow
 from services.kyc_tier.flows.step_up import StepUpFlow
 from services.kyc_tier.mapping.captures import ProtoBundleCodec
 from services.kyc_tier.migrations import HISTORY
@@ -75,6 +76,7 @@ class KycTierCore(Core):
     step_up: StepUpFlow
     dukcapil: DukcapilFlow
     kyc: KycFlow
+    reviews: ReviewFlow
 
     async def ready(self) -> tuple[bool, str]:
         from identity_store.migrate import is_at_head
@@ -165,6 +167,7 @@ async def build(
         step_up=StepUpFlow(pipeline, quality, liveness, matching),
         dukcapil=DukcapilFlow(pipeline, vault, clock),
         kyc=KycFlow(store),
+        reviews=ReviewFlow(store, matcher),
     )
     relay.start()
     core.recovery.start()

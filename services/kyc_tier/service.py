@@ -8,8 +8,9 @@ from services.kyc_tier import servicer
 from services.kyc_tier.bootstrap import build
 from services.kyc_tier.settings import KycTierSettings
 
-# The contract's other kyc-tier services (dashboard, webhooks, console
-# sign-in) answer UNIMPLEMENTED until their issues land.
+# The contract's other kyc-tier services (webhooks, console sign-in) and
+# the dashboard's RPCs other than DecideReview answer UNIMPLEMENTED until
+# their issues land.
 SPEC = ServiceSpec.from_mesh(
     mesh.KYC_TIER,
     settings_class=KycTierSettings,
@@ -23,5 +24,6 @@ SPEC = ServiceSpec.from_mesh(
         servicer.KycServicer,
         servicer.DeviceServicer,
         servicer.AttemptServicer,
+        servicer.DashboardServicer,
     ],
 )

@@ -224,15 +224,29 @@ class MatchingEngine:
             lambda s: self.store.list(s, org_id, customer_id, include_retired)
         )
 
-    async def retire(self, org_id: str, customer_id: str, reason: str) -> int:
+    async def retire(
+        self, org_id: str, customer_id: str, reason: str, enrollment_id: str = ""
+    ) -> int:
         validate_id("customer_id", customer_id)
+        if enrollment_id:
+            validate_id("enrollment_id", enrollment_id)
         if reason not in RETIRE_REASONS:
             raise invalid_field("reason", f"must be one of {', '.join(RETIRE_REASONS)}")
         changes = await self.database.run(
-            lambda s: self.store.retire(s, org_id, customer_id, reason)
+            lambda s: self.store.retire(s, org_id, customer_id, reason, enrollment_id)
         )
         await asyncio.to_thread(self.gallery.apply, org_id, changes)
         return len(changes)
+
+    async def activate(self, org_id: str, customer_id: str, enrollment_id: str) -> EnrollmentRecord:
+        """A held reference made active (an analyst approved it)."""
+        validate_id("customer_id", customer_id)
+        validate_id("enrollment_id", enrollment_id)
+        result = await self.database.run(
+            lambda s: self.store.activate(s, org_id, customer_id, enrollment_id)
+        )
+        await asyncio.to_thread(self.gallery.apply, org_id, result.changes)
+        return result.record
 
     async def shred(self, org_id: str, customer_id: str) -> ShredOutcome:
         validate_id("customer_id", customer_id)

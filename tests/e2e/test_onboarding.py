@@ -495,11 +495,19 @@ async def test_a_second_customer_with_the_same_ktp_card_needs_review(e2e, person
     assert [(e["source"], e["active"]) for e in listed["enrollments"]] == [
         ("ENROLLMENT_SOURCE_KTP_EXTRACT", False)
     ]
-    probe = b64(jpeg(selfie("img2.jpg")))
-    refused = await partner.post(
-        "/api/identity/face/match", {"customerId": second, "probeImage": {"data": probe}}
-    )
+    probe = {"customerId": second, "probeImage": {"data": b64(jpeg(selfie("img2.jpg")))}}
+    refused = await partner.post("/api/identity/face/match", probe)
     assert_error(refused, 400, "NO_ACTIVE_ENROLLMENT")
+
+    # The analyst approves (internal key): the held reference becomes active.
+    decided = await partner.ok(
+        "POST",
+        f"/api/identity/review-queue/{review.review_id}/decision",
+        {"decision": "REVIEW_DECISION_APPROVE", "note": "checked"},
+    )
+    assert decided["item"]["status"] == "REVIEW_STATUS_APPROVED"
+    matched = await partner.ok("POST", "/api/identity/face/match", probe)
+    assert matched["decision"]["match"] is True, matched
 
 
 async def test_upgrade_to_the_tier_the_history_earned_answers_200(e2e, persona) -> None:

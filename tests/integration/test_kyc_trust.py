@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from identity_cli.main import main
+from identity_runtime import context
 from identity_runtime.errors import DomainError, Unavailable
 from identity_store.types import utcnow
 from services.kyc_tier import models
@@ -24,10 +25,18 @@ from services.kyc_tier.customers import CustomerInput
 from services.kyc_tier.flows import erasure, step_up
 from services.kyc_tier.flows.face import MatchRequest
 from services.kyc_tier.flows.ktp import KtpCaptureRequest
+from services.kyc_tier.flows.kyc import UpgradeRequest
 from services.kyc_tier.flows.step_up import StepUpRequest
 from services.kyc_tier.ports import Duplicate, KtpAssessment, KtpField
 from tests.support import unique_name
-from tests.support.kyc_fakes import KycFakes, capture_bundle, fake_kyc_core, new_org, rows
+from tests.support.kyc_fakes import (
+    KycFakes,
+    calling_as,
+    capture_bundle,
+    fake_kyc_core,
+    new_org,
+    rows,
+)
 
 VALID_NIK = "3273024107950003"
 CARD = KtpAssessment(
@@ -380,3 +389,80 @@ async def test_a_live_request_is_not_swept(core: KycTierCore, fakes: KycFakes) -
     assert await core.recovery.passes[1]() == 0
     (attempt,) = await rows(core, models.Attempt, attempt_id=subject.attempt_id)
     assert attempt.outcome == "started"
+
+
+# --- the analyst decides a duplicate face ----------------------------------------------------
+
+
+async def duplicate_review(core: KycTierCore, fakes: KycFakes, org_id: str) -> tuple[str, str]:
+    """A second customer whose card portrait is the first's: (customer, review id)."""
+    fakes.quality.ktp = CARD
+    first = await new_customer(core, org_id)
+    await ktp_capture(core, org_id, first)
+    second = await new_customer(core, org_id)
+    fakes.matcher.duplicates = (Duplicate(first, 0.93),)
+    await ktp_capture(core, org_id, second)
+    fakes.matcher.duplicates = ()
+    (review,) = await rows(core, models.ReviewItem, customer_id=second)
+    return second, review.review_id
+
+
+async def test_approving_a_duplicate_face_activates_the_held_reference(
+    core: KycTierCore, fakes: KycFakes
+) -> None:
+    org_id = await new_org(core)
+    customer_id, review_id = await duplicate_review(core, fakes, org_id)
+    token = context.bind(
+        context.CallContext(request_id="r", org_id=org_id, actor="api_key:key_analyst")
+    )
+    try:
+        decided = await core.reviews.decide(org_id, review_id, "approve", "same person")
+    finally:
+        context.reset(token)
+    assert (decided.item.status, decided.item.decided_by) == ("approved", "api_key:key_analyst")
+    assert [e.active for e in fakes.matcher.enrollments[customer_id]] == [True]
+    result = await core.step_up.step_up(org_id, step_up_request(customer_id))
+    assert result.allow
+    (audit,) = await rows(core, models.AuditOutbox, action="review.decide")
+    assert audit.details["decision"] == "approved"
+    # The approved item is what an upgrade cites to grant the tier.
+    with calling_as(org_id, "internal"):
+        upgraded = await core.kyc.upgrade(
+            org_id, customer_id, UpgradeRequest("standard", review_id=review_id)
+        )
+    assert upgraded.tier == "standard"
+    with pytest.raises(DomainError) as again:
+        await core.reviews.decide(org_id, review_id, "reject", "")
+    assert again.value.reason == "REVIEW_ALREADY_DECIDED"
+
+
+async def test_rejecting_a_duplicate_face_retires_only_the_held_reference(
+    core: KycTierCore, fakes: KycFakes
+) -> None:
+    org_id = await new_org(core)
+    customer_id, review_id = await duplicate_review(core, fakes, org_id)
+    selfie = fakes.matcher.enroll_reference(customer_id, "onboarding_selfie")
+    decided = await core.reviews.decide(org_id, review_id, "reject", "")
+    assert decided.item.status == "rejected"
+    by_id = {e.enrollment_id: e for e in fakes.matcher.enrollments[customer_id]}
+    assert by_id[selfie].active and by_id[selfie].retired_at is None
+    (held,) = [e for e in by_id.values() if e.enrollment_id != selfie]
+    assert held.retired_at is not None and not held.active
+
+
+async def test_review_decision_refusals(core: KycTierCore, fakes: KycFakes) -> None:
+    org_id = await new_org(core)
+    _, review_id = await duplicate_review(core, fakes, org_id)
+    refusals = (
+        ((org_id, "rev_unknown", "approve", ""), "REVIEW_NOT_FOUND"),
+        ((await new_org(core), review_id, "approve", ""), "REVIEW_NOT_FOUND"),
+        ((org_id, review_id, "", ""), "INVALID_FIELD"),
+        ((org_id, review_id, "approve", "x" * 1001), "INVALID_FIELD"),
+        ((org_id, "", "approve", ""), "INVALID_FIELD"),
+    )
+    for args, reason in refusals:
+        with pytest.raises(DomainError) as refused:
+            await core.reviews.decide(*args)
+        assert refused.value.reason == reason, args
+    (review,) = await rows(core, models.ReviewItem, review_id=review_id)
+    assert review.status == "pending"

@@ -478,6 +478,26 @@ async def test_face_match_is_rate_limited_per_customer(database_url, client, fak
     fakes.reset()
 
 
+async def test_review_decision_route_refusals(database_url, client) -> None:
+    _, partner = await partner_for(database_url, client)
+    decision = {"decision": "REVIEW_DECISION_APPROVE"}
+    assert_error(
+        await partner.post("/api/identity/review-queue/rev_x/decision", decision),
+        403,
+        "SCOPE_INSUFFICIENT",
+    )
+    _, analyst = await partner_for(database_url, client, "internal")
+    assert_error(
+        await analyst.post("/api/identity/review-queue/rev_x/decision", decision),
+        404,
+        "REVIEW_NOT_FOUND",
+    )
+    missing = assert_error(
+        await analyst.post("/api/identity/review-queue/rev_x/decision", {}), 400, "INVALID_FIELD"
+    )
+    assert missing["metadata"]["field"] == "decision"
+
+
 async def test_customers_are_listed_a_page_at_a_time_and_filtered(database_url, client) -> None:
     _, partner = await partner_for(database_url, client)
     made = {await partner.new_customer() for _ in range(3)}

@@ -141,6 +141,40 @@ async def test_a_duplicate_face_is_held_inactive_and_never_matched(sface_service
         still = await client.verify(own, customer_id="cus_third")
         assert still.match and still.reference_source == SELFIE
 
+        # An analyst approves the second customer's card: its reference is active.
+        activated = await client.stub.ActivateEnrollment(
+            matching_pb2.ActivateEnrollmentRequest(
+                customer_id="cus_second", enrollment_id=second.enrollment.enrollment_id
+            ),
+            metadata=client.metadata,
+        )
+        assert activated.enrollment.active
+        assert (await client.verify(face, customer_id="cus_second")).match
+        # ... and rejects the third's: only that reference is retired.
+        rejected = await client.stub.RetireEnrollments(
+            matching_pb2.RetireEnrollmentsRequest(
+                customer_id="cus_third",
+                reason="review",
+                enrollment_id=held.enrollment.enrollment_id,
+            ),
+            metadata=client.metadata,
+        )
+        assert rejected.retired_count == 1
+        assert (await client.verify(own, customer_id="cus_third")).reference_source == SELFIE
+        for customer_id, enrollment_id in (
+            ("cus_third", held.enrollment.enrollment_id),  # retired
+            ("cus_first", second.enrollment.enrollment_id),  # another customer's
+            ("cus_second", "enr_unknown"),
+        ):
+            with pytest.raises(grpc.aio.AioRpcError) as missing:
+                await client.stub.ActivateEnrollment(
+                    matching_pb2.ActivateEnrollmentRequest(
+                        customer_id=customer_id, enrollment_id=enrollment_id
+                    ),
+                    metadata=client.metadata,
+                )
+            assert reason(missing.value) == "ENROLLMENT_NOT_FOUND"
+
 
 async def test_thresholds_outside_the_accepted_range_are_refused(sface_service) -> None:
     """The accepted range is [default - 0.1, 0.95] (0.38 to 0.95 for SFace);

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import select, update
 
 from identity_runtime import context
-from identity_runtime.errors import DomainError, FailedPrecondition
+from identity_runtime.errors import DomainError, FailedPrecondition, NotFound
 from identity_runtime.settings import load_settings
 from services.kyc_tier import models
 from services.kyc_tier.bootstrap import KycTierCore, KycTierOverrides, build
@@ -193,12 +193,29 @@ class FakeMatcher:
         found = self.enrollments.get(customer_id, [])
         return [e for e in found if include_retired or e.active]
 
-    async def retire(self, customer_id: str, reason: str) -> int:
-        active = [e for e in self.enrollments.get(customer_id, []) if e.active]
-        self.enrollments[customer_id] = [
-            replace(e, active=False) for e in self.enrollments.get(customer_id, [])
+    async def retire(self, customer_id: str, reason: str, enrollment_id: str = "") -> int:
+        now = datetime.now(UTC)
+        chosen = [
+            e
+            for e in self.enrollments.get(customer_id, [])
+            if e.retired_at is None and enrollment_id in ("", e.enrollment_id)
         ]
-        return len(active)
+        self.enrollments[customer_id] = [
+            replace(e, active=False, retired_at=now) if e in chosen else e
+            for e in self.enrollments.get(customer_id, [])
+        ]
+        return len(chosen)
+
+    async def activate(self, customer_id: str, enrollment_id: str) -> None:
+        found = [
+            e for e in self.enrollments.get(customer_id, []) if e.enrollment_id == enrollment_id
+        ]
+        if not found or found[0].retired_at is not None:
+            raise NotFound("no such held reference", "ENROLLMENT_NOT_FOUND")
+        self.enrollments[customer_id] = [
+            replace(e, active=e.enrollment_id == enrollment_id)
+            for e in self.enrollments[customer_id]
+        ]
 
     async def shred(self, customer_id: str) -> int:
         if customer_id in self.shredded:

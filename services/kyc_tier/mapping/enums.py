@@ -11,6 +11,7 @@ from identity_platform_api.common.v1 import options_pb2, types_pb2
 from identity_platform_api.kyc_tier.v1 import (
     attempts_pb2,
     customers_pb2,
+    dashboard_pb2,
     face_pb2,
     resources_pb2,
 )
@@ -50,6 +51,12 @@ CUSTOMER_STATUS_TO_PROTO = enum_values(
 )
 FACE_MATCH_BAND_TO_PROTO = enum_values(
     face_pb2.FaceMatchBand, "FACE_MATCH_BAND_", ("low", "medium", "high")
+)
+REVIEW_STATUS_TO_PROTO = enum_values(
+    dashboard_pb2.ReviewStatus, "REVIEW_STATUS_", ("pending", "approved", "rejected")
+)
+REVIEW_DECISION_FROM_PROTO = enum_names(
+    enum_values(dashboard_pb2.ReviewDecision, "REVIEW_DECISION_", ("approve", "reject"))
 )
 ERASURE_STATE_TO_PROTO = enum_values(
     customers_pb2.ErasureState, "ERASURE_STATE_", ("in_progress", "completed")

@@ -9,6 +9,7 @@ from google.protobuf.message import Message
 from identity_platform_api.kyc_tier.v1 import (
     api_keys_pb2,
     customers_pb2,
+    dashboard_pb2,
     devices_pb2,
     face_pb2,
     ktp_pb2,
@@ -26,10 +27,13 @@ from services.kyc_tier.flows.erasure import ErasureResult
 from services.kyc_tier.flows.face import FaceMatchResult, LivenessResult
 from services.kyc_tier.flows.ktp import KtpCaptureResult
 from services.kyc_tier.flows.kyc import KycStatus, UpgradeResult
+from services.kyc_tier.flows.reviews import ReviewDecided
 from services.kyc_tier.flows.step_up import StepUpResult
 from services.kyc_tier.mapping.enums import (
     ERASURE_STATE_TO_PROTO,
     FACE_MATCH_BAND_TO_PROTO,
+    KIND_TO_PROTO,
+    REVIEW_STATUS_TO_PROTO,
     TIER_TO_PROTO,
     reasons,
     scopes_to_proto,
@@ -183,3 +187,17 @@ def issued_api_key(issued: IssuedApiKey) -> api_keys_pb2.CreateApiKeyResponse:
 def caller(found: Caller) -> api_keys_pb2.AuthenticateApiKeyResponse:
     scopes = scopes_to_proto(found.scopes)
     return message(api_keys_pb2.AuthenticateApiKeyResponse, found, scopes=scopes)
+
+
+def review_decided(result: ReviewDecided) -> dashboard_pb2.DecideReviewResponse:
+    item = result.item
+    return dashboard_pb2.DecideReviewResponse(
+        item=message(
+            dashboard_pb2.ReviewItem,
+            item,
+            kind=KIND_TO_PROTO[item.kind],
+            reasons=reasons(item.reasons),
+            status=REVIEW_STATUS_TO_PROTO[item.status],
+        ),
+        tier=TIER_TO_PROTO[result.tier],
+    )

@@ -80,6 +80,15 @@ class MatchingServiceStub:
     """RetireEnrollments deactivates every reference of a customer and removes
     them from the gallery; rows stay for the regulated window.
     """
+    ActivateEnrollment: _grpc.UnaryUnaryMultiCallable[_matching_pb2.ActivateEnrollmentRequest, _matching_pb2.ActivateEnrollmentResponse]
+    """ActivateEnrollment lifts the hold on a reference Enroll stored inactive
+    because it found duplicates (an analyst approved it): it becomes the
+    customer's active reference when its source ranks at least as high as
+    the current one (as in Enroll). Activating an active reference changes
+    nothing.
+    Errors: NOT_FOUND / ENROLLMENT_NOT_FOUND (unknown, another customer's, or
+    retired); FAILED_PRECONDITION / KEY_DESTROYED (customer was erased).
+    """
     ShredCustomerKey: _grpc.UnaryUnaryMultiCallable[_matching_pb2.ShredCustomerKeyRequest, _matching_pb2.ShredCustomerKeyResponse]
     """ShredCustomerKey destroys the customer's data key: every template sealed
     under it becomes unrecoverable. Irreversible (UU PDP erasure). Also
@@ -138,6 +147,15 @@ class MatchingServiceAsyncStub(MatchingServiceStub):
     RetireEnrollments: _aio.UnaryUnaryMultiCallable[_matching_pb2.RetireEnrollmentsRequest, _matching_pb2.RetireEnrollmentsResponse]  # type: ignore[assignment]
     """RetireEnrollments deactivates every reference of a customer and removes
     them from the gallery; rows stay for the regulated window.
+    """
+    ActivateEnrollment: _aio.UnaryUnaryMultiCallable[_matching_pb2.ActivateEnrollmentRequest, _matching_pb2.ActivateEnrollmentResponse]  # type: ignore[assignment]
+    """ActivateEnrollment lifts the hold on a reference Enroll stored inactive
+    because it found duplicates (an analyst approved it): it becomes the
+    customer's active reference when its source ranks at least as high as
+    the current one (as in Enroll). Activating an active reference changes
+    nothing.
+    Errors: NOT_FOUND / ENROLLMENT_NOT_FOUND (unknown, another customer's, or
+    retired); FAILED_PRECONDITION / KEY_DESTROYED (customer was erased).
     """
     ShredCustomerKey: _aio.UnaryUnaryMultiCallable[_matching_pb2.ShredCustomerKeyRequest, _matching_pb2.ShredCustomerKeyResponse]  # type: ignore[assignment]
     """ShredCustomerKey destroys the customer's data key: every template sealed
@@ -219,6 +237,20 @@ class MatchingServiceServicer:
     ) -> _typing.Union[_matching_pb2.RetireEnrollmentsResponse, _abc.Awaitable[_matching_pb2.RetireEnrollmentsResponse]]:
         """RetireEnrollments deactivates every reference of a customer and removes
         them from the gallery; rows stay for the regulated window.
+        """
+
+    def ActivateEnrollment(
+        self,
+        request: _matching_pb2.ActivateEnrollmentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_matching_pb2.ActivateEnrollmentResponse, _abc.Awaitable[_matching_pb2.ActivateEnrollmentResponse]]:
+        """ActivateEnrollment lifts the hold on a reference Enroll stored inactive
+        because it found duplicates (an analyst approved it): it becomes the
+        customer's active reference when its source ranks at least as high as
+        the current one (as in Enroll). Activating an active reference changes
+        nothing.
+        Errors: NOT_FOUND / ENROLLMENT_NOT_FOUND (unknown, another customer's, or
+        retired); FAILED_PRECONDITION / KEY_DESTROYED (customer was erased).
         """
 
     def ShredCustomerKey(
