@@ -149,7 +149,7 @@ async def build(
         # attempts a crash left "started" finished as interrupted.
         recovery=RecoveryWorker(
             (erasure.resume_pending, StaleAttempts(store, clock).sweep),
-            settings.erasure_retry_seconds,
+            settings.recovery_interval_seconds,
         ),
         devices=DeviceFlow(store, liveness),
         ktp=KtpFlow(

@@ -45,7 +45,7 @@ class KycTierSettings(ServiceSettings):
     audit_relay_poll_seconds: float = setting(
         1.0, "How often the audit outbox relay retries pending entries"
     )
-    erasure_retry_seconds: float = setting(
+    recovery_interval_seconds: float = setting(
         30.0,
         "How often unfinished erasures are resumed and crashed attempts finished "
         "(also once at start-up)",
