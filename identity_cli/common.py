@@ -89,7 +89,7 @@ def as_operator(org_id: str) -> Iterator[None]:
     """Audit entries queued by the command name the operator's CLI as the actor."""
     token = context.bind(
         context.CallContext(
-            request_id=context.new_request_id(), org_id=org_id, actor="operator:identity-cli"
+            request_id=context.new_request_id(), org_id=org_id, actor="system:identity-cli"
         )
     )
     try:

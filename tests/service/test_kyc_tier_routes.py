@@ -29,7 +29,7 @@ from tests.support.gateway import (
     gateway_client,
     gateway_settings,
 )
-from tests.support.kyc_fakes import KycFakes, rows
+from tests.support.kyc_fakes import KycFakes, assert_audit_entries_acceptable, rows
 from tests.support.mesh import postgres_schema
 
 VALID_NIK = "3273024107950003"
@@ -572,3 +572,14 @@ async def test_attempt_list_refusals(database_url, client) -> None:
     assert_error(
         await partner.get("/api/identity/customers/cus_unknown/attempts"), 404, "CUSTOMER_NOT_FOUND"
     )
+
+
+async def test_every_entry_these_routes_audited_is_acceptable_to_the_audit_service(
+    kyc_tier,
+) -> None:
+    # Runs last in the module: creation, use and revocation of keys, legal
+    # holds, erasures (requested, denied, done), face matches.
+    actions = {e.action for e in await rows(kyc_tier.core, models.AuditOutbox)}
+    assert {"api_key.create", "api_key.use", "api_key.revoke", "customer.legal_hold"} <= actions
+    assert {"customer.erase_requested", "customer.erase", "attempt.started"} <= actions
+    assert await assert_audit_entries_acceptable(kyc_tier.core)

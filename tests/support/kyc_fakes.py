@@ -333,3 +333,25 @@ async def rows(core: KycTierCore, model: Any, **where: Any) -> list[Any]:
         return list(session.scalars(query))
 
     return await core.database.run(read)
+
+
+async def assert_audit_entries_acceptable(core: KycTierCore) -> int:
+    """Every entry kyc-tier queued is one the audit service accepts (a refused
+    entry would sit in the outbox, never in the chain); how many there are."""
+    from services.audit.chain import Draft, validate_draft
+
+    entries = await rows(core, models.AuditOutbox)
+    for entry in entries:
+        validate_draft(
+            Draft(
+                tenant_id=entry.org_id,
+                actor=entry.actor,
+                action=entry.action,
+                subject=entry.subject,
+                outcome=entry.outcome,
+                request_id=entry.request_id,
+                evidence_hashes=dict(entry.evidence_hashes),
+                details=dict(entry.details),
+            )
+        )
+    return len(entries)

@@ -206,7 +206,7 @@ def _as_org(org_id: str) -> Iterator[None]:
         context.CallContext(
             request_id=current.request_id if current else context.new_request_id(),
             org_id=org_id,
-            actor="service:kyc-tier/erasure",
+            actor="service:kyc-tier.erasure",
         )
     )
     try:
