@@ -5,6 +5,7 @@ flow (`flows/erasure.py`) decides the order and makes the mesh calls.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -93,16 +94,19 @@ def record_request(
         return existing.erasure_id
     if customer.legal_hold_since is not None:
         raise legal_hold_refusal()
-    recent = session.scalar(
-        select(func.count())
-        .select_from(models.Erasure)
-        .where(models.Erasure.org_id == org_id, models.Erasure.requested_at > now - LIMIT_WINDOW)
-    )
+    recent, oldest = session.execute(
+        select(func.count(), func.min(models.Erasure.requested_at)).where(
+            models.Erasure.org_id == org_id, models.Erasure.requested_at > now - LIMIT_WINDOW
+        )
+    ).one()
     if (recent or 0) >= LIMIT_REQUESTS:
+        # The gateway's wording of the same limit; retry when the oldest leaves the window.
+        retry_after = max(1, math.ceil((oldest + LIMIT_WINDOW - now).total_seconds()))
+        limit = f"{LIMIT_REQUESTS} per {int(LIMIT_WINDOW.total_seconds())} seconds per org"
         raise ResourceExhausted(
-            f"at most {LIMIT_REQUESTS} erasures per 5 minutes per organisation",
+            f"rate limit of {limit} reached; retry after {retry_after}s",
             "RATE_LIMITED",
-            {"limit": f"{LIMIT_REQUESTS} per 5 minutes", "retry_after_seconds": "60"},
+            {"limit": limit, "retry_after_seconds": str(retry_after)},
         )
     erasure = models.Erasure(
         erasure_id=records.new_id("era"),
