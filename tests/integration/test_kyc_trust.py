@@ -471,3 +471,32 @@ async def test_review_decision_refusals(core: KycTierCore, fakes: KycFakes) -> N
         assert refused.value.reason == reason, args
     (review,) = await rows(core, models.ReviewItem, review_id=review_id)
     assert review.status == "pending"
+
+
+async def test_a_crash_between_a_matching_call_and_its_mark_is_redone_harmlessly(
+    database_url: str, fakes: KycFakes
+) -> None:
+    """Killed after matching shredded the key but before kyc-tier marked the
+    step: the restarted core shreds again (a no-op) and completes."""
+    async with fake_kyc_core(database_url, fakes) as first:
+        org_id = await new_org(first)
+        customer_id = await onboarded(first, fakes, org_id)
+        shred = fakes.matcher.shred
+
+        async def shred_then_die(customer_id: str) -> int:
+            await shred(customer_id)
+            raise erasure.ErasureInterrupted("after the shred, before its mark")
+
+        fakes.matcher.shred = shred_then_die  # type: ignore[method-assign]
+        with pytest.raises(erasure.ErasureInterrupted):
+            await first.erasure.erase(org_id, customer_id, "")
+        fakes.matcher.shred = shred  # type: ignore[method-assign]
+
+    later = erasure.ErasureFlow.lease + timedelta(seconds=1)
+    async with fake_kyc_core(database_url, fakes, clock=lambda: utcnow() + later) as restarted:
+        await assert_fully_erased(restarted, fakes, customer_id)
+        receipt = await restarted.erasure.receipt(org_id, customer_id)
+    assert receipt.state == "completed" and "face_template_key" in receipt.destroyed
+    # The redone shred destroyed nothing new, so the count misses matching's key:
+    # the receipt's `destroyed` list, not the count, is the record of what is gone.
+    assert receipt.keys_destroyed == 2

@@ -274,7 +274,10 @@ class EraseCustomerResponse(_message.Message):
     enrollments_retired: _builtins.int
     """The customer's face references, all retired."""
     keys_destroyed: _builtins.int
-    """Keys destroyed: matching's template key, kyc-tier's NIK and bundle keys."""
+    """Keys destroyed: matching's template key, kyc-tier's NIK and bundle keys.
+    A matching step redone after a crash counts only what it destroyed then
+    (0): `destroyed` is the authoritative list of what is gone.
+    """
     erasure_id: _builtins.str
     state: Global___ErasureState.ValueType
     @_builtins.property
