@@ -19,7 +19,7 @@ from identity_cli.main import main
 from identity_runtime import context
 from identity_runtime.errors import DomainError, Unavailable
 from identity_store.types import utcnow
-from services.kyc_tier import models
+from services.kyc_tier import erasures, models
 from services.kyc_tier.bootstrap import KycTierCore
 from services.kyc_tier.customers import CustomerInput
 from services.kyc_tier.flows import erasure, step_up
@@ -500,3 +500,29 @@ async def test_a_crash_between_a_matching_call_and_its_mark_is_redone_harmlessly
     # The redone shred destroyed nothing new, so the count misses matching's key:
     # the receipt's `destroyed` list, not the count, is the record of what is gone.
     assert receipt.keys_destroyed == 2
+
+
+async def test_a_capture_that_ends_after_an_erasure_was_requested_is_refused(
+    core: KycTierCore, fakes: KycFakes
+) -> None:
+    """The erasure is requested while the step-up is with the mesh: nothing
+    is recorded for the customer, the attempt is refused and audited."""
+    org_id = await new_org(core)
+    customer_id = await step_up_customer(core, fakes, org_id)
+    check = fakes.liveness.check
+
+    async def erasure_meanwhile(*args: Any, **kwargs: Any) -> Any:
+        decision = await check(*args, **kwargs)
+        await core.erasure.store.write(
+            lambda s: erasures.record_request(s, org_id, customer_id, "", utcnow())
+        )
+        return decision
+
+    fakes.liveness.check = erasure_meanwhile  # type: ignore[method-assign]
+    with pytest.raises(DomainError) as refused:
+        await core.step_up.step_up(org_id, step_up_request(customer_id))
+    assert refused.value.reason == "CUSTOMER_ERASED"
+    (attempt,) = await rows(core, models.Attempt, customer_id=customer_id, kind="step_up")
+    assert (attempt.outcome, attempt.reasons[0]["code"]) == ("refused", "CUSTOMER_ERASED")
+    assert await rows(core, models.Verification, customer_id=customer_id, kind="step_up") == []
+    assert await rows(core, models.CaptureBundle, customer_id=customer_id) == []

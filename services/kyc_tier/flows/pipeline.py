@@ -96,14 +96,13 @@ class CapturePipeline:
             if capture is not None and step.refuses_reused_nonce:
                 await self._refuse_reused_nonce(org_id, capture.nonce)
             assessment = await assess(subject, request)
-        try:
+        # A refusal now (the customer's erasure was requested meanwhile) or a
+        # failure finishes the attempt too.
+        async with self.attempt(step, org_id, request.customer_id, attempt_id):
             decision = decide(assessment, request)
             recorded = await self.store.write(
                 lambda s: self._write(s, step, subject, decision, assessment, extra_writes)
             )
-        except BaseException:
-            await self._interrupt(step, org_id, request.customer_id, attempt_id)
-            raise
         return Captured(assessment, decision, recorded)
 
     async def begin(
@@ -195,6 +194,7 @@ class CapturePipeline:
         customer = records.load_customer(
             session, subject.org_id, subject.customer_id, for_update=step.settles_tier
         )
+        records.require_active(customer)
         row = self._record(session, customer, step, subject, decision)
         if subject.capture is not None:
             bundles.store_sealed(
