@@ -80,10 +80,17 @@ def years_after(when: datetime, years: int) -> datetime:
 
 
 def record_request(
-    session: Session, org_id: str, customer_id: str, reason: str, now: datetime
-) -> str:
+    session: Session,
+    org_id: str,
+    customer_id: str,
+    reason: str,
+    now: datetime,
+    lease: timedelta,
+) -> tuple[str, bool]:
     """The erasure and its steps, the customer turned `erasing`, an audit
-    entry: one transaction. An erasure already recorded is returned as is."""
+    entry: one transaction; (its id, True). A new erasure is leased to the
+    request that records it, so no worker starts it meanwhile. An erasure
+    already recorded is returned as is: (its id, False)."""
     # The organisation's row serialises its erasure requests (the limit's count).
     session.scalar(select(models.Org).where(models.Org.org_id == org_id).with_for_update())
     customer = records.load_customer(session, org_id, customer_id, for_update=True)
@@ -91,7 +98,7 @@ def record_request(
         select(models.Erasure).where(models.Erasure.customer_id == customer_id)
     )
     if existing is not None:
-        return existing.erasure_id
+        return existing.erasure_id, False
     if customer.legal_hold_since is not None:
         raise legal_hold_refusal()
     recent, oldest = session.execute(
@@ -116,7 +123,8 @@ def record_request(
         state="requested",
         request_id=context.request_id(),
         requested_at=now,
-        attempts=0,
+        claimed_until=now + lease,
+        attempts=1,
     )
     session.add(erasure)
     session.flush()
@@ -136,7 +144,7 @@ def record_request(
         "success",
         details={"erasure_id": erasure.erasure_id, "reason": reason},
     )
-    return erasure.erasure_id
+    return erasure.erasure_id, True
 
 
 def _unleased(now: datetime) -> ColumnElement[bool]:
@@ -161,6 +169,13 @@ def claim(
         return None
     erasure.claimed_until = now + lease
     erasure.attempts += 1
+    return erasure.org_id, erasure.customer_id
+
+
+def subject(session: Session, erasure_id: str) -> tuple[str, str]:
+    """(organisation, customer) of an erasure."""
+    erasure = session.get(models.Erasure, erasure_id)
+    assert erasure is not None
     return erasure.org_id, erasure.customer_id
 
 

@@ -514,7 +514,9 @@ async def test_a_capture_that_ends_after_an_erasure_was_requested_is_refused(
     async def erasure_meanwhile(*args: Any, **kwargs: Any) -> Any:
         decision = await check(*args, **kwargs)
         await core.erasure.store.write(
-            lambda s: erasures.record_request(s, org_id, customer_id, "", utcnow())
+            lambda s: erasures.record_request(
+                s, org_id, customer_id, "", utcnow(), erasure.ErasureFlow.lease
+            )
         )
         return decision
 
@@ -526,3 +528,23 @@ async def test_a_capture_that_ends_after_an_erasure_was_requested_is_refused(
     assert (attempt.outcome, attempt.reasons[0]["code"]) == ("refused", "CUSTOMER_ERASED")
     assert await rows(core, models.Verification, customer_id=customer_id, kind="step_up") == []
     assert await rows(core, models.CaptureBundle, customer_id=customer_id) == []
+
+
+async def test_the_worker_leaves_an_erasure_to_the_request_that_recorded_it(
+    core: KycTierCore, fakes: KycFakes
+) -> None:
+    """A worker pass right after the request is recorded does not take it
+    (the request holds the lease from the start); the request completes it."""
+    org_id = await new_org(core)
+    customer_id = await onboarded(core, fakes, org_id)
+    erasure_id, leased = await core.erasure.store.write(
+        lambda s: erasures.record_request(
+            s, org_id, customer_id, "", utcnow(), erasure.ErasureFlow.lease
+        )
+    )
+    assert leased
+    assert await core.erasure.resume_pending() == 0
+    (record,) = await rows(core, models.Erasure, erasure_id=erasure_id)
+    assert record.state == "requested" and record.attempts == 1
+    assert await core.erasure.carry_out(erasure_id, leased=True)
+    await assert_fully_erased(core, fakes, customer_id)

@@ -88,15 +88,16 @@ class ErasureFlow:
     async def erase(self, org_id: str, customer_id: str, reason: str) -> ErasureResult:
         if len(reason) > MAX_REASON_LENGTH:
             raise invalid_field("reason", f"must be at most {MAX_REASON_LENGTH} characters")
-        erasure_id = await self._request(org_id, customer_id, reason)
+        erasure_id, leased = await self._request(org_id, customer_id, reason)
         self._hook("recorded")
-        await self.carry_out(erasure_id)
+        await self.carry_out(erasure_id, leased=leased)
         return await self.receipt(org_id, customer_id)
 
-    async def _request(self, org_id: str, customer_id: str, reason: str) -> str:
+    async def _request(self, org_id: str, customer_id: str, reason: str) -> tuple[str, bool]:
+        now = self.clock()
         try:
             return await self.store.write(
-                lambda s: erasures.record_request(s, org_id, customer_id, reason, self.clock())
+                lambda s: erasures.record_request(s, org_id, customer_id, reason, now, self.lease)
             )
         except DomainError as refused:
             denied = refused.reason
@@ -113,14 +114,19 @@ class ErasureFlow:
                 )
             raise
 
-    async def carry_out(self, erasure_id: str) -> bool:
-        """Run the erasure's remaining steps under a lease; True when it is
-        complete. A step that cannot run now leaves it to the worker."""
-        claimed = await self.store.write(
-            lambda s: erasures.claim(s, erasure_id, self.clock(), self.lease), audited=False
-        )
-        if claimed is None:
-            return False
+    async def carry_out(self, erasure_id: str, *, leased: bool = False) -> bool:
+        """Run the erasure's remaining steps under a lease (`leased`: the
+        caller already holds it); True when it is complete. A step that
+        cannot run now leaves it to the worker."""
+        if leased:
+            claimed = await self.store.read(lambda s: erasures.subject(s, erasure_id))
+        else:
+            found = await self.store.write(
+                lambda s: erasures.claim(s, erasure_id, self.clock(), self.lease), audited=False
+            )
+            if found is None:
+                return False
+            claimed = found
         org_id, customer_id = claimed
         try:
             with _as_org(org_id):
