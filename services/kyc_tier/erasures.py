@@ -6,7 +6,6 @@ flow (`flows/erasure.py`) decides the order and makes the mesh calls.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, func, or_, select
@@ -21,8 +20,6 @@ MAX_REASON_LENGTH = 64
 # The seed's limit: 10 erasures per 5 minutes per organisation.
 LIMIT_REQUESTS = 10
 LIMIT_WINDOW = timedelta(minutes=5)
-# Regulated records (verification rows, audit log): 7 years.
-REGULATED_YEARS = 7
 
 RETIRE = "matching.retire"
 SHRED = "matching.shred"
@@ -41,42 +38,11 @@ Results = dict[str, dict[str, int]]
 AUDITED_REFUSALS = frozenset({"LEGAL_HOLD", "RATE_LIMITED"})
 
 
-@dataclass(frozen=True)
-class Retained:
-    record: str
-    basis: str
-    count: int
-    retained_until: datetime
-
-
-@dataclass(frozen=True)
-class ErasureResult:
-    """The erasure receipt."""
-
-    customer_id: str
-    erased_at: datetime | None
-    enrollments_retired: int
-    # Template keys shredded by matching plus the customer's keys here.
-    keys_destroyed: int
-    erasure_id: str = ""
-    state: str = "completed"  # or "in_progress"
-    requested_at: datetime | None = None
-    destroyed: tuple[str, ...] = ()
-    retained: tuple[Retained, ...] = ()
-
-
 def legal_hold_refusal() -> FailedPrecondition:
     return FailedPrecondition(
         "the customer is under a legal hold: erasure is refused until it is lifted",
         "LEGAL_HOLD",
     )
-
-
-def years_after(when: datetime, years: int) -> datetime:
-    try:
-        return when.replace(year=when.year + years)
-    except ValueError:  # 29 February
-        return when.replace(year=when.year + years, day=28)
 
 
 def record_request(
@@ -265,47 +231,3 @@ def mark_erased(
         },
     )
     done(session, erasure_id, MARK_ERASED, {})
-
-
-def receipt(session: Session, org_id: str, customer_id: str) -> ErasureResult:
-    """What was destroyed so far, what is retained and until when."""
-    customer = records.load_customer(session, org_id, customer_id)
-    erasure = session.scalar(
-        select(models.Erasure).where(models.Erasure.customer_id == customer_id)
-    )
-    if erasure is None:  # erased before erasures were recorded
-        return ErasureResult(customer_id, customer.erased_at, 0, 0)
-    found = results(session, erasure.erasure_id)
-    destroyed = tuple(item for step in STEPS if step in found for item in DESTROYS[step])
-    verifications, newest = session.execute(
-        select(func.count(), func.max(models.Verification.created_at)).where(
-            models.Verification.org_id == org_id,
-            models.Verification.customer_id == customer_id,
-        )
-    ).one()
-    since = customer.erased_at or erasure.requested_at
-    until = years_after(since, REGULATED_YEARS)
-    basis = f"regulated record, {REGULATED_YEARS} years"
-    retained = (
-        Retained(
-            "verifications",
-            basis,
-            int(verifications or 0),
-            years_after(newest or since, REGULATED_YEARS),
-        ),
-        Retained(
-            "face_enrollment_rows", f"retired, template unreadable; {basis}", retired(found), until
-        ),
-        Retained("audit_log", basis, 0, until),
-    )
-    return ErasureResult(
-        customer_id=customer_id,
-        erased_at=customer.erased_at,
-        enrollments_retired=retired(found),
-        keys_destroyed=keys_destroyed(found),
-        erasure_id=erasure.erasure_id,
-        state="completed" if erasure.state == "completed" else "in_progress",
-        requested_at=erasure.requested_at,
-        destroyed=destroyed,
-        retained=retained,
-    )

@@ -28,7 +28,8 @@
    audit log stay 7 years as regulated records; the capture frames are
    unreadable at once, their key destroyed).
 
-The database side (request, steps, receipt, legal hold) is `erasures.py`.
+The database side is `erasures.py` (request, steps), `receipts.py` (the
+receipt) and `customers.py` (legal hold).
 """
 
 from __future__ import annotations
@@ -50,10 +51,10 @@ from services.kyc_tier.erasures import (
     PERSONAL_DATA,
     RETIRE,
     SHRED,
-    ErasureResult,
 )
 from services.kyc_tier.pii import PiiVault
 from services.kyc_tier.ports import Clock, Matcher
+from services.kyc_tier.receipts import ErasureResult, receipt
 from services.kyc_tier.store import Store
 
 __all__ = ["ErasureFlow", "ErasureInterrupted", "ErasureResult"]
@@ -188,7 +189,7 @@ class ErasureFlow:
         return completed
 
     async def receipt(self, org_id: str, customer_id: str) -> ErasureResult:
-        return await self.store.read(lambda s: erasures.receipt(s, org_id, customer_id))
+        return await self.store.read(lambda s: receipt(s, org_id, customer_id))
 
     async def set_legal_hold(
         self, org_id: str, customer_id: str, hold: bool, reason: str
