@@ -23,12 +23,15 @@ from identity_runtime.errors import Unavailable
 from identity_runtime.server import Core, ServiceSpec
 from identity_runtime.settings import ServiceSettings
 from identity_runtime.status import error_info, remote_error, status_from_rpc_error
-from tests.support import start_service
+from tests.support import channel, start_service
+from tests.support.meshauth import caller_metadata, signer
 
 
 @dataclass
 class Seen:
     metadata: list[dict[str, str]] = field(default_factory=list)
+    # (org, actor, scopes) the downstream service bound from the verified token.
+    callers: list[tuple[str, str, tuple[str, ...]]] = field(default_factory=list)
     remaining: list[float] = field(default_factory=list)
     attempts: dict[str, int] = field(default_factory=dict)
     fail_first: int = 0
@@ -45,6 +48,9 @@ class DownstreamAudit(audit_pb2_grpc.AuditServiceServicer):
             {k: v for k, v in ctx.invocation_metadata() if isinstance(v, str)}
         )
         self.seen.remaining.append(ctx.time_remaining())
+        bound = context.current()
+        assert bound is not None
+        self.seen.callers.append((bound.org_id, bound.actor, bound.scopes))
         return audit_pb2.QueryEntriesResponse()
 
 
@@ -98,12 +104,15 @@ async def mesh_pair():
             ],
         )
     )
+    # The front plays matching's part, which kyc-tier calls; it signs as kyc-tier.
     clients = ClientFactory(
-        {"audit": downstream.address}, ClientOptions(default_timeout_seconds=30)
+        {"audit": downstream.address},
+        ClientOptions(default_timeout_seconds=30),
+        signer=signer("kyc-tier"),
     )
     front = await start_service(
         _spec(
-            "front",
+            "matching",
             "FRONT",
             lambda core, s: [
                 (matching_pb2_grpc.add_MatchingServiceServicer_to_server, FlakyFront(seen, clients))
@@ -121,6 +130,7 @@ async def _front_call(
     front: Any, method: str, metadata: list[tuple[str, str]], deadline_seconds: float | None = None
 ) -> Any:
     factory = ClientFactory({"matching": front.address}, ClientOptions(default_timeout_seconds=30))
+    metadata = metadata + caller_metadata("org_a", actor="api_key:key_1", scopes=("internal",))
     try:
         stub = factory.stub("matching", matching_pb2_grpc.MatchingServiceStub)
         request = (
@@ -133,12 +143,13 @@ async def _front_call(
 
 async def test_request_id_and_tenant_reach_the_downstream_service(mesh_pair) -> None:
     seen, front, _ = mesh_pair
-    await _front_call(
-        front, "Verify", [("x-request-id", "req-propagated-1"), ("x-identity-org", "org_a")]
-    )
+    await _front_call(front, "Verify", [("x-request-id", "req-propagated-1")])
     assert seen.metadata[-1]["x-request-id"] == "req-propagated-1"
-    assert seen.metadata[-1]["x-identity-org"] == "org_a"
     assert "traceparent" in seen.metadata[-1]
+    # The tenant travels only inside the token the front re-minted under its own key.
+    assert "x-identity-org" not in seen.metadata[-1]
+    assert seen.metadata[-1]["authorization"].startswith("Bearer ")
+    assert seen.callers[-1] == ("org_a", "api_key:key_1", ("internal", "mesh"))
 
 
 async def test_the_callers_deadline_bounds_the_downstream_call(mesh_pair) -> None:
@@ -149,7 +160,7 @@ async def test_the_callers_deadline_bounds_the_downstream_call(mesh_pair) -> Non
 
 async def test_without_a_deadline_the_service_default_applies_downstream(mesh_pair) -> None:
     seen, front, _ = mesh_pair
-    async with grpc.aio.insecure_channel(front.address) as raw:  # no client-side timeout at all
+    async with channel(front) as raw:  # no client-side timeout at all
         await matching_pb2_grpc.MatchingServiceStub(raw).Verify(matching_pb2.VerifyRequest())
     # The front's default deadline is 3 s; the client factory's own default is 30 s.
     assert 0 < seen.remaining[-1] <= 3.0
