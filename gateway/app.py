@@ -43,7 +43,7 @@ from starlette.responses import Response
 from starlette.routing import Route as StarletteRoute
 from starlette.types import Receive, Scope, Send
 
-from gateway import errors, transcoding
+from gateway import console, errors, transcoding
 from gateway.auth import ApiKeyCache, Principal, authorize, presented_key
 from gateway.health import HealthChecker
 from gateway.openapi import HEALTH_RPC, OPENAPI_PATH, build_document
@@ -52,7 +52,7 @@ from gateway.routing import GATEWAY_PACKAGE, Route, RouteError, RouteTable, buil
 from gateway.settings import GatewaySettings
 from identity_platform_api.common.v1 import options_pb2
 from identity_platform_api.gateway.v1 import gateway_pb2
-from identity_platform_api.kyc_tier.v1 import api_keys_pb2
+from identity_platform_api.kyc_tier.v1 import api_keys_pb2, console_auth_pb2
 from identity_runtime import context as call_context
 from identity_runtime import mesh, meshauth, meshtls, tracing
 from identity_runtime.clients import ClientFactory, ClientOptions
@@ -238,8 +238,14 @@ class Gateway:
         # An anonymous route takes a key when one is presented (the health
         # route shows its details to internal keys only).
         presents_key = "authorization" in request.headers or "x-api-key" in request.headers
+        # Without a key, an analyst's console session cookie (gateway.console).
+        by_session = (
+            not presents_key and route.scope != "anonymous" and bool(console.session_token(request))
+        )
         if route.scope != "anonymous" or presents_key:
-            principal = await self._authenticate(request)
+            principal = await (
+                self._session_principal(request) if by_session else self._authenticate(request)
+            )
             outcome.principal = principal
             authorize(route.scope, principal)
             call_context.bind(
@@ -261,6 +267,7 @@ class Gateway:
             body,
         )
         transcoding.validate(message)
+        console.prepare(route.full_name, request, message)
         if route.rate_limit is not None and outcome.principal is not None:
             await self.limiter.check(route, outcome.principal.org_id, message)
 
@@ -268,8 +275,11 @@ class Gateway:
             reply, status = await self.local_handlers[route.full_name](message)
         else:
             reply, status = await self._call(route, message), 200
+        cookies = console.finish(route.full_name, request, reply)
         content, media_type = transcoding.render_response(route, reply)
-        return Response(content, status, media_type=media_type, headers=_NO_STORE)
+        response = Response(content, status, media_type=media_type, headers=_NO_STORE)
+        console.set_cookies(response, cookies)
+        return response
 
     async def _read_body(self, request: Request, route: Route, outcome: _Outcome) -> bytes | None:
         limit = self.settings.max_body_bytes
@@ -303,6 +313,19 @@ class Gateway:
             request.headers.getlist("x-api-key"),
         )
         return await self.api_keys.authenticate(key)
+
+    async def _session_principal(self, request: Request) -> Principal:
+        reply = await self._as_gateway(
+            console.AUTHENTICATE_SESSION_RPC,
+            console.session_request(request),
+            console_auth_pb2.AuthenticateSessionResponse,
+        )
+        return Principal(
+            org_id=reply.org_id,
+            api_key_id="",
+            scopes=frozenset({"internal"}),
+            console_user_id=reply.user_id,
+        )
 
     async def _as_gateway(self, rpc: str, message: Message, response_class: type[R]) -> R:
         """A call to kyc-tier the gateway makes as itself (a mesh service), for
@@ -425,7 +448,10 @@ class Gateway:
             fields["reason"] = outcome.reason
         if outcome.principal is not None:
             fields["org_id"] = outcome.principal.org_id
-            fields["api_key_id"] = outcome.principal.api_key_id
+            if outcome.principal.console_user_id:
+                fields["console_user_id"] = outcome.principal.console_user_id
+            else:
+                fields["api_key_id"] = outcome.principal.api_key_id
         if outcome.status >= 500:
             access_log.error("request", **fields)
         elif outcome.status >= 400:

@@ -17,6 +17,8 @@ from identity_runtime.server import Core
 from identity_store.db import Database
 from identity_store.types import utcnow
 from services.kyc_tier import adapters, models
+from services.kyc_tier.console import ConsoleAuth, LoginPolicy
+from services.kyc_tier.console_users import ConsoleUsers
 from services.kyc_tier.customers import Customers
 from services.kyc_tier.flows.api_keys import ApiKeyFlow
 from services.kyc_tier.flows.biometrics import FaceMatching
@@ -78,6 +80,8 @@ class KycTierCore(Core):
     dukcapil: DukcapilFlow
     kyc: KycFlow
     reviews: ReviewFlow
+    console: ConsoleAuth
+    console_users: ConsoleUsers
 
     async def ready(self) -> tuple[bool, str]:
         from identity_store.migrate import is_at_head
@@ -171,6 +175,17 @@ async def build(
         dukcapil=DukcapilFlow(pipeline, vault, clock),
         kyc=KycFlow(store),
         reviews=ReviewFlow(store, matcher),
+        console=ConsoleAuth(
+            store,
+            settings.api_key_pepper,
+            LoginPolicy(
+                max_failures=settings.console_login_max_failures,
+                lockout_seconds=settings.console_lockout_seconds,
+                session_seconds=settings.console_session_seconds,
+            ),
+            clock,
+        ),
+        console_users=ConsoleUsers(store),
     )
     relay.start()
     core.recovery.start()

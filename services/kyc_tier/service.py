@@ -22,7 +22,7 @@ async def api_key_caller(core: KycTierCore, secret: str) -> Caller:
     )
 
 
-# The contract's other kyc-tier services (webhooks, console sign-in) and
+# The contract's other kyc-tier services (webhooks) and
 # the dashboard's RPCs other than DecideReview answer UNIMPLEMENTED until
 # their issues land.
 SPEC = ServiceSpec.from_mesh(
@@ -39,6 +39,7 @@ SPEC = ServiceSpec.from_mesh(
         servicer.DeviceServicer,
         servicer.AttemptServicer,
         servicer.DashboardServicer,
+        servicer.ConsoleAuthServicer,
     ],
     api_keys=api_key_caller,
 )

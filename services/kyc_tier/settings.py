@@ -51,6 +51,16 @@ class KycTierSettings(ServiceSettings):
         "(also once at start-up)",
     )
 
+    console_session_seconds: float = setting(
+        28800.0, "Lifetime of an analyst console session (signed in again after it)"
+    )
+    console_login_max_failures: int = setting(
+        5, "Failed console sign-ins in a row that lock the account"
+    )
+    console_lockout_seconds: float = setting(
+        900.0, "How long a console account stays locked after too many failed sign-ins"
+    )
+
     def validate(self) -> list[tuple[str, str]]:
         problems = super().validate()
         if len(self.api_key_pepper) < 32:
