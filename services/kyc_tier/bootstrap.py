@@ -23,6 +23,7 @@ from services.kyc_tier.customers import Customers
 from services.kyc_tier.flows.api_keys import ApiKeyFlow
 from services.kyc_tier.flows.biometrics import FaceMatching
 from services.kyc_tier.flows.customers import CustomerFlow
+from services.kyc_tier.flows.dashboard import DashboardFlow
 from services.kyc_tier.flows.devices import Challenges, DeviceFlow
 from services.kyc_tier.flows.dukcapil import DukcapilFlow
 from services.kyc_tier.flows.erasure import ErasureFlow
@@ -82,6 +83,7 @@ class KycTierCore(Core):
     reviews: ReviewFlow
     console: ConsoleAuth
     console_users: ConsoleUsers
+    dashboard: DashboardFlow
 
     async def ready(self) -> tuple[bool, str]:
         from identity_store.migrate import is_at_head
@@ -186,6 +188,7 @@ async def build(
             clock,
         ),
         console_users=ConsoleUsers(store),
+        dashboard=DashboardFlow(store, vault),
     )
     relay.start()
     core.recovery.start()

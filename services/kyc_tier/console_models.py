@@ -97,3 +97,17 @@ class ConsolePolicy(Base):
 
     org_id: Mapped[str] = mapped_column(ForeignKey("orgs.org_id"), primary_key=True)
     passkey_required: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class CustomerSearchToken(Base):
+    """The console's name and email search index: one row per normalised
+    token (lower case, accents folded, split on anything not a letter or
+    digit) of a customer's name and email. Personal data: deleted with the
+    customer's name on erasure."""
+
+    __tablename__ = "customer_search_tokens"
+    __table_args__ = (Index("ix_customer_search_tokens_org_token", "org_id", "token"),)
+
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.customer_id"), primary_key=True)
+    token: Mapped[str] = mapped_column(String(64), primary_key=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("orgs.org_id"))

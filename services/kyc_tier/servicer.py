@@ -15,12 +15,8 @@ from identity_platform_api.kyc_tier.v1 import (
     api_keys_pb2_grpc,
     attempts_pb2,
     attempts_pb2_grpc,
-    console_auth_pb2,
-    console_auth_pb2_grpc,
     customers_pb2,
     customers_pb2_grpc,
-    dashboard_pb2,
-    dashboard_pb2_grpc,
     devices_pb2,
     devices_pb2_grpc,
     face_pb2,
@@ -36,7 +32,6 @@ from identity_runtime.context import require_org
 from identity_runtime.server import CoreServicer
 from services.kyc_tier.bootstrap import KycTierCore
 from services.kyc_tier.mapping import captures, enums, resources, responses
-from services.kyc_tier.mapping import console as console_mapping
 
 
 class ApiKeyServicer(CoreServicer[KycTierCore], api_keys_pb2_grpc.ApiKeyServiceServicer):
@@ -208,59 +203,3 @@ class AttemptServicer(CoreServicer[KycTierCore], attempts_pb2_grpc.AttemptServic
             require_org(), request.customer_id, request.page_size, request.page_token
         )
         return responses.attempt_page(attempts_pb2.ListCustomerAttemptsResponse, page)
-
-
-class DashboardServicer(CoreServicer[KycTierCore], dashboard_pb2_grpc.DashboardServiceServicer):
-    """Only DecideReview so far; the other dashboard RPCs answer UNIMPLEMENTED."""
-
-    async def DecideReview(
-        self, request: dashboard_pb2.DecideReviewRequest, _: Any
-    ) -> dashboard_pb2.DecideReviewResponse:
-        decided = await self.core.reviews.decide(
-            require_org(),
-            request.review_id,
-            enums.REVIEW_DECISION_FROM_PROTO.get(request.decision, ""),
-            request.note,
-        )
-        return responses.review_decided(decided)
-
-
-class ConsoleAuthServicer(
-    CoreServicer[KycTierCore], console_auth_pb2_grpc.ConsoleAuthServiceServicer
-):
-    async def Login(
-        self, request: console_auth_pb2.LoginRequest, _: Any
-    ) -> console_auth_pb2.LoginResponse:
-        opened = await self.core.console.login(request.email, request.password)
-        return console_auth_pb2.LoginResponse(session=console_mapping.opened_session(opened))
-
-    async def Logout(
-        self, request: console_auth_pb2.LogoutRequest, _: Any
-    ) -> console_auth_pb2.LogoutResponse:
-        await self.core.console.logout(require_org(), request.session_token)
-        return console_auth_pb2.LogoutResponse()
-
-    async def GetMe(
-        self, request: console_auth_pb2.GetMeRequest, _: Any
-    ) -> console_auth_pb2.GetMeResponse:
-        return console_auth_pb2.GetMeResponse(
-            user=console_mapping.console_user(await self.core.console_users.me(require_org()))
-        )
-
-    async def AuthenticateSession(
-        self, request: console_auth_pb2.AuthenticateSessionRequest, _: Any
-    ) -> console_auth_pb2.AuthenticateSessionResponse:
-        caller = await self.core.console.authenticate(
-            request.token, request.check_csrf, request.csrf_token
-        )
-        return console_mapping.session_caller(caller)
-
-    async def CreateConsoleUser(
-        self, request: console_auth_pb2.CreateConsoleUserRequest, _: Any
-    ) -> console_auth_pb2.CreateConsoleUserResponse:
-        org_id = require_org()
-        await self.core.console_users.require_admin(org_id)
-        user = await self.core.console_users.create_user(
-            org_id, request.email, request.display_name, tuple(request.roles), request.password
-        )
-        return console_auth_pb2.CreateConsoleUserResponse(user=console_mapping.console_user(user))

@@ -1,5 +1,6 @@
 """kyc-tier: the analyst console (issue 11): console users, sessions,
-passkeys, WebAuthn challenges and each organisation's console policy
+passkeys, WebAuthn challenges, each organisation's console policy, and the
+customer search token index (filled here for the customers already stored)
 
 Revision ID: 0100_console
 Revises: 0002
@@ -111,8 +112,54 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("org_id", name=op.f("pk_console_policies")),
     )
 
+    op.create_table(
+        "customer_search_tokens",
+        _id("customer_id"),
+        sa.Column("token", sa.String(length=64), nullable=False),
+        _id("org_id"),
+        _fk("customer_search_tokens", "customer_id", "customers"),
+        _fk("customer_search_tokens", "org_id", "orgs"),
+        sa.PrimaryKeyConstraint("customer_id", "token", name=op.f("pk_customer_search_tokens")),
+    )
+    with op.batch_alter_table("customer_search_tokens", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_customer_search_tokens_org_token", ["org_id", "token"], unique=False
+        )
+    _index_existing_customers()
+
+
+def _index_existing_customers() -> None:
+    from services.kyc_tier.search_index import tokens_of
+
+    bind = op.get_bind()
+    customers = sa.table(
+        "customers",
+        sa.column("customer_id"),
+        sa.column("org_id"),
+        sa.column("full_name"),
+        sa.column("email"),
+    )
+    index = sa.table(
+        "customer_search_tokens", sa.column("customer_id"), sa.column("token"), sa.column("org_id")
+    )
+    rows = bind.execute(
+        sa.select(
+            customers.c.customer_id, customers.c.org_id, customers.c.full_name, customers.c.email
+        )
+    )
+    values = [
+        {"customer_id": customer_id, "token": token, "org_id": org_id}
+        for customer_id, org_id, name, email in rows
+        for token in tokens_of(name or "", email or "")
+    ]
+    if values:
+        op.bulk_insert(index, values)
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("customer_search_tokens", schema=None) as batch_op:
+        batch_op.drop_index("ix_customer_search_tokens_org_token")
+    op.drop_table("customer_search_tokens")
     op.drop_table("console_policies")
     op.drop_table("console_challenges")
     with op.batch_alter_table("console_passkeys", schema=None) as batch_op:
