@@ -18,7 +18,9 @@ from identity_store.db import Database
 from identity_store.types import utcnow
 from services.kyc_tier import adapters, models
 from services.kyc_tier.console import ConsoleAuth, LoginPolicy
+from services.kyc_tier.console_passkeys import Passkeys
 from services.kyc_tier.console_users import ConsoleUsers
+from services.kyc_tier.console_webauthn import RelyingParty
 from services.kyc_tier.customers import Customers
 from services.kyc_tier.flows.api_keys import ApiKeyFlow
 from services.kyc_tier.flows.biometrics import FaceMatching
@@ -84,6 +86,7 @@ class KycTierCore(Core):
     console: ConsoleAuth
     console_users: ConsoleUsers
     dashboard: DashboardFlow
+    passkeys: Passkeys
 
     async def ready(self) -> tuple[bool, str]:
         from identity_store.migrate import is_at_head
@@ -146,6 +149,22 @@ async def build(
     matching = FaceMatching(quality, embedder, matcher)
     customers = Customers(vault)
     erasure = ErasureFlow(store, vault, matcher, clock)
+    console = ConsoleAuth(
+        store,
+        settings.api_key_pepper,
+        LoginPolicy(
+            max_failures=settings.console_login_max_failures,
+            lockout_seconds=settings.console_lockout_seconds,
+            session_seconds=settings.console_session_seconds,
+        ),
+        clock,
+    )
+    relying_party = RelyingParty(
+        settings.webauthn_rp_id,
+        settings.webauthn_rp_name,
+        tuple(o.strip() for o in settings.webauthn_origins.split(",") if o.strip()),
+        settings.webauthn_challenge_seconds,
+    )
     core = KycTierCore(
         database=database,
         clients=clients,
@@ -177,18 +196,10 @@ async def build(
         dukcapil=DukcapilFlow(pipeline, vault, clock),
         kyc=KycFlow(store),
         reviews=ReviewFlow(store, matcher),
-        console=ConsoleAuth(
-            store,
-            settings.api_key_pepper,
-            LoginPolicy(
-                max_failures=settings.console_login_max_failures,
-                lockout_seconds=settings.console_lockout_seconds,
-                session_seconds=settings.console_session_seconds,
-            ),
-            clock,
-        ),
+        console=console,
         console_users=ConsoleUsers(store),
         dashboard=DashboardFlow(store, vault),
+        passkeys=Passkeys(store, console, relying_party, clock),
     )
     relay.start()
     core.recovery.start()

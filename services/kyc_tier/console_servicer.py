@@ -120,3 +120,33 @@ class ConsoleAuthServicer(
             org_id, request.email, request.display_name, tuple(request.roles), request.password
         )
         return console_auth_pb2.CreateConsoleUserResponse(user=console_mapping.console_user(user))
+
+    async def BeginPasskeyRegistration(
+        self, request: console_auth_pb2.BeginPasskeyRegistrationRequest, _: Any
+    ) -> console_auth_pb2.BeginPasskeyRegistrationResponse:
+        options = await self.core.passkeys.begin_registration(require_org())
+        return console_auth_pb2.BeginPasskeyRegistrationResponse(options_json=options)
+
+    async def FinishPasskeyRegistration(
+        self, request: console_auth_pb2.FinishPasskeyRegistrationRequest, _: Any
+    ) -> console_auth_pb2.FinishPasskeyRegistrationResponse:
+        passkey_id = await self.core.passkeys.finish_registration(
+            require_org(), request.credential_json, request.passkey_name
+        )
+        return console_auth_pb2.FinishPasskeyRegistrationResponse(passkey_id=passkey_id)
+
+    async def BeginPasskeyAuthentication(
+        self, request: console_auth_pb2.BeginPasskeyAuthenticationRequest, _: Any
+    ) -> console_auth_pb2.BeginPasskeyAuthenticationResponse:
+        ceremony = await self.core.passkeys.begin_authentication(request.email)
+        return console_mapping.ceremony(ceremony)
+
+    async def FinishPasskeyAuthentication(
+        self, request: console_auth_pb2.FinishPasskeyAuthenticationRequest, _: Any
+    ) -> console_auth_pb2.FinishPasskeyAuthenticationResponse:
+        opened = await self.core.passkeys.finish_authentication(
+            request.ceremony_id, request.credential_json
+        )
+        return console_auth_pb2.FinishPasskeyAuthenticationResponse(
+            session=console_mapping.opened_session(opened)
+        )

@@ -9,6 +9,7 @@ from identity_runtime.convert import enum_names, message
 from services.kyc_tier import records
 from services.kyc_tier.console import OpenedSession, SessionCaller
 from services.kyc_tier.console_users import ConsoleUserView
+from services.kyc_tier.console_webauthn import Ceremony
 from services.kyc_tier.customers import CustomerView
 from services.kyc_tier.flows.dashboard import TierEventQuery
 from services.kyc_tier.flows.reviews import ReviewView
@@ -75,3 +76,7 @@ def tier_event_page(page: Page[records.TierChange]) -> dashboard_pb2.ListTierEve
 
 def csv_body(data: bytes) -> httpbody_pb2.HttpBody:
     return httpbody_pb2.HttpBody(content_type="text/csv; charset=utf-8", data=data)
+
+
+def ceremony(value: Ceremony) -> console_auth_pb2.BeginPasskeyAuthenticationResponse:
+    return message(console_auth_pb2.BeginPasskeyAuthenticationResponse, value)
