@@ -43,7 +43,7 @@ from starlette.responses import Response
 from starlette.routing import Route as StarletteRoute
 from starlette.types import Receive, Scope, Send
 
-from gateway import console, errors, transcoding
+from gateway import console, console_site, errors, transcoding
 from gateway.auth import ApiKeyCache, Principal, authorize, presented_key
 from gateway.health import HealthChecker
 from gateway.openapi import HEALTH_RPC, OPENAPI_PATH, build_document
@@ -228,6 +228,8 @@ class Gateway:
             0
         ]
         path = raw_path.decode("latin-1")
+        if console_site.is_console(path):
+            return console_site.serve(request.method, path)
         if path == OPENAPI_PATH:
             if request.method != "GET":
                 raise errors.method_not_allowed(["GET"])
