@@ -70,8 +70,10 @@ function tier(value) {
   return (value || "KYC_TIER_NONE").replace("KYC_TIER_", "").toLowerCase();
 }
 
+const ENUM_PREFIXES = /^(VERIFICATION_KIND_|VERIFICATION_OUTCOME_|ATTEMPT_OUTCOME_)/;
+
 function words(value) {
-  return (value || "").replace(/^[A-Z]+(_[A-Z]+)*?_(?=[A-Z]+$)/, "").replace(/_/g, " ").toLowerCase();
+  return (value || "").replace(ENUM_PREFIXES, "").replace(/_/g, " ").toLowerCase();
 }
 
 function table(headers, rows) {
@@ -221,21 +223,22 @@ async function customerView(id) {
       api("GET", `/api/identity/tier-events?customerId=${id}`),
     ]);
     const c = customer.customer || customer;
-    const verifications = kyc.verifications || [];
+    const requirements = kyc.requirements || [];
     show(
       el("section", { class: "card", id: "customer" },
         el("h2", { text: c.fullName || c.customerId }),
         el("p", {}, "KYC tier: ", el("span", { class: "tier", id: "customer-tier", text: tier(kyc.tier || c.tier) })),
-        el("p", { class: "muted", text: `NIK ${c.nikMasked || "—"} · ${c.customerId} · since ${when(c.createdAt)}` })),
+        el("p", { class: "muted", text: `NIK ${c.nikMasked || "—"} · ${c.customerId} · since ${when(c.createdAt)}` }),
+        el("p", { class: "muted", text: kyc.missingForNextTier && kyc.missingForNextTier.length
+          ? `Next tier ${tier(kyc.nextTier)} still needs: ${kyc.missingForNextTier.join(", ").replace(/_/g, " ")}` : "" })),
       el("h3", { text: "Verification timeline" }),
-      table(["When", "Check", "Outcome", "Reasons", "Scores"], verifications.map((v) => [
-        when(v.createdAt), words(v.kind), words(v.outcome),
-        (v.reasons || []).map((r) => r.code).join(", "),
-        JSON.stringify(v.scores || {}),
+      table(["When", "Check", "Outcome", "Reasons", "Verification"], (attempts.attempts || []).map((a) => [
+        when(a.createdAt), words(a.kind), words(a.outcome),
+        (a.reasons || []).map((r) => r.message || r.code).join("; "), a.verificationId || "",
       ])),
-      el("h3", { text: "Attempts" }),
-      table(["When", "Check", "Outcome", "Reasons"], (attempts.attempts || []).map((a) => [
-        when(a.createdAt), words(a.kind), words(a.outcome), (a.reasons || []).map((r) => r.code).join(", "),
+      el("h3", { text: "Tier requirements" }),
+      table(["Requirement", "For tier", "Met by"], requirements.map((r) => [
+        (r.name || "").replace(/_/g, " "), tier(r.tier), r.satisfied ? r.verificationId : "not yet",
       ])),
       el("h3", { text: "Tier history" }),
       table(["When", "From", "To", "Cause", "By"], (events.events || []).map((e) => [
