@@ -30,9 +30,11 @@ class DashboardServicer(CoreServicer[KycTierCore], dashboard_pb2_grpc.DashboardS
     async def ListReviewQueue(
         self, request: dashboard_pb2.ListReviewQueueRequest, _: Any
     ) -> dashboard_pb2.ListReviewQueueResponse:
-        status = console_mapping.REVIEW_STATUS_FROM_PROTO.get(request.status, "")
         page = await self.core.dashboard.review_queue(
-            require_org(), status, request.page_size, request.page_token
+            require_org(),
+            console_mapping.review_query(request),
+            request.page_size,
+            request.page_token,
         )
         return console_mapping.review_page(page)
 
@@ -150,3 +152,9 @@ class ConsoleAuthServicer(
         return console_auth_pb2.FinishPasskeyAuthenticationResponse(
             session=console_mapping.opened_session(opened)
         )
+
+    async def SetConsolePolicy(
+        self, request: console_auth_pb2.SetConsolePolicyRequest, _: Any
+    ) -> console_auth_pb2.SetConsolePolicyResponse:
+        required = await self.core.console_users.set_policy(require_org(), request.passkey_required)
+        return console_auth_pb2.SetConsolePolicyResponse(passkey_required=required)

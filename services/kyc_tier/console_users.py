@@ -23,7 +23,7 @@ from identity_runtime.errors import (
     invalid_field,
 )
 from services.kyc_tier import outbox
-from services.kyc_tier.console_models import ConsolePasskey
+from services.kyc_tier.console_models import ConsolePasskey, ConsolePolicy
 from services.kyc_tier.console_models import ConsoleUser as UserRow
 from services.kyc_tier.models import Org
 from services.kyc_tier.records import new_id
@@ -169,3 +169,25 @@ class ConsoleUsers:
             return user_view(session, row)
 
         return await self.store.read(work)
+
+    async def set_policy(self, org_id: str, passkey_required: bool) -> bool:
+        """The organisation's console policy (admins; audited `console.policy`)."""
+        await self.require_admin(org_id)
+
+        def work(session: Session) -> bool:
+            policy = session.get(ConsolePolicy, org_id, with_for_update=True)
+            if policy is None:
+                policy = ConsolePolicy(org_id=org_id, passkey_required=passkey_required)
+                session.add(policy)
+            policy.passkey_required = passkey_required
+            outbox.record(
+                session,
+                org_id,
+                "console.policy",
+                f"org:{org_id}",
+                "success",
+                details={"passkey_required": str(passkey_required).lower()},
+            )
+            return passkey_required
+
+        return await self.store.write(work)

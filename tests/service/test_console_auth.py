@@ -346,15 +346,33 @@ async def test_admins_and_internal_keys_create_console_users_analysts_cannot(
     assert any(e.actor == f"console_user:{admin_id}" for e in entries)
 
 
-async def test_an_organisation_can_require_passkeys(database_url, client, kyc_tier) -> None:
-    org_id, _ = await new_org(database_url)
+async def test_an_admin_can_require_passkeys_for_the_organisation(
+    database_url, client, kyc_tier
+) -> None:
+    org_id, internal = await new_org(database_url)
+    admin = await signed_in(client, database_url, org_id, "admin")
+    analyst = await signed_in(client, database_url, org_id)
     email = await new_user(database_url, org_id)
-
-    def require(session: Any) -> None:
-        session.add(console_models.ConsolePolicy(org_id=org_id, passkey_required=True))
-
-    await kyc_tier.core.database.run(require)
+    path = "/api/identity/console-policy"
+    assert_error(await analyst.post(path, {"passkeyRequired": True}), 403, "ADMIN_REQUIRED")
+    assert_error(await admin.post(path, {"passkeyRequired": True}, csrf=False), 403, "CSRF_INVALID")
+    assert (await login(client, email)).status_code == 200  # not required yet
+    response = await admin.post(path, {"passkeyRequired": True})
+    assert response.status_code == 200, response.text
+    assert response.json() == {"passkeyRequired": True}
     assert_error(await login(client, email), 403, "PASSKEY_REQUIRED")
+    # Another organisation's users are not affected.
+    other_org, _ = await new_org(database_url)
+    assert (await login(client, await new_user(database_url, other_org))).status_code == 200
+    lifted = await client.post(path, json={"passkeyRequired": False}, headers=bearer(internal))
+    assert lifted.status_code == 200, lifted.text
+    assert (await login(client, email)).status_code == 200
+    _, public = await new_org(database_url, "public")
+    refused = await client.post(path, json={"passkeyRequired": True}, headers=bearer(public))
+    assert_error(refused, 403, "SCOPE_INSUFFICIENT")
+    entries = await rows(kyc_tier.core, models.AuditOutbox, action="console.policy", org_id=org_id)
+    admin_id = admin.body["session"]["user"]["userId"]
+    assert [e.actor for e in sorted(entries, key=lambda e: e.id)][0] == f"console_user:{admin_id}"
 
 
 def test_cli_refuses_bad_users_in_one_line(database_url, capsys) -> None:

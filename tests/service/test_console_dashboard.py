@@ -164,6 +164,14 @@ async def test_approving_a_duplicate_face_activates_the_reference_and_raises_the
 
     queue = await mine.analyst.get("/api/identity/review-queue")
     assert review_id in [i["reviewId"] for i in queue.json()["items"]]
+    filtered = await mine.analyst.get(
+        f"/api/identity/review-queue?customerId={customer_id}&kind=VERIFICATION_KIND_KTP_CAPTURE"
+    )
+    assert [i["reviewId"] for i in filtered.json()["items"]] == [review_id]
+    other_kind = await mine.analyst.get(
+        f"/api/identity/review-queue?customerId={customer_id}&kind=VERIFICATION_KIND_FACE_MATCH"
+    )
+    assert other_kind.json()["items"] == []
     other = await theirs.analyst.get("/api/identity/review-queue")
     assert review_id not in [i["reviewId"] for i in other.json()["items"]]
 

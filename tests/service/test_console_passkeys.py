@@ -203,7 +203,7 @@ async def test_an_organisation_that_requires_passkeys_refuses_passwords_only(
     def require(session: Any) -> None:
         session.add(console_models.ConsolePolicy(org_id=org_id, passkey_required=True))
 
-    await kyc_tier.core.database.run(require)
+    await kyc_tier.core.database.run(require)  # as POST /api/identity/console-policy does
     assert_error(await login(client, email), 403, "PASSKEY_REQUIRED")
     ceremony = await begin_auth(client, email)
     response = await finish_auth(

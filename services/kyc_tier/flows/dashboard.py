@@ -29,6 +29,13 @@ REVIEW_STATUSES = ("pending", "approved", "rejected")
 
 
 @dataclass(frozen=True)
+class ReviewQuery:
+    status: str = ""  # "" is pending
+    kind: str = ""
+    customer_id: str = ""
+
+
+@dataclass(frozen=True)
 class TierEventQuery:
     customer_id: str = ""
     start_time: datetime | None = None
@@ -58,13 +65,17 @@ class DashboardFlow:
         return await self.store.write(work)
 
     async def review_queue(
-        self, org_id: str, status: str, size: int, token: str
+        self, org_id: str, filters: ReviewQuery, size: int, token: str
     ) -> Page[ReviewView]:
-        status = status or "pending"
+        status = filters.status or "pending"
         if status not in REVIEW_STATUSES:
             raise invalid_field("status", "unknown review status")
         items = models.ReviewItem
         query = select(items).where(items.org_id == org_id, items.status == status)
+        if filters.kind:
+            query = query.where(items.kind == filters.kind)
+        if filters.customer_id:
+            query = query.where(items.customer_id == filters.customer_id)
 
         def read(session: Session) -> Page[ReviewView]:
             page = newest_first(session, query, items.created_at, items.review_id, size, token)

@@ -11,9 +11,10 @@ from services.kyc_tier.console import OpenedSession, SessionCaller
 from services.kyc_tier.console_users import ConsoleUserView
 from services.kyc_tier.console_webauthn import Ceremony
 from services.kyc_tier.customers import CustomerView
-from services.kyc_tier.flows.dashboard import TierEventQuery
+from services.kyc_tier.flows.dashboard import ReviewQuery, TierEventQuery
 from services.kyc_tier.flows.reviews import ReviewView
 from services.kyc_tier.mapping.enums import (
+    KIND_FROM_PROTO,
     KIND_TO_PROTO,
     REVIEW_STATUS_TO_PROTO,
     reasons,
@@ -80,3 +81,11 @@ def csv_body(data: bytes) -> httpbody_pb2.HttpBody:
 
 def ceremony(value: Ceremony) -> console_auth_pb2.BeginPasskeyAuthenticationResponse:
     return message(console_auth_pb2.BeginPasskeyAuthenticationResponse, value)
+
+
+def review_query(request: dashboard_pb2.ListReviewQueueRequest) -> ReviewQuery:
+    return ReviewQuery(
+        status=REVIEW_STATUS_FROM_PROTO.get(request.status, ""),
+        kind=KIND_FROM_PROTO.get(request.kind, ""),
+        customer_id=request.customer_id,
+    )

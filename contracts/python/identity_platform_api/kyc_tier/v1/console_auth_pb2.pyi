@@ -472,3 +472,41 @@ class CreateConsoleUserResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CreateConsoleUserResponse: _TypeAlias = CreateConsoleUserResponse  # noqa: Y015
+
+@_typing.final
+class SetConsolePolicyRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PASSKEY_REQUIRED_FIELD_NUMBER: _builtins.int
+    passkey_required: _builtins.bool
+    def __init__(
+        self,
+        *,
+        passkey_required: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["passkey_required", b"passkey_required"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetConsolePolicyRequest: _TypeAlias = SetConsolePolicyRequest  # noqa: Y015
+
+@_typing.final
+class SetConsolePolicyResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PASSKEY_REQUIRED_FIELD_NUMBER: _builtins.int
+    passkey_required: _builtins.bool
+    def __init__(
+        self,
+        *,
+        passkey_required: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["passkey_required", b"passkey_required"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetConsolePolicyResponse: _TypeAlias = SetConsolePolicyResponse  # noqa: Y015

@@ -84,6 +84,11 @@ class ConsoleAuthServiceStub:
                 request_serializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_console__auth__pb2.CreateConsoleUserRequest.SerializeToString,
                 response_deserializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_console__auth__pb2.CreateConsoleUserResponse.FromString,
                 _registered_method=True)
+        self.SetConsolePolicy = channel.unary_unary(
+                '/identity.kyc_tier.v1.ConsoleAuthService/SetConsolePolicy',
+                request_serializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_console__auth__pb2.SetConsolePolicyRequest.SerializeToString,
+                response_deserializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_console__auth__pb2.SetConsolePolicyResponse.FromString,
+                _registered_method=True)
 
 
 class ConsoleAuthServiceServicer:
@@ -172,6 +177,17 @@ class ConsoleAuthServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetConsolePolicy(self, request, context):
+        """SetConsolePolicy sets the caller's organisation's console policy:
+        with `passkey_required`, password sign-in is refused
+        (PERMISSION_DENIED / PASSKEY_REQUIRED) and only passkeys open sessions.
+        Admins (or an internal-scope key); audited.
+        Errors: PERMISSION_DENIED / ADMIN_REQUIRED.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ConsoleAuthServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -219,6 +235,11 @@ def add_ConsoleAuthServiceServicer_to_server(servicer, server):
                     servicer.CreateConsoleUser,
                     request_deserializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_console__auth__pb2.CreateConsoleUserRequest.FromString,
                     response_serializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_console__auth__pb2.CreateConsoleUserResponse.SerializeToString,
+            ),
+            'SetConsolePolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetConsolePolicy,
+                    request_deserializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_console__auth__pb2.SetConsolePolicyRequest.FromString,
+                    response_serializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_console__auth__pb2.SetConsolePolicyResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -469,6 +490,33 @@ class ConsoleAuthService:
             '/identity.kyc_tier.v1.ConsoleAuthService/CreateConsoleUser',
             identity__platform__api_dot_kyc__tier_dot_v1_dot_console__auth__pb2.CreateConsoleUserRequest.SerializeToString,
             identity__platform__api_dot_kyc__tier_dot_v1_dot_console__auth__pb2.CreateConsoleUserResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetConsolePolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/identity.kyc_tier.v1.ConsoleAuthService/SetConsolePolicy',
+            identity__platform__api_dot_kyc__tier_dot_v1_dot_console__auth__pb2.SetConsolePolicyRequest.SerializeToString,
+            identity__platform__api_dot_kyc__tier_dot_v1_dot_console__auth__pb2.SetConsolePolicyResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -79,6 +79,13 @@ class ConsoleAuthServiceStub:
     Errors: INVALID_ARGUMENT / INVALID_FIELD; ALREADY_EXISTS /
     CONSOLE_USER_EXISTS; PERMISSION_DENIED / ADMIN_REQUIRED.
     """
+    SetConsolePolicy: _grpc.UnaryUnaryMultiCallable[_console_auth_pb2.SetConsolePolicyRequest, _console_auth_pb2.SetConsolePolicyResponse]
+    """SetConsolePolicy sets the caller's organisation's console policy:
+    with `passkey_required`, password sign-in is refused
+    (PERMISSION_DENIED / PASSKEY_REQUIRED) and only passkeys open sessions.
+    Admins (or an internal-scope key); audited.
+    Errors: PERMISSION_DENIED / ADMIN_REQUIRED.
+    """
 
 @_typing.type_check_only
 class ConsoleAuthServiceAsyncStub(ConsoleAuthServiceStub):
@@ -130,6 +137,13 @@ class ConsoleAuthServiceAsyncStub(ConsoleAuthServiceStub):
     (admins, or an internal-scope key); audited.
     Errors: INVALID_ARGUMENT / INVALID_FIELD; ALREADY_EXISTS /
     CONSOLE_USER_EXISTS; PERMISSION_DENIED / ADMIN_REQUIRED.
+    """
+    SetConsolePolicy: _aio.UnaryUnaryMultiCallable[_console_auth_pb2.SetConsolePolicyRequest, _console_auth_pb2.SetConsolePolicyResponse]  # type: ignore[assignment]
+    """SetConsolePolicy sets the caller's organisation's console policy:
+    with `passkey_required`, password sign-in is refused
+    (PERMISSION_DENIED / PASSKEY_REQUIRED) and only passkeys open sessions.
+    Admins (or an internal-scope key); audited.
+    Errors: PERMISSION_DENIED / ADMIN_REQUIRED.
     """
 
 class ConsoleAuthServiceServicer:
@@ -224,6 +238,18 @@ class ConsoleAuthServiceServicer:
         (admins, or an internal-scope key); audited.
         Errors: INVALID_ARGUMENT / INVALID_FIELD; ALREADY_EXISTS /
         CONSOLE_USER_EXISTS; PERMISSION_DENIED / ADMIN_REQUIRED.
+        """
+
+    def SetConsolePolicy(
+        self,
+        request: _console_auth_pb2.SetConsolePolicyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_console_auth_pb2.SetConsolePolicyResponse, _abc.Awaitable[_console_auth_pb2.SetConsolePolicyResponse]]:
+        """SetConsolePolicy sets the caller's organisation's console policy:
+        with `passkey_required`, password sign-in is refused
+        (PERMISSION_DENIED / PASSKEY_REQUIRED) and only passkeys open sessions.
+        Admins (or an internal-scope key); audited.
+        Errors: PERMISSION_DENIED / ADMIN_REQUIRED.
         """
 
 def add_ConsoleAuthServiceServicer_to_server(servicer: ConsoleAuthServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
