@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import select
 
 from identity_cli.schema import migrate_all
-from services.kyc_tier import models, records
+from services.kyc_tier import export, models, records
 from services.kyc_tier.bootstrap import build
 from services.kyc_tier.ports import Reason
 from services.kyc_tier.service import SPEC
@@ -324,8 +324,14 @@ async def test_verification_export_lists_the_organisations_verifications(
     ]
 
 
-async def test_export_refusals(database_url, client) -> None:
+async def test_export_refusals(database_url, client, monkeypatch) -> None:
     mine = await org_with_analyst(client, database_url)
+    await mine.customer(client)
+    await mine.customer(client)
+    monkeypatch.setattr(export, "MAX_EXPORT_ROWS", 1)  # kyc-tier runs in this process
+    response = await mine.analyst.get(f"/api/identity/export/customers.csv?{_span()}")
+    assert_error(response, 400, "EXPORT_TOO_LARGE")
+    monkeypatch.undo()
     for path in ("customers.csv", "verifications.csv"):
         base = f"/api/identity/export/{path}"
         missing = await mine.analyst.get(base)
