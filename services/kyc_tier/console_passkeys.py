@@ -54,7 +54,9 @@ from services.kyc_tier.store import Store
 _REQUIRED = structs.UserVerificationRequirement.REQUIRED
 
 
-class Passkeys:
+class Ceremonies:
+    """Challenges: issued per ceremony, spent once, expiring."""
+
     def __init__(
         self, store: Store, auth: ConsoleAuth, rp: RelyingParty, clock: Callable[[], datetime]
     ):
@@ -84,7 +86,9 @@ class Passkeys:
             raise refused("the ceremony expired: begin again")
         return row
 
-    # --- registration (a signed-in user adds a passkey) ---------------------
+
+class PasskeyRegistration(Ceremonies):
+    """A signed-in user adds a passkey."""
 
     async def begin_registration(self, org_id: str) -> str:
         user_id = session_user()
@@ -179,7 +183,9 @@ class Passkeys:
 
         return await self.store.write(store)
 
-    # --- sign-in --------------------------------------------------------------
+
+class Passkeys(PasskeyRegistration):
+    """Registration, and sign-in with a passkey."""
 
     async def begin_authentication(self, email: str) -> Ceremony:
         email = normalise_email(email) if email.strip() else ""
