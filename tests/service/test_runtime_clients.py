@@ -17,6 +17,7 @@ import pytest
 
 from identity_platform_api.audit.v1 import audit_pb2, audit_pb2_grpc
 from identity_platform_api.matching.v1 import matching_pb2, matching_pb2_grpc
+from identity_runtime import clients as clients_module
 from identity_runtime import context
 from identity_runtime.clients import ClientFactory, ClientOptions, retry_service_config
 from identity_runtime.errors import Unavailable
@@ -147,12 +148,28 @@ async def test_the_callers_deadline_bounds_the_downstream_call(mesh_pair) -> Non
     assert 0 < seen.remaining[-1] <= 1.5
 
 
-async def test_without_a_deadline_the_service_default_applies_downstream(mesh_pair) -> None:
+async def test_without_a_deadline_the_service_default_applies_downstream(
+    mesh_pair, monkeypatch: pytest.MonkeyPatch
+) -> None:
     seen, front, _ = mesh_pair
+    # The timeout the front's client interceptor puts on its downstream call
+    # (what travels as grpc-timeout): the value itself, not the time the
+    # downstream measures after gRPC has rounded it up to its wire units.
+    sent: list[float] = []
+    effective = clients_module._effective_timeout
+
+    def recording(requested: float | None, default: float) -> float:
+        sent.append(effective(requested, default))
+        return sent[-1]
+
+    monkeypatch.setattr(clients_module, "_effective_timeout", recording)
     async with grpc.aio.insecure_channel(front.address) as raw:  # no client-side timeout at all
         await matching_pb2_grpc.MatchingServiceStub(raw).Verify(matching_pb2.VerifyRequest())
-    # The front's default deadline is 3 s; the client factory's own default is 30 s.
-    assert 0 < seen.remaining[-1] <= 3.0
+    # The front's default deadline is 3 s; the client factory's own default is
+    # 30 s: the call carries the front's remaining time, which is below 3 s.
+    assert len(sent) == 1 and 0 < sent[0] <= 3.0
+    # And the downstream runs under it (30 s would leave it far more).
+    assert 0 < seen.remaining[-1] < 10
 
 
 async def test_idempotent_methods_are_retried_others_are_not(mesh_pair) -> None:
