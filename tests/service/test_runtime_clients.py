@@ -142,34 +142,61 @@ async def test_request_id_and_tenant_reach_the_downstream_service(mesh_pair) -> 
     assert "traceparent" in seen.metadata[-1]
 
 
-async def test_the_callers_deadline_bounds_the_downstream_call(mesh_pair) -> None:
-    seen, front, _ = mesh_pair
-    await _front_call(front, "Verify", [], deadline_seconds=1.5)
-    assert 0 < seen.remaining[-1] <= 1.5
+@dataclass(frozen=True)
+class Sent:
+    # The timeout a client interceptor put on an outgoing call (what travels
+    # as grpc-timeout).
+    timeout: float
+    # The calling service's remaining time just before (None: no call context).
+    remaining_before: float | None
 
 
-async def test_without_a_deadline_the_service_default_applies_downstream(
-    mesh_pair, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    seen, front, _ = mesh_pair
-    # The timeout the front's client interceptor puts on its downstream call
-    # (what travels as grpc-timeout): the value itself, not the time the
-    # downstream measures after gRPC has rounded it up to its wire units.
-    sent: list[float] = []
+@pytest.fixture
+def sent_timeouts(monkeypatch: pytest.MonkeyPatch) -> list[Sent]:
+    """What each outgoing call carried: the values themselves, not the time a
+    server measures after gRPC has rounded them to its wire units."""
+    sent: list[Sent] = []
     effective = clients_module._effective_timeout
 
     def recording(requested: float | None, default: float) -> float:
-        sent.append(effective(requested, default))
-        return sent[-1]
+        bound = context.current()
+        before = bound.time_remaining() if bound is not None else None
+        sent.append(Sent(effective(requested, default), before))
+        return sent[-1].timeout
 
     monkeypatch.setattr(clients_module, "_effective_timeout", recording)
+    return sent
+
+
+async def test_the_callers_deadline_bounds_the_downstream_call(mesh_pair, sent_timeouts) -> None:
+    seen, front, _ = mesh_pair
+    await _front_call(front, "Verify", [], deadline_seconds=1.0)
+    # The test's own call asks for 1 s; the front (default 3 s) calls
+    # downstream with what is left of its call's deadline, not with its client
+    # factory's default of 30 s.
+    outer, downstream = sent_timeouts
+    assert outer == Sent(1.0, None)
+    assert downstream.remaining_before is not None
+    assert 0 < downstream.timeout <= downstream.remaining_before
+    # That deadline is the caller's 1 s, not the front's own 3 s default (gRPC
+    # carries it as a timeout rounded up to its wire unit, so not exactly 1 s).
+    assert downstream.remaining_before < 2.0
+    assert 0 < seen.remaining[-1] < 10  # the downstream ran under it, not under 30 s
+
+
+async def test_without_a_deadline_the_service_default_applies_downstream(
+    mesh_pair, sent_timeouts
+) -> None:
+    seen, front, _ = mesh_pair
     async with grpc.aio.insecure_channel(front.address) as raw:  # no client-side timeout at all
         await matching_pb2_grpc.MatchingServiceStub(raw).Verify(matching_pb2.VerifyRequest())
-    # The front's default deadline is 3 s; the client factory's own default is
-    # 30 s: the call carries the front's remaining time, which is below 3 s.
-    assert len(sent) == 1 and 0 < sent[0] <= 3.0
-    # And the downstream runs under it (30 s would leave it far more).
-    assert 0 < seen.remaining[-1] < 10
+    # The front's default deadline is 3 s, set on its own clock when the call
+    # arrived; the client factory's own default is 30 s: the downstream call
+    # carries what is left of the 3 s.
+    (downstream,) = sent_timeouts
+    assert downstream.remaining_before is not None
+    assert 0 < downstream.timeout <= downstream.remaining_before < 3.0
+    assert 0 < seen.remaining[-1] < 10  # the downstream ran under it, not under 30 s
 
 
 async def test_idempotent_methods_are_retried_others_are_not(mesh_pair) -> None:
