@@ -210,7 +210,11 @@ class AccessLogInterceptor(ScopedInterceptor):
 
 
 class ErrorInterceptor(ScopedInterceptor):
-    """The one place that turns exceptions into gRPC statuses."""
+    """The one place that turns exceptions into gRPC statuses; each names this
+    service as its origin unless it passes on a downstream's."""
+
+    def __init__(self, service: str = ""):
+        self.service = service
 
     @contextlib.asynccontextmanager
     async def scope(self, method: str, ctx: grpc.aio.ServicerContext) -> AsyncIterator[None]:
@@ -248,7 +252,7 @@ class ErrorInterceptor(ScopedInterceptor):
         bound = call_context.current()
         if bound is not None:
             bound.extra["error_reason"] = error.reason  # for the access log
-        status = to_grpc_status(error, call_context.request_id())
+        status = to_grpc_status(error, call_context.request_id(), self.service)
         # What the aio context's abort_with_status does (typeshed omits it).
         await ctx.abort(status.code, status.details, status.trailing_metadata)
 
@@ -272,11 +276,13 @@ class DeadlineInterceptor(ScopedInterceptor):
             ) from None
 
 
-def server_interceptors(default_deadline_seconds: float) -> list[grpc.aio.ServerInterceptor]:
+def server_interceptors(
+    default_deadline_seconds: float, service: str = ""
+) -> list[grpc.aio.ServerInterceptor]:
     return [
         CallContextInterceptor(default_deadline_seconds),
         TracingInterceptor(),
         AccessLogInterceptor(),
-        ErrorInterceptor(),
+        ErrorInterceptor(service),
         DeadlineInterceptor(),
     ]

@@ -149,7 +149,7 @@ async def start(spec: ServiceSpec[S, C], settings: S) -> RunningServer:
     """Start the server, bind, then build the core and report SERVING."""
     tracing.configure(spec.name, settings.otlp_endpoint)
     server = grpc.aio.server(
-        interceptors=server_interceptors(settings.default_deadline_seconds),
+        interceptors=server_interceptors(settings.default_deadline_seconds, spec.name),
         options=[
             ("grpc.max_send_message_length", settings.max_message_bytes),
             ("grpc.max_receive_message_length", settings.max_message_bytes),

@@ -23,7 +23,12 @@ from identity_runtime.clients import ClientFactory, ClientOptions, retry_service
 from identity_runtime.errors import Unavailable
 from identity_runtime.server import Core, ServiceSpec
 from identity_runtime.settings import ServiceSettings
-from identity_runtime.status import error_info, remote_error, status_from_rpc_error
+from identity_runtime.status import (
+    error_info,
+    remote_error,
+    scrub_addresses,
+    status_from_rpc_error,
+)
 from tests.support import start_service
 
 
@@ -269,3 +274,130 @@ def test_context_without_org_is_refused() -> None:
             context.require_org()
     finally:
         context.reset(token)
+
+
+# --- narrow failure: breakers count only the callee's own failures ------------------------------
+
+
+def _dead_address() -> str:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"127.0.0.1:{s.getsockname()[1]}"
+
+
+@pytest.fixture
+async def front_with_dead_audit():
+    """A "matching" front whose Verify calls an audit service that is down;
+    its Enroll fails on its own (NOT_READY) when `fail_first` says so."""
+    seen = Seen()
+    clients = ClientFactory(
+        {"audit": _dead_address()},
+        ClientOptions(breaker_failure_threshold=2, breaker_reset_seconds=60),
+    )
+    front = await start_service(
+        _spec(
+            "matching",
+            "FRONT",
+            lambda core, s: [
+                (matching_pb2_grpc.add_MatchingServiceServicer_to_server, FlakyFront(seen, clients))
+            ],
+        )
+    )
+    callers = ClientFactory(
+        {"matching": front.address},
+        ClientOptions(breaker_failure_threshold=2, breaker_reset_seconds=60),
+    )
+    yield seen, callers, clients
+    await callers.close()
+    await clients.close()
+    await front.stop(0)
+
+
+async def test_a_failure_the_callee_only_passes_on_leaves_its_breaker_closed(
+    front_with_dead_audit,
+) -> None:
+    _, callers, front_clients = front_with_dead_audit
+    stub = callers.stub("matching", matching_pb2_grpc.MatchingServiceStub)
+    reasons = []
+    for _ in range(6):
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.Verify(matching_pb2.VerifyRequest())
+        assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+        info = error_info(status_from_rpc_error(caught.value))
+        assert info is not None and info.metadata["origin"] == "audit"
+        assert info.metadata["service"] == "audit"
+        reasons.append(info.reason)
+        # No internal address in what the caller is told.
+        assert "127.0.0.1" not in caught.value.details()
+        assert "ipv4" not in caught.value.details()
+    # The front's breaker for audit opened after two transport failures (gRPC
+    # retries Verify, which has no side effects, so the first call already
+    # reaches it)...
+    assert set(reasons) == {"CIRCUIT_OPEN"}
+    assert front_clients.breakers["audit"].state == "open"
+    # ...while the caller's breaker for the front, which answered every time, stays closed.
+    assert callers.breakers["matching"].state == "closed"
+    assert callers.breakers["matching"].failures == 0
+
+
+async def test_the_callees_own_unavailability_opens_its_breaker(front_with_dead_audit) -> None:
+    seen, callers, _ = front_with_dead_audit
+    seen.fail_first = 100
+    stub = callers.stub("matching", matching_pb2_grpc.MatchingServiceStub)
+    for _ in range(2):
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.Enroll(matching_pb2.EnrollRequest())
+        info = error_info(status_from_rpc_error(caught.value))
+        assert info is not None and (info.reason, info.metadata["origin"]) == (
+            "NOT_READY",
+            "matching",
+        )
+    assert callers.breakers["matching"].state == "open"
+    with pytest.raises(grpc.aio.AioRpcError) as short_circuited:
+        await stub.Enroll(matching_pb2.EnrollRequest())
+    info = error_info(status_from_rpc_error(short_circuited.value))
+    assert info is not None and info.reason == "CIRCUIT_OPEN"
+    assert int(info.metadata["retry_after_seconds"]) >= 1
+    assert seen.attempts["Enroll"] == 2  # the third call never left the caller
+
+
+async def test_a_transport_failure_is_attributed_to_the_service_called() -> None:
+    factory = ClientFactory({"audit": _dead_address()}, ClientOptions(default_timeout_seconds=2))
+    try:
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await factory.stub("audit", audit_pb2_grpc.AuditServiceStub).Append(
+                audit_pb2.AppendRequest()
+            )
+    finally:
+        await factory.close()
+    assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert caught.value.details() == "the audit service is unavailable"
+    info = error_info(status_from_rpc_error(caught.value))
+    assert info is not None
+    assert (info.reason, dict(info.metadata)) == (
+        "DEPENDENCY_UNAVAILABLE",
+        {"service": "audit", "origin": "audit"},
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "scrubbed"),
+    [
+        (
+            "failed to connect to all addresses; last error: UNKNOWN: "
+            "ipv4:127.0.0.1:50064: Failed to connect to remote host: Connection refused",
+            "failed to connect to all addresses; last error: UNKNOWN: "
+            "<address> Failed to connect to remote host: Connection refused",
+        ),
+        ("ipv6:[::1]:50064: refused", "<address> refused"),
+        ("peer [fd00::7]:50051 went away", "peer <address> went away"),
+        ("10.0.0.7:50051 is down", "<address> is down"),
+        ("unix:/run/identity/matching.sock: gone", "<address> gone"),
+        ("score must be in [0.0, 1.0]", "score must be in [0.0, 1.0]"),
+        ("version 1.2.3 of sface-2021dec", "version 1.2.3 of sface-2021dec"),
+    ],
+)
+def test_addresses_are_scrubbed_from_messages(text: str, scrubbed: str) -> None:
+    assert scrub_addresses(text) == scrubbed
