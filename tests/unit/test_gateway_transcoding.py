@@ -394,3 +394,42 @@ def test_additional_bindings_and_nested_path_fields() -> None:
     assert reason_of(caught) == (400, "MALFORMED_REQUEST")
     with pytest.raises(RouteError, match="no service of the mesh"):
         RouteTable(routes, mesh.BY_PACKAGE)
+
+
+# --- NUL in text (found by Schemathesis: PostgreSQL cannot store U+0000) -----------
+
+
+@pytest.mark.parametrize(
+    ("verb", "path", "query", "body", "field"),
+    [
+        (
+            "POST",
+            "/api/identity/document/ktp/challenge",
+            {},
+            b'{"customerId": "\\u00a5\\n)\\u0000\\u0081"}',
+            "customerId",
+        ),
+        (
+            "POST",
+            "/api/customers",
+            {},
+            b'{"externalId": "a", "fullName": "Siti\\u0000"}',
+            "fullName",
+        ),
+        ("GET", "/api/customers", {"pageToken": ["x\x00"]}, None, "pageToken"),
+        ("GET", "/api/identity/customers/cus\x00a", {}, None, "customer_id"),
+    ],
+)
+def test_nul_in_any_text_is_a_400_naming_the_field(verb, path, query, body, field) -> None:
+    route, params = route_for(verb, path)
+    with pytest.raises(errors.GatewayError) as caught:
+        build_request(route, params, query, body)
+    assert reason_of(caught) == (400, "INVALID_FIELD")
+    assert caught.value.metadata == {"field": field}
+    assert "\x00" not in caught.value.message
+
+
+def test_text_without_nul_passes() -> None:
+    route, params = route_for("POST", "/api/customers")
+    message = build_request(route, params, {}, b'{"externalId": "a\\tb", "fullName": "Siti"}')
+    assert (message.external_id, message.full_name) == ("a\tb", "Siti")
