@@ -38,7 +38,7 @@ from tests.support.mesh import postgres_schema
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.models]
 
 SEED = 20261126
-MAX_EXAMPLES = 40
+MAX_EXAMPLES = 100
 CHECKS = (
     "not_a_server_error",
     "status_code_conformance",

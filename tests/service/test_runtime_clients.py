@@ -8,7 +8,6 @@ downstream AuditService through the ClientFactory.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -244,12 +243,12 @@ async def test_circuit_breaker_fails_fast_after_repeated_transport_failures() ->
             with pytest.raises(grpc.aio.AioRpcError) as caught:
                 await stub.Append(audit_pb2.AppendRequest())
             assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
-        started = time.monotonic()
         with pytest.raises(grpc.aio.AioRpcError) as opened:
             await stub.Append(audit_pb2.AppendRequest())
         assert opened.value.code() == grpc.StatusCode.UNAVAILABLE
+        # Refused by the breaker before any connection attempt (no timing
+        # assertion: CIRCUIT_OPEN is only ever decided on the client side).
         assert remote_error(opened.value).reason == "CIRCUIT_OPEN"
-        assert time.monotonic() - started < 0.5
         assert factory.breakers["audit"].state == "open"
     finally:
         await factory.close()
