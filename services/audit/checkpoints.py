@@ -231,7 +231,12 @@ class CheckpointWriter:
         self.every_entries = every_entries
         self.every_seconds = every_seconds
         self.clock = clock
-        existing = read_checkpoints(path)
+        try:
+            existing = read_checkpoints(path)
+        except (OSError, ValueError) as exc:
+            # Appending still works; `identity audit verify` reports the bad line.
+            log.error("audit checkpoint file unreadable", error=str(exc))
+            existing = []
         self.written_sequence = max((c.sequence for c in existing), default=0)
         self.written_at = clock()
         self.newest: Entry | None = None
