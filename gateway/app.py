@@ -7,18 +7,21 @@ Every request goes through one pipeline:
 2. route match from the contracts (404 ROUTE_NOT_FOUND, 405 METHOD_NOT_ALLOWED);
 3. API key -> organisation and scopes (401 / 403), unless the route is anonymous;
 4. body: Content-Type (415), size by Content-Length and while streaming (413),
-   JSON -> request message with path and query parameters (400);
+   JSON -> request message with path and query parameters (400), checked by
+   the contract's one validation layer (400 INVALID_FIELD naming the field
+   in lowerCamel, as the OpenAPI document spells it);
 5. rate limit (429);
 6. the gRPC call on a channel from `ClientFactory` (retries only for
    idempotent methods, circuit breaker, size limits), carrying
-   `x-request-id`, `x-identity-org`, `x-identity-actor`, `x-identity-scopes`,
-   `traceparent` and the remaining deadline; or a handler of the gateway's
-   own (`identity.gateway.v1`);
+   `x-request-id`, `traceparent`, the remaining deadline and a caller token
+   the gateway signs for the key's organisation, actor and scopes
+   (`identity_runtime.meshauth`); or a handler of the gateway's own
+   (`identity.gateway.v1`);
 7. the response as proto3 JSON (or raw, for `google.api.HttpBody`), or the
    error as the JSON error body with the mapped HTTP status.
 
 Nothing a client sends reaches the services except the request message:
-client headers such as `x-identity-org` are never forwarded.
+client headers such as `Authorization` or `x-identity-org` are never forwarded.
 """
 
 from __future__ import annotations
@@ -49,7 +52,7 @@ from gateway.settings import GatewaySettings
 from identity_platform_api.common.v1 import options_pb2
 from identity_platform_api.kyc_tier.v1 import api_keys_pb2
 from identity_runtime import context as call_context
-from identity_runtime import mesh, tracing
+from identity_runtime import mesh, meshauth, meshtls, tracing
 from identity_runtime.clients import ClientFactory, ClientOptions
 from identity_runtime.errors import DeadlineExceeded, DomainError, Internal
 from identity_runtime.logs import get_logger
@@ -108,18 +111,29 @@ class Gateway:
     def __init__(self, settings: GatewaySettings):
         self.settings = settings
         self.routes = RouteTable(build_routes(), mesh.BY_PACKAGE)
+        tls = meshtls.mesh_tls_from(settings, "GATEWAY")
         self.clients = ClientFactory(
             settings.service_addresses(),
             ClientOptions(
                 max_message_bytes=settings.max_message_bytes,
                 default_timeout_seconds=settings.default_deadline_seconds,
+                tls=tls,
+            ),
+            signer=meshauth.signer_from(
+                "gateway",
+                settings.mesh_signing_key_file,
+                settings.mesh_signing_key,
+                "GATEWAY_MESH_SIGNING_KEY",
+                mesh_identity=False,
             ),
         )
         self.api_keys = ApiKeyCache(
             self._resolve_key, settings.auth_cache_seconds, settings.auth_cache_max_entries
         )
         self.limiter = RateLimiter(settings.rate_limit_storage, settings.rate_limit_key_prefix)
-        self.health = HealthChecker(settings.service_addresses(), settings.health_timeout_seconds)
+        self.health = HealthChecker(
+            settings.service_addresses(), settings.health_timeout_seconds, tls
+        )
         self.local_handlers: dict[str, LocalHandler] = {HEALTH_RPC: self._get_health}
         self._callables: dict[str, grpc.aio.UnaryUnaryMultiCallable[Any, Any]] = {}
         self._openapi: bytes | None = None
@@ -236,6 +250,7 @@ class Gateway:
             transcoding.parse_query(request.scope.get("query_string", b"")),
             body,
         )
+        transcoding.validate(message)
         if route.rate_limit is not None and outcome.principal is not None:
             await self.limiter.check(route, outcome.principal.org_id, message)
 
@@ -280,17 +295,35 @@ class Gateway:
         return await self.api_keys.authenticate(key)
 
     async def _resolve_key(self, key: str) -> Principal:
-        reply = await self._invoke(
-            "kyc_tier",
-            _AUTHENTICATE_RPC,
-            api_keys_pb2.AuthenticateApiKeyRequest(secret=key),
-            api_keys_pb2.AuthenticateApiKeyResponse,
+        # The gateway asks as itself (a mesh service), for no organisation yet.
+        outer = call_context.current()
+        token = call_context.bind(
+            call_context.CallContext(
+                request_id=outer.request_id if outer else call_context.new_request_id(),
+                actor="service:gateway",
+                scopes=(meshauth.MESH_SCOPE,),
+                deadline=outer.deadline if outer else None,
+            )
         )
+        try:
+            reply = await self._invoke(
+                "kyc_tier",
+                _AUTHENTICATE_RPC,
+                api_keys_pb2.AuthenticateApiKeyRequest(secret=key),
+                api_keys_pb2.AuthenticateApiKeyResponse,
+            )
+        finally:
+            call_context.reset(token)
         scopes = frozenset(_SCOPE_NAMES[s] for s in reply.scopes if s in _SCOPE_NAMES)
         return Principal(org_id=reply.org_id, api_key_id=reply.api_key_id, scopes=scopes)
 
     async def _call(self, route: Route, message: Message) -> Message:
-        return await self._invoke(route.package, route.rpc, message, route.response_class)
+        try:
+            return await self._invoke(route.package, route.rpc, message, route.response_class)
+        except DomainError as error:
+            # The service names its request's fields; the caller reads the API's names.
+            transcoding.rename_error_field(error, route.method.input_type)
+            raise
 
     async def _invoke(self, package: str, rpc: str, message: Message, response_class: type[R]) -> R:
         ctx = call_context.current()

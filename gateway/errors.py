@@ -8,9 +8,10 @@ Every error the gateway returns has the same JSON shape:
 
 `code` is the HTTP status, `status` the gRPC code name, `reason` the
 `ErrorInfo.reason` (identity.common.v1.ErrorReason without its prefix).
-Codes follow Google's standard mapping (google/rpc/code.proto), with three
-refinements by reason that the gateway itself produces: PAYLOAD_TOO_LARGE
-413, UNSUPPORTED_MEDIA_TYPE 415, METHOD_NOT_ALLOWED 405.
+Codes follow Google's standard mapping (google/rpc/code.proto), with four
+refinements by reason: PAYLOAD_TOO_LARGE 413, UNSUPPORTED_MEDIA_TYPE 415,
+METHOD_NOT_ALLOWED 405 (the gateway's own), and IMAGE_BUDGET_EXCEEDED 413
+(capture-quality's INVALID_ARGUMENT for frames over a request's pixel budget).
 
 FAILED_PRECONDITION maps to 400, as in Google's mapping: HTTP 412 is about
 the request's own conditional headers (If-Match, ...), which this API does not
@@ -57,6 +58,7 @@ HTTP_STATUS_BY_CODE: Mapping[str, int] = {
 # Reasons whose HTTP status is more precise than their gRPC code's.
 HTTP_STATUS_BY_REASON: Mapping[str, int] = {
     "PAYLOAD_TOO_LARGE": 413,
+    "IMAGE_BUDGET_EXCEEDED": 413,
     "UNSUPPORTED_MEDIA_TYPE": 415,
     "METHOD_NOT_ALLOWED": 405,
 }

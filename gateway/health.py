@@ -17,6 +17,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from identity_platform_api.gateway.v1 import gateway_pb2
 from identity_runtime import mesh
+from identity_runtime.clients import open_channel
+from identity_runtime.meshtls import MeshTls
 
 _CHANNEL_OPTIONS = [
     # Reconnect quickly after a restart instead of backing off for minutes.
@@ -27,16 +29,20 @@ _CHANNEL_OPTIONS = [
 
 
 class HealthChecker:
-    def __init__(self, addresses: Mapping[str, str], timeout_seconds: float):
+    def __init__(
+        self, addresses: Mapping[str, str], timeout_seconds: float, tls: MeshTls | None = None
+    ):
         # proto package -> address, in the mesh's order.
         self.addresses = dict(addresses)
         self.timeout_seconds = timeout_seconds
+        # Health is checked over the same mutual TLS as every call (None: plaintext).
+        self.tls = tls
         self._channels: dict[str, grpc.aio.Channel] = {}
 
     def _stub(self, package: str) -> health_pb2_grpc.HealthStub:
         if package not in self._channels:
-            self._channels[package] = grpc.aio.insecure_channel(
-                self.addresses[package], options=_CHANNEL_OPTIONS
+            self._channels[package] = open_channel(
+                self.addresses[package], self.tls, options=_CHANNEL_OPTIONS
             )
         return health_pb2_grpc.HealthStub(self._channels[package])
 

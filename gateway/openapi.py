@@ -21,6 +21,7 @@ from gateway.comments import contract_comments
 from gateway.routing import Route
 from gateway.transcoding import HTTP_BODY, WRAPPERS, is_map, is_repeated, query_leaf_settable
 from identity_platform_api.common.v1 import errors_pb2
+from identity_runtime.validation import json_schema_constraints
 
 F = FieldDescriptor
 OPENAPI_PATH = "/api/openapi.json"
@@ -80,9 +81,12 @@ def _first_sentence(text: str) -> str:
 class _Schemas:
     """Component schemas, collected as messages and enums are referenced."""
 
-    def __init__(self) -> None:
+    def __init__(self, request_only: frozenset[str] = frozenset()) -> None:
         self.components: dict[str, Any] = {}
         self.comments = contract_comments()
+        # Messages only requests carry: their fields state the validation
+        # layer's rules (a message in a response too keeps plain types).
+        self.request_only = request_only
 
     def ref(self, name: str) -> dict[str, str]:
         return {"$ref": _REF + name}
@@ -142,8 +146,12 @@ class _Schemas:
             }
         elif is_repeated(fd):
             schema = {"type": "array", "items": self.singular(fd)}
+            if fd.containing_type.full_name in self.request_only:
+                schema["items"] = {**schema["items"], **json_schema_constraints(fd)}
         else:
             schema = self.singular(fd)
+            if fd.containing_type.full_name in self.request_only:
+                schema = {**schema, **json_schema_constraints(fd)}
         description = self.comments.get(
             comment_key or f"{fd.containing_type.full_name}.{fd.name}", ""
         )
@@ -220,10 +228,25 @@ def _json_path(request: Descriptor, field_path: str) -> str:
     return ".".join(names)
 
 
+def _reachable(roots: Iterable[Descriptor]) -> set[str]:
+    """Full names of the messages reachable from `roots` (themselves included)."""
+    seen: set[str] = set()
+    pending = list(roots)
+    while pending:
+        message = pending.pop()
+        if message.full_name in seen:
+            continue
+        seen.add(message.full_name)
+        pending.extend(fd.message_type for fd in message.fields if fd.type == F.TYPE_MESSAGE)
+    return seen
+
+
 class _Builder:
     def __init__(self, routes: Iterable[Route]):
         self.routes = sorted(routes, key=lambda r: (r.path.template, r.verb))
-        self.schemas = _Schemas()
+        requests = _reachable(r.method.input_type for r in self.routes)
+        responses = _reachable(r.method.output_type for r in self.routes)
+        self.schemas = _Schemas(frozenset(requests - responses))
         self.comments = self.schemas.comments
         self.operation_ids: set[str] = set()
 
@@ -282,6 +305,12 @@ class _Builder:
             "required": where == "path",
             "schema": schema(fd),
         }
+        constraints = json_schema_constraints(fd)
+        if constraints and "$ref" not in param["schema"]:
+            if param["schema"].get("type") == "array":
+                param["schema"]["items"] = {**param["schema"]["items"], **constraints}
+            else:
+                param["schema"] = {**param["schema"], **constraints}
         description = self.comments.get(f"{fd.containing_type.full_name}.{fd.name}")
         if description:
             param["description"] = description

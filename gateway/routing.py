@@ -232,7 +232,10 @@ def access_scope(method: MethodDescriptor) -> str:
     options = method.GetOptions()
     if not options.HasExtension(options_pb2.access):
         return "public"
-    return _SCOPE_NAMES[options.Extensions[options_pb2.access].scope]
+    scope = options.Extensions[options_pb2.access].scope
+    if scope not in _SCOPE_NAMES:  # SCOPE_MESH: mesh services only, never a route
+        raise RouteError(f"{method.full_name} is mesh-only but has an HTTP route")
+    return _SCOPE_NAMES[scope]
 
 
 def rate_limit(method: MethodDescriptor) -> RateLimitPolicy | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 from identity_runtime import mesh
@@ -58,6 +59,24 @@ class GatewaySettings:
         True, "One structured log line per request (no payloads, no query strings)"
     )
     otlp_endpoint: str = setting("", "OTLP/gRPC endpoint for traces; empty disables export")
+    mesh_signing_key_file: Path | None = setting(
+        None,
+        "Ed25519 private key (PEM) the gateway signs each call's caller token with "
+        "(required; its public key is in every service's trusted keys)",
+    )
+    mesh_signing_key: str = setting(
+        "", "The same signing key inline (development only)", secret=True
+    )
+    mesh_tls: Literal["on", "off"] = setting(
+        "on", "Mutual TLS to the services; off = plaintext (tests and debugging only)"
+    )
+    mesh_tls_cert_file: Path | None = setting(
+        None, "The gateway's client certificate (PEM), URI SAN spiffe://identity.local/gateway"
+    )
+    mesh_tls_key_file: Path | None = setting(None, "The certificate's private key (PEM)")
+    mesh_tls_ca_file: Path | None = setting(
+        None, "CA certificate(s) (PEM) the services' certificates must chain to"
+    )
 
     def validate(self) -> list[tuple[str, str]]:
         problems = []
@@ -79,6 +98,18 @@ class GatewaySettings:
                 problems.append((name, "must be positive"))
         if self.auth_cache_seconds < 0:
             problems.append(("auth_cache_seconds", "must not be negative (0 disables the cache)"))
+        if self.mesh_signing_key_file is None and not self.mesh_signing_key.strip():
+            problems.append(
+                (
+                    "mesh_signing_key_file",
+                    "required: the gateway signs each call's caller token "
+                    f"(set {ENV_PREFIX}_MESH_SIGNING_KEY_FILE)",
+                )
+            )
+        if self.mesh_tls == "on":
+            for name in ("mesh_tls_cert_file", "mesh_tls_key_file", "mesh_tls_ca_file"):
+                if getattr(self, name) is None:
+                    problems.append((name, "required while MESH_TLS is on (the default)"))
         if self.auth_cache_max_entries < 1:
             problems.append(("auth_cache_max_entries", "must be at least 1"))
         scheme = self.rate_limit_storage.partition("://")[0]

@@ -35,6 +35,8 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from gateway import errors
 from gateway.routing import Route
+from identity_runtime import validation
+from identity_runtime.errors import DomainError
 
 F = FieldDescriptor
 INT_RANGES = {
@@ -51,6 +53,9 @@ INT_RANGES = {
 }
 FLOAT_TYPES = (F.TYPE_FLOAT, F.TYPE_DOUBLE)
 _INTEGER_TEXT = re.compile(r"[+-]?[0-9]+")
+# More digits than any 64-bit integer has (with zero padding to spare): out of
+# range without converting (Python refuses to convert 4,300+ digits at all).
+_MAX_INTEGER_DIGITS = 64
 _FLOAT_TEXT = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
 _FLOAT_WORDS = ("NaN", "Infinity", "-Infinity")
 _BASE64_TEXT = re.compile(r"[A-Za-z0-9+/\-_]*={0,2}")
@@ -111,13 +116,26 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+class HugeInteger:
+    """A JSON integer literal longer than any field holds (Python refuses to
+    convert 4,300+ digits): kept as text so `check_json` can refuse it as out
+    of range, naming its field."""
+
+    def __init__(self, digits: str):
+        self.digits = digits
+
+
+def _parse_int(text: str) -> int | HugeInteger:
+    return HugeInteger(text) if len(text) > _MAX_INTEGER_DIGITS else int(text)
+
+
 def parse_json(raw: bytes) -> Any:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise errors.malformed("the body is not UTF-8") from None
     try:
-        return json.loads(text, parse_constant=_reject_constant)
+        return json.loads(text, parse_constant=_reject_constant, parse_int=_parse_int)
     except (ValueError, RecursionError):
         # The decoder's message quotes the body; say where, not what.
         raise errors.malformed("the body is not valid JSON") from None
@@ -212,6 +230,9 @@ def _check_map_key(key: str, fd: FieldDescriptor, path: str) -> None:
 def _check_integer_text(text: str, fd: FieldDescriptor, path: str) -> int:
     if not _INTEGER_TEXT.fullmatch(text.strip()):
         raise _wrong_type(path, "an integer")
+    if len(text.strip()) > _MAX_INTEGER_DIGITS:
+        low, high = INT_RANGES[fd.type]
+        raise errors.malformed(f"{path}: out of range [{low}, {high}]", path)
     return _in_range(int(text), fd, path)
 
 
@@ -256,6 +277,9 @@ def _check_singular(value: Any, fd: FieldDescriptor, path: str) -> None:
     elif kind in INT_RANGES:
         if isinstance(value, bool):
             raise _wrong_type(path, "an integer")
+        if isinstance(value, HugeInteger):
+            low, high = INT_RANGES[fd.type]
+            raise errors.malformed(f"{path}: out of range [{low}, {high}]", path)
         if isinstance(value, float):
             if not value.is_integer():
                 raise _wrong_type(path, "an integer")
@@ -306,10 +330,9 @@ def scalar_from_text(fd: FieldDescriptor, text: str, name: str) -> Any:
         if not _INTEGER_TEXT.fullmatch(text):
             raise errors.invalid_field(name, "expected an integer")
         low, high = INT_RANGES[kind]
-        number = int(text)
-        if not low <= number <= high:
+        if len(text) > _MAX_INTEGER_DIGITS or not low <= int(text) <= high:
             raise errors.invalid_field(name, f"out of range [{low}, {high}]")
-        return number
+        return int(text)
     if kind in FLOAT_TYPES:
         if text in _FLOAT_WORDS:
             return float(text.replace("Infinity", "inf").replace("NaN", "nan"))
@@ -491,6 +514,47 @@ def _parse_into(parsed: Any, message: Message) -> None:
         # check_json let it through, so it is a rarer shape problem; the
         # parser's text may quote values, so it stays in the gateway.
         raise errors.malformed(f"the body does not fit {message.DESCRIPTOR.full_name}") from None
+
+
+def validate(message: Message) -> None:
+    """The contract's validation layer (identity_runtime.validation), each
+    refusal naming the field as the API spells it (lowerCamel JSON names)."""
+    for violation in validation.violations(message):
+        raise violation.renamed(json_names=True)
+
+
+_PATH_STEP = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)((?:\[[^\]]*\])*)")
+
+
+def api_field_path(message: Descriptor, proto_path: str) -> str | None:
+    """A service's field path (`bundle.frames[2].image.data`, proto names) as
+    the API spells it (lowerCamel JSON names), or None when `message` has no
+    such field (an error about something the caller did not send)."""
+    current: Descriptor | None = message
+    parts = []
+    for step in proto_path.split("."):
+        found = _PATH_STEP.fullmatch(step)
+        if current is None or found is None:
+            return None
+        fd = _fields_by_json_key(current).get(found.group(1))
+        if fd is None:
+            return None
+        parts.append(fd.json_name + found.group(2))  # type: ignore[attr-defined]
+        current = fd.message_type if fd.type == F.TYPE_MESSAGE else None
+    return ".".join(parts)
+
+
+def rename_error_field(error: DomainError, message: Descriptor) -> None:
+    """Rename a backend refusal's `field` (and the message's leading field
+    name) to the API's spelling, in place."""
+    field = error.metadata.get("field", "")
+    renamed = api_field_path(message, field) if field else None
+    if renamed is None or renamed == field:
+        return
+    error.metadata["field"] = renamed
+    if error.message.startswith(f"{field}:"):
+        error.message = renamed + error.message[len(field) :]
+        error.args = (error.message,)
 
 
 # --- responses ---------------------------------------------------------------

@@ -9,7 +9,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from identity_cli.secrets import read_or_create_keyring, read_or_create_secret
+from identity_cli.secrets import (
+    read_or_create_keyring,
+    read_or_create_mesh_keys,
+    read_or_create_mesh_tls,
+    read_or_create_secret,
+)
+from identity_runtime import mesh
 
 LOCAL_ORG_ID = "org_local"
 # The API-key pepper of the one-machine run, in <data dir>/secrets/.
@@ -21,8 +27,11 @@ AUDIT_CHECKPOINT_KEY = "audit-checkpoint-ed25519.pem"
 AUDIT_CHECKPOINT_PUBLIC_KEY = "audit-checkpoint-ed25519.pub"
 
 
-def local_settings(data_dir: Path, database_url: str) -> dict[str, str]:
-    """Settings the services need on one machine; the caller's env overrides them."""
+def local_settings(
+    data_dir: Path, database_url: str, hosts: tuple[str, ...] = ()
+) -> dict[str, str]:
+    """Settings the services need on one machine; the caller's env overrides them.
+    `hosts`: where the services are reached besides localhost (their certificates' names)."""
     # One KEK keyring for matching and kyc-tier: `identity keys rotate`
     # re-wraps every data key in the database, whoever sealed with it.
     kek_keyring = str(read_or_create_keyring(data_dir, "kek-keyring.json", "kek-local-1"))
@@ -42,6 +51,38 @@ def local_settings(data_dir: Path, database_url: str) -> dict[str, str]:
         "AUDIT_CHECKPOINT_FILE": str(data_dir / AUDIT_CHECKPOINT_FILE),
         "AUDIT_CHECKPOINT_KEY_FILE": str(checkpoint_key(data_dir)),
     }
+    settings.update(mesh_token_settings(data_dir))
+    settings.update(mesh_tls_settings(data_dir, hosts))
+    return settings
+
+
+def mesh_tls_settings(data_dir: Path, hosts: tuple[str, ...] = ()) -> dict[str, str]:
+    """Mutual TLS: a local CA and a certificate per component, in the data dir."""
+    from identity_runtime.meshtls import LOCAL_HOSTS
+
+    components = [(s.name, s.env_prefix) for s in mesh.SERVICES] + [("gateway", "GATEWAY")]
+    ca, issued = read_or_create_mesh_tls(
+        data_dir, tuple(name for name, _ in components), (*LOCAL_HOSTS, *hosts)
+    )
+    settings = {}
+    for name, prefix in components:
+        cert, key = issued[name]
+        settings[f"{prefix}_MESH_TLS_CERT_FILE"] = str(cert)
+        settings[f"{prefix}_MESH_TLS_KEY_FILE"] = str(key)
+        settings[f"{prefix}_MESH_TLS_CA_FILE"] = str(ca)
+    return settings
+
+
+def mesh_token_settings(data_dir: Path) -> dict[str, str]:
+    """Caller-token keys: the gateway and every service that calls another sign
+    with their own key; every service trusts all of their public keys."""
+    signers = ("gateway", *(s.name for s in mesh.SERVICES if s.calls))
+    keys, trusted = read_or_create_mesh_keys(data_dir, signers)
+    settings = {f"{s.env_prefix}_MESH_TRUSTED_KEYS_FILE": str(trusted) for s in mesh.SERVICES}
+    settings["GATEWAY_MESH_SIGNING_KEY_FILE"] = str(keys["gateway"])
+    for service in mesh.SERVICES:
+        if service.name in keys:
+            settings[f"{service.env_prefix}_MESH_SIGNING_KEY_FILE"] = str(keys[service.name])
     return settings
 
 

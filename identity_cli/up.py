@@ -30,6 +30,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from identity_cli.common import add_database_options, data_dir, database_url
 from identity_cli.errors import CliError
@@ -92,10 +93,19 @@ def _port_taken(host: str, port: int) -> bool:
     return False
 
 
+def open_private_log(path: Path) -> BinaryIO:
+    """A service's log file for appending, readable by its owner only (0600,
+    also when an earlier run left it wider): logs are operational data, and
+    a request id or an organisation id is nobody else's business."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.fchmod(fd, 0o600)
+    return os.fdopen(fd, "ab")
+
+
 def _spawn(
     name: str, module: str, env: Mapping[str, str], logs: Path, verbose: bool
 ) -> subprocess.Popen[bytes]:
-    log_file = open(logs / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child for its lifetime
+    log_file = open_private_log(logs / f"{name}.log")
     return subprocess.Popen(
         [sys.executable, "-m", module],
         env=dict(env),
@@ -105,11 +115,22 @@ def _spawn(
     )
 
 
-def _grpc_serving(address: str) -> bool:
+def _grpc_serving(address: str, env: Mapping[str, str]) -> bool:
     import grpc
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-    with grpc.insecure_channel(address) as channel:
+    # Over the mesh's mutual TLS, as the gateway's certificate (unless MESH_TLS=off).
+    if env.get("GATEWAY_MESH_TLS", "on") == "off":
+        channel = grpc.insecure_channel(address)
+    else:
+        credentials = grpc.ssl_channel_credentials(
+            *(
+                Path(env[f"GATEWAY_MESH_TLS_{part}_FILE"]).read_bytes()
+                for part in ("CA", "KEY", "CERT")
+            )
+        )
+        channel = grpc.secure_channel(address, credentials)
+    with channel:
         try:
             # typeshed's HealthStub declares no methods; grpc's generated one has Check.
             reply = health_pb2_grpc.HealthStub(channel).Check(  # type: ignore[attr-defined]
@@ -129,7 +150,9 @@ def _http_ok(url: str) -> bool:
         return False
 
 
-def _wait_ready(children: list[Child], gateway_url: str, stop: list[bool]) -> Child | None:
+def _wait_ready(
+    children: list[Child], gateway_url: str, stop: list[bool], env: Mapping[str, str]
+) -> Child | None:
     """None when every child is ready; otherwise the child that died."""
     deadline = time.monotonic() + READY_TIMEOUT_SECONDS
     pending = {c.name for c in children}
@@ -142,7 +165,7 @@ def _wait_ready(children: list[Child], gateway_url: str, stop: list[bool]) -> Ch
             ready = (
                 _http_ok(f"{gateway_url}/api/healthz")
                 if child.name == "gateway"
-                else _grpc_serving(child.address)
+                else _grpc_serving(child.address, env)
             )
             if ready:
                 pending.discard(child.name)
@@ -247,7 +270,8 @@ def run(args: argparse.Namespace) -> int:
     api_key_note = ensure_local_org(data_dir(args), url, env["KYC_TIER_API_KEY_PEPPER"])
 
     logs = data_dir(args) / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
+    logs.mkdir(mode=0o700, parents=True, exist_ok=True)
+    logs.chmod(0o700)
     stop: list[bool] = []
 
     def request_stop(_signum: int, _frame: object) -> None:
@@ -271,7 +295,7 @@ def run(args: argparse.Namespace) -> int:
         start = starter("gateway", "gateway")
         children.append(Child("gateway", gateway_url, start(), logs / "gateway.log", start))
         try:
-            dead = _wait_ready(children, gateway_url, stop)
+            dead = _wait_ready(children, gateway_url, stop, env)
         except TimeoutError as exc:
             print(f"identity up: {exc}", file=sys.stderr)
             return 1

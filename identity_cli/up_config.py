@@ -39,7 +39,7 @@ def mesh_environment(args: argparse.Namespace, base: Mapping[str, str]) -> dict[
         for caller in mesh.SERVICES:
             if service.name in caller.calls:
                 env[f"{caller.env_prefix}_{service.env_prefix}_ADDRESS"] = address
-    env.update(local_settings(directory, url))
+    env.update(local_settings(directory, url, hosts=(args.host,)))
     env.update(base)
     return env
 

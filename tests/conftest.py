@@ -45,6 +45,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    from tests.support.meshauth import remove_test_ca
+
+    remove_test_ca()
     run_temp = session.config.stash.get(RUN_TEMP, None)
     if run_temp is None or not run_temp.exists():
         return

@@ -40,6 +40,7 @@ async def run(requests: int) -> None:
     from identity_runtime import logs, mesh
     from tests.gateway_support import create_org_and_key, gateway_settings, kyc_tier_env, spec_of
     from tests.support import start_service
+    from tests.support.meshauth import caller_metadata
 
     logs.configure("bench", "WARNING", "console")
     with tempfile.TemporaryDirectory() as tmp:
@@ -53,11 +54,13 @@ async def run(requests: int) -> None:
             {"kyc_tier": kyc_tier.address}, access_log="false", log_level="WARNING"
         )
         gateway = await start(settings.replace(port=0))
-        metadata = [
-            ("x-identity-org", org_id),
-            ("x-identity-actor", f"api_key:{api_key_id}"),
-            ("x-identity-scopes", "internal"),
-        ]
+
+        def metadata() -> list[tuple[str, str]]:
+            # What the gateway sends: a fresh token for the key's org, actor and scopes.
+            return caller_metadata(
+                org_id, actor=f"api_key:{api_key_id}", scopes=("internal",), issuer="gateway"
+            )
+
         direct_ms: list[float] = []
         gateway_ms: list[float] = []
         try:
@@ -71,12 +74,12 @@ async def run(requests: int) -> None:
                 stub = api_keys_pb2_grpc.ApiKeyServiceStub(channel)
                 # Warm-up: connections, the key cache, lazy imports.
                 for _ in range(20):
-                    await stub.ListApiKeys(api_keys_pb2.ListApiKeysRequest(), metadata=metadata)
+                    await stub.ListApiKeys(api_keys_pb2.ListApiKeysRequest(), metadata=metadata())
                     (await client.get("/api/identity/api-keys")).raise_for_status()
                 # Interleaved, so both see the same machine load.
                 for _ in range(requests):
                     started = time.perf_counter()
-                    await stub.ListApiKeys(api_keys_pb2.ListApiKeysRequest(), metadata=metadata)
+                    await stub.ListApiKeys(api_keys_pb2.ListApiKeysRequest(), metadata=metadata())
                     direct_ms.append((time.perf_counter() - started) * 1000)
                     started = time.perf_counter()
                     response = await client.get("/api/identity/api-keys")

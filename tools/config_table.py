@@ -29,7 +29,7 @@ OTHER_VARIABLES = (
         "`identity`",
         "`./.identity`",
         "Data directory of the one-machine run: embedded database, local secrets, logs "
-        "(`--data-dir` wins)",
+        "(`logs/<service>.log`, 0600 in a 0700 directory; `--data-dir` wins)",
     ),
     (
         "IDENTITY_DATABASE_URL",

@@ -8,6 +8,12 @@ Truncated files are refused too (a JPEG without its end marker after the
 scan, a PNG without IEND, a WebP shorter than its RIFF size), because
 decoders happily return half-grey pictures for them.
 
+`decode(..., max_pixels_out=N)` keeps the decoded size within N pixels:
+a JPEG is scaled down inside the decoder (libjpeg's 1/2, 1/4, 1/8 DCT
+scaling, so the full-size picture is never allocated), a PNG or WebP is
+decoded at full size and resized at once, holding `gate` meanwhile so that
+only a bounded number of full-size pictures exist in the process at any time.
+
 Errors are INVALID_ARGUMENT with IMAGE_EMPTY, IMAGE_UNDECODABLE,
 IMAGE_TOO_LARGE, IMAGE_TOO_SMALL or RAW_IMAGE_INVALID; messages name the
 field and the limit, never the content.
@@ -15,7 +21,10 @@ field and the limit, never the content.
 
 from __future__ import annotations
 
+import contextlib
+import math
 import struct
+import threading
 from dataclasses import dataclass
 
 import cv2
@@ -155,16 +164,58 @@ def check_limits(header: ImageHeader, limits: ImageLimits, field: str) -> None:
         )
 
 
-def decode(data: bytes, limits: ImageLimits = ImageLimits(), field: str = "image") -> np.ndarray:
-    """BGR8 pixels of an encoded image, or a precise INVALID_ARGUMENT."""
+_REDUCED_JPEG = {
+    2: cv2.IMREAD_REDUCED_COLOR_2,
+    4: cv2.IMREAD_REDUCED_COLOR_4,
+    8: cv2.IMREAD_REDUCED_COLOR_8,
+}
+
+
+def decoded_size(width: int, height: int, max_pixels_out: int | None) -> tuple[int, int]:
+    """(width, height) of a picture of width x height scaled to at most `max_pixels_out`."""
+    if not max_pixels_out or width * height <= max_pixels_out:
+        return width, height
+    scale = math.sqrt(max_pixels_out / (width * height))
+    return max(1, int(width * scale)), max(1, int(height * scale))
+
+
+def decode(
+    data: bytes,
+    limits: ImageLimits = ImageLimits(),
+    field: str = "image",
+    max_pixels_out: int | None = None,
+    gate: threading.Semaphore | None = None,
+) -> np.ndarray:
+    """BGR8 pixels of an encoded image, or a precise INVALID_ARGUMENT; at most
+    `max_pixels_out` pixels when given (downscaled at decode time)."""
     header = read_header(data, field)
     check_limits(header, limits, field)
     _check_complete(data, header, field)
-    pixels = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
+    buffer = np.frombuffer(data, dtype=np.uint8)
+    source_pixels = header.width * header.height
+    if not max_pixels_out or source_pixels <= max_pixels_out:
+        return _checked(cv2.imdecode(buffer, cv2.IMREAD_COLOR), header, 1, field)
+    # The largest DCT reduction that still decodes at least the target size.
+    factor = 1
+    if header.format == JPEG:
+        factor = max(f for f in (1, 2, 4, 8) if source_pixels / (f * f) >= max_pixels_out)
+    flag = _REDUCED_JPEG.get(factor, cv2.IMREAD_COLOR)
+    # A full-size decode holds the whole picture until it is resized.
+    with gate if gate is not None and factor == 1 else contextlib.nullcontext():
+        pixels = _checked(cv2.imdecode(buffer, flag), header, factor, field)
+        height, width = pixels.shape[:2]
+        if height * width > max_pixels_out:
+            size = decoded_size(width, height, max_pixels_out)
+            pixels = cv2.resize(pixels, size, interpolation=cv2.INTER_AREA)
+    return pixels
+
+
+def _checked(pixels: np.ndarray | None, header: ImageHeader, factor: int, field: str) -> np.ndarray:
     if pixels is None or pixels.ndim != 3:
         raise _undecodable(field, f"the {header.format.upper()} data cannot be decoded")
     # EXIF orientation may swap the axes; anything else means the header lied.
-    if sorted(pixels.shape[:2]) != sorted((header.height, header.width)):
+    expected = sorted((-(-header.height // factor), -(-header.width // factor)))
+    if sorted(pixels.shape[:2]) != expected:
         raise _undecodable(field, "decoded size differs from the header")
     return pixels
 

@@ -4,8 +4,10 @@
 - deliberate message-size limits (the same as the servers');
 - retries through gRPC's own retry policy, configured only for methods the
   contract marks `NO_SIDE_EFFECTS` or `IDEMPOTENT`, on UNAVAILABLE;
-- an interceptor that sends the caller's request id, tenant, actor and trace
-  context, and a timeout no later than the caller's own deadline;
+- an interceptor that sends the caller's request id and trace context, a
+  caller token this process signs (`identity_runtime.meshauth`) carrying the
+  current call's organisation, actor and scopes, and a timeout no later than
+  the caller's own deadline;
 - a circuit breaker per downstream service that fails fast with
   UNAVAILABLE / CIRCUIT_OPEN after repeated failures of that service itself:
   an UNAVAILABLE it only passes on from one of its own dependencies (its
@@ -31,7 +33,11 @@ import grpc
 from identity_runtime import context as call_context
 from identity_runtime import descriptors, mesh, tracing
 from identity_runtime.errors import DeadlineExceeded, DomainError, Unavailable
+from identity_runtime.meshauth import TokenSigner
+from identity_runtime.meshtls import MeshTls
 from identity_runtime.status import error_origin, remote_error
+
+AUTHORIZATION_KEY = "authorization"
 
 # A generated stub class on a channel.
 T = TypeVar("T")
@@ -152,18 +158,21 @@ def local_rpc_error(error: DomainError, origin: str = "") -> grpc.aio.AioRpcErro
     )
 
 
-def outgoing_metadata(extra: Mapping[str, str] | None = None) -> list[tuple[str, str]]:
-    """Metadata that carries the current call's context downstream."""
+def outgoing_metadata(
+    extra: Mapping[str, str] | None = None, signer: TokenSigner | None = None
+) -> list[tuple[str, str]]:
+    """Metadata that carries the current call's context downstream: the request
+    id, the trace context and, with a `signer`, a caller token re-minted for
+    the current organisation, actor and scopes."""
     ctx = call_context.current()
     metadata: dict[str, str] = {}
     if ctx is not None:
         metadata[call_context.REQUEST_ID_KEY] = ctx.request_id
-        if ctx.org_id:
-            metadata[call_context.ORG_KEY] = ctx.org_id
-        if ctx.actor:
-            metadata[call_context.ACTOR_KEY] = ctx.actor
-        if ctx.scopes:
-            metadata[call_context.SCOPES_KEY] = ",".join(ctx.scopes)
+    if signer is not None:
+        token = signer.mint(
+            ctx.org_id if ctx else "", ctx.actor if ctx else "", ctx.scopes if ctx else ()
+        )
+        metadata[AUTHORIZATION_KEY] = f"Bearer {token}"
     tracing.inject(metadata)
     if extra:
         metadata.update(extra)
@@ -185,12 +194,13 @@ def _effective_timeout(requested: float | None, default: float) -> float:
 class _PropagatingInterceptor(
     grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStreamClientInterceptor
 ):
-    def __init__(self, breaker: CircuitBreaker, default_timeout: float):
+    def __init__(self, breaker: CircuitBreaker, default_timeout: float, signer: TokenSigner | None):
         self.breaker = breaker
         self.default_timeout = default_timeout
+        self.signer = signer
 
     def _details(self, details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
-        metadata = grpc.aio.Metadata(*outgoing_metadata())
+        metadata = grpc.aio.Metadata(*outgoing_metadata(signer=self.signer))
         for key, value in details.metadata or ():
             metadata[key] = value
         return grpc.aio.ClientCallDetails(
@@ -255,14 +265,31 @@ class ClientOptions:
     breaker_failure_threshold: int = 5
     breaker_reset_seconds: float = 5.0
     max_attempts: int = 3
+    # Mutual TLS to every service (identity_runtime.meshtls); None = plaintext.
+    tls: MeshTls | None = None
+
+
+def open_channel(address: str, tls: MeshTls | None, **kwargs: Any) -> grpc.aio.Channel:
+    """A channel to a mesh component: mutual TLS with `tls`, else plaintext."""
+    if tls is None:
+        return grpc.aio.insecure_channel(address, **kwargs)
+    return grpc.aio.secure_channel(address, tls.channel_credentials(), **kwargs)
 
 
 class ClientFactory:
     """One channel per downstream service, created lazily, closed together."""
 
-    def __init__(self, addresses: Mapping[str, str], options: ClientOptions | None = None):
+    def __init__(
+        self,
+        addresses: Mapping[str, str],
+        options: ClientOptions | None = None,
+        signer: TokenSigner | None = None,
+    ):
+        """`signer` mints the caller token of every call (without one, services
+        refuse the calls: only tests of the client machinery go without)."""
         self.addresses = dict(addresses)
         self.options = options or ClientOptions()
+        self.signer = signer
         self._channels: dict[str, grpc.aio.Channel] = {}
         self.breakers: dict[str, CircuitBreaker] = {}
 
@@ -284,8 +311,9 @@ class ClientFactory:
                 origin=known.name if known else service,
             )
             self.breakers[service] = breaker
-            self._channels[service] = grpc.aio.insecure_channel(
+            self._channels[service] = open_channel(
                 address,
+                self.options.tls,
                 options=[
                     ("grpc.max_send_message_length", self.options.max_message_bytes),
                     ("grpc.max_receive_message_length", self.options.max_message_bytes),
@@ -297,7 +325,9 @@ class ClientFactory:
                     ("grpc.keepalive_time_ms", 30_000),
                 ],
                 interceptors=[
-                    _PropagatingInterceptor(breaker, self.options.default_timeout_seconds)
+                    _PropagatingInterceptor(
+                        breaker, self.options.default_timeout_seconds, self.signer
+                    )
                 ],
             )
         return self._channels[service]

@@ -11,12 +11,15 @@ import contextvars
 import time
 import uuid
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-# Metadata keys (gRPC metadata keys are lower case).
+if TYPE_CHECKING:
+    from identity_runtime.meshauth import Caller
+
+# Metadata keys (gRPC metadata keys are lower case). The organisation, actor
+# and scopes travel only inside the signed caller token (identity_runtime.meshauth);
+# a bare x-identity-org header is ignored.
 REQUEST_ID_KEY = "x-request-id"
-ORG_KEY = "x-identity-org"
-ACTOR_KEY = "x-identity-actor"
-SCOPES_KEY = "x-identity-scopes"
 # Organisation ids are what kyc-tier issues ("org_..."): at most 40 letters,
 # digits, '_' or '-'. Services that keep no organisation records store the
 # id the call carries, so its shape is checked here.
@@ -43,6 +46,25 @@ class CallContext:
 _current: contextvars.ContextVar[CallContext | None] = contextvars.ContextVar(
     "identity_call_context", default=None
 )
+
+
+# The caller the auth interceptor verified (identity_runtime.authz); the call
+# context's organisation, actor and scopes come from it and nowhere else.
+_caller: contextvars.ContextVar[Caller | None] = contextvars.ContextVar(
+    "identity_verified_caller", default=None
+)
+
+
+def verified_caller() -> Caller | None:
+    return _caller.get()
+
+
+def bind_caller(caller: Caller) -> contextvars.Token:
+    return _caller.set(caller)
+
+
+def reset_caller(token: contextvars.Token) -> None:
+    _caller.reset(token)
 
 
 def new_request_id() -> str:
@@ -77,16 +99,14 @@ def require_org() -> str:
 
     org = org_id()
     if not org:
-        raise Unauthenticated(
-            "the call carries no organisation (x-identity-org metadata)", "TENANT_MISSING"
-        )
+        raise Unauthenticated("the caller token carries no organisation", "TENANT_MISSING")
     if (
         len(org) > ORG_ID_MAX
         or not org.isascii()
         or not org.replace("_", "").replace("-", "").isalnum()
     ):
         raise Unauthenticated(
-            "the call's organisation (x-identity-org metadata) is not an organisation id",
+            "the caller token's organisation is not an organisation id",
             "TENANT_MISSING",
         )
     return org

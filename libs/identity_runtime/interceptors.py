@@ -4,18 +4,27 @@ Each interceptor wraps the RPC behaviour in an async context manager, which
 works the same for unary and streaming RPCs. `server_interceptors()` returns
 them in order, outermost first:
 
-1. CallContextInterceptor  request id (from `x-request-id` or new), tenant
-                           (`x-identity-org`), actor, scopes and the deadline
-                           (the caller's, or the service default) bound for
-                           the call and for downstream calls.
+0. CallerAuthInterceptor   (identity_runtime.authz) verifies the caller's
+                           token or API key and the RPC's scope; refuses
+                           UNAUTHENTICATED / PERMISSION_DENIED.
+1. CallContextInterceptor  request id (from `x-request-id` or new), tenant,
+                           actor and scopes (from the verified caller only)
+                           and the deadline (the caller's, or the service
+                           default) bound for the call and for downstream calls.
 2. TracingInterceptor      a server span continuing the caller's trace.
-3. AccessLogInterceptor    one structured log line per call: rpc, status,
-                           reason, duration, request id, tenant. No payloads.
-4. ErrorInterceptor        DomainError -> google.rpc.Status with ErrorInfo;
+3. ErrorInterceptor        DomainError -> google.rpc.Status with ErrorInfo;
                            anything unexpected -> INTERNAL (logged with its
                            traceback, never sent to the caller).
+4. AccessLogInterceptor    one structured log line per call: rpc, status,
+                           reason, duration, request id, tenant. No payloads.
+                           Inside the error interceptor, so the line is
+                           written before the status reaches the caller.
 5. DeadlineInterceptor     enforces the deadline with a clean
                            DEADLINE_EXCEEDED.
+6. ValidationInterceptor   every request message through the contract's one
+                           validation layer (`identity_runtime.validation`):
+                           INVALID_ARGUMENT / INVALID_FIELD naming the field
+                           path before the servicer runs.
 """
 
 from __future__ import annotations
@@ -34,6 +43,7 @@ from identity_runtime import tracing
 from identity_runtime.errors import DeadlineExceeded, DomainError, Internal, Unimplemented
 from identity_runtime.logs import get_logger
 from identity_runtime.status import KNOWN_REASONS, to_grpc_status
+from identity_runtime.validation import validate
 
 log = get_logger("identity.rpc")
 
@@ -123,12 +133,12 @@ class CallContextInterceptor(ScopedInterceptor):
         request_id = (
             metadata.get(call_context.REQUEST_ID_KEY, "")[:128] or call_context.new_request_id()
         )
-        scopes = tuple(s for s in metadata.get(call_context.SCOPES_KEY, "").split(",") if s)
+        caller = call_context.verified_caller()
         bound = call_context.CallContext(
             request_id=request_id,
-            org_id=metadata.get(call_context.ORG_KEY, "")[:64],
-            actor=metadata.get(call_context.ACTOR_KEY, "")[:128],
-            scopes=scopes,
+            org_id=caller.org_id if caller else "",
+            actor=caller.actor if caller else "",
+            scopes=caller.scopes if caller else (),
             deadline=time.monotonic() + remaining,
             method=method,
         )
@@ -174,6 +184,16 @@ def _outcome(exc: BaseException | None, ctx: grpc.aio.ServicerContext) -> tuple[
         return exc.code, exc.reason
     if isinstance(exc, asyncio.CancelledError):
         return "CANCELLED", ""
+    # What the error interceptor (outside this one) is about to answer.
+    if isinstance(exc, NotImplementedError):
+        return "UNIMPLEMENTED", "NOT_IMPLEMENTED"
+    if isinstance(exc, grpc.aio.AioRpcError):
+        from identity_runtime.status import remote_error
+
+        remote = remote_error(exc)
+        return remote.code, remote.reason
+    if isinstance(exc, Exception) and not isinstance(exc, grpc.aio.AbortError):
+        return "INTERNAL", "INTERNAL"
     code = ctx.code()
     if isinstance(code, grpc.StatusCode):
         bound = call_context.current()
@@ -276,13 +296,67 @@ class DeadlineInterceptor(ScopedInterceptor):
             ) from None
 
 
+class ValidationInterceptor(grpc.aio.ServerInterceptor):
+    """Validates each request message (every message of a request stream)
+    before the servicer sees it; runs inside ErrorInterceptor, which turns
+    the refusal into INVALID_ARGUMENT."""
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> Handler | None:
+        handler = await continuation(handler_call_details)
+        if handler is None or handler_call_details.method.startswith(_QUIET_PREFIXES):
+            return handler
+        return _validating(handler)
+
+
+def _validating(handler: Handler) -> Handler:
+    def single(inner: Callable[..., Any]) -> Callable[..., Any]:
+        def behaviour(request: Any, ctx: grpc.aio.ServicerContext) -> Any:
+            validate(request)
+            return inner(request, ctx)
+
+        return behaviour
+
+    def stream(inner: Callable[..., Any]) -> Callable[..., Any]:
+        async def checked(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
+            async for request in requests:
+                validate(request)
+                yield request
+
+        def behaviour(requests: Any, ctx: grpc.aio.ServicerContext) -> Any:
+            return inner(checked(requests), ctx)
+
+        return behaviour
+
+    kinds: tuple[tuple[str, Callable[[Any], Any], Callable[..., Handler]], ...] = (
+        ("unary_unary", single, grpc.unary_unary_rpc_method_handler),
+        ("unary_stream", single, grpc.unary_stream_rpc_method_handler),
+        ("stream_unary", stream, grpc.stream_unary_rpc_method_handler),
+        ("stream_stream", stream, grpc.stream_stream_rpc_method_handler),
+    )
+    for kind, wrap, rebuild in kinds:
+        inner = getattr(handler, kind)
+        if inner is not None:
+            return rebuild(wrap(inner), handler.request_deserializer, handler.response_serializer)
+    return handler
+
+
 def server_interceptors(
-    default_deadline_seconds: float, service: str = ""
+    default_deadline_seconds: float,
+    auth: grpc.aio.ServerInterceptor | None = None,
+    service: str = "",
 ) -> list[grpc.aio.ServerInterceptor]:
+    """The chain, outermost first; `auth` (a CallerAuthInterceptor) goes first;
+    `service` (this service's mesh name) is the origin its errors name."""
     return [
+        *([auth] if auth is not None else []),
         CallContextInterceptor(default_deadline_seconds),
         TracingInterceptor(),
-        AccessLogInterceptor(),
         ErrorInterceptor(service),
+        AccessLogInterceptor(),
         DeadlineInterceptor(),
+        ValidationInterceptor(),
     ]

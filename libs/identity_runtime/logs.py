@@ -1,9 +1,20 @@
 """Structured JSON logs that carry the request id and tenant and never PII.
 
-Every record passes through `scrub_personal_data`: keys that name personal
-or biometric data are dropped, and any run of 16 digits (a NIK) in a string
-value is masked. Callers still must not log such values; this is the net
-under the rope.
+Two nets under the rope (callers still must not log such values):
+
+- every structlog event passes through `scrub_personal_data`: keys that name
+  personal or biometric data are redacted, and every string value (the
+  message, a formatted exception and its traceback included) goes through
+  `scrub_text`;
+- the root logging handler, which every stdlib logger (SQLAlchemy, gRPC,
+  uvicorn, ...) reaches, carries `ScrubbingFilter`, which does the same to
+  each record's message, arguments and exception text.
+
+`scrub_text` masks what can be recognised in free text: NIKs (16 digits),
+email addresses, Indonesian phone numbers (+62 / 62 / 08...), API keys
+(`idk_...`, bearer tokens) and base64 blobs (image data, sealed values).
+Names cannot be recognised; they are kept out by construction (no payloads
+in logs, SQL parameters hidden by `identity_store.db`).
 """
 
 from __future__ import annotations
@@ -53,19 +64,72 @@ PERSONAL_KEYS = frozenset(
     }
 )
 _NIK_PATTERN = re.compile(r"(?<!\d)\d{16}(?!\d)")
+# (pattern, replacement), applied in order.
+_SCRUBBERS: tuple[tuple[re.Pattern[str], str], ...] = (
+    # API keys first: their base32 body must not read as a base64 blob.
+    (re.compile(r"\bidk_[A-Za-z0-9]{8,}"), "<api-key>"),
+    (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}"), r"\1 <redacted>"),
+    # Long runs of base64 (standard or URL-safe): image data, sealed values.
+    # 100+ characters, so that hex digests (64) and ids stay readable.
+    (re.compile(r"[A-Za-z0-9+/_-]{100,}={0,2}"), "<base64>"),
+    (re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"), "<email>"),
+    (_NIK_PATTERN, "<nik>"),
+    # Indonesian mobile numbers: +62 8.., 62 8.., 08.., with optional separators.
+    (re.compile(r"(?<![\w+.])(?:\+62|62|0)[\s-]?8\d(?:[\s-]?\d){6,11}(?!\d)"), "<phone>"),
+)
 
 
 def mask_niks(text: str) -> str:
     return _NIK_PATTERN.sub("<nik>", text)
 
 
+def scrub_text(text: str) -> str:
+    """`text` with NIKs, emails, phone numbers, API keys and base64 blobs masked."""
+    for pattern, replacement in _SCRUBBERS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def _scrub_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return scrub_text(value)
+    if isinstance(value, (bytes, bytearray)):
+        return f"<{len(value)} bytes>"
+    if isinstance(value, (list, tuple)):
+        return type(value)(_scrub_value(v) for v in value)
+    if isinstance(value, dict):
+        return {
+            k: "<redacted>" if str(k).lower() in PERSONAL_KEYS else _scrub_value(v)
+            for k, v in value.items()
+        }
+    return value
+
+
 def scrub_personal_data(_logger: WrappedLogger, _method: str, event: EventDict) -> EventDict:
     for key in list(event):
         if key.lower() in PERSONAL_KEYS:
             event[key] = "<redacted>"
-        elif isinstance(event[key], str):
-            event[key] = mask_niks(event[key])
+        elif key not in ("_record", "_from_structlog", "exc_info"):
+            event[key] = _scrub_value(event[key])
     return event
+
+
+class ScrubbingFilter(logging.Filter):
+    """On the root handler: every stdlib record's message, arguments and
+    exception text scrubbed (`scrub_text`) before any formatter sees it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a bad format string: keep the template only
+            message = str(record.msg)
+        record.msg = scrub_text(message)
+        record.args = None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = scrub_text(record.exc_text)
+        return True
 
 
 def add_call_context(_logger: WrappedLogger, _method: str, event: EventDict) -> EventDict:
@@ -117,10 +181,12 @@ def configure(service: str, level: str = "INFO", fmt: str = "json") -> None:
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         add_call_context,
+        # Exceptions become text before scrubbing, so tracebacks are scrubbed too.
+        structlog.processors.format_exc_info,
         scrub_personal_data,
     ]
     structlog.configure(
-        processors=[*shared, structlog.processors.format_exc_info, renderer],
+        processors=[*shared, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(numeric_level),
         logger_factory=lambda *_args: _CurrentStderr(),
         cache_logger_on_first_use=False,
@@ -128,6 +194,7 @@ def configure(service: str, level: str = "INFO", fmt: str = "json") -> None:
     structlog.contextvars.bind_contextvars(service=service)
     if not _configured:
         handler = _CurrentStderrHandler()
+        handler.addFilter(ScrubbingFilter())
         handler.setFormatter(
             structlog.stdlib.ProcessorFormatter(processor=renderer, foreign_pre_chain=shared)
         )

@@ -23,9 +23,11 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from identity_runtime import descriptors, logs, tracing
+from identity_runtime import descriptors, logs, meshauth, meshtls, tracing
+from identity_runtime.authz import CallerAuthInterceptor
 from identity_runtime.interceptors import server_interceptors
 from identity_runtime.mesh import MeshService
+from identity_runtime.meshauth import Caller
 from identity_runtime.settings import ServiceSettings, SettingsError
 
 log = logs.get_logger("identity.server")
@@ -71,6 +73,9 @@ class ServiceSpec(Generic[S, C]):
     build: Callable[[S], Awaitable[C]]
     # Servicers for a built core.
     servicers: Callable[[C, S], Sequence[Registration]]
+    # Partner API keys accepted in metadata on routed RPCs: (core, secret) ->
+    # the key's caller (identity_runtime.authz). None: mesh tokens only.
+    api_keys: Callable[[C, str], Awaitable[Caller]] | None = None
 
     @classmethod
     def from_mesh(
@@ -80,6 +85,7 @@ class ServiceSpec(Generic[S, C]):
         settings_class: type[S],
         build: Callable[[S], Awaitable[C]],
         servicers: Sequence[type[CoreServicer[C]]],
+        api_keys: Callable[[C, str], Awaitable[Caller]] | None = None,
     ) -> ServiceSpec[S, C]:
         """The spec of a service the mesh declares: its name and environment prefix
         come from mesh.py, its gRPC services from the contracts (every service of
@@ -114,6 +120,7 @@ class ServiceSpec(Generic[S, C]):
             service_names=[s.full_name for s in declared],
             build=build,
             servicers=registrations,
+            api_keys=api_keys,
         )
 
 
@@ -127,6 +134,8 @@ class RunningServer:
     health: health.aio.HealthServicer
     settings: ServiceSettings
     service_names: Sequence[str] = field(default_factory=tuple)
+    # The plaintext health-only server (settings.health_port), if any.
+    health_server: grpc.aio.Server | None = None
 
     async def set_serving(self, serving: bool) -> None:
         status = (
@@ -141,6 +150,8 @@ class RunningServer:
     async def stop(self, grace: float | None = None) -> None:
         await self.set_serving(False)
         await self.server.stop(self.settings.shutdown_grace_seconds if grace is None else grace)
+        if self.health_server is not None:
+            await self.health_server.stop(0)
         if self.core is not None:
             await self.core.close()
 
@@ -148,8 +159,26 @@ class RunningServer:
 async def start(spec: ServiceSpec[S, C], settings: S) -> RunningServer:
     """Start the server, bind, then build the core and report SERVING."""
     tracing.configure(spec.name, settings.otlp_endpoint)
+    tls = meshtls.mesh_tls_from(settings, spec.env_prefix)
+    trusted = meshauth.trusted_keys_from(
+        settings.mesh_trusted_keys_file,
+        settings.mesh_trusted_keys,
+        f"{spec.env_prefix}_MESH_TRUSTED_KEYS",
+    )
+    # Health answers (NOT_SERVING) while the core builds; the service RPCs are
+    # registered before start because gRPC cannot add them later, and refuse
+    # with UNAVAILABLE/NOT_READY until the core is in place.
+    holder = _CoreHolder(spec.name)
+    api_keys = spec.api_keys
+    auth = CallerAuthInterceptor(
+        spec.name,
+        meshauth.TokenVerifier(trusted),
+        api_keys=(lambda secret: api_keys(cast(C, holder), secret)) if api_keys else None,
+    )
     server = grpc.aio.server(
-        interceptors=server_interceptors(settings.default_deadline_seconds, spec.name),
+        interceptors=server_interceptors(
+            settings.default_deadline_seconds, auth, service=spec.name
+        ),
         options=[
             ("grpc.max_send_message_length", settings.max_message_bytes),
             ("grpc.max_receive_message_length", settings.max_message_bytes),
@@ -171,12 +200,14 @@ async def start(spec: ServiceSpec[S, C], settings: S) -> RunningServer:
         server,
     )
     address = f"{settings.host}:{settings.port}"
-    try:
-        port = server.add_insecure_port(address)
-    except RuntimeError as exc:
-        raise OSError(f"{spec.name}: cannot listen on {address} (is the port taken?)") from exc
-    if port == 0:
-        raise OSError(f"{spec.name}: cannot listen on {address} (is the port taken?)")
+    port = _listen(spec.name, server, address, tls.server_credentials() if tls else None)
+    health_server = None
+    if settings.health_port is not None:
+        # Probes (kubelet) cannot present a mesh certificate: a plaintext port
+        # that serves nothing but the health service.
+        health_server = grpc.aio.server()
+        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, health_server)
+        _listen(spec.name, health_server, f"{settings.host}:{settings.health_port}", None)
     running = RunningServer(
         name=spec.name,
         server=server,
@@ -186,20 +217,19 @@ async def start(spec: ServiceSpec[S, C], settings: S) -> RunningServer:
         health=health_servicer,
         settings=settings,
         service_names=tuple(spec.service_names),
+        health_server=health_server,
     )
     await running.set_serving(False)
-    # Health answers (NOT_SERVING) while the core builds; the service RPCs are
-    # registered before start because gRPC cannot add them later, and refuse
-    # with UNAVAILABLE/NOT_READY until the core is in place.
-    holder = _CoreHolder(spec.name)
     # The holder is the core to the servicers: it forwards every attribute to it.
     for add, servicer in spec.servicers(cast(C, holder), settings):
         add(servicer, server)
     await server.start()
+    if health_server is not None:
+        await health_server.start()
     try:
         core = await spec.build(settings)
     except BaseException:
-        await server.stop(0)
+        await running.stop(0)
         raise
     holder.core = core
     running.core = core
@@ -207,6 +237,21 @@ async def start(spec: ServiceSpec[S, C], settings: S) -> RunningServer:
     await running.set_serving(ready)
     log.info("listening", service=spec.name, endpoint=running.address, serving=ready, detail=detail)
     return running
+
+
+def _listen(
+    name: str, server: grpc.aio.Server, address: str, credentials: grpc.ServerCredentials | None
+) -> int:
+    try:
+        if credentials is None:
+            port = server.add_insecure_port(address)
+        else:
+            port = server.add_secure_port(address, credentials)
+    except RuntimeError as exc:
+        raise OSError(f"{name}: cannot listen on {address} (is the port taken?)") from exc
+    if port == 0:
+        raise OSError(f"{name}: cannot listen on {address} (is the port taken?)")
+    return port
 
 
 class _CoreHolder(Core):

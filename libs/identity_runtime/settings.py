@@ -180,6 +180,38 @@ class ServiceSettings:
     environment: Literal["development", "production"] = setting(
         "development", "production refuses unsafe defaults (no PAD model, dev keys)"
     )
+    mesh_trusted_keys_file: Path | None = setting(
+        None,
+        "JSON of the Ed25519 public keys, by issuer, whose caller tokens this service "
+        "accepts (required to serve; docs/mesh-security.md)",
+    )
+    mesh_trusted_keys: str = setting("", "The same trusted-keys document inline")
+    mesh_signing_key_file: Path | None = setting(
+        None,
+        "Ed25519 private key (PEM) this service signs its calls to other services with "
+        "(required by services that call others)",
+    )
+    mesh_signing_key: str = setting(
+        "", "The same signing key inline (development only)", secret=True
+    )
+    mesh_tls: Literal["on", "off"] = setting(
+        "on",
+        "Mutual TLS on the gRPC port and to other services; off = plaintext "
+        "(tests and debugging only: production refuses it)",
+    )
+    mesh_tls_cert_file: Path | None = setting(
+        None,
+        "This service's certificate (PEM), with URI SAN spiffe://identity.local/<service>",
+    )
+    mesh_tls_key_file: Path | None = setting(None, "The certificate's private key (PEM)")
+    mesh_tls_ca_file: Path | None = setting(
+        None, "CA certificate(s) (PEM) every peer's certificate must chain to"
+    )
+    health_port: int | None = setting(
+        None,
+        "Plaintext port serving only grpc.health.v1, for probes that cannot speak "
+        "mutual TLS (kubelet); empty = none",
+    )
 
     def validate(self) -> list[tuple[str, str]]:
         problems = []

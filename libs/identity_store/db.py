@@ -151,6 +151,8 @@ def _begin_immediate(conn: Any) -> None:
 
 
 def make_engine(url: str, pool_size: int = 5) -> Engine:
+    """An engine that never puts statement parameters (names, NIKs, emails...)
+    in its exceptions or logs: `hide_parameters=True` on every engine."""
     url = normalise_url(url)
     if url.startswith("sqlite"):
         engine = create_engine(
@@ -160,12 +162,18 @@ def make_engine(url: str, pool_size: int = 5) -> Engine:
                 "timeout": 15,
                 "factory": _SerialisedConnection,
             },
+            hide_parameters=True,
         )
         event.listen(engine, "connect", _configure_sqlite(sqlite_lock_path(url)))
         event.listen(engine, "begin", _begin_immediate)
         return engine
     return create_engine(
-        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_recycle=1800
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+        hide_parameters=True,
     )
 
 

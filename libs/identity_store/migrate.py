@@ -150,7 +150,9 @@ def _transactional_sqlite(url: str) -> Engine:
     """A SQLite engine whose transactions include DDL (pysqlite would otherwise
     commit each CREATE/ALTER on its own), so a failed migration leaves nothing
     half done."""
-    engine = create_engine(url, poolclass=pool.NullPool, connect_args={"timeout": 15})
+    engine = create_engine(
+        url, poolclass=pool.NullPool, connect_args={"timeout": 15}, hide_parameters=True
+    )
 
     @event.listens_for(engine, "connect")
     def _no_implicit_transactions(dbapi_connection: Any, _record: Any) -> None:

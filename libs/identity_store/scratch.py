@@ -19,7 +19,7 @@ from identity_store.db import normalise_url
 def reachable(base_url: str) -> str | None:
     """None when the server answers; otherwise the first line of the error."""
     try:
-        engine = sa.create_engine(normalise_url(base_url))
+        engine = sa.create_engine(normalise_url(base_url), hide_parameters=True)
         with engine.connect() as connection:
             connection.execute(sa.text("select 1"))
         engine.dispose()
@@ -35,7 +35,9 @@ def scratch_schema(
     """A URL for a fresh, empty schema; `prepare(url)` runs first when given
     (e.g. the caller's migrations)."""
     schema = f"{prefix}_{uuid.uuid4().hex[:10]}".lower()
-    admin = sa.create_engine(normalise_url(base_url), isolation_level="AUTOCOMMIT")
+    admin = sa.create_engine(
+        normalise_url(base_url), isolation_level="AUTOCOMMIT", hide_parameters=True
+    )
     with admin.connect() as connection:
         connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
     separator = "&" if "?" in base_url else "?"

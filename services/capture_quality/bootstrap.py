@@ -9,7 +9,7 @@ from identity_inference import images, pack
 from identity_inference.detector import FaceDetector
 from identity_inference.pad import crop_spec
 from identity_runtime.server import Core
-from services.capture_quality.faces import FaceAssessor
+from services.capture_quality.faces import DecodeBudget, FaceAssessor
 from services.capture_quality.ktp import KtpChecker, build_ktp_checker
 from services.capture_quality.settings import CaptureQualitySettings
 
@@ -52,6 +52,11 @@ def build_face_assessor(
         detector or build_detector(settings),
         pad_specs,
         images.ImageLimits(max_pixels=settings.max_image_pixels),
+        DecodeBudget(
+            settings.frame_decode_pixels,
+            settings.request_pixel_budget,
+            settings.full_size_decodes,
+        ),
     )
 
 

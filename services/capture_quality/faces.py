@@ -1,14 +1,17 @@
 """AssessFace: decode each frame once, detect, measure, pick the best frame, cut its crops.
 
-Every frame is decoded and checked (limits, truncation) before any model
-runs, so a bad frame is refused as a whole request with INVALID_ARGUMENT and
-nothing is computed for the others. A frame without exactly one usable face
-is not an error: it fails quality with FACE_NOT_FOUND or MULTIPLE_FACES.
+Every frame's header is checked (count, format, limits, and the request's
+pixel budget, `DecodeBudget`) before anything is decoded; then the frames are
+decoded one at a time, each within the per-frame pixel budget, and assessed,
+keeping only the pixels the crops may be cut from. A bad frame still refuses
+the whole request with INVALID_ARGUMENT. A frame without exactly one usable
+face is not an error: it fails quality with FACE_NOT_FOUND or MULTIPLE_FACES.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -17,9 +20,44 @@ from identity_inference import images, quality
 from identity_inference.align import ALIGNMENT_ID, align_face
 from identity_inference.detector import Face, FaceDetector
 from identity_inference.pad import CropSpec, pad_crop
-from identity_runtime.errors import invalid_field
+from identity_runtime.errors import InvalidArgument, invalid_field
 
 SELFIE, REFERENCE = "selfie", "reference"
+
+
+@dataclass(frozen=True)
+class DecodeBudget:
+    """What one AssessFace request may cost in decoded pixels.
+
+    A frame is decoded to at most `frame_pixels` (downscaled at decode time),
+    so a request holds at most MAX_FRAMES x frame_pixels x 3 bytes of frames;
+    frames declaring more than `request_pixels` in total are refused before
+    any decoding (decoding them would take longer than a deadline); a PNG or
+    WebP over `frame_pixels` is decoded at full size, briefly, by at most
+    `full_size_decodes` threads of the process at once.
+    """
+
+    frame_pixels: int = 3_000_000
+    request_pixels: int = 160_000_000
+    full_size_decodes: int = 1
+    gate: threading.Semaphore = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "gate", threading.BoundedSemaphore(self.full_size_decodes))
+
+    def check(self, headers: list[images.ImageHeader]) -> None:
+        declared = sum(h.width * h.height for h in headers)
+        if declared > self.request_pixels:
+            raise InvalidArgument(
+                f"frames: the frames declare {declared} pixels in total, more than the "
+                f"{self.request_pixels} one request may decode; send smaller frames",
+                "IMAGE_BUDGET_EXCEEDED",
+                {
+                    "field": "frames",
+                    "declared_pixels": declared,
+                    "max_request_pixels": self.request_pixels,
+                },
+            )
 
 
 @dataclass(frozen=True)
@@ -77,19 +115,41 @@ def _frame_rank(frame: FrameResult) -> tuple[int, int, float]:
 
 class FaceAssessor:
     def __init__(
-        self, detector: FaceDetector, pad_specs: list[CropSpec], limits: images.ImageLimits
+        self,
+        detector: FaceDetector,
+        pad_specs: list[CropSpec],
+        limits: images.ImageLimits,
+        budget: DecodeBudget | None = None,
     ):
         self.detector = detector
         self.pad_specs = pad_specs
         self.limits = limits
+        self.budget = budget or DecodeBudget()
         self.profiles = {SELFIE: quality.SELFIE, REFERENCE: quality.REFERENCE}
 
-    def decode_frames(self, frames: list[bytes]) -> list[np.ndarray]:
+    def check_frames(self, frames: list[bytes]) -> None:
+        """Count, headers, limits and the request's pixel budget: no decoding."""
         if not 1 <= len(frames) <= MAX_FRAMES:
             raise invalid_field("frames", f"send 1 to {MAX_FRAMES} frames")
-        return [
-            images.decode(data, self.limits, f"frames[{i}].data") for i, data in enumerate(frames)
-        ]
+        headers = []
+        for i, data in enumerate(frames):
+            header = images.read_header(data, f"frames[{i}].data")
+            images.check_limits(header, self.limits, f"frames[{i}].data")
+            headers.append(header)
+        self.budget.check(headers)
+
+    def decode_frame(self, index: int, data: bytes) -> np.ndarray:
+        return images.decode(
+            data,
+            self.limits,
+            f"frames[{index}].data",
+            max_pixels_out=self.budget.frame_pixels,
+            gate=self.budget.gate,
+        )
+
+    def decode_frames(self, frames: list[bytes]) -> list[np.ndarray]:
+        self.check_frames(frames)
+        return [self.decode_frame(i, data) for i, data in enumerate(frames)]
 
     def assess_frame(
         self, index: int, image: np.ndarray, profile: quality.QualityProfile
@@ -122,9 +182,26 @@ class FaceAssessor:
         include_crops: bool = False,
         crop_frame_index: int | None = None,
     ) -> FaceAssessment:
-        decoded = self.decode_frames(frames)
+        self.check_frames(frames)
         profile = self.profiles[kind]
-        results = [self.assess_frame(i, image, profile) for i, image in enumerate(decoded)]
+        # One decoded frame at a time: only the pixels the crops may be cut
+        # from are kept (the best frame so far, the requested crop frame).
+        results: list[FrameResult] = []
+        kept: dict[int, np.ndarray] = {}
+        leader: FrameResult | None = None
+        for index, data in enumerate(frames):
+            image = self.decode_frame(index, data)
+            result = self.assess_frame(index, image, profile)
+            results.append(result)
+            if not (include_crops and result.faces):
+                continue
+            if index == crop_frame_index:
+                kept[index] = image
+            elif leader is None or _frame_rank(result) > _frame_rank(leader):
+                if leader is not None and leader.index != crop_frame_index:
+                    kept.pop(leader.index, None)
+                kept[index] = image
+                leader = result
         with_face = [r for r in results if r.faces]
         if not with_face:
             return FaceAssessment(
@@ -140,7 +217,7 @@ class FaceAssessor:
         chosen = results[crop_frame_index] if crop_frame_index is not None else None
         best = chosen if chosen is not None and chosen.faces else max(with_face, key=_frame_rank)
         reasons = [(m.reason_code, _reason_text(m)) for m in best.measures if not m.passed]
-        crops = self.crops(decoded[best.index], best.faces[0]) if include_crops else None
+        crops = self.crops(kept[best.index], best.faces[0]) if include_crops else None
         return FaceAssessment(
             frames=results,
             best_index=best.index,

@@ -16,6 +16,20 @@ class CaptureQualitySettings(InferenceSettings):
     detector_model: str = setting(
         DEFAULT_DETECTOR, "Manifest id of the face detector (5 landmarks)"
     )
+    # --- memory budget of AssessFace (docs/inference.md, "Memory budget") ---
+    frame_decode_pixels: int = setting(
+        3_000_000,
+        "Frames with more pixels are downscaled to this many while decoding "
+        "(JPEG inside the decoder; PNG and WebP right after it)",
+    )
+    request_pixel_budget: int = setting(
+        160_000_000,
+        "Pixels the frames of one AssessFace request may declare in total; "
+        "more is refused before decoding (IMAGE_BUDGET_EXCEEDED)",
+    )
+    full_size_decodes: int = setting(
+        1, "PNG/WebP frames over frame_decode_pixels decoded at full size at once, process-wide"
+    )
     # Only the manifests are read (crop scale and size): the PAD weights run in liveness.
     pad_models: tuple[str, ...] = setting(
         DEFAULT_PAD_MODELS, "PAD model ids whose crops AssessFace cuts"

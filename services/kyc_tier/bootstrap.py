@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from identity_crypto.datakeys import DataKeyStore
 from identity_crypto.keyring import load_keyring
 from identity_crypto.kms import LocalKms
+from identity_runtime import mesh, meshauth, meshtls
 from identity_runtime.clients import ClientFactory, ClientOptions
 from identity_runtime.server import Core
 from identity_store.db import Database
@@ -113,7 +114,9 @@ async def build(
         ClientOptions(
             max_message_bytes=settings.max_message_bytes,
             default_timeout_seconds=settings.default_deadline_seconds,
+            tls=meshtls.mesh_tls_from(settings, mesh.KYC_TIER.env_prefix),
         ),
+        signer=meshauth.service_signer(mesh.KYC_TIER.name, settings, mesh.KYC_TIER.env_prefix),
     )
     vault = _vault(settings)
     relay = OutboxRelay(

@@ -3,10 +3,24 @@
 from __future__ import annotations
 
 from identity_runtime import mesh
+from identity_runtime.meshauth import API_KEY_ISSUER, Caller
 from identity_runtime.server import ServiceSpec
 from services.kyc_tier import servicer
-from services.kyc_tier.bootstrap import build
+from services.kyc_tier.bootstrap import KycTierCore, build
 from services.kyc_tier.settings import KycTierSettings
+
+
+async def api_key_caller(core: KycTierCore, secret: str) -> Caller:
+    """An internal caller's API key, checked here as the gateway has it checked:
+    the same organisation and scopes (UNAUTHENTICATED / API_KEY_INVALID otherwise)."""
+    found = await core.api_keys.authenticate(secret)
+    return Caller(
+        issuer=API_KEY_ISSUER,
+        org_id=found.org_id,
+        actor=f"api_key:{found.api_key_id}",
+        scopes=tuple(found.scopes),
+    )
+
 
 # The contract's other kyc-tier services (dashboard, webhooks, console
 # sign-in) answer UNIMPLEMENTED until their issues land.
@@ -24,4 +38,5 @@ SPEC = ServiceSpec.from_mesh(
         servicer.DeviceServicer,
         servicer.AttemptServicer,
     ],
+    api_keys=api_key_caller,
 )

@@ -270,7 +270,9 @@ class Liveness:
             return
         if not request.frames:
             raise invalid_field("frames", "per-frame colour evidence is required")
-        if self.pad is not None:
+        # No crops at all: capture-quality found no face; decided not live
+        # (FACE_NOT_FOUND), never refused as a malformed request.
+        if self.pad is not None and request.pad_crops:
             missing = [
                 s
                 for s in (spec.scale for spec in self.pad.specs)
@@ -392,7 +394,10 @@ class Liveness:
             )
         reasons: list[tuple[str, str]] = []
         pad_result = None
-        if self.pad is None:
+        face_missing = self.pad is not None and not request.pad_crops
+        if face_missing:
+            reasons.append(("FACE_NOT_FOUND", "no face to run presentation-attack detection on"))
+        elif self.pad is None:
             reasons.append(
                 (
                     "PAD_MODEL_NOT_CONFIGURED",
@@ -420,7 +425,7 @@ class Liveness:
             min_score=self.policy.min_flash_score,
         )
         reasons.extend(flash_result.reasons)
-        live = flash_result.passed and (pad_result is None or pad_result.live)
+        live = flash_result.passed and not face_missing and (pad_result is None or pad_result.live)
         return LivenessDecision(
             live=live,
             pad=pad_result,

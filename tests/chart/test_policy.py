@@ -80,20 +80,26 @@ def test_every_long_running_container_has_three_probes(values_name: str) -> None
 
 
 @values_files
-def test_mesh_services_probe_the_grpc_health_service_on_their_grpc_port(values_name: str) -> None:
+def test_mesh_services_probe_the_grpc_health_service_on_their_health_port(
+    values_name: str,
+) -> None:
+    """The service port demands a mesh client certificate, which the kubelet has
+    not: probes use the plaintext health-only port the service opens."""
     manifests = render(values_name)
     for service in mesh.SERVICES:
         deployment = find(manifests, "Deployment", service.name)
         (container,) = deployment.pod_spec["containers"]
-        (port,) = container["ports"]
-        assert port["name"] == "grpc"
+        port, health = container["ports"]
+        assert (port["name"], health["name"]) == ("grpc", "health")
         for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-            assert container[probe]["grpc"] == {"port": port["containerPort"]}, (
+            assert container[probe]["grpc"] == {"port": health["containerPort"]}, (
                 f"{service.name} {probe}"
             )
-        # The server listens where the probes look.
+        # The server listens where the probes look, and serves mutual TLS on its port.
         env = container_env(manifests, deployment)
         assert env[f"{service.env_prefix}_PORT"] == {"value": str(port["containerPort"])}
+        assert env[f"{service.env_prefix}_HEALTH_PORT"] == {"value": str(health["containerPort"])}
+        assert env[f"{service.env_prefix}_MESH_TLS"] == {"value": "on"}
         assert env[f"{service.env_prefix}_HOST"]["value"] in ("0.0.0.0", "::")
         # The Service's grpc port reaches that container port.
         svc = find(manifests, "Service", service.name)

@@ -314,7 +314,17 @@ def test_when_a_settings_class_lands_the_chart_follows_it(tmp_path: Path) -> Non
     settings it declares, and refuses to render when wiring it needs is missing."""
 
     def gateway_lands(components: dict, without: str) -> None:
-        names = ["HOST", "PORT", "LOG_LEVEL", *[f"{s.env_prefix}_ADDRESS" for s in mesh.SERVICES]]
+        names = [
+            "HOST",
+            "PORT",
+            "LOG_LEVEL",
+            "MESH_SIGNING_KEY_FILE",
+            "MESH_TLS",
+            "MESH_TLS_CERT_FILE",
+            "MESH_TLS_KEY_FILE",
+            "MESH_TLS_CA_FILE",
+            *[f"{s.env_prefix}_ADDRESS" for s in mesh.SERVICES],
+        ]
         components["gateway"]["declared"] = True
         components["gateway"]["settings"] = {
             f"GATEWAY_{n}": {

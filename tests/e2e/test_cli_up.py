@@ -132,8 +132,24 @@ def test_identity_up_runs_six_services_and_the_gateway_then_stops_cleanly(tmp_pa
             s.name: "SERVING" for s in mesh.SERVICES
         }
 
+        # Every service port speaks mutual TLS with the certificates `up` issued
+        # from its local CA (plaintext gets no connection).
+        tls = tmp_path / "data" / "secrets" / "mesh-tls"
+        credentials = grpc.ssl_channel_credentials(
+            (tls / "ca.pem").read_bytes(),
+            (tls / "gateway.key").read_bytes(),
+            (tls / "gateway.pem").read_bytes(),
+        )
+        assert (tls / "ca.key").stat().st_mode & 0o077 == 0
         for service in mesh.SERVICES:
-            with grpc.insecure_channel(f"127.0.0.1:{ports[service.env_prefix]}") as channel:
+            with grpc.insecure_channel(f"127.0.0.1:{ports[service.env_prefix]}") as plaintext:
+                with pytest.raises(grpc.RpcError):
+                    health_pb2_grpc.HealthStub(plaintext).Check(
+                        health_pb2.HealthCheckRequest(), timeout=5
+                    )
+            with grpc.secure_channel(
+                f"127.0.0.1:{ports[service.env_prefix]}", credentials
+            ) as channel:
                 reply = health_pb2_grpc.HealthStub(channel).Check(
                     health_pb2.HealthCheckRequest(), timeout=5
                 )

@@ -51,7 +51,8 @@ from tests.support.gateway import (
     gateway_settings,
     spec_of,
 )
-from tests.support.mesh import mesh_env, postgres_schema
+from tests.support.mesh import gateway_tls, mesh_env, postgres_schema
+from tests.support.meshauth import caller_metadata, client_tls
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -75,6 +76,8 @@ class Child:
     service: mesh.MeshService
     env: Mapping[str, str]
     port: int
+    # Plaintext, health only (the service port speaks mutual TLS).
+    health_port: int
     log: Path
     process: subprocess.Popen[bytes] | None = None
 
@@ -89,6 +92,7 @@ class Child:
             **self.env,
             f"{prefix}_HOST": "127.0.0.1",
             f"{prefix}_PORT": str(self.port),
+            f"{prefix}_HEALTH_PORT": str(self.health_port),
             f"{prefix}_LOG_FORMAT": "json",
         }
         with self.log.open("ab") as log:
@@ -110,7 +114,8 @@ class Child:
                 assert self.process is not None and self.process.poll() is None, (
                     f"{self.service.name} exited: {self.log.read_text(errors='replace')[-2000:]}"
                 )
-                async with grpc.aio.insecure_channel(self.address) as channel:
+                health = f"127.0.0.1:{self.health_port}"
+                async with grpc.aio.insecure_channel(health) as channel:
                     try:
                         reply = await health_pb2_grpc.HealthStub(channel).Check(
                             health_pb2.HealthCheckRequest(), timeout=1
@@ -235,7 +240,9 @@ async def faulty_mesh(tmp_path: Path) -> AsyncIterator[tuple[str, dict[str, Chil
     with postgres_schema() as url:
         env = mesh_env(url, tmp_path / "data")
         children = {
-            service.package: Child(service, env, _free_port(), tmp_path / f"{service.name}.log")
+            service.package: Child(
+                service, env, _free_port(), _free_port(), tmp_path / f"{service.name}.log"
+            )
             for service in (mesh.MATCHING, mesh.AUDIT)
         }
         servers: list[RunningServer] = []
@@ -260,7 +267,8 @@ async def faulty_mesh(tmp_path: Path) -> AsyncIterator[tuple[str, dict[str, Chil
                 "kyc_tier": kyc_tier.address,
                 **{package: child.address for package, child in children.items()},
             }
-            async with gateway_client(gateway_settings(addresses)) as http:
+            settings = gateway_settings(addresses, **gateway_tls(env))
+            async with gateway_client(settings) as http:
                 yield url, children, http
         finally:
             for server in servers:
@@ -365,10 +373,11 @@ async def test_killing_matching_then_audit_under_load_fails_only_the_routes_that
     # Every creation's audit entry is in the chain (at least once: the relay
     # delivers at least once, and a kill can land between append and ack).
     assert {f"customer:{c}" for c in created} == set(audited)
-    async with grpc.aio.insecure_channel(children["audit"].address) as channel:
-        from identity_platform_api.audit.v1 import audit_pb2, audit_pb2_grpc
+    from identity_platform_api.audit.v1 import audit_pb2, audit_pb2_grpc
+    from identity_runtime.clients import open_channel
 
+    async with open_channel(children["audit"].address, client_tls("kyc-tier")) as channel:
         report = await audit_pb2_grpc.AuditServiceStub(channel).VerifyChain(
-            audit_pb2.VerifyChainRequest(), metadata=[("x-identity-org", org_id)]
+            audit_pb2.VerifyChainRequest(), metadata=caller_metadata(org_id)
         )
     assert report.intact

@@ -28,7 +28,11 @@ from tests.support.gateway import (
     start_mesh,
     stop_all,
 )
-from tests.support.mesh import mesh_env
+from tests.support.mesh import gateway_tls, mesh_env
+from tests.support.meshauth import service_env
+
+# The services run mutual TLS (tests.support.mesh.mesh_env): so does the gateway.
+GATEWAY_TLS = gateway_tls(service_env("GATEWAY", tls=True))
 
 # The product documentation's endpoint table (tests/data/README.md).
 ENDPOINTS = TESTDATA / "api" / "endpoints.txt"
@@ -140,7 +144,7 @@ def partners(mesh_database: str) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 async def client(services):
-    async with gateway_client(gateway_settings(addresses_of(services))) as http:
+    async with gateway_client(gateway_settings(addresses_of(services), **GATEWAY_TLS)) as http:
         yield http
 
 
@@ -326,7 +330,7 @@ async def test_unknown_route_and_wrong_method(client) -> None:
 async def test_oversize_bodies_are_413_by_content_length_and_while_streaming(
     services, partners
 ) -> None:
-    settings = gateway_settings(addresses_of(services), max_body_bytes="2048")
+    settings = gateway_settings(addresses_of(services), max_body_bytes="2048", **GATEWAY_TLS)
     async with gateway_client(settings) as small:
         big = b'{"customerId": "' + b"x" * 4096 + b'"}'
         headers = {**bearer(partners["public"]), "Content-Type": "application/json"}
@@ -368,7 +372,9 @@ async def test_health_is_503_with_the_stopped_service_unreachable(
 ) -> None:
     audit = await start_service(spec_of(mesh.AUDIT), mesh_env(mesh_database, tmp_path))
     addresses = {**addresses_of(services), "audit": audit.address}
-    async with gateway_client(gateway_settings(addresses, health_timeout_seconds="0.5")) as http:
+    async with gateway_client(
+        gateway_settings(addresses, health_timeout_seconds="0.5", **GATEWAY_TLS)
+    ) as http:
         assert (await http.get("/api/healthz")).status_code == 200
         await audit.stop(0)
         response = await http.get("/api/healthz")

@@ -20,6 +20,7 @@ from identity_inference.manifest import ModelIntegrityError, load_catalogue, res
 from identity_inference.runners import OnnxRunner, session_options
 from tests.support import REPO_ROOT
 from tests.support.biometrics import FACES, PAD_DIR, SPOOF, photo
+from tests.support.meshauth import service_env
 
 pytestmark = [pytest.mark.models]
 
@@ -129,7 +130,7 @@ def test_a_missing_pad_file_names_the_file_and_the_expected_hash(catalogue, tmp_
 def _run_service(module: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", module],
-        env={**os.environ, **env},
+        env={**os.environ, **service_env(module.rpartition(".")[2].upper()), **env},
         capture_output=True,
         text=True,
         timeout=120,

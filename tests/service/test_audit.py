@@ -24,6 +24,7 @@ from services.audit.chain import Draft
 from services.audit.log import AuditLog
 from services.audit.service import SPEC as AUDIT
 from tests.support import channel, start_service
+from tests.support.meshauth import caller_metadata
 
 KEYRING = generate("audit-2026-01")
 SHA = "ab" * 32
@@ -52,7 +53,12 @@ class Client:
     def __init__(self, server, org_id: str = "org_a"):
         self.channel = channel(server)
         self.stub = audit_pb2_grpc.AuditServiceStub(self.channel)
-        self.metadata = [("x-identity-org", org_id)]
+        self.org_id = org_id
+
+    @property
+    def metadata(self) -> list[tuple[str, str]]:
+        """A fresh caller token for each call (tokens live a minute)."""
+        return caller_metadata(self.org_id)
 
     async def __aenter__(self) -> Client:
         return self
@@ -147,8 +153,13 @@ async def test_bad_entries_are_refused_and_nothing_is_written(audit_service) -> 
                 and "Budi" not in caught.value.details()
             )
         assert (await client.verify()).entries_checked == 0
+    async with channel(server, credentials=False) as bare:
         with pytest.raises(grpc.aio.AioRpcError) as caught:
-            await client.stub.Append(request(1))
+            await audit_pb2_grpc.AuditServiceStub(bare).Append(request(1))
+        assert error_info(status_from_rpc_error(caught.value)).reason == "CALLER_UNAUTHENTICATED"
+    async with Client(server) as client:
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await client.stub.Append(request(1), metadata=caller_metadata(""))
         assert error_info(status_from_rpc_error(caught.value)).reason == "TENANT_MISSING"
 
 

@@ -55,6 +55,7 @@ class Seen:
     request_id: str
     org_id: str
     actor: str
+    scopes: tuple[str, ...]
     # Absolute time.monotonic() by which the call had to finish.
     deadline: float
 
@@ -75,6 +76,7 @@ class Recorder:
                 request_id=ctx.request_id,
                 org_id=ctx.org_id,
                 actor=ctx.actor,
+                scopes=ctx.scopes,
                 deadline=time.monotonic() + (remaining if remaining is not None else float("inf")),
             )
         )
@@ -161,7 +163,7 @@ async def servers(
         ],
     )
     audit = await start_service(
-        audit_spec, mesh_env(database, tmp_path_factory.mktemp("propagation-secrets"))
+        audit_spec, mesh_env(database, tmp_path_factory.mktemp("propagation-secrets"), tls=False)
     )
     kyc_spec = ServiceSpec(
         name="kyc-tier",
@@ -188,7 +190,8 @@ async def servers(
 
 @pytest.fixture(scope="module")
 def partner(database: str) -> tuple[str, str, str]:
-    return create_org_and_key(database, "Propagation Org", ("public",))
+    # Internal: the recording kyc-tier reads the audit log (an internal-scope RPC).
+    return create_org_and_key(database, "Propagation Org", ("public", "internal"))
 
 
 @pytest.fixture(scope="module")
@@ -226,8 +229,13 @@ async def test_request_id_identity_and_trace_reach_the_downstream_service(
             org_id,
             f"api_key:{api_key_id}",
         ), hop
-        assert seen.metadata["x-identity-org"] == org_id, hop
-        assert seen.metadata["x-identity-scopes"] == "public", hop
+        # The identity travels only in the caller token each hop signs: the
+        # gateway's for kyc-tier, kyc-tier's own (which adds "mesh") for audit.
+        assert "x-identity-org" not in seen.metadata, hop
+        assert seen.metadata["authorization"].startswith("Bearer "), hop
+        assert seen.scopes == (
+            ("internal", "public") if hop == "kyc_tier" else ("internal", "mesh", "public")
+        ), hop
         # One trace from the caller through every hop, each with its own span.
         version, trace_id, parent_span, _flags = seen.metadata["traceparent"].split("-")
         assert (version, trace_id) == ("00", TRACE_ID), hop

@@ -15,6 +15,7 @@ from gateway.__main__ import main
 from gateway.server import bind_socket, start
 from tests.support import REPO_ROOT
 from tests.support.gateway import assert_error, gateway_settings
+from tests.support.meshauth import service_env
 
 
 async def test_real_http_chunked_oversize_body_is_413_and_the_document_is_served() -> None:
@@ -78,7 +79,7 @@ def _run_gateway(env: dict[str, str]) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "gateway"],
         cwd=REPO_ROOT,
-        env={**os.environ, "GATEWAY_LOG_FORMAT": "console", **env},
+        env={**os.environ, "GATEWAY_LOG_FORMAT": "console", **service_env("GATEWAY"), **env},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

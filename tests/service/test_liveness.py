@@ -26,6 +26,7 @@ from services.liveness.service import SPEC as LIVENESS
 from services.liveness.settings import LivenessSettings
 from tests.support import channel, start_service
 from tests.support.biometrics import SPOOF, check_request, flash_frames, photo
+from tests.support.meshauth import caller_metadata
 
 pytestmark = [pytest.mark.models]
 
@@ -62,7 +63,12 @@ class Client:
     def __init__(self, quality_channel, liveness_channel):
         self.quality = capture_quality_pb2_grpc.CaptureQualityServiceStub(quality_channel)
         self.liveness = liveness_pb2_grpc.LivenessServiceStub(liveness_channel)
-        self.metadata = [("x-identity-org", ORG)]
+        self.org_id = ORG
+
+    @property
+    def metadata(self) -> list[tuple[str, str]]:
+        """A fresh caller token for each call (tokens live a minute)."""
+        return caller_metadata(self.org_id)
 
     async def device(self, customer_id: str, algorithm: str = "ecdsa_p256_sha256") -> SdkSigner:
         signer = SdkSigner(algorithm)

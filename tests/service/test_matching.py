@@ -35,6 +35,7 @@ from tests.support.matching import (
     reason,
     unit,
 )
+from tests.support.meshauth import caller_metadata
 
 
 @pytest.fixture
@@ -296,7 +297,9 @@ async def test_tenants_are_isolated_and_the_organisation_is_required(sface_servi
         assert reason(caught.value) == "NO_ACTIVE_ENROLLMENT"
         assert not (await b.list("cus_shared_id", include_retired=True)).enrollments
         with pytest.raises(grpc.aio.AioRpcError) as caught:
-            await a.stub.Search(matching_pb2.SearchRequest(probe=embedding(face)))
+            await a.stub.Search(
+                matching_pb2.SearchRequest(probe=embedding(face)), metadata=caller_metadata("")
+            )
         assert (caught.value.code(), reason(caught.value)) == (
             grpc.StatusCode.UNAUTHENTICATED,
             "TENANT_MISSING",

@@ -28,12 +28,15 @@ from identity_runtime.status import (
     scrub_addresses,
     status_from_rpc_error,
 )
-from tests.support import start_service
+from tests.support import channel, start_service
+from tests.support.meshauth import caller_metadata, signer
 
 
 @dataclass
 class Seen:
     metadata: list[dict[str, str]] = field(default_factory=list)
+    # (org, actor, scopes) the downstream service bound from the verified token.
+    callers: list[tuple[str, str, tuple[str, ...]]] = field(default_factory=list)
     remaining: list[float] = field(default_factory=list)
     attempts: dict[str, int] = field(default_factory=dict)
     fail_first: int = 0
@@ -50,6 +53,9 @@ class DownstreamAudit(audit_pb2_grpc.AuditServiceServicer):
             {k: v for k, v in ctx.invocation_metadata() if isinstance(v, str)}
         )
         self.seen.remaining.append(ctx.time_remaining())
+        bound = context.current()
+        assert bound is not None
+        self.seen.callers.append((bound.org_id, bound.actor, bound.scopes))
         return audit_pb2.QueryEntriesResponse()
 
 
@@ -103,12 +109,15 @@ async def mesh_pair():
             ],
         )
     )
+    # The front plays matching's part, which kyc-tier calls; it signs as kyc-tier.
     clients = ClientFactory(
-        {"audit": downstream.address}, ClientOptions(default_timeout_seconds=30)
+        {"audit": downstream.address},
+        ClientOptions(default_timeout_seconds=30),
+        signer=signer("kyc-tier"),
     )
     front = await start_service(
         _spec(
-            "front",
+            "matching",
             "FRONT",
             lambda core, s: [
                 (matching_pb2_grpc.add_MatchingServiceServicer_to_server, FlakyFront(seen, clients))
@@ -126,6 +135,7 @@ async def _front_call(
     front: Any, method: str, metadata: list[tuple[str, str]], deadline_seconds: float | None = None
 ) -> Any:
     factory = ClientFactory({"matching": front.address}, ClientOptions(default_timeout_seconds=30))
+    metadata = metadata + caller_metadata("org_a", actor="api_key:key_1", scopes=("internal",))
     try:
         stub = factory.stub("matching", matching_pb2_grpc.MatchingServiceStub)
         request = (
@@ -138,12 +148,13 @@ async def _front_call(
 
 async def test_request_id_and_tenant_reach_the_downstream_service(mesh_pair) -> None:
     seen, front, _ = mesh_pair
-    await _front_call(
-        front, "Verify", [("x-request-id", "req-propagated-1"), ("x-identity-org", "org_a")]
-    )
+    await _front_call(front, "Verify", [("x-request-id", "req-propagated-1")])
     assert seen.metadata[-1]["x-request-id"] == "req-propagated-1"
-    assert seen.metadata[-1]["x-identity-org"] == "org_a"
     assert "traceparent" in seen.metadata[-1]
+    # The tenant travels only inside the token the front re-minted under its own key.
+    assert "x-identity-org" not in seen.metadata[-1]
+    assert seen.metadata[-1]["authorization"].startswith("Bearer ")
+    assert seen.callers[-1] == ("org_a", "api_key:key_1", ("internal", "mesh"))
 
 
 @dataclass(frozen=True)
@@ -192,7 +203,7 @@ async def test_without_a_deadline_the_service_default_applies_downstream(
     mesh_pair, sent_timeouts
 ) -> None:
     seen, front, _ = mesh_pair
-    async with grpc.aio.insecure_channel(front.address) as raw:  # no client-side timeout at all
+    async with channel(front) as raw:  # no client-side timeout at all
         await matching_pb2_grpc.MatchingServiceStub(raw).Verify(matching_pb2.VerifyRequest())
     # The front's default deadline is 3 s, set on its own clock when the call
     # arrived; the client factory's own default is 30 s: the downstream call
@@ -286,6 +297,10 @@ def _dead_address() -> str:
         return f"127.0.0.1:{s.getsockname()[1]}"
 
 
+def _caller() -> list[tuple[str, str]]:
+    return caller_metadata("org_a", actor="api_key:key_1", scopes=("internal",))
+
+
 @pytest.fixture
 async def front_with_dead_audit():
     """A "matching" front whose Verify calls an audit service that is down;
@@ -294,6 +309,7 @@ async def front_with_dead_audit():
     clients = ClientFactory(
         {"audit": _dead_address()},
         ClientOptions(breaker_failure_threshold=2, breaker_reset_seconds=60),
+        signer=signer("kyc-tier"),
     )
     front = await start_service(
         _spec(
@@ -322,7 +338,7 @@ async def test_a_failure_the_callee_only_passes_on_leaves_its_breaker_closed(
     reasons = []
     for _ in range(6):
         with pytest.raises(grpc.aio.AioRpcError) as caught:
-            await stub.Verify(matching_pb2.VerifyRequest())
+            await stub.Verify(matching_pb2.VerifyRequest(), metadata=_caller())
         assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
         info = error_info(status_from_rpc_error(caught.value))
         assert info is not None and info.metadata["origin"] == "audit"
@@ -347,7 +363,7 @@ async def test_the_callees_own_unavailability_opens_its_breaker(front_with_dead_
     stub = callers.stub("matching", matching_pb2_grpc.MatchingServiceStub)
     for _ in range(2):
         with pytest.raises(grpc.aio.AioRpcError) as caught:
-            await stub.Enroll(matching_pb2.EnrollRequest())
+            await stub.Enroll(matching_pb2.EnrollRequest(), metadata=_caller())
         info = error_info(status_from_rpc_error(caught.value))
         assert info is not None and (info.reason, info.metadata["origin"]) == (
             "NOT_READY",
@@ -355,7 +371,7 @@ async def test_the_callees_own_unavailability_opens_its_breaker(front_with_dead_
         )
     assert callers.breakers["matching"].state == "open"
     with pytest.raises(grpc.aio.AioRpcError) as short_circuited:
-        await stub.Enroll(matching_pb2.EnrollRequest())
+        await stub.Enroll(matching_pb2.EnrollRequest(), metadata=_caller())
     info = error_info(status_from_rpc_error(short_circuited.value))
     assert info is not None and info.reason == "CIRCUIT_OPEN"
     assert int(info.metadata["retry_after_seconds"]) >= 1

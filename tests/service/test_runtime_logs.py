@@ -12,6 +12,7 @@ from identity_platform_api.kyc_tier.v1 import api_keys_pb2, api_keys_pb2_grpc
 from identity_runtime import logs
 from services.kyc_tier.service import SPEC as KYC_TIER
 from tests.support import channel, kyc_tier_env, start_service
+from tests.support.meshauth import caller_metadata
 
 
 def test_scrubber_redacts_personal_keys_and_masks_niks() -> None:
@@ -46,7 +47,10 @@ async def test_access_log_line_has_ids_and_no_payload(kyc_tier_json_logs, capsys
         with pytest.raises(grpc.aio.AioRpcError):
             await stub.AuthenticateApiKey(
                 api_keys_pb2.AuthenticateApiKeyRequest(secret=secret),
-                metadata=[("x-request-id", "req-log-1"), ("x-identity-org", "org_logs")],
+                metadata=[
+                    ("x-request-id", "req-log-1"),
+                    *caller_metadata("org_logs", scopes=("mesh",), issuer="gateway"),
+                ],
             )
     lines = [
         json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")
@@ -74,7 +78,7 @@ async def test_health_checks_are_not_logged(kyc_tier_json_logs, capsys) -> None:
         assert answer.status == health_pb2.HealthCheckResponse.SERVING
         await api_keys_pb2_grpc.ApiKeyServiceStub(ch).ListApiKeys(
             api_keys_pb2.ListApiKeysRequest(),
-            metadata=[("x-request-id", "req-list"), ("x-identity-org", "org_logs")],
+            metadata=[("x-request-id", "req-list"), *caller_metadata("org_logs", issuer="gateway")],
         )
     lines = [
         json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")

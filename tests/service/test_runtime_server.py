@@ -16,6 +16,12 @@ from identity_platform_api.kyc_tier.v1 import (
 from identity_runtime.status import error_info, status_from_rpc_error
 from services.kyc_tier.service import SPEC as KYC_TIER
 from tests.support import channel, kyc_tier_env, start_service
+from tests.support.meshauth import caller_metadata
+
+
+def gateway_itself() -> list[tuple[str, str]]:
+    """The gateway resolving an API key: a mesh call of its own (a fresh token)."""
+    return caller_metadata("", scopes=("mesh",), actor="service:gateway", issuer="gateway")
 
 
 @pytest.fixture
@@ -54,7 +60,7 @@ async def test_domain_error_becomes_status_with_one_error_info(kyc_tier) -> None
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await stub.AuthenticateApiKey(
                 api_keys_pb2.AuthenticateApiKeyRequest(secret="idk_nope"),
-                metadata=[("x-request-id", "req-123")],
+                metadata=[("x-request-id", "req-123"), *gateway_itself()],
             )
     assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
     info = error_info(status_from_rpc_error(caught.value))
@@ -67,9 +73,7 @@ async def test_unimplemented_rpc_answers_a_clear_status(kyc_tier) -> None:
     async with channel(kyc_tier) as ch:
         stub = webhooks_pb2_grpc.WebhookServiceStub(ch)
         with pytest.raises(grpc.aio.AioRpcError) as caught:
-            await stub.ListWebhooks(
-                webhooks_pb2.ListWebhooksRequest(), metadata=[("x-identity-org", "org_1")]
-            )
+            await stub.ListWebhooks(webhooks_pb2.ListWebhooksRequest())
     assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
     info = error_info(status_from_rpc_error(caught.value))
     assert info.reason == "NOT_IMPLEMENTED"
@@ -81,6 +85,20 @@ async def test_calls_without_an_organisation_are_refused(kyc_tier) -> None:
     async with channel(kyc_tier) as ch:
         stub = api_keys_pb2_grpc.ApiKeyServiceStub(ch)
         with pytest.raises(grpc.aio.AioRpcError) as caught:
-            await stub.ListApiKeys(api_keys_pb2.ListApiKeysRequest())
+            await stub.ListApiKeys(
+                api_keys_pb2.ListApiKeysRequest(), metadata=caller_metadata("", issuer="gateway")
+            )
     assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
     assert error_info(status_from_rpc_error(caught.value)).reason == "TENANT_MISSING"
+
+
+async def test_a_bare_organisation_header_is_not_a_credential(kyc_tier) -> None:
+    async with channel(kyc_tier, credentials=False) as ch:
+        stub = api_keys_pb2_grpc.ApiKeyServiceStub(ch)
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.ListApiKeys(
+                api_keys_pb2.ListApiKeysRequest(),
+                metadata=[("x-identity-org", "org_1"), ("x-identity-scopes", "internal")],
+            )
+    assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert error_info(status_from_rpc_error(caught.value)).reason == "CALLER_UNAUTHENTICATED"

@@ -39,6 +39,9 @@ def kyc_tier_env(database_url: str, addresses: Mapping[str, str] | None = None) 
     }
     for package, address in (addresses or {}).items():
         env[f"KYC_TIER_{package.upper()}_ADDRESS"] = address
+    from tests.support.meshauth import service_env
+
+    env.update(service_env("KYC_TIER"))
     return env
 
 
@@ -51,15 +54,30 @@ def unavailable(what: str, problem: str) -> NoReturn:
 async def start_service(
     spec: ServiceSpec[Any, Any], env: Mapping[str, str] | None = None
 ) -> RunningServer:
-    """Start a service in-process on a free port with settings from `env`."""
+    """Start a service in-process on a free port with settings from `env`; it
+    trusts the caller tokens of tests.support.meshauth."""
+    from tests.support.meshauth import service_env
+
     environ = {f"{spec.env_prefix}_PORT": "0", f"{spec.env_prefix}_LOG_FORMAT": "console"}
+    environ.update(service_env(spec.env_prefix))
     environ.update(env or {})
     settings = load_settings(spec.settings_class, spec.env_prefix, environ)
     return await start(spec, settings)
 
 
-def channel(server: RunningServer) -> grpc.aio.Channel:
-    return grpc.aio.insecure_channel(server.address)
+def channel(
+    server: RunningServer, org_id: str = "org_test", *, credentials: bool = True
+) -> grpc.aio.Channel:
+    """A channel to `server` (mutual TLS when it serves it); each call without
+    credentials of its own gets a fresh caller token for `org_id`
+    (tests.support.meshauth), unless `credentials` is False."""
+    from identity_runtime.clients import open_channel
+    from tests.support.meshauth import CallerTokens, client_tls, issuer_for
+
+    interceptors = [CallerTokens(server.name, org_id)] if credentials else []
+    # Over mutual TLS the client's certificate is that of the token's issuer.
+    tls = client_tls(issuer_for(server.name)) if server.settings.mesh_tls == "on" else None
+    return open_channel(server.address, tls, interceptors=interceptors)
 
 
 def unique_name(prefix: str) -> str:

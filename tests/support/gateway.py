@@ -16,6 +16,7 @@ from identity_runtime import mesh
 from identity_runtime.server import RunningServer, ServiceSpec
 from identity_store.db import Database
 from tests.support import TEST_PEPPER
+from tests.support.meshauth import service_env
 
 
 def spec_of(service: mesh.MeshService) -> ServiceSpec[Any, Any]:
@@ -74,6 +75,8 @@ def gateway_settings(addresses: Mapping[str, str], **overrides: str) -> GatewayS
         f"GATEWAY_{package.upper()}_ADDRESS": address for package, address in addresses.items()
     }
     environ["GATEWAY_LOG_FORMAT"] = "console"
+    # Plaintext unless the overrides turn mesh TLS on (mesh_tls="on", ...: see mesh.gateway_tls).
+    environ.update(service_env("GATEWAY"))
     environ.update({f"GATEWAY_{key.upper()}": value for key, value in overrides.items()})
     return load(environ)
 

@@ -12,6 +12,7 @@ from identity_platform_api.common.v1 import types_pb2
 from identity_platform_api.matching.v1 import matching_pb2, matching_pb2_grpc
 from identity_runtime.status import error_info, status_from_rpc_error
 from tests.support import channel
+from tests.support.meshauth import caller_metadata
 
 SFACE = ("sface-2021dec", 128)
 QE = ("qe-face-v3", 512)
@@ -62,7 +63,12 @@ class Client:
     def __init__(self, server, org_id: str):
         self.channel = channel(server)
         self.stub = matching_pb2_grpc.MatchingServiceStub(self.channel)
-        self.metadata = [("x-identity-org", org_id)]
+        self.org_id = org_id
+
+    @property
+    def metadata(self) -> list[tuple[str, str]]:
+        """A fresh caller token for each call (tokens live a minute)."""
+        return caller_metadata(self.org_id)
 
     async def __aenter__(self) -> Client:
         return self

@@ -23,20 +23,36 @@ from identity_store.scratch import reachable, scratch_schema
 from services.kyc_tier import models
 from tests.support import POSTGRES_URL, TEST_PEPPER, start_service, unavailable
 from tests.support.gateway import gateway_client, gateway_settings
+from tests.support.meshauth import service_env
 
 
 def spec_of(service: mesh.MeshService) -> ServiceSpec[Any, Any]:
     return importlib.import_module(f"{service.module}.service").SPEC
 
 
-def mesh_env(database_url: str, data_dir: Path) -> dict[str, str]:
-    """Every service's settings for one machine (as `identity up` sets them)."""
+def mesh_env(database_url: str, data_dir: Path, *, tls: bool = True) -> dict[str, str]:
+    """Every service's settings for one machine (as `identity up` sets them), with
+    the tests' token keys and (with `tls`) certificates from the tests' one CA;
+    the gateway's are under GATEWAY_ (see `gateway_tls`)."""
     env = local_settings(data_dir, database_url)
     # Keys made by the tests' helpers use the tests' pepper.
     env["KYC_TIER_API_KEY_PEPPER"] = TEST_PEPPER
-    for service in mesh.SERVICES:
-        env[f"{service.env_prefix}_LOG_FORMAT"] = "console"
+    for prefix in [*(s.env_prefix for s in mesh.SERVICES), "GATEWAY"]:
+        env[f"{prefix}_LOG_FORMAT"] = "console"
+        # Tokens and TLS: the tests' keys and CA (tests.support.meshauth), not the data dir's.
+        for name in [n for n in env if n.startswith(f"{prefix}_MESH_")]:
+            del env[name]
+        env.update(service_env(prefix, tls=tls))
     return env
+
+
+def gateway_tls(env: Mapping[str, str]) -> dict[str, str]:
+    """The gateway's mesh TLS settings in `env`, as `gateway_settings` overrides."""
+    return {
+        name.removeprefix("GATEWAY_").lower(): value
+        for name, value in env.items()
+        if name.startswith("GATEWAY_MESH_TLS")
+    }
 
 
 async def start_services(env: Mapping[str, str]) -> dict[str, RunningServer]:
@@ -116,7 +132,8 @@ async def running_mesh(data_dir: Path, database_url: str | None = None) -> Async
         servers = await start_services(mesh_env(url, data_dir))
         try:
             addresses = {package: server.address for package, server in servers.items()}
-            async with gateway_client(gateway_settings(addresses)) as client:
+            settings = gateway_settings(addresses, **gateway_tls(mesh_env(url, data_dir)))
+            async with gateway_client(settings) as client:
                 e2e = E2eMesh(url, servers, client)
                 try:
                     yield e2e

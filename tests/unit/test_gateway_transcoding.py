@@ -222,6 +222,8 @@ def test_query_parameters_cover_enums_bools_ints_timestamps_and_repetition() -> 
     [
         (b"pageSize=abc", "INVALID_FIELD"),
         (b"pageSize=99999999999", "INVALID_FIELD"),
+        (b"pageSize=" + b"9" * 50_000, "INVALID_FIELD"),
+        (b"pageSize=-" + b"0" * 5_000 + b"1", "INVALID_FIELD"),
         (b"tier=PLATINUM", "INVALID_FIELD"),
         (b"createdAfter=yesterday", "INVALID_FIELD"),
         (b"pageSize=1&pageSize=2", "INVALID_FIELD"),
@@ -235,6 +237,20 @@ def test_bad_query_parameters_get_400s(query: bytes, reason: str) -> None:
     with pytest.raises(errors.GatewayError) as caught:
         build_request(route, params, parse_query(query), None)
     assert reason_of(caught) == (400, reason)
+
+
+def test_a_huge_integer_in_a_body_is_out_of_range_naming_its_field() -> None:
+    route, params = route_for("POST", "/api/identity/auth/step-up")
+    body = b'{"bundle": {"frames": [{"offsetMs": ' + b"9" * 50_000 + b"}]}}"
+    with pytest.raises(errors.GatewayError) as caught:
+        build_request(route, params, {}, body)
+    assert reason_of(caught) == (400, "MALFORMED_REQUEST")
+    assert caught.value.metadata == {"field": "bundle.frames[0].offsetMs"}
+    # A huge number where a string belongs is the wrong type, as any number is.
+    route, params = route_for("POST", "/api/customers")
+    with pytest.raises(errors.GatewayError) as caught:
+        build_request(route, params, {}, b'{"externalId": ' + b"1" * 5_000 + b"}")
+    assert caught.value.metadata == {"field": "externalId"}
 
 
 def test_query_parameters_are_refused_on_body_star_routes_and_for_path_fields() -> None:

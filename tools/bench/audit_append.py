@@ -33,6 +33,7 @@ from identity_store.db import Database
 from services.audit.bootstrap import open_database
 from services.audit.chain import Draft
 from services.audit.log import AuditLog
+from tests.support.meshauth import caller_metadata
 
 SHA = "cd" * 32
 
@@ -91,7 +92,6 @@ async def run_grpc(address: str, writers: int, per_writer: int) -> dict:
         stub = audit_pb2_grpc.AuditServiceStub(channel)
 
         async def writer(w: int) -> None:
-            metadata = [("x-identity-org", f"org_{w % 3}")]
             for i in range(per_writer):
                 d = draft(w, i)
                 request = audit_pb2.AppendRequest(
@@ -103,6 +103,8 @@ async def run_grpc(address: str, writers: int, per_writer: int) -> dict:
                     details=d.details,
                 )
                 started = time.perf_counter()
+                # A fresh token per call, as kyc-tier's client mints them.
+                metadata = caller_metadata(f"org_{w % 3}", actor=d.actor, issuer="kyc-tier")
                 await stub.Append(request, metadata=metadata)
                 latencies.append(time.perf_counter() - started)
 

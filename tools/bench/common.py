@@ -23,6 +23,7 @@ sys.path.insert(0, str(ROOT))
 from identity_cli.schema import migrate_all  # noqa: E402
 from identity_store.scratch import scratch_schema as _scratch_schema  # noqa: E402
 from tests.support import POSTGRES_URL as DEFAULT_POSTGRES  # noqa: E402
+from tests.support.meshauth import service_env  # noqa: E402
 
 
 def scratch_schema(base_url: str = DEFAULT_POSTGRES):  # type: ignore[no-untyped-def]
@@ -46,7 +47,9 @@ def service_process(
     command = [sys.executable, "-m", module]
     if cpu is not None:
         command = ["taskset", "-c", str(cpu), *command]
-    full_env = {**os.environ, "PYTHONPATH": str(ROOT), **env}
+    # The tests' mesh keys: the benchmark's own calls carry tests.support.meshauth tokens.
+    prefix = module.rpartition(".")[2].upper()
+    full_env = {**os.environ, "PYTHONPATH": str(ROOT), **service_env(prefix), **env}
     process = subprocess.Popen(
         command, env=full_env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT
     )

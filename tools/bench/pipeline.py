@@ -118,9 +118,14 @@ async def run_services(photos: list[bytes], rounds: int, database: str) -> Timer
     em = await start_service(EMBEDDING)
     lv = await start_service(LIVENESS, {"LIVENESS_DATABASE_URL": database})
     timer = Timer()
-    metadata = [("x-identity-org", "org_bench")]
+    # Each call gets a fresh caller token for org_bench from tests.support.channel.
+    metadata: list[tuple[str, str]] = []
     try:
-        async with channel(cq) as c1, channel(em) as c2, channel(lv) as c3:
+        async with (
+            channel(cq, "org_bench") as c1,
+            channel(em, "org_bench") as c2,
+            channel(lv, "org_bench") as c3,
+        ):
             assess = capture_quality_pb2_grpc.CaptureQualityServiceStub(c1)
             embed = embedding_pb2_grpc.EmbeddingServiceStub(c2)
             live = liveness_pb2_grpc.LivenessServiceStub(c3)

@@ -173,7 +173,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_mesh(stack: ExitStack, database: str) -> tuple[str, str]:
+def start_mesh(
+    stack: ExitStack, database: str, extra: dict[str, str] | None = None
+) -> tuple[str, str]:
+    """`identity up` in a data directory of its own (with `extra` variables);
+    (gateway URL, the printed API key)."""
     data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory()))
     env = {
         k: v
@@ -186,6 +190,7 @@ def start_mesh(stack: ExitStack, database: str) -> tuple[str, str]:
     for service in mesh.SERVICES:
         env[f"{service.env_prefix}_LOG_LEVEL"] = "WARNING"
     env["GATEWAY_LOG_LEVEL"] = "WARNING"
+    env.update(extra or {})
     if database == "postgres":
         from tools.bench.common import scratch_schema
 

@@ -40,6 +40,7 @@ from services.matching.bootstrap import build
 from services.matching.contract import EmbeddingContract
 from services.matching.engine import EmbeddingInput
 from services.matching.settings import MatchingSettings
+from tests.support.meshauth import caller_metadata
 
 CONTRACT = EmbeddingContract("sface-2021dec", "", 128)
 
@@ -113,7 +114,6 @@ async def main() -> None:
         with service_process("services.matching", env, cpu=args.server_cpu) as (address, pid):
             async with grpc.aio.insecure_channel(address) as channel:
                 stub = matching_pb2_grpc.MatchingServiceStub(channel)
-                metadata = [("x-identity-org", "org_bench")]
                 contract = types_pb2.EmbeddingContract(model_id="sface-2021dec", dimension=128)
 
                 async def through_grpc(probe, customer_id):
@@ -122,7 +122,7 @@ async def main() -> None:
                             probe=types_pb2.Embedding(contract=contract, values=probe),
                             customer_id=customer_id,
                         ),
-                        metadata=metadata,
+                        metadata=caller_metadata("org_bench"),
                     )
 
                 paths = {

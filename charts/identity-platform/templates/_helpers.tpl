@@ -84,6 +84,11 @@ A digest wins over a tag. */}}
 {{- if eq .name "gateway" -}}gateway{{- else -}}services.{{ .name }}{{- end -}}
 {{- end -}}
 
+{{/* Name of a component's mesh TLS Secret (kubernetes.io/tls + ca.crt): (dict "root" $ "name" "kyc-tier") */}}
+{{- define "identity.meshTlsSecret" -}}
+{{- printf "%s-mesh-tls" (include "identity.componentName" .) -}}
+{{- end -}}
+
 {{/* host:port of a mesh service's gRPC Service, as its callers' *_ADDRESS settings. */}}
 {{- define "identity.grpcAddress" -}}
 {{- $catalogue := include "identity.catalogue" .root | fromJson -}}
@@ -147,6 +152,19 @@ is left unset.
 {{- end -}}
 {{- if $values.models.enabled -}}
 {{- $_ := set $wiring $values.models.setting $values.models.mountPath -}}
+{{- end -}}
+{{- /* Mutual TLS from the component's TLS Secret; probes use a plaintext health port. */ -}}
+{{- $tls := $root.Values.meshTls -}}
+{{- if $tls.enabled -}}
+{{- $_ := set $wiring "MESH_TLS" "on" -}}
+{{- $_ := set $wiring "MESH_TLS_CERT_FILE" (printf "%s/tls.crt" $tls.mountPath) -}}
+{{- $_ := set $wiring "MESH_TLS_KEY_FILE" (printf "%s/tls.key" $tls.mountPath) -}}
+{{- $_ := set $wiring "MESH_TLS_CA_FILE" (printf "%s/ca.crt" $tls.mountPath) -}}
+{{- if eq $component.protocol "grpc" -}}
+{{- $_ := set $wiring "HEALTH_PORT" (printf "%d" (int $tls.healthPort)) -}}
+{{- end -}}
+{{- else -}}
+{{- $_ := set $wiring "MESH_TLS" "off" -}}
 {{- end -}}
 {{- range $field, $id := $values.secretFiles -}}
 {{- $secret := index $root.Values.secrets $id | default dict -}}

@@ -302,6 +302,7 @@ export const GUIDANCE: Record<string, Entry> = {
     "IMAGE_EMPTY",
     "IMAGE_UNDECODABLE",
     "IMAGE_TOO_LARGE",
+    "IMAGE_BUDGET_EXCEEDED",
     "IMAGE_TOO_SMALL",
     "PAYLOAD_TOO_LARGE",
   ),

@@ -4,11 +4,13 @@ matching a probe against the enrolled or a partner's reference."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-from collections.abc import Sequence
+import re
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from identity_runtime.errors import FailedPrecondition
+from identity_runtime.errors import DomainError, FailedPrecondition
 from services.kyc_tier.ports import (
     CaptureQuality,
     Embedder,
@@ -30,10 +32,61 @@ def liveness_reasons(face: FaceAssessment, decision: LivenessDecision) -> tuple[
         reasons.append(Reason("QUALITY_FAILED", "the capture does not meet the quality profile"))
         reasons.extend(face.reasons)
     if not decision.live:
+        seen = {r.code for r in reasons}
         reasons.extend(
-            decision.reasons or (Reason("LIVENESS_FAILED", "the capture is not judged live"),)
+            r
+            for r in decision.reasons
+            or (Reason("LIVENESS_FAILED", "the capture is not judged live"),)
+            if r.code not in seen
         )
     return tuple(reasons)
+
+
+_SENT_FIELD = re.compile(r"(frames|pad_crops|card_image)(?:\[(\d+)\])?(?:\.(?:image|data))*")
+
+
+def api_field(sent_field: str, frames_field: str) -> str | None:
+    """What the partner calls a field of the images the flow sent downstream
+    (capture-quality's `frames[i].data` and `card_image`, liveness's
+    `frames`, `pad_crops` and `attestation.*`), when the images came from
+    `frames_field`: `bundle.frames` (a capture bundle's frames), a single
+    image field such as `probe_image`, or the request field that named
+    stored frames (`liveness_verification_id`)."""
+    if sent_field.startswith("attestation.") and frames_field == "bundle.frames":
+        return f"bundle.{sent_field}"
+    found = _SENT_FIELD.fullmatch(sent_field)
+    if found is None:
+        return None
+    sent, index = found.group(1), found.group(2)
+    if sent == "card_image":
+        index = "0"  # the card is the bundle's first frame
+    if frames_field != "bundle.frames":
+        if frames_field.endswith("_image") and sent_field.endswith(".data"):
+            return f"{frames_field}.data"
+        return frames_field
+    if index is None or sent == "pad_crops":
+        return frames_field
+    return f"{frames_field}[{index}].image" + (".data" if sent_field.endswith(".data") else "")
+
+
+@contextlib.contextmanager
+def images_from(frames_field: str) -> Iterator[None]:
+    """Errors of capture-quality or liveness about the images they were sent,
+    renamed to the request field the images came from: a partner is never
+    told about a field it did not send (e.g. liveness's `pad_crops`)."""
+    try:
+        yield
+    except DomainError as error:
+        sent = error.metadata.get("field", "")
+        renamed = api_field(sent, frames_field) if sent else None
+        if renamed is not None:
+            error.metadata["field"] = renamed
+            if error.message.startswith(f"{sent}:"):
+                error.message = renamed + error.message[len(sent) :]
+            elif sent in error.message:
+                error.message = error.message.replace(sent, renamed)
+            error.args = (error.message,)
+        raise
 
 
 def liveness_scores(decision: LivenessDecision) -> dict[str, float]:
@@ -66,9 +119,14 @@ class FaceMatching:
     matcher: Matcher
 
     async def embed_images(
-        self, frames: Sequence[bytes], kind: str, baseline: Sequence[bool] = ()
+        self,
+        frames: Sequence[bytes],
+        kind: str,
+        baseline: Sequence[bool] = (),
+        frames_field: str = "bundle.frames",
     ) -> FaceEmbedding:
-        face = await self.quality.assess_face(frames, kind, (), baseline)
+        with images_from(frames_field):
+            face = await self.quality.assess_face(frames, kind, (), baseline)
         if face.crops is None:
             raise FailedPrecondition("no usable face was found in the image", "FACE_NOT_FOUND")
         return await self.embedder.embed(face.crops)
@@ -82,7 +140,9 @@ class FaceMatching:
     ) -> MatchResult:
         """The probe against a partner's reference image, or else the enrolled reference."""
         if reference_image:
-            reference = await self.embed_images([reference_image], "reference")
+            reference = await self.embed_images(
+                [reference_image], "reference", frames_field="reference_image"
+            )
             return await self.matcher.verify_reference(probe, reference, threshold=threshold)
         return await self.matcher.verify_enrolled(customer_id, probe, threshold=threshold)
 

@@ -149,17 +149,18 @@ class FaceFlow:
         self, subject: Subject, request: LivenessRequest
     ) -> LivenessEvidence:
         bundle = request.bundle
-        face = await self.quality.assess_face(
-            bundle.frames, "selfie", bundle.offsets_ms, bundle.baseline
-        )
-        decision = await self.liveness.check(
-            subject.customer_id,
-            "face_liveness",
-            request.challenge_id,
-            bundle.attestation,
-            subject.bundle_sha256,
-            face,
-        )
+        with biometrics.images_from("bundle.frames"):
+            face = await self.quality.assess_face(
+                bundle.frames, "selfie", bundle.offsets_ms, bundle.baseline
+            )
+            decision = await self.liveness.check(
+                subject.customer_id,
+                "face_liveness",
+                request.challenge_id,
+                bundle.attestation,
+                subject.bundle_sha256,
+                face,
+            )
         enrollment_id = ""
         if decision.live and face.passed and face.crops is not None:
             enrollment_id = await self._enroll_first_reference(subject, face.crops)
@@ -188,9 +189,16 @@ class FaceFlow:
     async def _probe(self, subject: Subject, request: MatchRequest) -> FaceEmbedding:
         if request.liveness_verification_id:
             stored = await self._live_frames(subject, request.liveness_verification_id)
-            return await self.matching.embed_images(stored.frames, "selfie", stored.baseline)
+            return await self.matching.embed_images(
+                stored.frames,
+                "selfie",
+                stored.baseline,
+                frames_field="liveness_verification_id",
+            )
         if request.probe_image:
-            return await self.matching.embed_images([request.probe_image], "reference")
+            return await self.matching.embed_images(
+                [request.probe_image], "reference", frames_field="probe_image"
+            )
         raise invalid_field("probe_image", "give a probe image or a liveness_verification_id")
 
     async def _live_frames(self, subject: Subject, verification_id: str) -> StoredFrames:

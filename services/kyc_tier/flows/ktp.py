@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 from sqlalchemy.orm import Session
 
 from services.kyc_tier import bundles, customers, models, records, tiers
+from services.kyc_tier.flows import biometrics
 from services.kyc_tier.flows.devices import Challenges
 from services.kyc_tier.flows.pipeline import (
     CapturePipeline,
@@ -175,9 +176,10 @@ class KtpFlow:
             lambda s: self.vault.read_nik(s, records.load_customer(s, subject.org_id, customer_id))
         )
         submitted = {k: v for k, v in request.ocr_fields.items() if v}
-        card = await self.quality.check_ktp(
-            request.bundle.frames[0], known_nik or submitted.get("nik", ""), submitted
-        )
+        with biometrics.images_from("bundle.frames"):
+            card = await self.quality.check_ktp(
+                request.bundle.frames[0], known_nik or submitted.get("nik", ""), submitted
+            )
         enrolled = None
         if card.passed and card.portrait_crops is not None:
             embedding = await self.embedder.embed(card.portrait_crops)

@@ -113,9 +113,10 @@ class StepUpFlow:
                 "the customer has no face reference to match against", "NO_ACTIVE_ENROLLMENT"
             )
         bundle = request.bundle
-        face = await self.quality.assess_face(
-            bundle.frames, "selfie", bundle.offsets_ms, bundle.baseline
-        )
+        with biometrics.images_from("bundle.frames"):
+            face = await self.quality.assess_face(
+                bundle.frames, "selfie", bundle.offsets_ms, bundle.baseline
+            )
         # Liveness and the probe embedding are independent: run them together.
         liveness_call = self.liveness.check(
             customer_id,
@@ -126,12 +127,13 @@ class StepUpFlow:
             face,
         )
         probe: ports.FaceEmbedding | None = None
-        if face.crops is not None:
-            liveness, probe = await asyncio.gather(
-                liveness_call, self.matching.embedder.embed(face.crops)
-            )
-        else:
-            liveness = await liveness_call
+        with biometrics.images_from("bundle.frames"):
+            if face.crops is not None:
+                liveness, probe = await asyncio.gather(
+                    liveness_call, self.matching.embedder.embed(face.crops)
+                )
+            else:
+                liveness = await liveness_call
         match = None
         if probe is not None:
             match = await self.matching.verify(

@@ -34,7 +34,8 @@ class AuditServiceStub:
 
     One chain spans every organisation (so one verification covers the whole
     log); Append, QueryEntries and ExportEntries act on the caller
-    organisation's entries only (`x-identity-org` metadata).
+    organisation's entries only (the organisation of the caller token; only a
+    mesh service may append: docs/mesh-security.md).
     Errors (all RPCs): UNAUTHENTICATED / TENANT_MISSING.
     """
 
@@ -75,7 +76,8 @@ class AuditServiceServicer:
 
     One chain spans every organisation (so one verification covers the whole
     log); Append, QueryEntries and ExportEntries act on the caller
-    organisation's entries only (`x-identity-org` metadata).
+    organisation's entries only (the organisation of the caller token; only a
+    mesh service may append: docs/mesh-security.md).
     Errors (all RPCs): UNAUTHENTICATED / TENANT_MISSING.
     """
 
@@ -163,7 +165,8 @@ class AuditService:
 
     One chain spans every organisation (so one verification covers the whole
     log); Append, QueryEntries and ExportEntries act on the caller
-    organisation's entries only (`x-identity-org` metadata).
+    organisation's entries only (the organisation of the caller token; only a
+    mesh service may append: docs/mesh-security.md).
     Errors (all RPCs): UNAUTHENTICATED / TENANT_MISSING.
     """
 

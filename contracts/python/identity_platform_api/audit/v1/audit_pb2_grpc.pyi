@@ -35,7 +35,8 @@ class AuditServiceStub:
 
     One chain spans every organisation (so one verification covers the whole
     log); Append, QueryEntries and ExportEntries act on the caller
-    organisation's entries only (`x-identity-org` metadata).
+    organisation's entries only (the organisation of the caller token; only a
+    mesh service may append: docs/mesh-security.md).
     Errors (all RPCs): UNAUTHENTICATED / TENANT_MISSING.
     """
 
@@ -82,7 +83,8 @@ class AuditServiceAsyncStub(AuditServiceStub):
 
     One chain spans every organisation (so one verification covers the whole
     log); Append, QueryEntries and ExportEntries act on the caller
-    organisation's entries only (`x-identity-org` metadata).
+    organisation's entries only (the organisation of the caller token; only a
+    mesh service may append: docs/mesh-security.md).
     Errors (all RPCs): UNAUTHENTICATED / TENANT_MISSING.
     """
 
@@ -125,7 +127,8 @@ class AuditServiceServicer:
 
     One chain spans every organisation (so one verification covers the whole
     log); Append, QueryEntries and ExportEntries act on the caller
-    organisation's entries only (`x-identity-org` metadata).
+    organisation's entries only (the organisation of the caller token; only a
+    mesh service may append: docs/mesh-security.md).
     Errors (all RPCs): UNAUTHENTICATED / TENANT_MISSING.
     """
 

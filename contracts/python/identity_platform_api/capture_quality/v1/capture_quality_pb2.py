@@ -22,10 +22,11 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from identity_platform_api.common.v1 import options_pb2 as identity__platform__api_dot_common_dot_v1_dot_options__pb2
 from identity_platform_api.common.v1 import types_pb2 as identity__platform__api_dot_common_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n>identity_platform_api/capture_quality/v1/capture_quality.proto\x12\x1bidentity.capture_quality.v1\x1a+identity_platform_api/common/v1/types.proto\"\x91\x01\n\x0eQualityMeasure\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n\x05value\x18\x02 \x01(\x01R\x05value\x12\x1c\n\tthreshold\x18\x03 \x01(\tR\tthreshold\x12\x16\n\x06passed\x18\x04 \x01(\x08R\x06passed\x12\x1f\n\x0breason_code\x18\x05 \x01(\tR\nreasonCode\"\xed\x01\n\x11\x41ssessFaceRequest\x12\x31\n\x06\x66rames\x18\x01 \x03(\x0b\x32\x19.identity.common.v1.ImageR\x06\x66rames\x12<\n\x04kind\x18\x02 \x01(\x0e\x32(.identity.capture_quality.v1.CaptureKindR\x04kind\x12#\n\rinclude_crops\x18\x03 \x01(\x08R\x0cincludeCrops\x12-\n\x10\x63rop_frame_index\x18\x04 \x01(\x05H\x00R\x0e\x63ropFrameIndex\x88\x01\x01\x42\x13\n\x11_crop_frame_index\"\xe2\x02\n\x0f\x46rameAssessment\x12\x1f\n\x0b\x66rame_index\x18\x01 \x01(\x05R\nframeIndex\x12\x14\n\x05width\x18\x02 \x01(\x05R\x05width\x12\x16\n\x06height\x18\x03 \x01(\x05R\x06height\x12\x36\n\x05\x66\x61\x63\x65s\x18\x04 \x03(\x0b\x32 .identity.common.v1.DetectedFaceR\x05\x66\x61\x63\x65s\x12G\n\x08measures\x18\x05 \x03(\x0b\x32+.identity.capture_quality.v1.QualityMeasureR\x08measures\x12\x45\n\x07verdict\x18\x06 \x01(\x0e\x32+.identity.capture_quality.v1.QualityVerdictR\x07verdict\x12\x38\n\x06\x63olour\x18\x07 \x01(\x0b\x32 .identity.common.v1.ColourSampleR\x06\x63olour\"\xdd\x02\n\x12\x41ssessFaceResponse\x12\x44\n\x06\x66rames\x18\x01 \x03(\x0b\x32,.identity.capture_quality.v1.FrameAssessmentR\x06\x66rames\x12(\n\x10\x62\x65st_frame_index\x18\x02 \x01(\x05R\x0e\x62\x65stFrameIndex\x12\x45\n\x07verdict\x18\x03 \x01(\x0e\x32+.identity.capture_quality.v1.QualityVerdictR\x07verdict\x12\x34\n\x07reasons\x18\x04 \x03(\x0b\x32\x1a.identity.common.v1.ReasonR\x07reasons\x12\x33\n\x05\x63rops\x18\x05 \x01(\x0b\x32\x1d.identity.common.v1.FaceCropsR\x05\x63rops\x12%\n\x0e\x64\x65tector_model\x18\x06 \x01(\tR\rdetectorModel\"\xd8\x02\n\x0f\x43heckKtpRequest\x12\x38\n\ncard_image\x18\x01 \x01(\x0b\x32\x19.identity.common.v1.ImageR\tcardImage\x12#\n\rsubmitted_nik\x18\x02 \x01(\tR\x0csubmittedNik\x12l\n\x10submitted_fields\x18\x03 \x03(\x0b\x32\x41.identity.capture_quality.v1.CheckKtpRequest.SubmittedFieldsEntryR\x0fsubmittedFields\x12\x34\n\x16include_portrait_crops\x18\x04 \x01(\x08R\x14includePortraitCrops\x1a\x42\n\x14SubmittedFieldsEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\"T\n\x08KtpField\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value\x12\x1e\n\nconfidence\x18\x03 \x01(\x02R\nconfidence\"\x9e\x03\n\rNikValidation\x12\x14\n\x05valid\x18\x01 \x01(\x08R\x05valid\x12\x34\n\x07reasons\x18\x02 \x03(\x0b\x32\x1a.identity.common.v1.ReasonR\x07reasons\x12#\n\rprovince_code\x18\x03 \x01(\tR\x0cprovinceCode\x12#\n\rprovince_name\x18\x04 \x01(\tR\x0cprovinceName\x12!\n\x0cregency_code\x18\x05 \x01(\tR\x0bregencyCode\x12!\n\x0cregency_name\x18\x06 \x01(\tR\x0bregencyName\x12#\n\rdistrict_code\x18\x07 \x01(\tR\x0c\x64istrictCode\x12\x1d\n\nbirth_date\x18\x08 \x01(\tR\tbirthDate\x12\x16\n\x06gender\x18\t \x01(\tR\x06gender\x12\x30\n\x14regency_current_code\x18\n \x01(\tR\x12regencyCurrentCode\x12#\n\rdistrict_name\x18\x0b \x01(\tR\x0c\x64istrictName\"l\n\x0cTamperSignal\x12\x12\n\x04\x63ode\x18\x01 \x01(\tR\x04\x63ode\x12\x14\n\x05score\x18\x02 \x01(\x02R\x05score\x12\x1a\n\x08\x64\x65\x63isive\x18\x03 \x01(\x08R\x08\x64\x65\x63isive\x12\x16\n\x06\x64\x65tail\x18\x04 \x01(\tR\x06\x64\x65tail\"\xcc\x05\n\x10\x43heckKtpResponse\x12\x1d\n\ncard_found\x18\x01 \x01(\x08R\tcardFound\x12<\n\x0c\x63\x61rd_corners\x18\x02 \x03(\x0b\x32\x19.identity.common.v1.PointR\x0b\x63\x61rdCorners\x12G\n\x08measures\x18\x03 \x03(\x0b\x32+.identity.capture_quality.v1.QualityMeasureR\x08measures\x12%\n\x0eportrait_found\x18\x04 \x01(\x08R\rportraitFound\x12<\n\x08portrait\x18\x05 \x01(\x0b\x32 .identity.common.v1.DetectedFaceR\x08portrait\x12\x44\n\x0eportrait_crops\x18\x06 \x01(\x0b\x32\x1d.identity.common.v1.FaceCropsR\rportraitCrops\x12=\n\x06\x66ields\x18\x07 \x03(\x0b\x32%.identity.capture_quality.v1.KtpFieldR\x06\x66ields\x12<\n\x03nik\x18\x08 \x01(\x0b\x32*.identity.capture_quality.v1.NikValidationR\x03nik\x12P\n\x0etamper_signals\x18\t \x03(\x0b\x32).identity.capture_quality.v1.TamperSignalR\rtamperSignals\x12\x45\n\x07verdict\x18\n \x01(\x0e\x32+.identity.capture_quality.v1.QualityVerdictR\x07verdict\x12\x34\n\x07reasons\x18\x0b \x03(\x0b\x32\x1a.identity.common.v1.ReasonR\x07reasons\x12\x1b\n\tocr_model\x18\x0c \x01(\tR\x08ocrModel*`\n\x0b\x43\x61ptureKind\x12\x1c\n\x18\x43\x41PTURE_KIND_UNSPECIFIED\x10\x00\x12\x17\n\x13\x43\x41PTURE_KIND_SELFIE\x10\x01\x12\x1a\n\x16\x43\x41PTURE_KIND_REFERENCE\x10\x02*e\n\x0eQualityVerdict\x12\x1f\n\x1bQUALITY_VERDICT_UNSPECIFIED\x10\x00\x12\x18\n\x14QUALITY_VERDICT_PASS\x10\x01\x12\x18\n\x14QUALITY_VERDICT_FAIL\x10\x02\x32\xf9\x01\n\x15\x43\x61ptureQualityService\x12r\n\nAssessFace\x12..identity.capture_quality.v1.AssessFaceRequest\x1a/.identity.capture_quality.v1.AssessFaceResponse\"\x03\x90\x02\x01\x12l\n\x08\x43heckKtp\x12,.identity.capture_quality.v1.CheckKtpRequest\x1a-.identity.capture_quality.v1.CheckKtpResponse\"\x03\x90\x02\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n>identity_platform_api/capture_quality/v1/capture_quality.proto\x12\x1bidentity.capture_quality.v1\x1a-identity_platform_api/common/v1/options.proto\x1a+identity_platform_api/common/v1/types.proto\"\x91\x01\n\x0eQualityMeasure\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n\x05value\x18\x02 \x01(\x01R\x05value\x12\x1c\n\tthreshold\x18\x03 \x01(\tR\tthreshold\x12\x16\n\x06passed\x18\x04 \x01(\x08R\x06passed\x12\x1f\n\x0breason_code\x18\x05 \x01(\tR\nreasonCode\"\xed\x01\n\x11\x41ssessFaceRequest\x12\x31\n\x06\x66rames\x18\x01 \x03(\x0b\x32\x19.identity.common.v1.ImageR\x06\x66rames\x12<\n\x04kind\x18\x02 \x01(\x0e\x32(.identity.capture_quality.v1.CaptureKindR\x04kind\x12#\n\rinclude_crops\x18\x03 \x01(\x08R\x0cincludeCrops\x12-\n\x10\x63rop_frame_index\x18\x04 \x01(\x05H\x00R\x0e\x63ropFrameIndex\x88\x01\x01\x42\x13\n\x11_crop_frame_index\"\xe2\x02\n\x0f\x46rameAssessment\x12\x1f\n\x0b\x66rame_index\x18\x01 \x01(\x05R\nframeIndex\x12\x14\n\x05width\x18\x02 \x01(\x05R\x05width\x12\x16\n\x06height\x18\x03 \x01(\x05R\x06height\x12\x36\n\x05\x66\x61\x63\x65s\x18\x04 \x03(\x0b\x32 .identity.common.v1.DetectedFaceR\x05\x66\x61\x63\x65s\x12G\n\x08measures\x18\x05 \x03(\x0b\x32+.identity.capture_quality.v1.QualityMeasureR\x08measures\x12\x45\n\x07verdict\x18\x06 \x01(\x0e\x32+.identity.capture_quality.v1.QualityVerdictR\x07verdict\x12\x38\n\x06\x63olour\x18\x07 \x01(\x0b\x32 .identity.common.v1.ColourSampleR\x06\x63olour\"\xdd\x02\n\x12\x41ssessFaceResponse\x12\x44\n\x06\x66rames\x18\x01 \x03(\x0b\x32,.identity.capture_quality.v1.FrameAssessmentR\x06\x66rames\x12(\n\x10\x62\x65st_frame_index\x18\x02 \x01(\x05R\x0e\x62\x65stFrameIndex\x12\x45\n\x07verdict\x18\x03 \x01(\x0e\x32+.identity.capture_quality.v1.QualityVerdictR\x07verdict\x12\x34\n\x07reasons\x18\x04 \x03(\x0b\x32\x1a.identity.common.v1.ReasonR\x07reasons\x12\x33\n\x05\x63rops\x18\x05 \x01(\x0b\x32\x1d.identity.common.v1.FaceCropsR\x05\x63rops\x12%\n\x0e\x64\x65tector_model\x18\x06 \x01(\tR\rdetectorModel\"\xd8\x02\n\x0f\x43heckKtpRequest\x12\x38\n\ncard_image\x18\x01 \x01(\x0b\x32\x19.identity.common.v1.ImageR\tcardImage\x12#\n\rsubmitted_nik\x18\x02 \x01(\tR\x0csubmittedNik\x12l\n\x10submitted_fields\x18\x03 \x03(\x0b\x32\x41.identity.capture_quality.v1.CheckKtpRequest.SubmittedFieldsEntryR\x0fsubmittedFields\x12\x34\n\x16include_portrait_crops\x18\x04 \x01(\x08R\x14includePortraitCrops\x1a\x42\n\x14SubmittedFieldsEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\"T\n\x08KtpField\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value\x12\x1e\n\nconfidence\x18\x03 \x01(\x02R\nconfidence\"\x9e\x03\n\rNikValidation\x12\x14\n\x05valid\x18\x01 \x01(\x08R\x05valid\x12\x34\n\x07reasons\x18\x02 \x03(\x0b\x32\x1a.identity.common.v1.ReasonR\x07reasons\x12#\n\rprovince_code\x18\x03 \x01(\tR\x0cprovinceCode\x12#\n\rprovince_name\x18\x04 \x01(\tR\x0cprovinceName\x12!\n\x0cregency_code\x18\x05 \x01(\tR\x0bregencyCode\x12!\n\x0cregency_name\x18\x06 \x01(\tR\x0bregencyName\x12#\n\rdistrict_code\x18\x07 \x01(\tR\x0c\x64istrictCode\x12\x1d\n\nbirth_date\x18\x08 \x01(\tR\tbirthDate\x12\x16\n\x06gender\x18\t \x01(\tR\x06gender\x12\x30\n\x14regency_current_code\x18\n \x01(\tR\x12regencyCurrentCode\x12#\n\rdistrict_name\x18\x0b \x01(\tR\x0c\x64istrictName\"l\n\x0cTamperSignal\x12\x12\n\x04\x63ode\x18\x01 \x01(\tR\x04\x63ode\x12\x14\n\x05score\x18\x02 \x01(\x02R\x05score\x12\x1a\n\x08\x64\x65\x63isive\x18\x03 \x01(\x08R\x08\x64\x65\x63isive\x12\x16\n\x06\x64\x65tail\x18\x04 \x01(\tR\x06\x64\x65tail\"\xcc\x05\n\x10\x43heckKtpResponse\x12\x1d\n\ncard_found\x18\x01 \x01(\x08R\tcardFound\x12<\n\x0c\x63\x61rd_corners\x18\x02 \x03(\x0b\x32\x19.identity.common.v1.PointR\x0b\x63\x61rdCorners\x12G\n\x08measures\x18\x03 \x03(\x0b\x32+.identity.capture_quality.v1.QualityMeasureR\x08measures\x12%\n\x0eportrait_found\x18\x04 \x01(\x08R\rportraitFound\x12<\n\x08portrait\x18\x05 \x01(\x0b\x32 .identity.common.v1.DetectedFaceR\x08portrait\x12\x44\n\x0eportrait_crops\x18\x06 \x01(\x0b\x32\x1d.identity.common.v1.FaceCropsR\rportraitCrops\x12=\n\x06\x66ields\x18\x07 \x03(\x0b\x32%.identity.capture_quality.v1.KtpFieldR\x06\x66ields\x12<\n\x03nik\x18\x08 \x01(\x0b\x32*.identity.capture_quality.v1.NikValidationR\x03nik\x12P\n\x0etamper_signals\x18\t \x03(\x0b\x32).identity.capture_quality.v1.TamperSignalR\rtamperSignals\x12\x45\n\x07verdict\x18\n \x01(\x0e\x32+.identity.capture_quality.v1.QualityVerdictR\x07verdict\x12\x34\n\x07reasons\x18\x0b \x03(\x0b\x32\x1a.identity.common.v1.ReasonR\x07reasons\x12\x1b\n\tocr_model\x18\x0c \x01(\tR\x08ocrModel*`\n\x0b\x43\x61ptureKind\x12\x1c\n\x18\x43\x41PTURE_KIND_UNSPECIFIED\x10\x00\x12\x17\n\x13\x43\x41PTURE_KIND_SELFIE\x10\x01\x12\x1a\n\x16\x43\x41PTURE_KIND_REFERENCE\x10\x02*e\n\x0eQualityVerdict\x12\x1f\n\x1bQUALITY_VERDICT_UNSPECIFIED\x10\x00\x12\x18\n\x14QUALITY_VERDICT_PASS\x10\x01\x12\x18\n\x14QUALITY_VERDICT_FAIL\x10\x02\x32\x85\x02\n\x15\x43\x61ptureQualityService\x12x\n\nAssessFace\x12..identity.capture_quality.v1.AssessFaceRequest\x1a/.identity.capture_quality.v1.AssessFaceResponse\"\t\x90\x02\x01\xca\xf3\x18\x02\x08\x04\x12r\n\x08\x43heckKtp\x12,.identity.capture_quality.v1.CheckKtpRequest\x1a-.identity.capture_quality.v1.CheckKtpResponse\"\t\x90\x02\x01\xca\xf3\x18\x02\x08\x04\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,33 +36,33 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CHECKKTPREQUEST_SUBMITTEDFIELDSENTRY']._loaded_options = None
   _globals['_CHECKKTPREQUEST_SUBMITTEDFIELDSENTRY']._serialized_options = b'8\001'
   _globals['_CAPTUREQUALITYSERVICE'].methods_by_name['AssessFace']._loaded_options = None
-  _globals['_CAPTUREQUALITYSERVICE'].methods_by_name['AssessFace']._serialized_options = b'\220\002\001'
+  _globals['_CAPTUREQUALITYSERVICE'].methods_by_name['AssessFace']._serialized_options = b'\220\002\001\312\363\030\002\010\004'
   _globals['_CAPTUREQUALITYSERVICE'].methods_by_name['CheckKtp']._loaded_options = None
-  _globals['_CAPTUREQUALITYSERVICE'].methods_by_name['CheckKtp']._serialized_options = b'\220\002\001'
-  _globals['_CAPTUREKIND']._serialized_start=2916
-  _globals['_CAPTUREKIND']._serialized_end=3012
-  _globals['_QUALITYVERDICT']._serialized_start=3014
-  _globals['_QUALITYVERDICT']._serialized_end=3115
-  _globals['_QUALITYMEASURE']._serialized_start=141
-  _globals['_QUALITYMEASURE']._serialized_end=286
-  _globals['_ASSESSFACEREQUEST']._serialized_start=289
-  _globals['_ASSESSFACEREQUEST']._serialized_end=526
-  _globals['_FRAMEASSESSMENT']._serialized_start=529
-  _globals['_FRAMEASSESSMENT']._serialized_end=883
-  _globals['_ASSESSFACERESPONSE']._serialized_start=886
-  _globals['_ASSESSFACERESPONSE']._serialized_end=1235
-  _globals['_CHECKKTPREQUEST']._serialized_start=1238
-  _globals['_CHECKKTPREQUEST']._serialized_end=1582
-  _globals['_CHECKKTPREQUEST_SUBMITTEDFIELDSENTRY']._serialized_start=1516
-  _globals['_CHECKKTPREQUEST_SUBMITTEDFIELDSENTRY']._serialized_end=1582
-  _globals['_KTPFIELD']._serialized_start=1584
-  _globals['_KTPFIELD']._serialized_end=1668
-  _globals['_NIKVALIDATION']._serialized_start=1671
-  _globals['_NIKVALIDATION']._serialized_end=2085
-  _globals['_TAMPERSIGNAL']._serialized_start=2087
-  _globals['_TAMPERSIGNAL']._serialized_end=2195
-  _globals['_CHECKKTPRESPONSE']._serialized_start=2198
-  _globals['_CHECKKTPRESPONSE']._serialized_end=2914
-  _globals['_CAPTUREQUALITYSERVICE']._serialized_start=3118
-  _globals['_CAPTUREQUALITYSERVICE']._serialized_end=3367
+  _globals['_CAPTUREQUALITYSERVICE'].methods_by_name['CheckKtp']._serialized_options = b'\220\002\001\312\363\030\002\010\004'
+  _globals['_CAPTUREKIND']._serialized_start=2963
+  _globals['_CAPTUREKIND']._serialized_end=3059
+  _globals['_QUALITYVERDICT']._serialized_start=3061
+  _globals['_QUALITYVERDICT']._serialized_end=3162
+  _globals['_QUALITYMEASURE']._serialized_start=188
+  _globals['_QUALITYMEASURE']._serialized_end=333
+  _globals['_ASSESSFACEREQUEST']._serialized_start=336
+  _globals['_ASSESSFACEREQUEST']._serialized_end=573
+  _globals['_FRAMEASSESSMENT']._serialized_start=576
+  _globals['_FRAMEASSESSMENT']._serialized_end=930
+  _globals['_ASSESSFACERESPONSE']._serialized_start=933
+  _globals['_ASSESSFACERESPONSE']._serialized_end=1282
+  _globals['_CHECKKTPREQUEST']._serialized_start=1285
+  _globals['_CHECKKTPREQUEST']._serialized_end=1629
+  _globals['_CHECKKTPREQUEST_SUBMITTEDFIELDSENTRY']._serialized_start=1563
+  _globals['_CHECKKTPREQUEST_SUBMITTEDFIELDSENTRY']._serialized_end=1629
+  _globals['_KTPFIELD']._serialized_start=1631
+  _globals['_KTPFIELD']._serialized_end=1715
+  _globals['_NIKVALIDATION']._serialized_start=1718
+  _globals['_NIKVALIDATION']._serialized_end=2132
+  _globals['_TAMPERSIGNAL']._serialized_start=2134
+  _globals['_TAMPERSIGNAL']._serialized_end=2242
+  _globals['_CHECKKTPRESPONSE']._serialized_start=2245
+  _globals['_CHECKKTPRESPONSE']._serialized_end=2961
+  _globals['_CAPTUREQUALITYSERVICE']._serialized_start=3165
+  _globals['_CAPTUREQUALITYSERVICE']._serialized_end=3426
 # @@protoc_insertion_point(module_scope)

@@ -55,6 +55,11 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """The image is too small to analyse. metadata["min_side"]."""
     ERROR_REASON_RAW_IMAGE_INVALID: _ErrorReason.ValueType  # 14
     """A raw pixel buffer does not match its declared width/height/format."""
+    ERROR_REASON_IMAGE_BUDGET_EXCEEDED: _ErrorReason.ValueType  # 15
+    """The frames of one request declare more pixels in total than a request
+    may decode; refused before decoding (INVALID_ARGUMENT; HTTP 413).
+    metadata["declared_pixels"], metadata["max_request_pixels"].
+    """
     ERROR_REASON_API_KEY_MISSING: _ErrorReason.ValueType  # 20
     """--- caller identity (UNAUTHENTICATED / PERMISSION_DENIED) ---
     No API key was presented (UNAUTHENTICATED; HTTP 401).
@@ -71,6 +76,16 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """Console login failed (UNAUTHENTICATED)."""
     ERROR_REASON_SESSION_INVALID: _ErrorReason.ValueType  # 25
     """The console session is unknown or expired (UNAUTHENTICATED)."""
+    ERROR_REASON_CALLER_UNAUTHENTICATED: _ErrorReason.ValueType  # 26
+    """A gRPC call carries no mesh caller token (nor, where accepted, an API
+    key), or its token is not signed by a trusted mesh key, has expired or
+    is meant for another audience (UNAUTHENTICATED). Bare identity metadata
+    (x-identity-org and the like) is never trusted.
+    """
+    ERROR_REASON_CALLER_NOT_ALLOWED: _ErrorReason.ValueType  # 27
+    """The token's issuer is a mesh service that does not call this service
+    (PERMISSION_DENIED); metadata["issuer"].
+    """
     ERROR_REASON_RATE_LIMITED: _ErrorReason.ValueType  # 30
     """--- limits and availability ---
     Rate limit hit (RESOURCE_EXHAUSTED; HTTP 429 with Retry-After).
@@ -231,6 +246,11 @@ ERROR_REASON_IMAGE_TOO_SMALL: ErrorReason.ValueType  # 13
 """The image is too small to analyse. metadata["min_side"]."""
 ERROR_REASON_RAW_IMAGE_INVALID: ErrorReason.ValueType  # 14
 """A raw pixel buffer does not match its declared width/height/format."""
+ERROR_REASON_IMAGE_BUDGET_EXCEEDED: ErrorReason.ValueType  # 15
+"""The frames of one request declare more pixels in total than a request
+may decode; refused before decoding (INVALID_ARGUMENT; HTTP 413).
+metadata["declared_pixels"], metadata["max_request_pixels"].
+"""
 ERROR_REASON_API_KEY_MISSING: ErrorReason.ValueType  # 20
 """--- caller identity (UNAUTHENTICATED / PERMISSION_DENIED) ---
 No API key was presented (UNAUTHENTICATED; HTTP 401).
@@ -247,6 +267,16 @@ ERROR_REASON_CREDENTIALS_INVALID: ErrorReason.ValueType  # 24
 """Console login failed (UNAUTHENTICATED)."""
 ERROR_REASON_SESSION_INVALID: ErrorReason.ValueType  # 25
 """The console session is unknown or expired (UNAUTHENTICATED)."""
+ERROR_REASON_CALLER_UNAUTHENTICATED: ErrorReason.ValueType  # 26
+"""A gRPC call carries no mesh caller token (nor, where accepted, an API
+key), or its token is not signed by a trusted mesh key, has expired or
+is meant for another audience (UNAUTHENTICATED). Bare identity metadata
+(x-identity-org and the like) is never trusted.
+"""
+ERROR_REASON_CALLER_NOT_ALLOWED: ErrorReason.ValueType  # 27
+"""The token's issuer is a mesh service that does not call this service
+(PERMISSION_DENIED); metadata["issuer"].
+"""
 ERROR_REASON_RATE_LIMITED: ErrorReason.ValueType  # 30
 """--- limits and availability ---
 Rate limit hit (RESOURCE_EXHAUSTED; HTTP 429 with Retry-After).

@@ -32,6 +32,11 @@ class _ScopeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Scope.ValueType
     """Analyst and compliance dashboard routes."""
     SCOPE_ANONYMOUS: _Scope.ValueType  # 3
     """No key needed (health, console login)."""
+    SCOPE_MESH: _Scope.ValueType  # 4
+    """Mesh-internal: only a mesh service acting as itself may call it (a caller
+    token whose scopes hold "mesh"); never granted to an API key. Every RPC
+    without an HTTP route declares it.
+    """
 
 class Scope(_Scope, metaclass=_ScopeEnumTypeWrapper):
     """Scope an API key must hold to call a route."""
@@ -43,11 +48,18 @@ SCOPE_INTERNAL: Scope.ValueType  # 2
 """Analyst and compliance dashboard routes."""
 SCOPE_ANONYMOUS: Scope.ValueType  # 3
 """No key needed (health, console login)."""
+SCOPE_MESH: Scope.ValueType  # 4
+"""Mesh-internal: only a mesh service acting as itself may call it (a caller
+token whose scopes hold "mesh"); never granted to an API key. Every RPC
+without an HTTP route declares it.
+"""
 Global___Scope: _TypeAlias = Scope  # noqa: Y015
 
 @_typing.final
 class AccessPolicy(_message.Message):
-    """Access policy of an RPC exposed through the gateway."""
+    """Access policy of an RPC: enforced by the gateway for its routes and by
+    every service for every call (identity_runtime.authz).
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -103,6 +115,8 @@ Global___RateLimit: _TypeAlias = RateLimit  # noqa: Y015
 ACCESS_FIELD_NUMBER: _builtins.int
 RATE_LIMIT_FIELD_NUMBER: _builtins.int
 access: _extension_dict._ExtensionFieldDescriptor[_descriptor_pb2.MethodOptions, Global___AccessPolicy]
-"""Who may call the route. Missing means SCOPE_PUBLIC."""
+"""Who may call the RPC. Missing means SCOPE_PUBLIC on a routed RPC and
+SCOPE_MESH on one without an HTTP route.
+"""
 rate_limit: _extension_dict._ExtensionFieldDescriptor[_descriptor_pb2.MethodOptions, Global___RateLimit]
 """Rate limit on the route; missing means unlimited."""

@@ -22,10 +22,11 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from identity_platform_api.common.v1 import options_pb2 as identity__platform__api_dot_common_dot_v1_dot_options__pb2
 from identity_platform_api.common.v1 import types_pb2 as identity__platform__api_dot_common_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n2identity_platform_api/embedding/v1/embedding.proto\x12\x15identity.embedding.v1\x1a+identity_platform_api/common/v1/types.proto\"{\n\x0fLandmarkedImage\x12/\n\x05image\x18\x01 \x01(\x0b\x32\x19.identity.common.v1.ImageR\x05image\x12\x37\n\tlandmarks\x18\x02 \x03(\x0b\x32\x19.identity.common.v1.PointR\tlandmarks\"\x9a\x01\n\tFaceInput\x12;\n\x07\x61ligned\x18\x01 \x01(\x0b\x32\x1f.identity.common.v1.AlignedFaceH\x00R\x07\x61ligned\x12H\n\nlandmarked\x18\x02 \x01(\x0b\x32&.identity.embedding.v1.LandmarkedImageH\x00R\nlandmarkedB\x06\n\x04\x66\x61\x63\x65\"D\n\x0c\x45mbedRequest\x12\x34\n\x04\x66\x61\x63\x65\x18\x01 \x01(\x0b\x32 .identity.embedding.v1.FaceInputR\x04\x66\x61\x63\x65\"L\n\rEmbedResponse\x12;\n\tembedding\x18\x01 \x01(\x0b\x32\x1d.identity.common.v1.EmbeddingR\tembedding\"K\n\x11\x45mbedBatchRequest\x12\x36\n\x05\x66\x61\x63\x65s\x18\x01 \x03(\x0b\x32 .identity.embedding.v1.FaceInputR\x05\x66\x61\x63\x65s\"S\n\x12\x45mbedBatchResponse\x12=\n\nembeddings\x18\x01 \x03(\x0b\x32\x1d.identity.common.v1.EmbeddingR\nembeddings\"\x15\n\x13GetModelInfoRequest\"\xba\x01\n\x14GetModelInfoResponse\x12\x41\n\x08\x63ontract\x18\x01 \x01(\x0b\x32%.identity.common.v1.EmbeddingContractR\x08\x63ontract\x12\x18\n\x07\x62\x61\x63kend\x18\x02 \x01(\tR\x07\x62\x61\x63kend\x12+\n\x11\x64\x65\x66\x61ult_threshold\x18\x03 \x01(\x02R\x10\x64\x65\x66\x61ultThreshold\x12\x18\n\x07licence\x18\x04 \x01(\tR\x07licence2\xc1\x02\n\x10\x45mbeddingService\x12W\n\x05\x45mbed\x12#.identity.embedding.v1.EmbedRequest\x1a$.identity.embedding.v1.EmbedResponse\"\x03\x90\x02\x01\x12\x66\n\nEmbedBatch\x12(.identity.embedding.v1.EmbedBatchRequest\x1a).identity.embedding.v1.EmbedBatchResponse\"\x03\x90\x02\x01\x12l\n\x0cGetModelInfo\x12*.identity.embedding.v1.GetModelInfoRequest\x1a+.identity.embedding.v1.GetModelInfoResponse\"\x03\x90\x02\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n2identity_platform_api/embedding/v1/embedding.proto\x12\x15identity.embedding.v1\x1a-identity_platform_api/common/v1/options.proto\x1a+identity_platform_api/common/v1/types.proto\"{\n\x0fLandmarkedImage\x12/\n\x05image\x18\x01 \x01(\x0b\x32\x19.identity.common.v1.ImageR\x05image\x12\x37\n\tlandmarks\x18\x02 \x03(\x0b\x32\x19.identity.common.v1.PointR\tlandmarks\"\x9a\x01\n\tFaceInput\x12;\n\x07\x61ligned\x18\x01 \x01(\x0b\x32\x1f.identity.common.v1.AlignedFaceH\x00R\x07\x61ligned\x12H\n\nlandmarked\x18\x02 \x01(\x0b\x32&.identity.embedding.v1.LandmarkedImageH\x00R\nlandmarkedB\x06\n\x04\x66\x61\x63\x65\"D\n\x0c\x45mbedRequest\x12\x34\n\x04\x66\x61\x63\x65\x18\x01 \x01(\x0b\x32 .identity.embedding.v1.FaceInputR\x04\x66\x61\x63\x65\"L\n\rEmbedResponse\x12;\n\tembedding\x18\x01 \x01(\x0b\x32\x1d.identity.common.v1.EmbeddingR\tembedding\"K\n\x11\x45mbedBatchRequest\x12\x36\n\x05\x66\x61\x63\x65s\x18\x01 \x03(\x0b\x32 .identity.embedding.v1.FaceInputR\x05\x66\x61\x63\x65s\"S\n\x12\x45mbedBatchResponse\x12=\n\nembeddings\x18\x01 \x03(\x0b\x32\x1d.identity.common.v1.EmbeddingR\nembeddings\"\x15\n\x13GetModelInfoRequest\"\xba\x01\n\x14GetModelInfoResponse\x12\x41\n\x08\x63ontract\x18\x01 \x01(\x0b\x32%.identity.common.v1.EmbeddingContractR\x08\x63ontract\x12\x18\n\x07\x62\x61\x63kend\x18\x02 \x01(\tR\x07\x62\x61\x63kend\x12+\n\x11\x64\x65\x66\x61ult_threshold\x18\x03 \x01(\x02R\x10\x64\x65\x66\x61ultThreshold\x12\x18\n\x07licence\x18\x04 \x01(\tR\x07licence2\xd3\x02\n\x10\x45mbeddingService\x12]\n\x05\x45mbed\x12#.identity.embedding.v1.EmbedRequest\x1a$.identity.embedding.v1.EmbedResponse\"\t\x90\x02\x01\xca\xf3\x18\x02\x08\x04\x12l\n\nEmbedBatch\x12(.identity.embedding.v1.EmbedBatchRequest\x1a).identity.embedding.v1.EmbedBatchResponse\"\t\x90\x02\x01\xca\xf3\x18\x02\x08\x04\x12r\n\x0cGetModelInfo\x12*.identity.embedding.v1.GetModelInfoRequest\x1a+.identity.embedding.v1.GetModelInfoResponse\"\t\x90\x02\x01\xca\xf3\x18\x02\x08\x04\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,27 +34,27 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'identity_platform_api.embed
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_EMBEDDINGSERVICE'].methods_by_name['Embed']._loaded_options = None
-  _globals['_EMBEDDINGSERVICE'].methods_by_name['Embed']._serialized_options = b'\220\002\001'
+  _globals['_EMBEDDINGSERVICE'].methods_by_name['Embed']._serialized_options = b'\220\002\001\312\363\030\002\010\004'
   _globals['_EMBEDDINGSERVICE'].methods_by_name['EmbedBatch']._loaded_options = None
-  _globals['_EMBEDDINGSERVICE'].methods_by_name['EmbedBatch']._serialized_options = b'\220\002\001'
+  _globals['_EMBEDDINGSERVICE'].methods_by_name['EmbedBatch']._serialized_options = b'\220\002\001\312\363\030\002\010\004'
   _globals['_EMBEDDINGSERVICE'].methods_by_name['GetModelInfo']._loaded_options = None
-  _globals['_EMBEDDINGSERVICE'].methods_by_name['GetModelInfo']._serialized_options = b'\220\002\001'
-  _globals['_LANDMARKEDIMAGE']._serialized_start=122
-  _globals['_LANDMARKEDIMAGE']._serialized_end=245
-  _globals['_FACEINPUT']._serialized_start=248
-  _globals['_FACEINPUT']._serialized_end=402
-  _globals['_EMBEDREQUEST']._serialized_start=404
-  _globals['_EMBEDREQUEST']._serialized_end=472
-  _globals['_EMBEDRESPONSE']._serialized_start=474
-  _globals['_EMBEDRESPONSE']._serialized_end=550
-  _globals['_EMBEDBATCHREQUEST']._serialized_start=552
-  _globals['_EMBEDBATCHREQUEST']._serialized_end=627
-  _globals['_EMBEDBATCHRESPONSE']._serialized_start=629
-  _globals['_EMBEDBATCHRESPONSE']._serialized_end=712
-  _globals['_GETMODELINFOREQUEST']._serialized_start=714
-  _globals['_GETMODELINFOREQUEST']._serialized_end=735
-  _globals['_GETMODELINFORESPONSE']._serialized_start=738
-  _globals['_GETMODELINFORESPONSE']._serialized_end=924
-  _globals['_EMBEDDINGSERVICE']._serialized_start=927
-  _globals['_EMBEDDINGSERVICE']._serialized_end=1248
+  _globals['_EMBEDDINGSERVICE'].methods_by_name['GetModelInfo']._serialized_options = b'\220\002\001\312\363\030\002\010\004'
+  _globals['_LANDMARKEDIMAGE']._serialized_start=169
+  _globals['_LANDMARKEDIMAGE']._serialized_end=292
+  _globals['_FACEINPUT']._serialized_start=295
+  _globals['_FACEINPUT']._serialized_end=449
+  _globals['_EMBEDREQUEST']._serialized_start=451
+  _globals['_EMBEDREQUEST']._serialized_end=519
+  _globals['_EMBEDRESPONSE']._serialized_start=521
+  _globals['_EMBEDRESPONSE']._serialized_end=597
+  _globals['_EMBEDBATCHREQUEST']._serialized_start=599
+  _globals['_EMBEDBATCHREQUEST']._serialized_end=674
+  _globals['_EMBEDBATCHRESPONSE']._serialized_start=676
+  _globals['_EMBEDBATCHRESPONSE']._serialized_end=759
+  _globals['_GETMODELINFOREQUEST']._serialized_start=761
+  _globals['_GETMODELINFOREQUEST']._serialized_end=782
+  _globals['_GETMODELINFORESPONSE']._serialized_start=785
+  _globals['_GETMODELINFORESPONSE']._serialized_end=971
+  _globals['_EMBEDDINGSERVICE']._serialized_start=974
+  _globals['_EMBEDDINGSERVICE']._serialized_end=1313
 # @@protoc_insertion_point(module_scope)

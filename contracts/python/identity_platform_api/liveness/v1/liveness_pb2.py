@@ -23,34 +23,41 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from identity_platform_api.common.v1 import options_pb2 as identity__platform__api_dot_common_dot_v1_dot_options__pb2
 from identity_platform_api.common.v1 import types_pb2 as identity__platform__api_dot_common_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n0identity_platform_api/liveness/v1/liveness.proto\x12\x14identity.liveness.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a+identity_platform_api/common/v1/types.proto\"x\n\x15IssueChallengeRequest\x12\x1f\n\x0b\x63ustomer_id\x18\x01 \x01(\tR\ncustomerId\x12>\n\x07purpose\x18\x02 \x01(\x0e\x32$.identity.common.v1.ChallengePurposeR\x07purpose\"Z\n\x16IssueChallengeResponse\x12@\n\tchallenge\x18\x01 \x01(\x0b\x32\".identity.common.v1.FlashChallengeR\tchallenge\"\xd0\x01\n\x15RegisterDeviceRequest\x12\x1b\n\tdevice_id\x18\x01 \x01(\tR\x08\x64\x65viceId\x12\x1f\n\x0b\x63ustomer_id\x18\x02 \x01(\tR\ncustomerId\x12>\n\talgorithm\x18\x03 \x01(\x0e\x32 .identity.common.v1.KeyAlgorithmR\talgorithm\x12\x1d\n\npublic_key\x18\x04 \x01(\x0cR\tpublicKey\x12\x1a\n\x08platform\x18\x05 \x01(\tR\x08platform\"\x8c\x02\n\x06\x44\x65vice\x12\x1b\n\tdevice_id\x18\x01 \x01(\tR\x08\x64\x65viceId\x12\x1f\n\x0b\x63ustomer_id\x18\x02 \x01(\tR\ncustomerId\x12>\n\talgorithm\x18\x03 \x01(\x0e\x32 .identity.common.v1.KeyAlgorithmR\talgorithm\x12\'\n\x0fkey_fingerprint\x18\x04 \x01(\tR\x0ekeyFingerprint\x12\x1a\n\x08platform\x18\x05 \x01(\tR\x08platform\x12?\n\rregistered_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0cregisteredAt\"h\n\x16RegisterDeviceResponse\x12\x34\n\x06\x64\x65vice\x18\x01 \x01(\x0b\x32\x1c.identity.liveness.v1.DeviceR\x06\x64\x65vice\x12\x18\n\x07\x63reated\x18\x02 \x01(\x08R\x07\x63reated\"\xc2\x01\n\rFrameEvidence\x12\x1f\n\x0b\x66rame_index\x18\x01 \x01(\x05R\nframeIndex\x12\x1b\n\toffset_ms\x18\x02 \x01(\x05R\x08offsetMs\x12\x38\n\x06\x63olour\x18\x03 \x01(\x0b\x32 .identity.common.v1.ColourSampleR\x06\x63olour\x12\x1d\n\nface_found\x18\x04 \x01(\x08R\tfaceFound\x12\x1a\n\x08\x62\x61seline\x18\x05 \x01(\x08R\x08\x62\x61seline\"\x90\x03\n\x14\x43heckLivenessRequest\x12\x1f\n\x0b\x63ustomer_id\x18\x01 \x01(\tR\ncustomerId\x12>\n\x07purpose\x18\x02 \x01(\x0e\x32$.identity.common.v1.ChallengePurposeR\x07purpose\x12!\n\x0c\x63hallenge_id\x18\x03 \x01(\tR\x0b\x63hallengeId\x12G\n\x0b\x61ttestation\x18\x04 \x01(\x0b\x32%.identity.common.v1.BundleAttestationR\x0b\x61ttestation\x12\x34\n\x16\x63omputed_bundle_sha256\x18\x05 \x01(\tR\x14\x63omputedBundleSha256\x12\x38\n\tpad_crops\x18\x06 \x03(\x0b\x32\x1b.identity.common.v1.PadCropR\x08padCrops\x12;\n\x06\x66rames\x18\x07 \x03(\x0b\x32#.identity.liveness.v1.FrameEvidenceR\x06\x66rames\"h\n\rPadModelScore\x12\x19\n\x08model_id\x18\x01 \x01(\tR\x07modelId\x12\x1d\n\ncrop_scale\x18\x02 \x01(\x02R\tcropScale\x12\x1d\n\nlive_score\x18\x03 \x01(\x02R\tliveScore\"\xa7\x02\n\x15\x43heckLivenessResponse\x12\x12\n\x04live\x18\x01 \x01(\x08R\x04live\x12\x1b\n\tpad_score\x18\x02 \x01(\x02R\x08padScore\x12\x42\n\npad_models\x18\x03 \x03(\x0b\x32#.identity.liveness.v1.PadModelScoreR\tpadModels\x12\x1f\n\x0b\x66lash_score\x18\x04 \x01(\x02R\nflashScore\x12\x34\n\x07reasons\x18\x05 \x03(\x0b\x32\x1a.identity.common.v1.ReasonR\x07reasons\x12%\n\x0e\x64\x65\x63ision_basis\x18\x06 \x01(\tR\rdecisionBasis\x12\x1b\n\tdevice_id\x18\x07 \x01(\tR\x08\x64\x65viceId2\xd5\x02\n\x0fLivenessService\x12k\n\x0eIssueChallenge\x12+.identity.liveness.v1.IssueChallengeRequest\x1a,.identity.liveness.v1.IssueChallengeResponse\x12k\n\x0eRegisterDevice\x12+.identity.liveness.v1.RegisterDeviceRequest\x1a,.identity.liveness.v1.RegisterDeviceResponse\x12h\n\rCheckLiveness\x12*.identity.liveness.v1.CheckLivenessRequest\x1a+.identity.liveness.v1.CheckLivenessResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n0identity_platform_api/liveness/v1/liveness.proto\x12\x14identity.liveness.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a-identity_platform_api/common/v1/options.proto\x1a+identity_platform_api/common/v1/types.proto\"x\n\x15IssueChallengeRequest\x12\x1f\n\x0b\x63ustomer_id\x18\x01 \x01(\tR\ncustomerId\x12>\n\x07purpose\x18\x02 \x01(\x0e\x32$.identity.common.v1.ChallengePurposeR\x07purpose\"Z\n\x16IssueChallengeResponse\x12@\n\tchallenge\x18\x01 \x01(\x0b\x32\".identity.common.v1.FlashChallengeR\tchallenge\"\xd0\x01\n\x15RegisterDeviceRequest\x12\x1b\n\tdevice_id\x18\x01 \x01(\tR\x08\x64\x65viceId\x12\x1f\n\x0b\x63ustomer_id\x18\x02 \x01(\tR\ncustomerId\x12>\n\talgorithm\x18\x03 \x01(\x0e\x32 .identity.common.v1.KeyAlgorithmR\talgorithm\x12\x1d\n\npublic_key\x18\x04 \x01(\x0cR\tpublicKey\x12\x1a\n\x08platform\x18\x05 \x01(\tR\x08platform\"\x8c\x02\n\x06\x44\x65vice\x12\x1b\n\tdevice_id\x18\x01 \x01(\tR\x08\x64\x65viceId\x12\x1f\n\x0b\x63ustomer_id\x18\x02 \x01(\tR\ncustomerId\x12>\n\talgorithm\x18\x03 \x01(\x0e\x32 .identity.common.v1.KeyAlgorithmR\talgorithm\x12\'\n\x0fkey_fingerprint\x18\x04 \x01(\tR\x0ekeyFingerprint\x12\x1a\n\x08platform\x18\x05 \x01(\tR\x08platform\x12?\n\rregistered_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0cregisteredAt\"h\n\x16RegisterDeviceResponse\x12\x34\n\x06\x64\x65vice\x18\x01 \x01(\x0b\x32\x1c.identity.liveness.v1.DeviceR\x06\x64\x65vice\x12\x18\n\x07\x63reated\x18\x02 \x01(\x08R\x07\x63reated\"\xc2\x01\n\rFrameEvidence\x12\x1f\n\x0b\x66rame_index\x18\x01 \x01(\x05R\nframeIndex\x12\x1b\n\toffset_ms\x18\x02 \x01(\x05R\x08offsetMs\x12\x38\n\x06\x63olour\x18\x03 \x01(\x0b\x32 .identity.common.v1.ColourSampleR\x06\x63olour\x12\x1d\n\nface_found\x18\x04 \x01(\x08R\tfaceFound\x12\x1a\n\x08\x62\x61seline\x18\x05 \x01(\x08R\x08\x62\x61seline\"\x90\x03\n\x14\x43heckLivenessRequest\x12\x1f\n\x0b\x63ustomer_id\x18\x01 \x01(\tR\ncustomerId\x12>\n\x07purpose\x18\x02 \x01(\x0e\x32$.identity.common.v1.ChallengePurposeR\x07purpose\x12!\n\x0c\x63hallenge_id\x18\x03 \x01(\tR\x0b\x63hallengeId\x12G\n\x0b\x61ttestation\x18\x04 \x01(\x0b\x32%.identity.common.v1.BundleAttestationR\x0b\x61ttestation\x12\x34\n\x16\x63omputed_bundle_sha256\x18\x05 \x01(\tR\x14\x63omputedBundleSha256\x12\x38\n\tpad_crops\x18\x06 \x03(\x0b\x32\x1b.identity.common.v1.PadCropR\x08padCrops\x12;\n\x06\x66rames\x18\x07 \x03(\x0b\x32#.identity.liveness.v1.FrameEvidenceR\x06\x66rames\"h\n\rPadModelScore\x12\x19\n\x08model_id\x18\x01 \x01(\tR\x07modelId\x12\x1d\n\ncrop_scale\x18\x02 \x01(\x02R\tcropScale\x12\x1d\n\nlive_score\x18\x03 \x01(\x02R\tliveScore\"\xa7\x02\n\x15\x43heckLivenessResponse\x12\x12\n\x04live\x18\x01 \x01(\x08R\x04live\x12\x1b\n\tpad_score\x18\x02 \x01(\x02R\x08padScore\x12\x42\n\npad_models\x18\x03 \x03(\x0b\x32#.identity.liveness.v1.PadModelScoreR\tpadModels\x12\x1f\n\x0b\x66lash_score\x18\x04 \x01(\x02R\nflashScore\x12\x34\n\x07reasons\x18\x05 \x03(\x0b\x32\x1a.identity.common.v1.ReasonR\x07reasons\x12%\n\x0e\x64\x65\x63ision_basis\x18\x06 \x01(\tR\rdecisionBasis\x12\x1b\n\tdevice_id\x18\x07 \x01(\tR\x08\x64\x65viceId2\xed\x02\n\x0fLivenessService\x12s\n\x0eIssueChallenge\x12+.identity.liveness.v1.IssueChallengeRequest\x1a,.identity.liveness.v1.IssueChallengeResponse\"\x06\xca\xf3\x18\x02\x08\x04\x12s\n\x0eRegisterDevice\x12+.identity.liveness.v1.RegisterDeviceRequest\x1a,.identity.liveness.v1.RegisterDeviceResponse\"\x06\xca\xf3\x18\x02\x08\x04\x12p\n\rCheckLiveness\x12*.identity.liveness.v1.CheckLivenessRequest\x1a+.identity.liveness.v1.CheckLivenessResponse\"\x06\xca\xf3\x18\x02\x08\x04\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'identity_platform_api.liveness.v1.liveness_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ISSUECHALLENGEREQUEST']._serialized_start=152
-  _globals['_ISSUECHALLENGEREQUEST']._serialized_end=272
-  _globals['_ISSUECHALLENGERESPONSE']._serialized_start=274
-  _globals['_ISSUECHALLENGERESPONSE']._serialized_end=364
-  _globals['_REGISTERDEVICEREQUEST']._serialized_start=367
-  _globals['_REGISTERDEVICEREQUEST']._serialized_end=575
-  _globals['_DEVICE']._serialized_start=578
-  _globals['_DEVICE']._serialized_end=846
-  _globals['_REGISTERDEVICERESPONSE']._serialized_start=848
-  _globals['_REGISTERDEVICERESPONSE']._serialized_end=952
-  _globals['_FRAMEEVIDENCE']._serialized_start=955
-  _globals['_FRAMEEVIDENCE']._serialized_end=1149
-  _globals['_CHECKLIVENESSREQUEST']._serialized_start=1152
-  _globals['_CHECKLIVENESSREQUEST']._serialized_end=1552
-  _globals['_PADMODELSCORE']._serialized_start=1554
-  _globals['_PADMODELSCORE']._serialized_end=1658
-  _globals['_CHECKLIVENESSRESPONSE']._serialized_start=1661
-  _globals['_CHECKLIVENESSRESPONSE']._serialized_end=1956
-  _globals['_LIVENESSSERVICE']._serialized_start=1959
-  _globals['_LIVENESSSERVICE']._serialized_end=2300
+  _globals['_LIVENESSSERVICE'].methods_by_name['IssueChallenge']._loaded_options = None
+  _globals['_LIVENESSSERVICE'].methods_by_name['IssueChallenge']._serialized_options = b'\312\363\030\002\010\004'
+  _globals['_LIVENESSSERVICE'].methods_by_name['RegisterDevice']._loaded_options = None
+  _globals['_LIVENESSSERVICE'].methods_by_name['RegisterDevice']._serialized_options = b'\312\363\030\002\010\004'
+  _globals['_LIVENESSSERVICE'].methods_by_name['CheckLiveness']._loaded_options = None
+  _globals['_LIVENESSSERVICE'].methods_by_name['CheckLiveness']._serialized_options = b'\312\363\030\002\010\004'
+  _globals['_ISSUECHALLENGEREQUEST']._serialized_start=199
+  _globals['_ISSUECHALLENGEREQUEST']._serialized_end=319
+  _globals['_ISSUECHALLENGERESPONSE']._serialized_start=321
+  _globals['_ISSUECHALLENGERESPONSE']._serialized_end=411
+  _globals['_REGISTERDEVICEREQUEST']._serialized_start=414
+  _globals['_REGISTERDEVICEREQUEST']._serialized_end=622
+  _globals['_DEVICE']._serialized_start=625
+  _globals['_DEVICE']._serialized_end=893
+  _globals['_REGISTERDEVICERESPONSE']._serialized_start=895
+  _globals['_REGISTERDEVICERESPONSE']._serialized_end=999
+  _globals['_FRAMEEVIDENCE']._serialized_start=1002
+  _globals['_FRAMEEVIDENCE']._serialized_end=1196
+  _globals['_CHECKLIVENESSREQUEST']._serialized_start=1199
+  _globals['_CHECKLIVENESSREQUEST']._serialized_end=1599
+  _globals['_PADMODELSCORE']._serialized_start=1601
+  _globals['_PADMODELSCORE']._serialized_end=1705
+  _globals['_CHECKLIVENESSRESPONSE']._serialized_start=1708
+  _globals['_CHECKLIVENESSRESPONSE']._serialized_end=2003
+  _globals['_LIVENESSSERVICE']._serialized_start=2006
+  _globals['_LIVENESSSERVICE']._serialized_end=2371
 # @@protoc_insertion_point(module_scope)

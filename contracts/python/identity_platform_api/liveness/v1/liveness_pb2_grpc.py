@@ -31,8 +31,9 @@ class LivenessServiceStub:
     (PAD) on face crops, flash-challenge response in the frames, device
     signature over the bundle, and single use of challenges and nonces.
 
-    Every RPC reads the organisation from the `x-identity-org` metadata
-    (UNAUTHENTICATED / TENANT_MISSING without it).
+    Every RPC reads the organisation from the caller token (`authorization`
+    metadata, verified by the service: docs/mesh-security.md), and refuses a
+    token without one (UNAUTHENTICATED / TENANT_MISSING).
     """
 
     def __init__(self, channel):
@@ -64,8 +65,9 @@ class LivenessServiceServicer:
     (PAD) on face crops, flash-challenge response in the frames, device
     signature over the bundle, and single use of challenges and nonces.
 
-    Every RPC reads the organisation from the `x-identity-org` metadata
-    (UNAUTHENTICATED / TENANT_MISSING without it).
+    Every RPC reads the organisation from the caller token (`authorization`
+    metadata, verified by the service: docs/mesh-security.md), and refuses a
+    token without one (UNAUTHENTICATED / TENANT_MISSING).
     """
 
     def IssueChallenge(self, request, context):
@@ -138,8 +140,9 @@ class LivenessService:
     (PAD) on face crops, flash-challenge response in the frames, device
     signature over the bundle, and single use of challenges and nonces.
 
-    Every RPC reads the organisation from the `x-identity-org` metadata
-    (UNAUTHENTICATED / TENANT_MISSING without it).
+    Every RPC reads the organisation from the caller token (`authorization`
+    metadata, verified by the service: docs/mesh-security.md), and refuses a
+    token without one (UNAUTHENTICATED / TENANT_MISSING).
     """
 
     @staticmethod

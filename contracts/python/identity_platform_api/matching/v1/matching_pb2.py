@@ -23,56 +23,59 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from identity_platform_api.common.v1 import options_pb2 as identity__platform__api_dot_common_dot_v1_dot_options__pb2
 from identity_platform_api.common.v1 import types_pb2 as identity__platform__api_dot_common_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n0identity_platform_api/matching/v1/matching.proto\x12\x14identity.matching.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a+identity_platform_api/common/v1/types.proto\"\xb6\x03\n\nEnrollment\x12#\n\renrollment_id\x18\x01 \x01(\tR\x0c\x65nrollmentId\x12\x1f\n\x0b\x63ustomer_id\x18\x02 \x01(\tR\ncustomerId\x12<\n\x06source\x18\x03 \x01(\x0e\x32$.identity.common.v1.EnrollmentSourceR\x06source\x12\x41\n\x08\x63ontract\x18\x04 \x01(\x0b\x32%.identity.common.v1.EmbeddingContractR\x08\x63ontract\x12\x16\n\x06\x61\x63tive\x18\x05 \x01(\x08R\x06\x61\x63tive\x12\'\n\x0fverification_id\x18\x06 \x01(\tR\x0everificationId\x12\x39\n\ncreated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tcreatedAt\x12\x39\n\nretired_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tretiredAt\x12*\n\x11sealed_size_bytes\x18\t \x01(\x05R\x0fsealedSizeBytes\"\xb2\x02\n\rEnrollRequest\x12\x1f\n\x0b\x63ustomer_id\x18\x01 \x01(\tR\ncustomerId\x12;\n\tembedding\x18\x02 \x01(\x0b\x32\x1d.identity.common.v1.EmbeddingR\tembedding\x12<\n\x06source\x18\x03 \x01(\x0e\x32$.identity.common.v1.EnrollmentSourceR\x06source\x12\'\n\x0fverification_id\x18\x04 \x01(\tR\x0everificationId\x12+\n\x11search_duplicates\x18\x05 \x01(\x08R\x10searchDuplicates\x12!\n\tthreshold\x18\x06 \x01(\x02H\x00R\tthreshold\x88\x01\x01\x42\x0c\n\n_threshold\"p\n\x12\x44uplicateCandidate\x12\x1f\n\x0b\x63ustomer_id\x18\x01 \x01(\tR\ncustomerId\x12#\n\renrollment_id\x18\x02 \x01(\tR\x0c\x65nrollmentId\x12\x14\n\x05score\x18\x03 \x01(\x02R\x05score\"\x9c\x01\n\x0e\x45nrollResponse\x12@\n\nenrollment\x18\x01 \x01(\x0b\x32 .identity.matching.v1.EnrollmentR\nenrollment\x12H\n\nduplicates\x18\x02 \x03(\x0b\x32(.identity.matching.v1.DuplicateCandidateR\nduplicates\"\xf7\x01\n\rVerifyRequest\x12\x33\n\x05probe\x18\x01 \x01(\x0b\x32\x1d.identity.common.v1.EmbeddingR\x05probe\x12!\n\x0b\x63ustomer_id\x18\x02 \x01(\tH\x00R\ncustomerId\x12P\n\x13reference_embedding\x18\x03 \x01(\x0b\x32\x1d.identity.common.v1.EmbeddingH\x00R\x12referenceEmbedding\x12!\n\tthreshold\x18\x04 \x01(\x02H\x01R\tthreshold\x88\x01\x01\x42\x0b\n\treferenceB\x0c\n\n_threshold\"\xb4\x02\n\x0eVerifyResponse\x12\x14\n\x05score\x18\x01 \x01(\x02R\x05score\x12\x1c\n\tthreshold\x18\x02 \x01(\x02R\tthreshold\x12\x14\n\x05match\x18\x03 \x01(\x08R\x05match\x12;\n\x1a\x65stimated_false_match_rate\x18\x04 \x01(\x01R\x17\x65stimatedFalseMatchRate\x12#\n\renrollment_id\x18\x05 \x01(\tR\x0c\x65nrollmentId\x12O\n\x10reference_source\x18\x06 \x01(\x0e\x32$.identity.common.v1.EnrollmentSourceR\x0freferenceSource\x12%\n\x0e\x63\x61libration_id\x18\x07 \x01(\tR\rcalibrationId\"\xd7\x01\n\rSearchRequest\x12\x33\n\x05probe\x18\x01 \x01(\x0b\x32\x1d.identity.common.v1.EmbeddingR\x05probe\x12\x13\n\x05top_k\x18\x02 \x01(\x05R\x04topK\x12\x1b\n\tmin_score\x18\x03 \x01(\x02R\x08minScore\x12.\n\x13\x65xclude_customer_id\x18\x04 \x01(\tR\x11\x65xcludeCustomerId\x12!\n\tthreshold\x18\x05 \x01(\x02H\x00R\tthreshold\x88\x01\x01\x42\x0c\n\n_threshold\"g\n\tSearchHit\x12\x1f\n\x0b\x63ustomer_id\x18\x01 \x01(\tR\ncustomerId\x12#\n\renrollment_id\x18\x02 \x01(\tR\x0c\x65nrollmentId\x12\x14\n\x05score\x18\x03 \x01(\x02R\x05score\"\x87\x01\n\x0eSearchResponse\x12\x33\n\x04hits\x18\x01 \x03(\x0b\x32\x1f.identity.matching.v1.SearchHitR\x04hits\x12\x1d\n\nindex_kind\x18\x02 \x01(\tR\tindexKind\x12!\n\x0cgallery_size\x18\x03 \x01(\x03R\x0bgallerySize\"b\n\x16ListEnrollmentsRequest\x12\x1f\n\x0b\x63ustomer_id\x18\x01 \x01(\tR\ncustomerId\x12\'\n\x0finclude_retired\x18\x02 \x01(\x08R\x0eincludeRetired\"]\n\x17ListEnrollmentsResponse\x12\x42\n\x0b\x65nrollments\x18\x01 \x03(\x0b\x32 .identity.matching.v1.EnrollmentR\x0b\x65nrollments\"S\n\x18RetireEnrollmentsRequest\x12\x1f\n\x0b\x63ustomer_id\x18\x01 \x01(\tR\ncustomerId\x12\x16\n\x06reason\x18\x02 \x01(\tR\x06reason\"@\n\x19RetireEnrollmentsResponse\x12#\n\rretired_count\x18\x01 \x01(\x05R\x0cretiredCount\":\n\x17ShredCustomerKeyRequest\x12\x1f\n\x0b\x63ustomer_id\x18\x01 \x01(\tR\ncustomerId\"\x87\x01\n\x18ShredCustomerKeyResponse\x12.\n\x13\x64\x65stroyed_key_count\x18\x01 \x01(\x05R\x11\x64\x65stroyedKeyCount\x12;\n\x0bshredded_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\nshreddedAt2\x82\x05\n\x0fMatchingService\x12S\n\x06\x45nroll\x12#.identity.matching.v1.EnrollRequest\x1a$.identity.matching.v1.EnrollResponse\x12X\n\x06Verify\x12#.identity.matching.v1.VerifyRequest\x1a$.identity.matching.v1.VerifyResponse\"\x03\x90\x02\x01\x12X\n\x06Search\x12#.identity.matching.v1.SearchRequest\x1a$.identity.matching.v1.SearchResponse\"\x03\x90\x02\x01\x12s\n\x0fListEnrollments\x12,.identity.matching.v1.ListEnrollmentsRequest\x1a-.identity.matching.v1.ListEnrollmentsResponse\"\x03\x90\x02\x01\x12y\n\x11RetireEnrollments\x12..identity.matching.v1.RetireEnrollmentsRequest\x1a/.identity.matching.v1.RetireEnrollmentsResponse\"\x03\x90\x02\x02\x12v\n\x10ShredCustomerKey\x12-.identity.matching.v1.ShredCustomerKeyRequest\x1a..identity.matching.v1.ShredCustomerKeyResponse\"\x03\x90\x02\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n0identity_platform_api/matching/v1/matching.proto\x12\x14identity.matching.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a-identity_platform_api/common/v1/options.proto\x1a+identity_platform_api/common/v1/types.proto\"\xb6\x03\n\nEnrollment\x12#\n\renrollment_id\x18\x01 \x01(\tR\x0c\x65nrollmentId\x12\x1f\n\x0b\x63ustomer_id\x18\x02 \x01(\tR\ncustomerId\x12<\n\x06source\x18\x03 \x01(\x0e\x32$.identity.common.v1.EnrollmentSourceR\x06source\x12\x41\n\x08\x63ontract\x18\x04 \x01(\x0b\x32%.identity.common.v1.EmbeddingContractR\x08\x63ontract\x12\x16\n\x06\x61\x63tive\x18\x05 \x01(\x08R\x06\x61\x63tive\x12\'\n\x0fverification_id\x18\x06 \x01(\tR\x0everificationId\x12\x39\n\ncreated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tcreatedAt\x12\x39\n\nretired_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tretiredAt\x12*\n\x11sealed_size_bytes\x18\t \x01(\x05R\x0fsealedSizeBytes\"\xb2\x02\n\rEnrollRequest\x12\x1f\n\x0b\x63ustomer_id\x18\x01 \x01(\tR\ncustomerId\x12;\n\tembedding\x18\x02 \x01(\x0b\x32\x1d.identity.common.v1.EmbeddingR\tembedding\x12<\n\x06source\x18\x03 \x01(\x0e\x32$.identity.common.v1.EnrollmentSourceR\x06source\x12\'\n\x0fverification_id\x18\x04 \x01(\tR\x0everificationId\x12+\n\x11search_duplicates\x18\x05 \x01(\x08R\x10searchDuplicates\x12!\n\tthreshold\x18\x06 \x01(\x02H\x00R\tthreshold\x88\x01\x01\x42\x0c\n\n_threshold\"p\n\x12\x44uplicateCandidate\x12\x1f\n\x0b\x63ustomer_id\x18\x01 \x01(\tR\ncustomerId\x12#\n\renrollment_id\x18\x02 \x01(\tR\x0c\x65nrollmentId\x12\x14\n\x05score\x18\x03 \x01(\x02R\x05score\"\x9c\x01\n\x0e\x45nrollResponse\x12@\n\nenrollment\x18\x01 \x01(\x0b\x32 .identity.matching.v1.EnrollmentR\nenrollment\x12H\n\nduplicates\x18\x02 \x03(\x0b\x32(.identity.matching.v1.DuplicateCandidateR\nduplicates\"\xf7\x01\n\rVerifyRequest\x12\x33\n\x05probe\x18\x01 \x01(\x0b\x32\x1d.identity.common.v1.EmbeddingR\x05probe\x12!\n\x0b\x63ustomer_id\x18\x02 \x01(\tH\x00R\ncustomerId\x12P\n\x13reference_embedding\x18\x03 \x01(\x0b\x32\x1d.identity.common.v1.EmbeddingH\x00R\x12referenceEmbedding\x12!\n\tthreshold\x18\x04 \x01(\x02H\x01R\tthreshold\x88\x01\x01\x42\x0b\n\treferenceB\x0c\n\n_threshold\"\xb4\x02\n\x0eVerifyResponse\x12\x14\n\x05score\x18\x01 \x01(\x02R\x05score\x12\x1c\n\tthreshold\x18\x02 \x01(\x02R\tthreshold\x12\x14\n\x05match\x18\x03 \x01(\x08R\x05match\x12;\n\x1a\x65stimated_false_match_rate\x18\x04 \x01(\x01R\x17\x65stimatedFalseMatchRate\x12#\n\renrollment_id\x18\x05 \x01(\tR\x0c\x65nrollmentId\x12O\n\x10reference_source\x18\x06 \x01(\x0e\x32$.identity.common.v1.EnrollmentSourceR\x0freferenceSource\x12%\n\x0e\x63\x61libration_id\x18\x07 \x01(\tR\rcalibrationId\"\xd7\x01\n\rSearchRequest\x12\x33\n\x05probe\x18\x01 \x01(\x0b\x32\x1d.identity.common.v1.EmbeddingR\x05probe\x12\x13\n\x05top_k\x18\x02 \x01(\x05R\x04topK\x12\x1b\n\tmin_score\x18\x03 \x01(\x02R\x08minScore\x12.\n\x13\x65xclude_customer_id\x18\x04 \x01(\tR\x11\x65xcludeCustomerId\x12!\n\tthreshold\x18\x05 \x01(\x02H\x00R\tthreshold\x88\x01\x01\x42\x0c\n\n_threshold\"g\n\tSearchHit\x12\x1f\n\x0b\x63ustomer_id\x18\x01 \x01(\tR\ncustomerId\x12#\n\renrollment_id\x18\x02 \x01(\tR\x0c\x65nrollmentId\x12\x14\n\x05score\x18\x03 \x01(\x02R\x05score\"\x87\x01\n\x0eSearchResponse\x12\x33\n\x04hits\x18\x01 \x03(\x0b\x32\x1f.identity.matching.v1.SearchHitR\x04hits\x12\x1d\n\nindex_kind\x18\x02 \x01(\tR\tindexKind\x12!\n\x0cgallery_size\x18\x03 \x01(\x03R\x0bgallerySize\"b\n\x16ListEnrollmentsRequest\x12\x1f\n\x0b\x63ustomer_id\x18\x01 \x01(\tR\ncustomerId\x12\'\n\x0finclude_retired\x18\x02 \x01(\x08R\x0eincludeRetired\"]\n\x17ListEnrollmentsResponse\x12\x42\n\x0b\x65nrollments\x18\x01 \x03(\x0b\x32 .identity.matching.v1.EnrollmentR\x0b\x65nrollments\"S\n\x18RetireEnrollmentsRequest\x12\x1f\n\x0b\x63ustomer_id\x18\x01 \x01(\tR\ncustomerId\x12\x16\n\x06reason\x18\x02 \x01(\tR\x06reason\"@\n\x19RetireEnrollmentsResponse\x12#\n\rretired_count\x18\x01 \x01(\x05R\x0cretiredCount\":\n\x17ShredCustomerKeyRequest\x12\x1f\n\x0b\x63ustomer_id\x18\x01 \x01(\tR\ncustomerId\"\x87\x01\n\x18ShredCustomerKeyResponse\x12.\n\x13\x64\x65stroyed_key_count\x18\x01 \x01(\x05R\x11\x64\x65stroyedKeyCount\x12;\n\x0bshredded_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\nshreddedAt2\xa8\x05\n\x0fMatchingService\x12[\n\x06\x45nroll\x12#.identity.matching.v1.EnrollRequest\x1a$.identity.matching.v1.EnrollResponse\"\x06\xca\xf3\x18\x02\x08\x04\x12^\n\x06Verify\x12#.identity.matching.v1.VerifyRequest\x1a$.identity.matching.v1.VerifyResponse\"\t\x90\x02\x01\xca\xf3\x18\x02\x08\x04\x12^\n\x06Search\x12#.identity.matching.v1.SearchRequest\x1a$.identity.matching.v1.SearchResponse\"\t\x90\x02\x01\xca\xf3\x18\x02\x08\x04\x12y\n\x0fListEnrollments\x12,.identity.matching.v1.ListEnrollmentsRequest\x1a-.identity.matching.v1.ListEnrollmentsResponse\"\t\x90\x02\x01\xca\xf3\x18\x02\x08\x04\x12\x7f\n\x11RetireEnrollments\x12..identity.matching.v1.RetireEnrollmentsRequest\x1a/.identity.matching.v1.RetireEnrollmentsResponse\"\t\x90\x02\x02\xca\xf3\x18\x02\x08\x04\x12|\n\x10ShredCustomerKey\x12-.identity.matching.v1.ShredCustomerKeyRequest\x1a..identity.matching.v1.ShredCustomerKeyResponse\"\t\x90\x02\x02\xca\xf3\x18\x02\x08\x04\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'identity_platform_api.matching.v1.matching_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_MATCHINGSERVICE'].methods_by_name['Enroll']._loaded_options = None
+  _globals['_MATCHINGSERVICE'].methods_by_name['Enroll']._serialized_options = b'\312\363\030\002\010\004'
   _globals['_MATCHINGSERVICE'].methods_by_name['Verify']._loaded_options = None
-  _globals['_MATCHINGSERVICE'].methods_by_name['Verify']._serialized_options = b'\220\002\001'
+  _globals['_MATCHINGSERVICE'].methods_by_name['Verify']._serialized_options = b'\220\002\001\312\363\030\002\010\004'
   _globals['_MATCHINGSERVICE'].methods_by_name['Search']._loaded_options = None
-  _globals['_MATCHINGSERVICE'].methods_by_name['Search']._serialized_options = b'\220\002\001'
+  _globals['_MATCHINGSERVICE'].methods_by_name['Search']._serialized_options = b'\220\002\001\312\363\030\002\010\004'
   _globals['_MATCHINGSERVICE'].methods_by_name['ListEnrollments']._loaded_options = None
-  _globals['_MATCHINGSERVICE'].methods_by_name['ListEnrollments']._serialized_options = b'\220\002\001'
+  _globals['_MATCHINGSERVICE'].methods_by_name['ListEnrollments']._serialized_options = b'\220\002\001\312\363\030\002\010\004'
   _globals['_MATCHINGSERVICE'].methods_by_name['RetireEnrollments']._loaded_options = None
-  _globals['_MATCHINGSERVICE'].methods_by_name['RetireEnrollments']._serialized_options = b'\220\002\002'
+  _globals['_MATCHINGSERVICE'].methods_by_name['RetireEnrollments']._serialized_options = b'\220\002\002\312\363\030\002\010\004'
   _globals['_MATCHINGSERVICE'].methods_by_name['ShredCustomerKey']._loaded_options = None
-  _globals['_MATCHINGSERVICE'].methods_by_name['ShredCustomerKey']._serialized_options = b'\220\002\002'
-  _globals['_ENROLLMENT']._serialized_start=153
-  _globals['_ENROLLMENT']._serialized_end=591
-  _globals['_ENROLLREQUEST']._serialized_start=594
-  _globals['_ENROLLREQUEST']._serialized_end=900
-  _globals['_DUPLICATECANDIDATE']._serialized_start=902
-  _globals['_DUPLICATECANDIDATE']._serialized_end=1014
-  _globals['_ENROLLRESPONSE']._serialized_start=1017
-  _globals['_ENROLLRESPONSE']._serialized_end=1173
-  _globals['_VERIFYREQUEST']._serialized_start=1176
-  _globals['_VERIFYREQUEST']._serialized_end=1423
-  _globals['_VERIFYRESPONSE']._serialized_start=1426
-  _globals['_VERIFYRESPONSE']._serialized_end=1734
-  _globals['_SEARCHREQUEST']._serialized_start=1737
-  _globals['_SEARCHREQUEST']._serialized_end=1952
-  _globals['_SEARCHHIT']._serialized_start=1954
-  _globals['_SEARCHHIT']._serialized_end=2057
-  _globals['_SEARCHRESPONSE']._serialized_start=2060
-  _globals['_SEARCHRESPONSE']._serialized_end=2195
-  _globals['_LISTENROLLMENTSREQUEST']._serialized_start=2197
-  _globals['_LISTENROLLMENTSREQUEST']._serialized_end=2295
-  _globals['_LISTENROLLMENTSRESPONSE']._serialized_start=2297
-  _globals['_LISTENROLLMENTSRESPONSE']._serialized_end=2390
-  _globals['_RETIREENROLLMENTSREQUEST']._serialized_start=2392
-  _globals['_RETIREENROLLMENTSREQUEST']._serialized_end=2475
-  _globals['_RETIREENROLLMENTSRESPONSE']._serialized_start=2477
-  _globals['_RETIREENROLLMENTSRESPONSE']._serialized_end=2541
-  _globals['_SHREDCUSTOMERKEYREQUEST']._serialized_start=2543
-  _globals['_SHREDCUSTOMERKEYREQUEST']._serialized_end=2601
-  _globals['_SHREDCUSTOMERKEYRESPONSE']._serialized_start=2604
-  _globals['_SHREDCUSTOMERKEYRESPONSE']._serialized_end=2739
-  _globals['_MATCHINGSERVICE']._serialized_start=2742
-  _globals['_MATCHINGSERVICE']._serialized_end=3384
+  _globals['_MATCHINGSERVICE'].methods_by_name['ShredCustomerKey']._serialized_options = b'\220\002\002\312\363\030\002\010\004'
+  _globals['_ENROLLMENT']._serialized_start=200
+  _globals['_ENROLLMENT']._serialized_end=638
+  _globals['_ENROLLREQUEST']._serialized_start=641
+  _globals['_ENROLLREQUEST']._serialized_end=947
+  _globals['_DUPLICATECANDIDATE']._serialized_start=949
+  _globals['_DUPLICATECANDIDATE']._serialized_end=1061
+  _globals['_ENROLLRESPONSE']._serialized_start=1064
+  _globals['_ENROLLRESPONSE']._serialized_end=1220
+  _globals['_VERIFYREQUEST']._serialized_start=1223
+  _globals['_VERIFYREQUEST']._serialized_end=1470
+  _globals['_VERIFYRESPONSE']._serialized_start=1473
+  _globals['_VERIFYRESPONSE']._serialized_end=1781
+  _globals['_SEARCHREQUEST']._serialized_start=1784
+  _globals['_SEARCHREQUEST']._serialized_end=1999
+  _globals['_SEARCHHIT']._serialized_start=2001
+  _globals['_SEARCHHIT']._serialized_end=2104
+  _globals['_SEARCHRESPONSE']._serialized_start=2107
+  _globals['_SEARCHRESPONSE']._serialized_end=2242
+  _globals['_LISTENROLLMENTSREQUEST']._serialized_start=2244
+  _globals['_LISTENROLLMENTSREQUEST']._serialized_end=2342
+  _globals['_LISTENROLLMENTSRESPONSE']._serialized_start=2344
+  _globals['_LISTENROLLMENTSRESPONSE']._serialized_end=2437
+  _globals['_RETIREENROLLMENTSREQUEST']._serialized_start=2439
+  _globals['_RETIREENROLLMENTSREQUEST']._serialized_end=2522
+  _globals['_RETIREENROLLMENTSRESPONSE']._serialized_start=2524
+  _globals['_RETIREENROLLMENTSRESPONSE']._serialized_end=2588
+  _globals['_SHREDCUSTOMERKEYREQUEST']._serialized_start=2590
+  _globals['_SHREDCUSTOMERKEYREQUEST']._serialized_end=2648
+  _globals['_SHREDCUSTOMERKEYRESPONSE']._serialized_start=2651
+  _globals['_SHREDCUSTOMERKEYRESPONSE']._serialized_end=2786
+  _globals['_MATCHINGSERVICE']._serialized_start=2789
+  _globals['_MATCHINGSERVICE']._serialized_end=3469
 # @@protoc_insertion_point(module_scope)

@@ -32,8 +32,8 @@ class MatchingServiceStub:
     probe 1:1 against a customer's reference, and searches a tenant's gallery
     1:N to find the same face enrolled under another customer.
 
-    Every RPC reads the organisation from the `x-identity-org` metadata and
-    only sees that organisation's templates. Matching keeps no organisation
+    Every RPC reads the organisation from the caller token (docs/mesh-security.md)
+    and only sees that organisation's templates. Matching keeps no organisation
     records: what it needs of the organisation (its match threshold) arrives
     in the request. The gallery is pinned to the deployment's embedding
     contract (model id + dimension); an embedding under any other contract is
@@ -91,8 +91,8 @@ class MatchingServiceAsyncStub(MatchingServiceStub):
     probe 1:1 against a customer's reference, and searches a tenant's gallery
     1:N to find the same face enrolled under another customer.
 
-    Every RPC reads the organisation from the `x-identity-org` metadata and
-    only sees that organisation's templates. Matching keeps no organisation
+    Every RPC reads the organisation from the caller token (docs/mesh-security.md)
+    and only sees that organisation's templates. Matching keeps no organisation
     records: what it needs of the organisation (its match threshold) arrives
     in the request. The gallery is pinned to the deployment's embedding
     contract (model id + dimension); an embedding under any other contract is
@@ -146,8 +146,8 @@ class MatchingServiceServicer:
     probe 1:1 against a customer's reference, and searches a tenant's gallery
     1:N to find the same face enrolled under another customer.
 
-    Every RPC reads the organisation from the `x-identity-org` metadata and
-    only sees that organisation's templates. Matching keeps no organisation
+    Every RPC reads the organisation from the caller token (docs/mesh-security.md)
+    and only sees that organisation's templates. Matching keeps no organisation
     records: what it needs of the organisation (its match threshold) arrives
     in the request. The gallery is pinned to the deployment's embedding
     contract (model id + dimension); an embedding under any other contract is

@@ -1,0 +1,251 @@
+"""One validation layer for every request, driven by the contract descriptors.
+
+`validate(message)` walks a request message against its descriptor and
+refuses, with INVALID_ARGUMENT / INVALID_FIELD naming the field (never its
+value), what no route or RPC of this API accepts:
+
+- strings: no NUL and no other control character (Unicode category Cc: C0,
+  DEL, C1), except that the few fields that legitimately hold several lines
+  (free text written by people: notes, reasons, descriptions; JSON
+  documents; PEM keys: `MULTILINE`) may contain TAB, LF and CR; at most
+  `string_rule(field).max_length` characters, by the
+  field's kind (identifiers 128, NIKs 32, page tokens 512, names and
+  addresses 256, free text 2,000, JSON documents 64 KiB, others 1,024);
+- map keys and values: the same rules as strings of their field;
+- numbers: scalar floats finite (no NaN, no infinities; vectors such as
+  embeddings are judged whole by their domain); `page_size` between 0 and
+  `MAX_PAGE_SIZE` (services clamp lower where they page smaller);
+- repeated fields: at most `MAX_REPEATED` items; bytes fields are not
+  looked at (the message size limit bounds them, and their domain checks
+  their content).
+
+The rules are declared once, here, by field name and type; every field of
+every request message falls under one of them. The same walk runs at the
+gateway (before the call, so a refusal is a 400 naming the field as the API
+spells it, lowerCamel) and in every service (the `ValidationInterceptor`, so
+a caller of the gRPC stubs gets the same refusal naming the proto field path).
+Domain rules (a NIK's 16 digits, an email's shape, ...) stay in the domain
+code; this layer only keeps out what no field may hold, so that nothing
+reaches a database or a log that could make it fail or lie.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from google.protobuf.message import Message
+
+from identity_runtime.errors import InvalidArgument
+
+F = FieldDescriptor
+# The way to a field: (field, index in a list / key in a map / None) per level.
+Steps = tuple[tuple[FieldDescriptor, object], ...]
+
+MAX_PAGE_SIZE = 500
+MAX_REPEATED = 1000
+
+# Field names (proto names) whose strings may span several lines.
+MULTILINE = frozenset(
+    {
+        "note",
+        "description",
+        "detail",
+        "reason",
+        "credential_json",
+        "options_json",
+        "public_key_pem",
+    }
+)
+
+# Identifiers whose names do not end in `_id`.
+_IDENTIFIER_NAMES = frozenset(
+    {"nonce", "request_id", "actor", "platform", "model_id", "model_version", "key_fingerprint"}
+)
+
+
+@dataclass(frozen=True)
+class StringRule:
+    kind: str
+    max_length: int
+    multiline: bool
+
+
+@functools.cache
+def string_rule(fd: FieldDescriptor) -> StringRule:
+    """The rule of one string field (or map key/value), by its name."""
+    name = fd.name
+    multiline = name in MULTILINE
+    if name.endswith("_json"):
+        return StringRule("json", 65536, multiline)
+    if name == "public_key_pem":
+        return StringRule("pem", 16384, multiline)
+    if name in ("nik", "submitted_nik"):
+        return StringRule("nik", 32, multiline)
+    if name.endswith("page_token"):
+        return StringRule("page token", 512, multiline)
+    if name.endswith("_id") or name in _IDENTIFIER_NAMES:
+        return StringRule("identifier", 128, multiline)
+    if name in ("email",):
+        return StringRule("email", 254, multiline)
+    if name in ("phone",):
+        return StringRule("phone", 32, multiline)
+    if name in MULTILINE or name in ("reason", "message"):
+        return StringRule("free text", 2000, multiline)
+    if name == "url":
+        return StringRule("url", 2048, multiline)
+    if name.endswith("name") or name in ("address", "q", "subject"):
+        return StringRule("name", 256, multiline)
+    return StringRule("text", 1024, multiline)
+
+
+# The same character classes as JSON Schema (ECMA-262) patterns, for OpenAPI.
+_PATTERN = r"^[^\u0000-\u001F\u007F-\u009F]*$"
+_PATTERN_LINES = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+
+
+def json_schema_constraints(fd: FieldDescriptor) -> dict[str, Any]:
+    """This layer's rules for one field (its items, for a list) as JSON Schema
+    keywords, so that the OpenAPI document states what is refused."""
+    if fd.type == F.TYPE_STRING:
+        rule = string_rule(fd)
+        return {
+            "maxLength": rule.max_length,
+            "pattern": _PATTERN_LINES if rule.multiline else _PATTERN,
+        }
+    if fd.name == "page_size" and not fd.is_repeated:
+        return {"minimum": 0, "maximum": MAX_PAGE_SIZE}
+    return {}
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CONTROL_EXCEPT_LINES = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+class FieldViolation(InvalidArgument):
+    """An INVALID_FIELD refusal naming the field at the end of `steps`."""
+
+    def __init__(self, steps: Steps, problem: str, json_names: bool = False):
+        self.steps = steps
+        self.problem = problem
+        field = field_path(steps, json_names)
+        super().__init__(f"{field}: {problem}", "INVALID_FIELD", {"field": field})
+
+    def renamed(self, json_names: bool) -> FieldViolation:
+        """The same violation, the field spelt with JSON (lowerCamel) or proto names."""
+        return FieldViolation(self.steps, self.problem, json_names)
+
+
+def field_path(steps: Steps, json_names: bool) -> str:
+    parts: list[str] = []
+    for fd, where in steps:
+        # types-protobuf omits json_name, which every FieldDescriptor has.
+        name = fd.json_name if json_names else fd.name  # type: ignore[attr-defined]
+        parts.append(f".{name}" if parts else name)
+        if isinstance(where, int):
+            parts.append(f"[{where}]")
+        elif isinstance(where, str):
+            parts.append(f"[{json.dumps(where)}]")
+    return "".join(parts)
+
+
+def validate(message: Message) -> None:
+    """Raise a FieldViolation (proto field names) for the first rule `message` breaks."""
+    for violation in violations(message):
+        raise violation
+
+
+def violations(message: Message) -> Iterator[FieldViolation]:
+    yield from _walk(message, ())
+
+
+@functools.cache
+def _checked_fields(descriptor: Descriptor) -> tuple[FieldDescriptor, ...]:
+    """The fields this layer looks at: all but bytes (bounded by the message
+    size limit; reading them would copy every image)."""
+    return tuple(fd for fd in descriptor.fields if fd.type != F.TYPE_BYTES)
+
+
+def _walk(message: Message, steps: Steps) -> Iterator[FieldViolation]:
+    descriptor: Descriptor = message.DESCRIPTOR  # type: ignore[assignment]
+    for fd in _checked_fields(descriptor):
+        if fd.is_repeated:
+            value = getattr(message, fd.name)
+            if not value:
+                continue
+        elif fd.type == F.TYPE_MESSAGE:
+            if not message.HasField(fd.name):
+                continue
+            value = getattr(message, fd.name)
+        else:
+            value = getattr(message, fd.name)
+        here = (*steps, (fd, None))
+        if _is_map(fd):
+            key_fd = fd.message_type.fields_by_name["key"]
+            value_fd = fd.message_type.fields_by_name["value"]
+            if len(value) > MAX_REPEATED:
+                yield FieldViolation(here, f"at most {MAX_REPEATED} entries")
+                continue
+            for key, item in value.items():
+                if key_fd.type == F.TYPE_STRING:
+                    problem = _string_problem(key, fd)
+                    if problem:
+                        # The key itself is the problem: name the map, not the key.
+                        yield FieldViolation(here, f"a key {problem}")
+                        continue
+                yield from _singular(item, value_fd, (*steps, (fd, key)), rule_of=fd)
+        elif fd.is_repeated:
+            if len(value) > MAX_REPEATED:
+                yield FieldViolation(here, f"at most {MAX_REPEATED} items")
+                continue
+            for index, item in enumerate(value):
+                yield from _singular(item, fd, (*steps, (fd, index)), rule_of=fd)
+        else:
+            yield from _singular(value, fd, here, rule_of=fd)
+
+
+def _singular(
+    value: Any,
+    fd: FieldDescriptor,
+    steps: Steps,
+    rule_of: FieldDescriptor,
+) -> Iterator[FieldViolation]:
+    kind = fd.type
+    if kind == F.TYPE_MESSAGE:
+        yield from _walk(value, steps)
+    elif kind == F.TYPE_STRING:
+        problem = _string_problem(value, rule_of)
+        if problem:
+            yield FieldViolation(steps, problem)
+    elif kind in (F.TYPE_FLOAT, F.TYPE_DOUBLE):
+        # A vector (repeated floats: an embedding) is judged whole by its
+        # domain (matching's EMBEDDING_INVALID), not element by element.
+        if not rule_of.is_repeated and not math.isfinite(value):
+            yield FieldViolation(steps, "must be a finite number")
+    elif rule_of.name == "page_size" and not 0 <= value <= MAX_PAGE_SIZE:
+        yield FieldViolation(steps, f"must be between 0 and {MAX_PAGE_SIZE}")
+
+
+def _string_problem(text: str, fd: FieldDescriptor) -> str:
+    rule = string_rule(fd)
+    control = _CONTROL_EXCEPT_LINES if rule.multiline else _CONTROL
+    if control.search(text):
+        if "\x00" in text:
+            return "must not contain NUL characters"
+        return "must not contain control characters" + (
+            " other than tab and line breaks" if rule.multiline else ""
+        )
+    if len(text) > rule.max_length:
+        return f"at most {rule.max_length} characters ({rule.kind})"
+    return ""
+
+
+@functools.cache
+def _is_map(fd: FieldDescriptor) -> bool:
+    return fd.type == F.TYPE_MESSAGE and fd.message_type.GetOptions().map_entry

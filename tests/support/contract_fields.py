@@ -1,0 +1,105 @@
+"""Every leaf field reachable from every RPC's request message, enumerated
+from the contract descriptors, and a request message with one of them set:
+the generated validation tests (unit and end to end) walk these."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from google.protobuf.descriptor import Descriptor, FieldDescriptor, MethodDescriptor
+from google.protobuf.message import Message
+from google.protobuf.message_factory import GetMessageClass
+
+from identity_runtime import descriptors
+
+F = FieldDescriptor
+
+
+def is_map(fd: FieldDescriptor) -> bool:
+    return fd.type == F.TYPE_MESSAGE and fd.message_type.GetOptions().map_entry
+
+
+@dataclass(frozen=True)
+class Target:
+    """One leaf field reachable from an RPC's request message."""
+
+    rpc: str
+    method: MethodDescriptor
+    request: Descriptor
+    fields: tuple[FieldDescriptor, ...]
+
+    def __str__(self) -> str:
+        return f"{self.rpc}:{self.proto_path}"
+
+    def _path(self, json_names: bool) -> str:
+        parts = []
+        for fd in self.fields:
+            name = fd.json_name if json_names else fd.name
+            parts.append(f".{name}" if parts else name)
+            if is_map(fd):
+                parts.append('["k"]')
+            elif fd.is_repeated:
+                parts.append("[0]")
+        return "".join(parts)
+
+    @property
+    def proto_path(self) -> str:
+        return self._path(json_names=False)
+
+    @property
+    def json_path(self) -> str:
+        return self._path(json_names=True)
+
+    @property
+    def leaf(self) -> FieldDescriptor:
+        return self.fields[-1]
+
+    def message_with(self, value: Any) -> Message:
+        message = GetMessageClass(self.request)()
+        current = message
+        for fd in self.fields[:-1]:
+            current = (
+                getattr(current, fd.name).add() if fd.is_repeated else getattr(current, fd.name)
+            )
+        leaf = self.leaf
+        if is_map(leaf):
+            getattr(current, leaf.name)["k"] = value
+        elif leaf.is_repeated:
+            getattr(current, leaf.name).append(value)
+        else:
+            setattr(current, leaf.name, value)
+        return message
+
+
+def _leaves(
+    message: Descriptor, prefix: tuple[FieldDescriptor, ...], seen: frozenset[str]
+) -> Iterator[tuple[FieldDescriptor, ...]]:
+    for fd in message.fields:
+        path = (*prefix, fd)
+        if is_map(fd):
+            if fd.message_type.fields_by_name["value"].type != F.TYPE_MESSAGE:
+                yield path
+        elif fd.type == F.TYPE_MESSAGE:
+            inner = fd.message_type
+            if inner.full_name.startswith("google.") or inner.full_name in seen:
+                continue
+            yield from _leaves(inner, path, seen | {inner.full_name})
+        else:
+            yield path
+
+
+def targets() -> list[Target]:
+    found = []
+    for service in descriptors.services():
+        for method in service.methods:
+            request = method.input_type
+            for fields in _leaves(request, (), frozenset({request.full_name})):
+                found.append(Target(f"{service.name}.{method.name}", method, request, fields))
+    return found
+
+
+def value_type(target: Target) -> int:
+    leaf = target.leaf
+    return leaf.message_type.fields_by_name["value"].type if is_map(leaf) else leaf.type

@@ -1,0 +1,119 @@
+"""The scrubbing at the logging root: free text loses NIKs, emails, phone
+numbers, API keys and base64 blobs, in structlog events, in stdlib records
+(SQLAlchemy, gRPC, uvicorn) and in formatted exceptions; log files of
+`identity up` are private."""
+
+from __future__ import annotations
+
+import base64
+import logging
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from identity_cli.up import open_private_log
+from identity_runtime import logs
+
+NIK = "3273024107950003"
+EMAIL = "siti.rahayu@example.co.id"
+KEY = "idk_ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+BLOB = base64.b64encode(bytes(range(256)) * 2).decode()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (f"nik {NIK} checked", "nik <nik> checked"),
+        (f"mail {EMAIL}.", "mail <email>."),
+        ("call +62 812-3456-7890 now", "call <phone> now"),
+        ("call 081234567890 now", "call <phone> now"),
+        ("call 6281234567890", "call <phone>"),
+        (f"Authorization: Bearer {KEY}", "Authorization: Bearer <api-key>"),
+        ("Authorization: Bearer abc.def-ghi_jkl", "Authorization: Bearer <redacted>"),
+        (f"key={KEY}", "key=<api-key>"),
+        (f"data={BLOB}", "data=<base64>"),
+        (f"url-safe {BLOB.replace('+', '-').replace('/', '_')}", "url-safe <base64>"),
+    ],
+)
+def test_scrub_text_masks_what_free_text_may_carry(text: str, expected: str) -> None:
+    assert logs.scrub_text(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "live score 0.8123456789 below 0.91",
+        "sha256 " + "ab" * 32,
+        "request req_0123456789abcdef0123 org org_60f1edddece2495fa1080278ca5c438b",
+        "2026-11-26T06:18:35Z sequence 1234567 took 812.5 ms",
+        "NIK_MISMATCH_SUBMITTED on frames[3].data",
+    ],
+)
+def test_scrub_text_leaves_operational_text_alone(text: str) -> None:
+    assert logs.scrub_text(text) == text
+
+
+def test_structlog_events_are_scrubbed_in_every_value_and_in_exceptions() -> None:
+    try:
+        raise ValueError(f"duplicate key ({NIK}, {EMAIL})")
+    except ValueError as exc:
+        event = {
+            "event": f"failed for {EMAIL}",
+            "details": {"email": EMAIL, "note": f"nik {NIK}", "count": 2},
+            "items": [KEY, 3],
+            "exception": f"Traceback ...\nValueError: {exc}",
+            "payload": b"\x89PNG...",
+        }
+    scrubbed = logs.scrub_personal_data(None, "error", event)
+    text = repr(scrubbed)
+    for secret in (NIK, EMAIL, KEY):
+        assert secret not in text
+    assert scrubbed["details"]["count"] == 2 and scrubbed["items"][1] == 3
+    assert scrubbed["payload"] == "<7 bytes>"
+
+
+def test_the_root_handler_scrubs_stdlib_records_and_their_tracebacks() -> None:
+    filter_ = logs.ScrubbingFilter()
+    try:
+        raise RuntimeError(f"(psycopg.errors.UniqueViolation) Key (nik)=({NIK}) already exists")
+    except RuntimeError:
+        import sys
+
+        record = logging.LogRecord(
+            "sqlalchemy.engine",
+            logging.ERROR,
+            __file__,
+            1,
+            "params %s %s",
+            (EMAIL, KEY),
+            sys.exc_info(),
+        )
+    assert filter_.filter(record)
+    rendered = logging.Formatter().format(record)
+    for secret in (NIK, EMAIL, KEY):
+        assert secret not in rendered
+    assert "UniqueViolation" in rendered and "<nik>" in rendered
+
+
+def test_configure_puts_the_filter_on_the_root_handler() -> None:
+    logs.configure("test", "INFO", "json")
+    handlers = logging.getLogger().handlers
+    assert handlers and all(
+        any(isinstance(f, logs.ScrubbingFilter) for f in h.filters) for h in handlers
+    )
+
+
+def test_identity_up_log_files_are_private(tmp_path: Path) -> None:
+    path = tmp_path / "kyc-tier.log"
+    path.write_text("from an earlier run\n")
+    path.chmod(0o644)
+    with open_private_log(path) as log_file:
+        log_file.write(b"line\n")
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert path.read_text() == "from an earlier run\nline\n"
+    fresh = tmp_path / "audit.log"
+    with open_private_log(fresh):
+        pass
+    assert stat.S_IMODE(os.stat(fresh).st_mode) == 0o600

@@ -1,0 +1,47 @@
+"""The OpenAPI document states the validation layer's rules where only
+requests use a schema: every string of a request-only message and every
+string query or path parameter has the layer's maxLength and no-control-
+characters pattern; page sizes their bounds; response schemas stay plain."""
+
+from __future__ import annotations
+
+import re
+
+from gateway.openapi import build_document
+from gateway.routing import RouteTable, build_routes
+from identity_runtime import mesh
+from identity_runtime.validation import MAX_PAGE_SIZE
+
+DOCUMENT = build_document(RouteTable(build_routes(), mesh.BY_PACKAGE))
+SCHEMAS = DOCUMENT["components"]["schemas"]
+
+
+def test_request_strings_carry_the_rules_and_the_pattern_means_them() -> None:
+    create = SCHEMAS["identity.kyc_tier.v1.CreateCustomerRequest"]["properties"]
+    assert create["fullName"]["maxLength"] == 256
+    assert create["externalId"]["maxLength"] == 128
+    pattern = re.compile(create["fullName"]["pattern"])
+    assert pattern.fullmatch("Siti Rahayu é")
+    assert not pattern.fullmatch("Siti\x00") and not pattern.fullmatch("a\nb")
+    note = SCHEMAS["identity.kyc_tier.v1.CreateWebhookRequest"]["properties"]["description"]
+    assert re.compile(note["pattern"]).fullmatch("line one\r\nline two")
+    assert not re.compile(note["pattern"]).fullmatch("bell\x07")
+
+
+def test_every_string_parameter_and_page_size_is_bounded() -> None:
+    checked = 0
+    for operations in DOCUMENT["paths"].values():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", []):
+                schema = parameter.get("schema", {})
+                if schema.get("type") == "string" and "format" not in schema:
+                    assert "maxLength" in schema and "pattern" in schema, parameter
+                    checked += 1
+                if parameter.get("name") == "pageSize":
+                    assert (schema["minimum"], schema["maximum"]) == (0, MAX_PAGE_SIZE)
+    assert checked > 15
+
+
+def test_response_schemas_are_not_constrained() -> None:
+    customer = SCHEMAS["identity.kyc_tier.v1.Customer"]["properties"]
+    assert all("maxLength" not in field for field in customer.values())
