@@ -38,7 +38,7 @@ from tests.support.mesh import postgres_schema
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.models]
 
 SEED = 20261126
-MAX_EXAMPLES = 100
+MAX_EXAMPLES = 60
 CHECKS = (
     "not_a_server_error",
     "status_code_conformance",
@@ -49,13 +49,13 @@ CHECKS = (
 IDENTITY = str(Path(sys.executable).parent / "identity")
 SCHEMATHESIS = str(Path(sys.executable).parent / "schemathesis")
 
-# docs/kyc-tier.md, "Not built yet": dashboard routes, webhooks, console
-# login and passkeys answer 501 NOT_IMPLEMENTED until their issues land.
+# docs/kyc-tier.md, "Not built yet": dashboard routes (but review decisions),
+# webhooks, console login and passkeys answer 501 NOT_IMPLEMENTED until their
+# issues land.
 DOCUMENTED_501 = frozenset(
     {
         "GET /api/identity/search",
         "GET /api/identity/review-queue",
-        "POST /api/identity/review-queue/{reviewId}/decision",
         "GET /api/identity/tier-events",
         "GET /api/identity/export/customers.csv",
         "GET /api/identity/export/verifications.csv",
