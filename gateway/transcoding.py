@@ -243,13 +243,6 @@ def _in_range(number: int, fd: FieldDescriptor, path: str) -> int:
     return number
 
 
-def _check_text(value: str, field: str) -> None:
-    # No text field means anything with U+0000 in it, and PostgreSQL cannot
-    # store it: refused here, naming the field, rather than failing later.
-    if "\x00" in value:
-        raise errors.invalid_field(field, "must not contain NUL (U+0000)")
-
-
 def _check_singular(value: Any, fd: FieldDescriptor, path: str) -> None:
     kind = fd.type
     if kind == F.TYPE_MESSAGE or kind == F.TYPE_GROUP:
@@ -257,7 +250,6 @@ def _check_singular(value: Any, fd: FieldDescriptor, path: str) -> None:
     elif kind == F.TYPE_STRING:
         if not isinstance(value, str):
             raise _wrong_type(path, "a string")
-        _check_text(value, path)
     elif kind == F.TYPE_BYTES:
         if not isinstance(value, str):
             raise _wrong_type(path, "a base64 string")
@@ -308,7 +300,6 @@ def scalar_from_text(fd: FieldDescriptor, text: str, name: str) -> Any:
     """A query or path value converted for field `fd`; INVALID_FIELD when it does not fit."""
     kind = fd.type
     if kind == F.TYPE_STRING:
-        _check_text(text, name)
         return text
     if kind == F.TYPE_BYTES:
         return decode_base64(text, name)
