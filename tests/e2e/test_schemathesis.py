@@ -38,7 +38,7 @@ from tests.support.mesh import postgres_schema
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.models]
 
 SEED = 20261126
-MAX_EXAMPLES = 60
+MAX_EXAMPLES = 40
 CHECKS = (
     "not_a_server_error",
     "status_code_conformance",
@@ -146,8 +146,11 @@ def test_schemathesis_finds_no_server_error_and_no_contract_violation(
             str(SEED),
             "--max-examples",
             str(MAX_EXAMPLES),
+            # One worker: with two, CPython 3.11's ast.parse (which Hypothesis
+            # calls to describe strategies) fails now and then across threads
+            # ("AST constructor recursion depth mismatch"), an error of the tool.
             "--workers",
-            "2",
+            "1",
             "--request-timeout",
             "30",
             "--report",
