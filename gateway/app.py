@@ -40,7 +40,6 @@ from opentelemetry import trace
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route as StarletteRoute
 from starlette.types import Receive, Scope, Send
 
 from gateway import console, console_site, errors, transcoding
@@ -153,12 +152,12 @@ class Gateway:
                 raise RouteError(
                     f"{route.full_name}: a rate limit needs a caller (the route is anonymous)"
                 )
-        self.asgi = Starlette(
-            # An ASGI endpoint (not a function) so that Starlette applies no
-            # method filter of its own: 405s come from the contract routes.
-            routes=[StarletteRoute("/{path:path}", _Endpoint(self))],
-            lifespan=self._lifespan,
-        )
+        self.asgi = Starlette(lifespan=self._lifespan)
+        # Every request reaches the endpoint, whatever its path (Starlette's
+        # own path patterns stop at a newline and would answer a text/plain
+        # 404), and Starlette applies no method filter of its own: 404s and
+        # 405s come from the contract routes, as JSON errors.
+        self.asgi.router.default = _Endpoint(self)
         self.asgi.state.gateway = self
 
     # --- lifecycle -----------------------------------------------------------

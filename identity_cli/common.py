@@ -25,6 +25,12 @@ def data_dir(args: argparse.Namespace) -> Path:
     return Path(chosen).expanduser().resolve()
 
 
+def chosen_url(args: argparse.Namespace) -> str | None:
+    """The database URL named by --database-url or IDENTITY_DATABASE_URL (None:
+    the data dir's embedded database)."""
+    return _chosen_url(args)
+
+
 def _chosen_url(args: argparse.Namespace) -> str | None:
     return getattr(args, "database_url", None) or os.environ.get("IDENTITY_DATABASE_URL")
 

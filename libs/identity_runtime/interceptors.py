@@ -230,7 +230,11 @@ class AccessLogInterceptor(ScopedInterceptor):
 
 
 class ErrorInterceptor(ScopedInterceptor):
-    """The one place that turns exceptions into gRPC statuses."""
+    """The one place that turns exceptions into gRPC statuses; each names this
+    service as its origin unless it passes on a downstream's."""
+
+    def __init__(self, service: str = ""):
+        self.service = service
 
     @contextlib.asynccontextmanager
     async def scope(self, method: str, ctx: grpc.aio.ServicerContext) -> AsyncIterator[None]:
@@ -268,7 +272,7 @@ class ErrorInterceptor(ScopedInterceptor):
         bound = call_context.current()
         if bound is not None:
             bound.extra["error_reason"] = error.reason  # for the access log
-        status = to_grpc_status(error, call_context.request_id())
+        status = to_grpc_status(error, call_context.request_id(), self.service)
         # What the aio context's abort_with_status does (typeshed omits it).
         await ctx.abort(status.code, status.details, status.trailing_metadata)
 
@@ -341,14 +345,17 @@ def _validating(handler: Handler) -> Handler:
 
 
 def server_interceptors(
-    default_deadline_seconds: float, auth: grpc.aio.ServerInterceptor | None = None
+    default_deadline_seconds: float,
+    auth: grpc.aio.ServerInterceptor | None = None,
+    service: str = "",
 ) -> list[grpc.aio.ServerInterceptor]:
-    """The chain, outermost first; `auth` (a CallerAuthInterceptor) goes first."""
+    """The chain, outermost first; `auth` (a CallerAuthInterceptor) goes first;
+    `service` (this service's mesh name) is the origin its errors name."""
     return [
         *([auth] if auth is not None else []),
         CallContextInterceptor(default_deadline_seconds),
         TracingInterceptor(),
-        ErrorInterceptor(),
+        ErrorInterceptor(service),
         AccessLogInterceptor(),
         DeadlineInterceptor(),
         ValidationInterceptor(),

@@ -176,7 +176,9 @@ async def start(spec: ServiceSpec[S, C], settings: S) -> RunningServer:
         api_keys=(lambda secret: api_keys(cast(C, holder), secret)) if api_keys else None,
     )
     server = grpc.aio.server(
-        interceptors=server_interceptors(settings.default_deadline_seconds, auth),
+        interceptors=server_interceptors(
+            settings.default_deadline_seconds, auth, service=spec.name
+        ),
         options=[
             ("grpc.max_send_message_length", settings.max_message_bytes),
             ("grpc.max_receive_message_length", settings.max_message_bytes),

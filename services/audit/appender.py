@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+from collections.abc import Awaitable, Callable
 
 from sqlalchemy.exc import DBAPIError
 
@@ -30,10 +31,18 @@ DEFAULT_MAX_BATCH = 64
 
 
 class GroupCommitAppender:
-    def __init__(self, database: Database, audit_log: AuditLog, max_batch: int = DEFAULT_MAX_BATCH):
+    def __init__(
+        self,
+        database: Database,
+        audit_log: AuditLog,
+        max_batch: int = DEFAULT_MAX_BATCH,
+        committed: Callable[[list[Entry]], Awaitable[None]] | None = None,
+    ):
         self.database = database
         self.audit_log = audit_log
         self.max_batch = max_batch
+        # Told of every committed batch (the signed checkpoints), after its callers.
+        self.committed = committed
         self._queue: asyncio.Queue[tuple[Draft, asyncio.Future[Entry]]] = asyncio.Queue()
         self._worker: asyncio.Task | None = None
 
@@ -84,3 +93,8 @@ class GroupCommitAppender:
             for (_, future), entry in zip(batch, entries, strict=True):
                 if not future.done():
                     future.set_result(entry)
+            if self.committed is not None:
+                try:
+                    await self.committed(entries)
+                except Exception:  # noqa: BLE001 - the entries are committed; keep the worker
+                    log.exception("after-commit hook failed")
