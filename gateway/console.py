@@ -19,6 +19,7 @@ An API key, when presented, wins and the cookie is ignored.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 
 from google.protobuf.message import Message
@@ -74,17 +75,11 @@ def finish(full_name: str, request: Request, reply: Message) -> Mapping[str, str
             return None
         token, csrf = session.token, session.csrf_token
         session.token = ""
-        max_age = max(1, int(session.expires_at.seconds - _now_seconds()))
+        max_age = max(1, int(session.expires_at.seconds - time.time()))
         return _cookies(request, token, csrf, max_age)
     if full_name == LOGOUT_RPC:
         return _cookies(request, "", "", 0)
     return None
-
-
-def _now_seconds() -> float:
-    import time
-
-    return time.time()
 
 
 def _cookies(request: Request, token: str, csrf: str, max_age: int) -> dict[str, str]:
