@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -80,15 +80,25 @@ def _check_size(session: Session, query: Select[Any]) -> None:
         )
 
 
+def _rows(
+    session: Session, model: Any, id_column: Any, org_id: str, span: Bounds, **equal: str
+) -> Iterator[Any]:
+    """The organisation's rows created in `span` (and equal to each non-empty
+    filter), oldest first, read in batches; EXPORT_TOO_LARGE beyond the cap."""
+    query = select(model).where(
+        model.org_id == org_id, model.created_at >= span[0], model.created_at < span[1]
+    )
+    for column, value in equal.items():
+        if value:
+            query = query.where(getattr(model, column) == value)
+    _check_size(session, query)
+    ordered = query.order_by(model.created_at, id_column).execution_options(yield_per=500)
+    return iter(session.scalars(ordered))
+
+
 def customers_csv(session: Session, org_id: str, tier: str, span: Bounds) -> tuple[bytes, int]:
     c = models.Customer
-    query = select(c).where(c.org_id == org_id, c.created_at >= span[0], c.created_at < span[1])
-    if tier:
-        query = query.where(c.tier == tier)
-    _check_size(session, query)
-    rows = session.scalars(
-        query.order_by(c.created_at, c.customer_id).execution_options(yield_per=500)
-    )
+    rows = _rows(session, c, c.customer_id, org_id, span, tier=tier)
     header = ["customer_id", "external_id", "full_name", "nik", "email", "phone", "tier"]
     header += ["status", "created_at", "tier_updated_at"]
     return _write(
@@ -113,13 +123,7 @@ def customers_csv(session: Session, org_id: str, tier: str, span: Bounds) -> tup
 
 def verifications_csv(session: Session, org_id: str, kind: str, span: Bounds) -> tuple[bytes, int]:
     v = models.Verification
-    query = select(v).where(v.org_id == org_id, v.created_at >= span[0], v.created_at < span[1])
-    if kind:
-        query = query.where(v.kind == kind)
-    _check_size(session, query)
-    rows = session.scalars(
-        query.order_by(v.created_at, v.verification_id).execution_options(yield_per=500)
-    )
+    rows = _rows(session, v, v.verification_id, org_id, span, kind=kind)
     header = ["verification_id", "customer_id", "kind", "outcome", "reasons", "scores"]
     header += ["created_at"]
     return _write(

@@ -11,6 +11,7 @@ beyond, asking for a narrower range).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -106,29 +107,34 @@ class DashboardFlow:
     async def export_customers(
         self, org_id: str, tier: str, after: datetime | None, before: datetime | None
     ) -> bytes:
-        bounds = export.bounds(after, before)
-
-        def work(session: Session) -> bytes:
-            body, count = export.customers_csv(session, org_id, tier, bounds)
-            _audit_export(session, org_id, "customers", count)
-            return body
-
-        return await self.store.write(work)
+        span = export.bounds(after, before)
+        return await self._export(
+            org_id, "customers", lambda s: export.customers_csv(s, org_id, tier, span)
+        )
 
     async def export_verifications(
         self, org_id: str, kind: str, after: datetime | None, before: datetime | None
     ) -> bytes:
-        bounds = export.bounds(after, before)
+        span = export.bounds(after, before)
+        return await self._export(
+            org_id, "verifications", lambda s: export.verifications_csv(s, org_id, kind, span)
+        )
+
+    async def _export(
+        self, org_id: str, what: str, write: Callable[[Session], tuple[bytes, int]]
+    ) -> bytes:
+        """The file, and its audit entry (`export.<what>`, the row count) in one transaction."""
 
         def work(session: Session) -> bytes:
-            body, count = export.verifications_csv(session, org_id, kind, bounds)
-            _audit_export(session, org_id, "verifications", count)
+            body, rows = write(session)
+            outbox.record(
+                session,
+                org_id,
+                f"export.{what}",
+                f"org:{org_id}",
+                "success",
+                details={"rows": rows},
+            )
             return body
 
         return await self.store.write(work)
-
-
-def _audit_export(session: Session, org_id: str, what: str, rows: int) -> None:
-    outbox.record(
-        session, org_id, f"export.{what}", f"org:{org_id}", "success", details={"rows": rows}
-    )
