@@ -224,6 +224,36 @@ async def test_rejecting_a_duplicate_face_retires_the_reference_and_keeps_the_ti
     assert any(v.details.get("review_id") == review_id and v.outcome == "failed" for v in verdicts)
 
 
+async def test_a_borderline_ktp_capture_is_passed_or_failed_by_the_decision(
+    database_url, client, kyc_tier, fakes
+) -> None:
+    mine = await org_with_analyst(client, database_url)
+    passed_id = await mine.customer(client, nik=NIK)
+    failed_id = await mine.customer(client, nik=NIK)
+    approve = await held_for_review(kyc_tier.core, mine.org_id, passed_id, "")
+    reject = await held_for_review(kyc_tier.core, mine.org_id, failed_id, "")
+    enrollments_before = dict(fakes.matcher.enrollments)
+    for review_id, decision, tier in (
+        (approve, "REVIEW_DECISION_APPROVE", "KYC_TIER_STANDARD"),
+        (reject, "REVIEW_DECISION_REJECT", "KYC_TIER_BASIC"),
+    ):
+        response = await mine.analyst.post(
+            f"/api/identity/review-queue/{review_id}/decision", {"decision": decision}
+        )
+        assert response.status_code == 200, response.text
+        assert response.json()["tier"] == tier
+    assert fakes.matcher.enrollments == enrollments_before  # no reference was held
+    for customer_id, outcome in ((passed_id, "passed"), (failed_id, "failed")):
+        ktp = [
+            v
+            for v in await rows(kyc_tier.core, models.Verification, customer_id=customer_id)
+            if v.kind == "ktp_capture" and v.details.get("review_id")
+        ]
+        assert [v.outcome for v in ktp] == [outcome]
+    status = await client.get(f"/api/identity/kyc/{passed_id}", headers=bearer(mine.key))
+    assert status.json()["tier"] == "KYC_TIER_STANDARD"
+
+
 async def test_review_queue_refusals(database_url, client) -> None:
     mine = await org_with_analyst(client, database_url)
     response = await mine.analyst.get("/api/identity/review-queue?status=7")
