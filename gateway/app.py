@@ -5,7 +5,10 @@ Every request goes through one pipeline:
 1. request id (a sane `X-Request-Id`, else a new one), a server span that
    continues the caller's W3C trace, the deadline (`default_deadline_seconds`);
 2. route match from the contracts (404 ROUTE_NOT_FOUND, 405 METHOD_NOT_ALLOWED);
-3. API key -> organisation and scopes (401 / 403), unless the route is anonymous;
+   `/console` is the analyst UI's static files instead (gateway.console_site);
+3. API key -> organisation and scopes (401 / 403), unless the route is
+   anonymous; without a key, an analyst's console session cookie, with its
+   CSRF token on state-changing requests (gateway.console);
 4. body: Content-Type (415), size by Content-Length and while streaming (413),
    JSON -> request message with path and query parameters (400), checked by
    the contract's one validation layer (400 INVALID_FIELD naming the field
@@ -330,7 +333,8 @@ class Gateway:
 
     async def _as_gateway(self, rpc: str, message: Message, response_class: type[R]) -> R:
         """A call to kyc-tier the gateway makes as itself (a mesh service), for
-        no organisation yet: resolving a key, the revocation epoch."""
+        no organisation yet: resolving a key or a console session, the
+        revocation epoch."""
         outer = call_context.current()
         token = call_context.bind(
             call_context.CallContext(
