@@ -1,0 +1,145 @@
+"""KTP robustness harness: degraded captures of the repository's own cards.
+
+    .venv/bin/python tools/bench/ktp_harness.py [--only SUBSTRING ...] [--json out.json]
+    .venv/bin/python tools/bench/ktp_harness.py --summary a.json [b.json]
+
+Renders every case of tests/support/ktp_sweep.py (fixed seeds), runs the
+KTP pipeline in-process (KtpAnalyzer: card finder, portrait, gates, OCR,
+parsing, NIK checks, verdict) and prints one row per case and a summary per
+degradation group:
+
+- fields correct out of 17 and NIK exact;
+- passed, wrong NIK passed, wrong NIK stored (what kyc-tier would keep for a
+  customer without a partner NIK);
+- gate verdicts: refusals of perfect reads (all 17 fields and the NIK exact,
+  but a gate refused) and misses of failed reads (a field or the NIK wrong,
+  and no gate said retake);
+- card finder success (corners within 4 % of the card width of the truth);
+- latency per analysis (median).
+
+`--summary` prints the summary of saved runs (e.g. before and after a change)
+side by side without running anything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from tests.support.ktp_sweep import SCORED_FIELDS, build_cases, run_case  # noqa: E402
+
+
+def analyzer(threads: int) -> Any:
+    from identity_ktp.analysis import KtpAnalyzer
+    from identity_ktp.ocr import OcrEngine
+    from identity_ktp.portrait import PortraitFinder, load_face_detector
+    from identity_ktp.regions import default_index
+
+    return KtpAnalyzer(
+        OcrEngine(threads=threads), PortraitFinder(load_face_detector()), default_index()
+    )
+
+
+def _perfect(row: dict[str, Any]) -> bool:
+    return bool(row["fields_correct"] == len(SCORED_FIELDS) and row["nik_exact"])
+
+
+def summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(row["group"], []).append(row)
+    groups["ALL"] = rows
+    table = {}
+    for group, members in groups.items():
+        finder = [r["finder_ok"] for r in members if r["finder_ok"] is not None]
+        perfect = [r for r in members if _perfect(r)]
+        failed = [r for r in members if not _perfect(r)]
+        table[group] = {
+            "cases": len(members),
+            "perfect_reads": len(perfect),
+            "nik_exact": sum(r["nik_exact"] for r in members),
+            "passed": sum(r["passed"] for r in members),
+            "gate_refused_perfect": sum(bool(r["gates_failed"]) for r in perfect),
+            "gate_missed_failed": sum(not r["gates_failed"] for r in failed),
+            "finder_ok": f"{sum(finder)}/{len(finder)}" if finder else "-",
+            "decisive_on_genuine": sum(bool(r["extra"].get("decisive")) for r in members),
+            "wrong_nik_passed": sum(r["wrong_nik_passed"] for r in members),
+            "wrong_nik_stored": sum(r["wrong_nik_stored"] for r in members),
+            "median_ms": round(1000 * statistics.median(r["seconds"] for r in members)),
+        }
+    return table
+
+
+COLUMNS = (
+    "cases",
+    "perfect_reads",
+    "nik_exact",
+    "passed",
+    "gate_refused_perfect",
+    "gate_missed_failed",
+    "finder_ok",
+    "decisive_on_genuine",
+    "wrong_nik_passed",
+    "wrong_nik_stored",
+    "median_ms",
+)
+
+
+def print_summary(runs: list[tuple[str, list[dict[str, Any]]]]) -> None:
+    tables = [(label, summarise(rows)) for label, rows in runs]
+    print("| group | " + " | ".join(COLUMNS) + " |")
+    print("|---|" + "---|" * len(COLUMNS))
+    groups = list(tables[0][1])
+    for group in groups:
+        for label, table in tables:
+            if group not in table:
+                continue
+            name = f"{group} ({label})" if len(tables) > 1 else group
+            print(f"| {name} | " + " | ".join(str(table[group][c]) for c in COLUMNS) + " |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", nargs="*", default=[], help="run cases whose name has one")
+    parser.add_argument("--json", type=Path, help="write the rows here")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--summary", nargs="*", type=Path, help="summarise saved runs")
+    args = parser.parse_args()
+
+    if args.summary:
+        print_summary([(p.stem, json.loads(p.read_text())["rows"]) for p in args.summary])
+        return
+    cases = [c for c in build_cases() if not args.only or any(s in c.name for s in args.only)]
+    engine = analyzer(args.threads)
+    import identity_ktp
+
+    print(f"# identity_ktp from {Path(identity_ktp.__file__).parent}; {len(cases)} cases")
+    rows = []
+    for case in cases:
+        outcome = run_case(engine, case)
+        row = asdict(outcome)
+        rows.append(row)
+        print(
+            f"{case.name:34s} found={int(outcome.card_found)} finder={outcome.finder_ok!s:5s} "
+            f"fields={outcome.fields_correct:2d}/17 nik={int(outcome.nik_exact)} "
+            f"pass={int(outcome.passed)} stored={int(outcome.nik_stored)} "
+            f"WRONG={int(outcome.wrong_nik_stored)} {outcome.seconds * 1000:6.0f}ms "
+            f"{','.join(outcome.reasons)}",
+            flush=True,
+        )
+    if args.json:
+        args.json.write_text(json.dumps({"rows": rows}, indent=1))
+    print()
+    print_summary([("run", rows)])
+
+
+if __name__ == "__main__":
+    main()
