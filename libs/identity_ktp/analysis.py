@@ -29,7 +29,13 @@ from identity_ktp.card import (
     rectify,
     rotate_half_turn,
 )
-from identity_ktp.fields import FieldValue, parse_card
+from identity_ktp.confirm import (
+    NikConfirmation,
+    highlighted_rows,
+    regions_agree,
+    second_nik_read,
+)
+from identity_ktp.fields import FieldValue, ParsedCard, parse_card
 from identity_ktp.layout import LayoutReport, check_layout
 from identity_ktp.nik import FEMALE, MALE, RULE_MESSAGES, NikCheck, validate_nik
 from identity_ktp.ocr import OcrEngine
@@ -55,6 +61,20 @@ CARD_TOO_SMALL = "CARD_TOO_SMALL"
 NIK_UNREADABLE = "NIK_UNREADABLE"
 FIELD_MISSING = "FIELD_MISSING"
 FIELD_LOW_CONFIDENCE = "FIELD_LOW_CONFIDENCE"
+# Retake: a highlight covers the NIK, name or birth-date row.
+CARD_HIGHLIGHT_ON_TEXT = "CARD_HIGHLIGHT_ON_TEXT"
+# Retake: two independent reads of the NIK row differ.
+NIK_READS_DISAGREE = "NIK_READS_DISAGREE"
+# No partner NIK and the card's NIK is not confirmed: not kept.
+NIK_UNCONFIRMED = "NIK_UNCONFIRMED"
+# Reasons that ask for another photo (the capture, not the card, is at fault).
+RETAKE_REASONS = (
+    "CARD_TOO_BLURRY",
+    "CARD_GLARE",
+    "CARD_TOO_SMALL",
+    CARD_HIGHLIGHT_ON_TEXT,
+    NIK_READS_DISAGREE,
+)
 
 # A photo accepted as a tight crop of the card must show this many KTP labels.
 MIN_LABELS_FOR_FRAME = 4
@@ -95,8 +115,17 @@ class KtpReport:
     ocr_model: str = ""
     layout: LayoutReport | None = None
     recapture: RecaptureCues | None = None
+    # Whether the card's NIK read is confirmed (None: no NIK was read).
+    confirmation: NikConfirmation | None = None
     # Seconds per stage: card, portrait, quality, ocr, parse, checks.
     timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def nik_confirmed(self) -> bool:
+        """The NIK was read twice alike, with no highlight on the key rows,
+        and its regions are the printed ones: it may be kept without a
+        partner-submitted NIK."""
+        return self.confirmation is not None and self.confirmation.confirmed
 
     def __repr__(self) -> str:  # never print field values
         return (
@@ -239,10 +268,30 @@ class KtpAnalyzer:
         report.layout = check_layout(parsed, face, CARD_WIDTH, CARD_HEIGHT)
         lap("parse")
 
+        report.confirmation = self._confirm(report, image, card, inverse, parsed)
+        lap("confirm")
+
         self._cross_check(report, submitted_nik, submitted_fields or {})
-        self._verdict(report)
+        self._verdict(report, submitted_nik)
         lap("checks")
         return report
+
+    def _confirm(
+        self,
+        report: KtpReport,
+        image: np.ndarray,
+        card: np.ndarray,
+        inverse: np.ndarray,
+        parsed: ParsedCard,
+    ) -> NikConfirmation | None:
+        """Highlight on the key rows, a second NIK read, NIK regions vs header."""
+        nik_field = report.fields.get(f.NIK)
+        rows = highlighted_rows(card, parsed)
+        if nik_field is None:
+            return NikConfirmation(rows, None, None) if rows else None
+        second = second_nik_read(self.ocr, image, inverse, parsed)
+        agrees = None if second is None else second == nik_field.value
+        return NikConfirmation(rows, agrees, regions_agree(report.nik, report.fields, self.regions))
 
     def _measures(self, card: np.ndarray, location: CardLocation) -> list[Measure]:
         limits = self.thresholds
@@ -390,7 +439,7 @@ class KtpAnalyzer:
                 )
             )
 
-    def _verdict(self, report: KtpReport) -> None:
+    def _verdict(self, report: KtpReport, submitted_nik: str = "") -> None:
         limits = self.thresholds
         reasons = report.reasons
         for measure in report.measures:
@@ -418,6 +467,39 @@ class KtpAnalyzer:
             reasons.append(
                 Reason(FIELD_LOW_CONFIDENCE, "fields read with low confidence: " + ", ".join(weak))
             )
+        confirmation = report.confirmation
+        nik_field = report.fields.get(f.NIK)
+        if confirmation is not None and confirmation.highlighted_rows:
+            reasons.append(
+                Reason(
+                    CARD_HIGHLIGHT_ON_TEXT,
+                    "a highlight covers the "
+                    + ", ".join(confirmation.highlighted_rows)
+                    + " row; retake the photo without the reflection (tilt the card slightly)",
+                )
+            )
+        partner_confirms = bool(
+            submitted_nik and nik_field is not None and submitted_nik == nik_field.value
+        )
+        if confirmation is not None and nik_field is not None and not partner_confirms:
+            if confirmation.second_read_agrees is False:
+                reasons.append(
+                    Reason(
+                        NIK_READS_DISAGREE,
+                        "two independent reads of the NIK row differ; retake the photo "
+                        "closer, sharp and without reflections",
+                    )
+                )
+            if not submitted_nik and not confirmation.confirmed:
+                reasons.append(
+                    Reason(
+                        NIK_UNCONFIRMED,
+                        "the NIK read from the card is not confirmed ("
+                        + "; ".join(confirmation.unconfirmed_because())
+                        + "), so it is not kept: retake the photo, or send the customer's "
+                        "NIK as submitted_nik",
+                    )
+                )
         reasons.extend(
             Reason(signal.code, signal.detail) for signal in report.signals if signal.decisive
         )
