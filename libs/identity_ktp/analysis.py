@@ -12,7 +12,7 @@ import difflib
 import re
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
@@ -22,12 +22,13 @@ from identity_ktp import fields as f
 from identity_ktp.card import (
     CARD_HEIGHT,
     CARD_WIDTH,
+    TEXT_AREA,
     CardLocation,
-    blur_laplacian_var,
     find_card,
-    glare_ratio,
     rectify,
+    relative_glare,
     rotate_half_turn,
+    text_sharpness,
 )
 from identity_ktp.confirm import (
     NikConfirmation,
@@ -36,7 +37,7 @@ from identity_ktp.confirm import (
     second_nik_read,
 )
 from identity_ktp.fields import FieldValue, ParsedCard, parse_card
-from identity_ktp.layout import LayoutReport, check_layout
+from identity_ktp.layout import PORTRAIT_ZONE, LayoutReport, check_layout
 from identity_ktp.nik import FEMALE, MALE, RULE_MESSAGES, NikCheck, validate_nik
 from identity_ktp.ocr import OcrEngine
 from identity_ktp.portrait import Face, PortraitFinder, align_face
@@ -58,6 +59,8 @@ CARD_NOT_FOUND = "CARD_NOT_FOUND"
 CARD_TOO_BLURRY = "CARD_TOO_BLURRY"
 CARD_GLARE = "CARD_GLARE"
 CARD_TOO_SMALL = "CARD_TOO_SMALL"
+# Retake: a side of the card's outline is the photo's border.
+CARD_PARTIALLY_OUTSIDE = "CARD_PARTIALLY_OUTSIDE"
 NIK_UNREADABLE = "NIK_UNREADABLE"
 FIELD_MISSING = "FIELD_MISSING"
 FIELD_LOW_CONFIDENCE = "FIELD_LOW_CONFIDENCE"
@@ -72,6 +75,7 @@ RETAKE_REASONS = (
     "CARD_TOO_BLURRY",
     "CARD_GLARE",
     "CARD_TOO_SMALL",
+    CARD_PARTIALLY_OUTSIDE,
     CARD_HIGHLIGHT_ON_TEXT,
     NIK_READS_DISAGREE,
 )
@@ -210,6 +214,19 @@ class KtpAnalyzer:
                 Reason(CARD_NOT_FOUND, "no ID-1 card outline was found in the photo")
             )
             return report
+        if location.touches_border:
+            # Never read a cut card stretched to ID-1: its fields and
+            # portrait would be someone's guess.
+            lap("card")
+            report.card_corners = location.corners
+            report.reasons.append(
+                Reason(
+                    CARD_PARTIALLY_OUTSIDE,
+                    "a side of the card lies on the photo's border; "
+                    "retake with the whole card inside the frame",
+                )
+            )
+            return report
         card = rectify(image, location.corners)
         corners = location.corners
         lap("card")
@@ -295,15 +312,21 @@ class KtpAnalyzer:
 
     def _measures(self, card: np.ndarray, location: CardLocation) -> list[Measure]:
         limits = self.thresholds
-        blur = blur_laplacian_var(card)
-        glare = glare_ratio(card)
+        sharpness = text_sharpness(card)
+        height, width = card.shape[:2]
+
+        def zone(box: tuple[float, float, float, float]) -> np.ndarray:
+            x0, y0, x1, y1 = box
+            return card[int(y0 * height) : int(y1 * height), int(x0 * width) : int(x1 * width)]
+
+        glare = max(relative_glare(zone(TEXT_AREA)), relative_glare(zone(PORTRAIT_ZONE)))
         return [
             Measure(
-                "card_blur_laplacian_var",
-                blur,
-                f"> {limits.blur_min:g}",
-                blur > limits.blur_min,
-                "" if blur > limits.blur_min else CARD_TOO_BLURRY,
+                "card_text_sharpness",
+                sharpness,
+                f">= {limits.sharpness_min:g}",
+                sharpness >= limits.sharpness_min,
+                "" if sharpness >= limits.sharpness_min else CARD_TOO_BLURRY,
             ),
             Measure(
                 "card_glare_ratio",
@@ -320,6 +343,16 @@ class KtpAnalyzer:
                 "" if location.width_px >= limits.card_width_min else CARD_TOO_SMALL,
             ),
         ]
+
+    def _poor_capture(self, report: KtpReport) -> bool:
+        """A gate refused the photo or the NIK reads are in doubt: OCR-derived
+        contradictions and a missing portrait are then the capture's fault as
+        likely as the card's, so they are reported but not decisive."""
+        confirmation = report.confirmation
+        return any(not m.passed for m in report.measures) or (
+            confirmation is not None
+            and (bool(confirmation.highlighted_rows) or confirmation.second_read_agrees is False)
+        )
 
     def _cross_check(
         self, report: KtpReport, submitted_nik: str, submitted: Mapping[str, str]
@@ -438,6 +471,18 @@ class KtpAnalyzer:
                     f"grey-level gaps {cues.banding_ratio:.2f}",
                 )
             )
+
+        if self._poor_capture(report):
+            report.signals = [
+                replace(
+                    signal,
+                    decisive=False,
+                    detail=signal.detail + " (not decisive: the photo needs a retake)",
+                )
+                if signal.decisive
+                else signal
+                for signal in report.signals
+            ]
 
     def _verdict(self, report: KtpReport, submitted_nik: str = "") -> None:
         limits = self.thresholds

@@ -55,6 +55,9 @@ def _perfect(row: dict[str, Any]) -> bool:
 def summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     groups: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
+        if row["group"] == "cut" and row["finder_ok"] is None:
+            # Runs saved before cuts were scored: right only if nothing was read.
+            row["finder_ok"] = "CARD_PARTIALLY_OUTSIDE" in row["reasons"] or not row["card_found"]
         groups.setdefault(row["group"], []).append(row)
     groups["ALL"] = rows
     table = {}
@@ -106,12 +109,34 @@ def print_summary(runs: list[tuple[str, list[dict[str, Any]]]]) -> None:
             print(f"| {name} | " + " | ".join(str(table[group][c]) for c in COLUMNS) + " |")
 
 
+def latency(engine: Any, cases: list[Any], rounds: int) -> None:
+    """Median seconds per analysis of each clean card (one warm-up each)."""
+    import time
+
+    images = {case.name: case.render()[0] for case in cases}
+    for image in images.values():
+        engine.analyze(image)
+    samples: dict[str, list[float]] = {name: [] for name in images}
+    for _ in range(rounds):
+        for name, image in images.items():
+            start = time.perf_counter()
+            engine.analyze(image)
+            samples[name].append(time.perf_counter() - start)
+    everything = [s for values in samples.values() for s in values]
+    for name, values in samples.items():
+        print(f"{name:20s} median {1000 * statistics.median(values):7.0f} ms  n={len(values)}")
+    print(f"{'all clean':20s} median {1000 * statistics.median(everything):7.0f} ms")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", nargs="*", default=[], help="run cases whose name has one")
     parser.add_argument("--json", type=Path, help="write the rows here")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--summary", nargs="*", type=Path, help="summarise saved runs")
+    parser.add_argument(
+        "--latency", type=int, default=0, help="only time the clean cards, this many rounds"
+    )
     args = parser.parse_args()
 
     if args.summary:
@@ -119,6 +144,9 @@ def main() -> None:
         return
     cases = [c for c in build_cases() if not args.only or any(s in c.name for s in args.only)]
     engine = analyzer(args.threads)
+    if args.latency:
+        latency(engine, [c for c in build_cases() if c.group == "clean"], args.latency)
+        return
     import identity_ktp
 
     print(f"# identity_ktp from {Path(identity_ktp.__file__).parent}; {len(cases)} cases")
