@@ -176,7 +176,12 @@ def _candidate_quads(gray: np.ndarray, colour: np.ndarray | None = None) -> list
     support = cv2.dilate(edge_sets[1], kernel, iterations=1)
     # Large uniform regions (card versus background) by Otsu, both polarities.
     _, otsu = cv2.threshold(blurred, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    # Faint steps too (a light card against white paper differs by ~15 grey
+    # levels): its own edges are the outline's support.
+    # An inner contour runs a few pixels inside its edge ring: wider support.
+    faint = cv2.dilate(cv2.Canny(blurred, 10, 30), kernel, iterations=1)
     masks = [(cv2.dilate(e, kernel, iterations=1), support) for e in edge_sets] + [
+        (faint, cv2.dilate(faint, kernel, iterations=2)),
         (otsu, support),
         (255 - otsu, support),
     ]
@@ -186,9 +191,15 @@ def _candidate_quads(gray: np.ndarray, colour: np.ndarray | None = None) -> list
         boundary = cv2.dilate(cv2.morphologyEx(unlike, cv2.MORPH_GRADIENT, kernel), kernel)
         masks.append((unlike, cv2.bitwise_or(support, boundary)))
     density = {id(edges): float(np.mean(edges > 0)) for _, edges in masks}
-    for mask, edges in masks:
-        contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-        for contour in sorted(contours, key=cv2.contourArea, reverse=True)[:5]:
+    for index, (mask, edges) in enumerate(masks):
+        # Edge maps: every closed outline, inner ones too. A card lying on
+        # or against white paper shares edges with the paper's outline, so
+        # the two merge into one outer contour; the card's outline is then
+        # the inner contour of its edge ring.
+        inner = index <= len(edge_sets)
+        mode = cv2.RETR_LIST if inner else cv2.RETR_EXTERNAL
+        contours, _ = cv2.findContours(mask, mode, cv2.CHAIN_APPROX_SIMPLE)
+        for contour in sorted(contours, key=cv2.contourArea, reverse=True)[: 8 if inner else 5]:
             hull = cv2.convexHull(contour)
             perimeter = cv2.arcLength(hull, True)
             for epsilon in (0.02, 0.04, 0.06):
@@ -297,7 +308,7 @@ def glare_ratio(card: np.ndarray, min_blob_px: int = 40) -> float:
 
 # The text area of a rectified card (x0, y0, x1, y1 as fractions): where OCR
 # needs sharpness. The portrait and the blank margins are left out.
-TEXT_AREA = (0.02, 0.15, 0.70, 0.92)
+TEXT_AREA = (0.02, 0.15, 0.70, 0.90)
 
 
 def text_sharpness(card: np.ndarray) -> float:
