@@ -41,7 +41,12 @@ from identity_ktp.layout import PORTRAIT_ZONE, LayoutReport, check_layout
 from identity_ktp.nik import FEMALE, MALE, RULE_MESSAGES, NikCheck, validate_nik
 from identity_ktp.ocr import OcrEngine
 from identity_ktp.portrait import Face, PortraitFinder, align_face
-from identity_ktp.recapture import RecaptureCues, recapture_cues
+from identity_ktp.recapture import (
+    PHOTOCOPY_CHROMA_MAX,
+    RecaptureCues,
+    portrait_chroma,
+    recapture_cues,
+)
 from identity_ktp.regions import RegionIndex
 from identity_ktp.thresholds import Thresholds
 
@@ -52,6 +57,7 @@ NIK_GENDER_MISMATCH = "NIK_GENDER_MISMATCH"
 PORTRAIT_MISSING = "PORTRAIT_MISSING"
 LAYOUT_INCONSISTENT = "LAYOUT_INCONSISTENT"
 SCREEN_RECAPTURE_SUSPECTED = "SCREEN_RECAPTURE_SUSPECTED"
+PHOTOCOPY_SUSPECTED = "PHOTOCOPY_SUSPECTED"
 FIELD_MISMATCH_SUBMITTED = "FIELD_MISMATCH_SUBMITTED"
 
 # Other reason codes of a failed check.
@@ -119,6 +125,8 @@ class KtpReport:
     ocr_model: str = ""
     layout: LayoutReport | None = None
     recapture: RecaptureCues | None = None
+    # Lab chroma (p75) of the portrait zone: none on a monochrome copy.
+    portrait_chroma: float | None = None
     # Whether the card's NIK read is confirmed (None: no NIK was read).
     confirmation: NikConfirmation | None = None
     # Seconds per stage: card, portrait, quality, ocr, parse, checks.
@@ -263,6 +271,7 @@ class KtpAnalyzer:
         report.measures = self._measures(card, location)
         # The outline as found (image orientation), whatever way up the card is.
         report.recapture = recapture_cues(image, location.corners)
+        report.portrait_chroma = portrait_chroma(card, PORTRAIT_ZONE)
         lap("quality")
 
         lines = self.ocr.read(card)
@@ -469,6 +478,18 @@ class KtpAnalyzer:
                     False,
                     f"periodic spectrum peak {cues.moire_prominence:.1f} (log units), "
                     f"grey-level gaps {cues.banding_ratio:.2f}",
+                )
+            )
+
+        chroma = report.portrait_chroma
+        if chroma is not None and chroma < PHOTOCOPY_CHROMA_MAX:
+            report.signals.append(
+                Signal(
+                    PHOTOCOPY_SUSPECTED,
+                    round(1.0 - chroma / PHOTOCOPY_CHROMA_MAX, 3),
+                    True,
+                    f"the portrait is not in colour (chroma {chroma:.1f} < "
+                    f"{PHOTOCOPY_CHROMA_MAX:g}): a monochrome copy of the card",
                 )
             )
 

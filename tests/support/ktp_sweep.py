@@ -441,6 +441,103 @@ def build_cases() -> list[Case]:
     return cases
 
 
+# --------------------------------------------------------------------------- attacks
+
+
+def _halftone(card: np.ndarray, period: float) -> np.ndarray:
+    """The card printed in CMY halftone (screens at 15, 75 and 0 degrees,
+    `period` pixels per dot) on white paper."""
+    rgb = card.astype(np.float32) / 255.0
+    height, width = card.shape[:2]
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    out = np.ones((height, width, 3), np.float32)
+    for ink, angle, channel in (
+        (1 - rgb[:, :, 2], 15, 2),
+        (1 - rgb[:, :, 1], 75, 1),
+        (1 - rgb[:, :, 0], 0, 0),
+    ):
+        t = math.radians(angle)
+        u = (xx * math.cos(t) + yy * math.sin(t)) * 2 * math.pi / period
+        v = (-xx * math.sin(t) + yy * math.cos(t)) * 2 * math.pi / period
+        dots = (ink > (np.cos(u) + np.cos(v)) / 4 + 0.5).astype(np.float32)
+        out[:, :, channel] *= 1 - cv2.GaussianBlur(dots, (0, 0), 0.6) * 0.95
+    return np.clip(out * 245, 0, 255).astype(np.uint8)
+
+
+def _photocopy(card: np.ndarray, seed: int) -> np.ndarray:
+    gray = cv2.cvtColor(card, cv2.COLOR_BGR2GRAY).astype(np.float32)
+    gray = np.clip((gray - 60) * 1.4 + np.random.default_rng(seed).normal(0, 6, gray.shape), 0, 255)
+    return cv2.cvtColor(gray.astype(np.uint8), cv2.COLOR_GRAY2BGR)
+
+
+def _photographed(printed: np.ndarray, width: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A printed card on a table, photographed (σ 0.7 lens blur, noise, JPEG 85)."""
+    h0, w0 = printed.shape[:2]
+    rect = np.array([[0, 0], [w0 - 1, 0], [w0 - 1, h0 - 1], [0, h0 - 1]], np.float32)
+    corners = project(width, roll=3)
+    homography = cv2.getPerspectiveTransform(rect, corners)
+    warped = cv2.warpPerspective(printed, homography, CANVAS, flags=cv2.INTER_AREA)
+    mask = cv2.warpPerspective(np.ones((h0, w0), np.float32), homography, CANVAS)[:, :, None]
+    image = warped.astype(np.float32) * mask + background("table", seed).astype(np.float32) * (
+        1 - mask
+    )
+    image = noise(np.clip(gaussian(image, 0.7), 0, 255).astype(np.uint8), 2, seed)
+    return jpeg(image, 85), cv2.getPerspectiveTransform(_card_rect(), corners)
+
+
+def build_attacks() -> list[Case]:
+    """Presentation attacks rendered from the flat card: halftone prints at
+    85 and 150 lpi (about 3.5 and 2 card pixels per dot at 300 dpi) shot close
+    and at a normal distance, a photocopy, and screens (RGB-stripe display,
+    tests.support.ktp.screen_recapture) close, far and at a density near the
+    camera's resolution."""
+    from tests.support.ktp import screen_recapture
+
+    cases: list[Case] = []
+    big = cv2.resize(_flat(), None, fx=3, fy=3, interpolation=cv2.INTER_CUBIC)
+    size = (CARD_WIDTH * 2, CARD_HEIGHT * 2)
+    for lpi, period in ((85, 3 * 3.5), (150, 3 * 2.0)):
+        for distance, width in (("close", 1400), ("normal", 900)):
+            cases.append(
+                Case(
+                    f"attack/print{lpi}_{distance}",
+                    "print",
+                    "flat",
+                    lambda p=period, w=width: _photographed(
+                        cv2.resize(_halftone(big, p), size, interpolation=cv2.INTER_AREA), w, 3
+                    ),
+                    "attack",
+                )
+            )
+    for distance, width in (("close", 1400), ("normal", 900)):
+        cases.append(
+            Case(
+                f"attack/photocopy_{distance}",
+                "photocopy",
+                "flat",
+                lambda w=width: _photographed(_photocopy(cv2.resize(_flat(), size), 4), w, 4),
+                "attack",
+            )
+        )
+    for name, scale in (("close", 0.45), ("far", 0.3), ("dense", 0.2)):
+        cases.append(
+            Case(
+                f"attack/screen_{name}",
+                "screen",
+                "flat",
+                lambda s=scale: (
+                    cv2.imdecode(
+                        np.frombuffer(screen_recapture(_flat(), scale=s), np.uint8),
+                        cv2.IMREAD_COLOR,
+                    ),
+                    None,
+                ),
+                "attack",
+            )
+        )
+    return cases
+
+
 SUBSET = (
     "flat/clean",
     "captured/motion9@0",
@@ -502,7 +599,10 @@ def run_case(analyzer: Any, case: Case) -> Outcome:
         wrong_nik_passed=bool(report.passed and nik and nik != DEV_NIK),
         wrong_nik_stored=bool(stored and nik != DEV_NIK),
         seconds=seconds,
-        extra={"decisive": sorted(s.code for s in report.signals if s.decisive)},
+        extra={
+            "decisive": sorted(s.code for s in report.signals if s.decisive),
+            "signals": sorted(s.code for s in report.signals),
+        },
     )
 
 

@@ -34,7 +34,58 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tests.support.ktp_sweep import SCORED_FIELDS, build_cases, run_case  # noqa: E402
+from tests.support.ktp_sweep import (  # noqa: E402
+    SCORED_FIELDS,
+    build_attacks,
+    build_cases,
+    run_case,
+)
+
+ATTACK_GROUPS = ("print", "photocopy", "screen")
+ATTACK_SIGNALS = ("SCREEN_RECAPTURE_SUSPECTED", "PHOTOCOPY_SUSPECTED")
+
+
+def wilson(successes: int, total: int, z: float = 1.96) -> tuple[float, float]:
+    """95 % Wilson score interval of a proportion."""
+    if total == 0:
+        return (0.0, 1.0)
+    p = successes / total
+    centre = (p + z * z / (2 * total)) / (1 + z * z / total)
+    half = z * ((p * (1 - p) / total + z * z / (4 * total * total)) ** 0.5) / (1 + z * z / total)
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def pad_table(rows: list[dict[str, Any]]) -> None:
+    """APCER per attack type (attacks that passed the check) and BPCER
+    (genuine captures refused because of an attack signal), 95 % CIs."""
+    genuine = [r for r in rows if r["group"] not in ATTACK_GROUPS]
+    refused = sum(
+        any(code in ATTACK_SIGNALS for code in r["extra"].get("decisive", [])) for r in genuine
+    )
+    flagged = sum(
+        any(code in ATTACK_SIGNALS for code in r["extra"].get("signals", [])) for r in genuine
+    )
+    low, high = wilson(refused, len(genuine))
+    print()
+    print(
+        "| set | n | accepted (APCER) / refused by an attack signal (BPCER) | 95 % CI "
+        "| attack signal fired |"
+    )
+    print("|---|---|---|---|---|")
+    print(
+        f"| genuine captures (BPCER) | {len(genuine)} | {refused} | {low:.2f}–{high:.2f} "
+        f"| {flagged} |"
+    )
+    for group in ATTACK_GROUPS:
+        attacks = [r for r in rows if r["group"] == group]
+        if not attacks:
+            continue
+        accepted = sum(r["passed"] for r in attacks)
+        fired = sum(
+            any(code in ATTACK_SIGNALS for code in r["extra"].get("signals", [])) for r in attacks
+        )
+        low, high = wilson(accepted, len(attacks))
+        print(f"| {group} (APCER) | {len(attacks)} | {accepted} | {low:.2f}–{high:.2f} | {fired} |")
 
 
 def analyzer(threads: int) -> Any:
@@ -133,6 +184,7 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", default=[], help="run cases whose name has one")
     parser.add_argument("--json", type=Path, help="write the rows here")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--no-attacks", action="store_true", help="genuine captures only")
     parser.add_argument("--summary", nargs="*", type=Path, help="summarise saved runs")
     parser.add_argument(
         "--latency", type=int, default=0, help="only time the clean cards, this many rounds"
@@ -140,9 +192,14 @@ def main() -> None:
     args = parser.parse_args()
 
     if args.summary:
-        print_summary([(p.stem, json.loads(p.read_text())["rows"]) for p in args.summary])
+        runs = [(p.stem, json.loads(p.read_text())["rows"]) for p in args.summary]
+        print_summary(runs)
+        for label, rows in runs:
+            print(f"\n{label}:", end="")
+            pad_table(rows)
         return
-    cases = [c for c in build_cases() if not args.only or any(s in c.name for s in args.only)]
+    every = build_cases() + ([] if args.no_attacks else build_attacks())
+    cases = [c for c in every if not args.only or any(s in c.name for s in args.only)]
     engine = analyzer(args.threads)
     if args.latency:
         latency(engine, [c for c in build_cases() if c.group == "clean"], args.latency)
@@ -167,6 +224,7 @@ def main() -> None:
         args.json.write_text(json.dumps({"rows": rows}, indent=1))
     print()
     print_summary([("run", rows)])
+    pad_table(rows)
 
 
 if __name__ == "__main__":

@@ -277,6 +277,11 @@ export const GUIDANCE: Record<string, Entry> = {
     en: "The photo on the card must be visible. Don't cover it with your fingers.",
     retry: true,
   },
+  PHOTOCOPY_SUSPECTED: {
+    id: "Foto KTP asli Anda, bukan fotokopi atau cetakan hitam-putih.",
+    en: "Photograph your original card, not a photocopy or a black-and-white print.",
+    retry: true,
+  },
   SCREEN_RECAPTURE_SUSPECTED: {
     id: "Foto KTP asli Anda, bukan gambar KTP di layar.",
     en: "Photograph your physical card, not a picture of it on a screen.",
