@@ -146,3 +146,22 @@ def test_a_poor_capture_raises_no_decisive_signal() -> None:
 def test_a_good_capture_keeps_decisive_signals() -> None:
     sharp = Measure("card_text_sharpness", 0.29, ">= 0.19", True, "")
     assert decisive_after([sharp]) == [True, True]
+
+
+def test_a_photocopy_has_no_colour_in_its_portrait() -> None:
+    from identity_ktp.layout import PORTRAIT_ZONE
+    from identity_ktp.recapture import PHOTOCOPY_CHROMA_MAX, portrait_chroma
+
+    copy = next(c for c in sweep.build_attacks() if c.name == "attack/photocopy_normal")
+    image, homography = copy.render()
+    assert portrait_chroma(rectified(image, homography), PORTRAIT_ZONE) < PHOTOCOPY_CHROMA_MAX
+
+
+@pytest.mark.parametrize("ev", [0.0, -3.0])
+def test_a_genuine_card_portrait_is_in_colour_even_dim(base, ev: float) -> None:
+    from identity_ktp.layout import PORTRAIT_ZONE
+    from identity_ktp.recapture import PHOTOCOPY_CHROMA_MAX, portrait_chroma
+
+    image, homography = base
+    card = rectified(sweep.exposure(image, ev, 5), homography)
+    assert portrait_chroma(card, PORTRAIT_ZONE) > 2 * PHOTOCOPY_CHROMA_MAX
