@@ -475,7 +475,9 @@ class KtpAnalyzer:
                 Signal(
                     SCREEN_RECAPTURE_SUSPECTED,
                     round(cues.score, 3),
-                    False,
+                    # Demoted below when the capture is poor (motion blur
+                    # also puts periodic peaks in the spectrum).
+                    cues.score >= limits.screen_score_decisive,
                     f"periodic spectrum peak {cues.moire_prominence:.1f} (log units), "
                     f"grey-level gaps {cues.banding_ratio:.2f}",
                 )

@@ -24,3 +24,8 @@ class Thresholds:
     # Similarity below which a submitted field is reported as different.
     field_similarity_min: float = 0.85
     screen_score_min: float = 0.5
+    # Re-capture score from which the periodic-spectrum cue is decisive on a
+    # capture that passes every gate: the sweep's genuine captures that pass
+    # the gates score <= 0.44 (peak 3.39), its simulated halftone prints and
+    # screens >= 0.94 (peak 4.37). Simulated only: docs/ktp.md.
+    screen_score_decisive: float = 0.85

@@ -207,11 +207,13 @@ async def test_a_photo_without_a_card_fails_with_card_not_found(stub) -> None:
     assert [r.code for r in response.reasons] == ["CARD_NOT_FOUND"]
 
 
-async def test_a_simulated_screen_recapture_is_suspected_but_not_decisive(stub) -> None:
+async def test_a_simulated_screen_recapture_is_decisive_on_a_sharp_capture(stub) -> None:
     response = await check(stub, screen_recapture(flat_card()), submitted_nik=DEV_NIK)
     suspected = signal(response, "SCREEN_RECAPTURE_SUSPECTED")
-    assert suspected is not None and not suspected.decisive and suspected.score >= 0.5
+    assert suspected is not None and suspected.decisive and suspected.score >= 0.85
     assert response.nik.valid
+    assert response.verdict == pb.QUALITY_VERDICT_FAIL
+    assert "SCREEN_RECAPTURE_SUSPECTED" in [r.code for r in response.reasons]
 
 
 @pytest.mark.parametrize(

@@ -165,3 +165,34 @@ def test_a_genuine_card_portrait_is_in_colour_even_dim(base, ev: float) -> None:
     image, homography = base
     card = rectified(sweep.exposure(image, ev, 5), homography)
     assert portrait_chroma(card, PORTRAIT_ZONE) > 2 * PHOTOCOPY_CHROMA_MAX
+
+
+def screen_signal(score: float, measures: list[Measure]) -> Signal | None:
+    from identity_ktp.recapture import RecaptureCues
+
+    report = KtpReport(card_found=True, measures=measures)
+    report.recapture = RecaptureCues(2.5 + 2.0 * score, 0.0, score)
+    report.portrait = object()  # type: ignore[assignment]
+    analyzer = KtpAnalyzer(None, None, default_index())  # type: ignore[arg-type]
+    analyzer._cross_check(report, "", {})
+    return next((s for s in report.signals if s.code == "SCREEN_RECAPTURE_SUSPECTED"), None)
+
+
+SHARP = Measure("card_text_sharpness", 0.29, ">= 0.19", True, "")
+
+
+def test_a_saturated_recapture_cue_on_a_sharp_capture_is_decisive() -> None:
+    signal = screen_signal(0.94, [SHARP])  # the weakest simulated attack
+    assert signal is not None and signal.decisive
+
+
+def test_the_strongest_genuine_recapture_score_is_reported_not_decisive() -> None:
+    signal = screen_signal(0.6, [SHARP])
+    assert signal is not None and not signal.decisive
+    assert screen_signal(0.44, [SHARP]) is None  # the sweep's highest genuine score
+
+
+def test_motion_blur_periodic_peaks_are_not_a_decisive_recapture() -> None:
+    blurry = Measure("card_text_sharpness", 0.16, ">= 0.19", False, "CARD_TOO_BLURRY")
+    signal = screen_signal(1.0, [blurry])
+    assert signal is not None and not signal.decisive
