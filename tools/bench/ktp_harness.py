@@ -110,7 +110,7 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
             # Runs saved before cuts were scored: right only if nothing was read.
             row["finder_ok"] = "CARD_PARTIALLY_OUTSIDE" in row["reasons"] or not row["card_found"]
         groups.setdefault(row["group"], []).append(row)
-    groups["ALL"] = rows
+    groups["ALL genuine"] = [r for r in rows if r["group"] not in ATTACK_GROUPS]
     table = {}
     for group, members in groups.items():
         finder = [r["finder_ok"] for r in members if r["finder_ok"] is not None]
@@ -124,7 +124,7 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
             "gate_refused_perfect": sum(bool(r["gates_failed"]) for r in perfect),
             "gate_missed_failed": sum(not r["gates_failed"] for r in failed),
             "finder_ok": f"{sum(finder)}/{len(finder)}" if finder else "-",
-            "decisive_on_genuine": sum(bool(r["extra"].get("decisive")) for r in members),
+            "decisive_signal": sum(bool(r["extra"].get("decisive")) for r in members),
             "wrong_nik_passed": sum(r["wrong_nik_passed"] for r in members),
             "wrong_nik_stored": sum(r["wrong_nik_stored"] for r in members),
             "median_ms": round(1000 * statistics.median(r["seconds"] for r in members)),
@@ -140,7 +140,7 @@ COLUMNS = (
     "gate_refused_perfect",
     "gate_missed_failed",
     "finder_ok",
-    "decisive_on_genuine",
+    "decisive_signal",
     "wrong_nik_passed",
     "wrong_nik_stored",
     "median_ms",
