@@ -139,6 +139,19 @@ def _edge_support(quad: np.ndarray, edges: np.ndarray) -> float:
     return float(np.mean(edges[xy[:, 1], xy[:, 0]] > 0)) if len(xy) else 0.0
 
 
+def _margin_density(quad: np.ndarray, edges: np.ndarray) -> float:
+    """Edge density of the band 3-8 % of the way in from the quad's outline:
+    a card's margin is plain; a quad traced in texture or noise is not."""
+    centre = quad.mean(axis=0)
+    outer = (centre + (quad - centre) * 0.97).astype(np.int32)
+    inner = (centre + (quad - centre) * 0.92).astype(np.int32)
+    band = np.zeros(edges.shape, np.uint8)
+    cv2.fillConvexPoly(band, outer, 1)
+    cv2.fillConvexPoly(band, inner, 0)
+    inside = band > 0
+    return float(np.mean(edges[inside] > 0)) if inside.any() else 1.0
+
+
 def _unlike_background(colour: np.ndarray) -> np.ndarray:
     """Pixels whose colour differs from the photo's border (the table the
     card lies on): finds a light card on a light background, where the
@@ -209,11 +222,14 @@ def _candidate_quads(gray: np.ndarray, colour: np.ndarray | None = None) -> list
                 quad = approx.reshape(4, 2).astype(np.float32)
                 # A card fills its outline, and its outline is an edge.
                 solidity = cv2.contourArea(contour) / max(cv2.contourArea(quad), 1.0)
-                # The outline must be far edgier than the photo at large
-                # (in noise or busy texture every line is on an "edge").
+                # The outline must be far edgier than its surroundings (in
+                # noise or busy texture every line is on an "edge"): than
+                # the photo at large, or, on a busy background such as wood
+                # grain, than the card's own plain margin just inside it.
                 on_edge = _edge_support(quad, edges)
-                if solidity >= 0.85 and on_edge >= 0.6 and on_edge >= 2.5 * density[id(edges)]:
-                    quads.append(quad)
+                if solidity >= 0.85 and on_edge >= 0.6:
+                    if on_edge >= 2.5 * min(density[id(edges)], _margin_density(quad, edges)):
+                        quads.append(quad)
                 break
     return quads
 

@@ -145,6 +145,13 @@ def background(kind: str, seed: int, canvas: tuple[int, int] = CANVAS) -> np.nda
         tone = 0.55 + 0.3 * grain + 0.08 * fine
         base = np.array([40, 90, 150], np.float32)  # BGR brown
         image = tone[:, :, None] * base[None, None, :] * 1.3
+    elif kind == "wood_fine":
+        # Fine, high-contrast grain: edges everywhere, as on a real table top.
+        y, x = np.mgrid[0:ch, 0:cw].astype(np.float32)
+        warp = 25 * np.sin(y / 90.0) + rng.normal(0, 1, (ch, 1)) * 3
+        grain = np.sin((x + warp) / 4.0) * 0.5 + 0.5
+        tone = 0.5 + 0.4 * grain
+        image = tone[:, :, None] * np.array([40, 90, 150], np.float32)[None, None, :] * 1.4
     elif kind == "paper":
         image = np.full((ch, cw, 3), TABLE, np.float32)
         # A sheet of white paper under the card's right half, reaching the frame.
@@ -403,7 +410,7 @@ def build_cases() -> list[Case]:
                     lambda b: (highlight(b[0], b[1], ce, ra), b[1])
                 )(_base(c)),
             )
-    for kind in ("wood", "paper", "clutter"):
+    for kind in ("wood", "wood_fine", "paper", "clutter"):
         add(
             f"flat/{kind}",
             "clutter",

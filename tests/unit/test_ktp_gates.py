@@ -196,3 +196,18 @@ def test_motion_blur_periodic_peaks_are_not_a_decisive_recapture() -> None:
     blurry = Measure("card_text_sharpness", 0.16, ">= 0.19", False, "CARD_TOO_BLURRY")
     signal = screen_signal(1.0, [blurry])
     assert signal is not None and not signal.decisive
+
+
+@pytest.mark.parametrize("kind", ["wood", "wood_fine", "paper", "clutter"])
+def test_the_card_is_found_on_busy_and_light_backgrounds(kind: str) -> None:
+    image, homography = sweep.scene(sweep.project(820, roll=5, centre=(760, 600)), kind, 11)
+    location = find_card(image)
+    assert location is not None and not location.touches_border
+    truth = cv2.perspectiveTransform(
+        np.array(
+            [[0, 0], [CARD_WIDTH - 1, 0], [CARD_WIDTH - 1, CARD_HEIGHT - 1], [0, CARD_HEIGHT - 1]],
+            np.float32,
+        ).reshape(-1, 1, 2),
+        homography,
+    ).reshape(-1, 2)
+    assert np.abs(np.array(location.corners) - truth).max() <= 0.04 * 820
