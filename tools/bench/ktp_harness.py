@@ -168,11 +168,16 @@ def latency(engine: Any, cases: list[Any], rounds: int) -> None:
     for image in images.values():
         engine.analyze(image)
     samples: dict[str, list[float]] = {name: [] for name in images}
+    stages: dict[str, list[float]] = {}
     for _ in range(rounds):
         for name, image in images.items():
             start = time.perf_counter()
-            engine.analyze(image)
+            report = engine.analyze(image)
             samples[name].append(time.perf_counter() - start)
+            for stage, seconds in report.timings.items():
+                stages.setdefault(stage, []).append(seconds)
+    for stage, values in stages.items():
+        print(f"stage {stage:14s} median {1000 * statistics.median(values):7.1f} ms")
     everything = [s for values in samples.values() for s in values]
     for name, values in samples.items():
         print(f"{name:20s} median {1000 * statistics.median(values):7.0f} ms  n={len(values)}")
