@@ -153,3 +153,19 @@ class OcrEngine:
         ]
         lines.sort(key=lambda line: (line.centre_y, line.left))
         return lines
+
+    def recognise_line(self, image: np.ndarray) -> OcrLine | None:
+        """One text line (BGR image of that line alone) through the
+        recogniser only: no detection, no direction classifier."""
+        from rapidocr.main import RapidOCRError
+
+        with self._lock:
+            try:
+                result = self._engine.recognize_txt([image])
+            except RapidOCRError:  # nothing recognised
+                return None
+        if not result.txts:
+            return None
+        height, width = image.shape[:2]
+        box = ((0.0, 0.0), (float(width), 0.0), (float(width), float(height)), (0.0, float(height)))
+        return OcrLine(str(result.txts[0]).strip(), float(result.scores[0]), box)

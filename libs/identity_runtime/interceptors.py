@@ -79,16 +79,36 @@ def _wrap_handler(handler: Handler, method: str, scope: Scope) -> Handler:
 
     # The request side (one message or an iterator) passes through untouched;
     # the response side decides how the scope wraps the behaviour.
-    kinds: tuple[tuple[str, Callable[[Any], Any], Callable[..., Handler]], ...] = (
-        ("unary_unary", returning, grpc.unary_unary_rpc_method_handler),
-        ("unary_stream", streaming, grpc.unary_stream_rpc_method_handler),
-        ("stream_unary", returning, grpc.stream_unary_rpc_method_handler),
-        ("stream_stream", streaming, grpc.stream_stream_rpc_method_handler),
-    )
-    for kind, wrap, rebuild in kinds:
+    return _rebuilt(handler, by_response=(returning, streaming))
+
+
+_Wrap = Callable[[Any], Any]
+_HANDLER_KINDS: tuple[tuple[str, Callable[..., Handler]], ...] = (
+    ("unary_unary", grpc.unary_unary_rpc_method_handler),
+    ("unary_stream", grpc.unary_stream_rpc_method_handler),
+    ("stream_unary", grpc.stream_unary_rpc_method_handler),
+    ("stream_stream", grpc.stream_stream_rpc_method_handler),
+)
+
+
+def _rebuilt(
+    handler: Handler,
+    *,
+    by_response: tuple[_Wrap, _Wrap] | None = None,
+    by_request: tuple[_Wrap, _Wrap] | None = None,
+) -> Handler:
+    """`handler` with its behaviour wrapped: (one message, a stream) picks the
+    wrapper by the RPC's response side (`by_response`) or request side
+    (`by_request`)."""
+    for kind, rebuild in _HANDLER_KINDS:
         inner = getattr(handler, kind)
-        if inner is not None:
-            return rebuild(wrap(inner), handler.request_deserializer, handler.response_serializer)
+        if inner is None:
+            continue
+        request_side, response_side = kind.split("_")
+        side = response_side if by_response is not None else request_side
+        single, stream = by_response or by_request or (lambda f: f, lambda f: f)
+        wrap = stream if side == "stream" else single
+        return rebuild(wrap(inner), handler.request_deserializer, handler.response_serializer)
     return handler
 
 
@@ -331,17 +351,7 @@ def _validating(handler: Handler) -> Handler:
 
         return behaviour
 
-    kinds: tuple[tuple[str, Callable[[Any], Any], Callable[..., Handler]], ...] = (
-        ("unary_unary", single, grpc.unary_unary_rpc_method_handler),
-        ("unary_stream", single, grpc.unary_stream_rpc_method_handler),
-        ("stream_unary", stream, grpc.stream_unary_rpc_method_handler),
-        ("stream_stream", stream, grpc.stream_stream_rpc_method_handler),
-    )
-    for kind, wrap, rebuild in kinds:
-        inner = getattr(handler, kind)
-        if inner is not None:
-            return rebuild(wrap(inner), handler.request_deserializer, handler.response_serializer)
-    return handler
+    return _rebuilt(handler, by_request=(single, stream))
 
 
 def server_interceptors(
