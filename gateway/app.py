@@ -5,7 +5,10 @@ Every request goes through one pipeline:
 1. request id (a sane `X-Request-Id`, else a new one), a server span that
    continues the caller's W3C trace, the deadline (`default_deadline_seconds`);
 2. route match from the contracts (404 ROUTE_NOT_FOUND, 405 METHOD_NOT_ALLOWED);
-3. API key -> organisation and scopes (401 / 403), unless the route is anonymous;
+   `/console` is the analyst UI's static files instead (gateway.console_site);
+3. API key -> organisation and scopes (401 / 403), unless the route is
+   anonymous; without a key, an analyst's console session cookie, with its
+   CSRF token on state-changing requests (gateway.console);
 4. body: Content-Type (415), size by Content-Length and while streaming (413),
    JSON -> request message with path and query parameters (400), checked by
    the contract's one validation layer (400 INVALID_FIELD naming the field
@@ -42,7 +45,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from gateway import errors, transcoding
+from gateway import console, console_site, errors, transcoding
 from gateway.auth import ApiKeyCache, Principal, authorize, presented_key
 from gateway.health import HealthChecker
 from gateway.openapi import HEALTH_RPC, OPENAPI_PATH, build_document
@@ -51,7 +54,7 @@ from gateway.routing import GATEWAY_PACKAGE, Route, RouteError, RouteTable, buil
 from gateway.settings import GatewaySettings
 from identity_platform_api.common.v1 import options_pb2
 from identity_platform_api.gateway.v1 import gateway_pb2
-from identity_platform_api.kyc_tier.v1 import api_keys_pb2
+from identity_platform_api.kyc_tier.v1 import api_keys_pb2, console_auth_pb2
 from identity_runtime import context as call_context
 from identity_runtime import mesh, meshauth, meshtls, tracing
 from identity_runtime.clients import ClientFactory, ClientOptions
@@ -227,6 +230,8 @@ class Gateway:
             0
         ]
         path = raw_path.decode("latin-1")
+        if console_site.is_console(path):
+            return console_site.serve(request.method, path)
         if path == OPENAPI_PATH:
             if request.method != "GET":
                 raise errors.method_not_allowed(["GET"])
@@ -237,8 +242,14 @@ class Gateway:
         # An anonymous route takes a key when one is presented (the health
         # route shows its details to internal keys only).
         presents_key = "authorization" in request.headers or "x-api-key" in request.headers
+        # Without a key, an analyst's console session cookie (gateway.console).
+        by_session = (
+            not presents_key and route.scope != "anonymous" and bool(console.session_token(request))
+        )
         if route.scope != "anonymous" or presents_key:
-            principal = await self._authenticate(request)
+            principal = await (
+                self._session_principal(request) if by_session else self._authenticate(request)
+            )
             outcome.principal = principal
             authorize(route.scope, principal)
             call_context.bind(
@@ -260,6 +271,7 @@ class Gateway:
             body,
         )
         transcoding.validate(message)
+        console.prepare(route.full_name, request, message)
         if route.rate_limit is not None and outcome.principal is not None:
             await self.limiter.check(route, outcome.principal.org_id, message)
 
@@ -267,8 +279,11 @@ class Gateway:
             reply, status = await self.local_handlers[route.full_name](message)
         else:
             reply, status = await self._call(route, message), 200
+        cookies = console.finish(route.full_name, request, reply)
         content, media_type = transcoding.render_response(route, reply)
-        return Response(content, status, media_type=media_type, headers=_NO_STORE)
+        response = Response(content, status, media_type=media_type, headers=_NO_STORE)
+        console.set_cookies(response, cookies)
+        return response
 
     async def _read_body(self, request: Request, route: Route, outcome: _Outcome) -> bytes | None:
         limit = self.settings.max_body_bytes
@@ -303,9 +318,23 @@ class Gateway:
         )
         return await self.api_keys.authenticate(key)
 
+    async def _session_principal(self, request: Request) -> Principal:
+        reply = await self._as_gateway(
+            console.AUTHENTICATE_SESSION_RPC,
+            console.session_request(request),
+            console_auth_pb2.AuthenticateSessionResponse,
+        )
+        return Principal(
+            org_id=reply.org_id,
+            api_key_id="",
+            scopes=frozenset({"internal"}),
+            console_user_id=reply.user_id,
+        )
+
     async def _as_gateway(self, rpc: str, message: Message, response_class: type[R]) -> R:
         """A call to kyc-tier the gateway makes as itself (a mesh service), for
-        no organisation yet: resolving a key, the revocation epoch."""
+        no organisation yet: resolving a key or a console session, the
+        revocation epoch."""
         outer = call_context.current()
         token = call_context.bind(
             call_context.CallContext(
@@ -424,7 +453,10 @@ class Gateway:
             fields["reason"] = outcome.reason
         if outcome.principal is not None:
             fields["org_id"] = outcome.principal.org_id
-            fields["api_key_id"] = outcome.principal.api_key_id
+            if outcome.principal.console_user_id:
+                fields["console_user_id"] = outcome.principal.console_user_id
+            else:
+                fields["api_key_id"] = outcome.principal.api_key_id
         if outcome.status >= 500:
             access_log.error("request", **fields)
         elif outcome.status >= 400:

@@ -52,9 +52,13 @@ class Principal:
     org_id: str
     api_key_id: str
     scopes: frozenset[str]
+    # Set for an analyst's console session (gateway.console) instead of a key.
+    console_user_id: str = ""
 
     @property
     def actor(self) -> str:
+        if self.console_user_id:
+            return f"console_user:{self.console_user_id}"
         return f"api_key:{self.api_key_id}"
 
 

@@ -17,10 +17,15 @@ from identity_runtime.server import Core
 from identity_store.db import Database
 from identity_store.types import utcnow
 from services.kyc_tier import adapters, models
+from services.kyc_tier.console import ConsoleAuth, LoginPolicy
+from services.kyc_tier.console_passkeys import Passkeys
+from services.kyc_tier.console_users import ConsoleUsers
+from services.kyc_tier.console_webauthn import RelyingParty
 from services.kyc_tier.customers import Customers
 from services.kyc_tier.flows.api_keys import ApiKeyFlow
 from services.kyc_tier.flows.biometrics import FaceMatching
 from services.kyc_tier.flows.customers import CustomerFlow
+from services.kyc_tier.flows.dashboard import DashboardFlow
 from services.kyc_tier.flows.devices import Challenges, DeviceFlow
 from services.kyc_tier.flows.dukcapil import DukcapilFlow
 from services.kyc_tier.flows.erasure import ErasureFlow
@@ -78,6 +83,10 @@ class KycTierCore(Core):
     dukcapil: DukcapilFlow
     kyc: KycFlow
     reviews: ReviewFlow
+    console: ConsoleAuth
+    console_users: ConsoleUsers
+    dashboard: DashboardFlow
+    passkeys: Passkeys
 
     async def ready(self) -> tuple[bool, str]:
         from identity_store.migrate import is_at_head
@@ -140,6 +149,22 @@ async def build(
     matching = FaceMatching(quality, embedder, matcher)
     customers = Customers(vault)
     erasure = ErasureFlow(store, vault, matcher, clock)
+    console = ConsoleAuth(
+        store,
+        settings.api_key_pepper,
+        LoginPolicy(
+            max_failures=settings.console_login_max_failures,
+            lockout_seconds=settings.console_lockout_seconds,
+            session_seconds=settings.console_session_seconds,
+        ),
+        clock,
+    )
+    relying_party = RelyingParty(
+        settings.webauthn_rp_id,
+        settings.webauthn_rp_name,
+        tuple(o.strip() for o in settings.webauthn_origins.split(",") if o.strip()),
+        settings.webauthn_challenge_seconds,
+    )
     core = KycTierCore(
         database=database,
         clients=clients,
@@ -171,6 +196,10 @@ async def build(
         dukcapil=DukcapilFlow(pipeline, vault, clock),
         kyc=KycFlow(store),
         reviews=ReviewFlow(store, matcher),
+        console=console,
+        console_users=ConsoleUsers(store),
+        dashboard=DashboardFlow(store, vault),
+        passkeys=Passkeys(store, console, relying_party, clock),
     )
     relay.start()
     core.recovery.start()

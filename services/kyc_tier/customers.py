@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from identity_ktp.nik import RULE_MESSAGES, validate_nik
 from identity_runtime.convert import same_named
 from identity_runtime.errors import AlreadyExists, InvalidArgument, invalid_field
-from services.kyc_tier import models, outbox, records, tiers
+from services.kyc_tier import models, outbox, records, search_index, tiers
 from services.kyc_tier.paging import Page, newest_first
 from services.kyc_tier.pii import PiiVault
 from services.kyc_tier.ports import Reason
@@ -124,6 +124,7 @@ class Customers:
                 "CUSTOMER_ALREADY_EXISTS",
                 {"field": "external_id"},
             ) from None
+        search_index.index_customer(session, customer)
         outbox.record(
             session, org_id, "customer.create", f"customer:{customer.customer_id}", "success"
         )
@@ -204,6 +205,7 @@ def erase_personal_data(session: Session, vault: PiiVault, customer: models.Cust
     """Remove personal fields and destroy the customer's kyc-tier keys (the
     NIK's and the capture bundles'); the erasure marks the customer erased
     in its last step."""
+    search_index.forget_customer(session, customer.customer_id)
     customer.full_name = None
     customer.email = None
     customer.phone = None

@@ -17,8 +17,6 @@ from identity_platform_api.kyc_tier.v1 import (
     attempts_pb2_grpc,
     customers_pb2,
     customers_pb2_grpc,
-    dashboard_pb2,
-    dashboard_pb2_grpc,
     devices_pb2,
     devices_pb2_grpc,
     face_pb2,
@@ -205,18 +203,3 @@ class AttemptServicer(CoreServicer[KycTierCore], attempts_pb2_grpc.AttemptServic
             require_org(), request.customer_id, request.page_size, request.page_token
         )
         return responses.attempt_page(attempts_pb2.ListCustomerAttemptsResponse, page)
-
-
-class DashboardServicer(CoreServicer[KycTierCore], dashboard_pb2_grpc.DashboardServiceServicer):
-    """Only DecideReview so far; the other dashboard RPCs answer UNIMPLEMENTED."""
-
-    async def DecideReview(
-        self, request: dashboard_pb2.DecideReviewRequest, _: Any
-    ) -> dashboard_pb2.DecideReviewResponse:
-        decided = await self.core.reviews.decide(
-            require_org(),
-            request.review_id,
-            enums.REVIEW_DECISION_FROM_PROTO.get(request.decision, ""),
-            request.note,
-        )
-        return responses.review_decided(decided)

@@ -8,8 +8,18 @@ lifts the hold (matching.ActivateEnrollment); rejecting it retires that one
 reference (matching.RetireEnrollments, reason "review"). Matching is called
 first (both calls are idempotent), then the decision is recorded and audited
 in one transaction: a failure in between leaves the item pending and the
-decision can simply be made again. An approved item can then be cited by an
-upgrade (`UpgradeKyc` with `review_id`) to grant a tier.
+decision can simply be made again.
+
+The decision is also the verdict on the verification under review (a
+borderline KTP capture, a duplicate face): a new verification of the same
+kind is recorded, passed on approval and failed on rejection, citing the
+review (`details.review_id`, `details.reviewed_verification_id`), and the
+tier is recomputed from the history; a change is a tier event (cause
+`review_decision`, actor the analyst) and a `kyc.tier_changed` audit entry.
+So approving a borderline KTP capture of a `basic` customer makes them
+`standard`; a rejection never lowers a tier (failed verifications never do).
+An approved item can still be cited by an upgrade (`UpgradeKyc` with
+`review_id`) to grant a higher tier.
 """
 
 from __future__ import annotations
@@ -23,7 +33,7 @@ from identity_runtime import context
 from identity_runtime.convert import same_named
 from identity_runtime.errors import FailedPrecondition, NotFound, invalid_field
 from identity_store.types import utcnow
-from services.kyc_tier import models, outbox, records
+from services.kyc_tier import customers, models, outbox, records
 from services.kyc_tier.ports import Matcher, Reason
 from services.kyc_tier.store import Store
 
@@ -51,7 +61,7 @@ class ReviewDecided:
     tier: str
 
 
-def _view(row: models.ReviewItem) -> ReviewView:
+def review_view(row: models.ReviewItem) -> ReviewView:
     return same_named(
         ReviewView,
         row,
@@ -75,7 +85,7 @@ def _pending(session: Session, org_id: str, review_id: str) -> models.ReviewItem
 
 def _held(row: models.ReviewItem) -> tuple[ReviewView, str]:
     """The item, and the reference matching holds for it ("" when none)."""
-    return _view(row), str((row.details or {}).get("enrollment_id", ""))
+    return review_view(row), str((row.details or {}).get("enrollment_id", ""))
 
 
 @dataclass
@@ -115,7 +125,22 @@ class ReviewFlow:
                     "enrollment_id": held,
                 },
             )
-            customer = records.load_customer(session, org_id, row.customer_id)
-            return ReviewDecided(_view(row), customer.tier)
+            customer = records.load_customer(session, org_id, row.customer_id, for_update=True)
+            reviewed = session.get(models.Verification, row.verification_id)
+            verdict = records.add_verification(
+                session,
+                customer,
+                row.kind,
+                decision == "approve",
+                details={
+                    **((reviewed.details or {}) if reviewed is not None else {}),
+                    "review_id": review_id,
+                    "reviewed_verification_id": row.verification_id,
+                },
+            )
+            customers.settle(
+                session, customer, "review_decision", verification_id=verdict.verification_id
+            )
+            return ReviewDecided(review_view(row), customer.tier)
 
         return await self.store.write(record)

@@ -202,6 +202,34 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """
     ERROR_REASON_FACE_NOT_FOUND: _ErrorReason.ValueType  # 86
     """No face was found where one is required (FAILED_PRECONDITION)."""
+    ERROR_REASON_SESSION_REQUIRED: _ErrorReason.ValueType  # 1101
+    """The analyst console (issue 11; numbered from 1101 apart from other issues').
+    The route needs a console session, not an API key (FAILED_PRECONDITION).
+    """
+    ERROR_REASON_CSRF_INVALID: _ErrorReason.ValueType  # 1102
+    """A state-changing request with the session cookie lacks the session's
+    X-CSRF-Token (PERMISSION_DENIED).
+    """
+    ERROR_REASON_ACCOUNT_LOCKED: _ErrorReason.ValueType  # 1103
+    """Too many failed sign-ins: the account is locked for a while
+    (RESOURCE_EXHAUSTED). metadata["retry_after_seconds"].
+    """
+    ERROR_REASON_PASSKEY_INVALID: _ErrorReason.ValueType  # 1104
+    """A passkey ceremony failed: unknown, spent or expired challenge, wrong
+    origin, no user verification, signature or counter (UNAUTHENTICATED).
+    """
+    ERROR_REASON_PASSKEY_REQUIRED: _ErrorReason.ValueType  # 1105
+    """The organisation requires passkeys: no password sign-in (PERMISSION_DENIED)."""
+    ERROR_REASON_PASSKEY_EXISTS: _ErrorReason.ValueType  # 1106
+    """The passkey is already registered (FAILED_PRECONDITION)."""
+    ERROR_REASON_ADMIN_REQUIRED: _ErrorReason.ValueType  # 1107
+    """Only a console admin may do this (PERMISSION_DENIED)."""
+    ERROR_REASON_CONSOLE_USER_EXISTS: _ErrorReason.ValueType  # 1108
+    """A console user has this email (ALREADY_EXISTS)."""
+    ERROR_REASON_EXPORT_TOO_LARGE: _ErrorReason.ValueType  # 1109
+    """The export has more rows than allowed: narrow the date range
+    (FAILED_PRECONDITION). metadata["rows"].
+    """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """ErrorReason is the closed list of machine-readable failure reasons.
@@ -397,4 +425,32 @@ ERROR_REASON_MODEL_NOT_CONFIGURED: ErrorReason.ValueType  # 85
 """
 ERROR_REASON_FACE_NOT_FOUND: ErrorReason.ValueType  # 86
 """No face was found where one is required (FAILED_PRECONDITION)."""
+ERROR_REASON_SESSION_REQUIRED: ErrorReason.ValueType  # 1101
+"""The analyst console (issue 11; numbered from 1101 apart from other issues').
+The route needs a console session, not an API key (FAILED_PRECONDITION).
+"""
+ERROR_REASON_CSRF_INVALID: ErrorReason.ValueType  # 1102
+"""A state-changing request with the session cookie lacks the session's
+X-CSRF-Token (PERMISSION_DENIED).
+"""
+ERROR_REASON_ACCOUNT_LOCKED: ErrorReason.ValueType  # 1103
+"""Too many failed sign-ins: the account is locked for a while
+(RESOURCE_EXHAUSTED). metadata["retry_after_seconds"].
+"""
+ERROR_REASON_PASSKEY_INVALID: ErrorReason.ValueType  # 1104
+"""A passkey ceremony failed: unknown, spent or expired challenge, wrong
+origin, no user verification, signature or counter (UNAUTHENTICATED).
+"""
+ERROR_REASON_PASSKEY_REQUIRED: ErrorReason.ValueType  # 1105
+"""The organisation requires passkeys: no password sign-in (PERMISSION_DENIED)."""
+ERROR_REASON_PASSKEY_EXISTS: ErrorReason.ValueType  # 1106
+"""The passkey is already registered (FAILED_PRECONDITION)."""
+ERROR_REASON_ADMIN_REQUIRED: ErrorReason.ValueType  # 1107
+"""Only a console admin may do this (PERMISSION_DENIED)."""
+ERROR_REASON_CONSOLE_USER_EXISTS: ErrorReason.ValueType  # 1108
+"""A console user has this email (ALREADY_EXISTS)."""
+ERROR_REASON_EXPORT_TOO_LARGE: ErrorReason.ValueType  # 1109
+"""The export has more rows than allowed: narrow the date range
+(FAILED_PRECONDITION). metadata["rows"].
+"""
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015
