@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 import grpc
 
 from identity_runtime import context as call_context
-from identity_runtime import descriptors, tracing
+from identity_runtime import descriptors, metrics, tracing
 from identity_runtime.errors import DeadlineExceeded, DomainError, Unavailable
 from identity_runtime.meshauth import TokenSigner
 from identity_runtime.meshtls import MeshTls
@@ -86,6 +86,7 @@ class CircuitBreaker:
         self.failures = 0
         self.opened_at: float | None = None
         self.trial_in_flight = False
+        metrics.watch_breaker(self)
 
     @property
     def state(self) -> str:
@@ -202,17 +203,24 @@ class _PropagatingInterceptor(
         client_call_details: grpc.aio.ClientCallDetails,
         request: Req,
     ) -> grpc.aio.UnaryUnaryCall[Req, Resp]:
-        details = self._admit(client_call_details)
+        calls = metrics.CLIENT_REQUESTS
+        try:
+            details = self._admit(client_call_details)
+        except grpc.aio.AioRpcError as exc:
+            calls.labels(self.breaker.name, exc.code().name).inc()
+            raise
         call = await continuation(details, request)
         try:
             await call
         except grpc.aio.AioRpcError as exc:
             self.breaker.record(exc.code())
+            calls.labels(self.breaker.name, exc.code().name).inc()
             raise
         except BaseException:
             self.breaker.record(None)
             raise
         self.breaker.record(grpc.StatusCode.OK)
+        calls.labels(self.breaker.name, "OK").inc()
         return call
 
     async def intercept_unary_stream(

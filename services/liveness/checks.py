@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 
 from identity_capture import signatures
 from identity_inference.pad import PadResult, PadScorer
+from identity_runtime import metrics
 from identity_runtime.errors import (
     AlreadyExists,
     FailedPrecondition,
@@ -440,6 +441,7 @@ class Liveness:
         now = self.clock()
         checked = await self.database.run(lambda s: self._check_protocol(s, org_id, request, now))
         decision = await asyncio.to_thread(self.decide, checked, request)
+        _observe(decision, request.purpose)
 
         def consume(session: Session) -> None:
             # Re-check inside the writing transaction: another call may have
@@ -454,6 +456,16 @@ class Liveness:
                 "the nonce was already used by another bundle", "NONCE_REPLAYED"
             ) from None
         return decision
+
+
+def _observe(decision: LivenessDecision, purpose: str) -> None:
+    """The decision and its PAD scores in the metrics (ids never)."""
+    outcome = "live" if decision.live else "not_live"
+    metrics.LIVENESS_CHECKS.labels(purpose, outcome, decision.decision_basis).inc()
+    if decision.pad is not None:
+        metrics.PAD_SCORE.labels("fused").observe(decision.pad.fused_live_score)
+        for score in decision.pad.scores:
+            metrics.PAD_SCORE.labels(score.model_id).observe(score.live_score)
 
 
 def _crop_for(crops: dict[float, np.ndarray], scale: float) -> np.ndarray:

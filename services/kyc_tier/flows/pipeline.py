@@ -34,6 +34,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from sqlalchemy.orm import Session
 
+from identity_runtime import metrics
 from identity_runtime.errors import AlreadyExists, DomainError
 from services.kyc_tier import bundles, customers, models, outbox, partners, records
 from services.kyc_tier.pii import PiiVault
@@ -150,6 +151,9 @@ class CapturePipeline:
         decision = decide(assessment, request)
         recorded = await self.store.write(
             lambda s: self._write(s, step, subject, decision, assessment, extra_writes)
+        )
+        metrics.record_decision(
+            step.kind, bool(decision.passed), (reason.code for reason in decision.reasons)
         )
         return Captured(assessment, decision, recorded)
 
