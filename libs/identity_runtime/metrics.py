@@ -107,6 +107,18 @@ MATCH_SCORE = Histogram(
     ["reference_source", "outcome"],
     buckets=COSINE_BUCKETS,
 )
+SHADOW_DECISIONS = Counter(
+    "identity_shadow_decisions",
+    "Candidate models scored in shadow on live traffic, by stage, candidate (model ids) "
+    "and agreement with the live decision (agree, disagree, skipped, error)",
+    ["stage", "candidate", "agreement"],
+)
+SHADOW_SCORE_SHIFT = Histogram(
+    "identity_shadow_score_shift",
+    "Candidate score minus live score on the same input, by stage and candidate",
+    ["stage", "candidate"],
+    buckets=(-0.5, -0.2, -0.1, -0.05, -0.02, 0.0, 0.02, 0.05, 0.1, 0.2, 0.5),
+)
 ENROLLMENTS = Counter("identity_enrollments", "Face references enrolled, by source", ["source"])
 
 # --- queues, dependencies, crypto, audit, database --------------------------------

@@ -137,6 +137,8 @@ class Liveness:
     pad: PadScorer | None
     policy: ChallengePolicy = field(default_factory=ChallengePolicy)
     clock: Callable[[], datetime] = _utcnow
+    # Candidate PAD models scored in shadow: reported, never deciding.
+    shadow: PadScorer | None = None
 
     @property
     def decision_basis(self) -> str:
@@ -410,6 +412,8 @@ class Liveness:
                 spec.scale: _crop_for(request.pad_crops, spec.scale) for spec in self.pad.specs
             }
             pad_result = self.pad.score(crops)
+            if self.shadow is not None:
+                shadow_compare(self.shadow, pad_result, request.pad_crops)
             if not pad_result.live:
                 reasons.append(
                     (
@@ -456,6 +460,44 @@ class Liveness:
                 "the nonce was already used by another bundle", "NONCE_REPLAYED"
             ) from None
         return decision
+
+
+@dataclass(frozen=True)
+class ShadowOutcome:
+    """How a candidate PAD scorer judged the crops the live one decided on."""
+
+    candidate: str
+    # agree, disagree, skipped (no crop at a candidate's scale) or error.
+    agreement: str
+    score_shift: float | None = None
+
+
+def shadow_compare(
+    shadow: PadScorer, live: PadResult, crops: dict[float, np.ndarray]
+) -> ShadowOutcome:
+    """Score the crops with the candidate and report its agreement with the live
+    result and the shift of its fused score, in the metrics. Never raises and
+    never touches the live result: the shadow cannot change a decision."""
+    candidate = "+".join(shadow.model_ids)
+    outcome: ShadowOutcome
+    try:
+        wanted = {spec.scale for spec in shadow.specs}
+        chosen = {s: c for s, c in crops.items() if any(abs(s - w) < 1e-3 for w in wanted)}
+        if len(chosen) < len(wanted):
+            outcome = ShadowOutcome(candidate, "skipped")
+        else:
+            result = shadow.score({w: _crop_for(chosen, w) for w in wanted})
+            outcome = ShadowOutcome(
+                candidate,
+                "agree" if result.live == live.live else "disagree",
+                result.fused_live_score - live.fused_live_score,
+            )
+    except Exception:  # noqa: BLE001 - a failing candidate is reported, never propagated
+        outcome = ShadowOutcome(candidate, "error")
+    metrics.SHADOW_DECISIONS.labels("pad", candidate, outcome.agreement).inc()
+    if outcome.score_shift is not None:
+        metrics.SHADOW_SCORE_SHIFT.labels("pad", candidate).observe(outcome.score_shift)
+    return outcome
 
 
 def _observe(decision: LivenessDecision, purpose: str) -> None:
