@@ -51,6 +51,7 @@ from gateway.ratelimit import RateLimiter
 from gateway.routing import GATEWAY_PACKAGE, Route, RouteError, RouteTable, build_routes
 from gateway.settings import GatewaySettings
 from identity_platform_api.common.v1 import options_pb2
+from identity_platform_api.gateway.v1 import gateway_pb2
 from identity_platform_api.kyc_tier.v1 import api_keys_pb2
 from identity_runtime import context as call_context
 from identity_runtime import mesh, meshauth, meshtls, metrics, tracing
@@ -65,6 +66,7 @@ access_log = get_logger("identity.gateway.access")
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}")
 _AUTHENTICATE_RPC = "/identity.kyc_tier.v1.ApiKeyService/AuthenticateApiKey"
+_REVOCATION_EPOCH_RPC = "/identity.kyc_tier.v1.ApiKeyService/GetApiKeyRevocationEpoch"
 _SCOPE_NAMES = {options_pb2.SCOPE_PUBLIC: "public", options_pb2.SCOPE_INTERNAL: "internal"}
 _NO_STORE = {"Cache-Control": "no-store"}
 
@@ -129,7 +131,11 @@ class Gateway:
             ),
         )
         self.api_keys = ApiKeyCache(
-            self._resolve_key, settings.auth_cache_seconds, settings.auth_cache_max_entries
+            self._resolve_key,
+            settings.auth_cache_seconds,
+            settings.auth_cache_max_entries,
+            revocations=self._revocation_epoch,
+            revocation_check_seconds=settings.auth_revocation_check_seconds,
         )
         self.limiter = RateLimiter(settings.rate_limit_storage, settings.rate_limit_key_prefix)
         self.health = HealthChecker(
@@ -237,7 +243,10 @@ class Gateway:
 
         route, path_params = self.routes.match(request.method, path)
         outcome.route = route
-        if route.scope != "anonymous":
+        # An anonymous route takes a key when one is presented (the health
+        # route shows its details to internal keys only).
+        presents_key = "authorization" in request.headers or "x-api-key" in request.headers
+        if route.scope != "anonymous" or presents_key:
             principal = await self._authenticate(request)
             outcome.principal = principal
             authorize(route.scope, principal)
@@ -303,8 +312,9 @@ class Gateway:
         )
         return await self.api_keys.authenticate(key)
 
-    async def _resolve_key(self, key: str) -> Principal:
-        # The gateway asks as itself (a mesh service), for no organisation yet.
+    async def _as_gateway(self, rpc: str, message: Message, response_class: type[R]) -> R:
+        """A call to kyc-tier the gateway makes as itself (a mesh service), for
+        no organisation yet: resolving a key, the revocation epoch."""
         outer = call_context.current()
         token = call_context.bind(
             call_context.CallContext(
@@ -315,16 +325,26 @@ class Gateway:
             )
         )
         try:
-            reply = await self._invoke(
-                "kyc_tier",
-                _AUTHENTICATE_RPC,
-                api_keys_pb2.AuthenticateApiKeyRequest(secret=key),
-                api_keys_pb2.AuthenticateApiKeyResponse,
-            )
+            return await self._invoke("kyc_tier", rpc, message, response_class)
         finally:
             call_context.reset(token)
+
+    async def _resolve_key(self, key: str) -> Principal:
+        reply = await self._as_gateway(
+            _AUTHENTICATE_RPC,
+            api_keys_pb2.AuthenticateApiKeyRequest(secret=key),
+            api_keys_pb2.AuthenticateApiKeyResponse,
+        )
         scopes = frozenset(_SCOPE_NAMES[s] for s in reply.scopes if s in _SCOPE_NAMES)
         return Principal(org_id=reply.org_id, api_key_id=reply.api_key_id, scopes=scopes)
+
+    async def _revocation_epoch(self) -> int:
+        reply = await self._as_gateway(
+            _REVOCATION_EPOCH_RPC,
+            api_keys_pb2.GetApiKeyRevocationEpochRequest(),
+            api_keys_pb2.GetApiKeyRevocationEpochResponse,
+        )
+        return reply.epoch
 
     async def _call(self, route: Route, message: Message) -> Message:
         try:
@@ -354,7 +374,13 @@ class Gateway:
             raise errors.from_rpc_error(exc, mesh.BY_PACKAGE[package].name) from None
 
     async def _get_health(self, _request: Message) -> tuple[Message, int]:
-        return await self.health.check()
+        """Anonymous callers get the overall status only; the per-service
+        details (addresses, errors, latencies) need an internal-scope key."""
+        response, status = await self.health.check()
+        caller = call_context.current()
+        if caller is None or "internal" not in caller.scopes:
+            return gateway_pb2.GetHealthResponse(status=response.status), status
+        return response, status
 
     def openapi_bytes(self) -> bytes:
         if self._openapi is None:

@@ -8,10 +8,11 @@ Every error the gateway returns has the same JSON shape:
 
 `code` is the HTTP status, `status` the gRPC code name, `reason` the
 `ErrorInfo.reason` (identity.common.v1.ErrorReason without its prefix).
-Codes follow Google's standard mapping (google/rpc/code.proto), with four
+Codes follow Google's standard mapping (google/rpc/code.proto), with five
 refinements by reason: PAYLOAD_TOO_LARGE 413, UNSUPPORTED_MEDIA_TYPE 415,
-METHOD_NOT_ALLOWED 405 (the gateway's own), and IMAGE_BUDGET_EXCEEDED 413
-(capture-quality's INVALID_ARGUMENT for frames over a request's pixel budget).
+METHOD_NOT_ALLOWED 405 (the gateway's own), IMAGE_BUDGET_EXCEEDED 413
+(capture-quality's INVALID_ARGUMENT for frames over a request's pixel budget)
+and LEGAL_HOLD 409 (an erasure refused by a legal hold on the customer).
 
 FAILED_PRECONDITION maps to 400, as in Google's mapping: HTTP 412 is about
 the request's own conditional headers (If-Match, ...), which this API does not
@@ -56,6 +57,9 @@ HTTP_STATUS_BY_REASON: Mapping[str, int] = {
     "IMAGE_BUDGET_EXCEEDED": 413,
     "UNSUPPORTED_MEDIA_TYPE": 415,
     "METHOD_NOT_ALLOWED": 405,
+    # A customer under a legal hold cannot be erased: a conflict with the
+    # resource's state, not a malformed request.
+    "LEGAL_HOLD": 409,
 }
 
 # What the caller is told when a failure carries no ErrorInfo of ours (a

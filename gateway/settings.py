@@ -50,6 +50,11 @@ class GatewaySettings:
     auth_cache_max_entries: int = setting(
         10_000, "Most API keys remembered at once (least recently used go first)"
     )
+    auth_revocation_check_seconds: float = setting(
+        1.0,
+        "How often each gateway asks kyc-tier whether an API key was revoked "
+        "(cached keys are dropped when one was; 0 asks on every request)",
+    )
     shutdown_grace_seconds: float = setting(10.0, "Time in-flight requests get on SIGTERM")
     log_level: str = setting("INFO", "Log level (DEBUG, INFO, WARNING, ERROR)")
     log_format: Literal["json", "console"] = setting(
@@ -105,6 +110,8 @@ class GatewaySettings:
                 problems.append((name, "must be positive"))
         if self.auth_cache_seconds < 0:
             problems.append(("auth_cache_seconds", "must not be negative (0 disables the cache)"))
+        if self.auth_revocation_check_seconds < 0:
+            problems.append(("auth_revocation_check_seconds", "must not be negative"))
         if self.mesh_signing_key_file is None and not self.mesh_signing_key.strip():
             problems.append(
                 (

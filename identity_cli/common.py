@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
 from identity_cli.errors import CliError
 from identity_crypto.keyring import Keyring, KeyringError, load_keyring
+from identity_runtime import context
 from identity_store.db import SQLITE_FILE, default_sqlite_url
 
 DEFAULT_DATA_DIR = Path(".identity")
@@ -79,3 +82,17 @@ def add_database_options(parser: argparse.ArgumentParser) -> None:
         help="Directory of the embedded database and local secrets "
         "(default: IDENTITY_DATA_DIR, else ./.identity)",
     )
+
+
+@contextlib.contextmanager
+def as_operator(org_id: str) -> Iterator[None]:
+    """Audit entries queued by the command name the operator's CLI as the actor."""
+    token = context.bind(
+        context.CallContext(
+            request_id=context.new_request_id(), org_id=org_id, actor="system:identity-cli"
+        )
+    )
+    try:
+        yield
+    finally:
+        context.reset(token)

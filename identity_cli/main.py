@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "identity_cli.up",
     "identity_cli.database",
     "identity_cli.partners",
+    "identity_cli.customers",
     "identity_cli.openapi",
     "identity_cli.evaluate",
     "identity_cli.keys",

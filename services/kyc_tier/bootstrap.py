@@ -28,6 +28,7 @@ from services.kyc_tier.flows.face import FaceFlow
 from services.kyc_tier.flows.ktp import KtpFlow
 from services.kyc_tier.flows.kyc import KycFlow
 from services.kyc_tier.flows.pipeline import CapturePipeline
+from services.kyc_tier.flows.reviews import ReviewFlow
 from services.kyc_tier.flows.step_up import StepUpFlow
 from services.kyc_tier.mapping.captures import ProtoBundleCodec
 from services.kyc_tier.migrations import HISTORY
@@ -42,6 +43,7 @@ from services.kyc_tier.ports import (
     Liveness,
     Matcher,
 )
+from services.kyc_tier.recovery import RecoveryWorker, StaleAttempts
 from services.kyc_tier.settings import KycTierSettings
 from services.kyc_tier.store import Store
 
@@ -68,12 +70,14 @@ class KycTierCore(Core):
     api_keys: ApiKeyFlow
     customers: CustomerFlow
     erasure: ErasureFlow
+    recovery: RecoveryWorker
     devices: DeviceFlow
     ktp: KtpFlow
     face: FaceFlow
     step_up: StepUpFlow
     dukcapil: DukcapilFlow
     kyc: KycFlow
+    reviews: ReviewFlow
 
     async def ready(self) -> tuple[bool, str]:
         from identity_store.migrate import is_at_head
@@ -86,6 +90,7 @@ class KycTierCore(Core):
         )
 
     async def close(self) -> None:
+        await self.recovery.stop()
         await self.relay.stop()
         # Entries queued by the last requests go out before the channels close;
         # whatever does not, the next start delivers.
@@ -134,6 +139,7 @@ async def build(
     challenges = Challenges(store, liveness)
     matching = FaceMatching(quality, embedder, matcher)
     customers = Customers(vault)
+    erasure = ErasureFlow(store, vault, matcher, clock)
     core = KycTierCore(
         database=database,
         clients=clients,
@@ -141,7 +147,13 @@ async def build(
         vault=vault,
         api_keys=ApiKeyFlow(store, PartnerDirectory(settings.api_key_pepper)),
         customers=CustomerFlow(store, customers),
-        erasure=ErasureFlow(store, vault, matcher),
+        erasure=erasure,
+        # At start-up, then periodically: unfinished erasures carried on,
+        # attempts a crash left "started" finished as interrupted.
+        recovery=RecoveryWorker(
+            (erasure.resume_pending, StaleAttempts(store, clock).sweep),
+            settings.recovery_interval_seconds,
+        ),
         devices=DeviceFlow(store, liveness),
         ktp=KtpFlow(
             pipeline, challenges, vault, customers, quality, liveness, embedder, matcher, clock
@@ -158,6 +170,8 @@ async def build(
         step_up=StepUpFlow(pipeline, quality, liveness, matching),
         dukcapil=DukcapilFlow(pipeline, vault, clock),
         kyc=KycFlow(store),
+        reviews=ReviewFlow(store, matcher),
     )
     relay.start()
+    core.recovery.start()
     return core

@@ -48,13 +48,15 @@ def record(
     outcome: str,
     evidence_hashes: Mapping[str, str] | None = None,
     details: Mapping[str, Any] | None = None,
+    actor: str = "",
 ) -> None:
-    """Queue an audit entry in the caller's transaction. Ids and codes only."""
+    """Queue an audit entry in the caller's transaction. Ids and codes only.
+    `actor` defaults to the call's (else kyc-tier itself)."""
     session.add(
         models.AuditOutbox(
             org_id=org_id,
             request_id=context.request_id(),
-            actor=context.actor() or "service:kyc-tier",
+            actor=actor or context.actor() or "service:kyc-tier",
             action=action,
             subject=subject,
             outcome=outcome,

@@ -22,8 +22,9 @@ async def api_key_caller(core: KycTierCore, secret: str) -> Caller:
     )
 
 
-# The contract's other kyc-tier services (dashboard, webhooks, console
-# sign-in) answer UNIMPLEMENTED until their issues land.
+# The contract's other kyc-tier services (webhooks, console sign-in) and
+# the dashboard's RPCs other than DecideReview answer UNIMPLEMENTED until
+# their issues land.
 SPEC = ServiceSpec.from_mesh(
     mesh.KYC_TIER,
     settings_class=KycTierSettings,
@@ -37,6 +38,7 @@ SPEC = ServiceSpec.from_mesh(
         servicer.KycServicer,
         servicer.DeviceServicer,
         servicer.AttemptServicer,
+        servicer.DashboardServicer,
     ],
     api_keys=api_key_caller,
 )

@@ -17,6 +17,8 @@ from identity_platform_api.kyc_tier.v1 import (
     attempts_pb2_grpc,
     customers_pb2,
     customers_pb2_grpc,
+    dashboard_pb2,
+    dashboard_pb2_grpc,
     devices_pb2,
     devices_pb2_grpc,
     face_pb2,
@@ -48,6 +50,18 @@ class ApiKeyServicer(CoreServicer[KycTierCore], api_keys_pb2_grpc.ApiKeyServiceS
         issued = await self.core.api_keys.create(require_org(), request.name, scopes)
         return responses.issued_api_key(issued)
 
+    async def RevokeApiKey(
+        self, request: api_keys_pb2.RevokeApiKeyRequest, _: Any
+    ) -> api_keys_pb2.RevokeApiKeyResponse:
+        revoked = await self.core.api_keys.revoke(require_org(), request.api_key_id)
+        return api_keys_pb2.RevokeApiKeyResponse(api_key=resources.api_key(revoked))
+
+    async def GetApiKeyRevocationEpoch(
+        self, request: api_keys_pb2.GetApiKeyRevocationEpochRequest, _: Any
+    ) -> api_keys_pb2.GetApiKeyRevocationEpochResponse:
+        epoch = await self.core.api_keys.revocation_epoch()
+        return api_keys_pb2.GetApiKeyRevocationEpochResponse(epoch=epoch)
+
     async def AuthenticateApiKey(
         self, request: api_keys_pb2.AuthenticateApiKeyRequest, _: Any
     ) -> api_keys_pb2.AuthenticateApiKeyResponse:
@@ -78,6 +92,14 @@ class CustomerServicer(CoreServicer[KycTierCore], customers_pb2_grpc.CustomerSer
     ) -> customers_pb2.EraseCustomerResponse:
         result = await self.core.erasure.erase(require_org(), request.customer_id, request.reason)
         return responses.erased(result)
+
+    async def SetLegalHold(
+        self, request: customers_pb2.SetLegalHoldRequest, _: Any
+    ) -> customers_pb2.SetLegalHoldResponse:
+        view = await self.core.erasure.set_legal_hold(
+            require_org(), request.customer_id, request.hold, request.reason
+        )
+        return customers_pb2.SetLegalHoldResponse(customer=resources.customer(view))
 
 
 class KtpServicer(CoreServicer[KycTierCore], ktp_pb2_grpc.KtpServiceServicer):
@@ -183,3 +205,18 @@ class AttemptServicer(CoreServicer[KycTierCore], attempts_pb2_grpc.AttemptServic
             require_org(), request.customer_id, request.page_size, request.page_token
         )
         return responses.attempt_page(attempts_pb2.ListCustomerAttemptsResponse, page)
+
+
+class DashboardServicer(CoreServicer[KycTierCore], dashboard_pb2_grpc.DashboardServiceServicer):
+    """Only DecideReview so far; the other dashboard RPCs answer UNIMPLEMENTED."""
+
+    async def DecideReview(
+        self, request: dashboard_pb2.DecideReviewRequest, _: Any
+    ) -> dashboard_pb2.DecideReviewResponse:
+        decided = await self.core.reviews.decide(
+            require_org(),
+            request.review_id,
+            enums.REVIEW_DECISION_FROM_PROTO.get(request.decision, ""),
+            request.note,
+        )
+        return responses.review_decided(decided)

@@ -45,6 +45,11 @@ class KycTierSettings(ServiceSettings):
     audit_relay_poll_seconds: float = setting(
         1.0, "How often the audit outbox relay retries pending entries"
     )
+    recovery_interval_seconds: float = setting(
+        30.0,
+        "How often unfinished erasures are resumed and crashed attempts finished "
+        "(also once at start-up)",
+    )
 
     def validate(self) -> list[tuple[str, str]]:
         problems = super().validate()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -94,7 +95,13 @@ def test_identity_up_runs_six_services_and_the_gateway_then_stops_cleanly(tmp_pa
         assert "  liveness PAD     active: minifasnet-v2, minifasnet-v1se (packaged)" in printed
         assert "WARNING" not in text
 
-        health = httpx.get(f"http://127.0.0.1:{ports['GATEWAY']}/api/healthz", timeout=10).json()
+        healthz = f"http://127.0.0.1:{ports['GATEWAY']}/api/healthz"
+        # Anonymous: the status only; the printed (internal) key: every service.
+        assert httpx.get(healthz, timeout=10).json() == {"status": "SERVING", "services": []}
+        key = re.search(r"API key +(idk_\S+)", text)
+        assert key, text
+        headers = {"Authorization": f"Bearer {key.group(1)}"}
+        health = httpx.get(healthz, headers=headers, timeout=10).json()
         assert health["status"] == "SERVING"
         assert {s["name"]: s["status"] for s in health["services"]} == {
             s.name: "SERVING" for s in mesh.SERVICES

@@ -140,6 +140,10 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """NOT_FOUND."""
     ERROR_REASON_REVIEW_ALREADY_DECIDED: _ErrorReason.ValueType  # 51
     """The review item was already decided (FAILED_PRECONDITION)."""
+    ERROR_REASON_LEGAL_HOLD: _ErrorReason.ValueType  # 52
+    """The customer is under a legal hold: erasure is refused
+    (FAILED_PRECONDITION; HTTP 409).
+    """
     ERROR_REASON_CHALLENGE_NOT_FOUND: _ErrorReason.ValueType  # 60
     """--- challenges, bundles, replay (FAILED_PRECONDITION unless noted) ---
     NOT_FOUND.
@@ -331,6 +335,10 @@ ERROR_REASON_API_KEY_NOT_FOUND: ErrorReason.ValueType  # 50
 """NOT_FOUND."""
 ERROR_REASON_REVIEW_ALREADY_DECIDED: ErrorReason.ValueType  # 51
 """The review item was already decided (FAILED_PRECONDITION)."""
+ERROR_REASON_LEGAL_HOLD: ErrorReason.ValueType  # 52
+"""The customer is under a legal hold: erasure is refused
+(FAILED_PRECONDITION; HTTP 409).
+"""
 ERROR_REASON_CHALLENGE_NOT_FOUND: ErrorReason.ValueType  # 60
 """--- challenges, bundles, replay (FAILED_PRECONDITION unless noted) ---
 NOT_FOUND.
