@@ -56,7 +56,7 @@ from identity_platform_api.common.v1 import options_pb2
 from identity_platform_api.gateway.v1 import gateway_pb2
 from identity_platform_api.kyc_tier.v1 import api_keys_pb2, console_auth_pb2
 from identity_runtime import context as call_context
-from identity_runtime import mesh, meshauth, meshtls, tracing
+from identity_runtime import mesh, meshauth, meshtls, metrics, tracing
 from identity_runtime.clients import ClientFactory, ClientOptions
 from identity_runtime.errors import DeadlineExceeded, DomainError, Internal
 from identity_runtime.logs import get_logger
@@ -146,6 +146,7 @@ class Gateway:
         self.local_handlers: dict[str, LocalHandler] = {HEALTH_RPC: self._get_health}
         self._callables: dict[str, grpc.aio.UnaryUnaryMultiCallable[Any, Any]] = {}
         self._openapi: bytes | None = None
+        self.metrics_server: metrics.MetricsServer | None = None
         for route in self.routes:
             if route.package == GATEWAY_PACKAGE and route.full_name not in self.local_handlers:
                 raise RouteError(
@@ -171,8 +172,14 @@ class Gateway:
             await self.limiter.check_store()
         except Exception as exc:  # noqa: BLE001 - reported, the gateway refuses limited routes meanwhile
             log.error("rate-limit store unreachable at start-up", error=str(exc))
-        yield
-        await self.close()
+        self.metrics_server = metrics.serve(self.settings.host, self.settings.metrics_port)
+        try:
+            yield
+        finally:
+            if self.metrics_server is not None:
+                self.metrics_server.stop()
+                self.metrics_server = None
+            await self.close()
 
     async def close(self) -> None:
         self._callables.clear()
@@ -221,6 +228,7 @@ class Gateway:
             return response
         finally:
             self._log_access(request, outcome, started)
+            self._count(request, outcome, started)
             call_context.reset(token)
 
     async def _dispatch(
@@ -433,6 +441,14 @@ class Gateway:
             span.set_attribute("identity.error_reason", outcome.reason)
         if outcome.status >= 500:
             span.set_status(trace.Status(trace.StatusCode.ERROR, outcome.reason))
+
+    @staticmethod
+    def _count(request: Request, outcome: _Outcome, started: float) -> None:
+        # The route template (bounded by the contract), never the path.
+        route = outcome.route.path.template if outcome.route else "unmatched"
+        method = request.method if outcome.route else "other"
+        metrics.HTTP_REQUESTS.labels(route, method, str(outcome.status), outcome.grpc_status).inc()
+        metrics.HTTP_DURATION.labels(route, method).observe(time.perf_counter() - started)
 
     def _log_access(self, request: Request, outcome: _Outcome, started: float) -> None:
         if not self.settings.access_log:

@@ -64,6 +64,11 @@ class GatewaySettings:
         True, "One structured log line per request (no payloads, no query strings)"
     )
     otlp_endpoint: str = setting("", "OTLP/gRPC endpoint for traces; empty disables export")
+    metrics_port: int | None = setting(
+        None,
+        "Plaintext port serving Prometheus metrics at /metrics (route templates, never "
+        "paths); 0 picks a free one; empty = none",
+    )
     mesh_signing_key_file: Path | None = setting(
         None,
         "Ed25519 private key (PEM) the gateway signs each call's caller token with "
@@ -87,6 +92,8 @@ class GatewaySettings:
         problems = []
         if not 0 <= self.port <= 65535:
             problems.append(("port", f"{self.port} is not a TCP port"))
+        if self.metrics_port is not None and not 0 <= self.metrics_port <= 65535:
+            problems.append(("metrics_port", f"{self.metrics_port} is not a TCP port"))
         for service in mesh.SERVICES:
             address = self.service_addresses()[service.package]
             host, sep, port = address.rpartition(":")

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from identity_cli import prometheus
 from identity_cli.common import add_database_options, data_dir, database_url
 from identity_cli.errors import CliError
 from identity_cli.up_config import listeners, load_all_settings, mesh_environment, pad_banner_line
@@ -79,6 +80,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--verbose", action="store_true", help="also stream every service's logs to this terminal"
+    )
+    parser.add_argument(
+        "--prometheus",
+        action="store_true",
+        help="serve every component's metrics and run Debian's prometheus on them, "
+        "with the project's recording rules and alerts (deploy/prometheus)",
+    )
+    parser.add_argument(
+        "--prometheus-port",
+        type=int,
+        default=prometheus.DEFAULT_PORT,
+        help="Prometheus's web port (with --prometheus)",
+    )
+    parser.add_argument(
+        "--prometheus-interval",
+        default=prometheus.DEFAULT_INTERVAL,
+        help="scrape and rule-evaluation interval (with --prometheus), e.g. 5s",
     )
     parser.set_defaults(handler=run)
 
@@ -150,6 +168,14 @@ def _http_ok(url: str) -> bool:
         return False
 
 
+def _ready(child: Child, gateway_url: str, env: Mapping[str, str]) -> bool:
+    if child.name == "gateway":
+        return _http_ok(f"{gateway_url}/api/healthz")
+    if child.name == "prometheus":
+        return _http_ok(f"{child.address}/-/ready")
+    return _grpc_serving(child.address, env)
+
+
 def _wait_ready(
     children: list[Child], gateway_url: str, stop: list[bool], env: Mapping[str, str]
 ) -> Child | None:
@@ -162,12 +188,7 @@ def _wait_ready(
                 return child
             if child.name not in pending:
                 continue
-            ready = (
-                _http_ok(f"{gateway_url}/api/healthz")
-                if child.name == "gateway"
-                else _grpc_serving(child.address, env)
-            )
-            if ready:
+            if _ready(child, gateway_url, env):
                 pending.discard(child.name)
         time.sleep(0.2)
     if pending and not stop:
@@ -251,13 +272,21 @@ def run(args: argparse.Namespace) -> int:
     from identity_cli.schema import migrate_all
 
     env = mesh_environment(args, os.environ)
+    if args.prometheus:
+        prometheus.binary()  # refuse before anything starts
+        env.update(prometheus.metrics_environment(env))
     settings, problems = load_all_settings(env)
     if problems:
         raise CliError("invalid configuration: " + "; ".join(problems))
+    wanted = listeners(env)
+    if args.prometheus:
+        wanted += [
+            (f"{name} metrics", host_port.rsplit(":", 1)[0], int(host_port.rsplit(":", 1)[1]))
+            for name, host_port in prometheus.targets(env).items()
+        ]
+        wanted.append(("prometheus", args.host, args.prometheus_port))
     taken = [
-        f"{name} port {port} on {host}"
-        for name, host, port in listeners(env)
-        if _port_taken(host, port)
+        f"{name} port {port} on {host}" for name, host, port in wanted if _port_taken(host, port)
     ]
     if taken:
         raise CliError(
@@ -294,6 +323,34 @@ def run(args: argparse.Namespace) -> int:
         gateway_url = f"http://{env['GATEWAY_HOST']}:{env['GATEWAY_PORT']}"
         start = starter("gateway", "gateway")
         children.append(Child("gateway", gateway_url, start(), logs / "gateway.log", start))
+        if args.prometheus:
+            directory = data_dir(args) / "prometheus"
+            config = prometheus.write_config(
+                directory,
+                prometheus.targets(env),
+                prometheus.rule_files(),
+                args.prometheus_interval,
+            )
+
+            def start_prometheus() -> subprocess.Popen[bytes]:
+                return prometheus.spawn(
+                    config,
+                    directory,
+                    args.host,
+                    args.prometheus_port,
+                    open_private_log(logs / "prometheus.log"),
+                )
+
+            prometheus_url = f"http://{args.host}:{args.prometheus_port}"
+            children.append(
+                Child(
+                    "prometheus",
+                    prometheus_url,
+                    start_prometheus(),
+                    logs / "prometheus.log",
+                    start_prometheus,
+                )
+            )
         try:
             dead = _wait_ready(children, gateway_url, stop, env)
         except TimeoutError as exc:

@@ -19,6 +19,7 @@ import numpy as np
 import onnxruntime as ort
 
 from identity_ktp.portrait import verified_model_bytes
+from identity_runtime import metrics
 
 # The bundled files of rapidocr 3.10.0 (the same hashes RapidOCR's own model
 # registry, default_models.yaml, lists for them).
@@ -133,7 +134,7 @@ class OcrEngine:
         """Every text line found in `image` (BGR), top to bottom."""
         from rapidocr.utils.output import RapidOCROutput
 
-        with self._lock:
+        with self._lock, metrics.model_stage("ocr", "pp-ocr", "onnxruntime"):
             result = self._engine(image)
         if (
             not isinstance(result, RapidOCROutput)

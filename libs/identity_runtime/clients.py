@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 import grpc
 
 from identity_runtime import context as call_context
-from identity_runtime import descriptors, mesh, tracing
+from identity_runtime import descriptors, mesh, metrics, tracing
 from identity_runtime.errors import DeadlineExceeded, DomainError, Unavailable
 from identity_runtime.meshauth import TokenSigner
 from identity_runtime.meshtls import MeshTls
@@ -97,6 +97,7 @@ class CircuitBreaker:
         self.failures = 0
         self.opened_at: float | None = None
         self.trial_in_flight = False
+        metrics.watch_breaker(self)
 
     @property
     def state(self) -> str:
@@ -226,13 +227,19 @@ class _PropagatingInterceptor(
         client_call_details: grpc.aio.ClientCallDetails,
         request: Req,
     ) -> grpc.aio.UnaryUnaryCall[Req, Resp]:
-        details = self._admit(client_call_details)
+        calls = metrics.CLIENT_REQUESTS
+        try:
+            details = self._admit(client_call_details)
+        except grpc.aio.AioRpcError as exc:
+            calls.labels(self.breaker.name, exc.code().name).inc()
+            raise
         call = await continuation(details, request)
         try:
             await call
         except grpc.aio.AioRpcError as exc:
             origin = error_origin(exc)
             self.breaker.record(exc.code(), origin)
+            calls.labels(self.breaker.name, exc.code().name).inc()
             if origin:
                 raise
             # gRPC's own failure (no connection, no time left) or an error that
@@ -243,6 +250,7 @@ class _PropagatingInterceptor(
             self.breaker.record(None)
             raise
         self.breaker.record(grpc.StatusCode.OK)
+        calls.labels(self.breaker.name, "OK").inc()
         return call
 
     async def intercept_unary_stream(

@@ -17,6 +17,9 @@ them in order, outermost first:
                            traceback, never sent to the caller).
 4. AccessLogInterceptor    one structured log line per call: rpc, status,
                            reason, duration, request id, tenant. No payloads.
+                           Counts the call and its duration in the RPC
+                           metrics (identity_runtime.metrics), by service,
+                           RPC and code.
                            Inside the error interceptor, so the line is
                            written before the status reaches the caller.
 5. DeadlineInterceptor     enforces the deadline with a clean
@@ -39,7 +42,7 @@ import grpc
 from opentelemetry import trace
 
 from identity_runtime import context as call_context
-from identity_runtime import tracing
+from identity_runtime import metrics, tracing
 from identity_runtime.errors import DeadlineExceeded, DomainError, Internal, Unimplemented
 from identity_runtime.logs import get_logger
 from identity_runtime.status import KNOWN_REASONS, to_grpc_status
@@ -224,19 +227,29 @@ def _outcome(exc: BaseException | None, ctx: grpc.aio.ServicerContext) -> tuple[
 class AccessLogInterceptor(ScopedInterceptor):
     skips_infrastructure = True
 
+    def __init__(self, service: str = "") -> None:
+        self.service = service
+
     @contextlib.asynccontextmanager
     async def scope(self, method: str, ctx: grpc.aio.ServicerContext) -> AsyncIterator[None]:
         started = time.perf_counter()
         error: BaseException | None = None
+        in_flight = metrics.RPC_IN_FLIGHT.labels(self.service)
+        in_flight.inc()
         try:
             yield
         except BaseException as exc:
             error = exc
             raise
         finally:
+            in_flight.dec()
+            elapsed = time.perf_counter() - started
             code, reason = _outcome(error, ctx)
+            rpc = method.lstrip("/")
+            metrics.RPC_REQUESTS.labels(self.service, rpc, code).inc()
+            metrics.RPC_DURATION.labels(self.service, rpc).observe(elapsed)
             fields = {
-                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                "duration_ms": round(elapsed * 1000, 2),
                 "status": code,
             }
             if reason:
@@ -360,13 +373,14 @@ def server_interceptors(
     service: str = "",
 ) -> list[grpc.aio.ServerInterceptor]:
     """The chain, outermost first; `auth` (a CallerAuthInterceptor) goes first;
-    `service` (this service's mesh name) is the origin its errors name."""
+    `service` (this service's mesh name) is the origin its errors name and
+    labels the RPC metrics."""
     return [
         *([auth] if auth is not None else []),
         CallContextInterceptor(default_deadline_seconds),
         TracingInterceptor(),
         ErrorInterceptor(service),
-        AccessLogInterceptor(),
+        AccessLogInterceptor(service),
         DeadlineInterceptor(),
         ValidationInterceptor(),
     ]

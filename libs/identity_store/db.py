@@ -182,6 +182,9 @@ class Database:
         self.url = normalise_url(url)
         self.engine = make_engine(self.url, pool_size)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        from identity_runtime import metrics
+
+        metrics.watch_database(self)
 
     @property
     def dialect(self) -> str:
@@ -201,6 +204,16 @@ class Database:
                 return work(session)
 
         return await asyncio.to_thread(in_thread)
+
+    def pool_status(self) -> tuple[int, int]:
+        """(connections checked out, most the pool may hold), for the metrics."""
+        pool = self.engine.pool
+        checked_out = getattr(pool, "checkedout", None)
+        size = getattr(pool, "size", None)
+        overflow = getattr(pool, "_max_overflow", 0)
+        if not callable(checked_out) or not callable(size):
+            return 0, 1
+        return int(checked_out()), int(size()) + max(0, int(overflow))
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 
 from sqlalchemy.exc import DBAPIError
 
-from identity_runtime import logs
+from identity_runtime import logs, metrics
 from identity_runtime.errors import Unavailable
 from identity_store.db import Database
 from services.audit.chain import Draft, Entry
@@ -74,6 +74,7 @@ class GroupCommitAppender:
                     functools.partial(self.audit_log.append, drafts=drafts)
                 )
             except DBAPIError:
+                metrics.AUDIT_APPEND_FAILURES.labels("store").inc(len(batch))
                 log.exception(
                     "audit append failed; nothing of the batch was written", batch=len(batch)
                 )
@@ -86,6 +87,7 @@ class GroupCommitAppender:
                         future.set_exception(error)
                 continue
             except Exception as exc:  # noqa: BLE001 - answer every waiter, keep the worker alive
+                metrics.AUDIT_APPEND_FAILURES.labels("store").inc(len(batch))
                 for _, future in batch:
                     if not future.done():
                         future.set_exception(exc)

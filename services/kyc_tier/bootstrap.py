@@ -48,7 +48,7 @@ from services.kyc_tier.ports import (
     Liveness,
     Matcher,
 )
-from services.kyc_tier.recovery import RecoveryWorker, StaleAttempts
+from services.kyc_tier.recovery import ErasureBacklog, RecoveryWorker, StaleAttempts
 from services.kyc_tier.settings import KycTierSettings
 from services.kyc_tier.store import Store
 
@@ -176,7 +176,11 @@ async def build(
         # At start-up, then periodically: unfinished erasures carried on,
         # attempts a crash left "started" finished as interrupted.
         recovery=RecoveryWorker(
-            (erasure.resume_pending, StaleAttempts(store, clock).sweep),
+            (
+                erasure.resume_pending,
+                StaleAttempts(store, clock).sweep,
+                ErasureBacklog(store, clock).measure,
+            ),
             settings.recovery_interval_seconds,
         ),
         devices=DeviceFlow(store, liveness),

@@ -68,6 +68,33 @@ def match_threshold(session: Session, org_id: str) -> float | None:
     return session.scalar(select(models.Org.match_threshold).where(models.Org.org_id == org_id))
 
 
+def set_match_threshold(
+    session: Session, org_id: str, threshold: float | None
+) -> tuple[float | None, float | None]:
+    """Switch the organisation's face-match threshold (None: matching's default),
+    effective on its next request, no redeploy; audited (`org.match_threshold`)
+    in the same transaction. (old, new); LookupError for an unknown organisation."""
+    if threshold is not None and not (0.0 < threshold < 1.0):
+        raise invalid_field("match_threshold", "must be a cosine strictly between 0 and 1")
+    org = session.get(models.Org, org_id, with_for_update=True)
+    if org is None:
+        raise LookupError(org_id)
+    old = org.match_threshold
+    org.match_threshold = threshold
+    outbox.record(
+        session,
+        org_id,
+        "org.match_threshold",
+        f"org:{org_id}",
+        "success",
+        details={
+            "old": "default" if old is None else old,
+            "new": "default" if threshold is None else threshold,
+        },
+    )
+    return old, threshold
+
+
 def evidence_secret(session: Session, vault: PiiVault, org_id: str) -> bytes | None:
     """The key the organisation signs Dukcapil evidence with; None when it has none."""
     org = session.get(models.Org, org_id)

@@ -4,7 +4,9 @@
 - attempts still "started" long after any request could have run (the
   process died between recording the attempt and finishing it, e.g. after
   liveness consumed the challenge and the nonce) are finished as
-  "interrupted", each with an audit entry.
+  "interrupted", each with an audit entry;
+- the erasure backlog (erasures requested, not completed) is measured into
+  the queue metrics (`queue="erasures"`).
 """
 
 from __future__ import annotations
@@ -14,10 +16,12 @@ import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from identity_runtime import metrics
 from identity_runtime.logs import get_logger
 from services.kyc_tier import models
 from services.kyc_tier.flows import dukcapil, face, ktp, step_up
@@ -63,6 +67,35 @@ class StaleAttempts:
         if rows:
             log.warning("attempts interrupted by a crash finished", count=len(rows))
         return len(rows)
+
+
+@dataclass
+class ErasureBacklog:
+    """How many erasures wait to be completed, and for how long (seconds)."""
+
+    store: Store
+    clock: Clock
+    queue: str = "erasures"
+
+    async def measure(self) -> int:
+        depth, oldest = await self.store.read(self._read)
+        age = 0.0
+        if oldest is not None:
+            if oldest.tzinfo is None:
+                oldest = oldest.replace(tzinfo=self.clock().tzinfo)
+            age = max(0.0, (self.clock() - oldest).total_seconds())
+        metrics.QUEUE_DEPTH.labels(self.queue).set(depth)
+        metrics.QUEUE_OLDEST_AGE.labels(self.queue).set(age)
+        return depth
+
+    @staticmethod
+    def _read(session: Session) -> tuple[int, Any]:
+        row = session.execute(
+            select(
+                func.count(models.Erasure.erasure_id), func.min(models.Erasure.requested_at)
+            ).where(models.Erasure.state != "completed")
+        ).one()
+        return int(row[0]), row[1]
 
 
 @dataclass

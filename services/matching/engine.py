@@ -25,7 +25,7 @@ from datetime import datetime
 import numpy as np
 from sqlalchemy.orm import Session
 
-from identity_runtime import logs
+from identity_runtime import logs, metrics
 from identity_runtime.errors import invalid_field
 from identity_store.db import Database
 from services.matching.contract import (
@@ -121,6 +121,9 @@ class MatchingEngine:
             reference_vector = found.vector
             enrollment_id, source = found.record.enrollment_id, found.record.source
         score = float(np.clip(probe_vector @ reference_vector, -1.0, 1.0))
+        metrics.MATCH_SCORE.labels(
+            source or "reference_embedding", "match" if score >= applied else "no_match"
+        ).observe(score)
         return VerifyResult(
             score=score,
             threshold=applied,
@@ -214,6 +217,7 @@ class MatchingEngine:
         )
         # Off the event loop: an ivf gallery may retrain on this insert.
         await asyncio.to_thread(self.gallery.apply, org_id, result.changes)
+        metrics.ENROLLMENTS.labels(source).inc()
         return EnrollOutcome(record=result.record, duplicates=duplicates)
 
     async def list_enrollments(

@@ -36,6 +36,7 @@ from typing import Protocol, TypeVar
 
 from sqlalchemy.orm import Session
 
+from identity_runtime import metrics
 from identity_runtime.errors import AlreadyExists, DomainError
 from services.kyc_tier import bundles, customers, models, outbox, partners, records
 from services.kyc_tier.flows.capture import Captured, Decision, Recorded, Step, Subject
@@ -103,6 +104,9 @@ class CapturePipeline:
             recorded = await self.store.write(
                 lambda s: self._write(s, step, subject, decision, assessment, extra_writes)
             )
+        metrics.record_decision(
+            step.kind, bool(decision.passed), (reason.code for reason in decision.reasons)
+        )
         return Captured(assessment, decision, recorded)
 
     async def begin(
