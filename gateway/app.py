@@ -5,7 +5,10 @@ Every request goes through one pipeline:
 1. request id (a sane `X-Request-Id`, else a new one), a server span that
    continues the caller's W3C trace, the deadline (`default_deadline_seconds`);
 2. route match from the contracts (404 ROUTE_NOT_FOUND, 405 METHOD_NOT_ALLOWED);
-3. API key -> organisation and scopes (401 / 403), unless the route is anonymous;
+   `/console` is the analyst UI's static files instead (gateway.console_site);
+3. API key -> organisation and scopes (401 / 403), unless the route is
+   anonymous; without a key, an analyst's console session cookie, with its
+   CSRF token on state-changing requests (gateway.console);
 4. body: Content-Type (415), size by Content-Length and while streaming (413),
    JSON -> request message with path and query parameters (400), checked by
    the contract's one validation layer (400 INVALID_FIELD naming the field
@@ -40,10 +43,9 @@ from opentelemetry import trace
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route as StarletteRoute
 from starlette.types import Receive, Scope, Send
 
-from gateway import errors, oauth, transcoding
+from gateway import console, console_site, errors, oauth, transcoding
 from gateway.auth import (
     ApiKeyCache,
     Principal,
@@ -59,9 +61,10 @@ from gateway.routing import GATEWAY_PACKAGE, Route, RouteError, RouteTable, buil
 from gateway.settings import GatewaySettings
 from identity_platform_api.common.v1 import options_pb2
 from identity_platform_api.face_match.v1 import oauth_pb2, submissions_pb2
-from identity_platform_api.kyc_tier.v1 import api_keys_pb2
+from identity_platform_api.gateway.v1 import gateway_pb2
+from identity_platform_api.kyc_tier.v1 import api_keys_pb2, console_auth_pb2
 from identity_runtime import context as call_context
-from identity_runtime import mesh, meshauth, meshtls, tracing
+from identity_runtime import mesh, meshauth, meshtls, metrics, tracing
 from identity_runtime.clients import ClientFactory, ClientOptions
 from identity_runtime.errors import DeadlineExceeded, DomainError, Internal
 from identity_runtime.logs import get_logger
@@ -78,6 +81,7 @@ _PUT_OBJECT_RPC = "/identity.face_match.v1.SubmissionService/PutObject"
 # Face Match's presigned uploads (services/face_match/bucket.py): not a
 # contract route, since the body is the raw image.
 UPLOAD_PREFIX = "/api/face-match/uploads/"
+_REVOCATION_EPOCH_RPC = "/identity.kyc_tier.v1.ApiKeyService/GetApiKeyRevocationEpoch"
 _SCOPE_NAMES = {options_pb2.SCOPE_PUBLIC: "public", options_pb2.SCOPE_INTERNAL: "internal"}
 _NO_STORE = {"Cache-Control": "no-store"}
 
@@ -142,7 +146,11 @@ class Gateway:
             ),
         )
         self.api_keys = ApiKeyCache(
-            self._resolve_key, settings.auth_cache_seconds, settings.auth_cache_max_entries
+            self._resolve_key,
+            settings.auth_cache_seconds,
+            settings.auth_cache_max_entries,
+            revocations=self._revocation_epoch,
+            revocation_check_seconds=settings.auth_revocation_check_seconds,
         )
         self.access_tokens = oauth.AccessTokens(
             self._fetch_jwks, settings.oauth_issuer, settings.oauth_jwks_cache_seconds
@@ -154,6 +162,7 @@ class Gateway:
         self.local_handlers: dict[str, LocalHandler] = {HEALTH_RPC: self._get_health}
         self._callables: dict[str, grpc.aio.UnaryUnaryMultiCallable[Any, Any]] = {}
         self._openapi: bytes | None = None
+        self.metrics_server: metrics.MetricsServer | None = None
         for route in self.routes:
             if route.package == GATEWAY_PACKAGE and route.full_name not in self.local_handlers:
                 raise RouteError(
@@ -163,12 +172,12 @@ class Gateway:
                 raise RouteError(
                     f"{route.full_name}: a rate limit needs a caller (the route is anonymous)"
                 )
-        self.asgi = Starlette(
-            # An ASGI endpoint (not a function) so that Starlette applies no
-            # method filter of its own: 405s come from the contract routes.
-            routes=[StarletteRoute("/{path:path}", _Endpoint(self))],
-            lifespan=self._lifespan,
-        )
+        self.asgi = Starlette(lifespan=self._lifespan)
+        # Every request reaches the endpoint, whatever its path (Starlette's
+        # own path patterns stop at a newline and would answer a text/plain
+        # 404), and Starlette applies no method filter of its own: 404s and
+        # 405s come from the contract routes, as JSON errors.
+        self.asgi.router.default = _Endpoint(self)
         self.asgi.state.gateway = self
 
     # --- lifecycle -----------------------------------------------------------
@@ -179,8 +188,14 @@ class Gateway:
             await self.limiter.check_store()
         except Exception as exc:  # noqa: BLE001 - reported, the gateway refuses limited routes meanwhile
             log.error("rate-limit store unreachable at start-up", error=str(exc))
-        yield
-        await self.close()
+        self.metrics_server = metrics.serve(self.settings.host, self.settings.metrics_port)
+        try:
+            yield
+        finally:
+            if self.metrics_server is not None:
+                self.metrics_server.stop()
+                self.metrics_server = None
+            await self.close()
 
     async def close(self) -> None:
         self._callables.clear()
@@ -229,6 +244,7 @@ class Gateway:
             return response
         finally:
             self._log_access(request, outcome, started)
+            self._count(request, outcome, started)
             call_context.reset(token)
 
     async def _dispatch(
@@ -238,6 +254,8 @@ class Gateway:
             0
         ]
         path = raw_path.decode("latin-1")
+        if console_site.is_console(path):
+            return console_site.serve(request.method, path)
         if path == OPENAPI_PATH:
             if request.method != "GET":
                 raise errors.method_not_allowed(["GET"])
@@ -247,8 +265,20 @@ class Gateway:
 
         route, path_params = self.routes.match(request.method, path)
         outcome.route = route
-        if route.scope != "anonymous":
-            principal = await self._authenticate(request)
+        # An anonymous route takes a key when one is presented (the health
+        # route shows its details to internal keys only).
+        # (Not the OAuth token route: its Authorization is the client's Basic credentials.)
+        presents_key = (
+            "authorization" in request.headers or "x-api-key" in request.headers
+        ) and route.full_name != oauth.TOKEN_RPC
+        # Without a key, an analyst's console session cookie (gateway.console).
+        by_session = (
+            not presents_key and route.scope != "anonymous" and bool(console.session_token(request))
+        )
+        if route.scope != "anonymous" or presents_key:
+            principal = await (
+                self._session_principal(request) if by_session else self._authenticate(request)
+            )
             outcome.principal = principal
             authorize(route.scope, principal)
             call_context.bind(
@@ -270,6 +300,7 @@ class Gateway:
             body,
         )
         transcoding.validate(message)
+        console.prepare(route.full_name, request, message)
         if route.rate_limit is not None and outcome.principal is not None:
             await self.limiter.check(route, outcome.principal.org_id, message)
 
@@ -277,8 +308,11 @@ class Gateway:
             reply, status = await self.local_handlers[route.full_name](message)
         else:
             reply, status = await self._call(route, message), 200
+        cookies = console.finish(route.full_name, request, reply)
         content, media_type = transcoding.render_response(route, reply)
-        return Response(content, status, media_type=media_type, headers=_NO_STORE)
+        response = Response(content, status, media_type=media_type, headers=_NO_STORE)
+        console.set_cookies(response, cookies)
+        return response
 
     async def _read_body(self, request: Request, route: Route, outcome: _Outcome) -> bytes | None:
         limit = self.settings.max_body_bytes
@@ -333,9 +367,25 @@ class Gateway:
         )
         return await self.api_keys.authenticate(key)
 
-    @contextlib.contextmanager
-    def _as_gateway(self) -> Any:
-        """The gateway asks as itself (a mesh service), for no organisation."""
+    async def _session_principal(self, request: Request) -> Principal:
+        reply = await self._as_gateway(
+            console.AUTHENTICATE_SESSION_RPC,
+            console.session_request(request),
+            console_auth_pb2.AuthenticateSessionResponse,
+        )
+        return Principal(
+            org_id=reply.org_id,
+            api_key_id="",
+            scopes=frozenset({"internal"}),
+            console_user_id=reply.user_id,
+        )
+
+    async def _as_gateway(
+        self, rpc: str, message: Message, response_class: type[R], package: str = "kyc_tier"
+    ) -> R:
+        """A call the gateway makes as itself (a mesh service), for no
+        organisation yet: resolving a key or a console session, the revocation
+        epoch (kyc-tier); Face Match's token keys and uploads (face-match)."""
         outer = call_context.current()
         token = call_context.bind(
             call_context.CallContext(
@@ -346,26 +396,31 @@ class Gateway:
             )
         )
         try:
-            yield
+            return await self._invoke(package, rpc, message, response_class)
         finally:
             call_context.reset(token)
 
     async def _resolve_key(self, key: str) -> Principal:
-        with self._as_gateway():
-            reply = await self._invoke(
-                "kyc_tier",
-                _AUTHENTICATE_RPC,
-                api_keys_pb2.AuthenticateApiKeyRequest(secret=key),
-                api_keys_pb2.AuthenticateApiKeyResponse,
-            )
+        reply = await self._as_gateway(
+            _AUTHENTICATE_RPC,
+            api_keys_pb2.AuthenticateApiKeyRequest(secret=key),
+            api_keys_pb2.AuthenticateApiKeyResponse,
+        )
         scopes = frozenset(_SCOPE_NAMES[s] for s in reply.scopes if s in _SCOPE_NAMES)
         return Principal(org_id=reply.org_id, api_key_id=reply.api_key_id, scopes=scopes)
 
+    async def _revocation_epoch(self) -> int:
+        reply = await self._as_gateway(
+            _REVOCATION_EPOCH_RPC,
+            api_keys_pb2.GetApiKeyRevocationEpochRequest(),
+            api_keys_pb2.GetApiKeyRevocationEpochResponse,
+        )
+        return reply.epoch
+
     async def _fetch_jwks(self) -> list[Mapping[str, str]]:
-        with self._as_gateway():
-            reply = await self._invoke(
-                "face_match", _JWKS_RPC, oauth_pb2.GetJwksRequest(), oauth_pb2.GetJwksResponse
-            )
+        reply = await self._as_gateway(
+            _JWKS_RPC, oauth_pb2.GetJwksRequest(), oauth_pb2.GetJwksResponse, "face_match"
+        )
         return [{"kty": k.kty, "crv": k.crv, "x": k.x, "kid": k.kid} for k in reply.keys]
 
     async def _upload(self, request: Request, key: str, outcome: _Outcome) -> Response:
@@ -389,19 +444,18 @@ class Gateway:
             if len(received) > limit:
                 raise errors.payload_too_large(limit)
         outcome.bytes_in = len(received)
-        with self._as_gateway():
-            reply = await self._invoke(
-                "face_match",
-                _PUT_OBJECT_RPC,
-                submissions_pb2.PutObjectRequest(
-                    object_key=key,
-                    expires=expires,
-                    signature=signature,
-                    content_type=request.headers.get("content-type", ""),
-                    data=bytes(received),
-                ),
-                submissions_pb2.PutObjectResponse,
-            )
+        reply = await self._as_gateway(
+            _PUT_OBJECT_RPC,
+            submissions_pb2.PutObjectRequest(
+                object_key=key,
+                expires=expires,
+                signature=signature,
+                content_type=request.headers.get("content-type", ""),
+                data=bytes(received),
+            ),
+            submissions_pb2.PutObjectResponse,
+            "face_match",
+        )
         body = json.dumps({"size": reply.size}).encode()
         return Response(body, 200, media_type="application/json", headers=_NO_STORE)
 
@@ -433,7 +487,13 @@ class Gateway:
             raise errors.from_rpc_error(exc, mesh.BY_PACKAGE[package].name) from None
 
     async def _get_health(self, _request: Message) -> tuple[Message, int]:
-        return await self.health.check()
+        """Anonymous callers get the overall status only; the per-service
+        details (addresses, errors, latencies) need an internal-scope key."""
+        response, status = await self.health.check()
+        caller = call_context.current()
+        if caller is None or "internal" not in caller.scopes:
+            return gateway_pb2.GetHealthResponse(status=response.status), status
+        return response, status
 
     def openapi_bytes(self) -> bytes:
         if self._openapi is None:
@@ -467,6 +527,14 @@ class Gateway:
         if outcome.status >= 500:
             span.set_status(trace.Status(trace.StatusCode.ERROR, outcome.reason))
 
+    @staticmethod
+    def _count(request: Request, outcome: _Outcome, started: float) -> None:
+        # The route template (bounded by the contract), never the path.
+        route = outcome.route.path.template if outcome.route else "unmatched"
+        method = request.method if outcome.route else "other"
+        metrics.HTTP_REQUESTS.labels(route, method, str(outcome.status), outcome.grpc_status).inc()
+        metrics.HTTP_DURATION.labels(route, method).observe(time.perf_counter() - started)
+
     def _log_access(self, request: Request, outcome: _Outcome, started: float) -> None:
         if not self.settings.access_log:
             return
@@ -486,7 +554,10 @@ class Gateway:
             fields["reason"] = outcome.reason
         if outcome.principal is not None:
             fields["org_id"] = outcome.principal.org_id
-            fields["api_key_id"] = outcome.principal.api_key_id
+            if outcome.principal.console_user_id:
+                fields["console_user_id"] = outcome.principal.console_user_id
+            else:
+                fields["api_key_id"] = outcome.principal.api_key_id
         if outcome.status >= 500:
             access_log.error("request", **fields)
         elif outcome.status >= 400:

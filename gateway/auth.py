@@ -12,8 +12,12 @@ hashes) and remembers the answer for `auth_cache_seconds`:
   flood of database lookups), transport failures are not;
 - concurrent requests with the same key share one lookup.
 
-A revoked key therefore keeps working for at most `auth_cache_seconds` on
-each gateway replica.
+Revocation reaches every replica within `auth_revocation_check_seconds`
+(1 s by default): each replica asks kyc-tier for the revocation epoch (a
+number that grows with every revocation) at most that often, on the request
+path, and an entry cached under another epoch is not used. Without an
+answer about the epoch (kyc-tier unreachable) entries live out their
+`auth_cache_seconds`, as before.
 
 Scopes: a route's scope comes from `(identity.common.v1.access)`; `public`
 routes take a public or an internal key (analysts use customer routes too),
@@ -24,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import math
 import os
 import re
 import time
@@ -33,6 +38,9 @@ from dataclasses import dataclass
 
 from gateway.errors import GatewayError
 from identity_runtime.errors import DomainError
+from identity_runtime.logs import get_logger
+
+log = get_logger("identity.gateway.auth")
 
 KEY_PREFIX = "idk_"
 _KEY_SHAPE = re.compile(r"idk_[A-Za-z0-9_\-]{8,96}")
@@ -46,9 +54,13 @@ class Principal:
     api_key_id: str
     scopes: frozenset[str]
     kind: str = "api_key"
+    # Set for an analyst's console session (gateway.console) instead of a key.
+    console_user_id: str = ""
 
     @property
     def actor(self) -> str:
+        if self.console_user_id:
+            return f"console_user:{self.console_user_id}"
         return f"{self.kind}:{self.api_key_id}"
 
 
@@ -120,6 +132,8 @@ def authorize(route_scope: str, principal: Principal) -> None:
 
 
 Resolver = Callable[[str], Awaitable[Principal]]
+# The revocation epoch: grows with every revocation.
+EpochSource = Callable[[], Awaitable[int]]
 
 
 class ApiKeyCache:
@@ -131,16 +145,27 @@ class ApiKeyCache:
         ttl_seconds: float,
         max_entries: int,
         clock: Callable[[], float] = time.monotonic,
+        revocations: EpochSource | None = None,
+        revocation_check_seconds: float = 1.0,
     ):
         self._resolver = resolver
         self._ttl = ttl_seconds
         self._max_entries = max_entries
         self._clock = clock
         self._secret = os.urandom(32)
-        # digest -> (expires_at, Principal or the UNAUTHENTICATED error)
-        self._entries: OrderedDict[bytes, tuple[float, Principal | DomainError]] = OrderedDict()
+        # digest -> (expires_at, Principal or the UNAUTHENTICATED error, epoch)
+        self._entries: OrderedDict[bytes, tuple[float, Principal | DomainError, int | None]] = (
+            OrderedDict()
+        )
         self._inflight: dict[bytes, asyncio.Future[Principal | DomainError]] = {}
         self.lookups = 0
+        self._revocations = revocations
+        self._check_every = revocation_check_seconds
+        # The last epoch kyc-tier answered, and when it was asked.
+        self._epoch: int | None = None
+        self._epoch_checked_at = -math.inf
+        self._epoch_check: asyncio.Future[None] | None = None
+        self.epoch_checks = 0
 
     def digest(self, key: str) -> bytes:
         return hashlib.blake2b(key.encode(), key=self._secret, digest_size=32).digest()
@@ -149,6 +174,7 @@ class ApiKeyCache:
         return len(self._entries)
 
     async def authenticate(self, key: str) -> Principal:
+        await self._follow_revocations()
         digest = self.digest(key)
         outcome = self._cached(digest)
         if outcome is None:
@@ -161,8 +187,8 @@ class ApiKeyCache:
         entry = self._entries.get(digest)
         if entry is None:
             return None
-        expires_at, outcome = entry
-        if self._clock() >= expires_at:
+        expires_at, outcome, epoch = entry
+        if self._clock() >= expires_at or epoch != self._epoch:
             del self._entries[digest]
             return None
         self._entries.move_to_end(digest)
@@ -177,8 +203,35 @@ class ApiKeyCache:
         # One caller giving up must not cancel the lookup the others wait for.
         return await asyncio.shield(shared)
 
+    async def _follow_revocations(self) -> None:
+        """Ask for the revocation epoch when the last answer is older than the
+        check interval (one question at a time, shared by concurrent requests)."""
+        if self._revocations is None or self._clock() - self._epoch_checked_at < self._check_every:
+            return
+        check = self._epoch_check
+        if check is None:
+            check = asyncio.ensure_future(self._check_epoch(self._revocations))
+            self._epoch_check = check
+            check.add_done_callback(lambda _: setattr(self, "_epoch_check", None))
+        await asyncio.shield(check)
+
+    async def _check_epoch(self, source: EpochSource) -> None:
+        self.epoch_checks += 1
+        asked_at = self._clock()
+        try:
+            epoch = await source()
+        except DomainError as exc:
+            log.warning("revocation epoch unavailable; cached keys kept", reason=exc.reason)
+            self._epoch_checked_at = asked_at
+            return
+        self._epoch = epoch
+        self._epoch_checked_at = asked_at
+
     async def _lookup(self, key: str, digest: bytes) -> Principal | DomainError:
         self.lookups += 1
+        # Cached under the epoch known when the lookup started: a revocation
+        # that moves the epoch meanwhile makes the answer unusable.
+        epoch = self._epoch
         try:
             outcome: Principal | DomainError = await self._resolver(key)
         except DomainError as exc:
@@ -186,7 +239,7 @@ class ApiKeyCache:
                 raise  # kyc-tier unreachable, deadline...: not an answer about the key
             outcome = exc
         if self._ttl > 0:
-            self._entries[digest] = (self._clock() + self._ttl, outcome)
+            self._entries[digest] = (self._clock() + self._ttl, outcome, epoch)
             self._entries.move_to_end(digest)
             while len(self._entries) > self._max_entries:
                 self._entries.popitem(last=False)

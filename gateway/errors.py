@@ -8,10 +8,11 @@ Every error the gateway returns has the same JSON shape:
 
 `code` is the HTTP status, `status` the gRPC code name, `reason` the
 `ErrorInfo.reason` (identity.common.v1.ErrorReason without its prefix).
-Codes follow Google's standard mapping (google/rpc/code.proto), with four
+Codes follow Google's standard mapping (google/rpc/code.proto), with five
 refinements by reason: PAYLOAD_TOO_LARGE 413, UNSUPPORTED_MEDIA_TYPE 415,
-METHOD_NOT_ALLOWED 405 (the gateway's own), and IMAGE_BUDGET_EXCEEDED 413
-(capture-quality's INVALID_ARGUMENT for frames over a request's pixel budget).
+METHOD_NOT_ALLOWED 405 (the gateway's own), IMAGE_BUDGET_EXCEEDED 413
+(capture-quality's INVALID_ARGUMENT for frames over a request's pixel budget)
+and LEGAL_HOLD 409 (an erasure refused by a legal hold on the customer).
 
 FAILED_PRECONDITION maps to 400, as in Google's mapping: HTTP 412 is about
 the request's own conditional headers (If-Match, ...), which this API does not
@@ -28,7 +29,12 @@ import grpc
 from google.rpc import code_pb2
 
 from identity_runtime.errors import ERROR_DOMAIN, DomainError
-from identity_runtime.status import error_info, status_from_rpc_error
+from identity_runtime.status import (
+    ORIGIN_KEY,
+    error_info,
+    scrub_addresses,
+    status_from_rpc_error,
+)
 
 HTTP_STATUS_BY_CODE: Mapping[str, int] = {
     "OK": 200,
@@ -56,6 +62,9 @@ HTTP_STATUS_BY_REASON: Mapping[str, int] = {
     "IMAGE_BUDGET_EXCEEDED": 413,
     "UNSUPPORTED_MEDIA_TYPE": 415,
     "METHOD_NOT_ALLOWED": 405,
+    # A customer under a legal hold cannot be erased: a conflict with the
+    # resource's state, not a malformed request.
+    "LEGAL_HOLD": 409,
 }
 
 # What the caller is told when a failure carries no ErrorInfo of ours (a
@@ -71,6 +80,8 @@ _GENERIC_MESSAGES: Mapping[str, str] = {
     "RESOURCE_EXHAUSTED": "a message exceeded the configured size limit",
     "UNIMPLEMENTED": "this route is not implemented by its service",
 }
+# ErrorInfo metadata that stays inside the mesh.
+_INTERNAL_METADATA = frozenset({"request_id", ORIGIN_KEY})
 _REASON_FOR_BARE_CODE: Mapping[str, str] = {
     "UNAVAILABLE": "DEPENDENCY_UNAVAILABLE",
     "DEADLINE_EXCEEDED": "DEADLINE_EXCEEDED",
@@ -161,8 +172,9 @@ def from_rpc_error(exc: grpc.RpcError, service: str = "") -> DomainError:
     code = code_pb2.Code.Name(status.code) if status.code in code_pb2.Code.values() else "UNKNOWN"
     info = error_info(status)
     if info is not None and info.domain == ERROR_DOMAIN:
-        metadata = {k: v for k, v in info.metadata.items() if k != "request_id"}
-        error = DomainError(status.message, info.reason, metadata)
+        # The origin is for the mesh's circuit breakers, not for partners.
+        metadata = {k: v for k, v in info.metadata.items() if k not in _INTERNAL_METADATA}
+        error = DomainError(scrub_addresses(status.message), info.reason, metadata)
     else:
         reason = _REASON_FOR_BARE_CODE.get(code, "INTERNAL")
         metadata = (
@@ -179,13 +191,20 @@ def http_status(error: DomainError) -> int:
     return HTTP_STATUS_BY_CODE.get(error.code, 500)
 
 
+# Retry-After of a 503 whose error gives no hint of its own: about the time
+# a gateway's circuit breaker stays open before its next trial call.
+UNAVAILABLE_RETRY_AFTER_SECONDS = 5
+
+
 def response_headers(error: DomainError) -> dict[str, str]:
     headers = dict(getattr(error, "headers", {}) or {})
     status = http_status(error)
-    if status == 429 and "Retry-After" not in headers:
-        # A backend's RESOURCE_EXHAUSTED: honour its hint, else a second.
-        seconds = error.metadata.get("retry_after_seconds", "1")
-        headers["Retry-After"] = seconds if seconds.isdigit() else "1"
+    if status in (429, 503) and "Retry-After" not in headers:
+        # A backend's RESOURCE_EXHAUSTED or UNAVAILABLE (an open breaker says
+        # when it lets the next call through): honour its hint, else a default.
+        default = "1" if status == 429 else str(UNAVAILABLE_RETRY_AFTER_SECONDS)
+        seconds = error.metadata.get("retry_after_seconds", default)
+        headers["Retry-After"] = seconds if seconds.isdigit() else default
     return headers
 
 

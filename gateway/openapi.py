@@ -385,6 +385,7 @@ class _Builder:
         if route.body:
             codes += ["413", "415"]
         responses: dict[str, Any] = {code: error for code in sorted(codes)}
+        responses["503"] = {"$ref": "#/components/responses/Unavailable"}
         if route.rate_limit is not None:
             responses["429"] = {"$ref": "#/components/responses/RateLimited"}
         responses = dict(sorted(responses.items()))
@@ -533,6 +534,18 @@ class _Builder:
                     "Error": {
                         "description": "An error (see the `reason`).",
                         "headers": {"X-Request-Id": {"$ref": "#/components/headers/RequestId"}},
+                        "content": {"application/json": {"schema": {"$ref": _REF + ERROR_SCHEMA}}},
+                    },
+                    "Unavailable": {
+                        "description": (
+                            "A service this route needs is unavailable (UNAVAILABLE: "
+                            "DEPENDENCY_UNAVAILABLE, CIRCUIT_OPEN, NOT_READY); retry after "
+                            "Retry-After seconds. Routes that do not need it keep working."
+                        ),
+                        "headers": {
+                            "Retry-After": {"$ref": "#/components/headers/RetryAfter"},
+                            "X-Request-Id": {"$ref": "#/components/headers/RequestId"},
+                        },
                         "content": {"application/json": {"schema": {"$ref": _REF + ERROR_SCHEMA}}},
                     },
                     "RateLimited": {

@@ -58,6 +58,11 @@ class GatewaySettings:
     auth_cache_max_entries: int = setting(
         10_000, "Most API keys remembered at once (least recently used go first)"
     )
+    auth_revocation_check_seconds: float = setting(
+        1.0,
+        "How often each gateway asks kyc-tier whether an API key was revoked "
+        "(cached keys are dropped when one was; 0 asks on every request)",
+    )
     shutdown_grace_seconds: float = setting(10.0, "Time in-flight requests get on SIGTERM")
     log_level: str = setting("INFO", "Log level (DEBUG, INFO, WARNING, ERROR)")
     log_format: Literal["json", "console"] = setting(
@@ -67,6 +72,11 @@ class GatewaySettings:
         True, "One structured log line per request (no payloads, no query strings)"
     )
     otlp_endpoint: str = setting("", "OTLP/gRPC endpoint for traces; empty disables export")
+    metrics_port: int | None = setting(
+        None,
+        "Plaintext port serving Prometheus metrics at /metrics (route templates, never "
+        "paths); 0 picks a free one; empty = none",
+    )
     mesh_signing_key_file: Path | None = setting(
         None,
         "Ed25519 private key (PEM) the gateway signs each call's caller token with "
@@ -90,6 +100,8 @@ class GatewaySettings:
         problems = []
         if not 0 <= self.port <= 65535:
             problems.append(("port", f"{self.port} is not a TCP port"))
+        if self.metrics_port is not None and not 0 <= self.metrics_port <= 65535:
+            problems.append(("metrics_port", f"{self.metrics_port} is not a TCP port"))
         for service in mesh.SERVICES:
             address = self.service_addresses()[service.package]
             host, sep, port = address.rpartition(":")
@@ -106,6 +118,8 @@ class GatewaySettings:
                 problems.append((name, "must be positive"))
         if self.auth_cache_seconds < 0:
             problems.append(("auth_cache_seconds", "must not be negative (0 disables the cache)"))
+        if self.auth_revocation_check_seconds < 0:
+            problems.append(("auth_revocation_check_seconds", "must not be negative"))
         if self.mesh_signing_key_file is None and not self.mesh_signing_key.strip():
             problems.append(
                 (

@@ -1,6 +1,7 @@
 """`identity audit`: verify, export, checkpoint and purge the audit chain (operator commands).
 
     identity audit verify [--from N] [--anchor SEQ:HMAC] [--file export.jsonl]
+                          [--checkpoints FILE] [--checkpoint-public-key PEM]
     identity audit export [--out FILE] [--from N] [--tenant ORG]
     identity audit checkpoint
     identity audit purge --before YYYY-MM-DD --yes
@@ -9,16 +10,33 @@ These read the database directly with the HMAC keyring: --keyring, else
 AUDIT_HMAC_KEYRING_FILE, else AUDIT_HMAC_KEYRING, else
 <data dir>/secrets/audit-hmac-keyring.json. `verify` exits 0 when the
 chain is intact and 1 with the first bad position otherwise.
+
+`verify` also checks the audit service's signed checkpoints (kept outside
+the database; services/audit/checkpoints.py): --checkpoints, else
+AUDIT_CHECKPOINT_FILE, else <data dir>/audit/checkpoints.jsonl when it
+exists; with the Ed25519 public key from --checkpoint-public-key, else
+AUDIT_CHECKPOINT_PUBLIC_KEY_FILE, else the private key AUDIT_CHECKPOINT_KEY_FILE,
+else <data dir>/secrets/audit-checkpoint-ed25519.pub. A cut tail with the head
+rewound is then reported (TAIL_TRUNCATED) with no anchor to supply.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
-from identity_cli.common import add_database_options, chosen_keyring, existing_database_url
+from identity_cli.common import (
+    add_database_options,
+    chosen_keyring,
+    chosen_url,
+    data_dir,
+    existing_database_url,
+)
 from identity_cli.errors import CliError
 from identity_crypto.keyring import Keyring
 
@@ -60,6 +78,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--file", help="verify an export (JSON lines of the whole chain) instead of the database"
     )
     verify.add_argument("--keyring", help="HMAC keyring file")
+    verify.add_argument(
+        "--checkpoints",
+        help="the signed checkpoint file (default: AUDIT_CHECKPOINT_FILE, "
+        "else <data dir>/audit/checkpoints.jsonl)",
+    )
+    verify.add_argument(
+        "--checkpoint-public-key",
+        help="Ed25519 public key (PEM) of the checkpoints (default: "
+        "AUDIT_CHECKPOINT_PUBLIC_KEY_FILE, else AUDIT_CHECKPOINT_KEY_FILE, else the data dir's)",
+    )
     add_database_options(verify)
     verify.set_defaults(handler=run_verify)
 
@@ -132,10 +160,99 @@ def run_verify(args: argparse.Namespace) -> int:
                                 "ENTRY_MISSING" if row is None else "ENTRY_ALTERED",
                             )
                             break
+            checked = 0
+            if report.intact:
+                report, checked = _verify_checkpoints(args, database, report)
         finally:
             database.dispose()
+        print(json.dumps({**report.__dict__, "checkpoints_checked": checked}))
+        return 0 if report.intact else 1
     print(json.dumps(report.__dict__))
     return 0 if report.intact else 1
+
+
+def _checkpoint_file(args: argparse.Namespace) -> tuple[Path | None, bool]:
+    """The checkpoint file (None: none applies) and whether it was named explicitly."""
+    if args.checkpoints:
+        return Path(args.checkpoints), True
+    if os.environ.get("AUDIT_CHECKPOINT_FILE"):
+        return Path(os.environ["AUDIT_CHECKPOINT_FILE"]), True
+    from identity_cli.local_secrets import AUDIT_CHECKPOINT_FILE
+
+    if chosen_url(args) is not None:
+        # Another database than the data dir's: its checkpoints are not these.
+        return None, False
+    return data_dir(args) / AUDIT_CHECKPOINT_FILE, False
+
+
+def _checkpoint_public_key(args: argparse.Namespace) -> Any:
+    from identity_cli.local_secrets import AUDIT_CHECKPOINT_PUBLIC_KEY
+    from services.audit.checkpoints import load_public_key
+
+    candidates = [
+        args.checkpoint_public_key,
+        os.environ.get("AUDIT_CHECKPOINT_PUBLIC_KEY_FILE"),
+        os.environ.get("AUDIT_CHECKPOINT_KEY_FILE"),
+    ]
+    named = next((c for c in candidates if c), None)
+    path = Path(named) if named else data_dir(args) / "secrets" / AUDIT_CHECKPOINT_PUBLIC_KEY
+    if not path.exists():
+        raise CliError(
+            f"the checkpoints need their Ed25519 public key: {path} does not exist; "
+            "pass --checkpoint-public-key"
+        )
+    try:
+        return load_public_key(path)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+
+
+def _verify_checkpoints(args: argparse.Namespace, database: Any, report: Any) -> tuple[Any, int]:
+    """The chain's report, or the checkpoints' problem; and how many were checked."""
+    from sqlalchemy import func, select
+
+    from services.audit import models
+    from services.audit.checkpoints import read_checkpoints, verify_checkpoints
+    from services.audit.log import CHAIN_ID
+
+    path, named = _checkpoint_file(args)
+    if path is None:
+        return report, 0
+    if not path.exists():
+        if named:
+            raise CliError(f"no checkpoint file at {path}")
+        return report, 0
+    try:
+        checkpoints = read_checkpoints(path)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    public_key = _checkpoint_public_key(args)
+    with database.transaction() as session:
+        head = session.get(models.AuditChainHead, CHAIN_ID)
+        purged_through = session.scalar(
+            select(func.max(models.AuditCheckpoint.sequence)).where(
+                models.AuditCheckpoint.kind == "purge"
+            )
+        )
+
+        def entry_hmac(sequence: int) -> str | None:
+            row = session.get(models.AuditEntry, sequence)
+            return row.entry_hmac if row is not None else None
+
+        problem = verify_checkpoints(
+            checkpoints,
+            public_key,
+            head.last_sequence if head is not None else 0,
+            entry_hmac,
+            purged_through or 0,
+        )
+    if problem is None:
+        return report, len(checkpoints)
+    from dataclasses import replace
+
+    return replace(
+        problem, entries_checked=report.entries_checked, from_sequence=report.from_sequence
+    ), len(checkpoints)
 
 
 def run_export(args: argparse.Namespace) -> int:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
 from identity_cli.errors import CliError
 from identity_crypto.keyring import Keyring, KeyringError, load_keyring
+from identity_runtime import context
 from identity_store.db import SQLITE_FILE, default_sqlite_url
 
 DEFAULT_DATA_DIR = Path(".identity")
@@ -20,6 +23,12 @@ def data_dir(args: argparse.Namespace) -> Path:
         getattr(args, "data_dir", None) or os.environ.get("IDENTITY_DATA_DIR") or DEFAULT_DATA_DIR
     )
     return Path(chosen).expanduser().resolve()
+
+
+def chosen_url(args: argparse.Namespace) -> str | None:
+    """The database URL named by --database-url or IDENTITY_DATABASE_URL (None:
+    the data dir's embedded database)."""
+    return _chosen_url(args)
 
 
 def _chosen_url(args: argparse.Namespace) -> str | None:
@@ -79,3 +88,17 @@ def add_database_options(parser: argparse.ArgumentParser) -> None:
         help="Directory of the embedded database and local secrets "
         "(default: IDENTITY_DATA_DIR, else ./.identity)",
     )
+
+
+@contextlib.contextmanager
+def as_operator(org_id: str) -> Iterator[None]:
+    """Audit entries queued by the command name the operator's CLI as the actor."""
+    token = context.bind(
+        context.CallContext(
+            request_id=context.new_request_id(), org_id=org_id, actor="system:identity-cli"
+        )
+    )
+    try:
+        yield
+    finally:
+        context.reset(token)

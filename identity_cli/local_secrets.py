@@ -20,6 +20,11 @@ from identity_runtime import mesh
 LOCAL_ORG_ID = "org_local"
 # The API-key pepper of the one-machine run, in <data dir>/secrets/.
 API_KEY_PEPPER_FILE = "api-key-pepper"
+# The audit service's signed checkpoints (in the data dir) and their key pair
+# (in <data dir>/secrets/).
+AUDIT_CHECKPOINT_FILE = "audit/checkpoints.jsonl"
+AUDIT_CHECKPOINT_KEY = "audit-checkpoint-ed25519.pem"
+AUDIT_CHECKPOINT_PUBLIC_KEY = "audit-checkpoint-ed25519.pub"
 
 
 def local_settings(
@@ -42,6 +47,9 @@ def local_settings(
         "AUDIT_HMAC_KEYRING_FILE": str(
             read_or_create_keyring(data_dir, "audit-hmac-keyring.json", "audit-local-1")
         ),
+        # Signed chain-head checkpoints, outside the database.
+        "AUDIT_CHECKPOINT_FILE": str(data_dir / AUDIT_CHECKPOINT_FILE),
+        "AUDIT_CHECKPOINT_KEY_FILE": str(checkpoint_key(data_dir)),
     }
     settings.update(face_match_settings(data_dir, database_url))
     settings.update(mesh_token_settings(data_dir))
@@ -108,6 +116,17 @@ def mesh_token_settings(data_dir: Path) -> dict[str, str]:
         if service.name in keys:
             settings[f"{service.env_prefix}_MESH_SIGNING_KEY_FILE"] = str(keys[service.name])
     return settings
+
+
+def checkpoint_key(data_dir: Path) -> Path:
+    """The one-machine run's Ed25519 checkpoint key (created once, 0600), with
+    its public half beside it for `identity audit verify`."""
+    from services.audit.checkpoints import create_key_pair
+
+    private = data_dir / "secrets" / AUDIT_CHECKPOINT_KEY
+    if not private.exists():
+        create_key_pair(private, data_dir / "secrets" / AUDIT_CHECKPOINT_PUBLIC_KEY)
+    return private
 
 
 def ensure_local_org(data_dir: Path, database_url: str, pepper: str) -> str:

@@ -18,6 +18,8 @@ COMMAND_MODULES = (
     "identity_cli.up",
     "identity_cli.database",
     "identity_cli.partners",
+    "identity_cli.console",
+    "identity_cli.customers",
     "identity_cli.oauth_clients",
     "identity_cli.openapi",
     "identity_cli.evaluate",

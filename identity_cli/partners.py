@@ -1,4 +1,5 @@
-"""`identity orgs create` and `identity api-keys create`: bootstrap partner access.
+"""`identity orgs create`, `identity api-keys create` and `identity api-keys
+revoke`: bootstrap (and cut off) partner access.
 
 The first key of an organisation cannot come through the API (there is no
 key yet); operators create it here, on a machine that can reach the database.
@@ -10,7 +11,7 @@ import argparse
 import os
 import sys
 
-from identity_cli.common import add_database_options, data_dir, existing_database_url
+from identity_cli.common import add_database_options, as_operator, data_dir, existing_database_url
 from identity_cli.errors import CliError
 from identity_cli.local_secrets import API_KEY_PEPPER_FILE
 from identity_store.db import Database
@@ -40,6 +41,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     create_org.add_argument("--id", help="organisation id (default: generated)")
     add_database_options(create_org)
     create_org.set_defaults(handler=run_create_org)
+    threshold = orgs_sub.add_parser(
+        "set-match-threshold",
+        help="switch an organisation's face-match threshold (effective at once; audited)",
+    )
+    threshold.add_argument("--org", required=True, help="organisation id")
+    value = threshold.add_mutually_exclusive_group(required=True)
+    value.add_argument("--threshold", type=float, help="cosine threshold, e.g. 0.5")
+    value.add_argument(
+        "--default", action="store_true", help="back to the deployment's default threshold"
+    )
+    add_database_options(threshold)
+    threshold.set_defaults(handler=run_set_match_threshold)
 
     keys = subparsers.add_parser("api-keys", help="partner API keys")
     keys_sub = keys.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
@@ -57,6 +70,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_database_options(create_key)
     create_key.set_defaults(handler=run_create_key)
+    revoke_key = keys_sub.add_parser(
+        "revoke", help="revoke an API key (every gateway refuses it within a second)"
+    )
+    revoke_key.add_argument("api_key_id")
+    revoke_key.add_argument("--org", required=True, help="organisation id")
+    add_database_options(revoke_key)
+    revoke_key.set_defaults(handler=run_revoke_key)
 
 
 def run_create_org(args: argparse.Namespace) -> int:
@@ -78,7 +98,7 @@ def run_create_key(args: argparse.Namespace) -> int:
     pepper = _pepper(args)
     database = Database(existing_database_url(args))
     try:
-        with database.transaction() as session:
+        with database.transaction() as session, as_operator(args.org):
             record, secret = PartnerDirectory(pepper).create_api_key(
                 session, args.org, args.name, tuple(args.scope or ("public",))
             )
@@ -89,4 +109,39 @@ def run_create_key(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     print(secret)
+    return 0
+
+
+def run_set_match_threshold(args: argparse.Namespace) -> int:
+    from services.kyc_tier.partners import set_match_threshold
+
+    database = Database(existing_database_url(args))
+    try:
+        with database.transaction() as session, as_operator(args.org):
+            old, new = set_match_threshold(
+                session, args.org, None if args.default else args.threshold
+            )
+    except LookupError:
+        raise CliError(f"no organisation {args.org!r}") from None
+    finally:
+        database.dispose()
+    print(f"{args.org}: match threshold {_threshold(old)} -> {_threshold(new)}")
+    return 0
+
+
+def _threshold(value: float | None) -> str:
+    return "default" if value is None else f"{value:g}"
+
+
+def run_revoke_key(args: argparse.Namespace) -> int:
+    from services.kyc_tier.partners import PartnerDirectory
+
+    database = Database(existing_database_url(args))
+    try:
+        with database.transaction() as session, as_operator(args.org):
+            # Revocation needs no pepper: the key is named by its id.
+            record = PartnerDirectory("").revoke_api_key(session, args.org, args.api_key_id)
+    finally:
+        database.dispose()
+    print(f"api key {record.api_key_id} revoked at {record.revoked_at:%Y-%m-%dT%H:%M:%SZ}")
     return 0

@@ -6,9 +6,15 @@ default ports unless `<PREFIX>_PORT` / `GATEWAY_PORT` say otherwise, with an
 embedded SQLite database and local secrets in the data directory. It checks
 settings and ports before starting anything, waits until every service
 reports SERVING, prints where each listens, and stops everything cleanly on
-Ctrl-C (SIGTERM to each child, then SIGKILL after the grace period). If any
-child dies, it stops the rest and exits non-zero with the child's last log
-lines.
+Ctrl-C (SIGTERM to each child, then SIGKILL after the grace period).
+
+Once the mesh is up it supervises: a child that exits is started again after
+an exponential backoff (0.5 s, 1 s, 2 s, ... capped at 30 s), each exit and
+restart printed under the banner and appended to `<data dir>/logs/up.log`.
+A child that keeps crashing (5 restarts without staying up a minute) is
+given up on: `identity up` stops the rest and exits non-zero with the
+child's last log lines. A child that dies before the mesh is first up stops
+everything the same way (a configuration error does not heal by retrying).
 """
 
 from __future__ import annotations
@@ -21,11 +27,12 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from identity_cli import prometheus
 from identity_cli.common import add_database_options, data_dir, database_url
 from identity_cli.errors import CliError
 from identity_cli.up_config import listeners, load_all_settings, mesh_environment, pad_banner_line
@@ -33,6 +40,13 @@ from identity_runtime import mesh
 
 READY_TIMEOUT_SECONDS = 180.0
 STOP_GRACE_SECONDS = 15.0
+# Supervision: the first restart waits RESTART_BACKOFF_SECONDS, each further
+# one twice as long, up to RESTART_BACKOFF_CAP_SECONDS; a child restarted
+# MAX_RESTARTS times without staying up STABLE_SECONDS is given up on.
+RESTART_BACKOFF_SECONDS = 0.5
+RESTART_BACKOFF_CAP_SECONDS = 30.0
+MAX_RESTARTS = 5
+STABLE_SECONDS = 60.0
 
 
 @dataclass
@@ -41,6 +55,13 @@ class Child:
     address: str
     process: subprocess.Popen[bytes]
     log_path: Path
+    # How to start it again (the same command, environment and log file).
+    respawn: Callable[[], subprocess.Popen[bytes]]
+    # Restarts since it last stayed up STABLE_SECONDS.
+    restarts: int = 0
+    started_at: float = 0.0
+    # When the pending restart is due (None: none pending).
+    restart_at: float | None = None
 
     def tail(self, lines: int = 20) -> str:
         try:
@@ -59,6 +80,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--verbose", action="store_true", help="also stream every service's logs to this terminal"
+    )
+    parser.add_argument(
+        "--prometheus",
+        action="store_true",
+        help="serve every component's metrics and run Debian's prometheus on them, "
+        "with the project's recording rules and alerts (deploy/prometheus)",
+    )
+    parser.add_argument(
+        "--prometheus-port",
+        type=int,
+        default=prometheus.DEFAULT_PORT,
+        help="Prometheus's web port (with --prometheus)",
+    )
+    parser.add_argument(
+        "--prometheus-interval",
+        default=prometheus.DEFAULT_INTERVAL,
+        help="scrape and rule-evaluation interval (with --prometheus), e.g. 5s",
     )
     parser.set_defaults(handler=run)
 
@@ -130,6 +168,14 @@ def _http_ok(url: str) -> bool:
         return False
 
 
+def _ready(child: Child, gateway_url: str, env: Mapping[str, str]) -> bool:
+    if child.name == "gateway":
+        return _http_ok(f"{gateway_url}/api/healthz")
+    if child.name == "prometheus":
+        return _http_ok(f"{child.address}/-/ready")
+    return _grpc_serving(child.address, env)
+
+
 def _wait_ready(
     children: list[Child], gateway_url: str, stop: list[bool], env: Mapping[str, str]
 ) -> Child | None:
@@ -142,12 +188,7 @@ def _wait_ready(
                 return child
             if child.name not in pending:
                 continue
-            ready = (
-                _http_ok(f"{gateway_url}/api/healthz")
-                if child.name == "gateway"
-                else _grpc_serving(child.address, env)
-            )
-            if ready:
+            if _ready(child, gateway_url, env):
                 pending.discard(child.name)
         time.sleep(0.2)
     if pending and not stop:
@@ -155,6 +196,49 @@ def _wait_ready(
             f"not ready after {READY_TIMEOUT_SECONDS:.0f}s: {', '.join(sorted(pending))}"
         )
     return None
+
+
+class Supervisor:
+    """Restarts children that exit, with backoff; gives up on a crash loop.
+
+    `check(now)` is called periodically; it returns the child it gave up on,
+    if any. `say` reports each exit and restart (the terminal and up.log)."""
+
+    def __init__(self, children: list[Child], say: Callable[[str], None]):
+        self.children = children
+        self.say = say
+
+    @staticmethod
+    def backoff(restarts: int) -> float:
+        return float(min(RESTART_BACKOFF_CAP_SECONDS, RESTART_BACKOFF_SECONDS * 2**restarts))
+
+    def check(self, now: float) -> Child | None:
+        for child in self.children:
+            if child.restart_at is None and child.process.poll() is None:
+                if child.restarts and now - child.started_at >= STABLE_SECONDS:
+                    child.restarts = 0  # it stayed up: a later crash starts a fresh count
+                continue
+            if child.restart_at is None:
+                code = child.process.returncode
+                if child.restarts >= MAX_RESTARTS:
+                    self.say(
+                        f"{child.name} exited with code {code} after {child.restarts} "
+                        "restarts in a row; giving up"
+                    )
+                    return child
+                delay = self.backoff(child.restarts)
+                child.restart_at = now + delay
+                self.say(
+                    f"{child.name} exited with code {code}; restarting in {delay:g}s "
+                    f"(restart {child.restarts + 1} of at most {MAX_RESTARTS})"
+                )
+            elif now >= child.restart_at:
+                child.process = child.respawn()
+                child.restarts += 1
+                child.started_at = now
+                child.restart_at = None
+                self.say(f"{child.name} restarted (pid {child.process.pid})")
+        return None
 
 
 def _stop_all(children: list[Child]) -> None:
@@ -171,18 +255,38 @@ def _stop_all(children: list[Child]) -> None:
             child.process.wait()
 
 
+def _reporter(log_path: Path) -> Callable[[str], None]:
+    """Prints a supervision event under the banner and appends it to up.log."""
+
+    def say(message: str) -> None:
+        print(f"identity up: {message}", flush=True)
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        with log_path.open("a") as log:
+            log.write(f"{stamp} {message}\n")
+
+    return say
+
+
 def run(args: argparse.Namespace) -> int:
     from identity_cli.local_secrets import ensure_local_org
     from identity_cli.schema import migrate_all
 
     env = mesh_environment(args, os.environ)
+    if args.prometheus:
+        prometheus.binary()  # refuse before anything starts
+        env.update(prometheus.metrics_environment(env))
     settings, problems = load_all_settings(env)
     if problems:
         raise CliError("invalid configuration: " + "; ".join(problems))
+    wanted = listeners(env)
+    if args.prometheus:
+        wanted += [
+            (f"{name} metrics", host_port.rsplit(":", 1)[0], int(host_port.rsplit(":", 1)[1]))
+            for name, host_port in prometheus.targets(env).items()
+        ]
+        wanted.append(("prometheus", args.host, args.prometheus_port))
     taken = [
-        f"{name} port {port} on {host}"
-        for name, host, port in listeners(env)
-        if _port_taken(host, port)
+        f"{name} port {port} on {host}" for name, host, port in wanted if _port_taken(host, port)
     ]
     if taken:
         raise CliError(
@@ -205,21 +309,48 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
 
+    def starter(name: str, module: str) -> Callable[[], subprocess.Popen[bytes]]:
+        return lambda: _spawn(name, module, env, logs, args.verbose)
+
     children: list[Child] = []
     try:
         for service in mesh.SERVICES:
             address = f"{env[f'{service.env_prefix}_HOST']}:{env[f'{service.env_prefix}_PORT']}"
-            process = _spawn(service.name, service.module, env, logs, args.verbose)
-            children.append(Child(service.name, address, process, logs / f"{service.name}.log"))
-        gateway_url = f"http://{env['GATEWAY_HOST']}:{env['GATEWAY_PORT']}"
-        children.append(
-            Child(
-                "gateway",
-                gateway_url,
-                _spawn("gateway", "gateway", env, logs, args.verbose),
-                logs / "gateway.log",
+            start = starter(service.name, service.module)
+            children.append(
+                Child(service.name, address, start(), logs / f"{service.name}.log", start)
             )
-        )
+        gateway_url = f"http://{env['GATEWAY_HOST']}:{env['GATEWAY_PORT']}"
+        start = starter("gateway", "gateway")
+        children.append(Child("gateway", gateway_url, start(), logs / "gateway.log", start))
+        if args.prometheus:
+            directory = data_dir(args) / "prometheus"
+            config = prometheus.write_config(
+                directory,
+                prometheus.targets(env),
+                prometheus.rule_files(),
+                args.prometheus_interval,
+            )
+
+            def start_prometheus() -> subprocess.Popen[bytes]:
+                return prometheus.spawn(
+                    config,
+                    directory,
+                    args.host,
+                    args.prometheus_port,
+                    open_private_log(logs / "prometheus.log"),
+                )
+
+            prometheus_url = f"http://{args.host}:{args.prometheus_port}"
+            children.append(
+                Child(
+                    "prometheus",
+                    prometheus_url,
+                    start_prometheus(),
+                    logs / "prometheus.log",
+                    start_prometheus,
+                )
+            )
         try:
             dead = _wait_ready(children, gateway_url, stop, env)
         except TimeoutError as exc:
@@ -245,17 +376,22 @@ def run(args: argparse.Namespace) -> int:
         if api_key_note:
             print(api_key_note)
         print("press Ctrl-C to stop", flush=True)
+        now = time.monotonic()
+        for child in children:
+            child.started_at = now
+        supervisor = Supervisor(children, _reporter(logs / "up.log"))
         while not stop:
-            for child in children:
-                if child.process.poll() is not None:
-                    print(
-                        f"identity up: {child.name} exited with code "
-                        f"{child.process.returncode}; stopping. Last log lines:",
-                        file=sys.stderr,
-                    )
-                    print(child.tail(), file=sys.stderr)
-                    return 1
-            time.sleep(0.5)
+            gave_up = supervisor.check(time.monotonic())
+            if gave_up is not None:
+                print(
+                    f"identity up: {gave_up.name} keeps crashing (exit code "
+                    f"{gave_up.process.returncode}, {gave_up.restarts} restarts without "
+                    f"staying up {STABLE_SECONDS:.0f}s); stopping everything. Last log lines:",
+                    file=sys.stderr,
+                )
+                print(gave_up.tail(), file=sys.stderr)
+                return 1
+            time.sleep(0.2)
         return 0
     finally:
         with contextlib.suppress(Exception):

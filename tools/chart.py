@@ -6,7 +6,9 @@ from `charts/identity-platform/files/mesh.json`, which this tool generates
 from the code itself (libs/identity_runtime/mesh.py for the services, ports
 and call graph; each service's settings dataclass for its settings;
 pyproject.toml for the console scripts). `SETTINGS.md` next to the chart is
-the same catalogue for humans.
+the same catalogue for humans. The Prometheus rules it ships as a
+PrometheusRule are copies of deploy/prometheus/*.yml (the plain files are
+the source), in `files/prometheus/`.
 
     tools/chart.py generate   rewrite files/mesh.json and SETTINGS.md
     tools/chart.py check      exit 1 when either is stale (tests run this too)
@@ -35,6 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CHART = ROOT / "charts" / "identity-platform"
 CATALOGUE = CHART / "files" / "mesh.json"
 SETTINGS_DOC = CHART / "SETTINGS.md"
+PROMETHEUS_RULES = ROOT / "deploy" / "prometheus"
 
 # Every gRPC service listens on this port in a container (mesh.py's default
 # ports are for the one-machine run, where they must differ).
@@ -300,7 +303,11 @@ def render_settings_doc() -> str:
 
 
 def outputs() -> dict[Path, str]:
-    return {CATALOGUE: render_catalogue(), SETTINGS_DOC: render_settings_doc()}
+    rules = {
+        CHART / "files" / "prometheus" / source.name: source.read_text()
+        for source in sorted(PROMETHEUS_RULES.glob("*.yml"))
+    }
+    return {CATALOGUE: render_catalogue(), SETTINGS_DOC: render_settings_doc(), **rules}
 
 
 def stale() -> list[Path]:

@@ -38,6 +38,13 @@ OTHER_VARIABLES = (
         "Database of `identity up`, `migrate` and the operator commands (`--database-url` wins)",
     ),
     (
+        "AUDIT_CHECKPOINT_PUBLIC_KEY_FILE",
+        "`identity audit verify`",
+        "`AUDIT_CHECKPOINT_KEY_FILE`, else the data dir's",
+        "Ed25519 public key (PEM) that checks the audit checkpoints "
+        "(`--checkpoint-public-key` wins)",
+    ),
+    (
         "IDENTITY_HOST",
         "`identity up`",
         "`127.0.0.1`",

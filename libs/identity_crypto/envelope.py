@@ -16,6 +16,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from identity_crypto.errors import SealedDataUnreadable
+from identity_runtime import metrics
 
 FORMAT_V1 = 0x01
 NONCE_BYTES = 12
@@ -56,17 +57,23 @@ def template_aad(
 
 def seal(key: bytes, plaintext: bytes, aad: bytes) -> bytes:
     nonce = os.urandom(NONCE_BYTES)
-    return bytes([FORMAT_V1]) + nonce + AESGCM(key).encrypt(nonce, plaintext, _DOMAIN + aad)
+    try:
+        return bytes([FORMAT_V1]) + nonce + AESGCM(key).encrypt(nonce, plaintext, _DOMAIN + aad)
+    except Exception:
+        metrics.SEAL_FAILURES.labels("seal").inc()
+        raise
 
 
 def open_sealed(key: bytes, sealed: bytes, aad: bytes) -> bytes:
     """The plaintext, or SealedDataUnreadable (never a partial result)."""
     if len(sealed) < OVERHEAD_BYTES or sealed[0] != FORMAT_V1:
+        metrics.SEAL_FAILURES.labels("open").inc()
         raise SealedDataUnreadable("a sealed record is truncated or of an unknown format")
     nonce = sealed[1 : 1 + NONCE_BYTES]
     try:
         return AESGCM(key).decrypt(nonce, sealed[1 + NONCE_BYTES :], _DOMAIN + aad)
     except InvalidTag:
+        metrics.SEAL_FAILURES.labels("open").inc()
         raise SealedDataUnreadable(
             "a sealed record failed authentication (wrong key, altered or moved)"
         ) from None

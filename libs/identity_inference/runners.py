@@ -24,6 +24,7 @@ import numpy as np
 
 from identity_inference import onnx_prep
 from identity_inference.manifest import ModelIntegrityError, ModelManifest, read_verified
+from identity_runtime import metrics
 
 if TYPE_CHECKING:
     # Imported where used: loading ONNX Runtime is slow. (It has no type information.)
@@ -133,6 +134,10 @@ class OnnxRunner:
         if session is None:
             raise RuntimeError(f"model {self.manifest.id} is not loaded")
         batch = np.ascontiguousarray(batch, dtype=np.float32)
+        with metrics.model_stage(self.manifest.role, self.manifest.id, "onnxruntime"):
+            return self._run(session, batch)
+
+    def _run(self, session: ort.InferenceSession, batch: np.ndarray) -> dict[str, np.ndarray]:
         names = [o.name for o in self.manifest.outputs]
         if self.manifest.max_batch == 1 and batch.shape[0] != 1:
             # Fixed-batch graphs (YuNet) take one item per call.

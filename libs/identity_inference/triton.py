@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from identity_inference.manifest import ModelIntegrityError, ModelManifest
+from identity_runtime import metrics
 from identity_runtime.errors import Unavailable
 
 
@@ -79,9 +80,10 @@ class TritonRunner:
         tensor.set_data_from_numpy(batch)
         wanted = [grpcclient.InferRequestedOutput(o.name) for o in self.manifest.outputs]
         try:
-            result = client.infer(
-                self.model_name, [tensor], outputs=wanted, client_timeout=self.timeout_seconds
-            )
+            with metrics.model_stage(self.manifest.role, self.manifest.id, "triton"):
+                result = client.infer(
+                    self.model_name, [tensor], outputs=wanted, client_timeout=self.timeout_seconds
+                )
         except InferenceServerException as exc:
             raise Unavailable(
                 f"Triton inference failed: {exc.message()}",

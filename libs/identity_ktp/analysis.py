@@ -12,7 +12,7 @@ import difflib
 import re
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
@@ -22,19 +22,31 @@ from identity_ktp import fields as f
 from identity_ktp.card import (
     CARD_HEIGHT,
     CARD_WIDTH,
+    TEXT_AREA,
     CardLocation,
-    blur_laplacian_var,
     find_card,
-    glare_ratio,
     rectify,
+    relative_glare,
     rotate_half_turn,
+    text_sharpness,
 )
-from identity_ktp.fields import FieldValue, parse_card
-from identity_ktp.layout import LayoutReport, check_layout
+from identity_ktp.confirm import (
+    NikConfirmation,
+    highlighted_rows,
+    regions_agree,
+    second_nik_read,
+)
+from identity_ktp.fields import FieldValue, ParsedCard, parse_card
+from identity_ktp.layout import PORTRAIT_ZONE, LayoutReport, check_layout
 from identity_ktp.nik import FEMALE, MALE, RULE_MESSAGES, NikCheck, validate_nik
 from identity_ktp.ocr import OcrEngine
 from identity_ktp.portrait import Face, PortraitFinder, align_face
-from identity_ktp.recapture import RecaptureCues, recapture_cues
+from identity_ktp.recapture import (
+    PHOTOCOPY_CHROMA_MAX,
+    RecaptureCues,
+    portrait_chroma,
+    recapture_cues,
+)
 from identity_ktp.regions import RegionIndex
 from identity_ktp.thresholds import Thresholds
 
@@ -45,6 +57,7 @@ NIK_GENDER_MISMATCH = "NIK_GENDER_MISMATCH"
 PORTRAIT_MISSING = "PORTRAIT_MISSING"
 LAYOUT_INCONSISTENT = "LAYOUT_INCONSISTENT"
 SCREEN_RECAPTURE_SUSPECTED = "SCREEN_RECAPTURE_SUSPECTED"
+PHOTOCOPY_SUSPECTED = "PHOTOCOPY_SUSPECTED"
 FIELD_MISMATCH_SUBMITTED = "FIELD_MISMATCH_SUBMITTED"
 
 # Other reason codes of a failed check.
@@ -52,9 +65,26 @@ CARD_NOT_FOUND = "CARD_NOT_FOUND"
 CARD_TOO_BLURRY = "CARD_TOO_BLURRY"
 CARD_GLARE = "CARD_GLARE"
 CARD_TOO_SMALL = "CARD_TOO_SMALL"
+# Retake: a side of the card's outline is the photo's border.
+CARD_PARTIALLY_OUTSIDE = "CARD_PARTIALLY_OUTSIDE"
 NIK_UNREADABLE = "NIK_UNREADABLE"
 FIELD_MISSING = "FIELD_MISSING"
 FIELD_LOW_CONFIDENCE = "FIELD_LOW_CONFIDENCE"
+# Retake: a highlight covers the NIK, name or birth-date row.
+CARD_HIGHLIGHT_ON_TEXT = "CARD_HIGHLIGHT_ON_TEXT"
+# Retake: two independent reads of the NIK row differ.
+NIK_READS_DISAGREE = "NIK_READS_DISAGREE"
+# No partner NIK and the card's NIK is not confirmed: not kept.
+NIK_UNCONFIRMED = "NIK_UNCONFIRMED"
+# Reasons that ask for another photo (the capture, not the card, is at fault).
+RETAKE_REASONS = (
+    "CARD_TOO_BLURRY",
+    "CARD_GLARE",
+    "CARD_TOO_SMALL",
+    CARD_PARTIALLY_OUTSIDE,
+    CARD_HIGHLIGHT_ON_TEXT,
+    NIK_READS_DISAGREE,
+)
 
 # A photo accepted as a tight crop of the card must show this many KTP labels.
 MIN_LABELS_FOR_FRAME = 4
@@ -95,8 +125,19 @@ class KtpReport:
     ocr_model: str = ""
     layout: LayoutReport | None = None
     recapture: RecaptureCues | None = None
+    # Lab chroma (p75) of the portrait zone: none on a monochrome copy.
+    portrait_chroma: float | None = None
+    # Whether the card's NIK read is confirmed (None: no NIK was read).
+    confirmation: NikConfirmation | None = None
     # Seconds per stage: card, portrait, quality, ocr, parse, checks.
     timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def nik_confirmed(self) -> bool:
+        """The NIK was read twice alike, with no highlight on the key rows,
+        and its regions are the printed ones: it may be kept without a
+        partner-submitted NIK."""
+        return self.confirmation is not None and self.confirmation.confirmed
 
     def __repr__(self) -> str:  # never print field values
         return (
@@ -181,6 +222,19 @@ class KtpAnalyzer:
                 Reason(CARD_NOT_FOUND, "no ID-1 card outline was found in the photo")
             )
             return report
+        if location.touches_border:
+            # Never read a cut card stretched to ID-1: its fields and
+            # portrait would be someone's guess.
+            lap("card")
+            report.card_corners = location.corners
+            report.reasons.append(
+                Reason(
+                    CARD_PARTIALLY_OUTSIDE,
+                    "a side of the card lies on the photo's border; "
+                    "retake with the whole card inside the frame",
+                )
+            )
+            return report
         card = rectify(image, location.corners)
         corners = location.corners
         lap("card")
@@ -217,6 +271,7 @@ class KtpAnalyzer:
         report.measures = self._measures(card, location)
         # The outline as found (image orientation), whatever way up the card is.
         report.recapture = recapture_cues(image, location.corners)
+        report.portrait_chroma = portrait_chroma(card, PORTRAIT_ZONE)
         lap("quality")
 
         lines = self.ocr.read(card)
@@ -239,22 +294,48 @@ class KtpAnalyzer:
         report.layout = check_layout(parsed, face, CARD_WIDTH, CARD_HEIGHT)
         lap("parse")
 
+        report.confirmation = self._confirm(report, image, card, inverse, parsed)
+        lap("confirm")
+
         self._cross_check(report, submitted_nik, submitted_fields or {})
-        self._verdict(report)
+        self._verdict(report, submitted_nik)
         lap("checks")
         return report
 
+    def _confirm(
+        self,
+        report: KtpReport,
+        image: np.ndarray,
+        card: np.ndarray,
+        inverse: np.ndarray,
+        parsed: ParsedCard,
+    ) -> NikConfirmation | None:
+        """Highlight on the key rows, a second NIK read, NIK regions vs header."""
+        nik_field = report.fields.get(f.NIK)
+        rows = highlighted_rows(card, parsed)
+        if nik_field is None:
+            return NikConfirmation(rows, None, None) if rows else None
+        second = second_nik_read(self.ocr, image, inverse, parsed)
+        agrees = None if second is None else second == nik_field.value
+        return NikConfirmation(rows, agrees, regions_agree(report.nik, report.fields, self.regions))
+
     def _measures(self, card: np.ndarray, location: CardLocation) -> list[Measure]:
         limits = self.thresholds
-        blur = blur_laplacian_var(card)
-        glare = glare_ratio(card)
+        sharpness = text_sharpness(card)
+        height, width = card.shape[:2]
+
+        def zone(box: tuple[float, float, float, float]) -> np.ndarray:
+            x0, y0, x1, y1 = box
+            return card[int(y0 * height) : int(y1 * height), int(x0 * width) : int(x1 * width)]
+
+        glare = max(relative_glare(zone(TEXT_AREA)), relative_glare(zone(PORTRAIT_ZONE)))
         return [
             Measure(
-                "card_blur_laplacian_var",
-                blur,
-                f"> {limits.blur_min:g}",
-                blur > limits.blur_min,
-                "" if blur > limits.blur_min else CARD_TOO_BLURRY,
+                "card_text_sharpness",
+                sharpness,
+                f">= {limits.sharpness_min:g}",
+                sharpness >= limits.sharpness_min,
+                "" if sharpness >= limits.sharpness_min else CARD_TOO_BLURRY,
             ),
             Measure(
                 "card_glare_ratio",
@@ -271,6 +352,16 @@ class KtpAnalyzer:
                 "" if location.width_px >= limits.card_width_min else CARD_TOO_SMALL,
             ),
         ]
+
+    def _poor_capture(self, report: KtpReport) -> bool:
+        """A gate refused the photo or the NIK reads are in doubt: OCR-derived
+        contradictions and a missing portrait are then the capture's fault as
+        likely as the card's, so they are reported but not decisive."""
+        confirmation = report.confirmation
+        return any(not m.passed for m in report.measures) or (
+            confirmation is not None
+            and (bool(confirmation.highlighted_rows) or confirmation.second_read_agrees is False)
+        )
 
     def _cross_check(
         self, report: KtpReport, submitted_nik: str, submitted: Mapping[str, str]
@@ -384,13 +475,39 @@ class KtpAnalyzer:
                 Signal(
                     SCREEN_RECAPTURE_SUSPECTED,
                     round(cues.score, 3),
-                    False,
+                    # Demoted below when the capture is poor (motion blur
+                    # also puts periodic peaks in the spectrum).
+                    cues.score >= limits.screen_score_decisive,
                     f"periodic spectrum peak {cues.moire_prominence:.1f} (log units), "
                     f"grey-level gaps {cues.banding_ratio:.2f}",
                 )
             )
 
-    def _verdict(self, report: KtpReport) -> None:
+        chroma = report.portrait_chroma
+        if chroma is not None and chroma < PHOTOCOPY_CHROMA_MAX:
+            report.signals.append(
+                Signal(
+                    PHOTOCOPY_SUSPECTED,
+                    round(1.0 - chroma / PHOTOCOPY_CHROMA_MAX, 3),
+                    True,
+                    f"the portrait is not in colour (chroma {chroma:.1f} < "
+                    f"{PHOTOCOPY_CHROMA_MAX:g}): a monochrome copy of the card",
+                )
+            )
+
+        if self._poor_capture(report):
+            report.signals = [
+                replace(
+                    signal,
+                    decisive=False,
+                    detail=signal.detail + " (not decisive: the photo needs a retake)",
+                )
+                if signal.decisive
+                else signal
+                for signal in report.signals
+            ]
+
+    def _verdict(self, report: KtpReport, submitted_nik: str = "") -> None:
         limits = self.thresholds
         reasons = report.reasons
         for measure in report.measures:
@@ -418,6 +535,39 @@ class KtpAnalyzer:
             reasons.append(
                 Reason(FIELD_LOW_CONFIDENCE, "fields read with low confidence: " + ", ".join(weak))
             )
+        confirmation = report.confirmation
+        nik_field = report.fields.get(f.NIK)
+        if confirmation is not None and confirmation.highlighted_rows:
+            reasons.append(
+                Reason(
+                    CARD_HIGHLIGHT_ON_TEXT,
+                    "a highlight covers the "
+                    + ", ".join(confirmation.highlighted_rows)
+                    + " row; retake the photo without the reflection (tilt the card slightly)",
+                )
+            )
+        partner_confirms = bool(
+            submitted_nik and nik_field is not None and submitted_nik == nik_field.value
+        )
+        if confirmation is not None and nik_field is not None and not partner_confirms:
+            if confirmation.second_read_agrees is False:
+                reasons.append(
+                    Reason(
+                        NIK_READS_DISAGREE,
+                        "two independent reads of the NIK row differ; retake the photo "
+                        "closer, sharp and without reflections",
+                    )
+                )
+            if not submitted_nik and not confirmation.confirmed:
+                reasons.append(
+                    Reason(
+                        NIK_UNCONFIRMED,
+                        "the NIK read from the card is not confirmed ("
+                        + "; ".join(confirmation.unconfirmed_because())
+                        + "), so it is not kept: retake the photo, or send the customer's "
+                        "NIK as submitted_nik",
+                    )
+                )
         reasons.extend(
             Reason(signal.code, signal.detail) for signal in report.signals if signal.decisive
         )

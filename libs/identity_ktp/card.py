@@ -27,6 +27,9 @@ MIN_CARD_AREA_RATIO = 0.03
 # Above this the photo is a tight crop of the card (the "frame" case).
 MAX_CARD_AREA_RATIO = 0.92
 WORK_SIDE = 800
+# A side of the outline within this many working pixels of the photo's
+# border is taken to be the border, not the card's edge.
+BORDER_MARGIN = 4.0
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,9 @@ class CardLocation:
     method: str
     # Card width in input pixels (mean of top and bottom edges).
     width_px: float
+    # A side of the outline lies on the photo's border: part of the card
+    # may be outside the frame (the outline would be a cut, not the card's).
+    touches_border: bool = False
 
 
 def _order_clockwise(points: np.ndarray) -> np.ndarray:
@@ -63,6 +69,62 @@ def _rectified_aspect(quad: np.ndarray) -> float:
     return float((top + bottom) / max(float(left + right), 1e-6))
 
 
+def _aspect_for_focal(n2: np.ndarray, n3: np.ndarray, focal: float, centre: np.ndarray) -> float:
+    inverse = np.linalg.inv(np.array([[focal, 0, centre[0]], [0, focal, centre[1]], [0, 0, 1.0]]))
+    a2, a3 = inverse @ n2, inverse @ n3
+    return float(np.sqrt(np.dot(a2, a2) / max(float(np.dot(a3, a3)), 1e-12)))
+
+
+def perspective_aspects(quad: np.ndarray, size: tuple[int, int]) -> list[float]:
+    """Width/height of the rectangles whose perspective image is `quad`
+    (clockwise from top-left), for a pinhole camera with its principal point
+    at the photo's centre (Zhang & He, "Whiteboard scanning and image
+    enhancement", 2007). The focal length is recovered from the quad when
+    both pairs of sides converge; when a pair is parallel in the photo (a
+    card tilted about one of its axes) it cannot be, and phone-like focal
+    lengths (0.7, 1.0, 1.4 x the photo's longer side) are tried instead."""
+    width, height = size
+    centre = np.array([width / 2.0, height / 2.0])
+    m1, m2, m4, m3 = (np.array([x, y, 1.0]) for x, y in quad)  # tl, tr, br, bl
+    d2 = float(np.dot(np.cross(m2, m4), m3))
+    d3 = float(np.dot(np.cross(m3, m4), m2))
+    if abs(d2) < 1e-9 or abs(d3) < 1e-9:
+        return []
+    n2 = float(np.dot(np.cross(m1, m4), m3)) / d2 * m2 - m1
+    n3 = float(np.dot(np.cross(m1, m4), m2)) / d3 * m3 - m1
+    longer = float(max(width, height))
+    focals = [0.7 * longer, 1.0 * longer, 1.4 * longer]
+    if abs(n2[2] * n3[2]) > 1e-9:
+        u0, v0 = centre
+        f2 = -(
+            (n2[0] * n3[0] - (n2[0] * n3[2] + n2[2] * n3[0]) * u0 + n2[2] * n3[2] * u0 * u0)
+            + (n2[1] * n3[1] - (n2[1] * n3[2] + n2[2] * n3[1]) * v0 + n2[2] * n3[2] * v0 * v0)
+        ) / (n2[2] * n3[2])
+        if np.isfinite(f2) and (0.3 * longer) ** 2 <= f2 <= (3.0 * longer) ** 2:
+            focals = [float(np.sqrt(f2))]
+    return [_aspect_for_focal(n2, n3, focal, centre) for focal in focals]
+
+
+def _is_id1(quad: np.ndarray, size: tuple[int, int]) -> bool:
+    """ID-1 by the sides seen in the photo, or by the aspect the perspective
+    implies (a card tilted 30 degrees towards the camera looks ~15 % wider)."""
+    tolerance = ASPECT_TOLERANCE * ID1_ASPECT
+    if abs(_rectified_aspect(quad) - ID1_ASPECT) <= tolerance:
+        return True
+    return any(abs(a - ID1_ASPECT) <= tolerance for a in perspective_aspects(quad, size))
+
+
+def _touches_border(quad: np.ndarray, size: tuple[int, int], margin: float) -> bool:
+    """A side of the quad runs along the photo's border (both its ends within
+    `margin` pixels of the same border)."""
+    width, height = size
+    for begin, end in zip(quad, np.roll(quad, -1, axis=0), strict=True):
+        for axis, limit in ((0, 0.0), (0, width - 1.0), (1, 0.0), (1, height - 1.0)):
+            if abs(begin[axis] - limit) <= margin and abs(end[axis] - limit) <= margin:
+                return True
+    return False
+
+
 def _edge_support(quad: np.ndarray, edges: np.ndarray) -> float:
     """Fraction of points along the quad's sides that lie on an image edge."""
     height, width = edges.shape
@@ -75,6 +137,19 @@ def _edge_support(quad: np.ndarray, edges: np.ndarray) -> float:
     inside = (xy[:, 0] >= 0) & (xy[:, 0] < width) & (xy[:, 1] >= 0) & (xy[:, 1] < height)
     xy = xy[inside]
     return float(np.mean(edges[xy[:, 1], xy[:, 0]] > 0)) if len(xy) else 0.0
+
+
+def _margin_density(quad: np.ndarray, edges: np.ndarray) -> float:
+    """Edge density of the band 3-8 % of the way in from the quad's outline:
+    a card's margin is plain; a quad traced in texture or noise is not."""
+    centre = quad.mean(axis=0)
+    outer = (centre + (quad - centre) * 0.97).astype(np.int32)
+    inner = (centre + (quad - centre) * 0.92).astype(np.int32)
+    band = np.zeros(edges.shape, np.uint8)
+    cv2.fillConvexPoly(band, outer, 1)
+    cv2.fillConvexPoly(band, inner, 0)
+    inside = band > 0
+    return float(np.mean(edges[inside] > 0)) if inside.any() else 1.0
 
 
 def _unlike_background(colour: np.ndarray) -> np.ndarray:
@@ -114,7 +189,12 @@ def _candidate_quads(gray: np.ndarray, colour: np.ndarray | None = None) -> list
     support = cv2.dilate(edge_sets[1], kernel, iterations=1)
     # Large uniform regions (card versus background) by Otsu, both polarities.
     _, otsu = cv2.threshold(blurred, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    # Faint steps too (a light card against white paper differs by ~15 grey
+    # levels): its own edges are the outline's support.
+    # An inner contour runs a few pixels inside its edge ring: wider support.
+    faint = cv2.dilate(cv2.Canny(blurred, 10, 30), kernel, iterations=1)
     masks = [(cv2.dilate(e, kernel, iterations=1), support) for e in edge_sets] + [
+        (faint, cv2.dilate(faint, kernel, iterations=2)),
         (otsu, support),
         (255 - otsu, support),
     ]
@@ -124,9 +204,15 @@ def _candidate_quads(gray: np.ndarray, colour: np.ndarray | None = None) -> list
         boundary = cv2.dilate(cv2.morphologyEx(unlike, cv2.MORPH_GRADIENT, kernel), kernel)
         masks.append((unlike, cv2.bitwise_or(support, boundary)))
     density = {id(edges): float(np.mean(edges > 0)) for _, edges in masks}
-    for mask, edges in masks:
-        contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-        for contour in sorted(contours, key=cv2.contourArea, reverse=True)[:5]:
+    for index, (mask, edges) in enumerate(masks):
+        # Edge maps: every closed outline, inner ones too. A card lying on
+        # or against white paper shares edges with the paper's outline, so
+        # the two merge into one outer contour; the card's outline is then
+        # the inner contour of its edge ring.
+        inner = index <= len(edge_sets)
+        mode = cv2.RETR_LIST if inner else cv2.RETR_EXTERNAL
+        contours, _ = cv2.findContours(mask, mode, cv2.CHAIN_APPROX_SIMPLE)
+        for contour in sorted(contours, key=cv2.contourArea, reverse=True)[: 8 if inner else 5]:
             hull = cv2.convexHull(contour)
             perimeter = cv2.arcLength(hull, True)
             for epsilon in (0.02, 0.04, 0.06):
@@ -136,11 +222,14 @@ def _candidate_quads(gray: np.ndarray, colour: np.ndarray | None = None) -> list
                 quad = approx.reshape(4, 2).astype(np.float32)
                 # A card fills its outline, and its outline is an edge.
                 solidity = cv2.contourArea(contour) / max(cv2.contourArea(quad), 1.0)
-                # The outline must be far edgier than the photo at large
-                # (in noise or busy texture every line is on an "edge").
+                # The outline must be far edgier than its surroundings (in
+                # noise or busy texture every line is on an "edge"): than
+                # the photo at large, or, on a busy background such as wood
+                # grain, than the card's own plain margin just inside it.
                 on_edge = _edge_support(quad, edges)
-                if solidity >= 0.85 and on_edge >= 0.6 and on_edge >= 2.5 * density[id(edges)]:
-                    quads.append(quad)
+                if solidity >= 0.85 and on_edge >= 0.6:
+                    if on_edge >= 2.5 * min(density[id(edges)], _margin_density(quad, edges)):
+                        quads.append(quad)
                 break
     return quads
 
@@ -166,7 +255,7 @@ def find_card(image: np.ndarray) -> CardLocation | None:
         if quad_area < MIN_CARD_AREA_RATIO * area or quad_area > MAX_CARD_AREA_RATIO * area:
             continue
         ordered = _order_clockwise(quad)
-        if abs(_rectified_aspect(ordered) - ID1_ASPECT) > ASPECT_TOLERANCE * ID1_ASPECT:
+        if not _is_id1(ordered, (gray.shape[1], gray.shape[0])):
             continue
         if quad_area > best_area:
             best, best_area = ordered, quad_area
@@ -175,7 +264,10 @@ def find_card(image: np.ndarray) -> CardLocation | None:
         width_px = float(
             (np.linalg.norm(corners[1] - corners[0]) + np.linalg.norm(corners[2] - corners[3])) / 2
         )
-        return CardLocation(tuple((float(x), float(y)) for x, y in corners), "outline", width_px)
+        touches = _touches_border(best, (gray.shape[1], gray.shape[0]), BORDER_MARGIN)
+        return CardLocation(
+            tuple((float(x), float(y)) for x, y in corners), "outline", width_px, touches
+        )
     if abs(width / height - ID1_ASPECT) <= 0.08 * ID1_ASPECT:
         corners = ((0.0, 0.0), (width - 1.0, 0.0), (width - 1.0, height - 1.0), (0.0, height - 1.0))
         return CardLocation(corners, "frame", float(width))
@@ -228,3 +320,58 @@ def glare_ratio(card: np.ndarray, min_blob_px: int = 40) -> float:
         if stats[i, cv2.CC_STAT_AREA] >= min_blob_px
     )
     return covered / float(card.shape[0] * card.shape[1])
+
+
+# The text area of a rectified card (x0, y0, x1, y1 as fractions): where OCR
+# needs sharpness. The portrait and the blank margins are left out.
+TEXT_AREA = (0.02, 0.15, 0.70, 0.90)
+
+
+def text_sharpness(card: np.ndarray) -> float:
+    """Edge sharpness of the card's text in its least sharp direction.
+
+    The strongest directional derivative (99th percentile) across the text
+    area, in each of four directions, over the area's contrast (p95 - p5),
+    after a light denoise; the minimum over directions. Motion blur smears
+    edges along one direction only, which the Laplacian variance (mostly
+    the other direction's energy) does not see; sensor noise adds
+    high-frequency energy the denoise removes. About the inverse of the
+    blurred edge width, in 1/px; independent of exposure."""
+    height, width = card.shape[:2]
+    x0, y0, x1, y1 = TEXT_AREA
+    gray = cv2.cvtColor(card, cv2.COLOR_BGR2GRAY).astype(np.float32)
+    area = gray[int(y0 * height) : int(y1 * height), int(x0 * width) : int(x1 * width)]
+    smooth = cv2.GaussianBlur(area, (0, 0), 1.0)
+    gx = cv2.Sobel(smooth, cv2.CV_32F, 1, 0, ksize=3) / 8.0
+    gy = cv2.Sobel(smooth, cv2.CV_32F, 0, 1, ksize=3) / 8.0
+    low, high = np.percentile(area, [5, 95])
+    contrast = max(float(high - low), 1.0)
+    strongest = []
+    for angle in (0.0, 45.0, 90.0, 135.0):
+        theta = np.deg2rad(angle)
+        directional = np.abs(gx * np.cos(theta) + gy * np.sin(theta))
+        strongest.append(float(np.percentile(directional, 99)))
+    return min(strongest) / contrast
+
+
+def relative_glare(region: np.ndarray, min_blob_px: int = 40) -> float:
+    """Fraction of `region` covered by specular glare relative to the card's
+    own background: unsaturated pixels clipped at >= 245 in every channel
+    and at least 20 levels above the background (the lighter half's median
+    of the darkest channel), in blobs of `min_blob_px` or more. A light card
+    is not glare; a card whose background is itself clipped is over-exposed,
+    which this does not measure."""
+    low = region.min(axis=2)
+    light = low[low >= np.percentile(low, 50)]
+    background = float(np.median(light)) if light.size else 0.0
+    if background + 20 > 255:
+        return 0.0
+    level = max(245.0, background + 20)
+    mask = (low >= level).astype(np.uint8)
+    count, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    covered = sum(
+        int(stats[i, cv2.CC_STAT_AREA])
+        for i in range(1, count)
+        if stats[i, cv2.CC_STAT_AREA] >= min_blob_px
+    )
+    return covered / float(region.shape[0] * region.shape[1])

@@ -19,6 +19,7 @@ import numpy as np
 import onnxruntime as ort
 
 from identity_ktp.portrait import verified_model_bytes
+from identity_runtime import metrics
 
 # The bundled files of rapidocr 3.10.0 (the same hashes RapidOCR's own model
 # registry, default_models.yaml, lists for them).
@@ -133,7 +134,7 @@ class OcrEngine:
         """Every text line found in `image` (BGR), top to bottom."""
         from rapidocr.utils.output import RapidOCROutput
 
-        with self._lock:
+        with self._lock, metrics.model_stage("ocr", "pp-ocr", "onnxruntime"):
             result = self._engine(image)
         if (
             not isinstance(result, RapidOCROutput)
@@ -153,3 +154,19 @@ class OcrEngine:
         ]
         lines.sort(key=lambda line: (line.centre_y, line.left))
         return lines
+
+    def recognise_line(self, image: np.ndarray) -> OcrLine | None:
+        """One text line (BGR image of that line alone) through the
+        recogniser only: no detection, no direction classifier."""
+        from rapidocr.main import RapidOCRError
+
+        with self._lock:
+            try:
+                result = self._engine.recognize_txt([image])
+            except RapidOCRError:  # nothing recognised
+                return None
+        if not result.txts:
+            return None
+        height, width = image.shape[:2]
+        box = ((0.0, 0.0), (float(width), 0.0), (float(width), float(height)), (0.0, float(height)))
+        return OcrLine(str(result.txts[0]).strip(), float(result.scores[0]), box)

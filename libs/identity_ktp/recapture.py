@@ -107,3 +107,24 @@ def recapture_cues(image: np.ndarray, corners: tuple[tuple[float, float], ...]) 
     # Banding alone is weak evidence: it can add at most 0.4.
     banding_score = float(np.clip((banding - 0.3) / 0.5, 0.0, 1.0)) * 0.4
     return RecaptureCues(moire, banding, max(moire_score, banding_score))
+
+
+# Colourfulness (Lab chroma, 75th percentile) of the portrait zone below
+# which the card is a monochrome copy. Simulated genuine captures: >= 10.8
+# (3 stops under-exposed), 14.1 (glare over the portrait), 21-26 otherwise;
+# simulated photocopies: 0.0 (docs/ktp.md).
+PHOTOCOPY_CHROMA_MAX = 4.0
+
+
+def portrait_chroma(card: np.ndarray, zone: tuple[float, float, float, float]) -> float:
+    """Colourfulness of the rectified card's portrait zone (x0, y0, x1, y1
+    fractions): a KTP portrait is printed in colour; a photocopy (or a
+    grey-level print) of the card has none."""
+    height, width = card.shape[:2]
+    x0, y0, x1, y1 = zone
+    region = card[int(y0 * height) : int(y1 * height), int(x0 * width) : int(x1 * width)]
+    if region.size == 0:
+        return 0.0
+    lab = cv2.cvtColor(region, cv2.COLOR_BGR2LAB).astype(np.float32)
+    chroma = np.hypot(lab[:, :, 1] - 128.0, lab[:, :, 2] - 128.0)
+    return float(np.percentile(chroma, 75))

@@ -9,7 +9,10 @@
   current call's organisation, actor and scopes, and a timeout no later than
   the caller's own deadline;
 - a circuit breaker per downstream service that fails fast with
-  UNAVAILABLE / CIRCUIT_OPEN after repeated transport failures.
+  UNAVAILABLE / CIRCUIT_OPEN after repeated failures of that service itself:
+  an UNAVAILABLE it only passes on from one of its own dependencies (its
+  ErrorInfo names another `origin`) shows the service answering, and does
+  not count against it.
 
 Errors from downstream calls arrive as `grpc.aio.AioRpcError`; adapters turn
 them into domain errors with `identity_runtime.status.remote_error`, which
@@ -19,6 +22,7 @@ keeps the downstream code and reason.
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -27,10 +31,11 @@ from typing import Any, TypeVar
 import grpc
 
 from identity_runtime import context as call_context
-from identity_runtime import descriptors, tracing
+from identity_runtime import descriptors, mesh, metrics, tracing
 from identity_runtime.errors import DeadlineExceeded, DomainError, Unavailable
 from identity_runtime.meshauth import TokenSigner
 from identity_runtime.meshtls import MeshTls
+from identity_runtime.status import error_origin, remote_error
 
 AUTHORIZATION_KEY = "authorization"
 
@@ -76,16 +81,23 @@ def retry_service_config(
 
 
 class CircuitBreaker:
-    """Opens after `failure_threshold` consecutive transport failures; after
-    `reset_seconds` lets one trial call through (half-open)."""
+    """Opens after `failure_threshold` consecutive failures of the service
+    itself; after `reset_seconds` lets one trial call through (half-open).
 
-    def __init__(self, name: str, failure_threshold: int = 5, reset_seconds: float = 5.0):
+    `origin` is the service's mesh name, as its errors carry it: a failure
+    that names another origin was passed on by a service that answered."""
+
+    def __init__(
+        self, name: str, failure_threshold: int = 5, reset_seconds: float = 5.0, origin: str = ""
+    ):
         self.name = name
+        self.origin = origin or name
         self.failure_threshold = failure_threshold
         self.reset_seconds = reset_seconds
         self.failures = 0
         self.opened_at: float | None = None
         self.trial_in_flight = False
+        metrics.watch_breaker(self)
 
     @property
     def state(self) -> str:
@@ -99,17 +111,29 @@ class CircuitBreaker:
         state = self.state
         if state == "open" or (state == "half-open" and self.trial_in_flight):
             raise Unavailable(
-                f"{self.name} is failing; calls are short-circuited "
+                f"{self.origin} is failing; calls are short-circuited "
                 f"for up to {self.reset_seconds:.0f}s",
                 "CIRCUIT_OPEN",
-                {"service": self.name},
+                {
+                    "service": self.origin,
+                    "retry_after_seconds": self.retry_after_seconds(),
+                },
             )
         if state == "half-open":
             self.trial_in_flight = True
 
-    def record(self, code: grpc.StatusCode | None) -> None:
+    def retry_after_seconds(self) -> int:
+        """Whole seconds until the next trial call (at least 1)."""
+        if self.opened_at is None:
+            return 1
+        left = self.reset_seconds - (time.monotonic() - self.opened_at)
+        return max(1, math.ceil(left))
+
+    def record(self, code: grpc.StatusCode | None, origin: str = "") -> None:
+        """One call's outcome; `origin` is where its error arose ("" = the
+        transport or the service itself)."""
         self.trial_in_flight = False
-        if code in _TRANSPORT_FAILURES:
+        if code in _TRANSPORT_FAILURES and origin in ("", self.origin):
             self.failures += 1
             if self.failures >= self.failure_threshold or self.opened_at is not None:
                 self.opened_at = time.monotonic()
@@ -118,13 +142,14 @@ class CircuitBreaker:
             self.opened_at = None
 
 
-def local_rpc_error(error: DomainError) -> grpc.aio.AioRpcError:
+def local_rpc_error(error: DomainError, origin: str = "") -> grpc.aio.AioRpcError:
     """A failure decided on the client side (open breaker, no time left), shaped
     like any other failed call: grpc's interceptor machinery only handles
-    AioRpcError, and callers then treat every downstream failure alike."""
+    AioRpcError, and callers then treat every downstream failure alike.
+    `origin`: the service the failure is about (not the caller's own)."""
     from identity_runtime.status import to_status
 
-    status = to_status(error)
+    status = to_status(error, origin=origin)
     trailing = grpc.aio.Metadata(("grpc-status-details-bin", status.SerializeToString()))
     return grpc.aio.AioRpcError(
         code=grpc.StatusCode[error.code],
@@ -192,7 +217,7 @@ class _PropagatingInterceptor(
             self.breaker.before_call()
             return self._details(details)
         except DomainError as exc:
-            raise local_rpc_error(exc) from None
+            raise local_rpc_error(exc, self.breaker.origin) from None
 
     async def intercept_unary_unary(
         self,
@@ -202,17 +227,30 @@ class _PropagatingInterceptor(
         client_call_details: grpc.aio.ClientCallDetails,
         request: Req,
     ) -> grpc.aio.UnaryUnaryCall[Req, Resp]:
-        details = self._admit(client_call_details)
+        calls = metrics.CLIENT_REQUESTS
+        try:
+            details = self._admit(client_call_details)
+        except grpc.aio.AioRpcError as exc:
+            calls.labels(self.breaker.name, exc.code().name).inc()
+            raise
         call = await continuation(details, request)
         try:
             await call
         except grpc.aio.AioRpcError as exc:
-            self.breaker.record(exc.code())
-            raise
+            origin = error_origin(exc)
+            self.breaker.record(exc.code(), origin)
+            calls.labels(self.breaker.name, exc.code().name).inc()
+            if origin:
+                raise
+            # gRPC's own failure (no connection, no time left) or an error that
+            # names no origin: attribute it to the service called, in words
+            # that name no address, so every caller above sees where it arose.
+            raise local_rpc_error(remote_error(exc, self.breaker.origin)) from None
         except BaseException:
             self.breaker.record(None)
             raise
         self.breaker.record(grpc.StatusCode.OK)
+        calls.labels(self.breaker.name, "OK").inc()
         return call
 
     async def intercept_unary_stream(
@@ -273,8 +311,12 @@ class ClientFactory:
                     "DEPENDENCY_UNAVAILABLE",
                     {"service": service},
                 )
+            known = mesh.BY_PACKAGE.get(service)
             breaker = CircuitBreaker(
-                service, self.options.breaker_failure_threshold, self.options.breaker_reset_seconds
+                service,
+                self.options.breaker_failure_threshold,
+                self.options.breaker_reset_seconds,
+                origin=known.name if known else service,
             )
             self.breakers[service] = breaker
             self._channels[service] = open_channel(

@@ -17,6 +17,9 @@ them in order, outermost first:
                            traceback, never sent to the caller).
 4. AccessLogInterceptor    one structured log line per call: rpc, status,
                            reason, duration, request id, tenant. No payloads.
+                           Counts the call and its duration in the RPC
+                           metrics (identity_runtime.metrics), by service,
+                           RPC and code.
                            Inside the error interceptor, so the line is
                            written before the status reaches the caller.
 5. DeadlineInterceptor     enforces the deadline with a clean
@@ -39,7 +42,7 @@ import grpc
 from opentelemetry import trace
 
 from identity_runtime import context as call_context
-from identity_runtime import tracing
+from identity_runtime import metrics, tracing
 from identity_runtime.errors import DeadlineExceeded, DomainError, Internal, Unimplemented
 from identity_runtime.logs import get_logger
 from identity_runtime.status import KNOWN_REASONS, to_grpc_status
@@ -79,16 +82,36 @@ def _wrap_handler(handler: Handler, method: str, scope: Scope) -> Handler:
 
     # The request side (one message or an iterator) passes through untouched;
     # the response side decides how the scope wraps the behaviour.
-    kinds: tuple[tuple[str, Callable[[Any], Any], Callable[..., Handler]], ...] = (
-        ("unary_unary", returning, grpc.unary_unary_rpc_method_handler),
-        ("unary_stream", streaming, grpc.unary_stream_rpc_method_handler),
-        ("stream_unary", returning, grpc.stream_unary_rpc_method_handler),
-        ("stream_stream", streaming, grpc.stream_stream_rpc_method_handler),
-    )
-    for kind, wrap, rebuild in kinds:
+    return _rebuilt(handler, by_response=(returning, streaming))
+
+
+_Wrap = Callable[[Any], Any]
+_HANDLER_KINDS: tuple[tuple[str, Callable[..., Handler]], ...] = (
+    ("unary_unary", grpc.unary_unary_rpc_method_handler),
+    ("unary_stream", grpc.unary_stream_rpc_method_handler),
+    ("stream_unary", grpc.stream_unary_rpc_method_handler),
+    ("stream_stream", grpc.stream_stream_rpc_method_handler),
+)
+
+
+def _rebuilt(
+    handler: Handler,
+    *,
+    by_response: tuple[_Wrap, _Wrap] | None = None,
+    by_request: tuple[_Wrap, _Wrap] | None = None,
+) -> Handler:
+    """`handler` with its behaviour wrapped: (one message, a stream) picks the
+    wrapper by the RPC's response side (`by_response`) or request side
+    (`by_request`)."""
+    for kind, rebuild in _HANDLER_KINDS:
         inner = getattr(handler, kind)
-        if inner is not None:
-            return rebuild(wrap(inner), handler.request_deserializer, handler.response_serializer)
+        if inner is None:
+            continue
+        request_side, response_side = kind.split("_")
+        side = response_side if by_response is not None else request_side
+        single, stream = by_response or by_request or (lambda f: f, lambda f: f)
+        wrap = stream if side == "stream" else single
+        return rebuild(wrap(inner), handler.request_deserializer, handler.response_serializer)
     return handler
 
 
@@ -204,19 +227,29 @@ def _outcome(exc: BaseException | None, ctx: grpc.aio.ServicerContext) -> tuple[
 class AccessLogInterceptor(ScopedInterceptor):
     skips_infrastructure = True
 
+    def __init__(self, service: str = "") -> None:
+        self.service = service
+
     @contextlib.asynccontextmanager
     async def scope(self, method: str, ctx: grpc.aio.ServicerContext) -> AsyncIterator[None]:
         started = time.perf_counter()
         error: BaseException | None = None
+        in_flight = metrics.RPC_IN_FLIGHT.labels(self.service)
+        in_flight.inc()
         try:
             yield
         except BaseException as exc:
             error = exc
             raise
         finally:
+            in_flight.dec()
+            elapsed = time.perf_counter() - started
             code, reason = _outcome(error, ctx)
+            rpc = method.lstrip("/")
+            metrics.RPC_REQUESTS.labels(self.service, rpc, code).inc()
+            metrics.RPC_DURATION.labels(self.service, rpc).observe(elapsed)
             fields = {
-                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                "duration_ms": round(elapsed * 1000, 2),
                 "status": code,
             }
             if reason:
@@ -230,7 +263,11 @@ class AccessLogInterceptor(ScopedInterceptor):
 
 
 class ErrorInterceptor(ScopedInterceptor):
-    """The one place that turns exceptions into gRPC statuses."""
+    """The one place that turns exceptions into gRPC statuses; each names this
+    service as its origin unless it passes on a downstream's."""
+
+    def __init__(self, service: str = ""):
+        self.service = service
 
     @contextlib.asynccontextmanager
     async def scope(self, method: str, ctx: grpc.aio.ServicerContext) -> AsyncIterator[None]:
@@ -268,7 +305,7 @@ class ErrorInterceptor(ScopedInterceptor):
         bound = call_context.current()
         if bound is not None:
             bound.extra["error_reason"] = error.reason  # for the access log
-        status = to_grpc_status(error, call_context.request_id())
+        status = to_grpc_status(error, call_context.request_id(), self.service)
         # What the aio context's abort_with_status does (typeshed omits it).
         await ctx.abort(status.code, status.details, status.trailing_metadata)
 
@@ -327,29 +364,23 @@ def _validating(handler: Handler) -> Handler:
 
         return behaviour
 
-    kinds: tuple[tuple[str, Callable[[Any], Any], Callable[..., Handler]], ...] = (
-        ("unary_unary", single, grpc.unary_unary_rpc_method_handler),
-        ("unary_stream", single, grpc.unary_stream_rpc_method_handler),
-        ("stream_unary", stream, grpc.stream_unary_rpc_method_handler),
-        ("stream_stream", stream, grpc.stream_stream_rpc_method_handler),
-    )
-    for kind, wrap, rebuild in kinds:
-        inner = getattr(handler, kind)
-        if inner is not None:
-            return rebuild(wrap(inner), handler.request_deserializer, handler.response_serializer)
-    return handler
+    return _rebuilt(handler, by_request=(single, stream))
 
 
 def server_interceptors(
-    default_deadline_seconds: float, auth: grpc.aio.ServerInterceptor | None = None
+    default_deadline_seconds: float,
+    auth: grpc.aio.ServerInterceptor | None = None,
+    service: str = "",
 ) -> list[grpc.aio.ServerInterceptor]:
-    """The chain, outermost first; `auth` (a CallerAuthInterceptor) goes first."""
+    """The chain, outermost first; `auth` (a CallerAuthInterceptor) goes first;
+    `service` (this service's mesh name) is the origin its errors name and
+    labels the RPC metrics."""
     return [
         *([auth] if auth is not None else []),
         CallContextInterceptor(default_deadline_seconds),
         TracingInterceptor(),
-        ErrorInterceptor(),
-        AccessLogInterceptor(),
+        ErrorInterceptor(service),
+        AccessLogInterceptor(service),
         DeadlineInterceptor(),
         ValidationInterceptor(),
     ]

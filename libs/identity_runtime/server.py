@@ -23,7 +23,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from identity_runtime import descriptors, logs, meshauth, meshtls, tracing
+from identity_runtime import descriptors, logs, meshauth, meshtls, metrics, tracing
 from identity_runtime.authz import CallerAuthInterceptor
 from identity_runtime.interceptors import server_interceptors
 from identity_runtime.mesh import MeshService
@@ -136,6 +136,8 @@ class RunningServer:
     service_names: Sequence[str] = field(default_factory=tuple)
     # The plaintext health-only server (settings.health_port), if any.
     health_server: grpc.aio.Server | None = None
+    # The Prometheus exposition (settings.metrics_port), if any.
+    metrics_server: metrics.MetricsServer | None = None
 
     async def set_serving(self, serving: bool) -> None:
         status = (
@@ -152,6 +154,9 @@ class RunningServer:
         await self.server.stop(self.settings.shutdown_grace_seconds if grace is None else grace)
         if self.health_server is not None:
             await self.health_server.stop(0)
+        if self.metrics_server is not None:
+            self.metrics_server.stop()
+            self.metrics_server = None
         if self.core is not None:
             await self.core.close()
 
@@ -176,7 +181,9 @@ async def start(spec: ServiceSpec[S, C], settings: S) -> RunningServer:
         api_keys=(lambda secret: api_keys(cast(C, holder), secret)) if api_keys else None,
     )
     server = grpc.aio.server(
-        interceptors=server_interceptors(settings.default_deadline_seconds, auth),
+        interceptors=server_interceptors(
+            settings.default_deadline_seconds, auth, service=spec.name
+        ),
         options=[
             ("grpc.max_send_message_length", settings.max_message_bytes),
             ("grpc.max_receive_message_length", settings.max_message_bytes),
@@ -218,6 +225,11 @@ async def start(spec: ServiceSpec[S, C], settings: S) -> RunningServer:
         health_server=health_server,
     )
     await running.set_serving(False)
+    try:
+        running.metrics_server = metrics.serve(settings.host, settings.metrics_port)
+    except OSError as exc:
+        await running.stop(0)
+        raise OSError(f"{spec.name}: {exc}") from None
     # The holder is the core to the servicers: it forwards every attribute to it.
     for add, servicer in spec.servicers(cast(C, holder), settings):
         add(servicer, server)

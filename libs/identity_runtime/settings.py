@@ -212,11 +212,18 @@ class ServiceSettings:
         "Plaintext port serving only grpc.health.v1, for probes that cannot speak "
         "mutual TLS (kubelet); empty = none",
     )
+    metrics_port: int | None = setting(
+        None,
+        "Plaintext port serving Prometheus metrics at /metrics (no personal data, "
+        "bounded labels); 0 picks a free one; empty = none",
+    )
 
     def validate(self) -> list[tuple[str, str]]:
         problems = []
         if not 0 <= self.port <= 65535:
             problems.append(("port", f"{self.port} is not a TCP port"))
+        if self.metrics_port is not None and not 0 <= self.metrics_port <= 65535:
+            problems.append(("metrics_port", f"{self.metrics_port} is not a TCP port"))
         if self.max_message_bytes < MIB:
             problems.append(("max_message_bytes", "must be at least 1 MiB"))
         if self.default_deadline_seconds <= 0:

@@ -8,10 +8,13 @@ the event loop free while PostgreSQL or SQLite works.
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import sqlite3
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
@@ -37,25 +40,114 @@ def default_sqlite_url(data_dir: Path) -> str:
     return f"sqlite:///{data_dir / SQLITE_FILE}"
 
 
-def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
-    # Several service processes share one file on the one-machine run: WAL
-    # lets readers proceed during a write, busy_timeout waits for the lock
-    # instead of failing.
-    cursor = dbapi_connection.cursor()
-    # busy_timeout first: switching to WAL needs a lock another connection may hold.
-    cursor.execute("PRAGMA busy_timeout=15000")
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.close()
-    # Let SQLAlchemy's BEGIN run (pysqlite would otherwise defer it).
-    dbapi_connection.isolation_level = None
+class _SerialisedConnection(sqlite3.Connection):
+    """A pysqlite connection whose write transactions queue on a lock file.
+
+    SQLite's own busy handler polls with growing sleeps and no queue: with
+    several processes appending to one file, an unlucky writer can lose the
+    race again and again until its busy timeout runs out ("database is
+    locked") while the others make progress. An exclusive `flock` on a file
+    beside the database, taken before `BEGIN IMMEDIATE` and released once the
+    transaction ends, makes writers wait in the kernel instead, each woken as
+    soon as the lock is free; a process that dies releases it with its file
+    descriptors. SQLite's lock stays underneath for anything else that opens
+    the file (busy_timeout still applies there).
+    """
+
+    lock_path: str | None = None
+    _lock_file: IO[bytes] | None = None
+    # (thread, lock file) while this connection holds the lock.
+    _holder: tuple[int, str] | None = None
+
+    def acquire_write_lock(self) -> None:
+        if self.lock_path is None or self._holder is not None:
+            return
+        holder = (threading.get_ident(), self.lock_path)
+        if holder in _HOLDERS:
+            # Blocking here would wait for ourselves: another connection of
+            # this thread has a transaction open on the same file.
+            raise RuntimeError(
+                "nested SQLite transactions on one thread would deadlock; "
+                "finish the open transaction first"
+            )
+        if self._lock_file is None:
+            self._lock_file = open(self.lock_path, "ab")  # noqa: SIM115 - lives with the connection
+        fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_EX)
+        self._holder = holder
+        _HOLDERS.add(holder)
+
+    def release_write_lock(self) -> None:
+        if self._holder is None or self._lock_file is None:
+            return
+        fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_UN)
+        _HOLDERS.discard(self._holder)
+        self._holder = None
+
+    def commit(self) -> None:
+        try:
+            super().commit()
+        finally:
+            self.release_write_lock()
+
+    def rollback(self) -> None:
+        try:
+            super().rollback()
+        finally:
+            self.release_write_lock()
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self.release_write_lock()
+            if self._lock_file is not None:
+                self._lock_file.close()
+                self._lock_file = None
+
+
+# (thread, lock file) pairs whose lock some connection holds (set operations
+# are atomic under the GIL).
+_HOLDERS: set[tuple[int, str]] = set()
+
+
+def sqlite_lock_path(url: str) -> str | None:
+    """The lock file beside a file database; None for an in-memory one."""
+    database = make_url(normalise_url(url)).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return f"{database}.writer-lock"
+
+
+def _configure_sqlite(lock_path: str | None) -> Callable[[Any, Any], None]:
+    def configure(dbapi_connection: Any, _record: Any) -> None:
+        # Several service processes share one file on the one-machine run: WAL
+        # lets readers proceed during a write, busy_timeout waits for the lock
+        # instead of failing.
+        cursor = dbapi_connection.cursor()
+        # busy_timeout first: switching to WAL needs a lock another connection may hold.
+        cursor.execute("PRAGMA busy_timeout=15000")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+        # Let SQLAlchemy's BEGIN run (pysqlite would otherwise defer it).
+        dbapi_connection.isolation_level = None
+        dbapi_connection.lock_path = lock_path
+
+    return configure
 
 
 def _begin_immediate(conn: Any) -> None:
-    # Take the write lock at BEGIN so read-then-write transactions (chain
-    # appends, single-use consumption) serialise instead of deadlocking.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # Queue on the writer lock, then take SQLite's write lock at BEGIN so
+    # read-then-write transactions (chain appends, single-use consumption)
+    # serialise instead of deadlocking.
+    dbapi_connection = conn.connection.dbapi_connection
+    dbapi_connection.acquire_write_lock()
+    try:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    except BaseException:
+        dbapi_connection.release_write_lock()
+        raise
 
 
 def make_engine(url: str, pool_size: int = 5) -> Engine:
@@ -65,10 +157,14 @@ def make_engine(url: str, pool_size: int = 5) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(
             url,
-            connect_args={"check_same_thread": False, "timeout": 15},
+            connect_args={
+                "check_same_thread": False,
+                "timeout": 15,
+                "factory": _SerialisedConnection,
+            },
             hide_parameters=True,
         )
-        event.listen(engine, "connect", _configure_sqlite)
+        event.listen(engine, "connect", _configure_sqlite(sqlite_lock_path(url)))
         event.listen(engine, "begin", _begin_immediate)
         return engine
     return create_engine(
@@ -86,6 +182,9 @@ class Database:
         self.url = normalise_url(url)
         self.engine = make_engine(self.url, pool_size)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        from identity_runtime import metrics
+
+        metrics.watch_database(self)
 
     @property
     def dialect(self) -> str:
@@ -105,6 +204,16 @@ class Database:
                 return work(session)
 
         return await asyncio.to_thread(in_thread)
+
+    def pool_status(self) -> tuple[int, int]:
+        """(connections checked out, most the pool may hold), for the metrics."""
+        pool = self.engine.pool
+        checked_out = getattr(pool, "checkedout", None)
+        size = getattr(pool, "size", None)
+        overflow = getattr(pool, "_max_overflow", 0)
+        if not callable(checked_out) or not callable(size):
+            return 0, 1
+        return int(checked_out()), int(size()) + max(0, int(overflow))
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -13,10 +13,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+from collections.abc import Awaitable, Callable
 
 from sqlalchemy.exc import DBAPIError
 
-from identity_runtime import logs
+from identity_runtime import logs, metrics
 from identity_runtime.errors import Unavailable
 from identity_store.db import Database
 from services.audit.chain import Draft, Entry
@@ -30,10 +31,18 @@ DEFAULT_MAX_BATCH = 64
 
 
 class GroupCommitAppender:
-    def __init__(self, database: Database, audit_log: AuditLog, max_batch: int = DEFAULT_MAX_BATCH):
+    def __init__(
+        self,
+        database: Database,
+        audit_log: AuditLog,
+        max_batch: int = DEFAULT_MAX_BATCH,
+        committed: Callable[[list[Entry]], Awaitable[None]] | None = None,
+    ):
         self.database = database
         self.audit_log = audit_log
         self.max_batch = max_batch
+        # Told of every committed batch (the signed checkpoints), after its callers.
+        self.committed = committed
         self._queue: asyncio.Queue[tuple[Draft, asyncio.Future[Entry]]] = asyncio.Queue()
         self._worker: asyncio.Task | None = None
 
@@ -65,6 +74,7 @@ class GroupCommitAppender:
                     functools.partial(self.audit_log.append, drafts=drafts)
                 )
             except DBAPIError:
+                metrics.AUDIT_APPEND_FAILURES.labels("store").inc(len(batch))
                 log.exception(
                     "audit append failed; nothing of the batch was written", batch=len(batch)
                 )
@@ -77,6 +87,7 @@ class GroupCommitAppender:
                         future.set_exception(error)
                 continue
             except Exception as exc:  # noqa: BLE001 - answer every waiter, keep the worker alive
+                metrics.AUDIT_APPEND_FAILURES.labels("store").inc(len(batch))
                 for _, future in batch:
                     if not future.done():
                         future.set_exception(exc)
@@ -84,3 +95,8 @@ class GroupCommitAppender:
             for (_, future), entry in zip(batch, entries, strict=True):
                 if not future.done():
                     future.set_result(entry)
+            if self.committed is not None:
+                try:
+                    await self.committed(entries)
+                except Exception:  # noqa: BLE001 - the entries are committed; keep the worker
+                    log.exception("after-commit hook failed")

@@ -15,6 +15,7 @@ from identity_store.db import Database
 from identity_store.migrate import require_head
 from identity_store.types import utcnow
 from services.audit.appender import GroupCommitAppender
+from services.audit.checkpoints import CheckpointWriter, load_private_key
 from services.audit.log import AuditLog
 from services.audit.migrations import HISTORY
 from services.audit.settings import AuditSettings
@@ -37,9 +38,12 @@ class AuditOverrides:
 class AuditCore(Core):
     database: Database
     trail: AuditTrail
+    checkpoints: CheckpointWriter | None = None
 
     async def close(self) -> None:
         await self.trail.appender.close()
+        if self.checkpoints is not None:
+            await self.checkpoints.close()
         self.database.dispose()
 
 
@@ -66,6 +70,24 @@ async def build(settings: AuditSettings, *, overrides: AuditOverrides | None = N
     database = chosen.database or open_database(settings.database_url, settings.database_pool_size)
     await require_head(database, HISTORY, "audit")
     audit_log = AuditLog(keyring, clock=chosen.clock or utcnow)
-    appender = GroupCommitAppender(database, audit_log, settings.max_batch)
+    checkpoints = None
+    if settings.checkpoint_file is not None and settings.checkpoint_key_file is not None:
+        checkpoints = CheckpointWriter(
+            settings.checkpoint_file,
+            load_private_key(settings.checkpoint_key_file),
+            settings.checkpoint_every_entries,
+            settings.checkpoint_every_seconds,
+        )
+        checkpoints.start()
+    appender = GroupCommitAppender(
+        database,
+        audit_log,
+        settings.max_batch,
+        committed=checkpoints.committed if checkpoints is not None else None,
+    )
     appender.start()
-    return AuditCore(database=database, trail=AuditTrail(database, audit_log, appender))
+    return AuditCore(
+        database=database,
+        trail=AuditTrail(database, audit_log, appender),
+        checkpoints=checkpoints,
+    )

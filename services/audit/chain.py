@@ -193,6 +193,9 @@ ENTRY_INSERTED = "ENTRY_INSERTED"
 ENTRIES_REORDERED = "ENTRIES_REORDERED"
 UNKNOWN_KEY = "UNKNOWN_KEY"
 CHECKPOINT_INVALID = "CHECKPOINT_INVALID"
+# The newest entries are gone and the head rewound with them: a signed
+# checkpoint outside the database names a sequence past the head.
+TAIL_TRUNCATED = "TAIL_TRUNCATED"
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from pathlib import Path
 from identity_runtime import mesh
 from identity_runtime.settings import ServiceSettings, keyring_missing, setting
 from services.audit.appender import DEFAULT_MAX_BATCH
+from services.audit.checkpoints import DEFAULT_EVERY_ENTRIES, DEFAULT_EVERY_SECONDS
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -28,9 +29,30 @@ class AuditSettings(ServiceSettings):
         DEFAULT_MAX_BATCH, "Most appends one transaction commits together (group commit)"
     )
 
+    checkpoint_file: Path | None = setting(
+        None,
+        "Append-only file of signed chain-head checkpoints, somewhere the database cannot "
+        "rewind (its own volume); unset: no checkpoints, a cut tail goes unnoticed",
+    )
+    checkpoint_key_file: Path | None = setting(
+        None, "Ed25519 private key (PEM, PKCS#8) that signs the checkpoints, from a Secret"
+    )
+    checkpoint_every_entries: int = setting(
+        DEFAULT_EVERY_ENTRIES, "A checkpoint at least every this many entries"
+    )
+    checkpoint_every_seconds: float = setting(
+        DEFAULT_EVERY_SECONDS, "A checkpoint at least this often while entries arrive"
+    )
+
     def validate(self) -> list[tuple[str, str]]:
         problems = super().validate()
         problems += keyring_missing(self, "hmac_keyring", mesh.AUDIT.env_prefix)
         if not 1 <= self.max_batch <= 1000:
             problems.append(("max_batch", "must be between 1 and 1000"))
+        if self.checkpoint_file is not None and self.checkpoint_key_file is None:
+            problems.append(("checkpoint_key_file", "set it to sign the checkpoints"))
+        if self.checkpoint_every_entries < 1:
+            problems.append(("checkpoint_every_entries", "must be at least 1"))
+        if not self.checkpoint_every_seconds > 0:
+            problems.append(("checkpoint_every_seconds", "must be positive"))
         return problems

@@ -6,6 +6,7 @@ import asyncio
 import functools
 from collections.abc import AsyncIterator
 
+from identity_runtime import metrics
 from identity_runtime.errors import invalid_field
 from identity_store.db import Database
 from services.audit.appender import GroupCommitAppender
@@ -44,4 +45,6 @@ class AuditTrail:
     async def verify(self, from_sequence: int) -> VerifyReport:
         if from_sequence < 0:
             raise invalid_field("from_sequence", "must not be negative")
-        return await asyncio.to_thread(self.log.verify, self.database.transaction, from_sequence)
+        report = await asyncio.to_thread(self.log.verify, self.database.transaction, from_sequence)
+        metrics.AUDIT_VERIFICATIONS.labels("intact" if report.intact else "broken").inc()
+        return report

@@ -124,7 +124,7 @@ def build_ktp_checker(settings: CaptureQualitySettings) -> KtpChecker:
             "CAPTURE_QUALITY_KTP_WORKERS and CAPTURE_QUALITY_KTP_OCR_THREADS must be at least 1"
         )
     thresholds = Thresholds(
-        blur_min=settings.ktp_blur_min,
+        sharpness_min=settings.ktp_sharpness_min,
         glare_max=settings.ktp_glare_max,
         card_width_min=settings.ktp_card_width_min,
         field_min_confidence=settings.ktp_field_min_confidence,

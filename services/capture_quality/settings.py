@@ -43,12 +43,13 @@ class CaptureQualitySettings(InferenceSettings):
         1, "KTP analyses run at once; each holds its own OCR engine (~150 MB)"
     )
     ktp_min_side: int = setting(320, "Shortest side of a KTP photo, in pixels")
-    ktp_blur_min: float = setting(
-        Thresholds.blur_min,
-        "Laplacian variance the rectified card must exceed (OCR fails below ~10)",
+    ktp_sharpness_min: float = setting(
+        Thresholds.sharpness_min,
+        "Text sharpness (least sharp direction, ~1/edge width) the rectified card must reach",
     )
     ktp_glare_max: float = setting(
-        Thresholds.glare_max, "Largest fraction of the card covered by glare"
+        Thresholds.glare_max,
+        "Largest fraction of the text area or portrait under glare above the card background",
     )
     ktp_card_width_min: float = setting(
         Thresholds.card_width_min, "Smallest card width in the photo, in pixels"

@@ -17,10 +17,15 @@ from identity_runtime.server import Core
 from identity_store.db import Database
 from identity_store.types import utcnow
 from services.kyc_tier import adapters, models
+from services.kyc_tier.console import ConsoleAuth, LoginPolicy
+from services.kyc_tier.console_passkeys import Passkeys
+from services.kyc_tier.console_users import ConsoleUsers
+from services.kyc_tier.console_webauthn import RelyingParty
 from services.kyc_tier.customers import Customers
 from services.kyc_tier.flows.api_keys import ApiKeyFlow
 from services.kyc_tier.flows.biometrics import FaceMatching
 from services.kyc_tier.flows.customers import CustomerFlow
+from services.kyc_tier.flows.dashboard import DashboardFlow
 from services.kyc_tier.flows.devices import Challenges, DeviceFlow
 from services.kyc_tier.flows.dukcapil import DukcapilFlow
 from services.kyc_tier.flows.erasure import ErasureFlow
@@ -28,6 +33,7 @@ from services.kyc_tier.flows.face import FaceFlow
 from services.kyc_tier.flows.ktp import KtpFlow
 from services.kyc_tier.flows.kyc import KycFlow
 from services.kyc_tier.flows.pipeline import CapturePipeline
+from services.kyc_tier.flows.reviews import ReviewFlow
 from services.kyc_tier.flows.step_up import StepUpFlow
 from services.kyc_tier.mapping.captures import ProtoBundleCodec
 from services.kyc_tier.migrations import HISTORY
@@ -42,6 +48,7 @@ from services.kyc_tier.ports import (
     Liveness,
     Matcher,
 )
+from services.kyc_tier.recovery import ErasureBacklog, RecoveryWorker, StaleAttempts
 from services.kyc_tier.settings import KycTierSettings
 from services.kyc_tier.store import Store
 
@@ -68,12 +75,18 @@ class KycTierCore(Core):
     api_keys: ApiKeyFlow
     customers: CustomerFlow
     erasure: ErasureFlow
+    recovery: RecoveryWorker
     devices: DeviceFlow
     ktp: KtpFlow
     face: FaceFlow
     step_up: StepUpFlow
     dukcapil: DukcapilFlow
     kyc: KycFlow
+    reviews: ReviewFlow
+    console: ConsoleAuth
+    console_users: ConsoleUsers
+    dashboard: DashboardFlow
+    passkeys: Passkeys
 
     async def ready(self) -> tuple[bool, str]:
         from identity_store.migrate import is_at_head
@@ -86,6 +99,7 @@ class KycTierCore(Core):
         )
 
     async def close(self) -> None:
+        await self.recovery.stop()
         await self.relay.stop()
         # Entries queued by the last requests go out before the channels close;
         # whatever does not, the next start delivers.
@@ -134,6 +148,23 @@ async def build(
     challenges = Challenges(store, liveness)
     matching = FaceMatching(quality, embedder, matcher)
     customers = Customers(vault)
+    erasure = ErasureFlow(store, vault, matcher, clock)
+    console = ConsoleAuth(
+        store,
+        settings.api_key_pepper,
+        LoginPolicy(
+            max_failures=settings.console_login_max_failures,
+            lockout_seconds=settings.console_lockout_seconds,
+            session_seconds=settings.console_session_seconds,
+        ),
+        clock,
+    )
+    relying_party = RelyingParty(
+        settings.webauthn_rp_id,
+        settings.webauthn_rp_name,
+        tuple(o.strip() for o in settings.webauthn_origins.split(",") if o.strip()),
+        settings.webauthn_challenge_seconds,
+    )
     core = KycTierCore(
         database=database,
         clients=clients,
@@ -141,7 +172,17 @@ async def build(
         vault=vault,
         api_keys=ApiKeyFlow(store, PartnerDirectory(settings.api_key_pepper)),
         customers=CustomerFlow(store, customers),
-        erasure=ErasureFlow(store, vault, matcher),
+        erasure=erasure,
+        # At start-up, then periodically: unfinished erasures carried on,
+        # attempts a crash left "started" finished as interrupted.
+        recovery=RecoveryWorker(
+            (
+                erasure.resume_pending,
+                StaleAttempts(store, clock).sweep,
+                ErasureBacklog(store, clock).measure,
+            ),
+            settings.recovery_interval_seconds,
+        ),
         devices=DeviceFlow(store, liveness),
         ktp=KtpFlow(
             pipeline, challenges, vault, customers, quality, liveness, embedder, matcher, clock
@@ -158,6 +199,12 @@ async def build(
         step_up=StepUpFlow(pipeline, quality, liveness, matching),
         dukcapil=DukcapilFlow(pipeline, vault, clock),
         kyc=KycFlow(store),
+        reviews=ReviewFlow(store, matcher),
+        console=console,
+        console_users=ConsoleUsers(store),
+        dashboard=DashboardFlow(store, vault),
+        passkeys=Passkeys(store, console, relying_party, clock),
     )
     relay.start()
+    core.recovery.start()
     return core

@@ -13,8 +13,7 @@ from sqlalchemy.orm import Session
 from identity_ktp.nik import RULE_MESSAGES, validate_nik
 from identity_runtime.convert import same_named
 from identity_runtime.errors import AlreadyExists, InvalidArgument, invalid_field
-from identity_store.types import utcnow
-from services.kyc_tier import models, outbox, records, tiers
+from services.kyc_tier import models, outbox, records, search_index, tiers
 from services.kyc_tier.paging import Page, newest_first
 from services.kyc_tier.pii import PiiVault
 from services.kyc_tier.ports import Reason
@@ -45,6 +44,7 @@ class CustomerView:
     created_at: datetime
     updated_at: datetime
     tier_updated_at: datetime | None
+    legal_hold: bool = False
 
 
 def view(row: models.Customer) -> CustomerView:
@@ -56,6 +56,7 @@ def view(row: models.Customer) -> CustomerView:
         nik_masked=row.nik_masked or "",
         email=row.email or "",
         phone=row.phone or "",
+        legal_hold=row.legal_hold_since is not None,
     )
 
 
@@ -123,6 +124,7 @@ class Customers:
                 "CUSTOMER_ALREADY_EXISTS",
                 {"field": "external_id"},
             ) from None
+        search_index.index_customer(session, customer)
         outbox.record(
             session, org_id, "customer.create", f"customer:{customer.customer_id}", "success"
         )
@@ -200,13 +202,37 @@ def settle(
 
 
 def erase_personal_data(session: Session, vault: PiiVault, customer: models.Customer) -> int:
-    """Remove personal fields and destroy the customer's kyc-tier keys."""
+    """Remove personal fields and destroy the customer's kyc-tier keys (the
+    NIK's and the capture bundles'); the erasure marks the customer erased
+    in its last step."""
+    search_index.forget_customer(session, customer.customer_id)
     customer.full_name = None
     customer.email = None
     customer.phone = None
     customer.nik_sealed = None
     customer.nik_hash = None
     customer.nik_masked = None
-    customer.status = "erased"
-    customer.erased_at = utcnow()
     return vault.destroy(session, customer)
+
+
+def set_legal_hold(
+    session: Session, org_id: str, customer_id: str, hold: bool, reason: str, now: datetime
+) -> CustomerView:
+    """Place or lift a legal hold (erasure is refused while it is set); audited."""
+    customer = records.load_customer(session, org_id, customer_id, for_update=True)
+    records.require_active(customer)
+    if hold:
+        customer.legal_hold_since = customer.legal_hold_since or now
+        customer.legal_hold_reason = reason or None
+    else:
+        customer.legal_hold_since = None
+        customer.legal_hold_reason = None
+    outbox.record(
+        session,
+        org_id,
+        "customer.legal_hold",
+        f"customer:{customer_id}",
+        "success",
+        details={"hold": hold, "reason": reason},
+    )
+    return view(customer)

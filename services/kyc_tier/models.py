@@ -96,7 +96,11 @@ class Customer(Base):
     # The customer's "pii" data key that seals nik_sealed.
     pii_key_id: Mapped[str | None] = mapped_column(ID)
     tier: Mapped[str] = mapped_column(TIER, default="none")
+    # "active", "erasing" (an erasure was requested) or "erased".
     status: Mapped[str] = mapped_column(String(16), default="active")
+    # A legal hold (internal-scope route or CLI) refuses erasure; the reason is a code.
+    legal_hold_since: Mapped[datetime | None] = mapped_column()
+    legal_hold_reason: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     tier_updated_at: Mapped[datetime | None] = mapped_column()
@@ -180,6 +184,8 @@ class ReviewItem(Base):
     verification_id: Mapped[str] = mapped_column(ForeignKey("verifications.verification_id"))
     kind: Mapped[str] = mapped_column(String(32))
     reasons: Mapped[list[Any]] = mapped_column(default=list)
+    # Ids beside the verification (a duplicate face: the other customers, the held enrollment).
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
     status: Mapped[str] = mapped_column(String(16), default="pending")
     decided_by: Mapped[str | None] = mapped_column(String(128))
     note: Mapped[str | None] = mapped_column(Text)
@@ -249,6 +255,38 @@ class AuditOutbox(Base):
     # partner's input): it stays here for operators instead of blocking the
     # entries behind it.
     rejected_reason: Mapped[str | None] = mapped_column(String(64))
+
+
+class Erasure(Base):
+    """A customer's erasure (UU PDP), recorded before any of it is carried
+    out; its steps (`erasure_steps`) are its outbox, each done once."""
+
+    __tablename__ = "erasures"
+    __table_args__ = (Index("ix_erasures_org_requested", "org_id", "requested_at"),)
+
+    erasure_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("orgs.org_id"))
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.customer_id"), unique=True)
+    reason: Mapped[str] = mapped_column(String(64), default="")
+    state: Mapped[str] = mapped_column(String(16), default="requested")  # or "completed"
+    request_id: Mapped[str] = mapped_column(String(128), default="")
+    requested_at: Mapped[datetime] = mapped_column(default=utcnow)
+    completed_at: Mapped[datetime | None] = mapped_column()
+    claimed_until: Mapped[datetime | None] = mapped_column()  # a worker's lease
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(String(64))  # a reason code
+
+
+class ErasureStep(Base):
+    """One step of an erasure; `done_at` is set with the step's result."""
+
+    __tablename__ = "erasure_steps"
+
+    erasure_id: Mapped[str] = mapped_column(ForeignKey("erasures.erasure_id"), primary_key=True)
+    step: Mapped[str] = mapped_column(String(32), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer)
+    done_at: Mapped[datetime | None] = mapped_column()
+    result: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
 class DataKey(DataKeyColumns, Base):

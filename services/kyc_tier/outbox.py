@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
-from identity_runtime import context
+from identity_runtime import context, metrics
 from identity_runtime.errors import DomainError
 from identity_runtime.logs import get_logger
 from identity_store.db import Database
@@ -32,6 +32,8 @@ from services.kyc_tier import models
 log = get_logger("identity.kyc_tier.outbox")
 
 BATCH = 100
+# The queue label of the outbox in the metrics.
+QUEUE = "audit_outbox"
 # Refusals that retrying cannot fix.
 _PERMANENT = frozenset(
     {"INVALID_ARGUMENT", "FAILED_PRECONDITION", "PERMISSION_DENIED", "UNAUTHENTICATED"}
@@ -46,13 +48,15 @@ def record(
     outcome: str,
     evidence_hashes: Mapping[str, str] | None = None,
     details: Mapping[str, Any] | None = None,
+    actor: str = "",
 ) -> None:
-    """Queue an audit entry in the caller's transaction. Ids and codes only."""
+    """Queue an audit entry in the caller's transaction. Ids and codes only.
+    `actor` defaults to the call's (else kyc-tier itself)."""
     session.add(
         models.AuditOutbox(
             org_id=org_id,
             request_id=context.request_id(),
-            actor=context.actor() or "service:kyc-tier",
+            actor=actor or context.actor() or "service:kyc-tier",
             action=action,
             subject=subject,
             outcome=outcome,
@@ -119,6 +123,7 @@ class OutboxRelay:
         while not self._stopping:
             try:
                 await self.flush()
+                await self.measure()
             except Exception:  # noqa: BLE001 - the relay must outlive any single failure
                 log.exception("audit outbox relay failed; retrying")
             # Not asyncio.wait_for: on Python 3.11 it swallows a cancellation that
@@ -165,6 +170,31 @@ class OutboxRelay:
             for r in rows
         ]
 
+    async def measure(self) -> tuple[int, float]:
+        """The outbox's depth and the age of its oldest pending entry (seconds),
+        into the queue metrics; returned for tests."""
+
+        def read(session: Session) -> tuple[int, Any]:
+            row = session.execute(
+                select(
+                    func.count(models.AuditOutbox.id), func.min(models.AuditOutbox.created_at)
+                ).where(
+                    models.AuditOutbox.delivered_at.is_(None),
+                    models.AuditOutbox.rejected_reason.is_(None),
+                )
+            ).one()
+            return int(row[0]), row[1]
+
+        depth, oldest = await self.database.run(read)
+        age = 0.0
+        if oldest is not None:
+            if oldest.tzinfo is None:
+                oldest = oldest.replace(tzinfo=utcnow().tzinfo)
+            age = max(0.0, (utcnow() - oldest).total_seconds())
+        metrics.QUEUE_DEPTH.labels(QUEUE).set(depth)
+        metrics.QUEUE_OLDEST_AGE.labels(QUEUE).set(age)
+        return depth, age
+
     async def flush(self) -> int:
         """Deliver pending entries in order until none is left or delivery fails."""
         delivered = 0
@@ -179,6 +209,7 @@ class OutboxRelay:
                 try:
                     await self.sink.deliver(entry)
                 except DomainError as exc:
+                    metrics.AUDIT_APPEND_FAILURES.labels("relay").inc()
                     if exc.code in _PERMANENT:
                         log.error(
                             "audit entry refused by the audit service; kept in the outbox",

@@ -13,13 +13,13 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from identity_runtime.convert import same_named
-from identity_runtime.errors import Unauthenticated, invalid_field
+from identity_runtime.errors import NotFound, Unauthenticated, invalid_field
 from identity_store.types import utcnow
-from services.kyc_tier import models
+from services.kyc_tier import models, outbox
 from services.kyc_tier.pii import PiiVault
 from services.kyc_tier.records import new_id
 
@@ -68,6 +68,33 @@ def match_threshold(session: Session, org_id: str) -> float | None:
     return session.scalar(select(models.Org.match_threshold).where(models.Org.org_id == org_id))
 
 
+def set_match_threshold(
+    session: Session, org_id: str, threshold: float | None
+) -> tuple[float | None, float | None]:
+    """Switch the organisation's face-match threshold (None: matching's default),
+    effective on its next request, no redeploy; audited (`org.match_threshold`)
+    in the same transaction. (old, new); LookupError for an unknown organisation."""
+    if threshold is not None and not (0.0 < threshold < 1.0):
+        raise invalid_field("match_threshold", "must be a cosine strictly between 0 and 1")
+    org = session.get(models.Org, org_id, with_for_update=True)
+    if org is None:
+        raise LookupError(org_id)
+    old = org.match_threshold
+    org.match_threshold = threshold
+    outbox.record(
+        session,
+        org_id,
+        "org.match_threshold",
+        f"org:{org_id}",
+        "success",
+        details={
+            "old": "default" if old is None else old,
+            "new": "default" if threshold is None else threshold,
+        },
+    )
+    return old, threshold
+
+
 def evidence_secret(session: Session, vault: PiiVault, org_id: str) -> bytes | None:
     """The key the organisation signs Dukcapil evidence with; None when it has none."""
     org = session.get(models.Org, org_id)
@@ -107,7 +134,41 @@ class PartnerDirectory:
         )
         session.add(row)
         session.flush()
+        outbox.record(
+            session,
+            org_id,
+            "api_key.create",
+            f"api_key:{row.api_key_id}",
+            "success",
+            details={"scopes": ",".join(row.scopes)},
+        )
         return _record(row), secret
+
+    def revoke_api_key(self, session: Session, org_id: str, api_key_id: str) -> ApiKeyRecord:
+        """Revoke the organisation's key (a revoked key is answered unchanged); audited."""
+        row = session.scalar(
+            select(models.ApiKey)
+            .where(models.ApiKey.api_key_id == api_key_id, models.ApiKey.org_id == org_id)
+            .with_for_update()
+        )
+        if row is None:
+            raise NotFound("no such API key in this organisation", "API_KEY_NOT_FOUND")
+        if row.revoked_at is None:
+            row.revoked_at = utcnow()
+            outbox.record(session, org_id, "api_key.revoke", f"api_key:{row.api_key_id}", "success")
+        return _record(row)
+
+    @staticmethod
+    def revocation_epoch(session: Session) -> int:
+        """Grows with every revocation (revocations are never undone)."""
+        return int(
+            session.scalar(
+                select(func.count())
+                .select_from(models.ApiKey)
+                .where(models.ApiKey.revoked_at.is_not(None))
+            )
+            or 0
+        )
 
     def list_api_keys(self, session: Session, org_id: str) -> list[ApiKeyRecord]:
         rows = session.scalars(
@@ -127,5 +188,14 @@ class PartnerDirectory:
             raise Unauthenticated("the API key is unknown or revoked", "API_KEY_INVALID")
         now = utcnow()
         if row.last_used_at is None or now - row.last_used_at > _LAST_USED_RESOLUTION:
+            # The first use in each minute is audited (not every request).
             row.last_used_at = now
+            outbox.record(
+                session,
+                row.org_id,
+                "api_key.use",
+                f"api_key:{row.api_key_id}",
+                "success",
+                actor=f"api_key:{row.api_key_id}",
+            )
         return Caller(org_id=row.org_id, api_key_id=row.api_key_id, scopes=tuple(row.scopes))

@@ -98,6 +98,7 @@ def load_customer(
 
 
 def require_active(customer: models.Customer) -> None:
+    """Erased customers, and customers whose erasure was requested, are refused."""
     if customer.status != "active":
         raise FailedPrecondition("the customer was erased", "CUSTOMER_ERASED")
 
@@ -120,10 +121,14 @@ def add_verification(
     nonce: str | None = None,
     bundle_sha256: str | None = None,
     verification_id: str | None = None,
+    review_details: Mapping[str, Any] | None = None,
+    attempt_id: str | None = None,
 ) -> models.Verification:
     """Record one check. `passed=None` means it needs an analyst's review.
     `verification_id` may be chosen beforehand (when a downstream record,
-    such as an enrollment, must cite it)."""
+    such as an enrollment, must cite it). A review item (with
+    `review_details`) is written after its verification row is flushed: it
+    references it."""
     outcome = outcome_of(passed)
     row = models.Verification(
         verification_id=verification_id or new_id("ver"),
@@ -141,16 +146,22 @@ def add_verification(
         request_id=context.request_id(),
     )
     session.add(row)
-    add_attempt(
-        session,
-        customer.org_id,
-        customer.customer_id,
-        kind,
-        outcome,
-        reasons,
-        row.verification_id,
-    )
+    if attempt_id:  # the attempt was recorded as started: it is finished here
+        finish_attempt(session, attempt_id, outcome, reasons, row.verification_id)
+    else:
+        add_attempt(
+            session,
+            customer.org_id,
+            customer.customer_id,
+            kind,
+            outcome,
+            reasons,
+            row.verification_id,
+        )
     if passed is None:
+        # The review item cites the verification: the row must exist first
+        # (the unit of work does not order unrelated mappers by foreign key).
+        session.flush()
         session.add(
             models.ReviewItem(
                 review_id=new_id("rev"),
@@ -159,6 +170,7 @@ def add_verification(
                 verification_id=row.verification_id,
                 kind=kind,
                 reasons=[{"code": r.code, "message": r.message} for r in reasons],
+                details=dict(review_details or {}),
             )
         )
     session.flush()
@@ -186,6 +198,39 @@ def add_attempt(
             request_id=context.request_id(),
         )
     )
+
+
+def start_attempt(session: Session, org_id: str, customer_id: str, kind: str) -> str:
+    """An attempt recorded before any service is called (outcome "started"),
+    so that a challenge or nonce consumed downstream never lacks one."""
+    attempt_id = new_id("att")
+    session.add(
+        models.Attempt(
+            attempt_id=attempt_id,
+            org_id=org_id,
+            customer_id=customer_id,
+            kind=kind,
+            outcome="started",
+            reasons=[],
+            request_id=context.request_id(),
+        )
+    )
+    return attempt_id
+
+
+def finish_attempt(
+    session: Session,
+    attempt_id: str,
+    outcome: str,
+    reasons: Sequence[Reason] = (),
+    verification_id: str | None = None,
+) -> None:
+    row = session.get(models.Attempt, attempt_id)
+    if row is None:
+        return
+    row.outcome = outcome
+    row.reasons = [{"code": r.code, "message": r.message} for r in reasons]
+    row.verification_id = verification_id
 
 
 def evidence(session: Session, customer: models.Customer) -> list[tiers.Evidence]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from identity_runtime import mesh
 from identity_runtime.meshauth import API_KEY_ISSUER, Caller
 from identity_runtime.server import ServiceSpec
-from services.kyc_tier import servicer
+from services.kyc_tier import console_servicer, servicer
 from services.kyc_tier.bootstrap import KycTierCore, build
 from services.kyc_tier.settings import KycTierSettings
 
@@ -22,8 +22,7 @@ async def api_key_caller(core: KycTierCore, secret: str) -> Caller:
     )
 
 
-# The contract's other kyc-tier services (dashboard, webhooks, console
-# sign-in) answer UNIMPLEMENTED until their issues land.
+# The contract's webhook service answers UNIMPLEMENTED until its issue lands.
 SPEC = ServiceSpec.from_mesh(
     mesh.KYC_TIER,
     settings_class=KycTierSettings,
@@ -37,6 +36,8 @@ SPEC = ServiceSpec.from_mesh(
         servicer.KycServicer,
         servicer.DeviceServicer,
         servicer.AttemptServicer,
+        console_servicer.DashboardServicer,
+        console_servicer.ConsoleAuthServicer,
     ],
     api_keys=api_key_caller,
 )

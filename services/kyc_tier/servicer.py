@@ -48,6 +48,18 @@ class ApiKeyServicer(CoreServicer[KycTierCore], api_keys_pb2_grpc.ApiKeyServiceS
         issued = await self.core.api_keys.create(require_org(), request.name, scopes)
         return responses.issued_api_key(issued)
 
+    async def RevokeApiKey(
+        self, request: api_keys_pb2.RevokeApiKeyRequest, _: Any
+    ) -> api_keys_pb2.RevokeApiKeyResponse:
+        revoked = await self.core.api_keys.revoke(require_org(), request.api_key_id)
+        return api_keys_pb2.RevokeApiKeyResponse(api_key=resources.api_key(revoked))
+
+    async def GetApiKeyRevocationEpoch(
+        self, request: api_keys_pb2.GetApiKeyRevocationEpochRequest, _: Any
+    ) -> api_keys_pb2.GetApiKeyRevocationEpochResponse:
+        epoch = await self.core.api_keys.revocation_epoch()
+        return api_keys_pb2.GetApiKeyRevocationEpochResponse(epoch=epoch)
+
     async def AuthenticateApiKey(
         self, request: api_keys_pb2.AuthenticateApiKeyRequest, _: Any
     ) -> api_keys_pb2.AuthenticateApiKeyResponse:
@@ -78,6 +90,14 @@ class CustomerServicer(CoreServicer[KycTierCore], customers_pb2_grpc.CustomerSer
     ) -> customers_pb2.EraseCustomerResponse:
         result = await self.core.erasure.erase(require_org(), request.customer_id, request.reason)
         return responses.erased(result)
+
+    async def SetLegalHold(
+        self, request: customers_pb2.SetLegalHoldRequest, _: Any
+    ) -> customers_pb2.SetLegalHoldResponse:
+        view = await self.core.erasure.set_legal_hold(
+            require_org(), request.customer_id, request.hold, request.reason
+        )
+        return customers_pb2.SetLegalHoldResponse(customer=resources.customer(view))
 
 
 class KtpServicer(CoreServicer[KycTierCore], ktp_pb2_grpc.KtpServiceServicer):

@@ -45,6 +45,35 @@ class KycTierSettings(ServiceSettings):
     audit_relay_poll_seconds: float = setting(
         1.0, "How often the audit outbox relay retries pending entries"
     )
+    recovery_interval_seconds: float = setting(
+        30.0,
+        "How often unfinished erasures are resumed and crashed attempts finished "
+        "(also once at start-up)",
+    )
+
+    console_session_seconds: float = setting(
+        28800.0, "Lifetime of an analyst console session (signed in again after it)"
+    )
+    console_login_max_failures: int = setting(
+        5, "Failed console sign-ins in a row that lock the account"
+    )
+    console_lockout_seconds: float = setting(
+        900.0, "How long a console account stays locked after too many failed sign-ins"
+    )
+
+    webauthn_rp_id: str = setting(
+        "localhost", "WebAuthn relying-party id: the console's host name (passkeys are bound to it)"
+    )
+    webauthn_rp_name: str = setting(
+        "Identity Platform console", "Relying-party name shown by browsers"
+    )
+    webauthn_origins: str = setting(
+        "http://localhost:8080",
+        "Comma-separated origins the console is served from (https://... in production)",
+    )
+    webauthn_challenge_seconds: float = setting(
+        300.0, "How long a passkey ceremony's challenge can be used (once)"
+    )
 
     def validate(self) -> list[tuple[str, str]]:
         problems = super().validate()
@@ -52,6 +81,8 @@ class KycTierSettings(ServiceSettings):
             problems.append(("api_key_pepper", "must be at least 32 characters"))
         if len(self.pii_index_key) < 32:
             problems.append(("pii_index_key", "must be at least 32 characters"))
+        if not [o for o in self.webauthn_origins.split(",") if o.strip()]:
+            problems.append(("webauthn_origins", "must name at least one origin"))
         problems += keyring_missing(self, "kek_keyring", mesh.KYC_TIER.env_prefix)
         return problems
 

@@ -53,9 +53,10 @@ class LivenessCore(Core):
         return True, f"pad+challenge: {', '.join(pad.model_ids)} (threshold {pad.threshold:.2f})"
 
     async def close(self) -> None:
-        if self.liveness.pad is not None:
-            for runner in self.liveness.pad.runners:
-                runner.unload()
+        for scorer in (self.liveness.pad, self.liveness.shadow):
+            if scorer is not None:
+                for runner in scorer.runners:
+                    runner.unload()
         self.liveness.database.dispose()
 
 
@@ -68,6 +69,17 @@ def build_pad(settings: LivenessSettings) -> PadScorer | None:
         for m in pack.pad_manifests(settings, settings.pad_models)
     ]
     return PadScorer(runners, settings.pad_threshold)
+
+
+def build_shadow(settings: LivenessSettings) -> PadScorer | None:
+    """The candidate PAD models scored in shadow; None when none is configured."""
+    if not settings.pad_enabled or not settings.pad_shadow_models:
+        return None
+    runners = [
+        pack.onnx_runner(m, settings, settings.pad_model_dir)
+        for m in pack.pad_manifests(settings, settings.pad_shadow_models)
+    ]
+    return PadScorer(runners, settings.pad_shadow_threshold)
 
 
 def policy(settings: LivenessSettings) -> ChallengePolicy:
@@ -85,7 +97,8 @@ async def build(
     chosen = overrides or LivenessOverrides()
     pad = chosen.pad or await asyncio.to_thread(build_pad, settings)
     database = chosen.database or Database(settings.database_url, settings.database_pool_size)
-    liveness = Liveness(database=database, pad=pad, policy=policy(settings))
+    shadow = await asyncio.to_thread(build_shadow, settings)
+    liveness = Liveness(database=database, pad=pad, policy=policy(settings), shadow=shadow)
     if chosen.clock is not None:
         liveness.clock = chosen.clock
     return LivenessCore(liveness=liveness)

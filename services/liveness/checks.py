@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 
 from identity_capture import signatures
 from identity_inference.pad import PadResult, PadScorer
+from identity_runtime import metrics
 from identity_runtime.errors import (
     AlreadyExists,
     FailedPrecondition,
@@ -136,6 +137,8 @@ class Liveness:
     pad: PadScorer | None
     policy: ChallengePolicy = field(default_factory=ChallengePolicy)
     clock: Callable[[], datetime] = _utcnow
+    # Candidate PAD models scored in shadow: reported, never deciding.
+    shadow: PadScorer | None = None
 
     @property
     def decision_basis(self) -> str:
@@ -409,6 +412,8 @@ class Liveness:
                 spec.scale: _crop_for(request.pad_crops, spec.scale) for spec in self.pad.specs
             }
             pad_result = self.pad.score(crops)
+            if self.shadow is not None:
+                shadow_compare(self.shadow, pad_result, request.pad_crops)
             if not pad_result.live:
                 reasons.append(
                     (
@@ -440,6 +445,7 @@ class Liveness:
         now = self.clock()
         checked = await self.database.run(lambda s: self._check_protocol(s, org_id, request, now))
         decision = await asyncio.to_thread(self.decide, checked, request)
+        _observe(decision, request.purpose)
 
         def consume(session: Session) -> None:
             # Re-check inside the writing transaction: another call may have
@@ -454,6 +460,54 @@ class Liveness:
                 "the nonce was already used by another bundle", "NONCE_REPLAYED"
             ) from None
         return decision
+
+
+@dataclass(frozen=True)
+class ShadowOutcome:
+    """How a candidate PAD scorer judged the crops the live one decided on."""
+
+    candidate: str
+    # agree, disagree, skipped (no crop at a candidate's scale) or error.
+    agreement: str
+    score_shift: float | None = None
+
+
+def shadow_compare(
+    shadow: PadScorer, live: PadResult, crops: dict[float, np.ndarray]
+) -> ShadowOutcome:
+    """Score the crops with the candidate and report its agreement with the live
+    result and the shift of its fused score, in the metrics. Never raises and
+    never touches the live result: the shadow cannot change a decision."""
+    candidate = "+".join(shadow.model_ids)
+    outcome: ShadowOutcome
+    try:
+        wanted = {spec.scale for spec in shadow.specs}
+        chosen = {s: c for s, c in crops.items() if any(abs(s - w) < 1e-3 for w in wanted)}
+        if len(chosen) < len(wanted):
+            outcome = ShadowOutcome(candidate, "skipped")
+        else:
+            result = shadow.score({w: _crop_for(chosen, w) for w in wanted})
+            outcome = ShadowOutcome(
+                candidate,
+                "agree" if result.live == live.live else "disagree",
+                result.fused_live_score - live.fused_live_score,
+            )
+    except Exception:  # noqa: BLE001 - a failing candidate is reported, never propagated
+        outcome = ShadowOutcome(candidate, "error")
+    metrics.SHADOW_DECISIONS.labels("pad", candidate, outcome.agreement).inc()
+    if outcome.score_shift is not None:
+        metrics.SHADOW_SCORE_SHIFT.labels("pad", candidate).observe(outcome.score_shift)
+    return outcome
+
+
+def _observe(decision: LivenessDecision, purpose: str) -> None:
+    """The decision and its PAD scores in the metrics (ids never)."""
+    outcome = "live" if decision.live else "not_live"
+    metrics.LIVENESS_CHECKS.labels(purpose, outcome, decision.decision_basis).inc()
+    if decision.pad is not None:
+        metrics.PAD_SCORE.labels("fused").observe(decision.pad.fused_live_score)
+        for score in decision.pad.scores:
+            metrics.PAD_SCORE.labels(score.model_id).observe(score.live_score)
 
 
 def _crop_for(crops: dict[float, np.ndarray], scale: float) -> np.ndarray:

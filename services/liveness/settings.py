@@ -32,6 +32,15 @@ class LivenessSettings(InferenceSettings):
     pad_threshold: float | None = setting(
         None, "Fused live-score threshold; unset = mean of the manifests' thresholds"
     )
+    pad_shadow_models: tuple[str, ...] = setting(
+        (),
+        "Candidate PAD model ids scored in shadow on the same crops: they never decide; "
+        "their agreement with the live models and their score shift go to the metrics "
+        "(docs/runbooks/model-rollback.md); empty = no shadow",
+    )
+    pad_shadow_threshold: float | None = setting(
+        None, "The candidate's fused live-score threshold; unset = mean of its manifests'"
+    )
     # Defaults: the domain's ChallengePolicy (their one home).
     challenge_ttl_seconds: int = setting(
         ChallengePolicy.ttl_seconds, "Time a flash challenge stays valid"
@@ -70,6 +79,8 @@ class LivenessSettings(InferenceSettings):
             )
         if self.pad_enabled and not self.pad_models:
             problems.append(("pad_models", "name at least one PAD model (or disable PAD)"))
+        if self.pad_shadow_models and not self.pad_enabled:
+            problems.append(("pad_shadow_models", "a shadow needs live PAD to compare with"))
         if self.pad_model_dir is not None and not self.pad_model_dir.is_dir():
             problems.append(("pad_model_dir", f"{self.pad_model_dir} is not a directory"))
         if not 2 <= self.challenge_length <= 6:

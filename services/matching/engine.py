@@ -25,7 +25,7 @@ from datetime import datetime
 import numpy as np
 from sqlalchemy.orm import Session
 
-from identity_runtime import logs
+from identity_runtime import logs, metrics
 from identity_runtime.errors import invalid_field
 from identity_store.db import Database
 from services.matching.contract import (
@@ -121,6 +121,9 @@ class MatchingEngine:
             reference_vector = found.vector
             enrollment_id, source = found.record.enrollment_id, found.record.source
         score = float(np.clip(probe_vector @ reference_vector, -1.0, 1.0))
+        metrics.MATCH_SCORE.labels(
+            source or "reference_embedding", "match" if score >= applied else "no_match"
+        ).observe(score)
         return VerifyResult(
             score=score,
             threshold=applied,
@@ -190,7 +193,9 @@ class MatchingEngine:
         threshold: float | None = None,
     ) -> EnrollOutcome:
         """Duplicates are other customers at or above the organisation's
-        `threshold` (None = the deployment's default)."""
+        `threshold` (None = the deployment's default). A reference that has
+        duplicates is stored inactive: it waits for an analyst's decision and
+        is neither matched nor found meanwhile."""
         validate_id("customer_id", customer_id)
         applied = self.profile.threshold(threshold)
         if source not in SOURCE_PRIORITY:
@@ -206,10 +211,13 @@ class MatchingEngine:
                 await self._search(org_id, vector, DEFAULT_TOP_K, applied, customer_id)
             ).hits
         result = await self.database.run(
-            lambda s: self.store.enroll(s, org_id, customer_id, source, verification_id, vector)
+            lambda s: self.store.enroll(
+                s, org_id, customer_id, source, verification_id, vector, hold=bool(duplicates)
+            )
         )
         # Off the event loop: an ivf gallery may retrain on this insert.
         await asyncio.to_thread(self.gallery.apply, org_id, result.changes)
+        metrics.ENROLLMENTS.labels(source).inc()
         return EnrollOutcome(record=result.record, duplicates=duplicates)
 
     async def list_enrollments(
@@ -220,15 +228,29 @@ class MatchingEngine:
             lambda s: self.store.list(s, org_id, customer_id, include_retired)
         )
 
-    async def retire(self, org_id: str, customer_id: str, reason: str) -> int:
+    async def retire(
+        self, org_id: str, customer_id: str, reason: str, enrollment_id: str = ""
+    ) -> int:
         validate_id("customer_id", customer_id)
+        if enrollment_id:
+            validate_id("enrollment_id", enrollment_id)
         if reason not in RETIRE_REASONS:
             raise invalid_field("reason", f"must be one of {', '.join(RETIRE_REASONS)}")
         changes = await self.database.run(
-            lambda s: self.store.retire(s, org_id, customer_id, reason)
+            lambda s: self.store.retire(s, org_id, customer_id, reason, enrollment_id)
         )
         await asyncio.to_thread(self.gallery.apply, org_id, changes)
         return len(changes)
+
+    async def activate(self, org_id: str, customer_id: str, enrollment_id: str) -> EnrollmentRecord:
+        """A held reference made active (an analyst approved it)."""
+        validate_id("customer_id", customer_id)
+        validate_id("enrollment_id", enrollment_id)
+        result = await self.database.run(
+            lambda s: self.store.activate(s, org_id, customer_id, enrollment_id)
+        )
+        await asyncio.to_thread(self.gallery.apply, org_id, result.changes)
+        return result.record
 
     async def shred(self, org_id: str, customer_id: str) -> ShredOutcome:
         validate_id("customer_id", customer_id)

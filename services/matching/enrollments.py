@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from identity_crypto import envelope, templates
 from identity_crypto.datakeys import DataKeyStore, KeyRow, KeyView, key_columns
 from identity_crypto.errors import KeyDestroyed, SealedDataUnreadable
-from identity_runtime.errors import DataLoss, FailedPrecondition
+from identity_runtime.errors import DataLoss, FailedPrecondition, NotFound
 from identity_store.types import utcnow
 from services.matching import models
 from services.matching.contract import SOURCE_PRIORITY, EmbeddingContract, contract_mismatch
@@ -190,7 +190,10 @@ class EnrollmentStore:
         source: str,
         verification_id: str,
         vector: np.ndarray,
+        hold: bool = False,
     ) -> EnrollResult:
+        """`hold`: store the reference inactive (a duplicate face waiting for
+        an analyst), leaving the current reference as it is."""
         head = self._lock_gallery(session, org_id)
         key = self.keys.customer_key(session, org_id, customer_id, TEMPLATE_PURPOSE)
         priority = SOURCE_PRIORITY[source]
@@ -198,7 +201,7 @@ class EnrollmentStore:
             _customer_enrollments(org_id, customer_id).where(models.Enrollment.active.is_(True))
         ).all()
         # Active when the source ranks at least as high as the current reference.
-        becomes_active = all(priority <= row.source_priority for row in current)
+        becomes_active = not hold and all(priority <= row.source_priority for row in current)
         seq = self._next_seq(head)
         changes: list[GalleryEntry] = []
         if becomes_active:
@@ -230,12 +233,16 @@ class EnrollmentStore:
         return EnrollResult(_record(row), changes)
 
     def retire(
-        self, session: Session, org_id: str, customer_id: str, reason: str
+        self, session: Session, org_id: str, customer_id: str, reason: str, enrollment_id: str = ""
     ) -> list[GalleryEntry]:
+        """Retire the customer's references (or only `enrollment_id`)."""
         head = self._lock_gallery(session, org_id)
-        rows = session.scalars(
-            _customer_enrollments(org_id, customer_id).where(models.Enrollment.retired_at.is_(None))
-        ).all()
+        query = _customer_enrollments(org_id, customer_id).where(
+            models.Enrollment.retired_at.is_(None)
+        )
+        if enrollment_id:
+            query = query.where(models.Enrollment.enrollment_id == enrollment_id)
+        rows = session.scalars(query).all()
         if not rows:
             return []
         seq = self._next_seq(head)
@@ -246,6 +253,40 @@ class EnrollmentStore:
             row.retire_reason = reason
             row.gallery_seq = seq
         return [GalleryEntry(row.enrollment_id, customer_id, None) for row in rows]
+
+    def activate(
+        self, session: Session, org_id: str, customer_id: str, enrollment_id: str
+    ) -> EnrollResult:
+        """Lift the hold on a reference stored inactive (an analyst approved
+        it); it becomes active by the same source rule as Enroll."""
+        head = self._lock_gallery(session, org_id)
+        customer = _customer_enrollments(org_id, customer_id)
+        row = session.scalar(
+            customer.where(
+                models.Enrollment.enrollment_id == enrollment_id,
+                models.Enrollment.retired_at.is_(None),
+            )
+        )
+        if row is None:
+            raise NotFound("no such held reference for this customer", "ENROLLMENT_NOT_FOUND")
+        key = session.get(models.DataKey, row.data_key_id)
+        assert key is not None
+        vector = self.open_row(row, key)  # KEY_DESTROYED once the customer was erased
+        if row.active:
+            return EnrollResult(_record(row), [])
+        current = session.scalars(customer.where(models.Enrollment.active.is_(True))).all()
+        if not all(row.source_priority <= other.source_priority for other in current):
+            return EnrollResult(_record(row), [])
+        seq = self._next_seq(head)
+        changes = []
+        for other in current:
+            other.active = False
+            other.gallery_seq = seq
+            changes.append(GalleryEntry(other.enrollment_id, customer_id, None))
+        row.active = True
+        row.gallery_seq = seq
+        changes.append(GalleryEntry(row.enrollment_id, customer_id, vector))
+        return EnrollResult(_record(row), changes)
 
     def shred(
         self, session: Session, org_id: str, customer_id: str

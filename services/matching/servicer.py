@@ -71,9 +71,17 @@ class MatchingServiceServicer(
         self, request: matching_pb2.RetireEnrollmentsRequest, _: Any
     ) -> matching_pb2.RetireEnrollmentsResponse:
         count = await self.core.engine.retire(
-            context.require_org(), request.customer_id, request.reason
+            context.require_org(), request.customer_id, request.reason, request.enrollment_id
         )
         return matching_pb2.RetireEnrollmentsResponse(retired_count=count)
+
+    async def ActivateEnrollment(
+        self, request: matching_pb2.ActivateEnrollmentRequest, _: Any
+    ) -> matching_pb2.ActivateEnrollmentResponse:
+        record = await self.core.engine.activate(
+            context.require_org(), request.customer_id, request.enrollment_id
+        )
+        return matching_pb2.ActivateEnrollmentResponse(enrollment=mapping.enrollment(record))
 
     async def ShredCustomerKey(
         self, request: matching_pb2.ShredCustomerKeyRequest, _: Any

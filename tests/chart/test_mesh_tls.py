@@ -89,5 +89,7 @@ def test_turned_off_the_mesh_is_plaintext_and_probed_on_the_service_port() -> No
         assert env[f"{prefix}_MESH_TLS"] == {"value": "off"}
         assert f"{prefix}_HEALTH_PORT" not in env
         if name != "gateway":
-            (port,) = container["ports"]
+            # The gRPC port and the metrics port; no health port.
+            (port,) = [p for p in container["ports"] if p["name"] != "metrics"]
+            assert port["name"] == "grpc"
             assert container["readinessProbe"]["grpc"] == {"port": port["containerPort"]}

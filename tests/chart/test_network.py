@@ -191,6 +191,13 @@ def test_external_traffic_is_exactly_the_documented_extras(values_name: str) -> 
                     expected_egress.append(external(backend))
             if values["observability"]["otlpEndpoint"]:
                 expected_egress.append(external(network["otlp"]))
+            # Prometheus scrapes every component's metrics port.
+            metrics_rule: dict[str, Any] = {
+                "ports": [{"port": values["observability"]["metricsPort"], "protocol": "TCP"}]
+            }
+            if network["metricsFrom"]:
+                metrics_rule["from"] = network["metricsFrom"]
+            expected_ingress.append(metrics_rule)
         if component == "gateway":
             rule: dict[str, Any] = {
                 "ports": [{"port": mesh.GATEWAY_DEFAULT_PORT, "protocol": "TCP"}]

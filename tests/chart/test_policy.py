@@ -89,8 +89,8 @@ def test_mesh_services_probe_the_grpc_health_service_on_their_health_port(
     for service in mesh.SERVICES:
         deployment = find(manifests, "Deployment", service.name)
         (container,) = deployment.pod_spec["containers"]
-        port, health = container["ports"]
-        assert (port["name"], health["name"]) == ("grpc", "health")
+        port, health, metrics_port = container["ports"]
+        assert (port["name"], health["name"], metrics_port["name"]) == ("grpc", "health", "metrics")
         for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
             assert container[probe]["grpc"] == {"port": health["containerPort"]}, (
                 f"{service.name} {probe}"
@@ -119,8 +119,9 @@ def test_gateway_probes_its_health_route_on_its_http_port(values_name: str) -> N
         return
     deployment = find(manifests, "Deployment", "gateway")
     (container,) = deployment.pod_spec["containers"]
-    (port,) = container["ports"]
+    port, metrics_port = container["ports"]
     assert port["name"] == "http" and port["containerPort"] == mesh.GATEWAY_DEFAULT_PORT
+    assert metrics_port["name"] == "metrics"
     path = merged_values(values_name)["gateway"]["probes"]["path"]
     # A route the gateway answers itself: the aggregated /api/healthz would tie
     # every gateway's fate to the least healthy service.

@@ -21,7 +21,7 @@ OLDEST = "1.29.0"
 NEWEST = kubernetes_validate.utils.latest_version()
 # Custom resources: no upstream schema; checked field by field below.
 CUSTOM_KINDS = {
-    "monitoring.coreos.com/v1": {"ServiceMonitor"},
+    "monitoring.coreos.com/v1": {"ServiceMonitor", "PodMonitor", "PrometheusRule"},
     "keda.sh/v1alpha1": {"ScaledObject"},
 }
 

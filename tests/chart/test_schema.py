@@ -185,10 +185,6 @@ REFUSED_BY_TEMPLATES = {
         {"triton": {"enabled": True, "modelRepository": {"sync": {"enabled": True}}}},
         "sync.source is required",
     ),
-    "a ServiceMonitor with nothing to scrape": (
-        {"observability": {"serviceMonitor": {"enabled": True}}},
-        "observability.serviceMonitor scrapes Triton's metrics",
-    ),
     "migrations without a database Secret name": (
         {"secrets": {"database": {"name": ""}}},
         "secrets.database",

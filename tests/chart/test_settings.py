@@ -323,6 +323,7 @@ def test_when_a_settings_class_lands_the_chart_follows_it(tmp_path: Path) -> Non
             "MESH_TLS_CERT_FILE",
             "MESH_TLS_KEY_FILE",
             "MESH_TLS_CA_FILE",
+            "METRICS_PORT",
             *[f"{s.env_prefix}_ADDRESS" for s in mesh.SERVICES],
         ]
         components["gateway"]["declared"] = True

@@ -65,6 +65,8 @@ def migrated(tmp_path: Path) -> str:
         ["audit", "checkpoint"],
         ["orgs", "create", "--name", "Acme"],
         ["api-keys", "create", "--org", "org_x", "--name", "k", "--pepper", "p"],
+        ["api-keys", "revoke", "key_x", "--org", "org_x"],
+        ["customers", "legal-hold", "cus_x", "--org", "org_x", "--on"],
         ["oauth-clients", "create", "--org", "org_x", "--name", "k", "--pepper", "p"],
     ],
 )
@@ -137,6 +139,7 @@ def test_a_key_without_a_pepper_is_refused_not_invented(empty_dir: Path, migrate
         (["keys", "rotate", "--batch-size", "many"], "invalid int value"),
         (["audit", "purge", "--before", "2020-13-01", "--yes"], "is not a date YYYY-MM-DD"),
         (["audit", "verify", "--anchor", "twelve"], "is not SEQ:HMAC"),
+        (["customers", "legal-hold", "cus_x", "--org", "org_x"], "one of the arguments"),
     ],
 )
 def test_bad_arguments_are_one_line(empty_dir: Path, args: list[str], fragment: str) -> None:

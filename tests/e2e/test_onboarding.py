@@ -19,9 +19,10 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
+from sqlalchemy import select
 
 from identity_capture.sdk import SdkSigner
-from services.kyc_tier import signing
+from services.kyc_tier import models, signing
 from tests.support import TESTDATA
 from tests.support.biometrics import FACES, SPOOF, jpeg, photo, tint
 from tests.support.gateway import assert_error, bearer, create_org_and_key
@@ -250,8 +251,9 @@ async def test_persona_climbs_the_ladder_to_premium(persona) -> None:
     assert live["liveness"]["live"] is True
     assert live["liveness"]["decisionBasis"] == "pad+challenge"
     match = persona["match"]
-    assert match["match"]["match"] is True, match
-    assert match["match"]["score"] >= match["match"]["threshold"]
+    assert match["decision"]["match"] is True, match
+    assert match["decision"]["band"] in ("FACE_MATCH_BAND_MEDIUM", "FACE_MATCH_BAND_HIGH")
+    assert "score" not in match.get("match", {})
     assert match["tier"] == "KYC_TIER_PREMIUM"
     status = persona["status"]
     assert status["tier"] == "KYC_TIER_PREMIUM"
@@ -460,6 +462,52 @@ async def test_enrollments_list_the_ktp_reference_without_templates(persona) -> 
     sources = {e["source"]: e for e in listed["enrollments"]}
     assert sources["ENROLLMENT_SOURCE_KTP_EXTRACT"]["active"] is True
     assert "template" not in str(listed).lower()
+
+
+async def test_a_second_customer_with_the_same_ktp_card_needs_review(e2e, persona) -> None:
+    """The same card onboarded by another customer of the organisation:
+    NEEDS_REVIEW with DUPLICATE_FACE, a review item linking both customers,
+    and the new card-portrait reference held inactive (match refused)."""
+    # The same organisation, another phone (a device is registered to one customer).
+    partner = Partner(e2e, "")
+    partner.headers = persona["partner"].headers
+    second = await partner.new_customer("persona-duplicate")
+    challenge = await partner.challenge(second, "ktp")
+    body = dict(persona["ktp_body"], customerId=second, challengeId=challenge["challengeId"])
+    card = (TESTDATA / "ktp" / "ktp_captured.jpg").read_bytes()
+    body["bundle"] = bundle(partner.signer, challenge, [card])
+    reply = await partner.ok("POST", "/api/identity/document/ktp/capture", body)
+    verification = reply["verification"]
+    assert verification["outcome"] == "VERIFICATION_OUTCOME_NEEDS_REVIEW", reply
+    assert [r["code"] for r in verification["reasons"]] == ["DUPLICATE_FACE"]
+    assert reply["tier"] != "KYC_TIER_STANDARD"
+
+    def review_items(session: Any) -> list[Any]:
+        return list(session.scalars(select(models.ReviewItem).filter_by(customer_id=second)))
+
+    (review,) = await e2e.database.run(review_items)
+    assert review.verification_id == verification["verificationId"]
+    assert review.details["duplicate_customers"] == [persona["customer_id"]]
+
+    listed = await partner.ok(
+        "GET", f"/api/identity/face/enrollments?customerId={second}&includeRetired=true"
+    )
+    assert [(e["source"], e["active"]) for e in listed["enrollments"]] == [
+        ("ENROLLMENT_SOURCE_KTP_EXTRACT", False)
+    ]
+    probe = {"customerId": second, "probeImage": {"data": b64(jpeg(selfie("img2.jpg")))}}
+    refused = await partner.post("/api/identity/face/match", probe)
+    assert_error(refused, 400, "NO_ACTIVE_ENROLLMENT")
+
+    # The analyst approves (internal key): the held reference becomes active.
+    decided = await partner.ok(
+        "POST",
+        f"/api/identity/review-queue/{review.review_id}/decision",
+        {"decision": "REVIEW_DECISION_APPROVE", "note": "checked"},
+    )
+    assert decided["item"]["status"] == "REVIEW_STATUS_APPROVED"
+    matched = await partner.ok("POST", "/api/identity/face/match", probe)
+    assert matched["decision"]["match"] is True, matched
 
 
 async def test_upgrade_to_the_tier_the_history_earned_answers_200(e2e, persona) -> None:

@@ -234,3 +234,37 @@ async def test_a_dukcapil_verdict_must_carry_the_organisations_signature(kyc_cor
     assert result.recorded.verification.input_hashes == {
         "verdict": hashlib.sha256(document).hexdigest()
     }
+
+
+async def test_an_unconfirmed_card_nik_is_not_kept_and_the_reply_says_what_to_do(
+    kyc_core, kyc_fakes, kyc_org
+) -> None:
+    # A customer created without a NIK, and no NIK from the partner's OCR:
+    # capture-quality could not confirm the card's NIK (issue 20), so kyc-tier
+    # must not keep it, although it is structurally valid.
+    customer_id = (
+        await kyc_core.customers.create(kyc_org, CustomerInput(external_id=unique_name("ext")))
+    ).customer.customer_id
+    kyc_fakes.quality.ktp = replace(
+        GOOD_CARD,
+        passed=False,
+        reasons=(
+            Reason("CARD_HIGHLIGHT_ON_TEXT", "a highlight covers the nik row; retake"),
+            Reason(
+                "NIK_UNCONFIRMED",
+                "the NIK read from the card is not confirmed, so it is not kept: retake "
+                "the photo, or send the customer's NIK as submitted_nik",
+            ),
+        ),
+    )
+    result = await kyc_core.ktp.capture(
+        kyc_org, KtpCaptureRequest(customer_id, "chl_k", capture_bundle(frames=1), {})
+    )
+    assert result.verification.outcome == "failed"
+    reasons = {r.code: r.message for r in result.verification.reasons}
+    assert "submitted_nik" in reasons["NIK_UNCONFIRMED"]
+    assert VALID_NIK not in " ".join(reasons.values())
+    (customer,) = await rows(kyc_core, models.Customer, customer_id=customer_id)
+    assert not customer.nik_sealed
+    assert result.tier == "none"
+    assert kyc_fakes.embedder.embedded == []

@@ -82,7 +82,7 @@ async def test_dev_ktp_every_field_is_read_and_the_nik_is_consistent(stub, name:
 
     assert response.card_found and len(response.card_corners) == 4
     assert {m.name: m.passed for m in response.measures} == {
-        "card_blur_laplacian_var": True,
+        "card_text_sharpness": True,
         "card_glare_ratio": True,
         "card_width_px": True,
     }
@@ -196,7 +196,7 @@ async def test_blur_and_glare_on_the_card_fail_their_measures(stub) -> None:
         response = await check(stub, encode(image))
         results[name] = {m.name: (m.passed, m.reason_code) for m in response.measures}
         assert response.verdict == pb.QUALITY_VERDICT_FAIL
-    assert results["blurred"]["card_blur_laplacian_var"] == (False, "CARD_TOO_BLURRY")
+    assert results["blurred"]["card_text_sharpness"] == (False, "CARD_TOO_BLURRY")
     assert results["glared"]["card_glare_ratio"] == (False, "CARD_GLARE")
 
 
@@ -207,11 +207,13 @@ async def test_a_photo_without_a_card_fails_with_card_not_found(stub) -> None:
     assert [r.code for r in response.reasons] == ["CARD_NOT_FOUND"]
 
 
-async def test_a_simulated_screen_recapture_is_suspected_but_not_decisive(stub) -> None:
+async def test_a_simulated_screen_recapture_is_decisive_on_a_sharp_capture(stub) -> None:
     response = await check(stub, screen_recapture(flat_card()), submitted_nik=DEV_NIK)
     suspected = signal(response, "SCREEN_RECAPTURE_SUSPECTED")
-    assert suspected is not None and not suspected.decisive and suspected.score >= 0.5
+    assert suspected is not None and suspected.decisive and suspected.score >= 0.85
     assert response.nik.valid
+    assert response.verdict == pb.QUALITY_VERDICT_FAIL
+    assert "SCREEN_RECAPTURE_SUSPECTED" in [r.code for r in response.reasons]
 
 
 @pytest.mark.parametrize(

@@ -30,7 +30,7 @@ from identity_platform_api.capture_quality.v1 import capture_quality_pb2 as pb
 from identity_platform_api.capture_quality.v1 import capture_quality_pb2_grpc
 from identity_platform_api.common.v1 import types_pb2
 from identity_runtime.status import error_info, status_from_rpc_error
-from tests.support import REPO_ROOT
+from tests.support import REPO_ROOT, meshauth
 
 pytestmark = [pytest.mark.models]
 
@@ -38,6 +38,11 @@ MIB = 1024 * 1024
 PEAK_BOUND = 1024 * MIB  # AssessFace's documented bound; the chart's limit is 2 GiB
 KTP_PEAK_BOUND = 1536 * MIB  # CheckKtp's (the OCR's own working set dominates)
 BODY_LIMIT = 16 * MIB  # the gateway's default max_body_bytes
+
+
+# kyc-tier is capture-quality's only caller in the mesh.
+def _kyc_tier() -> list[tuple[str, str]]:
+    return meshauth.caller_metadata("org_memory", scopes=("public", "internal", "mesh"))
 
 
 def _status_kib(pid: int, key: str) -> int:
@@ -53,6 +58,7 @@ def process(
 ) -> Iterator[tuple[subprocess.Popen[str], str]]:
     env = {
         **os.environ,
+        **meshauth.service_env("CAPTURE_QUALITY"),
         "CAPTURE_QUALITY_PORT": "0",
         "CAPTURE_QUALITY_LOG_FORMAT": "console",
         "TMPDIR": str(tmp_path_factory.mktemp("cq")),
@@ -107,7 +113,7 @@ async def _assess(
             include_crops=True,
         )
         try:
-            return await stub.AssessFace(request, timeout=300)
+            return await stub.AssessFace(request, timeout=300, metadata=_kyc_tier())
         except grpc.aio.AioRpcError as exc:
             return exc
 
@@ -179,7 +185,8 @@ async def test_the_largest_ktp_photo_twice_at_once_stays_under_the_chart_limit(
         stub = capture_quality_pb2_grpc.CaptureQualityServiceStub(channel)
         request = pb.CheckKtpRequest(card_image=types_pb2.Image(data=data.tobytes()))
         replies = await asyncio.gather(
-            stub.CheckKtp(request, timeout=300), stub.CheckKtp(request, timeout=300)
+            stub.CheckKtp(request, timeout=300, metadata=_kyc_tier()),
+            stub.CheckKtp(request, timeout=300, metadata=_kyc_tier()),
         )
     assert all(reply.ocr_model for reply in replies)
     peak = _status_kib(child.pid, "VmHWM")

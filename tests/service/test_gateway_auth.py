@@ -103,6 +103,59 @@ async def test_a_zero_ttl_disables_the_cache() -> None:
     assert directory.calls == 2 and len(cache) == 0
 
 
+class Revocations:
+    """The revocation epoch as kyc-tier answers it."""
+
+    def __init__(self) -> None:
+        self.epoch = 0
+        self.down = False
+
+    async def __call__(self) -> int:
+        if self.down:
+            raise Unavailable("kyc-tier is down", "DEPENDENCY_UNAVAILABLE")
+        return self.epoch
+
+
+async def test_a_revocation_drops_cached_keys_within_the_check_interval() -> None:
+    clock, directory, revocations = Clock(), Directory({KEY_A: PRINCIPAL}), Revocations()
+    cache = ApiKeyCache(
+        directory.resolve,
+        ttl_seconds=30,
+        max_entries=10,
+        clock=clock,
+        revocations=revocations,
+        revocation_check_seconds=1.0,
+    )
+    assert await cache.authenticate(KEY_A) == PRINCIPAL
+    clock.now += 0.5
+    assert await cache.authenticate(KEY_A) == PRINCIPAL
+    assert (directory.calls, cache.epoch_checks) == (1, 1)
+    # The key is revoked: kyc-tier refuses it and the epoch moves.
+    del directory.known[KEY_A]
+    revocations.epoch += 1
+    clock.now += 0.49  # 0.99 s after the last check: still trusted
+    assert await cache.authenticate(KEY_A) == PRINCIPAL
+    clock.now += 0.01  # 1 s after the last check: the epoch is asked, the entry dropped
+    with pytest.raises(errors.GatewayError) as refused:
+        await cache.authenticate(KEY_A)
+    assert refused.value.reason == "API_KEY_INVALID"
+    assert (directory.calls, cache.epoch_checks) == (2, 2)
+
+
+async def test_an_unchanged_epoch_keeps_the_cache_and_an_outage_keeps_it_too() -> None:
+    clock, directory, revocations = Clock(), Directory({KEY_A: PRINCIPAL}), Revocations()
+    cache = ApiKeyCache(
+        directory.resolve, 30, 10, clock=clock, revocations=revocations, revocation_check_seconds=1
+    )
+    for _ in range(3):
+        assert await cache.authenticate(KEY_A) == PRINCIPAL
+        clock.now += 2
+    assert (directory.calls, cache.epoch_checks) == (1, 3)
+    revocations.down = True
+    assert await cache.authenticate(KEY_A) == PRINCIPAL
+    assert directory.calls == 1
+
+
 def test_presented_key_rules() -> None:
     assert presented_key({}, [f"Bearer {KEY_A}"], []) == KEY_A
     assert presented_key({}, [f"bearer  {KEY_A} "], [KEY_A]) == KEY_A
@@ -147,4 +200,5 @@ async def test_an_unreachable_key_directory_is_503_not_401() -> None:
         response = await client.get("/api/customers", headers=bearer(KEY_A))
     error = assert_error(response, 503, "DEPENDENCY_UNAVAILABLE")
     assert error["metadata"] == {"service": "kyc-tier"}
-    assert dead not in error["message"]
+    assert dead not in response.text and "ipv4" not in response.text
+    assert int(response.headers["Retry-After"]) >= 1

@@ -51,7 +51,7 @@ def test_every_route_is_an_operation(document: dict) -> None:
         path = route.path.template.replace("{customer_id}", "{customerId}").replace(
             "{review_id}", "{reviewId}"
         )
-        path = path.replace("{webhook_id}", "{webhookId}")
+        path = path.replace("{webhook_id}", "{webhookId}").replace("{api_key_id}", "{apiKeyId}")
         path = path.replace("{correlation_id}", "{correlationId}")
         path = path.replace("{client_id}", "{clientId}")
         assert (route.verb, path) in operations, route.full_name

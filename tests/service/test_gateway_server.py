@@ -131,3 +131,22 @@ async def test_an_unexpected_exception_is_a_500_without_detail(
     assert "secret" not in response.text and "10.0.0.7" not in response.text
     logs = capfd.readouterr()
     assert "RuntimeError" in logs.out + logs.err
+
+
+async def test_a_path_with_a_newline_gets_the_gateways_json_errors() -> None:
+    """Found by Schemathesis: an encoded newline in a path variable fell
+    through Starlette's own routing to a text/plain 404."""
+    running = await start(gateway_settings({}, port="0"))
+    try:
+        async with httpx.AsyncClient(base_url=f"http://{running.address}", timeout=10) as client:
+            # No key: the contract route matched, so the gateway's auth answers.
+            response = await client.get("/api/identity/customers/a%0Ab/attempts")
+            assert response.headers["content-type"] == "application/json"
+            assert_error(response, 401, "API_KEY_MISSING")
+            response = await client.get("/api/nothing%0Ahere")
+            assert response.headers["content-type"] == "application/json"
+            assert_error(response, 404, "ROUTE_NOT_FOUND")
+            response = await client.delete("/api/openapi.json")
+            assert_error(response, 405, "METHOD_NOT_ALLOWED")
+    finally:
+        await running.stop()

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
+from identity_cli.main import main as identity_main
 from identity_cli.schema import migrate_all
 from identity_store.db import Database
 from services.kyc_tier import models, records
@@ -21,13 +22,14 @@ from services.kyc_tier.ports import Reason
 from services.kyc_tier.service import SPEC
 from tests.support import kyc_tier_env, start_service, unique_name
 from tests.support.gateway import (
+    add_key,
     assert_error,
     bearer,
     create_org_and_key,
     gateway_client,
     gateway_settings,
 )
-from tests.support.kyc_fakes import KycFakes, rows
+from tests.support.kyc_fakes import KycFakes, assert_audit_entries_acceptable, rows
 from tests.support.mesh import postgres_schema
 
 VALID_NIK = "3273024107950003"
@@ -65,6 +67,14 @@ async def kyc_tier(database_url: str, fakes: KycFakes):
 async def client(kyc_tier):
     async with gateway_client(gateway_settings({"kyc_tier": kyc_tier.address})) as http:
         yield http
+
+
+class ManualClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
 
 
 class Partner:
@@ -213,11 +223,30 @@ async def test_erase_answers_with_what_it_destroyed(database_url, client, kyc_ti
     )
     assert audit.details["enrollments_retired"] == "1"
 
-    # Erasing again changes nothing and still answers.
+    # The receipt: what was destroyed, what is retained and until when.
+    assert erased["state"] == "ERASURE_STATE_COMPLETED"
+    assert erased["erasureId"].startswith("era_") and erased["requestedAt"]
+    assert erased["destroyed"] == [
+        "face_references_retired",
+        "face_template_key",
+        "personal_fields",
+        "nik_key",
+        "capture_bundle_key",
+    ]
+    retained = {r["record"]: r for r in erased["retained"]}
+    assert set(retained) == {"verifications", "face_enrollment_rows", "audit_log"}
+    assert retained["verifications"]["count"] == 1  # the NIK_FORMAT check
+    seven_years = str(int(erased["erasedAt"][:4]) + 7)
+    assert all(r["retainedUntil"].startswith(seven_years) for r in retained.values())
+    (erasure,) = await rows(core, models.Erasure, customer_id=customer_id)
+    assert erasure.state == "completed"
+    steps = await rows(core, models.ErasureStep, erasure_id=erasure.erasure_id)
+    assert all(step.done_at is not None for step in steps) and len(steps) == 4
+
+    # Erasing again changes nothing and answers the same receipt.
     again = await partner.post(f"/api/identity/customers/{customer_id}/erase", {})
     assert again.status_code == 200, again.text
-    assert again.json()["enrollmentsRetired"] == 0
-    assert again.json()["erasedAt"] == erased["erasedAt"]
+    assert again.json() == erased
 
 
 async def test_erase_refusals(database_url, client) -> None:
@@ -236,6 +265,238 @@ async def test_erase_refusals(database_url, client) -> None:
     )
     customer = (await partner.get(f"/api/identity/customers/{customer_id}")).json()["customer"]
     assert customer["status"] == "CUSTOMER_STATUS_ACTIVE"
+
+
+async def test_a_legal_hold_refuses_erasure_until_it_is_lifted(
+    database_url, client, kyc_tier, fakes
+) -> None:
+    _, internal = await partner_for(database_url, client, "public", "internal")
+    customer_id = await internal.new_customer()
+    hold = f"/api/identity/customers/{customer_id}/legal-hold"
+    held = await internal.post(hold, {"hold": True, "reason": "case-2026-114"})
+    assert held.status_code == 200, held.text
+    assert held.json()["customer"]["legalHold"] is True
+
+    refused = assert_error(
+        await internal.post(f"/api/identity/customers/{customer_id}/erase", {}), 409, "LEGAL_HOLD"
+    )
+    assert "legal hold" in refused["message"]
+    customer = (await internal.get(f"/api/identity/customers/{customer_id}")).json()["customer"]
+    assert customer["status"] == "CUSTOMER_STATUS_ACTIVE" and customer["fullName"]
+    assert customer_id not in fakes.matcher.shredded
+    core = kyc_tier.core
+    assert await rows(core, models.Erasure, customer_id=customer_id) == []
+    (denied,) = await rows(
+        core, models.AuditOutbox, action="customer.erase", subject=f"customer:{customer_id}"
+    )
+    assert (denied.outcome, denied.details["reason"]) == ("denied", "LEGAL_HOLD")
+
+    lifted = await internal.post(hold, {"hold": False})
+    assert lifted.json()["customer"].get("legalHold", False) is False
+    erased = await internal.post(f"/api/identity/customers/{customer_id}/erase", {})
+    assert erased.status_code == 200, erased.text
+    audited = await rows(core, models.AuditOutbox, action="customer.legal_hold")
+    mine = sorted(
+        (e for e in audited if e.subject == f"customer:{customer_id}"), key=lambda e: e.id
+    )
+    assert [e.details["hold"] for e in mine] == [
+        "True",
+        "False",
+    ]
+
+
+async def test_legal_hold_refusals(database_url, client) -> None:
+    _, partner = await partner_for(database_url, client)
+    customer_id = await partner.new_customer()
+    hold = f"/api/identity/customers/{customer_id}/legal-hold"
+    assert_error(await partner.post(hold, {"hold": True}), 403, "SCOPE_INSUFFICIENT")
+    _, internal = await partner_for(database_url, client, "public", "internal")
+    assert_error(await internal.post(hold, {"hold": True}), 404, "CUSTOMER_NOT_FOUND")
+    mine = await internal.new_customer()
+    long_reason = {"hold": True, "reason": "x" * 65}
+    assert_error(
+        await internal.post(f"/api/identity/customers/{mine}/legal-hold", long_reason),
+        400,
+        "INVALID_FIELD",
+    )
+    assert (await internal.post(f"/api/identity/customers/{mine}/erase", {})).status_code == 200
+    assert_error(
+        await internal.post(f"/api/identity/customers/{mine}/legal-hold", {"hold": True}),
+        400,
+        "CUSTOMER_ERASED",
+    )
+
+
+async def test_the_eleventh_erasure_in_five_minutes_is_429_across_gateway_replicas(
+    database_url, client, kyc_tier
+) -> None:
+    """Two gateway replicas, each counting in its own memory: neither sees 10
+    erasures, kyc-tier's database does."""
+    org_id, partner = await partner_for(database_url, client)
+    made = [await partner.new_customer() for _ in range(11)]
+    async with gateway_client(gateway_settings({"kyc_tier": kyc_tier.address})) as second:
+        replica = Partner(second, "")
+        replica.headers = partner.headers
+        for index, customer_id in enumerate(made[:10]):
+            via = partner if index % 2 else replica
+            answer = await via.post(f"/api/identity/customers/{customer_id}/erase", {})
+            assert answer.status_code == 200, answer.text
+        limited = await partner.post(f"/api/identity/customers/{made[10]}/erase", {})
+    body = assert_error(limited, 429, "RATE_LIMITED")
+    assert body["metadata"]["limit"] == "10 per 300 seconds per org"
+    assert 1 <= int(limited.headers["retry-after"]) <= 300
+    customer = (await partner.get(f"/api/identity/customers/{made[10]}")).json()["customer"]
+    assert customer["status"] == "CUSTOMER_STATUS_ACTIVE"
+    assert await rows(kyc_tier.core, models.Erasure, customer_id=made[10]) == []
+    # Erasing an already-erased customer again is not a new erasure.
+    again = await partner.post(f"/api/identity/customers/{made[0]}/erase", {})
+    assert again.status_code == 200, again.text
+    assert org_id
+
+
+async def test_an_erased_customers_step_up_is_refused_cleanly(database_url, client) -> None:
+    _, partner = await partner_for(database_url, client)
+    customer_id = await partner.new_customer()
+    assert (
+        await partner.post(f"/api/identity/customers/{customer_id}/erase", {})
+    ).status_code == 200
+    for path, body in (
+        ("/api/identity/face/flash-challenge", {"customerId": customer_id}),
+        ("/api/identity/document/ktp/challenge", {"customerId": customer_id}),
+    ):
+        assert_error(await partner.post(path, body), 400, "CUSTOMER_ERASED")
+
+
+async def test_a_revoked_key_is_refused_by_every_gateway_replica_within_a_second(
+    database_url, kyc_tier
+) -> None:
+    """Two gateway replicas, each caching keys for 30 s: a key revoked through
+    one is refused by the other once its revocation check (1 s) comes due."""
+    org_id, admin = await partner_for(database_url, None, "public", "internal")
+    key_id, key = await asyncio.to_thread(add_key, database_url, org_id, ("public",))
+    clock = ManualClock()
+    settings = gateway_settings({"kyc_tier": kyc_tier.address})
+    async with gateway_client(settings) as first, gateway_client(settings) as second:
+        for replica in (first, second):
+            replica.gateway.api_keys._clock = clock
+        me = "/api/customers?pageSize=1"
+        for replica in (first, second):
+            assert (await replica.get(me, headers=bearer(key))).status_code == 200
+        revoked = await first.post(
+            f"/api/identity/api-keys/{key_id}/revoke", json={}, headers=admin.headers
+        )
+        assert revoked.status_code == 200, revoked.text
+        assert revoked.json()["apiKey"]["revokedAt"]
+        clock.now += 1.0
+        for replica in (first, second):
+            assert_error(await replica.get(me, headers=bearer(key)), 401, "API_KEY_INVALID")
+        # The other keys keep working (looked up again, once).
+        assert (await second.get(me, headers=admin.headers)).status_code == 200
+        again = await first.post(
+            f"/api/identity/api-keys/{key_id}/revoke", json={}, headers=admin.headers
+        )
+        assert again.json()["apiKey"]["revokedAt"] == revoked.json()["apiKey"]["revokedAt"]
+    core = kyc_tier.core
+    subject = f"api_key:{key_id}"
+    assert [
+        e.outcome
+        for e in await rows(core, models.AuditOutbox, action="api_key.create", subject=subject)
+    ] == ["success"]
+    (revocation,) = await rows(core, models.AuditOutbox, action="api_key.revoke", subject=subject)
+    assert revocation.actor.startswith("api_key:")
+    # Use is audited once per key per minute, not per request.
+    (use,) = await rows(core, models.AuditOutbox, action="api_key.use", subject=subject)
+    assert use.actor == subject
+
+
+async def test_api_key_revocation_refusals(database_url, client) -> None:
+    org_id, partner = await partner_for(database_url, client)
+    key_id, _ = await asyncio.to_thread(add_key, database_url, org_id, ("public",))
+    revoke = f"/api/identity/api-keys/{key_id}/revoke"
+    assert_error(await partner.post(revoke, {}), 403, "SCOPE_INSUFFICIENT")
+    _, other = await partner_for(database_url, client, "internal")
+    assert_error(await other.post(revoke, {}), 404, "API_KEY_NOT_FOUND")
+    assert_error(
+        await other.post("/api/identity/api-keys/key_unknown/revoke", {}), 404, "API_KEY_NOT_FOUND"
+    )
+    # Still valid: nothing was revoked.
+    assert (await partner.get("/api/customers")).status_code == 200
+
+
+async def test_the_cli_revokes_a_key(database_url, client, capsys) -> None:
+    org_id, partner = await partner_for(database_url, client)
+    key_id, key = await asyncio.to_thread(add_key, database_url, org_id, ("public",))
+    args = ["api-keys", "revoke", key_id, "--org", org_id, "--database-url", database_url]
+    assert await asyncio.to_thread(identity_main, args) == 0
+    assert f"api key {key_id} revoked at" in capsys.readouterr().out
+    other_org = ["api-keys", "revoke", key_id, "--org", "org_other", "--database-url", database_url]
+    assert await asyncio.to_thread(identity_main, other_org) == 2
+    assert "no such API key" in capsys.readouterr().err
+
+
+async def test_face_match_answers_a_decision_and_a_band_never_the_score(
+    database_url, client, fakes
+) -> None:
+    _, partner = await partner_for(database_url, client)
+    customer_id = await partner.new_customer()
+    fakes.matcher.enroll_reference(customer_id)
+    body = {"customerId": customer_id, "probeImage": {"data": "cHJvYmU="}}
+    answers = {}
+    for score, rate in ((0.8, 1e-4), (0.93, 1e-8), (0.1, 0.3)):
+        fakes.matcher.score, fakes.matcher.false_match_rate = score, rate
+        response = await partner.post("/api/identity/face/match", body)
+        assert response.status_code == 200, response.text
+        reply = response.json()
+        assert "match" not in reply and not reply["verification"].get("scores")
+        assert "score" not in response.text.replace('"scores"', "")
+        assert "FalseMatch" not in response.text and "false_match" not in response.text
+        assert str(score) not in response.text and "0.3" not in response.text
+        decision = reply["decision"]
+        assert decision["threshold"] == 0.5
+        answers[score] = (decision["match"], decision["band"])
+    assert answers == {
+        0.8: (True, "FACE_MATCH_BAND_MEDIUM"),
+        0.93: (True, "FACE_MATCH_BAND_HIGH"),
+        0.1: (False, "FACE_MATCH_BAND_LOW"),
+    }
+    fakes.reset()
+
+
+async def test_face_match_is_rate_limited_per_customer(database_url, client, fakes) -> None:
+    _, partner = await partner_for(database_url, client)
+    customer_id, neighbour = await partner.new_customer(), await partner.new_customer()
+    for someone in (customer_id, neighbour):
+        fakes.matcher.enroll_reference(someone)
+    body = {"customerId": customer_id, "probeImage": {"data": "cHJvYmU="}}
+    for _ in range(20):
+        assert (await partner.post("/api/identity/face/match", body)).status_code == 200
+    limited = await partner.post("/api/identity/face/match", body)
+    assert_error(limited, 429, "RATE_LIMITED")
+    assert int(limited.headers["retry-after"]) >= 1
+    # Another customer of the organisation has a budget of its own.
+    other = {"customerId": neighbour, "probeImage": {"data": "cHJvYmU="}}
+    assert (await partner.post("/api/identity/face/match", other)).status_code == 200
+    fakes.reset()
+
+
+async def test_review_decision_route_refusals(database_url, client) -> None:
+    _, partner = await partner_for(database_url, client)
+    decision = {"decision": "REVIEW_DECISION_APPROVE"}
+    assert_error(
+        await partner.post("/api/identity/review-queue/rev_x/decision", decision),
+        403,
+        "SCOPE_INSUFFICIENT",
+    )
+    _, analyst = await partner_for(database_url, client, "internal")
+    assert_error(
+        await analyst.post("/api/identity/review-queue/rev_x/decision", decision),
+        404,
+        "REVIEW_NOT_FOUND",
+    )
+    missing = assert_error(
+        await analyst.post("/api/identity/review-queue/rev_x/decision", {}), 400, "INVALID_FIELD"
+    )
+    assert missing["metadata"]["field"] == "decision"
 
 
 async def test_customers_are_listed_a_page_at_a_time_and_filtered(database_url, client) -> None:
@@ -312,3 +573,14 @@ async def test_attempt_list_refusals(database_url, client) -> None:
     assert_error(
         await partner.get("/api/identity/customers/cus_unknown/attempts"), 404, "CUSTOMER_NOT_FOUND"
     )
+
+
+async def test_every_entry_these_routes_audited_is_acceptable_to_the_audit_service(
+    kyc_tier,
+) -> None:
+    # Runs last in the module: creation, use and revocation of keys, legal
+    # holds, erasures (requested, denied, done), face matches.
+    actions = {e.action for e in await rows(kyc_tier.core, models.AuditOutbox)}
+    assert {"api_key.create", "api_key.use", "api_key.revoke", "customer.legal_hold"} <= actions
+    assert {"customer.erase_requested", "customer.erase", "attempt.started"} <= actions
+    assert await assert_audit_entries_acceptable(kyc_tier.core)

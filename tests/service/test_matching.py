@@ -115,6 +115,68 @@ async def test_the_organisations_threshold_travels_in_the_request(sface_service)
         assert [d.customer_id for d in loose_dup.duplicates] == ["cus_y", "cus_x"]
 
 
+async def test_a_duplicate_face_is_held_inactive_and_never_matched(sface_service) -> None:
+    """Enroll with duplicates found stores the new reference inactive (an
+    analyst decides): verify against it and search do not find it, and the
+    customer's existing reference, if any, stays the active one."""
+    server, _ = sface_service
+    rng = np.random.default_rng(11)
+    face = unit(128, rng)
+    async with Client(server, "org_dup") as client:
+        first = await client.enroll("cus_first", face, KTP, duplicates=True)
+        assert first.enrollment.active and not first.duplicates
+        second = await client.enroll("cus_second", near(face, 0.9, rng), KTP, duplicates=True)
+        assert [d.customer_id for d in second.duplicates] == ["cus_first"]
+        assert not second.enrollment.active and not second.enrollment.HasField("retired_at")
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await client.verify(face, customer_id="cus_second")
+        assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert reason(refused.value) == "NO_ACTIVE_ENROLLMENT"
+        hits = (await client.search(face, min_score=-1.0)).hits
+        assert [h.customer_id for h in hits] == ["cus_first"]
+        # A customer with a reference keeps it when a duplicate is held.
+        own = unit(128, rng)
+        await client.enroll("cus_third", own, SELFIE)
+        held = await client.enroll("cus_third", near(face, 0.9, rng), KTP, duplicates=True)
+        assert not held.enrollment.active
+        still = await client.verify(own, customer_id="cus_third")
+        assert still.match and still.reference_source == SELFIE
+
+        # An analyst approves the second customer's card: its reference is active.
+        activated = await client.stub.ActivateEnrollment(
+            matching_pb2.ActivateEnrollmentRequest(
+                customer_id="cus_second", enrollment_id=second.enrollment.enrollment_id
+            ),
+            metadata=client.metadata,
+        )
+        assert activated.enrollment.active
+        assert (await client.verify(face, customer_id="cus_second")).match
+        # ... and rejects the third's: only that reference is retired.
+        rejected = await client.stub.RetireEnrollments(
+            matching_pb2.RetireEnrollmentsRequest(
+                customer_id="cus_third",
+                reason="review",
+                enrollment_id=held.enrollment.enrollment_id,
+            ),
+            metadata=client.metadata,
+        )
+        assert rejected.retired_count == 1
+        assert (await client.verify(own, customer_id="cus_third")).reference_source == SELFIE
+        for customer_id, enrollment_id in (
+            ("cus_third", held.enrollment.enrollment_id),  # retired
+            ("cus_first", second.enrollment.enrollment_id),  # another customer's
+            ("cus_second", "enr_unknown"),
+        ):
+            with pytest.raises(grpc.aio.AioRpcError) as missing:
+                await client.stub.ActivateEnrollment(
+                    matching_pb2.ActivateEnrollmentRequest(
+                        customer_id=customer_id, enrollment_id=enrollment_id
+                    ),
+                    metadata=client.metadata,
+                )
+            assert reason(missing.value) == "ENROLLMENT_NOT_FOUND"
+
+
 async def test_thresholds_outside_the_accepted_range_are_refused(sface_service) -> None:
     """The accepted range is [default - 0.1, 0.95] (0.38 to 0.95 for SFace);
     outside it every RPC that takes a threshold refuses, naming the field,
@@ -456,11 +518,13 @@ async def test_one_to_n_finds_a_planted_duplicate_among_100k_templates(postgres_
             search = await client.search(
                 near(gallery[planted], 0.6, rng), contract=QE, top_k=5, min_score=-1.0
             )
-        assert search.gallery_size == 100_001 and search.index_kind == "exact"
-        assert search.hits[0].customer_id in (customers[planted], "cus_newcomer")
-        assert {h.customer_id for h in search.hits[:2]} == {customers[planted], "cus_newcomer"}
+        # The newcomer's reference is held inactive for review: not in the gallery.
+        assert not result.enrollment.active
+        assert search.gallery_size == 100_000 and search.index_kind == "exact"
+        assert search.hits[0].customer_id == customers[planted]
+        assert "cus_newcomer" not in {h.customer_id for h in search.hits}
         # Random 512-d faces stay far below the threshold (max |cos| ~ 0.2 at 100k).
-        assert search.hits[2].score < 0.3
+        assert search.hits[1].score < 0.3
     finally:
         await server.stop(0)
     print(f"rebuild of 100k sealed templates at start: {rebuild_seconds:.1f} s")

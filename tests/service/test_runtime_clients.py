@@ -8,7 +8,6 @@ downstream AuditService through the ClientFactory.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,12 +16,18 @@ import pytest
 
 from identity_platform_api.audit.v1 import audit_pb2, audit_pb2_grpc
 from identity_platform_api.matching.v1 import matching_pb2, matching_pb2_grpc
+from identity_runtime import clients as clients_module
 from identity_runtime import context
 from identity_runtime.clients import ClientFactory, ClientOptions, retry_service_config
 from identity_runtime.errors import Unavailable
 from identity_runtime.server import Core, ServiceSpec
 from identity_runtime.settings import ServiceSettings
-from identity_runtime.status import error_info, remote_error, status_from_rpc_error
+from identity_runtime.status import (
+    error_info,
+    remote_error,
+    scrub_addresses,
+    status_from_rpc_error,
+)
 from tests.support import channel, start_service
 from tests.support.meshauth import caller_metadata, signer
 
@@ -152,18 +157,61 @@ async def test_request_id_and_tenant_reach_the_downstream_service(mesh_pair) -> 
     assert seen.callers[-1] == ("org_a", "api_key:key_1", ("internal", "mesh"))
 
 
-async def test_the_callers_deadline_bounds_the_downstream_call(mesh_pair) -> None:
+@dataclass(frozen=True)
+class Sent:
+    # The timeout a client interceptor put on an outgoing call (what travels
+    # as grpc-timeout).
+    timeout: float
+    # The calling service's remaining time just before (None: no call context).
+    remaining_before: float | None
+
+
+@pytest.fixture
+def sent_timeouts(monkeypatch: pytest.MonkeyPatch) -> list[Sent]:
+    """What each outgoing call carried: the values themselves, not the time a
+    server measures after gRPC has rounded them to its wire units."""
+    sent: list[Sent] = []
+    effective = clients_module._effective_timeout
+
+    def recording(requested: float | None, default: float) -> float:
+        bound = context.current()
+        before = bound.time_remaining() if bound is not None else None
+        sent.append(Sent(effective(requested, default), before))
+        return sent[-1].timeout
+
+    monkeypatch.setattr(clients_module, "_effective_timeout", recording)
+    return sent
+
+
+async def test_the_callers_deadline_bounds_the_downstream_call(mesh_pair, sent_timeouts) -> None:
     seen, front, _ = mesh_pair
-    await _front_call(front, "Verify", [], deadline_seconds=1.5)
-    assert 0 < seen.remaining[-1] <= 1.5
+    await _front_call(front, "Verify", [], deadline_seconds=1.0)
+    # The test's own call asks for 1 s; the front (default 3 s) calls
+    # downstream with what is left of its call's deadline, not with its client
+    # factory's default of 30 s.
+    outer, downstream = sent_timeouts
+    assert outer == Sent(1.0, None)
+    assert downstream.remaining_before is not None
+    assert 0 < downstream.timeout <= downstream.remaining_before
+    # That deadline is the caller's 1 s, not the front's own 3 s default (gRPC
+    # carries it as a timeout rounded up to its wire unit, so not exactly 1 s).
+    assert downstream.remaining_before < 2.0
+    assert 0 < seen.remaining[-1] < 10  # the downstream ran under it, not under 30 s
 
 
-async def test_without_a_deadline_the_service_default_applies_downstream(mesh_pair) -> None:
+async def test_without_a_deadline_the_service_default_applies_downstream(
+    mesh_pair, sent_timeouts
+) -> None:
     seen, front, _ = mesh_pair
     async with channel(front) as raw:  # no client-side timeout at all
         await matching_pb2_grpc.MatchingServiceStub(raw).Verify(matching_pb2.VerifyRequest())
-    # The front's default deadline is 3 s; the client factory's own default is 30 s.
-    assert 0 < seen.remaining[-1] <= 3.0
+    # The front's default deadline is 3 s, set on its own clock when the call
+    # arrived; the client factory's own default is 30 s: the downstream call
+    # carries what is left of the 3 s.
+    (downstream,) = sent_timeouts
+    assert downstream.remaining_before is not None
+    assert 0 < downstream.timeout <= downstream.remaining_before < 3.0
+    assert 0 < seen.remaining[-1] < 10  # the downstream ran under it, not under 30 s
 
 
 async def test_idempotent_methods_are_retried_others_are_not(mesh_pair) -> None:
@@ -206,12 +254,12 @@ async def test_circuit_breaker_fails_fast_after_repeated_transport_failures() ->
             with pytest.raises(grpc.aio.AioRpcError) as caught:
                 await stub.Append(audit_pb2.AppendRequest())
             assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
-        started = time.monotonic()
         with pytest.raises(grpc.aio.AioRpcError) as opened:
             await stub.Append(audit_pb2.AppendRequest())
         assert opened.value.code() == grpc.StatusCode.UNAVAILABLE
+        # Refused by the breaker before any connection attempt (no timing
+        # assertion: CIRCUIT_OPEN is only ever decided on the client side).
         assert remote_error(opened.value).reason == "CIRCUIT_OPEN"
-        assert time.monotonic() - started < 0.5
         assert factory.breakers["audit"].state == "open"
     finally:
         await factory.close()
@@ -236,3 +284,135 @@ def test_context_without_org_is_refused() -> None:
             context.require_org()
     finally:
         context.reset(token)
+
+
+# --- narrow failure: breakers count only the callee's own failures ------------------------------
+
+
+def _dead_address() -> str:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"127.0.0.1:{s.getsockname()[1]}"
+
+
+def _caller() -> list[tuple[str, str]]:
+    return caller_metadata("org_a", actor="api_key:key_1", scopes=("internal",))
+
+
+@pytest.fixture
+async def front_with_dead_audit():
+    """A "matching" front whose Verify calls an audit service that is down;
+    its Enroll fails on its own (NOT_READY) when `fail_first` says so."""
+    seen = Seen()
+    clients = ClientFactory(
+        {"audit": _dead_address()},
+        ClientOptions(breaker_failure_threshold=2, breaker_reset_seconds=60),
+        signer=signer("kyc-tier"),
+    )
+    front = await start_service(
+        _spec(
+            "matching",
+            "FRONT",
+            lambda core, s: [
+                (matching_pb2_grpc.add_MatchingServiceServicer_to_server, FlakyFront(seen, clients))
+            ],
+        )
+    )
+    callers = ClientFactory(
+        {"matching": front.address},
+        ClientOptions(breaker_failure_threshold=2, breaker_reset_seconds=60),
+    )
+    yield seen, callers, clients
+    await callers.close()
+    await clients.close()
+    await front.stop(0)
+
+
+async def test_a_failure_the_callee_only_passes_on_leaves_its_breaker_closed(
+    front_with_dead_audit,
+) -> None:
+    _, callers, front_clients = front_with_dead_audit
+    stub = callers.stub("matching", matching_pb2_grpc.MatchingServiceStub)
+    reasons = []
+    for _ in range(6):
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.Verify(matching_pb2.VerifyRequest(), metadata=_caller())
+        assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+        info = error_info(status_from_rpc_error(caught.value))
+        assert info is not None and info.metadata["origin"] == "audit"
+        assert info.metadata["service"] == "audit"
+        reasons.append(info.reason)
+        # No internal address in what the caller is told.
+        assert "127.0.0.1" not in caught.value.details()
+        assert "ipv4" not in caught.value.details()
+    # The front's breaker for audit opened after two transport failures (gRPC
+    # retries Verify, which has no side effects, so the first call already
+    # reaches it)...
+    assert set(reasons) == {"CIRCUIT_OPEN"}
+    assert front_clients.breakers["audit"].state == "open"
+    # ...while the caller's breaker for the front, which answered every time, stays closed.
+    assert callers.breakers["matching"].state == "closed"
+    assert callers.breakers["matching"].failures == 0
+
+
+async def test_the_callees_own_unavailability_opens_its_breaker(front_with_dead_audit) -> None:
+    seen, callers, _ = front_with_dead_audit
+    seen.fail_first = 100
+    stub = callers.stub("matching", matching_pb2_grpc.MatchingServiceStub)
+    for _ in range(2):
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.Enroll(matching_pb2.EnrollRequest(), metadata=_caller())
+        info = error_info(status_from_rpc_error(caught.value))
+        assert info is not None and (info.reason, info.metadata["origin"]) == (
+            "NOT_READY",
+            "matching",
+        )
+    assert callers.breakers["matching"].state == "open"
+    with pytest.raises(grpc.aio.AioRpcError) as short_circuited:
+        await stub.Enroll(matching_pb2.EnrollRequest(), metadata=_caller())
+    info = error_info(status_from_rpc_error(short_circuited.value))
+    assert info is not None and info.reason == "CIRCUIT_OPEN"
+    assert int(info.metadata["retry_after_seconds"]) >= 1
+    assert seen.attempts["Enroll"] == 2  # the third call never left the caller
+
+
+async def test_a_transport_failure_is_attributed_to_the_service_called() -> None:
+    factory = ClientFactory({"audit": _dead_address()}, ClientOptions(default_timeout_seconds=2))
+    try:
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await factory.stub("audit", audit_pb2_grpc.AuditServiceStub).Append(
+                audit_pb2.AppendRequest()
+            )
+    finally:
+        await factory.close()
+    assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert caught.value.details() == "the audit service is unavailable"
+    info = error_info(status_from_rpc_error(caught.value))
+    assert info is not None
+    assert (info.reason, dict(info.metadata)) == (
+        "DEPENDENCY_UNAVAILABLE",
+        {"service": "audit", "origin": "audit"},
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "scrubbed"),
+    [
+        (
+            "failed to connect to all addresses; last error: UNKNOWN: "
+            "ipv4:127.0.0.1:50064: Failed to connect to remote host: Connection refused",
+            "failed to connect to all addresses; last error: UNKNOWN: "
+            "<address> Failed to connect to remote host: Connection refused",
+        ),
+        ("ipv6:[::1]:50064: refused", "<address> refused"),
+        ("peer [fd00::7]:50051 went away", "peer <address> went away"),
+        ("10.0.0.7:50051 is down", "<address> is down"),
+        ("unix:/run/identity/matching.sock: gone", "<address> gone"),
+        ("score must be in [0.0, 1.0]", "score must be in [0.0, 1.0]"),
+        ("version 1.2.3 of sface-2021dec", "version 1.2.3 of sface-2021dec"),
+    ],
+)
+def test_addresses_are_scrubbed_from_messages(text: str, scrubbed: str) -> None:
+    assert scrub_addresses(text) == scrubbed

@@ -10,6 +10,7 @@ a flow depends on it (matching: NO_ACTIVE_ENROLLMENT).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -20,7 +21,7 @@ from typing import Any
 from sqlalchemy import select, update
 
 from identity_runtime import context
-from identity_runtime.errors import DomainError, FailedPrecondition
+from identity_runtime.errors import DomainError, FailedPrecondition, NotFound
 from identity_runtime.settings import load_settings
 from services.kyc_tier import models
 from services.kyc_tier.bootstrap import KycTierCore, KycTierOverrides, build
@@ -140,28 +141,36 @@ class FakeMatcher:
     (the organisation's) or else its own default."""
 
     score: float = 0.8
+    false_match_rate: float = 1e-4
     duplicates: tuple[Duplicate, ...] = ()
     enrollments: dict[str, list[EnrollmentInfo]] = field(default_factory=dict)
     # (customer_id or "reference", threshold) of each verification.
     verified: list[tuple[str, float | None]] = field(default_factory=list)
     shredded: set[str] = field(default_factory=set)
 
-    def enroll_reference(self, customer_id: str, source: str = "ktp_extract") -> str:
+    def enroll_reference(
+        self, customer_id: str, source: str = "ktp_extract", active: bool = True
+    ) -> str:
         enrollment_id = unique_name("enr")
         info = EnrollmentInfo(
-            enrollment_id, customer_id, source, True, "fake-embedder", 4, "", None, None
+            enrollment_id, customer_id, source, active, "fake-embedder", 4, "", None, None
         )
         self.enrollments.setdefault(customer_id, []).append(info)
         return enrollment_id
 
     def _result(self, threshold: float | None, enrollment_id: str = "") -> MatchResult:
         applied = DEFAULT_THRESHOLD if threshold is None else threshold
-        return MatchResult(self.score, applied, self.score >= applied, 1e-4, enrollment_id)
+        return MatchResult(
+            self.score, applied, self.score >= applied, self.false_match_rate, enrollment_id
+        )
 
     async def enroll(
         self, customer_id: str, embedding: FaceEmbedding, source: str, verification_id: str
     ) -> Enrolled:
-        return Enrolled(self.enroll_reference(customer_id, source), True, self.duplicates)
+        # As matching does: a reference with duplicates is held inactive.
+        held = bool(self.duplicates)
+        enrollment_id = self.enroll_reference(customer_id, source, active=not held)
+        return Enrolled(enrollment_id, not held, self.duplicates)
 
     async def verify_enrolled(
         self, customer_id: str, probe: FaceEmbedding, threshold: float | None = None
@@ -184,12 +193,29 @@ class FakeMatcher:
         found = self.enrollments.get(customer_id, [])
         return [e for e in found if include_retired or e.active]
 
-    async def retire(self, customer_id: str, reason: str) -> int:
-        active = [e for e in self.enrollments.get(customer_id, []) if e.active]
-        self.enrollments[customer_id] = [
-            replace(e, active=False) for e in self.enrollments.get(customer_id, [])
+    async def retire(self, customer_id: str, reason: str, enrollment_id: str = "") -> int:
+        now = datetime.now(UTC)
+        chosen = [
+            e
+            for e in self.enrollments.get(customer_id, [])
+            if e.retired_at is None and enrollment_id in ("", e.enrollment_id)
         ]
-        return len(active)
+        self.enrollments[customer_id] = [
+            replace(e, active=False, retired_at=now) if e in chosen else e
+            for e in self.enrollments.get(customer_id, [])
+        ]
+        return len(chosen)
+
+    async def activate(self, customer_id: str, enrollment_id: str) -> None:
+        found = [
+            e for e in self.enrollments.get(customer_id, []) if e.enrollment_id == enrollment_id
+        ]
+        if not found or found[0].retired_at is not None:
+            raise NotFound("no such held reference", "ENROLLMENT_NOT_FOUND")
+        self.enrollments[customer_id] = [
+            replace(e, active=e.enrollment_id == enrollment_id)
+            for e in self.enrollments[customer_id]
+        ]
 
     async def shred(self, customer_id: str) -> int:
         if customer_id in self.shredded:
@@ -243,6 +269,10 @@ async def fake_kyc_core(
     """kyc-tier's core on a migrated database, every port a fake."""
     core = await build(kyc_settings(database_url), overrides=fakes.overrides(clock))
     try:
+        # The recovery worker's start-up pass is over before the test acts (its
+        # next pass is 30 s away): nothing runs behind the test's back.
+        async with asyncio.timeout(30):
+            await core.recovery.first_pass.wait()
         yield core
     finally:
         await core.close()
@@ -303,3 +333,25 @@ async def rows(core: KycTierCore, model: Any, **where: Any) -> list[Any]:
         return list(session.scalars(query))
 
     return await core.database.run(read)
+
+
+async def assert_audit_entries_acceptable(core: KycTierCore) -> int:
+    """Every entry kyc-tier queued is one the audit service accepts (a refused
+    entry would sit in the outbox, never in the chain); how many there are."""
+    from services.audit.chain import Draft, validate_draft
+
+    entries = await rows(core, models.AuditOutbox)
+    for entry in entries:
+        validate_draft(
+            Draft(
+                tenant_id=entry.org_id,
+                actor=entry.actor,
+                action=entry.action,
+                subject=entry.subject,
+                outcome=entry.outcome,
+                request_id=entry.request_id,
+                evidence_hashes=dict(entry.evidence_hashes),
+                details=dict(entry.details),
+            )
+        )
+    return len(entries)

@@ -24,7 +24,12 @@ REASON_SOURCES = (
 )
 # Reasons of kyc-tier routes the SDK does not call (Dukcapil evidence, reviews,
 # a match against a stored verification).
-NOT_SDK_ROUTES = {"EVIDENCE_SIGNATURE_INVALID", "REVIEW_NOT_FOUND", "VERIFICATION_NOT_FOUND"}
+NOT_SDK_ROUTES = {
+    "EVIDENCE_SIGNATURE_INVALID",
+    "REVIEW_NOT_FOUND",
+    "REVIEW_ALREADY_DECIDED",
+    "VERIFICATION_NOT_FOUND",
+}
 CAPTURE_RPCS = {
     "protos/identity/kyc_tier/v1/ktp.proto": ("IssueKtpChallenge", "SubmitKtpCapture"),
     "protos/identity/kyc_tier/v1/face.proto": ("IssueFlashChallenge", "CheckFaceLiveness"),

@@ -140,7 +140,7 @@ is left unset.
 {{- $secretRefs := list -}}
 
 {{- /* Wiring the chart owns; each of these must be a setting of the component. */ -}}
-{{- $wiring := dict "HOST" $root.Values.global.listenHost "PORT" (printf "%d" (int $component.containerPort)) -}}
+{{- $wiring := dict "HOST" $root.Values.global.listenHost "PORT" (printf "%d" (int $component.containerPort)) "METRICS_PORT" (printf "%d" (int $root.Values.observability.metricsPort)) -}}
 {{- range $callee := $component.calls -}}
 {{- $calleeComponent := index $catalogue.components $callee -}}
 {{- $_ := set $wiring (printf "%s_ADDRESS" $calleeComponent.prefix) (include "identity.grpcAddress" (dict "root" $root "name" $callee)) -}}

@@ -252,9 +252,34 @@ export const GUIDANCE: Record<string, Entry> = {
     en: "The card is blurry. Hold the phone still and let the camera focus.",
     retry: true,
   },
+  CARD_PARTIALLY_OUTSIDE: {
+    id: "Sebagian KTP berada di luar bingkai. Pastikan keempat sudut KTP terlihat.",
+    en: "Part of the card is outside the frame. Keep all four corners of the card in view.",
+    retry: true,
+  },
+  CARD_HIGHLIGHT_ON_TEXT: {
+    id: "Ada pantulan cahaya di atas NIK, nama, atau tanggal lahir. Miringkan sedikit KTP lalu foto ulang.",
+    en: "A reflection covers the NIK, name or birth date. Tilt the card slightly and retake.",
+    retry: true,
+  },
+  NIK_READS_DISAGREE: {
+    id: "NIK tidak terbaca dengan pasti. Foto ulang lebih dekat, tajam, dan tanpa pantulan.",
+    en: "The NIK could not be read reliably. Retake closer, sharp and without reflections.",
+    retry: true,
+  },
+  NIK_UNCONFIRMED: {
+    id: "NIK pada KTP belum dapat dipastikan. Foto ulang KTP, atau masukkan NIK secara manual.",
+    en: "The NIK on the card could not be confirmed. Retake the card, or enter the NIK.",
+    retry: true,
+  },
   PORTRAIT_MISSING: {
     id: "Foto pada KTP harus terlihat. Jangan tutupi dengan jari.",
     en: "The photo on the card must be visible. Don't cover it with your fingers.",
+    retry: true,
+  },
+  PHOTOCOPY_SUSPECTED: {
+    id: "Foto KTP asli Anda, bukan fotokopi atau cetakan hitam-putih.",
+    en: "Photograph your original card, not a photocopy or a black-and-white print.",
     retry: true,
   },
   SCREEN_RECAPTURE_SUSPECTED: {

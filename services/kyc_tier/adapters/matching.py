@@ -86,10 +86,18 @@ class GrpcMatcher:
         reply = await call("matching", self.stub.ListEnrollments(request))
         return [_enrollment(e) for e in reply.enrollments]
 
-    async def retire(self, customer_id: str, reason: str) -> int:
-        request = matching_pb2.RetireEnrollmentsRequest(customer_id=customer_id, reason=reason)
+    async def retire(self, customer_id: str, reason: str, enrollment_id: str = "") -> int:
+        request = matching_pb2.RetireEnrollmentsRequest(
+            customer_id=customer_id, reason=reason, enrollment_id=enrollment_id
+        )
         reply = await call("matching", self.stub.RetireEnrollments(request))
         return reply.retired_count
+
+    async def activate(self, customer_id: str, enrollment_id: str) -> None:
+        request = matching_pb2.ActivateEnrollmentRequest(
+            customer_id=customer_id, enrollment_id=enrollment_id
+        )
+        await call("matching", self.stub.ActivateEnrollment(request))
 
     async def shred(self, customer_id: str) -> int:
         request = matching_pb2.ShredCustomerKeyRequest(customer_id=customer_id)

@@ -5,7 +5,8 @@
         -> the first reference: embedding.Embed + matching.Enroll onboarding_selfie
     POST /api/identity/face/match
         the probe from a passed liveness capture (its sealed bundle reopened)
-        or an image -> capture-quality -> embedding -> matching.Verify
+        or an image -> capture-quality -> embedding -> matching.Verify;
+        answers a decision and a coarse band, never the score
     POST /api/identity/face/flash-challenge   liveness.IssueChallenge
     GET  /api/identity/face/enrollments       matching.ListEnrollments
 
@@ -70,10 +71,26 @@ class MatchRequest:
     reference_image: bytes = b""
 
 
+# A match whose estimated false-match rate is at most this is "high".
+HIGH_BAND_FALSE_MATCH_RATE = 1e-6
+
+
 @dataclass(frozen=True)
 class MatchEvidence:
     probe: FaceEmbedding
     match: MatchResult
+
+    @property
+    def band(self) -> str:
+        """What partners are told instead of the score: "low" (no match),
+        "medium" or "high" (a match, by its calibrated false-match estimate).
+        Below the threshold it says nothing more, so it is no gradient to
+        climb."""
+        if not self.match.match:
+            return "low"
+        if self.match.estimated_false_match_rate <= HIGH_BAND_FALSE_MATCH_RATE:
+            return "high"
+        return "medium"
 
 
 # What each flow answers: the evidence, the decision and the verification recorded.

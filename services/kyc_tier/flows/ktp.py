@@ -131,7 +131,18 @@ def decide(evidence: CardEvidence, request: KtpCaptureRequest) -> Decision:
             "enrollment_id": evidence.enrolled.enrollment_id if evidence.enrolled else "",
             "duplicate_customers": [d.customer_id for d in evidence.duplicates],
         },
-        audit_details={"outcome": records.outcome_of(evidence.passed)},
+        audit_details={
+            "outcome": records.outcome_of(evidence.passed),
+            "duplicate_customers": ",".join(d.customer_id for d in evidence.duplicates),
+        },
+        # The review links the customers; the new reference stays inactive in
+        # matching (held on a duplicate) until an analyst decides.
+        review_details={
+            "duplicate_customers": [d.customer_id for d in evidence.duplicates],
+            "enrollment_id": evidence.enrolled.enrollment_id if evidence.enrolled else "",
+        }
+        if evidence.duplicates
+        else {},
     )
 
 

@@ -3,10 +3,13 @@
     attempt -> assess -> decide -> record -> seal -> audit
 
 attempt  The customer is resolved in the caller's organisation (another
-         organisation's id is NOT_FOUND; an erased customer is refused). From
-         here on a refusal (replayed nonce, spent challenge, bad signature,
-         undecodable image) becomes a REFUSED attempt row and a denied audit
-         entry, and nothing else is written.
+         organisation's id is NOT_FOUND; an erased customer is refused) and
+         the attempt is recorded as STARTED with an audit entry before any
+         service is called (so a challenge or nonce liveness consumes always
+         has both). From here on a refusal (replayed nonce, spent challenge,
+         bad signature, undecodable image) finishes it as REFUSED with a
+         denied audit entry, and nothing else is written; any other failure
+         as INTERRUPTED (a crash: the recovery sweep does it at next start).
 assess   The flow's calls to the mesh; it gets a `Subject` with the
          verification id chosen beforehand (so an enrollment can cite it) and
          the organisation's match threshold.
@@ -28,17 +31,29 @@ A flow is a `Step` (what it records and audits), a request type, an
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Generic, Protocol, TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Protocol, TypeVar
 
 from sqlalchemy.orm import Session
 
+from identity_runtime import metrics
 from identity_runtime.errors import AlreadyExists, DomainError
 from services.kyc_tier import bundles, customers, models, outbox, partners, records
+from services.kyc_tier.flows.capture import Captured, Decision, Recorded, Step, Subject
 from services.kyc_tier.pii import PiiVault
 from services.kyc_tier.ports import Reason
 from services.kyc_tier.store import Store
+
+__all__ = [
+    "CapturePipeline",
+    "Captured",
+    "Decision",
+    "Recorded",
+    "Step",
+    "Subject",
+    "interrupt_attempt",
+    "nonce_replayed",
+]
 
 A = TypeVar("A")
 
@@ -54,72 +69,6 @@ R = TypeVar("R", bound=CaptureRequest)
 _NOT_AN_ATTEMPT = frozenset({"CUSTOMER_NOT_FOUND", "TENANT_MISSING"})
 
 
-@dataclass(frozen=True)
-class Step:
-    """What a flow records: its verification kind and its audit action."""
-
-    kind: str
-    action: str
-    # Retention class of the sealed capture bundle (bundles.RETENTION).
-    retention: str = "onboarding"
-    # Recompute the tier after recording (locks the customer row meanwhile).
-    settles_tier: bool = True
-    # A bundle's nonce seen before is refused (KTP capture replays instead).
-    refuses_reused_nonce: bool = True
-
-
-@dataclass(frozen=True)
-class Subject:
-    """Who an attempt is about, resolved when it starts."""
-
-    org_id: str
-    customer_id: str
-    # Chosen before assessing, so that a downstream record can cite it.
-    verification_id: str
-    # The organisation's face-match threshold; None leaves matching's default.
-    match_threshold: float | None
-    # The received bundle, validated and digested (None for evidence without one).
-    capture: bundles.Capture | None = None
-
-    @property
-    def bundle_sha256(self) -> str:
-        """The digest the device signed (flows that receive a bundle only)."""
-        if self.capture is None:
-            raise ValueError("this attempt received no capture bundle")
-        return self.capture.sha256
-
-
-@dataclass(frozen=True)
-class Decision:
-    """What decide makes of an assessment, and what the verification row keeps."""
-
-    passed: bool | None  # None: an analyst decides
-    reasons: tuple[Reason, ...] = ()
-    scores: Mapping[str, float] = field(default_factory=dict)
-    model_ids: Mapping[str, str] = field(default_factory=dict)
-    input_hashes: Mapping[str, str] = field(default_factory=dict)
-    details: Mapping[str, Any] = field(default_factory=dict)
-    # Extra details and evidence hashes of the audit entry (ids and codes only).
-    audit_details: Mapping[str, Any] = field(default_factory=dict)
-    audit_evidence: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Recorded:
-    verification: records.VerificationRecord
-    tier: str  # the customer's tier once settled
-
-
-@dataclass(frozen=True)
-class Captured(Generic[A]):
-    """One run of the pipeline: what was assessed, decided and recorded."""
-
-    assessment: A
-    decision: Decision
-    recorded: Recorded
-
-
-# Extra writes of a flow in the record transaction, before the tier is settled.
 ExtraWrites = Callable[[Session, models.Customer, A], None]
 
 
@@ -142,42 +91,70 @@ class CapturePipeline:
         capture: bundles.Capture | None = None,
         extra_writes: ExtraWrites[A] | None = None,
     ) -> Captured[A]:
-        subject = await self.subject(org_id, request.customer_id, capture)
-        async with self.attempt(step, org_id, request.customer_id):
+        subject = await self.begin(step, org_id, request.customer_id, capture)
+        attempt_id = subject.attempt_id
+        async with self.attempt(step, org_id, request.customer_id, attempt_id):
             if capture is not None and step.refuses_reused_nonce:
                 await self._refuse_reused_nonce(org_id, capture.nonce)
             assessment = await assess(subject, request)
-        decision = decide(assessment, request)
-        recorded = await self.store.write(
-            lambda s: self._write(s, step, subject, decision, assessment, extra_writes)
+        # A refusal now (the customer's erasure was requested meanwhile) or a
+        # failure finishes the attempt too.
+        async with self.attempt(step, org_id, request.customer_id, attempt_id):
+            decision = decide(assessment, request)
+            recorded = await self.store.write(
+                lambda s: self._write(s, step, subject, decision, assessment, extra_writes)
+            )
+        metrics.record_decision(
+            step.kind, bool(decision.passed), (reason.code for reason in decision.reasons)
         )
         return Captured(assessment, decision, recorded)
 
-    async def subject(
-        self, org_id: str, customer_id: str, capture: bundles.Capture | None = None
+    async def begin(
+        self, step: Step, org_id: str, customer_id: str, capture: bundles.Capture | None = None
     ) -> Subject:
-        """The active customer of the organisation, and what a capture needs of it."""
+        """The active customer of the organisation and what a capture needs of
+        it; the attempt recorded as started, with its audit entry, before any
+        service is called (a challenge or nonce consumed downstream is never
+        without an attempt row and an audit entry, even if this process dies)."""
 
-        def read(session: Session) -> Subject:
+        def start(session: Session) -> Subject:
             records.require_active(records.load_customer(session, org_id, customer_id))
             threshold = partners.match_threshold(session, org_id)
-            return Subject(org_id, customer_id, records.new_id("ver"), threshold, capture)
+            attempt_id = records.start_attempt(session, org_id, customer_id, step.kind)
+            outbox.record(
+                session,
+                org_id,
+                "attempt.started",
+                f"customer:{customer_id}",
+                "success",
+                details={"attempt_id": attempt_id, "kind": step.kind},
+            )
+            verification_id = records.new_id("ver")
+            return Subject(org_id, customer_id, verification_id, threshold, capture, attempt_id)
 
-        return await self.store.read(read)
+        return await self.store.write(start)
 
     @contextlib.asynccontextmanager
-    async def attempt(self, step: Step, org_id: str, customer_id: str) -> AsyncIterator[None]:
-        """Refusals inside the block become an attempt row and an audit entry."""
+    async def attempt(
+        self, step: Step, org_id: str, customer_id: str, attempt_id: str = ""
+    ) -> AsyncIterator[None]:
+        """Refusals inside the block finish the attempt (or add one) as refused,
+        with an audit entry; any other failure finishes it as interrupted."""
         try:
             yield
         except DomainError as error:
-            if error.reason in _NOT_AN_ATTEMPT:
+            if error.reason in _NOT_AN_ATTEMPT and not attempt_id:
                 raise
             reason = Reason(error.reason, error.message)
             details = {"reason": reason.code, "code": error.code}
 
             def refuse(session: Session) -> None:
-                records.add_attempt(session, org_id, customer_id, step.kind, "refused", [reason])
+                if attempt_id:
+                    records.finish_attempt(session, attempt_id, "refused", [reason])
+                else:
+                    records.add_attempt(
+                        session, org_id, customer_id, step.kind, "refused", [reason]
+                    )
                 outbox.record(
                     session,
                     org_id,
@@ -189,6 +166,19 @@ class CapturePipeline:
 
             await self.store.write(refuse)
             raise
+        except BaseException:
+            await self._interrupt(step, org_id, customer_id, attempt_id)
+            raise
+
+    async def _interrupt(self, step: Step, org_id: str, customer_id: str, attempt_id: str) -> None:
+        """Best effort: the attempt finished as interrupted, audited as failed
+        (if this process dies first, the recovery sweep does it)."""
+        if not attempt_id:
+            return
+        with contextlib.suppress(Exception):
+            await self.store.write(
+                lambda s: interrupt_attempt(s, step.action, org_id, customer_id, attempt_id)
+            )
 
     async def _refuse_reused_nonce(self, org_id: str, nonce: str) -> None:
         seen = await self.store.read(lambda s: records.verification_by_nonce(s, org_id, nonce))
@@ -208,6 +198,7 @@ class CapturePipeline:
         customer = records.load_customer(
             session, subject.org_id, subject.customer_id, for_update=step.settles_tier
         )
+        records.require_active(customer)
         row = self._record(session, customer, step, subject, decision)
         if subject.capture is not None:
             bundles.store_sealed(
@@ -251,6 +242,8 @@ class CapturePipeline:
             nonce=capture.nonce if capture else None,
             bundle_sha256=capture.sha256 if capture else None,
             verification_id=subject.verification_id,
+            review_details=decision.review_details,
+            attempt_id=subject.attempt_id or None,
         )
 
     @staticmethod
@@ -271,3 +264,20 @@ class CapturePipeline:
                 **decision.audit_details,
             },
         )
+
+
+INTERRUPTED = Reason("INTERRUPTED", "the attempt did not finish")
+
+
+def interrupt_attempt(
+    session: Session, action: str, org_id: str, customer_id: str, attempt_id: str
+) -> None:
+    records.finish_attempt(session, attempt_id, "interrupted", [INTERRUPTED])
+    outbox.record(
+        session,
+        org_id,
+        action,
+        f"customer:{customer_id}",
+        "failed",
+        details={"attempt_id": attempt_id, "reason": INTERRUPTED.code},
+    )

@@ -8,7 +8,13 @@ from datetime import UTC, datetime
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from identity_platform_api.common.v1 import options_pb2, types_pb2
-from identity_platform_api.kyc_tier.v1 import attempts_pb2, resources_pb2
+from identity_platform_api.kyc_tier.v1 import (
+    attempts_pb2,
+    customers_pb2,
+    dashboard_pb2,
+    face_pb2,
+    resources_pb2,
+)
 from identity_runtime.convert import enum_names, enum_values
 from identity_runtime.errors import invalid_field
 from services.kyc_tier import tiers
@@ -25,7 +31,9 @@ OUTCOME_TO_PROTO = enum_values(
     resources_pb2.VerificationOutcome, "VERIFICATION_OUTCOME_", _OUTCOMES
 )
 ATTEMPT_OUTCOME_TO_PROTO = enum_values(
-    attempts_pb2.AttemptOutcome, "ATTEMPT_OUTCOME_", (*_OUTCOMES, "refused")
+    attempts_pb2.AttemptOutcome,
+    "ATTEMPT_OUTCOME_",
+    (*_OUTCOMES, "refused", "started", "interrupted"),
 )
 ATTEMPT_OUTCOME_FROM_PROTO = enum_names(ATTEMPT_OUTCOME_TO_PROTO)
 PURPOSE_TO_PROTO = enum_values(
@@ -38,6 +46,21 @@ SOURCE_TO_PROTO = enum_values(
     ("dukcapil", "ktp_extract", "onboarding_selfie", "step_up_promotion"),
 )
 SOURCE_FROM_PROTO = enum_names(SOURCE_TO_PROTO)
+CUSTOMER_STATUS_TO_PROTO = enum_values(
+    resources_pb2.CustomerStatus, "CUSTOMER_STATUS_", ("active", "erased", "erasing")
+)
+FACE_MATCH_BAND_TO_PROTO = enum_values(
+    face_pb2.FaceMatchBand, "FACE_MATCH_BAND_", ("low", "medium", "high")
+)
+REVIEW_STATUS_TO_PROTO = enum_values(
+    dashboard_pb2.ReviewStatus, "REVIEW_STATUS_", ("pending", "approved", "rejected")
+)
+REVIEW_DECISION_FROM_PROTO = enum_names(
+    enum_values(dashboard_pb2.ReviewDecision, "REVIEW_DECISION_", ("approve", "reject"))
+)
+ERASURE_STATE_TO_PROTO = enum_values(
+    customers_pb2.ErasureState, "ERASURE_STATE_", ("in_progress", "completed")
+)
 
 
 def when(message: Timestamp | None) -> datetime | None:

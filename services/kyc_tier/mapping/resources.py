@@ -18,6 +18,7 @@ from services.kyc_tier.flows.customers import CustomerQuery
 from services.kyc_tier.mapping.enums import (
     ATTEMPT_OUTCOME_FROM_PROTO,
     ATTEMPT_OUTCOME_TO_PROTO,
+    CUSTOMER_STATUS_TO_PROTO,
     KIND_FROM_PROTO,
     KIND_TO_PROTO,
     OUTCOME_TO_PROTO,
@@ -56,14 +57,11 @@ def attempt_filter(request: attempts_pb2.ListAttemptsRequest) -> AttemptFilter:
 
 
 def customer(view: customers.CustomerView) -> resources_pb2.Customer:
-    active = view.status == "active"
     return message(
         resources_pb2.Customer,
         view,
         tier=TIER_TO_PROTO[view.tier],
-        status=resources_pb2.CUSTOMER_STATUS_ACTIVE
-        if active
-        else resources_pb2.CUSTOMER_STATUS_ERASED,
+        status=CUSTOMER_STATUS_TO_PROTO.get(view.status, resources_pb2.CUSTOMER_STATUS_ERASED),
     )
 
 

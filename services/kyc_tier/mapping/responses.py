@@ -9,6 +9,7 @@ from google.protobuf.message import Message
 from identity_platform_api.kyc_tier.v1 import (
     api_keys_pb2,
     customers_pb2,
+    dashboard_pb2,
     devices_pb2,
     face_pb2,
     ktp_pb2,
@@ -26,8 +27,13 @@ from services.kyc_tier.flows.erasure import ErasureResult
 from services.kyc_tier.flows.face import FaceMatchResult, LivenessResult
 from services.kyc_tier.flows.ktp import KtpCaptureResult
 from services.kyc_tier.flows.kyc import KycStatus, UpgradeResult
+from services.kyc_tier.flows.reviews import ReviewDecided
 from services.kyc_tier.flows.step_up import StepUpResult
 from services.kyc_tier.mapping.enums import (
+    ERASURE_STATE_TO_PROTO,
+    FACE_MATCH_BAND_TO_PROTO,
+    KIND_TO_PROTO,
+    REVIEW_STATUS_TO_PROTO,
     TIER_TO_PROTO,
     reasons,
     scopes_to_proto,
@@ -92,10 +98,18 @@ def face_liveness(result: LivenessResult) -> face_pb2.CheckFaceLivenessResponse:
 
 
 def face_match(result: FaceMatchResult) -> face_pb2.MatchFaceResponse:
+    """The decision and its band; no score, no false-match estimate."""
+    match = result.assessment.match
+    recorded = verification(result.recorded.verification)
+    recorded.ClearField("scores")
     return face_pb2.MatchFaceResponse(
-        verification=verification(result.recorded.verification),
-        match=match_scores(result.assessment.match),
+        verification=recorded,
         tier=TIER_TO_PROTO[result.recorded.tier],
+        decision=face_pb2.FaceMatchDecision(
+            match=match.match,
+            threshold=match.threshold,
+            band=FACE_MATCH_BAND_TO_PROTO[result.assessment.band],
+        ),
     )
 
 
@@ -152,7 +166,14 @@ def created_customer(result: CreatedCustomer) -> customers_pb2.CreateCustomerRes
 
 
 def erased(result: ErasureResult) -> customers_pb2.EraseCustomerResponse:
-    return message(customers_pb2.EraseCustomerResponse, result)
+    """The erasure receipt."""
+    return message(
+        customers_pb2.EraseCustomerResponse,
+        result,
+        state=ERASURE_STATE_TO_PROTO[result.state],
+        destroyed=list(result.destroyed),
+        retained=[message(customers_pb2.RetainedRecord, r) for r in result.retained],
+    )
 
 
 def device(registered: DeviceRegistration) -> devices_pb2.RegisterDeviceResponse:
@@ -166,3 +187,17 @@ def issued_api_key(issued: IssuedApiKey) -> api_keys_pb2.CreateApiKeyResponse:
 def caller(found: Caller) -> api_keys_pb2.AuthenticateApiKeyResponse:
     scopes = scopes_to_proto(found.scopes)
     return message(api_keys_pb2.AuthenticateApiKeyResponse, found, scopes=scopes)
+
+
+def review_decided(result: ReviewDecided) -> dashboard_pb2.DecideReviewResponse:
+    item = result.item
+    return dashboard_pb2.DecideReviewResponse(
+        item=message(
+            dashboard_pb2.ReviewItem,
+            item,
+            kind=KIND_TO_PROTO[item.kind],
+            reasons=reasons(item.reasons),
+            status=REVIEW_STATUS_TO_PROTO[item.status],
+        ),
+        tier=TIER_TO_PROTO[result.tier],
+    )

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from identity_store.migrate import History
+from services.kyc_tier import console_models  # noqa: F401 - the console tables are in the metadata
 from services.kyc_tier.models import Base
 
 HISTORY = History(

@@ -140,6 +140,10 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """NOT_FOUND."""
     ERROR_REASON_REVIEW_ALREADY_DECIDED: _ErrorReason.ValueType  # 51
     """The review item was already decided (FAILED_PRECONDITION)."""
+    ERROR_REASON_LEGAL_HOLD: _ErrorReason.ValueType  # 52
+    """The customer is under a legal hold: erasure is refused
+    (FAILED_PRECONDITION; HTTP 409).
+    """
     ERROR_REASON_CHALLENGE_NOT_FOUND: _ErrorReason.ValueType  # 60
     """--- challenges, bundles, replay (FAILED_PRECONDITION unless noted) ---
     NOT_FOUND.
@@ -223,6 +227,34 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """
     ERROR_REASON_UPLOADS_CLOSED: _ErrorReason.ValueType  # 128
     """An upload to a submission no longer awaiting uploads (ABORTED, 409)."""
+    ERROR_REASON_SESSION_REQUIRED: _ErrorReason.ValueType  # 1101
+    """The analyst console (issue 11; numbered from 1101 apart from other issues').
+    The route needs a console session, not an API key (FAILED_PRECONDITION).
+    """
+    ERROR_REASON_CSRF_INVALID: _ErrorReason.ValueType  # 1102
+    """A state-changing request with the session cookie lacks the session's
+    X-CSRF-Token (PERMISSION_DENIED).
+    """
+    ERROR_REASON_ACCOUNT_LOCKED: _ErrorReason.ValueType  # 1103
+    """Too many failed sign-ins: the account is locked for a while
+    (RESOURCE_EXHAUSTED). metadata["retry_after_seconds"].
+    """
+    ERROR_REASON_PASSKEY_INVALID: _ErrorReason.ValueType  # 1104
+    """A passkey ceremony failed: unknown, spent or expired challenge, wrong
+    origin, no user verification, signature or counter (UNAUTHENTICATED).
+    """
+    ERROR_REASON_PASSKEY_REQUIRED: _ErrorReason.ValueType  # 1105
+    """The organisation requires passkeys: no password sign-in (PERMISSION_DENIED)."""
+    ERROR_REASON_PASSKEY_EXISTS: _ErrorReason.ValueType  # 1106
+    """The passkey is already registered (FAILED_PRECONDITION)."""
+    ERROR_REASON_ADMIN_REQUIRED: _ErrorReason.ValueType  # 1107
+    """Only a console admin may do this (PERMISSION_DENIED)."""
+    ERROR_REASON_CONSOLE_USER_EXISTS: _ErrorReason.ValueType  # 1108
+    """A console user has this email (ALREADY_EXISTS)."""
+    ERROR_REASON_EXPORT_TOO_LARGE: _ErrorReason.ValueType  # 1109
+    """The export has more rows than allowed: narrow the date range
+    (FAILED_PRECONDITION). metadata["rows"].
+    """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """ErrorReason is the closed list of machine-readable failure reasons.
@@ -356,6 +388,10 @@ ERROR_REASON_API_KEY_NOT_FOUND: ErrorReason.ValueType  # 50
 """NOT_FOUND."""
 ERROR_REASON_REVIEW_ALREADY_DECIDED: ErrorReason.ValueType  # 51
 """The review item was already decided (FAILED_PRECONDITION)."""
+ERROR_REASON_LEGAL_HOLD: ErrorReason.ValueType  # 52
+"""The customer is under a legal hold: erasure is refused
+(FAILED_PRECONDITION; HTTP 409).
+"""
 ERROR_REASON_CHALLENGE_NOT_FOUND: ErrorReason.ValueType  # 60
 """--- challenges, bundles, replay (FAILED_PRECONDITION unless noted) ---
 NOT_FOUND.
@@ -439,4 +475,32 @@ ERROR_REASON_ACCESS_TOKEN_INVALID: ErrorReason.ValueType  # 127
 """
 ERROR_REASON_UPLOADS_CLOSED: ErrorReason.ValueType  # 128
 """An upload to a submission no longer awaiting uploads (ABORTED, 409)."""
+ERROR_REASON_SESSION_REQUIRED: ErrorReason.ValueType  # 1101
+"""The analyst console (issue 11; numbered from 1101 apart from other issues').
+The route needs a console session, not an API key (FAILED_PRECONDITION).
+"""
+ERROR_REASON_CSRF_INVALID: ErrorReason.ValueType  # 1102
+"""A state-changing request with the session cookie lacks the session's
+X-CSRF-Token (PERMISSION_DENIED).
+"""
+ERROR_REASON_ACCOUNT_LOCKED: ErrorReason.ValueType  # 1103
+"""Too many failed sign-ins: the account is locked for a while
+(RESOURCE_EXHAUSTED). metadata["retry_after_seconds"].
+"""
+ERROR_REASON_PASSKEY_INVALID: ErrorReason.ValueType  # 1104
+"""A passkey ceremony failed: unknown, spent or expired challenge, wrong
+origin, no user verification, signature or counter (UNAUTHENTICATED).
+"""
+ERROR_REASON_PASSKEY_REQUIRED: ErrorReason.ValueType  # 1105
+"""The organisation requires passkeys: no password sign-in (PERMISSION_DENIED)."""
+ERROR_REASON_PASSKEY_EXISTS: ErrorReason.ValueType  # 1106
+"""The passkey is already registered (FAILED_PRECONDITION)."""
+ERROR_REASON_ADMIN_REQUIRED: ErrorReason.ValueType  # 1107
+"""Only a console admin may do this (PERMISSION_DENIED)."""
+ERROR_REASON_CONSOLE_USER_EXISTS: ErrorReason.ValueType  # 1108
+"""A console user has this email (ALREADY_EXISTS)."""
+ERROR_REASON_EXPORT_TOO_LARGE: ErrorReason.ValueType  # 1109
+"""The export has more rows than allowed: narrow the date range
+(FAILED_PRECONDITION). metadata["rows"].
+"""
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015

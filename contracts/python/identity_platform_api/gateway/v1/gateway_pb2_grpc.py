@@ -48,7 +48,10 @@ class GatewayServiceServicer:
 
     def GetHealth(self, request, context):
         """GetHealth aggregates the standard gRPC health of every service in the
-        mesh. HTTP 200 when all are SERVING, 503 otherwise; the body lists each.
+        mesh. HTTP 200 when all are SERVING, 503 otherwise. Anonymous callers get
+        the overall `status` only; with an internal-scope key the body also
+        lists each service (address, status, detail, latency). A key that is
+        presented must be valid (401 otherwise).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

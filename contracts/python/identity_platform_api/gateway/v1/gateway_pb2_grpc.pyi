@@ -35,7 +35,10 @@ class GatewayServiceStub:
     def __new__(cls, channel: _aio.Channel) -> GatewayServiceAsyncStub: ...
     GetHealth: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.GetHealthRequest, _gateway_pb2.GetHealthResponse]
     """GetHealth aggregates the standard gRPC health of every service in the
-    mesh. HTTP 200 when all are SERVING, 503 otherwise; the body lists each.
+    mesh. HTTP 200 when all are SERVING, 503 otherwise. Anonymous callers get
+    the overall `status` only; with an internal-scope key the body also
+    lists each service (address, status, detail, latency). A key that is
+    presented must be valid (401 otherwise).
     """
 
 @_typing.type_check_only
@@ -45,7 +48,10 @@ class GatewayServiceAsyncStub(GatewayServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     GetHealth: _aio.UnaryUnaryMultiCallable[_gateway_pb2.GetHealthRequest, _gateway_pb2.GetHealthResponse]  # type: ignore[assignment]
     """GetHealth aggregates the standard gRPC health of every service in the
-    mesh. HTTP 200 when all are SERVING, 503 otherwise; the body lists each.
+    mesh. HTTP 200 when all are SERVING, 503 otherwise. Anonymous callers get
+    the overall `status` only; with an internal-scope key the body also
+    lists each service (address, status, detail, latency). A key that is
+    presented must be valid (401 otherwise).
     """
 
 class GatewayServiceServicer:
@@ -57,7 +63,10 @@ class GatewayServiceServicer:
         context: _ServicerContext,
     ) -> _typing.Union[_gateway_pb2.GetHealthResponse, _abc.Awaitable[_gateway_pb2.GetHealthResponse]]:
         """GetHealth aggregates the standard gRPC health of every service in the
-        mesh. HTTP 200 when all are SERVING, 503 otherwise; the body lists each.
+        mesh. HTTP 200 when all are SERVING, 503 otherwise. Anonymous callers get
+        the overall `status` only; with an internal-scope key the body also
+        lists each service (address, status, detail, latency). A key that is
+        presented must be valid (401 otherwise).
         """
 
 def add_GatewayServiceServicer_to_server(servicer: GatewayServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

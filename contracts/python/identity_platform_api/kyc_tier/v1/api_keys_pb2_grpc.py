@@ -46,10 +46,20 @@ class ApiKeyServiceStub:
                 request_serializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_api__keys__pb2.CreateApiKeyRequest.SerializeToString,
                 response_deserializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_api__keys__pb2.CreateApiKeyResponse.FromString,
                 _registered_method=True)
+        self.RevokeApiKey = channel.unary_unary(
+                '/identity.kyc_tier.v1.ApiKeyService/RevokeApiKey',
+                request_serializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_api__keys__pb2.RevokeApiKeyRequest.SerializeToString,
+                response_deserializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_api__keys__pb2.RevokeApiKeyResponse.FromString,
+                _registered_method=True)
         self.AuthenticateApiKey = channel.unary_unary(
                 '/identity.kyc_tier.v1.ApiKeyService/AuthenticateApiKey',
                 request_serializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_api__keys__pb2.AuthenticateApiKeyRequest.SerializeToString,
                 response_deserializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_api__keys__pb2.AuthenticateApiKeyResponse.FromString,
+                _registered_method=True)
+        self.GetApiKeyRevocationEpoch = channel.unary_unary(
+                '/identity.kyc_tier.v1.ApiKeyService/GetApiKeyRevocationEpoch',
+                request_serializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_api__keys__pb2.GetApiKeyRevocationEpochRequest.SerializeToString,
+                response_deserializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_api__keys__pb2.GetApiKeyRevocationEpochResponse.FromString,
                 _registered_method=True)
 
 
@@ -66,8 +76,21 @@ class ApiKeyServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def CreateApiKey(self, request, context):
-        """CreateApiKey creates a key with the given scopes.
+        """CreateApiKey creates a key with the given scopes. Audited
+        (`api_key.create`).
         Errors: INVALID_ARGUMENT / INVALID_FIELD.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeApiKey(self, request, context):
+        """RevokeApiKey revokes one of the organisation's keys, for good. Every
+        gateway replica refuses it within about a second (each checks the
+        revocation epoch at most `GATEWAY_AUTH_REVOCATION_CHECK_SECONDS` apart
+        and drops its cached keys when it moved). Revoking a revoked key
+        answers it unchanged. Audited (`api_key.revoke`).
+        Errors: NOT_FOUND / API_KEY_NOT_FOUND (also another organisation's key).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -75,8 +98,19 @@ class ApiKeyServiceServicer:
 
     def AuthenticateApiKey(self, request, context):
         """AuthenticateApiKey resolves a presented key to its organisation and
-        scopes. Internal: called by the gateway, not routed.
+        scopes. Internal: called by the gateway, not routed. The first use of a
+        key in each minute is audited (`api_key.use`), with its refreshed
+        `last_used_at`.
         Errors: UNAUTHENTICATED / API_KEY_INVALID.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetApiKeyRevocationEpoch(self, request, context):
+        """GetApiKeyRevocationEpoch answers a number that grows with every
+        revocation (of any organisation): a gateway whose cached epoch differs
+        drops its cached keys. Internal: called by the gateway, not routed.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -95,10 +129,20 @@ def add_ApiKeyServiceServicer_to_server(servicer, server):
                     request_deserializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_api__keys__pb2.CreateApiKeyRequest.FromString,
                     response_serializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_api__keys__pb2.CreateApiKeyResponse.SerializeToString,
             ),
+            'RevokeApiKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeApiKey,
+                    request_deserializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_api__keys__pb2.RevokeApiKeyRequest.FromString,
+                    response_serializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_api__keys__pb2.RevokeApiKeyResponse.SerializeToString,
+            ),
             'AuthenticateApiKey': grpc.unary_unary_rpc_method_handler(
                     servicer.AuthenticateApiKey,
                     request_deserializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_api__keys__pb2.AuthenticateApiKeyRequest.FromString,
                     response_serializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_api__keys__pb2.AuthenticateApiKeyResponse.SerializeToString,
+            ),
+            'GetApiKeyRevocationEpoch': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetApiKeyRevocationEpoch,
+                    request_deserializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_api__keys__pb2.GetApiKeyRevocationEpochRequest.FromString,
+                    response_serializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_api__keys__pb2.GetApiKeyRevocationEpochResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -168,6 +212,33 @@ class ApiKeyService:
             _registered_method=True)
 
     @staticmethod
+    def RevokeApiKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/identity.kyc_tier.v1.ApiKeyService/RevokeApiKey',
+            identity__platform__api_dot_kyc__tier_dot_v1_dot_api__keys__pb2.RevokeApiKeyRequest.SerializeToString,
+            identity__platform__api_dot_kyc__tier_dot_v1_dot_api__keys__pb2.RevokeApiKeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def AuthenticateApiKey(request,
             target,
             options=(),
@@ -184,6 +255,33 @@ class ApiKeyService:
             '/identity.kyc_tier.v1.ApiKeyService/AuthenticateApiKey',
             identity__platform__api_dot_kyc__tier_dot_v1_dot_api__keys__pb2.AuthenticateApiKeyRequest.SerializeToString,
             identity__platform__api_dot_kyc__tier_dot_v1_dot_api__keys__pb2.AuthenticateApiKeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetApiKeyRevocationEpoch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/identity.kyc_tier.v1.ApiKeyService/GetApiKeyRevocationEpoch',
+            identity__platform__api_dot_kyc__tier_dot_v1_dot_api__keys__pb2.GetApiKeyRevocationEpochRequest.SerializeToString,
+            identity__platform__api_dot_kyc__tier_dot_v1_dot_api__keys__pb2.GetApiKeyRevocationEpochResponse.FromString,
             options,
             channel_credentials,
             insecure,

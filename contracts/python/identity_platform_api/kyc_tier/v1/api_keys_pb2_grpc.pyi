@@ -38,13 +38,29 @@ class ApiKeyServiceStub:
     ListApiKeys: _grpc.UnaryUnaryMultiCallable[_api_keys_pb2.ListApiKeysRequest, _api_keys_pb2.ListApiKeysResponse]
     """ListApiKeys lists the organisation's keys (prefix and metadata only)."""
     CreateApiKey: _grpc.UnaryUnaryMultiCallable[_api_keys_pb2.CreateApiKeyRequest, _api_keys_pb2.CreateApiKeyResponse]
-    """CreateApiKey creates a key with the given scopes.
+    """CreateApiKey creates a key with the given scopes. Audited
+    (`api_key.create`).
     Errors: INVALID_ARGUMENT / INVALID_FIELD.
+    """
+    RevokeApiKey: _grpc.UnaryUnaryMultiCallable[_api_keys_pb2.RevokeApiKeyRequest, _api_keys_pb2.RevokeApiKeyResponse]
+    """RevokeApiKey revokes one of the organisation's keys, for good. Every
+    gateway replica refuses it within about a second (each checks the
+    revocation epoch at most `GATEWAY_AUTH_REVOCATION_CHECK_SECONDS` apart
+    and drops its cached keys when it moved). Revoking a revoked key
+    answers it unchanged. Audited (`api_key.revoke`).
+    Errors: NOT_FOUND / API_KEY_NOT_FOUND (also another organisation's key).
     """
     AuthenticateApiKey: _grpc.UnaryUnaryMultiCallable[_api_keys_pb2.AuthenticateApiKeyRequest, _api_keys_pb2.AuthenticateApiKeyResponse]
     """AuthenticateApiKey resolves a presented key to its organisation and
-    scopes. Internal: called by the gateway, not routed.
+    scopes. Internal: called by the gateway, not routed. The first use of a
+    key in each minute is audited (`api_key.use`), with its refreshed
+    `last_used_at`.
     Errors: UNAUTHENTICATED / API_KEY_INVALID.
+    """
+    GetApiKeyRevocationEpoch: _grpc.UnaryUnaryMultiCallable[_api_keys_pb2.GetApiKeyRevocationEpochRequest, _api_keys_pb2.GetApiKeyRevocationEpochResponse]
+    """GetApiKeyRevocationEpoch answers a number that grows with every
+    revocation (of any organisation): a gateway whose cached epoch differs
+    drops its cached keys. Internal: called by the gateway, not routed.
     """
 
 @_typing.type_check_only
@@ -57,13 +73,29 @@ class ApiKeyServiceAsyncStub(ApiKeyServiceStub):
     ListApiKeys: _aio.UnaryUnaryMultiCallable[_api_keys_pb2.ListApiKeysRequest, _api_keys_pb2.ListApiKeysResponse]  # type: ignore[assignment]
     """ListApiKeys lists the organisation's keys (prefix and metadata only)."""
     CreateApiKey: _aio.UnaryUnaryMultiCallable[_api_keys_pb2.CreateApiKeyRequest, _api_keys_pb2.CreateApiKeyResponse]  # type: ignore[assignment]
-    """CreateApiKey creates a key with the given scopes.
+    """CreateApiKey creates a key with the given scopes. Audited
+    (`api_key.create`).
     Errors: INVALID_ARGUMENT / INVALID_FIELD.
+    """
+    RevokeApiKey: _aio.UnaryUnaryMultiCallable[_api_keys_pb2.RevokeApiKeyRequest, _api_keys_pb2.RevokeApiKeyResponse]  # type: ignore[assignment]
+    """RevokeApiKey revokes one of the organisation's keys, for good. Every
+    gateway replica refuses it within about a second (each checks the
+    revocation epoch at most `GATEWAY_AUTH_REVOCATION_CHECK_SECONDS` apart
+    and drops its cached keys when it moved). Revoking a revoked key
+    answers it unchanged. Audited (`api_key.revoke`).
+    Errors: NOT_FOUND / API_KEY_NOT_FOUND (also another organisation's key).
     """
     AuthenticateApiKey: _aio.UnaryUnaryMultiCallable[_api_keys_pb2.AuthenticateApiKeyRequest, _api_keys_pb2.AuthenticateApiKeyResponse]  # type: ignore[assignment]
     """AuthenticateApiKey resolves a presented key to its organisation and
-    scopes. Internal: called by the gateway, not routed.
+    scopes. Internal: called by the gateway, not routed. The first use of a
+    key in each minute is audited (`api_key.use`), with its refreshed
+    `last_used_at`.
     Errors: UNAUTHENTICATED / API_KEY_INVALID.
+    """
+    GetApiKeyRevocationEpoch: _aio.UnaryUnaryMultiCallable[_api_keys_pb2.GetApiKeyRevocationEpochRequest, _api_keys_pb2.GetApiKeyRevocationEpochResponse]  # type: ignore[assignment]
+    """GetApiKeyRevocationEpoch answers a number that grows with every
+    revocation (of any organisation): a gateway whose cached epoch differs
+    drops its cached keys. Internal: called by the gateway, not routed.
     """
 
 class ApiKeyServiceServicer:
@@ -83,8 +115,22 @@ class ApiKeyServiceServicer:
         request: _api_keys_pb2.CreateApiKeyRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_api_keys_pb2.CreateApiKeyResponse, _abc.Awaitable[_api_keys_pb2.CreateApiKeyResponse]]:
-        """CreateApiKey creates a key with the given scopes.
+        """CreateApiKey creates a key with the given scopes. Audited
+        (`api_key.create`).
         Errors: INVALID_ARGUMENT / INVALID_FIELD.
+        """
+
+    def RevokeApiKey(
+        self,
+        request: _api_keys_pb2.RevokeApiKeyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_api_keys_pb2.RevokeApiKeyResponse, _abc.Awaitable[_api_keys_pb2.RevokeApiKeyResponse]]:
+        """RevokeApiKey revokes one of the organisation's keys, for good. Every
+        gateway replica refuses it within about a second (each checks the
+        revocation epoch at most `GATEWAY_AUTH_REVOCATION_CHECK_SECONDS` apart
+        and drops its cached keys when it moved). Revoking a revoked key
+        answers it unchanged. Audited (`api_key.revoke`).
+        Errors: NOT_FOUND / API_KEY_NOT_FOUND (also another organisation's key).
         """
 
     def AuthenticateApiKey(
@@ -93,8 +139,20 @@ class ApiKeyServiceServicer:
         context: _ServicerContext,
     ) -> _typing.Union[_api_keys_pb2.AuthenticateApiKeyResponse, _abc.Awaitable[_api_keys_pb2.AuthenticateApiKeyResponse]]:
         """AuthenticateApiKey resolves a presented key to its organisation and
-        scopes. Internal: called by the gateway, not routed.
+        scopes. Internal: called by the gateway, not routed. The first use of a
+        key in each minute is audited (`api_key.use`), with its refreshed
+        `last_used_at`.
         Errors: UNAUTHENTICATED / API_KEY_INVALID.
+        """
+
+    def GetApiKeyRevocationEpoch(
+        self,
+        request: _api_keys_pb2.GetApiKeyRevocationEpochRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_api_keys_pb2.GetApiKeyRevocationEpochResponse, _abc.Awaitable[_api_keys_pb2.GetApiKeyRevocationEpochResponse]]:
+        """GetApiKeyRevocationEpoch answers a number that grows with every
+        revocation (of any organisation): a gateway whose cached epoch differs
+        drops its cached keys. Internal: called by the gateway, not routed.
         """
 
 def add_ApiKeyServiceServicer_to_server(servicer: ApiKeyServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

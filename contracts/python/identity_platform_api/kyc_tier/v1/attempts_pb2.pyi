@@ -34,6 +34,15 @@ class _AttemptOutcomeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Attemp
     ATTEMPT_OUTCOME_REFUSED: _AttemptOutcome.ValueType  # 3
     """Refused before any check ran (replay, expired challenge, bad signature)."""
     ATTEMPT_OUTCOME_NEEDS_REVIEW: _AttemptOutcome.ValueType  # 4
+    ATTEMPT_OUTCOME_STARTED: _AttemptOutcome.ValueType  # 5
+    """Recorded before any service was called and not finished yet (a request
+    in flight).
+    """
+    ATTEMPT_OUTCOME_INTERRUPTED: _AttemptOutcome.ValueType  # 6
+    """Did not finish: the request failed unexpectedly, or kyc-tier stopped
+    mid-request (finished by the recovery sweep at the next start). A
+    challenge or nonce it consumed stays consumed.
+    """
 
 class AttemptOutcome(_AttemptOutcome, metaclass=_AttemptOutcomeEnumTypeWrapper):
     """How an attempt ended."""
@@ -44,6 +53,15 @@ ATTEMPT_OUTCOME_FAILED: AttemptOutcome.ValueType  # 2
 ATTEMPT_OUTCOME_REFUSED: AttemptOutcome.ValueType  # 3
 """Refused before any check ran (replay, expired challenge, bad signature)."""
 ATTEMPT_OUTCOME_NEEDS_REVIEW: AttemptOutcome.ValueType  # 4
+ATTEMPT_OUTCOME_STARTED: AttemptOutcome.ValueType  # 5
+"""Recorded before any service was called and not finished yet (a request
+in flight).
+"""
+ATTEMPT_OUTCOME_INTERRUPTED: AttemptOutcome.ValueType  # 6
+"""Did not finish: the request failed unexpectedly, or kyc-tier stopped
+mid-request (finished by the recovery sweep at the next start). A
+challenge or nonce it consumed stays consumed.
+"""
 Global___AttemptOutcome: _TypeAlias = AttemptOutcome  # noqa: Y015
 
 @_typing.final

@@ -63,7 +63,16 @@ class Session(_message.Message):
     TOKEN_FIELD_NUMBER: _builtins.int
     EXPIRES_AT_FIELD_NUMBER: _builtins.int
     USER_FIELD_NUMBER: _builtins.int
+    CSRF_TOKEN_FIELD_NUMBER: _builtins.int
     token: _builtins.str
+    """The session token. Through the gateway it is moved into the HttpOnly
+    session cookie and answered empty.
+    """
+    csrf_token: _builtins.str
+    """Send it back as the `X-CSRF-Token` header on every state-changing
+    request made with the session cookie (also set as the readable
+    `identity_csrf` cookie).
+    """
     @_builtins.property
     def expires_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -74,10 +83,11 @@ class Session(_message.Message):
         token: _builtins.str = ...,
         expires_at: _timestamp_pb2.Timestamp | None = ...,
         user: Global___ConsoleUser | None = ...,
+        csrf_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["expires_at", b"expires_at", "user", b"user"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["expires_at", b"expires_at", "token", b"token", "user", b"user"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["csrf_token", b"csrf_token", "expires_at", b"expires_at", "token", b"token", "user", b"user"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -129,12 +139,17 @@ Global___LoginResponse: _TypeAlias = LoginResponse  # noqa: Y015
 class LogoutRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
+    SESSION_TOKEN_FIELD_NUMBER: _builtins.int
+    session_token: _builtins.str
+    """Filled by the gateway from the session cookie; clients leave it empty."""
     def __init__(
         self,
+        *,
+        session_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["session_token", b"session_token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -351,3 +366,147 @@ class FinishPasskeyAuthenticationResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___FinishPasskeyAuthenticationResponse: _TypeAlias = FinishPasskeyAuthenticationResponse  # noqa: Y015
+
+@_typing.final
+class AuthenticateSessionRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TOKEN_FIELD_NUMBER: _builtins.int
+    CHECK_CSRF_FIELD_NUMBER: _builtins.int
+    CSRF_TOKEN_FIELD_NUMBER: _builtins.int
+    token: _builtins.str
+    check_csrf: _builtins.bool
+    csrf_token: _builtins.str
+    def __init__(
+        self,
+        *,
+        token: _builtins.str = ...,
+        check_csrf: _builtins.bool = ...,
+        csrf_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["check_csrf", b"check_csrf", "csrf_token", b"csrf_token", "token", b"token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AuthenticateSessionRequest: _TypeAlias = AuthenticateSessionRequest  # noqa: Y015
+
+@_typing.final
+class AuthenticateSessionResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORG_ID_FIELD_NUMBER: _builtins.int
+    USER_ID_FIELD_NUMBER: _builtins.int
+    SESSION_ID_FIELD_NUMBER: _builtins.int
+    ROLES_FIELD_NUMBER: _builtins.int
+    org_id: _builtins.str
+    user_id: _builtins.str
+    session_id: _builtins.str
+    @_builtins.property
+    def roles(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        org_id: _builtins.str = ...,
+        user_id: _builtins.str = ...,
+        session_id: _builtins.str = ...,
+        roles: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["org_id", b"org_id", "roles", b"roles", "session_id", b"session_id", "user_id", b"user_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AuthenticateSessionResponse: _TypeAlias = AuthenticateSessionResponse  # noqa: Y015
+
+@_typing.final
+class CreateConsoleUserRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EMAIL_FIELD_NUMBER: _builtins.int
+    DISPLAY_NAME_FIELD_NUMBER: _builtins.int
+    ROLES_FIELD_NUMBER: _builtins.int
+    PASSWORD_FIELD_NUMBER: _builtins.int
+    email: _builtins.str
+    display_name: _builtins.str
+    password: _builtins.str
+    """At least 12 characters."""
+    @_builtins.property
+    def roles(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """"analyst" or "admin"."""
+
+    def __init__(
+        self,
+        *,
+        email: _builtins.str = ...,
+        display_name: _builtins.str = ...,
+        roles: _abc.Iterable[_builtins.str] | None = ...,
+        password: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["display_name", b"display_name", "email", b"email", "password", b"password", "roles", b"roles"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateConsoleUserRequest: _TypeAlias = CreateConsoleUserRequest  # noqa: Y015
+
+@_typing.final
+class CreateConsoleUserResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USER_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def user(self) -> Global___ConsoleUser: ...
+    def __init__(
+        self,
+        *,
+        user: Global___ConsoleUser | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["user", b"user"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["user", b"user"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateConsoleUserResponse: _TypeAlias = CreateConsoleUserResponse  # noqa: Y015
+
+@_typing.final
+class SetConsolePolicyRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PASSKEY_REQUIRED_FIELD_NUMBER: _builtins.int
+    passkey_required: _builtins.bool
+    def __init__(
+        self,
+        *,
+        passkey_required: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["passkey_required", b"passkey_required"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetConsolePolicyRequest: _TypeAlias = SetConsolePolicyRequest  # noqa: Y015
+
+@_typing.final
+class SetConsolePolicyResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PASSKEY_REQUIRED_FIELD_NUMBER: _builtins.int
+    passkey_required: _builtins.bool
+    def __init__(
+        self,
+        *,
+        passkey_required: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["passkey_required", b"passkey_required"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetConsolePolicyResponse: _TypeAlias = SetConsolePolicyResponse  # noqa: Y015

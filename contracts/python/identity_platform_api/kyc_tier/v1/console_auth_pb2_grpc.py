@@ -27,7 +27,10 @@ if _version_not_supported:
 
 class ConsoleAuthServiceStub:
     """ConsoleAuthService signs dashboard users in and out, with a password or a
-    passkey (WebAuthn). Sessions are bearer tokens.
+    passkey (WebAuthn). Sessions are opaque tokens stored server-side (only a
+    keyed hash of each), with an expiry; the gateway carries them in an
+    HttpOnly, SameSite=Strict cookie and never shows them to scripts, and
+    checks a per-session CSRF token on every state-changing request.
     """
 
     def __init__(self, channel):
@@ -71,11 +74,29 @@ class ConsoleAuthServiceStub:
                 request_serializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_console__auth__pb2.FinishPasskeyAuthenticationRequest.SerializeToString,
                 response_deserializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_console__auth__pb2.FinishPasskeyAuthenticationResponse.FromString,
                 _registered_method=True)
+        self.AuthenticateSession = channel.unary_unary(
+                '/identity.kyc_tier.v1.ConsoleAuthService/AuthenticateSession',
+                request_serializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_console__auth__pb2.AuthenticateSessionRequest.SerializeToString,
+                response_deserializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_console__auth__pb2.AuthenticateSessionResponse.FromString,
+                _registered_method=True)
+        self.CreateConsoleUser = channel.unary_unary(
+                '/identity.kyc_tier.v1.ConsoleAuthService/CreateConsoleUser',
+                request_serializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_console__auth__pb2.CreateConsoleUserRequest.SerializeToString,
+                response_deserializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_console__auth__pb2.CreateConsoleUserResponse.FromString,
+                _registered_method=True)
+        self.SetConsolePolicy = channel.unary_unary(
+                '/identity.kyc_tier.v1.ConsoleAuthService/SetConsolePolicy',
+                request_serializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_console__auth__pb2.SetConsolePolicyRequest.SerializeToString,
+                response_deserializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_console__auth__pb2.SetConsolePolicyResponse.FromString,
+                _registered_method=True)
 
 
 class ConsoleAuthServiceServicer:
     """ConsoleAuthService signs dashboard users in and out, with a password or a
-    passkey (WebAuthn). Sessions are bearer tokens.
+    passkey (WebAuthn). Sessions are opaque tokens stored server-side (only a
+    keyed hash of each), with an expiry; the gateway carries them in an
+    HttpOnly, SameSite=Strict cookie and never shows them to scripts, and
+    checks a per-session CSRF token on every state-changing request.
     """
 
     def Login(self, request, context):
@@ -88,7 +109,8 @@ class ConsoleAuthServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Logout(self, request, context):
-        """Logout ends the caller's session.
+        """Logout ends the caller's session (audited).
+        Errors: FAILED_PRECONDITION / SESSION_REQUIRED (an API key has no session).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -96,7 +118,7 @@ class ConsoleAuthServiceServicer:
 
     def GetMe(self, request, context):
         """GetMe returns the signed-in user.
-        Errors: UNAUTHENTICATED / SESSION_INVALID.
+        Errors: FAILED_PRECONDITION / SESSION_REQUIRED (an API key has no user).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -128,6 +150,39 @@ class ConsoleAuthServiceServicer:
     def FinishPasskeyAuthentication(self, request, context):
         """FinishPasskeyAuthentication verifies the assertion and opens a session.
         Errors: UNAUTHENTICATED / CREDENTIALS_INVALID.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AuthenticateSession(self, request, context):
+        """AuthenticateSession resolves a session token (from the gateway's
+        cookie) to its user and organisation; with `check_csrf` the presented
+        CSRF token must be the session's. Internal: called by the gateway, not
+        routed.
+        Errors: UNAUTHENTICATED / SESSION_INVALID (unknown, expired or revoked);
+        PERMISSION_DENIED / CSRF_INVALID.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateConsoleUser(self, request, context):
+        """CreateConsoleUser adds a console user to the caller's organisation
+        (admins, or an internal-scope key); audited.
+        Errors: INVALID_ARGUMENT / INVALID_FIELD; ALREADY_EXISTS /
+        CONSOLE_USER_EXISTS; PERMISSION_DENIED / ADMIN_REQUIRED.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetConsolePolicy(self, request, context):
+        """SetConsolePolicy sets the caller's organisation's console policy:
+        with `passkey_required`, password sign-in is refused
+        (PERMISSION_DENIED / PASSKEY_REQUIRED) and only passkeys open sessions.
+        Admins (or an internal-scope key); audited.
+        Errors: PERMISSION_DENIED / ADMIN_REQUIRED.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -171,6 +226,21 @@ def add_ConsoleAuthServiceServicer_to_server(servicer, server):
                     request_deserializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_console__auth__pb2.FinishPasskeyAuthenticationRequest.FromString,
                     response_serializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_console__auth__pb2.FinishPasskeyAuthenticationResponse.SerializeToString,
             ),
+            'AuthenticateSession': grpc.unary_unary_rpc_method_handler(
+                    servicer.AuthenticateSession,
+                    request_deserializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_console__auth__pb2.AuthenticateSessionRequest.FromString,
+                    response_serializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_console__auth__pb2.AuthenticateSessionResponse.SerializeToString,
+            ),
+            'CreateConsoleUser': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateConsoleUser,
+                    request_deserializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_console__auth__pb2.CreateConsoleUserRequest.FromString,
+                    response_serializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_console__auth__pb2.CreateConsoleUserResponse.SerializeToString,
+            ),
+            'SetConsolePolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetConsolePolicy,
+                    request_deserializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_console__auth__pb2.SetConsolePolicyRequest.FromString,
+                    response_serializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_console__auth__pb2.SetConsolePolicyResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'identity.kyc_tier.v1.ConsoleAuthService', rpc_method_handlers)
@@ -181,7 +251,10 @@ def add_ConsoleAuthServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class ConsoleAuthService:
     """ConsoleAuthService signs dashboard users in and out, with a password or a
-    passkey (WebAuthn). Sessions are bearer tokens.
+    passkey (WebAuthn). Sessions are opaque tokens stored server-side (only a
+    keyed hash of each), with an expiry; the gateway carries them in an
+    HttpOnly, SameSite=Strict cookie and never shows them to scripts, and
+    checks a per-session CSRF token on every state-changing request.
     """
 
     @staticmethod
@@ -363,6 +436,87 @@ class ConsoleAuthService:
             '/identity.kyc_tier.v1.ConsoleAuthService/FinishPasskeyAuthentication',
             identity__platform__api_dot_kyc__tier_dot_v1_dot_console__auth__pb2.FinishPasskeyAuthenticationRequest.SerializeToString,
             identity__platform__api_dot_kyc__tier_dot_v1_dot_console__auth__pb2.FinishPasskeyAuthenticationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AuthenticateSession(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/identity.kyc_tier.v1.ConsoleAuthService/AuthenticateSession',
+            identity__platform__api_dot_kyc__tier_dot_v1_dot_console__auth__pb2.AuthenticateSessionRequest.SerializeToString,
+            identity__platform__api_dot_kyc__tier_dot_v1_dot_console__auth__pb2.AuthenticateSessionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateConsoleUser(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/identity.kyc_tier.v1.ConsoleAuthService/CreateConsoleUser',
+            identity__platform__api_dot_kyc__tier_dot_v1_dot_console__auth__pb2.CreateConsoleUserRequest.SerializeToString,
+            identity__platform__api_dot_kyc__tier_dot_v1_dot_console__auth__pb2.CreateConsoleUserResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetConsolePolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/identity.kyc_tier.v1.ConsoleAuthService/SetConsolePolicy',
+            identity__platform__api_dot_kyc__tier_dot_v1_dot_console__auth__pb2.SetConsolePolicyRequest.SerializeToString,
+            identity__platform__api_dot_kyc__tier_dot_v1_dot_console__auth__pb2.SetConsolePolicyResponse.FromString,
             options,
             channel_credentials,
             insecure,

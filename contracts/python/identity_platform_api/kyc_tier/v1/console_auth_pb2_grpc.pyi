@@ -28,7 +28,10 @@ GRPC_VERSION: str
 
 class ConsoleAuthServiceStub:
     """ConsoleAuthService signs dashboard users in and out, with a password or a
-    passkey (WebAuthn). Sessions are bearer tokens.
+    passkey (WebAuthn). Sessions are opaque tokens stored server-side (only a
+    keyed hash of each), with an expiry; the gateway carries them in an
+    HttpOnly, SameSite=Strict cookie and never shows them to scripts, and
+    checks a per-session CSRF token on every state-changing request.
     """
 
     @_typing.overload
@@ -41,10 +44,12 @@ class ConsoleAuthServiceStub:
     RATE_LIMITED.
     """
     Logout: _grpc.UnaryUnaryMultiCallable[_console_auth_pb2.LogoutRequest, _console_auth_pb2.LogoutResponse]
-    """Logout ends the caller's session."""
+    """Logout ends the caller's session (audited).
+    Errors: FAILED_PRECONDITION / SESSION_REQUIRED (an API key has no session).
+    """
     GetMe: _grpc.UnaryUnaryMultiCallable[_console_auth_pb2.GetMeRequest, _console_auth_pb2.GetMeResponse]
     """GetMe returns the signed-in user.
-    Errors: UNAUTHENTICATED / SESSION_INVALID.
+    Errors: FAILED_PRECONDITION / SESSION_REQUIRED (an API key has no user).
     """
     BeginPasskeyRegistration: _grpc.UnaryUnaryMultiCallable[_console_auth_pb2.BeginPasskeyRegistrationRequest, _console_auth_pb2.BeginPasskeyRegistrationResponse]
     """BeginPasskeyRegistration returns WebAuthn creation options for the
@@ -60,11 +65,35 @@ class ConsoleAuthServiceStub:
     """FinishPasskeyAuthentication verifies the assertion and opens a session.
     Errors: UNAUTHENTICATED / CREDENTIALS_INVALID.
     """
+    AuthenticateSession: _grpc.UnaryUnaryMultiCallable[_console_auth_pb2.AuthenticateSessionRequest, _console_auth_pb2.AuthenticateSessionResponse]
+    """AuthenticateSession resolves a session token (from the gateway's
+    cookie) to its user and organisation; with `check_csrf` the presented
+    CSRF token must be the session's. Internal: called by the gateway, not
+    routed.
+    Errors: UNAUTHENTICATED / SESSION_INVALID (unknown, expired or revoked);
+    PERMISSION_DENIED / CSRF_INVALID.
+    """
+    CreateConsoleUser: _grpc.UnaryUnaryMultiCallable[_console_auth_pb2.CreateConsoleUserRequest, _console_auth_pb2.CreateConsoleUserResponse]
+    """CreateConsoleUser adds a console user to the caller's organisation
+    (admins, or an internal-scope key); audited.
+    Errors: INVALID_ARGUMENT / INVALID_FIELD; ALREADY_EXISTS /
+    CONSOLE_USER_EXISTS; PERMISSION_DENIED / ADMIN_REQUIRED.
+    """
+    SetConsolePolicy: _grpc.UnaryUnaryMultiCallable[_console_auth_pb2.SetConsolePolicyRequest, _console_auth_pb2.SetConsolePolicyResponse]
+    """SetConsolePolicy sets the caller's organisation's console policy:
+    with `passkey_required`, password sign-in is refused
+    (PERMISSION_DENIED / PASSKEY_REQUIRED) and only passkeys open sessions.
+    Admins (or an internal-scope key); audited.
+    Errors: PERMISSION_DENIED / ADMIN_REQUIRED.
+    """
 
 @_typing.type_check_only
 class ConsoleAuthServiceAsyncStub(ConsoleAuthServiceStub):
     """ConsoleAuthService signs dashboard users in and out, with a password or a
-    passkey (WebAuthn). Sessions are bearer tokens.
+    passkey (WebAuthn). Sessions are opaque tokens stored server-side (only a
+    keyed hash of each), with an expiry; the gateway carries them in an
+    HttpOnly, SameSite=Strict cookie and never shows them to scripts, and
+    checks a per-session CSRF token on every state-changing request.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
@@ -74,10 +103,12 @@ class ConsoleAuthServiceAsyncStub(ConsoleAuthServiceStub):
     RATE_LIMITED.
     """
     Logout: _aio.UnaryUnaryMultiCallable[_console_auth_pb2.LogoutRequest, _console_auth_pb2.LogoutResponse]  # type: ignore[assignment]
-    """Logout ends the caller's session."""
+    """Logout ends the caller's session (audited).
+    Errors: FAILED_PRECONDITION / SESSION_REQUIRED (an API key has no session).
+    """
     GetMe: _aio.UnaryUnaryMultiCallable[_console_auth_pb2.GetMeRequest, _console_auth_pb2.GetMeResponse]  # type: ignore[assignment]
     """GetMe returns the signed-in user.
-    Errors: UNAUTHENTICATED / SESSION_INVALID.
+    Errors: FAILED_PRECONDITION / SESSION_REQUIRED (an API key has no user).
     """
     BeginPasskeyRegistration: _aio.UnaryUnaryMultiCallable[_console_auth_pb2.BeginPasskeyRegistrationRequest, _console_auth_pb2.BeginPasskeyRegistrationResponse]  # type: ignore[assignment]
     """BeginPasskeyRegistration returns WebAuthn creation options for the
@@ -93,10 +124,34 @@ class ConsoleAuthServiceAsyncStub(ConsoleAuthServiceStub):
     """FinishPasskeyAuthentication verifies the assertion and opens a session.
     Errors: UNAUTHENTICATED / CREDENTIALS_INVALID.
     """
+    AuthenticateSession: _aio.UnaryUnaryMultiCallable[_console_auth_pb2.AuthenticateSessionRequest, _console_auth_pb2.AuthenticateSessionResponse]  # type: ignore[assignment]
+    """AuthenticateSession resolves a session token (from the gateway's
+    cookie) to its user and organisation; with `check_csrf` the presented
+    CSRF token must be the session's. Internal: called by the gateway, not
+    routed.
+    Errors: UNAUTHENTICATED / SESSION_INVALID (unknown, expired or revoked);
+    PERMISSION_DENIED / CSRF_INVALID.
+    """
+    CreateConsoleUser: _aio.UnaryUnaryMultiCallable[_console_auth_pb2.CreateConsoleUserRequest, _console_auth_pb2.CreateConsoleUserResponse]  # type: ignore[assignment]
+    """CreateConsoleUser adds a console user to the caller's organisation
+    (admins, or an internal-scope key); audited.
+    Errors: INVALID_ARGUMENT / INVALID_FIELD; ALREADY_EXISTS /
+    CONSOLE_USER_EXISTS; PERMISSION_DENIED / ADMIN_REQUIRED.
+    """
+    SetConsolePolicy: _aio.UnaryUnaryMultiCallable[_console_auth_pb2.SetConsolePolicyRequest, _console_auth_pb2.SetConsolePolicyResponse]  # type: ignore[assignment]
+    """SetConsolePolicy sets the caller's organisation's console policy:
+    with `passkey_required`, password sign-in is refused
+    (PERMISSION_DENIED / PASSKEY_REQUIRED) and only passkeys open sessions.
+    Admins (or an internal-scope key); audited.
+    Errors: PERMISSION_DENIED / ADMIN_REQUIRED.
+    """
 
 class ConsoleAuthServiceServicer:
     """ConsoleAuthService signs dashboard users in and out, with a password or a
-    passkey (WebAuthn). Sessions are bearer tokens.
+    passkey (WebAuthn). Sessions are opaque tokens stored server-side (only a
+    keyed hash of each), with an expiry; the gateway carries them in an
+    HttpOnly, SameSite=Strict cookie and never shows them to scripts, and
+    checks a per-session CSRF token on every state-changing request.
     """
 
     def Login(
@@ -114,7 +169,9 @@ class ConsoleAuthServiceServicer:
         request: _console_auth_pb2.LogoutRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_console_auth_pb2.LogoutResponse, _abc.Awaitable[_console_auth_pb2.LogoutResponse]]:
-        """Logout ends the caller's session."""
+        """Logout ends the caller's session (audited).
+        Errors: FAILED_PRECONDITION / SESSION_REQUIRED (an API key has no session).
+        """
 
     def GetMe(
         self,
@@ -122,7 +179,7 @@ class ConsoleAuthServiceServicer:
         context: _ServicerContext,
     ) -> _typing.Union[_console_auth_pb2.GetMeResponse, _abc.Awaitable[_console_auth_pb2.GetMeResponse]]:
         """GetMe returns the signed-in user.
-        Errors: UNAUTHENTICATED / SESSION_INVALID.
+        Errors: FAILED_PRECONDITION / SESSION_REQUIRED (an API key has no user).
         """
 
     def BeginPasskeyRegistration(
@@ -157,6 +214,42 @@ class ConsoleAuthServiceServicer:
     ) -> _typing.Union[_console_auth_pb2.FinishPasskeyAuthenticationResponse, _abc.Awaitable[_console_auth_pb2.FinishPasskeyAuthenticationResponse]]:
         """FinishPasskeyAuthentication verifies the assertion and opens a session.
         Errors: UNAUTHENTICATED / CREDENTIALS_INVALID.
+        """
+
+    def AuthenticateSession(
+        self,
+        request: _console_auth_pb2.AuthenticateSessionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_console_auth_pb2.AuthenticateSessionResponse, _abc.Awaitable[_console_auth_pb2.AuthenticateSessionResponse]]:
+        """AuthenticateSession resolves a session token (from the gateway's
+        cookie) to its user and organisation; with `check_csrf` the presented
+        CSRF token must be the session's. Internal: called by the gateway, not
+        routed.
+        Errors: UNAUTHENTICATED / SESSION_INVALID (unknown, expired or revoked);
+        PERMISSION_DENIED / CSRF_INVALID.
+        """
+
+    def CreateConsoleUser(
+        self,
+        request: _console_auth_pb2.CreateConsoleUserRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_console_auth_pb2.CreateConsoleUserResponse, _abc.Awaitable[_console_auth_pb2.CreateConsoleUserResponse]]:
+        """CreateConsoleUser adds a console user to the caller's organisation
+        (admins, or an internal-scope key); audited.
+        Errors: INVALID_ARGUMENT / INVALID_FIELD; ALREADY_EXISTS /
+        CONSOLE_USER_EXISTS; PERMISSION_DENIED / ADMIN_REQUIRED.
+        """
+
+    def SetConsolePolicy(
+        self,
+        request: _console_auth_pb2.SetConsolePolicyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_console_auth_pb2.SetConsolePolicyResponse, _abc.Awaitable[_console_auth_pb2.SetConsolePolicyResponse]]:
+        """SetConsolePolicy sets the caller's organisation's console policy:
+        with `passkey_required`, password sign-in is refused
+        (PERMISSION_DENIED / PASSKEY_REQUIRED) and only passkeys open sessions.
+        Admins (or an internal-scope key); audited.
+        Errors: PERMISSION_DENIED / ADMIN_REQUIRED.
         """
 
 def add_ConsoleAuthServiceServicer_to_server(servicer: ConsoleAuthServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

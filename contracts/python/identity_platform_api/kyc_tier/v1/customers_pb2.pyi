@@ -8,6 +8,7 @@ from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from identity_platform_api.common.v1 import types_pb2 as _types_pb2
 from identity_platform_api.kyc_tier.v1 import resources_pb2 as _resources_pb2
 import builtins as _builtins
@@ -20,6 +21,28 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class _ErasureState:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ErasureStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErasureState.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    ERASURE_STATE_UNSPECIFIED: _ErasureState.ValueType  # 0
+    ERASURE_STATE_IN_PROGRESS: _ErasureState.ValueType  # 1
+    """Recorded; some steps are still to run (a background worker finishes them)."""
+    ERASURE_STATE_COMPLETED: _ErasureState.ValueType  # 2
+    """Every step done."""
+
+class ErasureState(_ErasureState, metaclass=_ErasureStateEnumTypeWrapper):
+    """Where an erasure stands."""
+
+ERASURE_STATE_UNSPECIFIED: ErasureState.ValueType  # 0
+ERASURE_STATE_IN_PROGRESS: ErasureState.ValueType  # 1
+"""Recorded; some steps are still to run (a background worker finishes them)."""
+ERASURE_STATE_COMPLETED: ErasureState.ValueType  # 2
+"""Every step done."""
+Global___ErasureState: _TypeAlias = ErasureState  # noqa: Y015
 
 @_typing.final
 class CreateCustomerRequest(_message.Message):
@@ -199,18 +222,78 @@ class EraseCustomerRequest(_message.Message):
 Global___EraseCustomerRequest: _TypeAlias = EraseCustomerRequest  # noqa: Y015
 
 @_typing.final
+class RetainedRecord(_message.Message):
+    """Records an erasure keeps, and until when (the seed's retention table)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RECORD_FIELD_NUMBER: _builtins.int
+    BASIS_FIELD_NUMBER: _builtins.int
+    COUNT_FIELD_NUMBER: _builtins.int
+    RETAINED_UNTIL_FIELD_NUMBER: _builtins.int
+    record: _builtins.str
+    """"verifications", "face_enrollment_rows", "audit_log"."""
+    basis: _builtins.str
+    """Why it is kept ("regulated record, 7 years")."""
+    count: _builtins.int
+    """How many rows (0 when not counted here, e.g. the audit log)."""
+    @_builtins.property
+    def retained_until(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        record: _builtins.str = ...,
+        basis: _builtins.str = ...,
+        count: _builtins.int = ...,
+        retained_until: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["retained_until", b"retained_until"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["basis", b"basis", "count", b"count", "record", b"record", "retained_until", b"retained_until"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RetainedRecord: _TypeAlias = RetainedRecord  # noqa: Y015
+
+@_typing.final
 class EraseCustomerResponse(_message.Message):
+    """The erasure receipt."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     CUSTOMER_ID_FIELD_NUMBER: _builtins.int
     ERASED_AT_FIELD_NUMBER: _builtins.int
     ENROLLMENTS_RETIRED_FIELD_NUMBER: _builtins.int
     KEYS_DESTROYED_FIELD_NUMBER: _builtins.int
+    ERASURE_ID_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    REQUESTED_AT_FIELD_NUMBER: _builtins.int
+    DESTROYED_FIELD_NUMBER: _builtins.int
+    RETAINED_FIELD_NUMBER: _builtins.int
     customer_id: _builtins.str
     enrollments_retired: _builtins.int
+    """The customer's face references, all retired."""
     keys_destroyed: _builtins.int
+    """Keys destroyed: matching's template key, kyc-tier's NIK and bundle keys.
+    A matching step redone after a crash counts only what it destroyed then
+    (0): `destroyed` is the authoritative list of what is gone.
+    """
+    erasure_id: _builtins.str
+    state: Global___ErasureState.ValueType
     @_builtins.property
-    def erased_at(self) -> _timestamp_pb2.Timestamp: ...
+    def erased_at(self) -> _timestamp_pb2.Timestamp:
+        """Set once the customer is marked erased (the last step)."""
+
+    @_builtins.property
+    def requested_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def destroyed(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """What is destroyed so far: "face_references_retired",
+        "face_template_key", "personal_fields", "nik_key", "capture_bundle_key".
+        """
+
+    @_builtins.property
+    def retained(self) -> _containers.RepeatedCompositeFieldContainer[Global___RetainedRecord]: ...
     def __init__(
         self,
         *,
@@ -218,11 +301,63 @@ class EraseCustomerResponse(_message.Message):
         erased_at: _timestamp_pb2.Timestamp | None = ...,
         enrollments_retired: _builtins.int = ...,
         keys_destroyed: _builtins.int = ...,
+        erasure_id: _builtins.str = ...,
+        state: Global___ErasureState.ValueType = ...,
+        requested_at: _timestamp_pb2.Timestamp | None = ...,
+        destroyed: _abc.Iterable[_builtins.str] | None = ...,
+        retained: _abc.Iterable[Global___RetainedRecord] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["erased_at", b"erased_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["erased_at", b"erased_at", "requested_at", b"requested_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer_id", b"customer_id", "enrollments_retired", b"enrollments_retired", "erased_at", b"erased_at", "keys_destroyed", b"keys_destroyed"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer_id", b"customer_id", "destroyed", b"destroyed", "enrollments_retired", b"enrollments_retired", "erased_at", b"erased_at", "erasure_id", b"erasure_id", "keys_destroyed", b"keys_destroyed", "requested_at", b"requested_at", "retained", b"retained", "state", b"state"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___EraseCustomerResponse: _TypeAlias = EraseCustomerResponse  # noqa: Y015
+
+@_typing.final
+class SetLegalHoldRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    HOLD_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    customer_id: _builtins.str
+    hold: _builtins.bool
+    """True places the hold, false lifts it."""
+    reason: _builtins.str
+    """Why (a code such as a case reference; no personal data), up to 64 characters."""
+    def __init__(
+        self,
+        *,
+        customer_id: _builtins.str = ...,
+        hold: _builtins.bool = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer_id", b"customer_id", "hold", b"hold", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetLegalHoldRequest: _TypeAlias = SetLegalHoldRequest  # noqa: Y015
+
+@_typing.final
+class SetLegalHoldResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CUSTOMER_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def customer(self) -> _resources_pb2.Customer: ...
+    def __init__(
+        self,
+        *,
+        customer: _resources_pb2.Customer | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["customer", b"customer"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer", b"customer"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetLegalHoldResponse: _TypeAlias = SetLegalHoldResponse  # noqa: Y015

@@ -57,6 +57,11 @@ class CustomerServiceStub:
                 request_serializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_customers__pb2.EraseCustomerRequest.SerializeToString,
                 response_deserializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_customers__pb2.EraseCustomerResponse.FromString,
                 _registered_method=True)
+        self.SetLegalHold = channel.unary_unary(
+                '/identity.kyc_tier.v1.CustomerService/SetLegalHold',
+                request_serializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_customers__pb2.SetLegalHoldRequest.SerializeToString,
+                response_deserializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_customers__pb2.SetLegalHoldResponse.FromString,
+                _registered_method=True)
 
 
 class CustomerServiceServicer:
@@ -92,10 +97,33 @@ class CustomerServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def EraseCustomer(self, request, context):
-        """EraseCustomer erases a customer under UU PDP, irreversibly: biometric key
-        material destroyed (crypto-shredding), enrollments retired, personal
-        fields removed; verification rows stay for the regulated window.
-        Errors: NOT_FOUND / CUSTOMER_NOT_FOUND; RESOURCE_EXHAUSTED / RATE_LIMITED.
+        """EraseCustomer erases a customer under UU PDP, irreversibly. The request
+        is recorded first (from then on every flow refuses the customer with
+        CUSTOMER_ERASED), then carried out step by step: matching retires the
+        face references and shreds the template key; kyc-tier removes the
+        personal fields and destroys the NIK and capture-bundle keys; the
+        customer is marked erased and the erasure audited. Each step is
+        idempotent and resumed after a crash (at start-up and by a background
+        worker), so an erasure never stays half done. The answer is a receipt:
+        what was destroyed and what is retained until when (verification rows,
+        retired enrollment rows and the audit log: 7 years). When a step cannot
+        run now (a dependency is down) the receipt says ERASURE_STATE_IN_PROGRESS
+        and the worker finishes it; erasing again answers the current receipt.
+        Errors: NOT_FOUND / CUSTOMER_NOT_FOUND; FAILED_PRECONDITION / LEGAL_HOLD
+        (HTTP 409: the customer is under a legal hold); RESOURCE_EXHAUSTED /
+        RATE_LIMITED (10 erasures per 5 minutes per organisation, counted by the
+        gateway and again in kyc-tier's database, so every gateway replica and
+        direct gRPC callers share the limit).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetLegalHold(self, request, context):
+        """SetLegalHold places or lifts a legal hold on a customer (internal scope).
+        While held, EraseCustomer is refused with LEGAL_HOLD. Audited.
+        Errors: NOT_FOUND / CUSTOMER_NOT_FOUND; INVALID_ARGUMENT / INVALID_FIELD
+        (reason longer than 64 characters); FAILED_PRECONDITION / CUSTOMER_ERASED.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -123,6 +151,11 @@ def add_CustomerServiceServicer_to_server(servicer, server):
                     servicer.EraseCustomer,
                     request_deserializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_customers__pb2.EraseCustomerRequest.FromString,
                     response_serializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_customers__pb2.EraseCustomerResponse.SerializeToString,
+            ),
+            'SetLegalHold': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetLegalHold,
+                    request_deserializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_customers__pb2.SetLegalHoldRequest.FromString,
+                    response_serializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_customers__pb2.SetLegalHoldResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -236,6 +269,33 @@ class CustomerService:
             '/identity.kyc_tier.v1.CustomerService/EraseCustomer',
             identity__platform__api_dot_kyc__tier_dot_v1_dot_customers__pb2.EraseCustomerRequest.SerializeToString,
             identity__platform__api_dot_kyc__tier_dot_v1_dot_customers__pb2.EraseCustomerResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetLegalHold(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/identity.kyc_tier.v1.CustomerService/SetLegalHold',
+            identity__platform__api_dot_kyc__tier_dot_v1_dot_customers__pb2.SetLegalHoldRequest.SerializeToString,
+            identity__platform__api_dot_kyc__tier_dot_v1_dot_customers__pb2.SetLegalHoldResponse.FromString,
             options,
             channel_credentials,
             insecure,

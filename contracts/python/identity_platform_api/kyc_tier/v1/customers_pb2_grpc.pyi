@@ -51,10 +51,29 @@ class CustomerServiceStub:
     Errors: NOT_FOUND / CUSTOMER_NOT_FOUND.
     """
     EraseCustomer: _grpc.UnaryUnaryMultiCallable[_customers_pb2.EraseCustomerRequest, _customers_pb2.EraseCustomerResponse]
-    """EraseCustomer erases a customer under UU PDP, irreversibly: biometric key
-    material destroyed (crypto-shredding), enrollments retired, personal
-    fields removed; verification rows stay for the regulated window.
-    Errors: NOT_FOUND / CUSTOMER_NOT_FOUND; RESOURCE_EXHAUSTED / RATE_LIMITED.
+    """EraseCustomer erases a customer under UU PDP, irreversibly. The request
+    is recorded first (from then on every flow refuses the customer with
+    CUSTOMER_ERASED), then carried out step by step: matching retires the
+    face references and shreds the template key; kyc-tier removes the
+    personal fields and destroys the NIK and capture-bundle keys; the
+    customer is marked erased and the erasure audited. Each step is
+    idempotent and resumed after a crash (at start-up and by a background
+    worker), so an erasure never stays half done. The answer is a receipt:
+    what was destroyed and what is retained until when (verification rows,
+    retired enrollment rows and the audit log: 7 years). When a step cannot
+    run now (a dependency is down) the receipt says ERASURE_STATE_IN_PROGRESS
+    and the worker finishes it; erasing again answers the current receipt.
+    Errors: NOT_FOUND / CUSTOMER_NOT_FOUND; FAILED_PRECONDITION / LEGAL_HOLD
+    (HTTP 409: the customer is under a legal hold); RESOURCE_EXHAUSTED /
+    RATE_LIMITED (10 erasures per 5 minutes per organisation, counted by the
+    gateway and again in kyc-tier's database, so every gateway replica and
+    direct gRPC callers share the limit).
+    """
+    SetLegalHold: _grpc.UnaryUnaryMultiCallable[_customers_pb2.SetLegalHoldRequest, _customers_pb2.SetLegalHoldResponse]
+    """SetLegalHold places or lifts a legal hold on a customer (internal scope).
+    While held, EraseCustomer is refused with LEGAL_HOLD. Audited.
+    Errors: NOT_FOUND / CUSTOMER_NOT_FOUND; INVALID_ARGUMENT / INVALID_FIELD
+    (reason longer than 64 characters); FAILED_PRECONDITION / CUSTOMER_ERASED.
     """
 
 @_typing.type_check_only
@@ -80,10 +99,29 @@ class CustomerServiceAsyncStub(CustomerServiceStub):
     Errors: NOT_FOUND / CUSTOMER_NOT_FOUND.
     """
     EraseCustomer: _aio.UnaryUnaryMultiCallable[_customers_pb2.EraseCustomerRequest, _customers_pb2.EraseCustomerResponse]  # type: ignore[assignment]
-    """EraseCustomer erases a customer under UU PDP, irreversibly: biometric key
-    material destroyed (crypto-shredding), enrollments retired, personal
-    fields removed; verification rows stay for the regulated window.
-    Errors: NOT_FOUND / CUSTOMER_NOT_FOUND; RESOURCE_EXHAUSTED / RATE_LIMITED.
+    """EraseCustomer erases a customer under UU PDP, irreversibly. The request
+    is recorded first (from then on every flow refuses the customer with
+    CUSTOMER_ERASED), then carried out step by step: matching retires the
+    face references and shreds the template key; kyc-tier removes the
+    personal fields and destroys the NIK and capture-bundle keys; the
+    customer is marked erased and the erasure audited. Each step is
+    idempotent and resumed after a crash (at start-up and by a background
+    worker), so an erasure never stays half done. The answer is a receipt:
+    what was destroyed and what is retained until when (verification rows,
+    retired enrollment rows and the audit log: 7 years). When a step cannot
+    run now (a dependency is down) the receipt says ERASURE_STATE_IN_PROGRESS
+    and the worker finishes it; erasing again answers the current receipt.
+    Errors: NOT_FOUND / CUSTOMER_NOT_FOUND; FAILED_PRECONDITION / LEGAL_HOLD
+    (HTTP 409: the customer is under a legal hold); RESOURCE_EXHAUSTED /
+    RATE_LIMITED (10 erasures per 5 minutes per organisation, counted by the
+    gateway and again in kyc-tier's database, so every gateway replica and
+    direct gRPC callers share the limit).
+    """
+    SetLegalHold: _aio.UnaryUnaryMultiCallable[_customers_pb2.SetLegalHoldRequest, _customers_pb2.SetLegalHoldResponse]  # type: ignore[assignment]
+    """SetLegalHold places or lifts a legal hold on a customer (internal scope).
+    While held, EraseCustomer is refused with LEGAL_HOLD. Audited.
+    Errors: NOT_FOUND / CUSTOMER_NOT_FOUND; INVALID_ARGUMENT / INVALID_FIELD
+    (reason longer than 64 characters); FAILED_PRECONDITION / CUSTOMER_ERASED.
     """
 
 class CustomerServiceServicer:
@@ -126,10 +164,34 @@ class CustomerServiceServicer:
         request: _customers_pb2.EraseCustomerRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_customers_pb2.EraseCustomerResponse, _abc.Awaitable[_customers_pb2.EraseCustomerResponse]]:
-        """EraseCustomer erases a customer under UU PDP, irreversibly: biometric key
-        material destroyed (crypto-shredding), enrollments retired, personal
-        fields removed; verification rows stay for the regulated window.
-        Errors: NOT_FOUND / CUSTOMER_NOT_FOUND; RESOURCE_EXHAUSTED / RATE_LIMITED.
+        """EraseCustomer erases a customer under UU PDP, irreversibly. The request
+        is recorded first (from then on every flow refuses the customer with
+        CUSTOMER_ERASED), then carried out step by step: matching retires the
+        face references and shreds the template key; kyc-tier removes the
+        personal fields and destroys the NIK and capture-bundle keys; the
+        customer is marked erased and the erasure audited. Each step is
+        idempotent and resumed after a crash (at start-up and by a background
+        worker), so an erasure never stays half done. The answer is a receipt:
+        what was destroyed and what is retained until when (verification rows,
+        retired enrollment rows and the audit log: 7 years). When a step cannot
+        run now (a dependency is down) the receipt says ERASURE_STATE_IN_PROGRESS
+        and the worker finishes it; erasing again answers the current receipt.
+        Errors: NOT_FOUND / CUSTOMER_NOT_FOUND; FAILED_PRECONDITION / LEGAL_HOLD
+        (HTTP 409: the customer is under a legal hold); RESOURCE_EXHAUSTED /
+        RATE_LIMITED (10 erasures per 5 minutes per organisation, counted by the
+        gateway and again in kyc-tier's database, so every gateway replica and
+        direct gRPC callers share the limit).
+        """
+
+    def SetLegalHold(
+        self,
+        request: _customers_pb2.SetLegalHoldRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_customers_pb2.SetLegalHoldResponse, _abc.Awaitable[_customers_pb2.SetLegalHoldResponse]]:
+        """SetLegalHold places or lifts a legal hold on a customer (internal scope).
+        While held, EraseCustomer is refused with LEGAL_HOLD. Audited.
+        Errors: NOT_FOUND / CUSTOMER_NOT_FOUND; INVALID_ARGUMENT / INVALID_FIELD
+        (reason longer than 64 characters); FAILED_PRECONDITION / CUSTOMER_ERASED.
         """
 
 def add_CustomerServiceServicer_to_server(servicer: CustomerServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -77,8 +77,8 @@ class DashboardServiceServicer:
 
     def SearchCustomers(self, request, context):
         """SearchCustomers finds customers by free text across name, email and NIK
-        (a full NIK matches exactly through a keyed hash; names and emails match
-        by substring).
+        (a full NIK matches exactly through a keyed hash, an email exactly; other
+        text matches the starts of name and email words), masked, audited.
         Errors: INVALID_ARGUMENT / INVALID_FIELD (empty or too long query).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -86,15 +86,17 @@ class DashboardServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListReviewQueue(self, request, context):
-        """ListReviewQueue lists verifications waiting for an analyst.
+        """ListReviewQueue lists review items, newest first, by status (pending by
+        default), kind and customer.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def DecideReview(self, request, context):
-        """DecideReview approves or rejects a review item; an approval may change
-        the customer's tier (tier event + audit entry).
+        """DecideReview approves or rejects a review item: the verdict on the
+        verification under review (a new passed or failed verification of its
+        kind); the tier is recomputed (tier event + audit entry when it changes).
         Errors: NOT_FOUND / REVIEW_NOT_FOUND; FAILED_PRECONDITION /
         REVIEW_ALREADY_DECIDED.
         """
@@ -110,15 +112,20 @@ class DashboardServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ExportCustomersCsv(self, request, context):
-        """ExportCustomersCsv exports the organisation's customers as CSV (masked
-        NIK, no biometrics).
+        """ExportCustomersCsv exports the organisation's customers created in a
+        date range (both bounds required, at most 366 days) as CSV: names,
+        emails and phones masked, the NIK masked, no biometrics, formulas
+        neutralised; audited.
+        Errors: INVALID_ARGUMENT / INVALID_FIELD; FAILED_PRECONDITION /
+        EXPORT_TOO_LARGE (more than 100000 rows).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ExportVerificationsCsv(self, request, context):
-        """ExportVerificationsCsv exports verifications as CSV.
+        """ExportVerificationsCsv exports verifications made in a date range as
+        CSV (as ExportCustomersCsv: bounded, neutralised, audited).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

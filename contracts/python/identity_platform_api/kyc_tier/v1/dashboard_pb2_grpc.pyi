@@ -38,26 +38,35 @@ class DashboardServiceStub:
     def __new__(cls, channel: _aio.Channel) -> DashboardServiceAsyncStub: ...
     SearchCustomers: _grpc.UnaryUnaryMultiCallable[_dashboard_pb2.SearchCustomersRequest, _dashboard_pb2.SearchCustomersResponse]
     """SearchCustomers finds customers by free text across name, email and NIK
-    (a full NIK matches exactly through a keyed hash; names and emails match
-    by substring).
+    (a full NIK matches exactly through a keyed hash, an email exactly; other
+    text matches the starts of name and email words), masked, audited.
     Errors: INVALID_ARGUMENT / INVALID_FIELD (empty or too long query).
     """
     ListReviewQueue: _grpc.UnaryUnaryMultiCallable[_dashboard_pb2.ListReviewQueueRequest, _dashboard_pb2.ListReviewQueueResponse]
-    """ListReviewQueue lists verifications waiting for an analyst."""
+    """ListReviewQueue lists review items, newest first, by status (pending by
+    default), kind and customer.
+    """
     DecideReview: _grpc.UnaryUnaryMultiCallable[_dashboard_pb2.DecideReviewRequest, _dashboard_pb2.DecideReviewResponse]
-    """DecideReview approves or rejects a review item; an approval may change
-    the customer's tier (tier event + audit entry).
+    """DecideReview approves or rejects a review item: the verdict on the
+    verification under review (a new passed or failed verification of its
+    kind); the tier is recomputed (tier event + audit entry when it changes).
     Errors: NOT_FOUND / REVIEW_NOT_FOUND; FAILED_PRECONDITION /
     REVIEW_ALREADY_DECIDED.
     """
     ListTierEvents: _grpc.UnaryUnaryMultiCallable[_dashboard_pb2.ListTierEventsRequest, _dashboard_pb2.ListTierEventsResponse]
     """ListTierEvents is the KYC tier history feed, newest first."""
     ExportCustomersCsv: _grpc.UnaryUnaryMultiCallable[_dashboard_pb2.ExportCustomersCsvRequest, _dashboard_pb2.ExportCustomersCsvResponse]
-    """ExportCustomersCsv exports the organisation's customers as CSV (masked
-    NIK, no biometrics).
+    """ExportCustomersCsv exports the organisation's customers created in a
+    date range (both bounds required, at most 366 days) as CSV: names,
+    emails and phones masked, the NIK masked, no biometrics, formulas
+    neutralised; audited.
+    Errors: INVALID_ARGUMENT / INVALID_FIELD; FAILED_PRECONDITION /
+    EXPORT_TOO_LARGE (more than 100000 rows).
     """
     ExportVerificationsCsv: _grpc.UnaryUnaryMultiCallable[_dashboard_pb2.ExportVerificationsCsvRequest, _dashboard_pb2.ExportVerificationsCsvResponse]
-    """ExportVerificationsCsv exports verifications as CSV."""
+    """ExportVerificationsCsv exports verifications made in a date range as
+    CSV (as ExportCustomersCsv: bounded, neutralised, audited).
+    """
 
 @_typing.type_check_only
 class DashboardServiceAsyncStub(DashboardServiceStub):
@@ -69,26 +78,35 @@ class DashboardServiceAsyncStub(DashboardServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     SearchCustomers: _aio.UnaryUnaryMultiCallable[_dashboard_pb2.SearchCustomersRequest, _dashboard_pb2.SearchCustomersResponse]  # type: ignore[assignment]
     """SearchCustomers finds customers by free text across name, email and NIK
-    (a full NIK matches exactly through a keyed hash; names and emails match
-    by substring).
+    (a full NIK matches exactly through a keyed hash, an email exactly; other
+    text matches the starts of name and email words), masked, audited.
     Errors: INVALID_ARGUMENT / INVALID_FIELD (empty or too long query).
     """
     ListReviewQueue: _aio.UnaryUnaryMultiCallable[_dashboard_pb2.ListReviewQueueRequest, _dashboard_pb2.ListReviewQueueResponse]  # type: ignore[assignment]
-    """ListReviewQueue lists verifications waiting for an analyst."""
+    """ListReviewQueue lists review items, newest first, by status (pending by
+    default), kind and customer.
+    """
     DecideReview: _aio.UnaryUnaryMultiCallable[_dashboard_pb2.DecideReviewRequest, _dashboard_pb2.DecideReviewResponse]  # type: ignore[assignment]
-    """DecideReview approves or rejects a review item; an approval may change
-    the customer's tier (tier event + audit entry).
+    """DecideReview approves or rejects a review item: the verdict on the
+    verification under review (a new passed or failed verification of its
+    kind); the tier is recomputed (tier event + audit entry when it changes).
     Errors: NOT_FOUND / REVIEW_NOT_FOUND; FAILED_PRECONDITION /
     REVIEW_ALREADY_DECIDED.
     """
     ListTierEvents: _aio.UnaryUnaryMultiCallable[_dashboard_pb2.ListTierEventsRequest, _dashboard_pb2.ListTierEventsResponse]  # type: ignore[assignment]
     """ListTierEvents is the KYC tier history feed, newest first."""
     ExportCustomersCsv: _aio.UnaryUnaryMultiCallable[_dashboard_pb2.ExportCustomersCsvRequest, _dashboard_pb2.ExportCustomersCsvResponse]  # type: ignore[assignment]
-    """ExportCustomersCsv exports the organisation's customers as CSV (masked
-    NIK, no biometrics).
+    """ExportCustomersCsv exports the organisation's customers created in a
+    date range (both bounds required, at most 366 days) as CSV: names,
+    emails and phones masked, the NIK masked, no biometrics, formulas
+    neutralised; audited.
+    Errors: INVALID_ARGUMENT / INVALID_FIELD; FAILED_PRECONDITION /
+    EXPORT_TOO_LARGE (more than 100000 rows).
     """
     ExportVerificationsCsv: _aio.UnaryUnaryMultiCallable[_dashboard_pb2.ExportVerificationsCsvRequest, _dashboard_pb2.ExportVerificationsCsvResponse]  # type: ignore[assignment]
-    """ExportVerificationsCsv exports verifications as CSV."""
+    """ExportVerificationsCsv exports verifications made in a date range as
+    CSV (as ExportCustomersCsv: bounded, neutralised, audited).
+    """
 
 class DashboardServiceServicer:
     """DashboardService serves the analyst and compliance dashboard. Every route
@@ -102,8 +120,8 @@ class DashboardServiceServicer:
         context: _ServicerContext,
     ) -> _typing.Union[_dashboard_pb2.SearchCustomersResponse, _abc.Awaitable[_dashboard_pb2.SearchCustomersResponse]]:
         """SearchCustomers finds customers by free text across name, email and NIK
-        (a full NIK matches exactly through a keyed hash; names and emails match
-        by substring).
+        (a full NIK matches exactly through a keyed hash, an email exactly; other
+        text matches the starts of name and email words), masked, audited.
         Errors: INVALID_ARGUMENT / INVALID_FIELD (empty or too long query).
         """
 
@@ -112,15 +130,18 @@ class DashboardServiceServicer:
         request: _dashboard_pb2.ListReviewQueueRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_dashboard_pb2.ListReviewQueueResponse, _abc.Awaitable[_dashboard_pb2.ListReviewQueueResponse]]:
-        """ListReviewQueue lists verifications waiting for an analyst."""
+        """ListReviewQueue lists review items, newest first, by status (pending by
+        default), kind and customer.
+        """
 
     def DecideReview(
         self,
         request: _dashboard_pb2.DecideReviewRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_dashboard_pb2.DecideReviewResponse, _abc.Awaitable[_dashboard_pb2.DecideReviewResponse]]:
-        """DecideReview approves or rejects a review item; an approval may change
-        the customer's tier (tier event + audit entry).
+        """DecideReview approves or rejects a review item: the verdict on the
+        verification under review (a new passed or failed verification of its
+        kind); the tier is recomputed (tier event + audit entry when it changes).
         Errors: NOT_FOUND / REVIEW_NOT_FOUND; FAILED_PRECONDITION /
         REVIEW_ALREADY_DECIDED.
         """
@@ -137,8 +158,12 @@ class DashboardServiceServicer:
         request: _dashboard_pb2.ExportCustomersCsvRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_dashboard_pb2.ExportCustomersCsvResponse, _abc.Awaitable[_dashboard_pb2.ExportCustomersCsvResponse]]:
-        """ExportCustomersCsv exports the organisation's customers as CSV (masked
-        NIK, no biometrics).
+        """ExportCustomersCsv exports the organisation's customers created in a
+        date range (both bounds required, at most 366 days) as CSV: names,
+        emails and phones masked, the NIK masked, no biometrics, formulas
+        neutralised; audited.
+        Errors: INVALID_ARGUMENT / INVALID_FIELD; FAILED_PRECONDITION /
+        EXPORT_TOO_LARGE (more than 100000 rows).
         """
 
     def ExportVerificationsCsv(
@@ -146,6 +171,8 @@ class DashboardServiceServicer:
         request: _dashboard_pb2.ExportVerificationsCsvRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_dashboard_pb2.ExportVerificationsCsvResponse, _abc.Awaitable[_dashboard_pb2.ExportVerificationsCsvResponse]]:
-        """ExportVerificationsCsv exports verifications as CSV."""
+        """ExportVerificationsCsv exports verifications made in a date range as
+        CSV (as ExportCustomersCsv: bounded, neutralised, audited).
+        """
 
 def add_DashboardServiceServicer_to_server(servicer: DashboardServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -8,6 +8,7 @@ from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from identity_platform_api.common.v1 import types_pb2 as _types_pb2
 from identity_platform_api.kyc_tier.v1 import resources_pb2 as _resources_pb2
 import builtins as _builtins
@@ -19,7 +20,40 @@ if sys.version_info >= (3, 11):
 else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
+if sys.version_info >= (3, 13):
+    from warnings import deprecated as _deprecated
+else:
+    from typing_extensions import deprecated as _deprecated
+
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class _FaceMatchBand:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _FaceMatchBandEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_FaceMatchBand.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    FACE_MATCH_BAND_UNSPECIFIED: _FaceMatchBand.ValueType  # 0
+    FACE_MATCH_BAND_LOW: _FaceMatchBand.ValueType  # 1
+    """Not a match at the organisation's threshold."""
+    FACE_MATCH_BAND_MEDIUM: _FaceMatchBand.ValueType  # 2
+    """A match, with an estimated false-match rate above 1 in a million."""
+    FACE_MATCH_BAND_HIGH: _FaceMatchBand.ValueType  # 3
+    """A match, with an estimated false-match rate of 1 in a million or less."""
+
+class FaceMatchBand(_FaceMatchBand, metaclass=_FaceMatchBandEnumTypeWrapper):
+    """How strongly two faces match, coarsely (what a partner needs to act on,
+    without a score to climb).
+    """
+
+FACE_MATCH_BAND_UNSPECIFIED: FaceMatchBand.ValueType  # 0
+FACE_MATCH_BAND_LOW: FaceMatchBand.ValueType  # 1
+"""Not a match at the organisation's threshold."""
+FACE_MATCH_BAND_MEDIUM: FaceMatchBand.ValueType  # 2
+"""A match, with an estimated false-match rate above 1 in a million."""
+FACE_MATCH_BAND_HIGH: FaceMatchBand.ValueType  # 3
+"""A match, with an estimated false-match rate of 1 in a million or less."""
+Global___FaceMatchBand: _TypeAlias = FaceMatchBand  # noqa: Y015
 
 @_typing.final
 class IssueFlashChallengeRequest(_message.Message):
@@ -165,27 +199,64 @@ class MatchFaceRequest(_message.Message):
 Global___MatchFaceRequest: _TypeAlias = MatchFaceRequest  # noqa: Y015
 
 @_typing.final
+class FaceMatchDecision(_message.Message):
+    """What MatchFace tells a partner: the decision and its band."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MATCH_FIELD_NUMBER: _builtins.int
+    THRESHOLD_FIELD_NUMBER: _builtins.int
+    BAND_FIELD_NUMBER: _builtins.int
+    match: _builtins.bool
+    """The faces match at the organisation's threshold."""
+    threshold: _builtins.float
+    band: Global___FaceMatchBand.ValueType
+    def __init__(
+        self,
+        *,
+        match: _builtins.bool = ...,
+        threshold: _builtins.float = ...,
+        band: Global___FaceMatchBand.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["band", b"band", "match", b"match", "threshold", b"threshold"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FaceMatchDecision: _TypeAlias = FaceMatchDecision  # noqa: Y015
+
+@_typing.final
 class MatchFaceResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     VERIFICATION_FIELD_NUMBER: _builtins.int
     MATCH_FIELD_NUMBER: _builtins.int
     TIER_FIELD_NUMBER: _builtins.int
+    DECISION_FIELD_NUMBER: _builtins.int
     tier: _types_pb2.KycTier.ValueType
     @_builtins.property
-    def verification(self) -> _resources_pb2.Verification: ...
+    def verification(self) -> _resources_pb2.Verification:
+        """The FACE_MATCH verification; its `scores` are left out here."""
+
     @_builtins.property
-    def match(self) -> _resources_pb2.MatchScores: ...
+    @_deprecated("""This field has been marked as deprecated using proto field options.""")
+    def match(self) -> _resources_pb2.MatchScores:
+        """Never set: it carried the raw score (see `decision`)."""
+
+    @_builtins.property
+    def decision(self) -> Global___FaceMatchDecision: ...
     def __init__(
         self,
         *,
         verification: _resources_pb2.Verification | None = ...,
         match: _resources_pb2.MatchScores | None = ...,
         tier: _types_pb2.KycTier.ValueType = ...,
+        decision: Global___FaceMatchDecision | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["match", b"match", "verification", b"verification"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["decision", b"decision", "match", b"match", "verification", b"verification"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["match", b"match", "tier", b"tier", "verification", b"verification"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["decision", b"decision", "match", b"match", "tier", b"tier", "verification", b"verification"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -88,10 +88,15 @@ class FaceServiceServicer:
     def MatchFace(self, request, context):
         """MatchFace compares a face with the customer's enrolled reference or with
         a reference image the partner supplies, and records a FACE_MATCH
-        verification.
+        verification. The answer is a decision (`decision.match`, the
+        verification's outcome) and a coarse `decision.band`, never the raw similarity
+        score or its false-match estimate: a fine score would be an oracle for
+        hill-climbing a face. The score stays in kyc-tier's verification row and
+        the audit log.
         Errors: NOT_FOUND / CUSTOMER_NOT_FOUND, VERIFICATION_NOT_FOUND;
         FAILED_PRECONDITION / NO_ACTIVE_ENROLLMENT, FACE_NOT_FOUND,
-        KEY_DESTROYED, CUSTOMER_ERASED; INVALID_ARGUMENT / IMAGE_*.
+        KEY_DESTROYED, CUSTOMER_ERASED; INVALID_ARGUMENT / IMAGE_*;
+        RESOURCE_EXHAUSTED / RATE_LIMITED (20 per minute per customer).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

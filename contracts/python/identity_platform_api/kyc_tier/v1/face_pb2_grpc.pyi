@@ -52,10 +52,15 @@ class FaceServiceStub:
     MatchFace: _grpc.UnaryUnaryMultiCallable[_face_pb2.MatchFaceRequest, _face_pb2.MatchFaceResponse]
     """MatchFace compares a face with the customer's enrolled reference or with
     a reference image the partner supplies, and records a FACE_MATCH
-    verification.
+    verification. The answer is a decision (`decision.match`, the
+    verification's outcome) and a coarse `decision.band`, never the raw similarity
+    score or its false-match estimate: a fine score would be an oracle for
+    hill-climbing a face. The score stays in kyc-tier's verification row and
+    the audit log.
     Errors: NOT_FOUND / CUSTOMER_NOT_FOUND, VERIFICATION_NOT_FOUND;
     FAILED_PRECONDITION / NO_ACTIVE_ENROLLMENT, FACE_NOT_FOUND,
-    KEY_DESTROYED, CUSTOMER_ERASED; INVALID_ARGUMENT / IMAGE_*.
+    KEY_DESTROYED, CUSTOMER_ERASED; INVALID_ARGUMENT / IMAGE_*;
+    RESOURCE_EXHAUSTED / RATE_LIMITED (20 per minute per customer).
     """
     ListFaceEnrollments: _grpc.UnaryUnaryMultiCallable[_face_pb2.ListFaceEnrollmentsRequest, _face_pb2.ListFaceEnrollmentsResponse]
     """ListFaceEnrollments lists a customer's face references (metadata only).
@@ -86,10 +91,15 @@ class FaceServiceAsyncStub(FaceServiceStub):
     MatchFace: _aio.UnaryUnaryMultiCallable[_face_pb2.MatchFaceRequest, _face_pb2.MatchFaceResponse]  # type: ignore[assignment]
     """MatchFace compares a face with the customer's enrolled reference or with
     a reference image the partner supplies, and records a FACE_MATCH
-    verification.
+    verification. The answer is a decision (`decision.match`, the
+    verification's outcome) and a coarse `decision.band`, never the raw similarity
+    score or its false-match estimate: a fine score would be an oracle for
+    hill-climbing a face. The score stays in kyc-tier's verification row and
+    the audit log.
     Errors: NOT_FOUND / CUSTOMER_NOT_FOUND, VERIFICATION_NOT_FOUND;
     FAILED_PRECONDITION / NO_ACTIVE_ENROLLMENT, FACE_NOT_FOUND,
-    KEY_DESTROYED, CUSTOMER_ERASED; INVALID_ARGUMENT / IMAGE_*.
+    KEY_DESTROYED, CUSTOMER_ERASED; INVALID_ARGUMENT / IMAGE_*;
+    RESOURCE_EXHAUSTED / RATE_LIMITED (20 per minute per customer).
     """
     ListFaceEnrollments: _aio.UnaryUnaryMultiCallable[_face_pb2.ListFaceEnrollmentsRequest, _face_pb2.ListFaceEnrollmentsResponse]  # type: ignore[assignment]
     """ListFaceEnrollments lists a customer's face references (metadata only).
@@ -132,10 +142,15 @@ class FaceServiceServicer:
     ) -> _typing.Union[_face_pb2.MatchFaceResponse, _abc.Awaitable[_face_pb2.MatchFaceResponse]]:
         """MatchFace compares a face with the customer's enrolled reference or with
         a reference image the partner supplies, and records a FACE_MATCH
-        verification.
+        verification. The answer is a decision (`decision.match`, the
+        verification's outcome) and a coarse `decision.band`, never the raw similarity
+        score or its false-match estimate: a fine score would be an oracle for
+        hill-climbing a face. The score stays in kyc-tier's verification row and
+        the audit log.
         Errors: NOT_FOUND / CUSTOMER_NOT_FOUND, VERIFICATION_NOT_FOUND;
         FAILED_PRECONDITION / NO_ACTIVE_ENROLLMENT, FACE_NOT_FOUND,
-        KEY_DESTROYED, CUSTOMER_ERASED; INVALID_ARGUMENT / IMAGE_*.
+        KEY_DESTROYED, CUSTOMER_ERASED; INVALID_ARGUMENT / IMAGE_*;
+        RESOURCE_EXHAUSTED / RATE_LIMITED (20 per minute per customer).
         """
 
     def ListFaceEnrollments(

@@ -33,6 +33,10 @@ class _CustomerStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Custom
     """Erased under UU PDP: personal data and biometrics destroyed; the row and
     its verifications stay for the regulated window.
     """
+    CUSTOMER_STATUS_ERASING: _CustomerStatus.ValueType  # 3
+    """An erasure was requested and is being carried out: refused like an
+    erased customer.
+    """
 
 class CustomerStatus(_CustomerStatus, metaclass=_CustomerStatusEnumTypeWrapper):
     """Messages shared by the kyc-tier services.
@@ -45,6 +49,10 @@ CUSTOMER_STATUS_ACTIVE: CustomerStatus.ValueType  # 1
 CUSTOMER_STATUS_ERASED: CustomerStatus.ValueType  # 2
 """Erased under UU PDP: personal data and biometrics destroyed; the row and
 its verifications stay for the regulated window.
+"""
+CUSTOMER_STATUS_ERASING: CustomerStatus.ValueType  # 3
+"""An erasure was requested and is being carried out: refused like an
+erased customer.
 """
 Global___CustomerStatus: _TypeAlias = CustomerStatus  # noqa: Y015
 
@@ -115,6 +123,7 @@ class Customer(_message.Message):
     CREATED_AT_FIELD_NUMBER: _builtins.int
     UPDATED_AT_FIELD_NUMBER: _builtins.int
     TIER_UPDATED_AT_FIELD_NUMBER: _builtins.int
+    LEGAL_HOLD_FIELD_NUMBER: _builtins.int
     customer_id: _builtins.str
     external_id: _builtins.str
     """The partner's own reference for the user (unique per organisation)."""
@@ -125,6 +134,8 @@ class Customer(_message.Message):
     phone: _builtins.str
     tier: _types_pb2.KycTier.ValueType
     status: Global___CustomerStatus.ValueType
+    legal_hold: _builtins.bool
+    """Under a legal hold: erasure is refused (LEGAL_HOLD)."""
     @_builtins.property
     def created_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -145,10 +156,11 @@ class Customer(_message.Message):
         created_at: _timestamp_pb2.Timestamp | None = ...,
         updated_at: _timestamp_pb2.Timestamp | None = ...,
         tier_updated_at: _timestamp_pb2.Timestamp | None = ...,
+        legal_hold: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "tier_updated_at", b"tier_updated_at", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "customer_id", b"customer_id", "email", b"email", "external_id", b"external_id", "full_name", b"full_name", "nik_masked", b"nik_masked", "phone", b"phone", "status", b"status", "tier", b"tier", "tier_updated_at", b"tier_updated_at", "updated_at", b"updated_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "customer_id", b"customer_id", "email", b"email", "external_id", b"external_id", "full_name", b"full_name", "legal_hold", b"legal_hold", "nik_masked", b"nik_masked", "phone", b"phone", "status", b"status", "tier", b"tier", "tier_updated_at", b"tier_updated_at", "updated_at", b"updated_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

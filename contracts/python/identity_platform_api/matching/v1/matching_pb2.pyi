@@ -397,18 +397,24 @@ class RetireEnrollmentsRequest(_message.Message):
 
     CUSTOMER_ID_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
+    ENROLLMENT_ID_FIELD_NUMBER: _builtins.int
     customer_id: _builtins.str
     reason: _builtins.str
     """"erasure", "superseded", "review"."""
+    enrollment_id: _builtins.str
+    """Only this reference of the customer (e.g. a held duplicate an analyst
+    rejected); empty retires every reference.
+    """
     def __init__(
         self,
         *,
         customer_id: _builtins.str = ...,
         reason: _builtins.str = ...,
+        enrollment_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer_id", b"customer_id", "reason", b"reason"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer_id", b"customer_id", "enrollment_id", b"enrollment_id", "reason", b"reason"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -432,6 +438,48 @@ class RetireEnrollmentsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RetireEnrollmentsResponse: _TypeAlias = RetireEnrollmentsResponse  # noqa: Y015
+
+@_typing.final
+class ActivateEnrollmentRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    ENROLLMENT_ID_FIELD_NUMBER: _builtins.int
+    customer_id: _builtins.str
+    enrollment_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        customer_id: _builtins.str = ...,
+        enrollment_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer_id", b"customer_id", "enrollment_id", b"enrollment_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ActivateEnrollmentRequest: _TypeAlias = ActivateEnrollmentRequest  # noqa: Y015
+
+@_typing.final
+class ActivateEnrollmentResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENROLLMENT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def enrollment(self) -> Global___Enrollment: ...
+    def __init__(
+        self,
+        *,
+        enrollment: Global___Enrollment | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["enrollment", b"enrollment"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["enrollment", b"enrollment"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ActivateEnrollmentResponse: _TypeAlias = ActivateEnrollmentResponse  # noqa: Y015
 
 @_typing.final
 class ShredCustomerKeyRequest(_message.Message):

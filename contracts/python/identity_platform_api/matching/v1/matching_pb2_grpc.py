@@ -73,6 +73,11 @@ class MatchingServiceStub:
                 request_serializer=identity__platform__api_dot_matching_dot_v1_dot_matching__pb2.RetireEnrollmentsRequest.SerializeToString,
                 response_deserializer=identity__platform__api_dot_matching_dot_v1_dot_matching__pb2.RetireEnrollmentsResponse.FromString,
                 _registered_method=True)
+        self.ActivateEnrollment = channel.unary_unary(
+                '/identity.matching.v1.MatchingService/ActivateEnrollment',
+                request_serializer=identity__platform__api_dot_matching_dot_v1_dot_matching__pb2.ActivateEnrollmentRequest.SerializeToString,
+                response_deserializer=identity__platform__api_dot_matching_dot_v1_dot_matching__pb2.ActivateEnrollmentResponse.FromString,
+                _registered_method=True)
         self.ShredCustomerKey = channel.unary_unary(
                 '/identity.matching.v1.MatchingService/ShredCustomerKey',
                 request_serializer=identity__platform__api_dot_matching_dot_v1_dot_matching__pb2.ShredCustomerKeyRequest.SerializeToString,
@@ -102,7 +107,10 @@ class MatchingServiceServicer:
         the active reference when its source ranks at least as high as the
         current one (dukcapil > ktp_extract > onboarding_selfie >
         step_up_promotion). With `search_duplicates` it first searches the
-        gallery for the same face under other customers and reports them.
+        gallery for the same face under other customers and reports them; when
+        it finds any, the new reference is stored INACTIVE (held for an
+        analyst's review: never matched, never a search hit) and the customer's
+        current reference is left as it was.
         Errors: FAILED_PRECONDITION / KEY_DESTROYED (customer was erased).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -147,6 +155,19 @@ class MatchingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ActivateEnrollment(self, request, context):
+        """ActivateEnrollment lifts the hold on a reference Enroll stored inactive
+        because it found duplicates (an analyst approved it): it becomes the
+        customer's active reference when its source ranks at least as high as
+        the current one (as in Enroll). Activating an active reference changes
+        nothing.
+        Errors: NOT_FOUND / ENROLLMENT_NOT_FOUND (unknown, another customer's, or
+        retired); FAILED_PRECONDITION / KEY_DESTROYED (customer was erased).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ShredCustomerKey(self, request, context):
         """ShredCustomerKey destroys the customer's data key: every template sealed
         under it becomes unrecoverable. Irreversible (UU PDP erasure). Also
@@ -184,6 +205,11 @@ def add_MatchingServiceServicer_to_server(servicer, server):
                     servicer.RetireEnrollments,
                     request_deserializer=identity__platform__api_dot_matching_dot_v1_dot_matching__pb2.RetireEnrollmentsRequest.FromString,
                     response_serializer=identity__platform__api_dot_matching_dot_v1_dot_matching__pb2.RetireEnrollmentsResponse.SerializeToString,
+            ),
+            'ActivateEnrollment': grpc.unary_unary_rpc_method_handler(
+                    servicer.ActivateEnrollment,
+                    request_deserializer=identity__platform__api_dot_matching_dot_v1_dot_matching__pb2.ActivateEnrollmentRequest.FromString,
+                    response_serializer=identity__platform__api_dot_matching_dot_v1_dot_matching__pb2.ActivateEnrollmentResponse.SerializeToString,
             ),
             'ShredCustomerKey': grpc.unary_unary_rpc_method_handler(
                     servicer.ShredCustomerKey,
@@ -340,6 +366,33 @@ class MatchingService:
             '/identity.matching.v1.MatchingService/RetireEnrollments',
             identity__platform__api_dot_matching_dot_v1_dot_matching__pb2.RetireEnrollmentsRequest.SerializeToString,
             identity__platform__api_dot_matching_dot_v1_dot_matching__pb2.RetireEnrollmentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ActivateEnrollment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/identity.matching.v1.MatchingService/ActivateEnrollment',
+            identity__platform__api_dot_matching_dot_v1_dot_matching__pb2.ActivateEnrollmentRequest.SerializeToString,
+            identity__platform__api_dot_matching_dot_v1_dot_matching__pb2.ActivateEnrollmentResponse.FromString,
             options,
             channel_credentials,
             insecure,

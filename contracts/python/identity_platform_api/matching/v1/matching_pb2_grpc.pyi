@@ -52,7 +52,10 @@ class MatchingServiceStub:
     the active reference when its source ranks at least as high as the
     current one (dukcapil > ktp_extract > onboarding_selfie >
     step_up_promotion). With `search_duplicates` it first searches the
-    gallery for the same face under other customers and reports them.
+    gallery for the same face under other customers and reports them; when
+    it finds any, the new reference is stored INACTIVE (held for an
+    analyst's review: never matched, never a search hit) and the customer's
+    current reference is left as it was.
     Errors: FAILED_PRECONDITION / KEY_DESTROYED (customer was erased).
     """
     Verify: _grpc.UnaryUnaryMultiCallable[_matching_pb2.VerifyRequest, _matching_pb2.VerifyResponse]
@@ -76,6 +79,15 @@ class MatchingServiceStub:
     RetireEnrollments: _grpc.UnaryUnaryMultiCallable[_matching_pb2.RetireEnrollmentsRequest, _matching_pb2.RetireEnrollmentsResponse]
     """RetireEnrollments deactivates every reference of a customer and removes
     them from the gallery; rows stay for the regulated window.
+    """
+    ActivateEnrollment: _grpc.UnaryUnaryMultiCallable[_matching_pb2.ActivateEnrollmentRequest, _matching_pb2.ActivateEnrollmentResponse]
+    """ActivateEnrollment lifts the hold on a reference Enroll stored inactive
+    because it found duplicates (an analyst approved it): it becomes the
+    customer's active reference when its source ranks at least as high as
+    the current one (as in Enroll). Activating an active reference changes
+    nothing.
+    Errors: NOT_FOUND / ENROLLMENT_NOT_FOUND (unknown, another customer's, or
+    retired); FAILED_PRECONDITION / KEY_DESTROYED (customer was erased).
     """
     ShredCustomerKey: _grpc.UnaryUnaryMultiCallable[_matching_pb2.ShredCustomerKeyRequest, _matching_pb2.ShredCustomerKeyResponse]
     """ShredCustomerKey destroys the customer's data key: every template sealed
@@ -108,7 +120,10 @@ class MatchingServiceAsyncStub(MatchingServiceStub):
     the active reference when its source ranks at least as high as the
     current one (dukcapil > ktp_extract > onboarding_selfie >
     step_up_promotion). With `search_duplicates` it first searches the
-    gallery for the same face under other customers and reports them.
+    gallery for the same face under other customers and reports them; when
+    it finds any, the new reference is stored INACTIVE (held for an
+    analyst's review: never matched, never a search hit) and the customer's
+    current reference is left as it was.
     Errors: FAILED_PRECONDITION / KEY_DESTROYED (customer was erased).
     """
     Verify: _aio.UnaryUnaryMultiCallable[_matching_pb2.VerifyRequest, _matching_pb2.VerifyResponse]  # type: ignore[assignment]
@@ -132,6 +147,15 @@ class MatchingServiceAsyncStub(MatchingServiceStub):
     RetireEnrollments: _aio.UnaryUnaryMultiCallable[_matching_pb2.RetireEnrollmentsRequest, _matching_pb2.RetireEnrollmentsResponse]  # type: ignore[assignment]
     """RetireEnrollments deactivates every reference of a customer and removes
     them from the gallery; rows stay for the regulated window.
+    """
+    ActivateEnrollment: _aio.UnaryUnaryMultiCallable[_matching_pb2.ActivateEnrollmentRequest, _matching_pb2.ActivateEnrollmentResponse]  # type: ignore[assignment]
+    """ActivateEnrollment lifts the hold on a reference Enroll stored inactive
+    because it found duplicates (an analyst approved it): it becomes the
+    customer's active reference when its source ranks at least as high as
+    the current one (as in Enroll). Activating an active reference changes
+    nothing.
+    Errors: NOT_FOUND / ENROLLMENT_NOT_FOUND (unknown, another customer's, or
+    retired); FAILED_PRECONDITION / KEY_DESTROYED (customer was erased).
     """
     ShredCustomerKey: _aio.UnaryUnaryMultiCallable[_matching_pb2.ShredCustomerKeyRequest, _matching_pb2.ShredCustomerKeyResponse]  # type: ignore[assignment]
     """ShredCustomerKey destroys the customer's data key: every template sealed
@@ -166,7 +190,10 @@ class MatchingServiceServicer:
         the active reference when its source ranks at least as high as the
         current one (dukcapil > ktp_extract > onboarding_selfie >
         step_up_promotion). With `search_duplicates` it first searches the
-        gallery for the same face under other customers and reports them.
+        gallery for the same face under other customers and reports them; when
+        it finds any, the new reference is stored INACTIVE (held for an
+        analyst's review: never matched, never a search hit) and the customer's
+        current reference is left as it was.
         Errors: FAILED_PRECONDITION / KEY_DESTROYED (customer was erased).
         """
 
@@ -210,6 +237,20 @@ class MatchingServiceServicer:
     ) -> _typing.Union[_matching_pb2.RetireEnrollmentsResponse, _abc.Awaitable[_matching_pb2.RetireEnrollmentsResponse]]:
         """RetireEnrollments deactivates every reference of a customer and removes
         them from the gallery; rows stay for the regulated window.
+        """
+
+    def ActivateEnrollment(
+        self,
+        request: _matching_pb2.ActivateEnrollmentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_matching_pb2.ActivateEnrollmentResponse, _abc.Awaitable[_matching_pb2.ActivateEnrollmentResponse]]:
+        """ActivateEnrollment lifts the hold on a reference Enroll stored inactive
+        because it found duplicates (an analyst approved it): it becomes the
+        customer's active reference when its source ranks at least as high as
+        the current one (as in Enroll). Activating an active reference changes
+        nothing.
+        Errors: NOT_FOUND / ENROLLMENT_NOT_FOUND (unknown, another customer's, or
+        retired); FAILED_PRECONDITION / KEY_DESTROYED (customer was erased).
         """
 
     def ShredCustomerKey(

@@ -1,0 +1,62 @@
+"""`identity console-users create`: the first analysts and admins of an
+organisation (later ones can be added by its admins through the API,
+`POST /api/identity/console-users`).
+
+The password is read from standard input with `--password-stdin`, else
+asked for on the terminal; it is hashed with argon2id and never printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+
+from identity_cli.common import add_database_options, as_operator, existing_database_url
+from identity_cli.errors import CliError
+from identity_store.db import Database
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    users = subparsers.add_parser("console-users", help="analyst console users")
+    users_sub = users.add_subparsers(dest="console_users_command", metavar="ACTION", required=True)
+    create = users_sub.add_parser("create", help="create a console user of an organisation")
+    create.add_argument("--org", required=True, help="organisation id")
+    create.add_argument("--email", required=True)
+    create.add_argument("--name", required=True, help="display name")
+    create.add_argument(
+        "--role", action="append", choices=["analyst", "admin"], help="repeatable; default analyst"
+    )
+    create.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    add_database_options(create)
+    create.set_defaults(handler=run_create)
+
+
+def _password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        if not sys.stdin.isatty():
+            raise CliError("no terminal to ask for the password: use --password-stdin")
+        password = getpass.getpass("password: ")
+    if not password:
+        raise CliError("an empty password: give one of at least 12 characters")
+    return password
+
+
+def run_create(args: argparse.Namespace) -> int:
+    from services.kyc_tier.console_users import add_user, check_new_user, hash_password
+
+    password = _password(args)
+    checked = check_new_user(args.email, args.name, tuple(args.role or ("analyst",)), password)
+    hashed = hash_password(password)
+    database = Database(existing_database_url(args))
+    try:
+        with database.transaction() as session, as_operator(args.org):
+            user = add_user(session, args.org, checked, hashed)
+    finally:
+        database.dispose()
+    print(f"console user {user.user_id} ({', '.join(user.roles)}) of {user.org_id}")
+    return 0

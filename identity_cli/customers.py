@@ -1,0 +1,48 @@
+"""`identity customers legal-hold`: place or lift a legal hold on a customer.
+
+While a customer is held, erasure is refused (409 LEGAL_HOLD). The same
+change is available to internal-scope keys at
+POST /api/identity/customers/{id}/legal-hold; both are audited
+(`customer.legal_hold`, delivered by kyc-tier's outbox relay).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from identity_cli.common import add_database_options, as_operator, existing_database_url
+from identity_store.db import Database
+from identity_store.types import utcnow
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    customers = subparsers.add_parser("customers", help="a partner's customers")
+    sub = customers.add_subparsers(dest="customers_command", metavar="ACTION", required=True)
+    hold = sub.add_parser("legal-hold", help="place or lift a legal hold (erasure is refused)")
+    hold.add_argument("customer_id")
+    hold.add_argument("--org", required=True, help="organisation id")
+    state = hold.add_mutually_exclusive_group(required=True)
+    state.add_argument("--on", dest="hold", action="store_true", help="place the hold")
+    state.add_argument("--off", dest="hold", action="store_false", help="lift the hold")
+    hold.add_argument("--reason", default="", help="a case reference (no personal data)")
+    add_database_options(hold)
+    hold.set_defaults(handler=run_legal_hold)
+
+
+def run_legal_hold(args: argparse.Namespace) -> int:
+    from identity_runtime.errors import invalid_field
+    from services.kyc_tier.customers import set_legal_hold
+    from services.kyc_tier.erasures import MAX_REASON_LENGTH
+
+    if len(args.reason) > MAX_REASON_LENGTH:
+        raise invalid_field("reason", f"must be at most {MAX_REASON_LENGTH} characters")
+    database = Database(existing_database_url(args))
+    try:
+        with database.transaction() as session, as_operator(args.org):
+            view = set_legal_hold(
+                session, args.org, args.customer_id, args.hold, args.reason, utcnow()
+            )
+    finally:
+        database.dispose()
+    print(f"{view.customer_id}: legal hold {'on' if view.legal_hold else 'off'}")
+    return 0

@@ -1,0 +1,263 @@
+"""Console users, password sign-in and server-side sessions (issue 11).
+
+- Users (console_users.py) belong to one organisation, with roles
+  `analyst` and/or `admin`; passwords are argon2id hashes.
+- Sign-in failures back off and then lock the account: after
+  `backoff_after` consecutive failures each further attempt must wait
+  `2^(n - backoff_after)` seconds (capped), and after `max_failures` the
+  account is locked for `lockout_seconds` (RESOURCE_EXHAUSTED, with
+  `retry_after_seconds`). An unknown email costs the same hash
+  verification as a known one. Every sign-in, success or failure, is
+  audited under the user (`console.login`).
+- A session is a random token (`ics_...`) and a CSRF token, both stored as
+  peppered HMACs only; it expires after `session_seconds` and is revoked by
+  logout. The gateway resolves the cookie with `authenticate`; analyst
+  actions then run as actor `console_user:<user_id>`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import math
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from identity_runtime import context
+from identity_runtime.errors import (
+    DomainError,
+    FailedPrecondition,
+    PermissionDenied,
+    ResourceExhausted,
+    Unauthenticated,
+)
+from services.kyc_tier import outbox
+from services.kyc_tier.console_models import ConsolePolicy, ConsoleSession
+from services.kyc_tier.console_models import ConsoleUser as UserRow
+from services.kyc_tier.console_users import (
+    ACTOR_PREFIX,
+    DUMMY_HASH,
+    ConsoleUserView,
+    console_user_id,
+    normalise_email,
+    user_view,
+    verify_password,
+)
+from services.kyc_tier.records import new_id
+from services.kyc_tier.store import Store
+
+SESSION_PREFIX = "ics_"
+
+
+@dataclass(frozen=True)
+class LoginPolicy:
+    max_failures: int = 5
+    lockout_seconds: float = 900.0
+    backoff_after: int = 2
+    backoff_max_seconds: float = 30.0
+    session_seconds: float = 8 * 3600.0
+
+
+@dataclass(frozen=True)
+class OpenedSession:
+    token: str
+    csrf_token: str
+    expires_at: datetime
+    user: ConsoleUserView
+
+
+@dataclass(frozen=True)
+class SessionCaller:
+    org_id: str
+    user_id: str
+    session_id: str
+    roles: tuple[str, ...]
+
+
+def passkey_required(session: Session, org_id: str) -> bool:
+    policy = session.get(ConsolePolicy, org_id)
+    return bool(policy and policy.passkey_required)
+
+
+def _retry_after(until: datetime, now: datetime) -> int:
+    return max(1, math.ceil((until - now).total_seconds()))
+
+
+class ConsoleAuth:
+    def __init__(
+        self,
+        store: Store,
+        pepper: str,
+        policy: LoginPolicy,
+        clock: Callable[[], datetime],
+    ):
+        self.store = store
+        self._pepper = pepper.encode()
+        self.policy = policy
+        self.clock = clock
+
+    def digest(self, token: str) -> str:
+        return hmac.new(self._pepper, b"console:" + token.encode(), hashlib.sha256).hexdigest()
+
+    # --- password sign-in ----------------------------------------------------
+
+    async def login(self, email: str, password: str) -> OpenedSession:
+        if not email or not password or len(password) > 256:
+            raise Unauthenticated("wrong email or password", "CREDENTIALS_INVALID")
+        try:
+            email = normalise_email(email)
+        except DomainError:
+            raise Unauthenticated("wrong email or password", "CREDENTIALS_INVALID") from None
+        now = self.clock()
+        row = await self.store.read(
+            lambda s: s.scalar(select(UserRow).where(UserRow.email == email))
+        )
+        if row is not None:
+            self._refuse_while_throttled(row, now)
+        stored = row.password_hash if row is not None and row.password_hash else DUMMY_HASH
+        good = await asyncio.to_thread(verify_password, stored, password)
+        if row is None or row.password_hash is None or row.disabled_at is not None:
+            raise Unauthenticated("wrong email or password", "CREDENTIALS_INVALID")
+        user_id = row.user_id
+        if not good:
+            await self.store.write(lambda s: self._record_failure(s, user_id, now))
+            raise Unauthenticated("wrong email or password", "CREDENTIALS_INVALID")
+        return await self.store.write(lambda s: self._open_after_password(s, user_id, now))
+
+    def _refuse_while_throttled(self, row: UserRow, now: datetime) -> None:
+        if row.locked_until is not None and row.locked_until > now:
+            raise ResourceExhausted(
+                "the account is locked after repeated failed sign-ins",
+                "ACCOUNT_LOCKED",
+                {"retry_after_seconds": _retry_after(row.locked_until, now)},
+            )
+        if row.next_login_at is not None and row.next_login_at > now:
+            raise ResourceExhausted(
+                "too many failed sign-ins; wait before trying again",
+                "RATE_LIMITED",
+                {"retry_after_seconds": _retry_after(row.next_login_at, now)},
+            )
+
+    def _record_failure(self, session: Session, user_id: str, now: datetime) -> None:
+        row = session.get(UserRow, user_id, with_for_update=True)
+        assert row is not None
+        row.failed_logins += 1
+        policy = self.policy
+        details = {"method": "password", "failures": row.failed_logins}
+        if row.failed_logins >= policy.max_failures:
+            row.locked_until = now + timedelta(seconds=policy.lockout_seconds)
+            row.failed_logins = 0
+            row.next_login_at = None
+            details["locked"] = "true"
+        elif row.failed_logins > policy.backoff_after:
+            wait = min(2 ** (row.failed_logins - policy.backoff_after), policy.backoff_max_seconds)
+            row.next_login_at = now + timedelta(seconds=wait)
+        outbox.record(
+            session,
+            row.org_id,
+            "console.login",
+            f"console_user:{user_id}",
+            "failure",
+            details=details,
+            actor=ACTOR_PREFIX + user_id,
+        )
+
+    def _open_after_password(self, session: Session, user_id: str, now: datetime) -> OpenedSession:
+        row = session.get(UserRow, user_id, with_for_update=True)
+        assert row is not None
+        self._refuse_while_throttled(row, now)
+        if passkey_required(session, row.org_id):
+            raise PermissionDenied(
+                "this organisation requires a passkey to sign in", "PASSKEY_REQUIRED"
+            )
+        row.failed_logins = 0
+        row.next_login_at = None
+        row.locked_until = None
+        return self.open_session(session, row, "password", now)
+
+    def open_session(
+        self, session: Session, row: UserRow, method: str, now: datetime
+    ) -> OpenedSession:
+        token = SESSION_PREFIX + secrets.token_urlsafe(32)
+        csrf = secrets.token_urlsafe(24)
+        expires_at = now + timedelta(seconds=self.policy.session_seconds)
+        opened = ConsoleSession(
+            session_id=new_id("ses"),
+            user_id=row.user_id,
+            org_id=row.org_id,
+            token_hash=self.digest(token),
+            csrf_hash=self.digest(csrf),
+            method=method,
+            created_at=now,
+            expires_at=expires_at,
+        )
+        session.add(opened)
+        session.flush()
+        outbox.record(
+            session,
+            row.org_id,
+            "console.login",
+            f"console_user:{row.user_id}",
+            "success",
+            details={"method": method, "session_id": opened.session_id},
+            actor=ACTOR_PREFIX + row.user_id,
+        )
+        return OpenedSession(token, csrf, expires_at, user_view(session, row))
+
+    # --- sessions -----------------------------------------------------------
+
+    async def authenticate(self, token: str, check_csrf: bool, csrf_token: str) -> SessionCaller:
+        if not token.startswith(SESSION_PREFIX) or len(token) > 100:
+            raise Unauthenticated("the session is unknown or has ended", "SESSION_INVALID")
+        now = self.clock()
+
+        def work(session: Session) -> SessionCaller:
+            row = session.scalar(
+                select(ConsoleSession).where(ConsoleSession.token_hash == self.digest(token))
+            )
+            if row is None or row.revoked_at is not None or row.expires_at <= now:
+                raise Unauthenticated("the session is unknown or has ended", "SESSION_INVALID")
+            user = session.get(UserRow, row.user_id)
+            if user is None or user.disabled_at is not None:
+                raise Unauthenticated("the session is unknown or has ended", "SESSION_INVALID")
+            if check_csrf and not hmac.compare_digest(self.digest(csrf_token), row.csrf_hash):
+                raise PermissionDenied(
+                    "send the session's CSRF token as X-CSRF-Token", "CSRF_INVALID"
+                )
+            return SessionCaller(row.org_id, row.user_id, row.session_id, tuple(user.roles))
+
+        return await self.store.read(work)
+
+    async def logout(self, org_id: str, token: str) -> None:
+        """End the caller's own session (audited `console.logout`)."""
+        user_id = console_user_id(context.actor())
+        if not user_id or not token:
+            raise FailedPrecondition("only a console session can be ended", "SESSION_REQUIRED")
+        now = self.clock()
+
+        def work(session: Session) -> None:
+            row = session.scalar(
+                select(ConsoleSession)
+                .where(ConsoleSession.token_hash == self.digest(token))
+                .with_for_update()
+            )
+            if row is None or row.user_id != user_id or row.org_id != org_id:
+                raise Unauthenticated("the session is unknown or has ended", "SESSION_INVALID")
+            if row.revoked_at is None:
+                row.revoked_at = now
+                outbox.record(
+                    session,
+                    org_id,
+                    "console.logout",
+                    f"console_user:{user_id}",
+                    "success",
+                    details={"session_id": row.session_id},
+                )
+
+        await self.store.write(work)

@@ -1,0 +1,160 @@
+"""gRPC servicers of the analyst console (issue 11): the dashboard and
+console sign-in. Like servicer.py: convert, call one flow, convert."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from identity_platform_api.kyc_tier.v1 import (
+    console_auth_pb2,
+    console_auth_pb2_grpc,
+    dashboard_pb2,
+    dashboard_pb2_grpc,
+)
+from identity_runtime.context import require_org
+from identity_runtime.server import CoreServicer
+from services.kyc_tier.bootstrap import KycTierCore
+from services.kyc_tier.mapping import console as console_mapping
+from services.kyc_tier.mapping import enums, responses
+
+
+class DashboardServicer(CoreServicer[KycTierCore], dashboard_pb2_grpc.DashboardServiceServicer):
+    async def SearchCustomers(
+        self, request: dashboard_pb2.SearchCustomersRequest, _: Any
+    ) -> dashboard_pb2.SearchCustomersResponse:
+        page = await self.core.dashboard.search(
+            require_org(), request.q, request.page_size, request.page_token
+        )
+        return console_mapping.search_page(page)
+
+    async def ListReviewQueue(
+        self, request: dashboard_pb2.ListReviewQueueRequest, _: Any
+    ) -> dashboard_pb2.ListReviewQueueResponse:
+        page = await self.core.dashboard.review_queue(
+            require_org(),
+            console_mapping.review_query(request),
+            request.page_size,
+            request.page_token,
+        )
+        return console_mapping.review_page(page)
+
+    async def ListTierEvents(
+        self, request: dashboard_pb2.ListTierEventsRequest, _: Any
+    ) -> dashboard_pb2.ListTierEventsResponse:
+        page = await self.core.dashboard.tier_events(
+            require_org(),
+            console_mapping.tier_event_query(request),
+            request.page_size,
+            request.page_token,
+        )
+        return console_mapping.tier_event_page(page)
+
+    async def ExportCustomersCsv(
+        self, request: dashboard_pb2.ExportCustomersCsvRequest, _: Any
+    ) -> dashboard_pb2.ExportCustomersCsvResponse:
+        data = await self.core.dashboard.export_customers(
+            require_org(),
+            enums.tier_from_proto(request.tier, "tier"),
+            enums.when(request.created_after),
+            enums.when(request.created_before),
+        )
+        return dashboard_pb2.ExportCustomersCsvResponse(body=console_mapping.csv_body(data))
+
+    async def ExportVerificationsCsv(
+        self, request: dashboard_pb2.ExportVerificationsCsvRequest, _: Any
+    ) -> dashboard_pb2.ExportVerificationsCsvResponse:
+        data = await self.core.dashboard.export_verifications(
+            require_org(),
+            enums.KIND_FROM_PROTO.get(request.kind, ""),
+            enums.when(request.created_after),
+            enums.when(request.created_before),
+        )
+        return dashboard_pb2.ExportVerificationsCsvResponse(body=console_mapping.csv_body(data))
+
+    async def DecideReview(
+        self, request: dashboard_pb2.DecideReviewRequest, _: Any
+    ) -> dashboard_pb2.DecideReviewResponse:
+        decided = await self.core.reviews.decide(
+            require_org(),
+            request.review_id,
+            enums.REVIEW_DECISION_FROM_PROTO.get(request.decision, ""),
+            request.note,
+        )
+        return responses.review_decided(decided)
+
+
+class ConsoleAuthServicer(
+    CoreServicer[KycTierCore], console_auth_pb2_grpc.ConsoleAuthServiceServicer
+):
+    async def Login(
+        self, request: console_auth_pb2.LoginRequest, _: Any
+    ) -> console_auth_pb2.LoginResponse:
+        opened = await self.core.console.login(request.email, request.password)
+        return console_auth_pb2.LoginResponse(session=console_mapping.opened_session(opened))
+
+    async def Logout(
+        self, request: console_auth_pb2.LogoutRequest, _: Any
+    ) -> console_auth_pb2.LogoutResponse:
+        await self.core.console.logout(require_org(), request.session_token)
+        return console_auth_pb2.LogoutResponse()
+
+    async def GetMe(
+        self, request: console_auth_pb2.GetMeRequest, _: Any
+    ) -> console_auth_pb2.GetMeResponse:
+        return console_auth_pb2.GetMeResponse(
+            user=console_mapping.console_user(await self.core.console_users.me(require_org()))
+        )
+
+    async def AuthenticateSession(
+        self, request: console_auth_pb2.AuthenticateSessionRequest, _: Any
+    ) -> console_auth_pb2.AuthenticateSessionResponse:
+        caller = await self.core.console.authenticate(
+            request.token, request.check_csrf, request.csrf_token
+        )
+        return console_mapping.session_caller(caller)
+
+    async def CreateConsoleUser(
+        self, request: console_auth_pb2.CreateConsoleUserRequest, _: Any
+    ) -> console_auth_pb2.CreateConsoleUserResponse:
+        org_id = require_org()
+        await self.core.console_users.require_admin(org_id)
+        user = await self.core.console_users.create_user(
+            org_id, request.email, request.display_name, tuple(request.roles), request.password
+        )
+        return console_auth_pb2.CreateConsoleUserResponse(user=console_mapping.console_user(user))
+
+    async def BeginPasskeyRegistration(
+        self, request: console_auth_pb2.BeginPasskeyRegistrationRequest, _: Any
+    ) -> console_auth_pb2.BeginPasskeyRegistrationResponse:
+        options = await self.core.passkeys.begin_registration(require_org())
+        return console_auth_pb2.BeginPasskeyRegistrationResponse(options_json=options)
+
+    async def FinishPasskeyRegistration(
+        self, request: console_auth_pb2.FinishPasskeyRegistrationRequest, _: Any
+    ) -> console_auth_pb2.FinishPasskeyRegistrationResponse:
+        passkey_id = await self.core.passkeys.finish_registration(
+            require_org(), request.credential_json, request.passkey_name
+        )
+        return console_auth_pb2.FinishPasskeyRegistrationResponse(passkey_id=passkey_id)
+
+    async def BeginPasskeyAuthentication(
+        self, request: console_auth_pb2.BeginPasskeyAuthenticationRequest, _: Any
+    ) -> console_auth_pb2.BeginPasskeyAuthenticationResponse:
+        ceremony = await self.core.passkeys.begin_authentication(request.email)
+        return console_mapping.ceremony(ceremony)
+
+    async def FinishPasskeyAuthentication(
+        self, request: console_auth_pb2.FinishPasskeyAuthenticationRequest, _: Any
+    ) -> console_auth_pb2.FinishPasskeyAuthenticationResponse:
+        opened = await self.core.passkeys.finish_authentication(
+            request.ceremony_id, request.credential_json
+        )
+        return console_auth_pb2.FinishPasskeyAuthenticationResponse(
+            session=console_mapping.opened_session(opened)
+        )
+
+    async def SetConsolePolicy(
+        self, request: console_auth_pb2.SetConsolePolicyRequest, _: Any
+    ) -> console_auth_pb2.SetConsolePolicyResponse:
+        required = await self.core.console_users.set_policy(require_org(), request.passkey_required)
+        return console_auth_pb2.SetConsolePolicyResponse(passkey_required=required)

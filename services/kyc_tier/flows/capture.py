@@ -1,0 +1,86 @@
+"""What one run of the capture pipeline works with: the flow's `Step`, the
+`Subject` of an attempt, the flow's `Decision`, and what is `Recorded` and
+`Captured` (see `pipeline.py`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from services.kyc_tier import bundles, records
+from services.kyc_tier.ports import Reason
+
+A = TypeVar("A")
+
+
+@dataclass(frozen=True)
+class Step:
+    """What a flow records: its verification kind and its audit action."""
+
+    kind: str
+    action: str
+    # Retention class of the sealed capture bundle (bundles.RETENTION).
+    retention: str = "onboarding"
+    # Recompute the tier after recording (locks the customer row meanwhile).
+    settles_tier: bool = True
+    # A bundle's nonce seen before is refused (KTP capture replays instead).
+    refuses_reused_nonce: bool = True
+
+
+@dataclass(frozen=True)
+class Subject:
+    """Who an attempt is about, resolved when it starts."""
+
+    org_id: str
+    customer_id: str
+    # Chosen before assessing, so that a downstream record can cite it.
+    verification_id: str
+    # The organisation's face-match threshold; None leaves matching's default.
+    match_threshold: float | None
+    # The received bundle, validated and digested (None for evidence without one).
+    capture: bundles.Capture | None = None
+    # The attempt recorded as started (finished by the record transaction).
+    attempt_id: str = ""
+
+    @property
+    def bundle_sha256(self) -> str:
+        """The digest the device signed (flows that receive a bundle only)."""
+        if self.capture is None:
+            raise ValueError("this attempt received no capture bundle")
+        return self.capture.sha256
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What decide makes of an assessment, and what the verification row keeps."""
+
+    passed: bool | None  # None: an analyst decides
+    reasons: tuple[Reason, ...] = ()
+    scores: Mapping[str, float] = field(default_factory=dict)
+    model_ids: Mapping[str, str] = field(default_factory=dict)
+    input_hashes: Mapping[str, str] = field(default_factory=dict)
+    details: Mapping[str, Any] = field(default_factory=dict)
+    # Extra details and evidence hashes of the audit entry (ids and codes only).
+    audit_details: Mapping[str, Any] = field(default_factory=dict)
+    audit_evidence: Mapping[str, str] = field(default_factory=dict)
+    # What the review item records beside the verification (passed None only).
+    review_details: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Recorded:
+    verification: records.VerificationRecord
+    tier: str  # the customer's tier once settled
+
+
+@dataclass(frozen=True)
+class Captured(Generic[A]):
+    """One run of the pipeline: what was assessed, decided and recorded."""
+
+    assessment: A
+    decision: Decision
+    recorded: Recorded
+
+
+# Extra writes of a flow in the record transaction, before the tier is settled.

@@ -1,0 +1,140 @@
+"""The analyst dashboard's reads (internal scope or an analyst session):
+customer search (search.py), the review queue, the tier-event feed and the
+CSV exports. Everything is scoped to the caller's organisation; searches
+and exports are audited under the caller (the analyst for a session).
+
+Exports (`export.py`) are bounded: `created_after` and `created_before` are
+both required and at most `MAX_EXPORT_DAYS` apart, and at most
+`MAX_EXPORT_ROWS` rows are written (FAILED_PRECONDITION / EXPORT_TOO_LARGE
+beyond, asking for a narrower range).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from identity_runtime.errors import invalid_field
+from services.kyc_tier import export, models, outbox, records, search
+from services.kyc_tier.customers import CustomerView
+from services.kyc_tier.flows.reviews import ReviewView, review_view
+from services.kyc_tier.paging import Page, newest_first
+from services.kyc_tier.pii import PiiVault
+from services.kyc_tier.store import Store
+
+REVIEW_STATUSES = ("pending", "approved", "rejected")
+
+
+@dataclass(frozen=True)
+class ReviewQuery:
+    status: str = ""  # "" is pending
+    kind: str = ""
+    customer_id: str = ""
+
+
+@dataclass(frozen=True)
+class TierEventQuery:
+    customer_id: str = ""
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+
+
+@dataclass
+class DashboardFlow:
+    store: Store
+    vault: PiiVault
+
+    async def search(self, org_id: str, q: str, size: int, token: str) -> Page[CustomerView]:
+        kind = search.query_kind(q)
+
+        def work(session: Session) -> Page[CustomerView]:
+            page = search.search(session, self.vault, org_id, q, size, token)
+            outbox.record(
+                session,
+                org_id,
+                "customer.search",
+                f"org:{org_id}",
+                "success",
+                details={"query_kind": kind, "results": len(page.items)},
+            )
+            return page
+
+        return await self.store.write(work)
+
+    async def review_queue(
+        self, org_id: str, filters: ReviewQuery, size: int, token: str
+    ) -> Page[ReviewView]:
+        status = filters.status or "pending"
+        if status not in REVIEW_STATUSES:
+            raise invalid_field("status", "unknown review status")
+        items = models.ReviewItem
+        query = select(items).where(items.org_id == org_id, items.status == status)
+        if filters.kind:
+            query = query.where(items.kind == filters.kind)
+        if filters.customer_id:
+            query = query.where(items.customer_id == filters.customer_id)
+
+        def read(session: Session) -> Page[ReviewView]:
+            page = newest_first(session, query, items.created_at, items.review_id, size, token)
+            return Page([review_view(r) for r in page.items], page.next_page_token)
+
+        return await self.store.read(read)
+
+    async def tier_events(
+        self, org_id: str, filters: TierEventQuery, size: int, token: str
+    ) -> Page[records.TierChange]:
+        events = models.TierEvent
+        query = select(events).where(events.org_id == org_id)
+        if filters.customer_id:
+            query = query.where(events.customer_id == filters.customer_id)
+        if filters.start_time is not None:
+            query = query.where(events.created_at >= filters.start_time)
+        if filters.end_time is not None:
+            query = query.where(events.created_at < filters.end_time)
+        if filters.start_time and filters.end_time and filters.start_time >= filters.end_time:
+            raise invalid_field("end_time", "must be after start_time")
+
+        def read(session: Session) -> Page[records.TierChange]:
+            page = newest_first(session, query, events.created_at, events.event_id, size, token)
+            return Page([records.tier_change(r) for r in page.items], page.next_page_token)
+
+        return await self.store.read(read)
+
+    async def export_customers(
+        self, org_id: str, tier: str, after: datetime | None, before: datetime | None
+    ) -> bytes:
+        span = export.bounds(after, before)
+        return await self._export(
+            org_id, "customers", lambda s: export.customers_csv(s, org_id, tier, span)
+        )
+
+    async def export_verifications(
+        self, org_id: str, kind: str, after: datetime | None, before: datetime | None
+    ) -> bytes:
+        span = export.bounds(after, before)
+        return await self._export(
+            org_id, "verifications", lambda s: export.verifications_csv(s, org_id, kind, span)
+        )
+
+    async def _export(
+        self, org_id: str, what: str, write: Callable[[Session], tuple[bytes, int]]
+    ) -> bytes:
+        """The file, and its audit entry (`export.<what>`, the row count) in one transaction."""
+
+        def work(session: Session) -> bytes:
+            body, rows = write(session)
+            outbox.record(
+                session,
+                org_id,
+                f"export.{what}",
+                f"org:{org_id}",
+                "success",
+                details={"rows": rows},
+            )
+            return body
+
+        return await self.store.write(work)

@@ -1,0 +1,133 @@
+"""What kyc-tier finishes after a crash, at start-up and then periodically:
+
+- unfinished erasures are carried on (`ErasureFlow.resume_pending`);
+- attempts still "started" long after any request could have run (the
+  process died between recording the attempt and finishing it, e.g. after
+  liveness consumed the challenge and the nonce) are finished as
+  "interrupted", each with an audit entry;
+- the erasure backlog (erasures requested, not completed) is measured into
+  the queue metrics (`queue="erasures"`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from identity_runtime import metrics
+from identity_runtime.logs import get_logger
+from services.kyc_tier import models
+from services.kyc_tier.flows import dukcapil, face, ktp, step_up
+from services.kyc_tier.flows.pipeline import interrupt_attempt
+from services.kyc_tier.ports import Clock
+from services.kyc_tier.store import Store
+
+log = get_logger("identity.kyc_tier.recovery")
+
+# Each flow's audit action, by the kind its attempts record.
+_ACTIONS = {
+    step.kind: step.action
+    for step in (ktp.STEP, face.LIVENESS, face.MATCH, step_up.STEP, dukcapil.STEP)
+}
+
+
+@dataclass
+class StaleAttempts:
+    """Finishes attempts left "started" by a process that died."""
+
+    store: Store
+    clock: Clock
+    # Far beyond any request's deadline (a live request is never swept).
+    older_than: timedelta = timedelta(minutes=5)
+
+    async def sweep(self) -> int:
+        return await self.store.write(self._sweep)
+
+    def _sweep(self, session: Session) -> int:
+        rows = list(
+            session.scalars(
+                select(models.Attempt)
+                .where(
+                    models.Attempt.outcome == "started",
+                    models.Attempt.created_at < self.clock() - self.older_than,
+                )
+                .limit(500)
+            )
+        )
+        for row in rows:
+            action = _ACTIONS.get(row.kind, "attempt.finish")
+            interrupt_attempt(session, action, row.org_id, row.customer_id, row.attempt_id)
+        if rows:
+            log.warning("attempts interrupted by a crash finished", count=len(rows))
+        return len(rows)
+
+
+@dataclass
+class ErasureBacklog:
+    """How many erasures wait to be completed, and for how long (seconds)."""
+
+    store: Store
+    clock: Clock
+    queue: str = "erasures"
+
+    async def measure(self) -> int:
+        depth, oldest = await self.store.read(self._read)
+        age = 0.0
+        if oldest is not None:
+            if oldest.tzinfo is None:
+                oldest = oldest.replace(tzinfo=self.clock().tzinfo)
+            age = max(0.0, (self.clock() - oldest).total_seconds())
+        metrics.QUEUE_DEPTH.labels(self.queue).set(depth)
+        metrics.QUEUE_OLDEST_AGE.labels(self.queue).set(age)
+        return depth
+
+    @staticmethod
+    def _read(session: Session) -> tuple[int, Any]:
+        row = session.execute(
+            select(
+                func.count(models.Erasure.erasure_id), func.min(models.Erasure.requested_at)
+            ).where(models.Erasure.state != "completed")
+        ).one()
+        return int(row[0]), row[1]
+
+
+@dataclass
+class RecoveryWorker:
+    """Runs each pass once at start-up, then every `poll_seconds`."""
+
+    passes: Sequence[Callable[[], Awaitable[int]]]
+    poll_seconds: float = 30.0
+    _task: asyncio.Task[None] | None = field(default=None, init=False)
+    # Set once the start-up passes have run (tests wait on it).
+    first_pass: asyncio.Event = field(default_factory=asyncio.Event, init=False)
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="kyc-tier-recovery")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def run_once(self) -> None:
+        for run in self.passes:
+            try:
+                await run()
+            except Exception:  # noqa: BLE001 - the worker must outlive any single failure
+                log.exception("recovery pass failed; retrying next interval")
+
+    async def _run(self) -> None:
+        while True:
+            await self.run_once()
+            self.first_pass.set()
+            await asyncio.sleep(self.poll_seconds)

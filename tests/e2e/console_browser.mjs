@@ -1,0 +1,114 @@
+// Drives the analyst console (/console) in headless Chromium (Debian's
+// /usr/bin/chromium through the SDK's pinned playwright-core; nothing is
+// downloaded) with Chrome's virtual WebAuthn authenticator: password
+// sign-in, adding a passkey, passkey sign-in, search, the customer page, a
+// review decision and an export download. Screenshots go to --shots; the
+// outcome is printed as JSON on the last line of stdout.
+//
+//   node tests/e2e/console_browser.mjs --origin http://localhost:PORT --email E \
+//        --password P --persona "Siti Rahayu" --shots DIR --sdk sdk/web
+import { mkdirSync, readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+
+const { values } = parseArgs({
+  options: {
+    origin: { type: "string" },
+    email: { type: "string" },
+    password: { type: "string" },
+    persona: { type: "string" },
+    shots: { type: "string" },
+    sdk: { type: "string" },
+    chromium: { type: "string", default: process.env.CHROMIUM_PATH || "/usr/bin/chromium" },
+  },
+});
+const require = createRequire(join(resolve(values.sdk), "package.json"));
+const { chromium } = require("playwright-core");
+
+mkdirSync(values.shots, { recursive: true });
+const browser = await chromium.launch({
+  executablePath: values.chromium,
+  headless: true,
+  args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"],
+});
+const result = { steps: [], pageErrors: [] };
+try {
+  const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1100, height: 760 } });
+  const page = await context.newPage();
+  page.on("pageerror", (e) => result.pageErrors.push(String(e)));
+  // Failed requests, by path (the first /api/auth/me before sign-in is a 401 by design).
+  result.failedRequests = [];
+  page.on("response", (r) => {
+    if (r.status() >= 400) result.failedRequests.push(`${r.status()} ${new URL(r.url()).pathname}`);
+  });
+  const shot = (name) => page.screenshot({ path: join(values.shots, `${name}.png`), fullPage: true });
+  const status = async (text) => {
+    await page.waitForFunction((t) => document.getElementById("status").textContent.includes(t), text, { timeout: 15_000 });
+  };
+
+  const cdp = await context.newCDPSession(page);
+  await cdp.send("WebAuthn.enable");
+  await cdp.send("WebAuthn.addVirtualAuthenticator", {
+    options: {
+      protocol: "ctap2", transport: "internal", hasResidentKey: true,
+      hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: true,
+    },
+  });
+
+  await page.goto(`${values.origin}/console`);
+  await page.waitForSelector("#sign-in");
+  await shot("01-sign-in");
+  await page.fill("#email", values.email);
+  await page.fill("#password", values.password);
+  await page.click("#password-sign-in");
+  await page.waitForSelector("#q");
+  result.steps.push("password sign-in");
+
+  await page.click("#add-passkey");
+  await status("Passkey added");
+  result.steps.push("passkey added");
+  await page.click("#sign-out");
+  await page.waitForSelector("#sign-in");
+  await page.fill("#email", values.email);
+  await page.click("#passkey-sign-in");
+  await page.waitForSelector("#q");
+  result.who = await page.textContent("#who");
+  await shot("02-signed-in-with-passkey");
+  result.steps.push("passkey sign-in");
+
+  await page.fill("#q", values.persona);
+  await page.click("#search button");
+  await page.waitForSelector("#results a");
+  result.searchResults = await page.$$eval("#results tbody tr", (rows) => rows.map((r) => r.textContent));
+  await shot("03-search");
+  await page.click("#results a");
+  await page.waitForSelector("#customer");
+  result.customerTier = await page.textContent("#customer-tier");
+  await shot("04-customer");
+  result.steps.push("customer page");
+
+  await page.goto(`${values.origin}/console#/reviews`);
+  await page.waitForSelector(".review");
+  await shot("05-review-queue");
+  await page.fill(".review .note", "Same person; new KTP card.");
+  await page.click(".review .approve");
+  await status("Decision recorded");
+  result.decision = await page.textContent("#status");
+  await shot("06-decided");
+  result.steps.push("review decided");
+
+  await page.goto(`${values.origin}/console#/exports`);
+  await page.waitForSelector("#export-customers");
+  const [download] = await Promise.all([page.waitForEvent("download"), page.click("#export-customers")]);
+  const saved = join(values.shots, "customers.csv");
+  await download.saveAs(saved);
+  result.csv = readFileSync(saved, "utf8");
+  await shot("07-exports");
+  result.steps.push("export downloaded");
+} catch (error) {
+  result.error = String(error && error.stack ? error.stack : error);
+} finally {
+  await browser.close();
+}
+console.log(JSON.stringify(result));

@@ -1,0 +1,123 @@
+"""The analyst console in headless Chromium (Debian's chromium through the
+SDK's pinned playwright-core, driven by tests/e2e/console_browser.mjs): the
+real gateway on a socket at http://localhost:<port>, kyc-tier (fake
+downstream ports) on PostgreSQL with its WebAuthn relying party set to that
+origin, and Chrome's virtual authenticator. Password sign-in, a passkey
+added and used to sign in, the persona searched and their page opened, a
+duplicate-face review approved (the tier rises), and a customer export
+downloaded. Screenshots are kept in .build/test-artefacts/console/.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import os
+import shutil
+import socket
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from gateway.server import start
+from services.kyc_tier.bootstrap import build
+from services.kyc_tier.service import SPEC
+from tests.service.test_console_auth import PASSWORD, create_user
+from tests.service.test_console_dashboard import held_for_review
+from tests.support import REPO_ROOT, kyc_tier_env, start_service, unavailable, unique_name
+from tests.support.gateway import bearer, create_org_and_key, gateway_settings
+from tests.support.kyc_fakes import KycFakes
+from tests.support.mesh import postgres_schema
+
+pytestmark = pytest.mark.slow
+
+SDK = REPO_ROOT / "sdk" / "web"
+ARTEFACTS = REPO_ROOT / ".build" / "test-artefacts" / "console"
+CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
+PERSONA = {"fullName": "Siti Rahayu", "nik": "3273024107950003", "email": "siti@mail.example"}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _require_browser() -> None:
+    if shutil.which("node") is None:
+        unavailable("node", "not installed")
+    if not CHROMIUM.exists():
+        unavailable("chromium", f"not installed at {CHROMIUM}")
+    if not (SDK / "node_modules" / "playwright-core").is_dir():
+        unavailable("playwright-core", "sdk/web/node_modules is not installed")
+
+
+async def test_an_analyst_works_the_console_in_a_real_browser() -> None:
+    _require_browser()
+    port = _free_port()
+    origin = f"http://localhost:{port}"
+    fakes = KycFakes()
+
+    async def build_with_fakes(settings: Any) -> Any:
+        return await build(settings, overrides=fakes.overrides())
+
+    with postgres_schema() as url:
+        env = kyc_tier_env(url) | {
+            "KYC_TIER_WEBAUTHN_RP_ID": "localhost",
+            "KYC_TIER_WEBAUTHN_ORIGINS": origin,
+        }
+        kyc = await start_service(dataclasses.replace(SPEC, build=build_with_fakes), env)
+        gateway = await start(
+            gateway_settings({"kyc_tier": kyc.address}, host="127.0.0.1", port=str(port))
+        )
+        try:
+            org_id, _, key = await asyncio.to_thread(
+                create_org_and_key, url, unique_name("Bank"), ("internal",)
+            )
+            email = f"{unique_name('analyst').lower()}@bank.example"
+            assert await asyncio.to_thread(create_user, url, org_id, email) == 0
+            async with httpx.AsyncClient(base_url=origin, timeout=30) as http:
+                body = {"externalId": unique_name("ext"), **PERSONA}
+                created = await http.post("/api/customers", json=body, headers=bearer(key))
+                assert created.status_code == 200, created.text
+            customer_id = created.json()["customer"]["customerId"]
+            held = fakes.matcher.enroll_reference(customer_id, active=False)
+            await held_for_review(kyc.core, org_id, customer_id, held)
+
+            command = ["node", str(REPO_ROOT / "tests" / "e2e" / "console_browser.mjs")]
+            command += ["--origin", origin, "--email", email, "--password", PASSWORD]
+            command += ["--persona", PERSONA["fullName"], "--shots", str(ARTEFACTS)]
+            command += ["--sdk", str(SDK), "--chromium", str(CHROMIUM)]
+            done = await asyncio.to_thread(
+                subprocess.run, command, capture_output=True, text=True, timeout=240
+            )
+        finally:
+            await gateway.stop()
+            await kyc.stop(0)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert "error" not in result, result["error"]
+    assert result["pageErrors"] == [], result
+    # The one refusal: who is signed in, asked before anyone is.
+    assert result["failedRequests"] == ["401 /api/auth/me"]
+    assert result["steps"] == [
+        "password sign-in",
+        "passkey added",
+        "passkey sign-in",
+        "customer page",
+        "review decided",
+        "export downloaded",
+    ]
+    assert "passkeys: 1" in result["who"]
+    assert any("S*** R*****" in row for row in result["searchResults"])
+    assert result["customerTier"] == "basic"
+    assert "now standard" in result["decision"]
+    lines = result["csv"].splitlines()
+    assert lines[0].startswith("customer_id,external_id,full_name")
+    assert customer_id in result["csv"] and PERSONA["nik"] not in result["csv"]
+    for name in ("02-signed-in-with-passkey", "03-search", "04-customer", "05-review-queue"):
+        assert (ARTEFACTS / f"{name}.png").stat().st_size > 0

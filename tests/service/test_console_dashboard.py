@@ -1,0 +1,374 @@
+"""The analyst dashboard through the REST gateway, on PostgreSQL and SQLite,
+with an analyst's session and with an internal-scope key: search, the review
+queue and its decisions (enrollments and tiers), the tier-event feed and
+the CSV exports; each refuses what it must, and one organisation's analyst
+sees nothing of another's.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from identity_cli.schema import migrate_all
+from services.kyc_tier import export, models, records
+from services.kyc_tier.bootstrap import build
+from services.kyc_tier.ports import Reason
+from services.kyc_tier.service import SPEC
+from tests.service.test_console_auth import Analyst, login, new_org, new_user
+from tests.support import kyc_tier_env, start_service, unique_name
+from tests.support.gateway import assert_error, bearer, gateway_client, gateway_settings
+from tests.support.kyc_fakes import KycFakes, assert_audit_entries_acceptable, rows
+from tests.support.mesh import postgres_schema
+
+NIK = "3273024107950003"
+OTHER_NIK = "3273024107950011"
+
+
+@pytest.fixture(scope="module", params=["postgres", "sqlite"])
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    if request.param == "postgres":
+        with postgres_schema() as url:
+            yield url
+        return
+    url = f"sqlite:///{tmp_path_factory.mktemp('dashboard') / 'identity.db'}"
+    migrate_all(url)
+    yield url
+
+
+@pytest.fixture(scope="module")
+def fakes() -> KycFakes:
+    return KycFakes()
+
+
+@pytest.fixture(scope="module")
+async def kyc_tier(database_url: str, fakes: KycFakes):
+    async def build_with_fakes(settings: Any) -> Any:
+        return await build(settings, overrides=fakes.overrides())
+
+    server = await start_service(
+        dataclasses.replace(SPEC, build=build_with_fakes), kyc_tier_env(database_url)
+    )
+    yield server
+    await server.stop(0)
+
+
+@pytest.fixture(scope="module")
+async def client(kyc_tier):
+    async with gateway_client(gateway_settings({"kyc_tier": kyc_tier.address})) as http:
+        yield http
+
+
+@dataclasses.dataclass
+class Org:
+    org_id: str
+    key: str
+    analyst: Analyst
+
+    async def customer(self, client: httpx.AsyncClient, **fields: str) -> str:
+        body = {"externalId": unique_name("ext"), "fullName": "Siti Rahayu", **fields}
+        response = await client.post("/api/customers", json=body, headers=bearer(self.key))
+        assert response.status_code == 200, response.text
+        return response.json()["customer"]["customerId"]
+
+
+async def org_with_analyst(client: httpx.AsyncClient, database_url: str) -> Org:
+    org_id, key = await new_org(database_url)
+    email = await new_user(database_url, org_id)
+    return Org(org_id, key, Analyst(client, await login(client, email)))
+
+
+async def held_for_review(core: Any, org_id: str, customer_id: str, enrollment_id: str) -> str:
+    """A KTP capture waiting for an analyst (a duplicate face, the reference held)."""
+
+    def work(session: Any) -> str:
+        customer = records.load_customer(session, org_id, customer_id, for_update=True)
+        row = records.add_verification(
+            session,
+            customer,
+            "ktp_capture",
+            None,
+            (Reason("DUPLICATE_FACE", "the portrait matches another customer"),),
+            review_details={"enrollment_id": enrollment_id, "duplicate_customers": "cus_x"},
+        )
+        return str(
+            session.scalar(
+                select(models.ReviewItem.review_id).where(
+                    models.ReviewItem.verification_id == row.verification_id
+                )
+            )
+        )
+
+    return await core.database.run(work)
+
+
+async def test_search_by_nik_name_and_email_masked_audited_and_per_org(
+    database_url, client, kyc_tier
+) -> None:
+    mine = await org_with_analyst(client, database_url)
+    theirs = await org_with_analyst(client, database_url)
+    email = f"{unique_name('siti').lower()}@mail.example"
+    customer_id = await mine.customer(client, nik=NIK, email=email, phone="+6281234567890")
+    await theirs.customer(client, nik=NIK)  # the same person at another organisation
+    for q in (NIK, "rahayu SITI", "Rah", email.upper()):
+        response = await mine.analyst.get(f"/api/identity/search?q={q}")
+        assert response.status_code == 200, response.text
+        found = [c for c in response.json()["customers"] if c["customerId"] == customer_id]
+        assert found, q
+    hit = found[0]
+    assert hit["fullName"] == "S*** R*****"
+    assert hit["nikMasked"] != NIK and NIK not in response.text
+    assert hit["email"].startswith(email[0] + "*") and "+6281234567890" not in response.text
+    none = await mine.analyst.get("/api/identity/search?q=rahayu%20budi")
+    assert [c["customerId"] for c in none.json()["customers"]] == []
+    by_nik = await mine.analyst.get(f"/api/identity/search?q={NIK}")
+    assert [c["customerId"] for c in by_nik.json()["customers"]] == [customer_id]
+    by_key = await client.get(f"/api/identity/search?q={NIK}", headers=bearer(mine.key))
+    assert [c["customerId"] for c in by_key.json()["customers"]] == [customer_id]
+    entries = await rows(kyc_tier.core, models.AuditOutbox, action="customer.search")
+    user_id = mine.analyst.body["session"]["user"]["userId"]
+    mine_entries = [e for e in entries if e.org_id == mine.org_id]
+    actors = {e.actor for e in mine_entries}
+    assert f"console_user:{user_id}" in actors and any(a.startswith("api_key:") for a in actors)
+    assert any(e.details["query_kind"] == "nik" for e in mine_entries)
+    assert all(NIK not in str(e.details) and email not in str(e.details) for e in entries)
+    await assert_audit_entries_acceptable(kyc_tier.core)
+
+
+async def test_search_refusals(database_url, client) -> None:
+    mine = await org_with_analyst(client, database_url)
+    for q in ("", "a", "x" * 201, "--"):
+        response = await mine.analyst.get(f"/api/identity/search?q={q}")
+        assert assert_error(response, 400, "INVALID_FIELD")["metadata"]["field"] == "q"
+    _, public = await new_org(database_url, "public")
+    response = await client.get("/api/identity/search?q=siti", headers=bearer(public))
+    assert_error(response, 403, "SCOPE_INSUFFICIENT")
+    assert_error(await client.get("/api/identity/search?q=siti"), 401, "API_KEY_MISSING")
+
+
+async def test_approving_a_duplicate_face_activates_the_reference_and_raises_the_tier(
+    database_url, client, kyc_tier, fakes
+) -> None:
+    mine = await org_with_analyst(client, database_url)
+    theirs = await org_with_analyst(client, database_url)
+    customer_id = await mine.customer(client, nik=NIK)
+    held = fakes.matcher.enroll_reference(customer_id, active=False)
+    review_id = await held_for_review(kyc_tier.core, mine.org_id, customer_id, held)
+
+    queue = await mine.analyst.get("/api/identity/review-queue")
+    assert review_id in [i["reviewId"] for i in queue.json()["items"]]
+    filtered = await mine.analyst.get(
+        f"/api/identity/review-queue?customerId={customer_id}&kind=VERIFICATION_KIND_KTP_CAPTURE"
+    )
+    assert [i["reviewId"] for i in filtered.json()["items"]] == [review_id]
+    other_kind = await mine.analyst.get(
+        f"/api/identity/review-queue?customerId={customer_id}&kind=VERIFICATION_KIND_FACE_MATCH"
+    )
+    assert other_kind.json()["items"] == []
+    other = await theirs.analyst.get("/api/identity/review-queue")
+    assert review_id not in [i["reviewId"] for i in other.json()["items"]]
+
+    path = f"/api/identity/review-queue/{review_id}/decision"
+    decision = {"decision": "REVIEW_DECISION_APPROVE", "note": "same person, new card"}
+    assert_error(await theirs.analyst.post(path, decision), 404, "REVIEW_NOT_FOUND")
+    assert_error(await mine.analyst.post(path, decision, csrf=False), 403, "CSRF_INVALID")
+    response = await mine.analyst.post(path, decision)
+    assert response.status_code == 200, response.text
+    user_id = mine.analyst.body["session"]["user"]["userId"]
+    assert response.json()["tier"] == "KYC_TIER_STANDARD"
+    assert response.json()["item"]["decidedBy"] == f"console_user:{user_id}"
+    assert [e.active for e in fakes.matcher.enrollments[customer_id]] == [True]
+    assert_error(await mine.analyst.post(path, decision), 400, "REVIEW_ALREADY_DECIDED")
+
+    events = await mine.analyst.get(f"/api/identity/tier-events?customerId={customer_id}")
+    latest = events.json()["events"][0]
+    assert (latest["fromTier"], latest["toTier"]) == ("KYC_TIER_BASIC", "KYC_TIER_STANDARD")
+    assert latest["cause"] == "review_decision" and latest["actor"] == f"console_user:{user_id}"
+    approved = await mine.analyst.get("/api/identity/review-queue?status=REVIEW_STATUS_APPROVED")
+    assert [i["reviewId"] for i in approved.json()["items"]] == [review_id]
+    pending = await mine.analyst.get("/api/identity/review-queue")
+    assert review_id not in [i["reviewId"] for i in pending.json()["items"]]
+    audit = await rows(kyc_tier.core, models.AuditOutbox, action="review.decide")
+    assert [e.actor for e in audit if e.org_id == mine.org_id] == [f"console_user:{user_id}"]
+    changed = await rows(kyc_tier.core, models.AuditOutbox, action="kyc.tier_changed")
+    assert any(e.details["cause"] == "review_decision" for e in changed if e.org_id == mine.org_id)
+
+
+async def test_rejecting_a_duplicate_face_retires_the_reference_and_keeps_the_tier(
+    database_url, client, kyc_tier, fakes
+) -> None:
+    mine = await org_with_analyst(client, database_url)
+    customer_id = await mine.customer(client, nik=NIK)
+    held = fakes.matcher.enroll_reference(customer_id, active=False)
+    review_id = await held_for_review(kyc_tier.core, mine.org_id, customer_id, held)
+    response = await client.post(
+        f"/api/identity/review-queue/{review_id}/decision",
+        json={"decision": "REVIEW_DECISION_REJECT", "note": "different person"},
+        headers=bearer(mine.key),
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["tier"] == "KYC_TIER_BASIC"
+    assert response.json()["item"]["status"] == "REVIEW_STATUS_REJECTED"
+    (reference,) = fakes.matcher.enrollments[customer_id]
+    assert reference.retired_at is not None
+    events = await rows(kyc_tier.core, models.TierEvent, customer_id=customer_id)
+    assert [e.cause for e in events] != [] and all(e.cause != "review_decision" for e in events)
+    verdicts = await rows(kyc_tier.core, models.Verification, customer_id=customer_id)
+    assert any(v.details.get("review_id") == review_id and v.outcome == "failed" for v in verdicts)
+
+
+async def test_a_borderline_ktp_capture_is_passed_or_failed_by_the_decision(
+    database_url, client, kyc_tier, fakes
+) -> None:
+    mine = await org_with_analyst(client, database_url)
+    passed_id = await mine.customer(client, nik=NIK)
+    failed_id = await mine.customer(client, nik=NIK)
+    approve = await held_for_review(kyc_tier.core, mine.org_id, passed_id, "")
+    reject = await held_for_review(kyc_tier.core, mine.org_id, failed_id, "")
+    enrollments_before = dict(fakes.matcher.enrollments)
+    for review_id, decision, tier in (
+        (approve, "REVIEW_DECISION_APPROVE", "KYC_TIER_STANDARD"),
+        (reject, "REVIEW_DECISION_REJECT", "KYC_TIER_BASIC"),
+    ):
+        response = await mine.analyst.post(
+            f"/api/identity/review-queue/{review_id}/decision", {"decision": decision}
+        )
+        assert response.status_code == 200, response.text
+        assert response.json()["tier"] == tier
+    assert fakes.matcher.enrollments == enrollments_before  # no reference was held
+    for customer_id, outcome in ((passed_id, "passed"), (failed_id, "failed")):
+        ktp = [
+            v
+            for v in await rows(kyc_tier.core, models.Verification, customer_id=customer_id)
+            if v.kind == "ktp_capture" and v.details.get("review_id")
+        ]
+        assert [v.outcome for v in ktp] == [outcome]
+    status = await client.get(f"/api/identity/kyc/{passed_id}", headers=bearer(mine.key))
+    assert status.json()["tier"] == "KYC_TIER_STANDARD"
+
+
+async def test_review_queue_refusals(database_url, client) -> None:
+    mine = await org_with_analyst(client, database_url)
+    response = await mine.analyst.get("/api/identity/review-queue?status=7")
+    assert_error(response, 400, "INVALID_FIELD")
+    response = await mine.analyst.get("/api/identity/review-queue?pageToken=garbage!")
+    assert_error(response, 400, "INVALID_FIELD")
+    _, public = await new_org(database_url, "public")
+    response = await client.get("/api/identity/review-queue", headers=bearer(public))
+    assert_error(response, 403, "SCOPE_INSUFFICIENT")
+
+
+async def test_tier_events_feed_pages_with_a_cursor_and_filters(database_url, client) -> None:
+    mine = await org_with_analyst(client, database_url)
+    theirs = await org_with_analyst(client, database_url)
+    created = [await mine.customer(client, nik=NIK) for _ in range(3)]
+    seen: list[str] = []
+    token = ""
+    while True:
+        response = await mine.analyst.get(f"/api/identity/tier-events?pageSize=2&pageToken={token}")
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert len(body["events"]) <= 2
+        seen += [e["customerId"] for e in body["events"]]
+        token = body["nextPageToken"]
+        if not token:
+            break
+    assert seen == created[::-1]  # newest first, each once
+    one = await mine.analyst.get(f"/api/identity/tier-events?customerId={created[0]}")
+    assert [e["customerId"] for e in one.json()["events"]] == [created[0]]
+    later = (datetime.now(UTC) + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    empty = await mine.analyst.get(f"/api/identity/tier-events?startTime={later}")
+    assert empty.json()["events"] == []
+    other = await theirs.analyst.get(f"/api/identity/tier-events?customerId={created[0]}")
+    assert other.json()["events"] == []
+    bad = await mine.analyst.get("/api/identity/tier-events?pageToken=garbage!")
+    assert_error(bad, 400, "INVALID_FIELD")
+    backwards = await mine.analyst.get(
+        f"/api/identity/tier-events?startTime={later}&endTime=2020-01-01T00:00:00Z"
+    )
+    assert_error(backwards, 400, "INVALID_FIELD")
+
+
+def _span(days: int = 1) -> str:
+    now = datetime.now(UTC)
+    after = (now - timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    before = (now + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return f"createdAfter={after}&createdBefore={before}"
+
+
+async def test_customer_export_is_masked_neutralised_bounded_and_audited(
+    database_url, client, kyc_tier
+) -> None:
+    mine = await org_with_analyst(client, database_url)
+    theirs = await org_with_analyst(client, database_url)
+    injected = await mine.customer(
+        client, fullName='=HYPERLINK("http://evil")', externalId="@SUM(1+1)", nik=NIK
+    )
+    plain = await mine.customer(client, email="budi@bank.example", phone="+6281234567890")
+    foreign = await theirs.customer(client)
+    response = await mine.analyst.get(f"/api/identity/export/customers.csv?{_span()}")
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/csv")
+    assert response.headers["cache-control"] == "no-store"
+    table = list(csv.DictReader(io.StringIO(response.text)))
+    by_id = {row["customer_id"]: row for row in table}
+    assert set(by_id) == {injected, plain} and foreign not in response.text
+    assert by_id[injected]["full_name"].startswith("'=")
+    assert by_id[injected]["external_id"] == "'@SUM(1+1)"
+    assert by_id[plain]["email"] == "b***@bank.example"
+    assert by_id[plain]["phone"].endswith("890") and "+62812" not in response.text
+    assert NIK not in response.text
+    assert by_id[injected]["created_at"].endswith("+07:00")  # Asia/Jakarta
+    assert all(not cell.startswith(("=", "+", "-", "@")) for row in table for cell in row.values())
+    user_id = mine.analyst.body["session"]["user"]["userId"]
+    audit = await rows(kyc_tier.core, models.AuditOutbox, action="export.customers")
+    assert [(e.actor, e.details["rows"]) for e in audit if e.org_id == mine.org_id] == [
+        (f"console_user:{user_id}", "2")
+    ]
+    standard = await mine.analyst.get(
+        f"/api/identity/export/customers.csv?{_span()}&tier=KYC_TIER_PREMIUM"
+    )
+    assert standard.text.strip().count("\n") == 0  # the header only
+
+
+async def test_verification_export_lists_the_organisations_verifications(
+    database_url, client
+) -> None:
+    mine = await org_with_analyst(client, database_url)
+    customer_id = await mine.customer(client, nik=NIK)
+    response = await client.get(
+        f"/api/identity/export/verifications.csv?{_span()}&kind=VERIFICATION_KIND_NIK_FORMAT",
+        headers=bearer(mine.key),
+    )
+    assert response.status_code == 200, response.text
+    table = list(csv.DictReader(io.StringIO(response.text)))
+    assert [(r["customer_id"], r["kind"], r["outcome"]) for r in table] == [
+        (customer_id, "nik_format", "passed")
+    ]
+
+
+async def test_export_refusals(database_url, client, monkeypatch) -> None:
+    mine = await org_with_analyst(client, database_url)
+    await mine.customer(client)
+    await mine.customer(client)
+    monkeypatch.setattr(export, "MAX_EXPORT_ROWS", 1)  # kyc-tier runs in this process
+    response = await mine.analyst.get(f"/api/identity/export/customers.csv?{_span()}")
+    assert_error(response, 400, "EXPORT_TOO_LARGE")
+    monkeypatch.undo()
+    for path in ("customers.csv", "verifications.csv"):
+        base = f"/api/identity/export/{path}"
+        missing = await mine.analyst.get(base)
+        assert assert_error(missing, 400, "INVALID_FIELD")["metadata"]["field"] == "createdAfter"
+        too_long = await mine.analyst.get(f"{base}?{_span(days=400)}")
+        assert_error(too_long, 400, "INVALID_FIELD")
+        _, public = await new_org(database_url, "public")
+        assert_error(
+            await client.get(f"{base}?{_span()}", headers=bearer(public)), 403, "SCOPE_INSUFFICIENT"
+        )

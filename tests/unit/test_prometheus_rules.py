@@ -1,0 +1,132 @@
+"""The Prometheus rules (deploy/prometheus): promtool accepts them, its unit
+tests prove each alert fires on series that break it and stays quiet on series
+that do not, every alert names a runbook that exists, and every expression
+reads only metrics the platform exports or rules that exist."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from identity_runtime import metrics
+from tests.support import REPO_ROOT
+from tests.support.promql import referenced_names
+
+RULES = REPO_ROOT / "deploy" / "prometheus"
+RULE_FILES = (RULES / "recording-rules.yml", RULES / "alerts.yml")
+RUNBOOK_PREFIX = "https://github.com/identity-platform/identity-platform/blob/main/docs/runbooks/"
+
+
+def promtool() -> str:
+    found = shutil.which("promtool")
+    assert found, "promtool is missing: tools/dev installs Debian's prometheus package"
+    return found
+
+
+def rules(path: Path) -> list[dict[str, Any]]:
+    return [rule for group in yaml.safe_load(path.read_text())["groups"] for rule in group["rules"]]
+
+
+def alerts() -> list[dict[str, Any]]:
+    return rules(RULES / "alerts.yml")
+
+
+def recorded() -> set[str]:
+    return {rule["record"] for path in RULE_FILES for rule in rules(path) if "record" in rule}
+
+
+def test_promtool_checks_the_rules() -> None:
+    result = subprocess.run(
+        [promtool(), "check", "rules", *map(str, RULE_FILES)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_promtool_unit_tests_of_every_alert_pass() -> None:
+    tests = sorted((RULES / "tests").glob("*.test.yml"))
+    assert tests
+    result = subprocess.run(
+        [promtool(), "test", "rules", *(t.name for t in tests)],
+        cwd=RULES / "tests",
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+
+
+def test_each_alert_has_a_test_that_fires_and_one_that_stays_quiet() -> None:
+    seen: dict[str, set[str]] = {}
+    for path in (RULES / "tests").glob("*.test.yml"):
+        for case in yaml.safe_load(path.read_text())["tests"]:
+            for check in case.get("alert_rule_test", []):
+                kind = "fires" if check.get("exp_alerts") else "quiet"
+                seen.setdefault(check["alertname"], set()).add(kind)
+    for alert in alerts():
+        assert seen.get(alert["alert"]) == {"fires", "quiet"}, alert["alert"]
+
+
+def test_seed_000s_seven_alerts_are_there() -> None:
+    names = {alert["alert"] for alert in alerts()}
+    assert {
+        "IdentityVerificationSuccessRateLow",
+        "IdentityProcessingTimeHigh",
+        "IdentityLivenessRejectionHigh",
+        "IdentityRegistryLatencyHigh",
+        "IdentityCircuitBreakerOpen",
+        "IdentityEncryptionFailures",
+        "IdentityAuditWriteFailures",
+    } <= names
+
+
+def test_every_alert_is_page_or_ticket_with_a_runbook_that_exists() -> None:
+    for alert in alerts():
+        assert alert["labels"]["severity"] in ("page", "ticket"), alert["alert"]
+        url = alert["annotations"]["runbook_url"]
+        assert url.startswith(RUNBOOK_PREFIX), url
+        page = REPO_ROOT / "docs" / "runbooks" / url.removeprefix(RUNBOOK_PREFIX)
+        assert page.is_file(), f"{alert['alert']}: {page} does not exist"
+        assert alert["annotations"]["summary"] and alert["annotations"]["description"]
+
+
+def test_the_slos_have_page_and_ticket_burn_rate_alerts() -> None:
+    by_slo: dict[str, set[str]] = {}
+    for alert in alerts():
+        slo = alert["labels"].get("slo")
+        if slo:
+            by_slo.setdefault(slo, set()).add(alert["labels"]["severity"])
+            # Multi-window: every burn-rate alert confirms a long window with a short one.
+            windows = set(re.findall(r"burnrate(\d+[mh])", alert["expr"]))
+            assert len(windows) >= 2, alert["alert"]
+    assert set(by_slo) == {"stepup_availability", "stepup_latency", "template_store_availability"}
+    assert all(severities == {"page", "ticket"} for severities in by_slo.values())
+
+
+def test_every_expression_reads_exported_metrics_or_recorded_rules() -> None:
+    known = metrics.exported_names() | recorded()
+    for path in RULE_FILES:
+        for rule in rules(path):
+            unknown = referenced_names(rule["expr"]) - known
+            assert not unknown, f"{rule.get('record') or rule.get('alert')}: {sorted(unknown)}"
+
+
+@pytest.mark.parametrize(
+    ("expr", "names"),
+    [
+        ('sum by (le) (rate(a_bucket{route="/x",le="1.0"}[5m]))', {"a_bucket"}),
+        ("abs(b:c:d - b:c:d offset 7d) > 0.05", {"b:c:d"}),
+        ("x and on() sum(y) > 0.05 or vector(1)", {"x", "y"}),
+        ("max by (job, target) (z) == 2", {"z"}),
+    ],
+)
+def test_referenced_names_finds_the_series_of_an_expression(expr: str, names: set[str]) -> None:
+    assert referenced_names(expr) == names

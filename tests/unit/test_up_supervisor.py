@@ -1,0 +1,118 @@
+"""`identity up`'s supervision: restarts with exponential backoff (capped),
+each exit and restart reported, a crash loop given up on, the count reset
+once a child stays up. Driven by a fake clock and fake processes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from identity_cli import up
+from identity_cli.up import Child, Supervisor
+
+
+@dataclass
+class FakeProcess:
+    pid: int
+    returncode: int | None = None
+
+    def poll(self) -> int | None:
+        return self.returncode
+
+    def die(self, code: int = -9) -> None:
+        self.returncode = code
+
+
+@dataclass
+class Spawner:
+    started: list[FakeProcess] = field(default_factory=list)
+
+    def __call__(self) -> Any:
+        process = FakeProcess(pid=1000 + len(self.started))
+        self.started.append(process)
+        return process
+
+
+def child(spawner: Spawner) -> Child:
+    return Child("matching", "127.0.0.1:1", spawner(), Path("matching.log"), spawner)
+
+
+def test_a_crashed_child_is_restarted_after_a_growing_capped_backoff() -> None:
+    spawner, said = Spawner(), []
+    matching = child(spawner)
+    supervisor = Supervisor([matching], said.append)
+    now = 0.0
+    delays = []
+    for _ in range(up.MAX_RESTARTS):
+        matching.process.die()
+        assert supervisor.check(now) is None
+        assert matching.restart_at is not None
+        delays.append(matching.restart_at - now)
+        # Not before the backoff has passed...
+        assert supervisor.check(matching.restart_at - 0.01) is None
+        assert matching.process.poll() == -9
+        # ...then the same command again.
+        now = matching.restart_at
+        assert supervisor.check(now) is None
+        assert matching.process is spawner.started[-1] and matching.process.poll() is None
+    assert delays == [
+        min(up.RESTART_BACKOFF_CAP_SECONDS, up.RESTART_BACKOFF_SECONDS * 2**n)
+        for n in range(up.MAX_RESTARTS)
+    ]
+    assert delays[1] == 2 * delays[0]
+    assert Supervisor.backoff(50) == up.RESTART_BACKOFF_CAP_SECONDS
+    assert said[0] == (
+        f"matching exited with code -9; restarting in {delays[0]:g}s "
+        f"(restart 1 of at most {up.MAX_RESTARTS})"
+    )
+    assert said[1] == f"matching restarted (pid {spawner.started[1].pid})"
+    assert len(said) == 2 * up.MAX_RESTARTS
+
+
+def test_a_crash_loop_is_given_up_on_with_a_clear_message() -> None:
+    spawner, said = Spawner(), []
+    matching = child(spawner)
+    supervisor = Supervisor([matching], said.append)
+    now = 0.0
+    for _ in range(up.MAX_RESTARTS):
+        matching.process.die(1)
+        supervisor.check(now)
+        assert matching.restart_at is not None
+        now = matching.restart_at
+        supervisor.check(now)
+    matching.process.die(1)
+    assert supervisor.check(now + 0.1) is matching
+    assert said[-1] == (
+        f"matching exited with code 1 after {up.MAX_RESTARTS} restarts in a row; giving up"
+    )
+    assert len(spawner.started) == 1 + up.MAX_RESTARTS
+
+
+def test_a_child_that_stays_up_starts_a_fresh_count() -> None:
+    spawner, said = Spawner(), []
+    matching = child(spawner)
+    supervisor = Supervisor([matching], said.append)
+    matching.process.die()
+    supervisor.check(0.0)
+    assert matching.restart_at is not None
+    restarted_at = matching.restart_at
+    supervisor.check(restarted_at)
+    assert matching.restarts == 1
+    supervisor.check(restarted_at + up.STABLE_SECONDS - 1)
+    assert matching.restarts == 1
+    supervisor.check(restarted_at + up.STABLE_SECONDS)
+    assert matching.restarts == 0
+    # The next crash waits the first backoff again.
+    matching.process.die()
+    supervisor.check(restarted_at + up.STABLE_SECONDS + 5)
+    assert matching.restart_at == restarted_at + up.STABLE_SECONDS + 5 + up.RESTART_BACKOFF_SECONDS
+
+
+def test_children_that_run_are_left_alone() -> None:
+    spawner, said = Spawner(), []
+    children = [child(spawner), child(spawner)]
+    supervisor = Supervisor(children, said.append)
+    for now in (0.0, 100.0, 1000.0):
+        assert supervisor.check(now) is None
+    assert said == [] and len(spawner.started) == 2
