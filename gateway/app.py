@@ -33,7 +33,7 @@ import contextlib
 import json
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -45,14 +45,22 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from gateway import console, console_site, errors, transcoding
-from gateway.auth import ApiKeyCache, Principal, authorize, presented_key
+from gateway import console, console_site, errors, oauth, transcoding
+from gateway.auth import (
+    ApiKeyCache,
+    Principal,
+    authorize,
+    bearer_access_token,
+    presented_key,
+    token_refused,
+)
 from gateway.health import HealthChecker
 from gateway.openapi import HEALTH_RPC, OPENAPI_PATH, build_document
 from gateway.ratelimit import RateLimiter
 from gateway.routing import GATEWAY_PACKAGE, Route, RouteError, RouteTable, build_routes
 from gateway.settings import GatewaySettings
 from identity_platform_api.common.v1 import options_pb2
+from identity_platform_api.face_match.v1 import oauth_pb2, submissions_pb2
 from identity_platform_api.gateway.v1 import gateway_pb2
 from identity_platform_api.kyc_tier.v1 import api_keys_pb2, console_auth_pb2
 from identity_runtime import context as call_context
@@ -68,6 +76,11 @@ access_log = get_logger("identity.gateway.access")
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}")
 _AUTHENTICATE_RPC = "/identity.kyc_tier.v1.ApiKeyService/AuthenticateApiKey"
+_JWKS_RPC = "/identity.face_match.v1.OAuthService/GetJwks"
+_PUT_OBJECT_RPC = "/identity.face_match.v1.SubmissionService/PutObject"
+# Face Match's presigned uploads (services/face_match/bucket.py): not a
+# contract route, since the body is the raw image.
+UPLOAD_PREFIX = "/api/face-match/uploads/"
 _REVOCATION_EPOCH_RPC = "/identity.kyc_tier.v1.ApiKeyService/GetApiKeyRevocationEpoch"
 _SCOPE_NAMES = {options_pb2.SCOPE_PUBLIC: "public", options_pb2.SCOPE_INTERNAL: "internal"}
 _NO_STORE = {"Cache-Control": "no-store"}
@@ -138,6 +151,9 @@ class Gateway:
             settings.auth_cache_max_entries,
             revocations=self._revocation_epoch,
             revocation_check_seconds=settings.auth_revocation_check_seconds,
+        )
+        self.access_tokens = oauth.AccessTokens(
+            self._fetch_jwks, settings.oauth_issuer, settings.oauth_jwks_cache_seconds
         )
         self.limiter = RateLimiter(settings.rate_limit_storage, settings.rate_limit_key_prefix)
         self.health = HealthChecker(
@@ -244,12 +260,17 @@ class Gateway:
             if request.method != "GET":
                 raise errors.method_not_allowed(["GET"])
             return Response(self.openapi_bytes(), 200, media_type="application/json")
+        if path.startswith(UPLOAD_PREFIX):
+            return await self._upload(request, path[len(UPLOAD_PREFIX) :], outcome)
 
         route, path_params = self.routes.match(request.method, path)
         outcome.route = route
         # An anonymous route takes a key when one is presented (the health
         # route shows its details to internal keys only).
-        presents_key = "authorization" in request.headers or "x-api-key" in request.headers
+        # (Not the OAuth token route: its Authorization is the client's Basic credentials.)
+        presents_key = (
+            "authorization" in request.headers or "x-api-key" in request.headers
+        ) and route.full_name != oauth.TOKEN_RPC
         # Without a key, an analyst's console session cookie (gateway.console).
         by_session = (
             not presents_key and route.scope != "anonymous" and bool(console.session_token(request))
@@ -306,7 +327,9 @@ class Gateway:
         elif "chunked" not in request.headers.get("transfer-encoding", "").lower():
             return None
         content_type = request.headers.get("content-type")
-        if route.body and content_type is not None and not _is_json(content_type):
+        # The OAuth token route also takes RFC 6749's form-encoded request.
+        form = route.full_name == oauth.TOKEN_RPC and oauth.is_form(content_type or "")
+        if route.body and content_type is not None and not _is_json(content_type) and not form:
             raise errors.unsupported_media_type()
         received = bytearray()
         async for chunk in request.stream():
@@ -316,9 +339,27 @@ class Gateway:
         outcome.bytes_in = len(received)
         if received and route.body and content_type is None:
             raise errors.unsupported_media_type()
+        if form:
+            return oauth.token_request_json(bytes(received), request.headers.get("authorization"))
         return bytes(received) or None
 
     async def _authenticate(self, request: Request) -> Principal:
+        access_token = bearer_access_token(
+            request.headers.getlist("authorization"), request.headers.getlist("x-api-key")
+        )
+        if access_token is not None:
+            try:
+                claims = await self.access_tokens.verify(access_token)
+            except DomainError as error:
+                if error.code != "UNAUTHENTICATED":
+                    raise
+                raise token_refused(error) from None
+            return Principal(
+                org_id=claims.org_id,
+                api_key_id=claims.client_id,
+                scopes=claims.scopes,
+                kind="oauth_client",
+            )
         key = presented_key(
             request.headers,
             request.headers.getlist("authorization"),
@@ -339,10 +380,12 @@ class Gateway:
             console_user_id=reply.user_id,
         )
 
-    async def _as_gateway(self, rpc: str, message: Message, response_class: type[R]) -> R:
-        """A call to kyc-tier the gateway makes as itself (a mesh service), for
-        no organisation yet: resolving a key or a console session, the
-        revocation epoch."""
+    async def _as_gateway(
+        self, rpc: str, message: Message, response_class: type[R], package: str = "kyc_tier"
+    ) -> R:
+        """A call the gateway makes as itself (a mesh service), for no
+        organisation yet: resolving a key or a console session, the revocation
+        epoch (kyc-tier); Face Match's token keys and uploads (face-match)."""
         outer = call_context.current()
         token = call_context.bind(
             call_context.CallContext(
@@ -353,7 +396,7 @@ class Gateway:
             )
         )
         try:
-            return await self._invoke("kyc_tier", rpc, message, response_class)
+            return await self._invoke(package, rpc, message, response_class)
         finally:
             call_context.reset(token)
 
@@ -373,6 +416,48 @@ class Gateway:
             api_keys_pb2.GetApiKeyRevocationEpochResponse,
         )
         return reply.epoch
+
+    async def _fetch_jwks(self) -> list[Mapping[str, str]]:
+        reply = await self._as_gateway(
+            _JWKS_RPC, oauth_pb2.GetJwksRequest(), oauth_pb2.GetJwksResponse, "face_match"
+        )
+        return [{"kty": k.kty, "crv": k.crv, "x": k.x, "kid": k.kid} for k in reply.keys]
+
+    async def _upload(self, request: Request, key: str, outcome: _Outcome) -> Response:
+        """A presigned PUT: the signature in the URL is the credential; face-match
+        checks it, the expiry, the content type and the size, then stores it."""
+        if request.method != "PUT":
+            raise errors.method_not_allowed(["PUT"])
+        query = transcoding.parse_query(request.scope.get("query_string", b""))
+        try:
+            expires = int(query.get("expires", [""])[0])
+            signature = query.get("signature", [""])[0]
+        except ValueError:
+            expires, signature = 0, ""
+        received = bytearray()
+        limit = self.settings.max_body_bytes
+        declared = request.headers.get("content-length", "")
+        if declared.strip().isdigit() and int(declared) > limit:
+            raise errors.payload_too_large(limit)
+        async for chunk in request.stream():
+            received += chunk
+            if len(received) > limit:
+                raise errors.payload_too_large(limit)
+        outcome.bytes_in = len(received)
+        reply = await self._as_gateway(
+            _PUT_OBJECT_RPC,
+            submissions_pb2.PutObjectRequest(
+                object_key=key,
+                expires=expires,
+                signature=signature,
+                content_type=request.headers.get("content-type", ""),
+                data=bytes(received),
+            ),
+            submissions_pb2.PutObjectResponse,
+            "face_match",
+        )
+        body = json.dumps({"size": reply.size}).encode()
+        return Response(body, 200, media_type="application/json", headers=_NO_STORE)
 
     async def _call(self, route: Route, message: Message) -> Message:
         try:

@@ -50,8 +50,10 @@ _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="identity-platform"'}
 @dataclass(frozen=True)
 class Principal:
     org_id: str
+    # The API key's id, or the OAuth client's (kind "oauth_client").
     api_key_id: str
     scopes: frozenset[str]
+    kind: str = "api_key"
     # Set for an analyst's console session (gateway.console) instead of a key.
     console_user_id: str = ""
 
@@ -59,7 +61,7 @@ class Principal:
     def actor(self) -> str:
         if self.console_user_id:
             return f"console_user:{self.console_user_id}"
-        return f"api_key:{self.api_key_id}"
+        return f"{self.kind}:{self.api_key_id}"
 
 
 def _unauthenticated(reason: str, message: str) -> GatewayError:
@@ -94,6 +96,25 @@ def presented_key(
     if not _KEY_SHAPE.fullmatch(key):
         raise _unauthenticated("API_KEY_INVALID", "the API key is malformed")
     return key
+
+
+def bearer_access_token(all_authorization: list[str], all_api_keys: list[str]) -> str | None:
+    """The OAuth access token (a JWT) of `Authorization: Bearer <JWT>`, or None
+    when the request presents an API key (or nothing) instead."""
+    if len(all_authorization) != 1:
+        return None
+    scheme, _, token = all_authorization[0].strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or token.startswith(KEY_PREFIX) or token.count(".") != 2:
+        return None
+    if all_api_keys:
+        raise _unauthenticated("API_KEY_INVALID", "send an access token or an API key, not both")
+    return token
+
+
+def token_refused(error: DomainError) -> GatewayError:
+    """An access token's refusal as a 401 with its Bearer challenge."""
+    return _unauthenticated(error.reason, error.message)
 
 
 def authorize(route_scope: str, principal: Principal) -> None:

@@ -26,6 +26,14 @@ class GatewaySettings:
     matching_address: str = address_setting(mesh.MATCHING)
     kyc_tier_address: str = address_setting(mesh.KYC_TIER)
     audit_address: str = address_setting(mesh.AUDIT)
+    face_match_address: str = address_setting(mesh.FACE_MATCH)
+    oauth_issuer: str = setting(
+        "identity-platform/face-match",
+        "iss of the OAuth access tokens the gateway accepts as bearer tokens (face-match's)",
+    )
+    oauth_jwks_cache_seconds: float = setting(
+        300.0, "How long the gateway keeps face-match's published token keys (JWKS)"
+    )
     max_body_bytes: int = setting(16 * MIB, "Largest HTTP request body accepted (413 above)")
     max_message_bytes: int = setting(
         24 * MIB, "Largest gRPC message sent to or received from a service"

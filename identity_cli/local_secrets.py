@@ -51,9 +51,41 @@ def local_settings(
         "AUDIT_CHECKPOINT_FILE": str(data_dir / AUDIT_CHECKPOINT_FILE),
         "AUDIT_CHECKPOINT_KEY_FILE": str(checkpoint_key(data_dir)),
     }
+    settings.update(face_match_settings(data_dir, database_url))
     settings.update(mesh_token_settings(data_dir))
     settings.update(mesh_tls_settings(data_dir, hosts))
     return settings
+
+
+def face_match_settings(data_dir: Path, database_url: str) -> dict[str, str]:
+    """Face Match on one machine: its bucket and keys in the data dir."""
+    return {
+        "FACE_MATCH_DATABASE_URL": database_url,
+        "FACE_MATCH_BUCKET_DIR": str(data_dir / "face-match-bucket"),
+        "FACE_MATCH_UPLOAD_SIGNING_KEY": read_or_create_secret(data_dir, "face-match-upload-key"),
+        "FACE_MATCH_CALLBACK_SIGNING_KEY": read_or_create_secret(
+            data_dir, "face-match-callback-key"
+        ),
+        "FACE_MATCH_OAUTH_CLIENT_PEPPER": read_or_create_secret(data_dir, "oauth-client-pepper"),
+        "FACE_MATCH_OAUTH_SIGNING_KEYS_FILE": str(read_or_create_oauth_keys(data_dir)),
+    }
+
+
+def read_or_create_oauth_keys(data_dir: Path) -> Path:
+    """The OAuth token-signing keyring (one Ed25519 key on first use), 0600."""
+    import os
+
+    from services.face_match.oauth import SigningKeys
+
+    directory = data_dir / "secrets"
+    directory.mkdir(parents=True, exist_ok=True)
+    os.chmod(directory, 0o700)
+    path = directory / "oauth-signing-keys.json"
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(SigningKeys.generate("oauth-local-1"))
+    return path
 
 
 def mesh_tls_settings(data_dir: Path, hosts: tuple[str, ...] = ()) -> dict[str, str]:

@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "identity_cli.partners",
     "identity_cli.console",
     "identity_cli.customers",
+    "identity_cli.oauth_clients",
     "identity_cli.openapi",
     "identity_cli.evaluate",
     "identity_cli.keys",

@@ -17,11 +17,14 @@ from identity_cli import legacy_schema
 from identity_store import migrate
 from identity_store.migrate import History
 from services.audit.migrations import HISTORY as AUDIT
+from services.face_match.migrations import HISTORY as FACE_MATCH
 from services.kyc_tier.migrations import HISTORY as KYC_TIER
 from services.liveness.migrations import HISTORY as LIVENESS
 from services.matching.migrations import HISTORY as MATCHING
 
-HISTORIES: tuple[History, ...] = (KYC_TIER, LIVENESS, MATCHING, AUDIT)
+# The histories split out of the old single history (adoption stamps their baselines).
+ADOPTED: tuple[History, ...] = (KYC_TIER, LIVENESS, MATCHING, AUDIT)
+HISTORIES: tuple[History, ...] = (*ADOPTED, FACE_MATCH)
 BY_OWNER = {history.owner: history for history in HISTORIES}
 
 
@@ -69,7 +72,7 @@ def adopt_single_history(url: str) -> str | None:
         )
     migrate.upgrade(url, legacy, legacy_schema.HANDOVER)
     with migrate.migration_connection(url) as connection:
-        for owned in HISTORIES:
+        for owned in ADOPTED:
             if migrate.revision_of(connection, owned) is None:
                 migrate.stamp(connection, owned, migrate.base_revision(owned))
         connection.execute(sa.text(f"DROP TABLE {legacy.version_table}"))

@@ -39,6 +39,8 @@ def mesh_environment(args: argparse.Namespace, base: Mapping[str, str]) -> dict[
         for caller in mesh.SERVICES:
             if service.name in caller.calls:
                 env[f"{caller.env_prefix}_{service.env_prefix}_ADDRESS"] = address
+    # Presigned upload URLs point at the gateway, which serves the local bucket.
+    env["FACE_MATCH_PUBLIC_BASE_URL"] = f"http://{args.host}:{merged['GATEWAY_PORT']}"
     env.update(local_settings(directory, url, hosts=(args.host,)))
     env.update(base)
     return env

@@ -43,6 +43,10 @@ KYC_TIER = MeshService(
     50065,
     calls=("capture-quality", "liveness", "embedding", "matching", "audit"),
 )
+# Face Match (seed 002): submissions, presigned uploads, its queue and
+# workers, OAuth clients. Its worker runs the shared biometric libraries
+# in-process (docs/face-match.md).
+FACE_MATCH = MeshService("face-match", "face_match", "FACE_MATCH", 50067, calls=("audit",))
 
 SERVICES: tuple[MeshService, ...] = (
     CAPTURE_QUALITY,
@@ -51,6 +55,7 @@ SERVICES: tuple[MeshService, ...] = (
     MATCHING,
     KYC_TIER,
     AUDIT,
+    FACE_MATCH,
 )
 GATEWAY_DEFAULT_PORT = 8080
 # The gateway routes to the services whose packages carry REST routes and

@@ -32,7 +32,7 @@ CANONICAL_VERSION = 1
 OUTCOMES = ("success", "denied", "failed")
 
 ACTOR_PATTERN = re.compile(
-    r"^(api_key|console_user|service|system|customer):[A-Za-z0-9_.\-]{1,100}$"
+    r"^(api_key|oauth_client|console_user|service|system|customer):[A-Za-z0-9_.\-]{1,100}$"
 )
 ACTION_PATTERN = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 SUBJECT_PATTERN = re.compile(r"^[a-z][a-z0-9_]*:[A-Za-z0-9_.\-]{1,100}$")

@@ -235,7 +235,14 @@ def test_database_egress_is_for_the_pods_holding_the_database_url() -> None:
         ]
         if external(database) in Allowed(policy.doc).egress_external:
             with_database.add(component)
-    assert with_database == {"kyc-tier", "liveness", "matching", "audit", "migrations"}
+    assert with_database == {
+        "kyc-tier",
+        "liveness",
+        "matching",
+        "audit",
+        "face-match",
+        "migrations",
+    }
 
 
 def test_the_graph_check_fails_on_an_extra_edge() -> None:

@@ -20,7 +20,10 @@ from tests.support.chart import CHART, NAMESPACE, VALUES_FILES, kubernetes_error
 OLDEST = "1.29.0"
 NEWEST = kubernetes_validate.utils.latest_version()
 # Custom resources: no upstream schema; checked field by field below.
-CUSTOM_KINDS = {"monitoring.coreos.com/v1": {"ServiceMonitor", "PodMonitor", "PrometheusRule"}}
+CUSTOM_KINDS = {
+    "monitoring.coreos.com/v1": {"ServiceMonitor", "PodMonitor", "PrometheusRule"},
+    "keda.sh/v1alpha1": {"ScaledObject"},
+}
 
 
 def chart_yaml() -> dict:

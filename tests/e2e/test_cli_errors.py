@@ -14,7 +14,15 @@ from identity_cli.schema import migrate_all
 
 IDENTITY = str(Path(sys.executable).parent / "identity")
 # Variables that would point the command at a database, a data dir or secrets.
-CHOSEN = ("IDENTITY_", "KYC_TIER_", "MATCHING_", "AUDIT_", "LIVENESS_", "GATEWAY_")
+CHOSEN = (
+    "IDENTITY_",
+    "KYC_TIER_",
+    "MATCHING_",
+    "AUDIT_",
+    "LIVENESS_",
+    "GATEWAY_",
+    "FACE_MATCH_",
+)
 
 
 def identity(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -59,6 +67,7 @@ def migrated(tmp_path: Path) -> str:
         ["api-keys", "create", "--org", "org_x", "--name", "k", "--pepper", "p"],
         ["api-keys", "revoke", "key_x", "--org", "org_x"],
         ["customers", "legal-hold", "cus_x", "--org", "org_x", "--on"],
+        ["oauth-clients", "create", "--org", "org_x", "--name", "k", "--pepper", "p"],
     ],
 )
 def test_a_command_needing_a_database_creates_none(empty_dir: Path, command: list[str]) -> None:
@@ -167,4 +176,34 @@ def test_a_missing_keyring_says_where_one_is_read_from(empty_dir: Path) -> None:
         "no audit HMAC keyring",
         "--keyring",
         "AUDIT_HMAC_KEYRING_FILE",
+    )
+
+
+def test_oauth_clients_by_cli(empty_dir: Path, migrated: str) -> None:
+    unknown = identity(
+        empty_dir,
+        *("oauth-clients", "create", "--org", "org_nope", "--name", "b", "--pepper", "p" * 32),
+        *("--database-url", migrated),
+    )
+    assert_user_error(unknown, "no organisation 'org_nope'")
+    created = identity(empty_dir, "orgs", "create", "--name", "Acme", "--database-url", migrated)
+    org_id = created.stdout.strip()
+    no_pepper = identity(
+        empty_dir,
+        *("oauth-clients", "create", "--org", org_id, "--name", "b"),
+        *("--database-url", migrated),
+    )
+    assert_user_error(no_pepper, "no OAuth client pepper", "FACE_MATCH_OAUTH_CLIENT_PEPPER")
+    made = identity(
+        empty_dir,
+        *("oauth-clients", "create", "--org", org_id, "--name", "b", "--pepper", "p" * 32),
+        *("--database-url", migrated),
+    )
+    assert made.returncode == 0, made.stderr
+    fields = dict(line.split("=", 1) for line in made.stdout.splitlines())
+    assert fields["client_id"].startswith("fmci_") and fields["client_secret"].startswith("fmcs_")
+    revoke = ("oauth-clients", "revoke", "--org", org_id, "--database-url", migrated)
+    assert identity(empty_dir, *revoke, "--client-id", fields["client_id"]).returncode == 0
+    assert_user_error(
+        identity(empty_dir, *revoke, "--client-id", "fmci_nope"), "no OAuth client 'fmci_nope'"
     )

@@ -126,10 +126,12 @@ class E2eMesh:
 
 
 @contextlib.asynccontextmanager
-async def running_mesh(data_dir: Path, database_url: str | None = None) -> AsyncIterator[E2eMesh]:
+async def running_mesh(
+    data_dir: Path, database_url: str | None = None, extra_env: Mapping[str, str] | None = None
+) -> AsyncIterator[E2eMesh]:
     with contextlib.ExitStack() as stack:
         url = database_url or stack.enter_context(postgres_schema())
-        servers = await start_services(mesh_env(url, data_dir))
+        servers = await start_services({**mesh_env(url, data_dir), **(extra_env or {})})
         try:
             addresses = {package: server.address for package, server in servers.items()}
             settings = gateway_settings(addresses, **gateway_tls(mesh_env(url, data_dir)))

@@ -202,6 +202,31 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """
     ERROR_REASON_FACE_NOT_FOUND: _ErrorReason.ValueType  # 86
     """No face was found where one is required (FAILED_PRECONDITION)."""
+    ERROR_REASON_SUBMISSION_NOT_FOUND: _ErrorReason.ValueType  # 120
+    """Face Match (identity.face_match.v1), 120-139.
+    No submission with this correlationId in the caller's organisation
+    (NOT_FOUND).
+    """
+    ERROR_REASON_UPLOADS_INCOMPLETE: _ErrorReason.ValueType  # 121
+    """Confirmed before both images were uploaded (ABORTED, 409).
+    metadata["missing"].
+    """
+    ERROR_REASON_SUBMISSION_EXPIRED: _ErrorReason.ValueType  # 122
+    """The submission expired before it was confirmed (FAILED_PRECONDITION)."""
+    ERROR_REASON_UPLOAD_URL_INVALID: _ErrorReason.ValueType  # 123
+    """A presigned upload URL whose signature does not verify (PERMISSION_DENIED)."""
+    ERROR_REASON_UPLOAD_URL_EXPIRED: _ErrorReason.ValueType  # 124
+    """A presigned upload URL past its expiry (PERMISSION_DENIED)."""
+    ERROR_REASON_CLIENT_CREDENTIALS_INVALID: _ErrorReason.ValueType  # 125
+    """Unknown OAuth client, wrong secret or revoked client (UNAUTHENTICATED)."""
+    ERROR_REASON_CLIENT_NOT_FOUND: _ErrorReason.ValueType  # 126
+    """No OAuth client with this id in the caller's organisation (NOT_FOUND)."""
+    ERROR_REASON_ACCESS_TOKEN_INVALID: _ErrorReason.ValueType  # 127
+    """A bearer token that is not a valid, unexpired access token
+    (UNAUTHENTICATED).
+    """
+    ERROR_REASON_UPLOADS_CLOSED: _ErrorReason.ValueType  # 128
+    """An upload to a submission no longer awaiting uploads (ABORTED, 409)."""
     ERROR_REASON_SESSION_REQUIRED: _ErrorReason.ValueType  # 1101
     """The analyst console (issue 11; numbered from 1101 apart from other issues').
     The route needs a console session, not an API key (FAILED_PRECONDITION).
@@ -425,6 +450,31 @@ ERROR_REASON_MODEL_NOT_CONFIGURED: ErrorReason.ValueType  # 85
 """
 ERROR_REASON_FACE_NOT_FOUND: ErrorReason.ValueType  # 86
 """No face was found where one is required (FAILED_PRECONDITION)."""
+ERROR_REASON_SUBMISSION_NOT_FOUND: ErrorReason.ValueType  # 120
+"""Face Match (identity.face_match.v1), 120-139.
+No submission with this correlationId in the caller's organisation
+(NOT_FOUND).
+"""
+ERROR_REASON_UPLOADS_INCOMPLETE: ErrorReason.ValueType  # 121
+"""Confirmed before both images were uploaded (ABORTED, 409).
+metadata["missing"].
+"""
+ERROR_REASON_SUBMISSION_EXPIRED: ErrorReason.ValueType  # 122
+"""The submission expired before it was confirmed (FAILED_PRECONDITION)."""
+ERROR_REASON_UPLOAD_URL_INVALID: ErrorReason.ValueType  # 123
+"""A presigned upload URL whose signature does not verify (PERMISSION_DENIED)."""
+ERROR_REASON_UPLOAD_URL_EXPIRED: ErrorReason.ValueType  # 124
+"""A presigned upload URL past its expiry (PERMISSION_DENIED)."""
+ERROR_REASON_CLIENT_CREDENTIALS_INVALID: ErrorReason.ValueType  # 125
+"""Unknown OAuth client, wrong secret or revoked client (UNAUTHENTICATED)."""
+ERROR_REASON_CLIENT_NOT_FOUND: ErrorReason.ValueType  # 126
+"""No OAuth client with this id in the caller's organisation (NOT_FOUND)."""
+ERROR_REASON_ACCESS_TOKEN_INVALID: ErrorReason.ValueType  # 127
+"""A bearer token that is not a valid, unexpired access token
+(UNAUTHENTICATED).
+"""
+ERROR_REASON_UPLOADS_CLOSED: ErrorReason.ValueType  # 128
+"""An upload to a submission no longer awaiting uploads (ABORTED, 409)."""
 ERROR_REASON_SESSION_REQUIRED: ErrorReason.ValueType  # 1101
 """The analyst console (issue 11; numbered from 1101 apart from other issues').
 The route needs a console session, not an API key (FAILED_PRECONDITION).

@@ -1,0 +1,164 @@
+"""OAuth 2.0 access tokens as bearer credentials.
+
+face-match issues client-credential tokens (EdDSA JWTs, `POST /api/oauth/token`)
+and publishes their public keys (`GET /api/oauth/jwks`). The gateway accepts
+such a token wherever it accepts an API key: `Authorization: Bearer <JWT>`.
+It verifies the signature against the JWKS (fetched from face-match over the
+mesh, kept `oauth_jwks_cache_seconds`, fetched again at most every 10 s when
+a token names an unknown key: that is how a rotated-in key is learnt), the
+issuer, the audience, the expiry and the subject, and maps the token to a
+principal: organisation `org`, actor `oauth_client:<id>`, scope `public`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import time
+import urllib.parse
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from identity_runtime.errors import InvalidArgument, Unauthenticated
+
+AUDIENCE = "identity-platform"
+SUBJECT_PREFIX = "oauth_client:"
+_REFETCH_SECONDS = 10.0
+_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="identity-platform", error="invalid_token"'}
+
+
+TOKEN_RPC = "identity.face_match.v1.OAuthService/IssueToken"
+FORM = "application/x-www-form-urlencoded"
+
+
+def is_form(content_type: str) -> bool:
+    return content_type.partition(";")[0].strip().lower() == FORM
+
+
+def _malformed(message: str) -> InvalidArgument:
+    return InvalidArgument(message, "MALFORMED_REQUEST")
+
+
+def token_request_json(form: bytes, authorization: str | None) -> bytes:
+    """RFC 6749's token request (form-encoded body, client credentials in the
+    body or as HTTP Basic, section 2.3.1) as the JSON body of IssueToken."""
+    try:
+        fields = urllib.parse.parse_qs(form.decode("ascii"), strict_parsing=bool(form))
+    except (UnicodeDecodeError, ValueError):
+        raise _malformed("the form body is not valid application/x-www-form-urlencoded") from None
+    if any(len(values) > 1 for values in fields.values()):
+        raise _malformed("a form parameter is repeated")
+    values = {name: v[0] for name, v in fields.items()}
+    unknown = set(values) - {"grant_type", "client_id", "client_secret", "scope"}
+    if unknown:
+        raise _malformed(f"unknown form parameter {sorted(unknown)[0]!r}")
+    if authorization:
+        scheme, _, encoded = authorization.strip().partition(" ")
+        if scheme.lower() != "basic":
+            raise _malformed("client authentication is HTTP Basic or the form body")
+        try:
+            decoded = base64.b64decode(encoded.strip(), validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            raise _malformed("the Basic credentials are not valid base64") from None
+        client_id, sep, secret = decoded.partition(":")
+        if not sep:
+            raise _malformed("the Basic credentials have no ':'")
+        if "client_id" in values or "client_secret" in values:
+            raise _malformed("send the client credentials once: Basic or the body")
+        values["client_id"] = urllib.parse.unquote_plus(client_id)
+        values["client_secret"] = urllib.parse.unquote_plus(secret)
+    return json.dumps(values).encode()
+
+
+def looks_like_jwt(token: str) -> bool:
+    return token.count(".") == 2 and not token.startswith("idk_")
+
+
+@dataclass(frozen=True)
+class TokenClaims:
+    org_id: str
+    client_id: str
+    scopes: frozenset[str]
+
+
+def public_keys(jwks: list[Mapping[str, str]]) -> dict[str, Ed25519PublicKey]:
+    keys = {}
+    for jwk in jwks:
+        if jwk.get("kty") == "OKP" and jwk.get("crv") == "Ed25519" and jwk.get("kid"):
+            raw = jwk["x"] + "=" * (-len(jwk["x"]) % 4)
+            keys[jwk["kid"]] = Ed25519PublicKey.from_public_bytes(base64.urlsafe_b64decode(raw))
+    return keys
+
+
+def invalid_token() -> Unauthenticated:
+    return Unauthenticated("the access token is not valid", "ACCESS_TOKEN_INVALID")
+
+
+def verify(token: str, keys: Mapping[str, Ed25519PublicKey], issuer: str) -> TokenClaims:
+    """The token's claims; UNAUTHENTICATED / ACCESS_TOKEN_INVALID otherwise."""
+    try:
+        key = keys.get(str(jwt.get_unverified_header(token).get("kid", "")))
+        if key is None:
+            raise invalid_token()
+        claims = jwt.decode(
+            token,
+            key,
+            algorithms=["EdDSA"],
+            audience=AUDIENCE,
+            issuer=issuer,
+            leeway=5,
+            options={"require": ["exp", "iat", "sub", "aud", "iss"]},
+        )
+    except jwt.PyJWTError:
+        raise invalid_token() from None
+    sub, org = str(claims.get("sub", "")), str(claims.get("org", ""))
+    if not sub.startswith(SUBJECT_PREFIX) or not org:
+        raise invalid_token()
+    scopes = frozenset(str(claims.get("scope", "")).split()) & {"public"}
+    return TokenClaims(org, sub[len(SUBJECT_PREFIX) :], scopes)
+
+
+def unknown_kid(token: str, keys: Mapping[str, Ed25519PublicKey]) -> bool:
+    try:
+        return str(jwt.get_unverified_header(token).get("kid", "")) not in keys
+    except jwt.PyJWTError:
+        return False
+
+
+class AccessTokens:
+    """Verifies bearer access tokens against face-match's JWKS, cached."""
+
+    def __init__(
+        self,
+        fetch_jwks: Callable[[], Awaitable[list[Mapping[str, str]]]],
+        issuer: str,
+        cache_seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self._fetch = fetch_jwks
+        self.issuer = issuer
+        self._cache_seconds = cache_seconds
+        self._clock = clock
+        self._keys: dict[str, Ed25519PublicKey] = {}
+        self._fetched_at: float | None = None
+        self._lock = asyncio.Lock()
+
+    async def _refresh(self, *, forced: bool) -> None:
+        async with self._lock:
+            now = self._clock()
+            age = None if self._fetched_at is None else now - self._fetched_at
+            if age is not None and age < (_REFETCH_SECONDS if forced else self._cache_seconds):
+                return
+            self._keys = public_keys(await self._fetch())
+            self._fetched_at = now
+
+    async def verify(self, token: str) -> TokenClaims:
+        await self._refresh(forced=False)
+        if unknown_kid(token, self._keys):
+            await self._refresh(forced=True)
+        return verify(token, self._keys, self.issuer)

@@ -1,0 +1,87 @@
+"""`identity oauth-clients create|revoke`: Face Match's OAuth clients by CLI.
+
+The same clients the route `POST /api/oauth/clients` makes (for an
+organisation that has an internal key), for operators on a machine that can
+reach the database. The secret is printed once (stdout), the client id on
+stderr; the pepper must be the one face-match runs with.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from identity_cli.common import add_database_options, data_dir, existing_database_url
+from identity_cli.errors import CliError
+from identity_store.db import Database
+from identity_store.types import utcnow
+
+PEPPER_FILE = "oauth-client-pepper"
+
+
+def _pepper(args: argparse.Namespace) -> str:
+    """--pepper, else FACE_MATCH_OAUTH_CLIENT_PEPPER, else the data dir's (never a new one)."""
+    pepper = args.pepper or os.environ.get("FACE_MATCH_OAUTH_CLIENT_PEPPER", "")
+    local = data_dir(args) / "secrets" / PEPPER_FILE
+    if not pepper and local.is_file():
+        pepper = local.read_text().strip()
+    if not pepper:
+        raise CliError(
+            "no OAuth client pepper: pass --pepper or set FACE_MATCH_OAUTH_CLIENT_PEPPER "
+            "(the value face-match runs with)"
+        )
+    return pepper
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    clients = subparsers.add_parser("oauth-clients", help="Face Match OAuth clients")
+    sub = clients.add_subparsers(dest="oauth_command", metavar="ACTION", required=True)
+    create = sub.add_parser("create", help="create a client and print its secret once")
+    create.add_argument("--org", required=True, help="organisation id")
+    create.add_argument("--name", required=True)
+    create.add_argument(
+        "--pepper", help="default: FACE_MATCH_OAUTH_CLIENT_PEPPER, else the data dir's"
+    )
+    add_database_options(create)
+    create.set_defaults(handler=run_create)
+    revoke = sub.add_parser("revoke", help="revoke a client")
+    revoke.add_argument("--org", required=True, help="organisation id")
+    revoke.add_argument("--client-id", required=True)
+    add_database_options(revoke)
+    revoke.set_defaults(handler=run_revoke)
+
+
+def run_create(args: argparse.Namespace) -> int:
+    from services.face_match.oauth import new_client
+    from services.kyc_tier import models
+
+    pepper = _pepper(args)
+    database = Database(existing_database_url(args))
+    try:
+        with database.transaction() as session:
+            if session.get(models.Org, args.org) is None:
+                raise CliError(f"no organisation {args.org!r}")
+            view, secret = new_client(session, args.org, args.name, pepper, utcnow())
+    finally:
+        database.dispose()
+    print(f"oauth client {view.client_id} for {args.org}; its secret:", file=sys.stderr)
+    print(f"client_id={view.client_id}")
+    print(f"client_secret={secret}")
+    return 0
+
+
+def run_revoke(args: argparse.Namespace) -> int:
+    from identity_runtime.errors import NotFound
+    from services.face_match.oauth import revoke_client
+
+    database = Database(existing_database_url(args))
+    try:
+        with database.transaction() as session:
+            view = revoke_client(session, args.org, args.client_id, utcnow())
+    except NotFound:
+        raise CliError(f"no OAuth client {args.client_id!r} in {args.org!r}") from None
+    finally:
+        database.dispose()
+    print(f"revoked {view.client_id}")
+    return 0

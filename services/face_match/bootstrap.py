@@ -1,0 +1,219 @@
+"""Builds the face-match core from settings: the one place that chooses implementations."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from identity_inference.detector import FaceDetector
+from identity_inference.embedder import FaceEmbedder
+from identity_inference.pack import (
+    detector_manifest,
+    embedding_manifest,
+    onnx_runner,
+    pad_manifests,
+)
+from identity_inference.pad import PadScorer
+from identity_runtime import mesh, meshauth, meshtls
+from identity_runtime.clients import ClientFactory, ClientOptions
+from identity_runtime.server import Core
+from identity_store.db import Database
+from identity_store.migrate import require_head
+from identity_store.types import utcnow
+from services.face_match.audit import AuditRelay
+from services.face_match.bucket import LocalBucket, ObjectStore, S3Store, UploadSigner
+from services.face_match.matcher import FaceMatcher
+from services.face_match.migrations import HISTORY
+from services.face_match.oauth import OAuthClients, SigningKeys
+from services.face_match.queue import JobQueue
+from services.face_match.settings import FaceMatchSettings
+from services.face_match.submissions import Submissions
+from services.face_match.worker import CallbackRelay, Worker, purge_images
+
+PURGE_EVERY_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class FaceMatchOverrides:
+    """Ports to use instead of the ones built from settings (None = build the real one)."""
+
+    database: Database | None = None
+    clock: Callable[[], datetime] | None = None
+    matcher: FaceMatcher | None = None
+    # Start the workers, the callback relay and the purge loop (tests drive them by hand).
+    background: bool = True
+
+
+@dataclass
+class FaceMatchCore(Core):
+    database: Database
+    submissions: Submissions
+    queue: JobQueue
+    oauth: OAuthClients
+    relay: CallbackRelay
+    bucket: ObjectStore
+    matcher: FaceMatcher
+    clients: ClientFactory
+    audit: AuditRelay
+    workers: list[Worker] = field(default_factory=list)
+    result_retention_days: int = 90
+    _stop: asyncio.Event = field(default_factory=asyncio.Event)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def start(
+        self, poll_seconds: float, clock: Callable[[], datetime], audit_poll_seconds: float
+    ) -> None:
+        for worker in self.workers:
+            self._tasks.append(asyncio.create_task(worker.run(poll_seconds, self._stop)))
+        self._tasks.append(asyncio.create_task(self._relay_loop(poll_seconds)))
+        self._tasks.append(asyncio.create_task(self._audit_loop(audit_poll_seconds)))
+        self._tasks.append(asyncio.create_task(self._purge_loop(clock)))
+
+    async def _relay_loop(self, poll_seconds: float) -> None:
+        while not self._stop.is_set():
+            with contextlib.suppress(Exception):
+                await self.relay.flush()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), poll_seconds)
+
+    async def _audit_loop(self, poll_seconds: float) -> None:
+        while not self._stop.is_set():
+            with contextlib.suppress(Exception):
+                await self.audit.flush()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), poll_seconds)
+
+    async def _purge_loop(self, clock: Callable[[], datetime]) -> None:
+        while not self._stop.is_set():
+            with contextlib.suppress(Exception):
+                await self.submissions.expire_due()
+            with contextlib.suppress(Exception):
+                await self.submissions.purge_results(self.result_retention_days)
+            with contextlib.suppress(Exception):
+                await purge_images(self.database, self.bucket, clock())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), PURGE_EVERY_SECONDS)
+
+    async def close(self) -> None:
+        self._stop.set()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.relay.close()
+        await self.clients.close()
+        self.database.dispose()
+
+
+def build_matcher(settings: FaceMatchSettings) -> FaceMatcher:
+    detector = FaceDetector(
+        onnx_runner(detector_manifest(settings, settings.detector_model), settings)
+    )
+    manifest = embedding_manifest(settings, settings.embedding_model)
+    embedder = FaceEmbedder(onnx_runner(manifest, settings))
+    pad = (
+        PadScorer([onnx_runner(m, settings) for m in pad_manifests(settings, settings.pad_models)])
+        if settings.pad_models
+        else None
+    )
+    return FaceMatcher(detector, embedder, manifest, settings.review_margin, pad)
+
+
+def open_store(settings: FaceMatchSettings) -> ObjectStore:
+    if settings.storage == "s3":
+        import boto3
+        from botocore.config import Config
+
+        client = boto3.client(
+            "s3",
+            endpoint_url=settings.s3_endpoint_url or None,
+            region_name=settings.s3_region,
+            config=Config(
+                signature_version="s3v4",
+                s3={"addressing_style": "path" if settings.s3_path_style else "auto"},
+                retries={"max_attempts": 3, "mode": "standard"},
+            ),
+        )
+        return S3Store(client, settings.s3_bucket, settings.upload_max_bytes)
+    assert settings.bucket_dir is not None  # validated
+    return LocalBucket(settings.bucket_dir)
+
+
+def worker_name(index: int) -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{index}"
+
+
+async def build(
+    settings: FaceMatchSettings, *, overrides: FaceMatchOverrides | None = None
+) -> FaceMatchCore:
+    chosen = overrides or FaceMatchOverrides()
+    clock = chosen.clock or utcnow
+    keys = SigningKeys.load(settings.oauth_signing_keys_file, settings.oauth_signing_keys)
+    database = chosen.database or Database(settings.database_url, settings.database_pool_size)
+    await require_head(database, HISTORY, "face-match")
+    bucket = open_store(settings)
+    signer = UploadSigner(
+        settings.upload_signing_key, settings.public_base_url, settings.upload_max_bytes
+    )
+    matcher = (
+        chosen.matcher
+        if chosen.matcher is not None
+        else await asyncio.to_thread(build_matcher, settings)
+    )
+    clients = ClientFactory(
+        settings.downstream_addresses(),
+        ClientOptions(
+            max_message_bytes=settings.max_message_bytes,
+            default_timeout_seconds=settings.default_deadline_seconds,
+            tls=meshtls.mesh_tls_from(settings, mesh.FACE_MATCH.env_prefix),
+        ),
+        signer=meshauth.service_signer(mesh.FACE_MATCH.name, settings, mesh.FACE_MATCH.env_prefix),
+    )
+    queue = JobQueue(
+        database,
+        clock=clock,
+        visibility_seconds=settings.job_visibility_seconds,
+        max_attempts=settings.job_max_attempts,
+        image_retention_days=settings.image_retention_days,
+        default_callback_url=settings.default_callback_url,
+    )
+    core = FaceMatchCore(
+        database=database,
+        submissions=Submissions(
+            database,
+            bucket,
+            signer,
+            clock=clock,
+            upload_url_seconds=settings.upload_url_seconds,
+            ttl_seconds=settings.submission_ttl_seconds,
+            callback_signing_key=settings.callback_signing_key,
+            production=settings.environment == "production",
+        ),
+        queue=queue,
+        oauth=OAuthClients(
+            database,
+            keys,
+            pepper=settings.oauth_client_pepper,
+            issuer=settings.oauth_issuer,
+            token_seconds=settings.oauth_token_seconds,
+            clock=clock,
+        ),
+        relay=CallbackRelay(
+            database,
+            signing_key=settings.callback_signing_key,
+            clock=clock,
+            public_only=settings.environment == "production",
+        ),
+        bucket=bucket,
+        matcher=matcher,
+        clients=clients,
+        audit=AuditRelay(database, clients, clock),
+        workers=[Worker(worker_name(i), queue, bucket, matcher) for i in range(settings.workers)],
+        result_retention_days=settings.result_retention_days,
+    )
+    if chosen.background:
+        core.start(settings.job_poll_seconds, clock, settings.audit_relay_poll_seconds)
+    return core

@@ -1,0 +1,121 @@
+"""face-match's tables: submissions, their transitions, the job queue, the
+callback outbox and the OAuth clients. Only face-match reads or writes them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from identity_store.declarative import ID, TYPE_ANNOTATION_MAP, owned_metadata
+
+
+class Base(DeclarativeBase):
+    metadata = owned_metadata()
+    type_annotation_map = TYPE_ANNOTATION_MAP
+
+
+class Submission(Base):
+    """One Face Match submission of one organisation, named by the partner's correlation id."""
+
+    __tablename__ = "fm_submissions"
+    __table_args__ = (UniqueConstraint("org_id", "correlation_id"),)
+
+    submission_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    org_id: Mapped[str] = mapped_column(String(64))
+    correlation_id: Mapped[str] = mapped_column(String(128))
+    reference_type: Mapped[str] = mapped_column(String(32))
+    callback_url: Mapped[str] = mapped_column(String(2048), default="")
+    state: Mapped[str] = mapped_column(String(24))
+    failure_reason: Mapped[str] = mapped_column(String(64), default="")
+    # Content types of the uploaded images ("" = not uploaded yet).
+    selfie_type: Mapped[str] = mapped_column(String(32), default="")
+    reference_type_uploaded: Mapped[str] = mapped_column(String(32), default="")
+    # The result (decision, similarity, quality, boxes, models, timings).
+    result: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column()
+    updated_at: Mapped[datetime] = mapped_column()
+    expires_at: Mapped[datetime] = mapped_column()
+    completed_at: Mapped[datetime | None] = mapped_column(default=None)
+    # When the uploaded images are deleted (set at completion), and when they were.
+    purge_images_at: Mapped[datetime | None] = mapped_column(default=None)
+    images_purged_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class Transition(Base):
+    """One lifecycle transition of a submission, and the outbox of its entry
+    in the audit chain (written in the transaction that makes it)."""
+
+    __tablename__ = "fm_transitions"
+    __table_args__ = (
+        Index("ix_fm_transitions_submission", "submission_id", "sequence"),
+        Index("ix_fm_transitions_unaudited", "audited_at", "sequence"),
+    )
+
+    sequence: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    submission_id: Mapped[str] = mapped_column(ID)
+    org_id: Mapped[str] = mapped_column(String(64))
+    from_state: Mapped[str] = mapped_column(String(24))
+    to_state: Mapped[str] = mapped_column(String(24))
+    actor: Mapped[str] = mapped_column(String(128))
+    detail: Mapped[str] = mapped_column(String(128), default="")
+    at: Mapped[datetime] = mapped_column()
+    # The audit chain (audit service) has it; until then a relay claims it.
+    audited_at: Mapped[datetime | None] = mapped_column(default=None)
+    audit_claimed_until: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class Job(Base):
+    """A queued processing job: leased by one worker at a time (SKIP LOCKED)."""
+
+    __tablename__ = "fm_jobs"
+    __table_args__ = (Index("ix_fm_jobs_ready", "state", "available_at"),)
+
+    job_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    submission_id: Mapped[str] = mapped_column(ID, unique=True)
+    # queued, leased, done, dead (poison).
+    state: Mapped[str] = mapped_column(String(16))
+    attempt_count: Mapped[int] = mapped_column(Integer, default=0)
+    available_at: Mapped[datetime] = mapped_column()
+    # The current lease: its token fences a worker whose lease expired.
+    lease_token: Mapped[str] = mapped_column(String(40), default="")
+    leased_by: Mapped[str] = mapped_column(String(128), default="")
+    last_error: Mapped[str] = mapped_column(String(128), default="")
+    created_at: Mapped[datetime] = mapped_column()
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class Callback(Base):
+    """The completion callback of a submission (transactional outbox)."""
+
+    __tablename__ = "fm_callbacks"
+    __table_args__ = (Index("ix_fm_callbacks_due", "state", "next_attempt_at"),)
+
+    callback_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    submission_id: Mapped[str] = mapped_column(ID, unique=True)
+    org_id: Mapped[str] = mapped_column(String(64))
+    url: Mapped[str] = mapped_column(String(2048))
+    body: Mapped[str] = mapped_column(Text)
+    # pending, delivered, dead.
+    state: Mapped[str] = mapped_column(String(16))
+    attempt_count: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column()
+    last_status: Mapped[int] = mapped_column(Integer, default=0)
+    delivered_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class OAuthClient(Base):
+    """An organisation's OAuth 2.0 client; the secret is stored as a peppered hash."""
+
+    __tablename__ = "fm_oauth_clients"
+
+    client_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    org_id: Mapped[str] = mapped_column(String(64), index=True)
+    name: Mapped[str] = mapped_column(String(256), default="")
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column()
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -1,0 +1,431 @@
+"""Submissions: creation (idempotent on correlation id), uploads, confirmation,
+status and details, and the lifecycle every transition of which is recorded.
+
+    CREATED -> AWAITING_UPLOAD -> QUEUED -> PROCESSING -> COMPLETED | FAILED
+    CREATED / AWAITING_UPLOAD -> EXPIRED (not confirmed within the TTL)
+
+Domain code: no gRPC. Every write is one transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import re
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from identity_runtime.errors import DomainError, FailedPrecondition, InvalidArgument, NotFound
+from identity_store.db import Database
+from services.face_match.bucket import IMAGES, ObjectStore, S3Store, UploadSigner, object_key
+from services.face_match.models import Job, Submission, Transition
+
+CREATED = "CREATED"
+AWAITING_UPLOAD = "AWAITING_UPLOAD"
+QUEUED = "QUEUED"
+PROCESSING = "PROCESSING"
+COMPLETED = "COMPLETED"
+FAILED = "FAILED"
+EXPIRED = "EXPIRED"
+FINAL = (COMPLETED, FAILED, EXPIRED)
+REFERENCE_TYPES = ("KTP", "PASSPORT", "DRIVING_LICENCE", "KITAS", "CORPORATE_ID", "OTHER")
+_CORRELATION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}")
+
+
+class Aborted(DomainError, code="ABORTED"):
+    """A conflict with the submission's state (HTTP 409)."""
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_hex(12)}"
+
+
+def record_transition(
+    session: Session, row: Submission, to_state: str, actor: str, at: datetime, detail: str = ""
+) -> None:
+    session.add(
+        Transition(
+            submission_id=row.submission_id,
+            org_id=row.org_id,
+            from_state=row.state,
+            to_state=to_state,
+            actor=actor,
+            detail=detail,
+            at=at,
+        )
+    )
+    row.state = to_state
+    row.updated_at = at
+
+
+@dataclass(frozen=True)
+class Upload:
+    image: str
+    url: str
+    content_type: str
+    expires_at: datetime
+    max_bytes: int
+
+
+@dataclass(frozen=True)
+class View:
+    submission_id: str
+    correlation_id: str
+    reference_type: str
+    state: str
+    failure_reason: str
+    result: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+    completed_at: datetime | None
+    transitions: list[tuple[str, datetime]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Created:
+    view: View
+    uploads: list[Upload]
+    callback_signing_secret: str
+
+
+def _view(row: Submission, transitions: list[tuple[str, datetime]] | None = None) -> View:
+    return View(
+        submission_id=row.submission_id,
+        correlation_id=row.correlation_id,
+        reference_type=row.reference_type,
+        state=row.state,
+        failure_reason=row.failure_reason,
+        result=dict(row.result or {}),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        completed_at=row.completed_at,
+        transitions=transitions or [],
+    )
+
+
+def callback_secret(key: str, org_id: str) -> str:
+    """The organisation's callback signing secret, derived from the service's key."""
+    return hmac.new(
+        key.encode(), f"face-match-callback\n{org_id}".encode(), hashlib.sha256
+    ).hexdigest()
+
+
+def check_callback_url(url: str, production: bool) -> None:
+    if not url:
+        return
+    parts = urlsplit(url)
+    allowed = ("https",) if production else ("https", "http")
+    if parts.scheme not in allowed or not parts.hostname or parts.username or parts.password:
+        raise InvalidArgument(
+            "callbackUrl must be an https URL without credentials",
+            "INVALID_FIELD",
+            {"field": "callback_url"},
+        )
+
+
+def _delete_rows(session: Session, row: Submission) -> None:
+    from sqlalchemy import delete
+
+    from services.face_match.models import Callback
+
+    for model in (Transition, Job, Callback):
+        session.execute(delete(model).where(model.submission_id == row.submission_id))
+    session.delete(row)
+
+
+class Submissions:
+    def __init__(
+        self,
+        database: Database,
+        bucket: ObjectStore,
+        signer: UploadSigner,
+        *,
+        clock: Callable[[], datetime],
+        upload_url_seconds: int,
+        ttl_seconds: int,
+        callback_signing_key: str,
+        production: bool = False,
+    ):
+        self.database = database
+        self.bucket = bucket
+        self.signer = signer
+        self.clock = clock
+        self.upload_url_seconds = upload_url_seconds
+        self.ttl = timedelta(seconds=ttl_seconds)
+        self.callback_signing_key = callback_signing_key
+        self.production = production
+
+    def _uploads(self, row: Submission, now: datetime) -> list[Upload]:
+        expires = int(now.timestamp()) + self.upload_url_seconds
+        uploads = []
+        for image in IMAGES:
+            key = object_key(row.submission_id, image)
+            if isinstance(self.bucket, S3Store):
+                url = self.bucket.presign(key, self.upload_url_seconds)
+            else:
+                url = self.signer.presign(key, expires).url
+            uploads.append(
+                Upload(
+                    image=image,
+                    url=url,
+                    content_type="image/jpeg",
+                    expires_at=datetime.fromtimestamp(expires, now.tzinfo),
+                    max_bytes=self.signer.max_bytes,
+                )
+            )
+        return uploads
+
+    async def create(
+        self, org_id: str, actor: str, correlation_id: str, reference_type: str, callback_url: str
+    ) -> Created:
+        if not _CORRELATION.fullmatch(correlation_id):
+            raise InvalidArgument(
+                "correlationId must be 1-128 of A-Z a-z 0-9 . _ : - (starting with a letter "
+                "or digit)",
+                "INVALID_FIELD",
+                {"field": "correlation_id"},
+            )
+        if reference_type not in REFERENCE_TYPES:
+            raise InvalidArgument(
+                "referenceType is required", "INVALID_FIELD", {"field": "reference_type"}
+            )
+        check_callback_url(callback_url, self.production)
+
+        def work(session: Session) -> tuple[Submission, list[Upload]]:
+            now = self.clock()
+            row = self._find(session, org_id, correlation_id, lock=True)
+            if row is None:
+                row = Submission(
+                    submission_id=new_id("fms"),
+                    org_id=org_id,
+                    correlation_id=correlation_id,
+                    reference_type=reference_type,
+                    callback_url=callback_url,
+                    state="",
+                    created_at=now,
+                    updated_at=now,
+                    expires_at=now + self.ttl,
+                    result={},
+                )
+                session.add(row)
+                record_transition(session, row, CREATED, actor, now)
+                record_transition(session, row, AWAITING_UPLOAD, actor, now)
+                session.flush()
+            else:
+                self._expire_if_due(session, row, now)
+            uploads = self._uploads(row, now) if row.state == AWAITING_UPLOAD else []
+            return row, uploads
+
+        row, uploads = await self._run_create(work)
+        return Created(_view(row), uploads, callback_secret(self.callback_signing_key, org_id))
+
+    async def _run_create(
+        self, work: Callable[[Session], tuple[Submission, list[Upload]]]
+    ) -> tuple[Submission, list[Upload]]:
+        from sqlalchemy.exc import IntegrityError
+
+        try:
+            return await self.database.run(work)
+        except IntegrityError:
+            # Two creates of one correlation id raced; the loser reads the winner's.
+            return await self.database.run(work)
+
+    def _find(
+        self, session: Session, org_id: str, correlation_id: str, *, lock: bool = False
+    ) -> Submission | None:
+        query = select(Submission).where(
+            Submission.org_id == org_id, Submission.correlation_id == correlation_id
+        )
+        if lock:
+            query = query.with_for_update()
+        return session.scalars(query).first()
+
+    def _require(
+        self, session: Session, org_id: str, correlation_id: str, *, lock: bool = False
+    ) -> Submission:
+        row = self._find(session, org_id, correlation_id, lock=lock)
+        if row is None:
+            raise NotFound("no submission with this correlationId", "SUBMISSION_NOT_FOUND")
+        return row
+
+    def _expire_if_due(self, session: Session, row: Submission, now: datetime) -> None:
+        if row.state in (CREATED, AWAITING_UPLOAD) and now >= row.expires_at:
+            record_transition(session, row, EXPIRED, "system", now, "not confirmed in time")
+            row.failure_reason = "SUBMISSION_EXPIRED"
+            row.purge_images_at = now
+
+    async def _stored_in_store(self, org_id: str, correlation_id: str) -> dict[str, bool]:
+        """Which images an external store holds (uploads bypass face-match there)."""
+        store = self.bucket
+        if not isinstance(store, S3Store):
+            return {}
+        row = await self.database.run(lambda s: self._find(s, org_id, correlation_id))
+        if row is None or row.state != AWAITING_UPLOAD:
+            return {}
+
+        def look() -> dict[str, bool]:
+            return {
+                image: store.size(object_key(row.submission_id, image)) is not None
+                for image in IMAGES
+            }
+
+        return await asyncio.to_thread(look)
+
+    async def purge_results(self, retention_days: int) -> int:
+        """Delete finished submissions older than the retention; how many."""
+        if retention_days <= 0:
+            return 0
+
+        def work(session: Session) -> list[str]:
+            cutoff = self.clock() - timedelta(days=retention_days)
+            rows = session.scalars(
+                select(Submission)
+                .where(Submission.state.in_(FINAL), Submission.updated_at < cutoff)
+                .limit(500)
+                .with_for_update(skip_locked=True)
+            ).all()
+            gone = [row.submission_id for row in rows]
+            for row in rows:
+                _delete_rows(session, row)
+            return gone
+
+        gone = await self.database.run(work)
+        for submission_id in gone:
+            await asyncio.to_thread(self.bucket.delete_submission, submission_id)
+        return len(gone)
+
+    async def expire_due(self) -> int:
+        """Expire every submission not confirmed within the TTL; how many."""
+
+        def work(session: Session) -> int:
+            now = self.clock()
+            rows = session.scalars(
+                select(Submission)
+                .where(
+                    Submission.state.in_((CREATED, AWAITING_UPLOAD)),
+                    Submission.expires_at <= now,
+                )
+                .limit(500)
+                .with_for_update(skip_locked=True)
+            ).all()
+            for row in rows:
+                self._expire_if_due(session, row, now)
+            return len(rows)
+
+        return await self.database.run(work)
+
+    async def confirm(self, org_id: str, actor: str, correlation_id: str) -> View:
+        stored = await self._stored_in_store(org_id, correlation_id)
+
+        def work(session: Session) -> tuple[View, str]:
+            now = self.clock()
+            row = self._require(session, org_id, correlation_id, lock=True)
+            self._expire_if_due(session, row, now)
+            if stored.get("selfie"):
+                row.selfie_type = "image/jpeg"
+            if stored.get("reference"):
+                row.reference_type_uploaded = "image/jpeg"
+            if row.state == EXPIRED:
+                return _view(row), "expired"
+            if row.state != AWAITING_UPLOAD:
+                return _view(row), ""
+            missing = [
+                image
+                for image, uploaded in (
+                    ("selfie", row.selfie_type),
+                    ("reference", row.reference_type_uploaded),
+                )
+                if not uploaded
+            ]
+            if missing:
+                raise Aborted(
+                    "upload both images before confirming",
+                    "UPLOADS_INCOMPLETE",
+                    {"missing": ",".join(missing)},
+                )
+            record_transition(session, row, QUEUED, actor, now)
+            session.add(
+                Job(
+                    job_id=new_id("fmj"),
+                    submission_id=row.submission_id,
+                    state="queued",
+                    attempt_count=0,
+                    available_at=now,
+                    created_at=now,
+                )
+            )
+            return _view(row), ""
+
+        view, problem = await self.database.run(work)
+        if problem == "expired":
+            raise FailedPrecondition("the submission has expired", "SUBMISSION_EXPIRED")
+        return view
+
+    async def status(self, org_id: str, correlation_id: str) -> View:
+        return await self.database.run(lambda s: _view(self._require(s, org_id, correlation_id)))
+
+    async def details(self, org_id: str, correlation_id: str) -> View:
+        def work(session: Session) -> View:
+            row = self._require(session, org_id, correlation_id)
+            transitions = session.execute(
+                select(Transition.to_state, Transition.at)
+                .where(Transition.submission_id == row.submission_id)
+                .order_by(Transition.sequence)
+            ).all()
+            return _view(row, [(state, at) for state, at in transitions])
+
+        return await self.database.run(work)
+
+    async def erase(self, org_id: str, correlation_id: str) -> tuple[str, datetime]:
+        """Delete the submission, its rows and its images; (submission id, when)."""
+
+        def work(session: Session) -> str:
+            row = self._require(session, org_id, correlation_id, lock=True)
+            submission_id = row.submission_id
+            _delete_rows(session, row)
+            return submission_id
+
+        submission_id = await self.database.run(work)
+        await asyncio.to_thread(self.bucket.delete_submission, submission_id)
+        return submission_id, self.clock()
+
+    async def put_object(
+        self, key: str, expires: int, signature: str, content_type: str, data: bytes
+    ) -> int:
+        bucket = self.bucket
+        if isinstance(bucket, S3Store):
+            raise FailedPrecondition(
+                "uploads go straight to the object store on this deployment", "UPLOADS_CLOSED"
+            )
+        now = self.clock()
+        image = self.signer.check(key, expires, signature, content_type, len(data), now)
+        submission_id = key.split("/", 1)[0]
+
+        def work(session: Session) -> None:
+            row = session.get(Submission, submission_id, with_for_update=True)
+            if row is None:
+                raise NotFound("no submission for this upload", "SUBMISSION_NOT_FOUND")
+            self._expire_if_due(session, row, now)
+            if row.state == EXPIRED:
+                raise FailedPrecondition("the submission has expired", "SUBMISSION_EXPIRED")
+            if row.state != AWAITING_UPLOAD:
+                raise Aborted("the submission is no longer awaiting uploads", "UPLOADS_CLOSED")
+            # Written under the row lock: a confirm cannot slip between file and flag.
+            bucket.put(key, data)
+            media = content_type.split(";", 1)[0].strip().lower()
+            if image == "selfie":
+                row.selfie_type = media
+            else:
+                row.reference_type_uploaded = media
+            row.updated_at = now
+
+        await self.database.run(work)
+        return len(data)

@@ -1,0 +1,231 @@
+"""Workers: drain the queue, deliver callbacks, purge images.
+
+`Worker.run_once` leases one job, reads both images from the bucket, runs the
+matcher on a thread, and commits the outcome through the fenced `complete`.
+An image the matcher rejects (not an image, no face) FAILS the submission
+with its reason; an unexpected error releases the job for a retry, and a job
+that keeps failing becomes poison (queue.py). Each worker is one loop; a
+process runs `FACE_MATCH_WORKERS` of them and more processes scale out
+(`python -m services.face_match.worker`).
+
+`CallbackRelay` posts the pending callbacks of the outbox, signed like
+webhooks (HMAC-SHA256 over the raw body, `X-Identity-Signature: sha256=<hex>`
+and `X-Quantum-Signature`, with `X-Identity-Event-Id` for de-duplication),
+with the webhook rules: no redirects, 10 s timeout, any 2xx is delivered,
+retries with exponential backoff up to 8 attempts, then dead; in production
+only to hosts that resolve to public addresses (no loopback, private,
+link-local or reserved ones: SSRF).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import ipaddress
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from functools import partial
+from urllib.parse import urlsplit
+
+import httpx
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from identity_runtime.logs import get_logger
+from identity_store.db import Database
+from services.face_match.bucket import ObjectStore, ObjectTooLarge, object_key
+from services.face_match.matcher import FaceMatcher, ImageRejected
+from services.face_match.models import Callback, Submission
+from services.face_match.queue import JobQueue, Lease
+from services.face_match.submissions import callback_secret
+
+log = get_logger("face_match.worker")
+
+CALLBACK_MAX_ATTEMPTS = 8
+# The webhook signature headers (protos/identity/kyc_tier/v1/webhooks.proto).
+SIGNATURE_HEADERS = ("X-Identity-Signature", "X-Quantum-Signature")
+
+
+def signed(secret: bytes, body: bytes) -> dict[str, str]:
+    value = "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+    return dict.fromkeys(SIGNATURE_HEADERS, value)
+
+
+CALLBACK_TIMEOUT_SECONDS = 10.0
+
+
+class Worker:
+    def __init__(self, name: str, queue: JobQueue, bucket: ObjectStore, matcher: FaceMatcher):
+        self.name = name
+        self.queue = queue
+        self.bucket = bucket
+        self.matcher = matcher
+        self.completed = 0
+
+    def _read(self, submission_id: str) -> tuple[bytes | None, bytes | None]:
+        return (
+            self.bucket.get(object_key(submission_id, "selfie")),
+            self.bucket.get(object_key(submission_id, "reference")),
+        )
+
+    async def process(self, lease: Lease) -> bool:
+        """Process a leased job; True when this worker's outcome was committed."""
+        try:
+            selfie, reference = await asyncio.to_thread(self._read, lease.submission_id)
+        except ObjectTooLarge:
+            return await self.queue.complete(lease, None, "IMAGE_TOO_LARGE")
+        if selfie is None or reference is None:
+            return await self.queue.complete(lease, None, "IMAGE_MISSING")
+        try:
+            result = await asyncio.to_thread(self.matcher.match, selfie, reference)
+        except ImageRejected as rejected:
+            return await self.queue.complete(lease, None, rejected.reason)
+        except Exception as exc:  # noqa: BLE001 - any crash is retried, then poison
+            log.warning("face_match.job_error", job_id=lease.job_id, error=type(exc).__name__)
+            await self.queue.release(lease, type(exc).__name__)
+            return False
+        committed = await self.queue.complete(lease, result, "")
+        if not committed:
+            log.info("face_match.lease_lost", job_id=lease.job_id)
+        return committed
+
+    async def run_once(self) -> bool:
+        """Lease and process one job; False when the queue had none ready."""
+        lease = await self.queue.lease(self.name)
+        if lease is None:
+            return False
+        if await self.process(lease):
+            self.completed += 1
+        return True
+
+    async def run(self, poll_seconds: float, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                busy = await self.run_once()
+            except Exception as exc:  # noqa: BLE001 - the database may come back
+                log.warning("face_match.worker_error", error=type(exc).__name__)
+                busy = False
+            if not busy:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), poll_seconds)
+
+
+async def public_destination(url: str) -> bool:
+    """True when every address the URL's host resolves to is a public one: in
+    production a callback never reaches loopback, private, link-local (cloud
+    metadata) or reserved addresses (SSRF)."""
+    host = urlsplit(url).hostname or ""
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, None)
+    except OSError:
+        return False
+    addresses = {ipaddress.ip_address(info[4][0]) for info in infos}
+    return bool(addresses) and all(a.is_global for a in addresses)
+
+
+class CallbackRelay:
+    def __init__(
+        self,
+        database: Database,
+        *,
+        signing_key: str,
+        clock: Callable[[], datetime],
+        client: httpx.AsyncClient | None = None,
+        public_only: bool = False,
+    ):
+        self.public_only = public_only
+        self.database = database
+        self.signing_key = signing_key
+        self.clock = clock
+        self.client = client or httpx.AsyncClient(
+            timeout=CALLBACK_TIMEOUT_SECONDS, follow_redirects=False
+        )
+
+    def _claim(self, session: Session) -> list[tuple[str, str, str, str, int]]:
+        now = self.clock()
+        rows = session.scalars(
+            select(Callback)
+            .where(Callback.state == "pending", Callback.next_attempt_at <= now)
+            .order_by(Callback.next_attempt_at)
+            .limit(16)
+            .with_for_update(skip_locked=True)
+        ).all()
+        claimed = []
+        for row in rows:
+            row.attempt_count += 1
+            # Hidden while in flight; a crashed relay's claim comes back after this.
+            row.next_attempt_at = now + timedelta(seconds=60)
+            claimed.append((row.callback_id, row.org_id, row.url, row.body, row.attempt_count))
+        return claimed
+
+    async def flush(self) -> int:
+        """Deliver every due callback once; the number delivered."""
+        delivered = 0
+        for callback_id, org_id, url, body, attempts in await self.database.run(self._claim):
+            raw = body.encode()
+            headers = {
+                "Content-Type": "application/json",
+                "X-Identity-Event-Id": callback_id,
+                **signed(callback_secret(self.signing_key, org_id).encode(), raw),
+            }
+            status = 0
+            try:
+                if not self.public_only or await public_destination(url):
+                    response = await self.client.post(url, content=raw, headers=headers)
+                    status = response.status_code
+                else:
+                    log.warning("face_match.callback_refused", callback_id=callback_id)
+            except httpx.HTTPError:
+                status = 0
+            ok = 200 <= status < 300
+            delivered += ok
+            await self.database.run(partial(self._settle, callback_id, status, attempts, ok))
+        return delivered
+
+    def _settle(
+        self, callback_id: str, status: int, attempts: int, ok: bool, session: Session
+    ) -> None:
+        now = self.clock()
+        values: dict[str, object] = {"last_status": status}
+        if ok:
+            values.update(state="delivered", delivered_at=now)
+        elif attempts >= CALLBACK_MAX_ATTEMPTS:
+            values.update(state="dead")
+        else:
+            values.update(next_attempt_at=now + timedelta(seconds=min(3600.0, 2.0**attempts)))
+        session.execute(
+            update(Callback).where(Callback.callback_id == callback_id).values(**values)
+        )
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+
+async def purge_images(database: Database, bucket: ObjectStore, now: datetime) -> int:
+    """Delete the uploaded images whose retention has passed; how many submissions."""
+
+    def due(session: Session) -> list[str]:
+        return list(
+            session.scalars(
+                select(Submission.submission_id).where(
+                    Submission.purge_images_at.is_not(None),
+                    Submission.purge_images_at <= now,
+                    Submission.images_purged_at.is_(None),
+                )
+            )
+        )
+
+    ids = await database.run(due)
+    for submission_id in ids:
+        await asyncio.to_thread(bucket.delete_submission, submission_id)
+    if ids:
+        await database.run(
+            lambda s: s.execute(
+                update(Submission)
+                .where(Submission.submission_id.in_(ids))
+                .values(images_purged_at=now)
+            )
+        )
+    return len(ids)

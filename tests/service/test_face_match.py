@@ -1,0 +1,509 @@
+"""The face-match service: a real gRPC server on SQLite and PostgreSQL, real
+models, real HMAC-signed upload URLs, the queue driven by hand."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import grpc
+import pytest
+from sqlalchemy import func, select
+
+from gateway import oauth as gateway_oauth
+from identity_platform_api.face_match.v1 import (
+    oauth_pb2,
+    oauth_pb2_grpc,
+    submissions_pb2,
+    submissions_pb2_grpc,
+)
+from identity_runtime.status import error_info, status_from_rpc_error
+from services.face_match.bucket import UploadSigner
+from services.face_match.models import Job, Transition
+from services.face_match.queue import JobQueue
+from services.face_match.service import SPEC as FACE_MATCH
+from services.face_match.submissions import Submissions
+from services.face_match.worker import Worker, purge_images
+from tests.support import TESTDATA, channel, start_service
+from tests.support.biometrics import FACES
+from tests.support.face_match import UPLOAD_KEY, document, env, face, split_upload_url
+from tests.support.meshauth import caller_metadata
+
+S = submissions_pb2
+SELFIE = (FACES / "img2.jpg").read_bytes()
+SAME_PERSON_REFERENCE = (TESTDATA / "ktp" / "ktp_flat.png").read_bytes()
+
+
+@pytest.fixture
+async def service(database_url: str, tmp_path: Path):
+    server = await start_service(
+        FACE_MATCH, env(database_url, tmp_path / "bucket", FACE_MATCH_UPLOAD_MAX_BYTES="3000000")
+    )
+    yield server
+    await server.stop(0)
+
+
+class Partner:
+    def __init__(self, server, org_id: str = "org_fm_a"):
+        self.server = server
+        self.channel = channel(server, org_id)
+        self.stub = submissions_pb2_grpc.SubmissionServiceStub(self.channel)
+        self.oauth = oauth_pb2_grpc.OAuthServiceStub(self.channel)
+
+    async def close(self) -> None:
+        await self.channel.close()
+
+    async def create(self, correlation_id: str, **fields) -> S.CreateSubmissionResponse:
+        fields.setdefault("reference_type", S.REFERENCE_TYPE_KTP)
+        return await self.stub.CreateSubmission(
+            S.CreateSubmissionRequest(correlation_id=correlation_id, **fields)
+        )
+
+    async def put(self, url: str, data: bytes, content_type: str = "image/jpeg") -> None:
+        key, expires, signature = split_upload_url(url)
+        await self.put_raw(key, expires, signature, data, content_type)
+
+    async def put_raw(
+        self, key: str, expires: int, signature: str, data: bytes, content_type: str
+    ) -> None:
+        # The gateway forwards uploads as itself (a mesh caller, no organisation).
+        await self.stub.PutObject(
+            S.PutObjectRequest(
+                object_key=key,
+                expires=expires,
+                signature=signature,
+                content_type=content_type,
+                data=data,
+            ),
+            metadata=caller_metadata(
+                "", scopes=("mesh",), actor="service:gateway", issuer="gateway"
+            ),
+        )
+
+    async def upload_both(
+        self, created: S.CreateSubmissionResponse, selfie: bytes, reference: bytes
+    ):
+        urls = {u.image: u.url for u in created.uploads}
+        await self.put(urls["selfie"], selfie)
+        await self.put(urls["reference"], reference, "image/png")
+
+
+def refusal(exc: pytest.ExceptionInfo[grpc.aio.AioRpcError]) -> tuple[str, str]:
+    info = error_info(status_from_rpc_error(exc.value))
+    return exc.value.code().name, info.reason if info else ""
+
+
+def worker(server) -> Worker:
+    core = server.core
+    return Worker("test-worker", core.queue, core.bucket, core.matcher)
+
+
+async def test_create_is_idempotent_and_presigns_both_images(service) -> None:
+    partner = Partner(service)
+    first = await partner.create("order-1", callback_url="https://partner.example/cb")
+    again = await partner.create("order-1")
+    assert first.submission_id == again.submission_id
+    assert first.state == S.SUBMISSION_STATE_AWAITING_UPLOAD
+    assert sorted(u.image for u in first.uploads) == ["reference", "selfie"]
+    for upload in first.uploads:
+        assert upload.method == "PUT" and upload.headers["Content-Type"] == "image/jpeg"
+        assert upload.url.startswith("http://127.0.0.1:8080/api/face-match/uploads/")
+        assert upload.max_bytes == 3_000_000
+    assert len(first.callback_signing_secret) == 64
+    await partner.close()
+
+
+async def test_create_refuses_bad_fields(service) -> None:
+    partner = Partner(service)
+    cases = [
+        ({"correlation_id": ""}, "INVALID_FIELD"),
+        ({"correlation_id": "has space"}, "INVALID_FIELD"),
+        ({"correlation_id": "x", "reference_type": S.REFERENCE_TYPE_UNSPECIFIED}, "INVALID_FIELD"),
+        ({"correlation_id": "x", "callback_url": "ftp://partner.example/cb"}, "INVALID_FIELD"),
+    ]
+    for fields, reason in cases:
+        correlation_id = fields.pop("correlation_id")
+        with pytest.raises(grpc.aio.AioRpcError) as exc:
+            await partner.create(correlation_id, **fields)
+        assert refusal(exc) == ("INVALID_ARGUMENT", reason), fields
+    await partner.close()
+
+
+async def test_upload_refusals_are_precise_and_write_nothing(service) -> None:
+    partner = Partner(service)
+    created = await partner.create("order-2")
+    url = {u.image: u.url for u in created.uploads}["selfie"]
+    key, expires, signature = split_upload_url(url)
+    tampered_sig = ("0" if signature[0] != "0" else "1") + signature[1:]
+    past = int((datetime.now(UTC) - timedelta(minutes=1)).timestamp())
+    expired_sig = UploadSigner(UPLOAD_KEY, "http://x", 1).presign(key, past).url.rsplit("=", 1)[1]
+    cases = [
+        (
+            (key, expires, tampered_sig, SELFIE, "image/jpeg"),
+            ("PERMISSION_DENIED", "UPLOAD_URL_INVALID"),
+        ),
+        (
+            (key, expires + 60, signature, SELFIE, "image/jpeg"),
+            ("PERMISSION_DENIED", "UPLOAD_URL_INVALID"),
+        ),
+        (
+            (key.replace("selfie", "reference"), expires, signature, SELFIE, "image/jpeg"),
+            ("PERMISSION_DENIED", "UPLOAD_URL_INVALID"),
+        ),
+        (
+            (key, past, expired_sig, SELFIE, "image/jpeg"),
+            ("PERMISSION_DENIED", "UPLOAD_URL_EXPIRED"),
+        ),
+        (
+            (key, expires, signature, SELFIE, "text/plain"),
+            ("INVALID_ARGUMENT", "UNSUPPORTED_MEDIA_TYPE"),
+        ),
+        (
+            (key, expires, signature, b"x" * 3_000_001, "image/jpeg"),
+            ("RESOURCE_EXHAUSTED", "PAYLOAD_TOO_LARGE"),
+        ),
+    ]
+    for args, expected in cases:
+        with pytest.raises(grpc.aio.AioRpcError) as exc:
+            await partner.put_raw(*args)
+        assert refusal(exc) == expected, expected
+    assert not any(service.core.bucket.directory.rglob("*")), "nothing may be written"
+    await partner.close()
+
+
+async def test_confirm_before_both_uploads_is_409_and_unknown_is_404(service) -> None:
+    partner, other = Partner(service), Partner(service, "org_fm_b")
+    created = await partner.create("order-3")
+    with pytest.raises(grpc.aio.AioRpcError) as exc:
+        await partner.stub.ConfirmSubmission(S.ConfirmSubmissionRequest(correlation_id="order-3"))
+    assert refusal(exc) == ("ABORTED", "UPLOADS_INCOMPLETE")
+    await partner.put({u.image: u.url for u in created.uploads}["selfie"], SELFIE)
+    with pytest.raises(grpc.aio.AioRpcError) as exc:
+        await partner.stub.ConfirmSubmission(S.ConfirmSubmissionRequest(correlation_id="order-3"))
+    assert error_info(status_from_rpc_error(exc.value)).metadata["missing"] == "reference"
+    for stub, correlation_id in ((partner.stub, "nope"), (other.stub, "order-3")):
+        for call, request in (
+            (stub.ConfirmSubmission, S.ConfirmSubmissionRequest(correlation_id=correlation_id)),
+            (stub.GetSubmissionStatus, S.GetSubmissionStatusRequest(correlation_id=correlation_id)),
+            (stub.GetSubmission, S.GetSubmissionRequest(correlation_id=correlation_id)),
+        ):
+            with pytest.raises(grpc.aio.AioRpcError) as exc:
+                await call(request)
+            assert refusal(exc) == ("NOT_FOUND", "SUBMISSION_NOT_FOUND")
+    # Another organisation's create of the same correlation id is its own submission.
+    theirs = await other.create("order-3")
+    assert theirs.submission_id != created.submission_id
+    await partner.close()
+    await other.close()
+
+
+async def test_whole_flow_matches_the_card_portrait(service) -> None:
+    partner = Partner(service)
+    created = await partner.create("order-4")
+    await partner.upload_both(created, SELFIE, SAME_PERSON_REFERENCE)
+    confirmed = await partner.stub.ConfirmSubmission(
+        S.ConfirmSubmissionRequest(correlation_id="order-4")
+    )
+    assert confirmed.state == S.SUBMISSION_STATE_QUEUED
+    # Confirming again changes nothing; uploads are closed once queued.
+    again = await partner.stub.ConfirmSubmission(
+        S.ConfirmSubmissionRequest(correlation_id="order-4")
+    )
+    assert again.state == S.SUBMISSION_STATE_QUEUED
+    with pytest.raises(grpc.aio.AioRpcError) as exc:
+        await partner.put(created.uploads[0].url, SELFIE)
+    assert refusal(exc) == ("ABORTED", "UPLOADS_CLOSED")
+
+    assert await worker(service).run_once() is True
+    assert await worker(service).run_once() is False
+    status = await partner.stub.GetSubmissionStatus(
+        S.GetSubmissionStatusRequest(correlation_id="order-4")
+    )
+    assert status.state == S.SUBMISSION_STATE_COMPLETED
+    details = (
+        await partner.stub.GetSubmission(S.GetSubmissionRequest(correlation_id="order-4"))
+    ).submission
+    assert details.decision in (S.DECISION_MATCH, S.DECISION_REVIEW)
+    assert details.similarity >= 0.48 - 0.08
+    assert 0 < details.fmr_at_score < 0.01
+    assert details.reference_portrait.width > 0
+    assert details.detector_model_id.startswith("yunet-2023mar")
+    assert details.embedding_model_id.startswith("sface-2021dec")
+    assert [t.state for t in details.transitions] == [
+        S.SUBMISSION_STATE_CREATED,
+        S.SUBMISSION_STATE_AWAITING_UPLOAD,
+        S.SUBMISSION_STATE_QUEUED,
+        S.SUBMISSION_STATE_PROCESSING,
+        S.SUBMISSION_STATE_COMPLETED,
+    ]
+    await partner.close()
+
+
+async def test_the_main_portrait_is_matched_not_the_ghost(service) -> None:
+    partner = Partner(service)
+    holder, stranger = face("img1.jpg"), face("img3.jpg")
+    for correlation_id, card, expected in (
+        ("ghost-1", document(holder, stranger), S.DECISION_MATCH),
+        ("ghost-2", document(stranger, holder), S.DECISION_NO_MATCH),
+    ):
+        created = await partner.create(correlation_id, reference_type=S.REFERENCE_TYPE_PASSPORT)
+        urls = {u.image: u.url for u in created.uploads}
+        await partner.put(urls["selfie"], SELFIE)
+        await partner.put(urls["reference"], card)
+        await partner.stub.ConfirmSubmission(
+            S.ConfirmSubmissionRequest(correlation_id=correlation_id)
+        )
+        assert await worker(service).run_once()
+        details = (
+            await partner.stub.GetSubmission(S.GetSubmissionRequest(correlation_id=correlation_id))
+        ).submission
+        assert details.decision == expected, (correlation_id, details.similarity)
+        assert details.reference_portrait.x < 400  # the left (main) portrait
+    await partner.close()
+
+
+async def test_not_an_image_fails_the_submission_with_a_reason(service) -> None:
+    partner = Partner(service)
+    created = await partner.create("order-5")
+    await partner.upload_both(created, b"GIF89a not really an image", SAME_PERSON_REFERENCE)
+    await partner.stub.ConfirmSubmission(S.ConfirmSubmissionRequest(correlation_id="order-5"))
+    assert await worker(service).run_once()
+    status = await partner.stub.GetSubmissionStatus(
+        S.GetSubmissionStatusRequest(correlation_id="order-5")
+    )
+    assert status.state == S.SUBMISSION_STATE_FAILED
+    assert status.failure_reason == "IMAGE_UNDECODABLE"
+    await partner.close()
+
+
+async def test_a_lost_lease_cannot_commit_and_the_job_completes_once(service) -> None:
+    partner = Partner(service)
+    created = await partner.create("order-6")
+    await partner.upload_both(created, SELFIE, SAME_PERSON_REFERENCE)
+    await partner.stub.ConfirmSubmission(S.ConfirmSubmissionRequest(correlation_id="order-6"))
+    core = service.core
+    now = [datetime.now(UTC)]
+    queue = JobQueue(
+        core.database,
+        clock=lambda: now[0],
+        visibility_seconds=30,
+        max_attempts=3,
+        image_retention_days=1,
+    )
+    first = await queue.lease("worker-that-dies")
+    assert first is not None
+    assert await queue.lease("other") is None  # hidden while leased
+    now[0] += timedelta(seconds=31)  # the first worker died; its lease expires
+    second = await queue.lease("survivor")
+    assert second is not None and second.job_id == first.job_id and second.attempt == 2
+    survivor = Worker("survivor", queue, core.bucket, core.matcher)
+    assert await survivor.process(second) is True
+    # The dead worker wakes up and tries to commit: fenced off.
+    assert await queue.complete(first, {"decision": "NO_MATCH"}, "") is False
+    details = (
+        await partner.stub.GetSubmission(S.GetSubmissionRequest(correlation_id="order-6"))
+    ).submission
+    assert details.state == S.SUBMISSION_STATE_COMPLETED and details.decision != S.DECISION_NO_MATCH
+
+    def counts(session):
+        done = session.scalar(
+            select(func.count()).select_from(Transition).where(Transition.to_state == "COMPLETED")
+        )
+        return done, session.scalar(select(Job.state))
+
+    assert await core.database.run(counts) == (1, "done")
+    await partner.close()
+
+
+async def test_a_poison_job_fails_its_submission_after_max_attempts(service) -> None:
+    partner = Partner(service)
+    created = await partner.create("order-7")
+    await partner.upload_both(created, SELFIE, SAME_PERSON_REFERENCE)
+    await partner.stub.ConfirmSubmission(S.ConfirmSubmissionRequest(correlation_id="order-7"))
+    now = [datetime.now(UTC)]
+    queue = JobQueue(
+        service.core.database,
+        clock=lambda: now[0],
+        visibility_seconds=10,
+        max_attempts=2,
+        image_retention_days=1,
+    )
+    for _ in range(2):  # leased, and each worker dies
+        assert await queue.lease("crashing") is not None
+        now[0] += timedelta(seconds=11)
+    assert await queue.lease("next") is None
+    status = await partner.stub.GetSubmissionStatus(
+        S.GetSubmissionStatusRequest(correlation_id="order-7")
+    )
+    assert (status.state, status.failure_reason) == (S.SUBMISSION_STATE_FAILED, "PROCESSING_FAILED")
+    assert await service.core.database.run(lambda s: s.scalar(select(Job.state))) == "dead"
+    await partner.close()
+
+
+async def test_oauth_client_credentials(service) -> None:
+    partner = Partner(service)
+    made = await partner.oauth.CreateClient(oauth_pb2.CreateClientRequest(name="backend"))
+    issued = await partner.oauth.IssueToken(
+        oauth_pb2.IssueTokenRequest(
+            grant_type="client_credentials",
+            client_id=made.client.client_id,
+            client_secret=made.client_secret,
+        )
+    )
+    assert issued.token_type == "Bearer" and issued.expires_in == 300
+    jwks = await partner.oauth.GetJwks(oauth_pb2.GetJwksRequest())
+    keys = gateway_oauth.public_keys(
+        [{"kty": k.kty, "crv": k.crv, "x": k.x, "kid": k.kid} for k in jwks.keys]
+    )
+    claims = gateway_oauth.verify(issued.access_token, keys, "identity-platform/face-match")
+    assert (claims.org_id, claims.client_id, claims.scopes) == (
+        "org_fm_a",
+        made.client.client_id,
+        frozenset({"public"}),
+    )
+    bad = [
+        ("client_credentials", made.client.client_id, made.client_secret + "x", "UNAUTHENTICATED"),
+        ("client_credentials", "fmci_unknown", made.client_secret, "UNAUTHENTICATED"),
+        ("password", made.client.client_id, made.client_secret, "INVALID_ARGUMENT"),
+    ]
+    for grant, client_id, secret, code in bad:
+        with pytest.raises(grpc.aio.AioRpcError) as exc:
+            await partner.oauth.IssueToken(
+                oauth_pb2.IssueTokenRequest(
+                    grant_type=grant, client_id=client_id, client_secret=secret
+                )
+            )
+        assert exc.value.code().name == code
+    other = Partner(service, "org_fm_b")
+    with pytest.raises(grpc.aio.AioRpcError) as exc:
+        await other.oauth.RevokeClient(
+            oauth_pb2.RevokeClientRequest(client_id=made.client.client_id)
+        )
+    assert refusal(exc) == ("NOT_FOUND", "CLIENT_NOT_FOUND")
+    await partner.oauth.RevokeClient(oauth_pb2.RevokeClientRequest(client_id=made.client.client_id))
+    with pytest.raises(grpc.aio.AioRpcError) as exc:
+        await partner.oauth.IssueToken(
+            oauth_pb2.IssueTokenRequest(
+                grant_type="client_credentials",
+                client_id=made.client.client_id,
+                client_secret=made.client_secret,
+            )
+        )
+    assert refusal(exc) == ("UNAUTHENTICATED", "CLIENT_CREDENTIALS_INVALID")
+    # A token signed by another key is refused.
+    with pytest.raises(Exception, match="not valid"):
+        gateway_oauth.verify(issued.access_token, {}, "identity-platform/face-match")
+    await partner.close()
+    await other.close()
+
+
+async def test_erasure_removes_the_submission_its_rows_and_its_images(service) -> None:
+    partner, other = Partner(service), Partner(service, "org_fm_b")
+    created = await partner.create("order-8")
+    await partner.upload_both(created, SELFIE, SAME_PERSON_REFERENCE)
+    await partner.stub.ConfirmSubmission(S.ConfirmSubmissionRequest(correlation_id="order-8"))
+    assert await worker(service).run_once()
+    assert any(service.core.bucket.directory.rglob("selfie"))
+    with pytest.raises(grpc.aio.AioRpcError) as exc:
+        await other.stub.EraseSubmission(S.EraseSubmissionRequest(correlation_id="order-8"))
+    assert refusal(exc) == ("NOT_FOUND", "SUBMISSION_NOT_FOUND")
+    erased = await partner.stub.EraseSubmission(S.EraseSubmissionRequest(correlation_id="order-8"))
+    assert erased.submission_id == created.submission_id
+    with pytest.raises(grpc.aio.AioRpcError) as exc:
+        await partner.stub.GetSubmission(S.GetSubmissionRequest(correlation_id="order-8"))
+    assert refusal(exc) == ("NOT_FOUND", "SUBMISSION_NOT_FOUND")
+    assert not any(service.core.bucket.directory.rglob("*/selfie"))
+
+    def left(session):
+        return [
+            session.scalar(
+                select(func.count()).select_from(m).where(m.submission_id == erased.submission_id)
+            )
+            for m in (Transition, Job)
+        ]
+
+    assert await service.core.database.run(left) == [0, 0]
+    again = await partner.create("order-8")
+    assert again.submission_id != created.submission_id
+    await partner.close()
+    await other.close()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_a_presentation_attack_selfie_is_never_a_plain_match(service) -> None:
+    spoof = TESTDATA / "spoof"
+    matcher = service.core.matcher
+    live = (spoof / "image_T1.jpg").read_bytes()
+    attacks = [(spoof / name).read_bytes() for name in ("image_F1.jpg", "image_F2.jpg")]
+    genuine = matcher.match(live, live)
+    assert genuine["pad"]["live"] is True
+    assert "PAD_SUSPECTED" not in genuine["quality"][0]["reasons"]
+    for attack in attacks:
+        result = matcher.match(attack, attack)  # the same photo on both sides: a perfect score
+        assert result["pad"]["live"] is False
+        assert "PAD_SUSPECTED" in result["quality"][0]["reasons"]
+        assert result["decision"] == "REVIEW"
+
+
+async def test_unconfirmed_submissions_expire_and_their_images_are_purged(service) -> None:
+    partner = Partner(service)
+    created = await partner.create("order-9")
+    await partner.put({u.image: u.url for u in created.uploads}["selfie"], SELFIE)
+    core = service.core
+    later = datetime.now(UTC) + timedelta(days=2)
+    expiring = Submissions(
+        core.database,
+        core.bucket,
+        core.submissions.signer,
+        clock=lambda: later,
+        upload_url_seconds=900,
+        ttl_seconds=86_400,
+        callback_signing_key="k" * 32,
+    )
+    assert await expiring.expire_due() == 1
+    assert await expiring.expire_due() == 0
+    status = await partner.stub.GetSubmissionStatus(
+        S.GetSubmissionStatusRequest(correlation_id="order-9")
+    )
+    assert (status.state, status.failure_reason) == (
+        S.SUBMISSION_STATE_EXPIRED,
+        "SUBMISSION_EXPIRED",
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as exc:
+        await partner.stub.ConfirmSubmission(S.ConfirmSubmissionRequest(correlation_id="order-9"))
+    assert refusal(exc) == ("FAILED_PRECONDITION", "SUBMISSION_EXPIRED")
+    assert await purge_images(core.database, core.bucket, later) == 1
+    assert not any(core.bucket.directory.rglob("*/selfie"))
+    # The result itself goes once the retention has passed, not before.
+    assert await expiring.purge_results(retention_days=3) == 0
+    assert await expiring.purge_results(retention_days=0) == 0  # 0 = keep for ever
+    much_later = Submissions(
+        core.database,
+        core.bucket,
+        core.submissions.signer,
+        clock=lambda: later + timedelta(days=4),
+        upload_url_seconds=900,
+        ttl_seconds=86_400,
+        callback_signing_key="k" * 32,
+    )
+    assert await much_later.purge_results(retention_days=3) == 1
+    with pytest.raises(grpc.aio.AioRpcError) as exc:
+        await partner.stub.GetSubmissionStatus(
+            S.GetSubmissionStatusRequest(correlation_id="order-9")
+        )
+    assert refusal(exc) == ("NOT_FOUND", "SUBMISSION_NOT_FOUND")
+    await partner.close()
+
+
+async def test_audit_relay_claims_are_written_so_two_relays_never_share_a_row(service) -> None:
+    # Stop the service's own relay so the claims below are the only ones.
+    service.core._stop.set()
+    await asyncio.gather(*service.core._tasks, return_exceptions=True)
+    partner = Partner(service)
+    await partner.create("order-10")
+    relay = service.core.audit
+    first = await service.core.database.run(relay._claim)
+    second = await service.core.database.run(relay._claim)
+    assert len(first) >= 2 and second == []
+    await partner.close()
