@@ -50,6 +50,14 @@ class KycTierSettings(ServiceSettings):
         "How often unfinished erasures are resumed and crashed attempts finished "
         "(also once at start-up)",
     )
+    retention_sweep_interval_seconds: float = setting(
+        3600.0,
+        "How often expired capture frames and verification rows are swept "
+        "(libs/identity_store/retention.py; also once at start-up)",
+    )
+    retention_batch_size: int = setting(
+        1000, "Rows deleted per retention-sweep transaction (bounds the longest lock)"
+    )
 
     console_session_seconds: float = setting(
         28800.0, "Lifetime of an analyst console session (signed in again after it)"

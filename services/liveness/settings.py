@@ -55,6 +55,13 @@ class LivenessSettings(InferenceSettings):
         ChallengePolicy.nonce_retention_hours,
         "How long a bundle nonce is remembered (replay window)",
     )
+    retention_sweep_interval_seconds: float = setting(
+        600.0,
+        "How often expired challenges and nonces are purged (also once at start-up)",
+    )
+    retention_batch_size: int = setting(
+        1000, "Rows deleted per retention-sweep transaction (bounds the longest lock)"
+    )
     max_clock_skew_seconds: int = setting(
         ChallengePolicy.max_clock_skew_seconds,
         "Accepted distance between a bundle's capture time and now",

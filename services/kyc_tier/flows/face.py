@@ -22,7 +22,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from identity_runtime.errors import NotFound, invalid_field
-from services.kyc_tier import bundles, models, records, tiers
+from identity_store.types import utcnow
+from services.kyc_tier import bundles, models, records, retention, tiers
 from services.kyc_tier.flows import biometrics
 from services.kyc_tier.flows.devices import Challenges
 from services.kyc_tier.flows.pipeline import Captured, CapturePipeline, Decision, Step, Subject
@@ -237,7 +238,7 @@ class FaceFlow:
                     models.CaptureBundle.verification_id == verification_id
                 )
             )
-            if sealed is None:
+            if sealed is None or not retention.readable(sealed, utcnow()):
                 raise NotFound(
                     "the capture of that verification is no longer retained",
                     "VERIFICATION_NOT_FOUND",
