@@ -19,6 +19,8 @@ from identity_runtime.settings import (
 class KycTierSettings(ServiceSettings):
     """Everything the kyc-tier service reads from its environment."""
 
+    RESIDENT_ENDPOINTS = ("database_url",)
+
     database_url: str = setting(
         help="SQLAlchemy URL: postgresql://... or sqlite:///path", secret=True
     )

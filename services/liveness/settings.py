@@ -14,6 +14,8 @@ from services.liveness.checks import ChallengePolicy
 class LivenessSettings(InferenceSettings):
     """Everything the liveness service reads from its environment."""
 
+    RESIDENT_ENDPOINTS = ("database_url",)
+
     database_url: str = setting(
         help="SQLAlchemy URL: postgresql://... or sqlite:///path", secret=True
     )

@@ -17,6 +17,8 @@ from services.matching.gallery import IVF_MIN_GALLERY_SIZE, IVF_NPROBE
 class MatchingSettings(ServiceSettings):
     """Everything the matching service reads from its environment."""
 
+    RESIDENT_ENDPOINTS = ("database_url",)
+
     database_url: str = setting(
         help="SQLAlchemy URL: postgresql://... or sqlite:///path", secret=True
     )
