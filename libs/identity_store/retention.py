@@ -52,6 +52,12 @@ RETENTION: dict[str, DataClass] = {
         DataClass("step_up_frames", "kyc-tier", 90 * DAY, "product brief: 90 days"),
         DataClass("erased_frames", "kyc-tier", timedelta(0), "UU PDP erasure: key shredded"),
         DataClass("verifications", "kyc-tier", 7 * 365 * DAY, "regulated record: 7 years"),
+        DataClass(
+            "erased_enrollments",
+            "matching",
+            7 * 365 * DAY,
+            "retired (template shredded) on erasure; row kept for the regulated 7 years",
+        ),
         DataClass("audit_log", "audit", 7 * 365 * DAY, "regulated record: 7 years"),
         DataClass("challenges", "liveness", None, "until expiry (LIVENESS_CHALLENGE_TTL_SECONDS)"),
         DataClass("nonces", "liveness", None, "until expiry (LIVENESS_NONCE_RETENTION_HOURS)"),

@@ -18,6 +18,7 @@ from services.kyc_tier import models
 from services.kyc_tier.retention import KycSweeper, readable
 from services.liveness.models import Challenge, UsedNonce
 from services.liveness.retention import LivenessSweeper
+from services.matching.retention import MatchingSweeper
 
 NOW = datetime(2030, 6, 1, 12, 0, tzinfo=UTC)
 ORG = "org_ret"
@@ -294,3 +295,46 @@ def test_every_period_in_the_table_is_the_product_briefs() -> None:
     assert RETENTION["challenges"].period is None
     with pytest.raises(KeyError):
         period("nonces")
+
+
+def test_matching_purges_erased_enrollments_after_their_window(database: Database) -> None:
+    from services.matching.models import DataKey as MatchingKey
+    from services.matching.models import Enrollment
+
+    window = period("erased_enrollments")
+    with database.transaction() as s:
+        s.add(
+            MatchingKey(key_id="mkey", org_id=ORG, purpose="template", kek_id="t", wrapped_key=b"k")
+        )
+        s.flush()
+        for enrollment_id, reason, retired in (
+            ("enr_old", "erasure", NOW - window - DAY),
+            ("enr_young", "erasure", NOW - window + DAY),
+            ("enr_replaced", "superseded", NOW - 2 * window),
+            ("enr_active", None, None),
+        ):
+            s.add(
+                Enrollment(
+                    enrollment_id=enrollment_id,
+                    org_id=ORG,
+                    customer_id="cus_m",
+                    source="dukcapil",
+                    source_priority=1,
+                    model_id="m",
+                    model_version="1",
+                    dimension=512,
+                    template_format="fp16",
+                    sealed_template=None if reason == "erasure" else b"t",
+                    data_key_id="mkey",
+                    active=reason is None,
+                    retired_at=retired,
+                    retire_reason=reason,
+                )
+            )
+
+    counts = MatchingSweeper(database, lambda: NOW, batch=1).sweep()
+
+    assert counts == {"erased_enrollments": 1}
+    with database.transaction() as s:
+        left = set(s.scalars(select(Enrollment.enrollment_id)))
+    assert left == {"enr_young", "enr_replaced", "enr_active"}
