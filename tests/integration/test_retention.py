@@ -338,3 +338,41 @@ def test_matching_purges_erased_enrollments_after_their_window(database: Databas
     with database.transaction() as s:
         left = set(s.scalars(select(Enrollment.enrollment_id)))
     assert left == {"enr_young", "enr_replaced", "enr_active"}
+
+
+def test_the_cli_sweeps_now_and_prints_counts_only(
+    database: Database, database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from identity_cli.main import main
+
+    customer = add_customer(database, status="erased")
+    add_bundle(database, customer, "onboarding", datetime.now(UTC) - DAY)
+
+    assert main(["retention", "sweep", "--database-url", database_url]) == 0
+    # The summary is the last line (the sweepers' count-only log lines may precede it).
+    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert printed["kyc-tier"][ORG]["erased_frames"] == 1
+    assert printed["liveness"] == {"challenges": 0, "nonces": 0}
+    assert printed["matching"] == {"erased_enrollments": 0}
+    assert customer not in json.dumps(printed)
+    with database.transaction() as s:
+        assert s.scalar(select(func.count()).select_from(models.CaptureBundle)) == 0
+
+    # Refusals: one line, exit status 2.
+    assert main(["retention", "sweep", "--batch", "0", "--database-url", database_url]) == 2
+    assert "batch" in capsys.readouterr().err
+
+
+def test_the_cli_shows_the_declared_table(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from identity_cli.main import main
+
+    assert main(["retention", "show"]) == 0
+    shown = {row["class"]: row for row in json.loads(capsys.readouterr().out)}
+    assert shown["step_up_frames"]["period_days"] == 90
+    assert shown["onboarding_frames"]["period_days"] == 3 * 365
+    assert shown["nonces"]["period_days"] is None
+    assert set(shown) == set(RETENTION)
