@@ -105,6 +105,18 @@ async def test_liveness_enrolls_the_first_reference_and_match_reopens_its_captur
         subject=f"customer:{customer_id}",
     )
     assert audit.details["verification_id"] == match.recorded.verification.verification_id
+    # Opening the sealed frames was logged: ids only.
+    (read,) = await rows(
+        kyc_core,
+        models.AuditOutbox,
+        action="capture_bundle.read",
+        subject=f"customer:{customer_id}",
+    )
+    assert read.subject == f"customer:{customer_id}"
+    assert read.details == {
+        "bundle_id": sealed.bundle_id,
+        "verification_id": verification.verification_id,
+    }
 
 
 async def test_a_match_on_a_capture_that_is_not_a_passed_liveness_is_refused(
