@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "identity_cli.evaluate",
     "identity_cli.keys",
     "identity_cli.audit",
+    "identity_cli.retention",
 )
 
 

@@ -217,9 +217,35 @@ class ServiceSettings:
         "Plaintext port serving Prometheus metrics at /metrics (no personal data, "
         "bounded labels); 0 picks a free one; empty = none",
     )
+    data_region: str = setting(
+        "",
+        "Region this service and its stores run in (e.g. id-jkt-1); production requires "
+        "one of ALLOWED_REGIONS (identity_runtime/residency.py)",
+    )
+    allowed_regions: tuple[str, ...] = setting(
+        ("id-jkt-1",),
+        "Indonesian regions personal data may live in (id-jkt-1, plus a disaster-recovery "
+        "site such as id-sby-1 or id-btm-1)",
+    )
+    endpoint_regions: str = setting(
+        "",
+        "Declared region of each external store this service uses: host=region, "
+        "comma-separated (production refuses an undeclared or foreign one)",
+    )
+    # The settings naming stores that hold personal data (database, object
+    # store, KMS, Triton): production refuses them outside ALLOWED_REGIONS.
+    RESIDENT_ENDPOINTS: typing.ClassVar[tuple[str, ...]] = ()
 
     def validate(self) -> list[tuple[str, str]]:
-        problems = []
+        from identity_runtime import residency
+
+        problems = residency.problems(
+            production=self.environment == "production",
+            data_region=self.data_region,
+            allowed_regions=self.allowed_regions,
+            endpoint_regions=self.endpoint_regions,
+            endpoints={name: str(getattr(self, name) or "") for name in self.RESIDENT_ENDPOINTS},
+        )
         if not 0 <= self.port <= 65535:
             problems.append(("port", f"{self.port} is not a TCP port"))
         if self.metrics_port is not None and not 0 <= self.metrics_port <= 65535:

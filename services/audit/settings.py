@@ -15,6 +15,8 @@ from services.audit.checkpoints import DEFAULT_EVERY_ENTRIES, DEFAULT_EVERY_SECO
 class AuditSettings(ServiceSettings):
     """Everything the audit service reads from its environment."""
 
+    RESIDENT_ENDPOINTS = ("database_url",)
+
     database_url: str = setting(
         help="SQLAlchemy URL: postgresql://... or sqlite:///path", secret=True
     )

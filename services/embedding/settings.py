@@ -13,6 +13,8 @@ from identity_runtime.settings import setting
 class EmbeddingSettings(InferenceSettings):
     """Everything the embedding service reads from its environment."""
 
+    RESIDENT_ENDPOINTS = ("triton_url",)
+
     embedding_model: str = setting(
         DEFAULT_EMBEDDING, "Manifest id of the face embedding model (e.g. qe-face-v3)"
     )

@@ -49,6 +49,7 @@ from services.kyc_tier.ports import (
     Matcher,
 )
 from services.kyc_tier.recovery import ErasureBacklog, RecoveryWorker, StaleAttempts
+from services.kyc_tier.retention import KycSweeper, retention_pass
 from services.kyc_tier.settings import KycTierSettings
 from services.kyc_tier.store import Store
 
@@ -76,6 +77,7 @@ class KycTierCore(Core):
     customers: CustomerFlow
     erasure: ErasureFlow
     recovery: RecoveryWorker
+    retention: RecoveryWorker
     devices: DeviceFlow
     ktp: KtpFlow
     face: FaceFlow
@@ -100,6 +102,7 @@ class KycTierCore(Core):
 
     async def close(self) -> None:
         await self.recovery.stop()
+        await self.retention.stop()
         await self.relay.stop()
         # Entries queued by the last requests go out before the channels close;
         # whatever does not, the next start delivers.
@@ -183,6 +186,10 @@ async def build(
             ),
             settings.recovery_interval_seconds,
         ),
+        retention=RecoveryWorker(
+            (retention_pass(KycSweeper(database, clock, settings.retention_batch_size), relay),),
+            settings.retention_sweep_interval_seconds,
+        ),
         devices=DeviceFlow(store, liveness),
         ktp=KtpFlow(
             pipeline, challenges, vault, customers, quality, liveness, embedder, matcher, clock
@@ -207,4 +214,5 @@ async def build(
     )
     relay.start()
     core.recovery.start()
+    core.retention.start()
     return core

@@ -19,6 +19,8 @@ from identity_runtime.settings import (
 class KycTierSettings(ServiceSettings):
     """Everything the kyc-tier service reads from its environment."""
 
+    RESIDENT_ENDPOINTS = ("database_url",)
+
     database_url: str = setting(
         help="SQLAlchemy URL: postgresql://... or sqlite:///path", secret=True
     )
@@ -49,6 +51,14 @@ class KycTierSettings(ServiceSettings):
         30.0,
         "How often unfinished erasures are resumed and crashed attempts finished "
         "(also once at start-up)",
+    )
+    retention_sweep_interval_seconds: float = setting(
+        3600.0,
+        "How often expired capture frames and verification rows are swept "
+        "(libs/identity_store/retention.py; also once at start-up)",
+    )
+    retention_batch_size: int = setting(
+        1000, "Rows deleted per retention-sweep transaction (bounds the longest lock)"
     )
 
     console_session_seconds: float = setting(

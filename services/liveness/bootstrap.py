@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from identity_inference import pack
 from identity_inference.pad import PadScorer
@@ -13,8 +13,10 @@ from identity_runtime.convert import same_named
 from identity_runtime.server import Core
 from identity_store.db import Database
 from identity_store.migrate import is_at_head
+from identity_store.retention import PeriodicSweep
 from services.liveness.checks import ChallengePolicy, Liveness
 from services.liveness.migrations import HISTORY
+from services.liveness.retention import LivenessSweeper
 from services.liveness.settings import LivenessSettings
 
 
@@ -35,6 +37,7 @@ class LivenessCore(Core):
     """The liveness service's domain objects."""
 
     liveness: Liveness
+    retention: PeriodicSweep
 
     async def ready(self) -> tuple[bool, str]:
         at_head = await asyncio.to_thread(is_at_head, self.liveness.database.url, HISTORY)
@@ -53,6 +56,7 @@ class LivenessCore(Core):
         return True, f"pad+challenge: {', '.join(pad.model_ids)} (threshold {pad.threshold:.2f})"
 
     async def close(self) -> None:
+        await self.retention.stop()
         for scorer in (self.liveness.pad, self.liveness.shadow):
             if scorer is not None:
                 for runner in scorer.runners:
@@ -101,4 +105,14 @@ async def build(
     liveness = Liveness(database=database, pad=pad, policy=policy(settings), shadow=shadow)
     if chosen.clock is not None:
         liveness.clock = chosen.clock
-    return LivenessCore(liveness=liveness)
+    sweeper = LivenessSweeper(
+        database,
+        liveness.clock,
+        timedelta(hours=settings.nonce_retention_hours),
+        settings.retention_batch_size,
+    )
+    retention = PeriodicSweep(
+        sweeper.sweep, settings.retention_sweep_interval_seconds, "liveness-retention"
+    )
+    retention.start()
+    return LivenessCore(liveness=liveness, retention=retention)

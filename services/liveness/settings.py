@@ -14,6 +14,8 @@ from services.liveness.checks import ChallengePolicy
 class LivenessSettings(InferenceSettings):
     """Everything the liveness service reads from its environment."""
 
+    RESIDENT_ENDPOINTS = ("database_url",)
+
     database_url: str = setting(
         help="SQLAlchemy URL: postgresql://... or sqlite:///path", secret=True
     )
@@ -54,6 +56,13 @@ class LivenessSettings(InferenceSettings):
     nonce_retention_hours: int = setting(
         ChallengePolicy.nonce_retention_hours,
         "How long a bundle nonce is remembered (replay window)",
+    )
+    retention_sweep_interval_seconds: float = setting(
+        600.0,
+        "How often expired challenges and nonces are purged (also once at start-up)",
+    )
+    retention_batch_size: int = setting(
+        1000, "Rows deleted per retention-sweep transaction (bounds the longest lock)"
     )
     max_clock_skew_seconds: int = setting(
         ChallengePolicy.max_clock_skew_seconds,

@@ -15,6 +15,7 @@ from identity_crypto.kms import KeyEncryptionService, LocalKms
 from identity_runtime.server import Core
 from identity_store.db import Database
 from identity_store.migrate import require_head
+from identity_store.retention import PeriodicSweep
 from services.matching import models
 from services.matching.calibration import load_calibrations
 from services.matching.contract import EmbeddingContract, resolve_profile
@@ -22,6 +23,7 @@ from services.matching.engine import MatchingEngine
 from services.matching.enrollments import EnrollmentStore
 from services.matching.gallery import Gallery, OrgGallery
 from services.matching.migrations import HISTORY
+from services.matching.retention import MatchingSweeper
 from services.matching.settings import MatchingSettings
 
 
@@ -42,8 +44,11 @@ class MatchingCore(Core):
     database: Database
     engine: MatchingEngine
     sync_task: asyncio.Task | None = field(default=None)
+    retention: PeriodicSweep | None = field(default=None)
 
     async def close(self) -> None:
+        if self.retention is not None:
+            await self.retention.stop()
         if self.sync_task is not None:
             self.sync_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -99,5 +104,11 @@ async def build(
     # The gallery is complete before the service reports SERVING.
     await engine.rebuild()
     core = MatchingCore(database=database, engine=engine)
+    core.retention = PeriodicSweep(
+        MatchingSweeper(database, batch=settings.retention_batch_size).sweep,
+        settings.retention_sweep_interval_seconds,
+        "matching-retention",
+    )
+    core.retention.start()
     core.sync_task = asyncio.create_task(engine.run_sync(settings.sync_interval_seconds))
     return core

@@ -17,6 +17,8 @@ from services.matching.gallery import IVF_MIN_GALLERY_SIZE, IVF_NPROBE
 class MatchingSettings(ServiceSettings):
     """Everything the matching service reads from its environment."""
 
+    RESIDENT_ENDPOINTS = ("database_url",)
+
     database_url: str = setting(
         help="SQLAlchemy URL: postgresql://... or sqlite:///path", secret=True
     )
@@ -75,6 +77,14 @@ class MatchingSettings(ServiceSettings):
     )
     key_cache_ttl_seconds: float = setting(
         DEFAULT_KEY_CACHE_TTL_SECONDS, "Lifetime of a cached unwrapped data key"
+    )
+    retention_sweep_interval_seconds: float = setting(
+        3600.0,
+        "How often enrollment rows retired on erasure are purged after their 7-year "
+        "window (also once at start-up)",
+    )
+    retention_batch_size: int = setting(
+        1000, "Rows deleted per retention-sweep transaction (bounds the longest lock)"
     )
 
     def validate(self) -> list[tuple[str, str]]:

@@ -53,7 +53,9 @@ def setting_names(cls: type) -> set[str]:
 def stand_in(variable: str) -> str:
     """A value for a setting the cluster reads from a Secret."""
     if variable.endswith("DATABASE_URL"):
-        return "postgresql://identity:secret@postgres.example:5432/identity"
+        # A store in Jakarta (its host names AWS ap-southeast-3): production
+        # services refuse one whose region is foreign or undeclared.
+        return "postgresql://identity:secret@identity.c1.ap-southeast-3.rds.amazonaws.com:5432/identity"
     if "REDIS" in variable or "RATE_LIMIT_STORAGE" in variable:
         return "redis://:secret@redis.example:6379/0"
     return "s" * 64
@@ -457,3 +459,18 @@ def test_onnx_runtime_threads_follow_the_cpu_limit(tmp_path: Path) -> None:
             for k in find(manifests, "ConfigMap", "kyc-tier").doc["data"]
             if k.endswith("INTRA_OP_THREADS")
         ]
+
+
+def test_the_chart_and_the_services_agree_on_the_region(tmp_path: Path) -> None:
+    """Every service is told the release's region (the one its pods are pinned
+    to), and the declared store regions; the schema refuses a foreign one."""
+    values = {"residency": {"endpointRegions": {"db.example.net": "id-jkt-1"}}}
+    manifests = render_values(values)
+    for name in (s.name for s in mesh.SERVICES):
+        env = container_env(manifests, find(manifests, "Deployment", name))
+        prefix = COMPONENTS[name].env_prefix
+        assert env[f"{prefix}_DATA_REGION"] == {"value": "id-jkt-1"}
+        assert env[f"{prefix}_ALLOWED_REGIONS"] == {"value": "id-jkt-1"}
+        assert env[f"{prefix}_ENDPOINT_REGIONS"] == {"value": "db.example.net=id-jkt-1"}
+    with pytest.raises(helm.HelmValuesError):
+        render_values({"residency": {"endpointRegions": {"db.example.net": "sg-sin-1"}}})

@@ -105,6 +105,18 @@ async def test_liveness_enrolls_the_first_reference_and_match_reopens_its_captur
         subject=f"customer:{customer_id}",
     )
     assert audit.details["verification_id"] == match.recorded.verification.verification_id
+    # Opening the sealed frames was logged: ids only.
+    (read,) = await rows(
+        kyc_core,
+        models.AuditOutbox,
+        action="capture_bundle.read",
+        subject=f"customer:{customer_id}",
+    )
+    assert read.subject == f"customer:{customer_id}"
+    assert read.details == {
+        "bundle_id": sealed.bundle_id,
+        "verification_id": verification.verification_id,
+    }
 
 
 async def test_a_match_on_a_capture_that_is_not_a_passed_liveness_is_refused(
@@ -268,3 +280,30 @@ async def test_an_unconfirmed_card_nik_is_not_kept_and_the_reply_says_what_to_do
     assert not customer.nik_sealed
     assert result.tier == "none"
     assert kyc_fakes.embedder.embedded == []
+
+
+async def test_a_match_refuses_a_capture_past_its_retention_period(
+    kyc_core, kyc_fakes, kyc_org
+) -> None:
+    """Reads refuse frames past their period even before the sweeper removes them."""
+    from sqlalchemy import update
+
+    from identity_store.retention import period
+
+    customer_id = await new_customer(kyc_core, kyc_org)
+    live = await kyc_core.face.check_liveness(
+        kyc_org, LivenessRequest(customer_id, "chl_r", bundle_input(proto_bundle([b"a", b"b"])))
+    )
+    verification_id = live.recorded.verification.verification_id
+    with kyc_core.database.transaction() as session:
+        session.execute(
+            update(models.CaptureBundle)
+            .where(models.CaptureBundle.verification_id == verification_id)
+            .values(created_at=datetime.now(UTC) - period("onboarding_frames") - timedelta(days=1))
+        )
+    with pytest.raises(DomainError) as refused:
+        await kyc_core.face.match(
+            kyc_org, MatchRequest(customer_id, liveness_verification_id=verification_id)
+        )
+    assert refused.value.reason == "VERIFICATION_NOT_FOUND"
+    assert "no longer retained" in str(refused.value)

@@ -294,6 +294,7 @@ def test_production_refuses_to_start_without_pad(tmp_path: Path) -> None:
     environ = {
         "LIVENESS_DATABASE_URL": f"sqlite:///{tmp_path}/x.db",
         "LIVENESS_ENVIRONMENT": "production",
+        "LIVENESS_DATA_REGION": "id-jkt-1",
     }
     # PAD is on by default, from the packaged weights: production starts.
     assert load_settings(LivenessSettings, "LIVENESS", environ).pad_enabled

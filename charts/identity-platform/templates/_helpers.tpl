@@ -186,7 +186,14 @@ is left unset.
 
 {{- /* Release-wide settings, applied where the component has them (its
 settings class declares them); set through global values, not per component. */ -}}
-{{- $managed := dict "LOG_FORMAT" "json" "LOG_LEVEL" $root.Values.global.logLevel "ENVIRONMENT" $root.Values.global.environment "SHUTDOWN_GRACE_SECONDS" (include "identity.envValue" $values.shutdownGraceSeconds) -}}
+{{- $managed := dict "LOG_FORMAT" "json" "LOG_LEVEL" $root.Values.global.logLevel "ENVIRONMENT" $root.Values.global.environment "SHUTDOWN_GRACE_SECONDS" (include "identity.envValue" $values.shutdownGraceSeconds) "DATA_REGION" $root.Values.residency.region "ALLOWED_REGIONS" $root.Values.residency.region -}}
+{{- $storeRegions := list -}}
+{{- range $host, $region := ($root.Values.residency.endpointRegions | default dict) -}}
+{{- $storeRegions = append $storeRegions (printf "%s=%s" $host $region) -}}
+{{- end -}}
+{{- if $storeRegions -}}
+{{- $_ := set $managed "ENDPOINT_REGIONS" (join "," $storeRegions) -}}
+{{- end -}}
 {{- if $root.Values.observability.otlpEndpoint -}}
 {{- $_ := set $managed "OTLP_ENDPOINT" $root.Values.observability.otlpEndpoint -}}
 {{- end -}}

@@ -22,7 +22,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from identity_runtime.errors import NotFound, invalid_field
-from services.kyc_tier import bundles, models, records, tiers
+from identity_store.types import utcnow
+from services.kyc_tier import bundles, models, outbox, records, retention, tiers
 from services.kyc_tier.flows import biometrics
 from services.kyc_tier.flows.devices import Challenges
 from services.kyc_tier.flows.pipeline import Captured, CapturePipeline, Decision, Step, Subject
@@ -237,14 +238,23 @@ class FaceFlow:
                     models.CaptureBundle.verification_id == verification_id
                 )
             )
-            if sealed is None:
+            if sealed is None or not retention.readable(sealed, utcnow()):
                 raise NotFound(
                     "the capture of that verification is no longer retained",
                     "VERIFICATION_NOT_FOUND",
                 )
+            # Access to frames is logged (ids only), in the read's transaction.
+            outbox.record(
+                session,
+                subject.org_id,
+                "capture_bundle.read",
+                f"customer:{subject.customer_id}",
+                "success",
+                details={"bundle_id": sealed.bundle_id, "verification_id": verification_id},
+            )
             return self.vault.open_bundle(session, sealed)
 
-        return self.codec.decode(await self.pipeline.store.read(load))
+        return self.codec.decode(await self.pipeline.store.write(load))
 
     async def list_enrollments(
         self, org_id: str, customer_id: str, include_retired: bool
