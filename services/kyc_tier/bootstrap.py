@@ -51,6 +51,7 @@ from services.kyc_tier.ports import (
 from services.kyc_tier.recovery import ErasureBacklog, RecoveryWorker, StaleAttempts
 from services.kyc_tier.settings import KycTierSettings
 from services.kyc_tier.store import Store
+from services.kyc_tier.webhooks import Sender, WebhookFlow
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,7 @@ class KycTierCore(Core):
     console_users: ConsoleUsers
     dashboard: DashboardFlow
     passkeys: Passkeys
+    webhooks: WebhookFlow
 
     async def ready(self) -> tuple[bool, str]:
         from identity_store.migrate import is_at_head
@@ -204,6 +206,11 @@ async def build(
         console_users=ConsoleUsers(store),
         dashboard=DashboardFlow(store, vault),
         passkeys=Passkeys(store, console, relying_party, clock),
+        webhooks=WebhookFlow(
+            store,
+            vault.keys,
+            Sender(settings.webhook_allow_loopback, settings.webhook_timeout_seconds),
+        ),
     )
     relay.start()
     core.recovery.start()

@@ -75,6 +75,15 @@ class KycTierSettings(ServiceSettings):
         300.0, "How long a passkey ceremony's challenge can be used (once)"
     )
 
+    webhook_allow_loopback: bool = setting(
+        False,
+        "Allow webhook endpoints on loopback addresses, over http too (the one-machine run "
+        "only: production refuses it); private and link-local targets are always refused",
+    )
+    webhook_timeout_seconds: float = setting(
+        5.0, "Connect and read timeout of one webhook delivery"
+    )
+
     def validate(self) -> list[tuple[str, str]]:
         problems = super().validate()
         if len(self.api_key_pepper) < 32:
@@ -83,6 +92,10 @@ class KycTierSettings(ServiceSettings):
             problems.append(("pii_index_key", "must be at least 32 characters"))
         if not [o for o in self.webauthn_origins.split(",") if o.strip()]:
             problems.append(("webauthn_origins", "must name at least one origin"))
+        if self.environment == "production" and self.webhook_allow_loopback:
+            problems.append(
+                ("webhook_allow_loopback", "production refuses loopback webhook targets")
+            )
         problems += keyring_missing(self, "kek_keyring", mesh.KYC_TIER.env_prefix)
         return problems
 

@@ -16,6 +16,7 @@ from identity_platform_api.kyc_tier.v1 import (
     kyc_pb2,
     resources_pb2,
     step_up_pb2,
+    webhooks_pb2,
 )
 from identity_runtime.convert import message, timestamp
 from services.kyc_tier.attempts import AttemptView
@@ -44,10 +45,12 @@ from services.kyc_tier.mapping.resources import (
     customer,
     tier_event,
     verification,
+    webhook,
 )
 from services.kyc_tier.paging import Page
 from services.kyc_tier.partners import Caller
 from services.kyc_tier.ports import DeviceRegistration, LivenessDecision, MatchResult
+from services.kyc_tier.webhooks import CreatedWebhook, DeliveryResult
 
 M = TypeVar("M", bound=Message)
 
@@ -201,3 +204,13 @@ def review_decided(result: ReviewDecided) -> dashboard_pb2.DecideReviewResponse:
         ),
         tier=TIER_TO_PROTO[result.tier],
     )
+
+
+def created_webhook(created: CreatedWebhook) -> webhooks_pb2.CreateWebhookResponse:
+    return webhooks_pb2.CreateWebhookResponse(
+        webhook=webhook(created.webhook), signing_secret=created.signing_secret
+    )
+
+
+def webhook_delivery(result: DeliveryResult) -> webhooks_pb2.TestWebhookResponse:
+    return message(webhooks_pb2.TestWebhookResponse, result)

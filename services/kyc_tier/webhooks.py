@@ -1,0 +1,385 @@
+"""Partner webhook endpoints: registered, listed and tested per organisation.
+
+Each endpoint has its own signing secret, generated here, shown once in the
+create response and kept sealed (AES-256-GCM under the organisation's
+"webhook" data key, bound to the endpoint id). A delivery is a JSON document
+`{"id", "type", "created_at", "data"}` signed with HMAC-SHA256 over the raw
+body and sent as both `X-Identity-Signature: sha256=<hex>` and
+`X-Quantum-Signature: sha256=<hex>` (seed 001); the event id and time are
+inside the signed body so a receiver can reject stale or replayed deliveries.
+
+Targets are checked twice: the URL when it is registered (scheme, host, a
+literal address), and every resolved address at connect time (see
+`GuardedBackend`), so a name that later resolves to a private address is
+refused too. Loopback is allowed only when `allow_loopback` is set (the
+one-machine run; production refuses that setting). No redirect is followed
+and at most `RESPONSE_CAP` bytes of a response body are read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+import secrets
+import socket
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpcore
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from identity_crypto import envelope
+from identity_crypto.datakeys import DataKeyStore
+from identity_runtime.errors import NotFound, invalid_field, require
+from identity_store.types import utcnow
+from services.kyc_tier import models, outbox, signing
+from services.kyc_tier.store import Store
+
+WEBHOOK_PURPOSE = "webhook"
+EVENT_TYPES = frozenset(
+    {
+        "verification.completed",
+        "kyc.tier_changed",
+        "stepup.decided",
+        "review.decided",
+        "customer.erased",
+    }
+)
+TEST_EVENT = "webhook.test"
+MAX_WEBHOOKS_PER_ORG = 20
+MAX_URL_LENGTH = 2048
+MAX_DESCRIPTION_LENGTH = 500
+# Bytes of a receiver's response body read at most (the rest is discarded).
+RESPONSE_CAP = 4096
+SECRET_PREFIX = "whsec_"
+
+
+class TargetRefused(Exception):
+    """The target resolves to an address this deployment does not deliver to."""
+
+
+def address_allowed(address: ipaddress.IPv4Address | ipaddress.IPv6Address, loopback: bool) -> bool:
+    """Only public unicast addresses, plus loopback when `loopback` is set."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    if address.is_loopback:
+        return loopback
+    return address.is_global and not (
+        address.is_multicast or address.is_reserved or address.is_unspecified
+    )
+
+
+def check_url(url: str, allow_loopback: bool) -> str:
+    """The URL if it may be registered, else INVALID_FIELD naming `url` (never its value)."""
+    require(bool(url), "url", "is required")
+    require(len(url) <= MAX_URL_LENGTH, "url", f"must be at most {MAX_URL_LENGTH} characters")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise invalid_field("url", "is not a valid URL") from exc
+    require(parts.scheme in ("https", "http"), "url", "must be an https URL")
+    require(parts.scheme == "https" or allow_loopback, "url", "must be an https URL")
+    host = parts.hostname or ""
+    require(bool(host), "url", "must name a host")
+    require(not parts.username and not parts.password, "url", "must not carry credentials")
+    require(not parts.fragment, "url", "must not carry a fragment")
+    require(port is None or 0 < port < 65536, "url", "has an invalid port")
+    try:
+        literal: ipaddress.IPv4Address | ipaddress.IPv6Address | None = ipaddress.ip_address(host)
+    except ValueError:
+        literal = None
+    if literal is not None:
+        require(
+            address_allowed(literal, allow_loopback),
+            "url",
+            "must not target a private, loopback or link-local address",
+        )
+    elif host.lower() == "localhost" or host.lower().endswith(".localhost"):
+        require(allow_loopback, "url", "must not target a private, loopback or link-local address")
+    return url
+
+
+def check_events(events: Iterable[str]) -> list[str]:
+    chosen = sorted(set(events))
+    require(bool(chosen), "events", "must name at least one event type")
+    unknown = [e for e in chosen if e not in EVENT_TYPES]
+    require(not unknown, "events", "names an unknown event type")
+    return chosen
+
+
+# -- Sending ------------------------------------------------------------------
+
+
+class GuardedBackend(httpcore.AsyncNetworkBackend):
+    """Resolves the host itself, refuses it if any address is not allowed, and
+    connects to a checked address (so DNS cannot swap in a private one between
+    the check and the connection). TLS still verifies the original host name."""
+
+    def __init__(self, allow_loopback: bool):
+        self.allow_loopback = allow_loopback
+        self.inner = httpcore.AnyIOBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,  # noqa: ASYNC109 - httpcore's interface
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        loop = asyncio.get_running_loop()
+        try:
+            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except OSError as exc:
+            raise httpcore.ConnectError("dns_failure") from exc
+        addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
+        if not addresses or not all(address_allowed(a, self.allow_loopback) for a in addresses):
+            raise TargetRefused("address_refused")
+        return await self.inner.connect_tcp(
+            str(addresses[0]), port, timeout, local_address, socket_options
+        )
+
+    async def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,  # noqa: ASYNC109 - httpcore's interface
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        raise TargetRefused("address_refused")
+
+    async def sleep(self, seconds: float) -> None:
+        await self.inner.sleep(seconds)
+
+
+@dataclass(frozen=True)
+class DeliveryResult:
+    delivered: bool
+    http_status: int
+    latency_ms: int
+    # "" when delivered; else an error class: timeout, connection_refused,
+    # address_refused, dns_failure, tls_error, http_status, network_error.
+    error: str
+
+
+class Sender:
+    """Posts one signed document; never follows a redirect (a 3xx is a failure)."""
+
+    def __init__(self, allow_loopback: bool, timeout_seconds: float):
+        self.allow_loopback = allow_loopback
+        self.timeout_seconds = timeout_seconds
+
+    async def post(self, url: str, body: bytes, secret: bytes, event_id: str) -> DeliveryResult:
+        headers = [
+            (b"Content-Type", b"application/json"),
+            (b"User-Agent", b"IdentityPlatform-Webhooks/1"),
+            (b"X-Identity-Event-Id", event_id.encode()),
+        ] + [(k.encode(), v.encode()) for k, v in signing.signature_headers(secret, body).items()]
+        timeout = self.timeout_seconds
+        started = time.perf_counter()
+        status = 0
+        error = ""
+        try:
+            async with httpcore.AsyncConnectionPool(
+                network_backend=GuardedBackend(self.allow_loopback), max_connections=1
+            ) as pool:
+                async with pool.stream(
+                    "POST",
+                    url,
+                    headers=headers,
+                    content=body,
+                    extensions={
+                        "timeout": {
+                            "connect": timeout,
+                            "read": timeout,
+                            "write": timeout,
+                            "pool": timeout,
+                        }
+                    },
+                ) as response:
+                    status = response.status
+                    read = 0
+                    async for chunk in response.aiter_stream():
+                        read += len(chunk)
+                        if read >= RESPONSE_CAP:
+                            break
+        except TargetRefused:
+            error = "address_refused"
+        except httpcore.TimeoutException:
+            error = "timeout"
+        except httpcore.ConnectError as exc:
+            text = str(exc)
+            if "dns_failure" in text:
+                error = "dns_failure"
+            elif "SSL" in text or "certificate" in text.lower():
+                error = "tls_error"
+            else:
+                error = "connection_refused"
+        except (httpcore.NetworkError, httpcore.ProtocolError, httpcore.UnsupportedProtocol):
+            error = "network_error"
+        latency_ms = int((time.perf_counter() - started) * 1000)
+        delivered = not error and 200 <= status < 300
+        if not error and not delivered:
+            error = "http_status"
+        return DeliveryResult(delivered, status, latency_ms, error)
+
+
+def event_document(
+    event_type: str, created_at: datetime, data: dict[str, Any]
+) -> tuple[str, bytes]:
+    """(event id, the exact body that is signed and sent)."""
+    event_id = f"evt_{uuid.uuid4().hex}"
+    document = {
+        "id": event_id,
+        "type": event_type,
+        "created_at": created_at.isoformat().replace("+00:00", "Z"),
+        "data": data,
+    }
+    return event_id, json.dumps(document, separators=(",", ":"), sort_keys=True).encode()
+
+
+# -- The flow -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WebhookRecord:
+    webhook_id: str
+    url: str
+    events: tuple[str, ...]
+    active: bool
+    description: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class CreatedWebhook:
+    webhook: WebhookRecord
+    # Shown once; only its sealed form is kept.
+    signing_secret: str
+
+
+def _record(row: models.Webhook) -> WebhookRecord:
+    return WebhookRecord(
+        row.webhook_id, row.url, tuple(row.events), row.active, row.description, row.created_at
+    )
+
+
+def _aad(org_id: str, webhook_id: str) -> bytes:
+    return envelope.associated_data("webhook_secret", org_id=org_id, webhook_id=webhook_id)
+
+
+@dataclass
+class WebhookFlow:
+    store: Store
+    keys: DataKeyStore
+    sender: Sender
+
+    @property
+    def allow_loopback(self) -> bool:
+        return self.sender.allow_loopback
+
+    async def list(self, org_id: str) -> list[WebhookRecord]:
+        def work(session: Session) -> list[WebhookRecord]:
+            rows = session.scalars(
+                select(models.Webhook)
+                .where(models.Webhook.org_id == org_id)
+                .order_by(models.Webhook.created_at, models.Webhook.webhook_id)
+            )
+            return [_record(r) for r in rows]
+
+        return await self.store.read(work)
+
+    async def create(
+        self, org_id: str, url: str, events: Iterable[str], description: str
+    ) -> CreatedWebhook:
+        url = check_url(url.strip(), self.allow_loopback)
+        chosen = check_events(events)
+        require(
+            len(description) <= MAX_DESCRIPTION_LENGTH,
+            "description",
+            f"must be at most {MAX_DESCRIPTION_LENGTH} characters",
+        )
+        secret = SECRET_PREFIX + secrets.token_urlsafe(32)
+
+        def work(session: Session) -> WebhookRecord:
+            count = len(
+                list(
+                    session.scalars(
+                        select(models.Webhook.webhook_id).where(models.Webhook.org_id == org_id)
+                    )
+                )
+            )
+            require(
+                count < MAX_WEBHOOKS_PER_ORG,
+                "url",
+                f"an organisation may register at most {MAX_WEBHOOKS_PER_ORG} endpoints",
+            )
+            webhook_id = f"whk_{uuid.uuid4().hex}"
+            key = self.keys.customer_key(session, org_id, None, WEBHOOK_PURPOSE)
+            sealed = envelope.seal(key.material, secret.encode(), _aad(org_id, webhook_id))
+            row = models.Webhook(
+                webhook_id=webhook_id,
+                org_id=org_id,
+                url=url,
+                events=chosen,
+                secret_sealed=key.key_id.encode() + b":" + sealed,
+                active=True,
+                description=description,
+                created_at=utcnow(),
+            )
+            session.add(row)
+            outbox.record(
+                session,
+                org_id,
+                "webhook.create",
+                webhook_id,
+                "created",
+                details={"events": ",".join(chosen)},
+            )
+            session.flush()
+            return _record(row)
+
+        return CreatedWebhook(await self.store.write(work), secret)
+
+    def _open_secret(self, session: Session, row: models.Webhook) -> bytes:
+        key_id, _, sealed = row.secret_sealed.partition(b":")
+        key_row = session.get(models.DataKey, key_id.decode())
+        if key_row is None:
+            raise NotFound("webhook secret is gone", "WEBHOOK_NOT_FOUND")
+        return envelope.open_sealed(
+            self.keys.open_key(key_row), sealed, _aad(row.org_id, row.webhook_id)
+        )
+
+    async def test(self, org_id: str, webhook_id: str) -> DeliveryResult:
+        """Send a signed `webhook.test` event now; report the receiver's answer."""
+        require(bool(webhook_id), "webhook_id", "is required")
+
+        def load(session: Session) -> tuple[str, bytes]:
+            row = session.get(models.Webhook, webhook_id)
+            if row is None or row.org_id != org_id:
+                raise NotFound("no such webhook", "WEBHOOK_NOT_FOUND")
+            return row.url, self._open_secret(session, row)
+
+        url, secret = await self.store.read(load)
+        event_id, body = event_document(TEST_EVENT, utcnow(), {"webhook_id": webhook_id})
+        result = await self.sender.post(url, body, secret, event_id)
+
+        def audit(session: Session) -> None:
+            outbox.record(
+                session,
+                org_id,
+                "webhook.test",
+                webhook_id,
+                "delivered" if result.delivered else "failed",
+                details={"http_status": result.http_status, "error": result.error},
+            )
+
+        await self.store.write(audit)
+        return result
