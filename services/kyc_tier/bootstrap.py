@@ -51,7 +51,7 @@ from services.kyc_tier.ports import (
 from services.kyc_tier.recovery import ErasureBacklog, RecoveryWorker, StaleAttempts
 from services.kyc_tier.settings import KycTierSettings
 from services.kyc_tier.store import Store
-from services.kyc_tier.webhooks import Sender, WebhookFlow
+from services.kyc_tier.webhooks import Dispatcher, Sender, WebhookFlow
 
 
 @dataclass(frozen=True)
@@ -89,6 +89,7 @@ class KycTierCore(Core):
     dashboard: DashboardFlow
     passkeys: Passkeys
     webhooks: WebhookFlow
+    dispatcher: Dispatcher
 
     async def ready(self) -> tuple[bool, str]:
         from identity_store.migrate import is_at_head
@@ -101,6 +102,7 @@ class KycTierCore(Core):
         )
 
     async def close(self) -> None:
+        await self.dispatcher.stop()
         await self.recovery.stop()
         await self.relay.stop()
         # Entries queued by the last requests go out before the channels close;
@@ -167,6 +169,11 @@ async def build(
         tuple(o.strip() for o in settings.webauthn_origins.split(",") if o.strip()),
         settings.webauthn_challenge_seconds,
     )
+    webhook_flow = WebhookFlow(
+        store,
+        vault.keys,
+        Sender(settings.webhook_allow_loopback, settings.webhook_timeout_seconds),
+    )
     core = KycTierCore(
         database=database,
         clients=clients,
@@ -206,12 +213,12 @@ async def build(
         console_users=ConsoleUsers(store),
         dashboard=DashboardFlow(store, vault),
         passkeys=Passkeys(store, console, relying_party, clock),
-        webhooks=WebhookFlow(
-            store,
-            vault.keys,
-            Sender(settings.webhook_allow_loopback, settings.webhook_timeout_seconds),
+        webhooks=webhook_flow,
+        dispatcher=Dispatcher(
+            webhook_flow, settings.webhook_disable_after, settings.webhook_poll_seconds
         ),
     )
     relay.start()
     core.recovery.start()
+    core.dispatcher.start()
     return core

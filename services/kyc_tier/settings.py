@@ -84,6 +84,13 @@ class KycTierSettings(ServiceSettings):
         5.0, "Connect and read timeout of one webhook delivery"
     )
 
+    webhook_disable_after: int = setting(
+        20, "Failed webhook deliveries in a row that disable the endpoint (audited)"
+    )
+    webhook_poll_seconds: float = setting(
+        1.0, "How often due webhook deliveries (first tries and retries) are sent"
+    )
+
     def validate(self) -> list[tuple[str, str]]:
         problems = super().validate()
         if len(self.api_key_pepper) < 32:
@@ -96,6 +103,8 @@ class KycTierSettings(ServiceSettings):
             problems.append(
                 ("webhook_allow_loopback", "production refuses loopback webhook targets")
             )
+        if self.webhook_disable_after < 1:
+            problems.append(("webhook_disable_after", "must be at least 1"))
         problems += keyring_missing(self, "kek_keyring", mesh.KYC_TIER.env_prefix)
         return problems
 

@@ -19,25 +19,29 @@ and at most `RESPONSE_CAP` bytes of a response body are read.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import ipaddress
 import json
+import random
 import secrets
 import socket
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpcore
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from identity_crypto import envelope
 from identity_crypto.datakeys import DataKeyStore
 from identity_runtime.errors import NotFound, invalid_field, require
+from identity_runtime.logs import get_logger
 from identity_store.types import utcnow
 from services.kyc_tier import models, outbox, signing
 from services.kyc_tier.store import Store
@@ -59,6 +63,8 @@ MAX_DESCRIPTION_LENGTH = 500
 # Bytes of a receiver's response body read at most (the rest is discarded).
 RESPONSE_CAP = 4096
 SECRET_PREFIX = "whsec_"
+
+log = get_logger("identity.kyc_tier.webhooks")
 
 
 class TargetRefused(Exception):
@@ -348,7 +354,7 @@ class WebhookFlow:
 
         return CreatedWebhook(await self.store.write(work), secret)
 
-    def _open_secret(self, session: Session, row: models.Webhook) -> bytes:
+    def open_secret(self, session: Session, row: models.Webhook) -> bytes:
         key_id, _, sealed = row.secret_sealed.partition(b":")
         key_row = session.get(models.DataKey, key_id.decode())
         if key_row is None:
@@ -365,7 +371,7 @@ class WebhookFlow:
             row = session.get(models.Webhook, webhook_id)
             if row is None or row.org_id != org_id:
                 raise NotFound("no such webhook", "WEBHOOK_NOT_FOUND")
-            return row.url, self._open_secret(session, row)
+            return row.url, self.open_secret(session, row)
 
         url, secret = await self.store.read(load)
         event_id, body = event_document(TEST_EVENT, utcnow(), {"webhook_id": webhook_id})
@@ -383,3 +389,219 @@ class WebhookFlow:
 
         await self.store.write(audit)
         return result
+
+
+# -- Events and their delivery --------------------------------------------------
+
+# Retries: exponential backoff from BACKOFF_BASE, capped at BACKOFF_CAP, with
+# full jitter over the upper half; a delivery is given up after HORIZON.
+BACKOFF_BASE = timedelta(seconds=30)
+BACKOFF_CAP = timedelta(hours=6)
+HORIZON = timedelta(hours=72)
+CLAIM_BATCH = 50
+
+
+def emit(session: Session, org_id: str, event_type: str, data: dict[str, Any]) -> str | None:
+    """Queue `event_type` for every active endpoint of the organisation that
+    subscribed to it, in the caller's transaction (so the event commits with
+    the change it announces, or not at all). `data`: ids and masked values
+    only. The event id, or None when no endpoint wants it."""
+    rows = [
+        w
+        for w in session.scalars(
+            select(models.Webhook).where(
+                models.Webhook.org_id == org_id, models.Webhook.active.is_(True)
+            )
+        )
+        if event_type in (w.events or [])
+    ]
+    if not rows:
+        return None
+    now = utcnow()
+    event_id, body = event_document(event_type, now, data)
+    for row in rows:
+        session.add(
+            models.WebhookDelivery(
+                delivery_id=f"whd_{uuid.uuid4().hex}",
+                event_id=event_id,
+                webhook_id=row.webhook_id,
+                org_id=org_id,
+                event_type=event_type,
+                body=body,
+                state="pending",
+                attempts=0,
+                next_attempt_at=now,
+                created_at=now,
+            )
+        )
+    return event_id
+
+
+def backoff(attempts: int, rand: Callable[[], float] = random.random) -> timedelta:
+    """The wait after the `attempts`-th failure: base * 2^(attempts-1), capped,
+    then a uniform draw in its upper half (jitter spreads a burst of retries)."""
+    ceiling = min(BACKOFF_CAP, BACKOFF_BASE * (2 ** max(0, attempts - 1)))
+    return ceiling * (0.5 + 0.5 * rand())
+
+
+@dataclass(frozen=True)
+class Due:
+    delivery_id: str
+    webhook_id: str
+    org_id: str
+    event_id: str
+    url: str
+    secret: bytes
+    body: bytes
+
+
+class Dispatcher:
+    """Sends due deliveries at least once: claims a batch under a lease (FOR
+    UPDATE SKIP LOCKED on PostgreSQL), posts each outside the transaction,
+    records the attempt, and schedules a retry with backoff or finishes it.
+    An endpoint failing `disable_after` times in a row is disabled (audited)
+    and its pending deliveries are given up."""
+
+    def __init__(
+        self,
+        flow: WebhookFlow,
+        disable_after: int,
+        poll_seconds: float = 1.0,
+        lease_seconds: float = 60.0,
+    ):
+        self.flow = flow
+        self.disable_after = disable_after
+        self.poll_seconds = poll_seconds
+        self.lease = timedelta(seconds=lease_seconds)
+        self._stopping = False
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._task is None:
+            self._stopping = False
+            self._task = asyncio.create_task(self._run(), name="webhook-dispatcher")
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._stopping = True
+            self._wake.set()
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            try:
+                await self.flush()
+            except Exception:  # noqa: BLE001 - the dispatcher must outlive any single failure
+                log.exception("webhook dispatch failed; retrying")
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.poll_seconds):
+                    await self._wake.wait()
+            self._wake.clear()
+
+    def _claim(self, session: Session, now: datetime) -> list[Due]:
+        query = (
+            select(models.WebhookDelivery)
+            .where(
+                models.WebhookDelivery.state == "pending",
+                models.WebhookDelivery.next_attempt_at <= now,
+                or_(
+                    models.WebhookDelivery.claimed_until.is_(None),
+                    models.WebhookDelivery.claimed_until < now,
+                ),
+            )
+            .order_by(models.WebhookDelivery.next_attempt_at, models.WebhookDelivery.delivery_id)
+            .limit(CLAIM_BATCH)
+        )
+        if session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        due: list[Due] = []
+        for row in session.scalars(query):
+            row.claimed_until = now + self.lease
+            hook = session.get(models.Webhook, row.webhook_id)
+            if hook is None or not hook.active:
+                row.state, row.finished_at = "failed", now
+                continue
+            secret = self.flow.open_secret(session, hook)
+            due.append(
+                Due(
+                    row.delivery_id,
+                    row.webhook_id,
+                    row.org_id,
+                    row.event_id,
+                    hook.url,
+                    secret,
+                    row.body,
+                )
+            )
+        return due
+
+    async def flush(self, now: datetime | None = None) -> int:
+        """One pass over the deliveries due at `now` (default: the time); the
+        number delivered."""
+        at = now or utcnow()
+        batch = await self.flow.store.read(lambda s: self._claim(s, at))
+        delivered = 0
+        for due in batch:
+            result = await self.flow.sender.post(due.url, due.body, due.secret, due.event_id)
+            await self.flow.store.write(
+                functools.partial(self._settle, due=due, result=result, now=at)
+            )
+            delivered += int(result.delivered)
+        return delivered
+
+    def _settle(self, session: Session, due: Due, result: DeliveryResult, now: datetime) -> None:
+        row = session.get(models.WebhookDelivery, due.delivery_id)
+        hook = session.get(models.Webhook, due.webhook_id)
+        if row is None or hook is None:
+            return
+        session.add(
+            models.WebhookAttempt(
+                delivery_id=row.delivery_id,
+                attempted_at=now,
+                http_status=result.http_status,
+                latency_ms=result.latency_ms,
+                error=result.error,
+            )
+        )
+        row.attempts += 1
+        row.claimed_until = None
+        if result.delivered:
+            row.state, row.finished_at = "delivered", now
+            hook.consecutive_failures = 0
+            return
+        hook.consecutive_failures += 1
+        retry_at = now + backoff(row.attempts)
+        created = row.created_at
+        if created.tzinfo is None:
+            created = created.replace(tzinfo=now.tzinfo)
+        if retry_at - created > HORIZON:
+            row.state, row.finished_at = "failed", now
+        else:
+            row.next_attempt_at = retry_at
+        if hook.active and hook.consecutive_failures >= self.disable_after:
+            hook.active = False
+            hook.disabled_at = now
+            session.execute(
+                update(models.WebhookDelivery)
+                .where(
+                    models.WebhookDelivery.webhook_id == hook.webhook_id,
+                    models.WebhookDelivery.state == "pending",
+                )
+                .values(state="failed", finished_at=now)
+            )
+            outbox.record(
+                session,
+                hook.org_id,
+                "webhook.disable",
+                hook.webhook_id,
+                "disabled",
+                details={"consecutive_failures": hook.consecutive_failures},
+                actor="service:kyc-tier",
+            )

@@ -12,15 +12,19 @@ import ipaddress
 import json
 import threading
 from collections.abc import Iterator
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from sqlalchemy import func, select
 
 from identity_cli.schema import migrate_all
 from identity_runtime import mesh
 from identity_runtime.settings import load_settings
-from services.kyc_tier import signing, webhooks
+from identity_store.db import Database
+from identity_store.types import utcnow
+from services.kyc_tier import models, signing, webhooks
 from services.kyc_tier.bootstrap import build
 from services.kyc_tier.service import SPEC
 from services.kyc_tier.settings import KycTierSettings
@@ -34,6 +38,8 @@ from tests.support.gateway import (
 )
 from tests.support.kyc_fakes import KycFakes
 from tests.support.mesh import postgres_schema
+
+VALID_NIK = "3273024107950003"
 
 
 class Receiver:
@@ -93,17 +99,27 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
 
 
 @pytest.fixture(scope="module")
-async def client(database_url: str):
+async def kyc_tier(database_url: str):
     fakes = KycFakes()
 
     async def build_with_fakes(settings: Any) -> Any:
         return await build(settings, overrides=fakes.overrides())
 
-    env = kyc_tier_env(database_url) | {"KYC_TIER_WEBHOOK_ALLOW_LOOPBACK": "true"}
+    env = kyc_tier_env(database_url) | {
+        "KYC_TIER_WEBHOOK_ALLOW_LOOPBACK": "true",
+        # The tests drive the dispatcher themselves, at chosen times.
+        "KYC_TIER_WEBHOOK_POLL_SECONDS": "3600",
+        "KYC_TIER_WEBHOOK_DISABLE_AFTER": "3",
+    }
     server = await start_service(dataclasses.replace(SPEC, build=build_with_fakes), env)
-    async with gateway_client(gateway_settings({"kyc_tier": server.address})) as http:
-        yield http
+    yield server
     await server.stop(0)
+
+
+@pytest.fixture(scope="module")
+async def client(kyc_tier):
+    async with gateway_client(gateway_settings({"kyc_tier": kyc_tier.address})) as http:
+        yield http
 
 
 async def partner(database_url: str) -> dict[str, str]:
@@ -266,6 +282,171 @@ async def test_test_and_list_refusals(database_url, client, receiver) -> None:
         await client.post(f"/api/identity/webhooks/{webhook_id}/test", json={}),
     ):
         assert response.status_code == 401
+
+
+# -- Events from the outbox ------------------------------------------------------
+
+
+async def _hook_and_customer(client, headers, url: str) -> tuple[str, str, str]:
+    created = await client.post(
+        "/api/identity/webhooks", json={"url": url, "events": ["kyc.tier_changed"]}, headers=headers
+    )
+    assert created.status_code == 200, created.text
+    customer = await client.post(
+        "/api/customers",
+        json={"externalId": unique_name("ext"), "fullName": "Siti Rahayu", "nik": VALID_NIK},
+        headers=headers,
+    )
+    assert customer.status_code == 200, customer.text
+    return (
+        created.json()["webhook"]["webhookId"],
+        created.json()["signingSecret"],
+        customer.json()["customer"]["customerId"],
+    )
+
+
+async def _deliveries(database_url: str, webhook_id: str) -> list[Any]:
+    database = Database(database_url)
+    try:
+        return await database.run(
+            lambda s: [
+                (
+                    d,
+                    list(
+                        s.scalars(
+                            select(models.WebhookAttempt)
+                            .where(models.WebhookAttempt.delivery_id == d.delivery_id)
+                            .order_by(models.WebhookAttempt.id)
+                        )
+                    ),
+                )
+                for d in s.scalars(
+                    select(models.WebhookDelivery).where(
+                        models.WebhookDelivery.webhook_id == webhook_id
+                    )
+                )
+            ]
+        )
+    finally:
+        database.dispose()
+
+
+async def _tier_event(database_url: str, event_id: str) -> Any:
+    database = Database(database_url)
+    try:
+        return await database.run(lambda s: s.get(models.TierEvent, event_id))
+    finally:
+        database.dispose()
+
+
+async def test_a_tier_change_commits_its_event_which_is_delivered_signed(
+    database_url, client, kyc_tier, receiver
+) -> None:
+    headers = await partner(database_url)
+    webhook_id, secret, customer_id = await _hook_and_customer(client, headers, receiver.url())
+    # Creating the customer checked its NIK: none -> basic. The event is in
+    # the outbox, committed with the tier event that recorded the change.
+    [(delivery, attempts)] = await _deliveries(database_url, webhook_id)
+    assert (delivery.state, delivery.event_type, attempts) == ("pending", "kyc.tier_changed", [])
+    event = json.loads(delivery.body)
+    assert event["data"]["customer_id"] == customer_id
+    assert (event["data"]["from_tier"], event["data"]["to_tier"]) == ("none", "basic")
+    assert event["data"]["cause"] == "verification"
+    assert VALID_NIK not in delivery.body.decode() and "Siti" not in delivery.body.decode()
+    tier_event = await _tier_event(database_url, event["data"]["tier_event_id"])
+    assert (tier_event.customer_id, tier_event.to_tier) == (customer_id, "basic")
+
+    dispatcher = kyc_tier.core.dispatcher
+    assert await dispatcher.flush() >= 1
+    [(path, received, body)] = receiver.requests
+    assert body == delivery.body
+    for header in ("X-Identity-Signature", "X-Quantum-Signature"):
+        assert signing.verify(secret.encode(), body, received[header])
+    [(delivery, attempts)] = await _deliveries(database_url, webhook_id)
+    assert delivery.state == "delivered"
+    assert [(a.http_status, a.error) for a in attempts] == [(200, "")]
+    await dispatcher.flush()
+    assert len(receiver.requests) == 1  # delivered once
+
+
+async def test_a_failing_receiver_is_retried_with_backoff_then_receives_the_event(
+    database_url, client, kyc_tier, receiver
+) -> None:
+    headers = await partner(database_url)
+    webhook_id, _, customer_id = await _hook_and_customer(client, headers, receiver.url())
+    dispatcher = kyc_tier.core.dispatcher
+    now = utcnow()
+    receiver.status = 500
+    for attempt in range(2):
+        await dispatcher.flush(now)
+        [(delivery, attempts)] = await _deliveries(database_url, webhook_id)
+        assert delivery.state == "pending" and len(attempts) == attempt + 1
+        wait = delivery.next_attempt_at - now
+        # Backoff doubles from 30 s, jittered over its upper half.
+        assert timedelta(seconds=15 * 2**attempt) <= wait <= timedelta(seconds=30 * 2**attempt)
+        await dispatcher.flush(now)  # not due yet: nothing is sent
+        assert len(receiver.requests) == attempt + 1
+        now = delivery.next_attempt_at
+    receiver.status = 200
+    await dispatcher.flush(now)
+    [(delivery, attempts)] = await _deliveries(database_url, webhook_id)
+    assert delivery.state == "delivered"
+    assert [a.http_status for a in attempts] == [500, 500, 200]
+    assert [a.error for a in attempts] == ["http_status", "http_status", ""]
+    bodies = {b for _, _, b in receiver.requests}
+    assert bodies == {delivery.body}  # every attempt sends the same signed bytes
+
+
+async def test_an_endpoint_failing_in_a_row_is_disabled(
+    database_url, client, kyc_tier, receiver
+) -> None:
+    headers = await partner(database_url)
+    webhook_id, _, customer_id = await _hook_and_customer(client, headers, receiver.url())
+    receiver.close()
+    dispatcher = kyc_tier.core.dispatcher
+    now = utcnow()
+    for _ in range(3):  # KYC_TIER_WEBHOOK_DISABLE_AFTER
+        await dispatcher.flush(now)
+        now += timedelta(hours=7)  # past any backoff
+    [(delivery, attempts)] = await _deliveries(database_url, webhook_id)
+    assert delivery.state == "failed"
+    assert [a.error for a in attempts] == ["connection_refused"] * 3
+    [hook] = (await client.get("/api/identity/webhooks", headers=headers)).json()["webhooks"]
+    assert hook["active"] is False
+    await dispatcher.flush(now + timedelta(days=1))
+    [(_, attempts)] = await _deliveries(database_url, webhook_id)
+    assert len(attempts) == 3  # nothing more is sent
+
+
+async def test_an_event_rolled_back_with_its_change_is_never_sent(database_url, kyc_tier) -> None:
+    # emit() writes in the caller's transaction: a rollback takes the event with it.
+    database = Database(database_url)
+    try:
+
+        def work(session: Any) -> None:
+            hook = session.scalar(select(models.Webhook).limit(1))
+            assert hook is not None
+            webhooks.emit(session, hook.org_id, "kyc.tier_changed", {"customer_id": "cus_x"})
+            session.flush()
+            raise RuntimeError("the change fails")
+
+        def count(session: Any) -> int:
+            return int(session.scalar(select(func.count(models.WebhookDelivery.delivery_id))))
+
+        before = await database.run(count)
+        with pytest.raises(RuntimeError):
+            await database.run(work)
+        after = await database.run(count)
+        assert after == before
+    finally:
+        database.dispose()
+
+
+def test_backoff_grows_exponentially_with_jitter_and_is_capped() -> None:
+    assert webhooks.backoff(1, lambda: 0.0) == timedelta(seconds=15)
+    assert webhooks.backoff(1, lambda: 1.0) == timedelta(seconds=30)
+    assert webhooks.backoff(3, lambda: 1.0) == timedelta(seconds=120)
+    assert webhooks.backoff(30, lambda: 1.0) == webhooks.BACKOFF_CAP
 
 
 # -- The address guard, without the mesh ---------------------------------------
