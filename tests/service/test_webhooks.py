@@ -99,8 +99,12 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
 
 
 @pytest.fixture(scope="module")
-async def kyc_tier(database_url: str):
-    fakes = KycFakes()
+def fakes() -> KycFakes:
+    return KycFakes()
+
+
+@pytest.fixture(scope="module")
+async def kyc_tier(database_url: str, fakes: KycFakes):
 
     async def build_with_fakes(settings: Any) -> Any:
         return await build(settings, overrides=fakes.overrides())
@@ -440,6 +444,53 @@ async def test_an_event_rolled_back_with_its_change_is_never_sent(database_url, 
         assert after == before
     finally:
         database.dispose()
+
+
+async def test_a_match_a_tier_change_and_an_erasure_announce_each_event_once(
+    database_url, client, kyc_tier, fakes, receiver
+) -> None:
+    headers = await partner(database_url)
+    created = await client.post(
+        "/api/identity/webhooks",
+        json={"url": receiver.url(), "events": sorted(webhooks.EVENT_TYPES)},
+        headers=headers,
+    )
+    secret = created.json()["signingSecret"].encode()
+    customer = await client.post(
+        "/api/customers",
+        json={"externalId": unique_name("ext"), "fullName": "Siti Rahayu", "nik": VALID_NIK},
+        headers=headers,
+    )
+    customer_id = customer.json()["customer"]["customerId"]
+    fakes.matcher.enroll_reference(customer_id)
+    matched = await client.post(
+        "/api/identity/face/match",
+        json={"customerId": customer_id, "probeImage": {"data": "cHJvYmU="}},
+        headers=headers,
+    )
+    assert matched.status_code == 200, matched.text
+    verification_id = matched.json()["verification"]["verificationId"]
+    erased = await client.post(
+        f"/api/identity/customers/{customer_id}/erase", json={"reason": "request"}, headers=headers
+    )
+    assert erased.status_code == 200, erased.text
+    await kyc_tier.core.dispatcher.flush()
+    events = []
+    for _, received, body in receiver.requests:
+        assert signing.verify(secret, body, received["X-Identity-Signature"])
+        events.append(json.loads(body))
+    assert len({e["id"] for e in events}) == len(events)
+    assert all(e["data"]["customer_id"] == customer_id for e in events)
+    assert sorted(e["type"] for e in events) == [
+        "customer.erased",
+        "kyc.tier_changed",
+        "kyc.tier_changed",
+        "verification.completed",
+    ]
+    [completed] = [e for e in events if e["type"] == "verification.completed"]
+    assert completed["data"]["verification_id"] == verification_id
+    assert completed["data"]["kind"] == "face_match"
+    fakes.reset()
 
 
 def test_backoff_grows_exponentially_with_jitter_and_is_capped() -> None:
