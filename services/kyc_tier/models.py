@@ -228,6 +228,9 @@ class Webhook(Base):
     # Failed deliveries in a row (reset by a success); the endpoint is disabled at a limit.
     consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
     disabled_at: Mapped[datetime | None] = mapped_column()
+    # After a rotation: the previous secret, sealed, signing too until it expires.
+    previous_secret_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    previous_secret_expires_at: Mapped[datetime | None] = mapped_column()
 
 
 class WebhookDelivery(Base):

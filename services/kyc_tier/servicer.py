@@ -227,3 +227,23 @@ class WebhookServicer(CoreServicer[KycTierCore], webhooks_pb2_grpc.WebhookServic
     ) -> webhooks_pb2.TestWebhookResponse:
         result = await self.core.webhooks.test(require_org(), request.webhook_id)
         return responses.webhook_delivery(result)
+
+    async def RotateWebhookSecret(
+        self, request: webhooks_pb2.RotateWebhookSecretRequest, _: Any
+    ) -> webhooks_pb2.RotateWebhookSecretResponse:
+        rotated, expires = await self.core.webhooks.rotate(
+            require_org(), request.webhook_id, request.overlap_seconds
+        )
+        return responses.rotated_webhook_secret(rotated, expires)
+
+    async def DisableWebhook(
+        self, request: webhooks_pb2.DisableWebhookRequest, _: Any
+    ) -> webhooks_pb2.DisableWebhookResponse:
+        found = await self.core.webhooks.set_active(require_org(), request.webhook_id, False)
+        return webhooks_pb2.DisableWebhookResponse(webhook=resources.webhook(found))
+
+    async def EnableWebhook(
+        self, request: webhooks_pb2.EnableWebhookRequest, _: Any
+    ) -> webhooks_pb2.EnableWebhookResponse:
+        found = await self.core.webhooks.set_active(require_org(), request.webhook_id, True)
+        return webhooks_pb2.EnableWebhookResponse(webhook=resources.webhook(found))

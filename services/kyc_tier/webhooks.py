@@ -28,7 +28,7 @@ import secrets
 import socket
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -63,6 +63,9 @@ MAX_DESCRIPTION_LENGTH = 500
 # Bytes of a receiver's response body read at most (the rest is discarded).
 RESPONSE_CAP = 4096
 SECRET_PREFIX = "whsec_"
+# A rotated-out secret keeps signing for this long (default, at most).
+DEFAULT_OVERLAP_SECONDS = 86_400
+MAX_OVERLAP_SECONDS = 7 * 86_400
 
 log = get_logger("identity.kyc_tier.webhooks")
 
@@ -182,12 +185,14 @@ class Sender:
         self.allow_loopback = allow_loopback
         self.timeout_seconds = timeout_seconds
 
-    async def post(self, url: str, body: bytes, secret: bytes, event_id: str) -> DeliveryResult:
+    async def post(
+        self, url: str, body: bytes, secrets: Sequence[bytes], event_id: str
+    ) -> DeliveryResult:
         headers = [
             (b"Content-Type", b"application/json"),
             (b"User-Agent", b"IdentityPlatform-Webhooks/1"),
             (b"X-Identity-Event-Id", event_id.encode()),
-        ] + [(k.encode(), v.encode()) for k, v in signing.signature_headers(secret, body).items()]
+        ] + [(k.encode(), v.encode()) for k, v in signing.signature_headers(secrets, body).items()]
         timeout = self.timeout_seconds
         started = time.perf_counter()
         status = 0
@@ -328,14 +333,12 @@ class WebhookFlow:
                 f"an organisation may register at most {MAX_WEBHOOKS_PER_ORG} endpoints",
             )
             webhook_id = f"whk_{uuid.uuid4().hex}"
-            key = self.keys.customer_key(session, org_id, None, WEBHOOK_PURPOSE)
-            sealed = envelope.seal(key.material, secret.encode(), _aad(org_id, webhook_id))
             row = models.Webhook(
                 webhook_id=webhook_id,
                 org_id=org_id,
                 url=url,
                 events=chosen,
-                secret_sealed=key.key_id.encode() + b":" + sealed,
+                secret_sealed=self._seal(session, org_id, webhook_id, secret),
                 active=True,
                 description=description,
                 created_at=utcnow(),
@@ -354,8 +357,13 @@ class WebhookFlow:
 
         return CreatedWebhook(await self.store.write(work), secret)
 
-    def open_secret(self, session: Session, row: models.Webhook) -> bytes:
-        key_id, _, sealed = row.secret_sealed.partition(b":")
+    def _seal(self, session: Session, org_id: str, webhook_id: str, secret: str) -> bytes:
+        key = self.keys.customer_key(session, org_id, None, WEBHOOK_PURPOSE)
+        sealed = envelope.seal(key.material, secret.encode(), _aad(org_id, webhook_id))
+        return key.key_id.encode() + b":" + sealed
+
+    def _open(self, session: Session, row: models.Webhook, blob: bytes) -> bytes:
+        key_id, _, sealed = blob.partition(b":")
         key_row = session.get(models.DataKey, key_id.decode())
         if key_row is None:
             raise NotFound("webhook secret is gone", "WEBHOOK_NOT_FOUND")
@@ -363,15 +371,86 @@ class WebhookFlow:
             self.keys.open_key(key_row), sealed, _aad(row.org_id, row.webhook_id)
         )
 
+    def open_secrets(
+        self, session: Session, row: models.Webhook, now: datetime | None = None
+    ) -> tuple[bytes, ...]:
+        """The secrets a delivery is signed with: the current one, and the
+        previous one while a rotation's overlap window lasts."""
+        found = [self._open(session, row, row.secret_sealed)]
+        expires = row.previous_secret_expires_at
+        if expires is not None and expires.tzinfo is None:
+            expires = expires.replace(tzinfo=utcnow().tzinfo)
+        if row.previous_secret_sealed is not None and expires is not None:
+            if (now or utcnow()) < expires:
+                found.append(self._open(session, row, row.previous_secret_sealed))
+        return tuple(found)
+
+    def _owned(self, session: Session, org_id: str, webhook_id: str) -> models.Webhook:
+        require(bool(webhook_id), "webhook_id", "is required")
+        row = session.get(models.Webhook, webhook_id)
+        if row is None or row.org_id != org_id:
+            raise NotFound("no such webhook", "WEBHOOK_NOT_FOUND")
+        return row
+
+    async def rotate(
+        self, org_id: str, webhook_id: str, overlap_seconds: int
+    ) -> tuple[CreatedWebhook, datetime]:
+        """A new secret (shown once); the current one signs too for the overlap."""
+        overlap = overlap_seconds or DEFAULT_OVERLAP_SECONDS
+        require(
+            0 < overlap <= MAX_OVERLAP_SECONDS,
+            "overlap_seconds",
+            f"must be between 1 and {MAX_OVERLAP_SECONDS}",
+        )
+        secret = SECRET_PREFIX + secrets.token_urlsafe(32)
+
+        def work(session: Session) -> tuple[WebhookRecord, datetime]:
+            row = self._owned(session, org_id, webhook_id)
+            now = utcnow()
+            row.previous_secret_sealed = row.secret_sealed
+            row.previous_secret_expires_at = now + timedelta(seconds=overlap)
+            row.secret_sealed = self._seal(session, org_id, webhook_id, secret)
+            outbox.record(
+                session,
+                org_id,
+                "webhook.rotate_secret",
+                webhook_id,
+                "rotated",
+                details={"overlap_seconds": overlap},
+            )
+            return _record(row), row.previous_secret_expires_at
+
+        record, expires = await self.store.write(work)
+        return CreatedWebhook(record, secret), expires
+
+    async def set_active(self, org_id: str, webhook_id: str, active: bool) -> WebhookRecord:
+        def work(session: Session) -> WebhookRecord:
+            row = self._owned(session, org_id, webhook_id)
+            now = utcnow()
+            row.active = active
+            if active:
+                row.consecutive_failures = 0
+                row.disabled_at = None
+            else:
+                row.disabled_at = now
+                give_up_pending(session, webhook_id, now)
+            outbox.record(
+                session,
+                org_id,
+                "webhook.enable" if active else "webhook.disable",
+                webhook_id,
+                "enabled" if active else "disabled",
+            )
+            return _record(row)
+
+        return await self.store.write(work)
+
     async def test(self, org_id: str, webhook_id: str) -> DeliveryResult:
         """Send a signed `webhook.test` event now; report the receiver's answer."""
-        require(bool(webhook_id), "webhook_id", "is required")
 
-        def load(session: Session) -> tuple[str, bytes]:
-            row = session.get(models.Webhook, webhook_id)
-            if row is None or row.org_id != org_id:
-                raise NotFound("no such webhook", "WEBHOOK_NOT_FOUND")
-            return row.url, self.open_secret(session, row)
+        def load(session: Session) -> tuple[str, tuple[bytes, ...]]:
+            row = self._owned(session, org_id, webhook_id)
+            return row.url, self.open_secrets(session, row)
 
         url, secret = await self.store.read(load)
         event_id, body = event_document(TEST_EVENT, utcnow(), {"webhook_id": webhook_id})
@@ -437,6 +516,17 @@ def emit(session: Session, org_id: str, event_type: str, data: dict[str, Any]) -
     return event_id
 
 
+def give_up_pending(session: Session, webhook_id: str, now: datetime) -> None:
+    session.execute(
+        update(models.WebhookDelivery)
+        .where(
+            models.WebhookDelivery.webhook_id == webhook_id,
+            models.WebhookDelivery.state == "pending",
+        )
+        .values(state="failed", finished_at=now)
+    )
+
+
 def backoff(attempts: int, rand: Callable[[], float] = random.random) -> timedelta:
     """The wait after the `attempts`-th failure: base * 2^(attempts-1), capped,
     then a uniform draw in its upper half (jitter spreads a burst of retries)."""
@@ -451,7 +541,7 @@ class Due:
     org_id: str
     event_id: str
     url: str
-    secret: bytes
+    secrets: tuple[bytes, ...]
     body: bytes
 
 
@@ -528,7 +618,7 @@ class Dispatcher:
             if hook is None or not hook.active:
                 row.state, row.finished_at = "failed", now
                 continue
-            secret = self.flow.open_secret(session, hook)
+            secret = self.flow.open_secrets(session, hook, now)
             due.append(
                 Due(
                     row.delivery_id,
@@ -549,7 +639,7 @@ class Dispatcher:
         batch = await self.flow.store.read(lambda s: self._claim(s, at))
         delivered = 0
         for due in batch:
-            result = await self.flow.sender.post(due.url, due.body, due.secret, due.event_id)
+            result = await self.flow.sender.post(due.url, due.body, due.secrets, due.event_id)
             await self.flow.store.write(
                 functools.partial(self._settle, due=due, result=result, now=at)
             )
@@ -588,14 +678,7 @@ class Dispatcher:
         if hook.active and hook.consecutive_failures >= self.disable_after:
             hook.active = False
             hook.disabled_at = now
-            session.execute(
-                update(models.WebhookDelivery)
-                .where(
-                    models.WebhookDelivery.webhook_id == hook.webhook_id,
-                    models.WebhookDelivery.state == "pending",
-                )
-                .values(state="failed", finished_at=now)
-            )
+            give_up_pending(session, hook.webhook_id, now)
             outbox.record(
                 session,
                 hook.org_id,

@@ -493,6 +493,127 @@ async def test_a_match_a_tier_change_and_an_erasure_announce_each_event_once(
     fakes.reset()
 
 
+async def test_rotation_signs_with_both_secrets_for_the_overlap_then_the_new_one(
+    database_url, client, kyc_tier, receiver
+) -> None:
+    headers = await partner(database_url)
+    webhook_id, old, _ = await _hook_and_customer(client, headers, receiver.url())
+    rotated = await client.post(
+        f"/api/identity/webhooks/{webhook_id}/rotate-secret",
+        json={"overlapSeconds": 3600},
+        headers=headers,
+    )
+    assert rotated.status_code == 200, rotated.text
+    new = rotated.json()["signingSecret"]
+    assert new.startswith("whsec_") and new != old
+    assert rotated.json()["previousSecretExpiresAt"]
+    assert new not in (await client.get("/api/identity/webhooks", headers=headers)).text
+
+    # Within the overlap: the pending event is signed with both secrets.
+    dispatcher = kyc_tier.core.dispatcher
+    await dispatcher.flush()
+    tested = await client.post(
+        f"/api/identity/webhooks/{webhook_id}/test", json={}, headers=headers
+    )
+    assert tested.json()["delivered"] is True
+    assert len(receiver.requests) == 2
+    for _, received, body in receiver.requests:
+        for header in ("X-Identity-Signature", "X-Quantum-Signature"):
+            assert len(received[header].split(",")) == 2
+            assert signing.verify(old.encode(), body, received[header])
+            assert signing.verify(new.encode(), body, received[header])
+            assert not signing.verify(b"whsec_other", body, received[header])
+
+    # After it: only the new secret signs.
+    [(delivery, _)] = await _deliveries(database_url, webhook_id)
+    later = utcnow() + timedelta(hours=2)
+    secrets = await kyc_tier.core.database.run(
+        lambda s: kyc_tier.core.webhooks.open_secrets(s, s.get(models.Webhook, webhook_id), later)
+    )
+    assert secrets == (new.encode(),)
+
+
+async def test_rotation_refusals(database_url, client, receiver) -> None:
+    headers = await partner(database_url)
+    created = await client.post(
+        "/api/identity/webhooks",
+        json={"url": receiver.url(), "events": ["kyc.tier_changed"]},
+        headers=headers,
+    )
+    webhook_id = created.json()["webhook"]["webhookId"]
+    for overlap in (-1, 7 * 86400 + 1):
+        error = assert_error(
+            await client.post(
+                f"/api/identity/webhooks/{webhook_id}/rotate-secret",
+                json={"overlapSeconds": overlap},
+                headers=headers,
+            ),
+            400,
+            "INVALID_FIELD",
+        )
+        assert error["metadata"]["field"] == "overlapSeconds"
+    for path in ("rotate-secret", "disable", "enable"):
+        assert_error(
+            await client.post(
+                f"/api/identity/webhooks/whk_unknown/{path}", json={}, headers=headers
+            ),
+            404,
+            "WEBHOOK_NOT_FOUND",
+        )
+        assert_error(
+            await client.post(
+                f"/api/identity/webhooks/{webhook_id}/{path}",
+                json={},
+                headers=await partner(database_url),
+            ),
+            404,
+            "WEBHOOK_NOT_FOUND",
+        )
+    # The refused rotations changed nothing: the original secret still signs alone.
+    tested = await client.post(
+        f"/api/identity/webhooks/{webhook_id}/test", json={}, headers=headers
+    )
+    assert tested.json()["delivered"] is True
+    [(_, received, body)] = receiver.requests
+    assert received["X-Identity-Signature"] == signing.sign(
+        created.json()["signingSecret"].encode(), body
+    )
+
+
+async def test_a_disabled_endpoint_gets_nothing_until_enabled(
+    database_url, client, kyc_tier, receiver
+) -> None:
+    headers = await partner(database_url)
+    created = await client.post(
+        "/api/identity/webhooks",
+        json={"url": receiver.url(), "events": ["kyc.tier_changed"]},
+        headers=headers,
+    )
+    webhook_id = created.json()["webhook"]["webhookId"]
+    disabled = await client.post(
+        f"/api/identity/webhooks/{webhook_id}/disable", json={}, headers=headers
+    )
+    assert disabled.status_code == 200, disabled.text
+    assert disabled.json()["webhook"]["active"] is False
+    await client.post(
+        "/api/customers",
+        json={"externalId": unique_name("ext"), "fullName": "Siti Rahayu", "nik": VALID_NIK},
+        headers=headers,
+    )
+    assert await _deliveries(database_url, webhook_id) == []  # nothing queued for it
+    enabled = await client.post(
+        f"/api/identity/webhooks/{webhook_id}/enable", json={}, headers=headers
+    )
+    assert enabled.json()["webhook"]["active"] is True
+    await client.post(
+        "/api/customers",
+        json={"externalId": unique_name("ext"), "fullName": "Siti Rahayu", "nik": VALID_NIK},
+        headers=headers,
+    )
+    await kyc_tier.core.dispatcher.flush()
+    assert len(receiver.requests) == 1
+
+
 def test_backoff_grows_exponentially_with_jitter_and_is_capped() -> None:
     assert webhooks.backoff(1, lambda: 0.0) == timedelta(seconds=15)
     assert webhooks.backoff(1, lambda: 1.0) == timedelta(seconds=30)
@@ -532,12 +653,12 @@ async def test_the_sender_checks_the_resolved_address_at_connect_time(receiver) 
     # "localhost" passes no literal check: the refusal comes from the resolved address.
     url = f"http://localhost:{receiver.port}/hook"
     refused = await webhooks.Sender(allow_loopback=False, timeout_seconds=5).post(
-        url, b"{}", b"secret", "evt_1"
+        url, b"{}", (b"secret",), "evt_1"
     )
     assert refused == webhooks.DeliveryResult(False, 0, refused.latency_ms, "address_refused")
     assert receiver.requests == []
     allowed = await webhooks.Sender(allow_loopback=True, timeout_seconds=5).post(
-        url, b"{}", b"secret", "evt_2"
+        url, b"{}", (b"secret",), "evt_2"
     )
     assert allowed.delivered and allowed.http_status == 200
     assert len(receiver.requests) == 1

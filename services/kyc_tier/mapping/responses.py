@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TypeVar
 
 from google.protobuf.message import Message
@@ -214,3 +215,13 @@ def created_webhook(created: CreatedWebhook) -> webhooks_pb2.CreateWebhookRespon
 
 def webhook_delivery(result: DeliveryResult) -> webhooks_pb2.TestWebhookResponse:
     return message(webhooks_pb2.TestWebhookResponse, result)
+
+
+def rotated_webhook_secret(
+    rotated: CreatedWebhook, previous_expires_at: datetime
+) -> webhooks_pb2.RotateWebhookSecretResponse:
+    return webhooks_pb2.RotateWebhookSecretResponse(
+        webhook=webhook(rotated.webhook),
+        signing_secret=rotated.signing_secret,
+        previous_secret_expires_at=timestamp(previous_expires_at),
+    )

@@ -1,6 +1,7 @@
 """kyc-tier: webhook delivery (issue 19): the webhook outbox (one delivery per
 event and endpoint, committed with the change it announces), every attempt,
-and each endpoint's run of consecutive failures.
+each endpoint's run of consecutive failures, and the previous secret kept
+for a rotation's overlap window.
 
 Revision ID: 0200_webhooks
 Revises: 0100_console
@@ -30,6 +31,8 @@ def upgrade() -> None:
             sa.Column("consecutive_failures", sa.Integer(), nullable=False, server_default="0")
         )
         batch_op.add_column(_when("disabled_at"))
+        batch_op.add_column(sa.Column("previous_secret_sealed", sa.LargeBinary(), nullable=True))
+        batch_op.add_column(_when("previous_secret_expires_at"))
 
     op.create_table(
         "webhook_deliveries",
@@ -102,5 +105,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_webhook_deliveries_due")
     op.drop_table("webhook_deliveries")
     with op.batch_alter_table("webhooks", schema=None) as batch_op:
+        batch_op.drop_column("previous_secret_expires_at")
+        batch_op.drop_column("previous_secret_sealed")
         batch_op.drop_column("disabled_at")
         batch_op.drop_column("consecutive_failures")

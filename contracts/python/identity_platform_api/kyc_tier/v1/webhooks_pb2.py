@@ -26,7 +26,7 @@ from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n0identity_platform_api/kyc_tier/v1/webhooks.proto\x12\x14identity.kyc_tier.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc7\x01\n\x07Webhook\x12\x1d\n\nwebhook_id\x18\x01 \x01(\tR\twebhookId\x12\x10\n\x03url\x18\x02 \x01(\tR\x03url\x12\x16\n\x06\x65vents\x18\x03 \x03(\tR\x06\x65vents\x12\x16\n\x06\x61\x63tive\x18\x04 \x01(\x08R\x06\x61\x63tive\x12 \n\x0b\x64\x65scription\x18\x05 \x01(\tR\x0b\x64\x65scription\x12\x39\n\ncreated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tcreatedAt\"\x15\n\x13ListWebhooksRequest\"Q\n\x14ListWebhooksResponse\x12\x39\n\x08webhooks\x18\x01 \x03(\x0b\x32\x1d.identity.kyc_tier.v1.WebhookR\x08webhooks\"b\n\x14\x43reateWebhookRequest\x12\x10\n\x03url\x18\x01 \x01(\tR\x03url\x12\x16\n\x06\x65vents\x18\x02 \x03(\tR\x06\x65vents\x12 \n\x0b\x64\x65scription\x18\x03 \x01(\tR\x0b\x64\x65scription\"w\n\x15\x43reateWebhookResponse\x12\x37\n\x07webhook\x18\x01 \x01(\x0b\x32\x1d.identity.kyc_tier.v1.WebhookR\x07webhook\x12%\n\x0esigning_secret\x18\x02 \x01(\tR\rsigningSecret\"3\n\x12TestWebhookRequest\x12\x1d\n\nwebhook_id\x18\x01 \x01(\tR\twebhookId\"\x89\x01\n\x13TestWebhookResponse\x12\x1c\n\tdelivered\x18\x01 \x01(\x08R\tdelivered\x12\x1f\n\x0bhttp_status\x18\x02 \x01(\x05R\nhttpStatus\x12\x1d\n\nlatency_ms\x18\x03 \x01(\x05R\tlatencyMs\x12\x14\n\x05\x65rror\x18\x04 \x01(\tR\x05\x65rror2\xc3\x03\n\x0eWebhookService\x12\x88\x01\n\x0cListWebhooks\x12).identity.kyc_tier.v1.ListWebhooksRequest\x1a*.identity.kyc_tier.v1.ListWebhooksResponse\"!\x90\x02\x01\x82\xd3\xe4\x93\x02\x18\x12\x16/api/identity/webhooks\x12\x8b\x01\n\rCreateWebhook\x12*.identity.kyc_tier.v1.CreateWebhookRequest\x1a+.identity.kyc_tier.v1.CreateWebhookResponse\"!\x82\xd3\xe4\x93\x02\x1b\"\x16/api/identity/webhooks:\x01*\x12\x97\x01\n\x0bTestWebhook\x12(.identity.kyc_tier.v1.TestWebhookRequest\x1a).identity.kyc_tier.v1.TestWebhookResponse\"3\x82\xd3\xe4\x93\x02-\"(/api/identity/webhooks/{webhook_id}/test:\x01*b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n0identity_platform_api/kyc_tier/v1/webhooks.proto\x12\x14identity.kyc_tier.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc7\x01\n\x07Webhook\x12\x1d\n\nwebhook_id\x18\x01 \x01(\tR\twebhookId\x12\x10\n\x03url\x18\x02 \x01(\tR\x03url\x12\x16\n\x06\x65vents\x18\x03 \x03(\tR\x06\x65vents\x12\x16\n\x06\x61\x63tive\x18\x04 \x01(\x08R\x06\x61\x63tive\x12 \n\x0b\x64\x65scription\x18\x05 \x01(\tR\x0b\x64\x65scription\x12\x39\n\ncreated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tcreatedAt\"\x15\n\x13ListWebhooksRequest\"Q\n\x14ListWebhooksResponse\x12\x39\n\x08webhooks\x18\x01 \x03(\x0b\x32\x1d.identity.kyc_tier.v1.WebhookR\x08webhooks\"b\n\x14\x43reateWebhookRequest\x12\x10\n\x03url\x18\x01 \x01(\tR\x03url\x12\x16\n\x06\x65vents\x18\x02 \x03(\tR\x06\x65vents\x12 \n\x0b\x64\x65scription\x18\x03 \x01(\tR\x0b\x64\x65scription\"w\n\x15\x43reateWebhookResponse\x12\x37\n\x07webhook\x18\x01 \x01(\x0b\x32\x1d.identity.kyc_tier.v1.WebhookR\x07webhook\x12%\n\x0esigning_secret\x18\x02 \x01(\tR\rsigningSecret\"3\n\x12TestWebhookRequest\x12\x1d\n\nwebhook_id\x18\x01 \x01(\tR\twebhookId\"\x89\x01\n\x13TestWebhookResponse\x12\x1c\n\tdelivered\x18\x01 \x01(\x08R\tdelivered\x12\x1f\n\x0bhttp_status\x18\x02 \x01(\x05R\nhttpStatus\x12\x1d\n\nlatency_ms\x18\x03 \x01(\x05R\tlatencyMs\x12\x14\n\x05\x65rror\x18\x04 \x01(\tR\x05\x65rror\"d\n\x1aRotateWebhookSecretRequest\x12\x1d\n\nwebhook_id\x18\x01 \x01(\tR\twebhookId\x12\'\n\x0foverlap_seconds\x18\x02 \x01(\x05R\x0eoverlapSeconds\"\xd6\x01\n\x1bRotateWebhookSecretResponse\x12\x37\n\x07webhook\x18\x01 \x01(\x0b\x32\x1d.identity.kyc_tier.v1.WebhookR\x07webhook\x12%\n\x0esigning_secret\x18\x02 \x01(\tR\rsigningSecret\x12W\n\x1aprevious_secret_expires_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x17previousSecretExpiresAt\"6\n\x15\x44isableWebhookRequest\x12\x1d\n\nwebhook_id\x18\x01 \x01(\tR\twebhookId\"Q\n\x16\x44isableWebhookResponse\x12\x37\n\x07webhook\x18\x01 \x01(\x0b\x32\x1d.identity.kyc_tier.v1.WebhookR\x07webhook\"5\n\x14\x45nableWebhookRequest\x12\x1d\n\nwebhook_id\x18\x01 \x01(\tR\twebhookId\"P\n\x15\x45nableWebhookResponse\x12\x37\n\x07webhook\x18\x01 \x01(\x0b\x32\x1d.identity.kyc_tier.v1.WebhookR\x07webhook2\xc6\x07\n\x0eWebhookService\x12\x88\x01\n\x0cListWebhooks\x12).identity.kyc_tier.v1.ListWebhooksRequest\x1a*.identity.kyc_tier.v1.ListWebhooksResponse\"!\x90\x02\x01\x82\xd3\xe4\x93\x02\x18\x12\x16/api/identity/webhooks\x12\x8b\x01\n\rCreateWebhook\x12*.identity.kyc_tier.v1.CreateWebhookRequest\x1a+.identity.kyc_tier.v1.CreateWebhookResponse\"!\x82\xd3\xe4\x93\x02\x1b\"\x16/api/identity/webhooks:\x01*\x12\x97\x01\n\x0bTestWebhook\x12(.identity.kyc_tier.v1.TestWebhookRequest\x1a).identity.kyc_tier.v1.TestWebhookResponse\"3\x82\xd3\xe4\x93\x02-\"(/api/identity/webhooks/{webhook_id}/test:\x01*\x12\xb8\x01\n\x13RotateWebhookSecret\x12\x30.identity.kyc_tier.v1.RotateWebhookSecretRequest\x1a\x31.identity.kyc_tier.v1.RotateWebhookSecretResponse\"<\x82\xd3\xe4\x93\x02\x36\"1/api/identity/webhooks/{webhook_id}/rotate-secret:\x01*\x12\xa3\x01\n\x0e\x44isableWebhook\x12+.identity.kyc_tier.v1.DisableWebhookRequest\x1a,.identity.kyc_tier.v1.DisableWebhookResponse\"6\x82\xd3\xe4\x93\x02\x30\"+/api/identity/webhooks/{webhook_id}/disable:\x01*\x12\x9f\x01\n\rEnableWebhook\x12*.identity.kyc_tier.v1.EnableWebhookRequest\x1a+.identity.kyc_tier.v1.EnableWebhookResponse\"5\x82\xd3\xe4\x93\x02/\"*/api/identity/webhooks/{webhook_id}/enable:\x01*b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -39,6 +39,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_WEBHOOKSERVICE'].methods_by_name['CreateWebhook']._serialized_options = b'\202\323\344\223\002\033\"\026/api/identity/webhooks:\001*'
   _globals['_WEBHOOKSERVICE'].methods_by_name['TestWebhook']._loaded_options = None
   _globals['_WEBHOOKSERVICE'].methods_by_name['TestWebhook']._serialized_options = b'\202\323\344\223\002-\"(/api/identity/webhooks/{webhook_id}/test:\001*'
+  _globals['_WEBHOOKSERVICE'].methods_by_name['RotateWebhookSecret']._loaded_options = None
+  _globals['_WEBHOOKSERVICE'].methods_by_name['RotateWebhookSecret']._serialized_options = b'\202\323\344\223\0026\"1/api/identity/webhooks/{webhook_id}/rotate-secret:\001*'
+  _globals['_WEBHOOKSERVICE'].methods_by_name['DisableWebhook']._loaded_options = None
+  _globals['_WEBHOOKSERVICE'].methods_by_name['DisableWebhook']._serialized_options = b'\202\323\344\223\0020\"+/api/identity/webhooks/{webhook_id}/disable:\001*'
+  _globals['_WEBHOOKSERVICE'].methods_by_name['EnableWebhook']._loaded_options = None
+  _globals['_WEBHOOKSERVICE'].methods_by_name['EnableWebhook']._serialized_options = b'\202\323\344\223\002/\"*/api/identity/webhooks/{webhook_id}/enable:\001*'
   _globals['_WEBHOOK']._serialized_start=138
   _globals['_WEBHOOK']._serialized_end=337
   _globals['_LISTWEBHOOKSREQUEST']._serialized_start=339
@@ -53,6 +59,18 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_TESTWEBHOOKREQUEST']._serialized_end=717
   _globals['_TESTWEBHOOKRESPONSE']._serialized_start=720
   _globals['_TESTWEBHOOKRESPONSE']._serialized_end=857
-  _globals['_WEBHOOKSERVICE']._serialized_start=860
-  _globals['_WEBHOOKSERVICE']._serialized_end=1311
+  _globals['_ROTATEWEBHOOKSECRETREQUEST']._serialized_start=859
+  _globals['_ROTATEWEBHOOKSECRETREQUEST']._serialized_end=959
+  _globals['_ROTATEWEBHOOKSECRETRESPONSE']._serialized_start=962
+  _globals['_ROTATEWEBHOOKSECRETRESPONSE']._serialized_end=1176
+  _globals['_DISABLEWEBHOOKREQUEST']._serialized_start=1178
+  _globals['_DISABLEWEBHOOKREQUEST']._serialized_end=1232
+  _globals['_DISABLEWEBHOOKRESPONSE']._serialized_start=1234
+  _globals['_DISABLEWEBHOOKRESPONSE']._serialized_end=1315
+  _globals['_ENABLEWEBHOOKREQUEST']._serialized_start=1317
+  _globals['_ENABLEWEBHOOKREQUEST']._serialized_end=1370
+  _globals['_ENABLEWEBHOOKRESPONSE']._serialized_start=1372
+  _globals['_ENABLEWEBHOOKRESPONSE']._serialized_end=1452
+  _globals['_WEBHOOKSERVICE']._serialized_start=1455
+  _globals['_WEBHOOKSERVICE']._serialized_end=2421
 # @@protoc_insertion_point(module_scope)

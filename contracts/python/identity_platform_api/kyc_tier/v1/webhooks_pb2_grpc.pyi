@@ -48,6 +48,22 @@ class WebhookServiceStub:
     reports the delivery.
     Errors: NOT_FOUND / WEBHOOK_NOT_FOUND.
     """
+    RotateWebhookSecret: _grpc.UnaryUnaryMultiCallable[_webhooks_pb2.RotateWebhookSecretRequest, _webhooks_pb2.RotateWebhookSecretResponse]
+    """RotateWebhookSecret issues a new signing secret, shown once. The previous
+    secret stays valid for `overlap_seconds` (default 86400, at most 604800):
+    until then each delivery is signed with both, the two signatures
+    comma-separated in each signature header.
+    Errors: NOT_FOUND / WEBHOOK_NOT_FOUND; INVALID_ARGUMENT / INVALID_FIELD.
+    """
+    DisableWebhook: _grpc.UnaryUnaryMultiCallable[_webhooks_pb2.DisableWebhookRequest, _webhooks_pb2.DisableWebhookResponse]
+    """DisableWebhook stops deliveries to the endpoint (pending ones are given up).
+    Errors: NOT_FOUND / WEBHOOK_NOT_FOUND.
+    """
+    EnableWebhook: _grpc.UnaryUnaryMultiCallable[_webhooks_pb2.EnableWebhookRequest, _webhooks_pb2.EnableWebhookResponse]
+    """EnableWebhook resumes deliveries (after a manual or automatic disable) and
+    clears the run of consecutive failures.
+    Errors: NOT_FOUND / WEBHOOK_NOT_FOUND.
+    """
 
 @_typing.type_check_only
 class WebhookServiceAsyncStub(WebhookServiceStub):
@@ -67,6 +83,22 @@ class WebhookServiceAsyncStub(WebhookServiceStub):
     TestWebhook: _aio.UnaryUnaryMultiCallable[_webhooks_pb2.TestWebhookRequest, _webhooks_pb2.TestWebhookResponse]  # type: ignore[assignment]
     """TestWebhook sends a signed `webhook.test` event to the endpoint and
     reports the delivery.
+    Errors: NOT_FOUND / WEBHOOK_NOT_FOUND.
+    """
+    RotateWebhookSecret: _aio.UnaryUnaryMultiCallable[_webhooks_pb2.RotateWebhookSecretRequest, _webhooks_pb2.RotateWebhookSecretResponse]  # type: ignore[assignment]
+    """RotateWebhookSecret issues a new signing secret, shown once. The previous
+    secret stays valid for `overlap_seconds` (default 86400, at most 604800):
+    until then each delivery is signed with both, the two signatures
+    comma-separated in each signature header.
+    Errors: NOT_FOUND / WEBHOOK_NOT_FOUND; INVALID_ARGUMENT / INVALID_FIELD.
+    """
+    DisableWebhook: _aio.UnaryUnaryMultiCallable[_webhooks_pb2.DisableWebhookRequest, _webhooks_pb2.DisableWebhookResponse]  # type: ignore[assignment]
+    """DisableWebhook stops deliveries to the endpoint (pending ones are given up).
+    Errors: NOT_FOUND / WEBHOOK_NOT_FOUND.
+    """
+    EnableWebhook: _aio.UnaryUnaryMultiCallable[_webhooks_pb2.EnableWebhookRequest, _webhooks_pb2.EnableWebhookResponse]  # type: ignore[assignment]
+    """EnableWebhook resumes deliveries (after a manual or automatic disable) and
+    clears the run of consecutive failures.
     Errors: NOT_FOUND / WEBHOOK_NOT_FOUND.
     """
 
@@ -100,6 +132,37 @@ class WebhookServiceServicer:
     ) -> _typing.Union[_webhooks_pb2.TestWebhookResponse, _abc.Awaitable[_webhooks_pb2.TestWebhookResponse]]:
         """TestWebhook sends a signed `webhook.test` event to the endpoint and
         reports the delivery.
+        Errors: NOT_FOUND / WEBHOOK_NOT_FOUND.
+        """
+
+    def RotateWebhookSecret(
+        self,
+        request: _webhooks_pb2.RotateWebhookSecretRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_webhooks_pb2.RotateWebhookSecretResponse, _abc.Awaitable[_webhooks_pb2.RotateWebhookSecretResponse]]:
+        """RotateWebhookSecret issues a new signing secret, shown once. The previous
+        secret stays valid for `overlap_seconds` (default 86400, at most 604800):
+        until then each delivery is signed with both, the two signatures
+        comma-separated in each signature header.
+        Errors: NOT_FOUND / WEBHOOK_NOT_FOUND; INVALID_ARGUMENT / INVALID_FIELD.
+        """
+
+    def DisableWebhook(
+        self,
+        request: _webhooks_pb2.DisableWebhookRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_webhooks_pb2.DisableWebhookResponse, _abc.Awaitable[_webhooks_pb2.DisableWebhookResponse]]:
+        """DisableWebhook stops deliveries to the endpoint (pending ones are given up).
+        Errors: NOT_FOUND / WEBHOOK_NOT_FOUND.
+        """
+
+    def EnableWebhook(
+        self,
+        request: _webhooks_pb2.EnableWebhookRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_webhooks_pb2.EnableWebhookResponse, _abc.Awaitable[_webhooks_pb2.EnableWebhookResponse]]:
+        """EnableWebhook resumes deliveries (after a manual or automatic disable) and
+        clears the run of consecutive failures.
         Errors: NOT_FOUND / WEBHOOK_NOT_FOUND.
         """
 
