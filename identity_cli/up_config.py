@@ -41,6 +41,10 @@ def mesh_environment(args: argparse.Namespace, base: Mapping[str, str]) -> dict[
                 env[f"{caller.env_prefix}_{service.env_prefix}_ADDRESS"] = address
     env.update(local_settings(directory, url, hosts=(args.host,)))
     env.update(base)
+    # The one-machine run may post webhooks to a receiver on this machine
+    # (production refuses it; private and link-local targets stay refused).
+    if env.get("KYC_TIER_ENVIRONMENT", "development") == "development":
+        env.setdefault("KYC_TIER_WEBHOOK_ALLOW_LOOPBACK", "true")
     return env
 
 
