@@ -247,3 +247,21 @@ class WebhookServicer(CoreServicer[KycTierCore], webhooks_pb2_grpc.WebhookServic
     ) -> webhooks_pb2.EnableWebhookResponse:
         found = await self.core.webhooks.set_active(require_org(), request.webhook_id, True)
         return webhooks_pb2.EnableWebhookResponse(webhook=resources.webhook(found))
+
+    async def ListWebhookDeliveries(
+        self, request: webhooks_pb2.ListWebhookDeliveriesRequest, _: Any
+    ) -> webhooks_pb2.ListWebhookDeliveriesResponse:
+        found = await self.core.webhooks.deliveries(require_org(), request.webhook_id)
+        return webhooks_pb2.ListWebhookDeliveriesResponse(
+            deliveries=[resources.webhook_delivery(d) for d in found]
+        )
+
+    async def RedeliverWebhookDelivery(
+        self, request: webhooks_pb2.RedeliverWebhookDeliveryRequest, _: Any
+    ) -> webhooks_pb2.RedeliverWebhookDeliveryResponse:
+        queued = await self.core.webhooks.redeliver(
+            require_org(), request.webhook_id, request.delivery_id
+        )
+        return webhooks_pb2.RedeliverWebhookDeliveryResponse(
+            delivery=resources.webhook_delivery(queued)
+        )

@@ -614,6 +614,78 @@ async def test_a_disabled_endpoint_gets_nothing_until_enabled(
     assert len(receiver.requests) == 1
 
 
+async def test_the_delivery_log_shows_attempts_and_a_delivery_can_be_redelivered(
+    database_url, client, kyc_tier, receiver
+) -> None:
+    headers = await partner(database_url)
+    webhook_id, _, _ = await _hook_and_customer(client, headers, receiver.url())
+    dispatcher = kyc_tier.core.dispatcher
+    receiver.status = 503
+    await dispatcher.flush()
+    receiver.status = 200
+    await dispatcher.flush(utcnow() + timedelta(hours=1))
+    log = await client.get(f"/api/identity/webhooks/{webhook_id}/deliveries", headers=headers)
+    assert log.status_code == 200, log.text
+    [delivery] = log.json()["deliveries"]
+    assert delivery["eventType"] == "kyc.tier_changed"
+    assert delivery["state"] == "delivered" and delivery["attempts"] == 2
+    assert [(a["httpStatus"], a["error"]) for a in delivery["attemptLog"]] == [
+        (503, "http_status"),
+        (200, ""),
+    ]
+    assert all(a["attemptedAt"] and a["latencyMs"] >= 0 for a in delivery["attemptLog"])
+
+    redelivered = await client.post(
+        f"/api/identity/webhooks/{webhook_id}/deliveries/{delivery['deliveryId']}/redeliver",
+        json={},
+        headers=headers,
+    )
+    assert redelivered.status_code == 200, redelivered.text
+    assert redelivered.json()["delivery"]["state"] == "pending"
+    await dispatcher.flush()
+    bodies = [b for _, _, b in receiver.requests]
+    assert len(bodies) == 3 and len(set(bodies)) == 1  # the same event, the same bytes
+    [delivery] = (
+        await client.get(f"/api/identity/webhooks/{webhook_id}/deliveries", headers=headers)
+    ).json()["deliveries"]
+    assert delivery["state"] == "delivered" and delivery["attempts"] == 3
+
+
+async def test_delivery_log_and_redeliver_refusals(
+    database_url, client, kyc_tier, receiver
+) -> None:
+    headers = await partner(database_url)
+    webhook_id, _, _ = await _hook_and_customer(client, headers, receiver.url())
+    [(delivery, _)] = await _deliveries(database_url, webhook_id)
+    redeliver = f"/api/identity/webhooks/{webhook_id}/deliveries/{delivery.delivery_id}/redeliver"
+    other = await partner(database_url)
+    assert_error(
+        await client.get("/api/identity/webhooks/whk_unknown/deliveries", headers=headers),
+        404,
+        "WEBHOOK_NOT_FOUND",
+    )
+    assert_error(
+        await client.get(f"/api/identity/webhooks/{webhook_id}/deliveries", headers=other),
+        404,
+        "WEBHOOK_NOT_FOUND",
+    )
+    assert_error(await client.post(redeliver, json={}, headers=other), 404, "WEBHOOK_NOT_FOUND")
+    assert_error(
+        await client.post(
+            f"/api/identity/webhooks/{webhook_id}/deliveries/whd_unknown/redeliver",
+            json={},
+            headers=headers,
+        ),
+        404,
+        "WEBHOOK_DELIVERY_NOT_FOUND",
+    )
+    await client.post(f"/api/identity/webhooks/{webhook_id}/disable", json={}, headers=headers)
+    assert_error(await client.post(redeliver, json={}, headers=headers), 400, "WEBHOOK_DISABLED")
+    [(delivery, _)] = await _deliveries(database_url, webhook_id)
+    assert delivery.state == "failed"  # given up at the disable, not queued again
+    assert receiver.requests == []
+
+
 def test_backoff_grows_exponentially_with_jitter_and_is_capped() -> None:
     assert webhooks.backoff(1, lambda: 0.0) == timedelta(seconds=15)
     assert webhooks.backoff(1, lambda: 1.0) == timedelta(seconds=30)

@@ -33,7 +33,7 @@ from services.kyc_tier.mapping.enums import (
 )
 from services.kyc_tier.partners import ApiKeyRecord
 from services.kyc_tier.ports import Challenge, EnrollmentInfo
-from services.kyc_tier.webhooks import WebhookRecord
+from services.kyc_tier.webhooks import DeliveryView, WebhookRecord
 
 
 def customer_input(request: customers_pb2.CreateCustomerRequest) -> customers.CustomerInput:
@@ -118,3 +118,11 @@ def challenge(value: Challenge) -> types_pb2.FlashChallenge:
 
 def webhook(record: WebhookRecord) -> webhooks_pb2.Webhook:
     return message(webhooks_pb2.Webhook, record, events=list(record.events))
+
+
+def webhook_delivery(view: DeliveryView) -> webhooks_pb2.WebhookDelivery:
+    return message(
+        webhooks_pb2.WebhookDelivery,
+        view,
+        attempt_log=[message(webhooks_pb2.WebhookAttempt, a) for a in view.attempt_log],
+    )

@@ -59,6 +59,17 @@ class WebhookServiceStub:
     """DisableWebhook stops deliveries to the endpoint (pending ones are given up).
     Errors: NOT_FOUND / WEBHOOK_NOT_FOUND.
     """
+    ListWebhookDeliveries: _grpc.UnaryUnaryMultiCallable[_webhooks_pb2.ListWebhookDeliveriesRequest, _webhooks_pb2.ListWebhookDeliveriesResponse]
+    """ListWebhookDeliveries lists the endpoint's most recent deliveries (at most
+    100, newest first), each with its attempts.
+    Errors: NOT_FOUND / WEBHOOK_NOT_FOUND.
+    """
+    RedeliverWebhookDelivery: _grpc.UnaryUnaryMultiCallable[_webhooks_pb2.RedeliverWebhookDeliveryRequest, _webhooks_pb2.RedeliverWebhookDeliveryResponse]
+    """RedeliverWebhookDelivery queues a delivery again, now: the same event id
+    and the same body (receivers deduplicate by event id).
+    Errors: NOT_FOUND / WEBHOOK_NOT_FOUND, WEBHOOK_DELIVERY_NOT_FOUND;
+    FAILED_PRECONDITION / WEBHOOK_DISABLED.
+    """
     EnableWebhook: _grpc.UnaryUnaryMultiCallable[_webhooks_pb2.EnableWebhookRequest, _webhooks_pb2.EnableWebhookResponse]
     """EnableWebhook resumes deliveries (after a manual or automatic disable) and
     clears the run of consecutive failures.
@@ -95,6 +106,17 @@ class WebhookServiceAsyncStub(WebhookServiceStub):
     DisableWebhook: _aio.UnaryUnaryMultiCallable[_webhooks_pb2.DisableWebhookRequest, _webhooks_pb2.DisableWebhookResponse]  # type: ignore[assignment]
     """DisableWebhook stops deliveries to the endpoint (pending ones are given up).
     Errors: NOT_FOUND / WEBHOOK_NOT_FOUND.
+    """
+    ListWebhookDeliveries: _aio.UnaryUnaryMultiCallable[_webhooks_pb2.ListWebhookDeliveriesRequest, _webhooks_pb2.ListWebhookDeliveriesResponse]  # type: ignore[assignment]
+    """ListWebhookDeliveries lists the endpoint's most recent deliveries (at most
+    100, newest first), each with its attempts.
+    Errors: NOT_FOUND / WEBHOOK_NOT_FOUND.
+    """
+    RedeliverWebhookDelivery: _aio.UnaryUnaryMultiCallable[_webhooks_pb2.RedeliverWebhookDeliveryRequest, _webhooks_pb2.RedeliverWebhookDeliveryResponse]  # type: ignore[assignment]
+    """RedeliverWebhookDelivery queues a delivery again, now: the same event id
+    and the same body (receivers deduplicate by event id).
+    Errors: NOT_FOUND / WEBHOOK_NOT_FOUND, WEBHOOK_DELIVERY_NOT_FOUND;
+    FAILED_PRECONDITION / WEBHOOK_DISABLED.
     """
     EnableWebhook: _aio.UnaryUnaryMultiCallable[_webhooks_pb2.EnableWebhookRequest, _webhooks_pb2.EnableWebhookResponse]  # type: ignore[assignment]
     """EnableWebhook resumes deliveries (after a manual or automatic disable) and
@@ -154,6 +176,27 @@ class WebhookServiceServicer:
     ) -> _typing.Union[_webhooks_pb2.DisableWebhookResponse, _abc.Awaitable[_webhooks_pb2.DisableWebhookResponse]]:
         """DisableWebhook stops deliveries to the endpoint (pending ones are given up).
         Errors: NOT_FOUND / WEBHOOK_NOT_FOUND.
+        """
+
+    def ListWebhookDeliveries(
+        self,
+        request: _webhooks_pb2.ListWebhookDeliveriesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_webhooks_pb2.ListWebhookDeliveriesResponse, _abc.Awaitable[_webhooks_pb2.ListWebhookDeliveriesResponse]]:
+        """ListWebhookDeliveries lists the endpoint's most recent deliveries (at most
+        100, newest first), each with its attempts.
+        Errors: NOT_FOUND / WEBHOOK_NOT_FOUND.
+        """
+
+    def RedeliverWebhookDelivery(
+        self,
+        request: _webhooks_pb2.RedeliverWebhookDeliveryRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_webhooks_pb2.RedeliverWebhookDeliveryResponse, _abc.Awaitable[_webhooks_pb2.RedeliverWebhookDeliveryResponse]]:
+        """RedeliverWebhookDelivery queues a delivery again, now: the same event id
+        and the same body (receivers deduplicate by event id).
+        Errors: NOT_FOUND / WEBHOOK_NOT_FOUND, WEBHOOK_DELIVERY_NOT_FOUND;
+        FAILED_PRECONDITION / WEBHOOK_DISABLED.
         """
 
     def EnableWebhook(
