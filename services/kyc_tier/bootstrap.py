@@ -51,7 +51,10 @@ from services.kyc_tier.ports import (
 from services.kyc_tier.recovery import ErasureBacklog, RecoveryWorker, StaleAttempts
 from services.kyc_tier.settings import KycTierSettings
 from services.kyc_tier.store import Store
-from services.kyc_tier.webhooks import Dispatcher, Sender, WebhookFlow
+from services.kyc_tier.webhook_log import DeliveryLog
+from services.kyc_tier.webhook_outbox import Dispatcher
+from services.kyc_tier.webhook_targets import Sender
+from services.kyc_tier.webhooks import WebhookFlow
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,7 @@ class KycTierCore(Core):
     passkeys: Passkeys
     webhooks: WebhookFlow
     dispatcher: Dispatcher
+    webhook_log: DeliveryLog
 
     async def ready(self) -> tuple[bool, str]:
         from identity_store.migrate import is_at_head
@@ -214,6 +218,7 @@ async def build(
         dashboard=DashboardFlow(store, vault),
         passkeys=Passkeys(store, console, relying_party, clock),
         webhooks=webhook_flow,
+        webhook_log=DeliveryLog(store),
         dispatcher=Dispatcher(
             webhook_flow, settings.webhook_disable_after, settings.webhook_poll_seconds
         ),

@@ -21,7 +21,7 @@ from identity_runtime import context
 from identity_runtime.convert import same_named
 from identity_runtime.errors import FailedPrecondition, NotFound, invalid_field
 from identity_store.types import utcnow
-from services.kyc_tier import models, tiers, webhooks
+from services.kyc_tier import models, tiers, webhook_events
 from services.kyc_tier.ports import Reason
 
 # Capture bundles dedupe on their nonce for this long.
@@ -277,19 +277,7 @@ def settle_tier(
     customer.tier_updated_at = now
     session.add(row)
     session.flush()
-    webhooks.emit(
-        session,
-        customer.org_id,
-        "kyc.tier_changed",
-        {
-            "customer_id": customer.customer_id,
-            "tier_event_id": row.event_id,
-            "from_tier": row.from_tier,
-            "to_tier": row.to_tier,
-            "cause": cause,
-            "verification_id": verification_id or "",
-        },
-    )
+    webhook_events.announce_tier_change(session, row)
     return tier_change(row)
 
 

@@ -251,7 +251,7 @@ class WebhookServicer(CoreServicer[KycTierCore], webhooks_pb2_grpc.WebhookServic
     async def ListWebhookDeliveries(
         self, request: webhooks_pb2.ListWebhookDeliveriesRequest, _: Any
     ) -> webhooks_pb2.ListWebhookDeliveriesResponse:
-        found = await self.core.webhooks.deliveries(require_org(), request.webhook_id)
+        found = await self.core.webhook_log.deliveries(require_org(), request.webhook_id)
         return webhooks_pb2.ListWebhookDeliveriesResponse(
             deliveries=[resources.webhook_delivery(d) for d in found]
         )
@@ -259,7 +259,7 @@ class WebhookServicer(CoreServicer[KycTierCore], webhooks_pb2_grpc.WebhookServic
     async def RedeliverWebhookDelivery(
         self, request: webhooks_pb2.RedeliverWebhookDeliveryRequest, _: Any
     ) -> webhooks_pb2.RedeliverWebhookDeliveryResponse:
-        queued = await self.core.webhooks.redeliver(
+        queued = await self.core.webhook_log.redeliver(
             require_org(), request.webhook_id, request.delivery_id
         )
         return webhooks_pb2.RedeliverWebhookDeliveryResponse(

@@ -17,6 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import func, select
 
 from identity_cli.schema import migrate_all
@@ -24,7 +25,7 @@ from identity_runtime import mesh
 from identity_runtime.settings import load_settings
 from identity_store.db import Database
 from identity_store.types import utcnow
-from services.kyc_tier import models, signing, webhooks
+from services.kyc_tier import models, signing, webhook_events, webhook_outbox, webhook_targets
 from services.kyc_tier.bootstrap import build
 from services.kyc_tier.service import SPEC
 from services.kyc_tier.settings import KycTierSettings
@@ -351,6 +352,8 @@ async def test_a_tier_change_commits_its_event_which_is_delivered_signed(
     # Creating the customer checked its NIK: none -> basic. The event is in
     # the outbox, committed with the tier event that recorded the change.
     [(delivery, attempts)] = await _deliveries(database_url, webhook_id)
+    depth, age = await kyc_tier.core.dispatcher.measure()
+    assert depth >= 1 and age >= 0.0
     assert (delivery.state, delivery.event_type, attempts) == ("pending", "kyc.tier_changed", [])
     event = json.loads(delivery.body)
     assert event["data"]["customer_id"] == customer_id
@@ -369,6 +372,10 @@ async def test_a_tier_change_commits_its_event_which_is_delivered_signed(
     [(delivery, attempts)] = await _deliveries(database_url, webhook_id)
     assert delivery.state == "delivered"
     assert [(a.http_status, a.error) for a in attempts] == [(200, "")]
+    pending, _ = await kyc_tier.core.dispatcher.measure()
+    assert pending == depth - 1  # this one left the queue
+    gauge = REGISTRY.get_sample_value("identity_queue_depth", {"queue": "webhook_deliveries"})
+    assert gauge == pending
     await dispatcher.flush()
     assert len(receiver.requests) == 1  # delivered once
 
@@ -430,7 +437,7 @@ async def test_an_event_rolled_back_with_its_change_is_never_sent(database_url, 
         def work(session: Any) -> None:
             hook = session.scalar(select(models.Webhook).limit(1))
             assert hook is not None
-            webhooks.emit(session, hook.org_id, "kyc.tier_changed", {"customer_id": "cus_x"})
+            webhook_events.emit(session, hook.org_id, "kyc.tier_changed", {"customer_id": "cus_x"})
             session.flush()
             raise RuntimeError("the change fails")
 
@@ -452,7 +459,7 @@ async def test_a_match_a_tier_change_and_an_erasure_announce_each_event_once(
     headers = await partner(database_url)
     created = await client.post(
         "/api/identity/webhooks",
-        json={"url": receiver.url(), "events": sorted(webhooks.EVENT_TYPES)},
+        json={"url": receiver.url(), "events": sorted(webhook_targets.EVENT_TYPES)},
         headers=headers,
     )
     secret = created.json()["signingSecret"].encode()
@@ -687,10 +694,10 @@ async def test_delivery_log_and_redeliver_refusals(
 
 
 def test_backoff_grows_exponentially_with_jitter_and_is_capped() -> None:
-    assert webhooks.backoff(1, lambda: 0.0) == timedelta(seconds=15)
-    assert webhooks.backoff(1, lambda: 1.0) == timedelta(seconds=30)
-    assert webhooks.backoff(3, lambda: 1.0) == timedelta(seconds=120)
-    assert webhooks.backoff(30, lambda: 1.0) == webhooks.BACKOFF_CAP
+    assert webhook_outbox.backoff(1, lambda: 0.0) == timedelta(seconds=15)
+    assert webhook_outbox.backoff(1, lambda: 1.0) == timedelta(seconds=30)
+    assert webhook_outbox.backoff(3, lambda: 1.0) == timedelta(seconds=120)
+    assert webhook_outbox.backoff(30, lambda: 1.0) == webhook_outbox.BACKOFF_CAP
 
 
 # -- The address guard, without the mesh ---------------------------------------
@@ -718,18 +725,20 @@ def test_backoff_grows_exponentially_with_jitter_and_is_capped() -> None:
     ],
 )
 def test_address_guard(address: str, loopback: bool, allowed: bool) -> None:
-    assert webhooks.address_allowed(ipaddress.ip_address(address), loopback) is allowed
+    assert webhook_targets.address_allowed(ipaddress.ip_address(address), loopback) is allowed
 
 
 async def test_the_sender_checks_the_resolved_address_at_connect_time(receiver) -> None:
     # "localhost" passes no literal check: the refusal comes from the resolved address.
     url = f"http://localhost:{receiver.port}/hook"
-    refused = await webhooks.Sender(allow_loopback=False, timeout_seconds=5).post(
+    refused = await webhook_targets.Sender(allow_loopback=False, timeout_seconds=5).post(
         url, b"{}", (b"secret",), "evt_1"
     )
-    assert refused == webhooks.DeliveryResult(False, 0, refused.latency_ms, "address_refused")
+    assert refused == webhook_targets.DeliveryResult(
+        False, 0, refused.latency_ms, "address_refused"
+    )
     assert receiver.requests == []
-    allowed = await webhooks.Sender(allow_loopback=True, timeout_seconds=5).post(
+    allowed = await webhook_targets.Sender(allow_loopback=True, timeout_seconds=5).post(
         url, b"{}", (b"secret",), "evt_2"
     )
     assert allowed.delivered and allowed.http_status == 200
@@ -738,10 +747,10 @@ async def test_the_sender_checks_the_resolved_address_at_connect_time(receiver) 
 
 def test_localhost_is_refused_at_registration_without_the_loopback_setting() -> None:
     with pytest.raises(Exception, match="url"):
-        webhooks.check_url("http://localhost:8080/hook", allow_loopback=False)
+        webhook_targets.check_url("http://localhost:8080/hook", allow_loopback=False)
     with pytest.raises(Exception, match="url"):
-        webhooks.check_url("https://127.0.0.1/hook", allow_loopback=False)
-    assert webhooks.check_url("https://example.com/hook", allow_loopback=False)
+        webhook_targets.check_url("https://127.0.0.1/hook", allow_loopback=False)
+    assert webhook_targets.check_url("https://example.com/hook", allow_loopback=False)
 
 
 def test_production_refuses_loopback_webhook_targets() -> None:

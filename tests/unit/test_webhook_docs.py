@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from identity_store.types import utcnow
-from services.kyc_tier import signing, webhooks
+from services.kyc_tier import signing, webhook_targets
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "webhooks.md"
 
@@ -27,7 +27,9 @@ def verify_delivery() -> Any:
 
 
 def test_the_snippet_verifies_single_and_rotation_signatures(verify_delivery) -> None:
-    event_id, body = webhooks.event_document("kyc.tier_changed", utcnow(), {"customer_id": "c"})
+    event_id, body = webhook_targets.event_document(
+        "kyc.tier_changed", utcnow(), {"customer_id": "c"}
+    )
     old, new = b"whsec_old", b"whsec_new"
     seen: set[str] = set()
     single = signing.signature_headers((old,), body)
@@ -47,7 +49,7 @@ def test_the_snippet_verifies_single_and_rotation_signatures(verify_delivery) ->
 
 
 def test_the_snippet_refuses_a_stale_delivery(verify_delivery) -> None:
-    _, body = webhooks.event_document("customer.erased", utcnow() - timedelta(minutes=6), {})
+    _, body = webhook_targets.event_document("customer.erased", utcnow() - timedelta(minutes=6), {})
     with pytest.raises(ValueError, match="stale"):
         verify_delivery("s", body, signing.signature_headers((b"s",), body), set())
     assert json.loads(body)["type"] == "customer.erased"

@@ -33,7 +33,8 @@ from services.kyc_tier.mapping.enums import (
 )
 from services.kyc_tier.partners import ApiKeyRecord
 from services.kyc_tier.ports import Challenge, EnrollmentInfo
-from services.kyc_tier.webhooks import DeliveryView, WebhookRecord
+from services.kyc_tier.webhook_log import DeliveryView
+from services.kyc_tier.webhooks import WebhookRecord
 
 
 def customer_input(request: customers_pb2.CreateCustomerRequest) -> customers.CustomerInput:

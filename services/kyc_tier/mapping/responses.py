@@ -51,7 +51,8 @@ from services.kyc_tier.mapping.resources import (
 from services.kyc_tier.paging import Page
 from services.kyc_tier.partners import Caller
 from services.kyc_tier.ports import DeviceRegistration, LivenessDecision, MatchResult
-from services.kyc_tier.webhooks import CreatedWebhook, DeliveryResult
+from services.kyc_tier.webhook_targets import DeliveryResult
+from services.kyc_tier.webhooks import CreatedWebhook
 
 M = TypeVar("M", bound=Message)
 
