@@ -43,6 +43,10 @@ def mesh_environment(args: argparse.Namespace, base: Mapping[str, str]) -> dict[
     env["FACE_MATCH_PUBLIC_BASE_URL"] = f"http://{args.host}:{merged['GATEWAY_PORT']}"
     env.update(local_settings(directory, url, hosts=(args.host,)))
     env.update(base)
+    # The one-machine run may post webhooks to a receiver on this machine
+    # (production refuses it; private and link-local targets stay refused).
+    if env.get("KYC_TIER_ENVIRONMENT", "development") == "development":
+        env.setdefault("KYC_TIER_WEBHOOK_ALLOW_LOOPBACK", "true")
     return env
 
 

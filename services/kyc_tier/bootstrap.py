@@ -52,6 +52,10 @@ from services.kyc_tier.recovery import ErasureBacklog, RecoveryWorker, StaleAtte
 from services.kyc_tier.retention import KycSweeper, retention_pass
 from services.kyc_tier.settings import KycTierSettings
 from services.kyc_tier.store import Store
+from services.kyc_tier.webhook_log import DeliveryLog
+from services.kyc_tier.webhook_outbox import Dispatcher
+from services.kyc_tier.webhook_targets import Sender
+from services.kyc_tier.webhooks import WebhookFlow
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,9 @@ class KycTierCore(Core):
     console_users: ConsoleUsers
     dashboard: DashboardFlow
     passkeys: Passkeys
+    webhooks: WebhookFlow
+    dispatcher: Dispatcher
+    webhook_log: DeliveryLog
 
     async def ready(self) -> tuple[bool, str]:
         from identity_store.migrate import is_at_head
@@ -101,6 +108,7 @@ class KycTierCore(Core):
         )
 
     async def close(self) -> None:
+        await self.dispatcher.stop()
         await self.recovery.stop()
         await self.retention.stop()
         await self.relay.stop()
@@ -168,6 +176,11 @@ async def build(
         tuple(o.strip() for o in settings.webauthn_origins.split(",") if o.strip()),
         settings.webauthn_challenge_seconds,
     )
+    webhook_flow = WebhookFlow(
+        store,
+        vault.keys,
+        Sender(settings.webhook_allow_loopback, settings.webhook_timeout_seconds),
+    )
     core = KycTierCore(
         database=database,
         clients=clients,
@@ -211,8 +224,14 @@ async def build(
         console_users=ConsoleUsers(store),
         dashboard=DashboardFlow(store, vault),
         passkeys=Passkeys(store, console, relying_party, clock),
+        webhooks=webhook_flow,
+        webhook_log=DeliveryLog(store),
+        dispatcher=Dispatcher(
+            webhook_flow, settings.webhook_disable_after, settings.webhook_poll_seconds
+        ),
     )
     relay.start()
     core.recovery.start()
     core.retention.start()
+    core.dispatcher.start()
     return core

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from identity_runtime import context
 from identity_runtime.errors import FailedPrecondition, ResourceExhausted
 from identity_store.types import utcnow
-from services.kyc_tier import customers, models, outbox, records
+from services.kyc_tier import customers, models, outbox, records, webhook_events
 
 MAX_REASON_LENGTH = 64
 # The seed's limit: 10 erasures per 5 minutes per organisation.
@@ -214,6 +214,12 @@ def mark_erased(
         customer.status = "erased"
         customer.erased_at = now
         customers.settle(session, customer, "erasure")
+        webhook_events.emit(
+            session,
+            org_id,
+            "customer.erased",
+            {"customer_id": customer_id, "erasure_id": erasure_id},
+        )
     erasure.state = "completed"
     erasure.completed_at = now
     found = results(session, erasure_id)

@@ -16,7 +16,6 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
-    Boolean,
     Float,
     ForeignKey,
     Index,
@@ -212,21 +211,6 @@ class CaptureBundle(Base):
     expires_at: Mapped[datetime] = mapped_column()
 
 
-class Webhook(Base):
-    """A partner webhook endpoint."""
-
-    __tablename__ = "webhooks"
-
-    webhook_id: Mapped[str] = mapped_column(ID, primary_key=True)
-    org_id: Mapped[str] = mapped_column(ForeignKey("orgs.org_id"), index=True)
-    url: Mapped[str] = mapped_column(String(2048))
-    events: Mapped[list[Any]] = mapped_column(default=list)
-    secret_sealed: Mapped[bytes] = mapped_column(LargeBinary)
-    active: Mapped[bool] = mapped_column(Boolean, default=True)
-    description: Mapped[str] = mapped_column(String(500), default="")
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-
 class AuditOutbox(Base):
     """Audit entries written in the same transaction as the action they
     record, delivered to the audit service by a relay (at least once, in
@@ -297,3 +281,16 @@ class DataKey(DataKeyColumns, Base):
     __table_args__ = (Index("ix_kyc_data_keys_owner", "org_id", "customer_id"),)
 
     org_id: Mapped[str] = mapped_column(ForeignKey("orgs.org_id"))
+
+
+# The webhook tables live in their own module (kept short); imported here so
+# `models.Webhook` and the metadata hold them wherever models is imported.
+from services.kyc_tier.webhook_models import (  # noqa: E402
+    Webhook as Webhook,
+)
+from services.kyc_tier.webhook_models import (  # noqa: E402
+    WebhookAttempt as WebhookAttempt,
+)
+from services.kyc_tier.webhook_models import (  # noqa: E402
+    WebhookDelivery as WebhookDelivery,
+)

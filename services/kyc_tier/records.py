@@ -21,7 +21,7 @@ from identity_runtime import context
 from identity_runtime.convert import same_named
 from identity_runtime.errors import FailedPrecondition, NotFound, invalid_field
 from identity_store.types import utcnow
-from services.kyc_tier import models, tiers
+from services.kyc_tier import models, tiers, webhook_events
 from services.kyc_tier.ports import Reason
 
 # Capture bundles dedupe on their nonce for this long.
@@ -277,6 +277,7 @@ def settle_tier(
     customer.tier_updated_at = now
     session.add(row)
     session.flush()
+    webhook_events.announce_tier_change(session, row)
     return tier_change(row)
 
 

@@ -22,7 +22,6 @@ async def api_key_caller(core: KycTierCore, secret: str) -> Caller:
     )
 
 
-# The contract's webhook service answers UNIMPLEMENTED until its issue lands.
 SPEC = ServiceSpec.from_mesh(
     mesh.KYC_TIER,
     settings_class=KycTierSettings,
@@ -36,6 +35,7 @@ SPEC = ServiceSpec.from_mesh(
         servicer.KycServicer,
         servicer.DeviceServicer,
         servicer.AttemptServicer,
+        servicer.WebhookServicer,
         console_servicer.DashboardServicer,
         console_servicer.ConsoleAuthServicer,
     ],

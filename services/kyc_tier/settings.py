@@ -85,6 +85,22 @@ class KycTierSettings(ServiceSettings):
         300.0, "How long a passkey ceremony's challenge can be used (once)"
     )
 
+    webhook_allow_loopback: bool = setting(
+        False,
+        "Allow webhook endpoints on loopback addresses, over http too (the one-machine run "
+        "only: production refuses it); private and link-local targets are always refused",
+    )
+    webhook_timeout_seconds: float = setting(
+        5.0, "Connect and read timeout of one webhook delivery"
+    )
+
+    webhook_disable_after: int = setting(
+        20, "Failed webhook deliveries in a row that disable the endpoint (audited)"
+    )
+    webhook_poll_seconds: float = setting(
+        1.0, "How often due webhook deliveries (first tries and retries) are sent"
+    )
+
     def validate(self) -> list[tuple[str, str]]:
         problems = super().validate()
         if len(self.api_key_pepper) < 32:
@@ -93,6 +109,12 @@ class KycTierSettings(ServiceSettings):
             problems.append(("pii_index_key", "must be at least 32 characters"))
         if not [o for o in self.webauthn_origins.split(",") if o.strip()]:
             problems.append(("webauthn_origins", "must name at least one origin"))
+        if self.environment == "production" and self.webhook_allow_loopback:
+            problems.append(
+                ("webhook_allow_loopback", "production refuses loopback webhook targets")
+            )
+        if self.webhook_disable_after < 1:
+            problems.append(("webhook_disable_after", "must be at least 1"))
         problems += keyring_missing(self, "kek_keyring", mesh.KYC_TIER.env_prefix)
         return problems
 

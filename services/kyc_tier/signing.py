@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 SIGNATURE_HEADERS = ("X-Identity-Signature", "X-Quantum-Signature")
@@ -23,15 +23,21 @@ def sign(secret: bytes, body: bytes) -> str:
     return _PREFIX + hmac.new(secret, body, hashlib.sha256).hexdigest()
 
 
-def signature_headers(secret: bytes, body: bytes) -> dict[str, str]:
-    value = sign(secret, body)
+def signature_headers(secret: bytes | Sequence[bytes], body: bytes) -> dict[str, str]:
+    """Each header carries one signature per secret, comma-separated (two
+    during a webhook secret rotation's overlap window)."""
+    secrets = [secret] if isinstance(secret, bytes) else list(secret)
+    value = ", ".join(sign(s, body) for s in secrets)
     return {header: value for header in SIGNATURE_HEADERS}
 
 
 def verify(secret: bytes, body: bytes, signature: str) -> bool:
-    if not signature.startswith(_PREFIX):
-        return False
-    return hmac.compare_digest(sign(secret, body), signature.strip())
+    """True when any of the comma-separated `sha256=` values matches."""
+    expected = sign(secret, body)
+    return any(
+        part.strip().startswith(_PREFIX) and hmac.compare_digest(expected, part.strip())
+        for part in signature.split(",")
+    )
 
 
 def verify_headers(secret: bytes, body: bytes, headers: Mapping[str, str]) -> bool:

@@ -187,13 +187,18 @@ async def test_every_seed_endpoint_is_served_with_an_internal_key(client, partne
     assert outcomes[("GET", "/api/identity/api-keys")] == 200
     assert outcomes[("POST", "/api/identity/api-keys")] == 200
     assert outcomes[("GET", "/api/healthz")] == 200
+    assert outcomes[("GET", "/api/identity/webhooks")] == 200
 
 
-async def test_unimplemented_rpc_is_a_well_formed_501(client, partners) -> None:
+async def test_webhook_routes_are_served_not_501(client, partners) -> None:
+    # They were the last 501 routes; a partner's new organisation has no endpoint yet.
     response = await client.get("/api/identity/webhooks", headers=bearer(partners["public"]))
-    error = assert_error(response, 501, "NOT_IMPLEMENTED")
-    assert error["status"] == "UNIMPLEMENTED"
-    assert error["metadata"] == {"rpc": "identity.kyc_tier.v1.WebhookService/ListWebhooks"}
+    assert response.status_code == 200, response.text
+    assert response.json().get("webhooks", []) == []
+    refused = await client.post(
+        "/api/identity/webhooks/whk_unknown/test", json={}, headers=bearer(partners["public"])
+    )
+    assert_error(refused, 404, "WEBHOOK_NOT_FOUND")
 
 
 async def test_a_domain_error_reaches_the_client_as_json(client, partners) -> None:

@@ -54,6 +54,7 @@ def test_every_route_is_an_operation(document: dict) -> None:
         path = path.replace("{webhook_id}", "{webhookId}").replace("{api_key_id}", "{apiKeyId}")
         path = path.replace("{correlation_id}", "{correlationId}")
         path = path.replace("{client_id}", "{clientId}")
+        path = path.replace("{delivery_id}", "{deliveryId}")
         assert (route.verb, path) in operations, route.full_name
     assert ("GET", "/api/openapi.json") in operations
     ids = [op["operationId"] for item in document["paths"].values() for op in item.values()]

@@ -13,8 +13,13 @@ from identity_platform_api.kyc_tier.v1 import (
     webhooks_pb2,
     webhooks_pb2_grpc,
 )
+from identity_runtime import mesh
+from identity_runtime.server import RunningServer, ServiceSpec
 from identity_runtime.status import error_info, status_from_rpc_error
+from services.kyc_tier import servicer
+from services.kyc_tier.bootstrap import build
 from services.kyc_tier.service import SPEC as KYC_TIER
+from services.kyc_tier.settings import KycTierSettings
 from tests.support import channel, kyc_tier_env, start_service
 from tests.support.meshauth import caller_metadata
 
@@ -69,8 +74,24 @@ async def test_domain_error_becomes_status_with_one_error_info(kyc_tier) -> None
     assert info.metadata["request_id"] == "req-123"
 
 
-async def test_unimplemented_rpc_answers_a_clear_status(kyc_tier) -> None:
-    async with channel(kyc_tier) as ch:
+async def test_unimplemented_rpc_answers_a_clear_status(sqlite_url: str) -> None:
+    # Every contract service of kyc-tier has its servicer now: one registered
+    # without its servicer answers UNIMPLEMENTED from its generated base.
+    partial = ServiceSpec.from_mesh(
+        mesh.KYC_TIER,
+        settings_class=KycTierSettings,
+        build=build,
+        servicers=[servicer.ApiKeyServicer],
+    )
+    server = await start_service(partial, kyc_tier_env(sqlite_url))
+    try:
+        await _assert_list_webhooks_unimplemented(server)
+    finally:
+        await server.stop(0)
+
+
+async def _assert_list_webhooks_unimplemented(server: RunningServer) -> None:
+    async with channel(server) as ch:
         stub = webhooks_pb2_grpc.WebhookServiceStub(ch)
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await stub.ListWebhooks(webhooks_pb2.ListWebhooksRequest())

@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session
 
 from identity_runtime import metrics
 from identity_runtime.errors import AlreadyExists, DomainError
-from services.kyc_tier import bundles, customers, models, outbox, partners, records
+from services.kyc_tier import bundles, customers, models, outbox, partners, records, webhook_events
 from services.kyc_tier.flows.capture import Captured, Decision, Recorded, Step, Subject
 from services.kyc_tier.pii import PiiVault
 from services.kyc_tier.ports import Reason
@@ -200,6 +200,7 @@ class CapturePipeline:
         )
         records.require_active(customer)
         row = self._record(session, customer, step, subject, decision)
+        webhook_events.announce_verification(session, row)
         if subject.capture is not None:
             bundles.store_sealed(
                 session,

@@ -33,7 +33,7 @@ from identity_runtime import context
 from identity_runtime.convert import same_named
 from identity_runtime.errors import FailedPrecondition, NotFound, invalid_field
 from identity_store.types import utcnow
-from services.kyc_tier import customers, models, outbox, records
+from services.kyc_tier import customers, models, outbox, records, webhook_events
 from services.kyc_tier.ports import Matcher, Reason
 from services.kyc_tier.store import Store
 
@@ -140,6 +140,17 @@ class ReviewFlow:
             )
             customers.settle(
                 session, customer, "review_decision", verification_id=verdict.verification_id
+            )
+            webhook_events.emit(
+                session,
+                org_id,
+                "review.decided",
+                {
+                    "review_id": review_id,
+                    "customer_id": row.customer_id,
+                    "decision": row.status,
+                    "verification_id": verdict.verification_id,
+                },
             )
             return ReviewDecided(review_view(row), customer.tier)
 

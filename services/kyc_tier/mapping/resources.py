@@ -10,6 +10,7 @@ from identity_platform_api.kyc_tier.v1 import (
     face_pb2,
     kyc_pb2,
     resources_pb2,
+    webhooks_pb2,
 )
 from identity_runtime.convert import message, same_named
 from services.kyc_tier import attempts, customers, records
@@ -32,6 +33,8 @@ from services.kyc_tier.mapping.enums import (
 )
 from services.kyc_tier.partners import ApiKeyRecord
 from services.kyc_tier.ports import Challenge, EnrollmentInfo
+from services.kyc_tier.webhook_log import DeliveryView
+from services.kyc_tier.webhooks import WebhookRecord
 
 
 def customer_input(request: customers_pb2.CreateCustomerRequest) -> customers.CustomerInput:
@@ -111,4 +114,16 @@ def challenge(value: Challenge) -> types_pb2.FlashChallenge:
         value,
         purpose=PURPOSE_TO_PROTO.get(value.purpose, types_pb2.CHALLENGE_PURPOSE_UNSPECIFIED),
         sequence=[types_pb2.FlashColour(hex=colour) for colour in value.sequence],
+    )
+
+
+def webhook(record: WebhookRecord) -> webhooks_pb2.Webhook:
+    return message(webhooks_pb2.Webhook, record, events=list(record.events))
+
+
+def webhook_delivery(view: DeliveryView) -> webhooks_pb2.WebhookDelivery:
+    return message(
+        webhooks_pb2.WebhookDelivery,
+        view,
+        attempt_log=[message(webhooks_pb2.WebhookAttempt, a) for a in view.attempt_log],
     )

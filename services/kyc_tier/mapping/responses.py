@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TypeVar
 
 from google.protobuf.message import Message
@@ -16,6 +17,7 @@ from identity_platform_api.kyc_tier.v1 import (
     kyc_pb2,
     resources_pb2,
     step_up_pb2,
+    webhooks_pb2,
 )
 from identity_runtime.convert import message, timestamp
 from services.kyc_tier.attempts import AttemptView
@@ -44,10 +46,13 @@ from services.kyc_tier.mapping.resources import (
     customer,
     tier_event,
     verification,
+    webhook,
 )
 from services.kyc_tier.paging import Page
 from services.kyc_tier.partners import Caller
 from services.kyc_tier.ports import DeviceRegistration, LivenessDecision, MatchResult
+from services.kyc_tier.webhook_targets import DeliveryResult
+from services.kyc_tier.webhooks import CreatedWebhook
 
 M = TypeVar("M", bound=Message)
 
@@ -200,4 +205,24 @@ def review_decided(result: ReviewDecided) -> dashboard_pb2.DecideReviewResponse:
             status=REVIEW_STATUS_TO_PROTO[item.status],
         ),
         tier=TIER_TO_PROTO[result.tier],
+    )
+
+
+def created_webhook(created: CreatedWebhook) -> webhooks_pb2.CreateWebhookResponse:
+    return webhooks_pb2.CreateWebhookResponse(
+        webhook=webhook(created.webhook), signing_secret=created.signing_secret
+    )
+
+
+def webhook_delivery(result: DeliveryResult) -> webhooks_pb2.TestWebhookResponse:
+    return message(webhooks_pb2.TestWebhookResponse, result)
+
+
+def rotated_webhook_secret(
+    rotated: CreatedWebhook, previous_expires_at: datetime
+) -> webhooks_pb2.RotateWebhookSecretResponse:
+    return webhooks_pb2.RotateWebhookSecretResponse(
+        webhook=webhook(rotated.webhook),
+        signing_secret=rotated.signing_secret,
+        previous_secret_expires_at=timestamp(previous_expires_at),
     )

@@ -144,6 +144,10 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """The customer is under a legal hold: erasure is refused
     (FAILED_PRECONDITION; HTTP 409).
     """
+    ERROR_REASON_WEBHOOK_DISABLED: _ErrorReason.ValueType  # 53
+    """The webhook endpoint is disabled: enable it first (FAILED_PRECONDITION)."""
+    ERROR_REASON_WEBHOOK_DELIVERY_NOT_FOUND: _ErrorReason.ValueType  # 54
+    """NOT_FOUND."""
     ERROR_REASON_CHALLENGE_NOT_FOUND: _ErrorReason.ValueType  # 60
     """--- challenges, bundles, replay (FAILED_PRECONDITION unless noted) ---
     NOT_FOUND.
@@ -392,6 +396,10 @@ ERROR_REASON_LEGAL_HOLD: ErrorReason.ValueType  # 52
 """The customer is under a legal hold: erasure is refused
 (FAILED_PRECONDITION; HTTP 409).
 """
+ERROR_REASON_WEBHOOK_DISABLED: ErrorReason.ValueType  # 53
+"""The webhook endpoint is disabled: enable it first (FAILED_PRECONDITION)."""
+ERROR_REASON_WEBHOOK_DELIVERY_NOT_FOUND: ErrorReason.ValueType  # 54
+"""NOT_FOUND."""
 ERROR_REASON_CHALLENGE_NOT_FOUND: ErrorReason.ValueType  # 60
 """--- challenges, bundles, replay (FAILED_PRECONDITION unless noted) ---
 NOT_FOUND.

@@ -52,6 +52,31 @@ class WebhookServiceStub:
                 request_serializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_webhooks__pb2.TestWebhookRequest.SerializeToString,
                 response_deserializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_webhooks__pb2.TestWebhookResponse.FromString,
                 _registered_method=True)
+        self.RotateWebhookSecret = channel.unary_unary(
+                '/identity.kyc_tier.v1.WebhookService/RotateWebhookSecret',
+                request_serializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_webhooks__pb2.RotateWebhookSecretRequest.SerializeToString,
+                response_deserializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_webhooks__pb2.RotateWebhookSecretResponse.FromString,
+                _registered_method=True)
+        self.DisableWebhook = channel.unary_unary(
+                '/identity.kyc_tier.v1.WebhookService/DisableWebhook',
+                request_serializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_webhooks__pb2.DisableWebhookRequest.SerializeToString,
+                response_deserializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_webhooks__pb2.DisableWebhookResponse.FromString,
+                _registered_method=True)
+        self.ListWebhookDeliveries = channel.unary_unary(
+                '/identity.kyc_tier.v1.WebhookService/ListWebhookDeliveries',
+                request_serializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_webhooks__pb2.ListWebhookDeliveriesRequest.SerializeToString,
+                response_deserializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_webhooks__pb2.ListWebhookDeliveriesResponse.FromString,
+                _registered_method=True)
+        self.RedeliverWebhookDelivery = channel.unary_unary(
+                '/identity.kyc_tier.v1.WebhookService/RedeliverWebhookDelivery',
+                request_serializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_webhooks__pb2.RedeliverWebhookDeliveryRequest.SerializeToString,
+                response_deserializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_webhooks__pb2.RedeliverWebhookDeliveryResponse.FromString,
+                _registered_method=True)
+        self.EnableWebhook = channel.unary_unary(
+                '/identity.kyc_tier.v1.WebhookService/EnableWebhook',
+                request_serializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_webhooks__pb2.EnableWebhookRequest.SerializeToString,
+                response_deserializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_webhooks__pb2.EnableWebhookResponse.FromString,
+                _registered_method=True)
 
 
 class WebhookServiceServicer:
@@ -85,6 +110,53 @@ class WebhookServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RotateWebhookSecret(self, request, context):
+        """RotateWebhookSecret issues a new signing secret, shown once. The previous
+        secret stays valid for `overlap_seconds` (default 86400, at most 604800):
+        until then each delivery is signed with both, the two signatures
+        comma-separated in each signature header.
+        Errors: NOT_FOUND / WEBHOOK_NOT_FOUND; INVALID_ARGUMENT / INVALID_FIELD.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DisableWebhook(self, request, context):
+        """DisableWebhook stops deliveries to the endpoint (pending ones are given up).
+        Errors: NOT_FOUND / WEBHOOK_NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListWebhookDeliveries(self, request, context):
+        """ListWebhookDeliveries lists the endpoint's most recent deliveries (at most
+        100, newest first), each with its attempts.
+        Errors: NOT_FOUND / WEBHOOK_NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RedeliverWebhookDelivery(self, request, context):
+        """RedeliverWebhookDelivery queues a delivery again, now: the same event id
+        and the same body (receivers deduplicate by event id).
+        Errors: NOT_FOUND / WEBHOOK_NOT_FOUND, WEBHOOK_DELIVERY_NOT_FOUND;
+        FAILED_PRECONDITION / WEBHOOK_DISABLED.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EnableWebhook(self, request, context):
+        """EnableWebhook resumes deliveries (after a manual or automatic disable) and
+        clears the run of consecutive failures.
+        Errors: NOT_FOUND / WEBHOOK_NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_WebhookServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -102,6 +174,31 @@ def add_WebhookServiceServicer_to_server(servicer, server):
                     servicer.TestWebhook,
                     request_deserializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_webhooks__pb2.TestWebhookRequest.FromString,
                     response_serializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_webhooks__pb2.TestWebhookResponse.SerializeToString,
+            ),
+            'RotateWebhookSecret': grpc.unary_unary_rpc_method_handler(
+                    servicer.RotateWebhookSecret,
+                    request_deserializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_webhooks__pb2.RotateWebhookSecretRequest.FromString,
+                    response_serializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_webhooks__pb2.RotateWebhookSecretResponse.SerializeToString,
+            ),
+            'DisableWebhook': grpc.unary_unary_rpc_method_handler(
+                    servicer.DisableWebhook,
+                    request_deserializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_webhooks__pb2.DisableWebhookRequest.FromString,
+                    response_serializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_webhooks__pb2.DisableWebhookResponse.SerializeToString,
+            ),
+            'ListWebhookDeliveries': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListWebhookDeliveries,
+                    request_deserializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_webhooks__pb2.ListWebhookDeliveriesRequest.FromString,
+                    response_serializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_webhooks__pb2.ListWebhookDeliveriesResponse.SerializeToString,
+            ),
+            'RedeliverWebhookDelivery': grpc.unary_unary_rpc_method_handler(
+                    servicer.RedeliverWebhookDelivery,
+                    request_deserializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_webhooks__pb2.RedeliverWebhookDeliveryRequest.FromString,
+                    response_serializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_webhooks__pb2.RedeliverWebhookDeliveryResponse.SerializeToString,
+            ),
+            'EnableWebhook': grpc.unary_unary_rpc_method_handler(
+                    servicer.EnableWebhook,
+                    request_deserializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_webhooks__pb2.EnableWebhookRequest.FromString,
+                    response_serializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_webhooks__pb2.EnableWebhookResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -188,6 +285,141 @@ class WebhookService:
             '/identity.kyc_tier.v1.WebhookService/TestWebhook',
             identity__platform__api_dot_kyc__tier_dot_v1_dot_webhooks__pb2.TestWebhookRequest.SerializeToString,
             identity__platform__api_dot_kyc__tier_dot_v1_dot_webhooks__pb2.TestWebhookResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RotateWebhookSecret(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/identity.kyc_tier.v1.WebhookService/RotateWebhookSecret',
+            identity__platform__api_dot_kyc__tier_dot_v1_dot_webhooks__pb2.RotateWebhookSecretRequest.SerializeToString,
+            identity__platform__api_dot_kyc__tier_dot_v1_dot_webhooks__pb2.RotateWebhookSecretResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DisableWebhook(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/identity.kyc_tier.v1.WebhookService/DisableWebhook',
+            identity__platform__api_dot_kyc__tier_dot_v1_dot_webhooks__pb2.DisableWebhookRequest.SerializeToString,
+            identity__platform__api_dot_kyc__tier_dot_v1_dot_webhooks__pb2.DisableWebhookResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListWebhookDeliveries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/identity.kyc_tier.v1.WebhookService/ListWebhookDeliveries',
+            identity__platform__api_dot_kyc__tier_dot_v1_dot_webhooks__pb2.ListWebhookDeliveriesRequest.SerializeToString,
+            identity__platform__api_dot_kyc__tier_dot_v1_dot_webhooks__pb2.ListWebhookDeliveriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RedeliverWebhookDelivery(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/identity.kyc_tier.v1.WebhookService/RedeliverWebhookDelivery',
+            identity__platform__api_dot_kyc__tier_dot_v1_dot_webhooks__pb2.RedeliverWebhookDeliveryRequest.SerializeToString,
+            identity__platform__api_dot_kyc__tier_dot_v1_dot_webhooks__pb2.RedeliverWebhookDeliveryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EnableWebhook(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/identity.kyc_tier.v1.WebhookService/EnableWebhook',
+            identity__platform__api_dot_kyc__tier_dot_v1_dot_webhooks__pb2.EnableWebhookRequest.SerializeToString,
+            identity__platform__api_dot_kyc__tier_dot_v1_dot_webhooks__pb2.EnableWebhookResponse.FromString,
             options,
             channel_credentials,
             insecure,

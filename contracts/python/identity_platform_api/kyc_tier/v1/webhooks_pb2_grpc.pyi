@@ -48,6 +48,33 @@ class WebhookServiceStub:
     reports the delivery.
     Errors: NOT_FOUND / WEBHOOK_NOT_FOUND.
     """
+    RotateWebhookSecret: _grpc.UnaryUnaryMultiCallable[_webhooks_pb2.RotateWebhookSecretRequest, _webhooks_pb2.RotateWebhookSecretResponse]
+    """RotateWebhookSecret issues a new signing secret, shown once. The previous
+    secret stays valid for `overlap_seconds` (default 86400, at most 604800):
+    until then each delivery is signed with both, the two signatures
+    comma-separated in each signature header.
+    Errors: NOT_FOUND / WEBHOOK_NOT_FOUND; INVALID_ARGUMENT / INVALID_FIELD.
+    """
+    DisableWebhook: _grpc.UnaryUnaryMultiCallable[_webhooks_pb2.DisableWebhookRequest, _webhooks_pb2.DisableWebhookResponse]
+    """DisableWebhook stops deliveries to the endpoint (pending ones are given up).
+    Errors: NOT_FOUND / WEBHOOK_NOT_FOUND.
+    """
+    ListWebhookDeliveries: _grpc.UnaryUnaryMultiCallable[_webhooks_pb2.ListWebhookDeliveriesRequest, _webhooks_pb2.ListWebhookDeliveriesResponse]
+    """ListWebhookDeliveries lists the endpoint's most recent deliveries (at most
+    100, newest first), each with its attempts.
+    Errors: NOT_FOUND / WEBHOOK_NOT_FOUND.
+    """
+    RedeliverWebhookDelivery: _grpc.UnaryUnaryMultiCallable[_webhooks_pb2.RedeliverWebhookDeliveryRequest, _webhooks_pb2.RedeliverWebhookDeliveryResponse]
+    """RedeliverWebhookDelivery queues a delivery again, now: the same event id
+    and the same body (receivers deduplicate by event id).
+    Errors: NOT_FOUND / WEBHOOK_NOT_FOUND, WEBHOOK_DELIVERY_NOT_FOUND;
+    FAILED_PRECONDITION / WEBHOOK_DISABLED.
+    """
+    EnableWebhook: _grpc.UnaryUnaryMultiCallable[_webhooks_pb2.EnableWebhookRequest, _webhooks_pb2.EnableWebhookResponse]
+    """EnableWebhook resumes deliveries (after a manual or automatic disable) and
+    clears the run of consecutive failures.
+    Errors: NOT_FOUND / WEBHOOK_NOT_FOUND.
+    """
 
 @_typing.type_check_only
 class WebhookServiceAsyncStub(WebhookServiceStub):
@@ -67,6 +94,33 @@ class WebhookServiceAsyncStub(WebhookServiceStub):
     TestWebhook: _aio.UnaryUnaryMultiCallable[_webhooks_pb2.TestWebhookRequest, _webhooks_pb2.TestWebhookResponse]  # type: ignore[assignment]
     """TestWebhook sends a signed `webhook.test` event to the endpoint and
     reports the delivery.
+    Errors: NOT_FOUND / WEBHOOK_NOT_FOUND.
+    """
+    RotateWebhookSecret: _aio.UnaryUnaryMultiCallable[_webhooks_pb2.RotateWebhookSecretRequest, _webhooks_pb2.RotateWebhookSecretResponse]  # type: ignore[assignment]
+    """RotateWebhookSecret issues a new signing secret, shown once. The previous
+    secret stays valid for `overlap_seconds` (default 86400, at most 604800):
+    until then each delivery is signed with both, the two signatures
+    comma-separated in each signature header.
+    Errors: NOT_FOUND / WEBHOOK_NOT_FOUND; INVALID_ARGUMENT / INVALID_FIELD.
+    """
+    DisableWebhook: _aio.UnaryUnaryMultiCallable[_webhooks_pb2.DisableWebhookRequest, _webhooks_pb2.DisableWebhookResponse]  # type: ignore[assignment]
+    """DisableWebhook stops deliveries to the endpoint (pending ones are given up).
+    Errors: NOT_FOUND / WEBHOOK_NOT_FOUND.
+    """
+    ListWebhookDeliveries: _aio.UnaryUnaryMultiCallable[_webhooks_pb2.ListWebhookDeliveriesRequest, _webhooks_pb2.ListWebhookDeliveriesResponse]  # type: ignore[assignment]
+    """ListWebhookDeliveries lists the endpoint's most recent deliveries (at most
+    100, newest first), each with its attempts.
+    Errors: NOT_FOUND / WEBHOOK_NOT_FOUND.
+    """
+    RedeliverWebhookDelivery: _aio.UnaryUnaryMultiCallable[_webhooks_pb2.RedeliverWebhookDeliveryRequest, _webhooks_pb2.RedeliverWebhookDeliveryResponse]  # type: ignore[assignment]
+    """RedeliverWebhookDelivery queues a delivery again, now: the same event id
+    and the same body (receivers deduplicate by event id).
+    Errors: NOT_FOUND / WEBHOOK_NOT_FOUND, WEBHOOK_DELIVERY_NOT_FOUND;
+    FAILED_PRECONDITION / WEBHOOK_DISABLED.
+    """
+    EnableWebhook: _aio.UnaryUnaryMultiCallable[_webhooks_pb2.EnableWebhookRequest, _webhooks_pb2.EnableWebhookResponse]  # type: ignore[assignment]
+    """EnableWebhook resumes deliveries (after a manual or automatic disable) and
+    clears the run of consecutive failures.
     Errors: NOT_FOUND / WEBHOOK_NOT_FOUND.
     """
 
@@ -100,6 +154,58 @@ class WebhookServiceServicer:
     ) -> _typing.Union[_webhooks_pb2.TestWebhookResponse, _abc.Awaitable[_webhooks_pb2.TestWebhookResponse]]:
         """TestWebhook sends a signed `webhook.test` event to the endpoint and
         reports the delivery.
+        Errors: NOT_FOUND / WEBHOOK_NOT_FOUND.
+        """
+
+    def RotateWebhookSecret(
+        self,
+        request: _webhooks_pb2.RotateWebhookSecretRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_webhooks_pb2.RotateWebhookSecretResponse, _abc.Awaitable[_webhooks_pb2.RotateWebhookSecretResponse]]:
+        """RotateWebhookSecret issues a new signing secret, shown once. The previous
+        secret stays valid for `overlap_seconds` (default 86400, at most 604800):
+        until then each delivery is signed with both, the two signatures
+        comma-separated in each signature header.
+        Errors: NOT_FOUND / WEBHOOK_NOT_FOUND; INVALID_ARGUMENT / INVALID_FIELD.
+        """
+
+    def DisableWebhook(
+        self,
+        request: _webhooks_pb2.DisableWebhookRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_webhooks_pb2.DisableWebhookResponse, _abc.Awaitable[_webhooks_pb2.DisableWebhookResponse]]:
+        """DisableWebhook stops deliveries to the endpoint (pending ones are given up).
+        Errors: NOT_FOUND / WEBHOOK_NOT_FOUND.
+        """
+
+    def ListWebhookDeliveries(
+        self,
+        request: _webhooks_pb2.ListWebhookDeliveriesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_webhooks_pb2.ListWebhookDeliveriesResponse, _abc.Awaitable[_webhooks_pb2.ListWebhookDeliveriesResponse]]:
+        """ListWebhookDeliveries lists the endpoint's most recent deliveries (at most
+        100, newest first), each with its attempts.
+        Errors: NOT_FOUND / WEBHOOK_NOT_FOUND.
+        """
+
+    def RedeliverWebhookDelivery(
+        self,
+        request: _webhooks_pb2.RedeliverWebhookDeliveryRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_webhooks_pb2.RedeliverWebhookDeliveryResponse, _abc.Awaitable[_webhooks_pb2.RedeliverWebhookDeliveryResponse]]:
+        """RedeliverWebhookDelivery queues a delivery again, now: the same event id
+        and the same body (receivers deduplicate by event id).
+        Errors: NOT_FOUND / WEBHOOK_NOT_FOUND, WEBHOOK_DELIVERY_NOT_FOUND;
+        FAILED_PRECONDITION / WEBHOOK_DISABLED.
+        """
+
+    def EnableWebhook(
+        self,
+        request: _webhooks_pb2.EnableWebhookRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_webhooks_pb2.EnableWebhookResponse, _abc.Awaitable[_webhooks_pb2.EnableWebhookResponse]]:
+        """EnableWebhook resumes deliveries (after a manual or automatic disable) and
+        clears the run of consecutive failures.
         Errors: NOT_FOUND / WEBHOOK_NOT_FOUND.
         """
 

@@ -1,0 +1,87 @@
+"""Webhook events, queued in the transaction of the change they announce.
+
+`emit` writes one delivery per subscribed endpoint in the caller's
+transaction, so an event commits with its change or not at all. `data`
+holds ids and masked values only.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from identity_store.types import utcnow
+from services.kyc_tier import models
+from services.kyc_tier.tiers import STEP_UP
+from services.kyc_tier.webhook_targets import event_document
+
+
+def emit(session: Session, org_id: str, event_type: str, data: dict[str, Any]) -> str | None:
+    """Queue `event_type` for every active endpoint of the organisation that
+    subscribed to it, in the caller's transaction (so the event commits with
+    the change it announces, or not at all). `data`: ids and masked values
+    only. The event id, or None when no endpoint wants it."""
+    rows = [
+        w
+        for w in session.scalars(
+            select(models.Webhook).where(
+                models.Webhook.org_id == org_id, models.Webhook.active.is_(True)
+            )
+        )
+        if event_type in (w.events or [])
+    ]
+    if not rows:
+        return None
+    now = utcnow()
+    event_id, body = event_document(event_type, now, data)
+    for row in rows:
+        session.add(
+            models.WebhookDelivery(
+                delivery_id=f"whd_{uuid.uuid4().hex}",
+                event_id=event_id,
+                webhook_id=row.webhook_id,
+                org_id=org_id,
+                event_type=event_type,
+                body=body,
+                state="pending",
+                attempts=0,
+                next_attempt_at=now,
+                created_at=now,
+            )
+        )
+    return event_id
+
+
+def announce_verification(session: Session, row: models.Verification) -> None:
+    """A recorded verification: `stepup.decided` for a step-up, else
+    `verification.completed`."""
+    emit(
+        session,
+        row.org_id,
+        "stepup.decided" if row.kind == STEP_UP else "verification.completed",
+        {
+            "customer_id": row.customer_id,
+            "verification_id": row.verification_id,
+            "kind": row.kind,
+            "outcome": row.outcome,
+        },
+    )
+
+
+def announce_tier_change(session: Session, row: models.TierEvent) -> None:
+    emit(
+        session,
+        row.org_id,
+        "kyc.tier_changed",
+        {
+            "customer_id": row.customer_id,
+            "tier_event_id": row.event_id,
+            "from_tier": row.from_tier,
+            "to_tier": row.to_tier,
+            "cause": row.cause,
+            "verification_id": row.verification_id or "",
+        },
+    )

@@ -1,0 +1,241 @@
+"""Webhook events through an outbox, and their dispatcher.
+
+`emit` writes one delivery per subscribed endpoint in the caller's
+transaction, so an event commits with the change it announces or not at
+all; `body` is the exact signed document, so every attempt sends the same
+bytes. The dispatcher sends due deliveries at least once with exponential
+backoff and jitter for up to HORIZON, records every attempt, and disables
+an endpoint after a run of failures (audited).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.orm import Session
+
+from identity_runtime import metrics
+from identity_runtime.logs import get_logger
+from identity_store.types import utcnow
+from services.kyc_tier import models, outbox
+from services.kyc_tier.webhook_targets import DeliveryResult
+
+if TYPE_CHECKING:
+    from services.kyc_tier.webhooks import WebhookFlow
+
+log = get_logger("identity.kyc_tier.webhooks")
+
+# Retries: exponential backoff from BACKOFF_BASE, capped at BACKOFF_CAP, with
+# full jitter over the upper half; a delivery is given up after HORIZON.
+BACKOFF_BASE = timedelta(seconds=30)
+BACKOFF_CAP = timedelta(hours=6)
+HORIZON = timedelta(hours=72)
+CLAIM_BATCH = 50
+# The queue label of the pending deliveries in the metrics.
+QUEUE = "webhook_deliveries"
+
+
+def give_up_pending(session: Session, webhook_id: str, now: datetime) -> None:
+    session.execute(
+        update(models.WebhookDelivery)
+        .where(
+            models.WebhookDelivery.webhook_id == webhook_id,
+            models.WebhookDelivery.state == "pending",
+        )
+        .values(state="failed", finished_at=now)
+    )
+
+
+def backoff(attempts: int, rand: Callable[[], float] = random.random) -> timedelta:
+    """The wait after the `attempts`-th failure: base * 2^(attempts-1), capped,
+    then a uniform draw in its upper half (jitter spreads a burst of retries)."""
+    ceiling = min(BACKOFF_CAP, BACKOFF_BASE * (2 ** max(0, attempts - 1)))
+    return ceiling * (0.5 + 0.5 * rand())
+
+
+@dataclass(frozen=True)
+class Due:
+    delivery_id: str
+    webhook_id: str
+    org_id: str
+    event_id: str
+    url: str
+    secrets: tuple[bytes, ...]
+    body: bytes
+
+
+class Dispatcher:
+    """Sends due deliveries at least once: claims a batch under a lease (FOR
+    UPDATE SKIP LOCKED on PostgreSQL), posts each outside the transaction,
+    records the attempt, and schedules a retry with backoff or finishes it.
+    An endpoint failing `disable_after` times in a row is disabled (audited)
+    and its pending deliveries are given up."""
+
+    def __init__(
+        self,
+        flow: WebhookFlow,
+        disable_after: int,
+        poll_seconds: float = 1.0,
+        lease_seconds: float = 60.0,
+    ):
+        self.flow = flow
+        self.disable_after = disable_after
+        self.poll_seconds = poll_seconds
+        self.lease = timedelta(seconds=lease_seconds)
+        self._stopping = False
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._task is None:
+            self._stopping = False
+            self._task = asyncio.create_task(self._run(), name="webhook-dispatcher")
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._stopping = True
+            self._wake.set()
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            try:
+                await self.flush()
+                await self.measure()
+            except Exception:  # noqa: BLE001 - the dispatcher must outlive any single failure
+                log.exception("webhook dispatch failed; retrying")
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.poll_seconds):
+                    await self._wake.wait()
+            self._wake.clear()
+
+    async def measure(self) -> tuple[int, float]:
+        """Pending deliveries and the age of the oldest (seconds), into the
+        queue metrics (queue="webhook_deliveries"); returned for tests."""
+
+        def read(session: Session) -> tuple[int, Any]:
+            row = session.execute(
+                select(
+                    func.count(models.WebhookDelivery.delivery_id),
+                    func.min(models.WebhookDelivery.created_at),
+                ).where(models.WebhookDelivery.state == "pending")
+            ).one()
+            return int(row[0]), row[1]
+
+        depth, oldest = await self.flow.store.read(read)
+        age = 0.0
+        if oldest is not None:
+            if oldest.tzinfo is None:
+                oldest = oldest.replace(tzinfo=utcnow().tzinfo)
+            age = max(0.0, (utcnow() - oldest).total_seconds())
+        metrics.QUEUE_DEPTH.labels(QUEUE).set(depth)
+        metrics.QUEUE_OLDEST_AGE.labels(QUEUE).set(age)
+        return depth, age
+
+    def _claim(self, session: Session, now: datetime) -> list[Due]:
+        query = (
+            select(models.WebhookDelivery)
+            .where(
+                models.WebhookDelivery.state == "pending",
+                models.WebhookDelivery.next_attempt_at <= now,
+                or_(
+                    models.WebhookDelivery.claimed_until.is_(None),
+                    models.WebhookDelivery.claimed_until < now,
+                ),
+            )
+            .order_by(models.WebhookDelivery.next_attempt_at, models.WebhookDelivery.delivery_id)
+            .limit(CLAIM_BATCH)
+        )
+        if session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        due: list[Due] = []
+        for row in session.scalars(query):
+            row.claimed_until = now + self.lease
+            hook = session.get(models.Webhook, row.webhook_id)
+            if hook is None or not hook.active:
+                row.state, row.finished_at = "failed", now
+                continue
+            secret = self.flow.open_secrets(session, hook, now)
+            due.append(
+                Due(
+                    row.delivery_id,
+                    row.webhook_id,
+                    row.org_id,
+                    row.event_id,
+                    hook.url,
+                    secret,
+                    row.body,
+                )
+            )
+        return due
+
+    async def flush(self, now: datetime | None = None) -> int:
+        """One pass over the deliveries due at `now` (default: the time); the
+        number delivered."""
+        at = now or utcnow()
+        batch = await self.flow.store.read(lambda s: self._claim(s, at))
+        delivered = 0
+        for due in batch:
+            result = await self.flow.sender.post(due.url, due.body, due.secrets, due.event_id)
+            await self.flow.store.write(
+                functools.partial(self._settle, due=due, result=result, now=at)
+            )
+            delivered += int(result.delivered)
+        return delivered
+
+    def _settle(self, session: Session, due: Due, result: DeliveryResult, now: datetime) -> None:
+        row = session.get(models.WebhookDelivery, due.delivery_id)
+        hook = session.get(models.Webhook, due.webhook_id)
+        if row is None or hook is None:
+            return
+        session.add(
+            models.WebhookAttempt(
+                delivery_id=row.delivery_id,
+                attempted_at=now,
+                http_status=result.http_status,
+                latency_ms=result.latency_ms,
+                error=result.error,
+            )
+        )
+        row.attempts += 1
+        row.claimed_until = None
+        if result.delivered:
+            row.state, row.finished_at = "delivered", now
+            hook.consecutive_failures = 0
+            return
+        hook.consecutive_failures += 1
+        retry_at = now + backoff(row.attempts)
+        created = row.created_at
+        if created.tzinfo is None:
+            created = created.replace(tzinfo=now.tzinfo)
+        if retry_at - created > HORIZON:
+            row.state, row.finished_at = "failed", now
+        else:
+            row.next_attempt_at = retry_at
+        if hook.active and hook.consecutive_failures >= self.disable_after:
+            hook.active = False
+            hook.disabled_at = now
+            give_up_pending(session, hook.webhook_id, now)
+            outbox.record(
+                session,
+                hook.org_id,
+                "webhook.disable",
+                hook.webhook_id,
+                "disabled",
+                details={"consecutive_failures": hook.consecutive_failures},
+                actor="service:kyc-tier",
+            )
