@@ -250,6 +250,18 @@ async function customerView(id) {
   }
 }
 
+// A review item's customer's face, read (and audited) on demand; never cached.
+function portrait(reviewId, customerId, caption) {
+  const figure = el("figure", { class: "portrait" });
+  const image = el("img", {
+    src: `/api/identity/review-queue/${encodeURIComponent(reviewId)}/portraits/${encodeURIComponent(customerId)}`,
+    alt: caption,
+    on: { error: () => image.replaceWith(el("p", { class: "muted", text: "No retained capture." })) },
+  });
+  figure.append(image, el("figcaption", { text: caption }));
+  return figure;
+}
+
 async function reviewsView() {
   try {
     const data = await api("GET", "/api/identity/review-queue");
@@ -270,8 +282,8 @@ async function reviewsView() {
         el("h3", {}, el("a", { href: `#/customer/${item.customerId}`, text: item.customerId })),
         el("p", { text: `${words(item.kind)} · ${(item.reasons || []).map((r) => r.message || r.code).join("; ")} · ${when(item.createdAt)}` }),
         el("div", { class: "faces" },
-          el("figure", {}, el("figcaption", { text: "This capture" })),
-          el("figure", {}, el("figcaption", { text: "Matching customer" }))),
+          portrait(item.reviewId, item.customerId, "This customer"),
+          ...(item.duplicateCustomerIds || []).map((id) => portrait(item.reviewId, id, `Matching customer ${id}`))),
         el("p", { class: "row" }, note,
           el("button", { type: "button", class: "approve", text: "Approve", on: { click: decide("REVIEW_DECISION_APPROVE") } }),
           el("button", { type: "button", class: "danger reject", text: "Reject", on: { click: decide("REVIEW_DECISION_REJECT") } })));

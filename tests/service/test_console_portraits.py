@@ -62,6 +62,10 @@ async def test_review_portraits_are_face_crops_no_store_and_audited(
     held = fakes.matcher.enroll_reference(customer_id, active=False)
     review_id = await held_for_review(kyc_tier.core, mine.org_id, customer_id, held)
 
+    queue = await mine.analyst.get(f"/api/identity/review-queue?customerId={customer_id}")
+    [listed] = queue.json()["items"]
+    assert listed["duplicateCustomerIds"] == ["cus_x"]
+
     path = f"/api/identity/review-queue/{review_id}/portraits/{customer_id}"
     response = await mine.analyst.get(path)
     assert response.status_code == 200, response.text[:300]

@@ -23,20 +23,11 @@ from identity_runtime.errors import NotFound, invalid_field
 from identity_store.types import utcnow
 from services.kyc_tier import export, models, outbox, portraits, records, retention, search
 from services.kyc_tier.customers import CustomerView
-from services.kyc_tier.flows.reviews import ReviewView, review_view
+from services.kyc_tier.flows.reviews import ReviewView, duplicate_customers, review_view
 from services.kyc_tier.paging import Page, newest_first
 from services.kyc_tier.pii import PiiVault
 from services.kyc_tier.ports import BundleCodec
 from services.kyc_tier.store import Store
-
-
-def _customers_of(item: models.ReviewItem) -> set[str]:
-    """The item's customer and the duplicates it names (a list, or a
-    comma-separated string in older items)."""
-    named = (item.details or {}).get("duplicate_customers", [])
-    if isinstance(named, str):
-        named = [c for c in named.split(",") if c]
-    return {item.customer_id, *(str(c) for c in named)}
 
 
 def _first_crop(frames: tuple[bytes, ...]) -> bytes | None:
@@ -115,7 +106,11 @@ class DashboardFlow:
 
         def load(session: Session) -> bytes:
             item = session.get(models.ReviewItem, review_id)
-            if item is None or item.org_id != org_id or customer_id not in _customers_of(item):
+            if (
+                item is None
+                or item.org_id != org_id
+                or customer_id not in (item.customer_id, *duplicate_customers(item))
+            ):
                 raise NotFound("no such review item", "REVIEW_NOT_FOUND")
             bundles = models.CaptureBundle
             newest = session.scalars(
