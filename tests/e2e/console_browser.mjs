@@ -90,6 +90,11 @@ try {
 
   await page.goto(`${values.origin}/console#/reviews`);
   await page.waitForSelector(".review");
+  // The customer's portrait loads; the named duplicate without a capture says so.
+  await page.waitForFunction(() => [...document.querySelectorAll(".review .faces img")].some((i) => i.complete && i.naturalWidth > 0));
+  await page.waitForSelector(".review .faces p.muted");
+  result.portraits = await page.$$eval(".review .faces img", (images) => images.map((i) => [i.alt, i.naturalWidth > 0]));
+  result.missingPortraits = await page.$$eval(".review .faces p.muted", (notes) => notes.map((n) => n.textContent));
   await shot("05-review-queue");
   await page.fill(".review .note", "Same person; new KTP card.");
   await page.click(".review .approve");

@@ -28,6 +28,7 @@ from services.kyc_tier.bootstrap import build
 from services.kyc_tier.service import SPEC
 from tests.service.test_console_auth import PASSWORD, create_user
 from tests.service.test_console_dashboard import held_for_review
+from tests.service.test_console_portraits import SELFIE, seal_capture
 from tests.support import REPO_ROOT, kyc_tier_env, start_service, unavailable, unique_name
 from tests.support.gateway import bearer, create_org_and_key, gateway_settings
 from tests.support.kyc_fakes import KycFakes
@@ -86,7 +87,8 @@ async def test_an_analyst_works_the_console_in_a_real_browser() -> None:
                 assert created.status_code == 200, created.text
             customer_id = created.json()["customer"]["customerId"]
             held = fakes.matcher.enroll_reference(customer_id, active=False)
-            await held_for_review(kyc.core, org_id, customer_id, held)
+            await seal_capture(kyc.core, org_id, customer_id, SELFIE)
+            review_id = await held_for_review(kyc.core, org_id, customer_id, held)
 
             command = ["node", str(REPO_ROOT / "tests" / "e2e" / "console_browser.mjs")]
             command += ["--origin", origin, "--email", email, "--password", PASSWORD]
@@ -102,8 +104,12 @@ async def test_an_analyst_works_the_console_in_a_real_browser() -> None:
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert "error" not in result, result["error"]
     assert result["pageErrors"] == [], result
-    # The one refusal: who is signed in, asked before anyone is.
-    assert result["failedRequests"] == ["401 /api/auth/me"]
+    # The refusals: who is signed in, asked before anyone is,
+    # and the portrait of the named duplicate, which has no retained capture.
+    assert result["failedRequests"] == [
+        "401 /api/auth/me",
+        f"404 /api/identity/review-queue/{review_id}/portraits/cus_x",
+    ]
     assert result["steps"] == [
         "password sign-in",
         "passkey added",
@@ -115,6 +121,8 @@ async def test_an_analyst_works_the_console_in_a_real_browser() -> None:
     assert "passkeys: 1" in result["who"]
     assert any("S*** R*****" in row for row in result["searchResults"])
     assert result["customerTier"] == "basic"
+    assert result["portraits"] == [["This customer", True]]
+    assert result["missingPortraits"] == ["No retained capture."]
     assert "now standard" in result["decision"]
     lines = result["csv"].splitlines()
     assert lines[0].startswith("customer_id,external_id,full_name")
