@@ -309,6 +309,30 @@ async function tierEventsView(token = "", shown = []) {
   }
 }
 
+// Webhook endpoints and their delivery log: read-only (changes stay with the API).
+async function webhooksView() {
+  try {
+    const hooks = (await api("GET", "/api/identity/webhooks")).webhooks || [];
+    if (!hooks.length) return show(el("p", { class: "muted", id: "webhooks-empty", text: "No webhook endpoints." }));
+    const sections = await Promise.all(hooks.map(async (hook) => {
+      const deliveries = (await api("GET", `/api/identity/webhooks/${encodeURIComponent(hook.webhookId)}/deliveries`)).deliveries || [];
+      const last = (d) => (d.attemptLog || []).slice(-1)[0] || {};
+      return el("section", { class: "card webhook", "data-webhook": hook.webhookId },
+        el("h3", { text: hook.url }),
+        el("p", { class: "muted", text: `${hook.active ? "active" : "disabled"} · ${(hook.events || []).join(", ")} · since ${when(hook.createdAt)}${hook.description ? ` · ${hook.description}` : ""}` }),
+        deliveries.length
+          ? table(["Created", "Event", "State", "Attempts", "Last status", "Last error", "Next attempt"], deliveries.map((d) => [
+            when(d.createdAt), d.eventType, d.state, String(d.attempts || 0),
+            last(d).httpStatus ? String(last(d).httpStatus) : "", last(d).error || "", when(d.nextAttemptAt),
+          ]))
+          : el("p", { class: "muted", text: "No deliveries yet." }));
+    }));
+    show(...sections);
+  } catch (error) {
+    say(error.message, true);
+  }
+}
+
 function exportsView() {
   const today = new Date();
   const from = el("input", { type: "date", id: "from", value: new Date(today - 30 * 864e5).toISOString().slice(0, 10) });
@@ -342,6 +366,7 @@ function route() {
   if (view === "reviews") return reviewsView();
   if (view === "tier-events") return tierEventsView();
   if (view === "exports") return exportsView();
+  if (view === "webhooks") return webhooksView();
   return searchView();
 }
 

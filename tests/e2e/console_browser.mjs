@@ -111,6 +111,13 @@ try {
   result.csv = readFileSync(saved, "utf8");
   await shot("07-exports");
   result.steps.push("export downloaded");
+
+  await page.goto(`${values.origin}/console#/webhooks`);
+  await page.waitForSelector(".webhook tbody tr");
+  result.webhooks = await page.$$eval(".webhook", (hooks) => hooks.map((h) => h.querySelector("h3").textContent));
+  result.deliveries = await page.$$eval(".webhook tbody tr", (rows) => rows.map((r) => [...r.cells].map((c) => c.textContent)));
+  await shot("08-webhooks");
+  result.steps.push("webhook log read");
 } catch (error) {
   result.error = String(error && error.stack ? error.stack : error);
 } finally {
