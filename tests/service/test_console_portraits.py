@@ -17,6 +17,7 @@ from identity_platform_api.kyc_tier.v1 import resources_pb2
 from services.kyc_tier import bundles, models, records
 from tests.service import test_console_dashboard as dashboard
 from tests.service.test_console_dashboard import NIK, OTHER_NIK, held_for_review, org_with_analyst
+from tests.service.test_gateway_openapi import ROUTES, build_document
 from tests.support.biometrics import FACES
 from tests.support.gateway import assert_error, bearer
 from tests.support.kyc_fakes import rows
@@ -119,3 +120,10 @@ async def test_review_portrait_refusals(
     assert_error(await mine.analyst.get(duplicate), 404, "PORTRAIT_NOT_FOUND")
     reads = await rows(kyc_tier.core, models.AuditOutbox, action="capture_bundle.read")
     assert [e for e in reads if e.org_id in (mine.org_id, theirs.org_id)] == []
+
+
+def test_the_portrait_route_is_documented_as_a_jpeg() -> None:
+    route = "/api/identity/review-queue/{reviewId}/portraits/{customerId}"
+    operation = build_document(ROUTES)["paths"][route]["get"]
+    assert list(operation["responses"]["200"]["content"]) == ["image/jpeg"]
+    assert operation["x-identity-scope"] == "internal"
