@@ -250,6 +250,18 @@ async function customerView(id) {
   }
 }
 
+// A review item's customer's face, read (and audited) on demand; never cached.
+function portrait(reviewId, customerId, caption) {
+  const figure = el("figure", { class: "portrait" });
+  const image = el("img", {
+    src: `/api/identity/review-queue/${encodeURIComponent(reviewId)}/portraits/${encodeURIComponent(customerId)}`,
+    alt: caption,
+    on: { error: () => image.replaceWith(el("p", { class: "muted", text: "No retained capture." })) },
+  });
+  figure.append(image, el("figcaption", { text: caption }));
+  return figure;
+}
+
 async function reviewsView() {
   try {
     const data = await api("GET", "/api/identity/review-queue");
@@ -270,8 +282,8 @@ async function reviewsView() {
         el("h3", {}, el("a", { href: `#/customer/${item.customerId}`, text: item.customerId })),
         el("p", { text: `${words(item.kind)} · ${(item.reasons || []).map((r) => r.message || r.code).join("; ")} · ${when(item.createdAt)}` }),
         el("div", { class: "faces" },
-          el("figure", {}, el("figcaption", { text: "This capture" })),
-          el("figure", {}, el("figcaption", { text: "Matching customer" }))),
+          portrait(item.reviewId, item.customerId, "This customer"),
+          ...(item.duplicateCustomerIds || []).map((id) => portrait(item.reviewId, id, `Matching customer ${id}`))),
         el("p", { class: "row" }, note,
           el("button", { type: "button", class: "approve", text: "Approve", on: { click: decide("REVIEW_DECISION_APPROVE") } }),
           el("button", { type: "button", class: "danger reject", text: "Reject", on: { click: decide("REVIEW_DECISION_REJECT") } })));
@@ -292,6 +304,30 @@ async function tierEventsView(token = "", shown = []) {
       when(e.createdAt), el("a", { href: `#/customer/${e.customerId}`, text: e.customerId }),
       tier(e.fromTier), tier(e.toTier), e.cause, e.actor,
     ])), more);
+  } catch (error) {
+    say(error.message, true);
+  }
+}
+
+// Webhook endpoints and their delivery log: read-only (changes stay with the API).
+async function webhooksView() {
+  try {
+    const hooks = (await api("GET", "/api/identity/webhooks")).webhooks || [];
+    if (!hooks.length) return show(el("p", { class: "muted", id: "webhooks-empty", text: "No webhook endpoints." }));
+    const sections = await Promise.all(hooks.map(async (hook) => {
+      const deliveries = (await api("GET", `/api/identity/webhooks/${encodeURIComponent(hook.webhookId)}/deliveries`)).deliveries || [];
+      const last = (d) => (d.attemptLog || []).slice(-1)[0] || {};
+      return el("section", { class: "card webhook", "data-webhook": hook.webhookId },
+        el("h3", { text: hook.url }),
+        el("p", { class: "muted", text: `${hook.active ? "active" : "disabled"} · ${(hook.events || []).join(", ")} · since ${when(hook.createdAt)}${hook.description ? ` · ${hook.description}` : ""}` }),
+        deliveries.length
+          ? table(["Created", "Event", "State", "Attempts", "Last status", "Last error", "Next attempt"], deliveries.map((d) => [
+            when(d.createdAt), d.eventType, d.state, String(d.attempts || 0),
+            last(d).httpStatus ? String(last(d).httpStatus) : "", last(d).error || "", when(d.nextAttemptAt),
+          ]))
+          : el("p", { class: "muted", text: "No deliveries yet." }));
+    }));
+    show(...sections);
   } catch (error) {
     say(error.message, true);
   }
@@ -330,6 +366,7 @@ function route() {
   if (view === "reviews") return reviewsView();
   if (view === "tier-events") return tierEventsView();
   if (view === "exports") return exportsView();
+  if (view === "webhooks") return webhooksView();
   return searchView();
 }
 

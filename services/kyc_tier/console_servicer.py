@@ -38,6 +38,14 @@ class DashboardServicer(CoreServicer[KycTierCore], dashboard_pb2_grpc.DashboardS
         )
         return console_mapping.review_page(page)
 
+    async def GetReviewPortrait(
+        self, request: dashboard_pb2.GetReviewPortraitRequest, _: Any
+    ) -> dashboard_pb2.GetReviewPortraitResponse:
+        image = await self.core.dashboard.review_portrait(
+            require_org(), request.review_id, request.customer_id
+        )
+        return dashboard_pb2.GetReviewPortraitResponse(body=console_mapping.jpeg_body(image))
+
     async def ListTierEvents(
         self, request: dashboard_pb2.ListTierEventsRequest, _: Any
     ) -> dashboard_pb2.ListTierEventsResponse:

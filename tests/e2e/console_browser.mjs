@@ -90,6 +90,11 @@ try {
 
   await page.goto(`${values.origin}/console#/reviews`);
   await page.waitForSelector(".review");
+  // The customer's portrait loads; the named duplicate without a capture says so.
+  await page.waitForFunction(() => [...document.querySelectorAll(".review .faces img")].some((i) => i.complete && i.naturalWidth > 0));
+  await page.waitForSelector(".review .faces p.muted");
+  result.portraits = await page.$$eval(".review .faces img", (images) => images.map((i) => [i.alt, i.naturalWidth > 0]));
+  result.missingPortraits = await page.$$eval(".review .faces p.muted", (notes) => notes.map((n) => n.textContent));
   await shot("05-review-queue");
   await page.fill(".review .note", "Same person; new KTP card.");
   await page.click(".review .approve");
@@ -106,6 +111,13 @@ try {
   result.csv = readFileSync(saved, "utf8");
   await shot("07-exports");
   result.steps.push("export downloaded");
+
+  await page.goto(`${values.origin}/console#/webhooks`);
+  await page.waitForSelector(".webhook tbody tr");
+  result.webhooks = await page.$$eval(".webhook", (hooks) => hooks.map((h) => h.querySelector("h3").textContent));
+  result.deliveries = await page.$$eval(".webhook tbody tr", (rows) => rows.map((r) => [...r.cells].map((c) => c.textContent)));
+  await shot("08-webhooks");
+  result.steps.push("webhook log read");
 } catch (error) {
   result.error = String(error && error.stack ? error.stack : error);
 } finally {

@@ -28,6 +28,8 @@ from services.kyc_tier.bootstrap import build
 from services.kyc_tier.service import SPEC
 from tests.service.test_console_auth import PASSWORD, create_user
 from tests.service.test_console_dashboard import held_for_review
+from tests.service.test_console_portraits import SELFIE, seal_capture
+from tests.service.test_console_webhooks import failed_delivery
 from tests.support import REPO_ROOT, kyc_tier_env, start_service, unavailable, unique_name
 from tests.support.gateway import bearer, create_org_and_key, gateway_settings
 from tests.support.kyc_fakes import KycFakes
@@ -84,9 +86,18 @@ async def test_an_analyst_works_the_console_in_a_real_browser() -> None:
                 body = {"externalId": unique_name("ext"), **PERSONA}
                 created = await http.post("/api/customers", json=body, headers=bearer(key))
                 assert created.status_code == 200, created.text
+                hook = {
+                    "url": "https://hooks.bank.example/identity",
+                    "events": ["kyc.tier_changed"],
+                }
+                made = await http.post("/api/identity/webhooks", json=hook, headers=bearer(key))
+                assert made.status_code == 200, made.text
             customer_id = created.json()["customer"]["customerId"]
             held = fakes.matcher.enroll_reference(customer_id, active=False)
-            await held_for_review(kyc.core, org_id, customer_id, held)
+            await seal_capture(kyc.core, org_id, customer_id, SELFIE)
+            review_id = await held_for_review(kyc.core, org_id, customer_id, held)
+
+            await failed_delivery(kyc.core, org_id, made.json()["webhook"]["webhookId"])
 
             command = ["node", str(REPO_ROOT / "tests" / "e2e" / "console_browser.mjs")]
             command += ["--origin", origin, "--email", email, "--password", PASSWORD]
@@ -102,8 +113,12 @@ async def test_an_analyst_works_the_console_in_a_real_browser() -> None:
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert "error" not in result, result["error"]
     assert result["pageErrors"] == [], result
-    # The one refusal: who is signed in, asked before anyone is.
-    assert result["failedRequests"] == ["401 /api/auth/me"]
+    # The refusals: who is signed in, asked before anyone is,
+    # and the portrait of the named duplicate, which has no retained capture.
+    assert result["failedRequests"] == [
+        "401 /api/auth/me",
+        f"404 /api/identity/review-queue/{review_id}/portraits/cus_x",
+    ]
     assert result["steps"] == [
         "password sign-in",
         "passkey added",
@@ -111,13 +126,23 @@ async def test_an_analyst_works_the_console_in_a_real_browser() -> None:
         "customer page",
         "review decided",
         "export downloaded",
+        "webhook log read",
     ]
     assert "passkeys: 1" in result["who"]
     assert any("S*** R*****" in row for row in result["searchResults"])
     assert result["customerTier"] == "basic"
+    assert result["portraits"] == [["This customer", True]]
+    assert result["missingPortraits"] == ["No retained capture."]
     assert "now standard" in result["decision"]
     lines = result["csv"].splitlines()
     assert lines[0].startswith("customer_id,external_id,full_name")
     assert customer_id in result["csv"] and PERSONA["nik"] not in result["csv"]
+    assert result["webhooks"] == ["https://hooks.bank.example/identity"]
+    # The failed delivery made beforehand, and the one the approval queued.
+    states = sorted(row[1:5] for row in result["deliveries"])
+    assert states == [
+        ["kyc.tier_changed", "pending", "0", ""],
+        ["kyc.tier_changed", "retrying", "1", "503"],
+    ], result["deliveries"]
     for name in ("02-signed-in-with-passkey", "03-search", "04-customer", "05-review-queue"):
         assert (ARTEFACTS / f"{name}.png").stat().st_size > 0

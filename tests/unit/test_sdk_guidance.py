@@ -29,6 +29,7 @@ NOT_SDK_ROUTES = {
     "REVIEW_NOT_FOUND",
     "REVIEW_ALREADY_DECIDED",
     "VERIFICATION_NOT_FOUND",
+    "PORTRAIT_NOT_FOUND",
 }
 CAPTURE_RPCS = {
     "protos/identity/kyc_tier/v1/ktp.proto": ("IssueKtpChallenge", "SubmitKtpCapture"),

@@ -11,6 +11,7 @@ beyond, asking for a narrower range).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,13 +19,24 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from identity_runtime.errors import invalid_field
-from services.kyc_tier import export, models, outbox, records, search
+from identity_runtime.errors import NotFound, invalid_field
+from identity_store.types import utcnow
+from services.kyc_tier import export, models, outbox, portraits, records, retention, search
 from services.kyc_tier.customers import CustomerView
-from services.kyc_tier.flows.reviews import ReviewView, review_view
+from services.kyc_tier.flows.reviews import ReviewView, duplicate_customers, review_view
 from services.kyc_tier.paging import Page, newest_first
 from services.kyc_tier.pii import PiiVault
+from services.kyc_tier.ports import BundleCodec
 from services.kyc_tier.store import Store
+
+
+def _first_crop(frames: tuple[bytes, ...]) -> bytes | None:
+    for frame in frames:
+        image = portraits.crop(frame)
+        if image is not None:
+            return image
+    return None
+
 
 REVIEW_STATUSES = ("pending", "approved", "rejected")
 
@@ -47,6 +59,7 @@ class TierEventQuery:
 class DashboardFlow:
     store: Store
     vault: PiiVault
+    codec: BundleCodec | None = None
 
     async def search(self, org_id: str, q: str, size: int, token: str) -> Page[CustomerView]:
         kind = search.query_kind(q)
@@ -83,6 +96,54 @@ class DashboardFlow:
             return Page([review_view(r) for r in page.items], page.next_page_token)
 
         return await self.store.read(read)
+
+    async def review_portrait(self, org_id: str, review_id: str, customer_id: str) -> bytes:
+        """The face crop (JPEG) of one of a review item's customers, from that
+        customer's newest retained sealed capture; the read is audited."""
+        if self.codec is None:
+            raise NotFound("no capture codec configured", "PORTRAIT_NOT_FOUND")
+        codec = self.codec
+
+        def load(session: Session) -> bytes:
+            item = session.get(models.ReviewItem, review_id)
+            if (
+                item is None
+                or item.org_id != org_id
+                or customer_id not in (item.customer_id, *duplicate_customers(item))
+            ):
+                raise NotFound("no such review item", "REVIEW_NOT_FOUND")
+            bundles = models.CaptureBundle
+            newest = session.scalars(
+                select(bundles)
+                .where(bundles.org_id == org_id, bundles.customer_id == customer_id)
+                .order_by(bundles.created_at.desc(), bundles.bundle_id.desc())
+            )
+            now = utcnow()
+            sealed = next((b for b in newest if retention.readable(b, now)), None)
+            if sealed is None:
+                raise NotFound("no retained capture for that customer", "PORTRAIT_NOT_FOUND")
+            # Access to frames is logged (ids only), in the read's transaction.
+            outbox.record(
+                session,
+                org_id,
+                "capture_bundle.read",
+                f"customer:{customer_id}",
+                "success",
+                details={
+                    "bundle_id": sealed.bundle_id,
+                    "verification_id": sealed.verification_id,
+                    "review_id": review_id,
+                    "purpose": "review_portrait",
+                },
+            )
+            return self.vault.open_bundle(session, sealed)
+
+        raw = await self.store.write(load)
+        frames = codec.decode(raw).frames if raw else ()
+        image = await asyncio.to_thread(_first_crop, frames)
+        if image is None:
+            raise NotFound("no face image in the retained capture", "PORTRAIT_NOT_FOUND")
+        return image
 
     async def tier_events(
         self, org_id: str, filters: TierEventQuery, size: int, token: str

@@ -53,6 +53,7 @@ class ReviewView:
     note: str
     created_at: datetime
     decided_at: datetime | None
+    duplicate_customer_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,17 @@ def review_view(row: models.ReviewItem) -> ReviewView:
         reasons=records.stored_reasons(row.reasons),
         decided_by=row.decided_by or "",
         note=row.note or "",
+        duplicate_customer_ids=duplicate_customers(row),
     )
+
+
+def duplicate_customers(row: models.ReviewItem) -> tuple[str, ...]:
+    """The other customers an item names (a list, or a comma-separated
+    string as some items store it)."""
+    named = (row.details or {}).get("duplicate_customers", [])
+    if isinstance(named, str):
+        named = named.split(",")
+    return tuple(str(c) for c in named if c and str(c) != row.customer_id)
 
 
 def _pending(session: Session, org_id: str, review_id: str) -> models.ReviewItem:

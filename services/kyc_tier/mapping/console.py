@@ -79,6 +79,10 @@ def csv_body(data: bytes) -> httpbody_pb2.HttpBody:
     return httpbody_pb2.HttpBody(content_type="text/csv; charset=utf-8", data=data)
 
 
+def jpeg_body(data: bytes) -> httpbody_pb2.HttpBody:
+    return httpbody_pb2.HttpBody(content_type="image/jpeg", data=data)
+
+
 def ceremony(value: Ceremony) -> console_auth_pb2.BeginPasskeyAuthenticationResponse:
     return message(console_auth_pb2.BeginPasskeyAuthenticationResponse, value)
 

@@ -259,6 +259,8 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """The export has more rows than allowed: narrow the date range
     (FAILED_PRECONDITION). metadata["rows"].
     """
+    ERROR_REASON_PORTRAIT_NOT_FOUND: _ErrorReason.ValueType  # 1110
+    """The review item's customer has no retained capture to show (NOT_FOUND)."""
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """ErrorReason is the closed list of machine-readable failure reasons.
@@ -511,4 +513,6 @@ ERROR_REASON_EXPORT_TOO_LARGE: ErrorReason.ValueType  # 1109
 """The export has more rows than allowed: narrow the date range
 (FAILED_PRECONDITION). metadata["rows"].
 """
+ERROR_REASON_PORTRAIT_NOT_FOUND: ErrorReason.ValueType  # 1110
+"""The review item's customer has no retained capture to show (NOT_FOUND)."""
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015

@@ -125,6 +125,7 @@ class ReviewItem(_message.Message):
     NOTE_FIELD_NUMBER: _builtins.int
     CREATED_AT_FIELD_NUMBER: _builtins.int
     DECIDED_AT_FIELD_NUMBER: _builtins.int
+    DUPLICATE_CUSTOMER_IDS_FIELD_NUMBER: _builtins.int
     review_id: _builtins.str
     customer_id: _builtins.str
     verification_id: _builtins.str
@@ -138,6 +139,12 @@ class ReviewItem(_message.Message):
     def created_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def decided_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def duplicate_customer_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Other customers the item names (a duplicate face): their portraits are
+        shown beside the item's customer's (GetReviewPortrait).
+        """
+
     def __init__(
         self,
         *,
@@ -151,10 +158,11 @@ class ReviewItem(_message.Message):
         note: _builtins.str = ...,
         created_at: _timestamp_pb2.Timestamp | None = ...,
         decided_at: _timestamp_pb2.Timestamp | None = ...,
+        duplicate_customer_ids: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "decided_at", b"decided_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "customer_id", b"customer_id", "decided_at", b"decided_at", "decided_by", b"decided_by", "kind", b"kind", "note", b"note", "reasons", b"reasons", "review_id", b"review_id", "status", b"status", "verification_id", b"verification_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "customer_id", b"customer_id", "decided_at", b"decided_at", "decided_by", b"decided_by", "duplicate_customer_ids", b"duplicate_customer_ids", "kind", b"kind", "note", b"note", "reasons", b"reasons", "review_id", b"review_id", "status", b"status", "verification_id", b"verification_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -418,3 +426,47 @@ class ExportVerificationsCsvResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ExportVerificationsCsvResponse: _TypeAlias = ExportVerificationsCsvResponse  # noqa: Y015
+
+@_typing.final
+class GetReviewPortraitRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REVIEW_ID_FIELD_NUMBER: _builtins.int
+    CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    review_id: _builtins.str
+    customer_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        review_id: _builtins.str = ...,
+        customer_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer_id", b"customer_id", "review_id", b"review_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetReviewPortraitRequest: _TypeAlias = GetReviewPortraitRequest  # noqa: Y015
+
+@_typing.final
+class GetReviewPortraitResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BODY_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def body(self) -> _httpbody_pb2.HttpBody:
+        """image/jpeg"""
+
+    def __init__(
+        self,
+        *,
+        body: _httpbody_pb2.HttpBody | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["body", b"body"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetReviewPortraitResponse: _TypeAlias = GetReviewPortraitResponse  # noqa: Y015

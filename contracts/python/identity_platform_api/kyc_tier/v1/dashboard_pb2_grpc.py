@@ -52,6 +52,11 @@ class DashboardServiceStub:
                 request_serializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_dashboard__pb2.DecideReviewRequest.SerializeToString,
                 response_deserializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_dashboard__pb2.DecideReviewResponse.FromString,
                 _registered_method=True)
+        self.GetReviewPortrait = channel.unary_unary(
+                '/identity.kyc_tier.v1.DashboardService/GetReviewPortrait',
+                request_serializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_dashboard__pb2.GetReviewPortraitRequest.SerializeToString,
+                response_deserializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_dashboard__pb2.GetReviewPortraitResponse.FromString,
+                _registered_method=True)
         self.ListTierEvents = channel.unary_unary(
                 '/identity.kyc_tier.v1.DashboardService/ListTierEvents',
                 request_serializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_dashboard__pb2.ListTierEventsRequest.SerializeToString,
@@ -104,6 +109,20 @@ class DashboardServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetReviewPortrait(self, request, context):
+        """GetReviewPortrait answers the face crop (JPEG) of one of a review
+        item's customers: the item's own customer or one it names as a
+        duplicate. The crop comes from that customer's newest retained sealed
+        capture, opened on demand; every read is audited (capture_bundle.read,
+        under the analyst). Answered with Cache-Control: no-store.
+        Errors: NOT_FOUND / REVIEW_NOT_FOUND (no such item in the organisation,
+        or the customer is not one of its customers); NOT_FOUND /
+        PORTRAIT_NOT_FOUND (no retained capture).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListTierEvents(self, request, context):
         """ListTierEvents is the KYC tier history feed, newest first.
         """
@@ -148,6 +167,11 @@ def add_DashboardServiceServicer_to_server(servicer, server):
                     servicer.DecideReview,
                     request_deserializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_dashboard__pb2.DecideReviewRequest.FromString,
                     response_serializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_dashboard__pb2.DecideReviewResponse.SerializeToString,
+            ),
+            'GetReviewPortrait': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetReviewPortrait,
+                    request_deserializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_dashboard__pb2.GetReviewPortraitRequest.FromString,
+                    response_serializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_dashboard__pb2.GetReviewPortraitResponse.SerializeToString,
             ),
             'ListTierEvents': grpc.unary_unary_rpc_method_handler(
                     servicer.ListTierEvents,
@@ -249,6 +273,33 @@ class DashboardService:
             '/identity.kyc_tier.v1.DashboardService/DecideReview',
             identity__platform__api_dot_kyc__tier_dot_v1_dot_dashboard__pb2.DecideReviewRequest.SerializeToString,
             identity__platform__api_dot_kyc__tier_dot_v1_dot_dashboard__pb2.DecideReviewResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetReviewPortrait(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/identity.kyc_tier.v1.DashboardService/GetReviewPortrait',
+            identity__platform__api_dot_kyc__tier_dot_v1_dot_dashboard__pb2.GetReviewPortraitRequest.SerializeToString,
+            identity__platform__api_dot_kyc__tier_dot_v1_dot_dashboard__pb2.GetReviewPortraitResponse.FromString,
             options,
             channel_credentials,
             insecure,

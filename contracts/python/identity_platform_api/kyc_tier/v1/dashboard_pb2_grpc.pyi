@@ -53,6 +53,16 @@ class DashboardServiceStub:
     Errors: NOT_FOUND / REVIEW_NOT_FOUND; FAILED_PRECONDITION /
     REVIEW_ALREADY_DECIDED.
     """
+    GetReviewPortrait: _grpc.UnaryUnaryMultiCallable[_dashboard_pb2.GetReviewPortraitRequest, _dashboard_pb2.GetReviewPortraitResponse]
+    """GetReviewPortrait answers the face crop (JPEG) of one of a review
+    item's customers: the item's own customer or one it names as a
+    duplicate. The crop comes from that customer's newest retained sealed
+    capture, opened on demand; every read is audited (capture_bundle.read,
+    under the analyst). Answered with Cache-Control: no-store.
+    Errors: NOT_FOUND / REVIEW_NOT_FOUND (no such item in the organisation,
+    or the customer is not one of its customers); NOT_FOUND /
+    PORTRAIT_NOT_FOUND (no retained capture).
+    """
     ListTierEvents: _grpc.UnaryUnaryMultiCallable[_dashboard_pb2.ListTierEventsRequest, _dashboard_pb2.ListTierEventsResponse]
     """ListTierEvents is the KYC tier history feed, newest first."""
     ExportCustomersCsv: _grpc.UnaryUnaryMultiCallable[_dashboard_pb2.ExportCustomersCsvRequest, _dashboard_pb2.ExportCustomersCsvResponse]
@@ -92,6 +102,16 @@ class DashboardServiceAsyncStub(DashboardServiceStub):
     kind); the tier is recomputed (tier event + audit entry when it changes).
     Errors: NOT_FOUND / REVIEW_NOT_FOUND; FAILED_PRECONDITION /
     REVIEW_ALREADY_DECIDED.
+    """
+    GetReviewPortrait: _aio.UnaryUnaryMultiCallable[_dashboard_pb2.GetReviewPortraitRequest, _dashboard_pb2.GetReviewPortraitResponse]  # type: ignore[assignment]
+    """GetReviewPortrait answers the face crop (JPEG) of one of a review
+    item's customers: the item's own customer or one it names as a
+    duplicate. The crop comes from that customer's newest retained sealed
+    capture, opened on demand; every read is audited (capture_bundle.read,
+    under the analyst). Answered with Cache-Control: no-store.
+    Errors: NOT_FOUND / REVIEW_NOT_FOUND (no such item in the organisation,
+    or the customer is not one of its customers); NOT_FOUND /
+    PORTRAIT_NOT_FOUND (no retained capture).
     """
     ListTierEvents: _aio.UnaryUnaryMultiCallable[_dashboard_pb2.ListTierEventsRequest, _dashboard_pb2.ListTierEventsResponse]  # type: ignore[assignment]
     """ListTierEvents is the KYC tier history feed, newest first."""
@@ -144,6 +164,21 @@ class DashboardServiceServicer:
         kind); the tier is recomputed (tier event + audit entry when it changes).
         Errors: NOT_FOUND / REVIEW_NOT_FOUND; FAILED_PRECONDITION /
         REVIEW_ALREADY_DECIDED.
+        """
+
+    def GetReviewPortrait(
+        self,
+        request: _dashboard_pb2.GetReviewPortraitRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_dashboard_pb2.GetReviewPortraitResponse, _abc.Awaitable[_dashboard_pb2.GetReviewPortraitResponse]]:
+        """GetReviewPortrait answers the face crop (JPEG) of one of a review
+        item's customers: the item's own customer or one it names as a
+        duplicate. The crop comes from that customer's newest retained sealed
+        capture, opened on demand; every read is audited (capture_bundle.read,
+        under the analyst). Answered with Cache-Control: no-store.
+        Errors: NOT_FOUND / REVIEW_NOT_FOUND (no such item in the organisation,
+        or the customer is not one of its customers); NOT_FOUND /
+        PORTRAIT_NOT_FOUND (no retained capture).
         """
 
     def ListTierEvents(
