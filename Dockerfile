@@ -83,6 +83,13 @@ ENTRYPOINT ["identity-kyc-tier"]
 FROM runtime AS audit
 ENTRYPOINT ["identity-audit"]
 
+FROM runtime AS face-match
+ENTRYPOINT ["identity-face-match"]
+
+# Extra Face Match workers draining the same queue (scaled on queue depth).
+FROM runtime AS face-match-worker
+ENTRYPOINT ["identity-face-match-worker"]
+
 FROM runtime AS gateway
 ENTRYPOINT ["identity-gateway"]
 
