@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+import textwrap
 from pathlib import Path
 
 from identity_runtime import mesh
@@ -117,18 +118,28 @@ def settings_classes() -> list[tuple[str, type, str]]:
     return rows
 
 
+def shared_settings_fields() -> set[str]:
+    """The fields every service's settings have (read as `<PREFIX>_<FIELD>`)."""
+    from identity_runtime.settings import ServiceSettings
+
+    return {row[0].removeprefix("X_") for row in describe(ServiceSettings, "X")}
+
+
 def table() -> str:
+    shared_fields = shared_settings_fields()
     lines = [
-        "Every service reads `<PREFIX>_<FIELD>`; the shared fields (HOST, PORT, MAX_MESSAGE_BYTES,",
-        "DEFAULT_DEADLINE_SECONDS, SHUTDOWN_GRACE_SECONDS, LOG_LEVEL, LOG_FORMAT, OTLP_ENDPOINT,",
-        "ENVIRONMENT) exist for each prefix and are listed once, under capture-quality.",
+        *textwrap.wrap(
+            "Every service reads `<PREFIX>_<FIELD>`; the shared fields "
+            f"({', '.join(sorted(shared_fields))}) exist for each prefix and are listed "
+            "once, under capture-quality.",
+            width=96,
+        ),
         "",
         "| variable | type | default | meaning |",
         "|---|---|---|---|",
     ]
     from identity_runtime.settings import ServiceSettings
 
-    shared_fields = {row[0].removeprefix("X_") for row in describe(ServiceSettings, "X")}
     first = True
     for name, cls, prefix in settings_classes():
         rows = describe(cls, prefix)

@@ -138,11 +138,12 @@ async def test_an_analyst_works_the_console_in_a_real_browser() -> None:
     assert lines[0].startswith("customer_id,external_id,full_name")
     assert customer_id in result["csv"] and PERSONA["nik"] not in result["csv"]
     assert result["webhooks"] == ["https://hooks.bank.example/identity"]
-    # The failed delivery made beforehand, and the one the approval queued.
-    states = sorted(row[1:5] for row in result["deliveries"])
-    assert states == [
-        ["kyc.tier_changed", "pending", "0", ""],
-        ["kyc.tier_changed", "retrying", "1", "503"],
-    ], result["deliveries"]
+    # The failed delivery made beforehand, and the one the approval queued (the
+    # dispatcher may already have tried that one, so only its event is fixed).
+    rows = [row[1:5] for row in result["deliveries"]]
+    assert len(rows) == 2, result["deliveries"]
+    assert ["kyc.tier_changed", "retrying", "1", "503"] in rows, result["deliveries"]
+    queued = next(row for row in rows if row != ["kyc.tier_changed", "retrying", "1", "503"])
+    assert queued[0] == "kyc.tier_changed" and queued[1] in {"pending", "retrying"}, rows
     for name in ("02-signed-in-with-passkey", "03-search", "04-customer", "05-review-queue"):
         assert (ARTEFACTS / f"{name}.png").stat().st_size > 0

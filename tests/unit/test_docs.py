@@ -7,16 +7,23 @@ import importlib.util
 import re
 import subprocess
 from pathlib import Path
+from typing import Any
 
+from identity_runtime import mesh
 from tests.support import REPO_ROOT
 
 
-def test_readme_configuration_table_matches_the_settings_classes() -> None:
+def config_table() -> Any:
     spec = importlib.util.spec_from_file_location(
         "config_table", REPO_ROOT / "tools" / "config_table.py"
     )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
+def test_readme_configuration_table_matches_the_settings_classes() -> None:
+    module = config_table()
     readme = (REPO_ROOT / "README.md").read_text()
     current = readme.split(module.START, 1)[1].split(module.END, 1)[0].strip()
     assert current == module.table().strip(), (
@@ -74,6 +81,13 @@ def variables_read() -> dict[str, str]:
 def test_every_variable_the_code_reads_is_in_the_readme_table() -> None:
     readme = (REPO_ROOT / "README.md").read_text()
     documented = set(re.findall(r"^\| `([A-Z][A-Z0-9_]+)` \|", readme, re.MULTILINE))
+    # The shared fields are listed once (under capture-quality) and, as the
+    # table says, exist for every service's prefix.
+    documented |= {
+        f"{service.env_prefix}_{field}"
+        for service in mesh.SERVICES
+        for field in config_table().shared_settings_fields()
+    }
     read = variables_read()
     # The scan finds what it should (so an empty result cannot pass silently).
     assert {"IDENTITY_HOST", "IDENTITY_PYTHON", "IDENTITY_TEST_POSTGRES_URL", "CI"} <= set(read)
