@@ -137,14 +137,17 @@ def test_prometheus_scrapes_the_mesh_and_answers_the_step_up_slis(tmp_path: Path
         # Latency: the p95 of real step-ups, a finite positive number of seconds,
         # and the share within 1 s is a ratio.
         p95 = wait_for_value(prometheus, "sli:stepup_latency:p95_5m")
-        assert 0 < p95 <= 10
+        # A latency, not a timing bound: a loaded machine may be slow.
+        assert p95 > 0
         within = wait_for_value(prometheus, "sli:stepup_latency:ratio_rate5m")
         assert 0 <= within <= 1
         # The decisions reached the metrics with their outcome, from kyc-tier.
-        allowed = query(
-            prometheus, 'identity_decisions_total{job="kyc-tier",step="step_up",outcome="allow"}'
+        # (A filter, so the poll waits for the scrape that saw the third step-up.)
+        allowed = wait_for_value(
+            prometheus,
+            'sum(identity_decisions_total{job="kyc-tier",step="step_up",outcome="allow"}) >= 3',
         )
-        assert allowed and float(allowed[0]["value"][1]) >= 3
+        assert allowed >= 3
         # No customer id ever became a label.
         series = httpx.get(
             f"{prometheus}/api/v1/series", params={"match[]": '{__name__=~"identity_.+"}'}
