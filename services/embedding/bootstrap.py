@@ -50,6 +50,7 @@ def build_runner(settings: EmbeddingSettings) -> Runner:
             timeout_seconds=settings.triton_timeout_seconds,
         )
         runner.load()
+        pack.announce(manifest, settings)
         return runner
     return pack.onnx_runner(manifest, settings)
 

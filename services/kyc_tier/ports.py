@@ -82,6 +82,22 @@ class LivenessDecision:
     reasons: tuple[Reason, ...]
     decision_basis: str
     pad_models: Mapping[str, float] = field(default_factory=dict)
+    # The fused PAD threshold the decision used (0 when no PAD model ran).
+    pad_threshold: float = 0.0
+
+
+@dataclass(frozen=True)
+class LivenessPolicy:
+    """An organisation's liveness switches (kyc-tier's `org_liveness_policies`),
+    sent with each liveness check; the defaults leave the deployment's."""
+
+    pad_models: tuple[str, ...] = ()
+    pad_threshold: float | None = None
+    flash_check: bool = True
+    shadow: bool = True
+
+
+DEFAULT_LIVENESS_POLICY = LivenessPolicy()
 
 
 @dataclass(frozen=True)
@@ -188,6 +204,7 @@ class Liveness(Protocol):
         attestation: Attestation,
         computed_bundle_sha256: str,
         face: FaceAssessment | None,
+        policy: LivenessPolicy = DEFAULT_LIVENESS_POLICY,
     ) -> LivenessDecision: ...
 
 

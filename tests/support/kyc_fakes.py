@@ -29,6 +29,7 @@ from services.kyc_tier.bundles import BundleInput
 from services.kyc_tier.outbox import PendingEntry
 from services.kyc_tier.partners import create_org
 from services.kyc_tier.ports import (
+    DEFAULT_LIVENESS_POLICY,
     Attestation,
     Challenge,
     Clock,
@@ -40,6 +41,7 @@ from services.kyc_tier.ports import (
     FaceEmbedding,
     KtpAssessment,
     LivenessDecision,
+    LivenessPolicy,
     MatchResult,
     Reason,
 )
@@ -100,6 +102,8 @@ class FakeLiveness:
     # Raised by `check` instead of deciding (a spent challenge, a bad signature).
     refusal: DomainError | None = None
     checks: list[tuple[str, str, str]] = field(default_factory=list)
+    # The organisation policy each check was sent with.
+    policies: list[LivenessPolicy] = field(default_factory=list)
 
     async def issue_challenge(self, customer_id: str, purpose: str) -> Challenge:
         now = datetime.now(UTC)
@@ -119,8 +123,10 @@ class FakeLiveness:
         attestation: Attestation,
         computed_bundle_sha256: str,
         face: FaceAssessment | None,
+        policy: LivenessPolicy = DEFAULT_LIVENESS_POLICY,
     ) -> LivenessDecision:
         self.checks.append((customer_id, purpose, challenge_id))
+        self.policies.append(policy)
         if self.refusal is not None:
             raise self.refusal
         return self.decision

@@ -178,6 +178,7 @@ class FaceFlow:
                 bundle.attestation,
                 subject.bundle_sha256,
                 face,
+                subject.liveness_policy,
             )
         enrollment_id = ""
         if decision.live and face.passed and face.crops is not None:

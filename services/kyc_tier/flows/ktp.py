@@ -182,6 +182,7 @@ class KtpFlow:
             attestation,
             subject.bundle_sha256,
             None,
+            subject.liveness_policy,
         )
         known_nik = await self.pipeline.store.read(
             lambda s: self.vault.read_nik(s, records.load_customer(s, subject.org_id, customer_id))

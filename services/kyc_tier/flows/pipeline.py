@@ -38,7 +38,16 @@ from sqlalchemy.orm import Session
 
 from identity_runtime import metrics
 from identity_runtime.errors import AlreadyExists, DomainError
-from services.kyc_tier import bundles, customers, models, outbox, partners, records, webhook_events
+from services.kyc_tier import (
+    bundles,
+    customers,
+    models,
+    org_policies,
+    outbox,
+    partners,
+    records,
+    webhook_events,
+)
 from services.kyc_tier.flows.capture import Captured, Decision, Recorded, Step, Subject
 from services.kyc_tier.pii import PiiVault
 from services.kyc_tier.ports import Reason
@@ -120,6 +129,7 @@ class CapturePipeline:
         def start(session: Session) -> Subject:
             records.require_active(records.load_customer(session, org_id, customer_id))
             threshold = partners.match_threshold(session, org_id)
+            policy = org_policies.load(session, org_id)
             attempt_id = records.start_attempt(session, org_id, customer_id, step.kind)
             outbox.record(
                 session,
@@ -130,7 +140,9 @@ class CapturePipeline:
                 details={"attempt_id": attempt_id, "kind": step.kind},
             )
             verification_id = records.new_id("ver")
-            return Subject(org_id, customer_id, verification_id, threshold, capture, attempt_id)
+            return Subject(
+                org_id, customer_id, verification_id, threshold, capture, attempt_id, policy
+            )
 
         return await self.store.write(start)
 

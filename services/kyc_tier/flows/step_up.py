@@ -125,6 +125,7 @@ class StepUpFlow:
             bundle.attestation,
             subject.bundle_sha256,
             face,
+            subject.liveness_policy,
         )
         probe: ports.FaceEmbedding | None = None
         with biometrics.images_from("bundle.frames"):

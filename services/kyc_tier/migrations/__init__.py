@@ -6,7 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from identity_store.migrate import History
-from services.kyc_tier import console_models  # noqa: F401 - the console tables are in the metadata
+from services.kyc_tier import (  # noqa: F401 - the console tables are in the metadata
+    console_models,
+    org_policies,
+)
 from services.kyc_tier.models import Base
 
 HISTORY = History(
