@@ -15,7 +15,7 @@ from identity_runtime.context import require_org
 from identity_runtime.server import CoreServicer
 from services.kyc_tier.bootstrap import KycTierCore
 from services.kyc_tier.mapping import console as console_mapping
-from services.kyc_tier.mapping import enums, responses
+from services.kyc_tier.mapping import enums, resources, responses
 
 
 class DashboardServicer(CoreServicer[KycTierCore], dashboard_pb2_grpc.DashboardServiceServicer):
@@ -45,6 +45,17 @@ class DashboardServicer(CoreServicer[KycTierCore], dashboard_pb2_grpc.DashboardS
             require_org(), request.review_id, request.customer_id
         )
         return dashboard_pb2.GetReviewPortraitResponse(body=console_mapping.jpeg_body(image))
+
+    async def ListCustomerVerifications(
+        self, request: dashboard_pb2.ListCustomerVerificationsRequest, _: Any
+    ) -> dashboard_pb2.ListCustomerVerificationsResponse:
+        page = await self.core.dashboard.verifications(
+            require_org(), request.customer_id, request.page_size, request.page_token
+        )
+        return dashboard_pb2.ListCustomerVerificationsResponse(
+            verifications=[resources.verification(v) for v in page.items],
+            next_page_token=page.next_page_token,
+        )
 
     async def ListTierEvents(
         self, request: dashboard_pb2.ListTierEventsRequest, _: Any

@@ -34,6 +34,8 @@ class FaceAssessment:
     # Opaque: the crops for liveness and embedding, and per-frame evidence for liveness.
     crops: object | None = None
     frame_evidence: tuple[object, ...] = ()
+    # The best frame's quality measures (name -> value, e.g. blur_laplacian_var).
+    quality: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

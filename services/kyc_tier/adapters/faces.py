@@ -63,6 +63,12 @@ class GrpcCaptureQuality:
             detector_model=reply.detector_model,
             crops=reply.crops if reply.HasField("crops") else None,
             frame_evidence=evidence,
+            quality={
+                m.name: m.value
+                for f in reply.frames
+                if f.frame_index == reply.best_frame_index
+                for m in f.measures
+            },
         )
 
     async def check_ktp(

@@ -145,6 +145,21 @@ class DashboardFlow:
             raise NotFound("no face image in the retained capture", "PORTRAIT_NOT_FOUND")
         return image
 
+    async def verifications(
+        self, org_id: str, customer_id: str, size: int, token: str
+    ) -> Page[records.VerificationRecord]:
+        """The customer's verification timeline, newest first, with scores;
+        another organisation's customer is NOT_FOUND."""
+        rows = models.Verification
+        query = select(rows).where(rows.org_id == org_id, rows.customer_id == customer_id)
+
+        def read(session: Session) -> Page[records.VerificationRecord]:
+            records.load_customer(session, org_id, customer_id)
+            page = newest_first(session, query, rows.created_at, rows.verification_id, size, token)
+            return Page([records.verification_record(r) for r in page.items], page.next_page_token)
+
+        return await self.store.read(read)
+
     async def tier_events(
         self, org_id: str, filters: TierEventQuery, size: int, token: str
     ) -> Page[records.TierChange]:

@@ -67,6 +67,7 @@ def decide(evidence: StepUpEvidence, request: StepUpRequest) -> Decision:
         passed=allow,
         reasons=tuple(reasons),
         scores={
+            **biometrics.quality_scores(face),
             **biometrics.liveness_scores(liveness),
             **(biometrics.match_scores(match) if match else {}),
         },

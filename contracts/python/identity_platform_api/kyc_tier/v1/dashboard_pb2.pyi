@@ -330,6 +330,54 @@ class ListTierEventsResponse(_message.Message):
 Global___ListTierEventsResponse: _TypeAlias = ListTierEventsResponse  # noqa: Y015
 
 @_typing.final
+class ListCustomerVerificationsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    customer_id: _builtins.str
+    page_size: _builtins.int
+    page_token: _builtins.str
+    def __init__(
+        self,
+        *,
+        customer_id: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer_id", b"customer_id", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListCustomerVerificationsRequest: _TypeAlias = ListCustomerVerificationsRequest  # noqa: Y015
+
+@_typing.final
+class ListCustomerVerificationsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VERIFICATIONS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def verifications(self) -> _containers.RepeatedCompositeFieldContainer[_resources_pb2.Verification]: ...
+    def __init__(
+        self,
+        *,
+        verifications: _abc.Iterable[_resources_pb2.Verification] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "verifications", b"verifications"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListCustomerVerificationsResponse: _TypeAlias = ListCustomerVerificationsResponse  # noqa: Y015
+
+@_typing.final
 class ExportCustomersCsvRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

@@ -57,6 +57,11 @@ class DashboardServiceStub:
                 request_serializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_dashboard__pb2.GetReviewPortraitRequest.SerializeToString,
                 response_deserializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_dashboard__pb2.GetReviewPortraitResponse.FromString,
                 _registered_method=True)
+        self.ListCustomerVerifications = channel.unary_unary(
+                '/identity.kyc_tier.v1.DashboardService/ListCustomerVerifications',
+                request_serializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_dashboard__pb2.ListCustomerVerificationsRequest.SerializeToString,
+                response_deserializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_dashboard__pb2.ListCustomerVerificationsResponse.FromString,
+                _registered_method=True)
         self.ListTierEvents = channel.unary_unary(
                 '/identity.kyc_tier.v1.DashboardService/ListTierEvents',
                 request_serializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_dashboard__pb2.ListTierEventsRequest.SerializeToString,
@@ -123,6 +128,19 @@ class DashboardServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListCustomerVerifications(self, request, context):
+        """ListCustomerVerifications is a customer's verification timeline, newest
+        first: each verification's kind, outcome, reasons, scores (liveness:
+        "pad", "pad_<model>", "flash"; matching: "match", "match_threshold",
+        "estimated_false_match_rate"; capture quality: "quality_<measure>"; card
+        tampering: "tamper_<signal>") and model ids. No images, no personal data.
+        Errors: NOT_FOUND / CUSTOMER_NOT_FOUND (also for another organisation's
+        customer); INVALID_ARGUMENT / INVALID_FIELD (page size or token).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListTierEvents(self, request, context):
         """ListTierEvents is the KYC tier history feed, newest first.
         """
@@ -172,6 +190,11 @@ def add_DashboardServiceServicer_to_server(servicer, server):
                     servicer.GetReviewPortrait,
                     request_deserializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_dashboard__pb2.GetReviewPortraitRequest.FromString,
                     response_serializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_dashboard__pb2.GetReviewPortraitResponse.SerializeToString,
+            ),
+            'ListCustomerVerifications': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCustomerVerifications,
+                    request_deserializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_dashboard__pb2.ListCustomerVerificationsRequest.FromString,
+                    response_serializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_dashboard__pb2.ListCustomerVerificationsResponse.SerializeToString,
             ),
             'ListTierEvents': grpc.unary_unary_rpc_method_handler(
                     servicer.ListTierEvents,
@@ -300,6 +323,33 @@ class DashboardService:
             '/identity.kyc_tier.v1.DashboardService/GetReviewPortrait',
             identity__platform__api_dot_kyc__tier_dot_v1_dot_dashboard__pb2.GetReviewPortraitRequest.SerializeToString,
             identity__platform__api_dot_kyc__tier_dot_v1_dot_dashboard__pb2.GetReviewPortraitResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCustomerVerifications(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/identity.kyc_tier.v1.DashboardService/ListCustomerVerifications',
+            identity__platform__api_dot_kyc__tier_dot_v1_dot_dashboard__pb2.ListCustomerVerificationsRequest.SerializeToString,
+            identity__platform__api_dot_kyc__tier_dot_v1_dot_dashboard__pb2.ListCustomerVerificationsResponse.FromString,
             options,
             channel_credentials,
             insecure,

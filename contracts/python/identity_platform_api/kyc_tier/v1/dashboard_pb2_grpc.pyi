@@ -63,6 +63,15 @@ class DashboardServiceStub:
     or the customer is not one of its customers); NOT_FOUND /
     PORTRAIT_NOT_FOUND (no retained capture).
     """
+    ListCustomerVerifications: _grpc.UnaryUnaryMultiCallable[_dashboard_pb2.ListCustomerVerificationsRequest, _dashboard_pb2.ListCustomerVerificationsResponse]
+    """ListCustomerVerifications is a customer's verification timeline, newest
+    first: each verification's kind, outcome, reasons, scores (liveness:
+    "pad", "pad_<model>", "flash"; matching: "match", "match_threshold",
+    "estimated_false_match_rate"; capture quality: "quality_<measure>"; card
+    tampering: "tamper_<signal>") and model ids. No images, no personal data.
+    Errors: NOT_FOUND / CUSTOMER_NOT_FOUND (also for another organisation's
+    customer); INVALID_ARGUMENT / INVALID_FIELD (page size or token).
+    """
     ListTierEvents: _grpc.UnaryUnaryMultiCallable[_dashboard_pb2.ListTierEventsRequest, _dashboard_pb2.ListTierEventsResponse]
     """ListTierEvents is the KYC tier history feed, newest first."""
     ExportCustomersCsv: _grpc.UnaryUnaryMultiCallable[_dashboard_pb2.ExportCustomersCsvRequest, _dashboard_pb2.ExportCustomersCsvResponse]
@@ -112,6 +121,15 @@ class DashboardServiceAsyncStub(DashboardServiceStub):
     Errors: NOT_FOUND / REVIEW_NOT_FOUND (no such item in the organisation,
     or the customer is not one of its customers); NOT_FOUND /
     PORTRAIT_NOT_FOUND (no retained capture).
+    """
+    ListCustomerVerifications: _aio.UnaryUnaryMultiCallable[_dashboard_pb2.ListCustomerVerificationsRequest, _dashboard_pb2.ListCustomerVerificationsResponse]  # type: ignore[assignment]
+    """ListCustomerVerifications is a customer's verification timeline, newest
+    first: each verification's kind, outcome, reasons, scores (liveness:
+    "pad", "pad_<model>", "flash"; matching: "match", "match_threshold",
+    "estimated_false_match_rate"; capture quality: "quality_<measure>"; card
+    tampering: "tamper_<signal>") and model ids. No images, no personal data.
+    Errors: NOT_FOUND / CUSTOMER_NOT_FOUND (also for another organisation's
+    customer); INVALID_ARGUMENT / INVALID_FIELD (page size or token).
     """
     ListTierEvents: _aio.UnaryUnaryMultiCallable[_dashboard_pb2.ListTierEventsRequest, _dashboard_pb2.ListTierEventsResponse]  # type: ignore[assignment]
     """ListTierEvents is the KYC tier history feed, newest first."""
@@ -179,6 +197,20 @@ class DashboardServiceServicer:
         Errors: NOT_FOUND / REVIEW_NOT_FOUND (no such item in the organisation,
         or the customer is not one of its customers); NOT_FOUND /
         PORTRAIT_NOT_FOUND (no retained capture).
+        """
+
+    def ListCustomerVerifications(
+        self,
+        request: _dashboard_pb2.ListCustomerVerificationsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_dashboard_pb2.ListCustomerVerificationsResponse, _abc.Awaitable[_dashboard_pb2.ListCustomerVerificationsResponse]]:
+        """ListCustomerVerifications is a customer's verification timeline, newest
+        first: each verification's kind, outcome, reasons, scores (liveness:
+        "pad", "pad_<model>", "flash"; matching: "match", "match_threshold",
+        "estimated_false_match_rate"; capture quality: "quality_<measure>"; card
+        tampering: "tamper_<signal>") and model ids. No images, no personal data.
+        Errors: NOT_FOUND / CUSTOMER_NOT_FOUND (also for another organisation's
+        customer); INVALID_ARGUMENT / INVALID_FIELD (page size or token).
         """
 
     def ListTierEvents(
