@@ -30,6 +30,7 @@ client headers such as `Authorization` or `x-identity-org` are never forwarded.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import re
 import time
@@ -45,7 +46,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from gateway import console, console_site, errors, oauth, transcoding
+from gateway import console, console_site, errors, oauth, streaming, transcoding
 from gateway.auth import (
     ApiKeyCache,
     Principal,
@@ -238,7 +239,8 @@ class Gateway:
                     )
                     response = self._error_response(error, request_id, outcome)
                 outcome.status = response.status_code
-                outcome.bytes_out = len(response.body)
+                # A streamed body's size is not known here (0 in the access log).
+                outcome.bytes_out = len(getattr(response, "body", b""))
                 self._annotate_span(span, outcome)
             response.headers["X-Request-Id"] = request_id
             return response
@@ -304,6 +306,19 @@ class Gateway:
         if route.rate_limit is not None and outcome.principal is not None:
             await self.limiter.check(route, outcome.principal.org_id, message)
 
+        if route.streams:
+            # A stream runs past the request deadline, up to its own.
+            bound = call_context.current()
+            if bound is not None:
+                long = time.monotonic() + self.settings.stream_deadline_seconds
+                call_context.bind(dataclasses.replace(bound, deadline=long))
+            return await streaming.respond(
+                self.clients.channel(route.package),
+                route,
+                message,
+                self.settings.stream_deadline_seconds,
+                _NO_STORE,
+            )
         if route.package == GATEWAY_PACKAGE:
             reply, status = await self.local_handlers[route.full_name](message)
         else:

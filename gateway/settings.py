@@ -41,6 +41,10 @@ class GatewaySettings:
     default_deadline_seconds: float = setting(
         10.0, "Deadline of each request, propagated to the services"
     )
+    stream_deadline_seconds: float = setting(
+        600.0,
+        "Deadline of a streamed response (the CSV exports), from its first byte to its last",
+    )
     health_timeout_seconds: float = setting(
         1.0, "Timeout of each service's health check in /api/healthz"
     )
@@ -113,7 +117,11 @@ class GatewaySettings:
         # its bytes), so the gRPC limit must not be the tighter one.
         if self.max_message_bytes < self.max_body_bytes:
             problems.append(("max_message_bytes", "must be at least max_body_bytes"))
-        for name in ("default_deadline_seconds", "health_timeout_seconds"):
+        for name in (
+            "default_deadline_seconds",
+            "health_timeout_seconds",
+            "stream_deadline_seconds",
+        ):
             if getattr(self, name) <= 0:
                 problems.append((name, "must be positive"))
         if self.auth_cache_seconds < 0:

@@ -12,7 +12,8 @@ beyond, asking for a narrower range).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import functools
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -180,29 +181,33 @@ class DashboardFlow:
 
         return await self.store.read(read)
 
-    async def export_customers(
+    def export_customers(
         self, org_id: str, tier: str, after: datetime | None, before: datetime | None
-    ) -> bytes:
+    ) -> AsyncIterator[bytes]:
+        """The customers CSV in chunks (export.py): bounds checked at once."""
         span = export.bounds(after, before)
-        return await self._export(
-            org_id, "customers", lambda s: export.customers_csv(s, org_id, tier, span)
-        )
+        return self._export(org_id, "customers", export.CUSTOMERS, span, {"tier": tier})
 
-    async def export_verifications(
+    def export_verifications(
         self, org_id: str, kind: str, after: datetime | None, before: datetime | None
-    ) -> bytes:
+    ) -> AsyncIterator[bytes]:
         span = export.bounds(after, before)
-        return await self._export(
-            org_id, "verifications", lambda s: export.verifications_csv(s, org_id, kind, span)
-        )
+        return self._export(org_id, "verifications", export.VERIFICATIONS, span, {"kind": kind})
 
     async def _export(
-        self, org_id: str, what: str, write: Callable[[Session], tuple[bytes, int]]
-    ) -> bytes:
-        """The file, and its audit entry (`export.<what>`, the row count) in one transaction."""
+        self,
+        org_id: str,
+        what: str,
+        table: export.Table,
+        span: export.Bounds,
+        equal: dict[str, str],
+    ) -> AsyncIterator[bytes]:
+        """Counted (EXPORT_TOO_LARGE) and audited (`export.<what>`, the row
+        count) in one transaction before the first byte; then the header and
+        one chunk per batch, each batch its own short read."""
 
-        def work(session: Session) -> bytes:
-            body, rows = write(session)
+        def start(session: Session) -> None:
+            rows = export.count(session, table, org_id, span, **equal)
             outbox.record(
                 session,
                 org_id,
@@ -211,6 +216,16 @@ class DashboardFlow:
                 "success",
                 details={"rows": rows},
             )
-            return body
 
-        return await self.store.write(work)
+        await self.store.write(start)
+        yield export.header(table)
+        cursor: export.Cursor | None = None
+        while True:
+            read = functools.partial(export.batch, table=table, org_id=org_id, span=span)
+            chunk, cursor = await self.store.read(
+                functools.partial(read, after=cursor, equal=equal)
+            )
+            if chunk:
+                yield chunk
+            if cursor is None:
+                return
