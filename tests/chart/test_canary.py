@@ -114,7 +114,7 @@ def test_an_embedding_canary_and_the_rollback_rule_in_the_prometheus_rule() -> N
     (rule,) = of_kind(manifests, "PrometheusRule")
     rules = [r for g in rule.doc["spec"]["groups"] for r in g["rules"]]
     (rollback,) = [r for r in rules if r.get("alert") == "IdentityCanaryRegression"]
-    assert rollback["labels"] == {"severity": "ticket", "action": "rollback"}
+    assert rollback["labels"] == {"severity": "ticket", "action": "rollback", "track": "canary"}
     assert 'track="canary"' in rollback["expr"]
 
 
