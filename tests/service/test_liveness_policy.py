@@ -38,6 +38,8 @@ async def servers(tmp_path_factory):
             "LIVENESS_PAD_MODELS": "minifasnet-v2",
             "LIVENESS_PAD_PINNABLE_MODELS": "minifasnet-v1se",
             "LIVENESS_PAD_SHADOW_MODELS": "minifasnet-v1se",
+            # As the chart's canary Deployment runs it.
+            "LIVENESS_TRACK": "canary",
         },
     )
     yield quality, liveness
@@ -168,3 +170,14 @@ def test_without_pad_only_the_default_policy_is_honoured() -> None:
         with pytest.raises(DomainError) as caught:
             policies.scorer(policy)
         assert caught.value.reason == "POLICY_UNSUPPORTED"
+
+
+def test_the_loaded_models_and_the_track_are_exported(servers) -> None:
+    """identity_model_info{track}: what the canary rules join each process's series to."""
+    _, liveness = servers
+    for runner in liveness.core.liveness.pad.runners:
+        manifest = runner.manifest
+        labels = {"stage": manifest.role, "model": manifest.id, "version": manifest.version}
+        assert REGISTRY.get_sample_value("identity_model_info", {**labels, "track": "canary"}) == 1
+    pinnable = {r.manifest.id for r in liveness.core.liveness.policies.pinnable}
+    assert pinnable == {"minifasnet-v1se"}
