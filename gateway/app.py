@@ -46,7 +46,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from gateway import console, console_site, errors, oauth, streaming, transcoding
+from gateway import (
+    client_address,
+    console,
+    console_site,
+    errors,
+    oauth,
+    streaming,
+    transcoding,
+)
 from gateway.auth import (
     ApiKeyCache,
     Principal,
@@ -157,6 +165,7 @@ class Gateway:
             self._fetch_jwks, settings.oauth_issuer, settings.oauth_jwks_cache_seconds
         )
         self.limiter = RateLimiter(settings.rate_limit_storage, settings.rate_limit_key_prefix)
+        self._trusted_proxies = client_address.networks(settings.trusted_proxies)
         self.health = HealthChecker(
             settings.service_addresses(), settings.health_timeout_seconds, tls
         )
@@ -169,7 +178,11 @@ class Gateway:
                 raise RouteError(
                     f"{route.full_name} is routed to the gateway, which has no handler for it"
                 )
-            if route.rate_limit is not None and route.scope == "anonymous":
+            if (
+                route.rate_limit is not None
+                and route.scope == "anonymous"
+                and route.rate_limit.per != "ip"
+            ):
                 raise RouteError(
                     f"{route.full_name}: a rate limit needs a caller (the route is anonymous)"
                 )
@@ -303,8 +316,19 @@ class Gateway:
         )
         transcoding.validate(message)
         console.prepare(route.full_name, request, message)
-        if route.rate_limit is not None and outcome.principal is not None:
-            await self.limiter.check(route, outcome.principal.org_id, message)
+        if route.rate_limit is not None and (
+            outcome.principal is not None or route.rate_limit.per == "ip"
+        ):
+            await self.limiter.check(
+                route,
+                outcome.principal.org_id if outcome.principal else "",
+                message,
+                client_address.client_address(
+                    request.client.host if request.client else None,
+                    request.headers.getlist("x-forwarded-for"),
+                    self._trusted_proxies,
+                ),
+            )
 
         if route.streams:
             # A stream runs past the request deadline, up to its own.

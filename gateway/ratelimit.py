@@ -9,9 +9,12 @@ edges) in `rate_limit_storage`:
 
 Keys: `per: "org"` counts per calling organisation; `per: "customer"` per
 organisation and the request's `customer_id` (read after the path, body and
-query are bound). An exhausted limit answers 429 RATE_LIMITED with
-`Retry-After`. If the store cannot be reached the request is refused with
-503 (fail closed): these limits guard biometric checks against brute force.
+query are bound); `per: "ip"` per client address (gateway.client_address:
+behind `GATEWAY_TRUSTED_PROXIES`, the forwarded one; IPv6 by /64), the only
+key an anonymous route (the console sign-in) can be limited by. An
+exhausted limit answers 429 RATE_LIMITED with `Retry-After`. If the store
+cannot be reached the request is refused with 503 (fail closed): these limits
+guard biometric checks and sign-in against brute force.
 """
 
 from __future__ import annotations
@@ -66,8 +69,12 @@ class RateLimiter:
             self._limiter = MovingWindowRateLimiter(self._storage)
         return self._limiter
 
-    def identifiers(self, route: Route, org_id: str, request: Message) -> tuple[str, ...]:
+    def identifiers(
+        self, route: Route, org_id: str, request: Message, client: str = ""
+    ) -> tuple[str, ...]:
         assert route.rate_limit is not None
+        if route.rate_limit.per == "ip":
+            return ("ip", _identifier(client))
         if route.rate_limit.per == "customer":
             return (
                 "org",
@@ -77,7 +84,7 @@ class RateLimiter:
             )
         return ("org", _identifier(org_id))
 
-    async def check(self, route: Route, org_id: str, request: Message) -> None:
+    async def check(self, route: Route, org_id: str, request: Message, client: str = "") -> None:
         """Count this request; RATE_LIMITED when the route's limit is spent."""
         policy = route.rate_limit
         if policy is None:
@@ -85,7 +92,7 @@ class RateLimiter:
         item = RateLimitItemPerSecond(
             policy.requests, policy.per_seconds, namespace=route.full_name
         )
-        identifiers = self.identifiers(route, org_id, request)
+        identifiers = self.identifiers(route, org_id, request, client)
         limiter = self._ensure()
         try:
             if await limiter.hit(item, *identifiers):

@@ -50,7 +50,7 @@ _SCOPE_NAMES = {
     options_pb2.SCOPE_INTERNAL: "internal",
     options_pb2.SCOPE_ANONYMOUS: "anonymous",
 }
-RATE_LIMIT_KEYS = ("customer", "org")
+RATE_LIMIT_KEYS = ("customer", "org", "ip")
 # The request field a per-customer rate limit counts by.
 CUSTOMER_FIELD = "customer_id"
 
@@ -175,7 +175,7 @@ def compile_template(template: str) -> PathTemplate:
 class RateLimitPolicy:
     requests: int
     per_seconds: int
-    # "customer" or "org".
+    # "customer", "org" or "ip" (the client's address: anonymous routes too).
     per: str
 
     @property

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from gateway import client_address
 from identity_runtime import mesh
 from identity_runtime.settings import MIB, address_setting, addresses, load_settings, setting
 
@@ -52,6 +53,11 @@ class GatewaySettings:
         "memory://",
         "Rate-limit counters: memory:// (one gateway) or redis://host:port[/db] "
         "(shared by every replica)",
+    )
+    trusted_proxies: tuple[str, ...] = setting(
+        (),
+        "CIDRs of the proxies in front of the gateway (ingress, load balancer): for their "
+        "requests the client's address is taken from X-Forwarded-For (per-address limits)",
     )
     rate_limit_key_prefix: str = setting(
         "identity-gateway", "Prefix of the rate-limit keys in the shared store"
@@ -142,6 +148,10 @@ class GatewaySettings:
                     problems.append((name, "required while MESH_TLS is on (the default)"))
         if self.auth_cache_max_entries < 1:
             problems.append(("auth_cache_max_entries", "must be at least 1"))
+        try:
+            client_address.networks(self.trusted_proxies)
+        except ValueError as exc:
+            problems.append(("trusted_proxies", f"CIDRs such as 10.0.0.0/8: {exc}"))
         scheme = self.rate_limit_storage.partition("://")[0]
         if "://" not in self.rate_limit_storage or scheme not in RATE_LIMIT_SCHEMES:
             problems.append(
