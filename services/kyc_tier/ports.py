@@ -190,6 +190,11 @@ class CaptureQuality(Protocol):
         self, card: bytes, submitted_nik: str, submitted_fields: Mapping[str, str]
     ) -> KtpAssessment: ...
 
+    async def crop_portrait(self, image: bytes) -> bytes | None:
+        """The face of `image` cut for a person to look at, as JPEG (its central
+        square without a face); None when the image does not decode."""
+        ...
+
 
 class Liveness(Protocol):
     async def issue_challenge(self, customer_id: str, purpose: str) -> Challenge: ...

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -94,6 +95,25 @@ class FakeCaptureQuality:
     ) -> KtpAssessment:
         assert self.ktp is not None, "set FakeCaptureQuality.ktp for a KTP capture"
         return self.ktp
+
+    async def crop_portrait(self, image: bytes) -> bytes | None:
+        """capture-quality's own crop (its real detector, in this process)."""
+        from services.capture_quality import portraits
+
+        try:
+            return (await asyncio.to_thread(portraits.crop, _portrait_assessor(), image)).jpeg
+        except DomainError as error:
+            if error.code == "INVALID_ARGUMENT":
+                return None
+            raise
+
+
+@functools.cache
+def _portrait_assessor() -> Any:
+    from services.capture_quality.bootstrap import build_face_assessor
+    from services.capture_quality.settings import CaptureQualitySettings
+
+    return build_face_assessor(load_settings(CaptureQualitySettings, "CAPTURE_QUALITY", {}))
 
 
 @dataclass

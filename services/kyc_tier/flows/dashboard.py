@@ -11,7 +11,6 @@ beyond, asking for a narrower range).
 
 from __future__ import annotations
 
-import asyncio
 import functools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -22,22 +21,13 @@ from sqlalchemy.orm import Session
 
 from identity_runtime.errors import NotFound, invalid_field
 from identity_store.types import utcnow
-from services.kyc_tier import export, models, outbox, portraits, records, retention, search
+from services.kyc_tier import export, models, outbox, records, retention, search
 from services.kyc_tier.customers import CustomerView
 from services.kyc_tier.flows.reviews import ReviewView, duplicate_customers, review_view
 from services.kyc_tier.paging import Page, newest_first
 from services.kyc_tier.pii import PiiVault
-from services.kyc_tier.ports import BundleCodec
+from services.kyc_tier.ports import BundleCodec, CaptureQuality
 from services.kyc_tier.store import Store
-
-
-def _first_crop(frames: tuple[bytes, ...]) -> bytes | None:
-    for frame in frames:
-        image = portraits.crop(frame)
-        if image is not None:
-            return image
-    return None
-
 
 REVIEW_STATUSES = ("pending", "approved", "rejected")
 
@@ -61,6 +51,8 @@ class DashboardFlow:
     store: Store
     vault: PiiVault
     codec: BundleCodec | None = None
+    # Cuts the portraits (capture-quality owns the face detector).
+    quality: CaptureQuality | None = None
 
     async def search(self, org_id: str, q: str, size: int, token: str) -> Page[CustomerView]:
         kind = search.query_kind(q)
@@ -141,7 +133,7 @@ class DashboardFlow:
 
         raw = await self.store.write(load)
         frames = codec.decode(raw).frames if raw else ()
-        image = await asyncio.to_thread(_first_crop, frames)
+        image = await self._first_crop(frames)
         if image is None:
             raise NotFound("no face image in the retained capture", "PORTRAIT_NOT_FOUND")
         return image
@@ -160,6 +152,16 @@ class DashboardFlow:
             return Page([records.verification_record(r) for r in page.items], page.next_page_token)
 
         return await self.store.read(read)
+
+    async def _first_crop(self, frames: tuple[bytes, ...]) -> bytes | None:
+        """The portrait of the first frame capture-quality can decode."""
+        if self.quality is None:
+            raise RuntimeError("the dashboard was built without capture-quality")
+        for frame in frames:
+            image = await self.quality.crop_portrait(frame)
+            if image is not None:
+                return image
+        return None
 
     async def tier_events(
         self, org_id: str, filters: TierEventQuery, size: int, token: str
