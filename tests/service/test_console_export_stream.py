@@ -152,3 +152,27 @@ async def test_a_refusal_comes_before_the_first_byte(gateway, org, monkeypatch) 
         assert unbounded.json()["error"]["metadata"]["field"] == "createdAfter"
         anonymous = await http.get(f"{url}?{span_query()}")
         assert anonymous.status_code == 401
+
+
+async def test_a_failure_mid_stream_truncates_the_download(gateway, org, monkeypatch) -> None:
+    """After the first chunk the status is sent: a failure can only cut the
+    body short (no final chunk), never pass for a complete file."""
+    _, key = org
+    real_batch = export.batch
+
+    def failing_batch(session, table, org_id, span, after, equal, size=export.BATCH_ROWS):
+        if after is not None:
+            raise RuntimeError("the database went away mid-export")
+        return real_batch(session, table, org_id, span, after, equal, size)
+
+    monkeypatch.setattr(export, "batch", failing_batch)
+    url = f"http://{gateway.address}/api/identity/export/customers.csv?{span_query()}"
+    received = b""
+    async with httpx.AsyncClient(timeout=60) as http:
+        async with http.stream("GET", url, headers=bearer(key)) as response:
+            assert response.status_code == 200
+            with pytest.raises(httpx.RemoteProtocolError):
+                async for piece in response.aiter_bytes():
+                    received += piece
+    # What arrived is the header and the first batch, nothing pretending to be more.
+    assert received.count(b"\r\n") <= 1 + export.BATCH_ROWS
