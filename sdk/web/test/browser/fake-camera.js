@@ -10,7 +10,7 @@
   const WIDTH = 1280;
   const HEIGHT = 720;
   // How much of the screen's colour reaches the subject (face near the screen).
-  const STRENGTH = 0.25;
+  const STRENGTH = Number(params.get("strength") || 0.25);
 
   function drawFace(ctx) {
     const bg = ctx.createLinearGradient(0, 0, 0, HEIGHT);
@@ -87,6 +87,22 @@
   scene.width = WIDTH;
   scene.height = HEIGHT;
   (subject === "card" ? drawCard : drawFace)(scene.getContext("2d"));
+  // `?photo=URL`: a test photo instead (a real face or card for the real models),
+  // fitted into the frame on a grey background.
+  const photo = params.get("photo");
+  if (photo) {
+    const image = new Image();
+    image.onload = () => {
+      const sctx = scene.getContext("2d");
+      sctx.fillStyle = "#6b6f75";
+      sctx.fillRect(0, 0, WIDTH, HEIGHT);
+      const scale = Math.min(WIDTH / image.width, HEIGHT / image.height);
+      const w = image.width * scale;
+      const h = image.height * scale;
+      sctx.drawImage(image, (WIDTH - w) / 2, (HEIGHT - h) / 2, w, h);
+    };
+    image.src = photo;
+  }
 
   const canvas = document.createElement("canvas");
   canvas.width = WIDTH;

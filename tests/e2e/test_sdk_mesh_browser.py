@@ -1,0 +1,234 @@
+"""The web SDK in headless Chromium against `identity up` on real models (issue 18).
+
+One `identity up` for the module (SQLite, its own data dir); the local
+organisation's printed key plays the partner's backend: it lists the test
+page's origin as an SDK origin, creates the customer and mints SDK session
+tokens. The page (served from another origin, like a partner's site) holds
+only the token. Its camera answers the flash: the test photos (a KTP card, the
+card holder's selfies from faces/) drawn into a canvas stream and tinted by
+the colour the SDK shows at that moment (sdk/web/test/browser/fake-camera.js).
+
+Screenshots of every guidance state go to .build/test-artefacts/sdk-web/
+(`mesh-*.png`), capture-start-to-decision times to its timings.jsonl.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import urllib.parse
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import httpx
+import pytest
+
+from tests.e2e.test_cli_up import IDENTITY, up_environment, wait_for_line
+from tests.e2e.test_onboarding import KTP_NIK, selfie
+from tests.e2e.test_sdk_browser import ARTEFACTS, require_built_sdk, run_page
+from tests.support import TESTDATA
+from tests.support.sdk_receiver import Receiver, RunningReceiver
+
+pytestmark = [pytest.mark.slow, pytest.mark.models]
+
+OCR = {"nik": KTP_NIK, "fullName": "SITI RAHAYU", "birthDate": "1995-07-01", "gender": "female"}
+
+
+@dataclass
+class Mesh:
+    gateway: str
+    partner: httpx.Client
+    page: RunningReceiver
+    profile: Path
+
+    @property
+    def allowed_origin(self) -> str:
+        return self.page.origin
+
+    @property
+    def other_origin(self) -> str:
+        # The same page server under another name: another origin to a browser.
+        return self.page.origin.replace("127.0.0.1", "localhost")
+
+    def ok(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        response = self.partner.request(method, path, json=body)
+        assert response.status_code == 200, (path, response.status_code, response.text[:600])
+        return response.json()
+
+    def customer(self, external_id: str, nik: str = "") -> str:
+        body = {"externalId": external_id, "fullName": "Siti Rahayu", "nik": nik}
+        return str(self.ok("POST", "/api/customers", body)["customer"]["customerId"])
+
+    def token(self, customer_id: str) -> str:
+        minted = self.ok("POST", "/api/identity/sdk-sessions", {"customerId": customer_id})
+        assert minted["token"].startswith("sdk_")
+        return str(minted["token"])
+
+    def capture(self, name: str, customer_id: str, token: str, **query: str) -> dict[str, Any]:
+        """One capture on the page, as the partner's site would run it."""
+        origin = query.pop("origin", self.allowed_origin)
+        params = {"gateway": self.gateway, "token": token, "customer": customer_id, **query}
+        return run_page(
+            self.page, urllib.parse.urlencode(params), f"mesh-{name}", self.profile, origin
+        )
+
+
+def _photos(directory: Path) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "ktp.jpg").write_bytes((TESTDATA / "ktp" / "ktp_captured.jpg").read_bytes())
+    for name in ("img2.jpg", "img4.jpg"):
+        cv2.imwrite(str(directory / f"selfie-{name}"), selfie(name), [cv2.IMWRITE_JPEG_QUALITY, 95])
+    return directory
+
+
+@pytest.fixture(scope="module")
+def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
+    built_sdk = require_built_sdk()
+    tmp = tmp_path_factory.mktemp("sdk-mesh")
+    env, ports = up_environment(tmp)
+    process = subprocess.Popen(
+        [IDENTITY, "up"],
+        env=env,
+        cwd=tmp,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        printed = "\n".join(wait_for_line(process, "press Ctrl-C", timeout=300))
+        key = re.search(r"API key +(idk_\S+)", printed)
+        assert key, printed
+        gateway = f"http://127.0.0.1:{ports['GATEWAY']}"
+        assert f"{gateway}/sdk-demo" in printed
+        roots = {
+            "/dist/": built_sdk / "dist",
+            "/test/browser/": built_sdk / "test" / "browser",
+            "/photos/": _photos(tmp / "photos"),
+        }
+        headers = {"Authorization": f"Bearer {key.group(1)}"}
+        with (
+            RunningReceiver(Receiver(static_roots=roots)) as page,
+            httpx.Client(base_url=gateway, headers=headers, timeout=120) as partner,
+        ):
+            yield Mesh(gateway, partner, page, tmp / "chromium-profile")
+            assert page.receiver.errors == []
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(60)
+
+
+@pytest.fixture(scope="module")
+def origins(mesh: Mesh) -> list[str]:
+    """The partner lists its onboarding site as the only SDK origin."""
+    answer = mesh.ok("PUT", "/api/identity/sdk-origins", {"origins": [mesh.allowed_origin]})
+    return list(answer["origins"])
+
+
+@pytest.fixture(scope="module")
+def premium(mesh: Mesh, origins: list[str]) -> dict[str, Any]:
+    """KTP card then selfie in the browser, the match by the partner: premium."""
+    assert origins == [mesh.allowed_origin]
+    customer_id = mesh.customer("sdk-persona", KTP_NIK)
+    token = mesh.token(customer_id)
+    steps: dict[str, Any] = {"customer_id": customer_id, "token": token}
+    steps["card"] = mesh.capture(
+        "ktp", customer_id, token, flow="ktp", photo="/photos/ktp.jpg", ocr=json.dumps(OCR)
+    )
+    steps["selfie"] = mesh.capture(
+        "selfie", customer_id, token, flow="face", photo="/photos/selfie-img2.jpg"
+    )
+    if steps["selfie"]["passed"]:
+        steps["match"] = mesh.ok(
+            "POST",
+            "/api/identity/face/match",
+            {
+                "customerId": customer_id,
+                "livenessVerificationId": steps["selfie"]["verificationId"],
+            },
+        )
+    return steps
+
+
+def test_a_customer_onboards_to_premium_in_the_browser(premium: dict[str, Any]) -> None:
+    card, face = premium["card"], premium["selfie"]
+    assert card["passed"] is True, card
+    assert card["tier"] == "KYC_TIER_STANDARD"
+    assert card["privateKeyExtractable"] is False
+    assert face["passed"] is True, face
+    assert face["deviceId"] == card["deviceId"], "one device key, registered once"
+    assert len(face["flashChanges"]) == 5
+    assert premium["match"]["tier"] == "KYC_TIER_PREMIUM", premium["match"]
+
+
+def test_an_allowed_step_up_and_its_replay_refused(mesh: Mesh, premium: dict[str, Any]) -> None:
+    result = mesh.capture(
+        "step-up",
+        premium["customer_id"],
+        premium["token"],
+        flow="step_up",
+        locale="en",
+        photo="/photos/selfie-img4.jpg",
+        replay="1",
+    )
+    assert result["passed"] is True, result
+    # The same signed bundle posted again, byte for byte.
+    assert result["replay"] == {"status": 409, "reason": "NONCE_REPLAYED"}
+
+
+def test_a_camera_that_ignores_the_flash_is_refused_with_the_flash_reason(
+    mesh: Mesh, premium: dict[str, Any]
+) -> None:
+    result = mesh.capture(
+        "ignores",
+        premium["customer_id"],
+        premium["token"],
+        flow="step_up",
+        camera="ignores",
+        photo="/photos/selfie-img4.jpg",
+    )
+    assert result["passed"] is False
+    assert "FLASH_RESPONSE_MISSING" in result["codes"], result
+    assert (ARTEFACTS / f"mesh-ignores-guidance-{'-'.join(result['codes'])}.png").is_file()
+
+
+def test_another_customers_token_is_refused(mesh: Mesh, premium: dict[str, Any]) -> None:
+    other = mesh.customer("sdk-other")
+    result = mesh.capture(
+        "other-token",
+        premium["customer_id"],
+        mesh.token(other),
+        flow="face",
+        photo="/photos/selfie-img2.jpg",
+    )
+    assert result["passed"] is False
+    assert result["codes"] == ["SDK_SESSION_CUSTOMER_MISMATCH"]
+    assert result["retry"] is False
+
+
+def test_an_origin_not_on_the_list_is_refused_by_cors(mesh: Mesh, origins: list[str]) -> None:
+    customer_id = mesh.customer("sdk-elsewhere")
+    token = mesh.token(customer_id)
+    result = mesh.capture(
+        "other-origin", customer_id, token, flow="face", origin=mesh.other_origin, attempts="1"
+    )
+    # The browser refused the gateway's answer: the SDK saw no response at all.
+    assert result["passed"] is False
+    assert result["codes"] == ["NETWORK_ERROR"]
+    preflight = {
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization,content-type",
+    }
+    path = f"{mesh.gateway}/api/identity/devices/register"
+    refused = httpx.options(path, headers={"Origin": mesh.other_origin, **preflight})
+    assert "access-control-allow-origin" not in refused.headers
+    allowed = httpx.options(path, headers={"Origin": mesh.allowed_origin, **preflight})
+    assert allowed.status_code == 204
+    assert allowed.headers["access-control-allow-origin"] == mesh.allowed_origin
+    # Nothing was registered for that customer from the refused page.
+    status = mesh.ok("GET", f"/api/identity/kyc/{customer_id}")
+    assert status["tier"] == "KYC_TIER_NONE"
