@@ -26,7 +26,7 @@ class SdkSessionServicer(
             require_org(), request.customer_id, request.ttl_seconds
         )
         return sdk_sessions_pb2.CreateSdkSessionResponse(
-            session=_session(minted.session), token=minted.token
+            session=_session(minted.record), token=minted.token
         )
 
     async def RevokeSdkSession(
@@ -46,7 +46,7 @@ class SdkSessionServicer(
     ) -> sdk_sessions_pb2.AuthenticateSdkSessionResponse:
         found = await self.core.sdk_sessions.authenticate(request.token)
         return message(
-            sdk_sessions_pb2.AuthenticateSdkSessionResponse, found.session, origins=found.origins
+            sdk_sessions_pb2.AuthenticateSdkSessionResponse, found.record, origins=found.origins
         )
 
     async def CheckSdkOrigin(

@@ -44,14 +44,14 @@ class SdkSessionRecord:
 
 @dataclass(frozen=True)
 class MintedSession:
-    session: SdkSessionRecord
+    record: SdkSessionRecord
     # The token itself: shown once, only its peppered hash is kept.
     token: str
 
 
 @dataclass(frozen=True)
 class ResolvedSession:
-    session: SdkSessionRecord
+    record: SdkSessionRecord
     origins: tuple[str, ...]
 
 
