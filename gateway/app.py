@@ -245,7 +245,7 @@ class Gateway:
                 outcome.bytes_out = len(response.body)
                 self._annotate_span(span, outcome)
             response.headers["X-Request-Id"] = request_id
-            self._cors(request, outcome, response)
+            sdk_access.add_cors(request.headers.get("origin"), outcome.principal, response)
             return response
         finally:
             self._log_access(request, outcome, started)
@@ -270,7 +270,10 @@ class Gateway:
         if self.sdk_demo is not None and sdk_demo.is_demo(path):
             return await self.sdk_demo.serve(request, path)
         if sdk_access.is_preflight(request.method, request.headers):
-            return await self._preflight(request, path, outcome)
+            outcome.route, _ = self.routes.match(
+                request.headers["access-control-request-method"].strip().upper(), path
+            )
+            return await sdk_access.preflight(outcome.route, request.headers, self.sdk_origins)
 
         route, path_params = self.routes.match(request.method, path)
         outcome.route = route
@@ -405,35 +408,6 @@ class Gateway:
             sdk_sessions_pb2.CheckSdkOriginResponse,
         )
         return reply.allowed
-
-    async def _preflight(self, request: Request, path: str, outcome: _Outcome) -> Response:
-        """A CORS preflight: allowed on SDK-session routes for an origin some
-        organisation lists; anything else gets no CORS header (403)."""
-        wanted = request.headers["access-control-request-method"].strip().upper()
-        route, _ = self.routes.match(wanted, path)
-        outcome.route = route
-        origin = request.headers["origin"]
-        if not route.sdk_session or not await self.sdk_origins.allowed(origin):
-            raise errors.GatewayError(
-                "PERMISSION_DENIED",
-                "ORIGIN_NOT_ALLOWED",
-                "cross-origin calls are allowed only to the SDK's routes, from an SDK origin",
-            )
-        return Response(status_code=204, headers=sdk_access.preflight_headers(origin, wanted))
-
-    @staticmethod
-    def _cors(request: Request, outcome: _Outcome, response: Response) -> None:
-        """CORS headers on an SDK session's response, for its organisation's origins only."""
-        origin = request.headers.get("origin")
-        principal = outcome.principal
-        if (
-            origin is not None
-            and sdk_access.is_sdk(principal)
-            and principal is not None
-            and origin in principal.origins
-            and "access-control-allow-origin" not in response.headers
-        ):
-            response.headers.update(sdk_access.response_headers(origin))
 
     async def _session_principal(self, request: Request) -> Principal:
         reply = await self._as_gateway(

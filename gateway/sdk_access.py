@@ -30,6 +30,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 
 from google.protobuf.message import Message
+from starlette.responses import Response
 
 from gateway.auth import Principal
 from gateway.errors import GatewayError
@@ -136,6 +137,26 @@ def is_preflight(method: str, headers: Mapping[str, str]) -> bool:
     return (
         method == "OPTIONS" and "origin" in headers and "access-control-request-method" in headers
     )
+
+
+def add_cors(origin: str | None, caller: Principal | None, response: Response) -> None:
+    """CORS headers on an SDK session's response, for its organisation's origins only."""
+    if origin is None or caller is None or not is_sdk(caller) or origin not in caller.origins:
+        return
+    response.headers.update(response_headers(origin))
+
+
+async def preflight(route: Route, headers: Mapping[str, str], known: KnownOrigins) -> Response:
+    """A CORS preflight: allowed on SDK-session routes for an origin some
+    organisation lists; anything else gets no CORS header (403)."""
+    origin = headers["origin"]
+    if not route.sdk_session or not await known.allowed(origin):
+        raise GatewayError(
+            "PERMISSION_DENIED",
+            "ORIGIN_NOT_ALLOWED",
+            "cross-origin calls are allowed only to the SDK's routes, from an SDK origin",
+        )
+    return Response(status_code=204, headers=preflight_headers(origin, route.verb))
 
 
 class KnownOrigins:
