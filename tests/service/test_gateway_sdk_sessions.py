@@ -33,8 +33,6 @@ from tests.support.gateway import (
 from tests.support.kyc_fakes import KycFakes, rows
 from tests.support.mesh import postgres_schema
 
-pytestmark = pytest.mark.service
-
 NIK = "3273024107950003"
 SITE = "https://onboarding.bank.example"
 ELSEWHERE = "https://evil.example"
