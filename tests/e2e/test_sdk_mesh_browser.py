@@ -29,9 +29,10 @@ import httpx
 import pytest
 
 from tests.e2e.test_cli_up import IDENTITY, up_environment, wait_for_line
-from tests.e2e.test_onboarding import KTP_NIK, selfie
+from tests.e2e.test_onboarding import KTP_NIK, _yunet_path
 from tests.e2e.test_sdk_browser import ARTEFACTS, require_built_sdk, run_page
 from tests.support import TESTDATA
+from tests.support.biometrics import FACES, photo
 from tests.support.sdk_receiver import Receiver, RunningReceiver
 
 pytestmark = [pytest.mark.slow, pytest.mark.models]
@@ -72,17 +73,39 @@ class Mesh:
     def capture(self, name: str, customer_id: str, token: str, **query: str) -> dict[str, Any]:
         """One capture on the page, as the partner's site would run it."""
         origin = query.pop("origin", self.allowed_origin)
-        params = {"gateway": self.gateway, "token": token, "customer": customer_id, **query}
+        params = {
+            "gateway": self.gateway,
+            "token": token,
+            "customer": customer_id,
+            "size": "960x720",
+            **query,
+        }
         return run_page(
             self.page, urllib.parse.urlencode(params), f"mesh-{name}", self.profile, origin
         )
+
+
+def webcam_selfie(name: str) -> Any:
+    """A photo of faces/ framed as a 4:3 webcam sees a face close to the screen:
+    the face box about a quarter of the frame (capture-quality wants a fifth)."""
+    image = photo(FACES / name)
+    height, width = image.shape[:2]
+    detector = cv2.FaceDetectorYN.create(_yunet_path(), "", (width, height), 0.6)
+    _, faces = detector.detect(image)
+    x, y, w, h = (float(v) for v in faces[0][:4])
+    crop_h = min(height, int(h * 1.45))
+    crop_w = min(width, crop_h * 4 // 3)
+    x0 = int(min(max(0, x + w / 2 - crop_w / 2), width - crop_w))
+    y0 = int(min(max(0, y + h / 2 - crop_h / 2), height - crop_h))
+    return image[y0 : y0 + crop_h, x0 : x0 + crop_w]
 
 
 def _photos(directory: Path) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "ktp.jpg").write_bytes((TESTDATA / "ktp" / "ktp_captured.jpg").read_bytes())
     for name in ("img2.jpg", "img4.jpg"):
-        cv2.imwrite(str(directory / f"selfie-{name}"), selfie(name), [cv2.IMWRITE_JPEG_QUALITY, 95])
+        framed = webcam_selfie(name)
+        cv2.imwrite(str(directory / f"selfie-{name}"), framed, [cv2.IMWRITE_JPEG_QUALITY, 95])
     return directory
 
 
@@ -91,6 +114,8 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
     built_sdk = require_built_sdk()
     tmp = tmp_path_factory.mktemp("sdk-mesh")
     env, ports = up_environment(tmp)
+    # The first capture loads the models on a shared machine.
+    env["GATEWAY_DEFAULT_DEADLINE_SECONDS"] = "60"
     process = subprocess.Popen(
         [IDENTITY, "up"],
         env=env,
@@ -137,7 +162,13 @@ def premium(mesh: Mesh, origins: list[str]) -> dict[str, Any]:
     token = mesh.token(customer_id)
     steps: dict[str, Any] = {"customer_id": customer_id, "token": token}
     steps["card"] = mesh.capture(
-        "ktp", customer_id, token, flow="ktp", photo="/photos/ktp.jpg", ocr=json.dumps(OCR)
+        "ktp",
+        customer_id,
+        token,
+        flow="ktp",
+        photo="/photos/ktp.jpg",
+        size="1280x900",
+        ocr=json.dumps(OCR),
     )
     steps["selfie"] = mesh.capture(
         "selfie", customer_id, token, flow="face", photo="/photos/selfie-img2.jpg"

@@ -7,8 +7,8 @@
   const params = new URLSearchParams(location.search);
   const ignoresFlash = params.get("camera") === "ignores";
   const subject = params.get("subject") === "card" ? "card" : "face";
-  const WIDTH = 1280;
-  const HEIGHT = 720;
+  // `?size=WxH`: the camera's resolution (1280x720 by default).
+  const [WIDTH, HEIGHT] = (params.get("size") || "1280x720").split("x").map(Number);
   // How much of the screen's colour reaches the subject (face near the screen).
   const STRENGTH = Number(params.get("strength") || 0.25);
 
