@@ -28,6 +28,7 @@ import cv2
 import httpx
 import pytest
 
+from identity_runtime import mesh as mesh_services
 from tests.e2e.test_cli_up import IDENTITY, up_environment, wait_for_line
 from tests.e2e.test_onboarding import KTP_NIK, _yunet_path
 from tests.e2e.test_sdk_browser import ARTEFACTS, require_built_sdk, run_page
@@ -115,7 +116,8 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
     tmp = tmp_path_factory.mktemp("sdk-mesh")
     env, ports = up_environment(tmp)
     # The first capture loads the models on a shared machine.
-    env["GATEWAY_DEFAULT_DEADLINE_SECONDS"] = "60"
+    for prefix in ["GATEWAY", *(s.env_prefix for s in mesh_services.SERVICES)]:
+        env[f"{prefix}_DEFAULT_DEADLINE_SECONDS"] = "60"
     process = subprocess.Popen(
         [IDENTITY, "up"],
         env=env,
