@@ -265,3 +265,20 @@ def test_an_origin_not_on_the_list_is_refused_by_cors(mesh: Mesh, origins: list[
     # Nothing was registered for that customer from the refused page.
     status = mesh.ok("GET", f"/api/identity/kyc/{customer_id}")
     assert status["tier"] == "KYC_TIER_NONE"
+
+
+def test_identity_up_serves_the_demo_page_and_its_token_helper(mesh: Mesh) -> None:
+    with httpx.Client(base_url=mesh.gateway, timeout=60) as browser:  # no API key
+        page = browser.get("/sdk-demo")
+        assert page.status_code == 200 and "/sdk-demo/identity-capture.js" in page.text
+        sdk = browser.get("/sdk-demo/identity-capture.js")
+        assert sdk.status_code == 200 and "IdentityCapture" in sdk.text
+        made = browser.post("/sdk-demo/session", json={"fullName": "Demo Developer"})
+        assert made.status_code == 200, made.text
+        answer = made.json()
+        assert answer["token"].startswith("sdk_") and "idk_" not in made.text
+        status = browser.get(
+            f"/api/identity/kyc/{answer['customerId']}",
+            headers={"Authorization": f"Bearer {answer['token']}"},
+        )
+        assert status.status_code == 200, status.text
