@@ -41,9 +41,11 @@
       if (form.get("nik")) ocrFields.nik = String(form.get("nik"));
       if (form.get("fullName")) ocrFields.fullName = String(form.get("fullName")).toUpperCase();
       if (form.get("birthDate")) ocrFields.birthDate = String(form.get("birthDate"));
+      container.replaceChildren();
       const card = await SDK.runKtpCapture(container, ctx, { ocrFields });
       if (!summary("KTP card", card)) return;
       say(`tier: ${card.response.tier}`);
+      container.replaceChildren();
       const selfie = await SDK.runFaceCapture(container, ctx, { purpose: "face_liveness" });
       if (!summary("selfie (liveness)", selfie)) return;
       const match = await postJson(
@@ -52,7 +54,11 @@
         session.token,
       );
       say(`face match: ${match.decision?.match ? "same person" : "no match"}; tier: ${match.tier}`);
-      const stepUp = await SDK.runFaceCapture(container, ctx, { purpose: "step_up", action: "transfer" });
+      container.replaceChildren();
+      const stepUp = await SDK.runFaceCapture(container, ctx, {
+        purpose: "step_up",
+        action: "transfer",
+      });
       summary("step-up (transfer)", stepUp);
     } catch (error) {
       say(`stopped: ${error.message}`);

@@ -38,6 +38,9 @@ from tests.support.sdk_receiver import Receiver, RunningReceiver
 
 pytestmark = [pytest.mark.slow, pytest.mark.models]
 
+SDK_BROWSER = Path(__file__).resolve().parents[2] / "sdk" / "web" / "test" / "browser"
+
+ORG = "org_sdk_bank"
 OCR = {"nik": KTP_NIK, "fullName": "SITI RAHAYU", "birthDate": "1995-07-01", "gender": "female"}
 
 
@@ -47,6 +50,7 @@ class Mesh:
     partner: httpx.Client
     page: RunningReceiver
     profile: Path
+    photos: Path
 
     @property
     def allowed_origin(self) -> str:
@@ -107,6 +111,8 @@ def _photos(directory: Path) -> Path:
     for name in ("img2.jpg", "img4.jpg"):
         framed = webcam_selfie(name)
         cv2.imwrite(str(directory / f"selfie-{name}"), framed, [cv2.IMWRITE_JPEG_QUALITY, 95])
+    # The demo's camera shows one selfie (demo.mjs).
+    (directory / "selfie.jpg").write_bytes((directory / "selfie-img2.jpg").read_bytes())
     return directory
 
 
@@ -128,21 +134,29 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
     )
     try:
         printed = "\n".join(wait_for_line(process, "press Ctrl-C", timeout=300))
-        key = re.search(r"API key +(idk_\S+)", printed)
-        assert key, printed
         gateway = f"http://127.0.0.1:{ports['GATEWAY']}"
         assert f"{gateway}/sdk-demo" in printed
+        # A partner of its own (the local organisation is the demo's).
+        run: dict[str, Any] = {"env": env, "cwd": tmp, "capture_output": True, "text": True}
+        subprocess.run([IDENTITY, "orgs", "create", "--name", "Bank SDK", "--id", ORG], **run)
+        made = subprocess.run(
+            [IDENTITY, "api-keys", "create", "--org", ORG, "--name", "backend"]
+            + ["--scope", "public", "--scope", "internal"],
+            **run,
+        )
+        key = re.search(r"idk_\S+", made.stdout)
+        assert key, made.stdout
         roots = {
             "/dist/": built_sdk / "dist",
             "/test/browser/": built_sdk / "test" / "browser",
             "/photos/": _photos(tmp / "photos"),
         }
-        headers = {"Authorization": f"Bearer {key.group(1)}"}
+        headers = {"Authorization": f"Bearer {key.group(0)}"}
         with (
             RunningReceiver(Receiver(static_roots=roots)) as page,
             httpx.Client(base_url=gateway, headers=headers, timeout=120) as partner,
         ):
-            yield Mesh(gateway, partner, page, tmp / "chromium-profile")
+            yield Mesh(gateway, partner, page, tmp / "chromium-profile", roots["/photos/"])
             assert page.receiver.errors == []
     finally:
         process.send_signal(signal.SIGINT)
@@ -282,3 +296,22 @@ def test_identity_up_serves_the_demo_page_and_its_token_helper(mesh: Mesh) -> No
             headers={"Authorization": f"Bearer {answer['token']}"},
         )
         assert status.status_code == 200, status.text
+
+
+def test_a_developer_onboards_on_the_demo_page(mesh: Mesh) -> None:
+    """/sdk-demo in Chromium, the test camera showing the card, then the selfie:
+    the page's own backend mints the token, the customer reaches premium and
+    passes a step-up; the page's strict CSP holds (no error in the console)."""
+    command = ["node", str(SDK_BROWSER / "demo.mjs"), "--url", f"{mesh.gateway}/sdk-demo"]
+    command += ["--photos", str(mesh.photos), "--shots", str(ARTEFACTS)]
+    command += ["--fullName", OCR["fullName"], "--nik", KTP_NIK, "--birthDate", OCR["birthDate"]]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert "error" not in result, result["error"]
+    log = result["log"]
+    assert result["errors"] == [], result
+    assert "KTP card: passed" in log and "tier: KYC_TIER_STANDARD" in log, log
+    assert "selfie (liveness): passed" in log, log
+    assert "tier: KYC_TIER_PREMIUM" in log, log
+    assert "step-up (transfer): passed" in log, log

@@ -89,20 +89,24 @@
   (subject === "card" ? drawCard : drawFace)(scene.getContext("2d"));
   // `?photo=URL`: a test photo instead (a real face or card for the real models),
   // fitted into the frame on a grey background.
-  const photo = params.get("photo");
-  if (photo) {
-    const image = new Image();
-    image.onload = () => {
-      const sctx = scene.getContext("2d");
-      sctx.fillStyle = "#6b6f75";
-      sctx.fillRect(0, 0, WIDTH, HEIGHT);
-      const scale = Math.min(WIDTH / image.width, HEIGHT / image.height);
-      const w = image.width * scale;
-      const h = image.height * scale;
-      sctx.drawImage(image, (WIDTH - w) / 2, (HEIGHT - h) / 2, w, h);
-    };
-    image.src = photo;
-  }
+  // `window.__setPhoto(url)` changes it (a card, then a selfie, on one page).
+  window.__setPhoto = (url) =>
+    new Promise((resolve, reject) => {
+      const image = new Image();
+      image.onload = () => {
+        const sctx = scene.getContext("2d");
+        sctx.fillStyle = "#6b6f75";
+        sctx.fillRect(0, 0, WIDTH, HEIGHT);
+        const scale = Math.min(WIDTH / image.width, HEIGHT / image.height);
+        const w = image.width * scale;
+        const h = image.height * scale;
+        sctx.drawImage(image, (WIDTH - w) / 2, (HEIGHT - h) / 2, w, h);
+        resolve();
+      };
+      image.onerror = reject;
+      image.src = url;
+    });
+  if (params.get("photo")) window.__setPhoto(params.get("photo"));
 
   const canvas = document.createElement("canvas");
   canvas.width = WIDTH;
@@ -131,7 +135,9 @@
   render();
 
   const stream = canvas.captureStream(30);
-  navigator.mediaDevices.getUserMedia = async () => stream;
+  // A clone per call: the SDK stops its tracks when a capture ends, and a page may
+  // run several captures (the demo: card, selfie, step-up).
+  navigator.mediaDevices.getUserMedia = async () => stream.clone();
 
   // The flash timeline as the page saw it.
   window.__flashChanges = [];
