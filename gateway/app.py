@@ -293,7 +293,9 @@ class Gateway:
             )
             outcome.principal = principal
             authorize(route.scope, principal)
-            sdk_access.check_route(route, principal, request.headers.get("origin"))
+            sdk_access.check_route(
+                route, principal, request.headers.get("origin"), request.headers.get("host")
+            )
             call_context.bind(
                 call_context.CallContext(
                     request_id=request_id,

@@ -10,8 +10,8 @@ or the expiry stops it at once) and then holds it to:
   reads the SDK needs), 403 SDK_SESSION_ROUTE_FORBIDDEN elsewhere;
 - its own customer: the request's `customer_id` must be the session's,
   403 SDK_SESSION_CUSTOMER_MISMATCH otherwise;
-- its organisation's SDK origins: a request whose `Origin` is not one of
-  them is refused (403 ORIGIN_NOT_ALLOWED, before anything happens) and gets
+- its organisation's SDK origins: a cross-origin request whose `Origin` is
+  not one of them is refused (403 ORIGIN_NOT_ALLOWED, before anything happens) and gets
   no CORS header, so the browser refuses it as well.
 
 CORS is answered only on `sdk_session` routes: a preflight (OPTIONS with
@@ -85,8 +85,15 @@ def is_sdk(caller: Principal | None) -> bool:
     return caller is not None and caller.kind == KIND
 
 
-def check_route(route: Route, caller: Principal, origin: str | None) -> None:
-    """Before the body is read: the route and the origin."""
+def same_origin(origin: str, host: str | None) -> bool:
+    """Whether a request's Origin is the gateway's own (the `/sdk-demo` page):
+    browsers send Origin on same-origin POSTs too, and no page can forge it."""
+    _, sep, rest = origin.partition("://")
+    return bool(sep) and host is not None and rest.lower() == host.strip().lower()
+
+
+def check_route(route: Route, caller: Principal, origin: str | None, host: str | None) -> None:
+    """Before the body is read: the route, and the origin of a cross-origin call."""
     if not is_sdk(caller):
         return
     if not route.sdk_session:
@@ -95,7 +102,7 @@ def check_route(route: Route, caller: Principal, origin: str | None) -> None:
             "SDK_SESSION_ROUTE_FORBIDDEN",
             "an SDK session token opens only its customer's capture routes",
         )
-    if origin is not None and origin not in caller.origins:
+    if origin is not None and origin not in caller.origins and not same_origin(origin, host):
         raise GatewayError(
             "PERMISSION_DENIED",
             "ORIGIN_NOT_ALLOWED",

@@ -146,6 +146,11 @@ async def test_a_token_opens_its_customers_capture_routes_from_the_sdk_origin(pa
     assert challenge.status_code == 200, challenge.text
     status = await http.get(f"/api/identity/kyc/{customer_id}", headers=as_browser(token, None))
     assert status.status_code == 200 and "access-control-allow-origin" not in status.headers
+    # The gateway's own pages (/sdk-demo) are same-origin: no list needed, no CORS.
+    own = await http.get(
+        f"/api/identity/kyc/{customer_id}", headers=as_browser(token, "http://gateway.test")
+    )
+    assert own.status_code == 200 and "access-control-allow-origin" not in own.headers
     assert registered.json()["customerId"] == customer_id
 
 

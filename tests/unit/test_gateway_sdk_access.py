@@ -85,3 +85,20 @@ async def test_preflight_answers_about_an_origin_are_kept_a_few_seconds() -> Non
     assert asked[-1] == "https://a.example" and len(asked) == 3
     assert await known.allowed("https://" + "x" * 300) is False
     assert len(asked) == 3
+
+
+@pytest.mark.parametrize(
+    ("origin", "host", "same"),
+    [
+        ("http://127.0.0.1:8080", "127.0.0.1:8080", True),
+        ("https://ID.example.com", "id.example.com", True),
+        ("http://127.0.0.1:8081", "127.0.0.1:8080", False),
+        ("https://evil.example", "id.example.com", False),
+        ("null", "id.example.com", False),
+        ("http://id.example.com", None, False),
+    ],
+)
+def test_a_same_origin_page_is_recognised_by_its_host(
+    origin: str, host: str | None, same: bool
+) -> None:
+    assert sdk_access.same_origin(origin, host) is same

@@ -43,7 +43,7 @@ try {
   page.on("pageerror", (e) => errors.push(String(e)));
   page.on("console", (m) => m.type() === "error" && errors.push(m.text()));
   await context.addInitScript({ path: join(here, "fake-camera.js") });
-  await page.route("**/test-photos/*", (route) =>
+  await page.route((url) => url.pathname.startsWith("/test-photos/"), (route) =>
     route.fulfill({
       contentType: "image/jpeg",
       body: readFileSync(join(values.photos, new URL(route.request().url()).pathname.split("/").pop())),

@@ -142,15 +142,20 @@
   // The flash timeline as the page saw it.
   window.__flashChanges = [];
   let last = null;
-  new MutationObserver(() => {
+  const observer = new MutationObserver(() => {
     const now = flashColour();
     if (now !== last) {
       window.__flashChanges.push({ at: performance.now(), colour: now });
       last = now;
     }
-  }).observe(document.documentElement, {
-    subtree: true,
-    attributes: true,
-    attributeFilter: ["style", "data-colour"],
   });
+  // Injected before the page exists (the demo), the document may have no root yet.
+  const watch = () =>
+    observer.observe(document.documentElement, {
+      subtree: true,
+      attributes: true,
+      attributeFilter: ["style", "data-colour"],
+    });
+  if (document.documentElement) watch();
+  else document.addEventListener("DOMContentLoaded", watch);
 })();
