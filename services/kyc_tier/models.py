@@ -285,6 +285,9 @@ class DataKey(DataKeyColumns, Base):
 
 # The webhook tables live in their own module (kept short); imported here so
 # `models.Webhook` and the metadata hold them wherever models is imported.
+# Browser SDK sessions and origins (issue 18), in their own module too.
+from services.kyc_tier.sdk_models import SdkOrigin as SdkOrigin  # noqa: E402
+from services.kyc_tier.sdk_models import SdkSession as SdkSession  # noqa: E402
 from services.kyc_tier.webhook_models import (  # noqa: E402
     Webhook as Webhook,
 )

@@ -100,9 +100,16 @@ class KycTierSettings(ServiceSettings):
     webhook_poll_seconds: float = setting(
         1.0, "How often due webhook deliveries (first tries and retries) are sent"
     )
+    sdk_session_max_seconds: int = setting(
+        900,
+        "Longest (and default) lifetime of a browser SDK session token minted by "
+        "POST /api/identity/sdk-sessions",
+    )
 
     def validate(self) -> list[tuple[str, str]]:
         problems = super().validate()
+        if not 60 <= self.sdk_session_max_seconds <= 3600:
+            problems.append(("sdk_session_max_seconds", "must be 60 to 3600 seconds"))
         if len(self.api_key_pepper) < 32:
             problems.append(("api_key_pepper", "must be at least 32 characters"))
         if len(self.pii_index_key) < 32:
