@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session
 from identity_crypto.keyring import Keyring
 from identity_runtime.convert import same_named
 from identity_runtime.errors import invalid_field
+from identity_store.retention import period
 from identity_store.types import utcnow
 from services.audit import models
 from services.audit.chain import (
@@ -52,7 +53,7 @@ from services.audit.chain import (
 )
 
 CHAIN_ID = "main"
-RETENTION = timedelta(days=7 * 365 + 2)  # 7 years, leap days included
+RETENTION = period("audit_log")  # 7 years, leap days included (the declared table)
 MAX_PAGE_SIZE = 500
 DEFAULT_PAGE_SIZE = 50
 BATCH = 1000
@@ -384,9 +385,12 @@ class AuditLog:
         before: datetime,
         now: datetime | None = None,
         batch: int = BATCH,
+        held: Callable[[Session, datetime], int | None] | None = None,
     ) -> PurgeReport:
         """Remove the chain's prefix of entries recorded before `before`, which
-        must be at least the retention period ago. Refuses on a broken chain."""
+        must be at least the retention period ago. Refuses on a broken chain.
+        `held` names the first sequence a legal hold keeps (the prefix stops
+        before it)."""
         now = now or utcnow()
         if before > now - self.retention:
             raise invalid_field(
@@ -406,6 +410,9 @@ class AuditLog:
                 )
             )
             last_purged = (first_young - 1) if first_young is not None else last_sequence
+            first_held = held(session, before) if held is not None else None
+            if first_held is not None:
+                last_purged = min(last_purged, first_held - 1)
             oldest = session.scalar(select(func.min(models.AuditEntry.sequence)))
             if oldest is None or last_purged < oldest:
                 return PurgeReport(0, None)

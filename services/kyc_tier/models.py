@@ -100,6 +100,9 @@ class Customer(Base):
     # A legal hold (internal-scope route or CLI) refuses erasure; the reason is a code.
     legal_hold_since: Mapped[datetime | None] = mapped_column()
     legal_hold_reason: Mapped[str | None] = mapped_column(String(64))
+    # Set when a breach revocation retired the customer's face templates: the
+    # customer must enroll again (identity breach revoke-templates).
+    reenrollment_required_at: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     tier_updated_at: Mapped[datetime | None] = mapped_column()
@@ -285,6 +288,9 @@ class DataKey(DataKeyColumns, Base):
 
 # The webhook tables live in their own module (kept short); imported here so
 # `models.Webhook` and the metadata hold them wherever models is imported.
+from services.kyc_tier.lifecycle_models import (  # noqa: E402
+    RetentionOverride as RetentionOverride,
+)
 from services.kyc_tier.webhook_models import (  # noqa: E402
     Webhook as Webhook,
 )

@@ -18,6 +18,7 @@ class MatchingSettings(ServiceSettings):
     """Everything the matching service reads from its environment."""
 
     RESIDENT_ENDPOINTS = ("database_url",)
+    RESIDENT_REGIONS = ("kms_region",)
 
     database_url: str = setting(
         help="SQLAlchemy URL: postgresql://... or sqlite:///path", secret=True
@@ -34,6 +35,11 @@ class MatchingSettings(ServiceSettings):
         "(see docs/matching-and-audit.md)",
     )
     kek_keyring: str = setting("", "The same JSON keyring inline (development only)", secret=True)
+    kms_region: str = setting(
+        "",
+        "Region of the key-encryption keys (a cloud KMS/HSM); empty = this service's own "
+        "(the keyring mounted from a Secret); production refuses one outside ALLOWED_REGIONS",
+    )
     model_id: str = setting(
         DEFAULT_EMBEDDING, "Embedding contract of the gallery: model id (qe-face-v3 in production)"
     )
