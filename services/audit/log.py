@@ -322,7 +322,11 @@ class AuditLog:
             checkpoints = session.scalars(select(models.AuditCheckpoint)).all()
             oldest = session.scalar(select(func.min(models.AuditEntry.sequence)))
             first_kept = oldest if oldest is not None else head.sequence + 1
-            start = min(max(from_sequence, 1, first_kept), head.sequence + 1)
+            # Entries at or below a signed purge checkpoint are being (or were)
+            # removed: a purge deletes in batches, so one in progress (or cut
+            # short) leaves part of that prefix, and verification starts after it.
+            purged_through = max((c.sequence for c in checkpoints if c.kind == "purge"), default=0)
+            start = min(max(from_sequence, 1, first_kept, purged_through + 1), head.sequence + 1)
             before_start = session.get(models.AuditEntry, start - 1) if start > 1 else None
             anchor_hmac = before_start.entry_hmac if before_start is not None else ""
         for checkpoint in checkpoints:
