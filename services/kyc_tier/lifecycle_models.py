@@ -8,7 +8,6 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from identity_store.declarative import ID
 from identity_store.types import utcnow
 from services.kyc_tier.models import Base
 
@@ -24,5 +23,6 @@ class RetentionOverride(Base):
     period_days: Mapped[int] = mapped_column(Integer)
     # The regulation or order requiring the longer period (a short code/text, no personal data).
     basis: Mapped[str] = mapped_column(String(200))
-    set_by: Mapped[str] = mapped_column(ID)
+    # The actor (api_key:<id>, system:identity-cli, ...).
+    set_by: Mapped[str] = mapped_column(String(128))
     set_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -36,13 +36,18 @@ def periods(session: Session, org_id: str) -> dict[str, timedelta]:
     return found
 
 
-def validate(data_class: str, days: int, basis: str) -> None:
+def declared_days(data_class: str) -> int:
+    """The declared period of an overridable class (INVALID_FIELD otherwise)."""
     if data_class not in OVERRIDABLE:
         known = "unknown" if data_class not in RETENTION else "not overridable"
         raise invalid_field(
             "data_class", f"{known}; one of {', '.join(OVERRIDABLE)} may be lengthened"
         )
-    minimum = period(data_class).days
+    return period(data_class).days
+
+
+def validate(data_class: str, days: int, basis: str) -> None:
+    minimum = declared_days(data_class)
     if not minimum < days <= MAX_DAYS:
         raise invalid_field(
             "period_days",
@@ -81,6 +86,7 @@ def set_override(
 
 def clear_override(session: Session, org_id: str, data_class: str, actor: str) -> bool:
     """Back to the declared period (audited); False when there was none."""
+    declared_days(data_class)
     row = session.get(models.RetentionOverride, (org_id, data_class))
     if row is None:
         return False

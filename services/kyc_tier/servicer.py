@@ -101,6 +101,16 @@ class CustomerServicer(CoreServicer[KycTierCore], customers_pb2_grpc.CustomerSer
         )
         return customers_pb2.SetLegalHoldResponse(customer=resources.customer(view))
 
+    async def SetRetentionOverride(
+        self, request: customers_pb2.SetRetentionOverrideRequest, _: Any
+    ) -> customers_pb2.SetRetentionOverrideResponse:
+        days, declared = await self.core.erasure.set_retention_override(
+            require_org(), request.data_class, request.period_days, request.basis
+        )
+        return customers_pb2.SetRetentionOverrideResponse(
+            data_class=request.data_class, period_days=days, declared_days=declared
+        )
+
 
 class KtpServicer(CoreServicer[KycTierCore], ktp_pb2_grpc.KtpServiceServicer):
     async def IssueKtpChallenge(

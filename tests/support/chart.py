@@ -58,11 +58,15 @@ class Manifest:
         return self.doc["metadata"].get("labels", {}).get("app.kubernetes.io/component")
 
     @property
-    def pod_spec(self) -> dict[str, Any]:
+    def pod_template(self) -> dict[str, Any]:
         spec = self.doc["spec"]
         if self.kind == "CronJob":
             spec = spec["jobTemplate"]["spec"]
-        return spec["template"]["spec"]
+        return spec["template"]
+
+    @property
+    def pod_spec(self) -> dict[str, Any]:
+        return self.pod_template["spec"]
 
 
 def load_tool(name: str) -> ModuleType:

@@ -35,7 +35,7 @@ def upgrade() -> None:
         sa.Column("data_class", sa.String(length=32), nullable=False),
         sa.Column("period_days", sa.Integer(), nullable=False),
         sa.Column("basis", sa.String(length=200), nullable=False),
-        sa.Column("set_by", sa.String(length=40), nullable=False),
+        sa.Column("set_by", sa.String(length=128), nullable=False),
         sa.Column("set_at", identity_store.types.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["org_id"], ["orgs.org_id"], name=op.f("fk_retention_overrides_org_id_orgs")
