@@ -145,6 +145,15 @@ def address_setting(service: MeshService) -> Any:
     return setting(default_address(service), f"host:port of {service.name}")
 
 
+def kms_region_setting() -> Any:
+    """Where the key-encryption keys live (a service naming it in RESIDENT_REGIONS)."""
+    return setting(
+        "",
+        "Region of the key-encryption keys (a cloud KMS/HSM); empty = this service's own "
+        "(the keyring mounted from a Secret); production refuses one outside ALLOWED_REGIONS",
+    )
+
+
 def addresses(settings: object, services: Iterable[MeshService]) -> dict[str, str]:
     """Proto package -> host:port, from the `<package>_address` settings."""
     return {s.package: getattr(settings, f"{s.package}_address") for s in services}

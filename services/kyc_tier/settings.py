@@ -11,6 +11,7 @@ from identity_runtime.settings import (
     address_setting,
     addresses,
     keyring_missing,
+    kms_region_setting,
     setting,
 )
 
@@ -38,11 +39,7 @@ class KycTierSettings(ServiceSettings):
         None, "JSON keyring of key-encryption keys (the same keyring as matching's), from a Secret"
     )
     kek_keyring: str = setting("", "The same JSON keyring inline (development only)", secret=True)
-    kms_region: str = setting(
-        "",
-        "Region of the key-encryption keys (a cloud KMS/HSM); empty = this service's own "
-        "(the keyring mounted from a Secret); production refuses one outside ALLOWED_REGIONS",
-    )
+    kms_region: str = kms_region_setting()
     pii_index_key: str = setting(
         help="Secret key of the NIK search index (at least 32 characters)", secret=True
     )
