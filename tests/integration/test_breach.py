@@ -21,7 +21,8 @@ from identity_crypto.errors import KeyDestroyed
 from identity_crypto.keyring import generate
 from identity_crypto.kms import LocalKms
 from identity_store.db import Database
-from services.kyc_tier import models
+from services.kyc_tier import customers, models
+from services.kyc_tier.mapping import resources
 from services.matching import models as matching
 from services.matching.contract import EmbeddingContract
 from services.matching.enrollments import EnrollmentStore
@@ -168,6 +169,11 @@ def test_revoke_templates_shreds_retires_flags_and_allows_re_enrollment(
             )
         )
         assert flagged == set(revoked_ids)
+        # The partner sees it on the customer (GET /api/identity/customers/{id}).
+        shown = resources.customer(customers.view(s.get(models.Customer, revoked_ids[0])))
+        assert shown.HasField("reenrollment_required_at")
+        other = resources.customer(customers.view(s.get(models.Customer, kept_ids[0])))
+        assert not other.HasField("reenrollment_required_at")
         # The old key is shredded: nothing sealed under it opens any more.
         old_key = s.get(matching.DataKey, by_org["org_a"][0].data_key_id)
         assert old_key.wrapped_key is None and old_key.destroyed_at is not None

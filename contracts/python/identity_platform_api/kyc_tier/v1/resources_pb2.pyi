@@ -124,6 +124,7 @@ class Customer(_message.Message):
     UPDATED_AT_FIELD_NUMBER: _builtins.int
     TIER_UPDATED_AT_FIELD_NUMBER: _builtins.int
     LEGAL_HOLD_FIELD_NUMBER: _builtins.int
+    REENROLLMENT_REQUIRED_AT_FIELD_NUMBER: _builtins.int
     customer_id: _builtins.str
     external_id: _builtins.str
     """The partner's own reference for the user (unique per organisation)."""
@@ -142,6 +143,13 @@ class Customer(_message.Message):
     def updated_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def tier_updated_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def reenrollment_required_at(self) -> _timestamp_pb2.Timestamp:
+        """When a breach revocation retired the customer's face templates (identity
+        breach revoke-templates): the customer must enroll again; an enrollment
+        made after this time is the new reference. Unset otherwise.
+        """
+
     def __init__(
         self,
         *,
@@ -157,10 +165,11 @@ class Customer(_message.Message):
         updated_at: _timestamp_pb2.Timestamp | None = ...,
         tier_updated_at: _timestamp_pb2.Timestamp | None = ...,
         legal_hold: _builtins.bool = ...,
+        reenrollment_required_at: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "tier_updated_at", b"tier_updated_at", "updated_at", b"updated_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "reenrollment_required_at", b"reenrollment_required_at", "tier_updated_at", b"tier_updated_at", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "customer_id", b"customer_id", "email", b"email", "external_id", b"external_id", "full_name", b"full_name", "legal_hold", b"legal_hold", "nik_masked", b"nik_masked", "phone", b"phone", "status", b"status", "tier", b"tier", "tier_updated_at", b"tier_updated_at", "updated_at", b"updated_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "customer_id", b"customer_id", "email", b"email", "external_id", b"external_id", "full_name", b"full_name", "legal_hold", b"legal_hold", "nik_masked", b"nik_masked", "phone", b"phone", "reenrollment_required_at", b"reenrollment_required_at", "status", b"status", "tier", b"tier", "tier_updated_at", b"tier_updated_at", "updated_at", b"updated_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
