@@ -103,7 +103,7 @@ def audit_actions(database: Database, org: str) -> list[str]:
     return [row.action for row in found]
 
 
-def test_the_dry_runs_count_per_organisation_and_change_nothing(
+def test_the_dry_runs_count_per_organisation_change_nothing_and_refusals_exit_2(
     database: Database, database_url: str, store: EnrollmentStore, capsys
 ) -> None:
     seed(database, store, "org_a", 3)
@@ -132,6 +132,21 @@ def test_the_dry_runs_count_per_organisation_and_change_nothing(
             select(func.count()).where(models.Customer.reenrollment_required_at.is_not(None))
         )
     assert flagged == 0
+    assert audit_actions(database, "org_b") == ["breach.assessed", "breach.revocation_planned"]
+
+    # Refusals: exit status 2, one line naming the problem, nothing changed or audited.
+    for argv, word in (
+        (["revoke-templates", "--org", "org_a", "--incident", "INC"], "--dry-run"),
+        (["revoke-templates", "--incident", "INC", "--yes"], "--org"),
+        (["revoke-templates", "--all", "--incident", " ", "--yes"], "incident"),
+        (["revoke-templates", "--all", "--incident", "I", "--yes", "--batch", "0"], "batch"),
+        (["notify", "--incident", "INC", "--detected-at", "yesterday"], "ISO 8601"),
+        (["notify", "--incident", "INC", "--detected-at", "2026-11-26T08:00:00"], "time zone"),
+    ):
+        assert exit_status(["breach", *argv, *db]) == 2, argv
+        err = capsys.readouterr().err
+        assert word in err, (argv, err)
+    assert live_templates(database) == 5
     assert audit_actions(database, "org_b") == ["breach.assessed", "breach.revocation_planned"]
 
 
@@ -206,26 +221,6 @@ def exit_status(argv: list[str]) -> int:
         return identity(argv)
     except SystemExit as exc:
         return int(exc.code or 0)
-
-
-def test_refusals_exit_2_and_change_nothing(
-    database: Database, database_url: str, store: EnrollmentStore, capsys
-) -> None:
-    seed(database, store, "org_a", 1)
-    db = ["--database-url", database_url]
-    for argv, word in (
-        (["revoke-templates", "--org", "org_a", "--incident", "INC"], "--dry-run"),
-        (["revoke-templates", "--incident", "INC", "--yes"], "--org"),
-        (["revoke-templates", "--all", "--incident", " ", "--yes"], "incident"),
-        (["revoke-templates", "--all", "--incident", "I", "--yes", "--batch", "0"], "batch"),
-        (["notify", "--incident", "INC", "--detected-at", "yesterday"], "ISO 8601"),
-        (["notify", "--incident", "INC", "--detected-at", "2026-11-26T08:00:00"], "time zone"),
-    ):
-        assert exit_status(["breach", *argv, *db]) == 2, argv
-        err = capsys.readouterr().err
-        assert word in err, (argv, err)
-    assert live_templates(database) == 1
-    assert audit_actions(database, "org_a") == []
 
 
 def test_the_72_hour_report_carries_counts_and_the_deadline(
