@@ -11,6 +11,7 @@ from identity_runtime.settings import (
     address_setting,
     addresses,
     keyring_missing,
+    kms_region_setting,
     setting,
 )
 
@@ -20,6 +21,7 @@ class KycTierSettings(ServiceSettings):
     """Everything the kyc-tier service reads from its environment."""
 
     RESIDENT_ENDPOINTS = ("database_url",)
+    RESIDENT_REGIONS = ("kms_region",)
 
     database_url: str = setting(
         help="SQLAlchemy URL: postgresql://... or sqlite:///path", secret=True
@@ -37,6 +39,7 @@ class KycTierSettings(ServiceSettings):
         None, "JSON keyring of key-encryption keys (the same keyring as matching's), from a Secret"
     )
     kek_keyring: str = setting("", "The same JSON keyring inline (development only)", secret=True)
+    kms_region: str = kms_region_setting()
     pii_index_key: str = setting(
         help="Secret key of the NIK search index (at least 32 characters)", secret=True
     )
