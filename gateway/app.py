@@ -52,6 +52,8 @@ from gateway import (
     console_site,
     errors,
     oauth,
+    sdk_access,
+    sdk_demo,
     streaming,
     transcoding,
 )
@@ -71,7 +73,7 @@ from gateway.settings import GatewaySettings
 from identity_platform_api.common.v1 import options_pb2
 from identity_platform_api.face_match.v1 import oauth_pb2, submissions_pb2
 from identity_platform_api.gateway.v1 import gateway_pb2
-from identity_platform_api.kyc_tier.v1 import api_keys_pb2, console_auth_pb2
+from identity_platform_api.kyc_tier.v1 import api_keys_pb2, console_auth_pb2, sdk_sessions_pb2
 from identity_runtime import context as call_context
 from identity_runtime import mesh, meshauth, meshtls, metrics, tracing
 from identity_runtime.clients import ClientFactory, ClientOptions
@@ -91,6 +93,8 @@ _PUT_OBJECT_RPC = "/identity.face_match.v1.SubmissionService/PutObject"
 # contract route, since the body is the raw image.
 UPLOAD_PREFIX = "/api/face-match/uploads/"
 _REVOCATION_EPOCH_RPC = "/identity.kyc_tier.v1.ApiKeyService/GetApiKeyRevocationEpoch"
+_SDK_SESSION_RPC = "/identity.kyc_tier.v1.SdkSessionService/AuthenticateSdkSession"
+_SDK_ORIGIN_RPC = "/identity.kyc_tier.v1.SdkSessionService/CheckSdkOrigin"
 _SCOPE_NAMES = {options_pb2.SCOPE_PUBLIC: "public", options_pb2.SCOPE_INTERNAL: "internal"}
 _NO_STORE = {"Cache-Control": "no-store"}
 
@@ -164,6 +168,8 @@ class Gateway:
         self.access_tokens = oauth.AccessTokens(
             self._fetch_jwks, settings.oauth_issuer, settings.oauth_jwks_cache_seconds
         )
+        self.sdk_origins = sdk_access.KnownOrigins(self._check_sdk_origin)
+        self.sdk_demo = sdk_demo.SdkDemo(self) if settings.sdk_demo else None
         self.limiter = RateLimiter(settings.rate_limit_storage, settings.rate_limit_key_prefix)
         self._trusted_proxies = client_address.networks(settings.trusted_proxies)
         self.health = HealthChecker(
@@ -256,6 +262,7 @@ class Gateway:
                 outcome.bytes_out = len(getattr(response, "body", b""))
                 self._annotate_span(span, outcome)
             response.headers["X-Request-Id"] = request_id
+            sdk_access.add_cors(request.headers.get("origin"), outcome.principal, response)
             return response
         finally:
             self._log_access(request, outcome, started)
@@ -277,6 +284,13 @@ class Gateway:
             return Response(self.openapi_bytes(), 200, media_type="application/json")
         if path.startswith(UPLOAD_PREFIX):
             return await self._upload(request, path[len(UPLOAD_PREFIX) :], outcome)
+        if self.sdk_demo is not None and sdk_demo.is_demo(path):
+            return await self.sdk_demo.serve(request, path)
+        if sdk_access.is_preflight(request.method, request.headers):
+            outcome.route, _ = self.routes.match(
+                request.headers["access-control-request-method"].strip().upper(), path
+            )
+            return await sdk_access.preflight(outcome.route, request.headers, self.sdk_origins)
 
         route, path_params = self.routes.match(request.method, path)
         outcome.route = route
@@ -296,6 +310,9 @@ class Gateway:
             )
             outcome.principal = principal
             authorize(route.scope, principal)
+            sdk_access.check_route(
+                route, principal, request.headers.get("origin"), request.headers.get("host")
+            )
             call_context.bind(
                 call_context.CallContext(
                     request_id=request_id,
@@ -315,6 +332,7 @@ class Gateway:
             body,
         )
         transcoding.validate(message)
+        sdk_access.check_customer(outcome.principal, message)
         console.prepare(route.full_name, request, message)
         if route.rate_limit is not None and (
             outcome.principal is not None or route.rate_limit.per == "ip"
@@ -383,6 +401,11 @@ class Gateway:
         return bytes(received) or None
 
     async def _authenticate(self, request: Request) -> Principal:
+        sdk_token = sdk_access.presented_token(
+            request.headers.getlist("authorization"), request.headers.getlist("x-api-key")
+        )
+        if sdk_token is not None:
+            return await self._sdk_session(sdk_token)
         access_token = bearer_access_token(
             request.headers.getlist("authorization"), request.headers.getlist("x-api-key")
         )
@@ -405,6 +428,29 @@ class Gateway:
             request.headers.getlist("x-api-key"),
         )
         return await self.api_keys.authenticate(key)
+
+    async def _sdk_session(self, token: str) -> Principal:
+        try:
+            reply = await self._as_gateway(
+                _SDK_SESSION_RPC,
+                sdk_sessions_pb2.AuthenticateSdkSessionRequest(token=token),
+                sdk_sessions_pb2.AuthenticateSdkSessionResponse,
+            )
+        except DomainError as error:
+            if error.code != "UNAUTHENTICATED":
+                raise
+            raise sdk_access.invalid_token() from None
+        return sdk_access.principal(
+            reply.org_id, reply.session_id, reply.customer_id, list(reply.origins)
+        )
+
+    async def _check_sdk_origin(self, origin: str) -> bool:
+        reply = await self._as_gateway(
+            _SDK_ORIGIN_RPC,
+            sdk_sessions_pb2.CheckSdkOriginRequest(origin=origin),
+            sdk_sessions_pb2.CheckSdkOriginResponse,
+        )
+        return reply.allowed
 
     async def _session_principal(self, request: Request) -> Principal:
         reply = await self._as_gateway(

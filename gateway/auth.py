@@ -56,6 +56,10 @@ class Principal:
     kind: str = "api_key"
     # Set for an analyst's console session (gateway.console) instead of a key.
     console_user_id: str = ""
+    # Set for a browser's SDK session (kind "sdk_session", gateway.sdk_access):
+    # its one customer and its organisation's SDK origins.
+    customer_id: str = ""
+    origins: frozenset[str] = frozenset()
 
     @property
     def actor(self) -> str:

@@ -203,6 +203,8 @@ class Route:
     rate_limit: RateLimitPolicy | None
     request_class: type[Message] = field(repr=False)
     response_class: type[Message] = field(repr=False)
+    # A browser's SDK session token may call it, for its own customer (gateway.sdk_access).
+    sdk_session: bool = False
 
     @property
     def rpc(self) -> str:
@@ -241,6 +243,19 @@ def access_scope(method: MethodDescriptor) -> str:
     if scope not in _SCOPE_NAMES:  # SCOPE_MESH: mesh services only, never a route
         raise RouteError(f"{method.full_name} is mesh-only but has an HTTP route")
     return _SCOPE_NAMES[scope]
+
+
+def sdk_session_route(method: MethodDescriptor) -> bool:
+    """Whether an SDK session token may call the RPC; such a request must name
+    its customer (a string `customer_id`), or the gateway could not hold the
+    token to its own customer."""
+    options = method.GetOptions()
+    if not options.Extensions[options_pb2.access].sdk_session:
+        return False
+    field = method.input_type.fields_by_name.get("customer_id")
+    if field is None or field.type != field.TYPE_STRING:
+        raise RouteError(f"{method.full_name}: an sdk_session route needs a customer_id field")
+    return True
 
 
 def rate_limit(method: MethodDescriptor) -> RateLimitPolicy | None:
@@ -368,6 +383,7 @@ def _build_route(method: MethodDescriptor, rule: http_pb2.HttpRule) -> Route:
         rate_limit=rate_limit(method),
         request_class=message_factory.GetMessageClass(request),
         response_class=message_factory.GetMessageClass(response),
+        sdk_session=sdk_session_route(method),
     )
 
 

@@ -95,6 +95,16 @@ class GatewaySettings:
     mesh_signing_key: str = setting(
         "", "The same signing key inline (development only)", secret=True
     )
+    sdk_demo: bool = setting(
+        False,
+        "Serve the web SDK's demo page at /sdk-demo and its dev-only token helper "
+        "(development only: `identity up` turns it on; never in production)",
+    )
+    sdk_demo_api_key_file: Path | None = setting(
+        None,
+        "API key (file) the /sdk-demo helper mints SDK sessions with: it stays on the "
+        "server, the browser gets a session token only",
+    )
     mesh_tls: Literal["on", "off"] = setting(
         "on", "Mutual TLS to the services; off = plaintext (tests and debugging only)"
     )
@@ -146,6 +156,8 @@ class GatewaySettings:
             for name in ("mesh_tls_cert_file", "mesh_tls_key_file", "mesh_tls_ca_file"):
                 if getattr(self, name) is None:
                     problems.append((name, "required while MESH_TLS is on (the default)"))
+        if self.sdk_demo and self.sdk_demo_api_key_file is None:
+            problems.append(("sdk_demo_api_key_file", "required when SDK_DEMO is on"))
         if self.auth_cache_max_entries < 1:
             problems.append(("auth_cache_max_entries", "must be at least 1"))
         try:

@@ -26,6 +26,8 @@ COMMAND_MODULES = (
     "identity_cli.keys",
     "identity_cli.audit",
     "identity_cli.retention",
+    "identity_cli.breach",
+    "identity_cli.pdp",
 )
 
 

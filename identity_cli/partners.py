@@ -12,6 +12,7 @@ import os
 import sys
 from typing import Any
 
+from identity_cli import sdk_origins
 from identity_cli.common import add_database_options, as_operator, data_dir, existing_database_url
 from identity_cli.errors import CliError
 from identity_cli.local_secrets import API_KEY_PEPPER_FILE
@@ -55,6 +56,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_database_options(threshold)
     threshold.set_defaults(handler=run_set_match_threshold)
     _register_liveness_policy(orgs_sub)
+    sdk_origins.register_into(orgs_sub)
 
     keys = subparsers.add_parser("api-keys", help="partner API keys")
     keys_sub = keys.add_subparsers(dest="keys_command", metavar="ACTION", required=True)

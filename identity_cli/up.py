@@ -371,6 +371,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {child.name:<16} {child.address}")
         print(f"  OpenAPI          {gateway_url}/api/openapi.json")
         print(f"  health           {gateway_url}/api/healthz")
+        if settings["gateway"].sdk_demo:
+            print(f"  web SDK demo     {gateway_url}/sdk-demo")
         print(pad_banner_line(settings["liveness"]))
         print(f"  data and logs    {data_dir(args)}")
         if api_key_note:

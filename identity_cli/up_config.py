@@ -47,6 +47,11 @@ def mesh_environment(args: argparse.Namespace, base: Mapping[str, str]) -> dict[
     # (production refuses it; private and link-local targets stay refused).
     if env.get("KYC_TIER_ENVIRONMENT", "development") == "development":
         env.setdefault("KYC_TIER_WEBHOOK_ALLOW_LOOPBACK", "true")
+        # The web SDK's demo page, with the local organisation's key on the server side.
+        env.setdefault("GATEWAY_SDK_DEMO", "true")
+        env.setdefault(
+            "GATEWAY_SDK_DEMO_API_KEY_FILE", str(directory / "secrets" / "local-api-key")
+        )
     return env
 
 

@@ -105,12 +105,21 @@ def _scrub_value(value: Any) -> Any:
     return value
 
 
+# Ids the platform generates as hex: a run of 16 digits inside one is not a
+# NIK, and masking it would break request correlation across services.
+_GENERATED_IDS = frozenset({"request_id", "trace_id", "span_id"})
+_HEX_ID = re.compile(r"[0-9a-f]{16,64}")
+
+
 def scrub_personal_data(_logger: WrappedLogger, _method: str, event: EventDict) -> EventDict:
     for key in list(event):
+        value = event[key]
         if key.lower() in PERSONAL_KEYS:
             event[key] = "<redacted>"
+        elif key in _GENERATED_IDS and isinstance(value, str) and _HEX_ID.fullmatch(value):
+            continue
         elif key not in ("_record", "_from_structlog", "exc_info"):
-            event[key] = _scrub_value(event[key])
+            event[key] = _scrub_value(value)
     return event
 
 

@@ -4,7 +4,9 @@ explicit list (`<PREFIX>_ALLOWED_REGIONS`: id-jkt-1, plus the disaster-recovery
 site when there is one, e.g. id-sby-1 or id-btm-1), and the production
 profile refuses to start when a store holding personal data (database,
 object store, KMS, Triton endpoint: the settings a service names in
-`RESIDENT_ENDPOINTS`) is outside those regions or its region is not declared.
+`RESIDENT_ENDPOINTS`, and those naming a region directly, such as a bucket's
+or a KMS key's region, in `RESIDENT_REGIONS`) is outside those regions or
+its region is not declared.
 
 An endpoint's region is known, in this order:
 - a local file (SQLite) or loopback address: the service's own region;
@@ -60,6 +62,7 @@ def problems(
     allowed_regions: Iterable[str],
     endpoint_regions: str,
     endpoints: Mapping[str, str],
+    regions: Mapping[str, str] | None = None,
 ) -> list[tuple[str, str]]:
     """(setting, reason) for each breach; none outside production except a
     malformed declaration."""
@@ -85,6 +88,12 @@ def problems(
             reason = _endpoint_problem(value, data_region, allowed, declared)
             if reason:
                 found.append((name, reason))
+    for name, region in (regions or {}).items():
+        # A store named by its region (a bucket's, a KMS key's): the platform's
+        # name or the cloud's (ap-southeast-3 is Jakarta); empty = the service's own.
+        named = CLOUD_REGIONS.get(region, region)
+        if region and named not in allowed:
+            found.append((name, f"{region} is outside the allowed regions {', '.join(allowed)}"))
     return found
 
 

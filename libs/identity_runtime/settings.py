@@ -145,6 +145,15 @@ def address_setting(service: MeshService) -> Any:
     return setting(default_address(service), f"host:port of {service.name}")
 
 
+def kms_region_setting() -> Any:
+    """Where the key-encryption keys live (a service naming it in RESIDENT_REGIONS)."""
+    return setting(
+        "",
+        "Region of the key-encryption keys (a cloud KMS/HSM); empty = this service's own "
+        "(the keyring mounted from a Secret); production refuses one outside ALLOWED_REGIONS",
+    )
+
+
 def addresses(settings: object, services: Iterable[MeshService]) -> dict[str, str]:
     """Proto package -> host:port, from the `<package>_address` settings."""
     return {s.package: getattr(settings, f"{s.package}_address") for s in services}
@@ -235,16 +244,28 @@ class ServiceSettings:
     # The settings naming stores that hold personal data (database, object
     # store, KMS, Triton): production refuses them outside ALLOWED_REGIONS.
     RESIDENT_ENDPOINTS: typing.ClassVar[tuple[str, ...]] = ()
+    # The settings naming the region of such a store directly (a bucket's, a
+    # KMS key's; empty = this service's own region).
+    RESIDENT_REGIONS: typing.ClassVar[tuple[str, ...]] = ()
+
+    def resident_stores(self) -> tuple[dict[str, str], dict[str, str]]:
+        """(endpoint settings, region settings) of the stores in use."""
+        return (
+            {name: str(getattr(self, name) or "") for name in self.RESIDENT_ENDPOINTS},
+            {name: str(getattr(self, name) or "") for name in self.RESIDENT_REGIONS},
+        )
 
     def validate(self) -> list[tuple[str, str]]:
         from identity_runtime import residency
 
+        endpoints, regions = self.resident_stores()
         problems = residency.problems(
             production=self.environment == "production",
             data_region=self.data_region,
             allowed_regions=self.allowed_regions,
             endpoint_regions=self.endpoint_regions,
-            endpoints={name: str(getattr(self, name) or "") for name in self.RESIDENT_ENDPOINTS},
+            endpoints=endpoints,
+            regions=regions,
         )
         if not 0 <= self.port <= 65535:
             problems.append(("port", f"{self.port} is not a TCP port"))

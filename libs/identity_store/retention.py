@@ -32,6 +32,8 @@ from identity_store.db import Database
 _log = get_logger("identity.store.retention")
 
 DAY = timedelta(days=1)
+# Seven calendar years, leap days included (a regulated record is never cut short).
+SEVEN_YEARS = 7 * 365 * DAY + 2 * DAY
 
 
 @dataclass(frozen=True)
@@ -51,16 +53,23 @@ RETENTION: dict[str, DataClass] = {
         DataClass("onboarding_frames", "kyc-tier", 3 * 365 * DAY, "OJK: 3 years"),
         DataClass("step_up_frames", "kyc-tier", 90 * DAY, "product brief: 90 days"),
         DataClass("erased_frames", "kyc-tier", timedelta(0), "UU PDP erasure: key shredded"),
-        DataClass("verifications", "kyc-tier", 7 * 365 * DAY, "regulated record: 7 years"),
+        DataClass("verifications", "kyc-tier", SEVEN_YEARS, "regulated record: 7 years"),
         DataClass(
             "erased_enrollments",
             "matching",
-            7 * 365 * DAY,
+            SEVEN_YEARS,
             "retired (template shredded) on erasure; row kept for the regulated 7 years",
         ),
-        DataClass("audit_log", "audit", 7 * 365 * DAY, "regulated record: 7 years"),
+        DataClass(
+            "audit_log",
+            "audit",
+            SEVEN_YEARS,
+            "regulated record: 7 years (a prefix of the chain, after a purge checkpoint)",
+        ),
         DataClass("challenges", "liveness", None, "until expiry (LIVENESS_CHALLENGE_TTL_SECONDS)"),
         DataClass("nonces", "liveness", None, "until expiry (LIVENESS_NONCE_RETENTION_HOURS)"),
+        DataClass("console_sessions", "kyc-tier", None, "until expiry or sign-out"),
+        DataClass("webauthn_challenges", "kyc-tier", None, "until expiry (single use)"),
     )
 }
 

@@ -13,11 +13,13 @@ from identity_crypto.keyring import Keyring, load_keyring
 from identity_runtime.server import Core
 from identity_store.db import Database
 from identity_store.migrate import require_head
+from identity_store.retention import PeriodicSweep
 from identity_store.types import utcnow
 from services.audit.appender import GroupCommitAppender
 from services.audit.checkpoints import CheckpointWriter, load_private_key
 from services.audit.log import AuditLog
 from services.audit.migrations import HISTORY
+from services.audit.retention import AuditPurgeSweep
 from services.audit.settings import AuditSettings
 from services.audit.trail import AuditTrail
 
@@ -39,8 +41,11 @@ class AuditCore(Core):
     database: Database
     trail: AuditTrail
     checkpoints: CheckpointWriter | None = None
+    retention: PeriodicSweep | None = None
 
     async def close(self) -> None:
+        if self.retention is not None:
+            await self.retention.stop()
         await self.trail.appender.close()
         if self.checkpoints is not None:
             await self.checkpoints.close()
@@ -86,8 +91,16 @@ async def build(settings: AuditSettings, *, overrides: AuditOverrides | None = N
         committed=checkpoints.committed if checkpoints is not None else None,
     )
     appender.start()
+    retention = None
+    if settings.retention_purge_interval_seconds > 0:
+        purge = AuditPurgeSweep(database, audit_log, chosen.clock or utcnow)
+        retention = PeriodicSweep(
+            purge.sweep, settings.retention_purge_interval_seconds, "audit-retention"
+        )
+        retention.start()
     return AuditCore(
         database=database,
         trail=AuditTrail(database, audit_log, appender),
         checkpoints=checkpoints,
+        retention=retention,
     )

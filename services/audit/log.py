@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session
 from identity_crypto.keyring import Keyring
 from identity_runtime.convert import same_named
 from identity_runtime.errors import invalid_field
+from identity_store.retention import period
 from identity_store.types import utcnow
 from services.audit import models
 from services.audit.chain import (
@@ -52,7 +53,7 @@ from services.audit.chain import (
 )
 
 CHAIN_ID = "main"
-RETENTION = timedelta(days=7 * 365 + 2)  # 7 years, leap days included
+RETENTION = period("audit_log")  # 7 years, leap days included (the declared table)
 MAX_PAGE_SIZE = 500
 DEFAULT_PAGE_SIZE = 50
 BATCH = 1000
@@ -321,7 +322,11 @@ class AuditLog:
             checkpoints = session.scalars(select(models.AuditCheckpoint)).all()
             oldest = session.scalar(select(func.min(models.AuditEntry.sequence)))
             first_kept = oldest if oldest is not None else head.sequence + 1
-            start = min(max(from_sequence, 1, first_kept), head.sequence + 1)
+            # Entries at or below a signed purge checkpoint are being (or were)
+            # removed: a purge deletes in batches, so one in progress (or cut
+            # short) leaves part of that prefix, and verification starts after it.
+            purged_through = max((c.sequence for c in checkpoints if c.kind == "purge"), default=0)
+            start = min(max(from_sequence, 1, first_kept, purged_through + 1), head.sequence + 1)
             before_start = session.get(models.AuditEntry, start - 1) if start > 1 else None
             anchor_hmac = before_start.entry_hmac if before_start is not None else ""
         for checkpoint in checkpoints:
@@ -384,9 +389,12 @@ class AuditLog:
         before: datetime,
         now: datetime | None = None,
         batch: int = BATCH,
+        held: Callable[[Session, datetime], int | None] | None = None,
     ) -> PurgeReport:
         """Remove the chain's prefix of entries recorded before `before`, which
-        must be at least the retention period ago. Refuses on a broken chain."""
+        must be at least the retention period ago. Refuses on a broken chain.
+        `held` names the first sequence a legal hold keeps (the prefix stops
+        before it)."""
         now = now or utcnow()
         if before > now - self.retention:
             raise invalid_field(
@@ -406,6 +414,9 @@ class AuditLog:
                 )
             )
             last_purged = (first_young - 1) if first_young is not None else last_sequence
+            first_held = held(session, before) if held is not None else None
+            if first_held is not None:
+                last_purged = min(last_purged, first_held - 1)
             oldest = session.scalar(select(func.min(models.AuditEntry.sequence)))
             if oldest is None or last_purged < oldest:
                 return PurgeReport(0, None)

@@ -46,6 +46,13 @@ class AuditSettings(ServiceSettings):
         DEFAULT_EVERY_SECONDS, "A checkpoint at least this often while entries arrive"
     )
 
+    retention_purge_interval_seconds: float = setting(
+        86_400.0,
+        "How often the chain's prefix past the 7-year retention is purged (behind a "
+        "signed checkpoint, never past a legal hold; also once at start-up); 0 = never "
+        "in the service (a CronJob runs it)",
+    )
+
     def validate(self) -> list[tuple[str, str]]:
         problems = super().validate()
         problems += keyring_missing(self, "hmac_keyring", mesh.AUDIT.env_prefix)
@@ -55,6 +62,8 @@ class AuditSettings(ServiceSettings):
             problems.append(("checkpoint_key_file", "set it to sign the checkpoints"))
         if self.checkpoint_every_entries < 1:
             problems.append(("checkpoint_every_entries", "must be at least 1"))
+        if self.retention_purge_interval_seconds < 0:
+            problems.append(("retention_purge_interval_seconds", "must be 0 or more"))
         if not self.checkpoint_every_seconds > 0:
             problems.append(("checkpoint_every_seconds", "must be positive"))
         return problems

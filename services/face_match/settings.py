@@ -19,6 +19,9 @@ from identity_runtime.settings import address_setting, addresses, setting
 class FaceMatchSettings(InferenceSettings):
     """Everything the face-match service and its workers read from their environment."""
 
+    RESIDENT_ENDPOINTS = ("database_url", "s3_endpoint_url")
+    RESIDENT_REGIONS = ("s3_region",)
+
     database_url: str = setting(
         help="SQLAlchemy URL: postgresql://... or sqlite:///path", secret=True
     )
@@ -43,7 +46,11 @@ class FaceMatchSettings(InferenceSettings):
     s3_endpoint_url: str = setting(
         "", "Endpoint of the S3-compatible store; empty = AWS's for the region"
     )
-    s3_region: str = setting("id-jkt-1", "Region of the bucket")
+    s3_region: str = setting(
+        "id-jkt-1",
+        "Region of the bucket (the platform's, e.g. id-jkt-1, or the cloud's, e.g. "
+        "ap-southeast-3); production refuses one outside ALLOWED_REGIONS",
+    )
     s3_path_style: bool = setting(
         False, "Path-style addressing (most non-AWS S3-compatible stores need it)"
     )
@@ -104,6 +111,13 @@ class FaceMatchSettings(InferenceSettings):
 
     def downstream_addresses(self) -> dict[str, str]:
         return addresses(self, (mesh.BY_NAME[name] for name in mesh.FACE_MATCH.calls))
+
+    def resident_stores(self) -> tuple[dict[str, str], dict[str, str]]:
+        endpoints, regions = super().resident_stores()
+        if self.storage != "s3":
+            # The local bucket is a directory of this service: its own region.
+            del endpoints["s3_endpoint_url"], regions["s3_region"]
+        return endpoints, regions
 
     def validate(self) -> list[tuple[str, str]]:
         problems = super().validate()

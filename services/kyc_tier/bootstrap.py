@@ -34,6 +34,7 @@ from services.kyc_tier.flows.ktp import KtpFlow
 from services.kyc_tier.flows.kyc import KycFlow
 from services.kyc_tier.flows.pipeline import CapturePipeline
 from services.kyc_tier.flows.reviews import ReviewFlow
+from services.kyc_tier.flows.sdk_sessions import SdkSessionFlow
 from services.kyc_tier.flows.step_up import StepUpFlow
 from services.kyc_tier.mapping.captures import ProtoBundleCodec
 from services.kyc_tier.migrations import HISTORY
@@ -50,6 +51,7 @@ from services.kyc_tier.ports import (
 )
 from services.kyc_tier.recovery import ErasureBacklog, RecoveryWorker, StaleAttempts
 from services.kyc_tier.retention import KycSweeper, retention_pass
+from services.kyc_tier.sdk_sessions import SdkSessions
 from services.kyc_tier.settings import KycTierSettings
 from services.kyc_tier.store import Store
 from services.kyc_tier.webhook_log import DeliveryLog
@@ -96,6 +98,7 @@ class KycTierCore(Core):
     webhooks: WebhookFlow
     dispatcher: Dispatcher
     webhook_log: DeliveryLog
+    sdk_sessions: SdkSessionFlow
 
     async def ready(self) -> tuple[bool, str]:
         from identity_store.migrate import is_at_head
@@ -228,6 +231,12 @@ async def build(
         webhook_log=DeliveryLog(store),
         dispatcher=Dispatcher(
             webhook_flow, settings.webhook_disable_after, settings.webhook_poll_seconds
+        ),
+        sdk_sessions=SdkSessionFlow(
+            store,
+            SdkSessions(
+                PartnerDirectory(settings.api_key_pepper), settings.sdk_session_max_seconds
+            ),
         ),
     )
     relay.start()

@@ -45,6 +45,8 @@ class CustomerView:
     updated_at: datetime
     tier_updated_at: datetime | None
     legal_hold: bool = False
+    # Set by a breach revocation of the customer's face templates.
+    reenrollment_required_at: datetime | None = None
 
 
 def view(row: models.Customer) -> CustomerView:

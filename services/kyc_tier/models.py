@@ -100,6 +100,8 @@ class Customer(Base):
     # A legal hold (internal-scope route or CLI) refuses erasure; the reason is a code.
     legal_hold_since: Mapped[datetime | None] = mapped_column()
     legal_hold_reason: Mapped[str | None] = mapped_column(String(64))
+    # A breach revocation retired the face templates: enroll again (services/kyc_tier/breach.py).
+    reenrollment_required_at: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     tier_updated_at: Mapped[datetime | None] = mapped_column()
@@ -285,6 +287,10 @@ class DataKey(DataKeyColumns, Base):
 
 # The webhook tables live in their own module (kept short); imported here so
 # `models.Webhook` and the metadata hold them wherever models is imported.
+# Browser SDK sessions and origins (issue 18), in their own module too.
+from services.kyc_tier.lifecycle_models import RetentionOverride as RetentionOverride  # noqa: E402
+from services.kyc_tier.sdk_models import SdkOrigin as SdkOrigin  # noqa: E402
+from services.kyc_tier.sdk_models import SdkSession as SdkSession  # noqa: E402
 from services.kyc_tier.webhook_models import (  # noqa: E402
     Webhook as Webhook,
 )

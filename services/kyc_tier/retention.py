@@ -4,13 +4,17 @@ declared table in libs/identity_store/retention.py):
 - sealed capture frames: onboarding ones 3 years, step-up ones 90 days after
   capture; those of an erased customer (their key already shredded) at once;
 - verification rows 7 years after they were made (their review items and any
-  frames left with them go first).
+  frames left with them go first);
+- console sessions once expired or signed out, WebAuthn ceremony challenges
+  once expired.
 
-A customer under legal hold keeps everything. Rows go in bounded batches, one
-short transaction each (safe with several replicas sweeping at once); each
-run ends with one audit entry per organisation touched, with counts per data
-class only. Reads of frames refuse a bundle past its period even before the
-sweep reaches it (`readable`).
+An organisation may lengthen a period (retention_overrides.py, never
+shorter than declared). A customer under legal hold keeps everything. Rows
+go in bounded batches, one short transaction each (safe with several
+replicas sweeping at once); each run ends with one audit entry per
+organisation touched, with counts per data class only. Reads of frames
+refuse a bundle past its period even before the sweep reaches it
+(`readable`).
 """
 
 from __future__ import annotations
@@ -23,13 +27,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, exists, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, and_, delete, exists, or_, select
+from sqlalchemy.orm import Session, object_session
 
 from identity_runtime.logs import get_logger
 from identity_store.db import Database
 from identity_store.retention import delete_in_batches, period
 from services.kyc_tier import models, outbox
+from services.kyc_tier import retention_overrides as overrides
+from services.kyc_tier.console_models import ConsoleChallenge, ConsoleSession
 from services.kyc_tier.outbox import OutboxRelay
 from services.kyc_tier.ports import Clock
 
@@ -47,11 +53,16 @@ def _not_held(customer_id: Any) -> ColumnElement[bool]:
 
 
 def readable(bundle: models.CaptureBundle, now: datetime) -> bool:
-    """Whether a sealed bundle is still within its period (reads refuse it otherwise)."""
+    """Whether a sealed bundle is still within its period (reads refuse it
+    otherwise): the declared one, or the organisation's longer override (read
+    in the bundle's own session)."""
     created = bundle.created_at
     if created.tzinfo is None:
         created = created.replace(tzinfo=now.tzinfo)
-    return now < created + period(FRAME_CLASSES[bundle.retention_class])
+    name = FRAME_CLASSES[bundle.retention_class]
+    session = object_session(bundle)
+    kept = period(name) if session is None else overrides.periods(session, bundle.org_id)[name]
+    return now < created + kept
 
 
 def _frames_due(org_id: str, retention: str, cutoff: datetime) -> ColumnElement[bool]:
@@ -71,6 +82,8 @@ class KycSweeper:
     batch: int = 1000
     timer: Callable[[], float] = time.perf_counter
     longest_batch_seconds: float = field(default=0.0, init=False)
+    # Counts of the last run that belong to no organisation.
+    platform_counts: dict[str, int] = field(default_factory=dict, init=False)
 
     def sweep(self) -> dict[str, dict[str, int]]:
         """One pass; per organisation, counts per data class."""
@@ -93,7 +106,14 @@ class KycSweeper:
                         details=counts,
                         actor="service:kyc-tier",
                     )
-        log.info("retention sweep", organisations=len(summary))
+        # WebAuthn ceremony challenges belong to no organisation: counted in the log.
+        challenge = ConsoleChallenge
+        self.platform_counts = {
+            "webauthn_challenges": self._run(
+                challenge.ceremony_id, lambda: challenge.expires_at <= now
+            )
+        }
+        log.info("retention sweep", organisations=len(summary), **self.platform_counts)
         return summary
 
     def _run(self, key: Any, where: Callable[[], ColumnElement[bool]], **kw: Any) -> int:
@@ -104,8 +124,11 @@ class KycSweeper:
     def _sweep_org(self, org_id: str, now: datetime) -> dict[str, int]:
         bundle = models.CaptureBundle
         counts: dict[str, int] = {}
+        # The declared periods, or the organisation's longer overrides.
+        with self.database.transaction() as session:
+            periods = overrides.periods(session, org_id)
         for retention, name in FRAME_CLASSES.items():
-            cutoff = now - period(name)
+            cutoff = now - periods[name]
             counts[name] = self._run(
                 bundle.bundle_id, functools.partial(_frames_due, org_id, retention, cutoff)
             )
@@ -120,7 +143,7 @@ class KycSweeper:
             ),
         )
         verification = models.Verification
-        cutoff = now - period("verifications")
+        cutoff = now - periods["verifications"]
         counts["verifications"] = self._run(
             verification.verification_id,
             lambda: and_(
@@ -129,6 +152,14 @@ class KycSweeper:
                 _not_held(verification.customer_id),
             ),
             before_delete=_dependents_first,
+        )
+        session_row = ConsoleSession
+        counts["console_sessions"] = self._run(
+            session_row.session_id,
+            lambda: and_(
+                session_row.org_id == org_id,
+                or_(session_row.expires_at <= now, session_row.revoked_at <= now),
+            ),
         )
         return counts
 

@@ -33,7 +33,7 @@ from identity_platform_api.kyc_tier.v1 import (
 from identity_runtime.context import require_org
 from identity_runtime.server import CoreServicer
 from services.kyc_tier.bootstrap import KycTierCore
-from services.kyc_tier.mapping import captures, enums, resources, responses
+from services.kyc_tier.mapping import captures, consent, enums, resources, responses
 
 
 class ApiKeyServicer(CoreServicer[KycTierCore], api_keys_pb2_grpc.ApiKeyServiceServicer):
@@ -101,6 +101,16 @@ class CustomerServicer(CoreServicer[KycTierCore], customers_pb2_grpc.CustomerSer
         )
         return customers_pb2.SetLegalHoldResponse(customer=resources.customer(view))
 
+    async def SetRetentionOverride(
+        self, request: customers_pb2.SetRetentionOverrideRequest, _: Any
+    ) -> customers_pb2.SetRetentionOverrideResponse:
+        days, declared = await self.core.erasure.set_retention_override(
+            require_org(), request.data_class, request.period_days, request.basis
+        )
+        return customers_pb2.SetRetentionOverrideResponse(
+            data_class=request.data_class, period_days=days, declared_days=declared
+        )
+
 
 class KtpServicer(CoreServicer[KycTierCore], ktp_pb2_grpc.KtpServiceServicer):
     async def IssueKtpChallenge(
@@ -113,7 +123,7 @@ class KtpServicer(CoreServicer[KycTierCore], ktp_pb2_grpc.KtpServiceServicer):
         self, request: ktp_pb2.SubmitKtpCaptureRequest, _: Any
     ) -> ktp_pb2.SubmitKtpCaptureResponse:
         result = await self.core.ktp.capture(require_org(), captures.ktp_capture_request(request))
-        return responses.ktp_capture(result)
+        return responses.ktp_capture(result, consent.dropped_metadata(request.bundle))
 
 
 class FaceServicer(CoreServicer[KycTierCore], face_pb2_grpc.FaceServiceServicer):
@@ -131,7 +141,7 @@ class FaceServicer(CoreServicer[KycTierCore], face_pb2_grpc.FaceServiceServicer)
         result = await self.core.face.check_liveness(
             require_org(), captures.liveness_request(request)
         )
-        return responses.face_liveness(result)
+        return responses.face_liveness(result, consent.dropped_metadata(request.bundle))
 
     async def MatchFace(
         self, request: face_pb2.MatchFaceRequest, _: Any
@@ -155,7 +165,7 @@ class StepUpServicer(CoreServicer[KycTierCore], step_up_pb2_grpc.StepUpServiceSe
         self, request: step_up_pb2.StepUpRequest, _: Any
     ) -> step_up_pb2.StepUpResponse:
         result = await self.core.step_up.step_up(require_org(), captures.step_up_request(request))
-        return responses.step_up(result)
+        return responses.step_up(result, consent.dropped_metadata(request.bundle))
 
 
 class KycServicer(CoreServicer[KycTierCore], kyc_pb2_grpc.KycServiceServicer):

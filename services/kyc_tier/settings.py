@@ -11,6 +11,7 @@ from identity_runtime.settings import (
     address_setting,
     addresses,
     keyring_missing,
+    kms_region_setting,
     setting,
 )
 
@@ -20,6 +21,7 @@ class KycTierSettings(ServiceSettings):
     """Everything the kyc-tier service reads from its environment."""
 
     RESIDENT_ENDPOINTS = ("database_url",)
+    RESIDENT_REGIONS = ("kms_region",)
 
     database_url: str = setting(
         help="SQLAlchemy URL: postgresql://... or sqlite:///path", secret=True
@@ -37,6 +39,7 @@ class KycTierSettings(ServiceSettings):
         None, "JSON keyring of key-encryption keys (the same keyring as matching's), from a Secret"
     )
     kek_keyring: str = setting("", "The same JSON keyring inline (development only)", secret=True)
+    kms_region: str = kms_region_setting()
     pii_index_key: str = setting(
         help="Secret key of the NIK search index (at least 32 characters)", secret=True
     )
@@ -100,9 +103,16 @@ class KycTierSettings(ServiceSettings):
     webhook_poll_seconds: float = setting(
         1.0, "How often due webhook deliveries (first tries and retries) are sent"
     )
+    sdk_session_max_seconds: int = setting(
+        900,
+        "Longest (and default) lifetime of a browser SDK session token minted by "
+        "POST /api/identity/sdk-sessions",
+    )
 
     def validate(self) -> list[tuple[str, str]]:
         problems = super().validate()
+        if not 60 <= self.sdk_session_max_seconds <= 3600:
+            problems.append(("sdk_session_max_seconds", "must be 60 to 3600 seconds"))
         if len(self.api_key_pepper) < 32:
             problems.append(("api_key_pepper", "must be at least 32 characters"))
         if len(self.pii_index_key) < 32:

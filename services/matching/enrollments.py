@@ -91,6 +91,27 @@ def _customer_enrollments(org_id: str, customer_id: str) -> Select:
     )
 
 
+def lock_gallery(session: Session, org_id: str) -> models.GalleryHead:
+    """Lock the organisation's gallery head (serialises its enrollment writes)."""
+    head = session.scalar(
+        select(models.GalleryHead).where(models.GalleryHead.org_id == org_id).with_for_update()
+    )
+    if head is not None:
+        return head
+    # The organisation's first write: create its head, tolerating a racing replica.
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    session.execute(
+        insert(models.GalleryHead)
+        .values(org_id=org_id, last_seq=0, updated_at=utcnow())
+        .on_conflict_do_nothing(index_elements=["org_id"])
+    )
+    head = session.scalar(
+        select(models.GalleryHead).where(models.GalleryHead.org_id == org_id).with_for_update()
+    )
+    assert head is not None
+    return head
+
+
 def _active_reference_statement() -> Select:
     enrollment = models.Enrollment
     return (
@@ -136,23 +157,7 @@ class EnrollmentStore:
     # --- the organisation's gallery lock ---------------------------------------
 
     def _lock_gallery(self, session: Session, org_id: str) -> models.GalleryHead:
-        head = session.scalar(
-            select(models.GalleryHead).where(models.GalleryHead.org_id == org_id).with_for_update()
-        )
-        if head is not None:
-            return head
-        # The organisation's first write: create its head, tolerating a racing replica.
-        insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-        session.execute(
-            insert(models.GalleryHead)
-            .values(org_id=org_id, last_seq=0, updated_at=utcnow())
-            .on_conflict_do_nothing(index_elements=["org_id"])
-        )
-        head = session.scalar(
-            select(models.GalleryHead).where(models.GalleryHead.org_id == org_id).with_for_update()
-        )
-        assert head is not None
-        return head
+        return lock_gallery(session, org_id)
 
     @staticmethod
     def _next_seq(head: models.GalleryHead) -> int:

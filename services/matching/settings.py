@@ -9,7 +9,12 @@ from typing import Literal
 from identity_crypto.datakeys import DEFAULT_KEY_CACHE_SIZE, DEFAULT_KEY_CACHE_TTL_SECONDS
 from identity_inference.pack import DEFAULT_EMBEDDING
 from identity_runtime import mesh
-from identity_runtime.settings import ServiceSettings, keyring_missing, setting
+from identity_runtime.settings import (
+    ServiceSettings,
+    keyring_missing,
+    kms_region_setting,
+    setting,
+)
 from services.matching.gallery import IVF_MIN_GALLERY_SIZE, IVF_NPROBE
 
 
@@ -18,6 +23,7 @@ class MatchingSettings(ServiceSettings):
     """Everything the matching service reads from its environment."""
 
     RESIDENT_ENDPOINTS = ("database_url",)
+    RESIDENT_REGIONS = ("kms_region",)
 
     database_url: str = setting(
         help="SQLAlchemy URL: postgresql://... or sqlite:///path", secret=True
@@ -34,6 +40,7 @@ class MatchingSettings(ServiceSettings):
         "(see docs/matching-and-audit.md)",
     )
     kek_keyring: str = setting("", "The same JSON keyring inline (development only)", secret=True)
+    kms_region: str = kms_region_setting()
     model_id: str = setting(
         DEFAULT_EMBEDDING, "Embedding contract of the gallery: model id (qe-face-v3 in production)"
     )

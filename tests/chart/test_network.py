@@ -40,10 +40,7 @@ def peer_component(peer: dict[str, Any]) -> str | None:
 
 
 def pod_labels(manifests: list[Manifest]) -> dict[str, dict[str, str]]:
-    return {
-        m.component: m.doc["spec"]["template"]["metadata"]["labels"]
-        for m in pod_workloads(manifests)
-    }
+    return {m.component: m.pod_template["metadata"]["labels"] for m in pod_workloads(manifests)}
 
 
 def policies_for(manifests: list[Manifest], labels: dict[str, str]) -> list[Manifest]:
@@ -205,7 +202,7 @@ def test_external_traffic_is_exactly_the_documented_extras(values_name: str) -> 
             if network["gatewayFrom"]:
                 rule["from"] = network["gatewayFrom"]
             expected_ingress.append(rule)
-        if component == "migrations":
+        if component == "migrations" or (component or "").startswith("retention-"):
             expected_egress.append(external(network["backends"]["database"]))
         if component == "triton":
             if values["triton"]["modelRepository"]["sync"]["enabled"]:
@@ -242,6 +239,11 @@ def test_database_egress_is_for_the_pods_holding_the_database_url() -> None:
         "audit",
         "face-match",
         "migrations",
+        # The retention CronJobs (identity retention sweep --service ...).
+        "retention-kyc-tier",
+        "retention-liveness",
+        "retention-matching",
+        "retention-audit",
     }
 
 

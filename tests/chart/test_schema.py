@@ -297,6 +297,8 @@ def test_production_example_is_what_the_issue_asks_for() -> None:
     assert values["residency"] == {
         "region": "id-jkt-1",
         "zones": ["id-jkt-1a", "id-jkt-1b", "id-jkt-1c"],
+        # The object store's region is declared: production refuses an undeclared one.
+        "endpointRegions": {"s3.id-jkt-1.example.co.id": "id-jkt-1"},
     }
     assert values["triton"]["enabled"] is True and values["triton"]["gpus"] >= 1
     # External PostgreSQL: no database in the chart, egress pinned to its network.

@@ -68,6 +68,10 @@ def migrated(tmp_path: Path) -> str:
         ["api-keys", "revoke", "key_x", "--org", "org_x"],
         ["customers", "legal-hold", "cus_x", "--org", "org_x", "--on"],
         ["oauth-clients", "create", "--org", "org_x", "--name", "k", "--pepper", "p"],
+        ["breach", "assess", "--incident", "INC-1"],
+        ["breach", "revoke-templates", "--all", "--incident", "INC-1", "--dry-run"],
+        ["pdp", "record-of-processing", "--org", "org_x"],
+        ["retention", "sweep", "--service", "audit"],
     ],
 )
 def test_a_command_needing_a_database_creates_none(empty_dir: Path, command: list[str]) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,6 +23,7 @@ import pytest
 from sqlalchemy import select
 
 from identity_capture.sdk import SdkSigner
+from identity_platform_api.kyc_tier.v1 import resources_pb2
 from services.kyc_tier import models, signing
 from tests.support import TESTDATA
 from tests.support.biometrics import FACES, SPOOF, jpeg, photo, tint
@@ -162,14 +164,18 @@ class Partner:
             )
         return reply["challenge"]
 
-    async def liveness(self, customer_id: str, image: np.ndarray) -> dict[str, Any]:
-        """A passed face-liveness check of a selfie of `image`."""
+    async def liveness(
+        self, customer_id: str, image: np.ndarray, metadata: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """A passed face-liveness check of a selfie of `image` (with optional metadata)."""
         challenge = await self.challenge(customer_id, "CHALLENGE_PURPOSE_FACE_LIVENESS")
         body = {
             "customerId": customer_id,
             "challengeId": challenge["challengeId"],
             "bundle": selfie_capture(self.signer, challenge, image),
         }
+        if metadata is not None:
+            body["bundle"]["metadata"] = metadata
         return await self.ok("POST", "/api/identity/face/liveness", body)
 
     async def step_up(
@@ -559,3 +565,99 @@ async def test_erasure_retires_the_face_destroys_the_keys_and_answers(e2e) -> No
         {"customerId": customer_id, "purpose": "CHALLENGE_PURPOSE_STEP_UP"},
     )
     assert_error(refused, 400, "CUSTOMER_ERASED")
+
+
+GPS = {"latitude": -6.2088, "longitude": 106.8456, "accuracyM": 12.5}
+CAMERA = {"facing": "user", "width": 640, "height": 480, "iso": 200}
+
+
+def consent(*scopes: str) -> dict[str, Any]:
+    text = "Kami meminta izin Anda untuk data lokasi dan kamera."
+    return {
+        "textVersion": "2026-11",
+        "textSha256": hashlib.sha256(text.encode()).hexdigest(),
+        "scopes": list(scopes),
+        "grantedAt": "2026-11-26T09:00:00Z",
+    }
+
+
+async def sealed_bundle(e2e: E2eMesh, verification_id: str) -> resources_pb2.CaptureBundle:
+    """The capture as kyc-tier sealed it at rest, opened with its key."""
+
+    def read(session: Any) -> bytes:
+        row = session.scalars(
+            select(models.CaptureBundle).where(
+                models.CaptureBundle.verification_id == verification_id
+            )
+        ).one()
+        return e2e.kyc_tier.vault.open_bundle(session, row)
+
+    stored = resources_pb2.CaptureBundle()
+    stored.ParseFromString(await e2e.database.run(read))
+    assert stored.frames, "the sealed bundle should hold the frames"
+    return stored
+
+
+async def test_gps_metadata_without_consent_is_not_stored(e2e) -> None:
+    _, _, secret = await asyncio.to_thread(
+        create_org_and_key, e2e.database_url, "Bank Consent", ("public",)
+    )
+    partner = Partner(e2e, secret)
+    customer_id = await partner.new_customer("consent-1")
+
+    # No consent at all: GPS and camera parameters are dropped, the capture passes.
+    bare = await partner.liveness(
+        customer_id, selfie("img2.jpg"), {"location": GPS, "camera": CAMERA}
+    )
+    assert bare["droppedMetadata"] == ["location", "camera_parameters"]
+    stored = await sealed_bundle(e2e, bare["verification"]["verificationId"])
+    assert not stored.HasField("metadata")
+
+    # Consent to the camera parameters only: the GPS fix is still dropped.
+    partial = await partner.liveness(
+        customer_id,
+        selfie("img2.jpg"),
+        {"consent": consent("camera_parameters"), "location": GPS, "camera": CAMERA},
+    )
+    assert partial["droppedMetadata"] == ["location"]
+    stored = await sealed_bundle(e2e, partial["verification"]["verificationId"])
+    assert not stored.metadata.HasField("location")
+    assert stored.metadata.camera.width == 640
+    assert list(stored.metadata.consent.scopes) == ["camera_parameters"]
+
+    # With consent to the location, it is kept (sealed with the frames).
+    granted = await partner.liveness(
+        customer_id, selfie("img2.jpg"), {"consent": consent("location"), "location": GPS}
+    )
+    assert "droppedMetadata" not in granted or not granted["droppedMetadata"]
+    stored = await sealed_bundle(e2e, granted["verification"]["verificationId"])
+    assert abs(stored.metadata.location.latitude - GPS["latitude"]) < 1e-9
+
+
+async def test_a_malformed_consent_record_is_refused_and_nothing_is_written(e2e) -> None:
+    _, _, secret = await asyncio.to_thread(
+        create_org_and_key, e2e.database_url, "Bank Consent Refused", ("public",)
+    )
+    partner = Partner(e2e, secret)
+    customer_id = await partner.new_customer("consent-2")
+    challenge = await partner.challenge(customer_id, "CHALLENGE_PURPOSE_FACE_LIVENESS")
+    capture = selfie_capture(partner.signer, challenge, selfie("img2.jpg"))
+    for broken, field in (
+        ({**consent("location"), "textSha256": "nothex"}, "textSha256"),
+        ({**consent("location"), "scopes": ["everything"]}, "scopes"),
+        ({k: v for k, v in consent("location").items() if k != "grantedAt"}, "grantedAt"),
+    ):
+        body = {
+            "customerId": customer_id,
+            "challengeId": challenge["challengeId"],
+            "bundle": {**capture, "metadata": {"consent": broken, "location": GPS}},
+        }
+        response = await partner.post("/api/identity/face/liveness", body)
+        assert_error(response, 400, "INVALID_FIELD")
+        assert field.lower() in response.text.lower().replace("_", ""), response.text
+
+    def bundles(session: Any) -> int:
+        query = select(models.CaptureBundle).where(models.CaptureBundle.customer_id == customer_id)
+        return len(list(session.scalars(query)))
+
+    assert await e2e.database.run(bundles) == 0

@@ -196,6 +196,7 @@ def test_the_run_ends_with_an_audit_entry_of_counts_only(database: Database) -> 
         "step_up_frames": "1",
         "erased_frames": "0",
         "verifications": "0",
+        "console_sessions": "0",
     }
     assert customer not in str(entries[0].details)
 
@@ -291,7 +292,7 @@ def test_batches_are_bounded(database: Database) -> None:
 def test_every_period_in_the_table_is_the_product_briefs() -> None:
     assert period("onboarding_frames") == timedelta(days=3 * 365)
     assert period("step_up_frames") == timedelta(days=90)
-    assert period("verifications") == period("audit_log") == timedelta(days=7 * 365)
+    assert period("verifications") == period("audit_log") == timedelta(days=7 * 365 + 2)
     assert RETENTION["challenges"].period is None
     with pytest.raises(KeyError):
         period("nonces")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -48,13 +49,8 @@ def test_the_document_is_valid_openapi_3_1(document: dict) -> None:
 def test_every_route_is_an_operation(document: dict) -> None:
     operations = {(verb.upper(), path) for path, item in document["paths"].items() for verb in item}
     for route in ROUTES:
-        path = route.path.template.replace("{customer_id}", "{customerId}").replace(
-            "{review_id}", "{reviewId}"
-        )
-        path = path.replace("{webhook_id}", "{webhookId}").replace("{api_key_id}", "{apiKeyId}")
-        path = path.replace("{correlation_id}", "{correlationId}")
-        path = path.replace("{client_id}", "{clientId}")
-        path = path.replace("{delivery_id}", "{deliveryId}")
+        # Path variables in lowerCamel, as the document spells them.
+        path = re.sub(r"_([a-z])", lambda m: m.group(1).upper(), route.path.template)
         assert (route.verb, path) in operations, route.full_name
     assert ("GET", "/api/openapi.json") in operations
     ids = [op["operationId"] for item in document["paths"].values() for op in item.values()]

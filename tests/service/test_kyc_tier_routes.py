@@ -584,3 +584,48 @@ async def test_every_entry_these_routes_audited_is_acceptable_to_the_audit_servi
     assert {"api_key.create", "api_key.use", "api_key.revoke", "customer.legal_hold"} <= actions
     assert {"customer.erase_requested", "customer.erase", "attempt.started"} <= actions
     assert await assert_audit_entries_acceptable(kyc_tier.core)
+
+
+async def test_a_retention_override_lengthens_a_period_and_is_audited(
+    database_url, client, kyc_tier
+) -> None:
+    org_id, internal = await partner_for(database_url, client, "public", "internal")
+    route = "/api/identity/retention/overrides"
+    body = {"dataClass": "verifications", "periodDays": 4000, "basis": "POJK 8/2023"}
+    answered = await internal.post(route, body)
+    assert answered.status_code == 200, answered.text
+    assert answered.json() == {
+        "dataClass": "verifications",
+        "periodDays": 4000,
+        "declaredDays": 7 * 365 + 2,
+    }
+    (row,) = await rows(kyc_tier.core, models.RetentionOverride, org_id=org_id)
+    assert (row.period_days, row.basis) == (4000, "POJK 8/2023")
+    assert row.set_by.startswith("api_key:")
+    cleared = await internal.post(route, {"dataClass": "verifications", "periodDays": 0})
+    assert cleared.json()["periodDays"] == 7 * 365 + 2
+    assert await rows(kyc_tier.core, models.RetentionOverride, org_id=org_id) == []
+    audited = await rows(kyc_tier.core, models.AuditOutbox, subject=f"org:{org_id}")
+    assert [e.action for e in sorted(audited, key=lambda e: e.id)] == [
+        "retention.override_set",
+        "retention.override_cleared",
+    ]
+
+
+async def test_retention_override_refusals(database_url, client, kyc_tier) -> None:
+    _, partner = await partner_for(database_url, client)
+    route = "/api/identity/retention/overrides"
+    good = {"dataClass": "step_up_frames", "periodDays": 365, "basis": "OJK"}
+    assert_error(await partner.post(route, good), 403, "SCOPE_INSUFFICIENT")
+    org_id, internal = await partner_for(database_url, client, "public", "internal")
+    for bad, field in (
+        ({**good, "periodDays": 30}, "periodDays"),
+        ({**good, "periodDays": 90}, "periodDays"),
+        ({**good, "dataClass": "audit_log"}, "dataClass"),
+        ({**good, "dataClass": "nothing"}, "dataClass"),
+        ({**good, "basis": ""}, "basis"),
+        ({**good, "periodDays": -5}, "periodDays"),
+    ):
+        refused = assert_error(await internal.post(route, bad), 400, "INVALID_FIELD")
+        assert field in refused["message"], refused
+    assert await rows(kyc_tier.core, models.RetentionOverride, org_id=org_id) == []

@@ -36,8 +36,8 @@ VALUES_FILES: dict[str, Path | None] = {
 }
 
 # The project's gRPC services and the gateway (the chart's "components"),
-# Triton, and the migrations Job.
-POD_KINDS = ("Deployment", "Job")
+# Triton, the migrations Job and the retention CronJobs.
+POD_KINDS = ("Deployment", "Job", "CronJob")
 
 
 @dataclass(frozen=True)
@@ -58,8 +58,15 @@ class Manifest:
         return self.doc["metadata"].get("labels", {}).get("app.kubernetes.io/component")
 
     @property
+    def pod_template(self) -> dict[str, Any]:
+        spec = self.doc["spec"]
+        if self.kind == "CronJob":
+            spec = spec["jobTemplate"]["spec"]
+        return spec["template"]
+
+    @property
     def pod_spec(self) -> dict[str, Any]:
-        return self.doc["spec"]["template"]["spec"]
+        return self.pod_template["spec"]
 
 
 def load_tool(name: str) -> ModuleType:

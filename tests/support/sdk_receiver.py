@@ -46,7 +46,12 @@ from services.liveness import flash
 from tests.support.capture import ALGORITHMS, ReceivedBundle, receive, route
 
 FLASH_DURATION_MS = 400
-TYPES = {".html": "text/html", ".js": "text/javascript", ".map": "application/json"}
+TYPES = {
+    ".html": "text/html",
+    ".js": "text/javascript",
+    ".map": "application/json",
+    ".jpg": "image/jpeg",
+}
 
 
 @dataclass

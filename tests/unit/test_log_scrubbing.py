@@ -74,6 +74,17 @@ def test_structlog_events_are_scrubbed_in_every_value_and_in_exceptions() -> Non
     assert scrubbed["payload"] == "<7 bytes>"
 
 
+def test_generated_hex_ids_keep_their_digits_but_nothing_else_hides_behind_the_name() -> None:
+    """A request id may hold 16 digits in a row; masking them would break
+    correlation. Only a hex id is kept as is: a NIK under that name is not."""
+    request_id = "5fe273a4ea" + "5432102998877665" + "a71c"
+    event = {"request_id": request_id, "trace_id": f"nik {NIK}", "note": request_id}
+    scrubbed = logs.scrub_personal_data(None, "info", event)
+    assert scrubbed["request_id"] == request_id
+    assert NIK not in scrubbed["trace_id"]
+    assert scrubbed["note"] != request_id
+
+
 def test_the_root_handler_scrubs_stdlib_records_and_their_tracebacks() -> None:
     filter_ = logs.ScrubbingFilter()
     try:

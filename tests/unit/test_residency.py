@@ -10,8 +10,10 @@ import pytest
 from identity_runtime import residency
 from identity_runtime.settings import SettingsError, load_settings
 from services.embedding.settings import EmbeddingSettings
+from services.face_match.settings import FaceMatchSettings
 from services.kyc_tier.settings import KycTierSettings
 from services.liveness.settings import LivenessSettings
+from services.matching.settings import MatchingSettings
 
 JKT_RDS = "postgresql://kyc:pw@kyc.abc123.ap-southeast-3.rds.amazonaws.com:5432/kyc"
 SG_RDS = "postgresql://kyc:pw@kyc.abc123.ap-southeast-1.rds.amazonaws.com:5432/kyc"
@@ -113,3 +115,76 @@ def test_host_of() -> None:
     assert residency.host_of("sqlite:///x.db") is None
     assert residency.host_of("triton:8001") == "triton"
     assert residency.host_of("postgresql://u:p@H.example:5432/db") == "h.example"
+
+
+def face_match_production(tmp_path: Path, **extra: str) -> dict[str, str]:
+    key = "k" * 32
+    return {
+        "FACE_MATCH_DATABASE_URL": f"sqlite:///{tmp_path}/fm.db",
+        "FACE_MATCH_ENVIRONMENT": "production",
+        "FACE_MATCH_DATA_REGION": "id-jkt-1",
+        "FACE_MATCH_UPLOAD_SIGNING_KEY": key,
+        "FACE_MATCH_CALLBACK_SIGNING_KEY": key,
+        "FACE_MATCH_OAUTH_CLIENT_PEPPER": key,
+        "FACE_MATCH_OAUTH_SIGNING_KEYS": '{"primary": "a", "keys": {}}',
+        "FACE_MATCH_STORAGE": "s3",
+        "FACE_MATCH_S3_BUCKET": "uploads",
+        **{f"FACE_MATCH_{k}": v for k, v in extra.items()},
+    }
+
+
+def load_face_match(environ: dict[str, str]) -> FaceMatchSettings:
+    return load_settings(FaceMatchSettings, "FACE_MATCH", environ)
+
+
+def test_production_refuses_a_bucket_outside_the_allowed_regions(tmp_path: Path) -> None:
+    # The bucket in Jakarta, by the platform's name or AWS's: starts.
+    assert load_face_match(face_match_production(tmp_path)).s3_region == "id-jkt-1"
+    aws = face_match_production(tmp_path, S3_REGION="ap-southeast-3")
+    assert load_face_match(aws).s3_region == "ap-southeast-3"
+    # A bucket in Singapore, or an S3 endpoint there, is refused.
+    with pytest.raises(SettingsError, match="FACE_MATCH_S3_REGION: ap-southeast-1 is outside"):
+        load_face_match(face_match_production(tmp_path, S3_REGION="ap-southeast-1"))
+    endpoint = "https://s3.ap-southeast-1.amazonaws.com"
+    with pytest.raises(SettingsError, match="FACE_MATCH_S3_ENDPOINT_URL: .*ap-southeast-1"):
+        load_face_match(face_match_production(tmp_path, S3_ENDPOINT_URL=endpoint))
+    # An S3-compatible store of our own must be declared in an allowed region.
+    minio = "https://minio.example.net:9000"
+    with pytest.raises(SettingsError, match="region of minio.example.net is not declared"):
+        load_face_match(face_match_production(tmp_path, S3_ENDPOINT_URL=minio))
+    declared = face_match_production(
+        tmp_path, S3_ENDPOINT_URL=minio, ENDPOINT_REGIONS="minio.example.net=id-jkt-1"
+    )
+    assert load_face_match(declared).s3_endpoint_url == minio
+    # The local bucket is a directory of the service: no bucket region applies.
+    local = face_match_production(
+        tmp_path, STORAGE="local", BUCKET_DIR=str(tmp_path), S3_REGION="ap-southeast-1"
+    )
+    assert load_face_match(local).storage == "local"
+    # Outside production nothing is refused.
+    development = face_match_production(tmp_path, S3_REGION="ap-southeast-1")
+    del development["FACE_MATCH_ENVIRONMENT"]
+    assert load_face_match(development).s3_region == "ap-southeast-1"
+
+
+def test_production_refuses_key_encryption_keys_outside_the_allowed_regions(
+    tmp_path: Path,
+) -> None:
+    base = {
+        "MATCHING_DATABASE_URL": f"sqlite:///{tmp_path}/m.db",
+        "MATCHING_ENVIRONMENT": "production",
+        "MATCHING_DATA_REGION": "id-jkt-1",
+        "MATCHING_KEK_KEYRING": '{"primary": "k1", "keys": {"k1": "' + "A" * 44 + '"}}',
+    }
+    # The mounted keyring: the service's own region.
+    assert load_settings(MatchingSettings, "MATCHING", base).kms_region == ""
+    foreign = {**base, "MATCHING_KMS_REGION": "us-east-1"}
+    with pytest.raises(SettingsError, match="MATCHING_KMS_REGION: us-east-1 is outside"):
+        load_settings(MatchingSettings, "MATCHING", foreign)
+    dr = {
+        **base,
+        "MATCHING_KMS_REGION": "id-sby-1",
+        "MATCHING_ALLOWED_REGIONS": "id-jkt-1,id-sby-1",
+    }
+    assert load_settings(MatchingSettings, "MATCHING", dr).kms_region == "id-sby-1"
+    assert KycTierSettings.RESIDENT_REGIONS == ("kms_region",)

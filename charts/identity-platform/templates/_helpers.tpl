@@ -186,7 +186,7 @@ is left unset.
 
 {{- /* Release-wide settings, applied where the component has them (its
 settings class declares them); set through global values, not per component. */ -}}
-{{- $managed := dict "LOG_FORMAT" "json" "LOG_LEVEL" $root.Values.global.logLevel "ENVIRONMENT" $root.Values.global.environment "SHUTDOWN_GRACE_SECONDS" (include "identity.envValue" $values.shutdownGraceSeconds) "DATA_REGION" $root.Values.residency.region "ALLOWED_REGIONS" $root.Values.residency.region -}}
+{{- $managed := dict "LOG_FORMAT" "json" "LOG_LEVEL" $root.Values.global.logLevel "ENVIRONMENT" $root.Values.global.environment "SHUTDOWN_GRACE_SECONDS" (include "identity.envValue" $values.shutdownGraceSeconds) "DATA_REGION" $root.Values.residency.region "ALLOWED_REGIONS" (include "identity.allowedRegions" $root | fromJsonArray | join ",") -}}
 {{- $storeRegions := list -}}
 {{- range $host, $region := ($root.Values.residency.endpointRegions | default dict) -}}
 {{- $storeRegions = append $storeRegions (printf "%s=%s" $host $region) -}}
@@ -269,7 +269,23 @@ CPU limit (its own default counts the node's cores, not the container's). */ -}}
 {{- toJson (dict "config" $config "secretEnv" $secretEnv "secretMounts" (uniq $secretMounts) "secretRefs" (uniq $secretRefs)) -}}
 {{- end -}}
 
-{{/* Required node affinity: the region (residency), the zones, and any extra
+{{/* The regions pods and stores may be in (residency.allowedRegions, default
+the release's region), as a JSON list; the release's region must be one. */}}
+{{- define "identity.allowedRegions" -}}
+{{- $residency := .Values.residency -}}
+{{- $allowed := $residency.allowedRegions | default (list $residency.region) -}}
+{{- if not (has $residency.region $allowed) -}}
+{{- fail (printf "residency.region %s must be one of residency.allowedRegions" $residency.region) -}}
+{{- end -}}
+{{- range $host, $region := ($residency.endpointRegions | default dict) -}}
+{{- if not (has $region $allowed) -}}
+{{- fail (printf "residency.endpointRegions: %s is outside residency.allowedRegions" $region) -}}
+{{- end -}}
+{{- end -}}
+{{- toJson $allowed -}}
+{{- end -}}
+
+{{/* Required node affinity: the allowed regions (residency), the zones, and any extra
 requirements, all in one term (terms are ORed, requirements ANDed), so that
 nothing can widen placement beyond the region.
 (dict "root" $ "extra" list) */}}
@@ -281,7 +297,9 @@ nodeAffinity:
           - key: topology.kubernetes.io/region
             operator: In
             values:
-              - {{ .root.Values.residency.region | quote }}
+              {{- range include "identity.allowedRegions" .root | fromJsonArray }}
+              - {{ . | quote }}
+              {{- end }}
           {{- with .root.Values.residency.zones }}
           - key: topology.kubernetes.io/zone
             operator: In
@@ -295,10 +313,14 @@ nodeAffinity:
           {{- end }}
 {{- end -}}
 
-{{/* nodeSelector: the operator's, with the region label always present. */}}
+{{/* nodeSelector: the operator's, with the region label when there is one
+allowed region (with several, the required affinity above pins them). */}}
 {{- define "identity.nodeSelector" -}}
 {{- $selector := deepCopy (.selector | default dict) -}}
-{{- $_ := set $selector "topology.kubernetes.io/region" .root.Values.residency.region -}}
+{{- $regions := include "identity.allowedRegions" .root | fromJsonArray -}}
+{{- if eq (len $regions) 1 -}}
+{{- $_ := set $selector "topology.kubernetes.io/region" (first $regions) -}}
+{{- end -}}
 {{- toYaml $selector -}}
 {{- end -}}
 

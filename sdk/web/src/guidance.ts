@@ -351,6 +351,20 @@ export const GUIDANCE: Record<string, Entry> = {
     en: "Too many attempts. Wait a minute, then try again.",
     retry: true,
   },
+  // The SDK session token (minted by the partner's backend): expired, revoked,
+  // another customer's, or this page's origin is not allowed. Only the app can
+  // start a new session.
+  ...same(
+    {
+      id: "Sesi verifikasi berakhir. Kembali ke aplikasi dan mulai lagi.",
+      en: "This verification session has ended. Go back to the app and start again.",
+      retry: false,
+    },
+    "SDK_SESSION_INVALID",
+    "SDK_SESSION_CUSTOMER_MISMATCH",
+    "SDK_SESSION_ROUTE_FORBIDDEN",
+    "ORIGIN_NOT_ALLOWED",
+  ),
   NETWORK_ERROR: {
     id: "Tidak ada koneksi. Periksa internet Anda, lalu coba lagi.",
     en: "No connection. Check your internet and try again.",

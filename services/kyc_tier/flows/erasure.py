@@ -40,11 +40,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from identity_runtime import context
 from identity_runtime.errors import DomainError, invalid_field
 from identity_runtime.logs import get_logger
 from identity_store.types import utcnow
-from services.kyc_tier import customers, erasures, outbox, records
+from services.kyc_tier import customers, erasures, outbox, records, retention_overrides
 from services.kyc_tier.erasures import (
     MARK_ERASED,
     MAX_REASON_LENGTH,
@@ -199,6 +201,23 @@ class ErasureFlow:
         return await self.store.write(
             lambda s: customers.set_legal_hold(s, org_id, customer_id, hold, reason, self.clock())
         )
+
+    async def set_retention_override(
+        self, org_id: str, data_class: str, days: int, basis: str
+    ) -> tuple[int, int]:
+        """(the period now in force, the declared one), in days; 0 clears."""
+
+        actor = context.actor() or "service:kyc-tier"
+
+        def write(session: Session) -> tuple[int, int]:
+            declared = retention_overrides.declared_days(data_class)
+            if days == 0:
+                retention_overrides.clear_override(session, org_id, data_class, actor)
+                return declared, declared
+            row = retention_overrides.set_override(session, org_id, data_class, days, basis, actor)
+            return row.period_days, declared
+
+        return await self.store.write(write)
 
 
 @contextlib.contextmanager

@@ -25,6 +25,7 @@ from services.kyc_tier.flows.face import LivenessRequest, MatchRequest
 from services.kyc_tier.flows.ktp import KtpCaptureRequest
 from services.kyc_tier.flows.kyc import UpgradeRequest
 from services.kyc_tier.flows.step_up import StepUpRequest
+from services.kyc_tier.mapping.consent import consented
 from services.kyc_tier.mapping.enums import tier_from_proto, when
 from services.kyc_tier.ports import Attestation, StoredFrames
 
@@ -41,7 +42,8 @@ def bundle_input(bundle: resources_pb2.CaptureBundle) -> BundleInput:
         else b"",
         attestation=same_named(Attestation, attestation, captured_at=captured_at),
         captured_at=captured_at,
-        raw=bundle.SerializeToString(deterministic=True),
+        # Metadata the person did not consent to is never sealed (mapping/consent.py).
+        raw=consented(bundle).SerializeToString(deterministic=True),
     )
 
 

@@ -76,7 +76,7 @@ def match_scores(match: MatchResult | None) -> resources_pb2.MatchScores:
     return message(resources_pb2.MatchScores, match)
 
 
-def ktp_capture(result: KtpCaptureResult) -> ktp_pb2.SubmitKtpCaptureResponse:
+def ktp_capture(result: KtpCaptureResult, dropped: list[str]) -> ktp_pb2.SubmitKtpCaptureResponse:
     return ktp_pb2.SubmitKtpCaptureResponse(
         verification=verification(result.verification),
         replayed=result.replayed,
@@ -88,10 +88,11 @@ def ktp_capture(result: KtpCaptureResult) -> ktp_pb2.SubmitKtpCaptureResponse:
         ],
         enrollment_id=result.enrollment_id,
         tier=TIER_TO_PROTO[result.tier],
+        dropped_metadata=dropped,
     )
 
 
-def face_liveness(result: LivenessResult) -> face_pb2.CheckFaceLivenessResponse:
+def face_liveness(result: LivenessResult, dropped: list[str]) -> face_pb2.CheckFaceLivenessResponse:
     evidence = result.assessment
     return face_pb2.CheckFaceLivenessResponse(
         verification=verification(result.recorded.verification),
@@ -99,6 +100,7 @@ def face_liveness(result: LivenessResult) -> face_pb2.CheckFaceLivenessResponse:
         quality_reasons=reasons(evidence.face.reasons),
         enrollment_id=evidence.enrollment_id,
         tier=TIER_TO_PROTO[result.recorded.tier],
+        dropped_metadata=dropped,
     )
 
 
@@ -118,7 +120,7 @@ def face_match(result: FaceMatchResult) -> face_pb2.MatchFaceResponse:
     )
 
 
-def step_up(result: StepUpResult) -> step_up_pb2.StepUpResponse:
+def step_up(result: StepUpResult, dropped: list[str]) -> step_up_pb2.StepUpResponse:
     return step_up_pb2.StepUpResponse(
         allow=result.allow,
         reasons=reasons(result.reasons),
@@ -126,6 +128,7 @@ def step_up(result: StepUpResult) -> step_up_pb2.StepUpResponse:
         scores=step_up_pb2.StepUpScores(
             liveness=liveness_scores(result.liveness), match=match_scores(result.match)
         ),
+        dropped_metadata=dropped,
     )
 
 

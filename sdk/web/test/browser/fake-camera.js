@@ -7,10 +7,10 @@
   const params = new URLSearchParams(location.search);
   const ignoresFlash = params.get("camera") === "ignores";
   const subject = params.get("subject") === "card" ? "card" : "face";
-  const WIDTH = 1280;
-  const HEIGHT = 720;
+  // `?size=WxH`: the camera's resolution (1280x720 by default).
+  const [WIDTH, HEIGHT] = (params.get("size") || "1280x720").split("x").map(Number);
   // How much of the screen's colour reaches the subject (face near the screen).
-  const STRENGTH = 0.25;
+  const STRENGTH = Number(params.get("strength") || 0.25);
 
   function drawFace(ctx) {
     const bg = ctx.createLinearGradient(0, 0, 0, HEIGHT);
@@ -87,6 +87,26 @@
   scene.width = WIDTH;
   scene.height = HEIGHT;
   (subject === "card" ? drawCard : drawFace)(scene.getContext("2d"));
+  // `?photo=URL`: a test photo instead (a real face or card for the real models),
+  // fitted into the frame on a grey background.
+  // `window.__setPhoto(url)` changes it (a card, then a selfie, on one page).
+  window.__setPhoto = (url) =>
+    new Promise((resolve, reject) => {
+      const image = new Image();
+      image.onload = () => {
+        const sctx = scene.getContext("2d");
+        sctx.fillStyle = "#6b6f75";
+        sctx.fillRect(0, 0, WIDTH, HEIGHT);
+        const scale = Math.min(WIDTH / image.width, HEIGHT / image.height);
+        const w = image.width * scale;
+        const h = image.height * scale;
+        sctx.drawImage(image, (WIDTH - w) / 2, (HEIGHT - h) / 2, w, h);
+        resolve();
+      };
+      image.onerror = reject;
+      image.src = url;
+    });
+  if (params.get("photo")) window.__setPhoto(params.get("photo"));
 
   const canvas = document.createElement("canvas");
   canvas.width = WIDTH;
@@ -115,20 +135,27 @@
   render();
 
   const stream = canvas.captureStream(30);
-  navigator.mediaDevices.getUserMedia = async () => stream;
+  // A clone per call: the SDK stops its tracks when a capture ends, and a page may
+  // run several captures (the demo: card, selfie, step-up).
+  navigator.mediaDevices.getUserMedia = async () => stream.clone();
 
   // The flash timeline as the page saw it.
   window.__flashChanges = [];
   let last = null;
-  new MutationObserver(() => {
+  const observer = new MutationObserver(() => {
     const now = flashColour();
     if (now !== last) {
       window.__flashChanges.push({ at: performance.now(), colour: now });
       last = now;
     }
-  }).observe(document.documentElement, {
-    subtree: true,
-    attributes: true,
-    attributeFilter: ["style", "data-colour"],
   });
+  // Injected before the page exists (the demo), the document may have no root yet.
+  const watch = () =>
+    observer.observe(document.documentElement, {
+      subtree: true,
+      attributes: true,
+      attributeFilter: ["style", "data-colour"],
+    });
+  if (document.documentElement) watch();
+  else document.addEventListener("DOMContentLoaded", watch);
 })();

@@ -50,22 +50,28 @@ try {
   await page.waitForSelector(".idc-root[data-state=framing] button", { timeout: 20_000 });
   await shot(page, "framing");
   await page.click(".idc-actions button");
-  const face = !values.url.includes("flow=ktp");
   const RETRY = ".idc-root[data-state=failed] .idc-actions button";
-  for (let attempt = 1; ; attempt++) {
-    if (face) {
-      await page.waitForSelector("[role=alertdialog]", { timeout: 20_000 });
-      if (attempt === 1) await shot(page, "flash-warning");
-      await page.click("[role=alertdialog] .idc-continue");
-    }
+  const DIALOG = "[role=alertdialog]";
+  // Each step: the flash warning (faces), a retry offer, or the outcome.
+  for (let warnings = 0, retries = 0; ; ) {
     await page.waitForFunction(
-      (retry) => window.__result !== undefined || document.querySelector(retry) !== null,
-      RETRY,
-      { timeout: 60_000 },
+      ([retry, dialog]) =>
+        window.__result !== undefined ||
+        document.querySelector(retry) !== null ||
+        document.querySelector(dialog) !== null,
+      [RETRY, DIALOG],
+      { timeout: 150_000 },
     );
     if (await page.evaluate(() => window.__result !== undefined)) break;
-    await shot(page, `retry-${attempt}`);
+    if (await page.$(DIALOG)) {
+      if (warnings++ === 0) await shot(page, "flash-warning");
+      await page.click(`${DIALOG} .idc-continue`);
+      await page.waitForSelector(DIALOG, { state: "detached", timeout: 20_000 });
+      continue;
+    }
+    await shot(page, `retry-${++retries}`);
     await page.click(RETRY);
+    await page.waitForSelector(RETRY, { state: "detached", timeout: 20_000 });
   }
   result = await page.evaluate(() => window.__result);
   await shot(page, result.passed ? "passed" : `guidance-${(result.codes ?? []).join("-")}`);

@@ -261,6 +261,24 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """
     ERROR_REASON_PORTRAIT_NOT_FOUND: _ErrorReason.ValueType  # 1110
     """The review item's customer has no retained capture to show (NOT_FOUND)."""
+    ERROR_REASON_SDK_SESSION_INVALID: _ErrorReason.ValueType  # 1801
+    """Browser-safe SDK access (issue 18; numbered from 1801).
+    The SDK session token is unknown, revoked or expired (UNAUTHENTICATED).
+    """
+    ERROR_REASON_SDK_SESSION_ROUTE_FORBIDDEN: _ErrorReason.ValueType  # 1802
+    """An SDK session token on a route it does not open: only its customer's
+    capture routes (PERMISSION_DENIED).
+    """
+    ERROR_REASON_SDK_SESSION_CUSTOMER_MISMATCH: _ErrorReason.ValueType  # 1803
+    """An SDK session token used for another customer than its own
+    (PERMISSION_DENIED).
+    """
+    ERROR_REASON_ORIGIN_NOT_ALLOWED: _ErrorReason.ValueType  # 1804
+    """The request's Origin is not one of the organisation's SDK origins
+    (PERMISSION_DENIED).
+    """
+    ERROR_REASON_SDK_SESSION_NOT_FOUND: _ErrorReason.ValueType  # 1805
+    """The SDK session does not exist in the organisation (NOT_FOUND)."""
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """ErrorReason is the closed list of machine-readable failure reasons.
@@ -515,4 +533,22 @@ ERROR_REASON_EXPORT_TOO_LARGE: ErrorReason.ValueType  # 1109
 """
 ERROR_REASON_PORTRAIT_NOT_FOUND: ErrorReason.ValueType  # 1110
 """The review item's customer has no retained capture to show (NOT_FOUND)."""
+ERROR_REASON_SDK_SESSION_INVALID: ErrorReason.ValueType  # 1801
+"""Browser-safe SDK access (issue 18; numbered from 1801).
+The SDK session token is unknown, revoked or expired (UNAUTHENTICATED).
+"""
+ERROR_REASON_SDK_SESSION_ROUTE_FORBIDDEN: ErrorReason.ValueType  # 1802
+"""An SDK session token on a route it does not open: only its customer's
+capture routes (PERMISSION_DENIED).
+"""
+ERROR_REASON_SDK_SESSION_CUSTOMER_MISMATCH: ErrorReason.ValueType  # 1803
+"""An SDK session token used for another customer than its own
+(PERMISSION_DENIED).
+"""
+ERROR_REASON_ORIGIN_NOT_ALLOWED: ErrorReason.ValueType  # 1804
+"""The request's Origin is not one of the organisation's SDK origins
+(PERMISSION_DENIED).
+"""
+ERROR_REASON_SDK_SESSION_NOT_FOUND: ErrorReason.ValueType  # 1805
+"""The SDK session does not exist in the organisation (NOT_FOUND)."""
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015

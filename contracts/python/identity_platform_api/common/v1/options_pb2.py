@@ -25,17 +25,17 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import descriptor_pb2 as google_dot_protobuf_dot_descriptor__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n-identity_platform_api/common/v1/options.proto\x12\x12identity.common.v1\x1a google/protobuf/descriptor.proto\"?\n\x0c\x41\x63\x63\x65ssPolicy\x12/\n\x05scope\x18\x01 \x01(\x0e\x32\x19.identity.common.v1.ScopeR\x05scope\"Z\n\tRateLimit\x12\x1a\n\x08requests\x18\x01 \x01(\x05R\x08requests\x12\x1f\n\x0bper_seconds\x18\x02 \x01(\x05R\nperSeconds\x12\x10\n\x03per\x18\x03 \x01(\tR\x03per*i\n\x05Scope\x12\x15\n\x11SCOPE_UNSPECIFIED\x10\x00\x12\x10\n\x0cSCOPE_PUBLIC\x10\x01\x12\x12\n\x0eSCOPE_INTERNAL\x10\x02\x12\x13\n\x0fSCOPE_ANONYMOUS\x10\x03\x12\x0e\n\nSCOPE_MESH\x10\x04:Z\n\x06\x61\x63\x63\x65ss\x12\x1e.google.protobuf.MethodOptions\x18\xb9\x8e\x03 \x01(\x0b\x32 .identity.common.v1.AccessPolicyR\x06\x61\x63\x63\x65ss:^\n\nrate_limit\x12\x1e.google.protobuf.MethodOptions\x18\xba\x8e\x03 \x01(\x0b\x32\x1d.identity.common.v1.RateLimitR\trateLimitb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n-identity_platform_api/common/v1/options.proto\x12\x12identity.common.v1\x1a google/protobuf/descriptor.proto\"`\n\x0c\x41\x63\x63\x65ssPolicy\x12/\n\x05scope\x18\x01 \x01(\x0e\x32\x19.identity.common.v1.ScopeR\x05scope\x12\x1f\n\x0bsdk_session\x18\x02 \x01(\x08R\nsdkSession\"Z\n\tRateLimit\x12\x1a\n\x08requests\x18\x01 \x01(\x05R\x08requests\x12\x1f\n\x0bper_seconds\x18\x02 \x01(\x05R\nperSeconds\x12\x10\n\x03per\x18\x03 \x01(\tR\x03per*i\n\x05Scope\x12\x15\n\x11SCOPE_UNSPECIFIED\x10\x00\x12\x10\n\x0cSCOPE_PUBLIC\x10\x01\x12\x12\n\x0eSCOPE_INTERNAL\x10\x02\x12\x13\n\x0fSCOPE_ANONYMOUS\x10\x03\x12\x0e\n\nSCOPE_MESH\x10\x04:Z\n\x06\x61\x63\x63\x65ss\x12\x1e.google.protobuf.MethodOptions\x18\xb9\x8e\x03 \x01(\x0b\x32 .identity.common.v1.AccessPolicyR\x06\x61\x63\x63\x65ss:^\n\nrate_limit\x12\x1e.google.protobuf.MethodOptions\x18\xba\x8e\x03 \x01(\x0b\x32\x1d.identity.common.v1.RateLimitR\trateLimitb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'identity_platform_api.common.v1.options_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SCOPE']._serialized_start=260
-  _globals['_SCOPE']._serialized_end=365
+  _globals['_SCOPE']._serialized_start=293
+  _globals['_SCOPE']._serialized_end=398
   _globals['_ACCESSPOLICY']._serialized_start=103
-  _globals['_ACCESSPOLICY']._serialized_end=166
-  _globals['_RATELIMIT']._serialized_start=168
-  _globals['_RATELIMIT']._serialized_end=258
+  _globals['_ACCESSPOLICY']._serialized_end=199
+  _globals['_RATELIMIT']._serialized_start=201
+  _globals['_RATELIMIT']._serialized_end=291
 # @@protoc_insertion_point(module_scope)

@@ -64,15 +64,22 @@ class AccessPolicy(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     SCOPE_FIELD_NUMBER: _builtins.int
+    SDK_SESSION_FIELD_NUMBER: _builtins.int
     scope: Global___Scope.ValueType
+    sdk_session: _builtins.bool
+    """A browser's SDK session token (kyc_tier SdkSessionService) may also call
+    the route, for its own customer only: the request's customer_id must be
+    the session's. Only capture routes and the reads the SDK needs set it.
+    """
     def __init__(
         self,
         *,
         scope: Global___Scope.ValueType = ...,
+        sdk_session: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["scope", b"scope"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["scope", b"scope", "sdk_session", b"sdk_session"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -361,3 +361,58 @@ class SetLegalHoldResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___SetLegalHoldResponse: _TypeAlias = SetLegalHoldResponse  # noqa: Y015
+
+@_typing.final
+class SetRetentionOverrideRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DATA_CLASS_FIELD_NUMBER: _builtins.int
+    PERIOD_DAYS_FIELD_NUMBER: _builtins.int
+    BASIS_FIELD_NUMBER: _builtins.int
+    data_class: _builtins.str
+    """"onboarding_frames", "step_up_frames" or "verifications"."""
+    period_days: _builtins.int
+    """The longer period in days; 0 returns to the declared period."""
+    basis: _builtins.str
+    """The regulation or order requiring it (no personal data), up to 200 characters."""
+    def __init__(
+        self,
+        *,
+        data_class: _builtins.str = ...,
+        period_days: _builtins.int = ...,
+        basis: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["basis", b"basis", "data_class", b"data_class", "period_days", b"period_days"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetRetentionOverrideRequest: _TypeAlias = SetRetentionOverrideRequest  # noqa: Y015
+
+@_typing.final
+class SetRetentionOverrideResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DATA_CLASS_FIELD_NUMBER: _builtins.int
+    PERIOD_DAYS_FIELD_NUMBER: _builtins.int
+    DECLARED_DAYS_FIELD_NUMBER: _builtins.int
+    data_class: _builtins.str
+    period_days: _builtins.int
+    """The period now in force for the organisation, in days."""
+    declared_days: _builtins.int
+    """The declared (regulated minimum) period, in days."""
+    def __init__(
+        self,
+        *,
+        data_class: _builtins.str = ...,
+        period_days: _builtins.int = ...,
+        declared_days: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["data_class", b"data_class", "declared_days", b"declared_days", "period_days", b"period_days"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetRetentionOverrideResponse: _TypeAlias = SetRetentionOverrideResponse  # noqa: Y015

@@ -62,6 +62,11 @@ class CustomerServiceStub:
                 request_serializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_customers__pb2.SetLegalHoldRequest.SerializeToString,
                 response_deserializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_customers__pb2.SetLegalHoldResponse.FromString,
                 _registered_method=True)
+        self.SetRetentionOverride = channel.unary_unary(
+                '/identity.kyc_tier.v1.CustomerService/SetRetentionOverride',
+                request_serializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_customers__pb2.SetRetentionOverrideRequest.SerializeToString,
+                response_deserializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_customers__pb2.SetRetentionOverrideResponse.FromString,
+                _registered_method=True)
 
 
 class CustomerServiceServicer:
@@ -129,6 +134,19 @@ class CustomerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetRetentionOverride(self, request, context):
+        """SetRetentionOverride lengthens one of the organisation's retention
+        periods where a regulation or an order requires it (internal scope); it
+        can never shorten a period below the declared (regulated) one. A period
+        of 0 returns to the declared period. The sweeper and the reads of frames
+        honour it. Audited (retention.override_set / retention.override_cleared).
+        Errors: INVALID_ARGUMENT / INVALID_FIELD (unknown or not overridable data
+        class, a period not longer than the declared one, no basis).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CustomerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -156,6 +174,11 @@ def add_CustomerServiceServicer_to_server(servicer, server):
                     servicer.SetLegalHold,
                     request_deserializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_customers__pb2.SetLegalHoldRequest.FromString,
                     response_serializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_customers__pb2.SetLegalHoldResponse.SerializeToString,
+            ),
+            'SetRetentionOverride': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetRetentionOverride,
+                    request_deserializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_customers__pb2.SetRetentionOverrideRequest.FromString,
+                    response_serializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_customers__pb2.SetRetentionOverrideResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -296,6 +319,33 @@ class CustomerService:
             '/identity.kyc_tier.v1.CustomerService/SetLegalHold',
             identity__platform__api_dot_kyc__tier_dot_v1_dot_customers__pb2.SetLegalHoldRequest.SerializeToString,
             identity__platform__api_dot_kyc__tier_dot_v1_dot_customers__pb2.SetLegalHoldResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetRetentionOverride(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/identity.kyc_tier.v1.CustomerService/SetRetentionOverride',
+            identity__platform__api_dot_kyc__tier_dot_v1_dot_customers__pb2.SetRetentionOverrideRequest.SerializeToString,
+            identity__platform__api_dot_kyc__tier_dot_v1_dot_customers__pb2.SetRetentionOverrideResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -75,6 +75,15 @@ class CustomerServiceStub:
     Errors: NOT_FOUND / CUSTOMER_NOT_FOUND; INVALID_ARGUMENT / INVALID_FIELD
     (reason longer than 64 characters); FAILED_PRECONDITION / CUSTOMER_ERASED.
     """
+    SetRetentionOverride: _grpc.UnaryUnaryMultiCallable[_customers_pb2.SetRetentionOverrideRequest, _customers_pb2.SetRetentionOverrideResponse]
+    """SetRetentionOverride lengthens one of the organisation's retention
+    periods where a regulation or an order requires it (internal scope); it
+    can never shorten a period below the declared (regulated) one. A period
+    of 0 returns to the declared period. The sweeper and the reads of frames
+    honour it. Audited (retention.override_set / retention.override_cleared).
+    Errors: INVALID_ARGUMENT / INVALID_FIELD (unknown or not overridable data
+    class, a period not longer than the declared one, no basis).
+    """
 
 @_typing.type_check_only
 class CustomerServiceAsyncStub(CustomerServiceStub):
@@ -122,6 +131,15 @@ class CustomerServiceAsyncStub(CustomerServiceStub):
     While held, EraseCustomer is refused with LEGAL_HOLD. Audited.
     Errors: NOT_FOUND / CUSTOMER_NOT_FOUND; INVALID_ARGUMENT / INVALID_FIELD
     (reason longer than 64 characters); FAILED_PRECONDITION / CUSTOMER_ERASED.
+    """
+    SetRetentionOverride: _aio.UnaryUnaryMultiCallable[_customers_pb2.SetRetentionOverrideRequest, _customers_pb2.SetRetentionOverrideResponse]  # type: ignore[assignment]
+    """SetRetentionOverride lengthens one of the organisation's retention
+    periods where a regulation or an order requires it (internal scope); it
+    can never shorten a period below the declared (regulated) one. A period
+    of 0 returns to the declared period. The sweeper and the reads of frames
+    honour it. Audited (retention.override_set / retention.override_cleared).
+    Errors: INVALID_ARGUMENT / INVALID_FIELD (unknown or not overridable data
+    class, a period not longer than the declared one, no basis).
     """
 
 class CustomerServiceServicer:
@@ -192,6 +210,20 @@ class CustomerServiceServicer:
         While held, EraseCustomer is refused with LEGAL_HOLD. Audited.
         Errors: NOT_FOUND / CUSTOMER_NOT_FOUND; INVALID_ARGUMENT / INVALID_FIELD
         (reason longer than 64 characters); FAILED_PRECONDITION / CUSTOMER_ERASED.
+        """
+
+    def SetRetentionOverride(
+        self,
+        request: _customers_pb2.SetRetentionOverrideRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_customers_pb2.SetRetentionOverrideResponse, _abc.Awaitable[_customers_pb2.SetRetentionOverrideResponse]]:
+        """SetRetentionOverride lengthens one of the organisation's retention
+        periods where a regulation or an order requires it (internal scope); it
+        can never shorten a period below the declared (regulated) one. A period
+        of 0 returns to the declared period. The sweeper and the reads of frames
+        honour it. Audited (retention.override_set / retention.override_cleared).
+        Errors: INVALID_ARGUMENT / INVALID_FIELD (unknown or not overridable data
+        class, a period not longer than the declared one, no basis).
         """
 
 def add_CustomerServiceServicer_to_server(servicer: CustomerServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

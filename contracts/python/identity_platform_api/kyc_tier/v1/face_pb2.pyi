@@ -133,6 +133,7 @@ class CheckFaceLivenessResponse(_message.Message):
     QUALITY_REASONS_FIELD_NUMBER: _builtins.int
     ENROLLMENT_ID_FIELD_NUMBER: _builtins.int
     TIER_FIELD_NUMBER: _builtins.int
+    DROPPED_METADATA_FIELD_NUMBER: _builtins.int
     enrollment_id: _builtins.str
     """Reference enrolled from this capture, if one was."""
     tier: _types_pb2.KycTier.ValueType
@@ -144,6 +145,12 @@ class CheckFaceLivenessResponse(_message.Message):
     def quality_reasons(self) -> _containers.RepeatedCompositeFieldContainer[_types_pb2.Reason]:
         """Capture-quality failures of the best frame, if any."""
 
+    @_builtins.property
+    def dropped_metadata(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Optional metadata parts dropped (not stored) for want of consent:
+        "location", "camera_parameters".
+        """
+
     def __init__(
         self,
         *,
@@ -152,10 +159,11 @@ class CheckFaceLivenessResponse(_message.Message):
         quality_reasons: _abc.Iterable[_types_pb2.Reason] | None = ...,
         enrollment_id: _builtins.str = ...,
         tier: _types_pb2.KycTier.ValueType = ...,
+        dropped_metadata: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["liveness", b"liveness", "verification", b"verification"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["enrollment_id", b"enrollment_id", "liveness", b"liveness", "quality_reasons", b"quality_reasons", "tier", b"tier", "verification", b"verification"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dropped_metadata", b"dropped_metadata", "enrollment_id", b"enrollment_id", "liveness", b"liveness", "quality_reasons", b"quality_reasons", "tier", b"tier", "verification", b"verification"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

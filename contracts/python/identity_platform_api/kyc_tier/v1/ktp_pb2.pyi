@@ -198,6 +198,7 @@ class SubmitKtpCaptureResponse(_message.Message):
     FIELD_CHECKS_FIELD_NUMBER: _builtins.int
     ENROLLMENT_ID_FIELD_NUMBER: _builtins.int
     TIER_FIELD_NUMBER: _builtins.int
+    DROPPED_METADATA_FIELD_NUMBER: _builtins.int
     replayed: _builtins.bool
     """True when this is a repeat of an earlier submission with the same nonce."""
     enrollment_id: _builtins.str
@@ -208,6 +209,12 @@ class SubmitKtpCaptureResponse(_message.Message):
     def verification(self) -> _resources_pb2.Verification: ...
     @_builtins.property
     def field_checks(self) -> _containers.RepeatedCompositeFieldContainer[Global___KtpFieldCheck]: ...
+    @_builtins.property
+    def dropped_metadata(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Optional metadata parts dropped (not stored) for want of consent:
+        "location", "camera_parameters".
+        """
+
     def __init__(
         self,
         *,
@@ -216,10 +223,11 @@ class SubmitKtpCaptureResponse(_message.Message):
         field_checks: _abc.Iterable[Global___KtpFieldCheck] | None = ...,
         enrollment_id: _builtins.str = ...,
         tier: _types_pb2.KycTier.ValueType = ...,
+        dropped_metadata: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["verification", b"verification"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["enrollment_id", b"enrollment_id", "field_checks", b"field_checks", "replayed", b"replayed", "tier", b"tier", "verification", b"verification"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dropped_metadata", b"dropped_metadata", "enrollment_id", b"enrollment_id", "field_checks", b"field_checks", "replayed", b"replayed", "tier", b"tier", "verification", b"verification"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

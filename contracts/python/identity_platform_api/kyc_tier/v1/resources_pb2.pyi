@@ -124,6 +124,7 @@ class Customer(_message.Message):
     UPDATED_AT_FIELD_NUMBER: _builtins.int
     TIER_UPDATED_AT_FIELD_NUMBER: _builtins.int
     LEGAL_HOLD_FIELD_NUMBER: _builtins.int
+    REENROLLMENT_REQUIRED_AT_FIELD_NUMBER: _builtins.int
     customer_id: _builtins.str
     external_id: _builtins.str
     """The partner's own reference for the user (unique per organisation)."""
@@ -142,6 +143,13 @@ class Customer(_message.Message):
     def updated_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def tier_updated_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def reenrollment_required_at(self) -> _timestamp_pb2.Timestamp:
+        """When a breach revocation retired the customer's face templates (identity
+        breach revoke-templates): the customer must enroll again; an enrollment
+        made after this time is the new reference. Unset otherwise.
+        """
+
     def __init__(
         self,
         *,
@@ -157,10 +165,11 @@ class Customer(_message.Message):
         updated_at: _timestamp_pb2.Timestamp | None = ...,
         tier_updated_at: _timestamp_pb2.Timestamp | None = ...,
         legal_hold: _builtins.bool = ...,
+        reenrollment_required_at: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "tier_updated_at", b"tier_updated_at", "updated_at", b"updated_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "reenrollment_required_at", b"reenrollment_required_at", "tier_updated_at", b"tier_updated_at", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "customer_id", b"customer_id", "email", b"email", "external_id", b"external_id", "full_name", b"full_name", "legal_hold", b"legal_hold", "nik_masked", b"nik_masked", "phone", b"phone", "status", b"status", "tier", b"tier", "tier_updated_at", b"tier_updated_at", "updated_at", b"updated_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "customer_id", b"customer_id", "email", b"email", "external_id", b"external_id", "full_name", b"full_name", "legal_hold", b"legal_hold", "nik_masked", b"nik_masked", "phone", b"phone", "reenrollment_required_at", b"reenrollment_required_at", "status", b"status", "tier", b"tier", "tier_updated_at", b"tier_updated_at", "updated_at", b"updated_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -411,26 +420,173 @@ class CaptureBundle(_message.Message):
     FRAMES_FIELD_NUMBER: _builtins.int
     SENSORS_FIELD_NUMBER: _builtins.int
     ATTESTATION_FIELD_NUMBER: _builtins.int
+    METADATA_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def frames(self) -> _containers.RepeatedCompositeFieldContainer[Global___CapturedFrame]: ...
     @_builtins.property
     def sensors(self) -> Global___SensorData: ...
     @_builtins.property
     def attestation(self) -> _types_pb2.BundleAttestation: ...
+    @_builtins.property
+    def metadata(self) -> Global___CaptureMetadata:
+        """Optional metadata (GPS, camera parameters), each part kept only with the
+        person's recorded consent to its scope (UU PDP); see CaptureMetadata.
+        """
+
     def __init__(
         self,
         *,
         frames: _abc.Iterable[Global___CapturedFrame] | None = ...,
         sensors: Global___SensorData | None = ...,
         attestation: _types_pb2.BundleAttestation | None = ...,
+        metadata: Global___CaptureMetadata | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["attestation", b"attestation", "sensors", b"sensors"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["attestation", b"attestation", "metadata", b"metadata", "sensors", b"sensors"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attestation", b"attestation", "frames", b"frames", "sensors", b"sensors"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attestation", b"attestation", "frames", b"frames", "metadata", b"metadata", "sensors", b"sensors"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CaptureBundle: _TypeAlias = CaptureBundle  # noqa: Y015
+
+@_typing.final
+class ConsentRecord(_message.Message):
+    """The person's agreement to optional capture metadata, as the SDK recorded it
+    (sdk/web/src/consent.ts).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TEXT_VERSION_FIELD_NUMBER: _builtins.int
+    TEXT_SHA256_FIELD_NUMBER: _builtins.int
+    SCOPES_FIELD_NUMBER: _builtins.int
+    GRANTED_AT_FIELD_NUMBER: _builtins.int
+    text_version: _builtins.str
+    """The partner's version label of the consent text shown."""
+    text_sha256: _builtins.str
+    """Lowercase hex SHA-256 of the exact text shown."""
+    @_builtins.property
+    def scopes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """"location", "camera_parameters", "motion_sensors"."""
+
+    @_builtins.property
+    def granted_at(self) -> _timestamp_pb2.Timestamp:
+        """When the person agreed."""
+
+    def __init__(
+        self,
+        *,
+        text_version: _builtins.str = ...,
+        text_sha256: _builtins.str = ...,
+        scopes: _abc.Iterable[_builtins.str] | None = ...,
+        granted_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["granted_at", b"granted_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["granted_at", b"granted_at", "scopes", b"scopes", "text_sha256", b"text_sha256", "text_version", b"text_version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ConsentRecord: _TypeAlias = ConsentRecord  # noqa: Y015
+
+@_typing.final
+class GeoLocation(_message.Message):
+    """Where the device was during capture (scope "location")."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LATITUDE_FIELD_NUMBER: _builtins.int
+    LONGITUDE_FIELD_NUMBER: _builtins.int
+    ACCURACY_M_FIELD_NUMBER: _builtins.int
+    latitude: _builtins.float
+    longitude: _builtins.float
+    accuracy_m: _builtins.float
+    """Horizontal accuracy, metres."""
+    def __init__(
+        self,
+        *,
+        latitude: _builtins.float = ...,
+        longitude: _builtins.float = ...,
+        accuracy_m: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accuracy_m", b"accuracy_m", "latitude", b"latitude", "longitude", b"longitude"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GeoLocation: _TypeAlias = GeoLocation  # noqa: Y015
+
+@_typing.final
+class CameraParameters(_message.Message):
+    """The camera's parameters during capture (scope "camera_parameters")."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FACING_FIELD_NUMBER: _builtins.int
+    WIDTH_FIELD_NUMBER: _builtins.int
+    HEIGHT_FIELD_NUMBER: _builtins.int
+    FOCAL_LENGTH_MM_FIELD_NUMBER: _builtins.int
+    EXPOSURE_TIME_S_FIELD_NUMBER: _builtins.int
+    ISO_FIELD_NUMBER: _builtins.int
+    facing: _builtins.str
+    """"user" (front) or "environment" (back)."""
+    width: _builtins.int
+    height: _builtins.int
+    focal_length_mm: _builtins.float
+    exposure_time_s: _builtins.float
+    iso: _builtins.int
+    def __init__(
+        self,
+        *,
+        facing: _builtins.str = ...,
+        width: _builtins.int = ...,
+        height: _builtins.int = ...,
+        focal_length_mm: _builtins.float = ...,
+        exposure_time_s: _builtins.float = ...,
+        iso: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["exposure_time_s", b"exposure_time_s", "facing", b"facing", "focal_length_mm", b"focal_length_mm", "height", b"height", "iso", b"iso", "width", b"width"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CameraParameters: _TypeAlias = CameraParameters  # noqa: Y015
+
+@_typing.final
+class CaptureMetadata(_message.Message):
+    """Optional capture metadata. A part whose scope the consent does not grant
+    (or with no consent at all) is dropped before the bundle is sealed, so it
+    is never stored, and the response names it in `dropped_metadata`. Not
+    covered by the v1 bundle digest (CAPTURE_SIGNING.md).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONSENT_FIELD_NUMBER: _builtins.int
+    LOCATION_FIELD_NUMBER: _builtins.int
+    CAMERA_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def consent(self) -> Global___ConsentRecord: ...
+    @_builtins.property
+    def location(self) -> Global___GeoLocation: ...
+    @_builtins.property
+    def camera(self) -> Global___CameraParameters: ...
+    def __init__(
+        self,
+        *,
+        consent: Global___ConsentRecord | None = ...,
+        location: Global___GeoLocation | None = ...,
+        camera: Global___CameraParameters | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["camera", b"camera", "consent", b"consent", "location", b"location"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["camera", b"camera", "consent", b"consent", "location", b"location"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CaptureMetadata: _TypeAlias = CaptureMetadata  # noqa: Y015
 
 @_typing.final
 class MatchScores(_message.Message):

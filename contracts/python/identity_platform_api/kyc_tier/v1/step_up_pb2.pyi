@@ -90,6 +90,7 @@ class StepUpResponse(_message.Message):
     REASONS_FIELD_NUMBER: _builtins.int
     VERIFICATION_ID_FIELD_NUMBER: _builtins.int
     SCORES_FIELD_NUMBER: _builtins.int
+    DROPPED_METADATA_FIELD_NUMBER: _builtins.int
     allow: _builtins.bool
     verification_id: _builtins.str
     @_builtins.property
@@ -100,6 +101,12 @@ class StepUpResponse(_message.Message):
 
     @_builtins.property
     def scores(self) -> Global___StepUpScores: ...
+    @_builtins.property
+    def dropped_metadata(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Optional metadata parts dropped (not stored) for want of consent:
+        "location", "camera_parameters".
+        """
+
     def __init__(
         self,
         *,
@@ -107,10 +114,11 @@ class StepUpResponse(_message.Message):
         reasons: _abc.Iterable[_types_pb2.Reason] | None = ...,
         verification_id: _builtins.str = ...,
         scores: Global___StepUpScores | None = ...,
+        dropped_metadata: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["scores", b"scores"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["allow", b"allow", "reasons", b"reasons", "scores", b"scores", "verification_id", b"verification_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["allow", b"allow", "dropped_metadata", b"dropped_metadata", "reasons", b"reasons", "scores", b"scores", "verification_id", b"verification_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -1,0 +1,46 @@
+"""`identity orgs set-sdk-origins`: the web origins whose pages may use an
+organisation's SDK session tokens (CORS). The same as the internal route
+`PUT /api/identity/sdk-origins`; audited (`org.sdk_origins`)."""
+
+from __future__ import annotations
+
+import argparse
+
+from identity_cli.common import add_database_options, as_operator, existing_database_url
+from identity_cli.errors import CliError
+from identity_runtime.errors import DomainError
+from identity_store.db import Database
+
+
+def register_into(orgs_sub: argparse._SubParsersAction) -> None:
+    parser = orgs_sub.add_parser(
+        "set-sdk-origins",
+        help="replace the web origins allowed to use the organisation's SDK sessions (CORS)",
+    )
+    parser.add_argument("--org", required=True, help="organisation id")
+    parser.add_argument(
+        "origins",
+        nargs="*",
+        metavar="ORIGIN",
+        help="scheme://host[:port], e.g. https://onboarding.bank.example; none clears them",
+    )
+    add_database_options(parser)
+    parser.set_defaults(handler=run_set_sdk_origins)
+
+
+def run_set_sdk_origins(args: argparse.Namespace) -> int:
+    from services.kyc_tier import models
+    from services.kyc_tier.sdk_sessions import set_origins
+
+    database = Database(existing_database_url(args))
+    try:
+        with database.transaction() as session, as_operator(args.org):
+            if session.get(models.Org, args.org) is None:
+                raise CliError(f"no organisation {args.org!r}")
+            origins = set_origins(session, args.org, list(args.origins))
+    except DomainError as error:
+        raise CliError(error.message) from None
+    finally:
+        database.dispose()
+    print(f"{args.org}: SDK origins {', '.join(origins) if origins else '(none)'}")
+    return 0

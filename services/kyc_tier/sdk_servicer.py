@@ -1,0 +1,56 @@
+"""gRPC servicer of browser SDK access (issue 18): convert, call the flow, convert."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from identity_platform_api.kyc_tier.v1 import sdk_sessions_pb2, sdk_sessions_pb2_grpc
+from identity_runtime.context import require_org
+from identity_runtime.convert import message
+from identity_runtime.server import CoreServicer
+from services.kyc_tier.bootstrap import KycTierCore
+from services.kyc_tier.sdk_sessions import SdkSessionRecord
+
+
+def _session(record: SdkSessionRecord) -> sdk_sessions_pb2.SdkSession:
+    return message(sdk_sessions_pb2.SdkSession, record)
+
+
+class SdkSessionServicer(
+    CoreServicer[KycTierCore], sdk_sessions_pb2_grpc.SdkSessionServiceServicer
+):
+    async def CreateSdkSession(
+        self, request: sdk_sessions_pb2.CreateSdkSessionRequest, _: Any
+    ) -> sdk_sessions_pb2.CreateSdkSessionResponse:
+        minted = await self.core.sdk_sessions.create(
+            require_org(), request.customer_id, request.ttl_seconds
+        )
+        return sdk_sessions_pb2.CreateSdkSessionResponse(
+            session=_session(minted.record), token=minted.token
+        )
+
+    async def RevokeSdkSession(
+        self, request: sdk_sessions_pb2.RevokeSdkSessionRequest, _: Any
+    ) -> sdk_sessions_pb2.RevokeSdkSessionResponse:
+        revoked = await self.core.sdk_sessions.revoke(require_org(), request.session_id)
+        return sdk_sessions_pb2.RevokeSdkSessionResponse(session=_session(revoked))
+
+    async def SetSdkOrigins(
+        self, request: sdk_sessions_pb2.SetSdkOriginsRequest, _: Any
+    ) -> sdk_sessions_pb2.SetSdkOriginsResponse:
+        origins = await self.core.sdk_sessions.set_origins(require_org(), list(request.origins))
+        return sdk_sessions_pb2.SetSdkOriginsResponse(origins=origins)
+
+    async def AuthenticateSdkSession(
+        self, request: sdk_sessions_pb2.AuthenticateSdkSessionRequest, _: Any
+    ) -> sdk_sessions_pb2.AuthenticateSdkSessionResponse:
+        found = await self.core.sdk_sessions.authenticate(request.token)
+        return message(
+            sdk_sessions_pb2.AuthenticateSdkSessionResponse, found.record, origins=found.origins
+        )
+
+    async def CheckSdkOrigin(
+        self, request: sdk_sessions_pb2.CheckSdkOriginRequest, _: Any
+    ) -> sdk_sessions_pb2.CheckSdkOriginResponse:
+        allowed = await self.core.sdk_sessions.origin_allowed(request.origin)
+        return sdk_sessions_pb2.CheckSdkOriginResponse(allowed=allowed)

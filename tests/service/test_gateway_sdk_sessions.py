@@ -1,0 +1,354 @@
+"""Browser-safe SDK access through the real gateway, on both databases (issue 18):
+kyc-tier (fake model ports) on port 0, the gateway in front. A partner mints a
+single-customer SDK session token; the token opens only that customer's
+capture routes, only from the organisation's SDK origins (CORS), until it is
+revoked or expires. Also the `/sdk-demo` helper and `identity orgs set-sdk-origins`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import update
+
+from identity_capture.sdk import SdkSigner
+from identity_cli.main import main as identity_main
+from identity_cli.schema import migrate_all
+from identity_store.db import Database
+from services.kyc_tier import models
+from services.kyc_tier.bootstrap import build
+from services.kyc_tier.service import SPEC
+from tests.support import kyc_tier_env, start_service, unique_name
+from tests.support.gateway import (
+    assert_error,
+    bearer,
+    create_org_and_key,
+    gateway_client,
+    gateway_settings,
+)
+from tests.support.kyc_fakes import KycFakes, rows
+from tests.support.mesh import postgres_schema
+
+NIK = "3273024107950003"
+SITE = "https://onboarding.bank.example"
+ELSEWHERE = "https://evil.example"
+PREFLIGHT = {
+    "Access-Control-Request-Method": "POST",
+    "Access-Control-Request-Headers": "authorization",
+}
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    if request.param == "postgres":
+        with postgres_schema() as url:
+            yield url
+        return
+    url = f"sqlite:///{tmp_path_factory.mktemp('sdk-sessions') / 'identity.db'}"
+    migrate_all(url)
+    yield url
+
+
+@pytest.fixture(scope="module")
+async def kyc_tier(database_url: str):
+    fakes = KycFakes()
+
+    async def build_with_fakes(settings: Any) -> Any:
+        return await build(settings, overrides=fakes.overrides())
+
+    server = await start_service(
+        dataclasses.replace(SPEC, build=build_with_fakes), kyc_tier_env(database_url)
+    )
+    yield server
+    await server.stop(0)
+
+
+@pytest.fixture(scope="module")
+async def partner(database_url: str, kyc_tier: Any, tmp_path_factory: pytest.TempPathFactory):
+    """An organisation with an internal key (also the demo's key) and SITE as SDK origin."""
+    org_id, _, secret = await asyncio.to_thread(
+        create_org_and_key, database_url, unique_name("Bank"), ("public", "internal")
+    )
+    key_file = tmp_path_factory.mktemp("demo") / "api-key"
+    key_file.write_text(secret + "\n")
+    settings = gateway_settings(
+        {"kyc_tier": kyc_tier.address}, sdk_demo="true", sdk_demo_api_key_file=str(key_file)
+    )
+    async with gateway_client(settings) as http:
+        partner = Partner(http, secret, org_id, kyc_tier.core)
+        set_origins = await partner.call("PUT", "/api/identity/sdk-origins", {"origins": [SITE]})
+        assert set_origins.status_code == 200, set_origins.text
+        yield partner
+
+
+class Partner:
+    def __init__(self, http: Any, secret: str, org_id: str, core: Any):
+        self.http = http
+        self.core = core
+        self.headers = bearer(secret)
+        self.org_id = org_id
+
+    async def call(self, method: str, path: str, body: Any = None, **headers: str) -> Any:
+        return await self.http.request(method, path, json=body, headers={**self.headers, **headers})
+
+    async def customer(self) -> str:
+        body = {"externalId": unique_name("ext"), "fullName": "Siti Rahayu", "nik": NIK}
+        created = await self.call("POST", "/api/customers", body)
+        assert created.status_code == 200, created.text
+        return str(created.json()["customer"]["customerId"])
+
+    async def session(self, customer_id: str, ttl: int = 0) -> dict[str, Any]:
+        body = {"customerId": customer_id, "ttlSeconds": ttl}
+        minted = await self.call("POST", "/api/identity/sdk-sessions", body)
+        assert minted.status_code == 200, minted.text
+        return dict(minted.json())
+
+
+def as_browser(token: str, origin: str | None = SITE) -> dict[str, str]:
+    return {**bearer(token), **({"Origin": origin} if origin else {})}
+
+
+def register_body(customer_id: str) -> dict[str, str]:
+    signer = SdkSigner()
+    return {
+        "customerId": customer_id,
+        "deviceId": signer.device_id,
+        "algorithm": "KEY_ALGORITHM_ECDSA_P256_SHA256",
+        "publicKeyPem": signer.public_key_pem().decode(),
+        "platform": "web",
+    }
+
+
+async def test_a_token_opens_its_customers_capture_routes_from_the_sdk_origin(partner) -> None:
+    customer_id = await partner.customer()
+    minted = await partner.session(customer_id)
+    token = minted["token"]
+    assert token.startswith("sdk_") and minted["session"]["customerId"] == customer_id
+    expires = datetime.fromisoformat(minted["session"]["expiresAt"].replace("Z", "+00:00"))
+    assert expires - datetime.now(UTC) <= timedelta(minutes=15)
+
+    http = partner.http
+    registered = await http.post(
+        "/api/identity/devices/register", json=register_body(customer_id), headers=as_browser(token)
+    )
+    assert registered.status_code == 200, registered.text
+    assert registered.headers["access-control-allow-origin"] == SITE
+    assert registered.headers["vary"] == "Origin"
+    challenge = await http.post(
+        "/api/identity/face/flash-challenge",
+        json={"customerId": customer_id, "purpose": "CHALLENGE_PURPOSE_FACE_LIVENESS"},
+        headers=as_browser(token),
+    )
+    assert challenge.status_code == 200, challenge.text
+    status = await http.get(f"/api/identity/kyc/{customer_id}", headers=as_browser(token, None))
+    assert status.status_code == 200 and "access-control-allow-origin" not in status.headers
+    # The gateway's own pages (/sdk-demo) are same-origin: no list needed, no CORS.
+    own = await http.get(
+        f"/api/identity/kyc/{customer_id}", headers=as_browser(token, "http://gateway.test")
+    )
+    assert own.status_code == 200 and "access-control-allow-origin" not in own.headers
+    assert registered.json()["customerId"] == customer_id
+
+
+async def test_a_token_is_held_to_its_customer_its_routes_and_its_origins(partner) -> None:
+    mine, other = await partner.customer(), await partner.customer()
+    token = (await partner.session(mine))["token"]
+    http = partner.http
+    theirs = await http.get(f"/api/identity/kyc/{other}", headers=as_browser(token))
+    error = assert_error(theirs, 403, "SDK_SESSION_CUSTOMER_MISMATCH")
+    # The refusal is readable by the page (its origin is allowed).
+    assert theirs.headers["access-control-allow-origin"] == SITE
+    assert "cus_" not in error["message"]
+    register_other = await http.post(
+        "/api/identity/devices/register", json=register_body(other), headers=as_browser(token)
+    )
+    assert_error(register_other, 403, "SDK_SESSION_CUSTOMER_MISMATCH")
+
+    for method, path, body in [
+        ("GET", "/api/customers", None),
+        ("GET", f"/api/identity/customers/{mine}/attempts", None),
+        ("POST", "/api/identity/sdk-sessions", {"customerId": mine}),
+        ("POST", "/api/identity/face/match", {"customerId": mine}),
+    ]:
+        response = await http.request(method, path, json=body, headers=as_browser(token))
+        assert_error(response, 403, "SDK_SESSION_ROUTE_FORBIDDEN")
+    internal = await http.get("/api/identity/api-keys", headers=as_browser(token))
+    assert_error(internal, 403, "SCOPE_INSUFFICIENT")
+
+    elsewhere = await http.post(
+        "/api/identity/devices/register",
+        json=register_body(mine),
+        headers=as_browser(token, ELSEWHERE),
+    )
+    assert_error(elsewhere, 403, "ORIGIN_NOT_ALLOWED")
+    assert "access-control-allow-origin" not in elsewhere.headers
+
+
+async def test_preflights_are_answered_for_sdk_routes_and_sdk_origins_only(partner) -> None:
+    http = partner.http
+    allowed = await http.options(
+        "/api/identity/document/ktp/capture", headers={"Origin": SITE, **PREFLIGHT}
+    )
+    assert allowed.status_code == 204
+    assert allowed.headers["access-control-allow-origin"] == SITE
+    assert allowed.headers["access-control-allow-methods"] == "POST"
+    assert "authorization" in allowed.headers["access-control-allow-headers"].lower()
+    assert "access-control-allow-credentials" not in allowed.headers
+    for origin, path in [
+        (ELSEWHERE, "/api/identity/document/ktp/capture"),
+        (SITE, "/api/customers"),
+        (SITE, "/api/identity/sdk-sessions"),
+    ]:
+        refused = await http.options(path, headers={"Origin": origin, **PREFLIGHT})
+        assert_error(refused, 403, "ORIGIN_NOT_ALLOWED")
+        assert "access-control-allow-origin" not in refused.headers
+    # An API key's answers never carry CORS headers, whatever the origin.
+    keyed = await partner.call("GET", "/api/customers", Origin=SITE)
+    assert keyed.status_code == 200 and "access-control-allow-origin" not in keyed.headers
+
+
+async def test_revoked_expired_and_malformed_tokens_are_refused(partner, database_url) -> None:
+    customer_id = await partner.customer()
+    http = partner.http
+    minted = await partner.session(customer_id)
+    session_id, token = minted["session"]["sessionId"], minted["token"]
+    path = f"/api/identity/kyc/{customer_id}"
+    assert (await http.get(path, headers=as_browser(token))).status_code == 200
+    revoked = await partner.call("POST", f"/api/identity/sdk-sessions/{session_id}/revoke", {})
+    assert revoked.status_code == 200 and revoked.json()["session"]["revokedAt"]
+    again = await partner.call("POST", f"/api/identity/sdk-sessions/{session_id}/revoke", {})
+    assert again.json()["session"]["revokedAt"] == revoked.json()["session"]["revokedAt"]
+    refused = await http.get(path, headers=as_browser(token))
+    assert_error(refused, 401, "SDK_SESSION_INVALID")
+    assert "WWW-Authenticate" in refused.headers
+
+    expiring = await partner.session(customer_id, ttl=60)
+    await asyncio.to_thread(_expire, database_url, expiring["session"]["sessionId"])
+    assert_error(
+        await http.get(path, headers=as_browser(expiring["token"])), 401, "SDK_SESSION_INVALID"
+    )
+    for bad in ["sdk_short", "sdk_" + "a" * 32 + "!", "sdk_" + "b" * 32]:
+        assert_error(await http.get(path, headers=as_browser(bad)), 401, "SDK_SESSION_INVALID")
+    both = {**as_browser(minted["token"]), "X-Api-Key": "idk_" + "c" * 32}
+    assert_error(await http.get(path, headers=both), 401, "SDK_SESSION_INVALID")
+    audit = await rows_of(partner, models.AuditOutbox, action="sdk_session.revoke")
+    assert [e.subject for e in audit if e.org_id == partner.org_id][-1] == f"customer:{customer_id}"
+
+
+async def test_minting_and_origins_refuse_bad_input(partner, database_url) -> None:
+    customer_id = await partner.customer()
+    for body, status, reason in [
+        ({"customerId": customer_id, "ttlSeconds": 901}, 400, "INVALID_FIELD"),
+        ({"customerId": customer_id, "ttlSeconds": -1}, 400, "INVALID_FIELD"),
+        ({"customerId": "cus_unknown"}, 404, "CUSTOMER_NOT_FOUND"),
+        ({}, 400, "INVALID_FIELD"),
+    ]:
+        response = await partner.call("POST", "/api/identity/sdk-sessions", body)
+        assert_error(response, status, reason)
+    _, _, stranger = await asyncio.to_thread(
+        create_org_and_key, database_url, unique_name("Other"), ("public",)
+    )
+    foreign = await partner.http.post(
+        "/api/identity/sdk-sessions", json={"customerId": customer_id}, headers=bearer(stranger)
+    )
+    assert_error(foreign, 404, "CUSTOMER_NOT_FOUND")
+    session_id = (await partner.session(customer_id))["session"]["sessionId"]
+    not_theirs = await partner.http.post(
+        f"/api/identity/sdk-sessions/{session_id}/revoke", json={}, headers=bearer(stranger)
+    )
+    assert_error(not_theirs, 404, "SDK_SESSION_NOT_FOUND")
+    public_only = await partner.http.put(
+        "/api/identity/sdk-origins", json={"origins": [SITE]}, headers=bearer(stranger)
+    )
+    assert_error(public_only, 403, "SCOPE_INSUFFICIENT")
+    for origin in ["*", "https://a.example/path", "ftp://a.example", "https://a.example?x=1", ""]:
+        bad = await partner.call("PUT", "/api/identity/sdk-origins", {"origins": [SITE, origin]})
+        assert_error(bad, 400, "INVALID_FIELD")
+    kept = await partner.call(
+        "PUT",
+        "/api/identity/sdk-origins",
+        {"origins": ["HTTPS://Onboarding.Bank.Example:443/", SITE]},
+    )
+    assert kept.status_code == 200, kept.text
+    # Normalised as browsers send an Origin (lower case, no default port), once.
+    assert kept.json()["origins"] == [SITE]
+
+
+async def test_the_demo_mints_a_session_and_never_shows_the_key(partner) -> None:
+    http = partner.http
+    page = await http.get("/sdk-demo")
+    assert (
+        page.status_code == 200 and "script-src 'self'" in page.headers["content-security-policy"]
+    )
+    assert partner.headers["Authorization"].split()[1] not in page.text
+    script = await http.get("/sdk-demo/demo.js")
+    assert script.status_code == 200 and "idk_" not in script.text
+    made = await http.post("/sdk-demo/session", json={"fullName": "Demo Dev", "nik": NIK})
+    assert made.status_code == 200, made.text
+    answer = made.json()
+    assert set(answer) == {"customerId", "token", "expiresAt"}
+    status = await http.get(
+        f"/api/identity/kyc/{answer['customerId']}", headers=bearer(answer["token"])
+    )
+    assert status.status_code == 200 and status.json()["tier"] == "KYC_TIER_BASIC"
+    assert_error(await http.get("/sdk-demo/session"), 405, "METHOD_NOT_ALLOWED")
+    form = await http.post(
+        "/sdk-demo/session", content=b"fullName=x", headers={"Content-Type": "text/plain"}
+    )
+    assert_error(form, 415, "UNSUPPORTED_MEDIA_TYPE")
+    assert_error(
+        await http.post(
+            "/sdk-demo/session", content=b"[1]", headers={"Content-Type": "application/json"}
+        ),
+        400,
+        "MALFORMED_REQUEST",
+    )
+    unauthenticated = await http.post("/sdk-demo/match", json={"livenessVerificationId": "ver_x"})
+    assert_error(unauthenticated, 401, "SDK_SESSION_INVALID")
+    assert (await http.get("/sdk-demo/nothing")).status_code == 404
+
+
+async def test_the_demo_is_off_unless_turned_on(kyc_tier) -> None:
+    async with gateway_client(gateway_settings({"kyc_tier": kyc_tier.address})) as http:
+        assert_error(await http.get("/sdk-demo"), 404, "ROUTE_NOT_FOUND")
+
+
+def test_the_cli_sets_an_organisations_sdk_origins(database_url: str) -> None:
+    org_id, _, _ = create_org_and_key(database_url, unique_name("Cli"), ("public",))
+    base = ["orgs", "set-sdk-origins", "--database-url", database_url, "--org", org_id]
+    assert identity_main([*base, "https://a.example", "http://localhost:3000"]) == 0
+    database = Database(database_url)
+    try:
+        with database.transaction() as session:
+            origins = [r.origin for r in session.query(models.SdkOrigin).filter_by(org_id=org_id)]
+    finally:
+        database.dispose()
+    assert sorted(origins) == ["http://localhost:3000", "https://a.example"]
+    assert identity_main([*base, "https://a.example/path"]) == 2
+    assert (
+        identity_main(
+            ["orgs", "set-sdk-origins", "--database-url", database_url, "--org", "org_nope"]
+        )
+        == 2
+    )
+
+
+async def rows_of(partner: Partner, model: Any, **where: Any) -> list[Any]:
+    return await rows(partner.core, model, **where)
+
+
+def _expire(database_url: str, session_id: str) -> None:
+    database = Database(database_url)
+    try:
+        with database.transaction() as session:
+            session.execute(
+                update(models.SdkSession)
+                .where(models.SdkSession.session_id == session_id)
+                .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+            )
+    finally:
+        database.dispose()
