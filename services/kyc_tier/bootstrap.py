@@ -35,6 +35,7 @@ from services.kyc_tier.flows.kyc import KycFlow
 from services.kyc_tier.flows.pipeline import CapturePipeline
 from services.kyc_tier.flows.reviews import ReviewFlow
 from services.kyc_tier.flows.step_up import StepUpFlow
+from services.kyc_tier.idempotency import IdempotentRequests
 from services.kyc_tier.mapping.captures import ProtoBundleCodec
 from services.kyc_tier.migrations import HISTORY
 from services.kyc_tier.outbox import AuditSink, OutboxRelay
@@ -96,6 +97,7 @@ class KycTierCore(Core):
     webhooks: WebhookFlow
     dispatcher: Dispatcher
     webhook_log: DeliveryLog
+    idempotency: IdempotentRequests
 
     async def ready(self) -> tuple[bool, str]:
         from identity_store.migrate import is_at_head
@@ -155,7 +157,7 @@ async def build(
     embedder = chosen.embedder or adapters.GrpcEmbedder(clients)
     matcher = chosen.matcher or adapters.GrpcMatcher(clients)
     clock = chosen.clock or utcnow
-    pipeline = CapturePipeline(store, vault)
+    pipeline = CapturePipeline(store, vault, clock)
     challenges = Challenges(store, liveness)
     matching = FaceMatching(quality, embedder, matcher)
     customers = Customers(vault)
@@ -226,6 +228,7 @@ async def build(
         passkeys=Passkeys(store, console, relying_party, clock),
         webhooks=webhook_flow,
         webhook_log=DeliveryLog(store),
+        idempotency=IdempotentRequests(store, vault.keys, clock),
         dispatcher=Dispatcher(
             webhook_flow, settings.webhook_disable_after, settings.webhook_poll_seconds
         ),

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from identity_ktp.nik import RULE_MESSAGES, validate_nik
 from identity_runtime.convert import same_named
-from identity_runtime.errors import AlreadyExists, InvalidArgument, invalid_field
+from identity_runtime.errors import AlreadyExists, InvalidArgument, NotFound, invalid_field
 from services.kyc_tier import models, outbox, records, search_index, tiers
 from services.kyc_tier.paging import Page, newest_first
 from services.kyc_tier.pii import PiiVault
@@ -96,6 +96,10 @@ class Customers:
                 "NIK_INVALID",
                 {"field": "nik", "check": ",".join(r.code for r in reasons)},
             )
+        if session.get(models.Org, org_id) is None:
+            # An organisation that does not exist is its own error, checked
+            # first: the insert's foreign-key failure is no duplicate.
+            raise NotFound("no such organisation", "ORGANIZATION_NOT_FOUND")
         if session.scalar(
             select(models.Customer.customer_id).where(
                 models.Customer.org_id == org_id, models.Customer.external_id == data.external_id

@@ -200,7 +200,14 @@ def add_attempt(
     )
 
 
-def start_attempt(session: Session, org_id: str, customer_id: str, kind: str) -> str:
+def start_attempt(
+    session: Session,
+    org_id: str,
+    customer_id: str,
+    kind: str,
+    nonce: str | None = None,
+    bundle_sha256: str | None = None,
+) -> str:
     """An attempt recorded before any service is called (outcome "started"),
     so that a challenge or nonce consumed downstream never lacks one."""
     attempt_id = new_id("att")
@@ -213,9 +220,21 @@ def start_attempt(session: Session, org_id: str, customer_id: str, kind: str) ->
             outcome="started",
             reasons=[],
             request_id=context.request_id(),
+            nonce=nonce,
+            bundle_sha256=bundle_sha256,
         )
     )
     return attempt_id
+
+
+def attempts_with_nonce(session: Session, org_id: str, nonce: str) -> list[models.Attempt]:
+    return list(
+        session.scalars(
+            select(models.Attempt).where(
+                models.Attempt.org_id == org_id, models.Attempt.nonce == nonce
+            )
+        )
+    )
 
 
 def finish_attempt(

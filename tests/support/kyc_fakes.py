@@ -100,6 +100,8 @@ class FakeLiveness:
     # Raised by `check` instead of deciding (a spent challenge, a bad signature).
     refusal: DomainError | None = None
     checks: list[tuple[str, str, str]] = field(default_factory=list)
+    # `resume` of each check (a cut-short capture's retry).
+    resumed: list[bool] = field(default_factory=list)
 
     async def issue_challenge(self, customer_id: str, purpose: str) -> Challenge:
         now = datetime.now(UTC)
@@ -119,8 +121,10 @@ class FakeLiveness:
         attestation: Attestation,
         computed_bundle_sha256: str,
         face: FaceAssessment | None,
+        resume: bool = False,
     ) -> LivenessDecision:
         self.checks.append((customer_id, purpose, challenge_id))
+        self.resumed.append(resume)
         if self.refusal is not None:
             raise self.refusal
         return self.decision

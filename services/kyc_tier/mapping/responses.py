@@ -99,6 +99,7 @@ def face_liveness(result: LivenessResult) -> face_pb2.CheckFaceLivenessResponse:
         quality_reasons=reasons(evidence.face.reasons),
         enrollment_id=evidence.enrollment_id,
         tier=TIER_TO_PROTO[result.recorded.tier],
+        replayed=result.replayed,
     )
 
 
@@ -115,6 +116,7 @@ def face_match(result: FaceMatchResult) -> face_pb2.MatchFaceResponse:
             threshold=match.threshold,
             band=FACE_MATCH_BAND_TO_PROTO[result.assessment.band],
         ),
+        replayed=result.replayed,
     )
 
 
@@ -126,6 +128,7 @@ def step_up(result: StepUpResult) -> step_up_pb2.StepUpResponse:
         scores=step_up_pb2.StepUpScores(
             liveness=liveness_scores(result.liveness), match=match_scores(result.match)
         ),
+        replayed=result.replayed,
     )
 
 

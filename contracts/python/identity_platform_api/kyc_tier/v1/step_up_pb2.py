@@ -28,7 +28,7 @@ from identity_platform_api.common.v1 import types_pb2 as identity__platform__api
 from identity_platform_api.kyc_tier.v1 import resources_pb2 as identity__platform__api_dot_kyc__tier_dot_v1_dot_resources__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n/identity_platform_api/kyc_tier/v1/step_up.proto\x12\x14identity.kyc_tier.v1\x1a\x1cgoogle/api/annotations.proto\x1a-identity_platform_api/common/v1/options.proto\x1a+identity_platform_api/common/v1/types.proto\x1a\x31identity_platform_api/kyc_tier/v1/resources.proto\"\xec\x01\n\rStepUpRequest\x12\x1f\n\x0b\x63ustomer_id\x18\x01 \x01(\tR\ncustomerId\x12!\n\x0c\x63hallenge_id\x18\x02 \x01(\tR\x0b\x63hallengeId\x12;\n\x06\x62undle\x18\x03 \x01(\x0b\x32#.identity.kyc_tier.v1.CaptureBundleR\x06\x62undle\x12\x16\n\x06\x61\x63tion\x18\x04 \x01(\tR\x06\x61\x63tion\x12\x42\n\x0freference_image\x18\x05 \x01(\x0b\x32\x19.identity.common.v1.ImageR\x0ereferenceImage\"\x89\x01\n\x0cStepUpScores\x12@\n\x08liveness\x18\x01 \x01(\x0b\x32$.identity.kyc_tier.v1.LivenessScoresR\x08liveness\x12\x37\n\x05match\x18\x02 \x01(\x0b\x32!.identity.kyc_tier.v1.MatchScoresR\x05match\"\xc1\x01\n\x0eStepUpResponse\x12\x14\n\x05\x61llow\x18\x01 \x01(\x08R\x05\x61llow\x12\x34\n\x07reasons\x18\x02 \x03(\x0b\x32\x1a.identity.common.v1.ReasonR\x07reasons\x12\'\n\x0fverification_id\x18\x03 \x01(\tR\x0everificationId\x12:\n\x06scores\x18\x04 \x01(\x0b\x32\".identity.kyc_tier.v1.StepUpScoresR\x06scores2\x9e\x01\n\rStepUpService\x12\x8c\x01\n\x06StepUp\x12#.identity.kyc_tier.v1.StepUpRequest\x1a$.identity.kyc_tier.v1.StepUpResponse\"7\xd2\xf3\x18\x0e\x08<\x10<\x1a\x08\x63ustomer\x82\xd3\xe4\x93\x02\x1f\"\x1a/api/identity/auth/step-up:\x01*b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n/identity_platform_api/kyc_tier/v1/step_up.proto\x12\x14identity.kyc_tier.v1\x1a\x1cgoogle/api/annotations.proto\x1a-identity_platform_api/common/v1/options.proto\x1a+identity_platform_api/common/v1/types.proto\x1a\x31identity_platform_api/kyc_tier/v1/resources.proto\"\xec\x01\n\rStepUpRequest\x12\x1f\n\x0b\x63ustomer_id\x18\x01 \x01(\tR\ncustomerId\x12!\n\x0c\x63hallenge_id\x18\x02 \x01(\tR\x0b\x63hallengeId\x12;\n\x06\x62undle\x18\x03 \x01(\x0b\x32#.identity.kyc_tier.v1.CaptureBundleR\x06\x62undle\x12\x16\n\x06\x61\x63tion\x18\x04 \x01(\tR\x06\x61\x63tion\x12\x42\n\x0freference_image\x18\x05 \x01(\x0b\x32\x19.identity.common.v1.ImageR\x0ereferenceImage\"\x89\x01\n\x0cStepUpScores\x12@\n\x08liveness\x18\x01 \x01(\x0b\x32$.identity.kyc_tier.v1.LivenessScoresR\x08liveness\x12\x37\n\x05match\x18\x02 \x01(\x0b\x32!.identity.kyc_tier.v1.MatchScoresR\x05match\"\xdd\x01\n\x0eStepUpResponse\x12\x14\n\x05\x61llow\x18\x01 \x01(\x08R\x05\x61llow\x12\x34\n\x07reasons\x18\x02 \x03(\x0b\x32\x1a.identity.common.v1.ReasonR\x07reasons\x12\'\n\x0fverification_id\x18\x03 \x01(\tR\x0everificationId\x12:\n\x06scores\x18\x04 \x01(\x0b\x32\".identity.kyc_tier.v1.StepUpScoresR\x06scores\x12\x1a\n\x08replayed\x18\x05 \x01(\x08R\x08replayed2\x9e\x01\n\rStepUpService\x12\x8c\x01\n\x06StepUp\x12#.identity.kyc_tier.v1.StepUpRequest\x1a$.identity.kyc_tier.v1.StepUpResponse\"7\xd2\xf3\x18\x0e\x08<\x10<\x1a\x08\x63ustomer\x82\xd3\xe4\x93\x02\x1f\"\x1a/api/identity/auth/step-up:\x01*b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -42,7 +42,7 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_STEPUPSCORES']._serialized_start=486
   _globals['_STEPUPSCORES']._serialized_end=623
   _globals['_STEPUPRESPONSE']._serialized_start=626
-  _globals['_STEPUPRESPONSE']._serialized_end=819
-  _globals['_STEPUPSERVICE']._serialized_start=822
-  _globals['_STEPUPSERVICE']._serialized_end=980
+  _globals['_STEPUPRESPONSE']._serialized_end=847
+  _globals['_STEPUPSERVICE']._serialized_start=850
+  _globals['_STEPUPSERVICE']._serialized_end=1008
 # @@protoc_insertion_point(module_scope)

@@ -1,0 +1,220 @@
+"""`Idempotency-Key` on kyc-tier's mutations that carry no capture nonce.
+
+A partner that retries a POST (a timeout, a dropped connection) sends the
+same `Idempotency-Key` header (the gateway forwards it as the
+`idempotency-key` gRPC metadata; a gRPC caller sends that metadata itself):
+
+- a key seen before in the caller's organisation, within 24 h, with the same
+  RPC and the same request (the digest of its deterministic encoding, which
+  includes the path's ids): the first response, unchanged, and nothing runs;
+- the same key with another RPC or another request: ALREADY_EXISTS /
+  IDEMPOTENCY_KEY_REUSED (HTTP 409);
+- the same key while its first request still runs: ABORTED /
+  IDEMPOTENCY_KEY_IN_PROGRESS (HTTP 409), so concurrent duplicates never both
+  execute (the key is claimed by inserting its row, whose primary key is the
+  organisation and the key: a second insert fails);
+- a request that fails releases its key: a retry runs again.
+
+Keys are scoped per organisation (another organisation's key of the same
+text is a different key) and expire after 24 h. Responses are kept sealed
+(AES-256-GCM) under the organisation's own data key: some carry a secret
+shown once (a new webhook's or API key's), and a replay shows it again only
+to the organisation that made it. The table is kyc-tier's, beside the rows
+these RPCs write (docs/gateway.md says why not the gateway's).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+import grpc
+from google.protobuf.message import Message
+from sqlalchemy import delete
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from identity_crypto import envelope
+from identity_crypto.datakeys import DataKeyStore
+from identity_runtime.context import require_org
+from identity_runtime.errors import AlreadyExists, DomainError, invalid_field
+from services.kyc_tier import models
+from services.kyc_tier.store import Store
+
+METADATA_KEY = "idempotency-key"
+WINDOW = timedelta(hours=24)
+MAX_KEY_LENGTH = 255
+PURPOSE = "idempotency"
+
+M = TypeVar("M", bound=Message)
+
+
+class IdempotencyKeyInProgress(
+    DomainError, code="ABORTED", reason="IDEMPOTENCY_KEY_IN_PROGRESS"
+): ...
+
+
+def key_reused() -> AlreadyExists:
+    return AlreadyExists(
+        "this Idempotency-Key was used with a different request; use a new key",
+        "IDEMPOTENCY_KEY_REUSED",
+    )
+
+
+def in_progress() -> IdempotencyKeyInProgress:
+    return IdempotencyKeyInProgress(
+        "the first request with this Idempotency-Key is still running; retry shortly",
+        metadata={"retry_after_seconds": 1},
+    )
+
+
+def request_digest(method: str, request: Message) -> str:
+    return hashlib.sha256(
+        method.encode() + b"\n" + request.SerializeToString(deterministic=True)
+    ).hexdigest()
+
+
+def valid_key(key: str) -> str:
+    if not 1 <= len(key) <= MAX_KEY_LENGTH or not key.isascii() or not key.isprintable():
+        raise invalid_field(
+            "Idempotency-Key", f"must be 1 to {MAX_KEY_LENGTH} printable ASCII characters"
+        )
+    return key
+
+
+@dataclass
+class IdempotentRequests:
+    store: Store
+    keys: DataKeyStore
+    clock: Callable[[], datetime]
+
+    async def run(
+        self,
+        org_id: str,
+        key: str,
+        method: str,
+        request: Message,
+        response_class: type[M],
+        call: Callable[[], Awaitable[M]],
+    ) -> M:
+        """The first response to (org, key), or `call()`'s, kept for 24 h."""
+        key = valid_key(key)
+        digest = request_digest(method, request)
+        now = self.clock()
+        try:
+            kept = await self.store.write(
+                lambda s: self._claim(s, org_id, key, method, digest, now), audited=False
+            )
+        except IntegrityError:
+            raise in_progress() from None  # a concurrent first request claimed it
+        if kept is not None:
+            return response_class.FromString(kept)
+        try:
+            response = await call()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await self.store.write(lambda s: self._release(s, org_id, key), audited=False)
+            raise
+        encoded = response.SerializeToString()
+        await self.store.write(lambda s: self._keep(s, org_id, key, encoded), audited=False)
+        return response
+
+    def _claim(
+        self, session: Session, org_id: str, key: str, method: str, digest: str, now: datetime
+    ) -> bytes | None:
+        row = session.get(models.IdempotentRequest, (org_id, key))
+        if row is not None and row.expires_at <= now:
+            session.delete(row)
+            session.flush()
+            row = None
+        if row is None:
+            session.add(
+                models.IdempotentRequest(
+                    org_id=org_id,
+                    idempotency_key=key,
+                    method=method,
+                    request_sha256=digest,
+                    created_at=now,
+                    expires_at=now + WINDOW,
+                )
+            )
+            session.flush()
+            return None
+        if (row.method, row.request_sha256) != (method, digest):
+            raise key_reused()
+        if row.response is None:
+            raise in_progress()
+        return self._open(session, row)
+
+    @staticmethod
+    def _release(session: Session, org_id: str, key: str) -> None:
+        session.execute(
+            delete(models.IdempotentRequest).where(
+                models.IdempotentRequest.org_id == org_id,
+                models.IdempotentRequest.idempotency_key == key,
+                models.IdempotentRequest.response.is_(None),
+            )
+        )
+
+    def _keep(self, session: Session, org_id: str, key: str, encoded: bytes) -> None:
+        row = session.get(models.IdempotentRequest, (org_id, key))
+        if row is None:
+            return
+        data_key = self.keys.customer_key(session, org_id, None, PURPOSE)
+        sealed = envelope.seal(data_key.material, encoded, _aad(org_id, key))
+        row.response = data_key.key_id.encode() + b":" + sealed
+
+    def _open(self, session: Session, row: models.IdempotentRequest) -> bytes:
+        assert row.response is not None
+        key_id, _, sealed = row.response.partition(b":")
+        key_row = session.get(models.DataKey, key_id.decode())
+        if key_row is None:
+            raise in_progress()  # cannot happen while the organisation exists
+        return envelope.open_sealed(
+            self.keys.open_key(key_row), sealed, _aad(row.org_id, row.idempotency_key)
+        )
+
+
+def _aad(org_id: str, key: str) -> bytes:
+    return envelope.associated_data(
+        "idempotent_response", org_id=org_id, key=hashlib.sha256(key.encode()).hexdigest()
+    )
+
+
+def _metadata_key(ctx: Any) -> str:
+    for name, value in ctx.invocation_metadata() or ():
+        if name == METADATA_KEY:
+            return value if isinstance(value, str) else value.decode()
+    return ""
+
+
+def idempotent(
+    response_class: type[M],
+) -> Callable[[Callable[..., Awaitable[M]]], Callable[..., Awaitable[M]]]:
+    """A servicer method answering `response_class` that honours
+    `idempotency-key` metadata (its servicer's core has `idempotency`)."""
+
+    def decorate(method: Callable[..., Awaitable[M]]) -> Callable[..., Awaitable[M]]:
+        @functools.wraps(method)
+        async def honouring(self: Any, request: Message, ctx: grpc.aio.ServicerContext) -> M:
+            key = _metadata_key(ctx)
+            if not key:
+                return await method(self, request, ctx)
+            requests: IdempotentRequests = self.core.idempotency
+            return await requests.run(
+                require_org(),
+                key,
+                method.__qualname__,
+                request,
+                response_class,
+                lambda: method(self, request, ctx),
+            )
+
+        return honouring
+
+    return decorate
