@@ -376,10 +376,12 @@ def server_interceptors(
     auth: grpc.aio.ServerInterceptor | None = None,
     service: str = "",
     rate_limits: RateLimits | None = None,
+    own_rate_limits: frozenset[str] = frozenset(),
 ) -> list[grpc.aio.ServerInterceptor]:
     """The chain, outermost first; `auth` (a CallerAuthInterceptor) goes first;
     `service` (this service's mesh name) is the origin its errors name and
-    labels the RPC metrics; `rate_limits` counts the RPCs' declared limits."""
+    labels the RPC metrics; `rate_limits` counts the RPCs' declared limits
+    (but those of `own_rate_limits`, which the service counts itself)."""
     return [
         *([auth] if auth is not None else []),
         CallContextInterceptor(default_deadline_seconds),
@@ -388,5 +390,5 @@ def server_interceptors(
         AccessLogInterceptor(service),
         DeadlineInterceptor(),
         ValidationInterceptor(),
-        *([RateLimitInterceptor(rate_limits)] if rate_limits is not None else []),
+        *([RateLimitInterceptor(rate_limits, own_rate_limits)] if rate_limits is not None else []),
     ]

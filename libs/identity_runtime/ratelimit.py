@@ -183,9 +183,9 @@ class RateLimitInterceptor(grpc.aio.ServerInterceptor):
     organisation (and the request's customer); runs inside ErrorInterceptor,
     after validation, so a refusal is RESOURCE_EXHAUSTED / RATE_LIMITED."""
 
-    def __init__(self, limits: RateLimits):
+    def __init__(self, limits: RateLimits, own: frozenset[str] = frozenset()):
         self.limits = limits
-        self.policies = _policies()
+        self.policies = {k: v for k, v in _policies().items() if v[0] not in own}
 
     async def intercept_service(
         self,

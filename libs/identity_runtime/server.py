@@ -77,6 +77,9 @@ class ServiceSpec(Generic[S, C]):
     # Partner API keys accepted in metadata on routed RPCs: (core, secret) ->
     # the key's caller (identity_runtime.authz). None: mesh tokens only.
     api_keys: Callable[[C, str], Awaitable[Caller]] | None = None
+    # RPCs ("pkg.Service/Method") whose declared rate limit the service counts
+    # itself (e.g. in its database); the others are counted by the server.
+    own_rate_limits: frozenset[str] = frozenset()
 
     @classmethod
     def from_mesh(
@@ -87,6 +90,7 @@ class ServiceSpec(Generic[S, C]):
         build: Callable[[S], Awaitable[C]],
         servicers: Sequence[type[CoreServicer[C]]],
         api_keys: Callable[[C, str], Awaitable[Caller]] | None = None,
+        own_rate_limits: frozenset[str] = frozenset(),
     ) -> ServiceSpec[S, C]:
         """The spec of a service the mesh declares: its name and environment prefix
         come from mesh.py, its gRPC services from the contracts (every service of
@@ -122,6 +126,7 @@ class ServiceSpec(Generic[S, C]):
             build=build,
             servicers=registrations,
             api_keys=api_keys,
+            own_rate_limits=own_rate_limits,
         )
 
 
@@ -189,7 +194,11 @@ async def start(spec: ServiceSpec[S, C], settings: S) -> RunningServer:
     rate_limits = RateLimits(settings.rate_limit_storage, f"identity-{spec.name}")
     server = grpc.aio.server(
         interceptors=server_interceptors(
-            settings.default_deadline_seconds, auth, service=spec.name, rate_limits=rate_limits
+            settings.default_deadline_seconds,
+            auth,
+            service=spec.name,
+            rate_limits=rate_limits,
+            own_rate_limits=spec.own_rate_limits,
         ),
         options=[
             ("grpc.max_send_message_length", settings.max_message_bytes),
