@@ -26,23 +26,20 @@ these RPCs write (docs/gateway.md says why not the gateway's).
 from __future__ import annotations
 
 import contextlib
-import functools
 import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
 
-import grpc
-from google.protobuf.message import Message
-from sqlalchemy import delete
+from sqlalchemy import LargeBinary, String, delete
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from identity_crypto import envelope
 from identity_crypto.datakeys import DataKeyStore
-from identity_runtime.context import require_org
 from identity_runtime.errors import AlreadyExists, DomainError, invalid_field
+from identity_store.declarative import ID
+from identity_store.types import utcnow
 from services.kyc_tier import models
 from services.kyc_tier.store import Store
 
@@ -51,7 +48,21 @@ WINDOW = timedelta(hours=24)
 MAX_KEY_LENGTH = 255
 PURPOSE = "idempotency"
 
-M = TypeVar("M", bound=Message)
+
+class IdempotentRequest(models.Base):
+    """A request sent with an `Idempotency-Key` (per organisation, 24 h): the
+    digest of its method and body, and its response once it succeeded."""
+
+    __tablename__ = "idempotent_requests"
+
+    org_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    method: Mapped[str] = mapped_column(String(200))
+    request_sha256: Mapped[str] = mapped_column(String(64))
+    # None while the first request runs.
+    response: Mapped[bytes | None] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
 
 
 class IdempotencyKeyInProgress(
@@ -73,10 +84,9 @@ def in_progress() -> IdempotencyKeyInProgress:
     )
 
 
-def request_digest(method: str, request: Message) -> str:
-    return hashlib.sha256(
-        method.encode() + b"\n" + request.SerializeToString(deterministic=True)
-    ).hexdigest()
+def request_digest(method: str, request: bytes) -> str:
+    """The digest of an RPC's name and its request's deterministic encoding."""
+    return hashlib.sha256(method.encode() + b"\n" + request).hexdigest()
 
 
 def valid_key(key: str) -> str:
@@ -98,11 +108,11 @@ class IdempotentRequests:
         org_id: str,
         key: str,
         method: str,
-        request: Message,
-        response_class: type[M],
-        call: Callable[[], Awaitable[M]],
-    ) -> M:
-        """The first response to (org, key), or `call()`'s, kept for 24 h."""
+        request: bytes,
+        call: Callable[[], Awaitable[bytes]],
+    ) -> bytes:
+        """The first (encoded) response to (org, key), or `call()`'s, kept 24 h;
+        `request` is the request's deterministic encoding."""
         key = valid_key(key)
         digest = request_digest(method, request)
         now = self.clock()
@@ -113,28 +123,27 @@ class IdempotentRequests:
         except IntegrityError:
             raise in_progress() from None  # a concurrent first request claimed it
         if kept is not None:
-            return response_class.FromString(kept)
+            return kept
         try:
-            response = await call()
+            encoded = await call()
         except BaseException:
             with contextlib.suppress(Exception):
                 await self.store.write(lambda s: self._release(s, org_id, key), audited=False)
             raise
-        encoded = response.SerializeToString()
         await self.store.write(lambda s: self._keep(s, org_id, key, encoded), audited=False)
-        return response
+        return encoded
 
     def _claim(
         self, session: Session, org_id: str, key: str, method: str, digest: str, now: datetime
     ) -> bytes | None:
-        row = session.get(models.IdempotentRequest, (org_id, key))
+        row = session.get(IdempotentRequest, (org_id, key))
         if row is not None and row.expires_at <= now:
             session.delete(row)
             session.flush()
             row = None
         if row is None:
             session.add(
-                models.IdempotentRequest(
+                IdempotentRequest(
                     org_id=org_id,
                     idempotency_key=key,
                     method=method,
@@ -154,22 +163,22 @@ class IdempotentRequests:
     @staticmethod
     def _release(session: Session, org_id: str, key: str) -> None:
         session.execute(
-            delete(models.IdempotentRequest).where(
-                models.IdempotentRequest.org_id == org_id,
-                models.IdempotentRequest.idempotency_key == key,
-                models.IdempotentRequest.response.is_(None),
+            delete(IdempotentRequest).where(
+                IdempotentRequest.org_id == org_id,
+                IdempotentRequest.idempotency_key == key,
+                IdempotentRequest.response.is_(None),
             )
         )
 
     def _keep(self, session: Session, org_id: str, key: str, encoded: bytes) -> None:
-        row = session.get(models.IdempotentRequest, (org_id, key))
+        row = session.get(IdempotentRequest, (org_id, key))
         if row is None:
             return
         data_key = self.keys.customer_key(session, org_id, None, PURPOSE)
         sealed = envelope.seal(data_key.material, encoded, _aad(org_id, key))
         row.response = data_key.key_id.encode() + b":" + sealed
 
-    def _open(self, session: Session, row: models.IdempotentRequest) -> bytes:
+    def _open(self, session: Session, row: IdempotentRequest) -> bytes:
         assert row.response is not None
         key_id, _, sealed = row.response.partition(b":")
         key_row = session.get(models.DataKey, key_id.decode())
@@ -184,37 +193,3 @@ def _aad(org_id: str, key: str) -> bytes:
     return envelope.associated_data(
         "idempotent_response", org_id=org_id, key=hashlib.sha256(key.encode()).hexdigest()
     )
-
-
-def _metadata_key(ctx: Any) -> str:
-    for name, value in ctx.invocation_metadata() or ():
-        if name == METADATA_KEY:
-            return value if isinstance(value, str) else value.decode()
-    return ""
-
-
-def idempotent(
-    response_class: type[M],
-) -> Callable[[Callable[..., Awaitable[M]]], Callable[..., Awaitable[M]]]:
-    """A servicer method answering `response_class` that honours
-    `idempotency-key` metadata (its servicer's core has `idempotency`)."""
-
-    def decorate(method: Callable[..., Awaitable[M]]) -> Callable[..., Awaitable[M]]:
-        @functools.wraps(method)
-        async def honouring(self: Any, request: Message, ctx: grpc.aio.ServicerContext) -> M:
-            key = _metadata_key(ctx)
-            if not key:
-                return await method(self, request, ctx)
-            requests: IdempotentRequests = self.core.idempotency
-            return await requests.run(
-                require_org(),
-                key,
-                method.__qualname__,
-                request,
-                response_class,
-                lambda: method(self, request, ctx),
-            )
-
-        return honouring
-
-    return decorate

@@ -153,8 +153,7 @@ class Attempt(Base):
     verification_id: Mapped[str | None] = mapped_column(ID)
     request_id: Mapped[str] = mapped_column(String(128), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    # A capture's nonce and canonical digest (a cut-short capture's retry
-    # resumes it; a concurrent duplicate waits for it).
+    # A capture's nonce and digest (flows/replays.py).
     nonce: Mapped[str | None] = mapped_column(String(128))
     bundle_sha256: Mapped[str | None] = mapped_column(String(64))
 
@@ -290,9 +289,6 @@ class DataKey(DataKeyColumns, Base):
 
 # The webhook tables live in their own module (kept short); imported here so
 # `models.Webhook` and the metadata hold them wherever models is imported.
-from services.kyc_tier.webhook_models import (  # noqa: E402
-    IdempotentRequest as IdempotentRequest,
-)
 from services.kyc_tier.webhook_models import (  # noqa: E402
     Webhook as Webhook,
 )

@@ -201,16 +201,11 @@ def add_attempt(
 
 
 def start_attempt(
-    session: Session,
-    org_id: str,
-    customer_id: str,
-    kind: str,
-    nonce: str | None = None,
-    bundle_sha256: str | None = None,
+    session: Session, org_id: str, customer_id: str, kind: str, attempt_id: str = ""
 ) -> str:
     """An attempt recorded before any service is called (outcome "started"),
     so that a challenge or nonce consumed downstream never lacks one."""
-    attempt_id = new_id("att")
+    attempt_id = attempt_id or new_id("att")
     session.add(
         models.Attempt(
             attempt_id=attempt_id,
@@ -220,21 +215,9 @@ def start_attempt(
             outcome="started",
             reasons=[],
             request_id=context.request_id(),
-            nonce=nonce,
-            bundle_sha256=bundle_sha256,
         )
     )
     return attempt_id
-
-
-def attempts_with_nonce(session: Session, org_id: str, nonce: str) -> list[models.Attempt]:
-    return list(
-        session.scalars(
-            select(models.Attempt).where(
-                models.Attempt.org_id == org_id, models.Attempt.nonce == nonce
-            )
-        )
-    )
 
 
 def finish_attempt(

@@ -35,8 +35,8 @@ from identity_platform_api.kyc_tier.v1 import (
 from identity_runtime.context import require_org
 from identity_runtime.server import CoreServicer
 from services.kyc_tier.bootstrap import KycTierCore
-from services.kyc_tier.idempotency import idempotent
 from services.kyc_tier.mapping import captures, enums, resources, responses
+from services.kyc_tier.mapping.idempotent import idempotent
 
 
 class ApiKeyServicer(CoreServicer[KycTierCore], api_keys_pb2_grpc.ApiKeyServiceServicer):

@@ -73,19 +73,3 @@ class WebhookAttempt(Base):
     http_status: Mapped[int] = mapped_column(Integer, default=0)
     latency_ms: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str] = mapped_column(String(32), default="")
-
-
-class IdempotentRequest(Base):
-    """A request sent with an `Idempotency-Key` (per organisation, 24 h): the
-    digest of its method and body, and its response once it succeeded."""
-
-    __tablename__ = "idempotent_requests"
-
-    org_id: Mapped[str] = mapped_column(ID, primary_key=True)
-    idempotency_key: Mapped[str] = mapped_column(String(255), primary_key=True)
-    method: Mapped[str] = mapped_column(String(200))
-    request_sha256: Mapped[str] = mapped_column(String(64))
-    # None while the first request runs.
-    response: Mapped[bytes | None] = mapped_column(LargeBinary)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    expires_at: Mapped[datetime] = mapped_column(index=True)

@@ -42,6 +42,7 @@ from identity_platform_api.kyc_tier.v1 import (
 from identity_runtime.status import error_info, status_from_rpc_error
 from services.kyc_tier import models
 from services.kyc_tier.bootstrap import build
+from services.kyc_tier.idempotency import IdempotentRequest
 from services.kyc_tier.ports import KtpAssessment, KtpField
 from services.kyc_tier.service import SPEC
 from tests.service.test_kyc_tier_routes import Partner, partner_for
@@ -185,11 +186,12 @@ async def test_a_capture_route_replays_the_same_request_and_refuses_another(
     fakes.quality.ktp = GOOD_CARD
     nonce = unique_name("nonce")
 
-    first = await partner.post(path, body_for(customer_id, nonce, b"frame-0"))
+    body = body_for(customer_id, nonce, b"frame-0")  # one capture time: one digest
+    first = await partner.post(path, body)
     assert first.status_code == 200, first.text
     original = first.json()
     assert original.get("replayed", False) is False
-    again = await partner.post(path, body_for(customer_id, nonce, b"frame-0"))
+    again = await partner.post(path, body)
     assert again.status_code == 200, again.text
     replay = again.json()
     assert replay["replayed"] is True
@@ -199,7 +201,7 @@ async def test_a_capture_route_replays_the_same_request_and_refuses_another(
     if route != "face match":
         verification = replay.get("verification")
         if verification is not None:
-            assert verification["challengeId"] == body_for(customer_id, nonce, b"")["challengeId"]
+            assert verification["challengeId"] == body["challengeId"]
 
     refused = await partner.post(path, body_for(customer_id, nonce, b"another frame"))
     assert_error(refused, 409, "NONCE_REPLAYED")
@@ -272,8 +274,8 @@ async def test_idempotency_keys_are_per_organisation_and_expire(
     # meets the customer it created).
     def age(session: Any) -> None:
         session.execute(
-            update(models.IdempotentRequest)
-            .where(models.IdempotentRequest.org_id == org_id)
+            update(IdempotentRequest)
+            .where(IdempotentRequest.org_id == org_id)
             .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
         )
 
@@ -389,9 +391,9 @@ async def test_a_deadline_cut_capture_is_completed_by_a_retry_of_the_same_bundle
     )
     async with channel(kyc_tier, org_id) as direct:
         stub = step_up_pb2_grpc.StepUpServiceStub(direct)
-        fakes.liveness.delay_seconds = 5.0
+        fakes.liveness.delay_seconds = 30.0
         with pytest.raises(grpc.aio.AioRpcError) as cut:
-            await stub.StepUp(request, timeout=1.0)
+            await stub.StepUp(request, timeout=3.0)
         assert cut.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
         fakes.liveness.delay_seconds = 0.0
         await wait_for_attempt(kyc_tier, customer_id, "interrupted")

@@ -25,15 +25,9 @@ from identity_runtime.errors import NotFound, invalid_field
 from identity_store.types import utcnow
 from services.kyc_tier import bundles, models, outbox, records, retention, tiers
 from services.kyc_tier.flows import biometrics, replays
+from services.kyc_tier.flows.capture import ReplayKey
 from services.kyc_tier.flows.devices import Challenges
-from services.kyc_tier.flows.pipeline import (
-    Captured,
-    CapturePipeline,
-    Decision,
-    ReplayKey,
-    Step,
-    Subject,
-)
+from services.kyc_tier.flows.pipeline import Captured, CapturePipeline, Decision, Step, Subject
 from services.kyc_tier.pii import PiiVault
 from services.kyc_tier.ports import (
     BundleCodec,
@@ -82,18 +76,9 @@ class MatchRequest:
     nonce: str = ""
 
     def replay_key(self) -> ReplayKey | None:
-        if not self.nonce:
-            return None
-        if not 8 <= len(self.nonce) <= 128:
-            raise invalid_field("nonce", "must be 8 to 128 characters")
-        digest = replays.request_digest(
-            "face-match",
-            self.customer_id,
-            self.liveness_verification_id,
-            self.probe_image,
-            self.reference_image,
-        )
-        return ReplayKey(self.nonce, digest)
+        request = (self.customer_id, self.liveness_verification_id)
+        images = (self.probe_image, self.reference_image)
+        return replays.request_key(self.nonce, "face-match", *request, *images)
 
 
 # A match whose estimated false-match rate is at most this is "high".
@@ -120,18 +105,14 @@ class MatchEvidence:
 
 def recall_liveness(seen: records.VerificationRecord) -> LivenessEvidence:
     """What a replay of a liveness capture answers with."""
-    enrollment_id = str(seen.details.get("enrollment_id", ""))
-    return LivenessEvidence(
-        biometrics.recall_face(seen), biometrics.recall_liveness(seen), enrollment_id
-    )
+    face, liveness = biometrics.recall_face(seen), biometrics.recall_liveness(seen)
+    return LivenessEvidence(face, liveness, str(seen.details.get("enrollment_id", "")))
 
 
 def recall_match(seen: records.VerificationRecord) -> MatchEvidence:
-    """What a replay of a match answers with."""
-    match = biometrics.recall_match(seen)
-    probe = biometrics.recall_probe(seen)
-    if match is None or probe is None:
-        raise ValueError("a face-match verification always has its match and probe model")
+    """What a replay of a match answers with (a match always has both)."""
+    match, probe = biometrics.recall_match(seen), biometrics.recall_probe(seen)
+    assert match is not None and probe is not None
     return MatchEvidence(probe, match)
 
 

@@ -36,18 +36,19 @@ evidence a replay answers with.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Protocol, TypeVar
 
 from sqlalchemy.orm import Session
 
 from identity_runtime import metrics
-from identity_runtime.errors import DomainError
 from identity_store.types import utcnow
 from services.kyc_tier import bundles, customers, models, outbox, partners, records, webhook_events
-from services.kyc_tier.flows import replays
+from services.kyc_tier.flows import attempts, replays
+from services.kyc_tier.flows.attempts import interrupt_attempt
 from services.kyc_tier.flows.capture import (
     Captured,
     Decision,
@@ -58,7 +59,6 @@ from services.kyc_tier.flows.capture import (
 )
 from services.kyc_tier.flows.replays import nonce_replayed
 from services.kyc_tier.pii import PiiVault
-from services.kyc_tier.ports import Reason
 from services.kyc_tier.store import Store
 
 __all__ = [
@@ -82,10 +82,6 @@ class CaptureRequest(Protocol):
 
 
 R = TypeVar("R", bound=CaptureRequest)
-
-# Refusals that are about the request's target, not the attempt: no attempt row.
-_NOT_AN_ATTEMPT = frozenset({"CUSTOMER_NOT_FOUND", "TENANT_MISSING"})
-
 
 ExtraWrites = Callable[[Session, models.Customer, A], None]
 Recall = Callable[[records.VerificationRecord], A]
@@ -148,21 +144,15 @@ class CapturePipeline:
         without an attempt row and an audit entry, even if this process dies).
         A request with a nonce locks the customer row meanwhile, so that two
         calls with the same request cannot both start (`replays.claim`)."""
-        now = self.clock()
+        now, attempt_id = self.clock(), records.new_id("att")
 
         def start(session: Session) -> Subject:
             customer = records.load_customer(session, org_id, customer_id, for_update=bool(key))
             records.require_active(customer)
             resume = replays.claim(session, org_id, key, now) if key else False
             threshold = partners.match_threshold(session, org_id)
-            attempt_id = records.start_attempt(
-                session,
-                org_id,
-                customer_id,
-                step.kind,
-                key.nonce if key else None,
-                key.digest if key else None,
-            )
+            records.start_attempt(session, org_id, customer_id, step.kind, attempt_id)
+            replays.mark(session, attempt_id, key)
             outbox.record(
                 session,
                 org_id,
@@ -176,71 +166,43 @@ class CapturePipeline:
                 org_id, customer_id, verification_id, threshold, capture, attempt_id, resume, key
             )
 
+        write = asyncio.ensure_future(self.store.write(start))
         try:
-            return await self.store.write(start)
+            return await asyncio.shield(write)
         except replays.CaptureInProgress:
             async with self.attempt(step, org_id, customer_id):
                 raise
-
-    @contextlib.asynccontextmanager
-    async def attempt(
-        self, step: Step, org_id: str, customer_id: str, attempt_id: str = ""
-    ) -> AsyncIterator[None]:
-        """Refusals inside the block finish the attempt (or add one) as refused,
-        with an audit entry; any other failure finishes it as interrupted."""
-        try:
-            yield
-        except DomainError as error:
-            if error.reason in _NOT_AN_ATTEMPT and not attempt_id:
-                raise
-            reason = Reason(error.reason, error.message)
-            details = {"reason": reason.code, "code": error.code}
-
-            def refuse(session: Session) -> None:
-                if attempt_id:
-                    records.finish_attempt(session, attempt_id, "refused", [reason])
-                else:
-                    records.add_attempt(
-                        session, org_id, customer_id, step.kind, "refused", [reason]
-                    )
-                outbox.record(
-                    session,
-                    org_id,
-                    step.action,
-                    f"customer:{customer_id}",
-                    "denied",
-                    details=details,
-                )
-
-            await self.store.write(refuse)
-            raise
-        except BaseException:
+        except asyncio.CancelledError:
+            # Cut short while starting (a deadline): the attempt may commit all
+            # the same; it is finished as interrupted, so a retry resumes it.
+            with contextlib.suppress(BaseException):
+                await write
             await self._interrupt(step, org_id, customer_id, attempt_id)
             raise
 
+    def attempt(
+        self, step: Step, org_id: str, customer_id: str, attempt_id: str = ""
+    ) -> contextlib.AbstractAsyncContextManager[None]:
+        """Refusals inside the block finish the attempt (or add one) as refused,
+        with an audit entry; any other failure finishes it as interrupted."""
+        return attempts.scope(
+            self.store,
+            step,
+            org_id,
+            customer_id,
+            attempt_id,
+            lambda: self._interrupt(step, org_id, customer_id, attempt_id),
+        )
+
     async def _interrupt(self, step: Step, org_id: str, customer_id: str, attempt_id: str) -> None:
-        """Best effort: the attempt finished as interrupted, audited as failed
-        (if this process dies first, the recovery sweep does it)."""
-        if not attempt_id:
-            return
-        with contextlib.suppress(Exception):
-            await self.store.write(
-                lambda s: interrupt_attempt(s, step.action, org_id, customer_id, attempt_id)
-            )
+        await attempts.interrupt(self.store, step, org_id, customer_id, attempt_id)
 
     async def _replayed(
         self, step: Step, org_id: str, customer_id: str, key: ReplayKey
     ) -> Recorded | None:
         """The original verification when this very request was answered before."""
         now = self.clock()
-
-        def look(session: Session) -> tuple[records.VerificationRecord | None, str]:
-            customer = records.load_customer(session, org_id, customer_id)
-            records.require_active(customer)
-            row = records.verification_by_nonce(session, org_id, key.nonce)
-            return (records.verification_record(row) if row else None), customer.tier
-
-        seen, tier = await self.store.read(look)
+        seen, tier = await self.store.read(lambda s: replays.look(s, org_id, customer_id, key))
         if seen is None:
             return None
         if not replays.same_request(seen, step.kind, customer_id, key, now):
@@ -330,20 +292,3 @@ class CapturePipeline:
                 **decision.audit_details,
             },
         )
-
-
-INTERRUPTED = Reason("INTERRUPTED", "the attempt did not finish")
-
-
-def interrupt_attempt(
-    session: Session, action: str, org_id: str, customer_id: str, attempt_id: str
-) -> None:
-    records.finish_attempt(session, attempt_id, "interrupted", [INTERRUPTED])
-    outbox.record(
-        session,
-        org_id,
-        action,
-        f"customer:{customer_id}",
-        "failed",
-        details={"attempt_id": attempt_id, "reason": INTERRUPTED.code},
-    )

@@ -27,10 +27,11 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime, timedelta
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from identity_runtime.errors import AlreadyExists, DomainError
-from services.kyc_tier import records
+from identity_runtime.errors import AlreadyExists, DomainError, invalid_field
+from services.kyc_tier import models, records
 from services.kyc_tier.flows.capture import Decision, ReplayKey
 
 # A started attempt younger than this is taken to be still running.
@@ -65,11 +66,24 @@ def same_request(
     )
 
 
+def look(
+    session: Session, org_id: str, customer_id: str, key: ReplayKey
+) -> tuple[records.VerificationRecord | None, str]:
+    """The verification recorded under this nonce, if any, and the customer's tier."""
+    customer = records.load_customer(session, org_id, customer_id)
+    records.require_active(customer)
+    row = records.verification_by_nonce(session, org_id, key.nonce)
+    return (records.verification_record(row) if row else None), customer.tier
+
+
 def claim(session: Session, org_id: str, key: ReplayKey, now: datetime) -> bool:
     """In the transaction that starts an attempt (the customer row locked):
     refuse while the same request runs; True when it resumes a cut-short one."""
     resume = False
-    for row in records.attempts_with_nonce(session, org_id, key.nonce):
+    attempts = select(models.Attempt).where(
+        models.Attempt.org_id == org_id, models.Attempt.nonce == key.nonce
+    )
+    for row in session.scalars(attempts):
         if row.bundle_sha256 != key.digest or row.outcome == _FINAL_REFUSAL:
             continue  # liveness judges another bundle's nonce; a refusal is final
         running = row.outcome == "started" and now - row.created_at < IN_PROGRESS_FOR
@@ -77,6 +91,13 @@ def claim(session: Session, org_id: str, key: ReplayKey, now: datetime) -> bool:
             raise capture_in_progress()
         resume = True
     return resume
+
+
+def mark(session: Session, attempt_id: str, key: ReplayKey | None) -> None:
+    """The started attempt keeps the request's nonce and digest."""
+    row = session.get(models.Attempt, attempt_id)
+    if row is not None and key is not None:
+        row.nonce, row.bundle_sha256 = key.nonce, key.digest
 
 
 def decision_of(seen: records.VerificationRecord) -> Decision:
@@ -92,11 +113,16 @@ def decision_of(seen: records.VerificationRecord) -> Decision:
     )
 
 
-def request_digest(*parts: str | bytes) -> str:
-    """The canonical digest of a request without a capture bundle (face
-    match): `identity-request-v1`, then each part on its own line, text as it
-    is and bytes as their lowercase hex SHA-256 (see CAPTURE_SIGNING.md)."""
+def request_key(nonce: str, *parts: str | bytes) -> ReplayKey | None:
+    """The key of a request without a capture bundle (face match) that carries
+    a nonce: its digest is the SHA-256 of `identity-request-v1`, then each part
+    on its own line (text as it is, bytes as their lowercase hex SHA-256), each
+    line ended by LF (CAPTURE_SIGNING.md, section 7)."""
+    if not nonce:
+        return None
+    if not 8 <= len(nonce) <= 128:
+        raise invalid_field("nonce", "must be 8 to 128 characters")
     lines = ["identity-request-v1"] + [
         hashlib.sha256(p).hexdigest() if isinstance(p, bytes) else p for p in parts
     ]
-    return hashlib.sha256(("\n".join(lines) + "\n").encode()).hexdigest()
+    return ReplayKey(nonce, hashlib.sha256(("\n".join(lines) + "\n").encode()).hexdigest())
