@@ -236,7 +236,7 @@ class CapturePipeline:
                 subject.capture.bundle.raw,
                 step.retention,
             )
-        self._audit(session, step, subject, decision)
+        _audit(session, step, subject, decision)
         if extra_writes is not None:
             extra_writes(session, customer, assessment)
         if step.settles_tier:
@@ -274,21 +274,21 @@ class CapturePipeline:
             attempt_id=subject.attempt_id or None,
         )
 
-    @staticmethod
-    def _audit(session: Session, step: Step, subject: Subject, decision: Decision) -> None:
-        evidence = dict(decision.audit_evidence)
-        if subject.capture is not None:
-            evidence["bundle"] = subject.capture.sha256
-        outbox.record(
-            session,
-            subject.org_id,
-            step.action,
-            f"customer:{subject.customer_id}",
-            "success" if decision.passed else "denied",
-            evidence_hashes=evidence,
-            details={
-                "verification_id": subject.verification_id,
-                "reasons": ",".join(r.code for r in decision.reasons),
-                **decision.audit_details,
-            },
-        )
+
+def _audit(session: Session, step: Step, subject: Subject, decision: Decision) -> None:
+    evidence = dict(decision.audit_evidence)
+    if subject.capture is not None:
+        evidence["bundle"] = subject.capture.sha256
+    outbox.record(
+        session,
+        subject.org_id,
+        step.action,
+        f"customer:{subject.customer_id}",
+        "success" if decision.passed else "denied",
+        evidence_hashes=evidence,
+        details={
+            "verification_id": subject.verification_id,
+            "reasons": ",".join(r.code for r in decision.reasons),
+            **decision.audit_details,
+        },
+    )
