@@ -193,3 +193,9 @@ def _aad(org_id: str, key: str) -> bytes:
     return envelope.associated_data(
         "idempotent_response", org_id=org_id, key=hashlib.sha256(key.encode()).hexdigest()
     )
+
+
+def prune(session: Session, now: datetime) -> int:
+    """Drop the keys past their 24 h (the retention sweep); how many."""
+    result = session.execute(delete(IdempotentRequest).where(IdempotentRequest.expires_at <= now))
+    return int(getattr(result, "rowcount", 0) or 0)

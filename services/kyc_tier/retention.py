@@ -4,7 +4,9 @@ declared table in libs/identity_store/retention.py):
 - sealed capture frames: onboarding ones 3 years, step-up ones 90 days after
   capture; those of an erased customer (their key already shredded) at once;
 - verification rows 7 years after they were made (their review items and any
-  frames left with them go first).
+  frames left with them go first);
+- `Idempotency-Key` records once past their 24 h (not a regulated record: no
+  audit entry for them).
 
 A customer under legal hold keeps everything. Rows go in bounded batches, one
 short transaction each (safe with several replicas sweeping at once); each
@@ -29,7 +31,7 @@ from sqlalchemy.orm import Session
 from identity_runtime.logs import get_logger
 from identity_store.db import Database
 from identity_store.retention import delete_in_batches, period
-from services.kyc_tier import models, outbox
+from services.kyc_tier import idempotency, models, outbox
 from services.kyc_tier.outbox import OutboxRelay
 from services.kyc_tier.ports import Clock
 
@@ -78,6 +80,8 @@ class KycSweeper:
         self.longest_batch_seconds = 0.0
         with self.database.transaction() as session:
             orgs = list(session.scalars(select(models.Org.org_id).order_by(models.Org.org_id)))
+        with self.database.transaction() as session:
+            expired_keys = idempotency.prune(session, now)
         summary: dict[str, dict[str, int]] = {}
         for org_id in orgs:
             counts = self._sweep_org(org_id, now)
@@ -93,7 +97,7 @@ class KycSweeper:
                         details=counts,
                         actor="service:kyc-tier",
                     )
-        log.info("retention sweep", organisations=len(summary))
+        log.info("retention sweep", organisations=len(summary), expired_keys=expired_keys)
         return summary
 
     def _run(self, key: Any, where: Callable[[], ColumnElement[bool]], **kw: Any) -> int:

@@ -44,6 +44,7 @@ from services.kyc_tier import models
 from services.kyc_tier.bootstrap import build
 from services.kyc_tier.idempotency import IdempotentRequest
 from services.kyc_tier.ports import KtpAssessment, KtpField
+from services.kyc_tier.retention import KycSweeper
 from services.kyc_tier.service import SPEC
 from tests.service.test_kyc_tier_routes import Partner, partner_for
 from tests.support import channel, kyc_tier_env, start_service, unique_name
@@ -284,6 +285,11 @@ async def test_idempotency_keys_are_per_organisation_and_expire(
     assert_error(later, 409, "CUSTOMER_ALREADY_EXISTS")
     fresh = await post_keyed(partner, "/api/customers", customer_body(), key)
     assert fresh.status_code == 200, fresh.text
+    # The retention sweep drops the keys past their 24 h.
+    await kyc_tier.core.database.run(age)
+    await asyncio.to_thread(KycSweeper(kyc_tier.core.database, lambda: datetime.now(UTC)).sweep)
+    assert await rows(kyc_tier.core, IdempotentRequest, org_id=org_id) == []
+    assert len(await rows(kyc_tier.core, IdempotentRequest, org_id=other_org)) == 1
 
 
 async def test_a_failed_request_releases_its_key_and_a_bad_key_is_refused(
