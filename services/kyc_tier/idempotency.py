@@ -61,6 +61,9 @@ class IdempotentRequest(models.Base):
     request_sha256: Mapped[str] = mapped_column(String(64))
     # None while the first request runs.
     response: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # The customer the request or its response is about: an erasure drops
+    # the kept responses (they may hold the customer's name or email).
+    customer_id: Mapped[str | None] = mapped_column(ID, index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(index=True)
 
@@ -109,10 +112,11 @@ class IdempotentRequests:
         key: str,
         method: str,
         request: bytes,
-        call: Callable[[], Awaitable[bytes]],
+        call: Callable[[], Awaitable[tuple[bytes, str]]],
     ) -> bytes:
         """The first (encoded) response to (org, key), or `call()`'s, kept 24 h;
-        `request` is the request's deterministic encoding."""
+        `request` is the request's deterministic encoding; `call()` answers the
+        encoded response and the customer it is about ("" for none)."""
         key = valid_key(key)
         digest = request_digest(method, request)
         now = self.clock()
@@ -125,12 +129,14 @@ class IdempotentRequests:
         if kept is not None:
             return kept
         try:
-            encoded = await call()
+            encoded, customer_id = await call()
         except BaseException:
             with contextlib.suppress(Exception):
                 await self.store.write(lambda s: self._release(s, org_id, key), audited=False)
             raise
-        await self.store.write(lambda s: self._keep(s, org_id, key, encoded), audited=False)
+        await self.store.write(
+            lambda s: self._keep(s, org_id, key, encoded, customer_id), audited=False
+        )
         return encoded
 
     def _claim(
@@ -170,10 +176,13 @@ class IdempotentRequests:
             )
         )
 
-    def _keep(self, session: Session, org_id: str, key: str, encoded: bytes) -> None:
+    def _keep(
+        self, session: Session, org_id: str, key: str, encoded: bytes, customer_id: str
+    ) -> None:
         row = session.get(IdempotentRequest, (org_id, key))
         if row is None:
             return
+        row.customer_id = customer_id or None
         data_key = self.keys.customer_key(session, org_id, None, PURPOSE)
         sealed = envelope.seal(data_key.material, encoded, _aad(org_id, key))
         row.response = data_key.key_id.encode() + b":" + sealed
@@ -199,3 +208,12 @@ def prune(session: Session, now: datetime) -> int:
     """Drop the keys past their 24 h (the retention sweep); how many."""
     result = session.execute(delete(IdempotentRequest).where(IdempotentRequest.expires_at <= now))
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+def forget_customer(session: Session, org_id: str, customer_id: str) -> None:
+    """An erasure drops the responses kept about the customer."""
+    session.execute(
+        delete(IdempotentRequest).where(
+            IdempotentRequest.org_id == org_id, IdempotentRequest.customer_id == customer_id
+        )
+    )

@@ -337,12 +337,19 @@ async def test_a_webhook_and_an_erasure_replay_their_first_response(
     assert again.json() == created.json() and created.json()["signingSecret"]
     assert len(await rows(kyc_tier.core, models.Webhook, org_id=org_id)) == 1
 
-    customer_id = await partner.new_customer()
+    # A customer created with a key: its kept response holds the name, and
+    # the erasure drops it.
+    created_customer = await post_keyed(partner, "/api/customers", customer_body(), "create-1")
+    customer_id = created_customer.json()["customer"]["customerId"]
+    kept = await rows(kyc_tier.core, IdempotentRequest, org_id=org_id, customer_id=customer_id)
+    assert len(kept) == 1 and kept[0].response and b"Siti" not in kept[0].response
     erase = f"/api/identity/customers/{customer_id}/erase"
     erased = await post_keyed(partner, erase, {}, "erase-1")
     assert erased.status_code == 200, erased.text
     assert (await post_keyed(partner, erase, {}, "erase-1")).json() == erased.json()
     assert len(await rows(kyc_tier.core, models.Erasure, customer_id=customer_id)) == 1
+    remaining = await rows(kyc_tier.core, IdempotentRequest, org_id=org_id, customer_id=customer_id)
+    assert [r.idempotency_key for r in remaining] == ["erase-1"]  # the receipt: ids only
     other = await partner.new_customer()
     reused = await post_keyed(partner, f"/api/identity/customers/{other}/erase", {}, "erase-1")
     assert_error(reused, 409, "IDEMPOTENCY_KEY_REUSED")

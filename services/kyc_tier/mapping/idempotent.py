@@ -25,6 +25,15 @@ def _key(ctx: grpc.aio.ServicerContext) -> str:
     return ""
 
 
+def _customer_of(request: Message, response: Message) -> str:
+    """The customer a request (its `customer_id`) or response (its `customer`) is about."""
+    for message in (request, getattr(response, "customer", None)):
+        customer_id = getattr(message, "customer_id", "")
+        if customer_id:
+            return str(customer_id)
+    return ""
+
+
 def idempotent(response_class: type[M]) -> Callable[[Method[M]], Method[M]]:
     """A servicer method answering `response_class` that honours
     `idempotency-key` metadata (its servicer's core has `idempotency`)."""
@@ -37,9 +46,9 @@ def idempotent(response_class: type[M]) -> Callable[[Method[M]], Method[M]]:
                 return await method(self, request, ctx)
             answered: list[M] = []
 
-            async def call() -> bytes:
+            async def call() -> tuple[bytes, str]:
                 answered.append(await method(self, request, ctx))
-                return answered[0].SerializeToString()
+                return answered[0].SerializeToString(), _customer_of(request, answered[0])
 
             requests: IdempotentRequests = self.core.idempotency
             encoded = await requests.run(

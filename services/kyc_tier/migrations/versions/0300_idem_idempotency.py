@@ -37,6 +37,7 @@ def upgrade() -> None:
         sa.Column("method", sa.String(length=200), nullable=False),
         sa.Column("request_sha256", sa.String(length=64), nullable=False),
         sa.Column("response", sa.LargeBinary(), nullable=True),
+        sa.Column("customer_id", sa.String(length=40), nullable=True),
         _when("created_at"),
         _when("expires_at"),
         sa.PrimaryKeyConstraint("org_id", "idempotency_key", name=op.f("pk_idempotent_requests")),
@@ -45,10 +46,14 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_idempotent_requests_expires_at"), ["expires_at"], unique=False
         )
+        batch_op.create_index(
+            batch_op.f("ix_idempotent_requests_customer_id"), ["customer_id"], unique=False
+        )
 
 
 def downgrade() -> None:
     with op.batch_alter_table("idempotent_requests", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_idempotent_requests_customer_id"))
         batch_op.drop_index(batch_op.f("ix_idempotent_requests_expires_at"))
     op.drop_table("idempotent_requests")
     with op.batch_alter_table("attempts", schema=None) as batch_op:
