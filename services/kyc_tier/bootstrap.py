@@ -36,6 +36,7 @@ from services.kyc_tier.flows.pipeline import CapturePipeline
 from services.kyc_tier.flows.reviews import ReviewFlow
 from services.kyc_tier.flows.sdk_sessions import SdkSessionFlow
 from services.kyc_tier.flows.step_up import StepUpFlow
+from services.kyc_tier.idempotency import IdempotentRequests
 from services.kyc_tier.mapping.captures import ProtoBundleCodec
 from services.kyc_tier.migrations import HISTORY
 from services.kyc_tier.outbox import AuditSink, OutboxRelay
@@ -99,6 +100,7 @@ class KycTierCore(Core):
     dispatcher: Dispatcher
     webhook_log: DeliveryLog
     sdk_sessions: SdkSessionFlow
+    idempotency: IdempotentRequests
 
     async def ready(self) -> tuple[bool, str]:
         from identity_store.migrate import is_at_head
@@ -158,7 +160,7 @@ async def build(
     embedder = chosen.embedder or adapters.GrpcEmbedder(clients)
     matcher = chosen.matcher or adapters.GrpcMatcher(clients)
     clock = chosen.clock or utcnow
-    pipeline = CapturePipeline(store, vault)
+    pipeline = CapturePipeline(store, vault, clock)
     challenges = Challenges(store, liveness)
     matching = FaceMatching(quality, embedder, matcher)
     customers = Customers(vault)
@@ -229,6 +231,7 @@ async def build(
         passkeys=Passkeys(store, console, relying_party, clock),
         webhooks=webhook_flow,
         webhook_log=DeliveryLog(store),
+        idempotency=IdempotentRequests(store, vault.keys, clock),
         dispatcher=Dispatcher(
             webhook_flow, settings.webhook_disable_after, settings.webhook_poll_seconds
         ),

@@ -188,6 +188,8 @@ class Liveness(Protocol):
         attestation: Attestation,
         computed_bundle_sha256: str,
         face: FaceAssessment | None,
+        # Resume a cut-short capture of this very bundle (see liveness.proto).
+        resume: bool = False,
     ) -> LivenessDecision: ...
 
 

@@ -41,4 +41,7 @@ SPEC = ServiceSpec.from_mesh(
         sdk_servicer.SdkSessionServicer,
     ],
     api_keys=api_key_caller,
+    # Erasures are counted in kyc-tier's database (flows/erasure.py): an
+    # erased customer's erasure asked again is no new erasure.
+    own_rate_limits=frozenset({"identity.kyc_tier.v1.CustomerService/EraseCustomer"}),
 )

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import select, update
 
 from identity_runtime import context
-from identity_runtime.errors import DomainError, FailedPrecondition, NotFound
+from identity_runtime.errors import AlreadyExists, DomainError, FailedPrecondition, NotFound
 from identity_runtime.settings import load_settings
 from services.kyc_tier import models
 from services.kyc_tier.bootstrap import KycTierCore, KycTierOverrides, build
@@ -100,6 +100,13 @@ class FakeLiveness:
     # Raised by `check` instead of deciding (a spent challenge, a bad signature).
     refusal: DomainError | None = None
     checks: list[tuple[str, str, str]] = field(default_factory=list)
+    # `resume` of each check (a cut-short capture's retry).
+    resumed: list[bool] = field(default_factory=list)
+    # Nonce -> digest of the bundles accepted: as liveness does, a nonce is
+    # accepted once, unless the same bundle is resumed.
+    spent: dict[str, str] = field(default_factory=dict)
+    # Seconds `check` takes after spending the nonce (a deadline cuts it short).
+    delay_seconds: float = 0.0
 
     async def issue_challenge(self, customer_id: str, purpose: str) -> Challenge:
         now = datetime.now(UTC)
@@ -119,10 +126,18 @@ class FakeLiveness:
         attestation: Attestation,
         computed_bundle_sha256: str,
         face: FaceAssessment | None,
+        resume: bool = False,
     ) -> LivenessDecision:
         self.checks.append((customer_id, purpose, challenge_id))
+        self.resumed.append(resume)
         if self.refusal is not None:
             raise self.refusal
+        seen = self.spent.get(attestation.nonce)
+        if seen is not None and not (resume and seen == computed_bundle_sha256):
+            raise AlreadyExists("the nonce was already used", "NONCE_REPLAYED")
+        self.spent[attestation.nonce] = computed_bundle_sha256
+        if self.delay_seconds:
+            await asyncio.sleep(self.delay_seconds)
         return self.decision
 
 

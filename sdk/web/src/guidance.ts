@@ -377,6 +377,7 @@ export const GUIDANCE: Record<string, Entry> = {
     "DEADLINE_EXCEEDED",
     "CIRCUIT_OPEN",
     "INTERNAL",
+    "CAPTURE_IN_PROGRESS",
   ),
   PAD_MODEL_NOT_CONFIGURED: { id: "", en: "", retry: false, info: true },
 };

@@ -65,6 +65,7 @@ class GrpcLiveness:
         attestation: ports.Attestation,
         computed_bundle_sha256: str,
         face: ports.FaceAssessment | None,
+        resume: bool = False,
     ) -> ports.LivenessDecision:
         request = liveness_pb2.CheckLivenessRequest(
             customer_id=customer_id,
@@ -78,6 +79,7 @@ class GrpcLiveness:
                 captured_at=timestamp(attestation.captured_at),
             ),
             computed_bundle_sha256=computed_bundle_sha256,
+            resume=resume,
         )
         if face is not None:
             # What GrpcCaptureQuality returned, forwarded by the flows unopened.

@@ -7,9 +7,10 @@
         -> embedding.Embed (card portrait) -> matching.Enroll ktp_extract,
            searching the organisation's gallery for the same face
 
-The capture runs through the capture pipeline. The same bundle sent again
-(same nonce, digest and customer, within 24 h) returns the original
-verification with `replayed`; a nonce seen with anything else is refused.
+The capture runs through the capture pipeline, which makes it idempotent
+(`replays.py`): the same bundle sent again (same nonce, digest and customer,
+within 24 h) returns the original verification with `replayed`; a nonce seen
+with anything else is refused.
 """
 
 from __future__ import annotations
@@ -23,13 +24,7 @@ from sqlalchemy.orm import Session
 from services.kyc_tier import bundles, customers, models, records, tiers
 from services.kyc_tier.flows import biometrics
 from services.kyc_tier.flows.devices import Challenges
-from services.kyc_tier.flows.pipeline import (
-    CapturePipeline,
-    Decision,
-    Step,
-    Subject,
-    nonce_replayed,
-)
+from services.kyc_tier.flows.pipeline import CapturePipeline, Decision, Step, Subject
 from services.kyc_tier.pii import PiiVault
 from services.kyc_tier.ports import (
     CaptureQuality,
@@ -44,7 +39,7 @@ from services.kyc_tier.ports import (
     Reason,
 )
 
-STEP = Step(tiers.KTP_CAPTURE, "ktp.capture", retention="onboarding", refuses_reused_nonce=False)
+STEP = Step(tiers.KTP_CAPTURE, "ktp.capture", retention="onboarding")
 
 
 @dataclass(frozen=True)
@@ -163,14 +158,17 @@ class KtpFlow:
 
     async def capture(self, org_id: str, request: KtpCaptureRequest) -> KtpCaptureResult:
         capture = bundles.receive(request.bundle, request.challenge_id)
-        replayed = await self._replayed(org_id, request, capture)
-        if replayed is not None:
-            return replayed
-
         run = await self.pipeline.run(
-            STEP, org_id, request, self._assess, decide, capture, self._keep_card_nik
+            STEP,
+            org_id,
+            request,
+            self._assess,
+            decide,
+            capture,
+            self._keep_card_nik,
+            recall=_recall,
         )
-        return _result(run.recorded.verification, run.recorded.tier)
+        return _result(run.recorded.verification, run.recorded.tier, run.replayed)
 
     async def _assess(self, subject: Subject, request: KtpCaptureRequest) -> CardEvidence:
         customer_id = subject.customer_id
@@ -182,6 +180,7 @@ class KtpFlow:
             attestation,
             subject.bundle_sha256,
             None,
+            resume=subject.resume,
         )
         known_nik = await self.pipeline.store.read(
             lambda s: self.vault.read_nik(s, records.load_customer(s, subject.org_id, customer_id))
@@ -207,30 +206,19 @@ class KtpFlow:
         if evidence.passed and not customer.nik_sealed and card.nik_valid and card.ocr_nik:
             self.customers.record_nik(session, customer, card.ocr_nik, source="ktp_capture")
 
-    async def _replayed(
-        self, org_id: str, request: KtpCaptureRequest, capture: bundles.Capture
-    ) -> KtpCaptureResult | None:
-        """The original answer when this very bundle was captured before."""
 
-        def look(session: Session) -> tuple[records.VerificationRecord | None, str]:
-            customer = records.load_customer(session, org_id, request.customer_id)
-            records.require_active(customer)
-            row = records.verification_by_nonce(session, org_id, capture.nonce)
-            return (records.verification_record(row) if row else None), customer.tier
-
-        seen, tier = await self.pipeline.store.read(look)
-        if seen is None:
-            return None
-        same = (
-            seen.kind == tiers.KTP_CAPTURE
-            and seen.customer_id == request.customer_id
-            and seen.bundle_sha256 == capture.sha256
-            and records.within_nonce_window(seen, self.clock())
-        )
-        if not same:
-            async with self.pipeline.attempt(STEP, org_id, request.customer_id):
-                raise nonce_replayed()
-        return _result(seen, tier, replayed=True)
+def _recall(seen: records.VerificationRecord) -> CardEvidence:
+    """What a replay stands for (its answer is built from the verification)."""
+    card = KtpAssessment(
+        passed=seen.outcome != "failed",
+        reasons=seen.reasons,
+        fields={},
+        nik_valid=False,
+        tamper=(),
+        portrait_found=False,
+        ocr_model=seen.models.get("ocr", ""),
+    )
+    return CardEvidence(card, None)
 
 
 def _result(

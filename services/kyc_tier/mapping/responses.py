@@ -101,6 +101,7 @@ def face_liveness(result: LivenessResult, dropped: list[str]) -> face_pb2.CheckF
         enrollment_id=evidence.enrollment_id,
         tier=TIER_TO_PROTO[result.recorded.tier],
         dropped_metadata=dropped,
+        replayed=result.replayed,
     )
 
 
@@ -117,6 +118,7 @@ def face_match(result: FaceMatchResult) -> face_pb2.MatchFaceResponse:
             threshold=match.threshold,
             band=FACE_MATCH_BAND_TO_PROTO[result.assessment.band],
         ),
+        replayed=result.replayed,
     )
 
 
@@ -129,6 +131,7 @@ def step_up(result: StepUpResult, dropped: list[str]) -> step_up_pb2.StepUpRespo
             liveness=liveness_scores(result.liveness), match=match_scores(result.match)
         ),
         dropped_metadata=dropped,
+        replayed=result.replayed,
     )
 
 

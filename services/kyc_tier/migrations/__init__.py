@@ -6,7 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from identity_store.migrate import History
-from services.kyc_tier import console_models  # noqa: F401 - the console tables are in the metadata
+from services.kyc_tier import (
+    console_models,  # noqa: F401 - the console tables are in the metadata
+    idempotency,  # noqa: F401 - its table is in the metadata too
+)
 from services.kyc_tier.models import Base
 
 HISTORY = History(
