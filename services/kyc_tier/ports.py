@@ -126,6 +126,20 @@ class MatchResult:
 
 
 @dataclass(frozen=True)
+class ThresholdInfo:
+    """A match threshold as matching describes it: its calibrated false-match
+    rate (-1 without a calibration) and the deployment's accepted range."""
+
+    threshold: float
+    false_match_rate: float
+    default_threshold: float
+    min_threshold: float
+    max_threshold: float
+    calibration_id: str
+    model_id: str
+
+
+@dataclass(frozen=True)
 class Duplicate:
     customer_id: str
     score: float
@@ -213,6 +227,10 @@ class Matcher(Protocol):
     async def list_enrollments(
         self, customer_id: str, include_retired: bool
     ) -> list[EnrollmentInfo]: ...
+
+    # The threshold (None: the default) with its false-match rate and the
+    # accepted range; INVALID_FIELD "threshold" when outside it.
+    async def describe_threshold(self, threshold: float | None) -> ThresholdInfo: ...
 
     # `enrollment_id`: only that reference (else every one of the customer's).
     async def retire(self, customer_id: str, reason: str, enrollment_id: str = "") -> int: ...

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import select, update
 
 from identity_runtime import context
-from identity_runtime.errors import DomainError, FailedPrecondition, NotFound
+from identity_runtime.errors import DomainError, FailedPrecondition, NotFound, invalid_field
 from identity_runtime.settings import load_settings
 from services.kyc_tier import models
 from services.kyc_tier.bootstrap import KycTierCore, KycTierOverrides, build
@@ -42,6 +42,7 @@ from services.kyc_tier.ports import (
     LivenessDecision,
     MatchResult,
     Reason,
+    ThresholdInfo,
 )
 from services.kyc_tier.settings import KycTierSettings
 from tests.support import kyc_tier_env, unique_name
@@ -193,6 +194,16 @@ class FakeMatcher:
         found = self.enrollments.get(customer_id, [])
         return [e for e in found if include_retired or e.active]
 
+    async def describe_threshold(self, threshold: float | None) -> ThresholdInfo:
+        """As matching answers with the default 0.1 margin below and 0.95 above."""
+        chosen = DEFAULT_THRESHOLD if threshold is None else threshold
+        low = round(DEFAULT_THRESHOLD - 0.1, 6)
+        if not low - 1e-6 <= chosen <= 0.95 + 1e-6:
+            raise invalid_field("threshold", f"must be between {low:g} and 0.95")
+        return ThresholdInfo(
+            chosen, self.false_match_rate, DEFAULT_THRESHOLD, low, 0.95, "fake-calibration", "fake"
+        )
+
     async def retire(self, customer_id: str, reason: str, enrollment_id: str = "") -> int:
         now = datetime.now(UTC)
         chosen = [
@@ -333,6 +344,18 @@ async def rows(core: KycTierCore, model: Any, **where: Any) -> list[Any]:
         return list(session.scalars(query))
 
     return await core.database.run(read)
+
+
+async def rows_in(database_url: str, model: Any, **where: Any) -> list[Any]:
+    """`model`'s rows matching `where` in the database at `database_url`, in insertion order."""
+    from identity_store.db import Database
+
+    database = Database(database_url)
+    try:
+        query = select(model).filter_by(**where)
+        return await database.run(lambda s: list(s.scalars(query)))
+    finally:
+        database.dispose()
 
 
 async def assert_audit_entries_acceptable(core: KycTierCore) -> int:

@@ -86,6 +86,13 @@ class GrpcMatcher:
         reply = await call("matching", self.stub.ListEnrollments(request))
         return [_enrollment(e) for e in reply.enrollments]
 
+    async def describe_threshold(self, threshold: float | None) -> ports.ThresholdInfo:
+        request = matching_pb2.DescribeThresholdRequest()
+        if threshold is not None:
+            request.threshold = threshold
+        reply = await call("matching", self.stub.DescribeThreshold(request))
+        return same_named(ports.ThresholdInfo, reply)
+
     async def retire(self, customer_id: str, reason: str, enrollment_id: str = "") -> int:
         request = matching_pb2.RetireEnrollmentsRequest(
             customer_id=customer_id, reason=reason, enrollment_id=enrollment_id

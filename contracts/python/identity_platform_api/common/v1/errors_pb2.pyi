@@ -261,6 +261,14 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """
     ERROR_REASON_PORTRAIT_NOT_FOUND: _ErrorReason.ValueType  # 1110
     """The review item's customer has no retained capture to show (NOT_FOUND)."""
+    ERROR_REASON_ORG_NOT_FOUND: _ErrorReason.ValueType  # 1901
+    """Organisation settings and Dukcapil portraits (issue 19; numbered from 1901).
+    The organisation does not exist (NOT_FOUND).
+    """
+    ERROR_REASON_PORTRAIT_UNUSABLE: _ErrorReason.ValueType  # 1902
+    """The Dukcapil portrait is not usable as a reference: no face, several
+    faces or poor quality (INVALID_ARGUMENT). metadata["quality_reasons"].
+    """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """ErrorReason is the closed list of machine-readable failure reasons.
@@ -515,4 +523,12 @@ ERROR_REASON_EXPORT_TOO_LARGE: ErrorReason.ValueType  # 1109
 """
 ERROR_REASON_PORTRAIT_NOT_FOUND: ErrorReason.ValueType  # 1110
 """The review item's customer has no retained capture to show (NOT_FOUND)."""
+ERROR_REASON_ORG_NOT_FOUND: ErrorReason.ValueType  # 1901
+"""Organisation settings and Dukcapil portraits (issue 19; numbered from 1901).
+The organisation does not exist (NOT_FOUND).
+"""
+ERROR_REASON_PORTRAIT_UNUSABLE: ErrorReason.ValueType  # 1902
+"""The Dukcapil portrait is not usable as a reference: no face, several
+faces or poor quality (INVALID_ARGUMENT). metadata["quality_reasons"].
+"""
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015
