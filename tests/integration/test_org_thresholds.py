@@ -49,7 +49,9 @@ async def test_a_switched_threshold_applies_to_the_next_step_up_and_is_audited(
     assert fakes.matcher.verified[-1] == (customer_id, None)  # the deployment's default
 
     assert await asyncio.to_thread(cli, "--org", org_id, "--threshold", "0.61") == 0
-    assert capsys.readouterr().out.strip() == f"{org_id}: match threshold default -> 0.61"
+    assert capsys.readouterr().out.strip() == (
+        f"{org_id}: match threshold default -> 0.61 (false-match rate 1e-06)"
+    )
     await core.step_up.step_up(org_id, step_up_request(customer_id))
     assert fakes.matcher.verified[-1] == (customer_id, 0.61)
     # Another organisation keeps its own.
@@ -57,7 +59,9 @@ async def test_a_switched_threshold_applies_to_the_next_step_up_and_is_audited(
     assert fakes.matcher.verified[-1] == (other_customer, None)
 
     assert await asyncio.to_thread(cli, "--org", org_id, "--default") == 0
-    assert capsys.readouterr().out.strip() == f"{org_id}: match threshold 0.61 -> default"
+    assert capsys.readouterr().out.strip() == (
+        f"{org_id}: match threshold 0.61 -> default (false-match rate 9.7e-05)"
+    )
     await core.step_up.step_up(org_id, step_up_request(customer_id))
     assert fakes.matcher.verified[-1] == (customer_id, None)
 

@@ -179,8 +179,8 @@ async def test_the_delivery_log_pages_newest_first_with_a_cursor(
     )
     assert seen == [d.delivery_id for d, _ in stored]
     for params, field in (
-        ({"pageSize": -1}, "page_size"),
-        ({"pageToken": "garbage"}, "page_token"),
+        ({"pageSize": -1}, "pageSize"),
+        ({"pageToken": "garbage"}, "pageToken"),
     ):
         error = assert_error(
             await client.get(path, params=params, headers=headers), 400, "INVALID_FIELD"
@@ -210,6 +210,7 @@ async def test_an_endpoint_disabled_by_failures_is_flagged_and_announced_to_the_
         for _ in range(3):  # KYC_TIER_WEBHOOK_DISABLE_AFTER
             await dispatcher.flush(now)
             now += timedelta(hours=7)
+        await dispatcher.flush(now)  # the notice the third failure queued
     finally:
         failing.close()
     listed = {
