@@ -13,12 +13,12 @@ secret (shown once at creation).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
 import signal
 import subprocess
-import asyncio
 import time
 from collections.abc import Iterator
 from types import SimpleNamespace
