@@ -210,8 +210,14 @@ class Embedder(Protocol):
 
 
 class Matcher(Protocol):
+    # Duplicates are searched at `threshold`, the organisation's (None: matching's default).
     async def enroll(
-        self, customer_id: str, embedding: FaceEmbedding, source: str, verification_id: str
+        self,
+        customer_id: str,
+        embedding: FaceEmbedding,
+        source: str,
+        verification_id: str,
+        threshold: float | None = None,
     ) -> Enrolled: ...
 
     # `threshold` is the organisation's (kyc-tier owns `orgs.match_threshold`);

@@ -148,6 +148,8 @@ class FakeMatcher:
     # (customer_id or "reference", threshold) of each verification.
     verified: list[tuple[str, float | None]] = field(default_factory=list)
     shredded: set[str] = field(default_factory=set)
+    # The organisation threshold each enrollment's duplicate search was given.
+    enrolled_thresholds: list[float | None] = field(default_factory=list)
 
     def enroll_reference(
         self, customer_id: str, source: str = "ktp_extract", active: bool = True
@@ -166,8 +168,14 @@ class FakeMatcher:
         )
 
     async def enroll(
-        self, customer_id: str, embedding: FaceEmbedding, source: str, verification_id: str
+        self,
+        customer_id: str,
+        embedding: FaceEmbedding,
+        source: str,
+        verification_id: str,
+        threshold: float | None = None,
     ) -> Enrolled:
+        self.enrolled_thresholds.append(threshold)
         # As matching does: a reference with duplicates is held inactive.
         held = bool(self.duplicates)
         enrollment_id = self.enroll_reference(customer_id, source, active=not held)

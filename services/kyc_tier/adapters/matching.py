@@ -37,7 +37,12 @@ class GrpcMatcher:
         self.stub = clients.stub("matching", matching_pb2_grpc.MatchingServiceStub)
 
     async def enroll(
-        self, customer_id: str, embedding: ports.FaceEmbedding, source: str, verification_id: str
+        self,
+        customer_id: str,
+        embedding: ports.FaceEmbedding,
+        source: str,
+        verification_id: str,
+        threshold: float | None = None,
     ) -> ports.Enrolled:
         request = matching_pb2.EnrollRequest(
             customer_id=customer_id,
@@ -46,6 +51,8 @@ class GrpcMatcher:
             verification_id=verification_id,
             search_duplicates=True,
         )
+        if threshold is not None:
+            request.threshold = threshold
         reply = await call("matching", self.stub.Enroll(request))
         return ports.Enrolled(
             enrollment_id=reply.enrollment.enrollment_id,

@@ -164,6 +164,10 @@ class DukcapilFlow:
             )
         embedding = await self.matching.embedder.embed(face.crops)
         enrolled = await self.matching.matcher.enroll(
-            subject.customer_id, embedding, "dukcapil", subject.verification_id
+            subject.customer_id,
+            embedding,
+            "dukcapil",
+            subject.verification_id,
+            subject.match_threshold,
         )
         return enrolled.enrollment_id
