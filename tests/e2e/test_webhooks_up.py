@@ -46,6 +46,10 @@ def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     tmp_path = tmp_path_factory.mktemp("webhooks-up")
     env, ports = up_environment(tmp_path)
     env["KYC_TIER_WEBHOOK_POLL_SECONDS"] = "3600"
+    # Delivery is under test, not latency: a loaded 2-core machine may take
+    # longer than the 10 s default over a cold KTP capture.
+    env["GATEWAY_DEFAULT_DEADLINE_SECONDS"] = "60"
+    env["KYC_TIER_DEFAULT_DEADLINE_SECONDS"] = "60"
     with postgres_schema() as url:
         process = subprocess.Popen(
             [IDENTITY, "up", "--database-url", url],
