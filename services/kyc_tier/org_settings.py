@@ -83,7 +83,9 @@ def set_evidence_secret(
     else:
         vault.store_org_secret(session, org, secret)
     org.evidence_secret_updated_at = utcnow()
-    outbox.record(session, org_id, "org.evidence_secret", f"org:{org_id}", how)
+    outbox.record(
+        session, org_id, "org.evidence_secret", f"org:{org_id}", "success", details={"change": how}
+    )
 
 
 def check_secret(secret: bytes) -> bytes:

@@ -74,8 +74,8 @@ class WebhookChanges:
                 session,
                 org_id,
                 "webhook.update",
-                webhook_id,
-                "updated" if changed else "unchanged",
+                f"webhook:{webhook_id}",
+                "success",
                 details={"fields": ",".join(changed) or "none"},
             )
             session.flush()
@@ -99,6 +99,6 @@ class WebhookChanges:
             org = session.get(models.Org, org_id)
             if org is not None and org.default_webhook_id == webhook_id:
                 org.default_webhook_id = None
-            outbox.record(session, org_id, "webhook.delete", webhook_id, "deleted")
+            outbox.record(session, org_id, "webhook.delete", f"webhook:{webhook_id}", "success")
 
         await self.store.write(work)

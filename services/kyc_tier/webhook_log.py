@@ -102,8 +102,8 @@ class DeliveryLog:
                 session,
                 org_id,
                 "webhook.redeliver",
-                webhook_id,
-                "queued",
+                f"webhook:{webhook_id}",
+                "success",
                 details={"delivery_id": delivery_id},
             )
             session.flush()

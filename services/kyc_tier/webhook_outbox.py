@@ -237,8 +237,8 @@ class Dispatcher:
                 session,
                 hook.org_id,
                 "webhook.disable",
-                hook.webhook_id,
-                "disabled",
+                f"webhook:{hook.webhook_id}",
+                "success",
                 details={"consecutive_failures": hook.consecutive_failures},
                 actor="service:kyc-tier",
             )

@@ -162,8 +162,8 @@ class WebhookFlow:
                 session,
                 org_id,
                 "webhook.create",
-                webhook_id,
-                "created",
+                f"webhook:{webhook_id}",
+                "success",
                 details={"events": ",".join(chosen)},
             )
             session.flush()
@@ -225,8 +225,8 @@ class WebhookFlow:
                 session,
                 org_id,
                 "webhook.rotate_secret",
-                webhook_id,
-                "rotated",
+                f"webhook:{webhook_id}",
+                "success",
                 details={"overlap_seconds": overlap},
             )
             return _record(session, row), row.previous_secret_expires_at
@@ -251,8 +251,8 @@ class WebhookFlow:
                 session,
                 org_id,
                 "webhook.enable" if active else "webhook.disable",
-                webhook_id,
-                "enabled" if active else "disabled",
+                f"webhook:{webhook_id}",
+                "success",
             )
             return _record(session, row)
 
@@ -274,8 +274,8 @@ class WebhookFlow:
                 session,
                 org_id,
                 "webhook.test",
-                webhook_id,
-                "delivered" if result.delivered else "failed",
+                f"webhook:{webhook_id}",
+                "success" if result.delivered else "failed",
                 details={"http_status": result.http_status, "error": result.error},
             )
 

@@ -166,7 +166,22 @@ async def test_the_org_threshold_changes_the_step_up_decision_and_is_audited(e2e
     assert back.status_code == 200, back.text
     assert (await step_up())["allow"] is True
 
+    # The other settings' changes reach the audit chain too (no entry stalls the relay).
+    hook = await partner.ok(
+        "POST",
+        "/api/identity/webhooks",
+        {"url": "https://hooks.example.com/identity", "events": ["customer.erased"]},
+    )
+    chosen = await partner.client.put(
+        f"{SETTINGS}/default-webhook",
+        json={"webhookId": hook["webhook"]["webhookId"]},
+        headers=partner.headers,
+    )
+    assert chosen.status_code == 200, chosen.text
     await e2e.drain_audit()
+    for action in ("webhook.create", "org.default_webhook"):
+        logged = await partner.ok("GET", f"/api/identity/audit-log?action={action}")
+        assert len(logged["entries"]) == 1, action
     entries = (await partner.ok("GET", "/api/identity/audit-log?action=org.match_threshold"))[
         "entries"
     ]

@@ -202,9 +202,9 @@ async def test_the_evidence_secret_is_set_rotated_shown_once_and_then_required(
     assert cleared.json()["settings"].get("dukcapilEvidenceSecretSet", False) is False
     audits = await _audits(database_url, org_id, "org.evidence_secret")
     assert [(a.outcome, a.details) for a in audits] == [
-        ("set", {}),
-        ("rotated", {}),
-        ("cleared", {}),
+        ("success", {"change": "set"}),
+        ("success", {"change": "rotated"}),
+        ("success", {"change": "cleared"}),
     ]
     for audit in audits:
         assert audit.actor.startswith("api_key:")

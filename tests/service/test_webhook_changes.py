@@ -90,13 +90,14 @@ async def test_an_endpoint_is_updated_and_deleted_and_both_are_audited(
     [row] = await rows_in(database_url, models.Webhook, webhook_id=webhook_id)
     assert row.secret_sealed == b"" and row.previous_secret_sealed is None  # destroyed
     audits = sorted(
-        await rows_in(database_url, models.AuditOutbox, subject=webhook_id), key=lambda a: a.id
+        await rows_in(database_url, models.AuditOutbox, subject=f"webhook:{webhook_id}"),
+        key=lambda a: a.id,
     )
     assert [(a.action, a.outcome, a.details) for a in audits if a.action != "webhook.test"] == [
-        ("webhook.create", "created", {"events": "kyc.tier_changed"}),
-        ("webhook.update", "updated", {"fields": "url,events"}),
-        ("webhook.update", "updated", {"fields": "description"}),
-        ("webhook.delete", "deleted", {}),
+        ("webhook.create", "success", {"events": "kyc.tier_changed"}),
+        ("webhook.update", "success", {"fields": "url,events"}),
+        ("webhook.update", "success", {"fields": "description"}),
+        ("webhook.delete", "success", {}),
     ]
     assert all(a.actor.startswith("api_key:") for a in audits)
 

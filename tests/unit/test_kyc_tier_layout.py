@@ -68,3 +68,20 @@ def test_servicers_hold_no_transaction_and_no_decision(module: str) -> None:
     assert not names & {"database", "run", "transaction", "session"}
     branches = [n for n in ast.walk(tree) if isinstance(n, ast.If | ast.Try | ast.Dict)]
     assert branches == []
+
+
+def test_an_audit_outcome_the_audit_service_would_refuse_is_refused_at_once() -> None:
+    """Only success, denied and failed, and a `<kind>:<id>` subject, reach the
+    audit chain (another entry is refused for good and stays in the outbox),
+    so `outbox.record` refuses them before any write."""
+    from services.kyc_tier import outbox
+
+    class NoSession:
+        def add(self, _: object) -> None:
+            raise AssertionError("nothing may be written")
+
+    for outcome in ("created", "failure", "rotated"):
+        with pytest.raises(ValueError, match="success, denied, failed"):
+            outbox.record(NoSession(), "org_x", "webhook.create", "webhook:whk_x", outcome)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="<kind>:<internal id>"):
+        outbox.record(NoSession(), "org_x", "webhook.create", "whk_x", "success")  # type: ignore[arg-type]
