@@ -11,17 +11,21 @@ comes from a test CA the dispatcher is configured to trust."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import ssl
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from identity_runtime import meshtls
 from identity_store.types import utcnow
 from services.kyc_tier import models, signing
+from services.kyc_tier.bootstrap import build
+from services.kyc_tier.service import SPEC
 from services.kyc_tier.webhook_targets import Sender
 from tests.service.test_webhooks import (  # noqa: F401 - the shared module fixtures
     Receiver,
@@ -34,8 +38,8 @@ from tests.service.test_webhooks import (  # noqa: F401 - the shared module fixt
     partner,
     receiver,
 )
-from tests.support import unique_name
-from tests.support.gateway import assert_error
+from tests.support import kyc_tier_env, start_service, unique_name
+from tests.support.gateway import assert_error, gateway_client, gateway_settings
 from tests.support.kyc_fakes import rows_in
 
 pytestmark = [pytest.mark.postgres]
@@ -303,6 +307,42 @@ async def test_an_https_receiver_with_a_trusted_test_ca_gets_signed_deliveries(
     refused = await Sender(True, 5.0).post(tls_receiver.url(), body, (b"s" * 32,), "evt_2")
     assert (refused.delivered, refused.error) == (False, "tls_error")
     assert len(tls_receiver.requests) == 1
+
+
+async def test_kyc_tier_trusting_the_test_ca_delivers_events_to_an_https_receiver(
+    database_url, fakes, tls_receiver: TlsReceiver
+) -> None:
+    """kyc-tier configured with KYC_TIER_WEBHOOK_CA_FILE: the test ping and a
+    real event from the outbox reach the https receiver, signed."""
+
+    async def build_with_fakes(settings: Any) -> Any:
+        return await build(settings, overrides=fakes.overrides())
+
+    env = kyc_tier_env(database_url) | {
+        "KYC_TIER_WEBHOOK_ALLOW_LOOPBACK": "true",
+        "KYC_TIER_WEBHOOK_POLL_SECONDS": "3600",
+        "KYC_TIER_WEBHOOK_CA_FILE": str(tls_receiver.ca_file),
+    }
+    server = await start_service(dataclasses.replace(SPEC, build=build_with_fakes), env)
+    try:
+        settings = gateway_settings({"kyc_tier": server.address})
+        async with gateway_client(settings) as http:
+            headers = await partner(database_url)
+            webhook_id, secret, customer_id = await _hook_and_customer(
+                http, headers, tls_receiver.url()
+            )
+            tested = await http.post(
+                f"/api/identity/webhooks/{webhook_id}/test", json={}, headers=headers
+            )
+            assert tested.json()["delivered"] is True, tested.text
+            assert await server.core.dispatcher.flush() >= 1
+    finally:
+        await server.stop(0)
+    events = [json.loads(body) for _, _, body in tls_receiver.requests]
+    assert [e["type"] for e in events] == ["webhook.test", "kyc.tier_changed"]
+    assert events[1]["data"]["customer_id"] == customer_id
+    for _, received, body in tls_receiver.requests:
+        assert signing.verify(secret.encode(), body, received["X-Quantum-Signature"])
 
 
 def test_the_webhook_ca_setting_must_name_a_file(tmp_path: Path) -> None:
