@@ -127,16 +127,16 @@ class MatchResult:
 
 @dataclass(frozen=True)
 class ThresholdInfo:
-    """A match threshold as matching describes it: its calibrated false-match
-    rate (-1 without a calibration) and the deployment's accepted range."""
+    """A match threshold as matching describes it (DescribeThreshold)."""
 
     threshold: float
+    # -1 when the deployment's model has no calibration.
     false_match_rate: float
     default_threshold: float
+    # The accepted range of organisation thresholds (inclusive).
     min_threshold: float
     max_threshold: float
     calibration_id: str
-    model_id: str
 
 
 @dataclass(frozen=True)

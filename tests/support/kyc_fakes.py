@@ -209,7 +209,7 @@ class FakeMatcher:
         if not low - 1e-6 <= chosen <= 0.95 + 1e-6:
             raise invalid_field("threshold", f"must be between {low:g} and 0.95")
         return ThresholdInfo(
-            chosen, self.false_match_rate, DEFAULT_THRESHOLD, low, 0.95, "fake-calibration", "fake"
+            chosen, self.false_match_rate, DEFAULT_THRESHOLD, low, 0.95, "fake-calibration"
         )
 
     async def retire(self, customer_id: str, reason: str, enrollment_id: str = "") -> int:
