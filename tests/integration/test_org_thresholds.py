@@ -164,10 +164,21 @@ async def test_the_cli_shows_rotates_sets_and_clears_settings_audited_without_se
 
     assert await asyncio.to_thread(cli, "set-default-webhook", "--webhook", "whk_nobody") == 2
     assert "no such webhook" in capsys.readouterr().err
+    hook = await core.webhooks.create(
+        org_id, "https://hooks.example.com/x", ["customer.erased"], ""
+    )
+    hook_id = hook.webhook.webhook_id
+    assert await asyncio.to_thread(cli, "set-default-webhook", "--webhook", hook_id) == 0
+    assert (
+        capsys.readouterr().out.strip().splitlines()[-1] == f"{org_id}: default webhook {hook_id}"
+    )
+    [listed] = await core.webhooks.list(org_id)
+    assert listed.is_default is True
     assert await asyncio.to_thread(cli, "settings") == 0
     out = capsys.readouterr().out
     shown, _ = json.JSONDecoder().raw_decode(out[out.index("{") :])
     assert shown["dukcapil_evidence_secret_set"] is True
+    assert shown["default_webhook_id"] == hook_id
     assert shown["match_threshold"]["is_default"] is True
     assert shown["match_threshold"]["range"] == [0.38, 0.95]  # matching's, from MATCHING_*
     assert 0 < shown["match_threshold"]["false_match_rate"] < 1e-3
@@ -176,6 +187,10 @@ async def test_the_cli_shows_rotates_sets_and_clears_settings_audited_without_se
     unsigned = await core.dukcapil.submit(org_id, _verdict_request(customer_id, b"x"))
     assert unsigned.assessment.signed is False  # no secret: accepted unsigned
 
+    assert await asyncio.to_thread(cli, "set-default-webhook", "--none") == 0
+    assert not (await core.webhooks.list(org_id))[0].is_default
+    defaults = await rows(core, models.AuditOutbox, action="org.default_webhook", org_id=org_id)
+    assert sorted((a.id, a.details["new"]) for a in defaults)[-1][1] == "none"
     audits = await rows(core, models.AuditOutbox, action="org.evidence_secret", org_id=org_id)
     assert [(a.actor, a.outcome, a.details) for a in sorted(audits, key=lambda a: a.id)] == [
         ("system:identity-cli", "success", {"change": "rotated"}),
