@@ -15,6 +15,8 @@ the checks refuses the whole submission (INVALID_ARGUMENT /
 PORTRAIT_UNUSABLE): no verification, tier change or reference is written
 (the refused attempt is recorded, as for every refusal), so the partner
 resubmits with a usable portrait or none. A negative verdict enrolls nothing.
+A portrait whose face is another customer's reference is held inactive by
+matching and the verdict goes to review (DUPLICATE_FACE), as a KTP card does.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from services.kyc_tier import partners, signing, tiers
 from services.kyc_tier.flows.biometrics import FaceMatching, image_hashes, images_from
 from services.kyc_tier.flows.pipeline import Captured, CapturePipeline, Decision, Step, Subject
 from services.kyc_tier.pii import PiiVault
-from services.kyc_tier.ports import Clock, Reason
+from services.kyc_tier.ports import Clock, Enrolled, Reason
 
 STEP = Step(tiers.DUKCAPIL_VERDICT, "dukcapil.submit")
 # Fields that must match for a positive verdict (when reported).
@@ -65,6 +67,9 @@ class VerdictEvidence:
     signed: bool
     # The `dukcapil` reference the portrait became ("" when none).
     enrollment_id: str = ""
+    # Other customers whose reference is the portrait's face: the reference is
+    # held inactive and the verdict waits for an analyst (as a KTP card does).
+    duplicate_customers: tuple[str, ...] = ()
 
 
 DukcapilResult = Captured[VerdictEvidence]
@@ -103,22 +108,32 @@ def positive(verdict: DukcapilVerdict) -> bool:
 def decide(evidence: VerdictEvidence, request: DukcapilRequest) -> Decision:
     verdict, evidence_sha256, signed = request.verdict, evidence.sha256, evidence.signed
     matches = verdict.field_matches
-    passed = positive(verdict)
+    duplicates = list(evidence.duplicate_customers)
+    passed = positive(verdict) and (None if duplicates else True)
     details: dict[str, object] = {"signed": signed, "fields": sorted(matches)}
     if evidence.enrollment_id:
         details["enrollment_id"] = evidence.enrollment_id
+        details["duplicate_customers"] = duplicates
+    reasons = [
+        Reason(f"DUKCAPIL_{name.upper()}_MISMATCH")
+        for name, ok in sorted(matches.items())
+        if not ok
+    ]
+    if duplicates:
+        reasons.append(
+            Reason("DUPLICATE_FACE", "the portrait matches another customer's reference")
+        )
     return Decision(
         passed=passed,
-        reasons=tuple(
-            Reason(f"DUKCAPIL_{name.upper()}_MISMATCH")
-            for name, ok in sorted(matches.items())
-            if not ok
-        ),
+        reasons=tuple(reasons),
         scores={"face_score": float(verdict.face_score)},
         input_hashes={"verdict": evidence_sha256, **image_hashes(portrait=request.portrait)},
         details=details,
         audit_details={"signed": signed, "portrait_enrolled": bool(evidence.enrollment_id)},
         audit_evidence={"verdict": evidence_sha256, **image_hashes(portrait=request.portrait)},
+        review_details={"duplicate_customers": duplicates, "enrollment_id": evidence.enrollment_id}
+        if duplicates
+        else {},
     )
 
 
@@ -141,16 +156,19 @@ class DukcapilFlow:
                 raise PermissionDenied(
                     "the verdict's signature does not verify", "EVIDENCE_SIGNATURE_INVALID"
                 )
-            enrollment_id = ""
+            enrolled = None
             if request.portrait and positive(request.verdict):
-                enrollment_id = await self._enroll_portrait(subject, request.portrait)
+                enrolled = await self._enroll_portrait(subject, request.portrait)
             return VerdictEvidence(
-                hashlib.sha256(document).hexdigest(), secret is not None, enrollment_id
+                hashlib.sha256(document).hexdigest(),
+                secret is not None,
+                enrolled.enrollment_id if enrolled else "",
+                tuple(d.customer_id for d in enrolled.duplicates) if enrolled else (),
             )
 
         return await self.pipeline.run(STEP, org_id, request, check_signature, decide)
 
-    async def _enroll_portrait(self, subject: Subject, portrait: bytes) -> str:
+    async def _enroll_portrait(self, subject: Subject, portrait: bytes) -> Enrolled:
         """The portrait as the customer's `dukcapil` reference, or PORTRAIT_UNUSABLE."""
         quality = self.matching.quality
         with images_from("portrait"):
@@ -163,11 +181,10 @@ class DukcapilFlow:
                 {"field": "portrait.data", "quality_reasons": ",".join(codes)},
             )
         embedding = await self.matching.embedder.embed(face.crops)
-        enrolled = await self.matching.matcher.enroll(
+        return await self.matching.matcher.enroll(
             subject.customer_id,
             embedding,
             "dukcapil",
             subject.verification_id,
             subject.match_threshold,
         )
-        return enrolled.enrollment_id
