@@ -39,6 +39,7 @@ from services.kyc_tier.flows.step_up import StepUpFlow
 from services.kyc_tier.idempotency import IdempotentRequests
 from services.kyc_tier.mapping.captures import ProtoBundleCodec
 from services.kyc_tier.migrations import HISTORY
+from services.kyc_tier.org_settings import OrgSettingsFlow
 from services.kyc_tier.outbox import AuditSink, OutboxRelay
 from services.kyc_tier.partners import PartnerDirectory
 from services.kyc_tier.pii import PiiVault
@@ -55,6 +56,7 @@ from services.kyc_tier.retention import KycSweeper, retention_pass
 from services.kyc_tier.sdk_sessions import SdkSessions
 from services.kyc_tier.settings import KycTierSettings
 from services.kyc_tier.store import Store
+from services.kyc_tier.webhook_changes import WebhookChanges
 from services.kyc_tier.webhook_log import DeliveryLog
 from services.kyc_tier.webhook_outbox import Dispatcher
 from services.kyc_tier.webhook_targets import Sender
@@ -101,6 +103,8 @@ class KycTierCore(Core):
     webhook_log: DeliveryLog
     sdk_sessions: SdkSessionFlow
     idempotency: IdempotentRequests
+    org_settings: OrgSettingsFlow
+    webhook_changes: WebhookChanges
 
     async def ready(self) -> tuple[bool, str]:
         from identity_store.migrate import is_at_head
@@ -184,7 +188,11 @@ async def build(
     webhook_flow = WebhookFlow(
         store,
         vault.keys,
-        Sender(settings.webhook_allow_loopback, settings.webhook_timeout_seconds),
+        Sender(
+            settings.webhook_allow_loopback,
+            settings.webhook_timeout_seconds,
+            settings.webhook_ca_file,
+        ),
     )
     core = KycTierCore(
         database=database,
@@ -222,7 +230,7 @@ async def build(
             chosen.bundle_codec or ProtoBundleCodec(),
         ),
         step_up=StepUpFlow(pipeline, quality, liveness, matching),
-        dukcapil=DukcapilFlow(pipeline, vault, clock),
+        dukcapil=DukcapilFlow(pipeline, vault, clock, matching),
         kyc=KycFlow(store),
         reviews=ReviewFlow(store, matcher),
         console=console,
@@ -241,6 +249,8 @@ async def build(
                 PartnerDirectory(settings.api_key_pepper), settings.sdk_session_max_seconds
             ),
         ),
+        org_settings=OrgSettingsFlow(store, vault, matcher),
+        webhook_changes=WebhookChanges(store, settings.webhook_allow_loopback),
     )
     relay.start()
     core.recovery.start()

@@ -51,6 +51,10 @@ class Org(Base):
     # HMAC secret for Dukcapil evidence signatures, sealed.
     evidence_secret_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # When the evidence secret was last set or rotated (NULL: never, or before 0300).
+    evidence_secret_updated_at: Mapped[datetime | None] = mapped_column()
+    # The endpoint that receives the organisation's own notices (endpoint.disabled).
+    default_webhook_id: Mapped[str | None] = mapped_column(ID)
 
 
 class ApiKey(Base):

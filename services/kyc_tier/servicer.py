@@ -279,9 +279,12 @@ class WebhookServicer(CoreServicer[KycTierCore], webhooks_pb2_grpc.WebhookServic
     async def ListWebhookDeliveries(
         self, request: webhooks_pb2.ListWebhookDeliveriesRequest, _: Any
     ) -> webhooks_pb2.ListWebhookDeliveriesResponse:
-        found = await self.core.webhook_log.deliveries(require_org(), request.webhook_id)
+        page = await self.core.webhook_log.deliveries(
+            require_org(), request.webhook_id, request.page_size, request.page_token
+        )
         return webhooks_pb2.ListWebhookDeliveriesResponse(
-            deliveries=[resources.webhook_delivery(d) for d in found]
+            deliveries=[resources.webhook_delivery(d) for d in page.items],
+            next_page_token=page.next_page_token,
         )
 
     @idempotent(webhooks_pb2.RedeliverWebhookDeliveryResponse)
@@ -294,3 +297,21 @@ class WebhookServicer(CoreServicer[KycTierCore], webhooks_pb2_grpc.WebhookServic
         return webhooks_pb2.RedeliverWebhookDeliveryResponse(
             delivery=resources.webhook_delivery(queued)
         )
+
+    async def UpdateWebhook(
+        self, request: webhooks_pb2.UpdateWebhookRequest, _: Any
+    ) -> webhooks_pb2.UpdateWebhookResponse:
+        found = await self.core.webhook_changes.update(
+            require_org(),
+            request.webhook_id,
+            request.url if request.HasField("url") else None,
+            request.events,
+            request.description if request.HasField("description") else None,
+        )
+        return webhooks_pb2.UpdateWebhookResponse(webhook=resources.webhook(found))
+
+    async def DeleteWebhook(
+        self, request: webhooks_pb2.DeleteWebhookRequest, _: Any
+    ) -> webhooks_pb2.DeleteWebhookResponse:
+        await self.core.webhook_changes.delete(require_org(), request.webhook_id)
+        return webhooks_pb2.DeleteWebhookResponse()

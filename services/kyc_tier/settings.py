@@ -108,6 +108,11 @@ class KycTierSettings(ServiceSettings):
         "Longest (and default) lifetime of a browser SDK session token minted by "
         "POST /api/identity/sdk-sessions",
     )
+    webhook_ca_file: Path | None = setting(
+        None,
+        "Extra CA certificates (PEM) trusted for https webhook receivers, besides the "
+        "system's (a private CA of the partner's)",
+    )
 
     def validate(self) -> list[tuple[str, str]]:
         problems = super().validate()
@@ -123,6 +128,8 @@ class KycTierSettings(ServiceSettings):
             problems.append(
                 ("webhook_allow_loopback", "production refuses loopback webhook targets")
             )
+        if self.webhook_ca_file is not None and not self.webhook_ca_file.is_file():
+            problems.append(("webhook_ca_file", "is not a readable file"))
         if self.webhook_disable_after < 1:
             problems.append(("webhook_disable_after", "must be at least 1"))
         problems += keyring_missing(self, "kek_keyring", mesh.KYC_TIER.env_prefix)

@@ -8,9 +8,10 @@ an attempt row and audit entries, even when kyc-tier dies right after."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -582,3 +583,28 @@ async def test_the_worker_leaves_an_erasure_to_the_request_that_recorded_it(
     assert record.state == "requested" and record.attempts == 1
     assert await core.erasure.carry_out(erasure_id, leased=True)
     await assert_fully_erased(core, fakes, customer_id)
+
+
+async def test_a_dukcapil_portrait_of_another_customers_face_waits_for_review(
+    core: KycTierCore, fakes: KycFakes
+) -> None:
+    """As a KTP card does: the `dukcapil` reference is held inactive by
+    matching, the verdict needs review, the tier waits, nothing else moves."""
+    from services.kyc_tier.flows.dukcapil import DukcapilRequest, DukcapilVerdict
+
+    org_id = await new_org(core)
+    first, second = await new_customer(core, org_id), await new_customer(core, org_id)
+    fakes.matcher.duplicates = (Duplicate(first, 0.91),)
+    verdict = DukcapilVerdict({"nik": True}, 0.0, "DKC-D", datetime.now(UTC) - timedelta(hours=1))
+    result = await core.dukcapil.submit(
+        org_id, DukcapilRequest(second, verdict, portrait=b"registry portrait")
+    )
+    verification = result.recorded.verification
+    assert verification.outcome == "needs_review"
+    assert [r.code for r in verification.reasons] == ["DUPLICATE_FACE"]
+    assert result.recorded.tier == "basic"
+    (held,) = fakes.matcher.enrollments[second]
+    assert (held.source, held.active) == ("dukcapil", False)
+    (review,) = await rows(core, models.ReviewItem, customer_id=second)
+    assert review.details == {"duplicate_customers": [first], "enrollment_id": held.enrollment_id}
+    assert verification.input_hashes["portrait"] == hashlib.sha256(b"registry portrait").hexdigest()

@@ -219,7 +219,11 @@ class FaceFlow:
             return ""
         embedding = await self.matching.embedder.embed(crops)
         enrolled = await self.matching.matcher.enroll(
-            subject.customer_id, embedding, "onboarding_selfie", subject.verification_id
+            subject.customer_id,
+            embedding,
+            "onboarding_selfie",
+            subject.verification_id,
+            subject.match_threshold,
         )
         return enrolled.enrollment_id
 

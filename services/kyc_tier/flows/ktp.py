@@ -194,7 +194,11 @@ class KtpFlow:
         if card.passed and card.portrait_crops is not None:
             embedding = await self.embedder.embed(card.portrait_crops)
             enrolled = await self.matcher.enroll(
-                customer_id, embedding, "ktp_extract", subject.verification_id
+                customer_id,
+                embedding,
+                "ktp_extract",
+                subject.verification_id,
+                subject.match_threshold,
             )
         return CardEvidence(card, enrolled)
 

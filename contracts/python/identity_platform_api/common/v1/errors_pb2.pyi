@@ -295,6 +295,11 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """The same capture bundle is being processed by another call: retry later
     for its result (ABORTED, HTTP 409).
     """
+    ERROR_REASON_PORTRAIT_UNUSABLE: _ErrorReason.ValueType  # 1902
+    """Organisation settings and Dukcapil portraits (issue 19; numbered from 1901).
+    The Dukcapil portrait is not usable as a reference: no face, several
+    faces or poor quality (INVALID_ARGUMENT). metadata["quality_reasons"].
+    """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """ErrorReason is the closed list of machine-readable failure reasons.
@@ -582,5 +587,10 @@ ERROR_REASON_IDEMPOTENCY_KEY_IN_PROGRESS: ErrorReason.ValueType  # 1953
 ERROR_REASON_CAPTURE_IN_PROGRESS: ErrorReason.ValueType  # 1954
 """The same capture bundle is being processed by another call: retry later
 for its result (ABORTED, HTTP 409).
+"""
+ERROR_REASON_PORTRAIT_UNUSABLE: ErrorReason.ValueType  # 1902
+"""Organisation settings and Dukcapil portraits (issue 19; numbered from 1901).
+The Dukcapil portrait is not usable as a reference: no face, several
+faces or poor quality (INVALID_ARGUMENT). metadata["quality_reasons"].
 """
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015
