@@ -94,9 +94,12 @@ def external(rule_source: dict[str, Any]) -> dict[str, Any]:
     return rule
 
 
-def holds_secret(values: dict[str, Any], component: str, secret: str) -> bool:
+def holds_secret(values: dict[str, Any], component: str, backend: str) -> bool:
+    """Whether the component holds a Secret reaching `backend` (the Secret of
+    that name, or one whose `backend` names it, like auditDatabase)."""
     settings = values["gateway"] if component == "gateway" else values["services"][component]
-    return secret in settings["secretEnv"].values() or secret in settings["secretFiles"].values()
+    held = {*settings["secretEnv"].values(), *settings["secretFiles"].values()}
+    return any((values["secrets"].get(s) or {}).get("backend", s) == backend for s in held)
 
 
 def expected_calls(values: dict[str, Any]) -> dict[str, set[str]]:

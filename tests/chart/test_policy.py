@@ -346,8 +346,13 @@ def test_migrations_run_identity_migrate_before_install_and_upgrade(values_name:
     assert job.pod_spec["restartPolicy"] == "Never"
     (container,) = job.pod_spec["containers"]
     assert container["command"] == ["identity", "migrate"]
-    (env,) = container["env"]
-    assert env["valueFrom"]["secretKeyRef"] == values["secrets"]["database"]
+    env, *timeouts = container["env"]
+    # Its own credential (the schema owner), not the services' database URL.
+    assert env["valueFrom"]["secretKeyRef"] == values["secrets"]["migrationsDatabase"]
+    assert {e["name"]: e["value"] for e in timeouts if e["name"].startswith("IDENTITY_")} == {
+        "IDENTITY_MIGRATE_LOCK_TIMEOUT": values["migrations"]["lockTimeout"],
+        "IDENTITY_MIGRATE_STATEMENT_TIMEOUT": values["migrations"]["statementTimeout"],
+    }
     # `identity migrate` really reads the variable the Job sets.
     import argparse
     import os
