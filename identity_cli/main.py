@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "identity_cli.keys",
     "identity_cli.audit",
     "identity_cli.retention",
+    "identity_cli.smoke",
 )
 
 
