@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +49,9 @@ class History:
     # contract migration (drop, rename, tighten) moves it to itself, one
     # release after the code stopped using what it removes. None: the head.
     minimum_compatible: str | None = None
+    # What the service's database role may do per table (identity_store.grants);
+    # tables not listed get SELECT, INSERT, UPDATE, DELETE.
+    privileges: Mapping[str, tuple[str, ...]] | None = None
 
     @property
     def compat_table(self) -> str:

@@ -352,6 +352,7 @@ def test_migrations_run_identity_migrate_before_install_and_upgrade(values_name:
     assert {e["name"]: e["value"] for e in timeouts if e["name"].startswith("IDENTITY_")} == {
         "IDENTITY_MIGRATE_LOCK_TIMEOUT": values["migrations"]["lockTimeout"],
         "IDENTITY_MIGRATE_STATEMENT_TIMEOUT": values["migrations"]["statementTimeout"],
+        "IDENTITY_MIGRATE_GRANTS": "audit=identity_audit,*=identity_app",
     }
     # `identity migrate` really reads the variable the Job sets.
     import argparse
