@@ -40,10 +40,7 @@ def peer_component(peer: dict[str, Any]) -> str | None:
 
 
 def pod_labels(manifests: list[Manifest]) -> dict[str, dict[str, str]]:
-    return {
-        m.component: m.doc["spec"]["template"]["metadata"]["labels"]
-        for m in pod_workloads(manifests)
-    }
+    return {m.component: m.pod_labels for m in pod_workloads(manifests)}
 
 
 def policies_for(manifests: list[Manifest], labels: dict[str, str]) -> list[Manifest]:
@@ -107,6 +104,9 @@ def expected_calls(values: dict[str, Any]) -> dict[str, set[str]]:
     calls = {s.name: set(s.calls) for s in mesh.SERVICES}
     if values["gateway"]["enabled"]:
         calls["gateway"] = set(mesh.GATEWAY_CALLS)
+    if values["gateway"]["enabled"] and values["tests"]["enabled"]:
+        # The helm test's smoke pod calls the gateway.
+        calls["smoke-test"] = {"gateway"}
     if values["triton"]["enabled"]:
         calls["triton"] = set()
         for client in values["triton"]["clients"]:

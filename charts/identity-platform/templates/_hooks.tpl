@@ -166,3 +166,61 @@ else database.poolSize.<name>; empty when it holds no database URL.
 {{- printf "%d" (int $pool) -}}
 {{- end -}}
 {{- end -}}
+
+{{/* Whether Helm talks to a cluster: `lookup` answers there (kube-system
+always exists), and returns nothing in `helm template`. */}}
+{{- define "identity.online" -}}
+{{- if lookup "v1" "Namespace" "" "kube-system" -}}true{{- end -}}
+{{- end -}}
+
+{{/* Fail when the cluster does not serve an API the values ask for:
+(dict "root" $ "api" "group/version/Kind" "for" "which values"). */}}
+{{- define "identity.requireApi" -}}
+{{- $mode := .root.Values.global.prerequisiteChecks -}}
+{{- if or (eq $mode "strict") (and (eq $mode "auto") (include "identity.online" .root)) -}}
+{{- if not (.root.Capabilities.APIVersions.Has .api) -}}
+{{- fail (printf "%s needs %s, which the cluster does not serve (install it first; README \"Prerequisites\")" .for .api) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Matching's gallery (README "Gallery sizing"): the declared number of
+stored faces must fit the startup budget (FAISS gallery rebuilt at start,
+about capacity.rebuildSecondsPer100k per 100 000 faces) and the memory limit
+(about capacity.bytesPerFace per face); over 80% of either limit NOTES.txt
+warns, over the limit the render fails. Returns nothing; see
+identity.gallerySizingReport. */}}
+{{- define "identity.gallerySizing" -}}
+{{- $report := include "identity.gallerySizingReport" . | fromJson -}}
+{{- if gt (float64 $report.used) 1.0 -}}
+{{- fail (printf "capacity.matching.expectedFaces %d exceeds matching's limit of %d faces (%s); raise services.matching resources or probes.startup, or shard the gallery" (int $report.faces) (int $report.limit) $report.bound) -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "identity.gallerySizingReport" -}}
+{{- $capacity := .Values.capacity.matching -}}
+{{- $matching := index .Values.services "matching" -}}
+{{- $startup := mul (int $matching.probes.startup.periodSeconds) (int $matching.probes.startup.failureThreshold) -}}
+{{- $byTime := divf (mulf $startup 100000.0) $capacity.rebuildSecondsPer100k | floor | int -}}
+{{- $memory := include "identity.bytes" $matching.resources.limits.memory | float64 -}}
+{{- $byMemory := divf (subf $memory (mulf (float64 $capacity.baseMemoryMi) 1048576.0)) (float64 $capacity.bytesPerFace) | floor | int -}}
+{{- $limit := min $byTime $byMemory -}}
+{{- $bound := ternary (printf "startup budget %ds at %vs per 100k faces" $startup $capacity.rebuildSecondsPer100k) (printf "memory limit %s at %d bytes per face" $matching.resources.limits.memory (int $capacity.bytesPerFace)) (lt $byTime $byMemory) -}}
+{{- toJson (dict "faces" $capacity.expectedFaces "limit" $limit "used" (divf $capacity.expectedFaces (max $limit 1)) "bound" $bound) -}}
+{{- end -}}
+
+{{/* Bytes of a memory quantity ("6Gi", "512Mi", "4G", "1000000"). */}}
+{{- define "identity.bytes" -}}
+{{- $q := toString . -}}
+{{- $units := dict "Ki" 1024.0 "Mi" 1048576.0 "Gi" 1073741824.0 "Ti" 1099511627776.0 "k" 1000.0 "M" 1000000.0 "G" 1000000000.0 "T" 1000000000000.0 -}}
+{{- $bytes := 0.0 -}}
+{{- $found := false -}}
+{{- range $suffix := list "Ki" "Mi" "Gi" "Ti" "k" "M" "G" "T" -}}
+{{- if and (not $found) (hasSuffix $suffix $q) -}}
+{{- $bytes = mulf (trimSuffix $suffix $q | float64) (index $units $suffix) -}}
+{{- $found = true -}}
+{{- end -}}
+{{- end -}}
+{{- if not $found -}}{{- $bytes = $q | float64 -}}{{- end -}}
+{{- printf "%.0f" $bytes -}}
+{{- end -}}
