@@ -307,3 +307,34 @@ def test_gallery_sizing_is_declared_warned_and_enforced() -> None:
                 "services": {"matching": {"resources": {"limits": {"memory": "6Gi"}}}},
             }
         )
+
+
+def test_triton_is_headless_drains_and_keeps_two_replicas_under_its_pdb() -> None:
+    manifests = render_values(TLS)
+    service = find(manifests, "Service", "triton")
+    assert service.doc["spec"]["clusterIP"] == "None"
+    deployment = find(manifests, "Deployment", "triton")
+    (container,) = deployment.pod_spec["containers"]
+    assert container["lifecycle"]["preStop"]["exec"]["command"] == ["sleep", "10"]
+    assert "--exit-timeout-secs=30" in container["args"]
+    assert deployment.pod_spec["terminationGracePeriodSeconds"] == 10 + 30 + 5
+    hpa = [m for m in of_kind(manifests, "HorizontalPodAutoscaler") if m.component == "triton"]
+    assert hpa[0].doc["spec"]["minReplicas"] == 2
+    assert find(manifests, "PodDisruptionBudget", "triton").doc["spec"]["maxUnavailable"] == 1
+    image = container["image"]
+    assert image.endswith(":25.07-py3") or "@sha256:" in image
+    one = {"triton": {**TLS["triton"], "autoscaling": {"enabled": False}, "replicas": 1}}
+    with pytest.raises(HelmRenderError, match="evicts the only Triton"):
+        render_values(one)
+    with pytest.raises(HelmRenderError, match="predates 25.07"):
+        render_values({"triton": {**TLS["triton"], "image": {"tag": "24.10-py3"}}})
+
+
+def test_the_production_example_runs_the_model_its_comment_names() -> None:
+    manifests = render("production")
+    embedding = find(manifests, "ConfigMap", "embedding").doc["data"]
+    assert embedding["EMBEDDING_BACKEND"] == "triton"
+    assert embedding["EMBEDDING_EMBEDDING_MODEL"] == "qe-face-v3"
+    assert "-triton." in embedding["EMBEDDING_TRITON_URL"]
+    matching = find(manifests, "ConfigMap", "matching").doc["data"]
+    assert matching["MATCHING_MODEL_ID"] == "qe-face-v3" and matching["MATCHING_DIMENSION"] == "512"
