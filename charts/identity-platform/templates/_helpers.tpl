@@ -189,7 +189,7 @@ is left unset.
 
 {{- /* Release-wide settings, applied where the component has them (its
 settings class declares them); set through global values, not per component. */ -}}
-{{- $managed := dict "LOG_FORMAT" "json" "LOG_LEVEL" $root.Values.global.logLevel "ENVIRONMENT" $root.Values.global.environment "SHUTDOWN_GRACE_SECONDS" (include "identity.envValue" $values.shutdownGraceSeconds) "DATA_REGION" $root.Values.residency.region "ALLOWED_REGIONS" $root.Values.residency.region -}}
+{{- $managed := dict "LOG_FORMAT" "json" "LOG_LEVEL" $root.Values.global.logLevel "ENVIRONMENT" $root.Values.global.environment "SHUTDOWN_GRACE_SECONDS" (include "identity.envValue" $values.shutdownGraceSeconds) "DATA_REGION" $root.Values.residency.region "ALLOWED_REGIONS" (join "," (uniq (concat (list $root.Values.residency.region) ($root.Values.residency.drRegions | default list)))) -}}
 {{- $storeRegions := list -}}
 {{- range $host, $region := ($root.Values.residency.endpointRegions | default dict) -}}
 {{- $storeRegions = append $storeRegions (printf "%s=%s" $host $region) -}}
