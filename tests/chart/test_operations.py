@@ -253,7 +253,7 @@ def test_the_gateway_api_route_needs_the_api_and_a_gateway() -> None:
                 "hostnames": ["identity.id-jkt-1.example.co.id"],
             }
         },
-        "global": {"prerequisiteChecks": "strict"},
+        "global": {"prerequisiteChecks": "strict", "imageRegistry": "r.example"},
     }
     manifests = render_with_apis(values, "gateway.networking.k8s.io/v1/HTTPRoute")
     (route,) = of_kind(manifests, "HTTPRoute")
@@ -283,7 +283,7 @@ def test_the_gateway_api_route_needs_the_api_and_a_gateway() -> None:
     ],
 )
 def test_missing_apis_fail_the_render(values: dict, api: str) -> None:
-    strict = {**values, "global": {"prerequisiteChecks": "strict"}}
+    strict = {**values, "global": {"prerequisiteChecks": "strict", "imageRegistry": "r.example"}}
     with pytest.raises(HelmRenderError, match=f"needs {api}"):
         render_values(strict)
     render_with_apis(strict, api)
@@ -338,3 +338,13 @@ def test_the_production_example_runs_the_model_its_comment_names() -> None:
     assert "-triton." in embedding["EMBEDDING_TRITON_URL"]
     matching = find(manifests, "ConfigMap", "matching").doc["data"]
     assert matching["MATCHING_MODEL_ID"] == "qe-face-v3" and matching["MATCHING_DIMENSION"] == "512"
+
+
+def test_installing_needs_your_registry_for_the_image() -> None:
+    with pytest.raises(
+        HelmRenderError, match="global.image.registry .or global.imageRegistry. is required"
+    ):
+        render_values({"global": {"prerequisiteChecks": "strict"}})
+    render_values(
+        {"global": {"prerequisiteChecks": "strict", "imageRegistry": "registry.example.co.id"}}
+    )
