@@ -107,14 +107,10 @@ class KycTierCore(Core):
     webhook_changes: WebhookChanges
 
     async def ready(self) -> tuple[bool, str]:
-        from identity_store.migrate import is_at_head
+        from identity_store.compat import schema_problem
 
-        at_head = await asyncio.to_thread(is_at_head, self.database.url, HISTORY)
-        return (
-            (True, "database at head")
-            if at_head
-            else (False, "database schema is not at head: run `identity migrate`")
-        )
+        problem = await asyncio.to_thread(schema_problem, self.database.url, HISTORY)
+        return (False, f"database schema: {problem}") if problem else (True, "database schema ok")
 
     async def close(self) -> None:
         await self.dispatcher.stop()

@@ -34,7 +34,9 @@ class KycTierSettings(ServiceSettings):
     embedding_address: str = address_setting(mesh.EMBEDDING)
     matching_address: str = address_setting(mesh.MATCHING)
     audit_address: str = address_setting(mesh.AUDIT)
-    database_pool_size: int = setting(5, "Connections per process to PostgreSQL")
+    database_pool_size: int = setting(
+        5, "Most connections per process to PostgreSQL (the pool; no overflow beyond it)"
+    )
     kek_keyring_file: Path | None = setting(
         None, "JSON keyring of key-encryption keys (the same keyring as matching's), from a Secret"
     )

@@ -29,7 +29,9 @@ class MatchingSettings(ServiceSettings):
     database_url: str = setting(
         help="SQLAlchemy URL: postgresql://... or sqlite:///path", secret=True
     )
-    database_pool_size: int = setting(5, "Connections per process to PostgreSQL")
+    database_pool_size: int = setting(
+        5, "Most connections per process to PostgreSQL (the pool; no overflow beyond it)"
+    )
     kms: Literal["local"] = setting(
         "local",
         "Key-encryption service: 'local' reads the KEK keyring "

@@ -43,7 +43,7 @@ def peer_component(peer: dict[str, Any]) -> str | None:
 
 
 def pod_labels(manifests: list[Manifest]) -> dict[str, dict[str, str]]:
-    return {m.component: m.pod_template["metadata"]["labels"] for m in pod_workloads(manifests)}
+    return {m.component: m.pod_labels for m in pod_workloads(manifests)}
 
 
 def policies_for(manifests: list[Manifest], labels: dict[str, str]) -> list[Manifest]:
@@ -94,9 +94,12 @@ def external(rule_source: dict[str, Any]) -> dict[str, Any]:
     return rule
 
 
-def holds_secret(values: dict[str, Any], component: str, secret: str) -> bool:
+def holds_secret(values: dict[str, Any], component: str, backend: str) -> bool:
+    """Whether the component holds a Secret reaching `backend` (the Secret of
+    that name, or one whose `backend` names it, like auditDatabase)."""
     settings = values["gateway"] if component == "gateway" else values["services"][component]
-    return secret in settings["secretEnv"].values() or secret in settings["secretFiles"].values()
+    held = {*settings["secretEnv"].values(), *settings["secretFiles"].values()}
+    return any((values["secrets"].get(s) or {}).get("backend", s) == backend for s in held)
 
 
 def expected_calls(values: dict[str, Any]) -> dict[str, set[str]]:
@@ -104,6 +107,9 @@ def expected_calls(values: dict[str, Any]) -> dict[str, set[str]]:
     calls = {s.name: set(s.calls) for s in mesh.SERVICES}
     if values["gateway"]["enabled"]:
         calls["gateway"] = set(mesh.GATEWAY_CALLS)
+    if values["gateway"]["enabled"] and values["tests"]["enabled"]:
+        # The helm test's smoke pod calls the gateway.
+        calls["smoke-test"] = {"gateway"}
     if values["triton"]["enabled"]:
         calls["triton"] = set()
         for client in values["triton"]["clients"]:

@@ -12,9 +12,15 @@ from services.kyc_tier import (
 )
 from services.kyc_tier.models import Base
 
+# The oldest revision whose code runs on this history's newest schema
+# (docs/migrations.md: expand/contract). 0200_webhooks only expands (new
+# tables; defaulted or nullable columns).
+MINIMUM_COMPATIBLE = "0100_console"
+
 HISTORY = History(
     owner="kyc-tier",
     directory=Path(__file__).parent,
     metadata=Base.metadata,
     version_table="alembic_version_kyc_tier",
+    minimum_compatible=MINIMUM_COMPATIBLE,
 )
