@@ -36,7 +36,8 @@ MOUNT = "/var/run/secrets/identity-datastore-tls"
 
 
 def project_pods(manifests: list[Manifest]) -> list[Manifest]:
-    """Every pod of the project's image: services, gateway, migrations, helm test."""
+    """Every pod of the project's image: services, gateway, migrations, retention
+    sweeps, helm test."""
     return [m for m in pod_workloads(manifests) if m.component != "triton"]
 
 
@@ -47,7 +48,7 @@ def env_of(container: dict[str, Any]) -> dict[str, Any]:
 def test_data_store_certificates_reach_every_pod_and_the_hook_job() -> None:
     manifests = render_values(TLS)
     pods = project_pods(manifests)
-    assert {m.kind for m in pods} == {"Deployment", "Job", "Pod"}
+    assert {m.kind for m in pods} == {"Deployment", "Job", "CronJob", "Pod"}
     for workload in pods:
         (container,) = [c for c in workload.pod_spec["containers"]]
         volumes = {v["name"]: v for v in workload.pod_spec["volumes"]}
