@@ -17,8 +17,17 @@ it passed and a stable reason code when it did not. What each value is:
   frame cannot measure lux; this is the exposure the face got.
 - exposure_clipped_ratio: share of inner-face pixels at <= 5 or >= 250.
 - resolution_short_side_px: the frame's short side.
-- face_count: faces of comparable size to the primary (bystanders far
-  smaller than the primary face are ignored).
+- face_count: the primary face plus every detection judged a second person
+  against it (size, detector confidence, landmark layout: see
+  `identity_inference.framing`); background patterns and far smaller
+  bystanders are ignored.
+- face_inside_frame: how far the face box and landmarks lie inside the frame,
+  in face units (>= 0 inside; FACE_PARTIALLY_OUTSIDE below).
+- pad_frame_scale: how many face boxes the frame holds around the face (the
+  PAD crops need 1.6; FACE_TOO_CLOSE below). Selfies only.
+- effective_resolution_px: the short side the frame's detail corresponds to
+  (`identity_inference.resolution`); an upscaled picture reads about its
+  source's size (RESOLUTION_TOO_LOW).
 """
 
 from __future__ import annotations
@@ -29,6 +38,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from identity_inference import framing, resolution
 from identity_inference.detector import Face
 
 BLUR_REFERENCE_WIDTH = 160
@@ -48,15 +58,24 @@ class QualityProfile:
     max_illumination: float = 210.0
     max_clipped_ratio: float = 0.15
     min_short_side_px: int = 480
-    # A second face counts when its box is at least this fraction of the primary's width.
+    # A second face counts when its box is at least this fraction of the primary's width,
+    # its detector score at least the minimum and close to the primary's, and its
+    # landmarks plausible (identity_inference.framing).
     secondary_face_min_width_ratio: float = 0.35
+    secondary_face_min_score: float = 0.80
+    secondary_face_max_score_gap: float = 0.12
+    # The frame must hold this many face boxes around the face for the PAD crops
+    # (0 = not checked: no PAD on reference images).
+    min_pad_frame_scale: float = 1.5
 
 
 # A live selfie: the full profile of the product brief.
 SELFIE = QualityProfile()
 # A partner reference image or a KTP portrait: pose and blur apply; frame
 # filling and resolution are relaxed (a KTP portrait is small).
-REFERENCE = QualityProfile(min_inter_eye_px=28.0, min_face_area_ratio=0.0, min_short_side_px=112)
+REFERENCE = QualityProfile(
+    min_inter_eye_px=28.0, min_face_area_ratio=0.0, min_short_side_px=112, min_pad_frame_scale=0.0
+)
 
 
 @dataclass(frozen=True)
@@ -133,15 +152,6 @@ def blur_variance(image: np.ndarray, face: Face) -> float:
     return float(cv2.Laplacian(resized, cv2.CV_64F).var())
 
 
-def count_faces(faces: list[Face], profile: QualityProfile) -> int:
-    if not faces:
-        return 0
-    primary_width = faces[0].box[2]
-    return sum(
-        1 for f in faces if f.box[2] >= profile.secondary_face_min_width_ratio * primary_width
-    )
-
-
 def _range(name: str, value: float, limit: float, reason: str) -> Measure:
     return Measure(
         name,
@@ -168,7 +178,7 @@ def assess(image: np.ndarray, faces: list[Face], profile: QualityProfile) -> lis
             "resolution_short_side_px", short_side, profile.min_short_side_px, "RESOLUTION_TOO_LOW"
         )
     ]
-    count = count_faces(faces, profile)
+    count = framing.count_faces(faces, profile)
     if count == 0:
         measures.append(Measure("face_count", 0, "== 1", False, "FACE_NOT_FOUND"))
         return measures
@@ -229,6 +239,28 @@ def assess(image: np.ndarray, faces: list[Face], profile: QualityProfile) -> lis
     reason = "" if ok else ("OVEREXPOSED" if bright >= dark else "UNDEREXPOSED")
     measures.append(
         Measure("exposure_clipped_ratio", clipped, f"<= {profile.max_clipped_ratio:g}", ok, reason)
+    )
+    measures.extend(_framing(image, face, profile))
+    return measures
+
+
+def _framing(image: np.ndarray, face: Face, profile: QualityProfile) -> list[Measure]:
+    height, width = image.shape[:2]
+    margin = framing.inside_frame_margin(face, width, height)
+    measures = [_at_least("face_inside_frame", margin, 0.0, "FACE_PARTIALLY_OUTSIDE")]
+    if profile.min_pad_frame_scale > 0:
+        scale = framing.pad_frame_scale(face, width, height)
+        measures.append(
+            _at_least("pad_frame_scale", scale, profile.min_pad_frame_scale, "FACE_TOO_CLOSE")
+        )
+    effective = resolution.effective_short_side(image, face)
+    measures.append(
+        _at_least(
+            "effective_resolution_px",
+            effective,
+            resolution.EFFECTIVE_FRACTION * profile.min_short_side_px,
+            "RESOLUTION_TOO_LOW",
+        )
     )
     return measures
 
