@@ -184,9 +184,7 @@ def test_pad_framing(pipeline, name: str, k: float, too_close: bool) -> None:
     )
     if not too_close:
         assert pipeline.pad is not None
-        crops = {
-            s.scale: pad_crop(framed, face.box, s.scale, s.size) for s in pipeline.pad.specs
-        }
+        crops = {s.scale: pad_crop(framed, face.box, s.scale, s.size) for s in pipeline.pad.specs}
         assert pipeline.pad.score(crops).live
 
 
