@@ -192,3 +192,22 @@ def test_reference_images_are_not_judged_for_pad_framing(pipeline) -> None:
     framed, face = _framed(pipeline, 1.15)
     names = {m.name for m in quality.assess(framed, [face], quality.REFERENCE)}
     assert "pad_frame_scale" not in names and "face_inside_frame" in names
+
+
+@pytest.mark.parametrize("name", ["img1.jpg", "img20.jpg", "img3.jpg"])
+def test_roll_on_real_photos_follows_known_rotations(pipeline, name: str) -> None:
+    """Known changes of a real photo: an in-plane rotation by 8 degrees adds 8 to
+    roll, a mirror negates it (within the detector's landmark noise; YuNet is
+    not mirror-equivariant and its nose point moves under rotation, which
+    limits what real photos can show about yaw and pitch)."""
+    image = photo(FACES / name)
+    height, width = image.shape[:2]
+
+    def read(img: np.ndarray) -> quality.Pose:
+        return quality.estimate_pose(pipeline.detector.detect(img)[0].landmarks)
+
+    base = read(image)
+    assert read(cv2.flip(image, 1)).roll == pytest.approx(-base.roll, abs=3.0)
+    matrix = cv2.getRotationMatrix2D((width / 2, height / 2), -8, 1.0)
+    rotated = read(cv2.warpAffine(image, matrix, (width, height)))
+    assert rotated.roll - base.roll == pytest.approx(8, abs=3.0)
