@@ -96,3 +96,39 @@ def test_pad_evaluation_on_the_spoof_photos(tmp_path: Path) -> None:
     report = json.loads((tmp_path / "pad_report.json").read_text())
     assert (report["apcer"], report["bpcer"]) == (0.0, 0.0)
     assert report["attacks"] == 2 and report["bona_fide"] == 1
+
+
+def test_wilson_intervals() -> None:
+    from identity_inference.conditions import wilson
+
+    low, high = wilson(0, 62)
+    assert low == 0 and high == pytest.approx(0.0583, abs=1e-3)
+    low, high = wilson(3, 63)
+    assert (low, high) == (pytest.approx(0.0163, abs=1e-3), pytest.approx(0.1309, abs=1e-3))
+    assert wilson(0, 0) == (0.0, 1.0)
+
+
+def test_eval_conditions_reports_framing_attacks_and_gates(tmp_path: Path) -> None:
+    photos = [FACES / "img1.jpg", FACES / "img20.jpg", FACES / "couple.jpg"]
+    assert (
+        identity(["eval", "conditions", "--images", *map(str, photos), "--out", str(tmp_path)]) == 0
+    )
+    report = json.loads((tmp_path / "conditions_report.json").read_text())
+    tight, sdk = report["framing"]["tight"], report["framing"]["sdk"]
+    # A face cropped tight is sent back before PAD; the SDK framing reaches PAD.
+    assert tight["face_too_close"] == tight["bpcer_before"]["total"] == 3
+    assert sdk["bpcer_after"]["total"] >= 2
+    attacks = report["attacks"]
+    assert set(attacks) == {
+        "bona_fide",
+        "print_halftone",
+        "print_paper",
+        "screen_moire",
+        "screen_glare",
+    }
+    # The moire replay of real faces is scored as an attack.
+    moire = attacks["screen_moire"]["apcer"]
+    assert moire["total"] >= 2 and moire["errors"] == 0 and len(moire["ci95"]) == 2
+    gates = report["gates"]
+    assert gates["photos"] == 3
+    assert gates["refused_by_gate"]["MULTIPLE_FACES"]["photos"] == ["couple.jpg"]
