@@ -3,7 +3,7 @@
     identity eval pairs --pairs faces/master.csv [--pairs more.csv] --images faces/ --out DIR
                         [--write-calibration MANIFEST.json]
     identity eval pad --bona-fide a.jpg b.jpg ... --attack c.jpg ... [--pad-model-dir DIR] --out DIR
-    identity eval conditions --images faces/ more.jpg ... --out DIR
+    identity eval conditions --images faces/ more.jpg ... [--pairs faces/master.csv] --out DIR
 
 `pairs` reads CSV files with columns file_x, file_y and Decision/decision
 (Yes = same person; other columns are ignored; paths are resolved by file
@@ -29,6 +29,7 @@ import numpy as np
 from identity_cli.errors import CliError
 from identity_inference import evaluation, images
 from identity_inference.conditions import ConditionEvaluator
+from identity_inference.pair_conditions import pair_report
 from identity_inference.pipeline import LIMITS, FacePipeline
 
 
@@ -82,6 +83,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     conditions.add_argument(
         "--images", type=Path, nargs="+", required=True, help="bona-fide photos or directories"
     )
+    conditions.add_argument(
+        "--pairs",
+        type=Path,
+        action="append",
+        help="labelled pairs (CSV, repeatable) whose photos are in the first --images "
+        "directory: FNMR/FMR by pose bucket and degradation",
+    )
+    conditions.add_argument(
+        "--threshold",
+        type=float,
+        default=0.48,
+        help="match threshold for FNMR/FMR (default: the matching calibration's FMR 1e-4)",
+    )
     conditions.add_argument("--out", type=Path, required=True)
     conditions.set_defaults(handler=run_conditions)
 
@@ -97,12 +111,16 @@ def read_pairs(path: Path) -> list[tuple[str, str, bool]]:
     return rows
 
 
-def run_pairs(args: argparse.Namespace) -> int:
-    pairs = [pair for path in args.pairs for pair in read_pairs(path)]
-    # The same pair listed twice (or in both orders) counts once.
+def unique_pairs(paths: list[Path]) -> dict[tuple[str, ...], bool]:
+    """The pairs of every CSV; the same pair listed twice (or in both orders) counts once."""
     unique: dict[tuple[str, ...], bool] = {}
-    for x, y, same in pairs:
+    for x, y, same in (pair for path in paths for pair in read_pairs(path)):
         unique.setdefault(tuple(sorted((x, y))), same)
+    return unique
+
+
+def run_pairs(args: argparse.Namespace) -> int:
+    unique = unique_pairs(args.pairs)
     pipeline = FacePipeline.load(
         embedding=args.embedding_model, model_dir=args.model_dir, with_pad=False
     )
@@ -202,6 +220,9 @@ def run_conditions(args: argparse.Namespace) -> int:
         "attacks": evaluator.attack_report(photos),
         "gates": evaluator.gate_report(photos, [p.name for p in paths]),
     }
+    if args.pairs:
+        pairs = [(x, y, same) for (x, y), same in unique_pairs(args.pairs).items()]
+        result["pairs"] = pair_report(pipeline, pairs, args.images[0], args.threshold)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "conditions_report.json").write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
