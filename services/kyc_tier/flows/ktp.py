@@ -21,6 +21,8 @@ from dataclasses import asdict, dataclass
 
 from sqlalchemy.orm import Session
 
+from identity_ktp import compare
+from identity_ktp.thresholds import Thresholds
 from services.kyc_tier import bundles, customers, models, records, tiers
 from services.kyc_tier.flows import biometrics
 from services.kyc_tier.flows.devices import Challenges
@@ -39,6 +41,7 @@ from services.kyc_tier.ports import (
     Reason,
 )
 
+FIELD_SIMILARITY_MIN = Thresholds.field_similarity_min
 STEP = Step(tiers.KTP_CAPTURE, "ktp.capture", retention="onboarding")
 
 
@@ -53,11 +56,16 @@ class KtpCaptureRequest:
 
 @dataclass(frozen=True)
 class FieldCheck:
-    """One card field: OCR confidence, and agreement with the submission (no values)."""
+    """One card field: OCR confidence, and agreement with the submission (no values).
+
+    `comparison` is identity_ktp.compare's status (match, mismatch, not_submitted,
+    not_read); `similarity` is set only when the field was compared."""
 
     name: str
     ocr_confidence: float
     matches_submitted: bool
+    comparison: str = compare.NOT_SUBMITTED
+    similarity: float | None = None
 
 
 @dataclass(frozen=True)
@@ -89,23 +97,43 @@ class KtpCaptureResult:
 
 
 def field_checks(card: KtpAssessment, submitted: Mapping[str, str]) -> tuple[FieldCheck, ...]:
-    return tuple(
-        FieldCheck(
-            name=name,
-            ocr_confidence=round(value.confidence, 4),
-            matches_submitted=bool(submitted.get(name))
-            and _normalise(submitted[name]) == _normalise(value.value),
+    """Every field the card showed or the partner submitted, compared format-blind."""
+    read = {name: value.value for name, value in card.fields.items()}
+    checks = []
+    for c in compare.compare_fields(submitted, read, FIELD_SIMILARITY_MIN):
+        value = card.fields.get(c.name)
+        checks.append(
+            FieldCheck(
+                name=c.name,
+                ocr_confidence=round(value.confidence, 4) if value is not None else 0.0,
+                matches_submitted=c.status == compare.MATCH,
+                comparison=c.status,
+                similarity=c.score,
+            )
         )
-        for name, value in sorted(card.fields.items())
-    )
+    return tuple(checks)
 
 
-def _normalise(text: str) -> str:
-    return " ".join(text.upper().split())
+def _scores(card: KtpAssessment, checks: tuple[FieldCheck, ...]) -> dict[str, float]:
+    """Every tamper signal's score (a repeated code gets a numbered key) and every
+    compared field's similarity."""
+    scores: dict[str, float] = {}
+    for t in card.tamper:
+        key = base = f"tamper_{t.code.lower()}"
+        number = 1
+        while key in scores:
+            number += 1
+            key = f"{base}_{number}"
+        scores[key] = t.score
+    for c in checks:
+        if c.similarity is not None:
+            scores[f"field_{c.name}"] = c.similarity
+    return scores
 
 
 def decide(evidence: CardEvidence, request: KtpCaptureRequest) -> Decision:
     card = evidence.card
+    checks = field_checks(card, request.ocr_fields)
     reasons = list(card.reasons) + [
         Reason(t.code, "tamper signal")
         for t in card.tamper
@@ -118,11 +146,11 @@ def decide(evidence: CardEvidence, request: KtpCaptureRequest) -> Decision:
     return Decision(
         passed=evidence.passed,
         reasons=tuple(reasons),
-        scores={f"tamper_{t.code.lower()}": t.score for t in card.tamper},
+        scores=_scores(card, checks),
         model_ids={"ocr": card.ocr_model},
         input_hashes={"card_frame": hashlib.sha256(request.bundle.frames[0]).hexdigest()},
         details={
-            "field_checks": [asdict(c) for c in field_checks(card, request.ocr_fields)],
+            "field_checks": [asdict(c) for c in checks],
             "enrollment_id": evidence.enrolled.enrollment_id if evidence.enrolled else "",
             "duplicate_customers": [d.customer_id for d in evidence.duplicates],
         },
