@@ -14,28 +14,37 @@
 # operator's production models are mounted from volumes at run time (see
 # charts/identity-platform).
 
-# The exact interpreter CI tests on (pyproject.toml: >=3.11,<3.12). For a
-# reproducible build pin the digest as well:
-#   --build-arg PYTHON_IMAGE=python:3.11.7-slim-bookworm@sha256:<digest>
-# (docker buildx imagetools inspect python:3.11.7-slim-bookworm). Both stages
-# must use the same image: the virtual environment links to its interpreter.
-ARG PYTHON_IMAGE=python:3.11.7-slim-bookworm
+# A maintained CPython 3.11 (pyproject.toml: >=3.11,<3.12) on Debian 12, pinned
+# by digest: the build is reproducible and a re-tagged base cannot slip in.
+# Bump tag and digest together when Debian or CPython ship fixes
+# (docker buildx imagetools inspect python:3.11-slim-bookworm), e.g. with
+# Renovate's docker digest pinning. Both stages must use the same image: the
+# virtual environment links to its interpreter.
+ARG PYTHON_IMAGE=python:3.11.10-slim-bookworm@sha256:5148c0e4bbb64271bca1d3322360ebf4bfb7564507ae32dd639322e4952a6b16
 
 FROM ${PYTHON_IMAGE} AS build
+# The package index the build installs from: PyPI, or your mirror (Artifactory,
+# Nexus, devpi...), e.g. --build-arg PIP_INDEX_URL=https://nexus.example.co.id/repository/pypi/simple
+# (and PIP_TRUSTED_HOST for a mirror without a public certificate). Every file
+# is checked against requirements-runtime.lock's sha256 whatever its source.
+# Build-stage only: nothing of it reaches the runtime image.
+ARG PIP_INDEX_URL=https://pypi.org/simple
+ARG PIP_TRUSTED_HOST=
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_INDEX_URL=${PIP_INDEX_URL} \
+    PIP_TRUSTED_HOST=${PIP_TRUSTED_HOST} \
     PYTHONDONTWRITEBYTECODE=1
 RUN python -m venv /opt/identity \
  && /opt/identity/bin/python -m pip install "pip==26.0.1"
 ENV PATH=/opt/identity/bin:$PATH
 WORKDIR /src
-# Dependencies first: this layer changes only with the lock. Every package of
-# the runtime closure is pinned by requirements.lock (tests/test_container_image.py
-# checks), and nothing from the dev extra is installed.
-COPY pyproject.toml requirements.lock ./
-COPY tools/runtime_requirements.py tools/
-RUN python tools/runtime_requirements.py pyproject.toml > /tmp/runtime-requirements.txt \
- && pip install -c requirements.lock -r /tmp/runtime-requirements.txt
+# Dependencies first: this layer changes only with the lock. The runtime
+# closure, every package pinned with its sha256 (requirements-runtime.lock,
+# tools/lock_hashes.py; tests/image checks it against requirements.lock), and
+# nothing else: no build tools (grpcio-tools, matplotlib are dev/evaluate extras).
+COPY pyproject.toml requirements.lock requirements-runtime.lock ./
+RUN pip install --require-hashes --no-deps -r requirements-runtime.lock
 # Then the project itself (not editable), and a consistency check.
 COPY README.md ./
 COPY contracts/python contracts/python
@@ -45,6 +54,11 @@ COPY services services
 COPY gateway gateway
 RUN pip install --no-deps . \
  && pip check
+# The SBOM (CycloneDX JSON) of what was installed, shipped in the image; then
+# the installers leave the runtime environment.
+COPY tools/sbom.py tools/
+RUN python tools/sbom.py sbom --output /opt/identity/sbom.cdx.json \
+ && python -m pip uninstall --yes --quiet setuptools pip
 
 FROM ${PYTHON_IMAGE} AS runtime
 # A fixed, non-root uid/gid (the chart's runAsUser/fsGroup) with no home and

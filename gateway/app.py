@@ -20,11 +20,15 @@ Every request goes through one pipeline:
    the gateway signs for the key's organisation, actor and scopes
    (`identity_runtime.meshauth`); or a handler of the gateway's own
    (`identity.gateway.v1`);
+   and, on a POST, the client's `Idempotency-Key` header as the
+   `idempotency-key` metadata (kyc-tier keeps the first response per
+   organisation and key for 24 h: services/kyc_tier/idempotency.py);
 7. the response as proto3 JSON (or raw, for `google.api.HttpBody`), or the
    error as the JSON error body with the mapped HTTP status.
 
 Nothing a client sends reaches the services except the request message:
-client headers such as `Authorization` or `x-identity-org` are never forwarded.
+client headers such as `Authorization` or `x-identity-org` are never forwarded
+(`Idempotency-Key` alone, checked, as metadata).
 """
 
 from __future__ import annotations
@@ -66,6 +70,7 @@ from gateway.auth import (
     token_refused,
 )
 from gateway.health import HealthChecker
+from gateway.idempotency import IDEMPOTENCY_HEADER, IDEMPOTENCY_METADATA, idempotency_key
 from gateway.openapi import HEALTH_RPC, OPENAPI_PATH, build_document
 from gateway.ratelimit import RateLimiter
 from gateway.routing import GATEWAY_PACKAGE, Route, RouteError, RouteTable, build_routes
@@ -364,7 +369,8 @@ class Gateway:
         if route.package == GATEWAY_PACKAGE:
             reply, status = await self.local_handlers[route.full_name](message)
         else:
-            reply, status = await self._call(route, message), 200
+            key = idempotency_key(request.headers.get(IDEMPOTENCY_HEADER), route.verb)
+            reply, status = await self._call(route, message, key), 200
         cookies = console.finish(route.full_name, request, reply)
         content, media_type = transcoding.render_response(route, reply)
         response = Response(content, status, media_type=media_type, headers=_NO_STORE)
@@ -544,15 +550,25 @@ class Gateway:
         body = json.dumps({"size": reply.size}).encode()
         return Response(body, 200, media_type="application/json", headers=_NO_STORE)
 
-    async def _call(self, route: Route, message: Message) -> Message:
+    async def _call(self, route: Route, message: Message, idempotency: str = "") -> Message:
+        metadata = ((IDEMPOTENCY_METADATA, idempotency),) if idempotency else ()
         try:
-            return await self._invoke(route.package, route.rpc, message, route.response_class)
+            return await self._invoke(
+                route.package, route.rpc, message, route.response_class, metadata
+            )
         except DomainError as error:
             # The service names its request's fields; the caller reads the API's names.
             transcoding.rename_error_field(error, route.method.input_type)
             raise
 
-    async def _invoke(self, package: str, rpc: str, message: Message, response_class: type[R]) -> R:
+    async def _invoke(
+        self,
+        package: str,
+        rpc: str,
+        message: Message,
+        response_class: type[R],
+        metadata: tuple[tuple[str, str], ...] = (),
+    ) -> R:
         ctx = call_context.current()
         remaining = ctx.time_remaining() if ctx is not None else None
         timeout = self.settings.default_deadline_seconds if remaining is None else remaining
@@ -567,7 +583,7 @@ class Gateway:
             )
             self._callables[rpc] = multicallable
         try:
-            return await multicallable(message, timeout=timeout)
+            return await multicallable(message, timeout=timeout, metadata=metadata or None)
         except grpc.aio.AioRpcError as exc:
             raise errors.from_rpc_error(exc, mesh.BY_PACKAGE[package].name) from None
 

@@ -40,6 +40,7 @@ from google.protobuf.message import Message
 from gateway import errors
 from identity_platform_api.common.v1 import options_pb2
 from identity_runtime import descriptors
+from identity_runtime.ratelimit import RateLimitPolicy, declared_policy
 
 GATEWAY_PACKAGE = "gateway"
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -172,21 +173,6 @@ def compile_template(template: str) -> PathTemplate:
 
 
 @dataclass(frozen=True)
-class RateLimitPolicy:
-    requests: int
-    per_seconds: int
-    # "customer", "org" or "ip" (the client's address: anonymous routes too).
-    per: str
-
-    @property
-    def text(self) -> str:
-        unit = "second" if self.per_seconds == 1 else f"{self.per_seconds} seconds"
-        if self.per_seconds == 60:
-            unit = "minute"
-        return f"{self.requests} per {unit} per {self.per}"
-
-
-@dataclass(frozen=True)
 class Route:
     method: MethodDescriptor
     # HTTP method: "GET", "POST", ...
@@ -259,11 +245,9 @@ def sdk_session_route(method: MethodDescriptor) -> bool:
 
 
 def rate_limit(method: MethodDescriptor) -> RateLimitPolicy | None:
-    options = method.GetOptions()
-    if not options.HasExtension(options_pb2.rate_limit):
+    policy = declared_policy(method)
+    if policy is None:
         return None
-    declared = options.Extensions[options_pb2.rate_limit]
-    policy = RateLimitPolicy(declared.requests, declared.per_seconds, declared.per)
     name = f"{method.containing_service.full_name}/{method.name}"
     if policy.requests <= 0 or policy.per_seconds <= 0:
         raise RouteError(f"{name}: rate_limit needs positive requests and per_seconds")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from typing import Any
 
 from identity_cli.common import add_database_options, database_url
 from identity_store.db import make_url_safe_for_display
@@ -66,4 +68,29 @@ def run(args: argparse.Namespace) -> int:
         steps = schema.migrate_all(url, owners)
     for step in steps:
         print(f"database {shown}: {step.owner} {step.before or 'empty'} -> {step.after}")
+    return grant_roles(url, shown, [schema.history(step.owner) for step in steps])
+
+
+def grant_roles(url: str, shown: str, histories: list[Any]) -> int:
+    """Grant each history's role its privileges when IDENTITY_MIGRATE_GRANTS names
+    the roles (PostgreSQL only; identity_store.grants)."""
+    from identity_store import grants, migrate
+
+    text = os.environ.get(grants.GRANTS_ENV, "")
+    if not text:
+        return 0
+    try:
+        roles = grants.parse_roles(text)
+    except ValueError as exc:
+        print(f"identity migrate: {exc}", file=sys.stderr)
+        return 2
+    with migrate.migration_connection(url) as connection:
+        if connection.dialect.name != "postgresql":
+            print(f"identity migrate: {grants.GRANTS_ENV} ignored (roles need PostgreSQL)")
+            return 0
+        for history in histories:
+            role = grants.role_for(history, roles)
+            if role:
+                grants.apply(connection, history, role)
+                print(f"database {shown}: {history.owner} tables granted to {role}")
     return 0

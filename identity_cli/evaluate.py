@@ -3,6 +3,7 @@
     identity eval pairs --pairs faces/master.csv [--pairs more.csv] --images faces/ --out DIR
                         [--write-calibration MANIFEST.json]
     identity eval pad --bona-fide a.jpg b.jpg ... --attack c.jpg ... [--pad-model-dir DIR] --out DIR
+    identity eval conditions --images faces/ more.jpg ... [--pairs faces/master.csv] --out DIR
 
 `pairs` reads CSV files with columns file_x, file_y and Decision/decision
 (Yes = same person; other columns are ignored; paths are resolved by file
@@ -26,8 +27,10 @@ from pathlib import Path
 import numpy as np
 
 from identity_cli.errors import CliError
-from identity_inference import evaluation
-from identity_inference.pipeline import FacePipeline
+from identity_inference import evaluation, images
+from identity_inference.conditions import ConditionEvaluator
+from identity_inference.pair_conditions import pair_report
+from identity_inference.pipeline import LIMITS, FacePipeline
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -72,6 +75,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     pad.add_argument("--out", type=Path, required=True)
     pad.set_defaults(handler=run_pad)
 
+    conditions = commands.add_parser(
+        "conditions",
+        help="by condition: bona-fide PAD by framing, simulated attacks by type "
+        "(APCER/BPCER with Wilson CIs), genuine refusals per capture gate",
+    )
+    conditions.add_argument(
+        "--images", type=Path, nargs="+", required=True, help="bona-fide photos or directories"
+    )
+    conditions.add_argument(
+        "--pairs",
+        type=Path,
+        action="append",
+        help="labelled pairs (CSV, repeatable) whose photos are in the first --images "
+        "directory: FNMR/FMR by pose bucket and degradation",
+    )
+    conditions.add_argument(
+        "--threshold",
+        type=float,
+        default=0.48,
+        help="match threshold for FNMR/FMR (default: the matching calibration's FMR 1e-4)",
+    )
+    conditions.add_argument("--out", type=Path, required=True)
+    conditions.set_defaults(handler=run_conditions)
+
 
 def read_pairs(path: Path) -> list[tuple[str, str, bool]]:
     rows = []
@@ -84,12 +111,16 @@ def read_pairs(path: Path) -> list[tuple[str, str, bool]]:
     return rows
 
 
-def run_pairs(args: argparse.Namespace) -> int:
-    pairs = [pair for path in args.pairs for pair in read_pairs(path)]
-    # The same pair listed twice (or in both orders) counts once.
+def unique_pairs(paths: list[Path]) -> dict[tuple[str, ...], bool]:
+    """The pairs of every CSV; the same pair listed twice (or in both orders) counts once."""
     unique: dict[tuple[str, ...], bool] = {}
-    for x, y, same in pairs:
+    for x, y, same in (pair for path in paths for pair in read_pairs(path)):
         unique.setdefault(tuple(sorted((x, y))), same)
+    return unique
+
+
+def run_pairs(args: argparse.Namespace) -> int:
+    unique = unique_pairs(args.pairs)
     pipeline = FacePipeline.load(
         embedding=args.embedding_model, model_dir=args.model_dir, with_pad=False
     )
@@ -166,6 +197,35 @@ def run_pad(args: argparse.Namespace) -> int:
     }
     (args.out / "pad_report.json").write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps({k: v for k, v in result.items() if not k.endswith("_scores")}, indent=2))
+    return 0
+
+
+def _photo_paths(items: list[Path]) -> list[Path]:
+    paths: list[Path] = []
+    for item in items:
+        paths.extend(sorted(item.glob("*.jpg")) if item.is_dir() else [item])
+    return paths
+
+
+def run_conditions(args: argparse.Namespace) -> int:
+    pipeline = FacePipeline.load()
+    assert pipeline.pad is not None
+    evaluator = ConditionEvaluator(pipeline.detector, pipeline.pad)
+    paths = _photo_paths(args.images)
+    photos = [images.decode(p.read_bytes(), LIMITS) for p in paths]
+    result = {
+        "models": pipeline.pad.model_ids,
+        "threshold": pipeline.pad.threshold,
+        "framing": evaluator.framing_report(photos),
+        "attacks": evaluator.attack_report(photos),
+        "gates": evaluator.gate_report(photos, [p.name for p in paths]),
+    }
+    if args.pairs:
+        pairs = [(x, y, same) for (x, y), same in unique_pairs(args.pairs).items()]
+        result["pairs"] = pair_report(pipeline, pairs, args.images[0], args.threshold)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "conditions_report.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
     return 0
 
 

@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "identity_cli.retention",
     "identity_cli.breach",
     "identity_cli.pdp",
+    "identity_cli.smoke",
 )
 
 

@@ -1,5 +1,6 @@
 """`identity orgs create`, `identity api-keys create` and `identity api-keys
-revoke`: bootstrap (and cut off) partner access.
+revoke`: bootstrap (and cut off) partner access. An organisation's settings:
+identity_cli.org_settings.
 
 The first key of an organisation cannot come through the API (there is no
 key yet); operators create it here, on a machine that can reach the database.
@@ -12,7 +13,7 @@ import os
 import sys
 from typing import Any
 
-from identity_cli import sdk_origins
+from identity_cli import org_settings, sdk_origins
 from identity_cli.common import add_database_options, as_operator, data_dir, existing_database_url
 from identity_cli.errors import CliError
 from identity_cli.local_secrets import API_KEY_PEPPER_FILE
@@ -43,18 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     create_org.add_argument("--id", help="organisation id (default: generated)")
     add_database_options(create_org)
     create_org.set_defaults(handler=run_create_org)
-    threshold = orgs_sub.add_parser(
-        "set-match-threshold",
-        help="switch an organisation's face-match threshold (effective at once; audited)",
-    )
-    threshold.add_argument("--org", required=True, help="organisation id")
-    value = threshold.add_mutually_exclusive_group(required=True)
-    value.add_argument("--threshold", type=float, help="cosine threshold, e.g. 0.5")
-    value.add_argument(
-        "--default", action="store_true", help="back to the deployment's default threshold"
-    )
-    add_database_options(threshold)
-    threshold.set_defaults(handler=run_set_match_threshold)
+    org_settings.register(orgs_sub)
     _register_liveness_policy(orgs_sub)
     sdk_origins.register_into(orgs_sub)
 
@@ -116,23 +106,6 @@ def run_create_key(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_set_match_threshold(args: argparse.Namespace) -> int:
-    from services.kyc_tier.partners import set_match_threshold
-
-    database = Database(existing_database_url(args))
-    try:
-        with database.transaction() as session, as_operator(args.org):
-            old, new = set_match_threshold(
-                session, args.org, None if args.default else args.threshold
-            )
-    except LookupError:
-        raise CliError(f"no organisation {args.org!r}") from None
-    finally:
-        database.dispose()
-    print(f"{args.org}: match threshold {_threshold(old)} -> {_threshold(new)}")
-    return 0
-
-
 def _register_liveness_policy(orgs_sub: argparse._SubParsersAction) -> None:
     policy = orgs_sub.add_parser(
         "set-liveness-policy",
@@ -190,10 +163,6 @@ def run_set_liveness_policy(args: argparse.Namespace) -> int:
     shown = ", ".join(f"{k} {v}" for k, v in org_policies.describe(new).items())
     print(f"{args.org}: liveness policy {shown}")
     return 0
-
-
-def _threshold(value: float | None) -> str:
-    return "default" if value is None else f"{value:g}"
 
 
 def run_revoke_key(args: argparse.Namespace) -> int:

@@ -56,7 +56,7 @@ def run_record(args: argparse.Namespace) -> int:
             with database.transaction() as session:
                 org = session.get(models.Org, args.org)
                 if org is None:
-                    raise NotFound("no such organisation", "ORG_NOT_FOUND")
+                    raise NotFound("no such organisation", "ORGANIZATION_NOT_FOUND")
                 controller = {"org_id": org.org_id, "name": org.name}
                 periods = {k: v.days for k, v in org_periods(session, args.org).items()}
         finally:

@@ -76,6 +76,7 @@ def adopt_single_history(url: str) -> str | None:
             if migrate.revision_of(connection, owned) is None:
                 migrate.stamp(connection, owned, migrate.base_revision(owned))
         connection.execute(sa.text(f"DROP TABLE {legacy.version_table}"))
+        connection.execute(sa.text(f"DROP TABLE IF EXISTS {legacy.compat_table}"))
     return found
 
 

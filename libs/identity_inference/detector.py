@@ -27,6 +27,9 @@ class Face:
     # (5, 2): image-left eye, image-right eye, nose, image-left mouth, image-right mouth.
     landmarks: np.ndarray
     score: float
+    # The box as predicted, before clipping to the frame (x, y, w, h): a box
+    # reaching past the frame's edge means the face is cut off there.
+    predicted_box: tuple[float, float, float, float] | None = None
 
     @property
     def area(self) -> float:
@@ -123,6 +126,7 @@ class FaceDetector:
                     box=(x0, y0, x1 - x0, y1 - y0),
                     landmarks=(all_points[index] / scale).astype(np.float32),
                     score=float(all_scores[index]),
+                    predicted_box=(x, y, w, h),
                 )
             )
         faces.sort(key=lambda f: f.area, reverse=True)

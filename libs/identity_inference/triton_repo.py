@@ -15,6 +15,7 @@ Python backend stub does not load the system's libpython.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import socket
@@ -30,6 +31,7 @@ from google.protobuf import text_format
 
 from identity_inference.manifest import load_catalogue
 from identity_inference.runners import prepared_model_bytes
+from identity_inference.triton_verify import parameters_text
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SOURCE_REPOSITORY = REPO_ROOT / "deploy" / "triton" / "model_repository"
@@ -73,8 +75,11 @@ def materialise(
         if backend == "python":
             config = _python_backend_config(config, intra_op_threads)
             shutil.copyfile(PYTHON_MODEL, target / "1" / "model.py")
-        (target / "config.pbtxt").write_text(config)
-        (target / "1" / "model.onnx").write_bytes(prepared_model_bytes(manifest, pad_dir))
+        prepared = prepared_model_bytes(manifest, pad_dir)
+        # Both hashes go into the config (identity_inference.triton_verify).
+        hashes = parameters_text(manifest.sha256, hashlib.sha256(prepared).hexdigest())
+        (target / "config.pbtxt").write_text(config.rstrip("\n") + "\n" + hashes)
+        (target / "1" / "model.onnx").write_bytes(prepared)
         written.append(model_id)
     return written
 

@@ -8,7 +8,6 @@ signal details and reason messages name fields and rules, never values.
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import re
 import time
 from collections.abc import Mapping
@@ -30,6 +29,7 @@ from identity_ktp.card import (
     rotate_half_turn,
     text_sharpness,
 )
+from identity_ktp.compare import MISMATCH, compare_field
 from identity_ktp.confirm import (
     NikConfirmation,
     highlighted_rows,
@@ -89,7 +89,6 @@ RETAKE_REASONS = (
 # A photo accepted as a tight crop of the card must show this many KTP labels.
 MIN_LABELS_FOR_FRAME = 4
 _GENDER_OF_PRINTED = {"PEREMPUAN": FEMALE, "LAKI-LAKI": MALE}
-_DATE_FIELDS = (f.BIRTH_DATE, f.ISSUE_DATE)
 # Fields whose low OCR confidence fails the check: identity depends on them.
 _KEY_FIELDS = (f.NIK, f.NAME, f.BIRTH_DATE)
 
@@ -144,14 +143,6 @@ class KtpReport:
             f"KtpReport(card_found={self.card_found}, passed={self.passed}, "
             f"reasons={[r.code for r in self.reasons]})"
         )
-
-
-def _normalised(text: str) -> str:
-    return re.sub(r"[^A-Z0-9]+", " ", text.upper()).strip()
-
-
-def _similarity(a: str, b: str) -> float:
-    return difflib.SequenceMatcher(None, _normalised(a), _normalised(b)).ratio()
 
 
 def _to_input(points: np.ndarray, inverse: np.ndarray) -> np.ndarray:
@@ -423,23 +414,20 @@ class KtpAnalyzer:
 
         for name in sorted(submitted):
             read = fields_read.get(name)
-            if read is None or not submitted[name].strip():
-                continue
-            if name in _DATE_FIELDS:
-                same = f.normalise_date(submitted[name]) == read.value
-                similarity = 1.0 if same else 0.0
-            elif name == f.NIK:
-                similarity = 1.0 if f.digits_only(submitted[name]) == read.value else 0.0
-            else:
-                similarity = _similarity(submitted[name], read.value)
-            if similarity < limits.field_similarity_min:
+            comparison = compare_field(
+                name,
+                submitted[name],
+                read.value if read is not None else None,
+                limits.field_similarity_min,
+            )
+            if comparison.status == MISMATCH and comparison.score is not None:
                 report.signals.append(
                     Signal(
                         FIELD_MISMATCH_SUBMITTED,
-                        round(1.0 - similarity, 3),
+                        round(1.0 - comparison.score, 3),
                         False,
                         f"submitted field '{name}' differs from the card "
-                        f"(similarity {similarity:.2f})",
+                        f"(similarity {comparison.score:.2f})",
                     )
                 )
 

@@ -28,6 +28,9 @@ them in order, outermost first:
                            validation layer (`identity_runtime.validation`):
                            INVALID_ARGUMENT / INVALID_FIELD naming the field
                            path before the servicer runs.
+7. RateLimitInterceptor    the RPC's declared `rate_limit`, for every caller
+                           (`identity_runtime.ratelimit`): RESOURCE_EXHAUSTED /
+                           RATE_LIMITED.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from identity_runtime import context as call_context
 from identity_runtime import metrics, tracing
 from identity_runtime.errors import DeadlineExceeded, DomainError, Internal, Unimplemented
 from identity_runtime.logs import get_logger
+from identity_runtime.ratelimit import RateLimitInterceptor, RateLimits
 from identity_runtime.status import KNOWN_REASONS, to_grpc_status
 from identity_runtime.validation import validate
 
@@ -371,10 +375,13 @@ def server_interceptors(
     default_deadline_seconds: float,
     auth: grpc.aio.ServerInterceptor | None = None,
     service: str = "",
+    rate_limits: RateLimits | None = None,
+    own_rate_limits: frozenset[str] = frozenset(),
 ) -> list[grpc.aio.ServerInterceptor]:
     """The chain, outermost first; `auth` (a CallerAuthInterceptor) goes first;
     `service` (this service's mesh name) is the origin its errors name and
-    labels the RPC metrics."""
+    labels the RPC metrics; `rate_limits` counts the RPCs' declared limits
+    (but those of `own_rate_limits`, which the service counts itself)."""
     return [
         *([auth] if auth is not None else []),
         CallContextInterceptor(default_deadline_seconds),
@@ -383,4 +390,5 @@ def server_interceptors(
         AccessLogInterceptor(service),
         DeadlineInterceptor(),
         ValidationInterceptor(),
+        *([RateLimitInterceptor(rate_limits, own_rate_limits)] if rate_limits is not None else []),
     ]

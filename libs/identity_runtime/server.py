@@ -28,6 +28,7 @@ from identity_runtime.authz import CallerAuthInterceptor
 from identity_runtime.interceptors import server_interceptors
 from identity_runtime.mesh import MeshService
 from identity_runtime.meshauth import Caller
+from identity_runtime.ratelimit import RateLimits
 from identity_runtime.settings import ServiceSettings, SettingsError
 
 log = logs.get_logger("identity.server")
@@ -76,6 +77,9 @@ class ServiceSpec(Generic[S, C]):
     # Partner API keys accepted in metadata on routed RPCs: (core, secret) ->
     # the key's caller (identity_runtime.authz). None: mesh tokens only.
     api_keys: Callable[[C, str], Awaitable[Caller]] | None = None
+    # RPCs ("pkg.Service/Method") whose declared rate limit the service counts
+    # itself (e.g. in its database); the others are counted by the server.
+    own_rate_limits: frozenset[str] = frozenset()
 
     @classmethod
     def from_mesh(
@@ -86,6 +90,7 @@ class ServiceSpec(Generic[S, C]):
         build: Callable[[S], Awaitable[C]],
         servicers: Sequence[type[CoreServicer[C]]],
         api_keys: Callable[[C, str], Awaitable[Caller]] | None = None,
+        own_rate_limits: frozenset[str] = frozenset(),
     ) -> ServiceSpec[S, C]:
         """The spec of a service the mesh declares: its name and environment prefix
         come from mesh.py, its gRPC services from the contracts (every service of
@@ -121,6 +126,7 @@ class ServiceSpec(Generic[S, C]):
             build=build,
             servicers=registrations,
             api_keys=api_keys,
+            own_rate_limits=own_rate_limits,
         )
 
 
@@ -138,6 +144,8 @@ class RunningServer:
     health_server: grpc.aio.Server | None = None
     # The Prometheus exposition (settings.metrics_port), if any.
     metrics_server: metrics.MetricsServer | None = None
+    # The counters of the RPCs' declared rate limits.
+    rate_limits: RateLimits | None = None
 
     async def set_serving(self, serving: bool) -> None:
         status = (
@@ -159,6 +167,8 @@ class RunningServer:
             self.metrics_server = None
         if self.core is not None:
             await self.core.close()
+        if self.rate_limits is not None:
+            await self.rate_limits.close()
 
 
 async def start(spec: ServiceSpec[S, C], settings: S) -> RunningServer:
@@ -180,9 +190,15 @@ async def start(spec: ServiceSpec[S, C], settings: S) -> RunningServer:
         meshauth.TokenVerifier(trusted),
         api_keys=(lambda secret: api_keys(cast(C, holder), secret)) if api_keys else None,
     )
+    # The declared rate limits hold for every caller of this service.
+    rate_limits = RateLimits(settings.rate_limit_storage, f"identity-{spec.name}")
     server = grpc.aio.server(
         interceptors=server_interceptors(
-            settings.default_deadline_seconds, auth, service=spec.name
+            settings.default_deadline_seconds,
+            auth,
+            service=spec.name,
+            rate_limits=rate_limits,
+            own_rate_limits=spec.own_rate_limits,
         ),
         options=[
             ("grpc.max_send_message_length", settings.max_message_bytes),
@@ -223,6 +239,7 @@ async def start(spec: ServiceSpec[S, C], settings: S) -> RunningServer:
         settings=settings,
         service_names=tuple(spec.service_names),
         health_server=health_server,
+        rate_limits=rate_limits,
     )
     await running.set_serving(False)
     try:

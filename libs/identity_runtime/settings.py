@@ -226,6 +226,11 @@ class ServiceSettings:
         "Plaintext port serving Prometheus metrics at /metrics (no personal data, "
         "bounded labels); 0 picks a free one; empty = none",
     )
+    rate_limit_storage: str = setting(
+        "memory://",
+        "Counters of the RPCs' declared rate limits: memory:// (one replica) or "
+        "redis://host:port[/db] (shared by every replica)",
+    )
     data_region: str = setting(
         "",
         "Region this service and its stores run in (e.g. id-jkt-1); production requires "
@@ -275,4 +280,7 @@ class ServiceSettings:
             problems.append(("max_message_bytes", "must be at least 1 MiB"))
         if self.default_deadline_seconds <= 0:
             problems.append(("default_deadline_seconds", "must be positive"))
+        scheme = self.rate_limit_storage.partition("://")[0]
+        if "://" not in self.rate_limit_storage or scheme not in ("memory", "redis"):
+            problems.append(("rate_limit_storage", "must start with memory:// or redis://"))
         return problems

@@ -169,11 +169,17 @@ def make_engine(url: str, pool_size: int = 5) -> Engine:
         return engine
     return create_engine(
         url,
+        # `pool_size` is the most connections a process opens: the chart's
+        # connection budget counts on it (no overflow beyond it).
         pool_size=pool_size,
-        max_overflow=pool_size,
+        max_overflow=0,
         pool_pre_ping=True,
         pool_recycle=1800,
         hide_parameters=True,
+        # No server-side prepared statements (psycopg prepares a query after
+        # five runs by default): behind PgBouncer's transaction pooling the
+        # next transaction may land on a server connection without it.
+        connect_args={"prepare_threshold": None},
     )
 
 

@@ -13,12 +13,14 @@ command line lists them all).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+import os
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
@@ -41,6 +43,21 @@ class History:
     metadata: MetaData
     # Where the database records the history's revision.
     version_table: str
+    # The oldest revision whose code still runs on this history's newest
+    # schema (docs/migrations.md, expand/contract): every migration after it
+    # only expands (new tables, nullable or defaulted columns, indexes). A
+    # contract migration (drop, rename, tighten) moves it to itself, one
+    # release after the code stopped using what it removes. None: the head.
+    minimum_compatible: str | None = None
+    # What the service's database role may do per table (identity_store.grants);
+    # tables not listed get SELECT, INSERT, UPDATE, DELETE.
+    privileges: Mapping[str, tuple[str, ...]] | None = None
+
+    @property
+    def compat_table(self) -> str:
+        """Where `identity migrate` records the schema's minimum compatible
+        revision, for code older than the schema to read (identity_store.compat)."""
+        return f"{self.version_table}_compat"
 
     def owns(self, table_name: str | None) -> bool:
         return table_name in self.metadata.tables
@@ -104,15 +121,16 @@ def is_at_head(url: str, history: History) -> bool:
     return current_revision(url, history) == head_revision(history)
 
 
-async def require_head(database: Database, history: History, service: str) -> None:
-    """Refuse to build a service on tables behind its migrations (the database is
-    closed): the operator runs `identity migrate` first."""
-    if not await asyncio.to_thread(is_at_head, database.url, history):
+async def require_compatible(database: Database, history: History, service: str) -> None:
+    """Refuse to build a service on tables it cannot run on (the database is
+    closed): behind its migrations (the operator runs `identity migrate`
+    first), or newer and contracted past this release (identity_store.compat)."""
+    from identity_store.compat import schema_problem
+
+    problem = await asyncio.to_thread(schema_problem, database.url, history)
+    if problem:
         database.dispose()
-        raise RuntimeError(
-            f"{service}: its tables are not at the head of its migrations; "
-            "run `identity migrate` first"
-        )
+        raise RuntimeError(f"{service}: {problem}")
 
 
 def stamp(connection: Connection, history: History, revision: str) -> None:
@@ -212,6 +230,60 @@ def run_environment(history: History) -> None:
                 **options,
             )
             with context.begin_transaction():
+                _bound_waits(connection)
                 context.run_migrations()
+                _record_compatibility(connection, history)
+            # SQLite's DDL is not transactional to Alembic: it commits each
+            # migration itself and leaves the record in an open transaction.
+            if connection.in_transaction():
+                connection.commit()
     finally:
         engine.dispose()
+
+
+# A migration waiting on a lock holds every later query on that table behind
+# it: it gives up instead (the hook fails, the old pods keep serving, the
+# operator retries). Overridable for a long data migration.
+LOCK_TIMEOUT_ENV = "IDENTITY_MIGRATE_LOCK_TIMEOUT"
+STATEMENT_TIMEOUT_ENV = "IDENTITY_MIGRATE_STATEMENT_TIMEOUT"
+DEFAULT_LOCK_TIMEOUT = "5s"
+DEFAULT_STATEMENT_TIMEOUT = "10min"
+
+
+def _bound_waits(connection: Connection) -> None:
+    """PostgreSQL's lock_timeout and statement_timeout for this migration's
+    transaction only (SET LOCAL: nothing leaks through a pooler)."""
+    if connection.dialect.name != "postgresql":
+        return
+    for name, variable, default in (
+        ("lock_timeout", LOCK_TIMEOUT_ENV, DEFAULT_LOCK_TIMEOUT),
+        ("statement_timeout", STATEMENT_TIMEOUT_ENV, DEFAULT_STATEMENT_TIMEOUT),
+    ):
+        value = os.environ.get(variable, default)
+        connection.execute(
+            sa.text("SELECT set_config(:name, :value, true)"), {"name": name, "value": value}
+        )
+
+
+def _record_compatibility(connection: Connection, history: History) -> None:
+    """Record, with the revision, the oldest revision whose code runs on the
+    schema when it is at the head this code knows; clear it otherwise (a
+    downgrade: only code that knows the revision may run on it)."""
+    table = sa.table(
+        history.compat_table, sa.column("schema_revision"), sa.column("minimum_compatible")
+    )
+    connection.execute(
+        sa.text(
+            f"CREATE TABLE IF NOT EXISTS {history.compat_table} ("
+            "schema_revision VARCHAR(64) NOT NULL PRIMARY KEY, "
+            "minimum_compatible VARCHAR(64) NOT NULL)"
+        )
+    )
+    connection.execute(sa.delete(table))
+    head = head_revision(history)
+    if revision_of(connection, history) == head:
+        connection.execute(
+            sa.insert(table).values(
+                schema_revision=head, minimum_compatible=history.minimum_compatible or head
+            )
+        )

@@ -12,7 +12,7 @@ from sqlalchemy import event
 from identity_crypto.keyring import Keyring, load_keyring
 from identity_runtime.server import Core
 from identity_store.db import Database
-from identity_store.migrate import require_head
+from identity_store.migrate import require_compatible
 from identity_store.retention import PeriodicSweep
 from identity_store.types import utcnow
 from services.audit.appender import GroupCommitAppender
@@ -73,7 +73,7 @@ async def build(settings: AuditSettings, *, overrides: AuditOverrides | None = N
         settings.hmac_keyring_file, settings.hmac_keyring, "audit HMAC keyring"
     )
     database = chosen.database or open_database(settings.database_url, settings.database_pool_size)
-    await require_head(database, HISTORY, "audit")
+    await require_compatible(database, HISTORY, "audit")
     audit_log = AuditLog(keyring, clock=chosen.clock or utcnow)
     checkpoints = None
     if settings.checkpoint_file is not None and settings.checkpoint_key_file is not None:

@@ -20,7 +20,9 @@ class AuditSettings(ServiceSettings):
     database_url: str = setting(
         help="SQLAlchemy URL: postgresql://... or sqlite:///path", secret=True
     )
-    database_pool_size: int = setting(5, "Connections per process to PostgreSQL")
+    database_pool_size: int = setting(
+        5, "Most connections per process to PostgreSQL (the pool; no overflow beyond it)"
+    )
     hmac_keyring_file: Path | None = setting(
         None,
         "JSON keyring of chain HMAC keys, mounted from a Kubernetes Secret "

@@ -48,6 +48,7 @@ def build_runner(settings: EmbeddingSettings) -> Runner:
             settings.triton_url,
             model_name=settings.triton_model_name or None,
             timeout_seconds=settings.triton_timeout_seconds,
+            wait_seconds=settings.triton_wait_seconds,
         )
         runner.load()
         pack.announce(manifest, settings)

@@ -26,6 +26,11 @@ class EmbeddingSettings(InferenceSettings):
         "", "Model name in the Triton repository; empty = the manifest id"
     )
     triton_timeout_seconds: float = setting(10.0, "Timeout of one Triton call")
+    triton_wait_seconds: float = setting(
+        150.0,
+        "At start, how long to wait (retrying) for Triton to be live and the model ready "
+        "before giving up (within the startup probe's budget)",
+    )
 
     def validate(self) -> list[tuple[str, str]]:
         problems = super().validate()

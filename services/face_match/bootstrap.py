@@ -23,7 +23,7 @@ from identity_runtime import mesh, meshauth, meshtls
 from identity_runtime.clients import ClientFactory, ClientOptions
 from identity_runtime.server import Core
 from identity_store.db import Database
-from identity_store.migrate import require_head
+from identity_store.migrate import require_compatible
 from identity_store.types import utcnow
 from services.face_match.audit import AuditRelay
 from services.face_match.bucket import LocalBucket, ObjectStore, S3Store, UploadSigner
@@ -155,7 +155,7 @@ async def build(
     clock = chosen.clock or utcnow
     keys = SigningKeys.load(settings.oauth_signing_keys_file, settings.oauth_signing_keys)
     database = chosen.database or Database(settings.database_url, settings.database_pool_size)
-    await require_head(database, HISTORY, "face-match")
+    await require_compatible(database, HISTORY, "face-match")
     bucket = open_store(settings)
     signer = UploadSigner(
         settings.upload_signing_key, settings.public_base_url, settings.upload_max_bytes

@@ -25,7 +25,9 @@ class FaceMatchSettings(InferenceSettings):
     database_url: str = setting(
         help="SQLAlchemy URL: postgresql://... or sqlite:///path", secret=True
     )
-    database_pool_size: int = setting(5, "Connections per process to PostgreSQL")
+    database_pool_size: int = setting(
+        5, "Most connections per process to PostgreSQL (the pool; no overflow beyond it)"
+    )
     audit_address: str = address_setting(mesh.AUDIT)
     audit_relay_poll_seconds: float = setting(
         1.0, "How often the transitions not yet in the audit chain are appended to it"

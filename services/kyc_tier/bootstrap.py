@@ -36,8 +36,10 @@ from services.kyc_tier.flows.pipeline import CapturePipeline
 from services.kyc_tier.flows.reviews import ReviewFlow
 from services.kyc_tier.flows.sdk_sessions import SdkSessionFlow
 from services.kyc_tier.flows.step_up import StepUpFlow
+from services.kyc_tier.idempotency import IdempotentRequests
 from services.kyc_tier.mapping.captures import ProtoBundleCodec
 from services.kyc_tier.migrations import HISTORY
+from services.kyc_tier.org_settings import OrgSettingsFlow
 from services.kyc_tier.outbox import AuditSink, OutboxRelay
 from services.kyc_tier.partners import PartnerDirectory
 from services.kyc_tier.pii import PiiVault
@@ -54,6 +56,7 @@ from services.kyc_tier.retention import KycSweeper, retention_pass
 from services.kyc_tier.sdk_sessions import SdkSessions
 from services.kyc_tier.settings import KycTierSettings
 from services.kyc_tier.store import Store
+from services.kyc_tier.webhook_changes import WebhookChanges
 from services.kyc_tier.webhook_log import DeliveryLog
 from services.kyc_tier.webhook_outbox import Dispatcher
 from services.kyc_tier.webhook_targets import Sender
@@ -99,16 +102,15 @@ class KycTierCore(Core):
     dispatcher: Dispatcher
     webhook_log: DeliveryLog
     sdk_sessions: SdkSessionFlow
+    idempotency: IdempotentRequests
+    org_settings: OrgSettingsFlow
+    webhook_changes: WebhookChanges
 
     async def ready(self) -> tuple[bool, str]:
-        from identity_store.migrate import is_at_head
+        from identity_store.compat import schema_problem
 
-        at_head = await asyncio.to_thread(is_at_head, self.database.url, HISTORY)
-        return (
-            (True, "database at head")
-            if at_head
-            else (False, "database schema is not at head: run `identity migrate`")
-        )
+        problem = await asyncio.to_thread(schema_problem, self.database.url, HISTORY)
+        return (False, f"database schema: {problem}") if problem else (True, "database schema ok")
 
     async def close(self) -> None:
         await self.dispatcher.stop()
@@ -158,7 +160,7 @@ async def build(
     embedder = chosen.embedder or adapters.GrpcEmbedder(clients)
     matcher = chosen.matcher or adapters.GrpcMatcher(clients)
     clock = chosen.clock or utcnow
-    pipeline = CapturePipeline(store, vault)
+    pipeline = CapturePipeline(store, vault, clock)
     challenges = Challenges(store, liveness)
     matching = FaceMatching(quality, embedder, matcher)
     customers = Customers(vault)
@@ -182,7 +184,11 @@ async def build(
     webhook_flow = WebhookFlow(
         store,
         vault.keys,
-        Sender(settings.webhook_allow_loopback, settings.webhook_timeout_seconds),
+        Sender(
+            settings.webhook_allow_loopback,
+            settings.webhook_timeout_seconds,
+            settings.webhook_ca_file,
+        ),
     )
     core = KycTierCore(
         database=database,
@@ -220,7 +226,7 @@ async def build(
             chosen.bundle_codec or ProtoBundleCodec(),
         ),
         step_up=StepUpFlow(pipeline, quality, liveness, matching),
-        dukcapil=DukcapilFlow(pipeline, vault, clock),
+        dukcapil=DukcapilFlow(pipeline, vault, clock, matching),
         kyc=KycFlow(store),
         reviews=ReviewFlow(store, matcher),
         console=console,
@@ -229,6 +235,7 @@ async def build(
         passkeys=Passkeys(store, console, relying_party, clock),
         webhooks=webhook_flow,
         webhook_log=DeliveryLog(store),
+        idempotency=IdempotentRequests(store, vault.keys, clock),
         dispatcher=Dispatcher(
             webhook_flow, settings.webhook_disable_after, settings.webhook_poll_seconds
         ),
@@ -238,6 +245,8 @@ async def build(
                 PartnerDirectory(settings.api_key_pepper), settings.sdk_session_max_seconds
             ),
         ),
+        org_settings=OrgSettingsFlow(store, vault, matcher),
+        webhook_changes=WebhookChanges(store, settings.webhook_allow_loopback),
     )
     relay.start()
     core.recovery.start()

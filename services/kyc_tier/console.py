@@ -163,7 +163,7 @@ class ConsoleAuth:
             row.org_id,
             "console.login",
             f"console_user:{user_id}",
-            "failure",
+            "denied",
             details=details,
             actor=ACTOR_PREFIX + user_id,
         )

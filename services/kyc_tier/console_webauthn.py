@@ -67,7 +67,7 @@ def audit_failure(session: Session, org_id: str, user_id: str, method: str) -> N
         org_id,
         action,
         f"console_user:{user_id}",
-        "failure",
+        "denied",
         details={"method": method},
         actor=ACTOR_PREFIX + user_id,
     )

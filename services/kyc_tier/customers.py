@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 
 from identity_ktp.nik import RULE_MESSAGES, validate_nik
 from identity_runtime.convert import same_named
-from identity_runtime.errors import AlreadyExists, InvalidArgument, invalid_field
-from services.kyc_tier import models, outbox, records, search_index, tiers
+from identity_runtime.errors import AlreadyExists, InvalidArgument, NotFound, invalid_field
+from services.kyc_tier import idempotency, models, outbox, records, search_index, tiers
 from services.kyc_tier.paging import Page, newest_first
 from services.kyc_tier.pii import PiiVault
 from services.kyc_tier.ports import Reason
@@ -98,6 +98,10 @@ class Customers:
                 "NIK_INVALID",
                 {"field": "nik", "check": ",".join(r.code for r in reasons)},
             )
+        if session.get(models.Org, org_id) is None:
+            # An organisation that does not exist is its own error, checked
+            # first: the insert's foreign-key failure is no duplicate.
+            raise NotFound("no such organisation", "ORGANIZATION_NOT_FOUND")
         if session.scalar(
             select(models.Customer.customer_id).where(
                 models.Customer.org_id == org_id, models.Customer.external_id == data.external_id
@@ -205,9 +209,10 @@ def settle(
 
 def erase_personal_data(session: Session, vault: PiiVault, customer: models.Customer) -> int:
     """Remove personal fields and destroy the customer's kyc-tier keys (the
-    NIK's and the capture bundles'); the erasure marks the customer erased
-    in its last step."""
+    NIK's and the capture bundles', and the responses an Idempotency-Key
+    kept about them); the erasure marks the customer erased in its last step."""
     search_index.forget_customer(session, customer.customer_id)
+    idempotency.forget_customer(session, customer.org_id, customer.customer_id)
     customer.full_name = None
     customer.email = None
     customer.phone = None

@@ -51,6 +51,10 @@ class Org(Base):
     # HMAC secret for Dukcapil evidence signatures, sealed.
     evidence_secret_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # When the evidence secret was last set or rotated (NULL: never, or before 0300).
+    evidence_secret_updated_at: Mapped[datetime | None] = mapped_column()
+    # The endpoint that receives the organisation's own notices (endpoint.disabled).
+    default_webhook_id: Mapped[str | None] = mapped_column(ID)
 
 
 class ApiKey(Base):
@@ -143,6 +147,7 @@ class Attempt(Base):
     __table_args__ = (
         Index("ix_attempts_org_created", "org_id", "created_at"),
         Index("ix_attempts_customer", "org_id", "customer_id", "created_at"),
+        Index("ix_attempts_nonce", "org_id", "nonce"),
     )
 
     attempt_id: Mapped[str] = mapped_column(ID, primary_key=True)
@@ -154,6 +159,9 @@ class Attempt(Base):
     verification_id: Mapped[str | None] = mapped_column(ID)
     request_id: Mapped[str] = mapped_column(String(128), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # A capture's nonce and digest (flows/replays.py).
+    nonce: Mapped[str | None] = mapped_column(String(128))
+    bundle_sha256: Mapped[str | None] = mapped_column(String(64))
 
 
 class TierEvent(Base):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -40,6 +41,11 @@ _PERMANENT = frozenset(
 )
 
 
+# What the audit service accepts (audit.v1.Outcome).
+OUTCOMES = ("success", "denied", "failed")
+_SUBJECT = re.compile(r"^[a-z][a-z0-9_]*:[A-Za-z0-9_.\-]{1,100}$")
+
+
 def record(
     session: Session,
     org_id: str,
@@ -52,6 +58,12 @@ def record(
 ) -> None:
     """Queue an audit entry in the caller's transaction. Ids and codes only.
     `actor` defaults to the call's (else kyc-tier itself)."""
+    # The audit service refuses anything else for good: the entry would stay
+    # in the outbox, never in the chain.
+    if outcome not in OUTCOMES:
+        raise ValueError(f"audit outcome must be one of {', '.join(OUTCOMES)}")
+    if not _SUBJECT.match(subject):
+        raise ValueError("audit subject must look like <kind>:<internal id>")
     session.add(
         models.AuditOutbox(
             org_id=org_id,

@@ -144,6 +144,20 @@ class MatchResult:
 
 
 @dataclass(frozen=True)
+class ThresholdInfo:
+    """A match threshold as matching describes it (DescribeThreshold)."""
+
+    threshold: float
+    # -1 when the deployment's model has no calibration.
+    false_match_rate: float
+    default_threshold: float
+    # The accepted range of organisation thresholds (inclusive).
+    min_threshold: float
+    max_threshold: float
+    calibration_id: str
+
+
+@dataclass(frozen=True)
 class Duplicate:
     customer_id: str
     score: float
@@ -212,6 +226,8 @@ class Liveness(Protocol):
         computed_bundle_sha256: str,
         face: FaceAssessment | None,
         policy: LivenessPolicy = DEFAULT_LIVENESS_POLICY,
+        # Resume a cut-short capture of this very bundle (see liveness.proto).
+        resume: bool = False,
     ) -> LivenessDecision: ...
 
 
@@ -220,8 +236,14 @@ class Embedder(Protocol):
 
 
 class Matcher(Protocol):
+    # Duplicates are searched at `threshold`, the organisation's (None: matching's default).
     async def enroll(
-        self, customer_id: str, embedding: FaceEmbedding, source: str, verification_id: str
+        self,
+        customer_id: str,
+        embedding: FaceEmbedding,
+        source: str,
+        verification_id: str,
+        threshold: float | None = None,
     ) -> Enrolled: ...
 
     # `threshold` is the organisation's (kyc-tier owns `orgs.match_threshold`);
@@ -237,6 +259,10 @@ class Matcher(Protocol):
     async def list_enrollments(
         self, customer_id: str, include_retired: bool
     ) -> list[EnrollmentInfo]: ...
+
+    # The threshold (None: the default) with its false-match rate and the
+    # accepted range; INVALID_FIELD "threshold" when outside it.
+    async def describe_threshold(self, threshold: float | None) -> ThresholdInfo: ...
 
     # `enrollment_id`: only that reference (else every one of the customer's).
     async def retire(self, customer_id: str, reason: str, enrollment_id: str = "") -> int: ...

@@ -200,10 +200,12 @@ def add_attempt(
     )
 
 
-def start_attempt(session: Session, org_id: str, customer_id: str, kind: str) -> str:
+def start_attempt(
+    session: Session, org_id: str, customer_id: str, kind: str, attempt_id: str = ""
+) -> str:
     """An attempt recorded before any service is called (outcome "started"),
     so that a challenge or nonce consumed downstream never lacks one."""
-    attempt_id = new_id("att")
+    attempt_id = attempt_id or new_id("att")
     session.add(
         models.Attempt(
             attempt_id=attempt_id,

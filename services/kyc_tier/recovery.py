@@ -25,7 +25,7 @@ from identity_runtime import metrics
 from identity_runtime.logs import get_logger
 from services.kyc_tier import models
 from services.kyc_tier.flows import dukcapil, face, ktp, step_up
-from services.kyc_tier.flows.pipeline import interrupt_attempt
+from services.kyc_tier.flows.attempts import interrupt_attempt
 from services.kyc_tier.ports import Clock
 from services.kyc_tier.store import Store
 

@@ -6,7 +6,9 @@ declared table in libs/identity_store/retention.py):
 - verification rows 7 years after they were made (their review items and any
   frames left with them go first);
 - console sessions once expired or signed out, WebAuthn ceremony challenges
-  once expired.
+  once expired;
+- `Idempotency-Key` records once past their 24 h (not a regulated record: no
+  audit entry for them).
 
 An organisation may lengthen a period (retention_overrides.py, never
 shorter than declared). A customer under legal hold keeps everything. Rows
@@ -33,7 +35,7 @@ from sqlalchemy.orm import Session, object_session
 from identity_runtime.logs import get_logger
 from identity_store.db import Database
 from identity_store.retention import delete_in_batches, period
-from services.kyc_tier import models, outbox
+from services.kyc_tier import idempotency, models, outbox
 from services.kyc_tier import retention_overrides as overrides
 from services.kyc_tier.console_models import ConsoleChallenge, ConsoleSession
 from services.kyc_tier.outbox import OutboxRelay
@@ -91,6 +93,8 @@ class KycSweeper:
         self.longest_batch_seconds = 0.0
         with self.database.transaction() as session:
             orgs = list(session.scalars(select(models.Org.org_id).order_by(models.Org.org_id)))
+        with self.database.transaction() as session:
+            expired_keys = idempotency.prune(session, now)
         summary: dict[str, dict[str, int]] = {}
         for org_id in orgs:
             counts = self._sweep_org(org_id, now)
@@ -113,7 +117,12 @@ class KycSweeper:
                 challenge.ceremony_id, lambda: challenge.expires_at <= now
             )
         }
-        log.info("retention sweep", organisations=len(summary), **self.platform_counts)
+        log.info(
+            "retention sweep",
+            organisations=len(summary),
+            expired_keys=expired_keys,
+            **self.platform_counts,
+        )
         return summary
 
     def _run(self, key: Any, where: Callable[[], ColumnElement[bool]], **kw: Any) -> int:

@@ -64,7 +64,7 @@ def set_override(
     """Lengthen `data_class` for `org_id` (replacing an earlier override), audited."""
     validate(data_class, days, basis)
     if session.get(models.Org, org_id) is None:
-        raise NotFound("no such organisation", "ORG_NOT_FOUND")
+        raise NotFound("no such organisation", "ORGANIZATION_NOT_FOUND")
     row = session.get(models.RetentionOverride, (org_id, data_class))
     previous = row.period_days if row is not None else period(data_class).days
     if row is None:

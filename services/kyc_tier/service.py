@@ -5,7 +5,7 @@ from __future__ import annotations
 from identity_runtime import mesh
 from identity_runtime.meshauth import API_KEY_ISSUER, Caller
 from identity_runtime.server import ServiceSpec
-from services.kyc_tier import console_servicer, sdk_servicer, servicer
+from services.kyc_tier import console_servicer, org_servicer, sdk_servicer, servicer
 from services.kyc_tier.bootstrap import KycTierCore, build
 from services.kyc_tier.settings import KycTierSettings
 
@@ -39,6 +39,10 @@ SPEC = ServiceSpec.from_mesh(
         console_servicer.DashboardServicer,
         console_servicer.ConsoleAuthServicer,
         sdk_servicer.SdkSessionServicer,
+        org_servicer.OrgSettingsServicer,
     ],
     api_keys=api_key_caller,
+    # Erasures are counted in kyc-tier's database (flows/erasure.py): an
+    # erased customer's erasure asked again is no new erasure.
+    own_rate_limits=frozenset({"identity.kyc_tier.v1.CustomerService/EraseCustomer"}),
 )

@@ -4,6 +4,8 @@ No transaction, decision or validation lives here: each RPC maps its request
 with `mapping`, calls one flow of the core (`bootstrap.KycTierCore`) and maps
 the flow's result back. Services with no servicer here (and RPCs not
 overridden) answer UNIMPLEMENTED / NOT_IMPLEMENTED until their issue lands.
+Mutations without a capture nonce are `@idempotent`: they honour the
+`idempotency-key` metadata (services/kyc_tier/idempotency.py).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from identity_runtime.context import require_org
 from identity_runtime.server import CoreServicer
 from services.kyc_tier.bootstrap import KycTierCore
 from services.kyc_tier.mapping import captures, consent, enums, resources, responses
+from services.kyc_tier.mapping.idempotent import idempotent
 
 
 class ApiKeyServicer(CoreServicer[KycTierCore], api_keys_pb2_grpc.ApiKeyServiceServicer):
@@ -43,6 +46,7 @@ class ApiKeyServicer(CoreServicer[KycTierCore], api_keys_pb2_grpc.ApiKeyServiceS
         keys = await self.core.api_keys.list(require_org())
         return api_keys_pb2.ListApiKeysResponse(api_keys=[resources.api_key(k) for k in keys])
 
+    @idempotent(api_keys_pb2.CreateApiKeyResponse)
     async def CreateApiKey(
         self, request: api_keys_pb2.CreateApiKeyRequest, _: Any
     ) -> api_keys_pb2.CreateApiKeyResponse:
@@ -50,6 +54,7 @@ class ApiKeyServicer(CoreServicer[KycTierCore], api_keys_pb2_grpc.ApiKeyServiceS
         issued = await self.core.api_keys.create(require_org(), request.name, scopes)
         return responses.issued_api_key(issued)
 
+    @idempotent(api_keys_pb2.RevokeApiKeyResponse)
     async def RevokeApiKey(
         self, request: api_keys_pb2.RevokeApiKeyRequest, _: Any
     ) -> api_keys_pb2.RevokeApiKeyResponse:
@@ -69,6 +74,7 @@ class ApiKeyServicer(CoreServicer[KycTierCore], api_keys_pb2_grpc.ApiKeyServiceS
 
 
 class CustomerServicer(CoreServicer[KycTierCore], customers_pb2_grpc.CustomerServiceServicer):
+    @idempotent(customers_pb2.CreateCustomerResponse)
     async def CreateCustomer(
         self, request: customers_pb2.CreateCustomerRequest, _: Any
     ) -> customers_pb2.CreateCustomerResponse:
@@ -87,12 +93,14 @@ class CustomerServicer(CoreServicer[KycTierCore], customers_pb2_grpc.CustomerSer
         view = await self.core.customers.get(require_org(), request.customer_id)
         return customers_pb2.GetCustomerResponse(customer=resources.customer(view))
 
+    @idempotent(customers_pb2.EraseCustomerResponse)
     async def EraseCustomer(
         self, request: customers_pb2.EraseCustomerRequest, _: Any
     ) -> customers_pb2.EraseCustomerResponse:
         result = await self.core.erasure.erase(require_org(), request.customer_id, request.reason)
         return responses.erased(result)
 
+    @idempotent(customers_pb2.SetLegalHoldResponse)
     async def SetLegalHold(
         self, request: customers_pb2.SetLegalHoldRequest, _: Any
     ) -> customers_pb2.SetLegalHoldResponse:
@@ -113,6 +121,7 @@ class CustomerServicer(CoreServicer[KycTierCore], customers_pb2_grpc.CustomerSer
 
 
 class KtpServicer(CoreServicer[KycTierCore], ktp_pb2_grpc.KtpServiceServicer):
+    @idempotent(ktp_pb2.IssueKtpChallengeResponse)
     async def IssueKtpChallenge(
         self, request: ktp_pb2.IssueKtpChallengeRequest, _: Any
     ) -> ktp_pb2.IssueKtpChallengeResponse:
@@ -127,6 +136,7 @@ class KtpServicer(CoreServicer[KycTierCore], ktp_pb2_grpc.KtpServiceServicer):
 
 
 class FaceServicer(CoreServicer[KycTierCore], face_pb2_grpc.FaceServiceServicer):
+    @idempotent(face_pb2.IssueFlashChallengeResponse)
     async def IssueFlashChallenge(
         self, request: face_pb2.IssueFlashChallengeRequest, _: Any
     ) -> face_pb2.IssueFlashChallengeResponse:
@@ -169,6 +179,7 @@ class StepUpServicer(CoreServicer[KycTierCore], step_up_pb2_grpc.StepUpServiceSe
 
 
 class KycServicer(CoreServicer[KycTierCore], kyc_pb2_grpc.KycServiceServicer):
+    @idempotent(kyc_pb2.SubmitDukcapilVerdictResponse)
     async def SubmitDukcapilVerdict(
         self, request: kyc_pb2.SubmitDukcapilVerdictRequest, _: Any
     ) -> kyc_pb2.SubmitDukcapilVerdictResponse:
@@ -181,6 +192,7 @@ class KycServicer(CoreServicer[KycTierCore], kyc_pb2_grpc.KycServiceServicer):
         status = await self.core.kyc.status(require_org(), request.customer_id)
         return responses.kyc_status(request.customer_id, status)
 
+    @idempotent(kyc_pb2.UpgradeKycResponse)
     async def UpgradeKyc(
         self, request: kyc_pb2.UpgradeKycRequest, _: Any
     ) -> kyc_pb2.UpgradeKycResponse:
@@ -190,6 +202,7 @@ class KycServicer(CoreServicer[KycTierCore], kyc_pb2_grpc.KycServiceServicer):
 
 
 class DeviceServicer(CoreServicer[KycTierCore], devices_pb2_grpc.DeviceServiceServicer):
+    @idempotent(devices_pb2.RegisterDeviceResponse)
     async def RegisterDevice(
         self, request: devices_pb2.RegisterDeviceRequest, _: Any
     ) -> devices_pb2.RegisterDeviceResponse:
@@ -224,6 +237,7 @@ class WebhookServicer(CoreServicer[KycTierCore], webhooks_pb2_grpc.WebhookServic
         found = await self.core.webhooks.list(require_org())
         return webhooks_pb2.ListWebhooksResponse(webhooks=[resources.webhook(w) for w in found])
 
+    @idempotent(webhooks_pb2.CreateWebhookResponse)
     async def CreateWebhook(
         self, request: webhooks_pb2.CreateWebhookRequest, _: Any
     ) -> webhooks_pb2.CreateWebhookResponse:
@@ -232,12 +246,14 @@ class WebhookServicer(CoreServicer[KycTierCore], webhooks_pb2_grpc.WebhookServic
         )
         return responses.created_webhook(created)
 
+    @idempotent(webhooks_pb2.TestWebhookResponse)
     async def TestWebhook(
         self, request: webhooks_pb2.TestWebhookRequest, _: Any
     ) -> webhooks_pb2.TestWebhookResponse:
         result = await self.core.webhooks.test(require_org(), request.webhook_id)
         return responses.webhook_delivery(result)
 
+    @idempotent(webhooks_pb2.RotateWebhookSecretResponse)
     async def RotateWebhookSecret(
         self, request: webhooks_pb2.RotateWebhookSecretRequest, _: Any
     ) -> webhooks_pb2.RotateWebhookSecretResponse:
@@ -246,12 +262,14 @@ class WebhookServicer(CoreServicer[KycTierCore], webhooks_pb2_grpc.WebhookServic
         )
         return responses.rotated_webhook_secret(rotated, expires)
 
+    @idempotent(webhooks_pb2.DisableWebhookResponse)
     async def DisableWebhook(
         self, request: webhooks_pb2.DisableWebhookRequest, _: Any
     ) -> webhooks_pb2.DisableWebhookResponse:
         found = await self.core.webhooks.set_active(require_org(), request.webhook_id, False)
         return webhooks_pb2.DisableWebhookResponse(webhook=resources.webhook(found))
 
+    @idempotent(webhooks_pb2.EnableWebhookResponse)
     async def EnableWebhook(
         self, request: webhooks_pb2.EnableWebhookRequest, _: Any
     ) -> webhooks_pb2.EnableWebhookResponse:
@@ -261,11 +279,15 @@ class WebhookServicer(CoreServicer[KycTierCore], webhooks_pb2_grpc.WebhookServic
     async def ListWebhookDeliveries(
         self, request: webhooks_pb2.ListWebhookDeliveriesRequest, _: Any
     ) -> webhooks_pb2.ListWebhookDeliveriesResponse:
-        found = await self.core.webhook_log.deliveries(require_org(), request.webhook_id)
+        page = await self.core.webhook_log.deliveries(
+            require_org(), request.webhook_id, request.page_size, request.page_token
+        )
         return webhooks_pb2.ListWebhookDeliveriesResponse(
-            deliveries=[resources.webhook_delivery(d) for d in found]
+            deliveries=[resources.webhook_delivery(d) for d in page.items],
+            next_page_token=page.next_page_token,
         )
 
+    @idempotent(webhooks_pb2.RedeliverWebhookDeliveryResponse)
     async def RedeliverWebhookDelivery(
         self, request: webhooks_pb2.RedeliverWebhookDeliveryRequest, _: Any
     ) -> webhooks_pb2.RedeliverWebhookDeliveryResponse:
@@ -275,3 +297,21 @@ class WebhookServicer(CoreServicer[KycTierCore], webhooks_pb2_grpc.WebhookServic
         return webhooks_pb2.RedeliverWebhookDeliveryResponse(
             delivery=resources.webhook_delivery(queued)
         )
+
+    async def UpdateWebhook(
+        self, request: webhooks_pb2.UpdateWebhookRequest, _: Any
+    ) -> webhooks_pb2.UpdateWebhookResponse:
+        found = await self.core.webhook_changes.update(
+            require_org(),
+            request.webhook_id,
+            request.url if request.HasField("url") else None,
+            request.events,
+            request.description if request.HasField("description") else None,
+        )
+        return webhooks_pb2.UpdateWebhookResponse(webhook=resources.webhook(found))
+
+    async def DeleteWebhook(
+        self, request: webhooks_pb2.DeleteWebhookRequest, _: Any
+    ) -> webhooks_pb2.DeleteWebhookResponse:
+        await self.core.webhook_changes.delete(require_org(), request.webhook_id)
+        return webhooks_pb2.DeleteWebhookResponse()

@@ -34,7 +34,9 @@ class KycTierSettings(ServiceSettings):
     embedding_address: str = address_setting(mesh.EMBEDDING)
     matching_address: str = address_setting(mesh.MATCHING)
     audit_address: str = address_setting(mesh.AUDIT)
-    database_pool_size: int = setting(5, "Connections per process to PostgreSQL")
+    database_pool_size: int = setting(
+        5, "Most connections per process to PostgreSQL (the pool; no overflow beyond it)"
+    )
     kek_keyring_file: Path | None = setting(
         None, "JSON keyring of key-encryption keys (the same keyring as matching's), from a Secret"
     )
@@ -108,6 +110,11 @@ class KycTierSettings(ServiceSettings):
         "Longest (and default) lifetime of a browser SDK session token minted by "
         "POST /api/identity/sdk-sessions",
     )
+    webhook_ca_file: Path | None = setting(
+        None,
+        "Extra CA certificates (PEM) trusted for https webhook receivers, besides the "
+        "system's (a private CA of the partner's)",
+    )
 
     def validate(self) -> list[tuple[str, str]]:
         problems = super().validate()
@@ -123,6 +130,8 @@ class KycTierSettings(ServiceSettings):
             problems.append(
                 ("webhook_allow_loopback", "production refuses loopback webhook targets")
             )
+        if self.webhook_ca_file is not None and not self.webhook_ca_file.is_file():
+            problems.append(("webhook_ca_file", "is not a readable file"))
         if self.webhook_disable_after < 1:
             problems.append(("webhook_disable_after", "must be at least 1"))
         problems += keyring_missing(self, "kek_keyring", mesh.KYC_TIER.env_prefix)

@@ -18,13 +18,11 @@ from services.kyc_tier import models
 from services.kyc_tier.tiers import STEP_UP
 from services.kyc_tier.webhook_targets import event_document
 
+DISABLED_EVENT = "endpoint.disabled"
 
-def emit(session: Session, org_id: str, event_type: str, data: dict[str, Any]) -> str | None:
-    """Queue `event_type` for every active endpoint of the organisation that
-    subscribed to it, in the caller's transaction (so the event commits with
-    the change it announces, or not at all). `data`: ids and masked values
-    only. The event id, or None when no endpoint wants it."""
-    rows = [
+
+def _subscribed(session: Session, org_id: str, event_type: str) -> list[models.Webhook]:
+    return [
         w
         for w in session.scalars(
             select(models.Webhook).where(
@@ -33,6 +31,15 @@ def emit(session: Session, org_id: str, event_type: str, data: dict[str, Any]) -
         )
         if event_type in (w.events or [])
     ]
+
+
+def _queue(
+    session: Session,
+    org_id: str,
+    rows: list[models.Webhook],
+    event_type: str,
+    data: dict[str, Any],
+) -> str | None:
     if not rows:
         return None
     now = utcnow()
@@ -53,6 +60,43 @@ def emit(session: Session, org_id: str, event_type: str, data: dict[str, Any]) -
             )
         )
     return event_id
+
+
+def emit(session: Session, org_id: str, event_type: str, data: dict[str, Any]) -> str | None:
+    """Queue `event_type` for every active endpoint of the organisation that
+    subscribed to it, in the caller's transaction (so the event commits with
+    the change it announces, or not at all). `data`: ids and masked values
+    only. The event id, or None when no endpoint wants it."""
+    return _queue(session, org_id, _subscribed(session, org_id, event_type), event_type, data)
+
+
+def announce_disabled(session: Session, hook: models.Webhook, failures: int) -> str | None:
+    """Tell the organisation an endpoint was disabled: `endpoint.disabled` to
+    its default endpoint when that is another, active one (whatever it
+    subscribed to); else to its other active endpoints subscribed to it."""
+    org = session.get(models.Org, hook.org_id)
+    default_id = (org.default_webhook_id if org is not None else None) or ""
+    default = session.get(models.Webhook, default_id) if default_id else None
+    if (
+        default is not None
+        and default.webhook_id != hook.webhook_id
+        and default.active
+        and default.deleted_at is None
+    ):
+        targets = [default]
+    else:
+        targets = [
+            w
+            for w in _subscribed(session, hook.org_id, DISABLED_EVENT)
+            if w.webhook_id != hook.webhook_id
+        ]
+    return _queue(
+        session,
+        hook.org_id,
+        targets,
+        DISABLED_EVENT,
+        {"webhook_id": hook.webhook_id, "reason": "failures", "consecutive_failures": failures},
+    )
 
 
 def announce_verification(session: Session, row: models.Verification) -> None:

@@ -11,11 +11,9 @@ from sqlalchemy.orm import Session
 from identity_runtime.errors import FailedPrecondition, NotFound, require
 from identity_store.types import utcnow
 from services.kyc_tier import models, outbox
+from services.kyc_tier.paging import Page, newest_first
 from services.kyc_tier.store import Store
 from services.kyc_tier.webhooks import owned
-
-# Deliveries the log route answers (newest first).
-DELIVERY_LOG_SIZE = 100
 
 
 @dataclass(frozen=True)
@@ -62,23 +60,25 @@ def _delivery_view(session: Session, row: models.WebhookDelivery) -> DeliveryVie
 class DeliveryLog:
     store: Store
 
-    async def deliveries(self, org_id: str, webhook_id: str) -> tuple[DeliveryView, ...]:
-        """The endpoint's most recent deliveries (newest first), with attempts."""
+    async def deliveries(
+        self, org_id: str, webhook_id: str, size: int = 0, token: str = ""
+    ) -> Page[DeliveryView]:
+        """One page of the endpoint's deliveries (newest first), with attempts;
+        the token of the next (older) page, "" on the last."""
 
-        def work(session: Session) -> tuple[DeliveryView, ...]:
+        def work(session: Session) -> Page[DeliveryView]:
             owned(session, org_id, webhook_id)
-            rows = list(
-                session.scalars(
-                    select(models.WebhookDelivery)
-                    .where(models.WebhookDelivery.webhook_id == webhook_id)
-                    .order_by(
-                        models.WebhookDelivery.created_at.desc(),
-                        models.WebhookDelivery.delivery_id.desc(),
-                    )
-                    .limit(DELIVERY_LOG_SIZE)
-                )
+            found = newest_first(
+                session,
+                select(models.WebhookDelivery).where(
+                    models.WebhookDelivery.webhook_id == webhook_id
+                ),
+                models.WebhookDelivery.created_at,
+                models.WebhookDelivery.delivery_id,
+                size,
+                token,
             )
-            return tuple(_delivery_view(session, r) for r in rows)
+            return Page([_delivery_view(session, r) for r in found.items], found.next_page_token)
 
         return await self.store.read(work)
 
@@ -102,8 +102,8 @@ class DeliveryLog:
                 session,
                 org_id,
                 "webhook.redeliver",
-                webhook_id,
-                "queued",
+                f"webhook:{webhook_id}",
+                "success",
                 details={"delivery_id": delivery_id},
             )
             session.flush()

@@ -33,6 +33,10 @@ class Webhook(Base):
     # After a rotation: the previous secret, sealed, signing too until it expires.
     previous_secret_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
     previous_secret_expires_at: Mapped[datetime | None] = mapped_column()
+    # "" while active; "manual" or "failures" (a run of failed deliveries).
+    disabled_reason: Mapped[str] = mapped_column(String(16), default="")
+    # Deleted by the organisation: no longer listed or served; its log is kept.
+    deleted_at: Mapped[datetime | None] = mapped_column()
 
 
 class WebhookDelivery(Base):

@@ -26,6 +26,7 @@ from identity_runtime import metrics
 from identity_runtime.logs import get_logger
 from identity_store.types import utcnow
 from services.kyc_tier import models, outbox
+from services.kyc_tier.webhook_events import announce_disabled
 from services.kyc_tier.webhook_targets import DeliveryResult
 
 if TYPE_CHECKING:
@@ -222,13 +223,15 @@ class Dispatcher:
         if hook.active and hook.consecutive_failures >= self.disable_after:
             hook.active = False
             hook.disabled_at = now
+            hook.disabled_reason = "failures"
             give_up_pending(session, hook.webhook_id, now)
+            announce_disabled(session, hook, hook.consecutive_failures)
             outbox.record(
                 session,
                 hook.org_id,
                 "webhook.disable",
-                hook.webhook_id,
-                "disabled",
+                f"webhook:{hook.webhook_id}",
+                "success",
                 details={"consecutive_failures": hook.consecutive_failures},
                 actor="service:kyc-tier",
             )

@@ -18,11 +18,13 @@ import asyncio
 import ipaddress
 import json
 import socket
+import ssl
 import time
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -38,6 +40,7 @@ EVENT_TYPES = frozenset(
         "stepup.decided",
         "review.decided",
         "customer.erased",
+        "endpoint.disabled",
     }
 )
 TEST_EVENT = "webhook.test"
@@ -154,9 +157,13 @@ class DeliveryResult:
 class Sender:
     """Posts one signed document; never follows a redirect (a 3xx is a failure)."""
 
-    def __init__(self, allow_loopback: bool, timeout_seconds: float):
+    def __init__(self, allow_loopback: bool, timeout_seconds: float, ca_file: Path | None = None):
         self.allow_loopback = allow_loopback
         self.timeout_seconds = timeout_seconds
+        # The system's trust store, plus the operator's extra CA certificates.
+        self.ssl_context = ssl.create_default_context()
+        if ca_file is not None:
+            self.ssl_context.load_verify_locations(cafile=str(ca_file))
 
     async def post(
         self, url: str, body: bytes, secrets: Sequence[bytes], event_id: str
@@ -172,7 +179,9 @@ class Sender:
         error = ""
         try:
             async with httpcore.AsyncConnectionPool(
-                network_backend=GuardedBackend(self.allow_loopback), max_connections=1
+                ssl_context=self.ssl_context,
+                network_backend=GuardedBackend(self.allow_loopback),
+                max_connections=1,
             ) as pool:
                 async with pool.stream(
                     "POST",

@@ -25,6 +25,7 @@ from identity_crypto.datakeys import DataKeyStore
 from identity_runtime.errors import NotFound, require
 from identity_store.types import utcnow
 from services.kyc_tier import models, outbox
+from services.kyc_tier.org_settings import default_webhook_id
 from services.kyc_tier.store import Store
 from services.kyc_tier.webhook_outbox import give_up_pending
 from services.kyc_tier.webhook_targets import (
@@ -49,7 +50,7 @@ def owned(session: Session, org_id: str, webhook_id: str) -> models.Webhook:
     """The organisation's endpoint, else NOT_FOUND (another's is not found either)."""
     require(bool(webhook_id), "webhook_id", "is required")
     row = session.get(models.Webhook, webhook_id)
-    if row is None or row.org_id != org_id:
+    if row is None or row.org_id != org_id or row.deleted_at is not None:
         raise NotFound("no such webhook", "WEBHOOK_NOT_FOUND")
     return row
 
@@ -62,6 +63,11 @@ class WebhookRecord:
     active: bool
     description: str
     created_at: datetime
+    disabled_at: datetime | None = None
+    # Disabled by a run of failed deliveries (not by a person).
+    auto_disabled: bool = False
+    # The organisation's default endpoint.
+    is_default: bool = False
 
 
 @dataclass(frozen=True)
@@ -71,10 +77,22 @@ class CreatedWebhook:
     signing_secret: str
 
 
-def _record(row: models.Webhook) -> WebhookRecord:
+def webhook_record(row: models.Webhook, default_id: str = "") -> WebhookRecord:
     return WebhookRecord(
-        row.webhook_id, row.url, tuple(row.events), row.active, row.description, row.created_at
+        row.webhook_id,
+        row.url,
+        tuple(row.events),
+        row.active,
+        row.description,
+        row.created_at,
+        None if row.active else row.disabled_at,
+        not row.active and row.disabled_reason == "failures",
+        bool(default_id) and row.webhook_id == default_id,
     )
+
+
+def _record(session: Session, row: models.Webhook) -> WebhookRecord:
+    return webhook_record(row, default_webhook_id(session, row.org_id))
 
 
 def _aad(org_id: str, webhook_id: str) -> bytes:
@@ -95,10 +113,11 @@ class WebhookFlow:
         def work(session: Session) -> list[WebhookRecord]:
             rows = session.scalars(
                 select(models.Webhook)
-                .where(models.Webhook.org_id == org_id)
+                .where(models.Webhook.org_id == org_id, models.Webhook.deleted_at.is_(None))
                 .order_by(models.Webhook.created_at, models.Webhook.webhook_id)
             )
-            return [_record(r) for r in rows]
+            default_id = default_webhook_id(session, org_id)
+            return [webhook_record(r, default_id) for r in rows]
 
         return await self.store.read(work)
 
@@ -143,12 +162,12 @@ class WebhookFlow:
                 session,
                 org_id,
                 "webhook.create",
-                webhook_id,
-                "created",
+                f"webhook:{webhook_id}",
+                "success",
                 details={"events": ",".join(chosen)},
             )
             session.flush()
-            return _record(row)
+            return _record(session, row)
 
         return CreatedWebhook(await self.store.write(work), secret)
 
@@ -206,11 +225,11 @@ class WebhookFlow:
                 session,
                 org_id,
                 "webhook.rotate_secret",
-                webhook_id,
-                "rotated",
+                f"webhook:{webhook_id}",
+                "success",
                 details={"overlap_seconds": overlap},
             )
-            return _record(row), row.previous_secret_expires_at
+            return _record(session, row), row.previous_secret_expires_at
 
         record, expires = await self.store.write(work)
         return CreatedWebhook(record, secret), expires
@@ -223,17 +242,19 @@ class WebhookFlow:
             if active:
                 row.consecutive_failures = 0
                 row.disabled_at = None
+                row.disabled_reason = ""
             else:
                 row.disabled_at = now
+                row.disabled_reason = "manual"
                 give_up_pending(session, webhook_id, now)
             outbox.record(
                 session,
                 org_id,
                 "webhook.enable" if active else "webhook.disable",
-                webhook_id,
-                "enabled" if active else "disabled",
+                f"webhook:{webhook_id}",
+                "success",
             )
-            return _record(row)
+            return _record(session, row)
 
         return await self.store.write(work)
 
@@ -253,8 +274,8 @@ class WebhookFlow:
                 session,
                 org_id,
                 "webhook.test",
-                webhook_id,
-                "delivered" if result.delivered else "failed",
+                f"webhook:{webhook_id}",
+                "success" if result.delivered else "failed",
                 details={"http_status": result.http_status, "error": result.error},
             )
 

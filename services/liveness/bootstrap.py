@@ -11,8 +11,8 @@ from identity_inference import pack
 from identity_inference.pad import PadScorer
 from identity_runtime.convert import same_named
 from identity_runtime.server import Core
+from identity_store.compat import schema_problem
 from identity_store.db import Database
-from identity_store.migrate import is_at_head
 from identity_store.retention import PeriodicSweep
 from services.liveness.checks import ChallengePolicy, Liveness
 from services.liveness.migrations import HISTORY
@@ -41,12 +41,9 @@ class LivenessCore(Core):
     retention: PeriodicSweep
 
     async def ready(self) -> tuple[bool, str]:
-        at_head = await asyncio.to_thread(is_at_head, self.liveness.database.url, HISTORY)
-        if not at_head:
-            return (
-                False,
-                "liveness's tables are not at the head of its migrations: run `identity migrate`",
-            )
+        problem = await asyncio.to_thread(schema_problem, self.liveness.database.url, HISTORY)
+        if problem:
+            return False, f"liveness: {problem}"
         pad = self.liveness.pad
         if pad is None:
             return (

@@ -103,6 +103,9 @@ class LivenessRequest:
     frames: list[flash.FrameColour]
     # The organisation's switches (kyc-tier's), for this call only.
     policy: OrgPolicy = DEFAULT_POLICY
+    # Re-decide this very bundle if it was accepted already (kyc-tier resuming
+    # a cut-short capture): nothing is consumed again.
+    resume: bool = False
 
 
 @dataclass(frozen=True)
@@ -119,6 +122,8 @@ class LivenessDecision:
 class _Checked:
     sequence: list[str]
     flash_duration_ms: int
+    # The bundle was accepted before: decide again, consume nothing.
+    resumed: bool = False
 
 
 def _utcnow() -> datetime:
@@ -337,6 +342,10 @@ class Liveness:
         seen = session.get(UsedNonce, (org_id, request.device_id, request.nonce))
         if seen is not None and seen.expires_at > now:
             same = seen.bundle_sha256 == request.bundle_sha256.lower()
+            if same and request.resume:
+                resumed = self._resumed_challenge(session, org_id, request)
+                if resumed is not None:
+                    return resumed
             raise AlreadyExists(
                 "this bundle was already submitted (replay)"
                 if same
@@ -363,6 +372,24 @@ class Liveness:
         if challenge.expires_at <= now:
             raise FailedPrecondition("the challenge has expired", "CHALLENGE_EXPIRED")
         return _Checked(list(challenge.sequence), int(challenge.flash_duration_ms))
+
+    @staticmethod
+    def _resumed_challenge(
+        session: Session, org_id: str, request: LivenessRequest
+    ) -> _Checked | None:
+        """The challenge this very bundle spent (a resumed capture), if it did."""
+        challenge = session.scalars(
+            sa.select(Challenge).where(
+                Challenge.org_id == org_id, Challenge.challenge_id == request.challenge_id
+            )
+        ).first()
+        if (
+            challenge is None
+            or challenge.consumed_nonce != request.nonce
+            or (challenge.customer_id, challenge.purpose) != (request.customer_id, request.purpose)
+        ):
+            return None
+        return _Checked(list(challenge.sequence), int(challenge.flash_duration_ms), resumed=True)
 
     def _consume(
         self, session: Session, org_id: str, request: LivenessRequest, now: datetime
@@ -469,8 +496,8 @@ class Liveness:
         def consume(session: Session) -> None:
             # Re-check inside the writing transaction: another call may have
             # consumed the challenge or the nonce since step 1.
-            self._check_protocol(session, org_id, request, now)
-            self._consume(session, org_id, request, now)
+            if not self._check_protocol(session, org_id, request, now).resumed:
+                self._consume(session, org_id, request, now)
 
         try:
             await self.database.run(consume)

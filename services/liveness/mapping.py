@@ -84,6 +84,7 @@ def liveness_request(request: pb.CheckLivenessRequest) -> LivenessRequest:
         signature=attestation.signature,
         captured_at=time_field(attestation, "captured_at"),
         computed_bundle_sha256=request.computed_bundle_sha256,
+        resume=request.resume,
         pad_crops=dict(_pad_crop(i, c) for i, c in enumerate(request.pad_crops)),
         policy=org_policy(request.policy),
         frames=[

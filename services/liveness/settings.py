@@ -19,7 +19,9 @@ class LivenessSettings(InferenceSettings):
     database_url: str = setting(
         help="SQLAlchemy URL: postgresql://... or sqlite:///path", secret=True
     )
-    database_pool_size: int = setting(5, "Connections per process to PostgreSQL")
+    database_pool_size: int = setting(
+        5, "Most connections per process to PostgreSQL (the pool; no overflow beyond it)"
+    )
     pad_enabled: bool = setting(
         True,
         "Presentation-attack detection. false = decisions rest on the flash challenge alone "

@@ -14,7 +14,7 @@ from identity_crypto.keyring import load_keyring
 from identity_crypto.kms import KeyEncryptionService, LocalKms
 from identity_runtime.server import Core
 from identity_store.db import Database
-from identity_store.migrate import require_head
+from identity_store.migrate import require_compatible
 from identity_store.retention import PeriodicSweep
 from services.matching import models
 from services.matching.calibration import load_calibrations
@@ -79,7 +79,7 @@ async def build(
 ) -> MatchingCore:
     chosen = overrides or MatchingOverrides()
     database = chosen.database or Database(settings.database_url, settings.database_pool_size)
-    await require_head(database, HISTORY, "matching")
+    await require_compatible(database, HISTORY, "matching")
     faiss.omp_set_num_threads(settings.search_threads)
     contract = EmbeddingContract(settings.model_id, settings.model_version, settings.dimension)
     profile = resolve_profile(

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -36,6 +37,20 @@ class EmbeddingContract:
     def same_gallery(self, other: EmbeddingContract) -> bool:
         """A gallery is pinned to model id + dimension (the version is recorded)."""
         return self.model_id == other.model_id and self.dimension == other.dimension
+
+
+@dataclass(frozen=True)
+class ThresholdInfo:
+    """A threshold against the deployment's model: its calibrated false-match
+    rate (-1 without a calibration) and the accepted range."""
+
+    threshold: float
+    false_match_rate: float
+    default_threshold: float
+    min_threshold: float
+    max_threshold: float
+    calibration_id: str
+    model_id: str
 
 
 @dataclass(frozen=True)
@@ -75,6 +90,19 @@ class ModelProfile:
     @property
     def calibration_id(self) -> str:
         return self.calibration.calibration_id if self.calibration else ""
+
+    def describe(self, requested: float | None) -> ThresholdInfo:
+        """The threshold (bounded as in `threshold`) with its false-match rate."""
+        chosen = self.threshold(requested)
+        return ThresholdInfo(
+            threshold=chosen,
+            false_match_rate=self.false_match_rate(chosen),
+            default_threshold=self.default_threshold,
+            min_threshold=self.min_threshold,
+            max_threshold=self.max_threshold,
+            calibration_id=self.calibration_id,
+            model_id=self.contract.model_id,
+        )
 
 
 def resolve_profile(
@@ -157,3 +185,20 @@ def validate_id(field: str, value: str) -> str:
     ):
         raise invalid_field(field, f"must be at most {ID_MAX} letters, digits, '_' or '-'")
     return value
+
+
+def threshold_profile(environ: Mapping[str, str] | None = None) -> ModelProfile:
+    """The profile matching builds from its MATCHING_* settings in `environ`
+    (default: this process's), without its database or keys."""
+    from identity_runtime.settings import load_settings
+    from services.matching.calibration import load_calibrations
+    from services.matching.settings import threshold_settings_class
+
+    found: Any = load_settings(threshold_settings_class(), "MATCHING", environ)
+    return resolve_profile(
+        EmbeddingContract(found.model_id, found.model_version, found.dimension),
+        found.default_threshold,
+        load_calibrations(found.calibration_dir),
+        found.min_threshold,
+        found.max_threshold,
+    )

@@ -29,7 +29,10 @@ def embedding(message: types_pb2.Embedding) -> EmbeddingInput:
 
 
 def threshold(
-    request: matching_pb2.VerifyRequest | matching_pb2.SearchRequest | matching_pb2.EnrollRequest,
+    request: matching_pb2.VerifyRequest
+    | matching_pb2.SearchRequest
+    | matching_pb2.EnrollRequest
+    | matching_pb2.DescribeThresholdRequest,
 ) -> float | None:
     """The organisation's threshold the caller sent; None when unset."""
     return request.threshold if request.HasField("threshold") else None

@@ -88,3 +88,10 @@ class MatchingServiceServicer(
     ) -> matching_pb2.ShredCustomerKeyResponse:
         outcome = await self.core.engine.shred(context.require_org(), request.customer_id)
         return message(matching_pb2.ShredCustomerKeyResponse, outcome)
+
+    async def DescribeThreshold(
+        self, request: matching_pb2.DescribeThresholdRequest, _: Any
+    ) -> matching_pb2.DescribeThresholdResponse:
+        context.require_org()
+        described = self.core.engine.profile.describe(mapping.threshold(request))
+        return message(matching_pb2.DescribeThresholdResponse, described)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -28,7 +29,9 @@ class MatchingSettings(ServiceSettings):
     database_url: str = setting(
         help="SQLAlchemy URL: postgresql://... or sqlite:///path", secret=True
     )
-    database_pool_size: int = setting(5, "Connections per process to PostgreSQL")
+    database_pool_size: int = setting(
+        5, "Most connections per process to PostgreSQL (the pool; no overflow beyond it)"
+    )
     kms: Literal["local"] = setting(
         "local",
         "Key-encryption service: 'local' reads the KEK keyring "
@@ -112,3 +115,34 @@ class MatchingSettings(ServiceSettings):
         if self.ivf_nprobe < 1 or self.search_threads < 1:
             problems.append(("ivf_nprobe", "ivf_nprobe and search_threads must be at least 1"))
         return problems
+
+
+# What fixes the accepted range of organisation thresholds (see contract.resolve_profile).
+THRESHOLD_FIELDS = (
+    "model_id",
+    "model_version",
+    "dimension",
+    "default_threshold",
+    "min_threshold",
+    "max_threshold",
+    "calibration_dir",
+)
+
+
+def threshold_settings_class() -> type:
+    """MatchingSettings' threshold fields alone (same names, defaults and
+    environment variables): what an operator's tool (`identity orgs
+    set-match-threshold`) needs to bound a threshold as matching does,
+    without matching's database or keys."""
+    chosen = [f for f in dataclasses.fields(MatchingSettings) if f.name in THRESHOLD_FIELDS]
+    made = dataclasses.make_dataclass(
+        "MatchingThresholdSettings",
+        [
+            (f.name, f.type, dataclasses.field(default=f.default, metadata=f.metadata))
+            for f in chosen
+        ],
+        frozen=True,
+    )
+    # The annotations are strings: resolved against this module's names.
+    made.__module__ = __name__
+    return made

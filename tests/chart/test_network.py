@@ -2,7 +2,8 @@
 graph (libs/identity_runtime/mesh.py `calls` and GATEWAY_CALLS), plus only the
 documented extras: DNS, the database for the pods holding its URL, Redis for
 the gateway when it holds the Redis URL, Triton for its clients, the OTLP
-collector, the ingress controller, Prometheus and the model store."""
+collector, the ingress controller, Prometheus and the model store; and the
+internal callers each service lists (networkPolicy.internalCallers)."""
 
 from __future__ import annotations
 
@@ -20,9 +21,11 @@ from tests.support.chart import (
     of_kind,
     pod_workloads,
     render,
+    render_values,
 )
 
 COMPONENT = "app.kubernetes.io/component"
+SERVICE_PORT = 50051
 
 
 def selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
@@ -40,7 +43,7 @@ def peer_component(peer: dict[str, Any]) -> str | None:
 
 
 def pod_labels(manifests: list[Manifest]) -> dict[str, dict[str, str]]:
-    return {m.component: m.pod_template["metadata"]["labels"] for m in pod_workloads(manifests)}
+    return {m.component: m.pod_labels for m in pod_workloads(manifests)}
 
 
 def policies_for(manifests: list[Manifest], labels: dict[str, str]) -> list[Manifest]:
@@ -91,9 +94,12 @@ def external(rule_source: dict[str, Any]) -> dict[str, Any]:
     return rule
 
 
-def holds_secret(values: dict[str, Any], component: str, secret: str) -> bool:
+def holds_secret(values: dict[str, Any], component: str, backend: str) -> bool:
+    """Whether the component holds a Secret reaching `backend` (the Secret of
+    that name, or one whose `backend` names it, like auditDatabase)."""
     settings = values["gateway"] if component == "gateway" else values["services"][component]
-    return secret in settings["secretEnv"].values() or secret in settings["secretFiles"].values()
+    held = {*settings["secretEnv"].values(), *settings["secretFiles"].values()}
+    return any((values["secrets"].get(s) or {}).get("backend", s) == backend for s in held)
 
 
 def expected_calls(values: dict[str, Any]) -> dict[str, set[str]]:
@@ -101,6 +107,9 @@ def expected_calls(values: dict[str, Any]) -> dict[str, set[str]]:
     calls = {s.name: set(s.calls) for s in mesh.SERVICES}
     if values["gateway"]["enabled"]:
         calls["gateway"] = set(mesh.GATEWAY_CALLS)
+    if values["gateway"]["enabled"] and values["tests"]["enabled"]:
+        # The helm test's smoke pod calls the gateway.
+        calls["smoke-test"] = {"gateway"}
     if values["triton"]["enabled"]:
         calls["triton"] = set()
         for client in values["triton"]["clients"]:
@@ -147,7 +156,7 @@ def test_mesh_allow_lists_equal_the_declared_call_graph(values_name: str) -> Non
             if not p.name.endswith("-default-deny")
         ]
         allowed[component] = Allowed(policy.doc)
-    ports = {s.name: 50051 for s in mesh.SERVICES} | {
+    ports = {s.name: SERVICE_PORT for s in mesh.SERVICES} | {
         "gateway": mesh.GATEWAY_DEFAULT_PORT,
         "triton": values["triton"]["ports"]["grpc"],
     }
@@ -195,6 +204,11 @@ def test_external_traffic_is_exactly_the_documented_extras(values_name: str) -> 
             if network["metricsFrom"]:
                 metrics_rule["from"] = network["metricsFrom"]
             expected_ingress.append(metrics_rule)
+        internal = network["internalCallers"].get(component)
+        if internal:
+            expected_ingress.append(
+                {"ports": [{"port": SERVICE_PORT, "protocol": "TCP"}], "from": internal}
+            )
         if component == "gateway":
             rule: dict[str, Any] = {
                 "ports": [{"port": mesh.GATEWAY_DEFAULT_PORT, "protocol": "TCP"}]
@@ -266,3 +280,45 @@ def test_the_graph_check_fails_on_an_extra_edge() -> None:
         }
     )
     assert set(Allowed(policy).egress_to) == {"matching"} != set(mesh.AUDIT.calls)
+
+
+LEDGER = [
+    {
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "payments"}},
+        "podSelector": {"matchLabels": {"app.kubernetes.io/name": "ledger"}},
+    }
+]
+
+
+def internal_ingress(manifests: list[Manifest], component: str) -> list[dict[str, Any]]:
+    labels = pod_labels(manifests)[component]
+    (policy,) = [p for p in policies_for(manifests, labels) if not p.name.endswith("-default-deny")]
+    return [
+        rule
+        for rule in Allowed(policy.doc).ingress_external
+        if rule["ports"] == [{"port": SERVICE_PORT, "protocol": "TCP"}]
+    ]
+
+
+def test_internal_callers_reach_exactly_the_services_that_list_them() -> None:
+    manifests = render_values({"networkPolicy": {"internalCallers": {"kyc-tier": LEDGER}}})
+    assert internal_ingress(manifests, "kyc-tier") == [
+        {"ports": [{"port": SERVICE_PORT, "protocol": "TCP"}], "from": LEDGER}
+    ]
+    for component in pod_labels(manifests):
+        if component not in ("kyc-tier", "gateway", "triton", "migrations"):
+            assert internal_ingress(manifests, component) == [], component
+    # Without the setting, kyc-tier's port admits its mesh callers only.
+    assert internal_ingress(render("default"), "kyc-tier") == []
+    # The production example lets the payments ledger call kyc-tier.
+    production = merged_values("production")["networkPolicy"]["internalCallers"]
+    assert internal_ingress(render("production"), "kyc-tier")[0]["from"] == production["kyc-tier"]
+
+
+def test_internal_callers_must_name_a_service_and_be_network_policy_peers() -> None:
+    with pytest.raises(Exception, match="internalCallers"):
+        render_values({"networkPolicy": {"internalCallers": {"kyc-tier": [{}]}}})
+    with pytest.raises(Exception, match="kyc_tier"):  # the schema: component names
+        render_values({"networkPolicy": {"internalCallers": {"kyc_tier": LEDGER}}})
+    with pytest.raises(Exception, match=r"internalCallers\.kyc-tir: no such service"):
+        render_values({"networkPolicy": {"internalCallers": {"kyc-tir": LEDGER}}})

@@ -346,8 +346,14 @@ def test_migrations_run_identity_migrate_before_install_and_upgrade(values_name:
     assert job.pod_spec["restartPolicy"] == "Never"
     (container,) = job.pod_spec["containers"]
     assert container["command"] == ["identity", "migrate"]
-    (env,) = container["env"]
-    assert env["valueFrom"]["secretKeyRef"] == values["secrets"]["database"]
+    env, *timeouts = container["env"]
+    # Its own credential (the schema owner), not the services' database URL.
+    assert env["valueFrom"]["secretKeyRef"] == values["secrets"]["migrationsDatabase"]
+    assert {e["name"]: e["value"] for e in timeouts if e["name"].startswith("IDENTITY_")} == {
+        "IDENTITY_MIGRATE_LOCK_TIMEOUT": values["migrations"]["lockTimeout"],
+        "IDENTITY_MIGRATE_STATEMENT_TIMEOUT": values["migrations"]["statementTimeout"],
+        "IDENTITY_MIGRATE_GRANTS": "audit=identity_audit,*=identity_app",
+    }
     # `identity migrate` really reads the variable the Job sets.
     import argparse
     import os
@@ -432,8 +438,17 @@ def test_triton_runs_on_gpu_nodes_with_its_model_repository(values_name: str) ->
     models = next(m for m in container["volumeMounts"] if m["name"] == "models")
     assert models["mountPath"] == repository["mountPath"] and models["readOnly"] is True
     volume = next(v for v in pod["volumes"] if v["name"] == "models")
+    # The model files are checked against their sha256 before Triton starts (last init container).
+    *sync, verify = pod["initContainers"]
+    assert verify["command"][:3] == ["python", "-m", "identity_inference.triton_verify"]
+    assert verify["command"][3] == repository["mountPath"]
+    for model, digest in repository.get("sha256", {}).items():
+        assert f"{model}={digest}" in verify["command"]
+    assert {"name": "models", "mountPath": repository["mountPath"], "readOnly": True} in verify[
+        "volumeMounts"
+    ]
     if repository["sync"]["enabled"]:
-        (init,) = pod["initContainers"]
+        (init,) = sync
         assert repository["sync"]["source"] in init["args"]
         assert any(
             m["name"] == "models" and m["mountPath"] == repository["mountPath"]
@@ -441,7 +456,7 @@ def test_triton_runs_on_gpu_nodes_with_its_model_repository(values_name: str) ->
         )
         assert "emptyDir" in volume
     else:
-        assert "initContainers" not in pod
+        assert not sync
         assert {k: v for k, v in volume.items() if k != "name"} == repository["volume"]
     # The clients' settings point at Triton's gRPC Service port.
     service = find(manifests, "Service", "triton")

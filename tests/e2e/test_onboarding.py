@@ -3,8 +3,9 @@ and the six real services against PostgreSQL.
 
 The dev KTP persona (tests/data/ktp, a synthetic card whose portrait is
 faces/img1.jpg's person) goes none -> basic -> standard -> premium; step-up
-then allows the same person and denies another person, a spoof photo, a
-replayed bundle and a reused challenge; the Dukcapil path reaches standard;
+then allows the same person and denies another person and a spoof photo,
+answers the same bundle again with its original decision (`replayed`) and
+refuses its nonce on another bundle and a reused challenge; the Dukcapil path reaches standard;
 an upgrade the history earns answers 200; erasure retires the face, destroys
 the keys and says so; another organisation's key sees nothing.
 """
@@ -321,12 +322,25 @@ async def test_step_up_denies_a_spoof_photo(persona) -> None:
     assert "PAD_ATTACK_SUSPECTED" in {r["code"] for r in decision["reasons"]}
 
 
-async def test_step_up_refuses_a_replayed_bundle_and_a_reused_challenge(persona) -> None:
+async def test_step_up_replays_the_same_bundle_and_refuses_its_nonce_or_challenge_reused(
+    persona,
+) -> None:
     partner: Partner = persona["partner"]
     customer_id = persona["customer_id"]
     first, body, challenge = await partner.step_up(customer_id, selfie("img5.jpg"))
     assert first.status_code == 200, first.text
-    replay = await partner.post("/api/identity/auth/step-up", body)
+    # The very bundle again (a partner's retry): the original decision.
+    again = await partner.post("/api/identity/auth/step-up", body)
+    assert again.status_code == 200, again.text
+    assert again.json()["replayed"] is True
+    original = first.json()
+    for name in ("allow", "verificationId", "reasons"):
+        assert again.json().get(name) == original.get(name), name
+    # Its nonce on another (validly signed) bundle: a replay.
+    nonce = body["bundle"]["attestation"]["nonce"]
+    image = selfie("img5.jpg")
+    other = bundle(partner.signer, challenge, flash(image, challenge), nonce, jpeg(image[::-1]))
+    replay = await partner.post("/api/identity/auth/step-up", {**body, "bundle": other})
     assert_error(replay, 409, "NONCE_REPLAYED")
     # The same challenge with a freshly signed bundle: the challenge is spent.
     body["bundle"] = selfie_capture(partner.signer, challenge, selfie("img5.jpg"))

@@ -5,7 +5,7 @@ service logging to its file in the data directory). A partner then drives
 the flows through the REST gateway, failures included: a customer with name,
 NIK, email and phone; the same customer again (duplicate); a bad NIK; NUL
 bytes in the body, the path and the query; the KTP capture and liveness;
-step-ups allowed, denied (another person), refused (a replayed bundle), with
+step-ups allowed, denied (another person), refused (a reused challenge), with
 large faceless frames, and over the pixel budget; a second customer showing
 the same KTP card (a duplicate face); analyst searches by name and NIK.
 Afterwards every log file and every error body is scanned: none holds a
@@ -37,7 +37,7 @@ from identity_cli.schema import migrate_all
 from identity_runtime import mesh
 from identity_store.scratch import reachable, scratch_schema
 from tests.e2e.test_cli_up import IDENTITY, up_environment, wait_for_line
-from tests.e2e.test_onboarding import KTP_NIK, Partner, bundle, selfie
+from tests.e2e.test_onboarding import KTP_NIK, Partner, bundle, selfie, selfie_capture
 from tests.support import POSTGRES_URL, TESTDATA, unavailable
 
 pytestmark = [pytest.mark.slow, pytest.mark.models, pytest.mark.postgres]
@@ -177,13 +177,14 @@ async def drive_the_flows(partner: Partner, recorder: Recorder) -> None:
     assert ktp.status_code == 200, ktp.text
     await partner.liveness(customer_id, selfie("img2.jpg"))
 
-    # Step-ups: allowed, denied (another person), refused (replayed bundle).
+    # Step-ups: allowed, denied (another person), refused (a reused challenge).
     allowed, _, _ = await partner.step_up(customer_id, selfie("img4.jpg"))
     assert allowed.status_code == 200 and allowed.json()["allow"] is True, allowed.text
-    denied, body, _ = await partner.step_up(customer_id, selfie("img3.jpg"))
+    denied, body, challenge = await partner.step_up(customer_id, selfie("img3.jpg"))
     assert denied.status_code == 200 and denied.json()["allow"] is False, denied.text
-    replay = await partner.post("/api/identity/auth/step-up", body)
-    assert replay.status_code == 409, replay.text
+    body["bundle"] = selfie_capture(partner.signer, challenge, selfie("img3.jpg"))
+    refused = await partner.post("/api/identity/auth/step-up", body)
+    assert refused.status_code == 400, refused.text
 
     # Large faceless frames: a decision (no face), never a field the client did not send.
     faceless = await step_up_with(partner, customer_id, [_faceless_png(4000)] * 3)

@@ -96,3 +96,43 @@ def test_pad_evaluation_on_the_spoof_photos(tmp_path: Path) -> None:
     report = json.loads((tmp_path / "pad_report.json").read_text())
     assert (report["apcer"], report["bpcer"]) == (0.0, 0.0)
     assert report["attacks"] == 2 and report["bona_fide"] == 1
+
+
+def test_wilson_intervals() -> None:
+    from identity_inference.conditions import wilson
+
+    low, high = wilson(0, 62)
+    assert low == 0 and high == pytest.approx(0.0583, abs=1e-3)
+    low, high = wilson(3, 63)
+    assert (low, high) == (pytest.approx(0.0163, abs=1e-3), pytest.approx(0.1309, abs=1e-3))
+    assert wilson(0, 0) == (0.0, 1.0)
+
+
+def test_eval_conditions_reports_framing_attacks_gates_and_pairs(tmp_path: Path) -> None:
+    faces = tmp_path / "faces"
+    faces.mkdir()
+    for name in ("img1.jpg", "img2.jpg", "img20.jpg"):
+        shutil.copy(FACES / name, faces / name)
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text("file_x,file_y,Decision\nimg1.jpg,img2.jpg,Yes\nimg1.jpg,img20.jpg,No\n")
+    args = ["eval", "conditions", "--images", str(faces), str(FACES / "couple.jpg")]
+    assert identity([*args, "--pairs", str(pairs), "--out", str(tmp_path)]) == 0
+    report = json.loads((tmp_path / "conditions_report.json").read_text())
+    tight, sdk = report["framing"]["tight"], report["framing"]["sdk"]
+    # A face cropped tight is sent back before PAD; the SDK framing reaches PAD.
+    assert tight["face_too_close"] == tight["bpcer_before"]["total"] == 4
+    assert sdk["bpcer_after"]["total"] >= 3
+    attacks = report["attacks"]
+    kinds = {"print_halftone", "print_paper", "screen_moire", "screen_glare"}
+    assert set(attacks) == {"bona_fide"} | kinds
+    # The moire replay of real faces is scored as an attack.
+    moire = attacks["screen_moire"]["apcer"]
+    assert moire["total"] >= 3 and moire["errors"] == 0 and len(moire["ci95"]) == 2
+    gates = report["gates"]
+    assert gates["photos"] == 4
+    assert gates["refused_by_gate"]["MULTIPLE_FACES"]["photos"] == ["couple.jpg"]
+    by_pose, by_degradation = report["pairs"]["pose"], report["pairs"]["degradation"]
+    assert sum(b["fnmr"]["total"] + b["fmr"]["total"] for b in by_pose.values()) == 2
+    assert set(by_degradation) == {"none", "blur", "jpeg_q20", "low_resolution", "dark"}
+    none = by_degradation["none"]
+    assert (none["fnmr"]["errors"], none["fnmr"]["total"], none["fmr"]["total"]) == (0, 1, 1)

@@ -307,3 +307,57 @@ async def test_a_match_refuses_a_capture_past_its_retention_period(
         )
     assert refused.value.reason == "VERIFICATION_NOT_FOUND"
     assert "no longer retained" in str(refused.value)
+
+
+async def test_ktp_fields_in_any_accepted_format_match_and_every_score_is_kept(
+    kyc_core, kyc_fakes, kyc_org
+) -> None:
+    """ISO birth date and gender "male" match the card's DD-MM-YYYY and LAKI-LAKI;
+    the issue place the partner did not send is not compared; both scores stored."""
+    customer_id = (
+        await kyc_core.customers.create(kyc_org, CustomerInput(external_id=unique_name("ext")))
+    ).customer.customer_id
+    card_fields = dict(GOOD_CARD.fields)
+    card_fields |= {
+        "birth_date": KtpField("01-07-1995", 0.95),
+        "gender": KtpField("LAKI-LAKI", 0.9),
+        "issue_place": KtpField("BANDUNG", 0.9),
+        "occupation": KtpField("KARYAWAN SWASTA", 0.9),
+    }
+    mismatch = "FIELD_MISMATCH_SUBMITTED"
+    kyc_fakes.quality.ktp = replace(
+        GOOD_CARD,
+        fields=card_fields,
+        tamper=(TamperSignal(mismatch, 0.3, False), TamperSignal(mismatch, 0.6, False)),
+    )
+    submitted = {
+        "nik": VALID_NIK,
+        "name": "siti rahayu",
+        "birth_date": "1995-07-01",
+        "gender": "male",
+        "occupation": "PETANI",
+        "issue_place": "",
+    }
+    request = KtpCaptureRequest(customer_id, "chl_k2", capture_bundle(frames=1), submitted)
+    result = await kyc_core.ktp.capture(kyc_org, request)
+    checks = {c.name: (c.comparison, c.matches_submitted) for c in result.field_checks}
+    assert checks == {
+        "birth_date": ("match", True),
+        "gender": ("match", True),
+        "issue_place": ("not_submitted", False),
+        "name": ("match", True),
+        "nik": ("match", True),
+        "occupation": ("mismatch", False),
+    }
+    scores = result.verification.scores
+    assert scores["field_birth_date"] == 1.0 and scores["field_gender"] == 1.0
+    assert 0 <= scores["field_occupation"] < 0.85
+    assert "field_issue_place" not in scores
+    # Two signals with one code: both scores kept.
+    assert (
+        scores["tamper_field_mismatch_submitted"],
+        scores["tamper_field_mismatch_submitted_2"],
+    ) == (
+        0.3,
+        0.6,
+    )

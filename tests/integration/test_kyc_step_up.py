@@ -179,19 +179,33 @@ async def test_no_active_enrollment_is_refused(kyc_core, kyc_fakes, kyc_org) -> 
     await assert_refused(kyc_core, customer_id, "NO_ACTIVE_ENROLLMENT", verifications=1)
 
 
-async def test_a_replayed_nonce_is_refused_even_after_an_allow(
+async def test_the_same_bundle_again_is_the_original_decision_and_another_is_refused(
     kyc_core, kyc_fakes, kyc_org
 ) -> None:
+    """Seed 001: a repeat with the same nonce returns the original verification
+    (a partner retrying after a timeout); the nonce with another bundle is a replay."""
     customer_id = await new_customer(kyc_core, kyc_fakes, kyc_org)
     bundle = capture_bundle()
     first = await step_up(kyc_core, kyc_org, customer_id, bundle=bundle)
-    assert first.allow is True
+    assert first.allow is True and first.replayed is False
+    again = await step_up(kyc_core, kyc_org, customer_id, bundle=bundle)
+    assert again.replayed is True
+    assert (again.allow, again.verification_id, again.reasons) == (
+        first.allow,
+        first.verification_id,
+        first.reasons,
+    )
+    assert (again.liveness.live, again.liveness.pad_score) == (True, first.liveness.pad_score)
+    assert again.match is not None and first.match is not None
+    assert (again.match.match, again.match.score) == (True, first.match.score)
+    assert len(kyc_fakes.liveness.checks) == 1  # the repeat never reached liveness
     await _delete_step_up_audit(kyc_core)
+    other = replace(bundle, frames=(b"another selfie", b"frame-1"))
     with pytest.raises(DomainError) as refused:
-        await step_up(kyc_core, kyc_org, customer_id, bundle=bundle)
+        await step_up(kyc_core, kyc_org, customer_id, bundle=other)
     assert (refused.value.code, refused.value.reason) == ("ALREADY_EXISTS", "NONCE_REPLAYED")
-    assert len(kyc_fakes.liveness.checks) == 1  # the replay never reached liveness
-    # The NIK_FORMAT verification and the first step-up; nothing for the replay.
+    assert len(kyc_fakes.liveness.checks) == 1
+    # The NIK_FORMAT verification and the first step-up; nothing for the others.
     await assert_refused(kyc_core, customer_id, "NONCE_REPLAYED", verifications=2)
 
 

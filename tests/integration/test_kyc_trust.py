@@ -8,9 +8,10 @@ an attempt row and audit entries, even when kyc-tier dies right after."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -387,6 +388,40 @@ async def test_a_crash_after_the_nonce_is_consumed_is_finished_at_the_next_start
         assert await assert_audit_entries_acceptable(restarted)
 
 
+async def test_after_a_crash_a_retry_of_the_same_bundle_waits_then_completes_it(
+    database_url: str, fakes: KycFakes
+) -> None:
+    """The crash left the attempt started after liveness spent the nonce: while
+    it may still be running, the same bundle is told to retry; once it cannot
+    be (two minutes), the retry resumes it and records one verification."""
+    async with fake_kyc_core(database_url, fakes) as first:
+        org_id = await new_org(first)
+        customer_id = await step_up_customer(first, fakes, org_id)
+        request = step_up_request(customer_id)
+        consume_then_fail(fakes)
+
+        async def dies(*args: Any) -> None:  # the process is gone: no handler runs
+            return None
+
+        first.step_up.pipeline._interrupt = dies  # type: ignore[method-assign]
+        with pytest.raises(RuntimeError):
+            await first.step_up.step_up(org_id, request)
+        del fakes.liveness.check  # liveness answers again
+        with pytest.raises(DomainError) as busy:
+            await first.step_up.step_up(org_id, request)
+        assert (busy.value.code, busy.value.reason) == ("ABORTED", "CAPTURE_IN_PROGRESS")
+
+    later = timedelta(minutes=3)
+    async with fake_kyc_core(database_url, fakes, clock=lambda: utcnow() + later) as restarted:
+        result = await restarted.step_up.step_up(org_id, request)
+        assert result.allow and not result.replayed
+        assert fakes.liveness.resumed == [False, True]
+        recorded = await rows(restarted, models.Verification, customer_id=customer_id)
+        assert [v.kind for v in recorded] == ["nik_format", "step_up"]
+        again = await restarted.step_up.step_up(org_id, request)
+        assert again.replayed and again.verification_id == result.verification_id
+
+
 async def test_a_live_request_is_not_swept(core: KycTierCore, fakes: KycFakes) -> None:
     org_id = await new_org(core)
     customer_id = await step_up_customer(core, fakes, org_id)
@@ -548,3 +583,28 @@ async def test_the_worker_leaves_an_erasure_to_the_request_that_recorded_it(
     assert record.state == "requested" and record.attempts == 1
     assert await core.erasure.carry_out(erasure_id, leased=True)
     await assert_fully_erased(core, fakes, customer_id)
+
+
+async def test_a_dukcapil_portrait_of_another_customers_face_waits_for_review(
+    core: KycTierCore, fakes: KycFakes
+) -> None:
+    """As a KTP card does: the `dukcapil` reference is held inactive by
+    matching, the verdict needs review, the tier waits, nothing else moves."""
+    from services.kyc_tier.flows.dukcapil import DukcapilRequest, DukcapilVerdict
+
+    org_id = await new_org(core)
+    first, second = await new_customer(core, org_id), await new_customer(core, org_id)
+    fakes.matcher.duplicates = (Duplicate(first, 0.91),)
+    verdict = DukcapilVerdict({"nik": True}, 0.0, "DKC-D", datetime.now(UTC) - timedelta(hours=1))
+    result = await core.dukcapil.submit(
+        org_id, DukcapilRequest(second, verdict, portrait=b"registry portrait")
+    )
+    verification = result.recorded.verification
+    assert verification.outcome == "needs_review"
+    assert [r.code for r in verification.reasons] == ["DUPLICATE_FACE"]
+    assert result.recorded.tier == "basic"
+    (held,) = fakes.matcher.enrollments[second]
+    assert (held.source, held.active) == ("dukcapil", False)
+    (review,) = await rows(core, models.ReviewItem, customer_id=second)
+    assert review.details == {"duplicate_customers": [first], "enrollment_id": held.enrollment_id}
+    assert verification.input_hashes["portrait"] == hashlib.sha256(b"registry portrait").hexdigest()

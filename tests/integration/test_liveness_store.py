@@ -112,3 +112,45 @@ async def test_a_nonce_is_single_use_across_challenges(liveness) -> None:
         await service.check_liveness(ORG, reused)
     assert caught.value.reason == "NONCE_REPLAYED"
     assert "another bundle" in caught.value.message
+
+
+async def test_only_kyc_tiers_resume_of_the_very_bundle_is_decided_again(liveness) -> None:
+    """A capture kyc-tier could not record (its caller's deadline, a crash)
+    after this service spent the challenge and the nonce: the same bundle,
+    resumed, is decided again and consumes nothing; without `resume`, or
+    with another bundle, it stays a replay."""
+    service, clock = liveness
+    signer = await register(service, "cus_4")
+    challenge, first = await capture(service, clock, signer, "cus_4", nonce="n-resume")
+    decided = await service.check_liveness(ORG, first)
+    with pytest.raises(AlreadyExists) as replayed:
+        await service.check_liveness(ORG, first)
+    assert replayed.value.reason == "NONCE_REPLAYED"
+
+    resumed = LivenessRequest(**{**first.__dict__, "resume": True})
+    assert await service.check_liveness(ORG, resumed) == decided
+    assert await service.check_liveness(ORG, resumed) == decided  # idempotent
+
+    # Another bundle under the nonce (same challenge): still a replay.
+    other = signer.sign_bundle(
+        challenge_id=challenge.challenge_id,
+        frames=[b"other"],
+        nonce="n-resume",
+        captured_at=clock.now,
+    )
+    forged = LivenessRequest(
+        **{
+            **resumed.__dict__,
+            "bundle_sha256": other.bundle_sha256,
+            "computed_bundle_sha256": other.bundle_sha256,
+            "signature": other.signature,
+        }
+    )
+    with pytest.raises(AlreadyExists) as refused:
+        await service.check_liveness(ORG, forged)
+    assert "another bundle" in refused.value.message
+    # The same nonce and bundle on another challenge cannot be resumed either:
+    # the bundle's digest names its challenge, so this is another bundle.
+    _, elsewhere = await capture(service, clock, signer, "cus_4", nonce="n-resume")
+    with pytest.raises(AlreadyExists):
+        await service.check_liveness(ORG, LivenessRequest(**{**elsewhere.__dict__, "resume": True}))

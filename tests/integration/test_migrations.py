@@ -28,6 +28,8 @@ from services.matching.contract import EmbeddingContract
 from services.matching.enrollments import EnrollmentStore
 
 VERSION_TABLES = {h.version_table for h in HISTORIES}
+# Where `identity migrate` records each schema's minimum compatible revision.
+COMPAT_TABLES = {h.compat_table for h in HISTORIES}
 OWNED = {h.owner: set(h.metadata.tables) for h in HISTORIES}
 
 
@@ -79,7 +81,7 @@ def test_every_history_reaches_head_matches_its_models_and_goes_back(empty_url: 
     for history in HISTORIES:
         assert migrate.is_at_head(url, history)
         assert migrate.schema_differences(url, history) == []
-    assert _tables(url) == set().union(*OWNED.values()) | VERSION_TABLES
+    assert _tables(url) == set().union(*OWNED.values()) | VERSION_TABLES | COMPAT_TABLES
     # Idempotent.
     again = migrate_all(url)
     assert all(
@@ -95,13 +97,16 @@ def test_every_history_reaches_head_matches_its_models_and_goes_back(empty_url: 
             assert migrate.schema_differences(url, history) == []
     for history in HISTORIES:
         migrate.downgrade(url, history, "base")
-    assert _tables(url) == VERSION_TABLES
+    assert _tables(url) == VERSION_TABLES | COMPAT_TABLES
 
 
 def test_one_service_migrates_alone(empty_url: str) -> None:
     """`identity migrate --service liveness`: its tables and version table only."""
     assert identity(["migrate", "--database-url", empty_url, "--service", "liveness"]) == 0
-    assert _tables(empty_url) == OWNED["liveness"] | {"alembic_version_liveness"}
+    assert _tables(empty_url) == OWNED["liveness"] | {
+        "alembic_version_liveness",
+        "alembic_version_liveness_compat",
+    }
     liveness = next(h for h in HISTORIES if h.owner == "liveness")
     assert migrate.is_at_head(empty_url, liveness)
     assert migrate.schema_differences(empty_url, liveness) == []

@@ -57,7 +57,7 @@ def failing(reply: pb.AssessFaceResponse) -> set[str]:
 def selfie() -> np.ndarray:
     """A frame-filling, frontal, sharp selfie cut from a real photo (img1: face ~420 px wide)."""
     image = photo(FACES / "img1.jpg")
-    return image[0:760, 80:860]
+    return image[0:900, 40:900]
 
 
 async def test_a_good_selfie_passes_every_measure(stub) -> None:
@@ -75,6 +75,9 @@ async def test_a_good_selfie_passes_every_measure(stub) -> None:
         "face_area_ratio",
         "illumination_mean",
         "exposure_clipped_ratio",
+        "face_inside_frame",
+        "pad_frame_scale",
+        "effective_resolution_px",
     ]
     assert reply.verdict == pb.QUALITY_VERDICT_PASS, [
         (m.name, m.value, m.threshold) for m in frame.measures if not m.passed

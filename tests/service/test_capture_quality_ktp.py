@@ -148,6 +148,17 @@ async def test_submitted_fields_are_compared_with_the_card(stub) -> None:
     assert "BUDI" not in mismatches[0].detail and not mismatches[0].decisive
 
 
+async def test_submitted_fields_in_the_documented_formats_agree_with_the_card(stub) -> None:
+    """ISO birth date and English gender (KtpOcrFields' formats) against the card's
+    DD-MM-YYYY and PEREMPUAN: no mismatch signal."""
+    response = await check(
+        stub,
+        ktp_bytes("ktp_flat.png"),
+        submitted_fields={"birth_date": "1995-07-01", "gender": "female"},
+    )
+    assert [s.code for s in response.tamper_signals if s.code == "FIELD_MISMATCH_SUBMITTED"] == []
+
+
 async def test_printed_birth_date_contradicting_the_nik_is_flagged(stub) -> None:
     edited = overwrite(flat_card(), (250, 200, 520, 229), ": BANDUNG, 01-08-1995")
     response = await check(stub, encode(edited))

@@ -207,7 +207,7 @@ async def test_wrong_password_and_unknown_email_are_refused_alike(database_url, 
         assert error["message"] == "wrong email or password"
     assert_error(await login(client, "", ""), 401, "CREDENTIALS_INVALID")
     failures = await rows(
-        kyc_tier.core, models.AuditOutbox, action="console.login", outcome="failure"
+        kyc_tier.core, models.AuditOutbox, action="console.login", outcome="denied"
     )
     assert any(e.org_id == org_id for e in failures)
 
@@ -238,7 +238,7 @@ async def test_failed_logins_back_off_then_lock_the_account(
         await rows(kyc_tier.core, models.AuditOutbox, action="console.login", org_id=org_id),
         key=lambda e: e.id,
     )
-    assert [e.outcome for e in entries] == ["failure"] * 5 + ["success"]
+    assert [e.outcome for e in entries] == ["denied"] * 5 + ["success"]
     assert entries[4].details.get("locked") == "true"
 
 

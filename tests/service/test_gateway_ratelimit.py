@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 import redis
+from prometheus_client import REGISTRY
 
 from identity_cli.schema import migrate_all
 from identity_runtime import mesh
@@ -110,12 +111,26 @@ async def test_requests_refused_before_the_limit_is_counted_do_not_spend_it(
         assert_error(response, 400, "INVALID_FIELD")
 
 
+def refused_by_kyc_tier() -> float:
+    """Captures kyc-tier itself refused as RESOURCE_EXHAUSTED (its own count)."""
+    sample = REGISTRY.get_sample_value(
+        "identity_rpc_requests_total",
+        {
+            "service": "kyc-tier",
+            "rpc": "identity.kyc_tier.v1.KtpService/SubmitKtpCapture",
+            "code": "RESOURCE_EXHAUSTED",
+        },
+    )
+    return sample or 0.0
+
+
 async def test_two_gateways_sharing_redis_enforce_one_limit(kyc_tier, partner, redis_url) -> None:
     customer = f"cus_{uuid.uuid4().hex}"
     prefix = f"identity-gateway-test-{uuid.uuid4().hex[:8]}"
     shared = gateway_settings(
         {"kyc_tier": kyc_tier.address}, rate_limit_storage=redis_url, rate_limit_key_prefix=prefix
     )
+    before = refused_by_kyc_tier()
     async with gateway_client(shared) as first, gateway_client(shared) as second:
         assert first.gateway is not second.gateway
         statuses = []
@@ -127,8 +142,11 @@ async def test_two_gateways_sharing_redis_enforce_one_limit(kyc_tier, partner, r
             statuses.append(response.status_code)
         assert statuses == [400] * 5 + [429] * 3
         assert int(response.headers["retry-after"]) >= 1
-    # Each in its own memory, the same traffic would pass twice as often: the
-    # shared store is what makes the limit hold across replicas.
+    # Refused at the edge: the three never reached kyc-tier.
+    assert refused_by_kyc_tier() == before
+    # Each in its own memory, the gateways alone would let the same traffic
+    # pass twice as often: kyc-tier's own count (identity_runtime.ratelimit)
+    # is what still holds the limit then.
     other = f"cus_{uuid.uuid4().hex}"
     local = gateway_settings({"kyc_tier": kyc_tier.address})
     async with gateway_client(local) as first, gateway_client(local) as second:
@@ -139,7 +157,9 @@ async def test_two_gateways_sharing_redis_enforce_one_limit(kyc_tier, partner, r
                 CAPTURE, json={"customerId": other}, headers=bearer(partner[2])
             )
             statuses.append(response.status_code)
-        assert statuses == [400] * 8
+        assert statuses == [400] * 5 + [429] * 3
+        assert_error(response, 429, "RATE_LIMITED")
+    assert refused_by_kyc_tier() == before + 3
 
 
 async def test_an_unreachable_store_fails_closed_with_503(kyc_tier, partner) -> None:

@@ -34,7 +34,7 @@ async def test_a_database_error_behind_a_missed_field_leaks_nothing(
     server = await start_service(KYC_TIER, kyc_tier_env(postgres_url))
     logs.configure("kyc-tier", "INFO", "json")
     try:
-        async with channel(server) as ch:
+        async with channel(server, org_id) as ch:
             stub = customers_pb2_grpc.CustomerServiceStub(ch)
             with pytest.raises(grpc.aio.AioRpcError) as caught:
                 await stub.CreateCustomer(

@@ -194,6 +194,10 @@ async def test_thresholds_outside_the_accepted_range_are_refused(sface_service) 
                 "Verify": client.verify(face, reference=face, threshold=bad),
                 "Search": client.search(face, threshold=bad),
                 "Enroll": client.enroll("cus_refused", face, threshold=bad),
+                "DescribeThreshold": client.stub.DescribeThreshold(
+                    matching_pb2.DescribeThresholdRequest(threshold=bad),
+                    metadata=client.metadata,
+                ),
             }
             for rpc, call in calls.items():
                 with pytest.raises(grpc.aio.AioRpcError) as caught:
@@ -205,6 +209,29 @@ async def test_thresholds_outside_the_accepted_range_are_refused(sface_service) 
                     "threshold",
                 ), (rpc, bad)
         assert not (await client.list("cus_refused", include_retired=True)).enrollments
+
+
+async def test_a_threshold_is_described_with_its_calibrated_false_match_rate(
+    sface_service,
+) -> None:
+    """What kyc-tier shows with an organisation's threshold: the range, the
+    default and the calibrated FMR at it (lower for a stricter threshold)."""
+    server, _ = sface_service
+    async with Client(server, "org_a") as client:
+        default = await client.stub.DescribeThreshold(
+            matching_pb2.DescribeThresholdRequest(), metadata=client.metadata
+        )
+        strict = await client.stub.DescribeThreshold(
+            matching_pb2.DescribeThresholdRequest(threshold=0.6), metadata=client.metadata
+        )
+    assert default.threshold == pytest.approx(0.48) == default.default_threshold
+    assert (default.min_threshold, default.max_threshold) == (
+        pytest.approx(0.38),
+        pytest.approx(0.95),
+    )
+    assert default.model_id == "sface-2021dec" and default.calibration_id.startswith("sface")
+    assert 0 < strict.false_match_rate < default.false_match_rate < 1e-3
+    assert strict.threshold == pytest.approx(0.6)
 
 
 async def test_invalid_embeddings_are_refused_precisely(sface_service) -> None:

@@ -36,8 +36,8 @@ VALUES_FILES: dict[str, Path | None] = {
 }
 
 # The project's gRPC services and the gateway (the chart's "components"),
-# Triton, the migrations Job and the retention CronJobs.
-POD_KINDS = ("Deployment", "Job", "CronJob")
+# Triton, the migrations Job, the retention CronJobs and the helm test's Pod.
+POD_KINDS = ("Deployment", "Job", "CronJob", "Pod")
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,12 @@ class Manifest:
 
     @property
     def pod_spec(self) -> dict[str, Any]:
-        return self.pod_template["spec"]
+        return self.doc["spec"] if self.kind == "Pod" else self.pod_template["spec"]
+
+    @property
+    def pod_labels(self) -> dict[str, str]:
+        metadata = self.doc["metadata"] if self.kind == "Pod" else self.pod_template["metadata"]
+        return metadata["labels"]
 
 
 def load_tool(name: str) -> ModuleType:
@@ -112,6 +117,24 @@ def render_values(values: dict[str, Any], chart_handle: helm.Chart | None = None
     # JSON round trip: helm-python-sdk sends JSON; YAML anchors become copies.
     values = json.loads(json.dumps(values))
     return parse(handle.render(values, name=RELEASE, namespace=NAMESPACE, is_install=True))
+
+
+def render_raw(values: dict[str, Any], api_versions: tuple[str, ...] = ()) -> dict[str, str]:
+    """Template -> text (NOTES.txt included), with the cluster serving
+    `api_versions` (as `helm template --api-versions`)."""
+    from helm_python import _native
+
+    options = {"name": RELEASE, "namespace": NAMESPACE, "is_install": True}
+    if api_versions:
+        options["api_versions"] = list(api_versions)
+    rendered = _native.call_string(
+        "helm_render", chart()._raw(), json.dumps(values), json.dumps(options)
+    )
+    return dict(json.loads(rendered))
+
+
+def render_with_apis(values: dict[str, Any], *api_versions: str) -> list[Manifest]:
+    return parse(render_raw(values, api_versions))
 
 
 @functools.cache

@@ -22,7 +22,13 @@ from typing import Any
 from sqlalchemy import select, update
 
 from identity_runtime import context
-from identity_runtime.errors import DomainError, FailedPrecondition, NotFound
+from identity_runtime.errors import (
+    AlreadyExists,
+    DomainError,
+    FailedPrecondition,
+    NotFound,
+    invalid_field,
+)
 from identity_runtime.settings import load_settings
 from services.kyc_tier import models
 from services.kyc_tier.bootstrap import KycTierCore, KycTierOverrides, build
@@ -45,6 +51,7 @@ from services.kyc_tier.ports import (
     LivenessPolicy,
     MatchResult,
     Reason,
+    ThresholdInfo,
 )
 from services.kyc_tier.settings import KycTierSettings
 from tests.support import kyc_tier_env, unique_name
@@ -122,6 +129,13 @@ class FakeLiveness:
     # Raised by `check` instead of deciding (a spent challenge, a bad signature).
     refusal: DomainError | None = None
     checks: list[tuple[str, str, str]] = field(default_factory=list)
+    # `resume` of each check (a cut-short capture's retry).
+    resumed: list[bool] = field(default_factory=list)
+    # Nonce -> digest of the bundles accepted: as liveness does, a nonce is
+    # accepted once, unless the same bundle is resumed.
+    spent: dict[str, str] = field(default_factory=dict)
+    # Seconds `check` takes after spending the nonce (a deadline cuts it short).
+    delay_seconds: float = 0.0
     # The organisation policy each check was sent with.
     policies: list[LivenessPolicy] = field(default_factory=list)
 
@@ -144,11 +158,19 @@ class FakeLiveness:
         computed_bundle_sha256: str,
         face: FaceAssessment | None,
         policy: LivenessPolicy = DEFAULT_LIVENESS_POLICY,
+        resume: bool = False,
     ) -> LivenessDecision:
         self.checks.append((customer_id, purpose, challenge_id))
         self.policies.append(policy)
+        self.resumed.append(resume)
         if self.refusal is not None:
             raise self.refusal
+        seen = self.spent.get(attestation.nonce)
+        if seen is not None and not (resume and seen == computed_bundle_sha256):
+            raise AlreadyExists("the nonce was already used", "NONCE_REPLAYED")
+        self.spent[attestation.nonce] = computed_bundle_sha256
+        if self.delay_seconds:
+            await asyncio.sleep(self.delay_seconds)
         return self.decision
 
 
@@ -173,6 +195,8 @@ class FakeMatcher:
     # (customer_id or "reference", threshold) of each verification.
     verified: list[tuple[str, float | None]] = field(default_factory=list)
     shredded: set[str] = field(default_factory=set)
+    # The organisation threshold each enrollment's duplicate search was given.
+    enrolled_thresholds: list[float | None] = field(default_factory=list)
 
     def enroll_reference(
         self, customer_id: str, source: str = "ktp_extract", active: bool = True
@@ -191,8 +215,14 @@ class FakeMatcher:
         )
 
     async def enroll(
-        self, customer_id: str, embedding: FaceEmbedding, source: str, verification_id: str
+        self,
+        customer_id: str,
+        embedding: FaceEmbedding,
+        source: str,
+        verification_id: str,
+        threshold: float | None = None,
     ) -> Enrolled:
+        self.enrolled_thresholds.append(threshold)
         # As matching does: a reference with duplicates is held inactive.
         held = bool(self.duplicates)
         enrollment_id = self.enroll_reference(customer_id, source, active=not held)
@@ -218,6 +248,16 @@ class FakeMatcher:
     ) -> list[EnrollmentInfo]:
         found = self.enrollments.get(customer_id, [])
         return [e for e in found if include_retired or e.active]
+
+    async def describe_threshold(self, threshold: float | None) -> ThresholdInfo:
+        """As matching answers with the default 0.1 margin below and 0.95 above."""
+        chosen = DEFAULT_THRESHOLD if threshold is None else threshold
+        low = round(DEFAULT_THRESHOLD - 0.1, 6)
+        if not low - 1e-6 <= chosen <= 0.95 + 1e-6:
+            raise invalid_field("threshold", f"must be between {low:g} and 0.95")
+        return ThresholdInfo(
+            chosen, self.false_match_rate, DEFAULT_THRESHOLD, low, 0.95, "fake-calibration"
+        )
 
     async def retire(self, customer_id: str, reason: str, enrollment_id: str = "") -> int:
         now = datetime.now(UTC)
@@ -359,6 +399,18 @@ async def rows(core: KycTierCore, model: Any, **where: Any) -> list[Any]:
         return list(session.scalars(query))
 
     return await core.database.run(read)
+
+
+async def rows_in(database_url: str, model: Any, **where: Any) -> list[Any]:
+    """`model`'s rows matching `where` in the database at `database_url`, in insertion order."""
+    from identity_store.db import Database
+
+    database = Database(database_url)
+    try:
+        query = select(model).filter_by(**where)
+        return await database.run(lambda s: list(s.scalars(query)))
+    finally:
+        database.dispose()
 
 
 async def assert_audit_entries_acceptable(core: KycTierCore) -> int:

@@ -83,7 +83,16 @@ def test_the_decision_records_scores_models_and_what_was_matched() -> None:
         "decision_basis": "pad+challenge",
         "embedding": "fake-embedder",
     }
-    assert decision.details == {"action": "transfer", "reference": "enrolled"}
+    # ... and what a replay of the same bundle answers with (codes and flags only).
+    assert decision.details == {
+        "action": "transfer",
+        "reference": "enrolled",
+        "live": True,
+        "face_found": True,
+        "face_passed": True,
+        "best_frame_index": 0,
+        "quality_reasons": [],
+    }
     assert decision.audit_details == {"action": "transfer"}
     assert decision.input_hashes == {}
 

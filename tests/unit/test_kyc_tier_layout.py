@@ -22,6 +22,7 @@ EDGE = {
     "servicer.py",
     "console_servicer.py",
     "sdk_servicer.py",
+    "org_servicer.py",
     "service.py",
     "bootstrap.py",
     "mapping",
@@ -61,10 +62,29 @@ def test_the_core_knows_nothing_of_the_contract(path: Path) -> None:
     assert not {m for m in imports if m.startswith(("identity_platform_api", "grpc", "google"))}
 
 
-@pytest.mark.parametrize("module", ["servicer.py", "console_servicer.py", "sdk_servicer.py"])
+@pytest.mark.parametrize(
+    "module", ["servicer.py", "console_servicer.py", "sdk_servicer.py", "org_servicer.py"]
+)
 def test_servicers_hold_no_transaction_and_no_decision(module: str) -> None:
     tree = ast.parse((PACKAGE / module).read_text())
     names = {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
     assert not names & {"database", "run", "transaction", "session"}
     branches = [n for n in ast.walk(tree) if isinstance(n, ast.If | ast.Try | ast.Dict)]
     assert branches == []
+
+
+def test_an_audit_outcome_the_audit_service_would_refuse_is_refused_at_once() -> None:
+    """Only success, denied and failed, and a `<kind>:<id>` subject, reach the
+    audit chain (another entry is refused for good and stays in the outbox),
+    so `outbox.record` refuses them before any write."""
+    from services.kyc_tier import outbox
+
+    class NoSession:
+        def add(self, _: object) -> None:
+            raise AssertionError("nothing may be written")
+
+    for outcome in ("created", "failure", "rotated"):
+        with pytest.raises(ValueError, match="success, denied, failed"):
+            outbox.record(NoSession(), "org_x", "webhook.create", "webhook:whk_x", outcome)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="<kind>:<internal id>"):
+        outbox.record(NoSession(), "org_x", "webhook.create", "whk_x", "success")  # type: ignore[arg-type]

@@ -22,7 +22,7 @@ REASON_SOURCES = (
     "services/capture_quality/ktp.py",
     "services/kyc_tier/flows",
 )
-# Reasons of kyc-tier routes the SDK does not call (Dukcapil evidence, reviews,
+# Reasons of kyc-tier routes the SDK does not call (Dukcapil evidence and portraits, reviews,
 # a match against a stored verification).
 NOT_SDK_ROUTES = {
     "EVIDENCE_SIGNATURE_INVALID",
@@ -30,6 +30,7 @@ NOT_SDK_ROUTES = {
     "REVIEW_ALREADY_DECIDED",
     "VERIFICATION_NOT_FOUND",
     "PORTRAIT_NOT_FOUND",
+    "PORTRAIT_UNUSABLE",
 }
 CAPTURE_RPCS = {
     "protos/identity/kyc_tier/v1/ktp.proto": ("IssueKtpChallenge", "SubmitKtpCapture"),

@@ -42,6 +42,9 @@ app.kubernetes.io/part-of: identity-platform
 app.kubernetes.io/version: {{ .root.Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .root.Release.Service }}
 helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version | replace "+" "_" }}
+{{- with include "identity.userLabels" .root.Values.global.commonLabels }}
+{{ . }}
+{{- end }}
 {{- end -}}
 
 {{/* Selects every pod of this release (the default-deny policy's target). */}}
@@ -209,6 +212,9 @@ settings class declares them); set through global values, not per component. */ 
 the component's config may override them. ONNX Runtime threads follow the
 CPU limit (its own default counts the node's cores, not the container's). */ -}}
 {{- $defaults := dict "INTRA_OP_THREADS" (include "identity.cpuCores" $values.resources.limits.cpu) -}}
+{{- with include "identity.poolSize" . -}}
+{{- $_ := set $defaults "DATABASE_POOL_SIZE" . -}}
+{{- end -}}
 {{- range $field, $value := $defaults -}}
 {{- $variable := printf "%s_%s" $prefix $field -}}
 {{- if and (hasKey $known $variable) (not (hasKey $values.config $field)) -}}
@@ -392,6 +398,12 @@ securityContext:
   {{- include "identity.podSecurityContext" $root.Values.global.podSecurityContext | nindent 2 }}
 affinity:
   {{- include "identity.nodeAffinity" (dict "root" $root "extra" .values.extraNodeSelectorRequirements) | nindent 2 }}
+  {{- with include "identity.preferredNodeAffinity" . }}
+  {{- . | nindent 4 }}
+  {{- end }}
+  {{- with include "identity.affinityExtra" . }}
+  {{- . | nindent 2 }}
+  {{- end }}
 nodeSelector:
   {{- include "identity.nodeSelector" (dict "root" $root "selector" .values.nodeSelector) | nindent 2 }}
 {{- with .values.tolerations }}

@@ -143,13 +143,17 @@ export const GUIDANCE: Record<string, Entry> = {
     en: "Make sure only your face is in the picture.",
     retry: true,
   },
-  // FACE_TOO_CLOSE and FACE_PARTIAL are not emitted by capture-quality today
-  // (proposed to the lead); the SDK is ready for them.
-  FACE_PARTIAL: {
-    id: "Pastikan seluruh wajah berada di dalam bingkai oval.",
-    en: "Keep your whole face inside the oval.",
-    retry: true,
-  },
+  // FACE_PARTIALLY_OUTSIDE: the frame's edge cuts the face; FACE_TOO_CLOSE: the
+  // frame leaves too little around the face for the liveness check (capture-quality).
+  ...same(
+    {
+      id: "Pastikan seluruh wajah berada di dalam bingkai oval.",
+      en: "Keep your whole face inside the oval.",
+      retry: true,
+    },
+    "FACE_PARTIAL",
+    "FACE_PARTIALLY_OUTSIDE",
+  ),
   FACE_TOO_CLOSE: {
     id: "Mundur sedikit agar seluruh wajah masuk ke bingkai oval.",
     en: "Move back a little so your whole face fits in the oval.",
@@ -377,6 +381,7 @@ export const GUIDANCE: Record<string, Entry> = {
     "DEADLINE_EXCEEDED",
     "CIRCUIT_OPEN",
     "INTERNAL",
+    "CAPTURE_IN_PROGRESS",
   ),
   PAD_MODEL_NOT_CONFIGURED: { id: "", en: "", retry: false, info: true },
 };

@@ -8,9 +8,25 @@ from pathlib import Path
 from identity_store.migrate import History
 from services.audit.models import Base
 
+# The oldest revision whose code runs on this history's newest schema
+# (docs/migrations.md: expand/contract). Only the baseline so far.
+MINIMUM_COMPATIBLE = "0001"
+
+# What audit's database role may do (identity_store.grants): the entries are
+# append-only in the database too; the chain head moves; a checkpoint may be
+# replaced. Purging old entries is `identity audit purge`, run by an operator
+# with the owner's credential.
+PRIVILEGES = {
+    "audit_entries": ("SELECT", "INSERT"),
+    "audit_chain_head": ("SELECT", "INSERT", "UPDATE"),
+    "audit_checkpoints": ("SELECT", "INSERT", "DELETE"),
+}
+
 HISTORY = History(
     owner="audit",
     directory=Path(__file__).parent,
     metadata=Base.metadata,
     version_table="alembic_version_audit",
+    minimum_compatible=MINIMUM_COMPATIBLE,
+    privileges=PRIVILEGES,
 )

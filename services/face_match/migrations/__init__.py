@@ -8,9 +8,16 @@ from pathlib import Path
 from identity_store.migrate import History
 from services.face_match.models import Base
 
+# The oldest revision whose code runs on this history's newest schema
+# (docs/migrations.md: expand/contract). fm0002 only expands (two nullable
+# columns and an index); transitions written by fm0001 code are picked up by
+# the newer audit relay (at least once).
+MINIMUM_COMPATIBLE = "fm0001"
+
 HISTORY = History(
     owner="face-match",
     directory=Path(__file__).parent,
     metadata=Base.metadata,
     version_table="alembic_version_face_match",
+    minimum_compatible=MINIMUM_COMPATIBLE,
 )

@@ -75,6 +75,7 @@ class GrpcLiveness:
         computed_bundle_sha256: str,
         face: ports.FaceAssessment | None,
         policy: ports.LivenessPolicy = ports.DEFAULT_LIVENESS_POLICY,
+        resume: bool = False,
     ) -> ports.LivenessDecision:
         request = liveness_pb2.CheckLivenessRequest(
             customer_id=customer_id,
@@ -89,6 +90,7 @@ class GrpcLiveness:
             ),
             computed_bundle_sha256=computed_bundle_sha256,
             policy=policy_message(policy),
+            resume=resume,
         )
         if face is not None:
             # What GrpcCaptureQuality returned, forwarded by the flows unopened.

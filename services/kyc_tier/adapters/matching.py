@@ -37,7 +37,12 @@ class GrpcMatcher:
         self.stub = clients.stub("matching", matching_pb2_grpc.MatchingServiceStub)
 
     async def enroll(
-        self, customer_id: str, embedding: ports.FaceEmbedding, source: str, verification_id: str
+        self,
+        customer_id: str,
+        embedding: ports.FaceEmbedding,
+        source: str,
+        verification_id: str,
+        threshold: float | None = None,
     ) -> ports.Enrolled:
         request = matching_pb2.EnrollRequest(
             customer_id=customer_id,
@@ -46,6 +51,8 @@ class GrpcMatcher:
             verification_id=verification_id,
             search_duplicates=True,
         )
+        if threshold is not None:
+            request.threshold = threshold
         reply = await call("matching", self.stub.Enroll(request))
         return ports.Enrolled(
             enrollment_id=reply.enrollment.enrollment_id,
@@ -85,6 +92,13 @@ class GrpcMatcher:
         )
         reply = await call("matching", self.stub.ListEnrollments(request))
         return [_enrollment(e) for e in reply.enrollments]
+
+    async def describe_threshold(self, threshold: float | None) -> ports.ThresholdInfo:
+        request = matching_pb2.DescribeThresholdRequest()
+        if threshold is not None:
+            request.threshold = threshold
+        reply = await call("matching", self.stub.DescribeThreshold(request))
+        return same_named(ports.ThresholdInfo, reply)
 
     async def retire(self, customer_id: str, reason: str, enrollment_id: str = "") -> int:
         request = matching_pb2.RetireEnrollmentsRequest(

@@ -21,6 +21,7 @@ from services.kyc_tier.ports import (
     MatchResult,
     Reason,
 )
+from services.kyc_tier.records import VerificationRecord, stored_reasons
 
 
 def liveness_reasons(face: FaceAssessment, decision: LivenessDecision) -> tuple[Reason, ...]:
@@ -99,6 +100,59 @@ def liveness_scores(decision: LivenessDecision) -> dict[str, float]:
 def quality_scores(face: FaceAssessment) -> dict[str, float]:
     """The best frame's capture-quality measures, for the verification record."""
     return {f"quality_{name}": value for name, value in face.quality.items()}
+
+
+def capture_details(face: FaceAssessment, decision: LivenessDecision) -> dict[str, object]:
+    """What a face capture's verification keeps so that a replay answers as the
+    original did (codes and flags only)."""
+    return {
+        "live": decision.live,
+        "face_found": face.face_found,
+        "face_passed": face.passed,
+        "best_frame_index": face.best_frame_index,
+        "quality_reasons": [{"code": r.code, "message": r.message} for r in face.reasons],
+    }
+
+
+def recall_face(seen: VerificationRecord) -> FaceAssessment:
+    """The face assessment a recorded capture stands for (no crops)."""
+    details = seen.details
+    return FaceAssessment(
+        passed=bool(details.get("face_passed", seen.outcome == "passed")),
+        reasons=stored_reasons(details.get("quality_reasons", ())),
+        face_found=bool(details.get("face_found", True)),
+        best_frame_index=int(details.get("best_frame_index", 0)),
+        detector_model=seen.models.get("detector", ""),
+    )
+
+
+def recall_liveness(seen: VerificationRecord) -> LivenessDecision:
+    """The liveness decision a recorded capture stands for."""
+    return LivenessDecision(
+        live=bool(seen.details.get("live", seen.outcome == "passed")),
+        pad_score=seen.scores.get("pad", 0.0),
+        flash_score=seen.scores.get("flash", 0.0),
+        reasons=(),
+        decision_basis=seen.models.get("decision_basis", ""),
+    )
+
+
+def recall_match(seen: VerificationRecord) -> MatchResult | None:
+    """The match a recorded verification stands for (None when it has none)."""
+    if "match" not in seen.scores:
+        return None
+    return MatchResult(
+        score=seen.scores["match"],
+        threshold=seen.scores.get("match_threshold", 0.0),
+        match=not any(r.code == "FACE_MISMATCH" for r in seen.reasons),
+        estimated_false_match_rate=seen.scores.get("estimated_false_match_rate", 1.0),
+        enrollment_id=str(seen.details.get("enrollment_id", "")),
+    )
+
+
+def recall_probe(seen: VerificationRecord) -> FaceEmbedding | None:
+    model_id = seen.models.get("embedding")
+    return FaceEmbedding(model_id, 0, None) if model_id else None
 
 
 def match_scores(match: MatchResult) -> dict[str, float]:

@@ -24,8 +24,21 @@ class Step:
     retention: str = "onboarding"
     # Recompute the tier after recording (locks the customer row meanwhile).
     settles_tier: bool = True
-    # A bundle's nonce seen before is refused (KTP capture replays instead).
-    refuses_reused_nonce: bool = True
+
+
+@dataclass(frozen=True)
+class ReplayKey:
+    """What makes a capture idempotent: the nonce the partner chose and the
+    canonical digest of what it sent (a bundle's `bundle_sha256`, or a
+    match request's digest). The same nonce with the same digest is the same
+    request; with another digest it is a replayed nonce."""
+
+    nonce: str
+    digest: str
+
+    @classmethod
+    def of(cls, capture: bundles.Capture) -> ReplayKey:
+        return cls(capture.nonce, capture.sha256)
 
 
 @dataclass(frozen=True)
@@ -42,6 +55,11 @@ class Subject:
     capture: bundles.Capture | None = None
     # The attempt recorded as started (finished by the record transaction).
     attempt_id: str = ""
+    # An earlier attempt with the same nonce and digest was cut short after
+    # liveness may have spent the challenge and nonce: this one resumes it.
+    resume: bool = False
+    # The request's nonce and digest, when it carries a nonce.
+    key: ReplayKey | None = None
     # The organisation's liveness switches, sent with its liveness checks.
     liveness_policy: LivenessPolicy = DEFAULT_LIVENESS_POLICY
 
@@ -83,6 +101,9 @@ class Captured(Generic[A]):
     assessment: A
     decision: Decision
     recorded: Recorded
+    # True when this is the original answer to the same request sent again
+    # (the assessment then is what the flow recalls of the verification).
+    replayed: bool = False
 
 
 # Extra writes of a flow in the record transaction, before the tier is settled.

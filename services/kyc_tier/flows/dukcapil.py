@@ -6,6 +6,17 @@ The verdict is evidence: its canonical JSON is hashed into the verification
 and the audit entry, and HMAC-verified when the organisation has an evidence
 secret. It runs through the capture pipeline (no bundle to seal): a bad
 signature is a refusal; a field that does not match is a failed verification.
+
+A verdict may carry the registry's portrait. On a positive verdict the
+portrait is checked like a reference photo (capture-quality: one face, found,
+quality ok), embedded and enrolled as the customer's `dukcapil` reference
+(matching makes it the active one: it ranks first). A portrait that fails
+the checks refuses the whole submission (INVALID_ARGUMENT /
+PORTRAIT_UNUSABLE): no verification, tier change or reference is written
+(the refused attempt is recorded, as for every refusal), so the partner
+resubmits with a usable portrait or none. A negative verdict enrolls nothing.
+A portrait whose face is another customer's reference is held inactive by
+matching and the verdict goes to review (DUPLICATE_FACE), as a KTP card does.
 """
 
 from __future__ import annotations
@@ -15,11 +26,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from identity_runtime.errors import PermissionDenied, invalid_field
+from identity_runtime.errors import InvalidArgument, PermissionDenied, invalid_field
 from services.kyc_tier import partners, signing, tiers
+from services.kyc_tier.flows.biometrics import FaceMatching, image_hashes, images_from
 from services.kyc_tier.flows.pipeline import Captured, CapturePipeline, Decision, Step, Subject
 from services.kyc_tier.pii import PiiVault
-from services.kyc_tier.ports import Clock, Reason
+from services.kyc_tier.ports import Clock, Enrolled, Reason
 
 STEP = Step(tiers.DUKCAPIL_VERDICT, "dukcapil.submit")
 # Fields that must match for a positive verdict (when reported).
@@ -43,6 +55,8 @@ class DukcapilRequest:
     verdict: DukcapilVerdict
     # HMAC-SHA256 of the evidence document under the organisation's secret.
     signature: str = ""
+    # The registry's portrait (encoded image), when Dukcapil returned one.
+    portrait: bytes = b""
 
 
 @dataclass(frozen=True)
@@ -51,6 +65,11 @@ class VerdictEvidence:
 
     sha256: str
     signed: bool
+    # The `dukcapil` reference the portrait became ("" when none).
+    enrollment_id: str = ""
+    # Other customers whose reference is the portrait's face: the reference is
+    # held inactive and the verdict waits for an analyst (as a KTP card does).
+    duplicate_customers: tuple[str, ...] = ()
 
 
 DukcapilResult = Captured[VerdictEvidence]
@@ -79,24 +98,42 @@ def evidence_document(customer_id: str, verdict: DukcapilVerdict, now: datetime)
     )
 
 
+def positive(verdict: DukcapilVerdict) -> bool:
+    matches = verdict.field_matches
+    return bool(matches.get("nik")) and all(
+        matches[name] for name in REQUIRED_FIELDS if name in matches
+    )
+
+
 def decide(evidence: VerdictEvidence, request: DukcapilRequest) -> Decision:
     verdict, evidence_sha256, signed = request.verdict, evidence.sha256, evidence.signed
     matches = verdict.field_matches
-    passed = bool(matches.get("nik")) and all(
-        matches[name] for name in REQUIRED_FIELDS if name in matches
-    )
+    duplicates = list(evidence.duplicate_customers)
+    passed = positive(verdict) and (None if duplicates else True)
+    details: dict[str, object] = {"signed": signed, "fields": sorted(matches)}
+    if evidence.enrollment_id:
+        details["enrollment_id"] = evidence.enrollment_id
+        details["duplicate_customers"] = duplicates
+    reasons = [
+        Reason(f"DUKCAPIL_{name.upper()}_MISMATCH")
+        for name, ok in sorted(matches.items())
+        if not ok
+    ]
+    if duplicates:
+        reasons.append(
+            Reason("DUPLICATE_FACE", "the portrait matches another customer's reference")
+        )
     return Decision(
         passed=passed,
-        reasons=tuple(
-            Reason(f"DUKCAPIL_{name.upper()}_MISMATCH")
-            for name, ok in sorted(matches.items())
-            if not ok
-        ),
+        reasons=tuple(reasons),
         scores={"face_score": float(verdict.face_score)},
-        input_hashes={"verdict": evidence_sha256},
-        details={"signed": signed, "fields": sorted(matches)},
-        audit_details={"signed": signed},
-        audit_evidence={"verdict": evidence_sha256},
+        input_hashes={"verdict": evidence_sha256, **image_hashes(portrait=request.portrait)},
+        details=details,
+        audit_details={"signed": signed, "portrait_enrolled": bool(evidence.enrollment_id)},
+        audit_evidence={"verdict": evidence_sha256, **image_hashes(portrait=request.portrait)},
+        review_details={"duplicate_customers": duplicates, "enrollment_id": evidence.enrollment_id}
+        if duplicates
+        else {},
     )
 
 
@@ -105,6 +142,7 @@ class DukcapilFlow:
     pipeline: CapturePipeline
     vault: PiiVault
     clock: Clock
+    matching: FaceMatching
 
     async def submit(self, org_id: str, request: DukcapilRequest) -> DukcapilResult:
         document = evidence_document(request.customer_id, request.verdict, self.clock())
@@ -118,6 +156,35 @@ class DukcapilFlow:
                 raise PermissionDenied(
                     "the verdict's signature does not verify", "EVIDENCE_SIGNATURE_INVALID"
                 )
-            return VerdictEvidence(hashlib.sha256(document).hexdigest(), secret is not None)
+            enrolled = None
+            if request.portrait and positive(request.verdict):
+                enrolled = await self._enroll_portrait(subject, request.portrait)
+            return VerdictEvidence(
+                hashlib.sha256(document).hexdigest(),
+                secret is not None,
+                enrolled.enrollment_id if enrolled else "",
+                tuple(d.customer_id for d in enrolled.duplicates) if enrolled else (),
+            )
 
         return await self.pipeline.run(STEP, org_id, request, check_signature, decide)
+
+    async def _enroll_portrait(self, subject: Subject, portrait: bytes) -> Enrolled:
+        """The portrait as the customer's `dukcapil` reference, or PORTRAIT_UNUSABLE."""
+        quality = self.matching.quality
+        with images_from("portrait"):
+            face = await quality.assess_face([portrait], "reference", (), ())
+        if not face.face_found or not face.passed or face.crops is None:
+            codes = [r.code for r in face.reasons] or ["FACE_NOT_FOUND"]
+            raise InvalidArgument(
+                "portrait: not usable as a reference (" + ", ".join(codes) + ")",
+                "PORTRAIT_UNUSABLE",
+                {"field": "portrait.data", "quality_reasons": ",".join(codes)},
+            )
+        embedding = await self.matching.embedder.embed(face.crops)
+        return await self.matching.matcher.enroll(
+            subject.customer_id,
+            embedding,
+            "dukcapil",
+            subject.verification_id,
+            subject.match_threshold,
+        )

@@ -24,7 +24,8 @@ from sqlalchemy.orm import Session
 from identity_runtime.errors import NotFound, invalid_field
 from identity_store.types import utcnow
 from services.kyc_tier import bundles, models, outbox, records, retention, tiers
-from services.kyc_tier.flows import biometrics
+from services.kyc_tier.flows import biometrics, replays
+from services.kyc_tier.flows.capture import ReplayKey
 from services.kyc_tier.flows.devices import Challenges
 from services.kyc_tier.flows.pipeline import Captured, CapturePipeline, Decision, Step, Subject
 from services.kyc_tier.pii import PiiVault
@@ -70,6 +71,14 @@ class MatchRequest:
     probe_image: bytes = b""
     # A partner's reference image to match instead of the enrolled reference.
     reference_image: bytes = b""
+    # The partner's nonce for this request (optional): the same nonce and
+    # request again returns the original verification.
+    nonce: str = ""
+
+    def replay_key(self) -> ReplayKey | None:
+        request = (self.customer_id, self.liveness_verification_id)
+        images = (self.probe_image, self.reference_image)
+        return replays.request_key(self.nonce, "face-match", *request, *images)
 
 
 # A match whose estimated false-match rate is at most this is "high".
@@ -94,6 +103,19 @@ class MatchEvidence:
         return "medium"
 
 
+def recall_liveness(seen: records.VerificationRecord) -> LivenessEvidence:
+    """What a replay of a liveness capture answers with."""
+    face, liveness = biometrics.recall_face(seen), biometrics.recall_liveness(seen)
+    return LivenessEvidence(face, liveness, str(seen.details.get("enrollment_id", "")))
+
+
+def recall_match(seen: records.VerificationRecord) -> MatchEvidence:
+    """What a replay of a match answers with (a match always has both)."""
+    match, probe = biometrics.recall_match(seen), biometrics.recall_probe(seen)
+    assert match is not None and probe is not None
+    return MatchEvidence(probe, match)
+
+
 # What each flow answers: the evidence, the decision and the verification recorded.
 LivenessResult = Captured[LivenessEvidence]
 FaceMatchResult = Captured[MatchEvidence]
@@ -111,7 +133,7 @@ def decide_liveness(evidence: LivenessEvidence, request: LivenessRequest) -> Dec
         },
         model_ids={"detector": face.detector_model, "decision_basis": liveness.decision_basis},
         details={
-            "best_frame_index": face.best_frame_index,
+            **biometrics.capture_details(face, liveness),
             "enrollment_id": evidence.enrollment_id,
         },
         audit_details={"basis": liveness.decision_basis},
@@ -161,7 +183,13 @@ class FaceFlow:
     async def check_liveness(self, org_id: str, request: LivenessRequest) -> LivenessResult:
         capture = bundles.receive(request.bundle, request.challenge_id)
         return await self.pipeline.run(
-            LIVENESS, org_id, request, self._assess_liveness, decide_liveness, capture
+            LIVENESS,
+            org_id,
+            request,
+            self._assess_liveness,
+            decide_liveness,
+            capture,
+            recall=recall_liveness,
         )
 
     async def _assess_liveness(
@@ -180,6 +208,7 @@ class FaceFlow:
                 subject.bundle_sha256,
                 face,
                 subject.liveness_policy,
+                resume=subject.resume,
             )
         enrollment_id = ""
         if decision.live and face.passed and face.crops is not None:
@@ -192,12 +221,24 @@ class FaceFlow:
             return ""
         embedding = await self.matching.embedder.embed(crops)
         enrolled = await self.matching.matcher.enroll(
-            subject.customer_id, embedding, "onboarding_selfie", subject.verification_id
+            subject.customer_id,
+            embedding,
+            "onboarding_selfie",
+            subject.verification_id,
+            subject.match_threshold,
         )
         return enrolled.enrollment_id
 
     async def match(self, org_id: str, request: MatchRequest) -> FaceMatchResult:
-        return await self.pipeline.run(MATCH, org_id, request, self._assess_match, decide_match)
+        return await self.pipeline.run(
+            MATCH,
+            org_id,
+            request,
+            self._assess_match,
+            decide_match,
+            recall=recall_match,
+            key=request.replay_key(),
+        )
 
     async def _assess_match(self, subject: Subject, request: MatchRequest) -> MatchEvidence:
         probe = await self._probe(subject, request)

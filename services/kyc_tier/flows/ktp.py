@@ -7,9 +7,10 @@
         -> embedding.Embed (card portrait) -> matching.Enroll ktp_extract,
            searching the organisation's gallery for the same face
 
-The capture runs through the capture pipeline. The same bundle sent again
-(same nonce, digest and customer, within 24 h) returns the original
-verification with `replayed`; a nonce seen with anything else is refused.
+The capture runs through the capture pipeline, which makes it idempotent
+(`replays.py`): the same bundle sent again (same nonce, digest and customer,
+within 24 h) returns the original verification with `replayed`; a nonce seen
+with anything else is refused.
 """
 
 from __future__ import annotations
@@ -20,16 +21,12 @@ from dataclasses import asdict, dataclass
 
 from sqlalchemy.orm import Session
 
+from identity_ktp import compare
+from identity_ktp.thresholds import Thresholds
 from services.kyc_tier import bundles, customers, models, records, tiers
 from services.kyc_tier.flows import biometrics
 from services.kyc_tier.flows.devices import Challenges
-from services.kyc_tier.flows.pipeline import (
-    CapturePipeline,
-    Decision,
-    Step,
-    Subject,
-    nonce_replayed,
-)
+from services.kyc_tier.flows.pipeline import CapturePipeline, Decision, Step, Subject
 from services.kyc_tier.pii import PiiVault
 from services.kyc_tier.ports import (
     CaptureQuality,
@@ -44,7 +41,8 @@ from services.kyc_tier.ports import (
     Reason,
 )
 
-STEP = Step(tiers.KTP_CAPTURE, "ktp.capture", retention="onboarding", refuses_reused_nonce=False)
+FIELD_SIMILARITY_MIN = Thresholds.field_similarity_min
+STEP = Step(tiers.KTP_CAPTURE, "ktp.capture", retention="onboarding")
 
 
 @dataclass(frozen=True)
@@ -58,11 +56,16 @@ class KtpCaptureRequest:
 
 @dataclass(frozen=True)
 class FieldCheck:
-    """One card field: OCR confidence, and agreement with the submission (no values)."""
+    """One card field: OCR confidence, and agreement with the submission (no values).
+
+    `comparison` is identity_ktp.compare's status (match, mismatch, not_submitted,
+    not_read); `similarity` is set only when the field was compared."""
 
     name: str
     ocr_confidence: float
     matches_submitted: bool
+    comparison: str = compare.NOT_SUBMITTED
+    similarity: float | None = None
 
 
 @dataclass(frozen=True)
@@ -94,23 +97,43 @@ class KtpCaptureResult:
 
 
 def field_checks(card: KtpAssessment, submitted: Mapping[str, str]) -> tuple[FieldCheck, ...]:
-    return tuple(
-        FieldCheck(
-            name=name,
-            ocr_confidence=round(value.confidence, 4),
-            matches_submitted=bool(submitted.get(name))
-            and _normalise(submitted[name]) == _normalise(value.value),
+    """Every field the card showed or the partner submitted, compared format-blind."""
+    read = {name: value.value for name, value in card.fields.items()}
+    checks = []
+    for c in compare.compare_fields(submitted, read, FIELD_SIMILARITY_MIN):
+        value = card.fields.get(c.name)
+        checks.append(
+            FieldCheck(
+                name=c.name,
+                ocr_confidence=round(value.confidence, 4) if value is not None else 0.0,
+                matches_submitted=c.status == compare.MATCH,
+                comparison=c.status,
+                similarity=c.score,
+            )
         )
-        for name, value in sorted(card.fields.items())
-    )
+    return tuple(checks)
 
 
-def _normalise(text: str) -> str:
-    return " ".join(text.upper().split())
+def _scores(card: KtpAssessment, checks: tuple[FieldCheck, ...]) -> dict[str, float]:
+    """Every tamper signal's score (a repeated code gets a numbered key) and every
+    compared field's similarity."""
+    scores: dict[str, float] = {}
+    for t in card.tamper:
+        key = base = f"tamper_{t.code.lower()}"
+        number = 1
+        while key in scores:
+            number += 1
+            key = f"{base}_{number}"
+        scores[key] = t.score
+    for c in checks:
+        if c.similarity is not None:
+            scores[f"field_{c.name}"] = c.similarity
+    return scores
 
 
 def decide(evidence: CardEvidence, request: KtpCaptureRequest) -> Decision:
     card = evidence.card
+    checks = field_checks(card, request.ocr_fields)
     reasons = list(card.reasons) + [
         Reason(t.code, "tamper signal")
         for t in card.tamper
@@ -123,11 +146,11 @@ def decide(evidence: CardEvidence, request: KtpCaptureRequest) -> Decision:
     return Decision(
         passed=evidence.passed,
         reasons=tuple(reasons),
-        scores={f"tamper_{t.code.lower()}": t.score for t in card.tamper},
+        scores=_scores(card, checks),
         model_ids={"ocr": card.ocr_model},
         input_hashes={"card_frame": hashlib.sha256(request.bundle.frames[0]).hexdigest()},
         details={
-            "field_checks": [asdict(c) for c in field_checks(card, request.ocr_fields)],
+            "field_checks": [asdict(c) for c in checks],
             "enrollment_id": evidence.enrolled.enrollment_id if evidence.enrolled else "",
             "duplicate_customers": [d.customer_id for d in evidence.duplicates],
         },
@@ -163,14 +186,17 @@ class KtpFlow:
 
     async def capture(self, org_id: str, request: KtpCaptureRequest) -> KtpCaptureResult:
         capture = bundles.receive(request.bundle, request.challenge_id)
-        replayed = await self._replayed(org_id, request, capture)
-        if replayed is not None:
-            return replayed
-
         run = await self.pipeline.run(
-            STEP, org_id, request, self._assess, decide, capture, self._keep_card_nik
+            STEP,
+            org_id,
+            request,
+            self._assess,
+            decide,
+            capture,
+            self._keep_card_nik,
+            recall=_recall,
         )
-        return _result(run.recorded.verification, run.recorded.tier)
+        return _result(run.recorded.verification, run.recorded.tier, run.replayed)
 
     async def _assess(self, subject: Subject, request: KtpCaptureRequest) -> CardEvidence:
         customer_id = subject.customer_id
@@ -183,6 +209,7 @@ class KtpFlow:
             subject.bundle_sha256,
             None,
             subject.liveness_policy,
+            resume=subject.resume,
         )
         known_nik = await self.pipeline.store.read(
             lambda s: self.vault.read_nik(s, records.load_customer(s, subject.org_id, customer_id))
@@ -196,7 +223,11 @@ class KtpFlow:
         if card.passed and card.portrait_crops is not None:
             embedding = await self.embedder.embed(card.portrait_crops)
             enrolled = await self.matcher.enroll(
-                customer_id, embedding, "ktp_extract", subject.verification_id
+                customer_id,
+                embedding,
+                "ktp_extract",
+                subject.verification_id,
+                subject.match_threshold,
             )
         return CardEvidence(card, enrolled)
 
@@ -208,30 +239,19 @@ class KtpFlow:
         if evidence.passed and not customer.nik_sealed and card.nik_valid and card.ocr_nik:
             self.customers.record_nik(session, customer, card.ocr_nik, source="ktp_capture")
 
-    async def _replayed(
-        self, org_id: str, request: KtpCaptureRequest, capture: bundles.Capture
-    ) -> KtpCaptureResult | None:
-        """The original answer when this very bundle was captured before."""
 
-        def look(session: Session) -> tuple[records.VerificationRecord | None, str]:
-            customer = records.load_customer(session, org_id, request.customer_id)
-            records.require_active(customer)
-            row = records.verification_by_nonce(session, org_id, capture.nonce)
-            return (records.verification_record(row) if row else None), customer.tier
-
-        seen, tier = await self.pipeline.store.read(look)
-        if seen is None:
-            return None
-        same = (
-            seen.kind == tiers.KTP_CAPTURE
-            and seen.customer_id == request.customer_id
-            and seen.bundle_sha256 == capture.sha256
-            and records.within_nonce_window(seen, self.clock())
-        )
-        if not same:
-            async with self.pipeline.attempt(STEP, org_id, request.customer_id):
-                raise nonce_replayed()
-        return _result(seen, tier, replayed=True)
+def _recall(seen: records.VerificationRecord) -> CardEvidence:
+    """What a replay stands for (its answer is built from the verification)."""
+    card = KtpAssessment(
+        passed=seen.outcome != "failed",
+        reasons=seen.reasons,
+        fields={},
+        nik_valid=False,
+        tamper=(),
+        portrait_found=False,
+        ocr_model=seen.models.get("ocr", ""),
+    )
+    return CardEvidence(card, None)
 
 
 def _result(

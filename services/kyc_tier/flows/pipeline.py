@@ -13,6 +13,10 @@ attempt  The customer is resolved in the caller's organisation (another
 assess   The flow's calls to the mesh; it gets a `Subject` with the
          verification id chosen beforehand (so an enrollment can cite it) and
          the organisation's match threshold.
+         Before it, a request with a nonce (a capture bundle's, a match's) is
+         checked against what that nonce already answered (`replays.py`):
+         the same request gets its original verification, `replayed`; a
+         different one NONCE_REPLAYED; a cut-short one is resumed.
 decide   A pure function of the assessment: passed, failed or needs review
          (None), the reasons, and what the verification row records.
 record   The verification row, its attempt row (and a review item when an
@@ -25,19 +29,23 @@ audit    ... and the audit entry, queued in the outbox; then the tier is
 
 A flow is a `Step` (what it records and audits), a request type, an
 `assess(subject, request)` coroutine and a pure `decide(evidence, request)`;
-`CapturePipeline.run` does the rest and answers with `Captured[evidence]`.
+`CapturePipeline.run` does the rest and answers with `Captured[evidence]`;
+a flow whose requests carry a nonce also gives `recall(verification)`, the
+evidence a replay answers with.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Protocol, TypeVar
 
 from sqlalchemy.orm import Session
 
 from identity_runtime import metrics
-from identity_runtime.errors import AlreadyExists, DomainError
+from identity_store.types import utcnow
 from services.kyc_tier import (
     bundles,
     customers,
@@ -48,9 +56,18 @@ from services.kyc_tier import (
     records,
     webhook_events,
 )
-from services.kyc_tier.flows.capture import Captured, Decision, Recorded, Step, Subject
+from services.kyc_tier.flows import attempts, replays
+from services.kyc_tier.flows.attempts import interrupt_attempt
+from services.kyc_tier.flows.capture import (
+    Captured,
+    Decision,
+    Recorded,
+    ReplayKey,
+    Step,
+    Subject,
+)
+from services.kyc_tier.flows.replays import nonce_replayed
 from services.kyc_tier.pii import PiiVault
-from services.kyc_tier.ports import Reason
 from services.kyc_tier.store import Store
 
 __all__ = [
@@ -58,6 +75,7 @@ __all__ = [
     "Captured",
     "Decision",
     "Recorded",
+    "ReplayKey",
     "Step",
     "Subject",
     "interrupt_attempt",
@@ -74,21 +92,15 @@ class CaptureRequest(Protocol):
 
 R = TypeVar("R", bound=CaptureRequest)
 
-# Refusals that are about the request's target, not the attempt: no attempt row.
-_NOT_AN_ATTEMPT = frozenset({"CUSTOMER_NOT_FOUND", "TENANT_MISSING"})
-
-
 ExtraWrites = Callable[[Session, models.Customer, A], None]
-
-
-def nonce_replayed() -> AlreadyExists:
-    return AlreadyExists("this capture bundle's nonce was already used", "NONCE_REPLAYED")
+Recall = Callable[[records.VerificationRecord], A]
 
 
 class CapturePipeline:
-    def __init__(self, store: Store, vault: PiiVault):
+    def __init__(self, store: Store, vault: PiiVault, clock: Callable[[], datetime] = utcnow):
         self.store = store
         self.vault = vault
+        self.clock = clock
 
     async def run(
         self,
@@ -99,12 +111,21 @@ class CapturePipeline:
         decide: Callable[[A, R], Decision],
         capture: bundles.Capture | None = None,
         extra_writes: ExtraWrites[A] | None = None,
+        *,
+        recall: Recall[A] | None = None,
+        key: ReplayKey | None = None,
     ) -> Captured[A]:
-        subject = await self.begin(step, org_id, request.customer_id, capture)
+        key = key or (ReplayKey.of(capture) if capture is not None else None)
+        if key is not None:
+            if recall is None:
+                raise TypeError("a flow whose requests carry a nonce must recall its evidence")
+            seen = await self._replayed(step, org_id, request.customer_id, key)
+            if seen is not None:
+                evidence = recall(seen.verification)
+                return Captured(evidence, replays.decision_of(seen.verification), seen, True)
+        subject = await self.begin(step, org_id, request.customer_id, capture, key)
         attempt_id = subject.attempt_id
         async with self.attempt(step, org_id, request.customer_id, attempt_id):
-            if capture is not None and step.refuses_reused_nonce:
-                await self._refuse_reused_nonce(org_id, capture.nonce)
             assessment = await assess(subject, request)
         # A refusal now (the customer's erasure was requested meanwhile) or a
         # failure finishes the attempt too.
@@ -119,18 +140,29 @@ class CapturePipeline:
         return Captured(assessment, decision, recorded)
 
     async def begin(
-        self, step: Step, org_id: str, customer_id: str, capture: bundles.Capture | None = None
+        self,
+        step: Step,
+        org_id: str,
+        customer_id: str,
+        capture: bundles.Capture | None = None,
+        key: ReplayKey | None = None,
     ) -> Subject:
         """The active customer of the organisation and what a capture needs of
         it; the attempt recorded as started, with its audit entry, before any
         service is called (a challenge or nonce consumed downstream is never
-        without an attempt row and an audit entry, even if this process dies)."""
+        without an attempt row and an audit entry, even if this process dies).
+        A request with a nonce locks the customer row meanwhile, so that two
+        calls with the same request cannot both start (`replays.claim`)."""
+        now, attempt_id = self.clock(), records.new_id("att")
 
         def start(session: Session) -> Subject:
-            records.require_active(records.load_customer(session, org_id, customer_id))
+            customer = records.load_customer(session, org_id, customer_id, for_update=bool(key))
+            records.require_active(customer)
+            resume = replays.claim(session, org_id, key, now) if key else False
             threshold = partners.match_threshold(session, org_id)
             policy = org_policies.load(session, org_id)
-            attempt_id = records.start_attempt(session, org_id, customer_id, step.kind)
+            records.start_attempt(session, org_id, customer_id, step.kind, attempt_id)
+            replays.mark(session, attempt_id, key)
             outbox.record(
                 session,
                 org_id,
@@ -141,61 +173,60 @@ class CapturePipeline:
             )
             verification_id = records.new_id("ver")
             return Subject(
-                org_id, customer_id, verification_id, threshold, capture, attempt_id, policy
+                org_id,
+                customer_id,
+                verification_id,
+                threshold,
+                capture,
+                attempt_id,
+                resume,
+                key,
+                policy,
             )
 
-        return await self.store.write(start)
-
-    @contextlib.asynccontextmanager
-    async def attempt(
-        self, step: Step, org_id: str, customer_id: str, attempt_id: str = ""
-    ) -> AsyncIterator[None]:
-        """Refusals inside the block finish the attempt (or add one) as refused,
-        with an audit entry; any other failure finishes it as interrupted."""
+        write = asyncio.ensure_future(self.store.write(start))
         try:
-            yield
-        except DomainError as error:
-            if error.reason in _NOT_AN_ATTEMPT and not attempt_id:
+            return await asyncio.shield(write)
+        except replays.CaptureInProgress:
+            async with self.attempt(step, org_id, customer_id):
                 raise
-            reason = Reason(error.reason, error.message)
-            details = {"reason": reason.code, "code": error.code}
-
-            def refuse(session: Session) -> None:
-                if attempt_id:
-                    records.finish_attempt(session, attempt_id, "refused", [reason])
-                else:
-                    records.add_attempt(
-                        session, org_id, customer_id, step.kind, "refused", [reason]
-                    )
-                outbox.record(
-                    session,
-                    org_id,
-                    step.action,
-                    f"customer:{customer_id}",
-                    "denied",
-                    details=details,
-                )
-
-            await self.store.write(refuse)
-            raise
-        except BaseException:
+        except asyncio.CancelledError:
+            # Cut short while starting (a deadline): the attempt may commit all
+            # the same; it is finished as interrupted, so a retry resumes it.
+            with contextlib.suppress(BaseException):
+                await write
             await self._interrupt(step, org_id, customer_id, attempt_id)
             raise
 
-    async def _interrupt(self, step: Step, org_id: str, customer_id: str, attempt_id: str) -> None:
-        """Best effort: the attempt finished as interrupted, audited as failed
-        (if this process dies first, the recovery sweep does it)."""
-        if not attempt_id:
-            return
-        with contextlib.suppress(Exception):
-            await self.store.write(
-                lambda s: interrupt_attempt(s, step.action, org_id, customer_id, attempt_id)
-            )
+    def attempt(
+        self, step: Step, org_id: str, customer_id: str, attempt_id: str = ""
+    ) -> contextlib.AbstractAsyncContextManager[None]:
+        """Refusals inside the block finish the attempt (or add one) as refused,
+        with an audit entry; any other failure finishes it as interrupted."""
+        return attempts.scope(
+            self.store,
+            step,
+            org_id,
+            customer_id,
+            attempt_id,
+            lambda: self._interrupt(step, org_id, customer_id, attempt_id),
+        )
 
-    async def _refuse_reused_nonce(self, org_id: str, nonce: str) -> None:
-        seen = await self.store.read(lambda s: records.verification_by_nonce(s, org_id, nonce))
-        if seen is not None:
-            raise nonce_replayed()
+    async def _interrupt(self, step: Step, org_id: str, customer_id: str, attempt_id: str) -> None:
+        await attempts.interrupt(self.store, step, org_id, customer_id, attempt_id)
+
+    async def _replayed(
+        self, step: Step, org_id: str, customer_id: str, key: ReplayKey
+    ) -> Recorded | None:
+        """The original verification when this very request was answered before."""
+        now = self.clock()
+        seen, tier = await self.store.read(lambda s: replays.look(s, org_id, customer_id, key))
+        if seen is None:
+            return None
+        if not replays.same_request(seen, step.kind, customer_id, key, now):
+            async with self.attempt(step, org_id, customer_id):
+                raise nonce_replayed()
+        return Recorded(seen, tier)
 
     def _write(
         self,
@@ -223,7 +254,7 @@ class CapturePipeline:
                 subject.capture.bundle.raw,
                 step.retention,
             )
-        self._audit(session, step, subject, decision)
+        _audit(session, step, subject, decision)
         if extra_writes is not None:
             extra_writes(session, customer, assessment)
         if step.settles_tier:
@@ -251,46 +282,31 @@ class CapturePipeline:
             scores=decision.scores,
             model_ids=decision.model_ids,
             input_hashes=input_hashes,
-            details=decision.details,
-            nonce=capture.nonce if capture else None,
-            bundle_sha256=capture.sha256 if capture else None,
+            details={"challenge_id": capture.challenge_id, **decision.details}
+            if capture is not None
+            else decision.details,
+            nonce=subject.key.nonce if subject.key else None,
+            bundle_sha256=subject.key.digest if subject.key else None,
             verification_id=subject.verification_id,
             review_details=decision.review_details,
             attempt_id=subject.attempt_id or None,
         )
 
-    @staticmethod
-    def _audit(session: Session, step: Step, subject: Subject, decision: Decision) -> None:
-        evidence = dict(decision.audit_evidence)
-        if subject.capture is not None:
-            evidence["bundle"] = subject.capture.sha256
-        outbox.record(
-            session,
-            subject.org_id,
-            step.action,
-            f"customer:{subject.customer_id}",
-            "success" if decision.passed else "denied",
-            evidence_hashes=evidence,
-            details={
-                "verification_id": subject.verification_id,
-                "reasons": ",".join(r.code for r in decision.reasons),
-                **decision.audit_details,
-            },
-        )
 
-
-INTERRUPTED = Reason("INTERRUPTED", "the attempt did not finish")
-
-
-def interrupt_attempt(
-    session: Session, action: str, org_id: str, customer_id: str, attempt_id: str
-) -> None:
-    records.finish_attempt(session, attempt_id, "interrupted", [INTERRUPTED])
+def _audit(session: Session, step: Step, subject: Subject, decision: Decision) -> None:
+    evidence = dict(decision.audit_evidence)
+    if subject.capture is not None:
+        evidence["bundle"] = subject.capture.sha256
     outbox.record(
         session,
-        org_id,
-        action,
-        f"customer:{customer_id}",
-        "failed",
-        details={"attempt_id": attempt_id, "reason": INTERRUPTED.code},
+        subject.org_id,
+        step.action,
+        f"customer:{subject.customer_id}",
+        "success" if decision.passed else "denied",
+        evidence_hashes=evidence,
+        details={
+            "verification_id": subject.verification_id,
+            "reasons": ",".join(r.code for r in decision.reasons),
+            **decision.audit_details,
+        },
     )

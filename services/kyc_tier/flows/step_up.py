@@ -17,7 +17,7 @@ import asyncio
 from dataclasses import dataclass
 
 from identity_runtime.errors import FailedPrecondition, invalid_field
-from services.kyc_tier import bundles, ports, tiers
+from services.kyc_tier import bundles, ports, records, tiers
 from services.kyc_tier.flows import biometrics
 from services.kyc_tier.flows.pipeline import CapturePipeline, Decision, Step, Subject
 
@@ -54,6 +54,18 @@ class StepUpResult:
     verification_id: str
     liveness: ports.LivenessDecision
     match: ports.MatchResult | None
+    # True when this is the original answer to the same bundle sent again.
+    replayed: bool = False
+
+
+def recall(seen: records.VerificationRecord) -> StepUpEvidence:
+    """What a replay of a step-up answers with."""
+    return StepUpEvidence(
+        biometrics.recall_face(seen),
+        biometrics.recall_liveness(seen),
+        biometrics.recall_probe(seen),
+        biometrics.recall_match(seen),
+    )
 
 
 def decide(evidence: StepUpEvidence, request: StepUpRequest) -> Decision:
@@ -78,6 +90,7 @@ def decide(evidence: StepUpEvidence, request: StepUpRequest) -> Decision:
         },
         input_hashes=biometrics.image_hashes(reference_image=request.reference_image),
         details={
+            **biometrics.capture_details(face, liveness),
             "action": request.action,
             "reference": biometrics.reference_kind(request.reference_image),
         },
@@ -96,13 +109,16 @@ class StepUpFlow:
         capture = bundles.receive(request.bundle, request.challenge_id)
         if len(request.action) > MAX_ACTION_LENGTH:
             raise invalid_field("action", f"must be at most {MAX_ACTION_LENGTH} characters")
-        run = await self.pipeline.run(STEP, org_id, request, self._assess, decide, capture)
+        run = await self.pipeline.run(
+            STEP, org_id, request, self._assess, decide, capture, recall=recall
+        )
         return StepUpResult(
             allow=bool(run.decision.passed),
             reasons=run.decision.reasons,
             verification_id=run.recorded.verification.verification_id,
             liveness=run.assessment.liveness,
             match=run.assessment.match,
+            replayed=run.replayed,
         )
 
     async def _assess(self, subject: Subject, request: StepUpRequest) -> StepUpEvidence:
@@ -127,6 +143,7 @@ class StepUpFlow:
             subject.bundle_sha256,
             face,
             subject.liveness_policy,
+            resume=subject.resume,
         )
         probe: ports.FaceEmbedding | None = None
         with biometrics.images_from("bundle.frames"):

@@ -120,7 +120,7 @@ def dukcapil_request(request: kyc_pb2.SubmitDukcapilVerdictRequest) -> DukcapilR
         field_matches=dict(request.verdict.field_matches),
         verified_at=when(request.verdict.verified_at),
     )
-    return same_named(DukcapilRequest, request, verdict=verdict)
+    return same_named(DukcapilRequest, request, verdict=verdict, portrait=request.portrait.data)
 
 
 def upgrade_request(request: kyc_pb2.UpgradeKycRequest) -> UpgradeRequest:

@@ -75,6 +75,7 @@ def verification(record: records.VerificationRecord) -> resources_pb2.Verificati
         kind=KIND_TO_PROTO[record.kind],
         outcome=OUTCOME_TO_PROTO[record.outcome],
         reasons=reasons(record.reasons),
+        challenge_id=str(record.details.get("challenge_id", "")),
     )
 
 

@@ -7,6 +7,7 @@ from typing import TypeVar
 
 from google.protobuf.message import Message
 
+from identity_ktp import compare
 from identity_platform_api.kyc_tier.v1 import (
     api_keys_pb2,
     customers_pb2,
@@ -76,13 +77,25 @@ def match_scores(match: MatchResult | None) -> resources_pb2.MatchScores:
     return message(resources_pb2.MatchScores, match)
 
 
+FIELD_COMPARISON = {
+    compare.MATCH: ktp_pb2.KTP_FIELD_COMPARISON_MATCH,
+    compare.MISMATCH: ktp_pb2.KTP_FIELD_COMPARISON_MISMATCH,
+    compare.NOT_SUBMITTED: ktp_pb2.KTP_FIELD_COMPARISON_NOT_SUBMITTED,
+    compare.NOT_READ: ktp_pb2.KTP_FIELD_COMPARISON_NOT_READ,
+}
+
+
 def ktp_capture(result: KtpCaptureResult, dropped: list[str]) -> ktp_pb2.SubmitKtpCaptureResponse:
     return ktp_pb2.SubmitKtpCaptureResponse(
         verification=verification(result.verification),
         replayed=result.replayed,
         field_checks=[
             ktp_pb2.KtpFieldCheck(
-                name=c.name, ocr_confidence=c.ocr_confidence, matches_submitted=c.matches_submitted
+                name=c.name,
+                ocr_confidence=c.ocr_confidence,
+                matches_submitted=c.matches_submitted,
+                comparison=FIELD_COMPARISON[c.comparison],
+                similarity=c.similarity,
             )
             for c in result.field_checks
         ],
@@ -101,6 +114,7 @@ def face_liveness(result: LivenessResult, dropped: list[str]) -> face_pb2.CheckF
         enrollment_id=evidence.enrollment_id,
         tier=TIER_TO_PROTO[result.recorded.tier],
         dropped_metadata=dropped,
+        replayed=result.replayed,
     )
 
 
@@ -117,6 +131,7 @@ def face_match(result: FaceMatchResult) -> face_pb2.MatchFaceResponse:
             threshold=match.threshold,
             band=FACE_MATCH_BAND_TO_PROTO[result.assessment.band],
         ),
+        replayed=result.replayed,
     )
 
 
@@ -129,6 +144,7 @@ def step_up(result: StepUpResult, dropped: list[str]) -> step_up_pb2.StepUpRespo
             liveness=liveness_scores(result.liveness), match=match_scores(result.match)
         ),
         dropped_metadata=dropped,
+        replayed=result.replayed,
     )
 
 

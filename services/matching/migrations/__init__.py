@@ -8,9 +8,14 @@ from pathlib import Path
 from identity_store.migrate import History
 from services.matching.models import Base
 
+# The oldest revision whose code runs on this history's newest schema
+# (docs/migrations.md: expand/contract). Only the baseline so far.
+MINIMUM_COMPATIBLE = "0001"
+
 HISTORY = History(
     owner="matching",
     directory=Path(__file__).parent,
     metadata=Base.metadata,
     version_table="alembic_version_matching",
+    minimum_compatible=MINIMUM_COMPATIBLE,
 )

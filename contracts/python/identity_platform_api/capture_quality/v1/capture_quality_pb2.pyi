@@ -128,7 +128,10 @@ class QualityMeasure(_message.Message):
     """Stable measure name: "yaw_deg", "pitch_deg", "roll_deg",
     "inter_eye_distance_px", "blur_laplacian_var", "face_area_ratio",
     "illumination_mean", "exposure_clipped_ratio", "resolution_short_side_px",
-    "face_count"; for cards "card_glare_ratio", "card_blur_laplacian_var",
+    "face_count", "face_inside_frame" (face units inside the frame, >= 0),
+    "pad_frame_scale" (face boxes the frame holds around the face, selfies
+    only), "effective_resolution_px" (the short side the frame's detail
+    corresponds to: an upscaled picture reads about its source's size); for cards "card_glare_ratio", "card_blur_laplacian_var",
     "card_width_px".
     """
     value: _builtins.float
@@ -138,7 +141,10 @@ class QualityMeasure(_message.Message):
     reason_code: _builtins.str
     """Empty when passed; otherwise e.g. "YAW_OUT_OF_RANGE", "FACE_TOO_BLURRY",
     "FACE_TOO_SMALL", "INTER_EYE_DISTANCE_TOO_SMALL", "UNDEREXPOSED",
-    "OVEREXPOSED", "RESOLUTION_TOO_LOW", "FACE_NOT_FOUND", "MULTIPLE_FACES";
+    "OVEREXPOSED", "RESOLUTION_TOO_LOW", "FACE_NOT_FOUND", "MULTIPLE_FACES"
+    (a second person: size, confidence and landmarks judged against the
+    primary face), "FACE_PARTIALLY_OUTSIDE" (the frame's edge cuts the face),
+    "FACE_TOO_CLOSE" (the frame leaves too little around the face for PAD);
     for cards "CARD_TOO_BLURRY", "CARD_GLARE", "CARD_TOO_SMALL".
     """
     def __init__(

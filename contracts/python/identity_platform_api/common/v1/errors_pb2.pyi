@@ -279,6 +279,27 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """
     ERROR_REASON_SDK_SESSION_NOT_FOUND: _ErrorReason.ValueType  # 1805
     """The SDK session does not exist in the organisation (NOT_FOUND)."""
+    ERROR_REASON_ORGANIZATION_NOT_FOUND: _ErrorReason.ValueType  # 1951
+    """Idempotent requests (issue 19; numbered from 1951 apart from other issues').
+    The caller's organisation does not exist (NOT_FOUND).
+    """
+    ERROR_REASON_IDEMPOTENCY_KEY_REUSED: _ErrorReason.ValueType  # 1952
+    """An Idempotency-Key was already used with a different request body
+    (ALREADY_EXISTS, HTTP 409).
+    """
+    ERROR_REASON_IDEMPOTENCY_KEY_IN_PROGRESS: _ErrorReason.ValueType  # 1953
+    """The first request with this Idempotency-Key is still running: retry later
+    (ABORTED, HTTP 409). metadata["retry_after_seconds"].
+    """
+    ERROR_REASON_CAPTURE_IN_PROGRESS: _ErrorReason.ValueType  # 1954
+    """The same capture bundle is being processed by another call: retry later
+    for its result (ABORTED, HTTP 409).
+    """
+    ERROR_REASON_PORTRAIT_UNUSABLE: _ErrorReason.ValueType  # 1902
+    """Organisation settings and Dukcapil portraits (issue 19; numbered from 1901).
+    The Dukcapil portrait is not usable as a reference: no face, several
+    faces or poor quality (INVALID_ARGUMENT). metadata["quality_reasons"].
+    """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """ErrorReason is the closed list of machine-readable failure reasons.
@@ -551,4 +572,25 @@ ERROR_REASON_ORIGIN_NOT_ALLOWED: ErrorReason.ValueType  # 1804
 """
 ERROR_REASON_SDK_SESSION_NOT_FOUND: ErrorReason.ValueType  # 1805
 """The SDK session does not exist in the organisation (NOT_FOUND)."""
+ERROR_REASON_ORGANIZATION_NOT_FOUND: ErrorReason.ValueType  # 1951
+"""Idempotent requests (issue 19; numbered from 1951 apart from other issues').
+The caller's organisation does not exist (NOT_FOUND).
+"""
+ERROR_REASON_IDEMPOTENCY_KEY_REUSED: ErrorReason.ValueType  # 1952
+"""An Idempotency-Key was already used with a different request body
+(ALREADY_EXISTS, HTTP 409).
+"""
+ERROR_REASON_IDEMPOTENCY_KEY_IN_PROGRESS: ErrorReason.ValueType  # 1953
+"""The first request with this Idempotency-Key is still running: retry later
+(ABORTED, HTTP 409). metadata["retry_after_seconds"].
+"""
+ERROR_REASON_CAPTURE_IN_PROGRESS: ErrorReason.ValueType  # 1954
+"""The same capture bundle is being processed by another call: retry later
+for its result (ABORTED, HTTP 409).
+"""
+ERROR_REASON_PORTRAIT_UNUSABLE: ErrorReason.ValueType  # 1902
+"""Organisation settings and Dukcapil portraits (issue 19; numbered from 1901).
+The Dukcapil portrait is not usable as a reference: no face, several
+faces or poor quality (INVALID_ARGUMENT). metadata["quality_reasons"].
+"""
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015

@@ -78,8 +78,13 @@ class CustomerServiceServicer:
     def CreateCustomer(self, request, context):
         """CreateCustomer registers an end user. When a NIK is given it is validated
         (NIK_FORMAT verification); a valid NIK puts the customer on `basic`.
+        With an `Idempotency-Key` (metadata `idempotency-key`), as every mutation
+        of kyc-tier without a capture nonce: the same key and request again
+        return the first response (docs/gateway.md).
         Errors: INVALID_ARGUMENT / INVALID_FIELD; ALREADY_EXISTS /
-        CUSTOMER_ALREADY_EXISTS (same external_id).
+        CUSTOMER_ALREADY_EXISTS (same external_id), IDEMPOTENCY_KEY_REUSED;
+        NOT_FOUND / ORGANIZATION_NOT_FOUND (the caller's organisation does not
+        exist); ABORTED / IDEMPOTENCY_KEY_IN_PROGRESS.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

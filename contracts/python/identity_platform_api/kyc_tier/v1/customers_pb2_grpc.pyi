@@ -39,8 +39,13 @@ class CustomerServiceStub:
     CreateCustomer: _grpc.UnaryUnaryMultiCallable[_customers_pb2.CreateCustomerRequest, _customers_pb2.CreateCustomerResponse]
     """CreateCustomer registers an end user. When a NIK is given it is validated
     (NIK_FORMAT verification); a valid NIK puts the customer on `basic`.
+    With an `Idempotency-Key` (metadata `idempotency-key`), as every mutation
+    of kyc-tier without a capture nonce: the same key and request again
+    return the first response (docs/gateway.md).
     Errors: INVALID_ARGUMENT / INVALID_FIELD; ALREADY_EXISTS /
-    CUSTOMER_ALREADY_EXISTS (same external_id).
+    CUSTOMER_ALREADY_EXISTS (same external_id), IDEMPOTENCY_KEY_REUSED;
+    NOT_FOUND / ORGANIZATION_NOT_FOUND (the caller's organisation does not
+    exist); ABORTED / IDEMPOTENCY_KEY_IN_PROGRESS.
     """
     ListCustomers: _grpc.UnaryUnaryMultiCallable[_customers_pb2.ListCustomersRequest, _customers_pb2.ListCustomersResponse]
     """ListCustomers pages through the organisation's customers, newest first.
@@ -96,8 +101,13 @@ class CustomerServiceAsyncStub(CustomerServiceStub):
     CreateCustomer: _aio.UnaryUnaryMultiCallable[_customers_pb2.CreateCustomerRequest, _customers_pb2.CreateCustomerResponse]  # type: ignore[assignment]
     """CreateCustomer registers an end user. When a NIK is given it is validated
     (NIK_FORMAT verification); a valid NIK puts the customer on `basic`.
+    With an `Idempotency-Key` (metadata `idempotency-key`), as every mutation
+    of kyc-tier without a capture nonce: the same key and request again
+    return the first response (docs/gateway.md).
     Errors: INVALID_ARGUMENT / INVALID_FIELD; ALREADY_EXISTS /
-    CUSTOMER_ALREADY_EXISTS (same external_id).
+    CUSTOMER_ALREADY_EXISTS (same external_id), IDEMPOTENCY_KEY_REUSED;
+    NOT_FOUND / ORGANIZATION_NOT_FOUND (the caller's organisation does not
+    exist); ABORTED / IDEMPOTENCY_KEY_IN_PROGRESS.
     """
     ListCustomers: _aio.UnaryUnaryMultiCallable[_customers_pb2.ListCustomersRequest, _customers_pb2.ListCustomersResponse]  # type: ignore[assignment]
     """ListCustomers pages through the organisation's customers, newest first.
@@ -155,8 +165,13 @@ class CustomerServiceServicer:
     ) -> _typing.Union[_customers_pb2.CreateCustomerResponse, _abc.Awaitable[_customers_pb2.CreateCustomerResponse]]:
         """CreateCustomer registers an end user. When a NIK is given it is validated
         (NIK_FORMAT verification); a valid NIK puts the customer on `basic`.
+        With an `Idempotency-Key` (metadata `idempotency-key`), as every mutation
+        of kyc-tier without a capture nonce: the same key and request again
+        return the first response (docs/gateway.md).
         Errors: INVALID_ARGUMENT / INVALID_FIELD; ALREADY_EXISTS /
-        CUSTOMER_ALREADY_EXISTS (same external_id).
+        CUSTOMER_ALREADY_EXISTS (same external_id), IDEMPOTENCY_KEY_REUSED;
+        NOT_FOUND / ORGANIZATION_NOT_FOUND (the caller's organisation does not
+        exist); ABORTED / IDEMPOTENCY_KEY_IN_PROGRESS.
         """
 
     def ListCustomers(

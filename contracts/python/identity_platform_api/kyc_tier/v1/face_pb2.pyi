@@ -134,9 +134,15 @@ class CheckFaceLivenessResponse(_message.Message):
     ENROLLMENT_ID_FIELD_NUMBER: _builtins.int
     TIER_FIELD_NUMBER: _builtins.int
     DROPPED_METADATA_FIELD_NUMBER: _builtins.int
+    REPLAYED_FIELD_NUMBER: _builtins.int
     enrollment_id: _builtins.str
     """Reference enrolled from this capture, if one was."""
     tier: _types_pb2.KycTier.ValueType
+    replayed: _builtins.bool
+    """True when this answers a repeat of an earlier submission: the same nonce
+    and the same bundle (canonical digest) within 24 h. The verification is
+    the original one; check that its challenge is the one you issued.
+    """
     @_builtins.property
     def verification(self) -> _resources_pb2.Verification: ...
     @_builtins.property
@@ -160,10 +166,11 @@ class CheckFaceLivenessResponse(_message.Message):
         enrollment_id: _builtins.str = ...,
         tier: _types_pb2.KycTier.ValueType = ...,
         dropped_metadata: _abc.Iterable[_builtins.str] | None = ...,
+        replayed: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["liveness", b"liveness", "verification", b"verification"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["dropped_metadata", b"dropped_metadata", "enrollment_id", b"enrollment_id", "liveness", b"liveness", "quality_reasons", b"quality_reasons", "tier", b"tier", "verification", b"verification"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dropped_metadata", b"dropped_metadata", "enrollment_id", b"enrollment_id", "liveness", b"liveness", "quality_reasons", b"quality_reasons", "replayed", b"replayed", "tier", b"tier", "verification", b"verification"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -177,10 +184,18 @@ class MatchFaceRequest(_message.Message):
     PROBE_IMAGE_FIELD_NUMBER: _builtins.int
     LIVENESS_VERIFICATION_ID_FIELD_NUMBER: _builtins.int
     REFERENCE_IMAGE_FIELD_NUMBER: _builtins.int
+    NONCE_FIELD_NUMBER: _builtins.int
     customer_id: _builtins.str
     liveness_verification_id: _builtins.str
     """Use the best frame of this passed FACE_LIVENESS verification as the
     probe, binding the match to a live capture (needed for `premium`).
+    """
+    nonce: _builtins.str
+    """Optional idempotency nonce (8 to 128 characters, unique per request):
+    the same nonce with the same request (customer, liveness verification,
+    probe and reference images: the digest in CAPTURE_SIGNING.md section 6)
+    within 24 h returns the original verification with `replayed`; with a
+    different request it is refused (ALREADY_EXISTS / NONCE_REPLAYED).
     """
     @_builtins.property
     def probe_image(self) -> _types_pb2.Image:
@@ -197,10 +212,11 @@ class MatchFaceRequest(_message.Message):
         probe_image: _types_pb2.Image | None = ...,
         liveness_verification_id: _builtins.str = ...,
         reference_image: _types_pb2.Image | None = ...,
+        nonce: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["probe_image", b"probe_image", "reference_image", b"reference_image"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer_id", b"customer_id", "liveness_verification_id", b"liveness_verification_id", "probe_image", b"probe_image", "reference_image", b"reference_image"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer_id", b"customer_id", "liveness_verification_id", b"liveness_verification_id", "nonce", b"nonce", "probe_image", b"probe_image", "reference_image", b"reference_image"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -242,7 +258,12 @@ class MatchFaceResponse(_message.Message):
     MATCH_FIELD_NUMBER: _builtins.int
     TIER_FIELD_NUMBER: _builtins.int
     DECISION_FIELD_NUMBER: _builtins.int
+    REPLAYED_FIELD_NUMBER: _builtins.int
     tier: _types_pb2.KycTier.ValueType
+    replayed: _builtins.bool
+    """True when this answers a repeat of an earlier request with the same
+    nonce and digest: the verification is the original one.
+    """
     @_builtins.property
     def verification(self) -> _resources_pb2.Verification:
         """The FACE_MATCH verification; its `scores` are left out here."""
@@ -261,10 +282,11 @@ class MatchFaceResponse(_message.Message):
         match: _resources_pb2.MatchScores | None = ...,
         tier: _types_pb2.KycTier.ValueType = ...,
         decision: Global___FaceMatchDecision | None = ...,
+        replayed: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["decision", b"decision", "match", b"match", "verification", b"verification"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["decision", b"decision", "match", b"match", "tier", b"tier", "verification", b"verification"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["decision", b"decision", "match", b"match", "replayed", b"replayed", "tier", b"tier", "verification", b"verification"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

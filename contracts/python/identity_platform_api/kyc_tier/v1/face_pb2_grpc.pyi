@@ -45,7 +45,8 @@ class FaceServiceStub:
     """CheckFaceLiveness checks a selfie capture for liveness (PAD + flash
     challenge + device signature) and records a FACE_LIVENESS verification.
     A live capture of a customer without a face reference enrolls an
-    `onboarding_selfie` reference.
+    `onboarding_selfie` reference. The same nonce and bundle again returns
+    the original verification (replayed = true), as SubmitKtpCapture.
     Errors: as SubmitKtpCapture, plus RESOURCE_EXHAUSTED / RATE_LIMITED (20
     per minute per customer).
     """
@@ -56,10 +57,12 @@ class FaceServiceStub:
     verification's outcome) and a coarse `decision.band`, never the raw similarity
     score or its false-match estimate: a fine score would be an oracle for
     hill-climbing a face. The score stays in kyc-tier's verification row and
-    the audit log.
+    the audit log. A request with a `nonce` is idempotent: the same nonce and
+    request again returns the original verification (replayed = true).
     Errors: NOT_FOUND / CUSTOMER_NOT_FOUND, VERIFICATION_NOT_FOUND;
     FAILED_PRECONDITION / NO_ACTIVE_ENROLLMENT, FACE_NOT_FOUND,
-    KEY_DESTROYED, CUSTOMER_ERASED; INVALID_ARGUMENT / IMAGE_*;
+    KEY_DESTROYED, CUSTOMER_ERASED; INVALID_ARGUMENT / IMAGE_*, INVALID_FIELD
+    (nonce); ALREADY_EXISTS / NONCE_REPLAYED; ABORTED / CAPTURE_IN_PROGRESS;
     RESOURCE_EXHAUSTED / RATE_LIMITED (20 per minute per customer).
     """
     ListFaceEnrollments: _grpc.UnaryUnaryMultiCallable[_face_pb2.ListFaceEnrollmentsRequest, _face_pb2.ListFaceEnrollmentsResponse]
@@ -84,7 +87,8 @@ class FaceServiceAsyncStub(FaceServiceStub):
     """CheckFaceLiveness checks a selfie capture for liveness (PAD + flash
     challenge + device signature) and records a FACE_LIVENESS verification.
     A live capture of a customer without a face reference enrolls an
-    `onboarding_selfie` reference.
+    `onboarding_selfie` reference. The same nonce and bundle again returns
+    the original verification (replayed = true), as SubmitKtpCapture.
     Errors: as SubmitKtpCapture, plus RESOURCE_EXHAUSTED / RATE_LIMITED (20
     per minute per customer).
     """
@@ -95,10 +99,12 @@ class FaceServiceAsyncStub(FaceServiceStub):
     verification's outcome) and a coarse `decision.band`, never the raw similarity
     score or its false-match estimate: a fine score would be an oracle for
     hill-climbing a face. The score stays in kyc-tier's verification row and
-    the audit log.
+    the audit log. A request with a `nonce` is idempotent: the same nonce and
+    request again returns the original verification (replayed = true).
     Errors: NOT_FOUND / CUSTOMER_NOT_FOUND, VERIFICATION_NOT_FOUND;
     FAILED_PRECONDITION / NO_ACTIVE_ENROLLMENT, FACE_NOT_FOUND,
-    KEY_DESTROYED, CUSTOMER_ERASED; INVALID_ARGUMENT / IMAGE_*;
+    KEY_DESTROYED, CUSTOMER_ERASED; INVALID_ARGUMENT / IMAGE_*, INVALID_FIELD
+    (nonce); ALREADY_EXISTS / NONCE_REPLAYED; ABORTED / CAPTURE_IN_PROGRESS;
     RESOURCE_EXHAUSTED / RATE_LIMITED (20 per minute per customer).
     """
     ListFaceEnrollments: _aio.UnaryUnaryMultiCallable[_face_pb2.ListFaceEnrollmentsRequest, _face_pb2.ListFaceEnrollmentsResponse]  # type: ignore[assignment]
@@ -130,7 +136,8 @@ class FaceServiceServicer:
         """CheckFaceLiveness checks a selfie capture for liveness (PAD + flash
         challenge + device signature) and records a FACE_LIVENESS verification.
         A live capture of a customer without a face reference enrolls an
-        `onboarding_selfie` reference.
+        `onboarding_selfie` reference. The same nonce and bundle again returns
+        the original verification (replayed = true), as SubmitKtpCapture.
         Errors: as SubmitKtpCapture, plus RESOURCE_EXHAUSTED / RATE_LIMITED (20
         per minute per customer).
         """
@@ -146,10 +153,12 @@ class FaceServiceServicer:
         verification's outcome) and a coarse `decision.band`, never the raw similarity
         score or its false-match estimate: a fine score would be an oracle for
         hill-climbing a face. The score stays in kyc-tier's verification row and
-        the audit log.
+        the audit log. A request with a `nonce` is idempotent: the same nonce and
+        request again returns the original verification (replayed = true).
         Errors: NOT_FOUND / CUSTOMER_NOT_FOUND, VERIFICATION_NOT_FOUND;
         FAILED_PRECONDITION / NO_ACTIVE_ENROLLMENT, FACE_NOT_FOUND,
-        KEY_DESTROYED, CUSTOMER_ERASED; INVALID_ARGUMENT / IMAGE_*;
+        KEY_DESTROYED, CUSTOMER_ERASED; INVALID_ARGUMENT / IMAGE_*, INVALID_FIELD
+        (nonce); ALREADY_EXISTS / NONCE_REPLAYED; ABORTED / CAPTURE_IN_PROGRESS;
         RESOURCE_EXHAUSTED / RATE_LIMITED (20 per minute per customer).
         """
 

@@ -7,6 +7,7 @@ from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from identity_platform_api.common.v1 import types_pb2 as _types_pb2
 from identity_platform_api.kyc_tier.v1 import resources_pb2 as _resources_pb2
 import builtins as _builtins
@@ -19,6 +20,35 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class _KtpFieldComparison:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _KtpFieldComparisonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_KtpFieldComparison.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    KTP_FIELD_COMPARISON_UNSPECIFIED: _KtpFieldComparison.ValueType  # 0
+    KTP_FIELD_COMPARISON_MATCH: _KtpFieldComparison.ValueType  # 1
+    """The submitted value agrees with the card's (in any accepted format)."""
+    KTP_FIELD_COMPARISON_MISMATCH: _KtpFieldComparison.ValueType  # 2
+    """Both sides have a value and they differ."""
+    KTP_FIELD_COMPARISON_NOT_SUBMITTED: _KtpFieldComparison.ValueType  # 3
+    """The partner did not submit this field: not compared."""
+    KTP_FIELD_COMPARISON_NOT_READ: _KtpFieldComparison.ValueType  # 4
+    """The server's OCR did not read this field: not compared."""
+
+class KtpFieldComparison(_KtpFieldComparison, metaclass=_KtpFieldComparisonEnumTypeWrapper): ...
+
+KTP_FIELD_COMPARISON_UNSPECIFIED: KtpFieldComparison.ValueType  # 0
+KTP_FIELD_COMPARISON_MATCH: KtpFieldComparison.ValueType  # 1
+"""The submitted value agrees with the card's (in any accepted format)."""
+KTP_FIELD_COMPARISON_MISMATCH: KtpFieldComparison.ValueType  # 2
+"""Both sides have a value and they differ."""
+KTP_FIELD_COMPARISON_NOT_SUBMITTED: KtpFieldComparison.ValueType  # 3
+"""The partner did not submit this field: not compared."""
+KTP_FIELD_COMPARISON_NOT_READ: KtpFieldComparison.ValueType  # 4
+"""The server's OCR did not read this field: not compared."""
+Global___KtpFieldComparison: _TypeAlias = KtpFieldComparison  # noqa: Y015
 
 @_typing.final
 class IssueKtpChallengeRequest(_message.Message):
@@ -61,7 +91,14 @@ Global___IssueKtpChallengeResponse: _TypeAlias = IssueKtpChallengeResponse  # no
 
 @_typing.final
 class KtpOcrFields(_message.Message):
-    """KTP fields as read by the SDK's on-device OCR (or typed by the user)."""
+    """KTP fields as read by the SDK's on-device OCR (or typed by the user).
+    Leave a field empty when it was not read: an empty field is reported as
+    KTP_FIELD_COMPARISON_NOT_SUBMITTED, never as a mismatch. Every value is
+    compared after upper-casing and folding punctuation and whitespace runs
+    into one space (free-text fields match at a similarity of 0.85 or more);
+    dates and gender accept the formats given on their fields; the NIK may
+    contain spaces, dots or dashes.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -86,9 +123,11 @@ class KtpOcrFields(_message.Message):
     full_name: _builtins.str
     birth_place: _builtins.str
     birth_date: _builtins.str
-    """ISO 8601 date."""
+    """ISO 8601 "YYYY-MM-DD" or the card's "DD-MM-YYYY" ("/" or "." also separate)."""
     gender: _builtins.str
-    """"male" or "female"."""
+    """"male" / "female" (any case) or the card's "LAKI-LAKI" / "PEREMPUAN"
+    (also "L" / "P").
+    """
     address: _builtins.str
     rt_rw: _builtins.str
     village: _builtins.str
@@ -98,6 +137,7 @@ class KtpOcrFields(_message.Message):
     occupation: _builtins.str
     nationality: _builtins.str
     valid_until: _builtins.str
+    """A date as birth_date, or "SEUMUR HIDUP" / "lifetime"."""
     province: _builtins.str
     regency: _builtins.str
     blood_type: _builtins.str
@@ -169,23 +209,37 @@ class KtpFieldCheck(_message.Message):
     NAME_FIELD_NUMBER: _builtins.int
     OCR_CONFIDENCE_FIELD_NUMBER: _builtins.int
     MATCHES_SUBMITTED_FIELD_NUMBER: _builtins.int
+    COMPARISON_FIELD_NUMBER: _builtins.int
+    SIMILARITY_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     ocr_confidence: _builtins.float
     """Server OCR confidence in [0, 1]."""
     matches_submitted: _builtins.bool
-    """Whether the server's reading agrees with the submitted value."""
+    """Whether the server's reading agrees with the submitted value
+    (comparison == KTP_FIELD_COMPARISON_MATCH).
+    """
+    comparison: Global___KtpFieldComparison.ValueType
+    """How the field was compared; only MATCH and MISMATCH were compared."""
+    similarity: _builtins.float
+    """Similarity in [0, 1] of the submitted value to the card's, after the
+    normalisation of KtpOcrFields; unset when the field was not compared.
+    """
     def __init__(
         self,
         *,
         name: _builtins.str = ...,
         ocr_confidence: _builtins.float = ...,
         matches_submitted: _builtins.bool = ...,
+        comparison: Global___KtpFieldComparison.ValueType = ...,
+        similarity: _builtins.float | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_similarity", b"_similarity", "similarity", b"similarity"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["matches_submitted", b"matches_submitted", "name", b"name", "ocr_confidence", b"ocr_confidence"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_similarity", b"_similarity", "comparison", b"comparison", "matches_submitted", b"matches_submitted", "name", b"name", "ocr_confidence", b"ocr_confidence", "similarity", b"similarity"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__similarity: _TypeAlias = _typing.Literal["similarity"]  # noqa: Y015
+    _WhichOneofArgType__similarity: _TypeAlias = _typing.Literal["_similarity", b"_similarity"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__similarity) -> _WhichOneofReturnType__similarity | None: ...
 
 Global___KtpFieldCheck: _TypeAlias = KtpFieldCheck  # noqa: Y015
 

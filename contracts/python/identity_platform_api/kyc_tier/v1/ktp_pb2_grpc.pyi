@@ -48,14 +48,17 @@ class KtpServiceStub:
     The result is an immutable KTP_CAPTURE verification. A repeat with the
     same nonce and the same bundle within 24 h returns the original
     verification (replayed = true); the same nonce with a different bundle is
-    refused.
+    refused; while the first is still running, a repeat is ABORTED /
+    CAPTURE_IN_PROGRESS (retry shortly). A repeat of a capture cut short (a
+    deadline) completes it. Every capture RPC behaves so (CAPTURE_SIGNING.md,
+    section 7).
     Errors: NOT_FOUND / CUSTOMER_NOT_FOUND, CHALLENGE_NOT_FOUND,
     DEVICE_NOT_FOUND; FAILED_PRECONDITION / CHALLENGE_EXPIRED,
     CHALLENGE_ALREADY_USED, BUNDLE_STALE, CUSTOMER_ERASED; PERMISSION_DENIED /
     CHALLENGE_MISMATCH, BUNDLE_SIGNATURE_INVALID; ALREADY_EXISTS /
     NONCE_REPLAYED; INVALID_ARGUMENT / INVALID_FIELD, IMAGE_*,
-    BUNDLE_HASH_MISMATCH; RESOURCE_EXHAUSTED / RATE_LIMITED (5 per minute per
-    customer).
+    BUNDLE_HASH_MISMATCH; ABORTED / CAPTURE_IN_PROGRESS; RESOURCE_EXHAUSTED /
+    RATE_LIMITED (5 per minute per customer).
     """
 
 @_typing.type_check_only
@@ -78,14 +81,17 @@ class KtpServiceAsyncStub(KtpServiceStub):
     The result is an immutable KTP_CAPTURE verification. A repeat with the
     same nonce and the same bundle within 24 h returns the original
     verification (replayed = true); the same nonce with a different bundle is
-    refused.
+    refused; while the first is still running, a repeat is ABORTED /
+    CAPTURE_IN_PROGRESS (retry shortly). A repeat of a capture cut short (a
+    deadline) completes it. Every capture RPC behaves so (CAPTURE_SIGNING.md,
+    section 7).
     Errors: NOT_FOUND / CUSTOMER_NOT_FOUND, CHALLENGE_NOT_FOUND,
     DEVICE_NOT_FOUND; FAILED_PRECONDITION / CHALLENGE_EXPIRED,
     CHALLENGE_ALREADY_USED, BUNDLE_STALE, CUSTOMER_ERASED; PERMISSION_DENIED /
     CHALLENGE_MISMATCH, BUNDLE_SIGNATURE_INVALID; ALREADY_EXISTS /
     NONCE_REPLAYED; INVALID_ARGUMENT / INVALID_FIELD, IMAGE_*,
-    BUNDLE_HASH_MISMATCH; RESOURCE_EXHAUSTED / RATE_LIMITED (5 per minute per
-    customer).
+    BUNDLE_HASH_MISMATCH; ABORTED / CAPTURE_IN_PROGRESS; RESOURCE_EXHAUSTED /
+    RATE_LIMITED (5 per minute per customer).
     """
 
 class KtpServiceServicer:
@@ -115,14 +121,17 @@ class KtpServiceServicer:
         The result is an immutable KTP_CAPTURE verification. A repeat with the
         same nonce and the same bundle within 24 h returns the original
         verification (replayed = true); the same nonce with a different bundle is
-        refused.
+        refused; while the first is still running, a repeat is ABORTED /
+        CAPTURE_IN_PROGRESS (retry shortly). A repeat of a capture cut short (a
+        deadline) completes it. Every capture RPC behaves so (CAPTURE_SIGNING.md,
+        section 7).
         Errors: NOT_FOUND / CUSTOMER_NOT_FOUND, CHALLENGE_NOT_FOUND,
         DEVICE_NOT_FOUND; FAILED_PRECONDITION / CHALLENGE_EXPIRED,
         CHALLENGE_ALREADY_USED, BUNDLE_STALE, CUSTOMER_ERASED; PERMISSION_DENIED /
         CHALLENGE_MISMATCH, BUNDLE_SIGNATURE_INVALID; ALREADY_EXISTS /
         NONCE_REPLAYED; INVALID_ARGUMENT / INVALID_FIELD, IMAGE_*,
-        BUNDLE_HASH_MISMATCH; RESOURCE_EXHAUSTED / RATE_LIMITED (5 per minute per
-        customer).
+        BUNDLE_HASH_MISMATCH; ABORTED / CAPTURE_IN_PROGRESS; RESOURCE_EXHAUSTED /
+        RATE_LIMITED (5 per minute per customer).
         """
 
 def add_KtpServiceServicer_to_server(servicer: KtpServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

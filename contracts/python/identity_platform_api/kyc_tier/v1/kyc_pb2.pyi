@@ -86,6 +86,7 @@ class SubmitDukcapilVerdictRequest(_message.Message):
     CUSTOMER_ID_FIELD_NUMBER: _builtins.int
     VERDICT_FIELD_NUMBER: _builtins.int
     SIGNATURE_FIELD_NUMBER: _builtins.int
+    PORTRAIT_FIELD_NUMBER: _builtins.int
     customer_id: _builtins.str
     signature: _builtins.str
     """"sha256=<hex>": HMAC-SHA256 over the canonical JSON of `verdict` with the
@@ -93,16 +94,29 @@ class SubmitDukcapilVerdictRequest(_message.Message):
     """
     @_builtins.property
     def verdict(self) -> Global___DukcapilVerdict: ...
+    @_builtins.property
+    def portrait(self) -> _types_pb2.Image:
+        """The registry's portrait of the customer, when Dukcapil returned one
+        (JPEG or PNG; not part of the signed evidence document, its SHA-256 is
+        recorded with the verification). On a positive verdict it is checked
+        for capture quality (one face, found, quality ok) and enrolled as the
+        customer's `dukcapil` reference, which ranks first for step-up. A
+        portrait that fails the checks is refused with its reason
+        (INVALID_ARGUMENT / PORTRAIT_UNUSABLE, details: the quality reason) and
+        nothing is recorded: resubmit the verdict without it or with a usable one.
+        """
+
     def __init__(
         self,
         *,
         customer_id: _builtins.str = ...,
         verdict: Global___DukcapilVerdict | None = ...,
         signature: _builtins.str = ...,
+        portrait: _types_pb2.Image | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["verdict", b"verdict"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["portrait", b"portrait", "verdict", b"verdict"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer_id", b"customer_id", "signature", b"signature", "verdict", b"verdict"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer_id", b"customer_id", "portrait", b"portrait", "signature", b"signature", "verdict", b"verdict"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -65,9 +65,11 @@ class KycServiceServicer:
         Dukcapil (we never call Dukcapil) as signed evidence: per-field match,
         face score, Dukcapil reference, timestamp. A positive verdict on a
         customer with a valid NIK reaches `standard`.
+        With the registry's portrait (see the request), a positive verdict also
+        enrolls it as the customer's `dukcapil` reference.
         Errors: NOT_FOUND / CUSTOMER_NOT_FOUND; FAILED_PRECONDITION /
         CUSTOMER_ERASED; PERMISSION_DENIED / EVIDENCE_SIGNATURE_INVALID;
-        INVALID_ARGUMENT / INVALID_FIELD.
+        INVALID_ARGUMENT / INVALID_FIELD, PORTRAIT_UNUSABLE.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -41,9 +41,11 @@ class KycServiceStub:
     Dukcapil (we never call Dukcapil) as signed evidence: per-field match,
     face score, Dukcapil reference, timestamp. A positive verdict on a
     customer with a valid NIK reaches `standard`.
+    With the registry's portrait (see the request), a positive verdict also
+    enrolls it as the customer's `dukcapil` reference.
     Errors: NOT_FOUND / CUSTOMER_NOT_FOUND; FAILED_PRECONDITION /
     CUSTOMER_ERASED; PERMISSION_DENIED / EVIDENCE_SIGNATURE_INVALID;
-    INVALID_ARGUMENT / INVALID_FIELD.
+    INVALID_ARGUMENT / INVALID_FIELD, PORTRAIT_UNUSABLE.
     """
     GetKycStatus: _grpc.UnaryUnaryMultiCallable[_kyc_pb2.GetKycStatusRequest, _kyc_pb2.GetKycStatusResponse]
     """GetKycStatus returns the tier, what each tier needs, and which
@@ -71,9 +73,11 @@ class KycServiceAsyncStub(KycServiceStub):
     Dukcapil (we never call Dukcapil) as signed evidence: per-field match,
     face score, Dukcapil reference, timestamp. A positive verdict on a
     customer with a valid NIK reaches `standard`.
+    With the registry's portrait (see the request), a positive verdict also
+    enrolls it as the customer's `dukcapil` reference.
     Errors: NOT_FOUND / CUSTOMER_NOT_FOUND; FAILED_PRECONDITION /
     CUSTOMER_ERASED; PERMISSION_DENIED / EVIDENCE_SIGNATURE_INVALID;
-    INVALID_ARGUMENT / INVALID_FIELD.
+    INVALID_ARGUMENT / INVALID_FIELD, PORTRAIT_UNUSABLE.
     """
     GetKycStatus: _aio.UnaryUnaryMultiCallable[_kyc_pb2.GetKycStatusRequest, _kyc_pb2.GetKycStatusResponse]  # type: ignore[assignment]
     """GetKycStatus returns the tier, what each tier needs, and which
@@ -103,9 +107,11 @@ class KycServiceServicer:
         Dukcapil (we never call Dukcapil) as signed evidence: per-field match,
         face score, Dukcapil reference, timestamp. A positive verdict on a
         customer with a valid NIK reaches `standard`.
+        With the registry's portrait (see the request), a positive verdict also
+        enrolls it as the customer's `dukcapil` reference.
         Errors: NOT_FOUND / CUSTOMER_NOT_FOUND; FAILED_PRECONDITION /
         CUSTOMER_ERASED; PERMISSION_DENIED / EVIDENCE_SIGNATURE_INVALID;
-        INVALID_ARGUMENT / INVALID_FIELD.
+        INVALID_ARGUMENT / INVALID_FIELD, PORTRAIT_UNUSABLE.
         """
 
     def GetKycStatus(

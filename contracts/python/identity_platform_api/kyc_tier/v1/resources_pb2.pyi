@@ -251,12 +251,19 @@ class Verification(_message.Message):
     INPUT_HASHES_FIELD_NUMBER: _builtins.int
     CREATED_AT_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
+    CHALLENGE_ID_FIELD_NUMBER: _builtins.int
     verification_id: _builtins.str
     customer_id: _builtins.str
     kind: Global___VerificationKind.ValueType
     outcome: Global___VerificationOutcome.ValueType
     request_id: _builtins.str
     """Request id of the call that produced it."""
+    challenge_id: _builtins.str
+    """The flash challenge a capture answered (KTP capture, face liveness,
+    step-up; empty for other kinds). A response marked `replayed` carries the
+    original verification: act on it only when this is the challenge you
+    issued for the action at hand.
+    """
     @_builtins.property
     def reasons(self) -> _containers.RepeatedCompositeFieldContainer[_types_pb2.Reason]: ...
     @_builtins.property
@@ -288,10 +295,11 @@ class Verification(_message.Message):
         input_hashes: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         created_at: _timestamp_pb2.Timestamp | None = ...,
         request_id: _builtins.str = ...,
+        challenge_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "customer_id", b"customer_id", "input_hashes", b"input_hashes", "kind", b"kind", "models", b"models", "outcome", b"outcome", "reasons", b"reasons", "request_id", b"request_id", "scores", b"scores", "verification_id", b"verification_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["challenge_id", b"challenge_id", "created_at", b"created_at", "customer_id", b"customer_id", "input_hashes", b"input_hashes", "kind", b"kind", "models", b"models", "outcome", b"outcome", "reasons", b"reasons", "request_id", b"request_id", "scores", b"scores", "verification_id", b"verification_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -91,8 +91,15 @@ class StepUpResponse(_message.Message):
     VERIFICATION_ID_FIELD_NUMBER: _builtins.int
     SCORES_FIELD_NUMBER: _builtins.int
     DROPPED_METADATA_FIELD_NUMBER: _builtins.int
+    REPLAYED_FIELD_NUMBER: _builtins.int
     allow: _builtins.bool
     verification_id: _builtins.str
+    replayed: _builtins.bool
+    """True when this answers a repeat of an earlier submission: the same nonce
+    and the same bundle (canonical digest) within 24 h. The decision and the
+    verification are the original ones; check that its challenge is the one
+    you issued for this action.
+    """
     @_builtins.property
     def reasons(self) -> _containers.RepeatedCompositeFieldContainer[_types_pb2.Reason]:
         """Why (always set on deny): "PAD_ATTACK_SUSPECTED", "FLASH_ORDER_MISMATCH",
@@ -115,10 +122,11 @@ class StepUpResponse(_message.Message):
         verification_id: _builtins.str = ...,
         scores: Global___StepUpScores | None = ...,
         dropped_metadata: _abc.Iterable[_builtins.str] | None = ...,
+        replayed: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["scores", b"scores"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["allow", b"allow", "dropped_metadata", b"dropped_metadata", "reasons", b"reasons", "scores", b"scores", "verification_id", b"verification_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["allow", b"allow", "dropped_metadata", b"dropped_metadata", "reasons", b"reasons", "replayed", b"replayed", "scores", b"scores", "verification_id", b"verification_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -50,7 +50,9 @@ class StepUpServiceServicer:
         """StepUp checks liveness and matches the live face against the enrolled
         reference (or a partner-supplied reference image) in one atomic call and
         answers allow or deny with reasons. Every decision is a STEP_UP
-        verification and an audit entry.
+        verification and an audit entry. The same nonce and bundle again returns
+        the original decision (replayed = true): allow a new action only on a
+        response to the challenge you issued for it (CAPTURE_SIGNING.md, 7).
         Errors: as CheckFaceLiveness, plus FAILED_PRECONDITION /
         NO_ACTIVE_ENROLLMENT; RESOURCE_EXHAUSTED / RATE_LIMITED (60 per minute
         per customer).

@@ -26,7 +26,7 @@ from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n0identity_platform_api/kyc_tier/v1/webhooks.proto\x12\x14identity.kyc_tier.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc7\x01\n\x07Webhook\x12\x1d\n\nwebhook_id\x18\x01 \x01(\tR\twebhookId\x12\x10\n\x03url\x18\x02 \x01(\tR\x03url\x12\x16\n\x06\x65vents\x18\x03 \x03(\tR\x06\x65vents\x12\x16\n\x06\x61\x63tive\x18\x04 \x01(\x08R\x06\x61\x63tive\x12 \n\x0b\x64\x65scription\x18\x05 \x01(\tR\x0b\x64\x65scription\x12\x39\n\ncreated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tcreatedAt\"\x15\n\x13ListWebhooksRequest\"Q\n\x14ListWebhooksResponse\x12\x39\n\x08webhooks\x18\x01 \x03(\x0b\x32\x1d.identity.kyc_tier.v1.WebhookR\x08webhooks\"b\n\x14\x43reateWebhookRequest\x12\x10\n\x03url\x18\x01 \x01(\tR\x03url\x12\x16\n\x06\x65vents\x18\x02 \x03(\tR\x06\x65vents\x12 \n\x0b\x64\x65scription\x18\x03 \x01(\tR\x0b\x64\x65scription\"w\n\x15\x43reateWebhookResponse\x12\x37\n\x07webhook\x18\x01 \x01(\x0b\x32\x1d.identity.kyc_tier.v1.WebhookR\x07webhook\x12%\n\x0esigning_secret\x18\x02 \x01(\tR\rsigningSecret\"3\n\x12TestWebhookRequest\x12\x1d\n\nwebhook_id\x18\x01 \x01(\tR\twebhookId\"\x89\x01\n\x13TestWebhookResponse\x12\x1c\n\tdelivered\x18\x01 \x01(\x08R\tdelivered\x12\x1f\n\x0bhttp_status\x18\x02 \x01(\x05R\nhttpStatus\x12\x1d\n\nlatency_ms\x18\x03 \x01(\x05R\tlatencyMs\x12\x14\n\x05\x65rror\x18\x04 \x01(\tR\x05\x65rror\"d\n\x1aRotateWebhookSecretRequest\x12\x1d\n\nwebhook_id\x18\x01 \x01(\tR\twebhookId\x12\'\n\x0foverlap_seconds\x18\x02 \x01(\x05R\x0eoverlapSeconds\"\xd6\x01\n\x1bRotateWebhookSecretResponse\x12\x37\n\x07webhook\x18\x01 \x01(\x0b\x32\x1d.identity.kyc_tier.v1.WebhookR\x07webhook\x12%\n\x0esigning_secret\x18\x02 \x01(\tR\rsigningSecret\x12W\n\x1aprevious_secret_expires_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x17previousSecretExpiresAt\"6\n\x15\x44isableWebhookRequest\x12\x1d\n\nwebhook_id\x18\x01 \x01(\tR\twebhookId\"Q\n\x16\x44isableWebhookResponse\x12\x37\n\x07webhook\x18\x01 \x01(\x0b\x32\x1d.identity.kyc_tier.v1.WebhookR\x07webhook\"5\n\x14\x45nableWebhookRequest\x12\x1d\n\nwebhook_id\x18\x01 \x01(\tR\twebhookId\"P\n\x15\x45nableWebhookResponse\x12\x37\n\x07webhook\x18\x01 \x01(\x0b\x32\x1d.identity.kyc_tier.v1.WebhookR\x07webhook\"\xa5\x01\n\x0eWebhookAttempt\x12=\n\x0c\x61ttempted_at\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0b\x61ttemptedAt\x12\x1f\n\x0bhttp_status\x18\x02 \x01(\x05R\nhttpStatus\x12\x1d\n\nlatency_ms\x18\x03 \x01(\x05R\tlatencyMs\x12\x14\n\x05\x65rror\x18\x04 \x01(\tR\x05\x65rror\"\xa1\x03\n\x0fWebhookDelivery\x12\x1f\n\x0b\x64\x65livery_id\x18\x01 \x01(\tR\ndeliveryId\x12\x19\n\x08\x65vent_id\x18\x02 \x01(\tR\x07\x65ventId\x12\x1d\n\nevent_type\x18\x03 \x01(\tR\teventType\x12\x14\n\x05state\x18\x04 \x01(\tR\x05state\x12\x1a\n\x08\x61ttempts\x18\x05 \x01(\x05R\x08\x61ttempts\x12\x39\n\ncreated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tcreatedAt\x12\x42\n\x0fnext_attempt_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\rnextAttemptAt\x12;\n\x0b\x66inished_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\nfinishedAt\x12\x45\n\x0b\x61ttempt_log\x18\t \x03(\x0b\x32$.identity.kyc_tier.v1.WebhookAttemptR\nattemptLog\"=\n\x1cListWebhookDeliveriesRequest\x12\x1d\n\nwebhook_id\x18\x01 \x01(\tR\twebhookId\"f\n\x1dListWebhookDeliveriesResponse\x12\x45\n\ndeliveries\x18\x01 \x03(\x0b\x32%.identity.kyc_tier.v1.WebhookDeliveryR\ndeliveries\"a\n\x1fRedeliverWebhookDeliveryRequest\x12\x1d\n\nwebhook_id\x18\x01 \x01(\tR\twebhookId\x12\x1f\n\x0b\x64\x65livery_id\x18\x02 \x01(\tR\ndeliveryId\"e\n RedeliverWebhookDeliveryResponse\x12\x41\n\x08\x64\x65livery\x18\x01 \x01(\x0b\x32%.identity.kyc_tier.v1.WebhookDeliveryR\x08\x64\x65livery2\xe3\n\n\x0eWebhookService\x12\x88\x01\n\x0cListWebhooks\x12).identity.kyc_tier.v1.ListWebhooksRequest\x1a*.identity.kyc_tier.v1.ListWebhooksResponse\"!\x90\x02\x01\x82\xd3\xe4\x93\x02\x18\x12\x16/api/identity/webhooks\x12\x8b\x01\n\rCreateWebhook\x12*.identity.kyc_tier.v1.CreateWebhookRequest\x1a+.identity.kyc_tier.v1.CreateWebhookResponse\"!\x82\xd3\xe4\x93\x02\x1b\"\x16/api/identity/webhooks:\x01*\x12\x97\x01\n\x0bTestWebhook\x12(.identity.kyc_tier.v1.TestWebhookRequest\x1a).identity.kyc_tier.v1.TestWebhookResponse\"3\x82\xd3\xe4\x93\x02-\"(/api/identity/webhooks/{webhook_id}/test:\x01*\x12\xb8\x01\n\x13RotateWebhookSecret\x12\x30.identity.kyc_tier.v1.RotateWebhookSecretRequest\x1a\x31.identity.kyc_tier.v1.RotateWebhookSecretResponse\"<\x82\xd3\xe4\x93\x02\x36\"1/api/identity/webhooks/{webhook_id}/rotate-secret:\x01*\x12\xa3\x01\n\x0e\x44isableWebhook\x12+.identity.kyc_tier.v1.DisableWebhookRequest\x1a,.identity.kyc_tier.v1.DisableWebhookResponse\"6\x82\xd3\xe4\x93\x02\x30\"+/api/identity/webhooks/{webhook_id}/disable:\x01*\x12\xbb\x01\n\x15ListWebhookDeliveries\x12\x32.identity.kyc_tier.v1.ListWebhookDeliveriesRequest\x1a\x33.identity.kyc_tier.v1.ListWebhookDeliveriesResponse\"9\x90\x02\x01\x82\xd3\xe4\x93\x02\x30\x12./api/identity/webhooks/{webhook_id}/deliveries\x12\xdc\x01\n\x18RedeliverWebhookDelivery\x12\x35.identity.kyc_tier.v1.RedeliverWebhookDeliveryRequest\x1a\x36.identity.kyc_tier.v1.RedeliverWebhookDeliveryResponse\"Q\x82\xd3\xe4\x93\x02K\"F/api/identity/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver:\x01*\x12\x9f\x01\n\rEnableWebhook\x12*.identity.kyc_tier.v1.EnableWebhookRequest\x1a+.identity.kyc_tier.v1.EnableWebhookResponse\"5\x82\xd3\xe4\x93\x02/\"*/api/identity/webhooks/{webhook_id}/enable:\x01*b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n0identity_platform_api/kyc_tier/v1/webhooks.proto\x12\x14identity.kyc_tier.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc8\x02\n\x07Webhook\x12\x1d\n\nwebhook_id\x18\x01 \x01(\tR\twebhookId\x12\x10\n\x03url\x18\x02 \x01(\tR\x03url\x12\x16\n\x06\x65vents\x18\x03 \x03(\tR\x06\x65vents\x12\x16\n\x06\x61\x63tive\x18\x04 \x01(\x08R\x06\x61\x63tive\x12 \n\x0b\x64\x65scription\x18\x05 \x01(\tR\x0b\x64\x65scription\x12\x39\n\ncreated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tcreatedAt\x12;\n\x0b\x64isabled_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\ndisabledAt\x12#\n\rauto_disabled\x18\x08 \x01(\x08R\x0c\x61utoDisabled\x12\x1d\n\nis_default\x18\t \x01(\x08R\tisDefault\"\x15\n\x13ListWebhooksRequest\"Q\n\x14ListWebhooksResponse\x12\x39\n\x08webhooks\x18\x01 \x03(\x0b\x32\x1d.identity.kyc_tier.v1.WebhookR\x08webhooks\"b\n\x14\x43reateWebhookRequest\x12\x10\n\x03url\x18\x01 \x01(\tR\x03url\x12\x16\n\x06\x65vents\x18\x02 \x03(\tR\x06\x65vents\x12 \n\x0b\x64\x65scription\x18\x03 \x01(\tR\x0b\x64\x65scription\"w\n\x15\x43reateWebhookResponse\x12\x37\n\x07webhook\x18\x01 \x01(\x0b\x32\x1d.identity.kyc_tier.v1.WebhookR\x07webhook\x12%\n\x0esigning_secret\x18\x02 \x01(\tR\rsigningSecret\"3\n\x12TestWebhookRequest\x12\x1d\n\nwebhook_id\x18\x01 \x01(\tR\twebhookId\"\x89\x01\n\x13TestWebhookResponse\x12\x1c\n\tdelivered\x18\x01 \x01(\x08R\tdelivered\x12\x1f\n\x0bhttp_status\x18\x02 \x01(\x05R\nhttpStatus\x12\x1d\n\nlatency_ms\x18\x03 \x01(\x05R\tlatencyMs\x12\x14\n\x05\x65rror\x18\x04 \x01(\tR\x05\x65rror\"d\n\x1aRotateWebhookSecretRequest\x12\x1d\n\nwebhook_id\x18\x01 \x01(\tR\twebhookId\x12\'\n\x0foverlap_seconds\x18\x02 \x01(\x05R\x0eoverlapSeconds\"\xd6\x01\n\x1bRotateWebhookSecretResponse\x12\x37\n\x07webhook\x18\x01 \x01(\x0b\x32\x1d.identity.kyc_tier.v1.WebhookR\x07webhook\x12%\n\x0esigning_secret\x18\x02 \x01(\tR\rsigningSecret\x12W\n\x1aprevious_secret_expires_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x17previousSecretExpiresAt\"6\n\x15\x44isableWebhookRequest\x12\x1d\n\nwebhook_id\x18\x01 \x01(\tR\twebhookId\"Q\n\x16\x44isableWebhookResponse\x12\x37\n\x07webhook\x18\x01 \x01(\x0b\x32\x1d.identity.kyc_tier.v1.WebhookR\x07webhook\"5\n\x14\x45nableWebhookRequest\x12\x1d\n\nwebhook_id\x18\x01 \x01(\tR\twebhookId\"P\n\x15\x45nableWebhookResponse\x12\x37\n\x07webhook\x18\x01 \x01(\x0b\x32\x1d.identity.kyc_tier.v1.WebhookR\x07webhook\"\xa5\x01\n\x0eWebhookAttempt\x12=\n\x0c\x61ttempted_at\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0b\x61ttemptedAt\x12\x1f\n\x0bhttp_status\x18\x02 \x01(\x05R\nhttpStatus\x12\x1d\n\nlatency_ms\x18\x03 \x01(\x05R\tlatencyMs\x12\x14\n\x05\x65rror\x18\x04 \x01(\tR\x05\x65rror\"\xa1\x03\n\x0fWebhookDelivery\x12\x1f\n\x0b\x64\x65livery_id\x18\x01 \x01(\tR\ndeliveryId\x12\x19\n\x08\x65vent_id\x18\x02 \x01(\tR\x07\x65ventId\x12\x1d\n\nevent_type\x18\x03 \x01(\tR\teventType\x12\x14\n\x05state\x18\x04 \x01(\tR\x05state\x12\x1a\n\x08\x61ttempts\x18\x05 \x01(\x05R\x08\x61ttempts\x12\x39\n\ncreated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tcreatedAt\x12\x42\n\x0fnext_attempt_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\rnextAttemptAt\x12;\n\x0b\x66inished_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\nfinishedAt\x12\x45\n\x0b\x61ttempt_log\x18\t \x03(\x0b\x32$.identity.kyc_tier.v1.WebhookAttemptR\nattemptLog\"y\n\x1cListWebhookDeliveriesRequest\x12\x1d\n\nwebhook_id\x18\x01 \x01(\tR\twebhookId\x12\x1b\n\tpage_size\x18\x02 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x03 \x01(\tR\tpageToken\"\x8e\x01\n\x1dListWebhookDeliveriesResponse\x12\x45\n\ndeliveries\x18\x01 \x03(\x0b\x32%.identity.kyc_tier.v1.WebhookDeliveryR\ndeliveries\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"a\n\x1fRedeliverWebhookDeliveryRequest\x12\x1d\n\nwebhook_id\x18\x01 \x01(\tR\twebhookId\x12\x1f\n\x0b\x64\x65livery_id\x18\x02 \x01(\tR\ndeliveryId\"e\n RedeliverWebhookDeliveryResponse\x12\x41\n\x08\x64\x65livery\x18\x01 \x01(\x0b\x32%.identity.kyc_tier.v1.WebhookDeliveryR\x08\x64\x65livery\"\xa3\x01\n\x14UpdateWebhookRequest\x12\x1d\n\nwebhook_id\x18\x01 \x01(\tR\twebhookId\x12\x15\n\x03url\x18\x02 \x01(\tH\x00R\x03url\x88\x01\x01\x12\x16\n\x06\x65vents\x18\x03 \x03(\tR\x06\x65vents\x12%\n\x0b\x64\x65scription\x18\x04 \x01(\tH\x01R\x0b\x64\x65scription\x88\x01\x01\x42\x06\n\x04_urlB\x0e\n\x0c_description\"P\n\x15UpdateWebhookResponse\x12\x37\n\x07webhook\x18\x01 \x01(\x0b\x32\x1d.identity.kyc_tier.v1.WebhookR\x07webhook\"5\n\x14\x44\x65leteWebhookRequest\x12\x1d\n\nwebhook_id\x18\x01 \x01(\tR\twebhookId\"\x17\n\x15\x44\x65leteWebhookResponse2\x99\r\n\x0eWebhookService\x12\x88\x01\n\x0cListWebhooks\x12).identity.kyc_tier.v1.ListWebhooksRequest\x1a*.identity.kyc_tier.v1.ListWebhooksResponse\"!\x90\x02\x01\x82\xd3\xe4\x93\x02\x18\x12\x16/api/identity/webhooks\x12\x8b\x01\n\rCreateWebhook\x12*.identity.kyc_tier.v1.CreateWebhookRequest\x1a+.identity.kyc_tier.v1.CreateWebhookResponse\"!\x82\xd3\xe4\x93\x02\x1b\"\x16/api/identity/webhooks:\x01*\x12\x97\x01\n\x0bTestWebhook\x12(.identity.kyc_tier.v1.TestWebhookRequest\x1a).identity.kyc_tier.v1.TestWebhookResponse\"3\x82\xd3\xe4\x93\x02-\"(/api/identity/webhooks/{webhook_id}/test:\x01*\x12\xb8\x01\n\x13RotateWebhookSecret\x12\x30.identity.kyc_tier.v1.RotateWebhookSecretRequest\x1a\x31.identity.kyc_tier.v1.RotateWebhookSecretResponse\"<\x82\xd3\xe4\x93\x02\x36\"1/api/identity/webhooks/{webhook_id}/rotate-secret:\x01*\x12\xa3\x01\n\x0e\x44isableWebhook\x12+.identity.kyc_tier.v1.DisableWebhookRequest\x1a,.identity.kyc_tier.v1.DisableWebhookResponse\"6\x82\xd3\xe4\x93\x02\x30\"+/api/identity/webhooks/{webhook_id}/disable:\x01*\x12\xbb\x01\n\x15ListWebhookDeliveries\x12\x32.identity.kyc_tier.v1.ListWebhookDeliveriesRequest\x1a\x33.identity.kyc_tier.v1.ListWebhookDeliveriesResponse\"9\x90\x02\x01\x82\xd3\xe4\x93\x02\x30\x12./api/identity/webhooks/{webhook_id}/deliveries\x12\xdc\x01\n\x18RedeliverWebhookDelivery\x12\x35.identity.kyc_tier.v1.RedeliverWebhookDeliveryRequest\x1a\x36.identity.kyc_tier.v1.RedeliverWebhookDeliveryResponse\"Q\x82\xd3\xe4\x93\x02K\"F/api/identity/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver:\x01*\x12\x9f\x01\n\rEnableWebhook\x12*.identity.kyc_tier.v1.EnableWebhookRequest\x1a+.identity.kyc_tier.v1.EnableWebhookResponse\"5\x82\xd3\xe4\x93\x02/\"*/api/identity/webhooks/{webhook_id}/enable:\x01*\x12\x98\x01\n\rUpdateWebhook\x12*.identity.kyc_tier.v1.UpdateWebhookRequest\x1a+.identity.kyc_tier.v1.UpdateWebhookResponse\".\x82\xd3\xe4\x93\x02(2#/api/identity/webhooks/{webhook_id}:\x01*\x12\x98\x01\n\rDeleteWebhook\x12*.identity.kyc_tier.v1.DeleteWebhookRequest\x1a+.identity.kyc_tier.v1.DeleteWebhookResponse\".\x90\x02\x02\x82\xd3\xe4\x93\x02%*#/api/identity/webhooks/{webhook_id}b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -49,44 +49,56 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_WEBHOOKSERVICE'].methods_by_name['RedeliverWebhookDelivery']._serialized_options = b'\202\323\344\223\002K\"F/api/identity/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver:\001*'
   _globals['_WEBHOOKSERVICE'].methods_by_name['EnableWebhook']._loaded_options = None
   _globals['_WEBHOOKSERVICE'].methods_by_name['EnableWebhook']._serialized_options = b'\202\323\344\223\002/\"*/api/identity/webhooks/{webhook_id}/enable:\001*'
+  _globals['_WEBHOOKSERVICE'].methods_by_name['UpdateWebhook']._loaded_options = None
+  _globals['_WEBHOOKSERVICE'].methods_by_name['UpdateWebhook']._serialized_options = b'\202\323\344\223\002(2#/api/identity/webhooks/{webhook_id}:\001*'
+  _globals['_WEBHOOKSERVICE'].methods_by_name['DeleteWebhook']._loaded_options = None
+  _globals['_WEBHOOKSERVICE'].methods_by_name['DeleteWebhook']._serialized_options = b'\220\002\002\202\323\344\223\002%*#/api/identity/webhooks/{webhook_id}'
   _globals['_WEBHOOK']._serialized_start=138
-  _globals['_WEBHOOK']._serialized_end=337
-  _globals['_LISTWEBHOOKSREQUEST']._serialized_start=339
-  _globals['_LISTWEBHOOKSREQUEST']._serialized_end=360
-  _globals['_LISTWEBHOOKSRESPONSE']._serialized_start=362
-  _globals['_LISTWEBHOOKSRESPONSE']._serialized_end=443
-  _globals['_CREATEWEBHOOKREQUEST']._serialized_start=445
-  _globals['_CREATEWEBHOOKREQUEST']._serialized_end=543
-  _globals['_CREATEWEBHOOKRESPONSE']._serialized_start=545
-  _globals['_CREATEWEBHOOKRESPONSE']._serialized_end=664
-  _globals['_TESTWEBHOOKREQUEST']._serialized_start=666
-  _globals['_TESTWEBHOOKREQUEST']._serialized_end=717
-  _globals['_TESTWEBHOOKRESPONSE']._serialized_start=720
-  _globals['_TESTWEBHOOKRESPONSE']._serialized_end=857
-  _globals['_ROTATEWEBHOOKSECRETREQUEST']._serialized_start=859
-  _globals['_ROTATEWEBHOOKSECRETREQUEST']._serialized_end=959
-  _globals['_ROTATEWEBHOOKSECRETRESPONSE']._serialized_start=962
-  _globals['_ROTATEWEBHOOKSECRETRESPONSE']._serialized_end=1176
-  _globals['_DISABLEWEBHOOKREQUEST']._serialized_start=1178
-  _globals['_DISABLEWEBHOOKREQUEST']._serialized_end=1232
-  _globals['_DISABLEWEBHOOKRESPONSE']._serialized_start=1234
-  _globals['_DISABLEWEBHOOKRESPONSE']._serialized_end=1315
-  _globals['_ENABLEWEBHOOKREQUEST']._serialized_start=1317
-  _globals['_ENABLEWEBHOOKREQUEST']._serialized_end=1370
-  _globals['_ENABLEWEBHOOKRESPONSE']._serialized_start=1372
-  _globals['_ENABLEWEBHOOKRESPONSE']._serialized_end=1452
-  _globals['_WEBHOOKATTEMPT']._serialized_start=1455
-  _globals['_WEBHOOKATTEMPT']._serialized_end=1620
-  _globals['_WEBHOOKDELIVERY']._serialized_start=1623
-  _globals['_WEBHOOKDELIVERY']._serialized_end=2040
-  _globals['_LISTWEBHOOKDELIVERIESREQUEST']._serialized_start=2042
-  _globals['_LISTWEBHOOKDELIVERIESREQUEST']._serialized_end=2103
-  _globals['_LISTWEBHOOKDELIVERIESRESPONSE']._serialized_start=2105
-  _globals['_LISTWEBHOOKDELIVERIESRESPONSE']._serialized_end=2207
-  _globals['_REDELIVERWEBHOOKDELIVERYREQUEST']._serialized_start=2209
-  _globals['_REDELIVERWEBHOOKDELIVERYREQUEST']._serialized_end=2306
-  _globals['_REDELIVERWEBHOOKDELIVERYRESPONSE']._serialized_start=2308
-  _globals['_REDELIVERWEBHOOKDELIVERYRESPONSE']._serialized_end=2409
-  _globals['_WEBHOOKSERVICE']._serialized_start=2412
-  _globals['_WEBHOOKSERVICE']._serialized_end=3791
+  _globals['_WEBHOOK']._serialized_end=466
+  _globals['_LISTWEBHOOKSREQUEST']._serialized_start=468
+  _globals['_LISTWEBHOOKSREQUEST']._serialized_end=489
+  _globals['_LISTWEBHOOKSRESPONSE']._serialized_start=491
+  _globals['_LISTWEBHOOKSRESPONSE']._serialized_end=572
+  _globals['_CREATEWEBHOOKREQUEST']._serialized_start=574
+  _globals['_CREATEWEBHOOKREQUEST']._serialized_end=672
+  _globals['_CREATEWEBHOOKRESPONSE']._serialized_start=674
+  _globals['_CREATEWEBHOOKRESPONSE']._serialized_end=793
+  _globals['_TESTWEBHOOKREQUEST']._serialized_start=795
+  _globals['_TESTWEBHOOKREQUEST']._serialized_end=846
+  _globals['_TESTWEBHOOKRESPONSE']._serialized_start=849
+  _globals['_TESTWEBHOOKRESPONSE']._serialized_end=986
+  _globals['_ROTATEWEBHOOKSECRETREQUEST']._serialized_start=988
+  _globals['_ROTATEWEBHOOKSECRETREQUEST']._serialized_end=1088
+  _globals['_ROTATEWEBHOOKSECRETRESPONSE']._serialized_start=1091
+  _globals['_ROTATEWEBHOOKSECRETRESPONSE']._serialized_end=1305
+  _globals['_DISABLEWEBHOOKREQUEST']._serialized_start=1307
+  _globals['_DISABLEWEBHOOKREQUEST']._serialized_end=1361
+  _globals['_DISABLEWEBHOOKRESPONSE']._serialized_start=1363
+  _globals['_DISABLEWEBHOOKRESPONSE']._serialized_end=1444
+  _globals['_ENABLEWEBHOOKREQUEST']._serialized_start=1446
+  _globals['_ENABLEWEBHOOKREQUEST']._serialized_end=1499
+  _globals['_ENABLEWEBHOOKRESPONSE']._serialized_start=1501
+  _globals['_ENABLEWEBHOOKRESPONSE']._serialized_end=1581
+  _globals['_WEBHOOKATTEMPT']._serialized_start=1584
+  _globals['_WEBHOOKATTEMPT']._serialized_end=1749
+  _globals['_WEBHOOKDELIVERY']._serialized_start=1752
+  _globals['_WEBHOOKDELIVERY']._serialized_end=2169
+  _globals['_LISTWEBHOOKDELIVERIESREQUEST']._serialized_start=2171
+  _globals['_LISTWEBHOOKDELIVERIESREQUEST']._serialized_end=2292
+  _globals['_LISTWEBHOOKDELIVERIESRESPONSE']._serialized_start=2295
+  _globals['_LISTWEBHOOKDELIVERIESRESPONSE']._serialized_end=2437
+  _globals['_REDELIVERWEBHOOKDELIVERYREQUEST']._serialized_start=2439
+  _globals['_REDELIVERWEBHOOKDELIVERYREQUEST']._serialized_end=2536
+  _globals['_REDELIVERWEBHOOKDELIVERYRESPONSE']._serialized_start=2538
+  _globals['_REDELIVERWEBHOOKDELIVERYRESPONSE']._serialized_end=2639
+  _globals['_UPDATEWEBHOOKREQUEST']._serialized_start=2642
+  _globals['_UPDATEWEBHOOKREQUEST']._serialized_end=2805
+  _globals['_UPDATEWEBHOOKRESPONSE']._serialized_start=2807
+  _globals['_UPDATEWEBHOOKRESPONSE']._serialized_end=2887
+  _globals['_DELETEWEBHOOKREQUEST']._serialized_start=2889
+  _globals['_DELETEWEBHOOKREQUEST']._serialized_end=2942
+  _globals['_DELETEWEBHOOKRESPONSE']._serialized_start=2944
+  _globals['_DELETEWEBHOOKRESPONSE']._serialized_end=2967
+  _globals['_WEBHOOKSERVICE']._serialized_start=2970
+  _globals['_WEBHOOKSERVICE']._serialized_end=4659
 # @@protoc_insertion_point(module_scope)

@@ -77,6 +77,16 @@ class WebhookServiceStub:
                 request_serializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_webhooks__pb2.EnableWebhookRequest.SerializeToString,
                 response_deserializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_webhooks__pb2.EnableWebhookResponse.FromString,
                 _registered_method=True)
+        self.UpdateWebhook = channel.unary_unary(
+                '/identity.kyc_tier.v1.WebhookService/UpdateWebhook',
+                request_serializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_webhooks__pb2.UpdateWebhookRequest.SerializeToString,
+                response_deserializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_webhooks__pb2.UpdateWebhookResponse.FromString,
+                _registered_method=True)
+        self.DeleteWebhook = channel.unary_unary(
+                '/identity.kyc_tier.v1.WebhookService/DeleteWebhook',
+                request_serializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_webhooks__pb2.DeleteWebhookRequest.SerializeToString,
+                response_deserializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_webhooks__pb2.DeleteWebhookResponse.FromString,
+                _registered_method=True)
 
 
 class WebhookServiceServicer:
@@ -130,9 +140,10 @@ class WebhookServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListWebhookDeliveries(self, request, context):
-        """ListWebhookDeliveries lists the endpoint's most recent deliveries (at most
-        100, newest first), each with its attempts.
-        Errors: NOT_FOUND / WEBHOOK_NOT_FOUND.
+        """ListWebhookDeliveries lists the endpoint's deliveries, newest first, each
+        with its attempts, a page at a time (cursor: `page_token`).
+        Errors: NOT_FOUND / WEBHOOK_NOT_FOUND; INVALID_ARGUMENT / INVALID_FIELD
+        (bad page_size or page_token).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -151,6 +162,28 @@ class WebhookServiceServicer:
     def EnableWebhook(self, request, context):
         """EnableWebhook resumes deliveries (after a manual or automatic disable) and
         clears the run of consecutive failures.
+        Errors: NOT_FOUND / WEBHOOK_NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateWebhook(self, request, context):
+        """UpdateWebhook changes an endpoint's URL, event types or description
+        (fields left unset keep their value; its secret and delivery log are
+        kept). Audited (`webhook.update`, which fields changed).
+        Errors: NOT_FOUND / WEBHOOK_NOT_FOUND; INVALID_ARGUMENT / INVALID_FIELD
+        (not https, unknown event, nothing to change).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteWebhook(self, request, context):
+        """DeleteWebhook removes an endpoint: its pending deliveries are given up,
+        its secret is destroyed, it leaves the list (its delivery log is kept
+        for the audit window but no longer served); the organisation's default
+        endpoint, if it was this one, is cleared. Audited (`webhook.delete`).
         Errors: NOT_FOUND / WEBHOOK_NOT_FOUND.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -199,6 +232,16 @@ def add_WebhookServiceServicer_to_server(servicer, server):
                     servicer.EnableWebhook,
                     request_deserializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_webhooks__pb2.EnableWebhookRequest.FromString,
                     response_serializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_webhooks__pb2.EnableWebhookResponse.SerializeToString,
+            ),
+            'UpdateWebhook': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateWebhook,
+                    request_deserializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_webhooks__pb2.UpdateWebhookRequest.FromString,
+                    response_serializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_webhooks__pb2.UpdateWebhookResponse.SerializeToString,
+            ),
+            'DeleteWebhook': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteWebhook,
+                    request_deserializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_webhooks__pb2.DeleteWebhookRequest.FromString,
+                    response_serializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_webhooks__pb2.DeleteWebhookResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -420,6 +463,60 @@ class WebhookService:
             '/identity.kyc_tier.v1.WebhookService/EnableWebhook',
             identity__platform__api_dot_kyc__tier_dot_v1_dot_webhooks__pb2.EnableWebhookRequest.SerializeToString,
             identity__platform__api_dot_kyc__tier_dot_v1_dot_webhooks__pb2.EnableWebhookResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateWebhook(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/identity.kyc_tier.v1.WebhookService/UpdateWebhook',
+            identity__platform__api_dot_kyc__tier_dot_v1_dot_webhooks__pb2.UpdateWebhookRequest.SerializeToString,
+            identity__platform__api_dot_kyc__tier_dot_v1_dot_webhooks__pb2.UpdateWebhookResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteWebhook(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/identity.kyc_tier.v1.WebhookService/DeleteWebhook',
+            identity__platform__api_dot_kyc__tier_dot_v1_dot_webhooks__pb2.DeleteWebhookRequest.SerializeToString,
+            identity__platform__api_dot_kyc__tier_dot_v1_dot_webhooks__pb2.DeleteWebhookResponse.FromString,
             options,
             channel_credentials,
             insecure,

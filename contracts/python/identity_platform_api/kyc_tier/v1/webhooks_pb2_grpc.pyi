@@ -60,9 +60,10 @@ class WebhookServiceStub:
     Errors: NOT_FOUND / WEBHOOK_NOT_FOUND.
     """
     ListWebhookDeliveries: _grpc.UnaryUnaryMultiCallable[_webhooks_pb2.ListWebhookDeliveriesRequest, _webhooks_pb2.ListWebhookDeliveriesResponse]
-    """ListWebhookDeliveries lists the endpoint's most recent deliveries (at most
-    100, newest first), each with its attempts.
-    Errors: NOT_FOUND / WEBHOOK_NOT_FOUND.
+    """ListWebhookDeliveries lists the endpoint's deliveries, newest first, each
+    with its attempts, a page at a time (cursor: `page_token`).
+    Errors: NOT_FOUND / WEBHOOK_NOT_FOUND; INVALID_ARGUMENT / INVALID_FIELD
+    (bad page_size or page_token).
     """
     RedeliverWebhookDelivery: _grpc.UnaryUnaryMultiCallable[_webhooks_pb2.RedeliverWebhookDeliveryRequest, _webhooks_pb2.RedeliverWebhookDeliveryResponse]
     """RedeliverWebhookDelivery queues a delivery again, now: the same event id
@@ -73,6 +74,20 @@ class WebhookServiceStub:
     EnableWebhook: _grpc.UnaryUnaryMultiCallable[_webhooks_pb2.EnableWebhookRequest, _webhooks_pb2.EnableWebhookResponse]
     """EnableWebhook resumes deliveries (after a manual or automatic disable) and
     clears the run of consecutive failures.
+    Errors: NOT_FOUND / WEBHOOK_NOT_FOUND.
+    """
+    UpdateWebhook: _grpc.UnaryUnaryMultiCallable[_webhooks_pb2.UpdateWebhookRequest, _webhooks_pb2.UpdateWebhookResponse]
+    """UpdateWebhook changes an endpoint's URL, event types or description
+    (fields left unset keep their value; its secret and delivery log are
+    kept). Audited (`webhook.update`, which fields changed).
+    Errors: NOT_FOUND / WEBHOOK_NOT_FOUND; INVALID_ARGUMENT / INVALID_FIELD
+    (not https, unknown event, nothing to change).
+    """
+    DeleteWebhook: _grpc.UnaryUnaryMultiCallable[_webhooks_pb2.DeleteWebhookRequest, _webhooks_pb2.DeleteWebhookResponse]
+    """DeleteWebhook removes an endpoint: its pending deliveries are given up,
+    its secret is destroyed, it leaves the list (its delivery log is kept
+    for the audit window but no longer served); the organisation's default
+    endpoint, if it was this one, is cleared. Audited (`webhook.delete`).
     Errors: NOT_FOUND / WEBHOOK_NOT_FOUND.
     """
 
@@ -108,9 +123,10 @@ class WebhookServiceAsyncStub(WebhookServiceStub):
     Errors: NOT_FOUND / WEBHOOK_NOT_FOUND.
     """
     ListWebhookDeliveries: _aio.UnaryUnaryMultiCallable[_webhooks_pb2.ListWebhookDeliveriesRequest, _webhooks_pb2.ListWebhookDeliveriesResponse]  # type: ignore[assignment]
-    """ListWebhookDeliveries lists the endpoint's most recent deliveries (at most
-    100, newest first), each with its attempts.
-    Errors: NOT_FOUND / WEBHOOK_NOT_FOUND.
+    """ListWebhookDeliveries lists the endpoint's deliveries, newest first, each
+    with its attempts, a page at a time (cursor: `page_token`).
+    Errors: NOT_FOUND / WEBHOOK_NOT_FOUND; INVALID_ARGUMENT / INVALID_FIELD
+    (bad page_size or page_token).
     """
     RedeliverWebhookDelivery: _aio.UnaryUnaryMultiCallable[_webhooks_pb2.RedeliverWebhookDeliveryRequest, _webhooks_pb2.RedeliverWebhookDeliveryResponse]  # type: ignore[assignment]
     """RedeliverWebhookDelivery queues a delivery again, now: the same event id
@@ -121,6 +137,20 @@ class WebhookServiceAsyncStub(WebhookServiceStub):
     EnableWebhook: _aio.UnaryUnaryMultiCallable[_webhooks_pb2.EnableWebhookRequest, _webhooks_pb2.EnableWebhookResponse]  # type: ignore[assignment]
     """EnableWebhook resumes deliveries (after a manual or automatic disable) and
     clears the run of consecutive failures.
+    Errors: NOT_FOUND / WEBHOOK_NOT_FOUND.
+    """
+    UpdateWebhook: _aio.UnaryUnaryMultiCallable[_webhooks_pb2.UpdateWebhookRequest, _webhooks_pb2.UpdateWebhookResponse]  # type: ignore[assignment]
+    """UpdateWebhook changes an endpoint's URL, event types or description
+    (fields left unset keep their value; its secret and delivery log are
+    kept). Audited (`webhook.update`, which fields changed).
+    Errors: NOT_FOUND / WEBHOOK_NOT_FOUND; INVALID_ARGUMENT / INVALID_FIELD
+    (not https, unknown event, nothing to change).
+    """
+    DeleteWebhook: _aio.UnaryUnaryMultiCallable[_webhooks_pb2.DeleteWebhookRequest, _webhooks_pb2.DeleteWebhookResponse]  # type: ignore[assignment]
+    """DeleteWebhook removes an endpoint: its pending deliveries are given up,
+    its secret is destroyed, it leaves the list (its delivery log is kept
+    for the audit window but no longer served); the organisation's default
+    endpoint, if it was this one, is cleared. Audited (`webhook.delete`).
     Errors: NOT_FOUND / WEBHOOK_NOT_FOUND.
     """
 
@@ -183,9 +213,10 @@ class WebhookServiceServicer:
         request: _webhooks_pb2.ListWebhookDeliveriesRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_webhooks_pb2.ListWebhookDeliveriesResponse, _abc.Awaitable[_webhooks_pb2.ListWebhookDeliveriesResponse]]:
-        """ListWebhookDeliveries lists the endpoint's most recent deliveries (at most
-        100, newest first), each with its attempts.
-        Errors: NOT_FOUND / WEBHOOK_NOT_FOUND.
+        """ListWebhookDeliveries lists the endpoint's deliveries, newest first, each
+        with its attempts, a page at a time (cursor: `page_token`).
+        Errors: NOT_FOUND / WEBHOOK_NOT_FOUND; INVALID_ARGUMENT / INVALID_FIELD
+        (bad page_size or page_token).
         """
 
     def RedeliverWebhookDelivery(
@@ -206,6 +237,30 @@ class WebhookServiceServicer:
     ) -> _typing.Union[_webhooks_pb2.EnableWebhookResponse, _abc.Awaitable[_webhooks_pb2.EnableWebhookResponse]]:
         """EnableWebhook resumes deliveries (after a manual or automatic disable) and
         clears the run of consecutive failures.
+        Errors: NOT_FOUND / WEBHOOK_NOT_FOUND.
+        """
+
+    def UpdateWebhook(
+        self,
+        request: _webhooks_pb2.UpdateWebhookRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_webhooks_pb2.UpdateWebhookResponse, _abc.Awaitable[_webhooks_pb2.UpdateWebhookResponse]]:
+        """UpdateWebhook changes an endpoint's URL, event types or description
+        (fields left unset keep their value; its secret and delivery log are
+        kept). Audited (`webhook.update`, which fields changed).
+        Errors: NOT_FOUND / WEBHOOK_NOT_FOUND; INVALID_ARGUMENT / INVALID_FIELD
+        (not https, unknown event, nothing to change).
+        """
+
+    def DeleteWebhook(
+        self,
+        request: _webhooks_pb2.DeleteWebhookRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_webhooks_pb2.DeleteWebhookResponse, _abc.Awaitable[_webhooks_pb2.DeleteWebhookResponse]]:
+        """DeleteWebhook removes an endpoint: its pending deliveries are given up,
+        its secret is destroyed, it leaves the list (its delivery log is kept
+        for the audit window but no longer served); the organisation's default
+        endpoint, if it was this one, is cleared. Audited (`webhook.delete`).
         Errors: NOT_FOUND / WEBHOOK_NOT_FOUND.
         """
 

@@ -206,6 +206,7 @@ class CheckLivenessRequest(_message.Message):
     COMPUTED_BUNDLE_SHA256_FIELD_NUMBER: _builtins.int
     PAD_CROPS_FIELD_NUMBER: _builtins.int
     FRAMES_FIELD_NUMBER: _builtins.int
+    RESUME_FIELD_NUMBER: _builtins.int
     POLICY_FIELD_NUMBER: _builtins.int
     customer_id: _builtins.str
     purpose: _types_pb2.ChallengePurpose.ValueType
@@ -213,6 +214,13 @@ class CheckLivenessRequest(_message.Message):
     computed_bundle_sha256: _builtins.str
     """Hex SHA-256 the caller computed over the bundle it received; must equal
     `attestation.bundle_sha256`.
+    """
+    resume: _builtins.bool
+    """Re-decide a bundle this service already accepted instead of refusing it
+    as NONCE_REPLAYED: the same nonce, digest and device, and the challenge
+    it spent. kyc-tier sets it only to resume its own capture of that very
+    bundle that was cut short (a deadline, a crash) before it recorded a
+    verification; nothing is consumed again.
     """
     @_builtins.property
     def attestation(self) -> _types_pb2.BundleAttestation: ...
@@ -242,11 +250,12 @@ class CheckLivenessRequest(_message.Message):
         computed_bundle_sha256: _builtins.str = ...,
         pad_crops: _abc.Iterable[_types_pb2.PadCrop] | None = ...,
         frames: _abc.Iterable[Global___FrameEvidence] | None = ...,
+        resume: _builtins.bool = ...,
         policy: Global___LivenessPolicy | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["attestation", b"attestation", "policy", b"policy"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attestation", b"attestation", "challenge_id", b"challenge_id", "computed_bundle_sha256", b"computed_bundle_sha256", "customer_id", b"customer_id", "frames", b"frames", "pad_crops", b"pad_crops", "policy", b"policy", "purpose", b"purpose"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attestation", b"attestation", "challenge_id", b"challenge_id", "computed_bundle_sha256", b"computed_bundle_sha256", "customer_id", b"customer_id", "frames", b"frames", "pad_crops", b"pad_crops", "policy", b"policy", "purpose", b"purpose", "resume", b"resume"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

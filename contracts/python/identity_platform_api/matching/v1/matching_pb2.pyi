@@ -523,3 +523,70 @@ class ShredCustomerKeyResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ShredCustomerKeyResponse: _TypeAlias = ShredCustomerKeyResponse  # noqa: Y015
+
+@_typing.final
+class DescribeThresholdRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    THRESHOLD_FIELD_NUMBER: _builtins.int
+    threshold: _builtins.float
+    """The threshold to describe (cosine); unset = the deployment's default."""
+    def __init__(
+        self,
+        *,
+        threshold: _builtins.float | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_threshold", b"_threshold", "threshold", b"threshold"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_threshold", b"_threshold", "threshold", b"threshold"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__threshold: _TypeAlias = _typing.Literal["threshold"]  # noqa: Y015
+    _WhichOneofArgType__threshold: _TypeAlias = _typing.Literal["_threshold", b"_threshold"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__threshold) -> _WhichOneofReturnType__threshold | None: ...
+
+Global___DescribeThresholdRequest: _TypeAlias = DescribeThresholdRequest  # noqa: Y015
+
+@_typing.final
+class DescribeThresholdResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    THRESHOLD_FIELD_NUMBER: _builtins.int
+    FALSE_MATCH_RATE_FIELD_NUMBER: _builtins.int
+    DEFAULT_THRESHOLD_FIELD_NUMBER: _builtins.int
+    MIN_THRESHOLD_FIELD_NUMBER: _builtins.int
+    MAX_THRESHOLD_FIELD_NUMBER: _builtins.int
+    CALIBRATION_ID_FIELD_NUMBER: _builtins.int
+    MODEL_ID_FIELD_NUMBER: _builtins.int
+    threshold: _builtins.float
+    """The threshold described (the default when the request had none)."""
+    false_match_rate: _builtins.float
+    """Estimated probability that an impostor scores at least `threshold`
+    (see VerifyResponse.estimated_false_match_rate); -1 without a calibration.
+    """
+    default_threshold: _builtins.float
+    """The deployment's default threshold."""
+    min_threshold: _builtins.float
+    """The accepted range of organisation thresholds (inclusive)."""
+    max_threshold: _builtins.float
+    calibration_id: _builtins.str
+    """Which calibration produced the estimate (empty when there is none)."""
+    model_id: _builtins.str
+    """The embedding model the gallery is pinned to."""
+    def __init__(
+        self,
+        *,
+        threshold: _builtins.float = ...,
+        false_match_rate: _builtins.float = ...,
+        default_threshold: _builtins.float = ...,
+        min_threshold: _builtins.float = ...,
+        max_threshold: _builtins.float = ...,
+        calibration_id: _builtins.str = ...,
+        model_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["calibration_id", b"calibration_id", "default_threshold", b"default_threshold", "false_match_rate", b"false_match_rate", "max_threshold", b"max_threshold", "min_threshold", b"min_threshold", "model_id", b"model_id", "threshold", b"threshold"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DescribeThresholdResponse: _TypeAlias = DescribeThresholdResponse  # noqa: Y015

@@ -83,6 +83,11 @@ class MatchingServiceStub:
                 request_serializer=identity__platform__api_dot_matching_dot_v1_dot_matching__pb2.ShredCustomerKeyRequest.SerializeToString,
                 response_deserializer=identity__platform__api_dot_matching_dot_v1_dot_matching__pb2.ShredCustomerKeyResponse.FromString,
                 _registered_method=True)
+        self.DescribeThreshold = channel.unary_unary(
+                '/identity.matching.v1.MatchingService/DescribeThreshold',
+                request_serializer=identity__platform__api_dot_matching_dot_v1_dot_matching__pb2.DescribeThresholdRequest.SerializeToString,
+                response_deserializer=identity__platform__api_dot_matching_dot_v1_dot_matching__pb2.DescribeThresholdResponse.FromString,
+                _registered_method=True)
 
 
 class MatchingServiceServicer:
@@ -178,6 +183,18 @@ class MatchingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DescribeThreshold(self, request, context):
+        """DescribeThreshold reports a match threshold against the deployment's
+        model: the range an organisation's threshold must lie in, the default,
+        and the calibrated false-match rate at the threshold. kyc-tier (which
+        owns organisation settings) asks before it stores an organisation's
+        threshold and when it shows one. No organisation state is read.
+        Errors: INVALID_ARGUMENT / INVALID_FIELD "threshold" (outside the range).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MatchingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -215,6 +232,11 @@ def add_MatchingServiceServicer_to_server(servicer, server):
                     servicer.ShredCustomerKey,
                     request_deserializer=identity__platform__api_dot_matching_dot_v1_dot_matching__pb2.ShredCustomerKeyRequest.FromString,
                     response_serializer=identity__platform__api_dot_matching_dot_v1_dot_matching__pb2.ShredCustomerKeyResponse.SerializeToString,
+            ),
+            'DescribeThreshold': grpc.unary_unary_rpc_method_handler(
+                    servicer.DescribeThreshold,
+                    request_deserializer=identity__platform__api_dot_matching_dot_v1_dot_matching__pb2.DescribeThresholdRequest.FromString,
+                    response_serializer=identity__platform__api_dot_matching_dot_v1_dot_matching__pb2.DescribeThresholdResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -420,6 +442,33 @@ class MatchingService:
             '/identity.matching.v1.MatchingService/ShredCustomerKey',
             identity__platform__api_dot_matching_dot_v1_dot_matching__pb2.ShredCustomerKeyRequest.SerializeToString,
             identity__platform__api_dot_matching_dot_v1_dot_matching__pb2.ShredCustomerKeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DescribeThreshold(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/identity.matching.v1.MatchingService/DescribeThreshold',
+            identity__platform__api_dot_matching_dot_v1_dot_matching__pb2.DescribeThresholdRequest.SerializeToString,
+            identity__platform__api_dot_matching_dot_v1_dot_matching__pb2.DescribeThresholdResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -95,6 +95,14 @@ class MatchingServiceStub:
     retires the customer's references (reason "erasure"); later Enroll and
     Verify calls for the customer fail with KEY_DESTROYED.
     """
+    DescribeThreshold: _grpc.UnaryUnaryMultiCallable[_matching_pb2.DescribeThresholdRequest, _matching_pb2.DescribeThresholdResponse]
+    """DescribeThreshold reports a match threshold against the deployment's
+    model: the range an organisation's threshold must lie in, the default,
+    and the calibrated false-match rate at the threshold. kyc-tier (which
+    owns organisation settings) asks before it stores an organisation's
+    threshold and when it shows one. No organisation state is read.
+    Errors: INVALID_ARGUMENT / INVALID_FIELD "threshold" (outside the range).
+    """
 
 @_typing.type_check_only
 class MatchingServiceAsyncStub(MatchingServiceStub):
@@ -162,6 +170,14 @@ class MatchingServiceAsyncStub(MatchingServiceStub):
     under it becomes unrecoverable. Irreversible (UU PDP erasure). Also
     retires the customer's references (reason "erasure"); later Enroll and
     Verify calls for the customer fail with KEY_DESTROYED.
+    """
+    DescribeThreshold: _aio.UnaryUnaryMultiCallable[_matching_pb2.DescribeThresholdRequest, _matching_pb2.DescribeThresholdResponse]  # type: ignore[assignment]
+    """DescribeThreshold reports a match threshold against the deployment's
+    model: the range an organisation's threshold must lie in, the default,
+    and the calibrated false-match rate at the threshold. kyc-tier (which
+    owns organisation settings) asks before it stores an organisation's
+    threshold and when it shows one. No organisation state is read.
+    Errors: INVALID_ARGUMENT / INVALID_FIELD "threshold" (outside the range).
     """
 
 class MatchingServiceServicer:
@@ -262,6 +278,19 @@ class MatchingServiceServicer:
         under it becomes unrecoverable. Irreversible (UU PDP erasure). Also
         retires the customer's references (reason "erasure"); later Enroll and
         Verify calls for the customer fail with KEY_DESTROYED.
+        """
+
+    def DescribeThreshold(
+        self,
+        request: _matching_pb2.DescribeThresholdRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_matching_pb2.DescribeThresholdResponse, _abc.Awaitable[_matching_pb2.DescribeThresholdResponse]]:
+        """DescribeThreshold reports a match threshold against the deployment's
+        model: the range an organisation's threshold must lie in, the default,
+        and the calibrated false-match rate at the threshold. kyc-tier (which
+        owns organisation settings) asks before it stores an organisation's
+        threshold and when it shows one. No organisation state is read.
+        Errors: INVALID_ARGUMENT / INVALID_FIELD "threshold" (outside the range).
         """
 
 def add_MatchingServiceServicer_to_server(servicer: MatchingServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -1,8 +1,8 @@
 """kyc-tier: per-organisation liveness policy (issue 13): pinned PAD models,
 PAD threshold, and the flash-check and shadow feature switches.
 
-Revision ID: 0320_console_liveness_policy
-Revises: 0310_lifecycle_retention
+Revision ID: 0340_console_liveness_policy
+Revises: 0330_orgs_settings
 Create Date: 2026-11-26
 """
 
@@ -13,8 +13,8 @@ from alembic import op
 
 import identity_store.types
 
-revision = "0320_console_liveness_policy"
-down_revision = "0310_lifecycle_retention"
+revision = "0340_console_liveness_policy"
+down_revision = "0330_orgs_settings"
 branch_labels = None
 depends_on = None
 

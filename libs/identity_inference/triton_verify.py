@@ -1,0 +1,98 @@
+"""Model hashes on the Triton path.
+
+`tools/triton_repo.py` (identity_inference.triton_repo.materialise) writes
+each model's weights only after checking them against the model's manifest,
+and records two parameters in the model's config.pbtxt:
+
+- `weights_sha256`: the manifest's sha256 of the weights it prepared from,
+  which the embedding service compares with its own manifest when it loads
+  the model (identity_inference.triton.TritonRunner), so a repository built
+  from other weights is refused at start-up;
+- `model_sha256`: the sha256 of the file Triton loads (`1/model.onnx`).
+
+`python -m identity_inference.triton_verify DIR [--expect MODEL/1/model.onnx=HEX ...]`
+runs in the Triton pod's init container (the chart's verify-models) before
+Triton starts: every model file must match its `model_sha256` and every
+`--expect` pin (the chart's triton.modelRepository.sha256), else it exits 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import re
+import sys
+from pathlib import Path
+
+MODEL_FILE = "1/model.onnx"
+_PARAMETER = r'parameters\s*\{\s*key:\s*"%s"\s*value\s*\{\s*string_value:\s*"([0-9a-f]{64})"'
+
+
+def parameters_text(weights_sha256: str, model_sha256: str) -> str:
+    """The config.pbtxt lines recording both hashes."""
+    return "".join(
+        f'parameters {{ key: "{key}" value {{ string_value: "{value}" }} }}\n'
+        for key, value in (("weights_sha256", weights_sha256), ("model_sha256", model_sha256))
+    )
+
+
+def recorded(config_text: str, key: str) -> str | None:
+    match = re.search(_PARAMETER % re.escape(key), config_text)
+    return match.group(1) if match else None
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def problems(repository: Path, expected: dict[str, str]) -> list[str]:
+    """Why the repository may not be served (empty when every file checks out)."""
+    found: list[str] = []
+    models = sorted(p.parent for p in repository.glob("*/config.pbtxt"))
+    if not models:
+        return [f"{repository}: no model (no */config.pbtxt)"]
+    seen = set()
+    for model in models:
+        relative = f"{model.name}/{MODEL_FILE}"
+        seen.add(relative)
+        path = model / MODEL_FILE
+        if not path.is_file():
+            found.append(f"{relative}: missing")
+            continue
+        actual = sha256_of(path)
+        pinned = recorded((model / "config.pbtxt").read_text(), "model_sha256")
+        if pinned is None:
+            found.append(
+                f"{model.name}/config.pbtxt: no model_sha256 (write it with tools/triton_repo.py)"
+            )
+        elif pinned != actual:
+            found.append(f"{relative}: sha256 {actual} differs from its config's {pinned}")
+        if relative in expected and expected[relative] != actual:
+            found.append(
+                f"{relative}: sha256 {actual} differs from the pinned {expected[relative]}"
+            )
+    for relative in sorted(set(expected) - seen):
+        found.append(f"{relative}: pinned but not in the repository")
+    return found
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Verify a Triton model repository's hashes")
+    parser.add_argument("repository", type=Path)
+    parser.add_argument("--expect", action="append", default=[], metavar="MODEL/1/model.onnx=HEX")
+    args = parser.parse_args(argv)
+    expected = dict(item.split("=", 1) for item in args.expect)
+    found = problems(args.repository, expected)
+    for problem in found:
+        print(f"triton_verify: {problem}", file=sys.stderr)
+    if not found:
+        print(f"triton_verify: {args.repository}: every model file matches its sha256")
+    return 1 if found else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

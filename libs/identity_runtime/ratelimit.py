@@ -1,0 +1,220 @@
+"""Rate limits declared on RPCs with `(identity.common.v1.rate_limit)`,
+enforced where the RPC is served and at the gateway alike.
+
+Counted with the `limits` library's moving window (exact: no burst at window
+edges) in a store given by URL:
+
+- `memory://` counts in this process: right for one replica;
+- `redis://host:port[/db]` counts in Redis, atomically (a Lua script per
+  hit), so several replicas enforce one limit together.
+
+Keys: `per: "org"` counts per calling organisation; `per: "customer"` per
+organisation and the request's `customer_id`. An exhausted limit is
+RESOURCE_EXHAUSTED / RATE_LIMITED with `retry_after_seconds` and `limit` in
+the metadata. If the store cannot be reached the call is refused with
+UNAVAILABLE (fail closed): these limits guard biometric checks against brute
+force.
+
+`RateLimitInterceptor` (in every service's chain, `server_interceptors`)
+applies the limits of the RPCs a service serves to every caller, over gRPC
+directly or through the gateway; the gateway also counts its routes (in its
+own store namespace) so a partner is refused at the edge, before the call.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from google.protobuf.descriptor import MethodDescriptor
+from limits import RateLimitItemPerSecond
+from limits.aio.strategies import MovingWindowRateLimiter
+from limits.storage import StorageTypes, storage_from_string
+
+from identity_platform_api.common.v1 import options_pb2
+from identity_runtime import context as call_context
+from identity_runtime import descriptors
+from identity_runtime.errors import ResourceExhausted, Unavailable
+from identity_runtime.logs import get_logger
+
+log = get_logger("identity.ratelimit")
+_PLAIN_ID = re.compile(r"[A-Za-z0-9_\-.:]{0,128}")
+CUSTOMER_FIELD = "customer_id"
+SCHEMES = ("memory", "redis")
+
+
+@dataclass(frozen=True)
+class RateLimitPolicy:
+    requests: int
+    per_seconds: int
+    # "customer", "org" or "ip" (the client's address: counted by the gateway
+    # alone, which sees it; anonymous routes too).
+    per: str
+
+    @property
+    def text(self) -> str:
+        unit = "second" if self.per_seconds == 1 else f"{self.per_seconds} seconds"
+        if self.per_seconds == 60:
+            unit = "minute"
+        return f"{self.requests} per {unit} per {self.per}"
+
+
+def declared_policy(method: MethodDescriptor) -> RateLimitPolicy | None:
+    """The RPC's `rate_limit` option, as declared (the gateway checks it at start-up)."""
+    options = method.GetOptions()
+    if not options.HasExtension(options_pb2.rate_limit):
+        return None
+    declared = options.Extensions[options_pb2.rate_limit]
+    return RateLimitPolicy(declared.requests, declared.per_seconds, declared.per)
+
+
+class RateLimited(ResourceExhausted):
+    def __init__(self, limit: str, retry_after: float):
+        self.retry_after_seconds = max(1, math.ceil(retry_after))
+        super().__init__(
+            f"rate limit of {limit} reached; retry after {self.retry_after_seconds}s",
+            "RATE_LIMITED",
+            {"retry_after_seconds": self.retry_after_seconds, "limit": limit},
+        )
+
+
+def _storage_uri(url: str) -> tuple[str, dict[str, Any]]:
+    scheme, _, rest = url.partition("://")
+    if scheme == "memory":
+        return "async+memory://", {}
+    return f"async+{scheme}://{rest}", {"implementation": "redispy"}
+
+
+def _identifier(value: str) -> str:
+    """Ids go into store keys as they are when plain, hashed otherwise."""
+    if _PLAIN_ID.fullmatch(value):
+        return value
+    return "sha256:" + hashlib.sha256(value.encode()).hexdigest()
+
+
+def identifiers(
+    policy: RateLimitPolicy, org_id: str, customer_id: str, client: str = ""
+) -> tuple[str, ...]:
+    if policy.per == "ip":
+        return ("ip", _identifier(client))
+    if policy.per == "customer":
+        return ("org", _identifier(org_id), "customer", _identifier(customer_id))
+    return ("org", _identifier(org_id))
+
+
+class RateLimits:
+    """Counters in one store (`memory://` or `redis://...`) under `key_prefix`."""
+
+    def __init__(self, storage_url: str, key_prefix: str):
+        self.storage_url = storage_url
+        self.key_prefix = key_prefix
+        self._limiter: MovingWindowRateLimiter | None = None
+        self._storage: StorageTypes | None = None
+
+    def _ensure(self) -> MovingWindowRateLimiter:
+        # Created on first use, inside the running event loop (async clients
+        # bind to it).
+        if self._limiter is None:
+            uri, options = _storage_uri(self.storage_url)
+            self._storage = storage_from_string(
+                uri, wrap_exceptions=True, key_prefix=self.key_prefix, **options
+            )
+            self._limiter = MovingWindowRateLimiter(self._storage)
+        return self._limiter
+
+    async def hit(self, name: str, policy: RateLimitPolicy, keys: tuple[str, ...]) -> None:
+        """Count one call of RPC `name`; RateLimited when its limit is spent."""
+        item = RateLimitItemPerSecond(policy.requests, policy.per_seconds, namespace=name)
+        limiter = self._ensure()
+        try:
+            if await limiter.hit(item, *keys):
+                return
+            stats = await limiter.get_window_stats(item, *keys)
+        except Exception as exc:  # noqa: BLE001 - any store failure: refuse, do not guess
+            log.error("rate-limit store failed", error_type=type(exc).__name__, rpc=name)
+            raise Unavailable(
+                "the rate-limit store is unavailable; retry later",
+                "DEPENDENCY_UNAVAILABLE",
+                {"service": "rate-limit-store"},
+            ) from None
+        raise RateLimited(policy.text, stats.reset_time - time.time())
+
+    async def check_store(self) -> None:
+        """Raise when the store cannot be reached (start-up check)."""
+        limiter = self._ensure()
+        if not await limiter.storage.check():
+            raise ConnectionError(
+                f"rate-limit store {self.storage_url.partition('://')[0]}:// is not reachable"
+            )
+
+    async def close(self) -> None:
+        storage, self._storage, self._limiter = self._storage, None, None
+        if storage is None:
+            return
+        timer = getattr(storage, "timer", None)  # the memory store's expiry task
+        if timer is not None and not timer.done():
+            timer.cancel()
+        bridge = getattr(storage, "bridge", None)
+        client = getattr(bridge, "storage", None) if bridge is not None else None
+        close = getattr(client, "aclose", None) or getattr(client, "close", None)
+        if close is not None:
+            result = close()
+            if hasattr(result, "__await__"):
+                await result
+
+
+def _policies() -> dict[str, tuple[str, RateLimitPolicy]]:
+    """ "/pkg.Service/Method" -> (full name, policy), for every declared limit."""
+    found = {}
+    for service in descriptors.services():
+        for method in service.methods:
+            policy = declared_policy(method)
+            # Per-address limits are the gateway's: a service never sees the
+            # client's address (counted here, every sign-in would share one key).
+            if policy is not None and policy.per != "ip":
+                found[f"/{service.full_name}/{method.name}"] = (
+                    f"{service.full_name}/{method.name}",
+                    policy,
+                )
+    return found
+
+
+class RateLimitInterceptor(grpc.aio.ServerInterceptor):
+    """Counts each call of an RPC with a `rate_limit` for the caller's
+    organisation (and the request's customer); runs inside ErrorInterceptor,
+    after validation, so a refusal is RESOURCE_EXHAUSTED / RATE_LIMITED."""
+
+    def __init__(self, limits: RateLimits, own: frozenset[str] = frozenset()):
+        self.limits = limits
+        self.policies = {k: v for k, v in _policies().items() if v[0] not in own}
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Any]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> Any:
+        from identity_runtime.interceptors import _rebuilt
+
+        handler = await continuation(handler_call_details)
+        declared = self.policies.get(handler_call_details.method)
+        if handler is None or declared is None or handler.unary_unary is None:
+            return handler
+        name, policy = declared
+        limits = self.limits
+
+        def single(inner: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+            async def behaviour(request: Any, ctx: grpc.aio.ServicerContext) -> Any:
+                customer_id = str(getattr(request, CUSTOMER_FIELD, ""))
+                keys = identifiers(policy, call_context.org_id() or "", customer_id)
+                await limits.hit(name, policy, keys)
+                return await inner(request, ctx)
+
+            return behaviour
+
+        return _rebuilt(handler, by_request=(single, single))

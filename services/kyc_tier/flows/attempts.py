@@ -1,0 +1,88 @@
+"""How the capture pipeline finishes an attempt that does not record a
+verification: a refusal (a DomainError) as REFUSED with a denied audit entry,
+anything else (a crash, a cancelled call) as INTERRUPTED, audited as failed."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from sqlalchemy.orm import Session
+
+from identity_runtime.errors import DomainError
+from services.kyc_tier import models, outbox, records
+from services.kyc_tier.flows.capture import Step
+from services.kyc_tier.ports import Reason
+from services.kyc_tier.store import Store
+
+INTERRUPTED = Reason("INTERRUPTED", "the attempt did not finish")
+# Refusals that are about the request's target, not the attempt: no attempt row.
+_NOT_AN_ATTEMPT = frozenset({"CUSTOMER_NOT_FOUND", "TENANT_MISSING"})
+
+
+@contextlib.asynccontextmanager
+async def scope(
+    store: Store,
+    step: Step,
+    org_id: str,
+    customer_id: str,
+    attempt_id: str,
+    interrupt: Callable[[], Awaitable[None]],
+) -> AsyncIterator[None]:
+    """Refusals inside the block finish the attempt (or add one) as refused,
+    with an audit entry; any other failure `interrupt()`s it."""
+    try:
+        yield
+    except DomainError as error:
+        if error.reason in _NOT_AN_ATTEMPT and not attempt_id:
+            raise
+        reason = Reason(error.reason, error.message)
+        details = {"reason": reason.code, "code": error.code}
+
+        def refuse(session: Session) -> None:
+            if attempt_id:
+                records.finish_attempt(session, attempt_id, "refused", [reason])
+            else:
+                records.add_attempt(session, org_id, customer_id, step.kind, "refused", [reason])
+            outbox.record(
+                session, org_id, step.action, f"customer:{customer_id}", "denied", details=details
+            )
+
+        await store.write(refuse)
+        raise
+    except BaseException:
+        await interrupt()
+        raise
+
+
+async def interrupt(
+    store: Store, step: Step, org_id: str, customer_id: str, attempt_id: str
+) -> None:
+    """Best effort: the attempt finished as interrupted, audited as failed
+    (if this process dies first, the recovery sweep does it). The write runs
+    to its end even if the call is cancelled again meanwhile (a deadline)."""
+    if not attempt_id:
+        return
+    write = asyncio.ensure_future(
+        store.write(lambda s: interrupt_attempt(s, step.action, org_id, customer_id, attempt_id))
+    )
+    with contextlib.suppress(Exception):
+        await asyncio.shield(write)
+
+
+def interrupt_attempt(
+    session: Session, action: str, org_id: str, customer_id: str, attempt_id: str
+) -> None:
+    """The attempt (if it was written) finished as interrupted, audited as failed."""
+    if session.get(models.Attempt, attempt_id) is None:
+        return
+    records.finish_attempt(session, attempt_id, "interrupted", [INTERRUPTED])
+    outbox.record(
+        session,
+        org_id,
+        action,
+        f"customer:{customer_id}",
+        "failed",
+        details={"attempt_id": attempt_id, "reason": INTERRUPTED.code},
+    )

@@ -1,0 +1,128 @@
+"""Idempotent captures: what the capture pipeline does with a nonce.
+
+Seed 001: "capture bundles dedupe on the bundle nonce within 24 h; repeated
+submits with the same nonce return the original verification ID". Every
+capture route (KTP capture, face liveness, face match, step-up) runs through
+`CapturePipeline.run`, which applies these rules to the request's
+`ReplayKey` (the nonce and the canonical digest: the bundle's
+`bundle_sha256`, or a match request's digest):
+
+- a verification with this nonce, of the same kind, for the same customer,
+  with the same digest, within 24 h: the original verification is the
+  answer, marked `replayed` (nothing is called, nothing is written);
+- a verification with this nonce and anything else: refused, ALREADY_EXISTS
+  / NONCE_REPLAYED (an attempt refused, audited);
+- an attempt with this nonce and digest still running (started under two
+  minutes ago), or one that finished while this request was on its way:
+  ABORTED / CAPTURE_IN_PROGRESS; retrying shortly gives the original;
+- an attempt with this nonce and digest cut short (a deadline, a crash:
+  interrupted, or started long ago) after liveness may have spent the
+  challenge and the nonce: this attempt resumes it (`Subject.resume`), and
+  liveness re-decides that very bundle instead of refusing it, so a retry of
+  the same bundle completes the capture with exactly one verification.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from identity_runtime.errors import AlreadyExists, DomainError, invalid_field
+from services.kyc_tier import models, records
+from services.kyc_tier.flows.capture import Decision, ReplayKey
+
+# A started attempt younger than this is taken to be still running.
+IN_PROGRESS_FOR = timedelta(minutes=2)
+_CUT_SHORT = ("started", "interrupted")
+_FINAL_REFUSAL = "refused"
+
+
+class CaptureInProgress(DomainError, code="ABORTED", reason="CAPTURE_IN_PROGRESS"): ...
+
+
+def nonce_replayed() -> AlreadyExists:
+    return AlreadyExists("this capture bundle's nonce was already used", "NONCE_REPLAYED")
+
+
+def capture_in_progress() -> CaptureInProgress:
+    return CaptureInProgress(
+        "this capture is being processed by another call; retry shortly for its result",
+        metadata={"retry_after_seconds": 2},
+    )
+
+
+def same_request(
+    seen: records.VerificationRecord, kind: str, customer_id: str, key: ReplayKey, now: datetime
+) -> bool:
+    """Is the verification recorded under this nonce the answer to this request?"""
+    return (
+        seen.kind == kind
+        and seen.customer_id == customer_id
+        and seen.bundle_sha256 == key.digest
+        and records.within_nonce_window(seen, now)
+    )
+
+
+def look(
+    session: Session, org_id: str, customer_id: str, key: ReplayKey
+) -> tuple[records.VerificationRecord | None, str]:
+    """The verification recorded under this nonce, if any, and the customer's tier."""
+    customer = records.load_customer(session, org_id, customer_id)
+    records.require_active(customer)
+    row = records.verification_by_nonce(session, org_id, key.nonce)
+    return (records.verification_record(row) if row else None), customer.tier
+
+
+def claim(session: Session, org_id: str, key: ReplayKey, now: datetime) -> bool:
+    """In the transaction that starts an attempt (the customer row locked):
+    refuse while the same request runs; True when it resumes a cut-short one."""
+    resume = False
+    attempts = select(models.Attempt).where(
+        models.Attempt.org_id == org_id, models.Attempt.nonce == key.nonce
+    )
+    for row in session.scalars(attempts):
+        if row.bundle_sha256 != key.digest or row.outcome == _FINAL_REFUSAL:
+            continue  # liveness judges another bundle's nonce; a refusal is final
+        running = row.outcome == "started" and now - row.created_at < IN_PROGRESS_FOR
+        if running or row.outcome not in _CUT_SHORT:
+            raise capture_in_progress()
+        resume = True
+    return resume
+
+
+def mark(session: Session, attempt_id: str, key: ReplayKey | None) -> None:
+    """The started attempt keeps the request's nonce and digest."""
+    row = session.get(models.Attempt, attempt_id)
+    if row is not None and key is not None:
+        row.nonce, row.bundle_sha256 = key.nonce, key.digest
+
+
+def decision_of(seen: records.VerificationRecord) -> Decision:
+    """The decision a recorded verification stands for (what a replay answers)."""
+    passed = {"passed": True, "failed": False}.get(seen.outcome)
+    return Decision(
+        passed=passed,
+        reasons=seen.reasons,
+        scores=seen.scores,
+        model_ids=seen.models,
+        input_hashes=seen.input_hashes,
+        details=seen.details,
+    )
+
+
+def request_key(nonce: str, *parts: str | bytes) -> ReplayKey | None:
+    """The key of a request without a capture bundle (face match) that carries
+    a nonce: its digest is the SHA-256 of `identity-request-v1`, then each part
+    on its own line (text as it is, bytes as their lowercase hex SHA-256), each
+    line ended by LF (CAPTURE_SIGNING.md, section 7)."""
+    if not nonce:
+        return None
+    if not 8 <= len(nonce) <= 128:
+        raise invalid_field("nonce", "must be 8 to 128 characters")
+    lines = ["identity-request-v1"] + [
+        hashlib.sha256(p).hexdigest() if isinstance(p, bytes) else p for p in parts
+    ]
+    return ReplayKey(nonce, hashlib.sha256(("\n".join(lines) + "\n").encode()).hexdigest())

@@ -1,0 +1,65 @@
+"""`@idempotent(ResponseClass)`: a servicer method honouring the
+`idempotency-key` metadata (the gateway's `Idempotency-Key` header) through
+the core's `IdempotentRequests` (services/kyc_tier/idempotency.py)."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import grpc
+from google.protobuf.message import Message
+
+from identity_runtime.context import require_org
+from services.kyc_tier.idempotency import METADATA_KEY, IdempotentRequests
+
+M = TypeVar("M", bound=Message)
+Method = Callable[[Any, Any, Any], Awaitable[M]]
+
+
+def _key(ctx: grpc.aio.ServicerContext) -> str:
+    for name, value in ctx.invocation_metadata() or ():
+        if name == METADATA_KEY:
+            return value if isinstance(value, str) else value.decode()
+    return ""
+
+
+def _customer_of(request: Message, response: Message) -> str:
+    """The customer a request (its `customer_id`) or response (its `customer`) is about."""
+    for message in (request, getattr(response, "customer", None)):
+        customer_id = getattr(message, "customer_id", "")
+        if customer_id:
+            return str(customer_id)
+    return ""
+
+
+def idempotent(response_class: type[M]) -> Callable[[Method[M]], Method[M]]:
+    """A servicer method answering `response_class` that honours
+    `idempotency-key` metadata (its servicer's core has `idempotency`)."""
+
+    def decorate(method: Method[M]) -> Method[M]:
+        @functools.wraps(method)
+        async def honouring(self: Any, request: Message, ctx: grpc.aio.ServicerContext) -> M:
+            key = _key(ctx)
+            if not key:
+                return await method(self, request, ctx)
+            answered: list[M] = []
+
+            async def call() -> tuple[bytes, str]:
+                answered.append(await method(self, request, ctx))
+                return answered[0].SerializeToString(), _customer_of(request, answered[0])
+
+            requests: IdempotentRequests = self.core.idempotency
+            encoded = await requests.run(
+                require_org(),
+                key,
+                method.__qualname__,
+                request.SerializeToString(deterministic=True),
+                call,
+            )
+            return answered[0] if answered else response_class.FromString(encoded)
+
+        return honouring
+
+    return decorate
