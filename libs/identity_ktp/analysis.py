@@ -37,6 +37,7 @@ from identity_ktp.confirm import (
     second_nik_read,
 )
 from identity_ktp.fields import FieldValue, ParsedCard, parse_card
+from identity_ktp.flash import Bgr
 from identity_ktp.layout import PORTRAIT_ZONE, LayoutReport, check_layout
 from identity_ktp.nik import FEMALE, MALE, RULE_MESSAGES, NikCheck, validate_nik
 from identity_ktp.ocr import OcrEngine
@@ -131,6 +132,8 @@ class KtpReport:
     confirmation: NikConfirmation | None = None
     # Seconds per stage: card, portrait, quality, ocr, parse, checks.
     timings: dict[str, float] = field(default_factory=dict)
+    # (card, background) mean BGR on each flash frame (identity_ktp.flash).
+    flash_colours: list[tuple[Bgr, Bgr]] = field(default_factory=list)
 
     @property
     def nik_confirmed(self) -> bool:

@@ -82,7 +82,9 @@ def verify(
     *,
     min_response: float = 0.004,
     min_score: float = 0.75,
+    subject: str = "face",
 ) -> FlashResult:
+    """`frames` carry the colour of `subject` (the face, or a KTP card) per frame."""
     slots = len(sequence)
     if len(frames) < slots:
         return FlashResult(
@@ -112,7 +114,7 @@ def verify(
             [
                 (
                     "FLASH_RESPONSE_MISSING",
-                    f"the face's colour barely changed ({amplitude:.4f} < {min_response:g})",
+                    f"the {subject}'s colour barely changed ({amplitude:.4f} < {min_response:g})",
                 )
             ],
         )

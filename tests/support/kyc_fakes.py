@@ -40,6 +40,7 @@ from services.kyc_tier.ports import (
     FaceEmbedding,
     KtpAssessment,
     LivenessDecision,
+    LivenessEvidence,
     MatchResult,
     Reason,
 )
@@ -88,7 +89,12 @@ class FakeCaptureQuality:
         return self.face
 
     async def check_ktp(
-        self, card: bytes, submitted_nik: str, submitted_fields: Mapping[str, str]
+        self,
+        frames: Sequence[bytes],
+        offsets_ms: Sequence[int],
+        baseline: Sequence[bool],
+        submitted_nik: str,
+        submitted_fields: Mapping[str, str],
     ) -> KtpAssessment:
         assert self.ktp is not None, "set FakeCaptureQuality.ktp for a KTP capture"
         return self.ktp
@@ -118,7 +124,7 @@ class FakeLiveness:
         challenge_id: str,
         attestation: Attestation,
         computed_bundle_sha256: str,
-        face: FaceAssessment | None,
+        evidence: LivenessEvidence | None,
     ) -> LivenessDecision:
         self.checks.append((customer_id, purpose, challenge_id))
         if self.refusal is not None:
