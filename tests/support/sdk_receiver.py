@@ -5,7 +5,7 @@ It serves the built SDK and its test page, and answers the SDK's routes with the
 server's own code where it matters: the gateway's JSON parsing, kyc-tier's bundle
 digest, the liveness service's key loading, signature check and flash-challenge check
 (services/liveness/flash.py) on the mean colour of the frame's centre, where the test
-camera draws the face. Everything it received is kept for the test to inspect.
+camera draws the face (for a KTP capture, the card guide, where it draws the card). Everything it received is kept for the test to inspect.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ from identity_runtime.errors import (
     NotFound,
     PermissionDenied,
 )
+from identity_ktp.flash import card_colour
 from services.liveness import flash
 from tests.support.capture import ALGORITHMS, ReceivedBundle, receive, route
 
@@ -123,16 +124,23 @@ class Receiver:
             cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
             for data in received.bundle.frames
         ]
-        result = None
-        if template != "/api/identity/document/ktp/capture":
-            colours = [
-                flash.FrameColour(offset, _centre_bgr(image), True)
-                for image, offset, baseline in zip(
-                    frames, received.bundle.offsets_ms, received.bundle.baseline, strict=True
-                )
-                if not baseline
-            ]
-            result = flash.verify(known[1], FLASH_DURATION_MS, colours)
+        # A card is sampled where the SDK's card guide is (capture-quality's
+        # fallback when it finds no outline), a face at the frame's centre.
+        card = template == "/api/identity/document/ktp/capture"
+        colours = [
+            flash.FrameColour(
+                offset,
+                card_colour(image, (), image.shape[:2])[0] if card else _centre_bgr(image),
+                True,
+            )
+            for image, offset, baseline in zip(
+                frames, received.bundle.offsets_ms, received.bundle.baseline, strict=True
+            )
+            if not baseline
+        ]
+        result = flash.verify(
+            known[1], FLASH_DURATION_MS, colours, subject="card" if card else "face"
+        )
         capture = Capture(template, received, valid, frames, result)
         self.captures.append(capture)
         if not received.digest_matches:

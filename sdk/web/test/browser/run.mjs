@@ -50,14 +50,12 @@ try {
   await page.waitForSelector(".idc-root[data-state=framing] button", { timeout: 20_000 });
   await shot(page, "framing");
   await page.click(".idc-actions button");
-  const face = !values.url.includes("flow=ktp");
   const RETRY = ".idc-root[data-state=failed] .idc-actions button";
   for (let attempt = 1; ; attempt++) {
-    if (face) {
-      await page.waitForSelector("[role=alertdialog]", { timeout: 20_000 });
-      if (attempt === 1) await shot(page, "flash-warning");
-      await page.click("[role=alertdialog] .idc-continue");
-    }
+    // Face and card captures both show the flash warning first.
+    await page.waitForSelector("[role=alertdialog]", { timeout: 20_000 });
+    if (attempt === 1) await shot(page, "flash-warning");
+    await page.click("[role=alertdialog] .idc-continue");
     await page.waitForFunction(
       (retry) => window.__result !== undefined || document.querySelector(retry) !== null,
       RETRY,
