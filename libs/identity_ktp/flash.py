@@ -17,6 +17,8 @@ found, the centre of the frame (where the SDK's card guide is) is sampled.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import cv2
 import numpy as np
 
@@ -79,3 +81,23 @@ def card_colour(
         (float(inside[0]), float(inside[1]), float(inside[2])),
         (float(outside[0]), float(outside[1]), float(outside[2])),
     )
+
+
+# Mean chromaticity distance of the flash frames from their mean below which
+# the card did not answer the flash: liveness's default minimum response
+# (services/liveness/flash.py), here without the colours' order.
+MIN_RESPONSE = 0.004
+
+
+def flash_response(colours: Sequence[Bgr]) -> float:
+    """How far the card's chromaticity (b, g, r) / (b + g + r) moves between
+    flash frames: the mean distance from the frames' mean."""
+    bgr = np.array(colours, dtype=np.float64)
+    if len(bgr) < 2:
+        return 0.0
+    chroma = bgr / np.maximum(bgr.sum(axis=1, keepdims=True), 1e-6)
+    return float(np.linalg.norm(chroma - chroma.mean(axis=0), axis=1).mean())
+
+
+def reflects_flash(colours: Sequence[Bgr]) -> bool:
+    return flash_response(colours) >= MIN_RESPONSE

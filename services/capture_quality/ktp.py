@@ -16,7 +16,7 @@ from identity_capture.limits import MAX_FRAMES
 from identity_inference.images import ImageLimits, decode
 from identity_ktp import fields as ktp_fields
 from identity_ktp.analysis import KtpAnalyzer, KtpReport
-from identity_ktp.flash import card_colour, thumbnail
+from identity_ktp.flash import thumbnail
 from identity_ktp.nik import NIK_LENGTH, NIK_NOT_NUMERIC
 from identity_ktp.ocr import OcrEngine
 from identity_ktp.portrait import PortraitFinder, load_face_detector
@@ -102,17 +102,13 @@ class KtpChecker:
             flash_images = [
                 thumbnail(decode(frame, limits, "flash_frames")) for frame in request.flash_frames
             ]
-            report = analyzer.analyze(
+            return analyzer.analyze(
                 image,
                 submitted_nik=nik,
                 submitted_fields=request.submitted_fields,
                 include_portrait_crop=request.include_portrait_crop,
+                flash_frames=flash_images,
             )
-            corners = report.card_corners if report.card_found else ()
-            report.flash_colours = [
-                card_colour(frame, corners, image.shape[:2]) for frame in flash_images
-            ]
-            return report
         finally:
             # Back to the pool only when the work is done, even if the
             # caller gave up (a cancelled await does not stop the thread).

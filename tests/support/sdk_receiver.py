@@ -5,7 +5,8 @@ It serves the built SDK and its test page, and answers the SDK's routes with the
 server's own code where it matters: the gateway's JSON parsing, kyc-tier's bundle
 digest, the liveness service's key loading, signature check and flash-challenge check
 (services/liveness/flash.py) on the mean colour of the frame's centre, where the test
-camera draws the face (for a KTP capture, the card guide, where it draws the card). Everything it received is kept for the test to inspect.
+camera draws the face (for a KTP capture, the card guide, where it draws the card).
+Everything it received is kept for the test to inspect.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from google.protobuf.message import Message
 from gateway.errors import HTTP_STATUS_BY_CODE
 from gateway.transcoding import build_request
 from identity_capture import signatures
+from identity_ktp.flash import card_colour
 from identity_platform_api.common.v1 import types_pb2
 from identity_platform_api.kyc_tier.v1 import (
     devices_pb2,
@@ -42,7 +44,6 @@ from identity_runtime.errors import (
     NotFound,
     PermissionDenied,
 )
-from identity_ktp.flash import card_colour
 from services.liveness import flash
 from tests.support.capture import ALGORITHMS, ReceivedBundle, receive, route
 
