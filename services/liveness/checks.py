@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 
 from identity_capture import signatures
 from identity_inference.pad import PadResult, PadScorer
+from identity_ktp import flash as card_flash
 from identity_runtime import metrics
 from identity_runtime.errors import (
     AlreadyExists,
@@ -67,6 +68,7 @@ class ChallengePolicy:
     # A KTP card must answer the flash (a screen barely does); off only while
     # SDKs that capture one card frame are retired.
     card_flash_required: bool = True
+    min_card_flash_response: float = card_flash.MIN_RESPONSE
 
 
 @dataclass(frozen=True)
@@ -453,7 +455,7 @@ class Liveness:
             checked.sequence,
             checked.flash_duration_ms,
             request.frames,
-            min_response=self.policy.min_flash_response,
+            min_response=self.policy.min_card_flash_response,
             min_score=self.policy.min_flash_score,
             subject="card",
         )

@@ -75,6 +75,10 @@ class LivenessSettings(InferenceSettings):
     min_flash_score: float = setting(
         ChallengePolicy.min_flash_score, "Share of colour slots that must match the issued order"
     )
+    min_card_flash_response: float = setting(
+        ChallengePolicy.min_card_flash_response,
+        "Smallest flash response counted for a KTP card (a screen reflects a few per cent)",
+    )
     card_flash_required: bool = setting(
         ChallengePolicy.card_flash_required,
         "A KTP capture must carry the card's answer to the flash challenge (production: always)",

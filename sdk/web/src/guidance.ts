@@ -282,6 +282,11 @@ export const GUIDANCE: Record<string, Entry> = {
     en: "The photo on the card must be visible. Don't cover it with your fingers.",
     retry: true,
   },
+  HALFTONE_PRINT_SUSPECTED: {
+    id: "Foto KTP asli Anda, bukan hasil cetak atau salinan berwarna.",
+    en: "Photograph your original card, not a printed copy of it.",
+    retry: true,
+  },
   PHOTOCOPY_SUSPECTED: {
     id: "Foto KTP asli Anda, bukan fotokopi atau cetakan hitam-putih.",
     en: "Photograph your original card, not a photocopy or a black-and-white print.",
