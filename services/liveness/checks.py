@@ -459,16 +459,11 @@ class Liveness:
             min_score=self.policy.min_flash_score,
             subject="card",
         )
-        # Its own code: the person is told to show the original card, not a screen.
-        reasons = [
-            ("CARD_FLASH_RESPONSE_MISSING" if code == "FLASH_RESPONSE_MISSING" else code, message)
-            for code, message in flash_result.reasons
-        ]
         return LivenessDecision(
             live=flash_result.passed,
             pad=None,
             flash_score=flash_result.score,
-            reasons=reasons,
+            reasons=flash_result.reasons,
             decision_basis=BASIS_CARD_FLASH,
             device_id=request.device_id,
         )

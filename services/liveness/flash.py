@@ -113,7 +113,11 @@ def verify(
             0.0,
             [
                 (
-                    "FLASH_RESPONSE_MISSING",
+                    # A card's own code: the person is told to show the
+                    # original card, not a screen.
+                    "CARD_FLASH_RESPONSE_MISSING"
+                    if subject == "card"
+                    else "FLASH_RESPONSE_MISSING",
                     f"the {subject}'s colour barely changed ({amplitude:.4f} < {min_response:g})",
                 )
             ],

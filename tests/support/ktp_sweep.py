@@ -591,14 +591,17 @@ def flash_thumbnails(case: Case, image: np.ndarray) -> list[np.ndarray]:
 
 
 def flash_verdict(report: Any) -> Any:
-    """Liveness's judgement of the card's answer to the flash."""
+    """Liveness's judgement of the card's answer to the flash (its defaults)."""
+    from identity_ktp.flash import MIN_RESPONSE
     from services.liveness import flash
 
     colours = [
         flash.FrameColour(i * FLASH_DURATION_MS, card, True)
         for i, (card, _) in enumerate(report.flash_colours)
     ]
-    return flash.verify(FLASH_SEQUENCE, FLASH_DURATION_MS, colours, subject="card")
+    return flash.verify(
+        FLASH_SEQUENCE, FLASH_DURATION_MS, colours, min_response=MIN_RESPONSE, subject="card"
+    )
 
 
 def run_case(analyzer: Any, case: Case) -> Outcome:

@@ -28,6 +28,7 @@ from google.protobuf.message import Message
 from gateway.errors import HTTP_STATUS_BY_CODE
 from gateway.transcoding import build_request
 from identity_capture import signatures
+from identity_ktp import flash as card_flash
 from identity_ktp.flash import card_colour
 from identity_platform_api.common.v1 import types_pb2
 from identity_platform_api.kyc_tier.v1 import (
@@ -140,7 +141,14 @@ class Receiver:
             if not baseline
         ]
         result = flash.verify(
-            known[1], FLASH_DURATION_MS, colours, subject="card" if card else "face"
+            known[1],
+            FLASH_DURATION_MS,
+            colours,
+            # Liveness's defaults for a card and for a face.
+            min_response=card_flash.MIN_RESPONSE
+            if card
+            else flash.verify.__kwdefaults__["min_response"],
+            subject="card" if card else "face",
         )
         capture = Capture(template, received, valid, frames, result)
         self.captures.append(capture)

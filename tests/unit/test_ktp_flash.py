@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from identity_ktp.card import find_card
-from identity_ktp.flash import card_colour
+from identity_ktp.flash import MIN_RESPONSE, card_colour
 from services.liveness import flash
 from tests.support.biometrics import flash_frames, screen_flash_frames
 from tests.support.ktp import ktp_path
@@ -36,7 +36,7 @@ def judged(frames: list[bytes], corners, shape, sequence=SEQUENCE) -> flash.Flas
         frame = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
         inside, _ = card_colour(frame, corners, shape)
         colours.append(flash.FrameColour(index * DURATION_MS, inside, True))
-    return flash.verify(sequence, DURATION_MS, colours, subject="card")
+    return flash.verify(sequence, DURATION_MS, colours, min_response=MIN_RESPONSE, subject="card")
 
 
 def test_a_physical_card_answers_the_flash_in_the_issued_order(card) -> None:
@@ -49,7 +49,7 @@ def test_a_physical_card_answers_the_flash_in_the_issued_order(card) -> None:
 def test_a_card_on_a_screen_barely_answers_the_flash(card) -> None:
     image, corners = card
     result = judged(screen_flash_frames(image, SEQUENCE), corners, image.shape[:2])
-    assert [code for code, _ in result.reasons] == ["FLASH_RESPONSE_MISSING"]
+    assert [code for code, _ in result.reasons] == ["CARD_FLASH_RESPONSE_MISSING"]
     assert "card's colour" in result.reasons[0][1]
 
 
