@@ -28,7 +28,6 @@ from google.protobuf.message import Message
 from gateway.errors import HTTP_STATUS_BY_CODE
 from gateway.transcoding import build_request
 from identity_capture import signatures
-from identity_ktp import flash as card_flash
 from identity_ktp.flash import card_colour
 from identity_platform_api.common.v1 import types_pb2
 from identity_platform_api.kyc_tier.v1 import (
@@ -46,10 +45,13 @@ from identity_runtime.errors import (
     PermissionDenied,
 )
 from services.liveness import flash
+from services.liveness.checks import ChallengePolicy
 from tests.support.capture import ALGORITHMS, ReceivedBundle, receive, route
 
 FLASH_DURATION_MS = 400
 TYPES = {".html": "text/html", ".js": "text/javascript", ".map": "application/json"}
+
+POLICY = ChallengePolicy()
 
 
 @dataclass
