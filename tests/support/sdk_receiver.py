@@ -50,7 +50,7 @@ from tests.support.capture import ALGORITHMS, ReceivedBundle, receive, route
 
 FLASH_DURATION_MS = 400
 TYPES = {".html": "text/html", ".js": "text/javascript", ".map": "application/json"}
-
+# Liveness's default thresholds.
 POLICY = ChallengePolicy()
 
 
@@ -147,9 +147,7 @@ class Receiver:
             FLASH_DURATION_MS,
             colours,
             # Liveness's defaults for a card and for a face.
-            min_response=card_flash.MIN_RESPONSE
-            if card
-            else flash.verify.__kwdefaults__["min_response"],
+            min_response=POLICY.min_card_flash_response if card else POLICY.min_flash_response,
             subject="card" if card else "face",
         )
         capture = Capture(template, received, valid, frames, result)
