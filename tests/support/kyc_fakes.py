@@ -46,6 +46,7 @@ from services.kyc_tier.ports import (
     FaceEmbedding,
     KtpAssessment,
     LivenessDecision,
+    LivenessEvidence,
     MatchResult,
     Reason,
     ThresholdInfo,
@@ -95,7 +96,12 @@ class FakeCaptureQuality:
         return self.face
 
     async def check_ktp(
-        self, card: bytes, submitted_nik: str, submitted_fields: Mapping[str, str]
+        self,
+        frames: Sequence[bytes],
+        offsets_ms: Sequence[int],
+        baseline: Sequence[bool],
+        submitted_nik: str,
+        submitted_fields: Mapping[str, str],
     ) -> KtpAssessment:
         assert self.ktp is not None, "set FakeCaptureQuality.ktp for a KTP capture"
         return self.ktp
@@ -132,7 +138,7 @@ class FakeLiveness:
         challenge_id: str,
         attestation: Attestation,
         computed_bundle_sha256: str,
-        face: FaceAssessment | None,
+        evidence: LivenessEvidence | None,
         resume: bool = False,
     ) -> LivenessDecision:
         self.checks.append((customer_id, purpose, challenge_id))

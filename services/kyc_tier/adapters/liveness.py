@@ -64,7 +64,7 @@ class GrpcLiveness:
         challenge_id: str,
         attestation: ports.Attestation,
         computed_bundle_sha256: str,
-        face: ports.FaceAssessment | None,
+        evidence: ports.LivenessEvidence | None,
         resume: bool = False,
     ) -> ports.LivenessDecision:
         request = liveness_pb2.CheckLivenessRequest(
@@ -81,12 +81,12 @@ class GrpcLiveness:
             computed_bundle_sha256=computed_bundle_sha256,
             resume=resume,
         )
-        if face is not None:
+        if evidence is not None:
             # What GrpcCaptureQuality returned, forwarded by the flows unopened.
-            if face.crops is not None:
-                request.pad_crops.extend(opaque(face.crops, types_pb2.FaceCrops).pad_crops)
+            if evidence.crops is not None:
+                request.pad_crops.extend(opaque(evidence.crops, types_pb2.FaceCrops).pad_crops)
             request.frames.extend(
-                opaque(e, liveness_pb2.FrameEvidence) for e in face.frame_evidence
+                opaque(e, liveness_pb2.FrameEvidence) for e in evidence.frame_evidence
             )
         reply = await call("liveness", self.stub.CheckLiveness(request))
         return same_named(
