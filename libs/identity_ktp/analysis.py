@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import cv2
@@ -37,6 +37,7 @@ from identity_ktp.confirm import (
     second_nik_read,
 )
 from identity_ktp.fields import FieldValue, ParsedCard, parse_card
+from identity_ktp.flash import Bgr, card_colour, reflects_flash
 from identity_ktp.layout import PORTRAIT_ZONE, LayoutReport, check_layout
 from identity_ktp.nik import FEMALE, MALE, RULE_MESSAGES, NikCheck, validate_nik
 from identity_ktp.ocr import OcrEngine
@@ -57,6 +58,7 @@ NIK_GENDER_MISMATCH = "NIK_GENDER_MISMATCH"
 PORTRAIT_MISSING = "PORTRAIT_MISSING"
 LAYOUT_INCONSISTENT = "LAYOUT_INCONSISTENT"
 SCREEN_RECAPTURE_SUSPECTED = "SCREEN_RECAPTURE_SUSPECTED"
+HALFTONE_PRINT_SUSPECTED = "HALFTONE_PRINT_SUSPECTED"
 PHOTOCOPY_SUSPECTED = "PHOTOCOPY_SUSPECTED"
 FIELD_MISMATCH_SUBMITTED = "FIELD_MISMATCH_SUBMITTED"
 
@@ -130,6 +132,8 @@ class KtpReport:
     confirmation: NikConfirmation | None = None
     # Seconds per stage: card, portrait, quality, ocr, parse, checks.
     timings: dict[str, float] = field(default_factory=dict)
+    # (card, background) mean BGR on each flash frame (identity_ktp.flash).
+    flash_colours: list[tuple[Bgr, Bgr]] = field(default_factory=list)
 
     @property
     def nik_confirmed(self) -> bool:
@@ -196,7 +200,11 @@ class KtpAnalyzer:
         submitted_fields: Mapping[str, str] | None = None,
         include_portrait_crop: bool = False,
         today: dt.date | None = None,
+        flash_frames: Sequence[np.ndarray] = (),
     ) -> KtpReport:
+        """`flash_frames`: the capture's frames under the challenge's colours
+        (any size); the card's colour on each goes to `flash_colours`, and
+        whether it moved tells a print from a screen."""
         report = KtpReport(ocr_model=self.ocr.model_id)
         clock = time.perf_counter()
 
@@ -207,6 +215,10 @@ class KtpAnalyzer:
             clock = now
 
         location = find_card(image)
+        report.flash_colours = [
+            card_colour(frame, location.corners if location else (), image.shape[:2])
+            for frame in flash_frames
+        ]
         if location is None:
             lap("card")
             report.reasons.append(
@@ -277,6 +289,7 @@ class KtpAnalyzer:
                     Reason(CARD_NOT_FOUND, "no card outline, and the photo does not read as a KTP")
                 ],
                 timings=report.timings,
+                flash_colours=report.flash_colours,
             )
         report.fields = parsed.fields
         nik_field = parsed.fields.get(f.NIK)
@@ -459,15 +472,16 @@ class KtpAnalyzer:
 
         cues = report.recapture
         if cues is not None and cues.score >= limits.screen_score_min:
+            code, medium = _recaptured_medium(report.flash_colours)
             report.signals.append(
                 Signal(
-                    SCREEN_RECAPTURE_SUSPECTED,
+                    code,
                     round(cues.score, 3),
                     # Demoted below when the capture is poor (motion blur
                     # also puts periodic peaks in the spectrum).
                     cues.score >= limits.screen_score_decisive,
                     f"periodic spectrum peak {cues.moire_prominence:.1f} (log units), "
-                    f"grey-level gaps {cues.banding_ratio:.2f}",
+                    f"grey-level gaps {cues.banding_ratio:.2f}; {medium}",
                 )
             )
 
@@ -560,3 +574,15 @@ class KtpAnalyzer:
             Reason(signal.code, signal.detail) for signal in report.signals if signal.decisive
         )
         report.passed = report.card_found and not reasons
+
+
+def _recaptured_medium(flash_colours: Sequence[tuple[Bgr, Bgr]]) -> tuple[str, str]:
+    """What a periodic pattern on the card was printed or shown on: paper
+    reflects the flash (a halftone print), a screen emits its own light and
+    barely does; without flash frames the medium is unknown (named a screen,
+    the likelier attack)."""
+    if not flash_colours:
+        return SCREEN_RECAPTURE_SUSPECTED, "medium unknown (no flash frames)"
+    if reflects_flash([card for card, _ in flash_colours]):
+        return HALFTONE_PRINT_SUSPECTED, "the card reflects the flash: a halftone print"
+    return SCREEN_RECAPTURE_SUSPECTED, "the card barely answers the flash: a screen"

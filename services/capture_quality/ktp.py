@@ -12,9 +12,11 @@ import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from identity_capture.limits import MAX_FRAMES
 from identity_inference.images import ImageLimits, decode
 from identity_ktp import fields as ktp_fields
 from identity_ktp.analysis import KtpAnalyzer, KtpReport
+from identity_ktp.flash import thumbnail
 from identity_ktp.nik import NIK_LENGTH, NIK_NOT_NUMERIC
 from identity_ktp.ocr import OcrEngine
 from identity_ktp.portrait import PortraitFinder, load_face_detector
@@ -32,16 +34,20 @@ class KtpCheckRequest:
     submitted_nik: str = ""
     submitted_fields: Mapping[str, str] = field(default_factory=dict)
     include_portrait_crop: bool = False
+    # Frames taken while the SDK flashed the KTP challenge's colours.
+    flash_frames: tuple[bytes, ...] = ()
 
     def __repr__(self) -> str:  # never print the NIK, fields or image
         return (
             f"KtpCheckRequest(image_bytes={len(self.image)}, "
-            f"fields={sorted(self.submitted_fields)})"
+            f"flash_frames={len(self.flash_frames)}, fields={sorted(self.submitted_fields)})"
         )
 
 
 def _validate(request: KtpCheckRequest) -> str:
     """The submitted NIK, stripped; raises InvalidArgument for bad input."""
+    if len(request.flash_frames) >= MAX_FRAMES:
+        raise invalid_field("flash_frames", f"at most {MAX_FRAMES - 1} flash frames")
     nik = request.submitted_nik.strip()
     if nik:
         failed = [
@@ -90,16 +96,18 @@ class KtpChecker:
         release: Callable[[], None],
     ) -> KtpReport:
         try:
-            image = decode(
-                request.image,
-                ImageLimits(max_pixels=self.max_pixels, min_side=self.min_side),
-                "card_image",
-            )
+            limits = ImageLimits(max_pixels=self.max_pixels, min_side=self.min_side)
+            image = decode(request.image, limits, "card_image")
+            # Checked before any model runs; kept small (a mean colour needs no detail).
+            flash_images = [
+                thumbnail(decode(frame, limits, "flash_frames")) for frame in request.flash_frames
+            ]
             return analyzer.analyze(
                 image,
                 submitted_nik=nik,
                 submitted_fields=request.submitted_fields,
                 include_portrait_crop=request.include_portrait_crop,
+                flash_frames=flash_images,
             )
         finally:
             # Back to the pool only when the work is done, even if the

@@ -8,7 +8,9 @@ from identity_ktp.nik import RULE_MESSAGES, NikCheck
 from identity_ktp.portrait import ALIGNMENT, Face
 from identity_platform_api.capture_quality.v1 import capture_quality_pb2 as pb
 from identity_platform_api.common.v1 import types_pb2
+from services.capture_quality.faces import ColourSample
 from services.capture_quality.ktp import KtpCheckRequest
+from services.capture_quality.mapping import colour
 
 
 def ktp_request(request: pb.CheckKtpRequest) -> KtpCheckRequest:
@@ -17,6 +19,7 @@ def ktp_request(request: pb.CheckKtpRequest) -> KtpCheckRequest:
         submitted_nik=request.submitted_nik,
         submitted_fields=dict(request.submitted_fields),
         include_portrait_crop=request.include_portrait_crops,
+        flash_frames=tuple(frame.data for frame in request.flash_frames),
     )
 
 
@@ -78,6 +81,7 @@ def ktp_response(report: KtpReport) -> pb.CheckKtpResponse:
         verdict=pb.QUALITY_VERDICT_PASS if report.passed else pb.QUALITY_VERDICT_FAIL,
         reasons=[types_pb2.Reason(code=r.code, message=r.message) for r in report.reasons],
         ocr_model=report.ocr_model,
+        flash_colours=[colour(ColourSample(*sample)) for sample in report.flash_colours],
     )
     if report.portrait is not None:
         response.portrait.CopyFrom(detected_face(report.portrait))

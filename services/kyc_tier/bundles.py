@@ -1,17 +1,19 @@
-"""Capture bundles as kyc-tier receives them: validation, digest, sealing."""
+"""Capture bundles as kyc-tier receives them: validation, digest, sealing, and
+reopening a passed capture's bundle (logged)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from identity_capture.digest import DigestInput, bundle_sha256
 from identity_capture.limits import MAX_FRAMES
-from identity_runtime.errors import invalid_field
+from identity_runtime.errors import NotFound, invalid_field
 from identity_store.types import utcnow
-from services.kyc_tier import models, records
+from services.kyc_tier import models, outbox, records, retention, tiers
 from services.kyc_tier.pii import PiiVault
 from services.kyc_tier.ports import Attestation
 
@@ -110,3 +112,37 @@ def store_sealed(
         )
     )
     return bundle_id
+
+
+def open_passed_capture(
+    session: Session, vault: PiiVault, org_id: str, customer_id: str, verification_id: str
+) -> bytes:
+    """The sealed bundle of the customer's passed face-liveness verification,
+    opened; the read is logged (ids only) in the same transaction."""
+    row = session.get(models.Verification, verification_id)
+    if row is None or (row.org_id, row.customer_id, row.kind) != (
+        org_id,
+        customer_id,
+        tiers.FACE_LIVENESS,
+    ):
+        raise NotFound(
+            "no such face-liveness verification for this customer", "VERIFICATION_NOT_FOUND"
+        )
+    if row.outcome != "passed":
+        raise tiers.prerequisite_missing("that liveness check did not pass", "face_liveness")
+    sealed = session.scalar(
+        select(models.CaptureBundle).where(models.CaptureBundle.verification_id == verification_id)
+    )
+    if sealed is None or not retention.readable(sealed, utcnow()):
+        raise NotFound(
+            "the capture of that verification is no longer retained", "VERIFICATION_NOT_FOUND"
+        )
+    outbox.record(
+        session,
+        org_id,
+        "capture_bundle.read",
+        f"customer:{customer_id}",
+        "success",
+        details={"bundle_id": sealed.bundle_id, "verification_id": verification_id},
+    )
+    return vault.open_bundle(session, sealed)

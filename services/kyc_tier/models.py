@@ -251,38 +251,6 @@ class AuditOutbox(Base):
     rejected_reason: Mapped[str | None] = mapped_column(String(64))
 
 
-class Erasure(Base):
-    """A customer's erasure (UU PDP), recorded before any of it is carried
-    out; its steps (`erasure_steps`) are its outbox, each done once."""
-
-    __tablename__ = "erasures"
-    __table_args__ = (Index("ix_erasures_org_requested", "org_id", "requested_at"),)
-
-    erasure_id: Mapped[str] = mapped_column(ID, primary_key=True)
-    org_id: Mapped[str] = mapped_column(ForeignKey("orgs.org_id"))
-    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.customer_id"), unique=True)
-    reason: Mapped[str] = mapped_column(String(64), default="")
-    state: Mapped[str] = mapped_column(String(16), default="requested")  # or "completed"
-    request_id: Mapped[str] = mapped_column(String(128), default="")
-    requested_at: Mapped[datetime] = mapped_column(default=utcnow)
-    completed_at: Mapped[datetime | None] = mapped_column()
-    claimed_until: Mapped[datetime | None] = mapped_column()  # a worker's lease
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    last_error: Mapped[str | None] = mapped_column(String(64))  # a reason code
-
-
-class ErasureStep(Base):
-    """One step of an erasure; `done_at` is set with the step's result."""
-
-    __tablename__ = "erasure_steps"
-
-    erasure_id: Mapped[str] = mapped_column(ForeignKey("erasures.erasure_id"), primary_key=True)
-    step: Mapped[str] = mapped_column(String(32), primary_key=True)
-    position: Mapped[int] = mapped_column(Integer)
-    done_at: Mapped[datetime | None] = mapped_column()
-    result: Mapped[dict[str, Any]] = mapped_column(default=dict)
-
-
 class DataKey(DataKeyColumns, Base):
     """A data key of kyc-tier's own sealed data: a customer's NIK ("pii") and
     capture bundles ("bundle"). Erasure destroys them (crypto-shredding)."""
@@ -296,6 +264,8 @@ class DataKey(DataKeyColumns, Base):
 # The webhook tables live in their own module (kept short); imported here so
 # `models.Webhook` and the metadata hold them wherever models is imported.
 # Browser SDK sessions and origins (issue 18), in their own module too.
+from services.kyc_tier.erasure_models import Erasure as Erasure  # noqa: E402
+from services.kyc_tier.erasure_models import ErasureStep as ErasureStep  # noqa: E402
 from services.kyc_tier.lifecycle_models import RetentionOverride as RetentionOverride  # noqa: E402
 from services.kyc_tier.sdk_models import SdkOrigin as SdkOrigin  # noqa: E402
 from services.kyc_tier.sdk_models import SdkSession as SdkSession  # noqa: E402

@@ -61,10 +61,27 @@ class KtpAssessment:
     portrait_found: bool
     ocr_model: str
     portrait_crops: object | None = None
+    # Opaque: the card's colour on each flash frame, for liveness.
+    frame_evidence: tuple[object, ...] = ()
 
     @property
     def ocr_nik(self) -> str:
         return self.fields["nik"].value if "nik" in self.fields else ""
+
+    @property
+    def crops(self) -> None:
+        """A card has no PAD crops: its printed portrait is not live."""
+        return None
+
+
+class LivenessEvidence(Protocol):
+    """What capture-quality measured that liveness judges (opaque to the flows)."""
+
+    @property
+    def crops(self) -> object | None: ...
+
+    @property
+    def frame_evidence(self) -> tuple[object, ...]: ...
 
 
 @dataclass(frozen=True)
@@ -201,7 +218,12 @@ class CaptureQuality(Protocol):
     ) -> FaceAssessment: ...
 
     async def check_ktp(
-        self, card: bytes, submitted_nik: str, submitted_fields: Mapping[str, str]
+        self,
+        frames: Sequence[bytes],
+        offsets_ms: Sequence[int],
+        baseline: Sequence[bool],
+        submitted_nik: str,
+        submitted_fields: Mapping[str, str],
     ) -> KtpAssessment: ...
 
     async def crop_portrait(self, image: bytes) -> bytes | None:
@@ -224,7 +246,7 @@ class Liveness(Protocol):
         challenge_id: str,
         attestation: Attestation,
         computed_bundle_sha256: str,
-        face: FaceAssessment | None,
+        evidence: LivenessEvidence | None,
         policy: LivenessPolicy = DEFAULT_LIVENESS_POLICY,
         # Resume a cut-short capture of this very bundle (see liveness.proto).
         resume: bool = False,

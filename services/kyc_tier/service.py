@@ -5,7 +5,13 @@ from __future__ import annotations
 from identity_runtime import mesh
 from identity_runtime.meshauth import API_KEY_ISSUER, Caller
 from identity_runtime.server import ServiceSpec
-from services.kyc_tier import console_servicer, org_servicer, sdk_servicer, servicer
+from services.kyc_tier import (
+    console_servicer,
+    org_servicer,
+    sdk_servicer,
+    servicer,
+    webhook_servicer,
+)
 from services.kyc_tier.bootstrap import KycTierCore, build
 from services.kyc_tier.settings import KycTierSettings
 
@@ -35,7 +41,7 @@ SPEC = ServiceSpec.from_mesh(
         servicer.KycServicer,
         servicer.DeviceServicer,
         servicer.AttemptServicer,
-        servicer.WebhookServicer,
+        webhook_servicer.WebhookServicer,
         console_servicer.DashboardServicer,
         console_servicer.ConsoleAuthServicer,
         sdk_servicer.SdkSessionServicer,

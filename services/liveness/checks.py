@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 
 from identity_capture import signatures
 from identity_inference.pad import PadResult, PadScorer
+from identity_ktp import flash as card_flash
 from identity_runtime import metrics
 from identity_runtime.errors import (
     AlreadyExists,
@@ -52,6 +53,8 @@ PURPOSES = ("ktp_capture", "face_liveness", "step_up")
 CARD_PURPOSE = "ktp_capture"
 BASIS_PAD = "pad+challenge"
 BASIS_CHALLENGE_ONLY = "challenge-only"
+BASIS_CARD_FLASH = "card-flash"
+BASIS_DEVICE = "device-attestation"
 # The organisation's policy switched the flash check off: PAD and the device.
 BASIS_PAD_ONLY = "pad+attestation"
 
@@ -65,6 +68,10 @@ class ChallengePolicy:
     max_clock_skew_seconds: int = 300
     min_flash_response: float = 0.004
     min_flash_score: float = 0.75
+    # A KTP card must answer the flash (a screen barely does); off only while
+    # SDKs that capture one card frame are retired.
+    card_flash_required: bool = True
+    min_card_flash_response: float = card_flash.MIN_RESPONSE
 
 
 @dataclass(frozen=True)
@@ -429,15 +436,8 @@ class Liveness:
 
     def decide(self, checked: _Checked, request: LivenessRequest) -> LivenessDecision:
         """The biometric part: PAD on the crops and the flash response."""
-        if request.purpose == CARD_PURPOSE and not request.frames:
-            return LivenessDecision(
-                live=True,
-                pad=None,
-                flash_score=0.0,
-                reasons=[],
-                decision_basis="device-attestation",
-                device_id=request.device_id,
-            )
+        if request.purpose == CARD_PURPOSE:
+            return self._decide_card(checked, request)
         reasons: list[tuple[str, str]] = []
         pad_result = None
         scorer = self.scorer(request.policy)
@@ -483,6 +483,34 @@ class Liveness:
             flash_score=flash_score,
             reasons=reasons,
             decision_basis=basis,
+            device_id=request.device_id,
+        )
+
+    def _decide_card(self, checked: _Checked, request: LivenessRequest) -> LivenessDecision:
+        """A card's answer to the flash: no PAD (a printed portrait is not live)."""
+        if not request.frames and not self.policy.card_flash_required:
+            return LivenessDecision(
+                live=True,
+                pad=None,
+                flash_score=0.0,
+                reasons=[],
+                decision_basis=BASIS_DEVICE,
+                device_id=request.device_id,
+            )
+        flash_result = flash.verify(
+            checked.sequence,
+            checked.flash_duration_ms,
+            request.frames,
+            min_response=self.policy.min_card_flash_response,
+            min_score=self.policy.min_flash_score,
+            subject="card",
+        )
+        return LivenessDecision(
+            live=flash_result.passed,
+            pad=None,
+            flash_score=flash_result.score,
+            reasons=flash_result.reasons,
+            decision_basis=BASIS_CARD_FLASH,
             device_id=request.device_id,
         )
 

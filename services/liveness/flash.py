@@ -82,7 +82,9 @@ def verify(
     *,
     min_response: float = 0.004,
     min_score: float = 0.75,
+    subject: str = "face",
 ) -> FlashResult:
+    """`frames` carry the colour of `subject` (the face, or a KTP card) per frame."""
     slots = len(sequence)
     if len(frames) < slots:
         return FlashResult(
@@ -111,8 +113,12 @@ def verify(
             0.0,
             [
                 (
-                    "FLASH_RESPONSE_MISSING",
-                    f"the face's colour barely changed ({amplitude:.4f} < {min_response:g})",
+                    # A card's own code: the person is told to show the
+                    # original card, not a screen.
+                    "CARD_FLASH_RESPONSE_MISSING"
+                    if subject == "card"
+                    else "FLASH_RESPONSE_MISSING",
+                    f"the {subject}'s colour barely changed ({amplitude:.4f} < {min_response:g})",
                 )
             ],
         )

@@ -83,6 +83,14 @@ class LivenessSettings(InferenceSettings):
     min_flash_score: float = setting(
         ChallengePolicy.min_flash_score, "Share of colour slots that must match the issued order"
     )
+    min_card_flash_response: float = setting(
+        ChallengePolicy.min_card_flash_response,
+        "Smallest flash response counted for a KTP card (a screen reflects a few per cent)",
+    )
+    card_flash_required: bool = setting(
+        ChallengePolicy.card_flash_required,
+        "A KTP capture must carry the card's answer to the flash challenge (production: always)",
+    )
 
     def validate(self) -> list[tuple[str, str]]:
         problems = super().validate()
@@ -92,6 +100,14 @@ class LivenessSettings(InferenceSettings):
                     "pad_enabled",
                     "production needs presentation-attack detection; "
                     "challenge-only decisions are for one-machine runs",
+                )
+            )
+        if self.environment == "production" and not self.card_flash_required:
+            problems.append(
+                (
+                    "card_flash_required",
+                    "production judges every KTP card's answer to the flash "
+                    "(a screen showing a card barely answers)",
                 )
             )
         if self.pad_enabled and not self.pad_models:

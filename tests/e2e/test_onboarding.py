@@ -27,7 +27,15 @@ from identity_capture.sdk import SdkSigner
 from identity_platform_api.kyc_tier.v1 import resources_pb2
 from services.kyc_tier import models, signing
 from tests.support import TESTDATA
-from tests.support.biometrics import FACES, SPOOF, jpeg, photo, tint
+from tests.support.biometrics import (
+    FACES,
+    SPOOF,
+    flash_frames,
+    jpeg,
+    photo,
+    screen_flash_frames,
+    tint,
+)
 from tests.support.gateway import assert_error, bearer, create_org_and_key
 from tests.support.mesh import E2eMesh, running_mesh
 
@@ -102,6 +110,17 @@ def bundle(
 
 def flash(image: np.ndarray, challenge: dict[str, Any]) -> list[bytes]:
     return [jpeg(tint(image, colour["hex"])) for colour in challenge["sequence"]]
+
+
+def card_capture(
+    signer: SdkSigner, challenge: dict[str, Any], card: bytes, screen: bool = False
+) -> dict[str, Any]:
+    """A KTP capture as the SDK makes it: the unflashed card, then the card
+    under each flash (or the card shown on a screen, which barely answers)."""
+    image = cv2.imdecode(np.frombuffer(card, np.uint8), cv2.IMREAD_COLOR)
+    colours = [colour["hex"] for colour in challenge["sequence"]]
+    frames = screen_flash_frames(image, colours) if screen else flash_frames(image, colours)
+    return bundle(signer, challenge, frames, baseline=card)
 
 
 def selfie_capture(
@@ -218,7 +237,7 @@ async def persona(e2e):
     ktp_body = {
         "customerId": customer_id,
         "challengeId": challenge["challengeId"],
-        "bundle": bundle(partner.signer, challenge, [card]),
+        "bundle": card_capture(partner.signer, challenge, card),
         "ocrFields": {
             "nik": KTP_NIK,
             "fullName": "SITI RAHAYU",
@@ -291,6 +310,24 @@ async def test_the_same_ktp_bundle_again_returns_the_original_verification(perso
     assert (
         again["verification"]["verificationId"] == persona["ktp"]["verification"]["verificationId"]
     )
+
+
+async def test_a_ktp_card_shown_on_a_screen_does_not_answer_the_flash(e2e, persona) -> None:
+    """The persona's card as a screen shows it: the bytes of the genuine card
+    frame, but flash frames that barely move; refused, nothing enrolled."""
+    partner = Partner(e2e, "")
+    partner.headers = persona["partner"].headers
+    customer_id = await partner.new_customer("persona-screen")
+    challenge = await partner.challenge(customer_id, "ktp")
+    card = (TESTDATA / "ktp" / "ktp_captured.jpg").read_bytes()
+    body = dict(persona["ktp_body"], customerId=customer_id, challengeId=challenge["challengeId"])
+    body["bundle"] = card_capture(partner.signer, challenge, card, screen=True)
+    reply = await partner.ok("POST", "/api/identity/document/ktp/capture", body)
+    verification = reply["verification"]
+    assert verification["outcome"] == "VERIFICATION_OUTCOME_FAILED", reply
+    assert "CARD_FLASH_RESPONSE_MISSING" in [r["code"] for r in verification["reasons"]]
+    assert reply["tier"] != "KYC_TIER_STANDARD"
+    assert not reply["enrollmentId"]
 
 
 async def test_step_up_allows_the_same_person(persona) -> None:
@@ -495,7 +532,7 @@ async def test_a_second_customer_with_the_same_ktp_card_needs_review(e2e, person
     challenge = await partner.challenge(second, "ktp")
     body = dict(persona["ktp_body"], customerId=second, challengeId=challenge["challengeId"])
     card = (TESTDATA / "ktp" / "ktp_captured.jpg").read_bytes()
-    body["bundle"] = bundle(partner.signer, challenge, [card])
+    body["bundle"] = card_capture(partner.signer, challenge, card)
     reply = await partner.ok("POST", "/api/identity/document/ktp/capture", body)
     verification = reply["verification"]
     assert verification["outcome"] == "VERIFICATION_OUTCOME_NEEDS_REVIEW", reply

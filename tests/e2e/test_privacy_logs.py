@@ -37,7 +37,14 @@ from identity_cli.schema import migrate_all
 from identity_runtime import mesh
 from identity_store.scratch import reachable, scratch_schema
 from tests.e2e.test_cli_up import IDENTITY, up_environment, wait_for_line
-from tests.e2e.test_onboarding import KTP_NIK, Partner, bundle, selfie, selfie_capture
+from tests.e2e.test_onboarding import (
+    KTP_NIK,
+    Partner,
+    bundle,
+    card_capture,
+    selfie,
+    selfie_capture,
+)
 from tests.support import POSTGRES_URL, TESTDATA, unavailable
 
 pytestmark = [pytest.mark.slow, pytest.mark.models, pytest.mark.postgres]
@@ -126,7 +133,7 @@ async def ktp_capture(partner: Partner, customer_id: str, card: bytes) -> httpx.
         {
             "customerId": customer_id,
             "challengeId": challenge["challengeId"],
-            "bundle": bundle(partner.signer, challenge, [card]),
+            "bundle": card_capture(partner.signer, challenge, card),
             "ocrFields": {"nik": KTP_NIK, "fullName": "SITI RAHAYU", "birthDate": "1995-07-01"},
         },
     )

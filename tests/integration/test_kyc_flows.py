@@ -20,7 +20,13 @@ from services.kyc_tier.flows.dukcapil import DukcapilRequest, DukcapilVerdict
 from services.kyc_tier.flows.face import LivenessRequest, MatchRequest
 from services.kyc_tier.flows.ktp import KtpCaptureRequest
 from services.kyc_tier.mapping.captures import bundle_input
-from services.kyc_tier.ports import KtpAssessment, KtpField, Reason, TamperSignal
+from services.kyc_tier.ports import (
+    KtpAssessment,
+    KtpField,
+    LivenessDecision,
+    Reason,
+    TamperSignal,
+)
 from tests.support import unique_name
 from tests.support.kyc_fakes import capture_bundle, new_org, rows
 
@@ -192,6 +198,32 @@ async def test_a_failed_card_is_a_failed_verification_without_enrollment(
     assert result.tier == "basic"
     assert result.enrollment_id == ""
     assert kyc_fakes.embedder.embedded == []
+
+
+async def test_a_good_card_that_does_not_answer_the_flash_fails_without_enrollment(
+    kyc_core, kyc_fakes, kyc_org
+) -> None:
+    """A readable card shown on a screen: capture-quality passes it, liveness
+    finds no answer to the flash; the capture fails with liveness's reason."""
+    customer_id = await new_customer(kyc_core, kyc_org)
+    kyc_fakes.quality.ktp = GOOD_CARD
+    kyc_fakes.liveness.decision = LivenessDecision(
+        live=False,
+        pad_score=0.0,
+        flash_score=0.0,
+        reasons=(Reason("CARD_FLASH_RESPONSE_MISSING", "the card's colour barely changed"),),
+        decision_basis="card-flash",
+    )
+    result = await kyc_core.ktp.capture(
+        kyc_org, KtpCaptureRequest(customer_id, "chl_k", capture_bundle(frames=5), {})
+    )
+    assert result.verification.outcome == "failed"
+    assert [r.code for r in result.verification.reasons] == ["CARD_FLASH_RESPONSE_MISSING"]
+    assert result.verification.scores == {"flash": 0.0}
+    assert result.tier == "basic"
+    assert result.enrollment_id == ""
+    assert kyc_fakes.embedder.embedded == []
+    assert kyc_fakes.liveness.checks[-1][1] == "ktp_capture"
 
 
 def verdict(**changes) -> DukcapilVerdict:

@@ -13,6 +13,7 @@ from identity_platform_api.common.v1 import types_pb2
 from identity_runtime.status import error_info, status_from_rpc_error
 from services.capture_quality.service import SPEC
 from tests.support import channel, start_service
+from tests.support.biometrics import tint
 from tests.support.ktp import (
     DEV_NIK,
     encode,
@@ -293,3 +294,30 @@ async def test_concurrent_and_abandoned_calls_share_the_worker_safely(stub) -> N
         check(stub, data), check(stub, data, submitted_nik=DEV_NIK)
     )
     assert first.verdict == second.verdict == pb.QUALITY_VERDICT_PASS
+
+
+async def test_flash_frames_get_the_cards_colour_in_order(stub) -> None:
+    """The card's colour on each flash frame (for liveness): a red flash
+    raises red over blue inside the card, a blue flash the reverse."""
+    card = cv2.imread(str(ktp_path("ktp_captured.jpg")))
+    frames = [encode(tint(card, colour)) for colour in ("#FF0000", "#0000FF")]
+    reply = await check(
+        stub,
+        ktp_bytes("ktp_captured.jpg"),
+        flash_frames=[types_pb2.Image(data=f) for f in frames],
+    )
+    assert reply.card_found
+    red, blue = reply.flash_colours
+    assert red.face_r / red.face_b > 1.1 * blue.face_r / blue.face_b
+
+
+async def test_a_bad_flash_frame_is_refused_before_any_model_runs(stub) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await check(
+            stub,
+            ktp_bytes("ktp_captured.jpg"),
+            flash_frames=[types_pb2.Image(data=b"not an image")],
+        )
+    info = error_info(status_from_rpc_error(caught.value))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert info.reason == "IMAGE_UNDECODABLE" and info.metadata["field"] == "flash_frames"

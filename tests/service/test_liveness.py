@@ -7,7 +7,9 @@ import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import cv2
 import grpc
+import numpy as np
 import pytest
 import pytest_asyncio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -16,6 +18,8 @@ from identity_capture.limits import MAX_FRAMES
 from identity_capture.sdk import SdkSigner
 from identity_capture.signatures import ED25519
 from identity_cli.schema import migrate_all
+from identity_ktp.card import find_card
+from identity_ktp.flash import card_colour
 from identity_platform_api.capture_quality.v1 import capture_quality_pb2, capture_quality_pb2_grpc
 from identity_platform_api.common.v1 import types_pb2
 from identity_platform_api.liveness.v1 import liveness_pb2, liveness_pb2_grpc
@@ -25,7 +29,15 @@ from services.capture_quality.service import SPEC as CAPTURE_QUALITY
 from services.liveness.service import SPEC as LIVENESS
 from services.liveness.settings import LivenessSettings
 from tests.support import channel, start_service
-from tests.support.biometrics import SPOOF, check_request, flash_frames, photo
+from tests.support.biometrics import (
+    SPOOF,
+    check_request,
+    flash_frames,
+    jpeg,
+    photo,
+    screen_flash_frames,
+)
+from tests.support.ktp import ktp_path
 from tests.support.meshauth import caller_metadata
 
 pytestmark = [pytest.mark.models]
@@ -288,6 +300,88 @@ async def test_with_pad_disabled_decisions_say_challenge_only(quality_server, da
         assert ready and detail.startswith("challenge-only")
     finally:
         await server.stop(0)
+
+
+CARD = types_pb2.CHALLENGE_PURPOSE_KTP_CAPTURE
+
+
+def card_request(signer: SdkSigner, challenge, frames: list[bytes], customer_id: str):
+    """A KTP capture as kyc-tier sends it: the baseline card, then the card's
+    colour on each flash frame (what CheckKtp measures, with identity_ktp.flash)."""
+    image = cv2.imread(str(ktp_path("ktp_captured.jpg")))
+    location = find_card(image)
+    assert location is not None
+    signed = signer.sign_bundle(challenge_id=challenge.challenge_id, frames=[jpeg(image), *frames])
+    request = check_request(
+        customer_id=customer_id,
+        purpose=CARD,
+        challenge_id=challenge.challenge_id,
+        signed=signed,
+        assessment=capture_quality_pb2.AssessFaceResponse(),
+        flash_duration_ms=challenge.flash_duration_ms,
+    )
+    for index, data in enumerate(frames):
+        frame = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+        (cb, cg, cr), (bb, bg, br) = card_colour(frame, location.corners, image.shape[:2])
+        request.frames.add(
+            frame_index=index + 1,
+            offset_ms=index * challenge.flash_duration_ms,
+            colour=types_pb2.ColourSample(
+                face_b=cb, face_g=cg, face_r=cr, background_b=bb, background_g=bg, background_r=br
+            ),
+            face_found=True,
+        )
+    return request
+
+
+async def test_a_ktp_card_that_answers_the_flash_is_accepted(client) -> None:
+    signer = await client.device("cus_card")
+    challenge = await client.challenge("cus_card", CARD)
+    card = cv2.imread(str(ktp_path("ktp_captured.jpg")))
+    frames = flash_frames(card, sequence(challenge))
+    reply = await client.check(card_request(signer, challenge, frames, "cus_card"))
+    assert reply.live, [r.code for r in reply.reasons]
+    assert reply.decision_basis == "card-flash"
+    assert reply.flash_score == 1.0
+    assert list(reply.pad_models) == []
+
+
+@pytest.mark.parametrize(
+    ("kind", "code"),
+    [
+        ("screen", "CARD_FLASH_RESPONSE_MISSING"),
+        ("another order", "FLASH_ORDER_MISMATCH"),
+        ("no flash frames", "TOO_FEW_FRAMES"),
+    ],
+)
+async def test_a_ktp_card_that_does_not_answer_the_flash_is_refused(client, kind, code) -> None:
+    customer_id = f"cus_card_{kind.replace(' ', '_')}"
+    signer = await client.device(customer_id)
+    challenge = await client.challenge(customer_id, CARD)
+    card = cv2.imread(str(ktp_path("ktp_captured.jpg")))
+    colours = sequence(challenge)
+    frames = {
+        "screen": lambda: screen_flash_frames(card, colours),
+        "another order": lambda: flash_frames(card, colours[1:] + colours[:1]),
+        "no flash frames": lambda: [],
+    }[kind]()
+    reply = await client.check(card_request(signer, challenge, frames, customer_id))
+    assert not reply.live
+    assert [r.code for r in reply.reasons] == [code]
+    assert reply.decision_basis == "card-flash"
+
+
+def test_production_refuses_to_accept_cards_without_the_flash(tmp_path: Path) -> None:
+    environ = {
+        "LIVENESS_DATABASE_URL": f"sqlite:///{tmp_path}/x.db",
+        "LIVENESS_ENVIRONMENT": "production",
+        "LIVENESS_DATA_REGION": "id-jkt-1",
+    }
+    assert load_settings(LivenessSettings, "LIVENESS", environ).card_flash_required
+    with pytest.raises(SettingsError, match="LIVENESS_CARD_FLASH_REQUIRED: production judges"):
+        load_settings(
+            LivenessSettings, "LIVENESS", {**environ, "LIVENESS_CARD_FLASH_REQUIRED": "false"}
+        )
 
 
 def test_production_refuses_to_start_without_pad(tmp_path: Path) -> None:

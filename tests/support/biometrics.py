@@ -49,6 +49,21 @@ def flash_frames(image: np.ndarray, sequence: list[str]) -> list[bytes]:
     return [jpeg(tint(image, colour)) for colour in sequence]
 
 
+def screen_flash_frames(
+    image: np.ndarray, sequence: list[str], reflectance: float = 0.04, strength: float = 0.15
+) -> list[bytes]:
+    """`image` shown on a screen while the phone flashes `sequence`: the screen
+    emits its own light and reflects only `reflectance` of the flash (matte or
+    anti-glare glass), added uniformly; a physical surface multiplies it (tint)."""
+    frames = []
+    for colour in sequence:
+        value = colour.lstrip("#")
+        r, g, b = (int(value[i : i + 2], 16) for i in (0, 2, 4))
+        added = reflectance * strength * np.array([b, g, r], dtype=np.float32)
+        frames.append(jpeg(np.clip(image.astype(np.float32) + added, 0, 255).astype(np.uint8)))
+    return frames
+
+
 def check_request(
     *,
     customer_id: str,

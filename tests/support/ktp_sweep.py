@@ -571,12 +571,47 @@ def _finder_ok(report: Any, homography: np.ndarray | None) -> bool | None:
     return min(errors) <= 0.04 * width
 
 
+# The flash challenge every case answers (services/liveness/flash.py).
+FLASH_SEQUENCE = ["#FF0000", "#00FF00", "#0000FF", "#FFFF00"]
+FLASH_DURATION_MS = 400
+
+
+def flash_thumbnails(case: Case, image: np.ndarray) -> list[np.ndarray]:
+    """The capture's frames under the flash, as capture-quality keeps them: a
+    card or a print on paper reflects the screen's light (tint); a screen
+    shows the card with its own light and reflects only a little of it."""
+    from identity_ktp.flash import thumbnail
+    from tests.support.biometrics import flash_frames, screen_flash_frames
+
+    render = screen_flash_frames if case.group == "screen" else flash_frames
+    return [
+        thumbnail(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR))
+        for data in render(image, FLASH_SEQUENCE)
+    ]
+
+
+def flash_verdict(report: Any) -> Any:
+    """Liveness's judgement of the card's answer to the flash (its defaults)."""
+    from identity_ktp.flash import MIN_RESPONSE
+    from services.liveness import flash
+
+    colours = [
+        flash.FrameColour(i * FLASH_DURATION_MS, card, True)
+        for i, (card, _) in enumerate(report.flash_colours)
+    ]
+    return flash.verify(
+        FLASH_SEQUENCE, FLASH_DURATION_MS, colours, min_response=MIN_RESPONSE, subject="card"
+    )
+
+
 def run_case(analyzer: Any, case: Case) -> Outcome:
     truth = ground_truth()
     image, homography = case.render()
+    flashed = flash_thumbnails(case, image)
     start = time.perf_counter()
-    report = analyzer.analyze(image)
+    report = analyzer.analyze(image, flash_frames=flashed)
     seconds = time.perf_counter() - start
+    answered = flash_verdict(report)
     read = {name: value.value for name, value in report.fields.items()}
     correct = sum(read.get(name) == truth[name] for name in SCORED_FIELDS)
     nik = read.get(f.NIK, "")
@@ -601,14 +636,16 @@ def run_case(analyzer: Any, case: Case) -> Outcome:
         fields_correct=correct,
         nik_exact=nik == DEV_NIK,
         nik_read=bool(nik),
-        passed=report.passed,
-        nik_stored=stored,
+        # What kyc-tier decides: the card check and liveness's flash verdict.
+        passed=report.passed and answered.passed,
+        nik_stored=stored and answered.passed,
         wrong_nik_passed=bool(report.passed and nik and nik != DEV_NIK),
         wrong_nik_stored=bool(stored and nik != DEV_NIK),
         seconds=seconds,
         extra={
             "decisive": sorted(s.code for s in report.signals if s.decisive),
             "signals": sorted(s.code for s in report.signals),
+            "flash": [code for code, _ in answered.reasons],
         },
     )
 

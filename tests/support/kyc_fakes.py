@@ -48,6 +48,7 @@ from services.kyc_tier.ports import (
     FaceEmbedding,
     KtpAssessment,
     LivenessDecision,
+    LivenessEvidence,
     LivenessPolicy,
     MatchResult,
     Reason,
@@ -98,7 +99,12 @@ class FakeCaptureQuality:
         return self.face
 
     async def check_ktp(
-        self, card: bytes, submitted_nik: str, submitted_fields: Mapping[str, str]
+        self,
+        frames: Sequence[bytes],
+        offsets_ms: Sequence[int],
+        baseline: Sequence[bool],
+        submitted_nik: str,
+        submitted_fields: Mapping[str, str],
     ) -> KtpAssessment:
         assert self.ktp is not None, "set FakeCaptureQuality.ktp for a KTP capture"
         return self.ktp
@@ -156,7 +162,7 @@ class FakeLiveness:
         challenge_id: str,
         attestation: Attestation,
         computed_bundle_sha256: str,
-        face: FaceAssessment | None,
+        evidence: LivenessEvidence | None,
         policy: LivenessPolicy = DEFAULT_LIVENESS_POLICY,
         resume: bool = False,
     ) -> LivenessDecision:

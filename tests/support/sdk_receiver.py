@@ -5,7 +5,8 @@ It serves the built SDK and its test page, and answers the SDK's routes with the
 server's own code where it matters: the gateway's JSON parsing, kyc-tier's bundle
 digest, the liveness service's key loading, signature check and flash-challenge check
 (services/liveness/flash.py) on the mean colour of the frame's centre, where the test
-camera draws the face. Everything it received is kept for the test to inspect.
+camera draws the face (for a KTP capture, the card guide, where it draws the card).
+Everything it received is kept for the test to inspect.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from google.protobuf.message import Message
 from gateway.errors import HTTP_STATUS_BY_CODE
 from gateway.transcoding import build_request
 from identity_capture import signatures
+from identity_ktp.flash import card_colour
 from identity_platform_api.common.v1 import types_pb2
 from identity_platform_api.kyc_tier.v1 import (
     devices_pb2,
@@ -43,6 +45,7 @@ from identity_runtime.errors import (
     PermissionDenied,
 )
 from services.liveness import flash
+from services.liveness.checks import ChallengePolicy
 from tests.support.capture import ALGORITHMS, ReceivedBundle, receive, route
 
 FLASH_DURATION_MS = 400
@@ -52,6 +55,8 @@ TYPES = {
     ".map": "application/json",
     ".jpg": "image/jpeg",
 }
+# Liveness's default thresholds.
+POLICY = ChallengePolicy()
 
 
 @dataclass
@@ -128,16 +133,28 @@ class Receiver:
             cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
             for data in received.bundle.frames
         ]
-        result = None
-        if template != "/api/identity/document/ktp/capture":
-            colours = [
-                flash.FrameColour(offset, _centre_bgr(image), True)
-                for image, offset, baseline in zip(
-                    frames, received.bundle.offsets_ms, received.bundle.baseline, strict=True
-                )
-                if not baseline
-            ]
-            result = flash.verify(known[1], FLASH_DURATION_MS, colours)
+        # A card is sampled where the SDK's card guide is (capture-quality's
+        # fallback when it finds no outline), a face at the frame's centre.
+        card = template == "/api/identity/document/ktp/capture"
+        colours = [
+            flash.FrameColour(
+                offset,
+                card_colour(image, (), image.shape[:2])[0] if card else _centre_bgr(image),
+                True,
+            )
+            for image, offset, baseline in zip(
+                frames, received.bundle.offsets_ms, received.bundle.baseline, strict=True
+            )
+            if not baseline
+        ]
+        result = flash.verify(
+            known[1],
+            FLASH_DURATION_MS,
+            colours,
+            # Liveness's defaults for a card and for a face.
+            min_response=POLICY.min_card_flash_response if card else POLICY.min_flash_response,
+            subject="card" if card else "face",
+        )
         capture = Capture(template, received, valid, frames, result)
         self.captures.append(capture)
         if not received.digest_matches:

@@ -23,6 +23,7 @@ EDGE = {
     "console_servicer.py",
     "sdk_servicer.py",
     "org_servicer.py",
+    "webhook_servicer.py",
     "service.py",
     "bootstrap.py",
     "mapping",
@@ -63,7 +64,14 @@ def test_the_core_knows_nothing_of_the_contract(path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "module", ["servicer.py", "console_servicer.py", "sdk_servicer.py", "org_servicer.py"]
+    "module",
+    [
+        "servicer.py",
+        "console_servicer.py",
+        "sdk_servicer.py",
+        "org_servicer.py",
+        "webhook_servicer.py",
+    ],
 )
 def test_servicers_hold_no_transaction_and_no_decision(module: str) -> None:
     tree = ast.parse((PACKAGE / module).read_text())

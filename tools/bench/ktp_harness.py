@@ -42,7 +42,14 @@ from tests.support.ktp_sweep import (  # noqa: E402
 )
 
 ATTACK_GROUPS = ("print", "photocopy", "screen")
-ATTACK_SIGNALS = ("SCREEN_RECAPTURE_SUSPECTED", "PHOTOCOPY_SUSPECTED")
+ATTACK_SIGNALS = ("SCREEN_RECAPTURE_SUSPECTED", "HALFTONE_PRINT_SUSPECTED", "PHOTOCOPY_SUSPECTED")
+# What each attack signal names the medium as (the flash verdict names a screen).
+MEDIUM = {
+    "SCREEN_RECAPTURE_SUSPECTED": "screen",
+    "CARD_FLASH_RESPONSE_MISSING": "screen",
+    "HALFTONE_PRINT_SUSPECTED": "print",
+    "PHOTOCOPY_SUSPECTED": "photocopy",
+}
 
 
 def wilson(successes: int, total: int, z: float = 1.96) -> tuple[float, float]:
@@ -60,7 +67,9 @@ def pad_table(rows: list[dict[str, Any]]) -> None:
     (genuine captures refused because of an attack signal), 95 % CIs."""
     genuine = [r for r in rows if r["group"] not in ATTACK_GROUPS]
     refused = sum(
-        any(code in ATTACK_SIGNALS for code in r["extra"].get("decisive", [])) for r in genuine
+        any(code in ATTACK_SIGNALS for code in r["extra"].get("decisive", []))
+        or bool(r["extra"].get("flash"))
+        for r in genuine
     )
     flagged = sum(
         any(code in ATTACK_SIGNALS for code in r["extra"].get("signals", [])) for r in genuine
@@ -68,13 +77,13 @@ def pad_table(rows: list[dict[str, Any]]) -> None:
     low, high = wilson(refused, len(genuine))
     print()
     print(
-        "| set | n | accepted (APCER) / refused by an attack signal (BPCER) | 95 % CI "
-        "| attack signal fired |"
+        "| set | n | accepted (APCER) / refused by an attack signal or the flash (BPCER) "
+        "| 95 % CI | attack signal fired | named as |"
     )
-    print("|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|")
     print(
         f"| genuine captures (BPCER) | {len(genuine)} | {refused} | {low:.2f}–{high:.2f} "
-        f"| {flagged} |"
+        f"| {flagged} | |"
     )
     for group in ATTACK_GROUPS:
         attacks = [r for r in rows if r["group"] == group]
@@ -85,7 +94,21 @@ def pad_table(rows: list[dict[str, Any]]) -> None:
             any(code in ATTACK_SIGNALS for code in r["extra"].get("signals", [])) for r in attacks
         )
         low, high = wilson(accepted, len(attacks))
-        print(f"| {group} (APCER) | {len(attacks)} | {accepted} | {low:.2f}–{high:.2f} | {fired} |")
+        named = ", ".join(
+            f"{medium} {sum(medium in _media(r) for r in attacks)}"
+            for medium in ("print", "photocopy", "screen")
+            if any(medium in _media(r) for r in attacks)
+        )
+        print(
+            f"| {group} (APCER) | {len(attacks)} | {accepted} | {low:.2f}–{high:.2f} "
+            f"| {fired} | {named or '-'} |"
+        )
+
+
+def _media(row: dict[str, Any]) -> set[str]:
+    """The media the capture's signals and flash verdict name."""
+    codes = list(row["extra"].get("signals", [])) + list(row["extra"].get("flash", []))
+    return {MEDIUM[code] for code in codes if code in MEDIUM}
 
 
 def analyzer(threads: int) -> Any:

@@ -236,6 +236,11 @@ export const GUIDANCE: Record<string, Entry> = {
     retry: false,
   },
   // --- the KTP card --------------------------------------------------------------------
+  CARD_FLASH_RESPONSE_MISSING: {
+    id: "Cahaya layar tidak terlihat pada kartu. Foto e-KTP asli (bukan gambar di layar), lebih dekat, layar lebih terang.",
+    en: "The screen's light didn't show on the card. Use your original e-KTP, not a screen; move closer, screen brighter.",
+    retry: true,
+  },
   CARD_NOT_FOUND: {
     id: "KTP tidak terdeteksi. Letakkan seluruh KTP di dalam bingkai, di atas permukaan polos yang gelap.",
     en: "We couldn't find the card. Place the whole KTP inside the frame, on a plain dark surface.",
@@ -279,6 +284,11 @@ export const GUIDANCE: Record<string, Entry> = {
   PORTRAIT_MISSING: {
     id: "Foto pada KTP harus terlihat. Jangan tutupi dengan jari.",
     en: "The photo on the card must be visible. Don't cover it with your fingers.",
+    retry: true,
+  },
+  HALFTONE_PRINT_SUSPECTED: {
+    id: "Foto KTP asli Anda, bukan hasil cetak atau salinan berwarna.",
+    en: "Photograph your original card, not a printed copy of it.",
     retry: true,
   },
   PHOTOCOPY_SUSPECTED: {

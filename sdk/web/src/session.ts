@@ -2,7 +2,7 @@
 // and a KTP card, each ending in an outcome a page can show.
 
 import { buildSignedBundle, type SignedBundle } from "./bundle.js";
-import { type Camera, CaptureError, captureFlashFrames, captureStill } from "./capture.js";
+import { type Camera, CaptureError, captureFlashFrames } from "./capture.js";
 import { ApiError, type FacePurpose, type IdentityClient, type Reason } from "./client.js";
 import {
   type CameraParameters,
@@ -13,7 +13,13 @@ import {
   type OptionalMetadata,
 } from "./consent.js";
 import { DeviceKey } from "./device.js";
-import { type Clock, type FlashPlan, FlashSafetyError, type SafeDisplay } from "./flash.js";
+import {
+  type Clock,
+  type FlashChallenge,
+  type FlashPlan,
+  FlashSafetyError,
+  type SafeDisplay,
+} from "./flash.js";
 import { type Guidance, guidanceForCodes, type Locale } from "./guidance.js";
 import type { DeviceKeyStore } from "./keystore.js";
 
@@ -102,14 +108,34 @@ async function asOutcome(
   }
 }
 
-export interface FaceCaptureOptions {
-  purpose: FacePurpose;
-  /** The protected action of a step-up ("transfer", ...). */
-  action?: string;
+/** What a flash capture needs of the page: the camera, a safe display, a clock, consent to the flashes. */
+export interface FlashOptions {
   camera: Camera & { parameters?: () => CameraParameters };
   display: SafeDisplay;
   clock: Clock;
   confirmFlashWarning: (plan: FlashPlan) => Promise<boolean>;
+}
+
+export interface FaceCaptureOptions extends FlashOptions {
+  purpose: FacePurpose;
+  /** The protected action of a step-up ("transfer", ...). */
+  action?: string;
+}
+
+/** The challenge's flashes, reporting the warning and flashing states. */
+function flashFrames(ctx: CaptureContext, options: FlashOptions, challenge: FlashChallenge) {
+  return captureFlashFrames({
+    challenge,
+    camera: options.camera,
+    display: options.display,
+    clock: options.clock,
+    confirmFlashWarning: async (plan) => {
+      ctx.onState?.("warning");
+      const go = await options.confirmFlashWarning(plan);
+      if (go) ctx.onState?.("flashing");
+      return go;
+    },
+  });
 }
 
 export function captureFace(ctx: CaptureContext, options: FaceCaptureOptions) {
@@ -121,18 +147,7 @@ export function captureFace(ctx: CaptureContext, options: FaceCaptureOptions) {
     motion.start(ctx.consent);
     let frames;
     try {
-      frames = await captureFlashFrames({
-        challenge,
-        camera: options.camera,
-        display: options.display,
-        clock: options.clock,
-        confirmFlashWarning: async (plan) => {
-          ctx.onState?.("warning");
-          const go = await options.confirmFlashWarning(plan);
-          if (go) ctx.onState?.("flashing");
-          return go;
-        },
-      });
+      frames = await flashFrames(ctx, options, challenge);
     } finally {
       motion.stop();
     }
@@ -174,8 +189,7 @@ export function captureFace(ctx: CaptureContext, options: FaceCaptureOptions) {
   });
 }
 
-export interface KtpCaptureOptions {
-  camera: Camera & { parameters?: () => CameraParameters };
+export interface KtpCaptureOptions extends FlashOptions {
   /** Fields the person typed or on-device OCR read (nik, fullName, ...). */
   ocrFields?: Record<string, string>;
 }
@@ -185,9 +199,10 @@ export function captureKtp(ctx: CaptureContext, options: KtpCaptureOptions) {
     ctx.onState?.("starting");
     const key = await ensureDeviceRegistered(ctx.client, ctx.keyStore, ctx.customerId);
     const challenge = await ctx.client.issueKtpChallenge(ctx.customerId);
-    // No flash on a card: the server checks the card, not a flash response,
-    // and coloured light would only add glare.
-    const frames = await captureStill(options.camera);
+    // The card is read on the unflashed baseline frame; the flash frames show
+    // the server that a physical card answers the screen's light (a card
+    // shown on another screen barely does).
+    const { frames } = await flashFrames(ctx, options, challenge);
     const metadata = await collectOptionalMetadata(ctx.consent, {
       location: ctx.location,
       cameraParameters: options.camera.parameters?.bind(options.camera),

@@ -227,14 +227,17 @@ describe("captureFace", () => {
 });
 
 describe("captureKtp", () => {
-  it("posts one unflashed card frame, signed, with the typed fields", async () => {
+  it("posts the unflashed card frame and one frame per flash colour, signed, with the typed fields", async () => {
     const { gateway, ctx, face, recording } = setup();
-    const result = await captureKtp(ctx, { camera: face.camera, ocrFields: { nik: "3171" } });
+    const result = await captureKtp(ctx, { ...face, ocrFields: { nik: "3171" } });
     expect(result.passed).toBe(true);
     const call = gateway.calls.find((c) => c.path === "/api/identity/document/ktp/capture")!;
-    expect(call.body.bundle.frames).toHaveLength(1);
+    const frames = call.body.bundle.frames;
+    expect(frames).toHaveLength(5);
+    expect(frames[0].baseline).toBe(true);
+    expect(frames.slice(1).map((f: any) => Math.floor(f.offsetMs / 400))).toEqual([0, 1, 2, 3]);
     expect(call.body.ocrFields).toEqual({ nik: "3171" });
-    expect(recording.events).toHaveLength(0);
+    expect(recording.events.length).toBeGreaterThan(0);
   });
 
   it("turns card reasons into card guidance", async () => {
@@ -251,7 +254,7 @@ describe("captureKtp", () => {
             },
           }
         : undefined;
-    const result = await captureKtp(ctx, { camera: face.camera });
+    const result = await captureKtp(ctx, face);
     expect(result.guidance.map((g) => g.message)).toEqual([
       expect.stringMatching(/pantulan cahaya/),
       expect.stringMatching(/buram/),

@@ -73,15 +73,35 @@ class GrpcCaptureQuality:
         )
 
     async def check_ktp(
-        self, card: bytes, submitted_nik: str, submitted_fields: Mapping[str, str]
+        self,
+        frames: Sequence[bytes],
+        offsets_ms: Sequence[int],
+        baseline: Sequence[bool],
+        submitted_nik: str,
+        submitted_fields: Mapping[str, str],
     ) -> ports.KtpAssessment:
+        # The card is read on the unflashed baseline frame (the first frame of
+        # a bundle without one); the other frames are the flash sequence.
+        card = next((i for i, flag in enumerate(baseline) if flag), 0)
+        flashed = [i for i in range(len(frames)) if i != card and not _flag(baseline, i)]
         request = capture_quality_pb2.CheckKtpRequest(
-            card_image=types_pb2.Image(data=card),
+            card_image=types_pb2.Image(data=frames[card]),
             submitted_nik=submitted_nik,
             submitted_fields=dict(submitted_fields),
             include_portrait_crops=True,
+            flash_frames=[types_pb2.Image(data=frames[i]) for i in flashed],
         )
         reply = await call("capture-quality", self.stub.CheckKtp(request))
+        # The card's colour per flash frame, as liveness takes it.
+        evidence = tuple(
+            liveness_pb2.FrameEvidence(
+                frame_index=i,
+                offset_ms=offsets_ms[i] if i < len(offsets_ms) else 0,
+                colour=colour,
+                face_found=True,
+            )
+            for i, colour in zip(flashed, reply.flash_colours, strict=True)
+        )
         return ports.KtpAssessment(
             passed=reply.verdict == _PASS,
             reasons=reasons_from_proto(reply.reasons),
@@ -93,6 +113,7 @@ class GrpcCaptureQuality:
             portrait_found=reply.portrait_found,
             ocr_model=reply.ocr_model,
             portrait_crops=reply.portrait_crops if reply.HasField("portrait_crops") else None,
+            frame_evidence=evidence,
         )
 
     async def crop_portrait(self, image: bytes) -> bytes | None:
@@ -104,6 +125,10 @@ class GrpcCaptureQuality:
                 return None  # not an image capture-quality can decode
             raise
         return reply.jpeg
+
+
+def _flag(flags: Sequence[bool], index: int) -> bool:
+    return index < len(flags) and flags[index]
 
 
 class GrpcEmbedder:

@@ -73,7 +73,7 @@ class GrpcLiveness:
         challenge_id: str,
         attestation: ports.Attestation,
         computed_bundle_sha256: str,
-        face: ports.FaceAssessment | None,
+        evidence: ports.LivenessEvidence | None,
         policy: ports.LivenessPolicy = ports.DEFAULT_LIVENESS_POLICY,
         resume: bool = False,
     ) -> ports.LivenessDecision:
@@ -92,12 +92,12 @@ class GrpcLiveness:
             policy=policy_message(policy),
             resume=resume,
         )
-        if face is not None:
+        if evidence is not None:
             # What GrpcCaptureQuality returned, forwarded by the flows unopened.
-            if face.crops is not None:
-                request.pad_crops.extend(opaque(face.crops, types_pb2.FaceCrops).pad_crops)
+            if evidence.crops is not None:
+                request.pad_crops.extend(opaque(evidence.crops, types_pb2.FaceCrops).pad_crops)
             request.frames.extend(
-                opaque(e, liveness_pb2.FrameEvidence) for e in face.frame_evidence
+                opaque(e, liveness_pb2.FrameEvidence) for e in evidence.frame_evidence
             )
         reply = await call("liveness", self.stub.CheckLiveness(request))
         return same_named(

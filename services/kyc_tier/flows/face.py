@@ -18,12 +18,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from identity_runtime.errors import NotFound, invalid_field
-from identity_store.types import utcnow
-from services.kyc_tier import bundles, models, outbox, records, retention, tiers
+from identity_runtime.errors import invalid_field
+from services.kyc_tier import bundles, records, tiers
 from services.kyc_tier.flows import biometrics, replays
 from services.kyc_tier.flows.capture import ReplayKey
 from services.kyc_tier.flows.devices import Challenges
@@ -266,36 +264,9 @@ class FaceFlow:
         """The frames of the customer's passed liveness capture, from its sealed bundle."""
 
         def load(session: Session) -> bytes:
-            row = session.get(models.Verification, verification_id)
-            wanted = (subject.org_id, subject.customer_id, tiers.FACE_LIVENESS)
-            if row is None or (row.org_id, row.customer_id, row.kind) != wanted:
-                raise NotFound(
-                    "no such face-liveness verification for this customer", "VERIFICATION_NOT_FOUND"
-                )
-            if row.outcome != "passed":
-                raise tiers.prerequisite_missing(
-                    "that liveness check did not pass", "face_liveness"
-                )
-            sealed = session.scalar(
-                select(models.CaptureBundle).where(
-                    models.CaptureBundle.verification_id == verification_id
-                )
+            return bundles.open_passed_capture(
+                session, self.vault, subject.org_id, subject.customer_id, verification_id
             )
-            if sealed is None or not retention.readable(sealed, utcnow()):
-                raise NotFound(
-                    "the capture of that verification is no longer retained",
-                    "VERIFICATION_NOT_FOUND",
-                )
-            # Access to frames is logged (ids only), in the read's transaction.
-            outbox.record(
-                session,
-                subject.org_id,
-                "capture_bundle.read",
-                f"customer:{subject.customer_id}",
-                "success",
-                details={"bundle_id": sealed.bundle_id, "verification_id": verification_id},
-            )
-            return self.vault.open_bundle(session, sealed)
 
         return self.codec.decode(await self.pipeline.store.write(load))
 

@@ -2,8 +2,10 @@
 
     POST /api/identity/document/ktp/challenge   liveness.IssueChallenge
     POST /api/identity/document/ktp/capture
-        liveness.CheckLiveness (device signature, nonce, challenge)
-        -> capture-quality.CheckKtp (card, OCR, NIK cross-checks, tamper)
+        capture-quality.CheckKtp (card, OCR, NIK cross-checks, tamper; the
+            card's colour on each flash frame)
+        -> liveness.CheckLiveness (device signature, nonce, challenge; the
+            card's answer to the flash: a screen barely answers)
         -> embedding.Embed (card portrait) -> matching.Enroll ktp_extract,
            searching the organisation's gallery for the same face
 
@@ -37,11 +39,14 @@ from services.kyc_tier.ports import (
     Enrolled,
     KtpAssessment,
     Liveness,
+    LivenessDecision,
     Matcher,
     Reason,
 )
 
 FIELD_SIMILARITY_MIN = Thresholds.field_similarity_min
+# Liveness's decision basis when it judged the card's answer to the flash.
+CARD_FLASH = "card-flash"
 STEP = Step(tiers.KTP_CAPTURE, "ktp.capture", retention="onboarding")
 
 
@@ -71,6 +76,8 @@ class FieldCheck:
 @dataclass(frozen=True)
 class CardEvidence:
     card: KtpAssessment
+    # The card's answer to the flash challenge (and the bundle's attestation).
+    flash: LivenessDecision
     # The card portrait's enrollment (None when the card did not pass).
     enrolled: Enrolled | None
 
@@ -81,7 +88,7 @@ class CardEvidence:
     @property
     def passed(self) -> bool | None:
         """A good card whose portrait is another customer's face waits for an analyst."""
-        if not self.card.passed:
+        if not self.card.passed or not self.flash.live:
             return False
         return None if self.duplicates else True
 
@@ -114,10 +121,15 @@ def field_checks(card: KtpAssessment, submitted: Mapping[str, str]) -> tuple[Fie
     return tuple(checks)
 
 
-def _scores(card: KtpAssessment, checks: tuple[FieldCheck, ...]) -> dict[str, float]:
-    """Every tamper signal's score (a repeated code gets a numbered key) and every
-    compared field's similarity."""
+def _scores(
+    card: KtpAssessment, checks: tuple[FieldCheck, ...], flash: LivenessDecision
+) -> dict[str, float]:
+    """The card's answer to the flash (when liveness judged it), every tamper
+    signal's score (a repeated code gets a numbered key) and every compared
+    field's similarity."""
     scores: dict[str, float] = {}
+    if flash.decision_basis == CARD_FLASH:
+        scores["flash"] = flash.flash_score
     for t in card.tamper:
         key = base = f"tamper_{t.code.lower()}"
         number = 1
@@ -139,6 +151,11 @@ def decide(evidence: CardEvidence, request: KtpCaptureRequest) -> Decision:
         for t in card.tamper
         if t.decisive and not any(r.code == t.code for r in card.reasons)
     ]
+    if not evidence.flash.live:
+        reasons.extend(
+            evidence.flash.reasons
+            or (Reason("LIVENESS_FAILED", "the card did not answer the flash challenge"),)
+        )
     if evidence.duplicates:
         reasons.append(
             Reason("DUPLICATE_FACE", "the card portrait matches another customer's reference")
@@ -146,7 +163,7 @@ def decide(evidence: CardEvidence, request: KtpCaptureRequest) -> Decision:
     return Decision(
         passed=evidence.passed,
         reasons=tuple(reasons),
-        scores=_scores(card, checks),
+        scores=_scores(card, checks, evidence.flash),
         model_ids={"ocr": card.ocr_model},
         input_hashes={"card_frame": hashlib.sha256(request.bundle.frames[0]).hexdigest()},
         details={
@@ -200,27 +217,31 @@ class KtpFlow:
 
     async def _assess(self, subject: Subject, request: KtpCaptureRequest) -> CardEvidence:
         customer_id = subject.customer_id
-        attestation = request.bundle.attestation
-        await self.liveness.check(
-            customer_id,
-            "ktp_capture",
-            request.challenge_id,
-            attestation,
-            subject.bundle_sha256,
-            None,
-            subject.liveness_policy,
-            resume=subject.resume,
-        )
+        bundle = request.bundle
         known_nik = await self.pipeline.store.read(
             lambda s: self.vault.read_nik(s, records.load_customer(s, subject.org_id, customer_id))
         )
         submitted = {k: v for k, v in request.ocr_fields.items() if v}
         with biometrics.images_from("bundle.frames"):
             card = await self.quality.check_ktp(
-                request.bundle.frames[0], known_nik or submitted.get("nik", ""), submitted
+                bundle.frames,
+                bundle.offsets_ms,
+                bundle.baseline,
+                known_nik or submitted.get("nik", ""),
+                submitted,
             )
+        flash = await self.liveness.check(
+            customer_id,
+            "ktp_capture",
+            request.challenge_id,
+            bundle.attestation,
+            subject.bundle_sha256,
+            card,
+            subject.liveness_policy,
+            resume=subject.resume,
+        )
         enrolled = None
-        if card.passed and card.portrait_crops is not None:
+        if card.passed and flash.live and card.portrait_crops is not None:
             embedding = await self.embedder.embed(card.portrait_crops)
             enrolled = await self.matcher.enroll(
                 customer_id,
@@ -229,7 +250,7 @@ class KtpFlow:
                 subject.verification_id,
                 subject.match_threshold,
             )
-        return CardEvidence(card, enrolled)
+        return CardEvidence(card, flash, enrolled)
 
     def _keep_card_nik(
         self, session: Session, customer: models.Customer, evidence: CardEvidence
@@ -251,7 +272,15 @@ def _recall(seen: records.VerificationRecord) -> CardEvidence:
         portrait_found=False,
         ocr_model=seen.models.get("ocr", ""),
     )
-    return CardEvidence(card, None)
+    # The flash was judged then; the original outcome already holds its verdict.
+    flash = LivenessDecision(
+        live=True,
+        pad_score=0.0,
+        flash_score=seen.scores.get("flash", 0.0),
+        reasons=(),
+        decision_basis="replay",
+    )
+    return CardEvidence(card, flash, None)
 
 
 def _result(

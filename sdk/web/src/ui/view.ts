@@ -41,8 +41,11 @@ const SVG = "http://www.w3.org/2000/svg";
 
 function guideShape(guide: FrameGuide): SVGElement {
   if (guide === "face") {
+    // A face filling this oval (56 % of the frame's height) leaves the frame
+    // room for the PAD crops around it (capture-quality's FACE_TOO_CLOSE at
+    // less than 1.5 face boxes) and stays above FACE_TOO_SMALL.
     const oval = document.createElementNS(SVG, "ellipse");
-    for (const [k, v] of Object.entries({ cx: "50", cy: "45", rx: "22", ry: "34" })) {
+    for (const [k, v] of Object.entries({ cx: "50", cy: "45", rx: "18", ry: "28" })) {
       oval.setAttribute(k, v);
     }
     return oval;

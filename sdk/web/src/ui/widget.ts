@@ -2,15 +2,16 @@
 // retry loop around the capture flows of session.ts.
 
 import { CARD_CAMERA, FACE_CAMERA, FullScreenFlash, VideoCamera, browserClock } from "../browser.js";
-import { CaptureError } from "../capture.js";
+import { type Camera, CaptureError } from "../capture.js";
 import type { FacePurpose } from "../client.js";
 import { SafeDisplay } from "../flash.js";
-import { guidanceForCodes } from "../guidance.js";
+import { guidanceForCodes, type Locale } from "../guidance.js";
 import {
   captureFace,
   captureKtp,
   type CaptureContext,
   type CaptureOutcome,
+  type FlashOptions,
 } from "../session.js";
 import { prompt } from "./texts.js";
 import { CaptureView } from "./view.js";
@@ -64,6 +65,24 @@ function failed(ctx: CaptureContext, error: CaptureError): CaptureOutcome {
   return { passed: false, codes: [error.code], guidance, retry: false, metadata: {} };
 }
 
+/** The page's side of a flash capture: the shared display, and the warning before the flashes. */
+function flashOptions(camera: Camera, view: CaptureView, locale: Locale): FlashOptions {
+  return {
+    camera,
+    display: flashDisplay(),
+    clock: browserClock,
+    confirmFlashWarning: (plan) =>
+      view.confirm(
+        prompt("flashWarning", locale, {
+          count: plan.steps.length,
+          seconds: Math.max(1, Math.round(plan.totalMs / 1000)),
+        }),
+        prompt("continue", locale),
+        prompt("cancel", locale),
+      ),
+  };
+}
+
 /** A selfie screen in `container`: liveness (onboarding) or step-up. */
 export async function runFaceCapture(
   container: HTMLElement,
@@ -88,18 +107,7 @@ export async function runFaceCapture(
         return captureFace(viewCtx, {
           purpose: options.purpose ?? "face_liveness",
           action: options.action ?? "",
-          camera,
-          display: flashDisplay(),
-          clock: browserClock,
-          confirmFlashWarning: (plan) =>
-            view.confirm(
-              prompt("flashWarning", locale, {
-                count: plan.steps.length,
-                seconds: Math.max(1, Math.round(plan.totalMs / 1000)),
-              }),
-              prompt("continue", locale),
-              prompt("cancel", locale),
-            ),
+          ...flashOptions(camera, view, locale),
         });
       },
       options.maxAttempts ?? 3,
@@ -130,7 +138,10 @@ export async function runKtpCapture(
       view,
       () => {
         view.showPrompt(prompt("holdStill", locale));
-        return captureKtp(viewCtx, { camera, ocrFields: options.ocrFields ?? {} });
+        return captureKtp(viewCtx, {
+          ocrFields: options.ocrFields ?? {},
+          ...flashOptions(camera, view, locale),
+        });
       },
       options.maxAttempts ?? 3,
     );

@@ -52,7 +52,7 @@ try {
   await page.click(".idc-actions button");
   const RETRY = ".idc-root[data-state=failed] .idc-actions button";
   const DIALOG = "[role=alertdialog]";
-  // Each step: the flash warning (faces), a retry offer, or the outcome.
+  // Each step: the flash warning (faces and cards), a retry offer, or the outcome.
   for (let warnings = 0, retries = 0; ; ) {
     await page.waitForFunction(
       ([retry, dialog]) =>

@@ -320,6 +320,7 @@ class CheckKtpRequest(_message.Message):
     SUBMITTED_NIK_FIELD_NUMBER: _builtins.int
     SUBMITTED_FIELDS_FIELD_NUMBER: _builtins.int
     INCLUDE_PORTRAIT_CROPS_FIELD_NUMBER: _builtins.int
+    FLASH_FRAMES_FIELD_NUMBER: _builtins.int
     submitted_nik: _builtins.str
     """NIK the client (SDK OCR or the user) submitted; compared with the OCR'd
     one. Never echoed back or logged.
@@ -337,6 +338,13 @@ class CheckKtpRequest(_message.Message):
         never echoed back or logged.
         """
 
+    @_builtins.property
+    def flash_frames(self) -> _containers.RepeatedCompositeFieldContainer[_types_pb2.Image]:
+        """The frames taken while the SDK flashed the KTP challenge's colours, in
+        capture order (at most 15). Each gets the card region's colour in
+        `flash_colours`, for liveness to judge the card's answer to the flash.
+        """
+
     def __init__(
         self,
         *,
@@ -344,10 +352,11 @@ class CheckKtpRequest(_message.Message):
         submitted_nik: _builtins.str = ...,
         submitted_fields: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         include_portrait_crops: _builtins.bool = ...,
+        flash_frames: _abc.Iterable[_types_pb2.Image] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["card_image", b"card_image"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["card_image", b"card_image", "include_portrait_crops", b"include_portrait_crops", "submitted_fields", b"submitted_fields", "submitted_nik", b"submitted_nik"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["card_image", b"card_image", "flash_frames", b"flash_frames", "include_portrait_crops", b"include_portrait_crops", "submitted_fields", b"submitted_fields", "submitted_nik", b"submitted_nik"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -470,7 +479,10 @@ class TamperSignal(_message.Message):
     DETAIL_FIELD_NUMBER: _builtins.int
     code: _builtins.str
     """"NIK_MISMATCH_SUBMITTED", "NIK_BIRTH_DATE_MISMATCH", "NIK_GENDER_MISMATCH",
-    "PORTRAIT_MISSING", "LAYOUT_INCONSISTENT", "SCREEN_RECAPTURE_SUSPECTED",
+    "PORTRAIT_MISSING", "LAYOUT_INCONSISTENT", "SCREEN_RECAPTURE_SUSPECTED"
+    (a periodic pattern on a card that barely answers the flash, or with no
+    flash frames), "HALFTONE_PRINT_SUSPECTED" (one on a card that reflects
+    the flash), "PHOTOCOPY_SUSPECTED",
     "FIELD_MISMATCH_SUBMITTED". Only signals that fired are listed; see
     docs/ktp.md for what each is worth.
     """
@@ -512,6 +524,7 @@ class CheckKtpResponse(_message.Message):
     VERDICT_FIELD_NUMBER: _builtins.int
     REASONS_FIELD_NUMBER: _builtins.int
     OCR_MODEL_FIELD_NUMBER: _builtins.int
+    FLASH_COLOURS_FIELD_NUMBER: _builtins.int
     card_found: _builtins.bool
     portrait_found: _builtins.bool
     verdict: Global___QualityVerdict.ValueType
@@ -548,6 +561,13 @@ class CheckKtpResponse(_message.Message):
         "FIELD_LOW_CONFIDENCE", and the code of each decisive tamper signal.
         """
 
+    @_builtins.property
+    def flash_colours(self) -> _containers.RepeatedCompositeFieldContainer[_types_pb2.ColourSample]:
+        """One per flash frame, in order: `face_*` holds the mean colour inside the
+        card outline found on `card_image` (inset for hand shake; the frame's
+        centre when no card was found), `background_*` the rest of the frame.
+        """
+
     def __init__(
         self,
         *,
@@ -563,10 +583,11 @@ class CheckKtpResponse(_message.Message):
         verdict: Global___QualityVerdict.ValueType = ...,
         reasons: _abc.Iterable[_types_pb2.Reason] | None = ...,
         ocr_model: _builtins.str = ...,
+        flash_colours: _abc.Iterable[_types_pb2.ColourSample] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["nik", b"nik", "portrait", b"portrait", "portrait_crops", b"portrait_crops"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["card_corners", b"card_corners", "card_found", b"card_found", "fields", b"fields", "measures", b"measures", "nik", b"nik", "ocr_model", b"ocr_model", "portrait", b"portrait", "portrait_crops", b"portrait_crops", "portrait_found", b"portrait_found", "reasons", b"reasons", "tamper_signals", b"tamper_signals", "verdict", b"verdict"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["card_corners", b"card_corners", "card_found", b"card_found", "fields", b"fields", "flash_colours", b"flash_colours", "measures", b"measures", "nik", b"nik", "ocr_model", b"ocr_model", "portrait", b"portrait", "portrait_crops", b"portrait_crops", "portrait_found", b"portrait_found", "reasons", b"reasons", "tamper_signals", b"tamper_signals", "verdict", b"verdict"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
