@@ -107,8 +107,7 @@ class LivenessDecision:
 
 @dataclass(frozen=True)
 class LivenessPolicy:
-    """An organisation's liveness switches (kyc-tier's `org_liveness_policies`),
-    sent with each liveness check; the defaults leave the deployment's."""
+    """An organisation's liveness switches (org_liveness_policies), sent with its checks."""
 
     pad_models: tuple[str, ...] = ()
     pad_threshold: float | None = None
@@ -227,9 +226,7 @@ class CaptureQuality(Protocol):
     ) -> KtpAssessment: ...
 
     async def crop_portrait(self, image: bytes) -> bytes | None:
-        """The face of `image` cut for a person to look at, as JPEG (its central
-        square without a face); None when the image does not decode."""
-        ...
+        """`image`'s face (else its centre) cut as JPEG; None if it does not decode."""
 
 
 class Liveness(Protocol):
