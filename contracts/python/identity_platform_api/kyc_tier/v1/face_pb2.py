@@ -29,45 +29,59 @@ from identity_platform_api.common.v1 import types_pb2 as identity__platform__api
 from identity_platform_api.kyc_tier.v1 import resources_pb2 as identity__platform__api_dot_kyc__tier_dot_v1_dot_resources__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n,identity_platform_api/kyc_tier/v1/face.proto\x12\x14identity.kyc_tier.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a-identity_platform_api/common/v1/options.proto\x1a+identity_platform_api/common/v1/types.proto\x1a\x31identity_platform_api/kyc_tier/v1/resources.proto\"}\n\x1aIssueFlashChallengeRequest\x12\x1f\n\x0b\x63ustomer_id\x18\x01 \x01(\tR\ncustomerId\x12>\n\x07purpose\x18\x02 \x01(\x0e\x32$.identity.common.v1.ChallengePurposeR\x07purpose\"_\n\x1bIssueFlashChallengeResponse\x12@\n\tchallenge\x18\x01 \x01(\x0b\x32\".identity.common.v1.FlashChallengeR\tchallenge\"\x9b\x01\n\x18\x43heckFaceLivenessRequest\x12\x1f\n\x0b\x63ustomer_id\x18\x01 \x01(\tR\ncustomerId\x12!\n\x0c\x63hallenge_id\x18\x02 \x01(\tR\x0b\x63hallengeId\x12;\n\x06\x62undle\x18\x03 \x01(\x0b\x32#.identity.kyc_tier.v1.CaptureBundleR\x06\x62undle\"\xc0\x02\n\x19\x43heckFaceLivenessResponse\x12\x46\n\x0cverification\x18\x01 \x01(\x0b\x32\".identity.kyc_tier.v1.VerificationR\x0cverification\x12@\n\x08liveness\x18\x02 \x01(\x0b\x32$.identity.kyc_tier.v1.LivenessScoresR\x08liveness\x12\x43\n\x0fquality_reasons\x18\x03 \x03(\x0b\x32\x1a.identity.common.v1.ReasonR\x0equalityReasons\x12#\n\renrollment_id\x18\x04 \x01(\tR\x0c\x65nrollmentId\x12/\n\x04tier\x18\x05 \x01(\x0e\x32\x1b.identity.common.v1.KycTierR\x04tier\"\xed\x01\n\x10MatchFaceRequest\x12\x1f\n\x0b\x63ustomer_id\x18\x01 \x01(\tR\ncustomerId\x12:\n\x0bprobe_image\x18\x02 \x01(\x0b\x32\x19.identity.common.v1.ImageR\nprobeImage\x12\x38\n\x18liveness_verification_id\x18\x03 \x01(\tR\x16livenessVerificationId\x12\x42\n\x0freference_image\x18\x04 \x01(\x0b\x32\x19.identity.common.v1.ImageR\x0ereferenceImage\"\x80\x01\n\x11\x46\x61\x63\x65MatchDecision\x12\x14\n\x05match\x18\x01 \x01(\x08R\x05match\x12\x1c\n\tthreshold\x18\x02 \x01(\x02R\tthreshold\x12\x37\n\x04\x62\x61nd\x18\x03 \x01(\x0e\x32#.identity.kyc_tier.v1.FaceMatchBandR\x04\x62\x61nd\"\x8e\x02\n\x11MatchFaceResponse\x12\x46\n\x0cverification\x18\x01 \x01(\x0b\x32\".identity.kyc_tier.v1.VerificationR\x0cverification\x12;\n\x05match\x18\x02 \x01(\x0b\x32!.identity.kyc_tier.v1.MatchScoresB\x02\x18\x01R\x05match\x12/\n\x04tier\x18\x03 \x01(\x0e\x32\x1b.identity.common.v1.KycTierR\x04tier\x12\x43\n\x08\x64\x65\x63ision\x18\x04 \x01(\x0b\x32\'.identity.kyc_tier.v1.FaceMatchDecisionR\x08\x64\x65\x63ision\"f\n\x1aListFaceEnrollmentsRequest\x12\x1f\n\x0b\x63ustomer_id\x18\x01 \x01(\tR\ncustomerId\x12\'\n\x0finclude_retired\x18\x02 \x01(\x08R\x0eincludeRetired\"\x84\x03\n\x0e\x46\x61\x63\x65\x45nrollment\x12#\n\renrollment_id\x18\x01 \x01(\tR\x0c\x65nrollmentId\x12\x1f\n\x0b\x63ustomer_id\x18\x02 \x01(\tR\ncustomerId\x12<\n\x06source\x18\x03 \x01(\x0e\x32$.identity.common.v1.EnrollmentSourceR\x06source\x12\x16\n\x06\x61\x63tive\x18\x04 \x01(\x08R\x06\x61\x63tive\x12\x19\n\x08model_id\x18\x05 \x01(\tR\x07modelId\x12\x1c\n\tdimension\x18\x06 \x01(\x05R\tdimension\x12\'\n\x0fverification_id\x18\x07 \x01(\tR\x0everificationId\x12\x39\n\ncreated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tcreatedAt\x12\x39\n\nretired_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tretiredAt\"e\n\x1bListFaceEnrollmentsResponse\x12\x46\n\x0b\x65nrollments\x18\x01 \x03(\x0b\x32$.identity.kyc_tier.v1.FaceEnrollmentR\x0b\x65nrollments*\x7f\n\rFaceMatchBand\x12\x1f\n\x1b\x46\x41\x43\x45_MATCH_BAND_UNSPECIFIED\x10\x00\x12\x17\n\x13\x46\x41\x43\x45_MATCH_BAND_LOW\x10\x01\x12\x1a\n\x16\x46\x41\x43\x45_MATCH_BAND_MEDIUM\x10\x02\x12\x18\n\x14\x46\x41\x43\x45_MATCH_BAND_HIGH\x10\x03\x32\xba\x05\n\x0b\x46\x61\x63\x65Service\x12\xbb\x01\n\x13IssueFlashChallenge\x12\x30.identity.kyc_tier.v1.IssueFlashChallengeRequest\x1a\x31.identity.kyc_tier.v1.IssueFlashChallengeResponse\"?\xd2\xf3\x18\x0e\x08\x14\x10<\x1a\x08\x63ustomer\x82\xd3\xe4\x93\x02\'\"\"/api/identity/face/flash-challenge:\x01*\x12\xae\x01\n\x11\x43heckFaceLiveness\x12..identity.kyc_tier.v1.CheckFaceLivenessRequest\x1a/.identity.kyc_tier.v1.CheckFaceLivenessResponse\"8\xd2\xf3\x18\x0e\x08\x14\x10<\x1a\x08\x63ustomer\x82\xd3\xe4\x93\x02 \"\x1b/api/identity/face/liveness:\x01*\x12\x93\x01\n\tMatchFace\x12&.identity.kyc_tier.v1.MatchFaceRequest\x1a\'.identity.kyc_tier.v1.MatchFaceResponse\"5\xd2\xf3\x18\x0e\x08\x14\x10<\x1a\x08\x63ustomer\x82\xd3\xe4\x93\x02\x1d\"\x18/api/identity/face/match:\x01*\x12\xa5\x01\n\x13ListFaceEnrollments\x12\x30.identity.kyc_tier.v1.ListFaceEnrollmentsRequest\x1a\x31.identity.kyc_tier.v1.ListFaceEnrollmentsResponse\")\x90\x02\x01\x82\xd3\xe4\x93\x02 \x12\x1e/api/identity/face/enrollmentsb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n,identity_platform_api/kyc_tier/v1/face.proto\x12\x14identity.kyc_tier.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a-identity_platform_api/common/v1/options.proto\x1a+identity_platform_api/common/v1/types.proto\x1a\x31identity_platform_api/kyc_tier/v1/resources.proto\"\x85\x01\n\x1aIssueFlashChallengeRequest\x12\'\n\x0b\x63ustomer_id\x18\x01 \x01(\tB\x06\xea\xf9\x18\x02\x08\x01R\ncustomerId\x12>\n\x07purpose\x18\x02 \x01(\x0e\x32$.identity.common.v1.ChallengePurposeR\x07purpose\"_\n\x1bIssueFlashChallengeResponse\x12@\n\tchallenge\x18\x01 \x01(\x0b\x32\".identity.common.v1.FlashChallengeR\tchallenge\"\xb3\x01\n\x18\x43heckFaceLivenessRequest\x12\'\n\x0b\x63ustomer_id\x18\x01 \x01(\tB\x06\xea\xf9\x18\x02\x08\x01R\ncustomerId\x12)\n\x0c\x63hallenge_id\x18\x02 \x01(\tB\x06\xea\xf9\x18\x02\x08\x01R\x0b\x63hallengeId\x12\x43\n\x06\x62undle\x18\x03 \x01(\x0b\x32#.identity.kyc_tier.v1.CaptureBundleB\x06\xea\xf9\x18\x02\x08\x01R\x06\x62undle\"\xc0\x02\n\x19\x43heckFaceLivenessResponse\x12\x46\n\x0cverification\x18\x01 \x01(\x0b\x32\".identity.kyc_tier.v1.VerificationR\x0cverification\x12@\n\x08liveness\x18\x02 \x01(\x0b\x32$.identity.kyc_tier.v1.LivenessScoresR\x08liveness\x12\x43\n\x0fquality_reasons\x18\x03 \x03(\x0b\x32\x1a.identity.common.v1.ReasonR\x0equalityReasons\x12#\n\renrollment_id\x18\x04 \x01(\tR\x0c\x65nrollmentId\x12/\n\x04tier\x18\x05 \x01(\x0e\x32\x1b.identity.common.v1.KycTierR\x04tier\"\xfd\x01\n\x10MatchFaceRequest\x12\'\n\x0b\x63ustomer_id\x18\x01 \x01(\tB\x06\xea\xf9\x18\x02\x08\x01R\ncustomerId\x12\x42\n\x0bprobe_image\x18\x02 \x01(\x0b\x32\x19.identity.common.v1.ImageB\x06\xea\xf9\x18\x02\x08\x01R\nprobeImage\x12\x38\n\x18liveness_verification_id\x18\x03 \x01(\tR\x16livenessVerificationId\x12\x42\n\x0freference_image\x18\x04 \x01(\x0b\x32\x19.identity.common.v1.ImageR\x0ereferenceImage\"\x80\x01\n\x11\x46\x61\x63\x65MatchDecision\x12\x14\n\x05match\x18\x01 \x01(\x08R\x05match\x12\x1c\n\tthreshold\x18\x02 \x01(\x02R\tthreshold\x12\x37\n\x04\x62\x61nd\x18\x03 \x01(\x0e\x32#.identity.kyc_tier.v1.FaceMatchBandR\x04\x62\x61nd\"\x8e\x02\n\x11MatchFaceResponse\x12\x46\n\x0cverification\x18\x01 \x01(\x0b\x32\".identity.kyc_tier.v1.VerificationR\x0cverification\x12;\n\x05match\x18\x02 \x01(\x0b\x32!.identity.kyc_tier.v1.MatchScoresB\x02\x18\x01R\x05match\x12/\n\x04tier\x18\x03 \x01(\x0e\x32\x1b.identity.common.v1.KycTierR\x04tier\x12\x43\n\x08\x64\x65\x63ision\x18\x04 \x01(\x0b\x32\'.identity.kyc_tier.v1.FaceMatchDecisionR\x08\x64\x65\x63ision\"n\n\x1aListFaceEnrollmentsRequest\x12\'\n\x0b\x63ustomer_id\x18\x01 \x01(\tB\x06\xea\xf9\x18\x02\x08\x01R\ncustomerId\x12\'\n\x0finclude_retired\x18\x02 \x01(\x08R\x0eincludeRetired\"\x84\x03\n\x0e\x46\x61\x63\x65\x45nrollment\x12#\n\renrollment_id\x18\x01 \x01(\tR\x0c\x65nrollmentId\x12\x1f\n\x0b\x63ustomer_id\x18\x02 \x01(\tR\ncustomerId\x12<\n\x06source\x18\x03 \x01(\x0e\x32$.identity.common.v1.EnrollmentSourceR\x06source\x12\x16\n\x06\x61\x63tive\x18\x04 \x01(\x08R\x06\x61\x63tive\x12\x19\n\x08model_id\x18\x05 \x01(\tR\x07modelId\x12\x1c\n\tdimension\x18\x06 \x01(\x05R\tdimension\x12\'\n\x0fverification_id\x18\x07 \x01(\tR\x0everificationId\x12\x39\n\ncreated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tcreatedAt\x12\x39\n\nretired_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tretiredAt\"e\n\x1bListFaceEnrollmentsResponse\x12\x46\n\x0b\x65nrollments\x18\x01 \x03(\x0b\x32$.identity.kyc_tier.v1.FaceEnrollmentR\x0b\x65nrollments*\x7f\n\rFaceMatchBand\x12\x1f\n\x1b\x46\x41\x43\x45_MATCH_BAND_UNSPECIFIED\x10\x00\x12\x17\n\x13\x46\x41\x43\x45_MATCH_BAND_LOW\x10\x01\x12\x1a\n\x16\x46\x41\x43\x45_MATCH_BAND_MEDIUM\x10\x02\x12\x18\n\x14\x46\x41\x43\x45_MATCH_BAND_HIGH\x10\x03\x32\xab\x08\n\x0b\x46\x61\x63\x65Service\x12\x81\x02\n\x13IssueFlashChallenge\x12\x30.identity.kyc_tier.v1.IssueFlashChallengeRequest\x1a\x31.identity.kyc_tier.v1.IssueFlashChallengeResponse\"\x84\x01\xd2\xf3\x18\x0e\x08\x14\x10<\x1a\x08\x63ustomer\xda\xf3\x18\x41\n\x15\n\x10INVALID_ARGUMENT\x12\x01\x02\n\x18\n\x13\x46\x41ILED_PRECONDITION\x12\x01)\n\x0e\n\tNOT_FOUND\x12\x01(\x82\xd3\xe4\x93\x02\'\"\"/api/identity/face/flash-challenge:\x01*\x12\xc7\x02\n\x11\x43heckFaceLiveness\x12..identity.kyc_tier.v1.CheckFaceLivenessRequest\x1a/.identity.kyc_tier.v1.CheckFaceLivenessResponse\"\xd0\x01\xd2\xf3\x18\x0e\x08\x14\x10<\x1a\x08\x63ustomer\xda\xf3\x18\x93\x01\n\x1b\n\x10INVALID_ARGUMENT\x12\x07\x02\n\x0b\x0c\r\x0f\x42\n\x1b\n\x13\x46\x41ILED_PRECONDITION\x12\x04=>C)\n\x17\n\x11PERMISSION_DENIED\x12\x02?A\n\x10\n\tNOT_FOUND\x12\x03(<.\n\x13\n\x0e\x41LREADY_EXISTS\x12\x01@\n\x17\n\x12RESOURCE_EXHAUSTED\x12\x01\x1e\x82\xd3\xe4\x93\x02 \"\x1b/api/identity/face/liveness:\x01*\x12\xfa\x01\n\tMatchFace\x12&.identity.kyc_tier.v1.MatchFaceRequest\x1a\'.identity.kyc_tier.v1.MatchFaceResponse\"\x9b\x01\xd2\xf3\x18\x0e\x08\x14\x10<\x1a\x08\x63ustomer\xda\xf3\x18\x62\n\x19\n\x10INVALID_ARGUMENT\x12\x05\n\x0b\x0c\r\x0f\n\x1b\n\x13\x46\x41ILED_PRECONDITION\x12\x04-VR)\n\x0f\n\tNOT_FOUND\x12\x02(+\n\x17\n\x12RESOURCE_EXHAUSTED\x12\x01\x1e\x82\xd3\xe4\x93\x02\x1d\"\x18/api/identity/face/match:\x01*\x12\xd0\x01\n\x13ListFaceEnrollments\x12\x30.identity.kyc_tier.v1.ListFaceEnrollmentsRequest\x1a\x31.identity.kyc_tier.v1.ListFaceEnrollmentsResponse\"T\x90\x02\x01\xda\xf3\x18\'\n\x15\n\x10INVALID_ARGUMENT\x12\x01\x02\n\x0e\n\tNOT_FOUND\x12\x01(\x82\xd3\xe4\x93\x02 \x12\x1e/api/identity/face/enrollmentsb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'identity_platform_api.kyc_tier.v1.face_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_ISSUEFLASHCHALLENGEREQUEST'].fields_by_name['customer_id']._loaded_options = None
+  _globals['_ISSUEFLASHCHALLENGEREQUEST'].fields_by_name['customer_id']._serialized_options = b'\352\371\030\002\010\001'
+  _globals['_CHECKFACELIVENESSREQUEST'].fields_by_name['customer_id']._loaded_options = None
+  _globals['_CHECKFACELIVENESSREQUEST'].fields_by_name['customer_id']._serialized_options = b'\352\371\030\002\010\001'
+  _globals['_CHECKFACELIVENESSREQUEST'].fields_by_name['challenge_id']._loaded_options = None
+  _globals['_CHECKFACELIVENESSREQUEST'].fields_by_name['challenge_id']._serialized_options = b'\352\371\030\002\010\001'
+  _globals['_CHECKFACELIVENESSREQUEST'].fields_by_name['bundle']._loaded_options = None
+  _globals['_CHECKFACELIVENESSREQUEST'].fields_by_name['bundle']._serialized_options = b'\352\371\030\002\010\001'
+  _globals['_MATCHFACEREQUEST'].fields_by_name['customer_id']._loaded_options = None
+  _globals['_MATCHFACEREQUEST'].fields_by_name['customer_id']._serialized_options = b'\352\371\030\002\010\001'
+  _globals['_MATCHFACEREQUEST'].fields_by_name['probe_image']._loaded_options = None
+  _globals['_MATCHFACEREQUEST'].fields_by_name['probe_image']._serialized_options = b'\352\371\030\002\010\001'
   _globals['_MATCHFACERESPONSE'].fields_by_name['match']._loaded_options = None
   _globals['_MATCHFACERESPONSE'].fields_by_name['match']._serialized_options = b'\030\001'
+  _globals['_LISTFACEENROLLMENTSREQUEST'].fields_by_name['customer_id']._loaded_options = None
+  _globals['_LISTFACEENROLLMENTSREQUEST'].fields_by_name['customer_id']._serialized_options = b'\352\371\030\002\010\001'
   _globals['_FACESERVICE'].methods_by_name['IssueFlashChallenge']._loaded_options = None
-  _globals['_FACESERVICE'].methods_by_name['IssueFlashChallenge']._serialized_options = b'\322\363\030\016\010\024\020<\032\010customer\202\323\344\223\002\'\"\"/api/identity/face/flash-challenge:\001*'
+  _globals['_FACESERVICE'].methods_by_name['IssueFlashChallenge']._serialized_options = b'\322\363\030\016\010\024\020<\032\010customer\332\363\030A\n\025\n\020INVALID_ARGUMENT\022\001\002\n\030\n\023FAILED_PRECONDITION\022\001)\n\016\n\tNOT_FOUND\022\001(\202\323\344\223\002\'\"\"/api/identity/face/flash-challenge:\001*'
   _globals['_FACESERVICE'].methods_by_name['CheckFaceLiveness']._loaded_options = None
-  _globals['_FACESERVICE'].methods_by_name['CheckFaceLiveness']._serialized_options = b'\322\363\030\016\010\024\020<\032\010customer\202\323\344\223\002 \"\033/api/identity/face/liveness:\001*'
+  _globals['_FACESERVICE'].methods_by_name['CheckFaceLiveness']._serialized_options = b'\322\363\030\016\010\024\020<\032\010customer\332\363\030\223\001\n\033\n\020INVALID_ARGUMENT\022\007\002\n\013\014\r\017B\n\033\n\023FAILED_PRECONDITION\022\004=>C)\n\027\n\021PERMISSION_DENIED\022\002?A\n\020\n\tNOT_FOUND\022\003(<.\n\023\n\016ALREADY_EXISTS\022\001@\n\027\n\022RESOURCE_EXHAUSTED\022\001\036\202\323\344\223\002 \"\033/api/identity/face/liveness:\001*'
   _globals['_FACESERVICE'].methods_by_name['MatchFace']._loaded_options = None
-  _globals['_FACESERVICE'].methods_by_name['MatchFace']._serialized_options = b'\322\363\030\016\010\024\020<\032\010customer\202\323\344\223\002\035\"\030/api/identity/face/match:\001*'
+  _globals['_FACESERVICE'].methods_by_name['MatchFace']._serialized_options = b'\322\363\030\016\010\024\020<\032\010customer\332\363\030b\n\031\n\020INVALID_ARGUMENT\022\005\n\013\014\r\017\n\033\n\023FAILED_PRECONDITION\022\004-VR)\n\017\n\tNOT_FOUND\022\002(+\n\027\n\022RESOURCE_EXHAUSTED\022\001\036\202\323\344\223\002\035\"\030/api/identity/face/match:\001*'
   _globals['_FACESERVICE'].methods_by_name['ListFaceEnrollments']._loaded_options = None
-  _globals['_FACESERVICE'].methods_by_name['ListFaceEnrollments']._serialized_options = b'\220\002\001\202\323\344\223\002 \022\036/api/identity/face/enrollments'
-  _globals['_FACEMATCHBAND']._serialized_start=2223
-  _globals['_FACEMATCHBAND']._serialized_end=2350
-  _globals['_ISSUEFLASHCHALLENGEREQUEST']._serialized_start=276
-  _globals['_ISSUEFLASHCHALLENGEREQUEST']._serialized_end=401
-  _globals['_ISSUEFLASHCHALLENGERESPONSE']._serialized_start=403
-  _globals['_ISSUEFLASHCHALLENGERESPONSE']._serialized_end=498
-  _globals['_CHECKFACELIVENESSREQUEST']._serialized_start=501
-  _globals['_CHECKFACELIVENESSREQUEST']._serialized_end=656
-  _globals['_CHECKFACELIVENESSRESPONSE']._serialized_start=659
-  _globals['_CHECKFACELIVENESSRESPONSE']._serialized_end=979
-  _globals['_MATCHFACEREQUEST']._serialized_start=982
-  _globals['_MATCHFACEREQUEST']._serialized_end=1219
-  _globals['_FACEMATCHDECISION']._serialized_start=1222
-  _globals['_FACEMATCHDECISION']._serialized_end=1350
-  _globals['_MATCHFACERESPONSE']._serialized_start=1353
-  _globals['_MATCHFACERESPONSE']._serialized_end=1623
-  _globals['_LISTFACEENROLLMENTSREQUEST']._serialized_start=1625
-  _globals['_LISTFACEENROLLMENTSREQUEST']._serialized_end=1727
-  _globals['_FACEENROLLMENT']._serialized_start=1730
-  _globals['_FACEENROLLMENT']._serialized_end=2118
-  _globals['_LISTFACEENROLLMENTSRESPONSE']._serialized_start=2120
-  _globals['_LISTFACEENROLLMENTSRESPONSE']._serialized_end=2221
-  _globals['_FACESERVICE']._serialized_start=2353
-  _globals['_FACESERVICE']._serialized_end=3051
+  _globals['_FACESERVICE'].methods_by_name['ListFaceEnrollments']._serialized_options = b'\220\002\001\332\363\030\'\n\025\n\020INVALID_ARGUMENT\022\001\002\n\016\n\tNOT_FOUND\022\001(\202\323\344\223\002 \022\036/api/identity/face/enrollments'
+  _globals['_FACEMATCHBAND']._serialized_start=2280
+  _globals['_FACEMATCHBAND']._serialized_end=2407
+  _globals['_ISSUEFLASHCHALLENGEREQUEST']._serialized_start=277
+  _globals['_ISSUEFLASHCHALLENGEREQUEST']._serialized_end=410
+  _globals['_ISSUEFLASHCHALLENGERESPONSE']._serialized_start=412
+  _globals['_ISSUEFLASHCHALLENGERESPONSE']._serialized_end=507
+  _globals['_CHECKFACELIVENESSREQUEST']._serialized_start=510
+  _globals['_CHECKFACELIVENESSREQUEST']._serialized_end=689
+  _globals['_CHECKFACELIVENESSRESPONSE']._serialized_start=692
+  _globals['_CHECKFACELIVENESSRESPONSE']._serialized_end=1012
+  _globals['_MATCHFACEREQUEST']._serialized_start=1015
+  _globals['_MATCHFACEREQUEST']._serialized_end=1268
+  _globals['_FACEMATCHDECISION']._serialized_start=1271
+  _globals['_FACEMATCHDECISION']._serialized_end=1399
+  _globals['_MATCHFACERESPONSE']._serialized_start=1402
+  _globals['_MATCHFACERESPONSE']._serialized_end=1672
+  _globals['_LISTFACEENROLLMENTSREQUEST']._serialized_start=1674
+  _globals['_LISTFACEENROLLMENTSREQUEST']._serialized_end=1784
+  _globals['_FACEENROLLMENT']._serialized_start=1787
+  _globals['_FACEENROLLMENT']._serialized_end=2175
+  _globals['_LISTFACEENROLLMENTSRESPONSE']._serialized_start=2177
+  _globals['_LISTFACEENROLLMENTSRESPONSE']._serialized_end=2278
+  _globals['_FACESERVICE']._serialized_start=2410
+  _globals['_FACESERVICE']._serialized_end=3477
 # @@protoc_insertion_point(module_scope)

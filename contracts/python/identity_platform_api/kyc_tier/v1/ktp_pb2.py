@@ -28,29 +28,37 @@ from identity_platform_api.common.v1 import types_pb2 as identity__platform__api
 from identity_platform_api.kyc_tier.v1 import resources_pb2 as identity__platform__api_dot_kyc__tier_dot_v1_dot_resources__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n+identity_platform_api/kyc_tier/v1/ktp.proto\x12\x14identity.kyc_tier.v1\x1a\x1cgoogle/api/annotations.proto\x1a-identity_platform_api/common/v1/options.proto\x1a+identity_platform_api/common/v1/types.proto\x1a\x31identity_platform_api/kyc_tier/v1/resources.proto\";\n\x18IssueKtpChallengeRequest\x12\x1f\n\x0b\x63ustomer_id\x18\x01 \x01(\tR\ncustomerId\"]\n\x19IssueKtpChallengeResponse\x12@\n\tchallenge\x18\x01 \x01(\x0b\x32\".identity.common.v1.FlashChallengeR\tchallenge\"\xf5\x03\n\x0cKtpOcrFields\x12\x10\n\x03nik\x18\x01 \x01(\tR\x03nik\x12\x1b\n\tfull_name\x18\x02 \x01(\tR\x08\x66ullName\x12\x1f\n\x0b\x62irth_place\x18\x03 \x01(\tR\nbirthPlace\x12\x1d\n\nbirth_date\x18\x04 \x01(\tR\tbirthDate\x12\x16\n\x06gender\x18\x05 \x01(\tR\x06gender\x12\x18\n\x07\x61\x64\x64ress\x18\x06 \x01(\tR\x07\x61\x64\x64ress\x12\x13\n\x05rt_rw\x18\x07 \x01(\tR\x04rtRw\x12\x18\n\x07village\x18\x08 \x01(\tR\x07village\x12\x1a\n\x08\x64istrict\x18\t \x01(\tR\x08\x64istrict\x12\x1a\n\x08religion\x18\n \x01(\tR\x08religion\x12%\n\x0emarital_status\x18\x0b \x01(\tR\rmaritalStatus\x12\x1e\n\noccupation\x18\x0c \x01(\tR\noccupation\x12 \n\x0bnationality\x18\r \x01(\tR\x0bnationality\x12\x1f\n\x0bvalid_until\x18\x0e \x01(\tR\nvalidUntil\x12\x1a\n\x08province\x18\x0f \x01(\tR\x08province\x12\x18\n\x07regency\x18\x10 \x01(\tR\x07regency\x12\x1d\n\nblood_type\x18\x11 \x01(\tR\tbloodType\"\xdd\x01\n\x17SubmitKtpCaptureRequest\x12\x1f\n\x0b\x63ustomer_id\x18\x01 \x01(\tR\ncustomerId\x12!\n\x0c\x63hallenge_id\x18\x02 \x01(\tR\x0b\x63hallengeId\x12;\n\x06\x62undle\x18\x03 \x01(\x0b\x32#.identity.kyc_tier.v1.CaptureBundleR\x06\x62undle\x12\x41\n\nocr_fields\x18\x04 \x01(\x0b\x32\".identity.kyc_tier.v1.KtpOcrFieldsR\tocrFields\"w\n\rKtpFieldCheck\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12%\n\x0eocr_confidence\x18\x02 \x01(\x02R\rocrConfidence\x12+\n\x11matches_submitted\x18\x03 \x01(\x08R\x10matchesSubmitted\"\x9c\x02\n\x18SubmitKtpCaptureResponse\x12\x46\n\x0cverification\x18\x01 \x01(\x0b\x32\".identity.kyc_tier.v1.VerificationR\x0cverification\x12\x1a\n\x08replayed\x18\x02 \x01(\x08R\x08replayed\x12\x46\n\x0c\x66ield_checks\x18\x03 \x03(\x0b\x32#.identity.kyc_tier.v1.KtpFieldCheckR\x0b\x66ieldChecks\x12#\n\renrollment_id\x18\x04 \x01(\tR\x0c\x65nrollmentId\x12/\n\x04tier\x18\x05 \x01(\x0e\x32\x1b.identity.common.v1.KycTierR\x04tier2\xfb\x02\n\nKtpService\x12\xb7\x01\n\x11IssueKtpChallenge\x12..identity.kyc_tier.v1.IssueKtpChallengeRequest\x1a/.identity.kyc_tier.v1.IssueKtpChallengeResponse\"A\xd2\xf3\x18\x0e\x08\n\x10<\x1a\x08\x63ustomer\x82\xd3\xe4\x93\x02)\"$/api/identity/document/ktp/challenge:\x01*\x12\xb2\x01\n\x10SubmitKtpCapture\x12-.identity.kyc_tier.v1.SubmitKtpCaptureRequest\x1a..identity.kyc_tier.v1.SubmitKtpCaptureResponse\"?\xd2\xf3\x18\x0e\x08\x05\x10<\x1a\x08\x63ustomer\x82\xd3\xe4\x93\x02\'\"\"/api/identity/document/ktp/capture:\x01*b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n+identity_platform_api/kyc_tier/v1/ktp.proto\x12\x14identity.kyc_tier.v1\x1a\x1cgoogle/api/annotations.proto\x1a-identity_platform_api/common/v1/options.proto\x1a+identity_platform_api/common/v1/types.proto\x1a\x31identity_platform_api/kyc_tier/v1/resources.proto\"c\n\x18IssueKtpChallengeRequest\x12G\n\x0b\x63ustomer_id\x18\x01 \x01(\tB&\xea\xf9\x18\"\x08\x01:\x1e\x63us_01JD2Q8K4Z6M3W5T7V9X1Y2B3CR\ncustomerId\"]\n\x19IssueKtpChallengeResponse\x12@\n\tchallenge\x18\x01 \x01(\x0b\x32\".identity.common.v1.FlashChallengeR\tchallenge\"\xf5\x03\n\x0cKtpOcrFields\x12\x10\n\x03nik\x18\x01 \x01(\tR\x03nik\x12\x1b\n\tfull_name\x18\x02 \x01(\tR\x08\x66ullName\x12\x1f\n\x0b\x62irth_place\x18\x03 \x01(\tR\nbirthPlace\x12\x1d\n\nbirth_date\x18\x04 \x01(\tR\tbirthDate\x12\x16\n\x06gender\x18\x05 \x01(\tR\x06gender\x12\x18\n\x07\x61\x64\x64ress\x18\x06 \x01(\tR\x07\x61\x64\x64ress\x12\x13\n\x05rt_rw\x18\x07 \x01(\tR\x04rtRw\x12\x18\n\x07village\x18\x08 \x01(\tR\x07village\x12\x1a\n\x08\x64istrict\x18\t \x01(\tR\x08\x64istrict\x12\x1a\n\x08religion\x18\n \x01(\tR\x08religion\x12%\n\x0emarital_status\x18\x0b \x01(\tR\rmaritalStatus\x12\x1e\n\noccupation\x18\x0c \x01(\tR\noccupation\x12 \n\x0bnationality\x18\r \x01(\tR\x0bnationality\x12\x1f\n\x0bvalid_until\x18\x0e \x01(\tR\nvalidUntil\x12\x1a\n\x08province\x18\x0f \x01(\tR\x08province\x12\x18\n\x07regency\x18\x10 \x01(\tR\x07regency\x12\x1d\n\nblood_type\x18\x11 \x01(\tR\tbloodType\"\xf5\x01\n\x17SubmitKtpCaptureRequest\x12\'\n\x0b\x63ustomer_id\x18\x01 \x01(\tB\x06\xea\xf9\x18\x02\x08\x01R\ncustomerId\x12)\n\x0c\x63hallenge_id\x18\x02 \x01(\tB\x06\xea\xf9\x18\x02\x08\x01R\x0b\x63hallengeId\x12\x43\n\x06\x62undle\x18\x03 \x01(\x0b\x32#.identity.kyc_tier.v1.CaptureBundleB\x06\xea\xf9\x18\x02\x08\x01R\x06\x62undle\x12\x41\n\nocr_fields\x18\x04 \x01(\x0b\x32\".identity.kyc_tier.v1.KtpOcrFieldsR\tocrFields\"w\n\rKtpFieldCheck\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12%\n\x0eocr_confidence\x18\x02 \x01(\x02R\rocrConfidence\x12+\n\x11matches_submitted\x18\x03 \x01(\x08R\x10matchesSubmitted\"\x9c\x02\n\x18SubmitKtpCaptureResponse\x12\x46\n\x0cverification\x18\x01 \x01(\x0b\x32\".identity.kyc_tier.v1.VerificationR\x0cverification\x12\x1a\n\x08replayed\x18\x02 \x01(\x08R\x08replayed\x12\x46\n\x0c\x66ield_checks\x18\x03 \x03(\x0b\x32#.identity.kyc_tier.v1.KtpFieldCheckR\x0b\x66ieldChecks\x12#\n\renrollment_id\x18\x04 \x01(\tR\x0c\x65nrollmentId\x12/\n\x04tier\x18\x05 \x01(\x0e\x32\x1b.identity.common.v1.KycTierR\x04tier2\xdc\x04\n\nKtpService\x12\xff\x01\n\x11IssueKtpChallenge\x12..identity.kyc_tier.v1.IssueKtpChallengeRequest\x1a/.identity.kyc_tier.v1.IssueKtpChallengeResponse\"\x88\x01\xd2\xf3\x18\x0e\x08\n\x10<\x1a\x08\x63ustomer\xda\xf3\x18\x43\n\x18\n\x13\x46\x41ILED_PRECONDITION\x12\x01)\n\x0e\n\tNOT_FOUND\x12\x01(\n\x17\n\x12RESOURCE_EXHAUSTED\x12\x01\x1e\x82\xd3\xe4\x93\x02)\"$/api/identity/document/ktp/challenge:\x01*\x12\xcb\x02\n\x10SubmitKtpCapture\x12-.identity.kyc_tier.v1.SubmitKtpCaptureRequest\x1a..identity.kyc_tier.v1.SubmitKtpCaptureResponse\"\xd7\x01\xd2\xf3\x18\x0e\x08\x05\x10<\x1a\x08\x63ustomer\xda\xf3\x18\x93\x01\n\x1b\n\x10INVALID_ARGUMENT\x12\x07\x02\n\x0b\x0c\r\x0f\x42\n\x1b\n\x13\x46\x41ILED_PRECONDITION\x12\x04=>C)\n\x17\n\x11PERMISSION_DENIED\x12\x02?A\n\x10\n\tNOT_FOUND\x12\x03(<.\n\x13\n\x0e\x41LREADY_EXISTS\x12\x01@\n\x17\n\x12RESOURCE_EXHAUSTED\x12\x01\x1e\x82\xd3\xe4\x93\x02\'\"\"/api/identity/document/ktp/capture:\x01*b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'identity_platform_api.kyc_tier.v1.ktp_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_ISSUEKTPCHALLENGEREQUEST'].fields_by_name['customer_id']._loaded_options = None
+  _globals['_ISSUEKTPCHALLENGEREQUEST'].fields_by_name['customer_id']._serialized_options = b'\352\371\030\"\010\001:\036cus_01JD2Q8K4Z6M3W5T7V9X1Y2B3C'
+  _globals['_SUBMITKTPCAPTUREREQUEST'].fields_by_name['customer_id']._loaded_options = None
+  _globals['_SUBMITKTPCAPTUREREQUEST'].fields_by_name['customer_id']._serialized_options = b'\352\371\030\002\010\001'
+  _globals['_SUBMITKTPCAPTUREREQUEST'].fields_by_name['challenge_id']._loaded_options = None
+  _globals['_SUBMITKTPCAPTUREREQUEST'].fields_by_name['challenge_id']._serialized_options = b'\352\371\030\002\010\001'
+  _globals['_SUBMITKTPCAPTUREREQUEST'].fields_by_name['bundle']._loaded_options = None
+  _globals['_SUBMITKTPCAPTUREREQUEST'].fields_by_name['bundle']._serialized_options = b'\352\371\030\002\010\001'
   _globals['_KTPSERVICE'].methods_by_name['IssueKtpChallenge']._loaded_options = None
-  _globals['_KTPSERVICE'].methods_by_name['IssueKtpChallenge']._serialized_options = b'\322\363\030\016\010\n\020<\032\010customer\202\323\344\223\002)\"$/api/identity/document/ktp/challenge:\001*'
+  _globals['_KTPSERVICE'].methods_by_name['IssueKtpChallenge']._serialized_options = b'\322\363\030\016\010\n\020<\032\010customer\332\363\030C\n\030\n\023FAILED_PRECONDITION\022\001)\n\016\n\tNOT_FOUND\022\001(\n\027\n\022RESOURCE_EXHAUSTED\022\001\036\202\323\344\223\002)\"$/api/identity/document/ktp/challenge:\001*'
   _globals['_KTPSERVICE'].methods_by_name['SubmitKtpCapture']._loaded_options = None
-  _globals['_KTPSERVICE'].methods_by_name['SubmitKtpCapture']._serialized_options = b'\322\363\030\016\010\005\020<\032\010customer\202\323\344\223\002\'\"\"/api/identity/document/ktp/capture:\001*'
+  _globals['_KTPSERVICE'].methods_by_name['SubmitKtpCapture']._serialized_options = b'\322\363\030\016\010\005\020<\032\010customer\332\363\030\223\001\n\033\n\020INVALID_ARGUMENT\022\007\002\n\013\014\r\017B\n\033\n\023FAILED_PRECONDITION\022\004=>C)\n\027\n\021PERMISSION_DENIED\022\002?A\n\020\n\tNOT_FOUND\022\003(<.\n\023\n\016ALREADY_EXISTS\022\001@\n\027\n\022RESOURCE_EXHAUSTED\022\001\036\202\323\344\223\002\'\"\"/api/identity/document/ktp/capture:\001*'
   _globals['_ISSUEKTPCHALLENGEREQUEST']._serialized_start=242
-  _globals['_ISSUEKTPCHALLENGEREQUEST']._serialized_end=301
-  _globals['_ISSUEKTPCHALLENGERESPONSE']._serialized_start=303
-  _globals['_ISSUEKTPCHALLENGERESPONSE']._serialized_end=396
-  _globals['_KTPOCRFIELDS']._serialized_start=399
-  _globals['_KTPOCRFIELDS']._serialized_end=900
-  _globals['_SUBMITKTPCAPTUREREQUEST']._serialized_start=903
-  _globals['_SUBMITKTPCAPTUREREQUEST']._serialized_end=1124
-  _globals['_KTPFIELDCHECK']._serialized_start=1126
-  _globals['_KTPFIELDCHECK']._serialized_end=1245
-  _globals['_SUBMITKTPCAPTURERESPONSE']._serialized_start=1248
-  _globals['_SUBMITKTPCAPTURERESPONSE']._serialized_end=1532
-  _globals['_KTPSERVICE']._serialized_start=1535
-  _globals['_KTPSERVICE']._serialized_end=1914
+  _globals['_ISSUEKTPCHALLENGEREQUEST']._serialized_end=341
+  _globals['_ISSUEKTPCHALLENGERESPONSE']._serialized_start=343
+  _globals['_ISSUEKTPCHALLENGERESPONSE']._serialized_end=436
+  _globals['_KTPOCRFIELDS']._serialized_start=439
+  _globals['_KTPOCRFIELDS']._serialized_end=940
+  _globals['_SUBMITKTPCAPTUREREQUEST']._serialized_start=943
+  _globals['_SUBMITKTPCAPTUREREQUEST']._serialized_end=1188
+  _globals['_KTPFIELDCHECK']._serialized_start=1190
+  _globals['_KTPFIELDCHECK']._serialized_end=1309
+  _globals['_SUBMITKTPCAPTURERESPONSE']._serialized_start=1312
+  _globals['_SUBMITKTPCAPTURERESPONSE']._serialized_end=1596
+  _globals['_KTPSERVICE']._serialized_start=1599
+  _globals['_KTPSERVICE']._serialized_end=2203
 # @@protoc_insertion_point(module_scope)

@@ -23,10 +23,11 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from identity_platform_api.common.v1 import options_pb2 as identity__platform__api_dot_common_dot_v1_dot_options__pb2
 from identity_platform_api.common.v1 import types_pb2 as identity__platform__api_dot_common_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n1identity_platform_api/kyc_tier/v1/resources.proto\x12\x14identity.kyc_tier.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a+identity_platform_api/common/v1/types.proto\"\xfc\x03\n\x08\x43ustomer\x12\x1f\n\x0b\x63ustomer_id\x18\x01 \x01(\tR\ncustomerId\x12\x1f\n\x0b\x65xternal_id\x18\x02 \x01(\tR\nexternalId\x12\x1b\n\tfull_name\x18\x03 \x01(\tR\x08\x66ullName\x12\x1d\n\nnik_masked\x18\x04 \x01(\tR\tnikMasked\x12\x14\n\x05\x65mail\x18\x05 \x01(\tR\x05\x65mail\x12\x14\n\x05phone\x18\x06 \x01(\tR\x05phone\x12/\n\x04tier\x18\x07 \x01(\x0e\x32\x1b.identity.common.v1.KycTierR\x04tier\x12<\n\x06status\x18\x08 \x01(\x0e\x32$.identity.kyc_tier.v1.CustomerStatusR\x06status\x12\x39\n\ncreated_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tcreatedAt\x12\x39\n\nupdated_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tupdatedAt\x12\x42\n\x0ftier_updated_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.TimestampR\rtierUpdatedAt\x12\x1d\n\nlegal_hold\x18\x0c \x01(\x08R\tlegalHold\"\x87\x06\n\x0cVerification\x12\'\n\x0fverification_id\x18\x01 \x01(\tR\x0everificationId\x12\x1f\n\x0b\x63ustomer_id\x18\x02 \x01(\tR\ncustomerId\x12:\n\x04kind\x18\x03 \x01(\x0e\x32&.identity.kyc_tier.v1.VerificationKindR\x04kind\x12\x43\n\x07outcome\x18\x04 \x01(\x0e\x32).identity.kyc_tier.v1.VerificationOutcomeR\x07outcome\x12\x34\n\x07reasons\x18\x05 \x03(\x0b\x32\x1a.identity.common.v1.ReasonR\x07reasons\x12\x46\n\x06scores\x18\x06 \x03(\x0b\x32..identity.kyc_tier.v1.Verification.ScoresEntryR\x06scores\x12\x46\n\x06models\x18\x07 \x03(\x0b\x32..identity.kyc_tier.v1.Verification.ModelsEntryR\x06models\x12V\n\x0cinput_hashes\x18\x08 \x03(\x0b\x32\x33.identity.kyc_tier.v1.Verification.InputHashesEntryR\x0binputHashes\x12\x39\n\ncreated_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tcreatedAt\x12\x1d\n\nrequest_id\x18\n \x01(\tR\trequestId\x1a\x39\n\x0bScoresEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\x01R\x05value:\x02\x38\x01\x1a\x39\n\x0bModelsEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\x1a>\n\x10InputHashesEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\"y\n\rCapturedFrame\x12/\n\x05image\x18\x01 \x01(\x0b\x32\x19.identity.common.v1.ImageR\x05image\x12\x1b\n\toffset_ms\x18\x02 \x01(\x05R\x08offsetMs\x12\x1a\n\x08\x62\x61seline\x18\x03 \x01(\x08R\x08\x62\x61seline\"n\n\rSensorReading\x12\x16\n\x06sensor\x18\x01 \x01(\tR\x06sensor\x12\x1b\n\toffset_ms\x18\x02 \x01(\x05R\x08offsetMs\x12\x0c\n\x01x\x18\x03 \x01(\x02R\x01x\x12\x0c\n\x01y\x18\x04 \x01(\x02R\x01y\x12\x0c\n\x01z\x18\x05 \x01(\x02R\x01z\"\x9b\x01\n\nSensorData\x12?\n\x08readings\x18\x01 \x03(\x0b\x32#.identity.kyc_tier.v1.SensorReadingR\x08readings\x12\x1f\n\x0b\x61mbient_lux\x18\x02 \x01(\x02R\nambientLux\x12+\n\x11screen_brightness\x18\x03 \x01(\x02R\x10screenBrightness\"\xd1\x01\n\rCaptureBundle\x12;\n\x06\x66rames\x18\x01 \x03(\x0b\x32#.identity.kyc_tier.v1.CapturedFrameR\x06\x66rames\x12:\n\x07sensors\x18\x02 \x01(\x0b\x32 .identity.kyc_tier.v1.SensorDataR\x07sensors\x12G\n\x0b\x61ttestation\x18\x03 \x01(\x0b\x32%.identity.common.v1.BundleAttestationR\x0b\x61ttestation\"\x94\x01\n\x0bMatchScores\x12\x14\n\x05score\x18\x01 \x01(\x02R\x05score\x12\x1c\n\tthreshold\x18\x02 \x01(\x02R\tthreshold\x12\x14\n\x05match\x18\x03 \x01(\x08R\x05match\x12;\n\x1a\x65stimated_false_match_rate\x18\x04 \x01(\x01R\x17\x65stimatedFalseMatchRate\"\x89\x01\n\x0eLivenessScores\x12\x12\n\x04live\x18\x01 \x01(\x08R\x04live\x12\x1b\n\tpad_score\x18\x02 \x01(\x02R\x08padScore\x12\x1f\n\x0b\x66lash_score\x18\x03 \x01(\x02R\nflashScore\x12%\n\x0e\x64\x65\x63ision_basis\x18\x04 \x01(\tR\rdecisionBasis*\x86\x01\n\x0e\x43ustomerStatus\x12\x1f\n\x1b\x43USTOMER_STATUS_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x43USTOMER_STATUS_ACTIVE\x10\x01\x12\x1a\n\x16\x43USTOMER_STATUS_ERASED\x10\x02\x12\x1b\n\x17\x43USTOMER_STATUS_ERASING\x10\x03*\xad\x02\n\x10VerificationKind\x12!\n\x1dVERIFICATION_KIND_UNSPECIFIED\x10\x00\x12 \n\x1cVERIFICATION_KIND_NIK_FORMAT\x10\x01\x12!\n\x1dVERIFICATION_KIND_KTP_CAPTURE\x10\x02\x12#\n\x1fVERIFICATION_KIND_FACE_LIVENESS\x10\x03\x12 \n\x1cVERIFICATION_KIND_FACE_MATCH\x10\x04\x12&\n\"VERIFICATION_KIND_DUKCAPIL_VERDICT\x10\x05\x12\x1d\n\x19VERIFICATION_KIND_STEP_UP\x10\x06\x12#\n\x1fVERIFICATION_KIND_MANUAL_REVIEW\x10\x07*\xa4\x01\n\x13VerificationOutcome\x12$\n VERIFICATION_OUTCOME_UNSPECIFIED\x10\x00\x12\x1f\n\x1bVERIFICATION_OUTCOME_PASSED\x10\x01\x12\x1f\n\x1bVERIFICATION_OUTCOME_FAILED\x10\x02\x12%\n!VERIFICATION_OUTCOME_NEEDS_REVIEW\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n1identity_platform_api/kyc_tier/v1/resources.proto\x12\x14identity.kyc_tier.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a-identity_platform_api/common/v1/options.proto\x1a+identity_platform_api/common/v1/types.proto\"\xfc\x03\n\x08\x43ustomer\x12\x1f\n\x0b\x63ustomer_id\x18\x01 \x01(\tR\ncustomerId\x12\x1f\n\x0b\x65xternal_id\x18\x02 \x01(\tR\nexternalId\x12\x1b\n\tfull_name\x18\x03 \x01(\tR\x08\x66ullName\x12\x1d\n\nnik_masked\x18\x04 \x01(\tR\tnikMasked\x12\x14\n\x05\x65mail\x18\x05 \x01(\tR\x05\x65mail\x12\x14\n\x05phone\x18\x06 \x01(\tR\x05phone\x12/\n\x04tier\x18\x07 \x01(\x0e\x32\x1b.identity.common.v1.KycTierR\x04tier\x12<\n\x06status\x18\x08 \x01(\x0e\x32$.identity.kyc_tier.v1.CustomerStatusR\x06status\x12\x39\n\ncreated_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tcreatedAt\x12\x39\n\nupdated_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tupdatedAt\x12\x42\n\x0ftier_updated_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.TimestampR\rtierUpdatedAt\x12\x1d\n\nlegal_hold\x18\x0c \x01(\x08R\tlegalHold\"\x87\x06\n\x0cVerification\x12\'\n\x0fverification_id\x18\x01 \x01(\tR\x0everificationId\x12\x1f\n\x0b\x63ustomer_id\x18\x02 \x01(\tR\ncustomerId\x12:\n\x04kind\x18\x03 \x01(\x0e\x32&.identity.kyc_tier.v1.VerificationKindR\x04kind\x12\x43\n\x07outcome\x18\x04 \x01(\x0e\x32).identity.kyc_tier.v1.VerificationOutcomeR\x07outcome\x12\x34\n\x07reasons\x18\x05 \x03(\x0b\x32\x1a.identity.common.v1.ReasonR\x07reasons\x12\x46\n\x06scores\x18\x06 \x03(\x0b\x32..identity.kyc_tier.v1.Verification.ScoresEntryR\x06scores\x12\x46\n\x06models\x18\x07 \x03(\x0b\x32..identity.kyc_tier.v1.Verification.ModelsEntryR\x06models\x12V\n\x0cinput_hashes\x18\x08 \x03(\x0b\x32\x33.identity.kyc_tier.v1.Verification.InputHashesEntryR\x0binputHashes\x12\x39\n\ncreated_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tcreatedAt\x12\x1d\n\nrequest_id\x18\n \x01(\tR\trequestId\x1a\x39\n\x0bScoresEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\x01R\x05value:\x02\x38\x01\x1a\x39\n\x0bModelsEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\x1a>\n\x10InputHashesEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\"\x81\x01\n\rCapturedFrame\x12\x37\n\x05image\x18\x01 \x01(\x0b\x32\x19.identity.common.v1.ImageB\x06\xea\xf9\x18\x02\x08\x01R\x05image\x12\x1b\n\toffset_ms\x18\x02 \x01(\x05R\x08offsetMs\x12\x1a\n\x08\x62\x61seline\x18\x03 \x01(\x08R\x08\x62\x61seline\"n\n\rSensorReading\x12\x16\n\x06sensor\x18\x01 \x01(\tR\x06sensor\x12\x1b\n\toffset_ms\x18\x02 \x01(\x05R\x08offsetMs\x12\x0c\n\x01x\x18\x03 \x01(\x02R\x01x\x12\x0c\n\x01y\x18\x04 \x01(\x02R\x01y\x12\x0c\n\x01z\x18\x05 \x01(\x02R\x01z\"\x9b\x01\n\nSensorData\x12?\n\x08readings\x18\x01 \x03(\x0b\x32#.identity.kyc_tier.v1.SensorReadingR\x08readings\x12\x1f\n\x0b\x61mbient_lux\x18\x02 \x01(\x02R\nambientLux\x12+\n\x11screen_brightness\x18\x03 \x01(\x02R\x10screenBrightness\"\xe1\x01\n\rCaptureBundle\x12\x43\n\x06\x66rames\x18\x01 \x03(\x0b\x32#.identity.kyc_tier.v1.CapturedFrameB\x06\xea\xf9\x18\x02(\x01R\x06\x66rames\x12:\n\x07sensors\x18\x02 \x01(\x0b\x32 .identity.kyc_tier.v1.SensorDataR\x07sensors\x12O\n\x0b\x61ttestation\x18\x03 \x01(\x0b\x32%.identity.common.v1.BundleAttestationB\x06\xea\xf9\x18\x02\x08\x01R\x0b\x61ttestation\"\x94\x01\n\x0bMatchScores\x12\x14\n\x05score\x18\x01 \x01(\x02R\x05score\x12\x1c\n\tthreshold\x18\x02 \x01(\x02R\tthreshold\x12\x14\n\x05match\x18\x03 \x01(\x08R\x05match\x12;\n\x1a\x65stimated_false_match_rate\x18\x04 \x01(\x01R\x17\x65stimatedFalseMatchRate\"\x89\x01\n\x0eLivenessScores\x12\x12\n\x04live\x18\x01 \x01(\x08R\x04live\x12\x1b\n\tpad_score\x18\x02 \x01(\x02R\x08padScore\x12\x1f\n\x0b\x66lash_score\x18\x03 \x01(\x02R\nflashScore\x12%\n\x0e\x64\x65\x63ision_basis\x18\x04 \x01(\tR\rdecisionBasis*\x86\x01\n\x0e\x43ustomerStatus\x12\x1f\n\x1b\x43USTOMER_STATUS_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x43USTOMER_STATUS_ACTIVE\x10\x01\x12\x1a\n\x16\x43USTOMER_STATUS_ERASED\x10\x02\x12\x1b\n\x17\x43USTOMER_STATUS_ERASING\x10\x03*\xad\x02\n\x10VerificationKind\x12!\n\x1dVERIFICATION_KIND_UNSPECIFIED\x10\x00\x12 \n\x1cVERIFICATION_KIND_NIK_FORMAT\x10\x01\x12!\n\x1dVERIFICATION_KIND_KTP_CAPTURE\x10\x02\x12#\n\x1fVERIFICATION_KIND_FACE_LIVENESS\x10\x03\x12 \n\x1cVERIFICATION_KIND_FACE_MATCH\x10\x04\x12&\n\"VERIFICATION_KIND_DUKCAPIL_VERDICT\x10\x05\x12\x1d\n\x19VERIFICATION_KIND_STEP_UP\x10\x06\x12#\n\x1fVERIFICATION_KIND_MANUAL_REVIEW\x10\x07*\xa4\x01\n\x13VerificationOutcome\x12$\n VERIFICATION_OUTCOME_UNSPECIFIED\x10\x00\x12\x1f\n\x1bVERIFICATION_OUTCOME_PASSED\x10\x01\x12\x1f\n\x1bVERIFICATION_OUTCOME_FAILED\x10\x02\x12%\n!VERIFICATION_OUTCOME_NEEDS_REVIEW\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -39,32 +40,38 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_VERIFICATION_MODELSENTRY']._serialized_options = b'8\001'
   _globals['_VERIFICATION_INPUTHASHESENTRY']._loaded_options = None
   _globals['_VERIFICATION_INPUTHASHESENTRY']._serialized_options = b'8\001'
-  _globals['_CUSTOMERSTATUS']._serialized_start=2339
-  _globals['_CUSTOMERSTATUS']._serialized_end=2473
-  _globals['_VERIFICATIONKIND']._serialized_start=2476
-  _globals['_VERIFICATIONKIND']._serialized_end=2777
-  _globals['_VERIFICATIONOUTCOME']._serialized_start=2780
-  _globals['_VERIFICATIONOUTCOME']._serialized_end=2944
-  _globals['_CUSTOMER']._serialized_start=154
-  _globals['_CUSTOMER']._serialized_end=662
-  _globals['_VERIFICATION']._serialized_start=665
-  _globals['_VERIFICATION']._serialized_end=1440
-  _globals['_VERIFICATION_SCORESENTRY']._serialized_start=1260
-  _globals['_VERIFICATION_SCORESENTRY']._serialized_end=1317
-  _globals['_VERIFICATION_MODELSENTRY']._serialized_start=1319
-  _globals['_VERIFICATION_MODELSENTRY']._serialized_end=1376
-  _globals['_VERIFICATION_INPUTHASHESENTRY']._serialized_start=1378
-  _globals['_VERIFICATION_INPUTHASHESENTRY']._serialized_end=1440
-  _globals['_CAPTUREDFRAME']._serialized_start=1442
-  _globals['_CAPTUREDFRAME']._serialized_end=1563
-  _globals['_SENSORREADING']._serialized_start=1565
-  _globals['_SENSORREADING']._serialized_end=1675
-  _globals['_SENSORDATA']._serialized_start=1678
-  _globals['_SENSORDATA']._serialized_end=1833
-  _globals['_CAPTUREBUNDLE']._serialized_start=1836
-  _globals['_CAPTUREBUNDLE']._serialized_end=2045
-  _globals['_MATCHSCORES']._serialized_start=2048
-  _globals['_MATCHSCORES']._serialized_end=2196
-  _globals['_LIVENESSSCORES']._serialized_start=2199
-  _globals['_LIVENESSSCORES']._serialized_end=2336
+  _globals['_CAPTUREDFRAME'].fields_by_name['image']._loaded_options = None
+  _globals['_CAPTUREDFRAME'].fields_by_name['image']._serialized_options = b'\352\371\030\002\010\001'
+  _globals['_CAPTUREBUNDLE'].fields_by_name['frames']._loaded_options = None
+  _globals['_CAPTUREBUNDLE'].fields_by_name['frames']._serialized_options = b'\352\371\030\002(\001'
+  _globals['_CAPTUREBUNDLE'].fields_by_name['attestation']._loaded_options = None
+  _globals['_CAPTUREBUNDLE'].fields_by_name['attestation']._serialized_options = b'\352\371\030\002\010\001'
+  _globals['_CUSTOMERSTATUS']._serialized_start=2411
+  _globals['_CUSTOMERSTATUS']._serialized_end=2545
+  _globals['_VERIFICATIONKIND']._serialized_start=2548
+  _globals['_VERIFICATIONKIND']._serialized_end=2849
+  _globals['_VERIFICATIONOUTCOME']._serialized_start=2852
+  _globals['_VERIFICATIONOUTCOME']._serialized_end=3016
+  _globals['_CUSTOMER']._serialized_start=201
+  _globals['_CUSTOMER']._serialized_end=709
+  _globals['_VERIFICATION']._serialized_start=712
+  _globals['_VERIFICATION']._serialized_end=1487
+  _globals['_VERIFICATION_SCORESENTRY']._serialized_start=1307
+  _globals['_VERIFICATION_SCORESENTRY']._serialized_end=1364
+  _globals['_VERIFICATION_MODELSENTRY']._serialized_start=1366
+  _globals['_VERIFICATION_MODELSENTRY']._serialized_end=1423
+  _globals['_VERIFICATION_INPUTHASHESENTRY']._serialized_start=1425
+  _globals['_VERIFICATION_INPUTHASHESENTRY']._serialized_end=1487
+  _globals['_CAPTUREDFRAME']._serialized_start=1490
+  _globals['_CAPTUREDFRAME']._serialized_end=1619
+  _globals['_SENSORREADING']._serialized_start=1621
+  _globals['_SENSORREADING']._serialized_end=1731
+  _globals['_SENSORDATA']._serialized_start=1734
+  _globals['_SENSORDATA']._serialized_end=1889
+  _globals['_CAPTUREBUNDLE']._serialized_start=1892
+  _globals['_CAPTUREBUNDLE']._serialized_end=2117
+  _globals['_MATCHSCORES']._serialized_start=2120
+  _globals['_MATCHSCORES']._serialized_end=2268
+  _globals['_LIVENESSSCORES']._serialized_start=2271
+  _globals['_LIVENESSSCORES']._serialized_end=2408
 # @@protoc_insertion_point(module_scope)

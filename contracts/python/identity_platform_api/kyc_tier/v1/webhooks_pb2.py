@@ -24,69 +24,72 @@ _sym_db = _symbol_database.Default()
 
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from identity_platform_api.common.v1 import options_pb2 as identity__platform__api_dot_common_dot_v1_dot_options__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n0identity_platform_api/kyc_tier/v1/webhooks.proto\x12\x14identity.kyc_tier.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc7\x01\n\x07Webhook\x12\x1d\n\nwebhook_id\x18\x01 \x01(\tR\twebhookId\x12\x10\n\x03url\x18\x02 \x01(\tR\x03url\x12\x16\n\x06\x65vents\x18\x03 \x03(\tR\x06\x65vents\x12\x16\n\x06\x61\x63tive\x18\x04 \x01(\x08R\x06\x61\x63tive\x12 \n\x0b\x64\x65scription\x18\x05 \x01(\tR\x0b\x64\x65scription\x12\x39\n\ncreated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tcreatedAt\"\x15\n\x13ListWebhooksRequest\"Q\n\x14ListWebhooksResponse\x12\x39\n\x08webhooks\x18\x01 \x03(\x0b\x32\x1d.identity.kyc_tier.v1.WebhookR\x08webhooks\"b\n\x14\x43reateWebhookRequest\x12\x10\n\x03url\x18\x01 \x01(\tR\x03url\x12\x16\n\x06\x65vents\x18\x02 \x03(\tR\x06\x65vents\x12 \n\x0b\x64\x65scription\x18\x03 \x01(\tR\x0b\x64\x65scription\"w\n\x15\x43reateWebhookResponse\x12\x37\n\x07webhook\x18\x01 \x01(\x0b\x32\x1d.identity.kyc_tier.v1.WebhookR\x07webhook\x12%\n\x0esigning_secret\x18\x02 \x01(\tR\rsigningSecret\"3\n\x12TestWebhookRequest\x12\x1d\n\nwebhook_id\x18\x01 \x01(\tR\twebhookId\"\x89\x01\n\x13TestWebhookResponse\x12\x1c\n\tdelivered\x18\x01 \x01(\x08R\tdelivered\x12\x1f\n\x0bhttp_status\x18\x02 \x01(\x05R\nhttpStatus\x12\x1d\n\nlatency_ms\x18\x03 \x01(\x05R\tlatencyMs\x12\x14\n\x05\x65rror\x18\x04 \x01(\tR\x05\x65rror\"d\n\x1aRotateWebhookSecretRequest\x12\x1d\n\nwebhook_id\x18\x01 \x01(\tR\twebhookId\x12\'\n\x0foverlap_seconds\x18\x02 \x01(\x05R\x0eoverlapSeconds\"\xd6\x01\n\x1bRotateWebhookSecretResponse\x12\x37\n\x07webhook\x18\x01 \x01(\x0b\x32\x1d.identity.kyc_tier.v1.WebhookR\x07webhook\x12%\n\x0esigning_secret\x18\x02 \x01(\tR\rsigningSecret\x12W\n\x1aprevious_secret_expires_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x17previousSecretExpiresAt\"6\n\x15\x44isableWebhookRequest\x12\x1d\n\nwebhook_id\x18\x01 \x01(\tR\twebhookId\"Q\n\x16\x44isableWebhookResponse\x12\x37\n\x07webhook\x18\x01 \x01(\x0b\x32\x1d.identity.kyc_tier.v1.WebhookR\x07webhook\"5\n\x14\x45nableWebhookRequest\x12\x1d\n\nwebhook_id\x18\x01 \x01(\tR\twebhookId\"P\n\x15\x45nableWebhookResponse\x12\x37\n\x07webhook\x18\x01 \x01(\x0b\x32\x1d.identity.kyc_tier.v1.WebhookR\x07webhook\"\xa5\x01\n\x0eWebhookAttempt\x12=\n\x0c\x61ttempted_at\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0b\x61ttemptedAt\x12\x1f\n\x0bhttp_status\x18\x02 \x01(\x05R\nhttpStatus\x12\x1d\n\nlatency_ms\x18\x03 \x01(\x05R\tlatencyMs\x12\x14\n\x05\x65rror\x18\x04 \x01(\tR\x05\x65rror\"\xa1\x03\n\x0fWebhookDelivery\x12\x1f\n\x0b\x64\x65livery_id\x18\x01 \x01(\tR\ndeliveryId\x12\x19\n\x08\x65vent_id\x18\x02 \x01(\tR\x07\x65ventId\x12\x1d\n\nevent_type\x18\x03 \x01(\tR\teventType\x12\x14\n\x05state\x18\x04 \x01(\tR\x05state\x12\x1a\n\x08\x61ttempts\x18\x05 \x01(\x05R\x08\x61ttempts\x12\x39\n\ncreated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tcreatedAt\x12\x42\n\x0fnext_attempt_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\rnextAttemptAt\x12;\n\x0b\x66inished_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\nfinishedAt\x12\x45\n\x0b\x61ttempt_log\x18\t \x03(\x0b\x32$.identity.kyc_tier.v1.WebhookAttemptR\nattemptLog\"=\n\x1cListWebhookDeliveriesRequest\x12\x1d\n\nwebhook_id\x18\x01 \x01(\tR\twebhookId\"f\n\x1dListWebhookDeliveriesResponse\x12\x45\n\ndeliveries\x18\x01 \x03(\x0b\x32%.identity.kyc_tier.v1.WebhookDeliveryR\ndeliveries\"a\n\x1fRedeliverWebhookDeliveryRequest\x12\x1d\n\nwebhook_id\x18\x01 \x01(\tR\twebhookId\x12\x1f\n\x0b\x64\x65livery_id\x18\x02 \x01(\tR\ndeliveryId\"e\n RedeliverWebhookDeliveryResponse\x12\x41\n\x08\x64\x65livery\x18\x01 \x01(\x0b\x32%.identity.kyc_tier.v1.WebhookDeliveryR\x08\x64\x65livery2\xe3\n\n\x0eWebhookService\x12\x88\x01\n\x0cListWebhooks\x12).identity.kyc_tier.v1.ListWebhooksRequest\x1a*.identity.kyc_tier.v1.ListWebhooksResponse\"!\x90\x02\x01\x82\xd3\xe4\x93\x02\x18\x12\x16/api/identity/webhooks\x12\x8b\x01\n\rCreateWebhook\x12*.identity.kyc_tier.v1.CreateWebhookRequest\x1a+.identity.kyc_tier.v1.CreateWebhookResponse\"!\x82\xd3\xe4\x93\x02\x1b\"\x16/api/identity/webhooks:\x01*\x12\x97\x01\n\x0bTestWebhook\x12(.identity.kyc_tier.v1.TestWebhookRequest\x1a).identity.kyc_tier.v1.TestWebhookResponse\"3\x82\xd3\xe4\x93\x02-\"(/api/identity/webhooks/{webhook_id}/test:\x01*\x12\xb8\x01\n\x13RotateWebhookSecret\x12\x30.identity.kyc_tier.v1.RotateWebhookSecretRequest\x1a\x31.identity.kyc_tier.v1.RotateWebhookSecretResponse\"<\x82\xd3\xe4\x93\x02\x36\"1/api/identity/webhooks/{webhook_id}/rotate-secret:\x01*\x12\xa3\x01\n\x0e\x44isableWebhook\x12+.identity.kyc_tier.v1.DisableWebhookRequest\x1a,.identity.kyc_tier.v1.DisableWebhookResponse\"6\x82\xd3\xe4\x93\x02\x30\"+/api/identity/webhooks/{webhook_id}/disable:\x01*\x12\xbb\x01\n\x15ListWebhookDeliveries\x12\x32.identity.kyc_tier.v1.ListWebhookDeliveriesRequest\x1a\x33.identity.kyc_tier.v1.ListWebhookDeliveriesResponse\"9\x90\x02\x01\x82\xd3\xe4\x93\x02\x30\x12./api/identity/webhooks/{webhook_id}/deliveries\x12\xdc\x01\n\x18RedeliverWebhookDelivery\x12\x35.identity.kyc_tier.v1.RedeliverWebhookDeliveryRequest\x1a\x36.identity.kyc_tier.v1.RedeliverWebhookDeliveryResponse\"Q\x82\xd3\xe4\x93\x02K\"F/api/identity/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver:\x01*\x12\x9f\x01\n\rEnableWebhook\x12*.identity.kyc_tier.v1.EnableWebhookRequest\x1a+.identity.kyc_tier.v1.EnableWebhookResponse\"5\x82\xd3\xe4\x93\x02/\"*/api/identity/webhooks/{webhook_id}/enable:\x01*b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n0identity_platform_api/kyc_tier/v1/webhooks.proto\x12\x14identity.kyc_tier.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a-identity_platform_api/common/v1/options.proto\"\xc7\x01\n\x07Webhook\x12\x1d\n\nwebhook_id\x18\x01 \x01(\tR\twebhookId\x12\x10\n\x03url\x18\x02 \x01(\tR\x03url\x12\x16\n\x06\x65vents\x18\x03 \x03(\tR\x06\x65vents\x12\x16\n\x06\x61\x63tive\x18\x04 \x01(\x08R\x06\x61\x63tive\x12 \n\x0b\x64\x65scription\x18\x05 \x01(\tR\x0b\x64\x65scription\x12\x39\n\ncreated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tcreatedAt\"\x15\n\x13ListWebhooksRequest\"Q\n\x14ListWebhooksResponse\x12\x39\n\x08webhooks\x18\x01 \x03(\x0b\x32\x1d.identity.kyc_tier.v1.WebhookR\x08webhooks\"\x92\x01\n\x14\x43reateWebhookRequest\x12@\n\x03url\x18\x01 \x01(\tB.\xea\xf9\x18*\x08\x01:&https://partner.example/hooks/identityR\x03url\x12\x16\n\x06\x65vents\x18\x02 \x03(\tR\x06\x65vents\x12 \n\x0b\x64\x65scription\x18\x03 \x01(\tR\x0b\x64\x65scription\"w\n\x15\x43reateWebhookResponse\x12\x37\n\x07webhook\x18\x01 \x01(\x0b\x32\x1d.identity.kyc_tier.v1.WebhookR\x07webhook\x12%\n\x0esigning_secret\x18\x02 \x01(\tR\rsigningSecret\"3\n\x12TestWebhookRequest\x12\x1d\n\nwebhook_id\x18\x01 \x01(\tR\twebhookId\"\x89\x01\n\x13TestWebhookResponse\x12\x1c\n\tdelivered\x18\x01 \x01(\x08R\tdelivered\x12\x1f\n\x0bhttp_status\x18\x02 \x01(\x05R\nhttpStatus\x12\x1d\n\nlatency_ms\x18\x03 \x01(\x05R\tlatencyMs\x12\x14\n\x05\x65rror\x18\x04 \x01(\tR\x05\x65rror\"d\n\x1aRotateWebhookSecretRequest\x12\x1d\n\nwebhook_id\x18\x01 \x01(\tR\twebhookId\x12\'\n\x0foverlap_seconds\x18\x02 \x01(\x05R\x0eoverlapSeconds\"\xd6\x01\n\x1bRotateWebhookSecretResponse\x12\x37\n\x07webhook\x18\x01 \x01(\x0b\x32\x1d.identity.kyc_tier.v1.WebhookR\x07webhook\x12%\n\x0esigning_secret\x18\x02 \x01(\tR\rsigningSecret\x12W\n\x1aprevious_secret_expires_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x17previousSecretExpiresAt\"6\n\x15\x44isableWebhookRequest\x12\x1d\n\nwebhook_id\x18\x01 \x01(\tR\twebhookId\"Q\n\x16\x44isableWebhookResponse\x12\x37\n\x07webhook\x18\x01 \x01(\x0b\x32\x1d.identity.kyc_tier.v1.WebhookR\x07webhook\"5\n\x14\x45nableWebhookRequest\x12\x1d\n\nwebhook_id\x18\x01 \x01(\tR\twebhookId\"P\n\x15\x45nableWebhookResponse\x12\x37\n\x07webhook\x18\x01 \x01(\x0b\x32\x1d.identity.kyc_tier.v1.WebhookR\x07webhook\"\xa5\x01\n\x0eWebhookAttempt\x12=\n\x0c\x61ttempted_at\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0b\x61ttemptedAt\x12\x1f\n\x0bhttp_status\x18\x02 \x01(\x05R\nhttpStatus\x12\x1d\n\nlatency_ms\x18\x03 \x01(\x05R\tlatencyMs\x12\x14\n\x05\x65rror\x18\x04 \x01(\tR\x05\x65rror\"\xa1\x03\n\x0fWebhookDelivery\x12\x1f\n\x0b\x64\x65livery_id\x18\x01 \x01(\tR\ndeliveryId\x12\x19\n\x08\x65vent_id\x18\x02 \x01(\tR\x07\x65ventId\x12\x1d\n\nevent_type\x18\x03 \x01(\tR\teventType\x12\x14\n\x05state\x18\x04 \x01(\tR\x05state\x12\x1a\n\x08\x61ttempts\x18\x05 \x01(\x05R\x08\x61ttempts\x12\x39\n\ncreated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tcreatedAt\x12\x42\n\x0fnext_attempt_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\rnextAttemptAt\x12;\n\x0b\x66inished_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\nfinishedAt\x12\x45\n\x0b\x61ttempt_log\x18\t \x03(\x0b\x32$.identity.kyc_tier.v1.WebhookAttemptR\nattemptLog\"=\n\x1cListWebhookDeliveriesRequest\x12\x1d\n\nwebhook_id\x18\x01 \x01(\tR\twebhookId\"f\n\x1dListWebhookDeliveriesResponse\x12\x45\n\ndeliveries\x18\x01 \x03(\x0b\x32%.identity.kyc_tier.v1.WebhookDeliveryR\ndeliveries\"a\n\x1fRedeliverWebhookDeliveryRequest\x12\x1d\n\nwebhook_id\x18\x01 \x01(\tR\twebhookId\x12\x1f\n\x0b\x64\x65livery_id\x18\x02 \x01(\tR\ndeliveryId\"e\n RedeliverWebhookDeliveryResponse\x12\x41\n\x08\x64\x65livery\x18\x01 \x01(\x0b\x32%.identity.kyc_tier.v1.WebhookDeliveryR\x08\x64\x65livery2\xa9\x0c\n\x0eWebhookService\x12\x88\x01\n\x0cListWebhooks\x12).identity.kyc_tier.v1.ListWebhooksRequest\x1a*.identity.kyc_tier.v1.ListWebhooksResponse\"!\x90\x02\x01\x82\xd3\xe4\x93\x02\x18\x12\x16/api/identity/webhooks\x12\xa6\x01\n\rCreateWebhook\x12*.identity.kyc_tier.v1.CreateWebhookRequest\x1a+.identity.kyc_tier.v1.CreateWebhookResponse\"<\xda\xf3\x18\x17\n\x15\n\x10INVALID_ARGUMENT\x12\x01\x02\x82\xd3\xe4\x93\x02\x1b\"\x16/api/identity/webhooks:\x01*\x12\xab\x01\n\x0bTestWebhook\x12(.identity.kyc_tier.v1.TestWebhookRequest\x1a).identity.kyc_tier.v1.TestWebhookResponse\"G\xda\xf3\x18\x10\n\x0e\n\tNOT_FOUND\x12\x01\x30\x82\xd3\xe4\x93\x02-\"(/api/identity/webhooks/{webhook_id}/test:\x01*\x12\xe3\x01\n\x13RotateWebhookSecret\x12\x30.identity.kyc_tier.v1.RotateWebhookSecretRequest\x1a\x31.identity.kyc_tier.v1.RotateWebhookSecretResponse\"g\xda\xf3\x18\'\n\x15\n\x10INVALID_ARGUMENT\x12\x01\x02\n\x0e\n\tNOT_FOUND\x12\x01\x30\x82\xd3\xe4\x93\x02\x36\"1/api/identity/webhooks/{webhook_id}/rotate-secret:\x01*\x12\xb7\x01\n\x0e\x44isableWebhook\x12+.identity.kyc_tier.v1.DisableWebhookRequest\x1a,.identity.kyc_tier.v1.DisableWebhookResponse\"J\xda\xf3\x18\x10\n\x0e\n\tNOT_FOUND\x12\x01\x30\x82\xd3\xe4\x93\x02\x30\"+/api/identity/webhooks/{webhook_id}/disable:\x01*\x12\xcf\x01\n\x15ListWebhookDeliveries\x12\x32.identity.kyc_tier.v1.ListWebhookDeliveriesRequest\x1a\x33.identity.kyc_tier.v1.ListWebhookDeliveriesResponse\"M\x90\x02\x01\xda\xf3\x18\x10\n\x0e\n\tNOT_FOUND\x12\x01\x30\x82\xd3\xe4\x93\x02\x30\x12./api/identity/webhooks/{webhook_id}/deliveries\x12\x8c\x02\n\x18RedeliverWebhookDelivery\x12\x35.identity.kyc_tier.v1.RedeliverWebhookDeliveryRequest\x1a\x36.identity.kyc_tier.v1.RedeliverWebhookDeliveryResponse\"\x80\x01\xda\xf3\x18+\n\x18\n\x13\x46\x41ILED_PRECONDITION\x12\x01\x35\n\x0f\n\tNOT_FOUND\x12\x02\x30\x36\x82\xd3\xe4\x93\x02K\"F/api/identity/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver:\x01*\x12\xb3\x01\n\rEnableWebhook\x12*.identity.kyc_tier.v1.EnableWebhookRequest\x1a+.identity.kyc_tier.v1.EnableWebhookResponse\"I\xda\xf3\x18\x10\n\x0e\n\tNOT_FOUND\x12\x01\x30\x82\xd3\xe4\x93\x02/\"*/api/identity/webhooks/{webhook_id}/enable:\x01*b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'identity_platform_api.kyc_tier.v1.webhooks_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_CREATEWEBHOOKREQUEST'].fields_by_name['url']._loaded_options = None
+  _globals['_CREATEWEBHOOKREQUEST'].fields_by_name['url']._serialized_options = b'\352\371\030*\010\001:&https://partner.example/hooks/identity'
   _globals['_WEBHOOKSERVICE'].methods_by_name['ListWebhooks']._loaded_options = None
   _globals['_WEBHOOKSERVICE'].methods_by_name['ListWebhooks']._serialized_options = b'\220\002\001\202\323\344\223\002\030\022\026/api/identity/webhooks'
   _globals['_WEBHOOKSERVICE'].methods_by_name['CreateWebhook']._loaded_options = None
-  _globals['_WEBHOOKSERVICE'].methods_by_name['CreateWebhook']._serialized_options = b'\202\323\344\223\002\033\"\026/api/identity/webhooks:\001*'
+  _globals['_WEBHOOKSERVICE'].methods_by_name['CreateWebhook']._serialized_options = b'\332\363\030\027\n\025\n\020INVALID_ARGUMENT\022\001\002\202\323\344\223\002\033\"\026/api/identity/webhooks:\001*'
   _globals['_WEBHOOKSERVICE'].methods_by_name['TestWebhook']._loaded_options = None
-  _globals['_WEBHOOKSERVICE'].methods_by_name['TestWebhook']._serialized_options = b'\202\323\344\223\002-\"(/api/identity/webhooks/{webhook_id}/test:\001*'
+  _globals['_WEBHOOKSERVICE'].methods_by_name['TestWebhook']._serialized_options = b'\332\363\030\020\n\016\n\tNOT_FOUND\022\0010\202\323\344\223\002-\"(/api/identity/webhooks/{webhook_id}/test:\001*'
   _globals['_WEBHOOKSERVICE'].methods_by_name['RotateWebhookSecret']._loaded_options = None
-  _globals['_WEBHOOKSERVICE'].methods_by_name['RotateWebhookSecret']._serialized_options = b'\202\323\344\223\0026\"1/api/identity/webhooks/{webhook_id}/rotate-secret:\001*'
+  _globals['_WEBHOOKSERVICE'].methods_by_name['RotateWebhookSecret']._serialized_options = b'\332\363\030\'\n\025\n\020INVALID_ARGUMENT\022\001\002\n\016\n\tNOT_FOUND\022\0010\202\323\344\223\0026\"1/api/identity/webhooks/{webhook_id}/rotate-secret:\001*'
   _globals['_WEBHOOKSERVICE'].methods_by_name['DisableWebhook']._loaded_options = None
-  _globals['_WEBHOOKSERVICE'].methods_by_name['DisableWebhook']._serialized_options = b'\202\323\344\223\0020\"+/api/identity/webhooks/{webhook_id}/disable:\001*'
+  _globals['_WEBHOOKSERVICE'].methods_by_name['DisableWebhook']._serialized_options = b'\332\363\030\020\n\016\n\tNOT_FOUND\022\0010\202\323\344\223\0020\"+/api/identity/webhooks/{webhook_id}/disable:\001*'
   _globals['_WEBHOOKSERVICE'].methods_by_name['ListWebhookDeliveries']._loaded_options = None
-  _globals['_WEBHOOKSERVICE'].methods_by_name['ListWebhookDeliveries']._serialized_options = b'\220\002\001\202\323\344\223\0020\022./api/identity/webhooks/{webhook_id}/deliveries'
+  _globals['_WEBHOOKSERVICE'].methods_by_name['ListWebhookDeliveries']._serialized_options = b'\220\002\001\332\363\030\020\n\016\n\tNOT_FOUND\022\0010\202\323\344\223\0020\022./api/identity/webhooks/{webhook_id}/deliveries'
   _globals['_WEBHOOKSERVICE'].methods_by_name['RedeliverWebhookDelivery']._loaded_options = None
-  _globals['_WEBHOOKSERVICE'].methods_by_name['RedeliverWebhookDelivery']._serialized_options = b'\202\323\344\223\002K\"F/api/identity/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver:\001*'
+  _globals['_WEBHOOKSERVICE'].methods_by_name['RedeliverWebhookDelivery']._serialized_options = b'\332\363\030+\n\030\n\023FAILED_PRECONDITION\022\0015\n\017\n\tNOT_FOUND\022\00206\202\323\344\223\002K\"F/api/identity/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver:\001*'
   _globals['_WEBHOOKSERVICE'].methods_by_name['EnableWebhook']._loaded_options = None
-  _globals['_WEBHOOKSERVICE'].methods_by_name['EnableWebhook']._serialized_options = b'\202\323\344\223\002/\"*/api/identity/webhooks/{webhook_id}/enable:\001*'
-  _globals['_WEBHOOK']._serialized_start=138
-  _globals['_WEBHOOK']._serialized_end=337
-  _globals['_LISTWEBHOOKSREQUEST']._serialized_start=339
-  _globals['_LISTWEBHOOKSREQUEST']._serialized_end=360
-  _globals['_LISTWEBHOOKSRESPONSE']._serialized_start=362
-  _globals['_LISTWEBHOOKSRESPONSE']._serialized_end=443
-  _globals['_CREATEWEBHOOKREQUEST']._serialized_start=445
-  _globals['_CREATEWEBHOOKREQUEST']._serialized_end=543
-  _globals['_CREATEWEBHOOKRESPONSE']._serialized_start=545
-  _globals['_CREATEWEBHOOKRESPONSE']._serialized_end=664
-  _globals['_TESTWEBHOOKREQUEST']._serialized_start=666
-  _globals['_TESTWEBHOOKREQUEST']._serialized_end=717
-  _globals['_TESTWEBHOOKRESPONSE']._serialized_start=720
-  _globals['_TESTWEBHOOKRESPONSE']._serialized_end=857
-  _globals['_ROTATEWEBHOOKSECRETREQUEST']._serialized_start=859
-  _globals['_ROTATEWEBHOOKSECRETREQUEST']._serialized_end=959
-  _globals['_ROTATEWEBHOOKSECRETRESPONSE']._serialized_start=962
-  _globals['_ROTATEWEBHOOKSECRETRESPONSE']._serialized_end=1176
-  _globals['_DISABLEWEBHOOKREQUEST']._serialized_start=1178
-  _globals['_DISABLEWEBHOOKREQUEST']._serialized_end=1232
-  _globals['_DISABLEWEBHOOKRESPONSE']._serialized_start=1234
-  _globals['_DISABLEWEBHOOKRESPONSE']._serialized_end=1315
-  _globals['_ENABLEWEBHOOKREQUEST']._serialized_start=1317
-  _globals['_ENABLEWEBHOOKREQUEST']._serialized_end=1370
-  _globals['_ENABLEWEBHOOKRESPONSE']._serialized_start=1372
-  _globals['_ENABLEWEBHOOKRESPONSE']._serialized_end=1452
-  _globals['_WEBHOOKATTEMPT']._serialized_start=1455
-  _globals['_WEBHOOKATTEMPT']._serialized_end=1620
-  _globals['_WEBHOOKDELIVERY']._serialized_start=1623
-  _globals['_WEBHOOKDELIVERY']._serialized_end=2040
-  _globals['_LISTWEBHOOKDELIVERIESREQUEST']._serialized_start=2042
-  _globals['_LISTWEBHOOKDELIVERIESREQUEST']._serialized_end=2103
-  _globals['_LISTWEBHOOKDELIVERIESRESPONSE']._serialized_start=2105
-  _globals['_LISTWEBHOOKDELIVERIESRESPONSE']._serialized_end=2207
-  _globals['_REDELIVERWEBHOOKDELIVERYREQUEST']._serialized_start=2209
-  _globals['_REDELIVERWEBHOOKDELIVERYREQUEST']._serialized_end=2306
-  _globals['_REDELIVERWEBHOOKDELIVERYRESPONSE']._serialized_start=2308
-  _globals['_REDELIVERWEBHOOKDELIVERYRESPONSE']._serialized_end=2409
-  _globals['_WEBHOOKSERVICE']._serialized_start=2412
-  _globals['_WEBHOOKSERVICE']._serialized_end=3791
+  _globals['_WEBHOOKSERVICE'].methods_by_name['EnableWebhook']._serialized_options = b'\332\363\030\020\n\016\n\tNOT_FOUND\022\0010\202\323\344\223\002/\"*/api/identity/webhooks/{webhook_id}/enable:\001*'
+  _globals['_WEBHOOK']._serialized_start=185
+  _globals['_WEBHOOK']._serialized_end=384
+  _globals['_LISTWEBHOOKSREQUEST']._serialized_start=386
+  _globals['_LISTWEBHOOKSREQUEST']._serialized_end=407
+  _globals['_LISTWEBHOOKSRESPONSE']._serialized_start=409
+  _globals['_LISTWEBHOOKSRESPONSE']._serialized_end=490
+  _globals['_CREATEWEBHOOKREQUEST']._serialized_start=493
+  _globals['_CREATEWEBHOOKREQUEST']._serialized_end=639
+  _globals['_CREATEWEBHOOKRESPONSE']._serialized_start=641
+  _globals['_CREATEWEBHOOKRESPONSE']._serialized_end=760
+  _globals['_TESTWEBHOOKREQUEST']._serialized_start=762
+  _globals['_TESTWEBHOOKREQUEST']._serialized_end=813
+  _globals['_TESTWEBHOOKRESPONSE']._serialized_start=816
+  _globals['_TESTWEBHOOKRESPONSE']._serialized_end=953
+  _globals['_ROTATEWEBHOOKSECRETREQUEST']._serialized_start=955
+  _globals['_ROTATEWEBHOOKSECRETREQUEST']._serialized_end=1055
+  _globals['_ROTATEWEBHOOKSECRETRESPONSE']._serialized_start=1058
+  _globals['_ROTATEWEBHOOKSECRETRESPONSE']._serialized_end=1272
+  _globals['_DISABLEWEBHOOKREQUEST']._serialized_start=1274
+  _globals['_DISABLEWEBHOOKREQUEST']._serialized_end=1328
+  _globals['_DISABLEWEBHOOKRESPONSE']._serialized_start=1330
+  _globals['_DISABLEWEBHOOKRESPONSE']._serialized_end=1411
+  _globals['_ENABLEWEBHOOKREQUEST']._serialized_start=1413
+  _globals['_ENABLEWEBHOOKREQUEST']._serialized_end=1466
+  _globals['_ENABLEWEBHOOKRESPONSE']._serialized_start=1468
+  _globals['_ENABLEWEBHOOKRESPONSE']._serialized_end=1548
+  _globals['_WEBHOOKATTEMPT']._serialized_start=1551
+  _globals['_WEBHOOKATTEMPT']._serialized_end=1716
+  _globals['_WEBHOOKDELIVERY']._serialized_start=1719
+  _globals['_WEBHOOKDELIVERY']._serialized_end=2136
+  _globals['_LISTWEBHOOKDELIVERIESREQUEST']._serialized_start=2138
+  _globals['_LISTWEBHOOKDELIVERIESREQUEST']._serialized_end=2199
+  _globals['_LISTWEBHOOKDELIVERIESRESPONSE']._serialized_start=2201
+  _globals['_LISTWEBHOOKDELIVERIESRESPONSE']._serialized_end=2303
+  _globals['_REDELIVERWEBHOOKDELIVERYREQUEST']._serialized_start=2305
+  _globals['_REDELIVERWEBHOOKDELIVERYREQUEST']._serialized_end=2402
+  _globals['_REDELIVERWEBHOOKDELIVERYRESPONSE']._serialized_start=2404
+  _globals['_REDELIVERWEBHOOKDELIVERYRESPONSE']._serialized_end=2505
+  _globals['_WEBHOOKSERVICE']._serialized_start=2508
+  _globals['_WEBHOOKSERVICE']._serialized_end=4085
 # @@protoc_insertion_point(module_scope)
