@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Wheels for the tests that install a package into a fresh, empty virtualenv
 # (tests/e2e/test_stubs_package.py: the gRPC stubs package with nothing but its
-# own dependencies, then the internal caller's signing library). Downloaded
+# own dependencies). Downloaded
 # once, at the versions requirements.lock pins, into .build/wheelhouse, so the
 # tests install with --no-index: nothing is fetched at run time.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 WHEELHOUSE="$ROOT/.build/wheelhouse"
-PACKAGES=(grpcio protobuf googleapis-common-protos cryptography cffi pycparser)
+# The three dependencies of the stubs package and what they pull in themselves.
+PACKAGES=(grpcio typing_extensions protobuf googleapis-common-protos)
 pins=()
 for name in "${PACKAGES[@]}"; do
   pin="$(grep -i "^${name}==" "$ROOT/requirements.lock")" || {
