@@ -82,7 +82,7 @@ def test_the_venv_holds_only_the_stubs_and_their_dependencies(stubs_python: Path
         "print((root / 'py.typed').is_file(), stubs.is_file(),\n"
         "      [m for m in server if u.find_spec(m)])\n"
     )
-    assert run(stubs_python, "-c", probe).split() == ["True", "True", "[]"]
+    assert run(stubs_python, "-I", "-c", probe).split() == ["True", "True", "[]"]
 
 
 class Device:
