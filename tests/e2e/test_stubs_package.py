@@ -106,7 +106,12 @@ class Device:
 async def test_an_internal_caller_onboards_and_steps_up_over_grpc(
     stubs_python: Path, tmp_path: Path
 ) -> None:
-    async with running_mesh(tmp_path) as e2e:
+    # Each downstream hop is capped at the service's default deadline even under
+    # a longer caller deadline; on a shared 2-core machine OCR can outlast 10 s.
+    slow_machine = {
+        f"{s.env_prefix}_DEFAULT_DEADLINE_SECONDS": "60" for s in mesh_catalogue.SERVICES
+    }
+    async with running_mesh(tmp_path, extra_env=slow_machine) as e2e:
         _, _, api_key = await asyncio.to_thread(
             create_org_and_key, e2e.database_url, "Internal Team", ("public",)
         )

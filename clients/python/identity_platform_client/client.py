@@ -208,10 +208,16 @@ class IdentityClient:
         return dict(await self.post(path, body))
 
     async def submit_ktp(
-        self, customer_id: str, challenge_id: str, bundle: Mapping[str, Any]
+        self,
+        customer_id: str,
+        challenge_id: str,
+        bundle: Mapping[str, Any],
+        ocr_fields: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
+        """ocr_fields: what the customer typed (nik, fullName, birthDate, ...), cross-checked."""
         path = "/api/identity/document/ktp/capture"
-        return await self._capture(path, customer_id, challenge_id, bundle)
+        extra = {"ocrFields": dict(ocr_fields)} if ocr_fields else {}
+        return await self._capture(path, customer_id, challenge_id, bundle, **extra)
 
     async def check_liveness(
         self, customer_id: str, challenge_id: str, bundle: Mapping[str, Any]
