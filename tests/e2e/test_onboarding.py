@@ -22,6 +22,7 @@ import pytest
 from sqlalchemy import select
 
 from identity_capture.sdk import SdkSigner
+from identity_platform_client import IdentityClient
 from services.kyc_tier import models, signing
 from tests.support import TESTDATA
 from tests.support.biometrics import FACES, SPOOF, jpeg, photo, tint
@@ -115,6 +116,8 @@ class Partner:
         self.client = mesh.client
         self.headers = bearer(secret)
         self.signer = SdkSigner()
+        # The partner client (clients/python) over the same gateway.
+        self.api = IdentityClient(api_key=secret, http=mesh.client)
 
     async def post(self, path: str, body: dict[str, Any]) -> Any:
         return await self.client.post(path, json=body, headers=self.headers)
@@ -131,21 +134,15 @@ class Partner:
         return response.json()
 
     async def new_customer(self, external_id: str, nik: str = "") -> str:
-        body = {"externalId": external_id, "fullName": "Siti Rahayu"}
-        if nik:
-            body["nik"] = nik
-        created = await self.ok("POST", "/api/customers", body)
-        customer_id = created["customer"]["customerId"]
-        await self.ok(
-            "POST",
-            "/api/identity/devices/register",
-            {
-                "customerId": customer_id,
-                "deviceId": self.signer.device_id,
-                "algorithm": "KEY_ALGORITHM_ECDSA_P256_SHA256",
-                "publicKeyPem": self.signer.public_key_pem().decode(),
-                "platform": "android",
-            },
+        fields = {"fullName": "Siti Rahayu", **({"nik": nik} if nik else {})}
+        created = await self.api.create_customer(external_id, **fields)
+        customer_id = str(created["customer"]["customerId"])
+        await self.api.register_device(
+            customer_id,
+            self.signer.device_id,
+            self.signer.public_key_pem().decode(),
+            "KEY_ALGORITHM_ECDSA_P256_SHA256",
+            "android",
         )
         return customer_id
 
@@ -220,21 +217,18 @@ async def persona(e2e):
         },
     }
     steps["ktp_body"] = ktp_body
-    steps["ktp"] = await partner.ok("POST", "/api/identity/document/ktp/capture", ktp_body)
+    steps["ktp"] = await partner.api.submit_ktp(
+        customer_id, challenge["challengeId"], ktp_body["bundle"], ktp_body["ocrFields"]
+    )
 
     # standard -> premium: liveness with another photo of the same person, then
     # a match bound to that live capture.
     live = await partner.liveness(customer_id, selfie("img2.jpg"))
     steps["liveness"] = live
-    steps["match"] = await partner.ok(
-        "POST",
-        "/api/identity/face/match",
-        {
-            "customerId": customer_id,
-            "livenessVerificationId": live["verification"]["verificationId"],
-        },
+    steps["match"] = await partner.api.match_face(
+        customer_id, live["verification"]["verificationId"]
     )
-    steps["status"] = await partner.ok("GET", f"/api/identity/kyc/{customer_id}")
+    steps["status"] = await partner.api.kyc_status(customer_id)
     return steps
 
 
