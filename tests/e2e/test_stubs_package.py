@@ -24,14 +24,12 @@ from typing import Any
 
 import pytest
 
-from identity_platform_client import DeviceKey, Frame, build_bundle, flash_frames
 from identity_runtime import mesh as mesh_catalogue
-from tests.e2e.test_onboarding import KTP_NIK, flash, selfie
-from tests.support import TESTDATA
-from tests.support.biometrics import jpeg
+from tests.e2e.test_onboarding import KTP_NIK
 from tests.support.gateway import create_org_and_key
 from tests.support.mesh import running_mesh
 from tests.support.meshauth import _tls_dir, certificate_files
+from tests.support.phone import Phone
 
 pytestmark = [pytest.mark.e2e, pytest.mark.models, pytest.mark.postgres, pytest.mark.slow]
 
@@ -85,24 +83,6 @@ def test_the_venv_holds_only_the_stubs_and_their_dependencies(stubs_python: Path
     assert run(stubs_python, "-I", "-c", probe).split() == ["True", "True", "[]"]
 
 
-class Device:
-    """The customer's phone: signs what the backend's challenges ask for."""
-
-    def __init__(self) -> None:
-        self.key = DeviceKey()
-
-    def ktp(self, challenge: dict[str, Any]) -> dict[str, Any]:
-        card = (TESTDATA / "ktp" / "ktp_captured.jpg").read_bytes()
-        return build_bundle(self.key, challenge["challengeId"], [Frame(card)])
-
-    def selfie(self, challenge: dict[str, Any], photo: str) -> dict[str, Any]:
-        image = selfie(photo)
-        frames = flash_frames(
-            jpeg(image), flash(image, challenge), int(challenge.get("flashDurationMs", 400))
-        )
-        return build_bundle(self.key, challenge["challengeId"], frames)
-
-
 async def test_an_internal_caller_onboards_and_steps_up_over_grpc(
     stubs_python: Path, tmp_path: Path
 ) -> None:
@@ -124,7 +104,7 @@ async def test_an_internal_caller_onboards_and_steps_up_over_grpc(
             stderr=asyncio.subprocess.PIPE, env=ISOLATED, cwd=tmp_path,
         )  # fmt: skip
         assert process.stdin and process.stdout and process.stderr
-        device = Device()
+        device = Phone()
 
         async def send(**fields: Any) -> None:
             assert process.stdin is not None
