@@ -35,7 +35,7 @@ from gateway.openapi import build_document
 from gateway.routing import RouteTable, build_routes
 from identity_runtime import mesh as mesh_catalogue
 from tests.e2e.test_onboarding import KTP_NIK
-from tests.support.gateway import addresses_of, bearer, create_org_and_key, gateway_settings
+from tests.support.gateway import addresses_of, create_org_and_key, gateway_settings
 from tests.support.mesh import gateway_tls, mesh_env, running_mesh
 from tests.support.phone import Phone
 
@@ -83,6 +83,8 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
         pytest.fail("tests/support/openapi_ts has no node_modules: `tools/dev setup` installs it")
     (ts / "node_modules").symlink_to(TS_SUPPORT / "node_modules")
     run("node_modules/.bin/openapi-typescript", root / "openapi.json", "-o", "schema.d.ts", cwd=ts)
+    # flow.ts and checks.ts under tsc --strict (tsconfig.json), compiled to out/.
+    run("node_modules/.bin/tsc", "-p", "tsconfig.json", cwd=ts)
     return root
 
 
@@ -101,8 +103,7 @@ def test_the_python_client_passes_mypy_strict_and_requires_its_fields(generated:
 
 def test_the_typescript_types_pass_tsc_strict_and_require_their_fields(generated: Path) -> None:
     ts = generated / "ts"
-    run("node_modules/.bin/tsc", "-p", "tsconfig.json", cwd=ts)
-    assert (ts / "out" / "flow.js").is_file()
+    assert (ts / "out" / "flow.js").is_file() and (ts / "out" / "checks.js").is_file()
     refused = run("node_modules/.bin/tsc", "--strict", "--noEmit", "--module", "NodeNext",
                   "--moduleResolution", "NodeNext", "--target", "ES2022", "--types", "node",
                   "empty.ts", cwd=ts, check=False)  # fmt: skip
@@ -125,43 +126,7 @@ def test_a_reason_added_later_parses_in_the_python_client(generated: Path) -> No
 
 async def test_both_generated_clients_onboard_a_customer(generated: Path, tmp_path: Path) -> None:
     async with running_mesh(tmp_path, extra_env=SLOW_MACHINE) as e2e:
-        # Python, through the gateway app.
-        _, _, secret = await asyncio.to_thread(
-            create_org_and_key, e2e.database_url, "Generated Python", ("public",)
-        )
-        sys.path.insert(0, str(generated))
-        try:
-            from generated_client_flow import onboard
-            from identity_api_client import AuthenticatedClient
-        finally:
-            sys.path.remove(str(generated))
-        http = httpx.AsyncClient(
-            transport=e2e.client._transport,
-            base_url="http://gateway.test",
-            headers=bearer(secret),
-            timeout=120,
-        )
-        client = AuthenticatedClient(base_url="http://gateway.test", token=secret)
-        client.set_async_httpx_client(http)
-        phone = Phone()
-        tiers = await onboard(
-            client,
-            KTP_NIK,
-            phone.key.device_id,
-            phone.key.public_key_pem(),
-            lambda kind, challenge: phone.answer(challenge),
-        )
-        assert [t.value for t in tiers] == [
-            "KYC_TIER_BASIC",
-            "KYC_TIER_STANDARD",
-            "KYC_TIER_PREMIUM",
-        ]
-        await http.aclose()
-
-        # TypeScript, with node, over real HTTP.
-        _, _, secret = await asyncio.to_thread(
-            create_org_and_key, e2e.database_url, "Generated TypeScript", ("public",)
-        )
+        # The gateway listening on a port, as partners reach it.
         settings = gateway_settings(
             addresses_of(e2e.servers),
             port="0",
@@ -169,7 +134,40 @@ async def test_both_generated_clients_onboard_a_customer(generated: Path, tmp_pa
             **gateway_tls(mesh_env(e2e.database_url, tmp_path)),
         )
         listening = await gateway_server.start(settings)
+        base_url = f"http://{listening.address}"
         try:
+            # Python.
+            _, _, secret = await asyncio.to_thread(
+                create_org_and_key, e2e.database_url, "Generated Python", ("public",)
+            )
+            sys.path.insert(0, str(generated))
+            try:
+                from generated_client_flow import onboard
+                from identity_api_client import AuthenticatedClient
+            finally:
+                sys.path.remove(str(generated))
+            client = AuthenticatedClient(
+                base_url=base_url, token=secret, timeout=httpx.Timeout(120.0)
+            )
+            phone = Phone()
+            async with client:
+                tiers = await onboard(
+                    client,
+                    KTP_NIK,
+                    phone.key.device_id,
+                    phone.key.public_key_pem(),
+                    lambda kind, challenge: phone.answer(challenge),
+                )
+            assert [t.value for t in tiers] == [
+                "KYC_TIER_BASIC",
+                "KYC_TIER_STANDARD",
+                "KYC_TIER_PREMIUM",
+            ]
+
+            # TypeScript, with node.
+            _, _, secret = await asyncio.to_thread(
+                create_org_and_key, e2e.database_url, "Generated TypeScript", ("public",)
+            )
             outcome = await _run_typescript(generated / "ts", listening.address, secret)
         finally:
             await listening.stop()
