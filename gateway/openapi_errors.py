@@ -4,7 +4,7 @@ Each RPC declares the statuses and reasons of its own
 (`option (identity.common.v1.errors)`, protos/identity/common/v1/options.proto);
 every operation adds those any call can meet at the gateway: a malformed
 request or a field the validation layer refuses (400), a missing or bad key
-(401) or scope (403) on a keyed route, a body too large (413) or not JSON
+(401; a bad one on any route) or scope (403) on a keyed route, a body too large (413) or not JSON
 (415) on a route with a body, the rate limit (429) on a limited route, an
 unreachable service (503), the deadline (504) and an unexpected failure
 (500). So each operation lists exactly the HTTP statuses it can answer, each
@@ -39,10 +39,13 @@ _EVERY = (
     ("DEADLINE_EXCEEDED", "DEADLINE_EXCEEDED"),
     ("INTERNAL", "INTERNAL"),
 )
-_KEYED = (
-    ("UNAUTHENTICATED", "API_KEY_MISSING"),
+# A credential that is presented must be valid, even on an anonymous route.
+_PRESENTED = (
     ("UNAUTHENTICATED", "API_KEY_INVALID"),
     ("UNAUTHENTICATED", "ACCESS_TOKEN_INVALID"),
+)
+_KEYED = (
+    ("UNAUTHENTICATED", "API_KEY_MISSING"),
     ("PERMISSION_DENIED", "SCOPE_INSUFFICIENT"),
 )
 _WITH_BODY = (
@@ -79,7 +82,7 @@ def declared_errors(method: MethodDescriptor) -> list[tuple[str, str]]:
 
 def operation_errors(route: Route) -> list[tuple[str, str]]:
     """Every (gRPC code, reason) the operation can answer: common, then declared."""
-    pairs: list[tuple[str, str]] = list(_EVERY)
+    pairs: list[tuple[str, str]] = [*_EVERY, *_PRESENTED]
     if route.scope != "anonymous":
         pairs += _KEYED
     if route.body:

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from google.protobuf.descriptor import MethodDescriptor
 
+from gateway.comments import contract_comments
 from gateway.errors import HTTP_STATUS_BY_CODE
 from gateway.openapi import HEALTH_RPC, build_document
 from gateway.openapi_errors import declared_errors, http_status, known_reasons, operation_errors
@@ -133,4 +134,16 @@ def test_declarations_reach_the_document() -> None:
     assert create["409"]["x-identity-reasons"] == ["CUSTOMER_ALREADY_EXISTS"]
     assert "429" not in create  # not rate-limited
     health = DOCUMENT["paths"]["/api/healthz"]["get"]["responses"]
-    assert "401" not in health  # anonymous
+    # Anonymous: no key needed, but one that is presented must be valid.
+    assert health["401"]["x-identity-reasons"] == ["API_KEY_INVALID", "ACCESS_TOKEN_INVALID"]
+    assert "403" not in health
+    register = DOCUMENT["paths"]["/api/identity/devices/register"]["post"]["responses"]
+    assert register["404"]["x-identity-reasons"] == ["CUSTOMER_NOT_FOUND"]
+
+
+def test_an_rpc_whose_comment_names_errors_declares_them() -> None:
+    comments = contract_comments()
+    for route in ROUTES:
+        comment = comments.get(f"{route.service.full_name}.{route.method.name}", "")
+        if "Errors:" in comment:
+            assert declared_errors(route.method), route.full_name
