@@ -12,7 +12,9 @@ the standard response checks:
   exactly 501 NOT_IMPLEMENTED;
 - status_code_conformance, content_type_conformance,
   response_headers_conformance, response_schema_conformance: every response
-  is one the document declares, in the declared media type, with the
+  is one the document declares (each operation lists its exact statuses,
+  from the errors its RPC declares: no `default` response; docs/gateway.md),
+  in the declared media type, with the
   declared headers, matching its schema.
 
 Its JUnit report is parsed: any other failure, or any error, fails the test
