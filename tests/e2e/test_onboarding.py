@@ -114,6 +114,7 @@ class Partner:
 
     def __init__(self, mesh: E2eMesh, secret: str):
         self.client = mesh.client
+        self.secret = secret
         self.headers = bearer(secret)
         self.signer = SdkSigner()
         # The partner client (clients/python) over the same gateway.
@@ -463,8 +464,7 @@ async def test_a_second_customer_with_the_same_ktp_card_needs_review(e2e, person
     NEEDS_REVIEW with DUPLICATE_FACE, a review item linking both customers,
     and the new card-portrait reference held inactive (match refused)."""
     # The same organisation, another phone (a device is registered to one customer).
-    partner = Partner(e2e, "")
-    partner.headers = persona["partner"].headers
+    partner = Partner(e2e, persona["partner"].secret)
     second = await partner.new_customer("persona-duplicate")
     challenge = await partner.challenge(second, "ktp")
     body = dict(persona["ktp_body"], customerId=second, challengeId=challenge["challengeId"])
