@@ -15,12 +15,13 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
-from google.rpc import code_pb2
 
 from gateway.comments import contract_comments
+from gateway.openapi_errors import error_responses, error_schema, known_reasons
+from gateway.openapi_names import shorten
 from gateway.routing import Route
 from gateway.transcoding import HTTP_BODY, WRAPPERS, is_map, is_repeated, query_leaf_settable
-from identity_platform_api.common.v1 import errors_pb2
+from identity_runtime.field_rules import declared_schema, is_required, rules_of
 from identity_runtime.validation import json_schema_constraints
 
 F = FieldDescriptor
@@ -81,12 +82,17 @@ def _first_sentence(text: str) -> str:
 class _Schemas:
     """Component schemas, collected as messages and enums are referenced."""
 
-    def __init__(self, request_only: frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self,
+        request_only: frozenset[str] = frozenset(),
+        response_only: frozenset[str] = frozenset(),
+    ) -> None:
         self.components: dict[str, Any] = {}
         self.comments = contract_comments()
         # Messages only requests carry: their fields state the validation
         # layer's rules (a message in a response too keeps plain types).
         self.request_only = request_only
+        self.response_only = response_only
 
     def ref(self, name: str) -> dict[str, str]:
         return {"$ref": _REF + name}
@@ -106,8 +112,35 @@ class _Schemas:
                 schema["description"] = self.comments[name]
             for fd in message.fields:
                 schema["properties"][fd.json_name] = self.field(fd, f"{name}.{fd.name}")
+            required = self.required(message.fields, name)
+            if required:
+                schema["required"] = required
             self.components[name] = schema
         return self.ref(name)
+
+    def required(self, fields: Iterable[Any], message: str) -> list[str]:
+        """Required properties: in a request-only message, the fields the
+        contract requires; in a response-only one, every field the gateway
+        always writes (no presence: not a message, not `optional`)."""
+        if message in self.request_only:
+            return [fd.json_name for fd in fields if is_required(fd)]
+        if message in self.response_only:
+            return [
+                fd.json_name
+                for fd in fields
+                if fd.type != F.TYPE_MESSAGE or is_map(fd) or is_repeated(fd)
+                if fd.containing_oneof is None
+            ]
+        return []
+
+    def example(self, message: Descriptor) -> dict[str, Any]:
+        """An example request built from the examples its fields declare."""
+        example: dict[str, Any] = {}
+        for fd in message.fields:
+            rules = rules_of(fd)
+            if rules is not None and rules.example:
+                example[fd.json_name] = rules.example
+        return example
 
     def enum(self, enum: EnumDescriptor) -> dict[str, Any]:
         name = enum.full_name
@@ -148,6 +181,7 @@ class _Schemas:
             schema = {"type": "array", "items": self.singular(fd)}
             if fd.containing_type.full_name in self.request_only:
                 schema["items"] = {**schema["items"], **json_schema_constraints(fd)}
+                schema.update(declared_schema(fd))
         else:
             schema = self.singular(fd)
             if fd.containing_type.full_name in self.request_only:
@@ -161,62 +195,6 @@ class _Schemas:
         if fd.GetOptions().deprecated:
             schema["deprecated"] = True
         return schema
-
-
-def _error_schema() -> dict[str, Any]:
-    reasons = [
-        name.removeprefix("ERROR_REASON_")
-        for name in errors_pb2.ErrorReason.keys()
-        if name != "ERROR_REASON_UNSPECIFIED"
-    ]
-    return {
-        "type": "object",
-        "description": "Every error: the HTTP status, the gRPC code, one machine-readable reason.",
-        "required": ["error"],
-        "properties": {
-            "error": {
-                "type": "object",
-                "required": [
-                    "code",
-                    "status",
-                    "reason",
-                    "domain",
-                    "message",
-                    "metadata",
-                    "requestId",
-                ],
-                "properties": {
-                    "code": {"type": "integer", "description": "The HTTP status code."},
-                    "status": {
-                        "type": "string",
-                        "enum": [n for n in code_pb2.Code.keys() if n != "OK"],
-                        "description": "The gRPC status code name.",
-                    },
-                    "reason": {
-                        "type": "string",
-                        "enum": reasons,
-                        "description": "identity.common.v1.ErrorReason without its prefix.",
-                    },
-                    "domain": {"type": "string", "const": "identity-platform"},
-                    "message": {
-                        "type": "string",
-                        "description": "For humans; never contains personal data.",
-                    },
-                    "metadata": {
-                        "type": "object",
-                        "additionalProperties": {"type": "string"},
-                        "description": (
-                            "Non-personal context: field, limit, retry_after_seconds, ..."
-                        ),
-                    },
-                    "requestId": {
-                        "type": "string",
-                        "description": "Quote it when reporting a problem.",
-                    },
-                },
-            }
-        },
-    }
 
 
 def _json_path(request: Descriptor, field_path: str) -> str:
@@ -246,7 +224,11 @@ class _Builder:
         self.routes = sorted(routes, key=lambda r: (r.path.template, r.verb))
         requests = _reachable(r.method.input_type for r in self.routes)
         responses = _reachable(r.method.output_type for r in self.routes)
-        self.schemas = _Schemas(frozenset(requests - responses))
+        # The gateway's own answers (health) are not the transcoded messages.
+        written = {
+            name for name in responses - requests if not name.startswith("identity.gateway.")
+        }
+        self.schemas = _Schemas(frozenset(requests - responses), frozenset(written))
         self.comments = self.schemas.comments
         self.operation_ids: set[str] = set()
 
@@ -337,22 +319,34 @@ class _Builder:
         if route.body == "*":
             bound = {v.field_path.split(".")[0] for v in route.path.variables}
             if bound:
+                fields = [fd for fd in request.fields if fd.name not in bound]
                 schema: dict[str, Any] = {
                     "type": "object",
-                    "properties": {
-                        fd.json_name: self.schemas.field(fd)
-                        for fd in request.fields
-                        if fd.name not in bound
-                    },
+                    "properties": {fd.json_name: self.schemas.field(fd) for fd in fields},
                 }
+                required = self.schemas.required(fields, request.full_name)
+                if required:
+                    schema["required"] = required
                 description = self.comments.get(request.full_name)
                 if description:
                     schema["description"] = description
             else:
                 schema = self.schemas.message(request)
+                fields = list(request.fields)
+            example = {
+                key: value
+                for key, value in self.schemas.example(request).items()
+                if key in {fd.json_name for fd in fields}
+            }
+            has_required = any(is_required(fd) for fd in fields)
         else:
-            schema = self.schemas.field(request.fields_by_name[route.body])
-        return {"required": False, "content": {"application/json": {"schema": schema}}}
+            fd = request.fields_by_name[route.body]
+            schema = self.schemas.field(fd)
+            example, has_required = {}, is_required(fd)
+        content: dict[str, Any] = {"schema": schema}
+        if example:
+            content["example"] = example
+        return {"required": has_required, "content": {"application/json": content}}
 
     def success_response(self, route: Route) -> dict[str, Any]:
         response = route.method.output_type
@@ -376,21 +370,6 @@ class _Builder:
             "description": description,
             "content": {"application/json": {"schema": self.schemas.message(response)}},
         }
-
-    def error_responses(self, route: Route) -> dict[str, Any]:
-        error = {"$ref": "#/components/responses/Error"}
-        codes = ["400", "404", "503", "504"]
-        if route.scope != "anonymous":
-            codes += ["401", "403"]
-        if route.body:
-            codes += ["413", "415"]
-        responses: dict[str, Any] = {code: error for code in sorted(codes)}
-        responses["503"] = {"$ref": "#/components/responses/Unavailable"}
-        if route.rate_limit is not None:
-            responses["429"] = {"$ref": "#/components/responses/RateLimited"}
-        responses = dict(sorted(responses.items()))
-        responses["default"] = error
-        return responses
 
     def operation(self, route: Route) -> dict[str, Any]:
         service = route.service
@@ -418,7 +397,7 @@ class _Builder:
                 {"$ref": "#/components/parameters/RequestId"},
                 *self.path_parameters(route),
             ],
-            "responses": {"200": self.success_response(route), **self.error_responses(route)},
+            "responses": {"200": self.success_response(route), **error_responses(route)},
             "x-identity-scope": route.scope,
         }
         if not route.body:
@@ -469,7 +448,21 @@ class _Builder:
                 },
             }
         }
-        self.schemas.components[ERROR_SCHEMA] = _error_schema()
+        reason_notes = {
+            reason: self.comments.get(f"identity.common.v1.ErrorReason.ERROR_REASON_{reason}", "")
+            for reason in known_reasons()
+        }
+        self.schemas.components[ERROR_SCHEMA] = error_schema(reason_notes)
+        return shorten(self._document(title, version, server_url, paths, tags))
+
+    def _document(
+        self,
+        title: str,
+        version: str,
+        server_url: str,
+        paths: dict[str, Any],
+        tags: dict[str, str],
+    ) -> dict[str, Any]:
         return {
             "openapi": "3.1.0",
             "info": {
@@ -528,33 +521,6 @@ class _Builder:
                     "RequestId": {
                         "description": "The request id (yours, or the one generated).",
                         "schema": {"type": "string"},
-                    },
-                },
-                "responses": {
-                    "Error": {
-                        "description": "An error (see the `reason`).",
-                        "headers": {"X-Request-Id": {"$ref": "#/components/headers/RequestId"}},
-                        "content": {"application/json": {"schema": {"$ref": _REF + ERROR_SCHEMA}}},
-                    },
-                    "Unavailable": {
-                        "description": (
-                            "A service this route needs is unavailable (UNAVAILABLE: "
-                            "DEPENDENCY_UNAVAILABLE, CIRCUIT_OPEN, NOT_READY); retry after "
-                            "Retry-After seconds. Routes that do not need it keep working."
-                        ),
-                        "headers": {
-                            "Retry-After": {"$ref": "#/components/headers/RetryAfter"},
-                            "X-Request-Id": {"$ref": "#/components/headers/RequestId"},
-                        },
-                        "content": {"application/json": {"schema": {"$ref": _REF + ERROR_SCHEMA}}},
-                    },
-                    "RateLimited": {
-                        "description": "Rate limit reached: RESOURCE_EXHAUSTED / RATE_LIMITED.",
-                        "headers": {
-                            "Retry-After": {"$ref": "#/components/headers/RetryAfter"},
-                            "X-Request-Id": {"$ref": "#/components/headers/RequestId"},
-                        },
-                        "content": {"application/json": {"schema": {"$ref": _REF + ERROR_SCHEMA}}},
                     },
                 },
             },

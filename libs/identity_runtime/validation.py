@@ -43,6 +43,7 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
 from identity_runtime.errors import InvalidArgument
+from identity_runtime.field_rules import declared_problem, declared_schema, rules_of
 
 F = FieldDescriptor
 # The way to a field: (field, index in a list / key in a map / None) per level.
@@ -112,16 +113,22 @@ _PATTERN_LINES = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
 
 def json_schema_constraints(fd: FieldDescriptor) -> dict[str, Any]:
     """This layer's rules for one field (its items, for a list) as JSON Schema
-    keywords, so that the OpenAPI document states what is refused."""
+    keywords, so that the OpenAPI document states what is refused: the rules
+    by name and type, then those the contract declares on the field (a
+    declared pattern replaces the control-character one, which it implies)."""
+    schema: dict[str, Any] = {}
     if fd.type == F.TYPE_STRING:
         rule = string_rule(fd)
-        return {
+        schema = {
             "maxLength": rule.max_length,
             "pattern": _PATTERN_LINES if rule.multiline else _PATTERN,
         }
-    if fd.name == "page_size" and not fd.is_repeated:
-        return {"minimum": 0, "maximum": MAX_PAGE_SIZE}
-    return {}
+    elif fd.name == "page_size" and not fd.is_repeated:
+        schema = {"minimum": 0, "maximum": MAX_PAGE_SIZE}
+    declared = declared_schema(fd, items=True)
+    if "maxLength" in declared and "maxLength" in schema:
+        declared["maxLength"] = min(declared["maxLength"], schema["maxLength"])
+    return {**schema, **declared}
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -172,8 +179,26 @@ def _checked_fields(descriptor: Descriptor) -> tuple[FieldDescriptor, ...]:
     return tuple(fd for fd in descriptor.fields if fd.type != F.TYPE_BYTES)
 
 
+@functools.cache
+def _ruled_fields(descriptor: Descriptor) -> tuple[FieldDescriptor, ...]:
+    """The fields with rules declared in the contract (required, lengths, ...)."""
+    return tuple(fd for fd in descriptor.fields if rules_of(fd) is not None)
+
+
 def _walk(message: Message, steps: Steps) -> Iterator[FieldViolation]:
     descriptor: Descriptor = message.DESCRIPTOR  # type: ignore[assignment]
+    yield from _walk_fields(message, descriptor, steps)
+    # The contract's declared rules after what no field may hold, so that a
+    # NUL byte is named even in a request that also lacks a required field.
+    for fd in _ruled_fields(descriptor):
+        problem = declared_problem(message, fd)
+        if problem:
+            yield FieldViolation((*steps, (fd, None)), problem)
+
+
+def _walk_fields(
+    message: Message, descriptor: Descriptor, steps: Steps
+) -> Iterator[FieldViolation]:
     for fd in _checked_fields(descriptor):
         if fd.is_repeated:
             value = getattr(message, fd.name)

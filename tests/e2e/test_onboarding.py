@@ -25,6 +25,7 @@ from sqlalchemy import select
 
 from identity_capture.sdk import SdkSigner
 from identity_platform_api.kyc_tier.v1 import resources_pb2
+from identity_platform_client import IdentityClient
 from services.kyc_tier import models, signing
 from tests.support import TESTDATA
 from tests.support.biometrics import (
@@ -135,8 +136,11 @@ class Partner:
 
     def __init__(self, mesh: E2eMesh, secret: str):
         self.client = mesh.client
+        self.secret = secret
         self.headers = bearer(secret)
         self.signer = SdkSigner()
+        # The partner client (clients/python) over the same gateway.
+        self.api = IdentityClient(api_key=secret, http=mesh.client)
 
     async def post(self, path: str, body: dict[str, Any]) -> Any:
         return await self.client.post(path, json=body, headers=self.headers)
@@ -153,21 +157,15 @@ class Partner:
         return response.json()
 
     async def new_customer(self, external_id: str, nik: str = "") -> str:
-        body = {"externalId": external_id, "fullName": "Siti Rahayu"}
-        if nik:
-            body["nik"] = nik
-        created = await self.ok("POST", "/api/customers", body)
-        customer_id = created["customer"]["customerId"]
-        await self.ok(
-            "POST",
-            "/api/identity/devices/register",
-            {
-                "customerId": customer_id,
-                "deviceId": self.signer.device_id,
-                "algorithm": "KEY_ALGORITHM_ECDSA_P256_SHA256",
-                "publicKeyPem": self.signer.public_key_pem().decode(),
-                "platform": "android",
-            },
+        fields = {"fullName": "Siti Rahayu", **({"nik": nik} if nik else {})}
+        created = await self.api.create_customer(external_id, **fields)
+        customer_id = str(created["customer"]["customerId"])
+        await self.api.register_device(
+            customer_id,
+            self.signer.device_id,
+            self.signer.public_key_pem().decode(),
+            "KEY_ALGORITHM_ECDSA_P256_SHA256",
+            "android",
         )
         return customer_id
 
@@ -246,21 +244,18 @@ async def persona(e2e):
         },
     }
     steps["ktp_body"] = ktp_body
-    steps["ktp"] = await partner.ok("POST", "/api/identity/document/ktp/capture", ktp_body)
+    steps["ktp"] = await partner.api.submit_ktp(
+        customer_id, challenge["challengeId"], ktp_body["bundle"], ktp_body["ocrFields"]
+    )
 
     # standard -> premium: liveness with another photo of the same person, then
     # a match bound to that live capture.
     live = await partner.liveness(customer_id, selfie("img2.jpg"))
     steps["liveness"] = live
-    steps["match"] = await partner.ok(
-        "POST",
-        "/api/identity/face/match",
-        {
-            "customerId": customer_id,
-            "livenessVerificationId": live["verification"]["verificationId"],
-        },
+    steps["match"] = await partner.api.match_face(
+        customer_id, live["verification"]["verificationId"]
     )
-    steps["status"] = await partner.ok("GET", f"/api/identity/kyc/{customer_id}")
+    steps["status"] = await partner.api.kyc_status(customer_id)
     return steps
 
 
@@ -526,8 +521,7 @@ async def test_a_second_customer_with_the_same_ktp_card_needs_review(e2e, person
     NEEDS_REVIEW with DUPLICATE_FACE, a review item linking both customers,
     and the new card-portrait reference held inactive (match refused)."""
     # The same organisation, another phone (a device is registered to one customer).
-    partner = Partner(e2e, "")
-    partner.headers = persona["partner"].headers
+    partner = Partner(e2e, persona["partner"].secret)
     second = await partner.new_customer("persona-duplicate")
     challenge = await partner.challenge(second, "ktp")
     body = dict(persona["ktp_body"], customerId=second, challengeId=challenge["challengeId"])

@@ -13,6 +13,7 @@ from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
 
 from identity_runtime import descriptors
+from identity_runtime.field_rules import is_required, rules_of
 
 F = FieldDescriptor
 
@@ -70,7 +71,37 @@ class Target:
             getattr(current, leaf.name).append(value)
         else:
             setattr(current, leaf.name, value)
+        fill_required(message)
         return message
+
+
+def fill_required(message: Message) -> None:
+    """Set every field the contract requires (FieldRules) that is still unset,
+    with a valid value, down the message, so a test of one field is about it."""
+    for fd in message.DESCRIPTOR.fields:
+        rules = rules_of(fd)
+        if fd.type == F.TYPE_MESSAGE and not fd.is_repeated:
+            if is_required(fd) and not message.HasField(fd.name):
+                getattr(message, fd.name).SetInParent()
+            if message.HasField(fd.name):
+                fill_required(getattr(message, fd.name))
+            continue
+        if fd.is_repeated:
+            items = getattr(message, fd.name)
+            if fd.type == F.TYPE_MESSAGE and not is_map(fd):
+                if is_required(fd) and not items:
+                    items.add()
+                for item in items:
+                    fill_required(item)
+            continue
+        if rules is None or not rules.required or getattr(message, fd.name):
+            continue
+        if fd.type == F.TYPE_STRING:
+            setattr(message, fd.name, rules.example or "x" * max(rules.min_len, 1))
+        elif fd.type == F.TYPE_BYTES:
+            setattr(message, fd.name, b"x")
+        else:
+            setattr(message, fd.name, 1)
 
 
 def _leaves(

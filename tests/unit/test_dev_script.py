@@ -56,12 +56,14 @@ def checkout(tmp_path: Path) -> Path:
     root = tmp_path / "checkout"
     (root / "tools").mkdir(parents=True)
     (root / "sdk" / "web").mkdir(parents=True)
+    (root / "tests" / "support" / "openapi_ts").mkdir(parents=True)
     for name in (
         "tools/dev",
         "tools/python.sh",
         "pyproject.toml",
         "requirements.lock",
         "sdk/web/package-lock.json",
+        "tests/support/openapi_ts/package-lock.json",
     ):
         shutil.copy2(REPO_ROOT / name, root / name)
     bin_dir = root / "fake-bin"

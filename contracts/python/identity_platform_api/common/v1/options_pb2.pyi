@@ -3,11 +3,14 @@
 isort:skip_file
 """
 
+from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import descriptor_pb2 as _descriptor_pb2
 from google.protobuf import message as _message
+from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf.internal import extension_dict as _extension_dict
+from identity_platform_api.common.v1 import errors_pb2 as _errors_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -121,11 +124,127 @@ class RateLimit(_message.Message):
 
 Global___RateLimit: _TypeAlias = RateLimit  # noqa: Y015
 
+@_typing.final
+class ErrorCase(_message.Message):
+    """One gRPC status an RPC can answer and the reasons it comes with."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CODE_FIELD_NUMBER: _builtins.int
+    REASONS_FIELD_NUMBER: _builtins.int
+    code: _builtins.str
+    """The gRPC status code name ("NOT_FOUND", "FAILED_PRECONDITION", ...)."""
+    @_builtins.property
+    def reasons(self) -> _containers.RepeatedScalarFieldContainer[_errors_pb2.ErrorReason.ValueType]:
+        """The reasons sent with that code (identity.common.v1.ErrorReason)."""
+
+    def __init__(
+        self,
+        *,
+        code: _builtins.str = ...,
+        reasons: _abc.Iterable[_errors_pb2.ErrorReason.ValueType] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "reasons", b"reasons"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ErrorCase: _TypeAlias = ErrorCase  # noqa: Y015
+
+@_typing.final
+class Errors(_message.Message):
+    """The errors an RPC can answer beyond those every call can (documented once,
+    in the OpenAPI document and docs/gateway.md: malformed requests and
+    INVALID_FIELD from the validation layer, authentication and scope,
+    UNAVAILABLE, DEADLINE_EXCEEDED, INTERNAL; RATE_LIMITED on a rate-limited
+    RPC). The gateway documents each operation's statuses and reasons from it;
+    tests keep it true (tests/unit/test_contract_errors.py,
+    tests/e2e/test_schemathesis.py).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CASES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def cases(self) -> _containers.RepeatedCompositeFieldContainer[Global___ErrorCase]: ...
+    def __init__(
+        self,
+        *,
+        cases: _abc.Iterable[Global___ErrorCase] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cases", b"cases"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Errors: _TypeAlias = Errors  # noqa: Y015
+
+@_typing.final
+class FieldRules(_message.Message):
+    """Rules of one request field, stated in the contract so that the OpenAPI
+    document shows them and every service enforces them
+    (libs/identity_runtime/validation.py). The names follow buf's protovalidate
+    (`buf.validate`): `required`, `min_len`/`max_len`, `pattern`, `min_items`.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUIRED_FIELD_NUMBER: _builtins.int
+    MIN_LEN_FIELD_NUMBER: _builtins.int
+    MAX_LEN_FIELD_NUMBER: _builtins.int
+    PATTERN_FIELD_NUMBER: _builtins.int
+    MIN_ITEMS_FIELD_NUMBER: _builtins.int
+    FORMAT_FIELD_NUMBER: _builtins.int
+    EXAMPLE_FIELD_NUMBER: _builtins.int
+    required: _builtins.bool
+    """The field must be set: a non-empty string or bytes, a present message,
+    an enum other than its zero value, at least one item.
+    """
+    min_len: _builtins.int
+    """Strings: characters; bytes: bytes. 0 = no bound beyond the layer's own."""
+    max_len: _builtins.int
+    pattern: _builtins.str
+    """A regular expression (ECMA-262 and Python alike) the whole string must match."""
+    min_items: _builtins.int
+    """Repeated fields: at least this many items."""
+    format: _builtins.str
+    """A JSON Schema format for the document ("date", "email", "uri", ...);
+    documentary: the domain code checks it.
+    """
+    example: _builtins.str
+    """An example value for the document, in the proto3 JSON form."""
+    def __init__(
+        self,
+        *,
+        required: _builtins.bool = ...,
+        min_len: _builtins.int = ...,
+        max_len: _builtins.int = ...,
+        pattern: _builtins.str = ...,
+        min_items: _builtins.int = ...,
+        format: _builtins.str = ...,
+        example: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["example", b"example", "format", b"format", "max_len", b"max_len", "min_items", b"min_items", "min_len", b"min_len", "pattern", b"pattern", "required", b"required"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FieldRules: _TypeAlias = FieldRules  # noqa: Y015
+
+FIELD_FIELD_NUMBER: _builtins.int
 ACCESS_FIELD_NUMBER: _builtins.int
 RATE_LIMIT_FIELD_NUMBER: _builtins.int
+ERRORS_FIELD_NUMBER: _builtins.int
+field: _extension_dict._ExtensionFieldDescriptor[_descriptor_pb2.FieldOptions, Global___FieldRules]
+"""Rules of a request field."""
 access: _extension_dict._ExtensionFieldDescriptor[_descriptor_pb2.MethodOptions, Global___AccessPolicy]
 """Who may call the RPC. Missing means SCOPE_PUBLIC on a routed RPC and
 SCOPE_MESH on one without an HTTP route.
 """
 rate_limit: _extension_dict._ExtensionFieldDescriptor[_descriptor_pb2.MethodOptions, Global___RateLimit]
 """Rate limit on the route; missing means unlimited."""
+errors: _extension_dict._ExtensionFieldDescriptor[_descriptor_pb2.MethodOptions, Global___Errors]
+"""Errors the RPC answers beyond the common ones."""

@@ -23,53 +23,64 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from identity_platform_api.common.v1 import options_pb2 as identity__platform__api_dot_common_dot_v1_dot_options__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n+identity_platform_api/common/v1/types.proto\x12\x12identity.common.v1\x1a\x1fgoogle/protobuf/timestamp.proto\":\n\x05Image\x12\x12\n\x04\x64\x61ta\x18\x01 \x01(\x0cR\x04\x64\x61ta\x12\x1d\n\nmedia_type\x18\x02 \x01(\tR\tmediaType\"\x89\x01\n\x08RawImage\x12\x14\n\x05width\x18\x01 \x01(\x05R\x05width\x12\x16\n\x06height\x18\x02 \x01(\x05R\x06height\x12\x37\n\x06\x66ormat\x18\x03 \x01(\x0e\x32\x1f.identity.common.v1.PixelFormatR\x06\x66ormat\x12\x16\n\x06pixels\x18\x04 \x01(\x0cR\x06pixels\"#\n\x05Point\x12\x0c\n\x01x\x18\x01 \x01(\x02R\x01x\x12\x0c\n\x01y\x18\x02 \x01(\x02R\x01y\"W\n\x0b\x42oundingBox\x12\x0c\n\x01x\x18\x01 \x01(\x02R\x01x\x12\x0c\n\x01y\x18\x02 \x01(\x02R\x01y\x12\x14\n\x05width\x18\x03 \x01(\x02R\x05width\x12\x16\n\x06height\x18\x04 \x01(\x02R\x06height\"\x9a\x01\n\x0c\x44\x65tectedFace\x12\x31\n\x03\x62ox\x18\x01 \x01(\x0b\x32\x1f.identity.common.v1.BoundingBoxR\x03\x62ox\x12\x37\n\tlandmarks\x18\x02 \x03(\x0b\x32\x19.identity.common.v1.PointR\tlandmarks\x12\x1e\n\nconfidence\x18\x03 \x01(\x02R\nconfidence\"_\n\x0b\x41lignedFace\x12\x32\n\x05image\x18\x01 \x01(\x0b\x32\x1c.identity.common.v1.RawImageR\x05image\x12\x1c\n\talignment\x18\x02 \x01(\tR\talignment\"S\n\x07PadCrop\x12\x14\n\x05scale\x18\x01 \x01(\x02R\x05scale\x12\x32\n\x05image\x18\x02 \x01(\x0b\x32\x1c.identity.common.v1.RawImageR\x05image\"\x80\x01\n\tFaceCrops\x12\x39\n\x07\x61ligned\x18\x01 \x01(\x0b\x32\x1f.identity.common.v1.AlignedFaceR\x07\x61ligned\x12\x38\n\tpad_crops\x18\x02 \x03(\x0b\x32\x1b.identity.common.v1.PadCropR\x08padCrops\"\xbc\x01\n\x0c\x43olourSample\x12\x15\n\x06\x66\x61\x63\x65_b\x18\x01 \x01(\x02R\x05\x66\x61\x63\x65\x42\x12\x15\n\x06\x66\x61\x63\x65_g\x18\x02 \x01(\x02R\x05\x66\x61\x63\x65G\x12\x15\n\x06\x66\x61\x63\x65_r\x18\x03 \x01(\x02R\x05\x66\x61\x63\x65R\x12!\n\x0c\x62\x61\x63kground_b\x18\x04 \x01(\x02R\x0b\x62\x61\x63kgroundB\x12!\n\x0c\x62\x61\x63kground_g\x18\x05 \x01(\x02R\x0b\x62\x61\x63kgroundG\x12!\n\x0c\x62\x61\x63kground_r\x18\x06 \x01(\x02R\x0b\x62\x61\x63kgroundR\"\x1f\n\x0b\x46lashColour\x12\x10\n\x03hex\x18\x01 \x01(\tR\x03hex\"q\n\x11\x45mbeddingContract\x12\x19\n\x08model_id\x18\x01 \x01(\tR\x07modelId\x12#\n\rmodel_version\x18\x02 \x01(\tR\x0cmodelVersion\x12\x1c\n\tdimension\x18\x03 \x01(\x05R\tdimension\"f\n\tEmbedding\x12\x41\n\x08\x63ontract\x18\x01 \x01(\x0b\x32%.identity.common.v1.EmbeddingContractR\x08\x63ontract\x12\x16\n\x06values\x18\x02 \x03(\x02R\x06values\"6\n\x06Reason\x12\x12\n\x04\x63ode\x18\x01 \x01(\tR\x04\x63ode\x12\x18\n\x07message\x18\x02 \x01(\tR\x07message\"\xd0\x02\n\x0e\x46lashChallenge\x12!\n\x0c\x63hallenge_id\x18\x01 \x01(\tR\x0b\x63hallengeId\x12>\n\x07purpose\x18\x02 \x01(\x0e\x32$.identity.common.v1.ChallengePurposeR\x07purpose\x12;\n\x08sequence\x18\x03 \x03(\x0b\x32\x1f.identity.common.v1.FlashColourR\x08sequence\x12*\n\x11\x66lash_duration_ms\x18\x04 \x01(\x05R\x0f\x66lashDurationMs\x12\x37\n\tissued_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x08issuedAt\x12\x39\n\nexpires_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\texpiresAt\"\xc6\x01\n\x11\x42undleAttestation\x12\x1b\n\tdevice_id\x18\x01 \x01(\tR\x08\x64\x65viceId\x12\x14\n\x05nonce\x18\x02 \x01(\tR\x05nonce\x12#\n\rbundle_sha256\x18\x03 \x01(\tR\x0c\x62undleSha256\x12\x1c\n\tsignature\x18\x04 \x01(\x0cR\tsignature\x12;\n\x0b\x63\x61ptured_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\ncapturedAt*Z\n\x0bPixelFormat\x12\x1c\n\x18PIXEL_FORMAT_UNSPECIFIED\x10\x00\x12\x15\n\x11PIXEL_FORMAT_BGR8\x10\x01\x12\x16\n\x12PIXEL_FORMAT_GRAY8\x10\x02*w\n\x07KycTier\x12\x18\n\x14KYC_TIER_UNSPECIFIED\x10\x00\x12\x11\n\rKYC_TIER_NONE\x10\x01\x12\x12\n\x0eKYC_TIER_BASIC\x10\x02\x12\x15\n\x11KYC_TIER_STANDARD\x10\x03\x12\x14\n\x10KYC_TIER_PREMIUM\x10\x04*\xca\x01\n\x10\x45nrollmentSource\x12!\n\x1d\x45NROLLMENT_SOURCE_UNSPECIFIED\x10\x00\x12\x1e\n\x1a\x45NROLLMENT_SOURCE_DUKCAPIL\x10\x01\x12!\n\x1d\x45NROLLMENT_SOURCE_KTP_EXTRACT\x10\x02\x12\'\n#ENROLLMENT_SOURCE_ONBOARDING_SELFIE\x10\x03\x12\'\n#ENROLLMENT_SOURCE_STEP_UP_PROMOTION\x10\x04*\x9c\x01\n\x10\x43hallengePurpose\x12!\n\x1d\x43HALLENGE_PURPOSE_UNSPECIFIED\x10\x00\x12!\n\x1d\x43HALLENGE_PURPOSE_KTP_CAPTURE\x10\x01\x12#\n\x1f\x43HALLENGE_PURPOSE_FACE_LIVENESS\x10\x02\x12\x1d\n\x19\x43HALLENGE_PURPOSE_STEP_UP\x10\x03*m\n\x0cKeyAlgorithm\x12\x1d\n\x19KEY_ALGORITHM_UNSPECIFIED\x10\x00\x12#\n\x1fKEY_ALGORITHM_ECDSA_P256_SHA256\x10\x01\x12\x19\n\x15KEY_ALGORITHM_ED25519\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n+identity_platform_api/common/v1/types.proto\x12\x12identity.common.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a-identity_platform_api/common/v1/options.proto\":\n\x05Image\x12\x12\n\x04\x64\x61ta\x18\x01 \x01(\x0cR\x04\x64\x61ta\x12\x1d\n\nmedia_type\x18\x02 \x01(\tR\tmediaType\"\x89\x01\n\x08RawImage\x12\x14\n\x05width\x18\x01 \x01(\x05R\x05width\x12\x16\n\x06height\x18\x02 \x01(\x05R\x06height\x12\x37\n\x06\x66ormat\x18\x03 \x01(\x0e\x32\x1f.identity.common.v1.PixelFormatR\x06\x66ormat\x12\x16\n\x06pixels\x18\x04 \x01(\x0cR\x06pixels\"#\n\x05Point\x12\x0c\n\x01x\x18\x01 \x01(\x02R\x01x\x12\x0c\n\x01y\x18\x02 \x01(\x02R\x01y\"W\n\x0b\x42oundingBox\x12\x0c\n\x01x\x18\x01 \x01(\x02R\x01x\x12\x0c\n\x01y\x18\x02 \x01(\x02R\x01y\x12\x14\n\x05width\x18\x03 \x01(\x02R\x05width\x12\x16\n\x06height\x18\x04 \x01(\x02R\x06height\"\x9a\x01\n\x0c\x44\x65tectedFace\x12\x31\n\x03\x62ox\x18\x01 \x01(\x0b\x32\x1f.identity.common.v1.BoundingBoxR\x03\x62ox\x12\x37\n\tlandmarks\x18\x02 \x03(\x0b\x32\x19.identity.common.v1.PointR\tlandmarks\x12\x1e\n\nconfidence\x18\x03 \x01(\x02R\nconfidence\"_\n\x0b\x41lignedFace\x12\x32\n\x05image\x18\x01 \x01(\x0b\x32\x1c.identity.common.v1.RawImageR\x05image\x12\x1c\n\talignment\x18\x02 \x01(\tR\talignment\"S\n\x07PadCrop\x12\x14\n\x05scale\x18\x01 \x01(\x02R\x05scale\x12\x32\n\x05image\x18\x02 \x01(\x0b\x32\x1c.identity.common.v1.RawImageR\x05image\"\x80\x01\n\tFaceCrops\x12\x39\n\x07\x61ligned\x18\x01 \x01(\x0b\x32\x1f.identity.common.v1.AlignedFaceR\x07\x61ligned\x12\x38\n\tpad_crops\x18\x02 \x03(\x0b\x32\x1b.identity.common.v1.PadCropR\x08padCrops\"\xbc\x01\n\x0c\x43olourSample\x12\x15\n\x06\x66\x61\x63\x65_b\x18\x01 \x01(\x02R\x05\x66\x61\x63\x65\x42\x12\x15\n\x06\x66\x61\x63\x65_g\x18\x02 \x01(\x02R\x05\x66\x61\x63\x65G\x12\x15\n\x06\x66\x61\x63\x65_r\x18\x03 \x01(\x02R\x05\x66\x61\x63\x65R\x12!\n\x0c\x62\x61\x63kground_b\x18\x04 \x01(\x02R\x0b\x62\x61\x63kgroundB\x12!\n\x0c\x62\x61\x63kground_g\x18\x05 \x01(\x02R\x0b\x62\x61\x63kgroundG\x12!\n\x0c\x62\x61\x63kground_r\x18\x06 \x01(\x02R\x0b\x62\x61\x63kgroundR\"\x1f\n\x0b\x46lashColour\x12\x10\n\x03hex\x18\x01 \x01(\tR\x03hex\"q\n\x11\x45mbeddingContract\x12\x19\n\x08model_id\x18\x01 \x01(\tR\x07modelId\x12#\n\rmodel_version\x18\x02 \x01(\tR\x0cmodelVersion\x12\x1c\n\tdimension\x18\x03 \x01(\x05R\tdimension\"f\n\tEmbedding\x12\x41\n\x08\x63ontract\x18\x01 \x01(\x0b\x32%.identity.common.v1.EmbeddingContractR\x08\x63ontract\x12\x16\n\x06values\x18\x02 \x03(\x02R\x06values\"6\n\x06Reason\x12\x12\n\x04\x63ode\x18\x01 \x01(\tR\x04\x63ode\x12\x18\n\x07message\x18\x02 \x01(\tR\x07message\"\xd0\x02\n\x0e\x46lashChallenge\x12!\n\x0c\x63hallenge_id\x18\x01 \x01(\tR\x0b\x63hallengeId\x12>\n\x07purpose\x18\x02 \x01(\x0e\x32$.identity.common.v1.ChallengePurposeR\x07purpose\x12;\n\x08sequence\x18\x03 \x03(\x0b\x32\x1f.identity.common.v1.FlashColourR\x08sequence\x12*\n\x11\x66lash_duration_ms\x18\x04 \x01(\x05R\x0f\x66lashDurationMs\x12\x37\n\tissued_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x08issuedAt\x12\x39\n\nexpires_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\texpiresAt\"\x87\x02\n\x11\x42undleAttestation\x12#\n\tdevice_id\x18\x01 \x01(\tB\x06\xea\xf9\x18\x02\x08\x01R\x08\x64\x65viceId\x12!\n\x05nonce\x18\x02 \x01(\tB\x0b\xea\xf9\x18\x07\x08\x01\x10\x08\x18\x80\x01R\x05nonce\x12?\n\rbundle_sha256\x18\x03 \x01(\tB\x1a\xea\xf9\x18\x16\"\x14^([0-9a-fA-F]{64})?$R\x0c\x62undleSha256\x12$\n\tsignature\x18\x04 \x01(\x0c\x42\x06\xea\xf9\x18\x02\x08\x01R\tsignature\x12\x43\n\x0b\x63\x61ptured_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x06\xea\xf9\x18\x02\x08\x01R\ncapturedAt*Z\n\x0bPixelFormat\x12\x1c\n\x18PIXEL_FORMAT_UNSPECIFIED\x10\x00\x12\x15\n\x11PIXEL_FORMAT_BGR8\x10\x01\x12\x16\n\x12PIXEL_FORMAT_GRAY8\x10\x02*w\n\x07KycTier\x12\x18\n\x14KYC_TIER_UNSPECIFIED\x10\x00\x12\x11\n\rKYC_TIER_NONE\x10\x01\x12\x12\n\x0eKYC_TIER_BASIC\x10\x02\x12\x15\n\x11KYC_TIER_STANDARD\x10\x03\x12\x14\n\x10KYC_TIER_PREMIUM\x10\x04*\xca\x01\n\x10\x45nrollmentSource\x12!\n\x1d\x45NROLLMENT_SOURCE_UNSPECIFIED\x10\x00\x12\x1e\n\x1a\x45NROLLMENT_SOURCE_DUKCAPIL\x10\x01\x12!\n\x1d\x45NROLLMENT_SOURCE_KTP_EXTRACT\x10\x02\x12\'\n#ENROLLMENT_SOURCE_ONBOARDING_SELFIE\x10\x03\x12\'\n#ENROLLMENT_SOURCE_STEP_UP_PROMOTION\x10\x04*\x9c\x01\n\x10\x43hallengePurpose\x12!\n\x1d\x43HALLENGE_PURPOSE_UNSPECIFIED\x10\x00\x12!\n\x1d\x43HALLENGE_PURPOSE_KTP_CAPTURE\x10\x01\x12#\n\x1f\x43HALLENGE_PURPOSE_FACE_LIVENESS\x10\x02\x12\x1d\n\x19\x43HALLENGE_PURPOSE_STEP_UP\x10\x03*m\n\x0cKeyAlgorithm\x12\x1d\n\x19KEY_ALGORITHM_UNSPECIFIED\x10\x00\x12#\n\x1fKEY_ALGORITHM_ECDSA_P256_SHA256\x10\x01\x12\x19\n\x15KEY_ALGORITHM_ED25519\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'identity_platform_api.common.v1.types_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_PIXELFORMAT']._serialized_start=1935
-  _globals['_PIXELFORMAT']._serialized_end=2025
-  _globals['_KYCTIER']._serialized_start=2027
-  _globals['_KYCTIER']._serialized_end=2146
-  _globals['_ENROLLMENTSOURCE']._serialized_start=2149
-  _globals['_ENROLLMENTSOURCE']._serialized_end=2351
-  _globals['_CHALLENGEPURPOSE']._serialized_start=2354
-  _globals['_CHALLENGEPURPOSE']._serialized_end=2510
-  _globals['_KEYALGORITHM']._serialized_start=2512
-  _globals['_KEYALGORITHM']._serialized_end=2621
-  _globals['_IMAGE']._serialized_start=100
-  _globals['_IMAGE']._serialized_end=158
-  _globals['_RAWIMAGE']._serialized_start=161
-  _globals['_RAWIMAGE']._serialized_end=298
-  _globals['_POINT']._serialized_start=300
-  _globals['_POINT']._serialized_end=335
-  _globals['_BOUNDINGBOX']._serialized_start=337
-  _globals['_BOUNDINGBOX']._serialized_end=424
-  _globals['_DETECTEDFACE']._serialized_start=427
-  _globals['_DETECTEDFACE']._serialized_end=581
-  _globals['_ALIGNEDFACE']._serialized_start=583
-  _globals['_ALIGNEDFACE']._serialized_end=678
-  _globals['_PADCROP']._serialized_start=680
-  _globals['_PADCROP']._serialized_end=763
-  _globals['_FACECROPS']._serialized_start=766
-  _globals['_FACECROPS']._serialized_end=894
-  _globals['_COLOURSAMPLE']._serialized_start=897
-  _globals['_COLOURSAMPLE']._serialized_end=1085
-  _globals['_FLASHCOLOUR']._serialized_start=1087
-  _globals['_FLASHCOLOUR']._serialized_end=1118
-  _globals['_EMBEDDINGCONTRACT']._serialized_start=1120
-  _globals['_EMBEDDINGCONTRACT']._serialized_end=1233
-  _globals['_EMBEDDING']._serialized_start=1235
-  _globals['_EMBEDDING']._serialized_end=1337
-  _globals['_REASON']._serialized_start=1339
-  _globals['_REASON']._serialized_end=1393
-  _globals['_FLASHCHALLENGE']._serialized_start=1396
-  _globals['_FLASHCHALLENGE']._serialized_end=1732
-  _globals['_BUNDLEATTESTATION']._serialized_start=1735
-  _globals['_BUNDLEATTESTATION']._serialized_end=1933
+  _globals['_BUNDLEATTESTATION'].fields_by_name['device_id']._loaded_options = None
+  _globals['_BUNDLEATTESTATION'].fields_by_name['device_id']._serialized_options = b'\352\371\030\002\010\001'
+  _globals['_BUNDLEATTESTATION'].fields_by_name['nonce']._loaded_options = None
+  _globals['_BUNDLEATTESTATION'].fields_by_name['nonce']._serialized_options = b'\352\371\030\007\010\001\020\010\030\200\001'
+  _globals['_BUNDLEATTESTATION'].fields_by_name['bundle_sha256']._loaded_options = None
+  _globals['_BUNDLEATTESTATION'].fields_by_name['bundle_sha256']._serialized_options = b'\352\371\030\026\"\024^([0-9a-fA-F]{64})?$'
+  _globals['_BUNDLEATTESTATION'].fields_by_name['signature']._loaded_options = None
+  _globals['_BUNDLEATTESTATION'].fields_by_name['signature']._serialized_options = b'\352\371\030\002\010\001'
+  _globals['_BUNDLEATTESTATION'].fields_by_name['captured_at']._loaded_options = None
+  _globals['_BUNDLEATTESTATION'].fields_by_name['captured_at']._serialized_options = b'\352\371\030\002\010\001'
+  _globals['_PIXELFORMAT']._serialized_start=2047
+  _globals['_PIXELFORMAT']._serialized_end=2137
+  _globals['_KYCTIER']._serialized_start=2139
+  _globals['_KYCTIER']._serialized_end=2258
+  _globals['_ENROLLMENTSOURCE']._serialized_start=2261
+  _globals['_ENROLLMENTSOURCE']._serialized_end=2463
+  _globals['_CHALLENGEPURPOSE']._serialized_start=2466
+  _globals['_CHALLENGEPURPOSE']._serialized_end=2622
+  _globals['_KEYALGORITHM']._serialized_start=2624
+  _globals['_KEYALGORITHM']._serialized_end=2733
+  _globals['_IMAGE']._serialized_start=147
+  _globals['_IMAGE']._serialized_end=205
+  _globals['_RAWIMAGE']._serialized_start=208
+  _globals['_RAWIMAGE']._serialized_end=345
+  _globals['_POINT']._serialized_start=347
+  _globals['_POINT']._serialized_end=382
+  _globals['_BOUNDINGBOX']._serialized_start=384
+  _globals['_BOUNDINGBOX']._serialized_end=471
+  _globals['_DETECTEDFACE']._serialized_start=474
+  _globals['_DETECTEDFACE']._serialized_end=628
+  _globals['_ALIGNEDFACE']._serialized_start=630
+  _globals['_ALIGNEDFACE']._serialized_end=725
+  _globals['_PADCROP']._serialized_start=727
+  _globals['_PADCROP']._serialized_end=810
+  _globals['_FACECROPS']._serialized_start=813
+  _globals['_FACECROPS']._serialized_end=941
+  _globals['_COLOURSAMPLE']._serialized_start=944
+  _globals['_COLOURSAMPLE']._serialized_end=1132
+  _globals['_FLASHCOLOUR']._serialized_start=1134
+  _globals['_FLASHCOLOUR']._serialized_end=1165
+  _globals['_EMBEDDINGCONTRACT']._serialized_start=1167
+  _globals['_EMBEDDINGCONTRACT']._serialized_end=1280
+  _globals['_EMBEDDING']._serialized_start=1282
+  _globals['_EMBEDDING']._serialized_end=1384
+  _globals['_REASON']._serialized_start=1386
+  _globals['_REASON']._serialized_end=1440
+  _globals['_FLASHCHALLENGE']._serialized_start=1443
+  _globals['_FLASHCHALLENGE']._serialized_end=1779
+  _globals['_BUNDLEATTESTATION']._serialized_start=1782
+  _globals['_BUNDLEATTESTATION']._serialized_end=2045
 # @@protoc_insertion_point(module_scope)

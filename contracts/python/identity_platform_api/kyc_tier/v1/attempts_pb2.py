@@ -24,11 +24,12 @@ _sym_db = _symbol_database.Default()
 
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from identity_platform_api.common.v1 import options_pb2 as identity__platform__api_dot_common_dot_v1_dot_options__pb2
 from identity_platform_api.common.v1 import types_pb2 as identity__platform__api_dot_common_dot_v1_dot_types__pb2
 from identity_platform_api.kyc_tier.v1 import resources_pb2 as identity__platform__api_dot_kyc__tier_dot_v1_dot_resources__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n0identity_platform_api/kyc_tier/v1/attempts.proto\x12\x14identity.kyc_tier.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a+identity_platform_api/common/v1/types.proto\x1a\x31identity_platform_api/kyc_tier/v1/resources.proto\"\xfe\x02\n\x07\x41ttempt\x12\x1d\n\nattempt_id\x18\x01 \x01(\tR\tattemptId\x12\x1f\n\x0b\x63ustomer_id\x18\x02 \x01(\tR\ncustomerId\x12:\n\x04kind\x18\x03 \x01(\x0e\x32&.identity.kyc_tier.v1.VerificationKindR\x04kind\x12>\n\x07outcome\x18\x04 \x01(\x0e\x32$.identity.kyc_tier.v1.AttemptOutcomeR\x07outcome\x12\x34\n\x07reasons\x18\x05 \x03(\x0b\x32\x1a.identity.common.v1.ReasonR\x07reasons\x12\'\n\x0fverification_id\x18\x06 \x01(\tR\x0everificationId\x12\x1d\n\nrequest_id\x18\x07 \x01(\tR\trequestId\x12\x39\n\ncreated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tcreatedAt\"\xbf\x02\n\x13ListAttemptsRequest\x12\x1b\n\tpage_size\x18\x01 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x02 \x01(\tR\tpageToken\x12:\n\x04kind\x18\x03 \x01(\x0e\x32&.identity.kyc_tier.v1.VerificationKindR\x04kind\x12>\n\x07outcome\x18\x04 \x01(\x0e\x32$.identity.kyc_tier.v1.AttemptOutcomeR\x07outcome\x12\x39\n\nstart_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tstartTime\x12\x35\n\x08\x65nd_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x07\x65ndTime\"y\n\x14ListAttemptsResponse\x12\x39\n\x08\x61ttempts\x18\x01 \x03(\x0b\x32\x1d.identity.kyc_tier.v1.AttemptR\x08\x61ttempts\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"z\n\x1bListCustomerAttemptsRequest\x12\x1f\n\x0b\x63ustomer_id\x18\x01 \x01(\tR\ncustomerId\x12\x1b\n\tpage_size\x18\x02 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x03 \x01(\tR\tpageToken\"\x81\x01\n\x1cListCustomerAttemptsResponse\x12\x39\n\x08\x61ttempts\x18\x01 \x03(\x0b\x32\x1d.identity.kyc_tier.v1.AttemptR\x08\x61ttempts\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*\xe6\x01\n\x0e\x41ttemptOutcome\x12\x1f\n\x1b\x41TTEMPT_OUTCOME_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x41TTEMPT_OUTCOME_PASSED\x10\x01\x12\x1a\n\x16\x41TTEMPT_OUTCOME_FAILED\x10\x02\x12\x1b\n\x17\x41TTEMPT_OUTCOME_REFUSED\x10\x03\x12 \n\x1c\x41TTEMPT_OUTCOME_NEEDS_REVIEW\x10\x04\x12\x1b\n\x17\x41TTEMPT_OUTCOME_STARTED\x10\x05\x12\x1f\n\x1b\x41TTEMPT_OUTCOME_INTERRUPTED\x10\x06\x32\xd6\x02\n\x0e\x41ttemptService\x12\x88\x01\n\x0cListAttempts\x12).identity.kyc_tier.v1.ListAttemptsRequest\x1a*.identity.kyc_tier.v1.ListAttemptsResponse\"!\x90\x02\x01\x82\xd3\xe4\x93\x02\x18\x12\x16/api/identity/attempts\x12\xb8\x01\n\x14ListCustomerAttempts\x12\x31.identity.kyc_tier.v1.ListCustomerAttemptsRequest\x1a\x32.identity.kyc_tier.v1.ListCustomerAttemptsResponse\"9\x90\x02\x01\x82\xd3\xe4\x93\x02\x30\x12./api/identity/customers/{customer_id}/attemptsb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n0identity_platform_api/kyc_tier/v1/attempts.proto\x12\x14identity.kyc_tier.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a-identity_platform_api/common/v1/options.proto\x1a+identity_platform_api/common/v1/types.proto\x1a\x31identity_platform_api/kyc_tier/v1/resources.proto\"\xfe\x02\n\x07\x41ttempt\x12\x1d\n\nattempt_id\x18\x01 \x01(\tR\tattemptId\x12\x1f\n\x0b\x63ustomer_id\x18\x02 \x01(\tR\ncustomerId\x12:\n\x04kind\x18\x03 \x01(\x0e\x32&.identity.kyc_tier.v1.VerificationKindR\x04kind\x12>\n\x07outcome\x18\x04 \x01(\x0e\x32$.identity.kyc_tier.v1.AttemptOutcomeR\x07outcome\x12\x34\n\x07reasons\x18\x05 \x03(\x0b\x32\x1a.identity.common.v1.ReasonR\x07reasons\x12\'\n\x0fverification_id\x18\x06 \x01(\tR\x0everificationId\x12\x1d\n\nrequest_id\x18\x07 \x01(\tR\trequestId\x12\x39\n\ncreated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tcreatedAt\"\xbf\x02\n\x13ListAttemptsRequest\x12\x1b\n\tpage_size\x18\x01 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x02 \x01(\tR\tpageToken\x12:\n\x04kind\x18\x03 \x01(\x0e\x32&.identity.kyc_tier.v1.VerificationKindR\x04kind\x12>\n\x07outcome\x18\x04 \x01(\x0e\x32$.identity.kyc_tier.v1.AttemptOutcomeR\x07outcome\x12\x39\n\nstart_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tstartTime\x12\x35\n\x08\x65nd_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x07\x65ndTime\"y\n\x14ListAttemptsResponse\x12\x39\n\x08\x61ttempts\x18\x01 \x03(\x0b\x32\x1d.identity.kyc_tier.v1.AttemptR\x08\x61ttempts\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"z\n\x1bListCustomerAttemptsRequest\x12\x1f\n\x0b\x63ustomer_id\x18\x01 \x01(\tR\ncustomerId\x12\x1b\n\tpage_size\x18\x02 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x03 \x01(\tR\tpageToken\"\x81\x01\n\x1cListCustomerAttemptsResponse\x12\x39\n\x08\x61ttempts\x18\x01 \x03(\x0b\x32\x1d.identity.kyc_tier.v1.AttemptR\x08\x61ttempts\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*\xe6\x01\n\x0e\x41ttemptOutcome\x12\x1f\n\x1b\x41TTEMPT_OUTCOME_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x41TTEMPT_OUTCOME_PASSED\x10\x01\x12\x1a\n\x16\x41TTEMPT_OUTCOME_FAILED\x10\x02\x12\x1b\n\x17\x41TTEMPT_OUTCOME_REFUSED\x10\x03\x12 \n\x1c\x41TTEMPT_OUTCOME_NEEDS_REVIEW\x10\x04\x12\x1b\n\x17\x41TTEMPT_OUTCOME_STARTED\x10\x05\x12\x1f\n\x1b\x41TTEMPT_OUTCOME_INTERRUPTED\x10\x06\x32\x9c\x03\n\x0e\x41ttemptService\x12\xa3\x01\n\x0cListAttempts\x12).identity.kyc_tier.v1.ListAttemptsRequest\x1a*.identity.kyc_tier.v1.ListAttemptsResponse\"<\x90\x02\x01\xda\xf3\x18\x17\n\x15\n\x10INVALID_ARGUMENT\x12\x01\x02\x82\xd3\xe4\x93\x02\x18\x12\x16/api/identity/attempts\x12\xe3\x01\n\x14ListCustomerAttempts\x12\x31.identity.kyc_tier.v1.ListCustomerAttemptsRequest\x1a\x32.identity.kyc_tier.v1.ListCustomerAttemptsResponse\"d\x90\x02\x01\xda\xf3\x18\'\n\x15\n\x10INVALID_ARGUMENT\x12\x01\x02\n\x0e\n\tNOT_FOUND\x12\x01(\x82\xd3\xe4\x93\x02\x30\x12./api/identity/customers/{customer_id}/attemptsb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,21 +37,21 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'identity_platform_api.kyc_t
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_ATTEMPTSERVICE'].methods_by_name['ListAttempts']._loaded_options = None
-  _globals['_ATTEMPTSERVICE'].methods_by_name['ListAttempts']._serialized_options = b'\220\002\001\202\323\344\223\002\030\022\026/api/identity/attempts'
+  _globals['_ATTEMPTSERVICE'].methods_by_name['ListAttempts']._serialized_options = b'\220\002\001\332\363\030\027\n\025\n\020INVALID_ARGUMENT\022\001\002\202\323\344\223\002\030\022\026/api/identity/attempts'
   _globals['_ATTEMPTSERVICE'].methods_by_name['ListCustomerAttempts']._loaded_options = None
-  _globals['_ATTEMPTSERVICE'].methods_by_name['ListCustomerAttempts']._serialized_options = b'\220\002\001\202\323\344\223\0020\022./api/identity/customers/{customer_id}/attempts'
-  _globals['_ATTEMPTOUTCOME']._serialized_start=1320
-  _globals['_ATTEMPTOUTCOME']._serialized_end=1550
-  _globals['_ATTEMPT']._serialized_start=234
-  _globals['_ATTEMPT']._serialized_end=616
-  _globals['_LISTATTEMPTSREQUEST']._serialized_start=619
-  _globals['_LISTATTEMPTSREQUEST']._serialized_end=938
-  _globals['_LISTATTEMPTSRESPONSE']._serialized_start=940
-  _globals['_LISTATTEMPTSRESPONSE']._serialized_end=1061
-  _globals['_LISTCUSTOMERATTEMPTSREQUEST']._serialized_start=1063
-  _globals['_LISTCUSTOMERATTEMPTSREQUEST']._serialized_end=1185
-  _globals['_LISTCUSTOMERATTEMPTSRESPONSE']._serialized_start=1188
-  _globals['_LISTCUSTOMERATTEMPTSRESPONSE']._serialized_end=1317
-  _globals['_ATTEMPTSERVICE']._serialized_start=1553
-  _globals['_ATTEMPTSERVICE']._serialized_end=1895
+  _globals['_ATTEMPTSERVICE'].methods_by_name['ListCustomerAttempts']._serialized_options = b'\220\002\001\332\363\030\'\n\025\n\020INVALID_ARGUMENT\022\001\002\n\016\n\tNOT_FOUND\022\001(\202\323\344\223\0020\022./api/identity/customers/{customer_id}/attempts'
+  _globals['_ATTEMPTOUTCOME']._serialized_start=1367
+  _globals['_ATTEMPTOUTCOME']._serialized_end=1597
+  _globals['_ATTEMPT']._serialized_start=281
+  _globals['_ATTEMPT']._serialized_end=663
+  _globals['_LISTATTEMPTSREQUEST']._serialized_start=666
+  _globals['_LISTATTEMPTSREQUEST']._serialized_end=985
+  _globals['_LISTATTEMPTSRESPONSE']._serialized_start=987
+  _globals['_LISTATTEMPTSRESPONSE']._serialized_end=1108
+  _globals['_LISTCUSTOMERATTEMPTSREQUEST']._serialized_start=1110
+  _globals['_LISTCUSTOMERATTEMPTSREQUEST']._serialized_end=1232
+  _globals['_LISTCUSTOMERATTEMPTSRESPONSE']._serialized_start=1235
+  _globals['_LISTCUSTOMERATTEMPTSRESPONSE']._serialized_end=1364
+  _globals['_ATTEMPTSERVICE']._serialized_start=1600
+  _globals['_ATTEMPTSERVICE']._serialized_end=2012
 # @@protoc_insertion_point(module_scope)

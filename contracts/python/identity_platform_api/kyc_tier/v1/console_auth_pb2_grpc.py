@@ -127,6 +127,7 @@ class ConsoleAuthServiceServicer:
     def BeginPasskeyRegistration(self, request, context):
         """BeginPasskeyRegistration returns WebAuthn creation options for the
         signed-in user.
+        Errors: FAILED_PRECONDITION / SESSION_REQUIRED (not a console session).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -54,6 +54,7 @@ class ConsoleAuthServiceStub:
     BeginPasskeyRegistration: _grpc.UnaryUnaryMultiCallable[_console_auth_pb2.BeginPasskeyRegistrationRequest, _console_auth_pb2.BeginPasskeyRegistrationResponse]
     """BeginPasskeyRegistration returns WebAuthn creation options for the
     signed-in user.
+    Errors: FAILED_PRECONDITION / SESSION_REQUIRED (not a console session).
     """
     FinishPasskeyRegistration: _grpc.UnaryUnaryMultiCallable[_console_auth_pb2.FinishPasskeyRegistrationRequest, _console_auth_pb2.FinishPasskeyRegistrationResponse]
     """FinishPasskeyRegistration verifies the authenticator's attestation and
@@ -113,6 +114,7 @@ class ConsoleAuthServiceAsyncStub(ConsoleAuthServiceStub):
     BeginPasskeyRegistration: _aio.UnaryUnaryMultiCallable[_console_auth_pb2.BeginPasskeyRegistrationRequest, _console_auth_pb2.BeginPasskeyRegistrationResponse]  # type: ignore[assignment]
     """BeginPasskeyRegistration returns WebAuthn creation options for the
     signed-in user.
+    Errors: FAILED_PRECONDITION / SESSION_REQUIRED (not a console session).
     """
     FinishPasskeyRegistration: _aio.UnaryUnaryMultiCallable[_console_auth_pb2.FinishPasskeyRegistrationRequest, _console_auth_pb2.FinishPasskeyRegistrationResponse]  # type: ignore[assignment]
     """FinishPasskeyRegistration verifies the authenticator's attestation and
@@ -189,6 +191,7 @@ class ConsoleAuthServiceServicer:
     ) -> _typing.Union[_console_auth_pb2.BeginPasskeyRegistrationResponse, _abc.Awaitable[_console_auth_pb2.BeginPasskeyRegistrationResponse]]:
         """BeginPasskeyRegistration returns WebAuthn creation options for the
         signed-in user.
+        Errors: FAILED_PRECONDITION / SESSION_REQUIRED (not a console session).
         """
 
     def FinishPasskeyRegistration(

@@ -29,53 +29,69 @@ from identity_platform_api.common.v1 import types_pb2 as identity__platform__api
 from identity_platform_api.kyc_tier.v1 import resources_pb2 as identity__platform__api_dot_kyc__tier_dot_v1_dot_resources__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n1identity_platform_api/kyc_tier/v1/customers.proto\x12\x14identity.kyc_tier.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a-identity_platform_api/common/v1/options.proto\x1a+identity_platform_api/common/v1/types.proto\x1a\x31identity_platform_api/kyc_tier/v1/resources.proto\"\x93\x01\n\x15\x43reateCustomerRequest\x12\x1f\n\x0b\x65xternal_id\x18\x01 \x01(\tR\nexternalId\x12\x1b\n\tfull_name\x18\x02 \x01(\tR\x08\x66ullName\x12\x10\n\x03nik\x18\x03 \x01(\tR\x03nik\x12\x14\n\x05\x65mail\x18\x04 \x01(\tR\x05\x65mail\x12\x14\n\x05phone\x18\x05 \x01(\tR\x05phone\"\xa3\x01\n\x16\x43reateCustomerResponse\x12:\n\x08\x63ustomer\x18\x01 \x01(\x0b\x32\x1e.identity.kyc_tier.v1.CustomerR\x08\x63ustomer\x12M\n\x10nik_verification\x18\x02 \x01(\x0b\x32\".identity.kyc_tier.v1.VerificationR\x0fnikVerification\"\xc4\x01\n\x14ListCustomersRequest\x12\x1b\n\tpage_size\x18\x01 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x02 \x01(\tR\tpageToken\x12/\n\x04tier\x18\x03 \x01(\x0e\x32\x1b.identity.common.v1.KycTierR\x04tier\x12?\n\rcreated_after\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0c\x63reatedAfter\"}\n\x15ListCustomersResponse\x12<\n\tcustomers\x18\x01 \x03(\x0b\x32\x1e.identity.kyc_tier.v1.CustomerR\tcustomers\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"5\n\x12GetCustomerRequest\x12\x1f\n\x0b\x63ustomer_id\x18\x01 \x01(\tR\ncustomerId\"Q\n\x13GetCustomerResponse\x12:\n\x08\x63ustomer\x18\x01 \x01(\x0b\x32\x1e.identity.kyc_tier.v1.CustomerR\x08\x63ustomer\"O\n\x14\x45raseCustomerRequest\x12\x1f\n\x0b\x63ustomer_id\x18\x01 \x01(\tR\ncustomerId\x12\x16\n\x06reason\x18\x02 \x01(\tR\x06reason\"\x97\x01\n\x0eRetainedRecord\x12\x16\n\x06record\x18\x01 \x01(\tR\x06record\x12\x14\n\x05\x62\x61sis\x18\x02 \x01(\tR\x05\x62\x61sis\x12\x14\n\x05\x63ount\x18\x03 \x01(\x05R\x05\x63ount\x12\x41\n\x0eretained_until\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\rretainedUntil\"\xc1\x03\n\x15\x45raseCustomerResponse\x12\x1f\n\x0b\x63ustomer_id\x18\x01 \x01(\tR\ncustomerId\x12\x37\n\terased_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x08\x65rasedAt\x12/\n\x13\x65nrollments_retired\x18\x03 \x01(\x05R\x12\x65nrollmentsRetired\x12%\n\x0ekeys_destroyed\x18\x04 \x01(\x05R\rkeysDestroyed\x12\x1d\n\nerasure_id\x18\x05 \x01(\tR\terasureId\x12\x38\n\x05state\x18\x06 \x01(\x0e\x32\".identity.kyc_tier.v1.ErasureStateR\x05state\x12=\n\x0crequested_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0brequestedAt\x12\x1c\n\tdestroyed\x18\x08 \x03(\tR\tdestroyed\x12@\n\x08retained\x18\t \x03(\x0b\x32$.identity.kyc_tier.v1.RetainedRecordR\x08retained\"b\n\x13SetLegalHoldRequest\x12\x1f\n\x0b\x63ustomer_id\x18\x01 \x01(\tR\ncustomerId\x12\x12\n\x04hold\x18\x02 \x01(\x08R\x04hold\x12\x16\n\x06reason\x18\x03 \x01(\tR\x06reason\"R\n\x14SetLegalHoldResponse\x12:\n\x08\x63ustomer\x18\x01 \x01(\x0b\x32\x1e.identity.kyc_tier.v1.CustomerR\x08\x63ustomer\"s\n\x1bSetRetentionOverrideRequest\x12\x1d\n\ndata_class\x18\x01 \x01(\tR\tdataClass\x12\x1f\n\x0bperiod_days\x18\x02 \x01(\x05R\nperiodDays\x12\x14\n\x05\x62\x61sis\x18\x03 \x01(\tR\x05\x62\x61sis\"\x83\x01\n\x1cSetRetentionOverrideResponse\x12\x1d\n\ndata_class\x18\x01 \x01(\tR\tdataClass\x12\x1f\n\x0bperiod_days\x18\x02 \x01(\x05R\nperiodDays\x12#\n\rdeclared_days\x18\x03 \x01(\x05R\x0c\x64\x65\x63laredDays*i\n\x0c\x45rasureState\x12\x1d\n\x19\x45RASURE_STATE_UNSPECIFIED\x10\x00\x12\x1d\n\x19\x45RASURE_STATE_IN_PROGRESS\x10\x01\x12\x1b\n\x17\x45RASURE_STATE_COMPLETED\x10\x02\x32\xd0\x07\n\x0f\x43ustomerService\x12\x86\x01\n\x0e\x43reateCustomer\x12+.identity.kyc_tier.v1.CreateCustomerRequest\x1a,.identity.kyc_tier.v1.CreateCustomerResponse\"\x19\x82\xd3\xe4\x93\x02\x13\"\x0e/api/customers:\x01*\x12\x83\x01\n\rListCustomers\x12*.identity.kyc_tier.v1.ListCustomersRequest\x1a+.identity.kyc_tier.v1.ListCustomersResponse\"\x19\x90\x02\x01\x82\xd3\xe4\x93\x02\x10\x12\x0e/api/customers\x12\x94\x01\n\x0bGetCustomer\x12(.identity.kyc_tier.v1.GetCustomerRequest\x1a).identity.kyc_tier.v1.GetCustomerResponse\"0\x90\x02\x01\x82\xd3\xe4\x93\x02\'\x12%/api/identity/customers/{customer_id}\x12\xb1\x01\n\rEraseCustomer\x12*.identity.kyc_tier.v1.EraseCustomerRequest\x1a+.identity.kyc_tier.v1.EraseCustomerResponse\"G\x90\x02\x02\xd2\xf3\x18\n\x08\n\x10\xac\x02\x1a\x03org\x82\xd3\xe4\x93\x02\x30\"+/api/identity/customers/{customer_id}/erase:\x01*\x12\xab\x01\n\x0cSetLegalHold\x12).identity.kyc_tier.v1.SetLegalHoldRequest\x1a*.identity.kyc_tier.v1.SetLegalHoldResponse\"D\x90\x02\x02\xca\xf3\x18\x02\x08\x02\x82\xd3\xe4\x93\x02\x35\"0/api/identity/customers/{customer_id}/legal-hold:\x01*\x12\xb4\x01\n\x14SetRetentionOverride\x12\x31.identity.kyc_tier.v1.SetRetentionOverrideRequest\x1a\x32.identity.kyc_tier.v1.SetRetentionOverrideResponse\"5\x90\x02\x02\xca\xf3\x18\x02\x08\x02\x82\xd3\xe4\x93\x02&\"!/api/identity/retention/overrides:\x01*b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n1identity_platform_api/kyc_tier/v1/customers.proto\x12\x14identity.kyc_tier.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a-identity_platform_api/common/v1/options.proto\x1a+identity_platform_api/common/v1/types.proto\x1a\x31identity_platform_api/kyc_tier/v1/resources.proto\"\xa3\x02\n\x15\x43reateCustomerRequest\x12=\n\x0b\x65xternal_id\x18\x01 \x01(\tB\x1c\xea\xf9\x18\x18\x08\x01\x18\x80\x01:\x11partner-user-8812R\nexternalId\x12\x31\n\tfull_name\x18\x02 \x01(\tB\x14\xea\xf9\x18\x10\x18\xc8\x01:\x0bSiti RahayuR\x08\x66ullName\x12\x35\n\x03nik\x18\x03 \x01(\tB#\xea\xf9\x18\x1f\"\x0b^[0-9]{16}$:\x10\x33\x32\x37\x33\x30\x32\x34\x31\x30\x37\x39\x35\x30\x30\x30\x33R\x03nik\x12\x35\n\x05\x65mail\x18\x04 \x01(\tB\x1f\xea\xf9\x18\x1b\x32\x05\x65mail:\x12siti@example.co.idR\x05\x65mail\x12*\n\x05phone\x18\x05 \x01(\tB\x14\xea\xf9\x18\x10:\x0e+6281234567890R\x05phone\"\xa3\x01\n\x16\x43reateCustomerResponse\x12:\n\x08\x63ustomer\x18\x01 \x01(\x0b\x32\x1e.identity.kyc_tier.v1.CustomerR\x08\x63ustomer\x12M\n\x10nik_verification\x18\x02 \x01(\x0b\x32\".identity.kyc_tier.v1.VerificationR\x0fnikVerification\"\xc4\x01\n\x14ListCustomersRequest\x12\x1b\n\tpage_size\x18\x01 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x02 \x01(\tR\tpageToken\x12/\n\x04tier\x18\x03 \x01(\x0e\x32\x1b.identity.common.v1.KycTierR\x04tier\x12?\n\rcreated_after\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0c\x63reatedAfter\"}\n\x15ListCustomersResponse\x12<\n\tcustomers\x18\x01 \x03(\x0b\x32\x1e.identity.kyc_tier.v1.CustomerR\tcustomers\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"=\n\x12GetCustomerRequest\x12\'\n\x0b\x63ustomer_id\x18\x01 \x01(\tB\x06\xea\xf9\x18\x02\x08\x01R\ncustomerId\"Q\n\x13GetCustomerResponse\x12:\n\x08\x63ustomer\x18\x01 \x01(\x0b\x32\x1e.identity.kyc_tier.v1.CustomerR\x08\x63ustomer\"W\n\x14\x45raseCustomerRequest\x12\'\n\x0b\x63ustomer_id\x18\x01 \x01(\tB\x06\xea\xf9\x18\x02\x08\x01R\ncustomerId\x12\x16\n\x06reason\x18\x02 \x01(\tR\x06reason\"\x97\x01\n\x0eRetainedRecord\x12\x16\n\x06record\x18\x01 \x01(\tR\x06record\x12\x14\n\x05\x62\x61sis\x18\x02 \x01(\tR\x05\x62\x61sis\x12\x14\n\x05\x63ount\x18\x03 \x01(\x05R\x05\x63ount\x12\x41\n\x0eretained_until\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\rretainedUntil\"\xc1\x03\n\x15\x45raseCustomerResponse\x12\x1f\n\x0b\x63ustomer_id\x18\x01 \x01(\tR\ncustomerId\x12\x37\n\terased_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x08\x65rasedAt\x12/\n\x13\x65nrollments_retired\x18\x03 \x01(\x05R\x12\x65nrollmentsRetired\x12%\n\x0ekeys_destroyed\x18\x04 \x01(\x05R\rkeysDestroyed\x12\x1d\n\nerasure_id\x18\x05 \x01(\tR\terasureId\x12\x38\n\x05state\x18\x06 \x01(\x0e\x32\".identity.kyc_tier.v1.ErasureStateR\x05state\x12=\n\x0crequested_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0brequestedAt\x12\x1c\n\tdestroyed\x18\x08 \x03(\tR\tdestroyed\x12@\n\x08retained\x18\t \x03(\x0b\x32$.identity.kyc_tier.v1.RetainedRecordR\x08retained\"j\n\x13SetLegalHoldRequest\x12\'\n\x0b\x63ustomer_id\x18\x01 \x01(\tB\x06\xea\xf9\x18\x02\x08\x01R\ncustomerId\x12\x12\n\x04hold\x18\x02 \x01(\x08R\x04hold\x12\x16\n\x06reason\x18\x03 \x01(\tR\x06reason\"R\n\x14SetLegalHoldResponse\x12:\n\x08\x63ustomer\x18\x01 \x01(\x0b\x32\x1e.identity.kyc_tier.v1.CustomerR\x08\x63ustomer\"s\n\x1bSetRetentionOverrideRequest\x12\x1d\n\ndata_class\x18\x01 \x01(\tR\tdataClass\x12\x1f\n\x0bperiod_days\x18\x02 \x01(\x05R\nperiodDays\x12\x14\n\x05\x62\x61sis\x18\x03 \x01(\tR\x05\x62\x61sis\"\x83\x01\n\x1cSetRetentionOverrideResponse\x12\x1d\n\ndata_class\x18\x01 \x01(\tR\tdataClass\x12\x1f\n\x0bperiod_days\x18\x02 \x01(\x05R\nperiodDays\x12#\n\rdeclared_days\x18\x03 \x01(\x05R\x0c\x64\x65\x63laredDays*i\n\x0c\x45rasureState\x12\x1d\n\x19\x45RASURE_STATE_UNSPECIFIED\x10\x00\x12\x1d\n\x19\x45RASURE_STATE_IN_PROGRESS\x10\x01\x12\x1b\n\x17\x45RASURE_STATE_COMPLETED\x10\x02\x32\xbe\t\n\x0f\x43ustomerService\x12\xb7\x01\n\x0e\x43reateCustomer\x12+.identity.kyc_tier.v1.CreateCustomerRequest\x1a,.identity.kyc_tier.v1.CreateCustomerResponse\"J\xda\xf3\x18-\n\x16\n\x10INVALID_ARGUMENT\x12\x02\x02\x46\n\x13\n\x0e\x41LREADY_EXISTS\x12\x01*\x82\xd3\xe4\x93\x02\x13\"\x0e/api/customers:\x01*\x12\x9e\x01\n\rListCustomers\x12*.identity.kyc_tier.v1.ListCustomersRequest\x1a+.identity.kyc_tier.v1.ListCustomersResponse\"4\x90\x02\x01\xda\xf3\x18\x17\n\x15\n\x10INVALID_ARGUMENT\x12\x01\x02\x82\xd3\xe4\x93\x02\x10\x12\x0e/api/customers\x12\xa8\x01\n\x0bGetCustomer\x12(.identity.kyc_tier.v1.GetCustomerRequest\x1a).identity.kyc_tier.v1.GetCustomerResponse\"D\x90\x02\x01\xda\xf3\x18\x10\n\x0e\n\tNOT_FOUND\x12\x01(\x82\xd3\xe4\x93\x02\'\x12%/api/identity/customers/{customer_id}\x12\xf9\x01\n\rEraseCustomer\x12*.identity.kyc_tier.v1.EraseCustomerRequest\x1a+.identity.kyc_tier.v1.EraseCustomerResponse\"\x8e\x01\x90\x02\x02\xd2\xf3\x18\n\x08\n\x10\xac\x02\x1a\x03org\xda\xf3\x18\x43\n\x18\n\x13\x46\x41ILED_PRECONDITION\x12\x01\x34\n\x0e\n\tNOT_FOUND\x12\x01(\n\x17\n\x12RESOURCE_EXHAUSTED\x12\x01\x1e\x82\xd3\xe4\x93\x02\x30\"+/api/identity/customers/{customer_id}/erase:\x01*\x12\xf1\x01\n\x0cSetLegalHold\x12).identity.kyc_tier.v1.SetLegalHoldRequest\x1a*.identity.kyc_tier.v1.SetLegalHoldResponse\"\x89\x01\x90\x02\x02\xca\xf3\x18\x02\x08\x02\xda\xf3\x18\x41\n\x15\n\x10INVALID_ARGUMENT\x12\x01\x02\n\x18\n\x13\x46\x41ILED_PRECONDITION\x12\x01)\n\x0e\n\tNOT_FOUND\x12\x01(\x82\xd3\xe4\x93\x02\x35\"0/api/identity/customers/{customer_id}/legal-hold:\x01*\x12\xb4\x01\n\x14SetRetentionOverride\x12\x31.identity.kyc_tier.v1.SetRetentionOverrideRequest\x1a\x32.identity.kyc_tier.v1.SetRetentionOverrideResponse\"5\x90\x02\x02\xca\xf3\x18\x02\x08\x02\x82\xd3\xe4\x93\x02&\"!/api/identity/retention/overrides:\x01*b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'identity_platform_api.kyc_tier.v1.customers_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_CREATECUSTOMERREQUEST'].fields_by_name['external_id']._loaded_options = None
+  _globals['_CREATECUSTOMERREQUEST'].fields_by_name['external_id']._serialized_options = b'\352\371\030\030\010\001\030\200\001:\021partner-user-8812'
+  _globals['_CREATECUSTOMERREQUEST'].fields_by_name['full_name']._loaded_options = None
+  _globals['_CREATECUSTOMERREQUEST'].fields_by_name['full_name']._serialized_options = b'\352\371\030\020\030\310\001:\013Siti Rahayu'
+  _globals['_CREATECUSTOMERREQUEST'].fields_by_name['nik']._loaded_options = None
+  _globals['_CREATECUSTOMERREQUEST'].fields_by_name['nik']._serialized_options = b'\352\371\030\037\"\013^[0-9]{16}$:\0203273024107950003'
+  _globals['_CREATECUSTOMERREQUEST'].fields_by_name['email']._loaded_options = None
+  _globals['_CREATECUSTOMERREQUEST'].fields_by_name['email']._serialized_options = b'\352\371\030\0332\005email:\022siti@example.co.id'
+  _globals['_CREATECUSTOMERREQUEST'].fields_by_name['phone']._loaded_options = None
+  _globals['_CREATECUSTOMERREQUEST'].fields_by_name['phone']._serialized_options = b'\352\371\030\020:\016+6281234567890'
+  _globals['_GETCUSTOMERREQUEST'].fields_by_name['customer_id']._loaded_options = None
+  _globals['_GETCUSTOMERREQUEST'].fields_by_name['customer_id']._serialized_options = b'\352\371\030\002\010\001'
+  _globals['_ERASECUSTOMERREQUEST'].fields_by_name['customer_id']._loaded_options = None
+  _globals['_ERASECUSTOMERREQUEST'].fields_by_name['customer_id']._serialized_options = b'\352\371\030\002\010\001'
+  _globals['_SETLEGALHOLDREQUEST'].fields_by_name['customer_id']._loaded_options = None
+  _globals['_SETLEGALHOLDREQUEST'].fields_by_name['customer_id']._serialized_options = b'\352\371\030\002\010\001'
   _globals['_CUSTOMERSERVICE'].methods_by_name['CreateCustomer']._loaded_options = None
-  _globals['_CUSTOMERSERVICE'].methods_by_name['CreateCustomer']._serialized_options = b'\202\323\344\223\002\023\"\016/api/customers:\001*'
+  _globals['_CUSTOMERSERVICE'].methods_by_name['CreateCustomer']._serialized_options = b'\332\363\030-\n\026\n\020INVALID_ARGUMENT\022\002\002F\n\023\n\016ALREADY_EXISTS\022\001*\202\323\344\223\002\023\"\016/api/customers:\001*'
   _globals['_CUSTOMERSERVICE'].methods_by_name['ListCustomers']._loaded_options = None
-  _globals['_CUSTOMERSERVICE'].methods_by_name['ListCustomers']._serialized_options = b'\220\002\001\202\323\344\223\002\020\022\016/api/customers'
+  _globals['_CUSTOMERSERVICE'].methods_by_name['ListCustomers']._serialized_options = b'\220\002\001\332\363\030\027\n\025\n\020INVALID_ARGUMENT\022\001\002\202\323\344\223\002\020\022\016/api/customers'
   _globals['_CUSTOMERSERVICE'].methods_by_name['GetCustomer']._loaded_options = None
-  _globals['_CUSTOMERSERVICE'].methods_by_name['GetCustomer']._serialized_options = b'\220\002\001\202\323\344\223\002\'\022%/api/identity/customers/{customer_id}'
+  _globals['_CUSTOMERSERVICE'].methods_by_name['GetCustomer']._serialized_options = b'\220\002\001\332\363\030\020\n\016\n\tNOT_FOUND\022\001(\202\323\344\223\002\'\022%/api/identity/customers/{customer_id}'
   _globals['_CUSTOMERSERVICE'].methods_by_name['EraseCustomer']._loaded_options = None
-  _globals['_CUSTOMERSERVICE'].methods_by_name['EraseCustomer']._serialized_options = b'\220\002\002\322\363\030\n\010\n\020\254\002\032\003org\202\323\344\223\0020\"+/api/identity/customers/{customer_id}/erase:\001*'
+  _globals['_CUSTOMERSERVICE'].methods_by_name['EraseCustomer']._serialized_options = b'\220\002\002\322\363\030\n\010\n\020\254\002\032\003org\332\363\030C\n\030\n\023FAILED_PRECONDITION\022\0014\n\016\n\tNOT_FOUND\022\001(\n\027\n\022RESOURCE_EXHAUSTED\022\001\036\202\323\344\223\0020\"+/api/identity/customers/{customer_id}/erase:\001*'
   _globals['_CUSTOMERSERVICE'].methods_by_name['SetLegalHold']._loaded_options = None
-  _globals['_CUSTOMERSERVICE'].methods_by_name['SetLegalHold']._serialized_options = b'\220\002\002\312\363\030\002\010\002\202\323\344\223\0025\"0/api/identity/customers/{customer_id}/legal-hold:\001*'
+  _globals['_CUSTOMERSERVICE'].methods_by_name['SetLegalHold']._serialized_options = b'\220\002\002\312\363\030\002\010\002\332\363\030A\n\025\n\020INVALID_ARGUMENT\022\001\002\n\030\n\023FAILED_PRECONDITION\022\001)\n\016\n\tNOT_FOUND\022\001(\202\323\344\223\0025\"0/api/identity/customers/{customer_id}/legal-hold:\001*'
   _globals['_CUSTOMERSERVICE'].methods_by_name['SetRetentionOverride']._loaded_options = None
   _globals['_CUSTOMERSERVICE'].methods_by_name['SetRetentionOverride']._serialized_options = b'\220\002\002\312\363\030\002\010\002\202\323\344\223\002&\"!/api/identity/retention/overrides:\001*'
-  _globals['_ERASURESTATE']._serialized_start=2183
-  _globals['_ERASURESTATE']._serialized_end=2288
+  _globals['_ERASURESTATE']._serialized_start=2351
+  _globals['_ERASURESTATE']._serialized_end=2456
   _globals['_CREATECUSTOMERREQUEST']._serialized_start=282
-  _globals['_CREATECUSTOMERREQUEST']._serialized_end=429
-  _globals['_CREATECUSTOMERRESPONSE']._serialized_start=432
-  _globals['_CREATECUSTOMERRESPONSE']._serialized_end=595
-  _globals['_LISTCUSTOMERSREQUEST']._serialized_start=598
-  _globals['_LISTCUSTOMERSREQUEST']._serialized_end=794
-  _globals['_LISTCUSTOMERSRESPONSE']._serialized_start=796
-  _globals['_LISTCUSTOMERSRESPONSE']._serialized_end=921
-  _globals['_GETCUSTOMERREQUEST']._serialized_start=923
-  _globals['_GETCUSTOMERREQUEST']._serialized_end=976
-  _globals['_GETCUSTOMERRESPONSE']._serialized_start=978
-  _globals['_GETCUSTOMERRESPONSE']._serialized_end=1059
-  _globals['_ERASECUSTOMERREQUEST']._serialized_start=1061
-  _globals['_ERASECUSTOMERREQUEST']._serialized_end=1140
-  _globals['_RETAINEDRECORD']._serialized_start=1143
-  _globals['_RETAINEDRECORD']._serialized_end=1294
-  _globals['_ERASECUSTOMERRESPONSE']._serialized_start=1297
-  _globals['_ERASECUSTOMERRESPONSE']._serialized_end=1746
-  _globals['_SETLEGALHOLDREQUEST']._serialized_start=1748
-  _globals['_SETLEGALHOLDREQUEST']._serialized_end=1846
-  _globals['_SETLEGALHOLDRESPONSE']._serialized_start=1848
-  _globals['_SETLEGALHOLDRESPONSE']._serialized_end=1930
-  _globals['_SETRETENTIONOVERRIDEREQUEST']._serialized_start=1932
-  _globals['_SETRETENTIONOVERRIDEREQUEST']._serialized_end=2047
-  _globals['_SETRETENTIONOVERRIDERESPONSE']._serialized_start=2050
-  _globals['_SETRETENTIONOVERRIDERESPONSE']._serialized_end=2181
-  _globals['_CUSTOMERSERVICE']._serialized_start=2291
-  _globals['_CUSTOMERSERVICE']._serialized_end=3267
+  _globals['_CREATECUSTOMERREQUEST']._serialized_end=573
+  _globals['_CREATECUSTOMERRESPONSE']._serialized_start=576
+  _globals['_CREATECUSTOMERRESPONSE']._serialized_end=739
+  _globals['_LISTCUSTOMERSREQUEST']._serialized_start=742
+  _globals['_LISTCUSTOMERSREQUEST']._serialized_end=938
+  _globals['_LISTCUSTOMERSRESPONSE']._serialized_start=940
+  _globals['_LISTCUSTOMERSRESPONSE']._serialized_end=1065
+  _globals['_GETCUSTOMERREQUEST']._serialized_start=1067
+  _globals['_GETCUSTOMERREQUEST']._serialized_end=1128
+  _globals['_GETCUSTOMERRESPONSE']._serialized_start=1130
+  _globals['_GETCUSTOMERRESPONSE']._serialized_end=1211
+  _globals['_ERASECUSTOMERREQUEST']._serialized_start=1213
+  _globals['_ERASECUSTOMERREQUEST']._serialized_end=1300
+  _globals['_RETAINEDRECORD']._serialized_start=1303
+  _globals['_RETAINEDRECORD']._serialized_end=1454
+  _globals['_ERASECUSTOMERRESPONSE']._serialized_start=1457
+  _globals['_ERASECUSTOMERRESPONSE']._serialized_end=1906
+  _globals['_SETLEGALHOLDREQUEST']._serialized_start=1908
+  _globals['_SETLEGALHOLDREQUEST']._serialized_end=2014
+  _globals['_SETLEGALHOLDRESPONSE']._serialized_start=2016
+  _globals['_SETLEGALHOLDRESPONSE']._serialized_end=2098
+  _globals['_SETRETENTIONOVERRIDEREQUEST']._serialized_start=2100
+  _globals['_SETRETENTIONOVERRIDEREQUEST']._serialized_end=2215
+  _globals['_SETRETENTIONOVERRIDERESPONSE']._serialized_start=2218
+  _globals['_SETRETENTIONOVERRIDERESPONSE']._serialized_end=2349
+  _globals['_CUSTOMERSERVICE']._serialized_start=2459
+  _globals['_CUSTOMERSERVICE']._serialized_end=3673
 # @@protoc_insertion_point(module_scope)

@@ -28,19 +28,29 @@ from identity_platform_api.common.v1 import options_pb2 as identity__platform__a
 from identity_platform_api.common.v1 import types_pb2 as identity__platform__api_dot_common_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n/identity_platform_api/kyc_tier/v1/devices.proto\x12\x14identity.kyc_tier.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a-identity_platform_api/common/v1/options.proto\x1a+identity_platform_api/common/v1/types.proto\"\xd7\x01\n\x15RegisterDeviceRequest\x12\x1f\n\x0b\x63ustomer_id\x18\x01 \x01(\tR\ncustomerId\x12\x1b\n\tdevice_id\x18\x02 \x01(\tR\x08\x64\x65viceId\x12>\n\talgorithm\x18\x03 \x01(\x0e\x32 .identity.common.v1.KeyAlgorithmR\talgorithm\x12$\n\x0epublic_key_pem\x18\x04 \x01(\tR\x0cpublicKeyPem\x12\x1a\n\x08platform\x18\x05 \x01(\tR\x08platform\"\xda\x01\n\x16RegisterDeviceResponse\x12\x1b\n\tdevice_id\x18\x01 \x01(\tR\x08\x64\x65viceId\x12\x1f\n\x0b\x63ustomer_id\x18\x02 \x01(\tR\ncustomerId\x12\'\n\x0fkey_fingerprint\x18\x03 \x01(\tR\x0ekeyFingerprint\x12?\n\rregistered_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0cregisteredAt\x12\x18\n\x07\x63reated\x18\x05 \x01(\x08R\x07\x63reated2\xb0\x01\n\rDeviceService\x12\x9e\x01\n\x0eRegisterDevice\x12+.identity.kyc_tier.v1.RegisterDeviceRequest\x1a,.identity.kyc_tier.v1.RegisterDeviceResponse\"1\xca\xf3\x18\x04\x08\x01\x10\x01\x82\xd3\xe4\x93\x02#\"\x1e/api/identity/devices/register:\x01*b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n/identity_platform_api/kyc_tier/v1/devices.proto\x12\x14identity.kyc_tier.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a-identity_platform_api/common/v1/options.proto\x1a+identity_platform_api/common/v1/types.proto\"\x90\x02\n\x15RegisterDeviceRequest\x12\'\n\x0b\x63ustomer_id\x18\x01 \x01(\tB\x06\xea\xf9\x18\x02\x08\x01R\ncustomerId\x12\x31\n\tdevice_id\x18\x02 \x01(\tB\x14\xea\xf9\x18\x10\x08\x01:\x0cweb_5f2c9a1eR\x08\x64\x65viceId\x12\x46\n\talgorithm\x18\x03 \x01(\x0e\x32 .identity.common.v1.KeyAlgorithmB\x06\xea\xf9\x18\x02\x08\x01R\talgorithm\x12,\n\x0epublic_key_pem\x18\x04 \x01(\tB\x06\xea\xf9\x18\x02\x08\x01R\x0cpublicKeyPem\x12%\n\x08platform\x18\x05 \x01(\tB\t\xea\xf9\x18\x05:\x03webR\x08platform\"\xda\x01\n\x16RegisterDeviceResponse\x12\x1b\n\tdevice_id\x18\x01 \x01(\tR\x08\x64\x65viceId\x12\x1f\n\x0b\x63ustomer_id\x18\x02 \x01(\tR\ncustomerId\x12\'\n\x0fkey_fingerprint\x18\x03 \x01(\tR\x0ekeyFingerprint\x12?\n\rregistered_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0cregisteredAt\x12\x18\n\x07\x63reated\x18\x05 \x01(\x08R\x07\x63reated2\x8b\x02\n\rDeviceService\x12\xf9\x01\n\x0eRegisterDevice\x12+.identity.kyc_tier.v1.RegisterDeviceRequest\x1a,.identity.kyc_tier.v1.RegisterDeviceResponse\"\x8b\x01\xca\xf3\x18\x04\x08\x01\x10\x01\xda\xf3\x18V\n\x15\n\x10INVALID_ARGUMENT\x12\x01\x02\n\x18\n\x13\x46\x41ILED_PRECONDITION\x12\x01)\n\x0e\n\tNOT_FOUND\x12\x01(\n\x13\n\x0e\x41LREADY_EXISTS\x12\x01/\x82\xd3\xe4\x93\x02#\"\x1e/api/identity/devices/register:\x01*b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'identity_platform_api.kyc_tier.v1.devices_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_REGISTERDEVICEREQUEST'].fields_by_name['customer_id']._loaded_options = None
+  _globals['_REGISTERDEVICEREQUEST'].fields_by_name['customer_id']._serialized_options = b'\352\371\030\002\010\001'
+  _globals['_REGISTERDEVICEREQUEST'].fields_by_name['device_id']._loaded_options = None
+  _globals['_REGISTERDEVICEREQUEST'].fields_by_name['device_id']._serialized_options = b'\352\371\030\020\010\001:\014web_5f2c9a1e'
+  _globals['_REGISTERDEVICEREQUEST'].fields_by_name['algorithm']._loaded_options = None
+  _globals['_REGISTERDEVICEREQUEST'].fields_by_name['algorithm']._serialized_options = b'\352\371\030\002\010\001'
+  _globals['_REGISTERDEVICEREQUEST'].fields_by_name['public_key_pem']._loaded_options = None
+  _globals['_REGISTERDEVICEREQUEST'].fields_by_name['public_key_pem']._serialized_options = b'\352\371\030\002\010\001'
+  _globals['_REGISTERDEVICEREQUEST'].fields_by_name['platform']._loaded_options = None
+  _globals['_REGISTERDEVICEREQUEST'].fields_by_name['platform']._serialized_options = b'\352\371\030\005:\003web'
   _globals['_DEVICESERVICE'].methods_by_name['RegisterDevice']._loaded_options = None
-  _globals['_DEVICESERVICE'].methods_by_name['RegisterDevice']._serialized_options = b'\312\363\030\004\010\001\020\001\202\323\344\223\002#\"\036/api/identity/devices/register:\001*'
+  _globals['_DEVICESERVICE'].methods_by_name['RegisterDevice']._serialized_options = b'\312\363\030\004\010\001\020\001\332\363\030V\n\025\n\020INVALID_ARGUMENT\022\001\002\n\030\n\023FAILED_PRECONDITION\022\001)\n\016\n\tNOT_FOUND\022\001(\n\023\n\016ALREADY_EXISTS\022\001/\202\323\344\223\002#\"\036/api/identity/devices/register:\001*'
   _globals['_REGISTERDEVICEREQUEST']._serialized_start=229
-  _globals['_REGISTERDEVICEREQUEST']._serialized_end=444
-  _globals['_REGISTERDEVICERESPONSE']._serialized_start=447
-  _globals['_REGISTERDEVICERESPONSE']._serialized_end=665
-  _globals['_DEVICESERVICE']._serialized_start=668
-  _globals['_DEVICESERVICE']._serialized_end=844
+  _globals['_REGISTERDEVICEREQUEST']._serialized_end=501
+  _globals['_REGISTERDEVICERESPONSE']._serialized_start=504
+  _globals['_REGISTERDEVICERESPONSE']._serialized_end=722
+  _globals['_DEVICESERVICE']._serialized_start=725
+  _globals['_DEVICESERVICE']._serialized_end=992
 # @@protoc_insertion_point(module_scope)

@@ -29,7 +29,7 @@ from identity_platform_api.common.v1 import types_pb2 as identity__platform__api
 from identity_platform_api.kyc_tier.v1 import resources_pb2 as identity__platform__api_dot_kyc__tier_dot_v1_dot_resources__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n+identity_platform_api/kyc_tier/v1/kyc.proto\x12\x14identity.kyc_tier.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a-identity_platform_api/common/v1/options.proto\x1a+identity_platform_api/common/v1/types.proto\x1a\x31identity_platform_api/kyc_tier/v1/resources.proto\"\xaa\x02\n\x0f\x44ukcapilVerdict\x12\\\n\rfield_matches\x18\x01 \x03(\x0b\x32\x37.identity.kyc_tier.v1.DukcapilVerdict.FieldMatchesEntryR\x0c\x66ieldMatches\x12\x1d\n\nface_score\x18\x02 \x01(\x02R\tfaceScore\x12\x1c\n\treference\x18\x03 \x01(\tR\treference\x12;\n\x0bverified_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\nverifiedAt\x1a?\n\x11\x46ieldMatchesEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\x08R\x05value:\x02\x38\x01\"\xd5\x01\n\x1cSubmitDukcapilVerdictRequest\x12\x1f\n\x0b\x63ustomer_id\x18\x01 \x01(\tR\ncustomerId\x12?\n\x07verdict\x18\x02 \x01(\x0b\x32%.identity.kyc_tier.v1.DukcapilVerdictR\x07verdict\x12\x1c\n\tsignature\x18\x03 \x01(\tR\tsignature\x12\x35\n\x08portrait\x18\x04 \x01(\x0b\x32\x19.identity.common.v1.ImageR\x08portrait\"\x98\x01\n\x1dSubmitDukcapilVerdictResponse\x12\x46\n\x0cverification\x18\x01 \x01(\x0b\x32\".identity.kyc_tier.v1.VerificationR\x0cverification\x12/\n\x04tier\x18\x02 \x01(\x0e\x32\x1b.identity.common.v1.KycTierR\x04tier\"6\n\x13GetKycStatusRequest\x12\x1f\n\x0b\x63ustomer_id\x18\x01 \x01(\tR\ncustomerId\"\x9d\x01\n\x0fTierRequirement\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12/\n\x04tier\x18\x02 \x01(\x0e\x32\x1b.identity.common.v1.KycTierR\x04tier\x12\x1c\n\tsatisfied\x18\x03 \x01(\x08R\tsatisfied\x12\'\n\x0fverification_id\x18\x04 \x01(\tR\x0everificationId\"\xe4\x02\n\x14GetKycStatusResponse\x12\x1f\n\x0b\x63ustomer_id\x18\x01 \x01(\tR\ncustomerId\x12/\n\x04tier\x18\x02 \x01(\x0e\x32\x1b.identity.common.v1.KycTierR\x04tier\x12\x42\n\x0ftier_updated_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\rtierUpdatedAt\x12I\n\x0crequirements\x18\x04 \x03(\x0b\x32%.identity.kyc_tier.v1.TierRequirementR\x0crequirements\x12\x38\n\tnext_tier\x18\x05 \x01(\x0e\x32\x1b.identity.common.v1.KycTierR\x08nextTier\x12\x31\n\x15missing_for_next_tier\x18\x06 \x03(\tR\x12missingForNextTier\"\xa3\x01\n\x11UpgradeKycRequest\x12\x1f\n\x0b\x63ustomer_id\x18\x01 \x01(\tR\ncustomerId\x12<\n\x0btarget_tier\x18\x02 \x01(\x0e\x32\x1b.identity.common.v1.KycTierR\ntargetTier\x12\x1b\n\treview_id\x18\x03 \x01(\tR\x08reviewId\x12\x12\n\x04note\x18\x04 \x01(\tR\x04note\"\xc7\x02\n\tTierEvent\x12\x19\n\x08\x65vent_id\x18\x01 \x01(\tR\x07\x65ventId\x12\x1f\n\x0b\x63ustomer_id\x18\x02 \x01(\tR\ncustomerId\x12\x38\n\tfrom_tier\x18\x03 \x01(\x0e\x32\x1b.identity.common.v1.KycTierR\x08\x66romTier\x12\x34\n\x07to_tier\x18\x04 \x01(\x0e\x32\x1b.identity.common.v1.KycTierR\x06toTier\x12\x14\n\x05\x63\x61use\x18\x05 \x01(\tR\x05\x63\x61use\x12\'\n\x0fverification_id\x18\x06 \x01(\tR\x0everificationId\x12\x14\n\x05\x61\x63tor\x18\x07 \x01(\tR\x05\x61\x63tor\x12\x39\n\ncreated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tcreatedAt\"|\n\x12UpgradeKycResponse\x12/\n\x04tier\x18\x01 \x01(\x0e\x32\x1b.identity.common.v1.KycTierR\x04tier\x12\x35\n\x05\x65vent\x18\x02 \x01(\x0b\x32\x1f.identity.kyc_tier.v1.TierEventR\x05\x65vent2\xe8\x03\n\nKycService\x12\xa7\x01\n\x15SubmitDukcapilVerdict\x12\x32.identity.kyc_tier.v1.SubmitDukcapilVerdictRequest\x1a\x33.identity.kyc_tier.v1.SubmitDukcapilVerdictResponse\"%\x82\xd3\xe4\x93\x02\x1f\"\x1a/api/identity/nik/dukcapil:\x01*\x12\x99\x01\n\x0cGetKycStatus\x12).identity.kyc_tier.v1.GetKycStatusRequest\x1a*.identity.kyc_tier.v1.GetKycStatusResponse\"2\x90\x02\x01\xca\xf3\x18\x04\x08\x01\x10\x01\x82\xd3\xe4\x93\x02!\x12\x1f/api/identity/kyc/{customer_id}\x12\x93\x01\n\nUpgradeKyc\x12\'.identity.kyc_tier.v1.UpgradeKycRequest\x1a(.identity.kyc_tier.v1.UpgradeKycResponse\"2\x82\xd3\xe4\x93\x02,\"\'/api/identity/kyc/{customer_id}/upgrade:\x01*b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n+identity_platform_api/kyc_tier/v1/kyc.proto\x12\x14identity.kyc_tier.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a-identity_platform_api/common/v1/options.proto\x1a+identity_platform_api/common/v1/types.proto\x1a\x31identity_platform_api/kyc_tier/v1/resources.proto\"\xaa\x02\n\x0f\x44ukcapilVerdict\x12\\\n\rfield_matches\x18\x01 \x03(\x0b\x32\x37.identity.kyc_tier.v1.DukcapilVerdict.FieldMatchesEntryR\x0c\x66ieldMatches\x12\x1d\n\nface_score\x18\x02 \x01(\x02R\tfaceScore\x12\x1c\n\treference\x18\x03 \x01(\tR\treference\x12;\n\x0bverified_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\nverifiedAt\x1a?\n\x11\x46ieldMatchesEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\x08R\x05value:\x02\x38\x01\"\xdd\x01\n\x1cSubmitDukcapilVerdictRequest\x12\'\n\x0b\x63ustomer_id\x18\x01 \x01(\tB\x06\xea\xf9\x18\x02\x08\x01R\ncustomerId\x12?\n\x07verdict\x18\x02 \x01(\x0b\x32%.identity.kyc_tier.v1.DukcapilVerdictR\x07verdict\x12\x1c\n\tsignature\x18\x03 \x01(\tR\tsignature\x12\x35\n\x08portrait\x18\x04 \x01(\x0b\x32\x19.identity.common.v1.ImageR\x08portrait\"\x98\x01\n\x1dSubmitDukcapilVerdictResponse\x12\x46\n\x0cverification\x18\x01 \x01(\x0b\x32\".identity.kyc_tier.v1.VerificationR\x0cverification\x12/\n\x04tier\x18\x02 \x01(\x0e\x32\x1b.identity.common.v1.KycTierR\x04tier\">\n\x13GetKycStatusRequest\x12\'\n\x0b\x63ustomer_id\x18\x01 \x01(\tB\x06\xea\xf9\x18\x02\x08\x01R\ncustomerId\"\x9d\x01\n\x0fTierRequirement\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12/\n\x04tier\x18\x02 \x01(\x0e\x32\x1b.identity.common.v1.KycTierR\x04tier\x12\x1c\n\tsatisfied\x18\x03 \x01(\x08R\tsatisfied\x12\'\n\x0fverification_id\x18\x04 \x01(\tR\x0everificationId\"\xe4\x02\n\x14GetKycStatusResponse\x12\x1f\n\x0b\x63ustomer_id\x18\x01 \x01(\tR\ncustomerId\x12/\n\x04tier\x18\x02 \x01(\x0e\x32\x1b.identity.common.v1.KycTierR\x04tier\x12\x42\n\x0ftier_updated_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\rtierUpdatedAt\x12I\n\x0crequirements\x18\x04 \x03(\x0b\x32%.identity.kyc_tier.v1.TierRequirementR\x0crequirements\x12\x38\n\tnext_tier\x18\x05 \x01(\x0e\x32\x1b.identity.common.v1.KycTierR\x08nextTier\x12\x31\n\x15missing_for_next_tier\x18\x06 \x03(\tR\x12missingForNextTier\"\xb3\x01\n\x11UpgradeKycRequest\x12\'\n\x0b\x63ustomer_id\x18\x01 \x01(\tB\x06\xea\xf9\x18\x02\x08\x01R\ncustomerId\x12\x44\n\x0btarget_tier\x18\x02 \x01(\x0e\x32\x1b.identity.common.v1.KycTierB\x06\xea\xf9\x18\x02\x08\x01R\ntargetTier\x12\x1b\n\treview_id\x18\x03 \x01(\tR\x08reviewId\x12\x12\n\x04note\x18\x04 \x01(\tR\x04note\"\xc7\x02\n\tTierEvent\x12\x19\n\x08\x65vent_id\x18\x01 \x01(\tR\x07\x65ventId\x12\x1f\n\x0b\x63ustomer_id\x18\x02 \x01(\tR\ncustomerId\x12\x38\n\tfrom_tier\x18\x03 \x01(\x0e\x32\x1b.identity.common.v1.KycTierR\x08\x66romTier\x12\x34\n\x07to_tier\x18\x04 \x01(\x0e\x32\x1b.identity.common.v1.KycTierR\x06toTier\x12\x14\n\x05\x63\x61use\x18\x05 \x01(\tR\x05\x63\x61use\x12\'\n\x0fverification_id\x18\x06 \x01(\tR\x0everificationId\x12\x14\n\x05\x61\x63tor\x18\x07 \x01(\tR\x05\x61\x63tor\x12\x39\n\ncreated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tcreatedAt\"|\n\x12UpgradeKycResponse\x12/\n\x04tier\x18\x01 \x01(\x0e\x32\x1b.identity.common.v1.KycTierR\x04tier\x12\x35\n\x05\x65vent\x18\x02 \x01(\x0b\x32\x1f.identity.kyc_tier.v1.TierEventR\x05\x65vent2\x8a\x05\n\nKycService\x12\x85\x02\n\x15SubmitDukcapilVerdict\x12\x32.identity.kyc_tier.v1.SubmitDukcapilVerdictRequest\x1a\x33.identity.kyc_tier.v1.SubmitDukcapilVerdictResponse\"\x82\x01\xda\xf3\x18Y\n\x15\n\x10INVALID_ARGUMENT\x12\x01\x02\n\x18\n\x13\x46\x41ILED_PRECONDITION\x12\x01)\n\x16\n\x11PERMISSION_DENIED\x12\x01H\n\x0e\n\tNOT_FOUND\x12\x01(\x82\xd3\xe4\x93\x02\x1f\"\x1a/api/identity/nik/dukcapil:\x01*\x12\xad\x01\n\x0cGetKycStatus\x12).identity.kyc_tier.v1.GetKycStatusRequest\x1a*.identity.kyc_tier.v1.GetKycStatusResponse\"F\x90\x02\x01\xca\xf3\x18\x04\x08\x01\x10\x01\xda\xf3\x18\x10\n\x0e\n\tNOT_FOUND\x12\x01(\x82\xd3\xe4\x93\x02!\x12\x1f/api/identity/kyc/{customer_id}\x12\xc3\x01\n\nUpgradeKyc\x12\'.identity.kyc_tier.v1.UpgradeKycRequest\x1a(.identity.kyc_tier.v1.UpgradeKycResponse\"b\xda\xf3\x18,\n\x19\n\x13\x46\x41ILED_PRECONDITION\x12\x02G)\n\x0f\n\tNOT_FOUND\x12\x02(1\x82\xd3\xe4\x93\x02,\"\'/api/identity/kyc/{customer_id}/upgrade:\x01*b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,32 +38,40 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_DUKCAPILVERDICT_FIELDMATCHESENTRY']._loaded_options = None
   _globals['_DUKCAPILVERDICT_FIELDMATCHESENTRY']._serialized_options = b'8\001'
+  _globals['_SUBMITDUKCAPILVERDICTREQUEST'].fields_by_name['customer_id']._loaded_options = None
+  _globals['_SUBMITDUKCAPILVERDICTREQUEST'].fields_by_name['customer_id']._serialized_options = b'\352\371\030\002\010\001'
+  _globals['_GETKYCSTATUSREQUEST'].fields_by_name['customer_id']._loaded_options = None
+  _globals['_GETKYCSTATUSREQUEST'].fields_by_name['customer_id']._serialized_options = b'\352\371\030\002\010\001'
+  _globals['_UPGRADEKYCREQUEST'].fields_by_name['customer_id']._loaded_options = None
+  _globals['_UPGRADEKYCREQUEST'].fields_by_name['customer_id']._serialized_options = b'\352\371\030\002\010\001'
+  _globals['_UPGRADEKYCREQUEST'].fields_by_name['target_tier']._loaded_options = None
+  _globals['_UPGRADEKYCREQUEST'].fields_by_name['target_tier']._serialized_options = b'\352\371\030\002\010\001'
   _globals['_KYCSERVICE'].methods_by_name['SubmitDukcapilVerdict']._loaded_options = None
-  _globals['_KYCSERVICE'].methods_by_name['SubmitDukcapilVerdict']._serialized_options = b'\202\323\344\223\002\037\"\032/api/identity/nik/dukcapil:\001*'
+  _globals['_KYCSERVICE'].methods_by_name['SubmitDukcapilVerdict']._serialized_options = b'\332\363\030Y\n\025\n\020INVALID_ARGUMENT\022\001\002\n\030\n\023FAILED_PRECONDITION\022\001)\n\026\n\021PERMISSION_DENIED\022\001H\n\016\n\tNOT_FOUND\022\001(\202\323\344\223\002\037\"\032/api/identity/nik/dukcapil:\001*'
   _globals['_KYCSERVICE'].methods_by_name['GetKycStatus']._loaded_options = None
-  _globals['_KYCSERVICE'].methods_by_name['GetKycStatus']._serialized_options = b'\220\002\001\312\363\030\004\010\001\020\001\202\323\344\223\002!\022\037/api/identity/kyc/{customer_id}'
+  _globals['_KYCSERVICE'].methods_by_name['GetKycStatus']._serialized_options = b'\220\002\001\312\363\030\004\010\001\020\001\332\363\030\020\n\016\n\tNOT_FOUND\022\001(\202\323\344\223\002!\022\037/api/identity/kyc/{customer_id}'
   _globals['_KYCSERVICE'].methods_by_name['UpgradeKyc']._loaded_options = None
-  _globals['_KYCSERVICE'].methods_by_name['UpgradeKyc']._serialized_options = b'\202\323\344\223\002,\"\'/api/identity/kyc/{customer_id}/upgrade:\001*'
+  _globals['_KYCSERVICE'].methods_by_name['UpgradeKyc']._serialized_options = b'\332\363\030,\n\031\n\023FAILED_PRECONDITION\022\002G)\n\017\n\tNOT_FOUND\022\002(1\202\323\344\223\002,\"\'/api/identity/kyc/{customer_id}/upgrade:\001*'
   _globals['_DUKCAPILVERDICT']._serialized_start=276
   _globals['_DUKCAPILVERDICT']._serialized_end=574
   _globals['_DUKCAPILVERDICT_FIELDMATCHESENTRY']._serialized_start=511
   _globals['_DUKCAPILVERDICT_FIELDMATCHESENTRY']._serialized_end=574
   _globals['_SUBMITDUKCAPILVERDICTREQUEST']._serialized_start=577
-  _globals['_SUBMITDUKCAPILVERDICTREQUEST']._serialized_end=790
-  _globals['_SUBMITDUKCAPILVERDICTRESPONSE']._serialized_start=793
-  _globals['_SUBMITDUKCAPILVERDICTRESPONSE']._serialized_end=945
-  _globals['_GETKYCSTATUSREQUEST']._serialized_start=947
-  _globals['_GETKYCSTATUSREQUEST']._serialized_end=1001
-  _globals['_TIERREQUIREMENT']._serialized_start=1004
-  _globals['_TIERREQUIREMENT']._serialized_end=1161
-  _globals['_GETKYCSTATUSRESPONSE']._serialized_start=1164
-  _globals['_GETKYCSTATUSRESPONSE']._serialized_end=1520
-  _globals['_UPGRADEKYCREQUEST']._serialized_start=1523
-  _globals['_UPGRADEKYCREQUEST']._serialized_end=1686
-  _globals['_TIEREVENT']._serialized_start=1689
-  _globals['_TIEREVENT']._serialized_end=2016
-  _globals['_UPGRADEKYCRESPONSE']._serialized_start=2018
-  _globals['_UPGRADEKYCRESPONSE']._serialized_end=2142
-  _globals['_KYCSERVICE']._serialized_start=2145
-  _globals['_KYCSERVICE']._serialized_end=2633
+  _globals['_SUBMITDUKCAPILVERDICTREQUEST']._serialized_end=798
+  _globals['_SUBMITDUKCAPILVERDICTRESPONSE']._serialized_start=801
+  _globals['_SUBMITDUKCAPILVERDICTRESPONSE']._serialized_end=953
+  _globals['_GETKYCSTATUSREQUEST']._serialized_start=955
+  _globals['_GETKYCSTATUSREQUEST']._serialized_end=1017
+  _globals['_TIERREQUIREMENT']._serialized_start=1020
+  _globals['_TIERREQUIREMENT']._serialized_end=1177
+  _globals['_GETKYCSTATUSRESPONSE']._serialized_start=1180
+  _globals['_GETKYCSTATUSRESPONSE']._serialized_end=1536
+  _globals['_UPGRADEKYCREQUEST']._serialized_start=1539
+  _globals['_UPGRADEKYCREQUEST']._serialized_end=1718
+  _globals['_TIEREVENT']._serialized_start=1721
+  _globals['_TIEREVENT']._serialized_end=2048
+  _globals['_UPGRADEKYCRESPONSE']._serialized_start=2050
+  _globals['_UPGRADEKYCRESPONSE']._serialized_end=2174
+  _globals['_KYCSERVICE']._serialized_start=2177
+  _globals['_KYCSERVICE']._serialized_end=2827
 # @@protoc_insertion_point(module_scope)

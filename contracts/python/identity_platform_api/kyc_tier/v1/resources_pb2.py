@@ -23,10 +23,11 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from identity_platform_api.common.v1 import options_pb2 as identity__platform__api_dot_common_dot_v1_dot_options__pb2
 from identity_platform_api.common.v1 import types_pb2 as identity__platform__api_dot_common_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n1identity_platform_api/kyc_tier/v1/resources.proto\x12\x14identity.kyc_tier.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a+identity_platform_api/common/v1/types.proto\"\xd2\x04\n\x08\x43ustomer\x12\x1f\n\x0b\x63ustomer_id\x18\x01 \x01(\tR\ncustomerId\x12\x1f\n\x0b\x65xternal_id\x18\x02 \x01(\tR\nexternalId\x12\x1b\n\tfull_name\x18\x03 \x01(\tR\x08\x66ullName\x12\x1d\n\nnik_masked\x18\x04 \x01(\tR\tnikMasked\x12\x14\n\x05\x65mail\x18\x05 \x01(\tR\x05\x65mail\x12\x14\n\x05phone\x18\x06 \x01(\tR\x05phone\x12/\n\x04tier\x18\x07 \x01(\x0e\x32\x1b.identity.common.v1.KycTierR\x04tier\x12<\n\x06status\x18\x08 \x01(\x0e\x32$.identity.kyc_tier.v1.CustomerStatusR\x06status\x12\x39\n\ncreated_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tcreatedAt\x12\x39\n\nupdated_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tupdatedAt\x12\x42\n\x0ftier_updated_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.TimestampR\rtierUpdatedAt\x12\x1d\n\nlegal_hold\x18\x0c \x01(\x08R\tlegalHold\x12T\n\x18reenrollment_required_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x16reenrollmentRequiredAt\"\xaa\x06\n\x0cVerification\x12\'\n\x0fverification_id\x18\x01 \x01(\tR\x0everificationId\x12\x1f\n\x0b\x63ustomer_id\x18\x02 \x01(\tR\ncustomerId\x12:\n\x04kind\x18\x03 \x01(\x0e\x32&.identity.kyc_tier.v1.VerificationKindR\x04kind\x12\x43\n\x07outcome\x18\x04 \x01(\x0e\x32).identity.kyc_tier.v1.VerificationOutcomeR\x07outcome\x12\x34\n\x07reasons\x18\x05 \x03(\x0b\x32\x1a.identity.common.v1.ReasonR\x07reasons\x12\x46\n\x06scores\x18\x06 \x03(\x0b\x32..identity.kyc_tier.v1.Verification.ScoresEntryR\x06scores\x12\x46\n\x06models\x18\x07 \x03(\x0b\x32..identity.kyc_tier.v1.Verification.ModelsEntryR\x06models\x12V\n\x0cinput_hashes\x18\x08 \x03(\x0b\x32\x33.identity.kyc_tier.v1.Verification.InputHashesEntryR\x0binputHashes\x12\x39\n\ncreated_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tcreatedAt\x12\x1d\n\nrequest_id\x18\n \x01(\tR\trequestId\x12!\n\x0c\x63hallenge_id\x18\x0b \x01(\tR\x0b\x63hallengeId\x1a\x39\n\x0bScoresEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\x01R\x05value:\x02\x38\x01\x1a\x39\n\x0bModelsEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\x1a>\n\x10InputHashesEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\"y\n\rCapturedFrame\x12/\n\x05image\x18\x01 \x01(\x0b\x32\x19.identity.common.v1.ImageR\x05image\x12\x1b\n\toffset_ms\x18\x02 \x01(\x05R\x08offsetMs\x12\x1a\n\x08\x62\x61seline\x18\x03 \x01(\x08R\x08\x62\x61seline\"n\n\rSensorReading\x12\x16\n\x06sensor\x18\x01 \x01(\tR\x06sensor\x12\x1b\n\toffset_ms\x18\x02 \x01(\x05R\x08offsetMs\x12\x0c\n\x01x\x18\x03 \x01(\x02R\x01x\x12\x0c\n\x01y\x18\x04 \x01(\x02R\x01y\x12\x0c\n\x01z\x18\x05 \x01(\x02R\x01z\"\x9b\x01\n\nSensorData\x12?\n\x08readings\x18\x01 \x03(\x0b\x32#.identity.kyc_tier.v1.SensorReadingR\x08readings\x12\x1f\n\x0b\x61mbient_lux\x18\x02 \x01(\x02R\nambientLux\x12+\n\x11screen_brightness\x18\x03 \x01(\x02R\x10screenBrightness\"\x94\x02\n\rCaptureBundle\x12;\n\x06\x66rames\x18\x01 \x03(\x0b\x32#.identity.kyc_tier.v1.CapturedFrameR\x06\x66rames\x12:\n\x07sensors\x18\x02 \x01(\x0b\x32 .identity.kyc_tier.v1.SensorDataR\x07sensors\x12G\n\x0b\x61ttestation\x18\x03 \x01(\x0b\x32%.identity.common.v1.BundleAttestationR\x0b\x61ttestation\x12\x41\n\x08metadata\x18\x04 \x01(\x0b\x32%.identity.kyc_tier.v1.CaptureMetadataR\x08metadata\"\xa6\x01\n\rConsentRecord\x12!\n\x0ctext_version\x18\x01 \x01(\tR\x0btextVersion\x12\x1f\n\x0btext_sha256\x18\x02 \x01(\tR\ntextSha256\x12\x16\n\x06scopes\x18\x03 \x03(\tR\x06scopes\x12\x39\n\ngranted_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tgrantedAt\"f\n\x0bGeoLocation\x12\x1a\n\x08latitude\x18\x01 \x01(\x01R\x08latitude\x12\x1c\n\tlongitude\x18\x02 \x01(\x01R\tlongitude\x12\x1d\n\naccuracy_m\x18\x03 \x01(\x02R\taccuracyM\"\xba\x01\n\x10\x43\x61meraParameters\x12\x16\n\x06\x66\x61\x63ing\x18\x01 \x01(\tR\x06\x66\x61\x63ing\x12\x14\n\x05width\x18\x02 \x01(\x05R\x05width\x12\x16\n\x06height\x18\x03 \x01(\x05R\x06height\x12&\n\x0f\x66ocal_length_mm\x18\x04 \x01(\x02R\rfocalLengthMm\x12&\n\x0f\x65xposure_time_s\x18\x05 \x01(\x02R\rexposureTimeS\x12\x10\n\x03iso\x18\x06 \x01(\x05R\x03iso\"\xcf\x01\n\x0f\x43\x61ptureMetadata\x12=\n\x07\x63onsent\x18\x01 \x01(\x0b\x32#.identity.kyc_tier.v1.ConsentRecordR\x07\x63onsent\x12=\n\x08location\x18\x02 \x01(\x0b\x32!.identity.kyc_tier.v1.GeoLocationR\x08location\x12>\n\x06\x63\x61mera\x18\x03 \x01(\x0b\x32&.identity.kyc_tier.v1.CameraParametersR\x06\x63\x61mera\"\x94\x01\n\x0bMatchScores\x12\x14\n\x05score\x18\x01 \x01(\x02R\x05score\x12\x1c\n\tthreshold\x18\x02 \x01(\x02R\tthreshold\x12\x14\n\x05match\x18\x03 \x01(\x08R\x05match\x12;\n\x1a\x65stimated_false_match_rate\x18\x04 \x01(\x01R\x17\x65stimatedFalseMatchRate\"\x89\x01\n\x0eLivenessScores\x12\x12\n\x04live\x18\x01 \x01(\x08R\x04live\x12\x1b\n\tpad_score\x18\x02 \x01(\x02R\x08padScore\x12\x1f\n\x0b\x66lash_score\x18\x03 \x01(\x02R\nflashScore\x12%\n\x0e\x64\x65\x63ision_basis\x18\x04 \x01(\tR\rdecisionBasis*\x86\x01\n\x0e\x43ustomerStatus\x12\x1f\n\x1b\x43USTOMER_STATUS_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x43USTOMER_STATUS_ACTIVE\x10\x01\x12\x1a\n\x16\x43USTOMER_STATUS_ERASED\x10\x02\x12\x1b\n\x17\x43USTOMER_STATUS_ERASING\x10\x03*\xad\x02\n\x10VerificationKind\x12!\n\x1dVERIFICATION_KIND_UNSPECIFIED\x10\x00\x12 \n\x1cVERIFICATION_KIND_NIK_FORMAT\x10\x01\x12!\n\x1dVERIFICATION_KIND_KTP_CAPTURE\x10\x02\x12#\n\x1fVERIFICATION_KIND_FACE_LIVENESS\x10\x03\x12 \n\x1cVERIFICATION_KIND_FACE_MATCH\x10\x04\x12&\n\"VERIFICATION_KIND_DUKCAPIL_VERDICT\x10\x05\x12\x1d\n\x19VERIFICATION_KIND_STEP_UP\x10\x06\x12#\n\x1fVERIFICATION_KIND_MANUAL_REVIEW\x10\x07*\xa4\x01\n\x13VerificationOutcome\x12$\n VERIFICATION_OUTCOME_UNSPECIFIED\x10\x00\x12\x1f\n\x1bVERIFICATION_OUTCOME_PASSED\x10\x01\x12\x1f\n\x1bVERIFICATION_OUTCOME_FAILED\x10\x02\x12%\n!VERIFICATION_OUTCOME_NEEDS_REVIEW\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n1identity_platform_api/kyc_tier/v1/resources.proto\x12\x14identity.kyc_tier.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a-identity_platform_api/common/v1/options.proto\x1a+identity_platform_api/common/v1/types.proto\"\xd2\x04\n\x08\x43ustomer\x12\x1f\n\x0b\x63ustomer_id\x18\x01 \x01(\tR\ncustomerId\x12\x1f\n\x0b\x65xternal_id\x18\x02 \x01(\tR\nexternalId\x12\x1b\n\tfull_name\x18\x03 \x01(\tR\x08\x66ullName\x12\x1d\n\nnik_masked\x18\x04 \x01(\tR\tnikMasked\x12\x14\n\x05\x65mail\x18\x05 \x01(\tR\x05\x65mail\x12\x14\n\x05phone\x18\x06 \x01(\tR\x05phone\x12/\n\x04tier\x18\x07 \x01(\x0e\x32\x1b.identity.common.v1.KycTierR\x04tier\x12<\n\x06status\x18\x08 \x01(\x0e\x32$.identity.kyc_tier.v1.CustomerStatusR\x06status\x12\x39\n\ncreated_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tcreatedAt\x12\x39\n\nupdated_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tupdatedAt\x12\x42\n\x0ftier_updated_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.TimestampR\rtierUpdatedAt\x12\x1d\n\nlegal_hold\x18\x0c \x01(\x08R\tlegalHold\x12T\n\x18reenrollment_required_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x16reenrollmentRequiredAt\"\xaa\x06\n\x0cVerification\x12\'\n\x0fverification_id\x18\x01 \x01(\tR\x0everificationId\x12\x1f\n\x0b\x63ustomer_id\x18\x02 \x01(\tR\ncustomerId\x12:\n\x04kind\x18\x03 \x01(\x0e\x32&.identity.kyc_tier.v1.VerificationKindR\x04kind\x12\x43\n\x07outcome\x18\x04 \x01(\x0e\x32).identity.kyc_tier.v1.VerificationOutcomeR\x07outcome\x12\x34\n\x07reasons\x18\x05 \x03(\x0b\x32\x1a.identity.common.v1.ReasonR\x07reasons\x12\x46\n\x06scores\x18\x06 \x03(\x0b\x32..identity.kyc_tier.v1.Verification.ScoresEntryR\x06scores\x12\x46\n\x06models\x18\x07 \x03(\x0b\x32..identity.kyc_tier.v1.Verification.ModelsEntryR\x06models\x12V\n\x0cinput_hashes\x18\x08 \x03(\x0b\x32\x33.identity.kyc_tier.v1.Verification.InputHashesEntryR\x0binputHashes\x12\x39\n\ncreated_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tcreatedAt\x12\x1d\n\nrequest_id\x18\n \x01(\tR\trequestId\x12!\n\x0c\x63hallenge_id\x18\x0b \x01(\tR\x0b\x63hallengeId\x1a\x39\n\x0bScoresEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\x01R\x05value:\x02\x38\x01\x1a\x39\n\x0bModelsEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\x1a>\n\x10InputHashesEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\"\x81\x01\n\rCapturedFrame\x12\x37\n\x05image\x18\x01 \x01(\x0b\x32\x19.identity.common.v1.ImageB\x06\xea\xf9\x18\x02\x08\x01R\x05image\x12\x1b\n\toffset_ms\x18\x02 \x01(\x05R\x08offsetMs\x12\x1a\n\x08\x62\x61seline\x18\x03 \x01(\x08R\x08\x62\x61seline\"n\n\rSensorReading\x12\x16\n\x06sensor\x18\x01 \x01(\tR\x06sensor\x12\x1b\n\toffset_ms\x18\x02 \x01(\x05R\x08offsetMs\x12\x0c\n\x01x\x18\x03 \x01(\x02R\x01x\x12\x0c\n\x01y\x18\x04 \x01(\x02R\x01y\x12\x0c\n\x01z\x18\x05 \x01(\x02R\x01z\"\x9b\x01\n\nSensorData\x12?\n\x08readings\x18\x01 \x03(\x0b\x32#.identity.kyc_tier.v1.SensorReadingR\x08readings\x12\x1f\n\x0b\x61mbient_lux\x18\x02 \x01(\x02R\nambientLux\x12+\n\x11screen_brightness\x18\x03 \x01(\x02R\x10screenBrightness\"\xa4\x02\n\rCaptureBundle\x12\x43\n\x06\x66rames\x18\x01 \x03(\x0b\x32#.identity.kyc_tier.v1.CapturedFrameB\x06\xea\xf9\x18\x02(\x01R\x06\x66rames\x12:\n\x07sensors\x18\x02 \x01(\x0b\x32 .identity.kyc_tier.v1.SensorDataR\x07sensors\x12O\n\x0b\x61ttestation\x18\x03 \x01(\x0b\x32%.identity.common.v1.BundleAttestationB\x06\xea\xf9\x18\x02\x08\x01R\x0b\x61ttestation\x12\x41\n\x08metadata\x18\x04 \x01(\x0b\x32%.identity.kyc_tier.v1.CaptureMetadataR\x08metadata\"\xa6\x01\n\rConsentRecord\x12!\n\x0ctext_version\x18\x01 \x01(\tR\x0btextVersion\x12\x1f\n\x0btext_sha256\x18\x02 \x01(\tR\ntextSha256\x12\x16\n\x06scopes\x18\x03 \x03(\tR\x06scopes\x12\x39\n\ngranted_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tgrantedAt\"f\n\x0bGeoLocation\x12\x1a\n\x08latitude\x18\x01 \x01(\x01R\x08latitude\x12\x1c\n\tlongitude\x18\x02 \x01(\x01R\tlongitude\x12\x1d\n\naccuracy_m\x18\x03 \x01(\x02R\taccuracyM\"\xba\x01\n\x10\x43\x61meraParameters\x12\x16\n\x06\x66\x61\x63ing\x18\x01 \x01(\tR\x06\x66\x61\x63ing\x12\x14\n\x05width\x18\x02 \x01(\x05R\x05width\x12\x16\n\x06height\x18\x03 \x01(\x05R\x06height\x12&\n\x0f\x66ocal_length_mm\x18\x04 \x01(\x02R\rfocalLengthMm\x12&\n\x0f\x65xposure_time_s\x18\x05 \x01(\x02R\rexposureTimeS\x12\x10\n\x03iso\x18\x06 \x01(\x05R\x03iso\"\xcf\x01\n\x0f\x43\x61ptureMetadata\x12=\n\x07\x63onsent\x18\x01 \x01(\x0b\x32#.identity.kyc_tier.v1.ConsentRecordR\x07\x63onsent\x12=\n\x08location\x18\x02 \x01(\x0b\x32!.identity.kyc_tier.v1.GeoLocationR\x08location\x12>\n\x06\x63\x61mera\x18\x03 \x01(\x0b\x32&.identity.kyc_tier.v1.CameraParametersR\x06\x63\x61mera\"\x94\x01\n\x0bMatchScores\x12\x14\n\x05score\x18\x01 \x01(\x02R\x05score\x12\x1c\n\tthreshold\x18\x02 \x01(\x02R\tthreshold\x12\x14\n\x05match\x18\x03 \x01(\x08R\x05match\x12;\n\x1a\x65stimated_false_match_rate\x18\x04 \x01(\x01R\x17\x65stimatedFalseMatchRate\"\x89\x01\n\x0eLivenessScores\x12\x12\n\x04live\x18\x01 \x01(\x08R\x04live\x12\x1b\n\tpad_score\x18\x02 \x01(\x02R\x08padScore\x12\x1f\n\x0b\x66lash_score\x18\x03 \x01(\x02R\nflashScore\x12%\n\x0e\x64\x65\x63ision_basis\x18\x04 \x01(\tR\rdecisionBasis*\x86\x01\n\x0e\x43ustomerStatus\x12\x1f\n\x1b\x43USTOMER_STATUS_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x43USTOMER_STATUS_ACTIVE\x10\x01\x12\x1a\n\x16\x43USTOMER_STATUS_ERASED\x10\x02\x12\x1b\n\x17\x43USTOMER_STATUS_ERASING\x10\x03*\xad\x02\n\x10VerificationKind\x12!\n\x1dVERIFICATION_KIND_UNSPECIFIED\x10\x00\x12 \n\x1cVERIFICATION_KIND_NIK_FORMAT\x10\x01\x12!\n\x1dVERIFICATION_KIND_KTP_CAPTURE\x10\x02\x12#\n\x1fVERIFICATION_KIND_FACE_LIVENESS\x10\x03\x12 \n\x1cVERIFICATION_KIND_FACE_MATCH\x10\x04\x12&\n\"VERIFICATION_KIND_DUKCAPIL_VERDICT\x10\x05\x12\x1d\n\x19VERIFICATION_KIND_STEP_UP\x10\x06\x12#\n\x1fVERIFICATION_KIND_MANUAL_REVIEW\x10\x07*\xa4\x01\n\x13VerificationOutcome\x12$\n VERIFICATION_OUTCOME_UNSPECIFIED\x10\x00\x12\x1f\n\x1bVERIFICATION_OUTCOME_PASSED\x10\x01\x12\x1f\n\x1bVERIFICATION_OUTCOME_FAILED\x10\x02\x12%\n!VERIFICATION_OUTCOME_NEEDS_REVIEW\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -39,40 +40,46 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_VERIFICATION_MODELSENTRY']._serialized_options = b'8\001'
   _globals['_VERIFICATION_INPUTHASHESENTRY']._loaded_options = None
   _globals['_VERIFICATION_INPUTHASHESENTRY']._serialized_options = b'8\001'
-  _globals['_CUSTOMERSTATUS']._serialized_start=3199
-  _globals['_CUSTOMERSTATUS']._serialized_end=3333
-  _globals['_VERIFICATIONKIND']._serialized_start=3336
-  _globals['_VERIFICATIONKIND']._serialized_end=3637
-  _globals['_VERIFICATIONOUTCOME']._serialized_start=3640
-  _globals['_VERIFICATIONOUTCOME']._serialized_end=3804
-  _globals['_CUSTOMER']._serialized_start=154
-  _globals['_CUSTOMER']._serialized_end=748
-  _globals['_VERIFICATION']._serialized_start=751
-  _globals['_VERIFICATION']._serialized_end=1561
-  _globals['_VERIFICATION_SCORESENTRY']._serialized_start=1381
-  _globals['_VERIFICATION_SCORESENTRY']._serialized_end=1438
-  _globals['_VERIFICATION_MODELSENTRY']._serialized_start=1440
-  _globals['_VERIFICATION_MODELSENTRY']._serialized_end=1497
-  _globals['_VERIFICATION_INPUTHASHESENTRY']._serialized_start=1499
-  _globals['_VERIFICATION_INPUTHASHESENTRY']._serialized_end=1561
-  _globals['_CAPTUREDFRAME']._serialized_start=1563
-  _globals['_CAPTUREDFRAME']._serialized_end=1684
-  _globals['_SENSORREADING']._serialized_start=1686
-  _globals['_SENSORREADING']._serialized_end=1796
-  _globals['_SENSORDATA']._serialized_start=1799
-  _globals['_SENSORDATA']._serialized_end=1954
-  _globals['_CAPTUREBUNDLE']._serialized_start=1957
-  _globals['_CAPTUREBUNDLE']._serialized_end=2233
-  _globals['_CONSENTRECORD']._serialized_start=2236
-  _globals['_CONSENTRECORD']._serialized_end=2402
-  _globals['_GEOLOCATION']._serialized_start=2404
-  _globals['_GEOLOCATION']._serialized_end=2506
-  _globals['_CAMERAPARAMETERS']._serialized_start=2509
-  _globals['_CAMERAPARAMETERS']._serialized_end=2695
-  _globals['_CAPTUREMETADATA']._serialized_start=2698
-  _globals['_CAPTUREMETADATA']._serialized_end=2905
-  _globals['_MATCHSCORES']._serialized_start=2908
-  _globals['_MATCHSCORES']._serialized_end=3056
-  _globals['_LIVENESSSCORES']._serialized_start=3059
-  _globals['_LIVENESSSCORES']._serialized_end=3196
+  _globals['_CAPTUREDFRAME'].fields_by_name['image']._loaded_options = None
+  _globals['_CAPTUREDFRAME'].fields_by_name['image']._serialized_options = b'\352\371\030\002\010\001'
+  _globals['_CAPTUREBUNDLE'].fields_by_name['frames']._loaded_options = None
+  _globals['_CAPTUREBUNDLE'].fields_by_name['frames']._serialized_options = b'\352\371\030\002(\001'
+  _globals['_CAPTUREBUNDLE'].fields_by_name['attestation']._loaded_options = None
+  _globals['_CAPTUREBUNDLE'].fields_by_name['attestation']._serialized_options = b'\352\371\030\002\010\001'
+  _globals['_CUSTOMERSTATUS']._serialized_start=3271
+  _globals['_CUSTOMERSTATUS']._serialized_end=3405
+  _globals['_VERIFICATIONKIND']._serialized_start=3408
+  _globals['_VERIFICATIONKIND']._serialized_end=3709
+  _globals['_VERIFICATIONOUTCOME']._serialized_start=3712
+  _globals['_VERIFICATIONOUTCOME']._serialized_end=3876
+  _globals['_CUSTOMER']._serialized_start=201
+  _globals['_CUSTOMER']._serialized_end=795
+  _globals['_VERIFICATION']._serialized_start=798
+  _globals['_VERIFICATION']._serialized_end=1608
+  _globals['_VERIFICATION_SCORESENTRY']._serialized_start=1428
+  _globals['_VERIFICATION_SCORESENTRY']._serialized_end=1485
+  _globals['_VERIFICATION_MODELSENTRY']._serialized_start=1487
+  _globals['_VERIFICATION_MODELSENTRY']._serialized_end=1544
+  _globals['_VERIFICATION_INPUTHASHESENTRY']._serialized_start=1546
+  _globals['_VERIFICATION_INPUTHASHESENTRY']._serialized_end=1608
+  _globals['_CAPTUREDFRAME']._serialized_start=1611
+  _globals['_CAPTUREDFRAME']._serialized_end=1740
+  _globals['_SENSORREADING']._serialized_start=1742
+  _globals['_SENSORREADING']._serialized_end=1852
+  _globals['_SENSORDATA']._serialized_start=1855
+  _globals['_SENSORDATA']._serialized_end=2010
+  _globals['_CAPTUREBUNDLE']._serialized_start=2013
+  _globals['_CAPTUREBUNDLE']._serialized_end=2305
+  _globals['_CONSENTRECORD']._serialized_start=2308
+  _globals['_CONSENTRECORD']._serialized_end=2474
+  _globals['_GEOLOCATION']._serialized_start=2476
+  _globals['_GEOLOCATION']._serialized_end=2578
+  _globals['_CAMERAPARAMETERS']._serialized_start=2581
+  _globals['_CAMERAPARAMETERS']._serialized_end=2767
+  _globals['_CAPTUREMETADATA']._serialized_start=2770
+  _globals['_CAPTUREMETADATA']._serialized_end=2977
+  _globals['_MATCHSCORES']._serialized_start=2980
+  _globals['_MATCHSCORES']._serialized_end=3128
+  _globals['_LIVENESSSCORES']._serialized_start=3131
+  _globals['_LIVENESSSCORES']._serialized_end=3268
 # @@protoc_insertion_point(module_scope)

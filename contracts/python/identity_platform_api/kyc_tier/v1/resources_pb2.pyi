@@ -421,6 +421,19 @@ class CaptureBundle(_message.Message):
     request, serialized deterministically (field-number order, proto3 defaults
     omitted, -0.0 written, floats as binary32); no sensors or an empty message
     is zero bytes. No field may contain a line break.
+
+    The device then signs the 64 ASCII bytes of that lowercase hex string (not
+    the 32 raw digest bytes, not the text): see BundleAttestation.signature.
+
+    Test vector "ktp-card-no-sensors" (all of them, with keys and signatures:
+    contracts/test-vectors/capture-bundle.json): challenge_id
+    "chl_01J9Z7TESTVECTOR0000000002", nonce "c0ffee00c0ffee00c0ffee00c0ffee00",
+    device_id "web_0a1b2c3d4e5f60718293a4b5", captured_at 2025-06-01T10:06:00Z,
+    one frame whose SHA-256 is
+    729273ac8b07f58f10deb24829d082571c7b72cc4062b2084d5238781e48a3f8, no
+    sensors (SHA-256 of zero bytes:
+    e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855) give
+    bundle_sha256 fc2d77921ce0e3e555a1aaf911e17b9cd4b001800ea98cea4c9beb2b7450d576.
     """
 
     DESCRIPTOR: _descriptor.Descriptor

@@ -28,21 +28,29 @@ from identity_platform_api.common.v1 import types_pb2 as identity__platform__api
 from identity_platform_api.kyc_tier.v1 import resources_pb2 as identity__platform__api_dot_kyc__tier_dot_v1_dot_resources__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n/identity_platform_api/kyc_tier/v1/step_up.proto\x12\x14identity.kyc_tier.v1\x1a\x1cgoogle/api/annotations.proto\x1a-identity_platform_api/common/v1/options.proto\x1a+identity_platform_api/common/v1/types.proto\x1a\x31identity_platform_api/kyc_tier/v1/resources.proto\"\xec\x01\n\rStepUpRequest\x12\x1f\n\x0b\x63ustomer_id\x18\x01 \x01(\tR\ncustomerId\x12!\n\x0c\x63hallenge_id\x18\x02 \x01(\tR\x0b\x63hallengeId\x12;\n\x06\x62undle\x18\x03 \x01(\x0b\x32#.identity.kyc_tier.v1.CaptureBundleR\x06\x62undle\x12\x16\n\x06\x61\x63tion\x18\x04 \x01(\tR\x06\x61\x63tion\x12\x42\n\x0freference_image\x18\x05 \x01(\x0b\x32\x19.identity.common.v1.ImageR\x0ereferenceImage\"\x89\x01\n\x0cStepUpScores\x12@\n\x08liveness\x18\x01 \x01(\x0b\x32$.identity.kyc_tier.v1.LivenessScoresR\x08liveness\x12\x37\n\x05match\x18\x02 \x01(\x0b\x32!.identity.kyc_tier.v1.MatchScoresR\x05match\"\x88\x02\n\x0eStepUpResponse\x12\x14\n\x05\x61llow\x18\x01 \x01(\x08R\x05\x61llow\x12\x34\n\x07reasons\x18\x02 \x03(\x0b\x32\x1a.identity.common.v1.ReasonR\x07reasons\x12\'\n\x0fverification_id\x18\x03 \x01(\tR\x0everificationId\x12:\n\x06scores\x18\x04 \x01(\x0b\x32\".identity.kyc_tier.v1.StepUpScoresR\x06scores\x12)\n\x10\x64ropped_metadata\x18\x05 \x03(\tR\x0f\x64roppedMetadata\x12\x1a\n\x08replayed\x18\x06 \x01(\x08R\x08replayed2\xa6\x01\n\rStepUpService\x12\x94\x01\n\x06StepUp\x12#.identity.kyc_tier.v1.StepUpRequest\x1a$.identity.kyc_tier.v1.StepUpResponse\"?\xca\xf3\x18\x04\x08\x01\x10\x01\xd2\xf3\x18\x0e\x08<\x10<\x1a\x08\x63ustomer\x82\xd3\xe4\x93\x02\x1f\"\x1a/api/identity/auth/step-up:\x01*b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n/identity_platform_api/kyc_tier/v1/step_up.proto\x12\x14identity.kyc_tier.v1\x1a\x1cgoogle/api/annotations.proto\x1a-identity_platform_api/common/v1/options.proto\x1a+identity_platform_api/common/v1/types.proto\x1a\x31identity_platform_api/kyc_tier/v1/resources.proto\"\x94\x02\n\rStepUpRequest\x12\'\n\x0b\x63ustomer_id\x18\x01 \x01(\tB\x06\xea\xf9\x18\x02\x08\x01R\ncustomerId\x12)\n\x0c\x63hallenge_id\x18\x02 \x01(\tB\x06\xea\xf9\x18\x02\x08\x01R\x0b\x63hallengeId\x12\x43\n\x06\x62undle\x18\x03 \x01(\x0b\x32#.identity.kyc_tier.v1.CaptureBundleB\x06\xea\xf9\x18\x02\x08\x01R\x06\x62undle\x12&\n\x06\x61\x63tion\x18\x04 \x01(\tB\x0e\xea\xf9\x18\n:\x08transferR\x06\x61\x63tion\x12\x42\n\x0freference_image\x18\x05 \x01(\x0b\x32\x19.identity.common.v1.ImageR\x0ereferenceImage\"\x89\x01\n\x0cStepUpScores\x12@\n\x08liveness\x18\x01 \x01(\x0b\x32$.identity.kyc_tier.v1.LivenessScoresR\x08liveness\x12\x37\n\x05match\x18\x02 \x01(\x0b\x32!.identity.kyc_tier.v1.MatchScoresR\x05match\"\x88\x02\n\x0eStepUpResponse\x12\x14\n\x05\x61llow\x18\x01 \x01(\x08R\x05\x61llow\x12\x34\n\x07reasons\x18\x02 \x03(\x0b\x32\x1a.identity.common.v1.ReasonR\x07reasons\x12\'\n\x0fverification_id\x18\x03 \x01(\tR\x0everificationId\x12:\n\x06scores\x18\x04 \x01(\x0b\x32\".identity.kyc_tier.v1.StepUpScoresR\x06scores\x12)\n\x10\x64ropped_metadata\x18\x05 \x03(\tR\x0f\x64roppedMetadata\x12\x1a\n\x08replayed\x18\x06 \x01(\x08R\x08replayed2\xc0\x02\n\rStepUpService\x12\xae\x02\n\x06StepUp\x12#.identity.kyc_tier.v1.StepUpRequest\x1a$.identity.kyc_tier.v1.StepUpResponse\"\xd8\x01\xca\xf3\x18\x04\x08\x01\x10\x01\xd2\xf3\x18\x0e\x08<\x10<\x1a\x08\x63ustomer\xda\xf3\x18\x94\x01\n\x1b\n\x10INVALID_ARGUMENT\x12\x07\x02\n\x0b\x0c\r\x0f\x42\n\x1c\n\x13\x46\x41ILED_PRECONDITION\x12\x05-=>C)\n\x17\n\x11PERMISSION_DENIED\x12\x02?A\n\x10\n\tNOT_FOUND\x12\x03(<.\n\x13\n\x0e\x41LREADY_EXISTS\x12\x01@\n\x17\n\x12RESOURCE_EXHAUSTED\x12\x01\x1e\x82\xd3\xe4\x93\x02\x1f\"\x1a/api/identity/auth/step-up:\x01*b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'identity_platform_api.kyc_tier.v1.step_up_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_STEPUPREQUEST'].fields_by_name['customer_id']._loaded_options = None
+  _globals['_STEPUPREQUEST'].fields_by_name['customer_id']._serialized_options = b'\352\371\030\002\010\001'
+  _globals['_STEPUPREQUEST'].fields_by_name['challenge_id']._loaded_options = None
+  _globals['_STEPUPREQUEST'].fields_by_name['challenge_id']._serialized_options = b'\352\371\030\002\010\001'
+  _globals['_STEPUPREQUEST'].fields_by_name['bundle']._loaded_options = None
+  _globals['_STEPUPREQUEST'].fields_by_name['bundle']._serialized_options = b'\352\371\030\002\010\001'
+  _globals['_STEPUPREQUEST'].fields_by_name['action']._loaded_options = None
+  _globals['_STEPUPREQUEST'].fields_by_name['action']._serialized_options = b'\352\371\030\n:\010transfer'
   _globals['_STEPUPSERVICE'].methods_by_name['StepUp']._loaded_options = None
-  _globals['_STEPUPSERVICE'].methods_by_name['StepUp']._serialized_options = b'\312\363\030\004\010\001\020\001\322\363\030\016\010<\020<\032\010customer\202\323\344\223\002\037\"\032/api/identity/auth/step-up:\001*'
+  _globals['_STEPUPSERVICE'].methods_by_name['StepUp']._serialized_options = b'\312\363\030\004\010\001\020\001\322\363\030\016\010<\020<\032\010customer\332\363\030\224\001\n\033\n\020INVALID_ARGUMENT\022\007\002\n\013\014\r\017B\n\034\n\023FAILED_PRECONDITION\022\005-=>C)\n\027\n\021PERMISSION_DENIED\022\002?A\n\020\n\tNOT_FOUND\022\003(<.\n\023\n\016ALREADY_EXISTS\022\001@\n\027\n\022RESOURCE_EXHAUSTED\022\001\036\202\323\344\223\002\037\"\032/api/identity/auth/step-up:\001*'
   _globals['_STEPUPREQUEST']._serialized_start=247
-  _globals['_STEPUPREQUEST']._serialized_end=483
-  _globals['_STEPUPSCORES']._serialized_start=486
-  _globals['_STEPUPSCORES']._serialized_end=623
-  _globals['_STEPUPRESPONSE']._serialized_start=626
-  _globals['_STEPUPRESPONSE']._serialized_end=890
-  _globals['_STEPUPSERVICE']._serialized_start=893
-  _globals['_STEPUPSERVICE']._serialized_end=1059
+  _globals['_STEPUPREQUEST']._serialized_end=523
+  _globals['_STEPUPSCORES']._serialized_start=526
+  _globals['_STEPUPSCORES']._serialized_end=663
+  _globals['_STEPUPRESPONSE']._serialized_start=666
+  _globals['_STEPUPRESPONSE']._serialized_end=930
+  _globals['_STEPUPSERVICE']._serialized_start=933
+  _globals['_STEPUPSERVICE']._serialized_end=1253
 # @@protoc_insertion_point(module_scope)

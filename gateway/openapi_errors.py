@@ -1,0 +1,187 @@
+"""The errors of each operation in the OpenAPI document.
+
+Each RPC declares the statuses and reasons of its own
+(`option (identity.common.v1.errors)`, protos/identity/common/v1/options.proto);
+every operation adds those any call can meet at the gateway: a malformed
+request or a field the validation layer refuses (400), a missing or bad key
+(401; a bad one on any route) or scope (403) on a keyed route, a body too large (413) or not JSON
+(415) on a route with a body, the rate limit (429) on a limited route, an
+unreachable service (503), the deadline (504) and an unexpected failure
+(500). So each operation lists exactly the HTTP statuses it can answer, each
+with its reasons (in the description and in `x-identity-reasons`), and no
+`default` response. `reason` itself is an open string: its known values are
+documented, and a client must accept one it does not know (a newer server
+may add reasons; the status still tells the class of failure).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from google.protobuf.descriptor import MethodDescriptor
+from google.rpc import code_pb2
+
+from gateway.errors import HTTP_STATUS_BY_CODE, HTTP_STATUS_BY_REASON
+from gateway.routing import Route
+from identity_platform_api.common.v1 import errors_pb2, options_pb2
+
+REASON_PREFIX = "ERROR_REASON_"
+_REF = "#/components/schemas/"
+
+# (gRPC code, reason) pairs any operation can answer, by what it has.
+_EVERY = (
+    ("INVALID_ARGUMENT", "MALFORMED_REQUEST"),
+    ("INVALID_ARGUMENT", "INVALID_FIELD"),
+    ("UNAVAILABLE", "DEPENDENCY_UNAVAILABLE"),
+    ("UNAVAILABLE", "CIRCUIT_OPEN"),
+    ("UNAVAILABLE", "NOT_READY"),
+    ("DEADLINE_EXCEEDED", "DEADLINE_EXCEEDED"),
+    ("INTERNAL", "INTERNAL"),
+)
+# A credential that is presented must be valid, even on an anonymous route.
+_PRESENTED = (
+    ("UNAUTHENTICATED", "API_KEY_INVALID"),
+    ("UNAUTHENTICATED", "ACCESS_TOKEN_INVALID"),
+)
+_KEYED = (
+    ("UNAUTHENTICATED", "API_KEY_MISSING"),
+    ("PERMISSION_DENIED", "SCOPE_INSUFFICIENT"),
+)
+_WITH_BODY = (
+    ("INVALID_ARGUMENT", "INVALID_BASE64"),
+    ("RESOURCE_EXHAUSTED", "PAYLOAD_TOO_LARGE"),
+    ("INVALID_ARGUMENT", "UNSUPPORTED_MEDIA_TYPE"),
+)
+_WITH_PATH = (("NOT_FOUND", "ROUTE_NOT_FOUND"),)
+_LIMITED = (("RESOURCE_EXHAUSTED", "RATE_LIMITED"),)
+_RETRY_AFTER = {"429", "503"}
+
+
+def known_reasons() -> list[str]:
+    return [
+        name.removeprefix(REASON_PREFIX)
+        for name in errors_pb2.ErrorReason.keys()
+        if name != REASON_PREFIX + "UNSPECIFIED"
+    ]
+
+
+def declared_errors(method: MethodDescriptor) -> list[tuple[str, str]]:
+    """The (gRPC code, reason) pairs the RPC declares, in declaration order."""
+    options = method.GetOptions()
+    if not options.HasExtension(options_pb2.errors):
+        return []
+    pairs = []
+    for case in options.Extensions[options_pb2.errors].cases:
+        for reason in case.reasons:
+            pairs.append(
+                (case.code, errors_pb2.ErrorReason.Name(reason).removeprefix(REASON_PREFIX))
+            )
+    return pairs
+
+
+def operation_errors(route: Route) -> list[tuple[str, str]]:
+    """Every (gRPC code, reason) the operation can answer: common, then declared."""
+    pairs: list[tuple[str, str]] = [*_EVERY, *_PRESENTED]
+    if route.scope != "anonymous":
+        pairs += _KEYED
+    if route.body:
+        pairs += _WITH_BODY
+    if route.path.variables:
+        pairs += _WITH_PATH
+    if route.rate_limit is not None:
+        pairs += _LIMITED
+    for pair in declared_errors(route.method):
+        if pair not in pairs:
+            pairs.append(pair)
+    return pairs
+
+
+def http_status(code: str, reason: str) -> int:
+    return HTTP_STATUS_BY_REASON.get(reason, HTTP_STATUS_BY_CODE[code])
+
+
+def error_responses(route: Route) -> dict[str, Any]:
+    """The operation's error responses by HTTP status, each naming its reasons."""
+    by_status: dict[str, list[tuple[str, str]]] = {}
+    for code, reason in operation_errors(route):
+        by_status.setdefault(str(http_status(code, reason)), []).append((code, reason))
+    return {status: _response(status, by_status[status]) for status in sorted(by_status)}
+
+
+def _response(status: str, pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
+    pairs = list(pairs)
+    lines = [f"`{code}` / `{reason}`" for code, reason in pairs]
+    headers: dict[str, Any] = {"X-Request-Id": {"$ref": "#/components/headers/RequestId"}}
+    if status in _RETRY_AFTER:
+        headers["Retry-After"] = {"$ref": "#/components/headers/RetryAfter"}
+    return {
+        "description": "; ".join(lines) + ".",
+        "headers": headers,
+        "content": {"application/json": {"schema": {"$ref": _REF + "Error"}}},
+        "x-identity-reasons": [reason for _, reason in pairs],
+    }
+
+
+def error_schema(reason_notes: Mapping[str, str]) -> dict[str, Any]:
+    """The `Error` schema: `reason` an open string whose known values are listed."""
+    reasons = known_reasons()
+    listed = "\n".join(
+        f"- `{r}`" + (f": {reason_notes[r]}" if reason_notes.get(r) else "") for r in reasons
+    )
+    return {
+        "type": "object",
+        "description": "Every error: the HTTP status, the gRPC code, one machine-readable reason.",
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": [
+                    "code",
+                    "status",
+                    "reason",
+                    "domain",
+                    "message",
+                    "metadata",
+                    "requestId",
+                ],
+                "properties": {
+                    "code": {"type": "integer", "description": "The HTTP status code."},
+                    "status": {
+                        "type": "string",
+                        "description": (
+                            "The gRPC status code name (`"
+                            + "`, `".join(n for n in code_pb2.Code.keys() if n != "OK")
+                            + "`)."
+                        ),
+                        "examples": ["NOT_FOUND"],
+                    },
+                    "reason": {
+                        "type": "string",
+                        "description": (
+                            "Machine-readable reason (identity.common.v1.ErrorReason without "
+                            "its prefix). An open set: a newer server may send a reason not "
+                            "listed here; treat an unknown one by its `status`. Known values:\n\n"
+                            + listed
+                        ),
+                        "examples": ["CUSTOMER_NOT_FOUND"],
+                        "x-identity-known-values": reasons,
+                    },
+                    "domain": {"type": "string", "const": "identity-platform"},
+                    "message": {
+                        "type": "string",
+                        "description": "For humans; never contains personal data.",
+                    },
+                    "metadata": {
+                        "type": "object",
+                        "additionalProperties": {"type": "string"},
+                        "description": "Non-personal context: field, limit, retry_after_seconds.",
+                    },
+                    "requestId": {
+                        "type": "string",
+                        "description": "Quote it when reporting a problem.",
+                    },
+                },
+            }
+        },
+    }
