@@ -34,6 +34,7 @@ client headers such as `Authorization` or `x-identity-org` are never forwarded
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import re
 import time
@@ -49,7 +50,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from gateway import console, console_site, errors, oauth, sdk_access, sdk_demo, transcoding
+from gateway import (
+    client_address,
+    console,
+    console_site,
+    errors,
+    oauth,
+    sdk_access,
+    sdk_demo,
+    streaming,
+    transcoding,
+)
 from gateway.auth import (
     ApiKeyCache,
     Principal,
@@ -165,6 +176,7 @@ class Gateway:
         self.sdk_origins = sdk_access.KnownOrigins(self._check_sdk_origin)
         self.sdk_demo = sdk_demo.SdkDemo(self) if settings.sdk_demo else None
         self.limiter = RateLimiter(settings.rate_limit_storage, settings.rate_limit_key_prefix)
+        self._trusted_proxies = client_address.networks(settings.trusted_proxies)
         self.health = HealthChecker(
             settings.service_addresses(), settings.health_timeout_seconds, tls
         )
@@ -177,7 +189,11 @@ class Gateway:
                 raise RouteError(
                     f"{route.full_name} is routed to the gateway, which has no handler for it"
                 )
-            if route.rate_limit is not None and route.scope == "anonymous":
+            if (
+                route.rate_limit is not None
+                and route.scope == "anonymous"
+                and route.rate_limit.per != "ip"
+            ):
                 raise RouteError(
                     f"{route.full_name}: a rate limit needs a caller (the route is anonymous)"
                 )
@@ -247,7 +263,8 @@ class Gateway:
                     )
                     response = self._error_response(error, request_id, outcome)
                 outcome.status = response.status_code
-                outcome.bytes_out = len(response.body)
+                # A streamed body's size is not known here (0 in the access log).
+                outcome.bytes_out = len(getattr(response, "body", b""))
                 self._annotate_span(span, outcome)
             response.headers["X-Request-Id"] = request_id
             sdk_access.add_cors(request.headers.get("origin"), outcome.principal, response)
@@ -322,9 +339,33 @@ class Gateway:
         transcoding.validate(message)
         sdk_access.check_customer(outcome.principal, message)
         console.prepare(route.full_name, request, message)
-        if route.rate_limit is not None and outcome.principal is not None:
-            await self.limiter.check(route, outcome.principal.org_id, message)
+        if route.rate_limit is not None and (
+            outcome.principal is not None or route.rate_limit.per == "ip"
+        ):
+            await self.limiter.check(
+                route,
+                outcome.principal.org_id if outcome.principal else "",
+                message,
+                client_address.client_address(
+                    request.client.host if request.client else None,
+                    request.headers.getlist("x-forwarded-for"),
+                    self._trusted_proxies,
+                ),
+            )
 
+        if route.streams:
+            # A stream runs past the request deadline, up to its own.
+            bound = call_context.current()
+            if bound is not None:
+                long = time.monotonic() + self.settings.stream_deadline_seconds
+                call_context.bind(dataclasses.replace(bound, deadline=long))
+            return await streaming.respond(
+                self.clients.channel(route.package),
+                route,
+                message,
+                self.settings.stream_deadline_seconds,
+                _NO_STORE,
+            )
         if route.package == GATEWAY_PACKAGE:
             reply, status = await self.local_handlers[route.full_name](message)
         else:

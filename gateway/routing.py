@@ -51,7 +51,7 @@ _SCOPE_NAMES = {
     options_pb2.SCOPE_INTERNAL: "internal",
     options_pb2.SCOPE_ANONYMOUS: "anonymous",
 }
-RATE_LIMIT_KEYS = ("customer", "org")
+RATE_LIMIT_KEYS = ("customer", "org", "ip")
 # The request field a per-customer rate limit counts by.
 CUSTOMER_FIELD = "customer_id"
 
@@ -205,6 +205,11 @@ class Route:
     def service(self) -> ServiceDescriptor:
         return self.method.containing_service
 
+    @property
+    def streams(self) -> bool:
+        """The response is a stream of HTTP body chunks."""
+        return bool(self.method.server_streaming)
+
     def path_fields(self) -> set[str]:
         return {v.field_path for v in self.path.variables}
 
@@ -292,6 +297,18 @@ def _bindings(rule: http_pb2.HttpRule) -> Iterable[http_pb2.HttpRule]:
         yield extra
 
 
+def _streams_http_body(method: MethodDescriptor, response_body: str) -> bool:
+    """Each message of the stream is one chunk of the HTTP body (grpc-gateway's
+    rule for server-streaming HttpBody responses)."""
+    fd = method.output_type.fields_by_name.get(response_body) if response_body else None
+    return (
+        fd is not None
+        and fd.type == FieldDescriptor.TYPE_MESSAGE
+        and fd.message_type.full_name == "google.api.HttpBody"
+        and not _is_repeated(fd)
+    )
+
+
 def _verb_and_template(rule: http_pb2.HttpRule) -> tuple[str, str]:
     kind = rule.WhichOneof("pattern")
     if kind is None:
@@ -303,8 +320,13 @@ def _verb_and_template(rule: http_pb2.HttpRule) -> tuple[str, str]:
 
 def _build_route(method: MethodDescriptor, rule: http_pb2.HttpRule) -> Route:
     name = f"{method.containing_service.full_name}/{method.name}"
-    if method.client_streaming or method.server_streaming:
-        raise RouteError(f"{name}: streaming RPCs cannot carry an HTTP route")
+    if method.client_streaming:
+        raise RouteError(f"{name}: client-streaming RPCs cannot carry an HTTP route")
+    if method.server_streaming and not _streams_http_body(method, rule.response_body):
+        raise RouteError(
+            f"{name}: a server-streaming RPC carries an HTTP route only as a stream of "
+            "google.api.HttpBody chunks (response_body naming one)"
+        )
     verb, template_text = _verb_and_template(rule)
     try:
         template = compile_template(template_text)

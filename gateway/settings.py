@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from gateway import client_address
 from identity_runtime import mesh
 from identity_runtime.settings import MIB, address_setting, addresses, load_settings, setting
 
@@ -41,6 +42,10 @@ class GatewaySettings:
     default_deadline_seconds: float = setting(
         10.0, "Deadline of each request, propagated to the services"
     )
+    stream_deadline_seconds: float = setting(
+        600.0,
+        "Deadline of a streamed response (the CSV exports), from its first byte to its last",
+    )
     health_timeout_seconds: float = setting(
         1.0, "Timeout of each service's health check in /api/healthz"
     )
@@ -48,6 +53,11 @@ class GatewaySettings:
         "memory://",
         "Rate-limit counters: memory:// (one gateway) or redis://host:port[/db] "
         "(shared by every replica)",
+    )
+    trusted_proxies: tuple[str, ...] = setting(
+        (),
+        "CIDRs of the proxies in front of the gateway (ingress, load balancer): for their "
+        "requests the client's address is taken from X-Forwarded-For (per-address limits)",
     )
     rate_limit_key_prefix: str = setting(
         "identity-gateway", "Prefix of the rate-limit keys in the shared store"
@@ -123,7 +133,11 @@ class GatewaySettings:
         # its bytes), so the gRPC limit must not be the tighter one.
         if self.max_message_bytes < self.max_body_bytes:
             problems.append(("max_message_bytes", "must be at least max_body_bytes"))
-        for name in ("default_deadline_seconds", "health_timeout_seconds"):
+        for name in (
+            "default_deadline_seconds",
+            "health_timeout_seconds",
+            "stream_deadline_seconds",
+        ):
             if getattr(self, name) <= 0:
                 problems.append((name, "must be positive"))
         if self.auth_cache_seconds < 0:
@@ -146,6 +160,10 @@ class GatewaySettings:
             problems.append(("sdk_demo_api_key_file", "required when SDK_DEMO is on"))
         if self.auth_cache_max_entries < 1:
             problems.append(("auth_cache_max_entries", "must be at least 1"))
+        try:
+            client_address.networks(self.trusted_proxies)
+        except ValueError as exc:
+            problems.append(("trusted_proxies", f"CIDRs such as 10.0.0.0/8: {exc}"))
         scheme = self.rate_limit_storage.partition("://")[0]
         if "://" not in self.rate_limit_storage or scheme not in RATE_LIMIT_SCHEMES:
             problems.append(

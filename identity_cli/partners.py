@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import Any
 
 from identity_cli import org_settings, sdk_origins
 from identity_cli.common import add_database_options, as_operator, data_dir, existing_database_url
@@ -44,6 +45,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_database_options(create_org)
     create_org.set_defaults(handler=run_create_org)
     org_settings.register(orgs_sub)
+    _register_liveness_policy(orgs_sub)
     sdk_origins.register_into(orgs_sub)
 
     keys = subparsers.add_parser("api-keys", help="partner API keys")
@@ -101,6 +103,65 @@ def run_create_key(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     print(secret)
+    return 0
+
+
+def _register_liveness_policy(orgs_sub: argparse._SubParsersAction) -> None:
+    policy = orgs_sub.add_parser(
+        "set-liveness-policy",
+        help="switch an organisation's liveness policy: pinned PAD models, PAD threshold, "
+        "flash check, shadow scoring (effective at once; audited)",
+    )
+    policy.add_argument("--org", required=True, help="organisation id")
+    models = policy.add_mutually_exclusive_group()
+    models.add_argument("--pad-models", help="comma-separated PAD model ids to pin, fused")
+    models.add_argument(
+        "--default-models", action="store_true", help="back to the deployment's PAD models"
+    )
+    threshold = policy.add_mutually_exclusive_group()
+    threshold.add_argument("--pad-threshold", type=float, help="fused PAD live-score threshold")
+    threshold.add_argument(
+        "--default-threshold", action="store_true", help="back to the models' threshold"
+    )
+    policy.add_argument("--flash-check", choices=("on", "off"), help="the flash-challenge check")
+    policy.add_argument("--shadow", choices=("on", "off"), help="shadow scoring of a candidate")
+    add_database_options(policy)
+    policy.set_defaults(handler=run_set_liveness_policy)
+
+
+def liveness_changes(args: argparse.Namespace) -> dict[str, Any]:
+    changes: dict[str, Any] = {}
+    if args.pad_models is not None:
+        changes["pad_models"] = tuple(m.strip() for m in args.pad_models.split(",") if m.strip())
+    if args.default_models:
+        changes["pad_models"] = ()
+    if args.pad_threshold is not None:
+        changes["pad_threshold"] = args.pad_threshold
+    if args.default_threshold:
+        changes["pad_threshold"] = None
+    if args.flash_check is not None:
+        changes["flash_check"] = args.flash_check == "on"
+    if args.shadow is not None:
+        changes["shadow"] = args.shadow == "on"
+    if not changes:
+        raise CliError("nothing to switch: give at least one of the policy options")
+    return changes
+
+
+def run_set_liveness_policy(args: argparse.Namespace) -> int:
+    from services.kyc_tier import org_policies
+
+    changes = liveness_changes(args)
+    database = Database(existing_database_url(args))
+    try:
+        with database.transaction() as session, as_operator(args.org):
+            _, new = org_policies.switch(session, args.org, **changes)
+    except LookupError:
+        raise CliError(f"no organisation {args.org!r}") from None
+    finally:
+        database.dispose()
+    shown = ", ".join(f"{k} {v}" for k, v in org_policies.describe(new).items())
+    print(f"{args.org}: liveness policy {shown}")
     return 0
 
 

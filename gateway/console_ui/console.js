@@ -213,15 +213,32 @@ function searchView() {
   show(form, results);
 }
 
+// A verification's scores in one line: liveness (PAD against its threshold,
+// flash), match against its threshold, then the capture-quality measures.
+function scores(values) {
+  if (!values) return "";
+  const n = (x) => Number(x).toFixed(2);
+  const parts = [];
+  if ("pad" in values) parts.push(`PAD ${n(values.pad)}` + ("pad_threshold" in values ? ` (pass ≥ ${n(values.pad_threshold)})` : ""));
+  if (values.flash) parts.push(`flash ${n(values.flash)}`);
+  if ("match" in values) parts.push(`match ${n(values.match)}` + ("match_threshold" in values ? ` (pass ≥ ${n(values.match_threshold)})` : ""));
+  if ("face_score" in values) parts.push(`Dukcapil face ${n(values.face_score)}`);
+  const quality = Object.keys(values).filter((k) => k.startsWith("quality_") || k.startsWith("tamper_")).sort();
+  if (quality.length) parts.push("quality: " + quality.map((k) => `${k.replace(/^(quality|tamper)_/, "").replace(/_/g, " ")} ${n(values[k])}`).join(", "));
+  return parts.join(" · ");
+}
+
 async function customerView(id) {
   show(el("p", { text: "Loading…" }));
   try {
-    const [customer, kyc, attempts, events] = await Promise.all([
+    const [customer, kyc, attempts, events, verifications] = await Promise.all([
       api("GET", `/api/identity/customers/${id}`),
       api("GET", `/api/identity/kyc/${id}`),
       api("GET", `/api/identity/customers/${id}/attempts?pageSize=50`),
       api("GET", `/api/identity/tier-events?customerId=${id}`),
+      api("GET", `/api/identity/customers/${id}/verifications?pageSize=50`),
     ]);
+    const scored = new Map((verifications.verifications || []).map((v) => [v.verificationId, v.scores || {}]));
     const c = customer.customer || customer;
     const requirements = kyc.requirements || [];
     show(
@@ -232,9 +249,10 @@ async function customerView(id) {
         el("p", { class: "muted", text: kyc.missingForNextTier && kyc.missingForNextTier.length
           ? `Next tier ${tier(kyc.nextTier)} still needs: ${kyc.missingForNextTier.join(", ").replace(/_/g, " ")}` : "" })),
       el("h3", { text: "Verification timeline" }),
-      table(["When", "Check", "Outcome", "Reasons", "Verification"], (attempts.attempts || []).map((a) => [
+      table(["When", "Check", "Outcome", "Reasons", "Scores", "Verification"], (attempts.attempts || []).map((a) => [
         when(a.createdAt), words(a.kind), words(a.outcome),
-        (a.reasons || []).map((r) => r.message || r.code).join("; "), a.verificationId || "",
+        (a.reasons || []).map((r) => r.message || r.code).join("; "),
+        el("span", { class: "scores", text: scores(scored.get(a.verificationId)) }), a.verificationId || "",
       ])),
       el("h3", { text: "Tier requirements" }),
       table(["Requirement", "For tier", "Met by"], requirements.map((r) => [

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from identity_inference.images import ImageLimits
 from identity_inference.manifest import (
@@ -20,6 +21,7 @@ from identity_inference.manifest import (
     select,
 )
 from identity_inference.runners import OnnxRunner
+from identity_runtime import metrics
 from identity_runtime.settings import ServiceSettings, setting
 
 DEFAULT_DETECTOR = "yunet-2023mar"
@@ -40,6 +42,11 @@ class InferenceSettings(ServiceSettings):
     max_image_pixels: int = setting(
         ImageLimits.max_pixels,
         "Images whose header declares more pixels are refused before decoding",
+    )
+    track: Literal["stable", "canary"] = setting(
+        "stable",
+        "Rollout track of this process, a label of identity_model_info: the chart's canary "
+        "Deployments run with canary (the automatic-rollback rules compare the two)",
     )
 
     def validate(self) -> list[tuple[str, str]]:
@@ -63,7 +70,13 @@ def onnx_runner(
     """A verified, loaded in-process runner (raises ModelIntegrityError otherwise)."""
     runner = OnnxRunner(manifest, pad_dir=pad_dir, intra_op_threads=settings.intra_op_threads)
     runner.load()
+    announce(manifest, settings)
     return runner
+
+
+def announce(manifest: ModelManifest, settings: InferenceSettings) -> None:
+    """The loaded model and this process's track in identity_model_info."""
+    metrics.MODEL_INFO.labels(manifest.role, manifest.id, manifest.version, settings.track).set(1)
 
 
 def detector_manifest(settings: InferenceSettings, model_id: str) -> ModelManifest:

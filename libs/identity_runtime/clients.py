@@ -192,9 +192,9 @@ def _effective_timeout(requested: float | None, default: float) -> float:
     return timeout
 
 
-class _PropagatingInterceptor(
-    grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStreamClientInterceptor
-):
+class _Propagation:
+    """Caller token, request id, trace context and deadline on every call."""
+
     def __init__(self, breaker: CircuitBreaker, default_timeout: float, signer: TokenSigner | None):
         self.breaker = breaker
         self.default_timeout = default_timeout
@@ -219,6 +219,8 @@ class _PropagatingInterceptor(
         except DomainError as exc:
             raise local_rpc_error(exc, self.breaker.origin) from None
 
+
+class _PropagatingInterceptor(_Propagation, grpc.aio.UnaryUnaryClientInterceptor):
     async def intercept_unary_unary(
         self,
         continuation: Callable[
@@ -253,6 +255,10 @@ class _PropagatingInterceptor(
         calls.labels(self.breaker.name, "OK").inc()
         return call
 
+
+# grpc.aio files an interceptor under the first call kind it implements only,
+# so the server-streaming side is its own class (the CSV exports).
+class _PropagatingStreamInterceptor(_Propagation, grpc.aio.UnaryStreamClientInterceptor):
     async def intercept_unary_stream(
         self,
         continuation: Callable[
@@ -335,7 +341,10 @@ class ClientFactory:
                 interceptors=[
                     _PropagatingInterceptor(
                         breaker, self.options.default_timeout_seconds, self.signer
-                    )
+                    ),
+                    _PropagatingStreamInterceptor(
+                        breaker, self.options.default_timeout_seconds, self.signer
+                    ),
                 ],
             )
         return self._channels[service]

@@ -24,6 +24,7 @@ import time
 import weakref
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram, start_http_server
@@ -120,12 +121,20 @@ SHADOW_SCORE_SHIFT = Histogram(
     buckets=(-0.5, -0.2, -0.1, -0.05, -0.02, 0.0, 0.02, 0.05, 0.1, 0.2, 0.5),
 )
 ENROLLMENTS = Counter("identity_enrollments", "Face references enrolled, by source", ["source"])
+MODEL_INFO = Gauge(
+    "identity_model_info",
+    "1 for each model this process loaded: stage (manifest role), model id, model "
+    "version and the process's rollout track (stable or canary: <PREFIX>_TRACK), so rules "
+    "compare a canary's scores and errors with stable's (docs/runbooks/model-rollback.md)",
+    ["stage", "model", "version", "track"],
+)
 
 # --- queues, dependencies, crypto, audit, database --------------------------------
 
 QUEUE_DEPTH = Gauge(
     "identity_queue_depth",
-    "Items waiting in a queue (audit_outbox: audit entries not yet appended)",
+    "Items waiting in a queue (audit_outbox: audit entries not yet appended; erasures; "
+    "webhook_deliveries; face_match_jobs: Face Match jobs queued or being processed)",
     ["queue"],
 )
 QUEUE_OLDEST_AGE = Gauge(
@@ -251,6 +260,20 @@ def model_stage(stage: str, model: str, backend: str) -> Iterator[None]:
         yield
     finally:
         MODEL_STAGE_DURATION.labels(stage, model, backend).observe(time.perf_counter() - started)
+
+
+def set_queue(queue: str, depth: int, oldest: datetime | None, now: datetime) -> float:
+    """A queue's depth and the age of its oldest item (0 when empty) into the
+    queue gauges; the age in seconds is returned. A naive `oldest` (SQLite)
+    is read in `now`'s zone."""
+    age = 0.0
+    if oldest is not None:
+        if oldest.tzinfo is None:
+            oldest = oldest.replace(tzinfo=now.tzinfo)
+        age = max(0.0, (now - oldest).total_seconds())
+    QUEUE_DEPTH.labels(queue).set(depth)
+    QUEUE_OLDEST_AGE.labels(queue).set(age)
+    return age
 
 
 def record_decision(step: str, allow: bool, reasons: Iterable[str]) -> None:

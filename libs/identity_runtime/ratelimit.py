@@ -53,7 +53,8 @@ SCHEMES = ("memory", "redis")
 class RateLimitPolicy:
     requests: int
     per_seconds: int
-    # "customer" or "org".
+    # "customer", "org" or "ip" (the client's address: counted by the gateway
+    # alone, which sees it; anonymous routes too).
     per: str
 
     @property
@@ -97,7 +98,11 @@ def _identifier(value: str) -> str:
     return "sha256:" + hashlib.sha256(value.encode()).hexdigest()
 
 
-def identifiers(policy: RateLimitPolicy, org_id: str, customer_id: str) -> tuple[str, ...]:
+def identifiers(
+    policy: RateLimitPolicy, org_id: str, customer_id: str, client: str = ""
+) -> tuple[str, ...]:
+    if policy.per == "ip":
+        return ("ip", _identifier(client))
     if policy.per == "customer":
         return ("org", _identifier(org_id), "customer", _identifier(customer_id))
     return ("org", _identifier(org_id))
@@ -170,7 +175,9 @@ def _policies() -> dict[str, tuple[str, RateLimitPolicy]]:
     for service in descriptors.services():
         for method in service.methods:
             policy = declared_policy(method)
-            if policy is not None:
+            # Per-address limits are the gateway's: a service never sees the
+            # client's address (counted here, every sign-in would share one key).
+            if policy is not None and policy.per != "ip":
                 found[f"/{service.full_name}/{method.name}"] = (
                     f"{service.full_name}/{method.name}",
                     policy,

@@ -11,7 +11,7 @@ from typing import Any
 
 from identity_platform_api.capture_quality.v1 import capture_quality_pb2, capture_quality_pb2_grpc
 from identity_runtime.server import CoreServicer
-from services.capture_quality import ktp_mapping, mapping
+from services.capture_quality import ktp_mapping, mapping, portraits
 from services.capture_quality.bootstrap import CaptureQualityCore
 
 
@@ -34,3 +34,11 @@ class CaptureQualityServiceServicer(
     ) -> capture_quality_pb2.CheckKtpResponse:
         report = await self.core.ktp.check(ktp_mapping.ktp_request(request))
         return ktp_mapping.ktp_response(report)
+
+    async def CropPortrait(
+        self, request: capture_quality_pb2.CropPortraitRequest, _: Any
+    ) -> capture_quality_pb2.CropPortraitResponse:
+        cut = await asyncio.to_thread(portraits.crop, self.core.faces, request.image.data)
+        return capture_quality_pb2.CropPortraitResponse(
+            jpeg=cut.jpeg, face_found=cut.face_found, detector_model=cut.detector_model
+        )

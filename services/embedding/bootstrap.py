@@ -51,6 +51,7 @@ def build_runner(settings: EmbeddingSettings) -> Runner:
             wait_seconds=settings.triton_wait_seconds,
         )
         runner.load()
+        pack.announce(manifest, settings)
         return runner
     return pack.onnx_runner(manifest, settings)
 

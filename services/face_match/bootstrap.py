@@ -78,6 +78,8 @@ class FaceMatchCore(Core):
         while not self._stop.is_set():
             with contextlib.suppress(Exception):
                 await self.relay.flush()
+            with contextlib.suppress(Exception):
+                await self.queue.measure()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), poll_seconds)
 

@@ -30,6 +30,7 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from identity_runtime import metrics
 from identity_store.db import Database
 from services.face_match.models import Callback, Job, Submission
 from services.face_match.submissions import (
@@ -40,6 +41,9 @@ from services.face_match.submissions import (
     new_id,
     record_transition,
 )
+
+# The queue's name in the metrics (identity_queue_depth{queue=...}).
+QUEUE = "face_match_jobs"
 
 
 @dataclass(frozen=True)
@@ -178,6 +182,21 @@ class JobQueue:
                 next_attempt_at=now,
             )
         )
+
+    async def measure(self) -> tuple[int, float]:
+        """Jobs waiting or in flight and the age of the oldest (seconds), into
+        the queue metrics (queue="face_match_jobs"); returned for tests."""
+
+        def read(session: Session) -> tuple[int, Any]:
+            row = session.execute(
+                select(func.count(Job.job_id), func.min(Job.created_at)).where(
+                    Job.state.in_(("queued", "leased"))
+                )
+            ).one()
+            return int(row[0]), row[1]
+
+        depth, oldest = await self.database.run(read)
+        return depth, metrics.set_queue(QUEUE, depth, oldest, self.clock())
 
     async def depth(self) -> int:
         """Jobs waiting or in flight (what the chart scales workers on)."""

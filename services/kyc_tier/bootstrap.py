@@ -231,7 +231,7 @@ async def build(
         reviews=ReviewFlow(store, matcher),
         console=console,
         console_users=ConsoleUsers(store),
-        dashboard=DashboardFlow(store, vault, chosen.bundle_codec or ProtoBundleCodec()),
+        dashboard=DashboardFlow(store, vault, chosen.bundle_codec or ProtoBundleCodec(), quality),
         passkeys=Passkeys(store, console, relying_party, clock),
         webhooks=webhook_flow,
         webhook_log=DeliveryLog(store),

@@ -3,6 +3,7 @@ console sign-in. Like servicer.py: convert, call one flow, convert."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 from identity_platform_api.kyc_tier.v1 import (
@@ -15,7 +16,13 @@ from identity_runtime.context import require_org
 from identity_runtime.server import CoreServicer
 from services.kyc_tier.bootstrap import KycTierCore
 from services.kyc_tier.mapping import console as console_mapping
-from services.kyc_tier.mapping import enums, responses
+from services.kyc_tier.mapping import enums, resources, responses
+
+# The streamed and the one-message export requests carry the same fields.
+CustomersExport = dashboard_pb2.StreamCustomersCsvRequest | dashboard_pb2.ExportCustomersCsvRequest
+VerificationsExport = (
+    dashboard_pb2.StreamVerificationsCsvRequest | dashboard_pb2.ExportVerificationsCsvRequest
+)
 
 
 class DashboardServicer(CoreServicer[KycTierCore], dashboard_pb2_grpc.DashboardServiceServicer):
@@ -46,6 +53,17 @@ class DashboardServicer(CoreServicer[KycTierCore], dashboard_pb2_grpc.DashboardS
         )
         return dashboard_pb2.GetReviewPortraitResponse(body=console_mapping.jpeg_body(image))
 
+    async def ListCustomerVerifications(
+        self, request: dashboard_pb2.ListCustomerVerificationsRequest, _: Any
+    ) -> dashboard_pb2.ListCustomerVerificationsResponse:
+        page = await self.core.dashboard.verifications(
+            require_org(), request.customer_id, request.page_size, request.page_token
+        )
+        return dashboard_pb2.ListCustomerVerificationsResponse(
+            verifications=[resources.verification(v) for v in page.items],
+            next_page_token=page.next_page_token,
+        )
+
     async def ListTierEvents(
         self, request: dashboard_pb2.ListTierEventsRequest, _: Any
     ) -> dashboard_pb2.ListTierEventsResponse:
@@ -57,27 +75,45 @@ class DashboardServicer(CoreServicer[KycTierCore], dashboard_pb2_grpc.DashboardS
         )
         return console_mapping.tier_event_page(page)
 
+    async def StreamCustomersCsv(
+        self, request: dashboard_pb2.StreamCustomersCsvRequest, _: Any
+    ) -> AsyncIterator[dashboard_pb2.StreamCustomersCsvResponse]:
+        async for chunk in self._customers(request):
+            yield dashboard_pb2.StreamCustomersCsvResponse(body=console_mapping.csv_body(chunk))
+
+    async def StreamVerificationsCsv(
+        self, request: dashboard_pb2.StreamVerificationsCsvRequest, _: Any
+    ) -> AsyncIterator[dashboard_pb2.StreamVerificationsCsvResponse]:
+        async for chunk in self._verifications(request):
+            yield dashboard_pb2.StreamVerificationsCsvResponse(body=console_mapping.csv_body(chunk))
+
     async def ExportCustomersCsv(
         self, request: dashboard_pb2.ExportCustomersCsvRequest, _: Any
     ) -> dashboard_pb2.ExportCustomersCsvResponse:
-        data = await self.core.dashboard.export_customers(
-            require_org(),
-            enums.tier_from_proto(request.tier, "tier"),
-            enums.when(request.created_after),
-            enums.when(request.created_before),
-        )
+        data = b"".join([chunk async for chunk in self._customers(request)])
         return dashboard_pb2.ExportCustomersCsvResponse(body=console_mapping.csv_body(data))
 
     async def ExportVerificationsCsv(
         self, request: dashboard_pb2.ExportVerificationsCsvRequest, _: Any
     ) -> dashboard_pb2.ExportVerificationsCsvResponse:
-        data = await self.core.dashboard.export_verifications(
+        data = b"".join([chunk async for chunk in self._verifications(request)])
+        return dashboard_pb2.ExportVerificationsCsvResponse(body=console_mapping.csv_body(data))
+
+    def _customers(self, request: CustomersExport) -> AsyncIterator[bytes]:
+        return self.core.dashboard.export_customers(
+            require_org(),
+            enums.tier_from_proto(request.tier, "tier"),
+            enums.when(request.created_after),
+            enums.when(request.created_before),
+        )
+
+    def _verifications(self, request: VerificationsExport) -> AsyncIterator[bytes]:
+        return self.core.dashboard.export_verifications(
             require_org(),
             enums.KIND_FROM_PROTO.get(request.kind, ""),
             enums.when(request.created_after),
             enums.when(request.created_before),
         )
-        return dashboard_pb2.ExportVerificationsCsvResponse(body=console_mapping.csv_body(data))
 
     async def DecideReview(
         self, request: dashboard_pb2.DecideReviewRequest, _: Any

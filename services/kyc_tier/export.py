@@ -4,8 +4,12 @@
   both required, at most `MAX_EXPORT_DAYS` apart (INVALID_FIELD otherwise),
   and at most `MAX_EXPORT_ROWS` rows (FAILED_PRECONDITION /
   EXPORT_TOO_LARGE: ask for a narrower range).
-- Rows are read in batches (`yield_per`) and written as they come; the RPC
-  is unary, so the whole file is one response body.
+- Streamed end to end: the count is checked (and the export audited) first,
+  then the header and one chunk per `BATCH_ROWS` rows, each batch read in its
+  own short transaction by keyset (created_at, id): memory and transactions
+  stay bounded whatever the row count. The server-streaming RPCs
+  (StreamCustomersCsv, StreamVerificationsCsv) send each chunk as it is read
+  and the gateway streams them as the HTTP body; the older unary RPCs join them.
 - Personal data is masked as search masks it (name, email, phone; the NIK is
   only ever stored masked); no biometrics.
 - Spreadsheet formula injection is neutralised: a cell that starts with
@@ -18,12 +22,13 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from identity_runtime.errors import FailedPrecondition, invalid_field
@@ -59,85 +64,124 @@ def jakarta(value: datetime | None) -> str:
     return value.astimezone(JAKARTA).isoformat(timespec="seconds") if value else ""
 
 
-def _write(header: list[str], rows: Iterable[list[object]]) -> tuple[bytes, int]:
+BATCH_ROWS = 500
+
+
+@dataclass(frozen=True)
+class Table:
+    """An exported table: its rows' model, order key, CSV header and cells."""
+
+    model: Any
+    id_column: Any
+    header: tuple[str, ...]
+    cells: Callable[[Any], list[object]]
+
+
+Cursor = tuple[datetime, str]
+
+
+def _lines(rows: Iterable[Sequence[object]]) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(header)
-    count = 0
     for row in rows:
         writer.writerow([neutralise(v) for v in row])
-        count += 1
-    return out.getvalue().encode("utf-8"), count
+    return out.getvalue().encode("utf-8")
 
 
-def _check_size(session: Session, query: Select[Any]) -> None:
-    total = session.scalar(select(func.count()).select_from(query.subquery()))
-    if (total or 0) > MAX_EXPORT_ROWS:
-        raise FailedPrecondition(
-            f"more than {MAX_EXPORT_ROWS} rows: export a narrower date range",
-            "EXPORT_TOO_LARGE",
-            {"rows": total},
-        )
+def header(table: Table) -> bytes:
+    return _lines([table.header])
 
 
-def _rows(
-    session: Session, model: Any, id_column: Any, org_id: str, span: Bounds, **equal: str
-) -> Iterator[Any]:
-    """The organisation's rows created in `span` (and equal to each non-empty
-    filter), oldest first, read in batches; EXPORT_TOO_LARGE beyond the cap."""
+def _query(table: Table, org_id: str, span: Bounds, equal: Mapping[str, str]) -> Select[Any]:
+    model = table.model
     query = select(model).where(
         model.org_id == org_id, model.created_at >= span[0], model.created_at < span[1]
     )
     for column, value in equal.items():
         if value:
             query = query.where(getattr(model, column) == value)
-    _check_size(session, query)
-    ordered = query.order_by(model.created_at, id_column).execution_options(yield_per=500)
-    return iter(session.scalars(ordered))
+    return query
 
 
-def customers_csv(session: Session, org_id: str, tier: str, span: Bounds) -> tuple[bytes, int]:
-    c = models.Customer
-    rows = _rows(session, c, c.customer_id, org_id, span, tier=tier)
-    header = ["customer_id", "external_id", "full_name", "nik", "email", "phone", "tier"]
-    header += ["status", "created_at", "tier_updated_at"]
-    return _write(
-        header,
-        (
-            [
-                r.customer_id,
-                r.external_id,
-                mask_name(r.full_name or ""),
-                r.nik_masked or "",
-                mask_email(r.email or ""),
-                mask_phone(r.phone or ""),
-                r.tier,
-                r.status,
-                jakarta(r.created_at),
-                jakarta(r.tier_updated_at),
-            ]
-            for r in rows
-        ),
-    )
+def count(session: Session, table: Table, org_id: str, span: Bounds, **equal: str) -> int:
+    """The organisation's rows created in `span` (equal to each non-empty
+    filter); EXPORT_TOO_LARGE beyond the cap."""
+    query = _query(table, org_id, span, equal)
+    total = int(session.scalar(select(func.count()).select_from(query.subquery())) or 0)
+    if total > MAX_EXPORT_ROWS:
+        raise FailedPrecondition(
+            f"more than {MAX_EXPORT_ROWS} rows: export a narrower date range",
+            "EXPORT_TOO_LARGE",
+            {"rows": total},
+        )
+    return total
 
 
-def verifications_csv(session: Session, org_id: str, kind: str, span: Bounds) -> tuple[bytes, int]:
-    v = models.Verification
-    rows = _rows(session, v, v.verification_id, org_id, span, kind=kind)
-    header = ["verification_id", "customer_id", "kind", "outcome", "reasons", "scores"]
-    header += ["created_at"]
-    return _write(
-        header,
-        (
-            [
-                r.verification_id,
-                r.customer_id,
-                r.kind,
-                r.outcome,
-                " ".join(str(x.get("code", "")) for x in r.reasons or []),
-                " ".join(f"{k}={val}" for k, val in sorted((r.scores or {}).items())),
-                jakarta(r.created_at),
-            ]
-            for r in rows
-        ),
-    )
+def batch(
+    session: Session,
+    table: Table,
+    org_id: str,
+    span: Bounds,
+    after: Cursor | None,
+    equal: Mapping[str, str],
+    size: int = BATCH_ROWS,
+) -> tuple[bytes, Cursor | None]:
+    """The CSV lines of the next `size` rows after `after`, oldest first, and
+    the cursor past them (None after the last row)."""
+    model = table.model
+    query = _query(table, org_id, span, equal)
+    if after is not None:
+        query = query.where(
+            or_(
+                model.created_at > after[0],
+                and_(model.created_at == after[0], table.id_column > after[1]),
+            )
+        )
+    rows = list(session.scalars(query.order_by(model.created_at, table.id_column).limit(size)))
+    if not rows:
+        return b"", None
+    last = rows[-1]
+    cursor = (last.created_at, getattr(last, table.id_column.key)) if len(rows) == size else None
+    return _lines(table.cells(r) for r in rows), cursor
+
+
+def _customer_cells(r: models.Customer) -> list[object]:
+    return [
+        r.customer_id,
+        r.external_id,
+        mask_name(r.full_name or ""),
+        r.nik_masked or "",
+        mask_email(r.email or ""),
+        mask_phone(r.phone or ""),
+        r.tier,
+        r.status,
+        jakarta(r.created_at),
+        jakarta(r.tier_updated_at),
+    ]
+
+
+def _verification_cells(r: models.Verification) -> list[object]:
+    return [
+        r.verification_id,
+        r.customer_id,
+        r.kind,
+        r.outcome,
+        " ".join(str(x.get("code", "")) for x in r.reasons or []),
+        " ".join(f"{k}={val}" for k, val in sorted((r.scores or {}).items())),
+        jakarta(r.created_at),
+    ]
+
+
+CUSTOMERS = Table(
+    models.Customer,
+    models.Customer.customer_id,
+    ("customer_id", "external_id", "full_name", "nik", "email", "phone", "tier")
+    + ("status", "created_at", "tier_updated_at"),
+    _customer_cells,
+)
+VERIFICATIONS = Table(
+    models.Verification,
+    models.Verification.verification_id,
+    ("verification_id", "customer_id", "kind", "outcome", "reasons", "scores", "created_at"),
+    _verification_cells,
+)

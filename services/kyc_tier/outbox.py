@@ -198,14 +198,7 @@ class OutboxRelay:
             return int(row[0]), row[1]
 
         depth, oldest = await self.database.run(read)
-        age = 0.0
-        if oldest is not None:
-            if oldest.tzinfo is None:
-                oldest = oldest.replace(tzinfo=utcnow().tzinfo)
-            age = max(0.0, (utcnow() - oldest).total_seconds())
-        metrics.QUEUE_DEPTH.labels(QUEUE).set(depth)
-        metrics.QUEUE_OLDEST_AGE.labels(QUEUE).set(age)
-        return depth, age
+        return depth, metrics.set_queue(QUEUE, depth, oldest, utcnow())
 
     async def flush(self) -> int:
         """Deliver pending entries in order until none is left or delivery fails."""

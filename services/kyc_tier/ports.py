@@ -34,6 +34,8 @@ class FaceAssessment:
     # Opaque: the crops for liveness and embedding, and per-frame evidence for liveness.
     crops: object | None = None
     frame_evidence: tuple[object, ...] = ()
+    # The best frame's quality measures (name -> value, e.g. blur_laplacian_var).
+    quality: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,21 @@ class LivenessDecision:
     reasons: tuple[Reason, ...]
     decision_basis: str
     pad_models: Mapping[str, float] = field(default_factory=dict)
+    # The fused PAD threshold the decision used (0 when no PAD model ran).
+    pad_threshold: float = 0.0
+
+
+@dataclass(frozen=True)
+class LivenessPolicy:
+    """An organisation's liveness switches (org_liveness_policies), sent with its checks."""
+
+    pad_models: tuple[str, ...] = ()
+    pad_threshold: float | None = None
+    flash_check: bool = True
+    shadow: bool = True
+
+
+DEFAULT_LIVENESS_POLICY = LivenessPolicy()
 
 
 @dataclass(frozen=True)
@@ -208,6 +225,9 @@ class CaptureQuality(Protocol):
         submitted_fields: Mapping[str, str],
     ) -> KtpAssessment: ...
 
+    async def crop_portrait(self, image: bytes) -> bytes | None:
+        """`image`'s face (else its centre) cut as JPEG; None if it does not decode."""
+
 
 class Liveness(Protocol):
     async def issue_challenge(self, customer_id: str, purpose: str) -> Challenge: ...
@@ -224,6 +244,7 @@ class Liveness(Protocol):
         attestation: Attestation,
         computed_bundle_sha256: str,
         evidence: LivenessEvidence | None,
+        policy: LivenessPolicy = DEFAULT_LIVENESS_POLICY,
         # Resume a cut-short capture of this very bundle (see liveness.proto).
         resume: bool = False,
     ) -> LivenessDecision: ...

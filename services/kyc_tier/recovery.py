@@ -79,13 +79,7 @@ class ErasureBacklog:
 
     async def measure(self) -> int:
         depth, oldest = await self.store.read(self._read)
-        age = 0.0
-        if oldest is not None:
-            if oldest.tzinfo is None:
-                oldest = oldest.replace(tzinfo=self.clock().tzinfo)
-            age = max(0.0, (self.clock() - oldest).total_seconds())
-        metrics.QUEUE_DEPTH.labels(self.queue).set(depth)
-        metrics.QUEUE_OLDEST_AGE.labels(self.queue).set(age)
+        metrics.set_queue(self.queue, depth, oldest, self.clock())
         return depth
 
     @staticmethod

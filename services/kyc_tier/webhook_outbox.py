@@ -138,14 +138,7 @@ class Dispatcher:
             return int(row[0]), row[1]
 
         depth, oldest = await self.flow.store.read(read)
-        age = 0.0
-        if oldest is not None:
-            if oldest.tzinfo is None:
-                oldest = oldest.replace(tzinfo=utcnow().tzinfo)
-            age = max(0.0, (utcnow() - oldest).total_seconds())
-        metrics.QUEUE_DEPTH.labels(QUEUE).set(depth)
-        metrics.QUEUE_OLDEST_AGE.labels(QUEUE).set(age)
-        return depth, age
+        return depth, metrics.set_queue(QUEUE, depth, oldest, utcnow())
 
     def _claim(self, session: Session, now: datetime) -> list[Due]:
         query = (

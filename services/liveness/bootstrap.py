@@ -16,6 +16,7 @@ from identity_store.db import Database
 from identity_store.retention import PeriodicSweep
 from services.liveness.checks import ChallengePolicy, Liveness
 from services.liveness.migrations import HISTORY
+from services.liveness.policy import PadPolicies
 from services.liveness.retention import LivenessSweeper
 from services.liveness.settings import LivenessSettings
 
@@ -58,6 +59,9 @@ class LivenessCore(Core):
             if scorer is not None:
                 for runner in scorer.runners:
                     runner.unload()
+        if self.liveness.policies is not None:
+            for runner in self.liveness.policies.pinnable:
+                runner.unload()
         self.liveness.database.dispose()
 
 
@@ -83,6 +87,19 @@ def build_shadow(settings: LivenessSettings) -> PadScorer | None:
     return PadScorer(runners, settings.pad_shadow_threshold)
 
 
+def build_policies(settings: LivenessSettings, live: PadScorer | None) -> PadPolicies:
+    """The live PAD models plus the ones organisations may be pinned to (loaded once)."""
+    live_ids = {r.manifest.id for r in live.runners} if live else set()
+    extra = [m for m in settings.pad_pinnable_models if m not in live_ids]
+    if live is None or not extra:
+        return PadPolicies(live)
+    runners = [
+        pack.onnx_runner(m, settings, settings.pad_model_dir)
+        for m in pack.pad_manifests(settings, tuple(extra))
+    ]
+    return PadPolicies(live, runners)
+
+
 def policy(settings: LivenessSettings) -> ChallengePolicy:
     return same_named(
         ChallengePolicy,
@@ -99,7 +116,10 @@ async def build(
     pad = chosen.pad or await asyncio.to_thread(build_pad, settings)
     database = chosen.database or Database(settings.database_url, settings.database_pool_size)
     shadow = await asyncio.to_thread(build_shadow, settings)
-    liveness = Liveness(database=database, pad=pad, policy=policy(settings), shadow=shadow)
+    policies = await asyncio.to_thread(build_policies, settings, pad)
+    liveness = Liveness(
+        database=database, pad=pad, policy=policy(settings), shadow=shadow, policies=policies
+    )
     if chosen.clock is not None:
         liveness.clock = chosen.clock
     sweeper = LivenessSweeper(

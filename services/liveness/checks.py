@@ -47,6 +47,7 @@ from identity_runtime.errors import (
 from identity_store.db import Database
 from services.liveness import flash
 from services.liveness.models import Challenge, Device, UsedNonce
+from services.liveness.policy import DEFAULT_POLICY, OrgPolicy, PadPolicies
 
 PURPOSES = ("ktp_capture", "face_liveness", "step_up")
 CARD_PURPOSE = "ktp_capture"
@@ -54,6 +55,8 @@ BASIS_PAD = "pad+challenge"
 BASIS_CHALLENGE_ONLY = "challenge-only"
 BASIS_CARD_FLASH = "card-flash"
 BASIS_DEVICE = "device-attestation"
+# The organisation's policy switched the flash check off: PAD and the device.
+BASIS_PAD_ONLY = "pad+attestation"
 
 
 @dataclass(frozen=True)
@@ -105,6 +108,8 @@ class LivenessRequest:
     # crop scale -> 80x80 BGR8 crop
     pad_crops: dict[float, np.ndarray]
     frames: list[flash.FrameColour]
+    # The organisation's switches (kyc-tier's), for this call only.
+    policy: OrgPolicy = DEFAULT_POLICY
     # Re-decide this very bundle if it was accepted already (kyc-tier resuming
     # a cut-short capture): nothing is consumed again.
     resume: bool = False
@@ -151,6 +156,16 @@ class Liveness:
     clock: Callable[[], datetime] = _utcnow
     # Candidate PAD models scored in shadow: reported, never deciding.
     shadow: PadScorer | None = None
+    # The live models plus those organisations may be pinned to.
+    policies: PadPolicies | None = None
+
+    def __post_init__(self) -> None:
+        if self.policies is None:
+            self.policies = PadPolicies(self.pad)
+
+    def scorer(self, policy: OrgPolicy) -> PadScorer | None:
+        assert self.policies is not None
+        return self.policies.scorer(policy)
 
     @property
     def decision_basis(self) -> str:
@@ -283,14 +298,15 @@ class Liveness:
             # challenge; face PAD does not apply and the card's anti-spoof
             # signals come from capture-quality.
             return
-        if not request.frames:
+        scorer = self.scorer(request.policy)
+        if not request.frames and request.policy.flash_check:
             raise invalid_field("frames", "per-frame colour evidence is required")
         # No crops at all: capture-quality found no face; decided not live
         # (FACE_NOT_FOUND), never refused as a malformed request.
-        if self.pad is not None and request.pad_crops:
+        if scorer is not None and request.pad_crops:
             missing = [
                 s
-                for s in (spec.scale for spec in self.pad.specs)
+                for s in (spec.scale for spec in scorer.specs)
                 if not any(abs(s - k) < 1e-3 for k in request.pad_crops)
             ]
             if missing:
@@ -424,10 +440,11 @@ class Liveness:
             return self._decide_card(checked, request)
         reasons: list[tuple[str, str]] = []
         pad_result = None
-        face_missing = self.pad is not None and not request.pad_crops
+        scorer = self.scorer(request.policy)
+        face_missing = scorer is not None and not request.pad_crops
         if face_missing:
             reasons.append(("FACE_NOT_FOUND", "no face to run presentation-attack detection on"))
-        elif self.pad is None:
+        elif scorer is None:
             reasons.append(
                 (
                     "PAD_MODEL_NOT_CONFIGURED",
@@ -435,11 +452,9 @@ class Liveness:
                 )
             )
         else:
-            crops = {
-                spec.scale: _crop_for(request.pad_crops, spec.scale) for spec in self.pad.specs
-            }
-            pad_result = self.pad.score(crops)
-            if self.shadow is not None:
+            crops = {spec.scale: _crop_for(request.pad_crops, spec.scale) for spec in scorer.specs}
+            pad_result = scorer.score(crops)
+            if self.shadow is not None and request.policy.shadow:
                 shadow_compare(self.shadow, pad_result, request.pad_crops)
             if not pad_result.live:
                 reasons.append(
@@ -449,21 +464,25 @@ class Liveness:
                         f"below {pad_result.threshold:.2f}",
                     )
                 )
-        flash_result = flash.verify(
-            checked.sequence,
-            checked.flash_duration_ms,
-            request.frames,
-            min_response=self.policy.min_flash_response,
-            min_score=self.policy.min_flash_score,
-        )
-        reasons.extend(flash_result.reasons)
-        live = flash_result.passed and not face_missing and (pad_result is None or pad_result.live)
+        flash_passed, flash_score, basis = True, 0.0, BASIS_PAD_ONLY
+        if request.policy.flash_check:
+            flash_result = flash.verify(
+                checked.sequence,
+                checked.flash_duration_ms,
+                request.frames,
+                min_response=self.policy.min_flash_response,
+                min_score=self.policy.min_flash_score,
+            )
+            reasons.extend(flash_result.reasons)
+            flash_passed, flash_score = flash_result.passed, flash_result.score
+            basis = self.decision_basis
+        live = flash_passed and not face_missing and (pad_result is None or pad_result.live)
         return LivenessDecision(
             live=live,
             pad=pad_result,
-            flash_score=flash_result.score,
+            flash_score=flash_score,
             reasons=reasons,
-            decision_basis=self.decision_basis,
+            decision_basis=basis,
             device_id=request.device_id,
         )
 

@@ -18,6 +18,7 @@ from services.liveness.checks import (
     LivenessDecision,
     LivenessRequest,
 )
+from services.liveness.policy import OrgPolicy
 
 _PURPOSES = {
     types_pb2.CHALLENGE_PURPOSE_KTP_CAPTURE: "ktp_capture",
@@ -85,6 +86,7 @@ def liveness_request(request: pb.CheckLivenessRequest) -> LivenessRequest:
         computed_bundle_sha256=request.computed_bundle_sha256,
         resume=request.resume,
         pad_crops=dict(_pad_crop(i, c) for i, c in enumerate(request.pad_crops)),
+        policy=org_policy(request.policy),
         frames=[
             flash.FrameColour(
                 offset_ms=f.offset_ms,
@@ -98,6 +100,17 @@ def liveness_request(request: pb.CheckLivenessRequest) -> LivenessRequest:
     )
 
 
+def org_policy(policy: pb.LivenessPolicy) -> OrgPolicy:
+    if len(policy.pad_models) > 8 or any(not 0 < len(m) <= 64 for m in policy.pad_models):
+        raise invalid_field("policy.pad_models", "at most 8 model ids of 1 to 64 characters")
+    return OrgPolicy(
+        pad_models=tuple(policy.pad_models),
+        pad_threshold=policy.pad_threshold if policy.HasField("pad_threshold") else None,
+        flash_check=not policy.flash_check_disabled,
+        shadow=not policy.shadow_disabled,
+    )
+
+
 def liveness_response(decision: LivenessDecision) -> pb.CheckLivenessResponse:
     response = pb.CheckLivenessResponse(
         live=decision.live,
@@ -108,6 +121,7 @@ def liveness_response(decision: LivenessDecision) -> pb.CheckLivenessResponse:
         ],
         decision_basis=decision.decision_basis,
         device_id=decision.device_id,
+        pad_threshold=decision.pad.threshold if decision.pad else 0.0,
     )
     if decision.pad is not None:
         response.pad_models.extend(

@@ -33,6 +33,12 @@ class LivenessSettings(InferenceSettings):
         "against the manifests); unset = the weights packaged with identity_inference",
     )
     pad_models: tuple[str, ...] = setting(DEFAULT_PAD_MODELS, "PAD model ids (manifests), fused")
+    pad_pinnable_models: tuple[str, ...] = setting(
+        (),
+        "Further PAD model ids loaded so that organisations can be pinned to them "
+        "(kyc-tier's per-organisation liveness policy, e.g. the previous version during a "
+        "rollout); the live models are always pinnable",
+    )
     pad_threshold: float | None = setting(
         None, "Fused live-score threshold; unset = mean of the manifests' thresholds"
     )
@@ -106,6 +112,8 @@ class LivenessSettings(InferenceSettings):
             )
         if self.pad_enabled and not self.pad_models:
             problems.append(("pad_models", "name at least one PAD model (or disable PAD)"))
+        if self.pad_pinnable_models and not self.pad_enabled:
+            problems.append(("pad_pinnable_models", "pinning needs PAD enabled"))
         if self.pad_shadow_models and not self.pad_enabled:
             problems.append(("pad_shadow_models", "a shadow needs live PAD to compare with"))
         if self.pad_model_dir is not None and not self.pad_model_dir.is_dir():

@@ -372,3 +372,92 @@ async def test_export_refusals(database_url, client, monkeypatch) -> None:
         assert_error(
             await client.get(f"{base}?{_span()}", headers=bearer(public)), 403, "SCOPE_INSUFFICIENT"
         )
+
+
+async def scored_step_up(core: Any, org_id: str, customer_id: str) -> str:
+    def work(session: Any) -> str:
+        customer = records.load_customer(session, org_id, customer_id, for_update=True)
+        row = records.add_verification(
+            session,
+            customer,
+            "step_up",
+            False,
+            (Reason("FACE_MISMATCH", "the live face does not match the reference"),),
+            scores={
+                "pad": 0.97,
+                "pad_threshold": 0.5,
+                "flash": 0.88,
+                "match": 0.21,
+                "match_threshold": 0.36,
+                "quality_blur_laplacian_var": 312.5,
+            },
+            model_ids={"detector": "yunet-2023mar@1", "embedding": "sface-2021dec@1"},
+        )
+        return row.verification_id
+
+    return await core.database.run(work)
+
+
+async def test_the_customer_timeline_lists_verifications_with_their_scores_per_org(
+    database_url, client, kyc_tier
+) -> None:
+    mine = await org_with_analyst(client, database_url)
+    theirs = await org_with_analyst(client, database_url)
+    customer_id = await mine.customer(client, nik=NIK, email="siti@mail.example")
+    step_up = await scored_step_up(kyc_tier.core, mine.org_id, customer_id)
+
+    response = await mine.analyst.get(f"/api/identity/customers/{customer_id}/verifications")
+    assert response.status_code == 200, response.text
+    timeline = response.json()["verifications"]
+    assert [v["kind"] for v in timeline] == [
+        "VERIFICATION_KIND_STEP_UP",
+        "VERIFICATION_KIND_NIK_FORMAT",
+    ]  # newest first
+    newest = timeline[0]
+    assert newest["verificationId"] == step_up
+    assert newest["outcome"] == "VERIFICATION_OUTCOME_FAILED"
+    assert newest["scores"] == {
+        "pad": 0.97,
+        "pad_threshold": 0.5,
+        "flash": 0.88,
+        "match": 0.21,
+        "match_threshold": 0.36,
+        "quality_blur_laplacian_var": 312.5,
+    }
+    assert newest["models"]["embedding"] == "sface-2021dec@1"
+    assert [r["code"] for r in newest["reasons"]] == ["FACE_MISMATCH"]
+    # Scores and codes only: no personal data in the timeline.
+    assert NIK not in response.text and "siti" not in response.text.lower()
+    # A cursor, page by page; the same with an internal-scope key.
+    first = await client.get(
+        f"/api/identity/customers/{customer_id}/verifications?pageSize=1", headers=bearer(mine.key)
+    )
+    token = first.json()["nextPageToken"]
+    assert [v["verificationId"] for v in first.json()["verifications"]] == [step_up]
+    second = await mine.analyst.get(
+        f"/api/identity/customers/{customer_id}/verifications?pageSize=1&pageToken={token}"
+    )
+    assert [v["kind"] for v in second.json()["verifications"]] == ["VERIFICATION_KIND_NIK_FORMAT"]
+    assert second.json()["nextPageToken"] == ""
+
+    # Another organisation's analyst sees nothing of it, as if it did not exist.
+    foreign = await theirs.analyst.get(f"/api/identity/customers/{customer_id}/verifications")
+    assert_error(foreign, 404, "CUSTOMER_NOT_FOUND")
+    assert step_up not in foreign.text
+    unknown = await mine.analyst.get("/api/identity/customers/cus_nobody/verifications")
+    assert_error(unknown, 404, "CUSTOMER_NOT_FOUND")
+    bad = await mine.analyst.get(
+        f"/api/identity/customers/{customer_id}/verifications?pageToken=garbage!"
+    )
+    assert_error(bad, 400, "INVALID_FIELD")
+    negative = await mine.analyst.get(
+        f"/api/identity/customers/{customer_id}/verifications?pageSize=-1"
+    )
+    assert_error(negative, 400, "INVALID_FIELD")
+    _, public = await new_org(database_url, "public")
+    scoped = await client.get(
+        f"/api/identity/customers/{customer_id}/verifications", headers=bearer(public)
+    )
+    assert_error(scoped, 403, "SCOPE_INSUFFICIENT")
+    anonymous = await client.get(f"/api/identity/customers/{customer_id}/verifications")
+    assert anonymous.status_code == 401

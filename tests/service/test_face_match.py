@@ -9,6 +9,7 @@ from pathlib import Path
 
 import grpc
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import func, select
 
 from gateway import oauth as gateway_oauth
@@ -506,4 +507,41 @@ async def test_audit_relay_claims_are_written_so_two_relays_never_share_a_row(se
     first = await service.core.database.run(relay._claim)
     second = await service.core.database.run(relay._claim)
     assert len(first) >= 2 and second == []
+    await partner.close()
+
+
+async def test_the_job_queue_depth_and_oldest_age_are_exported(service) -> None:
+    """identity_queue_depth / _oldest_age_seconds{queue="face_match_jobs"}: jobs
+    queued or in flight, and how long the oldest has waited (the backlog alert)."""
+    partner = Partner(service)
+    for order in ("order-q1", "order-q2"):
+        created = await partner.create(order)
+        await partner.upload_both(created, SELFIE, SAME_PERSON_REFERENCE)
+        await partner.stub.ConfirmSubmission(S.ConfirmSubmissionRequest(correlation_id=order))
+    now = [datetime.now(UTC) + timedelta(seconds=90)]
+    queue = JobQueue(
+        service.core.database,
+        clock=lambda: now[0],
+        visibility_seconds=30,
+        max_attempts=3,
+        image_retention_days=1,
+    )
+
+    def gauge(name: str) -> float | None:
+        return REGISTRY.get_sample_value(name, {"queue": "face_match_jobs"})
+
+    depth, age = await queue.measure()
+    assert depth == 2 and 90 <= age < 150
+    assert gauge("identity_queue_depth") == 2
+    lease = await queue.lease("w1")
+    assert lease is not None
+    assert (await queue.measure())[0] == 2  # in flight still counts
+    # Completion as a worker commits it (the matching itself is other tests').
+    assert await queue.complete(lease, {"decision": "NO_MATCH"}, "") is True
+    assert (await queue.measure())[0] == 1
+    second = await queue.lease("w1")
+    assert second is not None and await queue.complete(second, None, "PROCESSING_FAILED")
+    assert await queue.measure() == (0, 0.0)
+    assert gauge("identity_queue_depth") == 0
+    assert gauge("identity_queue_oldest_age_seconds") == 0
     await partner.close()

@@ -175,3 +175,75 @@ async def test_an_unreachable_store_fails_closed_with_503(kyc_tier, partner) -> 
         # Routes without a limit do not touch the store.
         response = await client.get("/api/identity/customers/cus_1", headers=bearer(partner[2]))
         assert_error(response, 404, "CUSTOMER_NOT_FOUND")
+
+
+LOGIN = "/api/auth/login"  # 30 per minute per client address
+
+
+async def wrong_logins(client, count: int, **headers: str) -> list[int]:
+    """Sign-ins with unknown emails (each its own account: the per-account
+    backoff never applies) from one address."""
+    statuses = []
+    for _ in range(count):
+        body = {"email": f"{uuid.uuid4().hex[:10]}@bank.example", "password": "not the one 123"}
+        response = await client.post(LOGIN, json=body, headers=headers)
+        statuses.append(response.status_code)
+    return statuses
+
+
+async def test_console_sign_in_is_throttled_per_client_address_across_gateways(
+    kyc_tier, redis_url
+) -> None:
+    prefix = f"identity-gateway-test-{uuid.uuid4().hex[:8]}"
+    # The test client's peer (127.0.0.1) is the trusted proxy: the address
+    # counted is the one it forwards.
+    shared = gateway_settings(
+        {"kyc_tier": kyc_tier.address},
+        rate_limit_storage=redis_url,
+        rate_limit_key_prefix=prefix,
+        trusted_proxies="127.0.0.0/8",
+    )
+    async with gateway_client(shared) as first, gateway_client(shared) as second:
+        attacker = {"X-Forwarded-For": "203.0.113.9"}
+        assert await wrong_logins(first, 20, **attacker) == [401] * 20
+        # The other replica counts in the same Redis.
+        assert await wrong_logins(second, 10, **attacker) == [401] * 10
+        response = await second.post(
+            LOGIN, json={"email": "a@bank.example", "password": "x" * 12}, headers=attacker
+        )
+        error = assert_error(response, 429, "RATE_LIMITED")
+        assert error["metadata"]["limit"] == "30 per minute per ip"
+        assert 1 <= int(response.headers["retry-after"]) <= 60
+        # A client-supplied entry left of the proxy's is not trusted: still the attacker.
+        spoofed = {"X-Forwarded-For": "198.51.100.1, 203.0.113.9"}
+        assert await wrong_logins(first, 1, **spoofed) == [429]
+        # Another address (and another /64 for IPv6) has its own budget.
+        assert await wrong_logins(first, 1, **{"X-Forwarded-For": "203.0.113.10"}) == [401]
+        assert await wrong_logins(first, 1, **{"X-Forwarded-For": "2001:db8::1"}) == [401]
+
+
+async def test_without_trusted_proxies_the_peer_is_the_address(kyc_tier) -> None:
+    async with gateway_client(gateway_settings({"kyc_tier": kyc_tier.address})) as client:
+        # X-Forwarded-For from an untrusted peer changes nothing: every
+        # attempt counts against the peer.
+        statuses = []
+        for index in range(31):
+            statuses += await wrong_logins(client, 1, **{"X-Forwarded-For": f"192.0.2.{index}"})
+        assert statuses == [401] * 30 + [429]
+
+
+async def test_review_portraits_are_rate_limited_per_organisation(kyc_tier, database) -> None:
+    _, _, secret = create_org_and_key(
+        database, f"Portrait Org {uuid.uuid4().hex[:6]}", ("internal",)
+    )
+    async with gateway_client(gateway_settings({"kyc_tier": kyc_tier.address})) as client:
+        for index in range(300):
+            response = await client.get(
+                f"/api/identity/review-queue/rev_{index}/portraits/cus_x", headers=bearer(secret)
+            )
+            assert response.status_code == 404, response.text
+        response = await client.get(
+            "/api/identity/review-queue/rev_x/portraits/cus_x", headers=bearer(secret)
+        )
+        error = assert_error(response, 429, "RATE_LIMITED")
+        assert error["metadata"]["limit"] == "300 per minute per org"

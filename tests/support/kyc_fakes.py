@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -35,6 +36,7 @@ from services.kyc_tier.bundles import BundleInput
 from services.kyc_tier.outbox import PendingEntry
 from services.kyc_tier.partners import create_org
 from services.kyc_tier.ports import (
+    DEFAULT_LIVENESS_POLICY,
     Attestation,
     Challenge,
     Clock,
@@ -47,6 +49,7 @@ from services.kyc_tier.ports import (
     KtpAssessment,
     LivenessDecision,
     LivenessEvidence,
+    LivenessPolicy,
     MatchResult,
     Reason,
     ThresholdInfo,
@@ -106,6 +109,25 @@ class FakeCaptureQuality:
         assert self.ktp is not None, "set FakeCaptureQuality.ktp for a KTP capture"
         return self.ktp
 
+    async def crop_portrait(self, image: bytes) -> bytes | None:
+        """capture-quality's own crop (its real detector, in this process)."""
+        from services.capture_quality import portraits
+
+        try:
+            return (await asyncio.to_thread(portraits.crop, _portrait_assessor(), image)).jpeg
+        except DomainError as error:
+            if error.code == "INVALID_ARGUMENT":
+                return None
+            raise
+
+
+@functools.cache
+def _portrait_assessor() -> Any:
+    from services.capture_quality.bootstrap import build_face_assessor
+    from services.capture_quality.settings import CaptureQualitySettings
+
+    return build_face_assessor(load_settings(CaptureQualitySettings, "CAPTURE_QUALITY", {}))
+
 
 @dataclass
 class FakeLiveness:
@@ -120,6 +142,8 @@ class FakeLiveness:
     spent: dict[str, str] = field(default_factory=dict)
     # Seconds `check` takes after spending the nonce (a deadline cuts it short).
     delay_seconds: float = 0.0
+    # The organisation policy each check was sent with.
+    policies: list[LivenessPolicy] = field(default_factory=list)
 
     async def issue_challenge(self, customer_id: str, purpose: str) -> Challenge:
         now = datetime.now(UTC)
@@ -139,9 +163,11 @@ class FakeLiveness:
         attestation: Attestation,
         computed_bundle_sha256: str,
         evidence: LivenessEvidence | None,
+        policy: LivenessPolicy = DEFAULT_LIVENESS_POLICY,
         resume: bool = False,
     ) -> LivenessDecision:
         self.checks.append((customer_id, purpose, challenge_id))
+        self.policies.append(policy)
         self.resumed.append(resume)
         if self.refusal is not None:
             raise self.refusal

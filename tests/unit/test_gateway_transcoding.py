@@ -13,6 +13,7 @@ from gateway.transcoding import build_request, decode_base64, parse_query, rende
 from identity_platform_api.common.v1 import options_pb2, types_pb2
 from identity_platform_api.kyc_tier.v1 import api_keys_pb2, customers_pb2, dashboard_pb2
 from identity_runtime import mesh
+from identity_runtime.settings import SettingsError
 
 ROUTES = RouteTable(build_routes(), mesh.BY_PACKAGE)
 
@@ -410,3 +411,33 @@ def test_additional_bindings_and_nested_path_fields() -> None:
     assert reason_of(caught) == (400, "MALFORMED_REQUEST")
     with pytest.raises(RouteError, match="no service of the mesh"):
         RouteTable(routes, mesh.BY_PACKAGE)
+
+
+@pytest.mark.parametrize(
+    ("peer", "forwarded", "trusted", "expected"),
+    [
+        ("198.51.100.7", [], [], "198.51.100.7"),
+        # Untrusted peer: its X-Forwarded-For is ignored.
+        ("198.51.100.7", ["203.0.113.9"], [], "198.51.100.7"),
+        # A trusted proxy: the right-most address it did not add itself.
+        ("10.0.0.5", ["203.0.113.9"], ["10.0.0.0/8"], "203.0.113.9"),
+        ("10.0.0.5", ["1.2.3.4, 203.0.113.9, 10.0.0.4"], ["10.0.0.0/8"], "203.0.113.9"),
+        ("10.0.0.5", ["garbage"], ["10.0.0.0/8"], "10.0.0.5"),
+        # IPv6 by /64; IPv4-mapped IPv6 as IPv4.
+        ("2001:db8:1:2:aaaa::1", [], [], "2001:db8:1:2::/64"),
+        ("::ffff:192.0.2.1", [], [], "192.0.2.1"),
+        (None, [], [], "unknown"),
+    ],
+)
+def test_the_client_address_of_per_ip_limits(peer, forwarded, trusted, expected) -> None:
+    from gateway.client_address import client_address, networks
+
+    assert client_address(peer, forwarded, networks(trusted)) == expected
+
+
+def test_bad_trusted_proxies_are_refused_at_start_up() -> None:
+    from tests.support.gateway import gateway_settings
+
+    with pytest.raises(SettingsError) as caught:
+        gateway_settings({}, trusted_proxies="10.0.0.0/8,not-a-cidr")
+    assert "GATEWAY_TRUSTED_PROXIES" in str(caught.value)

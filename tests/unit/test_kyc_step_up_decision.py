@@ -109,3 +109,13 @@ def test_without_a_face_no_match_scores_are_recorded() -> None:
     decision = decide(StepUpEvidence(NO_FACE, LIVE, None, None), REQUEST)
     assert set(decision.scores) == {"pad", "flash"}
     assert "embedding" not in decision.model_ids
+
+
+def test_capture_quality_and_the_pad_threshold_are_recorded_for_the_timeline() -> None:
+    measured = replace(GOOD_FACE, quality={"blur_laplacian_var": 312.5, "yaw_deg": -3.0})
+    pinned = replace(LIVE, pad_threshold=0.6)
+    decision = decide(StepUpEvidence(measured, pinned, PROBE, MATCH), REQUEST)
+    assert decision.scores["quality_blur_laplacian_var"] == 312.5
+    assert decision.scores["quality_yaw_deg"] == -3.0
+    assert decision.scores["pad_threshold"] == 0.6
+    assert decision.scores["pad"] == LIVE.pad_score

@@ -9,6 +9,7 @@ from identity_platform_api.common.v1 import types_pb2
 from identity_platform_api.embedding.v1 import embedding_pb2, embedding_pb2_grpc
 from identity_platform_api.liveness.v1 import liveness_pb2
 from identity_runtime.clients import ClientFactory
+from identity_runtime.errors import DomainError
 from services.kyc_tier import ports
 from services.kyc_tier.adapters.calls import call, opaque
 from services.kyc_tier.mapping.enums import reasons_from_proto
@@ -63,6 +64,12 @@ class GrpcCaptureQuality:
             detector_model=reply.detector_model,
             crops=reply.crops if reply.HasField("crops") else None,
             frame_evidence=evidence,
+            quality={
+                m.name: m.value
+                for f in reply.frames
+                if f.frame_index == reply.best_frame_index
+                for m in f.measures
+            },
         )
 
     async def check_ktp(
@@ -108,6 +115,16 @@ class GrpcCaptureQuality:
             portrait_crops=reply.portrait_crops if reply.HasField("portrait_crops") else None,
             frame_evidence=evidence,
         )
+
+    async def crop_portrait(self, image: bytes) -> bytes | None:
+        request = capture_quality_pb2.CropPortraitRequest(image=types_pb2.Image(data=image))
+        try:
+            reply = await call("capture-quality", self.stub.CropPortrait(request))
+        except DomainError as error:
+            if error.code == "INVALID_ARGUMENT":
+                return None  # not an image capture-quality can decode
+            raise
+        return reply.jpeg
 
 
 def _flag(flags: Sequence[bool], index: int) -> bool:

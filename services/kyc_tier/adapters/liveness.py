@@ -27,6 +27,15 @@ def _challenge(message: types_pb2.FlashChallenge) -> ports.Challenge:
     )
 
 
+def policy_message(policy: ports.LivenessPolicy) -> liveness_pb2.LivenessPolicy:
+    return liveness_pb2.LivenessPolicy(
+        pad_models=policy.pad_models,
+        pad_threshold=policy.pad_threshold,
+        flash_check_disabled=not policy.flash_check,
+        shadow_disabled=not policy.shadow,
+    )
+
+
 class GrpcLiveness:
     def __init__(self, clients: ClientFactory):
         self.stub = clients.stub("liveness", liveness_pb2_grpc.LivenessServiceStub)
@@ -65,6 +74,7 @@ class GrpcLiveness:
         attestation: ports.Attestation,
         computed_bundle_sha256: str,
         evidence: ports.LivenessEvidence | None,
+        policy: ports.LivenessPolicy = ports.DEFAULT_LIVENESS_POLICY,
         resume: bool = False,
     ) -> ports.LivenessDecision:
         request = liveness_pb2.CheckLivenessRequest(
@@ -79,6 +89,7 @@ class GrpcLiveness:
                 captured_at=timestamp(attestation.captured_at),
             ),
             computed_bundle_sha256=computed_bundle_sha256,
+            policy=policy_message(policy),
             resume=resume,
         )
         if evidence is not None:
@@ -94,4 +105,5 @@ class GrpcLiveness:
             reply,
             reasons=reasons_from_proto(reply.reasons),
             pad_models={m.model_id: m.live_score for m in reply.pad_models},
+            pad_threshold=reply.pad_threshold,
         )

@@ -91,7 +91,15 @@ def images_from(frames_field: str) -> Iterator[None]:
 
 
 def liveness_scores(decision: LivenessDecision) -> dict[str, float]:
-    return {"pad": decision.pad_score, "flash": decision.flash_score}
+    scores = {"pad": decision.pad_score, "flash": decision.flash_score}
+    if decision.pad_threshold:
+        scores["pad_threshold"] = decision.pad_threshold
+    return scores
+
+
+def quality_scores(face: FaceAssessment) -> dict[str, float]:
+    """The best frame's capture-quality measures, for the verification record."""
+    return {f"quality_{name}": value for name, value in face.quality.items()}
 
 
 def capture_details(face: FaceAssessment, decision: LivenessDecision) -> dict[str, object]:

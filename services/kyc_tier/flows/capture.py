@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from services.kyc_tier import bundles, records
-from services.kyc_tier.ports import Reason
+from services.kyc_tier.ports import DEFAULT_LIVENESS_POLICY, LivenessPolicy, Reason
 
 A = TypeVar("A")
 
@@ -60,6 +60,8 @@ class Subject:
     resume: bool = False
     # The request's nonce and digest, when it carries a nonce.
     key: ReplayKey | None = None
+    # The organisation's liveness switches, sent with its liveness checks.
+    liveness_policy: LivenessPolicy = DEFAULT_LIVENESS_POLICY
 
     @property
     def bundle_sha256(self) -> str:

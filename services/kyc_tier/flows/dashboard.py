@@ -11,8 +11,8 @@ beyond, asking for a narrower range).
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
+import functools
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -21,22 +21,13 @@ from sqlalchemy.orm import Session
 
 from identity_runtime.errors import NotFound, invalid_field
 from identity_store.types import utcnow
-from services.kyc_tier import export, models, outbox, portraits, records, retention, search
+from services.kyc_tier import export, models, outbox, records, retention, search
 from services.kyc_tier.customers import CustomerView
 from services.kyc_tier.flows.reviews import ReviewView, duplicate_customers, review_view
 from services.kyc_tier.paging import Page, newest_first
 from services.kyc_tier.pii import PiiVault
-from services.kyc_tier.ports import BundleCodec
+from services.kyc_tier.ports import BundleCodec, CaptureQuality
 from services.kyc_tier.store import Store
-
-
-def _first_crop(frames: tuple[bytes, ...]) -> bytes | None:
-    for frame in frames:
-        image = portraits.crop(frame)
-        if image is not None:
-            return image
-    return None
-
 
 REVIEW_STATUSES = ("pending", "approved", "rejected")
 
@@ -60,6 +51,8 @@ class DashboardFlow:
     store: Store
     vault: PiiVault
     codec: BundleCodec | None = None
+    # Cuts the portraits (capture-quality owns the face detector).
+    quality: CaptureQuality | None = None
 
     async def search(self, org_id: str, q: str, size: int, token: str) -> Page[CustomerView]:
         kind = search.query_kind(q)
@@ -140,10 +133,35 @@ class DashboardFlow:
 
         raw = await self.store.write(load)
         frames = codec.decode(raw).frames if raw else ()
-        image = await asyncio.to_thread(_first_crop, frames)
+        image = await self._first_crop(frames)
         if image is None:
             raise NotFound("no face image in the retained capture", "PORTRAIT_NOT_FOUND")
         return image
+
+    async def verifications(
+        self, org_id: str, customer_id: str, size: int, token: str
+    ) -> Page[records.VerificationRecord]:
+        """The customer's verification timeline, newest first, with scores;
+        another organisation's customer is NOT_FOUND."""
+        rows = models.Verification
+        query = select(rows).where(rows.org_id == org_id, rows.customer_id == customer_id)
+
+        def read(session: Session) -> Page[records.VerificationRecord]:
+            records.load_customer(session, org_id, customer_id)
+            page = newest_first(session, query, rows.created_at, rows.verification_id, size, token)
+            return Page([records.verification_record(r) for r in page.items], page.next_page_token)
+
+        return await self.store.read(read)
+
+    async def _first_crop(self, frames: tuple[bytes, ...]) -> bytes | None:
+        """The portrait of the first frame capture-quality can decode."""
+        if self.quality is None:
+            raise RuntimeError("the dashboard was built without capture-quality")
+        for frame in frames:
+            image = await self.quality.crop_portrait(frame)
+            if image is not None:
+                return image
+        return None
 
     async def tier_events(
         self, org_id: str, filters: TierEventQuery, size: int, token: str
@@ -165,29 +183,33 @@ class DashboardFlow:
 
         return await self.store.read(read)
 
-    async def export_customers(
+    def export_customers(
         self, org_id: str, tier: str, after: datetime | None, before: datetime | None
-    ) -> bytes:
+    ) -> AsyncIterator[bytes]:
+        """The customers CSV in chunks (export.py): bounds checked at once."""
         span = export.bounds(after, before)
-        return await self._export(
-            org_id, "customers", lambda s: export.customers_csv(s, org_id, tier, span)
-        )
+        return self._export(org_id, "customers", export.CUSTOMERS, span, {"tier": tier})
 
-    async def export_verifications(
+    def export_verifications(
         self, org_id: str, kind: str, after: datetime | None, before: datetime | None
-    ) -> bytes:
+    ) -> AsyncIterator[bytes]:
         span = export.bounds(after, before)
-        return await self._export(
-            org_id, "verifications", lambda s: export.verifications_csv(s, org_id, kind, span)
-        )
+        return self._export(org_id, "verifications", export.VERIFICATIONS, span, {"kind": kind})
 
     async def _export(
-        self, org_id: str, what: str, write: Callable[[Session], tuple[bytes, int]]
-    ) -> bytes:
-        """The file, and its audit entry (`export.<what>`, the row count) in one transaction."""
+        self,
+        org_id: str,
+        what: str,
+        table: export.Table,
+        span: export.Bounds,
+        equal: dict[str, str],
+    ) -> AsyncIterator[bytes]:
+        """Counted (EXPORT_TOO_LARGE) and audited (`export.<what>`, the row
+        count) in one transaction before the first byte; then the header and
+        one chunk per batch, each batch its own short read."""
 
-        def work(session: Session) -> bytes:
-            body, rows = write(session)
+        def start(session: Session) -> None:
+            rows = export.count(session, table, org_id, span, **equal)
             outbox.record(
                 session,
                 org_id,
@@ -196,6 +218,16 @@ class DashboardFlow:
                 "success",
                 details={"rows": rows},
             )
-            return body
 
-        return await self.store.write(work)
+        await self.store.write(start)
+        yield export.header(table)
+        cursor: export.Cursor | None = None
+        while True:
+            read = functools.partial(export.batch, table=table, org_id=org_id, span=span)
+            chunk, cursor = await self.store.read(
+                functools.partial(read, after=cursor, equal=equal)
+            )
+            if chunk:
+                yield chunk
+            if cursor is None:
+                return

@@ -125,6 +125,7 @@ def decide_liveness(evidence: LivenessEvidence, request: LivenessRequest) -> Dec
         passed=liveness.live and face.passed,
         reasons=biometrics.liveness_reasons(face, liveness),
         scores={
+            **biometrics.quality_scores(face),
             **biometrics.liveness_scores(liveness),
             **{f"pad_{k}": v for k, v in liveness.pad_models.items()},
         },
@@ -204,6 +205,7 @@ class FaceFlow:
                 bundle.attestation,
                 subject.bundle_sha256,
                 face,
+                subject.liveness_policy,
                 resume=subject.resume,
             )
         enrollment_id = ""

@@ -237,6 +237,7 @@ class KtpFlow:
             bundle.attestation,
             subject.bundle_sha256,
             card,
+            subject.liveness_policy,
             resume=subject.resume,
         )
         enrolled = None

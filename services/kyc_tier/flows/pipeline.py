@@ -58,6 +58,7 @@ from services.kyc_tier.flows.capture import (
     Subject,
 )
 from services.kyc_tier.flows.replays import nonce_replayed
+from services.kyc_tier.org_policies import load as liveness_policy
 from services.kyc_tier.pii import PiiVault
 from services.kyc_tier.store import Store
 
@@ -151,6 +152,7 @@ class CapturePipeline:
             records.require_active(customer)
             resume = replays.claim(session, org_id, key, now) if key else False
             threshold = partners.match_threshold(session, org_id)
+            policy = liveness_policy(session, org_id)
             records.start_attempt(session, org_id, customer_id, step.kind, attempt_id)
             replays.mark(session, attempt_id, key)
             outbox.record(
@@ -162,9 +164,8 @@ class CapturePipeline:
                 details={"attempt_id": attempt_id, "kind": step.kind},
             )
             verification_id = records.new_id("ver")
-            return Subject(
-                org_id, customer_id, verification_id, threshold, capture, attempt_id, resume, key
-            )
+            ids = (org_id, customer_id, verification_id)
+            return Subject(*ids, threshold, capture, attempt_id, resume, key, policy)
 
         write = asyncio.ensure_future(self.store.write(start))
         try:

@@ -79,6 +79,7 @@ def decide(evidence: StepUpEvidence, request: StepUpRequest) -> Decision:
         passed=allow,
         reasons=tuple(reasons),
         scores={
+            **biometrics.quality_scores(face),
             **biometrics.liveness_scores(liveness),
             **(biometrics.match_scores(match) if match else {}),
         },
@@ -141,6 +142,7 @@ class StepUpFlow:
             bundle.attestation,
             subject.bundle_sha256,
             face,
+            subject.liveness_policy,
             resume=subject.resume,
         )
         probe: ports.FaceEmbedding | None = None

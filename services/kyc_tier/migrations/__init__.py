@@ -9,6 +9,7 @@ from identity_store.migrate import History
 from services.kyc_tier import (
     console_models,  # noqa: F401 - the console tables are in the metadata
     idempotency,  # noqa: F401 - its table is in the metadata too
+    org_policies,  # noqa: F401 - the liveness policies too
 )
 from services.kyc_tier.models import Base
 

@@ -65,6 +65,53 @@ QUALITY_VERDICT_FAIL: QualityVerdict.ValueType  # 2
 Global___QualityVerdict: _TypeAlias = QualityVerdict  # noqa: Y015
 
 @_typing.final
+class CropPortraitRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    IMAGE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def image(self) -> _types_pb2.Image: ...
+    def __init__(
+        self,
+        *,
+        image: _types_pb2.Image | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["image", b"image"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["image", b"image"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CropPortraitRequest: _TypeAlias = CropPortraitRequest  # noqa: Y015
+
+@_typing.final
+class CropPortraitResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    JPEG_FIELD_NUMBER: _builtins.int
+    FACE_FOUND_FIELD_NUMBER: _builtins.int
+    DETECTOR_MODEL_FIELD_NUMBER: _builtins.int
+    jpeg: _builtins.bytes
+    """image/jpeg"""
+    face_found: _builtins.bool
+    detector_model: _builtins.str
+    """Detector model id and version."""
+    def __init__(
+        self,
+        *,
+        jpeg: _builtins.bytes = ...,
+        face_found: _builtins.bool = ...,
+        detector_model: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["detector_model", b"detector_model", "face_found", b"face_found", "jpeg", b"jpeg"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CropPortraitResponse: _TypeAlias = CropPortraitResponse  # noqa: Y015
+
+@_typing.final
 class QualityMeasure(_message.Message):
     """One quality measure with its value, the limit it was judged against and a
     stable reason code when it fails.

@@ -52,6 +52,11 @@ class CaptureQualityServiceStub:
                 request_serializer=identity__platform__api_dot_capture__quality_dot_v1_dot_capture__quality__pb2.CheckKtpRequest.SerializeToString,
                 response_deserializer=identity__platform__api_dot_capture__quality_dot_v1_dot_capture__quality__pb2.CheckKtpResponse.FromString,
                 _registered_method=True)
+        self.CropPortrait = channel.unary_unary(
+                '/identity.capture_quality.v1.CaptureQualityService/CropPortrait',
+                request_serializer=identity__platform__api_dot_capture__quality_dot_v1_dot_capture__quality__pb2.CropPortraitRequest.SerializeToString,
+                response_deserializer=identity__platform__api_dot_capture__quality_dot_v1_dot_capture__quality__pb2.CropPortraitResponse.FromString,
+                _registered_method=True)
 
 
 class CaptureQualityServiceServicer:
@@ -92,6 +97,18 @@ class CaptureQualityServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CropPortrait(self, request, context):
+        """CropPortrait cuts a face for a person to look at (the analyst console's
+        review portraits): the largest face of the image with a 35% margin,
+        scaled to at most 320 pixels a side, as JPEG; an image without a
+        detected face is answered as its central square (face_found false).
+        Errors: INVALID_ARGUMENT with the image errors of AssessFace (the image
+        does not decode, or is over the limits).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CaptureQualityServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -104,6 +121,11 @@ def add_CaptureQualityServiceServicer_to_server(servicer, server):
                     servicer.CheckKtp,
                     request_deserializer=identity__platform__api_dot_capture__quality_dot_v1_dot_capture__quality__pb2.CheckKtpRequest.FromString,
                     response_serializer=identity__platform__api_dot_capture__quality_dot_v1_dot_capture__quality__pb2.CheckKtpResponse.SerializeToString,
+            ),
+            'CropPortrait': grpc.unary_unary_rpc_method_handler(
+                    servicer.CropPortrait,
+                    request_deserializer=identity__platform__api_dot_capture__quality_dot_v1_dot_capture__quality__pb2.CropPortraitRequest.FromString,
+                    response_serializer=identity__platform__api_dot_capture__quality_dot_v1_dot_capture__quality__pb2.CropPortraitResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -168,6 +190,33 @@ class CaptureQualityService:
             '/identity.capture_quality.v1.CaptureQualityService/CheckKtp',
             identity__platform__api_dot_capture__quality_dot_v1_dot_capture__quality__pb2.CheckKtpRequest.SerializeToString,
             identity__platform__api_dot_capture__quality_dot_v1_dot_capture__quality__pb2.CheckKtpResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CropPortrait(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/identity.capture_quality.v1.CaptureQualityService/CropPortrait',
+            identity__platform__api_dot_capture__quality_dot_v1_dot_capture__quality__pb2.CropPortraitRequest.SerializeToString,
+            identity__platform__api_dot_capture__quality_dot_v1_dot_capture__quality__pb2.CropPortraitResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -60,6 +60,14 @@ class CaptureQualityServiceStub:
     (metadata["check"] names the rule) when submitted_nik is not 16 digits,
     INVALID_FIELD when submitted_fields names an unknown field.
     """
+    CropPortrait: _grpc.UnaryUnaryMultiCallable[_capture_quality_pb2.CropPortraitRequest, _capture_quality_pb2.CropPortraitResponse]
+    """CropPortrait cuts a face for a person to look at (the analyst console's
+    review portraits): the largest face of the image with a 35% margin,
+    scaled to at most 320 pixels a side, as JPEG; an image without a
+    detected face is answered as its central square (face_found false).
+    Errors: INVALID_ARGUMENT with the image errors of AssessFace (the image
+    does not decode, or is over the limits).
+    """
 
 @_typing.type_check_only
 class CaptureQualityServiceAsyncStub(CaptureQualityServiceStub):
@@ -92,6 +100,14 @@ class CaptureQualityServiceAsyncStub(CaptureQualityServiceStub):
     Errors besides the image ones: INVALID_ARGUMENT with NIK_INVALID
     (metadata["check"] names the rule) when submitted_nik is not 16 digits,
     INVALID_FIELD when submitted_fields names an unknown field.
+    """
+    CropPortrait: _aio.UnaryUnaryMultiCallable[_capture_quality_pb2.CropPortraitRequest, _capture_quality_pb2.CropPortraitResponse]  # type: ignore[assignment]
+    """CropPortrait cuts a face for a person to look at (the analyst console's
+    review portraits): the largest face of the image with a 35% margin,
+    scaled to at most 320 pixels a side, as JPEG; an image without a
+    detected face is answered as its central square (face_found false).
+    Errors: INVALID_ARGUMENT with the image errors of AssessFace (the image
+    does not decode, or is over the limits).
     """
 
 class CaptureQualityServiceServicer:
@@ -132,6 +148,19 @@ class CaptureQualityServiceServicer:
         Errors besides the image ones: INVALID_ARGUMENT with NIK_INVALID
         (metadata["check"] names the rule) when submitted_nik is not 16 digits,
         INVALID_FIELD when submitted_fields names an unknown field.
+        """
+
+    def CropPortrait(
+        self,
+        request: _capture_quality_pb2.CropPortraitRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_capture_quality_pb2.CropPortraitResponse, _abc.Awaitable[_capture_quality_pb2.CropPortraitResponse]]:
+        """CropPortrait cuts a face for a person to look at (the analyst console's
+        review portraits): the largest face of the image with a 35% margin,
+        scaled to at most 320 pixels a side, as JPEG; an image without a
+        detected face is answered as its central square (face_found false).
+        Errors: INVALID_ARGUMENT with the image errors of AssessFace (the image
+        does not decode, or is over the limits).
         """
 
 def add_CaptureQualityServiceServicer_to_server(servicer: CaptureQualityServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

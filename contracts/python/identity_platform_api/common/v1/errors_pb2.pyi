@@ -261,6 +261,10 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """
     ERROR_REASON_PORTRAIT_NOT_FOUND: _ErrorReason.ValueType  # 1110
     """The review item's customer has no retained capture to show (NOT_FOUND)."""
+    ERROR_REASON_POLICY_UNSUPPORTED: _ErrorReason.ValueType  # 1111
+    """The organisation's liveness policy needs what this deployment lacks
+    (e.g. switching the flash check off where PAD is off) (FAILED_PRECONDITION).
+    """
     ERROR_REASON_SDK_SESSION_INVALID: _ErrorReason.ValueType  # 1801
     """Browser-safe SDK access (issue 18; numbered from 1801).
     The SDK session token is unknown, revoked or expired (UNAUTHENTICATED).
@@ -554,6 +558,10 @@ ERROR_REASON_EXPORT_TOO_LARGE: ErrorReason.ValueType  # 1109
 """
 ERROR_REASON_PORTRAIT_NOT_FOUND: ErrorReason.ValueType  # 1110
 """The review item's customer has no retained capture to show (NOT_FOUND)."""
+ERROR_REASON_POLICY_UNSUPPORTED: ErrorReason.ValueType  # 1111
+"""The organisation's liveness policy needs what this deployment lacks
+(e.g. switching the flash check off where PAD is off) (FAILED_PRECONDITION).
+"""
 ERROR_REASON_SDK_SESSION_INVALID: ErrorReason.ValueType  # 1801
 """Browser-safe SDK access (issue 18; numbered from 1801).
 The SDK session token is unknown, revoked or expired (UNAUTHENTICATED).

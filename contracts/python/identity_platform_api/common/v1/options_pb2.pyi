@@ -105,7 +105,9 @@ class RateLimit(_message.Message):
     """Window length in seconds."""
     per: _builtins.str
     """What the limit counts per: "customer" (the request's customer_id field),
-    or "org" (the caller's organisation).
+    "org" (the caller's organisation), or "ip" (the client's address, as the
+    gateway sees it behind its trusted proxies; IPv6 by /64): the only key an
+    anonymous route can be limited by.
     """
     def __init__(
         self,

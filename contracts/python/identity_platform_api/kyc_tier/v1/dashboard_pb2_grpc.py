@@ -57,10 +57,25 @@ class DashboardServiceStub:
                 request_serializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_dashboard__pb2.GetReviewPortraitRequest.SerializeToString,
                 response_deserializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_dashboard__pb2.GetReviewPortraitResponse.FromString,
                 _registered_method=True)
+        self.ListCustomerVerifications = channel.unary_unary(
+                '/identity.kyc_tier.v1.DashboardService/ListCustomerVerifications',
+                request_serializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_dashboard__pb2.ListCustomerVerificationsRequest.SerializeToString,
+                response_deserializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_dashboard__pb2.ListCustomerVerificationsResponse.FromString,
+                _registered_method=True)
         self.ListTierEvents = channel.unary_unary(
                 '/identity.kyc_tier.v1.DashboardService/ListTierEvents',
                 request_serializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_dashboard__pb2.ListTierEventsRequest.SerializeToString,
                 response_deserializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_dashboard__pb2.ListTierEventsResponse.FromString,
+                _registered_method=True)
+        self.StreamCustomersCsv = channel.unary_stream(
+                '/identity.kyc_tier.v1.DashboardService/StreamCustomersCsv',
+                request_serializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_dashboard__pb2.StreamCustomersCsvRequest.SerializeToString,
+                response_deserializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_dashboard__pb2.StreamCustomersCsvResponse.FromString,
+                _registered_method=True)
+        self.StreamVerificationsCsv = channel.unary_stream(
+                '/identity.kyc_tier.v1.DashboardService/StreamVerificationsCsv',
+                request_serializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_dashboard__pb2.StreamVerificationsCsvRequest.SerializeToString,
+                response_deserializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_dashboard__pb2.StreamVerificationsCsvResponse.FromString,
                 _registered_method=True)
         self.ExportCustomersCsv = channel.unary_unary(
                 '/identity.kyc_tier.v1.DashboardService/ExportCustomersCsv',
@@ -123,6 +138,19 @@ class DashboardServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListCustomerVerifications(self, request, context):
+        """ListCustomerVerifications is a customer's verification timeline, newest
+        first: each verification's kind, outcome, reasons, scores (liveness:
+        "pad", "pad_<model>", "flash"; matching: "match", "match_threshold",
+        "estimated_false_match_rate"; capture quality: "quality_<measure>"; card
+        tampering: "tamper_<signal>") and model ids. No images, no personal data.
+        Errors: NOT_FOUND / CUSTOMER_NOT_FOUND (also for another organisation's
+        customer); INVALID_ARGUMENT / INVALID_FIELD (page size or token).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListTierEvents(self, request, context):
         """ListTierEvents is the KYC tier history feed, newest first.
         """
@@ -130,21 +158,39 @@ class DashboardServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def ExportCustomersCsv(self, request, context):
-        """ExportCustomersCsv exports the organisation's customers created in a
+    def StreamCustomersCsv(self, request, context):
+        """StreamCustomersCsv exports the organisation's customers created in a
         date range (both bounds required, at most 366 days) as CSV: names,
         emails and phones masked, the NIK masked, no biometrics, formulas
-        neutralised; audited.
-        Errors: INVALID_ARGUMENT / INVALID_FIELD; FAILED_PRECONDITION /
-        EXPORT_TOO_LARGE (more than 100000 rows).
+        neutralised; audited. Streamed: the header, then a chunk per batch of
+        rows as they are read; the gateway streams the chunks as the HTTP body.
+        Errors (before the first chunk): INVALID_ARGUMENT / INVALID_FIELD;
+        FAILED_PRECONDITION / EXPORT_TOO_LARGE (more than 100000 rows).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StreamVerificationsCsv(self, request, context):
+        """StreamVerificationsCsv exports verifications made in a date range as
+        CSV (as StreamCustomersCsv: bounded, neutralised, audited, streamed).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExportCustomersCsv(self, request, context):
+        """ExportCustomersCsv is StreamCustomersCsv in one message, kept for wire
+        compatibility: mesh-only now (partners' route is the streamed one), the
+        file held whole in memory.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ExportVerificationsCsv(self, request, context):
-        """ExportVerificationsCsv exports verifications made in a date range as
-        CSV (as ExportCustomersCsv: bounded, neutralised, audited).
+        """ExportVerificationsCsv is StreamVerificationsCsv in one message (mesh
+        only, kept for wire compatibility).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -173,10 +219,25 @@ def add_DashboardServiceServicer_to_server(servicer, server):
                     request_deserializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_dashboard__pb2.GetReviewPortraitRequest.FromString,
                     response_serializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_dashboard__pb2.GetReviewPortraitResponse.SerializeToString,
             ),
+            'ListCustomerVerifications': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCustomerVerifications,
+                    request_deserializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_dashboard__pb2.ListCustomerVerificationsRequest.FromString,
+                    response_serializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_dashboard__pb2.ListCustomerVerificationsResponse.SerializeToString,
+            ),
             'ListTierEvents': grpc.unary_unary_rpc_method_handler(
                     servicer.ListTierEvents,
                     request_deserializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_dashboard__pb2.ListTierEventsRequest.FromString,
                     response_serializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_dashboard__pb2.ListTierEventsResponse.SerializeToString,
+            ),
+            'StreamCustomersCsv': grpc.unary_stream_rpc_method_handler(
+                    servicer.StreamCustomersCsv,
+                    request_deserializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_dashboard__pb2.StreamCustomersCsvRequest.FromString,
+                    response_serializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_dashboard__pb2.StreamCustomersCsvResponse.SerializeToString,
+            ),
+            'StreamVerificationsCsv': grpc.unary_stream_rpc_method_handler(
+                    servicer.StreamVerificationsCsv,
+                    request_deserializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_dashboard__pb2.StreamVerificationsCsvRequest.FromString,
+                    response_serializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_dashboard__pb2.StreamVerificationsCsvResponse.SerializeToString,
             ),
             'ExportCustomersCsv': grpc.unary_unary_rpc_method_handler(
                     servicer.ExportCustomersCsv,
@@ -311,6 +372,33 @@ class DashboardService:
             _registered_method=True)
 
     @staticmethod
+    def ListCustomerVerifications(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/identity.kyc_tier.v1.DashboardService/ListCustomerVerifications',
+            identity__platform__api_dot_kyc__tier_dot_v1_dot_dashboard__pb2.ListCustomerVerificationsRequest.SerializeToString,
+            identity__platform__api_dot_kyc__tier_dot_v1_dot_dashboard__pb2.ListCustomerVerificationsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def ListTierEvents(request,
             target,
             options=(),
@@ -327,6 +415,60 @@ class DashboardService:
             '/identity.kyc_tier.v1.DashboardService/ListTierEvents',
             identity__platform__api_dot_kyc__tier_dot_v1_dot_dashboard__pb2.ListTierEventsRequest.SerializeToString,
             identity__platform__api_dot_kyc__tier_dot_v1_dot_dashboard__pb2.ListTierEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StreamCustomersCsv(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/identity.kyc_tier.v1.DashboardService/StreamCustomersCsv',
+            identity__platform__api_dot_kyc__tier_dot_v1_dot_dashboard__pb2.StreamCustomersCsvRequest.SerializeToString,
+            identity__platform__api_dot_kyc__tier_dot_v1_dot_dashboard__pb2.StreamCustomersCsvResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StreamVerificationsCsv(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/identity.kyc_tier.v1.DashboardService/StreamVerificationsCsv',
+            identity__platform__api_dot_kyc__tier_dot_v1_dot_dashboard__pb2.StreamVerificationsCsvRequest.SerializeToString,
+            identity__platform__api_dot_kyc__tier_dot_v1_dot_dashboard__pb2.StreamVerificationsCsvResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -63,19 +63,38 @@ class DashboardServiceStub:
     or the customer is not one of its customers); NOT_FOUND /
     PORTRAIT_NOT_FOUND (no retained capture).
     """
+    ListCustomerVerifications: _grpc.UnaryUnaryMultiCallable[_dashboard_pb2.ListCustomerVerificationsRequest, _dashboard_pb2.ListCustomerVerificationsResponse]
+    """ListCustomerVerifications is a customer's verification timeline, newest
+    first: each verification's kind, outcome, reasons, scores (liveness:
+    "pad", "pad_<model>", "flash"; matching: "match", "match_threshold",
+    "estimated_false_match_rate"; capture quality: "quality_<measure>"; card
+    tampering: "tamper_<signal>") and model ids. No images, no personal data.
+    Errors: NOT_FOUND / CUSTOMER_NOT_FOUND (also for another organisation's
+    customer); INVALID_ARGUMENT / INVALID_FIELD (page size or token).
+    """
     ListTierEvents: _grpc.UnaryUnaryMultiCallable[_dashboard_pb2.ListTierEventsRequest, _dashboard_pb2.ListTierEventsResponse]
     """ListTierEvents is the KYC tier history feed, newest first."""
-    ExportCustomersCsv: _grpc.UnaryUnaryMultiCallable[_dashboard_pb2.ExportCustomersCsvRequest, _dashboard_pb2.ExportCustomersCsvResponse]
-    """ExportCustomersCsv exports the organisation's customers created in a
+    StreamCustomersCsv: _grpc.UnaryStreamMultiCallable[_dashboard_pb2.StreamCustomersCsvRequest, _dashboard_pb2.StreamCustomersCsvResponse]
+    """StreamCustomersCsv exports the organisation's customers created in a
     date range (both bounds required, at most 366 days) as CSV: names,
     emails and phones masked, the NIK masked, no biometrics, formulas
-    neutralised; audited.
-    Errors: INVALID_ARGUMENT / INVALID_FIELD; FAILED_PRECONDITION /
-    EXPORT_TOO_LARGE (more than 100000 rows).
+    neutralised; audited. Streamed: the header, then a chunk per batch of
+    rows as they are read; the gateway streams the chunks as the HTTP body.
+    Errors (before the first chunk): INVALID_ARGUMENT / INVALID_FIELD;
+    FAILED_PRECONDITION / EXPORT_TOO_LARGE (more than 100000 rows).
+    """
+    StreamVerificationsCsv: _grpc.UnaryStreamMultiCallable[_dashboard_pb2.StreamVerificationsCsvRequest, _dashboard_pb2.StreamVerificationsCsvResponse]
+    """StreamVerificationsCsv exports verifications made in a date range as
+    CSV (as StreamCustomersCsv: bounded, neutralised, audited, streamed).
+    """
+    ExportCustomersCsv: _grpc.UnaryUnaryMultiCallable[_dashboard_pb2.ExportCustomersCsvRequest, _dashboard_pb2.ExportCustomersCsvResponse]
+    """ExportCustomersCsv is StreamCustomersCsv in one message, kept for wire
+    compatibility: mesh-only now (partners' route is the streamed one), the
+    file held whole in memory.
     """
     ExportVerificationsCsv: _grpc.UnaryUnaryMultiCallable[_dashboard_pb2.ExportVerificationsCsvRequest, _dashboard_pb2.ExportVerificationsCsvResponse]
-    """ExportVerificationsCsv exports verifications made in a date range as
-    CSV (as ExportCustomersCsv: bounded, neutralised, audited).
+    """ExportVerificationsCsv is StreamVerificationsCsv in one message (mesh
+    only, kept for wire compatibility).
     """
 
 @_typing.type_check_only
@@ -113,19 +132,38 @@ class DashboardServiceAsyncStub(DashboardServiceStub):
     or the customer is not one of its customers); NOT_FOUND /
     PORTRAIT_NOT_FOUND (no retained capture).
     """
+    ListCustomerVerifications: _aio.UnaryUnaryMultiCallable[_dashboard_pb2.ListCustomerVerificationsRequest, _dashboard_pb2.ListCustomerVerificationsResponse]  # type: ignore[assignment]
+    """ListCustomerVerifications is a customer's verification timeline, newest
+    first: each verification's kind, outcome, reasons, scores (liveness:
+    "pad", "pad_<model>", "flash"; matching: "match", "match_threshold",
+    "estimated_false_match_rate"; capture quality: "quality_<measure>"; card
+    tampering: "tamper_<signal>") and model ids. No images, no personal data.
+    Errors: NOT_FOUND / CUSTOMER_NOT_FOUND (also for another organisation's
+    customer); INVALID_ARGUMENT / INVALID_FIELD (page size or token).
+    """
     ListTierEvents: _aio.UnaryUnaryMultiCallable[_dashboard_pb2.ListTierEventsRequest, _dashboard_pb2.ListTierEventsResponse]  # type: ignore[assignment]
     """ListTierEvents is the KYC tier history feed, newest first."""
-    ExportCustomersCsv: _aio.UnaryUnaryMultiCallable[_dashboard_pb2.ExportCustomersCsvRequest, _dashboard_pb2.ExportCustomersCsvResponse]  # type: ignore[assignment]
-    """ExportCustomersCsv exports the organisation's customers created in a
+    StreamCustomersCsv: _aio.UnaryStreamMultiCallable[_dashboard_pb2.StreamCustomersCsvRequest, _dashboard_pb2.StreamCustomersCsvResponse]  # type: ignore[assignment]
+    """StreamCustomersCsv exports the organisation's customers created in a
     date range (both bounds required, at most 366 days) as CSV: names,
     emails and phones masked, the NIK masked, no biometrics, formulas
-    neutralised; audited.
-    Errors: INVALID_ARGUMENT / INVALID_FIELD; FAILED_PRECONDITION /
-    EXPORT_TOO_LARGE (more than 100000 rows).
+    neutralised; audited. Streamed: the header, then a chunk per batch of
+    rows as they are read; the gateway streams the chunks as the HTTP body.
+    Errors (before the first chunk): INVALID_ARGUMENT / INVALID_FIELD;
+    FAILED_PRECONDITION / EXPORT_TOO_LARGE (more than 100000 rows).
+    """
+    StreamVerificationsCsv: _aio.UnaryStreamMultiCallable[_dashboard_pb2.StreamVerificationsCsvRequest, _dashboard_pb2.StreamVerificationsCsvResponse]  # type: ignore[assignment]
+    """StreamVerificationsCsv exports verifications made in a date range as
+    CSV (as StreamCustomersCsv: bounded, neutralised, audited, streamed).
+    """
+    ExportCustomersCsv: _aio.UnaryUnaryMultiCallable[_dashboard_pb2.ExportCustomersCsvRequest, _dashboard_pb2.ExportCustomersCsvResponse]  # type: ignore[assignment]
+    """ExportCustomersCsv is StreamCustomersCsv in one message, kept for wire
+    compatibility: mesh-only now (partners' route is the streamed one), the
+    file held whole in memory.
     """
     ExportVerificationsCsv: _aio.UnaryUnaryMultiCallable[_dashboard_pb2.ExportVerificationsCsvRequest, _dashboard_pb2.ExportVerificationsCsvResponse]  # type: ignore[assignment]
-    """ExportVerificationsCsv exports verifications made in a date range as
-    CSV (as ExportCustomersCsv: bounded, neutralised, audited).
+    """ExportVerificationsCsv is StreamVerificationsCsv in one message (mesh
+    only, kept for wire compatibility).
     """
 
 class DashboardServiceServicer:
@@ -181,6 +219,20 @@ class DashboardServiceServicer:
         PORTRAIT_NOT_FOUND (no retained capture).
         """
 
+    def ListCustomerVerifications(
+        self,
+        request: _dashboard_pb2.ListCustomerVerificationsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_dashboard_pb2.ListCustomerVerificationsResponse, _abc.Awaitable[_dashboard_pb2.ListCustomerVerificationsResponse]]:
+        """ListCustomerVerifications is a customer's verification timeline, newest
+        first: each verification's kind, outcome, reasons, scores (liveness:
+        "pad", "pad_<model>", "flash"; matching: "match", "match_threshold",
+        "estimated_false_match_rate"; capture quality: "quality_<measure>"; card
+        tampering: "tamper_<signal>") and model ids. No images, no personal data.
+        Errors: NOT_FOUND / CUSTOMER_NOT_FOUND (also for another organisation's
+        customer); INVALID_ARGUMENT / INVALID_FIELD (page size or token).
+        """
+
     def ListTierEvents(
         self,
         request: _dashboard_pb2.ListTierEventsRequest,
@@ -188,17 +240,37 @@ class DashboardServiceServicer:
     ) -> _typing.Union[_dashboard_pb2.ListTierEventsResponse, _abc.Awaitable[_dashboard_pb2.ListTierEventsResponse]]:
         """ListTierEvents is the KYC tier history feed, newest first."""
 
+    def StreamCustomersCsv(
+        self,
+        request: _dashboard_pb2.StreamCustomersCsvRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_dashboard_pb2.StreamCustomersCsvResponse], _abc.AsyncIterator[_dashboard_pb2.StreamCustomersCsvResponse]]:
+        """StreamCustomersCsv exports the organisation's customers created in a
+        date range (both bounds required, at most 366 days) as CSV: names,
+        emails and phones masked, the NIK masked, no biometrics, formulas
+        neutralised; audited. Streamed: the header, then a chunk per batch of
+        rows as they are read; the gateway streams the chunks as the HTTP body.
+        Errors (before the first chunk): INVALID_ARGUMENT / INVALID_FIELD;
+        FAILED_PRECONDITION / EXPORT_TOO_LARGE (more than 100000 rows).
+        """
+
+    def StreamVerificationsCsv(
+        self,
+        request: _dashboard_pb2.StreamVerificationsCsvRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_dashboard_pb2.StreamVerificationsCsvResponse], _abc.AsyncIterator[_dashboard_pb2.StreamVerificationsCsvResponse]]:
+        """StreamVerificationsCsv exports verifications made in a date range as
+        CSV (as StreamCustomersCsv: bounded, neutralised, audited, streamed).
+        """
+
     def ExportCustomersCsv(
         self,
         request: _dashboard_pb2.ExportCustomersCsvRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_dashboard_pb2.ExportCustomersCsvResponse, _abc.Awaitable[_dashboard_pb2.ExportCustomersCsvResponse]]:
-        """ExportCustomersCsv exports the organisation's customers created in a
-        date range (both bounds required, at most 366 days) as CSV: names,
-        emails and phones masked, the NIK masked, no biometrics, formulas
-        neutralised; audited.
-        Errors: INVALID_ARGUMENT / INVALID_FIELD; FAILED_PRECONDITION /
-        EXPORT_TOO_LARGE (more than 100000 rows).
+        """ExportCustomersCsv is StreamCustomersCsv in one message, kept for wire
+        compatibility: mesh-only now (partners' route is the streamed one), the
+        file held whole in memory.
         """
 
     def ExportVerificationsCsv(
@@ -206,8 +278,8 @@ class DashboardServiceServicer:
         request: _dashboard_pb2.ExportVerificationsCsvRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_dashboard_pb2.ExportVerificationsCsvResponse, _abc.Awaitable[_dashboard_pb2.ExportVerificationsCsvResponse]]:
-        """ExportVerificationsCsv exports verifications made in a date range as
-        CSV (as ExportCustomersCsv: bounded, neutralised, audited).
+        """ExportVerificationsCsv is StreamVerificationsCsv in one message (mesh
+        only, kept for wire compatibility).
         """
 
 def add_DashboardServiceServicer_to_server(servicer: DashboardServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -207,6 +207,7 @@ class CheckLivenessRequest(_message.Message):
     PAD_CROPS_FIELD_NUMBER: _builtins.int
     FRAMES_FIELD_NUMBER: _builtins.int
     RESUME_FIELD_NUMBER: _builtins.int
+    POLICY_FIELD_NUMBER: _builtins.int
     customer_id: _builtins.str
     purpose: _types_pb2.ChallengePurpose.ValueType
     challenge_id: _builtins.str
@@ -233,6 +234,12 @@ class CheckLivenessRequest(_message.Message):
         capture).
         """
 
+    @_builtins.property
+    def policy(self) -> Global___LivenessPolicy:
+        """The organisation's liveness policy (kyc-tier owns it); unset = the
+        deployment's defaults.
+        """
+
     def __init__(
         self,
         *,
@@ -244,14 +251,63 @@ class CheckLivenessRequest(_message.Message):
         pad_crops: _abc.Iterable[_types_pb2.PadCrop] | None = ...,
         frames: _abc.Iterable[Global___FrameEvidence] | None = ...,
         resume: _builtins.bool = ...,
+        policy: Global___LivenessPolicy | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["attestation", b"attestation"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["attestation", b"attestation", "policy", b"policy"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attestation", b"attestation", "challenge_id", b"challenge_id", "computed_bundle_sha256", b"computed_bundle_sha256", "customer_id", b"customer_id", "frames", b"frames", "pad_crops", b"pad_crops", "purpose", b"purpose", "resume", b"resume"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attestation", b"attestation", "challenge_id", b"challenge_id", "computed_bundle_sha256", b"computed_bundle_sha256", "customer_id", b"customer_id", "frames", b"frames", "pad_crops", b"pad_crops", "policy", b"policy", "purpose", b"purpose", "resume", b"resume"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CheckLivenessRequest: _TypeAlias = CheckLivenessRequest  # noqa: Y015
+
+@_typing.final
+class LivenessPolicy(_message.Message):
+    """Per-organisation liveness switches, set by the operator in kyc-tier
+    (`identity orgs set-liveness-policy`, audited) and applied to this call
+    only. Empty fields keep the deployment's settings.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAD_MODELS_FIELD_NUMBER: _builtins.int
+    PAD_THRESHOLD_FIELD_NUMBER: _builtins.int
+    FLASH_CHECK_DISABLED_FIELD_NUMBER: _builtins.int
+    SHADOW_DISABLED_FIELD_NUMBER: _builtins.int
+    pad_threshold: _builtins.float
+    """Fused live-score threshold in (0, 1); unset = the models' default."""
+    flash_check_disabled: _builtins.bool
+    """Feature switch: decide on PAD and the device attestation without the
+    flash response (e.g. an SDK whose flash fails on a device family).
+    Refused (FAILED_PRECONDITION / POLICY_UNSUPPORTED) where PAD is off.
+    """
+    shadow_disabled: _builtins.bool
+    """Feature switch: no shadow scoring of a candidate model for this call."""
+    @_builtins.property
+    def pad_models(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """PAD model ids (manifest ids) the organisation is pinned to, fused; each
+        must be loaded by this deployment (LIVENESS_PAD_MODELS or
+        LIVENESS_PAD_PINNABLE_MODELS), else FAILED_PRECONDITION /
+        MODEL_NOT_CONFIGURED. Empty = LIVENESS_PAD_MODELS.
+        """
+
+    def __init__(
+        self,
+        *,
+        pad_models: _abc.Iterable[_builtins.str] | None = ...,
+        pad_threshold: _builtins.float | None = ...,
+        flash_check_disabled: _builtins.bool = ...,
+        shadow_disabled: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_pad_threshold", b"_pad_threshold", "pad_threshold", b"pad_threshold"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_pad_threshold", b"_pad_threshold", "flash_check_disabled", b"flash_check_disabled", "pad_models", b"pad_models", "pad_threshold", b"pad_threshold", "shadow_disabled", b"shadow_disabled"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__pad_threshold: _TypeAlias = _typing.Literal["pad_threshold"]  # noqa: Y015
+    _WhichOneofArgType__pad_threshold: _TypeAlias = _typing.Literal["_pad_threshold", b"_pad_threshold"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__pad_threshold) -> _WhichOneofReturnType__pad_threshold | None: ...
+
+Global___LivenessPolicy: _TypeAlias = LivenessPolicy  # noqa: Y015
 
 @_typing.final
 class PadModelScore(_message.Message):
@@ -292,6 +348,7 @@ class CheckLivenessResponse(_message.Message):
     REASONS_FIELD_NUMBER: _builtins.int
     DECISION_BASIS_FIELD_NUMBER: _builtins.int
     DEVICE_ID_FIELD_NUMBER: _builtins.int
+    PAD_THRESHOLD_FIELD_NUMBER: _builtins.int
     live: _builtins.bool
     pad_score: _builtins.float
     """Fused PAD live probability in [0, 1]; 0 when no PAD model ran."""
@@ -303,9 +360,13 @@ class CheckLivenessResponse(_message.Message):
     """How the decision was reached: "pad+challenge", or "challenge-only" when
     the deployment has no PAD model (one-machine runs only), or
     "device-attestation" for a KTP card capture sent without frame evidence
-    (signature, nonce and challenge checked; face PAD does not apply).
+    (signature, nonce and challenge checked; face PAD does not apply), or
+    "pad+attestation" when the organisation's policy switched the flash
+    check off.
     """
     device_id: _builtins.str
+    pad_threshold: _builtins.float
+    """The fused PAD threshold the decision used (0 when no PAD model ran)."""
     @_builtins.property
     def pad_models(self) -> _containers.RepeatedCompositeFieldContainer[Global___PadModelScore]: ...
     @_builtins.property
@@ -325,10 +386,11 @@ class CheckLivenessResponse(_message.Message):
         reasons: _abc.Iterable[_types_pb2.Reason] | None = ...,
         decision_basis: _builtins.str = ...,
         device_id: _builtins.str = ...,
+        pad_threshold: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["decision_basis", b"decision_basis", "device_id", b"device_id", "flash_score", b"flash_score", "live", b"live", "pad_models", b"pad_models", "pad_score", b"pad_score", "reasons", b"reasons"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["decision_basis", b"decision_basis", "device_id", b"device_id", "flash_score", b"flash_score", "live", b"live", "pad_models", b"pad_models", "pad_score", b"pad_score", "pad_threshold", b"pad_threshold", "reasons", b"reasons"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
