@@ -131,12 +131,30 @@ def test_declarations_reach_the_document() -> None:
     assert "CHALLENGE_EXPIRED" in capture["400"]["x-identity-reasons"]
     assert capture["429"]["x-identity-reasons"] == ["RATE_LIMITED"]
     create = DOCUMENT["paths"]["/api/customers"]["post"]["responses"]
-    assert create["409"]["x-identity-reasons"] == ["CUSTOMER_ALREADY_EXISTS"]
+    assert set(create["409"]["x-identity-reasons"]) == {
+        "CUSTOMER_ALREADY_EXISTS",
+        "IDEMPOTENCY_KEY_REUSED",
+        "IDEMPOTENCY_KEY_IN_PROGRESS",
+    }
     assert "429" not in create  # not rate-limited
     health = DOCUMENT["paths"]["/api/healthz"]["get"]["responses"]
     # Anonymous: no key needed, but one that is presented must be valid.
-    assert health["401"]["x-identity-reasons"] == ["API_KEY_INVALID", "ACCESS_TOKEN_INVALID"]
-    assert "403" not in health
+    assert health["401"]["x-identity-reasons"] == [
+        "API_KEY_INVALID",
+        "ACCESS_TOKEN_INVALID",
+        "SDK_SESSION_INVALID",
+    ]
+    # ...and an SDK session token opens only the capture routes.
+    assert health["403"]["x-identity-reasons"] == ["SDK_SESSION_ROUTE_FORBIDDEN"]
+    ktp = DOCUMENT["paths"]["/api/identity/document/ktp/capture"]["post"]["responses"]
+    assert {"SDK_SESSION_CUSTOMER_MISMATCH", "ORIGIN_NOT_ALLOWED"} <= set(
+        ktp["403"]["x-identity-reasons"]
+    )
+    assert "SDK_SESSION_ROUTE_FORBIDDEN" not in ktp["403"]["x-identity-reasons"]
+    internal = DOCUMENT["paths"]["/api/identity/org/settings"]["get"]["responses"]
+    assert internal["403"]["x-identity-reasons"] == ["SCOPE_INSUFFICIENT"]
+    token = DOCUMENT["paths"]["/api/oauth/token"]["post"]["responses"]
+    assert "SDK_SESSION_INVALID" not in token["401"]["x-identity-reasons"]
     register = DOCUMENT["paths"]["/api/identity/devices/register"]["post"]["responses"]
     assert register["404"]["x-identity-reasons"] == ["CUSTOMER_NOT_FOUND"]
 

@@ -145,6 +145,8 @@ class DashboardServiceServicer:
     def ExportVerificationsCsv(self, request, context):
         """ExportVerificationsCsv exports verifications made in a date range as
         CSV (as ExportCustomersCsv: bounded, neutralised, audited).
+        Errors: INVALID_ARGUMENT / INVALID_FIELD; FAILED_PRECONDITION /
+        EXPORT_TOO_LARGE.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

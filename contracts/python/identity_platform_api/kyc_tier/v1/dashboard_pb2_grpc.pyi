@@ -76,6 +76,8 @@ class DashboardServiceStub:
     ExportVerificationsCsv: _grpc.UnaryUnaryMultiCallable[_dashboard_pb2.ExportVerificationsCsvRequest, _dashboard_pb2.ExportVerificationsCsvResponse]
     """ExportVerificationsCsv exports verifications made in a date range as
     CSV (as ExportCustomersCsv: bounded, neutralised, audited).
+    Errors: INVALID_ARGUMENT / INVALID_FIELD; FAILED_PRECONDITION /
+    EXPORT_TOO_LARGE.
     """
 
 @_typing.type_check_only
@@ -126,6 +128,8 @@ class DashboardServiceAsyncStub(DashboardServiceStub):
     ExportVerificationsCsv: _aio.UnaryUnaryMultiCallable[_dashboard_pb2.ExportVerificationsCsvRequest, _dashboard_pb2.ExportVerificationsCsvResponse]  # type: ignore[assignment]
     """ExportVerificationsCsv exports verifications made in a date range as
     CSV (as ExportCustomersCsv: bounded, neutralised, audited).
+    Errors: INVALID_ARGUMENT / INVALID_FIELD; FAILED_PRECONDITION /
+    EXPORT_TOO_LARGE.
     """
 
 class DashboardServiceServicer:
@@ -208,6 +212,8 @@ class DashboardServiceServicer:
     ) -> _typing.Union[_dashboard_pb2.ExportVerificationsCsvResponse, _abc.Awaitable[_dashboard_pb2.ExportVerificationsCsvResponse]]:
         """ExportVerificationsCsv exports verifications made in a date range as
         CSV (as ExportCustomersCsv: bounded, neutralised, audited).
+        Errors: INVALID_ARGUMENT / INVALID_FIELD; FAILED_PRECONDITION /
+        EXPORT_TOO_LARGE.
         """
 
 def add_DashboardServiceServicer_to_server(servicer: DashboardServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
