@@ -104,6 +104,23 @@ def test_every_reason_the_code_names_is_declared(package: str) -> None:
     assert not undeclared, f"{package}: reasons raised but declared by no RPC: {undeclared}"
 
 
+def test_rpcs_honouring_an_idempotency_key_declare_its_refusals() -> None:
+    # `@idempotent(x_pb2.NameResponse)` on the servicer method of RPC `Name`.
+    honouring = {
+        name
+        for path in (ROOT / "services" / "kyc_tier").glob("*servicer.py")
+        for name in re.findall(r"@idempotent\(\w+_pb2\.(\w+)Response\)", path.read_text())
+    }
+    methods = {m.name: m for m in _methods("kyc_tier")}
+    assert honouring and honouring <= set(methods)
+    for name in honouring:
+        declared = set(declared_errors(methods[name]))
+        assert {
+            ("ALREADY_EXISTS", "IDEMPOTENCY_KEY_REUSED"),
+            ("ABORTED", "IDEMPOTENCY_KEY_IN_PROGRESS"),
+        } <= declared, name
+
+
 def test_each_operation_lists_exactly_its_statuses_and_reasons() -> None:
     operations = {
         operation["operationId"]: operation
