@@ -6,7 +6,9 @@ every operation adds those any call can meet at the gateway: a malformed
 request or a field the validation layer refuses (400), a missing or bad key
 (401; a bad one on any route) or scope (403) on a keyed route, a body too large (413) or not JSON
 (415) on a route with a body, the rate limit (429) on a limited route, an
-unreachable service (503), the deadline (504) and an unexpected failure
+SDK session token's refusals (401 on any route that reads a credential,
+403 on the routes it may not call and, on those it may, for another
+customer or origin), an unreachable service (503), the deadline (504) and an unexpected failure
 (500). So each operation lists exactly the HTTP statuses it can answer, each
 with its reasons (in the description and in `x-identity-reasons`), and no
 `default` response. `reason` itself is an open string: its known values are
@@ -23,6 +25,7 @@ from google.protobuf.descriptor import MethodDescriptor
 from google.rpc import code_pb2
 
 from gateway.errors import HTTP_STATUS_BY_CODE, HTTP_STATUS_BY_REASON
+from gateway.oauth import TOKEN_RPC
 from gateway.routing import Route
 from identity_platform_api.common.v1 import errors_pb2, options_pb2
 
@@ -55,6 +58,17 @@ _WITH_BODY = (
 )
 _WITH_PATH = (("NOT_FOUND", "ROUTE_NOT_FOUND"),)
 _LIMITED = (("RESOURCE_EXHAUSTED", "RATE_LIMITED"),)
+# A browser's SDK session token (gateway/sdk_access.py) is read wherever a
+# credential is (not on the OAuth token route, whose Authorization is the
+# client's): an unknown, revoked or expired one is refused on any route; a
+# valid one (public scope) on a route it may not call, and on one it may, for
+# another customer or from an origin its organisation does not list.
+_SDK_TOKEN = (("UNAUTHENTICATED", "SDK_SESSION_INVALID"),)
+_SDK_FORBIDDEN = (("PERMISSION_DENIED", "SDK_SESSION_ROUTE_FORBIDDEN"),)
+_SDK_SESSION = (
+    ("PERMISSION_DENIED", "SDK_SESSION_CUSTOMER_MISMATCH"),
+    ("PERMISSION_DENIED", "ORIGIN_NOT_ALLOWED"),
+)
 _RETRY_AFTER = {"429", "503"}
 
 
@@ -91,6 +105,12 @@ def operation_errors(route: Route) -> list[tuple[str, str]]:
         pairs += _WITH_PATH
     if route.rate_limit is not None:
         pairs += _LIMITED
+    if route.full_name != TOKEN_RPC:
+        pairs += _SDK_TOKEN
+        if route.sdk_session:
+            pairs += _SDK_SESSION
+        elif route.scope in ("public", "anonymous"):
+            pairs += _SDK_FORBIDDEN
     for pair in declared_errors(route.method):
         if pair not in pairs:
             pairs.append(pair)

@@ -24,6 +24,7 @@ from services.kyc_tier.bootstrap import build
 from services.kyc_tier.service import SPEC
 from tests.support import kyc_tier_env, start_service, unique_name
 from tests.support.gateway import (
+    assert_documented,
     assert_error,
     bearer,
     create_org_and_key,
@@ -160,6 +161,7 @@ async def test_a_token_is_held_to_its_customer_its_routes_and_its_origins(partne
     http = partner.http
     theirs = await http.get(f"/api/identity/kyc/{other}", headers=as_browser(token))
     error = assert_error(theirs, 403, "SDK_SESSION_CUSTOMER_MISMATCH")
+    assert_documented(theirs)
     # The refusal is readable by the page (its origin is allowed).
     assert theirs.headers["access-control-allow-origin"] == SITE
     assert "cus_" not in error["message"]
@@ -173,11 +175,14 @@ async def test_a_token_is_held_to_its_customer_its_routes_and_its_origins(partne
         ("GET", f"/api/identity/customers/{mine}/attempts", None),
         ("POST", "/api/identity/sdk-sessions", {"customerId": mine}),
         ("POST", "/api/identity/face/match", {"customerId": mine}),
+        ("GET", "/api/healthz", None),
     ]:
         response = await http.request(method, path, json=body, headers=as_browser(token))
         assert_error(response, 403, "SDK_SESSION_ROUTE_FORBIDDEN")
+        assert_documented(response)
     internal = await http.get("/api/identity/api-keys", headers=as_browser(token))
     assert_error(internal, 403, "SCOPE_INSUFFICIENT")
+    assert_documented(internal)
 
     elsewhere = await http.post(
         "/api/identity/devices/register",
@@ -185,6 +190,7 @@ async def test_a_token_is_held_to_its_customer_its_routes_and_its_origins(partne
         headers=as_browser(token, ELSEWHERE),
     )
     assert_error(elsewhere, 403, "ORIGIN_NOT_ALLOWED")
+    assert_documented(elsewhere)
     assert "access-control-allow-origin" not in elsewhere.headers
 
 
@@ -224,7 +230,12 @@ async def test_revoked_expired_and_malformed_tokens_are_refused(partner, databas
     assert again.json()["session"]["revokedAt"] == revoked.json()["session"]["revokedAt"]
     refused = await http.get(path, headers=as_browser(token))
     assert_error(refused, 401, "SDK_SESSION_INVALID")
+    assert_documented(refused)
     assert "WWW-Authenticate" in refused.headers
+    # Refused on any route that reads a credential, the anonymous health too.
+    health = await http.get("/api/healthz", headers=as_browser(token))
+    assert_error(health, 401, "SDK_SESSION_INVALID")
+    assert_documented(health)
 
     expiring = await partner.session(customer_id, ttl=60)
     await asyncio.to_thread(_expire, database_url, expiring["session"]["sessionId"])

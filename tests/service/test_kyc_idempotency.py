@@ -48,11 +48,17 @@ from services.kyc_tier.retention import KycSweeper
 from services.kyc_tier.service import SPEC
 from tests.service.test_kyc_tier_routes import Partner, partner_for
 from tests.support import channel, kyc_tier_env, start_service, unique_name
-from tests.support.gateway import assert_error, gateway_client, gateway_settings
+from tests.support.gateway import (
+    assert_documented,
+    assert_error,
+    gateway_client,
+    gateway_settings,
+)
 from tests.support.kyc_fakes import KycFakes, rows
 from tests.support.mesh import postgres_schema
 
 VALID_NIK = "3273024107950003"
+INVALID_NIK = "3273029907950003"
 GOOD_CARD = KtpAssessment(
     passed=True,
     reasons=(),
@@ -249,10 +255,12 @@ async def test_the_same_idempotency_key_and_body_get_the_first_response(
     # Another body under the key: refused, nothing written.
     other = await post_keyed(partner, "/api/customers", customer_body(), key)
     error = assert_error(other, 409, "IDEMPOTENCY_KEY_REUSED")
+    assert_documented(other)
     assert "different request" in error["message"]
     # The key with another route (another RPC) is the same key: refused too.
     wrong_route = await post_keyed(partner, "/api/identity/webhooks", {"url": "https://x"}, key)
     assert_error(wrong_route, 409, "IDEMPOTENCY_KEY_REUSED")
+    assert_documented(wrong_route)
     assert len(await customers_of(kyc_tier, org_id)) == 1
     # Without the header the route is as it was: a second customer is refused
     # as a duplicate external id.
@@ -297,14 +305,17 @@ async def test_a_failed_request_releases_its_key_and_a_bad_key_is_refused(
 ) -> None:
     org_id, partner = await partner_for(database_url, client)
     key = unique_name("key")
-    bad_nik = await post_keyed(partner, "/api/customers", customer_body(nik="123"), key)
+    # 16 digits (the contract's pattern), but no date of birth: the domain refuses it.
+    bad_nik = await post_keyed(partner, "/api/customers", customer_body(nik=INVALID_NIK), key)
     assert_error(bad_nik, 400, "NIK_INVALID")
+    assert_documented(bad_nik)
     fixed = await post_keyed(partner, "/api/customers", customer_body(nik=VALID_NIK), key)
     assert fixed.status_code == 200, fixed.text
     for bad in ("x" * 256, ""):
         refused = await post_keyed(partner, "/api/customers", customer_body(), bad)
         error = assert_error(refused, 400, "INVALID_FIELD")
         assert error["metadata"]["field"] == "Idempotency-Key"
+        assert_documented(refused)
     assert len(await customers_of(kyc_tier, org_id)) == 1
 
 
@@ -319,6 +330,7 @@ async def test_concurrent_duplicates_execute_once(database_url, client, kyc_tier
     for answer in answers:
         if answer.status_code == 409:
             assert_error(answer, 409, "IDEMPOTENCY_KEY_IN_PROGRESS")
+            assert_documented(answer)
     created = {a.json()["customer"]["customerId"] for a in answers if a.status_code == 200}
     assert len(created) == 1
     assert await customers_of(kyc_tier, org_id) == list(created)
@@ -353,6 +365,7 @@ async def test_a_webhook_and_an_erasure_replay_their_first_response(
     other = await partner.new_customer()
     reused = await post_keyed(partner, f"/api/identity/customers/{other}/erase", {}, "erase-1")
     assert_error(reused, 409, "IDEMPOTENCY_KEY_REUSED")
+    assert_documented(reused)
 
 
 def reason_and_metadata(error: grpc.aio.AioRpcError) -> tuple[str, dict[str, str]]:

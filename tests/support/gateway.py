@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
@@ -11,6 +12,8 @@ from typing import Any
 import httpx
 
 from gateway.app import create_app
+from gateway.openapi_errors import http_status, operation_errors
+from gateway.routing import RouteTable, build_routes
 from gateway.settings import GatewaySettings, load
 from identity_runtime import mesh
 from identity_runtime.server import RunningServer, ServiceSpec
@@ -116,3 +119,18 @@ def assert_error(response: httpx.Response, status: int, reason: str) -> dict[str
     assert isinstance(error["metadata"], dict)
     assert error["requestId"] == response.headers["x-request-id"]
     return error
+
+
+def assert_documented(response: httpx.Response) -> None:
+    """The error answered is one the OpenAPI document lists, with its status,
+    for the request's operation (gateway/openapi_errors.py)."""
+    request = response.request
+    route, _ = _routes().match(request.method, request.url.path)
+    reason = response.json()["error"]["reason"]
+    listed = {(http_status(c, r), r) for c, r in operation_errors(route)}
+    assert (response.status_code, reason) in listed, (route.full_name, reason)
+
+
+@functools.cache
+def _routes() -> RouteTable:
+    return RouteTable(build_routes(), mesh.BY_PACKAGE)

@@ -104,6 +104,23 @@ def test_every_reason_the_code_names_is_declared(package: str) -> None:
     assert not undeclared, f"{package}: reasons raised but declared by no RPC: {undeclared}"
 
 
+def test_rpcs_honouring_an_idempotency_key_declare_its_refusals() -> None:
+    # `@idempotent(x_pb2.NameResponse)` on the servicer method of RPC `Name`.
+    honouring = {
+        name
+        for path in (ROOT / "services" / "kyc_tier").glob("*servicer.py")
+        for name in re.findall(r"@idempotent\(\w+_pb2\.(\w+)Response\)", path.read_text())
+    }
+    methods = {m.name: m for m in _methods("kyc_tier")}
+    assert honouring and honouring <= set(methods)
+    for name in honouring:
+        declared = set(declared_errors(methods[name]))
+        assert {
+            ("ALREADY_EXISTS", "IDEMPOTENCY_KEY_REUSED"),
+            ("ABORTED", "IDEMPOTENCY_KEY_IN_PROGRESS"),
+        } <= declared, name
+
+
 def test_each_operation_lists_exactly_its_statuses_and_reasons() -> None:
     operations = {
         operation["operationId"]: operation
@@ -131,12 +148,30 @@ def test_declarations_reach_the_document() -> None:
     assert "CHALLENGE_EXPIRED" in capture["400"]["x-identity-reasons"]
     assert capture["429"]["x-identity-reasons"] == ["RATE_LIMITED"]
     create = DOCUMENT["paths"]["/api/customers"]["post"]["responses"]
-    assert create["409"]["x-identity-reasons"] == ["CUSTOMER_ALREADY_EXISTS"]
+    assert set(create["409"]["x-identity-reasons"]) == {
+        "CUSTOMER_ALREADY_EXISTS",
+        "IDEMPOTENCY_KEY_REUSED",
+        "IDEMPOTENCY_KEY_IN_PROGRESS",
+    }
     assert "429" not in create  # not rate-limited
     health = DOCUMENT["paths"]["/api/healthz"]["get"]["responses"]
     # Anonymous: no key needed, but one that is presented must be valid.
-    assert health["401"]["x-identity-reasons"] == ["API_KEY_INVALID", "ACCESS_TOKEN_INVALID"]
-    assert "403" not in health
+    assert health["401"]["x-identity-reasons"] == [
+        "API_KEY_INVALID",
+        "ACCESS_TOKEN_INVALID",
+        "SDK_SESSION_INVALID",
+    ]
+    # ...and an SDK session token opens only the capture routes.
+    assert health["403"]["x-identity-reasons"] == ["SDK_SESSION_ROUTE_FORBIDDEN"]
+    ktp = DOCUMENT["paths"]["/api/identity/document/ktp/capture"]["post"]["responses"]
+    assert {"SDK_SESSION_CUSTOMER_MISMATCH", "ORIGIN_NOT_ALLOWED"} <= set(
+        ktp["403"]["x-identity-reasons"]
+    )
+    assert "SDK_SESSION_ROUTE_FORBIDDEN" not in ktp["403"]["x-identity-reasons"]
+    internal = DOCUMENT["paths"]["/api/identity/org/settings"]["get"]["responses"]
+    assert internal["403"]["x-identity-reasons"] == ["SCOPE_INSUFFICIENT"]
+    token = DOCUMENT["paths"]["/api/oauth/token"]["post"]["responses"]
+    assert "SDK_SESSION_INVALID" not in token["401"]["x-identity-reasons"]
     register = DOCUMENT["paths"]["/api/identity/devices/register"]["post"]["responses"]
     assert register["404"]["x-identity-reasons"] == ["CUSTOMER_NOT_FOUND"]
 

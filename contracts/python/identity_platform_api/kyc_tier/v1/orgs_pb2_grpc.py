@@ -80,6 +80,8 @@ class OrgSettingsServiceServicer:
 
     def GetOrgSettings(self, request, context):
         """GetOrgSettings answers the organisation's settings (never a secret).
+        Errors: NOT_FOUND / ORGANIZATION_NOT_FOUND (the caller's organisation
+        does not exist), as every route of this service.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

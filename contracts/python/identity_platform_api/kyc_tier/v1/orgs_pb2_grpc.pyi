@@ -41,7 +41,10 @@ class OrgSettingsServiceStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> OrgSettingsServiceAsyncStub: ...
     GetOrgSettings: _grpc.UnaryUnaryMultiCallable[_orgs_pb2.GetOrgSettingsRequest, _orgs_pb2.GetOrgSettingsResponse]
-    """GetOrgSettings answers the organisation's settings (never a secret)."""
+    """GetOrgSettings answers the organisation's settings (never a secret).
+    Errors: NOT_FOUND / ORGANIZATION_NOT_FOUND (the caller's organisation
+    does not exist), as every route of this service.
+    """
     SetMatchThreshold: _grpc.UnaryUnaryMultiCallable[_orgs_pb2.SetMatchThresholdRequest, _orgs_pb2.SetMatchThresholdResponse]
     """SetMatchThreshold sets the organisation's face-match threshold (cosine),
     effective on its next request, or goes back to the deployment's default
@@ -84,7 +87,10 @@ class OrgSettingsServiceAsyncStub(OrgSettingsServiceStub):
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     GetOrgSettings: _aio.UnaryUnaryMultiCallable[_orgs_pb2.GetOrgSettingsRequest, _orgs_pb2.GetOrgSettingsResponse]  # type: ignore[assignment]
-    """GetOrgSettings answers the organisation's settings (never a secret)."""
+    """GetOrgSettings answers the organisation's settings (never a secret).
+    Errors: NOT_FOUND / ORGANIZATION_NOT_FOUND (the caller's organisation
+    does not exist), as every route of this service.
+    """
     SetMatchThreshold: _aio.UnaryUnaryMultiCallable[_orgs_pb2.SetMatchThresholdRequest, _orgs_pb2.SetMatchThresholdResponse]  # type: ignore[assignment]
     """SetMatchThreshold sets the organisation's face-match threshold (cosine),
     effective on its next request, or goes back to the deployment's default
@@ -129,7 +135,10 @@ class OrgSettingsServiceServicer:
         request: _orgs_pb2.GetOrgSettingsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_orgs_pb2.GetOrgSettingsResponse, _abc.Awaitable[_orgs_pb2.GetOrgSettingsResponse]]:
-        """GetOrgSettings answers the organisation's settings (never a secret)."""
+        """GetOrgSettings answers the organisation's settings (never a secret).
+        Errors: NOT_FOUND / ORGANIZATION_NOT_FOUND (the caller's organisation
+        does not exist), as every route of this service.
+        """
 
     def SetMatchThreshold(
         self,

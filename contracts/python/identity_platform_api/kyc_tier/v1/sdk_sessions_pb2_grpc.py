@@ -84,7 +84,7 @@ class SdkSessionServiceServicer:
         `KYC_TIER_SDK_SESSION_MAX_SECONDS`, 900). The token is shown once.
         Audited (`sdk_session.create`).
         Errors: NOT_FOUND / CUSTOMER_NOT_FOUND; INVALID_ARGUMENT / INVALID_FIELD
-        (ttl_seconds out of range).
+        (ttl_seconds out of range); FAILED_PRECONDITION / CUSTOMER_ERASED.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

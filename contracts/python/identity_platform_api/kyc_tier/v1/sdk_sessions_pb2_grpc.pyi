@@ -46,7 +46,7 @@ class SdkSessionServiceStub:
     `KYC_TIER_SDK_SESSION_MAX_SECONDS`, 900). The token is shown once.
     Audited (`sdk_session.create`).
     Errors: NOT_FOUND / CUSTOMER_NOT_FOUND; INVALID_ARGUMENT / INVALID_FIELD
-    (ttl_seconds out of range).
+    (ttl_seconds out of range); FAILED_PRECONDITION / CUSTOMER_ERASED.
     """
     RevokeSdkSession: _grpc.UnaryUnaryMultiCallable[_sdk_sessions_pb2.RevokeSdkSessionRequest, _sdk_sessions_pb2.RevokeSdkSessionResponse]
     """RevokeSdkSession ends a session before its expiry; its token is refused
@@ -89,7 +89,7 @@ class SdkSessionServiceAsyncStub(SdkSessionServiceStub):
     `KYC_TIER_SDK_SESSION_MAX_SECONDS`, 900). The token is shown once.
     Audited (`sdk_session.create`).
     Errors: NOT_FOUND / CUSTOMER_NOT_FOUND; INVALID_ARGUMENT / INVALID_FIELD
-    (ttl_seconds out of range).
+    (ttl_seconds out of range); FAILED_PRECONDITION / CUSTOMER_ERASED.
     """
     RevokeSdkSession: _aio.UnaryUnaryMultiCallable[_sdk_sessions_pb2.RevokeSdkSessionRequest, _sdk_sessions_pb2.RevokeSdkSessionResponse]  # type: ignore[assignment]
     """RevokeSdkSession ends a session before its expiry; its token is refused
@@ -134,7 +134,7 @@ class SdkSessionServiceServicer:
         `KYC_TIER_SDK_SESSION_MAX_SECONDS`, 900). The token is shown once.
         Audited (`sdk_session.create`).
         Errors: NOT_FOUND / CUSTOMER_NOT_FOUND; INVALID_ARGUMENT / INVALID_FIELD
-        (ttl_seconds out of range).
+        (ttl_seconds out of range); FAILED_PRECONDITION / CUSTOMER_ERASED.
         """
 
     def RevokeSdkSession(
