@@ -31,7 +31,7 @@ from sqlalchemy import select
 from identity_store.db import Database
 from services.kyc_tier import models, signing
 from tests.e2e.test_cli_up import IDENTITY, child_pid, up_environment, wait_for_line
-from tests.e2e.test_onboarding import KTP_NIK, Partner, bundle, selfie
+from tests.e2e.test_onboarding import KTP_NIK, Partner, card_capture, selfie
 from tests.service.test_webhooks import Receiver
 from tests.support import TESTDATA
 from tests.support.mesh import postgres_schema
@@ -119,7 +119,7 @@ async def test_onboarding_and_step_up_events_arrive_signed_once_despite_a_kyc_ti
                 {
                     "customerId": customer_id,
                     "challengeId": challenge["challengeId"],
-                    "bundle": bundle(partner.signer, challenge, [card]),
+                    "bundle": card_capture(partner.signer, challenge, card),
                     "ocrFields": {
                         "nik": KTP_NIK,
                         "fullName": "SITI RAHAYU",

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from identity_platform_client import DeviceKey, Frame, build_bundle, flash_frames
+import cv2
+import numpy as np
+
+from identity_platform_client import DeviceKey, build_bundle, flash_frames
 from tests.e2e.test_onboarding import flash, selfie
 from tests.support import TESTDATA
 from tests.support.biometrics import jpeg
@@ -18,8 +21,13 @@ class Phone:
         self.key = DeviceKey()
 
     def ktp(self, challenge: dict[str, Any]) -> dict[str, Any]:
+        """The card unflashed, then lit by each colour (a physical card answers the flash)."""
         card = (TESTDATA / "ktp" / "ktp_captured.jpg").read_bytes()
-        return build_bundle(self.key, challenge["challengeId"], [Frame(card)])
+        image = cv2.imdecode(np.frombuffer(card, np.uint8), cv2.IMREAD_COLOR)
+        frames = flash_frames(
+            card, flash(image, challenge), int(challenge.get("flashDurationMs", 400))
+        )
+        return build_bundle(self.key, challenge["challengeId"], frames)
 
     def selfie(self, challenge: dict[str, Any], photo: str) -> dict[str, Any]:
         image = selfie(photo)
