@@ -83,7 +83,7 @@ def test_the_venv_holds_only_the_stubs_and_their_dependencies(stubs_python: Path
     assert run(stubs_python, "-I", "-c", probe).split() == ["True", "True", "[]"]
 
 
-async def test_an_internal_caller_onboards_and_steps_up_over_grpc(
+async def test_an_internal_caller_onboards_and_steps_up_over_grpc_within_the_rate_limit(
     stubs_python: Path, tmp_path: Path
 ) -> None:
     # Each downstream hop is capped at the service's default deadline even under
@@ -149,6 +149,10 @@ async def test_an_internal_caller_onboards_and_steps_up_over_grpc(
             # The contract's required fields hold over gRPC too, naming the field.
             assert refusals["empty"][:2] == ["INVALID_ARGUMENT", "INVALID_FIELD"]
             assert refusals["empty"][2].startswith("customer_id: is required")
+            # Held to the contract's rate limit like a partner behind the gateway.
+            limited = await hear()
+            assert limited["issued"] == 10
+            assert limited["refused"] == ["RESOURCE_EXHAUSTED", "RATE_LIMITED"]
             assert await asyncio.wait_for(process.wait(), 60) == 0
         finally:
             if process.returncode is None:

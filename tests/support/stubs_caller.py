@@ -166,6 +166,21 @@ def main() -> None:
                 refusals[name] = [error.code().name, reason_of(error), error.details()]
         say(step="refusals", refusals=refusals)
 
+        # The contract's rate limits hold over gRPC too (KTP challenges: 10 a
+        # minute per customer; one was issued above).
+        issued = 1
+        while issued <= 11:
+            try:
+                ktp.IssueKtpChallenge(
+                    ktp_pb2.IssueKtpChallengeRequest(customer_id=customer_id), **call
+                )
+                issued += 1
+            except grpc.RpcError as error:
+                say(step="limited", issued=issued, refused=[error.code().name, reason_of(error)])
+                break
+        else:
+            say(step="limited", issued=issued, refused=[])
+
 
 if __name__ == "__main__":
     main()
