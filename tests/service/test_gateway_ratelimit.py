@@ -26,6 +26,26 @@ REDIS_URL = os.environ.get("IDENTITY_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"
 CAPTURE = "/api/identity/document/ktp/capture"  # 5 per minute per customer
 
 
+def capture(customer: str) -> dict[str, object]:
+    """A capture the contract's field rules accept, for a customer kyc-tier
+    does not know: within the limit it reaches kyc-tier (404), past it the
+    gateway answers 429."""
+    return {
+        "customerId": customer,
+        "challengeId": "chl_ratelimit",
+        "bundle": {
+            "frames": [{"image": {"data": "AAAA"}}],
+            "attestation": {
+                "deviceId": "device-1",
+                "nonce": uuid.uuid4().hex,
+                "bundleSha256": "0" * 64,
+                "signature": "AAAA",
+                "capturedAt": "2026-01-01T00:00:00Z",
+            },
+        },
+    }
+
+
 @pytest.fixture(scope="module")
 def database(tmp_path_factory: pytest.TempPathFactory) -> str:
     url = f"sqlite:///{tmp_path_factory.mktemp('gateway-ratelimit') / 'identity.db'}"
@@ -59,11 +79,11 @@ async def test_a_per_customer_limit_answers_429_with_retry_after(kyc_tier, partn
     async with gateway_client(gateway_settings({"kyc_tier": kyc_tier.address})) as client:
         headers = bearer(partner[2])
         for _ in range(5):
-            response = await client.post(CAPTURE, json={"customerId": customer}, headers=headers)
-            # Within the limit the request reaches kyc-tier, which refuses the
-            # incomplete capture (no challenge).
-            assert_error(response, 400, "INVALID_FIELD")
-        response = await client.post(CAPTURE, json={"customerId": customer}, headers=headers)
+            response = await client.post(CAPTURE, json=capture(customer), headers=headers)
+            # Within the limit the request reaches kyc-tier, which does not
+            # know the customer.
+            assert_error(response, 404, "CUSTOMER_NOT_FOUND")
+        response = await client.post(CAPTURE, json=capture(customer), headers=headers)
         error = assert_error(response, 429, "RATE_LIMITED")
         assert error["status"] == "RESOURCE_EXHAUSTED"
         retry_after = int(response.headers["retry-after"])
@@ -74,9 +94,9 @@ async def test_a_per_customer_limit_answers_429_with_retry_after(kyc_tier, partn
         }
         # Another customer of the same organisation has a budget of its own.
         response = await client.post(
-            CAPTURE, json={"customerId": f"cus_{uuid.uuid4().hex}"}, headers=headers
+            CAPTURE, json=capture(f"cus_{uuid.uuid4().hex}"), headers=headers
         )
-        assert_error(response, 400, "INVALID_FIELD")
+        assert_error(response, 404, "CUSTOMER_NOT_FOUND")
 
 
 async def test_a_per_org_limit_counts_every_customer_of_the_org(kyc_tier, database) -> None:
@@ -137,10 +157,10 @@ async def test_two_gateways_sharing_redis_enforce_one_limit(kyc_tier, partner, r
         for index in range(8):
             client = first if index % 2 == 0 else second
             response = await client.post(
-                CAPTURE, json={"customerId": customer}, headers=bearer(partner[2])
+                CAPTURE, json=capture(customer), headers=bearer(partner[2])
             )
             statuses.append(response.status_code)
-        assert statuses == [400] * 5 + [429] * 3
+        assert statuses == [404] * 5 + [429] * 3
         assert int(response.headers["retry-after"]) >= 1
     # Refused at the edge: the three never reached kyc-tier.
     assert refused_by_kyc_tier() == before
@@ -153,11 +173,9 @@ async def test_two_gateways_sharing_redis_enforce_one_limit(kyc_tier, partner, r
         statuses = []
         for index in range(8):
             client = first if index % 2 == 0 else second
-            response = await client.post(
-                CAPTURE, json={"customerId": other}, headers=bearer(partner[2])
-            )
+            response = await client.post(CAPTURE, json=capture(other), headers=bearer(partner[2]))
             statuses.append(response.status_code)
-        assert statuses == [400] * 5 + [429] * 3
+        assert statuses == [404] * 5 + [429] * 3
         assert_error(response, 429, "RATE_LIMITED")
     assert refused_by_kyc_tier() == before + 3
 
@@ -167,9 +185,7 @@ async def test_an_unreachable_store_fails_closed_with_503(kyc_tier, partner) -> 
         {"kyc_tier": kyc_tier.address}, rate_limit_storage="redis://127.0.0.1:1/0"
     )
     async with gateway_client(settings) as client:
-        response = await client.post(
-            CAPTURE, json={"customerId": "cus_1"}, headers=bearer(partner[2])
-        )
+        response = await client.post(CAPTURE, json=capture("cus_1"), headers=bearer(partner[2]))
         error = assert_error(response, 503, "DEPENDENCY_UNAVAILABLE")
         assert error["metadata"] == {"service": "rate-limit-store"}
         # Routes without a limit do not touch the store.
