@@ -20,7 +20,7 @@ from tests.e2e.test_onboarding import (  # noqa: F401 - the flows, collected her
     test_every_tier_transition_is_a_tier_event_and_an_audit_entry,
     test_persona_climbs_the_ladder_to_premium,
     test_step_up_allows_the_same_person,
-    test_step_up_refuses_a_replayed_bundle_and_a_reused_challenge,
+    test_step_up_replays_the_same_bundle_and_refuses_its_nonce_or_challenge_reused,
 )
 from tests.support.gateway import bearer, create_org_and_key
 from tests.support.mesh import running_mesh
