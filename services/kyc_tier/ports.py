@@ -197,6 +197,8 @@ class EnrollmentInfo:
     verification_id: str
     created_at: datetime | None
     retired_at: datetime | None
+    # Capture quality of the reference's frame in [0, 1]; None when unknown.
+    quality: float | None = None
 
 
 @dataclass(frozen=True)
@@ -263,6 +265,8 @@ class Matcher(Protocol):
         source: str,
         verification_id: str,
         threshold: float | None = None,
+        quality: float | None = None,
+        supersedes: str = "",
     ) -> Enrolled: ...
 
     # `threshold` is the organisation's (kyc-tier owns `orgs.match_threshold`);
