@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass
+from datetime import timedelta
 
 from identity_crypto.datakeys import DataKeyStore
 from identity_crypto.keyring import load_keyring
@@ -33,6 +34,7 @@ from services.kyc_tier.flows.face import FaceFlow
 from services.kyc_tier.flows.ktp import KtpFlow
 from services.kyc_tier.flows.kyc import KycFlow
 from services.kyc_tier.flows.pipeline import CapturePipeline
+from services.kyc_tier.flows.promotion import PromotionPolicy
 from services.kyc_tier.flows.reviews import ReviewFlow
 from services.kyc_tier.flows.sdk_sessions import SdkSessionFlow
 from services.kyc_tier.flows.step_up import StepUpFlow
@@ -124,6 +126,14 @@ class KycTierCore(Core):
                 await self.relay.flush()
         await self.clients.close()
         self.database.dispose()
+
+
+def _promotion(settings: KycTierSettings) -> PromotionPolicy:
+    return PromotionPolicy(
+        settings.step_up_promotion,
+        settings.step_up_promotion_margin,
+        timedelta(days=settings.step_up_promotion_window_days),
+    )
 
 
 def _vault(settings: KycTierSettings) -> PiiVault:
@@ -225,7 +235,7 @@ async def build(
             matching,
             chosen.bundle_codec or ProtoBundleCodec(),
         ),
-        step_up=StepUpFlow(pipeline, quality, liveness, matching),
+        step_up=StepUpFlow(pipeline, quality, liveness, matching, _promotion(settings)),
         dukcapil=DukcapilFlow(pipeline, vault, clock, matching),
         kyc=KycFlow(store),
         reviews=ReviewFlow(store, matcher),

@@ -4,8 +4,7 @@ The flows depend on these protocols only; `adapters/` implements them over
 gRPC, `tests/support/kyc_fakes.py` in memory, and `bootstrap.build` picks
 which. Crops, per-frame evidence and embeddings are opaque here: kyc-tier
 forwards what one service produced to the next without looking inside (the
-frames cross the network once), so they are typed `object`.
-"""
+frames cross the network once), so they are typed `object`."""
 
 from __future__ import annotations
 
@@ -197,6 +196,7 @@ class EnrollmentInfo:
     verification_id: str
     created_at: datetime | None
     retired_at: datetime | None
+    quality: float | None = None  # of the reference's frame, in [0, 1]; None: unknown
 
 
 @dataclass(frozen=True)
@@ -255,7 +255,7 @@ class Embedder(Protocol):
 
 
 class Matcher(Protocol):
-    # Duplicates are searched at `threshold`, the organisation's (None: matching's default).
+    # Duplicates at `threshold` (the organisation's; None: matching's default).
     async def enroll(
         self,
         customer_id: str,
@@ -263,10 +263,11 @@ class Matcher(Protocol):
         source: str,
         verification_id: str,
         threshold: float | None = None,
+        quality: float | None = None,
+        supersedes: str = "",
     ) -> Enrolled: ...
 
-    # `threshold` is the organisation's (kyc-tier owns `orgs.match_threshold`);
-    # None leaves matching's default.
+    # `threshold`: the organisation's (kyc-tier's `orgs.match_threshold`; None: matching's).
     async def verify_enrolled(
         self, customer_id: str, probe: FaceEmbedding, threshold: float | None = None
     ) -> MatchResult: ...

@@ -66,6 +66,18 @@ class KycTierSettings(ServiceSettings):
         1000, "Rows deleted per retention-sweep transaction (bounds the longest lock)"
     )
 
+    step_up_promotion: bool = setting(
+        True,
+        "Promote an allowed, HIGH-band step-up capture of better quality to the customer's "
+        "selfie-derived reference (docs/kyc-tier.md, Step-up promotion)",
+    )
+    step_up_promotion_margin: float = setting(
+        0.1, "How much the capture's quality (0-1) must exceed the active reference's"
+    )
+    step_up_promotion_window_days: float = setting(
+        30.0, "At most one step-up promotion per customer within this many days"
+    )
+
     console_session_seconds: float = setting(
         28800.0, "Lifetime of an analyst console session (signed in again after it)"
     )
@@ -132,6 +144,10 @@ class KycTierSettings(ServiceSettings):
             )
         if self.webhook_ca_file is not None and not self.webhook_ca_file.is_file():
             problems.append(("webhook_ca_file", "is not a readable file"))
+        if not 0 <= self.step_up_promotion_margin <= 1:
+            problems.append(("step_up_promotion_margin", "must be between 0 and 1"))
+        if self.step_up_promotion_window_days < 0:
+            problems.append(("step_up_promotion_window_days", "must not be negative"))
         if self.webhook_disable_after < 1:
             problems.append(("webhook_disable_after", "must be at least 1"))
         problems += keyring_missing(self, "kek_keyring", mesh.KYC_TIER.env_prefix)

@@ -202,3 +202,15 @@ def threshold_profile(environ: Mapping[str, str] | None = None) -> ModelProfile:
         found.min_threshold,
         found.max_threshold,
     )
+
+
+# Only these references may be superseded by a step-up promotion (seed 001:
+# a dukcapil or ktp_extract reference ranks higher and is never replaced).
+SUPERSEDABLE_SOURCES = ("onboarding_selfie", "step_up_promotion")
+
+
+def validate_quality(quality: float | None) -> float | None:
+    """A reference's capture quality: unset, or a number in [0, 1]."""
+    if quality is not None and not (math.isfinite(quality) and 0.0 <= quality <= 1.0):
+        raise invalid_field("quality", "must be a number between 0 and 1")
+    return quality

@@ -35,6 +35,7 @@ from services.matching.contract import (
     ModelProfile,
     validate_embedding,
     validate_id,
+    validate_quality,
 )
 from services.matching.enrollments import EnrollmentRecord, EnrollmentStore
 from services.matching.gallery import Gallery, GalleryEntry, Hit
@@ -191,6 +192,8 @@ class MatchingEngine:
         verification_id: str,
         search_duplicates: bool,
         threshold: float | None = None,
+        quality: float | None = None,
+        supersedes: str = "",
     ) -> EnrollOutcome:
         """Duplicates are other customers at or above the organisation's
         `threshold` (None = the deployment's default). A reference that has
@@ -202,6 +205,9 @@ class MatchingEngine:
             raise invalid_field("source", f"must be one of {', '.join(SOURCE_PRIORITY)}")
         if verification_id:
             validate_id("verification_id", verification_id)
+        validate_quality(quality)
+        if supersedes:
+            validate_id("supersedes_enrollment_id", supersedes)
         vector = validate_embedding(
             "embedding", embedding.contract, embedding.values, self.contract
         )
@@ -212,7 +218,15 @@ class MatchingEngine:
             ).hits
         result = await self.database.run(
             lambda s: self.store.enroll(
-                s, org_id, customer_id, source, verification_id, vector, hold=bool(duplicates)
+                s,
+                org_id,
+                customer_id,
+                source,
+                verification_id,
+                vector,
+                hold=bool(duplicates),
+                quality=quality,
+                supersedes=supersedes,
             )
         )
         # Off the event loop: an ivf gallery may retrain on this insert.

@@ -23,10 +23,15 @@ from sqlalchemy.orm import Session
 from identity_crypto import envelope, templates
 from identity_crypto.datakeys import DataKeyStore, KeyRow, KeyView, key_columns
 from identity_crypto.errors import KeyDestroyed, SealedDataUnreadable
-from identity_runtime.errors import DataLoss, FailedPrecondition, NotFound
+from identity_runtime.errors import DataLoss, FailedPrecondition, NotFound, invalid_field
 from identity_store.types import utcnow
 from services.matching import models
-from services.matching.contract import SOURCE_PRIORITY, EmbeddingContract, contract_mismatch
+from services.matching.contract import (
+    SOURCE_PRIORITY,
+    SUPERSEDABLE_SOURCES,
+    EmbeddingContract,
+    contract_mismatch,
+)
 from services.matching.gallery import GalleryEntry
 
 TEMPLATE_PURPOSE = "template"
@@ -44,6 +49,7 @@ class EnrollmentRecord:
     created_at: datetime
     retired_at: datetime | None
     sealed_size_bytes: int
+    quality: float | None = None
 
 
 @dataclass(frozen=True)
@@ -70,6 +76,7 @@ def _record(row: models.Enrollment) -> EnrollmentRecord:
         created_at=row.created_at,
         retired_at=row.retired_at,
         sealed_size_bytes=len(row.sealed_template or b""),
+        quality=getattr(row, "quality", None),
     )
 
 
@@ -196,19 +203,26 @@ class EnrollmentStore:
         verification_id: str,
         vector: np.ndarray,
         hold: bool = False,
+        quality: float | None = None,
+        supersedes: str = "",
     ) -> EnrollResult:
         """`hold`: store the reference inactive (a duplicate face waiting for
-        an analyst), leaving the current reference as it is."""
+        an analyst), leaving the current reference as it is (a held promotion
+        supersedes nothing). `supersedes`: a step-up promotion retires that
+        selfie-derived active reference first."""
         head = self._lock_gallery(session, org_id)
         key = self.keys.customer_key(session, org_id, customer_id, TEMPLATE_PURPOSE)
         priority = SOURCE_PRIORITY[source]
         current = session.scalars(
             _customer_enrollments(org_id, customer_id).where(models.Enrollment.active.is_(True))
         ).all()
+        changes: list[GalleryEntry] = []
+        if supersedes and not hold:
+            current = self._supersede(session, current, supersedes, source, head)
+            changes.append(GalleryEntry(supersedes, customer_id, None))
         # Active when the source ranks at least as high as the current reference.
         becomes_active = not hold and all(priority <= row.source_priority for row in current)
         seq = self._next_seq(head)
-        changes: list[GalleryEntry] = []
         if becomes_active:
             for row in current:
                 row.active = False
@@ -229,6 +243,7 @@ class EnrollmentStore:
             verification_id=verification_id or None,
             created_at=utcnow(),
             gallery_seq=seq,
+            quality=quality,
         )
         self.seal_row(row, key.material, vector)
         session.add(row)
@@ -236,6 +251,33 @@ class EnrollmentStore:
         if becomes_active:
             changes.append(GalleryEntry(row.enrollment_id, customer_id, vector))
         return EnrollResult(_record(row), changes)
+
+    def _supersede(
+        self,
+        session: Session,
+        current: Sequence[models.Enrollment],
+        enrollment_id: str,
+        source: str,
+        head: models.GalleryHead,
+    ) -> list[models.Enrollment]:
+        """Retire the active reference a step-up promotion replaces; the
+        remaining active references."""
+        target = next((row for row in current if row.enrollment_id == enrollment_id), None)
+        if (
+            source != "step_up_promotion"
+            or target is None
+            or target.source not in SUPERSEDABLE_SOURCES
+        ):
+            raise invalid_field(
+                "supersedes_enrollment_id",
+                "a step_up_promotion may only supersede the customer's active "
+                "onboarding_selfie or step_up_promotion reference",
+            )
+        target.active = False
+        target.retired_at = utcnow()
+        target.retire_reason = "superseded"
+        target.gallery_seq = self._next_seq(head)
+        return [row for row in current if row is not target]
 
     def retire(
         self, session: Session, org_id: str, customer_id: str, reason: str, enrollment_id: str = ""

@@ -38,6 +38,11 @@ def threshold(
     return request.threshold if request.HasField("threshold") else None
 
 
+def quality(request: matching_pb2.EnrollRequest) -> float | None:
+    """The reference's capture quality the caller sent; None when unset."""
+    return request.quality if request.HasField("quality") else None
+
+
 def source_from_proto(value: int) -> str:
     source = SOURCES_BY_PRIORITY.get(value)
     if source is None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, LargeBinary, String
+from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, LargeBinary, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from identity_crypto.datakeys import DataKeyColumns
@@ -58,6 +58,8 @@ class Enrollment(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     retired_at: Mapped[datetime | None] = mapped_column()
     retire_reason: Mapped[str | None] = mapped_column(String(32))
+    # Capture quality of the reference's frame in [0, 1] (None: not sent).
+    quality: Mapped[float | None] = mapped_column(Float)
     # The organisation's gallery change number of the row's last change
     # (insert, activation, retirement, shredding); replicas catch up on rows
     # above their high-water mark. Assigned under the GalleryHead row lock, so

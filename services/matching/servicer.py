@@ -26,6 +26,8 @@ class MatchingServiceServicer(
             request.verification_id,
             request.search_duplicates,
             mapping.threshold(request),
+            mapping.quality(request),
+            request.supersedes_enrollment_id,
         )
         return mapping.enroll_response(outcome)
 

@@ -177,6 +177,71 @@ async def test_a_duplicate_face_is_held_inactive_and_never_matched(sface_service
             assert reason(missing.value) == "ENROLLMENT_NOT_FOUND"
 
 
+async def test_quality_is_stored_returned_and_bad_values_are_refused(sface_service) -> None:
+    """Enroll stores the reference's capture quality and ListEnrollments
+    returns it; a quality outside [0, 1] is refused naming the field, with
+    nothing written."""
+    server, _ = sface_service
+    rng = np.random.default_rng(11)
+    async with Client(server, "org_a") as client:
+        enrolled = await client.enroll("cus_q", unit(128, rng), quality=0.625)
+        unrated = await client.enroll("cus_q2", unit(128, rng))
+        listed = (await client.list("cus_q")).enrollments
+        assert [(e.enrollment_id, e.quality) for e in listed] == [
+            (enrolled.enrollment.enrollment_id, pytest.approx(0.625))
+        ]
+        assert listed[0].HasField("quality") and not unrated.enrollment.HasField("quality")
+        for bad in (-0.01, 1.01, float("nan"), float("inf")):
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await client.enroll("cus_q_refused", unit(128, rng), quality=bad)
+            info = error_info(status_from_rpc_error(caught.value))
+            assert (caught.value.code(), info.reason, info.metadata["field"]) == (
+                grpc.StatusCode.INVALID_ARGUMENT,
+                "INVALID_FIELD",
+                "quality",
+            ), bad
+        assert not (await client.list("cus_q_refused", include_retired=True)).enrollments
+
+
+async def test_a_step_up_promotion_supersedes_only_a_selfie_reference(sface_service) -> None:
+    """A step_up_promotion that supersedes the active onboarding_selfie
+    becomes active in the same transaction (the selfie retired as
+    superseded); a dukcapil reference can never be superseded."""
+    server, _ = sface_service
+    rng = np.random.default_rng(12)
+    old_face, new_face = unit(128, rng), unit(128, rng)
+    async with Client(server, "org_a") as client:
+        selfie = (await client.enroll("cus_s", old_face, SELFIE, quality=0.4)).enrollment
+        promoted = await client.enroll(
+            "cus_s",
+            new_face,
+            STEP_UP,
+            quality=0.9,
+            supersedes_enrollment_id=selfie.enrollment_id,
+        )
+        assert promoted.enrollment.active
+        listed = {e.enrollment_id: e for e in (await client.list("cus_s", True)).enrollments}
+        assert listed[selfie.enrollment_id].HasField("retired_at")
+        assert (await client.verify(new_face, customer_id="cus_s")).reference_source == STEP_UP
+
+        official = (await client.enroll("cus_d", old_face, DUKCAPIL)).enrollment
+        refusals = [
+            ("cus_d", STEP_UP, official.enrollment_id),  # dukcapil ranks higher
+            ("cus_s", SELFIE, promoted.enrollment.enrollment_id),  # only a promotion supersedes
+            ("cus_s", STEP_UP, selfie.enrollment_id),  # no longer active
+        ]
+        for customer, source, target in refusals:
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await client.enroll(customer, new_face, source, supersedes_enrollment_id=target)
+            info = error_info(status_from_rpc_error(caught.value))
+            assert (caught.value.code(), info.metadata["field"]) == (
+                grpc.StatusCode.INVALID_ARGUMENT,
+                "supersedes_enrollment_id",
+            ), (customer, source)
+        assert [e.source for e in (await client.list("cus_d")).enrollments] == [DUKCAPIL]
+        assert len((await client.list("cus_s", True)).enrollments) == 2
+
+
 async def test_thresholds_outside_the_accepted_range_are_refused(sface_service) -> None:
     """The accepted range is [default - 0.1, 0.95] (0.38 to 0.95 for SFace);
     outside it every RPC that takes a threshold refuses, naming the field,

@@ -205,11 +205,25 @@ class FakeMatcher:
     enrolled_thresholds: list[float | None] = field(default_factory=list)
 
     def enroll_reference(
-        self, customer_id: str, source: str = "ktp_extract", active: bool = True
+        self,
+        customer_id: str,
+        source: str = "ktp_extract",
+        active: bool = True,
+        quality: float | None = None,
+        created_at: datetime | None = None,
     ) -> str:
         enrollment_id = unique_name("enr")
         info = EnrollmentInfo(
-            enrollment_id, customer_id, source, active, "fake-embedder", 4, "", None, None
+            enrollment_id,
+            customer_id,
+            source,
+            active,
+            "fake-embedder",
+            4,
+            "",
+            created_at or datetime.now(UTC),
+            None,
+            quality,
         )
         self.enrollments.setdefault(customer_id, []).append(info)
         return enrollment_id
@@ -227,11 +241,15 @@ class FakeMatcher:
         source: str,
         verification_id: str,
         threshold: float | None = None,
+        quality: float | None = None,
+        supersedes: str = "",
     ) -> Enrolled:
         self.enrolled_thresholds.append(threshold)
+        if supersedes:
+            await self.retire(customer_id, "superseded", supersedes)
         # As matching does: a reference with duplicates is held inactive.
         held = bool(self.duplicates)
-        enrollment_id = self.enroll_reference(customer_id, source, active=not held)
+        enrollment_id = self.enroll_reference(customer_id, source, not held, quality)
         return Enrolled(enrollment_id, not held, self.duplicates)
 
     async def verify_enrolled(

@@ -84,6 +84,7 @@ class Client:
         contract=SFACE,
         duplicates=False,
         threshold: float | None = None,
+        **fields,
     ):
         return await self.stub.Enroll(
             matching_pb2.EnrollRequest(
@@ -93,6 +94,7 @@ class Client:
                 verification_id=f"ver_{uuid.uuid4().hex[:8]}",
                 search_duplicates=duplicates,
                 threshold=threshold,
+                **fields,
             ),
             metadata=self.metadata,
         )

@@ -29,6 +29,7 @@ def _enrollment(e: matching_pb2.Enrollment) -> ports.EnrollmentInfo:
         dimension=e.contract.dimension,
         created_at=when(e.created_at) if e.HasField("created_at") else None,
         retired_at=when(e.retired_at) if e.HasField("retired_at") else None,
+        quality=e.quality if e.HasField("quality") else None,
     )
 
 
@@ -43,6 +44,8 @@ class GrpcMatcher:
         source: str,
         verification_id: str,
         threshold: float | None = None,
+        quality: float | None = None,
+        supersedes: str = "",
     ) -> ports.Enrolled:
         request = matching_pb2.EnrollRequest(
             customer_id=customer_id,
@@ -50,9 +53,10 @@ class GrpcMatcher:
             source=SOURCE_TO_PROTO[source],
             verification_id=verification_id,
             search_duplicates=True,
+            threshold=threshold,
+            quality=quality,
+            supersedes_enrollment_id=supersedes,
         )
-        if threshold is not None:
-            request.threshold = threshold
         reply = await call("matching", self.stub.Enroll(request))
         return ports.Enrolled(
             enrollment_id=reply.enrollment.enrollment_id,

@@ -30,6 +30,7 @@ from identity_runtime.errors import InvalidArgument, PermissionDenied, invalid_f
 from services.kyc_tier import partners, signing, tiers
 from services.kyc_tier.flows.biometrics import FaceMatching, image_hashes, images_from
 from services.kyc_tier.flows.pipeline import Captured, CapturePipeline, Decision, Step, Subject
+from services.kyc_tier.flows.promotion import reference_quality
 from services.kyc_tier.pii import PiiVault
 from services.kyc_tier.ports import Clock, Enrolled, Reason
 
@@ -187,4 +188,5 @@ class DukcapilFlow:
             "dukcapil",
             subject.verification_id,
             subject.match_threshold,
+            quality=reference_quality(face.quality),
         )

@@ -26,6 +26,7 @@ from services.kyc_tier.flows import biometrics, replays
 from services.kyc_tier.flows.capture import ReplayKey
 from services.kyc_tier.flows.devices import Challenges
 from services.kyc_tier.flows.pipeline import Captured, CapturePipeline, Decision, Step, Subject
+from services.kyc_tier.flows.promotion import reference_quality
 from services.kyc_tier.pii import PiiVault
 from services.kyc_tier.ports import (
     BundleCodec,
@@ -210,20 +211,21 @@ class FaceFlow:
             )
         enrollment_id = ""
         if decision.live and face.passed and face.crops is not None:
-            enrollment_id = await self._enroll_first_reference(subject, face.crops)
+            enrollment_id = await self._enroll_first_reference(subject, face)
         return LivenessEvidence(face, decision, enrollment_id)
 
-    async def _enroll_first_reference(self, subject: Subject, crops: object) -> str:
+    async def _enroll_first_reference(self, subject: Subject, face: FaceAssessment) -> str:
         """A live selfie becomes the reference only when the customer has none."""
         if await self.matching.has_active_enrollment(subject.customer_id):
             return ""
-        embedding = await self.matching.embedder.embed(crops)
+        embedding = await self.matching.embedder.embed(face.crops)
         enrolled = await self.matching.matcher.enroll(
             subject.customer_id,
             embedding,
             "onboarding_selfie",
             subject.verification_id,
             subject.match_threshold,
+            quality=reference_quality(face.quality),
         )
         return enrolled.enrollment_id
 

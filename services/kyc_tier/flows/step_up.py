@@ -9,17 +9,26 @@ the flow around it is the capture pipeline. Protocol violations (replayed
 nonce, spent challenge, bad signature, no enrolled reference) are refusals;
 a spoof, a mismatch or a bad capture is `allow: false` with reasons.
 Step-up never changes the tier, and its frames are kept 90 days.
+
+An allowed step-up against the enrolled reference may promote its capture to
+the customer's reference (`step_up_promotion`, flows/promotion.py), audited
+as `enrollment.promoted` in the decision's transaction.
 """
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+import dataclasses
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy.orm import Session
 
 from identity_runtime.errors import FailedPrecondition, invalid_field
-from services.kyc_tier import bundles, ports, records, tiers
+from services.kyc_tier import bundles, models, outbox, ports, records, tiers
 from services.kyc_tier.flows import biometrics
 from services.kyc_tier.flows.pipeline import CapturePipeline, Decision, Step, Subject
+from services.kyc_tier.flows.promotion import PromotionPolicy, choose_promotion, reference_quality
 
 STEP = Step(tiers.STEP_UP, "stepup.decide", retention="step_up", settles_tier=False)
 MAX_ACTION_LENGTH = 64
@@ -45,6 +54,8 @@ class StepUpEvidence:
     # None when no face could be embedded (nothing to match).
     probe: ports.FaceEmbedding | None
     match: ports.MatchResult | None
+    # (new enrollment id, superseded enrollment id) when the capture was promoted.
+    promoted: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -93,6 +104,7 @@ def decide(evidence: StepUpEvidence, request: StepUpRequest) -> Decision:
             **biometrics.capture_details(face, liveness),
             "action": request.action,
             "reference": biometrics.reference_kind(request.reference_image),
+            **({"promoted_enrollment_id": evidence.promoted[0]} if evidence.promoted else {}),
         },
         audit_details={"action": request.action},
     )
@@ -104,13 +116,14 @@ class StepUpFlow:
     quality: ports.CaptureQuality
     liveness: ports.Liveness
     matching: biometrics.FaceMatching
+    promotion: PromotionPolicy = field(default_factory=PromotionPolicy)
 
     async def step_up(self, org_id: str, request: StepUpRequest) -> StepUpResult:
         capture = bundles.receive(request.bundle, request.challenge_id)
         if len(request.action) > MAX_ACTION_LENGTH:
             raise invalid_field("action", f"must be at most {MAX_ACTION_LENGTH} characters")
         run = await self.pipeline.run(
-            STEP, org_id, request, self._assess, decide, capture, recall=recall
+            STEP, org_id, request, self._assess, decide, capture, _audit_promotion, recall=recall
         )
         return StepUpResult(
             allow=bool(run.decision.passed),
@@ -158,4 +171,48 @@ class StepUpFlow:
             match = await self.matching.verify(
                 customer_id, probe, request.reference_image, subject.match_threshold
             )
-        return StepUpEvidence(face, liveness, probe, match)
+        evidence = StepUpEvidence(face, liveness, probe, match)
+        if probe is not None and not request.reference_image and decide(evidence, request).passed:
+            return await self._promote(subject, evidence, probe)
+        return evidence
+
+    async def _promote(
+        self, subject: Subject, evidence: StepUpEvidence, probe: ports.FaceEmbedding
+    ) -> StepUpEvidence:
+        """Enroll an allowed capture as the reference when the policy says so."""
+        assert evidence.match is not None
+        quality = reference_quality(evidence.face.quality)
+        matcher = self.matching.matcher
+        enrollments = await matcher.list_enrollments(subject.customer_id, include_retired=True)
+        replaced = choose_promotion(
+            self.promotion, quality, evidence.match, enrollments, datetime.now(UTC)
+        )
+        if replaced is None:
+            return evidence
+        enrolled = await matcher.enroll(
+            subject.customer_id,
+            probe,
+            "step_up_promotion",
+            subject.verification_id,
+            subject.match_threshold,
+            quality=quality,
+            supersedes=replaced.enrollment_id,
+        )
+        if not enrolled.active:  # held: a duplicate of another customer's face
+            return evidence
+        return dataclasses.replace(
+            evidence, promoted=(enrolled.enrollment_id, replaced.enrollment_id)
+        )
+
+
+def _audit_promotion(session: Session, customer: models.Customer, evidence: StepUpEvidence) -> None:
+    if evidence.promoted is None:
+        return
+    outbox.record(
+        session,
+        customer.org_id,
+        "enrollment.promoted",
+        f"customer:{customer.customer_id}",
+        "success",
+        details={"enrollment_id": evidence.promoted[0], "superseded": evidence.promoted[1]},
+    )

@@ -33,6 +33,7 @@ class Enrollment(_message.Message):
     CREATED_AT_FIELD_NUMBER: _builtins.int
     RETIRED_AT_FIELD_NUMBER: _builtins.int
     SEALED_SIZE_BYTES_FIELD_NUMBER: _builtins.int
+    QUALITY_FIELD_NUMBER: _builtins.int
     enrollment_id: _builtins.str
     customer_id: _builtins.str
     source: _types_pb2.EnrollmentSource.ValueType
@@ -42,6 +43,11 @@ class Enrollment(_message.Message):
     """Verification that produced the reference."""
     sealed_size_bytes: _builtins.int
     """Size of the sealed template in bytes (nonce + ciphertext + tag)."""
+    quality: _builtins.float
+    """Capture quality of the frame the reference came from, in [0, 1] (higher
+    is better; kyc-tier's reference_quality). Unset when the enrolling call
+    sent none.
+    """
     @_builtins.property
     def contract(self) -> _types_pb2.EmbeddingContract: ...
     @_builtins.property
@@ -60,12 +66,15 @@ class Enrollment(_message.Message):
         created_at: _timestamp_pb2.Timestamp | None = ...,
         retired_at: _timestamp_pb2.Timestamp | None = ...,
         sealed_size_bytes: _builtins.int = ...,
+        quality: _builtins.float | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["contract", b"contract", "created_at", b"created_at", "retired_at", b"retired_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_quality", b"_quality", "contract", b"contract", "created_at", b"created_at", "quality", b"quality", "retired_at", b"retired_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["active", b"active", "contract", b"contract", "created_at", b"created_at", "customer_id", b"customer_id", "enrollment_id", b"enrollment_id", "retired_at", b"retired_at", "sealed_size_bytes", b"sealed_size_bytes", "source", b"source", "verification_id", b"verification_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_quality", b"_quality", "active", b"active", "contract", b"contract", "created_at", b"created_at", "customer_id", b"customer_id", "enrollment_id", b"enrollment_id", "quality", b"quality", "retired_at", b"retired_at", "sealed_size_bytes", b"sealed_size_bytes", "source", b"source", "verification_id", b"verification_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__quality: _TypeAlias = _typing.Literal["quality"]  # noqa: Y015
+    _WhichOneofArgType__quality: _TypeAlias = _typing.Literal["_quality", b"_quality"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__quality) -> _WhichOneofReturnType__quality | None: ...
 
 Global___Enrollment: _TypeAlias = Enrollment  # noqa: Y015
 
@@ -79,6 +88,8 @@ class EnrollRequest(_message.Message):
     VERIFICATION_ID_FIELD_NUMBER: _builtins.int
     SEARCH_DUPLICATES_FIELD_NUMBER: _builtins.int
     THRESHOLD_FIELD_NUMBER: _builtins.int
+    QUALITY_FIELD_NUMBER: _builtins.int
+    SUPERSEDES_ENROLLMENT_ID_FIELD_NUMBER: _builtins.int
     customer_id: _builtins.str
     source: _types_pb2.EnrollmentSource.ValueType
     verification_id: _builtins.str
@@ -87,6 +98,20 @@ class EnrollRequest(_message.Message):
     """The organisation's match threshold (cosine): duplicates are reported at
     or above it. Unset = the deployment's default threshold. Outside the
     deployment's accepted range: INVALID_ARGUMENT / INVALID_FIELD "threshold".
+    """
+    quality: _builtins.float
+    """Capture quality of the reference's frame in [0, 1], stored with it and
+    returned by ListEnrollments. Outside [0, 1] or not a number:
+    INVALID_ARGUMENT / INVALID_FIELD "quality".
+    """
+    supersedes_enrollment_id: _builtins.str
+    """Step-up promotion: retire this reference of the customer (reason
+    "superseded") in the same transaction, so the new reference becomes the
+    active one. Only a selfie-derived (onboarding_selfie or
+    step_up_promotion) active reference of the customer can be superseded,
+    and only by a step_up_promotion: anything else is INVALID_ARGUMENT /
+    INVALID_FIELD "supersedes_enrollment_id". A reference held for duplicates
+    supersedes nothing.
     """
     @_builtins.property
     def embedding(self) -> _types_pb2.Embedding: ...
@@ -99,13 +124,20 @@ class EnrollRequest(_message.Message):
         verification_id: _builtins.str = ...,
         search_duplicates: _builtins.bool = ...,
         threshold: _builtins.float | None = ...,
+        quality: _builtins.float | None = ...,
+        supersedes_enrollment_id: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_threshold", b"_threshold", "embedding", b"embedding", "threshold", b"threshold"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_quality", b"_quality", "_threshold", b"_threshold", "embedding", b"embedding", "quality", b"quality", "threshold", b"threshold"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_threshold", b"_threshold", "customer_id", b"customer_id", "embedding", b"embedding", "search_duplicates", b"search_duplicates", "source", b"source", "threshold", b"threshold", "verification_id", b"verification_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_quality", b"_quality", "_threshold", b"_threshold", "customer_id", b"customer_id", "embedding", b"embedding", "quality", b"quality", "search_duplicates", b"search_duplicates", "source", b"source", "supersedes_enrollment_id", b"supersedes_enrollment_id", "threshold", b"threshold", "verification_id", b"verification_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__quality: _TypeAlias = _typing.Literal["quality"]  # noqa: Y015
+    _WhichOneofArgType__quality: _TypeAlias = _typing.Literal["_quality", b"_quality"]  # noqa: Y015
     _WhichOneofReturnType__threshold: _TypeAlias = _typing.Literal["threshold"]  # noqa: Y015
     _WhichOneofArgType__threshold: _TypeAlias = _typing.Literal["_threshold", b"_threshold"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__quality) -> _WhichOneofReturnType__quality | None: ...
+    @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__threshold) -> _WhichOneofReturnType__threshold | None: ...
 
 Global___EnrollRequest: _TypeAlias = EnrollRequest  # noqa: Y015
