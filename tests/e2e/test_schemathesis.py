@@ -7,9 +7,8 @@ services and the gateway as processes, as an operator would; Schemathesis
 operation, through every phase (examples, coverage, fuzzing, stateful), with
 the standard response checks:
 
-- not_a_server_error: no response >= 500, except the routes documented as
-  not built yet (docs/kyc-tier.md, "Not built yet"), which must answer
-  exactly 501 NOT_IMPLEMENTED;
+- not_a_server_error: no response >= 500 (every route is built: none may
+  answer 501 either);
 - status_code_conformance, content_type_conformance,
   response_headers_conformance, response_schema_conformance: every response
   is one the document declares (each operation lists its exact statuses,
@@ -57,10 +56,6 @@ HOOKS = Path(__file__).resolve().parents[1] / "support" / "schemathesis_hooks.py
 IDENTITY = str(Path(sys.executable).parent / "identity")
 SCHEMATHESIS = str(Path(sys.executable).parent / "schemathesis")
 
-# docs/kyc-tier.md, "Not built yet": routes that answer 501 NOT_IMPLEMENTED
-# until their issue lands (none since the webhook routes were built).
-DOCUMENTED_501: frozenset[str] = frozenset()
-
 
 @pytest.fixture(scope="module")
 def live_mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
@@ -85,12 +80,11 @@ def live_mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, s
             process.wait(60)
 
 
-def failures_in(report: Path) -> tuple[int, list[str], list[str]]:
-    """(operations tested, failures not allowed, allowed 501s) from the JUnit report."""
+def failures_in(report: Path) -> tuple[int, list[str]]:
+    """(operations tested, failures) from the JUnit report."""
     root = ElementTree.parse(report).getroot()
     operations = 0
     unexpected: list[str] = []
-    allowed: list[str] = []
     for case in root.iter("testcase"):
         operations += 1
         operation = case.get("name", "")
@@ -102,19 +96,8 @@ def failures_in(report: Path) -> tuple[int, list[str], list[str]]:
                 continue
             # One block per failing test case: its checks (- ST101 ...) and its response.
             for block in re.split(r"(?m)^\d+\. Test Case ID: ", element.text or "")[1:]:
-                codes = re.findall(r"(?m)^- (ST\d+)", block)
-                status = re.search(r"(?m)^\[(\d{3})\]", block)
-                if (
-                    operation in DOCUMENTED_501
-                    and codes == ["ST101"]
-                    and status is not None
-                    and status.group(1) == "501"
-                    and '"reason":"NOT_IMPLEMENTED"' in block
-                ):
-                    allowed.append(operation)
-                else:
-                    unexpected.append(f"{operation}: {block.strip()[:1500]}")
-    return operations, unexpected, allowed
+                unexpected.append(f"{operation}: {block.strip()[:1500]}")
+    return operations, unexpected
 
 
 def test_schemathesis_finds_no_server_error_and_no_contract_violation(
@@ -156,15 +139,14 @@ def test_schemathesis_finds_no_server_error_and_no_contract_violation(
     )
     summary = result.stdout[-4000:]
     assert report.exists(), summary + result.stderr[-2000:]
-    operations, unexpected, allowed = failures_in(report)
+    operations, unexpected = failures_in(report)
     generated = re.search(r"(\d+) generated", result.stdout)
     # For the record (the closing note quotes these): printed with -s.
     print(
         f"schemathesis: {operations} operations, "
         f"{generated.group(1) if generated else '?'} test cases, "
-        f"{len(unexpected)} failures, {len(set(allowed))} documented 501 routes"
+        f"{len(unexpected)} failures"
     )
     assert not unexpected, "\n\n".join(unexpected)
-    # Every operation of the document was exercised, and the 501s are the documented ones.
+    # Every operation of the document was exercised.
     assert operations >= 37
-    assert set(allowed) <= DOCUMENTED_501
