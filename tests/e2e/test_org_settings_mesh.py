@@ -41,13 +41,14 @@ async def e2e(tmp_path_factory):
 @pytest.fixture(scope="module")
 async def bank(e2e) -> dict[str, Any]:
     """An organisation (internal-scope key) and a customer whose reference is
-    the onboarding selfie of img1's person, then the Dukcapil portrait."""
+    the onboarding selfie of img1's person (img4: img1 itself reads below the
+    true-resolution gate), then the Dukcapil portrait."""
     org_id, _, secret = await asyncio.to_thread(
         create_org_and_key, e2e.database_url, "Bank Settings", ("public", "internal")
     )
     partner = Partner(e2e, secret)
     customer_id = await partner.new_customer("settings-1", KTP_NIK)
-    live = await partner.liveness(customer_id, selfie("img1.jpg"))
+    live = await partner.liveness(customer_id, selfie("img4.jpg"))
     assert live["verification"]["outcome"] == "VERIFICATION_OUTCOME_PASSED", live
     return {"org_id": org_id, "partner": partner, "customer_id": customer_id}
 
