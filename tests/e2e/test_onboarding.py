@@ -310,8 +310,8 @@ async def test_the_same_ktp_bundle_again_returns_the_original_verification(perso
 async def test_a_ktp_card_shown_on_a_screen_does_not_answer_the_flash(e2e, persona) -> None:
     """The persona's card as a screen shows it: the bytes of the genuine card
     frame, but flash frames that barely move; refused, nothing enrolled."""
-    partner = Partner(e2e, "")
-    partner.headers = persona["partner"].headers
+    # The same organisation, another phone (a device is registered to one customer).
+    partner = Partner(e2e, persona["partner"].secret)
     customer_id = await partner.new_customer("persona-screen")
     challenge = await partner.challenge(customer_id, "ktp")
     card = (TESTDATA / "ktp" / "ktp_captured.jpg").read_bytes()
