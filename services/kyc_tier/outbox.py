@@ -230,7 +230,13 @@ class OutboxRelay:
                     break
                 done.append(entry.id)
             await self.database.run(
-                functools.partial(self._settle, done=done, failed=failed, rejected=rejected)
+                functools.partial(
+                    self._settle,
+                    claimed=[entry.id for entry in batch],
+                    done=done,
+                    failed=failed,
+                    rejected=rejected,
+                )
             )
             delivered += len(done)
             if failed is not None:
@@ -238,7 +244,11 @@ class OutboxRelay:
 
     @staticmethod
     def _settle(
-        session: Session, done: list[int], failed: int | None, rejected: dict[int, str]
+        session: Session,
+        claimed: list[int],
+        done: list[int],
+        failed: int | None,
+        rejected: dict[int, str],
     ) -> None:
         now = utcnow()
         for entry_id, reason in rejected.items():
@@ -253,15 +263,17 @@ class OutboxRelay:
                 .where(models.AuditOutbox.id.in_(done))
                 .values(delivered_at=now)
             )
-        # Release the rest of the lease so the next pass retries in order.
-        session.execute(
-            update(models.AuditOutbox)
-            .where(
-                models.AuditOutbox.delivered_at.is_(None),
-                models.AuditOutbox.claimed_until.is_not(None),
+        # Release the rest of this batch's lease so the next pass retries in
+        # order. Only this batch's: another relay (a replica, or a flush beside
+        # the relay task) may be delivering rows it claimed, and releasing those
+        # would let a third pass deliver them twice.
+        undelivered = sorted(set(claimed) - set(done))
+        if undelivered:
+            session.execute(
+                update(models.AuditOutbox)
+                .where(models.AuditOutbox.id.in_(undelivered))
+                .values(claimed_until=None)
             )
-            .values(claimed_until=None)
-        )
         if failed is not None:
             session.execute(
                 update(models.AuditOutbox)
