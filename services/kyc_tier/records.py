@@ -22,6 +22,7 @@ from identity_runtime.convert import same_named
 from identity_runtime.errors import FailedPrecondition, NotFound, invalid_field
 from identity_store.types import utcnow
 from services.kyc_tier import models, tiers, webhook_events
+from services.kyc_tier.org_rows import owned
 from services.kyc_tier.ports import Reason
 
 # Capture bundles dedupe on their nonce for this long.
@@ -86,12 +87,9 @@ def load_customer(
     """The organisation's customer; another organisation's id is NOT_FOUND."""
     if not customer_id:
         raise invalid_field("customer_id", "is required")
-    query = select(models.Customer).where(
-        models.Customer.customer_id == customer_id, models.Customer.org_id == org_id
+    customer = owned(
+        session, models.Customer, "customer_id", customer_id, org_id, for_update=for_update
     )
-    if for_update:
-        query = query.with_for_update()
-    customer = session.scalar(query)
     if customer is None:
         raise NotFound("no such customer in this organisation", "CUSTOMER_NOT_FOUND")
     return customer
