@@ -313,13 +313,19 @@ def glare_ratio(card: np.ndarray, min_blob_px: int = 40) -> float:
     """
     hsv = cv2.cvtColor(card, cv2.COLOR_BGR2HSV)
     mask = ((hsv[:, :, 2] >= 245) & (hsv[:, :, 1] <= 30)).astype(np.uint8)
+    return _blob_coverage(mask, min_blob_px)
+
+
+def _blob_coverage(mask: np.ndarray, min_blob_px: int) -> float:
+    """Fraction of `mask` (uint8, 1 = candidate pixel) covered by 8-connected
+    blobs of at least `min_blob_px` pixels: isolated pixels do not count."""
     count, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
     covered = sum(
         int(stats[i, cv2.CC_STAT_AREA])
         for i in range(1, count)
         if stats[i, cv2.CC_STAT_AREA] >= min_blob_px
     )
-    return covered / float(card.shape[0] * card.shape[1])
+    return covered / float(mask.shape[0] * mask.shape[1])
 
 
 # The text area of a rectified card (x0, y0, x1, y1 as fractions): where OCR
@@ -368,10 +374,4 @@ def relative_glare(region: np.ndarray, min_blob_px: int = 40) -> float:
         return 0.0
     level = max(245.0, background + 20)
     mask = (low >= level).astype(np.uint8)
-    count, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
-    covered = sum(
-        int(stats[i, cv2.CC_STAT_AREA])
-        for i in range(1, count)
-        if stats[i, cv2.CC_STAT_AREA] >= min_blob_px
-    )
-    return covered / float(region.shape[0] * region.shape[1])
+    return _blob_coverage(mask, min_blob_px)

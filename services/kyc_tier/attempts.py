@@ -8,10 +8,10 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from identity_runtime.convert import same_named
 from services.kyc_tier import models, records
 from services.kyc_tier.paging import Page, newest_first
 from services.kyc_tier.ports import Reason
+from services.kyc_tier.reason_rows import with_stored_reasons
 
 
 @dataclass(frozen=True)
@@ -58,9 +58,4 @@ def list_attempts(
 
 
 def _view(row: models.Attempt) -> AttemptView:
-    return same_named(
-        AttemptView,
-        row,
-        reasons=records.stored_reasons(row.reasons),
-        verification_id=row.verification_id or "",
-    )
+    return with_stored_reasons(AttemptView, row, verification_id=row.verification_id or "")

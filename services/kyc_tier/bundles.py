@@ -137,12 +137,29 @@ def open_passed_capture(
         raise NotFound(
             "the capture of that verification is no longer retained", "VERIFICATION_NOT_FOUND"
         )
+    return open_audited(session, vault, org_id, customer_id, sealed)
+
+
+def open_audited(
+    session: Session,
+    vault: PiiVault,
+    org_id: str,
+    customer_id: str,
+    sealed: models.CaptureBundle,
+    **context: str,
+) -> bytes:
+    """Open a sealed capture bundle. Every read of frames is logged (ids
+    only, plus `context` such as the purpose) in the caller's transaction."""
     outbox.record(
         session,
         org_id,
         "capture_bundle.read",
         f"customer:{customer_id}",
         "success",
-        details={"bundle_id": sealed.bundle_id, "verification_id": verification_id},
+        details={
+            "bundle_id": sealed.bundle_id,
+            "verification_id": sealed.verification_id,
+            **context,
+        },
     )
     return vault.open_bundle(session, sealed)

@@ -25,7 +25,7 @@ import asyncio
 import secrets
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import webauthn
 from sqlalchemy import CursorResult, select, update
@@ -52,6 +52,8 @@ from services.kyc_tier.records import new_id
 from services.kyc_tier.store import Store
 
 _REQUIRED = structs.UserVerificationRequirement.REQUIRED
+# What py_webauthn's verify functions return (registration or authentication).
+Verified = TypeVar("Verified")
 
 
 class Ceremonies:
@@ -85,6 +87,32 @@ class Ceremonies:
         if row.expires_at <= self.clock():
             raise refused("the ceremony expired: begin again")
         return row
+
+    async def _verified(
+        self,
+        verify: Callable[..., Verified],
+        credential_json: str,
+        challenge: str,
+        failure: tuple[str, str, str],
+        **expected: Any,
+    ) -> Verified:
+        """py_webauthn's `verify` (registration or authentication), off the
+        event loop, against this relying party, the spent challenge and user
+        verification; `expected` adds the stored credential for a sign-in.
+        A failed ceremony is audited (`failure`: org, user, method) and refused."""
+        try:
+            return await asyncio.to_thread(
+                verify,
+                credential=credential_json,
+                expected_challenge=b64(challenge),
+                expected_rp_id=self.rp.rp_id,
+                expected_origin=list(self.rp.origins),
+                require_user_verification=True,
+                **expected,
+            )
+        except WebAuthnException:
+            await self.store.write(lambda s: audit_failure(s, *failure))
+            raise refused() from None
 
 
 class PasskeyRegistration(Ceremonies):
@@ -139,18 +167,12 @@ class PasskeyRegistration(Ceremonies):
             return self._spend(row, "register").challenge
 
         challenge = await self.store.write(spend, audited=False)
-        try:
-            verified = await asyncio.to_thread(
-                webauthn.verify_registration_response,
-                credential=credential_json,
-                expected_challenge=b64(challenge),
-                expected_rp_id=self.rp.rp_id,
-                expected_origin=list(self.rp.origins),
-                require_user_verification=True,
-            )
-        except WebAuthnException:
-            await self.store.write(lambda s: audit_failure(s, org_id, user_id, "register"))
-            raise refused() from None
+        verified = await self._verified(
+            webauthn.verify_registration_response,
+            credential_json,
+            challenge,
+            (org_id, user_id, "register"),
+        )
 
         def store(session: Session) -> str:
             credential_id = bytes_to_base64url(verified.credential_id)
@@ -237,22 +259,14 @@ class Passkeys(PasskeyRegistration):
         challenge, passkey = await self.store.write(spend, audited=False)
         if passkey is None:
             raise refused()
-        try:
-            verified = await asyncio.to_thread(
-                webauthn.verify_authentication_response,
-                credential=credential_json,
-                expected_challenge=b64(challenge),
-                expected_rp_id=self.rp.rp_id,
-                expected_origin=list(self.rp.origins),
-                credential_public_key=passkey.public_key,
-                credential_current_sign_count=passkey.sign_count,
-                require_user_verification=True,
-            )
-        except WebAuthnException:
-            await self.store.write(
-                lambda s: audit_failure(s, passkey.org_id, passkey.user_id, "passkey")
-            )
-            raise refused() from None
+        verified = await self._verified(
+            webauthn.verify_authentication_response,
+            credential_json,
+            challenge,
+            (passkey.org_id, passkey.user_id, "passkey"),
+            credential_public_key=passkey.public_key,
+            credential_current_sign_count=passkey.sign_count,
+        )
 
         def open_session(session: Session) -> OpenedSession:
             advanced = cast(

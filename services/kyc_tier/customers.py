@@ -207,18 +207,18 @@ def settle(
     return change
 
 
+# The customer's columns holding personal data (all nullable): erasure empties them.
+PERSONAL_COLUMNS = ("full_name", "email", "phone", "nik_sealed", "nik_hash", "nik_masked")
+
+
 def erase_personal_data(session: Session, vault: PiiVault, customer: models.Customer) -> int:
     """Remove personal fields and destroy the customer's kyc-tier keys (the
     NIK's and the capture bundles', and the responses an Idempotency-Key
     kept about them); the erasure marks the customer erased in its last step."""
     search_index.forget_customer(session, customer.customer_id)
     idempotency.forget_customer(session, customer.org_id, customer.customer_id)
-    customer.full_name = None
-    customer.email = None
-    customer.phone = None
-    customer.nik_sealed = None
-    customer.nik_hash = None
-    customer.nik_masked = None
+    for column in PERSONAL_COLUMNS:
+        setattr(customer, column, None)
     return vault.destroy(session, customer)
 
 

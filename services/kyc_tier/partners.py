@@ -20,6 +20,7 @@ from identity_runtime.convert import same_named
 from identity_runtime.errors import NotFound, Unauthenticated, invalid_field
 from identity_store.types import utcnow
 from services.kyc_tier import models, outbox
+from services.kyc_tier.org_rows import owned
 from services.kyc_tier.pii import PiiVault
 from services.kyc_tier.records import new_id
 
@@ -146,11 +147,7 @@ class PartnerDirectory:
 
     def revoke_api_key(self, session: Session, org_id: str, api_key_id: str) -> ApiKeyRecord:
         """Revoke the organisation's key (a revoked key is answered unchanged); audited."""
-        row = session.scalar(
-            select(models.ApiKey)
-            .where(models.ApiKey.api_key_id == api_key_id, models.ApiKey.org_id == org_id)
-            .with_for_update()
-        )
+        row = owned(session, models.ApiKey, "api_key_id", api_key_id, org_id, for_update=True)
         if row is None:
             raise NotFound("no such API key in this organisation", "API_KEY_NOT_FOUND")
         if row.revoked_at is None:

@@ -22,7 +22,9 @@ from identity_runtime.convert import same_named
 from identity_runtime.errors import FailedPrecondition, NotFound, invalid_field
 from identity_store.types import utcnow
 from services.kyc_tier import models, tiers, webhook_events
+from services.kyc_tier.org_rows import owned
 from services.kyc_tier.ports import Reason
+from services.kyc_tier.reason_rows import to_stored, with_stored_reasons
 
 # Capture bundles dedupe on their nonce for this long.
 NONCE_WINDOW = timedelta(hours=24)
@@ -61,19 +63,14 @@ class TierChange:
 
 
 def verification_record(row: models.Verification) -> VerificationRecord:
-    return same_named(
+    return with_stored_reasons(
         VerificationRecord,
         row,
-        reasons=stored_reasons(row.reasons),
         scores=dict(row.scores),
         models=dict(row.models),
         input_hashes=dict(row.input_hashes),
         details=dict(row.details or {}),
     )
-
-
-def stored_reasons(stored: Sequence[Mapping[str, str]]) -> tuple[Reason, ...]:
-    return tuple(Reason(r.get("code", ""), r.get("message", "")) for r in stored)
 
 
 def tier_change(row: models.TierEvent) -> TierChange:
@@ -86,12 +83,9 @@ def load_customer(
     """The organisation's customer; another organisation's id is NOT_FOUND."""
     if not customer_id:
         raise invalid_field("customer_id", "is required")
-    query = select(models.Customer).where(
-        models.Customer.customer_id == customer_id, models.Customer.org_id == org_id
+    customer = owned(
+        session, models.Customer, "customer_id", customer_id, org_id, for_update=for_update
     )
-    if for_update:
-        query = query.with_for_update()
-    customer = session.scalar(query)
     if customer is None:
         raise NotFound("no such customer in this organisation", "CUSTOMER_NOT_FOUND")
     return customer
@@ -136,7 +130,7 @@ def add_verification(
         customer_id=customer.customer_id,
         kind=kind,
         outcome=outcome,
-        reasons=[{"code": r.code, "message": r.message} for r in reasons],
+        reasons=to_stored(reasons),
         scores={k: float(v) for k, v in (scores or {}).items()},
         models=dict(model_ids or {}),
         input_hashes=dict(input_hashes or {}),
@@ -169,7 +163,7 @@ def add_verification(
                 customer_id=customer.customer_id,
                 verification_id=row.verification_id,
                 kind=kind,
-                reasons=[{"code": r.code, "message": r.message} for r in reasons],
+                reasons=to_stored(reasons),
                 details=dict(review_details or {}),
             )
         )
@@ -193,7 +187,7 @@ def add_attempt(
             customer_id=customer_id,
             kind=kind,
             outcome=outcome,
-            reasons=[{"code": r.code, "message": r.message} for r in reasons],
+            reasons=to_stored(reasons),
             verification_id=verification_id,
             request_id=context.request_id(),
         )
@@ -231,7 +225,7 @@ def finish_attempt(
     if row is None:
         return
     row.outcome = outcome
-    row.reasons = [{"code": r.code, "message": r.message} for r in reasons]
+    row.reasons = to_stored(reasons)
     row.verification_id = verification_id
 
 

@@ -26,6 +26,7 @@ from identity_runtime.convert import same_named
 from identity_runtime.errors import NotFound, Unauthenticated, invalid_field
 from identity_store.types import utcnow
 from services.kyc_tier import models, outbox, records
+from services.kyc_tier.org_rows import owned
 from services.kyc_tier.partners import PartnerDirectory
 
 TOKEN_PREFIX = "sdk_"
@@ -135,11 +136,7 @@ class SdkSessions:
     def revoke(self, session: Session, org_id: str, session_id: str) -> SdkSessionRecord:
         if not session_id:
             raise invalid_field("session_id", "is required")
-        row = session.scalar(
-            select(models.SdkSession)
-            .where(models.SdkSession.session_id == session_id, models.SdkSession.org_id == org_id)
-            .with_for_update()
-        )
+        row = owned(session, models.SdkSession, "session_id", session_id, org_id, for_update=True)
         if row is None:
             raise NotFound("no such SDK session in this organisation", "SDK_SESSION_NOT_FOUND")
         if row.revoked_at is None:

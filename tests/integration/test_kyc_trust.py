@@ -68,7 +68,14 @@ async def core(database_url: str, fakes: KycFakes) -> AsyncIterator[KycTierCore]
 
 async def new_customer(core: KycTierCore, org_id: str, nik: str = VALID_NIK) -> str:
     created = await core.customers.create(
-        org_id, CustomerInput(external_id=unique_name("ext"), full_name="Siti Rahayu", nik=nik)
+        org_id,
+        CustomerInput(
+            external_id=unique_name("ext"),
+            full_name="Siti Rahayu",
+            nik=nik,
+            email="siti@example.com",
+            phone="+6281234567890",
+        ),
     )
     return created.customer.customer_id
 
@@ -155,8 +162,15 @@ async def assert_fully_erased(core: KycTierCore, fakes: KycFakes, customer_id: s
     (customer,) = await rows(core, models.Customer, customer_id=customer_id)
     assert customer.status == "erased" and customer.erased_at is not None
     assert customer.tier == "none"
-    personal = (customer.full_name, customer.email, customer.nik_sealed, customer.nik_masked)
-    assert personal == (None, None, None, None)
+    personal = (
+        customer.full_name,
+        customer.email,
+        customer.phone,
+        customer.nik_sealed,
+        customer.nik_hash,
+        customer.nik_masked,
+    )
+    assert personal == (None,) * 6
     keys = await rows(core, models.DataKey, customer_id=customer_id)
     assert keys and all(k.destroyed_at is not None and k.wrapped_key is None for k in keys)
     assert customer_id in fakes.matcher.shredded

@@ -21,7 +21,8 @@ from services.kyc_tier.ports import (
     MatchResult,
     Reason,
 )
-from services.kyc_tier.records import VerificationRecord, stored_reasons
+from services.kyc_tier.reason_rows import stored_reasons, to_stored
+from services.kyc_tier.records import VerificationRecord
 
 
 def liveness_reasons(face: FaceAssessment, decision: LivenessDecision) -> tuple[Reason, ...]:
@@ -110,7 +111,7 @@ def capture_details(face: FaceAssessment, decision: LivenessDecision) -> dict[st
         "face_found": face.face_found,
         "face_passed": face.passed,
         "best_frame_index": face.best_frame_index,
-        "quality_reasons": [{"code": r.code, "message": r.message} for r in face.reasons],
+        "quality_reasons": to_stored(face.reasons),
     }
 
 

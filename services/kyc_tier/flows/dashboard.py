@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from identity_runtime.errors import NotFound, invalid_field
 from identity_store.types import utcnow
 from services.kyc_tier import export, models, outbox, records, retention, search
+from services.kyc_tier.bundles import open_audited
 from services.kyc_tier.customers import CustomerView
 from services.kyc_tier.flows.reviews import ReviewView, duplicate_customers, review_view
 from services.kyc_tier.paging import Page, newest_first
@@ -115,21 +116,15 @@ class DashboardFlow:
             sealed = next((b for b in newest if retention.readable(b, now)), None)
             if sealed is None:
                 raise NotFound("no retained capture for that customer", "PORTRAIT_NOT_FOUND")
-            # Access to frames is logged (ids only), in the read's transaction.
-            outbox.record(
+            return open_audited(
                 session,
+                self.vault,
                 org_id,
-                "capture_bundle.read",
-                f"customer:{customer_id}",
-                "success",
-                details={
-                    "bundle_id": sealed.bundle_id,
-                    "verification_id": sealed.verification_id,
-                    "review_id": review_id,
-                    "purpose": "review_portrait",
-                },
+                customer_id,
+                sealed,
+                review_id=review_id,
+                purpose="review_portrait",
             )
-            return self.vault.open_bundle(session, sealed)
 
         raw = await self.store.write(load)
         frames = codec.decode(raw).frames if raw else ()

@@ -30,11 +30,11 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from identity_runtime import context
-from identity_runtime.convert import same_named
 from identity_runtime.errors import FailedPrecondition, NotFound, invalid_field
 from identity_store.types import utcnow
 from services.kyc_tier import customers, models, outbox, records, webhook_events
 from services.kyc_tier.ports import Matcher, Reason
+from services.kyc_tier.reason_rows import with_stored_reasons
 from services.kyc_tier.store import Store
 
 DECISIONS = {"approve": "approved", "reject": "rejected"}
@@ -63,10 +63,9 @@ class ReviewDecided:
 
 
 def review_view(row: models.ReviewItem) -> ReviewView:
-    return same_named(
+    return with_stored_reasons(
         ReviewView,
         row,
-        reasons=records.stored_reasons(row.reasons),
         decided_by=row.decided_by or "",
         note=row.note or "",
         duplicate_customer_ids=duplicate_customers(row),
