@@ -173,6 +173,23 @@ MIB = 1024 * 1024
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
+class DatabaseSettings:
+    """The settings of a service that keeps tables in its own database.
+
+    Mixed in before the service's base so that these two fields follow the
+    shared ones: `class AuditSettings(DatabaseSettings, ServiceSettings)`.
+    The service still names `database_url` in RESIDENT_ENDPOINTS.
+    """
+
+    database_url: DatabaseUrl = setting(
+        help="SQLAlchemy URL: postgresql://... or sqlite:///path", secret=True
+    )
+    database_pool_size: int = setting(
+        5, "Most connections per process to PostgreSQL (the pool; no overflow beyond it)"
+    )
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class ServiceSettings:
     """Settings every gRPC service shares, read with the service's prefix."""
 

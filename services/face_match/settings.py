@@ -12,22 +12,16 @@ from identity_inference.pack import (
     InferenceSettings,
 )
 from identity_runtime import mesh
-from identity_runtime.settings import address_setting, addresses, setting
+from identity_runtime.settings import DatabaseSettings, address_setting, addresses, setting
 
 
 @dataclass(frozen=True, kw_only=True)
-class FaceMatchSettings(InferenceSettings):
+class FaceMatchSettings(DatabaseSettings, InferenceSettings):
     """Everything the face-match service and its workers read from their environment."""
 
     RESIDENT_ENDPOINTS = ("database_url", "s3_endpoint_url")
     RESIDENT_REGIONS = ("s3_region",)
 
-    database_url: str = setting(
-        help="SQLAlchemy URL: postgresql://... or sqlite:///path", secret=True
-    )
-    database_pool_size: int = setting(
-        5, "Most connections per process to PostgreSQL (the pool; no overflow beyond it)"
-    )
     audit_address: str = address_setting(mesh.AUDIT)
     audit_relay_poll_seconds: float = setting(
         1.0, "How often the transitions not yet in the audit chain are appended to it"

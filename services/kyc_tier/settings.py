@@ -7,6 +7,7 @@ from pathlib import Path
 
 from identity_runtime import mesh
 from identity_runtime.settings import (
+    DatabaseSettings,
     ServiceSettings,
     address_setting,
     addresses,
@@ -17,15 +18,12 @@ from identity_runtime.settings import (
 
 
 @dataclass(frozen=True, kw_only=True)
-class KycTierSettings(ServiceSettings):
+class KycTierSettings(DatabaseSettings, ServiceSettings):
     """Everything the kyc-tier service reads from its environment."""
 
     RESIDENT_ENDPOINTS = ("database_url",)
     RESIDENT_REGIONS = ("kms_region",)
 
-    database_url: str = setting(
-        help="SQLAlchemy URL: postgresql://... or sqlite:///path", secret=True
-    )
     api_key_pepper: str = setting(
         help="Secret mixed into API-key hashes (at least 32 characters)", secret=True
     )
@@ -34,9 +32,6 @@ class KycTierSettings(ServiceSettings):
     embedding_address: str = address_setting(mesh.EMBEDDING)
     matching_address: str = address_setting(mesh.MATCHING)
     audit_address: str = address_setting(mesh.AUDIT)
-    database_pool_size: int = setting(
-        5, "Most connections per process to PostgreSQL (the pool; no overflow beyond it)"
-    )
     kek_keyring_file: Path | None = setting(
         None, "JSON keyring of key-encryption keys (the same keyring as matching's), from a Secret"
     )

@@ -11,6 +11,7 @@ from identity_crypto.datakeys import DEFAULT_KEY_CACHE_SIZE, DEFAULT_KEY_CACHE_T
 from identity_inference.pack import DEFAULT_EMBEDDING
 from identity_runtime import mesh
 from identity_runtime.settings import (
+    DatabaseSettings,
     ServiceSettings,
     keyring_missing,
     kms_region_setting,
@@ -20,18 +21,12 @@ from services.matching.gallery import IVF_MIN_GALLERY_SIZE, IVF_NPROBE
 
 
 @dataclass(frozen=True, kw_only=True)
-class MatchingSettings(ServiceSettings):
+class MatchingSettings(DatabaseSettings, ServiceSettings):
     """Everything the matching service reads from its environment."""
 
     RESIDENT_ENDPOINTS = ("database_url",)
     RESIDENT_REGIONS = ("kms_region",)
 
-    database_url: str = setting(
-        help="SQLAlchemy URL: postgresql://... or sqlite:///path", secret=True
-    )
-    database_pool_size: int = setting(
-        5, "Most connections per process to PostgreSQL (the pool; no overflow beyond it)"
-    )
     kms: Literal["local"] = setting(
         "local",
         "Key-encryption service: 'local' reads the KEK keyring "
