@@ -12,7 +12,7 @@ from identity_inference.pack import (
     InferenceSettings,
 )
 from identity_runtime import mesh
-from identity_runtime.settings import DatabaseSettings, address_setting, addresses, setting
+from identity_runtime.settings import DatabaseSettings, address_setting, setting
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -104,9 +104,6 @@ class FaceMatchSettings(DatabaseSettings, InferenceSettings):
         "Similarities within this margin below the match threshold are REVIEW; so is a "
         "match when an image's quality lowers trust",
     )
-
-    def downstream_addresses(self) -> dict[str, str]:
-        return addresses(self, (mesh.BY_NAME[name] for name in mesh.FACE_MATCH.calls))
 
     def resident_stores(self) -> tuple[dict[str, str], dict[str, str]]:
         endpoints, regions = super().resident_stores()

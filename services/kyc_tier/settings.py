@@ -10,7 +10,6 @@ from identity_runtime.settings import (
     DatabaseSettings,
     ServiceSettings,
     address_setting,
-    addresses,
     keyring_missing,
     kms_region_setting,
     setting,
@@ -147,6 +146,3 @@ class KycTierSettings(DatabaseSettings, ServiceSettings):
             problems.append(("webhook_disable_after", "must be at least 1"))
         problems += keyring_missing(self, "kek_keyring", mesh.KYC_TIER.env_prefix)
         return problems
-
-    def downstream_addresses(self) -> dict[str, str]:
-        return addresses(self, (mesh.BY_NAME[name] for name in mesh.KYC_TIER.calls))
