@@ -35,6 +35,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Mapped, Session, mapped_column
 from identity_crypto.envelope import associated_data
 from identity_crypto.errors import KeyDestroyed
 from identity_crypto.kms import KeyEncryptionService
+from identity_runtime.settings import setting
 from identity_store.declarative import ID
 from identity_store.types import utcnow
 
@@ -152,6 +153,20 @@ class _KeyCache:
 # Unwrapped data keys kept in memory, and for how long (the services' KEY_CACHE_* defaults).
 DEFAULT_KEY_CACHE_SIZE = 10_000
 DEFAULT_KEY_CACHE_TTL_SECONDS = 300.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class DataKeyCacheSettings:
+    """The KEY_CACHE_* settings of a service holding a DataKeyStore (kyc-tier,
+    matching). Mixed in first, so that they follow the database settings:
+    `class MatchingSettings(DataKeyCacheSettings, DatabaseSettings, ServiceSettings)`."""
+
+    key_cache_size: int = setting(
+        DEFAULT_KEY_CACHE_SIZE, "Unwrapped data keys kept in memory (0 disables the cache)"
+    )
+    key_cache_ttl_seconds: float = setting(
+        DEFAULT_KEY_CACHE_TTL_SECONDS, "Lifetime of a cached unwrapped data key"
+    )
 
 
 class DataKeyStore:

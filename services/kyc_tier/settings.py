@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from identity_crypto.datakeys import DataKeyCacheSettings
 from identity_runtime import mesh
 from identity_runtime.settings import (
     DatabaseSettings,
@@ -17,7 +18,7 @@ from identity_runtime.settings import (
 
 
 @dataclass(frozen=True, kw_only=True)
-class KycTierSettings(DatabaseSettings, ServiceSettings):
+class KycTierSettings(DataKeyCacheSettings, DatabaseSettings, ServiceSettings):
     """Everything the kyc-tier service reads from its environment."""
 
     RESIDENT_ENDPOINTS = ("database_url",)
@@ -39,10 +40,6 @@ class KycTierSettings(DatabaseSettings, ServiceSettings):
     pii_index_key: str = setting(
         help="Secret key of the NIK search index (at least 32 characters)", secret=True
     )
-    key_cache_size: int = setting(
-        10_000, "Unwrapped data keys kept in memory (0 disables the cache)"
-    )
-    key_cache_ttl_seconds: float = setting(300.0, "Lifetime of a cached unwrapped data key")
     audit_relay_poll_seconds: float = setting(
         1.0, "How often the audit outbox relay retries pending entries"
     )

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from identity_crypto.datakeys import DEFAULT_KEY_CACHE_SIZE, DEFAULT_KEY_CACHE_TTL_SECONDS
+from identity_crypto.datakeys import DataKeyCacheSettings
 from identity_inference.pack import DEFAULT_EMBEDDING
 from identity_runtime import mesh
 from identity_runtime.settings import (
@@ -21,7 +21,7 @@ from services.matching.gallery import IVF_MIN_GALLERY_SIZE, IVF_NPROBE
 
 
 @dataclass(frozen=True, kw_only=True)
-class MatchingSettings(DatabaseSettings, ServiceSettings):
+class MatchingSettings(DataKeyCacheSettings, DatabaseSettings, ServiceSettings):
     """Everything the matching service reads from its environment."""
 
     RESIDENT_ENDPOINTS = ("database_url",)
@@ -76,12 +76,6 @@ class MatchingSettings(DatabaseSettings, ServiceSettings):
     search_threads: int = setting(1, "OpenMP threads per FAISS search")
     sync_interval_seconds: float = setting(
         2.0, "How often a replica catches up on other replicas' gallery changes"
-    )
-    key_cache_size: int = setting(
-        DEFAULT_KEY_CACHE_SIZE, "Unwrapped data keys kept in memory (0 disables the cache)"
-    )
-    key_cache_ttl_seconds: float = setting(
-        DEFAULT_KEY_CACHE_TTL_SECONDS, "Lifetime of a cached unwrapped data key"
     )
     retention_sweep_interval_seconds: float = setting(
         3600.0,
