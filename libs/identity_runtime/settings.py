@@ -154,6 +154,12 @@ def kms_region_setting() -> Any:
     )
 
 
+def inline_secret_setting(what: str) -> Any:
+    """The inline twin of a `<name>_file` secret setting (declared right after it):
+    the same `what` given as text, for development only; never printed."""
+    return setting("", f"The same {what} inline (development only)", secret=True)
+
+
 def addresses(settings: object, services: Iterable[MeshService]) -> dict[str, str]:
     """Proto package -> host:port, from the `<package>_address` settings."""
     return {s.package: getattr(settings, f"{s.package}_address") for s in services}
@@ -217,9 +223,7 @@ class ServiceSettings:
         "Ed25519 private key (PEM) this service signs its calls to other services with "
         "(required by services that call others)",
     )
-    mesh_signing_key: str = setting(
-        "", "The same signing key inline (development only)", secret=True
-    )
+    mesh_signing_key: str = inline_secret_setting("signing key")
     mesh_tls: Literal["on", "off"] = setting(
         "on",
         "Mutual TLS on the gRPC port and to other services; off = plaintext "

@@ -9,6 +9,7 @@ from identity_runtime import mesh
 from identity_runtime.settings import (
     DatabaseSettings,
     ServiceSettings,
+    inline_secret_setting,
     keyring_missing,
     setting,
 )
@@ -27,7 +28,7 @@ class AuditSettings(DatabaseSettings, ServiceSettings):
         "JSON keyring of chain HMAC keys, mounted from a Kubernetes Secret "
         "(the primary signs new entries)",
     )
-    hmac_keyring: str = setting("", "The same JSON keyring inline (development only)", secret=True)
+    hmac_keyring: str = inline_secret_setting("JSON keyring")
     max_batch: int = setting(
         DEFAULT_MAX_BATCH, "Most appends one transaction commits together (group commit)"
     )

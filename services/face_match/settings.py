@@ -12,7 +12,12 @@ from identity_inference.pack import (
     InferenceSettings,
 )
 from identity_runtime import mesh
-from identity_runtime.settings import DatabaseSettings, address_setting, setting
+from identity_runtime.settings import (
+    DatabaseSettings,
+    address_setting,
+    inline_secret_setting,
+    setting,
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -82,9 +87,7 @@ class FaceMatchSettings(DatabaseSettings, InferenceSettings):
         'JSON {"primary": kid, "keys": {kid: Ed25519 private key PEM}}: the primary signs '
         "access tokens, every key is published in the JWKS (rotation)",
     )
-    oauth_signing_keys: str = setting(
-        "", "The same signing-keys document inline (development only)", secret=True
-    )
+    oauth_signing_keys: str = inline_secret_setting("signing-keys document")
     oauth_token_seconds: int = setting(300, "Lifetime of an access token")
     oauth_issuer: str = setting("identity-platform/face-match", "iss of the access tokens")
     workers: int = setting(1, "Queue workers this process runs (0 = API only)")

@@ -11,6 +11,7 @@ from identity_runtime.settings import (
     DatabaseSettings,
     ServiceSettings,
     address_setting,
+    inline_secret_setting,
     keyring_missing,
     kms_region_setting,
     setting,
@@ -35,7 +36,7 @@ class KycTierSettings(DataKeyCacheSettings, DatabaseSettings, ServiceSettings):
     kek_keyring_file: Path | None = setting(
         None, "JSON keyring of key-encryption keys (the same keyring as matching's), from a Secret"
     )
-    kek_keyring: str = setting("", "The same JSON keyring inline (development only)", secret=True)
+    kek_keyring: str = inline_secret_setting("JSON keyring")
     kms_region: str = kms_region_setting()
     pii_index_key: str = setting(
         help="Secret key of the NIK search index (at least 32 characters)", secret=True

@@ -13,6 +13,7 @@ from identity_runtime import mesh
 from identity_runtime.settings import (
     DatabaseSettings,
     ServiceSettings,
+    inline_secret_setting,
     keyring_missing,
     kms_region_setting,
     setting,
@@ -37,7 +38,7 @@ class MatchingSettings(DataKeyCacheSettings, DatabaseSettings, ServiceSettings):
         "JSON keyring of key-encryption keys, mounted from a Kubernetes Secret "
         "(see docs/matching-and-audit.md)",
     )
-    kek_keyring: str = setting("", "The same JSON keyring inline (development only)", secret=True)
+    kek_keyring: str = inline_secret_setting("JSON keyring")
     kms_region: str = kms_region_setting()
     model_id: str = setting(
         DEFAULT_EMBEDDING, "Embedding contract of the gallery: model id (qe-face-v3 in production)"
