@@ -5,21 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from identity_crypto.datakeys import DataKeyCacheSettings
+from identity_crypto.datakeys import DataKeySettings
 from identity_runtime import mesh
 from identity_runtime.settings import (
     DatabaseSettings,
     ServiceSettings,
     address_setting,
-    inline_secret_setting,
     keyring_missing,
-    kms_region_setting,
     setting,
 )
 
 
 @dataclass(frozen=True, kw_only=True)
-class KycTierSettings(DataKeyCacheSettings, DatabaseSettings, ServiceSettings):
+class KycTierSettings(DataKeySettings, DatabaseSettings, ServiceSettings):
     """Everything the kyc-tier service reads from its environment."""
 
     RESIDENT_ENDPOINTS = ("database_url",)
@@ -33,11 +31,6 @@ class KycTierSettings(DataKeyCacheSettings, DatabaseSettings, ServiceSettings):
     embedding_address: str = address_setting(mesh.EMBEDDING)
     matching_address: str = address_setting(mesh.MATCHING)
     audit_address: str = address_setting(mesh.AUDIT)
-    kek_keyring_file: Path | None = setting(
-        None, "JSON keyring of key-encryption keys (the same keyring as matching's), from a Secret"
-    )
-    kek_keyring: str = inline_secret_setting("JSON keyring")
-    kms_region: str = kms_region_setting()
     pii_index_key: str = setting(
         help="Secret key of the NIK search index (at least 32 characters)", secret=True
     )

@@ -7,22 +7,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from identity_crypto.datakeys import DataKeyCacheSettings
+from identity_crypto.datakeys import DataKeySettings
 from identity_inference.pack import DEFAULT_EMBEDDING
 from identity_runtime import mesh
 from identity_runtime.settings import (
     DatabaseSettings,
     ServiceSettings,
-    inline_secret_setting,
     keyring_missing,
-    kms_region_setting,
     setting,
 )
 from services.matching.gallery import IVF_MIN_GALLERY_SIZE, IVF_NPROBE
 
 
 @dataclass(frozen=True, kw_only=True)
-class MatchingSettings(DataKeyCacheSettings, DatabaseSettings, ServiceSettings):
+class MatchingSettings(DataKeySettings, DatabaseSettings, ServiceSettings):
     """Everything the matching service reads from its environment."""
 
     RESIDENT_ENDPOINTS = ("database_url",)
@@ -33,13 +31,6 @@ class MatchingSettings(DataKeyCacheSettings, DatabaseSettings, ServiceSettings):
         "Key-encryption service: 'local' reads the KEK keyring "
         "(a cloud KMS/HSM plugs in behind the same interface)",
     )
-    kek_keyring_file: Path | None = setting(
-        None,
-        "JSON keyring of key-encryption keys, mounted from a Kubernetes Secret "
-        "(see docs/matching-and-audit.md)",
-    )
-    kek_keyring: str = inline_secret_setting("JSON keyring")
-    kms_region: str = kms_region_setting()
     model_id: str = setting(
         DEFAULT_EMBEDDING, "Embedding contract of the gallery: model id (qe-face-v3 in production)"
     )
