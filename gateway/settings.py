@@ -9,7 +9,14 @@ from typing import Any, Literal
 
 from gateway import client_address
 from identity_runtime import mesh
-from identity_runtime.settings import MIB, address_setting, addresses, load_settings, setting
+from identity_runtime.settings import (
+    MIB,
+    address_setting,
+    addresses,
+    inline_secret_setting,
+    load_settings,
+    setting,
+)
 
 ENV_PREFIX = "GATEWAY"
 RATE_LIMIT_SCHEMES = ("memory", "redis", "rediss", "redis+unix")
@@ -92,9 +99,7 @@ class GatewaySettings:
         "Ed25519 private key (PEM) the gateway signs each call's caller token with "
         "(required; its public key is in every service's trusted keys)",
     )
-    mesh_signing_key: str = setting(
-        "", "The same signing key inline (development only)", secret=True
-    )
+    mesh_signing_key: str = inline_secret_setting("signing key")
     sdk_demo: bool = setting(
         False,
         "Serve the web SDK's demo page at /sdk-demo and its dev-only token helper "

@@ -78,6 +78,23 @@ def chosen_keyring(args: argparse.Namespace, variable: str, local_name: str, wha
     raise KeyringError(f"no {what}: pass --keyring or set {variable}_FILE")
 
 
+def chosen_pepper(
+    args: argparse.Namespace, variable: str, local_name: str, what: str, service: str
+) -> str:
+    """--pepper, else the environment's <variable>, else the one `identity up`
+    made in <data dir>/secrets/<local_name>. Never a new one: secrets hashed with
+    a pepper `service` does not know would not authenticate."""
+    pepper = args.pepper or os.environ.get(variable, "")
+    local = data_dir(args) / "secrets" / local_name
+    if not pepper and local.is_file():
+        pepper = local.read_text().strip()
+    if not pepper:
+        raise CliError(
+            f"no {what}: pass --pepper or set {variable} (the value {service} runs with)"
+        )
+    return pepper
+
+
 def add_database_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--database-url",

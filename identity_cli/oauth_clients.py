@@ -9,10 +9,9 @@ stderr; the pepper must be the one face-match runs with.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
-from identity_cli.common import add_database_options, data_dir, existing_database_url
+from identity_cli.common import add_database_options, chosen_pepper, existing_database_url
 from identity_cli.errors import CliError
 from identity_store.db import Database
 from identity_store.types import utcnow
@@ -22,16 +21,9 @@ PEPPER_FILE = "oauth-client-pepper"
 
 def _pepper(args: argparse.Namespace) -> str:
     """--pepper, else FACE_MATCH_OAUTH_CLIENT_PEPPER, else the data dir's (never a new one)."""
-    pepper = args.pepper or os.environ.get("FACE_MATCH_OAUTH_CLIENT_PEPPER", "")
-    local = data_dir(args) / "secrets" / PEPPER_FILE
-    if not pepper and local.is_file():
-        pepper = local.read_text().strip()
-    if not pepper:
-        raise CliError(
-            "no OAuth client pepper: pass --pepper or set FACE_MATCH_OAUTH_CLIENT_PEPPER "
-            "(the value face-match runs with)"
-        )
-    return pepper
+    return chosen_pepper(
+        args, "FACE_MATCH_OAUTH_CLIENT_PEPPER", PEPPER_FILE, "OAuth client pepper", "face-match"
+    )
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

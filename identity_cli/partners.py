@@ -9,12 +9,16 @@ key yet); operators create it here, on a machine that can reach the database.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from typing import Any
 
 from identity_cli import org_settings, sdk_origins
-from identity_cli.common import add_database_options, as_operator, data_dir, existing_database_url
+from identity_cli.common import (
+    add_database_options,
+    as_operator,
+    chosen_pepper,
+    existing_database_url,
+)
 from identity_cli.errors import CliError
 from identity_cli.local_secrets import API_KEY_PEPPER_FILE
 from identity_store.db import Database
@@ -22,18 +26,10 @@ from identity_store.db import Database
 
 def _pepper(args: argparse.Namespace) -> str:
     """--pepper, else KYC_TIER_API_KEY_PEPPER, else the one `identity up` made in
-    the data dir. Never a new one: keys hashed with a pepper kyc-tier does not
-    know would not authenticate."""
-    pepper = args.pepper or os.environ.get("KYC_TIER_API_KEY_PEPPER", "")
-    local = data_dir(args) / "secrets" / API_KEY_PEPPER_FILE
-    if not pepper and local.is_file():
-        pepper = local.read_text().strip()
-    if not pepper:
-        raise CliError(
-            "no API-key pepper: pass --pepper or set KYC_TIER_API_KEY_PEPPER "
-            "(the value kyc-tier runs with)"
-        )
-    return pepper
+    the data dir (never a new one)."""
+    return chosen_pepper(
+        args, "KYC_TIER_API_KEY_PEPPER", API_KEY_PEPPER_FILE, "API-key pepper", "kyc-tier"
+    )
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

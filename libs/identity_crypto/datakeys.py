@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any, NamedTuple
 
 from sqlalchemy import LargeBinary, String, func, select
@@ -35,6 +36,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Mapped, Session, mapped_column
 from identity_crypto.envelope import associated_data
 from identity_crypto.errors import KeyDestroyed
 from identity_crypto.kms import KeyEncryptionService
+from identity_runtime.settings import inline_secret_setting, kms_region_setting, setting
 from identity_store.declarative import ID
 from identity_store.types import utcnow
 
@@ -152,6 +154,30 @@ class _KeyCache:
 # Unwrapped data keys kept in memory, and for how long (the services' KEY_CACHE_* defaults).
 DEFAULT_KEY_CACHE_SIZE = 10_000
 DEFAULT_KEY_CACHE_TTL_SECONDS = 300.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class DataKeySettings:
+    """The settings of a service that seals records under per-customer data
+    keys (kyc-tier, matching): the KEK keyring that wraps them, the KMS region,
+    and the cache of unwrapped keys. Mixed in first, so that they follow the
+    database settings: `class MatchingSettings(DataKeySettings, DatabaseSettings,
+    ServiceSettings)`; the service names `kms_region` in RESIDENT_REGIONS and
+    checks the keyring with `keyring_missing(self, "kek_keyring", prefix)`."""
+
+    kek_keyring_file: Path | None = setting(
+        None,
+        "JSON keyring of key-encryption keys (kyc-tier and matching hold the same one), "
+        "mounted from a Kubernetes Secret (see docs/matching-and-audit.md)",
+    )
+    kek_keyring: str = inline_secret_setting("JSON keyring")
+    kms_region: str = kms_region_setting()
+    key_cache_size: int = setting(
+        DEFAULT_KEY_CACHE_SIZE, "Unwrapped data keys kept in memory (0 disables the cache)"
+    )
+    key_cache_ttl_seconds: float = setting(
+        DEFAULT_KEY_CACHE_TTL_SECONDS, "Lifetime of a cached unwrapped data key"
+    )
 
 
 class DataKeyStore:

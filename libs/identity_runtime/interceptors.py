@@ -119,15 +119,14 @@ def _rebuilt(
     return handler
 
 
-class ScopedInterceptor(grpc.aio.ServerInterceptor):
-    """Base: subclasses implement `scope(method, context)`."""
+class WrappingInterceptor(grpc.aio.ServerInterceptor):
+    """Base: looks the method's handler up and serves `wrap(handler, method)`
+    in its place; subclasses implement `wrap`."""
 
-    # True: health and reflection calls run without this scope (not traced, not logged).
+    # True: health and reflection calls run unwrapped (not traced, not logged, not validated).
     skips_infrastructure = False
 
-    def scope(
-        self, method: str, ctx: grpc.aio.ServicerContext
-    ) -> contextlib.AbstractAsyncContextManager[Any]:
+    def wrap(self, handler: Handler, method: str) -> Handler:
         raise NotImplementedError
 
     async def intercept_service(
@@ -140,7 +139,19 @@ class ScopedInterceptor(grpc.aio.ServerInterceptor):
             return None
         if self.skips_infrastructure and handler_call_details.method.startswith(_QUIET_PREFIXES):
             return handler
-        return _wrap_handler(handler, handler_call_details.method, self.scope)
+        return self.wrap(handler, handler_call_details.method)
+
+
+class ScopedInterceptor(WrappingInterceptor):
+    """Base: subclasses implement `scope(method, context)`, entered around each call."""
+
+    def scope(
+        self, method: str, ctx: grpc.aio.ServicerContext
+    ) -> contextlib.AbstractAsyncContextManager[Any]:
+        raise NotImplementedError
+
+    def wrap(self, handler: Handler, method: str) -> Handler:
+        return _wrap_handler(handler, method, self.scope)
 
 
 def _metadata(ctx: grpc.aio.ServicerContext) -> dict[str, str]:
@@ -333,19 +344,14 @@ class DeadlineInterceptor(ScopedInterceptor):
             ) from None
 
 
-class ValidationInterceptor(grpc.aio.ServerInterceptor):
+class ValidationInterceptor(WrappingInterceptor):
     """Validates each request message (every message of a request stream)
     before the servicer sees it; runs inside ErrorInterceptor, which turns
     the refusal into INVALID_ARGUMENT."""
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> Handler | None:
-        handler = await continuation(handler_call_details)
-        if handler is None or handler_call_details.method.startswith(_QUIET_PREFIXES):
-            return handler
+    skips_infrastructure = True
+
+    def wrap(self, handler: Handler, method: str) -> Handler:
         return _validating(handler)
 
 

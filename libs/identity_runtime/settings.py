@@ -154,6 +154,12 @@ def kms_region_setting() -> Any:
     )
 
 
+def inline_secret_setting(what: str) -> Any:
+    """The inline twin of a `<name>_file` secret setting (declared right after it):
+    the same `what` given as text, for development only; never printed."""
+    return setting("", f"The same {what} inline (development only)", secret=True)
+
+
 def addresses(settings: object, services: Iterable[MeshService]) -> dict[str, str]:
     """Proto package -> host:port, from the `<package>_address` settings."""
     return {s.package: getattr(settings, f"{s.package}_address") for s in services}
@@ -170,6 +176,23 @@ def keyring_missing(settings: object, name: str, prefix: str) -> list[tuple[str,
 
 DatabaseUrl = str
 MIB = 1024 * 1024
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class DatabaseSettings:
+    """The settings of a service that keeps tables in its own database.
+
+    Mixed in before the service's base so that these two fields follow the
+    shared ones: `class AuditSettings(DatabaseSettings, ServiceSettings)`.
+    The service still names `database_url` in RESIDENT_ENDPOINTS.
+    """
+
+    database_url: DatabaseUrl = setting(
+        help="SQLAlchemy URL: postgresql://... or sqlite:///path", secret=True
+    )
+    database_pool_size: int = setting(
+        5, "Most connections per process to PostgreSQL (the pool; no overflow beyond it)"
+    )
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -200,9 +223,7 @@ class ServiceSettings:
         "Ed25519 private key (PEM) this service signs its calls to other services with "
         "(required by services that call others)",
     )
-    mesh_signing_key: str = setting(
-        "", "The same signing key inline (development only)", secret=True
-    )
+    mesh_signing_key: str = inline_secret_setting("signing key")
     mesh_tls: Literal["on", "off"] = setting(
         "on",
         "Mutual TLS on the gRPC port and to other services; off = plaintext "

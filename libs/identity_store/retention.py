@@ -17,7 +17,6 @@ serialised. Deleting an already-deleted row is a no-op: a sweep is idempotent.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -27,6 +26,7 @@ from sqlalchemy import ColumnElement, CursorResult, delete, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from identity_runtime.logs import get_logger
+from identity_runtime.tasks import cancel_and_wait
 from identity_store.db import Database
 
 _log = get_logger("identity.store.retention")
@@ -140,11 +140,8 @@ class PeriodicSweep:
             self._task = asyncio.create_task(self._run(), name=self.name)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     async def _run(self) -> None:
         while True:

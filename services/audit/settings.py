@@ -6,29 +6,29 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from identity_runtime import mesh
-from identity_runtime.settings import ServiceSettings, keyring_missing, setting
+from identity_runtime.settings import (
+    DatabaseSettings,
+    ServiceSettings,
+    inline_secret_setting,
+    keyring_missing,
+    setting,
+)
 from services.audit.appender import DEFAULT_MAX_BATCH
 from services.audit.checkpoints import DEFAULT_EVERY_ENTRIES, DEFAULT_EVERY_SECONDS
 
 
 @dataclass(frozen=True, kw_only=True)
-class AuditSettings(ServiceSettings):
+class AuditSettings(DatabaseSettings, ServiceSettings):
     """Everything the audit service reads from its environment."""
 
     RESIDENT_ENDPOINTS = ("database_url",)
 
-    database_url: str = setting(
-        help="SQLAlchemy URL: postgresql://... or sqlite:///path", secret=True
-    )
-    database_pool_size: int = setting(
-        5, "Most connections per process to PostgreSQL (the pool; no overflow beyond it)"
-    )
     hmac_keyring_file: Path | None = setting(
         None,
         "JSON keyring of chain HMAC keys, mounted from a Kubernetes Secret "
         "(the primary signs new entries)",
     )
-    hmac_keyring: str = setting("", "The same JSON keyring inline (development only)", secret=True)
+    hmac_keyring: str = inline_secret_setting("JSON keyring")
     max_batch: int = setting(
         DEFAULT_MAX_BATCH, "Most appends one transaction commits together (group commit)"
     )

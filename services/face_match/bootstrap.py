@@ -19,8 +19,9 @@ from identity_inference.pack import (
     pad_manifests,
 )
 from identity_inference.pad import PadScorer
-from identity_runtime import mesh, meshauth, meshtls
-from identity_runtime.clients import ClientFactory, ClientOptions
+from identity_runtime import mesh
+from identity_runtime.clients import ClientFactory
+from identity_runtime.downstream import service_clients
 from identity_runtime.server import Core
 from identity_store.db import Database
 from identity_store.migrate import require_compatible
@@ -165,15 +166,7 @@ async def build(
         if chosen.matcher is not None
         else await asyncio.to_thread(build_matcher, settings)
     )
-    clients = ClientFactory(
-        settings.downstream_addresses(),
-        ClientOptions(
-            max_message_bytes=settings.max_message_bytes,
-            default_timeout_seconds=settings.default_deadline_seconds,
-            tls=meshtls.mesh_tls_from(settings, mesh.FACE_MATCH.env_prefix),
-        ),
-        signer=meshauth.service_signer(mesh.FACE_MATCH.name, settings, mesh.FACE_MATCH.env_prefix),
-    )
+    clients = service_clients(settings, mesh.FACE_MATCH)
     queue = JobQueue(
         database,
         clock=clock,

@@ -12,22 +12,21 @@ from identity_inference.pack import (
     InferenceSettings,
 )
 from identity_runtime import mesh
-from identity_runtime.settings import address_setting, addresses, setting
+from identity_runtime.settings import (
+    DatabaseSettings,
+    address_setting,
+    inline_secret_setting,
+    setting,
+)
 
 
 @dataclass(frozen=True, kw_only=True)
-class FaceMatchSettings(InferenceSettings):
+class FaceMatchSettings(DatabaseSettings, InferenceSettings):
     """Everything the face-match service and its workers read from their environment."""
 
     RESIDENT_ENDPOINTS = ("database_url", "s3_endpoint_url")
     RESIDENT_REGIONS = ("s3_region",)
 
-    database_url: str = setting(
-        help="SQLAlchemy URL: postgresql://... or sqlite:///path", secret=True
-    )
-    database_pool_size: int = setting(
-        5, "Most connections per process to PostgreSQL (the pool; no overflow beyond it)"
-    )
     audit_address: str = address_setting(mesh.AUDIT)
     audit_relay_poll_seconds: float = setting(
         1.0, "How often the transitions not yet in the audit chain are appended to it"
@@ -88,9 +87,7 @@ class FaceMatchSettings(InferenceSettings):
         'JSON {"primary": kid, "keys": {kid: Ed25519 private key PEM}}: the primary signs '
         "access tokens, every key is published in the JWKS (rotation)",
     )
-    oauth_signing_keys: str = setting(
-        "", "The same signing-keys document inline (development only)", secret=True
-    )
+    oauth_signing_keys: str = inline_secret_setting("signing-keys document")
     oauth_token_seconds: int = setting(300, "Lifetime of an access token")
     oauth_issuer: str = setting("identity-platform/face-match", "iss of the access tokens")
     workers: int = setting(1, "Queue workers this process runs (0 = API only)")
@@ -110,9 +107,6 @@ class FaceMatchSettings(InferenceSettings):
         "Similarities within this margin below the match threshold are REVIEW; so is a "
         "match when an image's quality lowers trust",
     )
-
-    def downstream_addresses(self) -> dict[str, str]:
-        return addresses(self, (mesh.BY_NAME[name] for name in mesh.FACE_MATCH.calls))
 
     def resident_stores(self) -> tuple[dict[str, str], dict[str, str]]:
         endpoints, regions = super().resident_stores()

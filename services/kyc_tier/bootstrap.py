@@ -12,8 +12,9 @@ from datetime import timedelta
 from identity_crypto.datakeys import DataKeyStore
 from identity_crypto.keyring import load_keyring
 from identity_crypto.kms import LocalKms
-from identity_runtime import mesh, meshauth, meshtls
-from identity_runtime.clients import ClientFactory, ClientOptions
+from identity_runtime import mesh
+from identity_runtime.clients import ClientFactory
+from identity_runtime.downstream import service_clients
 from identity_runtime.server import Core
 from identity_store.db import Database
 from identity_store.types import utcnow
@@ -149,15 +150,7 @@ async def build(
 ) -> KycTierCore:
     chosen = overrides or KycTierOverrides()
     database = Database(settings.database_url, settings.database_pool_size)
-    clients = ClientFactory(
-        settings.downstream_addresses(),
-        ClientOptions(
-            max_message_bytes=settings.max_message_bytes,
-            default_timeout_seconds=settings.default_deadline_seconds,
-            tls=meshtls.mesh_tls_from(settings, mesh.KYC_TIER.env_prefix),
-        ),
-        signer=meshauth.service_signer(mesh.KYC_TIER.name, settings, mesh.KYC_TIER.env_prefix),
-    )
+    clients = service_clients(settings, mesh.KYC_TIER)
     vault = _vault(settings)
     relay = OutboxRelay(
         database,

@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -23,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from identity_runtime import metrics
 from identity_runtime.logs import get_logger
+from identity_runtime.tasks import cancel_and_wait
 from services.kyc_tier import models
 from services.kyc_tier.flows import dukcapil, face, ktp, step_up
 from services.kyc_tier.flows.attempts import interrupt_attempt
@@ -107,11 +107,8 @@ class RecoveryWorker:
             self._task = asyncio.create_task(self._run(), name="kyc-tier-recovery")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     async def run_once(self) -> None:
         for run in self.passes:

@@ -5,27 +5,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from identity_crypto.datakeys import DataKeySettings
 from identity_runtime import mesh
 from identity_runtime.settings import (
+    DatabaseSettings,
     ServiceSettings,
     address_setting,
-    addresses,
     keyring_missing,
-    kms_region_setting,
     setting,
 )
 
 
 @dataclass(frozen=True, kw_only=True)
-class KycTierSettings(ServiceSettings):
+class KycTierSettings(DataKeySettings, DatabaseSettings, ServiceSettings):
     """Everything the kyc-tier service reads from its environment."""
 
     RESIDENT_ENDPOINTS = ("database_url",)
     RESIDENT_REGIONS = ("kms_region",)
 
-    database_url: str = setting(
-        help="SQLAlchemy URL: postgresql://... or sqlite:///path", secret=True
-    )
     api_key_pepper: str = setting(
         help="Secret mixed into API-key hashes (at least 32 characters)", secret=True
     )
@@ -34,21 +31,9 @@ class KycTierSettings(ServiceSettings):
     embedding_address: str = address_setting(mesh.EMBEDDING)
     matching_address: str = address_setting(mesh.MATCHING)
     audit_address: str = address_setting(mesh.AUDIT)
-    database_pool_size: int = setting(
-        5, "Most connections per process to PostgreSQL (the pool; no overflow beyond it)"
-    )
-    kek_keyring_file: Path | None = setting(
-        None, "JSON keyring of key-encryption keys (the same keyring as matching's), from a Secret"
-    )
-    kek_keyring: str = setting("", "The same JSON keyring inline (development only)", secret=True)
-    kms_region: str = kms_region_setting()
     pii_index_key: str = setting(
         help="Secret key of the NIK search index (at least 32 characters)", secret=True
     )
-    key_cache_size: int = setting(
-        10_000, "Unwrapped data keys kept in memory (0 disables the cache)"
-    )
-    key_cache_ttl_seconds: float = setting(300.0, "Lifetime of a cached unwrapped data key")
     audit_relay_poll_seconds: float = setting(
         1.0, "How often the audit outbox relay retries pending entries"
     )
@@ -152,6 +137,3 @@ class KycTierSettings(ServiceSettings):
             problems.append(("webhook_disable_after", "must be at least 1"))
         problems += keyring_missing(self, "kek_keyring", mesh.KYC_TIER.env_prefix)
         return problems
-
-    def downstream_addresses(self) -> dict[str, str]:
-        return addresses(self, (mesh.BY_NAME[name] for name in mesh.KYC_TIER.calls))

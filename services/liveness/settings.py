@@ -6,22 +6,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from identity_inference.pack import DEFAULT_PAD_MODELS, InferenceSettings
-from identity_runtime.settings import setting
+from identity_runtime.settings import DatabaseSettings, setting
 from services.liveness.checks import ChallengePolicy
 
 
 @dataclass(frozen=True, kw_only=True)
-class LivenessSettings(InferenceSettings):
+class LivenessSettings(DatabaseSettings, InferenceSettings):
     """Everything the liveness service reads from its environment."""
 
     RESIDENT_ENDPOINTS = ("database_url",)
 
-    database_url: str = setting(
-        help="SQLAlchemy URL: postgresql://... or sqlite:///path", secret=True
-    )
-    database_pool_size: int = setting(
-        5, "Most connections per process to PostgreSQL (the pool; no overflow beyond it)"
-    )
     pad_enabled: bool = setting(
         True,
         "Presentation-attack detection. false = decisions rest on the flash challenge alone "

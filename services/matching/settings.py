@@ -7,43 +7,30 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from identity_crypto.datakeys import DEFAULT_KEY_CACHE_SIZE, DEFAULT_KEY_CACHE_TTL_SECONDS
+from identity_crypto.datakeys import DataKeySettings
 from identity_inference.pack import DEFAULT_EMBEDDING
 from identity_runtime import mesh
 from identity_runtime.settings import (
+    DatabaseSettings,
     ServiceSettings,
     keyring_missing,
-    kms_region_setting,
     setting,
 )
 from services.matching.gallery import IVF_MIN_GALLERY_SIZE, IVF_NPROBE
 
 
 @dataclass(frozen=True, kw_only=True)
-class MatchingSettings(ServiceSettings):
+class MatchingSettings(DataKeySettings, DatabaseSettings, ServiceSettings):
     """Everything the matching service reads from its environment."""
 
     RESIDENT_ENDPOINTS = ("database_url",)
     RESIDENT_REGIONS = ("kms_region",)
 
-    database_url: str = setting(
-        help="SQLAlchemy URL: postgresql://... or sqlite:///path", secret=True
-    )
-    database_pool_size: int = setting(
-        5, "Most connections per process to PostgreSQL (the pool; no overflow beyond it)"
-    )
     kms: Literal["local"] = setting(
         "local",
         "Key-encryption service: 'local' reads the KEK keyring "
         "(a cloud KMS/HSM plugs in behind the same interface)",
     )
-    kek_keyring_file: Path | None = setting(
-        None,
-        "JSON keyring of key-encryption keys, mounted from a Kubernetes Secret "
-        "(see docs/matching-and-audit.md)",
-    )
-    kek_keyring: str = setting("", "The same JSON keyring inline (development only)", secret=True)
-    kms_region: str = kms_region_setting()
     model_id: str = setting(
         DEFAULT_EMBEDDING, "Embedding contract of the gallery: model id (qe-face-v3 in production)"
     )
@@ -81,12 +68,6 @@ class MatchingSettings(ServiceSettings):
     search_threads: int = setting(1, "OpenMP threads per FAISS search")
     sync_interval_seconds: float = setting(
         2.0, "How often a replica catches up on other replicas' gallery changes"
-    )
-    key_cache_size: int = setting(
-        DEFAULT_KEY_CACHE_SIZE, "Unwrapped data keys kept in memory (0 disables the cache)"
-    )
-    key_cache_ttl_seconds: float = setting(
-        DEFAULT_KEY_CACHE_TTL_SECONDS, "Lifetime of a cached unwrapped data key"
     )
     retention_sweep_interval_seconds: float = setting(
         3600.0,
