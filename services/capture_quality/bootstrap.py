@@ -36,8 +36,10 @@ class CaptureQualityCore(Core):
 
     async def close(self) -> None:
         self.faces.detector.runner.unload()
-        if self.faces.detector.roi_runner is not None:
-            self.faces.detector.roi_runner.unload()
+        # A detector given as an override may have no region session.
+        roi_runner = getattr(self.faces.detector, "roi_runner", None)
+        if roi_runner is not None:
+            roi_runner.unload()
 
 
 def build_detector(settings: CaptureQualitySettings) -> FaceDetector:

@@ -9,7 +9,7 @@ face is not an error: it fails quality with FACE_NOT_FOUND or MULTIPLE_FACES.
 
 Detect once (issue 15): when the request names the crop frame (the unflashed
 baseline of a flash capture), that frame is decoded and detected first, over
-the whole frame; every other frame (a flash frame of the same face) is
+the whole frame; when it shows exactly one detection, every other frame (a flash frame of the same face) is
 re-detected only in the region around the baseline's face
 (`FaceDetector.detect_near`, a small input), unless something changed outside
 that region (`identity_inference.scene`: a second person may have stepped in)
@@ -243,7 +243,9 @@ class FaceAssessor:
             image = self.decode_frame(index, frames[index])
             result = self.assess_frame(index, image, profile, anchor)
             by_index[index] = result
-            if index == first and result.faces:
+            # One face only: with any other detection (a second person, a
+            # poster, a phantom) the flash frames are detected whole, as before.
+            if index == first and len(result.faces) == 1:
                 anchor = _Anchor(
                     result.faces[0], scene.thumbnail(image), image.shape[1], image.shape[0]
                 )
