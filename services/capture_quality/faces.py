@@ -9,9 +9,10 @@ face is not an error: it fails quality with FACE_NOT_FOUND or MULTIPLE_FACES.
 
 Detect once (issue 15): when the request names the crop frame (the unflashed
 baseline of a flash capture), that frame is decoded and detected first, over
-the whole frame; when it shows exactly one detection, every other frame (a flash frame of the same face) is
-re-detected only in the region around the baseline's face
-(`FaceDetector.detect_near`, a small input), unless something changed outside
+the whole frame; when it shows exactly one detection, every other frame (a
+flash frame of the same face) is re-detected only in the region around the
+baseline's face (`FaceDetector.detect_near`, a small input), unless
+something changed outside
 that region (`identity_inference.scene`: a second person may have stepped in)
 or the face is not conclusively there (gone, at the region's edge, another
 size): then that frame is detected whole, as every frame was before. A second
