@@ -12,10 +12,10 @@ baseline of a flash capture), that frame is decoded and detected first, over
 the whole frame; when it shows exactly one detection, every other frame (a
 flash frame of the same face) is re-detected only in the region around the
 baseline's face (`FaceDetector.detect_near`, a small input), unless
-something changed outside
-that region (`identity_inference.scene`: a second person may have stepped in)
-or the face is not conclusively there (gone, at the region's edge, another
-size): then that frame is detected whole, as every frame was before. A second
+something changed outside that region (`identity_inference.scene`: a second
+person may have stepped in) or the face is not conclusively there (gone, at
+the region's edge, another size): then that frame is detected whole, as
+every frame was before. A second
 face inside the region is still found and counted; a face that left is not
 found (FACE_LOST_BETWEEN_FRAMES in liveness) or is found cut at the frame's
 edge (FACE_PARTIALLY_OUTSIDE).
