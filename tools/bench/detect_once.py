@@ -2,7 +2,7 @@
 detected (before) vs the baseline detected and the flash frames re-detected
 near its face (after), and the decisions of both.
 
-    .venv/bin/python tools/bench/detect_once.py [--rounds 5] [--threads 1]
+    .venv/bin/python tools/bench/detect_once.py [--rounds 5] [--threads 1] [--graph-only]
 
 Captures: every photo under tests/data/faces and tests/data/spoof, (a) as it
 is and (b) framed like a front-camera selfie (the face ~1/1.8 of a 640 px
@@ -19,7 +19,9 @@ the largest face-colour difference. Prints every decision that differs.
 
 Timing: the two paths alternate capture by capture over `--rounds` rounds on
 the selfie-framed captures (same frames, same process); medians and the
-ratio. Writes JSON to bench-results/. Nothing asserts a time.
+ratio; `--graph-only` times the detector graph alone at 640 and at the
+region size, interleaved. Writes JSON to bench-results/. Nothing asserts a
+time.
 """
 
 from __future__ import annotations
@@ -245,12 +247,33 @@ def timing(before: FaceAssessor, after: FaceAssessor, timed: list[Capture], roun
     }
 
 
+def graph(detector: FaceDetector, calls: int = 25) -> dict[str, float]:
+    """The YuNet graph alone at 640 and at the region size, interleaved: median ms."""
+    assert detector.roi_runner is not None
+    rng = np.random.default_rng(15)
+    samples: dict[str, list[float]] = {"640": [], str(ROI_INPUT_SIZE): []}
+    for _ in range(calls):
+        for key, runner in (("640", detector.runner), (str(ROI_INPUT_SIZE), detector.roi_runner)):
+            size = int(key)
+            blob = rng.uniform(0, 255, (1, 3, size, size)).astype(np.float32)
+            started = time.perf_counter()
+            runner.infer(blob)
+            samples[key].append(time.perf_counter() - started)
+    return {k: statistics.median(v) * 1000 for k, v in samples.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--graph-only", action="store_true", help="time the detector graph at both sizes only"
+    )
     args = parser.parse_args()
     before, after, pad = load(args.threads)
+    if args.graph_only:
+        print(f"YuNet graph, median ms: {graph(before.detector)}")
+        return
     table, timed = captures(before.detector)
     calls = _count_calls(after, timed[0])
     checked = parity(before, after, pad, table)
