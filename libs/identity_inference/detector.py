@@ -5,6 +5,16 @@ side is 640 and placed top-left on a zero canvas (a letterbox), the raw
 anchor-free heads are decoded per stride, scored sqrt(cls * obj), filtered by
 the manifest's score threshold and non-maximum suppressed, then mapped back
 to frame coordinates. Landmarks come out in ArcFace template order.
+
+Re-detection near a known face (`detect_near`, the flash frames of a
+capture whose baseline frame was fully detected): the region of interest,
+`ROI_CONTEXT` x the known box around its centre, is letterboxed into a
+second session of the same graph with its input fixed at `ROI_INPUT_SIZE`
+(the graph is fully convolutional; measured ~15x cheaper than 640: see
+docs/performance.md, "Detect once"). The answer counts only when it is
+conclusive: a face whose predicted box lies inside the region (off its
+edges, unless that edge is the frame's) at 0.6-1.6x the known face's
+width; otherwise the caller detects the whole frame.
 """
 
 from __future__ import annotations
@@ -41,9 +51,34 @@ class Face:
         return x + w / 2, y + h / 2
 
 
+# The region of interest around a known face: this many times its box.
+ROI_CONTEXT = 2.5
+# The square input of the region-of-interest session (a multiple of 32).
+ROI_INPUT_SIZE = 256
+# A re-detected face is the known one when its width is within this ratio.
+_ROI_SIZE_RATIO = (0.6, 1.6)
+# ... and its predicted box keeps this share of its size off the region's edges.
+_ROI_EDGE_MARGIN = 0.05
+
+
+def roi_box(
+    box: tuple[float, float, float, float], width: int, height: int, context: float = ROI_CONTEXT
+) -> tuple[int, int, int, int]:
+    """A square of `context` x the box's long side around its centre, clipped
+    to the frame: x0, y0, x1, y1 in frame pixels."""
+    x, y, w, h = box
+    side = context * max(w, h)
+    cx, cy = x + w / 2, y + h / 2
+    x0, y0 = max(0, int(cx - side / 2)), max(0, int(cy - side / 2))
+    x1, y1 = min(width, int(round(cx + side / 2))), min(height, int(round(cy + side / 2)))
+    return x0, y0, max(x1, x0 + 1), max(y1, y0 + 1)
+
+
 class FaceDetector:
-    def __init__(self, runner: Runner):
+    def __init__(self, runner: Runner, roi_runner: Runner | None = None):
         self.runner = runner
+        # The same graph at ROI_INPUT_SIZE (None: detect_near always defers to detect).
+        self.roi_runner = roi_runner
         manifest: ModelManifest = runner.manifest
         self.manifest = manifest
         self.input_size = int(manifest.parameter("input_size", 640))
@@ -56,14 +91,16 @@ class FaceDetector:
     def model_id(self) -> str:
         return f"{self.manifest.id}@{self.manifest.version}"
 
-    def letterbox(self, image: np.ndarray) -> tuple[np.ndarray, float]:
-        """The image scaled into the top-left of an input-size square, and the scale."""
+    def letterbox(self, image: np.ndarray, size: int | None = None) -> tuple[np.ndarray, float]:
+        """The image scaled into the top-left of a size (default: the input size)
+        square, and the scale."""
+        size = size or self.input_size
         height, width = image.shape[:2]
-        scale = self.input_size / max(height, width)
+        scale = size / max(height, width)
         new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
         interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
         resized = cv2.resize(image, (new_w, new_h), interpolation=interpolation)
-        canvas = np.zeros((self.input_size, self.input_size, 3), dtype=np.uint8)
+        canvas = np.zeros((size, size, 3), dtype=np.uint8)
         canvas[:new_h, :new_w] = resized
         return canvas, scale
 
@@ -77,9 +114,50 @@ class FaceDetector:
         outputs = self.runner.infer(self.to_blob(canvas))
         return self.decode(outputs, scale, image.shape[1], image.shape[0])
 
+    def detect_near(self, image: np.ndarray, known: Face) -> list[Face] | None:
+        """Faces in a BGR frame found in the region of interest around `known`
+        (a face of a near-identical frame), largest first, in frame pixels; None
+        when that is not conclusive (no region session, no face in the region,
+        the face at the region's edge or of another size): detect the frame."""
+        if self.roi_runner is None:
+            return None
+        height, width = image.shape[:2]
+        x0, y0, x1, y1 = roi_box(known.box, width, height)
+        canvas, scale = self.letterbox(image[y0:y1, x0:x1], ROI_INPUT_SIZE)
+        outputs = self.roi_runner.infer(self.to_blob(canvas))
+        faces = self.decode(
+            outputs, scale, width, height, input_size=ROI_INPUT_SIZE, origin=(x0, y0)
+        )
+        if not faces:
+            return None
+        px, py, pw, ph = faces[0].predicted_box or faces[0].box
+        ratio = pw / max(known.box[2], 1e-6)
+        if not _ROI_SIZE_RATIO[0] <= ratio <= _ROI_SIZE_RATIO[1]:
+            return None
+        margin_x, margin_y = _ROI_EDGE_MARGIN * pw, _ROI_EDGE_MARGIN * ph
+        # A region edge that is not the frame's edge must stay clear of the face.
+        if (
+            (x0 > 0 and px < x0 + margin_x)
+            or (y0 > 0 and py < y0 + margin_y)
+            or (x1 < width and px + pw > x1 - margin_x)
+            or (y1 < height and py + ph > y1 - margin_y)
+        ):
+            return None
+        return faces
+
     def decode(
-        self, outputs: dict[str, np.ndarray], scale: float, width: int, height: int
+        self,
+        outputs: dict[str, np.ndarray],
+        scale: float,
+        width: int,
+        height: int,
+        *,
+        input_size: int | None = None,
+        origin: tuple[int, int] = (0, 0),
     ) -> list[Face]:
+        """Faces from the raw heads of an `input_size` input that held a region
+        at `origin` of a width x height frame, scaled by `scale`."""
+        input_size = input_size or self.input_size
         boxes, scores, points = [], [], []
         for stride in self.strides:
             cls = np.clip(outputs[f"cls_{stride}"][0, :, 0], 0, 1)
@@ -88,7 +166,7 @@ class FaceDetector:
             keep = np.nonzero(score >= self.score_threshold)[0]
             if keep.size == 0:
                 continue
-            cols = self.input_size // stride
+            cols = input_size // stride
             col, row = keep % cols, keep // cols
             bbox = outputs[f"bbox_{stride}"][0, keep]
             kps = outputs[f"kps_{stride}"][0, keep].reshape(-1, 5, 2)
@@ -114,8 +192,10 @@ class FaceDetector:
             top_k=self.top_k,
         )
         faces = []
+        offset = np.array(origin, dtype=np.float64)
         for index in np.asarray(kept).reshape(-1):
             x, y, w, h = (all_boxes[index] / scale).tolist()
+            x, y = x + origin[0], y + origin[1]
             # Clip the box to the frame; landmarks stay as predicted.
             x0, y0 = max(0.0, x), max(0.0, y)
             x1, y1 = min(float(width), x + w), min(float(height), y + h)
@@ -124,7 +204,7 @@ class FaceDetector:
             faces.append(
                 Face(
                     box=(x0, y0, x1 - x0, y1 - y0),
-                    landmarks=(all_points[index] / scale).astype(np.float32),
+                    landmarks=(all_points[index] / scale + offset).astype(np.float32),
                     score=float(all_scores[index]),
                     predicted_box=(x, y, w, h),
                 )

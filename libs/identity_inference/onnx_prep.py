@@ -124,6 +124,24 @@ def make_batch_dynamic(model: onnx.ModelProto, symbol: str = "batch") -> None:
     del model.graph.value_info[:]
 
 
+def set_input_size(model_bytes: bytes, height: int, width: int) -> bytes:
+    """The graph with its single NCHW input fixed at height x width instead of
+    what it was exported with. Only for fully convolutional graphs whose
+    reshapes do not bake in the spatial size (YuNet's heads reshape to
+    [1, -1, k]); the output shapes are left for the runtime to infer."""
+    model = onnx.load_from_string(model_bytes)
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    if len(dims) != 4:
+        raise ValueError("set_input_size: the input is not NCHW")
+    dims[2].ClearField("dim_param")
+    dims[3].ClearField("dim_param")
+    dims[2].dim_value, dims[3].dim_value = height, width
+    for output in model.graph.output:
+        output.type.tensor_type.shape.ClearField("dim")
+    del model.graph.value_info[:]
+    return model.SerializeToString()
+
+
 def prepare(model_bytes: bytes, *, fold_dequantize: bool, dynamic_batch: bool) -> bytes:
     """The graph as ONNX Runtime (or Triton's ONNX backend) should run it."""
     if not fold_dequantize and not dynamic_batch:

@@ -65,10 +65,19 @@ def catalogue(settings: InferenceSettings) -> dict[str, ModelManifest]:
 
 
 def onnx_runner(
-    manifest: ModelManifest, settings: InferenceSettings, pad_dir: Path | None = None
+    manifest: ModelManifest,
+    settings: InferenceSettings,
+    pad_dir: Path | None = None,
+    input_size: int | None = None,
 ) -> OnnxRunner:
-    """A verified, loaded in-process runner (raises ModelIntegrityError otherwise)."""
-    runner = OnnxRunner(manifest, pad_dir=pad_dir, intra_op_threads=settings.intra_op_threads)
+    """A verified, loaded in-process runner (raises ModelIntegrityError otherwise);
+    `input_size` fixes a fully convolutional graph's square input at another size."""
+    runner = OnnxRunner(
+        manifest,
+        pad_dir=pad_dir,
+        intra_op_threads=settings.intra_op_threads,
+        input_size=input_size,
+    )
     runner.load()
     announce(manifest, settings)
     return runner

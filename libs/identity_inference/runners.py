@@ -76,11 +76,19 @@ class OnnxRunner:
     """A model in-process on ONNX Runtime's CPU provider."""
 
     def __init__(
-        self, manifest: ModelManifest, *, pad_dir: Path | None = None, intra_op_threads: int = 0
+        self,
+        manifest: ModelManifest,
+        *,
+        pad_dir: Path | None = None,
+        intra_op_threads: int = 0,
+        input_size: int | None = None,
     ):
         self.manifest = manifest
         self.pad_dir = pad_dir
         self.intra_op_threads = intra_op_threads
+        # A square spatial input size other than the exported one (the face
+        # detector's small region-of-interest graph); None = as exported.
+        self.input_size = input_size
         self._session = None
         self._lock = threading.Lock()
 
@@ -95,6 +103,8 @@ class OnnxRunner:
             if self._session is not None:
                 return
             model = prepared_model_bytes(self.manifest, self.pad_dir)
+            if self.input_size is not None:
+                model = onnx_prep.set_input_size(model, self.input_size, self.input_size)
             try:
                 session = ort.InferenceSession(
                     model,

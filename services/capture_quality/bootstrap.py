@@ -6,7 +6,7 @@ import asyncio
 from dataclasses import dataclass
 
 from identity_inference import images, pack
-from identity_inference.detector import FaceDetector
+from identity_inference.detector import ROI_INPUT_SIZE, FaceDetector
 from identity_inference.pad import crop_spec
 from identity_runtime.server import Core
 from services.capture_quality.faces import DecodeBudget, FaceAssessor
@@ -36,11 +36,18 @@ class CaptureQualityCore(Core):
 
     async def close(self) -> None:
         self.faces.detector.runner.unload()
+        # A detector given as an override may have no region session.
+        roi_runner = getattr(self.faces.detector, "roi_runner", None)
+        if roi_runner is not None:
+            roi_runner.unload()
 
 
 def build_detector(settings: CaptureQualitySettings) -> FaceDetector:
+    """The detector, with its small region-of-interest session for flash frames."""
+    manifest = pack.detector_manifest(settings, settings.detector_model)
     return FaceDetector(
-        pack.onnx_runner(pack.detector_manifest(settings, settings.detector_model), settings)
+        pack.onnx_runner(manifest, settings),
+        pack.onnx_runner(manifest, settings, input_size=ROI_INPUT_SIZE),
     )
 
 

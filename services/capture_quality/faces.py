@@ -6,6 +6,19 @@ decoded one at a time, each within the per-frame pixel budget, and assessed,
 keeping only the pixels the crops may be cut from. A bad frame still refuses
 the whole request with INVALID_ARGUMENT. A frame without exactly one usable
 face is not an error: it fails quality with FACE_NOT_FOUND or MULTIPLE_FACES.
+
+Detect once (issue 15): when the request names the crop frame (the unflashed
+baseline of a flash capture), that frame is decoded and detected first, over
+the whole frame; when it shows exactly one detection, every other frame (a
+flash frame of the same face) is re-detected only in the region around the
+baseline's face (`FaceDetector.detect_near`, a small input), unless
+something changed outside that region (`identity_inference.scene`: a second
+person may have stepped in) or the face is not conclusively there (gone, at
+the region's edge, another size): then that frame is detected whole, as
+every frame was before. A second
+face inside the region is still found and counted; a face that left is not
+found (FACE_LOST_BETWEEN_FRAMES in liveness) or is found cut at the frame's
+edge (FACE_PARTIALLY_OUTSIDE).
 """
 
 from __future__ import annotations
@@ -16,9 +29,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from identity_capture.limits import MAX_FRAMES
-from identity_inference import images, quality
+from identity_inference import images, quality, scene
 from identity_inference.align import ALIGNMENT_ID, align_face
-from identity_inference.detector import Face, FaceDetector
+from identity_inference.detector import Face, FaceDetector, roi_box
 from identity_inference.pad import CropSpec, pad_crop
 from identity_runtime.errors import InvalidArgument, invalid_field
 
@@ -108,6 +121,16 @@ def _reason_text(measure: quality.Measure) -> str:
     return f"{measure.name} = {measure.value:.3g}, accepted {measure.threshold}"
 
 
+@dataclass(frozen=True)
+class _Anchor:
+    """The baseline frame's primary face and thumbnail, for its flash frames."""
+
+    face: Face
+    thumbnail: np.ndarray
+    width: int
+    height: int
+
+
 def _frame_rank(frame: FrameResult) -> tuple[int, int, float]:
     blur = next((m.value for m in frame.measures if m.name == "blur_laplacian_var"), 0.0)
     return (int(frame.passed), sum(m.passed for m in frame.measures), blur)
@@ -120,8 +143,12 @@ class FaceAssessor:
         pad_specs: list[CropSpec],
         limits: images.ImageLimits,
         budget: DecodeBudget | None = None,
+        detect_once: bool = True,
     ):
         self.detector = detector
+        # Full detection on the crop frame only (False: every frame, the former
+        # path, kept for the benchmark's side-by-side measurement).
+        self.detect_once = detect_once
         self.pad_specs = pad_specs
         self.limits = limits
         self.budget = budget or DecodeBudget()
@@ -151,10 +178,28 @@ class FaceAssessor:
         self.check_frames(frames)
         return [self.decode_frame(i, data) for i, data in enumerate(frames)]
 
+    def find_faces(self, image: np.ndarray, anchor: _Anchor | None = None) -> list[Face]:
+        """Every face of the frame: near the anchor's face when the frame is
+        the anchor's scene with the face in place, else over the whole frame."""
+        if anchor is None:
+            return self.detector.detect(image)
+        height, width = image.shape[:2]
+        region = roi_box(anchor.face.box, width, height)
+        if (width, height) != (anchor.width, anchor.height) or scene.changed_outside(
+            anchor.thumbnail, scene.thumbnail(image), region, width, height
+        ):
+            return self.detector.detect(image)
+        near = self.detector.detect_near(image, anchor.face)
+        return near if near is not None else self.detector.detect(image)
+
     def assess_frame(
-        self, index: int, image: np.ndarray, profile: quality.QualityProfile
+        self,
+        index: int,
+        image: np.ndarray,
+        profile: quality.QualityProfile,
+        anchor: _Anchor | None = None,
     ) -> FrameResult:
-        faces = self.detector.detect(image)
+        faces = self.find_faces(image, anchor)
         face_bgr, background_bgr = quality.colour_sample(image, faces[0] if faces else None)
         return FrameResult(
             index=index,
@@ -186,13 +231,25 @@ class FaceAssessor:
         profile = self.profiles[kind]
         # One decoded frame at a time: only the pixels the crops may be cut
         # from are kept (the best frame so far, the requested crop frame).
-        results: list[FrameResult] = []
+        # The crop frame goes first: its face anchors the other frames' search.
+        order = list(range(len(frames)))
+        first = crop_frame_index if self.detect_once else None
+        if first is not None and 0 <= first < len(frames):
+            order = [first, *(i for i in order if i != first)]
+        by_index: dict[int, FrameResult] = {}
         kept: dict[int, np.ndarray] = {}
         leader: FrameResult | None = None
-        for index, data in enumerate(frames):
-            image = self.decode_frame(index, data)
-            result = self.assess_frame(index, image, profile)
-            results.append(result)
+        anchor: _Anchor | None = None
+        for index in order:
+            image = self.decode_frame(index, frames[index])
+            result = self.assess_frame(index, image, profile, anchor)
+            by_index[index] = result
+            # One face only: with any other detection (a second person, a
+            # poster, a phantom) the flash frames are detected whole, as before.
+            if index == first and len(result.faces) == 1:
+                anchor = _Anchor(
+                    result.faces[0], scene.thumbnail(image), image.shape[1], image.shape[0]
+                )
             if not (include_crops and result.faces):
                 continue
             if index == crop_frame_index:
@@ -202,6 +259,7 @@ class FaceAssessor:
                     kept.pop(leader.index, None)
                 kept[index] = image
                 leader = result
+        results = [by_index[i] for i in range(len(frames))]
         with_face = [r for r in results if r.faces]
         if not with_face:
             return FaceAssessment(

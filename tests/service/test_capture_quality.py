@@ -22,7 +22,7 @@ from identity_platform_api.common.v1 import types_pb2
 from identity_runtime.status import error_info, status_from_rpc_error
 from services.capture_quality.service import SPEC as CAPTURE_QUALITY
 from tests.support import channel, start_service
-from tests.support.biometrics import FACES, SPOOF, jpeg, photo, photo_bytes
+from tests.support.biometrics import FACES, SPOOF, jpeg, photo, photo_bytes, tint
 
 pytestmark = [pytest.mark.models]
 
@@ -280,3 +280,55 @@ async def test_the_baseline_frame_is_judged_and_cropped_when_named(stub) -> None
             pb.AssessFaceRequest(frames=[types_pb2.Image(data=jpeg(sharp))], crop_frame_index=3)
         )
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def _flash_capture(stub, baseline: np.ndarray, flashed: list[np.ndarray]):
+    frames = [jpeg(baseline), *(jpeg(tint(f, c)) for f, c in zip(flashed, FLASH, strict=True))]
+    return await stub.AssessFace(
+        pb.AssessFaceRequest(
+            frames=[types_pb2.Image(data=f) for f in frames],
+            include_crops=True,
+            crop_frame_index=0,
+        )
+    )
+
+
+FLASH = ["#FF0000", "#00FF00", "#0000FF", "#FFFF00"]
+
+
+async def test_a_flash_capture_reports_the_face_on_every_frame(stub) -> None:
+    """Detect once (issue 15): the flash frames are searched near the
+    baseline's face; each still reports its face and colour."""
+    image = selfie()
+    reply = await _flash_capture(stub, image, [image] * 4)
+    assert reply.verdict == pb.QUALITY_VERDICT_PASS
+    assert reply.best_frame_index == 0 and reply.HasField("crops")
+    assert [len(f.faces) for f in reply.frames] == [1] * 5
+    assert [f.frame_index for f in reply.frames] == [0, 1, 2, 3, 4]
+    base = reply.frames[0].faces[0].box
+    for frame in reply.frames[1:]:
+        box = frame.faces[0].box
+        assert (
+            abs(box.x - base.x) < 0.1 * base.width
+            and abs(box.width - base.width) < 0.1 * base.width
+        )
+    # The red flash reddens the face more than the blue one does.
+    red, blue = reply.frames[1].colour, reply.frames[3].colour
+    assert red.face_r / red.face_b > blue.face_r / blue.face_b
+
+
+async def test_a_flash_frame_without_the_face_or_with_a_second_person_says_so(stub) -> None:
+    image = selfie()
+    canvas = np.full((900, 2000, 3), 190, np.uint8)
+    canvas[:, :860] = image
+    other = photo(FACES / "img3.jpg")[300:1000, 250:800]
+    joined = canvas.copy()
+    joined[150:550, 1300:1614] = cv2.resize(other, (314, 400))
+    gone = np.full_like(canvas, 190)
+    reply = await _flash_capture(stub, canvas, [canvas, joined, gone, canvas])
+    # Judged on the baseline, as before.
+    assert reply.best_frame_index == 0
+    assert "MULTIPLE_FACES" not in failing(reply)
+    frame_codes = [{m.reason_code for m in f.measures if not m.passed} for f in reply.frames]
+    assert "MULTIPLE_FACES" in frame_codes[2]
+    assert frame_codes[3] == {"FACE_NOT_FOUND"} and len(reply.frames[3].faces) == 0
