@@ -45,6 +45,9 @@ def caller_metadata(org_id: str) -> list[tuple[str, str]]:
 
 # (file name, function name): the largest cumulative time of a match.
 AREAS = {
+    "server: whole interceptor stack": ("interceptors.py", "behaviour"),
+    "server: servicer Verify": ("servicer.py", "Verify"),
+    "server: servicer VerifyBatch": ("servicer.py", "VerifyBatch"),
     "token verify (server)": ("meshauth.py", "verify"),
     "token mint (client)": ("meshauth.py", "mint"),
     "auth interceptor": ("authz.py", "scope"),
