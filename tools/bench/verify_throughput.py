@@ -18,6 +18,8 @@ customers (SFace contract, 128-d, sealed fp16 templates), then verifies
   gRPC cache off    a second server with MATCHING_TEMPLATE_CACHE_SIZE=0 (every
                     call reads and opens the sealed template)
   gRPC baseline     (--baseline-root) that checkout's service, same database
+  gRPC floor        DescribeThreshold on the same server: no database, no
+                    template, the gRPC path's own cost per call
 
 each with 1 and with 8 concurrent callers. Before measuring, every path
 verifies each customer once (the template cache is warm: the steady state of
@@ -166,6 +168,18 @@ async def main() -> None:
 
             return call
 
+        def grpc_floor(stub):
+            # The cheapest RPC of the service (no database, no template): what the
+            # gRPC path alone (server, interceptors, access log) costs a call.
+            async def call(chosen):
+                for _ in chosen:
+                    await stub.DescribeThreshold(
+                        matching_pb2.DescribeThresholdRequest(),
+                        metadata=caller_metadata("org_bench"),
+                    )
+
+            return call
+
         def grpc_batch(stub):
             async def call(chosen):
                 response = await stub.VerifyBatch(
@@ -213,6 +227,11 @@ async def main() -> None:
                 "in-process batch": (in_process_batch, args.batch, time.process_time),
                 "gRPC": (grpc_single(stubs["current"]), 1, cpu_of(pid["current"])),
                 "gRPC batch": (grpc_batch(stubs["current"]), args.batch, cpu_of(pid["current"])),
+                "gRPC floor (DescribeThreshold)": (
+                    grpc_floor(stubs["current"]),
+                    1,
+                    cpu_of(pid["current"]),
+                ),
                 "gRPC cache off": (
                     grpc_single(stubs["cache off"]),
                     1,
