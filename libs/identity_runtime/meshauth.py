@@ -47,8 +47,13 @@ from identity_runtime.errors import Unauthenticated
 from identity_runtime.settings import SettingsError
 
 AUDIENCE = "identity-mesh"
+# Tokens a signer reuses and a verifier remembers, at most (each side's cache).
+TOKEN_CACHE_SIZE = 10_000
 # exp - iat of every token minted; verifiers refuse anything longer.
 TOKEN_LIFETIME_SECONDS = 60
+# A signer gives the same token again for this long (half its lifetime: a
+# receiver always gets a token with at least 30 s left).
+REUSE_SECONDS = TOKEN_LIFETIME_SECONDS // 2
 # Clock difference tolerated between two machines of the mesh.
 CLOCK_LEEWAY_SECONDS = 5
 # The scope of a mesh service acting as itself.
@@ -163,9 +168,30 @@ class TokenSigner:
         self._kid = key_id(issuer, private_key.public_key())
         # True for internal services: each token they mint also says "mesh".
         self.mesh_identity = mesh_identity
+        # (org, actor, scopes) -> (token, iat) of the latest token minted for them.
+        self._recent: dict[tuple[str, str, tuple[str, ...]], tuple[str, int]] = {}
 
     def mint(self, org_id: str, actor: str, scopes: Iterable[str], now: float | None = None) -> str:
-        issued = int(time.time() if now is None else now)
+        """A token for these claims. Without `now`, a token this signer minted
+        for the same organisation, actor and scopes is given again while it
+        has at least half its lifetime left (signing, and the receiver's
+        verification thanks to its cache, then happen once per half-minute
+        rather than per call)."""
+        if now is not None:
+            return self._mint(org_id, actor, scopes, now)
+        key = (org_id, actor, tuple(sorted(set(scopes))))
+        current = time.time()
+        reused = self._recent.get(key)
+        if reused is not None and current - reused[1] < REUSE_SECONDS:
+            return reused[0]
+        token = self._mint(org_id, actor, key[2], current)
+        if len(self._recent) >= TOKEN_CACHE_SIZE:
+            self._recent.clear()
+        self._recent[key] = (token, int(current))
+        return token
+
+    def _mint(self, org_id: str, actor: str, scopes: Iterable[str], now: float) -> str:
+        issued = int(now)
         granted = set(scopes)
         if self.mesh_identity:
             granted.add(MESH_SCOPE)
@@ -193,8 +219,28 @@ class TokenVerifier:
     def __init__(self, trusted: TrustedKeys, leeway_seconds: float = CLOCK_LEEWAY_SECONDS):
         self.trusted = trusted
         self.leeway = leeway_seconds
+        # Tokens that verified -> (caller, exp): the same token verifies the same
+        # way until it expires, so its signature is checked once (bounded).
+        self._verified: dict[str, tuple[Caller, int]] = {}
 
     def verify(self, token: str) -> Caller:
+        known = self._verified.get(token)
+        if known is not None:
+            if known[1] > time.time() - self.leeway:
+                return known[0]
+            self._verified.pop(token, None)
+        caller, exp = self._verify(token)
+        if len(self._verified) >= TOKEN_CACHE_SIZE:
+            now = time.time()
+            for seen, (_, expiry) in list(self._verified.items()):
+                if expiry <= now - self.leeway:
+                    self._verified.pop(seen, None)
+            if len(self._verified) >= TOKEN_CACHE_SIZE:
+                self._verified.clear()
+        self._verified[token] = (caller, exp)
+        return caller
+
+    def _verify(self, token: str) -> tuple[Caller, int]:
         if len(token) > _MAX_TOKEN_CHARS:
             raise _refuse("the caller token is too long")
         try:
@@ -237,7 +283,8 @@ class TokenVerifier:
             or not all(isinstance(s, str) for s in scopes)
         ):
             raise _refuse("the caller token's claims have the wrong types")
-        return Caller(issuer=issuer, org_id=org[:64], actor=actor[:128], scopes=tuple(scopes))
+        caller = Caller(issuer=issuer, org_id=org[:64], actor=actor[:128], scopes=tuple(scopes))
+        return caller, exp
 
 
 def _read(path: Path | None, inline: str, variable: str) -> str:

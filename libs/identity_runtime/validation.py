@@ -196,6 +196,11 @@ def _walk(message: Message, steps: Steps) -> Iterator[FieldViolation]:
             yield FieldViolation((*steps, (fd, None)), problem)
 
 
+# Repeated fields of these types are vectors (an embedding): _singular checks
+# nothing per element, so the walk does not visit their elements.
+_WHOLE_VECTOR_TYPES = frozenset((F.TYPE_FLOAT, F.TYPE_DOUBLE))
+
+
 def _walk_fields(
     message: Message, descriptor: Descriptor, steps: Steps
 ) -> Iterator[FieldViolation]:
@@ -229,6 +234,8 @@ def _walk_fields(
             if len(value) > MAX_REPEATED:
                 yield FieldViolation(here, f"at most {MAX_REPEATED} items")
                 continue
+            if fd.type in _WHOLE_VECTOR_TYPES:
+                continue  # judged whole by its domain (see _singular): nothing per element
             for index, item in enumerate(value):
                 yield from _singular(item, fd, (*steps, (fd, index)), rule_of=fd)
         else:

@@ -23,6 +23,7 @@ from services.matching.engine import MatchingEngine
 from services.matching.enrollments import EnrollmentStore
 from services.matching.gallery import Gallery, OrgGallery
 from services.matching.migrations import HISTORY
+from services.matching.opened import OpenedTemplates
 from services.matching.retention import MatchingSweeper
 from services.matching.settings import MatchingSettings
 
@@ -100,6 +101,9 @@ async def build(
         store=EnrollmentStore(keys, contract, settings.template_format),
         gallery=chosen.gallery or build_gallery(settings),
         profile=profile,
+        templates=OpenedTemplates(
+            settings.template_cache_size, settings.template_cache_ttl_seconds
+        ),
     )
     # The gallery is complete before the service reports SERVING.
     await engine.rebuild()

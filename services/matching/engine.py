@@ -19,14 +19,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
 from sqlalchemy.orm import Session
 
 from identity_runtime import logs, metrics
-from identity_runtime.errors import invalid_field
+from identity_runtime.errors import DomainError, invalid_field
 from identity_store.db import Database
 from services.matching.contract import (
     RETIRE_REASONS,
@@ -39,11 +39,14 @@ from services.matching.contract import (
 )
 from services.matching.enrollments import EnrollmentRecord, EnrollmentStore
 from services.matching.gallery import Gallery, GalleryEntry, Hit
+from services.matching.opened import OpenedReference, OpenedTemplates
 
 log = logs.get_logger("identity.matching")
 
 MAX_TOP_K = 100
 DEFAULT_TOP_K = 10
+# Most (customer, probe) pairs one VerifyBatch call takes.
+MAX_VERIFY_BATCH = 256
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,12 @@ class VerifyResult:
     calibration_id: str
     enrollment_id: str
     reference_source: str
+
+
+@dataclass(frozen=True)
+class BatchItem:
+    customer_id: str
+    probe: EmbeddingInput
 
 
 @dataclass(frozen=True)
@@ -88,6 +97,8 @@ class MatchingEngine:
     store: EnrollmentStore
     gallery: Gallery
     profile: ModelProfile
+    # Opened active references of recently verified customers (see opened.py).
+    templates: OpenedTemplates = field(default_factory=OpenedTemplates)
 
     @property
     def contract(self) -> EmbeddingContract:
@@ -115,12 +126,27 @@ class MatchingEngine:
             enrollment_id, source = "", ""
         else:
             validate_id("customer_id", customer_id or "")
+            cached = self.templates.get(org_id, customer_id or "")
+            if cached is None:
+                found = await self._open_references(org_id, [customer_id or ""])
+                opened = found[customer_id or ""]
+                if isinstance(opened, DomainError):
+                    raise opened
+            else:
+                opened = cached
+            # No await from here on: a cached vector is read before anything can wipe it.
+            reference_vector = opened.vector
+            enrollment_id, source = opened.enrollment_id, opened.source
+        return self._score(probe_vector, reference_vector, applied, enrollment_id, source)
 
-            found = await self.database.run(
-                lambda s: self.store.active_reference(s, org_id, customer_id or "")
-            )
-            reference_vector = found.vector
-            enrollment_id, source = found.record.enrollment_id, found.record.source
+    def _score(
+        self,
+        probe_vector: np.ndarray,
+        reference_vector: np.ndarray,
+        applied: float,
+        enrollment_id: str,
+        source: str,
+    ) -> VerifyResult:
         score = float(np.clip(probe_vector @ reference_vector, -1.0, 1.0))
         metrics.MATCH_SCORE.labels(
             source or "reference_embedding", "match" if score >= applied else "no_match"
@@ -134,6 +160,90 @@ class MatchingEngine:
             enrollment_id=enrollment_id,
             reference_source=source,
         )
+
+    async def _open_references(
+        self, org_id: str, customer_ids: Sequence[str]
+    ) -> dict[str, OpenedReference | DomainError]:
+        """The customers' active references opened (one transaction for all),
+        or each one's refusal; opened ones go into the template cache."""
+        ticket = self.templates.ticket()
+
+        def read(session: Session) -> dict[str, OpenedReference | DomainError]:
+            out: dict[str, OpenedReference | DomainError] = {}
+            for customer_id in customer_ids:
+                if customer_id in out:
+                    continue
+                try:
+                    found = self.store.active_reference(session, org_id, customer_id)
+                except DomainError as exc:
+                    out[customer_id] = exc
+                    continue
+                out[customer_id] = OpenedReference(
+                    found.record.enrollment_id, found.record.source, found.vector
+                )
+            return out
+
+        opened = await self.database.run(read)
+        for customer_id, reference in opened.items():
+            if isinstance(reference, OpenedReference):
+                self.templates.put(org_id, customer_id, reference, ticket)
+        return opened
+
+    async def verify_batch(
+        self, org_id: str, items: Sequence[BatchItem], threshold: float | None = None
+    ) -> list[VerifyResult | DomainError]:
+        """Each probe against its customer's active reference: per item a
+        result or the refusal Verify would give for it. The batch itself is
+        refused when empty or larger than MAX_VERIFY_BATCH, or for a bad
+        threshold."""
+        applied = self.profile.threshold(threshold)
+        if not items:
+            raise invalid_field("items", "give at least one item")
+        if len(items) > MAX_VERIFY_BATCH:
+            raise invalid_field("items", f"at most {MAX_VERIFY_BATCH} items per call")
+        probes: list[np.ndarray | DomainError] = []
+        # Copies of cached references: what an invalidation wipes meanwhile is not read.
+        references: dict[str, OpenedReference | DomainError] = {}
+        for index, item in enumerate(items):
+            try:
+                validate_id(f"items[{index}].customer_id", item.customer_id)
+                probes.append(
+                    validate_embedding(
+                        f"items[{index}].probe",
+                        item.probe.contract,
+                        item.probe.values,
+                        self.contract,
+                    )
+                )
+            except DomainError as exc:
+                probes.append(exc)
+                continue
+            if item.customer_id not in references:
+                cached = self.templates.get(org_id, item.customer_id)
+                if cached is not None:
+                    references[item.customer_id] = OpenedReference(
+                        cached.enrollment_id, cached.source, cached.vector.copy()
+                    )
+        wanted = [
+            item.customer_id
+            for item, probe in zip(items, probes, strict=True)
+            if not isinstance(probe, DomainError) and item.customer_id not in references
+        ]
+        if wanted:
+            references.update(await self._open_references(org_id, wanted))
+        results: list[VerifyResult | DomainError] = []
+        for item, probe in zip(items, probes, strict=True):
+            reference = probe if isinstance(probe, DomainError) else references[item.customer_id]
+            if isinstance(reference, DomainError):
+                results.append(reference)
+                continue
+            assert isinstance(probe, np.ndarray)
+            results.append(
+                self._score(
+                    probe, reference.vector, applied, reference.enrollment_id, reference.source
+                )
+            )
+        return results
 
     # --- 1:N -------------------------------------------------------------------
 
@@ -229,6 +339,7 @@ class MatchingEngine:
                 supersedes=supersedes,
             )
         )
+        self.templates.invalidate(org_id, [customer_id])
         # Off the event loop: an ivf gallery may retrain on this insert.
         await asyncio.to_thread(self.gallery.apply, org_id, result.changes)
         metrics.ENROLLMENTS.labels(source).inc()
@@ -253,6 +364,7 @@ class MatchingEngine:
         changes = await self.database.run(
             lambda s: self.store.retire(s, org_id, customer_id, reason, enrollment_id)
         )
+        self.templates.invalidate(org_id, [customer_id])
         await asyncio.to_thread(self.gallery.apply, org_id, changes)
         return len(changes)
 
@@ -263,6 +375,7 @@ class MatchingEngine:
         result = await self.database.run(
             lambda s: self.store.activate(s, org_id, customer_id, enrollment_id)
         )
+        self.templates.invalidate(org_id, [customer_id])
         await asyncio.to_thread(self.gallery.apply, org_id, result.changes)
         return result.record
 
@@ -271,6 +384,7 @@ class MatchingEngine:
         destroyed, when, changes = await self.database.run(
             lambda s: self.store.shred(s, org_id, customer_id)
         )
+        self.templates.invalidate(org_id, [customer_id])
         await asyncio.to_thread(self.gallery.apply, org_id, changes)
         log.info("customer key shredded", destroyed_key_count=destroyed)
         return ShredOutcome(destroyed_key_count=destroyed, shredded_at=when)
@@ -298,6 +412,9 @@ class MatchingEngine:
                 return list(self.store.changes_since(session, org_id, after, head, stats))
 
             entries: list[GalleryEntry] = await self.database.run(load)
+            # Other replicas' and tools' changes (erasure, retirement, breach
+            # revocation, re-enrollment) reach the template cache here.
+            self.templates.invalidate(org_id, {entry.customer_id for entry in entries})
             await asyncio.to_thread(self.gallery.apply, org_id, entries)
             self.gallery.high_water[org_id] = head
             applied += len(entries)

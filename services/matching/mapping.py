@@ -5,7 +5,7 @@ from __future__ import annotations
 from identity_platform_api.common.v1 import types_pb2
 from identity_platform_api.matching.v1 import matching_pb2
 from identity_runtime.convert import message
-from identity_runtime.errors import invalid_field
+from identity_runtime.errors import DomainError, invalid_field
 from services.matching.contract import SOURCE_PRIORITY, SOURCES_BY_PRIORITY, EmbeddingContract
 from services.matching.engine import EmbeddingInput, EnrollOutcome, SearchResult, VerifyResult
 from services.matching.enrollments import EnrollmentRecord
@@ -32,7 +32,8 @@ def threshold(
     request: matching_pb2.VerifyRequest
     | matching_pb2.SearchRequest
     | matching_pb2.EnrollRequest
-    | matching_pb2.DescribeThresholdRequest,
+    | matching_pb2.DescribeThresholdRequest
+    | matching_pb2.VerifyBatchRequest,
 ) -> float | None:
     """The organisation's threshold the caller sent; None when unset."""
     return request.threshold if request.HasField("threshold") else None
@@ -98,4 +99,21 @@ def search_response(result: SearchResult) -> matching_pb2.SearchResponse:
         hits=[search_hit(h) for h in result.hits],
         index_kind=result.index_kind,
         gallery_size=result.gallery_size,
+    )
+
+
+def verify_batch_response(
+    outcomes: list[VerifyResult | DomainError],
+) -> matching_pb2.VerifyBatchResponse:
+    return matching_pb2.VerifyBatchResponse(
+        results=[
+            matching_pb2.VerifyBatchResult(
+                refusal=matching_pb2.VerifyBatchRefusal(
+                    code=outcome.code, reason=outcome.reason, message=outcome.message
+                )
+            )
+            if isinstance(outcome, DomainError)
+            else matching_pb2.VerifyBatchResult(result=verify_response(outcome))
+            for outcome in outcomes
+        ]
     )

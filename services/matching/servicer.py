@@ -10,6 +10,7 @@ from identity_runtime.convert import message
 from identity_runtime.server import CoreServicer
 from services.matching import mapping
 from services.matching.bootstrap import MatchingCore
+from services.matching.engine import BatchItem
 
 
 class MatchingServiceServicer(
@@ -97,3 +98,13 @@ class MatchingServiceServicer(
         context.require_org()
         described = self.core.engine.profile.describe(mapping.threshold(request))
         return message(matching_pb2.DescribeThresholdResponse, described)
+
+    async def VerifyBatch(
+        self, request: matching_pb2.VerifyBatchRequest, _: Any
+    ) -> matching_pb2.VerifyBatchResponse:
+        outcomes = await self.core.engine.verify_batch(
+            context.require_org(),
+            [BatchItem(item.customer_id, mapping.embedding(item.probe)) for item in request.items],
+            mapping.threshold(request),
+        )
+        return mapping.verify_batch_response(outcomes)

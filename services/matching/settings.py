@@ -17,6 +17,10 @@ from identity_runtime.settings import (
     setting,
 )
 from services.matching.gallery import IVF_MIN_GALLERY_SIZE, IVF_NPROBE
+from services.matching.opened import (
+    DEFAULT_TEMPLATE_CACHE_SIZE,
+    DEFAULT_TEMPLATE_CACHE_TTL_SECONDS,
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -69,6 +73,15 @@ class MatchingSettings(DataKeySettings, DatabaseSettings, ServiceSettings):
     sync_interval_seconds: float = setting(
         2.0, "How often a replica catches up on other replicas' gallery changes"
     )
+    template_cache_size: int = setting(
+        DEFAULT_TEMPLATE_CACHE_SIZE,
+        "Opened active references kept in memory for Verify (LRU; 0 disables the cache)",
+    )
+    template_cache_ttl_seconds: float = setting(
+        DEFAULT_TEMPLATE_CACHE_TTL_SECONDS,
+        "Lifetime of a cached opened reference (changes on other replicas reach the cache "
+        "within one sync interval regardless)",
+    )
     retention_sweep_interval_seconds: float = setting(
         3600.0,
         "How often enrollment rows retired on erasure are purged after their 7-year "
@@ -93,6 +106,10 @@ class MatchingSettings(DataKeySettings, DatabaseSettings, ServiceSettings):
             problems.append(("min_threshold", "must be a cosine below max_threshold"))
         if self.sync_interval_seconds <= 0:
             problems.append(("sync_interval_seconds", "must be positive"))
+        if self.template_cache_size < 0 or self.template_cache_ttl_seconds < 0:
+            problems.append(
+                ("template_cache_size", "the template cache's size and TTL must not be negative")
+            )
         if self.ivf_nprobe < 1 or self.search_threads < 1:
             problems.append(("ivf_nprobe", "ivf_nprobe and search_threads must be at least 1"))
         return problems

@@ -33,8 +33,10 @@ def replica_env(url: str, keyring: Path) -> dict[str, str]:
         "MATCHING_DATABASE_URL": url,
         "MATCHING_KEK_KEYRING_FILE": str(keyring),
         "MATCHING_SYNC_INTERVAL_SECONDS": "3600",
-        # Every verification unwraps its data key, so the test sees each KEK in use.
+        # Every verification opens its template and unwraps its data key, so the
+        # test sees each KEK in use.
         "MATCHING_KEY_CACHE_SIZE": "0",
+        "MATCHING_TEMPLATE_CACHE_SIZE": "0",
     }
 
 

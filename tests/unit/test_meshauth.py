@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import time
 import uuid
+from types import SimpleNamespace
 from typing import Any
 
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from identity_runtime import meshauth
 from identity_runtime.errors import Unauthenticated
 from identity_runtime.meshauth import (
     AUDIENCE,
@@ -158,3 +160,44 @@ def test_mesh_tls_is_required_in_production_and_its_files_are_named() -> None:
         "AUDIT_MESH_TLS_CERT_FILE",
         "AUDIT_MESH_TLS_KEY_FILE",
     ]
+
+
+def test_a_signer_reuses_a_token_for_half_its_lifetime(monkeypatch) -> None:
+    clock = [time.time()]
+    monkeypatch.setattr(meshauth, "time", SimpleNamespace(time=lambda: clock[0]))
+    signer = TokenSigner("kyc-tier", KYC_TIER_KEY, mesh_identity=True)
+    first = signer.mint("org_a", "api_key:key_1", ("public", "internal"))
+    assert signer.mint("org_a", "api_key:key_1", ("internal", "public")) == first
+    # Other claims get their own token.
+    assert signer.mint("org_b", "api_key:key_1", ("public", "internal")) != first
+    assert signer.mint("org_a", "api_key:key_2", ("public", "internal")) != first
+    assert signer.mint("org_a", "api_key:key_1", ("public",)) != first
+    # An explicit time always mints.
+    assert signer.mint("org_a", "api_key:key_1", ("public", "internal"), clock[0]) != first
+    clock[0] += meshauth.REUSE_SECONDS + 1
+    assert signer.mint("org_a", "api_key:key_1", ("public", "internal")) != first
+
+
+def test_a_remembered_token_still_expires_and_a_refused_one_is_never_remembered(
+    monkeypatch,
+) -> None:
+    clock = [time.time()]
+    monkeypatch.setattr(meshauth, "time", SimpleNamespace(time=lambda: clock[0]))
+    verifier = TokenVerifier(TRUSTED)
+    checked: list[str] = []
+    full_check = verifier._verify
+    monkeypatch.setattr(verifier, "_verify", lambda t: checked.append(t) or full_check(t))
+    token = signed(claims())
+    assert verifier.verify(token).org_id == "org_a"
+    assert verifier.verify(token).org_id == "org_a"
+    assert len(checked) == 1  # the second answer came from memory
+    # Past its expiry (and the leeway) the token is checked in full again, which
+    # refuses an expired token (test_bad_claims_are_refused).
+    clock[0] += 60 + meshauth.CLOCK_LEEWAY_SECONDS + 1
+    verifier.verify(token)
+    assert len(checked) == 2
+    forged = signed(claims(), Ed25519PrivateKey.generate())
+    for _ in range(2):
+        with pytest.raises(Unauthenticated):
+            verifier.verify(forged)
+    assert checked[2:] == [forged, forged]

@@ -40,18 +40,21 @@ def process_cpu_seconds(pid: int) -> float:
 
 @contextmanager
 def service_process(
-    module: str, env: dict[str, str], cpu: int | None = None
+    module: str, env: dict[str, str], cpu: int | None = None, root: Path | None = None
 ) -> Iterator[tuple[str, int]]:
-    """Run `python -m <module>` on a free port; yields (address, pid)."""
+    """Run `python -m <module>` on a free port; yields (address, pid). `root`: run
+    another checkout's code with its own virtualenv (a baseline to compare with)."""
     log = tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False)
-    command = [sys.executable, "-m", module]
+    root = root or ROOT
+    python = str(root / ".venv/bin/python") if root != ROOT else sys.executable
+    command = [python, "-m", module]
     if cpu is not None:
         command = ["taskset", "-c", str(cpu), *command]
     # The tests' mesh keys: the benchmark's own calls carry tests.support.meshauth tokens.
     prefix = module.rpartition(".")[2].upper()
-    full_env = {**os.environ, "PYTHONPATH": str(ROOT), **service_env(prefix), **env}
+    full_env = {**os.environ, "PYTHONPATH": str(root), **service_env(prefix), **env}
     process = subprocess.Popen(
-        command, env=full_env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT
+        command, env=full_env, stdout=log, stderr=subprocess.STDOUT, cwd=root
     )
     try:
         deadline = time.monotonic() + 300

@@ -1,31 +1,44 @@
 #!/usr/bin/env python3
-"""1:1 verify throughput of the matching service: in-process vs through gRPC.
+"""1:1 verify throughput of the matching service: in-process vs through gRPC,
+single Verify vs VerifyBatch, and (with --baseline-root) another checkout's
+service side by side.
 
     .venv/bin/python tools/bench/verify_throughput.py [--customers 1000] [--calls 3000]
+        [--batch 64] [--baseline-root /work/main]
 
 Sets up a scratch PostgreSQL schema with one organisation and N enrolled
-customers (SFace contract, 128-d, sealed fp16 templates), then runs
-Verify(probe, customer_id) - one database transaction reading the active
-reference and its wrapped data key, unwrap (cache), AES-GCM open, cosine,
-FMR estimate - in two ways, side by side in one run:
+customers (SFace contract, 128-d, sealed fp16 templates), then verifies
+(probe, customer_id) pairs in these ways, interleaved in one run:
 
-  in-process  MatchingEngine.verify called from this process's event loop
-  gRPC        the real service (`python -m services.matching`) pinned to one
-              CPU with taskset, called by this process over loopback
+  in-process        MatchingEngine.verify from this process's event loop
+  in-process batch  MatchingEngine.verify_batch, --batch pairs a call
+  gRPC              the real service (`python -m services.matching`) pinned to
+                    one CPU with taskset, called over loopback
+  gRPC batch        the same server's VerifyBatch, --batch pairs a call
+  gRPC cache off    a second server with MATCHING_TEMPLATE_CACHE_SIZE=0 (every
+                    call reads and opens the sealed template)
+  gRPC baseline     (--baseline-root) that checkout's service, same database
+  gRPC floor        DescribeThreshold on the same server: no database, no
+                    template, the gRPC path's own cost per call
 
-each with 1 and with 8 concurrent callers. "per core" is calls per CPU
-second of the matching process (utime+stime from /proc), which is what one
-core of matching sustains; PostgreSQL's own CPU is not included in it.
+each with 1 and with 8 concurrent callers. Before measuring, every path
+verifies each customer once (the template cache is warm: the steady state of
+repeat verifications; "gRPC cache off" is the cold-cache cost). "per CPU-s"
+is verified pairs per CPU second of the matching process (utime+stime from
+/proc), which is what one core of matching sustains; PostgreSQL's own CPU is
+not included in it.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import statistics
 import time
+from pathlib import Path
 
 import grpc
 import numpy as np
@@ -38,9 +51,19 @@ from identity_runtime import context
 from identity_runtime.settings import load_settings
 from services.matching.bootstrap import build
 from services.matching.contract import EmbeddingContract
-from services.matching.engine import EmbeddingInput
+from services.matching.engine import BatchItem, EmbeddingInput
 from services.matching.settings import MatchingSettings
-from tests.support.meshauth import caller_metadata
+from tests.support.meshauth import signer
+
+# One signer, as a mesh client holds one: it reuses its token for half a minute
+# (identity_runtime.meshauth.TokenSigner.mint).
+SIGNER = signer("kyc-tier")
+
+
+def caller_metadata(org_id: str) -> list[tuple[str, str]]:
+    token = SIGNER.mint(org_id, "api_key:key_test", ("public", "internal"))
+    return [("authorization", f"Bearer {token}")]
+
 
 CONTRACT = EmbeddingContract("sface-2021dec", "", 128)
 
@@ -51,15 +74,20 @@ def unit(rng: np.random.Generator, n: int) -> np.ndarray:
 
 
 async def run_calls(
-    call, probes, customers, calls: int, concurrency: int
+    call, probes, customers, pairs: int, concurrency: int, batch: int
 ) -> tuple[float, list[float]]:
+    """`pairs` verifications, `batch` per call; (wall seconds, per-call latencies)."""
     latencies: list[float] = []
-    counter = iter(range(calls))
+    counter = iter(range(0, pairs, batch))
 
     async def worker() -> None:
-        for i in counter:
+        for first in counter:
+            chosen = [
+                (probes[i % len(probes)], customers[i % len(customers)])
+                for i in range(first, first + batch)
+            ]
             started = time.perf_counter()
-            await call(probes[i % len(probes)], customers[i % len(customers)])
+            await call(chosen)
             latencies.append(time.perf_counter() - started)
 
     started = time.perf_counter()
@@ -72,12 +100,19 @@ async def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--customers", type=int, default=1000)
-    parser.add_argument("--calls", type=int, default=3000)
+    parser.add_argument("--calls", type=int, default=3000, help="pairs verified per measurement")
+    parser.add_argument("--batch", type=int, default=64, help="pairs per VerifyBatch call")
     parser.add_argument(
-        "--server-cpu", type=int, default=0, help="CPU the gRPC server is pinned to"
+        "--server-cpu", type=int, default=0, help="CPU the gRPC servers are pinned to"
     )
     parser.add_argument(
         "--repeats", type=int, default=3, help="interleaved rounds; medians are reported"
+    )
+    parser.add_argument(
+        "--baseline-root",
+        type=Path,
+        default=None,
+        help="another checkout (with its .venv) whose service runs as 'gRPC baseline'",
     )
     args = parser.parse_args()
     rng = np.random.default_rng(7)
@@ -106,17 +141,23 @@ async def main() -> None:
             )
         probes = [p.tolist() for p in unit(rng, 256)]
 
-        async def in_process(probe, customer_id):
-            await core.engine.verify(
-                "org_bench", EmbeddingInput(CONTRACT, probe), customer_id, None
+        async def in_process(chosen):
+            for probe, customer_id in chosen:
+                await core.engine.verify(
+                    "org_bench", EmbeddingInput(CONTRACT, probe), customer_id, None
+                )
+
+        async def in_process_batch(chosen):
+            outcomes = await core.engine.verify_batch(
+                "org_bench", [BatchItem(c, EmbeddingInput(CONTRACT, p)) for p, c in chosen]
             )
+            assert not any(isinstance(o, Exception) for o in outcomes)
 
-        with service_process("services.matching", env, cpu=args.server_cpu) as (address, pid):
-            async with grpc.aio.insecure_channel(address) as channel:
-                stub = matching_pb2_grpc.MatchingServiceStub(channel)
-                contract = types_pb2.EmbeddingContract(model_id="sface-2021dec", dimension=128)
+        contract = types_pb2.EmbeddingContract(model_id="sface-2021dec", dimension=128)
 
-                async def through_grpc(probe, customer_id):
+        def grpc_single(stub):
+            async def call(chosen):
+                for probe, customer_id in chosen:
                     await stub.Verify(
                         matching_pb2.VerifyRequest(
                             probe=types_pb2.Embedding(contract=contract, values=probe),
@@ -125,28 +166,106 @@ async def main() -> None:
                         metadata=caller_metadata("org_bench"),
                     )
 
-                paths = {
-                    "in-process": (in_process, lambda: time.process_time()),
-                    "gRPC": (through_grpc, lambda: process_cpu_seconds(pid)),
-                }
-                samples: dict[tuple[str, int], list[dict]] = {}
-                for _ in range(args.repeats):
-                    # Interleaved, so background load on the shared machine hits every path alike.
-                    for name, (call, cpu_clock) in paths.items():
-                        for concurrency in (1, 8):
-                            await run_calls(call, probes, customers, 100, concurrency)  # warm-up
-                            cpu_before = cpu_clock()
-                            wall, latencies = await run_calls(
-                                call, probes, customers, args.calls, concurrency
+            return call
+
+        def grpc_floor(stub):
+            # The cheapest RPC of the service (no database, no template): what the
+            # gRPC path alone (server, interceptors, access log) costs a call.
+            async def call(chosen):
+                for _ in chosen:
+                    await stub.DescribeThreshold(
+                        matching_pb2.DescribeThresholdRequest(),
+                        metadata=caller_metadata("org_bench"),
+                    )
+
+            return call
+
+        def grpc_batch(stub):
+            async def call(chosen):
+                response = await stub.VerifyBatch(
+                    matching_pb2.VerifyBatchRequest(
+                        items=[
+                            matching_pb2.VerifyBatchItem(
+                                customer_id=customer_id,
+                                probe=types_pb2.Embedding(contract=contract, values=probe),
                             )
-                            cpu = cpu_clock() - cpu_before
-                            samples.setdefault((name, concurrency), []).append(
-                                {
-                                    "calls_per_s": args.calls / wall,
-                                    "calls_per_cpu_s": args.calls / cpu,
-                                    **summarise(latencies),
-                                }
-                            )
+                            for probe, customer_id in chosen
+                        ]
+                    ),
+                    metadata=caller_metadata("org_bench"),
+                )
+                assert all(r.HasField("result") for r in response.results)
+
+            return call
+
+        with contextlib.ExitStack() as stack:
+            servers = {
+                "current": stack.enter_context(
+                    service_process("services.matching", env, cpu=args.server_cpu)
+                ),
+                "cache off": stack.enter_context(
+                    service_process(
+                        "services.matching",
+                        {**env, "MATCHING_TEMPLATE_CACHE_SIZE": "0"},
+                        cpu=args.server_cpu,
+                    )
+                ),
+            }
+            if args.baseline_root is not None:
+                servers["baseline"] = stack.enter_context(
+                    service_process(
+                        "services.matching", env, cpu=args.server_cpu, root=args.baseline_root
+                    )
+                )
+            channels = {
+                name: grpc.aio.insecure_channel(address) for name, (address, _) in servers.items()
+            }
+            stubs = {n: matching_pb2_grpc.MatchingServiceStub(c) for n, c in channels.items()}
+            pid = {n: p for n, (_, p) in servers.items()}
+            paths = {
+                "in-process": (in_process, 1, time.process_time),
+                "in-process batch": (in_process_batch, args.batch, time.process_time),
+                "gRPC": (grpc_single(stubs["current"]), 1, cpu_of(pid["current"])),
+                "gRPC batch": (grpc_batch(stubs["current"]), args.batch, cpu_of(pid["current"])),
+                "gRPC floor (DescribeThreshold)": (
+                    grpc_floor(stubs["current"]),
+                    1,
+                    cpu_of(pid["current"]),
+                ),
+                "gRPC cache off": (
+                    grpc_single(stubs["cache off"]),
+                    1,
+                    cpu_of(pid["cache off"]),
+                ),
+            }
+            if "baseline" in stubs:
+                paths["gRPC baseline"] = (
+                    grpc_single(stubs["baseline"]),
+                    1,
+                    cpu_of(pid["baseline"]),
+                )
+            samples: dict[tuple[str, int], list[dict]] = {}
+            for call, batch, _ in paths.values():  # warm every cache once
+                await run_calls(call, probes, customers, len(customers), 8, batch)
+            for _ in range(args.repeats):
+                # Interleaved, so background load on the shared machine hits every path alike.
+                for name, (call, batch, cpu_clock) in paths.items():
+                    for concurrency in (1, 8):
+                        await run_calls(call, probes, customers, 2 * batch, concurrency, batch)
+                        cpu_before = cpu_clock()
+                        wall, latencies = await run_calls(
+                            call, probes, customers, args.calls, concurrency, batch
+                        )
+                        cpu = cpu_clock() - cpu_before
+                        samples.setdefault((name, concurrency), []).append(
+                            {
+                                "pairs_per_s": args.calls / wall,
+                                "pairs_per_cpu_s": args.calls / cpu,
+                                **summarise(latencies),
+                            }
+                        )
+            for channel in channels.values():
+                await channel.close()
         context.reset(token)
         await core.close()
         for (name, concurrency), runs in samples.items():
@@ -154,6 +273,7 @@ async def main() -> None:
                 {
                     "path": name,
                     "concurrency": concurrency,
+                    "pairs_per_call": paths[name][1],
                     **{k: round(statistics.median(r[k] for r in runs), 2) for k in runs[0]},
                 }
             )
@@ -163,6 +283,7 @@ async def main() -> None:
             {
                 "customers": args.customers,
                 "calls": args.calls,
+                "batch": args.batch,
                 "repeats": args.repeats,
                 "cpus": os.cpu_count(),
                 "python_10M_loop_s": loop_seconds,
@@ -171,6 +292,10 @@ async def main() -> None:
             indent=2,
         )
     )
+
+
+def cpu_of(pid: int):
+    return lambda: process_cpu_seconds(pid)
 
 
 if __name__ == "__main__":

@@ -88,6 +88,11 @@ class MatchingServiceStub:
                 request_serializer=identity__platform__api_dot_matching_dot_v1_dot_matching__pb2.DescribeThresholdRequest.SerializeToString,
                 response_deserializer=identity__platform__api_dot_matching_dot_v1_dot_matching__pb2.DescribeThresholdResponse.FromString,
                 _registered_method=True)
+        self.VerifyBatch = channel.unary_unary(
+                '/identity.matching.v1.MatchingService/VerifyBatch',
+                request_serializer=identity__platform__api_dot_matching_dot_v1_dot_matching__pb2.VerifyBatchRequest.SerializeToString,
+                response_deserializer=identity__platform__api_dot_matching_dot_v1_dot_matching__pb2.VerifyBatchResponse.FromString,
+                _registered_method=True)
 
 
 class MatchingServiceServicer:
@@ -195,6 +200,21 @@ class MatchingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def VerifyBatch(self, request, context):
+        """VerifyBatch is Verify against customers' active references for many
+        (customer, probe) pairs in one call, at one organisation threshold.
+        Each item gets its own result or its own refusal (the code and reason
+        Verify would answer for it alone: NO_ACTIVE_ENROLLMENT, KEY_DESTROYED,
+        KEY_NOT_FOUND, EMBEDDING_INVALID, EMBEDDING_CONTRACT_MISMATCH,
+        TEMPLATE_UNREADABLE, INVALID_FIELD), in request order; one item's
+        refusal does not fail the others.
+        Errors (the whole call): INVALID_ARGUMENT / INVALID_FIELD "items" (none,
+        or more than 256 items), INVALID_FIELD "threshold".
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MatchingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -237,6 +257,11 @@ def add_MatchingServiceServicer_to_server(servicer, server):
                     servicer.DescribeThreshold,
                     request_deserializer=identity__platform__api_dot_matching_dot_v1_dot_matching__pb2.DescribeThresholdRequest.FromString,
                     response_serializer=identity__platform__api_dot_matching_dot_v1_dot_matching__pb2.DescribeThresholdResponse.SerializeToString,
+            ),
+            'VerifyBatch': grpc.unary_unary_rpc_method_handler(
+                    servicer.VerifyBatch,
+                    request_deserializer=identity__platform__api_dot_matching_dot_v1_dot_matching__pb2.VerifyBatchRequest.FromString,
+                    response_serializer=identity__platform__api_dot_matching_dot_v1_dot_matching__pb2.VerifyBatchResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -469,6 +494,33 @@ class MatchingService:
             '/identity.matching.v1.MatchingService/DescribeThreshold',
             identity__platform__api_dot_matching_dot_v1_dot_matching__pb2.DescribeThresholdRequest.SerializeToString,
             identity__platform__api_dot_matching_dot_v1_dot_matching__pb2.DescribeThresholdResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def VerifyBatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/identity.matching.v1.MatchingService/VerifyBatch',
+            identity__platform__api_dot_matching_dot_v1_dot_matching__pb2.VerifyBatchRequest.SerializeToString,
+            identity__platform__api_dot_matching_dot_v1_dot_matching__pb2.VerifyBatchResponse.FromString,
             options,
             channel_credentials,
             insecure,

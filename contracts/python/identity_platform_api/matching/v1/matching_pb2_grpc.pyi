@@ -103,6 +103,17 @@ class MatchingServiceStub:
     threshold and when it shows one. No organisation state is read.
     Errors: INVALID_ARGUMENT / INVALID_FIELD "threshold" (outside the range).
     """
+    VerifyBatch: _grpc.UnaryUnaryMultiCallable[_matching_pb2.VerifyBatchRequest, _matching_pb2.VerifyBatchResponse]
+    """VerifyBatch is Verify against customers' active references for many
+    (customer, probe) pairs in one call, at one organisation threshold.
+    Each item gets its own result or its own refusal (the code and reason
+    Verify would answer for it alone: NO_ACTIVE_ENROLLMENT, KEY_DESTROYED,
+    KEY_NOT_FOUND, EMBEDDING_INVALID, EMBEDDING_CONTRACT_MISMATCH,
+    TEMPLATE_UNREADABLE, INVALID_FIELD), in request order; one item's
+    refusal does not fail the others.
+    Errors (the whole call): INVALID_ARGUMENT / INVALID_FIELD "items" (none,
+    or more than 256 items), INVALID_FIELD "threshold".
+    """
 
 @_typing.type_check_only
 class MatchingServiceAsyncStub(MatchingServiceStub):
@@ -178,6 +189,17 @@ class MatchingServiceAsyncStub(MatchingServiceStub):
     owns organisation settings) asks before it stores an organisation's
     threshold and when it shows one. No organisation state is read.
     Errors: INVALID_ARGUMENT / INVALID_FIELD "threshold" (outside the range).
+    """
+    VerifyBatch: _aio.UnaryUnaryMultiCallable[_matching_pb2.VerifyBatchRequest, _matching_pb2.VerifyBatchResponse]  # type: ignore[assignment]
+    """VerifyBatch is Verify against customers' active references for many
+    (customer, probe) pairs in one call, at one organisation threshold.
+    Each item gets its own result or its own refusal (the code and reason
+    Verify would answer for it alone: NO_ACTIVE_ENROLLMENT, KEY_DESTROYED,
+    KEY_NOT_FOUND, EMBEDDING_INVALID, EMBEDDING_CONTRACT_MISMATCH,
+    TEMPLATE_UNREADABLE, INVALID_FIELD), in request order; one item's
+    refusal does not fail the others.
+    Errors (the whole call): INVALID_ARGUMENT / INVALID_FIELD "items" (none,
+    or more than 256 items), INVALID_FIELD "threshold".
     """
 
 class MatchingServiceServicer:
@@ -291,6 +313,22 @@ class MatchingServiceServicer:
         owns organisation settings) asks before it stores an organisation's
         threshold and when it shows one. No organisation state is read.
         Errors: INVALID_ARGUMENT / INVALID_FIELD "threshold" (outside the range).
+        """
+
+    def VerifyBatch(
+        self,
+        request: _matching_pb2.VerifyBatchRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_matching_pb2.VerifyBatchResponse, _abc.Awaitable[_matching_pb2.VerifyBatchResponse]]:
+        """VerifyBatch is Verify against customers' active references for many
+        (customer, probe) pairs in one call, at one organisation threshold.
+        Each item gets its own result or its own refusal (the code and reason
+        Verify would answer for it alone: NO_ACTIVE_ENROLLMENT, KEY_DESTROYED,
+        KEY_NOT_FOUND, EMBEDDING_INVALID, EMBEDDING_CONTRACT_MISMATCH,
+        TEMPLATE_UNREADABLE, INVALID_FIELD), in request order; one item's
+        refusal does not fail the others.
+        Errors (the whole call): INVALID_ARGUMENT / INVALID_FIELD "items" (none,
+        or more than 256 items), INVALID_FIELD "threshold".
         """
 
 def add_MatchingServiceServicer_to_server(servicer: MatchingServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

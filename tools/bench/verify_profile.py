@@ -1,0 +1,162 @@
+#!/usr/bin/env python3
+"""Where the CPU of a gRPC Verify goes: cProfile over server and client in one process.
+
+    .venv/bin/python tools/bench/verify_profile.py [--calls 2000] [--customers 200]
+        [--template-cache-size 100000] [--batch 0] [--top 30]
+
+Starts the real matching service in this process (port 0, scratch PostgreSQL
+schema, tests' mesh keys), enrolls customers, warms up, then profiles
+`--calls` Verify calls (or VerifyBatch calls of `--batch` pairs) made by a
+client in the same event loop. The client's share (token minting, request
+building) shows up under its own functions; read the server's under
+identity_runtime.interceptors / authz / meshauth, grpc, services.matching.
+Prints the top functions by own time and a few totals by area.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import io
+import os
+import pstats
+import time
+
+import numpy as np
+from common import scratch_schema
+
+from identity_crypto.keyring import generate
+from identity_platform_api.common.v1 import types_pb2
+from identity_platform_api.matching.v1 import matching_pb2, matching_pb2_grpc
+from services.matching.service import SPEC as MATCHING
+from tests.support import channel, start_service
+from tests.support.meshauth import signer
+
+# One signer, as a mesh client holds one: it reuses its token for half a minute
+# (identity_runtime.meshauth.TokenSigner.mint).
+SIGNER = signer("kyc-tier")
+
+
+def caller_metadata(org_id: str) -> list[tuple[str, str]]:
+    token = SIGNER.mint(org_id, "api_key:key_test", ("public", "internal"))
+    return [("authorization", f"Bearer {token}")]
+
+
+# (file name, function name): the largest cumulative time of a match.
+AREAS = {
+    "server: whole interceptor stack": ("interceptors.py", "behaviour"),
+    "server: servicer Verify": ("servicer.py", "Verify"),
+    "server: servicer VerifyBatch": ("servicer.py", "VerifyBatch"),
+    "token verify (server)": ("meshauth.py", "verify"),
+    "token mint (client)": ("meshauth.py", "mint"),
+    "auth interceptor": ("authz.py", "scope"),
+    "access log line": ("_base.py", "_proxy_to_logger"),
+    "request validation": ("validation.py", "violations"),
+    "database read": ("db.py", "run"),
+    "open template": ("enrollments.py", "open_row"),
+    "engine.verify": ("engine.py", "verify"),
+    "engine.verify_batch": ("engine.py", "verify_batch"),
+}
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--calls", type=int, default=2000)
+    parser.add_argument("--customers", type=int, default=200)
+    parser.add_argument("--template-cache-size", type=int, default=100_000)
+    parser.add_argument("--batch", type=int, default=0, help="0 = single Verify calls")
+    parser.add_argument("--top", type=int, default=30)
+    args = parser.parse_args()
+    rng = np.random.default_rng(3)
+    with scratch_schema() as url:
+        server = await start_service(
+            MATCHING,
+            {
+                "MATCHING_DATABASE_URL": url,
+                "MATCHING_KEK_KEYRING": generate("kek-profile").to_json(),
+                "MATCHING_SYNC_INTERVAL_SECONDS": "3600",
+                "MATCHING_TEMPLATE_CACHE_SIZE": str(args.template_cache_size),
+                "MATCHING_LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "INFO"),
+            },
+        )
+        contract = types_pb2.EmbeddingContract(model_id="sface-2021dec", dimension=128)
+        faces = rng.standard_normal((args.customers, 128)).astype(np.float32)
+        faces /= np.linalg.norm(faces, axis=1, keepdims=True)
+        customers = [f"cus_{i:05d}" for i in range(args.customers)]
+        async with channel(server, credentials=False) as chan:
+            stub = matching_pb2_grpc.MatchingServiceStub(chan)
+            for customer_id, face in zip(customers, faces, strict=True):
+                await stub.Enroll(
+                    matching_pb2.EnrollRequest(
+                        customer_id=customer_id,
+                        embedding=types_pb2.Embedding(contract=contract, values=face.tolist()),
+                        source=types_pb2.ENROLLMENT_SOURCE_DUKCAPIL,
+                    ),
+                    metadata=caller_metadata("org_profile"),
+                )
+
+            async def one(i: int) -> None:
+                if args.batch:
+                    await stub.VerifyBatch(
+                        matching_pb2.VerifyBatchRequest(
+                            items=[
+                                matching_pb2.VerifyBatchItem(
+                                    customer_id=customers[(i + j) % len(customers)],
+                                    probe=types_pb2.Embedding(
+                                        contract=contract,
+                                        values=faces[(i + j) % len(customers)].tolist(),
+                                    ),
+                                )
+                                for j in range(args.batch)
+                            ]
+                        ),
+                        metadata=caller_metadata("org_profile"),
+                    )
+                    return
+                await stub.Verify(
+                    matching_pb2.VerifyRequest(
+                        probe=types_pb2.Embedding(
+                            contract=contract, values=faces[i % len(customers)].tolist()
+                        ),
+                        customer_id=customers[i % len(customers)],
+                    ),
+                    metadata=caller_metadata("org_profile"),
+                )
+
+            for i in range(len(customers)):
+                await one(i)
+            profiler = cProfile.Profile()
+            started = time.process_time()
+            profiler.enable()
+            for i in range(args.calls):
+                await one(i)
+            profiler.disable()
+            cpu = time.process_time() - started
+        await server.stop(0)
+    out = io.StringIO()
+    stats = pstats.Stats(profiler, stream=out)
+    stats.sort_stats("tottime").print_stats(args.top)
+    print(out.getvalue())
+    pairs = args.calls * max(1, args.batch)
+    print(
+        f"{args.calls} calls, {pairs} pairs, process CPU {cpu:.2f} s (client + server, "
+        f"profiled): {cpu / pairs * 1e6:.0f} us a pair"
+    )
+    raw = stats.stats  # type: ignore[attr-defined]
+    for area, (file, function) in AREAS.items():
+        total = max(
+            (
+                cum
+                for (path, _line, name), (_, _, _, cum, _) in raw.items()
+                if path.endswith(file) and name == function
+            ),
+            default=0.0,
+        )
+        print(f"  {area:24s} {total / pairs * 1e6:7.0f} us a pair (cumulative)")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
