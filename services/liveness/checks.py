@@ -271,6 +271,16 @@ class Liveness:
     # --- CheckLiveness -------------------------------------------------------
 
     def _validate(self, request: LivenessRequest) -> None:
+        self._validate_attestation(request)
+        if request.purpose == CARD_PURPOSE:
+            # A card capture is checked for its device attestation, nonce and
+            # challenge; face PAD does not apply and the card's anti-spoof
+            # signals come from capture-quality.
+            return
+        self._validate_evidence(request)
+
+    @staticmethod
+    def _validate_attestation(request: LivenessRequest) -> None:
         if not request.customer_id:
             raise invalid_field("customer_id", "required")
         if request.purpose not in PURPOSES:
@@ -293,11 +303,8 @@ class Liveness:
                 "BUNDLE_HASH_MISMATCH",
                 {"field": "attestation.bundle_sha256"},
             )
-        if request.purpose == CARD_PURPOSE:
-            # A card capture is checked for its device attestation, nonce and
-            # challenge; face PAD does not apply and the card's anti-spoof
-            # signals come from capture-quality.
-            return
+
+    def _validate_evidence(self, request: LivenessRequest) -> None:
         scorer = self.scorer(request.policy)
         if not request.frames and request.policy.flash_check:
             raise invalid_field("frames", "per-frame colour evidence is required")
@@ -513,6 +520,15 @@ class Liveness:
             decision_basis=BASIS_CARD_FLASH,
             device_id=request.device_id,
         )
+
+    async def check_attestation(self, org_id: str, request: LivenessRequest) -> None:
+        """The protocol checks of `check_liveness` alone (signature, capture
+        time, nonce, challenge), read-only: a caller runs them before spending
+        model work on a capture. Nothing is consumed; `check_liveness` checks
+        again in the transaction that consumes."""
+        self._validate_attestation(request)
+        now = self.clock()
+        await self.database.run(lambda s: self._check_protocol(s, org_id, request, now))
 
     async def check_liveness(self, org_id: str, request: LivenessRequest) -> LivenessDecision:
         self._validate(request)

@@ -135,6 +135,8 @@ class FakeLiveness:
     # Raised by `check` instead of deciding (a spent challenge, a bad signature).
     refusal: DomainError | None = None
     checks: list[tuple[str, str, str]] = field(default_factory=list)
+    # (customer, purpose, challenge) of each protocol pre-check.
+    attestation_checks: list[tuple[str, str, str]] = field(default_factory=list)
     # `resume` of each check (a cut-short capture's retry).
     resumed: list[bool] = field(default_factory=list)
     # Nonce -> digest of the bundles accepted: as liveness does, a nonce is
@@ -154,6 +156,23 @@ class FakeLiveness:
     ) -> DeviceRegistration:
         fingerprint = hashlib.sha256(public_key).hexdigest()
         return DeviceRegistration(device_id, customer_id, fingerprint, datetime.now(UTC), True)
+
+    async def check_attestation(
+        self,
+        customer_id: str,
+        purpose: str,
+        challenge_id: str,
+        attestation: Attestation,
+        computed_bundle_sha256: str,
+        resume: bool = False,
+    ) -> None:
+        """As liveness does: the protocol checks alone, nothing spent."""
+        self.attestation_checks.append((customer_id, purpose, challenge_id))
+        if self.refusal is not None:
+            raise self.refusal
+        seen = self.spent.get(attestation.nonce)
+        if seen is not None and not (resume and seen == computed_bundle_sha256):
+            raise AlreadyExists("the nonce was already used", "NONCE_REPLAYED")
 
     async def check(
         self,

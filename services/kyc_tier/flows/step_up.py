@@ -1,7 +1,8 @@
 """Step-up: is the person holding the device the enrolled customer, live, now?
 
     POST /api/identity/auth/step-up
-    capture-quality.AssessFace -> liveness.CheckLiveness || embedding.Embed
+    liveness.CheckAttestation || matching.ListEnrollments (while the attempt starts)
+    -> capture-quality.AssessFace -> liveness.CheckLiveness || embedding.Embed
         -> matching.Verify (the enrolled reference, or a partner's reference image)
 
 `decide` is the step-up decision as a pure function of what the mesh said;
@@ -122,8 +123,20 @@ class StepUpFlow:
         capture = bundles.receive(request.bundle, request.challenge_id)
         if len(request.action) > MAX_ACTION_LENGTH:
             raise invalid_field("action", f"must be at most {MAX_ACTION_LENGTH} characters")
+
+        async def precheck(resume: bool) -> None:
+            await self._precheck(request, capture, resume)
+
         run = await self.pipeline.run(
-            STEP, org_id, request, self._assess, decide, capture, _audit_promotion, recall=recall
+            STEP,
+            org_id,
+            request,
+            self._assess,
+            decide,
+            capture,
+            _audit_promotion,
+            recall=recall,
+            precheck=precheck,
         )
         return StepUpResult(
             allow=bool(run.decision.passed),
@@ -134,14 +147,34 @@ class StepUpFlow:
             replayed=run.replayed,
         )
 
-    async def _assess(self, subject: Subject, request: StepUpRequest) -> StepUpEvidence:
-        customer_id = subject.customer_id
-        if not request.reference_image and not await self.matching.has_active_enrollment(
-            customer_id
-        ):
+    async def _precheck(
+        self, request: StepUpRequest, capture: bundles.Capture, resume: bool
+    ) -> None:
+        """Everything that can refuse the request, before any model work: the
+        device signature, nonce and challenge (liveness, nothing consumed) and,
+        at the same time, an enrolled reference to match against."""
+        checks = [
+            self.liveness.check_attestation(
+                request.customer_id,
+                "step_up",
+                request.challenge_id,
+                request.bundle.attestation,
+                capture.sha256,
+                resume,
+            )
+        ]
+        if not request.reference_image:
+            checks.append(self._require_reference(request.customer_id))
+        await asyncio.gather(*checks)
+
+    async def _require_reference(self, customer_id: str) -> None:
+        if not await self.matching.has_active_enrollment(customer_id):
             raise FailedPrecondition(
                 "the customer has no face reference to match against", "NO_ACTIVE_ENROLLMENT"
             )
+
+    async def _assess(self, subject: Subject, request: StepUpRequest) -> StepUpEvidence:
+        customer_id = subject.customer_id
         bundle = request.bundle
         with biometrics.images_from("bundle.frames"):
             face = await self.quality.assess_face(
