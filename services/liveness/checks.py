@@ -533,22 +533,26 @@ class Liveness:
     async def check_liveness(self, org_id: str, request: LivenessRequest) -> LivenessDecision:
         self._validate(request)
         now = self.clock()
-        checked = await self.database.run(lambda s: self._check_protocol(s, org_id, request, now))
-        decision = await asyncio.to_thread(self.decide, checked, request)
-        _observe(decision, request.purpose)
 
-        def consume(session: Session) -> None:
-            # Re-check inside the writing transaction: another call may have
-            # consumed the challenge or the nonce since step 1.
-            if not self._check_protocol(session, org_id, request, now).resumed:
+        def check_and_consume(session: Session) -> _Checked:
+            # One transaction: the checks and the consumption are atomic (a
+            # concurrent call with the same nonce or challenge fails one of
+            # them). The request is fully validated above, so what follows
+            # can only fail by crashing; a caller cut short after this
+            # resumes the same bundle (`resume`), nothing consumed again.
+            checked = self._check_protocol(session, org_id, request, now)
+            if not checked.resumed:
                 self._consume(session, org_id, request, now)
+            return checked
 
         try:
-            await self.database.run(consume)
+            checked = await self.database.run(check_and_consume)
         except IntegrityError:
             raise AlreadyExists(
                 "the nonce was already used by another bundle", "NONCE_REPLAYED"
             ) from None
+        decision = await asyncio.to_thread(self.decide, checked, request)
+        _observe(decision, request.purpose)
         return decision
 
 

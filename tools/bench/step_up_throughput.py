@@ -3,7 +3,7 @@ against the model floor and the same compute in-process, in one run.
 
     .venv/bin/python tools/bench/step_up_throughput.py [--concurrency 1,2,4,8]
         [--per-level 32] [--customers 40] [--database postgres|sqlite]
-        [--baseline /path/to/other/.venv/bin/identity]
+        [--baseline /path/to/other/.venv/bin/identity] [--variant NAME:KEY=VALUE,...]
 
 "mesh": `identity up` (six services and the gateway as separate processes; with
 `--database postgres` against a scratch PostgreSQL schema, as
@@ -111,9 +111,22 @@ class Mesh:
     levels: dict[int, dict[str, float]] = field(default_factory=dict)
 
 
-def start(stack: ExitStack, name: str, database: str, identity: Path | None) -> Mesh:
-    base, key, pid = start_mesh(stack, database, identity=identity)
+def start(
+    stack: ExitStack,
+    name: str,
+    database: str,
+    identity: Path | None,
+    extra: dict[str, str] | None = None,
+) -> Mesh:
+    base, key, pid = start_mesh(stack, database, extra, identity=identity)
     return Mesh(name, base, key, pid)
+
+
+def variant(text: str) -> tuple[str, dict[str, str]]:
+    """NAME:KEY=VALUE,KEY=VALUE (this checkout's mesh with those variables)."""
+    name, _, assignments = text.partition(":")
+    pairs = (a.partition("=") for a in assignments.split(",") if a)
+    return name, {key: value for key, _, value in pairs}
 
 
 def enrol(mesh: Mesh, count: int, enrol_image: np.ndarray) -> None:
@@ -154,6 +167,15 @@ def enrol(mesh: Mesh, count: int, enrol_image: np.ndarray) -> None:
             )
             if not live["enrollmentId"]:
                 raise SystemExit(f"{mesh.name}: enrollment by liveness failed: {live}")
+            # Every customer enrols the same face: from the second on, the
+            # reference is held as a duplicate; the analyst approves it.
+            queue = client.get("/api/identity/review-queue", params={"customerId": customer})
+            queue.raise_for_status()
+            for item in queue.json().get("items", []):
+                post(
+                    f"/api/identity/review-queue/{item['reviewId']}/decision",
+                    {"decision": "REVIEW_DECISION_APPROVE", "note": "benchmark"},
+                )
             mesh.customers.append((customer, signer))
 
 
@@ -301,6 +323,8 @@ async def run(args: argparse.Namespace) -> int:
         meshes = [start(stack, "after", args.database, None)]
         if args.baseline:
             meshes.insert(0, start(stack, "before", args.database, args.baseline))
+        for name, extra in args.variant:
+            meshes.append(start(stack, name, args.database, None, extra))
         for mesh in meshes:
             enrol(mesh, args.customers, enrol_image)
         offset = 0
@@ -363,6 +387,14 @@ def main() -> int:
         type=Path,
         default=None,
         help="another checkout's identity executable, run side by side as 'before'",
+    )
+    parser.add_argument(
+        "--variant",
+        type=variant,
+        action="append",
+        default=[],
+        help="NAME:KEY=VALUE,... another mesh of this checkout with those variables "
+        "(e.g. threads:CAPTURE_QUALITY_INTRA_OP_THREADS=2)",
     )
     parser.add_argument("--out", type=Path, default=ROOT / "bench-results")
     return asyncio.run(run(parser.parse_args()))
