@@ -2,7 +2,7 @@
 against the model floor and the same compute in-process, in one run.
 
     .venv/bin/python tools/bench/step_up_throughput.py [--concurrency 1,2,4,8]
-        [--per-level 32] [--customers 40] [--database postgres|sqlite]
+        [--per-level 24] [--customers 10] [--database postgres|sqlite]
         [--baseline /path/to/other/.venv/bin/identity] [--variant NAME:KEY=VALUE,...]
 
 "mesh": `identity up` (six services and the gateway as separate processes; with
@@ -107,7 +107,8 @@ class Mesh:
     base: str
     key: str
     pid: int
-    customers: list[tuple[str, SdkSigner]] = field(default_factory=list)
+    # (customer id, its device, its reference photo)
+    customers: list[tuple[str, SdkSigner, np.ndarray]] = field(default_factory=list)
     levels: dict[int, dict[str, float]] = field(default_factory=dict)
 
 
@@ -129,7 +130,27 @@ def variant(text: str) -> tuple[str, dict[str, str]]:
     return name, {key: value for key, _, value in pairs}
 
 
-def enrol(mesh: Mesh, count: int, enrol_image: np.ndarray) -> None:
+def enrol_images(yunet: cv2.FaceDetectorYN) -> list[np.ndarray]:
+    """Candidate references, the persona's first: every test photo with a face."""
+    names = [ENROL] + sorted(
+        (p.name for p in FACES.glob("img*.jpg") if p.name != ENROL),
+        key=lambda n: int(n[3:-4]),
+    )
+    found = []
+    for name in names:
+        try:
+            found.append(selfie_frame(FACES / name, yunet))
+        except (IndexError, TypeError, cv2.error):
+            continue  # no face found
+    return found
+
+
+def enrol(mesh: Mesh, count: int, references: list[np.ndarray]) -> None:
+    """`count` customers, each with a device and a reference enrolled by face
+    liveness, each a different face: the same face twice would be held as a
+    duplicate (never matched). A photo that is not live enough or is held
+    (another photo of a person already enrolled) is skipped. Each customer's
+    step-ups are captures of its own reference photo."""
     with httpx.Client(
         base_url=mesh.base, headers={"Authorization": f"Bearer {mesh.key}"}, timeout=60
     ) as client:
@@ -140,7 +161,9 @@ def enrol(mesh: Mesh, count: int, enrol_image: np.ndarray) -> None:
                 raise SystemExit(f"{mesh.name} {path}: {reply.status_code} {reply.text[:300]}")
             return reply.json()
 
-        for index in range(count):
+        for index, enrol_image in enumerate(references):
+            if len(mesh.customers) == count:
+                break
             external = f"tp-{index}-{time.time_ns()}"
             customer = post("/api/customers", {"externalId": external})["customer"]["customerId"]
             signer = SdkSigner()
@@ -166,17 +189,13 @@ def enrol(mesh: Mesh, count: int, enrol_image: np.ndarray) -> None:
                 },
             )
             if not live["enrollmentId"]:
-                raise SystemExit(f"{mesh.name}: enrollment by liveness failed: {live}")
-            # Every customer enrols the same face: from the second on, the
-            # reference is held as a duplicate; the analyst approves it.
-            queue = client.get("/api/identity/review-queue", params={"customerId": customer})
-            queue.raise_for_status()
-            for item in queue.json().get("items", []):
-                post(
-                    f"/api/identity/review-queue/{item['reviewId']}/decision",
-                    {"decision": "REVIEW_DECISION_APPROVE", "note": "benchmark"},
-                )
-            mesh.customers.append((customer, signer))
+                continue
+            listed = client.get("/api/identity/face/enrollments", params={"customerId": customer})
+            listed.raise_for_status()
+            if any(e.get("active") for e in listed.json().get("enrollments", [])):
+                mesh.customers.append((customer, signer, enrol_image))
+        if len(mesh.customers) < count:
+            raise SystemExit(f"{mesh.name}: only {len(mesh.customers)} distinct references")
 
 
 @dataclass
@@ -194,7 +213,7 @@ async def prepare(
     """`count` signed step-up bodies with fresh challenges (before the clock)."""
     prepared = []
     for index in range(count):
-        customer, signer = mesh.customers[(offset + index) % len(mesh.customers)]
+        customer, signer, photo = mesh.customers[(offset + index) % len(mesh.customers)]
         reply = await client.post(
             "/api/identity/face/flash-challenge",
             json={"customerId": customer, "purpose": "CHALLENGE_PURPOSE_STEP_UP"},
@@ -202,7 +221,7 @@ async def prepare(
         reply.raise_for_status()
         challenge = reply.json()["challenge"]
         sequence = [c["hex"] for c in challenge["sequence"]]
-        baseline, flashes = capture(probes[(offset + index) % len(probes)], sequence)
+        baseline, flashes = capture(photo, sequence)
         prepared.append(
             Prepared(
                 {
@@ -313,7 +332,8 @@ async def run(args: argparse.Namespace) -> int:
     yunet = cv2.FaceDetectorYN.create(
         str(resolve_path(load_catalogue()["yunet-2023mar"])), "", (320, 320), 0.6
     )
-    enrol_image = selfie_frame(FACES / ENROL, yunet)
+    references = enrol_images(yunet)
+    enrol_image = references[0]
     probes = [selfie_frame(FACES / name, yunet) for name in PROBES]
     local = InProcess(1)
     floor = Floor(local)
@@ -326,7 +346,7 @@ async def run(args: argparse.Namespace) -> int:
         for name, extra in args.variant:
             meshes.append(start(stack, name, args.database, None, extra))
         for mesh in meshes:
-            enrol(mesh, args.customers, enrol_image)
+            enrol(mesh, args.customers, references)
         offset = 0
         for concurrency in levels:
             for mesh in meshes:
@@ -379,8 +399,8 @@ async def run(args: argparse.Namespace) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--concurrency", default="1,2,4,8")
-    parser.add_argument("--per-level", type=int, default=32)
-    parser.add_argument("--customers", type=int, default=40)
+    parser.add_argument("--per-level", type=int, default=24)
+    parser.add_argument("--customers", type=int, default=10)
     parser.add_argument("--database", choices=["sqlite", "postgres"], default="postgres")
     parser.add_argument(
         "--baseline",

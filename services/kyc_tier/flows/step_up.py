@@ -124,14 +124,21 @@ class StepUpFlow:
         if len(request.action) > MAX_ACTION_LENGTH:
             raise invalid_field("action", f"must be at most {MAX_ACTION_LENGTH} characters")
 
+        # The customer's enrollments, listed by the precheck: the reference
+        # it requires, and what a promotion would replace.
+        listed: list[list[ports.EnrollmentInfo]] = []
+
         async def precheck(resume: bool) -> None:
-            await self._precheck(request, capture, resume)
+            await self._precheck(request, capture, resume, listed)
+
+        async def assess(subject: Subject, request: StepUpRequest) -> StepUpEvidence:
+            return await self._assess(subject, request, listed[-1] if listed else None)
 
         run = await self.pipeline.run(
             STEP,
             org_id,
             request,
-            self._assess,
+            assess,
             decide,
             capture,
             _audit_promotion,
@@ -148,7 +155,11 @@ class StepUpFlow:
         )
 
     async def _precheck(
-        self, request: StepUpRequest, capture: bundles.Capture, resume: bool
+        self,
+        request: StepUpRequest,
+        capture: bundles.Capture,
+        resume: bool,
+        listed: list[list[ports.EnrollmentInfo]],
     ) -> None:
         """Everything that can refuse the request, before any model work: the
         device signature, nonce and challenge (liveness, nothing consumed) and,
@@ -164,16 +175,27 @@ class StepUpFlow:
             )
         ]
         if not request.reference_image:
-            checks.append(self._require_reference(request.customer_id))
+            checks.append(self._require_reference(request.customer_id, listed))
         await asyncio.gather(*checks)
 
-    async def _require_reference(self, customer_id: str) -> None:
-        if not await self.matching.has_active_enrollment(customer_id):
+    async def _require_reference(
+        self, customer_id: str, listed: list[list[ports.EnrollmentInfo]]
+    ) -> None:
+        enrollments = await self.matching.matcher.list_enrollments(
+            customer_id, include_retired=True
+        )
+        listed.append(enrollments)
+        if not any(e.active for e in enrollments):
             raise FailedPrecondition(
                 "the customer has no face reference to match against", "NO_ACTIVE_ENROLLMENT"
             )
 
-    async def _assess(self, subject: Subject, request: StepUpRequest) -> StepUpEvidence:
+    async def _assess(
+        self,
+        subject: Subject,
+        request: StepUpRequest,
+        enrollments: list[ports.EnrollmentInfo] | None = None,
+    ) -> StepUpEvidence:
         customer_id = subject.customer_id
         bundle = request.bundle
         with biometrics.images_from("bundle.frames"):
@@ -206,17 +228,23 @@ class StepUpFlow:
             )
         evidence = StepUpEvidence(face, liveness, probe, match)
         if probe is not None and not request.reference_image and decide(evidence, request).passed:
-            return await self._promote(subject, evidence, probe)
+            return await self._promote(subject, evidence, probe, enrollments)
         return evidence
 
     async def _promote(
-        self, subject: Subject, evidence: StepUpEvidence, probe: ports.FaceEmbedding
+        self,
+        subject: Subject,
+        evidence: StepUpEvidence,
+        probe: ports.FaceEmbedding,
+        enrollments: list[ports.EnrollmentInfo] | None,
     ) -> StepUpEvidence:
-        """Enroll an allowed capture as the reference when the policy says so."""
+        """Enroll an allowed capture as the reference when the policy says so
+        (`enrollments`: as the precheck listed them; None: listed now)."""
         assert evidence.match is not None
         quality = reference_quality(evidence.face.quality)
         matcher = self.matching.matcher
-        enrollments = await matcher.list_enrollments(subject.customer_id, include_retired=True)
+        if enrollments is None:
+            enrollments = await matcher.list_enrollments(subject.customer_id, include_retired=True)
         replaced = choose_promotion(
             self.promotion, quality, evidence.match, enrollments, datetime.now(UTC)
         )
