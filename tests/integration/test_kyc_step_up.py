@@ -271,6 +271,8 @@ async def test_a_good_request_is_prechecked_once_then_assessed(
     assert kyc_fakes.liveness.checks == [(customer_id, "step_up", "chl_1")]
     assert len(kyc_fakes.embedder.embedded) == 1
     assert kyc_fakes.matcher.verified == [(customer_id, None)]
+    # One ListEnrollments: the precheck's list also serves the promotion policy.
+    assert kyc_fakes.matcher.listed == [customer_id]
 
 
 async def test_the_organisations_threshold_reaches_the_matcher(kyc_core, kyc_fakes) -> None:

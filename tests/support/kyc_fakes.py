@@ -222,6 +222,8 @@ class FakeMatcher:
     shredded: set[str] = field(default_factory=set)
     # The organisation threshold each enrollment's duplicate search was given.
     enrolled_thresholds: list[float | None] = field(default_factory=list)
+    # The customer of each list_enrollments call.
+    listed: list[str] = field(default_factory=list)
 
     def enroll_reference(
         self,
@@ -289,6 +291,7 @@ class FakeMatcher:
     async def list_enrollments(
         self, customer_id: str, include_retired: bool
     ) -> list[EnrollmentInfo]:
+        self.listed.append(customer_id)
         found = self.enrollments.get(customer_id, [])
         return [e for e in found if include_retired or e.active]
 

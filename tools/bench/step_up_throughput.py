@@ -2,7 +2,7 @@
 against the model floor and the same compute in-process, in one run.
 
     .venv/bin/python tools/bench/step_up_throughput.py [--concurrency 1,2,4,8]
-        [--per-level 24] [--customers 10] [--database postgres|sqlite]
+        [--per-level 24] [--customers 8] [--database postgres|sqlite]
         [--baseline /path/to/other/.venv/bin/identity] [--variant NAME:KEY=VALUE,...]
 
 "mesh": `identity up` (six services and the gateway as separate processes; with
@@ -400,7 +400,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--concurrency", default="1,2,4,8")
     parser.add_argument("--per-level", type=int, default=24)
-    parser.add_argument("--customers", type=int, default=10)
+    parser.add_argument("--customers", type=int, default=8)
     parser.add_argument("--database", choices=["sqlite", "postgres"], default="postgres")
     parser.add_argument(
         "--baseline",
