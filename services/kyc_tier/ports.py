@@ -249,18 +249,6 @@ class Liveness(Protocol):
         resume: bool = False,
     ) -> LivenessDecision: ...
 
-    async def check_attestation(
-        self,
-        customer_id: str,
-        purpose: str,
-        challenge_id: str,
-        attestation: Attestation,
-        computed_bundle_sha256: str,
-        resume: bool = False,
-    ) -> None:
-        """`check`'s protocol checks alone (signature, nonce, challenge),
-        consuming nothing: refuses a bad request before any model work."""
-
 
 class Embedder(Protocol):
     async def embed(self, crops: object) -> FaceEmbedding: ...

@@ -13,9 +13,6 @@ attempt  The customer is resolved in the caller's organisation (another
 assess   The flow's calls to the mesh; it gets a `Subject` with the
          verification id chosen beforehand (so an enrollment can cite it) and
          the organisation's match threshold.
-         A flow's `precheck` (the protocol checks: signature, nonce,
-         challenge; nothing consumed) runs while the attempt starts and is
-         awaited before `assess`, so a bad request costs no model work.
          Before it, a request with a nonce (a capture bundle's, a match's) is
          checked against what that nonce already answered (`replays.py`):
          the same request gets its original verification, `replayed`; a
@@ -50,7 +47,7 @@ from sqlalchemy.orm import Session
 from identity_runtime import metrics
 from identity_store.types import utcnow
 from services.kyc_tier import bundles, customers, models, outbox, partners, records, webhook_events
-from services.kyc_tier.flows import attempts, replays
+from services.kyc_tier.flows import attempts, prechecks, replays
 from services.kyc_tier.flows.attempts import interrupt_attempt
 from services.kyc_tier.flows.capture import (
     Captured,
@@ -88,8 +85,6 @@ class CaptureRequest(Protocol):
 R = TypeVar("R", bound=CaptureRequest)
 
 ExtraWrites = Callable[[Session, models.Customer, A], None]
-# A request's protocol checks, consuming nothing (argument: resume).
-Precheck = Callable[[bool], Awaitable[None]]
 Recall = Callable[[records.VerificationRecord], A]
 
 
@@ -111,7 +106,7 @@ class CapturePipeline:
         *,
         recall: Recall[A] | None = None,
         key: ReplayKey | None = None,
-        precheck: Precheck | None = None,
+        precheck: prechecks.Precheck | None = None,
     ) -> Captured[A]:
         key = key or (ReplayKey.of(capture) if capture is not None else None)
         if key is not None:
@@ -121,24 +116,12 @@ class CapturePipeline:
             if seen is not None:
                 evidence = recall(seen.verification)
                 return Captured(evidence, replays.decision_of(seen.verification), seen, True)
-        # The protocol checks (read-only: they consume nothing) run while the
-        # attempt starts; their refusal finishes the attempt before any model
-        # work is spent on the capture.
-        checking = asyncio.ensure_future(precheck(False)) if precheck is not None else None
-        try:
-            subject = await self.begin(step, org_id, request.customer_id, capture, key)
-        except BaseException:
-            await _discard(checking)
-            raise
+        checking = prechecks.start(precheck)  # beside `begin` (prechecks.py)
+        begin = self.begin(step, org_id, request.customer_id, capture, key)
+        subject = await prechecks.begun(checking, begin)
         attempt_id = subject.attempt_id
         async with self.attempt(step, org_id, request.customer_id, attempt_id):
-            if checking is not None and precheck is not None:
-                if subject.resume:
-                    # A cut-short capture of this bundle: its nonce may be spent.
-                    await _discard(checking)
-                    await precheck(True)
-                else:
-                    await checking
+            await prechecks.settle(checking, precheck, subject.resume)
             assessment = await assess(subject, request)
         # A refusal now (the customer's erasure was requested meanwhile) or a
         # failure finishes the attempt too.
@@ -295,14 +278,6 @@ class CapturePipeline:
             review_details=decision.review_details,
             attempt_id=subject.attempt_id or None,
         )
-
-
-async def _discard(task: asyncio.Future[None] | None) -> None:
-    if task is None:
-        return
-    task.cancel()
-    with contextlib.suppress(BaseException):
-        await task
 
 
 def _audit(session: Session, step: Step, subject: Subject, decision: Decision) -> None:

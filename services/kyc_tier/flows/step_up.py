@@ -29,6 +29,7 @@ from identity_runtime.errors import FailedPrecondition, invalid_field
 from services.kyc_tier import bundles, models, outbox, ports, records, tiers
 from services.kyc_tier.flows import biometrics
 from services.kyc_tier.flows.pipeline import CapturePipeline, Decision, Step, Subject
+from services.kyc_tier.flows.prechecks import CheckedLiveness
 from services.kyc_tier.flows.promotion import PromotionPolicy, choose_promotion, reference_quality
 
 STEP = Step(tiers.STEP_UP, "stepup.decide", retention="step_up", settles_tier=False)
@@ -115,7 +116,7 @@ def decide(evidence: StepUpEvidence, request: StepUpRequest) -> Decision:
 class StepUpFlow:
     pipeline: CapturePipeline
     quality: ports.CaptureQuality
-    liveness: ports.Liveness
+    liveness: CheckedLiveness
     matching: biometrics.FaceMatching
     promotion: PromotionPolicy = field(default_factory=PromotionPolicy)
 
