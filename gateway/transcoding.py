@@ -75,6 +75,12 @@ FREE_FORM = frozenset(
     }
 )
 HTTP_BODY = "google.api.HttpBody"
+# Messages whose JSON form is not an object of their fields.
+_SPECIAL_FORMS = (
+    FREE_FORM
+    | WRAPPERS
+    | {"google.protobuf.Timestamp", "google.protobuf.Duration", "google.protobuf.FieldMask"}
+)
 
 
 def is_repeated(fd: FieldDescriptor) -> bool:
@@ -154,8 +160,25 @@ def _wrong_type(field: str, expected: str) -> errors.GatewayError:
     return errors.malformed(f"{field}: expected {expected}", field)
 
 
-def check_json(value: Any, message: Descriptor, path: str = "") -> None:
-    """Refuse what does not fit `message` under the proto3 JSON mapping."""
+# Where a decoded bytes value goes: (field name, index in a repeated field or
+# None) from the request message down, and the bytes.
+Trail = tuple[tuple[str, int | None], ...]
+DecodedBytes = list[tuple[Trail, str, "bytes | list[bytes]"]]
+
+
+def check_json(
+    value: Any,
+    message: Descriptor,
+    path: str = "",
+    decoded: DecodedBytes | None = None,
+    trail: Trail = (),
+) -> None:
+    """Refuse what does not fit `message` under the proto3 JSON mapping.
+
+    With `decoded`, each bytes field of an object (not of a map or a wrapper)
+    is decoded here, once, taken out of `value` and appended to `decoded`
+    for `fill_bytes` to set after json_format has parsed the rest (which
+    would decode the base64 a second time)."""
     name = message.full_name
     if name in FREE_FORM:
         return
@@ -185,6 +208,23 @@ def check_json(value: Any, message: Descriptor, path: str = "") -> None:
         seen.add(fd.name)
         if item is None:
             continue
+        if decoded is not None and fd.type == F.TYPE_BYTES and not is_map(fd):
+            if is_repeated(fd):
+                if not isinstance(item, list):
+                    raise _wrong_type(field_path, "a JSON array")
+                values = []
+                for index, element in enumerate(item):
+                    element_path = f"{field_path}[{index}]"
+                    if not isinstance(element, str):
+                        raise _wrong_type(element_path, "a base64 string")
+                    values.append(decode_base64(element, element_path))
+                decoded.append((trail, fd.name, values))
+            else:
+                if not isinstance(item, str):
+                    raise _wrong_type(field_path, "a base64 string")
+                decoded.append((trail, fd.name, decode_base64(item, field_path)))
+            value[key] = None  # json_format skips it; fill_bytes sets it
+            continue
         if is_map(fd):
             if not isinstance(item, dict):
                 raise _wrong_type(field_path, "a JSON object (map)")
@@ -206,9 +246,39 @@ def check_json(value: Any, message: Descriptor, path: str = "") -> None:
                     raise errors.malformed(
                         f"{element_path}: null is not allowed in a list", element_path
                     )
-                _check_singular(element, fd, element_path)
+                if decoded is not None and _is_plain_message(fd):
+                    check_json(
+                        element,
+                        fd.message_type,
+                        element_path,
+                        decoded,
+                        (*trail, (fd.name, index)),
+                    )
+                else:
+                    _check_singular(element, fd, element_path)
+        elif decoded is not None and _is_plain_message(fd):
+            check_json(item, fd.message_type, field_path, decoded, (*trail, (fd.name, None)))
         else:
             _check_singular(item, fd, field_path)
+
+
+def _is_plain_message(fd: FieldDescriptor) -> bool:
+    """A message field whose JSON form is an object of its fields."""
+    return fd.type == F.TYPE_MESSAGE and fd.message_type.full_name not in _SPECIAL_FORMS
+
+
+def fill_bytes(message: Message, decoded: DecodedBytes) -> None:
+    """Set the bytes `check_json` decoded on the parsed message."""
+    for trail, name, data in decoded:
+        target: Any = message
+        for field_name, index in trail:
+            target = getattr(target, field_name)
+            if index is not None:
+                target = target[index]
+        if isinstance(data, list):
+            getattr(target, name).extend(data)
+        else:
+            setattr(target, name, data)
 
 
 def _check_text_form(value: Any, cls: type, path: str, expected: str) -> None:
@@ -483,14 +553,17 @@ def build_request(
     message = route.request_class()
     if route.body:
         parsed = parse_json(body) if body else {}
+        # Bytes (base64 images) are decoded once, by check_json.
+        decoded: DecodedBytes = []
         if route.body == "*":
-            check_json(parsed, _descriptor(message))
+            check_json(parsed, _descriptor(message), decoded=decoded)
             _parse_into(parsed, message)
         else:
             fd = message.DESCRIPTOR.fields_by_name[route.body]
             wrapper = {fd.json_name: parsed}
-            check_json(wrapper, _descriptor(message))
+            check_json(wrapper, _descriptor(message), decoded=decoded)
             _parse_into(wrapper, message)
+        fill_bytes(message, decoded)
     elif body:
         raise errors.malformed("this route takes no request body")
     apply_query(message, route, query)

@@ -38,8 +38,8 @@ async def run(requests: int) -> None:
     from identity_cli.schema import migrate_all
     from identity_platform_api.kyc_tier.v1 import api_keys_pb2, api_keys_pb2_grpc
     from identity_runtime import logs, mesh
-    from tests.gateway_support import create_org_and_key, gateway_settings, kyc_tier_env, spec_of
-    from tests.support import start_service
+    from tests.support import kyc_tier_env, start_service
+    from tests.support.gateway import create_org_and_key, gateway_settings, spec_of
     from tests.support.meshauth import caller_metadata
 
     logs.configure("bench", "WARNING", "console")

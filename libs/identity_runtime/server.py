@@ -16,6 +16,7 @@ import asyncio
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar, cast
 
@@ -299,9 +300,16 @@ class _CoreHolder(Core):
 
 
 async def _run_until_signalled(spec: ServiceSpec[S, C], settings: S) -> None:
+    loop = asyncio.get_running_loop()
+    if settings.worker_threads > 0:
+        # The process's own loop only (tests run several services on one loop).
+        loop.set_default_executor(
+            ThreadPoolExecutor(
+                max_workers=settings.worker_threads, thread_name_prefix=f"{spec.name}-worker"
+            )
+        )
     running = await start(spec, settings)
     stop_event = asyncio.Event()
-    loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop_event.set)
     print(f"{spec.name} listening on {running.address}", flush=True)

@@ -203,6 +203,13 @@ class ServiceSettings:
     port: int = setting(0, "gRPC port; 0 picks a free one (tests)")
     max_message_bytes: int = setting(24 * MIB, "Largest gRPC message accepted or sent")
     default_deadline_seconds: float = setting(10.0, "Deadline applied when the caller sets none")
+    worker_threads: int = setting(
+        0,
+        "Threads of the process's worker pool (asyncio.to_thread: model inference, database "
+        "calls); 0 = asyncio's default (cores + 4, at most 32). With ONNX Runtime's intra-op "
+        "threads it bounds the cores a service's model work can take at once "
+        "(docs/performance.md)",
+    )
     shutdown_grace_seconds: float = setting(10.0, "Time in-flight calls get on SIGTERM")
     log_level: str = setting("INFO", "Log level (DEBUG, INFO, WARNING, ERROR)")
     log_format: Literal["json", "console"] = setting(
@@ -301,6 +308,8 @@ class ServiceSettings:
             problems.append(("max_message_bytes", "must be at least 1 MiB"))
         if self.default_deadline_seconds <= 0:
             problems.append(("default_deadline_seconds", "must be positive"))
+        if self.worker_threads < 0:
+            problems.append(("worker_threads", "must be 0 (asyncio's default) or positive"))
         scheme = self.rate_limit_storage.partition("://")[0]
         if "://" not in self.rate_limit_storage or scheme not in ("memory", "redis"):
             problems.append(("rate_limit_storage", "must start with memory:// or redis://"))

@@ -35,6 +35,7 @@ from services.kyc_tier.flows.face import FaceFlow
 from services.kyc_tier.flows.ktp import KtpFlow
 from services.kyc_tier.flows.kyc import KycFlow
 from services.kyc_tier.flows.pipeline import CapturePipeline
+from services.kyc_tier.flows.prechecks import CheckedLiveness
 from services.kyc_tier.flows.promotion import PromotionPolicy
 from services.kyc_tier.flows.reviews import ReviewFlow
 from services.kyc_tier.flows.sdk_sessions import SdkSessionFlow
@@ -51,7 +52,6 @@ from services.kyc_tier.ports import (
     CaptureQuality,
     Clock,
     Embedder,
-    Liveness,
     Matcher,
 )
 from services.kyc_tier.recovery import ErasureBacklog, RecoveryWorker, StaleAttempts
@@ -71,7 +71,7 @@ class KycTierOverrides:
     """Ports to use instead of the real ones; None builds the real one from settings."""
 
     quality: CaptureQuality | None = None
-    liveness: Liveness | None = None
+    liveness: CheckedLiveness | None = None
     embedder: Embedder | None = None
     matcher: Matcher | None = None
     audit_sink: AuditSink | None = None

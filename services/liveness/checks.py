@@ -271,6 +271,16 @@ class Liveness:
     # --- CheckLiveness -------------------------------------------------------
 
     def _validate(self, request: LivenessRequest) -> None:
+        self._validate_attestation(request)
+        if request.purpose == CARD_PURPOSE:
+            # A card capture is checked for its device attestation, nonce and
+            # challenge; face PAD does not apply and the card's anti-spoof
+            # signals come from capture-quality.
+            return
+        self._validate_evidence(request)
+
+    @staticmethod
+    def _validate_attestation(request: LivenessRequest) -> None:
         if not request.customer_id:
             raise invalid_field("customer_id", "required")
         if request.purpose not in PURPOSES:
@@ -293,11 +303,8 @@ class Liveness:
                 "BUNDLE_HASH_MISMATCH",
                 {"field": "attestation.bundle_sha256"},
             )
-        if request.purpose == CARD_PURPOSE:
-            # A card capture is checked for its device attestation, nonce and
-            # challenge; face PAD does not apply and the card's anti-spoof
-            # signals come from capture-quality.
-            return
+
+    def _validate_evidence(self, request: LivenessRequest) -> None:
         scorer = self.scorer(request.policy)
         if not request.frames and request.policy.flash_check:
             raise invalid_field("frames", "per-frame colour evidence is required")
@@ -514,25 +521,38 @@ class Liveness:
             device_id=request.device_id,
         )
 
+    async def check_attestation(self, org_id: str, request: LivenessRequest) -> None:
+        """The protocol checks of `check_liveness` alone (signature, capture
+        time, nonce, challenge), read-only: a caller runs them before spending
+        model work on a capture. Nothing is consumed; `check_liveness` checks
+        again in the transaction that consumes."""
+        self._validate_attestation(request)
+        now = self.clock()
+        await self.database.run(lambda s: self._check_protocol(s, org_id, request, now))
+
     async def check_liveness(self, org_id: str, request: LivenessRequest) -> LivenessDecision:
         self._validate(request)
         now = self.clock()
-        checked = await self.database.run(lambda s: self._check_protocol(s, org_id, request, now))
-        decision = await asyncio.to_thread(self.decide, checked, request)
-        _observe(decision, request.purpose)
 
-        def consume(session: Session) -> None:
-            # Re-check inside the writing transaction: another call may have
-            # consumed the challenge or the nonce since step 1.
-            if not self._check_protocol(session, org_id, request, now).resumed:
+        def check_and_consume(session: Session) -> _Checked:
+            # One transaction: the checks and the consumption are atomic (a
+            # concurrent call with the same nonce or challenge fails one of
+            # them). The request is fully validated above, so what follows
+            # can only fail by crashing; a caller cut short after this
+            # resumes the same bundle (`resume`), nothing consumed again.
+            checked = self._check_protocol(session, org_id, request, now)
+            if not checked.resumed:
                 self._consume(session, org_id, request, now)
+            return checked
 
         try:
-            await self.database.run(consume)
+            checked = await self.database.run(check_and_consume)
         except IntegrityError:
             raise AlreadyExists(
                 "the nonce was already used by another bundle", "NONCE_REPLAYED"
             ) from None
+        decision = await asyncio.to_thread(self.decide, checked, request)
+        _observe(decision, request.purpose)
         return decision
 
 

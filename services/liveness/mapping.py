@@ -100,6 +100,24 @@ def liveness_request(request: pb.CheckLivenessRequest) -> LivenessRequest:
     )
 
 
+def attestation_request(request: pb.CheckAttestationRequest) -> LivenessRequest:
+    attestation = request.attestation
+    return LivenessRequest(
+        customer_id=request.customer_id,
+        purpose=purpose(request.purpose),
+        challenge_id=request.challenge_id,
+        device_id=attestation.device_id,
+        nonce=attestation.nonce,
+        bundle_sha256=attestation.bundle_sha256,
+        signature=attestation.signature,
+        captured_at=time_field(attestation, "captured_at"),
+        computed_bundle_sha256=request.computed_bundle_sha256,
+        resume=request.resume,
+        pad_crops={},
+        frames=[],
+    )
+
+
 def org_policy(policy: pb.LivenessPolicy) -> OrgPolicy:
     if len(policy.pad_models) > 8 or any(not 0 < len(m) <= 64 for m in policy.pad_models):
         raise invalid_field("policy.pad_models", "at most 8 model ids of 1 to 64 characters")

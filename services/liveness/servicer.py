@@ -43,3 +43,10 @@ class LivenessServiceServicer(
             context.require_org(), mapping.liveness_request(request)
         )
         return mapping.liveness_response(decision)
+
+    async def CheckAttestation(
+        self, request: pb.CheckAttestationRequest, _: Any
+    ) -> pb.CheckAttestationResponse:
+        checked = mapping.attestation_request(request)
+        await self.core.liveness.check_attestation(context.require_org(), checked)
+        return pb.CheckAttestationResponse(device_id=checked.device_id)

@@ -13,7 +13,13 @@ from dataclasses import replace
 
 import pytest
 
-from identity_runtime.errors import DomainError, PermissionDenied
+from identity_runtime.errors import (
+    AlreadyExists,
+    DomainError,
+    FailedPrecondition,
+    NotFound,
+    PermissionDenied,
+)
 from services.kyc_tier import models
 from services.kyc_tier.customers import CustomerInput
 from services.kyc_tier.flows.step_up import StepUpRequest, StepUpResult
@@ -220,6 +226,53 @@ async def test_a_refusal_from_liveness_is_an_attempt_not_a_decision(
         await step_up(kyc_core, kyc_org, customer_id)
     assert refused.value.reason == "BUNDLE_SIGNATURE_INVALID"
     await assert_refused(kyc_core, customer_id, "BUNDLE_SIGNATURE_INVALID", verifications=1)
+
+
+PROTOCOL_REFUSALS = {
+    "bad signature": PermissionDenied(
+        "the bundle signature does not verify", "BUNDLE_SIGNATURE_INVALID"
+    ),
+    "replayed nonce": AlreadyExists("the nonce was already used", "NONCE_REPLAYED"),
+    "expired challenge": FailedPrecondition("the challenge has expired", "CHALLENGE_EXPIRED"),
+    "spent challenge": FailedPrecondition(
+        "the challenge was already used", "CHALLENGE_ALREADY_USED"
+    ),
+    "unknown device": NotFound("no such device for this customer", "DEVICE_NOT_FOUND"),
+}
+
+
+@pytest.mark.parametrize("refusal", PROTOCOL_REFUSALS.values(), ids=PROTOCOL_REFUSALS.keys())
+async def test_a_protocol_refusal_costs_no_model_work(
+    kyc_core, kyc_fakes, kyc_org, refusal
+) -> None:
+    """The protocol checks (liveness.CheckAttestation) come before any model:
+    a bad request is refused without capture-quality, PAD or embedding."""
+    customer_id = await new_customer(kyc_core, kyc_fakes, kyc_org)
+    kyc_fakes.liveness.refusal = refusal
+    with pytest.raises(DomainError) as refused:
+        await step_up(kyc_core, kyc_org, customer_id)
+    assert (refused.value.code, refused.value.reason) == (refusal.code, refusal.reason)
+    assert kyc_fakes.liveness.attestation_checks == [(customer_id, "step_up", "chl_1")]
+    assert kyc_fakes.quality.face_calls == []
+    assert kyc_fakes.liveness.checks == []
+    assert kyc_fakes.embedder.embedded == []
+    assert kyc_fakes.matcher.verified == []
+    await assert_refused(kyc_core, customer_id, refusal.reason, verifications=1)
+
+
+async def test_a_good_request_is_prechecked_once_then_assessed(
+    kyc_core, kyc_fakes, kyc_org
+) -> None:
+    customer_id = await new_customer(kyc_core, kyc_fakes, kyc_org)
+    result = await step_up(kyc_core, kyc_org, customer_id)
+    assert result.allow is True
+    assert kyc_fakes.liveness.attestation_checks == [(customer_id, "step_up", "chl_1")]
+    assert kyc_fakes.quality.face_calls == [("selfie", 2)]
+    assert kyc_fakes.liveness.checks == [(customer_id, "step_up", "chl_1")]
+    assert len(kyc_fakes.embedder.embedded) == 1
+    assert kyc_fakes.matcher.verified == [(customer_id, None)]
+    # One ListEnrollments: the precheck's list also serves the promotion policy.
+    assert kyc_fakes.matcher.listed == [customer_id]
 
 
 async def test_the_organisations_threshold_reaches_the_matcher(kyc_core, kyc_fakes) -> None:

@@ -26,6 +26,7 @@ from identity_platform_api.liveness.v1 import liveness_pb2, liveness_pb2_grpc
 from identity_runtime.settings import SettingsError, load_settings
 from identity_runtime.status import error_info, status_from_rpc_error
 from services.capture_quality.service import SPEC as CAPTURE_QUALITY
+from services.liveness.models import Challenge
 from services.liveness.service import SPEC as LIVENESS
 from services.liveness.settings import LivenessSettings
 from tests.support import channel, start_service
@@ -258,6 +259,108 @@ async def test_protocol_violations_consume_nothing(client) -> None:
 
     # None of those used the challenge or the nonce: the genuine bundle still passes.
     assert (await client.check(good)).live
+
+
+def attestation_of(request: liveness_pb2.CheckLivenessRequest):
+    """The CheckAttestation request kyc-tier sends before any model work."""
+    return liveness_pb2.CheckAttestationRequest(
+        customer_id=request.customer_id,
+        purpose=request.purpose,
+        challenge_id=request.challenge_id,
+        attestation=request.attestation,
+        computed_bundle_sha256=request.computed_bundle_sha256,
+        resume=request.resume,
+    )
+
+
+async def test_check_attestation_refuses_protocol_violations_and_consumes_nothing(
+    client,
+) -> None:
+    signer = await client.device("cus_attest")
+    challenge = await client.challenge("cus_attest")
+    frames = flash_frames(photo(SPOOF / "image_T1.jpg"), sequence(challenge))
+    good = await client.capture(signer, challenge, frames, "cus_attest")
+
+    async def attest(request: liveness_pb2.CheckLivenessRequest):
+        return await client.liveness.CheckAttestation(
+            attestation_of(request), metadata=client.metadata
+        )
+
+    # Success: the device, and nothing spent (asked twice, same answer).
+    assert (await attest(good)).device_id == signer.device_id
+    assert (await attest(good)).device_id == signer.device_id
+
+    forged = liveness_pb2.CheckLivenessRequest()
+    forged.CopyFrom(good)
+    forged.attestation.signature = SdkSigner().sign_digest(good.attestation.bundle_sha256)
+    tampered = liveness_pb2.CheckLivenessRequest()
+    tampered.CopyFrom(good)
+    tampered.computed_bundle_sha256 = "0" * 64
+    wrong_purpose = liveness_pb2.CheckLivenessRequest()
+    wrong_purpose.CopyFrom(good)
+    wrong_purpose.purpose = STEP_UP
+    stale = await client.capture(
+        signer, challenge, frames, "cus_attest", captured_at=datetime.now(UTC) - timedelta(hours=1)
+    )
+    unknown = liveness_pb2.CheckLivenessRequest()
+    unknown.CopyFrom(good)
+    unknown.challenge_id = "chl_does_not_exist"
+    other_device = liveness_pb2.CheckLivenessRequest()
+    other_device.CopyFrom(good)
+    other_device.attestation.device_id = "dev_never_registered"
+    for request, code, reason in [
+        (forged, grpc.StatusCode.PERMISSION_DENIED, "BUNDLE_SIGNATURE_INVALID"),
+        (tampered, grpc.StatusCode.INVALID_ARGUMENT, "BUNDLE_HASH_MISMATCH"),
+        (wrong_purpose, grpc.StatusCode.PERMISSION_DENIED, "CHALLENGE_MISMATCH"),
+        (stale, grpc.StatusCode.FAILED_PRECONDITION, "BUNDLE_STALE"),
+        (unknown, grpc.StatusCode.NOT_FOUND, "CHALLENGE_NOT_FOUND"),
+        (other_device, grpc.StatusCode.NOT_FOUND, "DEVICE_NOT_FOUND"),
+    ]:
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await attest(request)
+        assert (caught.value.code(), reason_of(caught)) == (code, reason)
+
+    # Nothing was consumed by any of them: the genuine bundle still passes.
+    assert (await client.check(good)).live
+    # Once spent, the pre-check refuses the replay and the spent challenge.
+    with pytest.raises(grpc.aio.AioRpcError) as replay:
+        await attest(good)
+    assert (replay.value.code(), reason_of(replay)) == (
+        grpc.StatusCode.ALREADY_EXISTS,
+        "NONCE_REPLAYED",
+    )
+    resumed = liveness_pb2.CheckLivenessRequest()
+    resumed.CopyFrom(good)
+    resumed.resume = True
+    assert (await attest(resumed)).device_id == signer.device_id  # the same bundle, resumed
+    again = await client.capture(signer, challenge, frames, "cus_attest")
+    with pytest.raises(grpc.aio.AioRpcError) as reused:
+        await attest(again)
+    assert (reused.value.code(), reason_of(reused)) == (
+        grpc.StatusCode.FAILED_PRECONDITION,
+        "CHALLENGE_ALREADY_USED",
+    )
+
+
+async def test_check_attestation_refuses_an_expired_challenge(client, liveness_server) -> None:
+    signer = await client.device("cus_attest_late")
+    challenge = await client.challenge("cus_attest_late")
+    frames = flash_frames(photo(SPOOF / "image_T1.jpg"), sequence(challenge))
+    request = await client.capture(signer, challenge, frames, "cus_attest_late")
+    checks = liveness_server.core.liveness
+
+    # The challenge's expiry moved into the past (the capture time stays fresh).
+    def expire(session) -> None:
+        row = session.get(Challenge, challenge.challenge_id)
+        row.expires_at = checks.clock() - timedelta(seconds=1)
+
+    await checks.database.run(expire)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await client.liveness.CheckAttestation(attestation_of(request), metadata=client.metadata)
+    assert (caught.value.code(), reason_of(caught)) == (
+        grpc.StatusCode.FAILED_PRECONDITION,
+        "CHALLENGE_EXPIRED",
+    )
 
 
 async def test_a_device_registered_twice_with_another_key_is_refused(client) -> None:

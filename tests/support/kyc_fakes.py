@@ -135,6 +135,8 @@ class FakeLiveness:
     # Raised by `check` instead of deciding (a spent challenge, a bad signature).
     refusal: DomainError | None = None
     checks: list[tuple[str, str, str]] = field(default_factory=list)
+    # (customer, purpose, challenge) of each protocol pre-check.
+    attestation_checks: list[tuple[str, str, str]] = field(default_factory=list)
     # `resume` of each check (a cut-short capture's retry).
     resumed: list[bool] = field(default_factory=list)
     # Nonce -> digest of the bundles accepted: as liveness does, a nonce is
@@ -154,6 +156,23 @@ class FakeLiveness:
     ) -> DeviceRegistration:
         fingerprint = hashlib.sha256(public_key).hexdigest()
         return DeviceRegistration(device_id, customer_id, fingerprint, datetime.now(UTC), True)
+
+    async def check_attestation(
+        self,
+        customer_id: str,
+        purpose: str,
+        challenge_id: str,
+        attestation: Attestation,
+        computed_bundle_sha256: str,
+        resume: bool = False,
+    ) -> None:
+        """As liveness does: the protocol checks alone, nothing spent."""
+        self.attestation_checks.append((customer_id, purpose, challenge_id))
+        if self.refusal is not None:
+            raise self.refusal
+        seen = self.spent.get(attestation.nonce)
+        if seen is not None and not (resume and seen == computed_bundle_sha256):
+            raise AlreadyExists("the nonce was already used", "NONCE_REPLAYED")
 
     async def check(
         self,
@@ -203,6 +222,8 @@ class FakeMatcher:
     shredded: set[str] = field(default_factory=set)
     # The organisation threshold each enrollment's duplicate search was given.
     enrolled_thresholds: list[float | None] = field(default_factory=list)
+    # The customer of each list_enrollments call.
+    listed: list[str] = field(default_factory=list)
 
     def enroll_reference(
         self,
@@ -270,6 +291,7 @@ class FakeMatcher:
     async def list_enrollments(
         self, customer_id: str, include_retired: bool
     ) -> list[EnrollmentInfo]:
+        self.listed.append(customer_id)
         found = self.enrollments.get(customer_id, [])
         return [e for e in found if include_retired or e.active]
 

@@ -50,7 +50,7 @@ PLAINTEXT = {f"{p}_MESH_TLS": "off" for p in [*(s.env_prefix for s in mesh.SERVI
 class Mesh:
     def __init__(self, stack: ExitStack, name: str, database: str, extra: dict[str, str]):
         self.name = name
-        base, key = start_mesh(stack, database, extra)
+        base, key, _ = start_mesh(stack, database, extra)
         self.client = stack.enter_context(
             httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=30)
         )

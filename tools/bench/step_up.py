@@ -174,10 +174,13 @@ def free_port() -> int:
 
 
 def start_mesh(
-    stack: ExitStack, database: str, extra: dict[str, str] | None = None
-) -> tuple[str, str]:
-    """`identity up` in a data directory of its own (with `extra` variables);
-    (gateway URL, the printed API key)."""
+    stack: ExitStack,
+    database: str,
+    extra: dict[str, str] | None = None,
+    identity: Path | None = None,
+) -> tuple[str, str, int]:
+    """`identity up` (this checkout's, or `identity`) in a data directory of its
+    own (with `extra` variables); (gateway URL, the printed API key, its pid)."""
     data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory()))
     env = {
         k: v
@@ -196,7 +199,7 @@ def start_mesh(
 
         env["IDENTITY_DATABASE_URL"] = stack.enter_context(scratch_schema())
     process = subprocess.Popen(
-        [str(Path(sys.executable).parent / "identity"), "up"],
+        [str(identity or Path(sys.executable).parent / "identity"), "up"],
         env=env,
         cwd=data_dir,
         stdout=subprocess.PIPE,
@@ -211,7 +214,7 @@ def start_mesh(
             break
     if process.poll() is not None or not key:
         raise SystemExit("identity up did not start; see its logs in the data directory")
-    return f"http://127.0.0.1:{gateway_port}", key
+    return f"http://127.0.0.1:{gateway_port}", key, process.pid
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -246,7 +249,7 @@ def main() -> int:
     local_ms: list[float] = []
     allowed = 0
     with ExitStack() as stack:
-        base, key = start_mesh(stack, args.database)
+        base, key, _ = start_mesh(stack, args.database)
         client = stack.enter_context(
             httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=30)
         )

@@ -27,6 +27,16 @@ def _challenge(message: types_pb2.FlashChallenge) -> ports.Challenge:
     )
 
 
+def _attestation(attestation: ports.Attestation) -> types_pb2.BundleAttestation:
+    return types_pb2.BundleAttestation(
+        device_id=attestation.device_id,
+        nonce=attestation.nonce,
+        bundle_sha256=attestation.bundle_sha256,
+        signature=attestation.signature,
+        captured_at=timestamp(attestation.captured_at),
+    )
+
+
 def policy_message(policy: ports.LivenessPolicy) -> liveness_pb2.LivenessPolicy:
     return liveness_pb2.LivenessPolicy(
         pad_models=policy.pad_models,
@@ -66,6 +76,25 @@ class GrpcLiveness:
             created=reply.created,
         )
 
+    async def check_attestation(
+        self,
+        customer_id: str,
+        purpose: str,
+        challenge_id: str,
+        attestation: ports.Attestation,
+        computed_bundle_sha256: str,
+        resume: bool = False,
+    ) -> None:
+        request = liveness_pb2.CheckAttestationRequest(
+            customer_id=customer_id,
+            purpose=PURPOSE_TO_PROTO[purpose],
+            challenge_id=challenge_id,
+            attestation=_attestation(attestation),
+            computed_bundle_sha256=computed_bundle_sha256,
+            resume=resume,
+        )
+        await call("liveness", self.stub.CheckAttestation(request))
+
     async def check(
         self,
         customer_id: str,
@@ -81,13 +110,7 @@ class GrpcLiveness:
             customer_id=customer_id,
             purpose=PURPOSE_TO_PROTO[purpose],
             challenge_id=challenge_id,
-            attestation=types_pb2.BundleAttestation(
-                device_id=attestation.device_id,
-                nonce=attestation.nonce,
-                bundle_sha256=attestation.bundle_sha256,
-                signature=attestation.signature,
-                captured_at=timestamp(attestation.captured_at),
-            ),
+            attestation=_attestation(attestation),
             computed_bundle_sha256=computed_bundle_sha256,
             policy=policy_message(policy),
             resume=resume,

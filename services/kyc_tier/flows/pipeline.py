@@ -47,7 +47,7 @@ from sqlalchemy.orm import Session
 from identity_runtime import metrics
 from identity_store.types import utcnow
 from services.kyc_tier import bundles, customers, models, outbox, partners, records, webhook_events
-from services.kyc_tier.flows import attempts, replays
+from services.kyc_tier.flows import attempts, prechecks, replays
 from services.kyc_tier.flows.attempts import interrupt_attempt
 from services.kyc_tier.flows.capture import (
     Captured,
@@ -106,6 +106,7 @@ class CapturePipeline:
         *,
         recall: Recall[A] | None = None,
         key: ReplayKey | None = None,
+        precheck: prechecks.Precheck | None = None,
     ) -> Captured[A]:
         key = key or (ReplayKey.of(capture) if capture is not None else None)
         if key is not None:
@@ -115,9 +116,12 @@ class CapturePipeline:
             if seen is not None:
                 evidence = recall(seen.verification)
                 return Captured(evidence, replays.decision_of(seen.verification), seen, True)
-        subject = await self.begin(step, org_id, request.customer_id, capture, key)
+        checking = prechecks.start(precheck)  # beside `begin` (prechecks.py)
+        begin = self.begin(step, org_id, request.customer_id, capture, key)
+        subject = await prechecks.begun(checking, begin)
         attempt_id = subject.attempt_id
         async with self.attempt(step, org_id, request.customer_id, attempt_id):
+            await prechecks.settle(checking, precheck, subject.resume)
             assessment = await assess(subject, request)
         # A refusal now (the customer's erasure was requested meanwhile) or a
         # failure finishes the attempt too.

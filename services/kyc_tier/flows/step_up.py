@@ -1,7 +1,8 @@
 """Step-up: is the person holding the device the enrolled customer, live, now?
 
     POST /api/identity/auth/step-up
-    capture-quality.AssessFace -> liveness.CheckLiveness || embedding.Embed
+    liveness.CheckAttestation || matching.ListEnrollments (while the attempt starts)
+    -> capture-quality.AssessFace -> liveness.CheckLiveness || embedding.Embed
         -> matching.Verify (the enrolled reference, or a partner's reference image)
 
 `decide` is the step-up decision as a pure function of what the mesh said;
@@ -28,6 +29,7 @@ from identity_runtime.errors import FailedPrecondition, invalid_field
 from services.kyc_tier import bundles, models, outbox, ports, records, tiers
 from services.kyc_tier.flows import biometrics
 from services.kyc_tier.flows.pipeline import CapturePipeline, Decision, Step, Subject
+from services.kyc_tier.flows.prechecks import CheckedLiveness
 from services.kyc_tier.flows.promotion import PromotionPolicy, choose_promotion, reference_quality
 
 STEP = Step(tiers.STEP_UP, "stepup.decide", retention="step_up", settles_tier=False)
@@ -114,7 +116,7 @@ def decide(evidence: StepUpEvidence, request: StepUpRequest) -> Decision:
 class StepUpFlow:
     pipeline: CapturePipeline
     quality: ports.CaptureQuality
-    liveness: ports.Liveness
+    liveness: CheckedLiveness
     matching: biometrics.FaceMatching
     promotion: PromotionPolicy = field(default_factory=PromotionPolicy)
 
@@ -122,8 +124,27 @@ class StepUpFlow:
         capture = bundles.receive(request.bundle, request.challenge_id)
         if len(request.action) > MAX_ACTION_LENGTH:
             raise invalid_field("action", f"must be at most {MAX_ACTION_LENGTH} characters")
+
+        # The customer's enrollments, listed by the precheck: the reference
+        # it requires, and what a promotion would replace.
+        listed: list[list[ports.EnrollmentInfo]] = []
+
+        async def precheck(resume: bool) -> None:
+            await self._precheck(request, capture, resume, listed)
+
+        async def assess(subject: Subject, request: StepUpRequest) -> StepUpEvidence:
+            return await self._assess(subject, request, listed[-1] if listed else None)
+
         run = await self.pipeline.run(
-            STEP, org_id, request, self._assess, decide, capture, _audit_promotion, recall=recall
+            STEP,
+            org_id,
+            request,
+            assess,
+            decide,
+            capture,
+            _audit_promotion,
+            recall=recall,
+            precheck=precheck,
         )
         return StepUpResult(
             allow=bool(run.decision.passed),
@@ -134,14 +155,49 @@ class StepUpFlow:
             replayed=run.replayed,
         )
 
-    async def _assess(self, subject: Subject, request: StepUpRequest) -> StepUpEvidence:
-        customer_id = subject.customer_id
-        if not request.reference_image and not await self.matching.has_active_enrollment(
-            customer_id
-        ):
+    async def _precheck(
+        self,
+        request: StepUpRequest,
+        capture: bundles.Capture,
+        resume: bool,
+        listed: list[list[ports.EnrollmentInfo]],
+    ) -> None:
+        """Everything that can refuse the request, before any model work: the
+        device signature, nonce and challenge (liveness, nothing consumed) and,
+        at the same time, an enrolled reference to match against."""
+        checks = [
+            self.liveness.check_attestation(
+                request.customer_id,
+                "step_up",
+                request.challenge_id,
+                request.bundle.attestation,
+                capture.sha256,
+                resume,
+            )
+        ]
+        if not request.reference_image:
+            checks.append(self._require_reference(request.customer_id, listed))
+        await asyncio.gather(*checks)
+
+    async def _require_reference(
+        self, customer_id: str, listed: list[list[ports.EnrollmentInfo]]
+    ) -> None:
+        enrollments = await self.matching.matcher.list_enrollments(
+            customer_id, include_retired=True
+        )
+        listed.append(enrollments)
+        if not any(e.active for e in enrollments):
             raise FailedPrecondition(
                 "the customer has no face reference to match against", "NO_ACTIVE_ENROLLMENT"
             )
+
+    async def _assess(
+        self,
+        subject: Subject,
+        request: StepUpRequest,
+        enrollments: list[ports.EnrollmentInfo] | None = None,
+    ) -> StepUpEvidence:
+        customer_id = subject.customer_id
         bundle = request.bundle
         with biometrics.images_from("bundle.frames"):
             face = await self.quality.assess_face(
@@ -173,17 +229,23 @@ class StepUpFlow:
             )
         evidence = StepUpEvidence(face, liveness, probe, match)
         if probe is not None and not request.reference_image and decide(evidence, request).passed:
-            return await self._promote(subject, evidence, probe)
+            return await self._promote(subject, evidence, probe, enrollments)
         return evidence
 
     async def _promote(
-        self, subject: Subject, evidence: StepUpEvidence, probe: ports.FaceEmbedding
+        self,
+        subject: Subject,
+        evidence: StepUpEvidence,
+        probe: ports.FaceEmbedding,
+        enrollments: list[ports.EnrollmentInfo] | None,
     ) -> StepUpEvidence:
-        """Enroll an allowed capture as the reference when the policy says so."""
+        """Enroll an allowed capture as the reference when the policy says so
+        (`enrollments`: as the precheck listed them; None: listed now)."""
         assert evidence.match is not None
         quality = reference_quality(evidence.face.quality)
         matcher = self.matching.matcher
-        enrollments = await matcher.list_enrollments(subject.customer_id, include_retired=True)
+        if enrollments is None:
+            enrollments = await matcher.list_enrollments(subject.customer_id, include_retired=True)
         replaced = choose_promotion(
             self.promotion, quality, evidence.match, enrollments, datetime.now(UTC)
         )

@@ -395,3 +395,59 @@ class CheckLivenessResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CheckLivenessResponse: _TypeAlias = CheckLivenessResponse  # noqa: Y015
+
+@_typing.final
+class CheckAttestationRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    PURPOSE_FIELD_NUMBER: _builtins.int
+    CHALLENGE_ID_FIELD_NUMBER: _builtins.int
+    ATTESTATION_FIELD_NUMBER: _builtins.int
+    COMPUTED_BUNDLE_SHA256_FIELD_NUMBER: _builtins.int
+    RESUME_FIELD_NUMBER: _builtins.int
+    customer_id: _builtins.str
+    purpose: _types_pb2.ChallengePurpose.ValueType
+    challenge_id: _builtins.str
+    computed_bundle_sha256: _builtins.str
+    """As CheckLivenessRequest.computed_bundle_sha256."""
+    resume: _builtins.bool
+    """As CheckLivenessRequest.resume: this very bundle, accepted already, passes."""
+    @_builtins.property
+    def attestation(self) -> _types_pb2.BundleAttestation: ...
+    def __init__(
+        self,
+        *,
+        customer_id: _builtins.str = ...,
+        purpose: _types_pb2.ChallengePurpose.ValueType = ...,
+        challenge_id: _builtins.str = ...,
+        attestation: _types_pb2.BundleAttestation | None = ...,
+        computed_bundle_sha256: _builtins.str = ...,
+        resume: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["attestation", b"attestation"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attestation", b"attestation", "challenge_id", b"challenge_id", "computed_bundle_sha256", b"computed_bundle_sha256", "customer_id", b"customer_id", "purpose", b"purpose", "resume", b"resume"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CheckAttestationRequest: _TypeAlias = CheckAttestationRequest  # noqa: Y015
+
+@_typing.final
+class CheckAttestationResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DEVICE_ID_FIELD_NUMBER: _builtins.int
+    device_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        device_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["device_id", b"device_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CheckAttestationResponse: _TypeAlias = CheckAttestationResponse  # noqa: Y015

@@ -57,6 +57,11 @@ class LivenessServiceStub:
                 request_serializer=identity__platform__api_dot_liveness_dot_v1_dot_liveness__pb2.CheckLivenessRequest.SerializeToString,
                 response_deserializer=identity__platform__api_dot_liveness_dot_v1_dot_liveness__pb2.CheckLivenessResponse.FromString,
                 _registered_method=True)
+        self.CheckAttestation = channel.unary_unary(
+                '/identity.liveness.v1.LivenessService/CheckAttestation',
+                request_serializer=identity__platform__api_dot_liveness_dot_v1_dot_liveness__pb2.CheckAttestationRequest.SerializeToString,
+                response_deserializer=identity__platform__api_dot_liveness_dot_v1_dot_liveness__pb2.CheckAttestationResponse.FromString,
+                _registered_method=True)
 
 
 class LivenessServiceServicer:
@@ -108,6 +113,20 @@ class LivenessServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CheckAttestation(self, request, context):
+        """CheckAttestation runs CheckLiveness's protocol checks alone, before any
+        model work is spent on a capture: the bundle signature under the
+        registered device key, the capture time, the nonce (unused, or this very
+        bundle when `resume`) and the challenge (bound to customer and purpose,
+        unexpired, unused). Nothing is consumed: CheckLiveness checks again in
+        the transaction that consumes. kyc-tier calls it first, so that a bad
+        request costs no capture-quality, PAD or embedding work.
+        Errors: as CheckLiveness's protocol violations.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LivenessServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -125,6 +144,11 @@ def add_LivenessServiceServicer_to_server(servicer, server):
                     servicer.CheckLiveness,
                     request_deserializer=identity__platform__api_dot_liveness_dot_v1_dot_liveness__pb2.CheckLivenessRequest.FromString,
                     response_serializer=identity__platform__api_dot_liveness_dot_v1_dot_liveness__pb2.CheckLivenessResponse.SerializeToString,
+            ),
+            'CheckAttestation': grpc.unary_unary_rpc_method_handler(
+                    servicer.CheckAttestation,
+                    request_deserializer=identity__platform__api_dot_liveness_dot_v1_dot_liveness__pb2.CheckAttestationRequest.FromString,
+                    response_serializer=identity__platform__api_dot_liveness_dot_v1_dot_liveness__pb2.CheckAttestationResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -216,6 +240,33 @@ class LivenessService:
             '/identity.liveness.v1.LivenessService/CheckLiveness',
             identity__platform__api_dot_liveness_dot_v1_dot_liveness__pb2.CheckLivenessRequest.SerializeToString,
             identity__platform__api_dot_liveness_dot_v1_dot_liveness__pb2.CheckLivenessResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CheckAttestation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/identity.liveness.v1.LivenessService/CheckAttestation',
+            identity__platform__api_dot_liveness_dot_v1_dot_liveness__pb2.CheckAttestationRequest.SerializeToString,
+            identity__platform__api_dot_liveness_dot_v1_dot_liveness__pb2.CheckAttestationResponse.FromString,
             options,
             channel_credentials,
             insecure,

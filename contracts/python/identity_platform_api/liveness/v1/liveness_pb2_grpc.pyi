@@ -67,6 +67,16 @@ class LivenessServiceStub:
     NONCE_REPLAYED; INVALID_ARGUMENT / INVALID_FIELD,
     RAW_IMAGE_INVALID.
     """
+    CheckAttestation: _grpc.UnaryUnaryMultiCallable[_liveness_pb2.CheckAttestationRequest, _liveness_pb2.CheckAttestationResponse]
+    """CheckAttestation runs CheckLiveness's protocol checks alone, before any
+    model work is spent on a capture: the bundle signature under the
+    registered device key, the capture time, the nonce (unused, or this very
+    bundle when `resume`) and the challenge (bound to customer and purpose,
+    unexpired, unused). Nothing is consumed: CheckLiveness checks again in
+    the transaction that consumes. kyc-tier calls it first, so that a bad
+    request costs no capture-quality, PAD or embedding work.
+    Errors: as CheckLiveness's protocol violations.
+    """
 
 @_typing.type_check_only
 class LivenessServiceAsyncStub(LivenessServiceStub):
@@ -106,6 +116,16 @@ class LivenessServiceAsyncStub(LivenessServiceStub):
     CHALLENGE_MISMATCH, BUNDLE_SIGNATURE_INVALID; ALREADY_EXISTS /
     NONCE_REPLAYED; INVALID_ARGUMENT / INVALID_FIELD,
     RAW_IMAGE_INVALID.
+    """
+    CheckAttestation: _aio.UnaryUnaryMultiCallable[_liveness_pb2.CheckAttestationRequest, _liveness_pb2.CheckAttestationResponse]  # type: ignore[assignment]
+    """CheckAttestation runs CheckLiveness's protocol checks alone, before any
+    model work is spent on a capture: the bundle signature under the
+    registered device key, the capture time, the nonce (unused, or this very
+    bundle when `resume`) and the challenge (bound to customer and purpose,
+    unexpired, unused). Nothing is consumed: CheckLiveness checks again in
+    the transaction that consumes. kyc-tier calls it first, so that a bad
+    request costs no capture-quality, PAD or embedding work.
+    Errors: as CheckLiveness's protocol violations.
     """
 
 class LivenessServiceServicer:
@@ -158,6 +178,21 @@ class LivenessServiceServicer:
         CHALLENGE_MISMATCH, BUNDLE_SIGNATURE_INVALID; ALREADY_EXISTS /
         NONCE_REPLAYED; INVALID_ARGUMENT / INVALID_FIELD,
         RAW_IMAGE_INVALID.
+        """
+
+    def CheckAttestation(
+        self,
+        request: _liveness_pb2.CheckAttestationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_liveness_pb2.CheckAttestationResponse, _abc.Awaitable[_liveness_pb2.CheckAttestationResponse]]:
+        """CheckAttestation runs CheckLiveness's protocol checks alone, before any
+        model work is spent on a capture: the bundle signature under the
+        registered device key, the capture time, the nonce (unused, or this very
+        bundle when `resume`) and the challenge (bound to customer and purpose,
+        unexpired, unused). Nothing is consumed: CheckLiveness checks again in
+        the transaction that consumes. kyc-tier calls it first, so that a bad
+        request costs no capture-quality, PAD or embedding work.
+        Errors: as CheckLiveness's protocol violations.
         """
 
 def add_LivenessServiceServicer_to_server(servicer: LivenessServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
