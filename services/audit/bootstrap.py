@@ -89,6 +89,8 @@ async def build(settings: AuditSettings, *, overrides: AuditOverrides | None = N
         audit_log,
         settings.max_batch,
         committed=checkpoints.committed if checkpoints is not None else None,
+        group_commit=settings.group_commit,
+        max_wait=settings.group_commit_max_wait_seconds,
     )
     appender.start()
     retention = None

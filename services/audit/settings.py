@@ -7,7 +7,7 @@ from pathlib import Path
 
 from identity_runtime import mesh
 from identity_runtime.settings import ServiceSettings, keyring_missing, setting
-from services.audit.appender import DEFAULT_MAX_BATCH
+from services.audit.appender import DEFAULT_MAX_BATCH, DEFAULT_MAX_WAIT_SECONDS
 from services.audit.checkpoints import DEFAULT_EVERY_ENTRIES, DEFAULT_EVERY_SECONDS
 
 
@@ -31,6 +31,16 @@ class AuditSettings(ServiceSettings):
     hmac_keyring: str = setting("", "The same JSON keyring inline (development only)", secret=True)
     max_batch: int = setting(
         DEFAULT_MAX_BATCH, "Most appends one transaction commits together (group commit)"
+    )
+    group_commit: bool = setting(
+        True,
+        "Appends arriving together share one transaction (one writer, one commit); "
+        "off: each Append/AppendBatch commits alone (for comparison only)",
+    )
+    group_commit_max_wait_seconds: float = setting(
+        DEFAULT_MAX_WAIT_SECONDS,
+        "How long the group-commit writer waits for more appends once none is queued "
+        "(0: the commit in flight gathers the next group)",
     )
 
     checkpoint_file: Path | None = setting(
@@ -60,6 +70,8 @@ class AuditSettings(ServiceSettings):
         problems += keyring_missing(self, "hmac_keyring", mesh.AUDIT.env_prefix)
         if not 1 <= self.max_batch <= 1000:
             problems.append(("max_batch", "must be between 1 and 1000"))
+        if not 0 <= self.group_commit_max_wait_seconds <= 1:
+            problems.append(("group_commit_max_wait_seconds", "must be between 0 and 1"))
         if self.checkpoint_file is not None and self.checkpoint_key_file is None:
             problems.append(("checkpoint_key_file", "set it to sign the checkpoints"))
         if self.checkpoint_every_entries < 1:
