@@ -32,7 +32,13 @@ def _time(
     return value.ToDatetime(tzinfo=UTC)
 
 
-def draft(request: audit_pb2.AppendRequest, tenant_id: str, actor: str, request_id: str) -> Draft:
+def draft(
+    request: audit_pb2.AppendRequest,
+    tenant_id: str,
+    actor: str,
+    request_id: str,
+    entry_key: str = "",
+) -> Draft:
     outcome = _OUTCOME_FROM_PROTO.get(request.outcome)
     if outcome is None:
         raise invalid_field("outcome", "must be SUCCESS, DENIED or FAILED")
@@ -45,6 +51,7 @@ def draft(request: audit_pb2.AppendRequest, tenant_id: str, actor: str, request_
         request_id=request_id,
         evidence_hashes=dict(request.evidence_hashes),
         details=dict(request.details),
+        entry_key=entry_key,
     )
 
 

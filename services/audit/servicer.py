@@ -28,7 +28,13 @@ class AuditServiceServicer(CoreServicer[AuditCore], audit_pb2_grpc.AuditServiceS
         for item in request.entries:
             try:
                 drafts.append(
-                    mapping.draft(item.entry, tenant_id, actor, item.request_id or request_id)
+                    mapping.draft(
+                        item.entry,
+                        tenant_id,
+                        actor,
+                        item.request_id or request_id,
+                        item.entry_key,
+                    )
                 )
             except DomainError as refusal:
                 drafts.append(refusal)

@@ -203,3 +203,43 @@ async def test_many_concurrent_clients_appending_and_batching_leave_one_verified
     assert report.intact and report.entries_checked == total
     assert stored_sequences(database_url) == acknowledged
     assert verify(database_url).intact
+
+
+def keyed(*pairs: tuple[audit_pb2.AppendRequest, str]) -> audit_pb2.AppendBatchRequest:
+    return audit_pb2.AppendBatchRequest(
+        entries=[audit_pb2.BatchEntry(entry=e, entry_key=k) for e, k in pairs]
+    )
+
+
+async def test_a_redelivered_entry_key_returns_the_existing_entry_instead_of_a_second(
+    audit_service,
+) -> None:
+    server, database_url = audit_service
+    async with Client(server) as client:
+        first = await append_batch(
+            client, keyed((request(1), "kyc-tier:outbox:1"), (request(2), "kyc-tier:outbox:2"))
+        )
+        again = await append_batch(
+            client,
+            keyed(
+                (request(1), "kyc-tier:outbox:1"),
+                (request(2), "kyc-tier:outbox:2"),
+                (request(3), "kyc-tier:outbox:3"),
+                (request(3), "kyc-tier:outbox:3"),  # twice in one batch: once in the chain
+                (request(4), ""),
+                (request(5), "Budi Santoso"),
+            ),
+        )
+        report = await client.verify()
+    before = [r.entry for r in first.results]
+    after = [r.entry for r in again.results[:5]]
+    assert [e.sequence for e in before] == [1, 2]
+    assert [e.entry_key for e in before] == ["kyc-tier:outbox:1", "kyc-tier:outbox:2"]
+    assert after[:2] == before  # the same entries, not new ones
+    assert [e.sequence for e in after[2:]] == [3, 3, 4]
+    assert after[4].entry_key == ""
+    refused = again.results[5].refused
+    assert (refused.reason, refused.field) == ("INVALID_FIELD", "entry_key")
+    assert "Budi" not in str(again)
+    assert stored_sequences(database_url) == [1, 2, 3, 4]
+    assert report.intact and report.entries_checked == 4

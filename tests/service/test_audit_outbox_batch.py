@@ -155,3 +155,31 @@ async def test_an_audit_service_that_is_down_leaves_every_entry_for_a_later_orde
         await server.stop(0)
     assert [e.subject for e in chain(core)] == [f"test:{n}" for n in range(4)]
     assert all(r.delivered_at is not None for r in outbox_rows(core))
+
+
+async def test_a_batch_delivered_again_after_a_lost_answer_is_not_chained_twice(
+    core: KycTierCore, database_url: str
+) -> None:
+    server = await start_service(AUDIT, env(database_url))
+    clients = clients_for(server.address)
+    try:
+        await queue(core, [("org_a", f"test:{n}", {}) for n in range(3)])
+        relay = OutboxRelay(core.database, GrpcAuditSink(clients))
+        assert await relay.flush() == 3
+        # The audit service committed but kyc-tier never heard (and the lease
+        # ran out): the rows are pending again.
+        with core.database.transaction() as session:
+            session.execute(
+                sa.update(models.AuditOutbox).values(delivered_at=None, claimed_until=None)
+            )
+        await queue(core, [("org_a", "test:3", {})])
+        assert await relay.flush() == 4
+    finally:
+        await clients.close()
+        await server.stop(0)
+    written = chain(core)
+    assert [e.subject for e in written] == [f"test:{n}" for n in range(4)]
+    ids = [r.id for r in outbox_rows(core)]
+    assert [e.entry_key for e in written] == [f"kyc-tier:outbox:{i}" for i in ids]
+    report = AuditLog(KEYRING).verify(core.database.transaction)
+    assert report.intact and report.entries_checked == 4

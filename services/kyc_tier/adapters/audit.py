@@ -58,7 +58,12 @@ class GrpcAuditSink:
             raise ValueError("one AppendBatch carries one organisation's entries")
         request = audit_pb2.AppendBatchRequest(
             entries=[
-                audit_pb2.BatchEntry(entry=_request(entry), request_id=entry.request_id)
+                audit_pb2.BatchEntry(
+                    entry=_request(entry),
+                    request_id=entry.request_id,
+                    # A redelivery (an answer lost after the commit) is not chained twice.
+                    entry_key=f"kyc-tier:outbox:{entry.id}",
+                )
                 for entry in entries
             ]
         )

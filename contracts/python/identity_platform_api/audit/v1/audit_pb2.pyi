@@ -98,6 +98,7 @@ class AuditEntry(_message.Message):
     PREVIOUS_HMAC_FIELD_NUMBER: _builtins.int
     ENTRY_HMAC_FIELD_NUMBER: _builtins.int
     KEY_ID_FIELD_NUMBER: _builtins.int
+    ENTRY_KEY_FIELD_NUMBER: _builtins.int
     sequence: _builtins.int
     """Position in the chain, from 1, gap-free."""
     entry_id: _builtins.str
@@ -119,6 +120,10 @@ class AuditEntry(_message.Message):
     """Hex HMAC-SHA256 over this entry's canonical form and previous_hmac."""
     key_id: _builtins.str
     """Id of the HMAC key."""
+    entry_key: _builtins.str
+    """The client's key of the entry (AppendBatch's entry_key), empty without
+    one; outside the MAC.
+    """
     @_builtins.property
     def recorded_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -146,10 +151,11 @@ class AuditEntry(_message.Message):
         previous_hmac: _builtins.str = ...,
         entry_hmac: _builtins.str = ...,
         key_id: _builtins.str = ...,
+        entry_key: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["recorded_at", b"recorded_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "actor", b"actor", "details", b"details", "entry_hmac", b"entry_hmac", "entry_id", b"entry_id", "evidence_hashes", b"evidence_hashes", "key_id", b"key_id", "outcome", b"outcome", "previous_hmac", b"previous_hmac", "recorded_at", b"recorded_at", "request_id", b"request_id", "sequence", b"sequence", "subject", b"subject", "tenant_id", b"tenant_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "actor", b"actor", "details", b"details", "entry_hmac", b"entry_hmac", "entry_id", b"entry_id", "entry_key", b"entry_key", "evidence_hashes", b"evidence_hashes", "key_id", b"key_id", "outcome", b"outcome", "previous_hmac", b"previous_hmac", "recorded_at", b"recorded_at", "request_id", b"request_id", "sequence", b"sequence", "subject", b"subject", "tenant_id", b"tenant_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -425,8 +431,14 @@ class BatchEntry(_message.Message):
 
     ENTRY_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
+    ENTRY_KEY_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
     """The request id of the call the entry records (default: this call's)."""
+    entry_key: _builtins.str
+    """Optional key of the entry, at most 128 letters, digits and _.:- (e.g.
+    "kyc-tier:outbox:<id>"): when the chain already holds an entry with this
+    key (a redelivery), nothing is appended and the result is that entry.
+    """
     @_builtins.property
     def entry(self) -> Global___AppendRequest: ...
     def __init__(
@@ -434,10 +446,11 @@ class BatchEntry(_message.Message):
         *,
         entry: Global___AppendRequest | None = ...,
         request_id: _builtins.str = ...,
+        entry_key: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["entry", b"entry"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["entry", b"entry", "request_id", b"request_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["entry", b"entry", "entry_key", b"entry_key", "request_id", b"request_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

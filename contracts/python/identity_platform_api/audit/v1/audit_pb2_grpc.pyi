@@ -78,7 +78,9 @@ class AuditServiceStub:
     may add other callers' entries to it); they are durable (committed)
     before the call returns. Each entry may carry its own request id and
     actor (an outbox relaying entries recorded by several calls); missing
-    ones are the call's. Results come back per entry, in order: an invalid
+    ones are the call's. An entry whose entry_key the chain already holds is
+    not appended again: its result is the existing entry (at-least-once
+    delivery without duplicates). Results come back per entry, in order: an invalid
     entry is refused on its own (its result names the reason and field) and
     does not stop the valid ones, which are chained in their order.
     Errors: INVALID_ARGUMENT / INVALID_FIELD (no entries, or more than 500:
@@ -137,7 +139,9 @@ class AuditServiceAsyncStub(AuditServiceStub):
     may add other callers' entries to it); they are durable (committed)
     before the call returns. Each entry may carry its own request id and
     actor (an outbox relaying entries recorded by several calls); missing
-    ones are the call's. Results come back per entry, in order: an invalid
+    ones are the call's. An entry whose entry_key the chain already holds is
+    not appended again: its result is the existing entry (at-least-once
+    delivery without duplicates). Results come back per entry, in order: an invalid
     entry is refused on its own (its result names the reason and field) and
     does not stop the valid ones, which are chained in their order.
     Errors: INVALID_ARGUMENT / INVALID_FIELD (no entries, or more than 500:
@@ -218,7 +222,9 @@ class AuditServiceServicer:
         may add other callers' entries to it); they are durable (committed)
         before the call returns. Each entry may carry its own request id and
         actor (an outbox relaying entries recorded by several calls); missing
-        ones are the call's. Results come back per entry, in order: an invalid
+        ones are the call's. An entry whose entry_key the chain already holds is
+        not appended again: its result is the existing entry (at-least-once
+        delivery without duplicates). Results come back per entry, in order: an invalid
         entry is refused on its own (its result names the reason and field) and
         does not stop the valid ones, which are chained in their order.
         Errors: INVALID_ARGUMENT / INVALID_FIELD (no entries, or more than 500:
