@@ -12,7 +12,8 @@ The unit of work is a *request*: one Append (one entry) or one AppendBatch
 requests queued, in arrival order, until the group holds `max_batch`
 entries (a single request larger than that is a group of its own, never
 split), waiting up to `max_wait` seconds for more when the queue runs dry,
-chains them in order and commits once. With group commit off, every request
+chains them in order and commits once. `writers` such writers run at once
+(the next group waits on the head row lock while one commits). With group commit off, every request
 is its own transaction, written from the caller's task (the appenders then
 serialise on the chain head row lock, as separate processes do).
 """
@@ -42,6 +43,13 @@ DEFAULT_MAX_BATCH = 64
 # is what gathers the next group.
 DEFAULT_MAX_WAIT_SECONDS = 0.0
 
+# Group writers at once (AUDIT_GROUP_COMMIT_WRITERS's default): while one
+# group commits, the next is formed and waits on the chain head row lock, so
+# the database never idles between groups. Groups from different writers may
+# commit in either order; each request's entries stay whole and in order, and
+# a caller's next append is only sent after the previous one was answered.
+DEFAULT_WRITERS = 2
+
 _Request = tuple[list[Draft], "asyncio.Future[list[Entry]]"]
 
 
@@ -61,31 +69,39 @@ class GroupCommitAppender:
         *,
         group_commit: bool = True,
         max_wait: float = DEFAULT_MAX_WAIT_SECONDS,
+        writers: int = DEFAULT_WRITERS,
     ):
         self.database = database
         self.audit_log = audit_log
         self.max_batch = max_batch
         self.group_commit = group_commit
         self.max_wait = max_wait
+        self.writers = writers
         # Told of every committed group (the signed checkpoints), after its callers.
         self.committed = committed
         self._queue: asyncio.Queue[_Request] = asyncio.Queue()
-        self._worker: asyncio.Task | None = None
+        self._workers: list[asyncio.Task] = []
+        # One writer forms a group at a time, so groups take requests in arrival order.
+        self._forming = asyncio.Lock()
         # A request taken from the queue that opens the next group.
         self._held: _Request | None = None
         # Without group commit, the hook still sees groups in commit order.
         self._hook_lock = asyncio.Lock()
 
     def start(self) -> None:
-        if self._worker is None and self.group_commit:
-            self._worker = asyncio.create_task(self._run(), name="audit-group-commit")
+        if not self._workers and self.group_commit:
+            self._workers = [
+                asyncio.create_task(self._run(), name=f"audit-group-commit-{n}")
+                for n in range(self.writers)
+            ]
 
     async def close(self) -> None:
-        if self._worker is not None:
-            self._worker.cancel()
+        for worker in self._workers:
+            worker.cancel()
+        for worker in self._workers:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._worker
-            self._worker = None
+                await worker
+        self._workers = []
         # Requests still queued were never written: tell their callers so.
         pending = [self._held] if self._held is not None else []
         self._held = None
@@ -156,7 +172,8 @@ class GroupCommitAppender:
 
     async def _run(self) -> None:
         while True:
-            group = await self._next_group()
+            async with self._forming:
+                group = await self._next_group()
             drafts = [draft for drafts, _ in group for draft in drafts]
             try:
                 entries = await self.database.run(

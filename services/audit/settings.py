@@ -7,7 +7,7 @@ from pathlib import Path
 
 from identity_runtime import mesh
 from identity_runtime.settings import ServiceSettings, keyring_missing, setting
-from services.audit.appender import DEFAULT_MAX_BATCH, DEFAULT_MAX_WAIT_SECONDS
+from services.audit.appender import DEFAULT_MAX_BATCH, DEFAULT_MAX_WAIT_SECONDS, DEFAULT_WRITERS
 from services.audit.checkpoints import DEFAULT_EVERY_ENTRIES, DEFAULT_EVERY_SECONDS
 
 
@@ -42,6 +42,11 @@ class AuditSettings(ServiceSettings):
         "How long the group-commit writer waits for more appends once none is queued "
         "(0: the commit in flight gathers the next group)",
     )
+    group_commit_writers: int = setting(
+        DEFAULT_WRITERS,
+        "Group-commit writers at once: the next group waits on the chain head lock while "
+        "one commits (at most the pool size)",
+    )
 
     checkpoint_file: Path | None = setting(
         None,
@@ -70,6 +75,8 @@ class AuditSettings(ServiceSettings):
         problems += keyring_missing(self, "hmac_keyring", mesh.AUDIT.env_prefix)
         if not 1 <= self.max_batch <= 1000:
             problems.append(("max_batch", "must be between 1 and 1000"))
+        if not 1 <= self.group_commit_writers <= self.database_pool_size:
+            problems.append(("group_commit_writers", "must be between 1 and the pool size"))
         if not 0 <= self.group_commit_max_wait_seconds <= 1:
             problems.append(("group_commit_max_wait_seconds", "must be between 0 and 1"))
         if self.checkpoint_file is not None and self.checkpoint_key_file is None:

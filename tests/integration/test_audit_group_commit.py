@@ -59,11 +59,12 @@ def head(database: Database) -> int:
         return AuditLog.lock_head(session)[0]
 
 
+@pytest.mark.parametrize("writers", [1, 2])
 async def test_groups_are_bounded_requests_stay_whole_and_the_chain_verifies(
-    database: Database,
+    database: Database, writers: int
 ) -> None:
     audit_log = CountingLog()
-    appender = GroupCommitAppender(database, audit_log, max_batch=4, max_wait=0.05)
+    appender = GroupCommitAppender(database, audit_log, max_batch=4, max_wait=0.05, writers=writers)
     appender.start()
     try:
         singles = [appender.append(draft(i)) for i in range(10)]

@@ -3,11 +3,12 @@
 
     .venv/bin/python tools/bench/audit_append.py [--entries 2000] [--rounds 3] [--direct]
 
-In a scratch schema, two audit services run at once on the same chain
-(`python -m services.audit`): one with AUDIT_GROUP_COMMIT=false (every
+In a scratch schema, three audit services run at once on the same chain
+(`python -m services.audit`): "off" with AUDIT_GROUP_COMMIT=false (every
 Append/AppendBatch is its own transaction, serialised on the chain head row
-lock) and one with group commit on (the default: one writer, one
-transaction per group of concurrent appends). Each round measures, for
+lock), "on" with group commit and one writer (AUDIT_GROUP_COMMIT_WRITERS=1:
+one transaction per group of concurrent appends) and "on2" with two group
+writers (the next group waits on the head lock while one commits). Each round measures, for
 each service in turn (interleaved, so machine noise hits both alike):
   gRPC/1, gRPC/8, gRPC/32   that many concurrent clients calling Append one
                             after another (a fresh caller token per call,
@@ -172,24 +173,27 @@ def main() -> None:
     args = parser.parse_args()
     keyring = generate("audit-bench")
     direct = []
+    modes = ["off", "on", "on2"]
     samples: dict[str, dict[str, list[dict]]] = {
-        label: {"off": [], "on": []} for label, _, _ in CONFIGURATIONS
+        label: {mode: [] for mode in modes} for label, _, _ in CONFIGURATIONS
     }
     with scratch_schema() as url:
         if args.direct:
             direct.append(run_direct(url, keyring, 1, args.entries))
             direct.append(run_direct(url, keyring, 8, args.entries // 8))
         env = {"AUDIT_DATABASE_URL": url, "AUDIT_HMAC_KEYRING": keyring.to_json()}
+        on = {"AUDIT_GROUP_COMMIT": "true", "AUDIT_GROUP_COMMIT_WRITERS": "1"}
+        on2 = {"AUDIT_GROUP_COMMIT": "true", "AUDIT_GROUP_COMMIT_WRITERS": "2"}
         with (
-            service_process("services.audit", {**env, "AUDIT_GROUP_COMMIT": "false"}) as (off, _),
-            service_process("services.audit", {**env, "AUDIT_GROUP_COMMIT": "true"}) as (on, _),
+            service_process("services.audit", {**env, "AUDIT_GROUP_COMMIT": "false"}) as (a, _),
+            service_process("services.audit", {**env, **on}) as (b, _),
+            service_process("services.audit", {**env, **on2}) as (c, _),
         ):
             for round_ in range(args.rounds):
                 for label, writers, batch in CONFIGURATIONS:
-                    # Alternate which service goes first, round by round.
-                    order = [("off", off), ("on", on)]
-                    if round_ % 2:
-                        order.reverse()
+                    # Rotate which service goes first, round by round.
+                    order = [("off", a), ("on", b), ("on2", c)]
+                    order = order[round_ % 3 :] + order[: round_ % 3]
                     for mode, address in order:
                         per_writer = max(1, args.entries // writers)
                         samples[label][mode].append(
@@ -212,6 +216,10 @@ def main() -> None:
                 "ratio_on_off": round(on_rate / off_rate, 2),
                 "off_rounds": [s["entries_per_s"] for s in samples[label]["off"]],
                 "on_rounds": [s["entries_per_s"] for s in samples[label]["on"]],
+                "on2_writers_per_s": round(
+                    statistics.median(s["entries_per_s"] for s in samples[label]["on2"])
+                ),
+                "on2_rounds": [s["entries_per_s"] for s in samples[label]["on2"]],
                 "off_call_p50_ms": statistics.median(s["p50_ms"] for s in samples[label]["off"]),
                 "on_call_p50_ms": statistics.median(s["p50_ms"] for s in samples[label]["on"]),
             }
