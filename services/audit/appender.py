@@ -43,12 +43,13 @@ DEFAULT_MAX_BATCH = 64
 # is what gathers the next group.
 DEFAULT_MAX_WAIT_SECONDS = 0.0
 
-# Group writers at once (AUDIT_GROUP_COMMIT_WRITERS's default): while one
-# group commits, the next is formed and waits on the chain head row lock, so
-# the database never idles between groups. Groups from different writers may
-# commit in either order; each request's entries stay whole and in order, and
-# a caller's next append is only sent after the previous one was answered.
-DEFAULT_WRITERS = 2
+# Group writers at once (AUDIT_GROUP_COMMIT_WRITERS's default). With more
+# than one, the next group is formed while one commits and waits on the chain
+# head row lock; groups from different writers may then commit in either
+# order (each request's entries stay whole and in order). One keeps the chain
+# in arrival order; the benchmark showed no clear gain from two on a loaded
+# 2-core machine (docs/performance.md).
+DEFAULT_WRITERS = 1
 
 _Request = tuple[list[Draft], "asyncio.Future[list[Entry]]"]
 

@@ -44,8 +44,9 @@ class AuditSettings(ServiceSettings):
     )
     group_commit_writers: int = setting(
         DEFAULT_WRITERS,
-        "Group-commit writers at once: the next group waits on the chain head lock while "
-        "one commits (at most the pool size)",
+        "Group-commit writers at once (at most the pool size); above 1 the next group "
+        "waits on the chain head lock while one commits, and groups may commit out of "
+        "arrival order",
     )
 
     checkpoint_file: Path | None = setting(

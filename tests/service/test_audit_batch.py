@@ -53,9 +53,16 @@ def verify(database_url: str):
         database.dispose()
 
 
-@pytest.fixture(params=["group_commit", "alone"])
+MODES = {
+    "group_commit": {"AUDIT_GROUP_COMMIT": "true"},
+    "two_writers": {"AUDIT_GROUP_COMMIT": "true", "AUDIT_GROUP_COMMIT_WRITERS": "2"},
+    "alone": {"AUDIT_GROUP_COMMIT": "false"},
+}
+
+
+@pytest.fixture(params=list(MODES))
 async def audit_service(request: pytest.FixtureRequest, database_url: str):
-    extra = {"AUDIT_GROUP_COMMIT": "true" if request.param == "group_commit" else "false"}
+    extra = MODES[request.param]
     server = await start_service(AUDIT, {**env(database_url), **extra})
     yield server, database_url
     await server.stop(0)
