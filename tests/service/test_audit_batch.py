@@ -169,6 +169,15 @@ async def test_append_batch_refuses_unauthenticated_callers_and_missing_tenants(
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await client.stub.AppendBatch(batch(request(1)), metadata=caller_metadata(""))
     assert error_info(status_from_rpc_error(caught.value)).reason == "TENANT_MISSING"
+    # A partner's token, even with the internal scope, may not append.
+    async with Client(server) as client:
+        partner = caller_metadata(
+            "org_a", actor="api_key:key_1", scopes=("internal",), issuer="gateway"
+        )
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await client.stub.AppendBatch(batch(request(1)), metadata=partner)
+    assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert error_info(status_from_rpc_error(caught.value)).reason == "SCOPE_INSUFFICIENT"
     assert stored_sequences(database_url) == []
 
 
