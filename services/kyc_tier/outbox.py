@@ -16,29 +16,27 @@ import contextlib
 import functools
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from identity_runtime import context, metrics
-from identity_runtime.errors import DomainError
 from identity_runtime.logs import get_logger
 from identity_store.db import Database
 from identity_store.types import utcnow
 from services.kyc_tier import models
+from services.kyc_tier.outbox_delivery import AuditSink as AuditSink
+from services.kyc_tier.outbox_delivery import BatchAuditSink as BatchAuditSink
+from services.kyc_tier.outbox_delivery import PendingEntry as PendingEntry
+from services.kyc_tier.outbox_delivery import deliver_batched, deliver_each
 
 log = get_logger("identity.kyc_tier.outbox")
 
 BATCH = 100
 # The queue label of the outbox in the metrics.
 QUEUE = "audit_outbox"
-# Refusals that retrying cannot fix.
-_PERMANENT = frozenset(
-    {"INVALID_ARGUMENT", "FAILED_PRECONDITION", "PERMISSION_DENIED", "UNAUTHENTICATED"}
-)
 
 
 # What the audit service accepts (audit.v1.Outcome).
@@ -76,48 +74,6 @@ def record(
             details={k: str(v) for k, v in (details or {}).items()},
         )
     )
-
-
-@dataclass(frozen=True)
-class PendingEntry:
-    id: int
-    org_id: str
-    request_id: str
-    actor: str
-    action: str
-    subject: str
-    outcome: str
-    evidence_hashes: dict[str, str]
-    details: dict[str, str]
-
-
-class AuditSink(Protocol):
-    """Where the relay delivers; the gRPC implementation lives in adapters."""
-
-    async def deliver(self, entry: PendingEntry) -> None: ...
-
-
-@runtime_checkable
-class BatchAuditSink(AuditSink, Protocol):
-    """A sink that also takes several entries of one organisation in one call.
-
-    `deliver_batch` appends them in order; it answers one result per entry:
-    None (appended) or the reason the audit service refused that entry for
-    good (nothing of it was written; the others were). A failure of the
-    whole call raises a DomainError, and then none of them was written."""
-
-    async def deliver_batch(self, entries: list[PendingEntry]) -> list[str | None]: ...
-
-
-def _runs(batch: list[PendingEntry]) -> list[list[PendingEntry]]:
-    """Consecutive entries of one organisation (one batch call each), in order."""
-    runs: list[list[PendingEntry]] = []
-    for entry in batch:
-        if runs and runs[-1][0].org_id == entry.org_id:
-            runs[-1].append(entry)
-        else:
-            runs.append([entry])
-    return runs
 
 
 class OutboxRelay:
@@ -231,9 +187,9 @@ class OutboxRelay:
             if not batch:
                 return delivered
             if isinstance(self.sink, BatchAuditSink):
-                done, rejected, failed = await self._deliver_batched(self.sink, batch)
+                done, rejected, failed = await deliver_batched(self.sink, batch)
             else:
-                done, rejected, failed = await self._deliver_each(batch)
+                done, rejected, failed = await deliver_each(self.sink, batch)
             await self.database.run(
                 functools.partial(
                     self._settle,
@@ -246,64 +202,6 @@ class OutboxRelay:
             delivered += len(done)
             if failed is not None:
                 return delivered
-
-    async def _deliver_each(
-        self, batch: list[PendingEntry]
-    ) -> tuple[list[int], dict[int, str], int | None]:
-        """One call per entry, in order, stopping at the first that may succeed later."""
-        done: list[int] = []
-        rejected: dict[int, str] = {}
-        for entry in batch:
-            try:
-                await self.sink.deliver(entry)
-            except DomainError as exc:
-                metrics.AUDIT_APPEND_FAILURES.labels("relay").inc()
-                if exc.code in _PERMANENT:
-                    _log_refused(entry.id, exc.reason)
-                    rejected[entry.id] = exc.reason
-                    continue
-                log.warning("audit entry not delivered yet", outbox_id=entry.id, reason=exc.reason)
-                return done, rejected, entry.id
-            done.append(entry.id)
-        return done, rejected, None
-
-    async def _deliver_batched(
-        self, sink: BatchAuditSink, batch: list[PendingEntry]
-    ) -> tuple[list[int], dict[int, str], int | None]:
-        """One call per run of one organisation's entries, in order, stopping
-        at the first call that may succeed later (none of its entries was
-        written: the whole run is retried, in order)."""
-        done: list[int] = []
-        rejected: dict[int, str] = {}
-        for run in _runs(batch):
-            try:
-                results = await sink.deliver_batch(run)
-            except DomainError as exc:
-                metrics.AUDIT_APPEND_FAILURES.labels("relay").inc(len(run))
-                if exc.code in _PERMANENT:
-                    for entry in run:
-                        _log_refused(entry.id, exc.reason)
-                        rejected[entry.id] = exc.reason
-                    continue
-                log.warning(
-                    "audit entries not delivered yet",
-                    outbox_id=run[0].id,
-                    entries=len(run),
-                    reason=exc.reason,
-                )
-                return done, rejected, run[0].id
-            if len(results) != len(run):
-                # Cannot tell which were written: retry the run (at least once).
-                log.error("audit sink answered a different number of results", outbox_id=run[0].id)
-                return done, rejected, run[0].id
-            for entry, refusal in zip(run, results, strict=True):
-                if refusal is None:
-                    done.append(entry.id)
-                else:
-                    metrics.AUDIT_APPEND_FAILURES.labels("relay").inc()
-                    _log_refused(entry.id, refusal)
-                    rejected[entry.id] = refusal
-        return done, rejected, None
 
     @staticmethod
     def _settle(
@@ -343,14 +241,6 @@ class OutboxRelay:
                 .where(models.AuditOutbox.id == failed)
                 .values(attempts=models.AuditOutbox.attempts + 1)
             )
-
-
-def _log_refused(outbox_id: int, reason: str) -> None:
-    log.error(
-        "audit entry refused by the audit service; kept in the outbox",
-        outbox_id=outbox_id,
-        reason=reason,
-    )
 
 
 async def wait_until_delivered(database: Database) -> None:
