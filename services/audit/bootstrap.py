@@ -89,6 +89,9 @@ async def build(settings: AuditSettings, *, overrides: AuditOverrides | None = N
         audit_log,
         settings.max_batch,
         committed=checkpoints.committed if checkpoints is not None else None,
+        group_commit=settings.group_commit,
+        max_wait=settings.group_commit_max_wait_seconds,
+        writers=settings.group_commit_writers,
     )
     appender.start()
     retention = None

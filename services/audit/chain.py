@@ -36,6 +36,7 @@ ACTOR_PATTERN = re.compile(
 )
 ACTION_PATTERN = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 SUBJECT_PATTERN = re.compile(r"^[a-z][a-z0-9_]*:[A-Za-z0-9_.\-]{1,100}$")
+ENTRY_KEY_PATTERN = re.compile(r"^[A-Za-z0-9_.:\-]{1,128}$")
 MAP_KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_.]{0,63}$")
 SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 # Personal data that must never be written to the log: a NIK (a standalone
@@ -62,6 +63,10 @@ class Draft:
     request_id: str
     evidence_hashes: Mapping[str, str] = field(default_factory=dict)
     details: Mapping[str, str] = field(default_factory=dict)
+    # A client's key for the entry (e.g. "kyc-tier:outbox:<id>"): an entry
+    # whose key the chain already holds is not appended again. Outside the
+    # MAC (a delivery key, not content); "" = none.
+    entry_key: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -116,6 +121,12 @@ def validate_draft(draft: Draft) -> Draft:
         raise invalid_field("outcome", "must be SUCCESS, DENIED or FAILED")
     if len(draft.request_id) > 128:
         raise invalid_field("request_id", "at most 128 characters")
+    if draft.entry_key and (
+        not ENTRY_KEY_PATTERN.match(draft.entry_key) or _looks_personal(draft.entry_key)
+    ):
+        raise invalid_field(
+            "entry_key", "at most 128 letters, digits and _.:- naming an internal id"
+        )
     for name, mapping in (("evidence_hashes", draft.evidence_hashes), ("details", draft.details)):
         if len(mapping) > MAX_MAP_ENTRIES:
             raise invalid_field(name, f"at most {MAX_MAP_ENTRIES} entries")

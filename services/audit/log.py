@@ -67,7 +67,12 @@ def _entry(row: models.AuditEntry) -> Entry:
         row,
         evidence_hashes=dict(row.evidence_hashes or {}),
         details=dict(row.details or {}),
+        entry_key=row.entry_key or "",
     )
+
+
+def _row(entry: Entry) -> dict[str, Any]:
+    return {**entry.__dict__, "entry_key": entry.entry_key or None}
 
 
 @dataclass(frozen=True)
@@ -172,12 +177,28 @@ class AuditLog:
         return head.last_sequence, head.last_hmac
 
     def append(self, session: Session, drafts: list[Draft]) -> list[Entry]:
-        """Chain and insert validated drafts in order, in the caller's transaction."""
+        """Chain and insert validated drafts in order, in the caller's transaction.
+
+        One entry per draft, in order. A draft whose `entry_key` the chain
+        already holds (or an earlier draft of this call holds) is not appended:
+        its result is that entry. The head lock makes the check race-free
+        across replicas."""
         last_sequence, last_hmac = self.lock_head(session)
         key_id = self.keyring.primary_id
         key = self.keyring.primary
-        written = []
+        keyed = {d.entry_key for d in drafts if d.entry_key}
+        known: dict[str, Entry] = {}
+        if keyed:
+            rows = session.scalars(
+                select(models.AuditEntry).where(models.AuditEntry.entry_key.in_(sorted(keyed)))
+            )
+            known = {row.entry_key: _entry(row) for row in rows if row.entry_key}
+        results: list[Entry] = []
+        written: list[Entry] = []
         for draft in drafts:
+            if draft.entry_key and draft.entry_key in known:
+                results.append(known[draft.entry_key])
+                continue
             entry = same_named(
                 Entry,
                 draft,
@@ -193,11 +214,14 @@ class AuditLog:
             )
             entry = replace(entry, entry_hmac=compute_hmac(key, entry))
             written.append(entry)
+            results.append(entry)
+            if entry.entry_key:
+                known[entry.entry_key] = entry
             last_sequence, last_hmac = entry.sequence, entry.entry_hmac
         if written:
-            session.execute(insert(models.AuditEntry), [e.__dict__ for e in written])
+            session.execute(insert(models.AuditEntry), [_row(e) for e in written])
             session.execute(_UPDATE_HEAD, {"last_sequence": last_sequence, "last_hmac": last_hmac})
-        return written
+        return results
 
     # --- query and export ----------------------------------------------------------
 

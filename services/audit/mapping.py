@@ -9,7 +9,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from identity_platform_api.audit.v1 import audit_pb2
 from identity_runtime.convert import message
-from identity_runtime.errors import invalid_field
+from identity_runtime.errors import DomainError, invalid_field
 from services.audit.chain import Draft, Entry, VerifyReport
 from services.audit.log import QueryFilter
 
@@ -32,7 +32,13 @@ def _time(
     return value.ToDatetime(tzinfo=UTC)
 
 
-def draft(request: audit_pb2.AppendRequest, tenant_id: str, actor: str, request_id: str) -> Draft:
+def draft(
+    request: audit_pb2.AppendRequest,
+    tenant_id: str,
+    actor: str,
+    request_id: str,
+    entry_key: str = "",
+) -> Draft:
     outcome = _OUTCOME_FROM_PROTO.get(request.outcome)
     if outcome is None:
         raise invalid_field("outcome", "must be SUCCESS, DENIED or FAILED")
@@ -45,6 +51,7 @@ def draft(request: audit_pb2.AppendRequest, tenant_id: str, actor: str, request_
         request_id=request_id,
         evidence_hashes=dict(request.evidence_hashes),
         details=dict(request.details),
+        entry_key=entry_key,
     )
 
 
@@ -66,6 +73,18 @@ def entry(value: Entry) -> audit_pb2.AuditEntry:
         evidence_hashes=dict(value.evidence_hashes),
         details=dict(value.details),
     )
+
+
+def batch_result(result: Entry | DomainError) -> audit_pb2.AppendBatchResult:
+    if isinstance(result, DomainError):
+        return audit_pb2.AppendBatchResult(
+            refused=audit_pb2.EntryRefusal(
+                reason=result.reason,
+                field=result.metadata.get("field", ""),
+                message=result.message,
+            )
+        )
+    return audit_pb2.AppendBatchResult(entry=entry(result))
 
 
 def verify_response(report: VerifyReport) -> audit_pb2.VerifyChainResponse:

@@ -30,6 +30,8 @@ class AuditEntry(Base):
         Index("ix_audit_tenant_action", "tenant_id", "action"),
         # Keyset pagination of a tenant's entries, newest first.
         Index("ix_audit_tenant_sequence", "tenant_id", "sequence"),
+        # At most one entry per client key (redelivery returns the existing one).
+        Index("ix_audit_entry_key", "entry_key", unique=True),
     )
 
     sequence: Mapped[int] = mapped_column(
@@ -48,6 +50,8 @@ class AuditEntry(Base):
     previous_hmac: Mapped[str] = mapped_column(String(64))
     entry_hmac: Mapped[str] = mapped_column(String(64))
     key_id: Mapped[str] = mapped_column(String(64))
+    # The client's key of the entry (AppendBatch's entry_key); NULL without one.
+    entry_key: Mapped[str | None] = mapped_column(String(128))
 
 
 class AuditChainHead(Base):

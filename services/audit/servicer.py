@@ -7,6 +7,7 @@ from typing import Any
 
 from identity_platform_api.audit.v1 import audit_pb2, audit_pb2_grpc
 from identity_runtime import context
+from identity_runtime.errors import DomainError
 from identity_runtime.server import CoreServicer
 from services.audit import mapping
 from services.audit.bootstrap import AuditCore
@@ -18,6 +19,27 @@ class AuditServiceServicer(CoreServicer[AuditCore], audit_pb2_grpc.AuditServiceS
             mapping.draft(request, context.require_org(), context.actor(), context.request_id())
         )
         return audit_pb2.AppendResponse(entry=mapping.entry(written))
+
+    async def AppendBatch(
+        self, request: audit_pb2.AppendBatchRequest, _: Any
+    ) -> audit_pb2.AppendBatchResponse:
+        tenant_id, actor, request_id = context.require_org(), context.actor(), context.request_id()
+        drafts: list[Any] = []
+        for item in request.entries:
+            try:
+                drafts.append(
+                    mapping.draft(
+                        item.entry,
+                        tenant_id,
+                        actor,
+                        item.request_id or request_id,
+                        item.entry_key,
+                    )
+                )
+            except DomainError as refusal:
+                drafts.append(refusal)
+        results = await self.core.trail.append_batch(drafts)
+        return audit_pb2.AppendBatchResponse(results=[mapping.batch_result(r) for r in results])
 
     async def QueryEntries(
         self, request: audit_pb2.QueryEntriesRequest, _: Any

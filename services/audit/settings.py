@@ -13,7 +13,7 @@ from identity_runtime.settings import (
     keyring_missing,
     setting,
 )
-from services.audit.appender import DEFAULT_MAX_BATCH
+from services.audit.appender import DEFAULT_MAX_BATCH, DEFAULT_MAX_WAIT_SECONDS, DEFAULT_WRITERS
 from services.audit.checkpoints import DEFAULT_EVERY_ENTRIES, DEFAULT_EVERY_SECONDS
 
 
@@ -31,6 +31,22 @@ class AuditSettings(DatabaseSettings, ServiceSettings):
     hmac_keyring: str = inline_secret_setting("JSON keyring")
     max_batch: int = setting(
         DEFAULT_MAX_BATCH, "Most appends one transaction commits together (group commit)"
+    )
+    group_commit: bool = setting(
+        True,
+        "Appends arriving together share one transaction (one writer, one commit); "
+        "off: each Append/AppendBatch commits alone (for comparison only)",
+    )
+    group_commit_max_wait_seconds: float = setting(
+        DEFAULT_MAX_WAIT_SECONDS,
+        "How long the group-commit writer waits for more appends once none is queued "
+        "(0: the commit in flight gathers the next group)",
+    )
+    group_commit_writers: int = setting(
+        DEFAULT_WRITERS,
+        "Group-commit writers at once (at most the pool size); above 1 the next group "
+        "waits on the chain head lock while one commits, and groups may commit out of "
+        "arrival order",
     )
 
     checkpoint_file: Path | None = setting(
@@ -60,6 +76,10 @@ class AuditSettings(DatabaseSettings, ServiceSettings):
         problems += keyring_missing(self, "hmac_keyring", mesh.AUDIT.env_prefix)
         if not 1 <= self.max_batch <= 1000:
             problems.append(("max_batch", "must be between 1 and 1000"))
+        if not 1 <= self.group_commit_writers <= self.database_pool_size:
+            problems.append(("group_commit_writers", "must be between 1 and the pool size"))
+        if not 0 <= self.group_commit_max_wait_seconds <= 1:
+            problems.append(("group_commit_max_wait_seconds", "must be between 0 and 1"))
         if self.checkpoint_file is not None and self.checkpoint_key_file is None:
             problems.append(("checkpoint_key_file", "set it to sign the checkpoints"))
         if self.checkpoint_every_entries < 1:

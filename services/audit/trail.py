@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 from identity_runtime import metrics
-from identity_runtime.errors import invalid_field
+from identity_runtime.errors import DomainError, invalid_field
 from identity_store.db import Database
 from services.audit.appender import GroupCommitAppender
 from services.audit.chain import Draft, Entry, VerifyReport, validate_draft
 from services.audit.log import AuditLog, QueryFilter
+
+# Most entries one AppendBatch carries.
+MAX_BATCH_ENTRIES = 500
 
 
 class AuditTrail:
@@ -22,6 +25,27 @@ class AuditTrail:
 
     async def append(self, draft: Draft) -> Entry:
         return await self.appender.append(validate_draft(draft))
+
+    async def append_batch(
+        self, drafts: Sequence[Draft | DomainError]
+    ) -> list[Entry | DomainError]:
+        """Validate each draft on its own; chain the valid ones together, in
+        order, in one transaction. One result per draft, in order: the entry
+        written, or why that draft was refused (nothing of it was written).
+        A draft the caller could not even build arrives as its refusal."""
+        if not drafts:
+            raise invalid_field("entries", "at least one entry")
+        if len(drafts) > MAX_BATCH_ENTRIES:
+            raise invalid_field("entries", f"at most {MAX_BATCH_ENTRIES} entries")
+        checked: list[Draft | DomainError] = []
+        for draft in drafts:
+            try:
+                checked.append(draft if isinstance(draft, DomainError) else validate_draft(draft))
+            except DomainError as refusal:
+                checked.append(refusal)
+        valid = [d for d in checked if not isinstance(d, DomainError)]
+        written = iter(await self.appender.append_many(valid))
+        return [d if isinstance(d, DomainError) else next(written) for d in checked]
 
     async def query(
         self, query: QueryFilter, page_size: int, page_token: str

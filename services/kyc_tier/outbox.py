@@ -16,29 +16,27 @@ import contextlib
 import functools
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from identity_runtime import context, metrics
-from identity_runtime.errors import DomainError
 from identity_runtime.logs import get_logger
 from identity_store.db import Database
 from identity_store.types import utcnow
 from services.kyc_tier import models
+from services.kyc_tier.outbox_delivery import AuditSink as AuditSink
+from services.kyc_tier.outbox_delivery import BatchAuditSink as BatchAuditSink
+from services.kyc_tier.outbox_delivery import PendingEntry as PendingEntry
+from services.kyc_tier.outbox_delivery import deliver_batched, deliver_each
 
 log = get_logger("identity.kyc_tier.outbox")
 
 BATCH = 100
 # The queue label of the outbox in the metrics.
 QUEUE = "audit_outbox"
-# Refusals that retrying cannot fix.
-_PERMANENT = frozenset(
-    {"INVALID_ARGUMENT", "FAILED_PRECONDITION", "PERMISSION_DENIED", "UNAUTHENTICATED"}
-)
 
 
 # What the audit service accepts (audit.v1.Outcome).
@@ -76,25 +74,6 @@ def record(
             details={k: str(v) for k, v in (details or {}).items()},
         )
     )
-
-
-@dataclass(frozen=True)
-class PendingEntry:
-    id: int
-    org_id: str
-    request_id: str
-    actor: str
-    action: str
-    subject: str
-    outcome: str
-    evidence_hashes: dict[str, str]
-    details: dict[str, str]
-
-
-class AuditSink(Protocol):
-    """Where the relay delivers; the gRPC implementation lives in adapters."""
-
-    async def deliver(self, entry: PendingEntry) -> None: ...
 
 
 class OutboxRelay:
@@ -207,28 +186,10 @@ class OutboxRelay:
             batch = await self.database.run(self._claim)
             if not batch:
                 return delivered
-            done: list[int] = []
-            rejected: dict[int, str] = {}
-            failed: int | None = None
-            for entry in batch:
-                try:
-                    await self.sink.deliver(entry)
-                except DomainError as exc:
-                    metrics.AUDIT_APPEND_FAILURES.labels("relay").inc()
-                    if exc.code in _PERMANENT:
-                        log.error(
-                            "audit entry refused by the audit service; kept in the outbox",
-                            outbox_id=entry.id,
-                            reason=exc.reason,
-                        )
-                        rejected[entry.id] = exc.reason
-                        continue
-                    log.warning(
-                        "audit entry not delivered yet", outbox_id=entry.id, reason=exc.reason
-                    )
-                    failed = entry.id
-                    break
-                done.append(entry.id)
+            if isinstance(self.sink, BatchAuditSink):
+                done, rejected, failed = await deliver_batched(self.sink, batch)
+            else:
+                done, rejected, failed = await deliver_each(self.sink, batch)
             await self.database.run(
                 functools.partial(
                     self._settle,

@@ -27,7 +27,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from identity_platform_api.common.v1 import options_pb2 as identity__platform__api_dot_common_dot_v1_dot_options__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n*identity_platform_api/audit/v1/audit.proto\x12\x11identity.audit.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a-identity_platform_api/common/v1/options.proto\"\xb6\x05\n\nAuditEntry\x12\x1a\n\x08sequence\x18\x01 \x01(\x03R\x08sequence\x12\x19\n\x08\x65ntry_id\x18\x02 \x01(\tR\x07\x65ntryId\x12;\n\x0brecorded_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\nrecordedAt\x12\x1b\n\ttenant_id\x18\x04 \x01(\tR\x08tenantId\x12\x14\n\x05\x61\x63tor\x18\x05 \x01(\tR\x05\x61\x63tor\x12\x16\n\x06\x61\x63tion\x18\x06 \x01(\tR\x06\x61\x63tion\x12\x18\n\x07subject\x18\x07 \x01(\tR\x07subject\x12\x34\n\x07outcome\x18\x08 \x01(\x0e\x32\x1a.identity.audit.v1.OutcomeR\x07outcome\x12\x1d\n\nrequest_id\x18\t \x01(\tR\trequestId\x12Z\n\x0f\x65vidence_hashes\x18\n \x03(\x0b\x32\x31.identity.audit.v1.AuditEntry.EvidenceHashesEntryR\x0e\x65videnceHashes\x12\x44\n\x07\x64\x65tails\x18\x0b \x03(\x0b\x32*.identity.audit.v1.AuditEntry.DetailsEntryR\x07\x64\x65tails\x12#\n\rprevious_hmac\x18\x0c \x01(\tR\x0cpreviousHmac\x12\x1d\n\nentry_hmac\x18\r \x01(\tR\tentryHmac\x12\x15\n\x06key_id\x18\x0e \x01(\tR\x05keyId\x1a\x41\n\x13\x45videnceHashesEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\x1a:\n\x0c\x44\x65tailsEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\"\xb4\x03\n\rAppendRequest\x12\x14\n\x05\x61\x63tor\x18\x01 \x01(\tR\x05\x61\x63tor\x12\x16\n\x06\x61\x63tion\x18\x02 \x01(\tR\x06\x61\x63tion\x12\x18\n\x07subject\x18\x03 \x01(\tR\x07subject\x12\x34\n\x07outcome\x18\x04 \x01(\x0e\x32\x1a.identity.audit.v1.OutcomeR\x07outcome\x12]\n\x0f\x65vidence_hashes\x18\x05 \x03(\x0b\x32\x34.identity.audit.v1.AppendRequest.EvidenceHashesEntryR\x0e\x65videnceHashes\x12G\n\x07\x64\x65tails\x18\x06 \x03(\x0b\x32-.identity.audit.v1.AppendRequest.DetailsEntryR\x07\x64\x65tails\x1a\x41\n\x13\x45videnceHashesEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\x1a:\n\x0c\x44\x65tailsEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\"E\n\x0e\x41ppendResponse\x12\x33\n\x05\x65ntry\x18\x01 \x01(\x0b\x32\x1d.identity.audit.v1.AuditEntryR\x05\x65ntry\"\xf5\x01\n\x13QueryEntriesRequest\x12\x18\n\x07subject\x18\x01 \x01(\tR\x07subject\x12\x16\n\x06\x61\x63tion\x18\x02 \x01(\tR\x06\x61\x63tion\x12\x39\n\nstart_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tstartTime\x12\x35\n\x08\x65nd_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x07\x65ndTime\x12\x1b\n\tpage_size\x18\x05 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x06 \x01(\tR\tpageToken\"w\n\x14QueryEntriesResponse\x12\x37\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x1d.identity.audit.v1.AuditEntryR\x07\x65ntries\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"9\n\x12VerifyChainRequest\x12#\n\rfrom_sequence\x18\x01 \x01(\x03R\x0c\x66romSequence\"\x96\x02\n\x13VerifyChainResponse\x12\x16\n\x06intact\x18\x01 \x01(\x08R\x06intact\x12\'\n\x0f\x65ntries_checked\x18\x02 \x01(\x03R\x0e\x65ntriesChecked\x12,\n\x12\x66irst_bad_sequence\x18\x03 \x01(\x03R\x10\x66irstBadSequence\x12\x18\n\x07problem\x18\x04 \x01(\tR\x07problem\x12\x34\n\x16verified_from_sequence\x18\x05 \x01(\x03R\x14verifiedFromSequence\x12#\n\rhead_sequence\x18\x06 \x01(\x03R\x0cheadSequence\x12\x1b\n\thead_hmac\x18\x07 \x01(\tR\x08headHmac\";\n\x14\x45xportEntriesRequest\x12#\n\rfrom_sequence\x18\x01 \x01(\x03R\x0c\x66romSequence\"L\n\x15\x45xportEntriesResponse\x12\x33\n\x05\x65ntry\x18\x01 \x01(\x0b\x32\x1d.identity.audit.v1.AuditEntryR\x05\x65ntry*_\n\x07Outcome\x12\x17\n\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x13\n\x0fOUTCOME_SUCCESS\x10\x01\x12\x12\n\x0eOUTCOME_DENIED\x10\x02\x12\x12\n\x0eOUTCOME_FAILED\x10\x03\x32\x94\x04\n\x0c\x41uditService\x12\x82\x01\n\x06\x41ppend\x12 .identity.audit.v1.AppendRequest\x1a!.identity.audit.v1.AppendResponse\"3\xca\xf3\x18\x02\x08\x04\xda\xf3\x18)\n\x15\n\x10INVALID_ARGUMENT\x12\x01\x02\n\x10\n\x0bUNAVAILABLE\x12\x01 \x12\xa4\x01\n\x0cQueryEntries\x12&.identity.audit.v1.QueryEntriesRequest\x1a\'.identity.audit.v1.QueryEntriesResponse\"C\x90\x02\x01\xca\xf3\x18\x02\x08\x02\xda\xf3\x18\x17\n\x15\n\x10INVALID_ARGUMENT\x12\x01\x02\x82\xd3\xe4\x93\x02\x19\x12\x17/api/identity/audit-log\x12g\n\x0bVerifyChain\x12%.identity.audit.v1.VerifyChainRequest\x1a&.identity.audit.v1.VerifyChainResponse\"\t\x90\x02\x01\xca\xf3\x18\x02\x08\x04\x12o\n\rExportEntries\x12\'.identity.audit.v1.ExportEntriesRequest\x1a(.identity.audit.v1.ExportEntriesResponse\"\t\x90\x02\x01\xca\xf3\x18\x02\x08\x04\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n*identity_platform_api/audit/v1/audit.proto\x12\x11identity.audit.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a-identity_platform_api/common/v1/options.proto\"\xd3\x05\n\nAuditEntry\x12\x1a\n\x08sequence\x18\x01 \x01(\x03R\x08sequence\x12\x19\n\x08\x65ntry_id\x18\x02 \x01(\tR\x07\x65ntryId\x12;\n\x0brecorded_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\nrecordedAt\x12\x1b\n\ttenant_id\x18\x04 \x01(\tR\x08tenantId\x12\x14\n\x05\x61\x63tor\x18\x05 \x01(\tR\x05\x61\x63tor\x12\x16\n\x06\x61\x63tion\x18\x06 \x01(\tR\x06\x61\x63tion\x12\x18\n\x07subject\x18\x07 \x01(\tR\x07subject\x12\x34\n\x07outcome\x18\x08 \x01(\x0e\x32\x1a.identity.audit.v1.OutcomeR\x07outcome\x12\x1d\n\nrequest_id\x18\t \x01(\tR\trequestId\x12Z\n\x0f\x65vidence_hashes\x18\n \x03(\x0b\x32\x31.identity.audit.v1.AuditEntry.EvidenceHashesEntryR\x0e\x65videnceHashes\x12\x44\n\x07\x64\x65tails\x18\x0b \x03(\x0b\x32*.identity.audit.v1.AuditEntry.DetailsEntryR\x07\x64\x65tails\x12#\n\rprevious_hmac\x18\x0c \x01(\tR\x0cpreviousHmac\x12\x1d\n\nentry_hmac\x18\r \x01(\tR\tentryHmac\x12\x15\n\x06key_id\x18\x0e \x01(\tR\x05keyId\x12\x1b\n\tentry_key\x18\x0f \x01(\tR\x08\x65ntryKey\x1a\x41\n\x13\x45videnceHashesEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\x1a:\n\x0c\x44\x65tailsEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\"\xb4\x03\n\rAppendRequest\x12\x14\n\x05\x61\x63tor\x18\x01 \x01(\tR\x05\x61\x63tor\x12\x16\n\x06\x61\x63tion\x18\x02 \x01(\tR\x06\x61\x63tion\x12\x18\n\x07subject\x18\x03 \x01(\tR\x07subject\x12\x34\n\x07outcome\x18\x04 \x01(\x0e\x32\x1a.identity.audit.v1.OutcomeR\x07outcome\x12]\n\x0f\x65vidence_hashes\x18\x05 \x03(\x0b\x32\x34.identity.audit.v1.AppendRequest.EvidenceHashesEntryR\x0e\x65videnceHashes\x12G\n\x07\x64\x65tails\x18\x06 \x03(\x0b\x32-.identity.audit.v1.AppendRequest.DetailsEntryR\x07\x64\x65tails\x1a\x41\n\x13\x45videnceHashesEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\x1a:\n\x0c\x44\x65tailsEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\"E\n\x0e\x41ppendResponse\x12\x33\n\x05\x65ntry\x18\x01 \x01(\x0b\x32\x1d.identity.audit.v1.AuditEntryR\x05\x65ntry\"\xf5\x01\n\x13QueryEntriesRequest\x12\x18\n\x07subject\x18\x01 \x01(\tR\x07subject\x12\x16\n\x06\x61\x63tion\x18\x02 \x01(\tR\x06\x61\x63tion\x12\x39\n\nstart_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tstartTime\x12\x35\n\x08\x65nd_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x07\x65ndTime\x12\x1b\n\tpage_size\x18\x05 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x06 \x01(\tR\tpageToken\"w\n\x14QueryEntriesResponse\x12\x37\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x1d.identity.audit.v1.AuditEntryR\x07\x65ntries\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"9\n\x12VerifyChainRequest\x12#\n\rfrom_sequence\x18\x01 \x01(\x03R\x0c\x66romSequence\"\x96\x02\n\x13VerifyChainResponse\x12\x16\n\x06intact\x18\x01 \x01(\x08R\x06intact\x12\'\n\x0f\x65ntries_checked\x18\x02 \x01(\x03R\x0e\x65ntriesChecked\x12,\n\x12\x66irst_bad_sequence\x18\x03 \x01(\x03R\x10\x66irstBadSequence\x12\x18\n\x07problem\x18\x04 \x01(\tR\x07problem\x12\x34\n\x16verified_from_sequence\x18\x05 \x01(\x03R\x14verifiedFromSequence\x12#\n\rhead_sequence\x18\x06 \x01(\x03R\x0cheadSequence\x12\x1b\n\thead_hmac\x18\x07 \x01(\tR\x08headHmac\";\n\x14\x45xportEntriesRequest\x12#\n\rfrom_sequence\x18\x01 \x01(\x03R\x0c\x66romSequence\"L\n\x15\x45xportEntriesResponse\x12\x33\n\x05\x65ntry\x18\x01 \x01(\x0b\x32\x1d.identity.audit.v1.AuditEntryR\x05\x65ntry\"\x80\x01\n\nBatchEntry\x12\x36\n\x05\x65ntry\x18\x01 \x01(\x0b\x32 .identity.audit.v1.AppendRequestR\x05\x65ntry\x12\x1d\n\nrequest_id\x18\x02 \x01(\tR\trequestId\x12\x1b\n\tentry_key\x18\x03 \x01(\tR\x08\x65ntryKey\"M\n\x12\x41ppendBatchRequest\x12\x37\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x1d.identity.audit.v1.BatchEntryR\x07\x65ntries\"V\n\x0c\x45ntryRefusal\x12\x16\n\x06reason\x18\x01 \x01(\tR\x06reason\x12\x14\n\x05\x66ield\x18\x02 \x01(\tR\x05\x66ield\x12\x18\n\x07message\x18\x03 \x01(\tR\x07message\"\x91\x01\n\x11\x41ppendBatchResult\x12\x35\n\x05\x65ntry\x18\x01 \x01(\x0b\x32\x1d.identity.audit.v1.AuditEntryH\x00R\x05\x65ntry\x12;\n\x07refused\x18\x02 \x01(\x0b\x32\x1f.identity.audit.v1.EntryRefusalH\x00R\x07refusedB\x08\n\x06result\"U\n\x13\x41ppendBatchResponse\x12>\n\x07results\x18\x01 \x03(\x0b\x32$.identity.audit.v1.AppendBatchResultR\x07results*_\n\x07Outcome\x12\x17\n\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x13\n\x0fOUTCOME_SUCCESS\x10\x01\x12\x12\n\x0eOUTCOME_DENIED\x10\x02\x12\x12\n\x0eOUTCOME_FAILED\x10\x03\x32\xa8\x05\n\x0c\x41uditService\x12\x82\x01\n\x06\x41ppend\x12 .identity.audit.v1.AppendRequest\x1a!.identity.audit.v1.AppendResponse\"3\xca\xf3\x18\x02\x08\x04\xda\xf3\x18)\n\x15\n\x10INVALID_ARGUMENT\x12\x01\x02\n\x10\n\x0bUNAVAILABLE\x12\x01 \x12\xa4\x01\n\x0cQueryEntries\x12&.identity.audit.v1.QueryEntriesRequest\x1a\'.identity.audit.v1.QueryEntriesResponse\"C\x90\x02\x01\xca\xf3\x18\x02\x08\x02\xda\xf3\x18\x17\n\x15\n\x10INVALID_ARGUMENT\x12\x01\x02\x82\xd3\xe4\x93\x02\x19\x12\x17/api/identity/audit-log\x12g\n\x0bVerifyChain\x12%.identity.audit.v1.VerifyChainRequest\x1a&.identity.audit.v1.VerifyChainResponse\"\t\x90\x02\x01\xca\xf3\x18\x02\x08\x04\x12o\n\rExportEntries\x12\'.identity.audit.v1.ExportEntriesRequest\x1a(.identity.audit.v1.ExportEntriesResponse\"\t\x90\x02\x01\xca\xf3\x18\x02\x08\x04\x30\x01\x12\x91\x01\n\x0b\x41ppendBatch\x12%.identity.audit.v1.AppendBatchRequest\x1a&.identity.audit.v1.AppendBatchResponse\"3\xca\xf3\x18\x02\x08\x04\xda\xf3\x18)\n\x15\n\x10INVALID_ARGUMENT\x12\x01\x02\n\x10\n\x0bUNAVAILABLE\x12\x01 b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -50,34 +50,46 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_AUDITSERVICE'].methods_by_name['VerifyChain']._serialized_options = b'\220\002\001\312\363\030\002\010\004'
   _globals['_AUDITSERVICE'].methods_by_name['ExportEntries']._loaded_options = None
   _globals['_AUDITSERVICE'].methods_by_name['ExportEntries']._serialized_options = b'\220\002\001\312\363\030\002\010\004'
-  _globals['_OUTCOME']._serialized_start=2230
-  _globals['_OUTCOME']._serialized_end=2325
+  _globals['_AUDITSERVICE'].methods_by_name['AppendBatch']._loaded_options = None
+  _globals['_AUDITSERVICE'].methods_by_name['AppendBatch']._serialized_options = b'\312\363\030\002\010\004\332\363\030)\n\025\n\020INVALID_ARGUMENT\022\001\002\n\020\n\013UNAVAILABLE\022\001 '
+  _globals['_OUTCOME']._serialized_start=2792
+  _globals['_OUTCOME']._serialized_end=2887
   _globals['_AUDITENTRY']._serialized_start=176
-  _globals['_AUDITENTRY']._serialized_end=870
-  _globals['_AUDITENTRY_EVIDENCEHASHESENTRY']._serialized_start=745
-  _globals['_AUDITENTRY_EVIDENCEHASHESENTRY']._serialized_end=810
-  _globals['_AUDITENTRY_DETAILSENTRY']._serialized_start=812
-  _globals['_AUDITENTRY_DETAILSENTRY']._serialized_end=870
-  _globals['_APPENDREQUEST']._serialized_start=873
-  _globals['_APPENDREQUEST']._serialized_end=1309
-  _globals['_APPENDREQUEST_EVIDENCEHASHESENTRY']._serialized_start=745
-  _globals['_APPENDREQUEST_EVIDENCEHASHESENTRY']._serialized_end=810
-  _globals['_APPENDREQUEST_DETAILSENTRY']._serialized_start=812
-  _globals['_APPENDREQUEST_DETAILSENTRY']._serialized_end=870
-  _globals['_APPENDRESPONSE']._serialized_start=1311
-  _globals['_APPENDRESPONSE']._serialized_end=1380
-  _globals['_QUERYENTRIESREQUEST']._serialized_start=1383
-  _globals['_QUERYENTRIESREQUEST']._serialized_end=1628
-  _globals['_QUERYENTRIESRESPONSE']._serialized_start=1630
-  _globals['_QUERYENTRIESRESPONSE']._serialized_end=1749
-  _globals['_VERIFYCHAINREQUEST']._serialized_start=1751
-  _globals['_VERIFYCHAINREQUEST']._serialized_end=1808
-  _globals['_VERIFYCHAINRESPONSE']._serialized_start=1811
-  _globals['_VERIFYCHAINRESPONSE']._serialized_end=2089
-  _globals['_EXPORTENTRIESREQUEST']._serialized_start=2091
-  _globals['_EXPORTENTRIESREQUEST']._serialized_end=2150
-  _globals['_EXPORTENTRIESRESPONSE']._serialized_start=2152
-  _globals['_EXPORTENTRIESRESPONSE']._serialized_end=2228
-  _globals['_AUDITSERVICE']._serialized_start=2328
-  _globals['_AUDITSERVICE']._serialized_end=2860
+  _globals['_AUDITENTRY']._serialized_end=899
+  _globals['_AUDITENTRY_EVIDENCEHASHESENTRY']._serialized_start=774
+  _globals['_AUDITENTRY_EVIDENCEHASHESENTRY']._serialized_end=839
+  _globals['_AUDITENTRY_DETAILSENTRY']._serialized_start=841
+  _globals['_AUDITENTRY_DETAILSENTRY']._serialized_end=899
+  _globals['_APPENDREQUEST']._serialized_start=902
+  _globals['_APPENDREQUEST']._serialized_end=1338
+  _globals['_APPENDREQUEST_EVIDENCEHASHESENTRY']._serialized_start=774
+  _globals['_APPENDREQUEST_EVIDENCEHASHESENTRY']._serialized_end=839
+  _globals['_APPENDREQUEST_DETAILSENTRY']._serialized_start=841
+  _globals['_APPENDREQUEST_DETAILSENTRY']._serialized_end=899
+  _globals['_APPENDRESPONSE']._serialized_start=1340
+  _globals['_APPENDRESPONSE']._serialized_end=1409
+  _globals['_QUERYENTRIESREQUEST']._serialized_start=1412
+  _globals['_QUERYENTRIESREQUEST']._serialized_end=1657
+  _globals['_QUERYENTRIESRESPONSE']._serialized_start=1659
+  _globals['_QUERYENTRIESRESPONSE']._serialized_end=1778
+  _globals['_VERIFYCHAINREQUEST']._serialized_start=1780
+  _globals['_VERIFYCHAINREQUEST']._serialized_end=1837
+  _globals['_VERIFYCHAINRESPONSE']._serialized_start=1840
+  _globals['_VERIFYCHAINRESPONSE']._serialized_end=2118
+  _globals['_EXPORTENTRIESREQUEST']._serialized_start=2120
+  _globals['_EXPORTENTRIESREQUEST']._serialized_end=2179
+  _globals['_EXPORTENTRIESRESPONSE']._serialized_start=2181
+  _globals['_EXPORTENTRIESRESPONSE']._serialized_end=2257
+  _globals['_BATCHENTRY']._serialized_start=2260
+  _globals['_BATCHENTRY']._serialized_end=2388
+  _globals['_APPENDBATCHREQUEST']._serialized_start=2390
+  _globals['_APPENDBATCHREQUEST']._serialized_end=2467
+  _globals['_ENTRYREFUSAL']._serialized_start=2469
+  _globals['_ENTRYREFUSAL']._serialized_end=2555
+  _globals['_APPENDBATCHRESULT']._serialized_start=2558
+  _globals['_APPENDBATCHRESULT']._serialized_end=2703
+  _globals['_APPENDBATCHRESPONSE']._serialized_start=2705
+  _globals['_APPENDBATCHRESPONSE']._serialized_end=2790
+  _globals['_AUDITSERVICE']._serialized_start=2890
+  _globals['_AUDITSERVICE']._serialized_end=3570
 # @@protoc_insertion_point(module_scope)

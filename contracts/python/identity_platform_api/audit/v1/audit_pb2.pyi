@@ -98,6 +98,7 @@ class AuditEntry(_message.Message):
     PREVIOUS_HMAC_FIELD_NUMBER: _builtins.int
     ENTRY_HMAC_FIELD_NUMBER: _builtins.int
     KEY_ID_FIELD_NUMBER: _builtins.int
+    ENTRY_KEY_FIELD_NUMBER: _builtins.int
     sequence: _builtins.int
     """Position in the chain, from 1, gap-free."""
     entry_id: _builtins.str
@@ -119,6 +120,10 @@ class AuditEntry(_message.Message):
     """Hex HMAC-SHA256 over this entry's canonical form and previous_hmac."""
     key_id: _builtins.str
     """Id of the HMAC key."""
+    entry_key: _builtins.str
+    """The client's key of the entry (AppendBatch's entry_key), empty without
+    one; outside the MAC.
+    """
     @_builtins.property
     def recorded_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -146,10 +151,11 @@ class AuditEntry(_message.Message):
         previous_hmac: _builtins.str = ...,
         entry_hmac: _builtins.str = ...,
         key_id: _builtins.str = ...,
+        entry_key: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["recorded_at", b"recorded_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "actor", b"actor", "details", b"details", "entry_hmac", b"entry_hmac", "entry_id", b"entry_id", "evidence_hashes", b"evidence_hashes", "key_id", b"key_id", "outcome", b"outcome", "previous_hmac", b"previous_hmac", "recorded_at", b"recorded_at", "request_id", b"request_id", "sequence", b"sequence", "subject", b"subject", "tenant_id", b"tenant_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "actor", b"actor", "details", b"details", "entry_hmac", b"entry_hmac", "entry_id", b"entry_id", "entry_key", b"entry_key", "evidence_hashes", b"evidence_hashes", "key_id", b"key_id", "outcome", b"outcome", "previous_hmac", b"previous_hmac", "recorded_at", b"recorded_at", "request_id", b"request_id", "sequence", b"sequence", "subject", b"subject", "tenant_id", b"tenant_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -418,3 +424,133 @@ class ExportEntriesResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ExportEntriesResponse: _TypeAlias = ExportEntriesResponse  # noqa: Y015
+
+@_typing.final
+class BatchEntry(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENTRY_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    ENTRY_KEY_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """The request id of the call the entry records (default: this call's)."""
+    entry_key: _builtins.str
+    """Optional key of the entry, at most 128 letters, digits and _.:- (e.g.
+    "kyc-tier:outbox:<id>"): when the chain already holds an entry with this
+    key (a redelivery), nothing is appended and the result is that entry.
+    """
+    @_builtins.property
+    def entry(self) -> Global___AppendRequest: ...
+    def __init__(
+        self,
+        *,
+        entry: Global___AppendRequest | None = ...,
+        request_id: _builtins.str = ...,
+        entry_key: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["entry", b"entry"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["entry", b"entry", "entry_key", b"entry_key", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BatchEntry: _TypeAlias = BatchEntry  # noqa: Y015
+
+@_typing.final
+class AppendBatchRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENTRIES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def entries(self) -> _containers.RepeatedCompositeFieldContainer[Global___BatchEntry]:
+        """1 to 500 entries, chained in this order."""
+
+    def __init__(
+        self,
+        *,
+        entries: _abc.Iterable[Global___BatchEntry] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["entries", b"entries"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AppendBatchRequest: _TypeAlias = AppendBatchRequest  # noqa: Y015
+
+@_typing.final
+class EntryRefusal(_message.Message):
+    """Why one entry of a batch was refused (nothing of it was written)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REASON_FIELD_NUMBER: _builtins.int
+    FIELD_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    reason: _builtins.str
+    """An ErrorReason name without its prefix, e.g. "INVALID_FIELD"."""
+    field: _builtins.str
+    """The field at fault, e.g. "subject", "evidence_hashes.frame"."""
+    message: _builtins.str
+    def __init__(
+        self,
+        *,
+        reason: _builtins.str = ...,
+        field: _builtins.str = ...,
+        message: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["field", b"field", "message", b"message", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EntryRefusal: _TypeAlias = EntryRefusal  # noqa: Y015
+
+@_typing.final
+class AppendBatchResult(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENTRY_FIELD_NUMBER: _builtins.int
+    REFUSED_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def entry(self) -> Global___AuditEntry: ...
+    @_builtins.property
+    def refused(self) -> Global___EntryRefusal: ...
+    def __init__(
+        self,
+        *,
+        entry: Global___AuditEntry | None = ...,
+        refused: Global___EntryRefusal | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["entry", b"entry", "refused", b"refused", "result", b"result"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["entry", b"entry", "refused", b"refused", "result", b"result"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_result: _TypeAlias = _typing.Literal["entry", "refused"]  # noqa: Y015
+    _WhichOneofArgType_result: _TypeAlias = _typing.Literal["result", b"result"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_result) -> _WhichOneofReturnType_result | None: ...
+
+Global___AppendBatchResult: _TypeAlias = AppendBatchResult  # noqa: Y015
+
+@_typing.final
+class AppendBatchResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESULTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def results(self) -> _containers.RepeatedCompositeFieldContainer[Global___AppendBatchResult]:
+        """One per request entry, in the same order."""
+
+    def __init__(
+        self,
+        *,
+        results: _abc.Iterable[Global___AppendBatchResult] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["results", b"results"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AppendBatchResponse: _TypeAlias = AppendBatchResponse  # noqa: Y015

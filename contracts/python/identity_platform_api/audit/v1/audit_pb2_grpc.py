@@ -65,6 +65,11 @@ class AuditServiceStub:
                 request_serializer=identity__platform__api_dot_audit_dot_v1_dot_audit__pb2.ExportEntriesRequest.SerializeToString,
                 response_deserializer=identity__platform__api_dot_audit_dot_v1_dot_audit__pb2.ExportEntriesResponse.FromString,
                 _registered_method=True)
+        self.AppendBatch = channel.unary_unary(
+                '/identity.audit.v1.AuditService/AppendBatch',
+                request_serializer=identity__platform__api_dot_audit_dot_v1_dot_audit__pb2.AppendBatchRequest.SerializeToString,
+                response_deserializer=identity__platform__api_dot_audit_dot_v1_dot_audit__pb2.AppendBatchResponse.FromString,
+                _registered_method=True)
 
 
 class AuditServiceServicer:
@@ -125,6 +130,26 @@ class AuditServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AppendBatch(self, request, context):
+        """AppendBatch writes up to 500 entries of the caller's organisation in one
+        call, in the order given, one transaction for all of them (group commit
+        may add other callers' entries to it); they are durable (committed)
+        before the call returns. Each entry may carry its own request id and
+        actor (an outbox relaying entries recorded by several calls); missing
+        ones are the call's. An entry whose entry_key the chain already holds is
+        not appended again: its result is the existing entry (at-least-once
+        delivery without duplicates). Results come back per entry, in order: an invalid
+        entry is refused on its own (its result names the reason and field) and
+        does not stop the valid ones, which are chained in their order.
+        Errors: INVALID_ARGUMENT / INVALID_FIELD (no entries, or more than 500:
+        metadata["field"] is "entries"; nothing was written); UNAVAILABLE /
+        DEPENDENCY_UNAVAILABLE (the store failed; nothing of the batch was
+        written).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AuditServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -147,6 +172,11 @@ def add_AuditServiceServicer_to_server(servicer, server):
                     servicer.ExportEntries,
                     request_deserializer=identity__platform__api_dot_audit_dot_v1_dot_audit__pb2.ExportEntriesRequest.FromString,
                     response_serializer=identity__platform__api_dot_audit_dot_v1_dot_audit__pb2.ExportEntriesResponse.SerializeToString,
+            ),
+            'AppendBatch': grpc.unary_unary_rpc_method_handler(
+                    servicer.AppendBatch,
+                    request_deserializer=identity__platform__api_dot_audit_dot_v1_dot_audit__pb2.AppendBatchRequest.FromString,
+                    response_serializer=identity__platform__api_dot_audit_dot_v1_dot_audit__pb2.AppendBatchResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -268,6 +298,33 @@ class AuditService:
             '/identity.audit.v1.AuditService/ExportEntries',
             identity__platform__api_dot_audit_dot_v1_dot_audit__pb2.ExportEntriesRequest.SerializeToString,
             identity__platform__api_dot_audit_dot_v1_dot_audit__pb2.ExportEntriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AppendBatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/identity.audit.v1.AuditService/AppendBatch',
+            identity__platform__api_dot_audit_dot_v1_dot_audit__pb2.AppendBatchRequest.SerializeToString,
+            identity__platform__api_dot_audit_dot_v1_dot_audit__pb2.AppendBatchResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -72,6 +72,22 @@ class AuditServiceStub:
     command `identity audit export`, and `identity audit verify --file`
     verifies such an export offline.
     """
+    AppendBatch: _grpc.UnaryUnaryMultiCallable[_audit_pb2.AppendBatchRequest, _audit_pb2.AppendBatchResponse]
+    """AppendBatch writes up to 500 entries of the caller's organisation in one
+    call, in the order given, one transaction for all of them (group commit
+    may add other callers' entries to it); they are durable (committed)
+    before the call returns. Each entry may carry its own request id and
+    actor (an outbox relaying entries recorded by several calls); missing
+    ones are the call's. An entry whose entry_key the chain already holds is
+    not appended again: its result is the existing entry (at-least-once
+    delivery without duplicates). Results come back per entry, in order: an invalid
+    entry is refused on its own (its result names the reason and field) and
+    does not stop the valid ones, which are chained in their order.
+    Errors: INVALID_ARGUMENT / INVALID_FIELD (no entries, or more than 500:
+    metadata["field"] is "entries"; nothing was written); UNAVAILABLE /
+    DEPENDENCY_UNAVAILABLE (the store failed; nothing of the batch was
+    written).
+    """
 
 @_typing.type_check_only
 class AuditServiceAsyncStub(AuditServiceStub):
@@ -116,6 +132,22 @@ class AuditServiceAsyncStub(AuditServiceStub):
     key. The whole chain (every organisation) is exported by the operator
     command `identity audit export`, and `identity audit verify --file`
     verifies such an export offline.
+    """
+    AppendBatch: _aio.UnaryUnaryMultiCallable[_audit_pb2.AppendBatchRequest, _audit_pb2.AppendBatchResponse]  # type: ignore[assignment]
+    """AppendBatch writes up to 500 entries of the caller's organisation in one
+    call, in the order given, one transaction for all of them (group commit
+    may add other callers' entries to it); they are durable (committed)
+    before the call returns. Each entry may carry its own request id and
+    actor (an outbox relaying entries recorded by several calls); missing
+    ones are the call's. An entry whose entry_key the chain already holds is
+    not appended again: its result is the existing entry (at-least-once
+    delivery without duplicates). Results come back per entry, in order: an invalid
+    entry is refused on its own (its result names the reason and field) and
+    does not stop the valid ones, which are chained in their order.
+    Errors: INVALID_ARGUMENT / INVALID_FIELD (no entries, or more than 500:
+    metadata["field"] is "entries"; nothing was written); UNAVAILABLE /
+    DEPENDENCY_UNAVAILABLE (the store failed; nothing of the batch was
+    written).
     """
 
 class AuditServiceServicer:
@@ -178,6 +210,27 @@ class AuditServiceServicer:
         key. The whole chain (every organisation) is exported by the operator
         command `identity audit export`, and `identity audit verify --file`
         verifies such an export offline.
+        """
+
+    def AppendBatch(
+        self,
+        request: _audit_pb2.AppendBatchRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_audit_pb2.AppendBatchResponse, _abc.Awaitable[_audit_pb2.AppendBatchResponse]]:
+        """AppendBatch writes up to 500 entries of the caller's organisation in one
+        call, in the order given, one transaction for all of them (group commit
+        may add other callers' entries to it); they are durable (committed)
+        before the call returns. Each entry may carry its own request id and
+        actor (an outbox relaying entries recorded by several calls); missing
+        ones are the call's. An entry whose entry_key the chain already holds is
+        not appended again: its result is the existing entry (at-least-once
+        delivery without duplicates). Results come back per entry, in order: an invalid
+        entry is refused on its own (its result names the reason and field) and
+        does not stop the valid ones, which are chained in their order.
+        Errors: INVALID_ARGUMENT / INVALID_FIELD (no entries, or more than 500:
+        metadata["field"] is "entries"; nothing was written); UNAVAILABLE /
+        DEPENDENCY_UNAVAILABLE (the store failed; nothing of the batch was
+        written).
         """
 
 def add_AuditServiceServicer_to_server(servicer: AuditServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
