@@ -40,6 +40,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -54,7 +55,7 @@ from identity_inference.manifest import load_catalogue  # noqa: E402
 from identity_inference.pad import PadScorer, pad_crop  # noqa: E402
 from identity_inference.runners import OnnxRunner  # noqa: E402
 from identity_inference.triton import TritonRunner  # noqa: E402
-from identity_inference.triton_pipeline import TritonPipeline  # noqa: E402
+from identity_inference.triton_pipeline import PipelineResult, TritonPipeline  # noqa: E402
 from identity_inference.triton_repo import (  # noqa: E402
     LocalTritonServer,
     materialise,
@@ -69,31 +70,85 @@ L4_FP32_TFLOPS = 30.3  # NVIDIA L4 datasheet (FP32); 121 dense FP16 tensor
 FRAMES_PER_STEP_UP = 5  # baseline + 4 flashes (docs/kyc-tier.md, "Step-up latency")
 
 
+class Timed:
+    """A runner that adds up the time spent in inference calls."""
+
+    def __init__(self, runner: Any):
+        self.runner = runner
+        self.manifest = runner.manifest
+        self.seconds = 0.0
+        self.bytes = 0
+
+    def load(self) -> None:
+        self.runner.load()
+
+    def unload(self) -> None:
+        self.runner.unload()
+
+    def infer(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        started = time.perf_counter()
+        try:
+            outputs: dict[str, np.ndarray] = self.runner.infer(batch)
+        finally:
+            self.seconds += time.perf_counter() - started
+        # Tensor bytes each way (what a per-model call moves over the network).
+        self.bytes += int(np.asarray(batch, dtype=np.float32).nbytes)
+        self.bytes += sum(int(v.nbytes) for v in outputs.values())
+        return outputs
+
+
 class Local:
     """The pipeline on some runners (in-process or per-model Triton)."""
 
-    def __init__(self, runners: dict[str, object]):
-        self.detector = FaceDetector(runners[STAGES[0]])  # type: ignore[arg-type]
-        self.pad = PadScorer([runners[STAGES[1]], runners[STAGES[2]]])  # type: ignore[list-item]
-        self.embedder = FaceEmbedder(runners[STAGES[3]])  # type: ignore[arg-type]
-        self.model_seconds = 0.0
+    def __init__(self, runners: dict[str, Any]):
+        self.timed = {m: Timed(runners[m]) for m in STAGES}
+        self.detector = FaceDetector(self.timed[STAGES[0]])
+        self.pad = PadScorer([self.timed[STAGES[1]], self.timed[STAGES[2]]])
+        self.embedder = FaceEmbedder(self.timed[STAGES[3]])
+        self.seconds = 0.0
+        self.frames = 0
+
+    @property
+    def model_seconds(self) -> float:
+        return sum(t.seconds for t in self.timed.values())
+
+    @property
+    def tensor_bytes(self) -> int:
+        return sum(t.bytes for t in self.timed.values())
+
+    def reset(self) -> None:
+        self.seconds, self.frames = 0.0, 0
+        for timed in self.timed.values():
+            timed.seconds, timed.bytes = 0.0, 0
 
     def run(self, frames: list[bytes]) -> int:
-        decoded = [images.decode(f) for f in frames]
         started = time.perf_counter()
+        decoded = [images.decode(f) for f in frames]
         detected = [(image, self.detector.detect(image)) for image in decoded]
-        model = time.perf_counter() - started
         found = [(image, faces[0]) for image, faces in detected if faces]
         crops = [
             {s.scale: pad_crop(image, face.box, s.scale, s.size) for s in self.pad.specs}
             for image, face in found
         ]
         aligned = [align_face(image, face.landmarks, self.embedder.size) for image, face in found]
-        started = time.perf_counter()
         self.pad.score_batch(crops)
         self.embedder.embed(aligned)
-        self.model_seconds += model + time.perf_counter() - started
+        self.seconds += time.perf_counter() - started
+        self.frames += len(frames)
         return len(found)
+
+
+def pipeline_bytes(frames: list[bytes], results: list[PipelineResult]) -> int:
+    """Frame bytes up, output tensor bytes down (one face_pipeline call per frame)."""
+    total = sum(len(f) for f in frames)
+    for result in results:
+        faces = len(result.faces)
+        total += 4 + faces * (4 + 4 + 1 + 10) * 4 + 4 + 1
+        if result.pad is not None:
+            total += sum(len(s.probabilities) for s in result.pad.scores) * 4
+        if result.embedding is not None:
+            total += int(result.embedding.nbytes)
+    return total
 
 
 def sgemm_gflops(size: int = 2048, repeats: int = 5) -> float:
@@ -138,7 +193,7 @@ def main() -> int:
         remote = {m: TritonRunner(catalogue[m], server.url, timeout_seconds=60) for m in STAGES}
         for runner in remote.values():
             runner.load()
-        per_model = Local(remote)  # type: ignore[arg-type]
+        per_model = Local(remote)
         pipeline = TritonPipeline(server.url, timeout_seconds=120, wait_seconds=60)
         pipeline.load()
         if not args.no_per_model:
@@ -149,8 +204,7 @@ def main() -> int:
             for batch in batches:
                 run(frames[:batch])
         rates: dict[str, dict[int, list[float]]] = {s: {b: [] for b in batches} for s in setups}
-        in_process.model_seconds = 0.0
-        in_process_frames = 0
+        in_process.reset()
         for _ in range(args.rounds):
             for batch in batches:
                 groups = [frames[i : i + batch] for i in range(0, len(frames) - batch + 1, batch)]
@@ -161,9 +215,13 @@ def main() -> int:
                     elapsed = time.perf_counter() - started
                     count = sum(len(g) for g in groups)
                     rates[name][batch].append(count / elapsed)
-                    if name == "in-process":
-                        in_process_frames += count
-        model_share = in_process.model_seconds / in_process_frames
+        model_share = in_process.model_seconds / in_process.frames
+        # Bytes moved per frame: per-model calls vs one pipeline call.
+        per_model.reset()
+        per_model.run(frames)
+        per_model_bytes = per_model.tensor_bytes / len(frames)
+        one_call_bytes = pipeline_bytes(frames, pipeline.run(frames)) / len(frames)
+        other_seconds = (in_process.seconds - in_process.model_seconds) / in_process.frames
         pipeline.unload()
         for runner in remote.values():
             runner.unload()
@@ -182,22 +240,27 @@ def main() -> int:
         cells = " | ".join(f"{medians[s][batch]:.1f}" for s in setups)
         ratio = medians["pipeline triton"][batch] / medians["in-process"][batch]
         report.append(f"| {batch} | {cells} | x{ratio:.2f} |")
-    best = max(medians["in-process"].values())
-    frame_seconds = 1 / best
-    other_seconds = max(frame_seconds - model_share, 0.0)
+    frame_seconds = model_share + other_seconds
     ratio = L4_FP32_TFLOPS * 1000 / gflops
     gpu_model_seconds = model_share / ratio
+    # Small models reach a fraction of a GPU's peak; a quarter is the lower estimate.
+    gpu_low = model_share / (ratio * 0.25)
     report += [
+        "",
+        f"Bytes moved per frame: per-model calls {per_model_bytes / 1e6:.2f} MB"
+        f" (float32 tensors both ways), one pipeline call {one_call_bytes / 1e3:.1f} kB"
+        f" (the JPEG up, the results down): x{per_model_bytes / one_call_bytes:.0f}",
         "",
         "GPU sizing (ESTIMATE, not measured on a GPU):",
         f"  this machine's sgemm: {gflops:.0f} GFLOPS FP32 (numpy, all cores);"
         f" L4 datasheet FP32: {L4_FP32_TFLOPS} TFLOPS; ratio x{ratio:.0f}",
-        f"  in-process per frame: {frame_seconds * 1000:.1f} ms wall at best batch,"
-        f" of which models {model_share * 1000:.1f} ms, the rest (decode, crops, align)"
-        f" {other_seconds * 1000:.1f} ms",
+        f"  in-process per frame (all batch sizes): {frame_seconds * 1000:.1f} ms, of which"
+        f" model inference {model_share * 1000:.1f} ms, the rest (decode, letterbox, NMS,"
+        f" crops, align) {other_seconds * 1000:.1f} ms",
         f"  model time per frame on an L4 at that ratio: {gpu_model_seconds * 1000:.3f} ms"
         f" -> {1 / gpu_model_seconds:.0f} frames/s"
-        f" = {1 / gpu_model_seconds / FRAMES_PER_STEP_UP:.0f} step-ups/s (5 frames each)"
+        f" = {1 / gpu_model_seconds / FRAMES_PER_STEP_UP:.0f} step-ups/s (5 frames each);"
+        f" at 25 % of peak {1 / gpu_low / FRAMES_PER_STEP_UP:.0f} step-ups/s;"
         " if the CPU side keeps up",
         f"  CPU side: {other_seconds * 1000:.1f} ms per frame per core on this machine ->"
         f" {1 / max(other_seconds, 1e-9) / FRAMES_PER_STEP_UP:.0f} step-ups/s per core",
@@ -209,6 +272,7 @@ def main() -> int:
         "medians": {s: {str(b): v for b, v in per.items()} for s, per in medians.items()},
         "model_seconds_per_frame": model_share,
         "other_seconds_per_frame": other_seconds,
+        "bytes_per_frame": {"per_model": per_model_bytes, "pipeline": one_call_bytes},
         "sgemm_gflops": gflops,
         "l4_fp32_tflops": L4_FP32_TFLOPS,
     }
