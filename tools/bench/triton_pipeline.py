@@ -109,7 +109,7 @@ class Local:
         self.detector = FaceDetector(self.timed[STAGES[0]])
         self.pad = PadScorer([self.timed[STAGES[1]], self.timed[STAGES[2]]])
         self.embedder = FaceEmbedder(self.timed[STAGES[3]])
-        self.seconds = 0.0
+        self.seconds = self.cpu_seconds = 0.0
         self.frames = 0
 
     @property
