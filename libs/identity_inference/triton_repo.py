@@ -119,6 +119,11 @@ def materialise_pipeline(
     missing = [model_id for model_id in stages if model_id not in catalogue]
     if missing:
         raise ModelIntegrityError([f"no manifest for {', '.join(missing)}"])
+    absent = [model_id for model_id in stages if not (out / model_id / "config.pbtxt").is_file()]
+    if absent:
+        raise ModelIntegrityError(
+            [f"{PIPELINE} calls {', '.join(absent)}, which {out} does not hold"]
+        )
     target = out / PIPELINE
     version = target / "1"
     if version.exists():

@@ -94,6 +94,30 @@ def test_the_pipeline_model_is_pinned_by_the_digest_of_its_directory(
     assert 'key: "pad_models" value { string_value: "minifasnet-v2,minifasnet-v1se" }' in config
 
 
+def test_the_tool_writes_the_pipeline_only_beside_its_stage_models(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from tests.support import REPO_ROOT
+
+    tool = [sys.executable, str(REPO_ROOT / "tools" / "triton_repo.py"), "--backend", "python"]
+    alone = subprocess.run(
+        [*tool, "--out", str(tmp_path / "a"), "--models", "sface-2021dec", "--pipeline"],
+        capture_output=True,
+        text=True,
+    )
+    assert alone.returncode == 2
+    assert "face_pipeline calls yunet-2023mar, minifasnet-v2, minifasnet-v1se" in alone.stderr
+    whole = subprocess.run(
+        [*tool, "--out", str(tmp_path / "b"), "--models", ",".join(STAGES), "--pipeline"],
+        capture_output=True,
+        text=True,
+    )
+    assert whole.returncode == 0, whole.stderr
+    assert whole.stdout.splitlines()[-1] == str(tmp_path / "b" / PIPELINE / "1")
+    assert triton_verify.main([str(tmp_path / "b")]) == 0
+
+
 @pytest.mark.triton
 @pytest.mark.slow
 def test_same_decisions_as_in_process_on_every_test_photo(
