@@ -2,11 +2,15 @@
 
     .venv/bin/python tools/triton_repo.py --out DIR [--pad-model-dir DIR] [--model-dir DIR]
                                           [--backend onnxruntime|python] [--models id,id]
+                                          [--pipeline]
 
 Each model's file is checked against its manifest's sha256 and prepared as
 the in-process runner prepares it, then written as DIR/<id>/1/model.onnx
 next to its config.pbtxt. The PAD weights come from the identity_inference
-package unless --pad-model-dir names another copy.
+package unless --pad-model-dir names another copy. --pipeline adds the
+`face_pipeline` BLS model (decode -> detect -> align -> PAD -> embed in one
+call, deploy/triton/face_pipeline_model.py) over the default detector, PAD
+and embedding models, which must be in the repository too.
 """
 
 from __future__ import annotations
@@ -16,7 +20,12 @@ import sys
 from pathlib import Path
 
 from identity_inference.manifest import ModelIntegrityError, load_catalogue
-from identity_inference.triton_repo import SOURCE_REPOSITORY, materialise
+from identity_inference.triton_repo import (
+    PIPELINE,
+    SOURCE_REPOSITORY,
+    materialise,
+    materialise_pipeline,
+)
 
 
 def main() -> int:
@@ -27,6 +36,9 @@ def main() -> int:
     parser.add_argument("--backend", choices=("onnxruntime", "python"), default="onnxruntime")
     parser.add_argument(
         "--models", help="comma-separated model ids (default: every model in the repository)"
+    )
+    parser.add_argument(
+        "--pipeline", action="store_true", help="also write the face_pipeline BLS model"
     )
     args = parser.parse_args()
     catalogue = load_catalogue(args.model_dir)
@@ -47,11 +59,15 @@ def main() -> int:
             model_dir=args.model_dir,
             backend=args.backend,
         )
+        if args.pipeline:
+            materialise_pipeline(args.out, model_dir=args.model_dir)
     except ModelIntegrityError as exc:
         print(exc, file=sys.stderr)
         return 2
     for model_id in written:
         print(f"{args.out / model_id / '1' / 'model.onnx'}")
+    if args.pipeline:
+        print(f"{args.out / PIPELINE / '1'}")
     return 0
 
 

@@ -20,12 +20,17 @@ width; otherwise the caller detects the whole frame.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
 from identity_inference.manifest import ModelManifest
-from identity_inference.runners import Runner
+
+if TYPE_CHECKING:
+    # Not at run time: the Triton pipeline model imports this module without
+    # ONNX Runtime's runner machinery (deploy/triton/face_pipeline_model.py).
+    from identity_inference.runners import Runner
 
 
 @dataclass(frozen=True)

@@ -9,12 +9,17 @@ the same code as the default SFace-128. Embeddings are L2-normalised here.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from identity_inference.align import ALIGNMENT_ID, align_face
 from identity_inference.manifest import ModelIntegrityError, ModelManifest
-from identity_inference.runners import Runner
+
+if TYPE_CHECKING:
+    # Not at run time: the Triton pipeline model imports this module without
+    # ONNX Runtime's runner machinery (deploy/triton/face_pipeline_model.py).
+    from identity_inference.runners import Runner
 
 MAX_BATCH = 64
 

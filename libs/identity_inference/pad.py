@@ -18,12 +18,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
 from identity_inference.manifest import ModelManifest
-from identity_inference.runners import Runner
+
+if TYPE_CHECKING:
+    # Not at run time: the Triton pipeline model imports this module without
+    # ONNX Runtime's runner machinery (deploy/triton/face_pipeline_model.py).
+    from identity_inference.runners import Runner
 
 
 def crop_box(
@@ -115,14 +120,25 @@ class PadScorer:
 
     def score(self, crops: dict[float, np.ndarray]) -> PadResult:
         """`crops` maps crop scale -> 80x80 BGR8 crop (one per model)."""
-        scores, probabilities = [], []
+        return self.score_batch([crops])[0]
+
+    def score_batch(self, faces: Sequence[dict[float, np.ndarray]]) -> list[PadResult]:
+        """Several faces' crops, one inference per model (the Triton pipeline
+        batches the faces of every frame Triton hands it together)."""
+        if not faces:
+            return []
+        per_model = []
         for runner, spec in zip(self.runners, self.specs, strict=True):
-            crop = crops[spec.scale]
-            batch = crop.transpose(2, 0, 1)[None].astype(np.float32)
-            logits = runner.infer(batch)[runner.manifest.outputs[0].name]
-            probs = _softmax(logits.astype(np.float64))[0]
+            batch = np.stack([crops[spec.scale].transpose(2, 0, 1) for crops in faces])
+            logits = runner.infer(batch.astype(np.float32))[runner.manifest.outputs[0].name]
+            per_model.append(_softmax(logits.astype(np.float64)))
+        return [self.fuse([probs[index] for probs in per_model]) for index in range(len(faces))]
+
+    def fuse(self, probabilities: Sequence[np.ndarray]) -> PadResult:
+        """The verdict from each model's softmax output (in the runners' order)."""
+        scores = []
+        for runner, spec, probs in zip(self.runners, self.specs, probabilities, strict=True):
             live_class = int(runner.manifest.parameter("live_class", 1))
-            probabilities.append(probs)
             scores.append(
                 ModelScore(
                     runner.manifest.id,

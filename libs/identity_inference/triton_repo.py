@@ -29,13 +29,32 @@ from pathlib import Path
 
 from google.protobuf import text_format
 
-from identity_inference.manifest import load_catalogue
+from identity_inference.manifest import ModelIntegrityError, load_catalogue
 from identity_inference.runners import prepared_model_bytes
-from identity_inference.triton_verify import parameters_text
+from identity_inference.triton_verify import parameters_text, tree_sha256
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SOURCE_REPOSITORY = REPO_ROOT / "deploy" / "triton" / "model_repository"
 PYTHON_MODEL = REPO_ROOT / "deploy" / "triton" / "onnx_python_model.py"
+# The whole-pipeline BLS model (deploy/triton/face_pipeline_model.py) and its config.
+PIPELINE = "face_pipeline"
+PIPELINE_MODEL = REPO_ROOT / "deploy" / "triton" / "face_pipeline_model.py"
+PIPELINE_CONFIG = REPO_ROOT / "deploy" / "triton" / "face_pipeline" / "config.pbtxt"
+# What the pipeline model imports of the project (stdlib, numpy and OpenCV
+# besides): copied into <face_pipeline>/1/src so there is one implementation.
+PIPELINE_SOURCES = {
+    "identity_inference": (
+        "__init__.py",
+        "align.py",
+        "detector.py",
+        "embedder.py",
+        "images.py",
+        "manifest.py",
+        "pad.py",
+    ),
+    "identity_runtime": ("__init__.py", "errors.py", "mesh.py", "settings.py"),
+}
+LIBS = Path(__file__).resolve().parents[1]
 TRITON_VENV = REPO_ROOT / ".venv-triton"
 
 
@@ -82,6 +101,56 @@ def materialise(
         (target / "1" / "model.onnx").write_bytes(prepared)
         written.append(model_id)
     return written
+
+
+def materialise_pipeline(
+    out: Path,
+    *,
+    detector: str = "yunet-2023mar",
+    pad_models: tuple[str, ...] = ("minifasnet-v2", "minifasnet-v1se"),
+    embedding: str = "sface-2021dec",
+    model_dir: Path | None = None,
+) -> Path:
+    """Write the `face_pipeline` BLS model beside the stage models (which
+    `materialise` writes): its config, model.py, the stage manifests and the
+    project modules it imports. Its `model_sha256` is the digest of `1/`."""
+    catalogue = load_catalogue(model_dir)
+    stages = (detector, *pad_models, embedding)
+    missing = [model_id for model_id in stages if model_id not in catalogue]
+    if missing:
+        raise ModelIntegrityError([f"no manifest for {', '.join(missing)}"])
+    absent = [model_id for model_id in stages if not (out / model_id / "config.pbtxt").is_file()]
+    if absent:
+        raise ModelIntegrityError(
+            [f"{PIPELINE} calls {', '.join(absent)}, which {out} does not hold"]
+        )
+    target = out / PIPELINE
+    version = target / "1"
+    if version.exists():
+        shutil.rmtree(version)
+    (version / "manifests").mkdir(parents=True)
+    shutil.copyfile(PIPELINE_MODEL, version / "model.py")
+    for model_id in stages:
+        manifest = catalogue[model_id]
+        if manifest.manifest_path is None:
+            raise ModelIntegrityError([f"model {model_id}: manifest has no file"])
+        shutil.copyfile(manifest.manifest_path, version / "manifests" / f"{model_id}.json")
+    for package, modules in PIPELINE_SOURCES.items():
+        (version / "src" / package).mkdir(parents=True)
+        for module in modules:
+            shutil.copyfile(LIBS / package / module, version / "src" / package / module)
+    config = PIPELINE_CONFIG.read_text().rstrip("\n") + "\n"
+    config += "".join(
+        f'parameters {{ key: "{key}" value {{ string_value: "{value}" }} }}\n'
+        for key, value in (
+            ("detector_model", detector),
+            ("pad_models", ",".join(pad_models)),
+            ("embedding_model", embedding),
+            ("model_sha256", tree_sha256(version)),
+        )
+    )
+    (target / "config.pbtxt").write_text(config)
+    return target
 
 
 def _free_port() -> int:

@@ -8,7 +8,10 @@ and records two parameters in the model's config.pbtxt:
   which the embedding service compares with its own manifest when it loads
   the model (identity_inference.triton.TritonRunner), so a repository built
   from other weights is refused at start-up;
-- `model_sha256`: the sha256 of the file Triton loads (`1/model.onnx`).
+- `model_sha256`: the sha256 of the file Triton loads (`1/model.onnx`); for
+  the `face_pipeline` BLS model, which has no weights of its own, the digest
+  of its whole `1/` directory (model.py, the stage manifests, the project
+  modules it imports; `tree_sha256`), pinned as `face_pipeline/1`.
 
 `python -m identity_inference.triton_verify DIR [--expect MODEL/1/model.onnx=HEX ...]`
 runs in the Triton pod's init container (the chart's verify-models) before
@@ -36,6 +39,19 @@ def parameters_text(weights_sha256: str, model_sha256: str) -> str:
     )
 
 
+def tree_sha256(directory: Path) -> str:
+    """One digest of every file under `directory` (relative paths and bytes;
+    Python's byte-code caches, which the server writes, are left out)."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
+        relative = path.relative_to(directory)
+        if "__pycache__" in relative.parts or path.suffix == ".pyc":
+            continue
+        digest.update(relative.as_posix().encode() + b"\0")
+        digest.update(sha256_of(path).encode() + b"\0")
+    return digest.hexdigest()
+
+
 def recorded(config_text: str, key: str) -> str | None:
     match = re.search(_PARAMETER % re.escape(key), config_text)
     return match.group(1) if match else None
@@ -58,12 +74,15 @@ def problems(repository: Path, expected: dict[str, str]) -> list[str]:
     seen = set()
     for model in models:
         relative = f"{model.name}/{MODEL_FILE}"
-        seen.add(relative)
         path = model / MODEL_FILE
-        if not path.is_file():
+        if not path.is_file() and (model / "1" / "model.py").is_file():
+            # A weightless Python model (the face_pipeline): its whole version directory.
+            relative, path = f"{model.name}/1", model / "1"
+        seen.add(relative)
+        if not path.exists():
             found.append(f"{relative}: missing")
             continue
-        actual = sha256_of(path)
+        actual = tree_sha256(path) if path.is_dir() else sha256_of(path)
         pinned = recorded((model / "config.pbtxt").read_text(), "model_sha256")
         if pinned is None:
             found.append(

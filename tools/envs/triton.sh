@@ -2,7 +2,9 @@
 # The Triton Inference Server the test suite starts on CPU comes from the
 # nvidia-pytriton wheel (it bundles tritonserver 2.51 and the Python backend).
 # It needs numpy<2, which the project venv cannot have, so it lives in its own
-# virtualenv: .venv-triton. The Python backend runs ONNX Runtime in that venv.
+# virtualenv: .venv-triton. The Python backend runs ONNX Runtime in that venv,
+# and the face_pipeline BLS model runs the project's decoding and cropping code
+# there, which needs OpenCV (4.11 is the last release that accepts numpy 1.x).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 # shellcheck source=tools/python.sh
@@ -13,6 +15,7 @@ PINS=(
   "nvidia-pytriton==0.7.0"
   "numpy==1.26.4"
   "onnxruntime==1.20.1"
+  "opencv-python-headless==4.11.0.86"
 )
 stamp="$VENV/.installed"
 LOCK="$ROOT/tools/envs/triton.lock"
