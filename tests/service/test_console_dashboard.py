@@ -20,12 +20,18 @@ from sqlalchemy import select
 from identity_cli.schema import migrate_all
 from services.kyc_tier import export, models, records
 from services.kyc_tier.bootstrap import build
-from services.kyc_tier.ports import Reason
+from services.kyc_tier.flows.face import LivenessRequest
+from services.kyc_tier.ports import Duplicate, Reason
 from services.kyc_tier.service import SPEC
 from tests.service.test_console_auth import Analyst, login, new_org, new_user
 from tests.support import kyc_tier_env, start_service, unique_name
 from tests.support.gateway import assert_error, bearer, gateway_client, gateway_settings
-from tests.support.kyc_fakes import KycFakes, assert_audit_entries_acceptable, rows
+from tests.support.kyc_fakes import (
+    KycFakes,
+    assert_audit_entries_acceptable,
+    capture_bundle,
+    rows,
+)
 from tests.support.mesh import postgres_schema
 
 NIK = "3273024107950003"
@@ -222,6 +228,46 @@ async def test_rejecting_a_duplicate_face_retires_the_reference_and_keeps_the_ti
     assert [e.cause for e in events] != [] and all(e.cause != "review_decision" for e in events)
     verdicts = await rows(kyc_tier.core, models.Verification, customer_id=customer_id)
     assert any(v.details.get("review_id") == review_id and v.outcome == "failed" for v in verdicts)
+
+
+async def test_a_selfie_held_as_a_duplicate_face_is_decided_from_the_console(
+    database_url, client, kyc_tier, fakes
+) -> None:
+    """A face-liveness capture matching another customer's face is queued
+    for the analyst (naming that customer) and approving it lifts the hold."""
+    mine = await org_with_analyst(client, database_url)
+    theirs = await org_with_analyst(client, database_url)
+    first = await mine.customer(client)
+    customer_id = await mine.customer(client)
+    fakes.matcher.duplicates = (Duplicate(first, 0.93),)
+    try:
+        held = await kyc_tier.core.face.check_liveness(
+            mine.org_id, LivenessRequest(customer_id, "chl_f", capture_bundle())
+        )
+    finally:
+        fakes.matcher.duplicates = ()
+    assert held.recorded.verification.outcome == "needs_review"
+
+    queue = await mine.analyst.get(
+        f"/api/identity/review-queue?customerId={customer_id}&kind=VERIFICATION_KIND_FACE_LIVENESS"
+    )
+    assert queue.status_code == 200, queue.text
+    (item,) = queue.json()["items"]
+    assert item["verificationId"] == held.recorded.verification.verification_id
+    assert item["duplicateCustomerIds"] == [first]
+    assert [r["code"] for r in item["reasons"]] == ["DUPLICATE_FACE"]
+    other = await theirs.analyst.get(f"/api/identity/review-queue?customerId={customer_id}")
+    assert other.json()["items"] == []
+
+    path = f"/api/identity/review-queue/{item['reviewId']}/decision"
+    decision = {"decision": "REVIEW_DECISION_APPROVE", "note": "twins, checked"}
+    assert_error(await theirs.analyst.post(path, decision), 404, "REVIEW_NOT_FOUND")
+    response = await mine.analyst.post(path, decision)
+    assert response.status_code == 200, response.text
+    assert response.json()["item"]["status"] == "REVIEW_STATUS_APPROVED"
+    (reference,) = fakes.matcher.enrollments[customer_id]
+    assert (reference.enrollment_id, reference.active) == (held.assessment.enrollment_id, True)
+    assert_error(await mine.analyst.post(path, decision), 400, "REVIEW_ALREADY_DECIDED")
 
 
 async def test_a_borderline_ktp_capture_is_passed_or_failed_by_the_decision(

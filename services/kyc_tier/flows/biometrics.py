@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from identity_runtime.errors import DomainError, FailedPrecondition
 from services.kyc_tier.ports import (
     CaptureQuality,
+    Duplicate,
     Embedder,
     FaceAssessment,
     FaceEmbedding,
@@ -154,6 +155,18 @@ def recall_match(seen: VerificationRecord) -> MatchResult | None:
 def recall_probe(seen: VerificationRecord) -> FaceEmbedding | None:
     model_id = seen.models.get("embedding")
     return FaceEmbedding(model_id, 0, None) if model_id else None
+
+
+def duplicate_review(duplicates: Sequence[Duplicate], enrollment_id: str) -> dict[str, object]:
+    """What a duplicate face's review item records, as for a KTP card: the
+    other customers (ids only) and the reference matching holds for it."""
+    others = [d.customer_id for d in duplicates]
+    return {"duplicate_customers": others, "enrollment_id": enrollment_id} if others else {}
+
+
+def recall_duplicates(seen: VerificationRecord) -> tuple[Duplicate, ...]:
+    """The duplicates a held capture named (scores are not kept)."""
+    return tuple(Duplicate(c, 0.0) for c in seen.details.get("duplicate_customers", ()))
 
 
 def match_scores(match: MatchResult) -> dict[str, float]:

@@ -32,6 +32,8 @@ from services.kyc_tier.ports import (
     BundleCodec,
     CaptureQuality,
     Challenge,
+    Duplicate,
+    Enrolled,
     EnrollmentInfo,
     FaceAssessment,
     FaceEmbedding,
@@ -60,6 +62,8 @@ class LivenessEvidence:
     liveness: LivenessDecision
     # The reference enrolled from this capture ("" when the customer had one).
     enrollment_id: str
+    # Other customers whose face it matches: matching holds the reference.
+    duplicates: tuple[Duplicate, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -105,7 +109,8 @@ class MatchEvidence:
 def recall_liveness(seen: records.VerificationRecord) -> LivenessEvidence:
     """What a replay of a liveness capture answers with."""
     face, liveness = biometrics.recall_face(seen), biometrics.recall_liveness(seen)
-    return LivenessEvidence(face, liveness, str(seen.details.get("enrollment_id", "")))
+    enrollment_id = str(seen.details.get("enrollment_id", ""))
+    return LivenessEvidence(face, liveness, enrollment_id, biometrics.recall_duplicates(seen))
 
 
 def recall_match(seen: records.VerificationRecord) -> MatchEvidence:
@@ -121,10 +126,15 @@ FaceMatchResult = Captured[MatchEvidence]
 
 
 def decide_liveness(evidence: LivenessEvidence, request: LivenessRequest) -> Decision:
-    face, liveness = evidence.face, evidence.liveness
+    """A live selfie matching another customer's face waits for an analyst
+    (a review item, as for a KTP card), its reference held inactive."""
+    face, liveness, duplicates = evidence.face, evidence.liveness, evidence.duplicates
+    held = (Reason("DUPLICATE_FACE", "the selfie matches another customer's reference"),)
+    review = biometrics.duplicate_review(duplicates, evidence.enrollment_id)
+    named = {"duplicate_customers": ",".join(d.customer_id for d in duplicates)} if review else {}
     return Decision(
-        passed=liveness.live and face.passed,
-        reasons=biometrics.liveness_reasons(face, liveness),
+        passed=None if duplicates else liveness.live and face.passed,
+        reasons=biometrics.liveness_reasons(face, liveness) + (held if duplicates else ()),
         scores={
             **biometrics.quality_scores(face),
             **biometrics.liveness_scores(liveness),
@@ -134,8 +144,10 @@ def decide_liveness(evidence: LivenessEvidence, request: LivenessRequest) -> Dec
         details={
             **biometrics.capture_details(face, liveness),
             "enrollment_id": evidence.enrollment_id,
+            **review,
         },
-        audit_details={"basis": liveness.decision_basis},
+        audit_details={"basis": liveness.decision_basis, **named},
+        review_details=review,
     )
 
 
@@ -209,15 +221,19 @@ class FaceFlow:
                 subject.liveness_policy,
                 resume=subject.resume,
             )
-        enrollment_id = ""
+        enrolled = None
         if decision.live and face.passed and face.crops is not None:
-            enrollment_id = await self._enroll_first_reference(subject, face)
-        return LivenessEvidence(face, decision, enrollment_id)
+            enrolled = await self._enroll_first_reference(subject, face)
+        if enrolled is None:
+            return LivenessEvidence(face, decision, "")
+        return LivenessEvidence(face, decision, enrolled.enrollment_id, enrolled.duplicates)
 
-    async def _enroll_first_reference(self, subject: Subject, face: FaceAssessment) -> str:
+    async def _enroll_first_reference(
+        self, subject: Subject, face: FaceAssessment
+    ) -> Enrolled | None:
         """A live selfie becomes the reference only when the customer has none."""
         if await self.matching.has_active_enrollment(subject.customer_id):
-            return ""
+            return None
         embedding = await self.matching.embedder.embed(face.crops)
         enrolled = await self.matching.matcher.enroll(
             subject.customer_id,
@@ -227,7 +243,7 @@ class FaceFlow:
             subject.match_threshold,
             quality=reference_quality(face.quality),
         )
-        return enrolled.enrollment_id
+        return enrolled
 
     async def match(self, org_id: str, request: MatchRequest) -> FaceMatchResult:
         return await self.pipeline.run(

@@ -2,12 +2,13 @@
 
     POST /api/identity/review-queue/{id}/decision
 
-A duplicate face (a KTP card portrait matching another customer) left the
-new customer's reference held inactive in matching. Approving the item
-lifts the hold (matching.ActivateEnrollment); rejecting it retires that one
-reference (matching.RetireEnrollments, reason "review"). Matching is called
-first (both calls are idempotent), then the decision is recorded and audited
-in one transaction: a failure in between leaves the item pending and the
+A duplicate face (a KTP card portrait, a Dukcapil portrait or an onboarding
+selfie matching another customer) left the new customer's reference held
+inactive in matching. Approving the item lifts the hold
+(matching.ActivateEnrollment); rejecting it retires that one reference
+(matching.RetireEnrollments, reason "review"). Matching is called first
+(both calls are idempotent), then the decision is recorded and audited in
+one transaction: a failure in between leaves the item pending and the
 decision can simply be made again.
 
 The decision is also the verdict on the verification under review (a
