@@ -39,7 +39,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, TypeAlias
+from typing import Any, Protocol, TypeAlias
 
 import grpc
 from opentelemetry import trace
@@ -47,12 +47,14 @@ from opentelemetry import trace
 from identity_runtime import context as call_context
 from identity_runtime import metrics, tracing
 from identity_runtime.errors import DeadlineExceeded, DomainError, Internal, Unimplemented
-from identity_runtime.logs import get_logger
+from identity_runtime.logs import HotLogger, get_logger
 from identity_runtime.ratelimit import RateLimitInterceptor, RateLimits
 from identity_runtime.status import KNOWN_REASONS, to_grpc_status
 from identity_runtime.validation import validate
 
 log = get_logger("identity.rpc")
+# The access log's line, written on every call.
+_access_log = HotLogger("identity.rpc")
 
 # Infrastructure RPCs that are neither logged per call nor traced.
 _QUIET_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
@@ -190,11 +192,15 @@ class CallContextInterceptor(ScopedInterceptor):
 class TracingInterceptor(ScopedInterceptor):
     skips_infrastructure = True
 
+    def __init__(self) -> None:
+        # A proxy until the process's provider is installed, that one's after.
+        self._tracer = tracing.tracer("identity.rpc")
+
     @contextlib.asynccontextmanager
     async def scope(self, method: str, ctx: grpc.aio.ServicerContext) -> AsyncIterator[None]:
         parent = tracing.extract(ctx.invocation_metadata() or ())
         service, _, rpc = method.lstrip("/").partition("/")
-        with tracing.tracer("identity.rpc").start_as_current_span(
+        with self._tracer.start_as_current_span(
             method.lstrip("/"),
             context=parent,
             kind=trace.SpanKind.SERVER,
@@ -244,12 +250,28 @@ class AccessLogInterceptor(ScopedInterceptor):
 
     def __init__(self, service: str = "") -> None:
         self.service = service
+        self._in_flight = metrics.RPC_IN_FLIGHT.labels(service)
+        # The metric children, looked up once: (rpc, code) -> requests, rpc -> duration.
+        self._requests: dict[tuple[str, str], Any] = {}
+        self._durations: dict[str, Any] = {}
+
+    def _count(self, rpc: str, code: str, elapsed: float) -> None:
+        requests = self._requests.get((rpc, code))
+        if requests is None:
+            requests = self._requests[(rpc, code)] = metrics.RPC_REQUESTS.labels(
+                self.service, rpc, code
+            )
+        duration = self._durations.get(rpc)
+        if duration is None:
+            duration = self._durations[rpc] = metrics.RPC_DURATION.labels(self.service, rpc)
+        requests.inc()
+        duration.observe(elapsed)
 
     @contextlib.asynccontextmanager
     async def scope(self, method: str, ctx: grpc.aio.ServicerContext) -> AsyncIterator[None]:
         started = time.perf_counter()
         error: BaseException | None = None
-        in_flight = metrics.RPC_IN_FLIGHT.labels(self.service)
+        in_flight = self._in_flight
         in_flight.inc()
         try:
             yield
@@ -261,20 +283,20 @@ class AccessLogInterceptor(ScopedInterceptor):
             elapsed = time.perf_counter() - started
             code, reason = _outcome(error, ctx)
             rpc = method.lstrip("/")
-            metrics.RPC_REQUESTS.labels(self.service, rpc, code).inc()
-            metrics.RPC_DURATION.labels(self.service, rpc).observe(elapsed)
+            self._count(rpc, code, elapsed)
             fields = {
                 "duration_ms": round(elapsed * 1000, 2),
                 "status": code,
             }
             if reason:
                 fields["reason"] = reason
-            if code in ("OK",):
-                log.info("rpc", **fields)
+            line = _access_log.bound()
+            if code == "OK":
+                line.info("rpc", **fields)
             elif code in ("INTERNAL", "UNKNOWN", "DATA_LOSS"):
-                log.error("rpc", **fields)
+                line.error("rpc", **fields)
             else:
-                log.warning("rpc", **fields)
+                line.warning("rpc", **fields)
 
 
 class ErrorInterceptor(ScopedInterceptor):
@@ -377,17 +399,62 @@ def _validating(handler: Handler) -> Handler:
     return _rebuilt(handler, by_request=(single, stream))
 
 
-def server_interceptors(
+class Stage(Protocol):
+    """One stage of the chain: wraps a method's handler."""
+
+    skips_infrastructure: bool
+
+    def wrap(self, handler: Handler, method: str) -> Handler: ...
+
+
+class ChainInterceptor(grpc.aio.ServerInterceptor):
+    """The whole chain as one grpc.aio interceptor: each method's handler is
+    wrapped by every stage once (outermost first, as the separate
+    interceptors did) and the wrapped handler is kept for the next call of
+    that method. Per call, grpc.aio then awaits one interceptor instead of
+    one per stage and no handler is rebuilt; what runs around the servicer
+    is the same scopes in the same order."""
+
+    def __init__(self, stages: list[Stage]) -> None:
+        self.stages = stages
+        # method -> (the handler grpc found, that handler wrapped by the chain)
+        self._wrapped: dict[str, tuple[Handler, Handler]] = {}
+
+    def wrap(self, handler: Handler, method: str) -> Handler:
+        quiet = method.startswith(_QUIET_PREFIXES)
+        for stage in reversed(self.stages):  # innermost first
+            if quiet and stage.skips_infrastructure:
+                continue
+            handler = stage.wrap(handler, method)
+        return handler
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> Handler | None:
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return None
+        method = handler_call_details.method
+        cached = self._wrapped.get(method)
+        if cached is not None and cached[0] is handler:
+            return cached[1]
+        wrapped = self.wrap(handler, method)
+        # Registered handlers are the same object on every call; a server
+        # that builds one per call just gets it wrapped again.
+        self._wrapped[method] = (handler, wrapped)
+        return wrapped
+
+
+def server_stages(
     default_deadline_seconds: float,
-    auth: grpc.aio.ServerInterceptor | None = None,
+    auth: Stage | None = None,
     service: str = "",
     rate_limits: RateLimits | None = None,
     own_rate_limits: frozenset[str] = frozenset(),
-) -> list[grpc.aio.ServerInterceptor]:
-    """The chain, outermost first; `auth` (a CallerAuthInterceptor) goes first;
-    `service` (this service's mesh name) is the origin its errors name and
-    labels the RPC metrics; `rate_limits` counts the RPCs' declared limits
-    (but those of `own_rate_limits`, which the service counts itself)."""
+) -> list[Stage]:
+    """The stages of the chain, outermost first (see the module docstring)."""
     return [
         *([auth] if auth is not None else []),
         CallContextInterceptor(default_deadline_seconds),
@@ -397,4 +464,23 @@ def server_interceptors(
         DeadlineInterceptor(),
         ValidationInterceptor(),
         *([RateLimitInterceptor(rate_limits, own_rate_limits)] if rate_limits is not None else []),
+    ]
+
+
+def server_interceptors(
+    default_deadline_seconds: float,
+    auth: Stage | None = None,
+    service: str = "",
+    rate_limits: RateLimits | None = None,
+    own_rate_limits: frozenset[str] = frozenset(),
+) -> list[grpc.aio.ServerInterceptor]:
+    """The chain, as one interceptor (`ChainInterceptor`); `auth` (a
+    CallerAuthInterceptor) goes first; `service` (this service's mesh name)
+    is the origin its errors name and labels the RPC metrics; `rate_limits`
+    counts the RPCs' declared limits (but those of `own_rate_limits`, which
+    the service counts itself)."""
+    return [
+        ChainInterceptor(
+            server_stages(default_deadline_seconds, auth, service, rate_limits, own_rate_limits)
+        )
     ]
