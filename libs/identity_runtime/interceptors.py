@@ -31,6 +31,13 @@ them in order, outermost first:
 7. RateLimitInterceptor    the RPC's declared `rate_limit`, for every caller
                            (`identity_runtime.ratelimit`): RESOURCE_EXHAUSTED /
                            RATE_LIMITED.
+
+The server installs them as one grpc.aio interceptor (`ChainInterceptor`):
+each method's handler is wrapped by the stages once and kept, so a call does
+not await one interceptor per stage nor rebuild its handler. Around a unary
+call, stages 0-6 run as one coroutine (`_fused_unary`): the same steps in the
+same order as their scopes nested, without a generator-based context manager
+per stage. Streaming calls and a chain of other stages use the scopes.
 """
 
 from __future__ import annotations
