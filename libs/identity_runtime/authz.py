@@ -206,6 +206,14 @@ class CallerAuthInterceptor(ScopedInterceptor):
 
     @contextlib.asynccontextmanager
     async def scope(self, method: str, ctx: grpc.aio.ServicerContext) -> AsyncIterator[None]:
+        token = call_context.bind_caller(await self.admit(method, ctx))
+        try:
+            yield
+        finally:
+            call_context.reset_caller(token)
+
+    async def admit(self, method: str, ctx: grpc.aio.ServicerContext) -> Caller:
+        """The call's verified caller; a refusal is logged and aborts the call."""
         try:
             peer = meshtls.peer_service(ctx.auth_context() or {})
             caller = await self.authenticate(method, ctx.invocation_metadata() or (), peer)
@@ -225,11 +233,7 @@ class CallerAuthInterceptor(ScopedInterceptor):
             status = to_grpc_status(exc)
             await ctx.abort(status.code, status.details, status.trailing_metadata)
             raise AssertionError("abort returned") from None  # pragma: no cover
-        token = call_context.bind_caller(caller)
-        try:
-            yield
-        finally:
-            call_context.reset_caller(token)
+        return caller
 
 
 __all__ = [

@@ -83,11 +83,33 @@ def mask_niks(text: str) -> str:
     return _NIK_PATTERN.sub("<nik>", text)
 
 
-def scrub_text(text: str) -> str:
-    """`text` with NIKs, emails, phone numbers, API keys and base64 blobs masked."""
+def _scrubbed(text: str) -> str:
     for pattern, replacement in _SCRUBBERS:
         text = pattern.sub(replacement, text)
     return text
+
+
+# Short strings repeat on every line (event names, statuses, RPC names,
+# organisation and service names): one the scrubbers leave unchanged is
+# remembered and not scanned again. Only such clean strings are kept (never
+# one with something masked in it). Bounded: emptied when full.
+_CLEAN_SHORT: set[str] = set()
+_SHORT = 80
+_SHORT_ENTRIES = 4096
+
+
+def scrub_text(text: str) -> str:
+    """`text` with NIKs, emails, phone numbers, API keys and base64 blobs masked."""
+    if len(text) > _SHORT:
+        return _scrubbed(text)
+    if text in _CLEAN_SHORT:
+        return text
+    done = _scrubbed(text)
+    if done == text:
+        if len(_CLEAN_SHORT) >= _SHORT_ENTRIES:
+            _CLEAN_SHORT.clear()
+        _CLEAN_SHORT.add(text)
+    return done
 
 
 def _scrub_value(value: Any) -> Any:
@@ -109,6 +131,11 @@ def _scrub_value(value: Any) -> Any:
 # NIK, and masking it would break request correlation across services.
 _GENERATED_IDS = frozenset({"request_id", "trace_id", "span_id"})
 _HEX_ID = re.compile(r"[0-9a-f]{16,64}")
+# The time TimeStamper(fmt="iso", utc=True) writes on every line: digits and
+# separators in this shape hold nothing the scrubbers mask (no run of 16
+# digits, no 0/62 + 8 + 6 digits, no '@', too short for base64), so it is
+# not scanned; anything else under this key is.
+_ISO_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?Z")
 
 
 def scrub_personal_data(_logger: WrappedLogger, _method: str, event: EventDict) -> EventDict:
@@ -117,6 +144,8 @@ def scrub_personal_data(_logger: WrappedLogger, _method: str, event: EventDict) 
         if key.lower() in PERSONAL_KEYS:
             event[key] = "<redacted>"
         elif key in _GENERATED_IDS and isinstance(value, str) and _HEX_ID.fullmatch(value):
+            continue
+        elif key == "timestamp" and isinstance(value, str) and _ISO_TIME.fullmatch(value):
             continue
         elif key not in ("_record", "_from_structlog", "exc_info"):
             event[key] = _scrub_value(value)
@@ -172,6 +201,8 @@ class _CurrentStderrHandler(logging.StreamHandler):
 
 
 _configured = False
+# Bumped by each `configure`: `HotLogger`s rebuild their bound logger then.
+_generation = 0
 
 
 def configure(service: str, level: str = "INFO", fmt: str = "json") -> None:
@@ -200,6 +231,8 @@ def configure(service: str, level: str = "INFO", fmt: str = "json") -> None:
         logger_factory=lambda *_args: _CurrentStderr(),
         cache_logger_on_first_use=False,
     )
+    global _generation
+    _generation += 1
     structlog.contextvars.bind_contextvars(service=service)
     if not _configured:
         handler = _CurrentStderrHandler()
@@ -216,3 +249,20 @@ def configure(service: str, level: str = "INFO", fmt: str = "json") -> None:
 def get_logger(name: str | None = None) -> FilteringBoundLogger:
     # A proxy to the wrapper class `configure` sets (structlog's default is one too).
     return structlog.get_logger(name)
+
+
+class HotLogger:
+    """A logger for a per-call path. structlog's lazy proxy (`get_logger`)
+    builds a bound logger on every call; this one builds it once per
+    configuration (`configure`) and reuses it. Same processors, same output."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._generation = -1
+        self._bound: FilteringBoundLogger | None = None
+
+    def bound(self) -> FilteringBoundLogger:
+        if self._bound is None or self._generation != _generation:
+            self._bound = structlog.get_logger(self.name).bind()
+            self._generation = _generation
+        return self._bound

@@ -199,11 +199,20 @@ class RateLimitInterceptor(grpc.aio.ServerInterceptor):
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Any]],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> Any:
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return None
+        return self.wrap(handler, handler_call_details.method)
+
+    # As a stage of identity_runtime.interceptors.ChainInterceptor.
+    skips_infrastructure = False
+
+    def wrap(self, handler: Any, method: str) -> Any:
+        """`handler` counting each call against the RPC's declared limit."""
         from identity_runtime.interceptors import _rebuilt
 
-        handler = await continuation(handler_call_details)
-        declared = self.policies.get(handler_call_details.method)
-        if handler is None or declared is None or handler.unary_unary is None:
+        declared = self.policies.get(method)
+        if declared is None or handler.unary_unary is None:
             return handler
         name, policy = declared
         limits = self.limits

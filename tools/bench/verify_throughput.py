@@ -20,6 +20,10 @@ customers (SFace contract, 128-d, sealed fp16 templates), then verifies
   gRPC baseline     (--baseline-root) that checkout's service, same database
   gRPC floor        DescribeThreshold on the same server: no database, no
                     template, the gRPC path's own cost per call
+  gRPC baseline batch / floor   (--baseline-root) the same for that checkout
+                    (its VerifyBatch and DescribeThreshold)
+
+--grpc-only leaves out the in-process and cache-off paths.
 
 each with 1 and with 8 concurrent callers. Before measuring, every path
 verifies each customer once (the template cache is warm: the steady state of
@@ -113,6 +117,11 @@ async def main() -> None:
         type=Path,
         default=None,
         help="another checkout (with its .venv) whose service runs as 'gRPC baseline'",
+    )
+    parser.add_argument(
+        "--grpc-only",
+        action="store_true",
+        help="measure only the gRPC paths of the current (and baseline) server, cache on",
     )
     args = parser.parse_args()
     rng = np.random.default_rng(7)
@@ -244,6 +253,19 @@ async def main() -> None:
                     1,
                     cpu_of(pid["baseline"]),
                 )
+                paths["gRPC baseline batch"] = (
+                    grpc_batch(stubs["baseline"]),
+                    args.batch,
+                    cpu_of(pid["baseline"]),
+                )
+                paths["gRPC baseline floor (DescribeThreshold)"] = (
+                    grpc_floor(stubs["baseline"]),
+                    1,
+                    cpu_of(pid["baseline"]),
+                )
+            if args.grpc_only:
+                for name in ("in-process", "in-process batch", "gRPC cache off"):
+                    del paths[name]
             samples: dict[tuple[str, int], list[dict]] = {}
             for call, batch, _ in paths.values():  # warm every cache once
                 await run_calls(call, probes, customers, len(customers), 8, batch)
