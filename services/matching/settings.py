@@ -60,9 +60,10 @@ class MatchingSettings(DataKeySettings, DatabaseSettings, ServiceSettings):
     )
     template_format: Literal["fp16", "int8"] = setting("fp16", "Storage format of sealed templates")
     index_kind: Literal["exact", "ivf", "pq_rerank"] = setting(
-        "exact",
+        "pq_rerank",
         "1:N index: exact (flat inner product), ivf (approximate) or pq_rerank (PQ fast-scan "
-        "candidates re-ranked by exact cosine; see docs/matching-and-audit.md)",
+        "candidates re-ranked by exact cosine; exact below ivf_min_gallery_size; see "
+        "docs/matching-and-audit.md)",
     )
     ivf_min_gallery_size: int = setting(
         IVF_MIN_GALLERY_SIZE,

@@ -121,3 +121,10 @@ def test_pq_rerank_settings_load(sqlite_url: str) -> None:
         MatchingSettings, "MATCHING", env(sqlite_url, **PQ, MATCHING_RERANK_FACTOR="20")
     )
     assert settings.index_kind == "pq_rerank" and settings.rerank_factor == 20
+    # The default: pq_rerank, exact below 50,000 references, factor 10.
+    default = load_settings(MatchingSettings, "MATCHING", env(sqlite_url))
+    assert (default.index_kind, default.ivf_min_gallery_size, default.rerank_factor) == (
+        "pq_rerank",
+        50_000,
+        10,
+    )
