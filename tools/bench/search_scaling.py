@@ -172,6 +172,31 @@ def service_rows(
             results.append([int(h.enrollment_id[4:]) for h in hits])
         name = f"service:{org.index_kind}/factor{factor}"
         made.append(row(name, size, build_s, mem, latencies, np.asarray(results), members, exact))
+    if args.service_dead:
+        # Removed labels left in the codes (up to PQ_MAX_DEAD) widen each search;
+        # one removal past the limit rebuilds the codes (timed).
+        from services.matching.gallery import PQ_MAX_DEAD
+
+        org.rerank_factor = 10
+        planted = set(members.tolist())
+        gone = [i for i in range(size) if i not in planted][: min(args.service_dead, PQ_MAX_DEAD)]
+        org.apply(GalleryEntry(f"enr_{i}", "", None) for i in gone)
+        latencies, results = [], []
+        WALL.clear()
+        for query in queries:
+            started, wall = time.thread_time(), time.perf_counter()
+            hits = org.search(query, 10)
+            latencies.append(time.thread_time() - started)
+            WALL.append(time.perf_counter() - wall)
+            results.append([int(h.enrollment_id[4:]) for h in hits])
+        name = f"service:{org.index_kind}/factor10/dead{len(gone)}"
+        made.append(row(name, size, build_s, mem, latencies, np.asarray(results), members, exact))
+        started = time.thread_time()
+        org.apply(GalleryEntry(f"enr_{i}", "", None) for i in range(size - PQ_MAX_DEAD, size))
+        rebuild = {"index": "service:rebuild_after_dead_limit", "gallery": size}
+        rebuild["rebuild_cpu_s"] = round(time.thread_time() - started, 2)
+        print(json.dumps(rebuild), flush=True)
+        made.append(rebuild)
     del org
     return made
 
@@ -198,6 +223,12 @@ def main() -> None:
     parser.add_argument("--refine-factors", default="4,16")
     parser.add_argument(
         "--service-factors", default="10", help="MATCHING_RERANK_FACTOR values for `service`"
+    )
+    parser.add_argument(
+        "--service-dead",
+        type=int,
+        default=0,
+        help="`service`: also measure with this many removed labels (max 1,024) and the rebuild",
     )
     parser.add_argument(
         "--exact-latency-queries",
