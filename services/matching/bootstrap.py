@@ -71,6 +71,7 @@ def build_gallery(settings: MatchingSettings) -> Gallery:
             settings.index_kind,
             settings.ivf_min_gallery_size,
             settings.ivf_nprobe,
+            settings.rerank_factor,
         )
     )
 

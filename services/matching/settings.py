@@ -16,7 +16,7 @@ from identity_runtime.settings import (
     keyring_missing,
     setting,
 )
-from services.matching.gallery import IVF_MIN_GALLERY_SIZE, IVF_NPROBE
+from services.matching.gallery import IVF_MIN_GALLERY_SIZE, IVF_NPROBE, RERANK_FACTOR
 from services.matching.opened import (
     DEFAULT_TEMPLATE_CACHE_SIZE,
     DEFAULT_TEMPLATE_CACHE_TTL_SECONDS,
@@ -59,15 +59,23 @@ class MatchingSettings(DataKeySettings, DatabaseSettings, ServiceSettings):
         None, "Extra false-match calibrations (<model_id>.json) overriding built-in ones"
     )
     template_format: Literal["fp16", "int8"] = setting("fp16", "Storage format of sealed templates")
-    index_kind: Literal["exact", "ivf"] = setting(
-        "exact", "1:N index: exact (flat inner product) or ivf (approximate)"
+    index_kind: Literal["exact", "ivf", "pq_rerank"] = setting(
+        "pq_rerank",
+        "1:N index: exact (flat inner product), ivf (approximate) or pq_rerank (PQ fast-scan "
+        "candidates re-ranked by exact cosine; exact below ivf_min_gallery_size; see "
+        "docs/matching-and-audit.md)",
     )
     ivf_min_gallery_size: int = setting(
-        IVF_MIN_GALLERY_SIZE, "An ivf gallery stays exact below this size (training needs data)"
+        IVF_MIN_GALLERY_SIZE,
+        "An ivf or pq_rerank gallery stays exact below this size (training needs data)",
     )
     ivf_nprobe: int = setting(
         IVF_NPROBE,
         "Inverted lists an ivf search visits (recall vs latency; see docs/matching-and-audit.md)",
+    )
+    rerank_factor: int = setting(
+        RERANK_FACTOR,
+        "Candidates a pq_rerank search re-ranks by exact cosine, per requested hit",
     )
     search_threads: int = setting(1, "OpenMP threads per FAISS search")
     sync_interval_seconds: float = setting(
@@ -112,6 +120,10 @@ class MatchingSettings(DataKeySettings, DatabaseSettings, ServiceSettings):
             )
         if self.ivf_nprobe < 1 or self.search_threads < 1:
             problems.append(("ivf_nprobe", "ivf_nprobe and search_threads must be at least 1"))
+        if not 1 <= self.rerank_factor <= 1000:
+            problems.append(("rerank_factor", "must be between 1 and 1000"))
+        if self.index_kind == "pq_rerank" and self.dimension % 8:
+            problems.append(("index_kind", "pq_rerank needs a dimension divisible by 8"))
         return problems
 
 

@@ -612,7 +612,7 @@ async def test_one_to_n_finds_a_planted_duplicate_among_100k_templates(postgres_
             )
         # The newcomer's reference is held inactive for review: not in the gallery.
         assert not result.enrollment.active
-        assert search.gallery_size == 100_000 and search.index_kind == "exact"
+        assert search.gallery_size == 100_000 and search.index_kind == "pq_rerank"
         assert search.hits[0].customer_id == customers[planted]
         assert "cus_newcomer" not in {h.customer_id for h in search.hits}
         # Random 512-d faces stay far below the threshold (max |cos| ~ 0.2 at 100k).

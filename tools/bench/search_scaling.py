@@ -20,6 +20,13 @@ a time on one thread (faiss.omp_set_num_threads(1)), like the service:
           scanned (d/16 bytes a vector, SIMD), the best k x k_factor re-ranked
           exactly against the float32 vectors (`--refine-factors`)
 
+  service  the matching service's own gallery (services/matching/gallery.py,
+          OrgGallery, `MATCHING_INDEX_KIND=pq_rerank`): PQ fast-scan
+          candidates (max(k x factor, 100)) re-ranked by exact cosine against
+          the stored float vectors, with removal by id; filled through
+          `apply` and searched through `search` as the service does, so
+          latency includes its Python work (`--service-factors`)
+
 `--ivf-nlist`, `--ivf-nprobes` and `--ivf-train` (training sample, 0 = all) tune ivf;
 `--indexes` picks which indexes run. "mem_mb" is the growth of this
 process's resident memory over the index's build (a rough index size).
@@ -45,6 +52,8 @@ from pathlib import Path
 import faiss
 import numpy as np
 from common import machine_speed
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def unit_rows(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
@@ -127,6 +136,71 @@ def _row(
     }
 
 
+def service_rows(
+    args: argparse.Namespace,
+    gallery: np.ndarray,
+    queries: np.ndarray,
+    members: np.ndarray,
+    exact: np.ndarray,
+) -> list[dict]:
+    import sys
+
+    sys.path.insert(0, str(ROOT))
+    from services.matching.gallery import GalleryEntry, OrgGallery
+
+    size = len(gallery)
+    faiss.omp_set_num_threads(args.build_threads)
+    before, started = rss_mb(), time.thread_time()
+    org = OrgGallery(args.dimension, kind="pq_rerank", ivf_min_size=min(50_000, size))
+    for start in range(0, size, 100_000):
+        org.apply(
+            GalleryEntry(f"enr_{i}", "", gallery[i])
+            for i in range(start, min(size, start + 100_000))
+        )
+    build_s, mem = time.thread_time() - started, rss_mb() - before
+    faiss.omp_set_num_threads(1)
+    made = []
+    for factor in (int(f) for f in args.service_factors.split(",")):
+        org.rerank_factor = factor
+        latencies, results = [], []
+        WALL.clear()
+        for query in queries:
+            started, wall = time.thread_time(), time.perf_counter()
+            hits = org.search(query, 10)
+            latencies.append(time.thread_time() - started)
+            WALL.append(time.perf_counter() - wall)
+            results.append([int(h.enrollment_id[4:]) for h in hits])
+        name = f"service:{org.index_kind}/factor{factor}"
+        made.append(row(name, size, build_s, mem, latencies, np.asarray(results), members, exact))
+    if args.service_dead:
+        # Removed labels left in the codes (up to PQ_MAX_DEAD) widen each search;
+        # one removal past the limit rebuilds the codes (timed).
+        from services.matching.gallery import PQ_MAX_DEAD
+
+        org.rerank_factor = 10
+        planted = set(members.tolist())
+        gone = [i for i in range(size) if i not in planted][: min(args.service_dead, PQ_MAX_DEAD)]
+        org.apply(GalleryEntry(f"enr_{i}", "", None) for i in gone)
+        latencies, results = [], []
+        WALL.clear()
+        for query in queries:
+            started, wall = time.thread_time(), time.perf_counter()
+            hits = org.search(query, 10)
+            latencies.append(time.thread_time() - started)
+            WALL.append(time.perf_counter() - wall)
+            results.append([int(h.enrollment_id[4:]) for h in hits])
+        name = f"service:{org.index_kind}/factor10/dead{len(gone)}"
+        made.append(row(name, size, build_s, mem, latencies, np.asarray(results), members, exact))
+        started = time.thread_time()
+        org.apply(GalleryEntry(f"enr_{i}", "", None) for i in range(size - PQ_MAX_DEAD, size))
+        rebuild = {"index": "service:rebuild_after_dead_limit", "gallery": size}
+        rebuild["rebuild_cpu_s"] = round(time.thread_time() - started, 2)
+        print(json.dumps(rebuild), flush=True)
+        made.append(rebuild)
+    del org
+    return made
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -147,6 +221,15 @@ def main() -> None:
         "--ivf-train", type=int, default=0, help="ivf training sample (0 = the whole gallery)"
     )
     parser.add_argument("--refine-factors", default="4,16")
+    parser.add_argument(
+        "--service-factors", default="10", help="MATCHING_RERANK_FACTOR values for `service`"
+    )
+    parser.add_argument(
+        "--service-dead",
+        type=int,
+        default=0,
+        help="`service`: also measure with this many removed labels (max 1,024) and the rebuild",
+    )
     parser.add_argument(
         "--exact-latency-queries",
         type=int,
@@ -223,6 +306,9 @@ def main() -> None:
                 name = f"pq{args.dimension // 8}x4fs+refine{factor:g}"
                 results.append(row(name, size, pq_build, pq_mem, latencies, labels, members, exact))
             del refined, codes
+
+        if "service" in chosen:
+            results += service_rows(args, gallery, queries, members, exact)
 
         if "hnsw" in chosen and size <= args.hnsw_max:
             faiss.omp_set_num_threads(args.build_threads)
