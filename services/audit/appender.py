@@ -21,7 +21,6 @@ serialise on the chain head row lock, as separate processes do).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 from collections.abc import Awaitable, Callable
 
@@ -29,6 +28,7 @@ from sqlalchemy.exc import DBAPIError
 
 from identity_runtime import logs, metrics
 from identity_runtime.errors import Unavailable
+from identity_runtime.tasks import cancel_and_wait
 from identity_store.db import Database
 from services.audit.chain import Draft, Entry
 from services.audit.log import AuditLog
@@ -98,10 +98,7 @@ class GroupCommitAppender:
 
     async def close(self) -> None:
         for worker in self._workers:
-            worker.cancel()
-        for worker in self._workers:
-            with contextlib.suppress(asyncio.CancelledError):
-                await worker
+            await cancel_and_wait(worker)
         self._workers = []
         # Requests still queued were never written: tell their callers so.
         pending = [self._held] if self._held is not None else []

@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import contextlib
 import hashlib
 import json
 import os
@@ -40,6 +39,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from identity_runtime.logs import get_logger
+from identity_runtime.tasks import cancel_and_wait
 from identity_store.types import utcnow
 from services.audit.chain import (
     CHECKPOINT_INVALID,
@@ -285,10 +285,7 @@ class CheckpointWriter:
             await self.tick()
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         # What committed since the last checkpoint is covered on the way out.
         await self.write()

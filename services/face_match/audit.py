@@ -9,7 +9,10 @@ for the submission's organisation: action `face_match.<state>` (e.g.
 `{from, to, detail}`: ids and codes, never an image or a score. Delivery is
 at least once; several processes may relay at once (rows are claimed with
 FOR UPDATE SKIP LOCKED for a short lease), and a failed append leaves the row
-for the next round.
+for the next round. A round's rows go out as one AppendBatch per run of one
+organisation's rows (identity_runtime.audit_delivery, as kyc-tier's outbox
+relay does), each with the entry key `face-match:outbox:<sequence>`, so a
+redelivery after a lost answer is not chained twice.
 """
 
 from __future__ import annotations
@@ -18,16 +21,13 @@ import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-import grpc
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from identity_platform_api.audit.v1 import audit_pb2, audit_pb2_grpc
 from identity_runtime import context
+from identity_runtime.audit_delivery import GrpcAuditSink, PendingEntry, deliver_batched
 from identity_runtime.clients import ClientFactory
-from identity_runtime.errors import DomainError
 from identity_runtime.logs import get_logger
-from identity_runtime.status import remote_error
 from identity_store.db import Database
 from services.face_match.models import Transition
 
@@ -44,10 +44,12 @@ CLAIM = timedelta(seconds=30)
 class AuditRelay:
     def __init__(self, database: Database, clients: ClientFactory, clock: Callable[[], datetime]):
         self.database = database
-        self.stub = clients.stub("audit", audit_pb2_grpc.AuditServiceStub)
+        self.sink = GrpcAuditSink(
+            clients, service_actor="service:face-match", key_prefix="face-match:outbox"
+        )
         self.clock = clock
 
-    def _claim(self, session: Session) -> list[Transition]:
+    def _claim(self, session: Session) -> list[PendingEntry]:
         now = self.clock()
         rows = list(
             session.scalars(
@@ -66,59 +68,44 @@ class AuditRelay:
         )
         for row in rows:
             row.audit_claimed_until = now + CLAIM
-        # Write the claims before handing the rows out detached.
-        session.flush()
-        session.expunge_all()
-        return rows
+        return [_entry(row) for row in rows]
 
     async def flush(self) -> int:
-        """Append what is pending; how many entries were appended."""
-        appended: list[int] = []
-        try:
-            for row in await self.database.run(self._claim):
-                try:
-                    await self._append(row)
-                except DomainError as error:
-                    if error.code not in _PERMANENT:
-                        raise
-                    log.error(
-                        "face_match.audit_refused", sequence=row.sequence, reason=error.reason
-                    )
-                appended.append(row.sequence)
-        finally:
-            if appended:
-                now = self.clock()
-                await self.database.run(
-                    lambda s: s.execute(
-                        update(Transition)
-                        .where(Transition.sequence.in_(appended))
-                        .values(audited_at=now)
-                    )
+        """Append what is pending; how many entries were settled (appended,
+        or refused for good: those are logged and skipped)."""
+        batch = await self.database.run(self._claim)
+        if not batch:
+            return 0
+        done, refused, _ = await deliver_batched(self.sink, batch, permanent=_PERMANENT)
+        # The first entry that may go through later, and those after it, stay
+        # claimed until their lease ends; the next round retries them in order.
+        settled = done + list(refused)
+        if settled:
+            now = self.clock()
+            await self.database.run(
+                lambda s: s.execute(
+                    update(Transition)
+                    .where(Transition.sequence.in_(settled))
+                    .values(audited_at=now)
                 )
-        return len(appended)
-
-    async def _append(self, row: Transition) -> None:
-        request = audit_pb2.AppendRequest(
-            actor=row.actor if _ACTOR.fullmatch(row.actor) else "service:face-match",
-            action=f"face_match.{row.to_state.lower()}",
-            subject=f"face_match_submission:{row.submission_id}",
-            outcome=audit_pb2.OUTCOME_FAILED
-            if row.to_state == "FAILED"
-            else audit_pb2.OUTCOME_SUCCESS,
-            details={
-                "from": row.from_state or "-",
-                "to": row.to_state,
-                "detail": row.detail or "-",
-            },
-        )
-        bound = context.bind(
-            context.CallContext(
-                request_id=context.new_request_id(), org_id=row.org_id, actor=request.actor
             )
-        )
-        try:
-            await self.stub.Append(request)
-        except grpc.aio.AioRpcError as exc:
-            raise remote_error(exc, "audit") from None
-        finally:
-            context.reset(bound)
+        return len(settled)
+
+
+def _entry(row: Transition) -> PendingEntry:
+    """The audit entry a transition row stands for (ids and codes only)."""
+    return PendingEntry(
+        id=row.sequence,
+        org_id=row.org_id,
+        request_id=context.new_request_id(),
+        actor=row.actor if _ACTOR.fullmatch(row.actor) else "service:face-match",
+        action=f"face_match.{row.to_state.lower()}",
+        subject=f"face_match_submission:{row.submission_id}",
+        outcome="failed" if row.to_state == "FAILED" else "success",
+        evidence_hashes={},
+        details={
+            "from": row.from_state or "-",
+            "to": row.to_state,
+            "detail": row.detail or "-",
+        },
+    )

@@ -12,7 +12,6 @@ with FOR UPDATE SKIP LOCKED.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import re
 from collections.abc import Mapping
@@ -23,14 +22,15 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from identity_runtime import context, metrics
+from identity_runtime.audit_delivery import AuditSink as AuditSink
+from identity_runtime.audit_delivery import BatchAuditSink as BatchAuditSink
+from identity_runtime.audit_delivery import PendingEntry as PendingEntry
+from identity_runtime.audit_delivery import deliver_batched, deliver_each
 from identity_runtime.logs import get_logger
+from identity_runtime.tasks import WakeableLoop
 from identity_store.db import Database
 from identity_store.types import utcnow
 from services.kyc_tier import models
-from services.kyc_tier.outbox_delivery import AuditSink as AuditSink
-from services.kyc_tier.outbox_delivery import BatchAuditSink as BatchAuditSink
-from services.kyc_tier.outbox_delivery import PendingEntry as PendingEntry
-from services.kyc_tier.outbox_delivery import deliver_batched, deliver_each
 
 log = get_logger("identity.kyc_tier.outbox")
 
@@ -76,7 +76,10 @@ def record(
     )
 
 
-class OutboxRelay:
+class OutboxRelay(WakeableLoop):
+    """Appends the outbox's entries to the audit service: a pass every
+    `poll_seconds`, or at once when `wake()` is called after a commit."""
+
     def __init__(
         self,
         database: Database,
@@ -84,45 +87,19 @@ class OutboxRelay:
         poll_seconds: float = 1.0,
         lease_seconds: float = 30.0,
     ):
+        super().__init__(
+            name="audit-outbox-relay",
+            poll_seconds=poll_seconds,
+            logger=log,
+            failure_message="audit outbox relay failed; retrying",
+        )
         self.database = database
         self.sink = sink
-        self.poll_seconds = poll_seconds
         self.lease = timedelta(seconds=lease_seconds)
-        self._wake = asyncio.Event()
-        self._stopping = False
-        self._task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        if self._task is None:
-            self._stopping = False
-            self._task = asyncio.create_task(self._run(), name="audit-outbox-relay")
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            # The flag ends the loop even if the cancellation is lost on the way.
-            self._stopping = True
-            self._wake.set()
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _run(self) -> None:
-        while not self._stopping:
-            try:
-                await self.flush()
-                await self.measure()
-            except Exception:  # noqa: BLE001 - the relay must outlive any single failure
-                log.exception("audit outbox relay failed; retrying")
-            # Not asyncio.wait_for: on Python 3.11 it swallows a cancellation that
-            # arrives as the wake-up does, and the relay outlived stop().
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.poll_seconds):
-                    await self._wake.wait()
-            self._wake.clear()
+    async def run_pass(self) -> None:
+        await self.flush()
+        await self.measure()
 
     def _claim(self, session: Session) -> list[PendingEntry]:
         """Lease a batch of pending entries (short transaction; delivery happens

@@ -10,8 +10,6 @@ an endpoint after a run of failures (audited).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import functools
 import random
 from collections.abc import Callable
@@ -24,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from identity_runtime import metrics
 from identity_runtime.logs import get_logger
+from identity_runtime.tasks import WakeableLoop
 from identity_store.types import utcnow
 from services.kyc_tier import models, outbox
 from services.kyc_tier.webhook_events import announce_disabled
@@ -73,7 +72,7 @@ class Due:
     body: bytes
 
 
-class Dispatcher:
+class Dispatcher(WakeableLoop):
     """Sends due deliveries at least once: claims a batch under a lease (FOR
     UPDATE SKIP LOCKED on PostgreSQL), posts each outside the transaction,
     records the attempt, and schedules a retry with backoff or finishes it.
@@ -87,42 +86,19 @@ class Dispatcher:
         poll_seconds: float = 1.0,
         lease_seconds: float = 60.0,
     ):
+        super().__init__(
+            name="webhook-dispatcher",
+            poll_seconds=poll_seconds,
+            logger=log,
+            failure_message="webhook dispatch failed; retrying",
+        )
         self.flow = flow
         self.disable_after = disable_after
-        self.poll_seconds = poll_seconds
         self.lease = timedelta(seconds=lease_seconds)
-        self._stopping = False
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        if self._task is None:
-            self._stopping = False
-            self._task = asyncio.create_task(self._run(), name="webhook-dispatcher")
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._stopping = True
-            self._wake.set()
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _run(self) -> None:
-        while not self._stopping:
-            try:
-                await self.flush()
-                await self.measure()
-            except Exception:  # noqa: BLE001 - the dispatcher must outlive any single failure
-                log.exception("webhook dispatch failed; retrying")
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.poll_seconds):
-                    await self._wake.wait()
-            self._wake.clear()
+    async def run_pass(self) -> None:
+        await self.flush()
+        await self.measure()
 
     async def measure(self) -> tuple[int, float]:
         """Pending deliveries and the age of the oldest (seconds), into the

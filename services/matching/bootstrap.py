@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 from dataclasses import dataclass, field
 
@@ -13,6 +12,7 @@ from identity_crypto.datakeys import DataKeyStore
 from identity_crypto.keyring import load_keyring
 from identity_crypto.kms import KeyEncryptionService, LocalKms
 from identity_runtime.server import Core
+from identity_runtime.tasks import cancel_and_wait
 from identity_store.db import Database
 from identity_store.migrate import require_compatible
 from identity_store.retention import PeriodicSweep
@@ -50,10 +50,7 @@ class MatchingCore(Core):
     async def close(self) -> None:
         if self.retention is not None:
             await self.retention.stop()
-        if self.sync_task is not None:
-            self.sync_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.sync_task
+        await cancel_and_wait(self.sync_task)
         self.database.dispose()
 
 
