@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from identity_capture import signatures
@@ -73,18 +75,8 @@ def _pad_crop(index: int, crop: types_pb2.PadCrop) -> tuple[float, np.ndarray]:
 def liveness_request(request: pb.CheckLivenessRequest) -> LivenessRequest:
     if len(request.frames) > MAX_FRAMES:
         raise invalid_field("frames", f"at most {MAX_FRAMES} frames")
-    attestation = request.attestation
-    return LivenessRequest(
-        customer_id=request.customer_id,
-        purpose=purpose(request.purpose),
-        challenge_id=request.challenge_id,
-        device_id=attestation.device_id,
-        nonce=attestation.nonce,
-        bundle_sha256=attestation.bundle_sha256,
-        signature=attestation.signature,
-        captured_at=time_field(attestation, "captured_at"),
-        computed_bundle_sha256=request.computed_bundle_sha256,
-        resume=request.resume,
+    return dataclasses.replace(
+        _protocol_request(request),
         pad_crops=dict(_pad_crop(i, c) for i, c in enumerate(request.pad_crops)),
         policy=org_policy(request.policy),
         frames=[
@@ -101,6 +93,14 @@ def liveness_request(request: pb.CheckLivenessRequest) -> LivenessRequest:
 
 
 def attestation_request(request: pb.CheckAttestationRequest) -> LivenessRequest:
+    return _protocol_request(request)
+
+
+def _protocol_request(
+    request: pb.CheckLivenessRequest | pb.CheckAttestationRequest,
+) -> LivenessRequest:
+    """What both requests carry for the protocol checks (signature, challenge,
+    nonce), without evidence: CheckAttestation is CheckLiveness without it."""
     attestation = request.attestation
     return LivenessRequest(
         customer_id=request.customer_id,
