@@ -29,18 +29,17 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
+import numpy as np  # noqa: E402
 
 from identity_capture.sdk import SdkSigner  # noqa: E402
 from identity_runtime import mesh  # noqa: E402
 from tools.bench.common import publish  # noqa: E402
 from tools.bench.step_up import (  # noqa: E402
-    ENROL,
-    FACES,
-    PROBES,
     bundle_json,
     capture,
+    enrol_distinct,
+    enrol_images,
     percentile,
-    selfie_frame,
     start_mesh,
 )
 
@@ -54,7 +53,7 @@ class Mesh:
         self.client = stack.enter_context(
             httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=30)
         )
-        self.customers: list[tuple[str, SdkSigner]] = []
+        self.customers: list[tuple[str, SdkSigner, np.ndarray]] = []
         self.ms: list[float] = []
         self.allowed = 0
 
@@ -64,39 +63,13 @@ class Mesh:
             raise SystemExit(f"{self.name} {path}: {reply.status_code} {reply.text[:300]}")
         return reply.json()
 
-    def enrol(self, count: int, image) -> None:  # type: ignore[no-untyped-def]
-        for index in range(count):
-            customer = self.post("/api/customers", {"externalId": f"tls-{index}-{time.time_ns()}"})[
-                "customer"
-            ]["customerId"]
-            signer = SdkSigner()
-            self.post(
-                "/api/identity/devices/register",
-                {
-                    "customerId": customer,
-                    "deviceId": signer.device_id,
-                    "algorithm": "KEY_ALGORITHM_ECDSA_P256_SHA256",
-                    "publicKeyPem": signer.public_key_pem().decode(),
-                },
-            )
-            challenge = self.post("/api/identity/face/flash-challenge", {"customerId": customer})[
-                "challenge"
-            ]
-            baseline, flashes = capture(image, [c["hex"] for c in challenge["sequence"]])
-            live = self.post(
-                "/api/identity/face/liveness",
-                {
-                    "customerId": customer,
-                    "challengeId": challenge["challengeId"],
-                    "bundle": bundle_json(signer, challenge, baseline, flashes),
-                },
-            )
-            if not live["enrollmentId"]:
-                raise SystemExit(f"{self.name}: enrollment by liveness failed: {live}")
-            self.customers.append((customer, signer))
+    def enrol(self, count: int, references: list[np.ndarray]) -> None:
+        """Distinct faces (step_up.enrol_distinct): one face twice is held."""
+        self.customers = enrol_distinct(self.client, count, references, self.name)
 
-    def step_up(self, customer_index: int, image) -> None:  # type: ignore[no-untyped-def]
-        customer, signer = self.customers[customer_index]
+    def step_up(self, customer_index: int) -> None:
+        """A step-up of the customer by a new capture of its reference photo."""
+        customer, signer, image = self.customers[customer_index]
         challenge = self.post(
             "/api/identity/face/flash-challenge",
             {"customerId": customer, "purpose": "CHALLENGE_PURPOSE_STEP_UP"},
@@ -139,22 +112,20 @@ def main() -> int:
     yunet = cv2.FaceDetectorYN.create(
         str(resolve_path(load_catalogue()["yunet-2023mar"])), "", (320, 320), 0.6
     )
-    enrol_image = selfie_frame(FACES / ENROL, yunet)
-    probes = [selfie_frame(FACES / name, yunet) for name in PROBES]
+    references = enrol_images(yunet)
     with ExitStack() as stack:
         meshes = [
             Mesh(stack, "mtls", args.database, {}),
             Mesh(stack, "plaintext", args.database, PLAINTEXT),
         ]
         for one in meshes:
-            one.enrol(args.customers, enrol_image)
+            one.enrol(args.customers, references)
         for round_index in range(args.per_customer):
             for customer_index in range(args.customers):
-                image = probes[(round_index + customer_index) % len(probes)]
                 # Alternate which mesh goes first, so neither always follows the other.
                 order = meshes if (round_index + customer_index) % 2 == 0 else meshes[::-1]
                 for one in order:
-                    one.step_up(customer_index, image)
+                    one.step_up(customer_index)
         mtls, plaintext = (m.summary() for m in meshes)
     results = {
         "database": args.database,

@@ -117,6 +117,75 @@ def bundle_json(signer: SdkSigner, challenge: dict, baseline: bytes, flashes: li
     }
 
 
+def enrol_images(yunet: cv2.FaceDetectorYN) -> list[np.ndarray]:
+    """Candidate references, the persona's first: every test photo with a face."""
+    names = [ENROL] + sorted(
+        (p.name for p in FACES.glob("img*.jpg") if p.name != ENROL),
+        key=lambda n: int(n[3:-4]),
+    )
+    found = []
+    for name in names:
+        try:
+            found.append(selfie_frame(FACES / name, yunet))
+        except (IndexError, TypeError, cv2.error):
+            continue  # no face found
+    return found
+
+
+def enrol_distinct(
+    client: httpx.Client, count: int, references: list[np.ndarray], prefix: str
+) -> list[tuple[str, SdkSigner, np.ndarray]]:
+    """`count` customers, each with a device and a reference enrolled by face
+    liveness, each a different face: the same face twice would be held as a
+    duplicate (never matched, so every step-up of it refused). A photo that is
+    not live enough or is held (another photo of a person already enrolled) is
+    skipped. Returns (customer id, device signer, reference photo)."""
+
+    def post(path: str, body: dict) -> dict:
+        reply = client.post(path, json=body)
+        if reply.status_code != 200:
+            raise SystemExit(f"{prefix} {path}: {reply.status_code} {reply.text[:300]}")
+        return reply.json()
+
+    enrolled: list[tuple[str, SdkSigner, np.ndarray]] = []
+    for index, image in enumerate(references):
+        if len(enrolled) == count:
+            break
+        external = f"{prefix}-{index}-{time.time_ns()}"
+        customer = post("/api/customers", {"externalId": external})["customer"]["customerId"]
+        signer = SdkSigner()
+        post(
+            "/api/identity/devices/register",
+            {
+                "customerId": customer,
+                "deviceId": signer.device_id,
+                "algorithm": "KEY_ALGORITHM_ECDSA_P256_SHA256",
+                "publicKeyPem": signer.public_key_pem().decode(),
+            },
+        )
+        challenge = post("/api/identity/face/flash-challenge", {"customerId": customer})[
+            "challenge"
+        ]
+        baseline, flashes = capture(image, [c["hex"] for c in challenge["sequence"]])
+        live = post(
+            "/api/identity/face/liveness",
+            {
+                "customerId": customer,
+                "challengeId": challenge["challengeId"],
+                "bundle": bundle_json(signer, challenge, baseline, flashes),
+            },
+        )
+        if not live["enrollmentId"]:
+            continue
+        listed = client.get("/api/identity/face/enrollments", params={"customerId": customer})
+        listed.raise_for_status()
+        if any(e.get("active") for e in listed.json().get("enrollments", [])):
+            enrolled.append((customer, signer, image))
+    if len(enrolled) < count:
+        raise SystemExit(f"{prefix}: only {len(enrolled)} distinct references")
+    return enrolled
+
+
 class InProcess:
     """The step-up compute in one process, without network or database."""
 
@@ -240,10 +309,8 @@ def main() -> int:
     yunet = cv2.FaceDetectorYN.create(
         str(resolve_path(load_catalogue()["yunet-2023mar"])), "", (320, 320), 0.6
     )
-    enrol_image = selfie_frame(FACES / ENROL, yunet)
-    probes = [selfie_frame(FACES / name, yunet) for name in PROBES]
+    references = enrol_images(yunet)
     local = InProcess(args.threads)
-    reference = local.embed(jpeg(enrol_image))
 
     gateway_ms: list[float] = []
     local_ms: list[float] = []
@@ -260,40 +327,11 @@ def main() -> int:
                 raise SystemExit(f"{path}: {reply.status_code} {reply.text[:300]}")
             return reply.json()
 
-        customers = []
-        for index in range(args.customers):
-            customer = post("/api/customers", {"externalId": f"bench-{index}-{time.time_ns()}"})[
-                "customer"
-            ]["customerId"]
-            signer = SdkSigner()
-            post(
-                "/api/identity/devices/register",
-                {
-                    "customerId": customer,
-                    "deviceId": signer.device_id,
-                    "algorithm": "KEY_ALGORITHM_ECDSA_P256_SHA256",
-                    "publicKeyPem": signer.public_key_pem().decode(),
-                },
-            )
-            challenge = post("/api/identity/face/flash-challenge", {"customerId": customer})[
-                "challenge"
-            ]
-            baseline, flashes = capture(enrol_image, [c["hex"] for c in challenge["sequence"]])
-            live = post(
-                "/api/identity/face/liveness",
-                {
-                    "customerId": customer,
-                    "challengeId": challenge["challengeId"],
-                    "bundle": bundle_json(signer, challenge, baseline, flashes),
-                },
-            )
-            if not live["enrollmentId"]:
-                raise SystemExit(f"enrollment by liveness failed: {live}")
-            customers.append((customer, signer))
+        customers = enrol_distinct(client, args.customers, references, "bench")
+        embedded = {customer: local.embed(jpeg(image)) for customer, _, image in customers}
 
-        for round_index in range(args.per_customer):
-            for customer_index, (customer, signer) in enumerate(customers):
-                image = probes[(round_index + customer_index) % len(probes)]
+        for _ in range(args.per_customer):
+            for customer, signer, image in customers:
                 challenge = post(
                     "/api/identity/face/flash-challenge",
                     {"customerId": customer, "purpose": "CHALLENGE_PURPOSE_STEP_UP"},
@@ -311,7 +349,11 @@ def main() -> int:
                 allowed += bool(decision["allow"])
                 started = time.perf_counter()
                 local.step_up(
-                    baseline, flashes, sequence, reference, challenge.get("flashDurationMs", 400)
+                    baseline,
+                    flashes,
+                    sequence,
+                    embedded[customer],
+                    challenge.get("flashDurationMs", 400),
                 )
                 local_ms.append((time.perf_counter() - started) * 1000)
 

@@ -60,12 +60,13 @@ from identity_inference.manifest import load_catalogue, resolve_path  # noqa: E4
 from identity_inference.pad import pad_crop  # noqa: E402
 from tools.bench.common import process_cpu_seconds, publish  # noqa: E402
 from tools.bench.step_up import (  # noqa: E402
-    ENROL,
     FACES,
     PROBES,
     InProcess,
     bundle_json,
     capture,
+    enrol_distinct,
+    enrol_images,
     jpeg,
     percentile,
     selfie_frame,
@@ -135,72 +136,13 @@ def variant(text: str) -> tuple[str, dict[str, str]]:
     return name, {key: value for key, _, value in pairs}
 
 
-def enrol_images(yunet: cv2.FaceDetectorYN) -> list[np.ndarray]:
-    """Candidate references, the persona's first: every test photo with a face."""
-    names = [ENROL] + sorted(
-        (p.name for p in FACES.glob("img*.jpg") if p.name != ENROL),
-        key=lambda n: int(n[3:-4]),
-    )
-    found = []
-    for name in names:
-        try:
-            found.append(selfie_frame(FACES / name, yunet))
-        except (IndexError, TypeError, cv2.error):
-            continue  # no face found
-    return found
-
-
 def enrol(mesh: Mesh, count: int, references: list[np.ndarray]) -> None:
-    """`count` customers, each with a device and a reference enrolled by face
-    liveness, each a different face: the same face twice would be held as a
-    duplicate (never matched). A photo that is not live enough or is held
-    (another photo of a person already enrolled) is skipped. Each customer's
-    step-ups are captures of its own reference photo."""
+    """`count` customers with distinct faces (step_up.enrol_distinct); each
+    customer's step-ups are captures of its own reference photo."""
     with httpx.Client(
         base_url=mesh.base, headers={"Authorization": f"Bearer {mesh.key}"}, timeout=60
     ) as client:
-
-        def post(path: str, body: dict) -> dict:
-            reply = client.post(path, json=body)
-            if reply.status_code != 200:
-                raise SystemExit(f"{mesh.name} {path}: {reply.status_code} {reply.text[:300]}")
-            return reply.json()
-
-        for index, enrol_image in enumerate(references):
-            if len(mesh.customers) == count:
-                break
-            external = f"tp-{index}-{time.time_ns()}"
-            customer = post("/api/customers", {"externalId": external})["customer"]["customerId"]
-            signer = SdkSigner()
-            post(
-                "/api/identity/devices/register",
-                {
-                    "customerId": customer,
-                    "deviceId": signer.device_id,
-                    "algorithm": "KEY_ALGORITHM_ECDSA_P256_SHA256",
-                    "publicKeyPem": signer.public_key_pem().decode(),
-                },
-            )
-            challenge = post("/api/identity/face/flash-challenge", {"customerId": customer})[
-                "challenge"
-            ]
-            baseline, flashes = capture(enrol_image, [c["hex"] for c in challenge["sequence"]])
-            live = post(
-                "/api/identity/face/liveness",
-                {
-                    "customerId": customer,
-                    "challengeId": challenge["challengeId"],
-                    "bundle": bundle_json(signer, challenge, baseline, flashes),
-                },
-            )
-            if not live["enrollmentId"]:
-                continue
-            listed = client.get("/api/identity/face/enrollments", params={"customerId": customer})
-            listed.raise_for_status()
-            if any(e.get("active") for e in listed.json().get("enrollments", [])):
-                mesh.customers.append((customer, signer, enrol_image))
-        if len(mesh.customers) < count:
-            raise SystemExit(f"{mesh.name}: only {len(mesh.customers)} distinct references")
+        mesh.customers.extend(enrol_distinct(client, count, references, mesh.name))
 
 
 @dataclass
