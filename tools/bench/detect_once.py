@@ -50,6 +50,7 @@ from services.liveness import flash  # noqa: E402
 from tests.support import TESTDATA  # noqa: E402
 from tests.support.biometrics import jpeg, screen_flash_frames, tint  # noqa: E402
 from tools.bench.common import publish  # noqa: E402
+from tools.bench.step_up import selfie_crop  # noqa: E402
 
 FLASH_MS = 400
 PHOTOS = sorted((TESTDATA / "faces").glob("*.jpg")) + sorted((TESTDATA / "spoof").glob("*.jpg"))
@@ -88,20 +89,7 @@ def load(threads: int) -> tuple[FaceAssessor, FaceAssessor, PadScorer]:
 
 def selfie(image: np.ndarray, detector: FaceDetector) -> np.ndarray | None:
     faces = detector.detect(image)
-    if not faces:
-        return None
-    x, y, w, h = faces[0].box
-    cx, cy, side = x + w / 2, y + h / 2, max(w, h) * 1.8
-    x0, y0 = int(max(0, cx - side / 2)), int(max(0, cy - side / 2))
-    crop = image[
-        y0 : int(min(image.shape[0], cy + side / 2)), x0 : int(min(image.shape[1], cx + side / 2))
-    ]
-    scale = 640 / max(crop.shape[:2])
-    return (
-        cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-        if scale < 1
-        else crop
-    )
+    return selfie_crop(image, faces[0].box) if faces else None
 
 
 def captures(detector: FaceDetector) -> tuple[list[Capture], list[Capture]]:

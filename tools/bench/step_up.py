@@ -34,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -71,7 +72,12 @@ def selfie_frame(path: Path, detector: cv2.FaceDetectorYN) -> np.ndarray:
     image = cv2.imread(str(path))
     detector.setInputSize((image.shape[1], image.shape[0]))
     _, faces = detector.detect(image)
-    x, y, w, h = faces[0][:4]
+    return selfie_crop(image, faces[0][:4])
+
+
+def selfie_crop(image: np.ndarray, box: Sequence[float]) -> np.ndarray:
+    """`image` cut around the face `box` (x, y, w, h) as a selfie frames it, at most 640 px."""
+    x, y, w, h = box
     cx, cy, side = x + w / 2, y + h / 2, max(w, h) * 1.8
     x0, y0 = int(max(0, cx - side / 2)), int(max(0, cy - side / 2))
     crop = image[
