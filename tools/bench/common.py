@@ -26,9 +26,16 @@ from tests.support import POSTGRES_URL as DEFAULT_POSTGRES  # noqa: E402
 from tests.support.meshauth import service_env  # noqa: E402
 
 
-def scratch_schema(base_url: str = DEFAULT_POSTGRES):  # type: ignore[no-untyped-def]
-    """A PostgreSQL schema of its own with every service's tables, dropped afterwards."""
-    return _scratch_schema(base_url, prefix="bench", prepare=migrate_all)
+def scratch_schema(base_url: str = DEFAULT_POSTGRES, identity: Path | None = None):  # type: ignore[no-untyped-def]
+    """A PostgreSQL schema of its own with every service's tables, dropped
+    afterwards; migrated by `identity` (another checkout's CLI: a baseline's
+    schema is its own history's) or else by this checkout."""
+
+    def migrate_with_baseline(url: str) -> None:
+        subprocess.run([str(identity), "migrate", "--database-url", url], check=True)
+
+    prepare = migrate_all if identity is None else migrate_with_baseline
+    return _scratch_schema(base_url, prefix="bench", prepare=prepare)
 
 
 def process_cpu_seconds(pid: int) -> float:

@@ -272,7 +272,7 @@ def start_mesh(
     if database == "postgres":
         from tools.bench.common import scratch_schema
 
-        env["IDENTITY_DATABASE_URL"] = stack.enter_context(scratch_schema())
+        env["IDENTITY_DATABASE_URL"] = stack.enter_context(scratch_schema(identity=identity))
     process = subprocess.Popen(
         [str(identity or Path(sys.executable).parent / "identity"), "up"],
         env=env,
