@@ -1,7 +1,7 @@
 """Server interceptors shared by every service.
 
 Each interceptor wraps the RPC behaviour in an async context manager, which
-works the same for unary and streaming RPCs. `server_interceptors()` returns
+works the same for unary and streaming RPCs. `server_stages()` returns
 them in order, outermost first:
 
 0. CallerAuthInterceptor   (identity_runtime.authz) verifies the caller's
@@ -46,7 +46,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, Protocol, TypeAlias, cast
+from typing import Any, NamedTuple, Protocol, TypeAlias, cast
 
 import grpc
 from opentelemetry import trace
@@ -146,9 +146,13 @@ class WrappingInterceptor(grpc.aio.ServerInterceptor):
         handler = await continuation(handler_call_details)
         if handler is None:
             return None
-        if self.skips_infrastructure and handler_call_details.method.startswith(_QUIET_PREFIXES):
+        return self.served(handler, handler_call_details.method)
+
+    def served(self, handler: Handler, method: str) -> Handler:
+        """What grpc.aio serves for `method` in place of `handler`."""
+        if self.skips_infrastructure and method.startswith(_QUIET_PREFIXES):
             return handler
-        return self.wrap(handler, handler_call_details.method)
+        return self.wrap(handler, method)
 
 
 class ScopedInterceptor(WrappingInterceptor):
@@ -188,7 +192,7 @@ class CallContextInterceptor(ScopedInterceptor):
         request_id = (
             metadata.get(call_context.REQUEST_ID_KEY, "")[:128] or call_context.new_request_id()
         )
-        caller = call_context.verified_caller()
+        caller = call_context.VERIFIED_CALLER.get()
         return call_context.CallContext(
             request_id=request_id,
             org_id=caller.org_id if caller else "",
@@ -441,7 +445,7 @@ class Stage(Protocol):
     def wrap(self, handler: Handler, method: str) -> Handler: ...
 
 
-class ChainInterceptor(grpc.aio.ServerInterceptor):
+class ChainInterceptor(WrappingInterceptor):
     """The whole chain as one grpc.aio interceptor: each method's handler is
     wrapped by every stage once (outermost first, as the separate
     interceptors did) and the wrapped handler is kept for the next call of
@@ -463,22 +467,14 @@ class ChainInterceptor(grpc.aio.ServerInterceptor):
             auth, standard, rest = fused
             for stage in reversed(rest):
                 handler = stage.wrap(handler, method)
-            return _fused_unary(handler, method, auth, *standard)
+            return _fused_unary(handler, method, auth, standard)
         for stage in reversed(stages):  # innermost first
             if quiet and stage.skips_infrastructure:
                 continue
             handler = stage.wrap(handler, method)
         return handler
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> Handler | None:
-        handler = await continuation(handler_call_details)
-        if handler is None:
-            return None
-        method = handler_call_details.method
+    def served(self, handler: Handler, method: str) -> Handler:
         cached = self._wrapped.get(method)
         if cached is not None and cached[0] is handler:
             return cached[1]
@@ -489,22 +485,25 @@ class ChainInterceptor(grpc.aio.ServerInterceptor):
         return wrapped
 
 
-_STANDARD = (
-    "CallContextInterceptor",
-    "TracingInterceptor",
-    "ErrorInterceptor",
-    "AccessLogInterceptor",
-    "DeadlineInterceptor",
-    "ValidationInterceptor",
+class _Standard(NamedTuple):
+    """The six standard stages of `server_stages`' chain, in its order."""
+
+    calls: CallContextInterceptor
+    spans: TracingInterceptor
+    errors: ErrorInterceptor
+    access: AccessLogInterceptor
+    deadline: DeadlineInterceptor
+    validation: ValidationInterceptor
+
+
+_STANDARD_TYPES = (
+    CallContextInterceptor,
+    TracingInterceptor,
+    ErrorInterceptor,
+    AccessLogInterceptor,
+    DeadlineInterceptor,
+    ValidationInterceptor,
 )
-_Standard: TypeAlias = tuple[
-    "CallContextInterceptor",
-    "TracingInterceptor",
-    "ErrorInterceptor",
-    "AccessLogInterceptor",
-    "DeadlineInterceptor",
-    "ValidationInterceptor",
-]
 
 
 def _fusable(stages: list[Stage]) -> tuple[Any, _Standard, list[Stage]] | None:
@@ -514,35 +513,26 @@ def _fusable(stages: list[Stage]) -> tuple[Any, _Standard, list[Stage]] | None:
 
     auth = stages[0] if stages and type(stages[0]) is CallerAuthInterceptor else None
     first = 1 if auth is not None else 0
-    standard = stages[first : first + len(_STANDARD)]
-    if [type(stage).__name__ for stage in standard] != list(_STANDARD) or any(
-        type(stage).__module__ != __name__ for stage in standard
-    ):
+    standard = stages[first : first + len(_STANDARD_TYPES)]
+    if [type(stage) for stage in standard] != list(_STANDARD_TYPES):
         return None
-    return auth, cast(_Standard, tuple(standard)), stages[first + len(_STANDARD) :]
+    return auth, _Standard._make(standard), stages[first + len(_STANDARD_TYPES) :]
 
 
-def _fused_unary(
-    handler: Handler,
-    method: str,
-    auth: Any,
-    calls: CallContextInterceptor,
-    spans: TracingInterceptor,
-    errors: ErrorInterceptor,
-    access: AccessLogInterceptor,
-    _deadline: DeadlineInterceptor,
-    _validation: ValidationInterceptor,
-) -> Handler:
+def _fused_unary(handler: Handler, method: str, auth: Any, standard: _Standard) -> Handler:
     """`handler` (unary request, unary response) run inside auth, call
     context, span, error translation, access log, deadline and validation,
     in that order, outermost first: what the stages' scopes do one inside
     the other, written as one coroutine (no generator-based context manager
     and no extra coroutine per stage on each call)."""
+    calls, spans, errors, access, _deadline, _validation = standard
     inner = cast(_AsyncUnary, handler.unary_unary)
 
     async def behaviour(request: Any, ctx: grpc.aio.ServicerContext) -> Any:
         caller_token = (
-            call_context.bind_caller(await auth.admit(method, ctx)) if auth is not None else None
+            call_context.VERIFIED_CALLER.set(await auth.admit(method, ctx))
+            if auth is not None
+            else None
         )
         try:
             context_token = call_context.bind(calls.context_for(method, ctx))
@@ -590,7 +580,7 @@ def _fused_unary(
                 call_context.reset(context_token)
         finally:
             if caller_token is not None:
-                call_context.reset_caller(caller_token)
+                call_context.VERIFIED_CALLER.reset(caller_token)
 
     return grpc.unary_unary_rpc_method_handler(
         behaviour, handler.request_deserializer, handler.response_serializer
@@ -604,7 +594,12 @@ def server_stages(
     rate_limits: RateLimits | None = None,
     own_rate_limits: frozenset[str] = frozenset(),
 ) -> list[Stage]:
-    """The stages of the chain, outermost first (see the module docstring)."""
+    """The stages of the chain, outermost first (see the module docstring);
+    a server installs them as one interceptor, `ChainInterceptor(stages)`.
+    `auth` (a CallerAuthInterceptor) goes first; `service` (this service's
+    mesh name) is the origin its errors name and labels the RPC metrics;
+    `rate_limits` counts the RPCs' declared limits (but those of
+    `own_rate_limits`, which the service counts itself)."""
     return [
         *([auth] if auth is not None else []),
         CallContextInterceptor(default_deadline_seconds),
@@ -614,23 +609,4 @@ def server_stages(
         DeadlineInterceptor(),
         ValidationInterceptor(),
         *([RateLimitInterceptor(rate_limits, own_rate_limits)] if rate_limits is not None else []),
-    ]
-
-
-def server_interceptors(
-    default_deadline_seconds: float,
-    auth: Stage | None = None,
-    service: str = "",
-    rate_limits: RateLimits | None = None,
-    own_rate_limits: frozenset[str] = frozenset(),
-) -> list[grpc.aio.ServerInterceptor]:
-    """The chain, as one interceptor (`ChainInterceptor`); `auth` (a
-    CallerAuthInterceptor) goes first; `service` (this service's mesh name)
-    is the origin its errors name and labels the RPC metrics; `rate_limits`
-    counts the RPCs' declared limits (but those of `own_rate_limits`, which
-    the service counts itself)."""
-    return [
-        ChainInterceptor(
-            server_stages(default_deadline_seconds, auth, service, rate_limits, own_rate_limits)
-        )
     ]
