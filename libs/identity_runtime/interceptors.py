@@ -216,9 +216,13 @@ class TracingInterceptor(ScopedInterceptor):
             try:
                 yield
             except DomainError as exc:
-                span.set_attribute("rpc.grpc.status_code", exc.code)
-                span.set_attribute("identity.error_reason", exc.reason)
+                self.mark_failed(span, exc)
                 raise
+
+    @staticmethod
+    def mark_failed(span: trace.Span, error: DomainError) -> None:
+        span.set_attribute("rpc.grpc.status_code", error.code)
+        span.set_attribute("identity.error_reason", error.reason)
 
     def span(
         self, method: str, ctx: grpc.aio.ServicerContext
@@ -289,10 +293,8 @@ class AccessLogInterceptor(ScopedInterceptor):
 
     @contextlib.asynccontextmanager
     async def scope(self, method: str, ctx: grpc.aio.ServicerContext) -> AsyncIterator[None]:
-        started = time.perf_counter()
+        started = self.start()
         error: BaseException | None = None
-        in_flight = self._in_flight
-        in_flight.inc()
         try:
             yield
         except BaseException as exc:
@@ -300,6 +302,11 @@ class AccessLogInterceptor(ScopedInterceptor):
             raise
         finally:
             self.record(method, ctx, error, started)
+
+    def start(self) -> float:
+        """A call begins: in-flight gauge up; its start (perf_counter) for `record`."""
+        self._in_flight.inc()
+        return time.perf_counter()
 
     def record(
         self,
@@ -388,20 +395,30 @@ class ErrorInterceptor(ScopedInterceptor):
 class DeadlineInterceptor(ScopedInterceptor):
     @contextlib.asynccontextmanager
     async def scope(self, method: str, ctx: grpc.aio.ServicerContext) -> AsyncIterator[None]:
-        bound = call_context.current()
-        remaining = bound.time_remaining() if bound else None
+        remaining = self.time_left()
         if remaining is None:
             yield
             return
-        if remaining <= 0:
-            raise DeadlineExceeded("the deadline passed before the call started")
         try:
             async with asyncio.timeout(remaining):
                 yield
         except TimeoutError:
-            raise DeadlineExceeded(
-                f"the call did not finish within its deadline of {remaining:.3f}s"
-            ) from None
+            raise self.overrun(remaining) from None
+
+    @staticmethod
+    def time_left() -> float | None:
+        """Seconds left of the bound call's deadline (None: no deadline);
+        DeadlineExceeded when it passed before the call started."""
+        bound = call_context.current()
+        remaining = bound.time_remaining() if bound else None
+        if remaining is not None and remaining <= 0:
+            raise DeadlineExceeded("the deadline passed before the call started")
+        return remaining
+
+    @staticmethod
+    def overrun(remaining: float) -> DeadlineExceeded:
+        """The refusal of a call still running when its `remaining` seconds ran out."""
+        return DeadlineExceeded(f"the call did not finish within its deadline of {remaining:.3f}s")
 
 
 class ValidationInterceptor(WrappingInterceptor):
@@ -525,7 +542,7 @@ def _fused_unary(handler: Handler, method: str, auth: Any, standard: _Standard) 
     in that order, outermost first: what the stages' scopes do one inside
     the other, written as one coroutine (no generator-based context manager
     and no extra coroutine per stage on each call)."""
-    calls, spans, errors, access, _deadline, _validation = standard
+    calls, spans, errors, access, deadline, _validation = standard
     inner = cast(_AsyncUnary, handler.unary_unary)
 
     async def behaviour(request: Any, ctx: grpc.aio.ServicerContext) -> Any:
@@ -540,28 +557,19 @@ def _fused_unary(handler: Handler, method: str, auth: Any, standard: _Standard) 
                 with spans.span(method, ctx) as span:
                     try:
                         try:
-                            started = time.perf_counter()
+                            started = access.start()
                             error: BaseException | None = None
-                            access._in_flight.inc()
                             try:
-                                bound = call_context.current()
-                                remaining = bound.time_remaining() if bound else None
+                                remaining = deadline.time_left()
                                 if remaining is None:
                                     validate(request)
                                     return await inner(request, ctx)
-                                if remaining <= 0:
-                                    raise DeadlineExceeded(
-                                        "the deadline passed before the call started"
-                                    )
                                 try:
                                     async with asyncio.timeout(remaining):
                                         validate(request)
                                         return await inner(request, ctx)
                                 except TimeoutError:
-                                    raise DeadlineExceeded(
-                                        "the call did not finish within its deadline of "
-                                        f"{remaining:.3f}s"
-                                    ) from None
+                                    raise deadline.overrun(remaining) from None
                             except BaseException as exc:
                                 error = exc
                                 raise
@@ -573,8 +581,7 @@ def _fused_unary(handler: Handler, method: str, auth: Any, standard: _Standard) 
                             await errors.translate(exc, method, ctx)
                             return None
                     except DomainError as exc:
-                        span.set_attribute("rpc.grpc.status_code", exc.code)
-                        span.set_attribute("identity.error_reason", exc.reason)
+                        spans.mark_failed(span, exc)
                         raise
             finally:
                 call_context.reset(context_token)
