@@ -246,15 +246,19 @@ class DataKeyStore:
             row = rows[0]
             return DataKey(row.key_id, row.kek_id, self.open_key(row))
         material = os.urandom(DATA_KEY_BYTES)
-        # The owner's mapped table takes column keywords; the mixin declares none.
-        row = self.table(  # type: ignore[call-arg]
-            key_id=new_key_id(), org_id=org_id, customer_id=customer_id, purpose=purpose, kek_id=""
-        )
+        row = self._new_row(org_id, customer_id, purpose)
         row.kek_id, row.wrapped_key = self.kms.wrap(material, wrap_context(row))
         session.add(row)
         session.flush()
         self._cache.put(row.key_id, material)
         return DataKey(row.key_id, row.kek_id, material)
+
+    def _new_row(self, org_id: str, customer_id: str | None, purpose: str) -> DataKeyColumns:
+        """A new row of the owner's table, its key not wrapped yet."""
+        # The owner's mapped table takes column keywords; the mixin declares none.
+        return self.table(  # type: ignore[call-arg]
+            key_id=new_key_id(), org_id=org_id, customer_id=customer_id, purpose=purpose, kek_id=""
+        )
 
     # --- crypto-shredding ------------------------------------------------------
 
@@ -287,17 +291,9 @@ class DataKeyStore:
                 row.destroyed_at = now
                 destroyed += 1
             if not rows:
-                session.add(
-                    self.table(  # type: ignore[call-arg]  # see customer_key
-                        key_id=new_key_id(),
-                        org_id=org_id,
-                        customer_id=customer_id,
-                        purpose=purpose,
-                        kek_id="",
-                        wrapped_key=None,
-                        destroyed_at=now,
-                    )
-                )
+                tombstone = self._new_row(org_id, customer_id, purpose)
+                tombstone.wrapped_key, tombstone.destroyed_at = None, now
+                session.add(tombstone)
         session.flush()
         self._cache.evict(
             r.key_id for p in purposes for r in self.customer_keys(session, org_id, customer_id, p)

@@ -206,11 +206,11 @@ class CallerAuthInterceptor(ScopedInterceptor):
 
     @contextlib.asynccontextmanager
     async def scope(self, method: str, ctx: grpc.aio.ServicerContext) -> AsyncIterator[None]:
-        token = call_context.bind_caller(await self.admit(method, ctx))
+        token = call_context.VERIFIED_CALLER.set(await self.admit(method, ctx))
         try:
             yield
         finally:
-            call_context.reset_caller(token)
+            call_context.VERIFIED_CALLER.reset(token)
 
     async def admit(self, method: str, ctx: grpc.aio.ServicerContext) -> Caller:
         """The call's verified caller; a refusal is logged and aborts the call."""

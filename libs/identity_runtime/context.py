@@ -48,23 +48,12 @@ _current: contextvars.ContextVar[CallContext | None] = contextvars.ContextVar(
 )
 
 
-# The caller the auth interceptor verified (identity_runtime.authz); the call
-# context's organisation, actor and scopes come from it and nowhere else.
-_caller: contextvars.ContextVar[Caller | None] = contextvars.ContextVar(
+# The caller the auth interceptor verified (identity_runtime.authz) sets,
+# then resets, around each call; the call context's organisation, actor and
+# scopes come from it and nowhere else.
+VERIFIED_CALLER: contextvars.ContextVar[Caller | None] = contextvars.ContextVar(
     "identity_verified_caller", default=None
 )
-
-
-def verified_caller() -> Caller | None:
-    return _caller.get()
-
-
-def bind_caller(caller: Caller) -> contextvars.Token:
-    return _caller.set(caller)
-
-
-def reset_caller(token: contextvars.Token) -> None:
-    _caller.reset(token)
 
 
 def new_request_id() -> str:

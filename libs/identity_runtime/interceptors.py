@@ -1,7 +1,7 @@
 """Server interceptors shared by every service.
 
 Each interceptor wraps the RPC behaviour in an async context manager, which
-works the same for unary and streaming RPCs. `server_interceptors()` returns
+works the same for unary and streaming RPCs. `server_stages()` returns
 them in order, outermost first:
 
 0. CallerAuthInterceptor   (identity_runtime.authz) verifies the caller's
@@ -46,7 +46,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, Protocol, TypeAlias, cast
+from typing import Any, NamedTuple, Protocol, TypeAlias, cast
 
 import grpc
 from opentelemetry import trace
@@ -146,9 +146,13 @@ class WrappingInterceptor(grpc.aio.ServerInterceptor):
         handler = await continuation(handler_call_details)
         if handler is None:
             return None
-        if self.skips_infrastructure and handler_call_details.method.startswith(_QUIET_PREFIXES):
+        return self.served(handler, handler_call_details.method)
+
+    def served(self, handler: Handler, method: str) -> Handler:
+        """What grpc.aio serves for `method` in place of `handler`."""
+        if self.skips_infrastructure and method.startswith(_QUIET_PREFIXES):
             return handler
-        return self.wrap(handler, handler_call_details.method)
+        return self.wrap(handler, method)
 
 
 class ScopedInterceptor(WrappingInterceptor):
@@ -188,7 +192,7 @@ class CallContextInterceptor(ScopedInterceptor):
         request_id = (
             metadata.get(call_context.REQUEST_ID_KEY, "")[:128] or call_context.new_request_id()
         )
-        caller = call_context.verified_caller()
+        caller = call_context.VERIFIED_CALLER.get()
         return call_context.CallContext(
             request_id=request_id,
             org_id=caller.org_id if caller else "",
@@ -212,9 +216,13 @@ class TracingInterceptor(ScopedInterceptor):
             try:
                 yield
             except DomainError as exc:
-                span.set_attribute("rpc.grpc.status_code", exc.code)
-                span.set_attribute("identity.error_reason", exc.reason)
+                self.mark_failed(span, exc)
                 raise
+
+    @staticmethod
+    def mark_failed(span: trace.Span, error: DomainError) -> None:
+        span.set_attribute("rpc.grpc.status_code", error.code)
+        span.set_attribute("identity.error_reason", error.reason)
 
     def span(
         self, method: str, ctx: grpc.aio.ServicerContext
@@ -285,10 +293,8 @@ class AccessLogInterceptor(ScopedInterceptor):
 
     @contextlib.asynccontextmanager
     async def scope(self, method: str, ctx: grpc.aio.ServicerContext) -> AsyncIterator[None]:
-        started = time.perf_counter()
+        started = self.start()
         error: BaseException | None = None
-        in_flight = self._in_flight
-        in_flight.inc()
         try:
             yield
         except BaseException as exc:
@@ -296,6 +302,11 @@ class AccessLogInterceptor(ScopedInterceptor):
             raise
         finally:
             self.record(method, ctx, error, started)
+
+    def start(self) -> float:
+        """A call begins: in-flight gauge up; its start (perf_counter) for `record`."""
+        self._in_flight.inc()
+        return time.perf_counter()
 
     def record(
         self,
@@ -384,20 +395,30 @@ class ErrorInterceptor(ScopedInterceptor):
 class DeadlineInterceptor(ScopedInterceptor):
     @contextlib.asynccontextmanager
     async def scope(self, method: str, ctx: grpc.aio.ServicerContext) -> AsyncIterator[None]:
-        bound = call_context.current()
-        remaining = bound.time_remaining() if bound else None
+        remaining = self.time_left()
         if remaining is None:
             yield
             return
-        if remaining <= 0:
-            raise DeadlineExceeded("the deadline passed before the call started")
         try:
             async with asyncio.timeout(remaining):
                 yield
         except TimeoutError:
-            raise DeadlineExceeded(
-                f"the call did not finish within its deadline of {remaining:.3f}s"
-            ) from None
+            raise self.overrun(remaining) from None
+
+    @staticmethod
+    def time_left() -> float | None:
+        """Seconds left of the bound call's deadline (None: no deadline);
+        DeadlineExceeded when it passed before the call started."""
+        bound = call_context.current()
+        remaining = bound.time_remaining() if bound else None
+        if remaining is not None and remaining <= 0:
+            raise DeadlineExceeded("the deadline passed before the call started")
+        return remaining
+
+    @staticmethod
+    def overrun(remaining: float) -> DeadlineExceeded:
+        """The refusal of a call still running when its `remaining` seconds ran out."""
+        return DeadlineExceeded(f"the call did not finish within its deadline of {remaining:.3f}s")
 
 
 class ValidationInterceptor(WrappingInterceptor):
@@ -441,7 +462,7 @@ class Stage(Protocol):
     def wrap(self, handler: Handler, method: str) -> Handler: ...
 
 
-class ChainInterceptor(grpc.aio.ServerInterceptor):
+class ChainInterceptor(WrappingInterceptor):
     """The whole chain as one grpc.aio interceptor: each method's handler is
     wrapped by every stage once (outermost first, as the separate
     interceptors did) and the wrapped handler is kept for the next call of
@@ -463,22 +484,14 @@ class ChainInterceptor(grpc.aio.ServerInterceptor):
             auth, standard, rest = fused
             for stage in reversed(rest):
                 handler = stage.wrap(handler, method)
-            return _fused_unary(handler, method, auth, *standard)
+            return _fused_unary(handler, method, auth, standard)
         for stage in reversed(stages):  # innermost first
             if quiet and stage.skips_infrastructure:
                 continue
             handler = stage.wrap(handler, method)
         return handler
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> Handler | None:
-        handler = await continuation(handler_call_details)
-        if handler is None:
-            return None
-        method = handler_call_details.method
+    def served(self, handler: Handler, method: str) -> Handler:
         cached = self._wrapped.get(method)
         if cached is not None and cached[0] is handler:
             return cached[1]
@@ -489,22 +502,25 @@ class ChainInterceptor(grpc.aio.ServerInterceptor):
         return wrapped
 
 
-_STANDARD = (
-    "CallContextInterceptor",
-    "TracingInterceptor",
-    "ErrorInterceptor",
-    "AccessLogInterceptor",
-    "DeadlineInterceptor",
-    "ValidationInterceptor",
+class _Standard(NamedTuple):
+    """The six standard stages of `server_stages`' chain, in its order."""
+
+    calls: CallContextInterceptor
+    spans: TracingInterceptor
+    errors: ErrorInterceptor
+    access: AccessLogInterceptor
+    deadline: DeadlineInterceptor
+    validation: ValidationInterceptor
+
+
+_STANDARD_TYPES = (
+    CallContextInterceptor,
+    TracingInterceptor,
+    ErrorInterceptor,
+    AccessLogInterceptor,
+    DeadlineInterceptor,
+    ValidationInterceptor,
 )
-_Standard: TypeAlias = tuple[
-    "CallContextInterceptor",
-    "TracingInterceptor",
-    "ErrorInterceptor",
-    "AccessLogInterceptor",
-    "DeadlineInterceptor",
-    "ValidationInterceptor",
-]
 
 
 def _fusable(stages: list[Stage]) -> tuple[Any, _Standard, list[Stage]] | None:
@@ -514,35 +530,26 @@ def _fusable(stages: list[Stage]) -> tuple[Any, _Standard, list[Stage]] | None:
 
     auth = stages[0] if stages and type(stages[0]) is CallerAuthInterceptor else None
     first = 1 if auth is not None else 0
-    standard = stages[first : first + len(_STANDARD)]
-    if [type(stage).__name__ for stage in standard] != list(_STANDARD) or any(
-        type(stage).__module__ != __name__ for stage in standard
-    ):
+    standard = stages[first : first + len(_STANDARD_TYPES)]
+    if [type(stage) for stage in standard] != list(_STANDARD_TYPES):
         return None
-    return auth, cast(_Standard, tuple(standard)), stages[first + len(_STANDARD) :]
+    return auth, _Standard._make(standard), stages[first + len(_STANDARD_TYPES) :]
 
 
-def _fused_unary(
-    handler: Handler,
-    method: str,
-    auth: Any,
-    calls: CallContextInterceptor,
-    spans: TracingInterceptor,
-    errors: ErrorInterceptor,
-    access: AccessLogInterceptor,
-    _deadline: DeadlineInterceptor,
-    _validation: ValidationInterceptor,
-) -> Handler:
+def _fused_unary(handler: Handler, method: str, auth: Any, standard: _Standard) -> Handler:
     """`handler` (unary request, unary response) run inside auth, call
     context, span, error translation, access log, deadline and validation,
     in that order, outermost first: what the stages' scopes do one inside
     the other, written as one coroutine (no generator-based context manager
     and no extra coroutine per stage on each call)."""
+    calls, spans, errors, access, deadline, _validation = standard
     inner = cast(_AsyncUnary, handler.unary_unary)
 
     async def behaviour(request: Any, ctx: grpc.aio.ServicerContext) -> Any:
         caller_token = (
-            call_context.bind_caller(await auth.admit(method, ctx)) if auth is not None else None
+            call_context.VERIFIED_CALLER.set(await auth.admit(method, ctx))
+            if auth is not None
+            else None
         )
         try:
             context_token = call_context.bind(calls.context_for(method, ctx))
@@ -550,28 +557,19 @@ def _fused_unary(
                 with spans.span(method, ctx) as span:
                     try:
                         try:
-                            started = time.perf_counter()
+                            started = access.start()
                             error: BaseException | None = None
-                            access._in_flight.inc()
                             try:
-                                bound = call_context.current()
-                                remaining = bound.time_remaining() if bound else None
+                                remaining = deadline.time_left()
                                 if remaining is None:
                                     validate(request)
                                     return await inner(request, ctx)
-                                if remaining <= 0:
-                                    raise DeadlineExceeded(
-                                        "the deadline passed before the call started"
-                                    )
                                 try:
                                     async with asyncio.timeout(remaining):
                                         validate(request)
                                         return await inner(request, ctx)
                                 except TimeoutError:
-                                    raise DeadlineExceeded(
-                                        "the call did not finish within its deadline of "
-                                        f"{remaining:.3f}s"
-                                    ) from None
+                                    raise deadline.overrun(remaining) from None
                             except BaseException as exc:
                                 error = exc
                                 raise
@@ -583,14 +581,13 @@ def _fused_unary(
                             await errors.translate(exc, method, ctx)
                             return None
                     except DomainError as exc:
-                        span.set_attribute("rpc.grpc.status_code", exc.code)
-                        span.set_attribute("identity.error_reason", exc.reason)
+                        spans.mark_failed(span, exc)
                         raise
             finally:
                 call_context.reset(context_token)
         finally:
             if caller_token is not None:
-                call_context.reset_caller(caller_token)
+                call_context.VERIFIED_CALLER.reset(caller_token)
 
     return grpc.unary_unary_rpc_method_handler(
         behaviour, handler.request_deserializer, handler.response_serializer
@@ -604,7 +601,12 @@ def server_stages(
     rate_limits: RateLimits | None = None,
     own_rate_limits: frozenset[str] = frozenset(),
 ) -> list[Stage]:
-    """The stages of the chain, outermost first (see the module docstring)."""
+    """The stages of the chain, outermost first (see the module docstring);
+    a server installs them as one interceptor, `ChainInterceptor(stages)`.
+    `auth` (a CallerAuthInterceptor) goes first; `service` (this service's
+    mesh name) is the origin its errors name and labels the RPC metrics;
+    `rate_limits` counts the RPCs' declared limits (but those of
+    `own_rate_limits`, which the service counts itself)."""
     return [
         *([auth] if auth is not None else []),
         CallContextInterceptor(default_deadline_seconds),
@@ -614,23 +616,4 @@ def server_stages(
         DeadlineInterceptor(),
         ValidationInterceptor(),
         *([RateLimitInterceptor(rate_limits, own_rate_limits)] if rate_limits is not None else []),
-    ]
-
-
-def server_interceptors(
-    default_deadline_seconds: float,
-    auth: Stage | None = None,
-    service: str = "",
-    rate_limits: RateLimits | None = None,
-    own_rate_limits: frozenset[str] = frozenset(),
-) -> list[grpc.aio.ServerInterceptor]:
-    """The chain, as one interceptor (`ChainInterceptor`); `auth` (a
-    CallerAuthInterceptor) goes first; `service` (this service's mesh name)
-    is the origin its errors name and labels the RPC metrics; `rate_limits`
-    counts the RPCs' declared limits (but those of `own_rate_limits`, which
-    the service counts itself)."""
-    return [
-        ChainInterceptor(
-            server_stages(default_deadline_seconds, auth, service, rate_limits, own_rate_limits)
-        )
     ]

@@ -15,7 +15,7 @@ the metadata. If the store cannot be reached the call is refused with
 UNAVAILABLE (fail closed): these limits guard biometric checks against brute
 force.
 
-`RateLimitInterceptor` (in every service's chain, `server_interceptors`)
+`RateLimitInterceptor` (in every service's chain, `server_stages`)
 applies the limits of the RPCs a service serves to every caller, over gRPC
 directly or through the gateway; the gateway also counts its routes (in its
 own store namespace) so a partner is refused at the edge, before the call.

@@ -26,7 +26,7 @@ from grpc_reflection.v1alpha import reflection
 
 from identity_runtime import descriptors, logs, meshauth, meshtls, metrics, tracing
 from identity_runtime.authz import CallerAuthInterceptor
-from identity_runtime.interceptors import server_interceptors
+from identity_runtime.interceptors import ChainInterceptor, server_stages
 from identity_runtime.mesh import MeshService
 from identity_runtime.meshauth import Caller
 from identity_runtime.ratelimit import RateLimits
@@ -194,13 +194,17 @@ async def start(spec: ServiceSpec[S, C], settings: S) -> RunningServer:
     # The declared rate limits hold for every caller of this service.
     rate_limits = RateLimits(settings.rate_limit_storage, f"identity-{spec.name}")
     server = grpc.aio.server(
-        interceptors=server_interceptors(
-            settings.default_deadline_seconds,
-            auth,
-            service=spec.name,
-            rate_limits=rate_limits,
-            own_rate_limits=spec.own_rate_limits,
-        ),
+        interceptors=[
+            ChainInterceptor(
+                server_stages(
+                    settings.default_deadline_seconds,
+                    auth,
+                    service=spec.name,
+                    rate_limits=rate_limits,
+                    own_rate_limits=spec.own_rate_limits,
+                )
+            )
+        ],
         options=[
             ("grpc.max_send_message_length", settings.max_message_bytes),
             ("grpc.max_receive_message_length", settings.max_message_bytes),
