@@ -88,6 +88,17 @@ class ModelScore:
     live_score: float
     probabilities: tuple[float, ...]
 
+    @classmethod
+    def of(cls, manifest: ModelManifest, spec: CropSpec, probabilities: np.ndarray) -> ModelScore:
+        """A model's score from its softmax output on the crop `spec` describes."""
+        live_class = int(manifest.parameter("live_class", 1))
+        return cls(
+            manifest.id,
+            spec.scale,
+            float(probabilities[live_class]),
+            tuple(float(p) for p in probabilities),
+        )
+
 
 @dataclass(frozen=True)
 class PadResult:
@@ -136,17 +147,10 @@ class PadScorer:
 
     def fuse(self, probabilities: Sequence[np.ndarray]) -> PadResult:
         """The verdict from each model's softmax output (in the runners' order)."""
-        scores = []
-        for runner, spec, probs in zip(self.runners, self.specs, probabilities, strict=True):
-            live_class = int(runner.manifest.parameter("live_class", 1))
-            scores.append(
-                ModelScore(
-                    runner.manifest.id,
-                    spec.scale,
-                    float(probs[live_class]),
-                    tuple(float(p) for p in probs),
-                )
-            )
+        scores = [
+            ModelScore.of(runner.manifest, spec, probs)
+            for runner, spec, probs in zip(self.runners, self.specs, probabilities, strict=True)
+        ]
         fused = float(np.mean([s.live_score for s in scores]))
         return PadResult(
             live=fused >= self.threshold,
