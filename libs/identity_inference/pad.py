@@ -83,6 +83,9 @@ def crop_spec(manifest: ModelManifest) -> CropSpec:
 
 @dataclass(frozen=True)
 class ModelScore:
+    """One model's reading of its own crop: the probability of its live class
+    and its whole softmax output."""
+
     model_id: str
     crop_scale: float
     live_score: float
@@ -102,6 +105,9 @@ class ModelScore:
 
 @dataclass(frozen=True)
 class PadResult:
+    """The fused verdict: live when the mean of the models' live scores reaches
+    the threshold."""
+
     live: bool
     fused_live_score: float
     threshold: float
