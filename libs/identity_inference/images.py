@@ -45,6 +45,9 @@ class ImageLimits:
 
 @dataclass(frozen=True)
 class ImageHeader:
+    """What an image's header claims (format and pixel size), read before
+    anything is decoded."""
+
     format: str
     width: int
     height: int

@@ -83,14 +83,31 @@ def crop_spec(manifest: ModelManifest) -> CropSpec:
 
 @dataclass(frozen=True)
 class ModelScore:
+    """One model's reading of its own crop: the probability of its live class
+    and its whole softmax output."""
+
     model_id: str
     crop_scale: float
     live_score: float
     probabilities: tuple[float, ...]
 
+    @classmethod
+    def of(cls, manifest: ModelManifest, spec: CropSpec, probabilities: np.ndarray) -> ModelScore:
+        """A model's score from its softmax output on the crop `spec` describes."""
+        live_class = int(manifest.parameter("live_class", 1))
+        return cls(
+            manifest.id,
+            spec.scale,
+            float(probabilities[live_class]),
+            tuple(float(p) for p in probabilities),
+        )
+
 
 @dataclass(frozen=True)
 class PadResult:
+    """The fused verdict: live when the mean of the models' live scores reaches
+    the threshold."""
+
     live: bool
     fused_live_score: float
     threshold: float
@@ -136,17 +153,10 @@ class PadScorer:
 
     def fuse(self, probabilities: Sequence[np.ndarray]) -> PadResult:
         """The verdict from each model's softmax output (in the runners' order)."""
-        scores = []
-        for runner, spec, probs in zip(self.runners, self.specs, probabilities, strict=True):
-            live_class = int(runner.manifest.parameter("live_class", 1))
-            scores.append(
-                ModelScore(
-                    runner.manifest.id,
-                    spec.scale,
-                    float(probs[live_class]),
-                    tuple(float(p) for p in probs),
-                )
-            )
+        scores = [
+            ModelScore.of(runner.manifest, spec, probs)
+            for runner, spec, probs in zip(self.runners, self.specs, probabilities, strict=True)
+        ]
         fused = float(np.mean([s.live_score for s in scores]))
         return PadResult(
             live=fused >= self.threshold,

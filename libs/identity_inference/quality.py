@@ -46,18 +46,35 @@ BLUR_REFERENCE_WIDTH = 160
 
 
 @dataclass(frozen=True)
+class Pose:
+    """Head rotation in degrees (positive yaw: the nose points to the image
+    right; positive pitch: chin down)."""
+
+    yaw: float
+    pitch: float
+    roll: float
+
+
+@dataclass(frozen=True)
+class ExposureLimits:
+    """Accepted exposure of the inner face region: its mean luma (0..255) and
+    its share of clipped pixels (<= 5 or >= 250)."""
+
+    min_mean: float = 60.0
+    max_mean: float = 210.0
+    max_clipped_ratio: float = 0.15
+
+
+@dataclass(frozen=True)
 class QualityProfile:
     """Accepted ranges; one per capture kind."""
 
-    max_abs_yaw: float = 15.0
-    max_abs_pitch: float = 10.0
-    max_abs_roll: float = 8.0
+    # The largest head rotation accepted either way, in degrees.
+    max_abs_pose: Pose = Pose(yaw=15.0, pitch=10.0, roll=8.0)
     min_inter_eye_px: float = 90.0
     min_blur_var: float = 100.0
     min_face_area_ratio: float = 0.20
-    min_illumination: float = 60.0
-    max_illumination: float = 210.0
-    max_clipped_ratio: float = 0.15
+    exposure: ExposureLimits = ExposureLimits()
     min_short_side_px: int = 480
     # A second face counts when its box is at least this fraction of the primary's width,
     # its detector score at least the minimum and close to the primary's, and its
@@ -86,13 +103,6 @@ class Measure:
     threshold: str
     passed: bool
     reason_code: str = ""
-
-
-@dataclass(frozen=True)
-class Pose:
-    yaw: float
-    pitch: float
-    roll: float
 
 
 def estimate_pose(landmarks: np.ndarray, width: float = 0.0, height: float = 0.0) -> Pose:
@@ -170,9 +180,10 @@ def assess(image: np.ndarray, faces: list[Face], profile: QualityProfile) -> lis
     # Without the frame size: near-orthographic, robust to the unknown focal
     # length (measured as accurate as a focal of the frame's long side).
     head = estimate_pose(face.landmarks)
-    measures.append(_range("yaw_deg", head.yaw, profile.max_abs_yaw, "YAW_OUT_OF_RANGE"))
-    measures.append(_range("pitch_deg", head.pitch, profile.max_abs_pitch, "PITCH_OUT_OF_RANGE"))
-    measures.append(_range("roll_deg", head.roll, profile.max_abs_roll, "ROLL_OUT_OF_RANGE"))
+    limit = profile.max_abs_pose
+    measures.append(_range("yaw_deg", head.yaw, limit.yaw, "YAW_OUT_OF_RANGE"))
+    measures.append(_range("pitch_deg", head.pitch, limit.pitch, "PITCH_OUT_OF_RANGE"))
+    measures.append(_range("roll_deg", head.roll, limit.roll, "ROLL_OUT_OF_RANGE"))
     inter_eye = float(np.linalg.norm(face.landmarks[1] - face.landmarks[0]))
     measures.append(
         _at_least(
@@ -204,24 +215,21 @@ def assess(image: np.ndarray, faces: list[Face], profile: QualityProfile) -> lis
     x0, y0, x1, y1 = inner_face_region(face, width, height)
     skin = cv2.cvtColor(image[y0:y1, x0:x1], cv2.COLOR_BGR2GRAY)
     mean = float(skin.mean()) if skin.size else 0.0
-    ok = profile.min_illumination <= mean <= profile.max_illumination
-    reason = "" if ok else ("UNDEREXPOSED" if mean < profile.min_illumination else "OVEREXPOSED")
+    exposure = profile.exposure
+    ok = exposure.min_mean <= mean <= exposure.max_mean
+    reason = "" if ok else ("UNDEREXPOSED" if mean < exposure.min_mean else "OVEREXPOSED")
     measures.append(
         Measure(
-            "illumination_mean",
-            mean,
-            f"[{profile.min_illumination:g}, {profile.max_illumination:g}]",
-            ok,
-            reason,
+            "illumination_mean", mean, f"[{exposure.min_mean:g}, {exposure.max_mean:g}]", ok, reason
         )
     )
     dark = float((skin <= 5).mean()) if skin.size else 0.0
     bright = float((skin >= 250).mean()) if skin.size else 0.0
     clipped = dark + bright
-    ok = clipped <= profile.max_clipped_ratio
+    ok = clipped <= exposure.max_clipped_ratio
     reason = "" if ok else ("OVEREXPOSED" if bright >= dark else "UNDEREXPOSED")
     measures.append(
-        Measure("exposure_clipped_ratio", clipped, f"<= {profile.max_clipped_ratio:g}", ok, reason)
+        Measure("exposure_clipped_ratio", clipped, f"<= {exposure.max_clipped_ratio:g}", ok, reason)
     )
     measures.extend(_framing(image, face, profile))
     return measures

@@ -206,19 +206,12 @@ class TritonPipeline:
         if not faces:
             return PipelineResult(faces, None, None)
         probabilities = item.as_numpy("pad_probabilities")[0]
-        model_scores = []
-        for manifest, spec, probs in zip(
-            self.pad_manifests, self.pad_specs, probabilities, strict=True
-        ):
-            live_class = int(manifest.parameter("live_class", 1))
-            model_scores.append(
-                ModelScore(
-                    manifest.id,
-                    spec.scale,
-                    float(probs[live_class]),
-                    tuple(float(p) for p in probs),
-                )
+        model_scores = [
+            ModelScore.of(manifest, spec, probs)
+            for manifest, spec, probs in zip(
+                self.pad_manifests, self.pad_specs, probabilities, strict=True
             )
+        ]
         pad = PadResult(
             live=bool(item.as_numpy("pad_live").reshape(-1)[0]),
             fused_live_score=float(item.as_numpy("pad_fused").reshape(-1)[0]),

@@ -27,6 +27,8 @@ import re
 import sys
 from pathlib import Path
 
+from identity_inference.manifest import sha256_of
+
 MODEL_FILE = "1/model.onnx"
 _PARAMETER = r'parameters\s*\{\s*key:\s*"%s"\s*value\s*\{\s*string_value:\s*"([0-9a-f]{64})"'
 
@@ -55,14 +57,6 @@ def tree_sha256(directory: Path) -> str:
 def recorded(config_text: str, key: str) -> str | None:
     match = re.search(_PARAMETER % re.escape(key), config_text)
     return match.group(1) if match else None
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def problems(repository: Path, expected: dict[str, str]) -> list[str]:

@@ -185,26 +185,27 @@ def second_nik_read(
 
 
 # How provinces are printed on cards versus their names in the dataset.
-_ABBREVIATIONS = (
-    ("DKI ", "DAERAH KHUSUS IBUKOTA "),
-    ("DI ", "DAERAH ISTIMEWA "),
-)
-_KINDS = (
-    ("KOTA ADMINISTRASI ", "KOTA"),
-    ("KOTA ADM ", "KOTA"),
-    ("KABUPATEN ", "KABUPATEN"),
-    ("KAB ", "KABUPATEN"),
-    ("KOTA ", "KOTA"),
-)
+_ABBREVIATIONS = {
+    "DKI ": "DAERAH KHUSUS IBUKOTA ",
+    "DI ": "DAERAH ISTIMEWA ",
+}
+# The kind a printed prefix names; the first that matches wins.
+_KINDS = {
+    "KOTA ADMINISTRASI ": "KOTA",
+    "KOTA ADM ": "KOTA",
+    "KABUPATEN ": "KABUPATEN",
+    "KAB ": "KABUPATEN",
+    "KOTA ": "KOTA",
+}
 
 
 def _region_name(text: str) -> tuple[str, str]:
     """(kind: KOTA, KABUPATEN or "" when not printed, name) of a region."""
     name = " ".join(re.sub(r"[^A-Z ]+", " ", text.upper()).split())
-    for short, full in _ABBREVIATIONS:
+    for short, full in _ABBREVIATIONS.items():
         if name.startswith(short):
             name = full + name[len(short) :]
-    for prefix, kind in _KINDS:
+    for prefix, kind in _KINDS.items():
         if name.startswith(prefix):
             return kind, name[len(prefix) :]
     return "", name

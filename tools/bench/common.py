@@ -1,5 +1,5 @@
 """Shared helpers of the benchmarks: a scratch PostgreSQL schema, service subprocesses,
-statistics.
+a matching service's customers and callers, statistics.
 """
 
 from __future__ import annotations
@@ -14,16 +14,23 @@ import tempfile
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 
 from identity_cli.schema import migrate_all  # noqa: E402
+from identity_platform_api.common.v1 import types_pb2  # noqa: E402
+from identity_platform_api.matching.v1 import matching_pb2, matching_pb2_grpc  # noqa: E402
+from identity_runtime.meshauth import TokenSigner  # noqa: E402
 from identity_store.scratch import scratch_schema as _scratch_schema  # noqa: E402
 from tests.support import POSTGRES_URL as DEFAULT_POSTGRES  # noqa: E402
-from tests.support.meshauth import service_env  # noqa: E402
+from tests.support.meshauth import service_env, signer  # noqa: E402
 
 
 def scratch_schema(base_url: str = DEFAULT_POSTGRES, identity: Path | None = None):  # type: ignore[no-untyped-def]
@@ -82,6 +89,60 @@ def service_process(
         except subprocess.TimeoutExpired:
             process.kill()
         os.unlink(log.name)
+
+
+@cache
+def kyc_tier_signer() -> TokenSigner:
+    """One signer, as a mesh client holds one: it reuses its token for half a
+    minute (identity_runtime.meshauth.TokenSigner.mint)."""
+    return signer("kyc-tier")
+
+
+def caller_metadata(org_id: str) -> list[tuple[str, str]]:
+    """kyc-tier's caller token for a call on behalf of `org_id`."""
+    token = kyc_tier_signer().mint(org_id, "api_key:key_test", ("public", "internal"))
+    return [("authorization", f"Bearer {token}")]
+
+
+@dataclass(frozen=True)
+class MatchingCustomers:
+    """Customers with random unit SFace embeddings, to enrol with the matching
+    service and verify against; probe `i` is customer `i` (modulo their number)."""
+
+    ids: list[str]
+    faces: np.ndarray
+    org_id: str = "org_profile"
+    contract = types_pb2.EmbeddingContract(model_id="sface-2021dec", dimension=128)
+
+    @classmethod
+    def random(cls, rng: np.random.Generator, count: int) -> MatchingCustomers:
+        faces = rng.standard_normal((count, 128)).astype(np.float32)
+        faces /= np.linalg.norm(faces, axis=1, keepdims=True)
+        return cls([f"cus_{i:05d}" for i in range(count)], faces)
+
+    def customer_id(self, i: int) -> str:
+        return self.ids[i % len(self.ids)]
+
+    def embedding(self, i: int) -> types_pb2.Embedding:
+        values = self.faces[i % len(self.ids)].tolist()
+        return types_pb2.Embedding(contract=self.contract, values=values)
+
+    async def enrol(self, stub: matching_pb2_grpc.MatchingServiceStub) -> None:
+        for i, customer_id in enumerate(self.ids):
+            await stub.Enroll(
+                matching_pb2.EnrollRequest(
+                    customer_id=customer_id,
+                    embedding=self.embedding(i),
+                    source=types_pb2.ENROLLMENT_SOURCE_DUKCAPIL,
+                ),
+                metadata=caller_metadata(self.org_id),
+            )
+
+    async def verify(self, stub: matching_pb2_grpc.MatchingServiceStub, i: int) -> None:
+        await stub.Verify(
+            matching_pb2.VerifyRequest(probe=self.embedding(i), customer_id=self.customer_id(i)),
+            metadata=caller_metadata(self.org_id),
+        )
 
 
 def publish(path: Path, results: dict, report: Iterable[str]) -> None:

@@ -26,15 +26,13 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
+import common  # noqa: F401  (puts this checkout on sys.path)
 
-from tests.support.ktp_sweep import (  # noqa: E402
+from tests.support.ktp_sweep import (
     SCORED_FIELDS,
     build_attacks,
     build_cases,

@@ -20,21 +20,17 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 from contextlib import ExitStack
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
+import httpx
+import numpy as np
+from common import ROOT, publish
 
-import httpx  # noqa: E402
-import numpy as np  # noqa: E402
-
-from identity_capture.sdk import SdkSigner  # noqa: E402
-from identity_runtime import mesh  # noqa: E402
-from tools.bench.common import publish  # noqa: E402
-from tools.bench.step_up import (  # noqa: E402
+from identity_capture.sdk import SdkSigner
+from identity_runtime import mesh
+from tools.bench.step_up import (
     bundle_json,
     capture,
     enrol_distinct,

@@ -29,55 +29,26 @@ from pathlib import Path
 
 import grpc
 import numpy as np
-from common import ROOT, scratch_schema, service_env
+from common import ROOT, MatchingCustomers, caller_metadata, scratch_schema, service_env
 
 from identity_crypto.keyring import generate
-from identity_platform_api.common.v1 import types_pb2
 from identity_platform_api.matching.v1 import matching_pb2, matching_pb2_grpc
-from tests.support.meshauth import signer
-
-SIGNER = signer("kyc-tier")
-
-
-def caller_metadata(org_id: str) -> list[tuple[str, str]]:
-    token = SIGNER.mint(org_id, "api_key:key_test", ("public", "internal"))
-    return [("authorization", f"Bearer {token}")]
 
 
 async def drive(address: str, rpc: str, calls: int) -> None:
-    rng = np.random.default_rng(5)
-    contract = types_pb2.EmbeddingContract(model_id="sface-2021dec", dimension=128)
-    faces = rng.standard_normal((50, 128)).astype(np.float32)
-    faces /= np.linalg.norm(faces, axis=1, keepdims=True)
-    customers = [f"cus_{i:05d}" for i in range(len(faces))]
+    customers = MatchingCustomers.random(np.random.default_rng(5), 50)
     async with grpc.aio.insecure_channel(address) as chan:
         stub = matching_pb2_grpc.MatchingServiceStub(chan)
-        for customer_id, face in zip(customers, faces, strict=True):
-            await stub.Enroll(
-                matching_pb2.EnrollRequest(
-                    customer_id=customer_id,
-                    embedding=types_pb2.Embedding(contract=contract, values=face.tolist()),
-                    source=types_pb2.ENROLLMENT_SOURCE_DUKCAPIL,
-                ),
-                metadata=caller_metadata("org_profile"),
-            )
+        await customers.enrol(stub)
 
         async def one(i: int) -> None:
             if rpc == "floor":
                 await stub.DescribeThreshold(
                     matching_pb2.DescribeThresholdRequest(),
-                    metadata=caller_metadata("org_profile"),
+                    metadata=caller_metadata(customers.org_id),
                 )
                 return
-            await stub.Verify(
-                matching_pb2.VerifyRequest(
-                    probe=types_pb2.Embedding(
-                        contract=contract, values=faces[i % len(faces)].tolist()
-                    ),
-                    customer_id=customers[i % len(customers)],
-                ),
-                metadata=caller_metadata("org_profile"),
-            )
+            await customers.verify(stub, i)
 
         for i in range(200):
             await one(i)

@@ -47,11 +47,18 @@ import math
 import os
 import statistics
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import faiss
 import numpy as np
 from common import machine_speed
+
+if TYPE_CHECKING:
+    from services.matching.gallery import OrgGallery
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -86,43 +93,77 @@ def rss_mb() -> float:
 WALL: list[float] = []
 
 
-def measure(index: faiss.Index, queries: np.ndarray, k: int) -> tuple[list[float], np.ndarray]:
-    latencies, results = [], []
+def timed_searches(
+    search: Callable[[np.ndarray], Any], queries: np.ndarray
+) -> tuple[list[float], list[Any]]:
+    """`search` on each query in turn: its thread CPU time (and the wall time,
+    in WALL) and what it answered."""
+    latencies, answers = [], []
     WALL.clear()
     for query in queries:
         started, wall = time.thread_time(), time.perf_counter()
-        _, labels = index.search(query.reshape(1, -1), k)
+        answers.append(search(query))
         latencies.append(time.thread_time() - started)
         WALL.append(time.perf_counter() - wall)
-        results.append(labels[0])
-    return latencies, np.vstack(results)
+    return latencies, answers
 
 
-def row(*args: object) -> dict:
-    made = _row(*args)  # type: ignore[arg-type]
-    print(json.dumps(made), flush=True)
-    return made
+def measure(index: faiss.Index, queries: np.ndarray, k: int) -> tuple[list[float], np.ndarray]:
+    latencies, answers = timed_searches(
+        lambda query: index.search(query.reshape(1, -1), k), queries
+    )
+    return latencies, np.vstack([labels[0] for _, labels in answers])
 
 
-def _row(
-    name: str,
-    size: int,
-    build_s: float,
-    mem_mb: float,
-    latencies: list[float],
-    labels: np.ndarray,
-    members: np.ndarray,
-    exact: np.ndarray,
-) -> dict:
+def measure_service(org: OrgGallery, queries: np.ndarray) -> tuple[list[float], np.ndarray]:
+    """`measure` for the matching service's gallery: its top 10 of each query,
+    as gallery row numbers (its enrollment ids are `enr_<row>`)."""
+    latencies, answers = timed_searches(lambda query: org.search(query, 10), queries)
+    return latencies, np.asarray([[int(h.enrollment_id[4:]) for h in hits] for hits in answers])
+
+
+@dataclass
+class Build:
+    """An index's build: thread CPU seconds and the resident memory it added."""
+
+    seconds: float = 0.0
+    mem_mb: float = 0.0
+
+
+@contextmanager
+def timed_build(threads: int) -> Iterator[Build]:
+    """Times the build inside the block on `threads` OpenMP threads; the
+    searches after it run on one, like the service's."""
+    faiss.omp_set_num_threads(threads)
+    build = Build()
+    before, started = rss_mb(), time.thread_time()
+    yield build
+    build.seconds, build.mem_mb = time.thread_time() - started, rss_mb() - before
+    faiss.omp_set_num_threads(1)
+
+
+@dataclass(frozen=True)
+class Truth:
+    """What every index of one gallery is scored against: the gallery's size,
+    the rows the queries were planted from and the exact top 10 of each query."""
+
+    size: int
+    members: np.ndarray
+    exact: np.ndarray
+
+
+def row(name: str, build: Build, latencies: list[float], labels: np.ndarray, truth: Truth) -> dict:
+    """One index's figures, printed as a JSON line as soon as they are known."""
     ordered = sorted(latencies)
+    members, exact = truth.members, truth.exact
     overlap = np.mean(
         [len(set(a) & set(b)) / len(b) for a, b in zip(labels[:, :10], exact[:, :10], strict=True)]
     )
-    return {
+    made = {
         "index": name,
-        "gallery": size,
-        "build_s": round(build_s, 2),
-        "mem_mb": round(mem_mb),
+        "gallery": truth.size,
+        "build_s": round(build.seconds, 2),
+        "mem_mb": round(build.mem_mb),
         "p50_ms": round(statistics.median(ordered) * 1000, 3),
         "p95_ms": round(ordered[int(0.95 * (len(ordered) - 1))] * 1000, 3),
         "p99_ms": round(ordered[int(0.99 * (len(ordered) - 1))] * 1000, 3),
@@ -134,14 +175,18 @@ def _row(
         ),
         "overlap_at_10_vs_exact": round(float(overlap), 4),
     }
+    print(json.dumps(made), flush=True)
+    return made
+
+
+def scored(name: str, index: faiss.Index, build: Build, queries: np.ndarray, truth: Truth) -> dict:
+    """The row of a faiss index as it is set now (nprobe, k_factor, efSearch)."""
+    latencies, labels = measure(index, queries, 10)
+    return row(name, build, latencies, labels, truth)
 
 
 def service_rows(
-    args: argparse.Namespace,
-    gallery: np.ndarray,
-    queries: np.ndarray,
-    members: np.ndarray,
-    exact: np.ndarray,
+    args: argparse.Namespace, gallery: np.ndarray, queries: np.ndarray, truth: Truth
 ) -> list[dict]:
     import sys
 
@@ -149,48 +194,31 @@ def service_rows(
     from services.matching.gallery import GalleryEntry, OrgGallery
 
     size = len(gallery)
-    faiss.omp_set_num_threads(args.build_threads)
-    before, started = rss_mb(), time.thread_time()
-    org = OrgGallery(args.dimension, kind="pq_rerank", ivf_min_size=min(50_000, size))
-    for start in range(0, size, 100_000):
-        org.apply(
-            GalleryEntry(f"enr_{i}", "", gallery[i])
-            for i in range(start, min(size, start + 100_000))
-        )
-    build_s, mem = time.thread_time() - started, rss_mb() - before
-    faiss.omp_set_num_threads(1)
+    with timed_build(args.build_threads) as build:
+        org = OrgGallery(args.dimension, kind="pq_rerank", ivf_min_size=min(50_000, size))
+        for start in range(0, size, 100_000):
+            org.apply(
+                GalleryEntry(f"enr_{i}", "", gallery[i])
+                for i in range(start, min(size, start + 100_000))
+            )
     made = []
     for factor in (int(f) for f in args.service_factors.split(",")):
         org.rerank_factor = factor
-        latencies, results = [], []
-        WALL.clear()
-        for query in queries:
-            started, wall = time.thread_time(), time.perf_counter()
-            hits = org.search(query, 10)
-            latencies.append(time.thread_time() - started)
-            WALL.append(time.perf_counter() - wall)
-            results.append([int(h.enrollment_id[4:]) for h in hits])
+        latencies, results = measure_service(org, queries)
         name = f"service:{org.index_kind}/factor{factor}"
-        made.append(row(name, size, build_s, mem, latencies, np.asarray(results), members, exact))
+        made.append(row(name, build, latencies, results, truth))
     if args.service_dead:
         # Removed labels left in the codes (up to PQ_MAX_DEAD) widen each search;
         # one removal past the limit rebuilds the codes (timed).
         from services.matching.gallery import PQ_MAX_DEAD
 
         org.rerank_factor = 10
-        planted = set(members.tolist())
+        planted = set(truth.members.tolist())
         gone = [i for i in range(size) if i not in planted][: min(args.service_dead, PQ_MAX_DEAD)]
         org.apply(GalleryEntry(f"enr_{i}", "", None) for i in gone)
-        latencies, results = [], []
-        WALL.clear()
-        for query in queries:
-            started, wall = time.thread_time(), time.perf_counter()
-            hits = org.search(query, 10)
-            latencies.append(time.thread_time() - started)
-            WALL.append(time.perf_counter() - wall)
-            results.append([int(h.enrollment_id[4:]) for h in hits])
+        latencies, results = measure_service(org, queries)
         name = f"service:{org.index_kind}/factor10/dead{len(gone)}"
-        made.append(row(name, size, build_s, mem, latencies, np.asarray(results), members, exact))
+        made.append(row(name, build, latencies, results, truth))
         started = time.thread_time()
         org.apply(GalleryEntry(f"enr_{i}", "", None) for i in range(size - PQ_MAX_DEAD, size))
         rebuild = {"index": "service:rebuild_after_dead_limit", "gallery": size}
@@ -244,95 +272,66 @@ def main() -> None:
         gallery = unit_rows(rng, size, args.dimension)
         queries, members = planted_queries(rng, gallery, min(args.queries, size), 0.7)
         # The exact top 10 is the reference of every overlap figure (always computed).
-        faiss.omp_set_num_threads(args.build_threads)
-        before, started = rss_mb(), time.thread_time()
-        flat = faiss.IndexFlatIP(args.dimension)
-        flat.add(gallery)
-        flat_build, flat_mem = time.thread_time() - started, rss_mb() - before
-        faiss.omp_set_num_threads(1)
+        with timed_build(args.build_threads) as flat_build:
+            flat = faiss.IndexFlatIP(args.dimension)
+            flat.add(gallery)
         # The exact top 10 of every query in batches (BLAS; the same answers), and
         # single-query latency over the first --exact-latency-queries.
         exact = np.vstack(
             [flat.search(queries[i : i + 250], 10)[1] for i in range(0, len(queries), 250)]
         )
+        truth = Truth(size, members, exact)
         latencies, _ = measure(flat, queries[: args.exact_latency_queries], 10)
         if "exact" in chosen:
-            results.append(
-                row("exact", size, flat_build, flat_mem, latencies, exact, members, exact)
-            )
+            results.append(row("exact", flat_build, latencies, exact, truth))
             results[-1]["latency_queries"] = len(latencies)
         del flat
 
         if "ivf" in chosen:
             nlist = args.ivf_nlist or int(max(16, 4 * math.sqrt(size)))
-            faiss.omp_set_num_threads(args.build_threads)
-            before, started = rss_mb(), time.thread_time()
-            ivf = faiss.IndexIVFFlat(
-                faiss.IndexFlatIP(args.dimension),
-                args.dimension,
-                nlist,
-                faiss.METRIC_INNER_PRODUCT,
-            )
-            sample = gallery
-            if args.ivf_train and args.ivf_train < size:
-                sample = gallery[rng.choice(size, size=args.ivf_train, replace=False)]
-            ivf.train(sample)
-            ivf.add(gallery)
-            ivf_build, ivf_mem = time.thread_time() - started, rss_mb() - before
-            faiss.omp_set_num_threads(1)
+            with timed_build(args.build_threads) as ivf_build:
+                ivf = faiss.IndexIVFFlat(
+                    faiss.IndexFlatIP(args.dimension),
+                    args.dimension,
+                    nlist,
+                    faiss.METRIC_INNER_PRODUCT,
+                )
+                sample = gallery
+                if args.ivf_train and args.ivf_train < size:
+                    sample = gallery[rng.choice(size, size=args.ivf_train, replace=False)]
+                ivf.train(sample)
+                ivf.add(gallery)
             for nprobe in (int(n) for n in args.ivf_nprobes.split(",")):
                 ivf.nprobe = nprobe
-                latencies, labels = measure(ivf, queries, 10)
                 name = f"ivf{nlist}/nprobe{nprobe}"
-                results.append(
-                    row(name, size, ivf_build, ivf_mem, latencies, labels, members, exact)
-                )
+                results.append(scored(name, ivf, ivf_build, queries, truth))
             del ivf
 
         if "pq" in chosen:
-            faiss.omp_set_num_threads(args.build_threads)
-            before, started = rss_mb(), time.thread_time()
-            codes = faiss.IndexPQFastScan(
-                args.dimension, args.dimension // 8, 4, faiss.METRIC_INNER_PRODUCT
-            )
-            refined = faiss.IndexRefineFlat(codes)
-            refined.train(gallery[: min(size, 65_536)])
-            refined.add(gallery)
-            pq_build, pq_mem = time.thread_time() - started, rss_mb() - before
-            faiss.omp_set_num_threads(1)
+            with timed_build(args.build_threads) as pq_build:
+                codes = faiss.IndexPQFastScan(
+                    args.dimension, args.dimension // 8, 4, faiss.METRIC_INNER_PRODUCT
+                )
+                refined = faiss.IndexRefineFlat(codes)
+                refined.train(gallery[: min(size, 65_536)])
+                refined.add(gallery)
             for factor in (float(f) for f in args.refine_factors.split(",")):
                 refined.k_factor = factor
-                latencies, labels = measure(refined, queries, 10)
                 name = f"pq{args.dimension // 8}x4fs+refine{factor:g}"
-                results.append(row(name, size, pq_build, pq_mem, latencies, labels, members, exact))
+                results.append(scored(name, refined, pq_build, queries, truth))
             del refined, codes
 
         if "service" in chosen:
-            results += service_rows(args, gallery, queries, members, exact)
+            results += service_rows(args, gallery, queries, truth)
 
         if "hnsw" in chosen and size <= args.hnsw_max:
-            faiss.omp_set_num_threads(args.build_threads)
-            before, started = rss_mb(), time.thread_time()
-            hnsw = faiss.IndexHNSWFlat(args.dimension, 32, faiss.METRIC_INNER_PRODUCT)
-            hnsw.hnsw.efConstruction = 80
-            hnsw.add(gallery)
-            hnsw_build, hnsw_mem = time.thread_time() - started, rss_mb() - before
-            faiss.omp_set_num_threads(1)
+            with timed_build(args.build_threads) as hnsw_build:
+                hnsw = faiss.IndexHNSWFlat(args.dimension, 32, faiss.METRIC_INNER_PRODUCT)
+                hnsw.hnsw.efConstruction = 80
+                hnsw.add(gallery)
             for ef in (64, 256):
                 hnsw.hnsw.efSearch = ef
-                latencies, labels = measure(hnsw, queries, 10)
-                results.append(
-                    row(
-                        f"hnsw32/ef{ef}",
-                        size,
-                        hnsw_build,
-                        hnsw_mem,
-                        latencies,
-                        labels,
-                        members,
-                        exact,
-                    )
-                )
+                results.append(scored(f"hnsw32/ef{ef}", hnsw, hnsw_build, queries, truth))
             del hnsw
         del gallery
     print(

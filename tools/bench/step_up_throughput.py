@@ -46,20 +46,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
+import httpx
 import numpy as np
+from common import ROOT, process_cpu_seconds, publish
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-
-import httpx  # noqa: E402
-
-from identity_capture.sdk import SdkSigner  # noqa: E402
-from identity_inference import images  # noqa: E402
-from identity_inference.align import align_face  # noqa: E402
-from identity_inference.manifest import load_catalogue, resolve_path  # noqa: E402
-from identity_inference.pad import pad_crop  # noqa: E402
-from tools.bench.common import process_cpu_seconds, publish  # noqa: E402
-from tools.bench.step_up import (  # noqa: E402
+from identity_capture.sdk import SdkSigner
+from identity_inference import images
+from identity_inference.align import align_face
+from identity_inference.manifest import load_catalogue, resolve_path
+from identity_inference.pad import pad_crop
+from tools.bench.step_up import (
     FACES,
     PROBES,
     InProcess,

@@ -44,27 +44,24 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from common import publish
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO))
-
-from identity_inference import images  # noqa: E402
-from identity_inference.align import align_face  # noqa: E402
-from identity_inference.detector import FaceDetector  # noqa: E402
-from identity_inference.embedder import FaceEmbedder  # noqa: E402
-from identity_inference.manifest import load_catalogue  # noqa: E402
-from identity_inference.pad import PadScorer, pad_crop  # noqa: E402
-from identity_inference.runners import OnnxRunner  # noqa: E402
-from identity_inference.triton import TritonRunner  # noqa: E402
-from identity_inference.triton_pipeline import PipelineResult, TritonPipeline  # noqa: E402
-from identity_inference.triton_repo import (  # noqa: E402
+from identity_inference import images
+from identity_inference.align import align_face
+from identity_inference.detector import FaceDetector
+from identity_inference.embedder import FaceEmbedder
+from identity_inference.manifest import load_catalogue
+from identity_inference.pad import PadScorer, pad_crop
+from identity_inference.runners import OnnxRunner
+from identity_inference.triton import TritonRunner
+from identity_inference.triton_pipeline import PipelineResult, TritonPipeline
+from identity_inference.triton_repo import (
     LocalTritonServer,
     materialise,
     materialise_pipeline,
     triton_available,
 )
-from tests.support import TESTDATA  # noqa: E402
-from tools.bench.common import publish  # noqa: E402
+from tests.support import TESTDATA
 
 STAGES = ("yunet-2023mar", "minifasnet-v2", "minifasnet-v1se", "sface-2021dec")
 L4_FP32_TFLOPS = 30.3  # NVIDIA L4 datasheet (FP32); 121 dense FP16 tensor

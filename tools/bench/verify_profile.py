@@ -24,24 +24,12 @@ import pstats
 import time
 
 import numpy as np
-from common import scratch_schema
+from common import MatchingCustomers, caller_metadata, scratch_schema
 
 from identity_crypto.keyring import generate
-from identity_platform_api.common.v1 import types_pb2
 from identity_platform_api.matching.v1 import matching_pb2, matching_pb2_grpc
 from services.matching.service import SPEC as MATCHING
 from tests.support import channel, start_service
-from tests.support.meshauth import signer
-
-# One signer, as a mesh client holds one: it reuses its token for half a minute
-# (identity_runtime.meshauth.TokenSigner.mint).
-SIGNER = signer("kyc-tier")
-
-
-def caller_metadata(org_id: str) -> list[tuple[str, str]]:
-    token = SIGNER.mint(org_id, "api_key:key_test", ("public", "internal"))
-    return [("authorization", f"Bearer {token}")]
-
 
 # (file name, function name): the largest cumulative time of a match.
 AREAS = {
@@ -82,21 +70,10 @@ async def main() -> None:
                 "MATCHING_LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "INFO"),
             },
         )
-        contract = types_pb2.EmbeddingContract(model_id="sface-2021dec", dimension=128)
-        faces = rng.standard_normal((args.customers, 128)).astype(np.float32)
-        faces /= np.linalg.norm(faces, axis=1, keepdims=True)
-        customers = [f"cus_{i:05d}" for i in range(args.customers)]
+        customers = MatchingCustomers.random(rng, args.customers)
         async with channel(server, credentials=False) as chan:
             stub = matching_pb2_grpc.MatchingServiceStub(chan)
-            for customer_id, face in zip(customers, faces, strict=True):
-                await stub.Enroll(
-                    matching_pb2.EnrollRequest(
-                        customer_id=customer_id,
-                        embedding=types_pb2.Embedding(contract=contract, values=face.tolist()),
-                        source=types_pb2.ENROLLMENT_SOURCE_DUKCAPIL,
-                    ),
-                    metadata=caller_metadata("org_profile"),
-                )
+            await customers.enrol(stub)
 
             async def one(i: int) -> None:
                 if args.batch:
@@ -104,29 +81,18 @@ async def main() -> None:
                         matching_pb2.VerifyBatchRequest(
                             items=[
                                 matching_pb2.VerifyBatchItem(
-                                    customer_id=customers[(i + j) % len(customers)],
-                                    probe=types_pb2.Embedding(
-                                        contract=contract,
-                                        values=faces[(i + j) % len(customers)].tolist(),
-                                    ),
+                                    customer_id=customers.customer_id(i + j),
+                                    probe=customers.embedding(i + j),
                                 )
                                 for j in range(args.batch)
                             ]
                         ),
-                        metadata=caller_metadata("org_profile"),
+                        metadata=caller_metadata(customers.org_id),
                     )
                     return
-                await stub.Verify(
-                    matching_pb2.VerifyRequest(
-                        probe=types_pb2.Embedding(
-                            contract=contract, values=faces[i % len(customers)].tolist()
-                        ),
-                        customer_id=customers[i % len(customers)],
-                    ),
-                    metadata=caller_metadata("org_profile"),
-                )
+                await customers.verify(stub, i)
 
-            for i in range(len(customers)):
+            for i in range(len(customers.ids)):
                 await one(i)
             profiler = cProfile.Profile()
             started = time.process_time()

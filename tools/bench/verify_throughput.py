@@ -46,7 +46,14 @@ from pathlib import Path
 
 import grpc
 import numpy as np
-from common import machine_speed, process_cpu_seconds, scratch_schema, service_process, summarise
+from common import (
+    caller_metadata,
+    machine_speed,
+    process_cpu_seconds,
+    scratch_schema,
+    service_process,
+    summarise,
+)
 
 from identity_crypto.keyring import generate
 from identity_platform_api.common.v1 import types_pb2
@@ -57,17 +64,6 @@ from services.matching.bootstrap import build
 from services.matching.contract import EmbeddingContract
 from services.matching.engine import BatchItem, EmbeddingInput
 from services.matching.settings import MatchingSettings
-from tests.support.meshauth import signer
-
-# One signer, as a mesh client holds one: it reuses its token for half a minute
-# (identity_runtime.meshauth.TokenSigner.mint).
-SIGNER = signer("kyc-tier")
-
-
-def caller_metadata(org_id: str) -> list[tuple[str, str]]:
-    token = SIGNER.mint(org_id, "api_key:key_test", ("public", "internal"))
-    return [("authorization", f"Bearer {token}")]
-
 
 CONTRACT = EmbeddingContract("sface-2021dec", "", 128)
 
