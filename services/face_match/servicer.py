@@ -16,10 +16,11 @@ from identity_runtime.server import CoreServicer
 from services.face_match import mapping
 from services.face_match.bootstrap import FaceMatchCore
 
+# Both face-match servicers serve one face-match core.
+FaceMatchServicer = CoreServicer[FaceMatchCore]
 
-class SubmissionServiceServicer(
-    CoreServicer[FaceMatchCore], submissions_pb2_grpc.SubmissionServiceServicer
-):
+
+class SubmissionServiceServicer(FaceMatchServicer, submissions_pb2_grpc.SubmissionServiceServicer):
     async def CreateSubmission(
         self, request: submissions_pb2.CreateSubmissionRequest, _: Any
     ) -> submissions_pb2.CreateSubmissionResponse:
@@ -77,7 +78,7 @@ class SubmissionServiceServicer(
         return submissions_pb2.PutObjectResponse(size=size)
 
 
-class OAuthServiceServicer(CoreServicer[FaceMatchCore], oauth_pb2_grpc.OAuthServiceServicer):
+class OAuthServiceServicer(FaceMatchServicer, oauth_pb2_grpc.OAuthServiceServicer):
     async def IssueToken(
         self, request: oauth_pb2.IssueTokenRequest, _: Any
     ) -> oauth_pb2.IssueTokenResponse:
