@@ -16,8 +16,9 @@ from identity_runtime.server import CoreServicer
 from services.face_match import mapping
 from services.face_match.bootstrap import FaceMatchCore
 
-# Both face-match servicers serve one face-match core.
-FaceMatchServicer = CoreServicer[FaceMatchCore]
+
+class FaceMatchServicer(CoreServicer[FaceMatchCore]):
+    """Base of both face-match servicers: each serves the one face-match core."""
 
 
 class SubmissionServiceServicer(FaceMatchServicer, submissions_pb2_grpc.SubmissionServiceServicer):

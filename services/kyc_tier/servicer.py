@@ -40,7 +40,7 @@ from services.kyc_tier.mapping.idempotent import idempotent
 
 class KycTierServicer(CoreServicer[KycTierCore]):
     """Base of every kyc-tier servicer (here and in console_servicer,
-    webhook_servicer, sdk_servicer): each serves the one kyc-tier core."""
+    webhook_servicer, sdk_servicer, org_servicer): each serves the one kyc-tier core."""
 
 
 class ApiKeyServicer(KycTierServicer, api_keys_pb2_grpc.ApiKeyServiceServicer):
