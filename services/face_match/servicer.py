@@ -17,9 +17,11 @@ from services.face_match import mapping
 from services.face_match.bootstrap import FaceMatchCore
 
 
-class SubmissionServiceServicer(
-    CoreServicer[FaceMatchCore], submissions_pb2_grpc.SubmissionServiceServicer
-):
+class FaceMatchServicer(CoreServicer[FaceMatchCore]):
+    """Base of both face-match servicers: each serves the one face-match core."""
+
+
+class SubmissionServiceServicer(FaceMatchServicer, submissions_pb2_grpc.SubmissionServiceServicer):
     async def CreateSubmission(
         self, request: submissions_pb2.CreateSubmissionRequest, _: Any
     ) -> submissions_pb2.CreateSubmissionResponse:
@@ -77,7 +79,7 @@ class SubmissionServiceServicer(
         return submissions_pb2.PutObjectResponse(size=size)
 
 
-class OAuthServiceServicer(CoreServicer[FaceMatchCore], oauth_pb2_grpc.OAuthServiceServicer):
+class OAuthServiceServicer(FaceMatchServicer, oauth_pb2_grpc.OAuthServiceServicer):
     async def IssueToken(
         self, request: oauth_pb2.IssueTokenRequest, _: Any
     ) -> oauth_pb2.IssueTokenResponse:

@@ -13,10 +13,10 @@ from identity_platform_api.kyc_tier.v1 import (
     dashboard_pb2_grpc,
 )
 from identity_runtime.context import require_org
-from identity_runtime.server import CoreServicer
-from services.kyc_tier.bootstrap import KycTierCore
+from identity_runtime.listing import org_page, page_reply
 from services.kyc_tier.mapping import console as console_mapping
 from services.kyc_tier.mapping import enums, resources, responses
+from services.kyc_tier.servicer import KycTierServicer
 
 # The streamed and the one-message export requests carry the same fields.
 CustomersExport = dashboard_pb2.StreamCustomersCsvRequest | dashboard_pb2.ExportCustomersCsvRequest
@@ -25,24 +25,18 @@ VerificationsExport = (
 )
 
 
-class DashboardServicer(CoreServicer[KycTierCore], dashboard_pb2_grpc.DashboardServiceServicer):
+class DashboardServicer(KycTierServicer, dashboard_pb2_grpc.DashboardServiceServicer):
     async def SearchCustomers(
         self, request: dashboard_pb2.SearchCustomersRequest, _: Any
     ) -> dashboard_pb2.SearchCustomersResponse:
-        page = await self.core.dashboard.search(
-            require_org(), request.q, request.page_size, request.page_token
-        )
+        page = await org_page(self.core.dashboard.search, request.q, request)
         return console_mapping.search_page(page)
 
     async def ListReviewQueue(
         self, request: dashboard_pb2.ListReviewQueueRequest, _: Any
     ) -> dashboard_pb2.ListReviewQueueResponse:
-        page = await self.core.dashboard.review_queue(
-            require_org(),
-            console_mapping.review_query(request),
-            request.page_size,
-            request.page_token,
-        )
+        query = console_mapping.review_query(request)
+        page = await org_page(self.core.dashboard.review_queue, query, request)
         return console_mapping.review_page(page)
 
     async def GetReviewPortrait(
@@ -56,23 +50,18 @@ class DashboardServicer(CoreServicer[KycTierCore], dashboard_pb2_grpc.DashboardS
     async def ListCustomerVerifications(
         self, request: dashboard_pb2.ListCustomerVerificationsRequest, _: Any
     ) -> dashboard_pb2.ListCustomerVerificationsResponse:
-        page = await self.core.dashboard.verifications(
-            require_org(), request.customer_id, request.page_size, request.page_token
-        )
-        return dashboard_pb2.ListCustomerVerificationsResponse(
-            verifications=[resources.verification(v) for v in page.items],
-            next_page_token=page.next_page_token,
+        page = await org_page(self.core.dashboard.verifications, request.customer_id, request)
+        return page_reply(
+            dashboard_pb2.ListCustomerVerificationsResponse,
+            page,
+            verifications=resources.verification,
         )
 
     async def ListTierEvents(
         self, request: dashboard_pb2.ListTierEventsRequest, _: Any
     ) -> dashboard_pb2.ListTierEventsResponse:
-        page = await self.core.dashboard.tier_events(
-            require_org(),
-            console_mapping.tier_event_query(request),
-            request.page_size,
-            request.page_token,
-        )
+        query = console_mapping.tier_event_query(request)
+        page = await org_page(self.core.dashboard.tier_events, query, request)
         return console_mapping.tier_event_page(page)
 
     async def StreamCustomersCsv(
@@ -127,9 +116,7 @@ class DashboardServicer(CoreServicer[KycTierCore], dashboard_pb2_grpc.DashboardS
         return responses.review_decided(decided)
 
 
-class ConsoleAuthServicer(
-    CoreServicer[KycTierCore], console_auth_pb2_grpc.ConsoleAuthServiceServicer
-):
+class ConsoleAuthServicer(KycTierServicer, console_auth_pb2_grpc.ConsoleAuthServiceServicer):
     async def Login(
         self, request: console_auth_pb2.LoginRequest, _: Any
     ) -> console_auth_pb2.LoginResponse:

@@ -6,12 +6,11 @@ from typing import Any
 
 from identity_platform_api.kyc_tier.v1 import orgs_pb2, orgs_pb2_grpc
 from identity_runtime.context import require_org
-from identity_runtime.server import CoreServicer
-from services.kyc_tier.bootstrap import KycTierCore
 from services.kyc_tier.mapping.orgs import org_settings
+from services.kyc_tier.servicer import KycTierServicer
 
 
-class OrgSettingsServicer(CoreServicer[KycTierCore], orgs_pb2_grpc.OrgSettingsServiceServicer):
+class OrgSettingsServicer(KycTierServicer, orgs_pb2_grpc.OrgSettingsServiceServicer):
     async def GetOrgSettings(
         self, request: orgs_pb2.GetOrgSettingsRequest, _: Any
     ) -> orgs_pb2.GetOrgSettingsResponse:

@@ -7,26 +7,23 @@ from typing import Any
 from identity_platform_api.kyc_tier.v1 import sdk_sessions_pb2, sdk_sessions_pb2_grpc
 from identity_runtime.context import require_org
 from identity_runtime.convert import message
-from identity_runtime.server import CoreServicer
-from services.kyc_tier.bootstrap import KycTierCore
 from services.kyc_tier.sdk_sessions import SdkSessionRecord
+from services.kyc_tier.servicer import KycTierServicer
 
 
 def _session(record: SdkSessionRecord) -> sdk_sessions_pb2.SdkSession:
     return message(sdk_sessions_pb2.SdkSession, record)
 
 
-class SdkSessionServicer(
-    CoreServicer[KycTierCore], sdk_sessions_pb2_grpc.SdkSessionServiceServicer
-):
+class SdkSessionServicer(KycTierServicer, sdk_sessions_pb2_grpc.SdkSessionServiceServicer):
     async def CreateSdkSession(
         self, request: sdk_sessions_pb2.CreateSdkSessionRequest, _: Any
     ) -> sdk_sessions_pb2.CreateSdkSessionResponse:
         minted = await self.core.sdk_sessions.create(
             require_org(), request.customer_id, request.ttl_seconds
         )
-        return sdk_sessions_pb2.CreateSdkSessionResponse(
-            session=_session(minted.record), token=minted.token
+        return message(
+            sdk_sessions_pb2.CreateSdkSessionResponse, minted, session=_session(minted.record)
         )
 
     async def RevokeSdkSession(

@@ -31,18 +31,24 @@ from identity_platform_api.kyc_tier.v1 import (
     step_up_pb2_grpc,
 )
 from identity_runtime.context import require_org
+from identity_runtime.listing import list_reply, org_page
 from identity_runtime.server import CoreServicer
 from services.kyc_tier.bootstrap import KycTierCore
 from services.kyc_tier.mapping import captures, consent, enums, resources, responses
 from services.kyc_tier.mapping.idempotent import idempotent
 
 
-class ApiKeyServicer(CoreServicer[KycTierCore], api_keys_pb2_grpc.ApiKeyServiceServicer):
+class KycTierServicer(CoreServicer[KycTierCore]):
+    """Base of every kyc-tier servicer (here and in console_servicer,
+    webhook_servicer, sdk_servicer, org_servicer): each serves the one kyc-tier core."""
+
+
+class ApiKeyServicer(KycTierServicer, api_keys_pb2_grpc.ApiKeyServiceServicer):
     async def ListApiKeys(
         self, request: api_keys_pb2.ListApiKeysRequest, _: Any
     ) -> api_keys_pb2.ListApiKeysResponse:
         keys = await self.core.api_keys.list(require_org())
-        return api_keys_pb2.ListApiKeysResponse(api_keys=[resources.api_key(k) for k in keys])
+        return list_reply(api_keys_pb2.ListApiKeysResponse, keys, api_keys=resources.api_key)
 
     @idempotent(api_keys_pb2.CreateApiKeyResponse)
     async def CreateApiKey(
@@ -71,7 +77,7 @@ class ApiKeyServicer(CoreServicer[KycTierCore], api_keys_pb2_grpc.ApiKeyServiceS
         return responses.caller(await self.core.api_keys.authenticate(request.secret))
 
 
-class CustomerServicer(CoreServicer[KycTierCore], customers_pb2_grpc.CustomerServiceServicer):
+class CustomerServicer(KycTierServicer, customers_pb2_grpc.CustomerServiceServicer):
     @idempotent(customers_pb2.CreateCustomerResponse)
     async def CreateCustomer(
         self, request: customers_pb2.CreateCustomerRequest, _: Any
@@ -118,7 +124,7 @@ class CustomerServicer(CoreServicer[KycTierCore], customers_pb2_grpc.CustomerSer
         )
 
 
-class KtpServicer(CoreServicer[KycTierCore], ktp_pb2_grpc.KtpServiceServicer):
+class KtpServicer(KycTierServicer, ktp_pb2_grpc.KtpServiceServicer):
     @idempotent(ktp_pb2.IssueKtpChallengeResponse)
     async def IssueKtpChallenge(
         self, request: ktp_pb2.IssueKtpChallengeRequest, _: Any
@@ -133,7 +139,7 @@ class KtpServicer(CoreServicer[KycTierCore], ktp_pb2_grpc.KtpServiceServicer):
         return responses.ktp_capture(result, consent.dropped_metadata(request.bundle))
 
 
-class FaceServicer(CoreServicer[KycTierCore], face_pb2_grpc.FaceServiceServicer):
+class FaceServicer(KycTierServicer, face_pb2_grpc.FaceServiceServicer):
     @idempotent(face_pb2.IssueFlashChallengeResponse)
     async def IssueFlashChallenge(
         self, request: face_pb2.IssueFlashChallengeRequest, _: Any
@@ -163,12 +169,12 @@ class FaceServicer(CoreServicer[KycTierCore], face_pb2_grpc.FaceServiceServicer)
         found = await self.core.face.list_enrollments(
             require_org(), request.customer_id, request.include_retired
         )
-        return face_pb2.ListFaceEnrollmentsResponse(
-            enrollments=[resources.enrollment(e) for e in found]
+        return list_reply(
+            face_pb2.ListFaceEnrollmentsResponse, found, enrollments=resources.enrollment
         )
 
 
-class StepUpServicer(CoreServicer[KycTierCore], step_up_pb2_grpc.StepUpServiceServicer):
+class StepUpServicer(KycTierServicer, step_up_pb2_grpc.StepUpServiceServicer):
     async def StepUp(
         self, request: step_up_pb2.StepUpRequest, _: Any
     ) -> step_up_pb2.StepUpResponse:
@@ -176,7 +182,7 @@ class StepUpServicer(CoreServicer[KycTierCore], step_up_pb2_grpc.StepUpServiceSe
         return responses.step_up(result, consent.dropped_metadata(request.bundle))
 
 
-class KycServicer(CoreServicer[KycTierCore], kyc_pb2_grpc.KycServiceServicer):
+class KycServicer(KycTierServicer, kyc_pb2_grpc.KycServiceServicer):
     @idempotent(kyc_pb2.SubmitDukcapilVerdictResponse)
     async def SubmitDukcapilVerdict(
         self, request: kyc_pb2.SubmitDukcapilVerdictRequest, _: Any
@@ -199,7 +205,7 @@ class KycServicer(CoreServicer[KycTierCore], kyc_pb2_grpc.KycServiceServicer):
         return responses.upgrade(result)
 
 
-class DeviceServicer(CoreServicer[KycTierCore], devices_pb2_grpc.DeviceServiceServicer):
+class DeviceServicer(KycTierServicer, devices_pb2_grpc.DeviceServiceServicer):
     @idempotent(devices_pb2.RegisterDeviceResponse)
     async def RegisterDevice(
         self, request: devices_pb2.RegisterDeviceRequest, _: Any
@@ -209,20 +215,16 @@ class DeviceServicer(CoreServicer[KycTierCore], devices_pb2_grpc.DeviceServiceSe
         return responses.device(registered)
 
 
-class AttemptServicer(CoreServicer[KycTierCore], attempts_pb2_grpc.AttemptServiceServicer):
+class AttemptServicer(KycTierServicer, attempts_pb2_grpc.AttemptServiceServicer):
     async def ListAttempts(
         self, request: attempts_pb2.ListAttemptsRequest, _: Any
     ) -> attempts_pb2.ListAttemptsResponse:
         filters = resources.attempt_filter(request)
-        page = await self.core.kyc.list_attempts(
-            require_org(), filters, request.page_size, request.page_token
-        )
+        page = await org_page(self.core.kyc.list_attempts, filters, request)
         return responses.attempt_page(attempts_pb2.ListAttemptsResponse, page)
 
     async def ListCustomerAttempts(
         self, request: attempts_pb2.ListCustomerAttemptsRequest, _: Any
     ) -> attempts_pb2.ListCustomerAttemptsResponse:
-        page = await self.core.kyc.list_customer_attempts(
-            require_org(), request.customer_id, request.page_size, request.page_token
-        )
+        page = await org_page(self.core.kyc.list_customer_attempts, request.customer_id, request)
         return responses.attempt_page(attempts_pb2.ListCustomerAttemptsResponse, page)

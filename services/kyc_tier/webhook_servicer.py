@@ -6,18 +6,18 @@ from typing import Any
 
 from identity_platform_api.kyc_tier.v1 import webhooks_pb2, webhooks_pb2_grpc
 from identity_runtime.context import require_org
-from identity_runtime.server import CoreServicer
-from services.kyc_tier.bootstrap import KycTierCore
+from identity_runtime.listing import list_reply, org_page, page_reply
 from services.kyc_tier.mapping import resources, responses
 from services.kyc_tier.mapping.idempotent import idempotent
+from services.kyc_tier.servicer import KycTierServicer
 
 
-class WebhookServicer(CoreServicer[KycTierCore], webhooks_pb2_grpc.WebhookServiceServicer):
+class WebhookServicer(KycTierServicer, webhooks_pb2_grpc.WebhookServiceServicer):
     async def ListWebhooks(
         self, request: webhooks_pb2.ListWebhooksRequest, _: Any
     ) -> webhooks_pb2.ListWebhooksResponse:
         found = await self.core.webhooks.list(require_org())
-        return webhooks_pb2.ListWebhooksResponse(webhooks=[resources.webhook(w) for w in found])
+        return list_reply(webhooks_pb2.ListWebhooksResponse, found, webhooks=resources.webhook)
 
     @idempotent(webhooks_pb2.CreateWebhookResponse)
     async def CreateWebhook(
@@ -48,25 +48,29 @@ class WebhookServicer(CoreServicer[KycTierCore], webhooks_pb2_grpc.WebhookServic
     async def DisableWebhook(
         self, request: webhooks_pb2.DisableWebhookRequest, _: Any
     ) -> webhooks_pb2.DisableWebhookResponse:
-        found = await self.core.webhooks.set_active(require_org(), request.webhook_id, False)
-        return webhooks_pb2.DisableWebhookResponse(webhook=resources.webhook(found))
+        return webhooks_pb2.DisableWebhookResponse(webhook=await self._set_active(request, False))
 
     @idempotent(webhooks_pb2.EnableWebhookResponse)
     async def EnableWebhook(
         self, request: webhooks_pb2.EnableWebhookRequest, _: Any
     ) -> webhooks_pb2.EnableWebhookResponse:
-        found = await self.core.webhooks.set_active(require_org(), request.webhook_id, True)
-        return webhooks_pb2.EnableWebhookResponse(webhook=resources.webhook(found))
+        return webhooks_pb2.EnableWebhookResponse(webhook=await self._set_active(request, True))
+
+    async def _set_active(
+        self,
+        request: webhooks_pb2.DisableWebhookRequest | webhooks_pb2.EnableWebhookRequest,
+        active: bool,
+    ) -> webhooks_pb2.Webhook:
+        """Disabling and enabling differ only in the state asked for."""
+        found = await self.core.webhooks.set_active(require_org(), request.webhook_id, active)
+        return resources.webhook(found)
 
     async def ListWebhookDeliveries(
         self, request: webhooks_pb2.ListWebhookDeliveriesRequest, _: Any
     ) -> webhooks_pb2.ListWebhookDeliveriesResponse:
-        page = await self.core.webhook_log.deliveries(
-            require_org(), request.webhook_id, request.page_size, request.page_token
-        )
-        return webhooks_pb2.ListWebhookDeliveriesResponse(
-            deliveries=[resources.webhook_delivery(d) for d in page.items],
-            next_page_token=page.next_page_token,
+        page = await org_page(self.core.webhook_log.deliveries, request.webhook_id, request)
+        return page_reply(
+            webhooks_pb2.ListWebhookDeliveriesResponse, page, deliveries=resources.webhook_delivery
         )
 
     @idempotent(webhooks_pb2.RedeliverWebhookDeliveryResponse)

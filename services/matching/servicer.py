@@ -7,6 +7,7 @@ from typing import Any
 from identity_platform_api.matching.v1 import matching_pb2, matching_pb2_grpc
 from identity_runtime import context
 from identity_runtime.convert import message
+from identity_runtime.listing import list_reply
 from identity_runtime.server import CoreServicer
 from services.matching import mapping
 from services.matching.bootstrap import MatchingCore
@@ -66,8 +67,8 @@ class MatchingServiceServicer(
         records = await self.core.engine.list_enrollments(
             context.require_org(), request.customer_id, request.include_retired
         )
-        return matching_pb2.ListEnrollmentsResponse(
-            enrollments=[mapping.enrollment(r) for r in records]
+        return list_reply(
+            matching_pb2.ListEnrollmentsResponse, records, enrollments=mapping.enrollment
         )
 
     async def RetireEnrollments(
