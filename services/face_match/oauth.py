@@ -21,7 +21,7 @@ import hmac
 import json
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -147,30 +147,23 @@ def revoke_client(session: Session, org_id: str, client_id: str, now: datetime) 
     return _view(row)
 
 
+# No generated repr: the pepper and the signing keys stay out of logs.
+@dataclass(frozen=True, eq=False, repr=False)
 class OAuthClients:
-    def __init__(
-        self,
-        database: Database,
-        keys: SigningKeys,
-        *,
-        pepper: str,
-        issuer: str,
-        token_seconds: int,
-        clock: Callable[[], datetime],
-    ):
-        self.database = database
-        self.keys = keys
-        self._pepper = pepper
-        self.issuer = issuer
-        self.token_seconds = token_seconds
-        self.clock = clock
+    database: Database
+    keys: SigningKeys
+    _: KW_ONLY
+    pepper: str
+    issuer: str
+    token_seconds: int
+    clock: Callable[[], datetime]
 
     def _hash(self, secret: str) -> str:
-        return hash_secret(self._pepper, secret)
+        return hash_secret(self.pepper, secret)
 
     async def create(self, org_id: str, name: str) -> tuple[ClientView, str]:
         return await self.database.run(
-            lambda s: new_client(s, org_id, name, self._pepper, self.clock())
+            lambda s: new_client(s, org_id, name, self.pepper, self.clock())
         )
 
     async def revoke(self, org_id: str, client_id: str) -> ClientView:

@@ -15,7 +15,7 @@ import hmac
 import re
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -141,27 +141,18 @@ def _delete_rows(session: Session, row: Submission) -> None:
     session.delete(row)
 
 
+# No generated repr: the callback signing key stays out of logs.
+@dataclass(frozen=True, eq=False, repr=False)
 class Submissions:
-    def __init__(
-        self,
-        database: Database,
-        bucket: ObjectStore,
-        signer: UploadSigner,
-        *,
-        clock: Callable[[], datetime],
-        upload_url_seconds: int,
-        ttl_seconds: int,
-        callback_signing_key: str,
-        production: bool = False,
-    ):
-        self.database = database
-        self.bucket = bucket
-        self.signer = signer
-        self.clock = clock
-        self.upload_url_seconds = upload_url_seconds
-        self.ttl = timedelta(seconds=ttl_seconds)
-        self.callback_signing_key = callback_signing_key
-        self.production = production
+    database: Database
+    bucket: ObjectStore
+    signer: UploadSigner
+    _: KW_ONLY
+    clock: Callable[[], datetime]
+    upload_url_seconds: int
+    ttl_seconds: int
+    callback_signing_key: str
+    production: bool = False
 
     def _uploads(self, row: Submission, now: datetime) -> list[Upload]:
         expires = int(now.timestamp()) + self.upload_url_seconds
@@ -212,7 +203,7 @@ class Submissions:
                     state="",
                     created_at=now,
                     updated_at=now,
-                    expires_at=now + self.ttl,
+                    expires_at=now + timedelta(seconds=self.ttl_seconds),
                     result={},
                 )
                 session.add(row)

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from identity_store.declarative import ID
 from identity_store.types import utcnow
-from services.kyc_tier.models import Base
+from services.kyc_tier.models import Base, ExpiringGrantColumns
 
 
 class ConsoleUser(Base):
@@ -41,7 +41,7 @@ class ConsoleUser(Base):
     disabled_at: Mapped[datetime | None] = mapped_column()
 
 
-class ConsoleSession(Base):
+class ConsoleSession(ExpiringGrantColumns, Base):
     """A signed-in console session (server-side, expiring, revocable)."""
 
     __tablename__ = "console_sessions"
@@ -54,9 +54,6 @@ class ConsoleSession(Base):
     csrf_hash: Mapped[str] = mapped_column(String(64))
     # "password" or "passkey".
     method: Mapped[str] = mapped_column(String(16))
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    expires_at: Mapped[datetime] = mapped_column()
-    revoked_at: Mapped[datetime | None] = mapped_column()
 
 
 class ConsolePasskey(Base):

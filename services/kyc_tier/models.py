@@ -39,6 +39,15 @@ class Base(DeclarativeBase):
     type_annotation_map = TYPE_ANNOTATION_MAP
 
 
+class ExpiringGrantColumns:
+    """The closing columns of a revocable grant that expires (a console
+    session, an SDK session). Mapped after the table's own columns."""
+
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
+    revoked_at: Mapped[datetime | None] = mapped_column()
+
+
 class Org(Base):
     """A partner organisation (tenant)."""
 

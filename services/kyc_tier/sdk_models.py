@@ -11,10 +11,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from identity_store.declarative import ID
 from identity_store.types import utcnow
-from services.kyc_tier.models import Base
+from services.kyc_tier.models import Base, ExpiringGrantColumns
 
 
-class SdkSession(Base):
+class SdkSession(ExpiringGrantColumns, Base):
     """A browser's access to one customer's capture routes, until `expires_at`."""
 
     __tablename__ = "sdk_sessions"
@@ -26,9 +26,6 @@ class SdkSession(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     # Who minted it ("api_key:key_...").
     created_by: Mapped[str] = mapped_column(String(128))
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    expires_at: Mapped[datetime] = mapped_column()
-    revoked_at: Mapped[datetime | None] = mapped_column()
 
 
 class SdkOrigin(Base):

@@ -473,12 +473,8 @@ class Liveness:
                 )
         flash_passed, flash_score, basis = True, 0.0, BASIS_PAD_ONLY
         if request.policy.flash_check:
-            flash_result = flash.verify(
-                checked.sequence,
-                checked.flash_duration_ms,
-                request.frames,
-                min_response=self.policy.min_flash_response,
-                min_score=self.policy.min_flash_score,
+            flash_result = self._verify_flash(
+                checked, request, self.policy.min_flash_response, subject="face"
             )
             reasons.extend(flash_result.reasons)
             flash_passed, flash_score = flash_result.passed, flash_result.score
@@ -504,13 +500,8 @@ class Liveness:
                 decision_basis=BASIS_DEVICE,
                 device_id=request.device_id,
             )
-        flash_result = flash.verify(
-            checked.sequence,
-            checked.flash_duration_ms,
-            request.frames,
-            min_response=self.policy.min_card_flash_response,
-            min_score=self.policy.min_flash_score,
-            subject="card",
+        flash_result = self._verify_flash(
+            checked, request, self.policy.min_card_flash_response, subject="card"
         )
         return LivenessDecision(
             live=flash_result.passed,
@@ -519,6 +510,20 @@ class Liveness:
             reasons=flash_result.reasons,
             decision_basis=BASIS_CARD_FLASH,
             device_id=request.device_id,
+        )
+
+    def _verify_flash(
+        self, checked: _Checked, request: LivenessRequest, min_response: float, *, subject: str
+    ) -> flash.FlashResult:
+        """The frames' answer to the challenge's flash sequence; a card answers
+        more faintly than a face, hence its own `min_response`."""
+        return flash.verify(
+            checked.sequence,
+            checked.flash_duration_ms,
+            request.frames,
+            min_response=min_response,
+            min_score=self.policy.min_flash_score,
+            subject=subject,
         )
 
     async def check_attestation(self, org_id: str, request: LivenessRequest) -> None:
