@@ -19,11 +19,8 @@ before looking at the cache.
 from __future__ import annotations
 
 import os
-import threading
-import time
 import uuid
-from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -36,6 +33,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Mapped, Session, mapped_column
 from identity_crypto.envelope import associated_data
 from identity_crypto.errors import KeyDestroyed
 from identity_crypto.kms import KeyEncryptionService
+from identity_crypto.memory_cache import SecretCache
 from identity_runtime.settings import inline_secret_setting, kms_region_setting, setting
 from identity_store.declarative import ID
 from identity_store.types import utcnow
@@ -112,45 +110,6 @@ class DataKey:
     material: bytes = field(repr=False)
 
 
-class _KeyCache:
-    """Unwrapped data keys by key id, bounded and expiring (a cloud KMS call
-    per verification would dominate the 1:1 latency)."""
-
-    def __init__(self, capacity: int, ttl_seconds: float):
-        self.capacity = capacity
-        self.ttl = ttl_seconds
-        self._items: OrderedDict[str, tuple[bytes, float]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key_id: str) -> bytes | None:
-        if self.capacity <= 0:
-            return None
-        with self._lock:
-            item = self._items.get(key_id)
-            if item is None:
-                return None
-            material, expires = item
-            if expires < time.monotonic():
-                del self._items[key_id]
-                return None
-            self._items.move_to_end(key_id)
-            return material
-
-    def put(self, key_id: str, material: bytes) -> None:
-        if self.capacity <= 0:
-            return
-        with self._lock:
-            self._items[key_id] = (material, time.monotonic() + self.ttl)
-            self._items.move_to_end(key_id)
-            while len(self._items) > self.capacity:
-                self._items.popitem(last=False)
-
-    def evict(self, key_ids: Iterable[str]) -> None:
-        with self._lock:
-            for key_id in key_ids:
-                self._items.pop(key_id, None)
-
-
 # Unwrapped data keys kept in memory, and for how long (the services' KEY_CACHE_* defaults).
 DEFAULT_KEY_CACHE_SIZE = 10_000
 DEFAULT_KEY_CACHE_TTL_SECONDS = 300.0
@@ -192,7 +151,9 @@ class DataKeyStore:
     ):
         self.kms = kms
         self.table = table
-        self._cache = _KeyCache(cache_size, cache_ttl_seconds)
+        # Unwrapped data keys by key id (a cloud KMS call per verification would
+        # dominate the 1:1 latency).
+        self._cache: SecretCache[str, bytes] = SecretCache(cache_size, cache_ttl_seconds)
 
     # --- reading ---------------------------------------------------------------
 
@@ -295,7 +256,7 @@ class DataKeyStore:
                 tombstone.wrapped_key, tombstone.destroyed_at = None, now
                 session.add(tombstone)
         session.flush()
-        self._cache.evict(
+        self._cache.remove(
             r.key_id for p in purposes for r in self.customer_keys(session, org_id, customer_id, p)
         )
         return destroyed, (now if destroyed or earliest is None else earliest)

@@ -26,11 +26,11 @@ the entry when any invalidation happened since.
 from __future__ import annotations
 
 import threading
-import time
-from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
+
+from identity_crypto.memory_cache import SecretCache
 
 # The MATCHING_TEMPLATE_CACHE_* defaults.
 DEFAULT_TEMPLATE_CACHE_SIZE = 100_000
@@ -53,75 +53,52 @@ class OpenedTemplates:
         capacity: int = DEFAULT_TEMPLATE_CACHE_SIZE,
         ttl_seconds: float = DEFAULT_TEMPLATE_CACHE_TTL_SECONDS,
     ):
-        self.capacity = max(0, capacity)
-        self.ttl = ttl_seconds
-        self._items: OrderedDict[tuple[str, str], tuple[OpenedReference, float]] = OrderedDict()
+        self._cache: SecretCache[tuple[str, str], OpenedReference] = SecretCache(
+            capacity, ttl_seconds, discard=_wipe
+        )
+        self.capacity, self.ttl = self._cache.capacity, self._cache.ttl
+        # Bumped by every invalidation, under `_lock` (taken before the cache's own).
         self._epoch = 0
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
-        return f"OpenedTemplates(entries={len(self._items)}, capacity={self.capacity})"
+        return f"OpenedTemplates(entries={len(self._cache)}, capacity={self.capacity})"
 
     def __len__(self) -> int:
-        return len(self._items)
+        return len(self._cache)
 
     @property
     def enabled(self) -> bool:
-        return self.capacity > 0 and self.ttl > 0
+        return self._cache.enabled
 
     def ticket(self) -> int:
         """Take before reading a reference from the database; give to `put`."""
         return self._epoch
 
     def get(self, org_id: str, customer_id: str) -> OpenedReference | None:
-        if not self.enabled:
-            return None
-        key = (org_id, customer_id)
-        with self._lock:
-            item = self._items.get(key)
-            if item is None:
-                return None
-            reference, expires = item
-            if expires < time.monotonic():
-                del self._items[key]
-                _wipe(reference)
-                return None
-            self._items.move_to_end(key)
-            return reference
+        return self._cache.get((org_id, customer_id))
 
     def put(self, org_id: str, customer_id: str, reference: OpenedReference, ticket: int) -> None:
         if not self.enabled:
             return
         # The cache's own copy: the caller's vector is not wiped under it.
         kept = OpenedReference(reference.enrollment_id, reference.source, reference.vector.copy())
-        key = (org_id, customer_id)
         with self._lock:
             if ticket != self._epoch:
                 _wipe(kept)  # an invalidation happened since the read: it may be stale
                 return
-            old = self._items.pop(key, None)
-            if old is not None:
-                _wipe(old[0])
-            self._items[key] = (kept, time.monotonic() + self.ttl)
-            while len(self._items) > self.capacity:
-                _, (evicted, _) = self._items.popitem(last=False)
-                _wipe(evicted)
+            self._cache.put((org_id, customer_id), kept)
 
     def invalidate(self, org_id: str, customer_ids: set[str] | list[str] | tuple[str, ...]) -> None:
         """Drop (and wipe) these customers' entries."""
         with self._lock:
             self._epoch += 1
-            for customer_id in customer_ids:
-                item = self._items.pop((org_id, customer_id), None)
-                if item is not None:
-                    _wipe(item[0])
+            self._cache.remove((org_id, customer_id) for customer_id in customer_ids)
 
     def clear(self) -> None:
         with self._lock:
             self._epoch += 1
-            for reference, _ in self._items.values():
-                _wipe(reference)
-            self._items.clear()
+            self._cache.clear()
 
 
 def _wipe(reference: OpenedReference) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from services.matching import opened
+from identity_crypto import memory_cache
 from services.matching.opened import OpenedReference, OpenedTemplates
 
 pytestmark = pytest.mark.unit
@@ -24,7 +24,7 @@ class Clock:
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     fake = Clock()
-    monkeypatch.setattr(opened.time, "monotonic", fake)
+    monkeypatch.setattr(memory_cache.time, "monotonic", fake)
     return fake
 
 
