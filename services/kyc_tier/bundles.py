@@ -15,7 +15,7 @@ from identity_runtime.errors import NotFound, invalid_field
 from identity_store.types import utcnow
 from services.kyc_tier import models, outbox, records, retention, tiers
 from services.kyc_tier.pii import PiiVault
-from services.kyc_tier.ports import Attestation
+from services.kyc_tier.ports import Attestation, CapturedFrames, SignedCapture
 
 # Retention of sealed frames (product brief): onboarding 3 years, step-up 90 days.
 RETENTION = {"onboarding": timedelta(days=3 * 365), "step_up": timedelta(days=90)}
@@ -34,6 +34,11 @@ class BundleInput:
     # The whole bundle as received, serialised: what is sealed at rest.
     raw: bytes
 
+    @property
+    def captured(self) -> CapturedFrames:
+        """The frames, as capture-quality assesses them."""
+        return CapturedFrames(self.frames, self.offsets_ms, self.baseline)
+
 
 @dataclass(frozen=True)
 class Capture:
@@ -46,6 +51,12 @@ class Capture:
     @property
     def nonce(self) -> str:
         return self.bundle.attestation.nonce
+
+    def signed(self, customer_id: str, purpose: str) -> SignedCapture:
+        """This capture as liveness checks it."""
+        return SignedCapture(
+            customer_id, purpose, self.challenge_id, self.bundle.attestation, self.sha256
+        )
 
 
 def receive(bundle: BundleInput, challenge_id: str) -> Capture:

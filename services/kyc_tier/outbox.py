@@ -15,22 +15,21 @@ import asyncio
 import functools
 import re
 from collections.abc import Mapping
-from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from identity_runtime import context, metrics
+from identity_runtime import context
 from identity_runtime.audit_delivery import AuditSink as AuditSink
 from identity_runtime.audit_delivery import BatchAuditSink as BatchAuditSink
 from identity_runtime.audit_delivery import PendingEntry as PendingEntry
 from identity_runtime.audit_delivery import deliver_batched, deliver_each
 from identity_runtime.logs import get_logger
-from identity_runtime.tasks import WakeableLoop
 from identity_store.db import Database
 from identity_store.types import utcnow
 from services.kyc_tier import models
+from services.kyc_tier.outbox_delivery import LeasedDelivery, queue_depth, skip_locked
 
 log = get_logger("identity.kyc_tier.outbox")
 
@@ -76,9 +75,11 @@ def record(
     )
 
 
-class OutboxRelay(WakeableLoop):
+class OutboxRelay(LeasedDelivery):
     """Appends the outbox's entries to the audit service: a pass every
     `poll_seconds`, or at once when `wake()` is called after a commit."""
+
+    queue = QUEUE
 
     def __init__(
         self,
@@ -89,17 +90,13 @@ class OutboxRelay(WakeableLoop):
     ):
         super().__init__(
             name="audit-outbox-relay",
-            poll_seconds=poll_seconds,
             logger=log,
             failure_message="audit outbox relay failed; retrying",
+            poll_seconds=poll_seconds,
+            lease_seconds=lease_seconds,
         )
         self.database = database
         self.sink = sink
-        self.lease = timedelta(seconds=lease_seconds)
-
-    async def run_pass(self) -> None:
-        await self.flush()
-        await self.measure()
 
     def _claim(self, session: Session) -> list[PendingEntry]:
         """Lease a batch of pending entries (short transaction; delivery happens
@@ -118,9 +115,7 @@ class OutboxRelay(WakeableLoop):
             .order_by(models.AuditOutbox.id)
             .limit(BATCH)
         )
-        if session.get_bind().dialect.name == "postgresql":
-            query = query.with_for_update(skip_locked=True)
-        rows = list(session.scalars(query))
+        rows = list(session.scalars(skip_locked(session, query)))
         for row in rows:
             row.claimed_until = now + self.lease
         return [
@@ -138,23 +133,16 @@ class OutboxRelay(WakeableLoop):
             for r in rows
         ]
 
-    async def measure(self) -> tuple[int, float]:
-        """The outbox's depth and the age of its oldest pending entry (seconds),
-        into the queue metrics; returned for tests."""
-
-        def read(session: Session) -> tuple[int, Any]:
-            row = session.execute(
-                select(
-                    func.count(models.AuditOutbox.id), func.min(models.AuditOutbox.created_at)
-                ).where(
-                    models.AuditOutbox.delivered_at.is_(None),
-                    models.AuditOutbox.rejected_reason.is_(None),
-                )
-            ).one()
-            return int(row[0]), row[1]
-
-        depth, oldest = await self.database.run(read)
-        return depth, metrics.set_queue(QUEUE, depth, oldest, utcnow())
+    async def pending(self) -> tuple[int, Any]:
+        return await self.database.run(
+            lambda s: queue_depth(
+                s,
+                models.AuditOutbox.id,
+                models.AuditOutbox.created_at,
+                models.AuditOutbox.delivered_at.is_(None),
+                models.AuditOutbox.rejected_reason.is_(None),
+            )
+        )
 
     async def flush(self) -> int:
         """Deliver pending entries in order until none is left or delivery fails."""

@@ -17,14 +17,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from identity_runtime import metrics
 from identity_runtime.logs import get_logger
-from identity_runtime.tasks import WakeableLoop
 from identity_store.types import utcnow
 from services.kyc_tier import models, outbox
+from services.kyc_tier.outbox_delivery import LeasedDelivery, queue_depth, skip_locked
 from services.kyc_tier.webhook_events import announce_disabled
 from services.kyc_tier.webhook_targets import DeliveryResult
 
@@ -72,12 +71,14 @@ class Due:
     body: bytes
 
 
-class Dispatcher(WakeableLoop):
+class Dispatcher(LeasedDelivery):
     """Sends due deliveries at least once: claims a batch under a lease (FOR
     UPDATE SKIP LOCKED on PostgreSQL), posts each outside the transaction,
     records the attempt, and schedules a retry with backoff or finishes it.
     An endpoint failing `disable_after` times in a row is disabled (audited)
     and its pending deliveries are given up."""
+
+    queue = QUEUE
 
     def __init__(
         self,
@@ -88,33 +89,23 @@ class Dispatcher(WakeableLoop):
     ):
         super().__init__(
             name="webhook-dispatcher",
-            poll_seconds=poll_seconds,
             logger=log,
             failure_message="webhook dispatch failed; retrying",
+            poll_seconds=poll_seconds,
+            lease_seconds=lease_seconds,
         )
         self.flow = flow
         self.disable_after = disable_after
-        self.lease = timedelta(seconds=lease_seconds)
 
-    async def run_pass(self) -> None:
-        await self.flush()
-        await self.measure()
-
-    async def measure(self) -> tuple[int, float]:
-        """Pending deliveries and the age of the oldest (seconds), into the
-        queue metrics (queue="webhook_deliveries"); returned for tests."""
-
-        def read(session: Session) -> tuple[int, Any]:
-            row = session.execute(
-                select(
-                    func.count(models.WebhookDelivery.delivery_id),
-                    func.min(models.WebhookDelivery.created_at),
-                ).where(models.WebhookDelivery.state == "pending")
-            ).one()
-            return int(row[0]), row[1]
-
-        depth, oldest = await self.flow.store.read(read)
-        return depth, metrics.set_queue(QUEUE, depth, oldest, utcnow())
+    async def pending(self) -> tuple[int, Any]:
+        return await self.flow.store.read(
+            lambda s: queue_depth(
+                s,
+                models.WebhookDelivery.delivery_id,
+                models.WebhookDelivery.created_at,
+                models.WebhookDelivery.state == "pending",
+            )
+        )
 
     def _claim(self, session: Session, now: datetime) -> list[Due]:
         query = (
@@ -130,10 +121,8 @@ class Dispatcher(WakeableLoop):
             .order_by(models.WebhookDelivery.next_attempt_at, models.WebhookDelivery.delivery_id)
             .limit(CLAIM_BATCH)
         )
-        if session.get_bind().dialect.name == "postgresql":
-            query = query.with_for_update(skip_locked=True)
         due: list[Due] = []
-        for row in session.scalars(query):
+        for row in session.scalars(skip_locked(session, query)):
             row.claimed_until = now + self.lease
             hook = session.get(models.Webhook, row.webhook_id)
             if hook is None or not hook.active:

@@ -1,4 +1,4 @@
-"""In-memory fakes of kyc-tier's ports (services/kyc_tier/ports.py), and a
+"""In-memory fakes of kyc-tier's ports (services/kyc_tier/ports/), and a
 kyc-tier core built over them with `bootstrap.build(settings, overrides=...)`.
 
 The fakes answer what a test sets (a face assessment, a liveness decision, a
@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import functools
 import hashlib
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -38,6 +38,7 @@ from services.kyc_tier.partners import create_org
 from services.kyc_tier.ports import (
     DEFAULT_LIVENESS_POLICY,
     Attestation,
+    CapturedFrames,
     Challenge,
     Clock,
     DeviceRegistration,
@@ -52,6 +53,7 @@ from services.kyc_tier.ports import (
     LivenessPolicy,
     MatchResult,
     Reason,
+    SignedCapture,
     ThresholdInfo,
 )
 from services.kyc_tier.settings import KycTierSettings
@@ -88,23 +90,12 @@ class FakeCaptureQuality:
     ktp: KtpAssessment | None = None
     face_calls: list[tuple[str, int]] = field(default_factory=list)
 
-    async def assess_face(
-        self,
-        frames: Sequence[bytes],
-        kind: str,
-        offsets_ms: Sequence[int] = (),
-        baseline: Sequence[bool] = (),
-    ) -> FaceAssessment:
-        self.face_calls.append((kind, len(frames)))
+    async def assess_face(self, frames: CapturedFrames, kind: str) -> FaceAssessment:
+        self.face_calls.append((kind, len(frames.images)))
         return self.face
 
     async def check_ktp(
-        self,
-        frames: Sequence[bytes],
-        offsets_ms: Sequence[int],
-        baseline: Sequence[bool],
-        submitted_nik: str,
-        submitted_fields: Mapping[str, str],
+        self, frames: CapturedFrames, submitted_nik: str, submitted_fields: Mapping[str, str]
     ) -> KtpAssessment:
         assert self.ktp is not None, "set FakeCaptureQuality.ktp for a KTP capture"
         return self.ktp
@@ -157,43 +148,31 @@ class FakeLiveness:
         fingerprint = hashlib.sha256(public_key).hexdigest()
         return DeviceRegistration(device_id, customer_id, fingerprint, datetime.now(UTC), True)
 
-    async def check_attestation(
-        self,
-        customer_id: str,
-        purpose: str,
-        challenge_id: str,
-        attestation: Attestation,
-        computed_bundle_sha256: str,
-        resume: bool = False,
-    ) -> None:
+    async def check_attestation(self, capture: SignedCapture, resume: bool = False) -> None:
         """As liveness does: the protocol checks alone, nothing spent."""
-        self.attestation_checks.append((customer_id, purpose, challenge_id))
+        self.attestation_checks.append((capture.customer_id, capture.purpose, capture.challenge_id))
         if self.refusal is not None:
             raise self.refusal
-        seen = self.spent.get(attestation.nonce)
-        if seen is not None and not (resume and seen == computed_bundle_sha256):
+        seen = self.spent.get(capture.attestation.nonce)
+        if seen is not None and not (resume and seen == capture.computed_bundle_sha256):
             raise AlreadyExists("the nonce was already used", "NONCE_REPLAYED")
 
     async def check(
         self,
-        customer_id: str,
-        purpose: str,
-        challenge_id: str,
-        attestation: Attestation,
-        computed_bundle_sha256: str,
+        capture: SignedCapture,
         evidence: LivenessEvidence | None,
         policy: LivenessPolicy = DEFAULT_LIVENESS_POLICY,
         resume: bool = False,
     ) -> LivenessDecision:
-        self.checks.append((customer_id, purpose, challenge_id))
+        self.checks.append((capture.customer_id, capture.purpose, capture.challenge_id))
         self.policies.append(policy)
         self.resumed.append(resume)
         if self.refusal is not None:
             raise self.refusal
-        seen = self.spent.get(attestation.nonce)
-        if seen is not None and not (resume and seen == computed_bundle_sha256):
+        seen = self.spent.get(capture.attestation.nonce)
+        if seen is not None and not (resume and seen == capture.computed_bundle_sha256):
             raise AlreadyExists("the nonce was already used", "NONCE_REPLAYED")
-        self.spent[attestation.nonce] = computed_bundle_sha256
+        self.spent[capture.attestation.nonce] = capture.computed_bundle_sha256
         if self.delay_seconds:
             await asyncio.sleep(self.delay_seconds)
         return self.decision

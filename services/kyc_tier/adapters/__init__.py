@@ -1,4 +1,4 @@
-"""gRPC implementations of the ports kyc-tier calls (see ports.py).
+"""gRPC implementations of the ports kyc-tier calls (see ports/).
 
 Each adapter converts domain values to the contract's messages and back, and
 turns a downstream failure into a domain error that keeps the downstream

@@ -23,13 +23,8 @@ class GrpcCaptureQuality:
             "capture_quality", capture_quality_pb2_grpc.CaptureQualityServiceStub
         )
 
-    async def assess_face(
-        self,
-        frames: Sequence[bytes],
-        kind: str,
-        offsets_ms: Sequence[int] = (),
-        baseline: Sequence[bool] = (),
-    ) -> ports.FaceAssessment:
+    async def assess_face(self, captured: ports.CapturedFrames, kind: str) -> ports.FaceAssessment:
+        frames, offsets_ms, baseline = captured.images, captured.offsets_ms, captured.baseline
         # The unflashed baseline frame, when there is one, is judged and
         # cropped: a coloured flash distorts PAD and embeddings.
         baseline_index = next((i for i, flag in enumerate(baseline) if flag), None)
@@ -74,12 +69,11 @@ class GrpcCaptureQuality:
 
     async def check_ktp(
         self,
-        frames: Sequence[bytes],
-        offsets_ms: Sequence[int],
-        baseline: Sequence[bool],
+        captured: ports.CapturedFrames,
         submitted_nik: str,
         submitted_fields: Mapping[str, str],
     ) -> ports.KtpAssessment:
+        frames, offsets_ms, baseline = captured.images, captured.offsets_ms, captured.baseline
         # The card is read on the unflashed baseline frame (the first frame of
         # a bundle without one); the other frames are the flash sequence.
         card = next((i for i, flag in enumerate(baseline) if flag), 0)

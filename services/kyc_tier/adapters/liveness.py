@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from identity_platform_api.common.v1 import types_pb2
 from identity_platform_api.liveness.v1 import liveness_pb2, liveness_pb2_grpc
 from identity_runtime.clients import ClientFactory
@@ -27,14 +29,22 @@ def _challenge(message: types_pb2.FlashChallenge) -> ports.Challenge:
     )
 
 
-def _attestation(attestation: ports.Attestation) -> types_pb2.BundleAttestation:
-    return types_pb2.BundleAttestation(
-        device_id=attestation.device_id,
-        nonce=attestation.nonce,
-        bundle_sha256=attestation.bundle_sha256,
-        signature=attestation.signature,
-        captured_at=timestamp(attestation.captured_at),
-    )
+def _signed(capture: ports.SignedCapture) -> dict[str, Any]:
+    """The fields CheckAttestation and CheckLiveness share: the capture's claim."""
+    attestation = capture.attestation
+    return {
+        "customer_id": capture.customer_id,
+        "purpose": PURPOSE_TO_PROTO[capture.purpose],
+        "challenge_id": capture.challenge_id,
+        "attestation": types_pb2.BundleAttestation(
+            device_id=attestation.device_id,
+            nonce=attestation.nonce,
+            bundle_sha256=attestation.bundle_sha256,
+            signature=attestation.signature,
+            captured_at=timestamp(attestation.captured_at),
+        ),
+        "computed_bundle_sha256": capture.computed_bundle_sha256,
+    }
 
 
 def policy_message(policy: ports.LivenessPolicy) -> liveness_pb2.LivenessPolicy:
@@ -76,44 +86,19 @@ class GrpcLiveness:
             created=reply.created,
         )
 
-    async def check_attestation(
-        self,
-        customer_id: str,
-        purpose: str,
-        challenge_id: str,
-        attestation: ports.Attestation,
-        computed_bundle_sha256: str,
-        resume: bool = False,
-    ) -> None:
-        request = liveness_pb2.CheckAttestationRequest(
-            customer_id=customer_id,
-            purpose=PURPOSE_TO_PROTO[purpose],
-            challenge_id=challenge_id,
-            attestation=_attestation(attestation),
-            computed_bundle_sha256=computed_bundle_sha256,
-            resume=resume,
-        )
+    async def check_attestation(self, capture: ports.SignedCapture, resume: bool = False) -> None:
+        request = liveness_pb2.CheckAttestationRequest(**_signed(capture), resume=resume)
         await call("liveness", self.stub.CheckAttestation(request))
 
     async def check(
         self,
-        customer_id: str,
-        purpose: str,
-        challenge_id: str,
-        attestation: ports.Attestation,
-        computed_bundle_sha256: str,
+        capture: ports.SignedCapture,
         evidence: ports.LivenessEvidence | None,
         policy: ports.LivenessPolicy = ports.DEFAULT_LIVENESS_POLICY,
         resume: bool = False,
     ) -> ports.LivenessDecision:
         request = liveness_pb2.CheckLivenessRequest(
-            customer_id=customer_id,
-            purpose=PURPOSE_TO_PROTO[purpose],
-            challenge_id=challenge_id,
-            attestation=_attestation(attestation),
-            computed_bundle_sha256=computed_bundle_sha256,
-            policy=policy_message(policy),
-            resume=resume,
+            **_signed(capture), policy=policy_message(policy), resume=resume
         )
         if evidence is not None:
             # What GrpcCaptureQuality returned, forwarded by the flows unopened.

@@ -16,5 +16,5 @@ small result type.
     biometrics.py what the face flows share (reasons, scores, matching)
 
 Flows own their transactions (`store.Store`); what they need of the other
-services is in `ports.py`, wired in `bootstrap.build`.
+services is in `ports/`, wired in `bootstrap.build`.
 """

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from identity_runtime.errors import DomainError, FailedPrecondition
 from services.kyc_tier.ports import (
+    CapturedFrames,
     CaptureQuality,
     Duplicate,
     Embedder,
@@ -202,7 +203,7 @@ class FaceMatching:
         frames_field: str = "bundle.frames",
     ) -> FaceEmbedding:
         with images_from(frames_field):
-            face = await self.quality.assess_face(frames, kind, (), baseline)
+            face = await self.quality.assess_face(CapturedFrames(frames, baseline=baseline), kind)
         if face.crops is None:
             raise FailedPrecondition("no usable face was found in the image", "FACE_NOT_FOUND")
         return await self.embedder.embed(face.crops)

@@ -4,12 +4,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from services.kyc_tier import bundles, records
-from services.kyc_tier.ports import DEFAULT_LIVENESS_POLICY, LivenessPolicy, Reason
+from services.kyc_tier.ports import (
+    DEFAULT_LIVENESS_POLICY,
+    Liveness,
+    LivenessDecision,
+    LivenessEvidence,
+    LivenessPolicy,
+    Reason,
+    SignedCapture,
+)
 
 A = TypeVar("A")
 
@@ -63,12 +71,21 @@ class Subject:
     # The organisation's liveness switches, sent with its liveness checks.
     liveness_policy: LivenessPolicy = DEFAULT_LIVENESS_POLICY
 
-    @property
-    def bundle_sha256(self) -> str:
-        """The digest the device signed (flows that receive a bundle only)."""
+    def signed_capture(self, purpose: str) -> SignedCapture:
+        """The received bundle as liveness checks it (flows that receive one only)."""
         if self.capture is None:
             raise ValueError("this attempt received no capture bundle")
-        return self.capture.sha256
+        return self.capture.signed(self.customer_id, purpose)
+
+
+def check_liveness(
+    liveness: Liveness, subject: Subject, purpose: str, evidence: LivenessEvidence | None
+) -> Awaitable[LivenessDecision]:
+    """liveness's check of the subject's capture, under its organisation's
+    policy (resuming the capture when the attempt resumes one)."""
+    return liveness.check(
+        subject.signed_capture(purpose), evidence, subject.liveness_policy, resume=subject.resume
+    )
 
 
 @dataclass(frozen=True)

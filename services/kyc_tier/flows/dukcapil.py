@@ -32,7 +32,7 @@ from services.kyc_tier.flows.biometrics import FaceMatching, image_hashes, image
 from services.kyc_tier.flows.pipeline import Captured, CapturePipeline, Decision, Step, Subject
 from services.kyc_tier.flows.promotion import reference_quality
 from services.kyc_tier.pii import PiiVault
-from services.kyc_tier.ports import Clock, Enrolled, Reason
+from services.kyc_tier.ports import CapturedFrames, Clock, Enrolled, Reason
 
 STEP = Step(tiers.DUKCAPIL_VERDICT, "dukcapil.submit")
 # Fields that must match for a positive verdict (when reported).
@@ -173,7 +173,7 @@ class DukcapilFlow:
         """The portrait as the customer's `dukcapil` reference, or PORTRAIT_UNUSABLE."""
         quality = self.matching.quality
         with images_from("portrait"):
-            face = await quality.assess_face([portrait], "reference", (), ())
+            face = await quality.assess_face(CapturedFrames((portrait,)), "reference")
         if not face.face_found or not face.passed or face.crops is None:
             codes = [r.code for r in face.reasons] or ["FACE_NOT_FOUND"]
             raise InvalidArgument(

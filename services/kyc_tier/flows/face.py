@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from identity_runtime.errors import invalid_field
 from services.kyc_tier import bundles, records, tiers
 from services.kyc_tier.flows import biometrics, replays
-from services.kyc_tier.flows.capture import ReplayKey
+from services.kyc_tier.flows.capture import ReplayKey, check_liveness
 from services.kyc_tier.flows.devices import Challenges
 from services.kyc_tier.flows.pipeline import Captured, CapturePipeline, Decision, Step, Subject
 from services.kyc_tier.flows.promotion import reference_quality
@@ -208,19 +208,8 @@ class FaceFlow:
     ) -> LivenessEvidence:
         bundle = request.bundle
         with biometrics.images_from("bundle.frames"):
-            face = await self.quality.assess_face(
-                bundle.frames, "selfie", bundle.offsets_ms, bundle.baseline
-            )
-            decision = await self.liveness.check(
-                subject.customer_id,
-                "face_liveness",
-                request.challenge_id,
-                bundle.attestation,
-                subject.bundle_sha256,
-                face,
-                subject.liveness_policy,
-                resume=subject.resume,
-            )
+            face = await self.quality.assess_face(bundle.captured, "selfie")
+            decision = await check_liveness(self.liveness, subject, "face_liveness", face)
         enrolled = None
         if decision.live and face.passed and face.crops is not None:
             enrolled = await self._enroll_first_reference(subject, face)

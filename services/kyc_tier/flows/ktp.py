@@ -27,6 +27,7 @@ from identity_ktp import compare
 from identity_ktp.thresholds import Thresholds
 from services.kyc_tier import bundles, customers, models, records, tiers
 from services.kyc_tier.flows import biometrics
+from services.kyc_tier.flows.capture import check_liveness
 from services.kyc_tier.flows.devices import Challenges
 from services.kyc_tier.flows.pipeline import CapturePipeline, Decision, Step, Subject
 from services.kyc_tier.pii import PiiVault
@@ -224,22 +225,9 @@ class KtpFlow:
         submitted = {k: v for k, v in request.ocr_fields.items() if v}
         with biometrics.images_from("bundle.frames"):
             card = await self.quality.check_ktp(
-                bundle.frames,
-                bundle.offsets_ms,
-                bundle.baseline,
-                known_nik or submitted.get("nik", ""),
-                submitted,
+                bundle.captured, known_nik or submitted.get("nik", ""), submitted
             )
-        flash = await self.liveness.check(
-            customer_id,
-            "ktp_capture",
-            request.challenge_id,
-            bundle.attestation,
-            subject.bundle_sha256,
-            card,
-            subject.liveness_policy,
-            resume=subject.resume,
-        )
+        flash = await check_liveness(self.liveness, subject, "ktp_capture", card)
         enrolled = None
         if card.passed and flash.live and card.portrait_crops is not None:
             embedding = await self.embedder.embed(card.portrait_crops)

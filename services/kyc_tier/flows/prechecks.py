@@ -19,7 +19,7 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Protocol, TypeVar
 
-from services.kyc_tier.ports import Attestation, Liveness
+from services.kyc_tier.ports import Liveness, SignedCapture
 
 T = TypeVar("T")
 # A request's protocol checks, consuming nothing (argument: resume).
@@ -27,15 +27,7 @@ Precheck = Callable[[bool], Awaitable[None]]
 
 
 class CheckedLiveness(Liveness, Protocol):
-    async def check_attestation(
-        self,
-        customer_id: str,
-        purpose: str,
-        challenge_id: str,
-        attestation: Attestation,
-        computed_bundle_sha256: str,
-        resume: bool = False,
-    ) -> None:
+    async def check_attestation(self, capture: SignedCapture, resume: bool = False) -> None:
         """`check`'s protocol checks alone (signature, nonce, challenge),
         consuming nothing: refuses a bad request before any model work."""
 

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from identity_runtime.errors import FailedPrecondition, invalid_field
 from services.kyc_tier import bundles, models, outbox, ports, records, tiers
 from services.kyc_tier.flows import biometrics
+from services.kyc_tier.flows.capture import check_liveness
 from services.kyc_tier.flows.pipeline import CapturePipeline, Decision, Step, Subject
 from services.kyc_tier.flows.prechecks import CheckedLiveness
 from services.kyc_tier.flows.promotion import PromotionPolicy, choose_promotion, reference_quality
@@ -166,14 +167,7 @@ class StepUpFlow:
         device signature, nonce and challenge (liveness, nothing consumed) and,
         at the same time, an enrolled reference to match against."""
         checks = [
-            self.liveness.check_attestation(
-                request.customer_id,
-                "step_up",
-                request.challenge_id,
-                request.bundle.attestation,
-                capture.sha256,
-                resume,
-            )
+            self.liveness.check_attestation(capture.signed(request.customer_id, "step_up"), resume)
         ]
         if not request.reference_image:
             checks.append(self._require_reference(request.customer_id, listed))
@@ -200,20 +194,9 @@ class StepUpFlow:
         customer_id = subject.customer_id
         bundle = request.bundle
         with biometrics.images_from("bundle.frames"):
-            face = await self.quality.assess_face(
-                bundle.frames, "selfie", bundle.offsets_ms, bundle.baseline
-            )
+            face = await self.quality.assess_face(bundle.captured, "selfie")
         # Liveness and the probe embedding are independent: run them together.
-        liveness_call = self.liveness.check(
-            customer_id,
-            "step_up",
-            request.challenge_id,
-            bundle.attestation,
-            subject.bundle_sha256,
-            face,
-            subject.liveness_policy,
-            resume=subject.resume,
-        )
+        liveness_call = check_liveness(self.liveness, subject, "step_up", face)
         probe: ports.FaceEmbedding | None = None
         with biometrics.images_from("bundle.frames"):
             if face.crops is not None:

@@ -1,17 +1,11 @@
-"""What kyc-tier needs from the other services, in domain terms.
-
-The flows depend on these protocols only; `adapters/` implements them over
-gRPC, `tests/support/kyc_fakes.py` in memory, and `bootstrap.build` picks
-which. Crops, per-frame evidence and embeddings are opaque here: kyc-tier
-forwards what one service produced to the next without looking inside (the
-frames cross the network once), so they are typed `object`."""
+"""The values the ports exchange: what kyc-tier sends the other services and
+what it keeps of their answers (see `ports`)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
 
 # The current time (UTC, timezone-aware); injectable so that time windows can be tested.
 Clock = Callable[[], datetime]
@@ -21,6 +15,17 @@ Clock = Callable[[], datetime]
 class Reason:
     code: str
     message: str = ""
+
+
+@dataclass(frozen=True)
+class CapturedFrames:
+    """A capture's frames, as capture-quality assesses them."""
+
+    images: Sequence[bytes]
+    # Each frame's time from the first, in milliseconds (for liveness's evidence).
+    offsets_ms: Sequence[int] = ()
+    # Which frames are unflashed baselines: a flash distorts PAD and embeddings.
+    baseline: Sequence[bool] = ()
 
 
 @dataclass(frozen=True)
@@ -73,16 +78,6 @@ class KtpAssessment:
         return None
 
 
-class LivenessEvidence(Protocol):
-    """What capture-quality measured that liveness judges (opaque to the flows)."""
-
-    @property
-    def crops(self) -> object | None: ...
-
-    @property
-    def frame_evidence(self) -> tuple[object, ...]: ...
-
-
 @dataclass(frozen=True)
 class Attestation:
     device_id: str
@@ -90,6 +85,19 @@ class Attestation:
     bundle_sha256: str
     signature: bytes
     captured_at: datetime | None
+
+
+@dataclass(frozen=True)
+class SignedCapture:
+    """A capture as liveness checks it: whose, for what, the challenge it
+    answers, and the device's signature over the bundle."""
+
+    customer_id: str
+    purpose: str
+    challenge_id: str
+    attestation: Attestation
+    # The bundle's digest as kyc-tier computed it: the signature must cover it.
+    computed_bundle_sha256: str
 
 
 @dataclass(frozen=True)
@@ -205,96 +213,3 @@ class StoredFrames:
 
     frames: tuple[bytes, ...]
     baseline: tuple[bool, ...]
-
-
-class CaptureQuality(Protocol):
-    async def assess_face(
-        self,
-        frames: Sequence[bytes],
-        kind: str,
-        offsets_ms: Sequence[int] = (),
-        baseline: Sequence[bool] = (),
-    ) -> FaceAssessment: ...
-
-    async def check_ktp(
-        self,
-        frames: Sequence[bytes],
-        offsets_ms: Sequence[int],
-        baseline: Sequence[bool],
-        submitted_nik: str,
-        submitted_fields: Mapping[str, str],
-    ) -> KtpAssessment: ...
-
-    async def crop_portrait(self, image: bytes) -> bytes | None:
-        """`image`'s face (else its centre) cut as JPEG; None if it does not decode."""
-
-
-class Liveness(Protocol):
-    async def issue_challenge(self, customer_id: str, purpose: str) -> Challenge: ...
-
-    async def register_device(
-        self, customer_id: str, device_id: str, algorithm: int, public_key: bytes, platform: str
-    ) -> DeviceRegistration: ...
-
-    async def check(
-        self,
-        customer_id: str,
-        purpose: str,
-        challenge_id: str,
-        attestation: Attestation,
-        computed_bundle_sha256: str,
-        evidence: LivenessEvidence | None,
-        policy: LivenessPolicy = DEFAULT_LIVENESS_POLICY,
-        # Resume a cut-short capture of this very bundle (see liveness.proto).
-        resume: bool = False,
-    ) -> LivenessDecision: ...
-
-
-class Embedder(Protocol):
-    async def embed(self, crops: object) -> FaceEmbedding: ...
-
-
-class Matcher(Protocol):
-    # Duplicates at `threshold` (the organisation's; None: matching's default).
-    async def enroll(
-        self,
-        customer_id: str,
-        embedding: FaceEmbedding,
-        source: str,
-        verification_id: str,
-        threshold: float | None = None,
-        quality: float | None = None,
-        supersedes: str = "",
-    ) -> Enrolled: ...
-
-    # `threshold`: the organisation's (kyc-tier's `orgs.match_threshold`; None: matching's).
-    async def verify_enrolled(
-        self, customer_id: str, probe: FaceEmbedding, threshold: float | None = None
-    ) -> MatchResult: ...
-
-    async def verify_reference(
-        self, probe: FaceEmbedding, reference: FaceEmbedding, threshold: float | None = None
-    ) -> MatchResult: ...
-
-    async def list_enrollments(
-        self, customer_id: str, include_retired: bool
-    ) -> list[EnrollmentInfo]: ...
-
-    # The threshold (None: the default) with its false-match rate and the
-    # accepted range; INVALID_FIELD "threshold" when outside it.
-    async def describe_threshold(self, threshold: float | None) -> ThresholdInfo: ...
-
-    # `enrollment_id`: only that reference (else every one of the customer's).
-    async def retire(self, customer_id: str, reason: str, enrollment_id: str = "") -> int: ...
-
-    # Lift the hold on a reference stored inactive because of duplicates.
-    async def activate(self, customer_id: str, enrollment_id: str) -> None: ...
-
-    async def shred(self, customer_id: str) -> int: ...
-
-
-class BundleCodec(Protocol):
-    """Reads a sealed capture bundle back (the bytes are the bundle as received,
-    serialised at the edge; the codec lives beside that serialisation)."""
-
-    def decode(self, raw: bytes) -> StoredFrames: ...

@@ -1,0 +1,79 @@
+"""What the audit relay and the webhook dispatcher share.
+
+Both deliver rows written in the caller's transaction: a background loop
+claims a batch under a lease (so a crashed replica's claim runs out), delivers
+it outside the transaction, and reports the queue's depth to the metrics.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any, TypeVarTuple
+
+from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
+from structlog.typing import FilteringBoundLogger
+
+from identity_runtime import metrics
+from identity_runtime.tasks import WakeableLoop
+from identity_store.types import utcnow
+
+Row = TypeVarTuple("Row")
+
+
+def skip_locked(session: Session, query: Select[*Row]) -> Select[*Row]:
+    """On PostgreSQL, lock the claimed rows and skip those another replica
+    holds (SQLite has a single writer: nothing to skip)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return query.with_for_update(skip_locked=True)
+    return query
+
+
+def queue_depth(
+    session: Session,
+    key: InstrumentedAttribute[Any],
+    created_at: InstrumentedAttribute[Any],
+    *pending: ColumnElement[bool],
+) -> tuple[int, Any]:
+    """How many rows are `pending`, and the creation time of the oldest."""
+    row = session.execute(select(func.count(key), func.min(created_at)).where(*pending)).one()
+    return int(row[0]), row[1]
+
+
+class LeasedDelivery(WakeableLoop):
+    """A pass delivers what is due (`flush`), then measures the queue
+    (`measure`); rows are claimed for `lease`."""
+
+    # The queue's label in the metrics.
+    queue: str
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        logger: FilteringBoundLogger,
+        failure_message: str,
+        poll_seconds: float,
+        lease_seconds: float,
+    ):
+        super().__init__(
+            name=name, poll_seconds=poll_seconds, logger=logger, failure_message=failure_message
+        )
+        self.lease = timedelta(seconds=lease_seconds)
+
+    async def run_pass(self) -> None:
+        await self.flush()
+        await self.measure()
+
+    async def flush(self) -> int:
+        raise NotImplementedError
+
+    async def pending(self) -> tuple[int, Any]:
+        """The queue's depth and its oldest row's creation time."""
+        raise NotImplementedError
+
+    async def measure(self) -> tuple[int, float]:
+        """The queue's depth and the age of its oldest pending row (seconds),
+        into the queue metrics; returned for tests."""
+        depth, oldest = await self.pending()
+        return depth, metrics.set_queue(self.queue, depth, oldest, utcnow())
