@@ -5,17 +5,19 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from gateway import client_address
 from identity_runtime import mesh
 from identity_runtime.settings import (
     MIB,
+    MeshCallerSettings,
+    ProcessSettings,
     address_setting,
     addresses,
-    inline_secret_setting,
     load_settings,
     setting,
+    tcp_port_problem,
 )
 
 ENV_PREFIX = "GATEWAY"
@@ -23,10 +25,9 @@ RATE_LIMIT_SCHEMES = ("memory", "redis", "rediss", "redis+unix")
 
 
 @dataclass(frozen=True, kw_only=True)
-class GatewaySettings:
+class GatewaySettings(MeshCallerSettings, ProcessSettings):
     """Everything the gateway reads from its environment."""
 
-    host: str = setting("127.0.0.1", "Interface to listen on (0.0.0.0 in containers)")
     port: int = setting(mesh.GATEWAY_DEFAULT_PORT, "HTTP port; 0 picks a free one (tests)")
     capture_quality_address: str = address_setting(mesh.CAPTURE_QUALITY)
     liveness_address: str = address_setting(mesh.LIVENESS)
@@ -80,26 +81,9 @@ class GatewaySettings:
         "How often each gateway asks kyc-tier whether an API key was revoked "
         "(cached keys are dropped when one was; 0 asks on every request)",
     )
-    shutdown_grace_seconds: float = setting(10.0, "Time in-flight requests get on SIGTERM")
-    log_level: str = setting("INFO", "Log level (DEBUG, INFO, WARNING, ERROR)")
-    log_format: Literal["json", "console"] = setting(
-        "json", "Structured JSON logs, or console for humans"
-    )
     access_log: bool = setting(
         True, "One structured log line per request (no payloads, no query strings)"
     )
-    otlp_endpoint: str = setting("", "OTLP/gRPC endpoint for traces; empty disables export")
-    metrics_port: int | None = setting(
-        None,
-        "Plaintext port serving Prometheus metrics at /metrics (route templates, never "
-        "paths); 0 picks a free one; empty = none",
-    )
-    mesh_signing_key_file: Path | None = setting(
-        None,
-        "Ed25519 private key (PEM) the gateway signs each call's caller token with "
-        "(required; its public key is in every service's trusted keys)",
-    )
-    mesh_signing_key: str = inline_secret_setting("signing key")
     sdk_demo: bool = setting(
         False,
         "Serve the web SDK's demo page at /sdk-demo and its dev-only token helper "
@@ -110,23 +94,9 @@ class GatewaySettings:
         "API key (file) the /sdk-demo helper mints SDK sessions with: it stays on the "
         "server, the browser gets a session token only",
     )
-    mesh_tls: Literal["on", "off"] = setting(
-        "on", "Mutual TLS to the services; off = plaintext (tests and debugging only)"
-    )
-    mesh_tls_cert_file: Path | None = setting(
-        None, "The gateway's client certificate (PEM), URI SAN spiffe://identity.local/gateway"
-    )
-    mesh_tls_key_file: Path | None = setting(None, "The certificate's private key (PEM)")
-    mesh_tls_ca_file: Path | None = setting(
-        None, "CA certificate(s) (PEM) the services' certificates must chain to"
-    )
 
     def validate(self) -> list[tuple[str, str]]:
-        problems = []
-        if not 0 <= self.port <= 65535:
-            problems.append(("port", f"{self.port} is not a TCP port"))
-        if self.metrics_port is not None and not 0 <= self.metrics_port <= 65535:
-            problems.append(("metrics_port", f"{self.metrics_port} is not a TCP port"))
+        problems = tcp_port_problem("port", self.port) + super().validate()
         for service in mesh.SERVICES:
             address = self.service_addresses()[service.package]
             host, sep, port = address.rpartition(":")

@@ -31,10 +31,11 @@ from pathlib import Path
 from typing import Any
 
 from identity_cli.common import (
-    add_database_options,
     chosen_keyring,
     chosen_url,
+    command_group,
     data_dir,
+    database_action,
     existing_database_url,
 )
 from identity_cli.errors import CliError
@@ -62,10 +63,11 @@ def published_anchor(value: str) -> tuple[int, str]:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    audit = subparsers.add_parser("audit", help="verify, export, checkpoint, purge the audit log")
-    sub = audit.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
+    sub = command_group(subparsers, "audit", "verify, export, checkpoint, purge the audit log")
 
-    verify = sub.add_parser("verify", help="verify the HMAC chain; report the first bad position")
+    verify = database_action(
+        sub, "verify", run_verify, "verify the HMAC chain; report the first bad position"
+    )
     verify.add_argument("--from", dest="from_sequence", type=int, default=1)
     verify.add_argument(
         "--anchor",
@@ -88,28 +90,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="Ed25519 public key (PEM) of the checkpoints (default: "
         "AUDIT_CHECKPOINT_PUBLIC_KEY_FILE, else AUDIT_CHECKPOINT_KEY_FILE, else the data dir's)",
     )
-    add_database_options(verify)
-    verify.set_defaults(handler=run_verify)
 
-    export = sub.add_parser("export", help="export entries in chain order as JSON lines")
+    export = database_action(
+        sub, "export", run_export, "export entries in chain order as JSON lines"
+    )
     export.add_argument("--out", default="-", help="file (default: stdout)")
     export.add_argument("--from", dest="from_sequence", type=int, default=1)
     export.add_argument(
         "--tenant",
         help="only this organisation's entries (the chain cannot be verified from those alone)",
     )
-    add_database_options(export)
-    export.set_defaults(handler=run_export)
 
-    checkpoint = sub.add_parser(
-        "checkpoint", help="sign the current head and print it for publication"
+    checkpoint = database_action(
+        sub, "checkpoint", run_checkpoint, "sign the current head and print it for publication"
     )
     checkpoint.add_argument("--keyring", help="HMAC keyring file")
-    add_database_options(checkpoint)
-    checkpoint.set_defaults(handler=run_checkpoint)
 
-    purge = sub.add_parser(
-        "purge", help="remove the chain's prefix older than the 7-year retention"
+    purge = database_action(
+        sub, "purge", run_purge, "remove the chain's prefix older than the 7-year retention"
     )
     purge.add_argument(
         "--before",
@@ -119,8 +117,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     purge.add_argument("--yes", action="store_true", help="confirm: the entries are deleted")
     purge.add_argument("--keyring", help="HMAC keyring file")
-    add_database_options(purge)
-    purge.set_defaults(handler=run_purge)
 
 
 def run_verify(args: argparse.Namespace) -> int:

@@ -27,14 +27,18 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from identity_cli.common import add_database_options, as_operator, existing_database_url
+from identity_cli.common import (
+    add_database_options,
+    as_operator,
+    command_group,
+    existing_database_url,
+)
 from identity_store.db import Database
 from identity_store.types import utcnow
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    breach = subparsers.add_parser("breach", help="breach response (UU PDP 72-hour notification)")
-    sub = breach.add_subparsers(dest="breach_command", metavar="ACTION", required=True)
+    sub = command_group(subparsers, "breach", "breach response (UU PDP 72-hour notification)")
     assess = sub.add_parser("assess", help="dry run: what an incident exposes, per organisation")
     _common(assess)
     assess.set_defaults(handler=run_assess)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
@@ -78,21 +79,34 @@ def chosen_keyring(args: argparse.Namespace, variable: str, local_name: str, wha
     raise KeyringError(f"no {what}: pass --keyring or set {variable}_FILE")
 
 
-def chosen_pepper(
-    args: argparse.Namespace, variable: str, local_name: str, what: str, service: str
-) -> str:
-    """--pepper, else the environment's <variable>, else the one `identity up`
-    made in <data dir>/secrets/<local_name>. Never a new one: secrets hashed with
-    a pepper `service` does not know would not authenticate."""
-    pepper = args.pepper or os.environ.get(variable, "")
-    local = data_dir(args) / "secrets" / local_name
-    if not pepper and local.is_file():
-        pepper = local.read_text().strip()
-    if not pepper:
-        raise CliError(
-            f"no {what}: pass --pepper or set {variable} (the value {service} runs with)"
+@dataclasses.dataclass(frozen=True)
+class Pepper:
+    """A service's pepper as commands find it: --pepper, else the environment's
+    `variable`, else the one `identity up` made in <data dir>/secrets/<local_name>.
+    Never a new one: secrets hashed with a pepper `service` does not know would
+    not authenticate."""
+
+    variable: str
+    local_name: str
+    what: str
+    service: str
+
+    def add_option(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(
+            "--pepper", help=f"{self.what} (default: {self.variable}, else the data dir's)"
         )
-    return pepper
+
+    def read(self, args: argparse.Namespace) -> str:
+        pepper = args.pepper or os.environ.get(self.variable, "")
+        local = data_dir(args) / "secrets" / self.local_name
+        if not pepper and local.is_file():
+            pepper = local.read_text().strip()
+        if not pepper:
+            raise CliError(
+                f"no {self.what}: pass --pepper or set {self.variable} "
+                f"(the value {self.service} runs with)"
+            )
+        return pepper
 
 
 def add_database_options(parser: argparse.ArgumentParser) -> None:
@@ -105,6 +119,43 @@ def add_database_options(parser: argparse.ArgumentParser) -> None:
         help="Directory of the embedded database and local secrets "
         "(default: IDENTITY_DATA_DIR, else ./.identity)",
     )
+
+
+def command_group(
+    commands: argparse._SubParsersAction, name: str, help: str
+) -> argparse._SubParsersAction:
+    """A command made of actions (`identity keys rotate`): the actions' parsers.
+    Their destination ends in `_command`, which names the action in error
+    lines (main.command_name)."""
+    group = commands.add_parser(name, help=help)
+    dest = name.replace("-", "_") + "_command"
+    return group.add_subparsers(dest=dest, metavar="ACTION", required=True)
+
+
+def database_action(
+    actions: argparse._SubParsersAction,
+    name: str,
+    handler: Callable[[argparse.Namespace], int],
+    help: str,
+) -> argparse.ArgumentParser:
+    """The parser of an action that works on the database: the database
+    options and its handler set; the caller adds the action's own arguments."""
+    parser = actions.add_parser(name, help=help)
+    add_database_options(parser)
+    parser.set_defaults(handler=handler)
+    return parser
+
+
+def org_action(
+    actions: argparse._SubParsersAction,
+    name: str,
+    handler: Callable[[argparse.Namespace], int],
+    help: str,
+) -> argparse.ArgumentParser:
+    """Like `database_action`, for an action on one organisation (`--org`)."""
+    parser = database_action(actions, name, handler, help)
+    parser.add_argument("--org", required=True, help="organisation id")
+    return parser
 
 
 @contextlib.contextmanager

@@ -12,16 +12,14 @@ import argparse
 import getpass
 import sys
 
-from identity_cli.common import add_database_options, as_operator, existing_database_url
+from identity_cli.common import as_operator, command_group, existing_database_url, org_action
 from identity_cli.errors import CliError
 from identity_store.db import Database
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    users = subparsers.add_parser("console-users", help="analyst console users")
-    users_sub = users.add_subparsers(dest="console_users_command", metavar="ACTION", required=True)
-    create = users_sub.add_parser("create", help="create a console user of an organisation")
-    create.add_argument("--org", required=True, help="organisation id")
+    users_sub = command_group(subparsers, "console-users", "analyst console users")
+    create = org_action(users_sub, "create", run_create, "create a console user of an organisation")
     create.add_argument("--email", required=True)
     create.add_argument("--name", required=True, help="display name")
     create.add_argument(
@@ -30,8 +28,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     create.add_argument(
         "--password-stdin", action="store_true", help="read the password from standard input"
     )
-    add_database_options(create)
-    create.set_defaults(handler=run_create)
 
 
 def _password(args: argparse.Namespace) -> str:

@@ -10,23 +10,21 @@ from __future__ import annotations
 
 import argparse
 
-from identity_cli.common import add_database_options, as_operator, existing_database_url
+from identity_cli.common import as_operator, command_group, existing_database_url, org_action
 from identity_store.db import Database
 from identity_store.types import utcnow
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    customers = subparsers.add_parser("customers", help="a partner's customers")
-    sub = customers.add_subparsers(dest="customers_command", metavar="ACTION", required=True)
-    hold = sub.add_parser("legal-hold", help="place or lift a legal hold (erasure is refused)")
+    sub = command_group(subparsers, "customers", "a partner's customers")
+    hold = org_action(
+        sub, "legal-hold", run_legal_hold, "place or lift a legal hold (erasure is refused)"
+    )
     hold.add_argument("customer_id")
-    hold.add_argument("--org", required=True, help="organisation id")
     state = hold.add_mutually_exclusive_group(required=True)
     state.add_argument("--on", dest="hold", action="store_true", help="place the hold")
     state.add_argument("--off", dest="hold", action="store_false", help="lift the hold")
     hold.add_argument("--reason", default="", help="a case reference (no personal data)")
-    add_database_options(hold)
-    hold.set_defaults(handler=run_legal_hold)
 
 
 def run_legal_hold(args: argparse.Namespace) -> int:

@@ -26,7 +26,12 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 
-from identity_cli.common import add_database_options, chosen_keyring, existing_database_url
+from identity_cli.common import (
+    chosen_keyring,
+    command_group,
+    database_action,
+    existing_database_url,
+)
 from identity_crypto.keyring import (
     Keyring,
     KeyringError,
@@ -48,8 +53,7 @@ def kek_keyring(args: argparse.Namespace) -> Keyring:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    keys = subparsers.add_parser("keys", help="keyrings, KEK rotation, data-key usage")
-    sub = keys.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
+    sub = command_group(subparsers, "keys", "keyrings, KEK rotation, data-key usage")
 
     add = sub.add_parser("add", help="add a fresh key to a keyring file (created if missing)")
     add.add_argument("--keyring", required=True, help="keyring file")
@@ -66,27 +70,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     primary.add_argument("key_id")
     primary.set_defaults(handler=run_set_primary)
 
-    rotate = sub.add_parser(
-        "rotate", help="re-wrap every live data key under the primary KEK (online, batched)"
+    rotate = database_action(
+        sub,
+        "rotate",
+        run_rotate,
+        "re-wrap every live data key under the primary KEK (online, batched)",
     )
     rotate.add_argument("--keyring", help="KEK keyring file")
     rotate.add_argument("--batch-size", type=int, default=500)
-    add_database_options(rotate)
-    rotate.set_defaults(handler=run_rotate)
 
-    status = sub.add_parser("status", help="live data keys per KEK id")
+    status = database_action(sub, "status", run_status, "live data keys per KEK id")
     status.add_argument("--keyring", help="KEK keyring file")
-    add_database_options(status)
-    status.set_defaults(handler=run_status)
 
-    remove = sub.add_parser("remove", help="remove a key that no record needs any more")
+    remove = database_action(
+        sub, "remove", run_remove, "remove a key that no record needs any more"
+    )
     remove.add_argument("--keyring", required=True)
     remove.add_argument(
         "--kind", choices=["kek", "audit"], default="kek", help="what the keyring protects"
     )
     remove.add_argument("key_id")
-    add_database_options(remove)
-    remove.set_defaults(handler=run_remove)
 
 
 def run_add(args: argparse.Namespace) -> int:

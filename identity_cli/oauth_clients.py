@@ -11,44 +11,29 @@ from __future__ import annotations
 import argparse
 import sys
 
-from identity_cli.common import add_database_options, chosen_pepper, existing_database_url
+from identity_cli.common import Pepper, command_group, existing_database_url, org_action
 from identity_cli.errors import CliError
 from identity_store.db import Database
 from identity_store.types import utcnow
 
 PEPPER_FILE = "oauth-client-pepper"
-
-
-def _pepper(args: argparse.Namespace) -> str:
-    """--pepper, else FACE_MATCH_OAUTH_CLIENT_PEPPER, else the data dir's (never a new one)."""
-    return chosen_pepper(
-        args, "FACE_MATCH_OAUTH_CLIENT_PEPPER", PEPPER_FILE, "OAuth client pepper", "face-match"
-    )
+PEPPER = Pepper("FACE_MATCH_OAUTH_CLIENT_PEPPER", PEPPER_FILE, "OAuth client pepper", "face-match")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    clients = subparsers.add_parser("oauth-clients", help="Face Match OAuth clients")
-    sub = clients.add_subparsers(dest="oauth_command", metavar="ACTION", required=True)
-    create = sub.add_parser("create", help="create a client and print its secret once")
-    create.add_argument("--org", required=True, help="organisation id")
+    sub = command_group(subparsers, "oauth-clients", "Face Match OAuth clients")
+    create = org_action(sub, "create", run_create, "create a client and print its secret once")
     create.add_argument("--name", required=True)
-    create.add_argument(
-        "--pepper", help="default: FACE_MATCH_OAUTH_CLIENT_PEPPER, else the data dir's"
-    )
-    add_database_options(create)
-    create.set_defaults(handler=run_create)
-    revoke = sub.add_parser("revoke", help="revoke a client")
-    revoke.add_argument("--org", required=True, help="organisation id")
+    PEPPER.add_option(create)
+    revoke = org_action(sub, "revoke", run_revoke, "revoke a client")
     revoke.add_argument("--client-id", required=True)
-    add_database_options(revoke)
-    revoke.set_defaults(handler=run_revoke)
 
 
 def run_create(args: argparse.Namespace) -> int:
     from services.face_match.oauth import new_client
     from services.kyc_tier import models
 
-    pepper = _pepper(args)
+    pepper = PEPPER.read(args)
     database = Database(existing_database_url(args))
     try:
         with database.transaction() as session:

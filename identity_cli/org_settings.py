@@ -21,36 +21,33 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from identity_cli.common import add_database_options, as_operator, existing_database_url
+from identity_cli.common import as_operator, existing_database_url, org_action
 from identity_cli.errors import CliError
 from identity_runtime.errors import DomainError
 from identity_store.db import Database
 
 
 def register(orgs_sub: argparse._SubParsersAction) -> None:
-    show = orgs_sub.add_parser("settings", help="an organisation's settings (never a secret)")
-    show.add_argument("--org", required=True, help="organisation id")
-    add_database_options(show)
-    show.set_defaults(handler=run_show)
+    org_action(orgs_sub, "settings", run_show, "an organisation's settings (never a secret)")
 
-    threshold = orgs_sub.add_parser(
+    threshold = org_action(
+        orgs_sub,
         "set-match-threshold",
-        help="switch an organisation's face-match threshold (effective at once; audited)",
+        run_set_match_threshold,
+        "switch an organisation's face-match threshold (effective at once; audited)",
     )
-    threshold.add_argument("--org", required=True, help="organisation id")
     value = threshold.add_mutually_exclusive_group(required=True)
     value.add_argument("--threshold", type=float, help="cosine threshold, e.g. 0.5")
     value.add_argument(
         "--default", action="store_true", help="back to the deployment's default threshold"
     )
-    add_database_options(threshold)
-    threshold.set_defaults(handler=run_set_match_threshold)
 
-    secret = orgs_sub.add_parser(
+    secret = org_action(
+        orgs_sub,
         "set-evidence-secret",
-        help="set, rotate or clear the organisation's Dukcapil evidence secret (audited)",
+        run_set_evidence_secret,
+        "set, rotate or clear the organisation's Dukcapil evidence secret (audited)",
     )
-    secret.add_argument("--org", required=True, help="organisation id")
     how = secret.add_mutually_exclusive_group(required=True)
     how.add_argument(
         "--rotate", action="store_true", help="generate a new secret and print it once (base64)"
@@ -58,19 +55,16 @@ def register(orgs_sub: argparse._SubParsersAction) -> None:
     how.add_argument("--secret-file", type=Path, help="a file holding the secret (32-256 bytes)")
     how.add_argument("--clear", action="store_true", help="remove the secret")
     secret.add_argument("--keyring", help="KEK keyring file (default: as `identity keys`)")
-    add_database_options(secret)
-    secret.set_defaults(handler=run_set_evidence_secret)
 
-    default = orgs_sub.add_parser(
+    default = org_action(
+        orgs_sub,
         "set-default-webhook",
-        help="the endpoint that receives the organisation's own notices (audited)",
+        run_set_default_webhook,
+        "the endpoint that receives the organisation's own notices (audited)",
     )
-    default.add_argument("--org", required=True, help="organisation id")
     target = default.add_mutually_exclusive_group(required=True)
     target.add_argument("--webhook", help="webhook id (whk_...)")
     target.add_argument("--none", action="store_true", help="clear the default endpoint")
-    add_database_options(default)
-    default.set_defaults(handler=run_set_default_webhook)
 
 
 def _bounded(threshold: float | None) -> dict[str, Any]:

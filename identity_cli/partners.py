@@ -14,40 +14,33 @@ from typing import Any
 
 from identity_cli import org_settings, sdk_origins
 from identity_cli.common import (
-    add_database_options,
+    Pepper,
     as_operator,
-    chosen_pepper,
+    command_group,
+    database_action,
     existing_database_url,
+    org_action,
 )
 from identity_cli.errors import CliError
 from identity_cli.local_secrets import API_KEY_PEPPER_FILE
 from identity_store.db import Database
 
-
-def _pepper(args: argparse.Namespace) -> str:
-    """--pepper, else KYC_TIER_API_KEY_PEPPER, else the one `identity up` made in
-    the data dir (never a new one)."""
-    return chosen_pepper(
-        args, "KYC_TIER_API_KEY_PEPPER", API_KEY_PEPPER_FILE, "API-key pepper", "kyc-tier"
-    )
+PEPPER = Pepper("KYC_TIER_API_KEY_PEPPER", API_KEY_PEPPER_FILE, "API-key pepper", "kyc-tier")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    orgs = subparsers.add_parser("orgs", help="partner organisations")
-    orgs_sub = orgs.add_subparsers(dest="orgs_command", metavar="ACTION", required=True)
-    create_org = orgs_sub.add_parser("create", help="create an organisation")
+    orgs_sub = command_group(subparsers, "orgs", "partner organisations")
+    create_org = database_action(orgs_sub, "create", run_create_org, "create an organisation")
     create_org.add_argument("--name", required=True)
     create_org.add_argument("--id", help="organisation id (default: generated)")
-    add_database_options(create_org)
-    create_org.set_defaults(handler=run_create_org)
     org_settings.register(orgs_sub)
     _register_liveness_policy(orgs_sub)
     sdk_origins.register_into(orgs_sub)
 
-    keys = subparsers.add_parser("api-keys", help="partner API keys")
-    keys_sub = keys.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
-    create_key = keys_sub.add_parser("create", help="create an API key and print it once")
-    create_key.add_argument("--org", required=True, help="organisation id")
+    keys_sub = command_group(subparsers, "api-keys", "partner API keys")
+    create_key = org_action(
+        keys_sub, "create", run_create_key, "create an API key and print it once"
+    )
     create_key.add_argument("--name", required=True)
     create_key.add_argument(
         "--scope",
@@ -55,18 +48,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         choices=["public", "internal"],
         help="repeatable; default public",
     )
-    create_key.add_argument(
-        "--pepper", help="API-key pepper (default: KYC_TIER_API_KEY_PEPPER, else the data dir's)"
-    )
-    add_database_options(create_key)
-    create_key.set_defaults(handler=run_create_key)
-    revoke_key = keys_sub.add_parser(
-        "revoke", help="revoke an API key (every gateway refuses it within a second)"
+    PEPPER.add_option(create_key)
+    revoke_key = org_action(
+        keys_sub,
+        "revoke",
+        run_revoke_key,
+        "revoke an API key (every gateway refuses it within a second)",
     )
     revoke_key.add_argument("api_key_id")
-    revoke_key.add_argument("--org", required=True, help="organisation id")
-    add_database_options(revoke_key)
-    revoke_key.set_defaults(handler=run_revoke_key)
 
 
 def run_create_org(args: argparse.Namespace) -> int:
@@ -85,7 +74,7 @@ def run_create_org(args: argparse.Namespace) -> int:
 def run_create_key(args: argparse.Namespace) -> int:
     from services.kyc_tier.partners import PartnerDirectory
 
-    pepper = _pepper(args)
+    pepper = PEPPER.read(args)
     database = Database(existing_database_url(args))
     try:
         with database.transaction() as session, as_operator(args.org):
@@ -103,12 +92,13 @@ def run_create_key(args: argparse.Namespace) -> int:
 
 
 def _register_liveness_policy(orgs_sub: argparse._SubParsersAction) -> None:
-    policy = orgs_sub.add_parser(
+    policy = org_action(
+        orgs_sub,
         "set-liveness-policy",
-        help="switch an organisation's liveness policy: pinned PAD models, PAD threshold, "
+        run_set_liveness_policy,
+        "switch an organisation's liveness policy: pinned PAD models, PAD threshold, "
         "flash check, shadow scoring (effective at once; audited)",
     )
-    policy.add_argument("--org", required=True, help="organisation id")
     models = policy.add_mutually_exclusive_group()
     models.add_argument("--pad-models", help="comma-separated PAD model ids to pin, fused")
     models.add_argument(
@@ -121,8 +111,6 @@ def _register_liveness_policy(orgs_sub: argparse._SubParsersAction) -> None:
     )
     policy.add_argument("--flash-check", choices=("on", "off"), help="the flash-challenge check")
     policy.add_argument("--shadow", choices=("on", "off"), help="shadow scoring of a candidate")
-    add_database_options(policy)
-    policy.set_defaults(handler=run_set_liveness_policy)
 
 
 def liveness_changes(args: argparse.Namespace) -> dict[str, Any]:

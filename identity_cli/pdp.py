@@ -16,14 +16,13 @@ import json
 import os
 import sys
 
-from identity_cli.common import add_database_options, existing_database_url
+from identity_cli.common import command_group, database_action, existing_database_url
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    pdp = subparsers.add_parser("pdp", help="UU PDP records")
-    sub = pdp.add_subparsers(dest="pdp_command", metavar="ACTION", required=True)
-    record = sub.add_parser(
-        "record-of-processing", help="export the record of processing activities"
+    sub = command_group(subparsers, "pdp", "UU PDP records")
+    record = database_action(
+        sub, "record-of-processing", run_record, "export the record of processing activities"
     )
     record.add_argument("--org", help="an organisation (applies its retention overrides)")
     record.add_argument("--format", choices=("json", "csv"), default="json")
@@ -32,8 +31,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=os.environ.get("KYC_TIER_ALLOWED_REGIONS", "id-jkt-1"),
         help="regions the data lives in (default: KYC_TIER_ALLOWED_REGIONS, else id-jkt-1)",
     )
-    add_database_options(record)
-    record.set_defaults(handler=run_record)
 
 
 def run_record(args: argparse.Namespace) -> int:

@@ -29,7 +29,13 @@ import json
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from identity_cli.common import add_database_options, as_operator, existing_database_url
+from identity_cli.common import (
+    as_operator,
+    command_group,
+    database_action,
+    existing_database_url,
+    org_action,
+)
 from identity_store.db import Database
 from identity_store.types import utcnow
 
@@ -40,11 +46,12 @@ SERVICES = ("kyc-tier", "liveness", "matching")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    retention = subparsers.add_parser("retention", help="retention periods and sweeps")
-    sub = retention.add_subparsers(dest="retention_command", metavar="ACTION", required=True)
+    sub = command_group(subparsers, "retention", "retention periods and sweeps")
     show = sub.add_parser("show", help="print the declared data classes and periods (JSON)")
     show.set_defaults(handler=run_show)
-    sweep = sub.add_parser("sweep", help="delete what is past its period now (bounded batches)")
+    sweep = database_action(
+        sub, "sweep", run_sweep, "delete what is past its period now (bounded batches)"
+    )
     sweep.add_argument("--service", choices=("all", *SERVICES, "audit"), default="all")
     sweep.add_argument("--batch", type=int, default=1000, help="rows per transaction")
     sweep.add_argument(
@@ -54,22 +61,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="liveness's replay window (LIVENESS_NONCE_RETENTION_HOURS)",
     )
     sweep.add_argument("--keyring", help="audit: the chain's HMAC keyring file")
-    add_database_options(sweep)
-    sweep.set_defaults(handler=run_sweep)
-    override = sub.add_parser("override", help="an organisation's longer periods (audited)")
-    actions = override.add_subparsers(dest="override_command", metavar="ACTION", required=True)
-    set_ = actions.add_parser("set", help="lengthen a period for an organisation")
+    actions = command_group(sub, "override", "an organisation's longer periods (audited)")
+    set_ = org_action(actions, "set", run_override_set, "lengthen a period for an organisation")
     set_.add_argument("--days", type=int, required=True, help="the new, longer period in days")
     set_.add_argument("--basis", required=True, help="the regulation or order requiring it")
-    clear = actions.add_parser("clear", help="back to the declared period")
+    clear = org_action(actions, "clear", run_override_clear, "back to the declared period")
     for parser in (set_, clear):
-        parser.add_argument("--org", required=True, help="organisation id")
         parser.add_argument("--class", dest="data_class", required=True, help="data class")
-        add_database_options(parser)
-    set_.set_defaults(handler=run_override_set)
-    clear.set_defaults(handler=run_override_clear)
-    hold = sub.add_parser(
-        "audit-hold", help="hold (or release) an organisation's audit entries from the purge"
+    hold = database_action(
+        sub,
+        "audit-hold",
+        run_audit_hold,
+        "hold (or release) an organisation's audit entries from the purge",
     )
     hold.add_argument("--tenant", required=True, help="organisation id")
     state = hold.add_mutually_exclusive_group(required=True)
@@ -77,12 +80,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     state.add_argument("--off", dest="hold", action="store_false", help="lift the hold")
     hold.add_argument("--reason", required=True, help="a case reference (no personal data)")
     hold.add_argument("--keyring", help="the chain's HMAC keyring file")
-    add_database_options(hold)
-    hold.set_defaults(handler=run_audit_hold)
-    listing = actions.add_parser("list", help="print the overrides (JSON)")
+    listing = database_action(actions, "list", run_override_list, "print the overrides (JSON)")
     listing.add_argument("--org", help="one organisation")
-    add_database_options(listing)
-    listing.set_defaults(handler=run_override_list)
 
 
 def run_show(args: argparse.Namespace) -> int:

@@ -6,26 +6,25 @@ from __future__ import annotations
 
 import argparse
 
-from identity_cli.common import add_database_options, as_operator, existing_database_url
+from identity_cli.common import as_operator, existing_database_url, org_action
 from identity_cli.errors import CliError
 from identity_runtime.errors import DomainError
 from identity_store.db import Database
 
 
 def register_into(orgs_sub: argparse._SubParsersAction) -> None:
-    parser = orgs_sub.add_parser(
+    parser = org_action(
+        orgs_sub,
         "set-sdk-origins",
-        help="replace the web origins allowed to use the organisation's SDK sessions (CORS)",
+        run_set_sdk_origins,
+        "replace the web origins allowed to use the organisation's SDK sessions (CORS)",
     )
-    parser.add_argument("--org", required=True, help="organisation id")
     parser.add_argument(
         "origins",
         nargs="*",
         metavar="ORIGIN",
         help="scheme://host[:port], e.g. https://onboarding.bank.example; none clears them",
     )
-    add_database_options(parser)
-    parser.set_defaults(handler=run_set_sdk_origins)
 
 
 def run_set_sdk_origins(args: argparse.Namespace) -> int:

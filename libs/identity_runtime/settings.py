@@ -195,11 +195,76 @@ class DatabaseSettings:
     )
 
 
+def retention_batch_setting() -> Any:
+    """How many rows one transaction of a service's retention sweep deletes."""
+    return setting(1000, "Rows deleted per retention-sweep transaction (bounds the longest lock)")
+
+
+def tcp_port_problem(name: str, port: int | None) -> list[tuple[str, str]]:
+    """The problem of a port setting outside 0-65535 (None, no port, is fine)."""
+    if port is not None and not 0 <= port <= 65535:
+        return [(name, f"{port} is not a TCP port")]
+    return []
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class ServiceSettings:
-    """Settings every gRPC service shares, read with the service's prefix."""
+class ProcessSettings:
+    """Settings every process of the platform shares, the gRPC services and the
+    gateway alike: where it listens, how it stops, logs, traces and exports
+    metrics."""
 
     host: str = setting("127.0.0.1", "Interface to listen on (0.0.0.0 in containers)")
+    shutdown_grace_seconds: float = setting(10.0, "Time in-flight calls get on SIGTERM")
+    log_level: str = setting("INFO", "Log level (DEBUG, INFO, WARNING, ERROR)")
+    log_format: Literal["json", "console"] = setting(
+        "json", "Structured JSON logs, or console for humans"
+    )
+    otlp_endpoint: str = setting("", "OTLP/gRPC endpoint for traces; empty disables export")
+    metrics_port: int | None = setting(
+        None,
+        "Plaintext port serving Prometheus metrics at /metrics (no personal data, "
+        "bounded labels: the gateway's are route templates, never paths); 0 picks a free "
+        "one; empty = none",
+    )
+
+    def validate(self) -> list[tuple[str, str]]:
+        return tcp_port_problem("metrics_port", self.metrics_port)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class MeshCallerSettings:
+    """How a process calls the services of the mesh (the gateway always, a
+    service when it calls others): the key it signs caller tokens with and its
+    mutual-TLS certificate. Mixed in before ProcessSettings, so that these
+    fields follow its ones."""
+
+    mesh_signing_key_file: Path | None = setting(
+        None,
+        "Ed25519 private key (PEM) this process signs each call's caller token with "
+        "(required by the gateway and by services that call others; its public key is in "
+        "the called services' trusted keys)",
+    )
+    mesh_signing_key: str = inline_secret_setting("signing key")
+    mesh_tls: Literal["on", "off"] = setting(
+        "on",
+        "Mutual TLS on a service's gRPC port and to the services called; off = plaintext "
+        "(tests and debugging only: production services refuse it)",
+    )
+    mesh_tls_cert_file: Path | None = setting(
+        None,
+        "This process's certificate (PEM), with URI SAN spiffe://identity.local/<service> "
+        "(the gateway's: spiffe://identity.local/gateway)",
+    )
+    mesh_tls_key_file: Path | None = setting(None, "The certificate's private key (PEM)")
+    mesh_tls_ca_file: Path | None = setting(
+        None, "CA certificate(s) (PEM) every peer's certificate must chain to"
+    )
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ServiceSettings(MeshCallerSettings, ProcessSettings):
+    """Settings every gRPC service shares, read with the service's prefix."""
+
     port: int = setting(0, "gRPC port; 0 picks a free one (tests)")
     max_message_bytes: int = setting(24 * MIB, "Largest gRPC message accepted or sent")
     default_deadline_seconds: float = setting(10.0, "Deadline applied when the caller sets none")
@@ -210,12 +275,6 @@ class ServiceSettings:
         "threads it bounds the cores a service's model work can take at once "
         "(docs/performance.md)",
     )
-    shutdown_grace_seconds: float = setting(10.0, "Time in-flight calls get on SIGTERM")
-    log_level: str = setting("INFO", "Log level (DEBUG, INFO, WARNING, ERROR)")
-    log_format: Literal["json", "console"] = setting(
-        "json", "Structured JSON logs, or console for humans"
-    )
-    otlp_endpoint: str = setting("", "OTLP/gRPC endpoint for traces; empty disables export")
     environment: Literal["development", "production"] = setting(
         "development", "production refuses unsafe defaults (no PAD model, dev keys)"
     )
@@ -225,34 +284,10 @@ class ServiceSettings:
         "accepts (required to serve; docs/mesh-security.md)",
     )
     mesh_trusted_keys: str = setting("", "The same trusted-keys document inline")
-    mesh_signing_key_file: Path | None = setting(
-        None,
-        "Ed25519 private key (PEM) this service signs its calls to other services with "
-        "(required by services that call others)",
-    )
-    mesh_signing_key: str = inline_secret_setting("signing key")
-    mesh_tls: Literal["on", "off"] = setting(
-        "on",
-        "Mutual TLS on the gRPC port and to other services; off = plaintext "
-        "(tests and debugging only: production refuses it)",
-    )
-    mesh_tls_cert_file: Path | None = setting(
-        None,
-        "This service's certificate (PEM), with URI SAN spiffe://identity.local/<service>",
-    )
-    mesh_tls_key_file: Path | None = setting(None, "The certificate's private key (PEM)")
-    mesh_tls_ca_file: Path | None = setting(
-        None, "CA certificate(s) (PEM) every peer's certificate must chain to"
-    )
     health_port: int | None = setting(
         None,
         "Plaintext port serving only grpc.health.v1, for probes that cannot speak "
         "mutual TLS (kubelet); empty = none",
-    )
-    metrics_port: int | None = setting(
-        None,
-        "Plaintext port serving Prometheus metrics at /metrics (no personal data, "
-        "bounded labels); 0 picks a free one; empty = none",
     )
     rate_limit_storage: str = setting(
         "memory://",
@@ -300,10 +335,8 @@ class ServiceSettings:
             endpoints=endpoints,
             regions=regions,
         )
-        if not 0 <= self.port <= 65535:
-            problems.append(("port", f"{self.port} is not a TCP port"))
-        if self.metrics_port is not None and not 0 <= self.metrics_port <= 65535:
-            problems.append(("metrics_port", f"{self.metrics_port} is not a TCP port"))
+        problems += tcp_port_problem("port", self.port)
+        problems += super().validate()
         if self.max_message_bytes < MIB:
             problems.append(("max_message_bytes", "must be at least 1 MiB"))
         if self.default_deadline_seconds <= 0:

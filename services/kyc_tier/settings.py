@@ -12,6 +12,7 @@ from identity_runtime.settings import (
     ServiceSettings,
     address_setting,
     keyring_missing,
+    retention_batch_setting,
     setting,
 )
 
@@ -47,9 +48,7 @@ class KycTierSettings(DataKeySettings, DatabaseSettings, ServiceSettings):
         "How often expired capture frames and verification rows are swept "
         "(libs/identity_store/retention.py; also once at start-up)",
     )
-    retention_batch_size: int = setting(
-        1000, "Rows deleted per retention-sweep transaction (bounds the longest lock)"
-    )
+    retention_batch_size: int = retention_batch_setting()
 
     step_up_promotion: bool = setting(
         True,

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from identity_inference.pack import DEFAULT_PAD_MODELS, InferenceSettings
-from identity_runtime.settings import DatabaseSettings, setting
+from identity_runtime.settings import DatabaseSettings, retention_batch_setting, setting
 from services.liveness.checks import ChallengePolicy
 
 
@@ -63,9 +63,7 @@ class LivenessSettings(DatabaseSettings, InferenceSettings):
         600.0,
         "How often expired challenges and nonces are purged (also once at start-up)",
     )
-    retention_batch_size: int = setting(
-        1000, "Rows deleted per retention-sweep transaction (bounds the longest lock)"
-    )
+    retention_batch_size: int = retention_batch_setting()
     max_clock_skew_seconds: int = setting(
         ChallengePolicy.max_clock_skew_seconds,
         "Accepted distance between a bundle's capture time and now",

@@ -14,6 +14,7 @@ from identity_runtime.settings import (
     DatabaseSettings,
     ServiceSettings,
     keyring_missing,
+    retention_batch_setting,
     setting,
 )
 from services.matching.gallery import IVF_MIN_GALLERY_SIZE, IVF_NPROBE, RERANK_FACTOR
@@ -95,9 +96,7 @@ class MatchingSettings(DataKeySettings, DatabaseSettings, ServiceSettings):
         "How often enrollment rows retired on erasure are purged after their 7-year "
         "window (also once at start-up)",
     )
-    retention_batch_size: int = setting(
-        1000, "Rows deleted per retention-sweep transaction (bounds the longest lock)"
-    )
+    retention_batch_size: int = retention_batch_setting()
 
     def validate(self) -> list[tuple[str, str]]:
         problems = super().validate()
