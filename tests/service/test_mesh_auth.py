@@ -191,9 +191,12 @@ async def test_a_partner_token_cannot_call_a_mesh_only_rpc(servers, method) -> N
 
 
 async def audit_entries(servers: dict[str, RunningServer], org_id: str) -> int:
+    """The org's `kyc.tier_changed` entries (the action every append here uses)."""
     async with tls_channel(servers["audit"]) as channel:
+        # Only this action: kyc-tier's relay delivers the key's own
+        # `api_key.create` entry for the org at any moment (a pass every second).
         reply = await audit_pb2_grpc.AuditServiceStub(channel).QueryEntries(
-            audit_pb2.QueryEntriesRequest(page_size=100),
+            audit_pb2.QueryEntriesRequest(action="kyc.tier_changed", page_size=100),
             metadata=caller_metadata(org_id, scopes=("internal",), issuer="gateway"),
         )
     return len(reply.entries)
