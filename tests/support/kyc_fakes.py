@@ -144,6 +144,9 @@ class FakeLiveness:
     spent: dict[str, str] = field(default_factory=dict)
     # Seconds `check` takes after spending the nonce (a deadline cuts it short).
     delay_seconds: float = 0.0
+    # When set, `check` also waits for it after spending the nonce (a test holds
+    # a call in flight for as long as it needs, however slow the machine).
+    hold: asyncio.Event | None = None
     # The organisation policy each check was sent with.
     policies: list[LivenessPolicy] = field(default_factory=list)
 
@@ -196,6 +199,8 @@ class FakeLiveness:
         self.spent[attestation.nonce] = computed_bundle_sha256
         if self.delay_seconds:
             await asyncio.sleep(self.delay_seconds)
+        if self.hold is not None:
+            await self.hold.wait()
         return self.decision
 
 
