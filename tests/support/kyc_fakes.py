@@ -442,14 +442,20 @@ def capture_bundle(nonce: str | None = None, frames: int = 2) -> BundleInput:
     )
 
 
+def matching(model: Any, **where: Any) -> Any:
+    """SELECT of `model`'s rows matching `where` (column == value), oldest first."""
+    query = select(model).filter_by(**where)
+    # Without ORDER BY, PostgreSQL returns a row after newer ones once it is
+    # updated (the relay marks outbox rows delivered): the outbox's serial id
+    # keeps its entries in the order they were queued.
+    if hasattr(model, "id"):
+        query = query.order_by(model.id)
+    return query
+
+
 async def rows(core: KycTierCore, model: Any, **where: Any) -> list[Any]:
     """Rows of a kyc-tier table matching `where` (column == value), oldest first."""
-
-    def read(session: Any) -> list[Any]:
-        query = select(model).filter_by(**where)
-        return list(session.scalars(query))
-
-    return await core.database.run(read)
+    return await core.database.run(lambda session: list(session.scalars(matching(model, **where))))
 
 
 async def rows_in(database_url: str, model: Any, **where: Any) -> list[Any]:
@@ -458,7 +464,7 @@ async def rows_in(database_url: str, model: Any, **where: Any) -> list[Any]:
 
     database = Database(database_url)
     try:
-        query = select(model).filter_by(**where)
+        query = matching(model, **where)
         return await database.run(lambda s: list(s.scalars(query)))
     finally:
         database.dispose()
