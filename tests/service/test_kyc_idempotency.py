@@ -418,8 +418,10 @@ async def test_a_deadline_cut_capture_is_completed_by_a_retry_of_the_same_bundle
     async with channel(kyc_tier, org_id) as direct:
         stub = step_up_pb2_grpc.StepUpServiceStub(direct)
         fakes.liveness.delay_seconds = 30.0
+        # The call must reach liveness before its deadline: 10 s, so a loaded
+        # CI machine does not cut it earlier (3 s could).
         with pytest.raises(grpc.aio.AioRpcError) as cut:
-            await stub.StepUp(request, timeout=3.0)
+            await stub.StepUp(request, timeout=10.0)
         assert cut.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
         fakes.liveness.delay_seconds = 0.0
         await wait_for_attempt(kyc_tier, customer_id, "interrupted")
