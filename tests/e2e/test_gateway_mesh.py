@@ -144,7 +144,10 @@ def partners(mesh_database: str) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 async def client(services):
-    async with gateway_client(gateway_settings(addresses_of(services), **GATEWAY_TLS)) as http:
+    # /api/healthz must reach every service over fresh mutual-TLS channels within
+    # the health timeout: 10 s rather than the 1 s default, for a loaded CI machine.
+    settings = gateway_settings(addresses_of(services), health_timeout_seconds="10", **GATEWAY_TLS)
+    async with gateway_client(settings) as http:
         yield http
 
 
