@@ -144,7 +144,10 @@ def partners(mesh_database: str) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 async def client(services):
-    async with gateway_client(gateway_settings(addresses_of(services), **GATEWAY_TLS)) as http:
+    # /api/healthz must reach every service over fresh mutual-TLS channels within
+    # the health timeout: 10 s rather than the 1 s default, for a loaded CI machine.
+    settings = gateway_settings(addresses_of(services), health_timeout_seconds="10", **GATEWAY_TLS)
+    async with gateway_client(settings) as http:
         yield http
 
 
@@ -379,8 +382,10 @@ async def test_health_is_503_with_the_stopped_service_unreachable(
 ) -> None:
     audit = await start_service(spec_of(mesh.AUDIT), mesh_env(mesh_database, tmp_path))
     addresses = {**addresses_of(services), "audit": audit.address}
+    # A stopped service is refused at once; the timeout only has to let the
+    # others' first TLS handshakes finish on a loaded machine (0.5 s did not always).
     async with gateway_client(
-        gateway_settings(addresses, health_timeout_seconds="0.5", **GATEWAY_TLS)
+        gateway_settings(addresses, health_timeout_seconds="10", **GATEWAY_TLS)
     ) as http:
         assert (await http.get("/api/healthz")).status_code == 200
         await audit.stop(0)

@@ -418,14 +418,17 @@ async def test_a_deadline_cut_capture_is_completed_by_a_retry_of_the_same_bundle
     async with channel(kyc_tier, org_id) as direct:
         stub = step_up_pb2_grpc.StepUpServiceStub(direct)
         fakes.liveness.delay_seconds = 30.0
+        # The call must reach liveness before its deadline: 10 s, so a loaded
+        # CI machine does not cut it earlier (3 s could).
         with pytest.raises(grpc.aio.AioRpcError) as cut:
-            await stub.StepUp(request, timeout=3.0)
+            await stub.StepUp(request, timeout=10.0)
         assert cut.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
         fakes.liveness.delay_seconds = 0.0
         await wait_for_attempt(kyc_tier, customer_id, "interrupted")
-        retried = await stub.StepUp(request, timeout=10.0)
+        # Generous: only the first call is meant to run out of time.
+        retried = await stub.StepUp(request, timeout=30.0)
         assert retried.allow and not retried.replayed
-        again = await stub.StepUp(request, timeout=10.0)
+        again = await stub.StepUp(request, timeout=30.0)
     assert again.replayed and again.verification_id == retried.verification_id
     # Liveness saw the bundle twice: first spent, then resumed (not refused).
     assert fakes.liveness.resumed == [False, True]
@@ -439,7 +442,7 @@ async def test_a_deadline_cut_capture_is_completed_by_a_retry_of_the_same_bundle
 
 async def wait_for_attempt(kyc_tier, customer_id: str, outcome: str) -> None:
     """The server side of a cut call finishes its attempt just after the caller gave up."""
-    async with asyncio.timeout(10):
+    async with asyncio.timeout(60):  # a generous bound: a loaded CI machine is slow
         while True:
             found = await rows(kyc_tier.core, models.Attempt, customer_id=customer_id)
             if any(a.outcome == outcome for a in found):
@@ -454,10 +457,12 @@ async def test_a_second_call_while_the_same_bundle_runs_is_told_to_retry(
     customer_id = await partner.new_customer()
     fakes.matcher.enroll_reference(customer_id)
     body = step_up_body(customer_id, unique_name("nonce"), b"frame-0")
-    fakes.liveness.delay_seconds = 1.0
+    # Held until the second call is answered (a fixed delay could run out first under load).
+    fakes.liveness.hold = asyncio.Event()
     first = asyncio.create_task(partner.post("/api/identity/auth/step-up", body))
     await wait_for_attempt(kyc_tier, customer_id, "started")
     busy = await partner.post("/api/identity/auth/step-up", body)
+    fakes.liveness.hold.set()
     assert_error(busy, 409, "CAPTURE_IN_PROGRESS")
     assert (await first).status_code == 200
     again = await partner.post("/api/identity/auth/step-up", body)

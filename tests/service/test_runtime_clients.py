@@ -123,7 +123,8 @@ async def mesh_pair():
                 (matching_pb2_grpc.add_MatchingServiceServicer_to_server, FlakyFront(seen, clients))
             ],
         ),
-        {"FRONT_DEFAULT_DEADLINE_SECONDS": "3"},
+        # Deadlines of seconds, not fractions: a loaded CI machine must not run them out.
+        {"FRONT_DEFAULT_DEADLINE_SECONDS": "20"},
     )
     yield seen, front, downstream
     await clients.close()
@@ -185,17 +186,17 @@ def sent_timeouts(monkeypatch: pytest.MonkeyPatch) -> list[Sent]:
 
 async def test_the_callers_deadline_bounds_the_downstream_call(mesh_pair, sent_timeouts) -> None:
     seen, front, _ = mesh_pair
-    await _front_call(front, "Verify", [], deadline_seconds=1.0)
-    # The test's own call asks for 1 s; the front (default 3 s) calls
+    await _front_call(front, "Verify", [], deadline_seconds=5.0)
+    # The test's own call asks for 5 s; the front (default 20 s) calls
     # downstream with what is left of its call's deadline, not with its client
     # factory's default of 30 s.
     outer, downstream = sent_timeouts
-    assert outer == Sent(1.0, None)
+    assert outer == Sent(5.0, None)
     assert downstream.remaining_before is not None
     assert 0 < downstream.timeout <= downstream.remaining_before
-    # That deadline is the caller's 1 s, not the front's own 3 s default (gRPC
-    # carries it as a timeout rounded up to its wire unit, so not exactly 1 s).
-    assert downstream.remaining_before < 2.0
+    # That deadline is the caller's 5 s, not the front's own 20 s default (gRPC
+    # carries it as a timeout rounded up to its wire unit, so not exactly 5 s).
+    assert downstream.remaining_before < 6.0
     assert 0 < seen.remaining[-1] < 10  # the downstream ran under it, not under 30 s
 
 
@@ -205,13 +206,13 @@ async def test_without_a_deadline_the_service_default_applies_downstream(
     seen, front, _ = mesh_pair
     async with channel(front) as raw:  # no client-side timeout at all
         await matching_pb2_grpc.MatchingServiceStub(raw).Verify(matching_pb2.VerifyRequest())
-    # The front's default deadline is 3 s, set on its own clock when the call
+    # The front's default deadline is 20 s, set on its own clock when the call
     # arrived; the client factory's own default is 30 s: the downstream call
-    # carries what is left of the 3 s.
+    # carries what is left of the 20 s.
     (downstream,) = sent_timeouts
     assert downstream.remaining_before is not None
-    assert 0 < downstream.timeout <= downstream.remaining_before < 3.0
-    assert 0 < seen.remaining[-1] < 10  # the downstream ran under it, not under 30 s
+    assert 0 < downstream.timeout <= downstream.remaining_before < 20.0
+    assert 0 < seen.remaining[-1] < 25  # the downstream ran under it, not under 30 s
 
 
 async def test_idempotent_methods_are_retried_others_are_not(mesh_pair) -> None:
@@ -242,10 +243,11 @@ async def test_circuit_breaker_fails_fast_after_repeated_transport_failures() ->
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         dead_port = s.getsockname()[1]
+    # Refused at once: a long deadline only keeps a loaded machine from turning it into a timeout.
     factory = ClientFactory(
         {"audit": f"127.0.0.1:{dead_port}"},
         ClientOptions(
-            breaker_failure_threshold=3, breaker_reset_seconds=60, default_timeout_seconds=2
+            breaker_failure_threshold=3, breaker_reset_seconds=60, default_timeout_seconds=30
         ),
     )
     stub = factory.stub("audit", audit_pb2_grpc.AuditServiceStub)
@@ -379,7 +381,8 @@ async def test_the_callees_own_unavailability_opens_its_breaker(front_with_dead_
 
 
 async def test_a_transport_failure_is_attributed_to_the_service_called() -> None:
-    factory = ClientFactory({"audit": _dead_address()}, ClientOptions(default_timeout_seconds=2))
+    # A refused connection fails at once; the deadline only has to outlast a loaded machine.
+    factory = ClientFactory({"audit": _dead_address()}, ClientOptions(default_timeout_seconds=30))
     try:
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await factory.stub("audit", audit_pb2_grpc.AuditServiceStub).Append(

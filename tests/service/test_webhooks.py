@@ -730,15 +730,16 @@ def test_address_guard(address: str, loopback: bool, allowed: bool) -> None:
 
 async def test_the_sender_checks_the_resolved_address_at_connect_time(receiver) -> None:
     # "localhost" passes no literal check: the refusal comes from the resolved address.
+    # (Generous timeouts: the delivery to the local receiver must not expire under load.)
     url = f"http://localhost:{receiver.port}/hook"
-    refused = await webhook_targets.Sender(allow_loopback=False, timeout_seconds=5).post(
+    refused = await webhook_targets.Sender(allow_loopback=False, timeout_seconds=30).post(
         url, b"{}", (b"secret",), "evt_1"
     )
     assert refused == webhook_targets.DeliveryResult(
         False, 0, refused.latency_ms, "address_refused"
     )
     assert receiver.requests == []
-    allowed = await webhook_targets.Sender(allow_loopback=True, timeout_seconds=5).post(
+    allowed = await webhook_targets.Sender(allow_loopback=True, timeout_seconds=30).post(
         url, b"{}", (b"secret",), "evt_2"
     )
     assert allowed.delivered and allowed.http_status == 200

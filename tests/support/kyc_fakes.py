@@ -135,6 +135,9 @@ class FakeLiveness:
     spent: dict[str, str] = field(default_factory=dict)
     # Seconds `check` takes after spending the nonce (a deadline cuts it short).
     delay_seconds: float = 0.0
+    # When set, `check` also waits for it after spending the nonce (a test holds
+    # a call in flight for as long as it needs, however slow the machine).
+    hold: asyncio.Event | None = None
     # The organisation policy each check was sent with.
     policies: list[LivenessPolicy] = field(default_factory=list)
 
@@ -175,6 +178,8 @@ class FakeLiveness:
         self.spent[capture.attestation.nonce] = capture.computed_bundle_sha256
         if self.delay_seconds:
             await asyncio.sleep(self.delay_seconds)
+        if self.hold is not None:
+            await self.hold.wait()
         return self.decision
 
 
@@ -416,14 +421,20 @@ def capture_bundle(nonce: str | None = None, frames: int = 2) -> BundleInput:
     )
 
 
+def matching(model: Any, **where: Any) -> Any:
+    """SELECT of `model`'s rows matching `where` (column == value), oldest first."""
+    query = select(model).filter_by(**where)
+    # Without ORDER BY, PostgreSQL returns a row after newer ones once it is
+    # updated (the relay marks outbox rows delivered): the outbox's serial id
+    # keeps its entries in the order they were queued.
+    if hasattr(model, "id"):
+        query = query.order_by(model.id)
+    return query
+
+
 async def rows(core: KycTierCore, model: Any, **where: Any) -> list[Any]:
     """Rows of a kyc-tier table matching `where` (column == value), oldest first."""
-
-    def read(session: Any) -> list[Any]:
-        query = select(model).filter_by(**where)
-        return list(session.scalars(query))
-
-    return await core.database.run(read)
+    return await core.database.run(lambda session: list(session.scalars(matching(model, **where))))
 
 
 async def rows_in(database_url: str, model: Any, **where: Any) -> list[Any]:
@@ -432,7 +443,7 @@ async def rows_in(database_url: str, model: Any, **where: Any) -> list[Any]:
 
     database = Database(database_url)
     try:
-        query = select(model).filter_by(**where)
+        query = matching(model, **where)
         return await database.run(lambda s: list(s.scalars(query)))
     finally:
         database.dispose()
