@@ -3,6 +3,7 @@ reopening a passed capture's bundle (logged)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -126,10 +127,16 @@ def store_sealed(
 
 
 def open_passed_capture(
-    session: Session, vault: PiiVault, org_id: str, customer_id: str, verification_id: str
+    session: Session,
+    vault: PiiVault,
+    org_id: str,
+    customer_id: str,
+    verification_id: str,
+    outcome: Callable[[Session, models.Verification], str] = lambda _, row: row.outcome,
 ) -> bytes:
     """The sealed bundle of the customer's passed face-liveness verification,
-    opened; the read is logged (ids only) in the same transaction."""
+    opened; the read is logged (ids only) in the same transaction. `outcome`
+    reads the verification's outcome (a flow may follow a review's verdict)."""
     row = session.get(models.Verification, verification_id)
     if row is None or (row.org_id, row.customer_id, row.kind) != (
         org_id,
@@ -139,7 +146,7 @@ def open_passed_capture(
         raise NotFound(
             "no such face-liveness verification for this customer", "VERIFICATION_NOT_FOUND"
         )
-    if row.outcome != "passed":
+    if outcome(session, row) != "passed":
         raise tiers.prerequisite_missing("that liveness check did not pass", "face_liveness")
     sealed = session.scalar(
         select(models.CaptureBundle).where(models.CaptureBundle.verification_id == verification_id)

@@ -80,6 +80,11 @@ export const GUIDANCE: Record<string, Entry> = {
     "CUSTOMER_NOT_FOUND",
     "CUSTOMER_ERASED",
   ),
+  REVIEW_PENDING: {
+    id: "Verifikasi Anda sebelumnya sedang ditinjau. Kami akan memberi kabar setelah selesai.",
+    en: "Your earlier verification is being reviewed. We'll let you know when it's done.",
+    retry: false,
+  },
   ...same(
     SESSION,
     "API_KEY_MISSING",

@@ -11,7 +11,10 @@
     GET  /api/identity/face/enrollments       matching.ListEnrollments
 
 Both run through the capture pipeline. A match counts towards premium only
-when it compares a live capture with the enrolled reference.
+when it compares a live capture with the enrolled reference. While a held
+selfie's review is pending, a new selfie is refused before any model call
+(REVIEW_PENDING; a replay of the held one still answers). A match citing a
+held selfie follows the analyst's verdict (`reviews.verdict_outcome`).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from identity_runtime.errors import invalid_field
 from services.kyc_tier import bundles, records, tiers
-from services.kyc_tier.flows import biometrics, replays
+from services.kyc_tier.flows import biometrics, replays, reviews
 from services.kyc_tier.flows.capture import ReplayKey, check_liveness
 from services.kyc_tier.flows.devices import Challenges
 from services.kyc_tier.flows.pipeline import Captured, CapturePipeline, Decision, Step, Subject
@@ -201,6 +204,12 @@ class FaceFlow:
             decide_liveness,
             capture,
             recall=recall_liveness,
+            precheck=lambda _resume: self._no_pending_review(org_id, request.customer_id),
+        )
+
+    async def _no_pending_review(self, org_id: str, customer_id: str) -> None:
+        await self.pipeline.store.read(
+            lambda s: reviews.require_none_pending(s, org_id, customer_id, tiers.FACE_LIVENESS)
         )
 
     async def _assess_liveness(
@@ -271,8 +280,9 @@ class FaceFlow:
         """The frames of the customer's passed liveness capture, from its sealed bundle."""
 
         def load(session: Session) -> bytes:
+            ids = (subject.org_id, subject.customer_id, verification_id)
             return bundles.open_passed_capture(
-                session, self.vault, subject.org_id, subject.customer_id, verification_id
+                session, self.vault, *ids, outcome=reviews.verdict_outcome
             )
 
         return self.codec.decode(await self.pipeline.store.write(load))

@@ -21,6 +21,13 @@ So approving a borderline KTP capture of a `basic` customer makes them
 `standard`; a rejection never lowers a tier (failed verifications never do).
 An approved item can still be cited by an upgrade (`UpgradeKyc` with
 `review_id`) to grant a higher tier.
+
+While an item is pending, a new capture of its kind for that customer is
+refused (FAILED_PRECONDITION / REVIEW_PENDING, `require_none_pending`): it
+would enroll again and open another item on the same person. A flow that
+cites a held verification (a face match citing a held selfie) follows its
+verdict (`verdict_outcome`): approved, it is a passed one; rejected, refused
+(TIER_PREREQUISITE_MISSING); pending, refused with REVIEW_PENDING.
 """
 
 from __future__ import annotations
@@ -28,12 +35,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from identity_runtime import context
 from identity_runtime.errors import FailedPrecondition, NotFound, invalid_field
 from identity_store.types import utcnow
-from services.kyc_tier import customers, models, outbox, records, webhook_events
+from services.kyc_tier import customers, models, outbox, records, tiers, webhook_events
 from services.kyc_tier.ports import Matcher, Reason
 from services.kyc_tier.reason_rows import with_stored_reasons
 from services.kyc_tier.store import Store
@@ -80,6 +88,48 @@ def duplicate_customers(row: models.ReviewItem) -> tuple[str, ...]:
     if isinstance(named, str):
         named = named.split(",")
     return tuple(str(c) for c in named if c and str(c) != row.customer_id)
+
+
+def require_none_pending(session: Session, org_id: str, customer_id: str, kind: str) -> None:
+    """Refuse a new capture of `kind` while one of the customer's is held for review."""
+    pending = session.scalar(
+        select(models.ReviewItem.review_id)
+        .where(models.ReviewItem.org_id == org_id)
+        .where(models.ReviewItem.customer_id == customer_id)
+        .where(models.ReviewItem.kind == kind)
+        .where(models.ReviewItem.status == "pending")
+        .limit(1)
+    )
+    if pending is not None:
+        raise review_pending(kind)
+
+
+def review_pending(kind: str) -> FailedPrecondition:
+    return FailedPrecondition(
+        "an earlier capture of this customer is waiting for an analyst's review",
+        "REVIEW_PENDING",
+        {"kind": kind},
+    )
+
+
+def verdict_outcome(session: Session, row: models.Verification) -> str:
+    """A cited verification's outcome once reviewed: a held one takes its item's verdict."""
+    if row.outcome != "needs_review":
+        return row.outcome
+    item = session.scalar(
+        select(models.ReviewItem).where(models.ReviewItem.verification_id == row.verification_id)
+    )
+    if item is None:
+        return row.outcome
+    if item.status == "pending":
+        raise review_pending(row.kind)
+    if item.status != "approved":
+        raise tiers.prerequisite_missing(
+            f"that {row.kind} verification was {item.status} on review",
+            row.kind,
+            review_id=item.review_id,
+        )
+    return "passed"
 
 
 def _pending(session: Session, org_id: str, review_id: str) -> models.ReviewItem:

@@ -148,6 +148,11 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """The webhook endpoint is disabled: enable it first (FAILED_PRECONDITION)."""
     ERROR_REASON_WEBHOOK_DELIVERY_NOT_FOUND: _ErrorReason.ValueType  # 54
     """NOT_FOUND."""
+    ERROR_REASON_REVIEW_PENDING: _ErrorReason.ValueType  # 55
+    """A capture of the customer's is held for an analyst's review: a new
+    capture of that kind, or a match citing the held one, waits for the
+    decision (FAILED_PRECONDITION). metadata["kind"].
+    """
     ERROR_REASON_CHALLENGE_NOT_FOUND: _ErrorReason.ValueType  # 60
     """--- challenges, bundles, replay (FAILED_PRECONDITION unless noted) ---
     NOT_FOUND.
@@ -445,6 +450,11 @@ ERROR_REASON_WEBHOOK_DISABLED: ErrorReason.ValueType  # 53
 """The webhook endpoint is disabled: enable it first (FAILED_PRECONDITION)."""
 ERROR_REASON_WEBHOOK_DELIVERY_NOT_FOUND: ErrorReason.ValueType  # 54
 """NOT_FOUND."""
+ERROR_REASON_REVIEW_PENDING: ErrorReason.ValueType  # 55
+"""A capture of the customer's is held for an analyst's review: a new
+capture of that kind, or a match citing the held one, waits for the
+decision (FAILED_PRECONDITION). metadata["kind"].
+"""
 ERROR_REASON_CHALLENGE_NOT_FOUND: ErrorReason.ValueType  # 60
 """--- challenges, bundles, replay (FAILED_PRECONDITION unless noted) ---
 NOT_FOUND.

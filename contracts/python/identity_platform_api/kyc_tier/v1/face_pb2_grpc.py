@@ -79,6 +79,9 @@ class FaceServiceServicer:
         A live capture of a customer without a face reference enrolls an
         `onboarding_selfie` reference. The same nonce and bundle again returns
         the original verification (replayed = true), as SubmitKtpCapture.
+        While an earlier selfie is held for review (it matched another
+        customer's face), a new one is refused: FAILED_PRECONDITION /
+        REVIEW_PENDING, nothing enrolled or recorded.
         Errors: as SubmitKtpCapture, plus RESOURCE_EXHAUSTED / RATE_LIMITED (20
         per minute per customer).
         """
@@ -97,7 +100,9 @@ class FaceServiceServicer:
         request again returns the original verification (replayed = true).
         Errors: NOT_FOUND / CUSTOMER_NOT_FOUND, VERIFICATION_NOT_FOUND;
         FAILED_PRECONDITION / NO_ACTIVE_ENROLLMENT, FACE_NOT_FOUND,
-        KEY_DESTROYED, CUSTOMER_ERASED; INVALID_ARGUMENT / IMAGE_*, INVALID_FIELD
+        KEY_DESTROYED, CUSTOMER_ERASED, REVIEW_PENDING (the cited liveness check
+        is held for review; approved, it is usable; rejected,
+        TIER_PREREQUISITE_MISSING); INVALID_ARGUMENT / IMAGE_*, INVALID_FIELD
         (nonce); ALREADY_EXISTS / NONCE_REPLAYED; ABORTED / CAPTURE_IN_PROGRESS;
         RESOURCE_EXHAUSTED / RATE_LIMITED (20 per minute per customer).
         """
