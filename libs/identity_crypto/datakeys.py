@@ -34,7 +34,13 @@ from identity_crypto.envelope import associated_data
 from identity_crypto.errors import KeyDestroyed
 from identity_crypto.kms import KeyEncryptionService
 from identity_crypto.memory_cache import SecretCache
-from identity_runtime.settings import inline_secret_setting, kms_region_setting, setting
+from identity_runtime.settings import (
+    DatabaseSettings,
+    ServiceSettings,
+    inline_secret_setting,
+    kms_region_setting,
+    setting,
+)
 from identity_store.declarative import ID
 from identity_store.types import utcnow
 
@@ -120,9 +126,8 @@ class DataKeySettings:
     """The settings of a service that seals records under per-customer data
     keys (kyc-tier, matching): the KEK keyring that wraps them, the KMS region,
     and the cache of unwrapped keys. Mixed in first, so that they follow the
-    database settings: `class MatchingSettings(DataKeySettings, DatabaseSettings,
-    ServiceSettings)`; the service names `kms_region` in RESIDENT_REGIONS and
-    checks the keyring with `keyring_missing(self, "kek_keyring", prefix)`."""
+    database settings (`SealedStoreSettings` below); the service checks the
+    keyring with `keyring_missing(self, "kek_keyring", prefix)`."""
 
     kek_keyring_file: Path | None = setting(
         None,
@@ -137,6 +142,16 @@ class DataKeySettings:
     key_cache_ttl_seconds: float = setting(
         DEFAULT_KEY_CACHE_TTL_SECONDS, "Lifetime of a cached unwrapped data key"
     )
+
+
+@dataclass(frozen=True, kw_only=True)
+class SealedStoreSettings(DataKeySettings, DatabaseSettings, ServiceSettings):
+    """The start of a service that keeps records sealed under data keys in its
+    own database (kyc-tier, matching): both the database and the KMS hold
+    personal data, so production keeps them in the allowed regions."""
+
+    RESIDENT_ENDPOINTS = ("database_url",)
+    RESIDENT_REGIONS = ("kms_region",)
 
 
 class DataKeyStore:

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import event
 
 from identity_crypto.keyring import Keyring, load_keyring
-from identity_runtime.server import Core
+from identity_store.bootstrap import DatabaseAndClockOverrides, StoredCore
 from identity_store.db import Database
 from identity_store.migrate import require_compatible
 from identity_store.retention import PeriodicSweep
-from identity_store.types import utcnow
 from services.audit.appender import GroupCommitAppender
 from services.audit.checkpoints import CheckpointWriter, load_private_key
 from services.audit.log import AuditLog
@@ -25,31 +22,20 @@ from services.audit.trail import AuditTrail
 
 
 @dataclass(frozen=True)
-class AuditOverrides:
-    """Ports to use instead of the ones built from settings (None = build the real one)."""
-
-    # The database holding audit's tables (migrated to head).
-    database: Database | None = None
+class AuditOverrides(DatabaseAndClockOverrides):
     # The chain's HMAC keys (the primary signs new entries).
     keyring: Keyring | None = None
-    # The time entries are recorded at.
-    clock: Callable[[], datetime] | None = None
 
 
-@dataclass
-class AuditCore(Core):
-    database: Database
+@dataclass(kw_only=True)
+class AuditCore(StoredCore):
     trail: AuditTrail
     checkpoints: CheckpointWriter | None = None
-    retention: PeriodicSweep | None = None
 
-    async def close(self) -> None:
-        if self.retention is not None:
-            await self.retention.stop()
+    async def stop_work(self) -> None:
         await self.trail.appender.close()
         if self.checkpoints is not None:
             await self.checkpoints.close()
-        self.database.dispose()
 
 
 def _sqlite_full_sync(dbapi_connection: Any, _record: Any) -> None:
@@ -74,7 +60,7 @@ async def build(settings: AuditSettings, *, overrides: AuditOverrides | None = N
     )
     database = chosen.database or open_database(settings.database_url, settings.database_pool_size)
     await require_compatible(database, HISTORY, "audit")
-    audit_log = AuditLog(keyring, clock=chosen.clock or utcnow)
+    audit_log = AuditLog(keyring, clock=chosen.clock_or_utcnow())
     checkpoints = None
     if settings.checkpoint_file is not None and settings.checkpoint_key_file is not None:
         checkpoints = CheckpointWriter(
@@ -96,7 +82,7 @@ async def build(settings: AuditSettings, *, overrides: AuditOverrides | None = N
     appender.start()
     retention = None
     if settings.retention_purge_interval_seconds > 0:
-        purge = AuditPurgeSweep(database, audit_log, chosen.clock or utcnow)
+        purge = AuditPurgeSweep(database, audit_log, chosen.clock_or_utcnow())
         retention = PeriodicSweep(
             purge.sweep, settings.retention_purge_interval_seconds, "audit-retention"
         )

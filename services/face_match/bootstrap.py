@@ -23,9 +23,9 @@ from identity_runtime import mesh
 from identity_runtime.clients import ClientFactory
 from identity_runtime.downstream import service_clients
 from identity_runtime.server import Core
+from identity_store.bootstrap import DatabaseAndClockOverrides
 from identity_store.db import Database
 from identity_store.migrate import require_compatible
-from identity_store.types import utcnow
 from services.face_match.audit import AuditRelay
 from services.face_match.bucket import LocalBucket, ObjectStore, S3Store, UploadSigner
 from services.face_match.matcher import FaceMatcher
@@ -40,11 +40,7 @@ PURGE_EVERY_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
-class FaceMatchOverrides:
-    """Ports to use instead of the ones built from settings (None = build the real one)."""
-
-    database: Database | None = None
-    clock: Callable[[], datetime] | None = None
+class FaceMatchOverrides(DatabaseAndClockOverrides):
     matcher: FaceMatcher | None = None
     # Start the workers, the callback relay and the purge loop (tests drive them by hand).
     background: bool = True
@@ -153,9 +149,9 @@ async def build(
     settings: FaceMatchSettings, *, overrides: FaceMatchOverrides | None = None
 ) -> FaceMatchCore:
     chosen = overrides or FaceMatchOverrides()
-    clock = chosen.clock or utcnow
+    clock = chosen.clock_or_utcnow()
     keys = SigningKeys.load(settings.oauth_signing_keys_file, settings.oauth_signing_keys)
-    database = chosen.database or Database(settings.database_url, settings.database_pool_size)
+    database = chosen.open_database(settings)
     await require_compatible(database, HISTORY, "face-match")
     bucket = open_store(settings)
     signer = UploadSigner(

@@ -15,6 +15,7 @@ import asyncio
 import functools
 import re
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import or_, select, update
@@ -29,7 +30,12 @@ from identity_runtime.logs import get_logger
 from identity_store.db import Database
 from identity_store.types import utcnow
 from services.kyc_tier import models
-from services.kyc_tier.outbox_delivery import LeasedDelivery, queue_depth, skip_locked
+from services.kyc_tier.outbox_delivery import (
+    DeliveryQueue,
+    LeasedDelivery,
+    queue_depth,
+    skip_locked,
+)
 
 log = get_logger("identity.kyc_tier.outbox")
 
@@ -75,26 +81,20 @@ def record(
     )
 
 
+RELAYED = DeliveryQueue(
+    label=QUEUE,
+    loop_name="audit-outbox-relay",
+    failure_message="audit outbox relay failed; retrying",
+    lease=timedelta(seconds=30),
+)
+
+
 class OutboxRelay(LeasedDelivery):
     """Appends the outbox's entries to the audit service: a pass every
     `poll_seconds`, or at once when `wake()` is called after a commit."""
 
-    queue = QUEUE
-
-    def __init__(
-        self,
-        database: Database,
-        sink: AuditSink,
-        poll_seconds: float = 1.0,
-        lease_seconds: float = 30.0,
-    ):
-        super().__init__(
-            name="audit-outbox-relay",
-            logger=log,
-            failure_message="audit outbox relay failed; retrying",
-            poll_seconds=poll_seconds,
-            lease_seconds=lease_seconds,
-        )
+    def __init__(self, database: Database, sink: AuditSink, poll_seconds: float = 1.0):
+        super().__init__(RELAYED, log, poll_seconds)
         self.database = database
         self.sink = sink
 

@@ -7,6 +7,7 @@ it outside the transaction, and reports the queue's depth to the metrics.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVarTuple
 
@@ -40,26 +41,33 @@ def queue_depth(
     return int(row[0]), row[1]
 
 
-class LeasedDelivery(WakeableLoop):
-    """A pass delivers what is due (`flush`), then measures the queue
-    (`measure`); rows are claimed for `lease`."""
+@dataclass(frozen=True)
+class DeliveryQueue:
+    """What names one leased queue and how its rows are claimed."""
 
     # The queue's label in the metrics.
-    queue: str
+    label: str
+    # The background task's name.
+    loop_name: str
+    # Logged when a pass fails (the loop goes on).
+    failure_message: str
+    # How long a claim holds: a crashed replica's rows are claimed again after it.
+    lease: timedelta
 
-    def __init__(
-        self,
-        *,
-        name: str,
-        logger: FilteringBoundLogger,
-        failure_message: str,
-        poll_seconds: float,
-        lease_seconds: float,
-    ):
+
+class LeasedDelivery(WakeableLoop):
+    """A pass delivers what is due (`flush`), then measures the queue
+    (`measure`); rows are claimed for the queue's lease."""
+
+    def __init__(self, queue: DeliveryQueue, logger: FilteringBoundLogger, poll_seconds: float):
         super().__init__(
-            name=name, poll_seconds=poll_seconds, logger=logger, failure_message=failure_message
+            name=queue.loop_name,
+            poll_seconds=poll_seconds,
+            logger=logger,
+            failure_message=queue.failure_message,
         )
-        self.lease = timedelta(seconds=lease_seconds)
+        self.queue = queue.label
+        self.lease = queue.lease
 
     async def run_pass(self) -> None:
         await self.flush()

@@ -5,11 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from identity_crypto.datakeys import DataKeySettings
+from identity_crypto.datakeys import SealedStoreSettings
 from identity_runtime import mesh
 from identity_runtime.settings import (
-    DatabaseSettings,
-    ServiceSettings,
     address_setting,
     keyring_missing,
     retention_batch_setting,
@@ -18,11 +16,8 @@ from identity_runtime.settings import (
 
 
 @dataclass(frozen=True, kw_only=True)
-class KycTierSettings(DataKeySettings, DatabaseSettings, ServiceSettings):
+class KycTierSettings(SealedStoreSettings):
     """Everything the kyc-tier service reads from its environment."""
-
-    RESIDENT_ENDPOINTS = ("database_url",)
-    RESIDENT_REGIONS = ("kms_region",)
 
     api_key_pepper: str = setting(
         help="Secret mixed into API-key hashes (at least 32 characters)", secret=True

@@ -23,7 +23,12 @@ from sqlalchemy.orm import Session
 from identity_runtime.logs import get_logger
 from identity_store.types import utcnow
 from services.kyc_tier import models, outbox
-from services.kyc_tier.outbox_delivery import LeasedDelivery, queue_depth, skip_locked
+from services.kyc_tier.outbox_delivery import (
+    DeliveryQueue,
+    LeasedDelivery,
+    queue_depth,
+    skip_locked,
+)
 from services.kyc_tier.webhook_events import announce_disabled
 from services.kyc_tier.webhook_targets import DeliveryResult
 
@@ -60,6 +65,14 @@ def backoff(attempts: int, rand: Callable[[], float] = random.random) -> timedel
     return ceiling * (0.5 + 0.5 * rand())
 
 
+DISPATCHED = DeliveryQueue(
+    label=QUEUE,
+    loop_name="webhook-dispatcher",
+    failure_message="webhook dispatch failed; retrying",
+    lease=timedelta(seconds=60),
+)
+
+
 @dataclass(frozen=True)
 class Due:
     delivery_id: str
@@ -78,22 +91,8 @@ class Dispatcher(LeasedDelivery):
     An endpoint failing `disable_after` times in a row is disabled (audited)
     and its pending deliveries are given up."""
 
-    queue = QUEUE
-
-    def __init__(
-        self,
-        flow: WebhookFlow,
-        disable_after: int,
-        poll_seconds: float = 1.0,
-        lease_seconds: float = 60.0,
-    ):
-        super().__init__(
-            name="webhook-dispatcher",
-            logger=log,
-            failure_message="webhook dispatch failed; retrying",
-            poll_seconds=poll_seconds,
-            lease_seconds=lease_seconds,
-        )
+    def __init__(self, flow: WebhookFlow, disable_after: int, poll_seconds: float = 1.0):
+        super().__init__(DISPATCHED, log, poll_seconds)
         self.flow = flow
         self.disable_after = disable_after
 

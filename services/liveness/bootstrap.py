@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from identity_inference import pack
 from identity_inference.pad import PadScorer
 from identity_runtime.convert import same_named
-from identity_runtime.server import Core
+from identity_store.bootstrap import DatabaseAndClockOverrides, StoredCore
 from identity_store.compat import schema_problem
-from identity_store.db import Database
 from identity_store.retention import PeriodicSweep
 from services.liveness.checks import ChallengePolicy, Liveness
 from services.liveness.migrations import HISTORY
@@ -22,23 +20,16 @@ from services.liveness.settings import LivenessSettings
 
 
 @dataclass(frozen=True)
-class LivenessOverrides:
-    """Ports to use instead of the ones built from settings (None = build the real one)."""
-
-    # The database holding liveness's tables (migrated to head).
-    database: Database | None = None
+class LivenessOverrides(DatabaseAndClockOverrides):
     # The PAD models (the real one may itself be absent: challenge-only).
     pad: PadScorer | None = None
-    # The time challenges, nonces and capture times are judged by.
-    clock: Callable[[], datetime] | None = None
 
 
-@dataclass
-class LivenessCore(Core):
+@dataclass(kw_only=True)
+class LivenessCore(StoredCore):
     """The liveness service's domain objects."""
 
     liveness: Liveness
-    retention: PeriodicSweep
 
     async def ready(self) -> tuple[bool, str]:
         problem = await asyncio.to_thread(schema_problem, self.liveness.database.url, HISTORY)
@@ -53,8 +44,7 @@ class LivenessCore(Core):
             )
         return True, f"pad+challenge: {', '.join(pad.model_ids)} (threshold {pad.threshold:.2f})"
 
-    async def close(self) -> None:
-        await self.retention.stop()
+    async def stop_work(self) -> None:
         for scorer in (self.liveness.pad, self.liveness.shadow):
             if scorer is not None:
                 for runner in scorer.runners:
@@ -62,7 +52,6 @@ class LivenessCore(Core):
         if self.liveness.policies is not None:
             for runner in self.liveness.policies.pinnable:
                 runner.unload()
-        self.liveness.database.dispose()
 
 
 def build_pad(settings: LivenessSettings) -> PadScorer | None:
@@ -114,7 +103,7 @@ async def build(
 ) -> LivenessCore:
     chosen = overrides or LivenessOverrides()
     pad = chosen.pad or await asyncio.to_thread(build_pad, settings)
-    database = chosen.database or Database(settings.database_url, settings.database_pool_size)
+    database = chosen.open_database(settings)
     shadow = await asyncio.to_thread(build_shadow, settings)
     policies = await asyncio.to_thread(build_policies, settings, pad)
     liveness = Liveness(
@@ -132,4 +121,4 @@ async def build(
         sweeper.sweep, settings.retention_sweep_interval_seconds, "liveness-retention"
     )
     retention.start()
-    return LivenessCore(liveness=liveness, retention=retention)
+    return LivenessCore(database=database, liveness=liveness, retention=retention)

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import faiss
 
 from identity_crypto.datakeys import DataKeyStore
 from identity_crypto.keyring import load_keyring
 from identity_crypto.kms import KeyEncryptionService, LocalKms
-from identity_runtime.server import Core
 from identity_runtime.tasks import cancel_and_wait
-from identity_store.db import Database
+from identity_store.bootstrap import DatabaseOverrides, StoredCore
 from identity_store.migrate import require_compatible
 from identity_store.retention import PeriodicSweep
 from services.matching import models
@@ -29,29 +28,20 @@ from services.matching.settings import MatchingSettings
 
 
 @dataclass(frozen=True)
-class MatchingOverrides:
-    """Ports to use instead of the ones built from settings (None = build the real one)."""
-
-    # The database holding matching's tables (migrated to head).
-    database: Database | None = None
+class MatchingOverrides(DatabaseOverrides):
     # Wraps and unwraps the template data keys (a cloud KMS or HSM in production).
     kms: KeyEncryptionService | None = None
     # The in-memory 1:N index.
     gallery: Gallery | None = None
 
 
-@dataclass
-class MatchingCore(Core):
-    database: Database
+@dataclass(kw_only=True)
+class MatchingCore(StoredCore):
     engine: MatchingEngine
-    sync_task: asyncio.Task | None = field(default=None)
-    retention: PeriodicSweep | None = field(default=None)
+    sync_task: asyncio.Task | None = None
 
-    async def close(self) -> None:
-        if self.retention is not None:
-            await self.retention.stop()
+    async def stop_work(self) -> None:
         await cancel_and_wait(self.sync_task)
-        self.database.dispose()
 
 
 def build_kms(settings: MatchingSettings) -> KeyEncryptionService:
@@ -77,7 +67,7 @@ async def build(
     settings: MatchingSettings, *, overrides: MatchingOverrides | None = None
 ) -> MatchingCore:
     chosen = overrides or MatchingOverrides()
-    database = chosen.database or Database(settings.database_url, settings.database_pool_size)
+    database = chosen.open_database(settings)
     await require_compatible(database, HISTORY, "matching")
     faiss.omp_set_num_threads(settings.search_threads)
     contract = EmbeddingContract(settings.model_id, settings.model_version, settings.dimension)

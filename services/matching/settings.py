@@ -7,12 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from identity_crypto.datakeys import DataKeySettings
+from identity_crypto.datakeys import SealedStoreSettings
 from identity_inference.pack import DEFAULT_EMBEDDING
 from identity_runtime import mesh
 from identity_runtime.settings import (
-    DatabaseSettings,
-    ServiceSettings,
     keyring_missing,
     retention_batch_setting,
     setting,
@@ -25,11 +23,8 @@ from services.matching.opened import (
 
 
 @dataclass(frozen=True, kw_only=True)
-class MatchingSettings(DataKeySettings, DatabaseSettings, ServiceSettings):
+class MatchingSettings(SealedStoreSettings):
     """Everything the matching service reads from its environment."""
-
-    RESIDENT_ENDPOINTS = ("database_url",)
-    RESIDENT_REGIONS = ("kms_region",)
 
     kms: Literal["local"] = setting(
         "local",
