@@ -351,10 +351,15 @@ async function webhooksView() {
   }
 }
 
+// The calendar date in Jakarta (WIB, UTC+7, no daylight saving) of a moment
+// in milliseconds: the date fields are read as WIB days, so they must be filled
+// with WIB days (from 17:00 UTC the UTC date is a day behind).
+const wibDate = (ms) => new Date(ms + 7 * 3600e3).toISOString().slice(0, 10);
+
 function exportsView() {
-  const today = new Date();
-  const from = el("input", { type: "date", id: "from", value: new Date(today - 30 * 864e5).toISOString().slice(0, 10) });
-  const to = el("input", { type: "date", id: "to", value: new Date(+today + 864e5).toISOString().slice(0, 10) });
+  const now = Date.now();
+  const from = el("input", { type: "date", id: "from", value: wibDate(now - 30 * 864e5) });
+  const to = el("input", { type: "date", id: "to", value: wibDate(now + 864e5) });
   const link = (what) => el("a", { class: "export", id: `export-${what}`, href: "#", text: `Download ${what}.csv`,
     on: { click: (event) => {
       const after = new Date(`${from.value}T00:00:00+07:00`).toISOString();

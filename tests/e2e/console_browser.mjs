@@ -118,6 +118,13 @@ try {
   result.deliveries = await page.$$eval(".webhook tbody tr", (rows) => rows.map((r) => [...r.cells].map((c) => c.textContent)));
   await shot("08-webhooks");
   result.steps.push("webhook log read");
+
+  // The export's default dates are WIB days whatever the hour: at 17:30 UTC it
+  // is already the next day in Jakarta, and the range must still end after now.
+  await page.clock.setFixedTime(new Date("2026-11-26T17:30:00Z"));
+  await page.goto(`${values.origin}/console#/exports`);
+  await page.waitForSelector("#export-customers");
+  result.exportDatesAfterWibMidnight = [await page.inputValue("#from"), await page.inputValue("#to")];
 } catch (error) {
   result.error = String(error && error.stack ? error.stack : error);
 } finally {

@@ -138,6 +138,10 @@ async def test_an_analyst_works_the_console_in_a_real_browser() -> None:
     assert lines[0].startswith("customer_id,external_id,full_name")
     assert customer_id in result["csv"] and PERSONA["nik"] not in result["csv"]
     assert result["webhooks"] == ["https://hooks.bank.example/identity"]
+    # 17:30 UTC is 00:30 WIB on the 27th: the range runs to the start of the 28th in
+    # WIB (it ended at 17:00 UTC, before the customers of the last hours, when the
+    # fields were filled with UTC dates).
+    assert result["exportDatesAfterWibMidnight"] == ["2026-10-28", "2026-11-28"]
     # The failed delivery made beforehand, and the one the approval queued (the
     # dispatcher may already have tried that one, so only its event is fixed).
     rows = [row[1:5] for row in result["deliveries"]]
