@@ -114,9 +114,11 @@ def test_prometheus_scrapes_the_mesh_and_answers_the_step_up_slis(tmp_path: Path
         )
         gateway = f"http://127.0.0.1:{ports['GATEWAY']}"
 
-        # Every component is a scrape target that is up.
+        # Every component is a scrape target that is up. (A filter, so the poll waits
+        # for a successful scrape: with a 1 s interval a scrape of a loaded machine
+        # can time out once, and its `up` reads 0 until the next.)
         for job in JOBS:
-            assert wait_for_value(prometheus, f'up{{job="{job}"}}') == 1, job
+            assert wait_for_value(prometheus, f'up{{job="{job}"}} == 1') == 1, job
         # The project's rules are loaded.
         rules = httpx.get(f"{prometheus}/api/v1/rules", timeout=10).json()["data"]["groups"]
         names = {r["name"] for g in rules for r in g["rules"]}
@@ -150,7 +152,9 @@ def test_prometheus_scrapes_the_mesh_and_answers_the_step_up_slis(tmp_path: Path
         assert allowed >= 3
         # No customer id ever became a label.
         series = httpx.get(
-            f"{prometheus}/api/v1/series", params={"match[]": '{__name__=~"identity_.+"}'}
+            f"{prometheus}/api/v1/series",
+            params={"match[]": '{__name__=~"identity_.+"}'},
+            timeout=10,
         ).json()["data"]
         assert not any("cus_" in value for s in series for value in s.values())
     finally:
