@@ -13,9 +13,11 @@ embedding, matching (sealed reference, calibrated score), the verification,
 sealed bundle and audit outbox in one transaction. The flash challenge is
 fetched before the clock starts, as the SDK does while it captures.
 
-"in-process": the same compute in this process on the same frames: decode
-and detect every frame, ISO measures, PAD on the baseline frame, flash
-verification, alignment + embedding, cosine against the customer's reference.
+"in-process": the same compute in this process on the same frames, with
+capture-quality's own assessor: decode every frame, detect the baseline frame
+whole and each flash frame near its face (detect once), ISO measures, PAD on
+the baseline frame's crops, flash verification, alignment + embedding, cosine
+against the customer's reference.
 No network, no database, no signature.
 
 Both are measured side by side in one run, alternating request by request, so
@@ -47,14 +49,15 @@ sys.path.insert(0, str(ROOT))
 import httpx  # noqa: E402
 
 from identity_capture.sdk import SdkSigner  # noqa: E402
-from identity_inference import images, quality  # noqa: E402
+from identity_inference import images  # noqa: E402
 from identity_inference.align import align_face  # noqa: E402
-from identity_inference.detector import FaceDetector  # noqa: E402
+from identity_inference.detector import ROI_INPUT_SIZE, FaceDetector  # noqa: E402
 from identity_inference.embedder import FaceEmbedder  # noqa: E402
 from identity_inference.manifest import PACKAGED_PAD_DIR, load_catalogue, resolve_path  # noqa: E402
-from identity_inference.pad import PadScorer, pad_crop  # noqa: E402
+from identity_inference.pad import PadScorer, crop_spec  # noqa: E402
 from identity_inference.runners import OnnxRunner  # noqa: E402
 from identity_runtime import mesh  # noqa: E402
+from services.capture_quality.faces import SELFIE, FaceAssessor  # noqa: E402
 from services.liveness import flash  # noqa: E402
 from tests.support import TESTDATA  # noqa: E402
 from tools.bench.common import publish  # noqa: E402
@@ -193,22 +196,33 @@ def enrol_distinct(
 
 
 class InProcess:
-    """The step-up compute in one process, without network or database."""
+    """The step-up compute in one process, without network or database: the
+    capture-quality service's own assessor (full detection on the baseline
+    frame only, the flash frames near its face), PAD on its crops, flash
+    verification, SFace on its aligned crop, cosine against the reference."""
 
-    def __init__(self, threads: int):
+    def __init__(self, threads: int, detect_once: bool = True):
         catalogue = load_catalogue()
 
         def runner(model_id: str, **kw: object) -> OnnxRunner:
-            loaded = OnnxRunner(catalogue[model_id], intra_op_threads=threads, **kw)
+            loaded = OnnxRunner(catalogue[model_id], intra_op_threads=threads, **kw)  # type: ignore[arg-type]
             loaded.load()
             return loaded
 
-        self.detector = FaceDetector(runner("yunet-2023mar"))
+        self.detector = FaceDetector(
+            runner("yunet-2023mar"), runner("yunet-2023mar", input_size=ROI_INPUT_SIZE)
+        )
         self.pad = PadScorer(
             [runner("minifasnet-v2", pad_dir=PAD_DIR), runner("minifasnet-v1se", pad_dir=PAD_DIR)]
         )
         self.embedder = FaceEmbedder(runner("sface-2021dec"))
         self.limits = images.ImageLimits()
+        self.assessor = FaceAssessor(
+            self.detector,
+            [crop_spec(r.manifest) for r in self.pad.runners],
+            self.limits,
+            detect_once=detect_once,
+        )
 
     def embed(self, frame: bytes) -> np.ndarray:
         image = images.decode(frame, self.limits)
@@ -223,22 +237,18 @@ class InProcess:
         reference: np.ndarray,
         duration: int,
     ) -> bool:
-        decoded = [images.decode(frame, self.limits) for frame in [baseline, *flashes]]
-        detections = [self.detector.detect(image) for image in decoded]
-        colours = []
-        for index, (image, faces) in enumerate(zip(decoded, detections, strict=True)):
-            quality.assess(image, faces, quality.SELFIE)
-            face_bgr, _ = quality.colour_sample(image, faces[0] if faces else None)
-            if index:
-                colours.append(
-                    flash.FrameColour((index - 1) * duration, tuple(face_bgr), bool(faces))
-                )
-        face = detections[0][0]
-        pad = self.pad.score(
-            {s.scale: pad_crop(decoded[0], face.box, s.scale, s.size) for s in self.pad.specs}
+        assessed = self.assessor.assess(
+            [baseline, *flashes], SELFIE, include_crops=True, crop_frame_index=0
         )
+        if assessed.crops is None:
+            return False
+        colours = [
+            flash.FrameColour((f.index - 1) * duration, f.colour.face_bgr, bool(f.faces))
+            for f in assessed.frames[1:]
+        ]
+        pad = self.pad.score({c.scale: c.image for c in assessed.crops.pad})
         response = flash.verify(sequence, duration, colours, min_response=0.004, min_score=0.75)
-        probe = self.embedder.embed([align_face(decoded[0], face.landmarks)])[0]
+        probe = self.embedder.embed([assessed.crops.aligned])[0]
         return bool(pad.live and response.passed and float(probe @ reference) >= 0.45)
 
 
