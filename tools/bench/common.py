@@ -45,6 +45,13 @@ def scratch_schema(base_url: str = DEFAULT_POSTGRES, identity: Path | None = Non
     return _scratch_schema(base_url, prefix="bench", prepare=prepare)
 
 
+def variant(text: str) -> tuple[str, dict[str, str]]:
+    """NAME:KEY=VALUE,KEY=VALUE (a `--variant`: this checkout's server with those variables)."""
+    name, _, assignments = text.partition(":")
+    pairs = (a.partition("=") for a in assignments.split(",") if a)
+    return name, {key: value for key, _, value in pairs}
+
+
 def process_cpu_seconds(pid: int) -> float:
     """utime + stime of a process (Linux /proc), in seconds."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -54,14 +61,18 @@ def process_cpu_seconds(pid: int) -> float:
 
 @contextmanager
 def service_process(
-    module: str, env: dict[str, str], cpu: int | None = None, root: Path | None = None
+    module: str,
+    env: dict[str, str],
+    cpu: int | None = None,
+    root: Path | None = None,
+    args: Iterable[str] = (),
 ) -> Iterator[tuple[str, int]]:
-    """Run `python -m <module>` on a free port; yields (address, pid). `root`: run
+    """Run `python -m <module> [args]` on a free port; yields (address, pid). `root`: run
     another checkout's code with its own virtualenv (a baseline to compare with)."""
     log = tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False)
     root = root or ROOT
     python = str(root / ".venv/bin/python") if root != ROOT else sys.executable
-    command = [python, "-m", module]
+    command = [python, "-m", module, *args]
     if cpu is not None:
         command = ["taskset", "-c", str(cpu), *command]
     # The tests' mesh keys: the benchmark's own calls carry tests.support.meshauth tokens.

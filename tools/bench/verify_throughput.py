@@ -22,6 +22,10 @@ customers (SFace contract, 128-d, sealed fp16 templates), then verifies
                     template, the gRPC path's own cost per call
   gRPC baseline batch / floor   (--baseline-root) the same for that checkout
                     (its VerifyBatch and DescribeThreshold)
+  gRPC bare aio / bare sync floor   DescribeThreshold on tools/bench/bare_grpc.py:
+                    grpcio alone (grpc.aio, or the thread-pool server), no
+                    interceptor, auth, log or database: the ceiling of any
+                    service built on grpcio on this machine
 
 --grpc-only leaves out the in-process and cache-off paths.
 
@@ -53,6 +57,7 @@ from common import (
     scratch_schema,
     service_process,
     summarise,
+    variant,
 )
 
 from identity_crypto.keyring import generate
@@ -113,6 +118,14 @@ async def main() -> None:
         type=Path,
         default=None,
         help="another checkout (with its .venv) whose service runs as 'gRPC baseline'",
+    )
+    parser.add_argument(
+        "--variant",
+        type=variant,
+        action="append",
+        default=[],
+        help="NAME:KEY=VALUE,... another server of this checkout with those variables, "
+        "measured on Verify and DescribeThreshold (e.g. nolog:MATCHING_LOG_LEVEL=WARNING)",
     )
     parser.add_argument(
         "--grpc-only",
@@ -216,6 +229,17 @@ async def main() -> None:
                     )
                 ),
             }
+            for name, extra in args.variant:
+                servers[name] = stack.enter_context(
+                    service_process("services.matching", {**env, **extra}, cpu=args.server_cpu)
+                )
+            # grpcio alone (no interceptor, auth, log or database): the ceiling.
+            servers["bare aio"] = stack.enter_context(
+                service_process("tools.bench.bare_grpc", {}, cpu=args.server_cpu)
+            )
+            servers["bare sync"] = stack.enter_context(
+                service_process("tools.bench.bare_grpc", {}, cpu=args.server_cpu, args=["--sync"])
+            )
             if args.baseline_root is not None:
                 servers["baseline"] = stack.enter_context(
                     service_process(
@@ -243,6 +267,15 @@ async def main() -> None:
                     cpu_of(pid["cache off"]),
                 ),
             }
+            for name, _ in args.variant:
+                paths[f"gRPC {name}"] = (grpc_single(stubs[name]), 1, cpu_of(pid[name]))
+                paths[f"gRPC {name} floor"] = (grpc_floor(stubs[name]), 1, cpu_of(pid[name]))
+            for bare in ("bare aio", "bare sync"):
+                paths[f"gRPC {bare} floor (grpcio alone)"] = (
+                    grpc_floor(stubs[bare]),
+                    1,
+                    cpu_of(pid[bare]),
+                )
             if "baseline" in stubs:
                 paths["gRPC baseline"] = (
                     grpc_single(stubs["baseline"]),
