@@ -13,18 +13,22 @@ import io
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import grpc
 import httpx
 import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy import select
 
 from identity_cli.schema import migrate_all
+from identity_platform_api.kyc_tier.v1 import dashboard_pb2, dashboard_pb2_grpc
+from identity_runtime.status import error_info, status_from_rpc_error
 from services.kyc_tier import export, models, records
 from services.kyc_tier.bootstrap import build
 from services.kyc_tier.flows.face import LivenessRequest
 from services.kyc_tier.ports import Duplicate, Reason
 from services.kyc_tier.service import SPEC
 from tests.service.test_console_auth import Analyst, login, new_org, new_user
-from tests.support import kyc_tier_env, start_service, unique_name
+from tests.support import channel, kyc_tier_env, start_service, unique_name
 from tests.support.gateway import assert_error, bearer, gateway_client, gateway_settings
 from tests.support.kyc_fakes import (
     KycFakes,
@@ -33,6 +37,7 @@ from tests.support.kyc_fakes import (
     rows,
 )
 from tests.support.mesh import postgres_schema
+from tests.support.meshauth import caller_metadata
 
 NIK = "3273024107950003"
 OTHER_NIK = "3273024107950011"
@@ -507,3 +512,70 @@ async def test_the_customer_timeline_lists_verifications_with_their_scores_per_o
     assert_error(scoped, 403, "SCOPE_INSUFFICIENT")
     anonymous = await client.get(f"/api/identity/customers/{customer_id}/verifications")
     assert anonymous.status_code == 401
+
+
+# Bad filters of the two filtered listings, each as the gRPC request carries it.
+BAD_FILTERS = [
+    ("ListReviewQueue", dashboard_pb2.ListReviewQueueRequest(status=7), "status"),
+    ("ListReviewQueue", dashboard_pb2.ListReviewQueueRequest(kind=99), "kind"),
+    (
+        "ListTierEvents",
+        dashboard_pb2.ListTierEventsRequest(start_time=Timestamp(seconds=2**40)),
+        "start_time",
+    ),
+    (
+        "ListTierEvents",
+        dashboard_pb2.ListTierEventsRequest(end_time=Timestamp(seconds=1, nanos=-1)),
+        "end_time",
+    ),
+]
+
+
+async def call_dashboard(kyc_tier, rpc: str, request: Any, org_id: str) -> Any:
+    """The RPC on kyc-tier's gRPC port, as the gateway forwards an analyst's call."""
+    metadata = caller_metadata(
+        org_id, scopes=("internal",), actor="console_user:usr_x", issuer="gateway"
+    )
+    async with channel(kyc_tier, credentials=False) as chan:
+        stub = dashboard_pb2_grpc.DashboardServiceStub(chan)
+        return await getattr(stub, rpc)(request, metadata=metadata)
+
+
+@pytest.mark.parametrize(("rpc", "request_", "field"), BAD_FILTERS)
+async def test_a_caller_without_an_organisation_is_refused_before_its_filter(
+    kyc_tier, rpc: str, request_: Any, field: str
+) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await call_dashboard(kyc_tier, rpc, request_, org_id="")
+    assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert error_info(status_from_rpc_error(refused.value)).reason == "TENANT_MISSING"
+
+
+@pytest.mark.parametrize(("rpc", "request_", "field"), BAD_FILTERS)
+async def test_an_organisations_bad_filter_is_invalid_field(
+    database_url, kyc_tier, rpc: str, request_: Any, field: str
+) -> None:
+    org_id, _ = await new_org(database_url)
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await call_dashboard(kyc_tier, rpc, request_, org_id)
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    info = error_info(status_from_rpc_error(refused.value))
+    assert (info.reason, info.metadata["field"]) == ("INVALID_FIELD", field)
+
+
+async def test_an_organisations_filtered_listings_answer_over_grpc(database_url, kyc_tier) -> None:
+    org_id, _ = await new_org(database_url)
+    queue = await call_dashboard(
+        kyc_tier,
+        "ListReviewQueue",
+        dashboard_pb2.ListReviewQueueRequest(status=dashboard_pb2.REVIEW_STATUS_PENDING),
+        org_id,
+    )
+    assert list(queue.items) == []
+    events = await call_dashboard(
+        kyc_tier,
+        "ListTierEvents",
+        dashboard_pb2.ListTierEventsRequest(start_time=Timestamp(seconds=1_700_000_000)),
+        org_id,
+    )
+    assert list(events.events) == []
