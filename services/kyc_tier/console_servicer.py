@@ -16,6 +16,7 @@ from identity_runtime.context import require_org
 from identity_runtime.listing import org_page, page_reply
 from services.kyc_tier.mapping import console as console_mapping
 from services.kyc_tier.mapping import enums, resources, responses
+from services.kyc_tier.mapping.idempotent import idempotent
 from services.kyc_tier.servicer import KycTierServicer
 
 Q = TypeVar("Q")
@@ -122,6 +123,7 @@ class DashboardServicer(KycTierServicer, dashboard_pb2_grpc.DashboardServiceServ
             enums.when(request.created_before, "created_before"),
         )
 
+    @idempotent(dashboard_pb2.DecideReviewResponse)
     async def DecideReview(
         self, request: dashboard_pb2.DecideReviewRequest, _: Any
     ) -> dashboard_pb2.DecideReviewResponse:

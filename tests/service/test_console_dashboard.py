@@ -579,3 +579,33 @@ async def test_an_organisations_filtered_listings_answer_over_grpc(database_url,
         org_id,
     )
     assert list(events.events) == []
+
+
+async def test_a_decision_sent_again_with_its_idempotency_key_is_decided_once(
+    database_url, client, kyc_tier, fakes
+) -> None:
+    """The console's retry of one action (the first answer lost): the same key
+    and decision answer the first response; the key with another decision is
+    refused; a second decision without a key is REVIEW_ALREADY_DECIDED."""
+    mine = await org_with_analyst(client, database_url)
+    customer_id = await mine.customer(client, nik=NIK)
+    held = fakes.matcher.enroll_reference(customer_id, active=False)
+    review_id = await held_for_review(kyc_tier.core, mine.org_id, customer_id, held)
+    path = f"/api/identity/review-queue/{review_id}/decision"
+    decision = {"decision": "REVIEW_DECISION_APPROVE", "note": "same person"}
+    keyed = mine.analyst.headers() | {"Idempotency-Key": unique_name("action")}
+
+    first = await client.post(path, json=decision, headers=keyed)
+    again = await client.post(path, json=decision, headers=keyed)
+
+    assert first.status_code == 200, first.text
+    assert again.status_code == 200, again.text
+    assert again.json() == first.json()
+    assert first.json()["tier"] == "KYC_TIER_STANDARD"
+    audit = await rows(kyc_tier.core, models.AuditOutbox, action="review.decide")
+    assert len([e for e in audit if e.org_id == mine.org_id]) == 1
+    events = await rows(kyc_tier.core, models.TierEvent, customer_id=customer_id)
+    assert len([e for e in events if e.to_tier == "standard"]) == 1
+    reject = {"decision": "REVIEW_DECISION_REJECT", "note": "same person"}
+    assert_error(await client.post(path, json=reject, headers=keyed), 409, "IDEMPOTENCY_KEY_REUSED")
+    assert_error(await mine.analyst.post(path, decision), 400, "REVIEW_ALREADY_DECIDED")
