@@ -8,36 +8,22 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
 
 import pytest
 
-from identity_runtime.errors import DomainError
 from services.kyc_tier import models
 from services.kyc_tier.bootstrap import KycTierCore
 from services.kyc_tier.customers import CustomerInput
 from services.kyc_tier.flows.ktp import KtpCaptureRequest, KtpCaptureResult
-from services.kyc_tier.ports import Duplicate, KtpAssessment, KtpField
+from services.kyc_tier.ports import Duplicate
+from tests.integration.test_kyc_trust import CARD, VALID_NIK
 from tests.support import unique_name
+from tests.support.held_review import HeldCapture, holding
 from tests.support.kyc_fakes import (
     KycFakes,
-    assert_audit_entries_acceptable,
     capture_bundle,
-    fake_kyc_core,
     new_org,
     rows,
-)
-
-VALID_NIK = "3273024107950003"
-CARD = KtpAssessment(
-    passed=True,
-    reasons=(),
-    fields={"nik": KtpField(VALID_NIK, 0.98), "name": KtpField("SITI RAHAYU", 0.91)},
-    nik_valid=True,
-    tamper=(),
-    portrait_found=True,
-    ocr_model="fake-ocr",
-    portrait_crops="portrait",
 )
 
 
@@ -46,37 +32,13 @@ def card_request(customer_id: str) -> KtpCaptureRequest:
 
 
 @dataclass
-class HeldCard:
+class HeldCard(HeldCapture):
     """A customer whose KTP card portrait matched another customer's face."""
 
-    core: KycTierCore
-    fakes: KycFakes
-    org_id: str
-    customer_id: str
     request: KtpCaptureRequest
-    verification_id: str
-
-    async def rows(self, model: Any, **where: Any) -> list[Any]:
-        return await rows(self.core, model, customer_id=self.customer_id, **where)
-
-    async def decide(self, decision: str) -> None:
-        (review,) = await self.rows(models.ReviewItem)
-        await self.core.reviews.decide(self.org_id, review.review_id, decision, "")
 
     async def new_card(self) -> KtpCaptureResult:
         return await self.core.ktp.capture(self.org_id, card_request(self.customer_id))
-
-    def forget_model_calls(self) -> None:
-        self.fakes.quality.ktp_calls.clear()
-        self.fakes.liveness.checks.clear()
-        self.fakes.embedder.embedded.clear()
-        self.fakes.matcher.verified.clear()
-
-    def assert_no_model_call(self) -> None:
-        assert self.fakes.quality.ktp_calls == []
-        assert self.fakes.liveness.checks == []
-        assert self.fakes.embedder.embedded == []
-        assert self.fakes.matcher.verified == []
 
 
 async def hold_a_card(core: KycTierCore, fakes: KycFakes) -> HeldCard:
@@ -91,34 +53,19 @@ async def hold_a_card(core: KycTierCore, fakes: KycFakes) -> HeldCard:
     held = (await core.ktp.capture(org_id, request)).verification
     fakes.matcher.duplicates = ()
     assert held.outcome == "needs_review"
-    return HeldCard(core, fakes, org_id, customer_id, request, held.verification_id)
+    return HeldCard(core, fakes, org_id, customer_id, held.verification_id, request)
 
 
 @pytest.fixture
 async def held(database_url: str) -> AsyncIterator[HeldCard]:
-    fakes = KycFakes()
-    async with fake_kyc_core(database_url, fakes) as core:
-        yield await hold_a_card(core, fakes)
-        await assert_audit_entries_acceptable(core)
+    async with holding(database_url, hold_a_card) as made:
+        yield made
 
 
 async def test_a_new_card_while_the_held_one_waits_is_refused_and_writes_nothing(
     held: HeldCard,
 ) -> None:
-    held.forget_model_calls()
-    with pytest.raises(DomainError) as refused:
-        await held.new_card()
-
-    assert (refused.value.code, refused.value.reason) == ("FAILED_PRECONDITION", "REVIEW_PENDING")
-    assert refused.value.metadata == {"kind": "ktp_capture"}
-    held.assert_no_model_call()
-    assert len(held.fakes.matcher.enrollments[held.customer_id]) == 1
-    (verification,) = await held.rows(models.Verification)
-    assert verification.verification_id == held.verification_id
-    (review,) = await held.rows(models.ReviewItem)
-    assert review.status == "pending"
-    attempts = await held.rows(models.Attempt, kind="ktp_capture")
-    assert sorted(a.outcome for a in attempts) == ["needs_review", "refused"]
+    await held.assert_new_capture_refused(held.new_card, "ktp_capture")
     # The refusal is audited where the capture's outcomes are.
     audits = await rows(
         held.core,
