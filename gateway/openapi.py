@@ -31,6 +31,9 @@ ERROR_SCHEMA = "Error"
 _MEDIA_TYPE = re.compile(r"[a-z]+/[a-z0-9.+\-]+")
 _REF = "#/components/schemas/"
 _QUERY_DEPTH = 3
+# A partner API key, in either header: every keyed operation accepts it.
+API_KEY_SECURITY: list[dict[str, list[str]]] = [{"ApiKeyBearer": []}, {"ApiKeyHeader": []}]
+SDK_SESSION_SCHEME = "SdkSession"
 
 _SCALARS: dict[int, dict[str, Any]] = {
     F.TYPE_STRING: {"type": "string"},
@@ -385,6 +388,11 @@ class _Builder:
             notes.append("Needs an API key with the **internal** scope.")
         elif route.scope == "anonymous":
             notes.append("Needs no API key.")
+        if route.sdk_session and route.scope != "anonymous":
+            notes.append(
+                "A browser may call it with its customer's SDK session token "
+                "(`Authorization: Bearer sdk_...`) instead of an API key."
+            )
         if route.rate_limit is not None:
             notes.append(f"Rate limit: {route.rate_limit.text} (429 with Retry-After beyond it).")
         notes.append(f"gRPC: `{route.full_name}`.")
@@ -407,6 +415,10 @@ class _Builder:
             operation["requestBody"] = body
         if route.scope == "anonymous":
             operation["security"] = []
+        elif route.sdk_session:
+            # The flag the gateway holds an SDK session token to (sdk_access.check_route).
+            operation["security"] = [*API_KEY_SECURITY, {SDK_SESSION_SCHEME: []}]
+            operation["x-identity-sdk-session"] = True
         if route.rate_limit is not None:
             operation["x-identity-rate-limit"] = {
                 "requests": route.rate_limit.requests,
@@ -480,7 +492,7 @@ class _Builder:
                 {"name": name, "description": text} if text else {"name": name}
                 for name, text in sorted(tags.items())
             ],
-            "security": [{"ApiKeyBearer": []}, {"ApiKeyHeader": []}],
+            "security": API_KEY_SECURITY,
             "paths": dict(sorted(paths.items())),
             "components": {
                 "schemas": dict(sorted(self.schemas.components.items())),
@@ -496,6 +508,16 @@ class _Builder:
                         "in": "header",
                         "name": "X-Api-Key",
                         "description": "The same key, for clients that cannot set Authorization.",
+                    },
+                    SDK_SESSION_SCHEME: {
+                        "type": "http",
+                        "scheme": "bearer",
+                        "bearerFormat": "sdk_...",
+                        "description": (
+                            "A browser's short-lived SDK session token (POST "
+                            "/api/identity/sdk-sessions), for one customer: only the "
+                            "operations that list it accept it."
+                        ),
                     },
                 },
                 "parameters": {

@@ -2,7 +2,8 @@
 // step, served by the gateway from this folder (strict CSP: no inline code).
 // It talks only to the gateway's own /api routes with the session cookie
 // (HttpOnly, set by the gateway) and sends the CSRF token on every
-// state-changing request.
+// state-changing request, and an Idempotency-Key on every POST (one per
+// user action, reused when that action is sent again).
 "use strict";
 
 const main = document.getElementById("main");
@@ -37,26 +38,52 @@ function csrf() {
   return found ? decodeURIComponent(found.slice("identity_csrf=".length)) : "";
 }
 
-async function api(method, path, body) {
+// One Idempotency-Key per user action: made when the action is first sent,
+// reused whenever the same action is sent again (a second click, a retry after
+// its answer was lost), forgotten once it succeeded. kyc-tier answers a repeat
+// of the same key and request with the first response, so a repeated submit
+// decides or creates one thing.
+const actionKeys = new Map();
+
+function actionKey(action) {
+  if (!actionKeys.has(action)) actionKeys.set(action, crypto.randomUUID());
+  return actionKeys.get(action);
+}
+
+// How often a request whose key is still being answered is sent again.
+const IN_PROGRESS_RETRIES = 10;
+
+// `key`: the action's Idempotency-Key; a POST without one is an action of its own.
+async function api(method, path, body, key) {
   const headers = { Accept: "application/json" };
   if (method !== "GET") {
     headers["Content-Type"] = "application/json";
     headers["X-CSRF-Token"] = csrf();
   }
-  const response = await fetch(path, {
-    method,
-    headers,
-    credentials: "same-origin",
-    body: method === "GET" ? undefined : JSON.stringify(body || {}),
-  });
-  const data = await response.json().catch(() => ({}));
-  if (!response.ok) {
-    const error = new Error((data.error && data.error.message) || response.statusText);
-    error.reason = data.error && data.error.reason;
-    error.status = response.status;
-    throw error;
+  if (method === "POST") headers["Idempotency-Key"] = key || crypto.randomUUID();
+  for (let attempt = 0; ; attempt += 1) {
+    const response = await fetch(path, {
+      method,
+      headers,
+      credentials: "same-origin",
+      body: method === "GET" ? undefined : JSON.stringify(body || {}),
+    });
+    const data = await response.json().catch(() => ({}));
+    const reason = data.error && data.error.reason;
+    if (reason === "IDEMPOTENCY_KEY_IN_PROGRESS" && attempt < IN_PROGRESS_RETRIES) {
+      // The same action, sent twice, is still being answered: ask again for its answer.
+      const seconds = Number(response.headers.get("Retry-After")) || 1;
+      await new Promise((done) => setTimeout(done, seconds * 1000));
+      continue;
+    }
+    if (!response.ok) {
+      const error = new Error((data.error && data.error.message) || response.statusText);
+      error.reason = reason;
+      error.status = response.status;
+      throw error;
+    }
+    return data;
   }
-  return data;
 }
 
 function when(value) {
@@ -288,8 +315,13 @@ async function reviewsView() {
     show(...items.map((item) => {
       const note = el("input", { type: "text", placeholder: "Note for the audit trail", class: "note" });
       const decide = (decision) => async () => {
+        // Sent again (a double click, a retry after a lost answer), the same
+        // decision with the same note is the same action: the same key.
+        const body = { decision, note: note.value };
+        const action = JSON.stringify(["decide", item.reviewId, body]);
         try {
-          const result = await api("POST", `/api/identity/review-queue/${item.reviewId}/decision`, { decision, note: note.value });
+          const result = await api("POST", `/api/identity/review-queue/${item.reviewId}/decision`, body, actionKey(action));
+          actionKeys.delete(action);
           say(`Decision recorded: customer is now ${tier(result.tier)}.`);
           await reviewsView();
         } catch (error) {

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from identity_ktp.regions import RegionIndex, default_index
 
@@ -42,6 +43,10 @@ RULE_MESSAGES = {
     NIK_SERIAL_ZERO: "the serial number is 0000",
 }
 
+# A KTP's dates are local dates: Indonesia's western time (WIB, UTC+7), the
+# Dukcapil's reference. From 17:00 UTC the WIB date is a day ahead.
+JAKARTA = ZoneInfo("Asia/Jakarta")
+
 FEMALE = "female"
 MALE = "male"
 FEMALE_DAY_OFFSET = 40
@@ -63,6 +68,16 @@ class NikCheck:
     district_name: str = ""
     birth_date: dt.date | None = None
     gender: str = ""
+
+
+def utc_now() -> dt.datetime:
+    """The current instant (aware, UTC): the default clock of the KTP checks."""
+    return dt.datetime.now(dt.UTC)
+
+
+def wib_date(at: dt.datetime) -> dt.date:
+    """The WIB (Asia/Jakarta) date of an aware instant: the date a KTP is read against."""
+    return at.astimezone(JAKARTA).date()
 
 
 def birth_year(two_digits: int, today: dt.date) -> int:
@@ -91,11 +106,14 @@ def validate_nik(
 ) -> NikCheck:
     """Check every structural rule; all failing rules are reported.
 
+    `today` is the WIB date the birth date is judged against (callers pass
+    `wib_date(clock())`); by default the WIB date of the current instant.
+
     Surrounding whitespace is ignored; anything else that is not a digit
     fails NIK_NOT_NUMERIC. When the length or the characters are wrong the
     other rules cannot be read and are not reported.
     """
-    today = today or dt.date.today()
+    today = today or wib_date(utc_now())
     regions = regions or default_index()
     text = nik.strip()
     reasons: list[str] = []

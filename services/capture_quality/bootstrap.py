@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from identity_inference import images, pack
 from identity_inference.detector import ROI_INPUT_SIZE, FaceDetector
 from identity_inference.pad import crop_spec
+from identity_ktp.nik import utc_now
 from identity_runtime.server import Core
 from services.capture_quality.faces import DecodeBudget, FaceAssessor
 from services.capture_quality.ktp import KtpChecker, build_ktp_checker
@@ -22,6 +25,8 @@ class CaptureQualityOverrides:
     detector: FaceDetector | None = None
     # KTP card analysis (OCR engines and the portrait detector).
     ktp: KtpChecker | None = None
+    # The time a KTP's NIK birth date is judged by (its WIB date).
+    clock: Callable[[], datetime] | None = None
 
 
 @dataclass
@@ -67,10 +72,12 @@ def build_face_assessor(
     )
 
 
-async def _ktp_checker(settings: CaptureQualitySettings, given: KtpChecker | None) -> KtpChecker:
-    if given is not None:
-        return given
-    return await asyncio.to_thread(build_ktp_checker, settings)
+async def _ktp_checker(
+    settings: CaptureQualitySettings, chosen: CaptureQualityOverrides
+) -> KtpChecker:
+    if chosen.ktp is not None:
+        return chosen.ktp
+    return await asyncio.to_thread(build_ktp_checker, settings, chosen.clock or utc_now)
 
 
 async def build(
@@ -80,6 +87,6 @@ async def build(
     # Model loading verifies hashes and takes a few seconds: off the loop.
     faces, ktp = await asyncio.gather(
         asyncio.to_thread(build_face_assessor, settings, chosen.detector),
-        _ktp_checker(settings, chosen.ktp),
+        _ktp_checker(settings, chosen),
     )
     return CaptureQualityCore(faces=faces, ktp=ktp)

@@ -11,13 +11,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from identity_capture.limits import MAX_FRAMES
 from identity_inference.images import ImageLimits, decode
 from identity_ktp import fields as ktp_fields
 from identity_ktp.analysis import KtpAnalyzer, KtpReport
 from identity_ktp.flash import thumbnail
-from identity_ktp.nik import NIK_LENGTH, NIK_NOT_NUMERIC
+from identity_ktp.nik import NIK_LENGTH, NIK_NOT_NUMERIC, utc_now, wib_date
 from identity_ktp.ocr import OcrEngine
 from identity_ktp.portrait import PortraitFinder, load_face_detector
 from identity_ktp.regions import default_index
@@ -78,7 +79,14 @@ def _validate(request: KtpCheckRequest) -> str:
 
 
 class KtpChecker:
-    def __init__(self, analyzers: list[KtpAnalyzer], *, max_pixels: int, min_side: int):
+    def __init__(
+        self,
+        analyzers: list[KtpAnalyzer],
+        *,
+        max_pixels: int,
+        min_side: int,
+        clock: Callable[[], datetime] = utc_now,
+    ):
         if not analyzers:
             raise ValueError("at least one KTP analyzer is needed")
         self._idle: asyncio.Queue[KtpAnalyzer] = asyncio.Queue()
@@ -87,6 +95,8 @@ class KtpChecker:
         self.max_pixels = max_pixels
         self.min_side = min_side
         self.ocr_model = analyzers[0].ocr.model_id
+        # The card's NIK birth date is judged against this clock's WIB date.
+        self.clock = clock
 
     def _run(
         self,
@@ -107,6 +117,7 @@ class KtpChecker:
                 submitted_nik=nik,
                 submitted_fields=request.submitted_fields,
                 include_portrait_crop=request.include_portrait_crop,
+                today=wib_date(self.clock()),
                 flash_frames=flash_images,
             )
         finally:
@@ -125,7 +136,9 @@ class KtpChecker:
         return await asyncio.to_thread(self._run, analyzer, request, nik, release)
 
 
-def build_ktp_checker(settings: CaptureQualitySettings) -> KtpChecker:
+def build_ktp_checker(
+    settings: CaptureQualitySettings, clock: Callable[[], datetime] = utc_now
+) -> KtpChecker:
     """Load and verify the OCR and face models; raises when one is missing or altered."""
     if settings.ktp_workers < 1 or settings.ktp_ocr_threads < 1:
         raise ValueError(
@@ -148,5 +161,8 @@ def build_ktp_checker(settings: CaptureQualitySettings) -> KtpChecker:
         for _ in range(settings.ktp_workers)
     ]
     return KtpChecker(
-        analyzers, max_pixels=settings.max_image_pixels, min_side=settings.ktp_min_side
+        analyzers,
+        max_pixels=settings.max_image_pixels,
+        min_side=settings.ktp_min_side,
+        clock=clock,
     )

@@ -166,7 +166,7 @@ async def build(
     pipeline = CapturePipeline(store, vault, clock)
     challenges = Challenges(store, liveness)
     matching = FaceMatching(quality, embedder, matcher)
-    customers = Customers(vault)
+    customers = Customers(vault, clock)
     erasure = ErasureFlow(store, vault, matcher, clock)
     console = ConsoleAuth(
         store,

@@ -3,8 +3,8 @@ console sign-in. Like servicer.py: convert, call one flow, convert."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
 
 from identity_platform_api.kyc_tier.v1 import (
     console_auth_pb2,
@@ -16,13 +16,30 @@ from identity_runtime.context import require_org
 from identity_runtime.listing import org_page, page_reply
 from services.kyc_tier.mapping import console as console_mapping
 from services.kyc_tier.mapping import enums, resources, responses
+from services.kyc_tier.mapping.idempotent import idempotent
 from services.kyc_tier.servicer import KycTierServicer
+
+Q = TypeVar("Q")
+P = TypeVar("P")
+R = TypeVar("R", dashboard_pb2.ListReviewQueueRequest, dashboard_pb2.ListTierEventsRequest)
 
 # The streamed and the one-message export requests carry the same fields.
 CustomersExport = dashboard_pb2.StreamCustomersCsvRequest | dashboard_pb2.ExportCustomersCsvRequest
 VerificationsExport = (
     dashboard_pb2.StreamVerificationsCsvRequest | dashboard_pb2.ExportVerificationsCsvRequest
 )
+
+
+async def _filtered_org_page(
+    listing: Callable[[str, Q, int, str], Awaitable[P]],
+    convert: Callable[[R], Q],
+    request: R,
+) -> P:
+    """As `org_page`, the filter converted from the request: the caller's
+    organisation is checked first, so a caller without one is refused as such
+    (UNAUTHENTICATED / TENANT_MISSING) whatever its filter holds."""
+    org_id = require_org()
+    return await listing(org_id, convert(request), request.page_size, request.page_token)
 
 
 class DashboardServicer(KycTierServicer, dashboard_pb2_grpc.DashboardServiceServicer):
@@ -35,8 +52,9 @@ class DashboardServicer(KycTierServicer, dashboard_pb2_grpc.DashboardServiceServ
     async def ListReviewQueue(
         self, request: dashboard_pb2.ListReviewQueueRequest, _: Any
     ) -> dashboard_pb2.ListReviewQueueResponse:
-        query = console_mapping.review_query(request)
-        page = await org_page(self.core.dashboard.review_queue, query, request)
+        page = await _filtered_org_page(
+            self.core.dashboard.review_queue, console_mapping.review_query, request
+        )
         return console_mapping.review_page(page)
 
     async def GetReviewPortrait(
@@ -60,8 +78,9 @@ class DashboardServicer(KycTierServicer, dashboard_pb2_grpc.DashboardServiceServ
     async def ListTierEvents(
         self, request: dashboard_pb2.ListTierEventsRequest, _: Any
     ) -> dashboard_pb2.ListTierEventsResponse:
-        query = console_mapping.tier_event_query(request)
-        page = await org_page(self.core.dashboard.tier_events, query, request)
+        page = await _filtered_org_page(
+            self.core.dashboard.tier_events, console_mapping.tier_event_query, request
+        )
         return console_mapping.tier_event_page(page)
 
     async def StreamCustomersCsv(
@@ -92,18 +111,19 @@ class DashboardServicer(KycTierServicer, dashboard_pb2_grpc.DashboardServiceServ
         return self.core.dashboard.export_customers(
             require_org(),
             enums.tier_from_proto(request.tier, "tier"),
-            enums.when(request.created_after),
-            enums.when(request.created_before),
+            enums.when(request.created_after, "created_after"),
+            enums.when(request.created_before, "created_before"),
         )
 
     def _verifications(self, request: VerificationsExport) -> AsyncIterator[bytes]:
         return self.core.dashboard.export_verifications(
             require_org(),
             enums.KIND_FROM_PROTO.get(request.kind, ""),
-            enums.when(request.created_after),
-            enums.when(request.created_before),
+            enums.when(request.created_after, "created_after"),
+            enums.when(request.created_before, "created_before"),
         )
 
+    @idempotent(dashboard_pb2.DecideReviewResponse)
     async def DecideReview(
         self, request: dashboard_pb2.DecideReviewRequest, _: Any
     ) -> dashboard_pb2.DecideReviewResponse:

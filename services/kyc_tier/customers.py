@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from identity_ktp.nik import RULE_MESSAGES, validate_nik
+from identity_ktp.nik import RULE_MESSAGES, validate_nik, wib_date
 from identity_runtime.convert import same_named
 from identity_runtime.errors import AlreadyExists, InvalidArgument, NotFound, invalid_field
 from services.kyc_tier import idempotency, models, outbox, records, search_index, tiers
@@ -62,8 +63,9 @@ def view(row: models.Customer) -> CustomerView:
     )
 
 
-def nik_reasons(nik: str) -> tuple[Reason, ...]:
-    check = validate_nik(nik)
+def nik_reasons(nik: str, today: date) -> tuple[Reason, ...]:
+    """The NIK's failing rules, its birth date judged against `today` (a WIB date)."""
+    check = validate_nik(nik, today=today)
     return tuple(Reason(code, RULE_MESSAGES.get(code, "")) for code in check.reasons)
 
 
@@ -83,14 +85,16 @@ def _validated(data: CustomerInput) -> CustomerInput:
 
 
 class Customers:
-    def __init__(self, vault: PiiVault):
+    def __init__(self, vault: PiiVault, clock: Callable[[], datetime]):
         self.vault = vault
+        # A NIK's birth date is judged against the WIB date of this clock.
+        self.clock = clock
 
     def create(
         self, session: Session, org_id: str, data: CustomerInput
     ) -> tuple[CustomerView, records.VerificationRecord | None]:
         data = _validated(data)
-        reasons = nik_reasons(data.nik) if data.nik else ()
+        reasons = nik_reasons(data.nik, wib_date(self.clock())) if data.nik else ()
         if reasons:
             # Refused before anything is written: the partner fixes the input.
             raise InvalidArgument(

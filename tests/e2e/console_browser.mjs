@@ -2,7 +2,8 @@
 // /usr/bin/chromium through the SDK's pinned playwright-core; nothing is
 // downloaded) with Chrome's virtual WebAuthn authenticator: password
 // sign-in, adding a passkey, passkey sign-in, search, the customer page, a
-// review decision and an export download. Screenshots go to --shots; the
+// review decision (sent again after its answer was lost: one decision) and an
+// export download. Screenshots go to --shots; the
 // outcome is printed as JSON on the last line of stdout.
 //
 //   node tests/e2e/console_browser.mjs --origin http://localhost:PORT --email E \
@@ -97,8 +98,31 @@ try {
   result.missingPortraits = await page.$$eval(".review .faces p.muted", (notes) => notes.map((n) => n.textContent));
   await shot("05-review-queue");
   await page.fill(".review .note", "Same person; new KTP card.");
+  // The first decision reaches the gateway and is recorded, but its answer is
+  // lost on the way back; the analyst clicks Approve again. The console sends
+  // the same action with the same Idempotency-Key, so the second click gets
+  // the first answer instead of deciding (or being refused) a second time.
+  const decisionPath = /\/api\/identity\/review-queue\/[^/]+\/decision$/;
+  result.decisionKeys = [];
+  page.on("request", (r) => {
+    if (r.method() === "POST" && decisionPath.test(new URL(r.url()).pathname)) {
+      result.decisionKeys.push(r.headers()["idempotency-key"] || "");
+    }
+  });
+  let answers = 0;
+  await page.route(decisionPath, async (route) => {
+    answers += 1;
+    if (answers > 1) return route.continue();
+    const answer = await route.fetch();
+    result.lostAnswerStatus = answer.status();
+    await route.abort("connectionreset");
+  });
+  await page.click(".review .approve");
+  await status("Decision refused");
+  result.lostAnswer = await page.textContent("#status");
   await page.click(".review .approve");
   await status("Decision recorded");
+  await page.unroute(decisionPath);
   result.decision = await page.textContent("#status");
   await shot("06-decided");
   result.steps.push("review decided");

@@ -4,7 +4,8 @@ real gateway on a socket at http://localhost:<port>, kyc-tier (fake
 downstream ports) on PostgreSQL with its WebAuthn relying party set to that
 origin, and Chrome's virtual authenticator. Password sign-in, a passkey
 added and used to sign in, the persona searched and their page opened, a
-duplicate-face review approved (the tier rises), and a customer export
+duplicate-face review approved (the tier rises; sent again after its answer
+was lost, with the same Idempotency-Key: decided once), and a customer export
 downloaded. Screenshots are kept in .build/test-artefacts/console/.
 """
 
@@ -14,6 +15,7 @@ import asyncio
 import dataclasses
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -24,6 +26,7 @@ import httpx
 import pytest
 
 from gateway.server import start
+from services.kyc_tier import models
 from services.kyc_tier.bootstrap import build
 from services.kyc_tier.service import SPEC
 from tests.service.test_console_auth import PASSWORD, create_user
@@ -33,6 +36,7 @@ from tests.service.test_console_webhooks import failed_delivery
 from tests.support import REPO_ROOT, kyc_tier_env, start_service, unavailable, unique_name
 from tests.support.gateway import bearer, create_org_and_key, gateway_settings
 from tests.support.kyc_fakes import KycFakes
+from tests.support.kyc_fakes import rows as table_rows
 from tests.support.mesh import postgres_schema
 
 pytestmark = pytest.mark.slow
@@ -106,6 +110,8 @@ async def test_an_analyst_works_the_console_in_a_real_browser() -> None:
             done = await asyncio.to_thread(
                 subprocess.run, command, capture_output=True, text=True, timeout=240
             )
+            decided = await table_rows(kyc.core, models.AuditOutbox, action="review.decide")
+            raised = await table_rows(kyc.core, models.TierEvent, customer_id=customer_id)
         finally:
             await gateway.stop()
             await kyc.stop(0)
@@ -134,6 +140,20 @@ async def test_an_analyst_works_the_console_in_a_real_browser() -> None:
     assert result["portraits"] == [["This customer", True]]
     assert result["missingPortraits"] == ["No retained capture."]
     assert "now standard" in result["decision"]
+    # The approval sent twice (its first answer lost after it was recorded):
+    # one key for the one action, the second answered with the first response,
+    # one decision and one tier change.
+    assert result["lostAnswerStatus"] == 200
+    assert "Decision refused" in result["lostAnswer"]
+    first_key, second_key = result["decisionKeys"]
+    assert first_key == second_key
+    assert re.fullmatch(
+        r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", first_key
+    )
+    assert [(e.org_id, e.outcome) for e in decided] == [(org_id, "success")]
+    assert [(e.from_tier, e.to_tier) for e in raised if e.cause == "review_decision"] == [
+        ("basic", "standard")
+    ]
     lines = result["csv"].splitlines()
     assert lines[0].startswith("customer_id,external_id,full_name")
     assert customer_id in result["csv"] and PERSONA["nik"] not in result["csv"]

@@ -13,18 +13,22 @@ import io
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import grpc
 import httpx
 import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy import select
 
 from identity_cli.schema import migrate_all
+from identity_platform_api.kyc_tier.v1 import dashboard_pb2, dashboard_pb2_grpc
+from identity_runtime.status import error_info, status_from_rpc_error
 from services.kyc_tier import export, models, records
 from services.kyc_tier.bootstrap import build
 from services.kyc_tier.flows.face import LivenessRequest
 from services.kyc_tier.ports import Duplicate, Reason
 from services.kyc_tier.service import SPEC
 from tests.service.test_console_auth import Analyst, login, new_org, new_user
-from tests.support import kyc_tier_env, start_service, unique_name
+from tests.support import channel, kyc_tier_env, start_service, unique_name
 from tests.support.gateway import assert_error, bearer, gateway_client, gateway_settings
 from tests.support.kyc_fakes import (
     KycFakes,
@@ -33,6 +37,7 @@ from tests.support.kyc_fakes import (
     rows,
 )
 from tests.support.mesh import postgres_schema
+from tests.support.meshauth import caller_metadata
 
 NIK = "3273024107950003"
 OTHER_NIK = "3273024107950011"
@@ -507,3 +512,100 @@ async def test_the_customer_timeline_lists_verifications_with_their_scores_per_o
     assert_error(scoped, 403, "SCOPE_INSUFFICIENT")
     anonymous = await client.get(f"/api/identity/customers/{customer_id}/verifications")
     assert anonymous.status_code == 401
+
+
+# Bad filters of the two filtered listings, each as the gRPC request carries it.
+BAD_FILTERS = [
+    ("ListReviewQueue", dashboard_pb2.ListReviewQueueRequest(status=7), "status"),
+    ("ListReviewQueue", dashboard_pb2.ListReviewQueueRequest(kind=99), "kind"),
+    (
+        "ListTierEvents",
+        dashboard_pb2.ListTierEventsRequest(start_time=Timestamp(seconds=2**40)),
+        "start_time",
+    ),
+    (
+        "ListTierEvents",
+        dashboard_pb2.ListTierEventsRequest(end_time=Timestamp(seconds=1, nanos=-1)),
+        "end_time",
+    ),
+]
+
+
+async def call_dashboard(kyc_tier, rpc: str, request: Any, org_id: str) -> Any:
+    """The RPC on kyc-tier's gRPC port, as the gateway forwards an analyst's call."""
+    metadata = caller_metadata(
+        org_id, scopes=("internal",), actor="console_user:usr_x", issuer="gateway"
+    )
+    async with channel(kyc_tier, credentials=False) as chan:
+        stub = dashboard_pb2_grpc.DashboardServiceStub(chan)
+        return await getattr(stub, rpc)(request, metadata=metadata)
+
+
+@pytest.mark.parametrize(("rpc", "request_", "field"), BAD_FILTERS)
+async def test_a_caller_without_an_organisation_is_refused_before_its_filter(
+    kyc_tier, rpc: str, request_: Any, field: str
+) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await call_dashboard(kyc_tier, rpc, request_, org_id="")
+    assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert error_info(status_from_rpc_error(refused.value)).reason == "TENANT_MISSING"
+
+
+@pytest.mark.parametrize(("rpc", "request_", "field"), BAD_FILTERS)
+async def test_an_organisations_bad_filter_is_invalid_field(
+    database_url, kyc_tier, rpc: str, request_: Any, field: str
+) -> None:
+    org_id, _ = await new_org(database_url)
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await call_dashboard(kyc_tier, rpc, request_, org_id)
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    info = error_info(status_from_rpc_error(refused.value))
+    assert (info.reason, info.metadata["field"]) == ("INVALID_FIELD", field)
+
+
+async def test_an_organisations_filtered_listings_answer_over_grpc(database_url, kyc_tier) -> None:
+    org_id, _ = await new_org(database_url)
+    queue = await call_dashboard(
+        kyc_tier,
+        "ListReviewQueue",
+        dashboard_pb2.ListReviewQueueRequest(status=dashboard_pb2.REVIEW_STATUS_PENDING),
+        org_id,
+    )
+    assert list(queue.items) == []
+    events = await call_dashboard(
+        kyc_tier,
+        "ListTierEvents",
+        dashboard_pb2.ListTierEventsRequest(start_time=Timestamp(seconds=1_700_000_000)),
+        org_id,
+    )
+    assert list(events.events) == []
+
+
+async def test_a_decision_sent_again_with_its_idempotency_key_is_decided_once(
+    database_url, client, kyc_tier, fakes
+) -> None:
+    """The console's retry of one action (the first answer lost): the same key
+    and decision answer the first response; the key with another decision is
+    refused; a second decision without a key is REVIEW_ALREADY_DECIDED."""
+    mine = await org_with_analyst(client, database_url)
+    customer_id = await mine.customer(client, nik=NIK)
+    held = fakes.matcher.enroll_reference(customer_id, active=False)
+    review_id = await held_for_review(kyc_tier.core, mine.org_id, customer_id, held)
+    path = f"/api/identity/review-queue/{review_id}/decision"
+    decision = {"decision": "REVIEW_DECISION_APPROVE", "note": "same person"}
+    keyed = mine.analyst.headers() | {"Idempotency-Key": unique_name("action")}
+
+    first = await client.post(path, json=decision, headers=keyed)
+    again = await client.post(path, json=decision, headers=keyed)
+
+    assert first.status_code == 200, first.text
+    assert again.status_code == 200, again.text
+    assert again.json() == first.json()
+    assert first.json()["tier"] == "KYC_TIER_STANDARD"
+    audit = await rows(kyc_tier.core, models.AuditOutbox, action="review.decide")
+    assert len([e for e in audit if e.org_id == mine.org_id]) == 1
+    events = await rows(kyc_tier.core, models.TierEvent, customer_id=customer_id)
+    assert len([e for e in events if e.to_tier == "standard"]) == 1
+    reject = {"decision": "REVIEW_DECISION_REJECT", "note": "same person"}
+    assert_error(await client.post(path, json=reject, headers=keyed), 409, "IDEMPOTENCY_KEY_REUSED")
+    assert_error(await mine.analyst.post(path, decision), 400, "REVIEW_ALREADY_DECIDED")

@@ -99,13 +99,62 @@ def test_parameters_bodies_security_and_limits(document: dict) -> None:
     assert "customerId" not in body["properties"] and "targetTier" in body["properties"]
     assert document["paths"]["/api/healthz"]["get"]["security"] == []
     assert document["paths"]["/api/identity/search"]["get"]["x-identity-scope"] == "internal"
-    assert set(document["components"]["securitySchemes"]) == {"ApiKeyBearer", "ApiKeyHeader"}
+    assert set(document["components"]["securitySchemes"]) == {
+        "ApiKeyBearer",
+        "ApiKeyHeader",
+        "SdkSession",
+    }
     capture = document["paths"]["/api/identity/document/ktp/capture"]["post"]
     assert capture["x-identity-rate-limit"] == {"requests": 5, "perSeconds": 60, "per": "customer"}
     assert capture["responses"]["429"]["x-identity-reasons"] == ["RATE_LIMITED"]
     assert "Retry-After" in capture["responses"]["429"]["headers"]
     export = document["paths"]["/api/identity/export/customers.csv"]["get"]
     assert list(export["responses"]["200"]["content"]) == ["text/csv"]
+
+
+def operations(document: dict) -> dict[tuple[str, str], dict]:
+    return {
+        (verb.upper(), path): op
+        for path, item in document["paths"].items()
+        for verb, op in item.items()
+    }
+
+
+def test_the_operations_an_sdk_session_token_opens_are_marked_from_the_route_table(
+    document: dict,
+) -> None:
+    """Exactly the routes the gateway lets an SDK session token call
+    (`Route.sdk_session`, sdk_access.check_route) list the SdkSession scheme,
+    beside the API key; every other keyed operation takes the API key alone."""
+    by_route = {
+        (route.verb, re.sub(r"_([a-z])", lambda m: m.group(1).upper(), route.path.template)): route
+        for route in ROUTES
+    }
+    marked = set()
+    for key, op in operations(document).items():
+        route = by_route.get(key)
+        security = op.get("security", document["security"])
+        if {"SdkSession": []} in security:
+            marked.add(key)
+            assert security[:2] == [{"ApiKeyBearer": []}, {"ApiKeyHeader": []}], key
+            assert op["x-identity-sdk-session"] is True and "Bearer sdk_" in op["description"]
+        else:
+            assert "x-identity-sdk-session" not in op, key
+        if route is not None and route.scope != "anonymous" and not route.sdk_session:
+            assert security == [{"ApiKeyBearer": []}, {"ApiKeyHeader": []}], key
+    expected = {key for key, route in by_route.items() if route.sdk_session}
+    assert marked == expected
+    # The capture routes are among them; minting a session and the partner's
+    # customer list are not.
+    assert ("POST", "/api/identity/document/ktp/capture") in marked
+    assert ("POST", "/api/identity/sdk-sessions") not in marked
+    assert ("GET", "/api/customers") not in marked
+    scheme = document["components"]["securitySchemes"]["SdkSession"]
+    assert (scheme["type"], scheme["scheme"], scheme["bearerFormat"]) == (
+        "http",
+        "bearer",
+        "sdk_...",
+    )
 
 
 async def test_the_gateway_serves_the_same_document_and_its_errors_conform(document: dict) -> None:

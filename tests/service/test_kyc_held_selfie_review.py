@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
 
 import pytest
 
@@ -22,12 +21,10 @@ from services.kyc_tier.flows.face import FaceMatchResult, LivenessRequest, Match
 from services.kyc_tier.mapping.captures import bundle_input
 from services.kyc_tier.ports import Duplicate
 from tests.support import unique_name
+from tests.support.held_review import HeldCapture, holding
 from tests.support.kyc_fakes import (
     KycFakes,
-    assert_audit_entries_acceptable,
-    fake_kyc_core,
     new_org,
-    rows,
 )
 
 
@@ -49,22 +46,10 @@ def selfie_request(customer_id: str) -> LivenessRequest:
 
 
 @dataclass
-class HeldSelfie:
+class HeldSelfie(HeldCapture):
     """A customer whose onboarding selfie matched another customer's face."""
 
-    core: KycTierCore
-    fakes: KycFakes
-    org_id: str
-    customer_id: str
     request: LivenessRequest
-    verification_id: str
-
-    async def rows(self, model: Any, **where: Any) -> list[Any]:
-        return await rows(self.core, model, customer_id=self.customer_id, **where)
-
-    async def decide(self, decision: str) -> None:
-        (review,) = await self.rows(models.ReviewItem)
-        await self.core.reviews.decide(self.org_id, review.review_id, decision, "")
 
     async def match_citing_it(self) -> FaceMatchResult:
         request = MatchRequest(self.customer_id, liveness_verification_id=self.verification_id)
@@ -79,18 +64,6 @@ class HeldSelfie:
         assert await self.rows(models.Verification, kind="face_match") == []
         return refused.value
 
-    def forget_model_calls(self) -> None:
-        self.fakes.quality.face_calls.clear()
-        self.fakes.liveness.checks.clear()
-        self.fakes.embedder.embedded.clear()
-        self.fakes.matcher.verified.clear()
-
-    def assert_no_model_call(self) -> None:
-        assert self.fakes.quality.face_calls == []
-        assert self.fakes.liveness.checks == []
-        assert self.fakes.embedder.embedded == []
-        assert self.fakes.matcher.verified == []
-
 
 async def hold_a_selfie(core: KycTierCore, fakes: KycFakes) -> HeldSelfie:
     org_id = await new_org(core)
@@ -103,34 +76,22 @@ async def hold_a_selfie(core: KycTierCore, fakes: KycFakes) -> HeldSelfie:
     held = (await core.face.check_liveness(org_id, request)).recorded.verification
     fakes.matcher.duplicates = ()
     assert held.outcome == "needs_review"
-    return HeldSelfie(core, fakes, org_id, customer_id, request, held.verification_id)
+    return HeldSelfie(core, fakes, org_id, customer_id, held.verification_id, request)
 
 
 @pytest.fixture
 async def held(database_url: str) -> AsyncIterator[HeldSelfie]:
-    fakes = KycFakes()
-    async with fake_kyc_core(database_url, fakes) as core:
-        yield await hold_a_selfie(core, fakes)
-        await assert_audit_entries_acceptable(core)
+    async with holding(database_url, hold_a_selfie) as made:
+        yield made
 
 
 async def test_a_new_selfie_while_the_held_one_waits_is_refused_and_writes_nothing(
     held: HeldSelfie,
 ) -> None:
-    held.forget_model_calls()
-    with pytest.raises(DomainError) as refused:
-        await held.core.face.check_liveness(held.org_id, selfie_request(held.customer_id))
-
-    assert (refused.value.code, refused.value.reason) == ("FAILED_PRECONDITION", "REVIEW_PENDING")
-    assert refused.value.metadata == {"kind": "face_liveness"}
-    held.assert_no_model_call()
-    assert len(held.fakes.matcher.enrollments[held.customer_id]) == 1
-    (verification,) = await held.rows(models.Verification)
-    assert verification.verification_id == held.verification_id
-    (review,) = await held.rows(models.ReviewItem)
-    assert review.status == "pending"
-    attempts = await held.rows(models.Attempt, kind="face_liveness")
-    assert sorted(a.outcome for a in attempts) == ["needs_review", "refused"]
+    await held.assert_new_capture_refused(
+        lambda: held.core.face.check_liveness(held.org_id, selfie_request(held.customer_id)),
+        "face_liveness",
+    )
 
     # The held selfie's own replay still answers as it did.
     again = await held.core.face.check_liveness(held.org_id, held.request)

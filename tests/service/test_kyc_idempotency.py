@@ -43,7 +43,7 @@ from identity_runtime.status import error_info, status_from_rpc_error
 from services.kyc_tier import models
 from services.kyc_tier.bootstrap import build
 from services.kyc_tier.idempotency import IdempotentRequest
-from services.kyc_tier.ports import KtpAssessment, KtpField
+from services.kyc_tier.ports import Duplicate, KtpAssessment, KtpField
 from services.kyc_tier.retention import KycSweeper
 from services.kyc_tier.service import SPEC
 from tests.service.test_kyc_tier_routes import Partner, partner_for
@@ -180,6 +180,45 @@ def without_replayed(reply: dict[str, Any]) -> dict[str, Any]:
 
 def verification_id(reply: dict[str, Any]) -> str:
     return reply.get("verificationId") or reply["verification"]["verificationId"]
+
+
+async def test_a_new_card_while_a_held_card_awaits_review_is_400_review_pending(
+    database_url, client, kyc_tier, fakes
+) -> None:
+    """Through the gateway: a card held for review (its portrait is another
+    customer's face) refuses a new card (400 FAILED_PRECONDITION / REVIEW_PENDING,
+    documented for the route) before capture-quality runs; once an analyst
+    decides, a new card is captured; the held card's replay still answers."""
+    org_id, partner = await partner_for(database_url, client)
+    other = await partner.new_customer()
+    fakes.matcher.enroll_reference(other, "ktp_extract")
+    customer_id = await partner.new_customer()
+    fakes.quality.ktp = GOOD_CARD
+    fakes.matcher.duplicates = (Duplicate(other, 0.93),)
+    path, _ = CAPTURE_ROUTES["ktp capture"]
+    held_body = ktp_body(customer_id, unique_name("nonce"), b"frame-0")
+    held = await partner.post(path, held_body)
+    assert held.status_code == 200, held.text
+    assert held.json()["verification"]["outcome"] == "VERIFICATION_OUTCOME_NEEDS_REVIEW"
+    fakes.matcher.duplicates = ()
+    fakes.quality.ktp_calls.clear()
+
+    refused = await partner.post(path, ktp_body(customer_id, unique_name("nonce"), b"frame-0"))
+
+    error = assert_error(refused, 400, "REVIEW_PENDING")
+    assert error["status"] == "FAILED_PRECONDITION"
+    assert error["metadata"] == {"kind": "ktp_capture"}
+    assert_documented(refused)
+    assert fakes.quality.ktp_calls == []
+    replay = await partner.post(path, held_body)
+    assert replay.status_code == 200 and replay.json()["replayed"] is True
+
+    (review,) = await rows(kyc_tier.core, models.ReviewItem, customer_id=customer_id)
+    await kyc_tier.core.reviews.decide(org_id, review.review_id, "approve", "")
+    captured = await partner.post(path, ktp_body(customer_id, unique_name("nonce"), b"frame-0"))
+    assert captured.status_code == 200, captured.text
+    assert captured.json()["verification"]["outcome"] == "VERIFICATION_OUTCOME_PASSED"
+    assert fakes.quality.ktp_calls == [2]
 
 
 @pytest.mark.parametrize("route", CAPTURE_ROUTES)

@@ -89,6 +89,8 @@ class FakeCaptureQuality:
     face: FaceAssessment = GOOD_FACE
     ktp: KtpAssessment | None = None
     face_calls: list[tuple[str, int]] = field(default_factory=list)
+    # The number of frames of each KTP card checked.
+    ktp_calls: list[int] = field(default_factory=list)
 
     async def assess_face(self, frames: CapturedFrames, kind: str) -> FaceAssessment:
         self.face_calls.append((kind, len(frames.images)))
@@ -98,6 +100,7 @@ class FakeCaptureQuality:
         self, frames: CapturedFrames, submitted_nik: str, submitted_fields: Mapping[str, str]
     ) -> KtpAssessment:
         assert self.ktp is not None, "set FakeCaptureQuality.ktp for a KTP capture"
+        self.ktp_calls.append(len(frames.images))
         return self.ktp
 
     async def crop_portrait(self, image: bytes) -> bytes | None:

@@ -259,3 +259,16 @@ def test_arbitrary_text_never_raises_and_never_leaks(text: str) -> None:
     assert check.valid == (not check.reasons)
     if len(text.strip()) == 16 and text.strip().isdigit() and text.strip().isascii():
         assert n.NIK_LENGTH not in check.reasons
+
+
+@pytest.mark.parametrize(
+    ("instant", "wib_day"),
+    [
+        (dt.datetime(2026, 11, 26, 16, 59, 59, tzinfo=dt.UTC), dt.date(2026, 11, 26)),
+        # From 17:00 UTC it is already the next day in Jakarta.
+        (dt.datetime(2026, 11, 26, 17, 0, tzinfo=dt.UTC), dt.date(2026, 11, 27)),
+        (dt.datetime(2026, 12, 31, 18, 30, tzinfo=dt.UTC), dt.date(2027, 1, 1)),
+    ],
+)
+def test_a_ktp_date_is_the_wib_date_of_the_instant(instant: dt.datetime, wib_day: dt.date) -> None:
+    assert n.wib_date(instant) == wib_day

@@ -204,12 +204,9 @@ class FaceFlow:
             decide_liveness,
             capture,
             recall=recall_liveness,
-            precheck=lambda _resume: self._no_pending_review(org_id, request.customer_id),
-        )
-
-    async def _no_pending_review(self, org_id: str, customer_id: str) -> None:
-        await self.pipeline.store.read(
-            lambda s: reviews.require_none_pending(s, org_id, customer_id, tiers.FACE_LIVENESS)
+            precheck=reviews.none_pending(
+                self.pipeline.store, org_id, request.customer_id, tiers.FACE_LIVENESS
+            ),
         )
 
     async def _assess_liveness(

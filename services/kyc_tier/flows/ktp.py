@@ -12,7 +12,11 @@
 The capture runs through the capture pipeline, which makes it idempotent
 (`replays.py`): the same bundle sent again (same nonce, digest and customer,
 within 24 h) returns the original verification with `replayed`; a nonce seen
-with anything else is refused.
+with anything else is refused. While a held card (its portrait matched
+another customer's face) awaits an analyst, a new card of that customer is
+refused before any model call (FAILED_PRECONDITION / REVIEW_PENDING), as a
+new selfie is while a held selfie waits; a replay of the held card still
+answers.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from sqlalchemy.orm import Session
 from identity_ktp import compare
 from identity_ktp.thresholds import Thresholds
 from services.kyc_tier import bundles, customers, models, records, tiers
-from services.kyc_tier.flows import biometrics
+from services.kyc_tier.flows import biometrics, reviews
 from services.kyc_tier.flows.capture import check_liveness
 from services.kyc_tier.flows.devices import Challenges
 from services.kyc_tier.flows.pipeline import CapturePipeline, Decision, Step, Subject
@@ -213,6 +217,11 @@ class KtpFlow:
             capture,
             self._keep_card_nik,
             recall=_recall,
+            # A card held for review (its portrait is another customer's face)
+            # refuses a new card before any model call: REVIEW_PENDING.
+            precheck=reviews.none_pending(
+                self.pipeline.store, org_id, request.customer_id, tiers.KTP_CAPTURE
+            ),
         )
         return _result(run.recorded.verification, run.recorded.tier, run.replayed)
 

@@ -42,6 +42,7 @@ from identity_runtime import context
 from identity_runtime.errors import FailedPrecondition, NotFound, invalid_field
 from identity_store.types import utcnow
 from services.kyc_tier import customers, models, outbox, records, tiers, webhook_events
+from services.kyc_tier.flows.prechecks import Precheck
 from services.kyc_tier.ports import Matcher, Reason
 from services.kyc_tier.reason_rows import with_stored_reasons
 from services.kyc_tier.store import Store
@@ -102,6 +103,15 @@ def require_none_pending(session: Session, org_id: str, customer_id: str, kind: 
     )
     if pending is not None:
         raise review_pending(kind)
+
+
+def none_pending(store: Store, org_id: str, customer_id: str, kind: str) -> Precheck:
+    """A capture flow's precheck: `require_none_pending`, read before any model work."""
+
+    async def check(_resume: bool) -> None:
+        await store.read(lambda s: require_none_pending(s, org_id, customer_id, kind))
+
+    return check
 
 
 def review_pending(kind: str) -> FailedPrecondition:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -63,9 +63,25 @@ ERASURE_STATE_TO_PROTO = enum_values(
 )
 
 
-def when(message: Timestamp | None) -> datetime | None:
-    """A timestamp the caller set, as an aware datetime; None when unset."""
-    return message.ToDatetime(tzinfo=UTC) if message is not None and message.ByteSize() else None
+def when(message: Timestamp | None, field: str = "timestamp") -> datetime | None:
+    """A timestamp the caller set, as an aware datetime; None when unset. One
+    out of range (before year 1, after 9999, bad nanos) is INVALID_FIELD `field`."""
+    if message is None or not message.ByteSize():
+        return None
+    try:
+        return message.ToDatetime(tzinfo=UTC)
+    except ValueError:
+        raise invalid_field(field, "is not a valid timestamp") from None
+
+
+def filter_value(names: Mapping[int, str], value: int, field: str) -> str:
+    """A filter's enum value as its domain name; unset is "" (no filter), an
+    unknown value INVALID_FIELD `field` (not silently no filter)."""
+    if not value:
+        return ""
+    if value not in names:
+        raise invalid_field(field, "unknown value")
+    return names[value]
 
 
 def scopes_from_proto(values: Iterable[int]) -> tuple[str, ...]:

@@ -117,8 +117,11 @@ class DashboardServiceServicer:
         """DecideReview approves or rejects a review item: the verdict on the
         verification under review (a new passed or failed verification of its
         kind); the tier is recomputed (tier event + audit entry when it changes).
+        Honours `Idempotency-Key` (the console sends one per analyst's action):
+        the same decision sent again with its key answers the first response.
         Errors: NOT_FOUND / REVIEW_NOT_FOUND; FAILED_PRECONDITION /
-        REVIEW_ALREADY_DECIDED.
+        REVIEW_ALREADY_DECIDED; ALREADY_EXISTS / IDEMPOTENCY_KEY_REUSED; ABORTED /
+        IDEMPOTENCY_KEY_IN_PROGRESS.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

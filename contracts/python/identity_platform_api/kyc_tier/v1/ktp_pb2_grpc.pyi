@@ -51,10 +51,13 @@ class KtpServiceStub:
     refused; while the first is still running, a repeat is ABORTED /
     CAPTURE_IN_PROGRESS (retry shortly). A repeat of a capture cut short (a
     deadline) completes it. Every capture RPC behaves so (CAPTURE_SIGNING.md,
-    section 7).
+    section 7). While an earlier card is held for review (its portrait
+    matched another customer's face), a new one is refused:
+    FAILED_PRECONDITION / REVIEW_PENDING, nothing enrolled or recorded.
     Errors: NOT_FOUND / CUSTOMER_NOT_FOUND, CHALLENGE_NOT_FOUND,
     DEVICE_NOT_FOUND; FAILED_PRECONDITION / CHALLENGE_EXPIRED,
-    CHALLENGE_ALREADY_USED, BUNDLE_STALE, CUSTOMER_ERASED; PERMISSION_DENIED /
+    CHALLENGE_ALREADY_USED, BUNDLE_STALE, CUSTOMER_ERASED, REVIEW_PENDING;
+    PERMISSION_DENIED /
     CHALLENGE_MISMATCH, BUNDLE_SIGNATURE_INVALID; ALREADY_EXISTS /
     NONCE_REPLAYED; INVALID_ARGUMENT / INVALID_FIELD, IMAGE_*,
     BUNDLE_HASH_MISMATCH; ABORTED / CAPTURE_IN_PROGRESS; RESOURCE_EXHAUSTED /
@@ -84,10 +87,13 @@ class KtpServiceAsyncStub(KtpServiceStub):
     refused; while the first is still running, a repeat is ABORTED /
     CAPTURE_IN_PROGRESS (retry shortly). A repeat of a capture cut short (a
     deadline) completes it. Every capture RPC behaves so (CAPTURE_SIGNING.md,
-    section 7).
+    section 7). While an earlier card is held for review (its portrait
+    matched another customer's face), a new one is refused:
+    FAILED_PRECONDITION / REVIEW_PENDING, nothing enrolled or recorded.
     Errors: NOT_FOUND / CUSTOMER_NOT_FOUND, CHALLENGE_NOT_FOUND,
     DEVICE_NOT_FOUND; FAILED_PRECONDITION / CHALLENGE_EXPIRED,
-    CHALLENGE_ALREADY_USED, BUNDLE_STALE, CUSTOMER_ERASED; PERMISSION_DENIED /
+    CHALLENGE_ALREADY_USED, BUNDLE_STALE, CUSTOMER_ERASED, REVIEW_PENDING;
+    PERMISSION_DENIED /
     CHALLENGE_MISMATCH, BUNDLE_SIGNATURE_INVALID; ALREADY_EXISTS /
     NONCE_REPLAYED; INVALID_ARGUMENT / INVALID_FIELD, IMAGE_*,
     BUNDLE_HASH_MISMATCH; ABORTED / CAPTURE_IN_PROGRESS; RESOURCE_EXHAUSTED /
@@ -124,10 +130,13 @@ class KtpServiceServicer:
         refused; while the first is still running, a repeat is ABORTED /
         CAPTURE_IN_PROGRESS (retry shortly). A repeat of a capture cut short (a
         deadline) completes it. Every capture RPC behaves so (CAPTURE_SIGNING.md,
-        section 7).
+        section 7). While an earlier card is held for review (its portrait
+        matched another customer's face), a new one is refused:
+        FAILED_PRECONDITION / REVIEW_PENDING, nothing enrolled or recorded.
         Errors: NOT_FOUND / CUSTOMER_NOT_FOUND, CHALLENGE_NOT_FOUND,
         DEVICE_NOT_FOUND; FAILED_PRECONDITION / CHALLENGE_EXPIRED,
-        CHALLENGE_ALREADY_USED, BUNDLE_STALE, CUSTOMER_ERASED; PERMISSION_DENIED /
+        CHALLENGE_ALREADY_USED, BUNDLE_STALE, CUSTOMER_ERASED, REVIEW_PENDING;
+        PERMISSION_DENIED /
         CHALLENGE_MISMATCH, BUNDLE_SIGNATURE_INVALID; ALREADY_EXISTS /
         NONCE_REPLAYED; INVALID_ARGUMENT / INVALID_FIELD, IMAGE_*,
         BUNDLE_HASH_MISMATCH; ABORTED / CAPTURE_IN_PROGRESS; RESOURCE_EXHAUSTED /
