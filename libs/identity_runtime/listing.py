@@ -48,6 +48,22 @@ async def org_page(
     return await listing(require_org(), what, request.page_size, request.page_token)
 
 
+# A paged request carrying a filter to convert.
+R = TypeVar("R", bound=PageRequest)
+
+
+async def filtered_org_page(
+    listing: Callable[[str, Q, int, str], Awaitable[P]],
+    convert: Callable[[R], Q],
+    request: R,
+) -> P:
+    """As `org_page`, the filter converted from the request: the caller's
+    organisation is checked first, so a caller without one is refused as such
+    (UNAUTHENTICATED / TENANT_MISSING) whatever its filter holds."""
+    org_id = require_org()
+    return await listing(org_id, convert(request), request.page_size, request.page_token)
+
+
 def list_reply(cls: type[M], items: Iterable[T], /, **field: Callable[[T], Any]) -> M:
     """`cls` holding `items`, each converted. The one keyword names the reply's
     repeated field and converts an item:

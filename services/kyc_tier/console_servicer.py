@@ -3,8 +3,8 @@ console sign-in. Like servicer.py: convert, call one flow, convert."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator
+from typing import Any
 
 from identity_platform_api.kyc_tier.v1 import (
     console_auth_pb2,
@@ -13,33 +13,17 @@ from identity_platform_api.kyc_tier.v1 import (
     dashboard_pb2_grpc,
 )
 from identity_runtime.context import require_org
-from identity_runtime.listing import org_page, page_reply
+from identity_runtime.listing import filtered_org_page, org_page, page_reply
 from services.kyc_tier.mapping import console as console_mapping
 from services.kyc_tier.mapping import enums, resources, responses
 from services.kyc_tier.mapping.idempotent import idempotent
 from services.kyc_tier.servicer import KycTierServicer
-
-Q = TypeVar("Q")
-P = TypeVar("P")
-R = TypeVar("R", dashboard_pb2.ListReviewQueueRequest, dashboard_pb2.ListTierEventsRequest)
 
 # The streamed and the one-message export requests carry the same fields.
 CustomersExport = dashboard_pb2.StreamCustomersCsvRequest | dashboard_pb2.ExportCustomersCsvRequest
 VerificationsExport = (
     dashboard_pb2.StreamVerificationsCsvRequest | dashboard_pb2.ExportVerificationsCsvRequest
 )
-
-
-async def _filtered_org_page(
-    listing: Callable[[str, Q, int, str], Awaitable[P]],
-    convert: Callable[[R], Q],
-    request: R,
-) -> P:
-    """As `org_page`, the filter converted from the request: the caller's
-    organisation is checked first, so a caller without one is refused as such
-    (UNAUTHENTICATED / TENANT_MISSING) whatever its filter holds."""
-    org_id = require_org()
-    return await listing(org_id, convert(request), request.page_size, request.page_token)
 
 
 class DashboardServicer(KycTierServicer, dashboard_pb2_grpc.DashboardServiceServicer):
@@ -52,7 +36,7 @@ class DashboardServicer(KycTierServicer, dashboard_pb2_grpc.DashboardServiceServ
     async def ListReviewQueue(
         self, request: dashboard_pb2.ListReviewQueueRequest, _: Any
     ) -> dashboard_pb2.ListReviewQueueResponse:
-        page = await _filtered_org_page(
+        page = await filtered_org_page(
             self.core.dashboard.review_queue, console_mapping.review_query, request
         )
         return console_mapping.review_page(page)
@@ -78,7 +62,7 @@ class DashboardServicer(KycTierServicer, dashboard_pb2_grpc.DashboardServiceServ
     async def ListTierEvents(
         self, request: dashboard_pb2.ListTierEventsRequest, _: Any
     ) -> dashboard_pb2.ListTierEventsResponse:
-        page = await _filtered_org_page(
+        page = await filtered_org_page(
             self.core.dashboard.tier_events, console_mapping.tier_event_query, request
         )
         return console_mapping.tier_event_page(page)

@@ -31,7 +31,7 @@ from identity_platform_api.kyc_tier.v1 import (
     step_up_pb2_grpc,
 )
 from identity_runtime.context import require_org
-from identity_runtime.listing import list_reply, org_page
+from identity_runtime.listing import filtered_org_page, list_reply, org_page
 from identity_runtime.server import CoreServicer
 from services.kyc_tier.bootstrap import KycTierCore
 from services.kyc_tier.mapping import captures, consent, enums, resources, responses
@@ -219,8 +219,9 @@ class AttemptServicer(KycTierServicer, attempts_pb2_grpc.AttemptServiceServicer)
     async def ListAttempts(
         self, request: attempts_pb2.ListAttemptsRequest, _: Any
     ) -> attempts_pb2.ListAttemptsResponse:
-        filters = resources.attempt_filter(request)
-        page = await org_page(self.core.kyc.list_attempts, filters, request)
+        page = await filtered_org_page(
+            self.core.kyc.list_attempts, resources.attempt_filter, request
+        )
         return responses.attempt_page(attempts_pb2.ListAttemptsResponse, page)
 
     async def ListCustomerAttempts(

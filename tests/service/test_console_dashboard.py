@@ -20,7 +20,13 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy import select
 
 from identity_cli.schema import migrate_all
-from identity_platform_api.kyc_tier.v1 import dashboard_pb2, dashboard_pb2_grpc
+from identity_platform_api.kyc_tier.v1 import (
+    attempts_pb2,
+    attempts_pb2_grpc,
+    dashboard_pb2,
+    dashboard_pb2_grpc,
+    resources_pb2,
+)
 from identity_runtime.status import error_info, status_from_rpc_error
 from services.kyc_tier import export, models, records
 from services.kyc_tier.bootstrap import build
@@ -514,7 +520,7 @@ async def test_the_customer_timeline_lists_verifications_with_their_scores_per_o
     assert anonymous.status_code == 401
 
 
-# Bad filters of the two filtered listings, each as the gRPC request carries it.
+# Bad filters of the filtered listings, each as the gRPC request carries it.
 BAD_FILTERS = [
     ("ListReviewQueue", dashboard_pb2.ListReviewQueueRequest(status=7), "status"),
     ("ListReviewQueue", dashboard_pb2.ListReviewQueueRequest(kind=99), "kind"),
@@ -528,7 +534,24 @@ BAD_FILTERS = [
         dashboard_pb2.ListTierEventsRequest(end_time=Timestamp(seconds=1, nanos=-1)),
         "end_time",
     ),
+    ("ListAttempts", attempts_pb2.ListAttemptsRequest(kind=99), "kind"),
+    ("ListAttempts", attempts_pb2.ListAttemptsRequest(outcome=42), "outcome"),
+    (
+        "ListAttempts",
+        attempts_pb2.ListAttemptsRequest(start_time=Timestamp(seconds=-(2**40))),
+        "start_time",
+    ),
+    (
+        "ListAttempts",
+        attempts_pb2.ListAttemptsRequest(end_time=Timestamp(seconds=2**40)),
+        "end_time",
+    ),
 ]
+STUBS = {
+    "ListReviewQueue": dashboard_pb2_grpc.DashboardServiceStub,
+    "ListTierEvents": dashboard_pb2_grpc.DashboardServiceStub,
+    "ListAttempts": attempts_pb2_grpc.AttemptServiceStub,
+}
 
 
 async def call_dashboard(kyc_tier, rpc: str, request: Any, org_id: str) -> Any:
@@ -537,7 +560,7 @@ async def call_dashboard(kyc_tier, rpc: str, request: Any, org_id: str) -> Any:
         org_id, scopes=("internal",), actor="console_user:usr_x", issuer="gateway"
     )
     async with channel(kyc_tier, credentials=False) as chan:
-        stub = dashboard_pb2_grpc.DashboardServiceStub(chan)
+        stub = STUBS[rpc](chan)
         return await getattr(stub, rpc)(request, metadata=metadata)
 
 
@@ -579,6 +602,16 @@ async def test_an_organisations_filtered_listings_answer_over_grpc(database_url,
         org_id,
     )
     assert list(events.events) == []
+    attempts = await call_dashboard(
+        kyc_tier,
+        "ListAttempts",
+        attempts_pb2.ListAttemptsRequest(
+            kind=resources_pb2.VERIFICATION_KIND_STEP_UP,
+            start_time=Timestamp(seconds=1_700_000_000),
+        ),
+        org_id,
+    )
+    assert list(attempts.attempts) == []
 
 
 async def test_a_decision_sent_again_with_its_idempotency_key_is_decided_once(
