@@ -15,6 +15,8 @@ value), what no route or RPC of this API accepts:
 - numbers: scalar floats finite (no NaN, no infinities; vectors such as
   embeddings are judged whole by their domain); `page_size` between 0 and
   `MAX_PAGE_SIZE` (services clamp lower where they page smaller);
+- timestamps: within the range google.protobuf.Timestamp defines (years 1
+  to 9999, nanos 0 to 999,999,999), so that every one converts to a date;
 - repeated fields: at most `MAX_REPEATED` items; bytes fields are not
   looked at (the message size limit bounds them, and their domain checks
   their content).
@@ -250,6 +252,10 @@ def _singular(
 ) -> Iterator[FieldViolation]:
     kind = fd.type
     if kind == F.TYPE_MESSAGE:
+        if fd.message_type.full_name == TIMESTAMP:
+            if not _valid_timestamp(value):
+                yield FieldViolation(steps, "is not a valid timestamp (years 1 to 9999)")
+            return
         yield from _walk(value, steps)
     elif kind == F.TYPE_STRING:
         problem = _string_problem(value, rule_of)
@@ -262,6 +268,17 @@ def _singular(
             yield FieldViolation(steps, "must be a finite number")
     elif rule_of.name == "page_size" and not 0 <= value <= MAX_PAGE_SIZE:
         yield FieldViolation(steps, f"must be between 0 and {MAX_PAGE_SIZE}")
+
+
+TIMESTAMP = "google.protobuf.Timestamp"
+# The range google.protobuf.Timestamp defines: 0001-01-01T00:00:00Z to
+# 9999-12-31T23:59:59.999999999Z (what converts to a datetime).
+_TIMESTAMP_SECONDS = (-62_135_596_800, 253_402_300_799)
+
+
+def _valid_timestamp(value: Any) -> bool:
+    low, high = _TIMESTAMP_SECONDS
+    return low <= value.seconds <= high and 0 <= value.nanos <= 999_999_999
 
 
 def _string_problem(text: str, fd: FieldDescriptor) -> str:

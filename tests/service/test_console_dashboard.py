@@ -564,7 +564,12 @@ async def call_dashboard(kyc_tier, rpc: str, request: Any, org_id: str) -> Any:
         return await getattr(stub, rpc)(request, metadata=metadata)
 
 
-@pytest.mark.parametrize(("rpc", "request_", "field"), BAD_FILTERS)
+# The filters only the listing's own conversion refuses (an unknown enum value);
+# a time out of range is refused by the request validation every RPC runs first.
+DOMAIN_FILTERS = [case for case in BAD_FILTERS if not case[2].endswith("_time")]
+
+
+@pytest.mark.parametrize(("rpc", "request_", "field"), DOMAIN_FILTERS)
 async def test_a_caller_without_an_organisation_is_refused_before_its_filter(
     kyc_tier, rpc: str, request_: Any, field: str
 ) -> None:

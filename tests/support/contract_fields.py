@@ -67,6 +67,9 @@ class Target:
         leaf = self.leaf
         if is_map(leaf):
             getattr(current, leaf.name)["k"] = value
+        elif leaf.type == F.TYPE_MESSAGE:
+            target = getattr(current, leaf.name)
+            (target.add() if leaf.is_repeated else target).CopyFrom(value)
         elif leaf.is_repeated:
             getattr(current, leaf.name).append(value)
         else:
@@ -114,6 +117,9 @@ def _leaves(
                 yield path
         elif fd.type == F.TYPE_MESSAGE:
             inner = fd.message_type
+            if inner.full_name == "google.protobuf.Timestamp":
+                yield path  # a leaf: judged whole (its range)
+                continue
             if inner.full_name.startswith("google.") or inner.full_name in seen:
                 continue
             yield from _leaves(inner, path, seen | {inner.full_name})

@@ -14,6 +14,7 @@ import grpc
 import pytest
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from identity_runtime.field_rules import rules_of
 from identity_runtime.interceptors import _validating
@@ -39,6 +40,7 @@ FLOATS = [
 ]
 VECTORS = [t for t in ALL if t.leaf.type in (F.TYPE_FLOAT, F.TYPE_DOUBLE) and t.leaf.is_repeated]
 PAGE_SIZES = [t for t in ALL if t.leaf.name == "page_size"]
+TIMESTAMPS = [t for t in ALL if t.leaf.type == F.TYPE_MESSAGE and not is_map(t.leaf)]
 
 
 def test_the_generated_targets_cover_the_contract() -> None:
@@ -48,6 +50,7 @@ def test_the_generated_targets_cover_the_contract() -> None:
     assert "CustomerService.CreateCustomer" in rpcs
     assert any(t.proto_path == "full_name" for t in STRINGS)
     assert len(PAGE_SIZES) >= 5 and FLOATS
+    assert len({t.rpc for t in TIMESTAMPS}) >= 5
 
 
 def _refusal(message: Message) -> FieldViolation:
@@ -118,6 +121,29 @@ def test_every_page_size_is_capped(target: Target) -> None:
         error = _refusal(target.message_with(bad))
         assert error.metadata == {"field": target.proto_path}
         assert error.renamed(json_names=True).metadata == {"field": "pageSize"}
+
+
+@pytest.mark.parametrize("target", TIMESTAMPS, ids=str)
+def test_every_timestamp_must_be_within_the_protobuf_range(target: Target) -> None:
+    """Out of range, a timestamp converts to no date (it used to reach the
+    services' code and answer INTERNAL); the field is named, not the value."""
+    assert target.leaf.message_type.full_name == "google.protobuf.Timestamp"
+    for good in (
+        Timestamp(seconds=1_700_000_000, nanos=5),
+        Timestamp(seconds=-62_135_596_800),
+        Timestamp(seconds=253_402_300_799, nanos=999_999_999),
+    ):
+        validate(target.message_with(good))
+    for bad in (
+        Timestamp(seconds=2**40),
+        Timestamp(seconds=-(2**40)),
+        Timestamp(seconds=253_402_300_800),
+        Timestamp(seconds=1, nanos=-1),
+        Timestamp(seconds=1, nanos=1_000_000_000),
+    ):
+        error = _refusal(target.message_with(bad))
+        assert (error.reason, error.metadata) == ("INVALID_FIELD", {"field": target.proto_path})
+        assert "valid timestamp" in error.message
 
 
 def test_map_keys_and_list_lengths_are_checked() -> None:
