@@ -102,7 +102,7 @@ class DashboardServicer(KycTierServicer, dashboard_pb2_grpc.DashboardServiceServ
     def _verifications(self, request: VerificationsExport) -> AsyncIterator[bytes]:
         return self.core.dashboard.export_verifications(
             require_org(),
-            enums.KIND_FROM_PROTO.get(request.kind, ""),
+            enums.filter_value(enums.KIND_FROM_PROTO, request.kind, "kind"),
             enums.when(request.created_after, "created_after"),
             enums.when(request.created_before, "created_before"),
         )

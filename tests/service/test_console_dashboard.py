@@ -534,6 +534,7 @@ BAD_FILTERS = [
         dashboard_pb2.ListTierEventsRequest(end_time=Timestamp(seconds=1, nanos=-1)),
         "end_time",
     ),
+    ("StreamVerificationsCsv", dashboard_pb2.StreamVerificationsCsvRequest(kind=99), "kind"),
     ("ListAttempts", attempts_pb2.ListAttemptsRequest(kind=99), "kind"),
     ("ListAttempts", attempts_pb2.ListAttemptsRequest(outcome=42), "outcome"),
     (
@@ -550,6 +551,7 @@ BAD_FILTERS = [
 STUBS = {
     "ListReviewQueue": dashboard_pb2_grpc.DashboardServiceStub,
     "ListTierEvents": dashboard_pb2_grpc.DashboardServiceStub,
+    "StreamVerificationsCsv": dashboard_pb2_grpc.DashboardServiceStub,
     "ListAttempts": attempts_pb2_grpc.AttemptServiceStub,
 }
 
@@ -560,8 +562,10 @@ async def call_dashboard(kyc_tier, rpc: str, request: Any, org_id: str) -> Any:
         org_id, scopes=("internal",), actor="console_user:usr_x", issuer="gateway"
     )
     async with channel(kyc_tier, credentials=False) as chan:
-        stub = STUBS[rpc](chan)
-        return await getattr(stub, rpc)(request, metadata=metadata)
+        call = getattr(STUBS[rpc](chan), rpc)
+        if rpc.startswith("Stream"):
+            return [chunk async for chunk in call(request, metadata=metadata)]
+        return await call(request, metadata=metadata)
 
 
 # The filters only the listing's own conversion refuses (an unknown enum value);
