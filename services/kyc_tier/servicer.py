@@ -145,7 +145,9 @@ class FaceServicer(KycTierServicer, face_pb2_grpc.FaceServiceServicer):
         self, request: face_pb2.IssueFlashChallengeRequest, _: Any
     ) -> face_pb2.IssueFlashChallengeResponse:
         challenge = await self.core.face.issue_flash_challenge(
-            require_org(), request.customer_id, enums.PURPOSE_FROM_PROTO.get(request.purpose, "")
+            require_org(),
+            request.customer_id,
+            enums.filter_value(enums.PURPOSE_FROM_PROTO, request.purpose, "purpose"),
         )
         return face_pb2.IssueFlashChallengeResponse(challenge=resources.challenge(challenge))
 

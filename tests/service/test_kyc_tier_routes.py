@@ -368,6 +368,30 @@ async def test_an_erased_customers_step_up_is_refused_cleanly(database_url, clie
         assert_error(await partner.post(path, body), 400, "CUSTOMER_ERASED")
 
 
+async def test_a_flash_challenges_purpose_is_a_selfie_one_or_refused(database_url, client) -> None:
+    """Unset is face liveness; step-up is taken; a KTP purpose or a value the
+    contract does not define is INVALID_FIELD (an undefined one used to be
+    taken silently as face liveness)."""
+    _, partner = await partner_for(database_url, client)
+    customer_id = await partner.new_customer()
+    path = "/api/identity/face/flash-challenge"
+    for purpose, expected in (
+        (None, "CHALLENGE_PURPOSE_FACE_LIVENESS"),
+        ("CHALLENGE_PURPOSE_STEP_UP", "CHALLENGE_PURPOSE_STEP_UP"),
+    ):
+        body = {"customerId": customer_id} | ({"purpose": purpose} if purpose else {})
+        answer = await partner.post(path, body)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["challenge"]["purpose"] == expected
+    for purpose in ("CHALLENGE_PURPOSE_KTP_CAPTURE", 99):
+        refused = assert_error(
+            await partner.post(path, {"customerId": customer_id, "purpose": purpose}),
+            400,
+            "INVALID_FIELD",
+        )
+        assert refused["metadata"]["field"] == "purpose"
+
+
 async def test_a_revoked_key_is_refused_by_every_gateway_replica_within_a_second(
     database_url, kyc_tier
 ) -> None:
