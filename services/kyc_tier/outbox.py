@@ -145,7 +145,10 @@ class OutboxRelay(LeasedDelivery):
         )
 
     async def flush(self) -> int:
-        """Deliver pending entries in order until none is left or delivery fails."""
+        """Deliver pending entries in order until none is left or delivery fails.
+        A batch shorter than BATCH was all there was to claim: entries
+        committed since wake the relay again (`Store.write`), and the poll
+        picks up the rest (another replica's expired leases)."""
         delivered = 0
         while True:
             batch = await self.database.run(self._claim)
@@ -165,7 +168,7 @@ class OutboxRelay(LeasedDelivery):
                 )
             )
             delivered += len(done)
-            if failed is not None:
+            if failed is not None or len(batch) < BATCH:
                 return delivered
 
     @staticmethod
