@@ -63,12 +63,19 @@ class LeasedDelivery(WakeableLoop):
     commit; the gauges are at most one poll behind); rows are claimed for the
     queue's lease."""
 
-    def __init__(self, queue: DeliveryQueue, logger: FilteringBoundLogger, poll_seconds: float):
+    def __init__(
+        self,
+        queue: DeliveryQueue,
+        logger: FilteringBoundLogger,
+        poll_seconds: float,
+        gather_seconds: float = 0.0,
+    ):
         super().__init__(
             name=queue.loop_name,
             poll_seconds=poll_seconds,
             logger=logger,
             failure_message=queue.failure_message,
+            gather_seconds=gather_seconds,
         )
         self.queue = queue.label
         self.lease = queue.lease
