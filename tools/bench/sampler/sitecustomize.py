@@ -23,6 +23,8 @@ import os
 DIRECTORY = os.environ.get("BENCH_PROFILE_DIR")
 
 if DIRECTORY:
+    FOLDER: str = DIRECTORY
+    import atexit
     import signal
     import sys
     import threading
@@ -48,7 +50,7 @@ if DIRECTORY:
         site imports this)."""
         spec = getattr(sys.modules.get("__main__"), "__spec__", None)
         module = spec.name.removesuffix(".__main__") if spec else Path(sys.argv[0]).stem
-        return Path(DIRECTORY) / f"{module}.{os.getpid()}.txt"
+        return Path(FOLDER) / f"{module}.{os.getpid()}.txt"
 
     def cpu_ns(native_id: int) -> int:
         try:
@@ -77,7 +79,7 @@ if DIRECTORY:
 
     def sample(_signum: int, interrupted: FrameType | None) -> None:
         if not started_ns:
-            if not os.path.exists(os.path.join(DIRECTORY, "start")):  # type: ignore[arg-type]
+            if not os.path.exists(os.path.join(FOLDER, "start")):
                 return
             started_ns.append(time.process_time_ns())
         me = sys._getframe()
@@ -97,5 +99,13 @@ if DIRECTORY:
             last_write[0] = time.monotonic()
             write()
 
+    def finish() -> None:
+        # Before the interpreter resets its signal handlers: a SIGPROF after
+        # that would end the process ("Profiling timer expired").
+        signal.setitimer(signal.ITIMER_PROF, 0, 0)
+        if started_ns:
+            write()
+
     signal.signal(signal.SIGPROF, sample)
     signal.setitimer(signal.ITIMER_PROF, INTERVAL, INTERVAL)
+    atexit.register(finish)
