@@ -91,6 +91,13 @@ OTHER_VARIABLES = (
         "Log level of the services the benchmark starts",
     ),
     (
+        "BENCH_PROFILE_DIR",
+        "`tools/bench/sampler/sitecustomize.py` (`step_up_throughput.py --profile` sets it)",
+        "unset",
+        "Directory the CPU sampler of the benchmark's mesh processes writes its stacks to; "
+        "unset, nothing is sampled",
+    ),
+    (
         "ORT_DISABLE_TELEMETRY",
         "ONNX Runtime (set by `identity_inference` unless given)",
         "`1`",

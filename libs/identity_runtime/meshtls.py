@@ -19,6 +19,7 @@ directory (`issue_local_certificates`); the chart mounts them from Secrets
 from __future__ import annotations
 
 import datetime
+import functools
 import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -95,8 +96,15 @@ def peer_service(auth_context: Mapping[str, Iterable[bytes]]) -> str | None:
     pems = list(auth_context.get("x509_pem_cert") or ())
     if not pems:
         return None
+    return _spiffe_workload(pems[0])
+
+
+@functools.lru_cache(maxsize=256)
+def _spiffe_workload(pem: bytes) -> str | None:
+    """peer_service of one certificate (the handshake verified it; the mesh's
+    few certificates are parsed once, not on every call)."""
     try:
-        cert = x509.load_pem_x509_certificate(pems[0])
+        cert = x509.load_pem_x509_certificate(pem)
         names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except (ValueError, x509.ExtensionNotFound):
         return None

@@ -4,7 +4,7 @@ enforced where the RPC is served and at the gateway alike.
 Counted with the `limits` library's moving window (exact: no burst at window
 edges) in a store given by URL:
 
-- `memory://` counts in this process: right for one replica;
+- `memory://` counts in this process (`MemoryWindows`): right for one replica;
 - `redis://host:port[/db]` counts in Redis, atomically (a Lua script per
   hit), so several replicas enforce one limit together.
 
@@ -27,6 +27,7 @@ import hashlib
 import math
 import re
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -86,9 +87,64 @@ class RateLimited(ResourceExhausted):
 
 def _storage_uri(url: str) -> tuple[str, dict[str, Any]]:
     scheme, _, rest = url.partition("://")
-    if scheme == "memory":
-        return "async+memory://", {}
     return f"async+{scheme}://{rest}", {"implementation": "redispy"}
+
+
+class MemoryWindows:
+    """`memory://`: the moving windows of this process, as the `limits`
+    library's moving window counts them (a hit is allowed while fewer than
+    `limit` hits of the key fall in the last `seconds`).
+
+    Each key keeps its hit times, oldest first; a key's expired times are
+    dropped when it is hit, and every key is swept at most every
+    `SWEEP_SECONDS` (a key whose window holds no hit is forgotten), so a hit
+    costs O(1) amortised. (The library's async memory store ran an expiry pass
+    on every hit that handed each key in the store to a worker thread: its
+    cost grew with the number of customers.) Plain code on the event loop:
+    nothing awaits between reading a window and adding to it.
+    """
+
+    SWEEP_SECONDS = 10.0
+
+    def __init__(self, clock: Callable[[], float] = time.time):
+        self.clock = clock
+        # key -> (its window in seconds, the times of its hits in the window)
+        self._windows: dict[str, tuple[int, deque[float]]] = {}
+        self._next_sweep = 0.0
+
+    def __len__(self) -> int:
+        return len(self._windows)
+
+    def hit(self, key: str, limit: int, seconds: int) -> bool:
+        now = self.clock()
+        self._sweep(now)
+        _, times = self._windows.setdefault(key, (seconds, deque()))
+        _expire(times, now - seconds)
+        if len(times) >= limit:
+            return False
+        times.append(now)
+        return True
+
+    def reset_time(self, key: str, seconds: int) -> float:
+        """When the oldest hit of the key's window leaves it."""
+        now = self.clock()
+        _, times = self._windows.get(key, (seconds, deque()))
+        _expire(times, now - seconds)
+        return (times[0] if times else now) + seconds
+
+    def _sweep(self, now: float) -> None:
+        if now < self._next_sweep:
+            return
+        self._next_sweep = now + self.SWEEP_SECONDS
+        for key, (seconds, times) in list(self._windows.items()):
+            _expire(times, now - seconds)
+            if not times:
+                del self._windows[key]
+
+
+def _expire(times: deque[float], cutoff: float) -> None:
+    while times and times[0] < cutoff:
+        times.popleft()
 
 
 def _identifier(value: str) -> str:
@@ -116,6 +172,7 @@ class RateLimits:
         self.key_prefix = key_prefix
         self._limiter: MovingWindowRateLimiter | None = None
         self._storage: StorageTypes | None = None
+        self._memory = MemoryWindows() if storage_url.startswith("memory://") else None
 
     def _ensure(self) -> MovingWindowRateLimiter:
         # Created on first use, inside the running event loop (async clients
@@ -130,6 +187,12 @@ class RateLimits:
 
     async def hit(self, name: str, policy: RateLimitPolicy, keys: tuple[str, ...]) -> None:
         """Count one call of RPC `name`; RateLimited when its limit is spent."""
+        if self._memory is not None:
+            key = "/".join((name, *keys, f"{policy.requests}/{policy.per_seconds}"))
+            if self._memory.hit(key, policy.requests, policy.per_seconds):
+                return
+            reset = self._memory.reset_time(key, policy.per_seconds)
+            raise RateLimited(policy.text, reset - self._memory.clock())
         item = RateLimitItemPerSecond(policy.requests, policy.per_seconds, namespace=name)
         limiter = self._ensure()
         try:
@@ -147,6 +210,8 @@ class RateLimits:
 
     async def check_store(self) -> None:
         """Raise when the store cannot be reached (start-up check)."""
+        if self._memory is not None:
+            return
         limiter = self._ensure()
         if not await limiter.storage.check():
             raise ConnectionError(
@@ -157,9 +222,6 @@ class RateLimits:
         storage, self._storage, self._limiter = self._storage, None, None
         if storage is None:
             return
-        timer = getattr(storage, "timer", None)  # the memory store's expiry task
-        if timer is not None and not timer.done():
-            timer.cancel()
         bridge = getattr(storage, "bridge", None)
         client = getattr(bridge, "storage", None) if bridge is not None else None
         close = getattr(client, "aclose", None) or getattr(client, "close", None)

@@ -27,13 +27,23 @@ class WakeableLoop:
 
     A failing pass is logged (on `logger`, as `failure_message`) and the
     loop goes on: the worker must outlive any single failure. Subclasses
-    implement `run_pass`; `start` and `stop` may be called more than once."""
+    implement `run_pass`; `start` and `stop` may be called more than once.
+
+    `gather_seconds`: a pass starts at most that often when woken, so that
+    the work of commits close together is done in one pass (0: at once)."""
 
     def __init__(
-        self, *, name: str, poll_seconds: float, logger: FilteringBoundLogger, failure_message: str
+        self,
+        *,
+        name: str,
+        poll_seconds: float,
+        logger: FilteringBoundLogger,
+        failure_message: str,
+        gather_seconds: float = 0.0,
     ) -> None:
         self.loop_name = name
         self.poll_seconds = poll_seconds
+        self.gather_seconds = gather_seconds
         self._log = logger
         self._failure_message = failure_message
         self._wake = asyncio.Event()
@@ -60,7 +70,9 @@ class WakeableLoop:
             self._task = None
 
     async def _run(self) -> None:
+        clock = asyncio.get_running_loop().time
         while not self._stopping:
+            started = clock()
             try:
                 await self.run_pass()
             except Exception:  # noqa: BLE001 - the loop must outlive any single failure
@@ -70,4 +82,8 @@ class WakeableLoop:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.poll_seconds):
                     await self._wake.wait()
+            # Woken soon after the last pass began: let more work gather first.
+            gather = started + self.gather_seconds - clock()
+            if gather > 0 and not self._stopping:
+                await asyncio.sleep(gather)
             self._wake.clear()

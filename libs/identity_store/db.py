@@ -11,6 +11,7 @@ import asyncio
 import fcntl
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import IO, Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 T = TypeVar("T")
@@ -150,7 +152,40 @@ def _begin_immediate(conn: Any) -> None:
         raise
 
 
-def make_engine(url: str, pool_size: int = 5) -> Engine:
+# A pooled PostgreSQL connection idle this long is pinged before it is used.
+PING_IDLE_SECONDS = 10.0
+
+
+def _ping_when_idle(engine: Engine, idle_seconds: float) -> None:
+    """Before a pooled connection is used, ping it (SELECT 1) when it sat in
+    the pool `idle_seconds` or more; a dead one is replaced (the pool retries
+    the checkout with a new connection), as `pool_pre_ping` does, but a
+    connection in steady use is not pinged before every transaction (a round
+    trip and two autocommit switches each; a step-up's services run about
+    fifteen transactions). A connection that dies within `idle_seconds` of
+    its last use (the server restarted meanwhile) fails the one transaction
+    that finds it, and SQLAlchemy then replaces the pool's connections."""
+
+    def checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    def checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("idle_since")
+        # A new connection (no check-in yet) was just opened: nothing to ask.
+        if since is None or time.monotonic() - since < idle_seconds:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as exc:
+            raise DisconnectionError("the pooled connection is gone") from exc
+
+    event.listen(engine, "checkin", checkin)
+    event.listen(engine, "checkout", checkout)
+
+
+def make_engine(
+    url: str, pool_size: int = 5, ping_idle_seconds: float = PING_IDLE_SECONDS
+) -> Engine:
     """An engine that never puts statement parameters (names, NIKs, emails...)
     in its exceptions or logs: `hide_parameters=True` on every engine."""
     url = normalise_url(url)
@@ -167,13 +202,12 @@ def make_engine(url: str, pool_size: int = 5) -> Engine:
         event.listen(engine, "connect", _configure_sqlite(sqlite_lock_path(url)))
         event.listen(engine, "begin", _begin_immediate)
         return engine
-    return create_engine(
+    engine = create_engine(
         url,
         # `pool_size` is the most connections a process opens: the chart's
         # connection budget counts on it (no overflow beyond it).
         pool_size=pool_size,
         max_overflow=0,
-        pool_pre_ping=True,
         pool_recycle=1800,
         hide_parameters=True,
         # No server-side prepared statements (psycopg prepares a query after
@@ -181,6 +215,8 @@ def make_engine(url: str, pool_size: int = 5) -> Engine:
         # next transaction may land on a server connection without it.
         connect_args={"prepare_threshold": None},
     )
+    _ping_when_idle(engine, ping_idle_seconds)
+    return engine
 
 
 class Database:

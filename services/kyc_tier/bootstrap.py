@@ -156,6 +156,7 @@ async def build(
         database,
         chosen.audit_sink or adapters.GrpcAuditSink(clients),
         settings.audit_relay_poll_seconds,
+        settings.audit_relay_gather_seconds,
     )
     store = Store(database, relay)
     quality = chosen.quality or adapters.GrpcCaptureQuality(clients)

@@ -91,10 +91,19 @@ RELAYED = DeliveryQueue(
 
 class OutboxRelay(LeasedDelivery):
     """Appends the outbox's entries to the audit service: a pass every
-    `poll_seconds`, or at once when `wake()` is called after a commit."""
+    `poll_seconds`, or when `wake()` is called after a commit, at most every
+    `gather_seconds` (the entries of commits close together - a capture's
+    attempt and its decision, concurrent requests' - go in one pass: one
+    claim, one AppendBatch, one settle)."""
 
-    def __init__(self, database: Database, sink: AuditSink, poll_seconds: float = 1.0):
-        super().__init__(RELAYED, log, poll_seconds)
+    def __init__(
+        self,
+        database: Database,
+        sink: AuditSink,
+        poll_seconds: float = 1.0,
+        gather_seconds: float = 0.0,
+    ):
+        super().__init__(RELAYED, log, poll_seconds, gather_seconds)
         self.database = database
         self.sink = sink
 
@@ -145,7 +154,10 @@ class OutboxRelay(LeasedDelivery):
         )
 
     async def flush(self) -> int:
-        """Deliver pending entries in order until none is left or delivery fails."""
+        """Deliver pending entries in order until none is left or delivery fails.
+        A batch shorter than BATCH was all there was to claim: entries
+        committed since wake the relay again (`Store.write`), and the poll
+        picks up the rest (another replica's expired leases)."""
         delivered = 0
         while True:
             batch = await self.database.run(self._claim)
@@ -165,7 +177,7 @@ class OutboxRelay(LeasedDelivery):
                 )
             )
             delivered += len(done)
-            if failed is not None:
+            if failed is not None or len(batch) < BATCH:
                 return delivered
 
     @staticmethod

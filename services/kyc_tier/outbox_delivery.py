@@ -7,6 +7,7 @@ it outside the transaction, and reports the queue's depth to the metrics.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVarTuple
@@ -57,21 +58,35 @@ class DeliveryQueue:
 
 class LeasedDelivery(WakeableLoop):
     """A pass delivers what is due (`flush`), then measures the queue
-    (`measure`); rows are claimed for the queue's lease."""
+    (`measure`) when `poll_seconds` have passed since it last did (a woken
+    pass after every commit would otherwise count the queue after every
+    commit; the gauges are at most one poll behind); rows are claimed for the
+    queue's lease."""
 
-    def __init__(self, queue: DeliveryQueue, logger: FilteringBoundLogger, poll_seconds: float):
+    def __init__(
+        self,
+        queue: DeliveryQueue,
+        logger: FilteringBoundLogger,
+        poll_seconds: float,
+        gather_seconds: float = 0.0,
+    ):
         super().__init__(
             name=queue.loop_name,
             poll_seconds=poll_seconds,
             logger=logger,
             failure_message=queue.failure_message,
+            gather_seconds=gather_seconds,
         )
         self.queue = queue.label
         self.lease = queue.lease
+        self._next_measure = 0.0
 
     async def run_pass(self) -> None:
         await self.flush()
-        await self.measure()
+        now = time.monotonic()
+        if now >= self._next_measure:
+            self._next_measure = now + self.poll_seconds
+            await self.measure()
 
     async def flush(self) -> int:
         raise NotImplementedError

@@ -33,6 +33,12 @@ class KycTierSettings(SealedStoreSettings):
     audit_relay_poll_seconds: float = setting(
         1.0, "How often the audit outbox relay retries pending entries"
     )
+    audit_relay_gather_seconds: float = setting(
+        0.25,
+        "Woken by commits, the audit outbox relay passes at most this often, so "
+        "that entries committed close together go to the audit service in one "
+        "batch (0: a pass after every commit)",
+    )
     recovery_interval_seconds: float = setting(
         30.0,
         "How often unfinished erasures are resumed and crashed attempts finished "

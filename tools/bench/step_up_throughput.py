@@ -4,6 +4,7 @@ against the model floor and the same compute in-process, in one run.
     .venv/bin/python tools/bench/step_up_throughput.py [--concurrency 1,2,4,8]
         [--per-level 24] [--customers 8] [--database postgres|sqlite]
         [--baseline /path/to/other/.venv/bin/identity] [--variant NAME:KEY=VALUE,...]
+        [--profile DIR]
 
 "mesh": `identity up` (six services and the gateway as separate processes; with
 `--database postgres` against a scratch PostgreSQL schema, as
@@ -12,7 +13,10 @@ tools/bench/step_up.py does). At each concurrency level `--per-level` step-ups
 bundles signed before the clock starts, as the SDK does while it captures) are
 sent by that many concurrent clients. Reported: step-ups/s, p50, p99, and the
 mesh's CPU per step-up: the CPU time (utime + stime from /proc/<pid>/stat) of
-every process of the mesh, summed, over the level, divided by the step-ups.
+every process of the mesh, summed, over the level, divided by the step-ups;
+and the same per process (gateway, kyc_tier, capture_quality, liveness,
+embedding, matching, audit, ...: the module each runs), each net of its own
+idle CPU.
 The idle mesh's background CPU (relays, sweeps), watched for a few seconds
 before each level, is reported and subtracted ("net of idle"): at a low rate
 it would otherwise dominate. CPU per step-up depends little on what else the
@@ -93,14 +97,41 @@ def descendants(root: int) -> list[int]:
     return found
 
 
-def mesh_cpu_seconds(pids: list[int]) -> float:
-    total = 0.0
+def process_name(pid: int) -> str:
+    """The mesh role of a process: the module of `python -m <module>` with its
+    package stripped (gateway, kyc_tier, liveness, ...), else the executable's name
+    (the `identity up` supervisor, a worker process of a service)."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return "?"
+    words = [a.decode(errors="replace") for a in argv if a]
+    if "-m" in words[:-1]:
+        return words[words.index("-m") + 1].rsplit(".", 1)[-1]
+    if len(words) > 1 and words[1].endswith("identity"):
+        return "supervisor"
+    return Path(words[0]).name if words else "?"
+
+
+def mesh_cpu_by_process(pids: list[int]) -> dict[str, float]:
+    """CPU seconds so far of each mesh process, summed by role (process_name)."""
+    totals: dict[str, float] = {}
     for pid in pids:
         try:
-            total += process_cpu_seconds(pid)
+            cpu = process_cpu_seconds(pid)
         except OSError:
-            pass
-    return total
+            continue
+        name = process_name(pid)
+        totals[name] = totals.get(name, 0.0) + cpu
+    return totals
+
+
+def mesh_cpu_seconds(pids: list[int]) -> float:
+    return sum(mesh_cpu_by_process(pids).values())
+
+
+def difference(after: dict[str, float], before: dict[str, float]) -> dict[str, float]:
+    return {name: after[name] - before.get(name, 0.0) for name in after}
 
 
 @dataclass
@@ -112,6 +143,8 @@ class Mesh:
     # (customer id, its device, its reference photo)
     customers: list[tuple[str, SdkSigner, np.ndarray]] = field(default_factory=list)
     levels: dict[int, dict[str, float]] = field(default_factory=dict)
+    # concurrency -> process role -> CPU ms per step-up, net of that process's idle CPU
+    breakdown: dict[int, dict[str, float]] = field(default_factory=dict)
 
 
 def start(
@@ -245,14 +278,22 @@ async def level(
 
         pids = descendants(mesh.pid)
         # The mesh's background work (relays, sweeps, health) while idle.
-        idle_cpu, idle_wall = mesh_cpu_seconds(pids), time.perf_counter()
+        idle_cpu, idle_wall = mesh_cpu_by_process(pids), time.perf_counter()
         await asyncio.sleep(IDLE_SECONDS)
-        idle_rate = (mesh_cpu_seconds(pids) - idle_cpu) / (time.perf_counter() - idle_wall)
-        cpu_before, wall = mesh_cpu_seconds(pids), time.perf_counter()
+        idle = difference(mesh_cpu_by_process(pids), idle_cpu)
+        idle_elapsed = time.perf_counter() - idle_wall
+        idle_rate = sum(idle.values()) / idle_elapsed
+        cpu_before, wall = mesh_cpu_by_process(pids), time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         elapsed = time.perf_counter() - wall
-        cpu = mesh_cpu_seconds(pids) - cpu_before
+        used = difference(mesh_cpu_by_process(pids), cpu_before)
+        cpu = sum(used.values())
         background = idle_rate * elapsed
+        # Each process's CPU per step-up, less its own idle rate over the level.
+        per_process = {
+            name: (seconds - idle.get(name, 0.0) / idle_elapsed * elapsed) * 1000 / len(latencies)
+            for name, seconds in sorted(used.items())
+        }
     if interleave:
         # The sequential level's wall time includes the in-process calls: its
         # rate is not a throughput; CPU per step-up and latency still hold.
@@ -269,6 +310,7 @@ async def level(
         "net_cpu_ms_per_step_up": (cpu - background) * 1000 / len(latencies),
         "capacity_2_cores": 2 / (max(cpu - background, 1e-9) / len(latencies)),
     }
+    mesh.breakdown[concurrency] = per_process
     row = mesh.levels[concurrency]
     print(
         f"{mesh.name:>8} c={concurrency}: {row['per_second']:5.1f}/s p50 {row['p50_ms']:6.0f} ms "
@@ -277,6 +319,32 @@ async def level(
         f"(2-core capacity {row['capacity_2_cores']:.1f}/s) failures {failures}",
         flush=True,
     )
+    print(
+        f"{'':>8}      per process (net of idle, ms/step-up): "
+        + ", ".join(f"{name} {ms:.1f}" for name, ms in per_process.items()),
+        flush=True,
+    )
+
+
+def breakdown_table(meshes: list[Mesh]) -> list[str]:
+    """Markdown: CPU ms per step-up of each mesh process (net of its idle CPU),
+    one column per mesh and concurrency."""
+    columns = [(m, c) for m in meshes for c in m.breakdown]
+    names = sorted({n for m, c in columns for n in m.breakdown[c]})
+    if not columns:
+        return []
+    lines = [
+        "CPU ms per step-up by process, net of each process's idle CPU",
+        "| process | " + " | ".join(f"{m.name} c={c}" for m, c in columns) + " |",
+        "|---|" + "---:|" * len(columns),
+    ]
+    for name in [*names, "total"]:
+        cells = [
+            sum(m.breakdown[c].values()) if name == "total" else m.breakdown[c].get(name, 0.0)
+            for m, c in columns
+        ]
+        lines.append(f"| {name} | " + " | ".join(f"{v:.1f}" for v in cells) + " |")
+    return lines
 
 
 async def run(args: argparse.Namespace) -> int:
@@ -292,13 +360,22 @@ async def run(args: argparse.Namespace) -> int:
     reference = local.embed(jpeg(enrol_image))
     side: dict[str, list[float]] = {"local_ms": [], "local_cpu_s": [], "floor_ms": []}
     with ExitStack() as stack:
-        meshes = [start(stack, "after", args.database, None)]
+        profiling = None
+        if args.profile:
+            args.profile.mkdir(parents=True, exist_ok=True)
+            profiling = {
+                "PYTHONPATH": str(Path(__file__).parent / "sampler"),
+                "BENCH_PROFILE_DIR": str(args.profile.resolve()),
+            }
+        meshes = [start(stack, "after", args.database, None, profiling)]
         if args.baseline:
             meshes.insert(0, start(stack, "before", args.database, args.baseline))
         for name, extra in args.variant:
             meshes.append(start(stack, name, args.database, None, extra))
         for mesh in meshes:
             enrol(mesh, args.customers, references)
+        if args.profile:
+            (args.profile / "start").touch()  # the sampler counts from now on
         offset = 0
         for concurrency in levels:
             for mesh in meshes:
@@ -321,6 +398,7 @@ async def run(args: argparse.Namespace) -> int:
         "in_process": in_process,
         "model_floor_p50_ms": model_floor,
         "meshes": {m.name: m.levels for m in meshes},
+        "per_process": {m.name: m.breakdown for m in meshes},
     }
     lines = [
         f"{args.per_level} step-ups per level ({args.database}), load {os.getloadavg()}",
@@ -345,6 +423,7 @@ async def run(args: argparse.Namespace) -> int:
                 f"/ in-process x{p50 / in_process['p50_ms']:.2f}; CPU mesh / in-process "
                 f"x{net / in_process['cpu_ms_per_step_up']:.2f}"
             )
+    lines.extend(breakdown_table(meshes))
     publish(args.out / "step_up_throughput.json", results, lines)
     return 0
 
@@ -368,6 +447,14 @@ def main() -> int:
         default=[],
         help="NAME:KEY=VALUE,... another mesh of this checkout with those variables "
         "(e.g. threads:CAPTURE_QUALITY_INTRA_OP_THREADS=2)",
+    )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        help="sample the CPU of this checkout's mesh processes into DIR "
+        "(tools/bench/sampler; read with tools/bench/profile_report.py DIR); "
+        "the sampling costs CPU, so take the figures from a run without it",
     )
     parser.add_argument("--out", type=Path, default=ROOT / "bench-results")
     return asyncio.run(run(parser.parse_args()))
