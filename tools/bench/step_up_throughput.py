@@ -22,8 +22,9 @@ before each level, is reported and subtracted ("net of idle"): at a low rate
 it would otherwise dominate. CPU per step-up depends little on what else the
 machine runs; the 2-core capacity is 2 / net CPU-per-step-up.
 
-"in-process": tools/bench/step_up.py's InProcess (decode + detect every frame,
-quality, PAD, flash, align + SFace, cosine), one thread, interleaved with the
+"in-process": tools/bench/step_up.py's InProcess (capture-quality's own
+assessor: decode, detect the baseline frame whole and the flash frames near
+its face, quality; PAD, flash, align + SFace, cosine), one thread, interleaved with the
 mesh's concurrency-1 level request by request; its CPU per step-up is this
 process's CPU time over those calls.
 
@@ -52,7 +53,7 @@ from pathlib import Path
 import cv2
 import httpx
 import numpy as np
-from common import ROOT, process_cpu_seconds, publish
+from common import ROOT, process_cpu_seconds, publish, variant
 
 from identity_capture.sdk import SdkSigner
 from identity_inference import images
@@ -156,13 +157,6 @@ def start(
 ) -> Mesh:
     base, key, pid = start_mesh(stack, database, extra, identity=identity)
     return Mesh(name, base, key, pid)
-
-
-def variant(text: str) -> tuple[str, dict[str, str]]:
-    """NAME:KEY=VALUE,KEY=VALUE (this checkout's mesh with those variables)."""
-    name, _, assignments = text.partition(":")
-    pairs = (a.partition("=") for a in assignments.split(",") if a)
-    return name, {key: value for key, _, value in pairs}
 
 
 def enrol(mesh: Mesh, count: int, references: list[np.ndarray]) -> None:
