@@ -19,8 +19,10 @@ from typing import IO, Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+
+from identity_runtime.errors import Unavailable
 
 T = TypeVar("T")
 
@@ -219,6 +221,16 @@ def make_engine(
     return engine
 
 
+def _unreachable(error: DBAPIError) -> bool:
+    """A lost or refused PostgreSQL connection (not a failed statement: those
+    keep their own error). A refused connection fails before any statement."""
+    if isinstance(error.orig, sqlite3.Error):
+        return False
+    return bool(error.connection_invalidated) or (
+        isinstance(error, OperationalError) and error.statement is None
+    )
+
+
 class Database:
     def __init__(self, url: str, pool_size: int = 5):
         self.url = normalise_url(url)
@@ -234,9 +246,20 @@ class Database:
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
-        """A session in one transaction: committed on success, rolled back on error."""
-        with self._sessions() as session, session.begin():
-            yield session
+        """A session in one transaction: committed on success, rolled back on
+        error. A PostgreSQL server that cannot be reached, or a connection
+        found dead (the server restarted or failed over), is Unavailable
+        (DEPENDENCY_UNAVAILABLE, service "database": a 503 that may be retried),
+        not an internal error; the pool replaces its connections."""
+        try:
+            with self._sessions() as session, session.begin():
+                yield session
+        except DBAPIError as exc:
+            if not _unreachable(exc):
+                raise
+            raise Unavailable(
+                "the database cannot be reached", "DEPENDENCY_UNAVAILABLE", {"service": "database"}
+            ) from exc
 
     async def run(self, work: Callable[[Session], T]) -> T:
         """Run `work(session)` in one transaction on a worker thread."""

@@ -130,7 +130,7 @@ class GroupCommitAppender:
             entries = await self.database.run(
                 functools.partial(self.audit_log.append, drafts=drafts)
             )
-        except DBAPIError:
+        except (DBAPIError, Unavailable):
             metrics.AUDIT_APPEND_FAILURES.labels("store").inc(len(drafts))
             log.exception("audit append failed; nothing was written", batch=len(drafts))
             raise _store_unavailable() from None
@@ -177,7 +177,7 @@ class GroupCommitAppender:
                 entries = await self.database.run(
                     functools.partial(self.audit_log.append, drafts=drafts)
                 )
-            except DBAPIError:
+            except (DBAPIError, Unavailable):
                 metrics.AUDIT_APPEND_FAILURES.labels("store").inc(len(drafts))
                 log.exception(
                     "audit append failed; nothing of the group was written",
