@@ -87,10 +87,12 @@ class FrameResult:
     faces: list[Face]
     measures: list[quality.Measure]
     colour: ColourSample
+    # False: not measured (another frame is the one judged), no verdict.
+    measured: bool = True
 
     @property
     def passed(self) -> bool:
-        return all(m.passed for m in self.measures)
+        return self.measured and all(m.passed for m in self.measures)
 
 
 @dataclass(frozen=True)
@@ -198,6 +200,7 @@ class FaceAssessor:
         image: np.ndarray,
         profile: quality.QualityProfile,
         anchor: _Anchor | None = None,
+        measured: bool = True,
     ) -> FrameResult:
         faces = self.find_faces(image, anchor)
         face_bgr, background_bgr = quality.colour_sample(image, faces[0] if faces else None)
@@ -206,8 +209,9 @@ class FaceAssessor:
             width=image.shape[1],
             height=image.shape[0],
             faces=faces,
-            measures=quality.assess(image, faces, profile),
+            measures=quality.assess(image, faces, profile) if measured else [],
             colour=ColourSample(face_bgr, background_bgr),
+            measured=measured,
         )
 
     def crops(self, image: np.ndarray, face: Face) -> FaceCrops:
@@ -226,30 +230,39 @@ class FaceAssessor:
         kind: str = SELFIE,
         include_crops: bool = False,
         crop_frame_index: int | None = None,
+        measure_crop_frame_only: bool = False,
     ) -> FaceAssessment:
         self.check_frames(frames)
+        if measure_crop_frame_only and crop_frame_index is None:
+            raise invalid_field("measure_crop_frame_only", "needs crop_frame_index")
         profile = self.profiles[kind]
         # One decoded frame at a time: only the pixels the crops may be cut
         # from are kept (the best frame so far, the requested crop frame).
-        # The crop frame goes first: its face anchors the other frames' search.
+        # The crop frame goes first: its face anchors the other frames'
+        # search, and decides whether they are measured.
         order = list(range(len(frames)))
-        first = crop_frame_index if self.detect_once else None
+        first = crop_frame_index if self.detect_once or measure_crop_frame_only else None
         if first is not None and 0 <= first < len(frames):
             order = [first, *(i for i in order if i != first)]
+        measure_all = not (measure_crop_frame_only and first in order)
         by_index: dict[int, FrameResult] = {}
         kept: dict[int, np.ndarray] = {}
         leader: FrameResult | None = None
         anchor: _Anchor | None = None
         for index in order:
             image = self.decode_frame(index, frames[index])
-            result = self.assess_frame(index, image, profile, anchor)
+            measured = measure_all or index == first
+            result = self.assess_frame(index, image, profile, anchor, measured)
             by_index[index] = result
             # One face only: with any other detection (a second person, a
             # poster, a phantom) the flash frames are detected whole, as before.
-            if index == first and len(result.faces) == 1:
+            if index == first and len(result.faces) == 1 and self.detect_once:
                 anchor = _Anchor(
                     result.faces[0], scene.thumbnail(image), image.shape[1], image.shape[0]
                 )
+            # No face on the crop frame: the best of the others is judged.
+            if index == first and not result.faces:
+                measure_all = True
             if not (include_crops and result.faces):
                 continue
             if index == crop_frame_index:

@@ -19,6 +19,7 @@ from services.capture_quality.faces import (
 )
 
 PASS, FAIL = pb.QUALITY_VERDICT_PASS, pb.QUALITY_VERDICT_FAIL
+UNSPECIFIED = pb.QUALITY_VERDICT_UNSPECIFIED
 
 
 def capture_kind(kind: int) -> str:
@@ -74,7 +75,7 @@ def assess_face_response(result: FaceAssessment) -> pb.AssessFaceResponse:
                 height=f.height,
                 faces=[detected_face(face) for face in f.faces],
                 measures=[measure(m) for m in f.measures],
-                verdict=PASS if f.passed else FAIL,
+                verdict=(PASS if f.passed else FAIL) if f.measured else UNSPECIFIED,
                 colour=colour(f.colour),
             )
             for f in result.frames

@@ -25,7 +25,12 @@ class CaptureQualityServiceServicer(
         frames = [frame.data for frame in request.frames]
         crop_frame = request.crop_frame_index if request.HasField("crop_frame_index") else None
         result = await asyncio.to_thread(
-            self.core.faces.assess, frames, kind, request.include_crops, crop_frame
+            self.core.faces.assess,
+            frames,
+            kind,
+            request.include_crops,
+            crop_frame,
+            request.measure_crop_frame_only,
         )
         return mapping.assess_face_response(result)
 

@@ -332,3 +332,71 @@ async def test_a_flash_frame_without_the_face_or_with_a_second_person_says_so(st
     frame_codes = [{m.reason_code for m in f.measures if not m.passed} for f in reply.frames]
     assert "MULTIPLE_FACES" in frame_codes[2]
     assert frame_codes[3] == {"FACE_NOT_FOUND"} and len(reply.frames[3].faces) == 0
+
+
+async def _both_modes(stub, frames: list[bytes], crop_frame_index: int = 0):
+    """The capture assessed measuring every frame, then the crop frame only."""
+    replies = []
+    for crop_only in (False, True):
+        replies.append(
+            await stub.AssessFace(
+                pb.AssessFaceRequest(
+                    frames=[types_pb2.Image(data=f) for f in frames],
+                    include_crops=True,
+                    crop_frame_index=crop_frame_index,
+                    measure_crop_frame_only=crop_only,
+                )
+            )
+        )
+    return replies
+
+
+def _same_judgement(full, crop_only) -> None:
+    assert crop_only.best_frame_index == full.best_frame_index
+    assert crop_only.verdict == full.verdict
+    assert list(crop_only.reasons) == list(full.reasons)
+    assert crop_only.crops == full.crops
+    for a, b in zip(full.frames, crop_only.frames, strict=True):
+        # What the flash check reads of every frame is unchanged.
+        assert (list(a.faces), a.colour) == (list(b.faces), b.colour)
+
+
+async def test_measuring_the_crop_frame_only_judges_and_crops_the_same(stub) -> None:
+    """What kyc-tier asks of a flash capture (issue 15): the flash frames'
+    measures decide nothing, so they are not computed; the baseline's are."""
+    image = selfie()
+    frames = [jpeg(image), *(jpeg(tint(image, c)) for c in FLASH)]
+    full, crop_only = await _both_modes(stub, frames)
+    _same_judgement(full, crop_only)
+    assert crop_only.verdict == pb.QUALITY_VERDICT_PASS
+    assert list(crop_only.frames[0].measures) == list(full.frames[0].measures)
+    assert crop_only.frames[0].verdict == pb.QUALITY_VERDICT_PASS
+    for frame in crop_only.frames[1:]:
+        assert list(frame.measures) == [] and frame.verdict == pb.QUALITY_VERDICT_UNSPECIFIED
+    assert all(len(f.measures) > 0 for f in full.frames)
+    # A failing baseline fails alike.
+    blurred = jpeg(cv2.GaussianBlur(image, (0, 0), 6))
+    full, crop_only = await _both_modes(stub, [blurred, *frames[1:]])
+    _same_judgement(full, crop_only)
+    assert "FACE_TOO_BLURRY" in failing(crop_only)
+
+
+async def test_without_a_face_on_the_crop_frame_every_frame_is_measured(stub) -> None:
+    image = selfie()
+    empty = jpeg(np.full_like(image, 190))
+    full, crop_only = await _both_modes(stub, [empty, *(jpeg(tint(image, c)) for c in FLASH)])
+    _same_judgement(full, crop_only)
+    assert crop_only.best_frame_index != 0
+    assert all(len(f.measures) > 0 for f in crop_only.frames)
+
+
+async def test_measuring_the_crop_frame_only_needs_a_crop_frame(stub) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.AssessFace(
+            pb.AssessFaceRequest(
+                frames=[types_pb2.Image(data=jpeg(selfie()))], measure_crop_frame_only=True
+            )
+        )
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    info = error_info(status_from_rpc_error(caught.value))
+    assert (info.reason, info.metadata["field"]) == ("INVALID_FIELD", "measure_crop_frame_only")

@@ -15,7 +15,8 @@ fetched before the clock starts, as the SDK does while it captures.
 
 "in-process": the same compute in this process on the same frames, with
 capture-quality's own assessor: decode every frame, detect the baseline frame
-whole and each flash frame near its face (detect once), ISO measures, PAD on
+whole and each flash frame near its face (detect once), ISO measures of the
+baseline (what kyc-tier asks: measure_crop_frame_only), PAD on
 the baseline frame's crops, flash verification, alignment + embedding, cosine
 against the customer's reference.
 No network, no database, no signature.
@@ -238,7 +239,11 @@ class InProcess:
         duration: int,
     ) -> bool:
         assessed = self.assessor.assess(
-            [baseline, *flashes], SELFIE, include_crops=True, crop_frame_index=0
+            [baseline, *flashes],
+            SELFIE,
+            include_crops=True,
+            crop_frame_index=0,
+            measure_crop_frame_only=True,
         )
         if assessed.crops is None:
             return False

@@ -37,6 +37,9 @@ class GrpcCaptureQuality:
         )
         if baseline_index is not None:
             request.crop_frame_index = baseline_index
+            # Only the baseline is judged: the flash frames' faces and colour
+            # are all the flash check reads of them.
+            request.measure_crop_frame_only = True
         reply = await call("capture-quality", self.stub.AssessFace(request))
         # Per-frame evidence, as liveness takes it (opaque to the flows).
         evidence = tuple(

@@ -172,6 +172,7 @@ class AssessFaceRequest(_message.Message):
     KIND_FIELD_NUMBER: _builtins.int
     INCLUDE_CROPS_FIELD_NUMBER: _builtins.int
     CROP_FRAME_INDEX_FIELD_NUMBER: _builtins.int
+    MEASURE_CROP_FRAME_ONLY_FIELD_NUMBER: _builtins.int
     kind: Global___CaptureKind.ValueType
     include_crops: _builtins.bool
     """Return the best frame's crops (aligned face, PAD crops)."""
@@ -179,6 +180,14 @@ class AssessFaceRequest(_message.Message):
     """Judge quality on, and cut the crops from, this frame when it shows a
     face (the unflashed baseline frame of a flash capture); otherwise the
     best frame is chosen.
+    """
+    measure_crop_frame_only: _builtins.bool
+    """Measure only the crop frame (with crop_frame_index): the other frames
+    are still detected and colour-sampled (their faces and colour are
+    answered, for the flash check) but carry no quality measures and an
+    unspecified verdict, which saves their measuring when only the crop
+    frame is judged. When the crop frame shows no face, every frame is
+    measured, as without this field (the best of them is then judged).
     """
     @_builtins.property
     def frames(self) -> _containers.RepeatedCompositeFieldContainer[_types_pb2.Image]:
@@ -191,10 +200,11 @@ class AssessFaceRequest(_message.Message):
         kind: Global___CaptureKind.ValueType = ...,
         include_crops: _builtins.bool = ...,
         crop_frame_index: _builtins.int | None = ...,
+        measure_crop_frame_only: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_crop_frame_index", b"_crop_frame_index", "crop_frame_index", b"crop_frame_index"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_crop_frame_index", b"_crop_frame_index", "crop_frame_index", b"crop_frame_index", "frames", b"frames", "include_crops", b"include_crops", "kind", b"kind"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_crop_frame_index", b"_crop_frame_index", "crop_frame_index", b"crop_frame_index", "frames", b"frames", "include_crops", b"include_crops", "kind", b"kind", "measure_crop_frame_only", b"measure_crop_frame_only"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__crop_frame_index: _TypeAlias = _typing.Literal["crop_frame_index"]  # noqa: Y015
     _WhichOneofArgType__crop_frame_index: _TypeAlias = _typing.Literal["_crop_frame_index", b"_crop_frame_index"]  # noqa: Y015
