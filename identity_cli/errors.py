@@ -56,6 +56,11 @@ def user_message(exc: BaseException) -> str | None:
         return str(exc)
     if isinstance(exc, SettingsError):
         return "invalid configuration: " + "; ".join(exc.problems)
+    # The operator is told what the database said (a service's callers are
+    # only told it cannot be reached: identity_store.db).
+    cause = exc.__cause__
+    if isinstance(exc, DomainError) and isinstance(cause, sqlalchemy.exc.SQLAlchemyError):
+        return _database_message(cause)
     if isinstance(exc, DomainError) and not isinstance(exc, Internal):
         return exc.message
     if isinstance(exc, sqlalchemy.exc.SQLAlchemyError):
