@@ -177,6 +177,21 @@ class Prepared:
     duration: int
 
 
+async def flash_challenge(client: httpx.AsyncClient, customer: str) -> dict:
+    """A step-up challenge for `customer`. Challenges are limited per customer
+    (20 a minute): when the levels come fast (no baseline mesh between them),
+    the limit's Retry-After is waited out, before the clock starts."""
+    while True:
+        reply = await client.post(
+            "/api/identity/face/flash-challenge",
+            json={"customerId": customer, "purpose": "CHALLENGE_PURPOSE_STEP_UP"},
+        )
+        if reply.status_code != 429:
+            reply.raise_for_status()
+            return reply.json()["challenge"]
+        await asyncio.sleep(float(reply.headers.get("retry-after", "1")))
+
+
 async def prepare(
     client: httpx.AsyncClient, mesh: Mesh, count: int, offset: int, probes: list[np.ndarray]
 ) -> list[Prepared]:
@@ -184,12 +199,7 @@ async def prepare(
     prepared = []
     for index in range(count):
         customer, signer, photo = mesh.customers[(offset + index) % len(mesh.customers)]
-        reply = await client.post(
-            "/api/identity/face/flash-challenge",
-            json={"customerId": customer, "purpose": "CHALLENGE_PURPOSE_STEP_UP"},
-        )
-        reply.raise_for_status()
-        challenge = reply.json()["challenge"]
+        challenge = await flash_challenge(client, customer)
         sequence = [c["hex"] for c in challenge["sequence"]]
         baseline, flashes = capture(photo, sequence)
         prepared.append(
