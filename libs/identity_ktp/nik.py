@@ -70,11 +70,6 @@ class NikCheck:
     gender: str = ""
 
 
-def utc_now() -> dt.datetime:
-    """The current instant (aware, UTC): the default clock of the KTP checks."""
-    return dt.datetime.now(dt.UTC)
-
-
 def wib_date(at: dt.datetime) -> dt.date:
     """The WIB (Asia/Jakarta) date of an aware instant: the date a KTP is read against."""
     return at.astimezone(JAKARTA).date()
@@ -113,7 +108,7 @@ def validate_nik(
     fails NIK_NOT_NUMERIC. When the length or the characters are wrong the
     other rules cannot be read and are not reported.
     """
-    today = today or wib_date(utc_now())
+    today = today or wib_date(dt.datetime.now(dt.UTC))
     regions = regions or default_index()
     text = nik.strip()
     reasons: list[str] = []

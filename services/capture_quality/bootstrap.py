@@ -10,8 +10,8 @@ from datetime import datetime
 from identity_inference import images, pack
 from identity_inference.detector import ROI_INPUT_SIZE, FaceDetector
 from identity_inference.pad import crop_spec
-from identity_ktp.nik import utc_now
 from identity_runtime.server import Core
+from identity_store.types import utcnow
 from services.capture_quality.faces import DecodeBudget, FaceAssessor
 from services.capture_quality.ktp import KtpChecker, build_ktp_checker
 from services.capture_quality.settings import CaptureQualitySettings
@@ -77,7 +77,7 @@ async def _ktp_checker(
 ) -> KtpChecker:
     if chosen.ktp is not None:
         return chosen.ktp
-    return await asyncio.to_thread(build_ktp_checker, settings, chosen.clock or utc_now)
+    return await asyncio.to_thread(build_ktp_checker, settings, chosen.clock or utcnow)
 
 
 async def build(

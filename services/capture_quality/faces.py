@@ -254,15 +254,15 @@ class FaceAssessor:
             measured = measure_all or index == first
             result = self.assess_frame(index, image, profile, anchor, measured)
             by_index[index] = result
-            # One face only: with any other detection (a second person, a
-            # poster, a phantom) the flash frames are detected whole, as before.
-            if index == first and len(result.faces) == 1 and self.detect_once:
-                anchor = _Anchor(
-                    result.faces[0], scene.thumbnail(image), image.shape[1], image.shape[0]
-                )
-            # No face on the crop frame: the best of the others is judged.
-            if index == first and not result.faces:
-                measure_all = True
+            if index == first:
+                # One face only: with any other detection (a second person, a
+                # poster, a phantom) the flash frames are detected whole, as before.
+                if len(result.faces) == 1 and self.detect_once:
+                    anchor = _Anchor(
+                        result.faces[0], scene.thumbnail(image), image.shape[1], image.shape[0]
+                    )
+                # No face on the crop frame: the best of the others is judged.
+                measure_all = measure_all or not result.faces
             if not (include_crops and result.faces):
                 continue
             if index == crop_frame_index:

@@ -18,12 +18,13 @@ from identity_inference.images import ImageLimits, decode
 from identity_ktp import fields as ktp_fields
 from identity_ktp.analysis import KtpAnalyzer, KtpReport
 from identity_ktp.flash import thumbnail
-from identity_ktp.nik import NIK_LENGTH, NIK_NOT_NUMERIC, utc_now, wib_date
+from identity_ktp.nik import NIK_LENGTH, NIK_NOT_NUMERIC, wib_date
 from identity_ktp.ocr import OcrEngine
 from identity_ktp.portrait import PortraitFinder, load_face_detector
 from identity_ktp.regions import default_index
 from identity_ktp.thresholds import Thresholds
 from identity_runtime.errors import InvalidArgument, invalid_field
+from identity_store.types import utcnow
 from services.capture_quality.settings import CaptureQualitySettings
 
 MAX_SUBMITTED_VALUE = 256
@@ -85,7 +86,7 @@ class KtpChecker:
         *,
         max_pixels: int,
         min_side: int,
-        clock: Callable[[], datetime] = utc_now,
+        clock: Callable[[], datetime] = utcnow,
     ):
         if not analyzers:
             raise ValueError("at least one KTP analyzer is needed")
@@ -137,7 +138,7 @@ class KtpChecker:
 
 
 def build_ktp_checker(
-    settings: CaptureQualitySettings, clock: Callable[[], datetime] = utc_now
+    settings: CaptureQualitySettings, clock: Callable[[], datetime] = utcnow
 ) -> KtpChecker:
     """Load and verify the OCR and face models; raises when one is missing or altered."""
     if settings.ktp_workers < 1 or settings.ktp_ocr_threads < 1:

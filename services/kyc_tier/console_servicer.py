@@ -95,16 +95,16 @@ class DashboardServicer(KycTierServicer, dashboard_pb2_grpc.DashboardServiceServ
         return self.core.dashboard.export_customers(
             require_org(),
             enums.tier_from_proto(request.tier, "tier"),
-            enums.when(request.created_after, "created_after"),
-            enums.when(request.created_before, "created_before"),
+            enums.when(request.created_after),
+            enums.when(request.created_before),
         )
 
     def _verifications(self, request: VerificationsExport) -> AsyncIterator[bytes]:
         return self.core.dashboard.export_verifications(
             require_org(),
-            enums.filter_value(enums.KIND_FROM_PROTO, request.kind, "kind"),
-            enums.when(request.created_after, "created_after"),
-            enums.when(request.created_before, "created_before"),
+            enums.enum_name(enums.KIND_FROM_PROTO, request.kind, "kind"),
+            enums.when(request.created_after),
+            enums.when(request.created_before),
         )
 
     @idempotent(dashboard_pb2.DecideReviewResponse)

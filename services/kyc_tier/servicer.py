@@ -147,7 +147,7 @@ class FaceServicer(KycTierServicer, face_pb2_grpc.FaceServiceServicer):
         challenge = await self.core.face.issue_flash_challenge(
             require_org(),
             request.customer_id,
-            enums.filter_value(enums.PURPOSE_FROM_PROTO, request.purpose, "purpose"),
+            enums.enum_name(enums.PURPOSE_FROM_PROTO, request.purpose, "purpose"),
         )
         return face_pb2.IssueFlashChallengeResponse(challenge=resources.challenge(challenge))
 

@@ -13,16 +13,13 @@ import pytest
 
 from services.kyc_tier import models
 from services.kyc_tier.bootstrap import KycTierCore
-from services.kyc_tier.customers import CustomerInput
 from services.kyc_tier.flows.ktp import KtpCaptureRequest, KtpCaptureResult
-from services.kyc_tier.ports import Duplicate
+from services.kyc_tier.records import VerificationRecord
 from tests.integration.test_kyc_trust import CARD, VALID_NIK
-from tests.support import unique_name
-from tests.support.held_review import HeldCapture, holding
+from tests.support.held_review import HeldCapture, held_duplicate, holding
 from tests.support.kyc_fakes import (
     KycFakes,
     capture_bundle,
-    new_org,
     rows,
 )
 
@@ -42,18 +39,12 @@ class HeldCard(HeldCapture):
 
 
 async def hold_a_card(core: KycTierCore, fakes: KycFakes) -> HeldCard:
-    org_id = await new_org(core)
     fakes.quality.ktp = CARD
-    other = await core.customers.create(org_id, CustomerInput(unique_name("ext")))
-    fakes.matcher.enroll_reference(other.customer.customer_id, "ktp_extract")
-    created = await core.customers.create(org_id, CustomerInput(unique_name("ext")))
-    customer_id = created.customer.customer_id
-    fakes.matcher.duplicates = (Duplicate(other.customer.customer_id, 0.93),)
-    request = card_request(customer_id)
-    held = (await core.ktp.capture(org_id, request)).verification
-    fakes.matcher.duplicates = ()
-    assert held.outcome == "needs_review"
-    return HeldCard(core, fakes, org_id, customer_id, held.verification_id, request)
+
+    async def capture(org_id: str, request: KtpCaptureRequest) -> VerificationRecord:
+        return (await core.ktp.capture(org_id, request)).verification
+
+    return await held_duplicate(core, fakes, "ktp_extract", card_request, capture, HeldCard)
 
 
 @pytest.fixture

@@ -16,15 +16,13 @@ from identity_platform_api.kyc_tier.v1 import resources_pb2
 from identity_runtime.errors import DomainError
 from services.kyc_tier import models
 from services.kyc_tier.bootstrap import KycTierCore
-from services.kyc_tier.customers import CustomerInput
 from services.kyc_tier.flows.face import FaceMatchResult, LivenessRequest, MatchRequest
 from services.kyc_tier.mapping.captures import bundle_input
-from services.kyc_tier.ports import Duplicate
+from services.kyc_tier.records import VerificationRecord
 from tests.support import unique_name
-from tests.support.held_review import HeldCapture, holding
+from tests.support.held_review import HeldCapture, held_duplicate, holding
 from tests.support.kyc_fakes import (
     KycFakes,
-    new_org,
 )
 
 
@@ -66,17 +64,12 @@ class HeldSelfie(HeldCapture):
 
 
 async def hold_a_selfie(core: KycTierCore, fakes: KycFakes) -> HeldSelfie:
-    org_id = await new_org(core)
-    other = await core.customers.create(org_id, CustomerInput(unique_name("ext")))
-    fakes.matcher.enroll_reference(other.customer.customer_id, "onboarding_selfie")
-    created = await core.customers.create(org_id, CustomerInput(unique_name("ext")))
-    customer_id = created.customer.customer_id
-    fakes.matcher.duplicates = (Duplicate(other.customer.customer_id, 0.93),)
-    request = selfie_request(customer_id)
-    held = (await core.face.check_liveness(org_id, request)).recorded.verification
-    fakes.matcher.duplicates = ()
-    assert held.outcome == "needs_review"
-    return HeldSelfie(core, fakes, org_id, customer_id, held.verification_id, request)
+    async def capture(org_id: str, request: LivenessRequest) -> VerificationRecord:
+        return (await core.face.check_liveness(org_id, request)).recorded.verification
+
+    return await held_duplicate(
+        core, fakes, "onboarding_selfie", selfie_request, capture, HeldSelfie
+    )
 
 
 @pytest.fixture

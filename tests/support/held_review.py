@@ -14,7 +14,17 @@ import pytest
 from identity_runtime.errors import DomainError
 from services.kyc_tier import models
 from services.kyc_tier.bootstrap import KycTierCore
-from tests.support.kyc_fakes import KycFakes, assert_audit_entries_acceptable, fake_kyc_core, rows
+from services.kyc_tier.customers import CustomerInput
+from services.kyc_tier.ports import Duplicate
+from services.kyc_tier.records import VerificationRecord
+from tests.support import unique_name
+from tests.support.kyc_fakes import (
+    KycFakes,
+    assert_audit_entries_acceptable,
+    fake_kyc_core,
+    new_org,
+    rows,
+)
 
 
 @dataclass
@@ -83,3 +93,30 @@ async def holding(
     async with fake_kyc_core(database_url, fakes) as core:
         yield await hold(core, fakes)
         await assert_audit_entries_acceptable(core)
+
+
+R = TypeVar("R")
+
+
+async def held_duplicate(
+    core: KycTierCore,
+    fakes: KycFakes,
+    source: str,
+    request_for: Callable[[str], R],
+    capture: Callable[[str, R], Awaitable[VerificationRecord]],
+    held: Callable[[KycTierCore, KycFakes, str, str, str, R], H],
+) -> H:
+    """`held(core, fakes, org_id, customer_id, verification_id, request)` of a
+    new customer whose capture, `capture(org_id, request_for(customer_id))`,
+    matched another customer's reference of `source`, so it waits for an analyst."""
+    org_id = await new_org(core)
+    other = await core.customers.create(org_id, CustomerInput(unique_name("ext")))
+    fakes.matcher.enroll_reference(other.customer.customer_id, source)
+    created = await core.customers.create(org_id, CustomerInput(unique_name("ext")))
+    customer_id = created.customer.customer_id
+    fakes.matcher.duplicates = (Duplicate(other.customer.customer_id, 0.93),)
+    request = request_for(customer_id)
+    verification = await capture(org_id, request)
+    fakes.matcher.duplicates = ()
+    assert verification.outcome == "needs_review"
+    return held(core, fakes, org_id, customer_id, verification.verification_id, request)

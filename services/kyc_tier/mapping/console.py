@@ -17,7 +17,7 @@ from services.kyc_tier.mapping.enums import (
     KIND_FROM_PROTO,
     KIND_TO_PROTO,
     REVIEW_STATUS_TO_PROTO,
-    filter_value,
+    enum_name,
     reasons,
     when,
 )
@@ -65,8 +65,8 @@ def search_page(page: Page[CustomerView]) -> dashboard_pb2.SearchCustomersRespon
 def tier_event_query(request: dashboard_pb2.ListTierEventsRequest) -> TierEventQuery:
     return TierEventQuery(
         customer_id=request.customer_id,
-        start_time=when(request.start_time, "start_time"),
-        end_time=when(request.end_time, "end_time"),
+        start_time=when(request.start_time),
+        end_time=when(request.end_time),
     )
 
 
@@ -90,7 +90,7 @@ def ceremony(value: Ceremony) -> console_auth_pb2.BeginPasskeyAuthenticationResp
 
 def review_query(request: dashboard_pb2.ListReviewQueueRequest) -> ReviewQuery:
     return ReviewQuery(
-        status=filter_value(REVIEW_STATUS_FROM_PROTO, request.status, "status"),
-        kind=filter_value(KIND_FROM_PROTO, request.kind, "kind"),
+        status=enum_name(REVIEW_STATUS_FROM_PROTO, request.status, "status"),
+        kind=enum_name(KIND_FROM_PROTO, request.kind, "kind"),
         customer_id=request.customer_id,
     )

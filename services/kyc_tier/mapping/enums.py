@@ -63,20 +63,16 @@ ERASURE_STATE_TO_PROTO = enum_values(
 )
 
 
-def when(message: Timestamp | None, field: str = "timestamp") -> datetime | None:
-    """A timestamp the caller set, as an aware datetime; None when unset. One
-    out of range (before year 1, after 9999, bad nanos) is INVALID_FIELD `field`."""
-    if message is None or not message.ByteSize():
-        return None
-    try:
-        return message.ToDatetime(tzinfo=UTC)
-    except ValueError:
-        raise invalid_field(field, "is not a valid timestamp") from None
+def when(message: Timestamp | None) -> datetime | None:
+    """A timestamp the caller set, as an aware datetime; None when unset (the
+    request validation has refused one out of protobuf's range)."""
+    return message.ToDatetime(tzinfo=UTC) if message is not None and message.ByteSize() else None
 
 
-def filter_value(names: Mapping[int, str], value: int, field: str) -> str:
-    """A filter's enum value as its domain name; unset is "" (no filter), an
-    unknown value INVALID_FIELD `field` (not silently no filter)."""
+def enum_name(names: Mapping[int, str], value: int, field: str) -> str:
+    """A request's enum value as its domain name: unset is "" (no filter, or
+    the default), a value the contract does not define INVALID_FIELD `field`
+    (never silently taken as unset)."""
     if not value:
         return ""
     if value not in names:
@@ -98,11 +94,7 @@ def scopes_to_proto(values: Iterable[str]) -> list[int]:
 
 
 def tier_from_proto(value: int, field: str) -> str:
-    if value == types_pb2.KYC_TIER_UNSPECIFIED:
-        return ""
-    if value not in TIER_FROM_PROTO:
-        raise invalid_field(field, "unknown tier")
-    return TIER_FROM_PROTO[value]
+    return enum_name(TIER_FROM_PROTO, value, field)
 
 
 def reasons(items: Iterable[Reason]) -> list[types_pb2.Reason]:

@@ -26,7 +26,7 @@ from services.kyc_tier.mapping.enums import (
     PURPOSE_TO_PROTO,
     SOURCE_TO_PROTO,
     TIER_TO_PROTO,
-    filter_value,
+    enum_name,
     reasons,
     scopes_to_proto,
     tier_from_proto,
@@ -53,10 +53,10 @@ def customer_query(request: customers_pb2.ListCustomersRequest) -> CustomerQuery
 
 def attempt_filter(request: attempts_pb2.ListAttemptsRequest) -> AttemptFilter:
     return AttemptFilter(
-        kind=filter_value(KIND_FROM_PROTO, request.kind, "kind"),
-        outcome=filter_value(ATTEMPT_OUTCOME_FROM_PROTO, request.outcome, "outcome"),
-        start_time=when(request.start_time, "start_time"),
-        end_time=when(request.end_time, "end_time"),
+        kind=enum_name(KIND_FROM_PROTO, request.kind, "kind"),
+        outcome=enum_name(ATTEMPT_OUTCOME_FROM_PROTO, request.outcome, "outcome"),
+        start_time=when(request.start_time),
+        end_time=when(request.end_time),
     )
 
 
