@@ -54,14 +54,12 @@ from opentelemetry import trace
 from identity_runtime import context as call_context
 from identity_runtime import metrics, tracing
 from identity_runtime.errors import DeadlineExceeded, DomainError, Internal, Unimplemented
-from identity_runtime.logs import HotLogger, get_logger
+from identity_runtime.logs import get_logger, write_hot_line
 from identity_runtime.ratelimit import RateLimitInterceptor, RateLimits
 from identity_runtime.status import KNOWN_REASONS, to_grpc_status
 from identity_runtime.validation import validate
 
 log = get_logger("identity.rpc")
-# The access log's line, written on every call.
-_access_log = HotLogger("identity.rpc")
 
 # Infrastructure RPCs that are neither logged per call nor traced.
 _QUIET_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
@@ -230,11 +228,11 @@ class TracingInterceptor(ScopedInterceptor):
         """The call's server span (current while it is open)."""
         parent = tracing.extract(ctx.invocation_metadata() or ())
         service, _, rpc = method.lstrip("/").partition("/")
-        return self._tracer.start_as_current_span(
+        return tracing.server_span(
+            self._tracer,
             method.lstrip("/"),
-            context=parent,
-            kind=trace.SpanKind.SERVER,
-            attributes={
+            parent,
+            {
                 "rpc.system": "grpc",
                 "rpc.service": service,
                 "rpc.method": rpc,
@@ -328,13 +326,12 @@ class AccessLogInterceptor(ScopedInterceptor):
         }
         if reason:
             fields["reason"] = reason
-        line = _access_log.bound()
         if code == "OK":
-            line.info("rpc", **fields)
+            write_hot_line("info", "rpc", fields)
         elif code in ("INTERNAL", "UNKNOWN", "DATA_LOSS"):
-            line.error("rpc", **fields)
+            write_hot_line("error", "rpc", fields)
         else:
-            line.warning("rpc", **fields)
+            write_hot_line("warning", "rpc", fields)
 
 
 class ErrorInterceptor(ScopedInterceptor):

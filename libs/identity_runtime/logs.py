@@ -19,9 +19,11 @@ in logs, SQL parameters hidden by `identity_store.db`).
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import sys
+import time
 from typing import Any
 
 import structlog
@@ -131,23 +133,50 @@ def _scrub_value(value: Any) -> Any:
 # NIK, and masking it would break request correlation across services.
 _GENERATED_IDS = frozenset({"request_id", "trace_id", "span_id"})
 _HEX_ID = re.compile(r"[0-9a-f]{16,64}")
-# The time TimeStamper(fmt="iso", utc=True) writes on every line: digits and
+# The time `add_timestamp` writes on every line: digits and
 # separators in this shape hold nothing the scrubbers mask (no run of 16
 # digits, no 0/62 + 8 + 6 digits, no '@', too short for base64), so it is
 # not scanned; anything else under this key is.
 _ISO_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?Z")
 
 
+# How `scrub_personal_data` treats a key, decided once per key name.
+_PERSONAL, _GENERATED_ID, _TIME, _INTERNAL, _ANY = range(5)
+_KEY_KINDS: dict[str, int] = {}
+_PLAIN = (int, float, bool, type(None))
+
+
+def _key_kind(key: str) -> int:
+    if key.lower() in PERSONAL_KEYS:
+        kind = _PERSONAL
+    elif key in _GENERATED_IDS:
+        kind = _GENERATED_ID
+    elif key == "timestamp":
+        kind = _TIME
+    elif key in ("_record", "_from_structlog", "exc_info"):
+        kind = _INTERNAL
+    else:
+        kind = _ANY
+    if len(_KEY_KINDS) < _SHORT_ENTRIES:  # bounded: keys are names in code, not data
+        _KEY_KINDS[key] = kind
+    return kind
+
+
 def scrub_personal_data(_logger: WrappedLogger, _method: str, event: EventDict) -> EventDict:
-    for key in list(event):
-        value = event[key]
-        if key.lower() in PERSONAL_KEYS:
+    # Values are replaced in place (the keys stay), so iterating is safe.
+    for key, value in event.items():
+        kind = _KEY_KINDS.get(key)
+        if kind is None:
+            kind = _key_kind(key)
+        if kind == _PERSONAL:
             event[key] = "<redacted>"
-        elif key in _GENERATED_IDS and isinstance(value, str) and _HEX_ID.fullmatch(value):
+        elif kind == _INTERNAL or isinstance(value, _PLAIN):
             continue
-        elif key == "timestamp" and isinstance(value, str) and _ISO_TIME.fullmatch(value):
+        elif kind == _GENERATED_ID and isinstance(value, str) and _HEX_ID.fullmatch(value):
             continue
-        elif key not in ("_record", "_from_structlog", "exc_info"):
+        elif kind == _TIME and isinstance(value, str) and _ISO_TIME.fullmatch(value):
+            continue
+        else:
             event[key] = _scrub_value(value)
     return event
 
@@ -181,11 +210,38 @@ def add_call_context(_logger: WrappedLogger, _method: str, event: EventDict) -> 
     return event
 
 
+# The last second `add_timestamp` formatted: (whole seconds, its ISO text).
+_stamped_second: tuple[int, str] = (-1, "")
+
+
+def add_timestamp(_logger: WrappedLogger, _method: str, event: EventDict) -> EventDict:
+    """ "timestamp": UTC, ISO 8601 with microseconds ("2026-11-26T21:51:00.472759Z"),
+    the date and time formatted once a second (every call line carries one)."""
+    global _stamped_second
+    now = time.time()
+    second = int(now)
+    if _stamped_second[0] != second:
+        _stamped_second = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
+    event["timestamp"] = f"{_stamped_second[1]}.{int((now - second) * 1e6):06d}Z"
+    return event
+
+
+# One encoder for every line: json.dumps with any argument builds a new one
+# per call. What JSON cannot hold is written as its repr (as structlog does).
+_JSON = json.JSONEncoder(default=repr)
+
+
+def render_json(_logger: WrappedLogger, _method: str, event: EventDict) -> str:
+    return _JSON.encode(event)
+
+
 class _CurrentStderr:
     """Writes to whatever sys.stderr is now (test runners swap it)."""
 
     def msg(self, message: str) -> None:
-        print(message, file=sys.stderr, flush=True)
+        stream = sys.stderr
+        stream.write(message + "\n")
+        stream.flush()
 
     log = debug = info = warning = warn = error = critical = exception = fatal = msg
 
@@ -201,25 +257,26 @@ class _CurrentStderrHandler(logging.StreamHandler):
 
 
 _configured = False
-# Bumped by each `configure`: `HotLogger`s rebuild their bound logger then.
-_generation = 0
+# What `configure` set, for `write_hot_line` (until then: structlog's defaults).
+_service = ""
+_threshold = logging.INFO
+_json_lines = False
+_LEVELS = {"info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 
 
 def configure(service: str, level: str = "INFO", fmt: str = "json") -> None:
     """Configure structlog and the stdlib root logger once per process."""
-    global _configured
+    global _configured, _service, _threshold, _json_lines
     numeric_level = logging.getLevelName(level.upper())
     if not isinstance(numeric_level, int):
         numeric_level = logging.INFO
     renderer: Processor = (
-        structlog.processors.JSONRenderer()
-        if fmt == "json"
-        else structlog.dev.ConsoleRenderer(colors=False)
+        render_json if fmt == "json" else structlog.dev.ConsoleRenderer(colors=False)
     )
     shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        add_timestamp,
         add_call_context,
         # Exceptions become text before scrubbing, so tracebacks are scrubbed too.
         structlog.processors.format_exc_info,
@@ -231,8 +288,7 @@ def configure(service: str, level: str = "INFO", fmt: str = "json") -> None:
         logger_factory=lambda *_args: _CurrentStderr(),
         cache_logger_on_first_use=False,
     )
-    global _generation
-    _generation += 1
+    _service, _threshold, _json_lines = service, numeric_level, fmt == "json"
     structlog.contextvars.bind_contextvars(service=service)
     if not _configured:
         handler = _CurrentStderrHandler()
@@ -251,18 +307,20 @@ def get_logger(name: str | None = None) -> FilteringBoundLogger:
     return structlog.get_logger(name)
 
 
-class HotLogger:
-    """A logger for a per-call path. structlog's lazy proxy (`get_logger`)
-    builds a bound logger on every call; this one builds it once per
-    configuration (`configure`) and reuses it. Same processors, same output."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self._generation = -1
-        self._bound: FilteringBoundLogger | None = None
-
-    def bound(self) -> FilteringBoundLogger:
-        if self._bound is None or self._generation != _generation:
-            self._bound = structlog.get_logger(self.name).bind()
-            self._generation = _generation
-        return self._bound
+def write_hot_line(level: str, event: str, fields: dict[str, Any]) -> None:
+    """A line written on every call (the RPC access line): at `level`
+    ("info", "warning" or "error"), the same keys and the same scrubbing as
+    the JSON pipeline `configure` installs, rendered without structlog's
+    generic chain (bound-logger proxy, context merge, one call per
+    processor), which costs several times the line itself. The console
+    format goes through structlog."""
+    if _LEVELS[level] < _threshold:
+        return
+    if not _json_lines:
+        getattr(get_logger("identity.rpc"), level)(event, **fields)
+        return
+    line: EventDict = {**fields, "event": event, "service": _service, "level": level}
+    add_timestamp(None, level, line)
+    add_call_context(None, level, line)
+    scrub_personal_data(None, level, line)
+    _CurrentStderr().msg(render_json(None, level, line))

@@ -6,15 +6,17 @@ numbers, API keys and base64 blobs, in structlog events, in stdlib records
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import os
 import stat
+import time
 from pathlib import Path
 
 import pytest
 
 from identity_cli.up import open_private_log
-from identity_runtime import logs
+from identity_runtime import context, logs
 
 NIK = "3273024107950003"
 EMAIL = "siti.rahayu@example.co.id"
@@ -129,3 +131,45 @@ def test_identity_up_log_files_are_private(tmp_path: Path) -> None:
     with open_private_log(fresh):
         pass
     assert stat.S_IMODE(os.stat(fresh).st_mode) == 0o600
+
+
+def _json_lines(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+
+def test_the_hot_access_line_is_the_json_pipelines_line(capsys) -> None:
+    """`write_hot_line` skips structlog's generic chain, not what it writes:
+    same keys and values (the time aside), same scrubbing of what a caller
+    controls (the request id), same level threshold."""
+    logs.configure("matching", "INFO", "json")
+    fields = {"duration_ms": 0.61, "status": "INVALID_ARGUMENT", "reason": "INVALID_FIELD"}
+    token = context.bind(
+        context.CallContext(
+            request_id=f"req {NIK} {EMAIL}",
+            org_id="org_logs",
+            actor="gateway",
+            scopes=(),
+            deadline=time.monotonic() + 5,
+            method="/identity.matching.v1.Matching/Verify",
+        )
+    )
+    try:
+        capsys.readouterr()
+        logs.get_logger("identity.rpc").warning("rpc", **fields)
+        logs.write_hot_line("warning", "rpc", dict(fields))
+        logs.write_hot_line("info", "rpc", dict(fields, status="OK"))
+        logs.configure("matching", "WARNING", "json")
+        logs.write_hot_line("info", "rpc", dict(fields, status="OK"))
+        text = capsys.readouterr().err
+    finally:
+        context.reset(token)
+        logs.configure("test", "INFO", "json")
+    general, hot, ok = _json_lines(text)  # the info line under WARNING is not written
+    for line in (general, hot, ok):
+        assert line.pop("timestamp").endswith("Z")
+    assert hot == general
+    assert list(hot) == list(general)
+    assert hot["request_id"] == "req <nik> <email>"
+    assert (hot["service"], hot["org_id"], hot["level"]) == ("matching", "org_logs", "warning")
+    assert (ok["level"], ok["status"]) == ("info", "OK")
+    assert NIK not in text and EMAIL not in text
