@@ -240,14 +240,11 @@ class Gateway:
         )
         span_name = f"HTTP {request.method}"
         try:
-            with tracing.tracer("identity.gateway").start_as_current_span(
+            with tracing.server_span(
+                tracing.tracer("identity.gateway"),
                 span_name,
-                context=tracing.extract(request.headers.items()),
-                kind=trace.SpanKind.SERVER,
-                attributes={
-                    "http.request.method": request.method,
-                    "identity.request_id": request_id,
-                },
+                tracing.extract(request.headers.items()),
+                {"http.request.method": request.method, "identity.request_id": request_id},
             ) as span:
                 try:
                     response = await self._dispatch(request, request_id, deadline, outcome)
