@@ -583,7 +583,8 @@ def _parse_into(parsed: Any, message: Message) -> None:
 def validate(message: Message) -> None:
     """The contract's validation layer (identity_runtime.validation), each
     refusal naming the field as the API spells it (lowerCamel JSON names)."""
-    for violation in validation.violations(message):
+    violation = validation.first_violation(message)
+    if violation is not None:
         raise violation.renamed(json_names=True)
 
 

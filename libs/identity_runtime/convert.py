@@ -8,6 +8,7 @@ name, so a field added to both sides is carried without another line.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -46,8 +47,7 @@ def message(cls: type[M], source: object, /, **converted: Any) -> M:
     the fields in `converted` take those values instead. Datetimes become
     timestamps; None leaves a field unset."""
     values = {}
-    for field in cls.DESCRIPTOR.fields:
-        name = field.name
+    for name in _field_names(cls):
         if name in converted:
             value = converted[name]
         elif hasattr(source, name):
@@ -57,6 +57,11 @@ def message(cls: type[M], source: object, /, **converted: Any) -> M:
         if value is not None:
             values[name] = timestamp(value) if isinstance(value, datetime) else value
     return cls(**values)
+
+
+@functools.cache
+def _field_names(cls: type[Message]) -> tuple[str, ...]:
+    return tuple(field.name for field in cls.DESCRIPTOR.fields)
 
 
 def timestamp(value: datetime | None) -> Timestamp | None:

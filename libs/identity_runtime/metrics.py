@@ -19,6 +19,7 @@ the gateway do when `<PREFIX>_METRICS_PORT` is set.
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 import time
 import weakref
@@ -108,6 +109,14 @@ MATCH_SCORE = Histogram(
     ["reference_source", "outcome"],
     buckets=COSINE_BUCKETS,
 )
+
+
+@functools.cache
+def match_score(reference_source: str, outcome: str) -> Any:
+    """MATCH_SCORE's child for these labels, looked up once (every Verify observes one)."""
+    return MATCH_SCORE.labels(reference_source, outcome)
+
+
 SHADOW_DECISIONS = Counter(
     "identity_shadow_decisions",
     "Candidate models scored in shadow on live traffic, by stage, candidate (model ids) "

@@ -37,7 +37,6 @@ import functools
 import json
 import math
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -166,12 +165,20 @@ def field_path(steps: Steps, json_names: bool) -> str:
 
 def validate(message: Message) -> None:
     """Raise a FieldViolation (proto field names) for the first rule `message` breaks."""
-    for violation in violations(message):
+    violation = first_violation(message)
+    if violation is not None:
         raise violation
 
 
-def violations(message: Message) -> Iterator[FieldViolation]:
-    yield from _walk(message, ())
+def first_violation(message: Message) -> FieldViolation | None:
+    """The first rule `message` breaks (proto field names), or None."""
+    found = _message_problem(message)
+    return None if found is None else FieldViolation(*found)
+
+
+# (the way from the message being looked at down to the field, what is wrong
+# with it): the way is built only on a refusal, from the field up.
+_Problem = tuple[Steps, str]
 
 
 @functools.cache
@@ -187,87 +194,100 @@ def _ruled_fields(descriptor: Descriptor) -> tuple[FieldDescriptor, ...]:
     return tuple(fd for fd in descriptor.fields if rules_of(fd) is not None)
 
 
-def _walk(message: Message, steps: Steps) -> Iterator[FieldViolation]:
+def _message_problem(message: Message) -> _Problem | None:
     descriptor: Descriptor = message.DESCRIPTOR  # type: ignore[assignment]
-    yield from _walk_fields(message, descriptor, steps)
+    for fd in _checked_fields(descriptor):
+        found = _field_problem(message, fd)
+        if found is not None:
+            return found
     # The contract's declared rules after what no field may hold, so that a
     # NUL byte is named even in a request that also lacks a required field.
     for fd in _ruled_fields(descriptor):
         problem = declared_problem(message, fd)
         if problem:
-            yield FieldViolation((*steps, (fd, None)), problem)
+            return ((fd, None),), problem
+    return None
 
 
-# Repeated fields of these types are vectors (an embedding): _singular checks
-# nothing per element, so the walk does not visit their elements.
+# Repeated fields of these types are vectors (an embedding): _value_problem
+# checks nothing per element, so the walk does not visit their elements.
 _WHOLE_VECTOR_TYPES = frozenset((F.TYPE_FLOAT, F.TYPE_DOUBLE))
 
 
-def _walk_fields(
-    message: Message, descriptor: Descriptor, steps: Steps
-) -> Iterator[FieldViolation]:
-    for fd in _checked_fields(descriptor):
-        if fd.is_repeated:
-            value = getattr(message, fd.name)
-            if not value:
-                continue
-        elif fd.type == F.TYPE_MESSAGE:
-            if not message.HasField(fd.name):
-                continue
-            value = getattr(message, fd.name)
-        else:
-            value = getattr(message, fd.name)
-        here = (*steps, (fd, None))
-        if _is_map(fd):
-            key_fd = fd.message_type.fields_by_name["key"]
-            value_fd = fd.message_type.fields_by_name["value"]
-            if len(value) > MAX_REPEATED:
-                yield FieldViolation(here, f"at most {MAX_REPEATED} entries")
-                continue
-            for key, item in value.items():
-                if key_fd.type == F.TYPE_STRING:
-                    problem = _string_problem(key, fd)
-                    if problem:
-                        # The key itself is the problem: name the map, not the key.
-                        yield FieldViolation(here, f"a key {problem}")
-                        continue
-                yield from _singular(item, value_fd, (*steps, (fd, key)), rule_of=fd)
-        elif fd.is_repeated:
-            if len(value) > MAX_REPEATED:
-                yield FieldViolation(here, f"at most {MAX_REPEATED} items")
-                continue
-            if fd.type in _WHOLE_VECTOR_TYPES:
-                continue  # judged whole by its domain (see _singular): nothing per element
-            for index, item in enumerate(value):
-                yield from _singular(item, fd, (*steps, (fd, index)), rule_of=fd)
-        else:
-            yield from _singular(value, fd, here, rule_of=fd)
+def _field_problem(message: Message, fd: FieldDescriptor) -> _Problem | None:
+    if fd.is_repeated:
+        value = getattr(message, fd.name)
+        if not value:
+            return None
+    elif fd.type == F.TYPE_MESSAGE:
+        if not message.HasField(fd.name):
+            return None
+        value = getattr(message, fd.name)
+    else:
+        value = getattr(message, fd.name)
+    if _is_map(fd):
+        return _map_problem(value, fd)
+    if fd.is_repeated:
+        if len(value) > MAX_REPEATED:
+            return ((fd, None),), f"at most {MAX_REPEATED} items"
+        if fd.type in _WHOLE_VECTOR_TYPES:
+            return None  # judged whole by its domain (see _value_problem): nothing per element
+        for index, item in enumerate(value):
+            found = _value_problem(item, fd, rule_of=fd)
+            if found is not None:
+                below, problem = found
+                return ((fd, index), *below), problem
+        return None
+    found = _value_problem(value, fd, rule_of=fd)
+    if found is None:
+        return None
+    below, problem = found
+    return ((fd, None), *below), problem
 
 
-def _singular(
-    value: Any,
-    fd: FieldDescriptor,
-    steps: Steps,
-    rule_of: FieldDescriptor,
-) -> Iterator[FieldViolation]:
+def _map_problem(entries: Any, fd: FieldDescriptor) -> _Problem | None:
+    if len(entries) > MAX_REPEATED:
+        return ((fd, None),), f"at most {MAX_REPEATED} entries"
+    key_fd = fd.message_type.fields_by_name["key"]
+    value_fd = fd.message_type.fields_by_name["value"]
+    for key, item in entries.items():
+        if key_fd.type == F.TYPE_STRING:
+            problem = _string_problem(key, fd)
+            if problem:
+                # The key itself is the problem: name the map, not the key.
+                return ((fd, None),), f"a key {problem}"
+        found = _value_problem(item, value_fd, rule_of=fd)
+        if found is not None:
+            below, problem = found
+            return ((fd, key), *below), problem
+    return None
+
+
+def _value_problem(value: Any, fd: FieldDescriptor, rule_of: FieldDescriptor) -> _Problem | None:
+    """What is wrong with one value of `fd` (an item, for a list or map),
+    the way below it (empty unless `value` is a message); None if nothing."""
     kind = fd.type
     if kind == F.TYPE_MESSAGE:
         if fd.message_type.full_name == TIMESTAMP:
             if not _valid_timestamp(value):
-                yield FieldViolation(steps, "is not a valid timestamp (years 1 to 9999)")
-            return
-        yield from _walk(value, steps)
-    elif kind == F.TYPE_STRING:
+                return (), "is not a valid timestamp (years 1 to 9999)"
+            return None
+        return _message_problem(value)
+    if kind == F.TYPE_STRING:
         problem = _string_problem(value, rule_of)
-        if problem:
-            yield FieldViolation(steps, problem)
     elif kind in (F.TYPE_FLOAT, F.TYPE_DOUBLE):
         # A vector (repeated floats: an embedding) is judged whole by its
         # domain (matching's EMBEDDING_INVALID), not element by element.
-        if not rule_of.is_repeated and not math.isfinite(value):
-            yield FieldViolation(steps, "must be a finite number")
+        problem = (
+            "must be a finite number"
+            if not rule_of.is_repeated and not math.isfinite(value)
+            else ""
+        )
     elif rule_of.name == "page_size" and not 0 <= value <= MAX_PAGE_SIZE:
-        yield FieldViolation(steps, f"must be between 0 and {MAX_PAGE_SIZE}")
+        problem = f"must be between 0 and {MAX_PAGE_SIZE}"
+    else:
+        problem = ""
+    return ((), problem) if problem else None
 
 
 TIMESTAMP = "google.protobuf.Timestamp"

@@ -167,8 +167,9 @@ def validate_embedding(
             {"field": field},
         )
     vector = np.asarray(values, dtype=np.float32)
-    norm = float(np.linalg.norm(vector))
-    if not np.all(np.isfinite(vector)) or not np.isfinite(norm) or norm < 1e-6:
+    # A NaN or an infinity anywhere makes the squared norm NaN or infinite.
+    norm = math.sqrt(float(vector @ vector))
+    if not math.isfinite(norm) or norm < 1e-6:
         raise InvalidArgument(
             f"{field} has non-finite values or zero norm", "EMBEDDING_INVALID", {"field": field}
         )

@@ -147,8 +147,9 @@ class MatchingEngine:
         enrollment_id: str,
         source: str,
     ) -> VerifyResult:
-        score = float(np.clip(probe_vector @ reference_vector, -1.0, 1.0))
-        metrics.MATCH_SCORE.labels(
+        # Unit vectors: rounding alone can take the product past +-1.
+        score = min(1.0, max(-1.0, float(probe_vector @ reference_vector)))
+        metrics.match_score(
             source or "reference_embedding", "match" if score >= applied else "no_match"
         ).observe(score)
         return VerifyResult(

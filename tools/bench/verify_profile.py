@@ -40,7 +40,7 @@ AREAS = {
     "token mint (client)": ("meshauth.py", "mint"),
     "auth interceptor": ("authz.py", "scope"),
     "access log line": ("_base.py", "_proxy_to_logger"),
-    "request validation": ("validation.py", "violations"),
+    "request validation": ("validation.py", "validate"),
     "database read": ("db.py", "run"),
     "open template": ("enrollments.py", "open_row"),
     "engine.verify": ("engine.py", "verify"),
