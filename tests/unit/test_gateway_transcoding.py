@@ -183,7 +183,7 @@ def test_base64_accepts_standard_and_url_safe_with_or_without_padding() -> None:
     assert decode_base64("YWI", "f") == b"ab"
     assert decode_base64("-_8", "f") == bytes([0xFB, 0xFF])
     assert decode_base64("+/8=", "f") == bytes([0xFB, 0xFF])
-    for bad in ("YWJ=j", "Y", "YW==a", "YWJj===", "YW\nJj"):
+    for bad in ("YWJ=j", "Y", "YW==a", "YWJj===", "YWJj====", "YW==YWJj", "YW\nJj", "YWé="):
         with pytest.raises(errors.GatewayError):
             decode_base64(bad, "f")
 
