@@ -9,7 +9,8 @@ Starts the real matching service in-process (port 0, scratch PostgreSQL
 schema, JSON access lines at INFO as shipped, written to /dev/null), enrols
 a few customers, then calls the wrapped handlers of Verify and
 DescribeThreshold directly, with a stand-in for grpc.aio's servicer context
-(the caller token in its metadata, no deadline). No socket, no HTTP/2, no
+(the caller token in its metadata, no deadline). BENCH_LOG_LEVEL=WARNING
+drops the access line. No socket, no HTTP/2, no
 (de)serialisation: what is left is this code base's per-call work, which a
 busy machine disturbs far less than a loopback benchmark (the best of
 `--repeats` rounds of process CPU time is reported). Run it with another
@@ -30,9 +31,13 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
-from common import MatchingCustomers, caller_metadata, scratch_schema  # noqa: E402
+from common import (  # noqa: E402
+    MatchingCustomers,
+    caller_metadata,
+    matching_env,
+    scratch_schema,
+)
 
-from identity_crypto.keyring import generate  # noqa: E402
 from identity_platform_api.matching.v1 import matching_pb2, matching_pb2_grpc  # noqa: E402
 from identity_runtime import logs, meshauth  # noqa: E402
 from identity_runtime.authz import CallerAuthInterceptor  # noqa: E402
@@ -91,16 +96,7 @@ async def main() -> None:
     customers = MatchingCustomers.random(np.random.default_rng(3), 50)
     logs.configure(MATCHING.name, "INFO", "json")  # what `serve` does, as shipped
     with scratch_schema() as url:
-        server = await start_service(
-            MATCHING,
-            {
-                "MATCHING_DATABASE_URL": url,
-                "MATCHING_KEK_KEYRING": generate("kek-chain").to_json(),
-                "MATCHING_SYNC_INTERVAL_SECONDS": "3600",
-                "MATCHING_LOG_FORMAT": "json",
-                "MATCHING_LOG_LEVEL": "INFO",
-            },
-        )
+        server = await start_service(MATCHING, matching_env(url, MATCHING_LOG_FORMAT="json"))
         async with channel(server, credentials=False) as chan:
             await customers.enrol(matching_pb2_grpc.MatchingServiceStub(chan))
         handlers = _Handlers()

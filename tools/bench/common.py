@@ -45,6 +45,21 @@ def scratch_schema(base_url: str = DEFAULT_POSTGRES, identity: Path | None = Non
     return _scratch_schema(base_url, prefix="bench", prepare=prepare)
 
 
+def matching_env(database_url: str, **extra: str) -> dict[str, str]:
+    """A benchmark's matching service settings: its database, a fresh key
+    ring, no background sync during the run, the access log at BENCH_LOG_LEVEL
+    (INFO, as shipped, unless set); `extra` adds or overrides."""
+    from identity_crypto.keyring import generate
+
+    return {
+        "MATCHING_DATABASE_URL": database_url,
+        "MATCHING_KEK_KEYRING": generate("kek-bench").to_json(),
+        "MATCHING_SYNC_INTERVAL_SECONDS": "3600",
+        "MATCHING_LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "INFO"),
+        **extra,
+    }
+
+
 def variant(text: str) -> tuple[str, dict[str, str]]:
     """NAME:KEY=VALUE,KEY=VALUE (a `--variant`: this checkout's server with those variables)."""
     name, _, assignments = text.partition(":")

@@ -29,9 +29,15 @@ from pathlib import Path
 
 import grpc
 import numpy as np
-from common import ROOT, MatchingCustomers, caller_metadata, scratch_schema, service_env
+from common import (
+    ROOT,
+    MatchingCustomers,
+    caller_metadata,
+    matching_env,
+    scratch_schema,
+    service_env,
+)
 
-from identity_crypto.keyring import generate
 from identity_platform_api.matching.v1 import matching_pb2, matching_pb2_grpc
 
 
@@ -71,10 +77,7 @@ def main() -> None:
             **os.environ,
             "PYTHONPATH": str(ROOT),
             **service_env("MATCHING"),
-            "MATCHING_DATABASE_URL": url,
-            "MATCHING_KEK_KEYRING": generate("kek-profile").to_json(),
-            "MATCHING_SYNC_INTERVAL_SECONDS": "3600",
-            "MATCHING_LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "INFO"),
+            **matching_env(url),
         }
         command = [sys.executable, "-m", "cProfile", "-o", str(profile)]
         process = subprocess.Popen(

@@ -19,14 +19,12 @@ import argparse
 import asyncio
 import cProfile
 import io
-import os
 import pstats
 import time
 
 import numpy as np
-from common import MatchingCustomers, caller_metadata, scratch_schema
+from common import MatchingCustomers, caller_metadata, matching_env, scratch_schema
 
-from identity_crypto.keyring import generate
 from identity_platform_api.matching.v1 import matching_pb2, matching_pb2_grpc
 from services.matching.service import SPEC as MATCHING
 from tests.support import channel, start_service
@@ -62,13 +60,7 @@ async def main() -> None:
     with scratch_schema() as url:
         server = await start_service(
             MATCHING,
-            {
-                "MATCHING_DATABASE_URL": url,
-                "MATCHING_KEK_KEYRING": generate("kek-profile").to_json(),
-                "MATCHING_SYNC_INTERVAL_SECONDS": "3600",
-                "MATCHING_TEMPLATE_CACHE_SIZE": str(args.template_cache_size),
-                "MATCHING_LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "INFO"),
-            },
+            matching_env(url, MATCHING_TEMPLATE_CACHE_SIZE=str(args.template_cache_size)),
         )
         customers = MatchingCustomers.random(rng, args.customers)
         async with channel(server, credentials=False) as chan:

@@ -53,6 +53,7 @@ import numpy as np
 from common import (
     caller_metadata,
     machine_speed,
+    matching_env,
     process_cpu_seconds,
     scratch_schema,
     service_process,
@@ -137,12 +138,7 @@ async def main() -> None:
     keyring = generate("kek-bench")
     results = []
     with scratch_schema() as url:
-        env = {
-            "MATCHING_DATABASE_URL": url,
-            "MATCHING_KEK_KEYRING": keyring.to_json(),
-            "MATCHING_LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "INFO"),
-            "MATCHING_SYNC_INTERVAL_SECONDS": "3600",
-        }
+        env = matching_env(url, MATCHING_KEK_KEYRING=keyring.to_json())
         settings = load_settings(MatchingSettings, "MATCHING", env)
         core = await build(settings)
         token = context.bind(context.CallContext(request_id="bench", org_id="org_bench"))
