@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from google.protobuf.descriptor import Descriptor
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -47,7 +48,7 @@ def message(cls: type[M], source: object, /, **converted: Any) -> M:
     the fields in `converted` take those values instead. Datetimes become
     timestamps; None leaves a field unset."""
     values = {}
-    for name in _field_names(cls):
+    for name in _field_names(cls.DESCRIPTOR):
         if name in converted:
             value = converted[name]
         elif hasattr(source, name):
@@ -60,8 +61,8 @@ def message(cls: type[M], source: object, /, **converted: Any) -> M:
 
 
 @functools.cache
-def _field_names(cls: type[Message]) -> tuple[str, ...]:
-    return tuple(field.name for field in cls.DESCRIPTOR.fields)
+def _field_names(descriptor: Descriptor) -> tuple[str, ...]:
+    return tuple(field.name for field in descriptor.fields)
 
 
 def timestamp(value: datetime | None) -> Timestamp | None:
