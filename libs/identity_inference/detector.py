@@ -129,9 +129,12 @@ class FaceDetector:
         size = size or self.input_size
         resized, scale = self._scaled(image, size)
         height, width = resized.shape[:2]
-        blob = np.zeros((1, 3, size, size), dtype=np.float32)
+        blob = np.empty((1, 3, size, size), dtype=np.float32)
         for channel, plane in enumerate(cv2.split(resized)):
             blob[0, channel, :height, :width] = plane
+        # Only the letterbox's padding is zeroed (none for a square at the input size).
+        blob[0, :, height:, :] = 0.0
+        blob[0, :, :height, width:] = 0.0
         return blob, scale
 
     def detect(self, image: np.ndarray) -> list[Face]:
