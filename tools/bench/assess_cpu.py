@@ -23,7 +23,9 @@ Compared exactly: pass/fail, reason codes, best frame, per frame the faces
 found (boxes, landmarks, scores), each measure's pass/fail and reason, the
 crops' bytes (the PAD inputs), the flash verdict (services.liveness.flash on
 the face colours) and the PAD verdict and score. Measured values and face
-colours: the largest difference, by measure, is printed (the tolerance).
+colours: the largest difference, by measure, is printed (the tolerance),
+with, for each that differs, the value nearest a bound of its accepted range
+on either side (a difference smaller than that cannot move a verdict here).
 
 Timing: the selfie-framed lit captures (the bench's step-ups), the
 "step-up" call, the two workers alternating capture by capture over
@@ -47,6 +49,7 @@ import hashlib  # noqa: E402
 import json  # noqa: E402
 import pickle  # noqa: E402
 import random  # noqa: E402
+import re  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
@@ -168,6 +171,7 @@ def _digest(result: Any, capture: dict[str, Any], pad: Any) -> dict[str, Any]:
     measured = {
         "values": [[(m.name, m.value) for m in r.measures] for r in result.frames],
         "colours": [(r.colour.face_bgr, r.colour.background_bgr) for r in result.frames],
+        "limits": [(m.name, m.value, m.threshold) for r in result.frames for m in r.measures],
     }
     return {"decided": decided, "measured": measured}
 
@@ -243,9 +247,19 @@ def _differences(old: Any, new: Any, path: str, into: dict[str, float]) -> None:
                 _differences(a, b, path, into)
 
 
+def _margins(limits: list[tuple[str, float, str]], into: dict[str, float]) -> None:
+    """The smallest distance of each measure's value to a bound of its accepted range."""
+    for name, value, threshold in limits:
+        bounds = [float(b) for b in re.findall(r"-?\d+(?:\.\d+)?(?:e-?\d+)?", threshold)]
+        if bounds:
+            nearest = min(abs(value - b) for b in bounds)
+            into[name] = min(into.get(name, float("inf")), nearest)
+
+
 def parity(before: Worker, after: Worker, table: list[dict[str, Any]]) -> dict[str, Any]:
     changes: list[dict[str, Any]] = []
     tolerance: dict[str, float] = {}
+    margins: dict[str, float] = {}
     counts = {call: 0 for call in CALLS}
     for index, capture in enumerate(table):
         for call in CALLS:
@@ -261,7 +275,13 @@ def parity(before: Worker, after: Worker, table: list[dict[str, Any]]) -> dict[s
             _differences(
                 old["measured"]["colours"], new["measured"]["colours"], "colour", tolerance
             )
-    return {"calls": counts, "changes": changes, "max_abs_difference": tolerance}
+            _margins(old["measured"]["limits"] + new["measured"]["limits"], margins)
+    return {
+        "calls": counts,
+        "changes": changes,
+        "max_abs_difference": tolerance,
+        "nearest_to_a_bound": margins,
+    }
 
 
 def timing(
@@ -314,6 +334,12 @@ def main() -> None:
             *(f"  {c['capture']} ({c['call']}): {c['what']}" for c in checked["changes"]),
             "largest |difference| of measured values: "
             + ", ".join(f"{k} {v:.3g}" for k, v in sorted(checked["max_abs_difference"].items())),
+            "of those that differ, the value nearest a bound of its accepted range: "
+            + ", ".join(
+                f"{k} {checked['nearest_to_a_bound'][k]:.3g} from it"
+                for k, v in sorted(checked["max_abs_difference"].items())
+                if v > 0 and k in checked["nearest_to_a_bound"]
+            ),
         ]
     med = timed["median_cpu_ms"]
     report.append(
