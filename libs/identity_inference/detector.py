@@ -96,27 +96,51 @@ class FaceDetector:
     def model_id(self) -> str:
         return f"{self.manifest.id}@{self.manifest.version}"
 
+    def _scaled(self, image: np.ndarray, size: int) -> tuple[np.ndarray, float]:
+        """The image scaled so that its long side is `size`, and the scale."""
+        height, width = image.shape[:2]
+        scale = size / max(height, width)
+        new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
+        if (new_w, new_h) == (width, height):
+            # What cv2.resize returns for the same size: the pixels as they are.
+            return image, scale
+        interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+        return cv2.resize(image, (new_w, new_h), interpolation=interpolation), scale
+
     def letterbox(self, image: np.ndarray, size: int | None = None) -> tuple[np.ndarray, float]:
         """The image scaled into the top-left of a size (default: the input size)
         square, and the scale."""
         size = size or self.input_size
-        height, width = image.shape[:2]
-        scale = size / max(height, width)
-        new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
-        interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-        resized = cv2.resize(image, (new_w, new_h), interpolation=interpolation)
+        resized, scale = self._scaled(image, size)
         canvas = np.zeros((size, size, 3), dtype=np.uint8)
-        canvas[:new_h, :new_w] = resized
+        canvas[: resized.shape[0], : resized.shape[1]] = resized
         return canvas, scale
 
     @staticmethod
     def to_blob(canvas: np.ndarray) -> np.ndarray:
         return canvas.transpose(2, 0, 1)[None].astype(np.float32)
 
+    def letterbox_blob(
+        self, image: np.ndarray, size: int | None = None
+    ) -> tuple[np.ndarray, float]:
+        """to_blob(letterbox(image, size)) in one pass, the same values: each
+        colour plane goes straight into its float slot (no uint8 canvas, no
+        strided float copy of the whole square)."""
+        size = size or self.input_size
+        resized, scale = self._scaled(image, size)
+        height, width = resized.shape[:2]
+        blob = np.empty((1, 3, size, size), dtype=np.float32)
+        for channel, plane in enumerate(cv2.split(resized)):
+            blob[0, channel, :height, :width] = plane
+        # Only the letterbox's padding is zeroed (none for a square at the input size).
+        blob[0, :, height:, :] = 0.0
+        blob[0, :, :height, width:] = 0.0
+        return blob, scale
+
     def detect(self, image: np.ndarray) -> list[Face]:
         """Faces in a BGR frame, largest first."""
-        canvas, scale = self.letterbox(image)
-        outputs = self.runner.infer(self.to_blob(canvas))
+        blob, scale = self.letterbox_blob(image)
+        outputs = self.runner.infer(blob)
         return self.decode(outputs, scale, image.shape[1], image.shape[0])
 
     def detect_near(self, image: np.ndarray, known: Face) -> list[Face] | None:
@@ -128,8 +152,8 @@ class FaceDetector:
             return None
         height, width = image.shape[:2]
         x0, y0, x1, y1 = roi_box(known.box, width, height)
-        canvas, scale = self.letterbox(image[y0:y1, x0:x1], ROI_INPUT_SIZE)
-        outputs = self.roi_runner.infer(self.to_blob(canvas))
+        blob, scale = self.letterbox_blob(image[y0:y1, x0:x1], ROI_INPUT_SIZE)
+        outputs = self.roi_runner.infer(blob)
         faces = self.decode(
             outputs, scale, width, height, input_size=ROI_INPUT_SIZE, origin=(x0, y0)
         )

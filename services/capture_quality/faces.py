@@ -128,9 +128,17 @@ class _Anchor:
     """The baseline frame's primary face and thumbnail, for its flash frames."""
 
     face: Face
-    thumbnail: np.ndarray
+    # None: the region around the face covers the frame (as in a selfie), so
+    # nothing outside it is compared and no thumbnail is needed (scene.watches_outside).
+    thumbnail: np.ndarray | None
     width: int
     height: int
+
+    @classmethod
+    def of(cls, face: Face, image: np.ndarray) -> _Anchor:
+        height, width = image.shape[:2]
+        watched = scene.watches_outside(roi_box(face.box, width, height), width, height)
+        return cls(face, scene.thumbnail(image) if watched else None, width, height)
 
 
 def _frame_rank(frame: FrameResult) -> tuple[int, int, float]:
@@ -187,8 +195,11 @@ class FaceAssessor:
             return self.detector.detect(image)
         height, width = image.shape[:2]
         region = roi_box(anchor.face.box, width, height)
-        if (width, height) != (anchor.width, anchor.height) or scene.changed_outside(
-            anchor.thumbnail, scene.thumbnail(image), region, width, height
+        if (width, height) != (anchor.width, anchor.height) or (
+            anchor.thumbnail is not None
+            and scene.changed_outside(
+                anchor.thumbnail, scene.thumbnail(image), region, width, height
+            )
         ):
             return self.detector.detect(image)
         near = self.detector.detect_near(image, anchor.face)
@@ -258,9 +269,7 @@ class FaceAssessor:
                 # One face only: with any other detection (a second person, a
                 # poster, a phantom) the flash frames are detected whole, as before.
                 if len(result.faces) == 1 and self.detect_once:
-                    anchor = _Anchor(
-                        result.faces[0], scene.thumbnail(image), image.shape[1], image.shape[0]
-                    )
+                    anchor = _Anchor.of(result.faces[0], image)
                 # No face on the crop frame: the best of the others is judged.
                 measure_all = measure_all or not result.faces
             if not (include_crops and result.faces):

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from identity_inference import images
+from identity_inference import scene as scene_check
 from identity_inference.detector import ROI_INPUT_SIZE, Face, FaceDetector
 from identity_inference.manifest import load_catalogue
 from identity_inference.pad import crop_spec
@@ -143,6 +144,24 @@ def test_without_a_crop_frame_every_frame_is_detected_whole(counted) -> None:
     result = assessor.assess(capture(selfie()), include_crops=True)
     assert (full.sizes, roi.sizes) == ([640] * 5, [])
     assert all(r.faces for r in result.frames)
+
+
+def test_scene_thumbnails_are_made_only_when_the_region_leaves_room_outside(
+    counted, monkeypatch
+) -> None:
+    assessor, full, _ = counted
+    made: list[tuple[int, ...]] = []
+    real = scene_check.thumbnail
+    monkeypatch.setattr(
+        scene_check, "thumbnail", lambda image: made.append(image.shape) or real(image)
+    )
+    # A selfie: the region around the face covers the frame, nothing outside is compared.
+    result = assessor.assess(capture(selfie()), crop_frame_index=0)
+    assert made == [] and result.passed
+    # A wider scene: the baseline's thumbnail and each flash frame's, as before.
+    full.sizes.clear()
+    assessor.assess(capture(scene()), crop_frame_index=0)
+    assert len(made) == 5 and full.sizes == [640]
 
 
 def test_two_faces_on_the_baseline_are_refused(counted) -> None:

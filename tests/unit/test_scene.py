@@ -74,3 +74,20 @@ def test_the_region_is_centred_on_the_box_and_clipped_to_the_frame() -> None:
     assert roi_box((400, 300, 100, 120), WIDTH, HEIGHT) == (300, 210, 600, 510)
     assert roi_box((0, 0, 200, 200), WIDTH, HEIGHT) == (0, 0, 350, 350)
     assert roi_box((1100, 800, 100, 100), WIDTH, HEIGHT) == (1025, 725, 1200, 900)
+
+
+def test_a_region_covering_the_frame_watches_nothing_outside() -> None:
+    # Within a thumbnail pixel of every edge: no cell has enough outside to judge.
+    nearly_whole = (5, 5, WIDTH - 5, HEIGHT - 5)
+    assert not scene.watches_outside((0, 0, WIDTH, HEIGHT), WIDTH, HEIGHT)
+    assert not scene.watches_outside(nearly_whole, WIDTH, HEIGHT)
+    # ... and then nothing the frames show is a change (so no thumbnail is made).
+    assert not changed(frame(), np.zeros_like(frame()), nearly_whole)
+
+
+def test_a_smaller_region_watches_the_outside() -> None:
+    assert scene.watches_outside(REGION, WIDTH, HEIGHT)
+    assert scene.watches_outside((0, 0, WIDTH - 200, HEIGHT), WIDTH, HEIGHT)
+    after = frame()
+    after[:, WIDTH - 150 :] = 250
+    assert changed(frame(), after, (0, 0, WIDTH - 200, HEIGHT))
