@@ -106,6 +106,8 @@ def build_captures() -> list[dict[str, Any]]:
 
 
 def _assessor() -> tuple[Any, Any]:
+    # detect_once.load builds the same models, but importing it would put this
+    # file's checkout on the path of a worker measuring another one.
     from identity_inference import images
     from identity_inference.detector import ROI_INPUT_SIZE, FaceDetector
     from identity_inference.manifest import PACKAGED_PAD_DIR, load_catalogue
