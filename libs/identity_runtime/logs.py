@@ -261,6 +261,8 @@ _configured = False
 _service = ""
 _threshold = logging.INFO
 _json_lines = False
+# Libraries that log whole request URLs (query strings included) at INFO.
+_URL_LOGGERS = ("httpx", "httpcore")
 _LEVELS = {"info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 
 
@@ -299,6 +301,10 @@ def configure(service: str, level: str = "INFO", fmt: str = "json") -> None:
         root = logging.getLogger()
         root.handlers[:] = [handler]
         root.setLevel(numeric_level)
+        # HTTP clients log every request's full URL at INFO; a partner's
+        # callback URL may carry a token or an id in its query.
+        for name in _URL_LOGGERS:
+            logging.getLogger(name).setLevel(max(numeric_level, logging.WARNING))
         _configured = True
 
 

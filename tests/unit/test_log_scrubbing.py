@@ -173,3 +173,17 @@ def test_the_hot_access_line_is_the_json_pipelines_line(capsys) -> None:
     assert (hot["service"], hot["org_id"], hot["level"]) == ("matching", "org_logs", "warning")
     assert (ok["level"], ok["status"]) == ("info", "OK")
     assert NIK not in text and EMAIL not in text
+
+
+def test_http_clients_do_not_log_request_urls(capsys) -> None:
+    """httpx logs each request's URL at INFO; a partner's callback URL may
+    carry a token in its query. Warnings and errors still get through."""
+    logs.configure("face-match", "INFO", "json")
+    capsys.readouterr()
+    url = "https://partner.example/callback?token=cb-s3cr3t&customer=cus_42"
+    logging.getLogger("httpx").info('HTTP Request: POST %s "HTTP/1.1 200 OK"', url)
+    logging.getLogger("httpcore.connection").info("connect_tcp.started host=%s", url)
+    logging.getLogger("httpx").warning("gave up on a callback")
+    text = capsys.readouterr().err
+    assert "cb-s3cr3t" not in text
+    assert "gave up on a callback" in text
