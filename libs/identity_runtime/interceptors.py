@@ -327,11 +327,12 @@ class AccessLogInterceptor(ScopedInterceptor):
         if reason:
             fields["reason"] = reason
         if code == "OK":
-            write_hot_line("info", "rpc", fields)
+            level = "info"
         elif code in ("INTERNAL", "UNKNOWN", "DATA_LOSS"):
-            write_hot_line("error", "rpc", fields)
+            level = "error"
         else:
-            write_hot_line("warning", "rpc", fields)
+            level = "warning"
+        write_hot_line(level, "rpc", fields)
 
 
 class ErrorInterceptor(ScopedInterceptor):

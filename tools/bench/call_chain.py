@@ -78,10 +78,7 @@ class _Handlers:
         self.by_method: dict[str, Any] = {}
 
     def add_generic_rpc_handlers(self, handlers: Any) -> None:
-        for handler in handlers:
-            service = handler.service_name()
-            for name, method in getattr(handler, "_method_handlers", {}).items():
-                self.by_method[f"/{service}/{name}"] = method
+        """The same handlers again (add_registered_method_handlers has them)."""
 
     def add_registered_method_handlers(self, service: str, handlers: dict[str, Any]) -> None:
         for name, method in handlers.items():
