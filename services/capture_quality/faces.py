@@ -6,6 +6,8 @@ decoded one at a time, each within the per-frame pixel budget, and assessed,
 keeping only the pixels the crops may be cut from. A bad frame still refuses
 the whole request with INVALID_ARGUMENT. A frame without exactly one usable
 face is not an error: it fails quality with FACE_NOT_FOUND or MULTIPLE_FACES.
+The capture is judged on its best (or crop) frame, and fails MULTIPLE_FACES
+too when any other frame shows a second person.
 
 Detect once (issue 15): when the request names the crop frame (the unflashed
 baseline of a flash capture), that frame is decoded and detected first, over
@@ -29,7 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from identity_capture.limits import MAX_FRAMES
-from identity_inference import images, quality, scene
+from identity_inference import framing, images, quality, scene
 from identity_inference.align import ALIGNMENT_ID, align_face
 from identity_inference.detector import Face, FaceDetector, roi_box
 from identity_inference.pad import CropSpec, pad_crop
@@ -297,11 +299,22 @@ class FaceAssessor:
         chosen = results[crop_frame_index] if crop_frame_index is not None else None
         best = chosen if chosen is not None and chosen.faces else max(with_face, key=_frame_rank)
         reasons = [(m.reason_code, _reason_text(m)) for m in best.measures if not m.passed]
+        # One person for the whole capture: a second person in any other
+        # frame (someone stepping in during the flash sequence) fails it too,
+        # measured or not (the count reads the detections only).
+        crowded = [
+            r.index
+            for r in results
+            if r.index != best.index and framing.count_faces(r.faces, profile) > 1
+        ]
+        if crowded and not any(code == "MULTIPLE_FACES" for code, _ in reasons):
+            listed = ", ".join(str(i) for i in crowded)
+            reasons.append(("MULTIPLE_FACES", f"another person in frame {listed} of the capture"))
         crops = self.crops(kept[best.index], best.faces[0]) if include_crops else None
         return FaceAssessment(
             frames=results,
             best_index=best.index,
-            passed=best.passed,
+            passed=best.passed and not crowded,
             reasons=reasons,
             crops=crops,
             detector_model=self.detector.model_id,

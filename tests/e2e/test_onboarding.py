@@ -345,6 +345,47 @@ async def test_step_up_denies_another_person(persona) -> None:
     assert "FACE_MISMATCH" in {r["code"] for r in decision["reasons"]}
 
 
+def _visited(face: np.ndarray) -> np.ndarray:
+    """The selfie with another person's face in its top right corner, beside
+    the customer's head (its box half the width of the customer's: it counts)."""
+    visitor = photo(FACES / "img3.jpg")[300:1000, 250:800]
+    height, width = face.shape[:2]
+    side = width * 26 // 100
+    tall = side * 400 // 314
+    visited = face.copy()
+    visited[2 : 2 + tall, width - side - 2 : width - 2] = cv2.resize(visitor, (side, tall))
+    return visited
+
+
+async def test_step_up_denies_a_capture_another_person_steps_into(persona) -> None:
+    """A second person in one flash frame (someone leaning in during the
+    flashes) denies the step-up with MULTIPLE_FACES, though the customer's
+    baseline passes alone; the customer alone, next, is allowed."""
+    partner: Partner = persona["partner"]
+    alone = selfie("img4.jpg")
+    crowded = _visited(alone)
+    challenge = await partner.challenge(persona["customer_id"], "CHALLENGE_PURPOSE_STEP_UP")
+    colours = [colour["hex"] for colour in challenge["sequence"]]
+    frames = [jpeg(tint(alone, c)) for c in colours]
+    frames[2] = jpeg(tint(crowded, colours[2]))
+    body = {
+        "customerId": persona["customer_id"],
+        "challengeId": challenge["challengeId"],
+        "bundle": bundle(partner.signer, challenge, frames, baseline=jpeg(alone)),
+        "action": "transfer",
+    }
+    response = await partner.post("/api/identity/auth/step-up", body)
+    assert response.status_code == 200, response.text
+    decision = response.json()
+    assert decision["allow"] is False, decision
+    codes = [r["code"] for r in decision["reasons"]]
+    assert codes == ["QUALITY_FAILED", "MULTIPLE_FACES"], decision
+
+    response, _, _ = await partner.step_up(persona["customer_id"], alone)
+    assert response.status_code == 200, response.text
+    assert response.json()["allow"] is True, response.json()
+
+
 async def test_step_up_denies_a_spoof_photo(persona) -> None:
     partner: Partner = persona["partner"]
     response, _, _ = await partner.step_up(persona["customer_id"], photo(SPOOF / "image_F1.jpg"))

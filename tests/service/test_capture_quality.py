@@ -317,21 +317,66 @@ async def test_a_flash_capture_reports_the_face_on_every_frame(stub) -> None:
     assert red.face_r / red.face_b > blue.face_r / blue.face_b
 
 
-async def test_a_flash_frame_without_the_face_or_with_a_second_person_says_so(stub) -> None:
-    image = selfie()
-    canvas = np.full((900, 2000, 3), 190, np.uint8)
-    canvas[:, :860] = image
+def _with_visitor(canvas: np.ndarray, width: int) -> np.ndarray:
+    """`canvas` with another person's face, `width` px wide, to the right of img1's."""
     other = photo(FACES / "img3.jpg")[300:1000, 250:800]
+    height = round(width * 400 / 314)
     joined = canvas.copy()
-    joined[150:550, 1300:1614] = cv2.resize(other, (314, 400))
+    joined[150 : 150 + height, 880 : 880 + width] = cv2.resize(other, (width, height))
+    return joined
+
+
+def _wide_canvas() -> np.ndarray:
+    """The selfie on the left of a wider frame (the face still a fifth of it),
+    room for a second person on the right."""
+    canvas = np.full((900, 1150, 3), 190, np.uint8)
+    canvas[:, :860] = selfie()
+    return canvas
+
+
+async def test_a_flash_frame_without_the_face_or_with_a_second_person_says_so(stub) -> None:
+    canvas = _wide_canvas()
     gone = np.full_like(canvas, 190)
-    reply = await _flash_capture(stub, canvas, [canvas, joined, gone, canvas])
-    # Judged on the baseline, as before.
-    assert reply.best_frame_index == 0
-    assert "MULTIPLE_FACES" not in failing(reply)
+    reply = await _flash_capture(stub, canvas, [canvas, _with_visitor(canvas, 250), gone, canvas])
+    # Judged and cropped on the baseline; the person who stepped in fails the capture.
+    assert reply.best_frame_index == 0 and reply.HasField("crops")
+    assert reply.frames[0].verdict == pb.QUALITY_VERDICT_PASS
+    assert reply.verdict == pb.QUALITY_VERDICT_FAIL
+    assert [r.message for r in reply.reasons if r.code == "MULTIPLE_FACES"] == [
+        "another person in frame 2 of the capture"
+    ]
     frame_codes = [{m.reason_code for m in f.measures if not m.passed} for f in reply.frames]
     assert "MULTIPLE_FACES" in frame_codes[2]
     assert frame_codes[3] == {"FACE_NOT_FOUND"} and len(reply.frames[3].faces) == 0
+
+
+async def test_a_second_person_in_a_flash_frame_fails_the_capture_measured_or_not(stub) -> None:
+    """What kyc-tier asks (the crop frame measured only) refuses a second
+    person in a flash frame as measuring every frame does (issue 15: detect
+    once keeps the multiple-face guarantee)."""
+    canvas = _wide_canvas()
+    flashed = [canvas, canvas, canvas, _with_visitor(canvas, 250)]
+    frames = [jpeg(canvas), *(jpeg(tint(f, c)) for f, c in zip(flashed, FLASH, strict=True))]
+    full, crop_only = await _both_modes(stub, frames)
+    _same_judgement(full, crop_only)
+    assert crop_only.verdict == pb.QUALITY_VERDICT_FAIL
+    assert failing(crop_only) == {"MULTIPLE_FACES"}
+    assert "frame 4" in crop_only.reasons[0].message
+    assert len(crop_only.frames[4].faces) >= 2 and list(crop_only.frames[4].measures) == []
+
+
+async def test_a_small_background_face_in_a_flash_frame_does_not_fail_the_capture(stub) -> None:
+    """A face too small to be a second person (its box under 30 % of the
+    primary's width; 35 % counts) is found in a flash frame but not counted."""
+    canvas = _wide_canvas()
+    flashed = [canvas, _with_visitor(canvas, 160), canvas, canvas]
+    frames = [jpeg(canvas), *(jpeg(tint(f, c)) for f, c in zip(flashed, FLASH, strict=True))]
+    full, crop_only = await _both_modes(stub, frames)
+    _same_judgement(full, crop_only)
+    assert crop_only.verdict == pb.QUALITY_VERDICT_PASS
+    assert failing(crop_only) == set()
+    # Found, but not a second person.
+    assert len(crop_only.frames[2].faces) == 2
 
 
 async def _both_modes(stub, frames: list[bytes], crop_frame_index: int = 0):

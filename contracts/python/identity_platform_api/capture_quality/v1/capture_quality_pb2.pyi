@@ -271,14 +271,18 @@ class AssessFaceResponse(_message.Message):
     a face.
     """
     verdict: Global___QualityVerdict.ValueType
-    """PASS when the best frame passes every measure."""
+    """PASS when the best frame passes every measure and no other frame shows
+    a second person (one person for the whole capture, measured or not).
+    """
     detector_model: _builtins.str
     """Detector model id and version, for the verification record."""
     @_builtins.property
     def frames(self) -> _containers.RepeatedCompositeFieldContainer[Global___FrameAssessment]: ...
     @_builtins.property
     def reasons(self) -> _containers.RepeatedCompositeFieldContainer[_types_pb2.Reason]:
-        """Failing reason codes of the best frame (or FACE_NOT_FOUND)."""
+        """Failing reason codes of the best frame (or FACE_NOT_FOUND), and
+        MULTIPLE_FACES naming any other frame that shows a second person.
+        """
 
     @_builtins.property
     def crops(self) -> _types_pb2.FaceCrops:
