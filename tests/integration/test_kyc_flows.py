@@ -5,6 +5,7 @@ capture and its replay, and the Dukcapil verdict on a controlled clock."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -177,6 +178,43 @@ async def test_ktp_capture_gives_the_nik_and_standard_and_replays_the_same_bundl
     with pytest.raises(DomainError) as refused:
         await kyc_core.ktp.capture(kyc_org, replace(request, bundle=other_frames))
     assert refused.value.reason == "NONCE_REPLAYED"
+
+
+async def test_a_second_card_while_the_first_is_checked_is_refused_before_any_model_call(
+    kyc_core, kyc_fakes, kyc_org
+) -> None:
+    """Like a second selfie (tests/integration/test_kyc_held_selfie.py): two
+    KTP captures of one customer at once would both pass the pending-review
+    check; the second is refused (ABORTED / CAPTURE_IN_PROGRESS) while the
+    first's card is checked."""
+    customer_id = await new_customer(kyc_core, kyc_org)
+    kyc_fakes.quality.ktp = GOOD_CARD
+    entered, release = asyncio.Event(), asyncio.Event()
+    check = kyc_fakes.quality.check_ktp
+
+    async def check_ktp(frames, nik, fields):  # type: ignore[no-untyped-def]
+        entered.set()
+        await release.wait()
+        return await check(frames, nik, fields)
+
+    kyc_fakes.quality.check_ktp = check_ktp
+
+    def card() -> KtpCaptureRequest:
+        return KtpCaptureRequest(customer_id, "chl_k", capture_bundle(frames=1), {})
+
+    running = asyncio.create_task(kyc_core.ktp.capture(kyc_org, card()))
+    try:
+        await entered.wait()
+        with pytest.raises(DomainError) as refused:
+            await kyc_core.ktp.capture(kyc_org, card())
+    finally:
+        release.set()
+        first = await running
+    assert (refused.value.code, refused.value.reason) == ("ABORTED", "CAPTURE_IN_PROGRESS")
+    assert first.verification.outcome == "passed"
+    assert kyc_fakes.quality.ktp_calls == [1]
+    attempts = await rows(kyc_core, models.Attempt, customer_id=customer_id, kind="ktp_capture")
+    assert sorted(a.outcome for a in attempts) == ["passed", "refused"]
 
 
 async def test_a_failed_card_is_a_failed_verification_without_enrollment(

@@ -6,6 +6,7 @@ retires the held reference through the same path as a KTP duplicate."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -128,6 +129,79 @@ async def test_a_replayed_duplicate_selfie_creates_no_second_review_item(
     assert again.assessment.duplicates == (Duplicate(first, 0.0),)
     assert len(await rows(core, models.ReviewItem, customer_id=second)) == 1
     assert len(fakes.matcher.enrollments[second]) == 1
+
+
+def first_call_waits(fakes: KycFakes) -> tuple[asyncio.Event, asyncio.Event]:
+    """(entered, release): the first face assessment waits for `release`
+    once it has set `entered`; later ones answer at once."""
+    entered, release = asyncio.Event(), asyncio.Event()
+    assess = fakes.quality.assess_face
+    waiting = [release]
+
+    async def assess_face(frames, kind):  # type: ignore[no-untyped-def]
+        if waiting:
+            entered.set()
+            await waiting.pop().wait()
+        return await assess(frames, kind)
+
+    fakes.quality.assess_face = assess_face  # type: ignore[method-assign]
+    return entered, release
+
+
+async def test_a_second_selfie_while_the_first_runs_is_refused_before_any_model_call(
+    core: KycTierCore, fakes: KycFakes
+) -> None:
+    """Two selfies of one customer at once (a partner retrying a slow call with
+    a new capture) would both pass the pending-review check, enroll twice and
+    open two review items on one person: while the first is assessed, the
+    second is refused (ABORTED / CAPTURE_IN_PROGRESS), as an attempt refused
+    and audited; the first is then held as before."""
+    org_id = await new_org(core)
+    first = await new_customer(core, org_id)
+    fakes.matcher.enroll_reference(first, "onboarding_selfie")
+    second = await new_customer(core, org_id)
+    fakes.matcher.duplicates = (Duplicate(first, 0.93),)
+    entered, release = first_call_waits(fakes)
+    running = asyncio.create_task(selfie(core, org_id, second))
+    try:
+        await entered.wait()
+        with pytest.raises(DomainError) as refused:
+            await selfie(core, org_id, second)
+    finally:
+        release.set()
+        held = await running
+    assert (refused.value.code, refused.value.reason) == ("ABORTED", "CAPTURE_IN_PROGRESS")
+    assert refused.value.metadata == {"retry_after_seconds": "2"}
+    # The second never reached capture-quality (the first's call is the one).
+    assert len(fakes.quality.face_calls) == 1
+
+    assert held.recorded.verification.outcome == "needs_review"
+    assert len(await rows(core, models.ReviewItem, customer_id=second)) == 1
+    assert len(fakes.matcher.enrollments[second]) == 1
+    attempts = await rows(core, models.Attempt, customer_id=second, kind="face_liveness")
+    assert sorted(a.outcome for a in attempts) == ["needs_review", "refused"]
+    audits = await rows(core, models.AuditOutbox, subject=f"customer:{second}")
+    assert ("face.liveness", "denied", "CAPTURE_IN_PROGRESS") in {
+        (a.action, a.outcome, a.details.get("reason")) for a in audits
+    }
+    # Once answered, the next selfie meets the pending review, as before.
+    with pytest.raises(DomainError) as pending:
+        await selfie(core, org_id, second)
+    assert pending.value.reason == "REVIEW_PENDING"
+
+
+async def test_selfies_of_two_customers_run_at_once(core: KycTierCore, fakes: KycFakes) -> None:
+    """Only the same customer's captures wait for each other."""
+    org_id = await new_org(core)
+    one, other = await new_customer(core, org_id), await new_customer(core, org_id)
+    entered, release = first_call_waits(fakes)
+    running = asyncio.create_task(selfie(core, org_id, one))
+    try:
+        await entered.wait()
+        assert (await selfie(core, org_id, other)).recorded.verification.outcome == "passed"
+    finally:
+        release.set()
+        assert (await running).recorded.verification.outcome == "passed"
 
 
 async def test_a_selfie_without_a_duplicate_creates_no_review_item(

@@ -32,6 +32,11 @@ class Step:
     retention: str = "onboarding"
     # Recompute the tier after recording (locks the customer row meanwhile).
     settles_tier: bool = True
+    # One capture of this kind per customer at a time: while one runs, another
+    # is refused (CAPTURE_IN_PROGRESS) before any model call. For the kinds
+    # that may hold the customer for review: two at once would both pass the
+    # pending-review check, enroll twice and open two items on one person.
+    one_at_a_time: bool = False
 
 
 @dataclass(frozen=True)

@@ -47,7 +47,7 @@ from services.kyc_tier.ports import (
     StoredFrames,
 )
 
-LIVENESS = Step(tiers.FACE_LIVENESS, "face.liveness", retention="onboarding")
+LIVENESS = Step(tiers.FACE_LIVENESS, "face.liveness", retention="onboarding", one_at_a_time=True)
 MATCH = Step(tiers.FACE_MATCH, "face.match")
 FLASH_PURPOSES = ("face_liveness", "step_up")
 

@@ -52,7 +52,7 @@ from services.kyc_tier.ports import (
 FIELD_SIMILARITY_MIN = Thresholds.field_similarity_min
 # Liveness's decision basis when it judged the card's answer to the flash.
 CARD_FLASH = "card-flash"
-STEP = Step(tiers.KTP_CAPTURE, "ktp.capture", retention="onboarding")
+STEP = Step(tiers.KTP_CAPTURE, "ktp.capture", retention="onboarding", one_at_a_time=True)
 
 
 @dataclass(frozen=True)

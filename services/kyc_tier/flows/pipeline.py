@@ -148,12 +148,17 @@ class CapturePipeline:
         service is called (a challenge or nonce consumed downstream is never
         without an attempt row and an audit entry, even if this process dies).
         A request with a nonce locks the customer row meanwhile, so that two
-        calls with the same request cannot both start (`replays.claim`)."""
+        calls with the same request cannot both start (`replays.claim`), as
+        does a step that is `one_at_a_time` (`replays.refuse_concurrent`)."""
         now, attempt_id = self.clock(), records.new_id("att")
 
         def start(session: Session) -> Subject:
-            customer = records.load_customer(session, org_id, customer_id, for_update=bool(key))
+            customer = records.load_customer(
+                session, org_id, customer_id, for_update=bool(key) or step.one_at_a_time
+            )
             records.require_active(customer)
+            if step.one_at_a_time:
+                replays.refuse_concurrent(session, org_id, customer_id, step.kind, key, now)
             resume = replays.claim(session, org_id, key, now) if key else False
             threshold = partners.match_threshold(session, org_id)
             policy = liveness_policy(session, org_id)

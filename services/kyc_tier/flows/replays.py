@@ -15,6 +15,9 @@ capture route (KTP capture, face liveness, face match, step-up) runs through
 - an attempt with this nonce and digest still running (started under two
   minutes ago), or one that finished while this request was on its way:
   ABORTED / CAPTURE_IN_PROGRESS; retrying shortly gives the original;
+- for a step that is `one_at_a_time` (KTP capture, face liveness), any other
+  capture of its kind for the customer still running: ABORTED /
+  CAPTURE_IN_PROGRESS too (`refuse_concurrent`), with or without a nonce;
 - an attempt with this nonce and digest cut short (a deadline, a crash:
   interrupted, or started long ago) after liveness may have spent the
   challenge and the nonce: this attempt resumes it (`Subject.resume`), and
@@ -91,6 +94,27 @@ def claim(session: Session, org_id: str, key: ReplayKey, now: datetime) -> bool:
             raise capture_in_progress()
         resume = True
     return resume
+
+
+def refuse_concurrent(
+    session: Session, org_id: str, customer_id: str, kind: str, key: ReplayKey | None, now: datetime
+) -> None:
+    """In the transaction that starts an attempt (the customer row locked):
+    refuse while another capture of `kind` for this customer runs (a step
+    that is `one_at_a_time`). The same request is `claim`'s to judge."""
+    running = select(models.Attempt.nonce, models.Attempt.bundle_sha256).where(
+        models.Attempt.org_id == org_id,
+        models.Attempt.customer_id == customer_id,
+        models.Attempt.kind == kind,
+        models.Attempt.outcome == "started",
+        models.Attempt.created_at > now - IN_PROGRESS_FOR,
+    )
+    for nonce, digest in session.execute(running):
+        if key is None or (nonce, digest) != (key.nonce, key.digest):
+            raise CaptureInProgress(
+                "another capture of this customer is being processed; retry once it is answered",
+                metadata={"retry_after_seconds": 2},
+            )
 
 
 def mark(session: Session, attempt_id: str, key: ReplayKey | None) -> None:

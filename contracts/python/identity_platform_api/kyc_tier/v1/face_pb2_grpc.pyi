@@ -49,7 +49,8 @@ class FaceServiceStub:
     the original verification (replayed = true), as SubmitKtpCapture.
     While an earlier selfie is held for review (it matched another
     customer's face), a new one is refused: FAILED_PRECONDITION /
-    REVIEW_PENDING, nothing enrolled or recorded.
+    REVIEW_PENDING, nothing enrolled or recorded; while another selfie of
+    the customer is being checked, ABORTED / CAPTURE_IN_PROGRESS.
     Errors: as SubmitKtpCapture, plus RESOURCE_EXHAUSTED / RATE_LIMITED (20
     per minute per customer).
     """
@@ -96,7 +97,8 @@ class FaceServiceAsyncStub(FaceServiceStub):
     the original verification (replayed = true), as SubmitKtpCapture.
     While an earlier selfie is held for review (it matched another
     customer's face), a new one is refused: FAILED_PRECONDITION /
-    REVIEW_PENDING, nothing enrolled or recorded.
+    REVIEW_PENDING, nothing enrolled or recorded; while another selfie of
+    the customer is being checked, ABORTED / CAPTURE_IN_PROGRESS.
     Errors: as SubmitKtpCapture, plus RESOURCE_EXHAUSTED / RATE_LIMITED (20
     per minute per customer).
     """
@@ -150,7 +152,8 @@ class FaceServiceServicer:
         the original verification (replayed = true), as SubmitKtpCapture.
         While an earlier selfie is held for review (it matched another
         customer's face), a new one is refused: FAILED_PRECONDITION /
-        REVIEW_PENDING, nothing enrolled or recorded.
+        REVIEW_PENDING, nothing enrolled or recorded; while another selfie of
+        the customer is being checked, ABORTED / CAPTURE_IN_PROGRESS.
         Errors: as SubmitKtpCapture, plus RESOURCE_EXHAUSTED / RATE_LIMITED (20
         per minute per customer).
         """

@@ -53,7 +53,9 @@ class KtpServiceStub:
     deadline) completes it. Every capture RPC behaves so (CAPTURE_SIGNING.md,
     section 7). While an earlier card is held for review (its portrait
     matched another customer's face), a new one is refused:
-    FAILED_PRECONDITION / REVIEW_PENDING, nothing enrolled or recorded.
+    FAILED_PRECONDITION / REVIEW_PENDING, nothing enrolled or recorded; and
+    while another card of the customer is being checked, ABORTED /
+    CAPTURE_IN_PROGRESS before any model work (one at a time per customer).
     Errors: NOT_FOUND / CUSTOMER_NOT_FOUND, CHALLENGE_NOT_FOUND,
     DEVICE_NOT_FOUND; FAILED_PRECONDITION / CHALLENGE_EXPIRED,
     CHALLENGE_ALREADY_USED, BUNDLE_STALE, CUSTOMER_ERASED, REVIEW_PENDING;
@@ -89,7 +91,9 @@ class KtpServiceAsyncStub(KtpServiceStub):
     deadline) completes it. Every capture RPC behaves so (CAPTURE_SIGNING.md,
     section 7). While an earlier card is held for review (its portrait
     matched another customer's face), a new one is refused:
-    FAILED_PRECONDITION / REVIEW_PENDING, nothing enrolled or recorded.
+    FAILED_PRECONDITION / REVIEW_PENDING, nothing enrolled or recorded; and
+    while another card of the customer is being checked, ABORTED /
+    CAPTURE_IN_PROGRESS before any model work (one at a time per customer).
     Errors: NOT_FOUND / CUSTOMER_NOT_FOUND, CHALLENGE_NOT_FOUND,
     DEVICE_NOT_FOUND; FAILED_PRECONDITION / CHALLENGE_EXPIRED,
     CHALLENGE_ALREADY_USED, BUNDLE_STALE, CUSTOMER_ERASED, REVIEW_PENDING;
@@ -132,7 +136,9 @@ class KtpServiceServicer:
         deadline) completes it. Every capture RPC behaves so (CAPTURE_SIGNING.md,
         section 7). While an earlier card is held for review (its portrait
         matched another customer's face), a new one is refused:
-        FAILED_PRECONDITION / REVIEW_PENDING, nothing enrolled or recorded.
+        FAILED_PRECONDITION / REVIEW_PENDING, nothing enrolled or recorded; and
+        while another card of the customer is being checked, ABORTED /
+        CAPTURE_IN_PROGRESS before any model work (one at a time per customer).
         Errors: NOT_FOUND / CUSTOMER_NOT_FOUND, CHALLENGE_NOT_FOUND,
         DEVICE_NOT_FOUND; FAILED_PRECONDITION / CHALLENGE_EXPIRED,
         CHALLENGE_ALREADY_USED, BUNDLE_STALE, CUSTOMER_ERASED, REVIEW_PENDING;
