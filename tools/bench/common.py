@@ -124,10 +124,11 @@ def kyc_tier_signer() -> TokenSigner:
     return signer("kyc-tier")
 
 
-def caller_metadata(org_id: str) -> list[tuple[str, str]]:
-    """kyc-tier's caller token for a call on behalf of `org_id`."""
+def caller_metadata(org_id: str) -> tuple[tuple[str, str], ...]:
+    """kyc-tier's caller token for a call on behalf of `org_id` (a tuple: the
+    type grpc's stubs declare for `metadata`)."""
     token = kyc_tier_signer().mint(org_id, "api_key:key_test", ("public", "internal"))
-    return [("authorization", f"Bearer {token}")]
+    return (("authorization", f"Bearer {token}"),)
 
 
 @dataclass(frozen=True)
@@ -153,7 +154,7 @@ class MatchingCustomers:
         values = self.faces[i % len(self.ids)].tolist()
         return types_pb2.Embedding(contract=self.contract, values=values)
 
-    async def enrol(self, stub: matching_pb2_grpc.MatchingServiceStub) -> None:
+    async def enrol(self, stub: matching_pb2_grpc.MatchingServiceAsyncStub) -> None:
         for i, customer_id in enumerate(self.ids):
             await stub.Enroll(
                 matching_pb2.EnrollRequest(
@@ -164,7 +165,7 @@ class MatchingCustomers:
                 metadata=caller_metadata(self.org_id),
             )
 
-    async def verify(self, stub: matching_pb2_grpc.MatchingServiceStub, i: int) -> None:
+    async def verify(self, stub: matching_pb2_grpc.MatchingServiceAsyncStub, i: int) -> None:
         await stub.Verify(
             matching_pb2.VerifyRequest(probe=self.embedding(i), customer_id=self.customer_id(i)),
             metadata=caller_metadata(self.org_id),
