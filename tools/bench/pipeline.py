@@ -110,10 +110,8 @@ async def run_services(photos: list[bytes], rounds: int, database: str) -> Timer
     from services.capture_quality.service import SPEC as CAPTURE_QUALITY
     from services.embedding.service import SPEC as EMBEDDING
     from services.liveness.service import SPEC as LIVENESS
-    from tests.biometrics import create_org
     from tests.support import channel, start_service
 
-    create_org(database, "org_bench")
     cq = await start_service(CAPTURE_QUALITY)
     em = await start_service(EMBEDDING)
     lv = await start_service(LIVENESS, {"LIVENESS_DATABASE_URL": database})
