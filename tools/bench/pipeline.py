@@ -34,6 +34,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -214,7 +215,7 @@ def main() -> int:
     photos = [p.read_bytes() for p in names]
     catalogue = load_catalogue()
 
-    def local(model_id: str, **kw) -> OnnxRunner:
+    def local(model_id: str, **kw: Any) -> OnnxRunner:
         runner = OnnxRunner(catalogue[model_id], intra_op_threads=args.threads, **kw)
         runner.load()
         return runner
@@ -226,7 +227,7 @@ def main() -> int:
     embedder = FaceEmbedder(local("sface-2021dec"))
     run_local(photos[:3], detector, pad, embedder, 1)  # warm-up
 
-    results: dict[str, dict] = {
+    results: dict[str, Any] = {
         "images": len(photos),
         "rounds": args.rounds,
         "threads": args.threads,
