@@ -13,7 +13,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -33,7 +33,9 @@ from tests.support import POSTGRES_URL as DEFAULT_POSTGRES  # noqa: E402
 from tests.support.meshauth import service_env, signer  # noqa: E402
 
 
-def scratch_schema(base_url: str = DEFAULT_POSTGRES, identity: Path | None = None):  # type: ignore[no-untyped-def]
+def scratch_schema(
+    base_url: str = DEFAULT_POSTGRES, identity: Path | None = None
+) -> AbstractContextManager[str]:
     """A PostgreSQL schema of its own with every service's tables, dropped
     afterwards; migrated by `identity` (another checkout's CLI: a baseline's
     schema is its own history's) or else by this checkout."""
