@@ -62,9 +62,9 @@ def ground_truth() -> dict[str, str]:
 
 
 def flat_card() -> np.ndarray:
-    # opencv's imread may return None (a file that will not decode): not this
-    # fixed file, and tests/support is left as it runs (annotations only).
-    return cv2.imread(str(ktp_path("ktp_flat.png")))  # type: ignore[return-value]
+    image = cv2.imread(str(ktp_path("ktp_flat.png")))
+    assert image is not None, "ktp_flat.png"
+    return image
 
 
 def encode(image: np.ndarray, ext: str = ".png") -> bytes:

@@ -76,16 +76,18 @@ class Outcome:
 # --------------------------------------------------------------------------- geometry
 
 
-# opencv's imread/imdecode may return None (a file that will not decode): not
-# these fixed files, and tests/support is left as it runs (annotations only).
+def _decoded(image: np.ndarray | None, what: str) -> np.ndarray:
+    """opencv's result, which is None for what it cannot decode."""
+    assert image is not None, what
+    return image
 
 
 def _flat() -> np.ndarray:
-    return cv2.imread(str(ktp_path("ktp_flat.png")))  # type: ignore[return-value]
+    return _decoded(cv2.imread(str(ktp_path("ktp_flat.png"))), "ktp_flat.png")
 
 
 def _captured() -> np.ndarray:
-    return cv2.imread(str(ktp_path("ktp_captured.jpg")))  # type: ignore[return-value]
+    return _decoded(cv2.imread(str(ktp_path("ktp_captured.jpg"))), "ktp_captured.jpg")
 
 
 _CAPTURED_CORNERS: np.ndarray | None = None
@@ -239,8 +241,7 @@ def noise(image: np.ndarray, sigma: float, seed: int) -> np.ndarray:
 def jpeg(image: np.ndarray, quality: int) -> np.ndarray:
     ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
     assert ok
-    # opencv's None: see _flat.
-    return cv2.imdecode(data, cv2.IMREAD_COLOR)  # type: ignore[return-value]
+    return _decoded(cv2.imdecode(data, cv2.IMREAD_COLOR), "a JPEG of the card")
 
 
 def exposure(image: np.ndarray, ev: float, seed: int = 0) -> np.ndarray:
@@ -598,8 +599,9 @@ def flash_thumbnails(case: Case, image: np.ndarray) -> list[np.ndarray]:
 
     render = screen_flash_frames if case.group == "screen" else flash_frames
     return [
-        # opencv's None: see _flat.
-        thumbnail(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR))  # type: ignore[arg-type]
+        thumbnail(
+            _decoded(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR), "a frame")
+        )
         for data in render(image, FLASH_SEQUENCE)
     ]
 
