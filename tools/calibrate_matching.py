@@ -129,7 +129,8 @@ def main() -> int:
         return 2
     embeddings = embed_faces(faces_dir)
     pairs = labelled_pairs(faces_dir)
-    genuine, impostor = [], []
+    genuine: list[float] = []
+    impostor: list[float] = []
     for (a, b), same in pairs.items():
         if a in embeddings and b in embeddings:
             (genuine if same else impostor).append(float(embeddings[a] @ embeddings[b]))

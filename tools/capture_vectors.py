@@ -183,7 +183,7 @@ def _positives(keys: dict[str, ec.EllipticCurvePrivateKey]) -> list[dict[str, An
             "web_0a1b2c3d4e5f60718293a4b5",
         ),
     }
-    card = {
+    card: dict[str, Any] = {
         "frames": _frames([(200, 190, 170)], [-250]),
         "attestation": _attestation(
             "c0ffee00c0ffee00c0ffee00c0ffee00",

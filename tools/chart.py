@@ -87,9 +87,9 @@ class Component:
             default = None
             if not required and not secret:
                 default = (
-                    field.default
-                    if field.default is not dataclasses.MISSING
-                    else field.default_factory()
+                    field.default_factory()
+                    if field.default_factory is not dataclasses.MISSING
+                    else field.default
                 )
                 default = list(default) if isinstance(default, tuple) else default
                 default = str(default) if kind == "path" else default

@@ -14,6 +14,7 @@ and ships the result as /opt/identity/sbom.cdx.json. Standard library only.
 from __future__ import annotations
 
 import argparse
+import email.message
 import importlib.metadata as metadata
 import json
 import re
@@ -21,6 +22,7 @@ import sys
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import cast
 
 ROOT = Path(__file__).resolve().parent.parent
 HASHED = ROOT / "requirements-runtime.lock"
@@ -43,7 +45,8 @@ def locked(path: Path) -> dict[str, tuple[str, str]]:
 
 def licence(dist: metadata.Distribution) -> str:
     """The SPDX expression, else the licence classifier, else the License field's first line."""
-    meta = dist.metadata
+    # An email.message.Message: Python 3.11's PackageMetadata protocol lacks its get.
+    meta = cast(email.message.Message, dist.metadata)
     if meta.get("License-Expression"):
         return str(meta["License-Expression"])
     for classifier in meta.get_all("Classifier") or []:

@@ -5,6 +5,7 @@ signed bundles.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -14,6 +15,9 @@ from identity_inference.manifest import PACKAGED_PAD_DIR
 from identity_platform_api.common.v1 import types_pb2
 from identity_platform_api.liveness.v1 import liveness_pb2
 from tests.support import TESTDATA
+
+if TYPE_CHECKING:
+    from identity_platform_api.capture_quality.v1 import capture_quality_pb2
 
 PAD_DIR = PACKAGED_PAD_DIR
 FACES = TESTDATA / "faces"
@@ -67,10 +71,10 @@ def screen_flash_frames(
 def check_request(
     *,
     customer_id: str,
-    purpose: int,
+    purpose: types_pb2.ChallengePurpose.ValueType,
     challenge_id: str,
     signed: SignedBundle,
-    assessment,
+    assessment: capture_quality_pb2.AssessFaceResponse,
     flash_duration_ms: int,
     computed_sha256: str | None = None,
 ) -> liveness_pb2.CheckLivenessRequest:

@@ -62,7 +62,9 @@ def ground_truth() -> dict[str, str]:
 
 
 def flat_card() -> np.ndarray:
-    return cv2.imread(str(ktp_path("ktp_flat.png")))
+    image = cv2.imread(str(ktp_path("ktp_flat.png")))
+    assert image is not None, "ktp_flat.png"
+    return image
 
 
 def encode(image: np.ndarray, ext: str = ".png") -> bytes:

@@ -41,7 +41,9 @@ class Case:
     name: str
     group: str
     card: str  # "flat" or "captured"
-    render: Callable[[], tuple[np.ndarray, np.ndarray | None]]
+    # Called with no argument: `...` for the lambdas that bind a loop's values as
+    # defaults, whose type mypy cannot infer against a no-argument Callable.
+    render: Callable[..., tuple[np.ndarray, np.ndarray | None]]
     # What a correct pipeline should do: "read" (a genuine, readable capture
     # or a retake), "outside" (the card is cut by the frame).
     expect: str = "read"
@@ -74,12 +76,18 @@ class Outcome:
 # --------------------------------------------------------------------------- geometry
 
 
+def _decoded(image: np.ndarray | None, what: str) -> np.ndarray:
+    """opencv's result, which is None for what it cannot decode."""
+    assert image is not None, what
+    return image
+
+
 def _flat() -> np.ndarray:
-    return cv2.imread(str(ktp_path("ktp_flat.png")))
+    return _decoded(cv2.imread(str(ktp_path("ktp_flat.png"))), "ktp_flat.png")
 
 
 def _captured() -> np.ndarray:
-    return cv2.imread(str(ktp_path("ktp_captured.jpg")))
+    return _decoded(cv2.imread(str(ktp_path("ktp_captured.jpg"))), "ktp_captured.jpg")
 
 
 _CAPTURED_CORNERS: np.ndarray | None = None
@@ -217,7 +225,8 @@ def motion(image: np.ndarray, length: int, angle: float = 0.0) -> np.ndarray:
     kernel = np.zeros((length, length), np.float32)
     kernel[length // 2, :] = 1.0
     rotation = cv2.getRotationMatrix2D(((length - 1) / 2, (length - 1) / 2), angle, 1.0)
-    kernel = cv2.warpAffine(kernel, rotation, (length, length))
+    # warpAffine keeps its input's float32; opencv's stubs say any Mat.
+    kernel = cv2.warpAffine(kernel, rotation, (length, length))  # type: ignore[assignment]
     kernel /= kernel.sum()
     return cv2.filter2D(image, -1, kernel)
 
@@ -232,7 +241,7 @@ def noise(image: np.ndarray, sigma: float, seed: int) -> np.ndarray:
 def jpeg(image: np.ndarray, quality: int) -> np.ndarray:
     ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
     assert ok
-    return cv2.imdecode(data, cv2.IMREAD_COLOR)
+    return _decoded(cv2.imdecode(data, cv2.IMREAD_COLOR), "a JPEG of the card")
 
 
 def exposure(image: np.ndarray, ev: float, seed: int = 0) -> np.ndarray:
@@ -256,7 +265,7 @@ def highlight(
     """A specular highlight: a saturated, soft-edged ellipse at `centre` (card
     coordinates, radii in card pixels), mapped into the photo."""
     height, width = image.shape[:2]
-    card_mask = np.zeros((CARD_HEIGHT, CARD_WIDTH), np.float32)
+    card_mask: np.ndarray = np.zeros((CARD_HEIGHT, CARD_WIDTH), np.float32)
     cv2.ellipse(
         card_mask,
         (round(centre[0]), round(centre[1])),
@@ -333,7 +342,9 @@ def _base(card: str) -> tuple[np.ndarray, np.ndarray]:
 def build_cases() -> list[Case]:
     cases: list[Case] = []
 
-    def add(name: str, group: str, card: str, render: Callable[[], Any], expect: str = "read"):
+    def add(
+        name: str, group: str, card: str, render: Callable[..., Any], expect: str = "read"
+    ) -> None:
         cases.append(Case(name, group, card, render, expect))
 
     for card in ("flat", "captured"):
@@ -397,6 +408,8 @@ def build_cases() -> list[Case]:
                 lambda c=card, e=ev: (lambda b: (exposure(b[0], e, 5), b[1]))(_base(c)),
             )
         # Large specular glare: over blank card, over text rows, over the portrait.
+        centre: tuple[float, float]
+        radii: tuple[float, float]
         for where, centre, radii in (
             ("blank", (560, 600), (140, 30)),
             ("text", (420, 400), (120, 45)),
@@ -532,7 +545,8 @@ def build_attacks() -> list[Case]:
                 f"attack/screen_{name}",
                 "screen",
                 "flat",
-                lambda s=scale: (
+                # opencv's None: see _flat.
+                lambda s=scale: (  # type: ignore[arg-type, return-value]
                     cv2.imdecode(
                         np.frombuffer(screen_recapture(_flat(), scale=s), np.uint8),
                         cv2.IMREAD_COLOR,
@@ -585,7 +599,9 @@ def flash_thumbnails(case: Case, image: np.ndarray) -> list[np.ndarray]:
 
     render = screen_flash_frames if case.group == "screen" else flash_frames
     return [
-        thumbnail(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR))
+        thumbnail(
+            _decoded(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR), "a frame")
+        )
         for data in render(image, FLASH_SEQUENCE)
     ]
 

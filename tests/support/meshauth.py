@@ -145,7 +145,8 @@ class CallerTokens(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStreamCli
 
     def _details(self, details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
         metadata = grpc.aio.Metadata(*(details.metadata or ()))
-        if "authorization" not in metadata and "x-api-key" not in metadata:
+        # grpc-stubs type Metadata as a collection of (key, value) pairs; `in` tests keys.
+        if "authorization" not in metadata and "x-api-key" not in metadata:  # type: ignore[comparison-overlap]
             for key, value in caller_metadata(self.org_id, issuer=self.issuer):
                 metadata.add(key, value)
         return grpc.aio.ClientCallDetails(

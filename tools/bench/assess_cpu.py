@@ -58,7 +58,7 @@ from typing import IO, Any  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 FLASH_MS = 400
-CALLS = {
+CALLS: dict[str, dict[str, Any]] = {
     "step-up": {"include_crops": True, "crop_frame_index": 0, "measure_crop_frame_only": True},
     "every frame": {"include_crops": True, "crop_frame_index": 0},
     "reference": {"include_crops": True, "kind": "reference"},
@@ -81,6 +81,7 @@ def build_captures() -> list[dict[str, Any]]:
     table = []
     for path in photos:
         image = cv2.imread(str(path))
+        assert image is not None, path
         faces = detector.detect(image)
         framed = selfie_crop(image, faces[0].box) if faces else None
         for label, picture in (("as is", image), ("selfie", framed)):

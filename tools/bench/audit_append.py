@@ -30,6 +30,7 @@ import asyncio
 import json
 import multiprocessing
 import statistics
+import threading
 import time
 
 import grpc
@@ -59,7 +60,9 @@ def draft(writer: int, i: int) -> Draft:
     )
 
 
-def direct_writer(url: str, keyring_json: str, writer: int, count: int, barrier) -> list[float]:
+def direct_writer(
+    url: str, keyring_json: str, writer: int, count: int, barrier: threading.Barrier
+) -> list[float]:
     database = open_database(url)
     audit_log = AuditLog(Keyring.from_json(keyring_json))
     latencies = []

@@ -25,11 +25,13 @@ import asyncio
 import os
 import sys
 import time
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import grpc  # noqa: E402
 import numpy as np  # noqa: E402
 from common import (  # noqa: E402
     MatchingCustomers,
@@ -41,8 +43,10 @@ from common import (  # noqa: E402
 from identity_platform_api.matching.v1 import matching_pb2, matching_pb2_grpc  # noqa: E402
 from identity_runtime import logs, meshauth  # noqa: E402
 from identity_runtime.authz import CallerAuthInterceptor  # noqa: E402
-from identity_runtime.interceptors import ChainInterceptor, server_stages  # noqa: E402
+from identity_runtime.interceptors import ChainInterceptor, Handler, server_stages  # noqa: E402
+from services.matching.bootstrap import MatchingCore  # noqa: E402
 from services.matching.service import SPEC as MATCHING  # noqa: E402
+from services.matching.settings import MatchingSettings  # noqa: E402
 from tests.support import channel, start_service  # noqa: E402
 from tests.support.meshauth import trusted_keys_json  # noqa: E402
 
@@ -52,7 +56,7 @@ SERVICE = "/identity.matching.v1.MatchingService/"
 class _Context:
     """What the chain asks of grpc.aio's ServicerContext on a successful call."""
 
-    def __init__(self, metadata: list[tuple[str, str]]):
+    def __init__(self, metadata: Iterable[tuple[str, str]]):
         self._metadata = tuple(metadata)
 
     def invocation_metadata(self) -> tuple[tuple[str, str], ...]:
@@ -75,12 +79,12 @@ class _Handlers:
     """Stands in for a grpc.aio server to collect a servicer's method handlers."""
 
     def __init__(self) -> None:
-        self.by_method: dict[str, Any] = {}
+        self.by_method: dict[str, Handler] = {}
 
     def add_generic_rpc_handlers(self, handlers: Any) -> None:
         """The same handlers again (add_registered_method_handlers has them)."""
 
-    def add_registered_method_handlers(self, service: str, handlers: dict[str, Any]) -> None:
+    def add_registered_method_handlers(self, service: str, handlers: dict[str, Handler]) -> None:
         for name, method in handlers.items():
             self.by_method[f"/{service}/{name}"] = method
 
@@ -97,8 +101,11 @@ async def main() -> None:
         async with channel(server, credentials=False) as chan:
             await customers.enrol(matching_pb2_grpc.MatchingServiceStub(chan))
         handlers = _Handlers()
+        # start() returns once the core is built, from MATCHING's settings class.
+        assert isinstance(server.core, MatchingCore)
+        assert isinstance(server.settings, MatchingSettings)
         for add, servicer in MATCHING.servicers(server.core, server.settings):
-            add(servicer, handlers)
+            add(servicer, cast(grpc.aio.Server, handlers))  # the two methods add_X calls
         trusted = meshauth.trusted_keys_from(
             None, trusted_keys_json(), "MATCHING_MESH_TRUSTED_KEYS"
         )
@@ -112,8 +119,9 @@ async def main() -> None:
                 own_rate_limits=MATCHING.own_rate_limits,
             )
         )
-        context = _Context(caller_metadata(customers.org_id))
-        requests = {
+        # The chain calls only what _Context has.
+        context = cast(grpc.ServicerContext, _Context(caller_metadata(customers.org_id)))
+        requests: dict[str, Sequence[Any]] = {
             "Verify": [
                 matching_pb2.VerifyRequest(
                     probe=customers.embedding(i), customer_id=customers.customer_id(i)
@@ -127,6 +135,7 @@ async def main() -> None:
             for rpc, messages in requests.items():
                 method = SERVICE + rpc
                 behaviour = chain.served(handlers.by_method[method], method).unary_unary
+                assert behaviour is not None  # both RPCs are unary-unary
                 for message in messages:  # warm: templates opened, caches filled
                     await behaviour(message, context)
                 best = float("inf")

@@ -13,7 +13,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -33,7 +33,9 @@ from tests.support import POSTGRES_URL as DEFAULT_POSTGRES  # noqa: E402
 from tests.support.meshauth import service_env, signer  # noqa: E402
 
 
-def scratch_schema(base_url: str = DEFAULT_POSTGRES, identity: Path | None = None):  # type: ignore[no-untyped-def]
+def scratch_schema(
+    base_url: str = DEFAULT_POSTGRES, identity: Path | None = None
+) -> AbstractContextManager[str]:
     """A PostgreSQL schema of its own with every service's tables, dropped
     afterwards; migrated by `identity` (another checkout's CLI: a baseline's
     schema is its own history's) or else by this checkout."""
@@ -124,10 +126,11 @@ def kyc_tier_signer() -> TokenSigner:
     return signer("kyc-tier")
 
 
-def caller_metadata(org_id: str) -> list[tuple[str, str]]:
-    """kyc-tier's caller token for a call on behalf of `org_id`."""
+def caller_metadata(org_id: str) -> tuple[tuple[str, str], ...]:
+    """kyc-tier's caller token for a call on behalf of `org_id` (a tuple: the
+    type grpc's stubs declare for `metadata`)."""
     token = kyc_tier_signer().mint(org_id, "api_key:key_test", ("public", "internal"))
-    return [("authorization", f"Bearer {token}")]
+    return (("authorization", f"Bearer {token}"),)
 
 
 @dataclass(frozen=True)
@@ -153,7 +156,7 @@ class MatchingCustomers:
         values = self.faces[i % len(self.ids)].tolist()
         return types_pb2.Embedding(contract=self.contract, values=values)
 
-    async def enrol(self, stub: matching_pb2_grpc.MatchingServiceStub) -> None:
+    async def enrol(self, stub: matching_pb2_grpc.MatchingServiceAsyncStub) -> None:
         for i, customer_id in enumerate(self.ids):
             await stub.Enroll(
                 matching_pb2.EnrollRequest(
@@ -164,7 +167,7 @@ class MatchingCustomers:
                 metadata=caller_metadata(self.org_id),
             )
 
-    async def verify(self, stub: matching_pb2_grpc.MatchingServiceStub, i: int) -> None:
+    async def verify(self, stub: matching_pb2_grpc.MatchingServiceAsyncStub, i: int) -> None:
         await stub.Verify(
             matching_pb2.VerifyRequest(probe=self.embedding(i), customer_id=self.customer_id(i)),
             metadata=caller_metadata(self.org_id),

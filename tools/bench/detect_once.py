@@ -33,6 +33,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -44,7 +45,7 @@ from identity_inference import images  # noqa: E402
 from identity_inference.detector import ROI_INPUT_SIZE, FaceDetector  # noqa: E402
 from identity_inference.manifest import PACKAGED_PAD_DIR, load_catalogue  # noqa: E402
 from identity_inference.pad import PadScorer, crop_spec  # noqa: E402
-from identity_inference.runners import OnnxRunner  # noqa: E402
+from identity_inference.runners import OnnxRunner, Runner  # noqa: E402
 from services.capture_quality.faces import FaceAssessment, FaceAssessor  # noqa: E402
 from services.liveness import flash  # noqa: E402
 from tests.support import TESTDATA  # noqa: E402
@@ -98,6 +99,7 @@ def captures(detector: FaceDetector) -> tuple[list[Capture], list[Capture]]:
     table, timed = [], []
     for path in PHOTOS:
         image = cv2.imread(str(path))
+        assert image is not None, path
         framed = selfie(image, detector)
         for label, picture in (("as is", image), ("selfie", framed)):
             if picture is None:
@@ -166,7 +168,8 @@ def frame_reasons(result: FaceAssessment) -> tuple[tuple[str, ...], ...]:
 
 
 def parity(before: FaceAssessor, after: FaceAssessor, pad: PadScorer, table: list[Capture]) -> dict:
-    rows, changes, ious, colour_diffs = [], [], [], []
+    rows: list[dict[str, Any]] = []
+    changes, ious, colour_diffs = [], [], []
     frame_changes: list[dict] = []
     for capture in table:
         old = before.assess(capture.frames, include_crops=True, crop_frame_index=0)
@@ -301,7 +304,7 @@ def _count_calls(assessor: FaceAssessor, capture: Capture) -> dict[str, int]:
     assert roi is not None
 
     class Counting:
-        def __init__(self, inner: OnnxRunner, key: str):
+        def __init__(self, inner: Runner, key: str):
             self.inner, self.key, self.manifest = inner, key, inner.manifest
 
         def infer(self, batch: np.ndarray) -> dict[str, np.ndarray]:

@@ -46,6 +46,12 @@ from services.face_match.settings import FaceMatchSettings  # noqa: E402
 FACES = ROOT / "tests" / "data" / "faces"
 
 
+def photo(name: str) -> np.ndarray:
+    image = cv2.imread(str(FACES / name))
+    assert image is not None, name
+    return image
+
+
 def encode(image: np.ndarray, quality: int = 95) -> bytes:
     ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
     assert ok
@@ -112,7 +118,7 @@ def main() -> int:
     matcher = build_matcher(settings)
     with (FACES / "master.csv").open() as handle:
         pairs = [(r["file_x"], r["file_y"], r["Decision"] == "Yes") for r in csv.DictReader(handle)]
-    photos = {name: cv2.imread(str(FACES / name)) for pair in pairs for name in pair[:2]}
+    photos = {name: photo(name) for pair in pairs for name in pair[:2]}
     selfies = {name: encode(image) for name, image in photos.items()}
     rows = []
     chosen = conditions(matcher)

@@ -26,6 +26,7 @@ from tests.support.ktp import ktp_bytes  # noqa: E402
 
 def main() -> None:
     image = cv2.imdecode(np.frombuffer(ktp_bytes("ktp_captured.jpg"), np.uint8), cv2.IMREAD_COLOR)
+    assert image is not None
     frames = flash_frames(image, ["#FF0000", "#00FF00", "#0000FF", "#FFFF00"])
     location = find_card(image)
     assert location is not None

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -27,22 +29,25 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from identity_ktp.analysis import NIK_BIRTH_DATE_MISMATCH, KtpAnalyzer  # noqa: E402
-from identity_ktp.ocr import OcrEngine  # noqa: E402
+from identity_ktp.ocr import OcrEngine, OcrLine  # noqa: E402
 from identity_ktp.portrait import PortraitFinder, load_face_detector  # noqa: E402
 from identity_ktp.regions import default_index  # noqa: E402
 from tests.support.ktp import flat_card, ground_truth, ktp_path, on_background, overwrite  # noqa: E402
+
+# A card image -> (its fields, whether the birth date was flagged as contradicting the NIK).
+Reader = Callable[[np.ndarray], tuple[dict[str, str], bool]]
 
 
 def _bgr(image: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else image
 
 
-def _rows(lines):
+def _rows(lines: list[OcrLine]) -> list[list[OcrLine]]:
     """OCR boxes grouped into rows, left to right: the reading order a
     Tesseract-style engine gives and both leads' parsers expect (raw
     RapidOCR boxes put a row's value before its label when it sits 2 px
     higher, which breaks them; this is their best case)."""
-    rows: list[list] = []
+    rows: list[list[OcrLine]] = []
     for line in sorted(lines, key=lambda item: item.centre_y):
         for row in rows:
             if abs(np.mean([b.centre_y for b in row]) - line.centre_y) <= 0.5 * line.height:
@@ -53,12 +58,13 @@ def _rows(lines):
     return [sorted(row, key=lambda b: b.left) for row in rows]
 
 
-def akshara_reader(ocr: OcrEngine):
+def akshara_reader(ocr: OcrEngine) -> Reader:
     from akshara_ocr import IDDocOCR
     from akshara_ocr.engines.base import BaseOCREngine
 
-    class RapidEngine(BaseOCREngine):
-        def extract_text(self, img):
+    # Untyped (not installed here, see the overrides in pyproject.toml).
+    class RapidEngine(BaseOCREngine):  # type: ignore[misc]
+        def extract_text(self, img: np.ndarray) -> dict[str, Any]:
             lines = ocr.read(_bgr(img))
             confidences = [line.confidence * 100 for line in lines]
             return {
@@ -94,14 +100,15 @@ def akshara_reader(ocr: OcrEngine):
     return read
 
 
-def fktd_reader(ocr: OcrEngine):
+def fktd_reader(ocr: OcrEngine) -> Reader:
     from fktd import FKTD
     from fktd.ocr.base import OCREngine, OCRWord
 
-    class RapidEngine(OCREngine):
+    # Untyped (not installed here, see the overrides in pyproject.toml).
+    class RapidEngine(OCREngine):  # type: ignore[misc]
         name = "rapidocr"
 
-        def _recognize(self, img_bgr):
+        def _recognize(self, img_bgr: np.ndarray) -> list[OCRWord]:
             # One shared `top` per row, so fktd's top // 15 bucketing keeps rows whole.
             return [
                 OCRWord(box.text, box.confidence * 100, int(box.left), int(min(b.top for b in row)))
@@ -139,7 +146,7 @@ def fktd_reader(ocr: OcrEngine):
     return read
 
 
-def ours_reader(ocr: OcrEngine):
+def ours_reader(ocr: OcrEngine) -> Reader:
     analyzer = KtpAnalyzer(ocr, PortraitFinder(load_face_detector()), default_index())
 
     def read(image: np.ndarray) -> tuple[dict[str, str], bool]:
@@ -148,6 +155,12 @@ def ours_reader(ocr: OcrEngine):
         return {name: value.value for name, value in report.fields.items()}, flagged
 
     return read
+
+
+def _card(name: str) -> np.ndarray:
+    image = cv2.imread(str(ktp_path(name)))
+    assert image is not None, name
+    return image
 
 
 def main() -> None:
@@ -159,8 +172,8 @@ def main() -> None:
     }
     truth = ground_truth()
     cards = {
-        "ktp_flat.png": cv2.imread(str(ktp_path("ktp_flat.png"))),
-        "ktp_captured.jpg": cv2.imread(str(ktp_path("ktp_captured.jpg"))),
+        "ktp_flat.png": _card("ktp_flat.png"),
+        "ktp_captured.jpg": _card("ktp_captured.jpg"),
         "flat on a table, rotated 3 deg": on_background(flat_card()),
     }
     # Flat (no rectification needed), so every tool can read it.

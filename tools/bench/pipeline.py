@@ -34,6 +34,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -110,10 +111,8 @@ async def run_services(photos: list[bytes], rounds: int, database: str) -> Timer
     from services.capture_quality.service import SPEC as CAPTURE_QUALITY
     from services.embedding.service import SPEC as EMBEDDING
     from services.liveness.service import SPEC as LIVENESS
-    from tests.biometrics import create_org
     from tests.support import channel, start_service
 
-    create_org(database, "org_bench")
     cq = await start_service(CAPTURE_QUALITY)
     em = await start_service(EMBEDDING)
     lv = await start_service(LIVENESS, {"LIVENESS_DATABASE_URL": database})
@@ -216,7 +215,7 @@ def main() -> int:
     photos = [p.read_bytes() for p in names]
     catalogue = load_catalogue()
 
-    def local(model_id: str, **kw) -> OnnxRunner:
+    def local(model_id: str, **kw: Any) -> OnnxRunner:
         runner = OnnxRunner(catalogue[model_id], intra_op_threads=args.threads, **kw)
         runner.load()
         return runner
@@ -228,7 +227,7 @@ def main() -> int:
     embedder = FaceEmbedder(local("sface-2021dec"))
     run_local(photos[:3], detector, pad, embedder, 1)  # warm-up
 
-    results: dict[str, dict] = {
+    results: dict[str, Any] = {
         "images": len(photos),
         "rounds": args.rounds,
         "threads": args.threads,

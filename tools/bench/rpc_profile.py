@@ -35,10 +35,10 @@ from common import (
     caller_metadata,
     matching_env,
     scratch_schema,
-    service_env,
 )
 
 from identity_platform_api.matching.v1 import matching_pb2, matching_pb2_grpc
+from tests.support.meshauth import service_env
 
 
 async def drive(address: str, rpc: str, calls: int) -> None:

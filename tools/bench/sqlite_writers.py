@@ -20,6 +20,7 @@ import multiprocessing
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -30,7 +31,9 @@ WRITERS = 8
 PER_WRITER = 40
 
 
-def _writer(url: str, keyring_json: str, writer: int, barrier, no_lock: bool) -> list[float]:
+def _writer(
+    url: str, keyring_json: str, writer: int, barrier: threading.Barrier, no_lock: bool
+) -> list[float]:
     from identity_crypto.keyring import Keyring
     from identity_store import db
     from services.audit.bootstrap import open_database

@@ -74,6 +74,7 @@ ENROL, PROBES = "img2.jpg", ("img1.jpg", "img4.jpg", "img6.jpg", "img7.jpg")
 def selfie_frame(path: Path, detector: cv2.FaceDetectorYN) -> np.ndarray:
     """The photo framed like a front-camera selfie (face fills the frame)."""
     image = cv2.imread(str(path))
+    assert image is not None, path
     detector.setInputSize((image.shape[1], image.shape[0]))
     _, faces = detector.detect(image)
     return selfie_crop(image, faces[0][:4])
@@ -295,7 +296,12 @@ def start_mesh(
         stdout=subprocess.PIPE,
         text=True,
     )
-    stack.callback(lambda: (process.send_signal(signal.SIGINT), process.wait(60)))
+
+    def stop() -> None:
+        process.send_signal(signal.SIGINT)
+        process.wait(60)
+
+    stack.callback(stop)
     key = ""
     for line in process.stdout:  # type: ignore[union-attr]
         if "API key" in line and "idk_" in line:

@@ -199,8 +199,8 @@ def main() -> int:
     setups: dict[str, Callable[[list[bytes]], object]] = {"in-process": in_process.run}
     try:
         remote = {m: TritonRunner(catalogue[m], server.url, timeout_seconds=60) for m in STAGES}
-        for runner in remote.values():
-            runner.load()
+        for triton_runner in remote.values():
+            triton_runner.load()
         per_model = Local(remote)
         pipeline = TritonPipeline(server.url, timeout_seconds=120, wait_seconds=60)
         pipeline.load()
@@ -231,8 +231,8 @@ def main() -> int:
         one_call_bytes = pipeline_bytes(frames, pipeline.run(frames)) / len(frames)
         other_seconds = (in_process.seconds - in_process.model_seconds) / in_process.frames
         pipeline.unload()
-        for runner in remote.values():
-            runner.unload()
+        for triton_runner in remote.values():
+            triton_runner.unload()
     finally:
         server.stop()
     gflops = sgemm_gflops_per_cpu_second()

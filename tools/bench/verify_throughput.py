@@ -46,6 +46,7 @@ import json
 import os
 import statistics
 import time
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 import grpc
@@ -73,6 +74,10 @@ from services.matching.settings import MatchingSettings
 
 CONTRACT = EmbeddingContract("sface-2021dec", "", 128)
 
+# One call's (probe values, customer id) pairs, and a path that verifies them.
+Pairs = list[tuple[list[float], str]]
+Call = Callable[[Pairs], Awaitable[None]]
+
 
 def unit(rng: np.random.Generator, n: int) -> np.ndarray:
     v = rng.standard_normal((n, 128)).astype(np.float32)
@@ -80,7 +85,12 @@ def unit(rng: np.random.Generator, n: int) -> np.ndarray:
 
 
 async def run_calls(
-    call, probes, customers, pairs: int, concurrency: int, batch: int
+    call: Call,
+    probes: Sequence[list[float]],
+    customers: Sequence[str],
+    pairs: int,
+    concurrency: int,
+    batch: int,
 ) -> tuple[float, list[float]]:
     """`pairs` verifications, `batch` per call; (wall seconds, per-call latencies)."""
     latencies: list[float] = []
@@ -155,13 +165,13 @@ async def main() -> None:
             )
         probes = [p.tolist() for p in unit(rng, 256)]
 
-        async def in_process(chosen):
+        async def in_process(chosen: Pairs) -> None:
             for probe, customer_id in chosen:
                 await core.engine.verify(
                     "org_bench", EmbeddingInput(CONTRACT, probe), customer_id, None
                 )
 
-        async def in_process_batch(chosen):
+        async def in_process_batch(chosen: Pairs) -> None:
             outcomes = await core.engine.verify_batch(
                 "org_bench", [BatchItem(c, EmbeddingInput(CONTRACT, p)) for p, c in chosen]
             )
@@ -169,8 +179,8 @@ async def main() -> None:
 
         contract = types_pb2.EmbeddingContract(model_id="sface-2021dec", dimension=128)
 
-        def grpc_single(stub):
-            async def call(chosen):
+        def grpc_single(stub: matching_pb2_grpc.MatchingServiceAsyncStub) -> Call:
+            async def call(chosen: Pairs) -> None:
                 for probe, customer_id in chosen:
                     await stub.Verify(
                         matching_pb2.VerifyRequest(
@@ -182,10 +192,10 @@ async def main() -> None:
 
             return call
 
-        def grpc_floor(stub):
+        def grpc_floor(stub: matching_pb2_grpc.MatchingServiceAsyncStub) -> Call:
             # The cheapest RPC of the service (no database, no template): what the
             # gRPC path alone (server, interceptors, access log) costs a call.
-            async def call(chosen):
+            async def call(chosen: Pairs) -> None:
                 for _ in chosen:
                     await stub.DescribeThreshold(
                         matching_pb2.DescribeThresholdRequest(),
@@ -194,8 +204,8 @@ async def main() -> None:
 
             return call
 
-        def grpc_batch(stub):
-            async def call(chosen):
+        def grpc_batch(stub: matching_pb2_grpc.MatchingServiceAsyncStub) -> Call:
+            async def call(chosen: Pairs) -> None:
                 response = await stub.VerifyBatch(
                     matching_pb2.VerifyBatchRequest(
                         items=[
@@ -348,7 +358,7 @@ async def main() -> None:
     )
 
 
-def cpu_of(pid: int):
+def cpu_of(pid: int) -> Callable[[], float]:
     return lambda: process_cpu_seconds(pid)
 
 
