@@ -147,19 +147,15 @@ class CapturePipeline:
         it; the attempt recorded as started, with its audit entry, before any
         service is called (a challenge or nonce consumed downstream is never
         without an attempt row and an audit entry, even if this process dies).
-        A request with a nonce locks the customer row meanwhile, so that two
-        calls with the same request cannot both start (`replays.claim`), as
-        does a step that is `one_at_a_time` (`replays.refuse_concurrent`)."""
+        A request with a nonce, or of a `one_at_a_time` step, locks the customer
+        row meanwhile, so that `replays.admit` can refuse a second start."""
         now, attempt_id = self.clock(), records.new_id("att")
 
         def start(session: Session) -> Subject:
-            customer = records.load_customer(
-                session, org_id, customer_id, for_update=bool(key) or step.one_at_a_time
-            )
+            locked = bool(key) or step.one_at_a_time
+            customer = records.load_customer(session, org_id, customer_id, for_update=locked)
             records.require_active(customer)
-            if step.one_at_a_time:
-                replays.refuse_concurrent(session, org_id, customer_id, step.kind, key, now)
-            resume = replays.claim(session, org_id, key, now) if key else False
+            resume = replays.admit(session, step, org_id, customer_id, key, now)
             threshold = partners.match_threshold(session, org_id)
             policy = liveness_policy(session, org_id)
             records.start_attempt(session, org_id, customer_id, step.kind, attempt_id)

@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 
 from identity_runtime.errors import AlreadyExists, DomainError, invalid_field
 from services.kyc_tier import models, records
-from services.kyc_tier.flows.capture import Decision, ReplayKey
+from services.kyc_tier.flows.capture import Decision, ReplayKey, Step
 
 # A started attempt younger than this is taken to be still running.
 IN_PROGRESS_FOR = timedelta(minutes=2)
@@ -96,11 +96,26 @@ def claim(session: Session, org_id: str, key: ReplayKey, now: datetime) -> bool:
     return resume
 
 
+def admit(
+    session: Session,
+    step: Step,
+    org_id: str,
+    customer_id: str,
+    key: ReplayKey | None,
+    now: datetime,
+) -> bool:
+    """In the transaction that starts an attempt (the customer row locked):
+    `refuse_concurrent` for a `one_at_a_time` step, then `claim` for a request
+    with a nonce; True when it resumes a cut-short attempt."""
+    if step.one_at_a_time:
+        refuse_concurrent(session, org_id, customer_id, step.kind, key, now)
+    return claim(session, org_id, key, now) if key else False
+
+
 def refuse_concurrent(
     session: Session, org_id: str, customer_id: str, kind: str, key: ReplayKey | None, now: datetime
 ) -> None:
-    """In the transaction that starts an attempt (the customer row locked):
-    refuse while another capture of `kind` for this customer runs (a step
+    """Refuse while another capture of `kind` for this customer runs (a step
     that is `one_at_a_time`). The same request is `claim`'s to judge."""
     running = select(models.Attempt.nonce, models.Attempt.bundle_sha256).where(
         models.Attempt.org_id == org_id,
