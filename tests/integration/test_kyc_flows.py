@@ -29,7 +29,7 @@ from services.kyc_tier.ports import (
     TamperSignal,
 )
 from tests.support import unique_name
-from tests.support.kyc_fakes import capture_bundle, new_org, rows
+from tests.support.kyc_fakes import Gate, capture_bundle, new_org, rows
 
 VALID_NIK = "3273024107950003"
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -189,26 +189,18 @@ async def test_a_second_card_while_the_first_is_checked_is_refused_before_any_mo
     first's card is checked."""
     customer_id = await new_customer(kyc_core, kyc_org)
     kyc_fakes.quality.ktp = GOOD_CARD
-    entered, release = asyncio.Event(), asyncio.Event()
-    check = kyc_fakes.quality.check_ktp
-
-    async def check_ktp(frames, nik, fields):  # type: ignore[no-untyped-def]
-        entered.set()
-        await release.wait()
-        return await check(frames, nik, fields)
-
-    kyc_fakes.quality.check_ktp = check_ktp
+    gate = kyc_fakes.quality.gate = Gate()
 
     def card() -> KtpCaptureRequest:
         return KtpCaptureRequest(customer_id, "chl_k", capture_bundle(frames=1), {})
 
     running = asyncio.create_task(kyc_core.ktp.capture(kyc_org, card()))
     try:
-        await entered.wait()
+        await gate.entered.wait()
         with pytest.raises(DomainError) as refused:
             await kyc_core.ktp.capture(kyc_org, card())
     finally:
-        release.set()
+        gate.release.set()
         first = await running
     assert (refused.value.code, refused.value.reason) == ("ABORTED", "CAPTURE_IN_PROGRESS")
     assert first.verification.outcome == "passed"

@@ -21,6 +21,7 @@ from services.kyc_tier.flows.face import LivenessRequest, LivenessResult
 from services.kyc_tier.ports import Duplicate
 from tests.support import unique_name
 from tests.support.kyc_fakes import (
+    Gate,
     KycFakes,
     assert_audit_entries_acceptable,
     capture_bundle,
@@ -131,23 +132,6 @@ async def test_a_replayed_duplicate_selfie_creates_no_second_review_item(
     assert len(fakes.matcher.enrollments[second]) == 1
 
 
-def first_call_waits(fakes: KycFakes) -> tuple[asyncio.Event, asyncio.Event]:
-    """(entered, release): the first face assessment waits for `release`
-    once it has set `entered`; later ones answer at once."""
-    entered, release = asyncio.Event(), asyncio.Event()
-    assess = fakes.quality.assess_face
-    waiting = [release]
-
-    async def assess_face(frames, kind):  # type: ignore[no-untyped-def]
-        if waiting:
-            entered.set()
-            await waiting.pop().wait()
-        return await assess(frames, kind)
-
-    fakes.quality.assess_face = assess_face  # type: ignore[method-assign]
-    return entered, release
-
-
 async def test_a_second_selfie_while_the_first_runs_is_refused_before_any_model_call(
     core: KycTierCore, fakes: KycFakes
 ) -> None:
@@ -161,14 +145,14 @@ async def test_a_second_selfie_while_the_first_runs_is_refused_before_any_model_
     fakes.matcher.enroll_reference(first, "onboarding_selfie")
     second = await new_customer(core, org_id)
     fakes.matcher.duplicates = (Duplicate(first, 0.93),)
-    entered, release = first_call_waits(fakes)
+    gate = fakes.quality.gate = Gate()
     running = asyncio.create_task(selfie(core, org_id, second))
     try:
-        await entered.wait()
+        await gate.entered.wait()
         with pytest.raises(DomainError) as refused:
             await selfie(core, org_id, second)
     finally:
-        release.set()
+        gate.release.set()
         held = await running
     assert (refused.value.code, refused.value.reason) == ("ABORTED", "CAPTURE_IN_PROGRESS")
     assert refused.value.metadata == {"retry_after_seconds": "2"}
@@ -194,13 +178,13 @@ async def test_selfies_of_two_customers_run_at_once(core: KycTierCore, fakes: Ky
     """Only the same customer's captures wait for each other."""
     org_id = await new_org(core)
     one, other = await new_customer(core, org_id), await new_customer(core, org_id)
-    entered, release = first_call_waits(fakes)
+    gate = fakes.quality.gate = Gate()
     running = asyncio.create_task(selfie(core, org_id, one))
     try:
-        await entered.wait()
+        await gate.entered.wait()
         assert (await selfie(core, org_id, other)).recorded.verification.outcome == "passed"
     finally:
-        release.set()
+        gate.release.set()
         assert (await running).recorded.verification.outcome == "passed"
 
 

@@ -85,14 +85,35 @@ DEFAULT_THRESHOLD = 0.5
 
 
 @dataclass
+class Gate:
+    """Holds the first call that passes it until `release` is set (`entered`
+    says one is waiting): a capture kept inside capture-quality while a test
+    sends another."""
+
+    entered: asyncio.Event = field(default_factory=asyncio.Event)
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+    held: bool = False
+
+    async def through(self) -> None:
+        if not self.held:
+            self.held = True
+            self.entered.set()
+            await self.release.wait()
+
+
+@dataclass
 class FakeCaptureQuality:
     face: FaceAssessment = GOOD_FACE
     ktp: KtpAssessment | None = None
     face_calls: list[tuple[str, int]] = field(default_factory=list)
     # The number of frames of each KTP card checked.
     ktp_calls: list[int] = field(default_factory=list)
+    # When set, the first face assessment or card check waits at it.
+    gate: Gate | None = None
 
     async def assess_face(self, frames: CapturedFrames, kind: str) -> FaceAssessment:
+        if self.gate is not None:
+            await self.gate.through()
         self.face_calls.append((kind, len(frames.images)))
         return self.face
 
@@ -100,6 +121,8 @@ class FakeCaptureQuality:
         self, frames: CapturedFrames, submitted_nik: str, submitted_fields: Mapping[str, str]
     ) -> KtpAssessment:
         assert self.ktp is not None, "set FakeCaptureQuality.ktp for a KTP capture"
+        if self.gate is not None:
+            await self.gate.through()
         self.ktp_calls.append(len(frames.images))
         return self.ktp
 

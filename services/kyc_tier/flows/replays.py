@@ -50,11 +50,10 @@ def nonce_replayed() -> AlreadyExists:
     return AlreadyExists("this capture bundle's nonce was already used", "NONCE_REPLAYED")
 
 
-def capture_in_progress() -> CaptureInProgress:
-    return CaptureInProgress(
-        "this capture is being processed by another call; retry shortly for its result",
-        metadata={"retry_after_seconds": 2},
-    )
+def capture_in_progress(
+    message: str = "this capture is being processed by another call; retry shortly for its result",
+) -> CaptureInProgress:
+    return CaptureInProgress(message, metadata={"retry_after_seconds": 2})
 
 
 def same_request(
@@ -126,9 +125,8 @@ def refuse_concurrent(
     )
     for nonce, digest in session.execute(running):
         if key is None or (nonce, digest) != (key.nonce, key.digest):
-            raise CaptureInProgress(
-                "another capture of this customer is being processed; retry once it is answered",
-                metadata={"retry_after_seconds": 2},
+            raise capture_in_progress(
+                "another capture of this customer is being processed; retry once it is answered"
             )
 
 
