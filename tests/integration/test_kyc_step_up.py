@@ -205,6 +205,9 @@ async def test_the_same_bundle_again_is_the_original_decision_and_another_is_ref
     assert again.match is not None and first.match is not None
     assert (again.match.match, again.match.score) == (True, first.match.score)
     assert len(kyc_fakes.liveness.checks) == 1  # the repeat never reached liveness
+    assert len(kyc_fakes.quality.face_calls) == 1  # nor capture-quality
+    # The repeat wrote nothing: one attempt, the first one's.
+    assert len(await rows(kyc_core, models.Attempt, customer_id=customer_id, kind="step_up")) == 1
     await _delete_step_up_audit(kyc_core)
     other = replace(bundle, frames=(b"another selfie", b"frame-1"))
     with pytest.raises(DomainError) as refused:

@@ -13,8 +13,9 @@ attempt  The customer is resolved in the caller's organisation (another
 assess   The flow's calls to the mesh; it gets a `Subject` with the
          verification id chosen beforehand (so an enrollment can cite it) and
          the organisation's match threshold.
-         Before it, a request with a nonce (a capture bundle's, a match's) is
-         checked against what that nonce already answered (`replays.py`):
+         In the attempt's first transaction, a request with a nonce (a capture
+         bundle's, a match's) is checked against what that nonce already
+         answered (`replays.py`):
          the same request gets its original verification, `replayed`; a
          different one NONCE_REPLAYED; a cut-short one is resumed.
 decide   A pure function of the assessment: passed, failed or needs review
@@ -109,16 +110,16 @@ class CapturePipeline:
         precheck: prechecks.Precheck | None = None,
     ) -> Captured[A]:
         key = key or (ReplayKey.of(capture) if capture is not None else None)
-        if key is not None:
-            if recall is None:
-                raise TypeError("a flow whose requests carry a nonce must recall its evidence")
-            seen = await self._replayed(step, org_id, request.customer_id, key)
-            if seen is not None:
-                evidence = recall(seen.verification)
-                return Captured(evidence, replays.decision_of(seen.verification), seen, True)
+        if key is not None and recall is None:
+            raise TypeError("a flow whose requests carry a nonce must recall its evidence")
         checking = prechecks.start(precheck)  # beside `begin` (prechecks.py)
         begin = self.begin(step, org_id, request.customer_id, capture, key)
         subject = await prechecks.begun(checking, begin)
+        if isinstance(subject, Recorded):  # this very request was answered before
+            await prechecks.discard(checking)
+            assert recall is not None
+            evidence, seen = recall(subject.verification), subject.verification
+            return Captured(evidence, replays.decision_of(seen), subject, True)
         attempt_id = subject.attempt_id
         async with self.attempt(step, org_id, request.customer_id, attempt_id):
             await prechecks.settle(checking, precheck, subject.resume)
@@ -142,19 +143,24 @@ class CapturePipeline:
         customer_id: str,
         capture: bundles.Capture | None = None,
         key: ReplayKey | None = None,
-    ) -> Subject:
+    ) -> Subject | Recorded:
         """The active customer of the organisation and what a capture needs of
         it; the attempt recorded as started, with its audit entry, before any
         service is called (a challenge or nonce consumed downstream is never
         without an attempt row and an audit entry, even if this process dies).
         A request with a nonce, or of a `one_at_a_time` step, locks the customer
-        row meanwhile, so that `replays.admit` can refuse a second start."""
+        row meanwhile, so that `replays.admit` can refuse a second start.
+        The original verification, nothing written, when this very request
+        was answered before (`replays.answered`)."""
         now, attempt_id = self.clock(), records.new_id("att")
 
-        def start(session: Session) -> Subject:
+        def start(session: Session) -> Subject | Recorded:
             locked = bool(key) or step.one_at_a_time
             customer = records.load_customer(session, org_id, customer_id, for_update=locked)
             records.require_active(customer)
+            seen = replays.answered(session, step.kind, org_id, customer_id, key, now)
+            if seen is not None:
+                return Recorded(seen, customer.tier)
             resume = replays.admit(session, step, org_id, customer_id, key, now)
             threshold = partners.match_threshold(session, org_id)
             policy = liveness_policy(session, org_id)
@@ -175,7 +181,7 @@ class CapturePipeline:
         write = asyncio.ensure_future(self.store.write(start))
         try:
             return await asyncio.shield(write)
-        except replays.CaptureInProgress:
+        except replays.REFUSED_AT_START:
             async with self.attempt(step, org_id, customer_id):
                 raise
         except asyncio.CancelledError:
@@ -202,19 +208,6 @@ class CapturePipeline:
 
     async def _interrupt(self, step: Step, org_id: str, customer_id: str, attempt_id: str) -> None:
         await attempts.interrupt(self.store, step, org_id, customer_id, attempt_id)
-
-    async def _replayed(
-        self, step: Step, org_id: str, customer_id: str, key: ReplayKey
-    ) -> Recorded | None:
-        """The original verification when this very request was answered before."""
-        now = self.clock()
-        seen, tier = await self.store.read(lambda s: replays.look(s, org_id, customer_id, key))
-        if seen is None:
-            return None
-        if not replays.same_request(seen, step.kind, customer_id, key, now):
-            async with self.attempt(step, org_id, customer_id):
-                raise nonce_replayed()
-        return Recorded(seen, tier)
 
     def _write(
         self,

@@ -8,8 +8,9 @@ so it adds no latency, and awaited inside the attempt's scope before the
 flow's `assess`: a refusal finishes the attempt as refused, audited, before
 capture-quality, PAD or embedding run. It consumes nothing (liveness checks
 again in the transaction that consumes), so it may run before the customer
-is resolved; a failing `begin` discards it. An attempt that resumes a
-cut-short capture runs it again with `resume` (its nonce may be spent).
+is resolved; a failing `begin`, or one that finds the request answered
+before (a replay), discards it. An attempt that resumes a cut-short
+capture runs it again with `resume` (its nonce may be spent).
 """
 
 from __future__ import annotations

@@ -9,7 +9,8 @@ capture route (KTP capture, face liveness, face match, step-up) runs through
 
 - a verification with this nonce, of the same kind, for the same customer,
   with the same digest, within 24 h: the original verification is the
-  answer, marked `replayed` (nothing is called, nothing is written);
+  answer, marked `replayed` (no model runs and nothing is written; the
+  read-only protocol precheck, started beside the look-up, is dropped);
 - a verification with this nonce and anything else: refused, ALREADY_EXISTS
   / NONCE_REPLAYED (an attempt refused, audited);
 - an attempt with this nonce and digest still running (started under two
@@ -46,8 +47,15 @@ _FINAL_REFUSAL = "refused"
 class CaptureInProgress(DomainError, code="ABORTED", reason="CAPTURE_IN_PROGRESS"): ...
 
 
-def nonce_replayed() -> AlreadyExists:
-    return AlreadyExists("this capture bundle's nonce was already used", "NONCE_REPLAYED")
+class NonceReplayed(AlreadyExists, reason="NONCE_REPLAYED"): ...
+
+
+# What the transaction that starts an attempt refuses: recorded as a refused attempt.
+REFUSED_AT_START = (CaptureInProgress, NonceReplayed)
+
+
+def nonce_replayed() -> NonceReplayed:
+    return NonceReplayed("this capture bundle's nonce was already used")
 
 
 def capture_in_progress(
@@ -68,14 +76,23 @@ def same_request(
     )
 
 
-def look(
-    session: Session, org_id: str, customer_id: str, key: ReplayKey
-) -> tuple[records.VerificationRecord | None, str]:
-    """The verification recorded under this nonce, if any, and the customer's tier."""
-    customer = records.load_customer(session, org_id, customer_id)
-    records.require_active(customer)
-    row = records.verification_by_nonce(session, org_id, key.nonce)
-    return (records.verification_record(row) if row else None), customer.tier
+def answered(
+    session: Session,
+    kind: str,
+    org_id: str,
+    customer_id: str,
+    key: ReplayKey | None,
+    now: datetime,
+) -> records.VerificationRecord | None:
+    """In the transaction that starts an attempt: the verification this very
+    request was answered with, if it was; a nonce another request used is refused."""
+    row = records.verification_by_nonce(session, org_id, key.nonce) if key else None
+    if row is None or key is None:
+        return None
+    seen = records.verification_record(row)
+    if not same_request(seen, kind, customer_id, key, now):
+        raise nonce_replayed()
+    return seen
 
 
 def claim(session: Session, org_id: str, key: ReplayKey, now: datetime) -> bool:
