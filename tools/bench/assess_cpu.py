@@ -301,15 +301,13 @@ def parity(before: Worker, after: Worker, table: list[dict[str, Any]]) -> dict[s
 def timing(
     before: Worker, after: Worker, table: list[dict[str, Any]], rounds: int
 ) -> dict[str, Any]:
+    from tools.bench.common import alternating
+
     timed = [i for i, c in enumerate(table) if c["timed"]]
     samples: dict[str, list[float]] = {"before": [], "after": []}
-    for round_ in range(rounds):
-        for position, index in enumerate(timed):
-            pair = [("before", before), ("after", after)]
-            if (round_ + position) % 2:
-                pair.reverse()
-            for name, side in pair:
-                samples[name].append(side.ask(index, "step-up")["cpu_ms"])
+    for index, order in alternating(rounds, timed, [("before", before), ("after", after)]):
+        for name, side in order:
+            samples[name].append(side.ask(index, "step-up")["cpu_ms"])
     median = {k: statistics.median(v) for k, v in samples.items()}
     return {
         "captures": len(timed),

@@ -50,7 +50,7 @@ from services.liveness import flash  # noqa: E402
 from tests.support import TESTDATA  # noqa: E402
 from tests.support.biometrics import jpeg, screen_flash_frames, tint  # noqa: E402
 from tools.bench.assess_cpu import face_models  # noqa: E402
-from tools.bench.common import publish  # noqa: E402
+from tools.bench.common import alternating, publish  # noqa: E402
 from tools.bench.step_up import selfie_crop  # noqa: E402
 
 FLASH_MS = 400
@@ -203,15 +203,11 @@ def parity(before: FaceAssessor, after: FaceAssessor, pad: PadScorer, table: lis
 
 def timing(before: FaceAssessor, after: FaceAssessor, timed: list[Capture], rounds: int) -> dict:
     samples: dict[str, list[float]] = {"before": [], "after": []}
-    for round_ in range(rounds):
-        for i, capture in enumerate(timed):
-            pair = [("before", before), ("after", after)]
-            if (round_ + i) % 2:
-                pair.reverse()
-            for name, assessor in pair:
-                started = time.perf_counter()
-                assessor.assess(capture.frames, include_crops=True, crop_frame_index=0)
-                samples[name].append(time.perf_counter() - started)
+    for capture, order in alternating(rounds, timed, [("before", before), ("after", after)]):
+        for name, assessor in order:
+            started = time.perf_counter()
+            assessor.assess(capture.frames, include_crops=True, crop_frame_index=0)
+            samples[name].append(time.perf_counter() - started)
     med = {k: statistics.median(v) * 1000 for k, v in samples.items()}
     return {
         "captures": len(timed),
