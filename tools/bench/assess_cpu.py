@@ -54,7 +54,11 @@ import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
-from typing import IO, Any  # noqa: E402
+from typing import IO, TYPE_CHECKING, Any  # noqa: E402
+
+if TYPE_CHECKING:
+    from identity_inference.detector import FaceDetector
+    from identity_inference.pad import CropSpec, PadScorer
 
 ROOT = Path(__file__).resolve().parents[2]
 FLASH_MS = 400
@@ -69,13 +73,12 @@ def build_captures() -> list[dict[str, Any]]:
     """The decision table's captures: name, frames (JPEG), flash sequence, timed."""
     import cv2
 
-    from identity_inference.detector import FaceDetector
     from services.liveness import flash
     from tests.support import TESTDATA
     from tests.support.biometrics import jpeg, screen_flash_frames, tint
     from tools.bench.step_up import selfie_crop
 
-    detector: FaceDetector = _assessor()[0].detector
+    detector = face_models(threads=1)[0]
     photos = sorted((TESTDATA / "faces").glob("*.jpg")) + sorted((TESTDATA / "spoof").glob("*.jpg"))
     rng = random.Random(15)
     table = []
@@ -106,20 +109,21 @@ def build_captures() -> list[dict[str, Any]]:
     return table
 
 
-def _assessor() -> tuple[Any, Any]:
-    # detect_once.load builds the same models, but importing it would put this
-    # file's checkout on the path of a worker measuring another one.
-    from identity_inference import images
+def face_models(threads: int) -> tuple[FaceDetector, PadScorer, list[CropSpec]]:
+    """capture-quality's face detector (whole frame and region of interest), the
+    fused MiniFASNet PAD and its crop specs, ONNX Runtime on `threads` threads.
+
+    Every import is inside, so that a worker builds them from the checkout it
+    measures, never from this file's; detect_once.py loads its models here too."""
     from identity_inference.detector import ROI_INPUT_SIZE, FaceDetector
     from identity_inference.manifest import PACKAGED_PAD_DIR, load_catalogue
     from identity_inference.pad import PadScorer, crop_spec
     from identity_inference.runners import OnnxRunner
-    from services.capture_quality.faces import FaceAssessor
 
     catalogue = load_catalogue()
 
     def runner(model_id: str, **kw: Any) -> OnnxRunner:
-        loaded = OnnxRunner(catalogue[model_id], intra_op_threads=1, **kw)
+        loaded = OnnxRunner(catalogue[model_id], intra_op_threads=threads, **kw)
         loaded.load()
         return loaded
 
@@ -132,7 +136,14 @@ def _assessor() -> tuple[Any, Any]:
     detector = FaceDetector(
         runner("yunet-2023mar"), runner("yunet-2023mar", input_size=ROI_INPUT_SIZE)
     )
-    specs = [crop_spec(r.manifest) for r in pad.runners]
+    return detector, pad, [crop_spec(r.manifest) for r in pad.runners]
+
+
+def _assessor() -> tuple[Any, Any]:
+    from identity_inference import images
+    from services.capture_quality.faces import FaceAssessor
+
+    detector, pad, specs = face_models(threads=1)
     return FaceAssessor(detector, specs, images.ImageLimits()), pad
 
 
@@ -290,15 +301,13 @@ def parity(before: Worker, after: Worker, table: list[dict[str, Any]]) -> dict[s
 def timing(
     before: Worker, after: Worker, table: list[dict[str, Any]], rounds: int
 ) -> dict[str, Any]:
+    from tools.bench.common import alternating
+
     timed = [i for i, c in enumerate(table) if c["timed"]]
     samples: dict[str, list[float]] = {"before": [], "after": []}
-    for round_ in range(rounds):
-        for position, index in enumerate(timed):
-            pair = [("before", before), ("after", after)]
-            if (round_ + position) % 2:
-                pair.reverse()
-            for name, side in pair:
-                samples[name].append(side.ask(index, "step-up")["cpu_ms"])
+    for index, order in alternating(rounds, timed, [("before", before), ("after", after)]):
+        for name, side in order:
+            samples[name].append(side.ask(index, "step-up")["cpu_ms"])
     median = {k: statistics.median(v) for k, v in samples.items()}
     return {
         "captures": len(timed),

@@ -12,11 +12,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -31,6 +32,9 @@ from identity_runtime.meshauth import TokenSigner  # noqa: E402
 from identity_store.scratch import scratch_schema as _scratch_schema  # noqa: E402
 from tests.support import POSTGRES_URL as DEFAULT_POSTGRES  # noqa: E402
 from tests.support.meshauth import service_env, signer  # noqa: E402
+
+Item = TypeVar("Item")
+Side = TypeVar("Side")
 
 
 def scratch_schema(
@@ -179,6 +183,17 @@ def publish(path: Path, results: dict, report: Iterable[str]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(results, indent=2) + "\n")
     print("\n".join(report))
+
+
+def alternating(
+    rounds: int, items: Sequence[Item], sides: Sequence[Side]
+) -> Iterator[tuple[Item, list[Side]]]:
+    """Every item in every round, with the sides to run on it in the order to run them:
+    swapped from one item to the next and from one round to the next, so that no side
+    always goes first (warm caches, a busier moment) when the sides are compared."""
+    for round_ in range(rounds):
+        for position, item in enumerate(items):
+            yield item, list(sides) if (round_ + position) % 2 == 0 else list(reversed(sides))
 
 
 def summarise(latencies_seconds: list[float]) -> dict[str, float]:

@@ -43,14 +43,14 @@ sys.path.insert(0, str(ROOT))
 
 from identity_inference import images  # noqa: E402
 from identity_inference.detector import ROI_INPUT_SIZE, FaceDetector  # noqa: E402
-from identity_inference.manifest import PACKAGED_PAD_DIR, load_catalogue  # noqa: E402
-from identity_inference.pad import PadScorer, crop_spec  # noqa: E402
-from identity_inference.runners import OnnxRunner, Runner  # noqa: E402
+from identity_inference.pad import PadScorer  # noqa: E402
+from identity_inference.runners import Runner  # noqa: E402
 from services.capture_quality.faces import FaceAssessment, FaceAssessor  # noqa: E402
 from services.liveness import flash  # noqa: E402
 from tests.support import TESTDATA  # noqa: E402
 from tests.support.biometrics import jpeg, screen_flash_frames, tint  # noqa: E402
-from tools.bench.common import publish  # noqa: E402
+from tools.bench.assess_cpu import face_models  # noqa: E402
+from tools.bench.common import alternating, publish  # noqa: E402
 from tools.bench.step_up import selfie_crop  # noqa: E402
 
 FLASH_MS = 400
@@ -65,23 +65,7 @@ class Capture:
 
 
 def load(threads: int) -> tuple[FaceAssessor, FaceAssessor, PadScorer]:
-    catalogue = load_catalogue()
-
-    def runner(model_id: str, **kw: object) -> OnnxRunner:
-        loaded = OnnxRunner(catalogue[model_id], intra_op_threads=threads, **kw)  # type: ignore[arg-type]
-        loaded.load()
-        return loaded
-
-    pad = PadScorer(
-        [
-            runner("minifasnet-v2", pad_dir=PACKAGED_PAD_DIR),
-            runner("minifasnet-v1se", pad_dir=PACKAGED_PAD_DIR),
-        ]
-    )
-    detector = FaceDetector(
-        runner("yunet-2023mar"), runner("yunet-2023mar", input_size=ROI_INPUT_SIZE)
-    )
-    specs = [crop_spec(r.manifest) for r in pad.runners]
+    detector, pad, specs = face_models(threads)
     limits = images.ImageLimits()
     before = FaceAssessor(detector, specs, limits, detect_once=False)
     after = FaceAssessor(detector, specs, limits, detect_once=True)
@@ -219,15 +203,11 @@ def parity(before: FaceAssessor, after: FaceAssessor, pad: PadScorer, table: lis
 
 def timing(before: FaceAssessor, after: FaceAssessor, timed: list[Capture], rounds: int) -> dict:
     samples: dict[str, list[float]] = {"before": [], "after": []}
-    for round_ in range(rounds):
-        for i, capture in enumerate(timed):
-            pair = [("before", before), ("after", after)]
-            if (round_ + i) % 2:
-                pair.reverse()
-            for name, assessor in pair:
-                started = time.perf_counter()
-                assessor.assess(capture.frames, include_crops=True, crop_frame_index=0)
-                samples[name].append(time.perf_counter() - started)
+    for capture, order in alternating(rounds, timed, [("before", before), ("after", after)]):
+        for name, assessor in order:
+            started = time.perf_counter()
+            assessor.assess(capture.frames, include_crops=True, crop_frame_index=0)
+            samples[name].append(time.perf_counter() - started)
     med = {k: statistics.median(v) * 1000 for k, v in samples.items()}
     return {
         "captures": len(timed),

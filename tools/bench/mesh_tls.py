@@ -26,7 +26,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
-from common import ROOT, publish
+from common import ROOT, alternating, publish
 
 from identity_capture.sdk import SdkSigner
 from identity_runtime import mesh
@@ -116,12 +116,9 @@ def main() -> int:
         ]
         for one in meshes:
             one.enrol(args.customers, references)
-        for round_index in range(args.per_customer):
-            for customer_index in range(args.customers):
-                # Alternate which mesh goes first, so neither always follows the other.
-                order = meshes if (round_index + customer_index) % 2 == 0 else meshes[::-1]
-                for one in order:
-                    one.step_up(customer_index)
+        for customer_index, order in alternating(args.per_customer, range(args.customers), meshes):
+            for one in order:
+                one.step_up(customer_index)
         mtls, plaintext = (m.summary() for m in meshes)
     results = {
         "database": args.database,
