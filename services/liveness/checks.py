@@ -7,9 +7,11 @@ database lock is never held while models run:
    challenge are checked; any violation is an error and consumes nothing;
 2. PAD and flash response are computed (no database);
 3. one transaction consumes the challenge (conditional UPDATE ... WHERE
-   consumed_at IS NULL) and records the nonce (primary key), so two
-   concurrent calls with the same challenge or nonce cannot both pass; a
-   lost race is refused with the same reason as step 1 and rolls back.
+   consumed_at IS NULL) and records the nonce (primary key; a nonce past
+   its retention whose row the sweep has not purged yet: conditional UPDATE
+   ... WHERE expired), so two concurrent calls with the same challenge or
+   nonce cannot both pass; a lost race is refused with the same reason as
+   step 1 and rolls back.
 
 A biometric failure (PAD, flash) is not an error: it is a decision with
 reasons, and it still consumes the challenge and the nonce.
@@ -131,6 +133,8 @@ class _Checked:
     flash_duration_ms: int
     # The bundle was accepted before: decide again, consume nothing.
     resumed: bool = False
+    # The nonce's row is there but expired (it is replaced, not added).
+    nonce_expired: bool = False
 
 
 def _utcnow() -> datetime:
@@ -385,7 +389,9 @@ class Liveness:
             )
         if challenge.expires_at <= now:
             raise FailedPrecondition("the challenge has expired", "CHALLENGE_EXPIRED")
-        return _Checked(list(challenge.sequence), int(challenge.flash_duration_ms))
+        return _Checked(
+            list(challenge.sequence), int(challenge.flash_duration_ms), nonce_expired=bool(seen)
+        )
 
     @staticmethod
     def _resumed_challenge(
@@ -406,7 +412,12 @@ class Liveness:
         return _Checked(list(challenge.sequence), int(challenge.flash_duration_ms), resumed=True)
 
     def _consume(
-        self, session: Session, org_id: str, request: LivenessRequest, now: datetime
+        self,
+        session: Session,
+        org_id: str,
+        request: LivenessRequest,
+        checked: _Checked,
+        now: datetime,
     ) -> None:
         updated = session.execute(
             sa.update(Challenge)
@@ -422,24 +433,33 @@ class Liveness:
             raise FailedPrecondition(
                 "the challenge was already used by an earlier capture", "CHALLENGE_ALREADY_USED"
             )
-        session.execute(
-            sa.delete(UsedNonce).where(
-                UsedNonce.org_id == org_id,
-                UsedNonce.device_id == request.device_id,
+        values = {
+            "bundle_sha256": request.bundle_sha256.lower(),
+            "seen_at": now,
+            "expires_at": now + timedelta(hours=self.policy.nonce_retention_hours),
+        }
+        key = (org_id, request.device_id, request.nonce)
+        if not checked.nonce_expired:
+            # A new nonce: the primary key refuses a concurrent second use.
+            session.add(UsedNonce(org_id=key[0], device_id=key[1], nonce=key[2], **values))
+            session.flush()
+            return
+        # The nonce's expired row (other expired nonces are the retention
+        # sweep's): replaced only while still expired, so that of two
+        # concurrent reuses one is refused.
+        replaced = session.execute(
+            sa.update(UsedNonce)
+            .where(
+                UsedNonce.org_id == key[0],
+                UsedNonce.device_id == key[1],
+                UsedNonce.nonce == key[2],
                 UsedNonce.expires_at <= now,
             )
+            .values(**values)
+            .execution_options(synchronize_session=False)
         )
-        session.add(
-            UsedNonce(
-                org_id=org_id,
-                device_id=request.device_id,
-                nonce=request.nonce,
-                bundle_sha256=request.bundle_sha256.lower(),
-                seen_at=now,
-                expires_at=now + timedelta(hours=self.policy.nonce_retention_hours),
-            )
-        )
-        session.flush()
+        if cast("sa.CursorResult[Any]", replaced).rowcount != 1:
+            raise AlreadyExists("the nonce was already used by another bundle", "NONCE_REPLAYED")
 
     def decide(self, checked: _Checked, request: LivenessRequest) -> LivenessDecision:
         """The biometric part: PAD on the crops and the flash response."""
@@ -547,7 +567,7 @@ class Liveness:
             # resumes the same bundle (`resume`), nothing consumed again.
             checked = self._check_protocol(session, org_id, request, now)
             if not checked.resumed:
-                self._consume(session, org_id, request, now)
+                self._consume(session, org_id, request, checked, now)
             return checked
 
         try:

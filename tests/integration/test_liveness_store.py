@@ -4,7 +4,9 @@ controlled clock, and concurrent captures racing for one challenge."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -112,6 +114,54 @@ async def test_a_nonce_is_single_use_across_challenges(liveness) -> None:
         await service.check_liveness(ORG, reused)
     assert caught.value.reason == "NONCE_REPLAYED"
     assert "another bundle" in caught.value.message
+
+
+async def test_a_nonce_is_free_again_once_its_retention_has_passed(liveness) -> None:
+    """Past the nonce's retention (24 h) its row is replaced, not duplicated;
+    within it the nonce is refused."""
+    service, clock = liveness
+    signer = await register(service, "cus_5")
+    _, first = await capture(service, clock, signer, "cus_5", nonce="n-5")
+    await service.check_liveness(ORG, first)
+    clock.now += timedelta(hours=23)
+    _, early = await capture(service, clock, signer, "cus_5", nonce="n-5")
+    with pytest.raises(AlreadyExists) as caught:
+        await service.check_liveness(ORG, early)
+    assert caught.value.reason == "NONCE_REPLAYED"
+    clock.now += timedelta(hours=2)
+    _, later = await capture(service, clock, signer, "cus_5", nonce="n-5")
+    assert (await service.check_liveness(ORG, later)).live
+    # Spent again: refused again, for another 24 h.
+    _, again = await capture(service, clock, signer, "cus_5", nonce="n-5")
+    with pytest.raises(AlreadyExists):
+        await service.check_liveness(ORG, again)
+
+
+async def test_two_concurrent_reuses_of_an_expired_nonce_pass_once(liveness, monkeypatch) -> None:
+    service, clock = liveness
+    signer = await register(service, "cus_6")
+    _, first = await capture(service, clock, signer, "cus_6", nonce="n-6")
+    await service.check_liveness(ORG, first)
+    clock.now += timedelta(hours=25)
+    requests = [(await capture(service, clock, signer, "cus_6", nonce="n-6"))[1] for _ in "ab"]
+    if service.database.dialect == "postgresql":
+        # Both calls read the expired row before either consumes (SQLite's
+        # writers queue for the whole transaction: no such interleaving there).
+        both_checked = threading.Barrier(2, timeout=10)
+        check = service._check_protocol
+
+        def check_then_wait(*args: Any) -> Any:
+            checked = check(*args)
+            both_checked.wait()
+            return checked
+
+        monkeypatch.setattr(service, "_check_protocol", check_then_wait)
+    results = await asyncio.gather(
+        *(service.check_liveness(ORG, r) for r in requests), return_exceptions=True
+    )
+    refused = [r for r in results if isinstance(r, BaseException)]
+    assert len(refused) == 1, results
+    assert isinstance(refused[0], AlreadyExists) and refused[0].reason == "NONCE_REPLAYED"
 
 
 async def test_only_kyc_tiers_resume_of_the_very_bundle_is_decided_again(liveness) -> None:
