@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from identity_runtime import context
@@ -195,11 +195,18 @@ def add_attempt(
 
 
 def start_attempt(
-    session: Session, org_id: str, customer_id: str, kind: str, attempt_id: str = ""
+    session: Session,
+    org_id: str,
+    customer_id: str,
+    kind: str,
+    attempt_id: str = "",
+    key: tuple[str, str] | None = None,
 ) -> str:
     """An attempt recorded before any service is called (outcome "started"),
-    so that a challenge or nonce consumed downstream never lacks one."""
+    so that a challenge or nonce consumed downstream never lacks one; `key`:
+    the request's nonce and digest (flows/replays.py)."""
     attempt_id = attempt_id or new_id("att")
+    nonce, digest = key or (None, None)
     session.add(
         models.Attempt(
             attempt_id=attempt_id,
@@ -209,6 +216,8 @@ def start_attempt(
             outcome="started",
             reasons=[],
             request_id=context.request_id(),
+            nonce=nonce,
+            bundle_sha256=digest,
         )
     )
     return attempt_id
@@ -221,12 +230,12 @@ def finish_attempt(
     reasons: Sequence[Reason] = (),
     verification_id: str | None = None,
 ) -> None:
-    row = session.get(models.Attempt, attempt_id)
-    if row is None:
-        return
-    row.outcome = outcome
-    row.reasons = to_stored(reasons)
-    row.verification_id = verification_id
+    """The attempt (if it was written) finished, in one UPDATE (nothing read)."""
+    session.execute(
+        update(models.Attempt)
+        .where(models.Attempt.attempt_id == attempt_id)
+        .values(outcome=outcome, reasons=to_stored(reasons), verification_id=verification_id)
+    )
 
 
 def evidence(session: Session, customer: models.Customer) -> list[tiers.Evidence]:

@@ -164,8 +164,8 @@ class CapturePipeline:
             resume = replays.admit(session, step, org_id, customer_id, key, now)
             threshold = partners.match_threshold(session, org_id)
             policy = liveness_policy(session, org_id)
-            records.start_attempt(session, org_id, customer_id, step.kind, attempt_id)
-            replays.mark(session, attempt_id, key)
+            started = (key.nonce, key.digest) if key else None
+            records.start_attempt(session, org_id, customer_id, step.kind, attempt_id, started)
             outbox.record(
                 session,
                 org_id,

@@ -147,13 +147,6 @@ def refuse_concurrent(
             )
 
 
-def mark(session: Session, attempt_id: str, key: ReplayKey | None) -> None:
-    """The started attempt keeps the request's nonce and digest."""
-    row = session.get(models.Attempt, attempt_id)
-    if row is not None and key is not None:
-        row.nonce, row.bundle_sha256 = key.nonce, key.digest
-
-
 def decision_of(seen: records.VerificationRecord) -> Decision:
     """The decision a recorded verification stands for (what a replay answers)."""
     passed = {"passed": True, "failed": False}.get(seen.outcome)
