@@ -9,9 +9,12 @@ and nothing else; neither changes the tier.
 
 from __future__ import annotations
 
+import contextvars
 from dataclasses import replace
+from typing import Any
 
 import pytest
+from sqlalchemy import event
 
 from identity_runtime.errors import (
     AlreadyExists,
@@ -216,6 +219,40 @@ async def test_the_same_bundle_again_is_the_original_decision_and_another_is_ref
     assert len(kyc_fakes.liveness.checks) == 1
     # The NIK_FORMAT verification and the first step-up; nothing for the others.
     await assert_refused(kyc_core, customer_id, "NONCE_REPLAYED", verifications=2)
+
+
+async def test_a_step_up_writes_in_two_transactions_of_seven_statements(
+    kyc_core, kyc_fakes, kyc_org
+) -> None:
+    """The request path's database work (issue 15, "transactions cut to what
+    atomicity needs"): the attempt's start, with the replay look-up, and the
+    decision's record. The outbox relay's own transactions are not the
+    request's. A change that adds a statement here should say why."""
+    customer_id = await new_customer(kyc_core, kyc_fakes, kyc_org)
+    await step_up(kyc_core, kyc_org, customer_id)  # the customer's bundle key exists now
+    transactions: list[list[str]] = []
+    in_request: contextvars.ContextVar[bool] = contextvars.ContextVar("in_request", default=False)
+
+    def began(_connection: Any) -> None:
+        if in_request.get():
+            transactions.append([])
+
+    def statement(_conn: Any, _cursor: Any, sql: str, *_args: Any) -> None:
+        if in_request.get() and not sql.startswith("BEGIN"):
+            transactions[-1].append(sql.split("(")[0][:40])
+
+    engine = kyc_core.database.engine
+    event.listen(engine, "begin", began)
+    event.listen(engine, "before_cursor_execute", statement)
+    try:
+        in_request.set(True)  # this task's context, copied into its worker threads
+        result = await step_up(kyc_core, kyc_org, customer_id)
+        in_request.set(False)
+    finally:
+        event.remove(engine, "before_cursor_execute", statement)
+        event.remove(engine, "begin", began)
+    assert result.allow
+    assert [len(t) for t in transactions] == [7, 7], transactions
 
 
 async def test_a_refusal_from_liveness_is_an_attempt_not_a_decision(
