@@ -390,7 +390,9 @@ class Liveness:
         if challenge.expires_at <= now:
             raise FailedPrecondition("the challenge has expired", "CHALLENGE_EXPIRED")
         return _Checked(
-            list(challenge.sequence), int(challenge.flash_duration_ms), nonce_expired=bool(seen)
+            list(challenge.sequence),
+            int(challenge.flash_duration_ms),
+            nonce_expired=seen is not None,
         )
 
     @staticmethod

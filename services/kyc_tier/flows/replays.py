@@ -86,8 +86,10 @@ def answered(
 ) -> records.VerificationRecord | None:
     """In the transaction that starts an attempt: the verification this very
     request was answered with, if it was; a nonce another request used is refused."""
-    row = records.verification_by_nonce(session, org_id, key.nonce) if key else None
-    if row is None or key is None:
+    if key is None:
+        return None
+    row = records.verification_by_nonce(session, org_id, key.nonce)
+    if row is None:
         return None
     seen = records.verification_record(row)
     if not same_request(seen, kind, customer_id, key, now):
