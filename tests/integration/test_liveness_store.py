@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import event
 
 from identity_capture.sdk import SdkSigner
 from identity_runtime.errors import AlreadyExists, FailedPrecondition
@@ -135,6 +136,27 @@ async def test_a_nonce_is_free_again_once_its_retention_has_passed(liveness) -> 
     _, again = await capture(service, clock, signer, "cus_5", nonce="n-5")
     with pytest.raises(AlreadyExists):
         await service.check_liveness(ORG, again)
+
+
+async def test_a_capture_is_checked_and_consumed_in_five_statements(liveness) -> None:
+    """Device, nonce, challenge, the challenge spent, the nonce recorded: one
+    transaction (issue 15; expired nonces are the retention sweep's)."""
+    service, clock = liveness
+    signer = await register(service, "cus_7")
+    _, request = await capture(service, clock, signer, "cus_7")
+    statements: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, sql: str, *_args: Any) -> None:
+        if not sql.startswith("BEGIN"):
+            statements.append(sql.split("(")[0][:40])
+
+    engine = service.database.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        assert (await service.check_liveness(ORG, request)).live
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert len(statements) == 5, statements
 
 
 async def test_two_concurrent_reuses_of_an_expired_nonce_pass_once(liveness, monkeypatch) -> None:
