@@ -115,6 +115,9 @@ class LivenessRequest:
     # Re-decide this very bundle if it was accepted already (kyc-tier resuming
     # a cut-short capture): nothing is consumed again.
     resume: bool = False
+    # The capture's unflashed baseline frame shows no face: the face that
+    # answered the flash is not the one PAD and matching are given.
+    baseline_without_face: bool = False
 
 
 @dataclass(frozen=True)
@@ -498,6 +501,10 @@ class Liveness:
             flash_result = self._verify_flash(
                 checked, request, self.policy.min_flash_response, subject="face"
             )
+            if request.baseline_without_face:
+                flash_result = flash.FlashResult(
+                    0.0, [("FACE_LOST_BETWEEN_FRAMES", "no face in the unflashed baseline frame")]
+                )
             reasons.extend(flash_result.reasons)
             flash_passed, flash_score = flash_result.passed, flash_result.score
             basis = self.decision_basis

@@ -89,6 +89,7 @@ def liveness_request(request: pb.CheckLivenessRequest) -> LivenessRequest:
             # The unflashed baseline frame is not part of the sequence.
             if not f.baseline
         ],
+        baseline_without_face=any(f.baseline and not f.face_found for f in request.frames),
     )
 
 

@@ -386,6 +386,30 @@ async def test_step_up_denies_a_capture_another_person_steps_into(persona) -> No
     assert response.json()["allow"] is True, response.json()
 
 
+async def test_step_up_denies_a_capture_whose_baseline_shows_no_face(persona) -> None:
+    """A blank baseline in front of the customer's flash frames (the black-box
+    probe's finding: allowed before): PAD and matching then judged a flash
+    frame, and no frame tied the face that answered the flash to a baseline."""
+    partner: Partner = persona["partner"]
+    face = selfie("img4.jpg")
+    challenge = await partner.challenge(persona["customer_id"], "CHALLENGE_PURPOSE_STEP_UP")
+    colours = [colour["hex"] for colour in challenge["sequence"]]
+    blank = jpeg(np.full_like(face, 128))
+    body = {
+        "customerId": persona["customer_id"],
+        "challengeId": challenge["challengeId"],
+        "bundle": bundle(
+            partner.signer, challenge, [jpeg(tint(face, c)) for c in colours], baseline=blank
+        ),
+        "action": "transfer",
+    }
+    response = await partner.post("/api/identity/auth/step-up", body)
+    assert response.status_code == 200, response.text
+    decision = response.json()
+    assert decision["allow"] is False, decision
+    assert "FACE_LOST_BETWEEN_FRAMES" in {r["code"] for r in decision["reasons"]}, decision
+
+
 async def test_step_up_denies_a_spoof_photo(persona) -> None:
     partner: Partner = persona["partner"]
     response, _, _ = await partner.step_up(persona["customer_id"], photo(SPOOF / "image_F1.jpg"))

@@ -196,6 +196,25 @@ async def test_frames_without_the_flash_fail(client) -> None:
     assert [r.code for r in reply.reasons] == ["FLASH_RESPONSE_MISSING"]
 
 
+@pytest.mark.parametrize("baseline_has_face", [True, False])
+async def test_a_baseline_frame_without_the_face_fails(client, baseline_has_face) -> None:
+    """The flash frames answer the flash; PAD and matching judge the unflashed
+    baseline's face: a baseline without a face (a blank frame in front of
+    someone else's flash frames) is not live."""
+    signer = await client.device("cus_blank_baseline")
+    challenge = await client.challenge("cus_blank_baseline")
+    frames = flash_frames(photo(SPOOF / "image_T1.jpg"), sequence(challenge))
+    request = await client.capture(signer, challenge, frames, "cus_blank_baseline")
+    request.frames.add(frame_index=len(frames), baseline=True, face_found=baseline_has_face)
+    reply = await client.check(request)
+    codes = [r.code for r in reply.reasons]
+    if baseline_has_face:
+        assert reply.live and codes == []
+    else:
+        assert not reply.live
+        assert codes == ["FACE_LOST_BETWEEN_FRAMES"] and reply.flash_score == 0.0
+
+
 async def test_a_replayed_bundle_and_a_reused_challenge_are_refused(client) -> None:
     signer = await client.device("cus_replay", ED25519)
     challenge = await client.challenge("cus_replay")

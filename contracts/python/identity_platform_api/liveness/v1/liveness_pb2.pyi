@@ -173,7 +173,10 @@ class FrameEvidence(_message.Message):
     face_found: _builtins.bool
     """Whether a face was found in the frame."""
     baseline: _builtins.bool
-    """The unflashed baseline frame, not part of the flash sequence."""
+    """The unflashed baseline frame, not part of the flash sequence. It must
+    show the face too (FACE_LOST_BETWEEN_FRAMES otherwise): PAD and matching
+    judge the baseline's face, the flash frames the face that answered.
+    """
     @_builtins.property
     def colour(self) -> _types_pb2.ColourSample:
         """Colour on the face and on the background of the frame."""
