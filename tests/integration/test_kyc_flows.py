@@ -275,6 +275,14 @@ async def test_a_dukcapil_verdict_within_30_days_reaches_standard(kyc_core, kyc_
     with pytest.raises(DomainError) as refused:
         await kyc_core.dukcapil.submit(kyc_org, DukcapilRequest(customer_id, stale))
     assert refused.value.metadata["field"] == "verdict.verified_at"
+    for score in (-5.0, 100.5, 1e20, float("nan"), float("inf")):
+        out_of_range = verdict(face_score=score)
+        with pytest.raises(DomainError) as refused:
+            await kyc_core.dukcapil.submit(kyc_org, DukcapilRequest(customer_id, out_of_range))
+        assert refused.value.metadata["field"] == "verdict.face_score"
+    scored = verdict(face_score=87.5, reference="DKC-2")
+    kept = await kyc_core.dukcapil.submit(kyc_org, DukcapilRequest(customer_id, scored))
+    assert kept.recorded.verification.scores == {"face_score": 87.5}
     mismatch = verdict(field_matches={"nik": True, "full_name": False})
     failed = await kyc_core.dukcapil.submit(kyc_org, DukcapilRequest(customer_id, mismatch))
     assert failed.recorded.verification.outcome == "failed"

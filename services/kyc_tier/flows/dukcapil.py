@@ -39,6 +39,7 @@ STEP = Step(tiers.DUKCAPIL_VERDICT, "dukcapil.submit")
 REQUIRED_FIELDS = ("nik", "full_name", "birth_date")
 FIELDS = ("nik", "full_name", "birth_date", "birth_place", "gender", "address")
 MAX_AGE = timedelta(days=30)
+MAX_FACE_SCORE = 100.0
 CLOCK_SKEW = timedelta(minutes=5)
 
 
@@ -85,6 +86,9 @@ def evidence_document(customer_id: str, verdict: DukcapilVerdict, now: datetime)
         raise invalid_field("verdict.field_matches", "must report the nik field")
     if not 1 <= len(verdict.reference) <= 128:
         raise invalid_field("verdict.reference", "must be 1 to 128 characters")
+    # Any similarity scale Dukcapil reports (0-1, 0-10, 0-100), never more.
+    if not 0.0 <= verdict.face_score <= MAX_FACE_SCORE:  # NaN fails too
+        raise invalid_field("verdict.face_score", f"must be between 0 and {MAX_FACE_SCORE:g}")
     verified_at = verdict.verified_at
     if verified_at is None or not now - MAX_AGE <= verified_at <= now + CLOCK_SKEW:
         raise invalid_field("verdict.verified_at", "must be within the last 30 days")

@@ -52,7 +52,9 @@ class DukcapilVerdict(_message.Message):
     REFERENCE_FIELD_NUMBER: _builtins.int
     VERIFIED_AT_FIELD_NUMBER: _builtins.int
     face_score: _builtins.float
-    """Dukcapil's face similarity, when the partner ran a face check (0 if not)."""
+    """Dukcapil's face similarity, when the partner ran a face check (0 if not),
+    on Dukcapil's own scale: 0 to 100 (INVALID_FIELD otherwise).
+    """
     reference: _builtins.str
     """Dukcapil transaction reference."""
     @_builtins.property
