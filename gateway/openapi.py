@@ -283,11 +283,12 @@ class _Builder:
         fd: FieldDescriptor,
         schema: Callable[[FieldDescriptor], dict[str, Any]],
     ) -> dict[str, Any]:
-        """One OpenAPI parameter for `fd`; path parameters are required."""
+        """One OpenAPI parameter for `fd`; path parameters are required, as are
+        query parameters whose field rules require them."""
         param: dict[str, Any] = {
             "name": name,
             "in": where,
-            "required": where == "path",
+            "required": where == "path" or is_required(fd),
             "schema": schema(fd),
         }
         constraints = json_schema_constraints(fd)

@@ -534,7 +534,15 @@ BAD_FILTERS = [
         dashboard_pb2.ListTierEventsRequest(end_time=Timestamp(seconds=1, nanos=-1)),
         "end_time",
     ),
-    ("StreamVerificationsCsv", dashboard_pb2.StreamVerificationsCsvRequest(kind=99), "kind"),
+    (
+        "StreamVerificationsCsv",
+        dashboard_pb2.StreamVerificationsCsvRequest(
+            kind=99,
+            created_after=Timestamp(seconds=1_700_000_000),
+            created_before=Timestamp(seconds=1_700_086_400),
+        ),
+        "kind",
+    ),
     ("ListAttempts", attempts_pb2.ListAttemptsRequest(kind=99), "kind"),
     ("ListAttempts", attempts_pb2.ListAttemptsRequest(outcome=42), "outcome"),
     (

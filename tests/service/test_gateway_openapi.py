@@ -93,6 +93,13 @@ def test_parameters_bodies_security_and_limits(document: dict) -> None:
     query = {p["name"]: p for p in list_customers["parameters"] if p.get("in") == "query"}
     assert {"pageSize", "pageToken", "tier", "createdAfter"} <= set(query)
     assert query["createdAfter"]["schema"]["format"] == "date-time"
+    assert not query["createdAfter"].get("required", False)
+    # The CSV exports need both bounds (the black-box probe found them marked optional).
+    for path, spec in document["paths"].items():
+        if path.endswith(".csv") or "export" in path:
+            listed = {p["name"]: p for p in spec["get"]["parameters"] if p.get("in") == "query"}
+            assert listed["createdAfter"]["required"] is True, path
+            assert listed["createdBefore"]["required"] is True, path
     upgrade = document["paths"]["/api/identity/kyc/{customerId}/upgrade"]["post"]
     assert [p["name"] for p in upgrade["parameters"] if p.get("in") == "path"] == ["customerId"]
     body = upgrade["requestBody"]["content"]["application/json"]["schema"]
