@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import json
+import re
 import socket
 import ssl
 import time
@@ -64,6 +65,25 @@ def address_allowed(address: ipaddress.IPv4Address | ipaddress.IPv6Address, loop
     )
 
 
+# What a resolver reads as an IPv4 address besides dotted quads: hex, octal,
+# decimal and short forms ("0x0a000001", "012.0.0.1", "167772161", "10.1").
+_LEGACY_IPV4 = re.compile(r"[0-9a-fx.]+", re.IGNORECASE)
+
+
+def address_literal(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address a host names literally, in any form a resolver accepts; None for a name."""
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    if not _LEGACY_IPV4.fullmatch(host):
+        return None
+    try:
+        return ipaddress.IPv4Address(socket.inet_aton(host))
+    except OSError:  # not numeric ("cafe.bad" is a name)
+        return None
+
+
 def check_url(url: str, allow_loopback: bool) -> str:
     """The URL if it may be registered, else INVALID_FIELD naming `url` (never its value)."""
     require(bool(url), "url", "is required")
@@ -80,10 +100,7 @@ def check_url(url: str, allow_loopback: bool) -> str:
     require(not parts.username and not parts.password, "url", "must not carry credentials")
     require(not parts.fragment, "url", "must not carry a fragment")
     require(port is None or 0 < port < 65536, "url", "has an invalid port")
-    try:
-        literal: ipaddress.IPv4Address | ipaddress.IPv6Address | None = ipaddress.ip_address(host)
-    except ValueError:
-        literal = None
+    literal = address_literal(host)
     if literal is not None:
         require(
             address_allowed(literal, allow_loopback),

@@ -754,6 +754,22 @@ def test_localhost_is_refused_at_registration_without_the_loopback_setting() -> 
     assert webhook_targets.check_url("https://example.com/hook", allow_loopback=False)
 
 
+@pytest.mark.parametrize(
+    "host",
+    ["0x0a000001", "167772161", "012.0.0.1", "10.1", "0xa9fea9fe", "0177.1", "127.1"],
+)
+def test_other_spellings_of_a_private_address_are_refused_at_registration(host: str) -> None:
+    """Resolvers read hex, octal, decimal and short IPv4 forms (the black-box
+    probe registered 10.0.0.1 and 169.254.169.254 spelt so; delivery refused them)."""
+    with pytest.raises(Exception, match="url"):
+        webhook_targets.check_url(f"https://{host}/hook", allow_loopback=False)
+
+
+@pytest.mark.parametrize("host", ["cafe.bad", "0x.example", "8.8.8.8", "0x08080808", "deadbeef"])
+def test_names_and_public_addresses_stay_registrable(host: str) -> None:
+    assert webhook_targets.check_url(f"https://{host}/hook", allow_loopback=False)
+
+
 def test_production_refuses_loopback_webhook_targets() -> None:
     problems = KycTierSettings.validate(
         dataclasses.replace(_settings(), environment="production", webhook_allow_loopback=True)
