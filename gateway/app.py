@@ -391,6 +391,10 @@ class Gateway:
         form = route.full_name == oauth.TOKEN_RPC and oauth.is_form(content_type or "")
         if route.body and content_type is not None and not _is_json(content_type) and not form:
             raise errors.unsupported_media_type()
+        # A compressed body would be read as plain text: refuse what is not decoded.
+        encoding = request.headers.get("content-encoding", "identity").strip().lower()
+        if encoding not in ("", "identity"):
+            raise errors.unsupported_media_type("application/json without Content-Encoding")
         received = bytearray()
         async for chunk in request.stream():
             received += chunk

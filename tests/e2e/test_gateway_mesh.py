@@ -315,6 +315,18 @@ async def test_wrong_content_type_is_415(client, partners) -> None:
         headers={**bearer(partners["public"]), "Content-Type": "application/json; charset=utf-16"},
     )
     assert_error(response, 415, "UNSUPPORTED_MEDIA_TYPE")
+    # A body declared compressed is not decoded, so it is refused, not read as plain.
+    for encoding in ("gzip", "br"):
+        response = await client.post(
+            "/api/identity/face/match",
+            content=b'{"customerId": "c"}',
+            headers={
+                **bearer(partners["public"]),
+                "Content-Type": "application/json",
+                "Content-Encoding": encoding,
+            },
+        )
+        assert_error(response, 415, "UNSUPPORTED_MEDIA_TYPE")
 
 
 async def test_unknown_route_and_wrong_method(client) -> None:
