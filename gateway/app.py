@@ -83,7 +83,7 @@ from identity_runtime import context as call_context
 from identity_runtime import mesh, meshauth, meshtls, metrics, tracing
 from identity_runtime.clients import ClientFactory, ClientOptions
 from identity_runtime.errors import DeadlineExceeded, DomainError, Internal
-from identity_runtime.logs import get_logger
+from identity_runtime.logs import get_logger, scrub_text
 
 log = get_logger("identity.gateway")
 # The response message type of one call.
@@ -107,8 +107,10 @@ LocalHandler = Callable[[Message], Awaitable[tuple[Message, int]]]
 
 
 def request_id_from(header: str | None) -> str:
-    """The caller's request id when it is sane, else a new one."""
-    if header and _REQUEST_ID.fullmatch(header):
+    """The caller's request id when it is sane, else a new one. Sane includes
+    holding nothing the log scrubbers would mask (a NIK, a phone number): the
+    id is echoed and logged as is on every hop."""
+    if header and _REQUEST_ID.fullmatch(header) and scrub_text(header) == header:
         return header
     return call_context.new_request_id()
 

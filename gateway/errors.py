@@ -113,6 +113,19 @@ def malformed(message: str, field: str = "") -> GatewayError:
     )
 
 
+# How much of a name the client chose (an unknown key, a map key) an error
+# echoes: enough to spot a typo, not a megabyte back.
+MAX_SHOWN_NAME = 64
+
+
+def shown_name(name: str) -> str:
+    """A client-chosen name as an error may echo it: at most MAX_SHOWN_NAME
+    characters, control (and other unprintable) characters as "?"."""
+    clipped = name[:MAX_SHOWN_NAME]
+    shown = "".join(c if c.isprintable() else "?" for c in clipped)
+    return shown + "..." if len(name) > MAX_SHOWN_NAME else shown
+
+
 def invalid_field(field: str, problem: str) -> GatewayError:
     return GatewayError(
         "INVALID_ARGUMENT", "INVALID_FIELD", f"{field}: {problem}", {"field": field}
@@ -220,4 +233,10 @@ def error_body(error: DomainError, request_id: str) -> bytes:
             "requestId": request_id,
         }
     }
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        # A lone surrogate got into the error: still the JSON error, with
+        # everything outside ASCII as \u escapes.
+        return json.dumps(body, separators=(",", ":")).encode()

@@ -28,7 +28,7 @@ from google.protobuf.message import Message
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway import errors, sdk_access
+from gateway import errors, sdk_access, transcoding
 from gateway.auth import Principal
 from identity_platform_api.kyc_tier.v1 import customers_pb2, face_pb2, sdk_sessions_pb2
 from identity_runtime import context as call_context
@@ -111,10 +111,9 @@ class SdkDemo:
         raw = await request.body()
         if len(raw) > 4096:
             raise errors.payload_too_large(4096)
-        try:
-            body = json.loads(raw or b"{}")
-        except ValueError:
-            raise errors.malformed("the body is not JSON") from None
+        # The API's parser: not UTF-8, not JSON or a lone surrogate (which no
+        # proto string can hold) is MALFORMED_REQUEST.
+        body = transcoding.parse_json(raw or b"{}")
         if not isinstance(body, dict) or not all(isinstance(v, str) for v in body.values()):
             raise errors.malformed("the body must be an object of strings")
         return body

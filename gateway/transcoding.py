@@ -143,16 +143,46 @@ def _parse_int(text: str) -> int | HugeInteger:
     return HugeInteger(text) if len(text) > _MAX_INTEGER_DIGITS else int(text)
 
 
+# A `\uD800`-`\uDFFF` escape: only through one can a lone surrogate get into
+# decoded JSON (the UTF-8 decoder refuses encoded ones).
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
 def parse_json(raw: bytes) -> Any:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise errors.malformed("the body is not UTF-8") from None
     try:
-        return json.loads(text, parse_constant=_reject_constant, parse_int=_parse_int)
+        parsed = json.loads(text, parse_constant=_reject_constant, parse_int=_parse_int)
     except (ValueError, RecursionError):
         # The decoder's message quotes the body; say where, not what.
         raise errors.malformed("the body is not valid JSON") from None
+    if _SURROGATE_ESCAPE.search(text) and _holds_lone_surrogate(parsed):
+        # Not text: it cannot be encoded (a proto string, an error message
+        # naming a key or an enum's value), so it is refused here, for every
+        # field and key at once.
+        raise errors.malformed("the body holds a lone UTF-16 surrogate escape (\\ud800-\\udfff)")
+    return parsed
+
+
+def _holds_lone_surrogate(value: Any) -> bool:
+    """Whether any string or key in decoded JSON holds a lone surrogate (a
+    valid pair decodes to one character). A loop, not recursion: json.loads
+    nests deeper than the recursion limit allows a walk."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if _SURROGATE.search(item):
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return False
 
 
 @functools.cache
@@ -210,7 +240,8 @@ def check_json(
         field_path = f"{path}.{key}" if path else key
         fd = fields.get(key)
         if fd is None:
-            raise errors.malformed(f"unknown field {field_path!r} in {name}", field_path)
+            shown = f"{path}.{errors.shown_name(key)}" if path else errors.shown_name(key)
+            raise errors.malformed(f"unknown field {shown!r} in {name}", shown)
         if fd.name in seen:
             raise errors.malformed(f"{field_path}: given twice (as name and JSON name)", field_path)
         seen.add(fd.name)
@@ -239,7 +270,7 @@ def check_json(
             key_fd = fd.message_type.fields_by_name["key"]
             value_fd = fd.message_type.fields_by_name["value"]
             for map_key, map_value in item.items():
-                entry_path = f"{field_path}[{json.dumps(map_key)}]"
+                entry_path = f"{field_path}[{json.dumps(errors.shown_name(map_key))}]"
                 _check_map_key(map_key, key_fd, entry_path)
                 if map_value is None and value_fd.message_type is None:
                     raise errors.malformed(f"{entry_path}: null is not a value", entry_path)
@@ -520,7 +551,8 @@ def apply_query(message: Message, route: Route, query: Mapping[str, list[str]]) 
     for name, texts in query.items():
         path = resolve_parameter(_descriptor(message), name)
         if path is None:
-            raise errors.malformed(f"unknown query parameter {name!r}", name)
+            shown = errors.shown_name(name)
+            raise errors.malformed(f"unknown query parameter {shown!r}", shown)
         proto_path = ".".join(fd.name for fd in path)
         if proto_path in bound:
             raise errors.malformed(f"{name} is given by the path", name)

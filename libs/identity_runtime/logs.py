@@ -133,6 +133,15 @@ def _scrub_value(value: Any) -> Any:
 # NIK, and masking it would break request correlation across services.
 _GENERATED_IDS = frozenset({"request_id", "trace_id", "span_id"})
 _HEX_ID = re.compile(r"[0-9a-f]{16,64}")
+
+
+def _is_generated_id(value: str) -> bool:
+    """A hex id as the platform makes them. All digits is not one (a uuid4
+    hex has letters but in one case of millions): a client's request id
+    "3273024107950003" is a NIK and goes through the scrubbers."""
+    return _HEX_ID.fullmatch(value) is not None and not value.isdigit()
+
+
 # The time `add_timestamp` writes on every line: digits and
 # separators in this shape hold nothing the scrubbers mask (no run of 16
 # digits, no 0/62 + 8 + 6 digits, no '@', too short for base64), so it is
@@ -172,7 +181,7 @@ def scrub_personal_data(_logger: WrappedLogger, _method: str, event: EventDict) 
             event[key] = "<redacted>"
         elif kind == _INTERNAL or isinstance(value, _PLAIN):
             continue
-        elif kind == _GENERATED_ID and isinstance(value, str) and _HEX_ID.fullmatch(value):
+        elif kind == _GENERATED_ID and isinstance(value, str) and _is_generated_id(value):
             continue
         elif kind == _TIME and isinstance(value, str) and _ISO_TIME.fullmatch(value):
             continue

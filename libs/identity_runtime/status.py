@@ -32,10 +32,11 @@ ORIGIN_KEY = "origin"
 
 # What gRPC's own status text may carry of the network: resolver addresses
 # (`ipv4:10.0.0.7:50064`, `ipv6:[::1]:50064`, `unix:/run/x.sock`, `dns:host:port`)
-# and bare IP:port pairs.
+# and bare IP:port pairs. A bracketed IPv6 literal holds at least two colons,
+# so a field path's index (`frames[0].data`) is not one.
 _ADDRESS = re.compile(
     r"(?:\b(?:ipv4|ipv6|unix|unix-abstract|dns|vsock):\S+)"
-    r"|(?:\[[0-9a-fA-F:.]+\](?::\d+)?)"
+    r"|(?:\[[0-9a-fA-F.]*:[0-9a-fA-F.]*:[0-9a-fA-F:.]*\](?::\d+)?)"
     r"|(?:\b\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?\b)"
 )
 

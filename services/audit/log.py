@@ -118,11 +118,12 @@ def encode_page_token(before_sequence: int, query: QueryFilter) -> str:
 def decode_page_token(token: str, query: QueryFilter) -> int | None:
     if not token:
         return None
+    # RecursionError: a token of deeply nested JSON arrays ([[[...]]]).
     try:
         document = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
         before = int(document["b"])
         fingerprint = str(document["f"])
-    except (ValueError, KeyError, TypeError, binascii.Error, json.JSONDecodeError):
+    except (ValueError, KeyError, TypeError, binascii.Error, RecursionError):
         raise invalid_field("page_token", "is not a token this service issued") from None
     if fingerprint != query.fingerprint() or before < 1:
         raise invalid_field("page_token", "belongs to a different query")

@@ -121,14 +121,20 @@ def callback_secret(key: str, org_id: str) -> str:
 def check_callback_url(url: str, production: bool) -> None:
     if not url:
         return
-    parts = urlsplit(url)
+    refusal = InvalidArgument(
+        "callbackUrl must be an https URL without credentials",
+        "INVALID_FIELD",
+        {"field": "callback_url"},
+    )
+    try:
+        # urlsplit and .port refuse a bad bracketed host or port ("https://[zz]/x").
+        parts = urlsplit(url)
+        _ = parts.port
+    except ValueError:
+        raise refusal from None
     allowed = ("https",) if production else ("https", "http")
     if parts.scheme not in allowed or not parts.hostname or parts.username or parts.password:
-        raise InvalidArgument(
-            "callbackUrl must be an https URL without credentials",
-            "INVALID_FIELD",
-            {"field": "callback_url"},
-        )
+        raise refusal
 
 
 def _delete_rows(session: Session, row: Submission) -> None:

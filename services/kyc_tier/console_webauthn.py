@@ -43,7 +43,8 @@ def parse_credential(credential_json: str) -> dict[str, Any]:
         value["_challenge"] = str(client_data["challenge"])
         value["_id"] = str(value["id"])
         return dict(value)
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):
+        # RecursionError: json.loads of deeply nested arrays ([[[...]]]).
         raise invalid_field("credential_json", "is not a WebAuthn credential") from None
 
 

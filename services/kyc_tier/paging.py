@@ -45,7 +45,8 @@ def decode_page_token(token: str) -> tuple[datetime, str]:
         padded = token + "=" * (-len(token) % 4)
         created, item_id = json.loads(base64.urlsafe_b64decode(padded))
         return datetime.fromisoformat(created), str(item_id)
-    except (ValueError, TypeError, json.JSONDecodeError):
+    except (ValueError, TypeError, RecursionError):
+        # RecursionError: a token of deeply nested JSON arrays.
         raise invalid_field("page_token", "is not a token this API returned") from None
 
 

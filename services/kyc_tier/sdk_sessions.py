@@ -71,22 +71,23 @@ def normalise_origin(value: str) -> str:
     browser sends it in `Origin`); INVALID_FIELD for anything else
     (a path, a query, credentials, a wildcard, a scheme other than http(s))."""
     text = value.strip()
-    parsed = urllib.parse.urlsplit(text)
+    refusal = invalid_field("origins", "each must be scheme://host[:port], e.g. https://a.example")
     try:
+        # urlsplit itself refuses a bad bracketed host ("http://[::1", "https://[zz]").
+        parsed = urllib.parse.urlsplit(text)
         port = parsed.port
     except ValueError:
-        port = -1
+        raise refusal from None
     if (
         parsed.scheme.lower() not in ("http", "https")
         or not parsed.hostname
-        or port == -1
         or parsed.path not in ("", "/")
         or parsed.query
         or parsed.fragment
         or parsed.username is not None
         or "*" in text
     ):
-        raise invalid_field("origins", "each must be scheme://host[:port], e.g. https://a.example")
+        raise refusal
     scheme = parsed.scheme.lower()
     # As browsers serialise an origin: no default port.
     default = {"http": 80, "https": 443}[scheme]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -276,7 +277,16 @@ async def test_minting_and_origins_refuse_bad_input(partner, database_url) -> No
         "/api/identity/sdk-origins", json={"origins": [SITE]}, headers=bearer(stranger)
     )
     assert_error(public_only, 403, "SCOPE_INSUFFICIENT")
-    for origin in ["*", "https://a.example/path", "ftp://a.example", "https://a.example?x=1", ""]:
+    for origin in [
+        "*",
+        "https://a.example/path",
+        "ftp://a.example",
+        "https://a.example?x=1",
+        "",
+        # urlsplit raises ValueError on these (a 500 once).
+        "http://[::1",
+        "https://[zz]",
+    ]:
         bad = await partner.call("PUT", "/api/identity/sdk-origins", {"origins": [SITE, origin]})
         assert_error(bad, 400, "INVALID_FIELD")
     kept = await partner.call(
@@ -363,3 +373,56 @@ def _expire(database_url: str, session_id: str) -> None:
             )
     finally:
         database.dispose()
+
+
+def _raw_json(http: Any, path: str, text: str, headers: dict[str, str] | None = None) -> Any:
+    """A POST of `text` as is: JSON escapes such as a lone \\ud800 reach the
+    server undecoded (httpx's json= would refuse to encode one)."""
+    return http.post(
+        path, content=text.encode(), headers={**(headers or {}), "Content-Type": "application/json"}
+    )
+
+
+@pytest.mark.parametrize(
+    ("path", "text"),
+    [
+        # Enum fields: building "expected one of" failed on the surrogate (a 500 once).
+        ("/api/identity/face/flash-challenge", r'{"customerId":"cus_x","purpose":"\ud800"}'),
+        ("/api/identity/devices/register", r'{"customerId":"cus_x","algorithm":"\ud800"}'),
+        ("/api/identity/api-keys", r'{"name":"k","scopes":["\ud800"]}'),
+        # An unknown key: the error body echoing it could not be encoded.
+        ("/api/customers", r'{"\ud800":"x"}'),
+        # A string field (refused before too).
+        ("/api/customers", r'{"externalId":"e","fullName":"\ud800"}'),
+    ],
+)
+async def test_a_lone_surrogate_anywhere_in_a_body_is_a_400(partner, path: str, text: str) -> None:
+    response = await _raw_json(partner.http, path, text, partner.headers)
+    assert_error(response, 400, "MALFORMED_REQUEST")
+
+
+async def test_an_unknown_keys_echo_is_short_and_without_control_characters(partner) -> None:
+    key = r"a\u0007b" + "x" * 1_000_000
+    response = await _raw_json(partner.http, "/api/customers", f'{{"{key}":"x"}}', partner.headers)
+    error = assert_error(response, 400, "MALFORMED_REQUEST")
+    assert len(response.content) < 1000
+    assert error["metadata"]["field"].startswith("a?bxxx")
+    assert "\x07" not in response.text
+
+
+async def test_the_demo_refuses_a_lone_surrogate_with_a_400(partner) -> None:
+    text = r'{"fullName":"\ud800","nik":"' + NIK + '"}'
+    response = await _raw_json(partner.http, "/sdk-demo/session", text)
+    assert_error(response, 400, "MALFORMED_REQUEST")
+
+
+async def test_a_nik_shaped_request_id_is_replaced_not_echoed(partner) -> None:
+    response = await partner.http.get(
+        "/api/identity/api-keys", headers={**partner.headers, "X-Request-Id": NIK}
+    )
+    assert response.headers["x-request-id"] != NIK
+    assert re.fullmatch(r"[0-9a-f]{32}", response.headers["x-request-id"])
+    kept = await partner.http.get(
+        "/api/identity/api-keys", headers={**partner.headers, "X-Request-Id": "partner-req-7"}
+    )
+    assert kept.headers["x-request-id"] == "partner-req-7"

@@ -44,3 +44,14 @@ def test_callbacks_are_signed_like_webhooks() -> None:
     assert headers["X-Identity-Signature"].startswith("sha256=")
     assert verify_headers(b"secret", b'{"a":1}', headers)
     assert not verify_headers(b"secret", b'{"a":2}', headers)
+
+
+@pytest.mark.parametrize(
+    "url", ["https://[zz]/x", "https://[::1/x", "http://[::1", "https://partner.example:99999/cb"]
+)
+def test_unparseable_callback_urls_are_invalid_fields_not_crashes(url: str) -> None:
+    # urlsplit raises ValueError on these; the caller gets INVALID_FIELD.
+    with pytest.raises(InvalidArgument) as refused:
+        check_callback_url(url, production=False)
+    assert refused.value.reason == "INVALID_FIELD"
+    assert refused.value.metadata["field"] == "callback_url"

@@ -441,3 +441,45 @@ def test_bad_trusted_proxies_are_refused_at_start_up() -> None:
     with pytest.raises(SettingsError) as caught:
         gateway_settings({}, trusted_proxies="10.0.0.0/8,not-a-cidr")
     assert "GATEWAY_TRUSTED_PROXIES" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/api/identity/face/flash-challenge", r'{"customerId":"cus_x","purpose":"\ud800"}'),
+        ("/api/identity/devices/register", r'{"customerId":"cus_x","algorithm":"\ud800"}'),
+        ("/api/identity/api-keys", r'{"name":"k","scopes":["\udfff"]}'),
+        ("/api/customers", r'{"\ud800":"x"}'),
+        ("/api/customers", r'{"fullName":"\udc00\ud800"}'),
+    ],
+)
+def test_a_lone_surrogate_anywhere_in_a_body_is_malformed(path: str, body: str) -> None:
+    # Enum values and unknown keys once crashed building the error message.
+    route, params = route_for("POST", path)
+    with pytest.raises(errors.GatewayError) as caught:
+        build_request(route, params, {}, body.encode())
+    assert reason_of(caught) == (400, "MALFORMED_REQUEST")
+    errors.error_body(caught.value, "req-1")  # encodable
+
+
+def test_a_surrogate_pair_is_text_and_is_kept() -> None:
+    route, params = route_for("POST", "/api/customers")
+    message = build_request(route, params, {}, rb'{"fullName":"\ud83d\ude00"}')
+    assert message.full_name == "\U0001f600"
+
+
+def test_an_unknown_key_is_echoed_short_and_without_control_characters() -> None:
+    route, params = route_for("POST", "/api/customers")
+    body = '{"a\\u0007b' + "x" * 1_000_000 + '":"x"}'
+    with pytest.raises(errors.GatewayError) as caught:
+        build_request(route, params, {}, body.encode())
+    assert len(errors.error_body(caught.value, "req-1")) < 1000
+    field = caught.value.metadata["field"]
+    assert field == "a?b" + "x" * (errors.MAX_SHOWN_NAME - 3) + "..."
+    assert "\x07" not in caught.value.message
+
+
+def test_an_error_holding_a_lone_surrogate_is_still_a_json_body() -> None:
+    error = errors.malformed("unknown field", "\ud800")
+    decoded = json.loads(errors.error_body(error, "req-1"))
+    assert decoded["error"]["metadata"]["field"] == "\ud800"

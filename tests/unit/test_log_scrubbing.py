@@ -9,6 +9,7 @@ import base64
 import json
 import logging
 import os
+import re
 import stat
 import time
 from pathlib import Path
@@ -187,3 +188,21 @@ def test_http_clients_do_not_log_request_urls(capsys) -> None:
     text = capsys.readouterr().err
     assert "cb-s3cr3t" not in text
     assert "gave up on a callback" in text
+
+
+def test_a_nik_as_request_id_is_masked_though_it_is_hex() -> None:
+    # "3273024107950003" fits the hex-id shape; a client chose it, the platform did not.
+    scrubbed = logs.scrub_personal_data(None, "info", {"request_id": NIK})
+    assert scrubbed["request_id"] == "<nik>"
+
+
+def test_the_gateway_replaces_a_request_id_holding_personal_data() -> None:
+    from gateway.app import request_id_from
+
+    # A client's id is logged by every service as is (the hex-id exemption),
+    # so even a NIK inside hex ("...ea" NIK "a7...") is not taken.
+    for personal in (NIK, f"req-{NIK}", f"ea{NIK}a7", "req-081234567890", "idk_ABCDEFGH1234"):
+        replaced = request_id_from(personal)
+        assert replaced != personal and re.fullmatch(r"[0-9a-f]{32}", replaced)
+    for sane in ("partner-req.42:a_b-c", "5fe273a4ea54321a71c", "req-42"):
+        assert request_id_from(sane) == sane
