@@ -320,9 +320,24 @@ def fill_bytes(message: Message, decoded: DecodedBytes) -> None:
             setattr(target, name, data)
 
 
+# RFC 3339 as protobuf's JSON form writes it, in ASCII digits, with an offset
+# a clock can show: protobuf's own parser also takes "+24:00" and digits of
+# other scripts ("２０２６").
+_RFC3339 = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?"
+    r"(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])"
+)
+
+
+def _timestamp_text(text: str) -> bool:
+    return _RFC3339.fullmatch(text) is not None
+
+
 def _check_text_form(value: Any, cls: type, path: str, expected: str) -> None:
     if not isinstance(value, str):
         raise _wrong_type(path, expected)
+    if cls is Timestamp and not _timestamp_text(value):
+        raise errors.malformed(f"{path}: expected {expected}", path)
     try:
         cls().FromJsonString(value)
     except (ValueError, TypeError):
@@ -496,6 +511,8 @@ def _set_leaf(message: Message, path: list[FieldDescriptor], texts: list[str], n
                 target.value = scalar_from_text(
                     leaf.message_type.fields_by_name["value"], texts[0], name
                 )
+            elif full_name == "google.protobuf.Timestamp" and not _timestamp_text(texts[0]):
+                raise ValueError(texts[0])
             else:
                 target.FromJsonString(texts[0])
         except ValueError:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from urllib.parse import quote
 
 import pytest
 from google.protobuf import json_format
@@ -177,6 +178,22 @@ def test_bad_json_bodies_get_precise_400s(
     assert "12" not in caught.value.message and "!!!" not in caught.value.message
 
 
+@pytest.mark.parametrize(
+    "verified_at",
+    ["2026-11-27T04:00:00+24:00", "２０２６-11-27T04:00:00Z", "2026-11-27T04:00:00+07:60"],
+)
+def test_a_timestamp_in_a_body_is_rfc_3339_in_ascii_digits(verified_at: str) -> None:
+    route, params = route_for("POST", "/api/identity/nik/dukcapil")
+    body = {"customerId": "c", "verdict": {"reference": "r", "verifiedAt": verified_at}}
+    with pytest.raises(errors.GatewayError) as caught:
+        build_request(route, params, {}, json.dumps(body).encode())
+    assert reason_of(caught) == (400, "MALFORMED_REQUEST")
+    assert caught.value.metadata["field"] == "verdict.verifiedAt"
+    body["verdict"]["verifiedAt"] = "2026-11-27T11:00:00.5+07:00"
+    message = build_request(route, params, {}, json.dumps(body).encode())
+    assert message.verdict.verified_at.ToJsonString() == "2026-11-27T04:00:00.500Z"
+
+
 def test_base64_accepts_standard_and_url_safe_with_or_without_padding() -> None:
     assert decode_base64("YWJj", "f") == b"abc"
     assert decode_base64("YWI=", "f") == b"ab"
@@ -227,6 +244,10 @@ def test_query_parameters_cover_enums_bools_ints_timestamps_and_repetition() -> 
         (b"pageSize=-" + b"0" * 5_000 + b"1", "INVALID_FIELD"),
         (b"tier=PLATINUM", "INVALID_FIELD"),
         (b"createdAfter=yesterday", "INVALID_FIELD"),
+        # Accepted by protobuf's parser; not RFC 3339 (black-box probe).
+        (b"createdAfter=2026-11-27T04:00:00%2B24:00", "INVALID_FIELD"),
+        (b"createdAfter=" + quote("２０２６-11-27T04:00:00Z").encode(), "INVALID_FIELD"),
+        (b"createdAfter=2026-11-27T04:00:00", "INVALID_FIELD"),
         (b"pageSize=1&pageSize=2", "INVALID_FIELD"),
         (b"nope=1", "MALFORMED_REQUEST"),
         (b"createdAfter.seconds=1", "MALFORMED_REQUEST"),
