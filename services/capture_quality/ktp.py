@@ -111,7 +111,8 @@ class KtpChecker:
             image = decode(request.image, limits, "card_image")
             # Checked before any model runs; kept small (a mean colour needs no detail).
             flash_images = [
-                thumbnail(decode(frame, limits, "flash_frames")) for frame in request.flash_frames
+                thumbnail(decode(frame, limits, f"flash_frames[{i}]"))
+                for i, frame in enumerate(request.flash_frames)
             ]
             return analyzer.analyze(
                 image,

@@ -325,6 +325,25 @@ async def test_a_ktp_card_shown_on_a_screen_does_not_answer_the_flash(e2e, perso
     assert not reply["enrollmentId"]
 
 
+async def test_a_ktp_capture_with_a_broken_flash_frame_names_that_frame(e2e, persona) -> None:
+    """capture-quality refuses the flash frame it was sent as flash_frames[1];
+    the partner is told which frame of its bundle that is (black-box probe:
+    it was told "flash_frames", a field it never sent)."""
+    partner = Partner(e2e, persona["partner"].secret)
+    customer_id = await partner.new_customer("persona-broken-flash")
+    challenge = await partner.challenge(customer_id, "ktp")
+    card = (TESTDATA / "ktp" / "ktp_captured.jpg").read_bytes()
+    image = cv2.imdecode(np.frombuffer(card, np.uint8), cv2.IMREAD_COLOR)
+    frames = flash_frames(image, [colour["hex"] for colour in challenge["sequence"]])
+    frames[1] = frames[1][: len(frames[1]) // 3]  # a truncated JPEG
+    body = dict(persona["ktp_body"], customerId=customer_id, challengeId=challenge["challengeId"])
+    body["bundle"] = bundle(partner.signer, challenge, frames, baseline=card)
+    response = await partner.post("/api/identity/document/ktp/capture", body)
+    error = assert_error(response, 400, "IMAGE_UNDECODABLE")
+    assert error["metadata"] == {"field": "bundle.frames[2].image"}, error
+    assert error["message"].startswith("bundle.frames[2].image: "), error
+
+
 async def test_step_up_allows_the_same_person(persona) -> None:
     partner: Partner = persona["partner"]
     response, _, _ = await partner.step_up(persona["customer_id"], selfie("img4.jpg"))
@@ -408,6 +427,23 @@ async def test_step_up_denies_a_capture_whose_baseline_shows_no_face(persona) ->
     decision = response.json()
     assert decision["allow"] is False, decision
     assert "FACE_LOST_BETWEEN_FRAMES" in {r["code"] for r in decision["reasons"]}, decision
+
+
+async def test_a_device_key_that_is_not_a_key_is_refused_naming_the_field_sent(
+    persona,
+) -> None:
+    partner: Partner = persona["partner"]
+    response = await partner.post(
+        "/api/identity/devices/register",
+        {
+            "customerId": persona["customer_id"],
+            "deviceId": "dev_not_a_key",
+            "algorithm": "KEY_ALGORITHM_ECDSA_P256_SHA256",
+            "publicKeyPem": "-----BEGIN PUBLIC KEY-----\nnot a key\n-----END PUBLIC KEY-----\n",
+        },
+    )
+    error = assert_error(response, 400, "INVALID_FIELD")
+    assert error["metadata"]["field"] == "publicKeyPem", error
 
 
 async def test_step_up_denies_a_spoof_photo(persona) -> None:

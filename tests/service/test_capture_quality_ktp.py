@@ -320,4 +320,4 @@ async def test_a_bad_flash_frame_is_refused_before_any_model_runs(stub) -> None:
         )
     info = error_info(status_from_rpc_error(caught.value))
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert info.reason == "IMAGE_UNDECODABLE" and info.metadata["field"] == "flash_frames"
+    assert info.reason == "IMAGE_UNDECODABLE" and info.metadata["field"] == "flash_frames[0]"

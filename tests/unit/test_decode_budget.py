@@ -87,6 +87,9 @@ def test_the_request_budget_is_checked_on_the_declared_pixels() -> None:
         ("pad_crops", "bundle.frames", "bundle.frames"),
         ("pad_crops[1].image", "bundle.frames", "bundle.frames"),
         ("card_image", "bundle.frames", "bundle.frames[0].image"),
+        # A KTP bundle's flash frames follow its card (black-box probe: it was "flash_frames").
+        ("flash_frames[1]", "bundle.frames", "bundle.frames[2].image"),
+        ("flash_frames", "bundle.frames", "bundle.frames"),
         ("frames[0].data", "probe_image", "probe_image.data"),
         ("frames", "reference_image", "reference_image"),
         ("frames[2].data", "liveness_verification_id", "liveness_verification_id"),

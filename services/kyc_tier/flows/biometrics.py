@@ -46,7 +46,9 @@ def liveness_reasons(face: FaceAssessment, decision: LivenessDecision) -> tuple[
     return tuple(reasons)
 
 
-_SENT_FIELD = re.compile(r"(frames|pad_crops|card_image)(?:\[(\d+)\])?(?:\.(?:image|data))*")
+_SENT_FIELD = re.compile(
+    r"(frames|pad_crops|card_image|flash_frames)(?:\[(\d+)\])?(?:\.(?:image|data))*"
+)
 
 
 def api_field(sent_field: str, frames_field: str) -> str | None:
@@ -64,6 +66,8 @@ def api_field(sent_field: str, frames_field: str) -> str | None:
     sent, index = found.group(1), found.group(2)
     if sent == "card_image":
         index = "0"  # the card is the bundle's first frame
+    elif sent == "flash_frames" and index is not None:
+        index = str(int(index) + 1)  # ... and the flash frames follow it
     if frames_field != "bundle.frames":
         if frames_field.endswith("_image") and sent_field.endswith(".data"):
             return f"{frames_field}.data"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from identity_runtime.errors import invalid_field
+from identity_runtime.errors import DomainError, invalid_field
 from services.kyc_tier import outbox, records
 from services.kyc_tier.ports import Challenge, DeviceRegistration, Liveness
 from services.kyc_tier.store import Store
@@ -67,9 +67,17 @@ class DeviceFlow:
         if not key.public_key_pem.strip():
             raise invalid_field("public_key_pem", "is required")
         await require_active(self.store, org_id, customer_id)
-        registered = await self.liveness.register_device(
-            customer_id, key.device_id, key.algorithm, key.public_key_pem.encode(), key.platform
-        )
+        try:
+            registered = await self.liveness.register_device(
+                customer_id, key.device_id, key.algorithm, key.public_key_pem.encode(), key.platform
+            )
+        except DomainError as error:
+            # liveness names its own field; the partner sent public_key_pem.
+            if error.metadata.get("field") == "public_key":
+                error.metadata["field"] = "public_key_pem"
+                error.message = error.message.replace("public_key", "public_key_pem", 1)
+                error.args = (error.message,)
+            raise
         await self.store.write(
             lambda s: outbox.record(
                 s,
