@@ -91,7 +91,10 @@ def normalise_origin(value: str) -> str:
     scheme = parsed.scheme.lower()
     # As browsers serialise an origin: no default port.
     default = {"http": 80, "https": 443}[scheme]
-    netloc = parsed.hostname.lower() + (f":{port}" if port not in (None, default) else "")
+    host = parsed.hostname.lower()
+    if ":" in host:  # an IPv6 literal keeps its brackets, as in `Origin`
+        host = f"[{host}]"
+    netloc = host + (f":{port}" if port not in (None, default) else "")
     return f"{scheme}://{netloc}"
 
 

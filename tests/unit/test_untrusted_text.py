@@ -23,6 +23,20 @@ def test_unsplittable_origins_are_invalid_fields(origin: str) -> None:
     assert refused.value.metadata["field"] == "origins"
 
 
+@pytest.mark.parametrize(
+    ("origin", "as_browsers_send_it"),
+    [
+        ("http://[::1]:8080", "http://[::1]:8080"),
+        ("https://[2001:DB8::1]:443/", "https://[2001:db8::1]"),
+        ("HTTPS://App.Example:8443", "https://app.example:8443"),
+    ],
+)
+def test_origins_are_normalised_as_a_browser_serialises_them(
+    origin: str, as_browsers_send_it: str
+) -> None:
+    assert normalise_origin(origin) == as_browsers_send_it
+
+
 def test_a_deeply_nested_credential_is_an_invalid_field() -> None:
     with pytest.raises(DomainError) as refused:
         parse_credential(NESTED)
