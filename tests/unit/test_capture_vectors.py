@@ -7,12 +7,14 @@ and its signature through the liveness service's device-key check."""
 from __future__ import annotations
 
 import base64
+import copy
 import hashlib
 import json
 
 import pytest
 
 from identity_capture.digest import DigestInput, canonical_text
+from identity_runtime.errors import DomainError
 from tests.support import REPO_ROOT
 from tests.support.capture import KTP_ROUTE, LIVENESS_ROUTE, receive, signature_valid
 
@@ -84,3 +86,23 @@ def test_a_p1363_signature_is_refused_but_its_der_form_verifies() -> None:
     assert signature_valid(
         key["algorithm"], key["public_key_pem"], receive(LIVENESS_ROUTE, _body(good))
     )
+
+
+@pytest.mark.parametrize(
+    ("sensors", "field"),
+    [
+        ({"screenBrightness": -5}, "bundle.sensors.screen_brightness"),
+        ({"screenBrightness": 7}, "bundle.sensors.screen_brightness"),
+        ({"screenBrightness": "NaN"}, "bundle.sensors.screen_brightness"),
+        ({"ambientLux": -1}, "bundle.sensors.ambient_lux"),
+        ({"ambientLux": "Infinity"}, "bundle.sensors.ambient_lux"),
+        ({"readings": [{"sensor": "gyroscope", "x": "NaN"}]}, "bundle.sensors.readings"),
+    ],
+)
+def test_sensor_values_out_of_range_are_invalid_fields(sensors: dict, field: str) -> None:
+    """Signed, but not what the contract allows (black-box probe: -5 and 7 were kept)."""
+    body = copy.deepcopy(_body(BY_NAME["selfie-flash-with-sensors"]))
+    body["bundle"]["sensors"] = sensors
+    with pytest.raises(DomainError) as refused:
+        receive(LIVENESS_ROUTE, body)
+    assert (refused.value.reason, refused.value.metadata["field"]) == ("INVALID_FIELD", field)

@@ -9,6 +9,8 @@ the edge, so no protobuf object reaches the flows.
 
 from __future__ import annotations
 
+import math
+
 from identity_platform_api.kyc_tier.v1 import (
     devices_pb2,
     face_pb2,
@@ -18,6 +20,7 @@ from identity_platform_api.kyc_tier.v1 import (
     step_up_pb2,
 )
 from identity_runtime.convert import same_named, time_field
+from identity_runtime.errors import invalid_field
 from services.kyc_tier.bundles import BundleInput
 from services.kyc_tier.flows.devices import DeviceKey
 from services.kyc_tier.flows.dukcapil import DukcapilRequest, DukcapilVerdict
@@ -37,14 +40,24 @@ def bundle_input(bundle: resources_pb2.CaptureBundle) -> BundleInput:
         frames=tuple(frame.image.data for frame in bundle.frames),
         offsets_ms=tuple(frame.offset_ms for frame in bundle.frames),
         baseline=tuple(frame.baseline for frame in bundle.frames),
-        sensors=bundle.sensors.SerializeToString(deterministic=True)
-        if bundle.HasField("sensors")
-        else b"",
+        sensors=_sensors(bundle.sensors) if bundle.HasField("sensors") else b"",
         attestation=same_named(Attestation, attestation, captured_at=captured_at),
         captured_at=captured_at,
         # Metadata the person did not consent to is never sealed (mapping/consent.py).
         raw=consented(bundle).SerializeToString(deterministic=True),
     )
+
+
+def _sensors(sensors: resources_pb2.SensorData) -> bytes:
+    """The sensor data as the device signed it, once its values are in range
+    (a proto float may be NaN or infinite; the contract bounds the brightness)."""
+    if not 0.0 <= sensors.screen_brightness <= 1.0:
+        raise invalid_field("bundle.sensors.screen_brightness", "must be between 0 and 1")
+    if not 0.0 <= sensors.ambient_lux < math.inf:
+        raise invalid_field("bundle.sensors.ambient_lux", "must be a number of lux, 0 or more")
+    if not all(math.isfinite(v) for r in sensors.readings for v in (r.x, r.y, r.z)):
+        raise invalid_field("bundle.sensors.readings", "must be finite numbers")
+    return sensors.SerializeToString(deterministic=True)
 
 
 class ProtoBundleCodec:
