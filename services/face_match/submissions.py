@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from identity_runtime.addresses import address_literal
 from identity_runtime.errors import DomainError, FailedPrecondition, InvalidArgument, NotFound
 from identity_store.db import Database
 from services.face_match.bucket import IMAGES, ObjectStore, S3Store, UploadSigner, object_key
@@ -135,6 +136,15 @@ def check_callback_url(url: str, production: bool) -> None:
     allowed = ("https",) if production else ("https", "http")
     if parts.scheme not in allowed or not parts.hostname or parts.username or parts.password:
         raise refusal
+    # In production a callback only reaches public addresses (the relay checks
+    # what a name resolves to); one named literally is refused now.
+    literal = address_literal(parts.hostname)
+    if production and literal is not None and not literal.is_global:
+        raise InvalidArgument(
+            "callbackUrl must not target a private, loopback or link-local address",
+            "INVALID_FIELD",
+            {"field": "callback_url"},
+        )
 
 
 def _delete_rows(session: Session, row: Submission) -> None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import json
-import re
 import socket
 import ssl
 import time
@@ -31,6 +30,7 @@ from urllib.parse import urlsplit
 
 import httpcore
 
+from identity_runtime.addresses import address_literal
 from identity_runtime.errors import invalid_field, require
 from services.kyc_tier import signing
 
@@ -63,25 +63,6 @@ def address_allowed(address: ipaddress.IPv4Address | ipaddress.IPv6Address, loop
     return address.is_global and not (
         address.is_multicast or address.is_reserved or address.is_unspecified
     )
-
-
-# What a resolver reads as an IPv4 address besides dotted quads: hex, octal,
-# decimal and short forms ("0x0a000001", "012.0.0.1", "167772161", "10.1").
-_LEGACY_IPV4 = re.compile(r"[0-9a-fx.]+", re.IGNORECASE)
-
-
-def address_literal(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    """The address a host names literally, in any form a resolver accepts; None for a name."""
-    try:
-        return ipaddress.ip_address(host)
-    except ValueError:
-        pass
-    if not _LEGACY_IPV4.fullmatch(host):
-        return None
-    try:
-        return ipaddress.IPv4Address(socket.inet_aton(host))
-    except OSError:  # not numeric ("cafe.bad" is a name)
-        return None
 
 
 def check_url(url: str, allow_loopback: bool) -> str:

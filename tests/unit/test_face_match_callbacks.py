@@ -38,6 +38,22 @@ def test_callback_urls_are_https_in_production() -> None:
             check_callback_url(url, production=True)
 
 
+@pytest.mark.parametrize(
+    "host", ["10.0.0.1", "169.254.169.254", "0xa9fea9fe", "167772161", "[::1]", "127.1"]
+)
+def test_a_private_address_named_literally_is_refused_in_production(host: str) -> None:
+    """Refused when submitted (black-box probe: accepted, refused only at delivery)."""
+    with pytest.raises(InvalidArgument) as refused:
+        check_callback_url(f"https://{host}/cb", production=True)
+    assert refused.value.metadata == {"field": "callback_url"}
+    check_callback_url(f"https://{host}/cb", production=False)  # a developer's own machine
+
+
+def test_public_addresses_and_names_stay_allowed_in_production() -> None:
+    for url in ("https://8.8.8.8/cb", "https://cafe.bad/cb", "https://partner.example/cb"):
+        check_callback_url(url, production=True)
+
+
 def test_callbacks_are_signed_like_webhooks() -> None:
     headers = signed(b"secret", b'{"a":1}')
     assert headers["X-Identity-Signature"] == headers["X-Quantum-Signature"]
