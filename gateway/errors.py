@@ -29,6 +29,7 @@ import grpc
 from google.rpc import code_pb2
 
 from identity_runtime.errors import ERROR_DOMAIN, DomainError
+from identity_runtime.logs import scrub_text
 from identity_runtime.status import (
     ORIGIN_KEY,
     error_info,
@@ -120,9 +121,10 @@ MAX_SHOWN_NAME = 64
 
 def shown_name(name: str) -> str:
     """A client-chosen name as an error may echo it: at most MAX_SHOWN_NAME
-    characters, control (and other unprintable) characters as "?"."""
+    characters, control (and other unprintable) characters as "?", and what
+    the log scrubbers mask (a NIK used as a key) masked."""
     clipped = name[:MAX_SHOWN_NAME]
-    shown = "".join(c if c.isprintable() else "?" for c in clipped)
+    shown = scrub_text("".join(c if c.isprintable() else "?" for c in clipped))
     return shown + "..." if len(name) > MAX_SHOWN_NAME else shown
 
 

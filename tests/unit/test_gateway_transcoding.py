@@ -500,6 +500,15 @@ def test_an_unknown_key_is_echoed_short_and_without_control_characters() -> None
     assert "\x07" not in caught.value.message
 
 
+def test_a_nik_used_as_an_unknown_key_is_not_echoed() -> None:
+    route, params = route_for("POST", "/api/customers")
+    with pytest.raises(errors.GatewayError) as caught:
+        build_request(route, params, {}, b'{"externalId":"e","3273024107950003":"x"}')
+    assert reason_of(caught) == (400, "MALFORMED_REQUEST")
+    assert "3273024107950003" not in errors.error_body(caught.value, "req-1").decode()
+    assert caught.value.metadata["field"] == "<nik>"
+
+
 def test_an_error_holding_a_lone_surrogate_is_still_a_json_body() -> None:
     error = errors.malformed("unknown field", "\ud800")
     decoded = json.loads(errors.error_body(error, "req-1"))
