@@ -57,7 +57,7 @@ from identity_runtime.errors import DeadlineExceeded, DomainError, Internal, Uni
 from identity_runtime.logs import get_logger, write_hot_line
 from identity_runtime.ratelimit import RateLimitInterceptor, RateLimits
 from identity_runtime.status import KNOWN_REASONS, to_grpc_status
-from identity_runtime.validation import validate
+from identity_runtime.validation import lenient, validate
 
 log = get_logger("identity.rpc")
 
@@ -430,6 +430,18 @@ class ValidationInterceptor(WrappingInterceptor):
         return _validating(handler)
 
 
+def _lenient_requests(handler: Handler) -> Handler:
+    """`handler` whose single request message, when its bytes do not parse,
+    reaches the chain as UNDECODABLE (refused by validation, after auth)."""
+    for kind, rebuild in _HANDLER_KINDS[:2]:  # unary_unary, unary_stream
+        inner = getattr(handler, kind)
+        if inner is not None:
+            return rebuild(
+                inner, lenient(handler.request_deserializer), handler.response_serializer
+            )
+    return handler
+
+
 def _validating(handler: Handler) -> Handler:
     def single(inner: Callable[..., Any]) -> Callable[..., Any]:
         def behaviour(request: Any, ctx: grpc.aio.ServicerContext) -> Any:
@@ -476,6 +488,8 @@ class ChainInterceptor(WrappingInterceptor):
     def wrap(self, handler: Handler, method: str) -> Handler:
         quiet = method.startswith(_QUIET_PREFIXES)
         stages = self.stages
+        if not quiet:
+            handler = _lenient_requests(handler)
         fused = None if quiet or handler.unary_unary is None else _fusable(stages)
         if fused is not None:
             # The standard stages around a unary call, as one coroutine.

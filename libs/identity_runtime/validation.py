@@ -37,11 +37,12 @@ import functools
 import json
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
-from google.protobuf.message import Message
+from google.protobuf.message import DecodeError, Message
 
 from identity_runtime.errors import InvalidArgument
 from identity_runtime.field_rules import declared_problem, declared_schema, rules_of
@@ -163,8 +164,40 @@ def field_path(steps: Steps, json_names: bool) -> str:
     return "".join(parts)
 
 
-def validate(message: Message) -> None:
+class Undecodable:
+    """What a server's lenient deserializer hands on for bytes that are not the
+    method's message: grpc would answer UNKNOWN, before the caller is even
+    admitted, and log a traceback; this way the caller is admitted first and
+    `validate` then refuses the request like any other malformed one."""
+
+    __slots__ = ()
+
+
+UNDECODABLE = Undecodable()
+
+
+def lenient(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    """`deserializer`, answering UNDECODABLE for bytes it cannot parse."""
+    if deserializer is None:
+        return None
+    parse = deserializer
+
+    def lenient_parse(data: bytes) -> Any:
+        try:
+            return parse(data)
+        except DecodeError:
+            return UNDECODABLE
+
+    return lenient_parse
+
+
+def validate(message: Message | Undecodable) -> None:
     """Raise a FieldViolation (proto field names) for the first rule `message` breaks."""
+    if isinstance(message, Undecodable):
+        raise InvalidArgument(
+            "the request is not an encoded message of the method's request type",
+            "MALFORMED_REQUEST",
+        )
     violation = first_violation(message)
     if violation is not None:
         raise violation

@@ -152,6 +152,52 @@ async def test_a_caller_without_credentials_is_refused(servers, method) -> None:
     assert await call(servers, method, []) == UNAUTHENTICATED
 
 
+async def call_with_bytes(
+    servers: dict[str, RunningServer],
+    method: MethodDescriptor,
+    metadata: list[tuple[str, str]],
+    body: bytes,
+    workload: str = "gateway",
+) -> tuple[grpc.StatusCode, str]:
+    """The RPC with `body` as its encoded request, from `workload`; (code, reason)."""
+    package = descriptors.service_package(method.containing_service.full_name)
+    path = f"/{method.containing_service.full_name}/{method.name}"
+    async with tls_channel(servers[package], workload) as channel:
+        open_call = channel.unary_stream if method.server_streaming else channel.unary_unary
+        try:
+            answer = open_call(path, request_serializer=None, response_deserializer=None)(
+                body, metadata=metadata, timeout=30
+            )
+            if method.server_streaming:
+                async for _ in answer:
+                    pass
+            else:
+                await answer
+        except grpc.aio.AioRpcError as exc:
+            info = error_info(status_from_rpc_error(exc))
+            return exc.code(), info.reason if info is not None else ""
+    return grpc.StatusCode.OK, ""
+
+
+NOT_A_MESSAGE = b"\xff\xff"  # a truncated varint: no message parses from it
+
+
+@pytest.mark.parametrize("method", RPCS, ids=RPC_IDS)
+async def test_bytes_that_are_not_a_message_are_refused_after_the_caller(servers, method) -> None:
+    """The second black-box probe: grpc answered UNKNOWN, before any credential
+    was asked for, and logged a traceback naming the message type."""
+    assert await call_with_bytes(servers, method, [], NOT_A_MESSAGE) == UNAUTHENTICATED
+    scopes = ("public", "internal", "mesh")
+    issuer = "kyc-tier" if method in MESH_ONLY else "gateway"
+    caller = caller_metadata("org_probe", scopes=scopes, issuer=issuer)
+    code, reason = await call_with_bytes(servers, method, caller, NOT_A_MESSAGE, issuer)
+    assert (code, reason) in {
+        (grpc.StatusCode.INVALID_ARGUMENT, "MALFORMED_REQUEST"),
+        # A caller the call graph does not allow is refused before the request is read.
+        (grpc.StatusCode.PERMISSION_DENIED, "CALLER_NOT_ALLOWED"),
+    }, (code, reason)
+
+
 @pytest.mark.parametrize("method", RPCS, ids=RPC_IDS)
 async def test_a_bare_organisation_header_is_refused(servers, method) -> None:
     metadata = [
