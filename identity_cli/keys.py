@@ -52,6 +52,18 @@ def kek_keyring(args: argparse.Namespace) -> Keyring:
     return chosen_keyring(args, "MATCHING_KEK_KEYRING", LOCAL_KEK_KEYRING, "KEK keyring")
 
 
+def _batch_size(value: str) -> int:
+    """Data keys re-wrapped per transaction: 1 or more (0 re-wrapped nothing,
+    and a negative LIMIT is no limit on SQLite)."""
+    try:
+        size = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {value!r}") from None
+    if size < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not 1 or more")
+    return size
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     sub = command_group(subparsers, "keys", "keyrings, KEK rotation, data-key usage")
 
@@ -77,7 +89,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "re-wrap every live data key under the primary KEK (online, batched)",
     )
     rotate.add_argument("--keyring", help="KEK keyring file")
-    rotate.add_argument("--batch-size", type=int, default=500)
+    rotate.add_argument("--batch-size", type=_batch_size, default=500)
 
     status = database_action(sub, "status", run_status, "live data keys per KEK id")
     status.add_argument("--keyring", help="KEK keyring file")
@@ -182,7 +194,8 @@ def run_status(args: argparse.Namespace) -> int:
         keyring = kek_keyring(args)
         held, primary = keyring.ids(), keyring.primary_id
     except KeyringError:
-        pass
+        if args.keyring:  # named, but unreadable: not an empty keyring
+            raise
     print(
         json.dumps({"primary_kek": primary, "keyring": list(held), "live_data_keys_by_kek": usage})
     )

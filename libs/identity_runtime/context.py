@@ -82,6 +82,15 @@ def org_id() -> str:
     return ctx.org_id if ctx else ""
 
 
+def is_org_id(value: str) -> bool:
+    """Whether `value` has an organisation id's shape (ORG_ID_MAX, above)."""
+    return (
+        0 < len(value) <= ORG_ID_MAX
+        and value.isascii()
+        and value.replace("_", "").replace("-", "").isalnum()
+    )
+
+
 def require_org() -> str:
     """The caller's organisation; a call without one is refused."""
     from identity_runtime.errors import Unauthenticated
@@ -89,11 +98,7 @@ def require_org() -> str:
     org = org_id()
     if not org:
         raise Unauthenticated("the caller token carries no organisation", "TENANT_MISSING")
-    if (
-        len(org) > ORG_ID_MAX
-        or not org.isascii()
-        or not org.replace("_", "").replace("-", "").isalnum()
-    ):
+    if not is_org_id(org):
         raise Unauthenticated(
             "the caller token's organisation is not an organisation id",
             "TENANT_MISSING",

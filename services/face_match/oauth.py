@@ -126,6 +126,11 @@ def new_client(
     session: Session, org_id: str, name: str, pepper: str, now: datetime
 ) -> tuple[ClientView, str]:
     """Add a client of `org_id`; (its view, its secret: shown once)."""
+    name = name.strip()
+    if not 1 <= len(name) <= 200:  # as an organisation's or an API key's name
+        raise InvalidArgument(
+            "name must be 1 to 200 characters", "INVALID_FIELD", {"field": "name"}
+        )
     secret = "fmcs_" + secrets.token_urlsafe(32)
     row = OAuthClient(
         client_id="fmci_" + secrets.token_hex(16),

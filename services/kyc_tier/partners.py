@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from identity_runtime import context
 from identity_runtime.convert import same_named
 from identity_runtime.errors import NotFound, Unauthenticated, invalid_field
 from identity_store.types import utcnow
@@ -58,6 +59,11 @@ def create_org(session: Session, name: str, org_id: str | None = None) -> str:
     name = name.strip()
     if not 1 <= len(name) <= 200:
         raise invalid_field("name", "must be 1 to 200 characters")
+    if org_id is not None and not context.is_org_id(org_id):
+        # What every service would refuse in a caller token (TENANT_MISSING).
+        raise invalid_field(
+            "org_id", f"must be 1 to {context.ORG_ID_MAX} letters, digits, '_' or '-'"
+        )
     org = models.Org(org_id=org_id or new_id("org"), name=name)
     session.add(org)
     session.flush()

@@ -198,6 +198,12 @@ def test_oauth_clients_by_cli(empty_dir: Path, migrated: str) -> None:
         *("--database-url", migrated),
     )
     assert_user_error(no_pepper, "no OAuth client pepper", "FACE_MATCH_OAUTH_CLIENT_PEPPER")
+    nameless = identity(
+        empty_dir,
+        *("oauth-clients", "create", "--org", org_id, "--name", "", "--pepper", "p" * 32),
+        *("--database-url", migrated),
+    )
+    assert_user_error(nameless, "name must be 1 to 200 characters")
     made = identity(
         empty_dir,
         *("oauth-clients", "create", "--org", org_id, "--name", "b", "--pepper", "p" * 32),
@@ -211,3 +217,39 @@ def test_oauth_clients_by_cli(empty_dir: Path, migrated: str) -> None:
     assert_user_error(
         identity(empty_dir, *revoke, "--client-id", "fmci_nope"), "no OAuth client 'fmci_nope'"
     )
+
+
+def test_an_organisation_id_the_services_would_refuse_is_refused(
+    empty_dir: Path, migrated: str
+) -> None:
+    """Second black-box probe: `--id ../../etc` made an organisation whose every
+    key was then refused (TENANT_MISSING)."""
+    for bad in ("../../etc", "o" * 41, "org x"):
+        result = identity(
+            empty_dir, "orgs", "create", "--name", "Bad", "--id", bad, "--database-url", migrated
+        )
+        assert_user_error(result, "org_id: must be 1 to 40 letters, digits")
+    made = identity(
+        empty_dir, "orgs", "create", "--name", "Ok", "--id", "org_ok-1", "--database-url", migrated
+    )
+    assert (made.returncode, made.stdout.strip()) == (0, "org_ok-1"), made.stderr
+
+
+def test_a_named_keyring_that_cannot_be_read_is_not_an_empty_one(
+    empty_dir: Path, migrated: str
+) -> None:
+    missing = empty_dir / "nope.json"
+    status = ("keys", "status", "--database-url", migrated)
+    assert_user_error(
+        identity(empty_dir, *status, "--keyring", str(missing)),
+        f"cannot read keyring file {missing}",
+    )
+    assert identity(empty_dir, *status).returncode == 0  # none named: the usage alone
+
+
+@pytest.mark.parametrize("size", ["0", "-1"])
+def test_a_rotation_batch_is_one_key_or_more(empty_dir: Path, size: str) -> None:
+    line = assert_user_error(
+        identity(empty_dir, "keys", "rotate", "--batch-size", size), "is not 1 or more"
+    )
+    assert "--help" in line

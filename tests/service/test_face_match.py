@@ -344,6 +344,11 @@ async def test_a_poison_job_fails_its_submission_after_max_attempts(service) -> 
 
 async def test_oauth_client_credentials(service) -> None:
     partner = Partner(service)
+    for blank in ("", "   "):  # second black-box probe: a nameless client was made
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await partner.oauth.CreateClient(oauth_pb2.CreateClientRequest(name=blank))
+        info = error_info(status_from_rpc_error(refused.value))
+        assert (info.reason, info.metadata["field"]) == ("INVALID_FIELD", "name")
     made = await partner.oauth.CreateClient(oauth_pb2.CreateClientRequest(name="backend"))
     issued = await partner.oauth.IssueToken(
         oauth_pb2.IssueTokenRequest(
