@@ -36,8 +36,8 @@ def run(args: argparse.Namespace) -> int:
     from identity_cli import schema
     from identity_store import migrate
 
-    url = database_url(args)
-    shown = make_url_safe_for_display(url)
+    # The arguments first: a refused command leaves nothing behind (the
+    # default database's folder is made when its URL is).
     if args.revision and not args.service:
         print(
             "identity migrate: --revision needs --service (revisions are per service)",
@@ -49,6 +49,8 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"identity migrate: {exc}", file=sys.stderr)
         return 2
+    url = database_url(args)
+    shown = make_url_safe_for_display(url)
     try:
         adopted = schema.adopt_single_history(url)
     except schema.UnknownSchema as exc:

@@ -253,3 +253,10 @@ def test_a_rotation_batch_is_one_key_or_more(empty_dir: Path, size: str) -> None
         identity(empty_dir, "keys", "rotate", "--batch-size", size), "is not 1 or more"
     )
     assert "--help" in line
+
+
+@pytest.mark.parametrize("args", [["migrate", "--service", "nope"], ["migrate", "--revision", "x"]])
+def test_a_refused_migrate_creates_nothing(empty_dir: Path, args: list[str]) -> None:
+    """Second black-box probe: ./.identity/ was made before the refusal."""
+    assert identity(empty_dir, *args).returncode == 2
+    assert list(empty_dir.iterdir()) == []
