@@ -192,6 +192,16 @@ async def test_confirm_before_both_uploads_is_409_and_unknown_is_404(service) ->
             with pytest.raises(grpc.aio.AioRpcError) as exc:
                 await call(request)
             assert refusal(exc) == ("NOT_FOUND", "SUBMISSION_NOT_FOUND")
+    # No id at all is a malformed request, as on CreateSubmission (second black-box probe).
+    for call, request in (
+        (partner.stub.ConfirmSubmission, S.ConfirmSubmissionRequest()),
+        (partner.stub.GetSubmissionStatus, S.GetSubmissionStatusRequest()),
+        (partner.stub.GetSubmission, S.GetSubmissionRequest()),
+        (partner.stub.EraseSubmission, S.EraseSubmissionRequest()),
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as exc:
+            await call(request)
+        assert refusal(exc) == ("INVALID_ARGUMENT", "INVALID_FIELD")
     # Another organisation's create of the same correlation id is its own submission.
     theirs = await other.create("order-3")
     assert theirs.submission_id != created.submission_id
