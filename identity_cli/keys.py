@@ -32,6 +32,7 @@ from identity_cli.common import (
     database_action,
     existing_database_url,
 )
+from identity_cli.errors import CliError
 from identity_crypto.keyring import (
     Keyring,
     KeyringError,
@@ -106,6 +107,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_add(args: argparse.Namespace) -> int:
     path = Path(args.keyring)
+    if not path.parent.is_dir():  # a typo in the path is not a folder to make
+        raise CliError(f"cannot write keyring file {path}: no folder {path.parent}")
     key_id = args.id or "kek-" + datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     if path.exists():
         keyring = Keyring.from_file(path).with_key(

@@ -260,3 +260,13 @@ def test_a_refused_migrate_creates_nothing(empty_dir: Path, args: list[str]) -> 
     """Second black-box probe: ./.identity/ was made before the refusal."""
     assert identity(empty_dir, *args).returncode == 2
     assert list(empty_dir.iterdir()) == []
+
+
+def test_a_keyring_is_not_written_into_a_folder_that_is_not_there(empty_dir: Path) -> None:
+    """Second black-box probe: `keys add` made every missing folder of the path."""
+    keyring = empty_dir / "no" / "such" / "k.json"
+    assert_user_error(
+        identity(empty_dir, "keys", "add", "--keyring", str(keyring)),
+        f"cannot write keyring file {keyring}: no folder",
+    )
+    assert list(empty_dir.iterdir()) == []
