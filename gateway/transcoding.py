@@ -671,12 +671,8 @@ def rename_error_field(error: DomainError, message: Descriptor) -> None:
     name) to the API's spelling, in place."""
     field = error.metadata.get("field", "")
     renamed = api_field_path(message, field) if field else None
-    if renamed is None or renamed == field:
-        return
-    error.metadata["field"] = renamed
-    if error.message.startswith(f"{field}:"):
-        error.message = renamed + error.message[len(field) :]
-        error.args = (error.message,)
+    if renamed is not None:
+        error.rename_field(renamed)
 
 
 # --- responses ---------------------------------------------------------------

@@ -41,6 +41,17 @@ class DomainError(Exception):
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.reason}: {self.message})"
 
+    def rename_field(self, renamed: str) -> None:
+        """Name the refused field `renamed` (the caller's spelling of what a
+        downstream service called it), in the metadata and the message's lead."""
+        field = self.metadata.get("field", "")
+        if not field or renamed == field:
+            return
+        self.metadata["field"] = renamed
+        if self.message.startswith(f"{field}:"):
+            self.message = renamed + self.message[len(field) :]
+            self.args = (self.message,)
+
 
 class InvalidArgument(DomainError, code="INVALID_ARGUMENT", reason="INVALID_FIELD"): ...
 

@@ -443,10 +443,11 @@ class Liveness:
             "seen_at": now,
             "expires_at": now + timedelta(hours=self.policy.nonce_retention_hours),
         }
-        key = (org_id, request.device_id, request.nonce)
         if not checked.nonce_expired:
             # A new nonce: the primary key refuses a concurrent second use.
-            session.add(UsedNonce(org_id=key[0], device_id=key[1], nonce=key[2], **values))
+            session.add(
+                UsedNonce(org_id=org_id, device_id=request.device_id, nonce=request.nonce, **values)
+            )
             session.flush()
             return
         # The nonce's expired row (other expired nonces are the retention
@@ -455,9 +456,9 @@ class Liveness:
         replaced = session.execute(
             sa.update(UsedNonce)
             .where(
-                UsedNonce.org_id == key[0],
-                UsedNonce.device_id == key[1],
-                UsedNonce.nonce == key[2],
+                UsedNonce.org_id == org_id,
+                UsedNonce.device_id == request.device_id,
+                UsedNonce.nonce == request.nonce,
                 UsedNonce.expires_at <= now,
             )
             .values(**values)
@@ -498,13 +499,15 @@ class Liveness:
                 )
         flash_passed, flash_score, basis = True, 0.0, BASIS_PAD_ONLY
         if request.policy.flash_check:
-            flash_result = self._verify_flash(
-                checked, request, self.policy.min_flash_response, subject="face"
-            )
-            if request.baseline_without_face:
-                flash_result = flash.FlashResult(
+            flash_result = (
+                flash.FlashResult(
                     0.0, [("FACE_LOST_BETWEEN_FRAMES", "no face in the unflashed baseline frame")]
                 )
+                if request.baseline_without_face
+                else self._verify_flash(
+                    checked, request, self.policy.min_flash_response, subject="face"
+                )
+            )
             reasons.extend(flash_result.reasons)
             flash_passed, flash_score = flash_result.passed, flash_result.score
             basis = self.decision_basis

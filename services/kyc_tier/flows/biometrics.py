@@ -88,12 +88,11 @@ def images_from(frames_field: str) -> Iterator[None]:
         sent = error.metadata.get("field", "")
         renamed = api_field(sent, frames_field) if sent else None
         if renamed is not None:
-            error.metadata["field"] = renamed
-            if error.message.startswith(f"{sent}:"):
-                error.message = renamed + error.message[len(sent) :]
-            elif sent in error.message:
+            named_inside = not error.message.startswith(f"{sent}:") and sent in error.message
+            error.rename_field(renamed)
+            if named_inside:
                 error.message = error.message.replace(sent, renamed)
-            error.args = (error.message,)
+                error.args = (error.message,)
         raise
 
 

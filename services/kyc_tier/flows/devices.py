@@ -74,9 +74,7 @@ class DeviceFlow:
         except DomainError as error:
             # liveness names its own field; the partner sent public_key_pem.
             if error.metadata.get("field") == "public_key":
-                error.metadata["field"] = "public_key_pem"
-                error.message = error.message.replace("public_key", "public_key_pem", 1)
-                error.args = (error.message,)
+                error.rename_field("public_key_pem")
             raise
         await self.store.write(
             lambda s: outbox.record(
