@@ -25,6 +25,7 @@ edge (FACE_PARTIALLY_OUTSIDE).
 
 from __future__ import annotations
 
+import secrets
 import threading
 from dataclasses import dataclass, field
 
@@ -111,6 +112,14 @@ class FaceCrops:
 
 
 @dataclass(frozen=True)
+class Witness:
+    """Another frame's face, aligned: the caller checks it is the judged face's person."""
+
+    index: int
+    aligned: np.ndarray
+
+
+@dataclass(frozen=True)
 class FaceAssessment:
     frames: list[FrameResult]
     best_index: int
@@ -119,6 +128,7 @@ class FaceAssessment:
     reasons: list[tuple[str, str]]
     crops: FaceCrops | None
     detector_model: str
+    witness: Witness | None = None
 
 
 def _reason_text(measure: quality.Measure) -> str:
@@ -262,6 +272,8 @@ class FaceAssessor:
         kept: dict[int, np.ndarray] = {}
         leader: FrameResult | None = None
         anchor: _Anchor | None = None
+        # Aligned faces of the frames other than the crop frame (one face each).
+        witnesses: list[Witness] = []
         for index in order:
             image = self.decode_frame(index, frames[index])
             measured = measure_all or index == first
@@ -276,6 +288,9 @@ class FaceAssessor:
                 measure_all = measure_all or not result.faces
             if not (include_crops and result.faces):
                 continue
+            if crop_frame_index is not None and index != crop_frame_index:
+                if len(result.faces) == 1:
+                    witnesses.append(Witness(index, align_face(image, result.faces[0].landmarks)))
             if index == crop_frame_index:
                 kept[index] = image
             elif leader is None or _frame_rank(result) > _frame_rank(leader):
@@ -311,6 +326,9 @@ class FaceAssessor:
             listed = ", ".join(str(i) for i in crowded)
             reasons.append(("MULTIPLE_FACES", f"another person in frame {listed} of the capture"))
         crops = self.crops(kept[best.index], best.faces[0]) if include_crops else None
+        # One at random: a capture that swaps faces on only some frames cannot
+        # know which one is compared.
+        judged_crop_frame = best.index == crop_frame_index and crops is not None
         return FaceAssessment(
             frames=results,
             best_index=best.index,
@@ -318,4 +336,5 @@ class FaceAssessor:
             reasons=reasons,
             crops=crops,
             detector_model=self.detector.model_id,
+            witness=secrets.choice(witnesses) if witnesses and judged_crop_frame else None,
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from identity_inference.align import ALIGNMENT_ID
 from identity_inference.detector import Face
 from identity_inference.quality import Measure
 from identity_platform_api.capture_quality.v1 import capture_quality_pb2 as pb
@@ -87,4 +88,10 @@ def assess_face_response(result: FaceAssessment) -> pb.AssessFaceResponse:
     )
     if result.crops is not None:
         response.crops.CopyFrom(face_crops(result.crops))
+    response.witness_frame_index = -1
+    if result.witness is not None:
+        response.witness.CopyFrom(
+            types_pb2.AlignedFace(image=raw_bgr(result.witness.aligned), alignment=ALIGNMENT_ID)
+        )
+        response.witness_frame_index = result.witness.index
     return response

@@ -266,6 +266,8 @@ class AssessFaceResponse(_message.Message):
     REASONS_FIELD_NUMBER: _builtins.int
     CROPS_FIELD_NUMBER: _builtins.int
     DETECTOR_MODEL_FIELD_NUMBER: _builtins.int
+    WITNESS_FIELD_NUMBER: _builtins.int
+    WITNESS_FRAME_INDEX_FIELD_NUMBER: _builtins.int
     best_frame_index: _builtins.int
     """The frame whose primary face is best for matching; -1 when no frame has
     a face.
@@ -276,6 +278,8 @@ class AssessFaceResponse(_message.Message):
     """
     detector_model: _builtins.str
     """Detector model id and version, for the verification record."""
+    witness_frame_index: _builtins.int
+    """The frame the witness was cut from; -1 when there is none."""
     @_builtins.property
     def frames(self) -> _containers.RepeatedCompositeFieldContainer[Global___FrameAssessment]: ...
     @_builtins.property
@@ -288,6 +292,15 @@ class AssessFaceResponse(_message.Message):
     def crops(self) -> _types_pb2.FaceCrops:
         """Crops of the best frame's primary face, when asked for and found."""
 
+    @_builtins.property
+    def witness(self) -> _types_pb2.AlignedFace:
+        """With include_crops and a crop frame that shows a face: the aligned face
+        of one other frame showing exactly one face (a flash frame), chosen at
+        random among them, so that the caller can check that the face which
+        answered the flash is the face judged on the crop frame (an injected
+        capture could show two people). Unset for a one-frame capture.
+        """
+
     def __init__(
         self,
         *,
@@ -297,10 +310,12 @@ class AssessFaceResponse(_message.Message):
         reasons: _abc.Iterable[_types_pb2.Reason] | None = ...,
         crops: _types_pb2.FaceCrops | None = ...,
         detector_model: _builtins.str = ...,
+        witness: _types_pb2.AlignedFace | None = ...,
+        witness_frame_index: _builtins.int = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["crops", b"crops"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["crops", b"crops", "witness", b"witness"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["best_frame_index", b"best_frame_index", "crops", b"crops", "detector_model", b"detector_model", "frames", b"frames", "reasons", b"reasons", "verdict", b"verdict"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["best_frame_index", b"best_frame_index", "crops", b"crops", "detector_model", b"detector_model", "frames", b"frames", "reasons", b"reasons", "verdict", b"verdict", "witness", b"witness", "witness_frame_index", b"witness_frame_index"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
