@@ -429,6 +429,32 @@ async def test_step_up_denies_a_capture_whose_baseline_shows_no_face(persona) ->
     assert "FACE_LOST_BETWEEN_FRAMES" in {r["code"] for r in decision["reasons"]}, decision
 
 
+async def test_step_up_denies_another_person_answering_the_flash(persona) -> None:
+    """The customer on the baseline (PAD and matching judge it) and another
+    person on the flash frames (they answer the flash): the black-box probe's
+    injected capture, allowed before. A flash frame's face is compared with
+    the baseline's, so the capture is not live."""
+    partner: Partner = persona["partner"]
+    customer, other = selfie("img4.jpg"), selfie("img3.jpg")
+    challenge = await partner.challenge(persona["customer_id"], "CHALLENGE_PURPOSE_STEP_UP")
+    body = {
+        "customerId": persona["customer_id"],
+        "challengeId": challenge["challengeId"],
+        "bundle": bundle(
+            partner.signer, challenge, flash(other, challenge), baseline=jpeg(customer)
+        ),
+        "action": "transfer",
+    }
+    response = await partner.post("/api/identity/auth/step-up", body)
+    assert response.status_code == 200, response.text
+    decision = response.json()
+    assert decision["allow"] is False, decision
+    assert [r["code"] for r in decision["reasons"]] == ["FACE_CHANGED_BETWEEN_FRAMES"], decision
+    assert decision["scores"]["liveness"]["live"] is False
+    # The baseline is the customer: the match alone would have allowed it.
+    assert decision["scores"]["match"]["match"] is True
+
+
 async def test_a_device_key_that_is_not_a_key_is_refused_naming_the_field_sent(
     persona,
 ) -> None:

@@ -126,6 +126,28 @@ async def test_liveness_enrolls_the_first_reference_and_match_reopens_its_captur
     }
 
 
+async def test_a_selfie_with_another_person_on_the_flash_frames_is_not_live(
+    kyc_core, kyc_fakes, kyc_org
+) -> None:
+    """The flash proves only that the face which answered it is live: when it
+    is not the baseline's person, nothing is enrolled, and a replay says so too."""
+    customer_id = await new_customer(kyc_core, kyc_org)
+    kyc_fakes.matcher.frames_score = 0.12
+    request = LivenessRequest(
+        customer_id, "chl_1", bundle_input(proto_bundle([b"ambient", b"red", b"green"]))
+    )
+    for replayed in (False, True):
+        result = await kyc_core.face.check_liveness(kyc_org, request)
+        verification = result.recorded.verification
+        assert (result.replayed, verification.outcome) == (replayed, "failed")
+        assert result.assessment.liveness.live is False
+        assert [r.code for r in verification.reasons] == ["FACE_CHANGED_BETWEEN_FRAMES"]
+        assert verification.scores["frames_match"] == pytest.approx(0.12)
+        assert result.assessment.enrollment_id == ""
+    assert kyc_fakes.matcher.verified == [("frames", None)]
+    assert customer_id not in kyc_fakes.matcher.enrollments
+
+
 async def test_a_match_on_a_capture_that_is_not_a_passed_liveness_is_refused(
     kyc_core, kyc_fakes, kyc_org
 ) -> None:

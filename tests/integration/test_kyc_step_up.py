@@ -77,6 +77,10 @@ def no_face(fakes: KycFakes) -> None:
     fakes.quality.face = NO_FACE
 
 
+def another_person_on_the_flash_frames(fakes: KycFakes) -> None:
+    fakes.matcher.frames_score = 0.12
+
+
 def nothing(fakes: KycFakes) -> None:
     return None
 
@@ -88,6 +92,14 @@ DECISIONS = {
     "allow": (nothing, True, {}, True, [], "customer"),
     "face mismatch": (low_score, True, {}, False, ["FACE_MISMATCH"], "customer"),
     "PAD attack": (pad_attack, True, {}, False, ["PAD_ATTACK_SUSPECTED"], "customer"),
+    "another person on the flash frames": (
+        another_person_on_the_flash_frames,
+        True,
+        {},
+        False,
+        ["FACE_CHANGED_BETWEEN_FRAMES"],
+        "customer",
+    ),
     "not live": (not_live_without_reason, True, {}, False, ["LIVENESS_FAILED"], "customer"),
     "quality failure": (
         blurred,
@@ -131,7 +143,12 @@ async def test_step_up_decides_and_records(
 
     assert result.allow is allow
     assert [r.code for r in result.reasons] == codes
-    expected_match = {"customer": [(customer_id, None)], "reference": [("reference", None)]}
+    # A flash frame's face against the baseline's first, at the deployment's
+    # threshold; then the probe against the reference.
+    expected_match = {
+        "customer": [("frames", None), (customer_id, None)],
+        "reference": [("frames", None), ("reference", None)],
+    }
     assert kyc_fakes.matcher.verified == expected_match.get(matched, [])
     (verification,) = await rows(
         kyc_core, models.Verification, customer_id=customer_id, kind="step_up"
@@ -309,8 +326,8 @@ async def test_a_good_request_is_prechecked_once_then_assessed(
     assert kyc_fakes.liveness.attestation_checks == [(customer_id, "step_up", "chl_1")]
     assert kyc_fakes.quality.face_calls == [("selfie", 2)]
     assert kyc_fakes.liveness.checks == [(customer_id, "step_up", "chl_1")]
-    assert len(kyc_fakes.embedder.embedded) == 1
-    assert kyc_fakes.matcher.verified == [(customer_id, None)]
+    assert kyc_fakes.embedder.embedded == ["crops", "witness"]
+    assert kyc_fakes.matcher.verified == [("frames", None), (customer_id, None)]
     # One ListEnrollments: the precheck's list also serves the promotion policy.
     assert kyc_fakes.matcher.listed == [customer_id]
 
@@ -320,7 +337,8 @@ async def test_the_organisations_threshold_reaches_the_matcher(kyc_core, kyc_fak
     customer_id = await new_customer(kyc_core, kyc_fakes, strict_org)
     kyc_fakes.matcher.score = 0.8  # a match at the default threshold, not at 0.9
     result = await step_up(kyc_core, strict_org, customer_id)
-    assert kyc_fakes.matcher.verified == [(customer_id, 0.9)]
+    # The frames of one capture are compared at the deployment's bar, not the organisation's.
+    assert kyc_fakes.matcher.verified == [("frames", None), (customer_id, 0.9)]
     assert result.allow is False
     assert [r.code for r in result.reasons] == ["FACE_MISMATCH"]
     assert result.match is not None and result.match.threshold == 0.9

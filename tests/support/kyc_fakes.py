@@ -59,6 +59,7 @@ from services.kyc_tier.ports import (
 from services.kyc_tier.settings import KycTierSettings
 from tests.support import kyc_tier_env, unique_name
 
+WITNESS = "witness"
 GOOD_FACE = FaceAssessment(
     passed=True,
     reasons=(),
@@ -67,6 +68,8 @@ GOOD_FACE = FaceAssessment(
     detector_model="fake-detector",
     crops="crops",
     frame_evidence=("evidence",),
+    # A flash frame's face, compared with the baseline's (FakeMatcher.frames_score).
+    witness=WITNESS,
 )
 NO_FACE = FaceAssessment(
     passed=False, reasons=(), face_found=False, best_frame_index=-1, detector_model="fake-detector"
@@ -225,9 +228,11 @@ class FakeMatcher:
 
     score: float = 0.8
     false_match_rate: float = 1e-4
+    # The score of a capture's flash frame (the witness) against its baseline.
+    frames_score: float = 0.97
     duplicates: tuple[Duplicate, ...] = ()
     enrollments: dict[str, list[EnrollmentInfo]] = field(default_factory=dict)
-    # (customer_id or "reference", threshold) of each verification.
+    # (customer_id, "reference" or "frames", threshold) of each verification.
     verified: list[tuple[str, float | None]] = field(default_factory=list)
     shredded: set[str] = field(default_factory=set)
     # The organisation threshold each enrollment's duplicate search was given.
@@ -295,6 +300,13 @@ class FakeMatcher:
     async def verify_reference(
         self, probe: FaceEmbedding, reference: FaceEmbedding, threshold: float | None = None
     ) -> MatchResult:
+        if probe.vector == ("embedding-of", WITNESS):
+            self.verified.append(("frames", threshold))
+            return replace(
+                self._result(threshold),
+                score=self.frames_score,
+                match=self.frames_score >= (threshold or DEFAULT_THRESHOLD),
+            )
         self.verified.append(("reference", threshold))
         return self._result(threshold)
 

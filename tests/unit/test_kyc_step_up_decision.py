@@ -10,6 +10,7 @@ from dataclasses import replace
 
 import pytest
 
+from services.kyc_tier.flows.biometrics import tied
 from services.kyc_tier.flows.step_up import StepUpEvidence, StepUpRequest, decide
 from services.kyc_tier.ports import FaceEmbedding, LivenessDecision, MatchResult, Reason
 from tests.support.kyc_fakes import GOOD_FACE, LIVE, NO_FACE, PAD_ATTACK, capture_bundle
@@ -21,6 +22,9 @@ BLURRED = replace(
     GOOD_FACE, passed=False, reasons=(Reason("BLUR_TOO_HIGH", "the face is blurred"),)
 )
 NOT_LIVE = LivenessDecision(False, 0.4, 0.1, (), "pad+challenge")
+# A flash frame's face against the baseline's: the same person, and another one.
+SAME_FRAMES = MatchResult(0.97, 0.5, True, 1.0)
+SWAPPED_FRAMES = MatchResult(0.12, 0.5, False, 1.0)
 REQUEST = StepUpRequest("cus_1", "chl_1", capture_bundle(), action="transfer")
 PARTNER_IMAGE = replace(REQUEST, reference_image=b"partner reference image")
 
@@ -38,6 +42,14 @@ TABLE = {
         ["PAD_ATTACK_SUSPECTED", "FACE_MISMATCH"],
     ),
     "not live, no reason given": (GOOD_FACE, NOT_LIVE, MATCH, REQUEST, False, ["LIVENESS_FAILED"]),
+    "another person on the flash frames": (
+        GOOD_FACE,
+        tied(LIVE, SWAPPED_FRAMES),
+        MATCH,
+        REQUEST,
+        False,
+        ["FACE_CHANGED_BETWEEN_FRAMES"],
+    ),
     "quality failure": (
         BLURRED,
         LIVE,
@@ -109,6 +121,22 @@ def test_without_a_face_no_match_scores_are_recorded() -> None:
     decision = decide(StepUpEvidence(NO_FACE, LIVE, None, None), REQUEST)
     assert set(decision.scores) == {"pad", "flash"}
     assert "embedding" not in decision.model_ids
+
+
+def test_the_flash_frames_face_is_tied_to_the_baselines() -> None:
+    """Not live when a flash frame shows another person; unchanged otherwise
+    (a capture already refused keeps its own reasons)."""
+    assert tied(LIVE, None) is LIVE and tied(LIVE, SAME_FRAMES) is LIVE
+    assert tied(PAD_ATTACK, SWAPPED_FRAMES) is PAD_ATTACK
+    swapped = tied(LIVE, SWAPPED_FRAMES)
+    assert not swapped.live and swapped.pad_score == LIVE.pad_score
+    evidence = StepUpEvidence(GOOD_FACE, swapped, PROBE, MATCH, SWAPPED_FRAMES)
+    decision = decide(evidence, REQUEST)
+    assert (decision.scores["frames_match"], decision.scores["frames_match_threshold"]) == (
+        0.12,
+        0.5,
+    )
+    assert decision.details["live"] is False
 
 
 def test_capture_quality_and_the_pad_threshold_are_recorded_for_the_timeline() -> None:

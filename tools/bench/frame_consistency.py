@@ -1,4 +1,4 @@
-"""How well would a cheap check tie the flash frames' face to the baseline's?
+"""How well does a check tie the flash frames' face to the baseline's?
 
 The black-box probe's step-up showed one person on the unflashed baseline
 (PAD and matching judge it) and another on the flash frames (they answer the
@@ -6,6 +6,10 @@ flash). Nothing compares the faces across frames. This measures the cheapest
 comparison capture-quality could make without a model: the Pearson
 correlation of the two faces' grey, landmark-aligned 112x112 crops (the
 centre, mostly inside the face), which a flash's colour cast barely moves.
+
+It also measures what step-up now does (the `embedding` columns): SFace's
+cosine between the baseline's and one flash frame's aligned colour crops,
+refused under the verification threshold the organisation's match uses.
 
 It compares three kinds of pairs from tests/data/faces (selfie-framed):
 
@@ -36,6 +40,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from identity_inference.align import align_face  # noqa: E402
 from identity_inference.detector import Face, FaceDetector  # noqa: E402
+from identity_inference.embedder import FaceEmbedder  # noqa: E402
 from identity_inference.manifest import load_catalogue  # noqa: E402
 from identity_inference.runners import OnnxRunner  # noqa: E402
 from tests.support.biometrics import jpeg, tint  # noqa: E402
@@ -44,10 +49,10 @@ from tools.bench.step_up import selfie_crop  # noqa: E402
 FACES = Path(__file__).resolve().parents[2] / "tests" / "data" / "faces"
 FLASH = ("#FF0000", "#00FF00", "#0000FF", "#FFFF00", "#FF00FF", "#00FFFF")
 THRESHOLDS = (0.4, 0.45, 0.5, 0.55, 0.6)
+COSINES = (0.363, 0.4, 0.48, 0.55)
 
 
-def grey_aligned(image: np.ndarray, face: Face) -> np.ndarray:
-    aligned = align_face(image, face.landmarks)
+def grey(aligned: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(aligned, cv2.COLOR_BGR2GRAY).astype(np.float32)
 
 
@@ -86,7 +91,17 @@ def main() -> None:
         faces = detector.detect(framed)
         if faces:
             selfies[path.name] = (framed, faces[0])
+    embedder = FaceEmbedder(OnnxRunner(load_catalogue()["sface-2021dec"], intra_op_threads=1))
+    embedder.runner.load()
     kinds: dict[str, list[float]] = {"genuine": [], "same person": [], "different people": []}
+    cosines: dict[str, list[float]] = {kind: [] for kind in kinds}
+
+    def compare(kind: str, a: tuple[np.ndarray, Face], b: tuple[np.ndarray, Face]) -> None:
+        crops = [align_face(image, face.landmarks) for image, face in (a, b)]
+        kinds[kind].append(correlation(grey(crops[0]), grey(crops[1])))
+        first, second = embedder.embed(crops)
+        cosines[kind].append(float(first @ second))
+
     for image, face in selfies.values():
         for colour in rng.sample(FLASH, 3):
             lit = cv2.imdecode(
@@ -96,16 +111,21 @@ def main() -> None:
             assert lit is not None
             found = detector.detect(lit)
             if found:
-                kinds["genuine"].append(
-                    correlation(grey_aligned(image, face), grey_aligned(lit, found[0]))
-                )
+                compare("genuine", (image, face), (lit, found[0]))
     with (FACES / "master.csv").open() as listed:
         for row in csv.DictReader(listed):
             a, b = selfies.get(row["file_x"]), selfies.get(row["file_y"])
             if a is None or b is None:
                 continue
             kind = "same person" if row["Decision"] == "Yes" else "different people"
-            kinds[kind].append(correlation(grey_aligned(*a), grey_aligned(*b)))
+            compare(kind, a, b)
+    report("grey correlation", kinds, THRESHOLDS)
+    report("embedding (SFace cosine)", cosines, COSINES)
+
+
+def report(measure: str, kinds: dict[str, list[float]], thresholds: tuple[float, ...]) -> None:
+    print(f"### {measure}")
+    print()
     print("| pairs | n | min | 5th percentile | median | max |")
     print("|---|---:|---:|---:|---:|---:|")
     for kind, values in kinds.items():
@@ -117,13 +137,14 @@ def main() -> None:
     print()
     print("| threshold | genuine refused | swaps caught | same person, other photo, below |")
     print("|---:|---:|---:|---:|")
-    for threshold in THRESHOLDS:
+    for threshold in thresholds:
         below = {kind: sum(v < threshold for v in values) for kind, values in kinds.items()}
         print(
             f"| {threshold} | {below['genuine']}/{len(kinds['genuine'])} "
             f"| {below['different people']}/{len(kinds['different people'])} "
             f"| {below['same person']}/{len(kinds['same person'])} |"
         )
+    print()
 
 
 if __name__ == "__main__":

@@ -209,6 +209,11 @@ export const GUIDANCE: Record<string, Entry> = {
     en: "Keep your face in the oval until the colours stop changing.",
     retry: true,
   },
+  FACE_CHANGED_BETWEEN_FRAMES: {
+    id: "Hanya Anda yang boleh berada di depan kamera sampai warna layar berhenti berganti.",
+    en: "Only you should be in front of the camera until the colours stop changing.",
+    retry: true,
+  },
   FLASH_RESPONSE_MISSING: {
     id: "Cahaya layar tidak terlihat di wajah Anda. Dekatkan wajah, naikkan kecerahan layar, dan hindari tempat yang terlalu terang.",
     en: "We couldn't see the screen's light on your face. Move closer, turn the screen brightness up and avoid very bright places.",

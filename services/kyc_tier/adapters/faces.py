@@ -62,6 +62,10 @@ class GrpcCaptureQuality:
             detector_model=reply.detector_model,
             crops=reply.crops if reply.HasField("crops") else None,
             frame_evidence=evidence,
+            # As crops with the aligned face only: what the embedder takes.
+            witness=types_pb2.FaceCrops(aligned=reply.witness)
+            if reply.HasField("witness")
+            else None,
             quality={
                 m.name: m.value
                 for f in reply.frames

@@ -4,7 +4,9 @@ matching a probe against the enrolled or a partner's reference."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import re
 from collections.abc import Iterator, Sequence
@@ -96,6 +98,28 @@ def images_from(frames_field: str) -> Iterator[None]:
         raise
 
 
+FACE_CHANGED = Reason(
+    "FACE_CHANGED_BETWEEN_FRAMES", "the flash frames show another person than the frame judged"
+)
+
+
+def tied(decision: LivenessDecision, frames: MatchResult | None) -> LivenessDecision:
+    """The liveness decision, not live when a flash frame shows another person
+    than the baseline: the flash proves only that the face which answered it
+    is live, and PAD and matching judge the baseline's (an injected capture
+    can put the enrolled customer on one and someone else on the others)."""
+    if frames is None or frames.match or not decision.live:
+        return decision
+    return dataclasses.replace(decision, live=False, reasons=(*decision.reasons, FACE_CHANGED))
+
+
+def frames_scores(frames: MatchResult | None) -> dict[str, float]:
+    """The witness frame's score against the baseline's face, when compared."""
+    if frames is None:
+        return {}
+    return {"frames_match": frames.score, "frames_match_threshold": frames.threshold}
+
+
 def liveness_scores(decision: LivenessDecision) -> dict[str, float]:
     scores = {"pad": decision.pad_score, "flash": decision.flash_score}
     if decision.pad_threshold:
@@ -156,6 +180,18 @@ def recall_match(seen: VerificationRecord) -> MatchResult | None:
     )
 
 
+def recall_frames(seen: VerificationRecord) -> MatchResult | None:
+    """The flash frame's comparison with the baseline a verification recorded."""
+    if "frames_match" not in seen.scores:
+        return None
+    return MatchResult(
+        score=seen.scores["frames_match"],
+        threshold=seen.scores.get("frames_match_threshold", 0.0),
+        match=not any(r.code == FACE_CHANGED.code for r in seen.reasons),
+        estimated_false_match_rate=1.0,
+    )
+
+
 def recall_probe(seen: VerificationRecord) -> FaceEmbedding | None:
     model_id = seen.models.get("embedding")
     return FaceEmbedding(model_id, 0, None) if model_id else None
@@ -210,6 +246,22 @@ class FaceMatching:
         if face.crops is None:
             raise FailedPrecondition("no usable face was found in the image", "FACE_NOT_FOUND")
         return await self.embedder.embed(face.crops)
+
+    async def embed_capture(self, face: FaceAssessment) -> tuple[FaceEmbedding, MatchResult | None]:
+        """The judged face's embedding (the probe) and, for a capture of several
+        frames, whether another frame's face (capture-quality's witness) is the
+        same person, at the deployment's default threshold: the organisation's
+        trades its customers' convenience against risk, but one capture's
+        frames must agree at the calibrated bar (genuine flash frames score
+        0.93 or more, other people 0.36 at most: tools/bench/frame_consistency.py)."""
+        if face.crops is None:
+            raise ValueError("a face assessment without crops has nothing to embed")
+        if face.witness is None:
+            return await self.embedder.embed(face.crops), None
+        probe, witness = await asyncio.gather(
+            self.embedder.embed(face.crops), self.embedder.embed(face.witness)
+        )
+        return probe, await self.matcher.verify_reference(witness, probe)
 
     async def verify(
         self,

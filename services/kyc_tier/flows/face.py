@@ -67,6 +67,8 @@ class LivenessEvidence:
     enrollment_id: str
     # Other customers whose face it matches: matching holds the reference.
     duplicates: tuple[Duplicate, ...] = ()
+    # A flash frame's face against the baseline's (None: not compared).
+    frames: MatchResult | None = None
 
 
 @dataclass(frozen=True)
@@ -113,7 +115,8 @@ def recall_liveness(seen: records.VerificationRecord) -> LivenessEvidence:
     """What a replay of a liveness capture answers with."""
     face, liveness = biometrics.recall_face(seen), biometrics.recall_liveness(seen)
     enrollment_id = str(seen.details.get("enrollment_id", ""))
-    return LivenessEvidence(face, liveness, enrollment_id, biometrics.recall_duplicates(seen))
+    duplicates, frames = biometrics.recall_duplicates(seen), biometrics.recall_frames(seen)
+    return LivenessEvidence(face, liveness, enrollment_id, duplicates, frames)
 
 
 def recall_match(seen: records.VerificationRecord) -> MatchEvidence:
@@ -142,6 +145,7 @@ def decide_liveness(evidence: LivenessEvidence, request: LivenessRequest) -> Dec
             **biometrics.quality_scores(face),
             **biometrics.liveness_scores(liveness),
             **{f"pad_{k}": v for k, v in liveness.pad_models.items()},
+            **biometrics.frames_scores(evidence.frames),
         },
         model_ids={"detector": face.detector_model, "decision_basis": liveness.decision_basis},
         details={
@@ -216,20 +220,23 @@ class FaceFlow:
         with biometrics.images_from("bundle.frames"):
             face = await self.quality.assess_face(bundle.captured, "selfie")
             decision = await check_liveness(self.liveness, subject, "face_liveness", face)
+            if not (decision.live and face.passed and face.crops is not None):
+                return LivenessEvidence(face, decision, "")
+            probe, frames = await self.matching.embed_capture(face)
+        decision = biometrics.tied(decision, frames)
         enrolled = None
-        if decision.live and face.passed and face.crops is not None:
-            enrolled = await self._enroll_first_reference(subject, face)
+        if decision.live:
+            enrolled = await self._enroll_first_reference(subject, face, probe)
         if enrolled is None:
-            return LivenessEvidence(face, decision, "")
-        return LivenessEvidence(face, decision, enrolled.enrollment_id, enrolled.duplicates)
+            return LivenessEvidence(face, decision, "", frames=frames)
+        return LivenessEvidence(face, decision, enrolled.enrollment_id, enrolled.duplicates, frames)
 
     async def _enroll_first_reference(
-        self, subject: Subject, face: FaceAssessment
+        self, subject: Subject, face: FaceAssessment, embedding: FaceEmbedding
     ) -> Enrolled | None:
         """A live selfie becomes the reference only when the customer has none."""
         if await self.matching.has_active_enrollment(subject.customer_id):
             return None
-        embedding = await self.matching.embedder.embed(face.crops)
         enrolled = await self.matching.matcher.enroll(
             subject.customer_id,
             embedding,

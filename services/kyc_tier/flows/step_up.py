@@ -2,7 +2,8 @@
 
     POST /api/identity/auth/step-up
     liveness.CheckAttestation || matching.ListEnrollments (while the attempt starts)
-    -> capture-quality.AssessFace -> liveness.CheckLiveness || embedding.Embed
+    -> capture-quality.AssessFace -> liveness.CheckLiveness || embedding.Embed x2
+        -> matching.Verify (a flash frame's face against the baseline's)
         -> matching.Verify (the enrolled reference, or a partner's reference image)
 
 `decide` is the step-up decision as a pure function of what the mesh said;
@@ -57,6 +58,8 @@ class StepUpEvidence:
     # None when no face could be embedded (nothing to match).
     probe: ports.FaceEmbedding | None
     match: ports.MatchResult | None
+    # A flash frame's face against the baseline's (None: not compared).
+    frames: ports.MatchResult | None = None
     # (new enrollment id, superseded enrollment id) when the capture was promoted.
     promoted: tuple[str, str] | None = None
 
@@ -79,6 +82,7 @@ def recall(seen: records.VerificationRecord) -> StepUpEvidence:
         biometrics.recall_liveness(seen),
         biometrics.recall_probe(seen),
         biometrics.recall_match(seen),
+        biometrics.recall_frames(seen),
     )
 
 
@@ -96,6 +100,7 @@ def decide(evidence: StepUpEvidence, request: StepUpRequest) -> Decision:
             **biometrics.quality_scores(face),
             **biometrics.liveness_scores(liveness),
             **(biometrics.match_scores(match) if match else {}),
+            **biometrics.frames_scores(evidence.frames),
         },
         model_ids={
             "detector": face.detector_model,
@@ -198,10 +203,11 @@ class StepUpFlow:
         # Liveness and the probe embedding are independent: run them together.
         liveness_call = check_liveness(self.liveness, subject, "step_up", face)
         probe: ports.FaceEmbedding | None = None
+        frames: ports.MatchResult | None = None
         with biometrics.images_from("bundle.frames"):
             if face.crops is not None:
-                liveness, probe = await asyncio.gather(
-                    liveness_call, self.matching.embedder.embed(face.crops)
+                liveness, (probe, frames) = await asyncio.gather(
+                    liveness_call, self.matching.embed_capture(face)
                 )
             else:
                 liveness = await liveness_call
@@ -210,7 +216,8 @@ class StepUpFlow:
             match = await self.matching.verify(
                 customer_id, probe, request.reference_image, subject.match_threshold
             )
-        evidence = StepUpEvidence(face, liveness, probe, match)
+        liveness = biometrics.tied(liveness, frames)
+        evidence = StepUpEvidence(face, liveness, probe, match, frames)
         if probe is not None and not request.reference_image and decide(evidence, request).passed:
             return await self._promote(subject, evidence, probe, enrollments)
         return evidence

@@ -40,6 +40,8 @@ class FaceAssessment:
     frame_evidence: tuple[object, ...] = ()
     # The best frame's quality measures (name -> value, e.g. blur_laplacian_var).
     quality: Mapping[str, float] = field(default_factory=dict)
+    # Opaque: another frame's aligned face, to check it is the same person.
+    witness: object | None = None
 
 
 @dataclass(frozen=True)

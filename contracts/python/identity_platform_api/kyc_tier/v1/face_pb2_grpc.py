@@ -76,6 +76,8 @@ class FaceServiceServicer:
     def CheckFaceLiveness(self, request, context):
         """CheckFaceLiveness checks a selfie capture for liveness (PAD + flash
         challenge + device signature) and records a FACE_LIVENESS verification.
+        It is not live when a flash frame shows another person than the
+        baseline frame (reason FACE_CHANGED_BETWEEN_FRAMES).
         A live capture of a customer without a face reference enrolls an
         `onboarding_selfie` reference. The same nonce and bundle again returns
         the original verification (replayed = true), as SubmitKtpCapture.

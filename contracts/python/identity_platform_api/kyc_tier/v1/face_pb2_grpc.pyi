@@ -44,6 +44,8 @@ class FaceServiceStub:
     CheckFaceLiveness: _grpc.UnaryUnaryMultiCallable[_face_pb2.CheckFaceLivenessRequest, _face_pb2.CheckFaceLivenessResponse]
     """CheckFaceLiveness checks a selfie capture for liveness (PAD + flash
     challenge + device signature) and records a FACE_LIVENESS verification.
+    It is not live when a flash frame shows another person than the
+    baseline frame (reason FACE_CHANGED_BETWEEN_FRAMES).
     A live capture of a customer without a face reference enrolls an
     `onboarding_selfie` reference. The same nonce and bundle again returns
     the original verification (replayed = true), as SubmitKtpCapture.
@@ -92,6 +94,8 @@ class FaceServiceAsyncStub(FaceServiceStub):
     CheckFaceLiveness: _aio.UnaryUnaryMultiCallable[_face_pb2.CheckFaceLivenessRequest, _face_pb2.CheckFaceLivenessResponse]  # type: ignore[assignment]
     """CheckFaceLiveness checks a selfie capture for liveness (PAD + flash
     challenge + device signature) and records a FACE_LIVENESS verification.
+    It is not live when a flash frame shows another person than the
+    baseline frame (reason FACE_CHANGED_BETWEEN_FRAMES).
     A live capture of a customer without a face reference enrolls an
     `onboarding_selfie` reference. The same nonce and bundle again returns
     the original verification (replayed = true), as SubmitKtpCapture.
@@ -147,6 +151,8 @@ class FaceServiceServicer:
     ) -> _typing.Union[_face_pb2.CheckFaceLivenessResponse, _abc.Awaitable[_face_pb2.CheckFaceLivenessResponse]]:
         """CheckFaceLiveness checks a selfie capture for liveness (PAD + flash
         challenge + device signature) and records a FACE_LIVENESS verification.
+        It is not live when a flash frame shows another person than the
+        baseline frame (reason FACE_CHANGED_BETWEEN_FRAMES).
         A live capture of a customer without a face reference enrolls an
         `onboarding_selfie` reference. The same nonce and bundle again returns
         the original verification (replayed = true), as SubmitKtpCapture.

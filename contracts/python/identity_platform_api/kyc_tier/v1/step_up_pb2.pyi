@@ -103,7 +103,8 @@ class StepUpResponse(_message.Message):
     @_builtins.property
     def reasons(self) -> _containers.RepeatedCompositeFieldContainer[_types_pb2.Reason]:
         """Why (always set on deny): "PAD_ATTACK_SUSPECTED", "FLASH_ORDER_MISMATCH",
-        "FACE_MISMATCH", "QUALITY_FAILED", "FACE_NOT_FOUND", ...
+        "FACE_CHANGED_BETWEEN_FRAMES" (a flash frame shows another person than
+        the baseline), "FACE_MISMATCH", "QUALITY_FAILED", "FACE_NOT_FOUND", ...
         """
 
     @_builtins.property
