@@ -11,6 +11,13 @@ tree counts.
     .venv/bin/python tools/duplicates_check.py                 # the report
     .venv/bin/python tools/duplicates_check.py --max-pairs 29  # exit 1 above
 
+A second, informational line counts the declaration-only pairs: both places
+of the run a row names hold nothing but decorators, class headers, annotated
+field declarations, docstrings, comments and blank lines (dataclasses, ORM
+columns, settings fields that merely look alike). It is read from the named
+run only (a row's further runs are not listed by the tool) and it changes
+nothing: the headline count and --max-pairs stay the tool's raw count.
+
 `duplicates` is not part of this project or its dependencies; where it is
 not on PATH this says so and exits 3 (nothing measured).
 """
@@ -18,6 +25,7 @@ not on PATH this says so and exits 3 (nothing measured).
 from __future__ import annotations
 
 import argparse
+import ast
 import re
 import shutil
 import subprocess
@@ -70,6 +78,64 @@ def pair_count(report: str) -> int:
     return int(found.group(1))
 
 
+# "D7 a.py:10-24 ~ b.py:40-54 shape ...": the two places of the named run.
+ROW_PLACES = re.compile(r"^D\d+ (\S+):(\d+)-(\d+) ~ (\S+):(\d+)-(\d+)")
+
+
+def _declaration_lines(source: str) -> set[int]:
+    """Lines of `source` that belong to a declaration: a decorator, a class
+    header, an annotated field of a class body, a docstring."""
+    lines: set[int] = set()
+
+    def span(node: ast.expr | ast.stmt) -> range:
+        return range(node.lineno, (node.end_lineno or node.lineno) + 1)
+
+    def visit(body: list[ast.stmt], in_class: bool) -> None:
+        for node in body:
+            if isinstance(node, ast.ClassDef):
+                for decorator in node.decorator_list:
+                    lines.update(span(decorator))
+                lines.update(range(node.lineno, node.body[0].lineno))
+                visit(node.body, in_class=True)
+            elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                for decorator in node.decorator_list:
+                    lines.update(span(decorator))
+            elif (isinstance(node, ast.AnnAssign) and in_class) or (
+                isinstance(node, ast.Expr)
+                and isinstance(node.value, ast.Constant)
+                and isinstance(node.value.value, str)
+            ):
+                lines.update(span(node))
+
+    visit(ast.parse(source).body, in_class=False)
+    return lines
+
+
+def declaration_only(report: str, root: Path = ROOT) -> int:
+    """How many rows of `report` name a run that is declarations on both sides."""
+    cache: dict[str, tuple[list[str], set[int]]] = {}
+
+    def only_declarations(name: str, first: int, last: int) -> bool:
+        if name not in cache:
+            source = (root / name).read_text(encoding="utf-8")
+            cache[name] = (source.splitlines(), _declaration_lines(source))
+        text, declared = cache[name]
+        for number in range(first, last + 1):
+            stripped = text[number - 1].strip()
+            if stripped and not stripped.startswith("#") and number not in declared:
+                return False
+        return True
+
+    count = 0
+    for row in report.splitlines():
+        found = ROW_PLACES.match(row)
+        if found:
+            a, a1, a2, b, b1, b2 = found.groups()
+            if only_declarations(a, int(a1), int(a2)) and only_declarations(b, int(b1), int(b2)):
+                count += 1
+    return count
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--max-pairs", type=int, help="exit 1 when there are more pairs")
@@ -87,6 +153,10 @@ def main(argv: list[str] | None = None) -> int:
     report = measure(files, args.seconds, args.most)
     print(report, end="")
     pairs = pair_count(report)
+    print(
+        f"duplicates_check: (informational) {declaration_only(report)} of the listed pairs "
+        "are declaration-only"
+    )
     print(f"duplicates_check: {pairs} pairs in {len(files)} hand-written Python files")
     if "incomplete:" in report:
         print("duplicates_check: the tool did not read everything (see above)", file=sys.stderr)
