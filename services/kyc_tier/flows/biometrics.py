@@ -117,7 +117,11 @@ def frames_scores(frames: MatchResult | None) -> dict[str, float]:
     """The witness frame's score against the baseline's face, when compared."""
     if frames is None:
         return {}
-    return {"frames_match": frames.score, "frames_match_threshold": frames.threshold}
+    return {
+        "frames_match": frames.score,
+        "frames_match_threshold": frames.threshold,
+        "frames_match_false_match_rate": frames.estimated_false_match_rate,
+    }
 
 
 def liveness_scores(decision: LivenessDecision) -> dict[str, float]:
@@ -167,28 +171,33 @@ def recall_liveness(seen: VerificationRecord) -> LivenessDecision:
     )
 
 
-def recall_match(seen: VerificationRecord) -> MatchResult | None:
-    """The match a recorded verification stands for (None when it has none)."""
-    if "match" not in seen.scores:
+def _recalled_comparison(
+    seen: VerificationRecord, name: str, mismatch_code: str, rate_key: str
+) -> MatchResult | None:
+    """A comparison the verification recorded (scores `name` and `name_threshold`),
+    a match unless its reasons name `mismatch_code`; None when it has none."""
+    if name not in seen.scores:
         return None
     return MatchResult(
-        score=seen.scores["match"],
-        threshold=seen.scores.get("match_threshold", 0.0),
-        match=not any(r.code == "FACE_MISMATCH" for r in seen.reasons),
-        estimated_false_match_rate=seen.scores.get("estimated_false_match_rate", 1.0),
-        enrollment_id=str(seen.details.get("enrollment_id", "")),
+        score=seen.scores[name],
+        threshold=seen.scores.get(f"{name}_threshold", 0.0),
+        match=not any(r.code == mismatch_code for r in seen.reasons),
+        estimated_false_match_rate=seen.scores.get(rate_key, 1.0),
     )
+
+
+def recall_match(seen: VerificationRecord) -> MatchResult | None:
+    """The match a recorded verification stands for (None when it has none)."""
+    match = _recalled_comparison(seen, "match", "FACE_MISMATCH", "estimated_false_match_rate")
+    if match is None:
+        return None
+    return dataclasses.replace(match, enrollment_id=str(seen.details.get("enrollment_id", "")))
 
 
 def recall_frames(seen: VerificationRecord) -> MatchResult | None:
     """The flash frame's comparison with the baseline a verification recorded."""
-    if "frames_match" not in seen.scores:
-        return None
-    return MatchResult(
-        score=seen.scores["frames_match"],
-        threshold=seen.scores.get("frames_match_threshold", 0.0),
-        match=not any(r.code == FACE_CHANGED.code for r in seen.reasons),
-        estimated_false_match_rate=1.0,
+    return _recalled_comparison(
+        seen, "frames_match", FACE_CHANGED.code, "frames_match_false_match_rate"
     )
 
 
