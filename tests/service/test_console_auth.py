@@ -23,6 +23,7 @@ from identity_cli.schema import migrate_all
 from identity_store.db import Database
 from services.kyc_tier import console_models, models
 from services.kyc_tier.bootstrap import build
+from services.kyc_tier.retention import KycSweeper
 from services.kyc_tier.service import SPEC
 from tests.support import kyc_tier_env, start_service, unique_name
 from tests.support.gateway import (
@@ -539,6 +540,23 @@ async def test_the_throttle_stores_a_keyed_digest_only(kyc_tier) -> None:
     local_part = email.split("@")[0]
     for stored in await rows(kyc_tier.core, throttle):
         assert local_part not in repr(vars(stored)).lower()
+
+
+async def test_the_retention_sweep_purges_forgotten_throttle_rows(kyc_tier, clock) -> None:
+    key = digest_of(kyc_tier, unknown_email())
+    throttle = console_models.ConsoleLoginThrottle
+    now = clock()
+    await kyc_tier.core.database.run(
+        lambda s: kyc_tier.core.console.throttle.record_failure(s, key, now)
+    )
+    sweeper = KycSweeper(kyc_tier.core.database, clock)
+    clock.advance(899)
+    await asyncio.to_thread(sweeper.sweep)
+    assert await rows(kyc_tier.core, throttle, email_digest=key)
+    clock.advance(1)  # a lockout window after the last failure
+    await asyncio.to_thread(sweeper.sweep)
+    assert sweeper.platform_counts["console_login_throttles"] >= 1
+    assert await rows(kyc_tier.core, throttle, email_digest=key) == []
 
 
 async def test_concurrent_failures_are_each_counted(kyc_tier, clock) -> None:
