@@ -114,6 +114,14 @@ ACTIVITIES: dict[str, Activity] = {
             ("kyc-tier",),
             (),
         ),
+        Activity(
+            "console_login_throttles",
+            "throttling password guessing at console sign-in",
+            _SECURITY,
+            "keyed hashes of the email addresses tried (never the address), failure counts",
+            ("kyc-tier",),
+            (),
+        ),
     )
 }
 # Face templates are matching's live data: kept while enrolled, then the row

@@ -70,6 +70,12 @@ RETENTION: dict[str, DataClass] = {
         DataClass("nonces", "liveness", None, "until expiry (LIVENESS_NONCE_RETENTION_HOURS)"),
         DataClass("console_sessions", "kyc-tier", None, "until expiry or sign-out"),
         DataClass("webauthn_challenges", "kyc-tier", None, "until expiry (single use)"),
+        DataClass(
+            "console_login_throttles",
+            "kyc-tier",
+            None,
+            "until forgotten: the lockout window after the last failed sign-in",
+        ),
     )
 }
 

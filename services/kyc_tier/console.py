@@ -2,13 +2,16 @@
 
 - Users (console_users.py) belong to one organisation, with roles
   `analyst` and/or `admin`; passwords are argon2id hashes.
-- Sign-in failures back off and then lock the account: after
-  `backoff_after` consecutive failures each further attempt must wait
-  `2^(n - backoff_after)` seconds (capped), and after `max_failures` the
-  account is locked for `lockout_seconds` (RESOURCE_EXHAUSTED, with
-  `retry_after_seconds`). An unknown email costs the same hash
-  verification as a known one. Every sign-in, success or failure, is
-  audited under the user (`console.login`).
+- Password sign-in is throttled per email address, known or not
+  (console_throttle.py): after `backoff_after` (2) failures in a row each
+  further attempt must wait 2, 4, 8 ... seconds (capped), and the
+  `max_failures`-th (5th) failure locks the address for `lockout_seconds`
+  (RESOURCE_EXHAUSTED / RATE_LIMITED or ACCOUNT_LOCKED, with
+  `retry_after_seconds`). A known and an unknown email get the same answers
+  for the same attempts, and cost the same hash verification. A passkey
+  sign-in is not held back by the throttle; a password sign-in clears it.
+  Every sign-in of a console user, success or failure, is audited under
+  the user (`console.login`).
 - A session is a random token (`ics_...`) and a CSRF token, both stored as
   peppered HMACs only; it expires after `session_seconds` and is revoked by
   logout. The gateway resolves the cookie with `authenticate`; analyst
@@ -20,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import math
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,12 +36,13 @@ from identity_runtime.errors import (
     DomainError,
     FailedPrecondition,
     PermissionDenied,
-    ResourceExhausted,
     Unauthenticated,
 )
 from services.kyc_tier import outbox
 from services.kyc_tier.console_models import ConsolePolicy, ConsoleSession
 from services.kyc_tier.console_models import ConsoleUser as UserRow
+from services.kyc_tier.console_throttle import LoginPolicy as LoginPolicy  # re-exported
+from services.kyc_tier.console_throttle import LoginThrottle
 from services.kyc_tier.console_users import (
     ACTOR_PREFIX,
     DUMMY_HASH,
@@ -53,15 +56,6 @@ from services.kyc_tier.records import new_id
 from services.kyc_tier.store import Store
 
 SESSION_PREFIX = "ics_"
-
-
-@dataclass(frozen=True)
-class LoginPolicy:
-    max_failures: int = 5
-    lockout_seconds: float = 900.0
-    backoff_after: int = 2
-    backoff_max_seconds: float = 30.0
-    session_seconds: float = 8 * 3600.0
 
 
 @dataclass(frozen=True)
@@ -85,10 +79,6 @@ def passkey_required(session: Session, org_id: str) -> bool:
     return bool(policy and policy.passkey_required)
 
 
-def _retry_after(until: datetime, now: datetime) -> int:
-    return max(1, math.ceil((until - now).total_seconds()))
-
-
 class ConsoleAuth:
     def __init__(
         self,
@@ -101,6 +91,7 @@ class ConsoleAuth:
         self._pepper = pepper.encode()
         self.policy = policy
         self.clock = clock
+        self.throttle = LoginThrottle(self._pepper, policy)
 
     def digest(self, token: str) -> str:
         return hmac.new(self._pepper, b"console:" + token.encode(), hashlib.sha256).hexdigest()
@@ -115,52 +106,37 @@ class ConsoleAuth:
         except DomainError:
             raise Unauthenticated("wrong email or password", "CREDENTIALS_INVALID") from None
         now = self.clock()
-        row = await self.store.read(
-            lambda s: s.scalar(select(UserRow).where(UserRow.email == email))
-        )
-        if row is not None:
-            self._refuse_while_throttled(row, now)
+        key = self.throttle.digest(email)
+
+        def look_up(session: Session) -> UserRow | None:
+            # The same throttle whether or not the email is a user's.
+            self.throttle.refuse_while_throttled(session, key, now)
+            return session.scalar(select(UserRow).where(UserRow.email == email))
+
+        row = await self.store.read(look_up)
         stored = row.password_hash if row is not None and row.password_hash else DUMMY_HASH
         good = await asyncio.to_thread(verify_password, stored, password)
-        if row is None or row.password_hash is None or row.disabled_at is not None:
+        usable = row is not None and row.password_hash is not None and row.disabled_at is None
+        if row is None or not usable or not good:
+            audited = (row.org_id, row.user_id) if row is not None and usable else None
+            await self.store.write(lambda s: self._record_failure(s, key, audited, now))
             raise Unauthenticated("wrong email or password", "CREDENTIALS_INVALID")
         user_id = row.user_id
-        if not good:
-            await self.store.write(lambda s: self._record_failure(s, user_id, now))
-            raise Unauthenticated("wrong email or password", "CREDENTIALS_INVALID")
-        return await self.store.write(lambda s: self._open_after_password(s, user_id, now))
+        return await self.store.write(lambda s: self._open_after_password(s, key, user_id, now))
 
-    def _refuse_while_throttled(self, row: UserRow, now: datetime) -> None:
-        if row.locked_until is not None and row.locked_until > now:
-            raise ResourceExhausted(
-                "the account is locked after repeated failed sign-ins",
-                "ACCOUNT_LOCKED",
-                {"retry_after_seconds": _retry_after(row.locked_until, now)},
-            )
-        if row.next_login_at is not None and row.next_login_at > now:
-            raise ResourceExhausted(
-                "too many failed sign-ins; wait before trying again",
-                "RATE_LIMITED",
-                {"retry_after_seconds": _retry_after(row.next_login_at, now)},
-            )
-
-    def _record_failure(self, session: Session, user_id: str, now: datetime) -> None:
-        row = session.get(UserRow, user_id, with_for_update=True)
-        assert row is not None
-        row.failed_logins += 1
-        policy = self.policy
-        details = {"method": "password", "failures": row.failed_logins}
-        if row.failed_logins >= policy.max_failures:
-            row.locked_until = now + timedelta(seconds=policy.lockout_seconds)
-            row.failed_logins = 0
-            row.next_login_at = None
-            details["locked"] = "true"
-        elif row.failed_logins > policy.backoff_after:
-            wait = min(2 ** (row.failed_logins - policy.backoff_after), policy.backoff_max_seconds)
-            row.next_login_at = now + timedelta(seconds=wait)
+    def _record_failure(
+        self, session: Session, key: str, user: tuple[str, str] | None, now: datetime
+    ) -> None:
+        details = self.throttle.record_failure(session, key, now)
+        if user is None:
+            # An unknown email has no organisation to audit under: only the
+            # throttle counts its failures. (Attempts at a disabled or
+            # passkey-only user are not audited either, as before.)
+            return
+        org_id, user_id = user
         outbox.record(
             session,
-            row.org_id,
+            org_id,
             "console.login",
             f"console_user:{user_id}",
             "denied",
@@ -168,17 +144,18 @@ class ConsoleAuth:
             actor=ACTOR_PREFIX + user_id,
         )
 
-    def _open_after_password(self, session: Session, user_id: str, now: datetime) -> OpenedSession:
+    def _open_after_password(
+        self, session: Session, key: str, user_id: str, now: datetime
+    ) -> OpenedSession:
+        # Again under the row lock: a concurrent failure may have locked it.
+        self.throttle.refuse_while_throttled(session, key, now, lock=True)
         row = session.get(UserRow, user_id, with_for_update=True)
         assert row is not None
-        self._refuse_while_throttled(row, now)
         if passkey_required(session, row.org_id):
             raise PermissionDenied(
                 "this organisation requires a passkey to sign in", "PASSKEY_REQUIRED"
             )
-        row.failed_logins = 0
-        row.next_login_at = None
-        row.locked_until = None
+        self.throttle.clear(session, key)
         return self.open_session(session, row, "password", now)
 
     def open_session(

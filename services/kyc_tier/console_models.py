@@ -1,9 +1,10 @@
 """kyc-tier's tables for the analyst console: console users (per
 organisation), their server-side sessions, passkeys and WebAuthn challenges,
-and each organisation's console policy.
+each organisation's console policy, and the password sign-in throttle.
 
-Passwords are argon2id hashes; session and CSRF tokens are stored only as
-keyed hashes (HMAC-SHA256 under the API-key pepper). Only kyc-tier reads them.
+Passwords are argon2id hashes; session and CSRF tokens, and the emails the
+throttle counts, are stored only as keyed hashes (HMAC-SHA256 under the
+API-key pepper). Only kyc-tier reads them.
 """
 
 from __future__ import annotations
@@ -33,12 +34,36 @@ class ConsoleUser(Base):
     roles: Mapped[list[Any]] = mapped_column(default=list)
     # argon2id (PHC string); NULL for a passkey-only user.
     password_hash: Mapped[str | None] = mapped_column(String(200))
+    # Unused since 0350_console_login_throttles (the throttle is per email
+    # digest, ConsoleLoginThrottle); kept while a release that still reads
+    # them is within MINIMUM_COMPATIBLE (rollback), then dropped by a
+    # contract migration.
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
-    # Backoff: no password attempt is checked before this.
     next_login_at: Mapped[datetime | None] = mapped_column()
     locked_until: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     disabled_at: Mapped[datetime | None] = mapped_column()
+
+
+class ConsoleLoginThrottle(Base):
+    """Password sign-in failures of one email address, known or not
+    (console_throttle.py). Keyed by a peppered HMAC of the normalised email,
+    never the email; the row is forgotten at `expires_at` (the retention
+    sweep deletes it)."""
+
+    __tablename__ = "console_login_throttles"
+
+    email_digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # Failures in a row since the last lockout or successful sign-in.
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    # Backoff: no password attempt is checked before this.
+    next_login_at: Mapped[datetime | None] = mapped_column()
+    locked_until: Mapped[datetime | None] = mapped_column()
+    # The last failure.
+    updated_at: Mapped[datetime] = mapped_column()
+    # The count is forgotten from then on (the lockout window after the last
+    # failure, and never before the lock ends).
+    expires_at: Mapped[datetime] = mapped_column(index=True)
 
 
 class ConsoleSession(ExpiringGrantColumns, Base):

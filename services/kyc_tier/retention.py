@@ -6,7 +6,8 @@ declared table in libs/identity_store/retention.py):
 - verification rows 7 years after they were made (their review items and any
   frames left with them go first);
 - console sessions once expired or signed out, WebAuthn ceremony challenges
-  once expired;
+  once expired, password sign-in throttle rows once forgotten (their
+  `expires_at`);
 - `Idempotency-Key` records once past their 24 h (not a regulated record: no
   audit entry for them).
 
@@ -37,7 +38,11 @@ from identity_store.db import Database
 from identity_store.retention import delete_in_batches, period
 from services.kyc_tier import idempotency, models, outbox
 from services.kyc_tier import retention_overrides as overrides
-from services.kyc_tier.console_models import ConsoleChallenge, ConsoleSession
+from services.kyc_tier.console_models import (
+    ConsoleChallenge,
+    ConsoleLoginThrottle,
+    ConsoleSession,
+)
 from services.kyc_tier.outbox import OutboxRelay
 from services.kyc_tier.ports import Clock
 
@@ -110,12 +115,16 @@ class KycSweeper:
                         details=counts,
                         actor="service:kyc-tier",
                     )
-        # WebAuthn ceremony challenges belong to no organisation: counted in the log.
-        challenge = ConsoleChallenge
+        # WebAuthn ceremony challenges and sign-in throttle rows (keyed by an
+        # email digest, known or not) belong to no organisation: counted in the log.
+        challenge, throttle = ConsoleChallenge, ConsoleLoginThrottle
         self.platform_counts = {
             "webauthn_challenges": self._run(
                 challenge.ceremony_id, lambda: challenge.expires_at <= now
-            )
+            ),
+            "console_login_throttles": self._run(
+                throttle.email_digest, lambda: throttle.expires_at <= now
+            ),
         }
         log.info(
             "retention sweep",

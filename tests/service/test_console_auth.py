@@ -8,8 +8,10 @@ kyc-tier is served on port 0 with fake ports and a manual clock.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import io
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,6 +23,7 @@ from identity_cli.schema import migrate_all
 from identity_store.db import Database
 from services.kyc_tier import console_models, models
 from services.kyc_tier.bootstrap import build
+from services.kyc_tier.retention import KycSweeper
 from services.kyc_tier.service import SPEC
 from tests.support import kyc_tier_env, start_service, unique_name
 from tests.support.gateway import (
@@ -200,7 +203,7 @@ async def test_wrong_password_and_unknown_email_are_refused_alike(database_url, 
     org_id, _ = await new_org(database_url)
     email = await new_user(database_url, org_id)
     wrong = await login(client, email, "not the password at all")
-    unknown = await login(client, "nobody@bank.example")
+    unknown = await login(client, f"{unique_name('nobody').lower()}@bank.example")
     for response in (wrong, unknown):
         error = assert_error(response, 401, "CREDENTIALS_INVALID")
         assert email not in response.text and "set-cookie" not in response.headers
@@ -217,15 +220,18 @@ async def test_failed_logins_back_off_then_lock_the_account(
 ) -> None:
     org_id, _ = await new_org(database_url)
     email = await new_user(database_url, org_id)
-    for _ in range(2):  # the first two failures cost nothing more
-        assert_error(await login(client, email, "wrong password!"), 401, "CREDENTIALS_INVALID")
     assert_error(await login(client, email, "wrong password!"), 401, "CREDENTIALS_INVALID")
-    # The third failure asks for a 2 s wait: even the right password waits.
+    assert_error(await login(client, email, "wrong password!"), 401, "CREDENTIALS_INVALID")
+    # After 2 failures in a row the next attempt waits 2 s: even the right password.
     backoff = assert_error(await login(client, email), 429, "RATE_LIMITED")
     assert backoff["metadata"]["retry_after_seconds"] == "2"
     clock.advance(2)
     assert_error(await login(client, email, "wrong password!"), 401, "CREDENTIALS_INVALID")
+    backoff = assert_error(await login(client, email), 429, "RATE_LIMITED")
+    assert backoff["metadata"]["retry_after_seconds"] == "4"
     clock.advance(4)
+    assert_error(await login(client, email, "wrong password!"), 401, "CREDENTIALS_INVALID")
+    clock.advance(8)
     # The fifth failure in a row locks the account for the lockout period.
     assert_error(await login(client, email, "wrong password!"), 401, "CREDENTIALS_INVALID")
     locked = assert_error(await login(client, email), 429, "ACCOUNT_LOCKED")
@@ -383,3 +389,205 @@ def test_cli_refuses_bad_users_in_one_line(database_url, capsys) -> None:
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 3 and all(line.startswith("identity console-users create:") for line in err)
     assert Database  # the CLI opens and disposes its own database
+
+
+# --- the sign-in throttle is per email address, known or not -------------------
+
+
+@contextlib.asynccontextmanager
+async def own_gateway(kyc_tier: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """A gateway of its own: its per-address sign-in budget (30 a minute) is
+    not shared with the other tests' attempts."""
+    async with gateway_client(gateway_settings({"kyc_tier": kyc_tier.address})) as http:
+        yield http
+
+
+def unknown_email() -> str:
+    return f"{unique_name('nobody').lower()}@bank.example"
+
+
+async def answer(client: httpx.AsyncClient, email: str, password: str) -> tuple[Any, ...]:
+    """What a prober sees of one attempt (all but the request id)."""
+    response = await login(client, email, password)
+    assert email not in response.text  # never echoed
+    if response.status_code == 200:
+        return (200,)
+    error = dict(response.json()["error"])
+    del error["requestId"]
+    return (response.status_code, response.headers.get("retry-after"), sorted(error.items()))
+
+
+async def guessing_run(kyc_tier: Any, clock: Clock, email: str) -> list[tuple[Any, ...]]:
+    """Wrong passwords through backoff and lockout, with the right password
+    tried whenever the throttle holds it back."""
+    wrong, seen = "wrong password!", []
+    async with own_gateway(kyc_tier) as client:
+        for password, wait in (
+            (wrong, 0),
+            (wrong, 0),
+            (PASSWORD, 0),  # backoff: 2 s
+            (PASSWORD, 1),
+            (wrong, 1),
+            (PASSWORD, 0),  # backoff: 4 s
+            (wrong, 4),
+            (PASSWORD, 0),  # backoff: 8 s
+            (wrong, 8),
+            (PASSWORD, 0),  # locked: 900 s
+            (wrong, 899),
+        ):
+            clock.advance(wait)
+            seen.append(await answer(client, email, password))
+    return seen
+
+
+async def test_known_and_unknown_emails_are_throttled_alike(database_url, kyc_tier, clock) -> None:
+    org_id, _ = await new_org(database_url)
+    known = await new_user(database_url, org_id)
+    known_run = await guessing_run(kyc_tier, clock, known)
+    unknown_run = await guessing_run(kyc_tier, clock, unknown_email())
+    assert known_run == unknown_run
+    statuses = [(a[0], dict(a[2])["reason"]) for a in known_run]
+    assert statuses == [
+        (401, "CREDENTIALS_INVALID"),
+        (401, "CREDENTIALS_INVALID"),
+        (429, "RATE_LIMITED"),
+        (429, "RATE_LIMITED"),
+        (401, "CREDENTIALS_INVALID"),
+        (429, "RATE_LIMITED"),
+        (401, "CREDENTIALS_INVALID"),
+        (429, "RATE_LIMITED"),
+        (401, "CREDENTIALS_INVALID"),
+        (429, "ACCOUNT_LOCKED"),
+        (429, "ACCOUNT_LOCKED"),
+    ]
+    assert [
+        dict(a[2])["metadata"].get("retry_after_seconds") for a in known_run if a[0] == 429
+    ] == [
+        "2",
+        "1",
+        "4",
+        "8",
+        "900",
+        "1",
+    ]
+    clock.advance(1)
+    async with own_gateway(kyc_tier) as client:
+        assert (await login(client, known)).status_code == 200
+    # The known user's failures are audited under the user, as before.
+    entries = await rows(
+        kyc_tier.core, models.AuditOutbox, action="console.login", org_id=org_id, outcome="denied"
+    )
+    assert len(entries) == 5
+
+
+async def test_a_password_sign_in_clears_the_throttle(database_url, kyc_tier, clock) -> None:
+    org_id, _ = await new_org(database_url)
+    email = await new_user(database_url, org_id)
+    async with own_gateway(kyc_tier) as client:
+        for _ in range(2):
+            assert_error(await login(client, email, "wrong password!"), 401, "CREDENTIALS_INVALID")
+        assert_error(await login(client, email), 429, "RATE_LIMITED")
+        clock.advance(2)
+        assert (await login(client, email)).status_code == 200
+        # The count starts again: one failure is no reason to wait.
+        assert_error(await login(client, email, "wrong password!"), 401, "CREDENTIALS_INVALID")
+        assert (await login(client, email)).status_code == 200
+    assert (
+        await rows(
+            kyc_tier.core,
+            console_models.ConsoleLoginThrottle,
+            email_digest=digest_of(kyc_tier, email),
+        )
+        == []
+    )
+
+
+async def test_failures_are_forgotten_a_lockout_window_after_the_last(
+    database_url, kyc_tier, clock
+) -> None:
+    org_id, _ = await new_org(database_url)
+    for email, quiet, then in (
+        (await new_user(database_url, org_id), 900, "RATE_LIMITED"),  # forgotten: 2 failures
+        (unknown_email(), 899, "ACCOUNT_LOCKED"),  # remembered: the 5th failure locks
+    ):
+        async with own_gateway(kyc_tier) as client:
+            for wait in (0, 0, 2, 4):
+                clock.advance(wait)
+                assert_error(
+                    await login(client, email, "wrong password"), 401, "CREDENTIALS_INVALID"
+                )
+            clock.advance(quiet)
+            for _ in range(2 if then == "RATE_LIMITED" else 1):
+                assert_error(
+                    await login(client, email, "wrong password"), 401, "CREDENTIALS_INVALID"
+                )
+            assert_error(await login(client, email, "wrong password"), 429, then)
+
+
+def digest_of(kyc_tier: Any, email: str) -> str:
+    return kyc_tier.core.console.throttle.digest(email)
+
+
+async def test_the_throttle_stores_a_keyed_digest_only(kyc_tier) -> None:
+    email = unknown_email()
+    async with own_gateway(kyc_tier) as client:
+        assert_error(
+            await login(client, email.upper(), "wrong password"), 401, "CREDENTIALS_INVALID"
+        )
+    throttle = console_models.ConsoleLoginThrottle
+    (row,) = await rows(kyc_tier.core, throttle, email_digest=digest_of(kyc_tier, email))
+    assert row.failures == 1 and len(row.email_digest) == 64
+    local_part = email.split("@")[0]
+    for stored in await rows(kyc_tier.core, throttle):
+        assert local_part not in repr(vars(stored)).lower()
+
+
+async def test_the_retention_sweep_purges_forgotten_throttle_rows(kyc_tier, clock) -> None:
+    key = digest_of(kyc_tier, unknown_email())
+    throttle = console_models.ConsoleLoginThrottle
+    now = clock()
+    await kyc_tier.core.database.run(
+        lambda s: kyc_tier.core.console.throttle.record_failure(s, key, now)
+    )
+    sweeper = KycSweeper(kyc_tier.core.database, clock)
+    clock.advance(899)
+    await asyncio.to_thread(sweeper.sweep)
+    assert await rows(kyc_tier.core, throttle, email_digest=key)
+    clock.advance(1)  # a lockout window after the last failure
+    await asyncio.to_thread(sweeper.sweep)
+    assert sweeper.platform_counts["console_login_throttles"] >= 1
+    assert await rows(kyc_tier.core, throttle, email_digest=key) == []
+
+
+async def test_concurrent_failures_are_each_counted(kyc_tier, clock) -> None:
+    throttle, database = kyc_tier.core.console.throttle, kyc_tier.core.database
+    key = throttle.digest(unknown_email())
+    now = clock()
+
+    def fail(session: Any) -> Any:
+        return throttle.record_failure(session, key, now)
+
+    counted = await asyncio.gather(*(database.run(fail) for _ in range(4)))
+    assert sorted(d["failures"] for d in counted) == [1, 2, 3, 4]
+    (row,) = await rows(kyc_tier.core, console_models.ConsoleLoginThrottle, email_digest=key)
+    assert row.failures == 4
+
+
+async def test_a_passkey_signs_in_while_the_password_is_locked(
+    database_url, kyc_tier, clock
+) -> None:
+    from tests.service.test_console_passkeys import begin_auth, finish_auth, registered
+
+    async with own_gateway(kyc_tier) as client:
+        _, email, authenticator = await registered(client, database_url)
+        for wait in (0, 0, 2, 4, 8):  # someone else locks the password out
+            clock.advance(wait)
+            assert_error(await login(client, email, "wrong password"), 401, "CREDENTIALS_INVALID")
+        assert_error(await login(client, email), 429, "ACCOUNT_LOCKED")
+        ceremony = await begin_auth(client, email)
+        response = await finish_auth(
+            client, ceremony["ceremonyId"], authenticator.get(ceremony["optionsJson"])
+        )
+        assert response.status_code == 200, response.text
+        # The password stays locked: a passkey does not lift the throttle.
+        assert_error(await login(client, email), 429, "ACCOUNT_LOCKED")
