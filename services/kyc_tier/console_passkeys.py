@@ -210,30 +210,18 @@ class Passkeys(PasskeyRegistration):
     """Registration, and sign-in with a passkey."""
 
     async def begin_authentication(self, email: str) -> Ceremony:
+        """Options that never list credentials, known email or not: the
+        passkeys are discoverable (registered with a resident key), and a
+        list would tell anyone which emails are console users. A known
+        email still binds the ceremony to its user (finish refuses another
+        user's passkey), which the answer does not show."""
         email = normalise_email(email) if email.strip() else ""
 
         def work(session: Session) -> Ceremony:
-            allowed: list[str] = []
-            user_id = None
-            if email:
-                user = session.scalar(select(UserRow).where(UserRow.email == email))
-                if user is not None:
-                    user_id = user.user_id
-                    allowed = list(
-                        session.scalars(
-                            select(ConsolePasskey.credential_id).where(
-                                ConsolePasskey.user_id == user.user_id
-                            )
-                        )
-                    )
-            row = self._challenge(session, "authenticate", user_id)
+            user = session.scalar(select(UserRow).where(UserRow.email == email)) if email else None
+            row = self._challenge(session, "authenticate", user.user_id if user else None)
             options = webauthn.generate_authentication_options(
-                rp_id=self.rp.rp_id,
-                challenge=b64(row.challenge),
-                allow_credentials=[
-                    structs.PublicKeyCredentialDescriptor(id=b64(c)) for c in allowed
-                ],
-                user_verification=_REQUIRED,
+                rp_id=self.rp.rp_id, challenge=b64(row.challenge), user_verification=_REQUIRED
             )
             return Ceremony(row.ceremony_id, webauthn.options_to_json(options))
 
