@@ -201,7 +201,8 @@ class InProcess:
     """The step-up compute in one process, without network or database: the
     capture-quality service's own assessor (full detection on the baseline
     frame only, the flash frames near its face), PAD on its crops, flash
-    verification, SFace on its aligned crop, cosine against the reference."""
+    verification, SFace on its aligned crop and on a flash frame's (the
+    witness: the same person?), cosine against the reference."""
 
     def __init__(self, threads: int, detect_once: bool = True):
         catalogue = load_catalogue()
@@ -254,8 +255,12 @@ class InProcess:
         ]
         pad = self.pad.score({c.scale: c.image for c in assessed.crops.pad})
         response = flash.verify(sequence, duration, colours, min_response=0.004, min_score=0.75)
-        probe = self.embedder.embed([assessed.crops.aligned])[0]
-        return bool(pad.live and response.passed and float(probe @ reference) >= 0.45)
+        faces = [assessed.crops.aligned, *([assessed.witness.aligned] if assessed.witness else [])]
+        probe, *witness = self.embedder.embed(faces)
+        same_person = all(float(w @ probe) >= 0.48 for w in witness)
+        return bool(
+            pad.live and response.passed and same_person and float(probe @ reference) >= 0.45
+        )
 
 
 def free_port() -> int:
