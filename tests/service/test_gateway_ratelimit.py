@@ -197,8 +197,8 @@ LOGIN = "/api/auth/login"  # 30 per minute per client address
 
 
 async def wrong_logins(client, count: int, **headers: str) -> list[int]:
-    """Sign-ins with unknown emails (each its own account: the per-account
-    backoff never applies) from one address."""
+    """Sign-ins with a new unknown email each (the per-email backoff never
+    applies) from one address."""
     statuses = []
     for _ in range(count):
         body = {"email": f"{uuid.uuid4().hex[:10]}@bank.example", "password": "not the one 123"}

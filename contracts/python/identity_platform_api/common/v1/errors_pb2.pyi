@@ -245,8 +245,8 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     X-CSRF-Token (PERMISSION_DENIED).
     """
     ERROR_REASON_ACCOUNT_LOCKED: _ErrorReason.ValueType  # 1103
-    """Too many failed sign-ins: the account is locked for a while
-    (RESOURCE_EXHAUSTED). metadata["retry_after_seconds"].
+    """Too many failed sign-ins with one email address (known or not): it is
+    locked for a while (RESOURCE_EXHAUSTED). metadata["retry_after_seconds"].
     """
     ERROR_REASON_PASSKEY_INVALID: _ErrorReason.ValueType  # 1104
     """A passkey ceremony failed: unknown, spent or expired challenge, wrong
@@ -547,8 +547,8 @@ ERROR_REASON_CSRF_INVALID: ErrorReason.ValueType  # 1102
 X-CSRF-Token (PERMISSION_DENIED).
 """
 ERROR_REASON_ACCOUNT_LOCKED: ErrorReason.ValueType  # 1103
-"""Too many failed sign-ins: the account is locked for a while
-(RESOURCE_EXHAUSTED). metadata["retry_after_seconds"].
+"""Too many failed sign-ins with one email address (known or not): it is
+locked for a while (RESOURCE_EXHAUSTED). metadata["retry_after_seconds"].
 """
 ERROR_REASON_PASSKEY_INVALID: ErrorReason.ValueType  # 1104
 """A passkey ceremony failed: unknown, spent or expired challenge, wrong

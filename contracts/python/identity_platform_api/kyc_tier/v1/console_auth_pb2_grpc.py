@@ -100,9 +100,12 @@ class ConsoleAuthServiceServicer:
     """
 
     def Login(self, request, context):
-        """Login with email and password.
+        """Login with email and password. Failures are throttled per email
+        address, known or not, with the same answers for both (no account
+        enumeration): backoff after 2 failures, a lock after 5.
         Errors: UNAUTHENTICATED / CREDENTIALS_INVALID; RESOURCE_EXHAUSTED /
-        RATE_LIMITED.
+        RATE_LIMITED or ACCOUNT_LOCKED (metadata retry_after_seconds);
+        PERMISSION_DENIED / PASSKEY_REQUIRED.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

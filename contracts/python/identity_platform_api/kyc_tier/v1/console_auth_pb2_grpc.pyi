@@ -39,9 +39,12 @@ class ConsoleAuthServiceStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> ConsoleAuthServiceAsyncStub: ...
     Login: _grpc.UnaryUnaryMultiCallable[_console_auth_pb2.LoginRequest, _console_auth_pb2.LoginResponse]
-    """Login with email and password.
+    """Login with email and password. Failures are throttled per email
+    address, known or not, with the same answers for both (no account
+    enumeration): backoff after 2 failures, a lock after 5.
     Errors: UNAUTHENTICATED / CREDENTIALS_INVALID; RESOURCE_EXHAUSTED /
-    RATE_LIMITED.
+    RATE_LIMITED or ACCOUNT_LOCKED (metadata retry_after_seconds);
+    PERMISSION_DENIED / PASSKEY_REQUIRED.
     """
     Logout: _grpc.UnaryUnaryMultiCallable[_console_auth_pb2.LogoutRequest, _console_auth_pb2.LogoutResponse]
     """Logout ends the caller's session (audited).
@@ -99,9 +102,12 @@ class ConsoleAuthServiceAsyncStub(ConsoleAuthServiceStub):
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     Login: _aio.UnaryUnaryMultiCallable[_console_auth_pb2.LoginRequest, _console_auth_pb2.LoginResponse]  # type: ignore[assignment]
-    """Login with email and password.
+    """Login with email and password. Failures are throttled per email
+    address, known or not, with the same answers for both (no account
+    enumeration): backoff after 2 failures, a lock after 5.
     Errors: UNAUTHENTICATED / CREDENTIALS_INVALID; RESOURCE_EXHAUSTED /
-    RATE_LIMITED.
+    RATE_LIMITED or ACCOUNT_LOCKED (metadata retry_after_seconds);
+    PERMISSION_DENIED / PASSKEY_REQUIRED.
     """
     Logout: _aio.UnaryUnaryMultiCallable[_console_auth_pb2.LogoutRequest, _console_auth_pb2.LogoutResponse]  # type: ignore[assignment]
     """Logout ends the caller's session (audited).
@@ -161,9 +167,12 @@ class ConsoleAuthServiceServicer:
         request: _console_auth_pb2.LoginRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_console_auth_pb2.LoginResponse, _abc.Awaitable[_console_auth_pb2.LoginResponse]]:
-        """Login with email and password.
+        """Login with email and password. Failures are throttled per email
+        address, known or not, with the same answers for both (no account
+        enumeration): backoff after 2 failures, a lock after 5.
         Errors: UNAUTHENTICATED / CREDENTIALS_INVALID; RESOURCE_EXHAUSTED /
-        RATE_LIMITED.
+        RATE_LIMITED or ACCOUNT_LOCKED (metadata retry_after_seconds);
+        PERMISSION_DENIED / PASSKEY_REQUIRED.
         """
 
     def Logout(
