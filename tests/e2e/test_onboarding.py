@@ -716,7 +716,7 @@ async def test_erasure_retires_the_face_destroys_the_keys_and_answers(e2e) -> No
     assert live["enrollmentId"], live
 
     erased = await partner.ok(
-        "POST", f"/api/identity/customers/{customer_id}/erase", {"reason": "customer request"}
+        "POST", f"/api/identity/customers/{customer_id}/erase", {"reason": "data_subject_request"}
     )
     assert erased["customerId"] == customer_id
     assert erased["erasedAt"]

@@ -348,7 +348,7 @@ async def test_an_erased_customer_is_refused_without_an_attempt(
     kyc_core, kyc_fakes, kyc_org
 ) -> None:
     customer_id = await new_customer(kyc_core, kyc_fakes, kyc_org)
-    await kyc_core.erasure.erase(kyc_org, customer_id, "customer request")
+    await kyc_core.erasure.erase(kyc_org, customer_id, "data_subject_request")
     with pytest.raises(DomainError) as refused:
         await step_up(kyc_core, kyc_org, customer_id)
     assert refused.value.reason == "CUSTOMER_ERASED"

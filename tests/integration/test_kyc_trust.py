@@ -285,6 +285,43 @@ async def test_a_legal_hold_refuses_erasure(core: KycTierCore, fakes: KycFakes) 
     assert customer.status == "active" and customer.nik_sealed is not None
 
 
+@pytest.mark.parametrize(
+    "reason",
+    [
+        "customer Siti Rahayu asked",  # prose: a name cannot be recognised
+        "3171234567890001",
+        "asked-by-ani@example.co.id",
+        "call_081234567890",
+        "case\n7",
+        "x" * 65,
+    ],
+)
+async def test_a_reason_that_is_not_a_code_is_refused_and_nothing_is_written(
+    core: KycTierCore, fakes: KycFakes, reason: str
+) -> None:
+    """Reasons are chained into the audit log, which is never erased: only
+    codes reach it, nothing that could name the customer."""
+    org_id = await new_org(core)
+    customer_id = await onboarded(core, fakes, org_id)
+    for attempt in (
+        lambda: core.erasure.erase(org_id, customer_id, reason),
+        lambda: core.erasure.set_legal_hold(org_id, customer_id, True, reason),
+    ):
+        with pytest.raises(DomainError) as refused:
+            await attempt()
+        assert (refused.value.reason, refused.value.metadata["field"]) == (
+            "INVALID_FIELD",
+            "reason",
+        )
+        assert reason not in refused.value.message
+    assert fakes.matcher.shredded == set()
+    assert await rows(core, models.Erasure, customer_id=customer_id) == []
+    (customer,) = await rows(core, models.Customer, customer_id=customer_id)
+    assert customer.status == "active" and customer.legal_hold_since is None
+    for action in ("customer.erase", "customer.legal_hold"):
+        assert await rows(core, models.AuditOutbox, action=action) == []
+
+
 async def test_the_eleventh_erasure_in_five_minutes_is_refused(
     core: KycTierCore, fakes: KycFakes
 ) -> None:

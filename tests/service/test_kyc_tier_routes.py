@@ -197,7 +197,7 @@ async def test_erase_answers_with_what_it_destroyed(database_url, client, kyc_ti
     customer_id = await partner.new_customer()
     fakes.matcher.enroll_reference(customer_id)
     response = await partner.post(
-        f"/api/identity/customers/{customer_id}/erase", {"reason": "customer request"}
+        f"/api/identity/customers/{customer_id}/erase", {"reason": "data_subject_request"}
     )
     assert response.status_code == 200, response.text
     erased = response.json()
@@ -266,6 +266,28 @@ async def test_erase_refusals(database_url, client) -> None:
     )
     customer = (await partner.get(f"/api/identity/customers/{customer_id}")).json()["customer"]
     assert customer["status"] == "CUSTOMER_STATUS_ACTIVE"
+
+
+async def test_an_erasure_or_legal_hold_reason_in_prose_is_refused(
+    database_url, client, kyc_tier, fakes
+) -> None:
+    """The reason is chained into the audit log, which is never erased."""
+    _, internal = await partner_for(database_url, client, "public", "internal")
+    customer_id = await internal.new_customer()
+    for path, body in (
+        ("erase", {"reason": "Siti Rahayu asked by phone"}),
+        ("legal-hold", {"hold": True, "reason": "NIK 3171234567890001"}),
+    ):
+        error = assert_error(
+            await internal.post(f"/api/identity/customers/{customer_id}/{path}", body),
+            400,
+            "INVALID_FIELD",
+        )
+        assert error["metadata"]["field"] == "reason"
+        assert "Siti" not in error["message"] and "3171" not in error["message"]
+    customer = (await internal.get(f"/api/identity/customers/{customer_id}")).json()["customer"]
+    assert customer["status"] == "CUSTOMER_STATUS_ACTIVE" and not customer.get("legalHold")
+    assert customer_id not in fakes.matcher.shredded
 
 
 async def test_a_legal_hold_refuses_erasure_until_it_is_lifted(

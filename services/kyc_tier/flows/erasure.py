@@ -43,16 +43,16 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from identity_runtime import context
-from identity_runtime.errors import DomainError, invalid_field
+from identity_runtime.errors import DomainError
 from identity_runtime.logs import get_logger
 from identity_store.types import utcnow
 from services.kyc_tier import customers, erasures, outbox, records, retention_overrides
 from services.kyc_tier.erasures import (
     MARK_ERASED,
-    MAX_REASON_LENGTH,
     PERSONAL_DATA,
     RETIRE,
     SHRED,
+    check_reason,
 )
 from services.kyc_tier.pii import PiiVault
 from services.kyc_tier.ports import Clock, Matcher
@@ -89,8 +89,7 @@ class ErasureFlow:
     fault: FaultHook | None = None
 
     async def erase(self, org_id: str, customer_id: str, reason: str) -> ErasureResult:
-        if len(reason) > MAX_REASON_LENGTH:
-            raise invalid_field("reason", f"must be at most {MAX_REASON_LENGTH} characters")
+        check_reason(reason)
         erasure_id, leased = await self._request(org_id, customer_id, reason)
         self._hook("recorded")
         await self.carry_out(erasure_id, leased=leased)
@@ -196,8 +195,7 @@ class ErasureFlow:
     async def set_legal_hold(
         self, org_id: str, customer_id: str, hold: bool, reason: str
     ) -> customers.CustomerView:
-        if len(reason) > MAX_REASON_LENGTH:
-            raise invalid_field("reason", f"must be at most {MAX_REASON_LENGTH} characters")
+        check_reason(reason)
         return await self.store.write(
             lambda s: customers.set_legal_hold(s, org_id, customer_id, hold, reason, self.clock())
         )

@@ -206,7 +206,11 @@ class EraseCustomerRequest(_message.Message):
     REASON_FIELD_NUMBER: _builtins.int
     customer_id: _builtins.str
     reason: _builtins.str
-    """Why (for the audit record): "data_subject_request", "account_closed"."""
+    """Why, as a code for the audit record: "data_subject_request",
+    "account_closed", "case-2026-114". Up to 64 characters, letters, digits
+    and _ . : - only, no run of 9 or more digits: the audit log is never
+    erased, so prose (which could name the customer) is refused.
+    """
     def __init__(
         self,
         *,
@@ -326,7 +330,7 @@ class SetLegalHoldRequest(_message.Message):
     hold: _builtins.bool
     """True places the hold, false lifts it."""
     reason: _builtins.str
-    """Why (a code such as a case reference; no personal data), up to 64 characters."""
+    """Why, as a code (a case reference): as EraseCustomerRequest.reason."""
     def __init__(
         self,
         *,

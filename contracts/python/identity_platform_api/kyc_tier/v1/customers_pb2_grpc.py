@@ -123,7 +123,8 @@ class CustomerServiceServicer:
         (HTTP 409: the customer is under a legal hold); RESOURCE_EXHAUSTED /
         RATE_LIMITED (10 erasures per 5 minutes per organisation, counted by the
         gateway and again in kyc-tier's database, so every gateway replica and
-        direct gRPC callers share the limit).
+        direct gRPC callers share the limit); INVALID_ARGUMENT / INVALID_FIELD
+        (reason not a code: see EraseCustomerRequest.reason).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -133,7 +134,8 @@ class CustomerServiceServicer:
         """SetLegalHold places or lifts a legal hold on a customer (internal scope).
         While held, EraseCustomer is refused with LEGAL_HOLD. Audited.
         Errors: NOT_FOUND / CUSTOMER_NOT_FOUND; INVALID_ARGUMENT / INVALID_FIELD
-        (reason longer than 64 characters); FAILED_PRECONDITION / CUSTOMER_ERASED.
+        (reason not a code, as EraseCustomerRequest.reason); FAILED_PRECONDITION
+        / CUSTOMER_ERASED.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

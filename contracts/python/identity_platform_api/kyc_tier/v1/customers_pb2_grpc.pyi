@@ -72,13 +72,15 @@ class CustomerServiceStub:
     (HTTP 409: the customer is under a legal hold); RESOURCE_EXHAUSTED /
     RATE_LIMITED (10 erasures per 5 minutes per organisation, counted by the
     gateway and again in kyc-tier's database, so every gateway replica and
-    direct gRPC callers share the limit).
+    direct gRPC callers share the limit); INVALID_ARGUMENT / INVALID_FIELD
+    (reason not a code: see EraseCustomerRequest.reason).
     """
     SetLegalHold: _grpc.UnaryUnaryMultiCallable[_customers_pb2.SetLegalHoldRequest, _customers_pb2.SetLegalHoldResponse]
     """SetLegalHold places or lifts a legal hold on a customer (internal scope).
     While held, EraseCustomer is refused with LEGAL_HOLD. Audited.
     Errors: NOT_FOUND / CUSTOMER_NOT_FOUND; INVALID_ARGUMENT / INVALID_FIELD
-    (reason longer than 64 characters); FAILED_PRECONDITION / CUSTOMER_ERASED.
+    (reason not a code, as EraseCustomerRequest.reason); FAILED_PRECONDITION
+    / CUSTOMER_ERASED.
     """
     SetRetentionOverride: _grpc.UnaryUnaryMultiCallable[_customers_pb2.SetRetentionOverrideRequest, _customers_pb2.SetRetentionOverrideResponse]
     """SetRetentionOverride lengthens one of the organisation's retention
@@ -134,13 +136,15 @@ class CustomerServiceAsyncStub(CustomerServiceStub):
     (HTTP 409: the customer is under a legal hold); RESOURCE_EXHAUSTED /
     RATE_LIMITED (10 erasures per 5 minutes per organisation, counted by the
     gateway and again in kyc-tier's database, so every gateway replica and
-    direct gRPC callers share the limit).
+    direct gRPC callers share the limit); INVALID_ARGUMENT / INVALID_FIELD
+    (reason not a code: see EraseCustomerRequest.reason).
     """
     SetLegalHold: _aio.UnaryUnaryMultiCallable[_customers_pb2.SetLegalHoldRequest, _customers_pb2.SetLegalHoldResponse]  # type: ignore[assignment]
     """SetLegalHold places or lifts a legal hold on a customer (internal scope).
     While held, EraseCustomer is refused with LEGAL_HOLD. Audited.
     Errors: NOT_FOUND / CUSTOMER_NOT_FOUND; INVALID_ARGUMENT / INVALID_FIELD
-    (reason longer than 64 characters); FAILED_PRECONDITION / CUSTOMER_ERASED.
+    (reason not a code, as EraseCustomerRequest.reason); FAILED_PRECONDITION
+    / CUSTOMER_ERASED.
     """
     SetRetentionOverride: _aio.UnaryUnaryMultiCallable[_customers_pb2.SetRetentionOverrideRequest, _customers_pb2.SetRetentionOverrideResponse]  # type: ignore[assignment]
     """SetRetentionOverride lengthens one of the organisation's retention
@@ -213,7 +217,8 @@ class CustomerServiceServicer:
         (HTTP 409: the customer is under a legal hold); RESOURCE_EXHAUSTED /
         RATE_LIMITED (10 erasures per 5 minutes per organisation, counted by the
         gateway and again in kyc-tier's database, so every gateway replica and
-        direct gRPC callers share the limit).
+        direct gRPC callers share the limit); INVALID_ARGUMENT / INVALID_FIELD
+        (reason not a code: see EraseCustomerRequest.reason).
         """
 
     def SetLegalHold(
@@ -224,7 +229,8 @@ class CustomerServiceServicer:
         """SetLegalHold places or lifts a legal hold on a customer (internal scope).
         While held, EraseCustomer is refused with LEGAL_HOLD. Audited.
         Errors: NOT_FOUND / CUSTOMER_NOT_FOUND; INVALID_ARGUMENT / INVALID_FIELD
-        (reason longer than 64 characters); FAILED_PRECONDITION / CUSTOMER_ERASED.
+        (reason not a code, as EraseCustomerRequest.reason); FAILED_PRECONDITION
+        / CUSTOMER_ERASED.
         """
 
     def SetRetentionOverride(
