@@ -47,6 +47,9 @@ MAX_TOP_K = 100
 DEFAULT_TOP_K = 10
 # Most (customer, probe) pairs one VerifyBatch call takes.
 MAX_VERIFY_BATCH = 256
+# The metric's reference_source of a supplied reference embedding: a partner's
+# image, or another frame of the probe's own capture (kyc-tier's flash check).
+SUPPLIED_BY_PARTNER, CAPTURE_FRAME = "reference_embedding", "capture_frame"
 
 
 @dataclass(frozen=True)
@@ -113,8 +116,10 @@ class MatchingEngine:
         customer_id: str | None,
         reference: EmbeddingInput | None,
         threshold: float | None = None,
+        supplied_source: str = SUPPLIED_BY_PARTNER,
     ) -> VerifyResult:
-        """`threshold` is the organisation's (None = the deployment's default)."""
+        """`threshold` is the organisation's (None = the deployment's default);
+        `supplied_source` labels a supplied reference's score in the metric."""
         probe_vector = validate_embedding("probe", probe.contract, probe.values, self.contract)
         applied = self.profile.threshold(threshold)
         if customer_id is None and reference is None:
@@ -123,7 +128,7 @@ class MatchingEngine:
             reference_vector = validate_embedding(
                 "reference_embedding", reference.contract, reference.values, self.contract
             )
-            enrollment_id, source = "", ""
+            enrollment_id, source, label = "", "", supplied_source
         else:
             validate_id("customer_id", customer_id or "")
             cached = self.templates.get(org_id, customer_id or "")
@@ -137,7 +142,8 @@ class MatchingEngine:
             # No await from here on: a cached vector is read before anything can wipe it.
             reference_vector = opened.vector
             enrollment_id, source = opened.enrollment_id, opened.source
-        return self._score(probe_vector, reference_vector, applied, enrollment_id, source)
+            label = source
+        return self._score(probe_vector, reference_vector, applied, enrollment_id, source, label)
 
     def _score(
         self,
@@ -146,12 +152,13 @@ class MatchingEngine:
         applied: float,
         enrollment_id: str,
         source: str,
+        label: str,
     ) -> VerifyResult:
+        """`label`: the metric's reference_source (the enrolled source, or what
+        a supplied reference is)."""
         # Unit vectors: rounding alone can take the product past +-1.
         score = min(1.0, max(-1.0, float(probe_vector @ reference_vector)))
-        metrics.match_score(
-            source or "reference_embedding", "match" if score >= applied else "no_match"
-        ).observe(score)
+        metrics.match_score(label, "match" if score >= applied else "no_match").observe(score)
         return VerifyResult(
             score=score,
             threshold=applied,
@@ -241,7 +248,12 @@ class MatchingEngine:
             assert isinstance(probe, np.ndarray)
             results.append(
                 self._score(
-                    probe, reference.vector, applied, reference.enrollment_id, reference.source
+                    probe,
+                    reference.vector,
+                    applied,
+                    reference.enrollment_id,
+                    reference.source,
+                    reference.source,
                 )
             )
         return results

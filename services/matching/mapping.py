@@ -7,7 +7,14 @@ from identity_platform_api.matching.v1 import matching_pb2
 from identity_runtime.convert import message
 from identity_runtime.errors import DomainError, invalid_field
 from services.matching.contract import SOURCE_PRIORITY, SOURCES_BY_PRIORITY, EmbeddingContract
-from services.matching.engine import EmbeddingInput, EnrollOutcome, SearchResult, VerifyResult
+from services.matching.engine import (
+    CAPTURE_FRAME,
+    SUPPLIED_BY_PARTNER,
+    EmbeddingInput,
+    EnrollOutcome,
+    SearchResult,
+    VerifyResult,
+)
 from services.matching.enrollments import EnrollmentRecord
 from services.matching.gallery import Hit
 
@@ -26,6 +33,17 @@ def contract_to_proto(contract: EmbeddingContract) -> types_pb2.EmbeddingContrac
 
 def embedding(message: types_pb2.Embedding) -> EmbeddingInput:
     return EmbeddingInput(contract=contract_from_proto(message.contract), values=message.values)
+
+
+def supplied_source(kind: int) -> str:
+    if kind == matching_pb2.SUPPLIED_REFERENCE_CAPTURE_FRAME:
+        return CAPTURE_FRAME
+    if kind in (
+        matching_pb2.SUPPLIED_REFERENCE_UNSPECIFIED,
+        matching_pb2.SUPPLIED_REFERENCE_PARTNER_IMAGE,
+    ):
+        return SUPPLIED_BY_PARTNER
+    raise invalid_field("supplied_reference", "unknown kind")
 
 
 def threshold(

@@ -45,6 +45,7 @@ class MatchingServiceServicer(
             if which == "reference_embedding"
             else None,
             threshold=mapping.threshold(request),
+            supplied_source=mapping.supplied_source(request.supplied_reference),
         )
         return mapping.verify_response(result)
 

@@ -8,6 +8,7 @@ import grpc
 import numpy as np
 import pytest
 import sqlalchemy as sa
+from prometheus_client import REGISTRY
 
 from identity_crypto import envelope, templates
 from identity_crypto.datakeys import new_key_id, wrap_context
@@ -240,6 +241,52 @@ async def test_a_step_up_promotion_supersedes_only_a_selfie_reference(sface_serv
             ), (customer, source)
         assert [e.source for e in (await client.list("cus_d")).enrollments] == [DUKCAPIL]
         assert len((await client.list("cus_s", True)).enrollments) == 2
+
+
+def _scores_observed(source: str) -> float:
+    return sum(
+        REGISTRY.get_sample_value(
+            "identity_match_score_count", {"reference_source": source, "outcome": outcome}
+        )
+        or 0.0
+        for outcome in ("match", "no_match")
+    )
+
+
+async def test_a_capture_frames_score_is_labelled_apart_from_partner_images(
+    sface_service,
+) -> None:
+    """kyc-tier's flash-frame check scores near 1: it must not move the
+    partner images' score distribution, which the drift alert watches."""
+    server, _ = sface_service
+    rng = np.random.default_rng(12)
+    face = unit(128, rng)
+    kinds = {
+        matching_pb2.SUPPLIED_REFERENCE_UNSPECIFIED: "reference_embedding",
+        matching_pb2.SUPPLIED_REFERENCE_PARTNER_IMAGE: "reference_embedding",
+        matching_pb2.SUPPLIED_REFERENCE_CAPTURE_FRAME: "capture_frame",
+    }
+    async with Client(server, "org_a") as client:
+        for kind, source in kinds.items():
+            before = {s: _scores_observed(s) for s in set(kinds.values())}
+            result = await client.verify(
+                near(face, 0.97, rng), reference=face, supplied_reference=kind
+            )
+            assert (
+                result.match and result.reference_source == types_pb2.ENROLLMENT_SOURCE_UNSPECIFIED
+            )
+            after = {s: _scores_observed(s) for s in before}
+            assert {s: after[s] - before[s] for s in after} == {
+                s: float(s == source) for s in after
+            }
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await client.verify(face, reference=face, supplied_reference=7)
+        info = error_info(status_from_rpc_error(caught.value))
+        assert (caught.value.code(), info.reason, info.metadata["field"]) == (
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "INVALID_FIELD",
+            "supplied_reference",
+        )
 
 
 async def test_thresholds_outside_the_accepted_range_are_refused(sface_service) -> None:

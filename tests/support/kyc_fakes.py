@@ -298,9 +298,14 @@ class FakeMatcher:
         return self._result(threshold, active[-1].enrollment_id)
 
     async def verify_reference(
-        self, probe: FaceEmbedding, reference: FaceEmbedding, threshold: float | None = None
+        self,
+        probe: FaceEmbedding,
+        reference: FaceEmbedding,
+        threshold: float | None = None,
+        capture_frame: bool = False,
     ) -> MatchResult:
-        if probe.vector == ("embedding-of", WITNESS):
+        if capture_frame:
+            assert probe.vector == ("embedding-of", WITNESS), "only the witness is a capture frame"
             self.verified.append(("frames", threshold))
             return replace(
                 self._result(threshold),

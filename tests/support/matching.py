@@ -106,9 +106,14 @@ class Client:
         reference=None,
         contract=SFACE,
         threshold: float | None = None,
+        supplied_reference: int = 0,
     ):
         """`threshold`: the organisation's (as kyc-tier sends it); None = matching's default."""
-        request = matching_pb2.VerifyRequest(probe=embedding(probe, contract), threshold=threshold)
+        request = matching_pb2.VerifyRequest(
+            probe=embedding(probe, contract),
+            threshold=threshold,
+            supplied_reference=supplied_reference,  # type: ignore[arg-type]
+        )
         if customer_id is not None:
             request.customer_id = customer_id
         else:

@@ -75,9 +75,14 @@ class GrpcMatcher:
         probe: ports.FaceEmbedding,
         reference: ports.FaceEmbedding,
         threshold: float | None = None,
+        capture_frame: bool = False,
     ) -> ports.MatchResult:
         request = matching_pb2.VerifyRequest(
-            probe=_embedding(probe), reference_embedding=_embedding(reference)
+            probe=_embedding(probe),
+            reference_embedding=_embedding(reference),
+            supplied_reference=matching_pb2.SUPPLIED_REFERENCE_CAPTURE_FRAME
+            if capture_frame
+            else matching_pb2.SUPPLIED_REFERENCE_PARTNER_IMAGE,
         )
         return await self._verify(request, threshold)
 

@@ -270,7 +270,7 @@ class FaceMatching:
         probe, witness = await asyncio.gather(
             self.embedder.embed(face.crops), self.embedder.embed(face.witness)
         )
-        return probe, await self.matcher.verify_reference(witness, probe)
+        return probe, await self.matcher.verify_reference(witness, probe, capture_frame=True)
 
     async def verify(
         self,

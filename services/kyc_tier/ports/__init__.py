@@ -97,8 +97,14 @@ class Matcher(Protocol):
     ) -> MatchResult: ...
 
     async def verify_reference(
-        self, probe: FaceEmbedding, reference: FaceEmbedding, threshold: float | None = None
-    ) -> MatchResult: ...
+        self,
+        probe: FaceEmbedding,
+        reference: FaceEmbedding,
+        threshold: float | None = None,
+        capture_frame: bool = False,
+    ) -> MatchResult:
+        """`capture_frame`: the reference is another frame of the probe's capture."""
+        ...
 
     async def list_enrollments(
         self, customer_id: str, include_retired: bool

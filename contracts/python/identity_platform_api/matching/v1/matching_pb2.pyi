@@ -8,6 +8,7 @@ from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from identity_platform_api.common.v1 import types_pb2 as _types_pb2
 import builtins as _builtins
 import sys
@@ -19,6 +20,23 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class _SuppliedReference:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _SuppliedReferenceEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_SuppliedReference.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    SUPPLIED_REFERENCE_UNSPECIFIED: _SuppliedReference.ValueType  # 0
+    SUPPLIED_REFERENCE_PARTNER_IMAGE: _SuppliedReference.ValueType  # 1
+    SUPPLIED_REFERENCE_CAPTURE_FRAME: _SuppliedReference.ValueType  # 2
+
+class SuppliedReference(_SuppliedReference, metaclass=_SuppliedReferenceEnumTypeWrapper): ...
+
+SUPPLIED_REFERENCE_UNSPECIFIED: SuppliedReference.ValueType  # 0
+SUPPLIED_REFERENCE_PARTNER_IMAGE: SuppliedReference.ValueType  # 1
+SUPPLIED_REFERENCE_CAPTURE_FRAME: SuppliedReference.ValueType  # 2
+Global___SuppliedReference: _TypeAlias = SuppliedReference  # noqa: Y015
 
 @_typing.final
 class Enrollment(_message.Message):
@@ -205,12 +223,21 @@ class VerifyRequest(_message.Message):
     CUSTOMER_ID_FIELD_NUMBER: _builtins.int
     REFERENCE_EMBEDDING_FIELD_NUMBER: _builtins.int
     THRESHOLD_FIELD_NUMBER: _builtins.int
+    SUPPLIED_REFERENCE_FIELD_NUMBER: _builtins.int
     customer_id: _builtins.str
     """Match against this customer's active reference."""
     threshold: _builtins.float
     """The organisation's match threshold (cosine). Unset = the deployment's
     default threshold. Outside the deployment's accepted range:
     INVALID_ARGUMENT / INVALID_FIELD "threshold".
+    """
+    supplied_reference: Global___SuppliedReference.ValueType
+    """What a reference_embedding is, for the identity_match_score metric's
+    reference_source label only (ignored with customer_id): unset, an image
+    the partner supplied ("reference_embedding"); or another frame of the
+    probe's own capture ("capture_frame": kyc-tier's check that the flash
+    frames show the baseline's person), which scores far higher and must
+    not move the partner images' score distribution (the drift alert).
     """
     @_builtins.property
     def probe(self) -> _types_pb2.Embedding: ...
@@ -227,10 +254,11 @@ class VerifyRequest(_message.Message):
         customer_id: _builtins.str = ...,
         reference_embedding: _types_pb2.Embedding | None = ...,
         threshold: _builtins.float | None = ...,
+        supplied_reference: Global___SuppliedReference.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_threshold", b"_threshold", "customer_id", b"customer_id", "probe", b"probe", "reference", b"reference", "reference_embedding", b"reference_embedding", "threshold", b"threshold"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_threshold", b"_threshold", "customer_id", b"customer_id", "probe", b"probe", "reference", b"reference", "reference_embedding", b"reference_embedding", "threshold", b"threshold"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_threshold", b"_threshold", "customer_id", b"customer_id", "probe", b"probe", "reference", b"reference", "reference_embedding", b"reference_embedding", "supplied_reference", b"supplied_reference", "threshold", b"threshold"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__threshold: _TypeAlias = _typing.Literal["threshold"]  # noqa: Y015
     _WhichOneofArgType__threshold: _TypeAlias = _typing.Literal["_threshold", b"_threshold"]  # noqa: Y015
