@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import os
 import sqlite3
 import threading
 import time
@@ -40,8 +41,16 @@ SQLITE_FILE = "identity.db"
 
 
 def default_sqlite_url(data_dir: Path) -> str:
-    data_dir.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{data_dir / SQLITE_FILE}"
+    """The data directory's embedded database, its files readable by their
+    owner only (0600; SQLite gives its journal files the database file's
+    mode): it holds personal data. A directory made here is 0700."""
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    database = data_dir / SQLITE_FILE
+    os.close(os.open(database, os.O_RDWR | os.O_CREAT, 0o600))
+    for path in (database, *(Path(f"{database}{suffix}") for suffix in ("-wal", "-shm"))):
+        if path.exists():
+            path.chmod(0o600)
+    return f"sqlite:///{database}"
 
 
 class _SerialisedConnection(sqlite3.Connection):

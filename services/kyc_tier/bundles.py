@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from identity_capture.digest import DigestInput, bundle_sha256
@@ -124,6 +124,16 @@ def store_sealed(
         )
     )
     return bundle_id
+
+
+def forget_customer(session: Session, org_id: str, customer_id: str) -> None:
+    """An erasure deletes the customer's sealed frames at once (the retention
+    table's `erased_frames`), in the transaction that destroys their key."""
+    session.execute(
+        delete(models.CaptureBundle).where(
+            models.CaptureBundle.org_id == org_id, models.CaptureBundle.customer_id == customer_id
+        )
+    )
 
 
 def open_passed_capture(

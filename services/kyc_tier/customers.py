@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from identity_ktp.nik import RULE_MESSAGES, validate_nik, wib_date
 from identity_runtime.convert import same_named
 from identity_runtime.errors import AlreadyExists, InvalidArgument, NotFound, invalid_field
-from services.kyc_tier import idempotency, models, outbox, records, search_index, tiers
+from services.kyc_tier import bundles, idempotency, models, outbox, records, search_index, tiers
 from services.kyc_tier.paging import Page, newest_first
 from services.kyc_tier.pii import PiiVault
 from services.kyc_tier.ports import Reason
@@ -216,11 +216,13 @@ PERSONAL_COLUMNS = ("full_name", "email", "phone", "nik_sealed", "nik_hash", "ni
 
 
 def erase_personal_data(session: Session, vault: PiiVault, customer: models.Customer) -> int:
-    """Remove personal fields and destroy the customer's kyc-tier keys (the
-    NIK's and the capture bundles', and the responses an Idempotency-Key
-    kept about them); the erasure marks the customer erased in its last step."""
+    """Remove personal fields, the sealed capture frames and the responses an
+    Idempotency-Key kept about the customer, and destroy their kyc-tier keys
+    (the NIK's and the capture bundles'); the erasure marks the customer
+    erased in its last step."""
     search_index.forget_customer(session, customer.customer_id)
     idempotency.forget_customer(session, customer.org_id, customer.customer_id)
+    bundles.forget_customer(session, customer.org_id, customer.customer_id)
     for column in PERSONAL_COLUMNS:
         setattr(customer, column, None)
     return vault.destroy(session, customer)

@@ -173,6 +173,8 @@ async def assert_fully_erased(core: KycTierCore, fakes: KycFakes, customer_id: s
     assert personal == (None,) * 6
     keys = await rows(core, models.DataKey, customer_id=customer_id)
     assert keys and all(k.destroyed_at is not None and k.wrapped_key is None for k in keys)
+    # The sealed frames are deleted at once (the retention table's erased_frames).
+    assert await rows(core, models.CaptureBundle, customer_id=customer_id) == []
     assert customer_id in fakes.matcher.shredded
     assert not any(e.active for e in fakes.matcher.enrollments[customer_id])
     (record,) = await rows(core, models.Erasure, customer_id=customer_id)

@@ -14,6 +14,7 @@ import numpy as np
 
 from identity_platform_api.common.v1 import types_pb2
 from identity_platform_api.kyc_tier.v1 import resources_pb2
+from identity_runtime.errors import Unavailable
 from services.kyc_tier import bundles, models, records
 from tests.service import test_console_dashboard as dashboard
 from tests.service.test_console_dashboard import NIK, OTHER_NIK, held_for_review, org_with_analyst
@@ -120,6 +121,40 @@ async def test_review_portrait_refusals(
     assert_error(await mine.analyst.get(duplicate), 404, "PORTRAIT_NOT_FOUND")
     reads = await rows(kyc_tier.core, models.AuditOutbox, action="capture_bundle.read")
     assert [e for e in reads if e.org_id in (mine.org_id, theirs.org_id)] == []
+
+
+async def test_no_portrait_of_a_customer_once_their_erasure_is_requested(
+    database_url: str, client: Any, kyc_tier: Any, fakes: Any
+) -> None:
+    """From the erasure request on nothing of the customer is opened: while
+    the erasure waits for matching (the capture's key still alive) and once
+    it is complete (the key destroyed, never a 400 KEY_DESTROYED), the
+    portrait is the contract's 404 PORTRAIT_NOT_FOUND and no read is audited."""
+    mine = await org_with_analyst(client, database_url)
+    customer_id = await mine.customer(client, nik=NIK)
+    await seal_capture(kyc_tier.core, mine.org_id, customer_id, SELFIE)
+    held = fakes.matcher.enroll_reference(customer_id, active=False)
+    review_id = await held_for_review(kyc_tier.core, mine.org_id, customer_id, held)
+    path = f"/api/identity/review-queue/{review_id}/portraits/{customer_id}"
+    erase = f"/api/identity/customers/{customer_id}/erase"
+    working_shred = fakes.matcher.shred
+
+    async def down(customer_id: str) -> int:
+        raise Unavailable("matching is unavailable")
+
+    fakes.matcher.shred = down
+    try:
+        pending = await client.post(erase, json={"reason": "request"}, headers=bearer(mine.key))
+        assert pending.status_code == 200, pending.text
+        assert pending.json()["state"] == "ERASURE_STATE_IN_PROGRESS"
+        assert_error(await mine.analyst.get(path), 404, "PORTRAIT_NOT_FOUND")
+    finally:
+        fakes.matcher.shred = working_shred
+    done = await client.post(erase, json={"reason": "request"}, headers=bearer(mine.key))
+    assert done.json()["state"] == "ERASURE_STATE_COMPLETED", done.text
+    assert_error(await mine.analyst.get(path), 404, "PORTRAIT_NOT_FOUND")
+    reads = await rows(kyc_tier.core, models.AuditOutbox, action="capture_bundle.read")
+    assert [e for e in reads if e.org_id == mine.org_id] == []
 
 
 def test_the_portrait_route_is_documented_as_a_jpeg() -> None:

@@ -93,7 +93,8 @@ class DashboardFlow:
 
     async def review_portrait(self, org_id: str, review_id: str, customer_id: str) -> bytes:
         """The face crop (JPEG) of one of a review item's customers, from that
-        customer's newest retained sealed capture; the read is audited."""
+        customer's newest retained sealed capture; the read is audited. A customer
+        whose erasure was requested (erasing or erased) has none."""
         if self.codec is None:
             raise NotFound("no capture codec configured", "PORTRAIT_NOT_FOUND")
         codec = self.codec
@@ -106,6 +107,10 @@ class DashboardFlow:
                 or customer_id not in (item.customer_id, *duplicate_customers(item))
             ):
                 raise NotFound("no such review item", "REVIEW_NOT_FOUND")
+            subject = session.get(models.Customer, customer_id)
+            if subject is None or subject.org_id != org_id or subject.status != "active":
+                # From an erasure's request on, nothing of the customer is opened.
+                raise NotFound("no retained capture for that customer", "PORTRAIT_NOT_FOUND")
             bundles = models.CaptureBundle
             newest = session.scalars(
                 select(bundles)

@@ -14,8 +14,9 @@
    once it has happened:
      matching.retire        matching retires the customer's face references
      matching.shred         matching destroys the template key
-     kyc.personal_data      personal fields cleared, NIK and bundle keys
-                            destroyed, and the step marked: one transaction
+     kyc.personal_data      personal fields and sealed frames deleted, NIK
+                            and bundle keys destroyed, and the step marked:
+                            one transaction
      kyc.mark_erased        status erased, tier settled to none, erasure
                             completed, audit entry: one transaction
    A step that fails (a dependency down) leaves the erasure `requested`; a
@@ -26,7 +27,7 @@
 3. **The reply is a receipt**: what was destroyed so far, what is retained
    and until when (verification rows, the retired enrollment rows and the
    audit log stay 7 years as regulated records; the capture frames are
-   unreadable at once, their key destroyed).
+   deleted at once, with their key).
 
 The database side is `erasures.py` (request, steps), `receipts.py` (the
 receipt) and `customers.py` (legal hold).
