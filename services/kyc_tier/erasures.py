@@ -46,7 +46,11 @@ RETIRE = "matching.retire"
 SHRED = "matching.shred"
 PERSONAL_DATA = "kyc.personal_data"
 MARK_ERASED = "kyc.mark_erased"
-STEPS = (RETIRE, SHRED, PERSONAL_DATA, MARK_ERASED)
+# Personal data first: it needs nothing but kyc-tier's own database, so a
+# matching outage cannot leave the name, NIK and frames readable while the
+# erasure waits for the worker. (Positions are stored with each erasure: one
+# requested under another order keeps it.)
+STEPS = (PERSONAL_DATA, RETIRE, SHRED, MARK_ERASED)
 # What each step destroys (the receipt's `destroyed`, once the step is done).
 DESTROYS = {
     RETIRE: ("face_references_retired",),

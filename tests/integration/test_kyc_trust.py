@@ -264,9 +264,18 @@ async def test_an_erasure_whose_dependency_is_down_is_finished_by_the_worker(
     fakes.matcher.shred = down  # type: ignore[method-assign]
     receipt = await core.erasure.erase(org_id, customer_id, "")
     assert receipt.state == "in_progress" and receipt.erased_at is None
-    assert receipt.destroyed == ("face_references_retired",)
+    assert receipt.destroyed == (
+        "personal_fields",
+        "nik_key",
+        "capture_bundle_key",
+        "face_references_retired",
+    )
     (record,) = await rows(core, models.Erasure, customer_id=customer_id)
     assert (record.state, record.last_error) == ("requested", "DEPENDENCY_UNAVAILABLE")
+    # While matching is down, the personal data is already gone.
+    (customer,) = await rows(core, models.Customer, customer_id=customer_id)
+    assert (customer.full_name, customer.nik_sealed, customer.nik_hash) == (None, None, None)
+    assert await rows(core, models.CaptureBundle, customer_id=customer_id) == []
 
     fakes.matcher.shred = working_shred  # type: ignore[method-assign]
     assert await core.erasure.resume_pending() == 1

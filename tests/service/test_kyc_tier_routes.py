@@ -227,12 +227,14 @@ async def test_erase_answers_with_what_it_destroyed(database_url, client, kyc_ti
     # The receipt: what was destroyed, what is retained and until when.
     assert erased["state"] == "ERASURE_STATE_COMPLETED"
     assert erased["erasureId"].startswith("era_") and erased["requestedAt"]
+    # In the order the steps run: kyc-tier's own first (a matching outage
+    # must not leave the personal data readable).
     assert erased["destroyed"] == [
-        "face_references_retired",
-        "face_template_key",
         "personal_fields",
         "nik_key",
         "capture_bundle_key",
+        "face_references_retired",
+        "face_template_key",
     ]
     retained = {r["record"]: r for r in erased["retained"]}
     assert set(retained) == {"verifications", "face_enrollment_rows", "audit_log"}

@@ -292,8 +292,9 @@ class EraseCustomerResponse(_message.Message):
     def requested_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def destroyed(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """What is destroyed so far: "face_references_retired",
-        "face_template_key", "personal_fields", "nik_key", "capture_bundle_key".
+        """What is destroyed so far, in the order it happened: "personal_fields",
+        "nik_key", "capture_bundle_key", "face_references_retired",
+        "face_template_key".
         """
 
     @_builtins.property

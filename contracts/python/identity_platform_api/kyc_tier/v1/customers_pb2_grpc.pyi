@@ -58,10 +58,11 @@ class CustomerServiceStub:
     EraseCustomer: _grpc.UnaryUnaryMultiCallable[_customers_pb2.EraseCustomerRequest, _customers_pb2.EraseCustomerResponse]
     """EraseCustomer erases a customer under UU PDP, irreversibly. The request
     is recorded first (from then on every flow refuses the customer with
-    CUSTOMER_ERASED), then carried out step by step: matching retires the
-    face references and shreds the template key; kyc-tier removes the
-    personal fields and destroys the NIK and capture-bundle keys; the
-    customer is marked erased and the erasure audited. Each step is
+    CUSTOMER_ERASED), then carried out step by step: kyc-tier removes the
+    personal fields and destroys the NIK and capture-bundle keys (first: a
+    matching outage cannot leave them readable); matching retires the face
+    references and shreds the template key; the customer is marked erased
+    and the erasure audited. Each step is
     idempotent and resumed after a crash (at start-up and by a background
     worker), so an erasure never stays half done. The answer is a receipt:
     what was destroyed and what is retained until when (verification rows,
@@ -122,10 +123,11 @@ class CustomerServiceAsyncStub(CustomerServiceStub):
     EraseCustomer: _aio.UnaryUnaryMultiCallable[_customers_pb2.EraseCustomerRequest, _customers_pb2.EraseCustomerResponse]  # type: ignore[assignment]
     """EraseCustomer erases a customer under UU PDP, irreversibly. The request
     is recorded first (from then on every flow refuses the customer with
-    CUSTOMER_ERASED), then carried out step by step: matching retires the
-    face references and shreds the template key; kyc-tier removes the
-    personal fields and destroys the NIK and capture-bundle keys; the
-    customer is marked erased and the erasure audited. Each step is
+    CUSTOMER_ERASED), then carried out step by step: kyc-tier removes the
+    personal fields and destroys the NIK and capture-bundle keys (first: a
+    matching outage cannot leave them readable); matching retires the face
+    references and shreds the template key; the customer is marked erased
+    and the erasure audited. Each step is
     idempotent and resumed after a crash (at start-up and by a background
     worker), so an erasure never stays half done. The answer is a receipt:
     what was destroyed and what is retained until when (verification rows,
@@ -203,10 +205,11 @@ class CustomerServiceServicer:
     ) -> _typing.Union[_customers_pb2.EraseCustomerResponse, _abc.Awaitable[_customers_pb2.EraseCustomerResponse]]:
         """EraseCustomer erases a customer under UU PDP, irreversibly. The request
         is recorded first (from then on every flow refuses the customer with
-        CUSTOMER_ERASED), then carried out step by step: matching retires the
-        face references and shreds the template key; kyc-tier removes the
-        personal fields and destroys the NIK and capture-bundle keys; the
-        customer is marked erased and the erasure audited. Each step is
+        CUSTOMER_ERASED), then carried out step by step: kyc-tier removes the
+        personal fields and destroys the NIK and capture-bundle keys (first: a
+        matching outage cannot leave them readable); matching retires the face
+        references and shreds the template key; the customer is marked erased
+        and the erasure audited. Each step is
         idempotent and resumed after a crash (at start-up and by a background
         worker), so an erasure never stays half done. The answer is a receipt:
         what was destroyed and what is retained until when (verification rows,
