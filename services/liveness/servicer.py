@@ -10,6 +10,7 @@ from identity_runtime import context
 from identity_runtime.server import CoreServicer
 from services.liveness import mapping
 from services.liveness.bootstrap import LivenessCore
+from services.liveness.devices import forget_customer_devices
 
 
 class LivenessServiceServicer(
@@ -35,6 +36,16 @@ class LivenessServiceServicer(
             request.platform,
         )
         return pb.RegisterDeviceResponse(device=mapping.device(record), created=created)
+
+    async def ForgetCustomerDevices(
+        self, request: pb.ForgetCustomerDevicesRequest, _: Any
+    ) -> pb.ForgetCustomerDevicesResponse:
+        forgotten = await forget_customer_devices(
+            self.core.liveness.database, context.require_org(), request.customer_id
+        )
+        return pb.ForgetCustomerDevicesResponse(
+            devices_forgotten=forgotten.devices, challenges_forgotten=forgotten.challenges
+        )
 
     async def CheckLiveness(
         self, request: pb.CheckLivenessRequest, _: Any

@@ -403,6 +403,56 @@ async def test_a_device_registered_twice_with_another_key_is_refused(client) -> 
     assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
+async def test_an_erased_customers_devices_are_forgotten_and_their_bundles_refused(
+    client,
+) -> None:
+    """kyc-tier's erasure step: the devices (ids, public keys) and unanswered
+    challenges go; another customer's stay; the device id can then serve a
+    new customer, and the erased customer's signed bundles no longer verify."""
+    phone, tablet = await client.device("cus_gone"), await client.device("cus_gone", ED25519)
+    kept = await client.device("cus_kept")
+    answered, unanswered = await client.challenge("cus_gone"), await client.challenge("cus_gone")
+    frames = flash_frames(photo(SPOOF / "image_T1.jpg"), sequence(answered))
+    assert (await client.check(await client.capture(phone, answered, frames, "cus_gone"))).live
+    late = await client.capture(tablet, unanswered, frames, "cus_gone")
+
+    async def forget(customer_id: str) -> liveness_pb2.ForgetCustomerDevicesResponse:
+        return await client.liveness.ForgetCustomerDevices(
+            liveness_pb2.ForgetCustomerDevicesRequest(customer_id=customer_id),
+            metadata=client.metadata,
+        )
+
+    forgotten = await forget("cus_gone")
+    assert (forgotten.devices_forgotten, forgotten.challenges_forgotten) == (2, 1)
+    assert (await forget("cus_gone")).devices_forgotten == 0  # idempotent
+    # A bundle the erased customer's device signed before is refused now.
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await client.check(late)
+    assert (refused.value.code(), reason_of(refused)) == (
+        grpc.StatusCode.NOT_FOUND,
+        "DEVICE_NOT_FOUND",
+    )
+    # The same phone can be registered for someone else; the other customer's device still works.
+    reused = await client.liveness.RegisterDevice(
+        liveness_pb2.RegisterDeviceRequest(
+            device_id=phone.device_id,
+            customer_id="cus_new",
+            algorithm=types_pb2.KEY_ALGORITHM_ECDSA_P256_SHA256,
+            public_key=phone.public_key_pem(),
+        ),
+        metadata=client.metadata,
+    )
+    assert reused.created
+    challenge = await client.challenge("cus_kept")
+    frames = flash_frames(photo(SPOOF / "image_T1.jpg"), sequence(challenge))
+    assert (await client.check(await client.capture(kept, challenge, frames, "cus_kept"))).live
+    for bad in ("", "c" * 41):
+        with pytest.raises(grpc.aio.AioRpcError) as invalid:
+            await forget(bad)
+        assert invalid.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert error_info(status_from_rpc_error(invalid.value)).metadata["field"] == "customer_id"
+
+
 async def test_with_pad_disabled_decisions_say_challenge_only(quality_server, database) -> None:
     server = await start_service(
         LIVENESS, {"LIVENESS_DATABASE_URL": database, "LIVENESS_PAD_ENABLED": "false"}

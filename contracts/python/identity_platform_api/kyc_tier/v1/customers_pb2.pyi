@@ -54,7 +54,9 @@ class CreateCustomerRequest(_message.Message):
     EMAIL_FIELD_NUMBER: _builtins.int
     PHONE_FIELD_NUMBER: _builtins.int
     external_id: _builtins.str
-    """Partner's reference (unique per organisation), 1 to 128 characters."""
+    """Partner's reference (unique per organisation), 1 to 128 characters, not
+    starting with "erased:" (what an erased customer's becomes).
+    """
     full_name: _builtins.str
     nik: _builtins.str
     """16-digit NIK; optional at creation."""
@@ -294,7 +296,7 @@ class EraseCustomerResponse(_message.Message):
     def destroyed(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """What is destroyed so far, in the order it happened: "personal_fields",
         "nik_key", "capture_bundle_key", "face_references_retired",
-        "face_template_key".
+        "face_template_key", "device_keys".
         """
 
     @_builtins.property

@@ -60,9 +60,10 @@ class CustomerServiceStub:
     is recorded first (from then on every flow refuses the customer with
     CUSTOMER_ERASED), then carried out step by step: kyc-tier removes the
     personal fields and destroys the NIK and capture-bundle keys (first: a
-    matching outage cannot leave them readable); matching retires the face
-    references and shreds the template key; the customer is marked erased
-    and the erasure audited. Each step is
+    matching outage cannot leave them readable), and replaces the external
+    id with "erased:<customer_id>"; matching retires the face references and
+    shreds the template key; liveness forgets the customer's devices; the
+    customer is marked erased and the erasure audited. Each step is
     idempotent and resumed after a crash (at start-up and by a background
     worker), so an erasure never stays half done. The answer is a receipt:
     what was destroyed and what is retained until when (verification rows,
@@ -125,9 +126,10 @@ class CustomerServiceAsyncStub(CustomerServiceStub):
     is recorded first (from then on every flow refuses the customer with
     CUSTOMER_ERASED), then carried out step by step: kyc-tier removes the
     personal fields and destroys the NIK and capture-bundle keys (first: a
-    matching outage cannot leave them readable); matching retires the face
-    references and shreds the template key; the customer is marked erased
-    and the erasure audited. Each step is
+    matching outage cannot leave them readable), and replaces the external
+    id with "erased:<customer_id>"; matching retires the face references and
+    shreds the template key; liveness forgets the customer's devices; the
+    customer is marked erased and the erasure audited. Each step is
     idempotent and resumed after a crash (at start-up and by a background
     worker), so an erasure never stays half done. The answer is a receipt:
     what was destroyed and what is retained until when (verification rows,
@@ -207,9 +209,10 @@ class CustomerServiceServicer:
         is recorded first (from then on every flow refuses the customer with
         CUSTOMER_ERASED), then carried out step by step: kyc-tier removes the
         personal fields and destroys the NIK and capture-bundle keys (first: a
-        matching outage cannot leave them readable); matching retires the face
-        references and shreds the template key; the customer is marked erased
-        and the erasure audited. Each step is
+        matching outage cannot leave them readable), and replaces the external
+        id with "erased:<customer_id>"; matching retires the face references and
+        shreds the template key; liveness forgets the customer's devices; the
+        customer is marked erased and the erasure audited. Each step is
         idempotent and resumed after a crash (at start-up and by a background
         worker), so an erasure never stays half done. The answer is a receipt:
         what was destroyed and what is retained until when (verification rows,

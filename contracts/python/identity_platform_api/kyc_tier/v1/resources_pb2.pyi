@@ -127,7 +127,9 @@ class Customer(_message.Message):
     REENROLLMENT_REQUIRED_AT_FIELD_NUMBER: _builtins.int
     customer_id: _builtins.str
     external_id: _builtins.str
-    """The partner's own reference for the user (unique per organisation)."""
+    """The partner's own reference for the user (unique per organisation);
+    "erased:<customer_id>" once the customer is erased.
+    """
     full_name: _builtins.str
     nik_masked: _builtins.str
     """Only the first six and last four digits (province, regency, serial)."""

@@ -157,6 +157,49 @@ class RegisterDeviceResponse(_message.Message):
 Global___RegisterDeviceResponse: _TypeAlias = RegisterDeviceResponse  # noqa: Y015
 
 @_typing.final
+class ForgetCustomerDevicesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    customer_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        customer_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer_id", b"customer_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ForgetCustomerDevicesRequest: _TypeAlias = ForgetCustomerDevicesRequest  # noqa: Y015
+
+@_typing.final
+class ForgetCustomerDevicesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DEVICES_FORGOTTEN_FIELD_NUMBER: _builtins.int
+    CHALLENGES_FORGOTTEN_FIELD_NUMBER: _builtins.int
+    devices_forgotten: _builtins.int
+    """Device registrations deleted (revoked ones included)."""
+    challenges_forgotten: _builtins.int
+    """Unconsumed challenges deleted."""
+    def __init__(
+        self,
+        *,
+        devices_forgotten: _builtins.int = ...,
+        challenges_forgotten: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["challenges_forgotten", b"challenges_forgotten", "devices_forgotten", b"devices_forgotten"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ForgetCustomerDevicesResponse: _TypeAlias = ForgetCustomerDevicesResponse  # noqa: Y015
+
+@_typing.final
 class FrameEvidence(_message.Message):
     """Evidence from one frame of the capture."""
 

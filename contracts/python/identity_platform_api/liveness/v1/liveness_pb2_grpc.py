@@ -52,6 +52,11 @@ class LivenessServiceStub:
                 request_serializer=identity__platform__api_dot_liveness_dot_v1_dot_liveness__pb2.RegisterDeviceRequest.SerializeToString,
                 response_deserializer=identity__platform__api_dot_liveness_dot_v1_dot_liveness__pb2.RegisterDeviceResponse.FromString,
                 _registered_method=True)
+        self.ForgetCustomerDevices = channel.unary_unary(
+                '/identity.liveness.v1.LivenessService/ForgetCustomerDevices',
+                request_serializer=identity__platform__api_dot_liveness_dot_v1_dot_liveness__pb2.ForgetCustomerDevicesRequest.SerializeToString,
+                response_deserializer=identity__platform__api_dot_liveness_dot_v1_dot_liveness__pb2.ForgetCustomerDevicesResponse.FromString,
+                _registered_method=True)
         self.CheckLiveness = channel.unary_unary(
                 '/identity.liveness.v1.LivenessService/CheckLiveness',
                 request_serializer=identity__platform__api_dot_liveness_dot_v1_dot_liveness__pb2.CheckLivenessRequest.SerializeToString,
@@ -90,6 +95,19 @@ class LivenessServiceServicer:
         device id with the same key again is a no-op.
         Errors: INVALID_ARGUMENT / INVALID_FIELD (key not parseable, unsupported
         algorithm); ALREADY_EXISTS / DEVICE_ALREADY_REGISTERED.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ForgetCustomerDevices(self, request, context):
+        """ForgetCustomerDevices deletes a customer's registered devices (device
+        ids and public keys) and their unconsumed challenges: kyc-tier's erasure
+        step. Afterwards the customer's bundles no longer verify, and the same
+        device id can be registered for another customer. Idempotent: a second
+        call forgets nothing and answers 0. Nonces already accepted stay until
+        they expire, so an old bundle is still refused as a replay.
+        Errors: INVALID_ARGUMENT / INVALID_FIELD (customer_id).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -139,6 +157,11 @@ def add_LivenessServiceServicer_to_server(servicer, server):
                     servicer.RegisterDevice,
                     request_deserializer=identity__platform__api_dot_liveness_dot_v1_dot_liveness__pb2.RegisterDeviceRequest.FromString,
                     response_serializer=identity__platform__api_dot_liveness_dot_v1_dot_liveness__pb2.RegisterDeviceResponse.SerializeToString,
+            ),
+            'ForgetCustomerDevices': grpc.unary_unary_rpc_method_handler(
+                    servicer.ForgetCustomerDevices,
+                    request_deserializer=identity__platform__api_dot_liveness_dot_v1_dot_liveness__pb2.ForgetCustomerDevicesRequest.FromString,
+                    response_serializer=identity__platform__api_dot_liveness_dot_v1_dot_liveness__pb2.ForgetCustomerDevicesResponse.SerializeToString,
             ),
             'CheckLiveness': grpc.unary_unary_rpc_method_handler(
                     servicer.CheckLiveness,
@@ -213,6 +236,33 @@ class LivenessService:
             '/identity.liveness.v1.LivenessService/RegisterDevice',
             identity__platform__api_dot_liveness_dot_v1_dot_liveness__pb2.RegisterDeviceRequest.SerializeToString,
             identity__platform__api_dot_liveness_dot_v1_dot_liveness__pb2.RegisterDeviceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ForgetCustomerDevices(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/identity.liveness.v1.LivenessService/ForgetCustomerDevices',
+            identity__platform__api_dot_liveness_dot_v1_dot_liveness__pb2.ForgetCustomerDevicesRequest.SerializeToString,
+            identity__platform__api_dot_liveness_dot_v1_dot_liveness__pb2.ForgetCustomerDevicesResponse.FromString,
             options,
             channel_credentials,
             insecure,

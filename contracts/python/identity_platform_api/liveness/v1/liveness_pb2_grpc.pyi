@@ -53,6 +53,15 @@ class LivenessServiceStub:
     Errors: INVALID_ARGUMENT / INVALID_FIELD (key not parseable, unsupported
     algorithm); ALREADY_EXISTS / DEVICE_ALREADY_REGISTERED.
     """
+    ForgetCustomerDevices: _grpc.UnaryUnaryMultiCallable[_liveness_pb2.ForgetCustomerDevicesRequest, _liveness_pb2.ForgetCustomerDevicesResponse]
+    """ForgetCustomerDevices deletes a customer's registered devices (device
+    ids and public keys) and their unconsumed challenges: kyc-tier's erasure
+    step. Afterwards the customer's bundles no longer verify, and the same
+    device id can be registered for another customer. Idempotent: a second
+    call forgets nothing and answers 0. Nonces already accepted stay until
+    they expire, so an old bundle is still refused as a replay.
+    Errors: INVALID_ARGUMENT / INVALID_FIELD (customer_id).
+    """
     CheckLiveness: _grpc.UnaryUnaryMultiCallable[_liveness_pb2.CheckLivenessRequest, _liveness_pb2.CheckLivenessResponse]
     """CheckLiveness verifies a capture atomically: the bundle signature under
     the registered device key, the nonce (single use), the challenge (bound
@@ -102,6 +111,15 @@ class LivenessServiceAsyncStub(LivenessServiceStub):
     device id with the same key again is a no-op.
     Errors: INVALID_ARGUMENT / INVALID_FIELD (key not parseable, unsupported
     algorithm); ALREADY_EXISTS / DEVICE_ALREADY_REGISTERED.
+    """
+    ForgetCustomerDevices: _aio.UnaryUnaryMultiCallable[_liveness_pb2.ForgetCustomerDevicesRequest, _liveness_pb2.ForgetCustomerDevicesResponse]  # type: ignore[assignment]
+    """ForgetCustomerDevices deletes a customer's registered devices (device
+    ids and public keys) and their unconsumed challenges: kyc-tier's erasure
+    step. Afterwards the customer's bundles no longer verify, and the same
+    device id can be registered for another customer. Idempotent: a second
+    call forgets nothing and answers 0. Nonces already accepted stay until
+    they expire, so an old bundle is still refused as a replay.
+    Errors: INVALID_ARGUMENT / INVALID_FIELD (customer_id).
     """
     CheckLiveness: _aio.UnaryUnaryMultiCallable[_liveness_pb2.CheckLivenessRequest, _liveness_pb2.CheckLivenessResponse]  # type: ignore[assignment]
     """CheckLiveness verifies a capture atomically: the bundle signature under
@@ -159,6 +177,20 @@ class LivenessServiceServicer:
         device id with the same key again is a no-op.
         Errors: INVALID_ARGUMENT / INVALID_FIELD (key not parseable, unsupported
         algorithm); ALREADY_EXISTS / DEVICE_ALREADY_REGISTERED.
+        """
+
+    def ForgetCustomerDevices(
+        self,
+        request: _liveness_pb2.ForgetCustomerDevicesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_liveness_pb2.ForgetCustomerDevicesResponse, _abc.Awaitable[_liveness_pb2.ForgetCustomerDevicesResponse]]:
+        """ForgetCustomerDevices deletes a customer's registered devices (device
+        ids and public keys) and their unconsumed challenges: kyc-tier's erasure
+        step. Afterwards the customer's bundles no longer verify, and the same
+        device id can be registered for another customer. Idempotent: a second
+        call forgets nothing and answers 0. Nonces already accepted stay until
+        they expire, so an old bundle is still refused as a replay.
+        Errors: INVALID_ARGUMENT / INVALID_FIELD (customer_id).
         """
 
     def CheckLiveness(
