@@ -22,6 +22,8 @@ class Activity:
     processors: tuple[str, ...]
     recipients: tuple[str, ...]
     specific: bool = False
+    # How long, for a class the retention table does not declare (live data).
+    kept: str = ""
 
 
 _PARTNER = "the organisation (controller), through the API and its console"
@@ -134,6 +136,18 @@ TEMPLATES = Activity(
     ("embedding", "matching"),
     (),
     specific=True,
+    kept="while enrolled; then erased",
+)
+# Device registrations are liveness's live data: kept while the customer is,
+# deleted by the customer's erasure.
+DEVICES = Activity(
+    "device_keys",
+    "verifying the device signature of each capture bundle",
+    _SECURITY,
+    "device ids, public keys, platform",
+    ("liveness",),
+    (),
+    kept="while the customer exists; deleted on erasure",
 )
 
 
@@ -142,7 +156,7 @@ def rows(
 ) -> list[dict[str, object]]:
     """One row per activity: the declared period (or the organisation's longer one)."""
     found = []
-    for activity in (*ACTIVITIES.values(), TEMPLATES):
+    for activity in (*ACTIVITIES.values(), TEMPLATES, DEVICES):
         declared = RETENTION.get(activity.data_class)
         days = None if declared is None or declared.period is None else declared.period.days
         kept = (periods or {}).get(activity.data_class, days)
@@ -154,7 +168,7 @@ def rows(
                 "categories": activity.categories,
                 "specific_personal_data": activity.specific,
                 "retention_days": kept,
-                "retention_basis": declared.basis if declared else "while enrolled; then erased",
+                "retention_basis": declared.basis if declared else activity.kept,
                 "processors": list(activity.processors),
                 "recipients": list(activity.recipients),
                 "regions": list(regions),

@@ -168,7 +168,7 @@ async def build(
     challenges = Challenges(store, liveness)
     matching = FaceMatching(quality, embedder, matcher)
     customers = Customers(vault, clock)
-    erasure = ErasureFlow(store, vault, matcher, clock)
+    erasure = ErasureFlow(store, vault, matcher, liveness, clock)
     console = ConsoleAuth(
         store,
         settings.api_key_pepper,

@@ -19,6 +19,10 @@ from services.kyc_tier.paging import Page, newest_first
 from services.kyc_tier.pii import PiiVault
 from services.kyc_tier.ports import Reason
 
+PERSONAL_COLUMNS = ("full_name", "email", "phone", "nik_sealed", "nik_hash", "nik_masked")
+# What an erased customer's external_id becomes (with its customer id).
+ERASED_EXTERNAL_ID = "erased:"
+
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,253}\.[^@\s]{2,63}$")
 _PHONE = re.compile(r"^\+?[0-9]{6,20}$")
 
@@ -73,6 +77,8 @@ def _validated(data: CustomerInput) -> CustomerInput:
     external_id = data.external_id.strip()
     if not 1 <= len(external_id) <= 128:
         raise invalid_field("external_id", "must be 1 to 128 characters")
+    if external_id.startswith(ERASED_EXTERNAL_ID):
+        raise invalid_field("external_id", f"must not start with {ERASED_EXTERNAL_ID!r} (reserved)")
     if len(data.full_name) > 200:
         raise invalid_field("full_name", "must be at most 200 characters")
     email = data.email.strip()
@@ -212,7 +218,6 @@ def settle(
 
 
 # The customer's columns holding personal data (all nullable): erasure empties them.
-PERSONAL_COLUMNS = ("full_name", "email", "phone", "nik_sealed", "nik_hash", "nik_masked")
 
 
 def erase_personal_data(session: Session, vault: PiiVault, customer: models.Customer) -> int:
@@ -225,6 +230,9 @@ def erase_personal_data(session: Session, vault: PiiVault, customer: models.Cust
     bundles.forget_customer(session, customer.org_id, customer.customer_id)
     for column in PERSONAL_COLUMNS:
         setattr(customer, column, None)
+    # The partner's id for the person may be an email or a phone number: it
+    # goes too, and stops blocking a new customer with the same id.
+    customer.external_id = ERASED_EXTERNAL_ID + customer.customer_id
     return vault.destroy(session, customer)
 
 

@@ -45,16 +45,18 @@ LIMIT_WINDOW = timedelta(minutes=5)
 RETIRE = "matching.retire"
 SHRED = "matching.shred"
 PERSONAL_DATA = "kyc.personal_data"
+FORGET_DEVICES = "liveness.forget_devices"
 MARK_ERASED = "kyc.mark_erased"
 # Personal data first: it needs nothing but kyc-tier's own database, so a
 # matching outage cannot leave the name, NIK and frames readable while the
 # erasure waits for the worker. (Positions are stored with each erasure: one
 # requested under another order keeps it.)
-STEPS = (PERSONAL_DATA, RETIRE, SHRED, MARK_ERASED)
+STEPS = (PERSONAL_DATA, RETIRE, SHRED, FORGET_DEVICES, MARK_ERASED)
 # What each step destroys (the receipt's `destroyed`, once the step is done).
 DESTROYS = {
     RETIRE: ("face_references_retired",),
     SHRED: ("face_template_key",),
+    FORGET_DEVICES: ("device_keys",),
     PERSONAL_DATA: ("personal_fields", "nik_key", "capture_bundle_key"),
     MARK_ERASED: (),
 }

@@ -737,6 +737,12 @@ async def test_erasure_retires_the_face_destroys_the_keys_and_answers(e2e) -> No
         {"customerId": customer_id, "purpose": "CHALLENGE_PURPOSE_STEP_UP"},
     )
     assert_error(refused, 400, "CUSTOMER_ERASED")
+    # The partner's id for the person and the phone's registration went too:
+    # the same person can be onboarded again, from the same phone.
+    assert customer["externalId"] == f"erased:{customer_id}"
+    again = await partner.new_customer("erase-1", KTP_NIK)
+    assert again != customer_id
+    assert (await partner.liveness(again, selfie("img2.jpg")))["enrollmentId"]
 
 
 GPS = {"latitude": -6.2088, "longitude": 106.8456, "accuracyM": 12.5}

@@ -171,11 +171,13 @@ async def assert_fully_erased(core: KycTierCore, fakes: KycFakes, customer_id: s
         customer.nik_masked,
     )
     assert personal == (None,) * 6
+    assert customer.external_id == f"erased:{customer_id}"
     keys = await rows(core, models.DataKey, customer_id=customer_id)
     assert keys and all(k.destroyed_at is not None and k.wrapped_key is None for k in keys)
     # The sealed frames are deleted at once (the retention table's erased_frames).
     assert await rows(core, models.CaptureBundle, customer_id=customer_id) == []
     assert customer_id in fakes.matcher.shredded
+    assert customer_id in fakes.liveness.forgotten  # the devices' ids and public keys
     assert not any(e.active for e in fakes.matcher.enrollments[customer_id])
     (record,) = await rows(core, models.Erasure, customer_id=customer_id)
     assert record.state == "completed" and record.claimed_until is None
@@ -213,6 +215,7 @@ async def test_erasure_answers_a_receipt(core: KycTierCore, fakes: KycFakes) -> 
         "personal_fields",
         "nik_key",
         "capture_bundle_key",
+        "device_keys",
     }
     retained = {r.record: r for r in receipt.retained}
     assert retained["verifications"].count == 2  # NIK format and the KTP capture

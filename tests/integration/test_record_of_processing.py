@@ -34,6 +34,8 @@ def test_the_platform_record_as_json_and_csv(capsys: pytest.CaptureFixture[str])
     assert rows["step_up_frames"]["retention_days"] == 90
     assert rows["step_up_frames"]["specific_personal_data"] is True
     assert rows["face_templates"]["processors"] == ["embedding", "matching"]
+    assert rows["device_keys"]["processors"] == ["liveness"]
+    assert rows["device_keys"]["retention_basis"] == "while the customer exists; deleted on erasure"
     assert rows["nonces"]["retention_days"] is None
     assert all(row["regions"] == ["id-jkt-1", "id-sby-1"] for row in rows.values())
 

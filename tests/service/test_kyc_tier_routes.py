@@ -235,6 +235,7 @@ async def test_erase_answers_with_what_it_destroyed(database_url, client, kyc_ti
         "capture_bundle_key",
         "face_references_retired",
         "face_template_key",
+        "device_keys",
     ]
     retained = {r["record"]: r for r in erased["retained"]}
     assert set(retained) == {"verifications", "face_enrollment_rows", "audit_log"}
@@ -244,7 +245,7 @@ async def test_erase_answers_with_what_it_destroyed(database_url, client, kyc_ti
     (erasure,) = await rows(core, models.Erasure, customer_id=customer_id)
     assert erasure.state == "completed"
     steps = await rows(core, models.ErasureStep, erasure_id=erasure.erasure_id)
-    assert all(step.done_at is not None for step in steps) and len(steps) == 4
+    assert all(step.done_at is not None for step in steps) and len(steps) == 5
 
     # Erasing again changes nothing and answers the same receipt.
     again = await partner.post(f"/api/identity/customers/{customer_id}/erase", {})
@@ -268,6 +269,14 @@ async def test_erase_refusals(database_url, client) -> None:
     )
     customer = (await partner.get(f"/api/identity/customers/{customer_id}")).json()["customer"]
     assert customer["status"] == "CUSTOMER_STATUS_ACTIVE"
+
+
+async def test_an_external_id_in_the_erased_form_is_refused(database_url, client) -> None:
+    """`erased:<customer id>` is what an erased customer's external id becomes."""
+    _, partner = await partner_for(database_url, client)
+    body = {"externalId": "erased:cus_1", "fullName": "Siti Rahayu"}
+    error = assert_error(await partner.post("/api/customers", body), 400, "INVALID_FIELD")
+    assert error["metadata"]["field"] == "externalId"
 
 
 async def test_an_erasure_or_legal_hold_reason_in_prose_is_refused(

@@ -169,6 +169,9 @@ class FakeLiveness:
     hold: asyncio.Event | None = None
     # The organisation policy each check was sent with.
     policies: list[LivenessPolicy] = field(default_factory=list)
+    # Device ids registered per customer, and the customers whose devices were forgotten.
+    devices: dict[str, set[str]] = field(default_factory=dict)
+    forgotten: list[str] = field(default_factory=list)
 
     async def issue_challenge(self, customer_id: str, purpose: str) -> Challenge:
         now = datetime.now(UTC)
@@ -178,7 +181,12 @@ class FakeLiveness:
         self, customer_id: str, device_id: str, algorithm: int, public_key: bytes, platform: str
     ) -> DeviceRegistration:
         fingerprint = hashlib.sha256(public_key).hexdigest()
+        self.devices.setdefault(customer_id, set()).add(device_id)
         return DeviceRegistration(device_id, customer_id, fingerprint, datetime.now(UTC), True)
+
+    async def forget_devices(self, customer_id: str) -> int:
+        self.forgotten.append(customer_id)
+        return len(self.devices.pop(customer_id, set()))
 
     async def check_attestation(self, capture: SignedCapture, resume: bool = False) -> None:
         """As liveness does: the protocol checks alone, nothing spent."""

@@ -86,6 +86,11 @@ class GrpcLiveness:
             created=reply.created,
         )
 
+    async def forget_devices(self, customer_id: str) -> int:
+        request = liveness_pb2.ForgetCustomerDevicesRequest(customer_id=customer_id)
+        reply = await call("liveness", self.stub.ForgetCustomerDevices(request))
+        return reply.devices_forgotten
+
     async def check_attestation(self, capture: ports.SignedCapture, resume: bool = False) -> None:
         request = liveness_pb2.CheckAttestationRequest(**_signed(capture), resume=resume)
         await call("liveness", self.stub.CheckAttestation(request))

@@ -49,6 +49,7 @@ from identity_runtime.logs import get_logger
 from identity_store.types import utcnow
 from services.kyc_tier import customers, erasures, outbox, records, retention_overrides
 from services.kyc_tier.erasures import (
+    FORGET_DEVICES,
     MARK_ERASED,
     PERSONAL_DATA,
     RETIRE,
@@ -56,7 +57,7 @@ from services.kyc_tier.erasures import (
     check_reason,
 )
 from services.kyc_tier.pii import PiiVault
-from services.kyc_tier.ports import Clock, Matcher
+from services.kyc_tier.ports import Clock, Liveness, Matcher
 from services.kyc_tier.receipts import ErasureResult, receipt
 from services.kyc_tier.store import Store
 
@@ -85,6 +86,7 @@ class ErasureFlow:
     store: Store
     vault: PiiVault
     matcher: Matcher
+    liveness: Liveness
     clock: Clock = utcnow
     lease: timedelta = timedelta(seconds=60)
     fault: FaultHook | None = None
@@ -161,6 +163,9 @@ class ErasureFlow:
         elif step == SHRED:
             destroyed = await self.matcher.shred(customer_id)
             await self._mark(erasure_id, step, {"keys_destroyed": destroyed})
+        elif step == FORGET_DEVICES:
+            forgotten = await self.liveness.forget_devices(customer_id)
+            await self._mark(erasure_id, step, {"devices_forgotten": forgotten})
         elif step == PERSONAL_DATA:
 
             def erase_personal_data(session: Any) -> None:

@@ -64,6 +64,10 @@ class Liveness(Protocol):
         self, customer_id: str, device_id: str, algorithm: int, public_key: bytes, platform: str
     ) -> DeviceRegistration: ...
 
+    async def forget_devices(self, customer_id: str) -> int:
+        """Delete the customer's device registrations (erasure); how many."""
+        ...
+
     async def check(
         self,
         capture: SignedCapture,
