@@ -104,13 +104,7 @@ async def test_an_erased_customer_leaves_no_personal_data_in_any_table(e2e) -> N
     )
     assert created.status_code == 200, created.text
     customer_id = created.json()["customer"]["customerId"]
-    await partner.api.register_device(
-        customer_id,
-        partner.signer.device_id,
-        partner.signer.public_key_pem().decode(),
-        "KEY_ALGORITHM_ECDSA_P256_SHA256",
-        "android",
-    )
+    await partner.register_device(customer_id)
     card = (TESTDATA / "ktp" / "ktp_captured.jpg").read_bytes()
     challenge = await partner.challenge(customer_id, "ktp")
     ktp = await partner.api.submit_ktp(

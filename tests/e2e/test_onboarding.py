@@ -160,6 +160,11 @@ class Partner:
         fields = {"fullName": "Siti Rahayu", **({"nik": nik} if nik else {})}
         created = await self.api.create_customer(external_id, **fields)
         customer_id = str(created["customer"]["customerId"])
+        await self.register_device(customer_id)
+        return customer_id
+
+    async def register_device(self, customer_id: str) -> None:
+        """The partner's phone (its signer's key) as the customer's device."""
         await self.api.register_device(
             customer_id,
             self.signer.device_id,
@@ -167,7 +172,6 @@ class Partner:
             "KEY_ALGORITHM_ECDSA_P256_SHA256",
             "android",
         )
-        return customer_id
 
     async def challenge(self, customer_id: str, purpose: str) -> dict[str, Any]:
         if purpose == "ktp":
