@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import IO, Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -291,6 +293,13 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def insert_missing(session: Session, model: type[Any], key: str, **values: Any) -> None:
+    """INSERT the row unless one with the same `key` exists (ON CONFLICT DO
+    NOTHING, on PostgreSQL and SQLite alike): a racing writer's row wins."""
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    session.execute(insert(model).values(**values).on_conflict_do_nothing(index_elements=[key]))
 
 
 def make_url_safe_for_display(url: str) -> str:

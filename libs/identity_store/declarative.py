@@ -31,8 +31,9 @@ TYPE_ANNOTATION_MAP: dict[Any, Any] = {
     list[Any]: JsonDocument,
 }
 
-# Identifiers ("cus_...", "org_...", "dk_...").
-ID = String(40)
+# Identifiers ("cus_...", "org_...", "dk_..."), at most ID_LENGTH characters.
+ID_LENGTH = 40
+ID = String(ID_LENGTH)
 
 
 def owned_metadata() -> MetaData:

@@ -30,13 +30,12 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, bindparam, delete, func, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from identity_crypto.keyring import Keyring
 from identity_runtime.convert import same_named
 from identity_runtime.errors import invalid_field
+from identity_store.db import insert_missing
 from identity_store.retention import period
 from identity_store.types import utcnow
 from services.audit import models
@@ -167,11 +166,13 @@ class AuditLog:
         head = session.execute(_LOCK_HEAD).first()
         if head is None:
             # Only if someone removed it (audit's baseline migration seeds it).
-            insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-            session.execute(
-                insert(models.AuditChainHead)
-                .values(chain_id=CHAIN_ID, last_sequence=0, last_hmac="")
-                .on_conflict_do_nothing(index_elements=["chain_id"])
+            insert_missing(
+                session,
+                models.AuditChainHead,
+                "chain_id",
+                chain_id=CHAIN_ID,
+                last_sequence=0,
+                last_hmac="",
             )
             head = session.execute(_LOCK_HEAD).first()
         assert head is not None

@@ -272,8 +272,12 @@ class FaceAssessor:
         kept: dict[int, np.ndarray] = {}
         leader: FrameResult | None = None
         anchor: _Anchor | None = None
-        # Aligned faces of the frames other than the crop frame (one face each).
-        witnesses: list[Witness] = []
+        # One face of the frames other than the crop frame (showing one face
+        # each), chosen at random among them as they come (reservoir sampling:
+        # only the chosen one is aligned and kept). A capture that swaps faces
+        # on only some frames cannot know which one is compared.
+        witness: Witness | None = None
+        candidates = 0
         for index in order:
             image = self.decode_frame(index, frames[index])
             measured = measure_all or index == first
@@ -290,7 +294,9 @@ class FaceAssessor:
                 continue
             if crop_frame_index is not None and index != crop_frame_index:
                 if len(result.faces) == 1:
-                    witnesses.append(Witness(index, align_face(image, result.faces[0].landmarks)))
+                    candidates += 1
+                    if secrets.randbelow(candidates) == 0:
+                        witness = Witness(index, align_face(image, result.faces[0].landmarks))
             if index == crop_frame_index:
                 kept[index] = image
             elif leader is None or _frame_rank(result) > _frame_rank(leader):
@@ -326,8 +332,6 @@ class FaceAssessor:
             listed = ", ".join(str(i) for i in crowded)
             reasons.append(("MULTIPLE_FACES", f"another person in frame {listed} of the capture"))
         crops = self.crops(kept[best.index], best.faces[0]) if include_crops else None
-        # One at random: a capture that swaps faces on only some frames cannot
-        # know which one is compared.
         judged_crop_frame = best.index == crop_frame_index and crops is not None
         return FaceAssessment(
             frames=results,
@@ -336,5 +340,5 @@ class FaceAssessor:
             reasons=reasons,
             crops=crops,
             detector_model=self.detector.model_id,
-            witness=secrets.choice(witnesses) if witnesses and judged_crop_frame else None,
+            witness=witness if judged_crop_frame else None,
         )

@@ -32,11 +32,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from identity_runtime.errors import ResourceExhausted
+from identity_store.db import insert_missing
 from services.kyc_tier.console_models import ConsoleLoginThrottle as Row
 
 
@@ -117,13 +116,8 @@ class LoginThrottle:
     @staticmethod
     def _locked_row(session: Session, digest: str, now: datetime) -> Row:
         # Create the row if missing, tolerating a racing attempt, then lock it.
-        dialect = session.get_bind().dialect.name
-        insert = pg_insert if dialect == "postgresql" else sqlite_insert
-        session.execute(
-            insert(Row)
-            .values(email_digest=digest, failures=0, updated_at=now, expires_at=now)
-            .on_conflict_do_nothing(index_elements=["email_digest"])
-        )
+        fresh = {"failures": 0, "updated_at": now, "expires_at": now}
+        insert_missing(session, Row, "email_digest", email_digest=digest, **fresh)
         row = session.scalar(
             select(Row)
             .where(Row.email_digest == digest)

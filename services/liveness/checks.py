@@ -48,6 +48,7 @@ from identity_runtime.errors import (
 )
 from identity_store.db import Database
 from services.liveness import flash
+from services.liveness.devices import require_customer_id
 from services.liveness.models import Challenge, Device, UsedNonce
 from services.liveness.policy import DEFAULT_POLICY, OrgPolicy, PadPolicies
 
@@ -181,8 +182,7 @@ class Liveness:
     # --- IssueChallenge ------------------------------------------------------
 
     async def issue_challenge(self, org_id: str, customer_id: str, purpose: str) -> IssuedChallenge:
-        if not customer_id or len(customer_id) > 40:
-            raise invalid_field("customer_id", "required, at most 40 characters")
+        require_customer_id(customer_id)
         if purpose not in PURPOSES:
             raise invalid_field("purpose", "required")
         now = self.clock()
@@ -225,8 +225,7 @@ class Liveness:
     ) -> tuple[DeviceRecord, bool]:
         if not device_id or len(device_id) > 128:
             raise invalid_field("device_id", "required, at most 128 characters")
-        if not customer_id or len(customer_id) > 40:
-            raise invalid_field("customer_id", "required, at most 40 characters")
+        require_customer_id(customer_id)
         if platform not in ("", "android", "ios", "web"):
             raise invalid_field("platform", "one of android, ios, web")
         try:

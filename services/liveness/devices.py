@@ -17,9 +17,14 @@ from sqlalchemy.orm import Session
 
 from identity_runtime.errors import invalid_field
 from identity_store.db import Database
+from identity_store.declarative import ID_LENGTH
 from services.liveness.models import Challenge, Device
 
-MAX_CUSTOMER_ID = 40
+
+def require_customer_id(customer_id: str) -> None:
+    """INVALID_FIELD unless `customer_id` fits liveness's id columns."""
+    if not customer_id or len(customer_id) > ID_LENGTH:
+        raise invalid_field("customer_id", f"required, at most {ID_LENGTH} characters")
 
 
 @dataclass(frozen=True)
@@ -30,8 +35,7 @@ class Forgotten:
 
 async def forget_customer_devices(database: Database, org_id: str, customer_id: str) -> Forgotten:
     """Delete the customer's devices and unanswered challenges (idempotent)."""
-    if not customer_id or len(customer_id) > MAX_CUSTOMER_ID:
-        raise invalid_field("customer_id", f"required, at most {MAX_CUSTOMER_ID} characters")
+    require_customer_id(customer_id)
 
     def deleted(session: Session, statement: sa.Delete) -> int:
         return cast("sa.CursorResult[Any]", session.execute(statement)).rowcount or 0

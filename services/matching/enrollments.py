@@ -16,14 +16,13 @@ from datetime import datetime
 
 import numpy as np
 from sqlalchemy import Select, bindparam, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from identity_crypto import envelope, templates
 from identity_crypto.datakeys import DataKeyStore, KeyRow, KeyView, key_columns
 from identity_crypto.errors import KeyDestroyed, SealedDataUnreadable
 from identity_runtime.errors import DataLoss, FailedPrecondition, NotFound, invalid_field
+from identity_store.db import insert_missing
 from identity_store.types import utcnow
 from services.matching import models
 from services.matching.contract import (
@@ -106,12 +105,8 @@ def lock_gallery(session: Session, org_id: str) -> models.GalleryHead:
     if head is not None:
         return head
     # The organisation's first write: create its head, tolerating a racing replica.
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    session.execute(
-        insert(models.GalleryHead)
-        .values(org_id=org_id, last_seq=0, updated_at=utcnow())
-        .on_conflict_do_nothing(index_elements=["org_id"])
-    )
+    head_values = {"last_seq": 0, "updated_at": utcnow()}
+    insert_missing(session, models.GalleryHead, "org_id", org_id=org_id, **head_values)
     head = session.scalar(
         select(models.GalleryHead).where(models.GalleryHead.org_id == org_id).with_for_update()
     )

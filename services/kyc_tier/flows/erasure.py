@@ -12,18 +12,20 @@
    database so that every gateway replica and direct gRPC caller share it).
 2. **Carried out step by step**, in order, each idempotent and marked done
    once it has happened:
+     kyc.personal_data      personal fields and sealed frames deleted, the
+                            external id replaced, NIK and bundle keys
+                            destroyed, and the step marked: one transaction
+                            (first: it needs no other service)
      matching.retire        matching retires the customer's face references
      matching.shred         matching destroys the template key
-     kyc.personal_data      personal fields and sealed frames deleted, NIK
-                            and bundle keys destroyed, and the step marked:
-                            one transaction
+     liveness.forget_devices  liveness deletes the customer's devices
      kyc.mark_erased        status erased, tier settled to none, erasure
                             completed, audit entry: one transaction
    A step that fails (a dependency down) leaves the erasure `requested`; a
    crash leaves it so too. `recovery.RecoveryWorker` resumes every unfinished erasure
    at start-up and then periodically, under a lease, so two replicas never
    run the same erasure at once; a remote step redone after a crash is
-   harmless (retiring and shredding twice change nothing).
+   harmless (retiring, shredding and forgetting twice change nothing).
 3. **The reply is a receipt**: what was destroyed so far, what is retained
    and until when (verification rows, the retired enrollment rows and the
    audit log stay 7 years as regulated records; the capture frames are
