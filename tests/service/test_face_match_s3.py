@@ -184,6 +184,9 @@ async def test_confirm_refuses_an_object_that_is_not_a_usable_image(
     assert info is not None and info.reason == reason
     assert info.metadata["image"] == image and info.metadata["refused"] == image
     assert image in (exc.value.details() or "")
+    # The answer names the image and the problem, never the content.
+    said = (exc.value.details() or "") + repr(dict(info.metadata))
+    assert "Dear partner" not in said and "\\x" not in said
     if reason == "IMAGE_TOO_LARGE":
         assert info.metadata["limit"] == "2000000"
     # The refused object is gone, the other kept; the submission awaits a new upload.
