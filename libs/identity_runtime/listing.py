@@ -4,15 +4,22 @@ A paged listing flow takes the caller's organisation, what to list (a query,
 a customer, a webhook, ...) and the page the request asks for, and answers a
 page: its items and the next page's token. A listing reply holds the items,
 each converted, in its one repeated field (and, paged, the next page's token).
+
+Page tokens are bound here to the listing, the organisation and the filter
+that made them (identity_runtime.page_tokens, AIP-158): a listing flow sees
+only its own position tokens, and a token of another listing or filter is
+refused with INVALID_FIELD page_token before the flow is asked.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
 from google.protobuf.message import Message
 
+from identity_runtime import page_tokens
 from identity_runtime.context import require_org
 
 M = TypeVar("M", bound=Message)
@@ -45,7 +52,7 @@ async def org_page(
     listing: Callable[[str, Q, int, str], Awaitable[P]], what: Q, request: PageRequest
 ) -> P:
     """The page `request` asks for of the caller organisation's `listing` of `what`."""
-    return await listing(require_org(), what, request.page_size, request.page_token)
+    return await _bound_page(listing, require_org(), what, request)
 
 
 # A paged request carrying a filter to convert.
@@ -61,7 +68,39 @@ async def filtered_org_page(
     organisation is checked first, so a caller without one is refused as such
     (UNAUTHENTICATED / TENANT_MISSING) whatever its filter holds."""
     org_id = require_org()
-    return await listing(org_id, convert(request), request.page_size, request.page_token)
+    return await _bound_page(listing, org_id, convert(request), request)
+
+
+async def _bound_page(
+    listing: Callable[[str, Q, int, str], Awaitable[P]], org_id: str, what: Q, request: PageRequest
+) -> P:
+    position = open_page_token(request, org_id)
+    page = await listing(org_id, what, request.page_size, position)
+    return bound_page(page, request, org_id)
+
+
+def _message(request: PageRequest) -> Message:
+    if not isinstance(request, Message):
+        raise TypeError("a paged request is a protobuf message")
+    return request
+
+
+def open_page_token(request: PageRequest, org_id: str) -> str:
+    """The listing's own position token inside `request.page_token` ("" for
+    the first page); INVALID_FIELD page_token when the token is malformed or
+    was returned for another listing, organisation or filter."""
+    return page_tokens.open_token(request.page_token, _message(request), org_id)
+
+
+def bound_page_token(position: str, request: PageRequest, org_id: str) -> str:
+    """The next_page_token to return for a listing's own `position` token."""
+    return page_tokens.seal(position, _message(request), org_id)
+
+
+def bound_page(page: P, request: PageRequest, org_id: str) -> P:
+    """`page` (a dataclass with next_page_token) with its token bound to `request`."""
+    token = bound_page_token(cast(ListedPage[Any], page).next_page_token, request, org_id)
+    return cast(P, dataclasses.replace(cast(Any, page), next_page_token=token))
 
 
 def list_reply(cls: type[M], items: Iterable[T], /, **field: Callable[[T], Any]) -> M:

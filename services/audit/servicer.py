@@ -8,6 +8,7 @@ from typing import Any
 from identity_platform_api.audit.v1 import audit_pb2, audit_pb2_grpc
 from identity_runtime import context
 from identity_runtime.errors import DomainError
+from identity_runtime.listing import bound_page_token, open_page_token
 from identity_runtime.server import CoreServicer
 from services.audit import mapping
 from services.audit.bootstrap import AuditCore
@@ -44,11 +45,13 @@ class AuditServiceServicer(CoreServicer[AuditCore], audit_pb2_grpc.AuditServiceS
     async def QueryEntries(
         self, request: audit_pb2.QueryEntriesRequest, _: Any
     ) -> audit_pb2.QueryEntriesResponse:
-        entries, token = await self.core.trail.query(
-            mapping.query(request, context.require_org()), request.page_size, request.page_token
-        )
+        org_id = context.require_org()
+        query = mapping.query(request, org_id)
+        position = open_page_token(request, org_id)
+        entries, token = await self.core.trail.query(query, request.page_size, position)
         return audit_pb2.QueryEntriesResponse(
-            entries=[mapping.entry(e) for e in entries], next_page_token=token
+            entries=[mapping.entry(e) for e in entries],
+            next_page_token=bound_page_token(token, request, org_id),
         )
 
     async def VerifyChain(

@@ -30,6 +30,7 @@ from identity_runtime.clients import ClientFactory
 from identity_runtime.logs import get_logger
 from identity_store.db import Database
 from services.face_match.models import Transition
+from services.face_match.uploads import UPLOAD_REFUSED
 
 log = get_logger("face_match.audit")
 # Actors the audit chain accepts as they are; workers and the expiry sweep
@@ -93,15 +94,19 @@ class AuditRelay:
 
 
 def _entry(row: Transition) -> PendingEntry:
-    """The audit entry a transition row stands for (ids and codes only)."""
+    """The audit entry a transition row stands for (ids and codes only). An
+    upload confirm refused (the state unchanged, uploads.UPLOAD_REFUSED) is
+    face_match.upload_refused, outcome denied."""
+    refused = row.from_state == row.to_state and row.detail.startswith(UPLOAD_REFUSED)
+    outcome = "failed" if row.to_state == "FAILED" else "success"
     return PendingEntry(
         id=row.sequence,
         org_id=row.org_id,
         request_id=context.new_request_id(),
         actor=row.actor if _ACTOR.fullmatch(row.actor) else "service:face-match",
-        action=f"face_match.{row.to_state.lower()}",
+        action="face_match.upload_refused" if refused else f"face_match.{row.to_state.lower()}",
         subject=f"face_match_submission:{row.submission_id}",
-        outcome="failed" if row.to_state == "FAILED" else "success",
+        outcome="denied" if refused else outcome,
         evidence_hashes={},
         details={
             "from": row.from_state or "-",

@@ -103,6 +103,13 @@ class LocalBucket:
         path = self._path(key)
         return path.read_bytes() if path.exists() else None
 
+    def size(self, key: str) -> int | None:
+        path = self._path(key)
+        return path.stat().st_size if path.exists() else None
+
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
+
     def delete_submission(self, submission_id: str) -> None:
         for image in IMAGES:
             self._path(object_key(submission_id, image)).unlink(missing_ok=True)
@@ -117,9 +124,10 @@ class S3Store:
     The presigned URL signs the method, the key, the expiry and the
     Content-Type (image/jpeg, sent back in the upload's headers), so the store
     itself refuses a tampered or expired URL or another content type (403,
-    in the store's XML error format). S3 cannot bound a presigned PUT's size;
-    the worker refuses an object larger than `max_bytes` (IMAGE_TOO_LARGE)
-    before reading it. Confirm asks the store whether both objects exist.
+    in the store's XML error format). S3 cannot bound a presigned PUT's size:
+    confirm asks the store whether both objects exist and refuses one larger
+    than `max_bytes` (IMAGE_TOO_LARGE) before reading it (uploads.py); the
+    worker checks the size again before it reads.
     """
 
     CONTENT_TYPE = "image/jpeg"
@@ -157,6 +165,9 @@ class S3Store:
             raise ObjectTooLarge(key)
         body: bytes = self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
         return body
+
+    def delete(self, key: str) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=key)
 
     def delete_submission(self, submission_id: str) -> None:
         self.client.delete_objects(

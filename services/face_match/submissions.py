@@ -3,6 +3,7 @@ status and details, and the lifecycle every transition of which is recorded.
 
     CREATED -> AWAITING_UPLOAD -> QUEUED -> PROCESSING -> COMPLETED | FAILED
     CREATED / AWAITING_UPLOAD -> EXPIRED (not confirmed within the TTL)
+    AWAITING_UPLOAD -> AWAITING_UPLOAD (confirm refused an uploaded image)
 
 Domain code: no gRPC. Every write is one transaction.
 """
@@ -26,6 +27,7 @@ from sqlalchemy.orm import Session
 from identity_runtime.addresses import address_literal
 from identity_runtime.errors import DomainError, FailedPrecondition, InvalidArgument, NotFound
 from identity_store.db import Database
+from services.face_match import uploads
 from services.face_match.bucket import IMAGES, ObjectStore, S3Store, UploadSigner, object_key
 from services.face_match.models import Job, Submission, Transition
 
@@ -330,9 +332,13 @@ class Submissions:
         return await self.database.run(work)
 
     async def confirm(self, org_id: str, actor: str, correlation_id: str) -> View:
+        """Queue the submission once both uploads are in the store and decode
+        (uploads.py). A refused image is deleted and its upload reopened, in
+        the transaction that records the refusal: the submission stays
+        AWAITING_UPLOAD and is confirmed after a good upload of that image."""
         stored = await self._stored_in_store(org_id, correlation_id)
 
-        def work(session: Session) -> tuple[View, str]:
+        def work(session: Session) -> tuple[View, str, list[InvalidArgument]]:
             now = self.clock()
             row = self._require(session, org_id, correlation_id, lock=True)
             self._expire_if_due(session, row, now)
@@ -341,23 +347,15 @@ class Submissions:
             if stored.get("reference"):
                 row.reference_type_uploaded = "image/jpeg"
             if row.state == EXPIRED:
-                return _view(row), "expired"
+                return _view(row), "expired", []
             if row.state != AWAITING_UPLOAD:
-                return _view(row), ""
-            missing = [
-                image
-                for image, uploaded in (
-                    ("selfie", row.selfie_type),
-                    ("reference", row.reference_type_uploaded),
-                )
-                if not uploaded
-            ]
-            if missing:
-                raise Aborted(
-                    "upload both images before confirming",
-                    "UPLOADS_INCOMPLETE",
-                    {"missing": ",".join(missing)},
-                )
+                return _view(row), "", []
+            self._require_uploads(row)
+            # Checked under the row lock: a local upload cannot replace an
+            # object between its check and the queueing.
+            refused = self._check_uploads(session, row, actor, now)
+            if refused:
+                return _view(row), "", refused
             record_transition(session, row, QUEUED, actor, now)
             session.add(
                 Job(
@@ -369,12 +367,61 @@ class Submissions:
                     created_at=now,
                 )
             )
-            return _view(row), ""
+            return _view(row), "", []
 
-        view, problem = await self.database.run(work)
+        view, problem, refused = await self.database.run(work)
         if problem == "expired":
             raise FailedPrecondition("the submission has expired", "SUBMISSION_EXPIRED")
+        if refused:
+            first = refused[0]
+            first.metadata["refused"] = ",".join(r.metadata["image"] for r in refused)
+            raise first
         return view
+
+    @staticmethod
+    def _require_uploads(row: Submission, absent: tuple[str, ...] = ()) -> None:
+        missing = [
+            image
+            for image, uploaded in (
+                ("selfie", row.selfie_type),
+                ("reference", row.reference_type_uploaded),
+            )
+            if not uploaded or image in absent
+        ]
+        if missing:
+            raise Aborted(
+                "upload both images before confirming",
+                "UPLOADS_INCOMPLETE",
+                {"missing": ",".join(missing)},
+            )
+
+    def _check_uploads(
+        self, session: Session, row: Submission, actor: str, now: datetime
+    ) -> list[InvalidArgument]:
+        """The refusals of the stored images (uploads.check); each refused
+        image's object is deleted, its upload reopened and the refusal
+        recorded (a transition AWAITING_UPLOAD -> AWAITING_UPLOAD, audited
+        as face_match.upload_refused)."""
+        refused: list[InvalidArgument] = []
+        absent: list[str] = []
+        for image in IMAGES:
+            try:
+                uploads.check(self.bucket, row.submission_id, image, self.signer.max_bytes)
+            except uploads.Absent:
+                absent.append(image)
+            except InvalidArgument as bad:
+                refused.append(bad)
+        self._require_uploads(row, tuple(absent))
+        for refusal in refused:
+            image = refusal.metadata["image"]
+            self.bucket.delete(object_key(row.submission_id, image))
+            if image == "selfie":
+                row.selfie_type = ""
+            else:
+                row.reference_type_uploaded = ""
+            detail = f"{uploads.UPLOAD_REFUSED}: {image} {refusal.reason}"
+            record_transition(session, row, AWAITING_UPLOAD, actor, now, detail)
+        return refused
 
     async def status(self, org_id: str, correlation_id: str) -> View:
         return await self.database.run(lambda s: _view(self._require(s, org_id, correlation_id)))

@@ -1,7 +1,10 @@
 """Listing newest first, a page at a time (keyset pagination).
 
-A page token is opaque to partners: the creation time and id of the last item
-of the page, so a page never repeats or skips rows inserted meanwhile.
+The position token here is the creation time and id of the last item of the
+page, so a page never repeats or skips rows inserted meanwhile. Partners never
+see it bare: the servicer side (identity_runtime.listing) wraps it in a token
+bound to the listing, the organisation and the filter (AIP-158), and unwraps
+it before a listing is asked.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ Mutations without a capture nonce are `@idempotent`: they honour the
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from identity_platform_api.kyc_tier.v1 import (
@@ -31,7 +32,13 @@ from identity_platform_api.kyc_tier.v1 import (
     step_up_pb2_grpc,
 )
 from identity_runtime.context import require_org
-from identity_runtime.listing import filtered_org_page, list_reply, org_page
+from identity_runtime.listing import (
+    bound_page,
+    filtered_org_page,
+    list_reply,
+    open_page_token,
+    org_page,
+)
 from identity_runtime.server import CoreServicer
 from services.kyc_tier.bootstrap import KycTierCore
 from services.kyc_tier.mapping import captures, consent, enums, resources, responses
@@ -88,8 +95,11 @@ class CustomerServicer(KycTierServicer, customers_pb2_grpc.CustomerServiceServic
     async def ListCustomers(
         self, request: customers_pb2.ListCustomersRequest, _: Any
     ) -> customers_pb2.ListCustomersResponse:
-        page = await self.core.customers.list(require_org(), resources.customer_query(request))
-        return responses.customer_page(page)
+        org_id = require_org()
+        query = resources.customer_query(request)
+        position = open_page_token(request, org_id)
+        page = await self.core.customers.list(org_id, replace(query, page_token=position))
+        return responses.customer_page(bound_page(page, request, org_id))
 
     async def GetCustomer(
         self, request: customers_pb2.GetCustomerRequest, _: Any

@@ -191,25 +191,22 @@ async def test_bad_input_through_the_gateway(e2e) -> None:
     forged = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
     response = await e2e.client.get("/api/face-match/submissions/bad-1", headers=bearer(forged))
     assert_error(response, 401, "ACCESS_TOKEN_INVALID")
-    # Not an image: the submission fails with a reason.
-    receiver = await CallbackReceiver().start()
-    try:
-        broken = await create(e2e, token, "bad-2", callbackUrl=receiver.url)
-        receiver.secret = broken["callbackSigningSecret"]
-        await upload(e2e, broken, b"\xff\xd8\xff not a JPEG at all", REFERENCE)
-        await e2e.client.post(
-            "/api/face-match/submissions/bad-2/confirm", json={}, headers=bearer(token)
-        )
-        await asyncio.wait_for(receiver.arrived.wait(), CALLBACK_WAIT_SECONDS)
-        [(event, signed)] = receiver.received
-        assert signed and event["state"] == "FAILED"
-        status = (
-            await e2e.client.get("/api/face-match/submissions/bad-2/status", headers=bearer(token))
-        ).json()
-        assert status["state"] == "SUBMISSION_STATE_FAILED"
-        assert status["failureReason"] == "IMAGE_UNDECODABLE"
-    finally:
-        await receiver.stop()
+    # Not an image (JPEG magic, then text): refused at confirm, naming the
+    # image; the submission awaits a new upload of it.
+    broken = await create(e2e, token, "bad-2")
+    await upload(e2e, broken, b"\xff\xd8\xff not a JPEG at all", REFERENCE)
+    confirm = await e2e.client.post(
+        "/api/face-match/submissions/bad-2/confirm", json={}, headers=bearer(token)
+    )
+    assert assert_error(confirm, 400, "IMAGE_UNDECODABLE")["metadata"]["image"] == "selfie"
+    status = (
+        await e2e.client.get("/api/face-match/submissions/bad-2/status", headers=bearer(token))
+    ).json()
+    assert status["state"] == "SUBMISSION_STATE_AWAITING_UPLOAD"
+    again = await e2e.client.post(
+        "/api/face-match/submissions/bad-2/confirm", json={}, headers=bearer(token)
+    )
+    assert assert_error(again, 409, "UPLOADS_INCOMPLETE")["metadata"]["missing"] == "selfie"
 
 
 def _upload_key(e2e: E2eMesh) -> str:

@@ -274,14 +274,47 @@ async def test_the_main_portrait_is_matched_not_the_ghost(service) -> None:
     await partner.close()
 
 
-async def test_not_an_image_fails_the_submission_with_a_reason(service) -> None:
+async def test_not_an_image_is_refused_at_confirm_and_can_be_uploaded_again(
+    service, tmp_path: Path
+) -> None:
     partner = Partner(service)
     created = await partner.create("order-5")
+    # The content type says JPEG; the bytes are not an image.
     await partner.upload_both(created, b"GIF89a not really an image", SAME_PERSON_REFERENCE)
+    with pytest.raises(grpc.aio.AioRpcError) as exc:
+        await partner.stub.ConfirmSubmission(S.ConfirmSubmissionRequest(correlation_id="order-5"))
+    assert refusal(exc) == ("INVALID_ARGUMENT", "IMAGE_UNDECODABLE")
+    assert error_info(status_from_rpc_error(exc.value)).metadata["image"] == "selfie"
+    folder = tmp_path / "bucket" / created.submission_id
+    assert sorted(p.name for p in folder.iterdir()) == ["reference"]
+    assert not await worker(service).run_once()
+    status = await partner.stub.GetSubmissionStatus(
+        S.GetSubmissionStatusRequest(correlation_id="order-5")
+    )
+    assert status.state == S.SUBMISSION_STATE_AWAITING_UPLOAD
+    # A good selfie on a fresh URL: confirmed, matched.
+    fresh = {u.image: u.url for u in (await partner.create("order-5")).uploads}
+    await partner.put(fresh["selfie"], SELFIE)
     await partner.stub.ConfirmSubmission(S.ConfirmSubmissionRequest(correlation_id="order-5"))
     assert await worker(service).run_once()
     status = await partner.stub.GetSubmissionStatus(
         S.GetSubmissionStatusRequest(correlation_id="order-5")
+    )
+    assert status.state == S.SUBMISSION_STATE_COMPLETED
+    await partner.close()
+
+
+async def test_an_image_the_worker_cannot_use_still_fails_the_submission(service) -> None:
+    partner = Partner(service)
+    created = await partner.create("order-5b")
+    await partner.upload_both(created, SELFIE, SAME_PERSON_REFERENCE)
+    await partner.stub.ConfirmSubmission(S.ConfirmSubmissionRequest(correlation_id="order-5b"))
+    # Replaced in the store after confirm (S3 cannot close a presigned PUT).
+    key = f"{created.submission_id}/selfie"
+    service.core.bucket.put(key, b"GIF89a not really an image")
+    assert await worker(service).run_once()
+    status = await partner.stub.GetSubmissionStatus(
+        S.GetSubmissionStatusRequest(correlation_id="order-5b")
     )
     assert status.state == S.SUBMISSION_STATE_FAILED
     assert status.failure_reason == "IMAGE_UNDECODABLE"

@@ -10,6 +10,7 @@ import asyncio
 import socket
 from pathlib import Path
 
+import grpc
 import pytest
 import sqlalchemy as sa
 
@@ -23,7 +24,7 @@ from services.face_match.models import Transition
 from services.face_match.service import SPEC as FACE_MATCH
 from tests.service.test_audit import KEYRING
 from tests.service.test_audit import env as audit_env
-from tests.service.test_face_match import Partner
+from tests.service.test_face_match import SAME_PERSON_REFERENCE, Partner, S
 from tests.support import start_service
 from tests.support.face_match import env
 from tests.support.meshauth import signer
@@ -133,3 +134,32 @@ async def test_an_audit_service_that_is_down_leaves_every_row_pending(service) -
         await partner.close()
     rows = transitions(service)
     assert rows and all(row.audited_at is None for row in rows)
+
+
+async def test_an_upload_refused_at_confirm_reaches_the_chain_denied(
+    service, database_url: str
+) -> None:
+    partner = Partner(service)
+    audit = await start_service(AUDIT, audit_env(database_url))
+    clients = clients_for(audit.address)
+    try:
+        created = await partner.create("order-relay-4")
+        await partner.upload_both(created, b"just some text", SAME_PERSON_REFERENCE)
+        with pytest.raises(grpc.aio.AioRpcError):
+            await partner.stub.ConfirmSubmission(
+                S.ConfirmSubmissionRequest(correlation_id="order-relay-4")
+            )
+        relay = AuditRelay(service.core.database, clients, service.core.audit.clock)
+        assert await relay.flush() == len(transitions(service))
+    finally:
+        await clients.close()
+        await audit.stop(0)
+        await partner.close()
+    [refused] = [e for e in chain(service) if e.action == "face_match.upload_refused"]
+    assert refused.outcome == "denied"
+    assert refused.subject == f"face_match_submission:{created.submission_id}"
+    assert refused.details == {
+        "from": "AWAITING_UPLOAD",
+        "to": "AWAITING_UPLOAD",
+        "detail": "upload refused: selfie IMAGE_UNDECODABLE",
+    }

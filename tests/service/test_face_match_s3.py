@@ -14,9 +14,13 @@ import grpc
 import httpx
 import pytest
 from moto.server import ThreadedMotoServer
+from sqlalchemy import select
 
 from identity_platform_api.face_match.v1 import submissions_pb2 as S
 from identity_platform_api.face_match.v1 import submissions_pb2_grpc
+from identity_runtime.status import error_info, status_from_rpc_error
+from services.face_match.audit import _entry as audit_entry
+from services.face_match.models import Transition
 from services.face_match.service import SPEC as FACE_MATCH
 from services.face_match.worker import Worker, purge_images
 from tests.support import TESTDATA, channel, start_service
@@ -98,21 +102,160 @@ async def test_presigned_puts_to_the_store_then_the_whole_flow(service, s3) -> N
     await grpc_channel.close()
 
 
-async def test_an_object_over_the_limit_fails_the_submission(service, s3) -> None:
+async def test_an_object_over_the_limit_replaced_after_confirm_fails_the_submission(
+    service, s3
+) -> None:
     _, client = s3
     grpc_channel = channel(service, "org_s3")
     stub = submissions_pb2_grpc.SubmissionServiceStub(grpc_channel)
     created = await stub.CreateSubmission(
         S.CreateSubmissionRequest(correlation_id="s3-2", reference_type=S.REFERENCE_TYPE_OTHER)
     )
-    # S3 cannot bound a presigned PUT's size: the partner wrote 2 MB + 1.
+    client.put_object(Bucket=BUCKET, Key=f"{created.submission_id}/selfie", Body=SELFIE)
+    client.put_object(Bucket=BUCKET, Key=f"{created.submission_id}/reference", Body=REFERENCE)
+    await stub.ConfirmSubmission(S.ConfirmSubmissionRequest(correlation_id="s3-2"))
+    # S3 cannot bound a presigned PUT's size, nor close it at confirm: the
+    # partner wrote 2 MB + 1 over the checked selfie; the worker refuses it.
     client.put_object(
         Bucket=BUCKET, Key=f"{created.submission_id}/selfie", Body=b"\xff" * 2_000_001
     )
-    client.put_object(Bucket=BUCKET, Key=f"{created.submission_id}/reference", Body=REFERENCE)
-    await stub.ConfirmSubmission(S.ConfirmSubmissionRequest(correlation_id="s3-2"))
     core = service.core
     assert await Worker("s3-worker", core.queue, core.bucket, core.matcher).run_once()
     status = await stub.GetSubmissionStatus(S.GetSubmissionStatusRequest(correlation_id="s3-2"))
     assert (status.state, status.failure_reason) == (S.SUBMISSION_STATE_FAILED, "IMAGE_TOO_LARGE")
+    await grpc_channel.close()
+
+
+def _truncated_jpeg() -> bytes:
+    return SELFIE[: len(SELFIE) // 2]
+
+
+async def _put(url_upload: S.Upload, data: bytes) -> None:
+    async with httpx.AsyncClient() as http:
+        response = await http.put(url_upload.url, content=data, headers=dict(url_upload.headers))
+        assert response.status_code == 200, response.text
+
+
+async def _upload_both(stub, correlation_id: str, selfie: bytes, reference: bytes) -> str:
+    created = await stub.CreateSubmission(
+        S.CreateSubmissionRequest(
+            correlation_id=correlation_id, reference_type=S.REFERENCE_TYPE_KTP
+        )
+    )
+    uploads = {u.image: u for u in created.uploads}
+    await _put(uploads["selfie"], selfie)
+    await _put(uploads["reference"], reference)
+    return str(created.submission_id)
+
+
+def _stored(client, submission_id: str) -> set[str]:
+    listed = client.list_objects_v2(Bucket=BUCKET, Prefix=f"{submission_id}/")
+    return {item["Key"].split("/", 1)[1] for item in listed.get("Contents", [])}
+
+
+@pytest.mark.parametrize(
+    ("image", "data", "reason"),
+    [
+        ("selfie", b"Dear partner,\nthis is a text file, not a photo.\n", "IMAGE_UNDECODABLE"),
+        ("reference", _truncated_jpeg(), "IMAGE_UNDECODABLE"),
+        ("selfie", b"", "IMAGE_EMPTY"),
+        ("reference", b"\xff\xd8\xff" + b"\x00" * 2_000_000, "IMAGE_TOO_LARGE"),
+    ],
+    ids=["text", "truncated-jpeg", "empty", "oversized"],
+)
+async def test_confirm_refuses_an_object_that_is_not_a_usable_image(
+    service, s3, image: str, data: bytes, reason: str
+) -> None:
+    """Refused at confirm, naming the image; its object deleted, nothing
+    queued, the refusal recorded for the audit chain; a good upload of that
+    image then confirms and completes."""
+    _, client = s3
+    grpc_channel = channel(service, "org_s3")
+    stub = submissions_pb2_grpc.SubmissionServiceStub(grpc_channel)
+    correlation_id = f"bad-{image}-{reason}-{len(data)}"
+    good = {"selfie": SELFIE, "reference": REFERENCE}
+    submission_id = await _upload_both(
+        stub, correlation_id, *({**good, image: data}[name] for name in ("selfie", "reference"))
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as exc:
+        await stub.ConfirmSubmission(S.ConfirmSubmissionRequest(correlation_id=correlation_id))
+    assert exc.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    info = error_info(status_from_rpc_error(exc.value))
+    assert info is not None and info.reason == reason
+    assert info.metadata["image"] == image and info.metadata["refused"] == image
+    assert image in (exc.value.details() or "")
+    # The answer names the image and the problem, never the content.
+    said = (exc.value.details() or "") + repr(dict(info.metadata))
+    assert "Dear partner" not in said and "\\x" not in said
+    if reason == "IMAGE_TOO_LARGE":
+        assert info.metadata["limit"] == "2000000"
+    # The refused object is gone, the other kept; the submission awaits a new upload.
+    assert _stored(client, submission_id) == {"selfie", "reference"} - {image}
+    status = await stub.GetSubmissionStatus(
+        S.GetSubmissionStatusRequest(correlation_id=correlation_id)
+    )
+    assert status.state == S.SUBMISSION_STATE_AWAITING_UPLOAD
+    core = service.core
+    assert not await Worker("s3-worker", core.queue, core.bucket, core.matcher).run_once()
+    # Confirming again before the new upload: that image is missing.
+    with pytest.raises(grpc.aio.AioRpcError) as again:
+        await stub.ConfirmSubmission(S.ConfirmSubmissionRequest(correlation_id=correlation_id))
+    assert again.value.code() == grpc.StatusCode.ABORTED
+    assert error_info(status_from_rpc_error(again.value)).metadata["missing"] == image
+    # The refusal is a recorded transition, audited as face_match.upload_refused.
+    rows = await core.database.run(
+        lambda s: list(
+            s.scalars(
+                select(Transition)
+                .where(Transition.submission_id == submission_id)
+                .order_by(Transition.sequence)
+            )
+        )
+    )
+    refused = [r for r in rows if r.from_state == r.to_state]
+    assert [(r.to_state, r.detail) for r in refused] == [
+        ("AWAITING_UPLOAD", f"upload refused: {image} {reason}")
+    ]
+    entry = audit_entry(refused[0])
+    assert (entry.action, entry.outcome) == ("face_match.upload_refused", "denied")
+    assert entry.details["detail"] == f"upload refused: {image} {reason}"
+    # The success path after a refusal: fresh URLs, a good upload, confirmed and matched.
+    fresh = await stub.CreateSubmission(
+        S.CreateSubmissionRequest(
+            correlation_id=correlation_id, reference_type=S.REFERENCE_TYPE_KTP
+        )
+    )
+    await _put({u.image: u for u in fresh.uploads}[image], good[image])
+    confirmed = await stub.ConfirmSubmission(
+        S.ConfirmSubmissionRequest(correlation_id=correlation_id)
+    )
+    assert confirmed.state == S.SUBMISSION_STATE_QUEUED
+    assert await Worker("s3-worker", core.queue, core.bucket, core.matcher).run_once()
+    details = await stub.GetSubmission(S.GetSubmissionRequest(correlation_id=correlation_id))
+    assert details.submission.state == S.SUBMISSION_STATE_COMPLETED
+    await grpc_channel.close()
+
+
+async def test_confirm_names_every_refused_image(service, s3) -> None:
+    _, client = s3
+    grpc_channel = channel(service, "org_s3")
+    stub = submissions_pb2_grpc.SubmissionServiceStub(grpc_channel)
+    submission_id = await _upload_both(stub, "both-bad", b"not a selfie", _truncated_jpeg())
+    with pytest.raises(grpc.aio.AioRpcError) as exc:
+        await stub.ConfirmSubmission(S.ConfirmSubmissionRequest(correlation_id="both-bad"))
+    info = error_info(status_from_rpc_error(exc.value))
+    assert info is not None and info.reason == "IMAGE_UNDECODABLE"
+    assert (info.metadata["image"], info.metadata["refused"]) == ("selfie", "selfie,reference")
+    assert _stored(client, submission_id) == set()
+    await grpc_channel.close()
+
+
+async def test_good_uploads_are_confirmed_and_kept(service, s3) -> None:
+    _, client = s3
+    grpc_channel = channel(service, "org_s3")
+    stub = submissions_pb2_grpc.SubmissionServiceStub(grpc_channel)
+    submission_id = await _upload_both(stub, "good-1", SELFIE, REFERENCE)
+    confirmed = await stub.ConfirmSubmission(S.ConfirmSubmissionRequest(correlation_id="good-1"))
+    assert confirmed.state == S.SUBMISSION_STATE_QUEUED
+    assert _stored(client, submission_id) == {"selfie", "reference"}
     await grpc_channel.close()

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pytest
 
 from identity_platform_api.kyc_tier.v1 import webhooks_pb2
-from identity_runtime import context
+from identity_runtime import context, page_tokens
 from identity_runtime.errors import Unauthenticated
 from identity_runtime.listing import list_reply, org_page, page_reply
 
@@ -34,16 +34,17 @@ def test_org_page_asks_the_listing_for_the_callers_org_and_the_requested_page() 
         asked.append((org_id, webhook_id, size, token))
         return Listed(["dlv_1"], "next")
 
-    request = webhooks_pb2.ListWebhookDeliveriesRequest(
-        webhook_id="whk_1", page_size=20, page_token="tok"
-    )
+    request = webhooks_pb2.ListWebhookDeliveriesRequest(webhook_id="whk_1", page_size=20)
+    request.page_token = page_tokens.seal("tok", request, "org_1")
     bound = context.bind(context.CallContext(request_id="req_1", org_id="org_1"))
     try:
         page = asyncio.run(org_page(listing, request.webhook_id, request))
     finally:
         context.reset(bound)
+    # The listing sees its own position; the caller gets the next one bound.
     assert asked == [("org_1", "whk_1", 20, "tok")]
-    assert page == Listed(["dlv_1"], "next")
+    assert page.items == ["dlv_1"]
+    assert page_tokens.open_token(page.next_page_token, request, "org_1") == "next"
 
 
 def test_org_page_refuses_a_call_without_an_organisation() -> None:

@@ -105,7 +105,10 @@ class AuditServiceServicer:
     def QueryEntries(self, request, context):
         """QueryEntries lists the caller organisation's entries, newest first,
         filtered by subject, action, and time.
-        Errors: INVALID_ARGUMENT / INVALID_FIELD (bad page token or time range).
+        A page token is valid only with the filters (and organisation) that
+        returned it; the page size may change between pages.
+        Errors: INVALID_ARGUMENT / INVALID_FIELD (bad page token, one returned for
+        other filters, or a bad time range).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

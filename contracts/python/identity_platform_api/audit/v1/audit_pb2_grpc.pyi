@@ -59,7 +59,10 @@ class AuditServiceStub:
     QueryEntries: _grpc.UnaryUnaryMultiCallable[_audit_pb2.QueryEntriesRequest, _audit_pb2.QueryEntriesResponse]
     """QueryEntries lists the caller organisation's entries, newest first,
     filtered by subject, action, and time.
-    Errors: INVALID_ARGUMENT / INVALID_FIELD (bad page token or time range).
+    A page token is valid only with the filters (and organisation) that
+    returned it; the page size may change between pages.
+    Errors: INVALID_ARGUMENT / INVALID_FIELD (bad page token, one returned for
+    other filters, or a bad time range).
     """
     VerifyChain: _grpc.UnaryUnaryMultiCallable[_audit_pb2.VerifyChainRequest, _audit_pb2.VerifyChainResponse]
     """VerifyChain recomputes the whole chain (all organisations) and reports
@@ -120,7 +123,10 @@ class AuditServiceAsyncStub(AuditServiceStub):
     QueryEntries: _aio.UnaryUnaryMultiCallable[_audit_pb2.QueryEntriesRequest, _audit_pb2.QueryEntriesResponse]  # type: ignore[assignment]
     """QueryEntries lists the caller organisation's entries, newest first,
     filtered by subject, action, and time.
-    Errors: INVALID_ARGUMENT / INVALID_FIELD (bad page token or time range).
+    A page token is valid only with the filters (and organisation) that
+    returned it; the page size may change between pages.
+    Errors: INVALID_ARGUMENT / INVALID_FIELD (bad page token, one returned for
+    other filters, or a bad time range).
     """
     VerifyChain: _aio.UnaryUnaryMultiCallable[_audit_pb2.VerifyChainRequest, _audit_pb2.VerifyChainResponse]  # type: ignore[assignment]
     """VerifyChain recomputes the whole chain (all organisations) and reports
@@ -188,7 +194,10 @@ class AuditServiceServicer:
     ) -> _typing.Union[_audit_pb2.QueryEntriesResponse, _abc.Awaitable[_audit_pb2.QueryEntriesResponse]]:
         """QueryEntries lists the caller organisation's entries, newest first,
         filtered by subject, action, and time.
-        Errors: INVALID_ARGUMENT / INVALID_FIELD (bad page token or time range).
+        A page token is valid only with the filters (and organisation) that
+        returned it; the page size may change between pages.
+        Errors: INVALID_ARGUMENT / INVALID_FIELD (bad page token, one returned for
+        other filters, or a bad time range).
         """
 
     def VerifyChain(

@@ -117,11 +117,20 @@ class SubmissionServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ConfirmSubmission(self, request, context):
-        """ConfirmSubmission queues the submission once both images are uploaded.
-        Confirming a queued or later submission again returns it unchanged.
+        """ConfirmSubmission queues the submission once both images are uploaded
+        and each decodes as an image (magic number and a real decode, the
+        worker's decoder and limits). Confirming a queued or later submission
+        again returns it unchanged.
         Errors: NOT_FOUND / SUBMISSION_NOT_FOUND; ABORTED / UPLOADS_INCOMPLETE
         (409: metadata["missing"] names the images not uploaded yet);
-        FAILED_PRECONDITION / SUBMISSION_EXPIRED.
+        FAILED_PRECONDITION / SUBMISSION_EXPIRED; INVALID_ARGUMENT /
+        IMAGE_UNDECODABLE, IMAGE_EMPTY, IMAGE_TOO_LARGE (bytes over the upload
+        limit, or pixels over the decoder's) or IMAGE_TOO_SMALL: an uploaded
+        object is not a usable image. metadata["image"] names it (`selfie` or
+        `reference`; metadata["refused"] lists every image refused). A refused
+        object is deleted and the submission stays AWAITING_UPLOAD: upload that
+        image again (CreateSubmission with the same correlationId gives fresh
+        URLs) and confirm again.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

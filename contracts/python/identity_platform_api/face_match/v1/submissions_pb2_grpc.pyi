@@ -59,11 +59,20 @@ class SubmissionServiceStub:
     correlationId, unknown referenceType, callbackUrl not http(s)).
     """
     ConfirmSubmission: _grpc.UnaryUnaryMultiCallable[_submissions_pb2.ConfirmSubmissionRequest, _submissions_pb2.ConfirmSubmissionResponse]
-    """ConfirmSubmission queues the submission once both images are uploaded.
-    Confirming a queued or later submission again returns it unchanged.
+    """ConfirmSubmission queues the submission once both images are uploaded
+    and each decodes as an image (magic number and a real decode, the
+    worker's decoder and limits). Confirming a queued or later submission
+    again returns it unchanged.
     Errors: NOT_FOUND / SUBMISSION_NOT_FOUND; ABORTED / UPLOADS_INCOMPLETE
     (409: metadata["missing"] names the images not uploaded yet);
-    FAILED_PRECONDITION / SUBMISSION_EXPIRED.
+    FAILED_PRECONDITION / SUBMISSION_EXPIRED; INVALID_ARGUMENT /
+    IMAGE_UNDECODABLE, IMAGE_EMPTY, IMAGE_TOO_LARGE (bytes over the upload
+    limit, or pixels over the decoder's) or IMAGE_TOO_SMALL: an uploaded
+    object is not a usable image. metadata["image"] names it (`selfie` or
+    `reference`; metadata["refused"] lists every image refused). A refused
+    object is deleted and the submission stays AWAITING_UPLOAD: upload that
+    image again (CreateSubmission with the same correlationId gives fresh
+    URLs) and confirm again.
     """
     GetSubmissionStatus: _grpc.UnaryUnaryMultiCallable[_submissions_pb2.GetSubmissionStatusRequest, _submissions_pb2.GetSubmissionStatusResponse]
     """GetSubmissionStatus returns the submission's lifecycle state.
@@ -123,11 +132,20 @@ class SubmissionServiceAsyncStub(SubmissionServiceStub):
     correlationId, unknown referenceType, callbackUrl not http(s)).
     """
     ConfirmSubmission: _aio.UnaryUnaryMultiCallable[_submissions_pb2.ConfirmSubmissionRequest, _submissions_pb2.ConfirmSubmissionResponse]  # type: ignore[assignment]
-    """ConfirmSubmission queues the submission once both images are uploaded.
-    Confirming a queued or later submission again returns it unchanged.
+    """ConfirmSubmission queues the submission once both images are uploaded
+    and each decodes as an image (magic number and a real decode, the
+    worker's decoder and limits). Confirming a queued or later submission
+    again returns it unchanged.
     Errors: NOT_FOUND / SUBMISSION_NOT_FOUND; ABORTED / UPLOADS_INCOMPLETE
     (409: metadata["missing"] names the images not uploaded yet);
-    FAILED_PRECONDITION / SUBMISSION_EXPIRED.
+    FAILED_PRECONDITION / SUBMISSION_EXPIRED; INVALID_ARGUMENT /
+    IMAGE_UNDECODABLE, IMAGE_EMPTY, IMAGE_TOO_LARGE (bytes over the upload
+    limit, or pixels over the decoder's) or IMAGE_TOO_SMALL: an uploaded
+    object is not a usable image. metadata["image"] names it (`selfie` or
+    `reference`; metadata["refused"] lists every image refused). A refused
+    object is deleted and the submission stays AWAITING_UPLOAD: upload that
+    image again (CreateSubmission with the same correlationId gives fresh
+    URLs) and confirm again.
     """
     GetSubmissionStatus: _aio.UnaryUnaryMultiCallable[_submissions_pb2.GetSubmissionStatusRequest, _submissions_pb2.GetSubmissionStatusResponse]  # type: ignore[assignment]
     """GetSubmissionStatus returns the submission's lifecycle state.
@@ -194,11 +212,20 @@ class SubmissionServiceServicer:
         request: _submissions_pb2.ConfirmSubmissionRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_submissions_pb2.ConfirmSubmissionResponse, _abc.Awaitable[_submissions_pb2.ConfirmSubmissionResponse]]:
-        """ConfirmSubmission queues the submission once both images are uploaded.
-        Confirming a queued or later submission again returns it unchanged.
+        """ConfirmSubmission queues the submission once both images are uploaded
+        and each decodes as an image (magic number and a real decode, the
+        worker's decoder and limits). Confirming a queued or later submission
+        again returns it unchanged.
         Errors: NOT_FOUND / SUBMISSION_NOT_FOUND; ABORTED / UPLOADS_INCOMPLETE
         (409: metadata["missing"] names the images not uploaded yet);
-        FAILED_PRECONDITION / SUBMISSION_EXPIRED.
+        FAILED_PRECONDITION / SUBMISSION_EXPIRED; INVALID_ARGUMENT /
+        IMAGE_UNDECODABLE, IMAGE_EMPTY, IMAGE_TOO_LARGE (bytes over the upload
+        limit, or pixels over the decoder's) or IMAGE_TOO_SMALL: an uploaded
+        object is not a usable image. metadata["image"] names it (`selfie` or
+        `reference`; metadata["refused"] lists every image refused). A refused
+        object is deleted and the submission stays AWAITING_UPLOAD: upload that
+        image again (CreateSubmission with the same correlationId gives fresh
+        URLs) and confirm again.
         """
 
     def GetSubmissionStatus(

@@ -92,7 +92,10 @@ class CustomerServiceServicer:
 
     def ListCustomers(self, request, context):
         """ListCustomers pages through the organisation's customers, newest first.
-        Errors: INVALID_ARGUMENT / INVALID_FIELD (bad page token).
+        A page token is valid only for the listing, organisation and filter that
+        returned it (the page size may change between pages).
+        Errors: INVALID_ARGUMENT / INVALID_FIELD (bad page token, or one returned
+        for another listing or filter).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -49,7 +49,10 @@ class CustomerServiceStub:
     """
     ListCustomers: _grpc.UnaryUnaryMultiCallable[_customers_pb2.ListCustomersRequest, _customers_pb2.ListCustomersResponse]
     """ListCustomers pages through the organisation's customers, newest first.
-    Errors: INVALID_ARGUMENT / INVALID_FIELD (bad page token).
+    A page token is valid only for the listing, organisation and filter that
+    returned it (the page size may change between pages).
+    Errors: INVALID_ARGUMENT / INVALID_FIELD (bad page token, or one returned
+    for another listing or filter).
     """
     GetCustomer: _grpc.UnaryUnaryMultiCallable[_customers_pb2.GetCustomerRequest, _customers_pb2.GetCustomerResponse]
     """GetCustomer returns one customer.
@@ -115,7 +118,10 @@ class CustomerServiceAsyncStub(CustomerServiceStub):
     """
     ListCustomers: _aio.UnaryUnaryMultiCallable[_customers_pb2.ListCustomersRequest, _customers_pb2.ListCustomersResponse]  # type: ignore[assignment]
     """ListCustomers pages through the organisation's customers, newest first.
-    Errors: INVALID_ARGUMENT / INVALID_FIELD (bad page token).
+    A page token is valid only for the listing, organisation and filter that
+    returned it (the page size may change between pages).
+    Errors: INVALID_ARGUMENT / INVALID_FIELD (bad page token, or one returned
+    for another listing or filter).
     """
     GetCustomer: _aio.UnaryUnaryMultiCallable[_customers_pb2.GetCustomerRequest, _customers_pb2.GetCustomerResponse]  # type: ignore[assignment]
     """GetCustomer returns one customer.
@@ -188,7 +194,10 @@ class CustomerServiceServicer:
         context: _ServicerContext,
     ) -> _typing.Union[_customers_pb2.ListCustomersResponse, _abc.Awaitable[_customers_pb2.ListCustomersResponse]]:
         """ListCustomers pages through the organisation's customers, newest first.
-        Errors: INVALID_ARGUMENT / INVALID_FIELD (bad page token).
+        A page token is valid only for the listing, organisation and filter that
+        returned it (the page size may change between pages).
+        Errors: INVALID_ARGUMENT / INVALID_FIELD (bad page token, or one returned
+        for another listing or filter).
         """
 
     def GetCustomer(

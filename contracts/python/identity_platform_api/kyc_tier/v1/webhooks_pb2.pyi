@@ -431,7 +431,9 @@ class ListWebhookDeliveriesRequest(_message.Message):
     page_size: _builtins.int
     """At most 200; 0 = 50."""
     page_token: _builtins.str
-    """`next_page_token` of the previous page ("" = the newest)."""
+    """`next_page_token` of the previous page ("" = the newest), of this
+    endpoint's deliveries only.
+    """
     def __init__(
         self,
         *,

@@ -143,7 +143,8 @@ class WebhookServiceServicer:
         """ListWebhookDeliveries lists the endpoint's deliveries, newest first, each
         with its attempts, a page at a time (cursor: `page_token`).
         Errors: NOT_FOUND / WEBHOOK_NOT_FOUND; INVALID_ARGUMENT / INVALID_FIELD
-        (bad page_size or page_token).
+        (bad page_size or page_token, or a page_token returned for another
+        listing, endpoint or organisation).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

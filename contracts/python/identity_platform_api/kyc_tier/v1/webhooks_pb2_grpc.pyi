@@ -63,7 +63,8 @@ class WebhookServiceStub:
     """ListWebhookDeliveries lists the endpoint's deliveries, newest first, each
     with its attempts, a page at a time (cursor: `page_token`).
     Errors: NOT_FOUND / WEBHOOK_NOT_FOUND; INVALID_ARGUMENT / INVALID_FIELD
-    (bad page_size or page_token).
+    (bad page_size or page_token, or a page_token returned for another
+    listing, endpoint or organisation).
     """
     RedeliverWebhookDelivery: _grpc.UnaryUnaryMultiCallable[_webhooks_pb2.RedeliverWebhookDeliveryRequest, _webhooks_pb2.RedeliverWebhookDeliveryResponse]
     """RedeliverWebhookDelivery queues a delivery again, now: the same event id
@@ -126,7 +127,8 @@ class WebhookServiceAsyncStub(WebhookServiceStub):
     """ListWebhookDeliveries lists the endpoint's deliveries, newest first, each
     with its attempts, a page at a time (cursor: `page_token`).
     Errors: NOT_FOUND / WEBHOOK_NOT_FOUND; INVALID_ARGUMENT / INVALID_FIELD
-    (bad page_size or page_token).
+    (bad page_size or page_token, or a page_token returned for another
+    listing, endpoint or organisation).
     """
     RedeliverWebhookDelivery: _aio.UnaryUnaryMultiCallable[_webhooks_pb2.RedeliverWebhookDeliveryRequest, _webhooks_pb2.RedeliverWebhookDeliveryResponse]  # type: ignore[assignment]
     """RedeliverWebhookDelivery queues a delivery again, now: the same event id
@@ -216,7 +218,8 @@ class WebhookServiceServicer:
         """ListWebhookDeliveries lists the endpoint's deliveries, newest first, each
         with its attempts, a page at a time (cursor: `page_token`).
         Errors: NOT_FOUND / WEBHOOK_NOT_FOUND; INVALID_ARGUMENT / INVALID_FIELD
-        (bad page_size or page_token).
+        (bad page_size or page_token, or a page_token returned for another
+        listing, endpoint or organisation).
         """
 
     def RedeliverWebhookDelivery(

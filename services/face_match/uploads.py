@@ -1,0 +1,70 @@
+"""What confirm checks of each uploaded object before it queues a submission.
+
+The presigned PUT only bounds what the store can bound (the local bucket: the
+content type and the size; S3: the content type it signed), so the bytes
+themselves are checked when the partner declares the uploads done: the size
+first (from the store, before reading: S3 cannot bound a presigned PUT),
+then the magic number and a real decode with the decoder the worker uses
+(identity_inference.images, the matcher's limits). An image that fails is
+refused at confirm with INVALID_ARGUMENT and its reason (IMAGE_EMPTY,
+IMAGE_TOO_LARGE, IMAGE_TOO_SMALL, IMAGE_UNDECODABLE) naming the image; its
+object is deleted and the submission keeps awaiting a new upload of it
+(submissions.Submissions.confirm). The worker keeps its own checks: an
+object replaced in the store after confirm still fails the submission there.
+
+Messages and logs name the image and the problem, never the bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from identity_inference import images
+from identity_runtime.errors import DomainError, InvalidArgument
+from services.face_match.bucket import ObjectStore, ObjectTooLarge, object_key
+from services.face_match.matcher import LIMITS
+
+# The detail of the transition that records a refused upload (its audit
+# entry's action is face_match.upload_refused: services/face_match/audit.py).
+UPLOAD_REFUSED = "upload refused"
+
+
+class Absent(Exception):
+    """The object is not in the store (not uploaded, or already deleted)."""
+
+
+def _refusal(image: str, problem: str, reason: str, extra: Mapping[str, object]) -> InvalidArgument:
+    return InvalidArgument(
+        f"the {image} upload {problem}; upload the {image} again, then confirm",
+        reason,
+        {"image": image, **{k: v for k, v in extra.items() if k != "field"}},
+    )
+
+
+def check(store: ObjectStore, submission_id: str, image: str, max_bytes: int) -> None:
+    """Nothing when the stored `image` decodes as the worker will decode it;
+    Absent when there is no object; the refusal (INVALID_ARGUMENT) otherwise."""
+    key = object_key(submission_id, image)
+    size = store.size(key)
+    if size is None:
+        raise Absent(image)
+    if size > max_bytes:
+        raise _refusal(image, "is larger than allowed", "IMAGE_TOO_LARGE", {"limit": max_bytes})
+    if size == 0:
+        raise _refusal(image, "is empty (0 bytes)", "IMAGE_EMPTY", {})
+    try:
+        data = store.get(key)
+    except ObjectTooLarge:
+        # Replaced by a larger object since the size was read.
+        raise _refusal(
+            image, "is larger than allowed", "IMAGE_TOO_LARGE", {"limit": max_bytes}
+        ) from None
+    if data is None:
+        raise Absent(image)
+    try:
+        images.decode(data, LIMITS, image)
+    except DomainError as exc:
+        problem = exc.message.removeprefix(f"{image}: ")
+        raise _refusal(
+            image, f"is not a usable image ({problem})", exc.reason, exc.metadata
+        ) from None
