@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -18,6 +19,7 @@ from services.kyc_tier import erasures, models
 from services.kyc_tier.bootstrap import KycTierCore
 from services.kyc_tier.flows import erasure
 from services.kyc_tier.flows.dashboard import ReviewQuery
+from services.kyc_tier.recovery import ErasedReviews
 from tests.integration.test_kyc_trust import (
     crash_at,
     duplicate_review,
@@ -158,3 +160,31 @@ async def test_an_erasure_recorded_before_withdrawals_withdraws_in_its_last_step
     (item,) = await rows(core, models.ReviewItem, review_id=review_id)
     assert item.status == "withdrawn" and item.decided_by == f"erasure:{erasure_id}"
     assert await queue(core, org_id) == []
+
+
+async def test_the_recovery_worker_withdraws_items_an_older_release_left_pending(
+    core: KycTierCore, fakes: KycFakes
+) -> None:
+    """A customer erased by a release that did not withdraw: the recovery
+    pass closes the pending item once (audited), and a second pass finds nothing."""
+    org_id = await new_org(core)
+    customer_id, review_id = await duplicate_review(core, fakes, org_id)
+    _, other_review = await duplicate_review(core, fakes, org_id)
+    receipt = await core.erasure.erase(org_id, customer_id, "")
+
+    def as_left_by_the_older_release(session: Any) -> None:
+        item = session.get(models.ReviewItem, review_id)
+        item.status, item.decided_by, item.decided_at = "pending", None, None
+        session.query(models.AuditOutbox).filter_by(action="review.withdraw").delete()
+
+    await core.erasure.store.write(as_left_by_the_older_release, audited=False)
+    assert review_id in await queue(core, org_id)
+
+    sweep = ErasedReviews(core.erasure.store, utcnow)
+    assert await sweep.sweep() == 1
+    assert await sweep.sweep() == 0
+    (item,) = await rows(core, models.ReviewItem, review_id=review_id)
+    assert item.status == "withdrawn" and item.decided_by == f"erasure:{receipt.erasure_id}"
+    assert await queue(core, org_id) == [other_review]  # an active customer's item stays
+    (audit,) = await rows(core, models.AuditOutbox, action="review.withdraw")
+    assert audit.details["review_id"] == review_id
