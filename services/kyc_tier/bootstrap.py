@@ -54,7 +54,7 @@ from services.kyc_tier.ports import (
     Embedder,
     Matcher,
 )
-from services.kyc_tier.recovery import ErasureBacklog, RecoveryWorker, StaleAttempts
+from services.kyc_tier.recovery import ErasedReviews, ErasureBacklog, RecoveryWorker, StaleAttempts
 from services.kyc_tier.retention import KycSweeper, retention_pass
 from services.kyc_tier.sdk_sessions import SdkSessions
 from services.kyc_tier.settings import KycTierSettings
@@ -208,6 +208,7 @@ async def build(
             (
                 erasure.resume_pending,
                 StaleAttempts(store, clock).sweep,
+                ErasedReviews(store, clock).sweep,
                 ErasureBacklog(store, clock).measure,
             ),
             settings.recovery_interval_seconds,

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from identity_capture.digest import DigestInput, bundle_sha256
@@ -133,6 +133,26 @@ def forget_customer(session: Session, org_id: str, customer_id: str) -> None:
         delete(models.CaptureBundle).where(
             models.CaptureBundle.org_id == org_id, models.CaptureBundle.customer_id == customer_id
         )
+    )
+
+
+def forget_digests(session: Session, org_id: str, customer_id: str) -> None:
+    """An erasure drops the plain SHA-256 digests of what the customer's
+    captures held (a bundle's, an image's), from the verification rows kept as
+    regulated records and from the attempts: with the frames gone, a digest
+    only serves to recognise a copy of the images elsewhere. Replay detection
+    keeps working without them: the nonce stays (a nonce used again is still
+    NONCE_REPLAYED) and every flow refuses an erased customer first."""
+    checks, attempts = models.Verification, models.Attempt
+    session.execute(
+        update(checks)
+        .where(checks.org_id == org_id, checks.customer_id == customer_id)
+        .values(bundle_sha256=None, input_hashes={})
+    )
+    session.execute(
+        update(attempts)
+        .where(attempts.org_id == org_id, attempts.customer_id == customer_id)
+        .values(bundle_sha256=None)
     )
 
 

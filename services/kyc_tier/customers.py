@@ -221,13 +221,14 @@ def settle(
 
 
 def erase_personal_data(session: Session, vault: PiiVault, customer: models.Customer) -> int:
-    """Remove personal fields, the sealed capture frames and the responses an
-    Idempotency-Key kept about the customer, and destroy their kyc-tier keys
+    """Remove personal fields, the sealed capture frames, their digests and the
+    responses an Idempotency-Key kept about the customer, and destroy their kyc-tier keys
     (the NIK's and the capture bundles'); the erasure marks the customer
     erased in its last step."""
     search_index.forget_customer(session, customer.customer_id)
     idempotency.forget_customer(session, customer.org_id, customer.customer_id)
     bundles.forget_customer(session, customer.org_id, customer.customer_id)
+    bundles.forget_digests(session, customer.org_id, customer.customer_id)
     for column in PERSONAL_COLUMNS:
         setattr(customer, column, None)
     # The partner's id for the person may be an email or a phone number: it

@@ -5,6 +5,8 @@
   process died between recording the attempt and finishing it, e.g. after
   liveness consumed the challenge and the nonce) are finished as
   "interrupted", each with an audit entry;
+- review items still pending for customers erased before erasures withdrew
+  them are withdrawn (`ErasedReviews`);
 - the erasure backlog (erasures requested, not completed) is measured into
   the queue metrics (`queue="erasures"`).
 """
@@ -23,7 +25,7 @@ from sqlalchemy.orm import Session
 from identity_runtime import metrics
 from identity_runtime.logs import get_logger
 from identity_runtime.tasks import cancel_and_wait
-from services.kyc_tier import models
+from services.kyc_tier import models, withdrawals
 from services.kyc_tier.flows import dukcapil, face, ktp, step_up
 from services.kyc_tier.flows.attempts import interrupt_attempt
 from services.kyc_tier.ports import Clock
@@ -67,6 +69,38 @@ class StaleAttempts:
         if rows:
             log.warning("attempts interrupted by a crash finished", count=len(rows))
         return len(rows)
+
+
+@dataclass
+class ErasedReviews:
+    """Withdraws the review items still pending for customers erased by a
+    release before withdrawals existed (`withdrawals.py`): once each, audited."""
+
+    store: Store
+    clock: Clock
+
+    async def sweep(self) -> int:
+        return await self.store.write(self._sweep)
+
+    def _sweep(self, session: Session) -> int:
+        items, customers, erasures = models.ReviewItem, models.Customer, models.Erasure
+        found = session.execute(
+            select(items.org_id, items.customer_id, erasures.erasure_id)
+            .join(customers, customers.customer_id == items.customer_id)
+            .join(erasures, erasures.customer_id == items.customer_id)
+            .where(items.status == "pending", customers.status == "erased")
+            .distinct()
+            .limit(100)
+        ).all()
+        closed = 0
+        for org_id, customer_id, erasure_id in found:
+            closed += withdrawals.withdraw_pending(
+                session, org_id, customer_id, erasure_id, self.clock()
+            )
+            withdrawals.forget_notes(session, org_id, customer_id)
+        if closed:
+            log.info("review items of erased customers withdrawn", count=closed)
+        return closed
 
 
 @dataclass

@@ -5,7 +5,7 @@ the console search, through a KTP capture, a liveness capture, a face match
 and a step-up; erased; then every column of every row is searched for the
 NIK, the name, the email and the phone, as given, normalised and under the
 obvious unsalted hashes. The sealed frames are gone too (not merely
-unreadable)."""
+unreadable), and so are the captures' digests on the rows kept."""
 
 from __future__ import annotations
 
@@ -138,3 +138,19 @@ async def test_an_erased_customer_leaves_no_personal_data_in_any_table(e2e) -> N
         return int(session.scalar(count))
 
     assert await e2e.database.run(frames) == 0
+
+    def digests(session: Any) -> list[Any]:
+        """The captures' digests the kept verification and attempt rows still hold."""
+        checks, attempts = models.Verification, models.Attempt
+        kept = session.execute(
+            sa.select(checks.bundle_sha256, checks.input_hashes).where(
+                checks.customer_id == customer_id
+            )
+        ).all()
+        tried = session.scalars(
+            sa.select(attempts.bundle_sha256).where(attempts.customer_id == customer_id)
+        ).all()
+        assert kept and tried
+        return [d for row in kept for d in row if d] + [d for d in tried if d]
+
+    assert await e2e.database.run(digests) == []

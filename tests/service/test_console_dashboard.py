@@ -31,11 +31,18 @@ from identity_runtime.status import error_info, status_from_rpc_error
 from services.kyc_tier import export, models, records
 from services.kyc_tier.bootstrap import build
 from services.kyc_tier.flows.face import LivenessRequest
+from services.kyc_tier.idempotency import IdempotentRequest
 from services.kyc_tier.ports import Duplicate, Reason
 from services.kyc_tier.service import SPEC
 from tests.service.test_console_auth import Analyst, login, new_org, new_user
 from tests.support import channel, kyc_tier_env, start_service, unique_name
-from tests.support.gateway import assert_error, bearer, gateway_client, gateway_settings
+from tests.support.gateway import (
+    assert_documented,
+    assert_error,
+    bearer,
+    gateway_client,
+    gateway_settings,
+)
 from tests.support.kyc_fakes import (
     KycFakes,
     assert_audit_entries_acceptable,
@@ -659,3 +666,64 @@ async def test_a_decision_sent_again_with_its_idempotency_key_is_decided_once(
     reject = {"decision": "REVIEW_DECISION_REJECT", "note": "same person"}
     assert_error(await client.post(path, json=reject, headers=keyed), 409, "IDEMPOTENCY_KEY_REUSED")
     assert_error(await mine.analyst.post(path, decision), 400, "REVIEW_ALREADY_DECIDED")
+
+
+async def test_an_erased_customers_pending_item_is_withdrawn_and_never_decided(
+    database_url, client, kyc_tier, fakes
+) -> None:
+    """Erasure through the REST gateway: the customer's pending item leaves the
+    queue, is listed as REVIEW_STATUS_WITHDRAWN, and a decision on it answers
+    the declared 400 CUSTOMER_ERASED; the response a decision kept under an
+    Idempotency-Key (its note may name the customer) is dropped."""
+    mine = await org_with_analyst(client, database_url)
+    customer_id = await mine.customer(client, nik=NIK)
+    decided_id = await held_for_review(
+        kyc_tier.core,
+        mine.org_id,
+        customer_id,
+        fakes.matcher.enroll_reference(customer_id, active=False),
+    )
+    pending_id = await held_for_review(
+        kyc_tier.core,
+        mine.org_id,
+        customer_id,
+        fakes.matcher.enroll_reference(customer_id, active=False),
+    )
+    key = unique_name("action")
+    keyed = mine.analyst.headers() | {"Idempotency-Key": key}
+    first = await client.post(
+        f"/api/identity/review-queue/{decided_id}/decision",
+        json={"decision": "REVIEW_DECISION_REJECT", "note": "not Siti Rahayu on the card"},
+        headers=keyed,
+    )
+    assert first.status_code == 200, first.text
+    (kept,) = await rows(kyc_tier.core, IdempotentRequest, org_id=mine.org_id, idempotency_key=key)
+    assert kept.customer_id == customer_id
+
+    erased = await client.post(
+        f"/api/identity/customers/{customer_id}/erase",
+        json={"reason": "data_subject_request"},
+        headers=bearer(mine.key),
+    )
+    assert erased.status_code == 200, erased.text
+
+    assert (
+        await rows(kyc_tier.core, IdempotentRequest, org_id=mine.org_id, idempotency_key=key) == []
+    )
+    pending = await mine.analyst.get("/api/identity/review-queue")
+    assert pending_id not in [i["reviewId"] for i in pending.json()["items"]]
+    withdrawn = await mine.analyst.get("/api/identity/review-queue?status=REVIEW_STATUS_WITHDRAWN")
+    assert withdrawn.status_code == 200, withdrawn.text
+    (item,) = withdrawn.json()["items"]
+    assert (item["reviewId"], item["status"]) == (pending_id, "REVIEW_STATUS_WITHDRAWN")
+    assert item["decidedBy"] == f"erasure:{erased.json()['erasureId']}" and item["decidedAt"]
+    rejected = await mine.analyst.get("/api/identity/review-queue?status=REVIEW_STATUS_REJECTED")
+    assert decided_id in [i["reviewId"] for i in rejected.json()["items"]]
+    (decided,) = await rows(kyc_tier.core, models.ReviewItem, review_id=decided_id)
+    assert (decided.status, decided.note) == ("rejected", None)  # the note may name them
+    decision = {"decision": "REVIEW_DECISION_APPROVE", "note": ""}
+    refused = await mine.analyst.post(f"/api/identity/review-queue/{pending_id}/decision", decision)
+    assert_error(refused, 400, "CUSTOMER_ERASED")
+    assert_documented(refused)
+    audit = await rows(kyc_tier.core, models.AuditOutbox, action="review.withdraw")
+    assert [e.details["review_id"] for e in audit if e.org_id == mine.org_id] == [pending_id]

@@ -10,7 +10,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from sqlalchemy.orm import Session
 
-from identity_runtime.errors import DomainError
+from identity_crypto.errors import KeyDestroyed
+from identity_runtime.errors import DomainError, FailedPrecondition
 from services.kyc_tier import models, outbox, records
 from services.kyc_tier.flows.capture import Step
 from services.kyc_tier.ports import Reason
@@ -19,6 +20,13 @@ from services.kyc_tier.store import Store
 INTERRUPTED = Reason("INTERRUPTED", "the attempt did not finish")
 # Refusals that are about the request's target, not the attempt: no attempt row.
 _NOT_AN_ATTEMPT = frozenset({"CUSTOMER_NOT_FOUND", "TENANT_MISSING"})
+# What a capture meets downstream when its customer's erasure ran meanwhile:
+# a destroyed key (kyc-tier's or matching's), the references retired, the
+# devices forgotten.
+# An erased customer's capture never answers KEY_DESTROYED: CUSTOMER_ERASED.
+ERASURE_EFFECTS = frozenset(
+    {KeyDestroyed.default_reason, "NO_ACTIVE_ENROLLMENT", "DEVICE_NOT_FOUND"}
+)
 
 
 @contextlib.asynccontextmanager
@@ -34,7 +42,8 @@ async def scope(
     with an audit entry; any other failure `interrupt()`s it."""
     try:
         yield
-    except DomainError as error:
+    except DomainError as raised:
+        error = await _erasure_race(store, org_id, customer_id, raised)
         if error.reason in _NOT_AN_ATTEMPT and not attempt_id:
             raise
         reason = Reason(error.reason, error.message)
@@ -50,10 +59,32 @@ async def scope(
             )
 
         await store.write(refuse)
-        raise
+        if error is raised:
+            raise
+        raise error from raised
     except BaseException:
         await interrupt()
         raise
+
+
+async def _erasure_race(
+    store: Store, org_id: str, customer_id: str, error: DomainError
+) -> DomainError:
+    """A capture racing its customer's erasure may reach a key the erasure
+    destroyed meanwhile (kyc-tier's bundle or NIK key between the customer's
+    check and the seal, matching's template key during the assessment), or
+    another of its effects (`ERASURE_EFFECTS`): that is the erased customer's
+    refusal, CUSTOMER_ERASED, as the flows declare, not KEY_DESTROYED. (The
+    transaction that met the key wrote nothing.) The same reasons for a
+    customer still active (a breach revocation, no reference yet) stay as they are."""
+    if error.reason not in ERASURE_EFFECTS or not customer_id:
+        return error
+    status = await store.read(
+        lambda s: getattr(s.get(models.Customer, customer_id), "status", "active")
+    )
+    if status == "active":
+        return error
+    return FailedPrecondition("the customer was erased", "CUSTOMER_ERASED")
 
 
 async def interrupt(

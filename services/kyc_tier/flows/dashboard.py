@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from identity_runtime.errors import NotFound, invalid_field
 from identity_store.types import utcnow
-from services.kyc_tier import export, models, outbox, records, retention, search
+from services.kyc_tier import export, models, outbox, records, retention, search, withdrawals
 from services.kyc_tier.bundles import open_audited
 from services.kyc_tier.customers import CustomerView
 from services.kyc_tier.flows.reviews import ReviewView, duplicate_customers, review_view
@@ -30,7 +30,7 @@ from services.kyc_tier.pii import PiiVault
 from services.kyc_tier.ports import BundleCodec, CaptureQuality
 from services.kyc_tier.store import Store
 
-REVIEW_STATUSES = ("pending", "approved", "rejected")
+REVIEW_STATUSES = ("pending", "approved", "rejected", withdrawals.WITHDRAWN)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,9 @@
    once it has happened:
      kyc.personal_data      personal fields and sealed frames deleted, the
                             external id replaced, NIK and bundle keys
-                            destroyed, and the step marked: one transaction
+                            destroyed, capture digests and kept idempotent
+                            responses dropped, pending review items
+                            withdrawn, and the step marked: one transaction
                             (first: it needs no other service)
      matching.retire        matching retires the customer's face references
      matching.shred         matching destroys the template key
@@ -49,7 +51,14 @@ from identity_runtime import context
 from identity_runtime.errors import DomainError
 from identity_runtime.logs import get_logger
 from identity_store.types import utcnow
-from services.kyc_tier import customers, erasures, outbox, records, retention_overrides
+from services.kyc_tier import (
+    customers,
+    erasures,
+    outbox,
+    records,
+    retention_overrides,
+    withdrawals,
+)
 from services.kyc_tier.erasures import (
     FORGET_DEVICES,
     MARK_ERASED,
@@ -173,7 +182,11 @@ class ErasureFlow:
             def erase_personal_data(session: Any) -> None:
                 customer = records.load_customer(session, org_id, customer_id, for_update=True)
                 destroyed = customers.erase_personal_data(session, self.vault, customer)
-                erasures.done(session, erasure_id, step, {"keys_destroyed": destroyed})
+                now = self.clock()
+                closed = withdrawals.withdraw_pending(session, org_id, customer_id, erasure_id, now)
+                withdrawals.forget_notes(session, org_id, customer_id)
+                result = {"keys_destroyed": destroyed, "reviews_withdrawn": closed}
+                erasures.done(session, erasure_id, step, result)
 
             await self.store.write(erase_personal_data, audited=False)
         elif step == MARK_ERASED:

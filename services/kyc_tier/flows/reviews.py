@@ -41,7 +41,15 @@ from sqlalchemy.orm import Session
 from identity_runtime import context
 from identity_runtime.errors import FailedPrecondition, NotFound, invalid_field
 from identity_store.types import utcnow
-from services.kyc_tier import customers, models, outbox, records, tiers, webhook_events
+from services.kyc_tier import (
+    customers,
+    models,
+    outbox,
+    records,
+    tiers,
+    webhook_events,
+    withdrawals,
+)
 from services.kyc_tier.flows.prechecks import Precheck
 from services.kyc_tier.ports import Matcher, Reason
 from services.kyc_tier.reason_rows import with_stored_reasons
@@ -146,11 +154,14 @@ def _pending(session: Session, org_id: str, review_id: str) -> models.ReviewItem
     row = session.get(models.ReviewItem, review_id, with_for_update=True)
     if row is None or row.org_id != org_id:
         raise NotFound("no such review item in this organisation", "REVIEW_NOT_FOUND")
+    if row.status == withdrawals.WITHDRAWN:
+        raise withdrawals.customer_erased()
     if row.status != "pending":
         raise FailedPrecondition(
             f"the review item was already {row.status}", "REVIEW_ALREADY_DECIDED"
         )
-    records.require_active(records.load_customer(session, org_id, row.customer_id))
+    if records.load_customer(session, org_id, row.customer_id).status != "active":
+        raise withdrawals.customer_erased()  # withdrawn by the erasure's next step
     return row
 
 

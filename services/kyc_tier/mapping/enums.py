@@ -53,7 +53,9 @@ FACE_MATCH_BAND_TO_PROTO = enum_values(
     face_pb2.FaceMatchBand, "FACE_MATCH_BAND_", ("low", "medium", "high")
 )
 REVIEW_STATUS_TO_PROTO = enum_values(
-    dashboard_pb2.ReviewStatus, "REVIEW_STATUS_", ("pending", "approved", "rejected")
+    dashboard_pb2.ReviewStatus,
+    "REVIEW_STATUS_",
+    ("pending", "approved", "rejected", "withdrawn"),
 )
 REVIEW_DECISION_FROM_PROTO = enum_names(
     enum_values(dashboard_pb2.ReviewDecision, "REVIEW_DECISION_", ("approve", "reject"))

@@ -26,8 +26,16 @@ def _key(ctx: grpc.aio.ServicerContext) -> str:
 
 
 def _customer_of(request: Message, response: Message) -> str:
-    """The customer a request (its `customer_id`) or response (its `customer`) is about."""
-    for message in (request, getattr(response, "customer", None)):
+    """The customer a request (its `customer_id`) or response is about: its
+    own `customer_id` or that of a message it holds (a `customer`, a decided
+    review's `item`), so that an erasure drops the kept response (it may hold
+    the customer's name, or an analyst's note about them)."""
+    held = [
+        value
+        for field, value in response.ListFields()
+        if field.message_type is not None and not field.is_repeated
+    ]
+    for message in (request, response, *held):
         customer_id = getattr(message, "customer_id", "")
         if customer_id:
             return str(customer_id)

@@ -114,8 +114,10 @@ class CustomerServiceServicer:
         is recorded first (from then on every flow refuses the customer with
         CUSTOMER_ERASED), then carried out step by step: kyc-tier removes the
         personal fields and destroys the NIK and capture-bundle keys (first: a
-        matching outage cannot leave them readable), and replaces the external
-        id with "erased:<customer_id>"; matching retires the face references and
+        matching outage cannot leave them readable), replaces the external
+        id with "erased:<customer_id>", drops the capture digests of the rows it
+        keeps and withdraws the customer's pending review items
+        (REVIEW_STATUS_WITHDRAWN); matching retires the face references and
         shreds the template key; liveness forgets the customer's devices; the
         customer is marked erased and the erasure audited. Each step is
         idempotent and resumed after a crash (at start-up and by a background

@@ -34,6 +34,14 @@ class _ReviewStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ReviewSt
     REVIEW_STATUS_PENDING: _ReviewStatus.ValueType  # 1
     REVIEW_STATUS_APPROVED: _ReviewStatus.ValueType  # 2
     REVIEW_STATUS_REJECTED: _ReviewStatus.ValueType  # 3
+    REVIEW_STATUS_WITHDRAWN: _ReviewStatus.ValueType  # 4
+    """Closed without a decision because the item's customer was erased (UU
+    PDP): the erasure withdraws the customer's pending items in its
+    kyc.personal_data step (audited as review.withdraw). A withdrawn item is
+    no longer in the pending queue and can never be decided
+    (FAILED_PRECONDITION / CUSTOMER_ERASED); decided_by and decided_at say
+    which erasure closed it and when.
+    """
 
 class ReviewStatus(_ReviewStatus, metaclass=_ReviewStatusEnumTypeWrapper):
     """State of a review item."""
@@ -42,6 +50,14 @@ REVIEW_STATUS_UNSPECIFIED: ReviewStatus.ValueType  # 0
 REVIEW_STATUS_PENDING: ReviewStatus.ValueType  # 1
 REVIEW_STATUS_APPROVED: ReviewStatus.ValueType  # 2
 REVIEW_STATUS_REJECTED: ReviewStatus.ValueType  # 3
+REVIEW_STATUS_WITHDRAWN: ReviewStatus.ValueType  # 4
+"""Closed without a decision because the item's customer was erased (UU
+PDP): the erasure withdraws the customer's pending items in its
+kyc.personal_data step (audited as review.withdraw). A withdrawn item is
+no longer in the pending queue and can never be decided
+(FAILED_PRECONDITION / CUSTOMER_ERASED); decided_by and decided_at say
+which erasure closed it and when.
+"""
 Global___ReviewStatus: _TypeAlias = ReviewStatus  # noqa: Y015
 
 class _ReviewDecision:

@@ -107,7 +107,8 @@ class DashboardServiceServicer:
 
     def ListReviewQueue(self, request, context):
         """ListReviewQueue lists review items, newest first, by status (pending by
-        default), kind and customer.
+        default; WITHDRAWN lists the items closed by an erasure), kind and
+        customer.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -120,8 +121,10 @@ class DashboardServiceServicer:
         Honours `Idempotency-Key` (the console sends one per analyst's action):
         the same decision sent again with its key answers the first response.
         Errors: NOT_FOUND / REVIEW_NOT_FOUND; FAILED_PRECONDITION /
-        REVIEW_ALREADY_DECIDED; ALREADY_EXISTS / IDEMPOTENCY_KEY_REUSED; ABORTED /
-        IDEMPOTENCY_KEY_IN_PROGRESS.
+        REVIEW_ALREADY_DECIDED (approved or rejected before), CUSTOMER_ERASED (the
+        item's customer is erased or being erased: the item is, or is about to
+        be, WITHDRAWN and is never decided); ALREADY_EXISTS /
+        IDEMPOTENCY_KEY_REUSED; ABORTED / IDEMPOTENCY_KEY_IN_PROGRESS.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -44,7 +44,8 @@ class DashboardServiceStub:
     """
     ListReviewQueue: _grpc.UnaryUnaryMultiCallable[_dashboard_pb2.ListReviewQueueRequest, _dashboard_pb2.ListReviewQueueResponse]
     """ListReviewQueue lists review items, newest first, by status (pending by
-    default), kind and customer.
+    default; WITHDRAWN lists the items closed by an erasure), kind and
+    customer.
     """
     DecideReview: _grpc.UnaryUnaryMultiCallable[_dashboard_pb2.DecideReviewRequest, _dashboard_pb2.DecideReviewResponse]
     """DecideReview approves or rejects a review item: the verdict on the
@@ -53,8 +54,10 @@ class DashboardServiceStub:
     Honours `Idempotency-Key` (the console sends one per analyst's action):
     the same decision sent again with its key answers the first response.
     Errors: NOT_FOUND / REVIEW_NOT_FOUND; FAILED_PRECONDITION /
-    REVIEW_ALREADY_DECIDED; ALREADY_EXISTS / IDEMPOTENCY_KEY_REUSED; ABORTED /
-    IDEMPOTENCY_KEY_IN_PROGRESS.
+    REVIEW_ALREADY_DECIDED (approved or rejected before), CUSTOMER_ERASED (the
+    item's customer is erased or being erased: the item is, or is about to
+    be, WITHDRAWN and is never decided); ALREADY_EXISTS /
+    IDEMPOTENCY_KEY_REUSED; ABORTED / IDEMPOTENCY_KEY_IN_PROGRESS.
     """
     GetReviewPortrait: _grpc.UnaryUnaryMultiCallable[_dashboard_pb2.GetReviewPortraitRequest, _dashboard_pb2.GetReviewPortraitResponse]
     """GetReviewPortrait answers the face crop (JPEG) of one of a review
@@ -116,7 +119,8 @@ class DashboardServiceAsyncStub(DashboardServiceStub):
     """
     ListReviewQueue: _aio.UnaryUnaryMultiCallable[_dashboard_pb2.ListReviewQueueRequest, _dashboard_pb2.ListReviewQueueResponse]  # type: ignore[assignment]
     """ListReviewQueue lists review items, newest first, by status (pending by
-    default), kind and customer.
+    default; WITHDRAWN lists the items closed by an erasure), kind and
+    customer.
     """
     DecideReview: _aio.UnaryUnaryMultiCallable[_dashboard_pb2.DecideReviewRequest, _dashboard_pb2.DecideReviewResponse]  # type: ignore[assignment]
     """DecideReview approves or rejects a review item: the verdict on the
@@ -125,8 +129,10 @@ class DashboardServiceAsyncStub(DashboardServiceStub):
     Honours `Idempotency-Key` (the console sends one per analyst's action):
     the same decision sent again with its key answers the first response.
     Errors: NOT_FOUND / REVIEW_NOT_FOUND; FAILED_PRECONDITION /
-    REVIEW_ALREADY_DECIDED; ALREADY_EXISTS / IDEMPOTENCY_KEY_REUSED; ABORTED /
-    IDEMPOTENCY_KEY_IN_PROGRESS.
+    REVIEW_ALREADY_DECIDED (approved or rejected before), CUSTOMER_ERASED (the
+    item's customer is erased or being erased: the item is, or is about to
+    be, WITHDRAWN and is never decided); ALREADY_EXISTS /
+    IDEMPOTENCY_KEY_REUSED; ABORTED / IDEMPOTENCY_KEY_IN_PROGRESS.
     """
     GetReviewPortrait: _aio.UnaryUnaryMultiCallable[_dashboard_pb2.GetReviewPortraitRequest, _dashboard_pb2.GetReviewPortraitResponse]  # type: ignore[assignment]
     """GetReviewPortrait answers the face crop (JPEG) of one of a review
@@ -195,7 +201,8 @@ class DashboardServiceServicer:
         context: _ServicerContext,
     ) -> _typing.Union[_dashboard_pb2.ListReviewQueueResponse, _abc.Awaitable[_dashboard_pb2.ListReviewQueueResponse]]:
         """ListReviewQueue lists review items, newest first, by status (pending by
-        default), kind and customer.
+        default; WITHDRAWN lists the items closed by an erasure), kind and
+        customer.
         """
 
     def DecideReview(
@@ -209,8 +216,10 @@ class DashboardServiceServicer:
         Honours `Idempotency-Key` (the console sends one per analyst's action):
         the same decision sent again with its key answers the first response.
         Errors: NOT_FOUND / REVIEW_NOT_FOUND; FAILED_PRECONDITION /
-        REVIEW_ALREADY_DECIDED; ALREADY_EXISTS / IDEMPOTENCY_KEY_REUSED; ABORTED /
-        IDEMPOTENCY_KEY_IN_PROGRESS.
+        REVIEW_ALREADY_DECIDED (approved or rejected before), CUSTOMER_ERASED (the
+        item's customer is erased or being erased: the item is, or is about to
+        be, WITHDRAWN and is never decided); ALREADY_EXISTS /
+        IDEMPOTENCY_KEY_REUSED; ABORTED / IDEMPOTENCY_KEY_IN_PROGRESS.
         """
 
     def GetReviewPortrait(
