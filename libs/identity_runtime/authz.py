@@ -16,8 +16,9 @@ For each contract RPC (health and reflection stay open) it
    (`mesh.may_call_as_itself`: the gateway only its credential checks).
    Failure: PERMISSION_DENIED / CALLER_NOT_ALLOWED.
    Over mutual TLS the token's issuer must also be the workload named by
-   the client certificate (`spiffe://identity.local/<issuer>`): a token
-   lifted from one workload cannot be replayed from another.
+   the client certificate (`spiffe://identity.local/<issuer>`; a certificate
+   without a SPIFFE name matches no issuer): a token lifted from one
+   workload cannot be replayed from another.
 3. checks the RPC's scope from the contract (`(identity.common.v1.access)`):
    `mesh` needs a mesh service acting as itself, `internal` the internal
    scope, `public` public or internal, `anonymous` only an authenticated
@@ -191,6 +192,13 @@ class CallerAuthInterceptor(ScopedInterceptor):
             caller = await self.api_keys(value)
         else:
             caller = self.verifier.verify(value)
+            if peer == "":
+                # Over TLS a certificate must name its workload for a token to count.
+                raise Unauthenticated(
+                    "the client certificate names no workload (no spiffe:// URI SAN), "
+                    "so no caller token counts from it",
+                    UNAUTHENTICATED_REASON,
+                )
             if peer is not None and peer != caller.issuer:
                 # A token is only good from the workload it was minted by.
                 raise Unauthenticated(

@@ -46,7 +46,12 @@ from identity_runtime.server import RunningServer
 from identity_runtime.status import error_info, status_from_rpc_error
 from tests.support.gateway import add_key, create_org_and_key
 from tests.support.mesh import mesh_env, postgres_schema, start_services
-from tests.support.meshauth import caller_metadata, client_tls, signing_key_pem
+from tests.support.meshauth import (
+    caller_metadata,
+    client_tls,
+    signing_key_pem,
+    unnamed_client_tls,
+)
 
 MESH_PACKAGES = {s.package for s in mesh.SERVICES}
 RPCS: list[MethodDescriptor] = [
@@ -292,6 +297,39 @@ async def test_the_gateways_mesh_token_reads_no_enrollment_and_embeds_nothing(se
             metadata=as_itself("kyc-tier"),
         )
     assert list(listed.enrollments) == []
+
+
+async def test_a_certificate_without_a_spiffe_name_carries_no_token(servers, database_url) -> None:
+    """A client certificate from the mesh CA with only a common name (no SAN)
+    names no workload: a token lifted from the gateway is refused from it (F6)."""
+    org_id, _, key = create_org_and_key(database_url, "Unnamed Cert", ("internal",))
+    partner = caller_metadata(org_id, scopes=("public", "internal"), issuer="gateway")
+    async with open_channel(servers["kyc_tier"].address, unnamed_client_tls()) as channel:
+        stub = api_keys_pb2_grpc.ApiKeyServiceStub(channel)
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.ListApiKeys(api_keys_pb2.ListApiKeysRequest(), metadata=partner)
+        assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        info = error_info(status_from_rpc_error(caught.value))
+        assert info.reason == "CALLER_UNAUTHENTICATED"
+        # An API key is not bound to a workload (section 3 of docs/mesh-security.md).
+        listed = await stub.ListApiKeys(
+            api_keys_pb2.ListApiKeysRequest(), metadata=[("x-api-key", key)]
+        )
+        assert len(listed.api_keys) == 1
+    async with open_channel(servers["audit"].address, unnamed_client_tls("kyc-tier")) as channel:
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await audit_pb2_grpc.AuditServiceStub(channel).Append(
+                tier_changed("customer:cus_unnamed"),
+                metadata=caller_metadata(org_id, actor="service:kyc-tier", issuer="kyc-tier"),
+            )
+        assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    # The same partner token from the gateway's own certificate works.
+    async with tls_channel(servers["kyc_tier"]) as channel:
+        listed = await api_keys_pb2_grpc.ApiKeyServiceStub(channel).ListApiKeys(
+            api_keys_pb2.ListApiKeysRequest(), metadata=partner
+        )
+    assert len(listed.api_keys) == 1
+    assert await audit_entries(servers, org_id) == 0
 
 
 async def audit_entries(servers: dict[str, RunningServer], org_id: str) -> int:

@@ -10,14 +10,19 @@ certificate without a SPIFFE name counts for no token (F6).
 from __future__ import annotations
 
 import ast
+import datetime
 import importlib
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
-from identity_runtime import descriptors, mesh
+from identity_runtime import descriptors, mesh, meshtls
 from identity_runtime.authz import CallerAuthInterceptor, method_policies
-from identity_runtime.errors import PermissionDenied
+from identity_runtime.errors import PermissionDenied, Unauthenticated
 from identity_runtime.meshauth import TokenVerifier, TrustedKeys
 from tests.support.meshauth import caller_metadata, trusted_keys_json
 
@@ -174,3 +179,49 @@ def test_every_declared_rpc_is_a_mesh_only_rpc_of_a_service_the_caller_calls() -
         for rpc in rpcs:
             assert policies[rpc].scope == "mesh", rpc
             assert service_of(rpc).name in callees, (issuer, rpc)
+
+
+# --- a certificate without a SPIFFE name (F6) --------------------------------------
+
+
+def certificate(san: x509.SubjectAlternativeName | None) -> bytes:
+    ca_pem, ca_key_pem = meshtls.new_ca("test CA")
+    ca = x509.load_pem_x509_certificate(ca_pem)
+    ca_key = serialization.load_pem_private_key(ca_key_pem, password=None)
+    assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
+    now = datetime.datetime.now(datetime.UTC)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "gateway")]))
+        .issuer_name(ca.subject)
+        .public_key(ec.generate_private_key(ec.SECP256R1()).public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=1))
+    )
+    if san is not None:
+        builder = builder.add_extension(san, critical=False)
+    return builder.sign(ca_key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
+
+
+def test_a_certificate_without_a_spiffe_name_names_no_workload() -> None:
+    assert meshtls.peer_service({}) is None  # plaintext
+    no_san = certificate(None)
+    dns_only = certificate(x509.SubjectAlternativeName([x509.DNSName("gateway")]))
+    spiffe = certificate(
+        x509.SubjectAlternativeName([x509.UniformResourceIdentifier(meshtls.spiffe_id("gateway"))])
+    )
+    assert meshtls.peer_service({"x509_pem_cert": [no_san]}) == ""
+    assert meshtls.peer_service({"x509_pem_cert": [dns_only]}) == ""
+    assert meshtls.peer_service({"x509_pem_cert": [spiffe]}) == "gateway"
+
+
+async def test_a_token_from_a_certificate_without_a_spiffe_name_is_refused() -> None:
+    kyc_tier = interceptor(mesh.KYC_TIER)
+    partner = caller_metadata("org_a", scopes=("public",), issuer="gateway")
+    rpc = "/identity.kyc_tier.v1.CustomerService/GetCustomer"
+    with pytest.raises(Unauthenticated) as refused:
+        await kyc_tier.authenticate(rpc, partner, peer="")
+    assert refused.value.reason == "CALLER_UNAUTHENTICATED"
+    assert (await kyc_tier.authenticate(rpc, partner, peer="gateway")).org_id == "org_a"
+    assert (await kyc_tier.authenticate(rpc, partner, peer=None)).org_id == "org_a"
