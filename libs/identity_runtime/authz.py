@@ -11,11 +11,14 @@ For each contract RPC (health and reflection stay open) it
    Nothing else is trusted: bare `x-identity-org` / `-actor` / `-scopes`
    metadata is ignored. Failure: UNAUTHENTICATED / CALLER_UNAUTHENTICATED.
 2. checks the mesh's call graph (`identity_runtime.mesh`): a token's issuer
-   must be the gateway or a service that declares it calls this one.
+   must be the gateway or a service that declares it calls this one, and on
+   a mesh-only RPC it must be declared to call that RPC as itself
+   (`mesh.may_call_as_itself`: the gateway only its credential checks).
    Failure: PERMISSION_DENIED / CALLER_NOT_ALLOWED.
    Over mutual TLS the token's issuer must also be the workload named by
-   the client certificate (`spiffe://identity.local/<issuer>`): a token
-   lifted from one workload cannot be replayed from another.
+   the client certificate (`spiffe://identity.local/<issuer>`; a certificate
+   without a SPIFFE name matches no issuer): a token lifted from one
+   workload cannot be replayed from another.
 3. checks the RPC's scope from the contract (`(identity.common.v1.access)`):
    `mesh` needs a mesh service acting as itself, `internal` the internal
    scope, `public` public or internal, `anonymous` only an authenticated
@@ -57,7 +60,7 @@ log = get_logger("identity.auth")
 AUTHORIZATION_KEY = "authorization"
 API_KEY_KEY = "x-api-key"
 API_KEY_PREFIX = "idk_"
-GATEWAY_ISSUER = "gateway"
+GATEWAY_ISSUER = mesh.GATEWAY
 
 _SCOPE_NAMES = {
     options_pb2.SCOPE_UNSPECIFIED: "public",
@@ -189,6 +192,13 @@ class CallerAuthInterceptor(ScopedInterceptor):
             caller = await self.api_keys(value)
         else:
             caller = self.verifier.verify(value)
+            if peer == "":
+                # Over TLS a certificate must name its workload for a token to count.
+                raise Unauthenticated(
+                    "the client certificate names no workload (no spiffe:// URI SAN), "
+                    "so no caller token counts from it",
+                    UNAUTHENTICATED_REASON,
+                )
             if peer is not None and peer != caller.issuer:
                 # A token is only good from the workload it was minted by.
                 raise Unauthenticated(
@@ -198,6 +208,19 @@ class CallerAuthInterceptor(ScopedInterceptor):
             if caller.issuer not in self.allowed_issuers:
                 raise PermissionDenied(
                     f"{caller.issuer} does not call {self.service_name} in this mesh",
+                    "CALLER_NOT_ALLOWED",
+                    {"issuer": caller.issuer},
+                )
+            if (
+                policy.scope == "mesh"
+                and caller.is_mesh_service
+                and not mesh.may_call_as_itself(caller.issuer, method)
+            ):
+                # "mesh" counts only where the caller is declared to call as
+                # itself: the gateway's opens its credential checks, no more.
+                # (A token without it gets SCOPE_INSUFFICIENT below.)
+                raise PermissionDenied(
+                    f"{caller.issuer} does not call this RPC as itself in this mesh",
                     "CALLER_NOT_ALLOWED",
                     {"issuer": caller.issuer},
                 )

@@ -57,6 +57,7 @@ SERVICES: tuple[MeshService, ...] = (
     AUDIT,
     FACE_MATCH,
 )
+GATEWAY = "gateway"
 GATEWAY_DEFAULT_PORT = 8080
 # The gateway routes to the services whose packages carry REST routes and
 # checks every service's health.
@@ -64,6 +65,46 @@ GATEWAY_CALLS: tuple[str, ...] = tuple(s.name for s in SERVICES)
 
 BY_NAME = {s.name: s for s in SERVICES}
 BY_PACKAGE = {s.package: s for s in SERVICES}
+
+AUDIT_APPEND = "/identity.audit.v1.AuditService/Append"
+AUDIT_APPEND_BATCH = "/identity.audit.v1.AuditService/AppendBatch"
+
+# The mesh-only RPCs (SCOPE_MESH, "/package.Service/Method") a caller may call
+# as itself, by issuer; checked on every call by identity_runtime.authz
+# (PERMISSION_DENIED / CALLER_NOT_ALLOWED otherwise). The default is no: an
+# issuer is listed here, or is a service whose `calls` name the callee (then
+# every mesh-only RPC of those services: kyc-tier, which runs the biometric
+# pipeline, the outbox and the erasures).
+MESH_RPCS: dict[str, frozenset[str]] = {
+    # What the gateway calls as itself (gateway/app.py `_as_gateway`; a unit
+    # test keeps the two equal): resolving a partner's API key, the revocation
+    # epoch, a console session, an SDK session and its origin (kyc-tier), and
+    # a presigned upload (face-match). Everything else it calls carries the
+    # partner's scopes, so its "mesh" opens no audit append, no matching, no
+    # export.
+    GATEWAY: frozenset(
+        {
+            "/identity.kyc_tier.v1.ApiKeyService/AuthenticateApiKey",
+            "/identity.kyc_tier.v1.ApiKeyService/GetApiKeyRevocationEpoch",
+            "/identity.kyc_tier.v1.ConsoleAuthService/AuthenticateSession",
+            "/identity.kyc_tier.v1.SdkSessionService/AuthenticateSdkSession",
+            "/identity.kyc_tier.v1.SdkSessionService/CheckSdkOrigin",
+            "/identity.face_match.v1.SubmissionService/PutObject",
+        }
+    ),
+    # Face Match's audit relay appends; it reads nothing back.
+    FACE_MATCH.name: frozenset({AUDIT_APPEND, AUDIT_APPEND_BATCH}),
+}
+
+
+def may_call_as_itself(issuer: str, rpc: str) -> bool:
+    """Whether a token of `issuer` holding "mesh" counts on the mesh-only `rpc`
+    (of a service the call graph lets it call: identity_runtime.authz checks both)."""
+    declared = MESH_RPCS.get(issuer)
+    if declared is not None:
+        return rpc in declared
+    service = BY_NAME.get(issuer)
+    return service is not None and bool(service.calls)
 
 
 def default_address(service: MeshService, host: str = "127.0.0.1") -> str:

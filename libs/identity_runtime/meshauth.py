@@ -23,8 +23,10 @@ actor and scopes (`TokenSigner`, used by `identity_runtime.clients`).
 Scopes: the gateway mints a partner's scopes as resolved from its API key;
 the internal services add "mesh" to every token they mint, since every call
 they make is a mesh service's own call; the gateway adds it only to calls it
-makes as itself (resolving an API key). Contract methods that are not routed
-to partners require "mesh" (see `identity_runtime.authz`).
+makes as itself (resolving a partner's credential). Contract methods that are
+not routed to partners require "mesh", and "mesh" counts only on those its
+issuer is declared to call as itself (`identity_runtime.mesh.MESH_RPCS`,
+enforced by `identity_runtime.authz`).
 """
 
 from __future__ import annotations

@@ -92,7 +92,9 @@ def mesh_tls_from(settings: Any, prefix: str) -> MeshTls | None:
 
 def peer_service(auth_context: Mapping[str, Iterable[bytes]]) -> str | None:
     """The workload named by the client certificate's SPIFFE URI SAN of a TLS
-    call; None on a plaintext call (or a certificate without one)."""
+    call; "" for a certificate without one (no SAN extension, or no SPIFFE URI
+    in it: it names no workload, so no caller token matches it); None only on
+    a plaintext call."""
     pems = list(auth_context.get("x509_pem_cert") or ())
     if not pems:
         return None
@@ -100,14 +102,14 @@ def peer_service(auth_context: Mapping[str, Iterable[bytes]]) -> str | None:
 
 
 @functools.lru_cache(maxsize=256)
-def _spiffe_workload(pem: bytes) -> str | None:
+def _spiffe_workload(pem: bytes) -> str:
     """peer_service of one certificate (the handshake verified it; the mesh's
     few certificates are parsed once, not on every call)."""
     try:
         cert = x509.load_pem_x509_certificate(pem)
         names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except (ValueError, x509.ExtensionNotFound):
-        return None
+        return ""
     for uri in names.get_values_for_type(x509.UniformResourceIdentifier):
         if uri.startswith(SPIFFE_PREFIX):
             return uri.removeprefix(SPIFFE_PREFIX)

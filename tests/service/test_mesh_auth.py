@@ -46,7 +46,12 @@ from identity_runtime.server import RunningServer
 from identity_runtime.status import error_info, status_from_rpc_error
 from tests.support.gateway import add_key, create_org_and_key
 from tests.support.mesh import mesh_env, postgres_schema, start_services
-from tests.support.meshauth import caller_metadata, client_tls, signing_key_pem
+from tests.support.meshauth import (
+    caller_metadata,
+    client_tls,
+    signing_key_pem,
+    unnamed_client_tls,
+)
 
 MESH_PACKAGES = {s.package for s in mesh.SERVICES}
 RPCS: list[MethodDescriptor] = [
@@ -236,6 +241,97 @@ async def test_a_partner_token_cannot_call_a_mesh_only_rpc(servers, method) -> N
     )
 
 
+def as_itself(issuer: str, org_id: str = "org_victim") -> list[tuple[str, str]]:
+    """A token `issuer` mints for a call it makes as itself: its scopes hold "mesh"."""
+    return caller_metadata(org_id, scopes=("mesh",), actor=f"service:{issuer}", issuer=issuer)
+
+
+@pytest.mark.parametrize("method", MESH_ONLY, ids=MESH_ONLY_IDS)
+async def test_the_gateways_mesh_token_opens_only_its_credential_checks(servers, method) -> None:
+    """The gateway calls as itself only to resolve a partner's credential (and
+    to store a presigned upload): its "mesh" opens no audit append, no
+    matching, no embedding, no export, in any organisation (the probe's F4)."""
+    path = f"/{method.containing_service.full_name}/{method.name}"
+    code, reason = await call(servers, method, as_itself("gateway"))
+    if path in mesh.MESH_RPCS[mesh.GATEWAY]:
+        # Past the caller checks: the empty request itself is what is answered.
+        assert reason not in {"CALLER_NOT_ALLOWED", "SCOPE_INSUFFICIENT", "CALLER_UNAUTHENTICATED"}
+    else:
+        assert (code, reason) == (grpc.StatusCode.PERMISSION_DENIED, "CALLER_NOT_ALLOWED")
+
+
+async def test_the_gateways_mesh_token_still_resolves_an_api_key(servers, database_url) -> None:
+    org_id, _, key = create_org_and_key(database_url, "Key Resolver", ("internal",))
+    async with tls_channel(servers["kyc_tier"]) as channel:
+        reply = await api_keys_pb2_grpc.ApiKeyServiceStub(channel).AuthenticateApiKey(
+            api_keys_pb2.AuthenticateApiKeyRequest(secret=key), metadata=as_itself("gateway", "")
+        )
+    assert reply.org_id == org_id
+
+
+async def test_the_gateways_mesh_token_reads_no_enrollment_and_embeds_nothing(servers) -> None:
+    from identity_platform_api.embedding.v1 import embedding_pb2, embedding_pb2_grpc
+    from identity_platform_api.matching.v1 import matching_pb2, matching_pb2_grpc
+
+    async with tls_channel(servers["matching"]) as channel:
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await matching_pb2_grpc.MatchingServiceStub(channel).ListEnrollments(
+                matching_pb2.ListEnrollmentsRequest(customer_id="cus_" + "0" * 26),
+                metadata=as_itself("gateway"),
+            )
+    refused = error_info(status_from_rpc_error(caught.value))
+    assert (caught.value.code(), refused.reason) == (
+        grpc.StatusCode.PERMISSION_DENIED,
+        "CALLER_NOT_ALLOWED",
+    )
+    async with tls_channel(servers["embedding"]) as channel:
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await embedding_pb2_grpc.EmbeddingServiceStub(channel).Embed(
+                embedding_pb2.EmbedRequest(), metadata=as_itself("gateway")
+            )
+    assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    # kyc-tier, which runs the pipeline, still reads enrollments (none here).
+    async with tls_channel(servers["matching"], "kyc-tier") as channel:
+        listed = await matching_pb2_grpc.MatchingServiceStub(channel).ListEnrollments(
+            matching_pb2.ListEnrollmentsRequest(customer_id="cus_" + "0" * 26),
+            metadata=as_itself("kyc-tier"),
+        )
+    assert list(listed.enrollments) == []
+
+
+async def test_a_certificate_without_a_spiffe_name_carries_no_token(servers, database_url) -> None:
+    """A client certificate from the mesh CA with only a common name (no SAN)
+    names no workload: a token lifted from the gateway is refused from it (F6)."""
+    org_id, _, key = create_org_and_key(database_url, "Unnamed Cert", ("internal",))
+    partner = caller_metadata(org_id, scopes=("public", "internal"), issuer="gateway")
+    async with open_channel(servers["kyc_tier"].address, unnamed_client_tls()) as channel:
+        stub = api_keys_pb2_grpc.ApiKeyServiceStub(channel)
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.ListApiKeys(api_keys_pb2.ListApiKeysRequest(), metadata=partner)
+        assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        info = error_info(status_from_rpc_error(caught.value))
+        assert info.reason == "CALLER_UNAUTHENTICATED"
+        # An API key is not bound to a workload (section 3 of docs/mesh-security.md).
+        listed = await stub.ListApiKeys(
+            api_keys_pb2.ListApiKeysRequest(), metadata=[("x-api-key", key)]
+        )
+        assert len(listed.api_keys) == 1
+    async with open_channel(servers["audit"].address, unnamed_client_tls("kyc-tier")) as channel:
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await audit_pb2_grpc.AuditServiceStub(channel).Append(
+                tier_changed("customer:cus_unnamed"),
+                metadata=caller_metadata(org_id, actor="service:kyc-tier", issuer="kyc-tier"),
+            )
+        assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    # The same partner token from the gateway's own certificate works.
+    async with tls_channel(servers["kyc_tier"]) as channel:
+        listed = await api_keys_pb2_grpc.ApiKeyServiceStub(channel).ListApiKeys(
+            api_keys_pb2.ListApiKeysRequest(), metadata=partner
+        )
+    assert len(listed.api_keys) == 1
+    assert await audit_entries(servers, org_id) == 0
+
+
 async def audit_entries(servers: dict[str, RunningServer], org_id: str) -> int:
     """The org's `kyc.tier_changed` entries (the action every append here uses)."""
     async with tls_channel(servers["audit"]) as channel:
@@ -272,12 +368,26 @@ async def test_a_forged_audit_append_is_impossible(servers, database_url) -> Non
         # A mesh service that does not call audit (capture-quality has no key
         # either; a token naming it is refused like any unknown key).
         [("authorization", f"Bearer {capture_quality}")],
+        # The gateway's own mesh token (what its leaked key, or a compromised
+        # gateway, can mint): the gateway writes no audit entries.
+        as_itself("gateway", org_id),
     ]
     async with tls_channel(servers["audit"]) as channel:
         stub = audit_pb2_grpc.AuditServiceStub(channel)
         for metadata in attempts:
             with pytest.raises(grpc.aio.AioRpcError) as caught:
                 await stub.Append(tier_changed("customer:cus_forged"), metadata=metadata)
+            assert caught.value.code() in (
+                grpc.StatusCode.UNAUTHENTICATED,
+                grpc.StatusCode.PERMISSION_DENIED,
+            ), metadata
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await stub.AppendBatch(
+                    audit_pb2.AppendBatchRequest(
+                        entries=[audit_pb2.BatchEntry(entry=tier_changed("customer:cus_forged"))]
+                    ),
+                    metadata=metadata,
+                )
             assert caught.value.code() in (
                 grpc.StatusCode.UNAUTHENTICATED,
                 grpc.StatusCode.PERMISSION_DENIED,

@@ -117,6 +117,45 @@ def client_tls(workload: str) -> meshtls.MeshTls:
     )
 
 
+def unnamed_client_tls(common_name: str = "gateway") -> meshtls.MeshTls:
+    """A client certificate from the tests' CA that names no workload: only a
+    common name, no SubjectAlternativeName extension (what a second cert-manager
+    Certificate on the same CA issuer could be)."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    directory = _tls_dir()
+    ca_pem = (directory / "ca.pem").read_bytes()
+    ca = x509.load_pem_x509_certificate(ca_pem)
+    ca_key = serialization.load_pem_private_key((directory / "ca.key").read_bytes(), None)
+    assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    return meshtls.MeshTls(
+        ca=ca_pem, cert=cert.public_bytes(serialization.Encoding.PEM), key=key_pem
+    )
+
+
 def caller_metadata(
     org_id: str = "",
     *,

@@ -83,8 +83,9 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     (x-identity-org and the like) is never trusted.
     """
     ERROR_REASON_CALLER_NOT_ALLOWED: _ErrorReason.ValueType  # 27
-    """The token's issuer is a mesh service that does not call this service
-    (PERMISSION_DENIED); metadata["issuer"].
+    """The token's issuer is a mesh service that does not call this service,
+    or does not call this mesh-only RPC as itself (identity_runtime.mesh
+    MESH_RPCS) (PERMISSION_DENIED); metadata["issuer"].
     """
     ERROR_REASON_RATE_LIMITED: _ErrorReason.ValueType  # 30
     """--- limits and availability ---
@@ -385,8 +386,9 @@ is meant for another audience (UNAUTHENTICATED). Bare identity metadata
 (x-identity-org and the like) is never trusted.
 """
 ERROR_REASON_CALLER_NOT_ALLOWED: ErrorReason.ValueType  # 27
-"""The token's issuer is a mesh service that does not call this service
-(PERMISSION_DENIED); metadata["issuer"].
+"""The token's issuer is a mesh service that does not call this service,
+or does not call this mesh-only RPC as itself (identity_runtime.mesh
+MESH_RPCS) (PERMISSION_DENIED); metadata["issuer"].
 """
 ERROR_REASON_RATE_LIMITED: ErrorReason.ValueType  # 30
 """--- limits and availability ---
