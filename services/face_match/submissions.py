@@ -126,7 +126,7 @@ def check_callback_url(url: str, allow_loopback: bool) -> None:
     private, link-local, CGNAT, mapped, ULA or other non-public address in any
     spelling; loopback (and http) only when `allow_loopback` (development)."""
     if url:
-        check_url(url, allow_loopback, field="callback_url", label="callbackUrl")
+        check_url(url, allow_loopback, field="callback_url")
 
 
 def _delete_rows(session: Session, row: Submission) -> None:

@@ -215,3 +215,43 @@ async def test_a_literal_loopback_receiver_is_delivered_only_when_allowed(relay_
     [(_, verified)] = receiver.received
     assert verified
     assert (await _row(database, opened_id)).state == "delivered"
+
+
+async def test_the_gateway_answers_400_invalid_field_naming_callback_url(
+    service, database_url: str
+) -> None:
+    """Through the real gateway (an OAuth client's token, face-match alone
+    behind it): the partner sees callbackUrl named, never the URL."""
+    from services.face_match.oauth import new_client
+    from tests.support.gateway import assert_error, bearer, gateway_client, gateway_settings
+
+    database = Database(database_url)
+    try:
+        view, secret = await database.run(
+            lambda s: new_client(s, ORG, "backend", service.settings.oauth_client_pepper, utcnow())
+        )
+    finally:
+        database.dispose()
+    async with gateway_client(gateway_settings({"face_match": service.address})) as gateway:
+        issued = await gateway.post(
+            "/api/oauth/token",
+            json={
+                "grant_type": "client_credentials",
+                "client_id": view.client_id,
+                "client_secret": secret,
+            },
+        )
+        assert issued.status_code == 200, issued.text
+        headers = bearer(issued.json()["access_token"])
+        path = "/api/face-match/submissions"
+        body = {"correlationId": "gw-ssrf", "referenceType": "REFERENCE_TYPE_KTP"}
+        for url in ("http://169.254.169.254/latest/meta-data/", "https://0xa9fea9fe/x"):
+            answer = await gateway.post(path, json={**body, "callbackUrl": url}, headers=headers)
+            error = assert_error(answer, 400, "INVALID_FIELD")
+            assert error["metadata"]["field"] == "callbackUrl"
+            assert error["message"].startswith("callbackUrl: must not target a private")
+            assert "169.254" not in answer.text and "0xa9fea9fe" not in answer.text
+        accepted = await gateway.post(
+            path, json={**body, "callbackUrl": "http://127.0.0.1:9/cb"}, headers=headers
+        )
+        assert accepted.status_code == 200, accepted.text

@@ -50,7 +50,7 @@ def test_non_public_addresses_are_refused_in_every_environment(
         check_callback_url(url, allow_loopback)
     assert refused.value.reason == "INVALID_FIELD"
     assert refused.value.metadata == {"field": "callback_url"}
-    assert refused.value.message.startswith("callbackUrl: ")
+    assert refused.value.message.startswith("callback_url: ")
     # Never the value (it may carry a partner's secret path).
     assert url.split("//", 1)[1].split("/", 1)[0] not in refused.value.message
 
