@@ -93,6 +93,8 @@ access_log = get_logger("identity.gateway.access")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}")
 _AUTHENTICATE_RPC = "/identity.kyc_tier.v1.ApiKeyService/AuthenticateApiKey"
 _JWKS_RPC = "/identity.face_match.v1.OAuthService/GetJwks"
+_AUTHENTICATE_CLIENT_RPC = "/identity.face_match.v1.OAuthService/AuthenticateClient"
+_CLIENT_REVOCATION_EPOCH_RPC = "/identity.face_match.v1.OAuthService/GetClientRevocationEpoch"
 _PUT_OBJECT_RPC = "/identity.face_match.v1.SubmissionService/PutObject"
 # Face Match's presigned uploads (services/face_match/bucket.py): not a
 # contract route, since the body is the raw image.
@@ -172,8 +174,20 @@ class Gateway:
             revocations=self._revocation_epoch,
             revocation_check_seconds=settings.auth_revocation_check_seconds,
         )
+        # OAuth clients are remembered and dropped on revocation like API keys,
+        # under face-match's client revocation epoch.
+        self.oauth_clients = ApiKeyCache(
+            self._resolve_client,
+            settings.auth_cache_seconds,
+            settings.auth_cache_max_entries,
+            revocations=self._client_revocation_epoch,
+            revocation_check_seconds=settings.auth_revocation_check_seconds,
+        )
         self.access_tokens = oauth.AccessTokens(
-            self._fetch_jwks, settings.oauth_issuer, settings.oauth_jwks_cache_seconds
+            self._fetch_jwks,
+            settings.oauth_issuer,
+            settings.oauth_jwks_cache_seconds,
+            active_client=self._active_client,
         )
         self.sdk_origins = sdk_access.KnownOrigins(self._check_sdk_origin)
         self.sdk_demo = sdk_demo.SdkDemo(self) if settings.sdk_demo else None
@@ -479,7 +493,8 @@ class Gateway:
     ) -> R:
         """A call the gateway makes as itself (a mesh service), for no
         organisation yet: resolving a key or a console session, the revocation
-        epoch (kyc-tier); Face Match's token keys and uploads (face-match)."""
+        epoch (kyc-tier); Face Match's token keys, whether an OAuth client is
+        active, its revocation epoch, and uploads (face-match)."""
         outer = call_context.current()
         token = call_context.bind(
             call_context.CallContext(
@@ -508,6 +523,32 @@ class Gateway:
             _REVOCATION_EPOCH_RPC,
             api_keys_pb2.GetApiKeyRevocationEpochRequest(),
             api_keys_pb2.GetApiKeyRevocationEpochResponse,
+        )
+        return reply.epoch
+
+    async def _resolve_client(self, client_id: str) -> Principal:
+        reply = await self._as_gateway(
+            _AUTHENTICATE_CLIENT_RPC,
+            oauth_pb2.AuthenticateClientRequest(client_id=client_id),
+            oauth_pb2.AuthenticateClientResponse,
+            "face_match",
+        )
+        return Principal(
+            org_id=reply.org_id,
+            api_key_id=reply.client_id,
+            scopes=frozenset({"public"}),
+            kind="oauth_client",
+        )
+
+    async def _active_client(self, client_id: str) -> str:
+        return (await self.oauth_clients.authenticate(client_id)).org_id
+
+    async def _client_revocation_epoch(self) -> int:
+        reply = await self._as_gateway(
+            _CLIENT_REVOCATION_EPOCH_RPC,
+            oauth_pb2.GetClientRevocationEpochRequest(),
+            oauth_pb2.GetClientRevocationEpochResponse,
+            "face_match",
         )
         return reply.epoch
 

@@ -6,8 +6,13 @@ such a token wherever it accepts an API key: `Authorization: Bearer <JWT>`.
 It verifies the signature against the JWKS (fetched from face-match over the
 mesh, kept `oauth_jwks_cache_seconds`, fetched again at most every 10 s when
 a token names an unknown key: that is how a rotated-in key is learnt), the
-issuer, the audience, the expiry and the subject, and maps the token to a
-principal: organisation `org`, actor `oauth_client:<id>`, scope `public`.
+issuer, the audience, the expiry and the subject, then asks whether the
+token's client is still active (`active_client`: face-match's
+AuthenticateClient, remembered like an API key and dropped when face-match's
+client revocation epoch moves, gateway/auth.py), so a revoked client's tokens
+are refused with ACCESS_TOKEN_REVOKED within the revocation check (1 s by
+default), not at their expiry; and maps the token to a principal:
+organisation `org`, actor `oauth_client:<id>`, scope `public`.
 """
 
 from __future__ import annotations
@@ -130,8 +135,13 @@ def unknown_kid(token: str, keys: Mapping[str, Ed25519PublicKey]) -> bool:
         return False
 
 
+# The organisation of an active client; UNAUTHENTICATED when it is revoked.
+ActiveClient = Callable[[str], Awaitable[str]]
+
+
 class AccessTokens:
-    """Verifies bearer access tokens against face-match's JWKS, cached."""
+    """Verifies bearer access tokens against face-match's JWKS, cached, and
+    (with `active_client`) that their client has not been revoked."""
 
     def __init__(
         self,
@@ -139,7 +149,9 @@ class AccessTokens:
         issuer: str,
         cache_seconds: float,
         clock: Callable[[], float] = time.monotonic,
+        active_client: ActiveClient | None = None,
     ):
+        self._active_client = active_client
         self._fetch = fetch_jwks
         self.issuer = issuer
         self._cache_seconds = cache_seconds
@@ -161,4 +173,9 @@ class AccessTokens:
         await self._refresh(forced=False)
         if unknown_kid(token, self._keys):
             await self._refresh(forced=True)
-        return verify(token, self._keys, self.issuer)
+        claims = verify(token, self._keys, self.issuer)
+        if self._active_client is not None:
+            # Only a token whose signature verified reaches face-match.
+            if await self._active_client(claims.client_id) != claims.org_id:
+                raise invalid_token()
+        return claims

@@ -71,15 +71,18 @@ class GatewaySettings(MeshCallerSettings, ProcessSettings):
         "identity-gateway", "Prefix of the rate-limit keys in the shared store"
     )
     auth_cache_seconds: float = setting(
-        30.0, "How long a resolved API key is trusted before asking kyc-tier again"
+        30.0,
+        "How long a resolved API key (or OAuth client) is trusted before asking kyc-tier "
+        "(face-match) again",
     )
     auth_cache_max_entries: int = setting(
         10_000, "Most API keys remembered at once (least recently used go first)"
     )
     auth_revocation_check_seconds: float = setting(
         1.0,
-        "How often each gateway asks kyc-tier whether an API key was revoked "
-        "(cached keys are dropped when one was; 0 asks on every request)",
+        "How often each gateway asks kyc-tier whether an API key was revoked, and "
+        "face-match whether an OAuth client was (cached ones are dropped when one was; "
+        "0 asks on every request)",
     )
     access_log: bool = setting(
         True, "One structured log line per request (no payloads, no query strings)"

@@ -43,8 +43,9 @@ def mesh_environment(args: argparse.Namespace, base: Mapping[str, str]) -> dict[
     env["FACE_MATCH_PUBLIC_BASE_URL"] = f"http://{args.host}:{merged['GATEWAY_PORT']}"
     env.update(local_settings(directory, url, hosts=(args.host,)))
     env.update(base)
-    # The one-machine run may post webhooks to a receiver on this machine
-    # (production refuses it; private and link-local targets stay refused).
+    # The one-machine run may post webhooks and Face Match callbacks to a
+    # receiver on this machine (production refuses it; private and link-local
+    # targets stay refused).
     if env.get("KYC_TIER_ENVIRONMENT", "development") == "development":
         env.setdefault("KYC_TIER_WEBHOOK_ALLOW_LOOPBACK", "true")
         # The web SDK's demo page, with the local organisation's key on the server side.
@@ -52,6 +53,8 @@ def mesh_environment(args: argparse.Namespace, base: Mapping[str, str]) -> dict[
         env.setdefault(
             "GATEWAY_SDK_DEMO_API_KEY_FILE", str(directory / "secrets" / "local-api-key")
         )
+    if env.get("FACE_MATCH_ENVIRONMENT", "development") == "development":
+        env.setdefault("FACE_MATCH_CALLBACK_ALLOW_LOOPBACK", "true")
     return env
 
 

@@ -181,7 +181,7 @@ async def build(
             upload_url_seconds=settings.upload_url_seconds,
             ttl_seconds=settings.submission_ttl_seconds,
             callback_signing_key=settings.callback_signing_key,
-            production=settings.environment == "production",
+            callback_allow_loopback=settings.callback_allow_loopback,
         ),
         queue=queue,
         oauth=OAuthClients(
@@ -196,7 +196,7 @@ async def build(
             database,
             signing_key=settings.callback_signing_key,
             clock=clock,
-            public_only=settings.environment == "production",
+            allow_loopback=settings.callback_allow_loopback,
         ),
         bucket=bucket,
         matcher=matcher,

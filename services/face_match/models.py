@@ -105,6 +105,9 @@ class Callback(Base):
     attempt_count: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column()
     last_status: Mapped[int] = mapped_column(Integer, default=0)
+    # Why the last attempt failed (identity_runtime.egress.DeliveryResult.error:
+    # address_refused, dns_failure, timeout, ...); None once delivered or never tried.
+    last_error: Mapped[str | None] = mapped_column(String(32), default=None)
     delivered_at: Mapped[datetime | None] = mapped_column(default=None)
 
 

@@ -10,7 +10,10 @@
   lifetime, then removing the old one.
 - Claims: iss, aud "identity-platform", sub "oauth_client:<id>", org, scope
   "public", iat, exp, jti; header kid. The gateway verifies them against the
-  published JWKS (gateway/oauth.py).
+  published JWKS (gateway/oauth.py), then asks `authenticate_client` whether
+  the client is still active (cached like an API key, dropped when
+  `revocation_epoch` moves), so revoking a client ends its tokens within the
+  gateway's revocation check, not at their expiry.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from pathlib import Path
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from identity_runtime.errors import InvalidArgument, NotFound, Unauthenticated
@@ -173,6 +176,37 @@ class OAuthClients:
 
     async def revoke(self, org_id: str, client_id: str) -> ClientView:
         return await self.database.run(lambda s: revoke_client(s, org_id, client_id, self.clock()))
+
+    async def authenticate_client(self, client_id: str) -> str:
+        """The organisation of an active client; UNAUTHENTICATED /
+        ACCESS_TOKEN_REVOKED when it is revoked or unknown (the gateway asks
+        before accepting one of its access tokens)."""
+
+        def lookup(session: Session) -> str | None:
+            row = session.get(OAuthClient, client_id) if client_id else None
+            return row.org_id if row is not None and row.revoked_at is None else None
+
+        org_id = await self.database.run(lookup)
+        if org_id is None:
+            raise Unauthenticated(
+                "the access token's OAuth client has been revoked", "ACCESS_TOKEN_REVOKED"
+            )
+        return org_id
+
+    async def revocation_epoch(self) -> int:
+        """Grows with every client revocation (revocations are never undone)."""
+
+        def count(session: Session) -> int:
+            return int(
+                session.scalar(
+                    select(func.count())
+                    .select_from(OAuthClient)
+                    .where(OAuthClient.revoked_at.is_not(None))
+                )
+                or 0
+            )
+
+        return await self.database.run(count)
 
     async def issue(
         self, grant_type: str, client_id: str, client_secret: str, scope: str

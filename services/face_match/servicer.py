@@ -104,3 +104,15 @@ class OAuthServiceServicer(FaceMatchServicer, oauth_pb2_grpc.OAuthServiceService
     ) -> oauth_pb2.RevokeClientResponse:
         view = await self.core.oauth.revoke(context.require_org(), request.client_id)
         return oauth_pb2.RevokeClientResponse(client=mapping.client(view))
+
+    async def AuthenticateClient(
+        self, request: oauth_pb2.AuthenticateClientRequest, _: Any
+    ) -> oauth_pb2.AuthenticateClientResponse:
+        org_id = await self.core.oauth.authenticate_client(request.client_id)
+        return oauth_pb2.AuthenticateClientResponse(org_id=org_id, client_id=request.client_id)
+
+    async def GetClientRevocationEpoch(
+        self, request: oauth_pb2.GetClientRevocationEpochRequest, _: Any
+    ) -> oauth_pb2.GetClientRevocationEpochResponse:
+        epoch = await self.core.oauth.revocation_epoch()
+        return oauth_pb2.GetClientRevocationEpochResponse(epoch=epoch)

@@ -12,6 +12,8 @@ from identity_inference.pack import (
     InferenceSettings,
 )
 from identity_runtime import mesh
+from identity_runtime.egress import check_url
+from identity_runtime.errors import InvalidArgument
 from identity_runtime.settings import (
     DatabaseSettings,
     address_setting,
@@ -79,6 +81,11 @@ class FaceMatchSettings(DatabaseSettings, InferenceSettings):
     default_callback_url: str = setting(
         "", "Callback URL of submissions that name none (empty = no callback)"
     )
+    callback_allow_loopback: bool = setting(
+        False,
+        "Allow callback URLs on loopback addresses, over http too (the one-machine run "
+        "only: production refuses it); private and link-local targets are always refused",
+    )
     oauth_client_pepper: str = setting(
         help="Secret mixed into OAuth client-secret hashes (at least 32 characters)", secret=True
     )
@@ -132,6 +139,15 @@ class FaceMatchSettings(DatabaseSettings, InferenceSettings):
             problems.append(("job_max_attempts", "must be between 1 and 100"))
         if self.result_retention_days < 0 or self.image_retention_days < 0:
             problems.append(("result_retention_days", "retention days must be 0 or more"))
+        if self.environment == "production" and self.callback_allow_loopback:
+            problems.append(
+                ("callback_allow_loopback", "production refuses loopback callback targets")
+            )
+        if self.default_callback_url:
+            try:
+                check_url(self.default_callback_url, self.callback_allow_loopback)
+            except InvalidArgument as refused:
+                problems.append(("default_callback_url", refused.message.removeprefix("url: ")))
         if self.workers < 0:
             problems.append(("workers", "must be 0 or more"))
         return problems

@@ -19,12 +19,11 @@ from collections.abc import Callable
 from dataclasses import KW_ONLY, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from identity_runtime.addresses import address_literal
+from identity_runtime.egress import check_url
 from identity_runtime.errors import DomainError, FailedPrecondition, InvalidArgument, NotFound
 from identity_store.db import Database
 from services.face_match import uploads
@@ -121,32 +120,13 @@ def callback_secret(key: str, org_id: str) -> str:
     ).hexdigest()
 
 
-def check_callback_url(url: str, production: bool) -> None:
-    if not url:
-        return
-    refusal = InvalidArgument(
-        "callbackUrl must be an https URL without credentials",
-        "INVALID_FIELD",
-        {"field": "callback_url"},
-    )
-    try:
-        # urlsplit and .port refuse a bad bracketed host or port ("https://[zz]/x").
-        parts = urlsplit(url)
-        _ = parts.port
-    except ValueError:
-        raise refusal from None
-    allowed = ("https",) if production else ("https", "http")
-    if parts.scheme not in allowed or not parts.hostname or parts.username or parts.password:
-        raise refusal
-    # In production a callback only reaches public addresses (the relay checks
-    # what a name resolves to); one named literally is refused now.
-    literal = address_literal(parts.hostname)
-    if production and literal is not None and not literal.is_global:
-        raise InvalidArgument(
-            "callbackUrl must not target a private, loopback or link-local address",
-            "INVALID_FIELD",
-            {"field": "callback_url"},
-        )
+def check_callback_url(url: str, allow_loopback: bool) -> None:
+    """Empty (no callback), or a URL the platform's egress policy allows: the
+    same as webhooks' (identity_runtime.egress): https without credentials, no
+    private, link-local, CGNAT, mapped, ULA or other non-public address in any
+    spelling; loopback (and http) only when `allow_loopback` (development)."""
+    if url:
+        check_url(url, allow_loopback, field="callback_url")
 
 
 def _delete_rows(session: Session, row: Submission) -> None:
@@ -170,7 +150,8 @@ class Submissions:
     upload_url_seconds: int
     ttl_seconds: int
     callback_signing_key: str
-    production: bool = False
+    # Callbacks may target loopback (FACE_MATCH_CALLBACK_ALLOW_LOOPBACK, development).
+    callback_allow_loopback: bool = False
 
     def _uploads(self, row: Submission, now: datetime) -> list[Upload]:
         expires = int(now.timestamp()) + self.upload_url_seconds
@@ -206,7 +187,7 @@ class Submissions:
             raise InvalidArgument(
                 "referenceType is required", "INVALID_FIELD", {"field": "reference_type"}
             )
-        check_callback_url(callback_url, self.production)
+        check_callback_url(callback_url, self.callback_allow_loopback)
 
         def work(session: Session) -> tuple[Submission, list[Upload]]:
             now = self.clock()

@@ -12,9 +12,12 @@ process runs `FACE_MATCH_WORKERS` of them and more processes scale out
 webhooks (HMAC-SHA256 over the raw body, `X-Identity-Signature: sha256=<hex>`
 and `X-Quantum-Signature`, with `X-Identity-Event-Id` for de-duplication),
 with the webhook rules: no redirects, 10 s timeout, any 2xx is delivered,
-retries with exponential backoff up to 8 attempts, then dead; in production
-only to hosts that resolve to public addresses (no loopback, private,
-link-local or reserved ones: SSRF).
+retries with exponential backoff up to 8 attempts, then dead. In every
+environment a callback goes through the platform's egress policy
+(identity_runtime.egress, the same as webhooks'): the host is resolved, every
+address must be public (loopback only with FACE_MATCH_CALLBACK_ALLOW_LOOPBACK,
+development), and the connection is pinned to the checked address (no DNS
+rebinding). A refused or failed attempt records why (`last_error`).
 """
 
 from __future__ import annotations
@@ -23,16 +26,14 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
-import ipaddress
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import partial
-from urllib.parse import urlsplit
 
-import httpx
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from identity_runtime.egress import GuardedPoster, Resolver
 from identity_runtime.logs import get_logger
 from identity_store.db import Database
 from services.face_match.bucket import ObjectStore, ObjectTooLarge, object_key
@@ -112,19 +113,6 @@ class Worker:
                     await asyncio.wait_for(stop.wait(), poll_seconds)
 
 
-async def public_destination(url: str) -> bool:
-    """True when every address the URL's host resolves to is a public one: in
-    production a callback never reaches loopback, private, link-local (cloud
-    metadata) or reserved addresses (SSRF)."""
-    host = urlsplit(url).hostname or ""
-    try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, None)
-    except OSError:
-        return False
-    addresses = {ipaddress.ip_address(info[4][0]) for info in infos}
-    return bool(addresses) and all(a.is_global for a in addresses)
-
-
 class CallbackRelay:
     def __init__(
         self,
@@ -132,16 +120,13 @@ class CallbackRelay:
         *,
         signing_key: str,
         clock: Callable[[], datetime],
-        client: httpx.AsyncClient | None = None,
-        public_only: bool = False,
+        allow_loopback: bool = False,
+        resolver: Resolver | None = None,
     ):
-        self.public_only = public_only
         self.database = database
         self.signing_key = signing_key
         self.clock = clock
-        self.client = client or httpx.AsyncClient(
-            timeout=CALLBACK_TIMEOUT_SECONDS, follow_redirects=False
-        )
+        self.poster = GuardedPoster(allow_loopback, CALLBACK_TIMEOUT_SECONDS, resolver=resolver)
 
     def _claim(self, session: Session) -> list[tuple[str, str, str, str, int]]:
         now = self.clock()
@@ -164,32 +149,33 @@ class CallbackRelay:
         """Deliver every due callback once; the number delivered."""
         delivered = 0
         for callback_id, org_id, url, body, attempts in await self.database.run(self._claim):
-            raw = body.encode()
-            headers = {
-                "Content-Type": "application/json",
-                "X-Identity-Event-Id": callback_id,
-                **signed(callback_secret(self.signing_key, org_id).encode(), raw),
-            }
-            status = 0
-            try:
-                if not self.public_only or await public_destination(url):
-                    response = await self.client.post(url, content=raw, headers=headers)
-                    status = response.status_code
-                else:
-                    log.warning("face_match.callback_refused", callback_id=callback_id)
-            except httpx.HTTPError:
-                status = 0
-            ok = 200 <= status < 300
+            status, error = await self._post(callback_id, org_id, url, body.encode())
+            ok = not error
             delivered += ok
-            await self.database.run(partial(self._settle, callback_id, status, attempts, ok))
+            await self.database.run(partial(self._settle, callback_id, status, error, attempts))
         return delivered
 
+    async def _post(self, callback_id: str, org_id: str, url: str, raw: bytes) -> tuple[int, str]:
+        """(HTTP status, "" or why the attempt failed) of one signed post."""
+        headers = [
+            (b"Content-Type", b"application/json"),
+            (b"User-Agent", b"IdentityPlatform-FaceMatch/1"),
+            (b"X-Identity-Event-Id", callback_id.encode()),
+        ] + [
+            (k.encode(), v.encode())
+            for k, v in signed(callback_secret(self.signing_key, org_id).encode(), raw).items()
+        ]
+        result = await self.poster.post(url, raw, headers)
+        if result.error == "address_refused":
+            log.warning("face_match.callback_refused", callback_id=callback_id)
+        return result.http_status, result.error
+
     def _settle(
-        self, callback_id: str, status: int, attempts: int, ok: bool, session: Session
+        self, callback_id: str, status: int, error: str, attempts: int, session: Session
     ) -> None:
         now = self.clock()
-        values: dict[str, object] = {"last_status": status}
-        if ok:
+        values: dict[str, object] = {"last_status": status, "last_error": error or None}
+        if not error:
             values.update(state="delivered", delivered_at=now)
         elif attempts >= CALLBACK_MAX_ATTEMPTS:
             values.update(state="dead")
@@ -200,7 +186,7 @@ class CallbackRelay:
         )
 
     async def close(self) -> None:
-        await self.client.aclose()
+        """Nothing held between flushes (one pinned connection per post)."""
 
 
 async def purge_images(database: Database, bucket: ObjectStore, now: datetime) -> int:

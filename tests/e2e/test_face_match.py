@@ -29,6 +29,7 @@ SELFIE = (FACES / "img2.jpg").read_bytes()
 REFERENCE = (TESTDATA / "ktp" / "ktp_flat.png").read_bytes()
 # Generous bound on waiting for a callback: the worker and relay poll every 0.5 s.
 CALLBACK_WAIT_SECONDS = 60
+LOOPBACK_CALLBACKS = {"FACE_MATCH_CALLBACK_ALLOW_LOOPBACK": "true"}
 
 
 def local(url: str) -> str:
@@ -39,7 +40,8 @@ def local(url: str) -> str:
 
 @pytest.fixture
 async def e2e(tmp_path: Path):
-    async with running_mesh(tmp_path) as running:
+    # As `identity up` runs it: callbacks may reach the local receiver (loopback).
+    async with running_mesh(tmp_path, extra_env=LOOPBACK_CALLBACKS) as running:
         yield running
 
 
@@ -335,6 +337,7 @@ async def test_the_same_flow_against_an_s3_protocol_server(tmp_path: Path, monke
         "FACE_MATCH_S3_ENDPOINT_URL": endpoint,
         "FACE_MATCH_S3_REGION": "us-east-1",
         "FACE_MATCH_S3_PATH_STYLE": "true",
+        **LOOPBACK_CALLBACKS,
     }
     try:
         async with running_mesh(tmp_path, extra_env=extra) as e2e:

@@ -159,6 +159,7 @@ def test_declarations_reach_the_document() -> None:
     assert health["401"]["x-identity-reasons"] == [
         "API_KEY_INVALID",
         "ACCESS_TOKEN_INVALID",
+        "ACCESS_TOKEN_REVOKED",
         "SDK_SESSION_INVALID",
     ]
     # ...and an SDK session token opens only the capture routes.

@@ -1,57 +1,105 @@
-"""Face Match's callback safety: which destinations a production callback may reach."""
+"""Face Match's callback safety: which callback URLs are accepted, in
+development (what `identity up` runs) as in production. The policy is the
+platform's one egress policy, the same as webhooks' (identity_runtime.egress)."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
 from identity_runtime.errors import InvalidArgument
+from identity_runtime.settings import SettingsError, load_settings
+from services.face_match.settings import FaceMatchSettings
 from services.face_match.submissions import check_callback_url
-from services.face_match.worker import public_destination, signed
+from services.face_match.worker import signed
 from services.kyc_tier.signing import verify_headers
+from services.kyc_tier.webhook_targets import check_url as check_webhook_url
+from tests.support.face_match import env
+
+# The black-box probe's forms (F2), each accepted before in development, plus
+# the other spellings kyc-tier's webhooks refuse.
+PROBE_FORMS = [
+    "http://169.254.169.254/latest/meta-data/",
+    "https://169.254.169.254/latest/meta-data/",
+    "https://10.0.0.1/x",
+    "https://012.0.0.1/",
+    "https://[::ffff:169.254.169.254]/",
+    "https://[::ffff:a9fe:a9fe]/",
+    "http://192.0.2.2:18192/fm-callback",
+    "https://192.168.0.10/cb",
+    "https://100.64.0.1/cb",
+    "https://[fd00::1]/cb",
+    "https://[fe80::1]/cb",
+    "https://0.0.0.0/cb",
+    "https://2852039166/cb",
+    "https://0xa9fea9fe/cb",
+    "https://0251.0376.0251.0376/cb",
+    "https://169.254.43518/cb",
+    "https://10.1/cb",
+    "https://224.0.0.1/cb",
+]
+
+
+@pytest.mark.parametrize("url", PROBE_FORMS)
+@pytest.mark.parametrize("allow_loopback", [True, False])
+def test_non_public_addresses_are_refused_in_every_environment(
+    url: str, allow_loopback: bool
+) -> None:
+    with pytest.raises(InvalidArgument) as refused:
+        check_callback_url(url, allow_loopback)
+    assert refused.value.reason == "INVALID_FIELD"
+    assert refused.value.metadata == {"field": "callback_url"}
+    assert refused.value.message.startswith("callback_url: ")
+    # Never the value (it may carry a partner's secret path).
+    assert url.split("//", 1)[1].split("/", 1)[0] not in refused.value.message
+
+
+@pytest.mark.parametrize("url", PROBE_FORMS)
+def test_the_same_urls_are_refused_as_webhooks(url: str) -> None:
+    with pytest.raises(InvalidArgument):
+        check_webhook_url(url, allow_loopback=True)
 
 
 @pytest.mark.parametrize(
     "url",
     [
         "http://127.0.0.1:8080/cb",
-        "https://localhost/cb",
-        "https://10.1.2.3/cb",
-        "https://192.168.0.10/cb",
-        "https://169.254.169.254/latest/meta-data",
+        "https://127.1/cb",
         "https://[::1]/cb",
-        "https://no-such-host.invalid/cb",
+        "https://localhost/cb",
+        "https://0177.0.0.1/cb",
     ],
 )
-async def test_private_loopback_metadata_and_unresolvable_hosts_are_refused(url: str) -> None:
-    assert await public_destination(url) is False
-
-
-async def test_a_public_address_is_allowed() -> None:
-    assert await public_destination("https://8.8.8.8/cb") is True
-
-
-def test_callback_urls_are_https_in_production() -> None:
-    check_callback_url("https://partner.example/cb", production=True)
-    check_callback_url("http://127.0.0.1:9000/cb", production=False)
-    for url in ("http://partner.example/cb", "https://user:pw@partner.example/cb", "ftp://x/y"):
-        with pytest.raises(InvalidArgument):
-            check_callback_url(url, production=True)
-
-
-@pytest.mark.parametrize(
-    "host", ["10.0.0.1", "169.254.169.254", "0xa9fea9fe", "167772161", "[::1]", "127.1"]
-)
-def test_a_private_address_named_literally_is_refused_in_production(host: str) -> None:
-    """Refused when submitted (black-box probe: accepted, refused only at delivery)."""
+def test_loopback_only_when_allowed(url: str) -> None:
+    check_callback_url(url, allow_loopback=True)
     with pytest.raises(InvalidArgument) as refused:
-        check_callback_url(f"https://{host}/cb", production=True)
+        check_callback_url(url, allow_loopback=False)
     assert refused.value.metadata == {"field": "callback_url"}
-    check_callback_url(f"https://{host}/cb", production=False)  # a developer's own machine
 
 
-def test_public_addresses_and_names_stay_allowed_in_production() -> None:
+def test_https_without_credentials_unless_loopback_is_allowed() -> None:
+    check_callback_url("https://partner.example/cb", allow_loopback=False)
+    check_callback_url("", allow_loopback=False)  # no callback
+    for url in (
+        "http://partner.example/cb",
+        "https://user:pw@partner.example/cb",
+        "ftp://x/y",
+        "https://partner.example/cb#frag",
+        "https://" + "a" * 2050 + ".example/cb",
+    ):
+        with pytest.raises(InvalidArgument):
+            check_callback_url(url, allow_loopback=False)
+    # Development opens plain http (for a receiver on this machine) …
+    check_callback_url("http://127.0.0.1:9000/cb", allow_loopback=True)
+    # … but credentials stay refused.
+    with pytest.raises(InvalidArgument):
+        check_callback_url("http://u:p@127.0.0.1:9000/cb", allow_loopback=True)
+
+
+def test_public_addresses_and_names_stay_allowed() -> None:
     for url in ("https://8.8.8.8/cb", "https://cafe.bad/cb", "https://partner.example/cb"):
-        check_callback_url(url, production=True)
+        check_callback_url(url, allow_loopback=False)
 
 
 def test_callbacks_are_signed_like_webhooks() -> None:
@@ -68,6 +116,30 @@ def test_callbacks_are_signed_like_webhooks() -> None:
 def test_unparseable_callback_urls_are_invalid_fields_not_crashes(url: str) -> None:
     # urlsplit raises ValueError on these; the caller gets INVALID_FIELD.
     with pytest.raises(InvalidArgument) as refused:
-        check_callback_url(url, production=False)
+        check_callback_url(url, allow_loopback=True)
     assert refused.value.reason == "INVALID_FIELD"
     assert refused.value.metadata["field"] == "callback_url"
+
+
+def _problems(tmp_path: Path, **extra: str) -> str:
+    """Every settings problem, lower-cased, in one string ("" when none)."""
+    try:
+        load_settings(FaceMatchSettings, "FACE_MATCH", env("sqlite://", tmp_path, **extra))
+    except SettingsError as exc:
+        return "\n".join(exc.problems).lower()
+    return ""
+
+
+def test_production_refuses_loopback_callbacks_and_a_private_default(tmp_path: Path) -> None:
+    problems = _problems(
+        tmp_path, FACE_MATCH_ENVIRONMENT="production", FACE_MATCH_CALLBACK_ALLOW_LOOPBACK="true"
+    )
+    assert "callback_allow_loopback" in problems
+    problems = _problems(tmp_path, FACE_MATCH_DEFAULT_CALLBACK_URL="https://10.0.0.1/cb")
+    assert "default_callback_url" in problems
+    allowed = _problems(
+        tmp_path,
+        FACE_MATCH_CALLBACK_ALLOW_LOOPBACK="true",
+        FACE_MATCH_DEFAULT_CALLBACK_URL="http://127.0.0.1:9/cb",
+    )
+    assert allowed == ""

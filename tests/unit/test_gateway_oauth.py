@@ -143,3 +143,48 @@ def test_bearer_access_token_tells_jwts_from_api_keys() -> None:
     assert bearer_access_token([], ["idk_abcdefghijk"]) is None
     with pytest.raises(GatewayError):
         bearer_access_token(["Bearer a.b.c"], ["idk_abcdefghijk"])
+
+
+class ActiveClients:
+    """face-match's AuthenticateClient, as the gateway asks it: the client's
+    organisation, or UNAUTHENTICATED / ACCESS_TOKEN_REVOKED."""
+
+    def __init__(self, **orgs: str):
+        self.orgs = orgs
+        self.asked: list[str] = []
+
+    async def __call__(self, client_id: str) -> str:
+        self.asked.append(client_id)
+        if client_id not in self.orgs:
+            raise Unauthenticated("revoked", "ACCESS_TOKEN_REVOKED")
+        return self.orgs[client_id]
+
+
+async def test_a_verified_token_is_accepted_only_while_its_client_is_active() -> None:
+    keys = keyring("k1")
+    clients = ActiveClients(fmci_1="org_1")
+    tokens = oauth.AccessTokens(Fetcher(keys), ISSUER, 300, active_client=clients)
+    assert (await tokens.verify(token(keys))).client_id == "fmci_1"
+    del clients.orgs["fmci_1"]
+    with pytest.raises(Unauthenticated) as exc:
+        await tokens.verify(token(keys))
+    assert exc.value.reason == "ACCESS_TOKEN_REVOKED"
+
+
+async def test_a_token_naming_another_organisation_than_its_client_is_invalid() -> None:
+    keys = keyring("k1")
+    tokens = oauth.AccessTokens(
+        Fetcher(keys), ISSUER, 300, active_client=ActiveClients(fmci_1="org_2")
+    )
+    with pytest.raises(Unauthenticated) as exc:
+        await tokens.verify(token(keys))
+    assert exc.value.reason == "ACCESS_TOKEN_INVALID"
+
+
+async def test_a_token_that_does_not_verify_never_reaches_face_match() -> None:
+    keys = keyring("k1")
+    clients = ActiveClients(fmci_1="org_1")
+    tokens = oauth.AccessTokens(Fetcher(keys), ISSUER, 300, active_client=clients)
+    with pytest.raises(Unauthenticated):
+        await tokens.verify(token(keys, exp=int(time.time()) - 60))
+    assert clients.asked == []

@@ -1,5 +1,6 @@
-"""`identity up` lets kyc-tier post webhooks to a receiver on this machine in
-development, and leaves the setting to the operator otherwise."""
+"""`identity up` lets kyc-tier post webhooks, and face-match post callbacks, to
+a receiver on this machine in development, and leaves the settings to the
+operator otherwise."""
 
 from __future__ import annotations
 
@@ -27,3 +28,17 @@ def test_the_operator_and_production_decide(tmp_path: Path) -> None:
     assert chosen["KYC_TIER_WEBHOOK_ALLOW_LOOPBACK"] == "false"
     production = mesh_environment(_args(tmp_path), {"KYC_TIER_ENVIRONMENT": "production"})
     assert "KYC_TIER_WEBHOOK_ALLOW_LOOPBACK" not in production
+
+
+def test_development_allows_loopback_face_match_callbacks(tmp_path: Path) -> None:
+    env = mesh_environment(_args(tmp_path), {})
+    assert env["FACE_MATCH_CALLBACK_ALLOW_LOOPBACK"] == "true"
+    loaded, _ = load_all_settings(env)
+    assert loaded["face-match"].callback_allow_loopback is True
+
+
+def test_the_operator_and_production_decide_face_match_callbacks(tmp_path: Path) -> None:
+    chosen = mesh_environment(_args(tmp_path), {"FACE_MATCH_CALLBACK_ALLOW_LOOPBACK": "false"})
+    assert chosen["FACE_MATCH_CALLBACK_ALLOW_LOOPBACK"] == "false"
+    production = mesh_environment(_args(tmp_path), {"FACE_MATCH_ENVIRONMENT": "production"})
+    assert "FACE_MATCH_CALLBACK_ALLOW_LOOPBACK" not in production

@@ -11,7 +11,8 @@ from services.face_match.models import Base
 # The oldest revision whose code runs on this history's newest schema
 # (docs/migrations.md: expand/contract). fm0002 only expands (two nullable
 # columns and an index); transitions written by fm0001 code are picked up by
-# the newer audit relay (at least once).
+# the newer audit relay (at least once). fm0003 only expands (a nullable
+# column, the callback's last error, that older code neither reads nor writes).
 MINIMUM_COMPATIBLE = "fm0001"
 
 HISTORY = History(

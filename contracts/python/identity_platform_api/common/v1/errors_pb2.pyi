@@ -310,6 +310,12 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     The Dukcapil portrait is not usable as a reference: no face, several
     faces or poor quality (INVALID_ARGUMENT). metadata["quality_reasons"].
     """
+    ERROR_REASON_ACCESS_TOKEN_REVOKED: _ErrorReason.ValueType  # 2501
+    """Credential revocation reaching access tokens (probe F5; numbered from 2501).
+    An access token of an OAuth client that has been revoked (UNAUTHENTICATED):
+    refused by every gateway within its revocation check, before the token
+    expires.
+    """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """ErrorReason is the closed list of machine-readable failure reasons.
@@ -612,5 +618,11 @@ ERROR_REASON_PORTRAIT_UNUSABLE: ErrorReason.ValueType  # 1902
 """Organisation settings and Dukcapil portraits (issue 19; numbered from 1901).
 The Dukcapil portrait is not usable as a reference: no face, several
 faces or poor quality (INVALID_ARGUMENT). metadata["quality_reasons"].
+"""
+ERROR_REASON_ACCESS_TOKEN_REVOKED: ErrorReason.ValueType  # 2501
+"""Credential revocation reaching access tokens (probe F5; numbered from 2501).
+An access token of an OAuth client that has been revoked (UNAUTHENTICATED):
+refused by every gateway within its revocation check, before the token
+expires.
 """
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015

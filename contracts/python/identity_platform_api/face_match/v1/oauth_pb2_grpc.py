@@ -58,6 +58,16 @@ class OAuthServiceStub:
                 request_serializer=identity__platform__api_dot_face__match_dot_v1_dot_oauth__pb2.RevokeClientRequest.SerializeToString,
                 response_deserializer=identity__platform__api_dot_face__match_dot_v1_dot_oauth__pb2.RevokeClientResponse.FromString,
                 _registered_method=True)
+        self.AuthenticateClient = channel.unary_unary(
+                '/identity.face_match.v1.OAuthService/AuthenticateClient',
+                request_serializer=identity__platform__api_dot_face__match_dot_v1_dot_oauth__pb2.AuthenticateClientRequest.SerializeToString,
+                response_deserializer=identity__platform__api_dot_face__match_dot_v1_dot_oauth__pb2.AuthenticateClientResponse.FromString,
+                _registered_method=True)
+        self.GetClientRevocationEpoch = channel.unary_unary(
+                '/identity.face_match.v1.OAuthService/GetClientRevocationEpoch',
+                request_serializer=identity__platform__api_dot_face__match_dot_v1_dot_oauth__pb2.GetClientRevocationEpochRequest.SerializeToString,
+                response_deserializer=identity__platform__api_dot_face__match_dot_v1_dot_oauth__pb2.GetClientRevocationEpochResponse.FromString,
+                _registered_method=True)
 
 
 class OAuthServiceServicer:
@@ -94,9 +104,33 @@ class OAuthServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def RevokeClient(self, request, context):
-        """RevokeClient revokes a client: its secret stops working at once, tokens
-        already issued expire on their own (they live minutes).
+        """RevokeClient revokes a client: its secret stops working at once, and
+        every gateway refuses the tokens already issued to it within its
+        revocation check (about a second: AuthenticateClient,
+        GetClientRevocationEpoch), well before they expire.
         Errors: NOT_FOUND / CLIENT_NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AuthenticateClient(self, request, context):
+        """AuthenticateClient answers the organisation of an active client: the
+        gateway asks before it accepts an access token of the client, and
+        remembers the answer like an API key's (gateway/auth.py). Internal:
+        called by the gateway, not routed.
+        Errors: UNAUTHENTICATED / ACCESS_TOKEN_REVOKED (revoked or unknown client).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetClientRevocationEpoch(self, request, context):
+        """GetClientRevocationEpoch answers a number that grows with every client
+        revocation (of any organisation): a gateway whose cached epoch differs
+        drops its cached clients, as it does for API keys
+        (kyc_tier.v1.ApiKeyService/GetApiKeyRevocationEpoch). Internal: called
+        by the gateway, not routed.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -124,6 +158,16 @@ def add_OAuthServiceServicer_to_server(servicer, server):
                     servicer.RevokeClient,
                     request_deserializer=identity__platform__api_dot_face__match_dot_v1_dot_oauth__pb2.RevokeClientRequest.FromString,
                     response_serializer=identity__platform__api_dot_face__match_dot_v1_dot_oauth__pb2.RevokeClientResponse.SerializeToString,
+            ),
+            'AuthenticateClient': grpc.unary_unary_rpc_method_handler(
+                    servicer.AuthenticateClient,
+                    request_deserializer=identity__platform__api_dot_face__match_dot_v1_dot_oauth__pb2.AuthenticateClientRequest.FromString,
+                    response_serializer=identity__platform__api_dot_face__match_dot_v1_dot_oauth__pb2.AuthenticateClientResponse.SerializeToString,
+            ),
+            'GetClientRevocationEpoch': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetClientRevocationEpoch,
+                    request_deserializer=identity__platform__api_dot_face__match_dot_v1_dot_oauth__pb2.GetClientRevocationEpochRequest.FromString,
+                    response_serializer=identity__platform__api_dot_face__match_dot_v1_dot_oauth__pb2.GetClientRevocationEpochResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -238,6 +282,60 @@ class OAuthService:
             '/identity.face_match.v1.OAuthService/RevokeClient',
             identity__platform__api_dot_face__match_dot_v1_dot_oauth__pb2.RevokeClientRequest.SerializeToString,
             identity__platform__api_dot_face__match_dot_v1_dot_oauth__pb2.RevokeClientResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AuthenticateClient(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/identity.face_match.v1.OAuthService/AuthenticateClient',
+            identity__platform__api_dot_face__match_dot_v1_dot_oauth__pb2.AuthenticateClientRequest.SerializeToString,
+            identity__platform__api_dot_face__match_dot_v1_dot_oauth__pb2.AuthenticateClientResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetClientRevocationEpoch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/identity.face_match.v1.OAuthService/GetClientRevocationEpoch',
+            identity__platform__api_dot_face__match_dot_v1_dot_oauth__pb2.GetClientRevocationEpochRequest.SerializeToString,
+            identity__platform__api_dot_face__match_dot_v1_dot_oauth__pb2.GetClientRevocationEpochResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -51,9 +51,25 @@ class OAuthServiceStub:
     organisation; the secret is shown once and stored as an Argon2id hash.
     """
     RevokeClient: _grpc.UnaryUnaryMultiCallable[_oauth_pb2.RevokeClientRequest, _oauth_pb2.RevokeClientResponse]
-    """RevokeClient revokes a client: its secret stops working at once, tokens
-    already issued expire on their own (they live minutes).
+    """RevokeClient revokes a client: its secret stops working at once, and
+    every gateway refuses the tokens already issued to it within its
+    revocation check (about a second: AuthenticateClient,
+    GetClientRevocationEpoch), well before they expire.
     Errors: NOT_FOUND / CLIENT_NOT_FOUND.
+    """
+    AuthenticateClient: _grpc.UnaryUnaryMultiCallable[_oauth_pb2.AuthenticateClientRequest, _oauth_pb2.AuthenticateClientResponse]
+    """AuthenticateClient answers the organisation of an active client: the
+    gateway asks before it accepts an access token of the client, and
+    remembers the answer like an API key's (gateway/auth.py). Internal:
+    called by the gateway, not routed.
+    Errors: UNAUTHENTICATED / ACCESS_TOKEN_REVOKED (revoked or unknown client).
+    """
+    GetClientRevocationEpoch: _grpc.UnaryUnaryMultiCallable[_oauth_pb2.GetClientRevocationEpochRequest, _oauth_pb2.GetClientRevocationEpochResponse]
+    """GetClientRevocationEpoch answers a number that grows with every client
+    revocation (of any organisation): a gateway whose cached epoch differs
+    drops its cached clients, as it does for API keys
+    (kyc_tier.v1.ApiKeyService/GetApiKeyRevocationEpoch). Internal: called
+    by the gateway, not routed.
     """
 
 @_typing.type_check_only
@@ -79,9 +95,25 @@ class OAuthServiceAsyncStub(OAuthServiceStub):
     organisation; the secret is shown once and stored as an Argon2id hash.
     """
     RevokeClient: _aio.UnaryUnaryMultiCallable[_oauth_pb2.RevokeClientRequest, _oauth_pb2.RevokeClientResponse]  # type: ignore[assignment]
-    """RevokeClient revokes a client: its secret stops working at once, tokens
-    already issued expire on their own (they live minutes).
+    """RevokeClient revokes a client: its secret stops working at once, and
+    every gateway refuses the tokens already issued to it within its
+    revocation check (about a second: AuthenticateClient,
+    GetClientRevocationEpoch), well before they expire.
     Errors: NOT_FOUND / CLIENT_NOT_FOUND.
+    """
+    AuthenticateClient: _aio.UnaryUnaryMultiCallable[_oauth_pb2.AuthenticateClientRequest, _oauth_pb2.AuthenticateClientResponse]  # type: ignore[assignment]
+    """AuthenticateClient answers the organisation of an active client: the
+    gateway asks before it accepts an access token of the client, and
+    remembers the answer like an API key's (gateway/auth.py). Internal:
+    called by the gateway, not routed.
+    Errors: UNAUTHENTICATED / ACCESS_TOKEN_REVOKED (revoked or unknown client).
+    """
+    GetClientRevocationEpoch: _aio.UnaryUnaryMultiCallable[_oauth_pb2.GetClientRevocationEpochRequest, _oauth_pb2.GetClientRevocationEpochResponse]  # type: ignore[assignment]
+    """GetClientRevocationEpoch answers a number that grows with every client
+    revocation (of any organisation): a gateway whose cached epoch differs
+    drops its cached clients, as it does for API keys
+    (kyc_tier.v1.ApiKeyService/GetApiKeyRevocationEpoch). Internal: called
+    by the gateway, not routed.
     """
 
 class OAuthServiceServicer:
@@ -124,9 +156,35 @@ class OAuthServiceServicer:
         request: _oauth_pb2.RevokeClientRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_oauth_pb2.RevokeClientResponse, _abc.Awaitable[_oauth_pb2.RevokeClientResponse]]:
-        """RevokeClient revokes a client: its secret stops working at once, tokens
-        already issued expire on their own (they live minutes).
+        """RevokeClient revokes a client: its secret stops working at once, and
+        every gateway refuses the tokens already issued to it within its
+        revocation check (about a second: AuthenticateClient,
+        GetClientRevocationEpoch), well before they expire.
         Errors: NOT_FOUND / CLIENT_NOT_FOUND.
+        """
+
+    def AuthenticateClient(
+        self,
+        request: _oauth_pb2.AuthenticateClientRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_oauth_pb2.AuthenticateClientResponse, _abc.Awaitable[_oauth_pb2.AuthenticateClientResponse]]:
+        """AuthenticateClient answers the organisation of an active client: the
+        gateway asks before it accepts an access token of the client, and
+        remembers the answer like an API key's (gateway/auth.py). Internal:
+        called by the gateway, not routed.
+        Errors: UNAUTHENTICATED / ACCESS_TOKEN_REVOKED (revoked or unknown client).
+        """
+
+    def GetClientRevocationEpoch(
+        self,
+        request: _oauth_pb2.GetClientRevocationEpochRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_oauth_pb2.GetClientRevocationEpochResponse, _abc.Awaitable[_oauth_pb2.GetClientRevocationEpochResponse]]:
+        """GetClientRevocationEpoch answers a number that grows with every client
+        revocation (of any organisation): a gateway whose cached epoch differs
+        drops its cached clients, as it does for API keys
+        (kyc_tier.v1.ApiKeyService/GetApiKeyRevocationEpoch). Internal: called
+        by the gateway, not routed.
         """
 
 def add_OAuthServiceServicer_to_server(servicer: OAuthServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -1,0 +1,219 @@
+"""Where the platform's outbound HTTP may go, and how one request is sent.
+
+Used by kyc-tier's webhooks and face-match's callbacks alike: one policy for
+every URL a partner gives the platform to call.
+
+Targets are checked twice: the URL when it is registered (`check_url`:
+scheme, host, a literal address in any spelling), and every resolved address
+at connect time (`GuardedBackend`), so a name that later resolves to a
+private address is refused too. The connection goes to the address that was
+checked, never to the name again (no DNS rebinding between the check and the
+connection); TLS still verifies the original host name. Loopback is allowed
+only when `allow_loopback` is set (the one-machine run; production refuses
+that setting). No redirect is followed and at most `RESPONSE_CAP` bytes of a
+response body are read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+import ssl
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpcore
+
+from identity_runtime.addresses import IPAddress, address_literal
+from identity_runtime.errors import InvalidArgument
+
+MAX_URL_LENGTH = 2048
+# Bytes of a receiver's response body read at most (the rest is discarded).
+RESPONSE_CAP = 4096
+REFUSED_ADDRESS = "must not target a private, loopback or link-local address"
+
+# Every address a host name resolves to (for `port`); raises OSError when it
+# does not resolve. Injected by tests (a rebinding resolver).
+Resolver = Callable[[str, int], Awaitable[list[IPAddress]]]
+
+
+class TargetRefused(Exception):
+    """The target resolves to an address this deployment does not deliver to."""
+
+
+def address_allowed(address: IPAddress, loopback: bool) -> bool:
+    """Only public unicast addresses, plus loopback when `loopback` is set."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    if address.is_loopback:
+        return loopback
+    return address.is_global and not (
+        address.is_multicast or address.is_reserved or address.is_unspecified
+    )
+
+
+def check_url(url: str, allow_loopback: bool, field: str = "url", label: str = "") -> str:
+    """The URL if it may be registered, else INVALID_FIELD naming `field` in the
+    metadata and `label` (default: `field`) in the message, never the value."""
+    name = label or field
+
+    def require(condition: bool, problem: str) -> None:
+        if not condition:
+            raise InvalidArgument(f"{name}: {problem}", "INVALID_FIELD", {"field": field})
+
+    require(bool(url), "is required")
+    require(len(url) <= MAX_URL_LENGTH, f"must be at most {MAX_URL_LENGTH} characters")
+    try:
+        # urlsplit and .port refuse a bad bracketed host or port ("https://[zz]/x").
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise InvalidArgument(
+            f"{name}: is not a valid URL", "INVALID_FIELD", {"field": field}
+        ) from exc
+    require(parts.scheme in ("https", "http"), "must be an https URL")
+    require(parts.scheme == "https" or allow_loopback, "must be an https URL")
+    host = parts.hostname or ""
+    require(bool(host), "must name a host")
+    require(not parts.username and not parts.password, "must not carry credentials")
+    require(not parts.fragment, "must not carry a fragment")
+    require(port is None or 0 < port < 65536, "has an invalid port")
+    literal = address_literal(host)
+    if literal is not None:
+        require(address_allowed(literal, allow_loopback), REFUSED_ADDRESS)
+    elif host.lower() == "localhost" or host.lower().endswith(".localhost"):
+        require(allow_loopback, REFUSED_ADDRESS)
+    return url
+
+
+async def system_resolver(host: str, port: int) -> list[IPAddress]:
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
+
+
+class GuardedBackend(httpcore.AsyncNetworkBackend):
+    """Resolves the host itself, refuses it if any address is not allowed, and
+    connects to a checked address (so DNS cannot swap in a private one between
+    the check and the connection). TLS still verifies the original host name."""
+
+    def __init__(self, allow_loopback: bool, resolver: Resolver | None = None):
+        self.allow_loopback = allow_loopback
+        self.resolver = resolver or system_resolver
+        self.inner = httpcore.AnyIOBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,  # noqa: ASYNC109 - httpcore's interface
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        try:
+            addresses = await self.resolver(host, port)
+        except OSError as exc:
+            raise httpcore.ConnectError("dns_failure") from exc
+        if not addresses or not all(address_allowed(a, self.allow_loopback) for a in addresses):
+            raise TargetRefused("address_refused")
+        return await self.inner.connect_tcp(
+            str(addresses[0]), port, timeout, local_address, socket_options
+        )
+
+    async def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,  # noqa: ASYNC109 - httpcore's interface
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        raise TargetRefused("address_refused")
+
+    async def sleep(self, seconds: float) -> None:
+        await self.inner.sleep(seconds)
+
+
+@dataclass(frozen=True)
+class DeliveryResult:
+    delivered: bool
+    http_status: int
+    latency_ms: int
+    # "" when delivered; else an error class: timeout, connection_refused,
+    # address_refused, dns_failure, tls_error, http_status, network_error.
+    error: str
+
+
+class GuardedPoster:
+    """Posts one body to a checked target; never follows a redirect (a 3xx is a
+    failure). What is sent (headers, signature) is the caller's."""
+
+    def __init__(
+        self,
+        allow_loopback: bool,
+        timeout_seconds: float,
+        ca_file: Path | None = None,
+        resolver: Resolver | None = None,
+    ):
+        self.allow_loopback = allow_loopback
+        self.timeout_seconds = timeout_seconds
+        self.resolver = resolver
+        # The system's trust store, plus the operator's extra CA certificates.
+        self.ssl_context = ssl.create_default_context()
+        if ca_file is not None:
+            self.ssl_context.load_verify_locations(cafile=str(ca_file))
+
+    async def post(
+        self, url: str, body: bytes, headers: Sequence[tuple[bytes, bytes]]
+    ) -> DeliveryResult:
+        timeout = self.timeout_seconds
+        started = time.perf_counter()
+        status = 0
+        error = ""
+        try:
+            async with httpcore.AsyncConnectionPool(
+                ssl_context=self.ssl_context,
+                network_backend=GuardedBackend(self.allow_loopback, self.resolver),
+                max_connections=1,
+            ) as pool:
+                async with pool.stream(
+                    "POST",
+                    url,
+                    headers=list(headers),
+                    content=body,
+                    extensions={
+                        "timeout": {
+                            "connect": timeout,
+                            "read": timeout,
+                            "write": timeout,
+                            "pool": timeout,
+                        }
+                    },
+                ) as response:
+                    status = response.status
+                    read = 0
+                    async for chunk in response.aiter_stream():
+                        read += len(chunk)
+                        if read >= RESPONSE_CAP:
+                            break
+        except TargetRefused:
+            error = "address_refused"
+        except httpcore.TimeoutException:
+            error = "timeout"
+        except httpcore.ConnectError as exc:
+            text = str(exc)
+            if "dns_failure" in text:
+                error = "dns_failure"
+            elif "SSL" in text or "certificate" in text.lower():
+                error = "tls_error"
+            else:
+                error = "connection_refused"
+        except (httpcore.NetworkError, httpcore.ProtocolError, httpcore.UnsupportedProtocol):
+            error = "network_error"
+        latency_ms = int((time.perf_counter() - started) * 1000)
+        delivered = not error and 200 <= status < 300
+        if not error and not delivered:
+            error = "http_status"
+        return DeliveryResult(delivered, status, latency_ms, error)

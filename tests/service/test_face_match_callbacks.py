@@ -1,0 +1,257 @@
+"""Face Match callbacks under the platform's egress policy (the same as
+webhooks'): the real gRPC service refuses non-public callback URLs at
+creation even in development settings, and the relay, on SQLite and
+PostgreSQL, posts to a real local receiver only at an address it checked:
+a name that now resolves to a forbidden address is never contacted and the
+attempt is recorded as failed with its reason (black-box probe F2)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import timedelta
+from pathlib import Path
+
+import grpc
+import pytest
+from sqlalchemy import select
+
+from identity_platform_api.face_match.v1 import submissions_pb2, submissions_pb2_grpc
+from identity_runtime.addresses import IPAddress
+from identity_runtime.status import error_info, status_from_rpc_error
+from identity_store.db import Database
+from identity_store.types import utcnow
+from services.face_match.models import Callback
+from services.face_match.service import SPEC as FACE_MATCH
+from services.face_match.submissions import callback_secret, new_id
+from services.face_match.worker import CallbackRelay
+from tests.support import channel, start_service
+from tests.support.face_match import CALLBACK_KEY, CallbackReceiver, env
+
+S = submissions_pb2
+ORG = "org_fm_egress"
+
+
+@pytest.fixture
+async def service(database_url: str, tmp_path: Path):
+    # Development with loopback allowed: what `identity up` runs.
+    server = await start_service(
+        FACE_MATCH,
+        env(database_url, tmp_path / "bucket", FACE_MATCH_CALLBACK_ALLOW_LOOPBACK="true"),
+    )
+    yield server
+    await server.stop(0)
+
+
+# The black-box probe's forms (F2), each created (and one delivered to) before.
+PROBE_FORMS = [
+    "http://169.254.169.254/latest/meta-data/",
+    "https://10.0.0.1/x",
+    "https://012.0.0.1/",
+    "https://[::ffff:169.254.169.254]/",
+    "http://192.0.2.2:18192/fm-callback",
+    "https://100.64.0.1/cb",
+    "https://[fd00::1]/cb",
+    "https://2852039166/cb",
+    "https://0xa9fea9fe/cb",
+]
+
+
+async def test_creation_refuses_non_public_callback_urls_in_development(service) -> None:
+    async with channel(service, ORG) as ch:
+        stub = submissions_pb2_grpc.SubmissionServiceStub(ch)
+        for n, url in enumerate(PROBE_FORMS):
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await stub.CreateSubmission(
+                    S.CreateSubmissionRequest(
+                        correlation_id=f"ssrf-{n}",
+                        reference_type=S.REFERENCE_TYPE_KTP,
+                        callback_url=url,
+                    )
+                )
+            assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT, url
+            info = error_info(status_from_rpc_error(refused.value))
+            assert info is not None and info.reason == "INVALID_FIELD"
+            assert info.metadata["field"] == "callback_url"
+            assert "private, loopback or link-local" in refused.value.details()
+            # Nothing was created: the same correlation id with a good URL is new.
+            created = await stub.CreateSubmission(
+                S.CreateSubmissionRequest(
+                    correlation_id=f"ssrf-{n}",
+                    reference_type=S.REFERENCE_TYPE_KTP,
+                    callback_url="http://127.0.0.1:9/cb",
+                )
+            )
+            assert created.state == S.SUBMISSION_STATE_AWAITING_UPLOAD
+            assert len(created.uploads) == 2
+
+
+class Resolver:
+    """An injected resolver: the answers it gives, and the names it was asked."""
+
+    def __init__(self, *answers: Sequence[str]):
+        self.answers = list(answers)
+        self.asked: list[str] = []
+
+    async def __call__(self, host: str, port: int) -> list[IPAddress]:
+        import ipaddress
+
+        self.asked.append(host)
+        answer = self.answers[min(len(self.asked), len(self.answers)) - 1]
+        return [ipaddress.ip_address(a) for a in answer]
+
+
+async def _pending(database: Database, url: str) -> str:
+    callback_id = new_id("fmc")
+    body = {"event": "face_match.submission.completed", "correlationId": "egress-1"}
+
+    def write(session) -> None:
+        session.add(
+            Callback(
+                callback_id=callback_id,
+                submission_id=new_id("fms"),
+                org_id=ORG,
+                url=url,
+                body=json.dumps(body, sort_keys=True, separators=(",", ":")),
+                state="pending",
+                attempt_count=0,
+                next_attempt_at=utcnow() - timedelta(seconds=1),
+            )
+        )
+
+    await database.run(write)
+    return callback_id
+
+
+async def _row(database: Database, callback_id: str) -> Callback:
+    def read(session) -> Callback:
+        row = session.scalars(select(Callback).where(Callback.callback_id == callback_id)).one()
+        session.expunge(row)
+        return row
+
+    return await database.run(read)
+
+
+@pytest.fixture
+async def relay_parts(database_url: str):
+    database = Database(database_url)
+    receiver = await CallbackReceiver(secret=callback_secret(CALLBACK_KEY, ORG)).start()
+    try:
+        yield database, receiver
+    finally:
+        await receiver.stop()
+        database.dispose()
+
+
+def _named(receiver: CallbackReceiver, host: str) -> str:
+    """The receiver's URL under another host name (one no DNS server knows)."""
+    return receiver.url.replace("127.0.0.1", host)
+
+
+async def test_a_name_resolving_to_the_checked_address_is_delivered_there(relay_parts) -> None:
+    database, receiver = relay_parts
+    # partner.test is in no DNS: the post can only arrive if the connection
+    # goes to the address the relay resolved and checked.
+    resolver = Resolver(["127.0.0.1"])
+    relay = CallbackRelay(
+        database, signing_key=CALLBACK_KEY, clock=utcnow, allow_loopback=True, resolver=resolver
+    )
+    callback_id = await _pending(database, _named(receiver, "partner.test"))
+    assert await relay.flush() == 1
+    [(event, verified)] = receiver.received
+    assert verified and event["correlationId"] == "egress-1"
+    assert resolver.asked == ["partner.test"]
+    row = await _row(database, callback_id)
+    assert (row.state, row.last_status, row.last_error) == ("delivered", 200, None)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [["169.254.169.254"], ["10.0.0.1"], ["93.184.216.34", "10.0.0.1"], ["::ffff:a9fe:a9fe"]],
+)
+async def test_a_name_now_resolving_to_a_forbidden_address_is_not_contacted(
+    relay_parts, answer
+) -> None:
+    database, receiver = relay_parts
+    resolver = Resolver(answer)
+    relay = CallbackRelay(
+        database, signing_key=CALLBACK_KEY, clock=utcnow, allow_loopback=True, resolver=resolver
+    )
+    callback_id = await _pending(database, _named(receiver, "rebind.test"))
+    assert await relay.flush() == 0
+    assert resolver.asked == ["rebind.test"]
+    row = await _row(database, callback_id)
+    assert (row.state, row.last_status, row.last_error) == ("pending", 0, "address_refused")
+    assert row.attempt_count == 1
+
+
+async def test_a_rebinding_name_reaches_nothing_when_loopback_is_not_allowed(
+    relay_parts,
+) -> None:
+    """Public when the URL was accepted, then the receiver's own (loopback)
+    address: the receiver is listening there and gets nothing."""
+    database, receiver = relay_parts
+    resolver = Resolver(["127.0.0.1"])
+    relay = CallbackRelay(
+        database, signing_key=CALLBACK_KEY, clock=utcnow, allow_loopback=False, resolver=resolver
+    )
+    callback_id = await _pending(database, _named(receiver, "rebind.test"))
+    assert await relay.flush() == 0
+    assert receiver.received == []
+    row = await _row(database, callback_id)
+    assert (row.state, row.last_error) == ("pending", "address_refused")
+
+
+async def test_a_literal_loopback_receiver_is_delivered_only_when_allowed(relay_parts) -> None:
+    database, receiver = relay_parts
+    refused_id = await _pending(database, receiver.url)
+    closed = CallbackRelay(database, signing_key=CALLBACK_KEY, clock=utcnow)
+    assert await closed.flush() == 0
+    assert receiver.received == []
+    assert (await _row(database, refused_id)).last_error == "address_refused"
+    opened_id = await _pending(database, receiver.url)
+    opened = CallbackRelay(database, signing_key=CALLBACK_KEY, clock=utcnow, allow_loopback=True)
+    assert await opened.flush() == 1
+    [(_, verified)] = receiver.received
+    assert verified
+    assert (await _row(database, opened_id)).state == "delivered"
+
+
+async def test_the_gateway_answers_400_invalid_field_naming_callback_url(
+    service, database_url: str
+) -> None:
+    """Through the real gateway (an OAuth client's token, face-match alone
+    behind it): the partner sees callbackUrl named, never the URL."""
+    from services.face_match.oauth import new_client
+    from tests.support.gateway import assert_error, bearer, gateway_client, gateway_settings
+
+    database = Database(database_url)
+    try:
+        view, secret = await database.run(
+            lambda s: new_client(s, ORG, "backend", service.settings.oauth_client_pepper, utcnow())
+        )
+    finally:
+        database.dispose()
+    async with gateway_client(gateway_settings({"face_match": service.address})) as gateway:
+        issued = await gateway.post(
+            "/api/oauth/token",
+            json={
+                "grant_type": "client_credentials",
+                "client_id": view.client_id,
+                "client_secret": secret,
+            },
+        )
+        assert issued.status_code == 200, issued.text
+        headers = bearer(issued.json()["access_token"])
+        path = "/api/face-match/submissions"
+        body = {"correlationId": "gw-ssrf", "referenceType": "REFERENCE_TYPE_KTP"}
+        for url in ("http://169.254.169.254/latest/meta-data/", "https://0xa9fea9fe/x"):
+            answer = await gateway.post(path, json={**body, "callbackUrl": url}, headers=headers)
+            error = assert_error(answer, 400, "INVALID_FIELD")
+            assert error["metadata"]["field"] == "callbackUrl"
+            assert error["message"].startswith("callbackUrl: must not target a private")
+            assert "169.254" not in answer.text and "0xa9fea9fe" not in answer.text
+        accepted = await gateway.post(
+            path, json={**body, "callbackUrl": "http://127.0.0.1:9/cb"}, headers=headers
+        )
+        assert accepted.status_code == 200, accepted.text
