@@ -78,8 +78,8 @@ AUDIT_APPEND_BATCH = "/identity.audit.v1.AuditService/AppendBatch"
 MESH_RPCS: dict[str, frozenset[str]] = {
     # What the gateway calls as itself (gateway/app.py `_as_gateway`; a unit
     # test keeps the two equal): resolving a partner's API key, the revocation
-    # epoch, a console session, an SDK session and its origin (kyc-tier), and
-    # a presigned upload (face-match). Everything else it calls carries the
+    # epoch, a console session, an SDK session and its origin (kyc-tier); a
+    # presigned upload, an OAuth client and its revocation epoch (face-match). Everything else it calls carries the
     # partner's scopes, so its "mesh" opens no audit append, no matching, no
     # export.
     GATEWAY: frozenset(
@@ -90,6 +90,8 @@ MESH_RPCS: dict[str, frozenset[str]] = {
             "/identity.kyc_tier.v1.SdkSessionService/AuthenticateSdkSession",
             "/identity.kyc_tier.v1.SdkSessionService/CheckSdkOrigin",
             "/identity.face_match.v1.SubmissionService/PutObject",
+            "/identity.face_match.v1.OAuthService/AuthenticateClient",
+            "/identity.face_match.v1.OAuthService/GetClientRevocationEpoch",
         }
     ),
     # Face Match's audit relay appends; it reads nothing back.
