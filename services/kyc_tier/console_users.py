@@ -18,7 +18,6 @@ from identity_runtime import context
 from identity_runtime.errors import (
     AlreadyExists,
     FailedPrecondition,
-    PermissionDenied,
     Unauthenticated,
     invalid_field,
 )
@@ -148,15 +147,6 @@ class ConsoleUsers:
         hashed = await asyncio.to_thread(hash_password, password) if password else None
         return await self.store.write(lambda s: add_user(s, org_id, checked, hashed))
 
-    async def require_admin(self, org_id: str) -> None:
-        """An analyst session must be an admin's; internal API keys pass."""
-        user_id = console_user_id(context.actor())
-        if not user_id:
-            return
-        me = await self.me(org_id)
-        if "admin" not in me.roles:
-            raise PermissionDenied("only a console admin may do this", "ADMIN_REQUIRED")
-
     async def me(self, org_id: str) -> ConsoleUserView:
         user_id = console_user_id(context.actor())
         if not user_id:
@@ -171,8 +161,8 @@ class ConsoleUsers:
         return await self.store.read(work)
 
     async def set_policy(self, org_id: str, passkey_required: bool) -> bool:
-        """The organisation's console policy (admins; audited `console.policy`)."""
-        await self.require_admin(org_id)
+        """The organisation's console policy (audited `console.policy`). Admins
+        only, as the RPC declares (console_roles.py)."""
 
         def work(session: Session) -> bool:
             policy = session.get(ConsolePolicy, org_id, with_for_update=True)
