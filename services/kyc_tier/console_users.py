@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -44,6 +45,7 @@ class ConsoleUserView:
     org_id: str
     roles: tuple[str, ...]
     passkey_count: int
+    disabled_at: datetime | None = None
 
 
 def normalise_email(email: str) -> str:
@@ -61,7 +63,13 @@ def user_view(session: Session, row: UserRow) -> ConsoleUserView:
         .where(ConsolePasskey.user_id == row.user_id)
     )
     return ConsoleUserView(
-        row.user_id, row.email, row.display_name, row.org_id, tuple(row.roles), int(count or 0)
+        row.user_id,
+        row.email,
+        row.display_name,
+        row.org_id,
+        tuple(row.roles),
+        int(count or 0),
+        row.disabled_at,
     )
 
 

@@ -270,6 +270,14 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """The organisation's liveness policy needs what this deployment lacks
     (e.g. switching the flash check off where PAD is off) (FAILED_PRECONDITION).
     """
+    ERROR_REASON_CONSOLE_USER_NOT_FOUND: _ErrorReason.ValueType  # 1112
+    """No console user of the caller's organisation has this id (NOT_FOUND):
+    another organisation's user is answered alike.
+    """
+    ERROR_REASON_LAST_ADMIN: _ErrorReason.ValueType  # 1113
+    """The change would leave the organisation without an active console admin
+    (FAILED_PRECONDITION): make another user admin first.
+    """
     ERROR_REASON_SDK_SESSION_INVALID: _ErrorReason.ValueType  # 1801
     """Browser-safe SDK access (issue 18; numbered from 1801).
     The SDK session token is unknown, revoked or expired (UNAUTHENTICATED).
@@ -571,6 +579,14 @@ ERROR_REASON_PORTRAIT_NOT_FOUND: ErrorReason.ValueType  # 1110
 ERROR_REASON_POLICY_UNSUPPORTED: ErrorReason.ValueType  # 1111
 """The organisation's liveness policy needs what this deployment lacks
 (e.g. switching the flash check off where PAD is off) (FAILED_PRECONDITION).
+"""
+ERROR_REASON_CONSOLE_USER_NOT_FOUND: ErrorReason.ValueType  # 1112
+"""No console user of the caller's organisation has this id (NOT_FOUND):
+another organisation's user is answered alike.
+"""
+ERROR_REASON_LAST_ADMIN: ErrorReason.ValueType  # 1113
+"""The change would leave the organisation without an active console admin
+(FAILED_PRECONDITION): make another user admin first.
 """
 ERROR_REASON_SDK_SESSION_INVALID: ErrorReason.ValueType  # 1801
 """Browser-safe SDK access (issue 18; numbered from 1801).

@@ -90,6 +90,28 @@ class ConsoleAuthServiceStub:
     Admins (or an internal-scope key); audited.
     Errors: PERMISSION_DENIED / ADMIN_REQUIRED.
     """
+    ListConsoleUsers: _grpc.UnaryUnaryMultiCallable[_console_auth_pb2.ListConsoleUsersRequest, _console_auth_pb2.ListConsoleUsersResponse]
+    """ListConsoleUsers lists the caller's organisation's console users
+    (console admins, or an internal-scope key).
+    """
+    DisableConsoleUser: _grpc.UnaryUnaryMultiCallable[_console_auth_pb2.DisableConsoleUserRequest, _console_auth_pb2.DisableConsoleUserResponse]
+    """DisableConsoleUser disables a console user of the caller's organisation
+    (console admins, or an internal-scope key): sets `disabled_at` and ends
+    every session of the user at once; a disabled user can sign in neither
+    with a password nor with a passkey, and their calls are refused. Audited
+    (`console_user.disable`). Disabling a disabled user changes nothing.
+    Errors: NOT_FOUND / CONSOLE_USER_NOT_FOUND (unknown, or another
+    organisation's); FAILED_PRECONDITION / LAST_ADMIN (the organisation's
+    last active admin).
+    """
+    SetConsoleUserRoles: _grpc.UnaryUnaryMultiCallable[_console_auth_pb2.SetConsoleUserRolesRequest, _console_auth_pb2.SetConsoleUserRolesResponse]
+    """SetConsoleUserRoles replaces the roles of a console user of the
+    caller's organisation (console admins, or an internal-scope key); the
+    new roles hold from the user's next call. Audited (`console_user.roles`).
+    Errors: INVALID_ARGUMENT / INVALID_FIELD (an unknown role); NOT_FOUND /
+    CONSOLE_USER_NOT_FOUND; FAILED_PRECONDITION / LAST_ADMIN (removing the
+    admin role of the organisation's last active admin).
+    """
 
 @_typing.type_check_only
 class ConsoleAuthServiceAsyncStub(ConsoleAuthServiceStub):
@@ -152,6 +174,28 @@ class ConsoleAuthServiceAsyncStub(ConsoleAuthServiceStub):
     (PERMISSION_DENIED / PASSKEY_REQUIRED) and only passkeys open sessions.
     Admins (or an internal-scope key); audited.
     Errors: PERMISSION_DENIED / ADMIN_REQUIRED.
+    """
+    ListConsoleUsers: _aio.UnaryUnaryMultiCallable[_console_auth_pb2.ListConsoleUsersRequest, _console_auth_pb2.ListConsoleUsersResponse]  # type: ignore[assignment]
+    """ListConsoleUsers lists the caller's organisation's console users
+    (console admins, or an internal-scope key).
+    """
+    DisableConsoleUser: _aio.UnaryUnaryMultiCallable[_console_auth_pb2.DisableConsoleUserRequest, _console_auth_pb2.DisableConsoleUserResponse]  # type: ignore[assignment]
+    """DisableConsoleUser disables a console user of the caller's organisation
+    (console admins, or an internal-scope key): sets `disabled_at` and ends
+    every session of the user at once; a disabled user can sign in neither
+    with a password nor with a passkey, and their calls are refused. Audited
+    (`console_user.disable`). Disabling a disabled user changes nothing.
+    Errors: NOT_FOUND / CONSOLE_USER_NOT_FOUND (unknown, or another
+    organisation's); FAILED_PRECONDITION / LAST_ADMIN (the organisation's
+    last active admin).
+    """
+    SetConsoleUserRoles: _aio.UnaryUnaryMultiCallable[_console_auth_pb2.SetConsoleUserRolesRequest, _console_auth_pb2.SetConsoleUserRolesResponse]  # type: ignore[assignment]
+    """SetConsoleUserRoles replaces the roles of a console user of the
+    caller's organisation (console admins, or an internal-scope key); the
+    new roles hold from the user's next call. Audited (`console_user.roles`).
+    Errors: INVALID_ARGUMENT / INVALID_FIELD (an unknown role); NOT_FOUND /
+    CONSOLE_USER_NOT_FOUND; FAILED_PRECONDITION / LAST_ADMIN (removing the
+    admin role of the organisation's last active admin).
     """
 
 class ConsoleAuthServiceServicer:
@@ -262,6 +306,43 @@ class ConsoleAuthServiceServicer:
         (PERMISSION_DENIED / PASSKEY_REQUIRED) and only passkeys open sessions.
         Admins (or an internal-scope key); audited.
         Errors: PERMISSION_DENIED / ADMIN_REQUIRED.
+        """
+
+    def ListConsoleUsers(
+        self,
+        request: _console_auth_pb2.ListConsoleUsersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_console_auth_pb2.ListConsoleUsersResponse, _abc.Awaitable[_console_auth_pb2.ListConsoleUsersResponse]]:
+        """ListConsoleUsers lists the caller's organisation's console users
+        (console admins, or an internal-scope key).
+        """
+
+    def DisableConsoleUser(
+        self,
+        request: _console_auth_pb2.DisableConsoleUserRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_console_auth_pb2.DisableConsoleUserResponse, _abc.Awaitable[_console_auth_pb2.DisableConsoleUserResponse]]:
+        """DisableConsoleUser disables a console user of the caller's organisation
+        (console admins, or an internal-scope key): sets `disabled_at` and ends
+        every session of the user at once; a disabled user can sign in neither
+        with a password nor with a passkey, and their calls are refused. Audited
+        (`console_user.disable`). Disabling a disabled user changes nothing.
+        Errors: NOT_FOUND / CONSOLE_USER_NOT_FOUND (unknown, or another
+        organisation's); FAILED_PRECONDITION / LAST_ADMIN (the organisation's
+        last active admin).
+        """
+
+    def SetConsoleUserRoles(
+        self,
+        request: _console_auth_pb2.SetConsoleUserRolesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_console_auth_pb2.SetConsoleUserRolesResponse, _abc.Awaitable[_console_auth_pb2.SetConsoleUserRolesResponse]]:
+        """SetConsoleUserRoles replaces the roles of a console user of the
+        caller's organisation (console admins, or an internal-scope key); the
+        new roles hold from the user's next call. Audited (`console_user.roles`).
+        Errors: INVALID_ARGUMENT / INVALID_FIELD (an unknown role); NOT_FOUND /
+        CONSOLE_USER_NOT_FOUND; FAILED_PRECONDITION / LAST_ADMIN (removing the
+        admin role of the organisation's last active admin).
         """
 
 def add_ConsoleAuthServiceServicer_to_server(servicer: ConsoleAuthServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
