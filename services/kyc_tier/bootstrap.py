@@ -236,7 +236,7 @@ async def build(
         kyc=KycFlow(store),
         reviews=ReviewFlow(store, matcher),
         console=console,
-        console_users=ConsoleUsers(store),
+        console_users=ConsoleUsers(store, clock),
         console_admin=ConsoleAdmin(store, clock),
         dashboard=DashboardFlow(store, vault, chosen.bundle_codec or ProtoBundleCodec(), quality),
         passkeys=Passkeys(store, console, relying_party, clock),

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from identity_runtime import context
@@ -22,8 +23,9 @@ from identity_runtime.errors import (
     Unauthenticated,
     invalid_field,
 )
+from identity_store.types import utcnow
 from services.kyc_tier import outbox
-from services.kyc_tier.console_models import ConsolePasskey, ConsolePolicy
+from services.kyc_tier.console_models import ConsolePasskey, ConsolePolicy, ConsoleSession
 from services.kyc_tier.console_models import ConsoleUser as UserRow
 from services.kyc_tier.models import Org
 from services.kyc_tier.records import new_id
@@ -144,8 +146,9 @@ def console_user_id(actor: str) -> str:
 class ConsoleUsers:
     """The console users of an organisation, as the API manages them."""
 
-    def __init__(self, store: Store):
+    def __init__(self, store: Store, clock: Callable[[], datetime] = utcnow):
         self.store = store
+        self.clock = clock
 
     async def create_user(
         self, org_id: str, email: str, display_name: str, roles: tuple[str, ...], password: str
@@ -170,7 +173,10 @@ class ConsoleUsers:
 
     async def set_policy(self, org_id: str, passkey_required: bool) -> bool:
         """The organisation's console policy (audited `console.policy`). Admins
-        only, as the RPC declares (console_roles.py)."""
+        only, as the RPC declares (console_roles.py). Requiring passkeys ends
+        the organisation's sessions opened with a password, in the same
+        transaction."""
+        now = self.clock()
 
         def work(session: Session) -> bool:
             policy = session.get(ConsolePolicy, org_id, with_for_update=True)
@@ -178,13 +184,21 @@ class ConsoleUsers:
                 policy = ConsolePolicy(org_id=org_id, passkey_required=passkey_required)
                 session.add(policy)
             policy.passkey_required = passkey_required
+            details = {"passkey_required": str(passkey_required).lower()}
+            if passkey_required:
+                ended = session.execute(
+                    update(ConsoleSession)
+                    .where(
+                        ConsoleSession.org_id == org_id,
+                        ConsoleSession.method == "password",
+                        ConsoleSession.revoked_at.is_(None),
+                    )
+                    .values(revoked_at=now)
+                    .execution_options(synchronize_session=False)
+                )
+                details["password_sessions_revoked"] = str(int(getattr(ended, "rowcount", 0) or 0))
             outbox.record(
-                session,
-                org_id,
-                "console.policy",
-                f"org:{org_id}",
-                "success",
-                details={"passkey_required": str(passkey_required).lower()},
+                session, org_id, "console.policy", f"org:{org_id}", "success", details=details
             )
             return passkey_required
 

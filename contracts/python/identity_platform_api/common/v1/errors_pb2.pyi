@@ -253,7 +253,10 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     origin, no user verification, signature or counter (UNAUTHENTICATED).
     """
     ERROR_REASON_PASSKEY_REQUIRED: _ErrorReason.ValueType  # 1105
-    """The organisation requires passkeys: no password sign-in (PERMISSION_DENIED)."""
+    """The organisation requires passkeys: no password sign-in (PERMISSION_DENIED).
+    No longer answered: such a sign-in fails as CREDENTIALS_INVALID, so the
+    answer does not tell a right password from a wrong one.
+    """
     ERROR_REASON_PASSKEY_EXISTS: _ErrorReason.ValueType  # 1106
     """The passkey is already registered (FAILED_PRECONDITION)."""
     ERROR_REASON_ADMIN_REQUIRED: _ErrorReason.ValueType  # 1107
@@ -563,7 +566,10 @@ ERROR_REASON_PASSKEY_INVALID: ErrorReason.ValueType  # 1104
 origin, no user verification, signature or counter (UNAUTHENTICATED).
 """
 ERROR_REASON_PASSKEY_REQUIRED: ErrorReason.ValueType  # 1105
-"""The organisation requires passkeys: no password sign-in (PERMISSION_DENIED)."""
+"""The organisation requires passkeys: no password sign-in (PERMISSION_DENIED).
+No longer answered: such a sign-in fails as CREDENTIALS_INVALID, so the
+answer does not tell a right password from a wrong one.
+"""
 ERROR_REASON_PASSKEY_EXISTS: ErrorReason.ValueType  # 1106
 """The passkey is already registered (FAILED_PRECONDITION)."""
 ERROR_REASON_ADMIN_REQUIRED: ErrorReason.ValueType  # 1107

@@ -117,10 +117,13 @@ class ConsoleAuthServiceServicer:
     def Login(self, request, context):
         """Login with email and password. Failures are throttled per email
         address, known or not, with the same answers for both (no account
-        enumeration): backoff after 2 failures, a lock after 5.
+        enumeration): backoff after 2 failures, a lock after 5. In an
+        organisation that requires passkeys (SetConsolePolicy) a password
+        sign-in fails exactly like a wrong password, whatever the password
+        (UNAUTHENTICATED / CREDENTIALS_INVALID, counted by the throttle), so
+        the answer tells nothing about the password.
         Errors: UNAUTHENTICATED / CREDENTIALS_INVALID; RESOURCE_EXHAUSTED /
-        RATE_LIMITED or ACCOUNT_LOCKED (metadata retry_after_seconds);
-        PERMISSION_DENIED / PASSKEY_REQUIRED.
+        RATE_LIMITED or ACCOUNT_LOCKED (metadata retry_after_seconds).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -198,8 +201,9 @@ class ConsoleAuthServiceServicer:
 
     def SetConsolePolicy(self, request, context):
         """SetConsolePolicy sets the caller's organisation's console policy:
-        with `passkey_required`, password sign-in is refused
-        (PERMISSION_DENIED / PASSKEY_REQUIRED) and only passkeys open sessions.
+        with `passkey_required`, password sign-in fails like a wrong password
+        (UNAUTHENTICATED / CREDENTIALS_INVALID) and only passkeys open sessions;
+        turning it on ends the organisation's sessions opened with a password.
         Admins (or an internal-scope key); audited.
         Errors: PERMISSION_DENIED / ADMIN_REQUIRED.
         """

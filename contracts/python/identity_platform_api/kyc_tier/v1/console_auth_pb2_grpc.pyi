@@ -41,10 +41,13 @@ class ConsoleAuthServiceStub:
     Login: _grpc.UnaryUnaryMultiCallable[_console_auth_pb2.LoginRequest, _console_auth_pb2.LoginResponse]
     """Login with email and password. Failures are throttled per email
     address, known or not, with the same answers for both (no account
-    enumeration): backoff after 2 failures, a lock after 5.
+    enumeration): backoff after 2 failures, a lock after 5. In an
+    organisation that requires passkeys (SetConsolePolicy) a password
+    sign-in fails exactly like a wrong password, whatever the password
+    (UNAUTHENTICATED / CREDENTIALS_INVALID, counted by the throttle), so
+    the answer tells nothing about the password.
     Errors: UNAUTHENTICATED / CREDENTIALS_INVALID; RESOURCE_EXHAUSTED /
-    RATE_LIMITED or ACCOUNT_LOCKED (metadata retry_after_seconds);
-    PERMISSION_DENIED / PASSKEY_REQUIRED.
+    RATE_LIMITED or ACCOUNT_LOCKED (metadata retry_after_seconds).
     """
     Logout: _grpc.UnaryUnaryMultiCallable[_console_auth_pb2.LogoutRequest, _console_auth_pb2.LogoutResponse]
     """Logout ends the caller's session (audited).
@@ -85,8 +88,9 @@ class ConsoleAuthServiceStub:
     """
     SetConsolePolicy: _grpc.UnaryUnaryMultiCallable[_console_auth_pb2.SetConsolePolicyRequest, _console_auth_pb2.SetConsolePolicyResponse]
     """SetConsolePolicy sets the caller's organisation's console policy:
-    with `passkey_required`, password sign-in is refused
-    (PERMISSION_DENIED / PASSKEY_REQUIRED) and only passkeys open sessions.
+    with `passkey_required`, password sign-in fails like a wrong password
+    (UNAUTHENTICATED / CREDENTIALS_INVALID) and only passkeys open sessions;
+    turning it on ends the organisation's sessions opened with a password.
     Admins (or an internal-scope key); audited.
     Errors: PERMISSION_DENIED / ADMIN_REQUIRED.
     """
@@ -126,10 +130,13 @@ class ConsoleAuthServiceAsyncStub(ConsoleAuthServiceStub):
     Login: _aio.UnaryUnaryMultiCallable[_console_auth_pb2.LoginRequest, _console_auth_pb2.LoginResponse]  # type: ignore[assignment]
     """Login with email and password. Failures are throttled per email
     address, known or not, with the same answers for both (no account
-    enumeration): backoff after 2 failures, a lock after 5.
+    enumeration): backoff after 2 failures, a lock after 5. In an
+    organisation that requires passkeys (SetConsolePolicy) a password
+    sign-in fails exactly like a wrong password, whatever the password
+    (UNAUTHENTICATED / CREDENTIALS_INVALID, counted by the throttle), so
+    the answer tells nothing about the password.
     Errors: UNAUTHENTICATED / CREDENTIALS_INVALID; RESOURCE_EXHAUSTED /
-    RATE_LIMITED or ACCOUNT_LOCKED (metadata retry_after_seconds);
-    PERMISSION_DENIED / PASSKEY_REQUIRED.
+    RATE_LIMITED or ACCOUNT_LOCKED (metadata retry_after_seconds).
     """
     Logout: _aio.UnaryUnaryMultiCallable[_console_auth_pb2.LogoutRequest, _console_auth_pb2.LogoutResponse]  # type: ignore[assignment]
     """Logout ends the caller's session (audited).
@@ -170,8 +177,9 @@ class ConsoleAuthServiceAsyncStub(ConsoleAuthServiceStub):
     """
     SetConsolePolicy: _aio.UnaryUnaryMultiCallable[_console_auth_pb2.SetConsolePolicyRequest, _console_auth_pb2.SetConsolePolicyResponse]  # type: ignore[assignment]
     """SetConsolePolicy sets the caller's organisation's console policy:
-    with `passkey_required`, password sign-in is refused
-    (PERMISSION_DENIED / PASSKEY_REQUIRED) and only passkeys open sessions.
+    with `passkey_required`, password sign-in fails like a wrong password
+    (UNAUTHENTICATED / CREDENTIALS_INVALID) and only passkeys open sessions;
+    turning it on ends the organisation's sessions opened with a password.
     Admins (or an internal-scope key); audited.
     Errors: PERMISSION_DENIED / ADMIN_REQUIRED.
     """
@@ -213,10 +221,13 @@ class ConsoleAuthServiceServicer:
     ) -> _typing.Union[_console_auth_pb2.LoginResponse, _abc.Awaitable[_console_auth_pb2.LoginResponse]]:
         """Login with email and password. Failures are throttled per email
         address, known or not, with the same answers for both (no account
-        enumeration): backoff after 2 failures, a lock after 5.
+        enumeration): backoff after 2 failures, a lock after 5. In an
+        organisation that requires passkeys (SetConsolePolicy) a password
+        sign-in fails exactly like a wrong password, whatever the password
+        (UNAUTHENTICATED / CREDENTIALS_INVALID, counted by the throttle), so
+        the answer tells nothing about the password.
         Errors: UNAUTHENTICATED / CREDENTIALS_INVALID; RESOURCE_EXHAUSTED /
-        RATE_LIMITED or ACCOUNT_LOCKED (metadata retry_after_seconds);
-        PERMISSION_DENIED / PASSKEY_REQUIRED.
+        RATE_LIMITED or ACCOUNT_LOCKED (metadata retry_after_seconds).
         """
 
     def Logout(
@@ -302,8 +313,9 @@ class ConsoleAuthServiceServicer:
         context: _ServicerContext,
     ) -> _typing.Union[_console_auth_pb2.SetConsolePolicyResponse, _abc.Awaitable[_console_auth_pb2.SetConsolePolicyResponse]]:
         """SetConsolePolicy sets the caller's organisation's console policy:
-        with `passkey_required`, password sign-in is refused
-        (PERMISSION_DENIED / PASSKEY_REQUIRED) and only passkeys open sessions.
+        with `passkey_required`, password sign-in fails like a wrong password
+        (UNAUTHENTICATED / CREDENTIALS_INVALID) and only passkeys open sessions;
+        turning it on ends the organisation's sessions opened with a password.
         Admins (or an internal-scope key); audited.
         Errors: PERMISSION_DENIED / ADMIN_REQUIRED.
         """
