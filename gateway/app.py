@@ -79,8 +79,8 @@ from identity_platform_api.common.v1 import options_pb2
 from identity_platform_api.face_match.v1 import oauth_pb2, submissions_pb2
 from identity_platform_api.gateway.v1 import gateway_pb2
 from identity_platform_api.kyc_tier.v1 import api_keys_pb2, console_auth_pb2, sdk_sessions_pb2
+from identity_runtime import console_roles, mesh, meshauth, meshtls, metrics, tracing
 from identity_runtime import context as call_context
-from identity_runtime import mesh, meshauth, meshtls, metrics, tracing
 from identity_runtime.clients import ClientFactory, ClientOptions
 from identity_runtime.errors import DeadlineExceeded, DomainError, Internal
 from identity_runtime.logs import get_logger, scrub_text
@@ -328,6 +328,9 @@ class Gateway:
             )
             outcome.principal = principal
             authorize(route.scope, principal)
+            if principal.console_user_id:
+                # kyc-tier checks its own RPCs again from its record of the user.
+                console_roles.check(principal.console_roles, route.console_role)
             sdk_access.check_route(
                 route, principal, request.headers.get("origin"), request.headers.get("host")
             )
@@ -486,6 +489,7 @@ class Gateway:
             api_key_id="",
             scopes=frozenset({"internal"}),
             console_user_id=reply.user_id,
+            console_roles=frozenset(reply.roles),
         )
 
     async def _as_gateway(

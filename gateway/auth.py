@@ -54,8 +54,10 @@ class Principal:
     api_key_id: str
     scopes: frozenset[str]
     kind: str = "api_key"
-    # Set for an analyst's console session (gateway.console) instead of a key.
+    # Set for an analyst's console session (gateway.console) instead of a key,
+    # with the user's roles as kyc-tier answered them for this request.
     console_user_id: str = ""
+    console_roles: frozenset[str] = frozenset()
     # Set for a browser's SDK session (kind "sdk_session", gateway.sdk_access):
     # its one customer and its organisation's SDK origins.
     customer_id: str = ""

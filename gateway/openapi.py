@@ -394,6 +394,10 @@ class _Builder:
                 "A browser may call it with its customer's SDK session token "
                 "(`Authorization: Bearer sdk_...`) instead of an API key."
             )
+        if route.console_role == "admin":
+            notes.append("A console session needs the **admin** role (403 ADMIN_REQUIRED).")
+        elif route.console_role == "analyst":
+            notes.append("A console session needs the **analyst** or **admin** role.")
         if route.rate_limit is not None:
             notes.append(f"Rate limit: {route.rate_limit.text} (429 with Retry-After beyond it).")
         notes.append(f"gRPC: `{route.full_name}`.")
@@ -409,6 +413,8 @@ class _Builder:
             "responses": {"200": self.success_response(route), **error_responses(route)},
             "x-identity-scope": route.scope,
         }
+        if route.console_role:
+            operation["x-identity-console-role"] = route.console_role
         if not route.body:
             operation["parameters"].extend(self.query_parameters(route))
         body = self.request_body(route)

@@ -5,7 +5,9 @@ Each RPC declares the statuses and reasons of its own
 every operation adds those any call can meet at the gateway: a malformed
 request or a field the validation layer refuses (400), a missing or bad key
 (401; a bad one on any route) or scope (403) on a keyed route, a body too large (413) or not JSON
-(415) on a route with a body, the rate limit (429) on a limited route, an
+(415) on a route with a body, the rate limit (429) on a limited route, a
+console session without the admin role on a route for console admins (403
+ADMIN_REQUIRED), an
 SDK session token's refusals (401 on any route that reads a credential,
 403 on the routes it may not call and, on those it may, for another
 customer or origin), an unreachable service (503), the deadline (504) and an unexpected failure
@@ -59,6 +61,8 @@ _WITH_BODY = (
 )
 _WITH_PATH = (("NOT_FOUND", "ROUTE_NOT_FOUND"),)
 _LIMITED = (("RESOURCE_EXHAUSTED", "RATE_LIMITED"),)
+# A console session on a route for console admins only (identity_runtime.console_roles).
+_ADMIN_ONLY = (("PERMISSION_DENIED", "ADMIN_REQUIRED"),)
 # A browser's SDK session token (gateway/sdk_access.py) is read wherever a
 # credential is (not on the OAuth token route, whose Authorization is the
 # client's): an unknown, revoked or expired one is refused on any route; a
@@ -106,6 +110,8 @@ def operation_errors(route: Route) -> list[tuple[str, str]]:
         pairs += _WITH_PATH
     if route.rate_limit is not None:
         pairs += _LIMITED
+    if route.console_role == "admin":
+        pairs += _ADMIN_ONLY
     if route.full_name != TOKEN_RPC:
         pairs += _SDK_TOKEN
         if route.sdk_session:

@@ -39,7 +39,7 @@ from google.protobuf.message import Message
 
 from gateway import errors
 from identity_platform_api.common.v1 import options_pb2
-from identity_runtime import descriptors
+from identity_runtime import console_roles, descriptors
 from identity_runtime.ratelimit import RateLimitPolicy, declared_policy
 
 GATEWAY_PACKAGE = "gateway"
@@ -191,6 +191,9 @@ class Route:
     response_class: type[Message] = field(repr=False)
     # A browser's SDK session token may call it, for its own customer (gateway.sdk_access).
     sdk_session: bool = False
+    # The console role a console session needs ("analyst", "admin"; "" on an
+    # anonymous route): identity_runtime.console_roles.
+    console_role: str = ""
 
     @property
     def rpc(self) -> str:
@@ -368,6 +371,7 @@ def _build_route(method: MethodDescriptor, rule: http_pb2.HttpRule) -> Route:
         request_class=message_factory.GetMessageClass(request),
         response_class=message_factory.GetMessageClass(response),
         sdk_session=sdk_session_route(method),
+        console_role=console_roles.required_role(method),
     )
 
 

@@ -1,6 +1,8 @@
 """`identity console-users create`: the first analysts and admins of an
 organisation (later ones can be added by its admins through the API,
-`POST /api/identity/console-users`).
+`POST /api/identity/console-users`); `disable` (ends the user's sessions at
+once) and `set-roles`, as the API's admin routes do, audited the same way
+and refusing to leave the organisation without an active admin.
 
 The password is read from standard input with `--password-stdin`, else
 asked for on the terminal; it is hashed with argon2id and never printed.
@@ -28,6 +30,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     create.add_argument(
         "--password-stdin", action="store_true", help="read the password from standard input"
     )
+    disable = org_action(
+        users_sub, "disable", run_disable, "disable a console user and end their sessions"
+    )
+    disable.add_argument("--user", required=True, help="the user id (usr_...)")
+    roles = org_action(users_sub, "set-roles", run_set_roles, "replace a console user's roles")
+    roles.add_argument("--user", required=True, help="the user id (usr_...)")
+    roles.add_argument("--role", action="append", required=True, choices=["analyst", "admin"])
 
 
 def _password(args: argparse.Namespace) -> str:
@@ -55,4 +64,31 @@ def run_create(args: argparse.Namespace) -> int:
     finally:
         database.dispose()
     print(f"console user {user.user_id} ({', '.join(user.roles)}) of {user.org_id}")
+    return 0
+
+
+def run_disable(args: argparse.Namespace) -> int:
+    from identity_store.types import utcnow
+    from services.kyc_tier.console_admin import disable_user
+
+    database = Database(existing_database_url(args))
+    try:
+        with database.transaction() as session, as_operator(args.org):
+            user, revoked = disable_user(session, args.org, args.user, utcnow())
+    finally:
+        database.dispose()
+    print(f"console user {user.user_id} of {user.org_id} disabled; {revoked} session(s) ended")
+    return 0
+
+
+def run_set_roles(args: argparse.Namespace) -> int:
+    from services.kyc_tier.console_admin import set_user_roles
+
+    database = Database(existing_database_url(args))
+    try:
+        with database.transaction() as session, as_operator(args.org):
+            user = set_user_roles(session, args.org, args.user, tuple(args.role))
+    finally:
+        database.dispose()
+    print(f"console user {user.user_id} of {user.org_id}: {', '.join(user.roles)}")
     return 0

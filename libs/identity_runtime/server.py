@@ -26,7 +26,7 @@ from grpc_reflection.v1alpha import reflection
 
 from identity_runtime import descriptors, logs, meshauth, meshtls, metrics, tracing
 from identity_runtime.authz import CallerAuthInterceptor
-from identity_runtime.interceptors import ChainInterceptor, server_stages
+from identity_runtime.interceptors import ChainInterceptor, Stage, server_stages
 from identity_runtime.mesh import MeshService
 from identity_runtime.meshauth import Caller
 from identity_runtime.ratelimit import RateLimits
@@ -81,6 +81,10 @@ class ServiceSpec(Generic[S, C]):
     # RPCs ("pkg.Service/Method") whose declared rate limit the service counts
     # itself (e.g. in its database); the others are counted by the server.
     own_rate_limits: frozenset[str] = frozenset()
+    # The service's own stages, innermost of the chain (after the shared
+    # ones: the call context is bound and their errors become statuses),
+    # built with the core (e.g. kyc-tier's console roles).
+    stages: Callable[[C], Sequence[Stage]] | None = None
 
     @classmethod
     def from_mesh(
@@ -92,6 +96,7 @@ class ServiceSpec(Generic[S, C]):
         servicers: Sequence[type[CoreServicer[C]]],
         api_keys: Callable[[C, str], Awaitable[Caller]] | None = None,
         own_rate_limits: frozenset[str] = frozenset(),
+        stages: Callable[[C], Sequence[Stage]] | None = None,
     ) -> ServiceSpec[S, C]:
         """The spec of a service the mesh declares: its name and environment prefix
         come from mesh.py, its gRPC services from the contracts (every service of
@@ -128,6 +133,7 @@ class ServiceSpec(Generic[S, C]):
             servicers=registrations,
             api_keys=api_keys,
             own_rate_limits=own_rate_limits,
+            stages=stages,
         )
 
 
@@ -193,16 +199,20 @@ async def start(spec: ServiceSpec[S, C], settings: S) -> RunningServer:
     )
     # The declared rate limits hold for every caller of this service.
     rate_limits = RateLimits(settings.rate_limit_storage, f"identity-{spec.name}")
+    own_stages = list(spec.stages(cast(C, holder))) if spec.stages is not None else []
     server = grpc.aio.server(
         interceptors=[
             ChainInterceptor(
-                server_stages(
-                    settings.default_deadline_seconds,
-                    auth,
-                    service=spec.name,
-                    rate_limits=rate_limits,
-                    own_rate_limits=spec.own_rate_limits,
-                )
+                [
+                    *server_stages(
+                        settings.default_deadline_seconds,
+                        auth,
+                        service=spec.name,
+                        rate_limits=rate_limits,
+                        own_rate_limits=spec.own_rate_limits,
+                    ),
+                    *own_stages,
+                ]
             )
         ],
         options=[

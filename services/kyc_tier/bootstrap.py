@@ -20,6 +20,7 @@ from identity_store.db import Database
 from identity_store.types import utcnow
 from services.kyc_tier import adapters, models
 from services.kyc_tier.console import ConsoleAuth, LoginPolicy
+from services.kyc_tier.console_admin import ConsoleAdmin
 from services.kyc_tier.console_passkeys import Passkeys
 from services.kyc_tier.console_users import ConsoleUsers
 from services.kyc_tier.console_webauthn import RelyingParty
@@ -99,6 +100,7 @@ class KycTierCore(Core):
     reviews: ReviewFlow
     console: ConsoleAuth
     console_users: ConsoleUsers
+    console_admin: ConsoleAdmin
     dashboard: DashboardFlow
     passkeys: Passkeys
     webhooks: WebhookFlow
@@ -235,7 +237,8 @@ async def build(
         kyc=KycFlow(store),
         reviews=ReviewFlow(store, matcher),
         console=console,
-        console_users=ConsoleUsers(store),
+        console_users=ConsoleUsers(store, clock),
+        console_admin=ConsoleAdmin(store, clock),
         dashboard=DashboardFlow(store, vault, chosen.bundle_codec or ProtoBundleCodec(), quality),
         passkeys=Passkeys(store, console, relying_party, clock),
         webhooks=webhook_flow,

@@ -10,6 +10,10 @@
   `retry_after_seconds`). A known and an unknown email get the same answers
   for the same attempts, and cost the same hash verification. A passkey
   sign-in is not held back by the throttle; a password sign-in clears it.
+  In an organisation that requires passkeys, a password sign-in fails like
+  a wrong password whatever the password (the hash is still verified, so it
+  costs the same), and counts towards the throttle: the answer tells
+  nothing about the password.
   Every sign-in of a console user, success or failure, is audited under
   the user (`console.login`).
 - A session is a random token (`ics_...`) and a CSRF token, both stored as
@@ -108,16 +112,20 @@ class ConsoleAuth:
         now = self.clock()
         key = self.throttle.digest(email)
 
-        def look_up(session: Session) -> UserRow | None:
+        def look_up(session: Session) -> tuple[UserRow | None, bool]:
             # The same throttle whether or not the email is a user's.
             self.throttle.refuse_while_throttled(session, key, now)
-            return session.scalar(select(UserRow).where(UserRow.email == email))
+            row = session.scalar(select(UserRow).where(UserRow.email == email))
+            return row, row is not None and passkey_required(session, row.org_id)
 
-        row = await self.store.read(look_up)
+        row, passkey_only = await self.store.read(look_up)
         stored = row.password_hash if row is not None and row.password_hash else DUMMY_HASH
+        # Verified whatever the policy, so every answer costs the same.
         good = await asyncio.to_thread(verify_password, stored, password)
         usable = row is not None and row.password_hash is not None and row.disabled_at is None
-        if row is None or not usable or not good:
+        # A passkey-only organisation's user fails like a wrong password, right
+        # or wrong (no password oracle), and counts towards the throttle.
+        if row is None or not usable or not good or passkey_only:
             audited = (row.org_id, row.user_id) if row is not None and usable else None
             await self.store.write(lambda s: self._record_failure(s, key, audited, now))
             raise Unauthenticated("wrong email or password", "CREDENTIALS_INVALID")
@@ -130,8 +138,9 @@ class ConsoleAuth:
         details = self.throttle.record_failure(session, key, now)
         if user is None:
             # An unknown email has no organisation to audit under: only the
-            # throttle counts its failures. (Attempts at a disabled or
-            # passkey-only user are not audited either, as before.)
+            # throttle counts its failures. (Attempts at a disabled user are
+            # not audited either, as before; a passkey-only organisation's
+            # user's are, as failures.)
             return
         org_id, user_id = user
         outbox.record(
@@ -152,9 +161,8 @@ class ConsoleAuth:
         row = session.get(UserRow, user_id, with_for_update=True)
         assert row is not None
         if passkey_required(session, row.org_id):
-            raise PermissionDenied(
-                "this organisation requires a passkey to sign in", "PASSKEY_REQUIRED"
-            )
+            # The policy was turned on since the look-up: as a wrong password.
+            raise Unauthenticated("wrong email or password", "CREDENTIALS_INVALID")
         self.throttle.clear(session, key)
         return self.open_session(session, row, "password", now)
 

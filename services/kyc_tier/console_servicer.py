@@ -151,10 +151,13 @@ class ConsoleAuthServicer(KycTierServicer, console_auth_pb2_grpc.ConsoleAuthServ
     async def CreateConsoleUser(
         self, request: console_auth_pb2.CreateConsoleUserRequest, _: Any
     ) -> console_auth_pb2.CreateConsoleUserResponse:
-        org_id = require_org()
-        await self.core.console_users.require_admin(org_id)
+        # Console admins only: the declared console role (console_roles.py).
         user = await self.core.console_users.create_user(
-            org_id, request.email, request.display_name, tuple(request.roles), request.password
+            require_org(),
+            request.email,
+            request.display_name,
+            tuple(request.roles),
+            request.password,
         )
         return console_auth_pb2.CreateConsoleUserResponse(user=console_mapping.console_user(user))
 
@@ -193,3 +196,27 @@ class ConsoleAuthServicer(KycTierServicer, console_auth_pb2_grpc.ConsoleAuthServ
     ) -> console_auth_pb2.SetConsolePolicyResponse:
         required = await self.core.console_users.set_policy(require_org(), request.passkey_required)
         return console_auth_pb2.SetConsolePolicyResponse(passkey_required=required)
+
+    async def ListConsoleUsers(
+        self, request: console_auth_pb2.ListConsoleUsersRequest, _: Any
+    ) -> console_auth_pb2.ListConsoleUsersResponse:
+        users = await self.core.console_admin.list_users(require_org())
+        return console_auth_pb2.ListConsoleUsersResponse(
+            users=[console_mapping.console_user(user) for user in users]
+        )
+
+    async def DisableConsoleUser(
+        self, request: console_auth_pb2.DisableConsoleUserRequest, _: Any
+    ) -> console_auth_pb2.DisableConsoleUserResponse:
+        user, revoked = await self.core.console_admin.disable(require_org(), request.user_id)
+        return console_auth_pb2.DisableConsoleUserResponse(
+            user=console_mapping.console_user(user), sessions_revoked=revoked
+        )
+
+    async def SetConsoleUserRoles(
+        self, request: console_auth_pb2.SetConsoleUserRolesRequest, _: Any
+    ) -> console_auth_pb2.SetConsoleUserRolesResponse:
+        user = await self.core.console_admin.set_roles(
+            require_org(), request.user_id, tuple(request.roles)
+        )
+        return console_auth_pb2.SetConsoleUserRolesResponse(user=console_mapping.console_user(user))

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from identity_runtime import mesh
+from identity_runtime.interceptors import Stage
 from identity_runtime.meshauth import API_KEY_ISSUER, Caller
 from identity_runtime.server import ServiceSpec
 from services.kyc_tier import (
+    console_roles,
     console_servicer,
     org_servicer,
     sdk_servicer,
@@ -26,6 +28,11 @@ async def api_key_caller(core: KycTierCore, secret: str) -> Caller:
         actor=f"api_key:{found.api_key_id}",
         scopes=tuple(found.scopes),
     )
+
+
+def own_stages(core: KycTierCore) -> list[Stage]:
+    """kyc-tier's stages of the server chain: console roles (console_roles.py)."""
+    return [console_roles.ConsoleRoleInterceptor(lambda: core.console_users.store)]
 
 
 SPEC = ServiceSpec.from_mesh(
@@ -51,4 +58,5 @@ SPEC = ServiceSpec.from_mesh(
     # Erasures are counted in kyc-tier's database (flows/erasure.py): an
     # erased customer's erasure asked again is no new erasure.
     own_rate_limits=frozenset({"identity.kyc_tier.v1.CustomerService/EraseCustomer"}),
+    stages=own_stages,
 )

@@ -353,7 +353,7 @@ async def test_admins_and_internal_keys_create_console_users_analysts_cannot(
 
 
 async def test_an_admin_can_require_passkeys_for_the_organisation(
-    database_url, client, kyc_tier
+    database_url, client, kyc_tier, clock
 ) -> None:
     org_id, internal = await new_org(database_url)
     admin = await signed_in(client, database_url, org_id, "admin")
@@ -362,16 +362,31 @@ async def test_an_admin_can_require_passkeys_for_the_organisation(
     path = "/api/identity/console-policy"
     assert_error(await analyst.post(path, {"passkeyRequired": True}), 403, "ADMIN_REQUIRED")
     assert_error(await admin.post(path, {"passkeyRequired": True}, csrf=False), 403, "CSRF_INVALID")
-    assert (await login(client, email)).status_code == 200  # not required yet
+    opened = Analyst(client, await login(client, email))  # not required yet
+    assert (await opened.get("/api/auth/me")).status_code == 200
     response = await admin.post(path, {"passkeyRequired": True})
     assert response.status_code == 200, response.text
     assert response.json() == {"passkeyRequired": True}
-    assert_error(await login(client, email), 403, "PASSKEY_REQUIRED")
+    # The password sessions end (the admin's own too); a right password now
+    # answers exactly as a wrong one (no password oracle).
+    for session in (opened, analyst, admin):
+        assert_error(await session.get("/api/auth/me"), 401, "SESSION_INVALID")
+    right = assert_error(await login(client, email), 401, "CREDENTIALS_INVALID")
+    wrong = assert_error(
+        await login(client, email, "wrong password xyz"), 401, "CREDENTIALS_INVALID"
+    )
+    assert right["message"] == wrong["message"]
+    assert right.get("metadata", {}) == wrong.get("metadata", {})
+    policy = await rows(kyc_tier.core, models.AuditOutbox, action="console.policy", org_id=org_id)
+    assert [e.details.get("password_sessions_revoked") for e in policy] == ["3"]
     # Another organisation's users are not affected.
     other_org, _ = await new_org(database_url)
     assert (await login(client, await new_user(database_url, other_org))).status_code == 200
     lifted = await client.post(path, json={"passkeyRequired": False}, headers=bearer(internal))
     assert lifted.status_code == 200, lifted.text
+    # Two failures counted, like wrong passwords: the next attempt waits.
+    assert_error(await login(client, email), 429, "RATE_LIMITED")
+    clock.advance(60)
     assert (await login(client, email)).status_code == 200
     _, public = await new_org(database_url, "public")
     refused = await client.post(path, json={"passkeyRequired": True}, headers=bearer(public))

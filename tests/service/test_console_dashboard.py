@@ -47,6 +47,7 @@ from tests.support.kyc_fakes import (
     KycFakes,
     assert_audit_entries_acceptable,
     capture_bundle,
+    console_actor,
     rows,
 )
 from tests.support.mesh import postgres_schema
@@ -573,9 +574,9 @@ STUBS = {
 
 async def call_dashboard(kyc_tier, rpc: str, request: Any, org_id: str) -> Any:
     """The RPC on kyc-tier's gRPC port, as the gateway forwards an analyst's call."""
-    metadata = caller_metadata(
-        org_id, scopes=("internal",), actor="console_user:usr_x", issuer="gateway"
-    )
+    # A real analyst of the organisation: kyc-tier checks the user's roles.
+    actor = await console_actor(kyc_tier.core, org_id) if org_id else "console_user:usr_x"
+    metadata = caller_metadata(org_id, scopes=("internal",), actor=actor, issuer="gateway")
     async with channel(kyc_tier, credentials=False) as chan:
         call = getattr(STUBS[rpc](chan), rpc)
         if rpc.startswith("Stream"):

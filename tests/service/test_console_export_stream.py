@@ -26,7 +26,7 @@ from services.kyc_tier.service import SPEC
 from tests.service.test_console_auth import new_org
 from tests.support import channel, kyc_tier_env, start_service
 from tests.support.gateway import assert_error, bearer, gateway_settings
-from tests.support.kyc_fakes import KycFakes, rows
+from tests.support.kyc_fakes import KycFakes, console_actor, rows
 from tests.support.mesh import postgres_schema
 from tests.support.meshauth import caller_metadata
 
@@ -128,9 +128,8 @@ async def test_kyc_tier_sends_a_chunk_per_batch_never_the_whole_file(kyc_tier, o
         created_after=Timestamp(seconds=int((now - timedelta(days=1)).timestamp())),
         created_before=Timestamp(seconds=int((now + timedelta(days=1)).timestamp())),
     )
-    metadata = caller_metadata(
-        org_id, scopes=("internal",), actor="console_user:usr_x", issuer="gateway"
-    )
+    actor = await console_actor(kyc_tier.core, org_id)
+    metadata = caller_metadata(org_id, scopes=("internal",), actor=actor, issuer="gateway")
     async with channel(kyc_tier, credentials=False) as chan:
         stub = dashboard_pb2_grpc.DashboardServiceStub(chan)
         chunks = [m.body async for m in stub.StreamCustomersCsv(request, metadata=metadata)]

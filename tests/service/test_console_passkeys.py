@@ -209,9 +209,15 @@ async def test_an_organisation_that_requires_passkeys_refuses_passwords_only(
         session.add(console_models.ConsolePolicy(org_id=org_id, passkey_required=True))
 
     await kyc_tier.core.database.run(require)  # as POST /api/identity/console-policy does
-    assert_error(await login(client, email), 403, "PASSKEY_REQUIRED")
+    # As a wrong password, whatever the password.
+    assert_error(await login(client, email), 401, "CREDENTIALS_INVALID")
     ceremony = await begin_auth(client, email)
     response = await finish_auth(
         client, ceremony["ceremonyId"], authenticator.get(ceremony["optionsJson"])
     )
     assert response.status_code == 200, response.text
+    by_passkey = Analyst(client, response)
+    # Requiring passkeys (again, as the API does) ends password sessions only.
+    await kyc_tier.core.console_users.set_policy(org_id, True)
+    assert (await by_passkey.get("/api/auth/me")).status_code == 200
+    assert_error(await analyst.get("/api/auth/me"), 401, "SESSION_INVALID")

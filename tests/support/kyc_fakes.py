@@ -520,3 +520,29 @@ async def assert_audit_entries_acceptable(core: KycTierCore) -> int:
             )
         )
     return len(entries)
+
+
+async def console_actor(core: KycTierCore, org_id: str, *roles: str) -> str:
+    """The actor of a new console user of `org_id` (no password), as the
+    gateway names a session's user: kyc-tier checks the user's roles
+    (services/kyc_tier/console_roles.py)."""
+    from services.kyc_tier.console_models import ConsoleUser
+    from services.kyc_tier.records import new_id
+
+    user_id = new_id("usr")
+
+    def add(session: Any) -> None:
+        session.add(
+            ConsoleUser(
+                user_id=user_id,
+                org_id=org_id,
+                email=f"{user_id}@console.example",
+                display_name="Test Analyst",
+                roles=list(roles or ("analyst",)),
+                password_hash=None,
+                failed_logins=0,
+            )
+        )
+
+    await core.console_users.store.write(add)
+    return f"console_user:{user_id}"

@@ -25,6 +25,7 @@ EDGE = {
     "org_servicer.py",
     "webhook_servicer.py",
     "service.py",
+    "console_roles.py",  # its stage of the server chain
     "bootstrap.py",
     "mapping",
     "adapters",

@@ -254,7 +254,10 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     origin, no user verification, signature or counter (UNAUTHENTICATED).
     """
     ERROR_REASON_PASSKEY_REQUIRED: _ErrorReason.ValueType  # 1105
-    """The organisation requires passkeys: no password sign-in (PERMISSION_DENIED)."""
+    """The organisation requires passkeys: no password sign-in (PERMISSION_DENIED).
+    No longer answered: such a sign-in fails as CREDENTIALS_INVALID, so the
+    answer does not tell a right password from a wrong one.
+    """
     ERROR_REASON_PASSKEY_EXISTS: _ErrorReason.ValueType  # 1106
     """The passkey is already registered (FAILED_PRECONDITION)."""
     ERROR_REASON_ADMIN_REQUIRED: _ErrorReason.ValueType  # 1107
@@ -270,6 +273,14 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     ERROR_REASON_POLICY_UNSUPPORTED: _ErrorReason.ValueType  # 1111
     """The organisation's liveness policy needs what this deployment lacks
     (e.g. switching the flash check off where PAD is off) (FAILED_PRECONDITION).
+    """
+    ERROR_REASON_CONSOLE_USER_NOT_FOUND: _ErrorReason.ValueType  # 1112
+    """No console user of the caller's organisation has this id (NOT_FOUND):
+    another organisation's user is answered alike.
+    """
+    ERROR_REASON_LAST_ADMIN: _ErrorReason.ValueType  # 1113
+    """The change would leave the organisation without an active console admin
+    (FAILED_PRECONDITION): make another user admin first.
     """
     ERROR_REASON_SDK_SESSION_INVALID: _ErrorReason.ValueType  # 1801
     """Browser-safe SDK access (issue 18; numbered from 1801).
@@ -563,7 +574,10 @@ ERROR_REASON_PASSKEY_INVALID: ErrorReason.ValueType  # 1104
 origin, no user verification, signature or counter (UNAUTHENTICATED).
 """
 ERROR_REASON_PASSKEY_REQUIRED: ErrorReason.ValueType  # 1105
-"""The organisation requires passkeys: no password sign-in (PERMISSION_DENIED)."""
+"""The organisation requires passkeys: no password sign-in (PERMISSION_DENIED).
+No longer answered: such a sign-in fails as CREDENTIALS_INVALID, so the
+answer does not tell a right password from a wrong one.
+"""
 ERROR_REASON_PASSKEY_EXISTS: ErrorReason.ValueType  # 1106
 """The passkey is already registered (FAILED_PRECONDITION)."""
 ERROR_REASON_ADMIN_REQUIRED: ErrorReason.ValueType  # 1107
@@ -579,6 +593,14 @@ ERROR_REASON_PORTRAIT_NOT_FOUND: ErrorReason.ValueType  # 1110
 ERROR_REASON_POLICY_UNSUPPORTED: ErrorReason.ValueType  # 1111
 """The organisation's liveness policy needs what this deployment lacks
 (e.g. switching the flash check off where PAD is off) (FAILED_PRECONDITION).
+"""
+ERROR_REASON_CONSOLE_USER_NOT_FOUND: ErrorReason.ValueType  # 1112
+"""No console user of the caller's organisation has this id (NOT_FOUND):
+another organisation's user is answered alike.
+"""
+ERROR_REASON_LAST_ADMIN: ErrorReason.ValueType  # 1113
+"""The change would leave the organisation without an active console admin
+(FAILED_PRECONDITION): make another user admin first.
 """
 ERROR_REASON_SDK_SESSION_INVALID: ErrorReason.ValueType  # 1801
 """Browser-safe SDK access (issue 18; numbered from 1801).

@@ -26,23 +26,25 @@ from google.protobuf import descriptor_pb2 as google_dot_protobuf_dot_descriptor
 from identity_platform_api.common.v1 import errors_pb2 as identity__platform__api_dot_common_dot_v1_dot_errors__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n-identity_platform_api/common/v1/options.proto\x12\x12identity.common.v1\x1a google/protobuf/descriptor.proto\x1a,identity_platform_api/common/v1/errors.proto\"`\n\x0c\x41\x63\x63\x65ssPolicy\x12/\n\x05scope\x18\x01 \x01(\x0e\x32\x19.identity.common.v1.ScopeR\x05scope\x12\x1f\n\x0bsdk_session\x18\x02 \x01(\x08R\nsdkSession\"Z\n\tRateLimit\x12\x1a\n\x08requests\x18\x01 \x01(\x05R\x08requests\x12\x1f\n\x0bper_seconds\x18\x02 \x01(\x05R\nperSeconds\x12\x10\n\x03per\x18\x03 \x01(\tR\x03per\"Z\n\tErrorCase\x12\x12\n\x04\x63ode\x18\x01 \x01(\tR\x04\x63ode\x12\x39\n\x07reasons\x18\x02 \x03(\x0e\x32\x1f.identity.common.v1.ErrorReasonR\x07reasons\"=\n\x06\x45rrors\x12\x33\n\x05\x63\x61ses\x18\x01 \x03(\x0b\x32\x1d.identity.common.v1.ErrorCaseR\x05\x63\x61ses\"\xc3\x01\n\nFieldRules\x12\x1a\n\x08required\x18\x01 \x01(\x08R\x08required\x12\x17\n\x07min_len\x18\x02 \x01(\rR\x06minLen\x12\x17\n\x07max_len\x18\x03 \x01(\rR\x06maxLen\x12\x18\n\x07pattern\x18\x04 \x01(\tR\x07pattern\x12\x1b\n\tmin_items\x18\x05 \x01(\rR\x08minItems\x12\x16\n\x06\x66ormat\x18\x06 \x01(\tR\x06\x66ormat\x12\x18\n\x07\x65xample\x18\x07 \x01(\tR\x07\x65xample*i\n\x05Scope\x12\x15\n\x11SCOPE_UNSPECIFIED\x10\x00\x12\x10\n\x0cSCOPE_PUBLIC\x10\x01\x12\x12\n\x0eSCOPE_INTERNAL\x10\x02\x12\x13\n\x0fSCOPE_ANONYMOUS\x10\x03\x12\x0e\n\nSCOPE_MESH\x10\x04:U\n\x05\x66ield\x12\x1d.google.protobuf.FieldOptions\x18\x9d\x8f\x03 \x01(\x0b\x32\x1e.identity.common.v1.FieldRulesR\x05\x66ield:Z\n\x06\x61\x63\x63\x65ss\x12\x1e.google.protobuf.MethodOptions\x18\xb9\x8e\x03 \x01(\x0b\x32 .identity.common.v1.AccessPolicyR\x06\x61\x63\x63\x65ss:^\n\nrate_limit\x12\x1e.google.protobuf.MethodOptions\x18\xba\x8e\x03 \x01(\x0b\x32\x1d.identity.common.v1.RateLimitR\trateLimit:T\n\x06\x65rrors\x12\x1e.google.protobuf.MethodOptions\x18\xbb\x8e\x03 \x01(\x0b\x32\x1a.identity.common.v1.ErrorsR\x06\x65rrorsb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n-identity_platform_api/common/v1/options.proto\x12\x12identity.common.v1\x1a google/protobuf/descriptor.proto\x1a,identity_platform_api/common/v1/errors.proto\"\xa4\x01\n\x0c\x41\x63\x63\x65ssPolicy\x12/\n\x05scope\x18\x01 \x01(\x0e\x32\x19.identity.common.v1.ScopeR\x05scope\x12\x1f\n\x0bsdk_session\x18\x02 \x01(\x08R\nsdkSession\x12\x42\n\x0c\x63onsole_role\x18\x03 \x01(\x0e\x32\x1f.identity.common.v1.ConsoleRoleR\x0b\x63onsoleRole\"Z\n\tRateLimit\x12\x1a\n\x08requests\x18\x01 \x01(\x05R\x08requests\x12\x1f\n\x0bper_seconds\x18\x02 \x01(\x05R\nperSeconds\x12\x10\n\x03per\x18\x03 \x01(\tR\x03per\"Z\n\tErrorCase\x12\x12\n\x04\x63ode\x18\x01 \x01(\tR\x04\x63ode\x12\x39\n\x07reasons\x18\x02 \x03(\x0e\x32\x1f.identity.common.v1.ErrorReasonR\x07reasons\"=\n\x06\x45rrors\x12\x33\n\x05\x63\x61ses\x18\x01 \x03(\x0b\x32\x1d.identity.common.v1.ErrorCaseR\x05\x63\x61ses\"\xc3\x01\n\nFieldRules\x12\x1a\n\x08required\x18\x01 \x01(\x08R\x08required\x12\x17\n\x07min_len\x18\x02 \x01(\rR\x06minLen\x12\x17\n\x07max_len\x18\x03 \x01(\rR\x06maxLen\x12\x18\n\x07pattern\x18\x04 \x01(\tR\x07pattern\x12\x1b\n\tmin_items\x18\x05 \x01(\rR\x08minItems\x12\x16\n\x06\x66ormat\x18\x06 \x01(\tR\x06\x66ormat\x12\x18\n\x07\x65xample\x18\x07 \x01(\tR\x07\x65xample*i\n\x05Scope\x12\x15\n\x11SCOPE_UNSPECIFIED\x10\x00\x12\x10\n\x0cSCOPE_PUBLIC\x10\x01\x12\x12\n\x0eSCOPE_INTERNAL\x10\x02\x12\x13\n\x0fSCOPE_ANONYMOUS\x10\x03\x12\x0e\n\nSCOPE_MESH\x10\x04*]\n\x0b\x43onsoleRole\x12\x1c\n\x18\x43ONSOLE_ROLE_UNSPECIFIED\x10\x00\x12\x18\n\x14\x43ONSOLE_ROLE_ANALYST\x10\x01\x12\x16\n\x12\x43ONSOLE_ROLE_ADMIN\x10\x02:U\n\x05\x66ield\x12\x1d.google.protobuf.FieldOptions\x18\x9d\x8f\x03 \x01(\x0b\x32\x1e.identity.common.v1.FieldRulesR\x05\x66ield:Z\n\x06\x61\x63\x63\x65ss\x12\x1e.google.protobuf.MethodOptions\x18\xb9\x8e\x03 \x01(\x0b\x32 .identity.common.v1.AccessPolicyR\x06\x61\x63\x63\x65ss:^\n\nrate_limit\x12\x1e.google.protobuf.MethodOptions\x18\xba\x8e\x03 \x01(\x0b\x32\x1d.identity.common.v1.RateLimitR\trateLimit:T\n\x06\x65rrors\x12\x1e.google.protobuf.MethodOptions\x18\xbb\x8e\x03 \x01(\x0b\x32\x1a.identity.common.v1.ErrorsR\x06\x65rrorsb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'identity_platform_api.common.v1.options_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SCOPE']._serialized_start=692
-  _globals['_SCOPE']._serialized_end=797
-  _globals['_ACCESSPOLICY']._serialized_start=149
-  _globals['_ACCESSPOLICY']._serialized_end=245
-  _globals['_RATELIMIT']._serialized_start=247
-  _globals['_RATELIMIT']._serialized_end=337
-  _globals['_ERRORCASE']._serialized_start=339
-  _globals['_ERRORCASE']._serialized_end=429
-  _globals['_ERRORS']._serialized_start=431
-  _globals['_ERRORS']._serialized_end=492
-  _globals['_FIELDRULES']._serialized_start=495
-  _globals['_FIELDRULES']._serialized_end=690
+  _globals['_SCOPE']._serialized_start=761
+  _globals['_SCOPE']._serialized_end=866
+  _globals['_CONSOLEROLE']._serialized_start=868
+  _globals['_CONSOLEROLE']._serialized_end=961
+  _globals['_ACCESSPOLICY']._serialized_start=150
+  _globals['_ACCESSPOLICY']._serialized_end=314
+  _globals['_RATELIMIT']._serialized_start=316
+  _globals['_RATELIMIT']._serialized_end=406
+  _globals['_ERRORCASE']._serialized_start=408
+  _globals['_ERRORCASE']._serialized_end=498
+  _globals['_ERRORS']._serialized_start=500
+  _globals['_ERRORS']._serialized_end=561
+  _globals['_FIELDRULES']._serialized_start=564
+  _globals['_FIELDRULES']._serialized_end=759
 # @@protoc_insertion_point(module_scope)

@@ -58,31 +58,85 @@ without an HTTP route declares it.
 """
 Global___Scope: _TypeAlias = Scope  # noqa: Y015
 
+class _ConsoleRole:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ConsoleRoleEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ConsoleRole.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    CONSOLE_ROLE_UNSPECIFIED: _ConsoleRole.ValueType  # 0
+    """Not declared: console admins only (the safe default). Every routed RPC a
+    console session can reach (scope public or internal) declares its role
+    (tests/unit/test_console_roles.py).
+    """
+    CONSOLE_ROLE_ANALYST: _ConsoleRole.ValueType  # 1
+    """Any console user: roles `analyst` or `admin` (search, customer views,
+    the review queue and its decisions, tier events, exports, the webhook
+    delivery log, the user's own sign-out and passkeys).
+    """
+    CONSOLE_ROLE_ADMIN: _ConsoleRole.ValueType  # 2
+    """Console admins only: credentials, console users and policy, the
+    organisation's settings, SDK origins, retention, legal holds, webhook
+    changes, erasure, and the partner-integration routes.
+    Refusal: PERMISSION_DENIED / ADMIN_REQUIRED.
+    """
+
+class ConsoleRole(_ConsoleRole, metaclass=_ConsoleRoleEnumTypeWrapper):
+    """The role a console user (an analyst's console session, actor
+    `console_user:<id>`, which holds the internal scope) needs to call an RPC,
+    beyond the scope. API keys, OAuth clients and SDK sessions are governed
+    by their scope alone: an internal-scope key keeps its access.
+    """
+
+CONSOLE_ROLE_UNSPECIFIED: ConsoleRole.ValueType  # 0
+"""Not declared: console admins only (the safe default). Every routed RPC a
+console session can reach (scope public or internal) declares its role
+(tests/unit/test_console_roles.py).
+"""
+CONSOLE_ROLE_ANALYST: ConsoleRole.ValueType  # 1
+"""Any console user: roles `analyst` or `admin` (search, customer views,
+the review queue and its decisions, tier events, exports, the webhook
+delivery log, the user's own sign-out and passkeys).
+"""
+CONSOLE_ROLE_ADMIN: ConsoleRole.ValueType  # 2
+"""Console admins only: credentials, console users and policy, the
+organisation's settings, SDK origins, retention, legal holds, webhook
+changes, erasure, and the partner-integration routes.
+Refusal: PERMISSION_DENIED / ADMIN_REQUIRED.
+"""
+Global___ConsoleRole: _TypeAlias = ConsoleRole  # noqa: Y015
+
 @_typing.final
 class AccessPolicy(_message.Message):
     """Access policy of an RPC: enforced by the gateway for its routes and by
-    every service for every call (identity_runtime.authz).
+    every service for every call (identity_runtime.authz); the console role
+    by the gateway for every route and by kyc-tier, from its own record of
+    the console user, for its RPCs (services/kyc_tier/console_roles.py).
     """
 
     DESCRIPTOR: _descriptor.Descriptor
 
     SCOPE_FIELD_NUMBER: _builtins.int
     SDK_SESSION_FIELD_NUMBER: _builtins.int
+    CONSOLE_ROLE_FIELD_NUMBER: _builtins.int
     scope: Global___Scope.ValueType
     sdk_session: _builtins.bool
     """A browser's SDK session token (kyc_tier SdkSessionService) may also call
     the route, for its own customer only: the request's customer_id must be
     the session's. Only capture routes and the reads the SDK needs set it.
     """
+    console_role: Global___ConsoleRole.ValueType
+    """The console role a console user's session needs (see ConsoleRole)."""
     def __init__(
         self,
         *,
         scope: Global___Scope.ValueType = ...,
         sdk_session: _builtins.bool = ...,
+        console_role: Global___ConsoleRole.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["scope", b"scope", "sdk_session", b"sdk_session"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["console_role", b"console_role", "scope", b"scope", "sdk_session", b"sdk_session"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -29,6 +29,7 @@ class ConsoleUser(_message.Message):
     ORG_ID_FIELD_NUMBER: _builtins.int
     ROLES_FIELD_NUMBER: _builtins.int
     PASSKEY_COUNT_FIELD_NUMBER: _builtins.int
+    DISABLED_AT_FIELD_NUMBER: _builtins.int
     user_id: _builtins.str
     email: _builtins.str
     display_name: _builtins.str
@@ -36,7 +37,11 @@ class ConsoleUser(_message.Message):
     passkey_count: _builtins.int
     @_builtins.property
     def roles(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """"analyst", "compliance", "admin"."""
+        """"analyst", "admin"."""
+
+    @_builtins.property
+    def disabled_at(self) -> _timestamp_pb2.Timestamp:
+        """Set once the user is disabled (DisableConsoleUser): no sign-in, no session."""
 
     def __init__(
         self,
@@ -47,10 +52,11 @@ class ConsoleUser(_message.Message):
         org_id: _builtins.str = ...,
         roles: _abc.Iterable[_builtins.str] | None = ...,
         passkey_count: _builtins.int = ...,
+        disabled_at: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["disabled_at", b"disabled_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["display_name", b"display_name", "email", b"email", "org_id", b"org_id", "passkey_count", b"passkey_count", "roles", b"roles", "user_id", b"user_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["disabled_at", b"disabled_at", "display_name", b"display_name", "email", b"email", "org_id", b"org_id", "passkey_count", b"passkey_count", "roles", b"roles", "user_id", b"user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -510,3 +516,128 @@ class SetConsolePolicyResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___SetConsolePolicyResponse: _TypeAlias = SetConsolePolicyResponse  # noqa: Y015
+
+@_typing.final
+class ListConsoleUsersRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListConsoleUsersRequest: _TypeAlias = ListConsoleUsersRequest  # noqa: Y015
+
+@_typing.final
+class ListConsoleUsersResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USERS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def users(self) -> _containers.RepeatedCompositeFieldContainer[Global___ConsoleUser]:
+        """The organisation's console users, disabled ones included, by email."""
+
+    def __init__(
+        self,
+        *,
+        users: _abc.Iterable[Global___ConsoleUser] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["users", b"users"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListConsoleUsersResponse: _TypeAlias = ListConsoleUsersResponse  # noqa: Y015
+
+@_typing.final
+class DisableConsoleUserRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USER_ID_FIELD_NUMBER: _builtins.int
+    user_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        user_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["user_id", b"user_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DisableConsoleUserRequest: _TypeAlias = DisableConsoleUserRequest  # noqa: Y015
+
+@_typing.final
+class DisableConsoleUserResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USER_FIELD_NUMBER: _builtins.int
+    SESSIONS_REVOKED_FIELD_NUMBER: _builtins.int
+    sessions_revoked: _builtins.int
+    """The user's sessions this call ended."""
+    @_builtins.property
+    def user(self) -> Global___ConsoleUser: ...
+    def __init__(
+        self,
+        *,
+        user: Global___ConsoleUser | None = ...,
+        sessions_revoked: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["user", b"user"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["sessions_revoked", b"sessions_revoked", "user", b"user"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DisableConsoleUserResponse: _TypeAlias = DisableConsoleUserResponse  # noqa: Y015
+
+@_typing.final
+class SetConsoleUserRolesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USER_ID_FIELD_NUMBER: _builtins.int
+    ROLES_FIELD_NUMBER: _builtins.int
+    user_id: _builtins.str
+    @_builtins.property
+    def roles(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """"analyst" and/or "admin"; at least one."""
+
+    def __init__(
+        self,
+        *,
+        user_id: _builtins.str = ...,
+        roles: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["roles", b"roles", "user_id", b"user_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetConsoleUserRolesRequest: _TypeAlias = SetConsoleUserRolesRequest  # noqa: Y015
+
+@_typing.final
+class SetConsoleUserRolesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USER_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def user(self) -> Global___ConsoleUser: ...
+    def __init__(
+        self,
+        *,
+        user: Global___ConsoleUser | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["user", b"user"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["user", b"user"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetConsoleUserRolesResponse: _TypeAlias = SetConsoleUserRolesResponse  # noqa: Y015

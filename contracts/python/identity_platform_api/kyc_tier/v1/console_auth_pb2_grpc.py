@@ -89,6 +89,21 @@ class ConsoleAuthServiceStub:
                 request_serializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_console__auth__pb2.SetConsolePolicyRequest.SerializeToString,
                 response_deserializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_console__auth__pb2.SetConsolePolicyResponse.FromString,
                 _registered_method=True)
+        self.ListConsoleUsers = channel.unary_unary(
+                '/identity.kyc_tier.v1.ConsoleAuthService/ListConsoleUsers',
+                request_serializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_console__auth__pb2.ListConsoleUsersRequest.SerializeToString,
+                response_deserializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_console__auth__pb2.ListConsoleUsersResponse.FromString,
+                _registered_method=True)
+        self.DisableConsoleUser = channel.unary_unary(
+                '/identity.kyc_tier.v1.ConsoleAuthService/DisableConsoleUser',
+                request_serializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_console__auth__pb2.DisableConsoleUserRequest.SerializeToString,
+                response_deserializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_console__auth__pb2.DisableConsoleUserResponse.FromString,
+                _registered_method=True)
+        self.SetConsoleUserRoles = channel.unary_unary(
+                '/identity.kyc_tier.v1.ConsoleAuthService/SetConsoleUserRoles',
+                request_serializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_console__auth__pb2.SetConsoleUserRolesRequest.SerializeToString,
+                response_deserializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_console__auth__pb2.SetConsoleUserRolesResponse.FromString,
+                _registered_method=True)
 
 
 class ConsoleAuthServiceServicer:
@@ -102,10 +117,13 @@ class ConsoleAuthServiceServicer:
     def Login(self, request, context):
         """Login with email and password. Failures are throttled per email
         address, known or not, with the same answers for both (no account
-        enumeration): backoff after 2 failures, a lock after 5.
+        enumeration): backoff after 2 failures, a lock after 5. In an
+        organisation that requires passkeys (SetConsolePolicy) a password
+        sign-in fails exactly like a wrong password, whatever the password
+        (UNAUTHENTICATED / CREDENTIALS_INVALID, counted by the throttle), so
+        the answer tells nothing about the password.
         Errors: UNAUTHENTICATED / CREDENTIALS_INVALID; RESOURCE_EXHAUSTED /
-        RATE_LIMITED or ACCOUNT_LOCKED (metadata retry_after_seconds);
-        PERMISSION_DENIED / PASSKEY_REQUIRED.
+        RATE_LIMITED or ACCOUNT_LOCKED (metadata retry_after_seconds).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -183,10 +201,45 @@ class ConsoleAuthServiceServicer:
 
     def SetConsolePolicy(self, request, context):
         """SetConsolePolicy sets the caller's organisation's console policy:
-        with `passkey_required`, password sign-in is refused
-        (PERMISSION_DENIED / PASSKEY_REQUIRED) and only passkeys open sessions.
+        with `passkey_required`, password sign-in fails like a wrong password
+        (UNAUTHENTICATED / CREDENTIALS_INVALID) and only passkeys open sessions;
+        turning it on ends the organisation's sessions opened with a password.
         Admins (or an internal-scope key); audited.
         Errors: PERMISSION_DENIED / ADMIN_REQUIRED.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListConsoleUsers(self, request, context):
+        """ListConsoleUsers lists the caller's organisation's console users
+        (console admins, or an internal-scope key).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DisableConsoleUser(self, request, context):
+        """DisableConsoleUser disables a console user of the caller's organisation
+        (console admins, or an internal-scope key): sets `disabled_at` and ends
+        every session of the user at once; a disabled user can sign in neither
+        with a password nor with a passkey, and their calls are refused. Audited
+        (`console_user.disable`). Disabling a disabled user changes nothing.
+        Errors: NOT_FOUND / CONSOLE_USER_NOT_FOUND (unknown, or another
+        organisation's); FAILED_PRECONDITION / LAST_ADMIN (the organisation's
+        last active admin).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetConsoleUserRoles(self, request, context):
+        """SetConsoleUserRoles replaces the roles of a console user of the
+        caller's organisation (console admins, or an internal-scope key); the
+        new roles hold from the user's next call. Audited (`console_user.roles`).
+        Errors: INVALID_ARGUMENT / INVALID_FIELD (an unknown role); NOT_FOUND /
+        CONSOLE_USER_NOT_FOUND; FAILED_PRECONDITION / LAST_ADMIN (removing the
+        admin role of the organisation's last active admin).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -244,6 +297,21 @@ def add_ConsoleAuthServiceServicer_to_server(servicer, server):
                     servicer.SetConsolePolicy,
                     request_deserializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_console__auth__pb2.SetConsolePolicyRequest.FromString,
                     response_serializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_console__auth__pb2.SetConsolePolicyResponse.SerializeToString,
+            ),
+            'ListConsoleUsers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListConsoleUsers,
+                    request_deserializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_console__auth__pb2.ListConsoleUsersRequest.FromString,
+                    response_serializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_console__auth__pb2.ListConsoleUsersResponse.SerializeToString,
+            ),
+            'DisableConsoleUser': grpc.unary_unary_rpc_method_handler(
+                    servicer.DisableConsoleUser,
+                    request_deserializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_console__auth__pb2.DisableConsoleUserRequest.FromString,
+                    response_serializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_console__auth__pb2.DisableConsoleUserResponse.SerializeToString,
+            ),
+            'SetConsoleUserRoles': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetConsoleUserRoles,
+                    request_deserializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_console__auth__pb2.SetConsoleUserRolesRequest.FromString,
+                    response_serializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_console__auth__pb2.SetConsoleUserRolesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -521,6 +589,87 @@ class ConsoleAuthService:
             '/identity.kyc_tier.v1.ConsoleAuthService/SetConsolePolicy',
             identity__platform__api_dot_kyc__tier_dot_v1_dot_console__auth__pb2.SetConsolePolicyRequest.SerializeToString,
             identity__platform__api_dot_kyc__tier_dot_v1_dot_console__auth__pb2.SetConsolePolicyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListConsoleUsers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/identity.kyc_tier.v1.ConsoleAuthService/ListConsoleUsers',
+            identity__platform__api_dot_kyc__tier_dot_v1_dot_console__auth__pb2.ListConsoleUsersRequest.SerializeToString,
+            identity__platform__api_dot_kyc__tier_dot_v1_dot_console__auth__pb2.ListConsoleUsersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DisableConsoleUser(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/identity.kyc_tier.v1.ConsoleAuthService/DisableConsoleUser',
+            identity__platform__api_dot_kyc__tier_dot_v1_dot_console__auth__pb2.DisableConsoleUserRequest.SerializeToString,
+            identity__platform__api_dot_kyc__tier_dot_v1_dot_console__auth__pb2.DisableConsoleUserResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetConsoleUserRoles(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/identity.kyc_tier.v1.ConsoleAuthService/SetConsoleUserRoles',
+            identity__platform__api_dot_kyc__tier_dot_v1_dot_console__auth__pb2.SetConsoleUserRolesRequest.SerializeToString,
+            identity__platform__api_dot_kyc__tier_dot_v1_dot_console__auth__pb2.SetConsoleUserRolesResponse.FromString,
             options,
             channel_credentials,
             insecure,

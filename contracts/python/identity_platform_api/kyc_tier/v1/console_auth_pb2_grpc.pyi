@@ -41,10 +41,13 @@ class ConsoleAuthServiceStub:
     Login: _grpc.UnaryUnaryMultiCallable[_console_auth_pb2.LoginRequest, _console_auth_pb2.LoginResponse]
     """Login with email and password. Failures are throttled per email
     address, known or not, with the same answers for both (no account
-    enumeration): backoff after 2 failures, a lock after 5.
+    enumeration): backoff after 2 failures, a lock after 5. In an
+    organisation that requires passkeys (SetConsolePolicy) a password
+    sign-in fails exactly like a wrong password, whatever the password
+    (UNAUTHENTICATED / CREDENTIALS_INVALID, counted by the throttle), so
+    the answer tells nothing about the password.
     Errors: UNAUTHENTICATED / CREDENTIALS_INVALID; RESOURCE_EXHAUSTED /
-    RATE_LIMITED or ACCOUNT_LOCKED (metadata retry_after_seconds);
-    PERMISSION_DENIED / PASSKEY_REQUIRED.
+    RATE_LIMITED or ACCOUNT_LOCKED (metadata retry_after_seconds).
     """
     Logout: _grpc.UnaryUnaryMultiCallable[_console_auth_pb2.LogoutRequest, _console_auth_pb2.LogoutResponse]
     """Logout ends the caller's session (audited).
@@ -85,10 +88,33 @@ class ConsoleAuthServiceStub:
     """
     SetConsolePolicy: _grpc.UnaryUnaryMultiCallable[_console_auth_pb2.SetConsolePolicyRequest, _console_auth_pb2.SetConsolePolicyResponse]
     """SetConsolePolicy sets the caller's organisation's console policy:
-    with `passkey_required`, password sign-in is refused
-    (PERMISSION_DENIED / PASSKEY_REQUIRED) and only passkeys open sessions.
+    with `passkey_required`, password sign-in fails like a wrong password
+    (UNAUTHENTICATED / CREDENTIALS_INVALID) and only passkeys open sessions;
+    turning it on ends the organisation's sessions opened with a password.
     Admins (or an internal-scope key); audited.
     Errors: PERMISSION_DENIED / ADMIN_REQUIRED.
+    """
+    ListConsoleUsers: _grpc.UnaryUnaryMultiCallable[_console_auth_pb2.ListConsoleUsersRequest, _console_auth_pb2.ListConsoleUsersResponse]
+    """ListConsoleUsers lists the caller's organisation's console users
+    (console admins, or an internal-scope key).
+    """
+    DisableConsoleUser: _grpc.UnaryUnaryMultiCallable[_console_auth_pb2.DisableConsoleUserRequest, _console_auth_pb2.DisableConsoleUserResponse]
+    """DisableConsoleUser disables a console user of the caller's organisation
+    (console admins, or an internal-scope key): sets `disabled_at` and ends
+    every session of the user at once; a disabled user can sign in neither
+    with a password nor with a passkey, and their calls are refused. Audited
+    (`console_user.disable`). Disabling a disabled user changes nothing.
+    Errors: NOT_FOUND / CONSOLE_USER_NOT_FOUND (unknown, or another
+    organisation's); FAILED_PRECONDITION / LAST_ADMIN (the organisation's
+    last active admin).
+    """
+    SetConsoleUserRoles: _grpc.UnaryUnaryMultiCallable[_console_auth_pb2.SetConsoleUserRolesRequest, _console_auth_pb2.SetConsoleUserRolesResponse]
+    """SetConsoleUserRoles replaces the roles of a console user of the
+    caller's organisation (console admins, or an internal-scope key); the
+    new roles hold from the user's next call. Audited (`console_user.roles`).
+    Errors: INVALID_ARGUMENT / INVALID_FIELD (an unknown role); NOT_FOUND /
+    CONSOLE_USER_NOT_FOUND; FAILED_PRECONDITION / LAST_ADMIN (removing the
+    admin role of the organisation's last active admin).
     """
 
 @_typing.type_check_only
@@ -104,10 +130,13 @@ class ConsoleAuthServiceAsyncStub(ConsoleAuthServiceStub):
     Login: _aio.UnaryUnaryMultiCallable[_console_auth_pb2.LoginRequest, _console_auth_pb2.LoginResponse]  # type: ignore[assignment]
     """Login with email and password. Failures are throttled per email
     address, known or not, with the same answers for both (no account
-    enumeration): backoff after 2 failures, a lock after 5.
+    enumeration): backoff after 2 failures, a lock after 5. In an
+    organisation that requires passkeys (SetConsolePolicy) a password
+    sign-in fails exactly like a wrong password, whatever the password
+    (UNAUTHENTICATED / CREDENTIALS_INVALID, counted by the throttle), so
+    the answer tells nothing about the password.
     Errors: UNAUTHENTICATED / CREDENTIALS_INVALID; RESOURCE_EXHAUSTED /
-    RATE_LIMITED or ACCOUNT_LOCKED (metadata retry_after_seconds);
-    PERMISSION_DENIED / PASSKEY_REQUIRED.
+    RATE_LIMITED or ACCOUNT_LOCKED (metadata retry_after_seconds).
     """
     Logout: _aio.UnaryUnaryMultiCallable[_console_auth_pb2.LogoutRequest, _console_auth_pb2.LogoutResponse]  # type: ignore[assignment]
     """Logout ends the caller's session (audited).
@@ -148,10 +177,33 @@ class ConsoleAuthServiceAsyncStub(ConsoleAuthServiceStub):
     """
     SetConsolePolicy: _aio.UnaryUnaryMultiCallable[_console_auth_pb2.SetConsolePolicyRequest, _console_auth_pb2.SetConsolePolicyResponse]  # type: ignore[assignment]
     """SetConsolePolicy sets the caller's organisation's console policy:
-    with `passkey_required`, password sign-in is refused
-    (PERMISSION_DENIED / PASSKEY_REQUIRED) and only passkeys open sessions.
+    with `passkey_required`, password sign-in fails like a wrong password
+    (UNAUTHENTICATED / CREDENTIALS_INVALID) and only passkeys open sessions;
+    turning it on ends the organisation's sessions opened with a password.
     Admins (or an internal-scope key); audited.
     Errors: PERMISSION_DENIED / ADMIN_REQUIRED.
+    """
+    ListConsoleUsers: _aio.UnaryUnaryMultiCallable[_console_auth_pb2.ListConsoleUsersRequest, _console_auth_pb2.ListConsoleUsersResponse]  # type: ignore[assignment]
+    """ListConsoleUsers lists the caller's organisation's console users
+    (console admins, or an internal-scope key).
+    """
+    DisableConsoleUser: _aio.UnaryUnaryMultiCallable[_console_auth_pb2.DisableConsoleUserRequest, _console_auth_pb2.DisableConsoleUserResponse]  # type: ignore[assignment]
+    """DisableConsoleUser disables a console user of the caller's organisation
+    (console admins, or an internal-scope key): sets `disabled_at` and ends
+    every session of the user at once; a disabled user can sign in neither
+    with a password nor with a passkey, and their calls are refused. Audited
+    (`console_user.disable`). Disabling a disabled user changes nothing.
+    Errors: NOT_FOUND / CONSOLE_USER_NOT_FOUND (unknown, or another
+    organisation's); FAILED_PRECONDITION / LAST_ADMIN (the organisation's
+    last active admin).
+    """
+    SetConsoleUserRoles: _aio.UnaryUnaryMultiCallable[_console_auth_pb2.SetConsoleUserRolesRequest, _console_auth_pb2.SetConsoleUserRolesResponse]  # type: ignore[assignment]
+    """SetConsoleUserRoles replaces the roles of a console user of the
+    caller's organisation (console admins, or an internal-scope key); the
+    new roles hold from the user's next call. Audited (`console_user.roles`).
+    Errors: INVALID_ARGUMENT / INVALID_FIELD (an unknown role); NOT_FOUND /
+    CONSOLE_USER_NOT_FOUND; FAILED_PRECONDITION / LAST_ADMIN (removing the
+    admin role of the organisation's last active admin).
     """
 
 class ConsoleAuthServiceServicer:
@@ -169,10 +221,13 @@ class ConsoleAuthServiceServicer:
     ) -> _typing.Union[_console_auth_pb2.LoginResponse, _abc.Awaitable[_console_auth_pb2.LoginResponse]]:
         """Login with email and password. Failures are throttled per email
         address, known or not, with the same answers for both (no account
-        enumeration): backoff after 2 failures, a lock after 5.
+        enumeration): backoff after 2 failures, a lock after 5. In an
+        organisation that requires passkeys (SetConsolePolicy) a password
+        sign-in fails exactly like a wrong password, whatever the password
+        (UNAUTHENTICATED / CREDENTIALS_INVALID, counted by the throttle), so
+        the answer tells nothing about the password.
         Errors: UNAUTHENTICATED / CREDENTIALS_INVALID; RESOURCE_EXHAUSTED /
-        RATE_LIMITED or ACCOUNT_LOCKED (metadata retry_after_seconds);
-        PERMISSION_DENIED / PASSKEY_REQUIRED.
+        RATE_LIMITED or ACCOUNT_LOCKED (metadata retry_after_seconds).
         """
 
     def Logout(
@@ -258,10 +313,48 @@ class ConsoleAuthServiceServicer:
         context: _ServicerContext,
     ) -> _typing.Union[_console_auth_pb2.SetConsolePolicyResponse, _abc.Awaitable[_console_auth_pb2.SetConsolePolicyResponse]]:
         """SetConsolePolicy sets the caller's organisation's console policy:
-        with `passkey_required`, password sign-in is refused
-        (PERMISSION_DENIED / PASSKEY_REQUIRED) and only passkeys open sessions.
+        with `passkey_required`, password sign-in fails like a wrong password
+        (UNAUTHENTICATED / CREDENTIALS_INVALID) and only passkeys open sessions;
+        turning it on ends the organisation's sessions opened with a password.
         Admins (or an internal-scope key); audited.
         Errors: PERMISSION_DENIED / ADMIN_REQUIRED.
+        """
+
+    def ListConsoleUsers(
+        self,
+        request: _console_auth_pb2.ListConsoleUsersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_console_auth_pb2.ListConsoleUsersResponse, _abc.Awaitable[_console_auth_pb2.ListConsoleUsersResponse]]:
+        """ListConsoleUsers lists the caller's organisation's console users
+        (console admins, or an internal-scope key).
+        """
+
+    def DisableConsoleUser(
+        self,
+        request: _console_auth_pb2.DisableConsoleUserRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_console_auth_pb2.DisableConsoleUserResponse, _abc.Awaitable[_console_auth_pb2.DisableConsoleUserResponse]]:
+        """DisableConsoleUser disables a console user of the caller's organisation
+        (console admins, or an internal-scope key): sets `disabled_at` and ends
+        every session of the user at once; a disabled user can sign in neither
+        with a password nor with a passkey, and their calls are refused. Audited
+        (`console_user.disable`). Disabling a disabled user changes nothing.
+        Errors: NOT_FOUND / CONSOLE_USER_NOT_FOUND (unknown, or another
+        organisation's); FAILED_PRECONDITION / LAST_ADMIN (the organisation's
+        last active admin).
+        """
+
+    def SetConsoleUserRoles(
+        self,
+        request: _console_auth_pb2.SetConsoleUserRolesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_console_auth_pb2.SetConsoleUserRolesResponse, _abc.Awaitable[_console_auth_pb2.SetConsoleUserRolesResponse]]:
+        """SetConsoleUserRoles replaces the roles of a console user of the
+        caller's organisation (console admins, or an internal-scope key); the
+        new roles hold from the user's next call. Audited (`console_user.roles`).
+        Errors: INVALID_ARGUMENT / INVALID_FIELD (an unknown role); NOT_FOUND /
+        CONSOLE_USER_NOT_FOUND; FAILED_PRECONDITION / LAST_ADMIN (removing the
+        admin role of the organisation's last active admin).
         """
 
 def add_ConsoleAuthServiceServicer_to_server(servicer: ConsoleAuthServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
