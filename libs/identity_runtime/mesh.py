@@ -79,9 +79,9 @@ MESH_RPCS: dict[str, frozenset[str]] = {
     # What the gateway calls as itself (gateway/app.py `_as_gateway`; a unit
     # test keeps the two equal): resolving a partner's API key, the revocation
     # epoch, a console session, an SDK session and its origin (kyc-tier); a
-    # presigned upload, an OAuth client and its revocation epoch (face-match). Everything else it calls carries the
-    # partner's scopes, so its "mesh" opens no audit append, no matching, no
-    # export.
+    # presigned upload, an OAuth client and its revocation epoch (face-match).
+    # Everything else it calls carries the partner's scopes, so its "mesh"
+    # opens no audit append, no matching, no export.
     GATEWAY: frozenset(
         {
             "/identity.kyc_tier.v1.ApiKeyService/AuthenticateApiKey",
