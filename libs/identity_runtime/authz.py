@@ -95,16 +95,10 @@ class MethodPolicy:
 
 def method_policies(packages: Iterable[str] | None = None) -> dict[str, MethodPolicy]:
     """`/pkg.Service/Method` -> its policy, for the contract services of `packages`."""
-    wanted = set(packages) if packages is not None else None
-    policies = {}
-    for service in descriptors.services():
-        if wanted is not None and descriptors.service_package(service.full_name) not in wanted:
-            continue
-        for method in service.methods:
-            policies[f"/{service.full_name}/{method.name}"] = MethodPolicy(
-                required_scope(method), is_routed(method)
-            )
-    return policies
+    return {
+        path: MethodPolicy(required_scope(method), is_routed(method))
+        for path, method in descriptors.methods(packages)
+    }
 
 
 def allowed_issuers(service_name: str) -> frozenset[str]:

@@ -67,14 +67,7 @@ def required_role(method: MethodDescriptor) -> str:
 
 def role_policies(packages: Iterable[str] | None = None) -> dict[str, str]:
     """`/pkg.Service/Method` -> its required role, for the contract services of `packages`."""
-    wanted = set(packages) if packages is not None else None
-    policies = {}
-    for service in descriptors.services():
-        if wanted is not None and descriptors.service_package(service.full_name) not in wanted:
-            continue
-        for method in service.methods:
-            policies[f"/{service.full_name}/{method.name}"] = required_role(method)
-    return policies
+    return {path: required_role(method) for path, method in descriptors.methods(packages)}
 
 
 def console_user_id(actor: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import importlib
 import pkgutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from google.protobuf import descriptor_pb2, descriptor_pool
@@ -39,6 +39,17 @@ def services() -> list[ServiceDescriptor]:
     for file in load_all_contracts():
         found.extend(file.services_by_name.values())
     return found
+
+
+def methods(packages: Iterable[str] | None = None) -> Iterator[tuple[str, MethodDescriptor]]:
+    """(`/pkg.Service/Method`, its descriptor) for every RPC of the contract
+    services of `packages` (`matching`, `kyc_tier`, ...; None: every package)."""
+    wanted = set(packages) if packages is not None else None
+    for service in services():
+        if wanted is not None and service_package(service.full_name) not in wanted:
+            continue
+        for method in service.methods:
+            yield f"/{service.full_name}/{method.name}", method
 
 
 def generated_servicer(service: ServiceDescriptor) -> tuple[type[Any], AddServicer]:

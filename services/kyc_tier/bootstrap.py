@@ -15,6 +15,7 @@ from identity_crypto.kms import LocalKms
 from identity_runtime import mesh
 from identity_runtime.clients import ClientFactory
 from identity_runtime.downstream import service_clients
+from identity_runtime.egress import GuardedPoster
 from identity_runtime.server import Core
 from identity_store.db import Database
 from identity_store.types import utcnow
@@ -191,9 +192,11 @@ async def build(
         store,
         vault.keys,
         Sender(
-            settings.webhook_allow_loopback,
-            settings.webhook_timeout_seconds,
-            settings.webhook_ca_file,
+            GuardedPoster(
+                settings.webhook_allow_loopback,
+                settings.webhook_timeout_seconds,
+                settings.webhook_ca_file,
+            )
         ),
     )
     core = KycTierCore(

@@ -20,7 +20,6 @@ import json
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from identity_runtime.egress import (
@@ -29,7 +28,6 @@ from identity_runtime.egress import (
     DeliveryResult,
     GuardedBackend,
     GuardedPoster,
-    Resolver,
     TargetRefused,
     address_allowed,
     check_url,
@@ -76,14 +74,8 @@ def check_events(events: Iterable[str]) -> list[str]:
 class Sender:
     """Posts one signed webhook document through the guarded poster."""
 
-    def __init__(
-        self,
-        allow_loopback: bool,
-        timeout_seconds: float,
-        ca_file: Path | None = None,
-        resolver: Resolver | None = None,
-    ):
-        self.poster = GuardedPoster(allow_loopback, timeout_seconds, ca_file, resolver)
+    def __init__(self, poster: GuardedPoster):
+        self.poster = poster
 
     @property
     def allow_loopback(self) -> bool:

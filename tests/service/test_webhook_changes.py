@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from identity_runtime import meshtls
+from identity_runtime.egress import GuardedPoster
 from identity_store.types import utcnow
 from services.kyc_tier import models, signing
 from services.kyc_tier.bootstrap import build
@@ -298,13 +299,15 @@ async def test_an_https_receiver_with_a_trusted_test_ca_gets_signed_deliveries(
     tls_receiver: TlsReceiver,
 ) -> None:
     body = b'{"id":"evt_1","type":"webhook.test"}'
-    trusting = Sender(True, 5.0, tls_receiver.ca_file)
+    trusting = Sender(GuardedPoster(True, 5.0, tls_receiver.ca_file))
     result = await trusting.post(tls_receiver.url(), body, (b"s" * 32,), "evt_1")
     assert (result.delivered, result.http_status, result.error) == (True, 200, "")
     [(_, received, sent)] = tls_receiver.requests
     assert sent == body and signing.verify(b"s" * 32, body, received["X-Identity-Signature"])
     # Without the CA the receiver's certificate is not trusted: nothing is sent.
-    refused = await Sender(True, 5.0).post(tls_receiver.url(), body, (b"s" * 32,), "evt_2")
+    refused = await Sender(GuardedPoster(True, 5.0)).post(
+        tls_receiver.url(), body, (b"s" * 32,), "evt_2"
+    )
     assert (refused.delivered, refused.error) == (False, "tls_error")
     assert len(tls_receiver.requests) == 1
 

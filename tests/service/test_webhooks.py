@@ -22,6 +22,7 @@ from sqlalchemy import func, select
 
 from identity_cli.schema import migrate_all
 from identity_runtime import mesh
+from identity_runtime.egress import GuardedPoster
 from identity_runtime.settings import load_settings
 from identity_store.db import Database
 from identity_store.types import utcnow
@@ -732,16 +733,16 @@ async def test_the_sender_checks_the_resolved_address_at_connect_time(receiver) 
     # "localhost" passes no literal check: the refusal comes from the resolved address.
     # (Generous timeouts: the delivery to the local receiver must not expire under load.)
     url = f"http://localhost:{receiver.port}/hook"
-    refused = await webhook_targets.Sender(allow_loopback=False, timeout_seconds=30).post(
-        url, b"{}", (b"secret",), "evt_1"
-    )
+    refused = await webhook_targets.Sender(
+        GuardedPoster(allow_loopback=False, timeout_seconds=30)
+    ).post(url, b"{}", (b"secret",), "evt_1")
     assert refused == webhook_targets.DeliveryResult(
         False, 0, refused.latency_ms, "address_refused"
     )
     assert receiver.requests == []
-    allowed = await webhook_targets.Sender(allow_loopback=True, timeout_seconds=30).post(
-        url, b"{}", (b"secret",), "evt_2"
-    )
+    allowed = await webhook_targets.Sender(
+        GuardedPoster(allow_loopback=True, timeout_seconds=30)
+    ).post(url, b"{}", (b"secret",), "evt_2")
     assert allowed.delivered and allowed.http_status == 200
     assert len(receiver.requests) == 1
 
