@@ -46,10 +46,34 @@ class TargetRefused(Exception):
     """The target resolves to an address this deployment does not deliver to."""
 
 
+# NAT64's well-known prefix (RFC 6052): the last 32 bits are an IPv4 address
+# a NAT64 gateway connects to. Its local-use prefix (RFC 8215) is never public.
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+_NAT64_LOCAL = ipaddress.IPv6Network("64:ff9b:1::/48")
+
+
+def _translated_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 one reaches through a NAT64 gateway (its
+    well-known prefix) or a 6to4 relay (2002::/16)."""
+    if address in _NAT64:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return address.sixtofour
+
+
 def address_allowed(address: IPAddress, loopback: bool) -> bool:
-    """Only public unicast addresses, plus loopback when `loopback` is set."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    """Only public unicast addresses, plus loopback when `loopback` is set. An
+    IPv6 address that wraps an IPv4 one is judged by the IPv4 address it
+    reaches: `::ffff:127.0.0.1` is this host's loopback, `2002:a9fe:a9fe::`
+    is 169.254.169.254 behind a 6to4 relay (Python counts 2002::/16 and
+    64:ff9b::/96 as global), and a translated address is never loopback."""
+    if isinstance(address, ipaddress.IPv6Address):
+        if address in _NAT64_LOCAL:
+            return False
+        translated = _translated_ipv4(address)
+        if translated is not None:
+            return address_allowed(translated, loopback=False)
+        if address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
     if address.is_loopback:
         return loopback
     return address.is_global and not (

@@ -4,10 +4,12 @@ platform's one egress policy, the same as webhooks' (identity_runtime.egress).""
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 
 import pytest
 
+from identity_runtime.egress import address_allowed
 from identity_runtime.errors import InvalidArgument
 from identity_runtime.settings import SettingsError, load_settings
 from services.face_match.settings import FaceMatchSettings
@@ -38,6 +40,15 @@ PROBE_FORMS = [
     "https://169.254.43518/cb",
     "https://10.1/cb",
     "https://224.0.0.1/cb",
+    # IPv6 wrapping a non-public IPv4 address (the re-probe): 6to4 of
+    # 192.0.2.2 and of 169.254.169.254, NAT64 of 169.254.169.254 and of
+    # 10.0.0.1, NAT64's local-use prefix, 6to4 of loopback.
+    "http://[2002:c000:0202::1]:18192/",
+    "https://[2002:a9fe:a9fe::]/",
+    "https://[64:ff9b::a9fe:a9fe]/",
+    "https://[64:ff9b::a00:1]/",
+    "https://[64:ff9b:1::808:808]/",
+    "https://[2002:7f00:1::]/",
 ]
 
 
@@ -98,8 +109,24 @@ def test_https_without_credentials_unless_loopback_is_allowed() -> None:
 
 
 def test_public_addresses_and_names_stay_allowed() -> None:
-    for url in ("https://8.8.8.8/cb", "https://cafe.bad/cb", "https://partner.example/cb"):
+    for url in (
+        "https://8.8.8.8/cb",
+        "https://cafe.bad/cb",
+        "https://partner.example/cb",
+        # 6to4 and NAT64 of a public IPv4 address.
+        "https://[2002:808:808::1]/cb",
+        "https://[64:ff9b::808:808]/cb",
+        "https://[2001:4860:4860::8888]/cb",
+    ):
         check_callback_url(url, allow_loopback=False)
+
+
+def test_connect_time_judges_the_ipv4_address_a_wrapped_one_reaches() -> None:
+    # What GuardedBackend asks of every resolved address.
+    for wrapped in ("2002:a9fe:a9fe::", "64:ff9b::a00:1", "64:ff9b:1::808:808", "2002:7f00:1::"):
+        assert not address_allowed(ipaddress.ip_address(wrapped), loopback=True)
+    for public in ("2002:808:808::1", "64:ff9b::808:808"):
+        assert address_allowed(ipaddress.ip_address(public), loopback=False)
 
 
 def test_callbacks_are_signed_like_webhooks() -> None:
