@@ -15,7 +15,15 @@ from sqlalchemy.orm import Session
 from identity_runtime import context
 from identity_runtime.errors import FailedPrecondition, ResourceExhausted, invalid_field
 from identity_store.types import utcnow
-from services.kyc_tier import customers, models, outbox, records, webhook_events, withdrawals
+from services.kyc_tier import (
+    bundles,
+    customers,
+    models,
+    outbox,
+    records,
+    webhook_events,
+    withdrawals,
+)
 
 MAX_REASON_LENGTH = 64
 # An erasure's or a legal hold's reason is a code ("data_subject_request",
@@ -237,8 +245,10 @@ def mark_erased(
     customer = records.load_customer(session, org_id, customer_id, for_update=True)
     erasure = session.get(models.Erasure, erasure_id)
     assert erasure is not None
-    # An erasure whose personal data step ran before it withdrew review items.
+    # An erasure whose personal data step ran before it withdrew review items
+    # and dropped the capture digests (an older release, mid-erasure).
     withdrawals.withdraw_pending(session, org_id, customer_id, erasure_id, now)
+    bundles.forget_digests(session, org_id, customer_id)
     if customer.status != "erased":
         customer.status = "erased"
         customer.erased_at = now

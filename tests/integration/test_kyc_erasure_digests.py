@@ -7,11 +7,17 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
+from sqlalchemy import update
+from sqlalchemy.orm import Session
 
 from identity_runtime.errors import DomainError, FailedPrecondition
-from services.kyc_tier import models
+from identity_store import migrate
+from identity_store.types import utcnow
+from services.kyc_tier import erasures, models
 from services.kyc_tier.bootstrap import KycTierCore
+from services.kyc_tier.flows import erasure
 from services.kyc_tier.flows.step_up import StepUpRequest
+from services.kyc_tier.migrations import HISTORY as KYC_TIER
 from tests.integration.test_kyc_trust import (
     onboarded,
     step_up_customer,
@@ -71,3 +77,75 @@ async def test_an_erasure_drops_the_capture_digests_and_nonces_still_refuse_repl
     with pytest.raises(DomainError) as replayed:
         await core.step_up.step_up(org_id, replay)
     assert replayed.value.reason == "NONCE_REPLAYED"
+
+
+async def _put_digests_back(core: KycTierCore, customer_id: str) -> None:
+    """The customer's rows as a release before forget_digests left them."""
+
+    def restore(session: Session) -> None:
+        session.execute(
+            update(models.Verification)
+            .where(models.Verification.customer_id == customer_id)
+            .values(bundle_sha256="ab" * 32, input_hashes={"bundle": "ab" * 32})
+        )
+        session.execute(
+            update(models.Attempt)
+            .where(models.Attempt.customer_id == customer_id)
+            .values(bundle_sha256="ab" * 32)
+        )
+
+    await core.database.run(restore)
+
+
+async def _digests(core: KycTierCore, customer_id: str) -> list[tuple[str | None, bool]]:
+    checks = await rows(core, models.Verification, customer_id=customer_id)
+    attempts = await rows(core, models.Attempt, customer_id=customer_id)
+    assert checks and attempts
+    return [(v.bundle_sha256, bool(v.input_hashes)) for v in checks] + [
+        (a.bundle_sha256, False) for a in attempts
+    ]
+
+
+async def test_the_migration_drops_digests_an_older_release_kept_after_an_erasure(
+    core: KycTierCore, fakes: KycFakes, database_url: str
+) -> None:
+    org_id = await new_org(core)
+    erased_id = await onboarded(core, fakes, org_id)
+    active_id = await step_up_customer(core, fakes, org_id)
+    assert (await core.step_up.step_up(org_id, step_up_request(active_id))).allow
+    await core.erasure.erase(org_id, erased_id, "")
+    await _put_digests_back(core, erased_id)
+    active_before = await _digests(core, active_id)
+    assert any(digest for digest, _ in active_before)
+
+    # The release before 0360, then this one's migrations.
+    migrate.downgrade(database_url, KYC_TIER, "0350_console_login_throttles")
+    migrate.upgrade(database_url, KYC_TIER)
+
+    erased = await _digests(core, erased_id)
+    assert erased == [(None, False)] * len(erased)
+    assert await _digests(core, active_id) == active_before
+
+
+async def test_an_erasure_begun_by_an_older_release_drops_the_digests_at_its_last_step(
+    core: KycTierCore, fakes: KycFakes
+) -> None:
+    """Its personal data step was done by a release that kept the digests:
+    the last step (kyc.mark_erased) drops them."""
+    org_id = await new_org(core)
+    customer_id = await onboarded(core, fakes, org_id)
+    assert any(digest for digest, _ in await _digests(core, customer_id))
+    erasure_id, _ = await core.erasure.store.write(
+        lambda s: erasures.record_request(
+            s, org_id, customer_id, "", utcnow(), erasure.ErasureFlow.lease
+        )
+    )
+    await core.erasure.store.write(
+        lambda s: erasures.done(s, erasure_id, erasures.PERSONAL_DATA, {"keys_destroyed": 0}),
+        audited=False,
+    )
+
+    assert await core.erasure.carry_out(erasure_id, leased=True)
+
+    found = await _digests(core, customer_id)
+    assert found == [(None, False)] * len(found)
