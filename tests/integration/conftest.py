@@ -1,7 +1,11 @@
-"""kyc-tier's core over fake ports on a SQLite database migrated once per module.
+"""kyc-tier's core over fake ports.
 
-A module asks for `kyc_core` (and `kyc_fakes`, `kyc_org`); each test gets the
-fakes back at their defaults. A module may define `kyc_clock` to fix the time.
+- `kyc_core` (and `kyc_fakes`, `kyc_org`): one SQLite database migrated once
+  per module; each test gets the fakes back at their defaults. A module may
+  define `kyc_clock` to fix the time.
+- `core` (and `fakes`): a core of its own per test, on each database
+  (`database_url`: SQLite and PostgreSQL); whatever the test made kyc-tier
+  audit, the audit service must accept. A module may define its own.
 """
 
 from __future__ import annotations
@@ -14,7 +18,12 @@ from identity_store import migrate
 from services.kyc_tier.bootstrap import KycTierCore
 from services.kyc_tier.migrations import HISTORY
 from services.kyc_tier.ports import Clock
-from tests.support.kyc_fakes import KycFakes, fake_kyc_core, new_org
+from tests.support.kyc_fakes import (
+    KycFakes,
+    assert_audit_entries_acceptable,
+    fake_kyc_core,
+    new_org,
+)
 
 
 @pytest.fixture(scope="module")
@@ -51,3 +60,16 @@ def kyc_core(_kyc_module_core: KycTierCore, kyc_fakes: KycFakes) -> KycTierCore:
 @pytest.fixture(scope="module")
 async def kyc_org(_kyc_module_core: KycTierCore) -> str:
     return await new_org(_kyc_module_core)
+
+
+@pytest.fixture
+def fakes() -> KycFakes:
+    return KycFakes()
+
+
+@pytest.fixture
+async def core(database_url: str, fakes: KycFakes) -> AsyncIterator[KycTierCore]:
+    async with fake_kyc_core(database_url, fakes) as built:
+        yield built
+        # Whatever a test made kyc-tier audit, the audit service accepts.
+        await assert_audit_entries_acceptable(built)

@@ -4,8 +4,6 @@ replay. SQLite and PostgreSQL, fake ports."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 from sqlalchemy import update
 from sqlalchemy.orm import Session
@@ -25,24 +23,10 @@ from tests.integration.test_kyc_trust import (
 )
 from tests.support.kyc_fakes import (
     KycFakes,
-    assert_audit_entries_acceptable,
     capture_bundle,
-    fake_kyc_core,
     new_org,
     rows,
 )
-
-
-@pytest.fixture
-def fakes() -> KycFakes:
-    return KycFakes()
-
-
-@pytest.fixture
-async def core(database_url: str, fakes: KycFakes) -> AsyncIterator[KycTierCore]:
-    async with fake_kyc_core(database_url, fakes) as built:
-        yield built
-        await assert_audit_entries_acceptable(built)
 
 
 async def test_an_erasure_drops_the_capture_digests_and_nonces_still_refuse_replays(

@@ -5,7 +5,6 @@ SQLite and PostgreSQL with fake ports."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -20,23 +19,9 @@ from tests.integration.test_kyc_trust import (
 )
 from tests.support.kyc_fakes import (
     KycFakes,
-    assert_audit_entries_acceptable,
-    fake_kyc_core,
     new_org,
     rows,
 )
-
-
-@pytest.fixture
-def fakes() -> KycFakes:
-    return KycFakes()
-
-
-@pytest.fixture
-async def core(database_url: str, fakes: KycFakes) -> AsyncIterator[KycTierCore]:
-    async with fake_kyc_core(database_url, fakes) as built:
-        yield built
-        await assert_audit_entries_acceptable(built)
 
 
 async def assert_refused_with_nothing_recorded(core: KycTierCore, customer_id: str) -> None:

@@ -7,7 +7,6 @@ data step ran before withdrawals existed."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -26,23 +25,10 @@ from tests.integration.test_kyc_trust import (
 )
 from tests.support.kyc_fakes import (
     KycFakes,
-    assert_audit_entries_acceptable,
     fake_kyc_core,
     new_org,
     rows,
 )
-
-
-@pytest.fixture
-def fakes() -> KycFakes:
-    return KycFakes()
-
-
-@pytest.fixture
-async def core(database_url: str, fakes: KycFakes) -> AsyncIterator[KycTierCore]:
-    async with fake_kyc_core(database_url, fakes) as built:
-        yield built
-        await assert_audit_entries_acceptable(built)
 
 
 async def queue(core: KycTierCore, org_id: str, status: str = "") -> list[str]:

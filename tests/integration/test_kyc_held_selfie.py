@@ -7,7 +7,6 @@ retires the held reference through the same path as a KTP duplicate."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -23,24 +22,10 @@ from tests.support import unique_name
 from tests.support.kyc_fakes import (
     Gate,
     KycFakes,
-    assert_audit_entries_acceptable,
     capture_bundle,
-    fake_kyc_core,
     new_org,
     rows,
 )
-
-
-@pytest.fixture
-def fakes() -> KycFakes:
-    return KycFakes()
-
-
-@pytest.fixture
-async def core(database_url: str, fakes: KycFakes) -> AsyncIterator[KycTierCore]:
-    async with fake_kyc_core(database_url, fakes) as built:
-        yield built
-        await assert_audit_entries_acceptable(built)
 
 
 async def new_customer(core: KycTierCore, org_id: str) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -51,19 +51,6 @@ CARD = KtpAssessment(
     ocr_model="fake-ocr",
     portrait_crops="portrait",
 )
-
-
-@pytest.fixture
-def fakes() -> KycFakes:
-    return KycFakes()
-
-
-@pytest.fixture
-async def core(database_url: str, fakes: KycFakes) -> AsyncIterator[KycTierCore]:
-    async with fake_kyc_core(database_url, fakes) as built:
-        yield built
-        # Whatever a test made kyc-tier audit, the audit service accepts.
-        await assert_audit_entries_acceptable(built)
 
 
 async def new_customer(core: KycTierCore, org_id: str, nik: str = VALID_NIK) -> str:

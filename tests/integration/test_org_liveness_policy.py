@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -21,23 +20,9 @@ from services.liveness.policy import OrgPolicy
 from tests.integration.test_kyc_trust import step_up_customer, step_up_request
 from tests.support.kyc_fakes import (
     KycFakes,
-    assert_audit_entries_acceptable,
-    fake_kyc_core,
     new_org,
     rows,
 )
-
-
-@pytest.fixture
-def fakes() -> KycFakes:
-    return KycFakes()
-
-
-@pytest.fixture
-async def core(database_url: str, fakes: KycFakes) -> AsyncIterator[KycTierCore]:
-    async with fake_kyc_core(database_url, fakes) as built:
-        yield built
-        await assert_audit_entries_acceptable(built)
 
 
 def cli(database_url: str, *args: str) -> int:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -27,23 +26,9 @@ from tests.integration.test_kyc_trust import (
 )
 from tests.support.kyc_fakes import (
     KycFakes,
-    assert_audit_entries_acceptable,
-    fake_kyc_core,
     new_org,
     rows,
 )
-
-
-@pytest.fixture
-def fakes() -> KycFakes:
-    return KycFakes()
-
-
-@pytest.fixture
-async def core(database_url: str, fakes: KycFakes) -> AsyncIterator[KycTierCore]:
-    async with fake_kyc_core(database_url, fakes) as built:
-        yield built
-        await assert_audit_entries_acceptable(built)
 
 
 async def test_a_switched_threshold_applies_to_the_next_step_up_and_is_audited(
