@@ -63,7 +63,9 @@ from gateway import (
 )
 from gateway.auth import (
     ApiKeyCache,
+    EpochSource,
     Principal,
+    Resolver,
     authorize,
     bearer_access_token,
     presented_key,
@@ -131,6 +133,20 @@ def _is_json(content_type: str) -> bool:
     return True
 
 
+def _principal_cache(
+    settings: GatewaySettings, resolver: Resolver, revocations: EpochSource
+) -> ApiKeyCache:
+    """The principals `resolver` answers, remembered under the gateway's auth-cache
+    settings and dropped when `revocations`' epoch moves."""
+    return ApiKeyCache(
+        resolver,
+        settings.auth_cache_seconds,
+        settings.auth_cache_max_entries,
+        revocations=revocations,
+        revocation_check_seconds=settings.auth_revocation_check_seconds,
+    )
+
+
 @dataclass
 class _Outcome:
     """What the access log and the span record about one request."""
@@ -167,21 +183,11 @@ class Gateway:
                 mesh_identity=False,
             ),
         )
-        self.api_keys = ApiKeyCache(
-            self._resolve_key,
-            settings.auth_cache_seconds,
-            settings.auth_cache_max_entries,
-            revocations=self._revocation_epoch,
-            revocation_check_seconds=settings.auth_revocation_check_seconds,
-        )
+        self.api_keys = _principal_cache(settings, self._resolve_key, self._revocation_epoch)
         # OAuth clients are remembered and dropped on revocation like API keys,
         # under face-match's client revocation epoch.
-        self.oauth_clients = ApiKeyCache(
-            self._resolve_client,
-            settings.auth_cache_seconds,
-            settings.auth_cache_max_entries,
-            revocations=self._client_revocation_epoch,
-            revocation_check_seconds=settings.auth_revocation_check_seconds,
+        self.oauth_clients = _principal_cache(
+            settings, self._resolve_client, self._client_revocation_epoch
         )
         self.access_tokens = oauth.AccessTokens(
             self._fetch_jwks,

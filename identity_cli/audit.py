@@ -36,6 +36,7 @@ from identity_cli.common import (
     command_group,
     data_dir,
     database_action,
+    database_session,
     existing_database_url,
 )
 from identity_cli.errors import CliError
@@ -273,15 +274,10 @@ def run_export(args: argparse.Namespace) -> int:
 
 
 def run_checkpoint(args: argparse.Namespace) -> int:
-    from identity_store.db import Database
     from services.audit.log import AuditLog
 
-    database = Database(existing_database_url(args))
-    try:
-        with database.transaction() as session:
-            checkpoint = AuditLog(hmac_keyring(args)).checkpoint(session)
-    finally:
-        database.dispose()
+    with database_session(args) as session:
+        checkpoint = AuditLog(hmac_keyring(args)).checkpoint(session)
     if checkpoint is None:
         print("the chain is empty", file=sys.stderr)
         return 0

@@ -10,11 +10,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
 
 from identity_cli.errors import CliError
 from identity_crypto.keyring import Keyring, KeyringError, load_keyring
 from identity_runtime import context
-from identity_store.db import SQLITE_FILE, default_sqlite_url
+from identity_store.db import SQLITE_FILE, Database, default_sqlite_url
 
 DEFAULT_DATA_DIR = Path(".identity")
 
@@ -170,3 +171,23 @@ def as_operator(org_id: str) -> Iterator[None]:
         yield
     finally:
         context.reset(token)
+
+
+@contextlib.contextmanager
+def database_session(args: argparse.Namespace) -> Iterator[Session]:
+    """One transaction on the command's existing database (`existing_database_url`);
+    the engine is disposed of afterwards."""
+    database = Database(existing_database_url(args))
+    try:
+        with database.transaction() as session:
+            yield session
+    finally:
+        database.dispose()
+
+
+@contextlib.contextmanager
+def operator_session(args: argparse.Namespace) -> Iterator[Session]:
+    """`database_session` for an action on one organisation (`--org`), its audit
+    entries naming the operator's CLI as the actor (`as_operator`)."""
+    with database_session(args) as session, as_operator(args.org):
+        yield session

@@ -14,9 +14,8 @@ import argparse
 import getpass
 import sys
 
-from identity_cli.common import as_operator, command_group, existing_database_url, org_action
+from identity_cli.common import command_group, operator_session, org_action
 from identity_cli.errors import CliError
-from identity_store.db import Database
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -57,12 +56,8 @@ def run_create(args: argparse.Namespace) -> int:
     password = _password(args)
     checked = check_new_user(args.email, args.name, tuple(args.role or ("analyst",)), password)
     hashed = hash_password(password)
-    database = Database(existing_database_url(args))
-    try:
-        with database.transaction() as session, as_operator(args.org):
-            user = add_user(session, args.org, checked, hashed)
-    finally:
-        database.dispose()
+    with operator_session(args) as session:
+        user = add_user(session, args.org, checked, hashed)
     print(f"console user {user.user_id} ({', '.join(user.roles)}) of {user.org_id}")
     return 0
 
@@ -71,12 +66,8 @@ def run_disable(args: argparse.Namespace) -> int:
     from identity_store.types import utcnow
     from services.kyc_tier.console_admin import disable_user
 
-    database = Database(existing_database_url(args))
-    try:
-        with database.transaction() as session, as_operator(args.org):
-            user, revoked = disable_user(session, args.org, args.user, utcnow())
-    finally:
-        database.dispose()
+    with operator_session(args) as session:
+        user, revoked = disable_user(session, args.org, args.user, utcnow())
     print(f"console user {user.user_id} of {user.org_id} disabled; {revoked} session(s) ended")
     return 0
 
@@ -84,11 +75,7 @@ def run_disable(args: argparse.Namespace) -> int:
 def run_set_roles(args: argparse.Namespace) -> int:
     from services.kyc_tier.console_admin import set_user_roles
 
-    database = Database(existing_database_url(args))
-    try:
-        with database.transaction() as session, as_operator(args.org):
-            user = set_user_roles(session, args.org, args.user, tuple(args.role))
-    finally:
-        database.dispose()
+    with operator_session(args) as session:
+        user = set_user_roles(session, args.org, args.user, tuple(args.role))
     print(f"console user {user.user_id} of {user.org_id}: {', '.join(user.roles)}")
     return 0

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from identity_cli.common import as_operator, command_group, existing_database_url, org_action
-from identity_store.db import Database
+from identity_cli.common import command_group, operator_session, org_action
 from identity_store.types import utcnow
 
 
@@ -34,13 +33,7 @@ def run_legal_hold(args: argparse.Namespace) -> int:
 
     if len(args.reason) > MAX_REASON_LENGTH:
         raise invalid_field("reason", f"must be at most {MAX_REASON_LENGTH} characters")
-    database = Database(existing_database_url(args))
-    try:
-        with database.transaction() as session, as_operator(args.org):
-            view = set_legal_hold(
-                session, args.org, args.customer_id, args.hold, args.reason, utcnow()
-            )
-    finally:
-        database.dispose()
+    with operator_session(args) as session:
+        view = set_legal_hold(session, args.org, args.customer_id, args.hold, args.reason, utcnow())
     print(f"{view.customer_id}: legal hold {'on' if view.legal_hold else 'off'}")
     return 0

@@ -30,6 +30,7 @@ from identity_cli.common import (
     chosen_keyring,
     command_group,
     database_action,
+    database_session,
     existing_database_url,
 )
 from identity_cli.errors import CliError
@@ -185,12 +186,8 @@ def run_rotate(args: argparse.Namespace) -> int:
 def run_status(args: argparse.Namespace) -> int:
     from identity_crypto.datakeys import kek_usage
 
-    database = Database(existing_database_url(args))
-    try:
-        with database.transaction() as session:
-            usage = _sum_counts([kek_usage(session, t) for t in key_tables().values()])
-    finally:
-        database.dispose()
+    with database_session(args) as session:
+        usage = _sum_counts([kek_usage(session, t) for t in key_tables().values()])
     held: tuple[str, ...] = ()
     primary = ""
     try:
@@ -211,28 +208,24 @@ def run_remove(args: argparse.Namespace) -> int:
 
     path = Path(args.keyring)
     keyring = Keyring.from_file(path)
-    database = Database(existing_database_url(args))
-    try:
-        with database.transaction() as session:
-            if args.kind == "kek":
-                in_use = sum(
-                    kek_usage(session, table).get(args.key_id, 0) for table in key_tables().values()
-                )
-            else:
-                in_use = (
-                    session.scalars(
-                        select(func.count())
-                        .select_from(models.AuditEntry)
-                        .where(models.AuditEntry.key_id == args.key_id)
-                    ).one()
-                    + session.scalars(
-                        select(func.count())
-                        .select_from(models.AuditCheckpoint)
-                        .where(models.AuditCheckpoint.key_id == args.key_id)
-                    ).one()
-                )
-    finally:
-        database.dispose()
+    with database_session(args) as session:
+        if args.kind == "kek":
+            in_use = sum(
+                kek_usage(session, table).get(args.key_id, 0) for table in key_tables().values()
+            )
+        else:
+            in_use = (
+                session.scalars(
+                    select(func.count())
+                    .select_from(models.AuditEntry)
+                    .where(models.AuditEntry.key_id == args.key_id)
+                ).one()
+                + session.scalars(
+                    select(func.count())
+                    .select_from(models.AuditCheckpoint)
+                    .where(models.AuditCheckpoint.key_id == args.key_id)
+                ).one()
+            )
     if in_use:
         print(f"{args.key_id} is still needed by {in_use} records; not removed", file=sys.stderr)
         return 1

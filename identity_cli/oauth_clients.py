@@ -11,9 +11,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from identity_cli.common import Pepper, command_group, existing_database_url, org_action
+from identity_cli.common import Pepper, command_group, database_session, org_action
 from identity_cli.errors import CliError
-from identity_store.db import Database
 from identity_store.types import utcnow
 
 PEPPER_FILE = "oauth-client-pepper"
@@ -34,14 +33,10 @@ def run_create(args: argparse.Namespace) -> int:
     from services.kyc_tier import models
 
     pepper = PEPPER.read(args)
-    database = Database(existing_database_url(args))
-    try:
-        with database.transaction() as session:
-            if session.get(models.Org, args.org) is None:
-                raise CliError(f"no organisation {args.org!r}")
-            view, secret = new_client(session, args.org, args.name, pepper, utcnow())
-    finally:
-        database.dispose()
+    with database_session(args) as session:
+        if session.get(models.Org, args.org) is None:
+            raise CliError(f"no organisation {args.org!r}")
+        view, secret = new_client(session, args.org, args.name, pepper, utcnow())
     print(f"oauth client {view.client_id} for {args.org}; its secret:", file=sys.stderr)
     print(f"client_id={view.client_id}")
     print(f"client_secret={secret}")
@@ -52,13 +47,10 @@ def run_revoke(args: argparse.Namespace) -> int:
     from identity_runtime.errors import NotFound
     from services.face_match.oauth import revoke_client
 
-    database = Database(existing_database_url(args))
     try:
-        with database.transaction() as session:
+        with database_session(args) as session:
             view = revoke_client(session, args.org, args.client_id, utcnow())
     except NotFound:
         raise CliError(f"no OAuth client {args.client_id!r} in {args.org!r}") from None
-    finally:
-        database.dispose()
     print(f"revoked {view.client_id}")
     return 0

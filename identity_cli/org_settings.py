@@ -21,10 +21,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from identity_cli.common import as_operator, existing_database_url, org_action
+from identity_cli.common import operator_session, org_action
 from identity_cli.errors import CliError
 from identity_runtime.errors import DomainError
-from identity_store.db import Database
 
 
 def register(orgs_sub: argparse._SubParsersAction) -> None:
@@ -86,14 +85,11 @@ def _bounded(threshold: float | None) -> dict[str, Any]:
 
 
 def _write(args: argparse.Namespace, work: Any) -> Any:
-    database = Database(existing_database_url(args))
     try:
-        with database.transaction() as session, as_operator(args.org):
+        with operator_session(args) as session:
             return work(session)
     except DomainError as error:
         raise CliError(error.message) from None
-    finally:
-        database.dispose()
 
 
 def run_show(args: argparse.Namespace) -> int:

@@ -15,15 +15,14 @@ from typing import Any
 from identity_cli import org_settings, sdk_origins
 from identity_cli.common import (
     Pepper,
-    as_operator,
     command_group,
     database_action,
-    existing_database_url,
+    database_session,
+    operator_session,
     org_action,
 )
 from identity_cli.errors import CliError
 from identity_cli.local_secrets import API_KEY_PEPPER_FILE
-from identity_store.db import Database
 
 PEPPER = Pepper("KYC_TIER_API_KEY_PEPPER", API_KEY_PEPPER_FILE, "API-key pepper", "kyc-tier")
 
@@ -61,12 +60,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_create_org(args: argparse.Namespace) -> int:
     from services.kyc_tier.partners import create_org
 
-    database = Database(existing_database_url(args))
-    try:
-        with database.transaction() as session:
-            org_id = create_org(session, args.name, args.id)
-    finally:
-        database.dispose()
+    with database_session(args) as session:
+        org_id = create_org(session, args.name, args.id)
     print(org_id)
     return 0
 
@@ -75,14 +70,10 @@ def run_create_key(args: argparse.Namespace) -> int:
     from services.kyc_tier.partners import PartnerDirectory
 
     pepper = PEPPER.read(args)
-    database = Database(existing_database_url(args))
-    try:
-        with database.transaction() as session, as_operator(args.org):
-            record, secret = PartnerDirectory(pepper).create_api_key(
-                session, args.org, args.name, tuple(args.scope or ("public",))
-            )
-    finally:
-        database.dispose()
+    with operator_session(args) as session:
+        record, secret = PartnerDirectory(pepper).create_api_key(
+            session, args.org, args.name, tuple(args.scope or ("public",))
+        )
     print(
         f"api key {record.api_key_id} ({', '.join(record.scopes)}) for {record.org_id}:",
         file=sys.stderr,
@@ -136,14 +127,11 @@ def run_set_liveness_policy(args: argparse.Namespace) -> int:
     from services.kyc_tier import org_policies
 
     changes = liveness_changes(args)
-    database = Database(existing_database_url(args))
     try:
-        with database.transaction() as session, as_operator(args.org):
+        with operator_session(args) as session:
             _, new = org_policies.switch(session, args.org, **changes)
     except LookupError:
         raise CliError(f"no organisation {args.org!r}") from None
-    finally:
-        database.dispose()
     shown = ", ".join(f"{k} {v}" for k, v in org_policies.describe(new).items())
     print(f"{args.org}: liveness policy {shown}")
     return 0
@@ -152,12 +140,8 @@ def run_set_liveness_policy(args: argparse.Namespace) -> int:
 def run_revoke_key(args: argparse.Namespace) -> int:
     from services.kyc_tier.partners import PartnerDirectory
 
-    database = Database(existing_database_url(args))
-    try:
-        with database.transaction() as session, as_operator(args.org):
-            # Revocation needs no pepper: the key is named by its id.
-            record = PartnerDirectory("").revoke_api_key(session, args.org, args.api_key_id)
-    finally:
-        database.dispose()
+    with operator_session(args) as session:
+        # Revocation needs no pepper: the key is named by its id.
+        record = PartnerDirectory("").revoke_api_key(session, args.org, args.api_key_id)
     print(f"api key {record.api_key_id} revoked at {record.revoked_at:%Y-%m-%dT%H:%M:%SZ}")
     return 0

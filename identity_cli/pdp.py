@@ -16,7 +16,7 @@ import json
 import os
 import sys
 
-from identity_cli.common import command_group, database_action, existing_database_url
+from identity_cli.common import command_group, database_action, database_session
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -44,20 +44,15 @@ def run_record(args: argparse.Namespace) -> int:
     controller: dict[str, str] = {"org_id": "", "name": "every organisation (defaults)"}
     periods: dict[str, int] = {}
     if args.org:
-        from identity_store.db import Database
         from services.kyc_tier import models
         from services.kyc_tier.retention_overrides import periods as org_periods
 
-        database = Database(existing_database_url(args))
-        try:
-            with database.transaction() as session:
-                org = session.get(models.Org, args.org)
-                if org is None:
-                    raise NotFound("no such organisation", "ORGANIZATION_NOT_FOUND")
-                controller = {"org_id": org.org_id, "name": org.name}
-                periods = {k: v.days for k, v in org_periods(session, args.org).items()}
-        finally:
-            database.dispose()
+        with database_session(args) as session:
+            org = session.get(models.Org, args.org)
+            if org is None:
+                raise NotFound("no such organisation", "ORGANIZATION_NOT_FOUND")
+            controller = {"org_id": org.org_id, "name": org.name}
+            periods = {k: v.days for k, v in org_periods(session, args.org).items()}
     rows = processing.rows(regions, periods)
     if args.format == "json":
         document = {"controller": controller, "processor": "Identity Platform", "activities": rows}

@@ -30,10 +30,11 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from identity_cli.common import (
-    as_operator,
     command_group,
     database_action,
+    database_session,
     existing_database_url,
+    operator_session,
     org_action,
 )
 from identity_store.db import Database
@@ -140,15 +141,11 @@ def _audit_sweeper(args: argparse.Namespace, database: Database) -> AuditPurgeSw
 def run_override_set(args: argparse.Namespace) -> int:
     from services.kyc_tier.retention_overrides import set_override
 
-    database = Database(existing_database_url(args))
-    try:
-        with database.transaction() as session, as_operator(args.org):
-            row = set_override(
-                session, args.org, args.data_class, args.days, args.basis, "system:identity-cli"
-            )
-            shown = {"org_id": row.org_id, "data_class": row.data_class, "days": row.period_days}
-    finally:
-        database.dispose()
+    with operator_session(args) as session:
+        row = set_override(
+            session, args.org, args.data_class, args.days, args.basis, "system:identity-cli"
+        )
+        shown = {"org_id": row.org_id, "data_class": row.data_class, "days": row.period_days}
     print(json.dumps(shown, sort_keys=True))
     return 0
 
@@ -156,12 +153,8 @@ def run_override_set(args: argparse.Namespace) -> int:
 def run_override_clear(args: argparse.Namespace) -> int:
     from services.kyc_tier.retention_overrides import clear_override
 
-    database = Database(existing_database_url(args))
-    try:
-        with database.transaction() as session, as_operator(args.org):
-            cleared = clear_override(session, args.org, args.data_class, "system:identity-cli")
-    finally:
-        database.dispose()
+    with operator_session(args) as session:
+        cleared = clear_override(session, args.org, args.data_class, "system:identity-cli")
     print(json.dumps({"cleared": cleared}))
     return 0
 
@@ -169,12 +162,8 @@ def run_override_clear(args: argparse.Namespace) -> int:
 def run_override_list(args: argparse.Namespace) -> int:
     from services.kyc_tier.retention_overrides import listed
 
-    database = Database(existing_database_url(args))
-    try:
-        with database.transaction() as session:
-            rows = listed(session, args.org)
-    finally:
-        database.dispose()
+    with database_session(args) as session:
+        rows = listed(session, args.org)
     print(json.dumps(rows, indent=2, sort_keys=True))
     return 0
 
@@ -198,11 +187,7 @@ def run_audit_hold(args: argparse.Namespace) -> int:
         )
     )
     audit_log = AuditLog(hmac_keyring(args))
-    database = Database(existing_database_url(args))
-    try:
-        with database.transaction() as session:
-            [entry] = audit_log.append(session, [draft])
-    finally:
-        database.dispose()
+    with database_session(args) as session:
+        [entry] = audit_log.append(session, [draft])
     print(json.dumps({"tenant": args.tenant, "hold": args.hold, "sequence": entry.sequence}))
     return 0

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import argparse
 
-from identity_cli.common import as_operator, existing_database_url, org_action
+from identity_cli.common import operator_session, org_action
 from identity_cli.errors import CliError
 from identity_runtime.errors import DomainError
-from identity_store.db import Database
 
 
 def register_into(orgs_sub: argparse._SubParsersAction) -> None:
@@ -31,15 +30,12 @@ def run_set_sdk_origins(args: argparse.Namespace) -> int:
     from services.kyc_tier import models
     from services.kyc_tier.sdk_sessions import set_origins
 
-    database = Database(existing_database_url(args))
     try:
-        with database.transaction() as session, as_operator(args.org):
+        with operator_session(args) as session:
             if session.get(models.Org, args.org) is None:
                 raise CliError(f"no organisation {args.org!r}")
             origins = set_origins(session, args.org, list(args.origins))
     except DomainError as error:
         raise CliError(error.message) from None
-    finally:
-        database.dispose()
     print(f"{args.org}: SDK origins {', '.join(origins) if origins else '(none)'}")
     return 0
