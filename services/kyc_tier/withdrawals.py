@@ -10,10 +10,10 @@ item will never be decided); `kyc.mark_erased` does it again for an erasure
 recorded before this step withdrew anything, and so does the recovery pass
 (`recovery.ErasedReviews`) for a customer erased before withdrawals existed.
 All are idempotent: a redone step finds nothing pending, so nothing is
-withdrawn, audited or announced twice. A withdrawn item is refused to a decision with
-FAILED_PRECONDITION / CUSTOMER_ERASED, as a pending item of a customer
-being erased is. The same step drops the analysts' notes on the customer's
-items (`forget_notes`).
+withdrawn, audited or announced twice. A withdrawn item is refused to a
+decision with FAILED_PRECONDITION / CUSTOMER_ERASED, as a pending item of a
+customer being erased is. The same step drops the analysts' notes on the
+customer's items (`forget_notes`).
 """
 
 from __future__ import annotations
