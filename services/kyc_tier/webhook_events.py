@@ -16,9 +16,12 @@ from sqlalchemy.orm import Session
 from identity_store.types import utcnow
 from services.kyc_tier import models
 from services.kyc_tier.tiers import STEP_UP
-from services.kyc_tier.webhook_targets import event_document
+from services.kyc_tier.webhook_targets import event_document, timestamp
 
 DISABLED_EVENT = "endpoint.disabled"
+WITHDRAWN_EVENT = "review.withdrawn"
+# Why a review item was withdrawn: the only cause there is (withdrawals.py).
+WITHDRAWN_REASON = "customer_erased"
 
 
 def _subscribed(session: Session, org_id: str, event_type: str) -> list[models.Webhook]:
@@ -127,5 +130,27 @@ def announce_tier_change(session: Session, row: models.TierEvent) -> None:
             "to_tier": row.to_tier,
             "cause": row.cause,
             "verification_id": row.verification_id or "",
+        },
+    )
+
+
+def announce_withdrawn(session: Session, item: models.ReviewItem, erasure_id: str) -> None:
+    """A review item an erasure closed without a decision: `review.withdrawn`,
+    in the withdrawal's transaction (so once: a redone step finds nothing
+    pending). Ids only, as `review.decided` and `customer.erased` carry:
+    nothing of the erased customer but their id, and no verdict (none is
+    recorded)."""
+    assert item.decided_at is not None
+    emit(
+        session,
+        item.org_id,
+        WITHDRAWN_EVENT,
+        {
+            "review_id": item.review_id,
+            "customer_id": item.customer_id,
+            "status": item.status,
+            "reason": WITHDRAWN_REASON,
+            "erasure_id": erasure_id,
+            "withdrawn_at": timestamp(item.decided_at),
         },
     )

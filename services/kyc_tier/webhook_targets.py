@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from identity_runtime.egress import (
@@ -48,6 +48,7 @@ __all__ = [
     "check_events",
     "check_url",
     "event_document",
+    "timestamp",
 ]
 
 EVENT_TYPES = frozenset(
@@ -56,6 +57,7 @@ EVENT_TYPES = frozenset(
         "kyc.tier_changed",
         "stepup.decided",
         "review.decided",
+        "review.withdrawn",
         "customer.erased",
         "endpoint.disabled",
     }
@@ -92,6 +94,14 @@ class Sender:
         return await self.poster.post(url, body, headers)
 
 
+def timestamp(value: datetime) -> str:
+    """An instant as an event shows it: ISO 8601 in UTC with a `Z` (a naive
+    value, as SQLite hands one back, is taken as UTC)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
 def event_document(
     event_type: str, created_at: datetime, data: dict[str, Any]
 ) -> tuple[str, bytes]:
@@ -100,7 +110,7 @@ def event_document(
     document = {
         "id": event_id,
         "type": event_type,
-        "created_at": created_at.isoformat().replace("+00:00", "Z"),
+        "created_at": timestamp(created_at),
         "data": data,
     }
     return event_id, json.dumps(document, separators=(",", ":"), sort_keys=True).encode()

@@ -4,12 +4,16 @@ A pending item of an erased customer could never be decided (the decision
 needs the customer's data), so it would wait in the queue forever. The
 erasure's `kyc.personal_data` step withdraws every pending item of the
 customer in its own transaction, each with a `review.withdraw` audit entry
-(ids only); `kyc.mark_erased` does it again for an erasure recorded before
-this step withdrew anything. Both are idempotent: a redone step finds
-nothing pending. A withdrawn item is refused to a decision with
-FAILED_PRECONDITION / CUSTOMER_ERASED, as a pending item of a customer
-being erased is. The same step drops the analysts' notes on the customer's
-items (`forget_notes`).
+(ids only) and a `review.withdrawn` webhook event (ids only, queued in that
+same transaction: the organisation's endpoints subscribed to it learn the
+item will never be decided); `kyc.mark_erased` does it again for an erasure
+recorded before this step withdrew anything, and so does the recovery pass
+(`recovery.ErasedReviews`) for a customer erased before withdrawals existed.
+All are idempotent: a redone step finds nothing pending, so nothing is
+withdrawn, audited or announced twice. A withdrawn item is refused to a
+decision with FAILED_PRECONDITION / CUSTOMER_ERASED, as a pending item of a
+customer being erased is. The same step drops the analysts' notes on the
+customer's items (`forget_notes`).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from identity_runtime.errors import FailedPrecondition
-from services.kyc_tier import models, outbox
+from services.kyc_tier import models, outbox, webhook_events
 
 WITHDRAWN = "withdrawn"
 # Who closed a withdrawn item (its `decided_by`), with the erasure's id.
@@ -49,7 +53,8 @@ def forget_notes(session: Session, org_id: str, customer_id: str) -> None:
 def withdraw_pending(
     session: Session, org_id: str, customer_id: str, erasure_id: str, now: datetime
 ) -> int:
-    """Close the customer's pending review items as withdrawn, each audited; how many."""
+    """Close the customer's pending review items as withdrawn, each audited
+    and announced (`review.withdrawn`); how many."""
     items = models.ReviewItem
     pending = session.scalars(
         select(items)
@@ -77,4 +82,5 @@ def withdraw_pending(
                 "kind": item.kind,
             },
         )
+        webhook_events.announce_withdrawn(session, item, erasure_id)
     return len(pending)

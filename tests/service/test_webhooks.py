@@ -30,6 +30,7 @@ from services.kyc_tier import models, signing, webhook_events, webhook_outbox, w
 from services.kyc_tier.bootstrap import build
 from services.kyc_tier.service import SPEC
 from services.kyc_tier.settings import KycTierSettings
+from tests.integration.test_kyc_trust import duplicate_review
 from tests.support import kyc_tier_env, start_service, unique_name
 from tests.support.gateway import (
     assert_error,
@@ -239,6 +240,8 @@ async def test_an_unreachable_receiver_is_reported(database_url, client, receive
         {"url": "https://[::ffff:10.0.0.1]/hook", "events": ["kyc.tier_changed"]},
         {"url": "https://example.com/hook", "events": []},
         {"url": "https://example.com/hook", "events": ["kyc.unknown"]},
+        # The withdrawal's audit action, not its event type (review.withdrawn).
+        {"url": "https://example.com/hook", "events": ["review.withdrawn", "review.withdraw"]},
         {
             "url": "https://example.com/hook",
             "events": ["kyc.tier_changed"],
@@ -499,6 +502,84 @@ async def test_a_match_a_tier_change_and_an_erasure_announce_each_event_once(
     assert completed["data"]["verification_id"] == verification_id
     assert completed["data"]["kind"] == "face_match"
     fakes.reset()
+
+
+async def test_an_erasure_sends_a_withdrawn_review_to_the_subscribed_endpoint_once(
+    database_url, client, kyc_tier, fakes, receiver
+) -> None:
+    """A partner tracking open reviews learns one will never be decided:
+    `review.withdrawn`, signed, ids only, once (the erasure asked again sends
+    nothing more), and only to the endpoint subscribed to it."""
+    org_id, _, key = await asyncio.to_thread(
+        create_org_and_key, database_url, unique_name("Org"), ("public",)
+    )
+    headers = bearer(key)
+    created = await client.post(
+        "/api/identity/webhooks",
+        json={"url": receiver.url("/withdrawn"), "events": ["review.withdrawn"]},
+        headers=headers,
+    )
+    assert created.status_code == 200, created.text
+    assert created.json()["webhook"]["events"] == ["review.withdrawn"]
+    secret = created.json()["signingSecret"].encode()
+    others = await client.post(
+        "/api/identity/webhooks",
+        json={"url": receiver.url("/others"), "events": ["review.decided", "customer.erased"]},
+        headers=headers,
+    )
+    assert others.status_code == 200, others.text
+    try:
+        customer_id, review_id = await duplicate_review(kyc_tier.core, fakes, org_id)
+    finally:
+        fakes.reset()
+    erased = await client.post(
+        f"/api/identity/customers/{customer_id}/erase", json={"reason": "request"}, headers=headers
+    )
+    assert erased.status_code == 200, erased.text
+    erasure_id = erased.json()["erasureId"]
+    await kyc_tier.core.dispatcher.flush()
+
+    withdrawn = [(r, b) for p, r, b in receiver.requests if p == "/withdrawn"]
+    [(received, body)] = withdrawn
+    assert signing.verify(secret, body, received["X-Identity-Signature"])
+    event = json.loads(body)
+    assert received["X-Identity-Event-Id"] == event["id"]
+    assert event["type"] == "review.withdrawn"
+    assert sorted(event["data"]) == [
+        "customer_id",
+        "erasure_id",
+        "reason",
+        "review_id",
+        "status",
+        "withdrawn_at",
+    ]
+    assert {k: v for k, v in event["data"].items() if k != "withdrawn_at"} == {
+        "review_id": review_id,
+        "customer_id": customer_id,
+        "status": "withdrawn",
+        "reason": "customer_erased",
+        "erasure_id": erasure_id,
+    }
+    for personal in (b"Siti", b"SITI", b"siti@", b"+62812", VALID_NIK.encode()):
+        assert personal not in body
+    # The endpoint not subscribed to it hears of the erasure only.
+    assert [json.loads(b)["type"] for p, _, b in receiver.requests if p == "/others"] == [
+        "customer.erased"
+    ]
+    listed = await client.get(
+        f"/api/identity/webhooks/{created.json()['webhook']['webhookId']}/deliveries",
+        headers=headers,
+    )
+    [delivery] = listed.json()["deliveries"]
+    assert (delivery["eventType"], delivery["state"]) == ("review.withdrawn", "delivered")
+
+    # The erasure asked again (a retried request): nothing more is sent.
+    again = await client.post(
+        f"/api/identity/customers/{customer_id}/erase", json={"reason": "request"}, headers=headers
+    )
+    assert again.status_code == 200 and again.json()["erasureId"] == erasure_id
+    await kyc_tier.core.dispatcher.flush()
+    assert len(receiver.requests) == 2
 
 
 async def test_rotation_signs_with_both_secrets_for_the_overlap_then_the_new_one(

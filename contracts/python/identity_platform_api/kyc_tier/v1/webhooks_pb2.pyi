@@ -44,8 +44,9 @@ class Webhook(_message.Message):
     """True for the organisation's default endpoint (see OrgSettingsService)."""
     @_builtins.property
     def events(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """"verification.completed", "kyc.tier_changed", "customer.erased",
-        "stepup.decided".
+        """The event types it is sent: "verification.completed",
+        "kyc.tier_changed", "stepup.decided", "review.decided",
+        "review.withdrawn", "customer.erased", "endpoint.disabled" (docs/webhooks.md).
         """
 
     @_builtins.property
@@ -120,7 +121,11 @@ class CreateWebhookRequest(_message.Message):
     url: _builtins.str
     description: _builtins.str
     @_builtins.property
-    def events(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def events(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The event types to send it, at least one (see Webhook.events); an
+        unknown one is INVALID_FIELD (field "events").
+        """
+
     def __init__(
         self,
         *,
