@@ -7,6 +7,7 @@ attempt is recorded as failed with its reason (black-box probe F2)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Sequence
 from datetime import timedelta
@@ -26,7 +27,7 @@ from services.face_match.service import SPEC as FACE_MATCH
 from services.face_match.submissions import callback_secret, new_id
 from services.face_match.worker import CallbackRelay
 from tests.support import channel, start_service
-from tests.support.face_match import CALLBACK_KEY, CallbackReceiver, env
+from tests.support.face_match import CALLBACK_KEY, CallbackReceiver, env, receiver_tls
 
 S = submissions_pb2
 ORG = "org_fm_egress"
@@ -255,3 +256,58 @@ async def test_the_gateway_answers_400_invalid_field_naming_callback_url(
             path, json={**body, "callbackUrl": "http://127.0.0.1:9/cb"}, headers=headers
         )
         assert accepted.status_code == 200, accepted.text
+
+
+async def _quiet(server) -> None:
+    """Stop the service's own loops: the flushes below are the only ones."""
+    server.core._stop.set()
+    await asyncio.gather(*server.core._tasks, return_exceptions=True)
+
+
+# -- https receivers with a partner's private CA ------------------------------
+
+
+@pytest.fixture
+async def tls_receiver(tmp_path: Path):
+    """A callback receiver over https, its certificate issued by a test CA in no
+    trust store; (receiver, the CA's PEM file)."""
+    tls = receiver_tls(tmp_path / "tls")
+    receiver = await CallbackReceiver(secret=callback_secret(CALLBACK_KEY, ORG)).start(tls)
+    try:
+        yield receiver, tls / "ca.pem"
+    finally:
+        await receiver.stop()
+
+
+@pytest.mark.parametrize("trusted", [True, False])
+async def test_an_https_receiver_of_a_private_ca_gets_callbacks_only_when_its_ca_is_trusted(
+    database_url: str, tmp_path: Path, tls_receiver, trusted: bool
+) -> None:
+    """The service started with FACE_MATCH_CALLBACK_CA_FILE delivers the signed
+    callback over https; without it the receiver's certificate is not trusted:
+    nothing is sent and the attempt is recorded as a TLS failure."""
+    receiver, ca_file = tls_receiver
+    assert receiver.url.startswith("https://127.0.0.1:")
+    extra = {"FACE_MATCH_CALLBACK_CA_FILE": str(ca_file)} if trusted else {}
+    server = await start_service(
+        FACE_MATCH,
+        env(database_url, tmp_path / "bucket", FACE_MATCH_CALLBACK_ALLOW_LOOPBACK="true", **extra),
+    )
+    try:
+        await _quiet(server)
+        callback_id = await _pending(server.core.database, receiver.url)
+        delivered = await server.core.relay.flush()
+        row = await _row(server.core.database, callback_id)
+    finally:
+        await server.stop(0)
+    if trusted:
+        assert delivered == 1
+        [(event, verified)] = receiver.received
+        assert verified and event["correlationId"] == "egress-1"
+        assert (row.state, row.last_status, row.last_error) == ("delivered", 200, None)
+    else:
+        assert delivered == 0
+        assert receiver.received == []
+        assert (row.state, row.last_status, row.last_error) == ("pending", 0, "tls_error")
+        assert row.attempt_count == 1
+
