@@ -78,6 +78,7 @@ def callback_status(view: CallbackView | None) -> submissions_pb2.CallbackStatus
     return submissions_pb2.CallbackStatus(
         state=CALLBACK_STATE_TO_PROTO.get(view.state, submissions_pb2.CALLBACK_STATE_UNSPECIFIED),
         attempts=view.attempts,
+        last_attempt_at=timestamp(view.last_attempt_at),
         last_http_status=view.last_status,
         last_error=view.last_error,
         next_attempt_at=timestamp(view.next_attempt_at),

@@ -84,6 +84,7 @@ class CallbackView:
     # pending, delivered, dead (every attempt failed).
     state: str
     attempts: int
+    last_attempt_at: datetime | None
     last_status: int
     # One of egress.DELIVERY_ERRORS, "" once delivered or before the first attempt.
     last_error: str
@@ -96,6 +97,7 @@ def _callback_view(row: Callback) -> CallbackView:
     return CallbackView(
         state=row.state,
         attempts=row.attempt_count,
+        last_attempt_at=row.last_attempt_at,
         last_status=row.last_status,
         # Only a known class reaches the partner, whatever the row holds.
         last_error=error if error in DELIVERY_ERRORS or not error else "network_error",

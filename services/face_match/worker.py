@@ -147,6 +147,7 @@ class CallbackRelay:
         claimed = []
         for row in rows:
             row.attempt_count += 1
+            row.last_attempt_at = now
             # Hidden while in flight; a crashed relay's claim comes back after this.
             row.next_attempt_at = now + timedelta(seconds=60)
             claimed.append((row.callback_id, row.org_id, row.url, row.body, row.attempt_count))

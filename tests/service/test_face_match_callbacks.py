@@ -401,6 +401,10 @@ async def test_get_submission_shows_the_partner_why_its_callbacks_fail_then_that
             lease = await service.core.queue.lease("test-worker")
             assert lease is not None
             assert await service.core.queue.complete(lease, None, "IMAGE_MISSING")
+            waiting = await callback()
+            assert waiting is not None and waiting["state"] == "CALLBACK_STATE_PENDING"
+            assert waiting.get("attempts", 0) == 0 and not waiting.get("lastError")
+            assert "lastAttemptAt" not in waiting and "nextAttemptAt" in waiting
 
             # 1. The receiver answers 500.
             assert await service.core.relay.flush() == 0
@@ -410,6 +414,7 @@ async def test_get_submission_shows_the_partner_why_its_callbacks_fail_then_that
             assert (failing["attempts"], failing["lastHttpStatus"]) == (1, 500)
             assert failing["lastError"] == "http_status"
             assert "nextAttemptAt" in failing and "deliveredAt" not in failing
+            assert "lastAttemptAt" in failing
             [(event, verified)] = receiver.received
             assert verified and event["state"] == "FAILED"
 
@@ -433,7 +438,7 @@ async def test_get_submission_shows_the_partner_why_its_callbacks_fail_then_that
             assert delivered["state"] == "CALLBACK_STATE_DELIVERED"
             assert (delivered["attempts"], delivered["lastHttpStatus"]) == (3, 200)
             assert not delivered.get("lastError") and "nextAttemptAt" not in delivered
-            assert "deliveredAt" in delivered
+            assert "deliveredAt" in delivered and "lastAttemptAt" in delivered
             assert len(receiver.received) == 2
     finally:
         await receiver.stop()
