@@ -12,6 +12,11 @@ connection); TLS still verifies the original host name. Loopback is allowed
 only when `allow_loopback` is set (the one-machine run; production refuses
 that setting). No redirect is followed and at most `RESPONSE_CAP` bytes of a
 response body are read.
+
+https receivers are verified against the system's trust store plus, when the
+operator names one, a PEM file of extra CA certificates (a partner's private
+CA): `KYC_TIER_WEBHOOK_CA_FILE` and `FACE_MATCH_CALLBACK_CA_FILE`, both
+checked at start-up by `ca_file_problem` and loaded by `tls_context`.
 """
 
 from __future__ import annotations
@@ -40,6 +45,42 @@ REFUSED_ADDRESS = "must not target a private, loopback or link-local address"
 # Every address a host name resolves to (for `port`); raises OSError when it
 # does not resolve. Injected by tests (a rebinding resolver).
 Resolver = Callable[[str, int], Awaitable[list[IPAddress]]]
+
+
+# Why an attempt failed (`DeliveryResult.error`): a short class about the
+# receiver, never its answer's body, its URL or the payload.
+DELIVERY_ERRORS = (
+    "address_refused",
+    "dns_failure",
+    "timeout",
+    "connection_refused",
+    "tls_error",
+    "http_status",
+    "network_error",
+)
+
+
+def ca_file_problem(ca_file: Path | None) -> str:
+    """Why `ca_file` cannot serve as extra CA certificates (a settings
+    problem: the service refuses to start); empty when it is unset or a
+    readable PEM file holding at least one certificate."""
+    if ca_file is None:
+        return ""
+    try:
+        tls_context(ca_file)
+    except ssl.SSLError:  # before OSError, its base class
+        return "holds no PEM CA certificate"
+    except OSError:
+        return "is not a readable file"
+    return ""
+
+
+def tls_context(ca_file: Path | None = None) -> ssl.SSLContext:
+    """The system's trust store, plus the CA certificates of `ca_file` (PEM)."""
+    context = ssl.create_default_context()
+    if ca_file is not None:
+        context.load_verify_locations(cafile=str(ca_file))
+    return context
 
 
 class TargetRefused(Exception):
@@ -165,8 +206,7 @@ class DeliveryResult:
     delivered: bool
     http_status: int
     latency_ms: int
-    # "" when delivered; else an error class: timeout, connection_refused,
-    # address_refused, dns_failure, tls_error, http_status, network_error.
+    # "" when delivered; else one of DELIVERY_ERRORS.
     error: str
 
 
@@ -185,9 +225,7 @@ class GuardedPoster:
         self.timeout_seconds = timeout_seconds
         self.resolver = resolver
         # The system's trust store, plus the operator's extra CA certificates.
-        self.ssl_context = ssl.create_default_context()
-        if ca_file is not None:
-            self.ssl_context.load_verify_locations(cafile=str(ca_file))
+        self.ssl_context = tls_context(ca_file)
 
     async def post(
         self, url: str, body: bytes, headers: Sequence[tuple[bytes, bytes]]

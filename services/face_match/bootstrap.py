@@ -197,6 +197,7 @@ async def build(
             signing_key=settings.callback_signing_key,
             clock=clock,
             allow_loopback=settings.callback_allow_loopback,
+            ca_file=settings.callback_ca_file,
         ),
         bucket=bucket,
         matcher=matcher,

@@ -8,7 +8,7 @@ from identity_platform_api.face_match.v1 import oauth_pb2, submissions_pb2
 from identity_runtime.convert import enum_names, enum_values, message, timestamp
 from services.face_match import submissions
 from services.face_match.oauth import ClientView, IssuedToken
-from services.face_match.submissions import Created, View
+from services.face_match.submissions import CallbackView, Created, View
 
 STATE_TO_PROTO = enum_values(
     submissions_pb2.SubmissionState,
@@ -30,6 +30,13 @@ REFERENCE_FROM_PROTO = enum_names(REFERENCE_TO_PROTO)
 DECISION_TO_PROTO = enum_values(
     submissions_pb2.Decision, "DECISION_", ("MATCH", "NO_MATCH", "REVIEW")
 )
+
+# The outbox's "dead" (no attempt left) is FAILED to the partner.
+CALLBACK_STATE_TO_PROTO = {
+    "pending": submissions_pb2.CALLBACK_STATE_PENDING,
+    "delivered": submissions_pb2.CALLBACK_STATE_DELIVERED,
+    "dead": submissions_pb2.CALLBACK_STATE_FAILED,
+}
 
 
 def reference_type(value: int) -> str:
@@ -62,6 +69,20 @@ def status(view: View) -> submissions_pb2.GetSubmissionStatusResponse:
         state=STATE_TO_PROTO[view.state],
         updated_at=timestamp(view.updated_at),
         failure_reason=view.failure_reason,
+    )
+
+
+def callback_status(view: CallbackView | None) -> submissions_pb2.CallbackStatus | None:
+    if view is None:
+        return None
+    return submissions_pb2.CallbackStatus(
+        state=CALLBACK_STATE_TO_PROTO.get(view.state, submissions_pb2.CALLBACK_STATE_UNSPECIFIED),
+        attempts=view.attempts,
+        last_attempt_at=timestamp(view.last_attempt_at),
+        last_http_status=view.last_status,
+        last_error=view.last_error,
+        next_attempt_at=timestamp(view.next_attempt_at),
+        delivered_at=timestamp(view.delivered_at),
     )
 
 
@@ -100,6 +121,7 @@ def details(view: View) -> submissions_pb2.SubmissionDetails:
         ],
         created_at=timestamp(view.created_at),
         completed_at=timestamp(view.completed_at),
+        callback=callback_status(view.callback),
     )
 
 

@@ -108,6 +108,8 @@ class Callback(Base):
     # Why the last attempt failed (identity_runtime.egress.DeliveryResult.error:
     # address_refused, dns_failure, timeout, ...); None once delivered or never tried.
     last_error: Mapped[str | None] = mapped_column(String(32), default=None)
+    # When the last attempt was claimed (fm0004); None before the first.
+    last_attempt_at: Mapped[datetime | None] = mapped_column(default=None)
     delivered_at: Mapped[datetime | None] = mapped_column(default=None)
 
 

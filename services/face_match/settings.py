@@ -12,7 +12,7 @@ from identity_inference.pack import (
     InferenceSettings,
 )
 from identity_runtime import mesh
-from identity_runtime.egress import check_url
+from identity_runtime.egress import ca_file_problem, check_url
 from identity_runtime.errors import InvalidArgument
 from identity_runtime.settings import (
     DatabaseSettings,
@@ -86,6 +86,11 @@ class FaceMatchSettings(DatabaseSettings, InferenceSettings):
         "Allow callback URLs on loopback addresses, over http too (the one-machine run "
         "only: production refuses it); private and link-local targets are always refused",
     )
+    callback_ca_file: Path | None = setting(
+        None,
+        "Extra CA certificates (PEM) trusted for https callback receivers, besides the "
+        "system's (a private CA of the partner's)",
+    )
     oauth_client_pepper: str = setting(
         help="Secret mixed into OAuth client-secret hashes (at least 32 characters)", secret=True
     )
@@ -148,6 +153,8 @@ class FaceMatchSettings(DatabaseSettings, InferenceSettings):
                 check_url(self.default_callback_url, self.callback_allow_loopback)
             except InvalidArgument as refused:
                 problems.append(("default_callback_url", refused.message.removeprefix("url: ")))
+        if problem := ca_file_problem(self.callback_ca_file):
+            problems.append(("callback_ca_file", problem))
         if self.workers < 0:
             problems.append(("workers", "must be 0 or more"))
         return problems

@@ -23,12 +23,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from identity_runtime.egress import check_url
+from identity_runtime.egress import DELIVERY_ERRORS, check_url
 from identity_runtime.errors import DomainError, FailedPrecondition, InvalidArgument, NotFound
 from identity_store.db import Database
 from services.face_match import uploads
 from services.face_match.bucket import IMAGES, ObjectStore, S3Store, UploadSigner, object_key
-from services.face_match.models import Job, Submission, Transition
+from services.face_match.models import Callback, Job, Submission, Transition
 
 CREATED = "CREATED"
 AWAITING_UPLOAD = "AWAITING_UPLOAD"
@@ -78,6 +78,35 @@ class Upload:
 
 
 @dataclass(frozen=True)
+class CallbackView:
+    """Where a submission's callback delivery stands (shown to the partner)."""
+
+    # pending, delivered, dead (every attempt failed).
+    state: str
+    attempts: int
+    last_attempt_at: datetime | None
+    last_status: int
+    # One of egress.DELIVERY_ERRORS, "" once delivered or before the first attempt.
+    last_error: str
+    next_attempt_at: datetime | None
+    delivered_at: datetime | None
+
+
+def _callback_view(row: Callback) -> CallbackView:
+    error = row.last_error or ""
+    return CallbackView(
+        state=row.state,
+        attempts=row.attempt_count,
+        last_attempt_at=row.last_attempt_at,
+        last_status=row.last_status,
+        # Only a known class reaches the partner, whatever the row holds.
+        last_error=error if error in DELIVERY_ERRORS or not error else "network_error",
+        next_attempt_at=row.next_attempt_at if row.state == "pending" else None,
+        delivered_at=row.delivered_at if row.state == "delivered" else None,
+    )
+
+
+@dataclass(frozen=True)
 class View:
     submission_id: str
     correlation_id: str
@@ -89,6 +118,7 @@ class View:
     updated_at: datetime
     completed_at: datetime | None
     transitions: list[tuple[str, datetime]] = field(default_factory=list)
+    callback: CallbackView | None = None
 
 
 @dataclass(frozen=True)
@@ -98,7 +128,11 @@ class Created:
     callback_signing_secret: str
 
 
-def _view(row: Submission, transitions: list[tuple[str, datetime]] | None = None) -> View:
+def _view(
+    row: Submission,
+    transitions: list[tuple[str, datetime]] | None = None,
+    callback: Callback | None = None,
+) -> View:
     return View(
         submission_id=row.submission_id,
         correlation_id=row.correlation_id,
@@ -110,6 +144,7 @@ def _view(row: Submission, transitions: list[tuple[str, datetime]] | None = None
         updated_at=row.updated_at,
         completed_at=row.completed_at,
         transitions=transitions or [],
+        callback=_callback_view(callback) if callback is not None else None,
     )
 
 
@@ -131,8 +166,6 @@ def check_callback_url(url: str, allow_loopback: bool) -> None:
 
 def _delete_rows(session: Session, row: Submission) -> None:
     from sqlalchemy import delete
-
-    from services.face_match.models import Callback
 
     for model in (Transition, Job, Callback):
         session.execute(delete(model).where(model.submission_id == row.submission_id))
@@ -415,7 +448,10 @@ class Submissions:
                 .where(Transition.submission_id == row.submission_id)
                 .order_by(Transition.sequence)
             ).all()
-            return _view(row, [(state, at) for state, at in transitions])
+            callback = session.scalars(
+                select(Callback).where(Callback.submission_id == row.submission_id)
+            ).one_or_none()
+            return _view(row, [(state, at) for state, at in transitions], callback)
 
         return await self.database.run(work)
 

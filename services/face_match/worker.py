@@ -17,7 +17,10 @@ environment a callback goes through the platform's egress policy
 (identity_runtime.egress, the same as webhooks'): the host is resolved, every
 address must be public (loopback only with FACE_MATCH_CALLBACK_ALLOW_LOOPBACK,
 development), and the connection is pinned to the checked address (no DNS
-rebinding). A refused or failed attempt records why (`last_error`).
+rebinding). An https receiver is verified against the system's CAs plus
+FACE_MATCH_CALLBACK_CA_FILE (a partner's private CA). A refused or failed
+attempt records why (`last_error`, one of egress.DELIVERY_ERRORS: a class
+about the receiver, never its answer), which GetSubmission shows the partner.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import hmac
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import partial
+from pathlib import Path
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -121,12 +125,15 @@ class CallbackRelay:
         signing_key: str,
         clock: Callable[[], datetime],
         allow_loopback: bool = False,
+        ca_file: Path | None = None,
         resolver: Resolver | None = None,
     ):
         self.database = database
         self.signing_key = signing_key
         self.clock = clock
-        self.poster = GuardedPoster(allow_loopback, CALLBACK_TIMEOUT_SECONDS, resolver=resolver)
+        self.poster = GuardedPoster(
+            allow_loopback, CALLBACK_TIMEOUT_SECONDS, ca_file, resolver=resolver
+        )
 
     def _claim(self, session: Session) -> list[tuple[str, str, str, str, int]]:
         now = self.clock()
@@ -140,6 +147,7 @@ class CallbackRelay:
         claimed = []
         for row in rows:
             row.attempt_count += 1
+            row.last_attempt_at = now
             # Hidden while in flight; a crashed relay's claim comes back after this.
             row.next_attempt_at = now + timedelta(seconds=60)
             claimed.append((row.callback_id, row.org_id, row.url, row.body, row.attempt_count))

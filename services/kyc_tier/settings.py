@@ -7,6 +7,7 @@ from pathlib import Path
 
 from identity_crypto.datakeys import SealedStoreSettings
 from identity_runtime import mesh
+from identity_runtime.egress import ca_file_problem
 from identity_runtime.settings import (
     address_setting,
     keyring_missing,
@@ -127,8 +128,8 @@ class KycTierSettings(SealedStoreSettings):
             problems.append(
                 ("webhook_allow_loopback", "production refuses loopback webhook targets")
             )
-        if self.webhook_ca_file is not None and not self.webhook_ca_file.is_file():
-            problems.append(("webhook_ca_file", "is not a readable file"))
+        if problem := ca_file_problem(self.webhook_ca_file):
+            problems.append(("webhook_ca_file", problem))
         if not 0 <= self.step_up_promotion_margin <= 1:
             problems.append(("step_up_promotion_margin", "must be between 0 and 1"))
         if self.step_up_promotion_window_days < 0:

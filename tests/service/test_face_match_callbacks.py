@@ -7,6 +7,7 @@ attempt is recorded as failed with its reason (black-box probe F2)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Sequence
 from datetime import timedelta
@@ -26,7 +27,7 @@ from services.face_match.service import SPEC as FACE_MATCH
 from services.face_match.submissions import callback_secret, new_id
 from services.face_match.worker import CallbackRelay
 from tests.support import channel, start_service
-from tests.support.face_match import CALLBACK_KEY, CallbackReceiver, env
+from tests.support.face_match import CALLBACK_KEY, CallbackReceiver, env, receiver_tls
 
 S = submissions_pb2
 ORG = "org_fm_egress"
@@ -255,3 +256,189 @@ async def test_the_gateway_answers_400_invalid_field_naming_callback_url(
             path, json={**body, "callbackUrl": "http://127.0.0.1:9/cb"}, headers=headers
         )
         assert accepted.status_code == 200, accepted.text
+
+
+async def _quiet(server) -> None:
+    """Stop the service's own loops: the flushes below are the only ones."""
+    server.core._stop.set()
+    await asyncio.gather(*server.core._tasks, return_exceptions=True)
+
+
+# -- https receivers with a partner's private CA ------------------------------
+
+
+@pytest.fixture
+async def tls_receiver(tmp_path: Path):
+    """A callback receiver over https, its certificate issued by a test CA in no
+    trust store; (receiver, the CA's PEM file)."""
+    tls = receiver_tls(tmp_path / "tls")
+    receiver = await CallbackReceiver(secret=callback_secret(CALLBACK_KEY, ORG)).start(tls)
+    try:
+        yield receiver, tls / "ca.pem"
+    finally:
+        await receiver.stop()
+
+
+@pytest.mark.parametrize("trusted", [True, False])
+async def test_an_https_receiver_of_a_private_ca_gets_callbacks_only_when_its_ca_is_trusted(
+    database_url: str, tmp_path: Path, tls_receiver, trusted: bool
+) -> None:
+    """The service started with FACE_MATCH_CALLBACK_CA_FILE delivers the signed
+    callback over https; without it the receiver's certificate is not trusted:
+    nothing is sent and the attempt is recorded as a TLS failure."""
+    receiver, ca_file = tls_receiver
+    assert receiver.url.startswith("https://127.0.0.1:")
+    extra = {"FACE_MATCH_CALLBACK_CA_FILE": str(ca_file)} if trusted else {}
+    server = await start_service(
+        FACE_MATCH,
+        env(database_url, tmp_path / "bucket", FACE_MATCH_CALLBACK_ALLOW_LOOPBACK="true", **extra),
+    )
+    try:
+        await _quiet(server)
+        callback_id = await _pending(server.core.database, receiver.url)
+        delivered = await server.core.relay.flush()
+        row = await _row(server.core.database, callback_id)
+    finally:
+        await server.stop(0)
+    if trusted:
+        assert delivered == 1
+        [(event, verified)] = receiver.received
+        assert verified and event["correlationId"] == "egress-1"
+        assert (row.state, row.last_status, row.last_error) == ("delivered", 200, None)
+    else:
+        assert delivered == 0
+        assert receiver.received == []
+        assert (row.state, row.last_status, row.last_error) == ("pending", 0, "tls_error")
+        assert row.attempt_count == 1
+
+
+# -- the callback's delivery state, shown to the partner -------------------------
+
+
+async def _due_now(database: Database, correlation_id: str) -> None:
+    """Make the submission's callback due now (instead of after its backoff)."""
+    from sqlalchemy import update
+
+    from services.face_match.models import Submission
+
+    def write(session) -> None:
+        submission_id = session.scalars(
+            select(Submission.submission_id).where(
+                Submission.org_id == ORG, Submission.correlation_id == correlation_id
+            )
+        ).one()
+        session.execute(
+            update(Callback)
+            .where(Callback.submission_id == submission_id)
+            .values(next_attempt_at=utcnow() - timedelta(seconds=1))
+        )
+
+    await database.run(write)
+
+
+async def test_get_submission_shows_the_partner_why_its_callbacks_fail_then_that_one_arrived(
+    service, database_url: str
+) -> None:
+    """Through the real gateway: no callback state before the submission ends;
+    a receiver answering 500, then a target the relay refuses, each shows its
+    reason (a short class, nothing of the receiver's answer); the attempt that
+    gets a 2xx shows delivered."""
+    from services.face_match.oauth import new_client
+    from tests.support import TESTDATA
+    from tests.support.biometrics import FACES
+    from tests.support.gateway import bearer, gateway_client, gateway_settings
+
+    await _quiet(service)
+    database = service.core.database
+    view, secret = await database.run(
+        lambda s: new_client(s, ORG, "backend", service.settings.oauth_client_pepper, utcnow())
+    )
+    receiver = await CallbackReceiver(secret=callback_secret(CALLBACK_KEY, ORG), status=500).start()
+    try:
+        async with gateway_client(gateway_settings({"face_match": service.address})) as gateway:
+            issued = await gateway.post(
+                "/api/oauth/token",
+                json={
+                    "grant_type": "client_credentials",
+                    "client_id": view.client_id,
+                    "client_secret": secret,
+                },
+            )
+            headers = bearer(issued.json()["access_token"])
+            path = "/api/face-match/submissions"
+            created = await gateway.post(
+                path,
+                json={
+                    "correlationId": "cb-status",
+                    "referenceType": "REFERENCE_TYPE_KTP",
+                    "callbackUrl": receiver.url,
+                },
+                headers=headers,
+            )
+            assert created.status_code == 200, created.text
+            images = {
+                "selfie": ((FACES / "img2.jpg").read_bytes(), "image/jpeg"),
+                "reference": ((TESTDATA / "ktp" / "ktp_flat.png").read_bytes(), "image/png"),
+            }
+            for upload in created.json()["uploads"]:
+                data, content_type = images[upload["image"]]
+                put = await gateway.put(
+                    upload["url"].removeprefix("http://127.0.0.1:8080"),
+                    content=data,
+                    headers={"Content-Type": content_type},
+                )
+                assert put.status_code == 200, put.text
+            confirmed = await gateway.post(f"{path}/cb-status/confirm", json={}, headers=headers)
+            assert confirmed.status_code == 200, confirmed.text
+
+            async def callback() -> dict | None:
+                answer = await gateway.get(f"{path}/cb-status", headers=headers)
+                assert answer.status_code == 200, answer.text
+                return answer.json()["submission"].get("callback")
+
+            assert await callback() is None  # queued: no callback yet
+            # The worker's outcome (a failed submission is called back too).
+            lease = await service.core.queue.lease("test-worker")
+            assert lease is not None
+            assert await service.core.queue.complete(lease, None, "IMAGE_MISSING")
+            waiting = await callback()
+            assert waiting is not None and waiting["state"] == "CALLBACK_STATE_PENDING"
+            assert waiting.get("attempts", 0) == 0 and not waiting.get("lastError")
+            assert "lastAttemptAt" not in waiting and "nextAttemptAt" in waiting
+
+            # 1. The receiver answers 500.
+            assert await service.core.relay.flush() == 0
+            failing = await callback()
+            assert failing is not None
+            assert failing["state"] == "CALLBACK_STATE_PENDING"
+            assert (failing["attempts"], failing["lastHttpStatus"]) == (1, 500)
+            assert failing["lastError"] == "http_status"
+            assert "nextAttemptAt" in failing and "deliveredAt" not in failing
+            assert "lastAttemptAt" in failing
+            [(event, verified)] = receiver.received
+            assert verified and event["state"] == "FAILED"
+
+            # 2. A relay whose policy refuses loopback targets contacts nothing.
+            await _due_now(database, "cb-status")
+            closed = CallbackRelay(database, signing_key=CALLBACK_KEY, clock=utcnow)
+            assert await closed.flush() == 0
+            refused = await callback()
+            assert refused is not None
+            assert refused["state"] == "CALLBACK_STATE_PENDING"
+            assert (refused["attempts"], refused["lastError"]) == (2, "address_refused")
+            assert refused.get("lastHttpStatus", 0) == 0, refused  # no answer came
+            assert len(receiver.received) == 1
+
+            # 3. The receiver takes it.
+            receiver.status = 200
+            await _due_now(database, "cb-status")
+            assert await service.core.relay.flush() == 1
+            delivered = await callback()
+            assert delivered is not None
+            assert delivered["state"] == "CALLBACK_STATE_DELIVERED"
+            assert (delivered["attempts"], delivered["lastHttpStatus"]) == (3, 200)
+            assert not delivered.get("lastError") and "nextAttemptAt" not in delivered
+            assert "deliveredAt" in delivered and "lastAttemptAt" in delivered
+            assert len(receiver.received) == 2
+    finally:
+        await receiver.stop()

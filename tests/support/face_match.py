@@ -18,6 +18,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from gateway.server import bind_socket
+from identity_runtime import meshtls
 from services.face_match.oauth import SigningKeys
 from services.kyc_tier.signing import verify_headers
 from tests.support.biometrics import FACES, jpeg, photo
@@ -71,6 +72,18 @@ def document(portrait: np.ndarray, ghost: np.ndarray) -> bytes:
     return jpeg(card, 92)
 
 
+def receiver_tls(directory: Path) -> Path:
+    """A test CA (ca.pem) and a certificate it issued for 127.0.0.1 (cert.pem,
+    key.pem) in `directory`; the CA is in no trust store."""
+    ca_cert, ca_key = meshtls.new_ca("face-match callback test CA")
+    cert, key = meshtls.issue(ca_cert, ca_key, "callback-receiver", ["127.0.0.1"])
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "ca.pem").write_bytes(ca_cert)
+    (directory / "cert.pem").write_bytes(cert)
+    (directory / "key.pem").write_bytes(key)
+    return directory
+
+
 def face(name: str) -> np.ndarray:
     return photo(FACES / name)
 
@@ -96,13 +109,23 @@ class CallbackReceiver:
         self.arrived.set()
         return Response(status_code=self.status)
 
-    async def start(self) -> CallbackReceiver:
+    async def start(self, tls: Path | None = None) -> CallbackReceiver:
+        """Serve http, or https with `tls`'s cert.pem and key.pem (for 127.0.0.1)."""
         app = Starlette(routes=[Route("/callback", self._handle, methods=["POST"])])
-        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
+        config = uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=0,
+            log_level="warning",
+            lifespan="off",
+            ssl_certfile=None if tls is None else str(tls / "cert.pem"),
+            ssl_keyfile=None if tls is None else str(tls / "key.pem"),
+        )
         self._server = uvicorn.Server(config)
         sock = bind_socket("127.0.0.1", 0)
         self._task = asyncio.create_task(self._server.serve(sockets=[sock]))
-        self.url = f"http://127.0.0.1:{sock.getsockname()[1]}/callback"
+        scheme = "http" if tls is None else "https"
+        self.url = f"{scheme}://127.0.0.1:{sock.getsockname()[1]}/callback"
         return self
 
     async def stop(self) -> None:

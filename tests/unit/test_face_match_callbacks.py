@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from identity_runtime.egress import address_allowed
+from identity_runtime import meshtls
+from identity_runtime.egress import address_allowed, ca_file_problem
 from identity_runtime.errors import InvalidArgument
 from identity_runtime.settings import SettingsError, load_settings
 from services.face_match.settings import FaceMatchSettings
@@ -170,3 +172,66 @@ def test_production_refuses_loopback_callbacks_and_a_private_default(tmp_path: P
         FACE_MATCH_DEFAULT_CALLBACK_URL="http://127.0.0.1:9/cb",
     )
     assert allowed == ""
+
+
+# -- extra CA certificates for https receivers (a partner's private CA) ---------
+
+
+def _ca_settings(service: str, variable: str, ca_file: Path, tmp_path: Path) -> Any:
+    """Load `service`'s settings with `variable` naming `ca_file`."""
+    from services.kyc_tier.settings import KycTierSettings
+    from tests.support import kyc_tier_env
+
+    if service == "face_match":
+        values = env("sqlite://", tmp_path / "bucket", **{variable: str(ca_file)})
+        return load_settings(FaceMatchSettings, "FACE_MATCH", values)
+    values = kyc_tier_env("sqlite://") | {variable: str(ca_file)}
+    return load_settings(KycTierSettings, "KYC_TIER", values)
+
+
+CA_SETTINGS = [
+    ("face_match", "FACE_MATCH_CALLBACK_CA_FILE", "callback_ca_file"),
+    ("kyc_tier", "KYC_TIER_WEBHOOK_CA_FILE", "webhook_ca_file"),
+]
+
+
+@pytest.mark.parametrize(("service", "variable", "name"), CA_SETTINGS)
+def test_a_pem_ca_file_is_accepted(service: str, variable: str, name: str, tmp_path: Path) -> None:
+    ca_cert, _ = meshtls.new_ca("partner private CA")
+    ca_file = tmp_path / "ca.pem"
+    ca_file.write_bytes(ca_cert)
+    assert getattr(_ca_settings(service, variable, ca_file, tmp_path), name) == ca_file
+    assert ca_file_problem(ca_file) == "" and ca_file_problem(None) == ""
+
+
+@pytest.mark.parametrize(("service", "variable", "name"), CA_SETTINGS)
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (None, "is not a readable file"),  # missing
+        ("directory", "is not a readable file"),
+        (b"", "holds no PEM CA certificate"),
+        (b"not a certificate\n", "holds no PEM CA certificate"),
+        # The CA's private key instead of its certificate.
+        ("key", "holds no PEM CA certificate"),
+    ],
+)
+def test_an_unreadable_or_non_pem_ca_file_refuses_to_start(
+    service: str,
+    variable: str,
+    name: str,
+    content: bytes | str | None,
+    problem: str,
+    tmp_path: Path,
+) -> None:
+    ca_file = tmp_path / "ca.pem"
+    if content == "directory":
+        ca_file.mkdir()
+    elif content == "key":
+        ca_file.write_bytes(meshtls.new_ca("partner private CA")[1])
+    elif isinstance(content, bytes):
+        ca_file.write_bytes(content)
+    with pytest.raises(SettingsError) as refused:
+        _ca_settings(service, variable, ca_file, tmp_path)
+    assert f"{variable}: {problem}" in str(refused.value)
+    assert ca_file_problem(ca_file) == problem

@@ -11,8 +11,9 @@ from services.face_match.models import Base
 # The oldest revision whose code runs on this history's newest schema
 # (docs/migrations.md: expand/contract). fm0002 only expands (two nullable
 # columns and an index); transitions written by fm0001 code are picked up by
-# the newer audit relay (at least once). fm0003 only expands (a nullable
-# column, the callback's last error, that older code neither reads nor writes).
+# the newer audit relay (at least once). fm0003 and fm0004 only expand (a
+# nullable column each, the callback's last error and last attempt time, that
+# older code neither reads nor writes).
 MINIMUM_COMPATIBLE = "fm0001"
 
 HISTORY = History(

@@ -100,6 +100,31 @@ less trustworthy: a person should look.
 """
 Global___Decision: _TypeAlias = Decision  # noqa: Y015
 
+class _CallbackState:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _CallbackStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_CallbackState.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    CALLBACK_STATE_UNSPECIFIED: _CallbackState.ValueType  # 0
+    CALLBACK_STATE_PENDING: _CallbackState.ValueType  # 1
+    """Not delivered yet: the next attempt is due at nextAttemptAt."""
+    CALLBACK_STATE_DELIVERED: _CallbackState.ValueType  # 2
+    """A 2xx answer was received."""
+    CALLBACK_STATE_FAILED: _CallbackState.ValueType  # 3
+    """Every attempt (8, with exponential backoff) failed: no more are made."""
+
+class CallbackState(_CallbackState, metaclass=_CallbackStateEnumTypeWrapper): ...
+
+CALLBACK_STATE_UNSPECIFIED: CallbackState.ValueType  # 0
+CALLBACK_STATE_PENDING: CallbackState.ValueType  # 1
+"""Not delivered yet: the next attempt is due at nextAttemptAt."""
+CALLBACK_STATE_DELIVERED: CallbackState.ValueType  # 2
+"""A 2xx answer was received."""
+CALLBACK_STATE_FAILED: CallbackState.ValueType  # 3
+"""Every attempt (8, with exponential backoff) failed: no more are made."""
+Global___CallbackState: _TypeAlias = CallbackState  # noqa: Y015
+
 @_typing.final
 class PresignedUpload(_message.Message):
     """One presigned upload."""
@@ -441,6 +466,7 @@ class SubmissionDetails(_message.Message):
     TRANSITIONS_FIELD_NUMBER: _builtins.int
     CREATED_AT_FIELD_NUMBER: _builtins.int
     COMPLETED_AT_FIELD_NUMBER: _builtins.int
+    CALLBACK_FIELD_NUMBER: _builtins.int
     submission_id: _builtins.str
     correlation_id: _builtins.str
     reference_type: Global___ReferenceType.ValueType
@@ -467,6 +493,13 @@ class SubmissionDetails(_message.Message):
     def created_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def completed_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def callback(self) -> Global___CallbackStatus:
+        """Delivery of the completion callback. Unset until the submission is
+        COMPLETED or FAILED (the callback is sent then), and when it has no
+        callback URL (none given, no default).
+        """
+
     def __init__(
         self,
         *,
@@ -486,14 +519,77 @@ class SubmissionDetails(_message.Message):
         transitions: _abc.Iterable[Global___Transition] | None = ...,
         created_at: _timestamp_pb2.Timestamp | None = ...,
         completed_at: _timestamp_pb2.Timestamp | None = ...,
+        callback: Global___CallbackStatus | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["completed_at", b"completed_at", "created_at", b"created_at", "reference_portrait", b"reference_portrait"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["callback", b"callback", "completed_at", b"completed_at", "created_at", b"created_at", "reference_portrait", b"reference_portrait"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["completed_at", b"completed_at", "correlation_id", b"correlation_id", "created_at", b"created_at", "decision", b"decision", "detector_model_id", b"detector_model_id", "embedding_model_id", b"embedding_model_id", "failure_reason", b"failure_reason", "fmr_at_score", b"fmr_at_score", "processing_ms", b"processing_ms", "quality", b"quality", "reference_portrait", b"reference_portrait", "reference_type", b"reference_type", "similarity", b"similarity", "state", b"state", "submission_id", b"submission_id", "transitions", b"transitions"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["callback", b"callback", "completed_at", b"completed_at", "correlation_id", b"correlation_id", "created_at", b"created_at", "decision", b"decision", "detector_model_id", b"detector_model_id", "embedding_model_id", b"embedding_model_id", "failure_reason", b"failure_reason", "fmr_at_score", b"fmr_at_score", "processing_ms", b"processing_ms", "quality", b"quality", "reference_portrait", b"reference_portrait", "reference_type", b"reference_type", "similarity", b"similarity", "state", b"state", "submission_id", b"submission_id", "transitions", b"transitions"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___SubmissionDetails: _TypeAlias = SubmissionDetails  # noqa: Y015
+
+@_typing.final
+class CallbackStatus(_message.Message):
+    """Where the submission's callback delivery stands; lastError says why the
+    receiver did not take the last attempt.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STATE_FIELD_NUMBER: _builtins.int
+    ATTEMPTS_FIELD_NUMBER: _builtins.int
+    LAST_HTTP_STATUS_FIELD_NUMBER: _builtins.int
+    LAST_ERROR_FIELD_NUMBER: _builtins.int
+    NEXT_ATTEMPT_AT_FIELD_NUMBER: _builtins.int
+    DELIVERED_AT_FIELD_NUMBER: _builtins.int
+    LAST_ATTEMPT_AT_FIELD_NUMBER: _builtins.int
+    state: Global___CallbackState.ValueType
+    attempts: _builtins.int
+    """Attempts made so far."""
+    last_http_status: _builtins.int
+    """HTTP status of the receiver's last answer; 0 when none came (refused,
+    unreachable, timeout, TLS failure) or before the first attempt.
+    """
+    last_error: _builtins.str
+    """Why the last attempt failed, a short class about the receiver (never its
+    answer): "http_status" (a non-2xx answer, see lastHttpStatus; a 3xx too,
+    redirects are not followed), "timeout", "connection_refused",
+    "tls_error" (the certificate is not trusted: a private CA needs
+    FACE_MATCH_CALLBACK_CA_FILE), "address_refused" (the host resolves to a
+    private, loopback or link-local address), "dns_failure",
+    "network_error". Empty once delivered and before the first attempt.
+    """
+    @_builtins.property
+    def next_attempt_at(self) -> _timestamp_pb2.Timestamp:
+        """When the next attempt is due (PENDING only)."""
+
+    @_builtins.property
+    def delivered_at(self) -> _timestamp_pb2.Timestamp:
+        """When a 2xx answer was received (DELIVERED only)."""
+
+    @_builtins.property
+    def last_attempt_at(self) -> _timestamp_pb2.Timestamp:
+        """When the last attempt was made; unset before the first."""
+
+    def __init__(
+        self,
+        *,
+        state: Global___CallbackState.ValueType = ...,
+        attempts: _builtins.int = ...,
+        last_http_status: _builtins.int = ...,
+        last_error: _builtins.str = ...,
+        next_attempt_at: _timestamp_pb2.Timestamp | None = ...,
+        delivered_at: _timestamp_pb2.Timestamp | None = ...,
+        last_attempt_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["delivered_at", b"delivered_at", "last_attempt_at", b"last_attempt_at", "next_attempt_at", b"next_attempt_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "delivered_at", b"delivered_at", "last_attempt_at", b"last_attempt_at", "last_error", b"last_error", "last_http_status", b"last_http_status", "next_attempt_at", b"next_attempt_at", "state", b"state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CallbackStatus: _TypeAlias = CallbackStatus  # noqa: Y015
 
 @_typing.final
 class GetSubmissionResponse(_message.Message):
