@@ -436,3 +436,41 @@ async def test_rows_written_before_fm0005_keep_a_key_that_is_not_chained_twice(
         f"face-match:outbox:{first.sequence}",
         f"face-match:{created.submission_id}:{second.sequence}",
     ]
+
+
+async def test_an_erase_while_the_relay_delivers_leaves_no_row_and_loses_no_entry(
+    service, database_url: str
+) -> None:
+    """The erase commits between the relay's claim and its settle: the rows
+    it kept (claimed, not yet appended) are deleted by the settle; the
+    erasure's own entry goes in the next round, then its row too."""
+    partner = Partner(service)
+    audit = await start_service(AUDIT, audit_env(database_url))
+    clients = clients_for(audit.address)
+    relay = AuditRelay(service.core.database, clients, service.core.audit.clock)
+
+    class ErasingSink(CountingSink):
+        async def deliver_batch(self, entries: list[PendingEntry]) -> list[str | None]:
+            if not self.batch_calls:
+                await partner.stub.EraseSubmission(
+                    S.EraseSubmissionRequest(correlation_id="order-race-1")
+                )
+            return await super().deliver_batch(entries)
+
+    relay.sink = ErasingSink(clients)
+    try:
+        created = await partner.create("order-race-1")
+        assert await relay.flush() == 2
+        assert [r.to_state for r in transitions(service)] == ["ERASED"]
+        assert await relay.flush() == 1
+        assert transitions(service) == []
+    finally:
+        await clients.close()
+        await audit.stop(0)
+        await partner.close()
+    entries = subjects(service, f"face_match_submission:{created.submission_id}")
+    assert [e.action for e in entries] == [
+        "face_match.created",
+        "face_match.awaiting_upload",
+        "face_match.erased",
+    ]
