@@ -173,7 +173,7 @@ def check_callback_url(url: str, allow_loopback: bool) -> None:
         check_url(url, allow_loopback, field="callback_url")
 
 
-def _erase_rows(session: Session, row: Submission, actor: str, reason: str) -> None:
+def _erase_rows(session: Session, row: Submission, actor: str, reason: str, at: datetime) -> None:
     """Record the erasure (a transition to ERASED: audited as
     face_match.erased, detail the reason code) and delete the submission's
     rows. Its transitions not yet in the audit chain stay (ids and codes, no
@@ -181,7 +181,7 @@ def _erase_rows(session: Session, row: Submission, actor: str, reason: str) -> N
     (audit.AuditRelay): an erase never loses an audit entry."""
     from sqlalchemy import delete
 
-    record_transition(session, row, ERASED, actor, row.updated_at, reason)
+    record_transition(session, row, ERASED, actor, at, reason)
     session.flush()
     # Wait for a relay settling some of these rows (its row locks), so that
     # what it marked audited is seen here and deleted (PostgreSQL; SQLite
@@ -348,8 +348,7 @@ class Submissions:
             gone = [row.submission_id for row in rows]
             now = self.clock()
             for row in rows:
-                row.updated_at = now
-                _erase_rows(session, row, "system", ERASED_AFTER_RETENTION)
+                _erase_rows(session, row, "system", ERASED_AFTER_RETENTION, now)
             return gone
 
         gone = await self.database.run(work)
@@ -493,10 +492,9 @@ class Submissions:
 
         def work(session: Session) -> tuple[str, datetime]:
             row = self._require(session, org_id, correlation_id, lock=True)
-            submission_id = row.submission_id
-            row.updated_at = self.clock()
-            _erase_rows(session, row, actor, ERASED_ON_REQUEST)
-            return submission_id, row.updated_at
+            submission_id, now = row.submission_id, self.clock()
+            _erase_rows(session, row, actor, ERASED_ON_REQUEST, now)
+            return submission_id, now
 
         submission_id, at = await self.database.run(work)
         await asyncio.to_thread(self.bucket.delete_submission, submission_id)
