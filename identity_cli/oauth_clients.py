@@ -3,7 +3,9 @@
 The same clients the route `POST /api/oauth/clients` makes (for an
 organisation that has an internal key), for operators on a machine that can
 reach the database. The secret is printed once (stdout), the client id on
-stderr; the pepper must be the one face-match runs with.
+stderr; the pepper must be the one face-match runs with. Both are audited
+(oauth_client.create / oauth_client.revoke) with the operator's CLI as the
+actor; face-match's audit relay appends the entries.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from identity_cli.errors import CliError
 from identity_store.types import utcnow
 
 PEPPER_FILE = "oauth-client-pepper"
+CLI_ACTOR = "system:identity-cli"
 PEPPER = Pepper("FACE_MATCH_OAUTH_CLIENT_PEPPER", PEPPER_FILE, "OAuth client pepper", "face-match")
 
 
@@ -36,7 +39,7 @@ def run_create(args: argparse.Namespace) -> int:
     with database_session(args) as session:
         if session.get(models.Org, args.org) is None:
             raise CliError(f"no organisation {args.org!r}")
-        view, secret = new_client(session, args.org, args.name, pepper, utcnow())
+        view, secret = new_client(session, args.org, args.name, pepper, utcnow(), CLI_ACTOR)
     print(f"oauth client {view.client_id} for {args.org}; its secret:", file=sys.stderr)
     print(f"client_id={view.client_id}")
     print(f"client_secret={secret}")
@@ -49,7 +52,7 @@ def run_revoke(args: argparse.Namespace) -> int:
 
     try:
         with database_session(args) as session:
-            view = revoke_client(session, args.org, args.client_id, utcnow())
+            view = revoke_client(session, args.org, args.client_id, utcnow(), CLI_ACTOR)
     except NotFound:
         raise CliError(f"no OAuth client {args.client_id!r} in {args.org!r}") from None
     print(f"revoked {view.client_id}")

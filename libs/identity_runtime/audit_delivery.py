@@ -35,7 +35,8 @@ PERMANENT = frozenset(
 @dataclass(frozen=True)
 class PendingEntry:
     """One claimed outbox entry: `id` is the outbox's own (it settles the row
-    and makes the entry key); `outcome` is "success", "denied" or "failed"."""
+    and, without `entry_key`, makes the entry key); `outcome` is "success",
+    "denied" or "failed"."""
 
     id: int
     org_id: str
@@ -46,6 +47,9 @@ class PendingEntry:
     outcome: str
     evidence_hashes: dict[str, str]
     details: dict[str, str]
+    # The entry's key when the outbox keeps one (e.g. face-match's, which
+    # never reuses a key); "" = `<key_prefix>:<id>`.
+    entry_key: str = ""
 
 
 class AuditSink(Protocol):
@@ -171,8 +175,10 @@ class GrpcAuditSink:
     client re-mints the organisation and actor bound here into the token.
     `service_actor` is the actor of a whole AppendBatch call (e.g.
     "service:kyc-tier"); `key_prefix` makes each entry's key
-    (`<key_prefix>:<outbox id>`, e.g. "kyc-tier:outbox:42"), so that a
-    redelivery (an answer lost after the commit) is not chained twice."""
+    (`<key_prefix>:<outbox id>`, e.g. "kyc-tier:outbox:42") unless the entry
+    brings its own (`PendingEntry.entry_key`), so that a redelivery (an
+    answer lost after the commit) is not chained twice. A key must never be
+    reused for another entry: the chain drops an entry whose key it holds."""
 
     def __init__(self, clients: ClientFactory, *, service_actor: str, key_prefix: str):
         self.stub = clients.stub("audit", audit_pb2_grpc.AuditServiceStub)
@@ -206,7 +212,7 @@ class GrpcAuditSink:
                 audit_pb2.BatchEntry(
                     entry=_request(entry),
                     request_id=entry.request_id,
-                    entry_key=f"{self.key_prefix}:{entry.id}",
+                    entry_key=entry.entry_key or f"{self.key_prefix}:{entry.id}",
                 )
                 for entry in entries
             ]

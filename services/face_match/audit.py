@@ -1,27 +1,39 @@
-"""Every lifecycle transition goes into the platform's audit chain.
+"""Every lifecycle transition, erasure and OAuth client change goes into
+the platform's audit chain.
 
 A transition row is written in the transaction that changes the state
 (submissions.record_transition); it is also the outbox of its audit entry.
+An erasure is a transition too (to ERASED, detail: the reason code), and an
+erase keeps the submission's transitions not yet appended (they hold ids and
+codes only) until the relay has appended them. OAuth client creations and
+revocations are rows of `fm_audit_outbox`, written with the client change.
 `AuditRelay` appends the rows not yet audited to the audit service, oldest
 first, as face-match itself (a mesh service: its caller token says "mesh")
-for the submission's organisation: action `face_match.<state>` (e.g.
-`face_match.completed`), subject `face_match_submission:<id>`, details
-`{from, to, detail}`: ids and codes, never an image or a score. Delivery is
-at least once; several processes may relay at once (rows are claimed with
-FOR UPDATE SKIP LOCKED for a short lease), and a failed append leaves the row
-for the next round. A round's rows go out as one AppendBatch per run of one
-organisation's rows (identity_runtime.audit_delivery, as kyc-tier's outbox
-relay does), each with the entry key `face-match:outbox:<sequence>`, so a
-redelivery after a lost answer is not chained twice.
+for the row's organisation. A transition is action `face_match.<state>`
+(e.g. `face_match.completed`, `face_match.erased`), subject
+`face_match_submission:<id>`, details `{from, to, detail}`: ids and codes,
+never an image or a score. Delivery is at least once; several processes may
+relay at once (rows are claimed with FOR UPDATE SKIP LOCKED for a short
+lease), and a failed append leaves the row for the next round. A round's rows
+go out as one AppendBatch per run of one organisation's rows
+(identity_runtime.audit_delivery, as kyc-tier's outbox relay does), each
+with the row's entry key, so a redelivery after a lost answer is not chained
+twice. A key is never reused (`face-match:<submission id>:fmt_<random>`,
+`face-match:audit:fma_<random>`): the chain drops an entry whose key it
+already holds, and a row's sequence number is not unique over time on
+SQLite (the numbers of deleted rows come back). Once appended, the
+transitions of a submission that is gone (erased, or its result purged)
+are deleted.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+import secrets
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from identity_runtime import context
@@ -29,17 +41,48 @@ from identity_runtime.audit_delivery import GrpcAuditSink, PendingEntry, deliver
 from identity_runtime.clients import ClientFactory
 from identity_runtime.logs import get_logger
 from identity_store.db import Database
-from services.face_match.models import Transition
+from services.face_match.models import AuditOutbox, Submission, Transition
 from services.face_match.uploads import UPLOAD_REFUSED
 
 log = get_logger("face_match.audit")
 # Actors the audit chain accepts as they are; workers and the expiry sweep
 # act as the service.
-_ACTOR = re.compile(r"(api_key|oauth_client|console_user|service):[A-Za-z0-9_.\-]{1,100}")
+_ACTOR = re.compile(r"(api_key|oauth_client|console_user|service|system):[A-Za-z0-9_.\-]{1,100}")
 # Refusals a retry cannot fix: the entry is logged and skipped, not retried for ever.
 _PERMANENT = frozenset({"INVALID_ARGUMENT", "FAILED_PRECONDITION"})
 BATCH = 100
 CLAIM = timedelta(seconds=30)
+
+
+def transition_key(submission_id: str) -> str:
+    """A new transition's entry key: names its submission, never reused."""
+    return f"face-match:{submission_id}:fmt_{secrets.token_hex(12)}"
+
+
+def record(
+    session: Session,
+    org_id: str,
+    actor: str,
+    action: str,
+    subject: str,
+    outcome: str,
+    at: datetime,
+    details: Mapping[str, str] | None = None,
+) -> None:
+    """Queue an audit entry (not a transition) in the caller's transaction:
+    ids and codes only, never a secret."""
+    session.add(
+        AuditOutbox(
+            audit_key=f"face-match:audit:fma_{secrets.token_hex(12)}",
+            org_id=org_id,
+            actor=actor,
+            action=action,
+            subject=subject,
+            outcome=outcome,
+            details=dict(details or {}),
+            at=at,
+        )
+    )
 
 
 class AuditRelay:
@@ -71,10 +114,40 @@ class AuditRelay:
             row.audit_claimed_until = now + CLAIM
         return [_entry(row) for row in rows]
 
+    def _claim_outbox(self, session: Session) -> list[PendingEntry]:
+        now = self.clock()
+        rows = list(
+            session.scalars(
+                select(AuditOutbox)
+                .where(
+                    AuditOutbox.audited_at.is_(None),
+                    or_(
+                        AuditOutbox.audit_claimed_until.is_(None),
+                        AuditOutbox.audit_claimed_until < now,
+                    ),
+                )
+                .order_by(AuditOutbox.id)
+                .limit(BATCH)
+                .with_for_update(skip_locked=True)
+            )
+        )
+        for row in rows:
+            row.audit_claimed_until = now + CLAIM
+        return [_outbox_entry(row) for row in rows]
+
     async def flush(self) -> int:
-        """Append what is pending; how many entries were settled (appended,
-        or refused for good: those are logged and skipped)."""
-        batch = await self.database.run(self._claim)
+        """Append what is pending (transitions, then the other entries); how
+        many entries were settled (appended, or refused for good: those are
+        logged and skipped)."""
+        settled = await self._flush(self._claim, self._settle_transitions)
+        return settled + await self._flush(self._claim_outbox, self._settle_outbox)
+
+    async def _flush(
+        self,
+        claim: Callable[[Session], list[PendingEntry]],
+        settle: Callable[[Session, list[int], datetime], None],
+    ) -> int:
+        batch = await self.database.run(claim)
         if not batch:
             return 0
         done, refused, _ = await deliver_batched(self.sink, batch, permanent=_PERMANENT)
@@ -83,14 +156,31 @@ class AuditRelay:
         settled = done + list(refused)
         if settled:
             now = self.clock()
-            await self.database.run(
-                lambda s: s.execute(
-                    update(Transition)
-                    .where(Transition.sequence.in_(settled))
-                    .values(audited_at=now)
-                )
-            )
+            await self.database.run(lambda s: settle(s, settled, now))
         return len(settled)
+
+    @staticmethod
+    def _settle_transitions(session: Session, settled: list[int], now: datetime) -> None:
+        session.execute(
+            update(Transition).where(Transition.sequence.in_(settled)).values(audited_at=now)
+        )
+        # An erase (or the result purge) kept these rows until now: it waits
+        # for this transaction's row locks, then deletes the appended rows
+        # itself; or it committed first, and the submission is gone here.
+        session.execute(
+            delete(Transition).where(
+                Transition.sequence.in_(settled),
+                ~select(Submission.submission_id)
+                .where(Submission.submission_id == Transition.submission_id)
+                .exists(),
+            )
+        )
+
+    @staticmethod
+    def _settle_outbox(session: Session, settled: list[int], now: datetime) -> None:
+        session.execute(
+            update(AuditOutbox).where(AuditOutbox.id.in_(settled)).values(audited_at=now)
+        )
 
 
 def _entry(row: Transition) -> PendingEntry:
@@ -113,4 +203,22 @@ def _entry(row: Transition) -> PendingEntry:
             "to": row.to_state,
             "detail": row.detail or "-",
         },
+        # fm0005 gave a key to each row; a row written before it (by older
+        # code) is named by its submission and sequence, unique together.
+        entry_key=row.audit_key or f"face-match:{row.submission_id}:{row.sequence}",
+    )
+
+
+def _outbox_entry(row: AuditOutbox) -> PendingEntry:
+    return PendingEntry(
+        id=row.id,
+        org_id=row.org_id,
+        request_id=context.new_request_id(),
+        actor=row.actor if _ACTOR.fullmatch(row.actor) else "service:face-match",
+        action=row.action,
+        subject=row.subject,
+        outcome=row.outcome,
+        evidence_hashes={},
+        details={str(k): str(v) for k, v in (row.details or {}).items()},
+        entry_key=row.audit_key,
     )

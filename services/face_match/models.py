@@ -67,6 +67,38 @@ class Transition(Base):
     # The audit chain (audit service) has it; until then a relay claims it.
     audited_at: Mapped[datetime | None] = mapped_column(default=None)
     audit_claimed_until: Mapped[datetime | None] = mapped_column(default=None)
+    # The entry key of its audit entry (fm0005), never reused:
+    # `face-match:<submission id>:fmt_<random>`. The sequence is not unique
+    # over time on SQLite (no AUTOINCREMENT: the numbers of deleted rows come
+    # back). None: a row written before fm0005 (the relay keys it by its
+    # submission and sequence), or `face-match:outbox:<sequence>` for one a
+    # relay had claimed then, which may be in the chain under that key.
+    audit_key: Mapped[str | None] = mapped_column(String(128), default=None)
+
+
+class AuditOutbox(Base):
+    """Audit entries of face-match's actions that are not a submission's
+    transition (an OAuth client's creation and revocation), written in the
+    transaction of the action and appended by the audit relay (fm0005)."""
+
+    __tablename__ = "fm_audit_outbox"
+    __table_args__ = (Index("ix_fm_audit_outbox_unaudited", "audited_at", "id"),)
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    # `face-match:audit:fma_<random>`: never reused (see Transition.audit_key).
+    audit_key: Mapped[str] = mapped_column(String(128))
+    org_id: Mapped[str] = mapped_column(String(64))
+    actor: Mapped[str] = mapped_column(String(128))
+    action: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(String(128))
+    outcome: Mapped[str] = mapped_column(String(16))
+    # Ids and codes only, never a secret.
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    at: Mapped[datetime] = mapped_column()
+    audited_at: Mapped[datetime | None] = mapped_column(default=None)
+    audit_claimed_until: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class Job(Base):

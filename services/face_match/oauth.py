@@ -14,6 +14,12 @@
   the client is still active (cached like an API key, dropped when
   `revocation_epoch` moves), so revoking a client ends its tokens within the
   gateway's revocation check, not at their expiry.
+- A client's creation and revocation are audited (`oauth_client.create`,
+  `oauth_client.revoke`: subject `oauth_client:<id>`, the caller as actor,
+  never the secret or the name), through face-match's audit outbox in the
+  transaction of the change (audit.record), as kyc-tier audits API keys.
+  Revoking a revoked client changes nothing and is not audited again; an
+  unknown client is refused (404) without an entry, as for API keys.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ from sqlalchemy.orm import Session
 from identity_runtime.errors import InvalidArgument, NotFound, Unauthenticated
 from identity_runtime.settings import SettingsError
 from identity_store.db import Database
+from services.face_match import audit
 from services.face_match.models import OAuthClient
 
 AUDIENCE = "identity-platform"
@@ -126,9 +133,10 @@ def hash_secret(pepper: str, secret: str) -> str:
 
 
 def new_client(
-    session: Session, org_id: str, name: str, pepper: str, now: datetime
+    session: Session, org_id: str, name: str, pepper: str, now: datetime, actor: str = ""
 ) -> tuple[ClientView, str]:
-    """Add a client of `org_id`; (its view, its secret: shown once)."""
+    """Add a client of `org_id`; (its view, its secret: shown once). Audited
+    (oauth_client.create) by `actor` (else face-match itself)."""
     name = name.strip()
     if not 1 <= len(name) <= 200:  # as an organisation's or an API key's name
         raise InvalidArgument(
@@ -143,16 +151,35 @@ def new_client(
         created_at=now,
     )
     session.add(row)
+    _audit(session, row, actor, "oauth_client.create", now)
     return _view(row), secret
 
 
-def revoke_client(session: Session, org_id: str, client_id: str, now: datetime) -> ClientView:
+def revoke_client(
+    session: Session, org_id: str, client_id: str, now: datetime, actor: str = ""
+) -> ClientView:
+    """Revoke the organisation's client (a revoked one is answered
+    unchanged); audited (oauth_client.revoke) when it changes."""
     row = session.get(OAuthClient, client_id, with_for_update=True)
     if row is None or row.org_id != org_id:
         raise NotFound("no OAuth client with this id", "CLIENT_NOT_FOUND")
     if row.revoked_at is None:
         row.revoked_at = now
+        _audit(session, row, actor, "oauth_client.revoke", now)
     return _view(row)
+
+
+def _audit(session: Session, row: OAuthClient, actor: str, action: str, now: datetime) -> None:
+    audit.record(
+        session,
+        row.org_id,
+        actor or "service:face-match",
+        action,
+        f"{SUBJECT_PREFIX}{row.client_id}",
+        "success",
+        now,
+        {"scope": "public"},
+    )
 
 
 # No generated repr: the pepper and the signing keys stay out of logs.
@@ -169,13 +196,15 @@ class OAuthClients:
     def _hash(self, secret: str) -> str:
         return hash_secret(self.pepper, secret)
 
-    async def create(self, org_id: str, name: str) -> tuple[ClientView, str]:
+    async def create(self, org_id: str, name: str, actor: str = "") -> tuple[ClientView, str]:
         return await self.database.run(
-            lambda s: new_client(s, org_id, name, self.pepper, self.clock())
+            lambda s: new_client(s, org_id, name, self.pepper, self.clock(), actor)
         )
 
-    async def revoke(self, org_id: str, client_id: str) -> ClientView:
-        return await self.database.run(lambda s: revoke_client(s, org_id, client_id, self.clock()))
+    async def revoke(self, org_id: str, client_id: str, actor: str = "") -> ClientView:
+        return await self.database.run(
+            lambda s: revoke_client(s, org_id, client_id, self.clock(), actor)
+        )
 
     async def authenticate_client(self, client_id: str) -> str:
         """The organisation of an active client; UNAUTHENTICATED /

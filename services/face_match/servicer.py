@@ -60,7 +60,7 @@ class SubmissionServiceServicer(FaceMatchServicer, submissions_pb2_grpc.Submissi
         self, request: submissions_pb2.EraseSubmissionRequest, _: Any
     ) -> submissions_pb2.EraseSubmissionResponse:
         submission_id, at = await self.core.submissions.erase(
-            context.require_org(), request.correlation_id
+            context.require_org(), context.actor(), request.correlation_id
         )
         return submissions_pb2.EraseSubmissionResponse(
             submission_id=submission_id, erased_at=timestamp(at)
@@ -96,13 +96,17 @@ class OAuthServiceServicer(FaceMatchServicer, oauth_pb2_grpc.OAuthServiceService
     async def CreateClient(
         self, request: oauth_pb2.CreateClientRequest, _: Any
     ) -> oauth_pb2.CreateClientResponse:
-        view, secret = await self.core.oauth.create(context.require_org(), request.name)
+        view, secret = await self.core.oauth.create(
+            context.require_org(), request.name, context.actor()
+        )
         return oauth_pb2.CreateClientResponse(client=mapping.client(view), client_secret=secret)
 
     async def RevokeClient(
         self, request: oauth_pb2.RevokeClientRequest, _: Any
     ) -> oauth_pb2.RevokeClientResponse:
-        view = await self.core.oauth.revoke(context.require_org(), request.client_id)
+        view = await self.core.oauth.revoke(
+            context.require_org(), request.client_id, context.actor()
+        )
         return oauth_pb2.RevokeClientResponse(client=mapping.client(view))
 
     async def AuthenticateClient(

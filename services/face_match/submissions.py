@@ -4,6 +4,8 @@ status and details, and the lifecycle every transition of which is recorded.
     CREATED -> AWAITING_UPLOAD -> QUEUED -> PROCESSING -> COMPLETED | FAILED
     CREATED / AWAITING_UPLOAD -> EXPIRED (not confirmed within the TTL)
     AWAITING_UPLOAD -> AWAITING_UPLOAD (confirm refused an uploaded image)
+    any -> ERASED (erased by the partner, or its result purged; the
+                   submission's rows go, the transitions once audited)
 
 Domain code: no gRPC. Every write is one transaction.
 """
@@ -27,6 +29,7 @@ from identity_runtime.egress import DELIVERY_ERRORS, check_url
 from identity_runtime.errors import DomainError, FailedPrecondition, InvalidArgument, NotFound
 from identity_store.db import Database
 from services.face_match import uploads
+from services.face_match.audit import transition_key
 from services.face_match.bucket import IMAGES, ObjectStore, S3Store, UploadSigner, object_key
 from services.face_match.models import Callback, Job, Submission, Transition
 
@@ -38,6 +41,11 @@ COMPLETED = "COMPLETED"
 FAILED = "FAILED"
 EXPIRED = "EXPIRED"
 FINAL = (COMPLETED, FAILED, EXPIRED)
+# Not a state a submission is seen in: the transition its erasure records.
+ERASED = "ERASED"
+# The reason codes of an erasure (the transition's detail).
+ERASED_ON_REQUEST = "partner_request"
+ERASED_AFTER_RETENTION = "result_retention"
 REFERENCE_TYPES = ("KTP", "PASSPORT", "DRIVING_LICENCE", "KITAS", "CORPORATE_ID", "OTHER")
 _CORRELATION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}")
 
@@ -62,6 +70,7 @@ def record_transition(
             actor=actor,
             detail=detail,
             at=at,
+            audit_key=transition_key(row.submission_id),
         )
     )
     row.state = to_state
@@ -164,10 +173,31 @@ def check_callback_url(url: str, allow_loopback: bool) -> None:
         check_url(url, allow_loopback, field="callback_url")
 
 
-def _delete_rows(session: Session, row: Submission) -> None:
+def _erase_rows(session: Session, row: Submission, actor: str, reason: str, at: datetime) -> None:
+    """Record the erasure (a transition to ERASED: audited as
+    face_match.erased, detail the reason code) and delete the submission's
+    rows. Its transitions not yet in the audit chain stay (ids and codes, no
+    personal data) until the audit relay has appended them and deletes them
+    (audit.AuditRelay): an erase never loses an audit entry."""
     from sqlalchemy import delete
 
-    for model in (Transition, Job, Callback):
+    record_transition(session, row, ERASED, actor, at, reason)
+    session.flush()
+    # Wait for a relay settling some of these rows (its row locks), so that
+    # what it marked audited is seen here and deleted (PostgreSQL; SQLite
+    # serialises writers anyway).
+    session.execute(
+        select(Transition.sequence)
+        .where(Transition.submission_id == row.submission_id)
+        .order_by(Transition.sequence)
+        .with_for_update()
+    ).all()
+    session.execute(
+        delete(Transition).where(
+            Transition.submission_id == row.submission_id, Transition.audited_at.is_not(None)
+        )
+    )
+    for model in (Job, Callback):
         session.execute(delete(model).where(model.submission_id == row.submission_id))
     session.delete(row)
 
@@ -316,8 +346,9 @@ class Submissions:
                 .with_for_update(skip_locked=True)
             ).all()
             gone = [row.submission_id for row in rows]
+            now = self.clock()
             for row in rows:
-                _delete_rows(session, row)
+                _erase_rows(session, row, "system", ERASED_AFTER_RETENTION, now)
             return gone
 
         gone = await self.database.run(work)
@@ -455,18 +486,19 @@ class Submissions:
 
         return await self.database.run(work)
 
-    async def erase(self, org_id: str, correlation_id: str) -> tuple[str, datetime]:
-        """Delete the submission, its rows and its images; (submission id, when)."""
+    async def erase(self, org_id: str, actor: str, correlation_id: str) -> tuple[str, datetime]:
+        """Delete the submission, its rows and its images; (submission id,
+        when). Audited (face_match.erased, by `actor`)."""
 
-        def work(session: Session) -> str:
+        def work(session: Session) -> tuple[str, datetime]:
             row = self._require(session, org_id, correlation_id, lock=True)
-            submission_id = row.submission_id
-            _delete_rows(session, row)
-            return submission_id
+            submission_id, now = row.submission_id, self.clock()
+            _erase_rows(session, row, actor, ERASED_ON_REQUEST, now)
+            return submission_id, now
 
-        submission_id = await self.database.run(work)
+        submission_id, at = await self.database.run(work)
         await asyncio.to_thread(self.bucket.delete_submission, submission_id)
-        return submission_id, self.clock()
+        return submission_id, at
 
     async def put_object(
         self, key: str, expires: int, signature: str, content_type: str, data: bytes

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from identity_cli.schema import migrate_all
 
@@ -217,6 +218,26 @@ def test_oauth_clients_by_cli(empty_dir: Path, migrated: str) -> None:
     assert_user_error(
         identity(empty_dir, *revoke, "--client-id", "fmci_nope"), "no OAuth client 'fmci_nope'"
     )
+    # Both changes are queued for the audit chain, the operator's CLI as the
+    # actor, never the secret; the refused revocation queued nothing.
+    from identity_store.db import make_engine
+    from services.face_match.models import AuditOutbox
+
+    engine = make_engine(migrated)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(
+                sa.select(
+                    AuditOutbox.action, AuditOutbox.subject, AuditOutbox.actor, AuditOutbox.details
+                ).order_by(AuditOutbox.id)
+            ).all()
+    finally:
+        engine.dispose()
+    subject = f"oauth_client:{fields['client_id']}"
+    assert [tuple(row) for row in rows] == [
+        ("oauth_client.create", subject, "system:identity-cli", {"scope": "public"}),
+        ("oauth_client.revoke", subject, "system:identity-cli", {"scope": "public"}),
+    ]
 
 
 def test_an_organisation_id_the_services_would_refuse_is_refused(

@@ -21,7 +21,7 @@ from identity_platform_api.face_match.v1 import (
 )
 from identity_runtime.status import error_info, status_from_rpc_error
 from services.face_match.bucket import UploadSigner
-from services.face_match.models import Job, Transition
+from services.face_match.models import Callback, Job, Transition
 from services.face_match.queue import JobQueue
 from services.face_match.service import SPEC as FACE_MATCH
 from services.face_match.submissions import Submissions
@@ -469,10 +469,24 @@ async def test_erasure_removes_the_submission_its_rows_and_its_images(service) -
             session.scalar(
                 select(func.count()).select_from(m).where(m.submission_id == erased.submission_id)
             )
-            for m in (Transition, Job)
+            for m in (Job, Callback)
         ]
 
     assert await service.core.database.run(left) == [0, 0]
+
+    def kept(session):
+        return session.execute(
+            select(Transition.to_state, Transition.audited_at)
+            .where(Transition.submission_id == erased.submission_id)
+            .order_by(Transition.sequence)
+        ).all()
+
+    # Only the transitions the audit relay has not appended yet (no audit
+    # service here) stay, the erasure last; the relay deletes them once
+    # appended (test_face_match_audit_relay).
+    rows = await service.core.database.run(kept)
+    assert rows[-1][0] == "ERASED"
+    assert all(audited_at is None for _, audited_at in rows)
     again = await partner.create("order-8")
     assert again.submission_id != created.submission_id
     await partner.close()

@@ -13,7 +13,12 @@ from services.face_match.models import Base
 # columns and an index); transitions written by fm0001 code are picked up by
 # the newer audit relay (at least once). fm0003 and fm0004 only expand (a
 # nullable column each, the callback's last error and last attempt time, that
-# older code neither reads nor writes).
+# older code neither reads nor writes). fm0005 only expands (a nullable
+# audit_key on transitions, the fm_audit_outbox table): rows older code writes
+# have no key and the newer relay keys them by submission and sequence; an
+# older relay still running keys what it relays the old way
+# (`face-match:outbox:<sequence>`), so stop older processes before relying on
+# the fix (docs/face-match.md, "Audit").
 MINIMUM_COMPATIBLE = "fm0001"
 
 HISTORY = History(
