@@ -6,7 +6,11 @@ A transition row is written in the transaction that changes the state
 first, as face-match itself (a mesh service: its caller token says "mesh")
 for the submission's organisation: action `face_match.<state>` (e.g.
 `face_match.completed`), subject `face_match_submission:<id>`, details
-`{from, to, detail}`: ids and codes, never an image or a score. Delivery is
+`{from, to, detail}`: ids and codes, never an image or a score. Rows that
+record a callback given up, redelivered, or a callback secret rotation
+(callbacks.py) keep the state and are `face_match.callback_failed`,
+`face_match.callback_redelivered` and `face_match.callback_secret_rotated`
+(subject `face_match_callback_secret:<org>`). Delivery is
 at least once; several processes may relay at once (rows are claimed with
 FOR UPDATE SKIP LOCKED for a short lease), and a failed append leaves the row
 for the next round. A round's rows go out as one AppendBatch per run of one
@@ -29,6 +33,12 @@ from identity_runtime.audit_delivery import GrpcAuditSink, PendingEntry, deliver
 from identity_runtime.clients import ClientFactory
 from identity_runtime.logs import get_logger
 from identity_store.db import Database
+from services.face_match.callbacks import (
+    CALLBACK_FAILED,
+    CALLBACK_RECORD,
+    CALLBACK_REDELIVERED,
+    SECRET_ROTATED,
+)
 from services.face_match.models import Transition
 from services.face_match.uploads import UPLOAD_REFUSED
 
@@ -99,18 +109,29 @@ def _entry(row: Transition) -> PendingEntry:
     face_match.upload_refused, outcome denied."""
     refused = row.from_state == row.to_state and row.detail.startswith(UPLOAD_REFUSED)
     outcome = "failed" if row.to_state == "FAILED" else "success"
+    action = "face_match.upload_refused" if refused else f"face_match.{row.to_state.lower()}"
+    subject = f"face_match_submission:{row.submission_id}"
+    if row.from_state == row.to_state and row.detail.startswith(CALLBACK_RECORD):
+        # Audit-only records of callbacks (callbacks.py): the state is unchanged.
+        if row.detail.startswith(CALLBACK_FAILED):
+            action, outcome = "face_match.callback_failed", "failed"
+        elif row.detail.startswith(CALLBACK_REDELIVERED):
+            action, outcome = "face_match.callback_redelivered", "success"
+        elif row.detail.startswith(SECRET_ROTATED):
+            action, outcome = "face_match.callback_secret_rotated", "success"
+            subject = f"face_match_callback_secret:{row.org_id}"
     return PendingEntry(
         id=row.sequence,
         org_id=row.org_id,
         request_id=context.new_request_id(),
         actor=row.actor if _ACTOR.fullmatch(row.actor) else "service:face-match",
-        action="face_match.upload_refused" if refused else f"face_match.{row.to_state.lower()}",
-        subject=f"face_match_submission:{row.submission_id}",
+        action=action,
+        subject=subject,
         outcome="denied" if refused else outcome,
         evidence_hashes={},
         details={
             "from": row.from_state or "-",
-            "to": row.to_state,
+            "to": row.to_state or "-",
             "detail": row.detail or "-",
         },
     )

@@ -13,7 +13,12 @@ from services.face_match.models import Base
 # columns and an index); transitions written by fm0001 code are picked up by
 # the newer audit relay (at least once). fm0003 and fm0004 only expand (a
 # nullable column each, the callback's last error and last attempt time, that
-# older code neither reads nor writes).
+# older code neither reads nor writes). fm0006 only expands (a nullable
+# column, backfilled, that older code leaves NULL: the relay starts such a
+# callback's retry horizon at its next attempt; a new table older code does
+# not read: an organisation that rotates its callback secret during a rolling
+# upgrade may get callbacks from older processes signed with its previous,
+# derived secret, which still verifies during the overlap).
 MINIMUM_COMPATIBLE = "fm0001"
 
 HISTORY = History(
