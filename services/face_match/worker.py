@@ -33,7 +33,7 @@ import asyncio
 import contextlib
 import json
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -73,6 +73,10 @@ def backoff(attempts: int, rand: Callable[[], float] = random.random) -> timedel
     then a uniform draw in its upper half."""
     ceiling = min(CALLBACK_BACKOFF_CAP, CALLBACK_BACKOFF_BASE * (2 ** max(0, attempts - 1)))
     return ceiling * (0.5 + 0.5 * rand())
+
+
+def signed(secrets: bytes | Sequence[bytes], body: bytes) -> dict[str, str]:
+    return signature_headers([secrets] if isinstance(secrets, bytes) else secrets, body)
 
 
 def event_id(body: str, fallback: str) -> str:
@@ -200,7 +204,7 @@ class CallbackRelay:
             (b"Content-Type", b"application/json"),
             (b"User-Agent", b"IdentityPlatform-FaceMatch/1"),
             (b"X-Identity-Event-Id", event.encode()),
-        ] + [(k.encode(), v.encode()) for k, v in signature_headers(secrets, raw).items()]
+        ] + [(k.encode(), v.encode()) for k, v in signed(secrets, raw).items()]
         result = await self.poster.post(url, raw, headers)
         if result.error == "address_refused":
             log.warning("face_match.callback_refused", event_id=event)
