@@ -12,10 +12,15 @@ first, as face-match itself (a mesh service: its caller token says "mesh")
 for the row's organisation. A transition is action `face_match.<state>`
 (e.g. `face_match.completed`, `face_match.erased`), subject
 `face_match_submission:<id>`, details `{from, to, detail}`: ids and codes,
-never an image or a score. Delivery is at least once; several processes may
-relay at once (rows are claimed with FOR UPDATE SKIP LOCKED for a short
-lease), and a failed append leaves the row for the next round. A round's rows
-go out as one AppendBatch per run of one organisation's rows
+never an image or a score. Audit-only transition rows (`audit_record`) keep
+the state and record a callback given up or redelivered
+(`face_match.callback_failed`, `face_match.callback_redelivered`); a callback
+secret rotation, which names no submission, is a row of `fm_audit_outbox`
+(`face_match.callback_secret_rotated`, subject
+`face_match_callback_secret:<org>`). Delivery is at least once; several
+processes may relay at once (rows are claimed with FOR UPDATE SKIP LOCKED for
+a short lease), and a failed append leaves the row for the next round. A
+round's rows go out as one AppendBatch per run of one organisation's rows
 (identity_runtime.audit_delivery, as kyc-tier's outbox relay does), each
 with the row's entry key, so a redelivery after a lost answer is not chained
 twice. A key is never reused (`face-match:<submission id>:fmt_<random>`,
@@ -45,6 +50,12 @@ from services.face_match.models import AuditOutbox, Submission, Transition
 from services.face_match.uploads import UPLOAD_REFUSED
 
 log = get_logger("face_match.audit")
+# The details of audit-only transition rows (audit_record): the callback's
+# delivery given up, or queued again by the partner.
+CALLBACK_FAILED = "callback failed"
+CALLBACK_REDELIVERED = "callback redelivered"
+# What both start with.
+CALLBACK_RECORD = "callback "
 # Actors the audit chain accepts as they are; workers and the expiry sweep
 # act as the service.
 _ACTOR = re.compile(r"(api_key|oauth_client|console_user|service|system):[A-Za-z0-9_.\-]{1,100}")
@@ -57,6 +68,31 @@ CLAIM = timedelta(seconds=30)
 def transition_key(submission_id: str) -> str:
     """A new transition's entry key: names its submission, never reused."""
     return f"face-match:{submission_id}:fmt_{secrets.token_hex(12)}"
+
+
+def audit_record(
+    session: Session,
+    submission_id: str,
+    org_id: str,
+    state: str,
+    actor: str,
+    detail: str,
+    at: datetime,
+) -> None:
+    """An audit-only row of the transition outbox (the state unchanged):
+    a callback given up or redelivered (CALLBACK_FAILED, CALLBACK_REDELIVERED)."""
+    session.add(
+        Transition(
+            submission_id=submission_id,
+            org_id=org_id,
+            from_state=state,
+            to_state=state,
+            actor=actor[:128],
+            detail=detail[:128],
+            at=at,
+            audit_key=transition_key(submission_id),
+        )
+    )
 
 
 def record(
@@ -189,18 +225,26 @@ def _entry(row: Transition) -> PendingEntry:
     face_match.upload_refused, outcome denied."""
     refused = row.from_state == row.to_state and row.detail.startswith(UPLOAD_REFUSED)
     outcome = "failed" if row.to_state == "FAILED" else "success"
+    action = "face_match.upload_refused" if refused else f"face_match.{row.to_state.lower()}"
+    subject = f"face_match_submission:{row.submission_id}"
+    if row.from_state == row.to_state and row.detail.startswith(CALLBACK_RECORD):
+        # Audit-only records of callbacks (callbacks.py): the state is unchanged.
+        if row.detail.startswith(CALLBACK_FAILED):
+            action, outcome = "face_match.callback_failed", "failed"
+        elif row.detail.startswith(CALLBACK_REDELIVERED):
+            action, outcome = "face_match.callback_redelivered", "success"
     return PendingEntry(
         id=row.sequence,
         org_id=row.org_id,
         request_id=context.new_request_id(),
         actor=row.actor if _ACTOR.fullmatch(row.actor) else "service:face-match",
-        action="face_match.upload_refused" if refused else f"face_match.{row.to_state.lower()}",
-        subject=f"face_match_submission:{row.submission_id}",
+        action=action,
+        subject=subject,
         outcome="denied" if refused else outcome,
         evidence_hashes={},
         details={
             "from": row.from_state or "-",
-            "to": row.to_state,
+            "to": row.to_state or "-",
             "detail": row.detail or "-",
         },
         # fm0005 gave a key to each row; a row written before it (by older

@@ -198,6 +198,7 @@ async def build(
             clock=clock,
             allow_loopback=settings.callback_allow_loopback,
             ca_file=settings.callback_ca_file,
+            retry_hours=settings.callback_retry_hours,
         ),
         bucket=bucket,
         matcher=matcher,

@@ -6,10 +6,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from identity_store.declarative import ID, TYPE_ANNOTATION_MAP, owned_metadata
+from identity_store.types import utcnow
 
 
 class Base(DeclarativeBase):
@@ -143,6 +144,29 @@ class Callback(Base):
     # When the last attempt was claimed (fm0004); None before the first.
     last_attempt_at: Mapped[datetime | None] = mapped_column(default=None)
     delivered_at: Mapped[datetime | None] = mapped_column(default=None)
+    # When the callback was (last) queued: at completion, or by a redelivery
+    # (fm0006). It is retried until FACE_MATCH_CALLBACK_RETRY_HOURS after this.
+    # None only on a row an older release wrote: its horizon starts at its
+    # next attempt.
+    queued_at: Mapped[datetime | None] = mapped_column(default=utcnow)
+
+
+class CallbackSecret(Base):
+    """An organisation's callback signing secret (fm0006), sealed (AES-256-GCM
+    under a key derived from FACE_MATCH_CALLBACK_SIGNING_KEY, bound to the
+    organisation). `secret_sealed` None: the organisation still signs with the
+    secret derived from the service key (it had submissions before fm0006)
+    until it first rotates. After a rotation the previous secret signs too
+    until `previous_expires_at`."""
+
+    __tablename__ = "fm_callback_secrets"
+
+    org_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    secret_sealed: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    previous_sealed: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    previous_expires_at: Mapped[datetime | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = mapped_column()
+    rotated_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class OAuthClient(Base):

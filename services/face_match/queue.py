@@ -162,6 +162,8 @@ class JobQueue:
             return
         body = {
             "event": "face_match.submission." + row.state.lower(),
+            # The event id, also sent as X-Identity-Event-Id (worker.py): one
+            # id per submission's callback, the same on every attempt.
             "eventId": f"evt_{row.submission_id}",
             "submissionId": row.submission_id,
             "correlationId": row.correlation_id,
@@ -180,6 +182,7 @@ class JobQueue:
                 state="pending",
                 attempt_count=0,
                 next_attempt_at=now,
+                queued_at=now,
             )
         )
 

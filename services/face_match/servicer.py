@@ -66,6 +66,24 @@ class SubmissionServiceServicer(FaceMatchServicer, submissions_pb2_grpc.Submissi
             submission_id=submission_id, erased_at=timestamp(at)
         )
 
+    async def RedeliverCallback(
+        self, request: submissions_pb2.RedeliverCallbackRequest, _: Any
+    ) -> submissions_pb2.RedeliverCallbackResponse:
+        view = await self.core.submissions.redeliver_callback(
+            context.require_org(), context.actor(), request.correlation_id
+        )
+        return submissions_pb2.RedeliverCallbackResponse(callback=mapping.callback_status(view))
+
+    async def RotateCallbackSecret(
+        self, request: submissions_pb2.RotateCallbackSecretRequest, _: Any
+    ) -> submissions_pb2.RotateCallbackSecretResponse:
+        secret, expires = await self.core.submissions.rotate_callback_secret(
+            context.require_org(), context.actor(), request.overlap_seconds
+        )
+        return submissions_pb2.RotateCallbackSecretResponse(
+            callback_signing_secret=secret, previous_secret_expires_at=timestamp(expires)
+        )
+
     async def PutObject(
         self, request: submissions_pb2.PutObjectRequest, _: Any
     ) -> submissions_pb2.PutObjectResponse:

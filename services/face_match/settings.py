@@ -74,9 +74,14 @@ class FaceMatchSettings(DatabaseSettings, InferenceSettings):
         "they end (0 = never)",
     )
     callback_signing_key: str = setting(
-        help="Key the per-organisation callback signing secrets are derived from "
-        "(at least 32 characters)",
+        help="Key the per-organisation callback signing secrets are sealed with, and the "
+        "legacy derived secrets come from (at least 32 characters)",
         secret=True,
+    )
+    callback_retry_hours: int = setting(
+        72,
+        "How long a callback that keeps failing is retried after it was queued (backoff "
+        "from 30 s, doubling, capped at 6 h, as webhooks'), then given up (audited)",
     )
     default_callback_url: str = setting(
         "", "Callback URL of submissions that name none (empty = no callback)"
@@ -155,6 +160,8 @@ class FaceMatchSettings(DatabaseSettings, InferenceSettings):
                 problems.append(("default_callback_url", refused.message.removeprefix("url: ")))
         if problem := ca_file_problem(self.callback_ca_file):
             problems.append(("callback_ca_file", problem))
+        if not 1 <= self.callback_retry_hours <= 720:
+            problems.append(("callback_retry_hours", "must be between 1 and 720 hours"))
         if self.workers < 0:
             problems.append(("workers", "must be 0 or more"))
         return problems

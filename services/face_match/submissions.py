@@ -13,24 +13,31 @@ Domain code: no gRPC. Every write is one transaction.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import re
 import secrets
 from collections.abc import Callable
 from dataclasses import KW_ONLY, dataclass, field
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from identity_runtime.egress import DELIVERY_ERRORS, check_url
 from identity_runtime.errors import DomainError, FailedPrecondition, InvalidArgument, NotFound
 from identity_store.db import Database
 from services.face_match import uploads
-from services.face_match.audit import transition_key
+from services.face_match.audit import (
+    CALLBACK_RECORD,
+    CALLBACK_REDELIVERED,
+    audit_record,
+    transition_key,
+)
 from services.face_match.bucket import IMAGES, ObjectStore, S3Store, UploadSigner, object_key
+from services.face_match.callbacks import CallbackSecrets
+from services.face_match.callbacks import callback_secret as callback_secret
 from services.face_match.models import Callback, Job, Submission, Transition
 
 CREATED = "CREATED"
@@ -157,13 +164,6 @@ def _view(
     )
 
 
-def callback_secret(key: str, org_id: str) -> str:
-    """The organisation's callback signing secret, derived from the service's key."""
-    return hmac.new(
-        key.encode(), f"face-match-callback\n{org_id}".encode(), hashlib.sha256
-    ).hexdigest()
-
-
 def check_callback_url(url: str, allow_loopback: bool) -> None:
     """Empty (no callback), or a URL the platform's egress policy allows: the
     same as webhooks' (identity_runtime.egress): https without credentials, no
@@ -216,6 +216,10 @@ class Submissions:
     # Callbacks may target loopback (FACE_MATCH_CALLBACK_ALLOW_LOOPBACK, development).
     callback_allow_loopback: bool = False
 
+    @cached_property
+    def callback_secrets(self) -> CallbackSecrets:
+        return CallbackSecrets(self.callback_signing_key)
+
     def _uploads(self, row: Submission, now: datetime) -> list[Upload]:
         expires = int(now.timestamp()) + self.upload_url_seconds
         uploads = []
@@ -252,8 +256,10 @@ class Submissions:
             )
         check_callback_url(callback_url, self.callback_allow_loopback)
 
-        def work(session: Session) -> tuple[Submission, list[Upload]]:
+        def work(session: Session) -> tuple[Submission, list[Upload], str]:
             now = self.clock()
+            # The organisation's secret, shown once (callbacks.py).
+            secret = self.callback_secrets.shown_on_create(session, org_id, now)
             row = self._find(session, org_id, correlation_id, lock=True)
             if row is None:
                 row = Submission(
@@ -275,16 +281,14 @@ class Submissions:
             else:
                 self._expire_if_due(session, row, now)
             uploads = self._uploads(row, now) if row.state == AWAITING_UPLOAD else []
-            return row, uploads
+            return row, uploads, secret
 
-        row, uploads = await self._run_create(work)
-        return Created(_view(row), uploads, callback_secret(self.callback_signing_key, org_id))
+        row, uploads, secret = await self._run_create(work)
+        return Created(_view(row), uploads, secret)
 
     async def _run_create(
-        self, work: Callable[[Session], tuple[Submission, list[Upload]]]
-    ) -> tuple[Submission, list[Upload]]:
-        from sqlalchemy.exc import IntegrityError
-
+        self, work: Callable[[Session], tuple[Submission, list[Upload], str]]
+    ) -> tuple[Submission, list[Upload], str]:
         try:
             return await self.database.run(work)
         except IntegrityError:
@@ -476,7 +480,11 @@ class Submissions:
             row = self._require(session, org_id, correlation_id)
             transitions = session.execute(
                 select(Transition.to_state, Transition.at)
-                .where(Transition.submission_id == row.submission_id)
+                .where(
+                    Transition.submission_id == row.submission_id,
+                    # Callback audit records are not lifecycle transitions.
+                    ~Transition.detail.startswith(CALLBACK_RECORD, autoescape=True),
+                )
                 .order_by(Transition.sequence)
             ).all()
             callback = session.scalars(
@@ -485,6 +493,71 @@ class Submissions:
             return _view(row, [(state, at) for state, at in transitions], callback)
 
         return await self.database.run(work)
+
+    async def redeliver_callback(
+        self, org_id: str, actor: str, correlation_id: str
+    ) -> CallbackView:
+        """Queue the submission's callback again now (the same event, a fresh
+        retry horizon) when it was delivered or given up; one still pending is
+        left as it is. Audited (face_match.callback_redelivered) when it queues."""
+
+        def work(session: Session) -> CallbackView:
+            now = self.clock()
+            row = self._require(session, org_id, correlation_id, lock=True)
+            callback = session.scalars(
+                select(Callback)
+                .where(Callback.submission_id == row.submission_id)
+                .with_for_update()
+            ).one_or_none()
+            if callback is None:
+                if row.state not in FINAL:
+                    raise Aborted(
+                        "the submission has not finished: its callback is sent when it "
+                        "completes or fails",
+                        "SUBMISSION_NOT_FINISHED",
+                    )
+                raise FailedPrecondition(
+                    "the submission has no callback (no callback URL, or it expired)",
+                    "CALLBACK_NOT_CONFIGURED",
+                )
+            if callback.state != "pending":
+                callback.state = "pending"
+                callback.attempt_count = 0
+                callback.queued_at = now
+                callback.next_attempt_at = now
+                callback.last_attempt_at = None
+                callback.last_status = 0
+                callback.last_error = None
+                callback.delivered_at = None
+                audit_record(
+                    session,
+                    row.submission_id,
+                    row.org_id,
+                    row.state,
+                    actor,
+                    CALLBACK_REDELIVERED,
+                    now,
+                )
+            return _callback_view(callback)
+
+        return await self.database.run(work)
+
+    async def rotate_callback_secret(
+        self, org_id: str, actor: str, overlap_seconds: int
+    ) -> tuple[str, datetime]:
+        """The organisation's new callback signing secret (shown once) and when
+        the previous one stops signing. Audited (face_match.callback_secret_rotated)."""
+
+        def work(session: Session) -> tuple[str, datetime]:
+            return self.callback_secrets.rotate(
+                session, org_id, actor, overlap_seconds, self.clock()
+            )
+
+        try:
+            return await self.database.run(work)
+        except IntegrityError:
+            # The organisation's first row was written concurrently: rotate that one.
+            return await self.database.run(work)
 
     async def erase(self, org_id: str, actor: str, correlation_id: str) -> tuple[str, datetime]:
         """Delete the submission, its rows and its images; (submission id,

@@ -10,9 +10,13 @@ process runs `FACE_MATCH_WORKERS` of them and more processes scale out
 
 `CallbackRelay` posts the pending callbacks of the outbox, signed like
 webhooks (HMAC-SHA256 over the raw body, `X-Identity-Signature: sha256=<hex>`
-and `X-Quantum-Signature`, with `X-Identity-Event-Id` for de-duplication),
-with the webhook rules: no redirects, 10 s timeout, any 2xx is delivered,
-retries with exponential backoff up to 8 attempts, then dead. In every
+and `X-Quantum-Signature`, one value per secret of the organisation during a
+rotation's overlap, callbacks.py; with `X-Identity-Event-Id`, the body's
+`eventId`, for de-duplication), with the webhook rules: no redirects, 10 s
+timeout, any 2xx is delivered, retries with the webhooks' backoff (30 s
+doubling, capped at 6 h, jitter over the upper half) until
+FACE_MATCH_CALLBACK_RETRY_HOURS (72) after it was queued, then dead, which is
+audited (face_match.callback_failed). In every
 environment a callback goes through the platform's egress policy
 (identity_runtime.egress, the same as webhooks'): the host is resolved, every
 address must be public (loopback only with FACE_MATCH_CALLBACK_ALLOW_LOOPBACK,
@@ -27,9 +31,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import hmac
-from collections.abc import Callable
+import json
+import random
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -40,25 +44,43 @@ from sqlalchemy.orm import Session
 from identity_runtime.egress import GuardedPoster, Resolver
 from identity_runtime.logs import get_logger
 from identity_store.db import Database
+from services.face_match.audit import CALLBACK_FAILED, audit_record
 from services.face_match.bucket import ObjectStore, ObjectTooLarge, object_key
+from services.face_match.callbacks import RELAY_ACTOR, CallbackSecrets, signature_headers
 from services.face_match.matcher import FaceMatcher, ImageRejected
 from services.face_match.models import Callback, Submission
 from services.face_match.queue import JobQueue, Lease
-from services.face_match.submissions import callback_secret
 
 log = get_logger("face_match.worker")
 
-CALLBACK_MAX_ATTEMPTS = 8
-# The webhook signature headers (protos/identity/kyc_tier/v1/webhooks.proto).
-SIGNATURE_HEADERS = ("X-Identity-Signature", "X-Quantum-Signature")
-
-
-def signed(secret: bytes, body: bytes) -> dict[str, str]:
-    value = "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
-    return dict.fromkeys(SIGNATURE_HEADERS, value)
-
-
+# Retries: the webhooks' schedule (services/kyc_tier/webhook_outbox.py):
+# exponential backoff from BACKOFF_BASE, capped at BACKOFF_CAP, each wait drawn
+# from its upper half; given up once the next attempt would fall after the
+# retry horizon (FACE_MATCH_CALLBACK_RETRY_HOURS) from when it was queued.
+CALLBACK_BACKOFF_BASE = timedelta(seconds=30)
+CALLBACK_BACKOFF_CAP = timedelta(hours=6)
+DEFAULT_RETRY_HOURS = 72
 CALLBACK_TIMEOUT_SECONDS = 10.0
+
+
+def backoff(attempts: int, rand: Callable[[], float] = random.random) -> timedelta:
+    """The wait after the `attempts`-th failure: base * 2^(attempts-1), capped,
+    then a uniform draw in its upper half."""
+    ceiling = min(CALLBACK_BACKOFF_CAP, CALLBACK_BACKOFF_BASE * (2 ** max(0, attempts - 1)))
+    return ceiling * (0.5 + 0.5 * rand())
+
+
+def signed(secrets: bytes | Sequence[bytes], body: bytes) -> dict[str, str]:
+    return signature_headers([secrets] if isinstance(secrets, bytes) else secrets, body)
+
+
+def event_id(body: str, fallback: str) -> str:
+    """The body's eventId: the header carries the same id."""
+    try:
+        value = json.loads(body).get("eventId")
+    except (ValueError, AttributeError):
+        value = None
+    return value if isinstance(value, str) and value else fallback
 
 
 class Worker:
@@ -127,15 +149,19 @@ class CallbackRelay:
         allow_loopback: bool = False,
         ca_file: Path | None = None,
         resolver: Resolver | None = None,
+        retry_hours: int = DEFAULT_RETRY_HOURS,
+        rand: Callable[[], float] = random.random,
     ):
         self.database = database
-        self.signing_key = signing_key
+        self.secrets = CallbackSecrets(signing_key)
         self.clock = clock
+        self.horizon = timedelta(hours=retry_hours)
+        self.rand = rand
         self.poster = GuardedPoster(
             allow_loopback, CALLBACK_TIMEOUT_SECONDS, ca_file, resolver=resolver
         )
 
-    def _claim(self, session: Session) -> list[tuple[str, str, str, str, int]]:
+    def _claim(self, session: Session) -> list[tuple[str, list[bytes], str, str, int]]:
         now = self.clock()
         rows = session.scalars(
             select(Callback)
@@ -150,48 +176,66 @@ class CallbackRelay:
             row.last_attempt_at = now
             # Hidden while in flight; a crashed relay's claim comes back after this.
             row.next_attempt_at = now + timedelta(seconds=60)
-            claimed.append((row.callback_id, row.org_id, row.url, row.body, row.attempt_count))
+            if row.queued_at is None:  # written by an older release
+                row.queued_at = now
+            secrets = self.secrets.signing(session, row.org_id, now)
+            claimed.append((row.callback_id, secrets, row.url, row.body, row.attempt_count))
         return claimed
 
     async def flush(self) -> int:
         """Deliver every due callback once; the number delivered."""
         delivered = 0
-        for callback_id, org_id, url, body, attempts in await self.database.run(self._claim):
-            status, error = await self._post(callback_id, org_id, url, body.encode())
+        for callback_id, secrets, url, body, attempts in await self.database.run(self._claim):
+            status, error = await self._post(event_id(body, callback_id), secrets, url, body)
             ok = not error
             delivered += ok
             await self.database.run(partial(self._settle, callback_id, status, error, attempts))
         return delivered
 
-    async def _post(self, callback_id: str, org_id: str, url: str, raw: bytes) -> tuple[int, str]:
+    async def _post(self, event: str, secrets: list[bytes], url: str, body: str) -> tuple[int, str]:
         """(HTTP status, "" or why the attempt failed) of one signed post."""
+        raw = body.encode()
         headers = [
             (b"Content-Type", b"application/json"),
             (b"User-Agent", b"IdentityPlatform-FaceMatch/1"),
-            (b"X-Identity-Event-Id", callback_id.encode()),
-        ] + [
-            (k.encode(), v.encode())
-            for k, v in signed(callback_secret(self.signing_key, org_id).encode(), raw).items()
-        ]
+            (b"X-Identity-Event-Id", event.encode()),
+        ] + [(k.encode(), v.encode()) for k, v in signed(secrets, raw).items()]
         result = await self.poster.post(url, raw, headers)
         if result.error == "address_refused":
-            log.warning("face_match.callback_refused", callback_id=callback_id)
+            log.warning("face_match.callback_refused", event_id=event)
         return result.http_status, result.error
 
     def _settle(
         self, callback_id: str, status: int, error: str, attempts: int, session: Session
     ) -> None:
         now = self.clock()
-        values: dict[str, object] = {"last_status": status, "last_error": error or None}
+        row = session.get(Callback, callback_id, with_for_update=True)
+        if row is None or row.state != "pending":  # erased, or settled meanwhile
+            return
+        row.last_status, row.last_error = status, error or None
         if not error:
-            values.update(state="delivered", delivered_at=now)
-        elif attempts >= CALLBACK_MAX_ATTEMPTS:
-            values.update(state="dead")
-        else:
-            values.update(next_attempt_at=now + timedelta(seconds=min(3600.0, 2.0**attempts)))
-        session.execute(
-            update(Callback).where(Callback.callback_id == callback_id).values(**values)
-        )
+            row.state, row.delivered_at = "delivered", now
+            return
+        retry_at = now + backoff(attempts, self.rand)
+        queued = row.queued_at or now
+        if queued.tzinfo is None:
+            queued = queued.replace(tzinfo=now.tzinfo)
+        if retry_at - queued <= self.horizon:
+            row.next_attempt_at = retry_at
+            return
+        row.state = "dead"
+        submission = session.get(Submission, row.submission_id)
+        if submission is not None:
+            audit_record(
+                session,
+                row.submission_id,
+                row.org_id,
+                submission.state,
+                RELAY_ACTOR,
+                f"{CALLBACK_FAILED}: {error} after {attempts} attempts",
+                now,
+            )
+        log.warning("face_match.callback_given_up", callback_id=callback_id, attempts=attempts)
 
     async def close(self) -> None:
         """Nothing held between flushes (one pinned connection per post)."""

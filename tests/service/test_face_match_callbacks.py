@@ -376,6 +376,9 @@ async def test_get_submission_shows_the_partner_why_its_callbacks_fail_then_that
                 headers=headers,
             )
             assert created.status_code == 200, created.text
+            # The organisation's first submission: its secret, shown this once.
+            receiver.secret = created.json()["callbackSigningSecret"]
+            assert receiver.secret != callback_secret(CALLBACK_KEY, ORG)
             images = {
                 "selfie": ((FACES / "img2.jpg").read_bytes(), "image/jpeg"),
                 "reference": ((TESTDATA / "ktp" / "ktp_flat.png").read_bytes(), "image/png"),

@@ -96,6 +96,10 @@ class CallbackReceiver:
 
     secret: str = ""
     received: list[tuple[dict[str, object], bool]] = field(default_factory=list)
+    # The headers of each callback received (lower-case names), in order.
+    headers: list[dict[str, str]] = field(default_factory=list)
+    # The raw body of each callback received, in order.
+    bodies: list[bytes] = field(default_factory=list)
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
     status: int = 200
     url: str = ""
@@ -106,6 +110,8 @@ class CallbackReceiver:
         body = await request.body()
         ok = bool(self.secret) and verify_headers(self.secret.encode(), body, dict(request.headers))
         self.received.append((json.loads(body), ok))
+        self.headers.append({k.lower(): v for k, v in request.headers.items()})
+        self.bodies.append(body)
         self.arrived.set()
         return Response(status_code=self.status)
 

@@ -19,6 +19,12 @@ from services.face_match.models import Base
 # older relay still running keys what it relays the old way
 # (`face-match:outbox:<sequence>`), so stop older processes before relying on
 # the fix (docs/face-match.md, "Audit").
+# fm0006 only expands (a nullable
+# column, backfilled, that older code leaves NULL: the relay starts such a
+# callback's retry horizon at its next attempt; a new table older code does
+# not read: an organisation that rotates its callback secret during a rolling
+# upgrade may get callbacks from older processes signed with its previous,
+# derived secret, which still verifies during the overlap).
 MINIMUM_COMPATIBLE = "fm0001"
 
 HISTORY = History(

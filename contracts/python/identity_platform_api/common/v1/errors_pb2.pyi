@@ -237,6 +237,15 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """
     ERROR_REASON_UPLOADS_CLOSED: _ErrorReason.ValueType  # 128
     """An upload to a submission no longer awaiting uploads (ABORTED, 409)."""
+    ERROR_REASON_SUBMISSION_NOT_FINISHED: _ErrorReason.ValueType  # 129
+    """A callback redelivery asked for a submission that has not finished
+    (COMPLETED or FAILED) yet: its callback is sent then (ABORTED, 409).
+    """
+    ERROR_REASON_CALLBACK_NOT_CONFIGURED: _ErrorReason.ValueType  # 130
+    """A callback redelivery asked for a finished submission that has no
+    callback (no callback URL and no default, or it expired)
+    (FAILED_PRECONDITION, 400).
+    """
     ERROR_REASON_SESSION_REQUIRED: _ErrorReason.ValueType  # 1101
     """The analyst console (issue 11; numbered from 1101 apart from other issues').
     The route needs a console session, not an API key (FAILED_PRECONDITION).
@@ -557,6 +566,15 @@ ERROR_REASON_ACCESS_TOKEN_INVALID: ErrorReason.ValueType  # 127
 """
 ERROR_REASON_UPLOADS_CLOSED: ErrorReason.ValueType  # 128
 """An upload to a submission no longer awaiting uploads (ABORTED, 409)."""
+ERROR_REASON_SUBMISSION_NOT_FINISHED: ErrorReason.ValueType  # 129
+"""A callback redelivery asked for a submission that has not finished
+(COMPLETED or FAILED) yet: its callback is sent then (ABORTED, 409).
+"""
+ERROR_REASON_CALLBACK_NOT_CONFIGURED: ErrorReason.ValueType  # 130
+"""A callback redelivery asked for a finished submission that has no
+callback (no callback URL and no default, or it expired)
+(FAILED_PRECONDITION, 400).
+"""
 ERROR_REASON_SESSION_REQUIRED: ErrorReason.ValueType  # 1101
 """The analyst console (issue 11; numbered from 1101 apart from other issues').
 The route needs a console session, not an API key (FAILED_PRECONDITION).

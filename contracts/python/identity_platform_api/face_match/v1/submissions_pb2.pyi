@@ -112,7 +112,10 @@ class _CallbackStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Callbac
     CALLBACK_STATE_DELIVERED: _CallbackState.ValueType  # 2
     """A 2xx answer was received."""
     CALLBACK_STATE_FAILED: _CallbackState.ValueType  # 3
-    """Every attempt (8, with exponential backoff) failed: no more are made."""
+    """Every attempt failed for the retry horizon (exponential backoff,
+    FACE_MATCH_CALLBACK_RETRY_HOURS, 72 h): no more are made unless
+    RedeliverCallback queues it again.
+    """
 
 class CallbackState(_CallbackState, metaclass=_CallbackStateEnumTypeWrapper): ...
 
@@ -122,7 +125,10 @@ CALLBACK_STATE_PENDING: CallbackState.ValueType  # 1
 CALLBACK_STATE_DELIVERED: CallbackState.ValueType  # 2
 """A 2xx answer was received."""
 CALLBACK_STATE_FAILED: CallbackState.ValueType  # 3
-"""Every attempt (8, with exponential backoff) failed: no more are made."""
+"""Every attempt failed for the retry horizon (exponential backoff,
+FACE_MATCH_CALLBACK_RETRY_HOURS, 72 h): no more are made unless
+RedeliverCallback queues it again.
+"""
 Global___CallbackState: _TypeAlias = CallbackState  # noqa: Y015
 
 @_typing.final
@@ -228,7 +234,11 @@ class CreateSubmissionResponse(_message.Message):
     correlation_id: _builtins.str
     state: Global___SubmissionState.ValueType
     callback_signing_secret: _builtins.str
-    """Shown on creation only: the key the callbacks are signed with."""
+    """The organisation's callback signing secret, shown once: on the
+    organisation's first submission (empty afterwards; RotateCallbackSecret
+    issues a new one). An organisation that had submissions before rotation
+    existed gets its original (derived) secret here until it first rotates.
+    """
     @_builtins.property
     def uploads(self) -> _containers.RepeatedCompositeFieldContainer[Global___PresignedUpload]: ...
     def __init__(
@@ -546,7 +556,7 @@ class CallbackStatus(_message.Message):
     LAST_ATTEMPT_AT_FIELD_NUMBER: _builtins.int
     state: Global___CallbackState.ValueType
     attempts: _builtins.int
-    """Attempts made so far."""
+    """Attempts made since the callback was (last) queued."""
     last_http_status: _builtins.int
     """HTTP status of the receiver's last answer; 0 when none came (refused,
     unreachable, timeout, TLS failure) or before the first attempt.
@@ -652,6 +662,93 @@ class EraseSubmissionResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___EraseSubmissionResponse: _TypeAlias = EraseSubmissionResponse  # noqa: Y015
+
+@_typing.final
+class RedeliverCallbackRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CORRELATION_ID_FIELD_NUMBER: _builtins.int
+    correlation_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        correlation_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["correlation_id", b"correlation_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RedeliverCallbackRequest: _TypeAlias = RedeliverCallbackRequest  # noqa: Y015
+
+@_typing.final
+class RedeliverCallbackResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CALLBACK_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def callback(self) -> Global___CallbackStatus:
+        """Where the callback's delivery now stands (PENDING after a redelivery)."""
+
+    def __init__(
+        self,
+        *,
+        callback: Global___CallbackStatus | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["callback", b"callback"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["callback", b"callback"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RedeliverCallbackResponse: _TypeAlias = RedeliverCallbackResponse  # noqa: Y015
+
+@_typing.final
+class RotateCallbackSecretRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OVERLAP_SECONDS_FIELD_NUMBER: _builtins.int
+    overlap_seconds: _builtins.int
+    """How long the previous secret keeps signing too: default 86400, at most
+    604800.
+    """
+    def __init__(
+        self,
+        *,
+        overlap_seconds: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["overlap_seconds", b"overlap_seconds"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RotateCallbackSecretRequest: _TypeAlias = RotateCallbackSecretRequest  # noqa: Y015
+
+@_typing.final
+class RotateCallbackSecretResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CALLBACK_SIGNING_SECRET_FIELD_NUMBER: _builtins.int
+    PREVIOUS_SECRET_EXPIRES_AT_FIELD_NUMBER: _builtins.int
+    callback_signing_secret: _builtins.str
+    """The new secret, shown once."""
+    @_builtins.property
+    def previous_secret_expires_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        callback_signing_secret: _builtins.str = ...,
+        previous_secret_expires_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["previous_secret_expires_at", b"previous_secret_expires_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["callback_signing_secret", b"callback_signing_secret", "previous_secret_expires_at", b"previous_secret_expires_at"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RotateCallbackSecretResponse: _TypeAlias = RotateCallbackSecretResponse  # noqa: Y015
 
 @_typing.final
 class PutObjectRequest(_message.Message):

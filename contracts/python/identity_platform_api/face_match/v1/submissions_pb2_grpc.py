@@ -77,6 +77,16 @@ class SubmissionServiceStub:
                 request_serializer=identity__platform__api_dot_face__match_dot_v1_dot_submissions__pb2.EraseSubmissionRequest.SerializeToString,
                 response_deserializer=identity__platform__api_dot_face__match_dot_v1_dot_submissions__pb2.EraseSubmissionResponse.FromString,
                 _registered_method=True)
+        self.RedeliverCallback = channel.unary_unary(
+                '/identity.face_match.v1.SubmissionService/RedeliverCallback',
+                request_serializer=identity__platform__api_dot_face__match_dot_v1_dot_submissions__pb2.RedeliverCallbackRequest.SerializeToString,
+                response_deserializer=identity__platform__api_dot_face__match_dot_v1_dot_submissions__pb2.RedeliverCallbackResponse.FromString,
+                _registered_method=True)
+        self.RotateCallbackSecret = channel.unary_unary(
+                '/identity.face_match.v1.SubmissionService/RotateCallbackSecret',
+                request_serializer=identity__platform__api_dot_face__match_dot_v1_dot_submissions__pb2.RotateCallbackSecretRequest.SerializeToString,
+                response_deserializer=identity__platform__api_dot_face__match_dot_v1_dot_submissions__pb2.RotateCallbackSecretResponse.FromString,
+                _registered_method=True)
         self.PutObject = channel.unary_unary(
                 '/identity.face_match.v1.SubmissionService/PutObject',
                 request_serializer=identity__platform__api_dot_face__match_dot_v1_dot_submissions__pb2.PutObjectRequest.SerializeToString,
@@ -164,6 +174,36 @@ class SubmissionServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RedeliverCallback(self, request, context):
+        """RedeliverCallback queues the submission's completion callback again now:
+        the same event (eventId, body, so the receiver dedupes it) signed with
+        the organisation's current secret(s), with a fresh retry horizon
+        (FACE_MATCH_CALLBACK_RETRY_HOURS). For a callback that was delivered or
+        given up (CALLBACK_STATE_FAILED); one still pending is left as it is
+        (idempotent: asking again changes nothing). Audited
+        (face_match.callback_redelivered) when it queues.
+        Errors: NOT_FOUND / SUBMISSION_NOT_FOUND; ABORTED / SUBMISSION_NOT_FINISHED
+        (409: not COMPLETED or FAILED yet); FAILED_PRECONDITION /
+        CALLBACK_NOT_CONFIGURED (400: the submission has no callback).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RotateCallbackSecret(self, request, context):
+        """RotateCallbackSecret gives the caller's organisation a new random
+        callback signing secret, shown once here; the previous one (the secret
+        derived from the service key for an organisation that never rotated)
+        keeps signing too until previousSecretExpiresAt: during that overlap each
+        signature header carries two comma-separated `sha256=` values, as webhook
+        rotations do. Audited (face_match.callback_secret_rotated).
+        Errors: INVALID_ARGUMENT / INVALID_FIELD (overlapSeconds over 604800 or
+        negative).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def PutObject(self, request, context):
         """PutObject stores one presigned upload. Mesh-only: the gateway serves the
         presigned URL (`PUT /api/face-match/uploads/{object_key}?expires=&signature=`)
@@ -205,6 +245,16 @@ def add_SubmissionServiceServicer_to_server(servicer, server):
                     servicer.EraseSubmission,
                     request_deserializer=identity__platform__api_dot_face__match_dot_v1_dot_submissions__pb2.EraseSubmissionRequest.FromString,
                     response_serializer=identity__platform__api_dot_face__match_dot_v1_dot_submissions__pb2.EraseSubmissionResponse.SerializeToString,
+            ),
+            'RedeliverCallback': grpc.unary_unary_rpc_method_handler(
+                    servicer.RedeliverCallback,
+                    request_deserializer=identity__platform__api_dot_face__match_dot_v1_dot_submissions__pb2.RedeliverCallbackRequest.FromString,
+                    response_serializer=identity__platform__api_dot_face__match_dot_v1_dot_submissions__pb2.RedeliverCallbackResponse.SerializeToString,
+            ),
+            'RotateCallbackSecret': grpc.unary_unary_rpc_method_handler(
+                    servicer.RotateCallbackSecret,
+                    request_deserializer=identity__platform__api_dot_face__match_dot_v1_dot_submissions__pb2.RotateCallbackSecretRequest.FromString,
+                    response_serializer=identity__platform__api_dot_face__match_dot_v1_dot_submissions__pb2.RotateCallbackSecretResponse.SerializeToString,
             ),
             'PutObject': grpc.unary_unary_rpc_method_handler(
                     servicer.PutObject,
@@ -365,6 +415,60 @@ class SubmissionService:
             '/identity.face_match.v1.SubmissionService/EraseSubmission',
             identity__platform__api_dot_face__match_dot_v1_dot_submissions__pb2.EraseSubmissionRequest.SerializeToString,
             identity__platform__api_dot_face__match_dot_v1_dot_submissions__pb2.EraseSubmissionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RedeliverCallback(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/identity.face_match.v1.SubmissionService/RedeliverCallback',
+            identity__platform__api_dot_face__match_dot_v1_dot_submissions__pb2.RedeliverCallbackRequest.SerializeToString,
+            identity__platform__api_dot_face__match_dot_v1_dot_submissions__pb2.RedeliverCallbackResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RotateCallbackSecret(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/identity.face_match.v1.SubmissionService/RotateCallbackSecret',
+            identity__platform__api_dot_face__match_dot_v1_dot_submissions__pb2.RotateCallbackSecretRequest.SerializeToString,
+            identity__platform__api_dot_face__match_dot_v1_dot_submissions__pb2.RotateCallbackSecretResponse.FromString,
             options,
             channel_credentials,
             insecure,

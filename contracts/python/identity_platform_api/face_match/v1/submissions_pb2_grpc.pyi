@@ -90,6 +90,28 @@ class SubmissionServiceStub:
     callback. The correlationId is then unknown (404) and may be used again.
     Errors: NOT_FOUND / SUBMISSION_NOT_FOUND.
     """
+    RedeliverCallback: _grpc.UnaryUnaryMultiCallable[_submissions_pb2.RedeliverCallbackRequest, _submissions_pb2.RedeliverCallbackResponse]
+    """RedeliverCallback queues the submission's completion callback again now:
+    the same event (eventId, body, so the receiver dedupes it) signed with
+    the organisation's current secret(s), with a fresh retry horizon
+    (FACE_MATCH_CALLBACK_RETRY_HOURS). For a callback that was delivered or
+    given up (CALLBACK_STATE_FAILED); one still pending is left as it is
+    (idempotent: asking again changes nothing). Audited
+    (face_match.callback_redelivered) when it queues.
+    Errors: NOT_FOUND / SUBMISSION_NOT_FOUND; ABORTED / SUBMISSION_NOT_FINISHED
+    (409: not COMPLETED or FAILED yet); FAILED_PRECONDITION /
+    CALLBACK_NOT_CONFIGURED (400: the submission has no callback).
+    """
+    RotateCallbackSecret: _grpc.UnaryUnaryMultiCallable[_submissions_pb2.RotateCallbackSecretRequest, _submissions_pb2.RotateCallbackSecretResponse]
+    """RotateCallbackSecret gives the caller's organisation a new random
+    callback signing secret, shown once here; the previous one (the secret
+    derived from the service key for an organisation that never rotated)
+    keeps signing too until previousSecretExpiresAt: during that overlap each
+    signature header carries two comma-separated `sha256=` values, as webhook
+    rotations do. Audited (face_match.callback_secret_rotated).
+    Errors: INVALID_ARGUMENT / INVALID_FIELD (overlapSeconds over 604800 or
+    negative).
+    """
     PutObject: _grpc.UnaryUnaryMultiCallable[_submissions_pb2.PutObjectRequest, _submissions_pb2.PutObjectResponse]
     """PutObject stores one presigned upload. Mesh-only: the gateway serves the
     presigned URL (`PUT /api/face-match/uploads/{object_key}?expires=&signature=`)
@@ -162,6 +184,28 @@ class SubmissionServiceAsyncStub(SubmissionServiceStub):
     store), its result, its transitions, its queued job and its pending
     callback. The correlationId is then unknown (404) and may be used again.
     Errors: NOT_FOUND / SUBMISSION_NOT_FOUND.
+    """
+    RedeliverCallback: _aio.UnaryUnaryMultiCallable[_submissions_pb2.RedeliverCallbackRequest, _submissions_pb2.RedeliverCallbackResponse]  # type: ignore[assignment]
+    """RedeliverCallback queues the submission's completion callback again now:
+    the same event (eventId, body, so the receiver dedupes it) signed with
+    the organisation's current secret(s), with a fresh retry horizon
+    (FACE_MATCH_CALLBACK_RETRY_HOURS). For a callback that was delivered or
+    given up (CALLBACK_STATE_FAILED); one still pending is left as it is
+    (idempotent: asking again changes nothing). Audited
+    (face_match.callback_redelivered) when it queues.
+    Errors: NOT_FOUND / SUBMISSION_NOT_FOUND; ABORTED / SUBMISSION_NOT_FINISHED
+    (409: not COMPLETED or FAILED yet); FAILED_PRECONDITION /
+    CALLBACK_NOT_CONFIGURED (400: the submission has no callback).
+    """
+    RotateCallbackSecret: _aio.UnaryUnaryMultiCallable[_submissions_pb2.RotateCallbackSecretRequest, _submissions_pb2.RotateCallbackSecretResponse]  # type: ignore[assignment]
+    """RotateCallbackSecret gives the caller's organisation a new random
+    callback signing secret, shown once here; the previous one (the secret
+    derived from the service key for an organisation that never rotated)
+    keeps signing too until previousSecretExpiresAt: during that overlap each
+    signature header carries two comma-separated `sha256=` values, as webhook
+    rotations do. Audited (face_match.callback_secret_rotated).
+    Errors: INVALID_ARGUMENT / INVALID_FIELD (overlapSeconds over 604800 or
+    negative).
     """
     PutObject: _aio.UnaryUnaryMultiCallable[_submissions_pb2.PutObjectRequest, _submissions_pb2.PutObjectResponse]  # type: ignore[assignment]
     """PutObject stores one presigned upload. Mesh-only: the gateway serves the
@@ -257,6 +301,38 @@ class SubmissionServiceServicer:
         store), its result, its transitions, its queued job and its pending
         callback. The correlationId is then unknown (404) and may be used again.
         Errors: NOT_FOUND / SUBMISSION_NOT_FOUND.
+        """
+
+    def RedeliverCallback(
+        self,
+        request: _submissions_pb2.RedeliverCallbackRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_submissions_pb2.RedeliverCallbackResponse, _abc.Awaitable[_submissions_pb2.RedeliverCallbackResponse]]:
+        """RedeliverCallback queues the submission's completion callback again now:
+        the same event (eventId, body, so the receiver dedupes it) signed with
+        the organisation's current secret(s), with a fresh retry horizon
+        (FACE_MATCH_CALLBACK_RETRY_HOURS). For a callback that was delivered or
+        given up (CALLBACK_STATE_FAILED); one still pending is left as it is
+        (idempotent: asking again changes nothing). Audited
+        (face_match.callback_redelivered) when it queues.
+        Errors: NOT_FOUND / SUBMISSION_NOT_FOUND; ABORTED / SUBMISSION_NOT_FINISHED
+        (409: not COMPLETED or FAILED yet); FAILED_PRECONDITION /
+        CALLBACK_NOT_CONFIGURED (400: the submission has no callback).
+        """
+
+    def RotateCallbackSecret(
+        self,
+        request: _submissions_pb2.RotateCallbackSecretRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_submissions_pb2.RotateCallbackSecretResponse, _abc.Awaitable[_submissions_pb2.RotateCallbackSecretResponse]]:
+        """RotateCallbackSecret gives the caller's organisation a new random
+        callback signing secret, shown once here; the previous one (the secret
+        derived from the service key for an organisation that never rotated)
+        keeps signing too until previousSecretExpiresAt: during that overlap each
+        signature header carries two comma-separated `sha256=` values, as webhook
+        rotations do. Audited (face_match.callback_secret_rotated).
+        Errors: INVALID_ARGUMENT / INVALID_FIELD (overlapSeconds over 604800 or
+        negative).
         """
 
     def PutObject(
