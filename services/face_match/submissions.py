@@ -164,6 +164,11 @@ def check_callback_url(url: str, allow_loopback: bool) -> None:
         check_url(url, allow_loopback, field="callback_url")
 
 
+def _due(row: Submission, now: datetime) -> bool:
+    """Whether `row` is past its TTL and not confirmed (so must expire)."""
+    return row.state in (CREATED, AWAITING_UPLOAD) and now >= row.expires_at
+
+
 def _delete_rows(session: Session, row: Submission) -> None:
     from sqlalchemy import delete
 
@@ -185,6 +190,10 @@ class Submissions:
     callback_signing_key: str
     # Callbacks may target loopback (FACE_MATCH_CALLBACK_ALLOW_LOOPBACK, development).
     callback_allow_loopback: bool = False
+    # Writes the callback of a submission that reached an end state, in the
+    # transaction that ends it (JobQueue.enqueue_callback): an expiry is an
+    # end the partner is told of, like COMPLETED and FAILED.
+    enqueue_callback: Callable[[Session, Submission, datetime], None] | None = None
 
     def _uploads(self, row: Submission, now: datetime) -> list[Upload]:
         expires = int(now.timestamp()) + self.upload_url_seconds
@@ -280,10 +289,26 @@ class Submissions:
         return row
 
     def _expire_if_due(self, session: Session, row: Submission, now: datetime) -> None:
-        if row.state in (CREATED, AWAITING_UPLOAD) and now >= row.expires_at:
+        """Expire `row` (locked) if its TTL has passed: the transition (the
+        audit outbox) and the callback, in the caller's transaction. Whichever
+        comes first commits it: the sweep, create, confirm, an upload, status
+        or details (a refused upload or confirm commits it, then refuses)."""
+        if _due(row, now):
             record_transition(session, row, EXPIRED, "system", now, "not confirmed in time")
             row.failure_reason = "SUBMISSION_EXPIRED"
             row.purge_images_at = now
+            if self.enqueue_callback is not None:
+                self.enqueue_callback(session, row, now)
+
+    def _current(self, session: Session, org_id: str, correlation_id: str) -> Submission:
+        """The submission as it stands now, for the reads: one past its TTL is
+        expired first (under its row lock, re-read: the sweep may have won)."""
+        row = self._require(session, org_id, correlation_id)
+        now = self.clock()
+        if _due(row, now):
+            session.refresh(row, with_for_update=True)
+            self._expire_if_due(session, row, now)
+        return row
 
     async def _stored_in_store(self, org_id: str, correlation_id: str) -> dict[str, bool]:
         """Which images an external store holds (uploads bypass face-match there)."""
@@ -438,11 +463,11 @@ class Submissions:
         return refused
 
     async def status(self, org_id: str, correlation_id: str) -> View:
-        return await self.database.run(lambda s: _view(self._require(s, org_id, correlation_id)))
+        return await self.database.run(lambda s: _view(self._current(s, org_id, correlation_id)))
 
     async def details(self, org_id: str, correlation_id: str) -> View:
         def work(session: Session) -> View:
-            row = self._require(session, org_id, correlation_id)
+            row = self._current(session, org_id, correlation_id)
             transitions = session.execute(
                 select(Transition.to_state, Transition.at)
                 .where(Transition.submission_id == row.submission_id)
@@ -480,13 +505,13 @@ class Submissions:
         image = self.signer.check(key, expires, signature, content_type, len(data), now)
         submission_id = key.split("/", 1)[0]
 
-        def work(session: Session) -> None:
+        def work(session: Session) -> bool:
             row = session.get(Submission, submission_id, with_for_update=True)
             if row is None:
                 raise NotFound("no submission for this upload", "SUBMISSION_NOT_FOUND")
             self._expire_if_due(session, row, now)
             if row.state == EXPIRED:
-                raise FailedPrecondition("the submission has expired", "SUBMISSION_EXPIRED")
+                return False  # the expiry is committed, then the upload refused
             if row.state != AWAITING_UPLOAD:
                 raise Aborted("the submission is no longer awaiting uploads", "UPLOADS_CLOSED")
             # Written under the row lock: a confirm cannot slip between file and flag.
@@ -497,6 +522,8 @@ class Submissions:
             else:
                 row.reference_type_uploaded = media
             row.updated_at = now
+            return True
 
-        await self.database.run(work)
+        if not await self.database.run(work):
+            raise FailedPrecondition("the submission has expired", "SUBMISSION_EXPIRED")
         return len(data)

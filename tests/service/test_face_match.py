@@ -545,6 +545,127 @@ async def test_unconfirmed_submissions_expire_and_their_images_are_purged(servic
     await partner.close()
 
 
+async def _past_its_ttl(core, correlation_id: str) -> str:
+    """Make the submission's TTL run out (its expires_at a second ago); its id."""
+    from sqlalchemy import update
+
+    from services.face_match.models import Submission
+
+    def write(session) -> str:
+        row = session.scalars(
+            select(Submission).where(Submission.correlation_id == correlation_id)
+        ).one()
+        session.execute(
+            update(Submission)
+            .where(Submission.submission_id == row.submission_id)
+            .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+        )
+        return row.submission_id
+
+    return await core.database.run(write)
+
+
+async def _expiry_rows(core, submission_id: str) -> tuple[list[str], list[dict]]:
+    """(the states of its transitions, the bodies of its callbacks)."""
+    import json
+
+    from services.face_match.models import Callback
+
+    def read(session) -> tuple[list[str], list[dict]]:
+        states = session.scalars(
+            select(Transition.to_state)
+            .where(Transition.submission_id == submission_id)
+            .order_by(Transition.sequence)
+        ).all()
+        bodies = session.scalars(
+            select(Callback.body).where(Callback.submission_id == submission_id)
+        ).all()
+        return list(states), [json.loads(b) for b in bodies]
+
+    return await core.database.run(read)
+
+
+@pytest.mark.parametrize("first_call", ["status", "details", "put", "confirm"])
+async def test_whichever_call_sees_an_expired_submission_first_commits_its_expiry(
+    service, first_call: str
+) -> None:
+    """probe3 finding 9: after the TTL (before the 60 s sweep) status said
+    AWAITING_UPLOAD while an upload was refused SUBMISSION_EXPIRED and its
+    expiry rolled back. Now the first call commits the expiry (transition,
+    audit outbox row, callback), then answers: status and details EXPIRED,
+    upload and confirm refused SUBMISSION_EXPIRED; every later call agrees."""
+    partner = Partner(service)
+    correlation_id = f"order-ttl-{first_call}"
+    created = await partner.create(correlation_id, callback_url="https://partner.example/cb")
+    selfie_url = {u.image: u.url for u in created.uploads}["selfie"]
+    await partner.put(selfie_url, SELFIE)  # before the TTL: accepted
+    submission_id = await _past_its_ttl(service.core, correlation_id)
+
+    async def status() -> int:
+        return (
+            await partner.stub.GetSubmissionStatus(
+                S.GetSubmissionStatusRequest(correlation_id=correlation_id)
+            )
+        ).state
+
+    if first_call == "status":
+        answer = await partner.stub.GetSubmissionStatus(
+            S.GetSubmissionStatusRequest(correlation_id=correlation_id)
+        )
+        assert (answer.state, answer.failure_reason) == (
+            S.SUBMISSION_STATE_EXPIRED,
+            "SUBMISSION_EXPIRED",
+        )
+    elif first_call == "details":
+        details = (
+            await partner.stub.GetSubmission(S.GetSubmissionRequest(correlation_id=correlation_id))
+        ).submission
+        assert details.state == S.SUBMISSION_STATE_EXPIRED
+        assert details.failure_reason == "SUBMISSION_EXPIRED"
+        assert [t.state for t in details.transitions][-1] == S.SUBMISSION_STATE_EXPIRED
+        assert details.callback.state == S.CALLBACK_STATE_PENDING
+    else:
+        with pytest.raises(grpc.aio.AioRpcError) as exc:
+            if first_call == "put":
+                await partner.put(selfie_url, SELFIE)
+            else:
+                await partner.stub.ConfirmSubmission(
+                    S.ConfirmSubmissionRequest(correlation_id=correlation_id)
+                )
+        assert refusal(exc) == ("FAILED_PRECONDITION", "SUBMISSION_EXPIRED")
+
+    states, callbacks = await _expiry_rows(service.core, submission_id)
+    assert states == ["CREATED", "AWAITING_UPLOAD", "EXPIRED"]
+    [body] = callbacks
+    assert body["event"] == "face_match.submission.expired"
+    assert (body["state"], body["failureReason"]) == ("EXPIRED", "SUBMISSION_EXPIRED")
+    # Every later call agrees, and nothing is expired twice.
+    assert await status() == S.SUBMISSION_STATE_EXPIRED
+    with pytest.raises(grpc.aio.AioRpcError) as exc:
+        await partner.put(selfie_url, SELFIE)
+    assert refusal(exc) == ("FAILED_PRECONDITION", "SUBMISSION_EXPIRED")
+    with pytest.raises(grpc.aio.AioRpcError) as exc:
+        await partner.stub.ConfirmSubmission(
+            S.ConfirmSubmissionRequest(correlation_id=correlation_id)
+        )
+    assert refusal(exc) == ("FAILED_PRECONDITION", "SUBMISSION_EXPIRED")
+    again = await partner.create(correlation_id, callback_url="https://partner.example/cb")
+    assert (again.state, list(again.uploads)) == (S.SUBMISSION_STATE_EXPIRED, [])
+    assert await service.core.submissions.expire_due() == 0
+    assert await _expiry_rows(service.core, submission_id) == (states, callbacks)
+    await partner.close()
+
+
+async def test_an_expiry_without_a_callback_url_writes_no_callback(service) -> None:
+    partner = Partner(service)
+    await partner.create("order-ttl-quiet")
+    submission_id = await _past_its_ttl(service.core, "order-ttl-quiet")
+    assert await service.core.submissions.expire_due() == 1
+    states, callbacks = await _expiry_rows(service.core, submission_id)
+    assert (states[-1], callbacks) == ("EXPIRED", [])
+    await partner.close()
+
+
 async def test_audit_relay_claims_are_written_so_two_relays_never_share_a_row(service) -> None:
     # Stop the service's own relay so the claims below are the only ones.
     service.core._stop.set()

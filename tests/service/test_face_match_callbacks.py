@@ -442,3 +442,55 @@ async def test_get_submission_shows_the_partner_why_its_callbacks_fail_then_that
             assert len(receiver.received) == 2
     finally:
         await receiver.stop()
+
+
+# -- probe3 finding 9: an expiry is called back ------------------------------------
+
+
+async def test_an_expired_submission_is_called_back(service) -> None:
+    """A partner's backend waiting for the callback is told of an expiry too
+    (probe3 finding 9): status commits the expiry, the relay posts the signed
+    face_match.submission.expired event, and GetSubmission shows it delivered."""
+    from sqlalchemy import update
+
+    from services.face_match.models import Submission
+
+    await _quiet(service)
+    receiver = await CallbackReceiver(secret=callback_secret(CALLBACK_KEY, ORG)).start()
+    try:
+        async with channel(service, ORG) as ch:
+            stub = submissions_pb2_grpc.SubmissionServiceStub(ch)
+            await stub.CreateSubmission(
+                S.CreateSubmissionRequest(
+                    correlation_id="ttl-cb",
+                    reference_type=S.REFERENCE_TYPE_KTP,
+                    callback_url=receiver.url,
+                )
+            )
+            await service.core.database.run(
+                lambda s: s.execute(
+                    update(Submission)
+                    .where(Submission.correlation_id == "ttl-cb")
+                    .values(expires_at=utcnow() - timedelta(seconds=1))
+                )
+            )
+            assert await service.core.relay.flush() == 0  # nothing yet: not expired
+            status = await stub.GetSubmissionStatus(
+                S.GetSubmissionStatusRequest(correlation_id="ttl-cb")
+            )
+            assert status.state == S.SUBMISSION_STATE_EXPIRED
+            assert await service.core.relay.flush() == 1
+            [(event, verified)] = receiver.received
+            assert verified
+            assert (event["event"], event["state"], event["correlationId"]) == (
+                "face_match.submission.expired",
+                "EXPIRED",
+                "ttl-cb",
+            )
+            assert event["failureReason"] == "SUBMISSION_EXPIRED"
+            details = (
+                await stub.GetSubmission(S.GetSubmissionRequest(correlation_id="ttl-cb"))
+            ).submission
+            assert details.callback.state == S.CALLBACK_STATE_DELIVERED
+    finally:
+        await receiver.stop()

@@ -496,8 +496,8 @@ class SubmissionDetails(_message.Message):
     @_builtins.property
     def callback(self) -> Global___CallbackStatus:
         """Delivery of the completion callback. Unset until the submission is
-        COMPLETED or FAILED (the callback is sent then), and when it has no
-        callback URL (none given, no default).
+        COMPLETED, FAILED or EXPIRED (the callback is sent then), and when it
+        has no callback URL (none given, no default).
         """
 
     def __init__(

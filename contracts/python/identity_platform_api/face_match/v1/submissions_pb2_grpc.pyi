@@ -37,7 +37,7 @@ class SubmissionServiceStub:
     3. ConfirmSubmission queues the submission for a worker;
     4. GetSubmissionStatus polls it, and a signed callback (HMAC-SHA256 like
        webhooks: `X-Identity-Signature: sha256=<hex>`) goes to its callbackUrl
-       when it is completed or failed;
+       when it is completed, failed or expired;
     5. GetSubmission returns the details.
 
     Lifecycle: CREATED -> AWAITING_UPLOAD -> QUEUED -> PROCESSING ->
@@ -113,7 +113,7 @@ class SubmissionServiceAsyncStub(SubmissionServiceStub):
     3. ConfirmSubmission queues the submission for a worker;
     4. GetSubmissionStatus polls it, and a signed callback (HMAC-SHA256 like
        webhooks: `X-Identity-Signature: sha256=<hex>`) goes to its callbackUrl
-       when it is completed or failed;
+       when it is completed, failed or expired;
     5. GetSubmission returns the details.
 
     Lifecycle: CREATED -> AWAITING_UPLOAD -> QUEUED -> PROCESSING ->
@@ -185,7 +185,7 @@ class SubmissionServiceServicer:
     3. ConfirmSubmission queues the submission for a worker;
     4. GetSubmissionStatus polls it, and a signed callback (HMAC-SHA256 like
        webhooks: `X-Identity-Signature: sha256=<hex>`) goes to its callbackUrl
-       when it is completed or failed;
+       when it is completed, failed or expired;
     5. GetSubmission returns the details.
 
     Lifecycle: CREATED -> AWAITING_UPLOAD -> QUEUED -> PROCESSING ->
