@@ -24,7 +24,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from identity_runtime.egress import DELIVERY_ERRORS, check_url
-from identity_runtime.errors import DomainError, FailedPrecondition, InvalidArgument, NotFound
+from identity_runtime.errors import (
+    AlreadyExists,
+    DomainError,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+)
 from identity_store.db import Database
 from services.face_match import uploads
 from services.face_match.bucket import IMAGES, ObjectStore, S3Store, UploadSigner, object_key
@@ -169,6 +175,15 @@ def _due(row: Submission, now: datetime) -> bool:
     return row.state in (CREATED, AWAITING_UPLOAD) and now >= row.expires_at
 
 
+def _differing_field(row: Submission, reference_type: str, callback_url: str) -> str:
+    """The first create parameter (proto name) that differs from `row`'s; ""."""
+    if row.reference_type != reference_type:
+        return "reference_type"
+    if row.callback_url != callback_url:
+        return "callback_url"
+    return ""
+
+
 def _delete_rows(session: Session, row: Submission) -> None:
     from sqlalchemy import delete
 
@@ -231,7 +246,7 @@ class Submissions:
             )
         check_callback_url(callback_url, self.callback_allow_loopback)
 
-        def work(session: Session) -> tuple[Submission, list[Upload]]:
+        def work(session: Session) -> tuple[Submission, list[Upload], str]:
             now = self.clock()
             row = self._find(session, org_id, correlation_id, lock=True)
             if row is None:
@@ -252,16 +267,30 @@ class Submissions:
                 record_transition(session, row, AWAITING_UPLOAD, actor, now)
                 session.flush()
             else:
+                # Committed even when the create is refused below.
                 self._expire_if_due(session, row, now)
+                differs = _differing_field(row, reference_type, callback_url)
+                if differs:
+                    return row, [], differs
             uploads = self._uploads(row, now) if row.state == AWAITING_UPLOAD else []
-            return row, uploads
+            return row, uploads, ""
 
-        row, uploads = await self._run_create(work)
+        row, uploads, differs = await self._run_create(work)
+        if differs:
+            # The correlationId is the create's idempotency key: the same
+            # parameters are the same submission, others are a conflict.
+            # Names the field, never a value.
+            raise AlreadyExists(
+                f"{differs}: differs from the submission already created with this "
+                "correlationId; use a new correlationId",
+                "IDEMPOTENCY_KEY_REUSED",
+                {"field": differs},
+            )
         return Created(_view(row), uploads, callback_secret(self.callback_signing_key, org_id))
 
     async def _run_create(
-        self, work: Callable[[Session], tuple[Submission, list[Upload]]]
-    ) -> tuple[Submission, list[Upload]]:
+        self, work: Callable[[Session], tuple[Submission, list[Upload], str]]
+    ) -> tuple[Submission, list[Upload], str]:
         from sqlalchemy.exc import IntegrityError
 
         try:

@@ -103,7 +103,7 @@ def worker(server) -> Worker:
 async def test_create_is_idempotent_and_presigns_both_images(service) -> None:
     partner = Partner(service)
     first = await partner.create("order-1", callback_url="https://partner.example/cb")
-    again = await partner.create("order-1")
+    again = await partner.create("order-1", callback_url="https://partner.example/cb")
     assert first.submission_id == again.submission_id
     assert first.state == S.SUBMISSION_STATE_AWAITING_UPLOAD
     assert sorted(u.image for u in first.uploads) == ["reference", "selfie"]
@@ -128,6 +128,46 @@ async def test_create_refuses_bad_fields(service) -> None:
         with pytest.raises(grpc.aio.AioRpcError) as exc:
             await partner.create(correlation_id, **fields)
         assert refusal(exc) == ("INVALID_ARGUMENT", reason), fields
+    await partner.close()
+
+
+async def test_create_again_with_other_parameters_is_a_conflict_naming_the_field(service) -> None:
+    """The correlationId is the create's idempotency key (probe3 finding 10):
+    the same parameters are the same submission, others a 409 naming the field
+    that differs, never its value; the first submission is unchanged."""
+    partner = Partner(service)
+    url = "https://partner.example/cb"
+    first = await partner.create("order-idem", callback_url=url)
+    again = await partner.create("order-idem", callback_url=url)
+    assert again.submission_id == first.submission_id
+    assert len(again.uploads) == 2
+    for fields, field in (
+        ({"reference_type": S.REFERENCE_TYPE_PASSPORT, "callback_url": url}, "reference_type"),
+        ({"callback_url": "https://partner.example/other"}, "callback_url"),
+        ({}, "callback_url"),  # no callback URL this time
+        ({"reference_type": S.REFERENCE_TYPE_PASSPORT}, "reference_type"),  # both: the first
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as exc:
+            await partner.create("order-idem", **fields)
+        assert refusal(exc) == ("ALREADY_EXISTS", "IDEMPOTENCY_KEY_REUSED"), fields
+        info = error_info(status_from_rpc_error(exc.value))
+        assert info.metadata["field"] == field
+        assert exc.value.details().startswith(f"{field}: differs from the submission")
+        assert "partner.example" not in exc.value.details()
+        assert "PASSPORT" not in exc.value.details()
+    details = (
+        await partner.stub.GetSubmission(S.GetSubmissionRequest(correlation_id="order-idem"))
+    ).submission
+    assert (details.submission_id, details.reference_type) == (
+        first.submission_id,
+        S.REFERENCE_TYPE_KTP,
+    )
+    # A submission without a callback URL is re-created only without one.
+    await partner.create("order-idem-2")
+    assert (await partner.create("order-idem-2")).uploads
+    with pytest.raises(grpc.aio.AioRpcError) as exc:
+        await partner.create("order-idem-2", callback_url=url)
+    assert refusal(exc) == ("ALREADY_EXISTS", "IDEMPOTENCY_KEY_REUSED")
     await partner.close()
 
 

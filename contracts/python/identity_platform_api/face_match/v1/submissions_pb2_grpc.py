@@ -107,10 +107,14 @@ class SubmissionServiceServicer:
 
     def CreateSubmission(self, request, context):
         """CreateSubmission creates the submission for correlationId, or returns the
-        existing one (with fresh upload URLs while it awaits uploads): the same
-        correlationId is idempotent.
+        existing one (with fresh upload URLs while it awaits uploads): the
+        correlationId is the create's idempotency key, the same correlationId
+        with the same referenceType and callbackUrl is the same submission.
         Errors: INVALID_ARGUMENT / INVALID_FIELD (empty or malformed
-        correlationId, unknown referenceType, callbackUrl not http(s)).
+        correlationId, unknown referenceType, a callbackUrl the
+        egress policy refuses); ALREADY_EXISTS / IDEMPOTENCY_KEY_REUSED (409:
+        the correlationId was used with another referenceType or callbackUrl;
+        metadata["field"] names the first that differs, never a value).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
