@@ -44,6 +44,7 @@ COMPLETED = "COMPLETED"
 FAILED = "FAILED"
 EXPIRED = "EXPIRED"
 FINAL = (COMPLETED, FAILED, EXPIRED)
+# The service's names; the API spells them REFERENCE_TYPE_<name> (mapping.py).
 REFERENCE_TYPES = ("KTP", "PASSPORT", "DRIVING_LICENCE", "KITAS", "CORPORATE_ID", "OTHER")
 _CORRELATION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}")
 
@@ -240,9 +241,15 @@ class Submissions:
                 "INVALID_FIELD",
                 {"field": "correlation_id"},
             )
-        if reference_type not in REFERENCE_TYPES:
+        if not reference_type:
             raise InvalidArgument(
                 "referenceType is required", "INVALID_FIELD", {"field": "reference_type"}
+            )
+        if reference_type not in REFERENCE_TYPES:
+            raise InvalidArgument(
+                "referenceType is not a known reference type",
+                "INVALID_FIELD",
+                {"field": "reference_type"},
             )
         check_callback_url(callback_url, self.callback_allow_loopback)
 

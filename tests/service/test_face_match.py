@@ -131,6 +131,28 @@ async def test_create_refuses_bad_fields(service) -> None:
     await partner.close()
 
 
+async def test_reference_type_unset_is_required_and_an_unknown_number_is_invalid(service) -> None:
+    """Proto3 enums are open: 99 parses and used to be answered "referenceType
+    is required" (probe3 finding 11); it is now INVALID_FIELD "unknown value"."""
+    partner = Partner(service)
+    for value, message in (
+        (S.REFERENCE_TYPE_UNSPECIFIED, "referenceType is required"),
+        (99, "reference_type: unknown value"),
+        (-1, "reference_type: unknown value"),
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as exc:
+            await partner.create("order-enum", reference_type=value)
+        assert refusal(exc) == ("INVALID_ARGUMENT", "INVALID_FIELD"), value
+        info = error_info(status_from_rpc_error(exc.value))
+        assert info.metadata["field"] == "reference_type"
+        assert exc.value.details() == message
+    for value in S.ReferenceType.values():
+        if value != S.REFERENCE_TYPE_UNSPECIFIED:
+            created = await partner.create(f"order-enum-{value}", reference_type=value)
+            assert created.state == S.SUBMISSION_STATE_AWAITING_UPLOAD
+    await partner.close()
+
+
 async def test_create_again_with_other_parameters_is_a_conflict_naming_the_field(service) -> None:
     """The correlationId is the create's idempotency key (probe3 finding 10):
     the same parameters are the same submission, others a 409 naming the field

@@ -57,7 +57,7 @@ class SubmissionServiceStub:
     correlationId is the create's idempotency key, the same correlationId
     with the same referenceType and callbackUrl is the same submission.
     Errors: INVALID_ARGUMENT / INVALID_FIELD (empty or malformed
-    correlationId, unknown referenceType, a callbackUrl the
+    correlationId, missing or unknown referenceType, a callbackUrl the
     egress policy refuses); ALREADY_EXISTS / IDEMPOTENCY_KEY_REUSED (409:
     the correlationId was used with another referenceType or callbackUrl;
     metadata["field"] names the first that differs, never a value).
@@ -134,7 +134,7 @@ class SubmissionServiceAsyncStub(SubmissionServiceStub):
     correlationId is the create's idempotency key, the same correlationId
     with the same referenceType and callbackUrl is the same submission.
     Errors: INVALID_ARGUMENT / INVALID_FIELD (empty or malformed
-    correlationId, unknown referenceType, a callbackUrl the
+    correlationId, missing or unknown referenceType, a callbackUrl the
     egress policy refuses); ALREADY_EXISTS / IDEMPOTENCY_KEY_REUSED (409:
     the correlationId was used with another referenceType or callbackUrl;
     metadata["field"] names the first that differs, never a value).
@@ -213,7 +213,7 @@ class SubmissionServiceServicer:
         correlationId is the create's idempotency key, the same correlationId
         with the same referenceType and callbackUrl is the same submission.
         Errors: INVALID_ARGUMENT / INVALID_FIELD (empty or malformed
-        correlationId, unknown referenceType, a callbackUrl the
+        correlationId, missing or unknown referenceType, a callbackUrl the
         egress policy refuses); ALREADY_EXISTS / IDEMPOTENCY_KEY_REUSED (409:
         the correlationId was used with another referenceType or callbackUrl;
         metadata["field"] names the first that differs, never a value).
