@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from google.protobuf.descriptor import Descriptor
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
+
+from identity_runtime.errors import invalid_field
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -90,3 +92,15 @@ def enum_values(enum: _ContractEnum[V], prefix: str, names: Iterable[str]) -> di
 def enum_names(values: dict[str, V]) -> dict[int, str]:
     """The inverse of `enum_values`: contract value -> domain name."""
     return {value: name for name, value in values.items()}
+
+
+def enum_name(names: Mapping[int, str], value: int, field: str) -> str:
+    """A request's enum value as its domain name: unset is "" (no filter, or
+    the default; the caller says whether it is required), a value the
+    contract does not define INVALID_FIELD `field`. Proto3 enums are open: a
+    number such as 99 parses (from JSON too) and must not be taken as unset."""
+    if not value:
+        return ""
+    if value not in names:
+        raise invalid_field(field, "unknown value")
+    return names[value]

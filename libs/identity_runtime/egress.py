@@ -4,8 +4,10 @@ Used by kyc-tier's webhooks and face-match's callbacks alike: one policy for
 every URL a partner gives the platform to call.
 
 Targets are checked twice: the URL when it is registered (`check_url`:
-scheme, host, a literal address in any spelling), and every resolved address
-at connect time (`GuardedBackend`), so a name that later resolves to a
+scheme; a host that is a valid DNS name or an IP address; a literal address
+in any spelling, with or without the trailing dot of a fully qualified
+name), and at connect time (`GuardedBackend`: the host's spelling judged the
+same way, then every resolved address), so a name that later resolves to a
 private address is refused too. The connection goes to the address that was
 checked, never to the name again (no DNS rebinding between the check and the
 connection); TLS still verifies the original host name. Loopback is allowed
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import re
 import socket
 import ssl
 import time
@@ -148,12 +151,59 @@ def check_url(url: str, allow_loopback: bool, field: str = "url", label: str = "
     require(not parts.username and not parts.password, "must not carry credentials")
     require(not parts.fragment, "must not carry a fragment")
     require(port is None or 0 < port < 65536, "has an invalid port")
+    require(host.isascii(), INTERNATIONAL_HOST)
+    host = normalised_host(host)
+    literal = address_literal(host)
+    if literal is None:
+        require(valid_host_name(host), "must name a valid host (a DNS name or an IP address)")
+    require(host_allowed(host, allow_loopback), REFUSED_ADDRESS)
+    return url
+
+
+def normalised_host(host: str) -> str:
+    """`host` as a resolver reads it: lower case, without the one trailing dot
+    of a fully qualified name ("LOCALHOST." is localhost, "10.0.0.1." is
+    10.0.0.1 to some resolvers), so that a trailing dot cannot slip a name
+    or an address past the checks."""
+    host = host.lower()
+    return host[:-1] if host.endswith(".") else host
+
+
+# A label of a host name (RFC 1123 2.1): letters, digits and inner hyphens, at
+# most 63 characters. No underscore: it is legal in DNS records but not in a
+# host name, and no public CA issues a certificate for one (CA/B Forum SC12).
+_HOST_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
+# A last label that reads as a number: the WHATWG URL parser and resolvers take
+# such a name for an IPv4 address, and no top-level domain is numeric.
+_NUMERIC_LABEL = re.compile(r"[0-9]+|0x[0-9a-f]*")
+MAX_HOST_NAME_LENGTH = 253
+INTERNATIONAL_HOST = "must spell an internationalised host name in its ASCII (xn--) form"
+
+
+def valid_host_name(host: str) -> bool:
+    """Whether `host` (normalised) is a DNS host name: at most 253 characters,
+    labels of 1 to 63 letters, digits or inner hyphens (RFC 1123; an IDNA
+    A-label "xn--..." is one), the last not a number. No space, underscore,
+    percent sign, empty label ("a..b") or non-ASCII character."""
+    if not host or len(host) > MAX_HOST_NAME_LENGTH:
+        return False
+    labels = host.split(".")
+    return all(_HOST_LABEL.fullmatch(label) for label in labels) and not _NUMERIC_LABEL.fullmatch(
+        labels[-1]
+    )
+
+
+def host_allowed(host: str, loopback: bool) -> bool:
+    """What the host's spelling alone says (normalised first): a literal
+    address must be allowed (`address_allowed`), a localhost name only with
+    `loopback`; any other name is judged by the addresses it resolves to."""
+    host = normalised_host(host)
     literal = address_literal(host)
     if literal is not None:
-        require(address_allowed(literal, allow_loopback), REFUSED_ADDRESS)
-    elif host.lower() == "localhost" or host.lower().endswith(".localhost"):
-        require(allow_loopback, REFUSED_ADDRESS)
-    return url
+        return address_allowed(literal, loopback)
+    if host == "localhost" or host.endswith(".localhost"):
+        return loopback
+    return True
 
 
 async def system_resolver(host: str, port: int) -> list[IPAddress]:
@@ -179,6 +229,10 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.AsyncNetworkStream:
+        # The host's spelling is judged as at registration (a literal address
+        # or a localhost name, trailing dot or not) before anything is asked.
+        if not host_allowed(host, self.allow_loopback):
+            raise TargetRefused("address_refused")
         try:
             addresses = await self.resolver(host, port)
         except OSError as exc:

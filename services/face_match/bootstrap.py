@@ -182,6 +182,7 @@ async def build(
             ttl_seconds=settings.submission_ttl_seconds,
             callback_signing_key=settings.callback_signing_key,
             callback_allow_loopback=settings.callback_allow_loopback,
+            enqueue_callback=queue.enqueue_callback,
         ),
         queue=queue,
         oauth=OAuthClients(

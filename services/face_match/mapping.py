@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from identity_platform_api.face_match.v1 import oauth_pb2, submissions_pb2
-from identity_runtime.convert import enum_names, enum_values, message, timestamp
+from identity_runtime.convert import enum_name, enum_names, enum_values, message, timestamp
 from services.face_match import submissions
 from services.face_match.oauth import ClientView, IssuedToken
 from services.face_match.submissions import CallbackView, Created, View
@@ -40,7 +40,9 @@ CALLBACK_STATE_TO_PROTO = {
 
 
 def reference_type(value: int) -> str:
-    return REFERENCE_FROM_PROTO.get(value, "")
+    """The request's referenceType: "" when unset (the core says it is
+    required), INVALID_FIELD for a number the contract does not define."""
+    return enum_name(REFERENCE_FROM_PROTO, value, "reference_type")
 
 
 def created(done: Created) -> submissions_pb2.CreateSubmissionResponse:

@@ -72,6 +72,11 @@ class JobQueue:
         self.retention = timedelta(days=image_retention_days)
         self.default_callback_url = default_callback_url
 
+    def enqueue_callback(self, session: Session, row: Submission, now: datetime) -> None:
+        """The callback of a submission that ended outside the queue (EXPIRED,
+        from submissions.py), written like the queue's own."""
+        self._enqueue_callback(session, row, now)
+
     async def lease(self, worker: str) -> Lease | None:
         return await self.database.run(lambda s: self._lease(s, worker))
 

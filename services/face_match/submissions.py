@@ -26,7 +26,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from identity_runtime.egress import DELIVERY_ERRORS, check_url
-from identity_runtime.errors import DomainError, FailedPrecondition, InvalidArgument, NotFound
+from identity_runtime.errors import (
+    AlreadyExists,
+    DomainError,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+)
 from identity_store.db import Database
 from services.face_match import uploads
 from services.face_match.audit import (
@@ -53,6 +59,7 @@ ERASED = "ERASED"
 # The reason codes of an erasure (the transition's detail).
 ERASED_ON_REQUEST = "partner_request"
 ERASED_AFTER_RETENTION = "result_retention"
+# The service's names; the API spells them REFERENCE_TYPE_<name> (mapping.py).
 REFERENCE_TYPES = ("KTP", "PASSPORT", "DRIVING_LICENCE", "KITAS", "CORPORATE_ID", "OTHER")
 _CORRELATION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}")
 
@@ -173,6 +180,20 @@ def check_callback_url(url: str, allow_loopback: bool) -> None:
         check_url(url, allow_loopback, field="callback_url")
 
 
+def _due(row: Submission, now: datetime) -> bool:
+    """Whether `row` is past its TTL and not confirmed (so must expire)."""
+    return row.state in (CREATED, AWAITING_UPLOAD) and now >= row.expires_at
+
+
+def _differing_field(row: Submission, reference_type: str, callback_url: str) -> str:
+    """The first create parameter (proto name) that differs from `row`'s; ""."""
+    if row.reference_type != reference_type:
+        return "reference_type"
+    if row.callback_url != callback_url:
+        return "callback_url"
+    return ""
+
+
 def _erase_rows(session: Session, row: Submission, actor: str, reason: str, at: datetime) -> None:
     """Record the erasure (a transition to ERASED: audited as
     face_match.erased, detail the reason code) and delete the submission's
@@ -215,6 +236,10 @@ class Submissions:
     callback_signing_key: str
     # Callbacks may target loopback (FACE_MATCH_CALLBACK_ALLOW_LOOPBACK, development).
     callback_allow_loopback: bool = False
+    # Writes the callback of a submission that reached an end state, in the
+    # transaction that ends it (JobQueue.enqueue_callback): an expiry is an
+    # end the partner is told of, like COMPLETED and FAILED.
+    enqueue_callback: Callable[[Session, Submission, datetime], None] | None = None
 
     @cached_property
     def callback_secrets(self) -> CallbackSecrets:
@@ -250,13 +275,19 @@ class Submissions:
                 "INVALID_FIELD",
                 {"field": "correlation_id"},
             )
-        if reference_type not in REFERENCE_TYPES:
+        if not reference_type:
             raise InvalidArgument(
                 "referenceType is required", "INVALID_FIELD", {"field": "reference_type"}
             )
+        if reference_type not in REFERENCE_TYPES:
+            raise InvalidArgument(
+                "referenceType is not a known reference type",
+                "INVALID_FIELD",
+                {"field": "reference_type"},
+            )
         check_callback_url(callback_url, self.callback_allow_loopback)
 
-        def work(session: Session) -> tuple[Submission, list[Upload], str]:
+        def work(session: Session) -> tuple[Submission, list[Upload], str, str]:
             now = self.clock()
             # The organisation's secret, shown once (callbacks.py).
             secret = self.callback_secrets.shown_on_create(session, org_id, now)
@@ -279,16 +310,30 @@ class Submissions:
                 record_transition(session, row, AWAITING_UPLOAD, actor, now)
                 session.flush()
             else:
+                # Committed even when the create is refused below.
                 self._expire_if_due(session, row, now)
+                differs = _differing_field(row, reference_type, callback_url)
+                if differs:
+                    return row, [], "", differs
             uploads = self._uploads(row, now) if row.state == AWAITING_UPLOAD else []
-            return row, uploads, secret
+            return row, uploads, secret, ""
 
-        row, uploads, secret = await self._run_create(work)
+        row, uploads, secret, differs = await self._run_create(work)
+        if differs:
+            # The correlationId is the create's idempotency key: the same
+            # parameters are the same submission, others are a conflict.
+            # Names the field, never a value.
+            raise AlreadyExists(
+                f"{differs}: differs from the submission already created with this "
+                "correlationId; use a new correlationId",
+                "IDEMPOTENCY_KEY_REUSED",
+                {"field": differs},
+            )
         return Created(_view(row), uploads, secret)
 
     async def _run_create(
-        self, work: Callable[[Session], tuple[Submission, list[Upload], str]]
-    ) -> tuple[Submission, list[Upload], str]:
+        self, work: Callable[[Session], tuple[Submission, list[Upload], str, str]]
+    ) -> tuple[Submission, list[Upload], str, str]:
         try:
             return await self.database.run(work)
         except IntegrityError:
@@ -314,10 +359,26 @@ class Submissions:
         return row
 
     def _expire_if_due(self, session: Session, row: Submission, now: datetime) -> None:
-        if row.state in (CREATED, AWAITING_UPLOAD) and now >= row.expires_at:
+        """Expire `row` (locked) if its TTL has passed: the transition (the
+        audit outbox) and the callback, in the caller's transaction. Whichever
+        comes first commits it: the sweep, create, confirm, an upload, status
+        or details (a refused upload or confirm commits it, then refuses)."""
+        if _due(row, now):
             record_transition(session, row, EXPIRED, "system", now, "not confirmed in time")
             row.failure_reason = "SUBMISSION_EXPIRED"
             row.purge_images_at = now
+            if self.enqueue_callback is not None:
+                self.enqueue_callback(session, row, now)
+
+    def _current(self, session: Session, org_id: str, correlation_id: str) -> Submission:
+        """The submission as it stands now, for the reads: one past its TTL is
+        expired first (under its row lock, re-read: the sweep may have won)."""
+        row = self._require(session, org_id, correlation_id)
+        now = self.clock()
+        if _due(row, now):
+            session.refresh(row, with_for_update=True)
+            self._expire_if_due(session, row, now)
+        return row
 
     async def _stored_in_store(self, org_id: str, correlation_id: str) -> dict[str, bool]:
         """Which images an external store holds (uploads bypass face-match there)."""
@@ -473,11 +534,11 @@ class Submissions:
         return refused
 
     async def status(self, org_id: str, correlation_id: str) -> View:
-        return await self.database.run(lambda s: _view(self._require(s, org_id, correlation_id)))
+        return await self.database.run(lambda s: _view(self._current(s, org_id, correlation_id)))
 
     async def details(self, org_id: str, correlation_id: str) -> View:
         def work(session: Session) -> View:
-            row = self._require(session, org_id, correlation_id)
+            row = self._current(session, org_id, correlation_id)
             transitions = session.execute(
                 select(Transition.to_state, Transition.at)
                 .where(
@@ -585,13 +646,13 @@ class Submissions:
         image = self.signer.check(key, expires, signature, content_type, len(data), now)
         submission_id = key.split("/", 1)[0]
 
-        def work(session: Session) -> None:
+        def work(session: Session) -> bool:
             row = session.get(Submission, submission_id, with_for_update=True)
             if row is None:
                 raise NotFound("no submission for this upload", "SUBMISSION_NOT_FOUND")
             self._expire_if_due(session, row, now)
             if row.state == EXPIRED:
-                raise FailedPrecondition("the submission has expired", "SUBMISSION_EXPIRED")
+                return False  # the expiry is committed, then the upload refused
             if row.state != AWAITING_UPLOAD:
                 raise Aborted("the submission is no longer awaiting uploads", "UPLOADS_CLOSED")
             # Written under the row lock: a confirm cannot slip between file and flag.
@@ -602,6 +663,8 @@ class Submissions:
             else:
                 row.reference_type_uploaded = media
             row.updated_at = now
+            return True
 
-        await self.database.run(work)
+        if not await self.database.run(work):
+            raise FailedPrecondition("the submission has expired", "SUBMISSION_EXPIRED")
         return len(data)

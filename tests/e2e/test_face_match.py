@@ -106,7 +106,8 @@ async def test_whole_flow_with_a_token_and_a_signed_callback(e2e) -> None:
         created = await create(e2e, token, "loan-1", callbackUrl=receiver.url)
         receiver.secret = created["callbackSigningSecret"]
         assert created["state"] == "SUBMISSION_STATE_AWAITING_UPLOAD"
-        again = await create(e2e, token, "loan-1")
+        # The same parameters (a retry): the same submission (probe3 finding 10).
+        again = await create(e2e, token, "loan-1", callbackUrl=receiver.url)
         assert again["submissionId"] == created["submissionId"]
         await upload(e2e, created, SELFIE, REFERENCE)
         confirmed = await e2e.client.post(

@@ -103,7 +103,7 @@ def worker(server) -> Worker:
 async def test_create_is_idempotent_and_presigns_both_images(service) -> None:
     partner = Partner(service)
     first = await partner.create("order-1", callback_url="https://partner.example/cb")
-    again = await partner.create("order-1")
+    again = await partner.create("order-1", callback_url="https://partner.example/cb")
     assert first.submission_id == again.submission_id
     assert first.state == S.SUBMISSION_STATE_AWAITING_UPLOAD
     assert sorted(u.image for u in first.uploads) == ["reference", "selfie"]
@@ -128,6 +128,68 @@ async def test_create_refuses_bad_fields(service) -> None:
         with pytest.raises(grpc.aio.AioRpcError) as exc:
             await partner.create(correlation_id, **fields)
         assert refusal(exc) == ("INVALID_ARGUMENT", reason), fields
+    await partner.close()
+
+
+async def test_reference_type_unset_is_required_and_an_unknown_number_is_invalid(service) -> None:
+    """Proto3 enums are open: 99 parses and used to be answered "referenceType
+    is required" (probe3 finding 11); it is now INVALID_FIELD "unknown value"."""
+    partner = Partner(service)
+    for value, message in (
+        (S.REFERENCE_TYPE_UNSPECIFIED, "referenceType is required"),
+        (99, "reference_type: unknown value"),
+        (-1, "reference_type: unknown value"),
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as exc:
+            await partner.create("order-enum", reference_type=value)
+        assert refusal(exc) == ("INVALID_ARGUMENT", "INVALID_FIELD"), value
+        info = error_info(status_from_rpc_error(exc.value))
+        assert info.metadata["field"] == "reference_type"
+        assert exc.value.details() == message
+    for value in S.ReferenceType.values():
+        if value != S.REFERENCE_TYPE_UNSPECIFIED:
+            created = await partner.create(f"order-enum-{value}", reference_type=value)
+            assert created.state == S.SUBMISSION_STATE_AWAITING_UPLOAD
+    await partner.close()
+
+
+async def test_create_again_with_other_parameters_is_a_conflict_naming_the_field(service) -> None:
+    """The correlationId is the create's idempotency key (probe3 finding 10):
+    the same parameters are the same submission, others a 409 naming the field
+    that differs, never its value; the first submission is unchanged."""
+    partner = Partner(service)
+    url = "https://partner.example/cb"
+    first = await partner.create("order-idem", callback_url=url)
+    again = await partner.create("order-idem", callback_url=url)
+    assert again.submission_id == first.submission_id
+    assert len(again.uploads) == 2
+    for fields, field in (
+        ({"reference_type": S.REFERENCE_TYPE_PASSPORT, "callback_url": url}, "reference_type"),
+        ({"callback_url": "https://partner.example/other"}, "callback_url"),
+        ({}, "callback_url"),  # no callback URL this time
+        ({"reference_type": S.REFERENCE_TYPE_PASSPORT}, "reference_type"),  # both: the first
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as exc:
+            await partner.create("order-idem", **fields)
+        assert refusal(exc) == ("ALREADY_EXISTS", "IDEMPOTENCY_KEY_REUSED"), fields
+        info = error_info(status_from_rpc_error(exc.value))
+        assert info.metadata["field"] == field
+        assert exc.value.details().startswith(f"{field}: differs from the submission")
+        assert "partner.example" not in exc.value.details()
+        assert "PASSPORT" not in exc.value.details()
+    details = (
+        await partner.stub.GetSubmission(S.GetSubmissionRequest(correlation_id="order-idem"))
+    ).submission
+    assert (details.submission_id, details.reference_type) == (
+        first.submission_id,
+        S.REFERENCE_TYPE_KTP,
+    )
+    # A submission without a callback URL is re-created only without one.
+    await partner.create("order-idem-2")
+    assert (await partner.create("order-idem-2")).uploads
+    with pytest.raises(grpc.aio.AioRpcError) as exc:
+        await partner.create("order-idem-2", callback_url=url)
+    assert refusal(exc) == ("ALREADY_EXISTS", "IDEMPOTENCY_KEY_REUSED")
     await partner.close()
 
 
@@ -556,6 +618,127 @@ async def test_unconfirmed_submissions_expire_and_their_images_are_purged(servic
             S.GetSubmissionStatusRequest(correlation_id="order-9")
         )
     assert refusal(exc) == ("NOT_FOUND", "SUBMISSION_NOT_FOUND")
+    await partner.close()
+
+
+async def _past_its_ttl(core, correlation_id: str) -> str:
+    """Make the submission's TTL run out (its expires_at a second ago); its id."""
+    from sqlalchemy import update
+
+    from services.face_match.models import Submission
+
+    def write(session) -> str:
+        row = session.scalars(
+            select(Submission).where(Submission.correlation_id == correlation_id)
+        ).one()
+        session.execute(
+            update(Submission)
+            .where(Submission.submission_id == row.submission_id)
+            .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+        )
+        return row.submission_id
+
+    return await core.database.run(write)
+
+
+async def _expiry_rows(core, submission_id: str) -> tuple[list[str], list[dict]]:
+    """(the states of its transitions, the bodies of its callbacks)."""
+    import json
+
+    from services.face_match.models import Callback
+
+    def read(session) -> tuple[list[str], list[dict]]:
+        states = session.scalars(
+            select(Transition.to_state)
+            .where(Transition.submission_id == submission_id)
+            .order_by(Transition.sequence)
+        ).all()
+        bodies = session.scalars(
+            select(Callback.body).where(Callback.submission_id == submission_id)
+        ).all()
+        return list(states), [json.loads(b) for b in bodies]
+
+    return await core.database.run(read)
+
+
+@pytest.mark.parametrize("first_call", ["status", "details", "put", "confirm"])
+async def test_whichever_call_sees_an_expired_submission_first_commits_its_expiry(
+    service, first_call: str
+) -> None:
+    """probe3 finding 9: after the TTL (before the 60 s sweep) status said
+    AWAITING_UPLOAD while an upload was refused SUBMISSION_EXPIRED and its
+    expiry rolled back. Now the first call commits the expiry (transition,
+    audit outbox row, callback), then answers: status and details EXPIRED,
+    upload and confirm refused SUBMISSION_EXPIRED; every later call agrees."""
+    partner = Partner(service)
+    correlation_id = f"order-ttl-{first_call}"
+    created = await partner.create(correlation_id, callback_url="https://partner.example/cb")
+    selfie_url = {u.image: u.url for u in created.uploads}["selfie"]
+    await partner.put(selfie_url, SELFIE)  # before the TTL: accepted
+    submission_id = await _past_its_ttl(service.core, correlation_id)
+
+    async def status() -> int:
+        return (
+            await partner.stub.GetSubmissionStatus(
+                S.GetSubmissionStatusRequest(correlation_id=correlation_id)
+            )
+        ).state
+
+    if first_call == "status":
+        answer = await partner.stub.GetSubmissionStatus(
+            S.GetSubmissionStatusRequest(correlation_id=correlation_id)
+        )
+        assert (answer.state, answer.failure_reason) == (
+            S.SUBMISSION_STATE_EXPIRED,
+            "SUBMISSION_EXPIRED",
+        )
+    elif first_call == "details":
+        details = (
+            await partner.stub.GetSubmission(S.GetSubmissionRequest(correlation_id=correlation_id))
+        ).submission
+        assert details.state == S.SUBMISSION_STATE_EXPIRED
+        assert details.failure_reason == "SUBMISSION_EXPIRED"
+        assert [t.state for t in details.transitions][-1] == S.SUBMISSION_STATE_EXPIRED
+        assert details.callback.state == S.CALLBACK_STATE_PENDING
+    else:
+        with pytest.raises(grpc.aio.AioRpcError) as exc:
+            if first_call == "put":
+                await partner.put(selfie_url, SELFIE)
+            else:
+                await partner.stub.ConfirmSubmission(
+                    S.ConfirmSubmissionRequest(correlation_id=correlation_id)
+                )
+        assert refusal(exc) == ("FAILED_PRECONDITION", "SUBMISSION_EXPIRED")
+
+    states, callbacks = await _expiry_rows(service.core, submission_id)
+    assert states == ["CREATED", "AWAITING_UPLOAD", "EXPIRED"]
+    [body] = callbacks
+    assert body["event"] == "face_match.submission.expired"
+    assert (body["state"], body["failureReason"]) == ("EXPIRED", "SUBMISSION_EXPIRED")
+    # Every later call agrees, and nothing is expired twice.
+    assert await status() == S.SUBMISSION_STATE_EXPIRED
+    with pytest.raises(grpc.aio.AioRpcError) as exc:
+        await partner.put(selfie_url, SELFIE)
+    assert refusal(exc) == ("FAILED_PRECONDITION", "SUBMISSION_EXPIRED")
+    with pytest.raises(grpc.aio.AioRpcError) as exc:
+        await partner.stub.ConfirmSubmission(
+            S.ConfirmSubmissionRequest(correlation_id=correlation_id)
+        )
+    assert refusal(exc) == ("FAILED_PRECONDITION", "SUBMISSION_EXPIRED")
+    again = await partner.create(correlation_id, callback_url="https://partner.example/cb")
+    assert (again.state, list(again.uploads)) == (S.SUBMISSION_STATE_EXPIRED, [])
+    assert await service.core.submissions.expire_due() == 0
+    assert await _expiry_rows(service.core, submission_id) == (states, callbacks)
+    await partner.close()
+
+
+async def test_an_expiry_without_a_callback_url_writes_no_callback(service) -> None:
+    partner = Partner(service)
+    await partner.create("order-ttl-quiet")
+    submission_id = await _past_its_ttl(service.core, "order-ttl-quiet")
+    assert await service.core.submissions.expire_due() == 1
+    states, callbacks = await _expiry_rows(service.core, submission_id)
+    assert (states[-1], callbacks) == ("EXPIRED", [])
     await partner.close()
 
 

@@ -445,3 +445,118 @@ async def test_get_submission_shows_the_partner_why_its_callbacks_fail_then_that
             assert len(receiver.received) == 2
     finally:
         await receiver.stop()
+
+
+# -- probe3 findings 9, 10, 11 through the gateway and a real receiver ------------
+
+
+async def test_the_rest_api_refuses_reference_types_and_reused_correlation_ids_precisely(
+    service, database_url: str
+) -> None:
+    """referenceType is spelt as the OpenAPI document names it
+    (REFERENCE_TYPE_KTP, ...); an unknown number is INVALID_FIELD "unknown
+    value", not "required"; a correlationId created again with another
+    referenceType or callbackUrl is 409 IDEMPOTENCY_KEY_REUSED naming the
+    field (as the API spells it), never the value."""
+    from services.face_match.oauth import new_client
+    from tests.support.gateway import assert_error, bearer, gateway_client, gateway_settings
+
+    database = service.core.database
+    view, secret = await database.run(
+        lambda s: new_client(s, ORG, "backend", service.settings.oauth_client_pepper, utcnow())
+    )
+    async with gateway_client(gateway_settings({"face_match": service.address})) as gateway:
+        issued = await gateway.post(
+            "/api/oauth/token",
+            json={
+                "grant_type": "client_credentials",
+                "client_id": view.client_id,
+                "client_secret": secret,
+            },
+        )
+        headers = bearer(issued.json()["access_token"])
+        path = "/api/face-match/submissions"
+        url = "http://127.0.0.1:9/cb"
+        body = {"correlationId": "gw-enum", "referenceType": "REFERENCE_TYPE_PASSPORT"}
+
+        short = await gateway.post(path, json={**body, "referenceType": "KTP"}, headers=headers)
+        error = assert_error(short, 400, "MALFORMED_REQUEST")
+        assert "REFERENCE_TYPE_KTP" in error["message"]
+        unknown = await gateway.post(path, json={**body, "referenceType": 99}, headers=headers)
+        error = assert_error(unknown, 400, "INVALID_FIELD")
+        assert (error["metadata"]["field"], error["message"]) == (
+            "referenceType",
+            "referenceType: unknown value",
+        )
+        for missing in ({"correlationId": "gw-enum"}, {**body, "referenceType": 0}):
+            error = assert_error(
+                await gateway.post(path, json=missing, headers=headers), 400, "INVALID_FIELD"
+            )
+            assert error["message"] == "referenceType is required"
+
+        created = await gateway.post(path, json={**body, "callbackUrl": url}, headers=headers)
+        assert created.status_code == 200, created.text
+        # The JSON number of a named value is the same value.
+        again = await gateway.post(
+            path, json={**body, "referenceType": 2, "callbackUrl": url}, headers=headers
+        )
+        assert again.status_code == 200, again.text
+        assert again.json()["submissionId"] == created.json()["submissionId"]
+        for changed, field in (
+            ({"referenceType": "REFERENCE_TYPE_KTP", "callbackUrl": url}, "referenceType"),
+            ({"callbackUrl": "http://127.0.0.1:9/other"}, "callbackUrl"),
+        ):
+            answer = await gateway.post(path, json={**body, **changed}, headers=headers)
+            error = assert_error(answer, 409, "IDEMPOTENCY_KEY_REUSED")
+            assert error["metadata"]["field"] == field
+            assert error["message"].startswith(f"{field}: differs from the submission")
+            assert "127.0.0.1" not in answer.text and "REFERENCE_TYPE_KTP" not in answer.text
+
+
+async def test_an_expired_submission_is_called_back(service) -> None:
+    """A partner's backend waiting for the callback is told of an expiry too
+    (probe3 finding 9): status commits the expiry, the relay posts the signed
+    face_match.submission.expired event, and GetSubmission shows it delivered."""
+    from sqlalchemy import update
+
+    from services.face_match.models import Submission
+
+    await _quiet(service)
+    receiver = await CallbackReceiver(secret=callback_secret(CALLBACK_KEY, ORG)).start()
+    try:
+        async with channel(service, ORG) as ch:
+            stub = submissions_pb2_grpc.SubmissionServiceStub(ch)
+            await stub.CreateSubmission(
+                S.CreateSubmissionRequest(
+                    correlation_id="ttl-cb",
+                    reference_type=S.REFERENCE_TYPE_KTP,
+                    callback_url=receiver.url,
+                )
+            )
+            await service.core.database.run(
+                lambda s: s.execute(
+                    update(Submission)
+                    .where(Submission.correlation_id == "ttl-cb")
+                    .values(expires_at=utcnow() - timedelta(seconds=1))
+                )
+            )
+            assert await service.core.relay.flush() == 0  # nothing yet: not expired
+            status = await stub.GetSubmissionStatus(
+                S.GetSubmissionStatusRequest(correlation_id="ttl-cb")
+            )
+            assert status.state == S.SUBMISSION_STATE_EXPIRED
+            assert await service.core.relay.flush() == 1
+            [(event, verified)] = receiver.received
+            assert verified
+            assert (event["event"], event["state"], event["correlationId"]) == (
+                "face_match.submission.expired",
+                "EXPIRED",
+                "ttl-cb",
+            )
+            assert event["failureReason"] == "SUBMISSION_EXPIRED"
+            details = (
+                await stub.GetSubmission(S.GetSubmissionRequest(correlation_id="ttl-cb"))
+            ).submission
+            assert details.callback.state == S.CALLBACK_STATE_DELIVERED
+    finally:
+        await receiver.stop()

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from identity_runtime import meshtls
-from identity_runtime.egress import address_allowed, ca_file_problem
+from identity_runtime.addresses import IPAddress
+from identity_runtime.egress import GuardedBackend, TargetRefused, address_allowed, ca_file_problem
 from identity_runtime.errors import InvalidArgument
 from identity_runtime.settings import SettingsError, load_settings
 from services.face_match.settings import FaceMatchSettings
@@ -148,6 +149,120 @@ def test_unparseable_callback_urls_are_invalid_fields_not_crashes(url: str) -> N
         check_callback_url(url, allow_loopback=True)
     assert refused.value.reason == "INVALID_FIELD"
     assert refused.value.metadata["field"] == "callback_url"
+
+
+# -- host spellings (probe3 finding 8) ---------------------------------------
+# A trailing dot (a fully qualified name) hid a literal address or localhost
+# from the checks, and a host that is no DNS name at all was registered.
+TRAILING_DOT_FORMS = [
+    "https://10.0.0.1./cb",
+    "https://192.168.1.1./x",
+    "https://169.254.169.254./latest/meta-data/",
+    "https://0x0a000001./cb",
+    "https://10.1./cb",
+]
+LOCALHOST_FORMS = ["https://LOCALHOST./x", "https://localhost./x", "https://api.localhost./x"]
+INVALID_HOSTS = [
+    "https://exa mple.com/",
+    "https://under_score.example/cb",
+    "https://a..b.example/cb",
+    "https://.example/cb",
+    "https://example.com../cb",
+    "https://-partner.example/cb",
+    "https://partner-.example/cb",
+    "https://" + "a" * 64 + ".example/cb",
+    "https://" + ".".join(["a" * 63] * 4) + "/cb",  # 255 characters
+    "https://%31%30.0.0.1/cb",
+    "https://1.2.3.4.5/cb",
+    "https://partner.0x10/cb",
+    "https://bücher.example/cb",
+    "https://./cb",
+]
+VALID_HOSTS = [
+    "https://partner.example./cb",
+    "https://8.8.8.8./cb",
+    "https://Partner.Example/cb",
+    "https://xn--bcher-kva.example/cb",  # bücher.example, its A-label
+    "https://a-b.example/cb",
+    "https://" + "a" * 63 + ".example/cb",
+    "https://" + ".".join(["a" * 63] * 3 + ["a" * 61]) + "/cb",  # 253 characters
+    "https://" + ".".join(["a" * 63] * 3 + ["a" * 61]) + "./cb",  # and its trailing dot
+    "https://123.example/cb",
+    "https://deadbeef/cb",
+]
+
+
+@pytest.mark.parametrize("url", TRAILING_DOT_FORMS + INVALID_HOSTS)
+@pytest.mark.parametrize("allow_loopback", [True, False])
+def test_trailing_dot_addresses_and_invalid_hosts_are_refused(
+    url: str, allow_loopback: bool
+) -> None:
+    for check, field in ((check_callback_url, "callback_url"), (check_webhook_url, "url")):
+        with pytest.raises(InvalidArgument) as refused:
+            check(url, allow_loopback)
+        assert refused.value.reason == "INVALID_FIELD"
+        assert refused.value.metadata == {"field": field}
+        assert url.split("//", 1)[1].split("/", 1)[0] not in refused.value.message
+
+
+def test_what_is_wrong_with_the_host_is_said() -> None:
+    with pytest.raises(InvalidArgument) as refused:
+        check_callback_url("https://10.0.0.1./cb", allow_loopback=False)
+    assert "private, loopback or link-local" in refused.value.message
+    with pytest.raises(InvalidArgument) as refused:
+        check_callback_url("https://exa mple.com/", allow_loopback=False)
+    assert refused.value.message == (
+        "callback_url: must name a valid host (a DNS name or an IP address)"
+    )
+    with pytest.raises(InvalidArgument) as refused:
+        check_callback_url("https://bücher.example/cb", allow_loopback=False)
+    assert "ASCII (xn--) form" in refused.value.message
+
+
+@pytest.mark.parametrize("url", LOCALHOST_FORMS)
+def test_localhost_with_a_trailing_dot_is_loopback(url: str) -> None:
+    check_callback_url(url, allow_loopback=True)
+    check_webhook_url(url, allow_loopback=True)
+    with pytest.raises(InvalidArgument):
+        check_callback_url(url, allow_loopback=False)
+    with pytest.raises(InvalidArgument):
+        check_webhook_url(url, allow_loopback=False)
+
+
+@pytest.mark.parametrize("url", VALID_HOSTS)
+def test_valid_host_names_stay_registrable(url: str) -> None:
+    check_callback_url(url, allow_loopback=False)
+    assert check_webhook_url(url, allow_loopback=False) == url
+
+
+class _Resolver:
+    """Answers 10.0.0.1 for anything, keeping what it was asked."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    async def __call__(self, host: str, port: int) -> list[IPAddress]:
+        self.asked.append(host)
+        return [ipaddress.ip_address("10.0.0.1")]
+
+
+@pytest.mark.parametrize("host", ["10.0.0.1.", "192.168.1.1.", "LOCALHOST.", "localhost."])
+async def test_connect_time_judges_a_trailing_dot_host_as_registration_does(host: str) -> None:
+    """GuardedBackend refuses the host's spelling before resolving it (a
+    resolver failed on these with dns_failure: the class now says why)."""
+    resolver = _Resolver()
+    with pytest.raises(TargetRefused):
+        await GuardedBackend(allow_loopback=False, resolver=resolver).connect_tcp(host, 443)
+    assert resolver.asked == []
+
+
+async def test_connect_time_still_resolves_a_fully_qualified_name() -> None:
+    resolver = _Resolver()
+    with pytest.raises(TargetRefused):  # refused for the address it resolves to
+        await GuardedBackend(allow_loopback=False, resolver=resolver).connect_tcp(
+            "partner.example.", 443
+        )
+    assert resolver.asked == ["partner.example."]
 
 
 def _problems(tmp_path: Path, **extra: str) -> str:

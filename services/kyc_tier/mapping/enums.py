@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -15,6 +15,9 @@ from identity_platform_api.kyc_tier.v1 import (
     face_pb2,
     resources_pb2,
 )
+
+# enum_name is shared (identity_runtime.convert); kyc-tier's mappings take it from here.
+from identity_runtime.convert import enum_name as enum_name
 from identity_runtime.convert import enum_names, enum_values
 from identity_runtime.errors import invalid_field
 from services.kyc_tier import tiers
@@ -69,17 +72,6 @@ def when(message: Timestamp | None) -> datetime | None:
     """A timestamp the caller set, as an aware datetime; None when unset (the
     request validation has refused one out of protobuf's range)."""
     return message.ToDatetime(tzinfo=UTC) if message is not None and message.ByteSize() else None
-
-
-def enum_name(names: Mapping[int, str], value: int, field: str) -> str:
-    """A request's enum value as its domain name: unset is "" (no filter, or
-    the default), a value the contract does not define INVALID_FIELD `field`
-    (never silently taken as unset)."""
-    if not value:
-        return ""
-    if value not in names:
-        raise invalid_field(field, "unknown value")
-    return names[value]
 
 
 def scopes_from_proto(values: Iterable[int]) -> tuple[str, ...]:

@@ -204,6 +204,10 @@ class CreateSubmissionRequest(_message.Message):
     correlation_id: _builtins.str
     """The partner's id of the submission (1-128 of A-Z a-z 0-9 . _ : -)."""
     reference_type: Global___ReferenceType.ValueType
+    """Required: REFERENCE_TYPE_UNSPECIFIED (or absent) is "referenceType is
+    required", a number the enum does not define is INVALID_FIELD
+    "unknown value".
+    """
     callback_url: _builtins.str
     """Where the completion callback goes; empty = the organisation's default."""
     def __init__(
@@ -506,8 +510,8 @@ class SubmissionDetails(_message.Message):
     @_builtins.property
     def callback(self) -> Global___CallbackStatus:
         """Delivery of the completion callback. Unset until the submission is
-        COMPLETED or FAILED (the callback is sent then), and when it has no
-        callback URL (none given, no default).
+        COMPLETED, FAILED or EXPIRED (the callback is sent then), and when it
+        has no callback URL (none given, no default).
         """
 
     def __init__(

@@ -36,7 +36,7 @@ class SubmissionServiceStub:
     3. ConfirmSubmission queues the submission for a worker;
     4. GetSubmissionStatus polls it, and a signed callback (HMAC-SHA256 like
     webhooks: `X-Identity-Signature: sha256=<hex>`) goes to its callbackUrl
-    when it is completed or failed;
+    when it is completed, failed or expired;
     5. GetSubmission returns the details.
 
     Lifecycle: CREATED -> AWAITING_UPLOAD -> QUEUED -> PROCESSING ->
@@ -105,7 +105,7 @@ class SubmissionServiceServicer:
     3. ConfirmSubmission queues the submission for a worker;
     4. GetSubmissionStatus polls it, and a signed callback (HMAC-SHA256 like
     webhooks: `X-Identity-Signature: sha256=<hex>`) goes to its callbackUrl
-    when it is completed or failed;
+    when it is completed, failed or expired;
     5. GetSubmission returns the details.
 
     Lifecycle: CREATED -> AWAITING_UPLOAD -> QUEUED -> PROCESSING ->
@@ -117,10 +117,14 @@ class SubmissionServiceServicer:
 
     def CreateSubmission(self, request, context):
         """CreateSubmission creates the submission for correlationId, or returns the
-        existing one (with fresh upload URLs while it awaits uploads): the same
-        correlationId is idempotent.
+        existing one (with fresh upload URLs while it awaits uploads): the
+        correlationId is the create's idempotency key, the same correlationId
+        with the same referenceType and callbackUrl is the same submission.
         Errors: INVALID_ARGUMENT / INVALID_FIELD (empty or malformed
-        correlationId, unknown referenceType, callbackUrl not http(s)).
+        correlationId, missing or unknown referenceType, a callbackUrl the
+        egress policy refuses); ALREADY_EXISTS / IDEMPOTENCY_KEY_REUSED (409:
+        the correlationId was used with another referenceType or callbackUrl;
+        metadata["field"] names the first that differs, never a value).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -280,7 +284,7 @@ class SubmissionService:
     3. ConfirmSubmission queues the submission for a worker;
     4. GetSubmissionStatus polls it, and a signed callback (HMAC-SHA256 like
     webhooks: `X-Identity-Signature: sha256=<hex>`) goes to its callbackUrl
-    when it is completed or failed;
+    when it is completed, failed or expired;
     5. GetSubmission returns the details.
 
     Lifecycle: CREATED -> AWAITING_UPLOAD -> QUEUED -> PROCESSING ->

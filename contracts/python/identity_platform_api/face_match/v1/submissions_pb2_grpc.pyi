@@ -37,7 +37,7 @@ class SubmissionServiceStub:
     3. ConfirmSubmission queues the submission for a worker;
     4. GetSubmissionStatus polls it, and a signed callback (HMAC-SHA256 like
        webhooks: `X-Identity-Signature: sha256=<hex>`) goes to its callbackUrl
-       when it is completed or failed;
+       when it is completed, failed or expired;
     5. GetSubmission returns the details.
 
     Lifecycle: CREATED -> AWAITING_UPLOAD -> QUEUED -> PROCESSING ->
@@ -53,10 +53,14 @@ class SubmissionServiceStub:
     def __new__(cls, channel: _aio.Channel) -> SubmissionServiceAsyncStub: ...
     CreateSubmission: _grpc.UnaryUnaryMultiCallable[_submissions_pb2.CreateSubmissionRequest, _submissions_pb2.CreateSubmissionResponse]
     """CreateSubmission creates the submission for correlationId, or returns the
-    existing one (with fresh upload URLs while it awaits uploads): the same
-    correlationId is idempotent.
+    existing one (with fresh upload URLs while it awaits uploads): the
+    correlationId is the create's idempotency key, the same correlationId
+    with the same referenceType and callbackUrl is the same submission.
     Errors: INVALID_ARGUMENT / INVALID_FIELD (empty or malformed
-    correlationId, unknown referenceType, callbackUrl not http(s)).
+    correlationId, missing or unknown referenceType, a callbackUrl the
+    egress policy refuses); ALREADY_EXISTS / IDEMPOTENCY_KEY_REUSED (409:
+    the correlationId was used with another referenceType or callbackUrl;
+    metadata["field"] names the first that differs, never a value).
     """
     ConfirmSubmission: _grpc.UnaryUnaryMultiCallable[_submissions_pb2.ConfirmSubmissionRequest, _submissions_pb2.ConfirmSubmissionResponse]
     """ConfirmSubmission queues the submission once both images are uploaded
@@ -135,7 +139,7 @@ class SubmissionServiceAsyncStub(SubmissionServiceStub):
     3. ConfirmSubmission queues the submission for a worker;
     4. GetSubmissionStatus polls it, and a signed callback (HMAC-SHA256 like
        webhooks: `X-Identity-Signature: sha256=<hex>`) goes to its callbackUrl
-       when it is completed or failed;
+       when it is completed, failed or expired;
     5. GetSubmission returns the details.
 
     Lifecycle: CREATED -> AWAITING_UPLOAD -> QUEUED -> PROCESSING ->
@@ -148,10 +152,14 @@ class SubmissionServiceAsyncStub(SubmissionServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     CreateSubmission: _aio.UnaryUnaryMultiCallable[_submissions_pb2.CreateSubmissionRequest, _submissions_pb2.CreateSubmissionResponse]  # type: ignore[assignment]
     """CreateSubmission creates the submission for correlationId, or returns the
-    existing one (with fresh upload URLs while it awaits uploads): the same
-    correlationId is idempotent.
+    existing one (with fresh upload URLs while it awaits uploads): the
+    correlationId is the create's idempotency key, the same correlationId
+    with the same referenceType and callbackUrl is the same submission.
     Errors: INVALID_ARGUMENT / INVALID_FIELD (empty or malformed
-    correlationId, unknown referenceType, callbackUrl not http(s)).
+    correlationId, missing or unknown referenceType, a callbackUrl the
+    egress policy refuses); ALREADY_EXISTS / IDEMPOTENCY_KEY_REUSED (409:
+    the correlationId was used with another referenceType or callbackUrl;
+    metadata["field"] names the first that differs, never a value).
     """
     ConfirmSubmission: _aio.UnaryUnaryMultiCallable[_submissions_pb2.ConfirmSubmissionRequest, _submissions_pb2.ConfirmSubmissionResponse]  # type: ignore[assignment]
     """ConfirmSubmission queues the submission once both images are uploaded
@@ -229,7 +237,7 @@ class SubmissionServiceServicer:
     3. ConfirmSubmission queues the submission for a worker;
     4. GetSubmissionStatus polls it, and a signed callback (HMAC-SHA256 like
        webhooks: `X-Identity-Signature: sha256=<hex>`) goes to its callbackUrl
-       when it is completed or failed;
+       when it is completed, failed or expired;
     5. GetSubmission returns the details.
 
     Lifecycle: CREATED -> AWAITING_UPLOAD -> QUEUED -> PROCESSING ->
@@ -245,10 +253,14 @@ class SubmissionServiceServicer:
         context: _ServicerContext,
     ) -> _typing.Union[_submissions_pb2.CreateSubmissionResponse, _abc.Awaitable[_submissions_pb2.CreateSubmissionResponse]]:
         """CreateSubmission creates the submission for correlationId, or returns the
-        existing one (with fresh upload URLs while it awaits uploads): the same
-        correlationId is idempotent.
+        existing one (with fresh upload URLs while it awaits uploads): the
+        correlationId is the create's idempotency key, the same correlationId
+        with the same referenceType and callbackUrl is the same submission.
         Errors: INVALID_ARGUMENT / INVALID_FIELD (empty or malformed
-        correlationId, unknown referenceType, callbackUrl not http(s)).
+        correlationId, missing or unknown referenceType, a callbackUrl the
+        egress policy refuses); ALREADY_EXISTS / IDEMPOTENCY_KEY_REUSED (409:
+        the correlationId was used with another referenceType or callbackUrl;
+        metadata["field"] names the first that differs, never a value).
         """
 
     def ConfirmSubmission(
