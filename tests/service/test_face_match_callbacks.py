@@ -522,17 +522,19 @@ async def test_an_expired_submission_is_called_back(service) -> None:
     from services.face_match.models import Submission
 
     await _quiet(service)
-    receiver = await CallbackReceiver(secret=callback_secret(CALLBACK_KEY, ORG)).start()
+    receiver = await CallbackReceiver().start()
     try:
         async with channel(service, ORG) as ch:
             stub = submissions_pb2_grpc.SubmissionServiceStub(ch)
-            await stub.CreateSubmission(
+            created = await stub.CreateSubmission(
                 S.CreateSubmissionRequest(
                     correlation_id="ttl-cb",
                     reference_type=S.REFERENCE_TYPE_KTP,
                     callback_url=receiver.url,
                 )
             )
+            # The organisation's first submission: its secret, shown once.
+            receiver.secret = created.callback_signing_secret
             await service.core.database.run(
                 lambda s: s.execute(
                     update(Submission)
