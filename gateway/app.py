@@ -116,6 +116,12 @@ _DIGITS = re.compile(r"[0-9]+")
 _UPLOAD_EXPIRES = re.compile(r"-?[0-9]{1,19}")
 _UPLOAD_SIGNATURE = re.compile(r"[0-9A-Fa-f]{64}")
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+# What the access log calls each kind of credential's id (gateway.auth.Principal).
+_CREDENTIAL_FIELDS = {
+    "api_key": "api_key_id",
+    "oauth_client": "client_id",
+    sdk_access.KIND: "sdk_session_id",
+}
 
 LocalHandler = Callable[[Message], Awaitable[tuple[Message, int]]]
 
@@ -493,7 +499,7 @@ class Gateway:
                 raise token_refused(error) from None
             return Principal(
                 org_id=claims.org_id,
-                api_key_id=claims.client_id,
+                credential_id=claims.client_id,
                 scopes=claims.scopes,
                 kind="oauth_client",
             )
@@ -535,7 +541,7 @@ class Gateway:
         )
         return Principal(
             org_id=reply.org_id,
-            api_key_id="",
+            credential_id="",
             scopes=frozenset({"internal"}),
             console_user_id=reply.user_id,
             console_roles=frozenset(reply.roles),
@@ -569,7 +575,7 @@ class Gateway:
             api_keys_pb2.AuthenticateApiKeyResponse,
         )
         scopes = frozenset(_SCOPE_NAMES[s] for s in reply.scopes if s in _SCOPE_NAMES)
-        return Principal(org_id=reply.org_id, api_key_id=reply.api_key_id, scopes=scopes)
+        return Principal(org_id=reply.org_id, credential_id=reply.api_key_id, scopes=scopes)
 
     async def _revocation_epoch(self) -> int:
         reply = await self._as_gateway(
@@ -588,7 +594,7 @@ class Gateway:
         )
         return Principal(
             org_id=reply.org_id,
-            api_key_id=reply.client_id,
+            credential_id=reply.client_id,
             scopes=frozenset({"public"}),
             kind="oauth_client",
         )
@@ -766,11 +772,17 @@ class Gateway:
         if outcome.reason:
             fields["reason"] = outcome.reason
         if outcome.principal is not None:
-            fields["org_id"] = outcome.principal.org_id
-            if outcome.principal.console_user_id:
-                fields["console_user_id"] = outcome.principal.console_user_id
+            principal = outcome.principal
+            fields["org_id"] = principal.org_id
+            # Each credential's id under a name that says what it is (an OAuth
+            # client's id is no API key's), with the kind of principal.
+            if principal.console_user_id:
+                fields["principal_kind"] = "console_user"
+                fields["console_user_id"] = principal.console_user_id
             else:
-                fields["api_key_id"] = outcome.principal.api_key_id
+                fields["principal_kind"] = principal.kind
+                field_name = _CREDENTIAL_FIELDS.get(principal.kind, "credential_id")
+                fields[field_name] = principal.credential_id
         if outcome.status >= 500:
             access_log.error("request", **fields)
         elif outcome.status >= 400:
