@@ -98,6 +98,7 @@ _JWKS_RPC = "/identity.face_match.v1.OAuthService/GetJwks"
 _AUTHENTICATE_CLIENT_RPC = "/identity.face_match.v1.OAuthService/AuthenticateClient"
 _CLIENT_REVOCATION_EPOCH_RPC = "/identity.face_match.v1.OAuthService/GetClientRevocationEpoch"
 _PUT_OBJECT_RPC = "/identity.face_match.v1.SubmissionService/PutObject"
+_AUTHORIZE_UPLOAD_RPC = "/identity.face_match.v1.SubmissionService/AuthorizeUpload"
 # Face Match's presigned uploads (services/face_match/bucket.py): not a
 # contract route, since the body is the raw image.
 UPLOAD_PREFIX = "/api/face-match/uploads/"
@@ -106,6 +107,21 @@ _SDK_SESSION_RPC = "/identity.kyc_tier.v1.SdkSessionService/AuthenticateSdkSessi
 _SDK_ORIGIN_RPC = "/identity.kyc_tier.v1.SdkSessionService/CheckSdkOrigin"
 _SCOPE_NAMES = {options_pb2.SCOPE_PUBLIC: "public", options_pb2.SCOPE_INTERNAL: "internal"}
 _NO_STORE = {"Cache-Control": "no-store"}
+# Content-Length as RFC 9110 writes it: ASCII digits (str.isdigit also takes
+# "²", which int() refuses, and other scripts' digits, which it reads).
+_DIGITS = re.compile(r"[0-9]+")
+# A presigned upload URL as face-match writes it: the expiry in Unix seconds
+# (an int64 field of the request: a value out of its range was a 500), the
+# signature in hex (HMAC-SHA256).
+_UPLOAD_EXPIRES = re.compile(r"-?[0-9]{1,19}")
+_UPLOAD_SIGNATURE = re.compile(r"[0-9A-Fa-f]{64}")
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+# What the access log calls each kind of credential's id (gateway.auth.Principal).
+_CREDENTIAL_FIELDS = {
+    "api_key": "api_key_id",
+    "oauth_client": "client_id",
+    sdk_access.KIND: "sdk_session_id",
+}
 
 LocalHandler = Callable[[Message], Awaitable[tuple[Message, int]]]
 
@@ -117,6 +133,41 @@ def request_id_from(header: str | None) -> str:
     if header and _REQUEST_ID.fullmatch(header) and scrub_text(header) == header:
         return header
     return call_context.new_request_id()
+
+
+def declared_length(header: str | None, limit: int) -> int | None:
+    """A request's Content-Length, None when it declares none; 400 when it is
+    not a number, 413 when it is over `limit`: before a byte of the body is read."""
+    if header is None:
+        return None
+    digits = header.strip()
+    if not _DIGITS.fullmatch(digits):
+        raise errors.malformed("Content-Length is not a number")
+    # Longer than the limit is over it, unconverted (Python refuses to
+    # convert 4,300 digits or more).
+    digits = digits.lstrip("0") or "0"
+    if len(digits) > len(str(limit)) or int(digits) > limit:
+        raise errors.payload_too_large(limit)
+    return int(digits)
+
+
+def upload_url_invalid() -> errors.GatewayError:
+    return errors.GatewayError(
+        "PERMISSION_DENIED", "UPLOAD_URL_INVALID", "the upload URL's signature does not verify"
+    )
+
+
+def upload_credentials(query: Mapping[str, list[str]]) -> tuple[int, str]:
+    """(expires, signature) of a presigned upload URL's query; 403
+    UPLOAD_URL_INVALID when they cannot be what face-match signed (no such
+    signature verifies), as face-match answers for a wrong signature."""
+    expires = query.get("expires", [""])[0]
+    signature = query.get("signature", [""])[0]
+    if not (_UPLOAD_EXPIRES.fullmatch(expires) and _UPLOAD_SIGNATURE.fullmatch(signature)):
+        raise upload_url_invalid()
+    if not _INT64_MIN <= int(expires) <= _INT64_MAX:
+        raise upload_url_invalid()
+    return int(expires), signature
 
 
 def _is_json(content_type: str) -> bool:
@@ -401,15 +452,13 @@ class Gateway:
 
     async def _read_body(self, request: Request, route: Route, outcome: _Outcome) -> bytes | None:
         limit = self.settings.max_body_bytes
-        declared = request.headers.get("content-length")
-        if declared is not None:
-            if not declared.strip().isdigit():
-                raise errors.malformed("Content-Length is not a number")
-            if int(declared) > limit:
-                raise errors.payload_too_large(limit)
-            if int(declared) == 0:
-                return None
-        elif "chunked" not in request.headers.get("transfer-encoding", "").lower():
+        declared = declared_length(request.headers.get("content-length"), limit)
+        if declared == 0:
+            return None
+        if (
+            declared is None
+            and "chunked" not in request.headers.get("transfer-encoding", "").lower()
+        ):
             return None
         content_type = request.headers.get("content-type")
         # The OAuth token route also takes RFC 6749's form-encoded request.
@@ -450,7 +499,7 @@ class Gateway:
                 raise token_refused(error) from None
             return Principal(
                 org_id=claims.org_id,
-                api_key_id=claims.client_id,
+                credential_id=claims.client_id,
                 scopes=claims.scopes,
                 kind="oauth_client",
             )
@@ -492,7 +541,7 @@ class Gateway:
         )
         return Principal(
             org_id=reply.org_id,
-            api_key_id="",
+            credential_id="",
             scopes=frozenset({"internal"}),
             console_user_id=reply.user_id,
             console_roles=frozenset(reply.roles),
@@ -526,7 +575,7 @@ class Gateway:
             api_keys_pb2.AuthenticateApiKeyResponse,
         )
         scopes = frozenset(_SCOPE_NAMES[s] for s in reply.scopes if s in _SCOPE_NAMES)
-        return Principal(org_id=reply.org_id, api_key_id=reply.api_key_id, scopes=scopes)
+        return Principal(org_id=reply.org_id, credential_id=reply.api_key_id, scopes=scopes)
 
     async def _revocation_epoch(self) -> int:
         reply = await self._as_gateway(
@@ -545,7 +594,7 @@ class Gateway:
         )
         return Principal(
             org_id=reply.org_id,
-            api_key_id=reply.client_id,
+            credential_id=reply.client_id,
             scopes=frozenset({"public"}),
             kind="oauth_client",
         )
@@ -569,21 +618,36 @@ class Gateway:
         return [{"kty": k.kty, "crv": k.crv, "x": k.x, "kid": k.kid} for k in reply.keys]
 
     async def _upload(self, request: Request, key: str, outcome: _Outcome) -> Response:
-        """A presigned PUT: the signature in the URL is the credential; face-match
-        checks it, the expiry, the content type and the size, then stores it."""
+        """A presigned PUT: the signature in the URL is the credential. Before
+        a byte of the body is read: a URL that cannot be one face-match signed
+        is 403 UPLOAD_URL_INVALID, a Content-Length over the gateway's body
+        limit 413, and face-match's AuthorizeUpload checks the signature, the
+        expiry, the content type, the declared size and that the submission
+        still awaits uploads. Then the body (at most face-match's upload limit)
+        goes to PutObject, which checks all of it again and stores it."""
         if request.method != "PUT":
             raise errors.method_not_allowed(["PUT"])
-        query = transcoding.parse_query(request.scope.get("query_string", b""))
-        try:
-            expires = int(query.get("expires", [""])[0])
-            signature = query.get("signature", [""])[0]
-        except ValueError:
-            expires, signature = 0, ""
-        received = bytearray()
+        expires, signature = upload_credentials(
+            transcoding.parse_query(request.scope.get("query_string", b""))
+        )
         limit = self.settings.max_body_bytes
-        declared = request.headers.get("content-length", "")
-        if declared.strip().isdigit() and int(declared) > limit:
-            raise errors.payload_too_large(limit)
+        declared = declared_length(request.headers.get("content-length"), limit)
+        content_type = request.headers.get("content-type", "")
+        authorized = await self._as_gateway(
+            _AUTHORIZE_UPLOAD_RPC,
+            submissions_pb2.AuthorizeUploadRequest(
+                object_key=key,
+                expires=expires,
+                signature=signature,
+                content_type=content_type,
+                declared_size=declared,
+            ),
+            submissions_pb2.AuthorizeUploadResponse,
+            "face_match",
+        )
+        if 0 < authorized.max_bytes < limit:
+            limit = authorized.max_bytes
+        received = bytearray()
         async for chunk in request.stream():
             received += chunk
             if len(received) > limit:
@@ -595,7 +659,7 @@ class Gateway:
                 object_key=key,
                 expires=expires,
                 signature=signature,
-                content_type=request.headers.get("content-type", ""),
+                content_type=content_type,
                 data=bytes(received),
             ),
             submissions_pb2.PutObjectResponse,
@@ -708,11 +772,17 @@ class Gateway:
         if outcome.reason:
             fields["reason"] = outcome.reason
         if outcome.principal is not None:
-            fields["org_id"] = outcome.principal.org_id
-            if outcome.principal.console_user_id:
-                fields["console_user_id"] = outcome.principal.console_user_id
+            principal = outcome.principal
+            fields["org_id"] = principal.org_id
+            # Each credential's id under a name that says what it is (an OAuth
+            # client's id is no API key's), with the kind of principal.
+            if principal.console_user_id:
+                fields["principal_kind"] = "console_user"
+                fields["console_user_id"] = principal.console_user_id
             else:
-                fields["api_key_id"] = outcome.principal.api_key_id
+                fields["principal_kind"] = principal.kind
+                field_name = _CREDENTIAL_FIELDS.get(principal.kind, "credential_id")
+                fields[field_name] = principal.credential_id
         if outcome.status >= 500:
             access_log.error("request", **fields)
         elif outcome.status >= 400:

@@ -22,6 +22,13 @@ answer about the epoch (kyc-tier unreachable) entries live out their
 Scopes: a route's scope comes from `(identity.common.v1.access)`; `public`
 routes take a public or an internal key (analysts use customer routes too),
 `internal` routes need the internal scope, `anonymous` routes need no key.
+
+Every 401 carries the Bearer challenge (RFC 6750 section 3): without an
+error code when the request carried no credential (or one of another
+scheme); `error="invalid_token"` when the key or access token it carried is
+malformed, unknown, expired or revoked; `error="invalid_request"` when it
+carried several. A 403 for a scope a key or token lacks carries
+`error="insufficient_scope"` and the scope the route needs.
 """
 
 from __future__ import annotations
@@ -44,14 +51,18 @@ log = get_logger("identity.gateway.auth")
 
 KEY_PREFIX = "idk_"
 _KEY_SHAPE = re.compile(r"idk_[A-Za-z0-9_\-]{8,96}")
-_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="identity-platform"'}
+_REALM = 'Bearer realm="identity-platform"'
+_CHALLENGE = {"WWW-Authenticate": _REALM}
+INVALID_TOKEN_CHALLENGE = {"WWW-Authenticate": f'{_REALM}, error="invalid_token"'}
+_INVALID_REQUEST_CHALLENGE = {"WWW-Authenticate": f'{_REALM}, error="invalid_request"'}
 
 
 @dataclass(frozen=True)
 class Principal:
     org_id: str
-    # The API key's id, or the OAuth client's (kind "oauth_client").
-    api_key_id: str
+    # The credential's id: the API key's (kind "api_key"), the OAuth client's
+    # (kind "oauth_client") or the SDK session's (kind "sdk_session").
+    credential_id: str
     scopes: frozenset[str]
     kind: str = "api_key"
     # Set for an analyst's console session (gateway.console) instead of a key,
@@ -67,11 +78,15 @@ class Principal:
     def actor(self) -> str:
         if self.console_user_id:
             return f"console_user:{self.console_user_id}"
-        return f"{self.kind}:{self.api_key_id}"
+        return f"{self.kind}:{self.credential_id}"
 
 
-def _unauthenticated(reason: str, message: str) -> GatewayError:
-    return GatewayError("UNAUTHENTICATED", reason, message, headers=_CHALLENGE)
+def _unauthenticated(
+    reason: str, message: str, challenge: Mapping[str, str] = INVALID_TOKEN_CHALLENGE
+) -> GatewayError:
+    """A 401 about the credential the request carried (`invalid_token` unless
+    `challenge` says otherwise)."""
+    return GatewayError("UNAUTHENTICATED", reason, message, headers=challenge)
 
 
 def presented_key(
@@ -79,24 +94,33 @@ def presented_key(
 ) -> str:
     """The key in the request headers; API_KEY_MISSING / API_KEY_INVALID otherwise."""
     if len(all_authorization) > 1 or len(all_api_keys) > 1:
-        raise _unauthenticated("API_KEY_INVALID", "send one API key, in one header")
+        raise _unauthenticated(
+            "API_KEY_INVALID", "send one API key, in one header", _INVALID_REQUEST_CHALLENGE
+        )
     candidates = []
     if all_authorization:
         scheme, _, token = all_authorization[0].strip().partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
+            # Another scheme (Basic...) carries no bearer credential: no error code.
             raise _unauthenticated(
-                "API_KEY_INVALID", "use `Authorization: Bearer idk_...` or `X-Api-Key: idk_...`"
+                "API_KEY_INVALID",
+                "use `Authorization: Bearer idk_...` or `X-Api-Key: idk_...`",
+                _CHALLENGE if scheme.lower() != "bearer" else _INVALID_REQUEST_CHALLENGE,
             )
         candidates.append(token.strip())
     if all_api_keys:
         candidates.append(all_api_keys[0].strip())
     if not candidates:
         raise _unauthenticated(
-            "API_KEY_MISSING", "this route needs an API key: `Authorization: Bearer idk_...`"
+            "API_KEY_MISSING",
+            "this route needs an API key: `Authorization: Bearer idk_...`",
+            _CHALLENGE,
         )
     if len(set(candidates)) > 1:
         raise _unauthenticated(
-            "API_KEY_INVALID", "Authorization and X-Api-Key carry different keys"
+            "API_KEY_INVALID",
+            "Authorization and X-Api-Key carry different keys",
+            _INVALID_REQUEST_CHALLENGE,
         )
     key = candidates[0]
     if not _KEY_SHAPE.fullmatch(key):
@@ -114,26 +138,41 @@ def bearer_access_token(all_authorization: list[str], all_api_keys: list[str]) -
     if scheme.lower() != "bearer" or token.startswith(KEY_PREFIX) or token.count(".") != 2:
         return None
     if all_api_keys:
-        raise _unauthenticated("API_KEY_INVALID", "send an access token or an API key, not both")
+        raise _unauthenticated(
+            "API_KEY_INVALID",
+            "send an access token or an API key, not both",
+            _INVALID_REQUEST_CHALLENGE,
+        )
     return token
 
 
 def token_refused(error: DomainError) -> GatewayError:
-    """An access token's refusal as a 401 with its Bearer challenge."""
+    """An access token's refusal (invalid, expired, revoked) as a 401 with its
+    Bearer challenge, `error="invalid_token"`."""
     return _unauthenticated(error.reason, error.message)
 
 
 def authorize(route_scope: str, principal: Principal) -> None:
-    """PERMISSION_DENIED / SCOPE_INSUFFICIENT when the key may not call the route."""
+    """PERMISSION_DENIED / SCOPE_INSUFFICIENT when the key may not call the
+    route; for a key or token (not a console session) with the Bearer
+    challenge `error="insufficient_scope"` naming the scope needed."""
     if route_scope == "anonymous":
         return
     allowed = {"internal"} if route_scope == "internal" else {"public", "internal"}
     if not principal.scopes & allowed:
+        challenge = (
+            {}
+            if principal.console_user_id
+            else {
+                "WWW-Authenticate": (f'{_REALM}, error="insufficient_scope", scope="{route_scope}"')
+            }
+        )
         raise GatewayError(
             "PERMISSION_DENIED",
             "SCOPE_INSUFFICIENT",
             f"this route needs an API key with the {route_scope} scope",
             {"required_scope": route_scope},
+            headers=challenge,
         )
 
 

@@ -34,7 +34,6 @@ from identity_runtime.errors import InvalidArgument, Unauthenticated
 AUDIENCE = "identity-platform"
 SUBJECT_PREFIX = "oauth_client:"
 _REFETCH_SECONDS = 10.0
-_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="identity-platform", error="invalid_token"'}
 
 
 TOKEN_RPC = "identity.face_match.v1.OAuthService/IssueToken"

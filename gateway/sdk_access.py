@@ -32,14 +32,13 @@ from collections.abc import Awaitable, Callable, Mapping
 from google.protobuf.message import Message
 from starlette.responses import Response
 
-from gateway.auth import Principal
+from gateway.auth import INVALID_TOKEN_CHALLENGE, Principal
 from gateway.errors import GatewayError
 from gateway.routing import Route
 
 TOKEN_PREFIX = "sdk_"
 KIND = "sdk_session"
 _TOKEN_SHAPE = re.compile(r"sdk_[a-z2-7]{16,64}")
-_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="identity-platform", error="invalid_token"'}
 ALLOW_HEADERS = "Authorization, Content-Type, X-Request-Id"
 EXPOSE_HEADERS = "X-Request-Id, Retry-After"
 PREFLIGHT_MAX_AGE_SECONDS = 600
@@ -51,7 +50,9 @@ _ORIGIN_CACHE_ENTRIES = 1000
 def invalid_token(
     message: str = "the SDK session token is unknown, revoked or expired",
 ) -> GatewayError:
-    return GatewayError("UNAUTHENTICATED", "SDK_SESSION_INVALID", message, headers=_CHALLENGE)
+    return GatewayError(
+        "UNAUTHENTICATED", "SDK_SESSION_INVALID", message, headers=INVALID_TOKEN_CHALLENGE
+    )
 
 
 def presented_token(all_authorization: list[str], all_api_keys: list[str]) -> str | None:
@@ -73,7 +74,7 @@ def presented_token(all_authorization: list[str], all_api_keys: list[str]) -> st
 def principal(org_id: str, session_id: str, customer_id: str, origins: list[str]) -> Principal:
     return Principal(
         org_id=org_id,
-        api_key_id=session_id,
+        credential_id=session_id,
         scopes=frozenset({"public"}),
         kind=KIND,
         customer_id=customer_id,

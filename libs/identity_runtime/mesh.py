@@ -79,7 +79,8 @@ MESH_RPCS: dict[str, frozenset[str]] = {
     # What the gateway calls as itself (gateway/app.py `_as_gateway`; a unit
     # test keeps the two equal): resolving a partner's API key, the revocation
     # epoch, a console session, an SDK session and its origin (kyc-tier); a
-    # presigned upload, an OAuth client and its revocation epoch (face-match).
+    # presigned upload (whether it is taken, before its body is read, then the
+    # upload), an OAuth client and its revocation epoch (face-match).
     # Everything else it calls carries the partner's scopes, so its "mesh"
     # opens no audit append, no matching, no export.
     GATEWAY: frozenset(
@@ -89,6 +90,7 @@ MESH_RPCS: dict[str, frozenset[str]] = {
             "/identity.kyc_tier.v1.ConsoleAuthService/AuthenticateSession",
             "/identity.kyc_tier.v1.SdkSessionService/AuthenticateSdkSession",
             "/identity.kyc_tier.v1.SdkSessionService/CheckSdkOrigin",
+            "/identity.face_match.v1.SubmissionService/AuthorizeUpload",
             "/identity.face_match.v1.SubmissionService/PutObject",
             "/identity.face_match.v1.OAuthService/AuthenticateClient",
             "/identity.face_match.v1.OAuthService/GetClientRevocationEpoch",

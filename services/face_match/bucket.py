@@ -58,7 +58,12 @@ class UploadSigner:
     ) -> str:
         """The image name the upload is for; 403 / 415 / 413 otherwise."""
         match = _KEY.fullmatch(key)
-        if match is None or not hmac.compare_digest(self._mac(key, expires), signature.lower()):
+        # compare_digest takes ASCII text only (a TypeError, a 500, otherwise).
+        if (
+            match is None
+            or not signature.isascii()
+            or not hmac.compare_digest(self._mac(key, expires), signature.lower())
+        ):
             raise PermissionDenied(
                 "the upload URL's signature does not verify", "UPLOAD_URL_INVALID"
             )

@@ -96,6 +96,18 @@ class SubmissionServiceServicer(FaceMatchServicer, submissions_pb2_grpc.Submissi
         )
         return submissions_pb2.PutObjectResponse(size=size)
 
+    async def AuthorizeUpload(
+        self, request: submissions_pb2.AuthorizeUploadRequest, _: Any
+    ) -> submissions_pb2.AuthorizeUploadResponse:
+        max_bytes = await self.core.submissions.authorize_upload(
+            request.object_key,
+            request.expires,
+            request.signature,
+            request.content_type,
+            request.declared_size if request.HasField("declared_size") else None,
+        )
+        return submissions_pb2.AuthorizeUploadResponse(max_bytes=max_bytes)
+
 
 class OAuthServiceServicer(FaceMatchServicer, oauth_pb2_grpc.OAuthServiceServicer):
     async def IssueToken(

@@ -634,6 +634,34 @@ class Submissions:
         await asyncio.to_thread(self.bucket.delete_submission, submission_id)
         return submission_id, at
 
+    async def authorize_upload(
+        self, key: str, expires: int, signature: str, content_type: str, size: int | None
+    ) -> int:
+        """Whether `put_object` would take this upload, asked before its body is
+        sent (`size`: the declared one, None when undeclared): the URL's
+        signature and expiry, the content type, the size, and the submission
+        still awaiting uploads. Writes nothing (`put_object` checks it all
+        again, under the row lock); the largest body accepted."""
+        if isinstance(self.bucket, S3Store):
+            raise FailedPrecondition(
+                "uploads go straight to the object store on this deployment", "UPLOADS_CLOSED"
+            )
+        now = self.clock()
+        # An undeclared size (a chunked body) passes here; put_object checks the body's.
+        self.signer.check(key, expires, signature, content_type, 1 if size is None else size, now)
+
+        def look(session: Session) -> None:
+            row = session.get(Submission, key.split("/", 1)[0])
+            if row is None:
+                raise NotFound("no submission for this upload", "SUBMISSION_NOT_FOUND")
+            if row.state == EXPIRED or _due(row, now):
+                raise FailedPrecondition("the submission has expired", "SUBMISSION_EXPIRED")
+            if row.state != AWAITING_UPLOAD:
+                raise Aborted("the submission is no longer awaiting uploads", "UPLOADS_CLOSED")
+
+        await self.database.run(look)
+        return self.signer.max_bytes
+
     async def put_object(
         self, key: str, expires: int, signature: str, content_type: str, data: bytes
     ) -> int:

@@ -513,3 +513,178 @@ def test_an_error_holding_a_lone_surrogate_is_still_a_json_body() -> None:
     error = errors.malformed("unknown field", "\ud800")
     decoded = json.loads(errors.error_body(error, "req-1"))
     assert decoded["error"]["metadata"]["field"] == "\ud800"
+
+
+# --- integers of every width, from the query, the path and the body (probe 3, F4) ---
+# No live route binds an int64 or uint32 yet (pageSize is int32); the
+# transcoding is generic, so a contract of the test's own holds one of each.
+
+INT64_MAX, INT64_MIN = 2**63 - 1, -(2**63)
+
+
+def _counters_service():
+    """identity.testing.v1.CounterService: integers of every width and wrapper."""
+    from google.api import annotations_pb2
+    from google.protobuf import descriptor_pb2, descriptor_pool, wrappers_pb2
+
+    assert wrappers_pb2.DESCRIPTOR  # loaded into the default pool
+    pool = descriptor_pool.Default()
+    try:
+        return pool.FindServiceByName("identity.testing.v1.CounterService")
+    except KeyError:
+        pass
+    F = descriptor_pb2.FieldDescriptorProto
+    file = descriptor_pb2.FileDescriptorProto(
+        name="identity/testing/v1/gateway_counters_test.proto",
+        package="identity.testing.v1",
+        syntax="proto3",
+        dependency=["google/api/annotations.proto", "google/protobuf/wrappers.proto"],
+    )
+    inner = file.message_type.add(name="CounterWindow")
+    inner.field.add(name="at", number=1, type=F.TYPE_INT64, label=F.LABEL_OPTIONAL, json_name="at")
+    counter = file.message_type.add(name="Counter")
+    for number, (name, kind, json_name) in enumerate(
+        [
+            ("id", F.TYPE_INT64, "id"),
+            ("limit", F.TYPE_UINT32, "limit"),
+            ("offset", F.TYPE_SINT64, "offset"),
+            ("big", F.TYPE_UINT64, "big"),
+            ("small", F.TYPE_FIXED32, "small"),
+        ],
+        start=1,
+    ):
+        counter.field.add(
+            name=name, number=number, type=kind, label=F.LABEL_OPTIONAL, json_name=json_name
+        )
+    for number, (name, type_name, json_name) in enumerate(
+        [
+            ("wrapped", ".google.protobuf.Int64Value", "wrapped"),
+            ("wrapped_small", ".google.protobuf.UInt32Value", "wrappedSmall"),
+            ("window", ".identity.testing.v1.CounterWindow", "window"),
+        ],
+        start=6,
+    ):
+        counter.field.add(
+            name=name,
+            number=number,
+            type=F.TYPE_MESSAGE,
+            label=F.LABEL_OPTIONAL,
+            type_name=type_name,
+            json_name=json_name,
+        )
+    counter.field.add(
+        name="ids", number=9, type=F.TYPE_INT64, label=F.LABEL_REPEATED, json_name="ids"
+    )
+    service = file.service.add(name="CounterService")
+    get = service.method.add(
+        name="GetCounter",
+        input_type=".identity.testing.v1.Counter",
+        output_type=".identity.testing.v1.Counter",
+    )
+    rule = get.options.Extensions[annotations_pb2.http]
+    rule.get = "/v1/counters/{id}"
+    rule.additional_bindings.add(get="/v1/limits/{limit}")
+    bump = service.method.add(
+        name="BumpCounter",
+        input_type=".identity.testing.v1.Counter",
+        output_type=".identity.testing.v1.Counter",
+    )
+    bump.options.Extensions[annotations_pb2.http].post = "/v1/counters/{id}:bump"
+    bump.options.Extensions[annotations_pb2.http].body = "*"
+    pool.Add(file)
+    return pool.FindServiceByName("identity.testing.v1.CounterService")
+
+
+COUNTERS = RouteTable(build_routes([_counters_service()]), ["testing"])
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        (f"limit={2**32}", "limit"),
+        ("limit=-1", "limit"),
+        (f"offset={2**63}", "offset"),
+        (f"offset={INT64_MIN - 1}", "offset"),
+        (f"big={2**64}", "big"),
+        ("big=-1", "big"),
+        (f"small={2**32}", "small"),
+        (f"wrapped={2**63}", "wrapped"),
+        (f"wrapped={'9' * 23}", "wrapped"),
+        (f"wrappedSmall={2**32}", "wrappedSmall"),
+        (f"window.at={INT64_MIN - 1}", "window.at"),
+        (f"ids=1&ids={2**63}", "ids"),
+        (f"limit={'9' * 5000}", "limit"),
+    ],
+)
+def test_an_integer_query_parameter_out_of_its_range_is_a_400_naming_it(query, field) -> None:
+    route, params = COUNTERS.match("GET", "/v1/counters/1")
+    with pytest.raises(errors.GatewayError) as caught:
+        build_request(route, params, parse_query(query.encode()), None)
+    assert reason_of(caught) == (400, "INVALID_FIELD")
+    assert caught.value.metadata == {"field": field}
+
+
+def test_integers_at_the_edges_of_their_range_are_taken() -> None:
+    route, params = COUNTERS.match("GET", f"/v1/counters/{INT64_MIN}")
+    query = (
+        f"limit={2**32 - 1}&offset={INT64_MIN}&big={2**64 - 1}&small={2**32 - 1}"
+        f"&wrapped={INT64_MAX}&wrappedSmall={2**32 - 1}&window.at={INT64_MAX}"
+        f"&ids={INT64_MIN}&ids={INT64_MAX}"
+    )
+    message = build_request(route, params, parse_query(query.encode()), None)
+    assert (message.id, message.limit, message.offset, message.big, message.small) == (
+        INT64_MIN,
+        2**32 - 1,
+        INT64_MIN,
+        2**64 - 1,
+        2**32 - 1,
+    )
+    assert (message.wrapped.value, message.wrapped_small.value, message.window.at) == (
+        INT64_MAX,
+        2**32 - 1,
+        INT64_MAX,
+    )
+    assert list(message.ids) == [INT64_MIN, INT64_MAX]
+
+
+@pytest.mark.parametrize(
+    ("verb", "path", "field"),
+    [
+        ("GET", f"/v1/counters/{2**63}", "id"),
+        ("GET", f"/v1/counters/{INT64_MIN - 1}", "id"),
+        ("GET", f"/v1/counters/{'9' * 5000}", "id"),
+        ("GET", f"/v1/limits/{2**32}", "limit"),
+        ("GET", "/v1/limits/-1", "limit"),
+        ("POST", f"/v1/counters/{2**63}:bump", "id"),
+    ],
+)
+def test_an_integer_path_variable_out_of_its_range_is_a_400_naming_it(verb, path, field) -> None:
+    route, params = COUNTERS.match(verb, path)
+    with pytest.raises(errors.GatewayError) as caught:
+        build_request(route, params, {}, b"{}" if verb == "POST" else None)
+    assert reason_of(caught) == (400, "INVALID_FIELD")
+    assert caught.value.metadata == {"field": field}
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (f'{{"limit": {2**32}}}', "limit"),
+        ('{"limit": -1}', "limit"),
+        (f'{{"big": "{2**64}"}}', "big"),
+        (f'{{"offset": {INT64_MIN - 1}}}', "offset"),
+        (f'{{"wrapped": "{2**63}"}}', "wrapped"),
+        (f'{{"wrappedSmall": {2**32}}}', "wrappedSmall"),
+        (f'{{"window": {{"at": {2**63}}}}}', "window.at"),
+        (f'{{"ids": [1, {2**63}]}}', "ids[1]"),
+        ('{"limit": 1e300}', "limit"),
+    ],
+)
+def test_an_integer_in_a_body_out_of_its_range_is_a_400_naming_it(body, field) -> None:
+    route, params = COUNTERS.match("POST", "/v1/counters/1:bump")
+    with pytest.raises(errors.GatewayError) as caught:
+        build_request(route, params, {}, body.encode())
+    assert reason_of(caught) == (400, "MALFORMED_REQUEST")
+    assert caught.value.metadata == {"field": field}
+    message = build_request(route, params, {}, f'{{"id": "1", "big": "{2**64 - 1}"}}'.encode())
+    assert (message.id, message.big) == (1, 2**64 - 1)

@@ -805,3 +805,61 @@ class PutObjectResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___PutObjectResponse: _TypeAlias = PutObjectResponse  # noqa: Y015
+
+@_typing.final
+class AuthorizeUploadRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OBJECT_KEY_FIELD_NUMBER: _builtins.int
+    EXPIRES_FIELD_NUMBER: _builtins.int
+    SIGNATURE_FIELD_NUMBER: _builtins.int
+    CONTENT_TYPE_FIELD_NUMBER: _builtins.int
+    DECLARED_SIZE_FIELD_NUMBER: _builtins.int
+    object_key: _builtins.str
+    expires: _builtins.int
+    """Unix seconds, from the URL."""
+    signature: _builtins.str
+    """Hex HMAC-SHA256, from the URL."""
+    content_type: _builtins.str
+    declared_size: _builtins.int
+    """The body's declared size (Content-Length); unset when the request
+    declares none (a chunked body), whose size PutObject checks.
+    """
+    def __init__(
+        self,
+        *,
+        object_key: _builtins.str = ...,
+        expires: _builtins.int = ...,
+        signature: _builtins.str = ...,
+        content_type: _builtins.str = ...,
+        declared_size: _builtins.int | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_declared_size", b"_declared_size", "declared_size", b"declared_size"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_declared_size", b"_declared_size", "content_type", b"content_type", "declared_size", b"declared_size", "expires", b"expires", "object_key", b"object_key", "signature", b"signature"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__declared_size: _TypeAlias = _typing.Literal["declared_size"]  # noqa: Y015
+    _WhichOneofArgType__declared_size: _TypeAlias = _typing.Literal["_declared_size", b"_declared_size"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__declared_size) -> _WhichOneofReturnType__declared_size | None: ...
+
+Global___AuthorizeUploadRequest: _TypeAlias = AuthorizeUploadRequest  # noqa: Y015
+
+@_typing.final
+class AuthorizeUploadResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MAX_BYTES_FIELD_NUMBER: _builtins.int
+    max_bytes: _builtins.int
+    """The largest body PutObject takes, in bytes."""
+    def __init__(
+        self,
+        *,
+        max_bytes: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["max_bytes", b"max_bytes"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AuthorizeUploadResponse: _TypeAlias = AuthorizeUploadResponse  # noqa: Y015

@@ -92,6 +92,11 @@ class SubmissionServiceStub:
                 request_serializer=identity__platform__api_dot_face__match_dot_v1_dot_submissions__pb2.PutObjectRequest.SerializeToString,
                 response_deserializer=identity__platform__api_dot_face__match_dot_v1_dot_submissions__pb2.PutObjectResponse.FromString,
                 _registered_method=True)
+        self.AuthorizeUpload = channel.unary_unary(
+                '/identity.face_match.v1.SubmissionService/AuthorizeUpload',
+                request_serializer=identity__platform__api_dot_face__match_dot_v1_dot_submissions__pb2.AuthorizeUploadRequest.SerializeToString,
+                response_deserializer=identity__platform__api_dot_face__match_dot_v1_dot_submissions__pb2.AuthorizeUploadResponse.FromString,
+                _registered_method=True)
 
 
 class SubmissionServiceServicer:
@@ -222,6 +227,22 @@ class SubmissionServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AuthorizeUpload(self, request, context):
+        """AuthorizeUpload says whether PutObject would take an upload, before its
+        body is sent. Mesh-only: the gateway asks it first, with the presigned
+        URL's key, expiry and signature and the request's Content-Type and
+        declared Content-Length, so a bad URL is refused before the gateway
+        reads (and buffers) a byte of the body. It checks the signature, the
+        expiry, the content type, the declared size and that the submission
+        still awaits uploads; it writes nothing, and PutObject checks it all
+        again. Answers the largest body PutObject takes.
+        Errors: as PutObject's; NOT_FOUND / SUBMISSION_NOT_FOUND; ABORTED /
+        UPLOADS_CLOSED (the submission no longer awaits uploads).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SubmissionServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -264,6 +285,11 @@ def add_SubmissionServiceServicer_to_server(servicer, server):
                     servicer.PutObject,
                     request_deserializer=identity__platform__api_dot_face__match_dot_v1_dot_submissions__pb2.PutObjectRequest.FromString,
                     response_serializer=identity__platform__api_dot_face__match_dot_v1_dot_submissions__pb2.PutObjectResponse.SerializeToString,
+            ),
+            'AuthorizeUpload': grpc.unary_unary_rpc_method_handler(
+                    servicer.AuthorizeUpload,
+                    request_deserializer=identity__platform__api_dot_face__match_dot_v1_dot_submissions__pb2.AuthorizeUploadRequest.FromString,
+                    response_serializer=identity__platform__api_dot_face__match_dot_v1_dot_submissions__pb2.AuthorizeUploadResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -500,6 +526,33 @@ class SubmissionService:
             '/identity.face_match.v1.SubmissionService/PutObject',
             identity__platform__api_dot_face__match_dot_v1_dot_submissions__pb2.PutObjectRequest.SerializeToString,
             identity__platform__api_dot_face__match_dot_v1_dot_submissions__pb2.PutObjectResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AuthorizeUpload(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/identity.face_match.v1.SubmissionService/AuthorizeUpload',
+            identity__platform__api_dot_face__match_dot_v1_dot_submissions__pb2.AuthorizeUploadRequest.SerializeToString,
+            identity__platform__api_dot_face__match_dot_v1_dot_submissions__pb2.AuthorizeUploadResponse.FromString,
             options,
             channel_credentials,
             insecure,

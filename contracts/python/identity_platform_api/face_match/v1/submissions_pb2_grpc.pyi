@@ -126,6 +126,18 @@ class SubmissionServiceStub:
     (415); RESOURCE_EXHAUSTED / PAYLOAD_TOO_LARGE (413);
     FAILED_PRECONDITION / SUBMISSION_EXPIRED.
     """
+    AuthorizeUpload: _grpc.UnaryUnaryMultiCallable[_submissions_pb2.AuthorizeUploadRequest, _submissions_pb2.AuthorizeUploadResponse]
+    """AuthorizeUpload says whether PutObject would take an upload, before its
+    body is sent. Mesh-only: the gateway asks it first, with the presigned
+    URL's key, expiry and signature and the request's Content-Type and
+    declared Content-Length, so a bad URL is refused before the gateway
+    reads (and buffers) a byte of the body. It checks the signature, the
+    expiry, the content type, the declared size and that the submission
+    still awaits uploads; it writes nothing, and PutObject checks it all
+    again. Answers the largest body PutObject takes.
+    Errors: as PutObject's; NOT_FOUND / SUBMISSION_NOT_FOUND; ABORTED /
+    UPLOADS_CLOSED (the submission no longer awaits uploads).
+    """
 
 @_typing.type_check_only
 class SubmissionServiceAsyncStub(SubmissionServiceStub):
@@ -224,6 +236,18 @@ class SubmissionServiceAsyncStub(SubmissionServiceStub):
     UPLOAD_URL_EXPIRED (403); INVALID_ARGUMENT / UNSUPPORTED_MEDIA_TYPE
     (415); RESOURCE_EXHAUSTED / PAYLOAD_TOO_LARGE (413);
     FAILED_PRECONDITION / SUBMISSION_EXPIRED.
+    """
+    AuthorizeUpload: _aio.UnaryUnaryMultiCallable[_submissions_pb2.AuthorizeUploadRequest, _submissions_pb2.AuthorizeUploadResponse]  # type: ignore[assignment]
+    """AuthorizeUpload says whether PutObject would take an upload, before its
+    body is sent. Mesh-only: the gateway asks it first, with the presigned
+    URL's key, expiry and signature and the request's Content-Type and
+    declared Content-Length, so a bad URL is refused before the gateway
+    reads (and buffers) a byte of the body. It checks the signature, the
+    expiry, the content type, the declared size and that the submission
+    still awaits uploads; it writes nothing, and PutObject checks it all
+    again. Answers the largest body PutObject takes.
+    Errors: as PutObject's; NOT_FOUND / SUBMISSION_NOT_FOUND; ABORTED /
+    UPLOADS_CLOSED (the submission no longer awaits uploads).
     """
 
 class SubmissionServiceServicer:
@@ -360,6 +384,23 @@ class SubmissionServiceServicer:
         UPLOAD_URL_EXPIRED (403); INVALID_ARGUMENT / UNSUPPORTED_MEDIA_TYPE
         (415); RESOURCE_EXHAUSTED / PAYLOAD_TOO_LARGE (413);
         FAILED_PRECONDITION / SUBMISSION_EXPIRED.
+        """
+
+    def AuthorizeUpload(
+        self,
+        request: _submissions_pb2.AuthorizeUploadRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_submissions_pb2.AuthorizeUploadResponse, _abc.Awaitable[_submissions_pb2.AuthorizeUploadResponse]]:
+        """AuthorizeUpload says whether PutObject would take an upload, before its
+        body is sent. Mesh-only: the gateway asks it first, with the presigned
+        URL's key, expiry and signature and the request's Content-Type and
+        declared Content-Length, so a bad URL is refused before the gateway
+        reads (and buffers) a byte of the body. It checks the signature, the
+        expiry, the content type, the declared size and that the submission
+        still awaits uploads; it writes nothing, and PutObject checks it all
+        again. Answers the largest body PutObject takes.
+        Errors: as PutObject's; NOT_FOUND / SUBMISSION_NOT_FOUND; ABORTED /
+        UPLOADS_CLOSED (the submission no longer awaits uploads).
         """
 
 def add_SubmissionServiceServicer_to_server(servicer: SubmissionServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

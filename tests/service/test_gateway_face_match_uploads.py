@@ -1,0 +1,398 @@
+"""Presigned Face Match uploads through the gateway: the URL is checked before
+a byte of the body is read (black-box probe 3, finding 12: anyone could make
+the gateway buffer 16 MiB before face-match looked at the signature), and no
+value in the URL or the headers is a 500 (finding 4: an `expires` out of
+int64 was). A real face-match server on SQLite and PostgreSQL, the real
+gateway in front (in-process, and once on a real socket)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import grpc
+import pytest
+from sqlalchemy import update
+
+from gateway.server import start as start_gateway
+from identity_platform_api.face_match.v1 import submissions_pb2, submissions_pb2_grpc
+from identity_runtime.status import error_info, status_from_rpc_error
+from identity_store.db import Database
+from services.face_match.bucket import UploadSigner, object_key
+from services.face_match.models import Submission
+from services.face_match.service import SPEC as FACE_MATCH
+from tests.support import TESTDATA, channel, start_service
+from tests.support.biometrics import FACES
+from tests.support.face_match import UPLOAD_KEY, env, split_upload_url
+from tests.support.gateway import assert_error, gateway_client, gateway_settings
+from tests.support.meshauth import caller_metadata
+
+ORG = "org_fm_uploads"
+SELFIE = (FACES / "img2.jpg").read_bytes()
+REFERENCE = (TESTDATA / "ktp" / "ktp_flat.png").read_bytes()
+UPLOAD_MAX_BYTES = 3_000_000
+# Under face-match's upload limit and the gateway's body limit: only the URL
+# can refuse it.
+DECLARED = 2_000_000
+JPEG = {"Content-Type": "image/jpeg"}
+
+
+@pytest.fixture
+async def face_match(database_url: str, tmp_path: Path):
+    server = await start_service(
+        FACE_MATCH,
+        env(database_url, tmp_path / "bucket", FACE_MATCH_UPLOAD_MAX_BYTES=str(UPLOAD_MAX_BYTES)),
+    )
+    yield server
+    await server.stop(0)
+
+
+@pytest.fixture
+async def client(face_match):
+    async with gateway_client(gateway_settings({"face_match": face_match.address})) as client:
+        yield client
+
+
+def local(url: str) -> str:
+    """A presigned URL's path and query (the gateway is in-process)."""
+    parts = urlsplit(url)
+    return f"{parts.path}?{parts.query}"
+
+
+async def urls_of(face_match, correlation_id: str) -> dict[str, str]:
+    created = await face_match.core.submissions.create(
+        ORG, "api_key:key_up", correlation_id, "KTP", ""
+    )
+    return {upload.image: local(upload.url) for upload in created.uploads}
+
+
+class Unread:
+    """A request body the gateway must not read: pulling it is recorded, and
+    fails (before the fix the gateway read it, and answered 500)."""
+
+    def __init__(self) -> None:
+        self.pulled = False
+
+    async def __aiter__(self) -> Any:
+        self.pulled = True
+        raise AssertionError("the gateway read the body before checking the URL")
+        yield b""  # an async generator
+
+
+class Chunks:
+    """A chunked body of `count` chunks of `size` bytes, counting those read."""
+
+    def __init__(self, size: int, count: int) -> None:
+        self.size, self.count, self.read = size, count, 0
+
+    async def __aiter__(self) -> Any:
+        for _ in range(self.count):
+            self.read += 1
+            yield b"\xff" * self.size
+
+
+def as_gateway() -> list[tuple[str, str]]:
+    """A caller token of the gateway calling as itself (a mesh caller, no organisation)."""
+    return caller_metadata("", scopes=("mesh",), actor="service:gateway", issuer="gateway")
+
+
+def stored(face_match, key: str) -> bytes | None:
+    return face_match.core.bucket.get(key)
+
+
+def with_query(url: str, query: str) -> str:
+    return url.split("?", 1)[0] + "?" + query
+
+
+async def test_a_bad_url_is_refused_before_the_body_is_read(face_match, client) -> None:
+    urls = await urls_of(face_match, "order-unread")
+    selfie = urls["selfie"]
+    key, expires, signature = split_upload_url("http://x" + selfie)
+    tampered = ("0" if signature[0] != "0" else "1") + signature[1:]
+    past = int((datetime.now(UTC) - timedelta(minutes=1)).timestamp())
+    expired = local(UploadSigner(UPLOAD_KEY, "http://x", 1).presign(key, past).url)
+    declared = {**JPEG, "Content-Length": str(DECLARED)}
+    cases = [
+        # Refused by face-match's AuthorizeUpload.
+        (
+            with_query(selfie, f"expires={expires}&signature={tampered}"),
+            declared,
+            403,
+            "UPLOAD_URL_INVALID",
+        ),
+        (
+            with_query(selfie, f"expires={expires + 60}&signature={signature}"),
+            declared,
+            403,
+            "UPLOAD_URL_INVALID",
+        ),
+        (expired, declared, 403, "UPLOAD_URL_EXPIRED"),
+        (selfie, {**declared, "Content-Type": "text/plain"}, 415, "UNSUPPORTED_MEDIA_TYPE"),
+        (selfie, {**JPEG, "Content-Length": str(UPLOAD_MAX_BYTES + 1)}, 413, "PAYLOAD_TOO_LARGE"),
+        # Refused by the gateway itself: no such URL can verify (finding 4:
+        # an expiry out of int64 was a 500).
+        (
+            with_query(selfie, f"expires={'9' * 23}&signature={signature}"),
+            declared,
+            403,
+            "UPLOAD_URL_INVALID",
+        ),
+        (
+            with_query(selfie, f"expires=-{'9' * 23}&signature={signature}"),
+            declared,
+            403,
+            "UPLOAD_URL_INVALID",
+        ),
+        (
+            with_query(selfie, f"expires={2**63}&signature={signature}"),
+            declared,
+            403,
+            "UPLOAD_URL_INVALID",
+        ),
+        (
+            with_query(selfie, f"expires={-(2**63) - 1}&signature={signature}"),
+            declared,
+            403,
+            "UPLOAD_URL_INVALID",
+        ),
+        (
+            with_query(selfie, f"expires={'9' * 5000}&signature={signature}"),
+            declared,
+            403,
+            "UPLOAD_URL_INVALID",
+        ),
+        (
+            with_query(selfie, f"expires=abc&signature={signature}"),
+            declared,
+            403,
+            "UPLOAD_URL_INVALID",
+        ),
+        (
+            with_query(selfie, f"expires={expires}&signature={quote('é' * 64)}"),
+            declared,
+            403,
+            "UPLOAD_URL_INVALID",
+        ),
+        (selfie.split("?", 1)[0], declared, 403, "UPLOAD_URL_INVALID"),
+        # A Content-Length over the gateway's own limit (16 MiB), or not a number.
+        (selfie, {**JPEG, "Content-Length": str(17 * 2**20)}, 413, "PAYLOAD_TOO_LARGE"),
+        (selfie, {**JPEG, "Content-Length": "9" * 5000}, 413, "PAYLOAD_TOO_LARGE"),
+        (selfie, {**JPEG, "Content-Length": "12a"}, 400, "MALFORMED_REQUEST"),
+    ]
+    for url, headers, status, reason in cases:
+        body = Unread()
+        response = await client.put(url, content=body, headers=headers)
+        assert_error(response, status, reason)
+        assert not body.pulled, (url[-40:], headers)
+    assert stored(face_match, key) is None
+    # A signature for an upload face-match never made: 404, unread too.
+    signer = UploadSigner(UPLOAD_KEY, "http://x", 1)
+    unknown = local(signer.presign(object_key("fms_unknown00000", "selfie"), expires).url)
+    body = Unread()
+    assert_error(
+        await client.put(unknown, content=body, headers=declared), 404, "SUBMISSION_NOT_FOUND"
+    )
+    assert not body.pulled
+
+
+async def test_an_expiry_out_of_int64_is_403_not_500(face_match, client) -> None:
+    """The probe's reproduction: a whole image, an `expires` no int64 holds."""
+    urls = await urls_of(face_match, "order-overflow")
+    key, expires, signature = split_upload_url("http://x" + urls["selfie"])
+    for bad in ("9" * 23, "-" + "9" * 23, str(2**63), str(-(2**63) - 1)):
+        response = await client.put(
+            with_query(urls["selfie"], f"expires={bad}&signature={signature}"),
+            content=SELFIE,
+            headers=JPEG,
+        )
+        assert_error(response, 403, "UPLOAD_URL_INVALID")
+    assert stored(face_match, key) is None
+    # The edges of int64 are a number like any other: a signature that does
+    # not verify for them.
+    for edge in (str(2**63 - 1), str(-(2**63))):
+        response = await client.put(
+            with_query(urls["selfie"], f"expires={edge}&signature={signature}"),
+            content=SELFIE,
+            headers=JPEG,
+        )
+        assert_error(response, 403, "UPLOAD_URL_INVALID")
+    response = await client.put(urls["selfie"], content=SELFIE, headers=JPEG)
+    assert response.status_code == 200, response.text
+
+
+async def test_a_superscript_content_length_is_a_400(face_match, client) -> None:
+    """str.isdigit takes "²" and int() then refuses it: a 500 on every route."""
+    urls = await urls_of(face_match, "order-superscript")
+    for url in (urls["selfie"], "/api/auth/login"):
+        body = Unread()
+        response = await client.request(
+            "PUT" if "uploads" in url else "POST",
+            url,
+            content=body,
+            headers=[(b"content-type", b"image/jpeg"), (b"content-length", "²".encode("latin-1"))],
+        )
+        assert_error(response, 400, "MALFORMED_REQUEST")
+        assert not body.pulled
+
+
+async def test_a_good_url_uploads_and_a_closed_or_expired_submission_is_refused_unread(
+    database_url: str, face_match, client
+) -> None:
+    urls = await urls_of(face_match, "order-good")
+    selfie_key = split_upload_url("http://x" + urls["selfie"])[0]
+    reference_key = split_upload_url("http://x" + urls["reference"])[0]
+    # With a Content-Length, and chunked.
+    response = await client.put(urls["selfie"], content=SELFIE, headers=JPEG)
+    assert response.status_code == 200, response.text
+    assert response.json() == {"size": len(SELFIE)}
+
+    async def chunked() -> Any:
+        for start in range(0, len(REFERENCE), 65536):
+            yield REFERENCE[start : start + 65536]
+
+    response = await client.put(
+        urls["reference"], content=chunked(), headers={"Content-Type": "image/png"}
+    )
+    assert response.request.headers.get("transfer-encoding") == "chunked"
+    assert response.status_code == 200, response.text
+    assert response.json() == {"size": len(REFERENCE)}
+    assert stored(face_match, selfie_key) == SELFIE
+    assert stored(face_match, reference_key) == REFERENCE
+    # Once confirmed, the same (still valid) URL is refused unread.
+    await face_match.core.submissions.confirm(ORG, "api_key:key_up", "order-good")
+    body = Unread()
+    response = await client.put(
+        urls["selfie"], content=body, headers={**JPEG, "Content-Length": str(DECLARED)}
+    )
+    assert_error(response, 409, "UPLOADS_CLOSED")
+    assert not body.pulled
+    # A submission past its expiry (the sweep has not run yet): refused unread.
+    late = await urls_of(face_match, "order-late")
+    database = Database(database_url)
+    try:
+        await database.run(
+            lambda s: s.execute(
+                update(Submission)
+                .where(Submission.correlation_id == "order-late")
+                .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+            )
+        )
+    finally:
+        database.dispose()
+    body = Unread()
+    response = await client.put(
+        late["selfie"], content=body, headers={**JPEG, "Content-Length": str(DECLARED)}
+    )
+    assert_error(response, 400, "SUBMISSION_EXPIRED")
+    assert not body.pulled
+
+
+async def test_a_chunked_body_is_read_only_up_to_face_matchs_limit(face_match, client) -> None:
+    urls = await urls_of(face_match, "order-chunked")
+    # 1 MiB chunks, up to 16 (the gateway's own limit): 3 are over face-match's 3 MB.
+    body = Chunks(2**20, 16)
+    response = await client.put(urls["selfie"], content=body, headers=JPEG)
+    assert_error(response, 413, "PAYLOAD_TOO_LARGE")
+    assert body.read == 3
+    assert stored(face_match, split_upload_url("http://x" + urls["selfie"])[0]) is None
+
+
+async def test_on_a_real_socket_a_body_that_never_comes_gets_its_403(face_match) -> None:
+    """Headers declaring 2 MB, then 10 bytes and nothing more: the refusal
+    comes without the body (before the fix the gateway waited for it)."""
+    urls = await urls_of(face_match, "order-socket")
+    key, expires, signature = split_upload_url("http://x" + urls["selfie"])
+    tampered = ("0" if signature[0] != "0" else "1") + signature[1:]
+    target = with_query(urls["selfie"], f"expires={expires}&signature={tampered}")
+    running = await start_gateway(gateway_settings({"face_match": face_match.address}, port="0"))
+    try:
+        host, port = running.address.rsplit(":", 1)
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(
+            f"PUT {target} HTTP/1.1\r\nHost: gateway.test\r\nContent-Type: image/jpeg\r\n"
+            f"Content-Length: {DECLARED}\r\n\r\n".encode()
+            + b"\xff" * 10
+        )
+        await writer.drain()
+        # A guard so that a gateway waiting for the body fails the test
+        # rather than hanging it; not a measure of time.
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=60)
+        status_line, *header_lines = head.decode("latin-1").split("\r\n")
+        assert status_line.split(" ")[1] == "403", status_line
+        length = next(
+            int(line.split(":", 1)[1])
+            for line in header_lines
+            if line.lower().startswith("content-length:")
+        )
+        error = json.loads(await asyncio.wait_for(reader.readexactly(length), timeout=60))
+        assert error["error"]["reason"] == "UPLOAD_URL_INVALID"
+        writer.close()
+    finally:
+        await running.stop()
+    assert stored(face_match, key) is None
+
+
+def _refusal(exc: pytest.ExceptionInfo[grpc.aio.AioRpcError]) -> tuple[str, str]:
+    info = error_info(status_from_rpc_error(exc.value))
+    return exc.value.code().name, info.reason if info else ""
+
+
+async def test_authorize_upload_is_mesh_only_and_checks_without_writing(face_match) -> None:
+    urls = await urls_of(face_match, "order-authorize")
+    key, expires, signature = split_upload_url("http://x" + urls["selfie"])
+    tampered = ("0" if signature[0] != "0" else "1") + signature[1:]
+    async with channel(face_match, ORG) as ch:
+        stub = submissions_pb2_grpc.SubmissionServiceStub(ch)
+
+        async def authorize(metadata: list[tuple[str, str]], **fields: Any) -> Any:
+            request = {
+                "object_key": key,
+                "expires": expires,
+                "signature": signature,
+                "content_type": "image/jpeg",
+                **fields,
+            }
+            return await stub.AuthorizeUpload(
+                submissions_pb2.AuthorizeUploadRequest(**request), metadata=metadata
+            )
+
+        assert (await authorize(as_gateway())).max_bytes == UPLOAD_MAX_BYTES
+        answer = await authorize(as_gateway(), declared_size=DECLARED)
+        assert answer.max_bytes == UPLOAD_MAX_BYTES
+        cases = [
+            ({"signature": tampered}, ("PERMISSION_DENIED", "UPLOAD_URL_INVALID")),
+            ({"signature": "é" * 64}, ("PERMISSION_DENIED", "UPLOAD_URL_INVALID")),
+            ({"content_type": "text/plain"}, ("INVALID_ARGUMENT", "UNSUPPORTED_MEDIA_TYPE")),
+            (
+                {"declared_size": UPLOAD_MAX_BYTES + 1},
+                ("RESOURCE_EXHAUSTED", "PAYLOAD_TOO_LARGE"),
+            ),
+        ]
+        for fields, expected in cases:
+            with pytest.raises(grpc.aio.AioRpcError) as exc:
+                await authorize(as_gateway(), **fields)
+            assert _refusal(exc) == expected, fields
+        # A partner's token (any scope but "mesh") does not open it.
+        with pytest.raises(grpc.aio.AioRpcError) as exc:
+            await authorize(caller_metadata(ORG, scopes=("public", "internal"), issuer="gateway"))
+        assert exc.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        # PutObject refuses a signature that is not ASCII as a bad one (a 500 before).
+        with pytest.raises(grpc.aio.AioRpcError) as exc:
+            await stub.PutObject(
+                submissions_pb2.PutObjectRequest(
+                    object_key=key,
+                    expires=expires,
+                    signature="é" * 64,
+                    content_type="image/jpeg",
+                    data=SELFIE,
+                ),
+                metadata=as_gateway(),
+            )
+        assert _refusal(exc) == ("PERMISSION_DENIED", "UPLOAD_URL_INVALID")
+    assert stored(face_match, key) is None
+    view = await face_match.core.submissions.status(ORG, "order-authorize")
+    assert view.state == "AWAITING_UPLOAD"
