@@ -13,7 +13,9 @@ from services.face_match.models import Base
 # columns and an index); transitions written by fm0001 code are picked up by
 # the newer audit relay (at least once). fm0003 and fm0004 only expand (a
 # nullable column each, the callback's last error and last attempt time, that
-# older code neither reads nor writes).
+# older code neither reads nor writes). fm0008 only expands too (a new table,
+# fm_data_keys: the keys of the sealed images, which older code does not use;
+# the plain images older code writes are refused by newer code, docs/face-match.md).
 MINIMUM_COMPATIBLE = "fm0001"
 
 HISTORY = History(
