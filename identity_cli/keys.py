@@ -7,7 +7,8 @@
     identity keys status [--keyring FILE]                           live data keys per KEK
 
 Data keys live in their owners' tables (kyc-tier's `kyc_data_keys`, matching's
-`matching_data_keys`); rotation and the counts cover both.
+`matching_data_keys`, face-match's `fm_data_keys`); rotation and the counts cover
+all of them.
     identity keys remove --keyring FILE ID [--kind kek|audit]       drop a key nothing uses any more
 
 The KEK keyring is read from --keyring, else MATCHING_KEK_KEYRING_FILE, else
@@ -132,10 +133,15 @@ def run_set_primary(args: argparse.Namespace) -> int:
 
 def key_tables() -> dict[str, KeyTable]:
     """Every owner's data-key table, by owner."""
+    from services.face_match import models as face_match
     from services.kyc_tier import models as kyc_tier
     from services.matching import models as matching
 
-    return {"kyc-tier": kyc_tier.DataKey, "matching": matching.DataKey}
+    return {
+        "kyc-tier": kyc_tier.DataKey,
+        "matching": matching.DataKey,
+        "face-match": face_match.DataKey,
+    }
 
 
 def _sum_counts(counts: list[dict[str, int]]) -> dict[str, int]:

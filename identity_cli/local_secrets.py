@@ -58,10 +58,14 @@ def local_settings(
 
 
 def face_match_settings(data_dir: Path, database_url: str) -> dict[str, str]:
-    """Face Match on one machine: its bucket and keys in the data dir."""
+    """Face Match on one machine: its bucket and keys in the data dir (the
+    bucket's images sealed under data keys the shared KEK keyring wraps)."""
     return {
         "FACE_MATCH_DATABASE_URL": database_url,
         "FACE_MATCH_BUCKET_DIR": str(data_dir / "face-match-bucket"),
+        "FACE_MATCH_KEK_KEYRING_FILE": str(
+            read_or_create_keyring(data_dir, "kek-keyring.json", "kek-local-1")
+        ),
         "FACE_MATCH_UPLOAD_SIGNING_KEY": read_or_create_secret(data_dir, "face-match-upload-key"),
         "FACE_MATCH_CALLBACK_SIGNING_KEY": read_or_create_secret(
             data_dir, "face-match-callback-key"

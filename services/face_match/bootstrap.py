@@ -10,6 +10,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from identity_crypto.datakeys import DataKeyStore
+from identity_crypto.keyring import load_keyring
+from identity_crypto.kms import LocalKms
 from identity_inference.detector import FaceDetector
 from identity_inference.embedder import FaceEmbedder
 from identity_inference.pack import (
@@ -30,8 +33,10 @@ from services.face_match.audit import AuditRelay
 from services.face_match.bucket import LocalBucket, ObjectStore, S3Store, UploadSigner
 from services.face_match.matcher import FaceMatcher
 from services.face_match.migrations import HISTORY
+from services.face_match.models import DataKey
 from services.face_match.oauth import OAuthClients, SigningKeys
 from services.face_match.queue import JobQueue
+from services.face_match.sealing import ImageSeals
 from services.face_match.settings import FaceMatchSettings
 from services.face_match.submissions import Submissions
 from services.face_match.worker import CallbackRelay, Worker, purge_images
@@ -136,9 +141,24 @@ def open_store(settings: FaceMatchSettings) -> ObjectStore:
                 retries={"max_attempts": 3, "mode": "standard"},
             ),
         )
-        return S3Store(client, settings.s3_bucket, settings.upload_max_bytes)
+        return S3Store(
+            client,
+            settings.s3_bucket,
+            settings.upload_max_bytes,
+            settings.s3_server_side_encryption,
+            settings.s3_sse_kms_key_id,
+        )
     assert settings.bucket_dir is not None  # validated
-    return LocalBucket(settings.bucket_dir)
+    return LocalBucket(settings.bucket_dir, image_seals(settings))
+
+
+def image_seals(settings: FaceMatchSettings) -> ImageSeals:
+    """The data keys of the local bucket's sealed images (sealing.py), wrapped
+    by the deployment's key-encryption keys."""
+    kms = LocalKms(load_keyring(settings.kek_keyring_file, settings.kek_keyring, "KEK keyring"))
+    return ImageSeals(
+        DataKeyStore(kms, DataKey, settings.key_cache_size, settings.key_cache_ttl_seconds)
+    )
 
 
 def worker_name(index: int) -> str:

@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import quote
 
 from identity_runtime.errors import InvalidArgument, PermissionDenied, ResourceExhausted
+from services.face_match.sealing import ImageSeals
 
 IMAGES = ("selfie", "reference")
 CONTENT_TYPES = ("image/jpeg", "image/png", "image/webp")
@@ -86,10 +87,16 @@ class UploadSigner:
 
 
 class LocalBucket:
-    """Objects as files under one directory (0700), written atomically."""
+    """Objects as files under one directory (0700), written atomically.
 
-    def __init__(self, directory: Path):
+    The files are stored as given: face-match seals every upload before it
+    writes it and opens it after reading, with `seals` (sealing.py: AES-256-GCM
+    under the submission's data key, bound to organisation, submission and
+    image)."""
+
+    def __init__(self, directory: Path, seals: ImageSeals):
         self.directory = directory
+        self.seals = seals
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
 
     def _path(self, key: str) -> Path:
@@ -101,7 +108,9 @@ class LocalBucket:
         path = self._path(key)
         path.parent.mkdir(exist_ok=True, mode=0o700)
         partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-        partial.write_bytes(data)
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
         os.replace(partial, path)
 
     def get(self, key: str) -> bytes | None:
@@ -133,19 +142,59 @@ class S3Store:
     confirm asks the store whether both objects exist and refuses one larger
     than `max_bytes` (IMAGE_TOO_LARGE) before reading it (uploads.py); the
     worker checks the size again before it reads.
+
+    Sealed at rest by the store: the URL also signs server-side encryption
+    (`x-amz-server-side-encryption: AES256`, or `aws:kms` with
+    `x-amz-server-side-encryption-aws-kms-key-id`), so the partner must send
+    those headers (`upload_headers`, returned with each upload URL) and a PUT
+    without them, or asking for other encryption, fails the signature: an
+    object cannot be written unencrypted through our URL.
     """
 
     CONTENT_TYPE = "image/jpeg"
+    ENCRYPTIONS = ("AES256", "aws:kms")
 
-    def __init__(self, client: Any, bucket: str, max_bytes: int):
+    def __init__(
+        self,
+        client: Any,
+        bucket: str,
+        max_bytes: int,
+        server_side_encryption: str = "AES256",
+        kms_key_id: str = "",
+    ):
+        if server_side_encryption not in self.ENCRYPTIONS:
+            raise ValueError("server-side encryption must be AES256 or aws:kms")
         self.client = client
         self.bucket = bucket
         self.max_bytes = max_bytes
+        self.server_side_encryption = server_side_encryption
+        self.kms_key_id = kms_key_id if server_side_encryption == "aws:kms" else ""
+
+    def _encryption_params(self) -> dict[str, str]:
+        params = {"ServerSideEncryption": self.server_side_encryption}
+        if self.kms_key_id:
+            params["SSEKMSKeyId"] = self.kms_key_id
+        return params
+
+    def upload_headers(self) -> dict[str, str]:
+        """The headers a presigned PUT must carry (each is signed)."""
+        headers = {
+            "Content-Type": self.CONTENT_TYPE,
+            "x-amz-server-side-encryption": self.server_side_encryption,
+        }
+        if self.kms_key_id:
+            headers["x-amz-server-side-encryption-aws-kms-key-id"] = self.kms_key_id
+        return headers
 
     def presign(self, key: str, seconds: int) -> str:
         url: str = self.client.generate_presigned_url(
             "put_object",
-            Params={"Bucket": self.bucket, "Key": key, "ContentType": self.CONTENT_TYPE},
+            Params={
+                "Bucket": self.bucket,
+                "Key": key,
+                "ContentType": self.CONTENT_TYPE,
+                **self._encryption_params(),
+            },
             ExpiresIn=seconds,
             HttpMethod="PUT",
         )

@@ -55,7 +55,7 @@ def created(done: Created) -> submissions_pb2.CreateSubmissionResponse:
                 image=u.image,
                 url=u.url,
                 method="PUT",
-                headers={"Content-Type": u.content_type},
+                headers=u.headers or {"Content-Type": u.content_type},
                 expires_at=timestamp(u.expires_at),
                 max_bytes=u.max_bytes,
             )

@@ -1,5 +1,6 @@
 """face-match's tables: submissions, their transitions, the job queue, the
-callback outbox and the OAuth clients. Only face-match reads or writes them."""
+callback outbox, the OAuth clients and the data keys of the sealed images.
+Only face-match reads or writes them."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 from sqlalchemy import BigInteger, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from identity_crypto.datakeys import DataKeyColumns
 from identity_store.declarative import ID, TYPE_ANNOTATION_MAP, owned_metadata
 from identity_store.types import utcnow
 
@@ -180,3 +182,14 @@ class OAuthClient(Base):
     secret_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column()
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class DataKey(DataKeyColumns, Base):
+    """The data key of one submission's uploaded images in the local bucket
+    (fm0007; services/face_match/sealing.py): `customer_id` holds the
+    submission id (Face Match has no customer), `purpose` is "image". Purging
+    the images destroys it (crypto-shredding); the row goes with the
+    submission."""
+
+    __tablename__ = "fm_data_keys"
+    __table_args__ = (Index("ix_fm_data_keys_owner", "org_id", "customer_id"),)

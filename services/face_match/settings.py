@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from identity_crypto.datakeys import DataKeySettings
 from identity_inference.pack import (
     DEFAULT_DETECTOR,
     DEFAULT_EMBEDDING,
@@ -18,16 +19,21 @@ from identity_runtime.settings import (
     DatabaseSettings,
     address_setting,
     inline_secret_setting,
+    keyring_missing,
     setting,
 )
 
 
 @dataclass(frozen=True, kw_only=True)
-class FaceMatchSettings(DatabaseSettings, InferenceSettings):
-    """Everything the face-match service and its workers read from their environment."""
+class FaceMatchSettings(DataKeySettings, DatabaseSettings, InferenceSettings):
+    """Everything the face-match service and its workers read from their environment.
+
+    The KEK keyring (`kek_keyring_file`, the one kyc-tier and matching hold)
+    wraps the data keys that seal the local bucket's images (sealing.py);
+    storage=s3 seals with the store's server-side encryption instead."""
 
     RESIDENT_ENDPOINTS = ("database_url", "s3_endpoint_url")
-    RESIDENT_REGIONS = ("s3_region",)
+    RESIDENT_REGIONS = ("s3_region", "kms_region")
 
     audit_address: str = address_setting(mesh.AUDIT)
     audit_relay_poll_seconds: float = setting(
@@ -56,6 +62,14 @@ class FaceMatchSettings(DatabaseSettings, InferenceSettings):
     )
     s3_path_style: bool = setting(
         False, "Path-style addressing (most non-AWS S3-compatible stores need it)"
+    )
+    s3_server_side_encryption: str = setting(
+        "AES256",
+        "Server-side encryption every presigned PUT must ask for (signed into the URL; "
+        "the partner sends the headers returned with it): AES256 (SSE-S3) or aws:kms",
+    )
+    s3_sse_kms_key_id: str = setting(
+        "", "KMS key id or ARN of s3_server_side_encryption=aws:kms (empty = the bucket's)"
     )
     upload_signing_key: str = setting(
         help="HMAC key of the presigned upload URLs (at least 32 characters)", secret=True
@@ -130,6 +144,9 @@ class FaceMatchSettings(DatabaseSettings, InferenceSettings):
         if self.storage != "s3":
             # The local bucket is a directory of this service: its own region.
             del endpoints["s3_endpoint_url"], regions["s3_region"]
+        else:
+            # No key-encryption keys are used with the store's own encryption.
+            del regions["kms_region"]
         return endpoints, regions
 
     def validate(self) -> list[tuple[str, str]]:
@@ -143,6 +160,15 @@ class FaceMatchSettings(DatabaseSettings, InferenceSettings):
             problems.append(("bucket_dir", "is required when storage=local"))
         if self.storage == "s3" and not self.s3_bucket:
             problems.append(("s3_bucket", "is required when storage=s3"))
+        if self.storage == "local":
+            # The local bucket's images are sealed under data keys it wraps.
+            problems += keyring_missing(self, "kek_keyring", mesh.FACE_MATCH.env_prefix)
+        if self.s3_server_side_encryption not in ("AES256", "aws:kms"):
+            problems.append(("s3_server_side_encryption", "must be AES256 or aws:kms"))
+        if self.s3_sse_kms_key_id and self.s3_server_side_encryption != "aws:kms":
+            problems.append(
+                ("s3_sse_kms_key_id", "applies only with s3_server_side_encryption=aws:kms")
+            )
         if self.oauth_signing_keys_file is None and not self.oauth_signing_keys:
             problems.append(("oauth_signing_keys", "set it or oauth_signing_keys_file"))
         if not 1 <= self.job_max_attempts <= 100:

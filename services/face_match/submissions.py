@@ -41,10 +41,17 @@ from services.face_match.audit import (
     audit_record,
     transition_key,
 )
-from services.face_match.bucket import IMAGES, ObjectStore, S3Store, UploadSigner, object_key
+from services.face_match.bucket import (
+    IMAGES,
+    LocalBucket,
+    ObjectStore,
+    S3Store,
+    UploadSigner,
+    object_key,
+)
 from services.face_match.callbacks import CallbackSecrets
 from services.face_match.callbacks import callback_secret as callback_secret
-from services.face_match.models import Callback, Job, Submission, Transition
+from services.face_match.models import Callback, DataKey, Job, Submission, Transition
 
 CREATED = "CREATED"
 AWAITING_UPLOAD = "AWAITING_UPLOAD"
@@ -98,6 +105,9 @@ class Upload:
     content_type: str
     expires_at: datetime
     max_bytes: int
+    # Every header the PUT must carry (Content-Type; on S3 the signed
+    # server-side encryption headers too).
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -220,6 +230,13 @@ def _erase_rows(session: Session, row: Submission, actor: str, reason: str, at: 
     )
     for model in (Job, Callback):
         session.execute(delete(model).where(model.submission_id == row.submission_id))
+    # The data key of its sealed images (sealing.py): without it no copy of
+    # them opens again.
+    session.execute(
+        delete(DataKey).where(
+            DataKey.org_id == row.org_id, DataKey.customer_id == row.submission_id
+        )
+    )
     session.delete(row)
 
 
@@ -252,8 +269,10 @@ class Submissions:
             key = object_key(row.submission_id, image)
             if isinstance(self.bucket, S3Store):
                 url = self.bucket.presign(key, self.upload_url_seconds)
+                headers = self.bucket.upload_headers()
             else:
                 url = self.signer.presign(key, expires).url
+                headers = {"Content-Type": "image/jpeg"}
             uploads.append(
                 Upload(
                     image=image,
@@ -261,6 +280,7 @@ class Submissions:
                     content_type="image/jpeg",
                     expires_at=datetime.fromtimestamp(expires, now.tzinfo),
                     max_bytes=self.signer.max_bytes,
+                    headers=headers,
                 )
             )
         return uploads
@@ -514,9 +534,14 @@ class Submissions:
         as face_match.upload_refused)."""
         refused: list[InvalidArgument] = []
         absent: list[str] = []
+        seal = (
+            self.bucket.seals.for_reading(session, row.org_id, row.submission_id)
+            if isinstance(self.bucket, LocalBucket)
+            else None
+        )
         for image in IMAGES:
             try:
-                uploads.check(self.bucket, row.submission_id, image, self.signer.max_bytes)
+                uploads.check(self.bucket, row.submission_id, image, self.signer.max_bytes, seal)
             except uploads.Absent:
                 absent.append(image)
             except InvalidArgument as bad:
@@ -683,8 +708,10 @@ class Submissions:
                 return False  # the expiry is committed, then the upload refused
             if row.state != AWAITING_UPLOAD:
                 raise Aborted("the submission is no longer awaiting uploads", "UPLOADS_CLOSED")
-            # Written under the row lock: a confirm cannot slip between file and flag.
-            bucket.put(key, data)
+            # Sealed under the submission's data key (sealing.py) and written
+            # under the row lock: a confirm cannot slip between file and flag.
+            seal = bucket.seals.for_upload(session, row.org_id, row.submission_id)
+            bucket.put(key, seal.seal(image, data))
             media = content_type.split(";", 1)[0].strip().lower()
             if image == "selfie":
                 row.selfie_type = media

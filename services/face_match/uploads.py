@@ -5,7 +5,8 @@ content type and the size; S3: the content type it signed), so the bytes
 themselves are checked when the partner declares the uploads done: the size
 first (from the store, before reading: S3 cannot bound a presigned PUT),
 then the magic number and a real decode with the decoder the worker uses
-(identity_inference.images, the matcher's limits). An image that fails is
+(identity_inference.images, the matcher's limits); in the local bucket the
+object is first opened (sealing.py). An image that fails is
 refused at confirm with INVALID_ARGUMENT and its reason (IMAGE_EMPTY,
 IMAGE_TOO_LARGE, IMAGE_TOO_SMALL, IMAGE_UNDECODABLE) naming the image; its
 object is deleted and the submission keeps awaiting a new upload of it
@@ -21,8 +22,12 @@ from collections.abc import Mapping
 
 from identity_inference import images
 from identity_runtime.errors import DomainError, InvalidArgument
-from services.face_match.bucket import ObjectStore, ObjectTooLarge, object_key
+from identity_runtime.logs import get_logger
+from services.face_match.bucket import LocalBucket, ObjectStore, ObjectTooLarge, object_key
 from services.face_match.matcher import LIMITS
+from services.face_match.sealing import OVERHEAD_BYTES, ObjectSeal, ObjectUnreadable, not_sealed
+
+log = get_logger("face_match.uploads")
 
 # The detail of the transition that records a refused upload (its audit
 # entry's action is face_match.upload_refused: services/face_match/audit.py).
@@ -41,14 +46,26 @@ def _refusal(image: str, problem: str, reason: str, extra: Mapping[str, object])
     )
 
 
-def check(store: ObjectStore, submission_id: str, image: str, max_bytes: int) -> None:
+def check(
+    store: ObjectStore,
+    submission_id: str,
+    image: str,
+    max_bytes: int,
+    seal: ObjectSeal | None = None,
+) -> None:
     """Nothing when the stored `image` decodes as the worker will decode it;
-    Absent when there is no object; the refusal (INVALID_ARGUMENT) otherwise."""
+    Absent when there is no object; the refusal (INVALID_ARGUMENT) otherwise.
+
+    The local bucket's objects are sealed (sealing.py): `seal` is the
+    submission's key (None: it has none). One that is not sealed, or does not
+    authenticate as this submission's `image` (altered, or moved from another
+    submission), is refused with UPLOAD_NOT_SEALED / UPLOAD_SEAL_INVALID."""
     key = object_key(submission_id, image)
+    sealed = isinstance(store, LocalBucket)
     size = store.size(key)
     if size is None:
         raise Absent(image)
-    if size > max_bytes:
+    if size > max_bytes + (OVERHEAD_BYTES if sealed else 0):
         raise _refusal(image, "is larger than allowed", "IMAGE_TOO_LARGE", {"limit": max_bytes})
     if size == 0:
         raise _refusal(image, "is empty (0 bytes)", "IMAGE_EMPTY", {})
@@ -61,6 +78,19 @@ def check(store: ObjectStore, submission_id: str, image: str, max_bytes: int) ->
         ) from None
     if data is None:
         raise Absent(image)
+    if sealed:
+        try:
+            if seal is None:
+                raise not_sealed(image)
+            data = seal.open(image, data)
+        except ObjectUnreadable as bad:
+            log.warning(
+                "face_match.object_unreadable",
+                submission_id=submission_id,
+                image=image,
+                reason=bad.reason,
+            )
+            raise _refusal(image, bad.problem, bad.reason, {}) from None
     try:
         images.decode(data, LIMITS, image)
     except DomainError as exc:

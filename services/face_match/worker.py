@@ -45,11 +45,12 @@ from identity_runtime.egress import GuardedPoster, Resolver
 from identity_runtime.logs import get_logger
 from identity_store.db import Database
 from services.face_match.audit import CALLBACK_FAILED, audit_record
-from services.face_match.bucket import ObjectStore, ObjectTooLarge, object_key
+from services.face_match.bucket import LocalBucket, ObjectStore, ObjectTooLarge, object_key
 from services.face_match.callbacks import RELAY_ACTOR, CallbackSecrets, signature_headers
 from services.face_match.matcher import FaceMatcher, ImageRejected
 from services.face_match.models import Callback, Submission
 from services.face_match.queue import JobQueue, Lease
+from services.face_match.sealing import ObjectSeal, ObjectUnreadable, not_sealed
 
 log = get_logger("face_match.worker")
 
@@ -91,18 +92,47 @@ class Worker:
         self.matcher = matcher
         self.completed = 0
 
-    def _read(self, submission_id: str) -> tuple[bytes | None, bytes | None]:
+    def _read_one(self, submission_id: str, image: str, seal: ObjectSeal | None) -> bytes | None:
+        stored = self.bucket.get(object_key(submission_id, image))
+        if stored is None or not isinstance(self.bucket, LocalBucket):
+            return stored
+        # The local bucket's objects are sealed (sealing.py).
+        if seal is None:
+            raise not_sealed(image)
+        return seal.open(image, stored)
+
+    def _read(
+        self, submission_id: str, seal: ObjectSeal | None = None
+    ) -> tuple[bytes | None, bytes | None]:
         return (
-            self.bucket.get(object_key(submission_id, "selfie")),
-            self.bucket.get(object_key(submission_id, "reference")),
+            self._read_one(submission_id, "selfie", seal),
+            self._read_one(submission_id, "reference", seal),
         )
+
+    def _seal(self, submission_id: str, session: Session) -> ObjectSeal | None:
+        assert isinstance(self.bucket, LocalBucket)
+        row = session.get(Submission, submission_id)
+        if row is None:
+            return None
+        return self.bucket.seals.for_reading(session, row.org_id, submission_id)
 
     async def process(self, lease: Lease) -> bool:
         """Process a leased job; True when this worker's outcome was committed."""
+        seal = None
+        if isinstance(self.bucket, LocalBucket):
+            seal = await self.queue.database.run(partial(self._seal, lease.submission_id))
         try:
-            selfie, reference = await asyncio.to_thread(self._read, lease.submission_id)
+            selfie, reference = await asyncio.to_thread(self._read, lease.submission_id, seal)
         except ObjectTooLarge:
             return await self.queue.complete(lease, None, "IMAGE_TOO_LARGE")
+        except ObjectUnreadable as bad:
+            log.warning(
+                "face_match.object_unreadable",
+                job_id=lease.job_id,
+                image=bad.image,
+                reason=bad.reason,
+            )
+            return await self.queue.complete(lease, None, bad.reason)
         if selfie is None or reference is None:
             return await self.queue.complete(lease, None, "IMAGE_MISSING")
         try:
@@ -244,26 +274,32 @@ class CallbackRelay:
 async def purge_images(database: Database, bucket: ObjectStore, now: datetime) -> int:
     """Delete the uploaded images whose retention has passed; how many submissions."""
 
-    def due(session: Session) -> list[str]:
-        return list(
-            session.scalars(
-                select(Submission.submission_id).where(
+    def due(session: Session) -> list[tuple[str, str]]:
+        return [
+            (submission_id, org_id)
+            for submission_id, org_id in session.execute(
+                select(Submission.submission_id, Submission.org_id).where(
                     Submission.purge_images_at.is_not(None),
                     Submission.purge_images_at <= now,
                     Submission.images_purged_at.is_(None),
                 )
             )
-        )
+        ]
 
-    ids = await database.run(due)
-    for submission_id in ids:
-        await asyncio.to_thread(bucket.delete_submission, submission_id)
-    if ids:
-        await database.run(
-            lambda s: s.execute(
-                update(Submission)
-                .where(Submission.submission_id.in_(ids))
-                .values(images_purged_at=now)
-            )
+    def purged(due: list[tuple[str, str]], session: Session) -> None:
+        session.execute(
+            update(Submission)
+            .where(Submission.submission_id.in_([submission_id for submission_id, _ in due]))
+            .values(images_purged_at=now)
         )
-    return len(ids)
+        if isinstance(bucket, LocalBucket):
+            # Crypto-shred too: a copy of a sealed image (a backup) never opens again.
+            for submission_id, org_id in due:
+                bucket.seals.destroy(session, org_id, submission_id)
+
+    rows = await database.run(due)
+    for submission_id, _ in rows:
+        await asyncio.to_thread(bucket.delete_submission, submission_id)
+    if rows:
+        await database.run(partial(purged, rows))
+    return len(rows)

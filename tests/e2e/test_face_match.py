@@ -350,6 +350,11 @@ async def test_the_same_flow_against_an_s3_protocol_server(tmp_path: Path, monke
                 async with httpx.AsyncClient() as http:
                     for upload, data in zip(created["uploads"], (SELFIE, REFERENCE), strict=True):
                         assert upload["url"].startswith(endpoint)
+                        # The REST answer names the signed encryption header to send.
+                        assert upload["headers"] == {
+                            "Content-Type": "image/jpeg",
+                            "x-amz-server-side-encryption": "AES256",
+                        }
                         response = await http.put(
                             upload["url"], content=data, headers=upload["headers"]
                         )

@@ -21,7 +21,7 @@ from identity_platform_api.face_match.v1 import (
 )
 from identity_runtime.status import error_info, status_from_rpc_error
 from services.face_match.bucket import UploadSigner
-from services.face_match.models import Callback, Job, Transition
+from services.face_match.models import Callback, Job, Submission, Transition
 from services.face_match.queue import JobQueue
 from services.face_match.service import SPEC as FACE_MATCH
 from services.face_match.submissions import Submissions
@@ -93,6 +93,17 @@ class Partner:
 def refusal(exc: pytest.ExceptionInfo[grpc.aio.AioRpcError]) -> tuple[str, str]:
     info = error_info(status_from_rpc_error(exc.value))
     return exc.value.code().name, info.reason if info else ""
+
+
+async def put_sealed(core, submission_id: str, image: str, data: bytes) -> None:
+    """Write `data` into the local bucket sealed as the submission's `image`."""
+
+    def seal(session):
+        row = session.get(Submission, submission_id)
+        return core.bucket.seals.for_upload(session, row.org_id, submission_id)
+
+    sealed = (await core.database.run(seal)).seal(image, data)
+    core.bucket.put(f"{submission_id}/{image}", sealed)
 
 
 def worker(server) -> Worker:
@@ -371,9 +382,10 @@ async def test_an_image_the_worker_cannot_use_still_fails_the_submission(service
     created = await partner.create("order-5b")
     await partner.upload_both(created, SELFIE, SAME_PERSON_REFERENCE)
     await partner.stub.ConfirmSubmission(S.ConfirmSubmissionRequest(correlation_id="order-5b"))
-    # Replaced in the store after confirm (S3 cannot close a presigned PUT).
-    key = f"{created.submission_id}/selfie"
-    service.core.bucket.put(key, b"GIF89a not really an image")
+    # Replaced in the store after confirm (S3 cannot close a presigned PUT),
+    # sealed as this submission's selfie (a plain or foreign object is refused
+    # before decoding: test_face_match_sealing.py).
+    await put_sealed(service.core, created.submission_id, "selfie", b"GIF89a not an image")
     assert await worker(service).run_once()
     status = await partner.stub.GetSubmissionStatus(
         S.GetSubmissionStatusRequest(correlation_id="order-5b")

@@ -2,17 +2,24 @@
 machine (the only S3-protocol server installable here offline), real HTTP,
 real SigV4 presigned PUTs. What moto does not prove (it does not enforce
 presigned signatures, expiry or content types like a real store; no IAM,
-encryption, region endpoints): docs/face-match.md."""
+region endpoints): docs/face-match.md. It records the server-side encryption
+a PUT asks for; that the URL makes the encryption headers mandatory is
+checked by verifying the SigV4 signature as a real store does
+(`sigv4_store_accepts`)."""
 
 from __future__ import annotations
 
+import hmac
 from datetime import UTC, datetime, timedelta
+from hashlib import sha256
 from pathlib import Path
+from urllib.parse import parse_qs, parse_qsl, quote, urlsplit
 
 import boto3
 import grpc
 import httpx
 import pytest
+from botocore.config import Config
 from moto.server import ThreadedMotoServer
 from sqlalchemy import select
 
@@ -20,6 +27,7 @@ from identity_platform_api.face_match.v1 import submissions_pb2 as S
 from identity_platform_api.face_match.v1 import submissions_pb2_grpc
 from identity_runtime.status import error_info, status_from_rpc_error
 from services.face_match.audit import _entry as audit_entry
+from services.face_match.bucket import S3Store
 from services.face_match.models import Transition
 from services.face_match.service import SPEC as FACE_MATCH
 from services.face_match.worker import Worker, purge_images
@@ -259,3 +267,100 @@ async def test_good_uploads_are_confirmed_and_kept(service, s3) -> None:
     assert confirmed.state == S.SUBMISSION_STATE_QUEUED
     assert _stored(client, submission_id) == {"selfie", "reference"}
     await grpc_channel.close()
+
+
+def sigv4_store_accepts(url: str, headers: dict[str, str], secret: str = "testing") -> bool:
+    """What a store that verifies SigV4 presigned URLs (AWS S3, MinIO, Ceph)
+    decides about a PUT of `url` carrying `headers`: the canonical request is
+    rebuilt from the headers the URL names in X-Amz-SignedHeaders, with the
+    values the request carries, and its signature compared. moto does not
+    verify presigned signatures, so the tests ask this instead."""
+    unsigned, _, given = url.rpartition("&X-Amz-Signature=")
+    parts = urlsplit(unsigned)
+    query = dict(parse_qsl(parts.query, keep_blank_values=True))
+    sent = {name.lower(): value.strip() for name, value in headers.items()}
+    sent["host"] = parts.netloc
+    names = query["X-Amz-SignedHeaders"].split(";")
+    canonical = "\n".join(
+        [
+            "PUT",
+            parts.path,
+            "&".join(
+                sorted(f"{quote(k, safe='-_.~')}={quote(v, safe='-_.~')}" for k, v in query.items())
+            ),
+            "".join(f"{name}:{sent.get(name, '')}\n" for name in names),
+            ";".join(names),
+            "UNSIGNED-PAYLOAD",
+        ]
+    )
+    scope = query["X-Amz-Credential"].split("/", 1)[1]
+    to_sign = "\n".join(
+        ["AWS4-HMAC-SHA256", query["X-Amz-Date"], scope, sha256(canonical.encode()).hexdigest()]
+    )
+    key = f"AWS4{secret}".encode()
+    for part in scope.split("/"):
+        key = hmac.new(key, part.encode(), sha256).digest()
+    return hmac.compare_digest(hmac.new(key, to_sign.encode(), sha256).hexdigest(), given)
+
+
+async def test_presigned_puts_require_server_side_encryption(service, s3) -> None:
+    """Each upload URL signs x-amz-server-side-encryption: AES256 and the
+    create response names it among the headers to send; a PUT without it, or
+    asking for other encryption, fails the signature; the object the partner
+    writes with the returned headers is encrypted by the store."""
+    _, client = s3
+    grpc_channel = channel(service, "org_s3")
+    stub = submissions_pb2_grpc.SubmissionServiceStub(grpc_channel)
+    created = await stub.CreateSubmission(
+        S.CreateSubmissionRequest(correlation_id="s3-sse", reference_type=S.REFERENCE_TYPE_KTP)
+    )
+    for upload in created.uploads:
+        assert dict(upload.headers) == {
+            "Content-Type": "image/jpeg",
+            "x-amz-server-side-encryption": "AES256",
+        }
+        signed = parse_qs(urlsplit(upload.url).query)["X-Amz-SignedHeaders"][0].split(";")
+        assert "x-amz-server-side-encryption" in signed
+        headers = dict(upload.headers)
+        assert sigv4_store_accepts(upload.url, headers)
+        without = {k: v for k, v in headers.items() if k != "x-amz-server-side-encryption"}
+        assert not sigv4_store_accepts(upload.url, without)
+        assert not sigv4_store_accepts(
+            upload.url, {**headers, "x-amz-server-side-encryption": "aws:kms"}
+        )
+        assert not sigv4_store_accepts(upload.url, {**headers, "Content-Type": "text/plain"})
+    uploads = {u.image: u for u in created.uploads}
+    await _put(uploads["selfie"], SELFIE)
+    await _put(uploads["reference"], REFERENCE)
+    for image in ("selfie", "reference"):
+        head = client.head_object(Bucket=BUCKET, Key=f"{created.submission_id}/{image}")
+        assert head["ServerSideEncryption"] == "AES256"
+    confirmed = await stub.ConfirmSubmission(S.ConfirmSubmissionRequest(correlation_id="s3-sse"))
+    assert confirmed.state == S.SUBMISSION_STATE_QUEUED
+    await grpc_channel.close()
+
+
+def test_aws_kms_encryption_signs_the_key_id_too() -> None:
+    client = boto3.client(
+        "s3",
+        endpoint_url="http://127.0.0.1:9",
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
+    )
+    store = S3Store(client, BUCKET, 1000, "aws:kms", "arn:aws:kms:ap-southeast-3:1:key/k1")
+    url = store.presign("fms_abcdefgh12345678/selfie", 60)
+    headers = store.upload_headers()
+    assert headers == {
+        "Content-Type": "image/jpeg",
+        "x-amz-server-side-encryption": "aws:kms",
+        "x-amz-server-side-encryption-aws-kms-key-id": "arn:aws:kms:ap-southeast-3:1:key/k1",
+    }
+    assert sigv4_store_accepts(url, headers)
+    assert not sigv4_store_accepts(
+        url, {**headers, "x-amz-server-side-encryption-aws-kms-key-id": "attacker-key"}
+    )
+    assert not sigv4_store_accepts(url, {**headers, "x-amz-server-side-encryption": "AES256"})
+    with pytest.raises(ValueError, match="AES256 or aws:kms"):
+        S3Store(client, BUCKET, 1000, "none")

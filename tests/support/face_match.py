@@ -18,6 +18,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from gateway.server import bind_socket
+from identity_crypto.keyring import generate
 from identity_runtime import meshtls
 from services.face_match.oauth import SigningKeys
 from services.kyc_tier.signing import verify_headers
@@ -27,6 +28,8 @@ UPLOAD_KEY = "u" * 40
 CALLBACK_KEY = "c" * 40
 PEPPER = "p" * 40
 SIGNING_KEYS = SigningKeys.generate("fm-test-1")
+# The key-encryption keys of the sealed images (services/face_match/sealing.py).
+KEK_KEYRING = generate("kek-fm-test")
 
 
 def env(database_url: str, bucket: Path, **extra: str) -> dict[str, str]:
@@ -37,6 +40,7 @@ def env(database_url: str, bucket: Path, **extra: str) -> dict[str, str]:
         "FACE_MATCH_CALLBACK_SIGNING_KEY": CALLBACK_KEY,
         "FACE_MATCH_OAUTH_CLIENT_PEPPER": PEPPER,
         "FACE_MATCH_OAUTH_SIGNING_KEYS": SIGNING_KEYS,
+        "FACE_MATCH_KEK_KEYRING": KEK_KEYRING.to_json(),
         "FACE_MATCH_WORKERS": "0",
         "FACE_MATCH_INTRA_OP_THREADS": "1",
     }

@@ -158,7 +158,11 @@ def test_production_refuses_a_bucket_outside_the_allowed_regions(tmp_path: Path)
     assert load_face_match(declared).s3_endpoint_url == minio
     # The local bucket is a directory of the service: no bucket region applies.
     local = face_match_production(
-        tmp_path, STORAGE="local", BUCKET_DIR=str(tmp_path), S3_REGION="ap-southeast-1"
+        tmp_path,
+        STORAGE="local",
+        BUCKET_DIR=str(tmp_path),
+        S3_REGION="ap-southeast-1",
+        KEK_KEYRING='{"primary": "k1", "keys": {"k1": "' + "A" * 44 + '"}}',
     )
     assert load_face_match(local).storage == "local"
     # Outside production nothing is refused.

@@ -32,10 +32,12 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from identity_store.db import Database  # noqa: E402
+from services.face_match.bootstrap import image_seals  # noqa: E402
 from services.face_match.bucket import LocalBucket, UploadSigner  # noqa: E402
 from services.face_match.oauth import SigningKeys  # noqa: E402
+from services.face_match.settings import FaceMatchSettings  # noqa: E402
 from services.face_match.submissions import Submissions  # noqa: E402
-from tests.support.face_match import CallbackReceiver  # noqa: E402
+from tests.support.face_match import KEK_KEYRING, CallbackReceiver  # noqa: E402
 from tests.support.meshauth import service_env  # noqa: E402
 from tools.bench.common import machine_speed, publish, scratch_schema  # noqa: E402
 
@@ -54,6 +56,7 @@ def worker_env(url: str, bucket: Path, callback_url: str) -> dict[str, str]:
         "FACE_MATCH_CALLBACK_SIGNING_KEY": KEY,
         "FACE_MATCH_OAUTH_CLIENT_PEPPER": KEY,
         "FACE_MATCH_OAUTH_SIGNING_KEYS": SigningKeys.generate(),
+        "FACE_MATCH_KEK_KEYRING": KEK_KEYRING.to_json(),
         "FACE_MATCH_WORKERS": "1",
         "FACE_MATCH_INTRA_OP_THREADS": "1",
         "FACE_MATCH_JOB_POLL_SECONDS": "0.05",
@@ -69,7 +72,18 @@ async def one_run(processes: int, jobs: int) -> dict:
         bucket = Path(tmp) / "bucket"
         receiver = await CallbackReceiver().start()
         database = Database(url)
-        store = LocalBucket(bucket)
+        store = LocalBucket(
+            bucket,
+            image_seals(
+                FaceMatchSettings(
+                    database_url=url,
+                    upload_signing_key=KEY,
+                    callback_signing_key=KEY,
+                    oauth_client_pepper=KEY,
+                    kek_keyring=KEK_KEYRING.to_json(),
+                )
+            ),
+        )
         signer = UploadSigner(KEY, "http://bench", 10_000_000)
         submissions = Submissions(
             database,

@@ -25,6 +25,9 @@ from services.face_match.models import Base
 # not read: an organisation that rotates its callback secret during a rolling
 # upgrade may get callbacks from older processes signed with its previous,
 # derived secret, which still verifies during the overlap).
+# fm0007 only expands too (a new table,
+# fm_data_keys: the keys of the sealed images, which older code does not use;
+# the plain images older code writes are refused by newer code, docs/face-match.md).
 MINIMUM_COMPATIBLE = "fm0001"
 
 HISTORY = History(

@@ -336,6 +336,16 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     refused by every gateway within its revocation check, before the token
     expires.
     """
+    ERROR_REASON_UPLOAD_NOT_SEALED: _ErrorReason.ValueType  # 2601
+    """Face Match images sealed at rest (probe3 finding 5; numbered from 2601).
+    A stored upload that is not sealed: written before images were sealed at
+    rest (INVALID_ARGUMENT at confirm; metadata["image"]); upload it again.
+    """
+    ERROR_REASON_UPLOAD_SEAL_INVALID: _ErrorReason.ValueType  # 2602
+    """A stored upload whose seal does not authenticate: altered, or moved from
+    another submission's or image's path (INVALID_ARGUMENT at confirm;
+    metadata["image"]); upload it again.
+    """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """ErrorReason is the closed list of machine-readable failure reasons.
@@ -664,5 +674,15 @@ ERROR_REASON_ACCESS_TOKEN_REVOKED: ErrorReason.ValueType  # 2501
 An access token of an OAuth client that has been revoked (UNAUTHENTICATED):
 refused by every gateway within its revocation check, before the token
 expires.
+"""
+ERROR_REASON_UPLOAD_NOT_SEALED: ErrorReason.ValueType  # 2601
+"""Face Match images sealed at rest (probe3 finding 5; numbered from 2601).
+A stored upload that is not sealed: written before images were sealed at
+rest (INVALID_ARGUMENT at confirm; metadata["image"]); upload it again.
+"""
+ERROR_REASON_UPLOAD_SEAL_INVALID: ErrorReason.ValueType  # 2602
+"""A stored upload whose seal does not authenticate: altered, or moved from
+another submission's or image's path (INVALID_ARGUMENT at confirm;
+metadata["image"]); upload it again.
 """
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015

@@ -172,7 +172,11 @@ class PresignedUpload(_message.Message):
     """Largest accepted body, in bytes."""
     @_builtins.property
     def headers(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
-        """Headers the upload must carry (Content-Type)."""
+        """Headers the upload must carry, each with its value: Content-Type; with an
+        S3-compatible store also x-amz-server-side-encryption (and
+        x-amz-server-side-encryption-aws-kms-key-id with aws:kms), which the URL
+        signs: a PUT without them is refused by the store.
+        """
 
     @_builtins.property
     def expires_at(self) -> _timestamp_pb2.Timestamp: ...

@@ -145,7 +145,10 @@ class SubmissionServiceServicer:
         FAILED_PRECONDITION / SUBMISSION_EXPIRED; INVALID_ARGUMENT /
         IMAGE_UNDECODABLE, IMAGE_EMPTY, IMAGE_TOO_LARGE (bytes over the upload
         limit, or pixels over the decoder's) or IMAGE_TOO_SMALL: an uploaded
-        object is not a usable image. metadata["image"] names it (`selfie` or
+        object is not a usable image; UPLOAD_NOT_SEALED / UPLOAD_SEAL_INVALID: a
+        stored object of the local bucket is not sealed (written before sealing)
+        or fails authentication (altered, or moved from another submission).
+        metadata["image"] names it (`selfie` or
         `reference`; metadata["refused"] lists every image refused). A refused
         object is deleted and the submission stays AWAITING_UPLOAD: upload that
         image again (CreateSubmission with the same correlationId gives fresh
