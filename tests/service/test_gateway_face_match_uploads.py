@@ -101,7 +101,18 @@ def as_gateway() -> list[tuple[str, str]]:
 
 
 def stored(face_match, key: str) -> bytes | None:
-    return face_match.core.bucket.get(key)
+    """The image an upload left in the bucket, opened (it is sealed at rest:
+    the bytes on disk are never the image); None when nothing was written."""
+    core = face_match.core
+    sealed = core.bucket.get(key)
+    if sealed is None:
+        return None
+    submission_id, image = key.split("/", 1)
+    assert not sealed.startswith(b"\xff\xd8") and not sealed.startswith(b"\x89PNG")
+    with core.database.transaction() as session:
+        seal = core.bucket.seals.for_reading(session, ORG, submission_id)
+    assert seal is not None
+    return seal.open(image, sealed)
 
 
 def with_query(url: str, query: str) -> str:
