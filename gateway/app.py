@@ -212,6 +212,18 @@ class _Outcome:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+async def _read_body(request: Request, limit: int, outcome: _Outcome) -> bytes:
+    """The request's body, read as it arrives: 413 as soon as it passes `limit`
+    bytes, so an oversized body is never held whole."""
+    received = bytearray()
+    async for chunk in request.stream():
+        received += chunk
+        if len(received) > limit:
+            raise errors.payload_too_large(limit)
+    outcome.bytes_in = len(received)
+    return bytes(received)
+
+
 class Gateway:
     """Everything one gateway instance holds; `asgi` is its Starlette app."""
 
@@ -469,17 +481,12 @@ class Gateway:
         encoding = request.headers.get("content-encoding", "identity").strip().lower()
         if encoding not in ("", "identity"):
             raise errors.unsupported_media_type("application/json without Content-Encoding")
-        received = bytearray()
-        async for chunk in request.stream():
-            received += chunk
-            if len(received) > limit:
-                raise errors.payload_too_large(limit)
-        outcome.bytes_in = len(received)
+        received = await _read_body(request, limit, outcome)
         if received and route.body and content_type is None:
             raise errors.unsupported_media_type()
         if form:
-            return oauth.token_request_json(bytes(received), request.headers.get("authorization"))
-        return bytes(received) or None
+            return oauth.token_request_json(received, request.headers.get("authorization"))
+        return received or None
 
     async def _authenticate(self, request: Request) -> Principal:
         sdk_token = sdk_access.presented_token(
@@ -647,12 +654,7 @@ class Gateway:
         )
         if 0 < authorized.max_bytes < limit:
             limit = authorized.max_bytes
-        received = bytearray()
-        async for chunk in request.stream():
-            received += chunk
-            if len(received) > limit:
-                raise errors.payload_too_large(limit)
-        outcome.bytes_in = len(received)
+        received = await _read_body(request, limit, outcome)
         reply = await self._as_gateway(
             _PUT_OBJECT_RPC,
             submissions_pb2.PutObjectRequest(
@@ -660,7 +662,7 @@ class Gateway:
                 expires=expires,
                 signature=signature,
                 content_type=content_type,
-                data=bytes(received),
+                data=received,
             ),
             submissions_pb2.PutObjectResponse,
             "face_match",

@@ -25,12 +25,14 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import random
 import re
 import socket
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -39,6 +41,20 @@ import httpcore
 
 from identity_runtime.addresses import IPAddress, address_literal
 from identity_runtime.errors import InvalidArgument
+
+# Retries of a delivery (webhooks, Face Match callbacks): exponential backoff
+# from RETRY_BACKOFF_BASE, capped at RETRY_BACKOFF_CAP, each wait drawn from
+# its upper half (jitter spreads a burst of retries).
+RETRY_BACKOFF_BASE = timedelta(seconds=30)
+RETRY_BACKOFF_CAP = timedelta(hours=6)
+
+
+def retry_backoff(attempts: int, rand: Callable[[], float] = random.random) -> timedelta:
+    """The wait after the `attempts`-th failed delivery: base * 2^(attempts-1),
+    capped, then a uniform draw in its upper half."""
+    ceiling = min(RETRY_BACKOFF_CAP, RETRY_BACKOFF_BASE * (2 ** max(0, attempts - 1)))
+    return ceiling * (0.5 + 0.5 * rand())
+
 
 MAX_URL_LENGTH = 2048
 # Bytes of a receiver's response body read at most (the rest is discarded).

@@ -37,9 +37,10 @@ import re
 import secrets
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from sqlalchemy import delete, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from identity_runtime import context
 from identity_runtime.audit_delivery import GrpcAuditSink, PendingEntry, deliver_batched
@@ -50,6 +51,8 @@ from services.face_match.models import AuditOutbox, Submission, Transition
 from services.face_match.uploads import UPLOAD_REFUSED
 
 log = get_logger("face_match.audit")
+# The two outboxes the relay reads.
+_Row = TypeVar("_Row", Transition, AuditOutbox)
 # The details of audit-only transition rows (audit_record): the callback's
 # delivery given up, or queued again by the partner.
 CALLBACK_FAILED = "callback failed"
@@ -130,46 +133,34 @@ class AuditRelay:
         self.clock = clock
 
     def _claim(self, session: Session) -> list[PendingEntry]:
-        now = self.clock()
-        rows = list(
-            session.scalars(
-                select(Transition)
-                .where(
-                    Transition.audited_at.is_(None),
-                    or_(
-                        Transition.audit_claimed_until.is_(None),
-                        Transition.audit_claimed_until < now,
-                    ),
-                )
-                .order_by(Transition.sequence)
-                .limit(BATCH)
-                .with_for_update(skip_locked=True)
-            )
-        )
-        for row in rows:
-            row.audit_claimed_until = now + CLAIM
+        rows = self._claim_rows(session, Transition, Transition.sequence)
         return [_entry(row) for row in rows]
 
     def _claim_outbox(self, session: Session) -> list[PendingEntry]:
+        rows = self._claim_rows(session, AuditOutbox, AuditOutbox.id)
+        return [_outbox_entry(row) for row in rows]
+
+    def _claim_rows(
+        self, session: Session, model: type[_Row], order: InstrumentedAttribute[int]
+    ) -> list[_Row]:
+        """The oldest rows of `model` not yet audited nor claimed by another
+        relay (or whose claim lapsed), claimed for CLAIM."""
         now = self.clock()
         rows = list(
             session.scalars(
-                select(AuditOutbox)
+                select(model)
                 .where(
-                    AuditOutbox.audited_at.is_(None),
-                    or_(
-                        AuditOutbox.audit_claimed_until.is_(None),
-                        AuditOutbox.audit_claimed_until < now,
-                    ),
+                    model.audited_at.is_(None),
+                    or_(model.audit_claimed_until.is_(None), model.audit_claimed_until < now),
                 )
-                .order_by(AuditOutbox.id)
+                .order_by(order)
                 .limit(BATCH)
                 .with_for_update(skip_locked=True)
             )
         )
         for row in rows:
             row.audit_claimed_until = now + CLAIM
-        return [_outbox_entry(row) for row in rows]
+        return rows
 
     async def flush(self) -> int:
         """Append what is pending (transitions, then the other entries); how

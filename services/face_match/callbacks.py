@@ -26,25 +26,17 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
 from identity_crypto import envelope
-from identity_runtime.errors import require
+from identity_runtime import signing
 from services.face_match import audit
 from services.face_match.models import CallbackSecret
 
 # The actor of what the relay does.
 RELAY_ACTOR = "service:face-match"
-
-# A rotated-out secret keeps signing for this long (default, at most): the
-# webhooks' values (services/kyc_tier/webhooks.py).
-DEFAULT_OVERLAP_SECONDS = 86_400
-MAX_OVERLAP_SECONDS = 7 * 86_400
-
-SIGNATURE_HEADERS = ("X-Identity-Signature", "X-Quantum-Signature")
 
 
 def callback_secret(key: str, org_id: str) -> str:
@@ -53,15 +45,6 @@ def callback_secret(key: str, org_id: str) -> str:
     return hmac.new(
         key.encode(), f"face-match-callback\n{org_id}".encode(), hashlib.sha256
     ).hexdigest()
-
-
-def signature_headers(secrets_: Sequence[bytes], body: bytes) -> dict[str, str]:
-    """Both signature headers: HMAC-SHA256 over the raw body as `sha256=<hex>`,
-    one value per secret, comma-separated (two during a rotation's overlap)."""
-    value = ", ".join(
-        "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest() for secret in secrets_
-    )
-    return dict.fromkeys(SIGNATURE_HEADERS, value)
 
 
 def _aad(org_id: str) -> bytes:
@@ -127,12 +110,7 @@ class CallbackSecrets:
         self, session: Session, org_id: str, actor: str, overlap_seconds: int, now: datetime
     ) -> tuple[str, datetime]:
         """A new secret (shown once) and when the previous one stops signing."""
-        overlap = overlap_seconds or DEFAULT_OVERLAP_SECONDS
-        require(
-            0 < overlap <= MAX_OVERLAP_SECONDS,
-            "overlap_seconds",
-            f"must be between 1 and {MAX_OVERLAP_SECONDS}",
-        )
+        overlap = signing.rotation_overlap(overlap_seconds)
         secret = secrets.token_hex(32)
         row = session.get(CallbackSecret, org_id, with_for_update=True)
         previous = self._current(org_id, row).decode()

@@ -41,12 +41,13 @@ from pathlib import Path
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from identity_runtime.egress import GuardedPoster, Resolver
+from identity_runtime import signing
+from identity_runtime.egress import GuardedPoster, Resolver, retry_backoff
 from identity_runtime.logs import get_logger
 from identity_store.db import Database
 from services.face_match.audit import CALLBACK_FAILED, audit_record
 from services.face_match.bucket import LocalBucket, ObjectStore, ObjectTooLarge, object_key
-from services.face_match.callbacks import RELAY_ACTOR, CallbackSecrets, signature_headers
+from services.face_match.callbacks import RELAY_ACTOR, CallbackSecrets
 from services.face_match.matcher import FaceMatcher, ImageRejected
 from services.face_match.models import Callback, Submission
 from services.face_match.queue import JobQueue, Lease
@@ -54,25 +55,15 @@ from services.face_match.sealing import ObjectSeal, ObjectUnreadable, not_sealed
 
 log = get_logger("face_match.worker")
 
-# Retries: the webhooks' schedule (services/kyc_tier/webhook_outbox.py):
-# exponential backoff from BACKOFF_BASE, capped at BACKOFF_CAP, each wait drawn
-# from its upper half; given up once the next attempt would fall after the
-# retry horizon (FACE_MATCH_CALLBACK_RETRY_HOURS) from when it was queued.
-CALLBACK_BACKOFF_BASE = timedelta(seconds=30)
-CALLBACK_BACKOFF_CAP = timedelta(hours=6)
+# Retries: the webhooks' schedule (egress.retry_backoff: exponential, capped,
+# jittered); given up once the next attempt would fall after the retry horizon
+# (FACE_MATCH_CALLBACK_RETRY_HOURS) from when it was queued.
 DEFAULT_RETRY_HOURS = 72
 CALLBACK_TIMEOUT_SECONDS = 10.0
 
 
-def backoff(attempts: int, rand: Callable[[], float] = random.random) -> timedelta:
-    """The wait after the `attempts`-th failure: base * 2^(attempts-1), capped,
-    then a uniform draw in its upper half."""
-    ceiling = min(CALLBACK_BACKOFF_CAP, CALLBACK_BACKOFF_BASE * (2 ** max(0, attempts - 1)))
-    return ceiling * (0.5 + 0.5 * rand())
-
-
 def signed(secrets: bytes | Sequence[bytes], body: bytes) -> dict[str, str]:
-    return signature_headers([secrets] if isinstance(secrets, bytes) else secrets, body)
+    return signing.signature_headers(secrets, body)
 
 
 def event_id(body: str, fallback: str) -> str:
@@ -246,7 +237,7 @@ class CallbackRelay:
         if not error:
             row.state, row.delivered_at = "delivered", now
             return
-        retry_at = now + backoff(attempts, self.rand)
+        retry_at = now + retry_backoff(attempts, self.rand)
         queued = row.queued_at or now
         if queued.tzinfo is None:
             queued = queued.replace(tzinfo=now.tzinfo)

@@ -11,8 +11,6 @@ an endpoint after a run of failures (audited).
 from __future__ import annotations
 
 import functools
-import random
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -20,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
+from identity_runtime.egress import retry_backoff
 from identity_runtime.logs import get_logger
 from identity_store.types import utcnow
 from services.kyc_tier import models, outbox
@@ -37,10 +36,8 @@ if TYPE_CHECKING:
 
 log = get_logger("identity.kyc_tier.webhooks")
 
-# Retries: exponential backoff from BACKOFF_BASE, capped at BACKOFF_CAP, with
-# full jitter over the upper half; a delivery is given up after HORIZON.
-BACKOFF_BASE = timedelta(seconds=30)
-BACKOFF_CAP = timedelta(hours=6)
+# Retries: egress.retry_backoff (exponential, capped, jittered); a delivery is
+# given up after HORIZON.
 HORIZON = timedelta(hours=72)
 CLAIM_BATCH = 50
 # The queue label of the pending deliveries in the metrics.
@@ -56,13 +53,6 @@ def give_up_pending(session: Session, webhook_id: str, now: datetime) -> None:
         )
         .values(state="failed", finished_at=now)
     )
-
-
-def backoff(attempts: int, rand: Callable[[], float] = random.random) -> timedelta:
-    """The wait after the `attempts`-th failure: base * 2^(attempts-1), capped,
-    then a uniform draw in its upper half (jitter spreads a burst of retries)."""
-    ceiling = min(BACKOFF_CAP, BACKOFF_BASE * (2 ** max(0, attempts - 1)))
-    return ceiling * (0.5 + 0.5 * rand())
 
 
 DISPATCHED = DeliveryQueue(
@@ -176,7 +166,7 @@ class Dispatcher(LeasedDelivery):
             hook.consecutive_failures = 0
             return
         hook.consecutive_failures += 1
-        retry_at = now + backoff(row.attempts)
+        retry_at = now + retry_backoff(row.attempts)
         created = row.created_at
         if created.tzinfo is None:
             created = created.replace(tzinfo=now.tzinfo)

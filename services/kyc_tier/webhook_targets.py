@@ -22,6 +22,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from identity_runtime import signing
 from identity_runtime.egress import (
     MAX_URL_LENGTH,
     RESPONSE_CAP,
@@ -33,7 +34,6 @@ from identity_runtime.egress import (
     check_url,
 )
 from identity_runtime.errors import require
-from services.kyc_tier import signing
 
 __all__ = [
     "EVENT_TYPES",

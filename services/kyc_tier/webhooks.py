@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from identity_crypto import envelope
 from identity_crypto.datakeys import DataKeyStore
+from identity_runtime import signing
 from identity_runtime.errors import NotFound, require
 from identity_store.types import utcnow
 from services.kyc_tier import models, outbox
@@ -41,9 +42,6 @@ WEBHOOK_PURPOSE = "webhook"
 MAX_WEBHOOKS_PER_ORG = 20
 MAX_DESCRIPTION_LENGTH = 500
 SECRET_PREFIX = "whsec_"
-# A rotated-out secret keeps signing for this long (default, at most).
-DEFAULT_OVERLAP_SECONDS = 86_400
-MAX_OVERLAP_SECONDS = 7 * 86_400
 
 
 def owned(session: Session, org_id: str, webhook_id: str) -> models.Webhook:
@@ -207,12 +205,7 @@ class WebhookFlow:
         self, org_id: str, webhook_id: str, overlap_seconds: int
     ) -> tuple[CreatedWebhook, datetime]:
         """A new secret (shown once); the current one signs too for the overlap."""
-        overlap = overlap_seconds or DEFAULT_OVERLAP_SECONDS
-        require(
-            0 < overlap <= MAX_OVERLAP_SECONDS,
-            "overlap_seconds",
-            f"must be between 1 and {MAX_OVERLAP_SECONDS}",
-        )
+        overlap = signing.rotation_overlap(overlap_seconds)
         secret = SECRET_PREFIX + secrets.token_urlsafe(32)
 
         def work(session: Session) -> tuple[WebhookRecord, datetime]:

@@ -26,7 +26,8 @@ from sqlalchemy import select
 from identity_capture.sdk import SdkSigner
 from identity_platform_api.kyc_tier.v1 import resources_pb2
 from identity_platform_client import IdentityClient
-from services.kyc_tier import models, signing
+from identity_runtime import signing
+from services.kyc_tier import models
 from tests.support import TESTDATA
 from tests.support.biometrics import (
     FACES,

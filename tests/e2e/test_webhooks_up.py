@@ -28,8 +28,9 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from identity_runtime import signing
 from identity_store.db import Database
-from services.kyc_tier import models, signing
+from services.kyc_tier import models
 from tests.e2e.test_cli_up import IDENTITY, child_pid, up_environment, wait_for_line
 from tests.e2e.test_onboarding import KTP_NIK, Partner, card_capture, selfie
 from tests.service.test_webhooks import Receiver

@@ -14,8 +14,9 @@ import pytest
 
 from identity_platform_api.common.v1 import types_pb2
 from identity_platform_api.kyc_tier.v1 import resources_pb2
+from identity_runtime import signing
 from identity_runtime.errors import DomainError
-from services.kyc_tier import models, signing
+from services.kyc_tier import models
 from services.kyc_tier.customers import CustomerInput
 from services.kyc_tier.flows.dukcapil import DukcapilRequest, DukcapilVerdict
 from services.kyc_tier.flows.face import LivenessRequest, MatchRequest

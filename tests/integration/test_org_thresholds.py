@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from identity_cli.main import main
+from identity_runtime import signing
 from identity_runtime.errors import DomainError
-from services.kyc_tier import models, signing
+from services.kyc_tier import models
 from services.kyc_tier.bootstrap import KycTierCore
 from services.kyc_tier.flows.dukcapil import DukcapilRequest, DukcapilVerdict, evidence_document
 from tests.integration.test_kyc_trust import (

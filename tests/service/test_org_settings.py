@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from services.kyc_tier import models, signing
+from identity_runtime import signing
+from services.kyc_tier import models
 from services.kyc_tier.flows.dukcapil import DukcapilVerdict, evidence_document
 from tests.service.test_webhooks import (  # noqa: F401 - the shared module fixtures
     client,

@@ -21,10 +21,10 @@ from typing import Any
 
 import pytest
 
-from identity_runtime import meshtls
+from identity_runtime import meshtls, signing
 from identity_runtime.egress import GuardedPoster
 from identity_store.types import utcnow
-from services.kyc_tier import models, signing
+from services.kyc_tier import models
 from services.kyc_tier.bootstrap import build
 from services.kyc_tier.service import SPEC
 from services.kyc_tier.webhook_targets import Sender

@@ -21,12 +21,12 @@ from prometheus_client import REGISTRY
 from sqlalchemy import func, select
 
 from identity_cli.schema import migrate_all
-from identity_runtime import mesh
-from identity_runtime.egress import GuardedPoster
+from identity_runtime import mesh, signing
+from identity_runtime.egress import RETRY_BACKOFF_CAP, GuardedPoster, retry_backoff
 from identity_runtime.settings import load_settings
 from identity_store.db import Database
 from identity_store.types import utcnow
-from services.kyc_tier import models, signing, webhook_events, webhook_outbox, webhook_targets
+from services.kyc_tier import models, webhook_events, webhook_targets
 from services.kyc_tier.bootstrap import build
 from services.kyc_tier.service import SPEC
 from services.kyc_tier.settings import KycTierSettings
@@ -776,10 +776,10 @@ async def test_delivery_log_and_redeliver_refusals(
 
 
 def test_backoff_grows_exponentially_with_jitter_and_is_capped() -> None:
-    assert webhook_outbox.backoff(1, lambda: 0.0) == timedelta(seconds=15)
-    assert webhook_outbox.backoff(1, lambda: 1.0) == timedelta(seconds=30)
-    assert webhook_outbox.backoff(3, lambda: 1.0) == timedelta(seconds=120)
-    assert webhook_outbox.backoff(30, lambda: 1.0) == webhook_outbox.BACKOFF_CAP
+    assert retry_backoff(1, lambda: 0.0) == timedelta(seconds=15)
+    assert retry_backoff(1, lambda: 1.0) == timedelta(seconds=30)
+    assert retry_backoff(3, lambda: 1.0) == timedelta(seconds=120)
+    assert retry_backoff(30, lambda: 1.0) == RETRY_BACKOFF_CAP
 
 
 # -- The address guard, without the mesh ---------------------------------------

@@ -20,8 +20,8 @@ from starlette.routing import Route
 from gateway.server import bind_socket
 from identity_crypto.keyring import generate
 from identity_runtime import meshtls
+from identity_runtime.signing import verify_headers
 from services.face_match.oauth import SigningKeys
-from services.kyc_tier.signing import verify_headers
 from tests.support.biometrics import FACES, jpeg, photo
 
 UPLOAD_KEY = "u" * 40

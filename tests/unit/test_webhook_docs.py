@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
+from identity_runtime import signing
 from identity_store.types import utcnow
-from services.kyc_tier import signing, webhook_targets
+from services.kyc_tier import webhook_targets
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "webhooks.md"
 

@@ -26,8 +26,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from identity_runtime import signing
 from identity_runtime.errors import InvalidArgument, PermissionDenied, invalid_field
-from services.kyc_tier import partners, signing, tiers
+from services.kyc_tier import partners, tiers
 from services.kyc_tier.flows.biometrics import FaceMatching, image_hashes, images_from
 from services.kyc_tier.flows.pipeline import Captured, CapturePipeline, Decision, Step, Subject
 from services.kyc_tier.flows.promotion import reference_quality

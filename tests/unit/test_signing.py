@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.kyc_tier import signing
+from identity_runtime import signing
 
 SECRET = b"whsec_test_secret"
 
