@@ -76,6 +76,9 @@ DELIVERY_ERRORS = (
     "tls_error",
     "http_status",
     "network_error",
+    # A stored URL the HTTP client cannot send (one registered before the
+    # URL rules of this release): a failed attempt like any other.
+    "invalid_url",
 )
 
 
@@ -164,7 +167,12 @@ def check_url(url: str, allow_loopback: bool, field: str = "url", label: str = "
     require(parts.scheme == "https" or allow_loopback, "must be an https URL")
     host = parts.hostname or ""
     require(bool(host), "must name a host")
-    require(not parts.username and not parts.password, "must not carry credentials")
+    require("@" not in parts.netloc, "must not carry credentials")
+    # Brackets hold an IPv6 address and nothing else ("[v1.x]" is not a host).
+    require(
+        "[" not in parts.netloc or address_literal(host) is not None,
+        "must name a valid host (a DNS name or an IP address)",
+    )
     require(not parts.fragment, "must not carry a fragment")
     require(port is None or 0 < port < 65536, "has an invalid port")
     require(host.isascii(), INTERNATIONAL_HOST)
@@ -173,6 +181,12 @@ def check_url(url: str, allow_loopback: bool, field: str = "url", label: str = "
     if literal is None:
         require(valid_host_name(host), "must name a valid host (a DNS name or an IP address)")
     require(host_allowed(host, allow_loopback), REFUSED_ADDRESS)
+    # The HTTP client sends the path and query as they are: a space, a control
+    # or a non-ASCII character there cannot be sent (percent-encode them).
+    require(
+        all(" " < c < "\x7f" for c in url),
+        "must be ASCII without spaces (percent-encode other characters)",
+    )
     return url
 
 
@@ -344,6 +358,10 @@ class GuardedPoster:
                 error = "connection_refused"
         except (httpcore.NetworkError, httpcore.ProtocolError, httpcore.UnsupportedProtocol):
             error = "network_error"
+        except (TypeError, ValueError, UnicodeError):
+            # The client refused the URL itself: one delivery fails, never the
+            # batch it was claimed in (probe: a non-ASCII path stalled others).
+            error = "invalid_url"
         latency_ms = int((time.perf_counter() - started) * 1000)
         delivered = not error and 200 <= status < 300
         if not error and not delivered:

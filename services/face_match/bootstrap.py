@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -25,6 +25,7 @@ from identity_inference.pad import PadScorer
 from identity_runtime import mesh
 from identity_runtime.clients import ClientFactory
 from identity_runtime.downstream import service_clients
+from identity_runtime.logs import get_logger
 from identity_runtime.server import Core
 from identity_store.bootstrap import DatabaseAndClockOverrides
 from identity_store.db import Database
@@ -42,6 +43,8 @@ from services.face_match.submissions import Submissions
 from services.face_match.worker import CallbackRelay, Worker, purge_images
 
 PURGE_EVERY_SECONDS = 60.0
+
+log = get_logger("face_match.background")
 
 
 @dataclass(frozen=True)
@@ -78,28 +81,25 @@ class FaceMatchCore(Core):
 
     async def _relay_loop(self, poll_seconds: float) -> None:
         while not self._stop.is_set():
-            with contextlib.suppress(Exception):
-                await self.relay.flush()
-            with contextlib.suppress(Exception):
-                await self.queue.measure()
+            await _logged("callback relay", self.relay.flush)
+            await _logged("queue metrics", self.queue.measure)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), poll_seconds)
 
     async def _audit_loop(self, poll_seconds: float) -> None:
         while not self._stop.is_set():
-            with contextlib.suppress(Exception):
-                await self.audit.flush()
+            await _logged("audit relay", self.audit.flush)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), poll_seconds)
 
     async def _purge_loop(self, clock: Callable[[], datetime]) -> None:
         while not self._stop.is_set():
-            with contextlib.suppress(Exception):
-                await self.submissions.expire_due()
-            with contextlib.suppress(Exception):
-                await self.submissions.purge_results(self.result_retention_days)
-            with contextlib.suppress(Exception):
-                await purge_images(self.database, self.bucket, clock())
+            await _logged("expiry sweep", self.submissions.expire_due)
+            await _logged(
+                "result purge",
+                lambda: self.submissions.purge_results(self.result_retention_days),
+            )
+            await _logged("image purge", lambda: purge_images(self.database, self.bucket, clock()))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), PURGE_EVERY_SECONDS)
 
@@ -110,6 +110,16 @@ class FaceMatchCore(Core):
         await self.relay.close()
         await self.clients.close()
         self.database.dispose()
+
+
+async def _logged(step: str, run: Callable[[], Awaitable[object]]) -> None:
+    """One round of a background loop: a failure is logged (the step and the
+    exception's type, never its message: it may quote a row) and the loop
+    goes on to its next round."""
+    try:
+        await run()
+    except Exception as exc:
+        log.warning("background step failed", step=step, error=type(exc).__name__)
 
 
 def build_matcher(settings: FaceMatchSettings) -> FaceMatcher:

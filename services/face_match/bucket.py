@@ -113,13 +113,15 @@ class LocalBucket:
             handle.write(data)
         os.replace(partial, path)
 
+    # Only a regular file is an object (a directory or other entry made in the
+    # bucket by hand is none, rather than an error).
     def get(self, key: str) -> bytes | None:
         path = self._path(key)
-        return path.read_bytes() if path.exists() else None
+        return path.read_bytes() if path.is_file() else None
 
     def size(self, key: str) -> int | None:
         path = self._path(key)
-        return path.stat().st_size if path.exists() else None
+        return path.stat().st_size if path.is_file() else None
 
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)

@@ -599,11 +599,11 @@ class Submissions:
                 if row.state not in FINAL:
                     raise Aborted(
                         "the submission has not finished: its callback is sent when it "
-                        "completes or fails",
+                        "completes, fails or expires",
                         "SUBMISSION_NOT_FINISHED",
                     )
                 raise FailedPrecondition(
-                    "the submission has no callback (no callback URL, or it expired)",
+                    "the submission has no callback to send (created without a callback URL)",
                     "CALLBACK_NOT_CONFIGURED",
                 )
             if callback.state != "pending":

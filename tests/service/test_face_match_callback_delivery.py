@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -562,3 +563,31 @@ async def test_the_routes_through_the_gateway(service, receiver, database_url: s
             sa.select(Submission).where(Submission.correlation_id == "gw-done")
         ).one()
         assert session.scalars(select_callback(submission.submission_id)).one().state == "pending"
+
+
+async def test_a_stored_url_the_client_cannot_send_fails_alone_and_holds_up_no_other(
+    service, receiver
+) -> None:
+    """The re-probe (N1): a callback URL with a non-ASCII path (accepted before
+    the ASCII rule) made the HTTP client raise; the relay's round ended there,
+    so that callback and every one claimed after it, of any organisation,
+    stayed pending for good and unaudited."""
+    partner, other = Partner(service), Partner(service, "org_fm_other")
+    try:
+        bad = await finished(service, partner, "unsendable", receiver.url)
+        await finished(service, other, "sendable", receiver.url)
+    finally:
+        await partner.close()
+        await other.close()
+    # As a release before the rule stored it.
+    with service.core.database.transaction() as session:
+        session.execute(
+            sa.update(Callback)
+            .where(Callback.submission_id == bad.submission_id)
+            .values(url=receiver.url + "/caf\u00e9")
+        )
+    assert await relay(service).flush() == 1
+    assert [json.loads(body)["correlationId"] for body in receiver.bodies] == ["sendable"]
+    row = callback_row(service, bad.submission_id)
+    assert (row.state, row.attempt_count, row.last_error) == ("pending", 1, "invalid_url")
+    assert row.next_attempt_at > row.last_attempt_at

@@ -251,3 +251,21 @@ async def test_erasure_and_purge_leave_nothing_readable(service) -> None:
     # The result is kept (retention of results, not images).
     assert (await state_of(partner, "seal-purge")).state == S.SUBMISSION_STATE_COMPLETED
     await partner.close()
+
+
+async def test_a_directory_where_an_object_should_be_is_a_missing_upload(service) -> None:
+    """The re-probe (N2): a directory at an object's path (made in the bucket
+    by hand) answered confirm with 500 (IsADirectoryError); it is no object."""
+    partner = Partner(service)
+    created = await partner.create("seal-dir")
+    await partner.upload_both(created, SELFIE, SAME_PERSON_REFERENCE)
+    selfie = path_of(service, created.submission_id, "selfie")
+    selfie.unlink()
+    selfie.mkdir()
+    with pytest.raises(grpc.aio.AioRpcError) as exc:
+        await partner.stub.ConfirmSubmission(S.ConfirmSubmissionRequest(correlation_id="seal-dir"))
+    info = error_info(status_from_rpc_error(exc.value))
+    assert exc.value.code() == grpc.StatusCode.ABORTED
+    assert info is not None and info.reason == "UPLOADS_INCOMPLETE"
+    assert (await state_of(partner, "seal-dir")).state == S.SUBMISSION_STATE_AWAITING_UPLOAD
+    await partner.close()

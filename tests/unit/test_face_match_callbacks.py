@@ -12,7 +12,14 @@ import pytest
 
 from identity_runtime import meshtls
 from identity_runtime.addresses import IPAddress
-from identity_runtime.egress import GuardedBackend, TargetRefused, address_allowed, ca_file_problem
+from identity_runtime.egress import (
+    DELIVERY_ERRORS,
+    GuardedBackend,
+    GuardedPoster,
+    TargetRefused,
+    address_allowed,
+    ca_file_problem,
+)
 from identity_runtime.errors import InvalidArgument
 from identity_runtime.settings import SettingsError, load_settings
 from identity_runtime.signing import verify_headers
@@ -210,9 +217,19 @@ def test_what_is_wrong_with_the_host_is_said() -> None:
         check_callback_url("https://10.0.0.1./cb", allow_loopback=False)
     assert "private, loopback or link-local" in refused.value.message
     with pytest.raises(InvalidArgument) as refused:
+        check_callback_url("https://exa_mple.com/", allow_loopback=False)
+    assert refused.value.message == (
+        "callback_url: must name a valid host (a DNS name or an IP address)"
+    )
+    with pytest.raises(InvalidArgument) as refused:
         check_callback_url("https://exa mple.com/", allow_loopback=False)
     assert refused.value.message == (
         "callback_url: must name a valid host (a DNS name or an IP address)"
+    )
+    with pytest.raises(InvalidArgument) as refused:
+        check_callback_url("https://partner.example/a b", allow_loopback=False)
+    assert refused.value.message == (
+        "callback_url: must be ASCII without spaces (percent-encode other characters)"
     )
     with pytest.raises(InvalidArgument) as refused:
         check_callback_url("https://bücher.example/cb", allow_loopback=False)
@@ -350,3 +367,45 @@ def test_an_unreadable_or_non_pem_ca_file_refuses_to_start(
         _ca_settings(service, variable, ca_file, tmp_path)
     assert f"{variable}: {problem}" in str(refused.value)
     assert ca_file_problem(ca_file) == problem
+
+
+# The re-probe (N1, N3): URLs the HTTP client cannot send (it raised on a
+# non-ASCII path at delivery), and spellings that hid or faked the host.
+UNSENDABLE_OR_HIDDEN_HOST = [
+    "https://partner.example/hooks/caf\u00e9",
+    "https://partner.example/a b",
+    "https://partner.example/cb?x=\u00e9",
+    "https://partner.example/cb\x7f",
+    "https://[v1.x]/x",
+    "https://@partner.example/",
+    "https://:@partner.example/",
+]
+
+
+@pytest.mark.parametrize("url", UNSENDABLE_OR_HIDDEN_HOST)
+def test_urls_the_client_cannot_send_and_hidden_hosts_are_refused(url: str) -> None:
+    for check, field in ((check_callback_url, "callback_url"), (check_webhook_url, "url")):
+        with pytest.raises(InvalidArgument) as refused:
+            check(url, True)
+        assert refused.value.reason == "INVALID_FIELD"
+        assert refused.value.metadata == {"field": field}
+
+
+def test_a_percent_encoded_path_stays_registrable() -> None:
+    url = "https://partner.example/hooks/caf%C3%A9?x=%20"
+    check_callback_url(url, allow_loopback=False)
+    assert check_webhook_url(url, allow_loopback=False) == url
+
+
+class _Loopback:
+    async def __call__(self, host: str, port: int) -> list[IPAddress]:
+        return [ipaddress.ip_address("127.0.0.1")]
+
+
+async def test_a_stored_url_the_client_cannot_send_is_a_failed_attempt_not_an_exception() -> None:
+    """A URL stored before the ASCII rule: one delivery fails as invalid_url
+    (the poster raised TypeError before, which ended the relay's round)."""
+    poster = GuardedPoster(allow_loopback=True, timeout_seconds=2.0, resolver=_Loopback())
+    result = await poster.post("https://partner.example/hooks/caf\u00e9", b"{}", [])
+    assert (result.delivered, result.http_status, result.error) == (False, 0, "invalid_url")
+    assert "invalid_url" in DELIVERY_ERRORS

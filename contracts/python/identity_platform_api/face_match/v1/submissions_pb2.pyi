@@ -576,7 +576,8 @@ class CallbackStatus(_message.Message):
     "tls_error" (the certificate is not trusted: a private CA needs
     FACE_MATCH_CALLBACK_CA_FILE), "address_refused" (the host resolves to a
     private, loopback or link-local address), "dns_failure",
-    "network_error". Empty once delivered and before the first attempt.
+    "network_error", "invalid_url" (a stored URL the HTTP client cannot
+    send). Empty once delivered and before the first attempt.
     """
     @_builtins.property
     def next_attempt_at(self) -> _timestamp_pb2.Timestamp:

@@ -357,7 +357,8 @@ class WebhookAttempt(_message.Message):
     latency_ms: _builtins.int
     error: _builtins.str
     """"" when delivered; else timeout, connection_refused, address_refused,
-    dns_failure, tls_error, http_status, network_error.
+    dns_failure, tls_error, http_status, network_error, invalid_url (a
+    stored URL the HTTP client cannot send).
     """
     @_builtins.property
     def attempted_at(self) -> _timestamp_pb2.Timestamp: ...
