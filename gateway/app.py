@@ -135,11 +135,18 @@ def request_id_from(header: str | None) -> str:
     return call_context.new_request_id()
 
 
-def declared_length(header: str | None, limit: int) -> int | None:
+def declared_length(headers: Mapping[str, str], limit: int) -> int | None:
     """A request's Content-Length, None when it declares none; 400 when it is
-    not a number, 413 when it is over `limit`: before a byte of the body is read."""
+    not a number or comes with a Transfer-Encoding, 413 when it is over
+    `limit`: before a byte of the body is read."""
+    header = headers.get("content-length")
     if header is None:
         return None
+    if "transfer-encoding" in headers:
+        # The server frames such a body by Transfer-Encoding; a proxy in front
+        # may frame it by Content-Length: two readings of one request
+        # (smuggling). RFC 9112 6.3 lets a server refuse it.
+        raise errors.malformed("Content-Length and Transfer-Encoding together: send one")
     digits = header.strip()
     if not _DIGITS.fullmatch(digits):
         raise errors.malformed("Content-Length is not a number")
@@ -464,7 +471,7 @@ class Gateway:
 
     async def _read_body(self, request: Request, route: Route, outcome: _Outcome) -> bytes | None:
         limit = self.settings.max_body_bytes
-        declared = declared_length(request.headers.get("content-length"), limit)
+        declared = declared_length(request.headers, limit)
         if declared == 0:
             return None
         if (
@@ -638,7 +645,7 @@ class Gateway:
             transcoding.parse_query(request.scope.get("query_string", b""))
         )
         limit = self.settings.max_body_bytes
-        declared = declared_length(request.headers.get("content-length"), limit)
+        declared = declared_length(request.headers, limit)
         content_type = request.headers.get("content-type", "")
         authorized = await self._as_gateway(
             _AUTHORIZE_UPLOAD_RPC,

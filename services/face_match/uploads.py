@@ -87,7 +87,8 @@ def check(
             log.warning(
                 "face_match.object_unreadable",
                 submission_id=submission_id,
-                image=image,
+                # Not "image": the log scrubber masks that key (it would hold bytes).
+                slot=image,
                 reason=bad.reason,
             )
             raise _refusal(image, bad.problem, bad.reason, {}) from None

@@ -407,3 +407,40 @@ async def test_authorize_upload_is_mesh_only_and_checks_without_writing(face_mat
     assert stored(face_match, key) is None
     view = await face_match.core.submissions.status(ORG, "order-authorize")
     assert view.state == "AWAITING_UPLOAD"
+
+
+async def test_content_length_with_transfer_encoding_is_refused_on_a_real_socket(
+    face_match,
+) -> None:
+    """The re-probe (N5): Content-Length 5 with a chunked body was taken (the
+    server frames by Transfer-Encoding) and 2,000 bytes were stored although
+    AuthorizeUpload was asked about 5; a proxy framing by Content-Length would
+    read another request there. Both headers together are a 400, on an upload
+    and on a JSON route, and nothing is stored."""
+    urls = await urls_of(face_match, "order-smuggle")
+    key = split_upload_url("http://x" + urls["selfie"])[0]
+    running = await start_gateway(gateway_settings({"face_match": face_match.address}, port="0"))
+    chunk = b"\xff" * 2000
+    body = b"%x\r\n" % len(chunk) + chunk + b"\r\n0\r\n\r\n"
+    try:
+        host, port = running.address.rsplit(":", 1)
+        for method, target, media in (
+            ("PUT", urls["selfie"], "image/jpeg"),
+            ("POST", "/api/auth/login", "application/json"),
+        ):
+            reader, writer = await asyncio.open_connection(host, int(port))
+            head = (
+                f"{method} {target} HTTP/1.1\r\nHost: gateway.test\r\nContent-Type: {media}\r\n"
+                "Content-Length: 5\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+            )
+            writer.write(head.encode() + body)
+            await writer.drain()
+            # A guard against a hang, not a measure of time.
+            answer = await asyncio.wait_for(reader.read(), timeout=60)
+            status, _, payload = answer.partition(b"\r\n\r\n")
+            assert status.split(b" ")[1] == b"400", status
+            assert json.loads(payload)["error"]["reason"] == "MALFORMED_REQUEST"
+            writer.close()
+    finally:
+        await running.stop()
+    assert stored(face_match, key) is None
