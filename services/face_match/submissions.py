@@ -659,6 +659,18 @@ class Submissions:
         await asyncio.to_thread(self.bucket.delete_submission, submission_id)
         return submission_id, at
 
+    def _signed_upload(
+        self, key: str, expires: int, signature: str, content_type: str, size: int, now: datetime
+    ) -> tuple[LocalBucket, str]:
+        """The bucket an upload URL writes to and the image it names, once the
+        URL's signature, expiry, content type and size hold (UploadSigner);
+        on S3 uploads go straight to the object store, never through here."""
+        if isinstance(self.bucket, S3Store):
+            raise FailedPrecondition(
+                "uploads go straight to the object store on this deployment", "UPLOADS_CLOSED"
+            )
+        return self.bucket, self.signer.check(key, expires, signature, content_type, size, now)
+
     async def authorize_upload(
         self, key: str, expires: int, signature: str, content_type: str, size: int | None
     ) -> int:
@@ -667,13 +679,9 @@ class Submissions:
         signature and expiry, the content type, the size, and the submission
         still awaiting uploads. Writes nothing (`put_object` checks it all
         again, under the row lock); the largest body accepted."""
-        if isinstance(self.bucket, S3Store):
-            raise FailedPrecondition(
-                "uploads go straight to the object store on this deployment", "UPLOADS_CLOSED"
-            )
         now = self.clock()
         # An undeclared size (a chunked body) passes here; put_object checks the body's.
-        self.signer.check(key, expires, signature, content_type, 1 if size is None else size, now)
+        self._signed_upload(key, expires, signature, content_type, 1 if size is None else size, now)
 
         def look(session: Session) -> None:
             row = session.get(Submission, key.split("/", 1)[0])
@@ -690,13 +698,8 @@ class Submissions:
     async def put_object(
         self, key: str, expires: int, signature: str, content_type: str, data: bytes
     ) -> int:
-        bucket = self.bucket
-        if isinstance(bucket, S3Store):
-            raise FailedPrecondition(
-                "uploads go straight to the object store on this deployment", "UPLOADS_CLOSED"
-            )
         now = self.clock()
-        image = self.signer.check(key, expires, signature, content_type, len(data), now)
+        bucket, image = self._signed_upload(key, expires, signature, content_type, len(data), now)
         submission_id = key.split("/", 1)[0]
 
         def work(session: Session) -> bool:

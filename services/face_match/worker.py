@@ -33,7 +33,7 @@ import asyncio
 import contextlib
 import json
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -60,10 +60,6 @@ log = get_logger("face_match.worker")
 # (FACE_MATCH_CALLBACK_RETRY_HOURS) from when it was queued.
 DEFAULT_RETRY_HOURS = 72
 CALLBACK_TIMEOUT_SECONDS = 10.0
-
-
-def signed(secrets: bytes | Sequence[bytes], body: bytes) -> dict[str, str]:
-    return signing.signature_headers(secrets, body)
 
 
 def event_id(body: str, fallback: str) -> str:
@@ -220,7 +216,7 @@ class CallbackRelay:
             (b"Content-Type", b"application/json"),
             (b"User-Agent", b"IdentityPlatform-FaceMatch/1"),
             (b"X-Identity-Event-Id", event.encode()),
-        ] + [(k.encode(), v.encode()) for k, v in signed(secrets, raw).items()]
+        ] + [(k.encode(), v.encode()) for k, v in signing.signature_headers(secrets, raw).items()]
         result = await self.poster.post(url, raw, headers)
         if result.error == "address_refused":
             log.warning("face_match.callback_refused", event_id=event)

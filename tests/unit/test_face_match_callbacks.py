@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from identity_runtime import meshtls
+from identity_runtime import meshtls, signing
 from identity_runtime.addresses import IPAddress
 from identity_runtime.egress import (
     DELIVERY_ERRORS,
@@ -25,7 +25,6 @@ from identity_runtime.settings import SettingsError, load_settings
 from identity_runtime.signing import verify_headers
 from services.face_match.settings import FaceMatchSettings
 from services.face_match.submissions import check_callback_url
-from services.face_match.worker import signed
 from services.kyc_tier.webhook_targets import check_url as check_webhook_url
 from tests.support.face_match import env
 
@@ -140,7 +139,7 @@ def test_connect_time_judges_the_ipv4_address_a_wrapped_one_reaches() -> None:
 
 
 def test_callbacks_are_signed_like_webhooks() -> None:
-    headers = signed(b"secret", b'{"a":1}')
+    headers = signing.signature_headers(b"secret", b'{"a":1}')
     assert headers["X-Identity-Signature"] == headers["X-Quantum-Signature"]
     assert headers["X-Identity-Signature"].startswith("sha256=")
     assert verify_headers(b"secret", b'{"a":1}', headers)
