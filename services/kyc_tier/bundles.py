@@ -73,6 +73,7 @@ def validate(bundle: BundleInput, challenge_id: str) -> None:
         raise invalid_field("bundle.frames", "at least one frame is required")
     if len(bundle.frames) > MAX_FRAMES:
         raise invalid_field("bundle.frames", f"at most {MAX_FRAMES} frames")
+    _validate_flash_offsets(bundle)
     attestation = bundle.attestation
     if not attestation.device_id:
         raise invalid_field("bundle.attestation.device_id", "is required")
@@ -82,6 +83,22 @@ def validate(bundle: BundleInput, challenge_id: str) -> None:
         raise invalid_field("bundle.attestation.signature", "is required")
     if bundle.captured_at is None:
         raise invalid_field("bundle.attestation.captured_at", "is required")
+
+
+def _validate_flash_offsets(bundle: BundleInput) -> None:
+    """A frame not marked baseline is a flash frame: its offset counts from
+    the first colour, so it cannot be negative (the flash check would
+    otherwise take it silently as the first colour's frame). Only the
+    baseline is taken before the sequence, with a negative offset."""
+    for index, (offset_ms, baseline) in enumerate(
+        zip(bundle.offsets_ms, bundle.baseline, strict=True)
+    ):
+        if offset_ms < 0 and not baseline:
+            raise invalid_field(
+                f"bundle.frames[{index}].offset_ms",
+                "a flash frame's offset must be 0 or more (only a baseline frame precedes "
+                "the flash sequence)",
+            )
 
 
 def digest(bundle: BundleInput, challenge_id: str) -> str:

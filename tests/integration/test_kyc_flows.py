@@ -149,6 +149,57 @@ async def test_a_selfie_with_another_person_on_the_flash_frames_is_not_live(
     assert customer_id not in kyc_fakes.matcher.enrollments
 
 
+def with_offsets(bundle: resources_pb2.CaptureBundle, *offsets: int) -> resources_pb2.CaptureBundle:
+    for frame, offset in zip(bundle.frames, offsets, strict=True):
+        frame.offset_ms = offset
+    return bundle
+
+
+async def test_a_liveness_baseline_may_precede_the_flash_but_a_flash_frame_may_not(
+    kyc_core, kyc_fakes, kyc_org
+) -> None:
+    """The baseline is taken before the first colour (a negative offset); a
+    flash frame with one is a 400 naming the frame, before anything is
+    written (like every malformed bundle) and before any model call."""
+    customer_id = await new_customer(kyc_core, kyc_org)
+    frames = [b"ambient", b"red", b"green"]
+    live = await kyc_core.face.check_liveness(
+        kyc_org,
+        LivenessRequest(
+            customer_id, "chl_1", bundle_input(with_offsets(proto_bundle(frames), -200, 0, 400))
+        ),
+    )
+    assert live.recorded.verification.outcome == "passed"
+    checks_before = len(kyc_fakes.liveness.checks)
+
+    other = await new_customer(kyc_core, kyc_org)
+    early = bundle_input(with_offsets(proto_bundle(frames), -200, -1, 400))
+    with pytest.raises(DomainError) as refused:
+        await kyc_core.face.check_liveness(kyc_org, LivenessRequest(other, "chl_2", early))
+    assert (refused.value.reason, refused.value.metadata) == (
+        "INVALID_FIELD",
+        {"field": "bundle.frames[1].offset_ms"},
+    )
+    assert await rows(kyc_core, models.Attempt, customer_id=other, kind="face_liveness") == []
+    subject = f"customer:{other}"
+    assert await rows(kyc_core, models.AuditOutbox, subject=subject, action="face.liveness") == []
+    assert len(kyc_fakes.liveness.checks) == checks_before
+
+
+async def test_a_ktp_flash_frame_before_the_flash_is_refused(kyc_core, kyc_fakes, kyc_org) -> None:
+    customer_id = await new_customer(kyc_core, kyc_org)
+    kyc_fakes.quality.ktp = GOOD_CARD
+    card = bundle_input(with_offsets(proto_bundle([b"card", b"red", b"green"]), -300, 0, -5))
+    with pytest.raises(DomainError) as refused:
+        await kyc_core.ktp.capture(kyc_org, KtpCaptureRequest(customer_id, "chl_k", card, {}))
+    assert (refused.value.reason, refused.value.metadata) == (
+        "INVALID_FIELD",
+        {"field": "bundle.frames[2].offset_ms"},
+    )
+    assert await rows(kyc_core, models.Attempt, customer_id=customer_id, kind="ktp_capture") == []
+    assert kyc_fakes.quality.ktp_calls == []
+
+
 async def test_a_match_on_a_capture_that_is_not_a_passed_liveness_is_refused(
     kyc_core, kyc_fakes, kyc_org
 ) -> None:

@@ -370,6 +370,11 @@ BAD_INPUT = {
     "no challenge": ({"challenge_id": ""}, "challenge_id"),
     "short nonce": ({"bundle": capture_bundle(nonce="short")}, "bundle.attestation.nonce"),
     "long action": ({"action": "x" * 65}, "action"),
+    # A flash frame before the first colour would be taken as the first colour's.
+    "flash frame before the flash": (
+        {"bundle": replace(capture_bundle(frames=3), offsets_ms=(-200, 0, -1))},
+        "bundle.frames[2].offset_ms",
+    ),
 }
 
 
@@ -383,6 +388,17 @@ async def test_bad_input_is_refused_before_anything_is_written(
     assert (refused.value.code, refused.value.metadata.get("field")) == ("INVALID_ARGUMENT", field)
     assert await rows(kyc_core, models.Attempt, customer_id=customer_id, kind="step_up") == []
     assert kyc_fakes.liveness.checks == []
+
+
+async def test_a_baseline_taken_before_the_flash_has_a_negative_offset(
+    kyc_core, kyc_fakes, kyc_org
+) -> None:
+    """What the SDKs send: the baseline before the first colour (negative),
+    the flash frames from 0."""
+    customer_id = await new_customer(kyc_core, kyc_fakes, kyc_org)
+    bundle = replace(capture_bundle(frames=3), offsets_ms=(-200, 0, 400))
+    result = await step_up(kyc_core, kyc_org, customer_id, bundle=bundle)
+    assert result.allow is True
 
 
 def test_the_fake_face_assessment_is_a_good_one() -> None:

@@ -13,7 +13,9 @@ import json
 
 import pytest
 
+from gateway.transcoding import api_field_path
 from identity_capture.digest import DigestInput, canonical_text
+from identity_platform_api.kyc_tier.v1 import face_pb2
 from identity_runtime.errors import DomainError
 from tests.support import REPO_ROOT
 from tests.support.capture import KTP_ROUTE, LIVENESS_ROUTE, receive, signature_valid
@@ -106,3 +108,20 @@ def test_sensor_values_out_of_range_are_invalid_fields(sensors: dict, field: str
     with pytest.raises(DomainError) as refused:
         receive(LIVENESS_ROUTE, body)
     assert (refused.value.reason, refused.value.metadata["field"]) == ("INVALID_FIELD", field)
+
+
+@pytest.mark.parametrize("route", [LIVENESS_ROUTE, KTP_ROUTE])
+def test_a_flash_frame_before_the_first_colour_is_an_invalid_field(route: str) -> None:
+    """Every vector's baseline precedes the flash (a negative offset, accepted
+    above); a flash frame's may not (the flash check would read it as the
+    first colour's). The API spells the field as the partner sent it."""
+    body = copy.deepcopy(_body(BY_NAME["selfie-flash-with-sensors"]))
+    body["bundle"]["frames"][2]["offsetMs"] = -1
+    with pytest.raises(DomainError) as refused:
+        receive(route, body)
+    assert (refused.value.reason, refused.value.metadata["field"]) == (
+        "INVALID_FIELD",
+        "bundle.frames[2].offset_ms",
+    )
+    request = face_pb2.CheckFaceLivenessRequest.DESCRIPTOR
+    assert api_field_path(request, "bundle.frames[2].offset_ms") == "bundle.frames[2].offsetMs"

@@ -317,7 +317,11 @@ class CapturedFrame(_message.Message):
     OFFSET_MS_FIELD_NUMBER: _builtins.int
     BASELINE_FIELD_NUMBER: _builtins.int
     offset_ms: _builtins.int
-    """Milliseconds since the flash sequence started (the first colour)."""
+    """Milliseconds since the flash sequence started (the first colour). A
+    flash frame (not `baseline`) has 0 or more (INVALID_ARGUMENT /
+    INVALID_FIELD `bundle.frames[i].offset_ms` otherwise); only the baseline,
+    taken before the sequence, has a negative one.
+    """
     baseline: _builtins.bool
     """Captured under ambient light before the flash sequence. A selfie capture
     should start with one: presentation-attack detection and matching use
