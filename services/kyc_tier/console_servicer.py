@@ -114,7 +114,7 @@ class DashboardServicer(KycTierServicer, dashboard_pb2_grpc.DashboardServiceServ
         decided = await self.core.reviews.decide(
             require_org(),
             request.review_id,
-            enums.REVIEW_DECISION_FROM_PROTO.get(request.decision, ""),
+            enums.enum_name(enums.REVIEW_DECISION_FROM_PROTO, request.decision, "decision"),
             request.note,
         )
         return responses.review_decided(decided)

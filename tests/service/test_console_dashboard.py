@@ -330,6 +330,32 @@ async def test_review_queue_refusals(database_url, client) -> None:
     assert_error(response, 403, "SCOPE_INSUFFICIENT")
 
 
+async def test_a_decision_the_contract_does_not_define_is_invalid_not_missing(
+    database_url, client, kyc_tier, fakes
+) -> None:
+    """Proto3 enums are open: 7 parses, and is refused as an unknown value
+    (not as a missing decision); neither refusal decides the item, which an
+    analyst then decides."""
+    mine = await org_with_analyst(client, database_url)
+    customer_id = await mine.customer(client, nik=NIK)
+    held = fakes.matcher.enroll_reference(customer_id, active=False)
+    review_id = await held_for_review(kyc_tier.core, mine.org_id, customer_id, held)
+    path = f"/api/identity/review-queue/{review_id}/decision"
+
+    unknown = assert_error(await mine.analyst.post(path, {"decision": 7}), 400, "INVALID_FIELD")
+    assert unknown["metadata"] == {"field": "decision"}
+    assert unknown["message"] == "decision: unknown value"
+    missing = assert_error(await mine.analyst.post(path, {"note": "x"}), 400, "INVALID_FIELD")
+    assert missing["metadata"] == {"field": "decision"}
+    assert missing["message"].startswith("decision: is required")
+    audit = await rows(kyc_tier.core, models.AuditOutbox, action="review.decide")
+    assert [e for e in audit if e.org_id == mine.org_id] == []
+
+    response = await mine.analyst.post(path, {"decision": "REVIEW_DECISION_APPROVE"})
+    assert response.status_code == 200, response.text
+    assert response.json()["item"]["status"] == "REVIEW_STATUS_APPROVED"
+
+
 async def test_tier_events_feed_pages_with_a_cursor_and_filters(database_url, client) -> None:
     mine = await org_with_analyst(client, database_url)
     theirs = await org_with_analyst(client, database_url)

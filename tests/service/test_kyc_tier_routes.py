@@ -164,6 +164,12 @@ async def test_upgrade_refusals(database_url, client) -> None:
     }
     assert_error(await partner.post(upgrade, {"targetTier": "KYC_TIER_NONE"}), 400, "INVALID_FIELD")
     assert_error(await partner.post(upgrade, {}), 400, "INVALID_FIELD")
+    # A number the contract does not define is invalid, not missing.
+    unknown = assert_error(await partner.post(upgrade, {"targetTier": 99}), 400, "INVALID_FIELD")
+    assert (unknown["metadata"], unknown["message"]) == (
+        {"field": "targetTier"},
+        "targetTier: unknown value",
+    )
     assert_error(
         await partner.post(
             upgrade, {"targetTier": "KYC_TIER_PREMIUM", "reviewId": "rev_x", "note": "ok"}

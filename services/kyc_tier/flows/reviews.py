@@ -179,7 +179,7 @@ class ReviewFlow:
         if not review_id:
             raise invalid_field("review_id", "is required")
         if decision not in DECISIONS:
-            raise invalid_field("decision", "must be REVIEW_DECISION_APPROVE or _REJECT")
+            raise invalid_field("decision", "is required: REVIEW_DECISION_APPROVE or _REJECT")
         if len(note) > MAX_NOTE_LENGTH:
             raise invalid_field("note", f"must be at most {MAX_NOTE_LENGTH} characters")
         item, held = await self.store.read(lambda s: _held(_pending(s, org_id, review_id)))
