@@ -19,7 +19,9 @@ from services.kyc_tier.mapping import enums, resources, responses
 from services.kyc_tier.mapping.idempotent import idempotent
 from services.kyc_tier.servicer import KycTierServicer
 
-# The streamed and the one-message export requests carry the same fields.
+# The streamed and the one-message export requests carry the same fields. The
+# one-message RPCs are deprecated in the contract: no caller is admitted to
+# them (dashboard.proto); they are served only for wire compatibility.
 CustomersExport = dashboard_pb2.StreamCustomersCsvRequest | dashboard_pb2.ExportCustomersCsvRequest
 VerificationsExport = (
     dashboard_pb2.StreamVerificationsCsvRequest | dashboard_pb2.ExportVerificationsCsvRequest

@@ -21,10 +21,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from identity_runtime import descriptors, mesh, meshtls
-from identity_runtime.authz import CallerAuthInterceptor, method_policies
+from identity_runtime.authz import CallerAuthInterceptor, allowed_issuers, method_policies
 from identity_runtime.errors import PermissionDenied, Unauthenticated
 from identity_runtime.meshauth import TokenVerifier, TrustedKeys
-from tests.support.meshauth import caller_metadata, trusted_keys_json
+from tests.support.meshauth import SIGNERS, caller_metadata, trusted_keys_json
 
 GATEWAY_DIR = Path(__file__).resolve().parents[2] / "gateway"
 
@@ -179,6 +179,51 @@ def test_every_declared_rpc_is_a_mesh_only_rpc_of_a_service_the_caller_calls() -
         for rpc in rpcs:
             assert policies[rpc].scope == "mesh", rpc
             assert service_of(rpc).name in callees, (issuer, rpc)
+
+
+# --- a mesh-only RPC nobody calls is deprecated --------------------------------------
+
+
+def callers_as_themselves(rpc: str) -> set[str]:
+    """The issuers whose own token opens the mesh-only `rpc`: those its service
+    admits (`allowed_issuers`) and `mesh.MESH_RPCS` lets call it as themselves."""
+    admitted = allowed_issuers(service_of(rpc).name)
+    return {issuer for issuer in admitted if mesh.may_call_as_itself(issuer, rpc)}
+
+
+def test_a_mesh_only_rpc_is_deprecated_exactly_when_no_caller_may_call_it() -> None:
+    """A mesh-only RPC has no route, so a partner never reaches it: with no
+    issuer declared to call it either, it is dead, kept in the contract for
+    wire compatibility only and marked deprecated there (kyc-tier's unary CSV
+    exports). One a caller relies on is not deprecated."""
+    policies = method_policies()
+    dead = set()
+    for rpc, method in descriptors.methods():
+        if policies[rpc].scope != "mesh":
+            continue
+        callers = callers_as_themselves(rpc)
+        assert method.GetOptions().deprecated is not bool(callers), (rpc, sorted(callers))
+        if not callers:
+            dead.add(rpc)
+    assert dead == {EXPORT_CUSTOMERS, EXPORT_VERIFICATIONS}
+
+
+@pytest.mark.parametrize("rpc", [EXPORT_CUSTOMERS, EXPORT_VERIFICATIONS])
+async def test_the_deprecated_exports_open_to_no_caller(rpc: str) -> None:
+    # Every issuer the mesh trusts (the gateway and the services that call others).
+    for issuer in SIGNERS:
+        with pytest.raises(PermissionDenied) as refused:
+            await authenticate(rpc, issuer)
+        assert refused.value.reason == "CALLER_NOT_ALLOWED", issuer
+    # A partner's scopes, forwarded by the gateway: the RPC asks for "mesh".
+    partner = caller_metadata("org_a", scopes=("public", "internal"), issuer="gateway")
+    with pytest.raises(PermissionDenied) as scoped:
+        await authenticate(rpc, "gateway", partner)
+    assert scoped.value.reason == "SCOPE_INSUFFICIENT"
+    # No route, so no API key; and no credentials at all.
+    for metadata in ([("x-api-key", "idk_partner")], [("x-request-id", "req_1")]):
+        with pytest.raises(Unauthenticated):
+            await interceptor(mesh.KYC_TIER).authenticate(rpc, metadata, peer=None)
 
 
 # --- a certificate without a SPIFFE name (F6) --------------------------------------

@@ -22,6 +22,11 @@ if sys.version_info >= (3, 11):
 else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
+if sys.version_info >= (3, 13):
+    from warnings import deprecated as _deprecated
+else:
+    from typing_extensions import deprecated as _deprecated
+
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class _ReviewStatus:
@@ -495,8 +500,11 @@ class StreamVerificationsCsvResponse(_message.Message):
 
 Global___StreamVerificationsCsvResponse: _TypeAlias = StreamVerificationsCsvResponse  # noqa: Y015
 
+@_deprecated("""This message has been marked as deprecated using proto message options.""")
 @_typing.final
 class ExportCustomersCsvRequest(_message.Message):
+    """Carried by the deprecated ExportCustomersCsv only (callable by no one)."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     TIER_FIELD_NUMBER: _builtins.int
@@ -522,8 +530,11 @@ class ExportCustomersCsvRequest(_message.Message):
 
 Global___ExportCustomersCsvRequest: _TypeAlias = ExportCustomersCsvRequest  # noqa: Y015
 
+@_deprecated("""This message has been marked as deprecated using proto message options.""")
 @_typing.final
 class ExportCustomersCsvResponse(_message.Message):
+    """Carried by the deprecated ExportCustomersCsv only (callable by no one)."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     BODY_FIELD_NUMBER: _builtins.int
@@ -544,8 +555,11 @@ class ExportCustomersCsvResponse(_message.Message):
 
 Global___ExportCustomersCsvResponse: _TypeAlias = ExportCustomersCsvResponse  # noqa: Y015
 
+@_deprecated("""This message has been marked as deprecated using proto message options.""")
 @_typing.final
 class ExportVerificationsCsvRequest(_message.Message):
+    """Carried by the deprecated ExportVerificationsCsv only (callable by no one)."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     KIND_FIELD_NUMBER: _builtins.int
@@ -571,8 +585,11 @@ class ExportVerificationsCsvRequest(_message.Message):
 
 Global___ExportVerificationsCsvRequest: _TypeAlias = ExportVerificationsCsvRequest  # noqa: Y015
 
+@_deprecated("""This message has been marked as deprecated using proto message options.""")
 @_typing.final
 class ExportVerificationsCsvResponse(_message.Message):
+    """Carried by the deprecated ExportVerificationsCsv only (callable by no one)."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     BODY_FIELD_NUMBER: _builtins.int

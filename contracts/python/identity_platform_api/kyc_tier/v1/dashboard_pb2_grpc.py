@@ -186,17 +186,24 @@ class DashboardServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ExportCustomersCsv(self, request, context):
-        """ExportCustomersCsv is StreamCustomersCsv in one message, kept for wire
-        compatibility: mesh-only now (partners' route is the streamed one), the
-        file held whole in memory.
+        """Deprecated: use StreamCustomersCsv (GET /api/identity/export/customers.csv).
+        ExportCustomersCsv is StreamCustomersCsv in one message, the file held
+        whole in memory. It has no route and no mesh caller: no issuer is
+        declared to call it as itself (identity_runtime.mesh.MESH_RPCS; the
+        gateway serves partners the streamed export with their own scopes), so
+        every call is refused (PERMISSION_DENIED / CALLER_NOT_ALLOWED,
+        SCOPE_INSUFFICIENT, or UNAUTHENTICATED for an API key). Kept only so the
+        contract stays wire compatible (`tools/contracts.py breaking`).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ExportVerificationsCsv(self, request, context):
-        """ExportVerificationsCsv is StreamVerificationsCsv in one message (mesh
-        only, kept for wire compatibility).
+        """Deprecated: use StreamVerificationsCsv (GET
+        /api/identity/export/verifications.csv). ExportVerificationsCsv is
+        StreamVerificationsCsv in one message; like ExportCustomersCsv it is
+        callable by no one and kept only for wire compatibility.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -7,6 +7,7 @@ from collections import abc as _abc
 from grpc import aio as _aio
 from identity_platform_api.kyc_tier.v1 import dashboard_pb2 as _dashboard_pb2
 import abc as _abc_1
+import builtins as _builtins
 import grpc as _grpc
 import sys
 import typing as _typing
@@ -15,6 +16,11 @@ if sys.version_info >= (3, 11):
     from typing import Self as _Self
 else:
     from typing_extensions import Self as _Self
+
+if sys.version_info >= (3, 13):
+    from warnings import deprecated as _deprecated
+else:
+    from typing_extensions import deprecated as _deprecated
 
 _T = _typing.TypeVar("_T")
 
@@ -93,15 +99,26 @@ class DashboardServiceStub:
     """StreamVerificationsCsv exports verifications made in a date range as
     CSV (as StreamCustomersCsv: bounded, neutralised, audited, streamed).
     """
-    ExportCustomersCsv: _grpc.UnaryUnaryMultiCallable[_dashboard_pb2.ExportCustomersCsvRequest, _dashboard_pb2.ExportCustomersCsvResponse]
-    """ExportCustomersCsv is StreamCustomersCsv in one message, kept for wire
-    compatibility: mesh-only now (partners' route is the streamed one), the
-    file held whole in memory.
-    """
-    ExportVerificationsCsv: _grpc.UnaryUnaryMultiCallable[_dashboard_pb2.ExportVerificationsCsvRequest, _dashboard_pb2.ExportVerificationsCsvResponse]
-    """ExportVerificationsCsv is StreamVerificationsCsv in one message (mesh
-    only, kept for wire compatibility).
-    """
+    @_builtins.property
+    @_deprecated("""This method has been marked as deprecated using proto method options.""")
+    def ExportCustomersCsv(self) -> _grpc.UnaryUnaryMultiCallable[_dashboard_pb2.ExportCustomersCsvRequest, _dashboard_pb2.ExportCustomersCsvResponse]:
+        """Deprecated: use StreamCustomersCsv (GET /api/identity/export/customers.csv).
+        ExportCustomersCsv is StreamCustomersCsv in one message, the file held
+        whole in memory. It has no route and no mesh caller: no issuer is
+        declared to call it as itself (identity_runtime.mesh.MESH_RPCS; the
+        gateway serves partners the streamed export with their own scopes), so
+        every call is refused (PERMISSION_DENIED / CALLER_NOT_ALLOWED,
+        SCOPE_INSUFFICIENT, or UNAUTHENTICATED for an API key). Kept only so the
+        contract stays wire compatible (`tools/contracts.py breaking`).
+        """
+    @_builtins.property
+    @_deprecated("""This method has been marked as deprecated using proto method options.""")
+    def ExportVerificationsCsv(self) -> _grpc.UnaryUnaryMultiCallable[_dashboard_pb2.ExportVerificationsCsvRequest, _dashboard_pb2.ExportVerificationsCsvResponse]:
+        """Deprecated: use StreamVerificationsCsv (GET
+        /api/identity/export/verifications.csv). ExportVerificationsCsv is
+        StreamVerificationsCsv in one message; like ExportCustomersCsv it is
+        callable by no one and kept only for wire compatibility.
+        """
 
 @_typing.type_check_only
 class DashboardServiceAsyncStub(DashboardServiceStub):
@@ -168,15 +185,26 @@ class DashboardServiceAsyncStub(DashboardServiceStub):
     """StreamVerificationsCsv exports verifications made in a date range as
     CSV (as StreamCustomersCsv: bounded, neutralised, audited, streamed).
     """
-    ExportCustomersCsv: _aio.UnaryUnaryMultiCallable[_dashboard_pb2.ExportCustomersCsvRequest, _dashboard_pb2.ExportCustomersCsvResponse]  # type: ignore[assignment]
-    """ExportCustomersCsv is StreamCustomersCsv in one message, kept for wire
-    compatibility: mesh-only now (partners' route is the streamed one), the
-    file held whole in memory.
-    """
-    ExportVerificationsCsv: _aio.UnaryUnaryMultiCallable[_dashboard_pb2.ExportVerificationsCsvRequest, _dashboard_pb2.ExportVerificationsCsvResponse]  # type: ignore[assignment]
-    """ExportVerificationsCsv is StreamVerificationsCsv in one message (mesh
-    only, kept for wire compatibility).
-    """
+    @_builtins.property
+    @_deprecated("""This method has been marked as deprecated using proto method options.""")
+    def ExportCustomersCsv(self) -> _aio.UnaryUnaryMultiCallable[_dashboard_pb2.ExportCustomersCsvRequest, _dashboard_pb2.ExportCustomersCsvResponse]:  # type: ignore[override]
+        """Deprecated: use StreamCustomersCsv (GET /api/identity/export/customers.csv).
+        ExportCustomersCsv is StreamCustomersCsv in one message, the file held
+        whole in memory. It has no route and no mesh caller: no issuer is
+        declared to call it as itself (identity_runtime.mesh.MESH_RPCS; the
+        gateway serves partners the streamed export with their own scopes), so
+        every call is refused (PERMISSION_DENIED / CALLER_NOT_ALLOWED,
+        SCOPE_INSUFFICIENT, or UNAUTHENTICATED for an API key). Kept only so the
+        contract stays wire compatible (`tools/contracts.py breaking`).
+        """
+    @_builtins.property
+    @_deprecated("""This method has been marked as deprecated using proto method options.""")
+    def ExportVerificationsCsv(self) -> _aio.UnaryUnaryMultiCallable[_dashboard_pb2.ExportVerificationsCsvRequest, _dashboard_pb2.ExportVerificationsCsvResponse]:  # type: ignore[override]
+        """Deprecated: use StreamVerificationsCsv (GET
+        /api/identity/export/verifications.csv). ExportVerificationsCsv is
+        StreamVerificationsCsv in one message; like ExportCustomersCsv it is
+        callable by no one and kept only for wire compatibility.
+        """
 
 class DashboardServiceServicer:
     """DashboardService serves the analyst and compliance dashboard. Every route
@@ -281,23 +309,32 @@ class DashboardServiceServicer:
         CSV (as StreamCustomersCsv: bounded, neutralised, audited, streamed).
         """
 
+    @_deprecated("""Deprecated: use StreamCustomersCsv (GET /api/identity/export/customers.csv).\nExportCustomersCsv is StreamCustomersCsv in one message, the file held\nwhole in memory. It has no route and no mesh caller: no issuer is\ndeclared to call it as itself (identity_runtime.mesh.MESH_RPCS; the\ngateway serves partners the streamed export with their own scopes), so\nevery call is refused (PERMISSION_DENIED / CALLER_NOT_ALLOWED,\nSCOPE_INSUFFICIENT, or UNAUTHENTICATED for an API key). Kept only so the\ncontract stays wire compatible (`tools/contracts.py breaking`).""")
     def ExportCustomersCsv(
         self,
         request: _dashboard_pb2.ExportCustomersCsvRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_dashboard_pb2.ExportCustomersCsvResponse, _abc.Awaitable[_dashboard_pb2.ExportCustomersCsvResponse]]:
-        """ExportCustomersCsv is StreamCustomersCsv in one message, kept for wire
-        compatibility: mesh-only now (partners' route is the streamed one), the
-        file held whole in memory.
+        """Deprecated: use StreamCustomersCsv (GET /api/identity/export/customers.csv).
+        ExportCustomersCsv is StreamCustomersCsv in one message, the file held
+        whole in memory. It has no route and no mesh caller: no issuer is
+        declared to call it as itself (identity_runtime.mesh.MESH_RPCS; the
+        gateway serves partners the streamed export with their own scopes), so
+        every call is refused (PERMISSION_DENIED / CALLER_NOT_ALLOWED,
+        SCOPE_INSUFFICIENT, or UNAUTHENTICATED for an API key). Kept only so the
+        contract stays wire compatible (`tools/contracts.py breaking`).
         """
 
+    @_deprecated("""Deprecated: use StreamVerificationsCsv (GET\n/api/identity/export/verifications.csv). ExportVerificationsCsv is\nStreamVerificationsCsv in one message; like ExportCustomersCsv it is\ncallable by no one and kept only for wire compatibility.""")
     def ExportVerificationsCsv(
         self,
         request: _dashboard_pb2.ExportVerificationsCsvRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_dashboard_pb2.ExportVerificationsCsvResponse, _abc.Awaitable[_dashboard_pb2.ExportVerificationsCsvResponse]]:
-        """ExportVerificationsCsv is StreamVerificationsCsv in one message (mesh
-        only, kept for wire compatibility).
+        """Deprecated: use StreamVerificationsCsv (GET
+        /api/identity/export/verifications.csv). ExportVerificationsCsv is
+        StreamVerificationsCsv in one message; like ExportCustomersCsv it is
+        callable by no one and kept only for wire compatibility.
         """
 
 def add_DashboardServiceServicer_to_server(servicer: DashboardServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
