@@ -367,6 +367,7 @@ async def test_another_organisations_customer_is_not_found(kyc_core, kyc_fakes, 
 
 BAD_INPUT = {
     "no frames": ({"bundle": replace(capture_bundle(), frames=())}, "bundle.frames"),
+    "too many frames": ({"bundle": capture_bundle(frames=17)}, "bundle.frames"),
     "no challenge": ({"challenge_id": ""}, "challenge_id"),
     "short nonce": ({"bundle": capture_bundle(nonce="short")}, "bundle.attestation.nonce"),
     "long action": ({"action": "x" * 65}, "action"),
