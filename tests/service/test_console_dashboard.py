@@ -342,7 +342,9 @@ async def test_a_decision_the_contract_does_not_define_is_invalid_not_missing(
     review_id = await held_for_review(kyc_tier.core, mine.org_id, customer_id, held)
     path = f"/api/identity/review-queue/{review_id}/decision"
 
-    unknown = assert_error(await mine.analyst.post(path, {"decision": 7}), 400, "INVALID_FIELD")
+    refused = await mine.analyst.post(path, {"decision": 7})
+    unknown = assert_error(refused, 400, "INVALID_FIELD")
+    assert_documented(refused)
     assert unknown["metadata"] == {"field": "decision"}
     assert unknown["message"] == "decision: unknown value"
     missing = assert_error(await mine.analyst.post(path, {"note": "x"}), 400, "INVALID_FIELD")
