@@ -346,6 +346,24 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     another submission's or image's path (INVALID_ARGUMENT at confirm;
     metadata["image"]); upload it again.
     """
+    ERROR_REASON_REVIEW_SCOPE_EXCEEDED: _ErrorReason.ValueType  # 2711
+    """Reviews cited by upgrades, keys of erased customers (probe4 findings 1
+    and 10; numbered from 2711).
+    The cited review item vouches for another step of the tier ladder than
+    the tier asked for needs: a review of a KTP card or Dukcapil verdict
+    unlocks at most standard, of a selfie at most premium
+    (FAILED_PRECONDITION). metadata["max_tier"].
+    """
+    ERROR_REASON_REVIEW_ALREADY_CITED: _ErrorReason.ValueType  # 2712
+    """The review item was already cited by an upgrade: a review grants once
+    (ALREADY_EXISTS; HTTP 409). metadata["verification_id"]: the grant.
+    """
+    ERROR_REASON_IDEMPOTENCY_KEY_ERASED: _ErrorReason.ValueType  # 2713
+    """The Idempotency-Key's first request was about a customer since erased:
+    its response was destroyed with their personal data, and the request is
+    neither replayed nor run again (FAILED_PRECONDITION; HTTP 410). Send a
+    new key to make a new request.
+    """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """ErrorReason is the closed list of machine-readable failure reasons.
@@ -684,5 +702,23 @@ ERROR_REASON_UPLOAD_SEAL_INVALID: ErrorReason.ValueType  # 2602
 """A stored upload whose seal does not authenticate: altered, or moved from
 another submission's or image's path (INVALID_ARGUMENT at confirm;
 metadata["image"]); upload it again.
+"""
+ERROR_REASON_REVIEW_SCOPE_EXCEEDED: ErrorReason.ValueType  # 2711
+"""Reviews cited by upgrades, keys of erased customers (probe4 findings 1
+and 10; numbered from 2711).
+The cited review item vouches for another step of the tier ladder than
+the tier asked for needs: a review of a KTP card or Dukcapil verdict
+unlocks at most standard, of a selfie at most premium
+(FAILED_PRECONDITION). metadata["max_tier"].
+"""
+ERROR_REASON_REVIEW_ALREADY_CITED: ErrorReason.ValueType  # 2712
+"""The review item was already cited by an upgrade: a review grants once
+(ALREADY_EXISTS; HTTP 409). metadata["verification_id"]: the grant.
+"""
+ERROR_REASON_IDEMPOTENCY_KEY_ERASED: ErrorReason.ValueType  # 2713
+"""The Idempotency-Key's first request was about a customer since erased:
+its response was destroyed with their personal data, and the request is
+neither replayed nor run again (FAILED_PRECONDITION; HTTP 410). Send a
+new key to make a new request.
 """
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015

@@ -242,7 +242,10 @@ class RetainedRecord(_message.Message):
     basis: _builtins.str
     """Why it is kept ("regulated record, 7 years")."""
     count: _builtins.int
-    """How many rows (0 when not counted here, e.g. the audit log)."""
+    """How many rows: for "audit_log", the audit entries recorded about the
+    customer, all kept (no erasure removes one), counted when the erasure
+    completed.
+    """
     @_builtins.property
     def retained_until(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(

@@ -91,7 +91,7 @@ class SearchCustomersRequest(_message.Message):
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     q: _builtins.str
-    """2 to 200 characters."""
+    """2 to 200 characters (the validation layer's rule for `q`, and the search's)."""
     page_size: _builtins.int
     page_token: _builtins.str
     def __init__(

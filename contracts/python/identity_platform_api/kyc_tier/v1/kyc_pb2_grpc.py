@@ -87,9 +87,14 @@ class KycServiceServicer:
     def UpgradeKyc(self, request, context):
         """UpgradeKyc asks for the tier to be recomputed toward `target_tier`. It
         succeeds only when the verification history allows it; an internal-scope
-        caller may cite an approved review decision instead.
+        caller may cite an approved review decision instead, which stands in for
+        the step it reviewed only: a review of a KTP card or a Dukcapil verdict
+        grants at most standard, of a selfie at most premium (else
+        REVIEW_SCOPE_EXCEEDED), every other requirement of the target met (else
+        TIER_PREREQUISITE_MISSING), and once (REVIEW_ALREADY_CITED).
         Errors: NOT_FOUND / CUSTOMER_NOT_FOUND, REVIEW_NOT_FOUND;
-        FAILED_PRECONDITION / TIER_PREREQUISITE_MISSING, CUSTOMER_ERASED.
+        FAILED_PRECONDITION / TIER_PREREQUISITE_MISSING, CUSTOMER_ERASED,
+        REVIEW_SCOPE_EXCEEDED; ALREADY_EXISTS / REVIEW_ALREADY_CITED.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -55,9 +55,14 @@ class KycServiceStub:
     UpgradeKyc: _grpc.UnaryUnaryMultiCallable[_kyc_pb2.UpgradeKycRequest, _kyc_pb2.UpgradeKycResponse]
     """UpgradeKyc asks for the tier to be recomputed toward `target_tier`. It
     succeeds only when the verification history allows it; an internal-scope
-    caller may cite an approved review decision instead.
+    caller may cite an approved review decision instead, which stands in for
+    the step it reviewed only: a review of a KTP card or a Dukcapil verdict
+    grants at most standard, of a selfie at most premium (else
+    REVIEW_SCOPE_EXCEEDED), every other requirement of the target met (else
+    TIER_PREREQUISITE_MISSING), and once (REVIEW_ALREADY_CITED).
     Errors: NOT_FOUND / CUSTOMER_NOT_FOUND, REVIEW_NOT_FOUND;
-    FAILED_PRECONDITION / TIER_PREREQUISITE_MISSING, CUSTOMER_ERASED.
+    FAILED_PRECONDITION / TIER_PREREQUISITE_MISSING, CUSTOMER_ERASED,
+    REVIEW_SCOPE_EXCEEDED; ALREADY_EXISTS / REVIEW_ALREADY_CITED.
     """
 
 @_typing.type_check_only
@@ -87,9 +92,14 @@ class KycServiceAsyncStub(KycServiceStub):
     UpgradeKyc: _aio.UnaryUnaryMultiCallable[_kyc_pb2.UpgradeKycRequest, _kyc_pb2.UpgradeKycResponse]  # type: ignore[assignment]
     """UpgradeKyc asks for the tier to be recomputed toward `target_tier`. It
     succeeds only when the verification history allows it; an internal-scope
-    caller may cite an approved review decision instead.
+    caller may cite an approved review decision instead, which stands in for
+    the step it reviewed only: a review of a KTP card or a Dukcapil verdict
+    grants at most standard, of a selfie at most premium (else
+    REVIEW_SCOPE_EXCEEDED), every other requirement of the target met (else
+    TIER_PREREQUISITE_MISSING), and once (REVIEW_ALREADY_CITED).
     Errors: NOT_FOUND / CUSTOMER_NOT_FOUND, REVIEW_NOT_FOUND;
-    FAILED_PRECONDITION / TIER_PREREQUISITE_MISSING, CUSTOMER_ERASED.
+    FAILED_PRECONDITION / TIER_PREREQUISITE_MISSING, CUSTOMER_ERASED,
+    REVIEW_SCOPE_EXCEEDED; ALREADY_EXISTS / REVIEW_ALREADY_CITED.
     """
 
 class KycServiceServicer:
@@ -131,9 +141,14 @@ class KycServiceServicer:
     ) -> _typing.Union[_kyc_pb2.UpgradeKycResponse, _abc.Awaitable[_kyc_pb2.UpgradeKycResponse]]:
         """UpgradeKyc asks for the tier to be recomputed toward `target_tier`. It
         succeeds only when the verification history allows it; an internal-scope
-        caller may cite an approved review decision instead.
+        caller may cite an approved review decision instead, which stands in for
+        the step it reviewed only: a review of a KTP card or a Dukcapil verdict
+        grants at most standard, of a selfie at most premium (else
+        REVIEW_SCOPE_EXCEEDED), every other requirement of the target met (else
+        TIER_PREREQUISITE_MISSING), and once (REVIEW_ALREADY_CITED).
         Errors: NOT_FOUND / CUSTOMER_NOT_FOUND, REVIEW_NOT_FOUND;
-        FAILED_PRECONDITION / TIER_PREREQUISITE_MISSING, CUSTOMER_ERASED.
+        FAILED_PRECONDITION / TIER_PREREQUISITE_MISSING, CUSTOMER_ERASED,
+        REVIEW_SCOPE_EXCEEDED; ALREADY_EXISTS / REVIEW_ALREADY_CITED.
         """
 
 def add_KycServiceServicer_to_server(servicer: KycServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
