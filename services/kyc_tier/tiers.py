@@ -8,8 +8,10 @@
 
 A tier is never set by hand: the only other way up is an approved analyst
 review (a passed MANUAL_REVIEW verification naming the tier), which is itself
-a verification in the history. Failed verifications never lower a tier; an
-erased customer is `none`.
+a verification in the history. A review only vouches for the step it held
+(`REVIEW_SCOPES`): it may grant at most the tier that step leads to, and only
+when every other requirement of that tier is met. Failed verifications never
+lower a tier; an erased customer is `none`.
 """
 
 from __future__ import annotations
@@ -39,6 +41,29 @@ KINDS = (
     STEP_UP,
     MANUAL_REVIEW,
 )
+
+
+@dataclass(frozen=True)
+class ReviewScope:
+    """What an approved review of one kind of verification vouches for."""
+
+    # The requirement (a `missing_for` name) the review stands in for.
+    waives: str
+    # The highest tier the reviewed step leads to.
+    ceiling: str
+
+
+_KTP_OR_DUKCAPIL = "ktp_capture_passed_or_dukcapil_verdict"
+# Reviews are raised on a held KTP card, Dukcapil portrait or onboarding
+# selfie (a duplicate face, a borderline card); an analyst approving one
+# says nothing about any other step of the ladder.
+REVIEW_SCOPES = {
+    KTP_CAPTURE: ReviewScope(_KTP_OR_DUKCAPIL, "standard"),
+    DUKCAPIL_VERDICT: ReviewScope(_KTP_OR_DUKCAPIL, "standard"),
+    FACE_LIVENESS: ReviewScope(FACE_LIVENESS, "premium"),
+}
+# A review of any other kind (none is raised) grants nothing.
+NO_REVIEW_SCOPE = ReviewScope("", "none")
 
 
 @dataclass(frozen=True)
@@ -122,10 +147,24 @@ def missing_for(target: str, requirements: tuple[Requirement, ...]) -> list[str]
     if RANK[target] >= RANK["basic"] and "valid_nik" not in met:
         needed.append("valid_nik")
     if RANK[target] >= RANK["standard"] and not ({"ktp_capture_passed", "dukcapil_verdict"} & met):
-        needed.append("ktp_capture_passed_or_dukcapil_verdict")
+        needed.append(_KTP_OR_DUKCAPIL)
     if RANK[target] >= RANK["premium"]:
         needed.extend(name for name in ("face_liveness", "face_match") if name not in met)
     return needed
+
+
+def missing_beside_review(
+    target: str, requirements: tuple[Requirement, ...], scope: ReviewScope
+) -> list[str]:
+    """What `target` still needs once an approved review within `scope` stands
+    in for its own step; everything when the target is beyond that step."""
+    if RANK[target] > RANK[scope.ceiling]:
+        raise FailedPrecondition(
+            f"an approved review of this step unlocks at most the {scope.ceiling} tier",
+            "REVIEW_SCOPE_EXCEEDED",
+            {"max_tier": scope.ceiling},
+        )
+    return [name for name in missing_for(target, requirements) if name != scope.waives]
 
 
 def prerequisite_missing(message: str, missing: str, **details: str) -> FailedPrecondition:

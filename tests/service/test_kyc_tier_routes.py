@@ -24,6 +24,7 @@ from services.kyc_tier.service import SPEC
 from tests.support import kyc_tier_env, start_service, unique_name
 from tests.support.gateway import (
     add_key,
+    assert_documented,
     assert_error,
     bearer,
     create_org_and_key,
@@ -196,6 +197,53 @@ async def test_upgrade_refusals(database_url, client) -> None:
     )
     tier = (await partner.get(f"/api/identity/kyc/{customer_id}")).json()["tier"]
     assert tier == "KYC_TIER_BASIC"
+
+
+async def held_card_review(database_url: str, org_id: str, customer_id: str) -> str:
+    """A KTP capture held for an analyst (a duplicate face): its review item."""
+    database = Database(database_url)
+    try:
+        with database.transaction() as session:
+            customer = records.load_customer(session, org_id, customer_id)
+            held = records.add_verification(
+                session, customer, "ktp_capture", None, (Reason("DUPLICATE_FACE", "held"),)
+            )
+            item = session.query(models.ReviewItem).filter_by(verification_id=held.verification_id)
+            return item.one().review_id
+    finally:
+        database.dispose()
+
+
+async def test_an_approved_card_review_upgrades_to_standard_once_never_to_premium(
+    database_url, client
+) -> None:
+    org_id, analyst = await partner_for(database_url, client, "public", "internal")
+    customer_id = await analyst.new_customer()
+    review_id = await held_card_review(database_url, org_id, customer_id)
+    decided = await analyst.post(
+        f"/api/identity/review-queue/{review_id}/decision", {"decision": "REVIEW_DECISION_APPROVE"}
+    )
+    assert decided.status_code == 200, decided.text
+    upgrade = f"/api/identity/kyc/{customer_id}/upgrade"
+
+    premium = {"targetTier": "KYC_TIER_PREMIUM", "reviewId": review_id}
+    beyond = await analyst.post(upgrade, premium)
+    assert assert_error(beyond, 400, "REVIEW_SCOPE_EXCEEDED")["metadata"] == {
+        "max_tier": "standard"
+    }
+    assert_documented(beyond)
+    granted = await analyst.post(
+        upgrade, {"targetTier": "KYC_TIER_STANDARD", "reviewId": review_id}
+    )
+    assert granted.status_code == 200, granted.text
+    assert granted.json()["tier"] == "KYC_TIER_STANDARD"
+    for body in (premium, {"targetTier": "KYC_TIER_STANDARD", "reviewId": review_id}):
+        again = await analyst.post(upgrade, body)
+        assert_error(again, 409, "REVIEW_ALREADY_CITED")
+        assert_documented(again)
+    kyc = (await analyst.get(f"/api/identity/kyc/{customer_id}")).json()
+    assert kyc["tier"] == "KYC_TIER_STANDARD"
+    assert kyc["missingForNextTier"] == ["face_liveness", "face_match"]
 
 
 async def test_erase_answers_with_what_it_destroyed(database_url, client, kyc_tier, fakes) -> None:

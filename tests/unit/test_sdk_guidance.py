@@ -22,12 +22,14 @@ REASON_SOURCES = (
     "services/capture_quality/ktp.py",
     "services/kyc_tier/flows",
 )
-# Reasons of kyc-tier routes the SDK does not call (Dukcapil evidence and portraits, reviews,
-# a match against a stored verification).
+# Reasons of kyc-tier routes the SDK does not call (Dukcapil evidence and portraits, reviews
+# and an upgrade citing one, a match against a stored verification).
 NOT_SDK_ROUTES = {
     "EVIDENCE_SIGNATURE_INVALID",
     "REVIEW_NOT_FOUND",
     "REVIEW_ALREADY_DECIDED",
+    "REVIEW_SCOPE_EXCEEDED",
+    "REVIEW_ALREADY_CITED",
     "VERIFICATION_NOT_FOUND",
     "PORTRAIT_NOT_FOUND",
     "PORTRAIT_UNUSABLE",

@@ -19,8 +19,9 @@ tier is recomputed from the history; a change is a tier event (cause
 `review_decision`, actor the analyst) and a `kyc.tier_changed` audit entry.
 So approving a borderline KTP capture of a `basic` customer makes them
 `standard`; a rejection never lowers a tier (failed verifications never do).
-An approved item can still be cited by an upgrade (`UpgradeKyc` with
-`review_id`) to grant a higher tier.
+An approved item can still be cited, once, by an upgrade (`UpgradeKyc` with
+`review_id`), which grants at most the tier the reviewed step leads to
+(`tiers.REVIEW_SCOPES`).
 
 While an item is pending, a new capture of its kind for that customer is
 refused (FAILED_PRECONDITION / REVIEW_PENDING, `require_none_pending`): it
