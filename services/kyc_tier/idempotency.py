@@ -13,7 +13,14 @@ same `Idempotency-Key` header (the gateway forwards it as the
   IDEMPOTENCY_KEY_IN_PROGRESS (HTTP 409), so concurrent duplicates never both
   execute (the key is claimed by inserting its row, whose primary key is the
   organisation and the key: a second insert fails);
-- a request that fails releases its key: a retry runs again.
+- a request that fails releases its key: a retry runs again;
+- a key whose request was about a customer since erased: FAILED_PRECONDITION
+  / IDEMPOTENCY_KEY_ERASED (HTTP 410) until the key expires. The erasure
+  destroyed the kept response and the request's digest (`forget_customer`)
+  but keeps the key claimed, by its digest only (a partner may build keys
+  from its own id of the person), so a client's automatic retry of, say,
+  the customer's creation never collects their personal data again;
+  nothing is replayed and nothing runs.
 
 Keys are scoped per organisation (another organisation's key of the same
 text is a different key) and expire after 24 h. Responses are kept sealed
@@ -31,13 +38,18 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import LargeBinary, String, delete
+from sqlalchemy import LargeBinary, String, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from identity_crypto import envelope
 from identity_crypto.datakeys import DataKeyStore
-from identity_runtime.errors import AlreadyExists, DomainError, invalid_field
+from identity_runtime.errors import (
+    AlreadyExists,
+    DomainError,
+    FailedPrecondition,
+    invalid_field,
+)
 from identity_store.declarative import ID
 from identity_store.types import utcnow
 from services.kyc_tier import models
@@ -47,6 +59,14 @@ METADATA_KEY = "idempotency-key"
 WINDOW = timedelta(hours=24)
 MAX_KEY_LENGTH = 255
 PURPOSE = "idempotency"
+# `request_sha256` of a key whose customer was erased: no digest of their
+# request is kept (it was computed over their personal data).
+ERASED = "erased"
+
+
+def erased_key(key: str) -> str:
+    """How a key of an erased customer's request is kept: its digest."""
+    return f"{ERASED}:{hashlib.sha256(key.encode()).hexdigest()}"
 
 
 class IdempotentRequest(models.Base):
@@ -58,8 +78,9 @@ class IdempotentRequest(models.Base):
     org_id: Mapped[str] = mapped_column(ID, primary_key=True)
     idempotency_key: Mapped[str] = mapped_column(String(255), primary_key=True)
     method: Mapped[str] = mapped_column(String(200))
+    # The request's digest, or ERASED.
     request_sha256: Mapped[str] = mapped_column(String(64))
-    # None while the first request runs.
+    # None while the first request runs, and once its customer is erased.
     response: Mapped[bytes | None] = mapped_column(LargeBinary)
     # The customer the request or its response is about: an erasure drops
     # the kept responses (they may hold the customer's name or email).
@@ -84,6 +105,14 @@ def in_progress() -> IdempotencyKeyInProgress:
     return IdempotencyKeyInProgress(
         "the first request with this Idempotency-Key is still running; retry shortly",
         metadata={"retry_after_seconds": 1},
+    )
+
+
+def key_erased() -> FailedPrecondition:
+    return FailedPrecondition(
+        "the first request with this Idempotency-Key was about a customer since erased: "
+        "it is neither replayed nor run again; use a new key for a new request",
+        "IDEMPOTENCY_KEY_ERASED",
     )
 
 
@@ -142,7 +171,9 @@ class IdempotentRequests:
     def _claim(
         self, session: Session, org_id: str, key: str, method: str, digest: str, now: datetime
     ) -> bytes | None:
-        row = session.get(IdempotentRequest, (org_id, key))
+        row = session.get(IdempotentRequest, (org_id, key)) or session.get(
+            IdempotentRequest, (org_id, erased_key(key))
+        )
         if row is not None and row.expires_at <= now:
             session.delete(row)
             session.flush()
@@ -160,6 +191,8 @@ class IdempotentRequests:
             )
             session.flush()
             return None
+        if row.request_sha256 == ERASED:
+            raise key_erased()
         if (row.method, row.request_sha256) != (method, digest):
             raise key_reused()
         if row.response is None:
@@ -211,9 +244,17 @@ def prune(session: Session, now: datetime) -> int:
 
 
 def forget_customer(session: Session, org_id: str, customer_id: str) -> None:
-    """An erasure drops the responses kept about the customer."""
-    session.execute(
-        delete(IdempotentRequest).where(
-            IdempotentRequest.org_id == org_id, IdempotentRequest.customer_id == customer_id
+    """An erasure drops the responses kept about the customer and their
+    requests' digests; each key stays claimed, ERASED and by its digest,
+    until it expires."""
+    kept = session.scalars(
+        select(IdempotentRequest).where(
+            IdempotentRequest.org_id == org_id,
+            IdempotentRequest.customer_id == customer_id,
+            IdempotentRequest.request_sha256 != ERASED,
         )
     )
+    for row in kept:
+        row.idempotency_key = erased_key(row.idempotency_key)
+        row.response = None
+        row.request_sha256 = ERASED

@@ -42,7 +42,7 @@ from identity_platform_api.kyc_tier.v1 import (
 from identity_runtime.status import error_info, status_from_rpc_error
 from services.kyc_tier import models
 from services.kyc_tier.bootstrap import build
-from services.kyc_tier.idempotency import IdempotentRequest
+from services.kyc_tier.idempotency import ERASED, IdempotentRequest, erased_key
 from services.kyc_tier.ports import Duplicate, KtpAssessment, KtpField
 from services.kyc_tier.retention import KycSweeper
 from services.kyc_tier.service import SPEC
@@ -400,11 +400,62 @@ async def test_a_webhook_and_an_erasure_replay_their_first_response(
     assert (await post_keyed(partner, erase, {}, "erase-1")).json() == erased.json()
     assert len(await rows(kyc_tier.core, models.Erasure, customer_id=customer_id)) == 1
     remaining = await rows(kyc_tier.core, IdempotentRequest, org_id=org_id, customer_id=customer_id)
-    assert [r.idempotency_key for r in remaining] == ["erase-1"]  # the receipt: ids only
+    by_key = {r.idempotency_key: r for r in remaining}
+    assert set(by_key) == {erased_key("create-1"), "erase-1"}
+    assert by_key["erase-1"].response  # the receipt: ids only
+    # The creation's key stays claimed, by its digest, with neither its
+    # response nor its request's digest.
+    tombstone = by_key[erased_key("create-1")]
+    assert (tombstone.response, tombstone.request_sha256) == (None, ERASED)
     other = await partner.new_customer()
     reused = await post_keyed(partner, f"/api/identity/customers/{other}/erase", {}, "erase-1")
     assert_error(reused, 409, "IDEMPOTENCY_KEY_REUSED")
     assert_documented(reused)
+
+
+async def test_a_retry_after_the_customers_erasure_is_410_and_creates_no_one(
+    database_url, client, kyc_tier
+) -> None:
+    """probe4 finding 10: a client's retry of a creation, within the key's
+    24 h, after the customer was erased, must not collect them again."""
+    org_id, partner = await partner_for(database_url, client)
+    body = customer_body(nik=VALID_NIK, email="siti@mail.example", phone="+6281234567890")
+    key = f"create-{body['externalId']}"  # a partner's key may name its id of the person
+    created = await post_keyed(partner, "/api/customers", body, key)
+    assert created.status_code == 200, created.text
+    customer_id = created.json()["customer"]["customerId"]
+    upgraded = await post_keyed(
+        partner, f"/api/identity/kyc/{customer_id}/upgrade", {"targetTier": "KYC_TIER_BASIC"}, "up"
+    )
+    assert upgraded.status_code == 200, upgraded.text
+    erased = await partner.post(f"/api/identity/customers/{customer_id}/erase", {})
+    assert erased.status_code == 200, erased.text
+
+    retry = await post_keyed(partner, "/api/customers", body, key)
+    error = assert_error(retry, 410, "IDEMPOTENCY_KEY_ERASED")
+    assert_documented(retry)
+    assert "erased" in error["message"] and "Siti" not in retry.text
+    # Another body or route under the key: the same answer (nothing kept to compare).
+    assert_error(
+        await post_keyed(partner, "/api/customers", customer_body(), key),
+        410,
+        "IDEMPOTENCY_KEY_ERASED",
+    )
+    again = await post_keyed(
+        partner, f"/api/identity/kyc/{customer_id}/upgrade", {"targetTier": "KYC_TIER_BASIC"}, "up"
+    )
+    assert_error(again, 410, "IDEMPOTENCY_KEY_ERASED")
+    assert_documented(again)
+    assert await customers_of(kyc_tier, org_id) == [customer_id]  # no one re-created
+    kept = await rows(kyc_tier.core, IdempotentRequest, org_id=org_id)
+    assert {(r.idempotency_key, r.response, r.request_sha256) for r in kept} == {
+        (erased_key(key), None, ERASED),
+        (erased_key("up"), None, ERASED),
+    }
+    # A new key is a new request: the partner may onboard the person again.
+    fresh = await post_keyed(partner, "/api/customers", body, unique_name("key"))
+    assert fresh.status_code == 200, fresh.text
+    assert fresh.json()["customer"]["customerId"] != customer_id
 
 
 def reason_and_metadata(error: grpc.aio.AioRpcError) -> tuple[str, dict[str, str]]:
