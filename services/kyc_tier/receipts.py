@@ -12,7 +12,17 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from services.kyc_tier import models, records
-from services.kyc_tier.erasures import DESTROYS, STEPS, keys_destroyed, results, retired
+from services.kyc_tier.erasures import (
+    AUDIT_ENTRIES_KEPT,
+    DESTROYS,
+    MARK_ERASED,
+    STEPS,
+    Results,
+    audit_entries,
+    keys_destroyed,
+    results,
+    retired,
+)
 
 # Regulated records (verification rows, audit log): 7 years.
 REGULATED_YEARS = 7
@@ -78,7 +88,12 @@ def receipt(session: Session, org_id: str, customer_id: str) -> ErasureResult:
         Retained(
             "face_enrollment_rows", f"retired, template unreadable; {basis}", retired(found), until
         ),
-        Retained("audit_log", basis, 0, until),
+        Retained(
+            "audit_log",
+            f"kept whole, no entry removed by erasure (ids and codes only); {basis}",
+            audit_kept(session, found, org_id, customer_id),
+            until,
+        ),
     )
     return ErasureResult(
         customer_id=customer_id,
@@ -91,3 +106,10 @@ def receipt(session: Session, org_id: str, customer_id: str) -> ErasureResult:
         destroyed=destroyed,
         retained=retained,
     )
+
+
+def audit_kept(session: Session, found: Results, org_id: str, customer_id: str) -> int:
+    """The customer's audit entries the erasure kept: counted when it
+    completed, or now while it runs (or for one completed before it was counted)."""
+    counted = found.get(MARK_ERASED, {}).get(AUDIT_ENTRIES_KEPT)
+    return int(counted) if counted is not None else audit_entries(session, org_id, customer_id)
