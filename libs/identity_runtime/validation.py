@@ -10,7 +10,8 @@ value), what no route or RPC of this API accepts:
   documents; PEM keys: `MULTILINE`) may contain TAB, LF and CR; at most
   `string_rule(field).max_length` characters, by the
   field's kind (identifiers 128, NIKs 32, page tokens 512, names and
-  addresses 256, free text 2,000, JSON documents 64 KiB, others 1,024);
+  addresses 256, a search query 200, free text 2,000, JSON documents 64 KiB,
+  others 1,024);
 - map keys and values: the same rules as strings of their field;
 - numbers: scalar floats finite (no NaN, no infinities; vectors such as
   embeddings are judged whole by their domain); `page_size` between 0 and
@@ -103,7 +104,9 @@ def string_rule(fd: FieldDescriptor) -> StringRule:
         return StringRule("free text", 2000, multiline)
     if name == "url":
         return StringRule("url", 2048, multiline)
-    if name.endswith("name") or name in ("address", "q", "subject"):
+    if name == "q":  # the console's customer search: 2 to 200 characters
+        return StringRule("search query", 200, multiline)
+    if name.endswith("name") or name in ("address", "subject"):
         return StringRule("name", 256, multiline)
     return StringRule("text", 1024, multiline)
 

@@ -6,7 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from identity_platform_api.kyc_tier.v1 import dashboard_pb2
 from identity_runtime.errors import InvalidArgument
+from identity_runtime.validation import validate
 from services.kyc_tier import export, search
 from services.kyc_tier.search_index import normalised_tokens, tokens_of
 
@@ -36,6 +38,22 @@ def test_bad_queries_are_refused(q: str) -> None:
     with pytest.raises(InvalidArgument) as caught:
         search.query_kind(q)
     assert caught.value.metadata["field"] == "q"
+
+
+@pytest.mark.parametrize("length", [201, 256, 257])
+def test_the_contract_and_the_search_refuse_the_same_long_query_alike(length: int) -> None:
+    """One rule, 2 to 200 characters: the layer every request passes first
+    (gateway and service) says the search's own limit, not a name's 256."""
+    q = "x" * length
+    with pytest.raises(InvalidArgument) as contract:
+        validate(dashboard_pb2.SearchCustomersRequest(q=q))
+    with pytest.raises(InvalidArgument) as domain:
+        search.query_kind(q)
+    assert contract.value.metadata["field"] == domain.value.metadata["field"] == "q"
+    assert "at most 200 characters" in contract.value.message
+    assert "2 to 200 characters" in domain.value.message
+    validate(dashboard_pb2.SearchCustomersRequest(q="x" * 200))
+    assert search.query_kind("x" * 200) == "name"
 
 
 def test_masks_keep_only_first_letters_and_last_digits() -> None:
