@@ -90,25 +90,28 @@ async def test_a_selfie_review_stands_in_for_the_liveness_only(
     core: KycTierCore, fakes: KycFakes
 ) -> None:
     org_id = await new_org(core)
-    _, customer_id, _ = await held_selfie(core, fakes, org_id)
-    (review,) = await rows(core, models.ReviewItem, customer_id=customer_id)
-    await approve(core, org_id, review.review_id)
+    _, customer_id, held = await held_selfie(core, fakes, org_id)
+    held_id = held.recorded.verification.verification_id
+    (review,) = await rows(core, models.ReviewItem, verification_id=held_id)
+    review_id = review.review_id
+    # Approved, the selfie is a passed liveness; the customer, with no NIK, stays none.
+    assert await approve(core, org_id, review_id) == "none"
 
     # The customer has no NIK, no card and no face match: the review of their
     # selfie vouches for none of these.
-    premium = await refused(core, org_id, customer_id, "premium", review.review_id)
+    premium = await refused(core, org_id, customer_id, "premium", review_id)
     assert premium.reason == "TIER_PREREQUISITE_MISSING"
     assert premium.metadata == {
         "missing": "valid_nik,ktp_capture_passed_or_dukcapil_verdict,face_match",
         "tier": "none",
     }
-    basic = await refused(core, org_id, customer_id, "basic", review.review_id)
+    basic = await refused(core, org_id, customer_id, "basic", review_id)
     assert basic.metadata["missing"] == "valid_nik"
     assert (await core.kyc.status(org_id, customer_id)).status.tier == "none"
     assert await rows(core, models.Verification, kind="manual_review") == []
     assert await denied_upgrades(core, customer_id) == [
-        ("TIER_PREREQUISITE_MISSING", "premium", review.review_id),
-        ("TIER_PREREQUISITE_MISSING", "basic", review.review_id),
+        ("TIER_PREREQUISITE_MISSING", "premium", review_id),
+        ("TIER_PREREQUISITE_MISSING", "basic", review_id),
     ]
 
 
