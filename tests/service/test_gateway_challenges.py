@@ -1,6 +1,8 @@
 """Every 401 the gateway answers carries a challenge (RFC 7235 section 3.1),
 also those it passes on from a service's UNAUTHENTICATED (black-box probe:
-SESSION_INVALID, CLIENT_CREDENTIALS_INVALID and the others carried none).
+SESSION_INVALID, CLIENT_CREDENTIALS_INVALID and the others carried none;
+the gateway's own refusals of keys and tokens are in test_gateway_credentials
+and test_gateway_sdk_sessions).
 And a request body with a Content-Encoding is refused on a JSON route (415
 UNSUPPORTED_CONTENT_ENCODING, not read as plain). Real kyc-tier and
 face-match servers on port 0 and one database, SQLite and PostgreSQL, the
@@ -33,7 +35,6 @@ from tests.support.mesh import module_database
 from tests.support.meshauth import SIGNERS, signing_key_pem
 
 BEARER = 'Bearer realm="identity-platform"'
-INVALID_TOKEN = BEARER + ', error="invalid_token"'
 BASIC = 'Basic realm="identity-platform", charset="UTF-8"'
 COOKIE = (
     'Cookie realm="identity-platform", cookie-name="identity_session", '
@@ -150,13 +151,6 @@ async def test_the_token_routes_invalid_client_is_challenged_for_basic(client, a
     )
     assert issued.status_code == 200, issued.text
     assert "www-authenticate" not in issued.headers
-
-
-async def test_the_gateways_own_401s_keep_their_bearer_challenge(client) -> None:
-    missing = await client.get("/api/customers?pageSize=1")
-    assert challenge_of(missing, 401, "API_KEY_MISSING") == BEARER
-    unknown = await client.get("/api/customers?pageSize=1", headers=bearer("idk_" + "u" * 32))
-    assert challenge_of(unknown, 401, "API_KEY_INVALID") == INVALID_TOKEN
 
 
 async def test_a_services_own_unauthenticated_is_passed_on_with_the_bearer_challenge(
