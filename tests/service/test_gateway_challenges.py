@@ -23,7 +23,6 @@ from identity_runtime.meshauth import TrustedKeys, load_private_key
 from services.face_match.service import SPEC as FACE_MATCH
 from tests.support import start_service, unique_name
 from tests.support.face_match import env as face_match_env
-from tests.support.face_match import with_kyc_tier
 from tests.support.gateway import (
     assert_error,
     bearer,
@@ -31,6 +30,7 @@ from tests.support.gateway import (
     gateway_client,
     gateway_settings,
 )
+from tests.support.kyc_and_face_match import with_kyc_tier
 from tests.support.mesh import module_database
 from tests.support.meshauth import SIGNERS, signing_key_pem
 

@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 
-from tests.support.face_match import with_kyc_tier
 from tests.support.gateway import (
     assert_error,
     bearer,
@@ -19,6 +18,7 @@ from tests.support.gateway import (
     gateway_client,
     gateway_settings,
 )
+from tests.support.kyc_and_face_match import with_kyc_tier
 from tests.support.mesh import module_database
 
 CUSTOMERS = "/api/customers?pageSize=1"

@@ -4,13 +4,9 @@ uploads through the mesh, a callback receiver that verifies signatures."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import dataclasses
 import json
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import cv2
@@ -26,12 +22,7 @@ from identity_crypto.keyring import generate
 from identity_runtime import meshtls
 from identity_runtime.signing import verify_headers
 from services.face_match.oauth import SigningKeys
-from services.face_match.service import SPEC as FACE_MATCH
-from services.kyc_tier.bootstrap import build
-from services.kyc_tier.service import SPEC as KYC_TIER
-from tests.support import kyc_tier_env, start_service
 from tests.support.biometrics import FACES, jpeg, photo
-from tests.support.kyc_fakes import KycFakes
 
 UPLOAD_KEY = "u" * 40
 CALLBACK_KEY = "c" * 40
@@ -55,28 +46,6 @@ def env(database_url: str, bucket: Path, **extra: str) -> dict[str, str]:
     }
     values.update(extra)
     return values
-
-
-@contextlib.asynccontextmanager
-async def with_kyc_tier(database_url: str, bucket: Path) -> AsyncIterator[dict[str, str]]:
-    """kyc-tier (with fake ports) and face-match on port 0 over one database:
-    their addresses by proto package, for the gateway."""
-    fakes = KycFakes()
-
-    async def build_with_fakes(settings: Any) -> Any:
-        return await build(settings, overrides=fakes.overrides())
-
-    kyc_tier = await start_service(
-        dataclasses.replace(KYC_TIER, build=build_with_fakes), kyc_tier_env(database_url)
-    )
-    try:
-        face_match = await start_service(FACE_MATCH, env(database_url, bucket))
-        try:
-            yield {"kyc_tier": kyc_tier.address, "face_match": face_match.address}
-        finally:
-            await face_match.stop(0)
-    finally:
-        await kyc_tier.stop(0)
 
 
 def split_upload_url(url: str) -> tuple[str, int, str]:
