@@ -180,6 +180,28 @@ def test_bad_json_bodies_get_precise_400s(
 
 
 @pytest.mark.parametrize(
+    ("body", "shown"),
+    [
+        (b'{"customerId": "c", "customerId": "d"}', '"customerId"'),
+        (b'{"customerId": "c", "probeImage": {"data": "YWJj", "data": "YWJk"}}', '"data"'),
+        # A key may be data: it is shown as the scrubbers leave it.
+        (b'{"customerId": "c", "3273024107950003": 1, "3273024107950003": 2}', '"<nik>"'),
+    ],
+)
+def test_a_key_given_twice_in_one_object_is_refused(body: bytes, shown: str) -> None:
+    """json.loads keeps the last of two; another reader (a proxy, a signature
+    check) may take the first, so the body is refused rather than read."""
+    route, params = route_for("POST", "/api/identity/face/match")
+    with pytest.raises(errors.GatewayError) as caught:
+        build_request(route, params, {}, body)
+    assert reason_of(caught) == (400, "MALFORMED_REQUEST")
+    assert caught.value.message == f"the body gives the key {shown} twice in one object"
+    # The same keys, once each, are a request.
+    once = b'{"customerId": "c", "probeImage": {"data": "YWJj"}}'
+    assert build_request(route, params, {}, once).customer_id == "c"
+
+
+@pytest.mark.parametrize(
     "verified_at",
     ["2026-11-27T04:00:00+24:00", "２０２６-11-27T04:00:00Z", "2026-11-27T04:00:00+07:60"],
 )
