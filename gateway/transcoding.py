@@ -140,11 +140,11 @@ class _RepeatedKey(Exception):
 def _object_without_repeated_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     # RFC 8259 leaves a repeated name's meaning to the reader; two readers
     # (a signature check, a proxy, this gateway) could take different values.
-    found = dict(pairs)
-    if len(found) != len(pairs):
-        seen: set[str] = set()
-        repeated = next(key for key, _ in pairs if key in seen or seen.add(key))
-        raise _RepeatedKey(repeated)
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            raise _RepeatedKey(key)
+        found[key] = value
     return found
 
 
