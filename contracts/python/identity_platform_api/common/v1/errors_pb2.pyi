@@ -41,6 +41,16 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """A bytes field is not valid base64 (HTTP 400)."""
     ERROR_REASON_METHOD_NOT_ALLOWED: _ErrorReason.ValueType  # 7
     """The HTTP method is not allowed on a known path (HTTP 405)."""
+    ERROR_REASON_UNSUPPORTED_CONTENT_ENCODING: _ErrorReason.ValueType  # 8
+    """The request body has a Content-Encoding other than identity: it is not
+    decoded, so it is refused rather than read as plain (HTTP 415, with
+    `Accept-Encoding: identity`).
+    """
+    ERROR_REASON_REQUEST_BODY_TIMEOUT: _ErrorReason.ValueType  # 9
+    """The request body did not arrive within the gateway's body-read timeout
+    (DEADLINE_EXCEEDED; HTTP 408); nothing of it was used or stored.
+    metadata["timeout_seconds"].
+    """
     ERROR_REASON_IMAGE_EMPTY: _ErrorReason.ValueType  # 10
     """--- images (INVALID_ARGUMENT) ---
     Zero bytes were sent for an image.
@@ -392,6 +402,16 @@ ERROR_REASON_INVALID_BASE64: ErrorReason.ValueType  # 6
 """A bytes field is not valid base64 (HTTP 400)."""
 ERROR_REASON_METHOD_NOT_ALLOWED: ErrorReason.ValueType  # 7
 """The HTTP method is not allowed on a known path (HTTP 405)."""
+ERROR_REASON_UNSUPPORTED_CONTENT_ENCODING: ErrorReason.ValueType  # 8
+"""The request body has a Content-Encoding other than identity: it is not
+decoded, so it is refused rather than read as plain (HTTP 415, with
+`Accept-Encoding: identity`).
+"""
+ERROR_REASON_REQUEST_BODY_TIMEOUT: ErrorReason.ValueType  # 9
+"""The request body did not arrive within the gateway's body-read timeout
+(DEADLINE_EXCEEDED; HTTP 408); nothing of it was used or stored.
+metadata["timeout_seconds"].
+"""
 ERROR_REASON_IMAGE_EMPTY: ErrorReason.ValueType  # 10
 """--- images (INVALID_ARGUMENT) ---
 Zero bytes were sent for an image.
