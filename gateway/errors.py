@@ -12,8 +12,10 @@ Codes follow Google's standard mapping (google/rpc/code.proto), with
 refinements by reason: PAYLOAD_TOO_LARGE 413, UNSUPPORTED_MEDIA_TYPE and
 UNSUPPORTED_CONTENT_ENCODING 415, METHOD_NOT_ALLOWED 405 and
 REQUEST_BODY_TIMEOUT 408 (the gateway's own), IMAGE_BUDGET_EXCEEDED 413
-(capture-quality's INVALID_ARGUMENT for frames over a request's pixel budget)
-and LEGAL_HOLD 409 (an erasure refused by a legal hold on the customer).
+(capture-quality's INVALID_ARGUMENT for frames over a request's pixel budget),
+LEGAL_HOLD 409 (an erasure refused by a legal hold on the customer) and
+PORTRAIT_MISMATCH 409 (a Dukcapil portrait that is not the customer's
+verified face).
 
 FAILED_PRECONDITION maps to 400, as in Google's mapping: HTTP 412 is about
 the request's own conditional headers (If-Match, ...), which this API does not
@@ -70,6 +72,9 @@ HTTP_STATUS_BY_REASON: Mapping[str, int] = {
     # A customer under a legal hold cannot be erased: a conflict with the
     # resource's state, not a malformed request.
     "LEGAL_HOLD": 409,
+    # A Dukcapil portrait of another face than the customer's verified one:
+    # it conflicts with the reference they hold, the request is well formed.
+    "PORTRAIT_MISMATCH": 409,
 }
 
 # What the caller is told when a failure carries no ErrorInfo of ours (a

@@ -340,6 +340,18 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     The Dukcapil portrait is not usable as a reference: no face, several
     faces or poor quality (INVALID_ARGUMENT). metadata["quality_reasons"].
     """
+    ERROR_REASON_PORTRAIT_MISMATCH: _ErrorReason.ValueType  # 2721
+    """A registry portrait that must not replace a verified face, and a replayed
+    decision asked for another action (probe4 findings 2 and 6; numbered from 2721).
+    The Dukcapil portrait does not match the customer's active face reference
+    at the organisation's threshold (FAILED_PRECONDITION, HTTP 409): nothing
+    is recorded. metadata["field"].
+    """
+    ERROR_REASON_STEP_UP_REPLAYED_FOR_OTHER_ACTION: _ErrorReason.ValueType  # 2722
+    """A step-up bundle already answered, sent again for another action than the
+    one it was decided for (ALREADY_EXISTS, HTTP 409): a replay answers only
+    the same request; capture a new step-up for the new action.
+    """
     ERROR_REASON_ACCESS_TOKEN_REVOKED: _ErrorReason.ValueType  # 2501
     """Credential revocation reaching access tokens (probe F5; numbered from 2501).
     An access token of an OAuth client that has been revoked (UNAUTHENTICATED):
@@ -688,6 +700,18 @@ ERROR_REASON_PORTRAIT_UNUSABLE: ErrorReason.ValueType  # 1902
 """Organisation settings and Dukcapil portraits (issue 19; numbered from 1901).
 The Dukcapil portrait is not usable as a reference: no face, several
 faces or poor quality (INVALID_ARGUMENT). metadata["quality_reasons"].
+"""
+ERROR_REASON_PORTRAIT_MISMATCH: ErrorReason.ValueType  # 2721
+"""A registry portrait that must not replace a verified face, and a replayed
+decision asked for another action (probe4 findings 2 and 6; numbered from 2721).
+The Dukcapil portrait does not match the customer's active face reference
+at the organisation's threshold (FAILED_PRECONDITION, HTTP 409): nothing
+is recorded. metadata["field"].
+"""
+ERROR_REASON_STEP_UP_REPLAYED_FOR_OTHER_ACTION: ErrorReason.ValueType  # 2722
+"""A step-up bundle already answered, sent again for another action than the
+one it was decided for (ALREADY_EXISTS, HTTP 409): a replay answers only
+the same request; capture a new step-up for the new action.
 """
 ERROR_REASON_ACCESS_TOKEN_REVOKED: ErrorReason.ValueType  # 2501
 """Credential revocation reaching access tokens (probe F5; numbered from 2501).
