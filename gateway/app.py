@@ -9,7 +9,8 @@ Every request goes through one pipeline:
 3. API key -> organisation and scopes (401 / 403), unless the route is
    anonymous; without a key, an analyst's console session cookie, with its
    CSRF token on state-changing requests (gateway.console);
-4. body: Content-Type (415), size by Content-Length and while streaming (413),
+4. body: Content-Type and Content-Encoding (415), size by Content-Length and
+   while streaming (413), read within the body-read timeout (408),
    JSON -> request message with path and query parameters (400), checked by
    the contract's one validation layer (400 INVALID_FIELD naming the field
    in lowerCamel, as the OpenAPI document spells it);
@@ -51,6 +52,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from gateway import (
+    bodies,
     client_address,
     console,
     console_site,
@@ -68,6 +70,7 @@ from gateway.auth import (
     Resolver,
     authorize,
     bearer_access_token,
+    passed_on_challenge,
     presented_key,
     token_refused,
 )
@@ -191,6 +194,23 @@ def _is_json(content_type: str) -> bool:
     return True
 
 
+def _challenge(error: DomainError, outcome: _Outcome) -> Mapping[str, str]:
+    """The WWW-Authenticate of a 401 that has none yet (RFC 7235 section 3.1:
+    every 401 carries one): a service's UNAUTHENTICATED passed on. The token
+    route's is HTTP Basic (invalid_client), the console's sign-in and session
+    routes' the cookie scheme's, every other route's the Bearer one."""
+    if errors.http_status(error) != 401 or "WWW-Authenticate" in getattr(error, "headers", {}):
+        return {}
+    route, principal = outcome.route, outcome.principal
+    if route is not None and route.full_name == oauth.TOKEN_RPC:
+        return oauth.CLIENT_CHALLENGE
+    if (principal is not None and principal.console_user_id) or (
+        route is not None and route.full_name in console.SIGN_IN_RPCS
+    ):
+        return console.challenge()
+    return passed_on_challenge(error.reason)
+
+
 def _principal_cache(
     settings: GatewaySettings, resolver: Resolver, revocations: EpochSource
 ) -> ApiKeyCache:
@@ -217,18 +237,6 @@ class _Outcome:
     bytes_in: int = 0
     bytes_out: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
-
-
-async def _read_body(request: Request, limit: int, outcome: _Outcome) -> bytes:
-    """The request's body, read as it arrives: 413 as soon as it passes `limit`
-    bytes, so an oversized body is never held whole."""
-    received = bytearray()
-    async for chunk in request.stream():
-        received += chunk
-        if len(received) > limit:
-            raise errors.payload_too_large(limit)
-    outcome.bytes_in = len(received)
-    return bytes(received)
 
 
 class Gateway:
@@ -469,6 +477,12 @@ class Gateway:
         console.set_cookies(response, cookies)
         return response
 
+    async def _received(self, request: Request, limit: int, outcome: _Outcome) -> bytes:
+        """The body (gateway.bodies: 415 for a Content-Encoding, 413, 408)."""
+        received = await bodies.read_body(request, limit, self.settings.body_read_timeout_seconds)
+        outcome.bytes_in = len(received)
+        return received
+
     async def _read_body(self, request: Request, route: Route, outcome: _Outcome) -> bytes | None:
         limit = self.settings.max_body_bytes
         declared = declared_length(request.headers, limit)
@@ -484,11 +498,7 @@ class Gateway:
         form = route.full_name == oauth.TOKEN_RPC and oauth.is_form(content_type or "")
         if route.body and content_type is not None and not _is_json(content_type) and not form:
             raise errors.unsupported_media_type()
-        # A compressed body would be read as plain text: refuse what is not decoded.
-        encoding = request.headers.get("content-encoding", "identity").strip().lower()
-        if encoding not in ("", "identity"):
-            raise errors.unsupported_media_type("application/json without Content-Encoding")
-        received = await _read_body(request, limit, outcome)
+        received = await self._received(request, limit, outcome)
         if received and route.body and content_type is None:
             raise errors.unsupported_media_type()
         if form:
@@ -548,11 +558,16 @@ class Gateway:
         return reply.allowed
 
     async def _session_principal(self, request: Request) -> Principal:
-        reply = await self._as_gateway(
-            console.AUTHENTICATE_SESSION_RPC,
-            console.session_request(request),
-            console_auth_pb2.AuthenticateSessionResponse,
-        )
+        try:
+            reply = await self._as_gateway(
+                console.AUTHENTICATE_SESSION_RPC,
+                console.session_request(request),
+                console_auth_pb2.AuthenticateSessionResponse,
+            )
+        except DomainError as error:
+            if error.code != "UNAUTHENTICATED":
+                raise
+            raise console.session_refused(error) from None
         return Principal(
             org_id=reply.org_id,
             credential_id="",
@@ -661,7 +676,7 @@ class Gateway:
         )
         if 0 < authorized.max_bytes < limit:
             limit = authorized.max_bytes
-        received = await _read_body(request, limit, outcome)
+        received = await self._received(request, limit, outcome)
         reply = await self._as_gateway(
             _PUT_OBJECT_RPC,
             submissions_pb2.PutObjectRequest(
@@ -734,7 +749,7 @@ class Gateway:
     def _error_response(self, error: DomainError, request_id: str, outcome: _Outcome) -> Response:
         outcome.grpc_status = error.code
         outcome.reason = error.reason
-        headers = {**_NO_STORE, **errors.response_headers(error)}
+        headers = {**_NO_STORE, **_challenge(error, outcome), **errors.response_headers(error)}
         return Response(
             errors.error_body(error, request_id),
             errors.http_status(error),

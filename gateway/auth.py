@@ -28,7 +28,9 @@ error code when the request carried no credential (or one of another
 scheme); `error="invalid_token"` when the key or access token it carried is
 malformed, unknown, expired or revoked; `error="invalid_request"` when it
 carried several. A 403 for a scope a key or token lacks carries
-`error="insufficient_scope"` and the scope the route needs.
+`error="insufficient_scope"` and the scope the route needs. (The console's
+session cookie and the OAuth token route have challenges of their own:
+gateway.console, gateway.oauth; `passed_on_challenge` covers a service's 401.)
 """
 
 from __future__ import annotations
@@ -51,7 +53,8 @@ log = get_logger("identity.gateway.auth")
 
 KEY_PREFIX = "idk_"
 _KEY_SHAPE = re.compile(r"idk_[A-Za-z0-9_\-]{8,96}")
-_REALM = 'Bearer realm="identity-platform"'
+REALM = "identity-platform"
+_REALM = f'Bearer realm="{REALM}"'
 _CHALLENGE = {"WWW-Authenticate": _REALM}
 INVALID_TOKEN_CHALLENGE = {"WWW-Authenticate": f'{_REALM}, error="invalid_token"'}
 _INVALID_REQUEST_CHALLENGE = {"WWW-Authenticate": f'{_REALM}, error="invalid_request"'}
@@ -144,6 +147,21 @@ def bearer_access_token(all_authorization: list[str], all_api_keys: list[str]) -
             _INVALID_REQUEST_CHALLENGE,
         )
     return token
+
+
+# Reasons that refuse the bearer credential the request carried.
+_CREDENTIAL_REFUSED = frozenset(
+    {"API_KEY_INVALID", "ACCESS_TOKEN_INVALID", "ACCESS_TOKEN_REVOKED", "SDK_SESSION_INVALID"}
+)
+
+
+def passed_on_challenge(reason: str) -> dict[str, str]:
+    """The Bearer challenge of a service's UNAUTHENTICATED passed on as a 401
+    (RFC 7235 requires one): `invalid_token` when its reason refuses the
+    request's credential; none otherwise (TENANT_MISSING, CALLER_UNAUTHENTICATED:
+    the mesh refused the gateway's own caller token, not the client's credential,
+    which must not be discarded for it)."""
+    return INVALID_TOKEN_CHALLENGE if reason in _CREDENTIAL_REFUSED else _CHALLENGE
 
 
 def token_refused(error: DomainError) -> GatewayError:

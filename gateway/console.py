@@ -15,6 +15,14 @@ On each request without an API key, the cookie is resolved by kyc-tier
 next request). The session's caller has the internal scope and acts as
 `console_user:<user_id>`, so its actions are audited under the analyst.
 An API key, when presented, wins and the cookie is ignored.
+
+A 401 about the console's sign-in carries a challenge of the cookie scheme
+(`Cookie realm="identity-platform", cookie-name="identity_session",
+form-action="/api/auth/login"`, after draft-broyer-http-cookie-auth: no
+registered scheme describes a session cookie, and unlike Basic none makes a
+browser prompt): with `error="invalid_token"` when the session cookie was
+refused (unknown, expired, revoked: sign in again), without one when a
+sign-in failed (wrong password or passkey).
 """
 
 from __future__ import annotations
@@ -26,7 +34,10 @@ from google.protobuf.message import Message
 from starlette.requests import Request
 from starlette.responses import Response
 
+from gateway.auth import REALM
+from gateway.errors import GatewayError
 from identity_platform_api.kyc_tier.v1 import console_auth_pb2
+from identity_runtime.errors import DomainError
 
 SESSION_COOKIE = "identity_session"
 CSRF_COOKIE = "identity_csrf"
@@ -37,6 +48,24 @@ _SERVICE = "identity.kyc_tier.v1.ConsoleAuthService/"
 SIGN_IN_RPCS = frozenset({_SERVICE + "Login", _SERVICE + "FinishPasskeyAuthentication"})
 LOGOUT_RPC = _SERVICE + "Logout"
 _LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]"})
+LOGIN_PATH = "/api/auth/login"
+_SESSION_SCHEME = (
+    f'Cookie realm="{REALM}", cookie-name="{SESSION_COOKIE}", form-action="{LOGIN_PATH}"'
+)
+
+
+def challenge(session_refused: bool = False) -> dict[str, str]:
+    """The cookie scheme's challenge; `invalid_token` when the session was refused."""
+    error = ', error="invalid_token"' if session_refused else ""
+    return {"WWW-Authenticate": _SESSION_SCHEME + error}
+
+
+def session_refused(error: DomainError) -> GatewayError:
+    """kyc-tier's refusal of the session cookie (SESSION_INVALID) as a 401
+    with its challenge."""
+    return GatewayError(
+        "UNAUTHENTICATED", error.reason, error.message, error.metadata, challenge(True)
+    )
 
 
 def session_token(request: Request) -> str:

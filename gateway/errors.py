@@ -8,13 +8,15 @@ Every error the gateway returns has the same JSON shape:
 
 `code` is the HTTP status, `status` the gRPC code name, `reason` the
 `ErrorInfo.reason` (identity.common.v1.ErrorReason without its prefix).
-Codes follow Google's standard mapping (google/rpc/code.proto), with six
-refinements by reason: PAYLOAD_TOO_LARGE 413, UNSUPPORTED_MEDIA_TYPE 415,
-METHOD_NOT_ALLOWED 405 (the gateway's own), IMAGE_BUDGET_EXCEEDED 413
-(capture-quality's INVALID_ARGUMENT for frames over a request's pixel budget)
-LEGAL_HOLD 409 (an erasure refused by a legal hold on the customer) and
-IDEMPOTENCY_KEY_ERASED 410 (a retry whose first request was about a customer
-since erased).
+Codes follow Google's standard mapping (google/rpc/code.proto), with
+refinements by reason: PAYLOAD_TOO_LARGE 413, UNSUPPORTED_MEDIA_TYPE and
+UNSUPPORTED_CONTENT_ENCODING 415, METHOD_NOT_ALLOWED 405 and
+REQUEST_BODY_TIMEOUT 408 (the gateway's own), IMAGE_BUDGET_EXCEEDED 413
+(capture-quality's INVALID_ARGUMENT for frames over a request's pixel budget),
+LEGAL_HOLD 409 (an erasure refused by a legal hold on the customer),
+PORTRAIT_MISMATCH 409 (a Dukcapil portrait that is not the customer's
+verified face) and IDEMPOTENCY_KEY_ERASED 410 (a retry whose first request
+was about a customer since erased).
 
 FAILED_PRECONDITION maps to 400, as in Google's mapping: HTTP 412 is about
 the request's own conditional headers (If-Match, ...), which this API does not
@@ -64,10 +66,16 @@ HTTP_STATUS_BY_REASON: Mapping[str, int] = {
     "PAYLOAD_TOO_LARGE": 413,
     "IMAGE_BUDGET_EXCEEDED": 413,
     "UNSUPPORTED_MEDIA_TYPE": 415,
+    "UNSUPPORTED_CONTENT_ENCODING": 415,
     "METHOD_NOT_ALLOWED": 405,
+    # The client did not send its body in time: its fault, not a gateway timeout.
+    "REQUEST_BODY_TIMEOUT": 408,
     # A customer under a legal hold cannot be erased: a conflict with the
     # resource's state, not a malformed request.
     "LEGAL_HOLD": 409,
+    # A Dukcapil portrait of another face than the customer's verified one:
+    # it conflicts with the reference they hold, the request is well formed.
+    "PORTRAIT_MISMATCH": 409,
     # An Idempotency-Key whose first request was about a customer since
     # erased: what it answered is gone with their personal data.
     "IDEMPOTENCY_KEY_ERASED": 410,
@@ -171,6 +179,31 @@ def unsupported_media_type(expected: str = "application/json") -> GatewayError:
         "UNSUPPORTED_MEDIA_TYPE",
         f"send the request body as {expected} (UTF-8)",
         {"expected": expected},
+    )
+
+
+def unsupported_content_encoding() -> GatewayError:
+    """415 for a body the gateway would not decode (RFC 9110 section 8.4.1),
+    with the codings it does take (RFC 7694: `Accept-Encoding`)."""
+    return GatewayError(
+        "INVALID_ARGUMENT",
+        "UNSUPPORTED_CONTENT_ENCODING",
+        "send the request body without a Content-Encoding (or with `identity`)",
+        {"accepted": "identity"},
+        headers={"Accept-Encoding": "identity"},
+    )
+
+
+def request_body_timeout(timeout_seconds: float) -> GatewayError:
+    """408 for a body that did not arrive in time; the connection is closed
+    (RFC 9110 section 15.5.9), since the rest of the body may still come."""
+    return GatewayError(
+        "DEADLINE_EXCEEDED",
+        "REQUEST_BODY_TIMEOUT",
+        "the request body did not arrive in time (within the body-read timeout of "
+        f"{timeout_seconds:g} s and the request's deadline); send it again, faster",
+        {"timeout_seconds": f"{timeout_seconds:g}"},
+        headers={"Connection": "close"},
     )
 
 

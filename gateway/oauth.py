@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from gateway.auth import REALM
 from identity_runtime.errors import InvalidArgument, Unauthenticated
 
 AUDIENCE = "identity-platform"
@@ -38,6 +39,10 @@ _REFETCH_SECONDS = 10.0
 
 TOKEN_RPC = "identity.face_match.v1.OAuthService/IssueToken"
 FORM = "application/x-www-form-urlencoded"
+# The token route's 401 (invalid_client, RFC 6749 section 5.2): the header
+# scheme a client authenticates with there is HTTP Basic (RFC 7617; the
+# credentials are read as UTF-8), whether this client used it or the body.
+CLIENT_CHALLENGE = {"WWW-Authenticate": f'Basic realm="{REALM}", charset="UTF-8"'}
 
 
 def is_form(content_type: str) -> bool:

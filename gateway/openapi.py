@@ -551,6 +551,16 @@ class _Builder:
                         "description": "The request id (yours, or the one generated).",
                         "schema": {"type": "string"},
                     },
+                    "WWWAuthenticate": {
+                        "description": (
+                            "The challenge of every 401 (RFC 7235): `Bearer "
+                            'realm="identity-platform"` (RFC 6750; `error="invalid_token"` '
+                            "for a refused key or token), `Basic` on the OAuth token route, "
+                            "`Cookie` for the console's session (docs/gateway.md)."
+                        ),
+                        "required": True,
+                        "schema": {"type": "string"},
+                    },
                 },
             },
         }

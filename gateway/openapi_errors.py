@@ -4,10 +4,10 @@ Each RPC declares the statuses and reasons of its own
 (`option (identity.common.v1.errors)`, protos/identity/common/v1/options.proto);
 every operation adds those any call can meet at the gateway: a malformed
 request or a field the validation layer refuses (400), a missing or bad key
-(401; a bad one on any route) or scope (403) on a keyed route, a body too large (413) or not JSON
-(415) on a route with a body, the rate limit (429) on a limited route, a
-console session without the admin role on a route for console admins (403
-ADMIN_REQUIRED), an
+(401; a bad one on any route) or scope (403) on a keyed route, a body too
+large (413), not JSON or compressed (415) or too slow to arrive (408) on a
+route with a body, the rate limit (429) on a limited route, a console session
+without the admin role on a route for console admins (403 ADMIN_REQUIRED), an
 SDK session token's refusals (401 on any route that reads a credential,
 403 on the routes it may not call and, on those it may, for another
 customer or origin), an unreachable service (503), the deadline (504) and an unexpected failure
@@ -58,6 +58,8 @@ _WITH_BODY = (
     ("INVALID_ARGUMENT", "INVALID_BASE64"),
     ("RESOURCE_EXHAUSTED", "PAYLOAD_TOO_LARGE"),
     ("INVALID_ARGUMENT", "UNSUPPORTED_MEDIA_TYPE"),
+    ("INVALID_ARGUMENT", "UNSUPPORTED_CONTENT_ENCODING"),
+    ("DEADLINE_EXCEEDED", "REQUEST_BODY_TIMEOUT"),
 )
 _WITH_PATH = (("NOT_FOUND", "ROUTE_NOT_FOUND"),)
 _LIMITED = (("RESOURCE_EXHAUSTED", "RATE_LIMITED"),)
@@ -142,6 +144,8 @@ def _response(status: str, pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
     headers: dict[str, Any] = {"X-Request-Id": {"$ref": "#/components/headers/RequestId"}}
     if status in _RETRY_AFTER:
         headers["Retry-After"] = {"$ref": "#/components/headers/RetryAfter"}
+    if status == "401":
+        headers["WWW-Authenticate"] = {"$ref": "#/components/headers/WWWAuthenticate"}
     return {
         "description": "; ".join(lines) + ".",
         "headers": headers,

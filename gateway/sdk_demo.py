@@ -28,7 +28,7 @@ from google.protobuf.message import Message
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway import errors, sdk_access, transcoding
+from gateway import bodies, errors, sdk_access, transcoding
 from gateway.auth import Principal
 from identity_platform_api.kyc_tier.v1 import customers_pb2, face_pb2, sdk_sessions_pb2
 from identity_runtime import context as call_context
@@ -94,7 +94,7 @@ class SdkDemo:
                 "application/json"
             ):
                 raise errors.unsupported_media_type()
-            body = await self._body(request)
+            body = await self._body(request, self.gateway.settings.body_read_timeout_seconds)
             if path.endswith("/session"):
                 return await self._session(body)
             return await self._match(request, body)
@@ -107,10 +107,8 @@ class SdkDemo:
         return Response(found[0].read_bytes(), 200, media_type=found[1], headers=HEADERS)
 
     @staticmethod
-    async def _body(request: Request) -> dict[str, Any]:
-        raw = await request.body()
-        if len(raw) > 4096:
-            raise errors.payload_too_large(4096)
+    async def _body(request: Request, timeout_seconds: float) -> dict[str, Any]:
+        raw = await bodies.read_body(request, 4096, timeout_seconds)
         # The API's parser: not UTF-8, not JSON or a lone surrogate (which no
         # proto string can hold) is MALFORMED_REQUEST.
         body = transcoding.parse_json(raw or b"{}")

@@ -44,6 +44,11 @@ class GatewaySettings(MeshCallerSettings, ProcessSettings):
         300.0, "How long the gateway keeps face-match's published token keys (JWKS)"
     )
     max_body_bytes: int = setting(16 * MIB, "Largest HTTP request body accepted (413 above)")
+    body_read_timeout_seconds: float = setting(
+        10.0,
+        "Time a request body has to arrive, within the request's deadline (408 "
+        "REQUEST_BODY_TIMEOUT after it: a slow sender holds no connection longer)",
+    )
     max_message_bytes: int = setting(
         24 * MIB, "Largest gRPC message sent to or received from a service"
     )
@@ -113,6 +118,7 @@ class GatewaySettings(MeshCallerSettings, ProcessSettings):
             problems.append(("max_message_bytes", "must be at least max_body_bytes"))
         for name in (
             "default_deadline_seconds",
+            "body_read_timeout_seconds",
             "health_timeout_seconds",
             "stream_deadline_seconds",
         ):

@@ -130,6 +130,24 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+class _RepeatedKey(Exception):
+    """A key given twice in one JSON object (json.loads keeps the last)."""
+
+    def __init__(self, key: str):
+        self.key = key
+
+
+def _object_without_repeated_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # RFC 8259 leaves a repeated name's meaning to the reader; two readers
+    # (a signature check, a proxy, this gateway) could take different values.
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            raise _RepeatedKey(key)
+        found[key] = value
+    return found
+
+
 class HugeInteger:
     """A JSON integer literal longer than any field holds (Python refuses to
     convert 4,300+ digits): kept as text so `check_json` can refuse it as out
@@ -155,7 +173,15 @@ def parse_json(raw: bytes) -> Any:
     except UnicodeDecodeError:
         raise errors.malformed("the body is not UTF-8") from None
     try:
-        parsed = json.loads(text, parse_constant=_reject_constant, parse_int=_parse_int)
+        parsed = json.loads(
+            text,
+            parse_constant=_reject_constant,
+            parse_int=_parse_int,
+            object_pairs_hook=_object_without_repeated_keys,
+        )
+    except _RepeatedKey as repeated:
+        shown = json.dumps(errors.shown_name(repeated.key))
+        raise errors.malformed(f"the body gives the key {shown} twice in one object") from None
     except (ValueError, RecursionError):
         # The decoder's message quotes the body; say where, not what.
         raise errors.malformed("the body is not valid JSON") from None

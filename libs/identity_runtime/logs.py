@@ -10,7 +10,8 @@ Two nets under the rope (callers still must not log such values):
   uvicorn, ...) reaches, carries `ScrubbingFilter`, which does the same to
   each record's message, arguments and exception text.
 
-`scrub_text` masks what can be recognised in free text: NIKs (16 digits),
+`scrub_text` masks what can be recognised in free text: NIKs (16 digits, also
+grouped by spaces, dots or hyphens),
 email addresses, Indonesian phone numbers (+62 / 62 / 08...), API keys
 (`idk_...`, bearer tokens) and base64 blobs (image data, sealed values).
 Names cannot be recognised; they are kept out by construction (no payloads
@@ -65,7 +66,9 @@ PERSONAL_KEYS = frozenset(
         "token",
     }
 )
-_NIK_PATTERN = re.compile(r"(?<!\d)\d{16}(?!\d)")
+# A NIK's 16 digits, also written in groups ("3273-0241-0795-0003",
+# "327302.4107950003"): one space, dot or hyphen may part any two digits.
+_NIK_PATTERN = re.compile(r"(?<!\d)\d(?:[\s.-]?\d){15}(?!\d)")
 # (pattern, replacement), applied in order.
 _SCRUBBERS: tuple[tuple[re.Pattern[str], str], ...] = (
     # API keys first: their base32 body must not read as a base64 blob.
@@ -76,8 +79,13 @@ _SCRUBBERS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"[A-Za-z0-9+/_-]{100,}={0,2}"), "<base64>"),
     (re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"), "<email>"),
     (_NIK_PATTERN, "<nik>"),
-    # Indonesian mobile numbers: +62 8.., 62 8.., 08.., with optional separators.
-    (re.compile(r"(?<![\w+.])(?:\+62|62|0)[\s-]?8\d(?:[\s-]?\d){6,11}(?!\d)"), "<phone>"),
+    # Indonesian mobile numbers: +62 8.., 62 8.., 08.., with optional
+    # separators (space, hyphen, dot: "0812.3456.7890"), also after a dot
+    # ("Siti.6281234567890") but not inside a longer number.
+    (
+        re.compile(r"(?<![\w+])(?<!\d\.)(?:\+62|62|0)[\s-]?8\d(?:[\s.-]?\d){6,11}(?!\d)"),
+        "<phone>",
+    ),
 )
 
 

@@ -56,7 +56,13 @@ from services.kyc_tier.ports import (
     Embedder,
     Matcher,
 )
-from services.kyc_tier.recovery import ErasedReviews, ErasureBacklog, RecoveryWorker, StaleAttempts
+from services.kyc_tier.recovery import (
+    ErasedReviews,
+    ErasureBacklog,
+    LegacyNikIndex,
+    RecoveryWorker,
+    StaleAttempts,
+)
 from services.kyc_tier.retention import KycSweeper, retention_pass
 from services.kyc_tier.sdk_sessions import SdkSessions
 from services.kyc_tier.settings import KycTierSettings
@@ -208,13 +214,15 @@ async def build(
         customers=CustomerFlow(store, customers),
         erasure=erasure,
         # At start-up, then periodically: unfinished erasures carried on,
-        # attempts a crash left "started" finished as interrupted.
+        # attempts a crash left "started" finished as interrupted, NIKs
+        # hashed before the hash was bound to the organisation re-indexed.
         recovery=RecoveryWorker(
             (
                 erasure.resume_pending,
                 StaleAttempts(store, clock).sweep,
                 ErasedReviews(store, clock).sweep,
                 ErasureBacklog(store, clock).measure,
+                LegacyNikIndex(store, vault).sweep,
             ),
             settings.recovery_interval_seconds,
         ),

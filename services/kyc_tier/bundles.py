@@ -11,7 +11,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from identity_capture.digest import DigestInput, bundle_sha256
-from identity_capture.limits import MAX_FRAMES
+from identity_capture.limits import MAX_FRAMES, NEGATIVE_FLASH_OFFSET, negative_flash_offset
 from identity_runtime.errors import NotFound, invalid_field
 from identity_store.types import utcnow
 from services.kyc_tier import models, outbox, records, retention, tiers
@@ -87,18 +87,14 @@ def validate(bundle: BundleInput, challenge_id: str) -> None:
 
 def _validate_flash_offsets(bundle: BundleInput) -> None:
     """A frame not marked baseline is a flash frame: its offset counts from
-    the first colour, so it cannot be negative (the flash check would
-    otherwise take it silently as the first colour's frame). Only the
-    baseline is taken before the sequence, with a negative offset."""
-    for index, (offset_ms, baseline) in enumerate(
-        zip(bundle.offsets_ms, bundle.baseline, strict=True)
-    ):
-        if offset_ms < 0 and not baseline:
-            raise invalid_field(
-                f"bundle.frames[{index}].offset_ms",
-                "a flash frame's offset must be 0 or more (only a baseline frame precedes "
-                "the flash sequence)",
-            )
+    the first colour, so it cannot be negative (liveness refuses it too).
+    Only the baseline is taken before the sequence, with a negative offset.
+    A frame past the sequence's end is not refused: the challenge's colours
+    and duration are liveness's, which leaves such a frame out of the
+    colour evidence."""
+    index = negative_flash_offset(zip(bundle.offsets_ms, bundle.baseline, strict=True))
+    if index is not None:
+        raise invalid_field(f"bundle.frames[{index}].offset_ms", NEGATIVE_FLASH_OFFSET)
 
 
 def digest(bundle: BundleInput, challenge_id: str) -> str:

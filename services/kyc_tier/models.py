@@ -102,8 +102,12 @@ class Customer(Base):
     email: Mapped[str | None] = mapped_column(String(320))
     phone: Mapped[str | None] = mapped_column(String(32))
     nik_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
-    # Keyed hash of the NIK for exact lookup without decryption.
+    # Keyed hash of the NIK, bound to the organisation, for exact lookup
+    # without decryption (pii.PiiVault.nik_index).
     nik_hash: Mapped[str | None] = mapped_column(String(64))
+    # pii.INDEX_VERSION of nik_hash; NULL: hashed before it was bound to the
+    # organisation, re-indexed by recovery.LegacyNikIndex.
+    nik_index_version: Mapped[int | None] = mapped_column(Integer)
     nik_masked: Mapped[str | None] = mapped_column(String(16))
     # The customer's "pii" data key that seals nik_sealed.
     pii_key_id: Mapped[str | None] = mapped_column(ID)

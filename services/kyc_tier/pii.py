@@ -2,10 +2,12 @@
 
 The NIK is sealed with AES-256-GCM under the customer's "pii" data key
 (identity_crypto envelope; erasure destroys the key), bound to the org and
-customer by associated data. Exact search uses HMAC-SHA256 of the NIK under
-a separate index key, so the database never holds the NIK in clear and a
-leaked table does not reveal it by a dictionary over 10^16 values without
-the key. Responses carry only the masked form (first six, last four).
+customer by associated data. Exact search uses HMAC-SHA256 of the
+organisation and NIK under a separate index key, so the database never holds
+the NIK in clear, a leaked table does not reveal it by a dictionary over
+10^16 values without the key, and the same person at two organisations has
+two unrelated hashes (the table links no one across partners). Responses
+carry only the masked form (first six, last four).
 """
 
 from __future__ import annotations
@@ -28,15 +30,31 @@ def mask_nik(nik: str) -> str:
     return nik[:6] + "*" * 6 + nik[-4:]
 
 
+# customers.nik_index_version of a hash bound to the organisation (NULL:
+# the NIK alone, before; recovery.LegacyNikIndex re-indexes those).
+INDEX_VERSION = 2
+
+
+def _derived(index_key: str, version: int) -> bytes:
+    label = f"identity-platform/nik-index/v{version}\x00".encode()
+    return hashlib.sha256(label + index_key.encode()).digest()
+
+
 class PiiVault:
     def __init__(self, keys: DataKeyStore, index_key: str):
         self.keys = keys
-        self._index_key = hashlib.sha256(
-            b"identity-platform/nik-index/v1\x00" + index_key.encode()
-        ).digest()
+        self._index_key = _derived(index_key, INDEX_VERSION)
+        self._legacy_index_key = _derived(index_key, 1)
 
-    def nik_index(self, nik: str) -> str:
-        return hmac.new(self._index_key, nik.encode(), hashlib.sha256).hexdigest()
+    def nik_index(self, org_id: str, nik: str) -> str:
+        message = f"{org_id}\x00{nik}".encode()
+        return hmac.new(self._index_key, message, hashlib.sha256).hexdigest()
+
+    def nik_lookups(self, org_id: str, nik: str) -> tuple[str, str]:
+        """The hashes an organisation's customer with this NIK may have: the
+        current one, and the NIK-only one of a row not yet re-indexed."""
+        legacy = hmac.new(self._legacy_index_key, nik.encode(), hashlib.sha256).hexdigest()
+        return self.nik_index(org_id, nik), legacy
 
     @staticmethod
     def _aad(customer: models.Customer) -> bytes:
@@ -48,8 +66,16 @@ class PiiVault:
         key = self.keys.customer_key(session, customer.org_id, customer.customer_id, PII_PURPOSE)
         customer.nik_sealed = envelope.seal(key.material, nik.encode(), self._aad(customer))
         customer.pii_key_id = key.key_id
-        customer.nik_hash = self.nik_index(nik)
+        customer.nik_hash = self.nik_index(customer.org_id, nik)
+        customer.nik_index_version = INDEX_VERSION
         customer.nik_masked = mask_nik(nik)
+
+    def reindex_nik(self, session: Session, customer: models.Customer) -> None:
+        """Hashes the customer's stored NIK again, bound to the organisation
+        (None when its key is gone: nothing left to find it by)."""
+        nik = self.read_nik(session, customer)
+        customer.nik_hash = self.nik_index(customer.org_id, nik) if nik else None
+        customer.nik_index_version = INDEX_VERSION
 
     def read_nik(self, session: Session, customer: models.Customer) -> str:
         """The NIK in clear, for a cross-check in this process only; "" if none."""

@@ -8,7 +8,9 @@
 - review items still pending for customers erased before erasures withdrew
   them are withdrawn (`ErasedReviews`);
 - the erasure backlog (erasures requested, not completed) is measured into
-  the queue metrics (`queue="erasures"`).
+  the queue metrics (`queue="erasures"`);
+- NIKs hashed before the lookup hash was bound to the organisation are
+  hashed again (`LegacyNikIndex`, migration 0370).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from identity_runtime.tasks import cancel_and_wait
 from services.kyc_tier import models, withdrawals
 from services.kyc_tier.flows import dukcapil, face, ktp, step_up
 from services.kyc_tier.flows.attempts import interrupt_attempt
+from services.kyc_tier.pii import PiiVault
 from services.kyc_tier.ports import Clock
 from services.kyc_tier.store import Store
 
@@ -68,6 +71,41 @@ class StaleAttempts:
             interrupt_attempt(session, action, row.org_id, row.customer_id, row.attempt_id)
         if rows:
             log.warning("attempts interrupted by a crash finished", count=len(rows))
+        return len(rows)
+
+
+@dataclass
+class LegacyNikIndex:
+    """Re-indexes the NIKs hashed without their organisation, a batch per
+    transaction until none is left (then each pass finds none at once)."""
+
+    store: Store
+    vault: PiiVault
+    batch_size: int = 200
+
+    async def sweep(self) -> int:
+        total = 0
+        while done := await self.store.write(self._reindex_batch):
+            total += done
+            if done < self.batch_size:
+                break
+        if total:
+            log.info("NIK lookup hashes bound to their organisation", count=total)
+        return total
+
+    def _reindex_batch(self, session: Session) -> int:
+        rows = list(
+            session.scalars(
+                select(models.Customer)
+                .where(
+                    models.Customer.nik_hash.is_not(None),
+                    models.Customer.nik_index_version.is_(None),
+                )
+                .limit(self.batch_size)
+            )
+        )
+        for row in rows:
+            self.vault.reindex_nik(session, row)
         return len(rows)
 
 

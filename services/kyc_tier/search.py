@@ -89,7 +89,7 @@ def search(
     customers = models.Customer
     query = select(customers).where(customers.org_id == org_id)
     if kind == "nik":
-        query = query.where(customers.nik_hash == vault.nik_index(q))
+        query = query.where(customers.nik_hash.in_(vault.nik_lookups(org_id, q)))
     elif kind == "email":
         query = query.where(func.lower(customers.email) == q.lower())
     else:

@@ -9,7 +9,12 @@ chromaticity over the capture; the remaining per-slot response is compared
 with the issued colours' own (mean-removed) chromaticities:
 
 1. frames are assigned to colour slots by their time offset
-   (offset // flash_duration_ms); every slot needs a frame (TOO_FEW_FRAMES);
+   (offset // flash_duration_ms); every slot needs a frame (TOO_FEW_FRAMES).
+   A frame outside the sequence is evidence of no colour and is left out of
+   the response: one at or past its end (taken after the last colour went
+   off) is not the last colour's frame, nor a negative one the first's
+   (CheckLiveness refuses a flash frame with a negative offset as malformed,
+   mapping.py; the unflashed baseline is never given here);
 2. every frame must show the face (FACE_LOST_BETWEEN_FRAMES);
 3. the response must be visible: mean per-slot chromaticity shift at least
    `min_response` (FLASH_RESPONSE_MISSING: a printed photo or a screen
@@ -95,10 +100,18 @@ def verify(
         return FlashResult(
             0.0, [("FACE_LOST_BETWEEN_FRAMES", f"no face in {len(lost)} of {len(frames)} frames")]
         )
-    slot_of = [min(max(f.offset_ms, 0) // max(flash_duration_ms, 1), slots - 1) for f in frames]
-    if len(set(slot_of)) < slots:
+    slot_of = [f.offset_ms // max(flash_duration_ms, 1) for f in frames]
+    if len({s for s in slot_of if 0 <= s < slots}) < slots:
+        outside = sum(not 0 <= s < slots for s in slot_of)
+        detail = f": {outside} lie outside the flash sequence" if outside else ""
         return FlashResult(
-            0.0, [("TOO_FEW_FRAMES", "some flash colours have no frame (check the frame offsets)")]
+            0.0,
+            [
+                (
+                    "TOO_FEW_FRAMES",
+                    f"some flash colours have no frame (check the frame offsets{detail})",
+                )
+            ],
         )
     chroma = _chromaticity(np.array([f.face_bgr for f in frames], dtype=np.float64))
     per_slot = np.array(

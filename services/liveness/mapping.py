@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 
 from identity_capture import signatures
-from identity_capture.limits import MAX_FRAMES
+from identity_capture.limits import MAX_FRAMES, NEGATIVE_FLASH_OFFSET, negative_flash_offset
 from identity_inference.images import raw_bgr
 from identity_platform_api.common.v1 import types_pb2
 from identity_platform_api.liveness.v1 import liveness_pb2 as pb
@@ -75,6 +75,11 @@ def _pad_crop(index: int, crop: types_pb2.PadCrop) -> tuple[float, np.ndarray]:
 def liveness_request(request: pb.CheckLivenessRequest) -> LivenessRequest:
     if len(request.frames) > MAX_FRAMES:
         raise invalid_field("frames", f"at most {MAX_FRAMES} frames")
+    # Refused here, not trusted to the caller's validation: the flash check
+    # would otherwise have to guess which colour such a frame answered.
+    negative = negative_flash_offset((f.offset_ms, f.baseline) for f in request.frames)
+    if negative is not None:
+        raise invalid_field(f"frames[{negative}].offset_ms", NEGATIVE_FLASH_OFFSET)
     return dataclasses.replace(
         _protocol_request(request),
         pad_crops=dict(_pad_crop(i, c) for i, c in enumerate(request.pad_crops)),

@@ -326,7 +326,7 @@ async def test_wrong_content_type_is_415(client, partners) -> None:
                 "Content-Encoding": encoding,
             },
         )
-        assert_error(response, 415, "UNSUPPORTED_MEDIA_TYPE")
+        assert_error(response, 415, "UNSUPPORTED_CONTENT_ENCODING")
 
 
 async def test_unknown_route_and_wrong_method(client) -> None:

@@ -5,7 +5,9 @@ for the module).
 - A Dukcapil verdict carrying the registry's portrait (a photo of faces/img1's
   person) becomes the customer's `dukcapil` reference and displaces the
   onboarding selfie (it ranks first); unusable portraits are refused with
-  their reason and write nothing.
+  their reason and write nothing. A portrait of another person than the
+  customer's verified face is refused (409 PORTRAIT_MISMATCH, audited) and
+  leaves the reference and step-up as they were (probe4 finding 2).
 - The organisation's match threshold, set by its internal-scope key, changes
   the step-up decision for a borderline genuine pair (the same person on
   another photo, scoring between the default threshold and the maximum):
@@ -24,7 +26,7 @@ import pytest
 
 from tests.e2e.test_onboarding import KTP_NIK, Partner, selfie
 from tests.support.biometrics import FACES, jpeg, photo
-from tests.support.gateway import assert_error, create_org_and_key
+from tests.support.gateway import assert_documented, assert_error, create_org_and_key
 from tests.support.mesh import running_mesh
 
 pytestmark = [pytest.mark.models, pytest.mark.postgres, pytest.mark.slow]
@@ -43,14 +45,21 @@ async def bank(e2e) -> dict[str, Any]:
     """An organisation (internal-scope key) and a customer whose reference is
     the onboarding selfie of img1's person (img4: img1 itself reads below the
     true-resolution gate), then the Dukcapil portrait."""
+    org_id, partner, customer_id = await verified_customer(e2e, "Bank Settings", "settings-1")
+    return {"org_id": org_id, "partner": partner, "customer_id": customer_id}
+
+
+async def verified_customer(e2e, org_name: str, external_id: str) -> tuple[str, Partner, str]:
+    """A new organisation (internal-scope key) and a customer verified live as
+    img1's person (selfie img4): the onboarding selfie is their reference."""
     org_id, _, secret = await asyncio.to_thread(
-        create_org_and_key, e2e.database_url, "Bank Settings", ("public", "internal")
+        create_org_and_key, e2e.database_url, org_name, ("public", "internal")
     )
     partner = Partner(e2e, secret)
-    customer_id = await partner.new_customer("settings-1", KTP_NIK)
+    customer_id = await partner.new_customer(external_id, KTP_NIK)
     live = await partner.liveness(customer_id, selfie("img4.jpg"))
     assert live["verification"]["outcome"] == "VERIFICATION_OUTCOME_PASSED", live
-    return {"org_id": org_id, "partner": partner, "customer_id": customer_id}
+    return org_id, partner, customer_id
 
 
 def b64(data: bytes) -> str:
@@ -129,6 +138,57 @@ async def test_the_dukcapil_portrait_becomes_the_reference_and_ranks_first(bank)
     assert dukcapil["active"] is True
     assert dukcapil["verificationId"] == reply["verification"]["verificationId"]
     assert found["ENROLLMENT_SOURCE_ONBOARDING_SELFIE"].get("active", False) is False
+
+
+async def test_a_portrait_of_another_person_is_refused_and_the_verified_face_kept(e2e) -> None:
+    """A customer verified live as img1's person (selfie img4): a positive
+    verdict carrying img3's person as the registry portrait is refused and
+    changes nothing (the reference, the tier, who step-up allows); the
+    refusal is a refused attempt and a denied audit entry. The registry's
+    portrait of the customer (img6, img1's person) is enrolled as before."""
+    _, partner, customer_id = await verified_customer(e2e, "Bank Portraits", "portrait-1")
+    before = await enrollments(partner, customer_id)
+    assert [(e["source"], e["active"]) for e in before] == [
+        ("ENROLLMENT_SOURCE_ONBOARDING_SELFIE", True)
+    ]
+
+    refused = await partner.post(
+        "/api/identity/nik/dukcapil", verdict_body(customer_id, jpeg(selfie("img3.jpg")))
+    )
+
+    error = assert_error(refused, 409, "PORTRAIT_MISMATCH")
+    assert error["status"] == "FAILED_PRECONDITION"
+    assert error["metadata"]["field"] == "portrait.data"
+    assert_documented(refused)
+    assert await enrollments(partner, customer_id) == before
+    status = await partner.ok("GET", f"/api/identity/kyc/{customer_id}")
+    dukcapil = [r for r in status["requirements"] if r["name"] == "dukcapil_verdict"]
+    assert dukcapil and not dukcapil[0].get("satisfied", False)  # no verification recorded
+    attempts = await partner.ok("GET", f"/api/identity/customers/{customer_id}/attempts")
+    refusals = [
+        r["code"]
+        for a in attempts["attempts"]
+        if a["outcome"] == "ATTEMPT_OUTCOME_REFUSED"
+        for r in a["reasons"]
+    ]
+    assert refusals == ["PORTRAIT_MISMATCH"]
+    await e2e.drain_audit()
+    logged = await partner.ok("GET", "/api/identity/audit-log?action=dukcapil.submit")
+    assert [(e["outcome"], e["details"]["reason"]) for e in logged["entries"]] == [
+        ("OUTCOME_DENIED", "PORTRAIT_MISMATCH")
+    ]
+
+    for image, allowed in (("img2.jpg", True), ("img3.jpg", False)):
+        response, _, _ = await partner.step_up(customer_id, selfie(image))
+        assert response.status_code == 200, response.text
+        assert response.json()["allow"] is allowed, (image, response.json())
+
+    accepted = await partner.ok(
+        "POST", "/api/identity/nik/dukcapil", verdict_body(customer_id, jpeg(selfie("img6.jpg")))
+    )
+    assert accepted["verification"]["outcome"] == "VERIFICATION_OUTCOME_PASSED", accepted
+    found = {e["source"]: e["active"] for e in await enrollments(partner, customer_id)}
+    assert found["ENROLLMENT_SOURCE_DUKCAPIL"] is True
 
 
 async def test_the_org_threshold_changes_the_step_up_decision_and_is_audited(e2e, bank) -> None:

@@ -238,6 +238,38 @@ async def test_the_same_bundle_again_is_the_original_decision_and_another_is_ref
     await assert_refused(kyc_core, customer_id, "NONCE_REPLAYED", verifications=2)
 
 
+async def test_a_replay_answers_only_the_action_it_was_decided_for(
+    kyc_core, kyc_fakes, kyc_org
+) -> None:
+    """Probe4 finding 6: `action` is not in the bundle's digest, so the same
+    bundle sent again for another action must not answer `allow` for it: it is
+    refused (a refused attempt, audited), the original replay still answers,
+    naming its action, and nothing reaches the mesh."""
+    customer_id = await new_customer(kyc_core, kyc_fakes, kyc_org)
+    bundle = capture_bundle()
+    first = await step_up(kyc_core, kyc_org, customer_id, bundle=bundle, action="login")
+    assert (first.allow, first.replayed, first.action) == (True, False, "login")
+
+    for other in ("transfer", ""):
+        with pytest.raises(DomainError) as refused:
+            await step_up(kyc_core, kyc_org, customer_id, bundle=bundle, action=other)
+        assert (refused.value.code, refused.value.reason) == (
+            "ALREADY_EXISTS",
+            "STEP_UP_REPLAYED_FOR_OTHER_ACTION",
+        )
+    again = await step_up(kyc_core, kyc_org, customer_id, bundle=bundle, action="login")
+    assert (again.allow, again.replayed, again.action) == (True, True, "login")
+    assert again.verification_id == first.verification_id
+    assert len(kyc_fakes.liveness.checks) == 1 and len(kyc_fakes.quality.face_calls) == 1
+    attempts = await rows(kyc_core, models.Attempt, customer_id=customer_id, kind="step_up")
+    refused_codes = [a.reasons[0]["code"] for a in attempts if a.outcome == "refused"]
+    assert refused_codes == ["STEP_UP_REPLAYED_FOR_OTHER_ACTION"] * 2
+    denied = await rows(kyc_core, models.AuditOutbox, action="stepup.decide", outcome="denied")
+    assert [e.details["reason"] for e in denied] == ["STEP_UP_REPLAYED_FOR_OTHER_ACTION"] * 2
+    # The NIK_FORMAT verification and the one step-up decision.
+    assert len(await rows(kyc_core, models.Verification, customer_id=customer_id)) == 2
+
+
 async def test_a_step_up_writes_in_two_transactions_of_seven_statements(
     kyc_core, kyc_fakes, kyc_org
 ) -> None:

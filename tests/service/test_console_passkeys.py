@@ -135,6 +135,11 @@ async def test_a_wrong_origin_is_refused(database_url, client) -> None:
         },
     )
     assert_error(response, 401, "PASSKEY_INVALID")
+    # The session is fine, the passkey is refused: the console's challenge, no error.
+    assert response.headers["www-authenticate"] == (
+        'Cookie realm="identity-platform", cookie-name="identity_session", '
+        'form-action="/api/auth/login"'
+    )
 
 
 async def test_user_verification_and_a_growing_counter_are_required(database_url, client) -> None:

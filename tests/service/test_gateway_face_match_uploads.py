@@ -20,6 +20,7 @@ from sqlalchemy import update
 
 from gateway.server import start as start_gateway
 from identity_platform_api.face_match.v1 import submissions_pb2, submissions_pb2_grpc
+from identity_runtime.settings import SettingsError
 from identity_runtime.status import error_info, status_from_rpc_error
 from identity_store.db import Database
 from services.face_match.bucket import UploadSigner, object_key
@@ -312,6 +313,35 @@ async def test_a_chunked_body_is_read_only_up_to_face_matchs_limit(face_match, c
     assert stored(face_match, split_upload_url("http://x" + urls["selfie"])[0]) is None
 
 
+async def stalled_request(
+    address: str, method: str, target: str, media: str
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A connection to the gateway at `address` whose request declares
+    DECLARED bytes of body, sends 10 of them and then nothing more."""
+    host, port = address.rsplit(":", 1)
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(
+        f"{method} {target} HTTP/1.1\r\nHost: gateway.test\r\nContent-Type: {media}\r\n"
+        f"Content-Length: {DECLARED}\r\n\r\n".encode()
+        + b"\xff" * 10
+    )
+    await writer.drain()
+    return reader, writer
+
+
+async def read_answer(reader: asyncio.StreamReader) -> tuple[int, dict[str, str], dict[str, Any]]:
+    """(status, headers, JSON error) of a response read off a raw socket."""
+    # Guards against a hang, not measures of time.
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=60)
+    status_line, *lines = head.decode("latin-1").strip().split("\r\n")
+    headers = {
+        name.strip().lower(): value.strip()
+        for name, _, value in (line.partition(":") for line in lines)
+    }
+    body = await asyncio.wait_for(reader.readexactly(int(headers["content-length"])), timeout=60)
+    return int(status_line.split(" ")[1]), headers, json.loads(body)
+
+
 async def test_on_a_real_socket_a_body_that_never_comes_gets_its_403(face_match) -> None:
     """Headers declaring 2 MB, then 10 bytes and nothing more: the refusal
     comes without the body (before the fix the gateway waited for it)."""
@@ -321,25 +351,10 @@ async def test_on_a_real_socket_a_body_that_never_comes_gets_its_403(face_match)
     target = with_query(urls["selfie"], f"expires={expires}&signature={tampered}")
     running = await start_gateway(gateway_settings({"face_match": face_match.address}, port="0"))
     try:
-        host, port = running.address.rsplit(":", 1)
-        reader, writer = await asyncio.open_connection(host, int(port))
-        writer.write(
-            f"PUT {target} HTTP/1.1\r\nHost: gateway.test\r\nContent-Type: image/jpeg\r\n"
-            f"Content-Length: {DECLARED}\r\n\r\n".encode()
-            + b"\xff" * 10
-        )
-        await writer.drain()
-        # A guard so that a gateway waiting for the body fails the test
-        # rather than hanging it; not a measure of time.
-        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=60)
-        status_line, *header_lines = head.decode("latin-1").split("\r\n")
-        assert status_line.split(" ")[1] == "403", status_line
-        length = next(
-            int(line.split(":", 1)[1])
-            for line in header_lines
-            if line.lower().startswith("content-length:")
-        )
-        error = json.loads(await asyncio.wait_for(reader.readexactly(length), timeout=60))
+        reader, writer = await stalled_request(running.address, "PUT", target, "image/jpeg")
+        # A gateway waiting for the body fails the test (read_answer's guard).
+        status, _, error = await read_answer(reader)
+        assert status == 403, error
         assert error["error"]["reason"] == "UPLOAD_URL_INVALID"
         writer.close()
     finally:
@@ -444,3 +459,73 @@ async def test_content_length_with_transfer_encoding_is_refused_on_a_real_socket
     finally:
         await running.stop()
     assert stored(face_match, key) is None
+
+
+async def test_a_body_sent_too_slowly_is_a_408_and_nothing_is_stored(face_match) -> None:
+    """A valid upload URL, headers declaring 2 MB, 10 bytes, then nothing (a
+    client holding the connection): 408 REQUEST_BODY_TIMEOUT once the
+    body-read timeout passes, the connection closed, nothing stored (before
+    the fix the gateway waited as long as the client kept the connection).
+    The same on a JSON route."""
+    urls = await urls_of(face_match, "order-slow")
+    key = split_upload_url("http://x" + urls["selfie"])[0]
+    settings = gateway_settings(
+        {"face_match": face_match.address}, port="0", body_read_timeout_seconds="0.2"
+    )
+    running = await start_gateway(settings)
+    try:
+        for method, target, media in (
+            ("PUT", urls["selfie"], "image/jpeg"),
+            ("POST", "/api/auth/login", "application/json"),
+        ):
+            reader, writer = await stalled_request(running.address, method, target, media)
+            status, headers, error = await read_answer(reader)
+            assert status == 408, error
+            assert error["error"]["reason"] == "REQUEST_BODY_TIMEOUT"
+            assert error["error"]["status"] == "DEADLINE_EXCEEDED"
+            assert error["error"]["metadata"] == {"timeout_seconds": "0.2"}
+            assert headers["connection"] == "close"
+            # The gateway closes the connection: the rest of the body goes nowhere.
+            assert await asyncio.wait_for(reader.read(), timeout=60) == b""
+            writer.close()
+    finally:
+        await running.stop()
+    assert stored(face_match, key) is None
+    view = await face_match.core.submissions.status(ORG, "order-slow")
+    assert view.state == "AWAITING_UPLOAD"
+
+
+def test_the_body_read_timeout_must_be_positive() -> None:
+    for bad in ("0", "-1"):
+        with pytest.raises(SettingsError) as refused:
+            gateway_settings({}, body_read_timeout_seconds=bad)
+        assert "BODY_READ_TIMEOUT_SECONDS" in str(refused.value)
+
+
+async def test_an_upload_with_a_content_encoding_is_refused_unread(face_match, client) -> None:
+    """A gzip body was stored as if it were the image (black-box probe): any
+    Content-Encoding but identity is 415 UNSUPPORTED_CONTENT_ENCODING, the
+    body unread and nothing stored; identity (or none) uploads."""
+    urls = await urls_of(face_match, "order-encoded")
+    key = split_upload_url("http://x" + urls["selfie"])[0]
+    for encoding in ("gzip", "br", "identity, gzip", "x-unknown"):
+        body = Unread()
+        response = await client.put(
+            urls["selfie"],
+            content=body,
+            headers={**JPEG, "Content-Length": str(DECLARED), "Content-Encoding": encoding},
+        )
+        error = assert_error(response, 415, "UNSUPPORTED_CONTENT_ENCODING")
+        assert error["metadata"] == {"accepted": "identity"}
+        assert response.headers["accept-encoding"] == "identity"
+        assert not body.pulled, encoding
+    assert stored(face_match, key) is None
+    response = await client.put(
+        urls["selfie"], content=SELFIE, headers={**JPEG, "Content-Encoding": "identity"}
+    )
+    assert response.status_code == 200, response.text
+    assert stored(face_match, key) == SELFIE
+    response = await client.put(
+        urls["reference"], content=REFERENCE, headers={"Content-Type": "image/png"}
+    )
+    assert response.status_code == 200, response.text

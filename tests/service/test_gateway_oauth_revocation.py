@@ -7,18 +7,10 @@ front, each with a manual clock."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from identity_cli.schema import migrate_all
-from services.face_match.service import SPEC as FACE_MATCH
-from services.kyc_tier.bootstrap import build
-from services.kyc_tier.service import SPEC as KYC_TIER
-from tests.support import kyc_tier_env, start_service
-from tests.support.face_match import env as face_match_env
 from tests.support.gateway import (
     assert_error,
     bearer,
@@ -26,40 +18,21 @@ from tests.support.gateway import (
     gateway_client,
     gateway_settings,
 )
-from tests.support.kyc_fakes import KycFakes
-from tests.support.mesh import postgres_schema
+from tests.support.kyc_and_face_match import with_kyc_tier
+from tests.support.mesh import module_database
 
 CUSTOMERS = "/api/customers?pageSize=1"
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
 def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
-    if request.param == "postgres":
-        with postgres_schema() as url:
-            yield url
-        return
-    url = f"sqlite:///{tmp_path_factory.mktemp('oauth-revocation') / 'identity.db'}"
-    migrate_all(url)
-    yield url
+    yield from module_database(request.param, tmp_path_factory.mktemp("oauth-revocation"))
 
 
 @pytest.fixture(scope="module")
 async def servers(database_url: str, tmp_path_factory: pytest.TempPathFactory):
-    fakes = KycFakes()
-
-    async def build_with_fakes(settings: Any) -> Any:
-        return await build(settings, overrides=fakes.overrides())
-
-    kyc_tier = await start_service(
-        dataclasses.replace(KYC_TIER, build=build_with_fakes), kyc_tier_env(database_url)
-    )
-    bucket: Path = tmp_path_factory.mktemp("oauth-bucket")
-    face_match = await start_service(FACE_MATCH, face_match_env(database_url, bucket))
-    try:
-        yield {"kyc_tier": kyc_tier.address, "face_match": face_match.address}
-    finally:
-        await face_match.stop(0)
-        await kyc_tier.stop(0)
+    async with with_kyc_tier(database_url, tmp_path_factory.mktemp("oauth-bucket")) as addresses:
+        yield addresses
 
 
 class ManualClock:

@@ -119,6 +119,26 @@ def test_parameters_bodies_security_and_limits(document: dict) -> None:
     assert list(export["responses"]["200"]["content"]) == ["text/csv"]
 
 
+def test_every_401_documents_its_challenge_and_body_routes_their_encoding_and_timeout(
+    document: dict,
+) -> None:
+    """Every 401 carries WWW-Authenticate (RFC 7235), so the document says so;
+    a route with a body lists 415 UNSUPPORTED_CONTENT_ENCODING and 408
+    REQUEST_BODY_TIMEOUT, a route without one neither."""
+    assert document["components"]["headers"]["WWWAuthenticate"]["required"] is True
+    for (verb, path), operation in operations(document).items():
+        responses = operation["responses"]
+        if "401" in responses:
+            assert "WWW-Authenticate" in responses["401"]["headers"], (verb, path)
+        has_body = "requestBody" in operation
+        assert ("408" in responses) == has_body, (verb, path)
+        if has_body:
+            assert responses["408"]["x-identity-reasons"] == ["REQUEST_BODY_TIMEOUT"]
+            assert "UNSUPPORTED_CONTENT_ENCODING" in responses["415"]["x-identity-reasons"]
+    token = document["paths"]["/api/oauth/token"]["post"]["responses"]
+    assert "CLIENT_CREDENTIALS_INVALID" in token["401"]["x-identity-reasons"]
+
+
 def operations(document: dict) -> dict[tuple[str, str], dict]:
     return {
         (verb.upper(), path): op

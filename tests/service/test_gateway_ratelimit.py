@@ -102,7 +102,7 @@ async def test_a_per_customer_limit_answers_429_with_retry_after(kyc_tier, partn
 async def test_a_per_org_limit_counts_every_customer_of_the_org(kyc_tier, database) -> None:
     _, _, secret = create_org_and_key(database, f"Erasing Org {uuid.uuid4().hex[:6]}", ("public",))
     async with gateway_client(gateway_settings({"kyc_tier": kyc_tier.address})) as client:
-        for index in range(10):
+        for index in range(30):
             response = await client.post(
                 f"/api/identity/customers/cus_{index}/erase", json={}, headers=bearer(secret)
             )
@@ -111,7 +111,7 @@ async def test_a_per_org_limit_counts_every_customer_of_the_org(kyc_tier, databa
             "/api/identity/customers/cus_other/erase", json={}, headers=bearer(secret)
         )
         error = assert_error(response, 429, "RATE_LIMITED")
-        assert error["metadata"]["limit"] == "10 per 300 seconds per org"
+        assert error["metadata"]["limit"] == "30 per 300 seconds per org"
         assert 1 <= int(response.headers["retry-after"]) <= 300
 
 

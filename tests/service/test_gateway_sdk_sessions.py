@@ -232,7 +232,9 @@ async def test_revoked_expired_and_malformed_tokens_are_refused(partner, databas
     refused = await http.get(path, headers=as_browser(token))
     assert_error(refused, 401, "SDK_SESSION_INVALID")
     assert_documented(refused)
-    assert "WWW-Authenticate" in refused.headers
+    assert refused.headers["WWW-Authenticate"] == (
+        'Bearer realm="identity-platform", error="invalid_token"'
+    )
     # Refused on any route that reads a credential, the anonymous health too.
     health = await http.get("/api/healthz", headers=as_browser(token))
     assert_error(health, 401, "SDK_SESSION_INVALID")

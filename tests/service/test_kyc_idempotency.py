@@ -257,6 +257,43 @@ async def test_a_capture_route_replays_the_same_request_and_refuses_another(
     assert len(fakes.liveness.checks) == checked  # neither repeat reached liveness
 
 
+async def test_a_step_up_replay_answers_only_the_action_it_was_decided_for(
+    database_url, client, kyc_tier, fakes
+) -> None:
+    """Probe4 finding 6: the answer names the action it decided; the same
+    bundle sent again for another action is 409
+    STEP_UP_REPLAYED_FOR_OTHER_ACTION (documented, a refused attempt, a denied
+    audit entry), never `allow` for an action nobody decided."""
+    _, partner = await partner_for(database_url, client)
+    customer_id = await partner.new_customer()
+    fakes.matcher.enroll_reference(customer_id)
+    body = step_up_body(customer_id, unique_name("nonce"), b"frame-0")
+
+    first = await partner.post("/api/identity/auth/step-up", body)
+    assert first.status_code == 200, first.text
+    assert (first.json()["allow"], first.json()["action"]) == (True, "transfer")
+    refused = await partner.post("/api/identity/auth/step-up", {**body, "action": "login"})
+    error = assert_error(refused, 409, "STEP_UP_REPLAYED_FOR_OTHER_ACTION")
+    assert error["status"] == "ALREADY_EXISTS"
+    assert_documented(refused)
+    again = await partner.post("/api/identity/auth/step-up", body)
+    assert again.status_code == 200, again.text
+    replay = again.json()
+    assert (replay["replayed"], replay["allow"], replay["action"]) == (True, True, "transfer")
+
+    assert len(fakes.liveness.checks) == 1
+    attempts = await rows(kyc_tier.core, models.Attempt, customer_id=customer_id, kind="step_up")
+    assert sorted(a.outcome for a in attempts) == ["passed", "refused"]
+    (denied,) = await rows(
+        kyc_tier.core,
+        models.AuditOutbox,
+        action="stepup.decide",
+        outcome="denied",
+        subject=f"customer:{customer_id}",
+    )
+    assert denied.details["reason"] == "STEP_UP_REPLAYED_FOR_OTHER_ACTION"
+
+
 async def test_a_match_nonce_must_be_8_to_128_characters(database_url, client, fakes) -> None:
     _, partner = await partner_for(database_url, client)
     customer_id = await partner.new_customer()

@@ -450,6 +450,27 @@ async def test_the_eleventh_erasure_in_five_minutes_is_429_across_gateway_replic
     assert org_id
 
 
+async def test_the_eleventh_erasure_through_one_gateway_is_refused_by_kyc_tier_and_audited(
+    database_url, client, kyc_tier
+) -> None:
+    """The seed's limit is kyc-tier's, so its refusal leaves a denied audit
+    entry; the gateway's bound in front is wider and lets it through."""
+    _, partner = await partner_for(database_url, client)
+    made = [await partner.new_customer() for _ in range(11)]
+    for customer_id in made[:10]:
+        answer = await partner.post(f"/api/identity/customers/{customer_id}/erase", {})
+        assert answer.status_code == 200, answer.text
+    limited = await partner.post(f"/api/identity/customers/{made[10]}/erase", {})
+    body = assert_error(limited, 429, "RATE_LIMITED")
+    assert body["metadata"]["limit"] == "10 per 300 seconds per org"
+    core = kyc_tier.core
+    assert await rows(core, models.Erasure, customer_id=made[10]) == []
+    (denied,) = await rows(
+        core, models.AuditOutbox, action="customer.erase", subject=f"customer:{made[10]}"
+    )
+    assert (denied.outcome, denied.details["reason"]) == ("denied", "RATE_LIMITED")
+
+
 async def test_an_erased_customers_step_up_is_refused_cleanly(database_url, client) -> None:
     _, partner = await partner_for(database_url, client)
     customer_id = await partner.new_customer()

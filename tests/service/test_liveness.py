@@ -215,6 +215,57 @@ async def test_a_baseline_frame_without_the_face_fails(client, baseline_has_face
         assert codes == ["FACE_LOST_BETWEEN_FRAMES"] and reply.flash_score == 0.0
 
 
+async def test_a_flash_frame_before_the_flash_is_refused_and_consumes_nothing(client) -> None:
+    """Only the baseline precedes the first colour: a flash frame with a
+    negative offset is a malformed request, whatever the caller checked, and
+    is never taken as the first colour's frame."""
+    signer = await client.device("cus_early_frame")
+    challenge = await client.challenge("cus_early_frame")
+    frames = flash_frames(photo(SPOOF / "image_T1.jpg"), sequence(challenge))
+    good = await client.capture(signer, challenge, frames, "cus_early_frame")
+    # The baseline, taken before the first colour, keeps its negative offset.
+    good.frames.add(frame_index=len(frames), offset_ms=-200, baseline=True, face_found=True)
+
+    early = liveness_pb2.CheckLivenessRequest()
+    early.CopyFrom(good)
+    early.frames[0].offset_ms = -1
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await client.check(early)
+    info = error_info(status_from_rpc_error(caught.value))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert (info.reason, info.metadata["field"]) == ("INVALID_FIELD", "frames[0].offset_ms")
+    assert "flash frame's offset must be 0 or more" in caught.value.details()
+
+    # Neither the challenge nor the nonce was spent: the genuine capture passes.
+    reply = await client.check(good)
+    assert reply.live and reply.flash_score == 1.0, [r.code for r in reply.reasons]
+
+
+@pytest.mark.parametrize("late", ["extra frames", "the last colour's frame"])
+async def test_a_frame_after_the_flash_is_no_colours_evidence(client, late) -> None:
+    """A frame at or past the end of the sequence was taken after the last
+    colour went off: it is left out, never counted as the last colour's frame
+    (frames lit by the first colour would otherwise outweigh it)."""
+    customer = "cus_late_frame"
+    signer = await client.device(customer)
+    challenge = await client.challenge(customer)
+    frames = flash_frames(photo(SPOOF / "image_T1.jpg"), sequence(challenge))
+    request = await client.capture(signer, challenge, frames, customer)
+    end_ms = len(challenge.sequence) * challenge.flash_duration_ms
+    if late == "extra frames":
+        for k in range(3):
+            after = request.frames.add()
+            after.CopyFrom(request.frames[0])
+            after.offset_ms = end_ms + 100 * k
+        reply = await client.check(request)
+        assert reply.live and reply.flash_score == 1.0, [r.code for r in reply.reasons]
+    else:
+        request.frames[-1].offset_ms = end_ms
+        reply = await client.check(request)
+        assert not reply.live and reply.flash_score == 0.0
+        assert [r.code for r in reply.reasons] == ["TOO_FEW_FRAMES"]
+
+
 async def test_a_replayed_bundle_and_a_reused_challenge_are_refused(client) -> None:
     signer = await client.device("cus_replay", ED25519)
     challenge = await client.challenge("cus_replay")

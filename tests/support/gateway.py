@@ -118,6 +118,9 @@ def assert_error(response: httpx.Response, status: int, reason: str) -> dict[str
     assert isinstance(error["message"], str) and error["message"]
     assert isinstance(error["metadata"], dict)
     assert error["requestId"] == response.headers["x-request-id"]
+    if status == 401:
+        # RFC 7235 section 3.1: every 401 carries a challenge.
+        assert response.headers.get("www-authenticate"), (reason, dict(response.headers))
     return error
 
 

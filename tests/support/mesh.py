@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,6 +78,19 @@ def postgres_schema() -> Any:
         unavailable(f"PostgreSQL at {POSTGRES_URL}", problem)
     with scratch_schema(POSTGRES_URL, prefix="e2e", prepare=migrate_all) as url:
         yield url
+
+
+def module_database(engine: str, scratch: Path) -> Iterator[str]:
+    """A migrated database for a whole test module, by `engine`: a fresh
+    PostgreSQL schema ("postgres"), else SQLite in the `scratch` directory.
+    For a module fixture parametrised over both engines."""
+    if engine == "postgres":
+        with postgres_schema() as url:
+            yield url
+        return
+    url = f"sqlite:///{scratch / 'identity.db'}"
+    migrate_all(url)
+    yield url
 
 
 @dataclass

@@ -37,6 +37,12 @@ BLOB = base64.b64encode(bytes(range(256)) * 2).decode()
         ("Authorization: Bearer abc.def-ghi_jkl", "Authorization: Bearer <redacted>"),
         (f"key={KEY}", "key=<api-key>"),
         (f"data={BLOB}", "data=<base64>"),
+        # Grouped NIKs and dotted phone numbers (a black-box probe's request ids).
+        ("nik 3273-0241-0795-0003 given", "nik <nik> given"),
+        ("nik 3273 0241 0795 0003", "nik <nik>"),
+        ("ref 327302.4107950003", "ref <nik>"),
+        ("call 0812.3456.7890", "call <phone>"),
+        ("Siti-Rahayu.6281234567890", "Siti-Rahayu.<phone>"),
         (f"url-safe {BLOB.replace('+', '-').replace('/', '_')}", "url-safe <base64>"),
     ],
 )
@@ -201,8 +207,24 @@ def test_the_gateway_replaces_a_request_id_holding_personal_data() -> None:
 
     # A client's id is logged by every service as is (the hex-id exemption),
     # so even a NIK inside hex ("...ea" NIK "a7...") is not taken.
-    for personal in (NIK, f"req-{NIK}", f"ea{NIK}a7", "req-081234567890", "idk_ABCDEFGH1234"):
+    for personal in (
+        NIK,
+        f"req-{NIK}",
+        f"ea{NIK}a7",
+        "req-081234567890",
+        "idk_ABCDEFGH1234",
+        "Siti-Rahayu.6281234567890",
+        "0812.3456.7890",
+        "3273-0241-0795-0003",
+        "327302.4107950003",
+    ):
         replaced = request_id_from(personal)
         assert replaced != personal and re.fullmatch(r"[0-9a-f]{32}", replaced)
-    for sane in ("partner-req.42:a_b-c", "5fe273a4ea54321a71c", "req-42"):
+    for sane in (
+        "partner-req.42:a_b-c",
+        "5fe273a4ea54321a71c",
+        "req-42",
+        "550e8400-e29b-41d4-a716-446655440000",
+        "batch-2026-11-27.0042",
+    ):
         assert request_id_from(sane) == sane

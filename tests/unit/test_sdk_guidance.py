@@ -33,6 +33,7 @@ NOT_SDK_ROUTES = {
     "VERIFICATION_NOT_FOUND",
     "PORTRAIT_NOT_FOUND",
     "PORTRAIT_UNUSABLE",
+    "PORTRAIT_MISMATCH",
 }
 CAPTURE_RPCS = {
     "protos/identity/kyc_tier/v1/ktp.proto": ("IssueKtpChallenge", "SubmitKtpCapture"),

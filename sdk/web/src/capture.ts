@@ -58,7 +58,11 @@ async function encodeAll(taken: { snapshot: Snapshot; offsetMs: number; baseline
     frames.push({
       bytes: encoded.bytes,
       mediaType: encoded.mediaType,
-      offsetMs: Math.round(t.offsetMs),
+      // Whole milliseconds, rounded down: a frame taken in the last half
+      // millisecond of its colour's slot must not be sent as the next slot's
+      // (the server assigns slots by floor(offset / duration), and one past
+      // the last colour is left out of the evidence).
+      offsetMs: Math.floor(t.offsetMs),
       baseline: t.baseline,
     });
   }

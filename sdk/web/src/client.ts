@@ -48,6 +48,10 @@ export interface StepUpResponse {
   allow: boolean;
   reasons: Reason[];
   verificationId: string;
+  /** True when this answers the same bundle sent again (absent otherwise). */
+  replayed?: boolean;
+  /** The action the decision was made for (absent when none was sent). */
+  action?: string;
 }
 
 export interface SubmitKtpCaptureResponse {

@@ -345,7 +345,14 @@ export const GUIDANCE: Record<string, Entry> = {
     en: "That took too long. Please start again.",
     retry: true,
   },
-  ...same(USED, "CHALLENGE_ALREADY_USED", "NONCE_REPLAYED", "CHALLENGE_NOT_FOUND", "CHALLENGE_MISMATCH"),
+  ...same(
+    USED,
+    "CHALLENGE_ALREADY_USED",
+    "NONCE_REPLAYED",
+    "STEP_UP_REPLAYED_FOR_OTHER_ACTION",
+    "CHALLENGE_NOT_FOUND",
+    "CHALLENGE_MISMATCH",
+  ),
   ...same(
     IMAGE,
     "IMAGE_EMPTY",

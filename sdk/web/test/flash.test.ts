@@ -81,6 +81,23 @@ describe("captureFlashFrames", () => {
     expect(mostChangesInWindow(display.events.map((e) => e.at))).toBeLessThanOrEqual(3);
   });
 
+  it("sends a frame taken at the very end of its slot as that slot's", async () => {
+    // The first colour's frame comes late, at 399.6 ms: still the first
+    // colour's slot; rounded to the nearest it would read as 400.
+    const late = 399.6 - planFlash(challenge()).steps[0]!.captureAtMs;
+    const { clock, camera, safe } = rig((n) => (n === 2 ? late : 0));
+    const result = await captureFlashFrames({
+      challenge: challenge(),
+      camera,
+      display: safe,
+      clock,
+      confirmFlashWarning: async () => true,
+    });
+    const flashed = result.frames.filter((f) => !f.baseline);
+    expect(flashed[0]!.offsetMs).toBe(399);
+    expect(flashed.map((f) => Math.floor(f.offsetMs / 400))).toEqual([0, 1, 2, 3]);
+  });
+
   it("shows nothing until the warning is accepted, and nothing if it is declined", async () => {
     const { clock, display, camera, safe } = rig();
     let shownBeforeAnswer = -1;

@@ -17,6 +17,16 @@ PORTRAIT_UNUSABLE): no verification, tier change or reference is written
 resubmits with a usable portrait or none. A negative verdict enrolls nothing.
 A portrait whose face is another customer's reference is held inactive by
 matching and the verdict goes to review (DUPLICATE_FACE), as a KTP card does.
+
+A customer who already has an active reference (the KTP card's portrait, an
+onboarding selfie, a promoted step-up: the face step-up matches) keeps it
+unless the portrait shows that face: the portrait is verified against it at
+the organisation's threshold before anything is enrolled, and a portrait of
+someone else refuses the whole submission (FAILED_PRECONDITION /
+PORTRAIT_MISMATCH, 409 at the gateway), written like PORTRAIT_UNUSABLE: a
+refused, audited attempt and nothing else. Otherwise a positive verdict with
+any portrait, which the signed evidence does not cover, would replace the
+face a premium customer proved live with whoever the caller chose.
 """
 
 from __future__ import annotations
@@ -27,13 +37,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from identity_runtime import signing
-from identity_runtime.errors import InvalidArgument, PermissionDenied, invalid_field
+from identity_runtime.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    PermissionDenied,
+    invalid_field,
+)
 from services.kyc_tier import partners, tiers
 from services.kyc_tier.flows.biometrics import FaceMatching, image_hashes, images_from
 from services.kyc_tier.flows.pipeline import Captured, CapturePipeline, Decision, Step, Subject
 from services.kyc_tier.flows.promotion import reference_quality
 from services.kyc_tier.pii import PiiVault
-from services.kyc_tier.ports import CapturedFrames, Clock, Enrolled, Reason
+from services.kyc_tier.ports import CapturedFrames, Clock, Enrolled, FaceEmbedding, Reason
 
 STEP = Step(tiers.DUKCAPIL_VERDICT, "dukcapil.submit")
 # Fields that must match for a positive verdict (when reported).
@@ -187,6 +202,7 @@ class DukcapilFlow:
                 {"field": "portrait.data", "quality_reasons": ",".join(codes)},
             )
         embedding = await self.matching.embedder.embed(face.crops)
+        await self._require_verified_face(subject, embedding)
         return await self.matching.matcher.enroll(
             subject.customer_id,
             embedding,
@@ -195,3 +211,19 @@ class DukcapilFlow:
             subject.match_threshold,
             quality=reference_quality(face.quality),
         )
+
+    async def _require_verified_face(self, subject: Subject, portrait: FaceEmbedding) -> None:
+        """Refuse a portrait that is not the face the customer was verified
+        with (their active reference), before it could displace it."""
+        if not await self.matching.has_active_enrollment(subject.customer_id):
+            return  # nothing verified yet: the portrait is the first reference
+        match = await self.matching.matcher.verify_enrolled(
+            subject.customer_id, portrait, threshold=subject.match_threshold
+        )
+        if not match.match:
+            raise FailedPrecondition(
+                "portrait: does not show the face the customer was verified with "
+                "(their active reference); nothing was recorded",
+                "PORTRAIT_MISMATCH",
+                {"field": "portrait.data"},
+            )

@@ -24,6 +24,10 @@ capture route (KTP capture, face liveness, face match, step-up) runs through
   challenge and the nonce: this attempt resumes it (`Subject.resume`), and
   liveness re-decides that very bundle instead of refusing it, so a retry of
   the same bundle completes the capture with exactly one verification.
+
+A flow may ask more of "the same request" than the key says: step-up answers
+a replay only for the action it was decided for (`action` is not in the
+bundle's digest), and refuses it for another (flows/step_up.py).
 """
 
 from __future__ import annotations

@@ -12,6 +12,14 @@ nonce, spent challenge, bad signature, no enrolled reference) are refusals;
 a spoof, a mismatch or a bad capture is `allow: false` with reasons.
 Step-up never changes the tier, and its frames are kept 90 days.
 
+A replay (the same nonce and bundle again) answers the original decision only
+for the action it was decided for: the bundle proves a live face for one
+request, and `action` is not in its signed digest, so the same bundle sent
+for another action is refused (ALREADY_EXISTS /
+STEP_UP_REPLAYED_FOR_OTHER_ACTION, a refused, audited attempt) instead of
+answering `allow` for an action nobody decided. Every answer names the action
+it decided (`action`).
+
 An allowed step-up against the enrolled reference may promote its capture to
 the customer's reference (`step_up_promotion`, flows/promotion.py), audited
 as `enrollment.promoted` in the decision's transaction.
@@ -26,7 +34,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
 
-from identity_runtime.errors import FailedPrecondition, invalid_field
+from identity_runtime.errors import AlreadyExists, FailedPrecondition, invalid_field
 from services.kyc_tier import bundles, models, outbox, ports, records, tiers
 from services.kyc_tier.flows import biometrics
 from services.kyc_tier.flows.capture import check_liveness
@@ -36,6 +44,9 @@ from services.kyc_tier.flows.promotion import PromotionPolicy, choose_promotion,
 
 STEP = Step(tiers.STEP_UP, "stepup.decide", retention="step_up", settles_tier=False)
 MAX_ACTION_LENGTH = 64
+
+
+class ReplayedForOtherAction(AlreadyExists, reason="STEP_UP_REPLAYED_FOR_OTHER_ACTION"): ...
 
 
 @dataclass(frozen=True)
@@ -73,6 +84,8 @@ class StepUpResult:
     match: ports.MatchResult | None
     # True when this is the original answer to the same bundle sent again.
     replayed: bool = False
+    # The action the decision was made for (a replay's is the original's).
+    action: str = ""
 
 
 def recall(seen: records.VerificationRecord) -> StepUpEvidence:
@@ -152,6 +165,13 @@ class StepUpFlow:
             recall=recall,
             precheck=precheck,
         )
+        decided_for = str(run.decision.details.get("action", ""))
+        if run.replayed and decided_for != request.action:
+            async with self.pipeline.attempt(STEP, org_id, request.customer_id):
+                raise ReplayedForOtherAction(
+                    "this bundle was already answered for another action; "
+                    "capture a new step-up for this one"
+                )
         return StepUpResult(
             allow=bool(run.decision.passed),
             reasons=run.decision.reasons,
@@ -159,6 +179,7 @@ class StepUpFlow:
             liveness=run.assessment.liveness,
             match=run.assessment.match,
             replayed=run.replayed,
+            action=decided_for,
         )
 
     async def _precheck(

@@ -145,6 +145,7 @@ def step_up(result: StepUpResult, dropped: list[str]) -> step_up_pb2.StepUpRespo
         ),
         dropped_metadata=dropped,
         replayed=result.replayed,
+        action=result.action,
     )
 
 

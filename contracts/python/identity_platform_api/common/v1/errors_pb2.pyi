@@ -41,6 +41,16 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """A bytes field is not valid base64 (HTTP 400)."""
     ERROR_REASON_METHOD_NOT_ALLOWED: _ErrorReason.ValueType  # 7
     """The HTTP method is not allowed on a known path (HTTP 405)."""
+    ERROR_REASON_UNSUPPORTED_CONTENT_ENCODING: _ErrorReason.ValueType  # 8
+    """The request body has a Content-Encoding other than identity: it is not
+    decoded, so it is refused rather than read as plain (HTTP 415, with
+    `Accept-Encoding: identity`).
+    """
+    ERROR_REASON_REQUEST_BODY_TIMEOUT: _ErrorReason.ValueType  # 9
+    """The request body did not arrive within the gateway's body-read timeout
+    (DEADLINE_EXCEEDED; HTTP 408); nothing of it was used or stored.
+    metadata["timeout_seconds"].
+    """
     ERROR_REASON_IMAGE_EMPTY: _ErrorReason.ValueType  # 10
     """--- images (INVALID_ARGUMENT) ---
     Zero bytes were sent for an image.
@@ -330,6 +340,18 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     The Dukcapil portrait is not usable as a reference: no face, several
     faces or poor quality (INVALID_ARGUMENT). metadata["quality_reasons"].
     """
+    ERROR_REASON_PORTRAIT_MISMATCH: _ErrorReason.ValueType  # 2721
+    """A registry portrait that must not replace a verified face, and a replayed
+    decision asked for another action (probe4 findings 2 and 6; numbered from 2721).
+    The Dukcapil portrait does not match the customer's active face reference
+    at the organisation's threshold (FAILED_PRECONDITION, HTTP 409): nothing
+    is recorded. metadata["field"].
+    """
+    ERROR_REASON_STEP_UP_REPLAYED_FOR_OTHER_ACTION: _ErrorReason.ValueType  # 2722
+    """A step-up bundle already answered, sent again for another action than the
+    one it was decided for (ALREADY_EXISTS, HTTP 409): a replay answers only
+    the same request; capture a new step-up for the new action.
+    """
     ERROR_REASON_ACCESS_TOKEN_REVOKED: _ErrorReason.ValueType  # 2501
     """Credential revocation reaching access tokens (probe F5; numbered from 2501).
     An access token of an OAuth client that has been revoked (UNAUTHENTICATED):
@@ -398,6 +420,16 @@ ERROR_REASON_INVALID_BASE64: ErrorReason.ValueType  # 6
 """A bytes field is not valid base64 (HTTP 400)."""
 ERROR_REASON_METHOD_NOT_ALLOWED: ErrorReason.ValueType  # 7
 """The HTTP method is not allowed on a known path (HTTP 405)."""
+ERROR_REASON_UNSUPPORTED_CONTENT_ENCODING: ErrorReason.ValueType  # 8
+"""The request body has a Content-Encoding other than identity: it is not
+decoded, so it is refused rather than read as plain (HTTP 415, with
+`Accept-Encoding: identity`).
+"""
+ERROR_REASON_REQUEST_BODY_TIMEOUT: ErrorReason.ValueType  # 9
+"""The request body did not arrive within the gateway's body-read timeout
+(DEADLINE_EXCEEDED; HTTP 408); nothing of it was used or stored.
+metadata["timeout_seconds"].
+"""
 ERROR_REASON_IMAGE_EMPTY: ErrorReason.ValueType  # 10
 """--- images (INVALID_ARGUMENT) ---
 Zero bytes were sent for an image.
@@ -686,6 +718,18 @@ ERROR_REASON_PORTRAIT_UNUSABLE: ErrorReason.ValueType  # 1902
 """Organisation settings and Dukcapil portraits (issue 19; numbered from 1901).
 The Dukcapil portrait is not usable as a reference: no face, several
 faces or poor quality (INVALID_ARGUMENT). metadata["quality_reasons"].
+"""
+ERROR_REASON_PORTRAIT_MISMATCH: ErrorReason.ValueType  # 2721
+"""A registry portrait that must not replace a verified face, and a replayed
+decision asked for another action (probe4 findings 2 and 6; numbered from 2721).
+The Dukcapil portrait does not match the customer's active face reference
+at the organisation's threshold (FAILED_PRECONDITION, HTTP 409): nothing
+is recorded. metadata["field"].
+"""
+ERROR_REASON_STEP_UP_REPLAYED_FOR_OTHER_ACTION: ErrorReason.ValueType  # 2722
+"""A step-up bundle already answered, sent again for another action than the
+one it was decided for (ALREADY_EXISTS, HTTP 409): a replay answers only
+the same request; capture a new step-up for the new action.
 """
 ERROR_REASON_ACCESS_TOKEN_REVOKED: ErrorReason.ValueType  # 2501
 """Credential revocation reaching access tokens (probe F5; numbered from 2501).

@@ -106,6 +106,11 @@ class SubmitDukcapilVerdictRequest(_message.Message):
         portrait that fails the checks is refused with its reason
         (INVALID_ARGUMENT / PORTRAIT_UNUSABLE, details: the quality reason) and
         nothing is recorded: resubmit the verdict without it or with a usable one.
+        When the customer already has an active face reference (their KTP card's
+        portrait, a live selfie), the portrait must match it at the
+        organisation's threshold, or the submission is refused
+        (FAILED_PRECONDITION / PORTRAIT_MISMATCH, HTTP 409) and nothing is
+        recorded: a registry portrait never silently replaces a verified face.
         """
 
     def __init__(

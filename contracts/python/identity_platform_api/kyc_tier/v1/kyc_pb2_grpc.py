@@ -68,8 +68,9 @@ class KycServiceServicer:
         With the registry's portrait (see the request), a positive verdict also
         enrolls it as the customer's `dukcapil` reference.
         Errors: NOT_FOUND / CUSTOMER_NOT_FOUND; FAILED_PRECONDITION /
-        CUSTOMER_ERASED; PERMISSION_DENIED / EVIDENCE_SIGNATURE_INVALID;
-        INVALID_ARGUMENT / INVALID_FIELD, PORTRAIT_UNUSABLE.
+        CUSTOMER_ERASED, PORTRAIT_MISMATCH; PERMISSION_DENIED /
+        EVIDENCE_SIGNATURE_INVALID; INVALID_ARGUMENT / INVALID_FIELD,
+        PORTRAIT_UNUSABLE.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -44,8 +44,9 @@ class KycServiceStub:
     With the registry's portrait (see the request), a positive verdict also
     enrolls it as the customer's `dukcapil` reference.
     Errors: NOT_FOUND / CUSTOMER_NOT_FOUND; FAILED_PRECONDITION /
-    CUSTOMER_ERASED; PERMISSION_DENIED / EVIDENCE_SIGNATURE_INVALID;
-    INVALID_ARGUMENT / INVALID_FIELD, PORTRAIT_UNUSABLE.
+    CUSTOMER_ERASED, PORTRAIT_MISMATCH; PERMISSION_DENIED /
+    EVIDENCE_SIGNATURE_INVALID; INVALID_ARGUMENT / INVALID_FIELD,
+    PORTRAIT_UNUSABLE.
     """
     GetKycStatus: _grpc.UnaryUnaryMultiCallable[_kyc_pb2.GetKycStatusRequest, _kyc_pb2.GetKycStatusResponse]
     """GetKycStatus returns the tier, what each tier needs, and which
@@ -81,8 +82,9 @@ class KycServiceAsyncStub(KycServiceStub):
     With the registry's portrait (see the request), a positive verdict also
     enrolls it as the customer's `dukcapil` reference.
     Errors: NOT_FOUND / CUSTOMER_NOT_FOUND; FAILED_PRECONDITION /
-    CUSTOMER_ERASED; PERMISSION_DENIED / EVIDENCE_SIGNATURE_INVALID;
-    INVALID_ARGUMENT / INVALID_FIELD, PORTRAIT_UNUSABLE.
+    CUSTOMER_ERASED, PORTRAIT_MISMATCH; PERMISSION_DENIED /
+    EVIDENCE_SIGNATURE_INVALID; INVALID_ARGUMENT / INVALID_FIELD,
+    PORTRAIT_UNUSABLE.
     """
     GetKycStatus: _aio.UnaryUnaryMultiCallable[_kyc_pb2.GetKycStatusRequest, _kyc_pb2.GetKycStatusResponse]  # type: ignore[assignment]
     """GetKycStatus returns the tier, what each tier needs, and which
@@ -120,8 +122,9 @@ class KycServiceServicer:
         With the registry's portrait (see the request), a positive verdict also
         enrolls it as the customer's `dukcapil` reference.
         Errors: NOT_FOUND / CUSTOMER_NOT_FOUND; FAILED_PRECONDITION /
-        CUSTOMER_ERASED; PERMISSION_DENIED / EVIDENCE_SIGNATURE_INVALID;
-        INVALID_ARGUMENT / INVALID_FIELD, PORTRAIT_UNUSABLE.
+        CUSTOMER_ERASED, PORTRAIT_MISMATCH; PERMISSION_DENIED /
+        EVIDENCE_SIGNATURE_INVALID; INVALID_ARGUMENT / INVALID_FIELD,
+        PORTRAIT_UNUSABLE.
         """
 
     def GetKycStatus(

@@ -320,7 +320,9 @@ class CapturedFrame(_message.Message):
     """Milliseconds since the flash sequence started (the first colour). A
     flash frame (not `baseline`) has 0 or more (INVALID_ARGUMENT /
     INVALID_FIELD `bundle.frames[i].offset_ms` otherwise); only the baseline,
-    taken before the sequence, has a negative one.
+    taken before the sequence, has a negative one. A flash frame at or past
+    the sequence's end (colours x flash_duration_ms) answered no colour: the
+    flash check leaves it out, and each colour still needs a frame of its own.
     """
     baseline: _builtins.bool
     """Captured under ambient light before the flash sequence. A selfie capture

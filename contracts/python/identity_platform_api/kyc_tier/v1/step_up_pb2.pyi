@@ -92,6 +92,7 @@ class StepUpResponse(_message.Message):
     SCORES_FIELD_NUMBER: _builtins.int
     DROPPED_METADATA_FIELD_NUMBER: _builtins.int
     REPLAYED_FIELD_NUMBER: _builtins.int
+    ACTION_FIELD_NUMBER: _builtins.int
     allow: _builtins.bool
     verification_id: _builtins.str
     replayed: _builtins.bool
@@ -99,6 +100,10 @@ class StepUpResponse(_message.Message):
     and the same bundle (canonical digest) within 24 h. The decision and the
     verification are the original ones; check that its challenge is the one
     you issued for this action.
+    """
+    action: _builtins.str
+    """The action this decision was made for (the request's `action`; a replay
+    is only ever answered for the action it was decided for).
     """
     @_builtins.property
     def reasons(self) -> _containers.RepeatedCompositeFieldContainer[_types_pb2.Reason]:
@@ -124,10 +129,11 @@ class StepUpResponse(_message.Message):
         scores: Global___StepUpScores | None = ...,
         dropped_metadata: _abc.Iterable[_builtins.str] | None = ...,
         replayed: _builtins.bool = ...,
+        action: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["scores", b"scores"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["allow", b"allow", "dropped_metadata", b"dropped_metadata", "reasons", b"reasons", "replayed", b"replayed", "scores", b"scores", "verification_id", b"verification_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "allow", b"allow", "dropped_metadata", b"dropped_metadata", "reasons", b"reasons", "replayed", b"replayed", "scores", b"scores", "verification_id", b"verification_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

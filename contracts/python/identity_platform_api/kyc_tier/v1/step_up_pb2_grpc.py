@@ -51,11 +51,13 @@ class StepUpServiceServicer:
         reference (or a partner-supplied reference image) in one atomic call and
         answers allow or deny with reasons. Every decision is a STEP_UP
         verification and an audit entry. The same nonce and bundle again returns
-        the original decision (replayed = true): allow a new action only on a
+        the original decision (replayed = true) for the same action only; sent
+        for another action it is refused (ALREADY_EXISTS /
+        STEP_UP_REPLAYED_FOR_OTHER_ACTION). Allow a new action only on a
         response to the challenge you issued for it (CAPTURE_SIGNING.md, 7).
         Errors: as CheckFaceLiveness, plus FAILED_PRECONDITION /
-        NO_ACTIVE_ENROLLMENT; RESOURCE_EXHAUSTED / RATE_LIMITED (60 per minute
-        per customer).
+        NO_ACTIVE_ENROLLMENT; ALREADY_EXISTS / STEP_UP_REPLAYED_FOR_OTHER_ACTION;
+        RESOURCE_EXHAUSTED / RATE_LIMITED (60 per minute per customer).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -38,11 +38,13 @@ class StepUpServiceStub:
     reference (or a partner-supplied reference image) in one atomic call and
     answers allow or deny with reasons. Every decision is a STEP_UP
     verification and an audit entry. The same nonce and bundle again returns
-    the original decision (replayed = true): allow a new action only on a
+    the original decision (replayed = true) for the same action only; sent
+    for another action it is refused (ALREADY_EXISTS /
+    STEP_UP_REPLAYED_FOR_OTHER_ACTION). Allow a new action only on a
     response to the challenge you issued for it (CAPTURE_SIGNING.md, 7).
     Errors: as CheckFaceLiveness, plus FAILED_PRECONDITION /
-    NO_ACTIVE_ENROLLMENT; RESOURCE_EXHAUSTED / RATE_LIMITED (60 per minute
-    per customer).
+    NO_ACTIVE_ENROLLMENT; ALREADY_EXISTS / STEP_UP_REPLAYED_FOR_OTHER_ACTION;
+    RESOURCE_EXHAUSTED / RATE_LIMITED (60 per minute per customer).
     """
 
 @_typing.type_check_only
@@ -55,11 +57,13 @@ class StepUpServiceAsyncStub(StepUpServiceStub):
     reference (or a partner-supplied reference image) in one atomic call and
     answers allow or deny with reasons. Every decision is a STEP_UP
     verification and an audit entry. The same nonce and bundle again returns
-    the original decision (replayed = true): allow a new action only on a
+    the original decision (replayed = true) for the same action only; sent
+    for another action it is refused (ALREADY_EXISTS /
+    STEP_UP_REPLAYED_FOR_OTHER_ACTION). Allow a new action only on a
     response to the challenge you issued for it (CAPTURE_SIGNING.md, 7).
     Errors: as CheckFaceLiveness, plus FAILED_PRECONDITION /
-    NO_ACTIVE_ENROLLMENT; RESOURCE_EXHAUSTED / RATE_LIMITED (60 per minute
-    per customer).
+    NO_ACTIVE_ENROLLMENT; ALREADY_EXISTS / STEP_UP_REPLAYED_FOR_OTHER_ACTION;
+    RESOURCE_EXHAUSTED / RATE_LIMITED (60 per minute per customer).
     """
 
 class StepUpServiceServicer:
@@ -74,11 +78,13 @@ class StepUpServiceServicer:
         reference (or a partner-supplied reference image) in one atomic call and
         answers allow or deny with reasons. Every decision is a STEP_UP
         verification and an audit entry. The same nonce and bundle again returns
-        the original decision (replayed = true): allow a new action only on a
+        the original decision (replayed = true) for the same action only; sent
+        for another action it is refused (ALREADY_EXISTS /
+        STEP_UP_REPLAYED_FOR_OTHER_ACTION). Allow a new action only on a
         response to the challenge you issued for it (CAPTURE_SIGNING.md, 7).
         Errors: as CheckFaceLiveness, plus FAILED_PRECONDITION /
-        NO_ACTIVE_ENROLLMENT; RESOURCE_EXHAUSTED / RATE_LIMITED (60 per minute
-        per customer).
+        NO_ACTIVE_ENROLLMENT; ALREADY_EXISTS / STEP_UP_REPLAYED_FOR_OTHER_ACTION;
+        RESOURCE_EXHAUSTED / RATE_LIMITED (60 per minute per customer).
         """
 
 def add_StepUpServiceServicer_to_server(servicer: StepUpServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -212,7 +212,14 @@ class FrameEvidence(_message.Message):
     BASELINE_FIELD_NUMBER: _builtins.int
     frame_index: _builtins.int
     offset_ms: _builtins.int
-    """Milliseconds since the first frame, as the SDK recorded them."""
+    """Milliseconds since the first flash colour appeared, as the SDK recorded
+    them (the bundle's CapturedFrame.offset_ms). A flash frame (not
+    `baseline`) has 0 or more: INVALID_ARGUMENT / INVALID_FIELD
+    `frames[i].offset_ms` otherwise, whatever the caller checked. A frame at
+    or past the end of the sequence (colours x flash_duration_ms) was taken
+    after the flash: it is evidence of no colour and the flash check leaves
+    it out (each colour still needs a frame of its own: TOO_FEW_FRAMES).
+    """
     face_found: _builtins.bool
     """Whether a face was found in the frame."""
     baseline: _builtins.bool
