@@ -6,6 +6,8 @@ denied `kyc.upgrade` entry."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from identity_runtime.errors import DomainError
@@ -172,3 +174,19 @@ async def test_a_review_that_is_not_approved_or_of_no_step_grants_nothing(
     ]
     assert await denied_upgrades(core, other_customer) == []
     assert await rows(core, models.Verification, kind="manual_review") == []
+
+
+async def test_two_concurrent_citations_of_one_review_grant_once(
+    core: KycTierCore, fakes: KycFakes
+) -> None:
+    org_id = await new_org(core)
+    customer_id, review_id = await duplicate_review(core, fakes, org_id)
+    await approve(core, org_id, review_id)
+    answers = await asyncio.gather(
+        *(upgrade(core, org_id, customer_id, "standard", review_id) for _ in range(3)),
+        return_exceptions=True,
+    )
+    granted = [a for a in answers if not isinstance(a, BaseException)]
+    refusals = [a.reason for a in answers if isinstance(a, DomainError)]
+    assert (len(granted), refusals) == (1, ["REVIEW_ALREADY_CITED"] * 2), answers
+    assert len(await rows(core, models.Verification, kind="manual_review")) == 1
