@@ -468,7 +468,7 @@ class Submissions:
         AWAITING_UPLOAD and is confirmed after a good upload of that image."""
         stored = await self._stored_in_store(org_id, correlation_id)
 
-        def work(session: Session) -> tuple[View, str, list[InvalidArgument]]:
+        def work(session: Session) -> tuple[View, str, list[uploads.Refusal]]:
             now = self.clock()
             row = self._require(session, org_id, correlation_id, lock=True)
             self._expire_if_due(session, row, now)
@@ -527,12 +527,12 @@ class Submissions:
 
     def _check_uploads(
         self, session: Session, row: Submission, actor: str, now: datetime
-    ) -> list[InvalidArgument]:
+    ) -> list[uploads.Refusal]:
         """The refusals of the stored images (uploads.check); each refused
         image's object is deleted, its upload reopened and the refusal
         recorded (a transition AWAITING_UPLOAD -> AWAITING_UPLOAD, audited
         as face_match.upload_refused)."""
-        refused: list[InvalidArgument] = []
+        refused: list[uploads.Refusal] = []
         absent: list[str] = []
         seal = (
             self.bucket.seals.for_reading(session, row.org_id, row.submission_id)
@@ -544,9 +544,13 @@ class Submissions:
                 uploads.check(self.bucket, row.submission_id, image, self.signer.max_bytes, seal)
             except uploads.Absent:
                 absent.append(image)
-            except InvalidArgument as bad:
+            except uploads.REFUSALS as bad:
                 refused.append(bad)
         self._require_uploads(row, tuple(absent))
+        if seal is None and isinstance(self.bucket, LocalBucket):
+            # A key that is gone (a destroyed row left behind) would refuse
+            # the new upload too: the submission starts again with a new key.
+            self.bucket.seals.forget(session, row.org_id, row.submission_id)
         for refusal in refused:
             image = refusal.metadata["image"]
             self.bucket.delete(object_key(row.submission_id, image))

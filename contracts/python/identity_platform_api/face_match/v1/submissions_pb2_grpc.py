@@ -147,7 +147,9 @@ class SubmissionServiceServicer:
         limit, or pixels over the decoder's) or IMAGE_TOO_SMALL: an uploaded
         object is not a usable image; UPLOAD_NOT_SEALED / UPLOAD_SEAL_INVALID: a
         stored object of the local bucket is not sealed (written before sealing)
-        or fails authentication (altered, or moved from another submission).
+        or fails authentication (altered, or moved from another submission);
+        FAILED_PRECONDITION / UPLOAD_KEY_DESTROYED: it is sealed, but its data
+        key no longer exists (destroyed or deleted), so it can never be opened.
         metadata["image"] names it (`selfie` or
         `reference`; metadata["refused"] lists every image refused). A refused
         object is deleted and the submission stays AWAITING_UPLOAD: upload that
