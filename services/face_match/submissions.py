@@ -668,9 +668,10 @@ class Submissions:
     ) -> tuple[LocalBucket, str]:
         """The bucket an upload URL writes to and the image it names, once the
         URL's signature, expiry, content type and size hold (UploadSigner);
-        on S3 uploads go straight to the object store, never through here."""
+        on S3 uploads go straight to the object store, never through here
+        (UPLOADS_CLOSED, 409 like every UPLOADS_CLOSED: docs/face-match.md)."""
         if isinstance(self.bucket, S3Store):
-            raise FailedPrecondition(
+            raise Aborted(
                 "uploads go straight to the object store on this deployment", "UPLOADS_CLOSED"
             )
         return self.bucket, self.signer.check(key, expires, signature, content_type, size, now)

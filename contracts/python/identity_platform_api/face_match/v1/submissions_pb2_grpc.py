@@ -226,7 +226,10 @@ class SubmissionServiceServicer:
         Errors: PERMISSION_DENIED / UPLOAD_URL_INVALID (tampered) or
         UPLOAD_URL_EXPIRED (403); INVALID_ARGUMENT / UNSUPPORTED_MEDIA_TYPE
         (415); RESOURCE_EXHAUSTED / PAYLOAD_TOO_LARGE (413);
-        FAILED_PRECONDITION / SUBMISSION_EXPIRED.
+        FAILED_PRECONDITION / SUBMISSION_EXPIRED (400); NOT_FOUND /
+        SUBMISSION_NOT_FOUND; ABORTED / UPLOADS_CLOSED (409: the submission no
+        longer awaits uploads, or the deployment stores uploads in S3, where
+        they never pass through here).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -241,8 +244,7 @@ class SubmissionServiceServicer:
         expiry, the content type, the declared size and that the submission
         still awaits uploads; it writes nothing, and PutObject checks it all
         again. Answers the largest body PutObject takes.
-        Errors: as PutObject's; NOT_FOUND / SUBMISSION_NOT_FOUND; ABORTED /
-        UPLOADS_CLOSED (the submission no longer awaits uploads).
+        Errors: as PutObject's.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

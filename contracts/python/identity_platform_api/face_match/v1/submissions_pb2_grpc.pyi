@@ -129,7 +129,10 @@ class SubmissionServiceStub:
     Errors: PERMISSION_DENIED / UPLOAD_URL_INVALID (tampered) or
     UPLOAD_URL_EXPIRED (403); INVALID_ARGUMENT / UNSUPPORTED_MEDIA_TYPE
     (415); RESOURCE_EXHAUSTED / PAYLOAD_TOO_LARGE (413);
-    FAILED_PRECONDITION / SUBMISSION_EXPIRED.
+    FAILED_PRECONDITION / SUBMISSION_EXPIRED (400); NOT_FOUND /
+    SUBMISSION_NOT_FOUND; ABORTED / UPLOADS_CLOSED (409: the submission no
+    longer awaits uploads, or the deployment stores uploads in S3, where
+    they never pass through here).
     """
     AuthorizeUpload: _grpc.UnaryUnaryMultiCallable[_submissions_pb2.AuthorizeUploadRequest, _submissions_pb2.AuthorizeUploadResponse]
     """AuthorizeUpload says whether PutObject would take an upload, before its
@@ -140,8 +143,7 @@ class SubmissionServiceStub:
     expiry, the content type, the declared size and that the submission
     still awaits uploads; it writes nothing, and PutObject checks it all
     again. Answers the largest body PutObject takes.
-    Errors: as PutObject's; NOT_FOUND / SUBMISSION_NOT_FOUND; ABORTED /
-    UPLOADS_CLOSED (the submission no longer awaits uploads).
+    Errors: as PutObject's.
     """
 
 @_typing.type_check_only
@@ -245,7 +247,10 @@ class SubmissionServiceAsyncStub(SubmissionServiceStub):
     Errors: PERMISSION_DENIED / UPLOAD_URL_INVALID (tampered) or
     UPLOAD_URL_EXPIRED (403); INVALID_ARGUMENT / UNSUPPORTED_MEDIA_TYPE
     (415); RESOURCE_EXHAUSTED / PAYLOAD_TOO_LARGE (413);
-    FAILED_PRECONDITION / SUBMISSION_EXPIRED.
+    FAILED_PRECONDITION / SUBMISSION_EXPIRED (400); NOT_FOUND /
+    SUBMISSION_NOT_FOUND; ABORTED / UPLOADS_CLOSED (409: the submission no
+    longer awaits uploads, or the deployment stores uploads in S3, where
+    they never pass through here).
     """
     AuthorizeUpload: _aio.UnaryUnaryMultiCallable[_submissions_pb2.AuthorizeUploadRequest, _submissions_pb2.AuthorizeUploadResponse]  # type: ignore[assignment]
     """AuthorizeUpload says whether PutObject would take an upload, before its
@@ -256,8 +261,7 @@ class SubmissionServiceAsyncStub(SubmissionServiceStub):
     expiry, the content type, the declared size and that the submission
     still awaits uploads; it writes nothing, and PutObject checks it all
     again. Answers the largest body PutObject takes.
-    Errors: as PutObject's; NOT_FOUND / SUBMISSION_NOT_FOUND; ABORTED /
-    UPLOADS_CLOSED (the submission no longer awaits uploads).
+    Errors: as PutObject's.
     """
 
 class SubmissionServiceServicer:
@@ -398,7 +402,10 @@ class SubmissionServiceServicer:
         Errors: PERMISSION_DENIED / UPLOAD_URL_INVALID (tampered) or
         UPLOAD_URL_EXPIRED (403); INVALID_ARGUMENT / UNSUPPORTED_MEDIA_TYPE
         (415); RESOURCE_EXHAUSTED / PAYLOAD_TOO_LARGE (413);
-        FAILED_PRECONDITION / SUBMISSION_EXPIRED.
+        FAILED_PRECONDITION / SUBMISSION_EXPIRED (400); NOT_FOUND /
+        SUBMISSION_NOT_FOUND; ABORTED / UPLOADS_CLOSED (409: the submission no
+        longer awaits uploads, or the deployment stores uploads in S3, where
+        they never pass through here).
         """
 
     def AuthorizeUpload(
@@ -414,8 +421,7 @@ class SubmissionServiceServicer:
         expiry, the content type, the declared size and that the submission
         still awaits uploads; it writes nothing, and PutObject checks it all
         again. Answers the largest body PutObject takes.
-        Errors: as PutObject's; NOT_FOUND / SUBMISSION_NOT_FOUND; ABORTED /
-        UPLOADS_CLOSED (the submission no longer awaits uploads).
+        Errors: as PutObject's.
         """
 
 def add_SubmissionServiceServicer_to_server(servicer: SubmissionServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
