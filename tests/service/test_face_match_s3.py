@@ -40,8 +40,6 @@ from tests.support.meshauth import caller_metadata
 SELFIE = (FACES / "img2.jpg").read_bytes()
 REFERENCE = (TESTDATA / "ktp" / "ktp_flat.png").read_bytes()
 BUCKET = "face-match-test"
-# The gateway forwards uploads as itself (a mesh caller, no organisation).
-GATEWAY = caller_metadata("", scopes=("mesh",), actor="service:gateway", issuer="gateway")
 
 
 @pytest.fixture
@@ -133,7 +131,10 @@ async def test_the_upload_path_takes_no_upload_on_s3(service, s3) -> None:
                 content_type="image/jpeg",
                 declared_size=len(SELFIE),
             ),
-            metadata=GATEWAY,
+            # As the gateway asks it (a mesh caller, no organisation).
+            metadata=caller_metadata(
+                "", scopes=("mesh",), actor="service:gateway", issuer="gateway"
+            ),
         )
     assert refusal(exc) == ("ABORTED", "UPLOADS_CLOSED")
     # Nothing reached the store; the submission still awaits its (S3) uploads.
