@@ -10,7 +10,7 @@ object is first opened (sealing.py). An image that fails is
 refused at confirm with INVALID_ARGUMENT and its reason (IMAGE_EMPTY,
 IMAGE_TOO_LARGE, IMAGE_TOO_SMALL, IMAGE_UNDECODABLE) naming the image; its
 object is deleted and the submission keeps awaiting a new upload of it
-(submissions.Submissions.confirm). The worker keeps its own checks: an
+(submissions/confirmation.py). The worker keeps its own checks: an
 object replaced in the store after confirm still fails the submission there.
 
 Messages and logs name the image and the problem, never the bytes.

@@ -30,6 +30,7 @@ from identity_store.types import utcnow
 from services.audit import models as audit_models
 from services.audit.service import SPEC as AUDIT
 from services.face_match.audit import AuditRelay
+from services.face_match.callbacks import callback_secret
 from services.face_match.models import (
     AuditOutbox,
     Callback,
@@ -38,7 +39,6 @@ from services.face_match.models import (
     Transition,
 )
 from services.face_match.service import SPEC as FACE_MATCH
-from services.face_match.submissions import callback_secret
 from services.face_match.worker import CallbackRelay
 from tests.service.test_audit import env as audit_env
 from tests.service.test_face_match import SAME_PERSON_REFERENCE, SELFIE, Partner, S, refusal
