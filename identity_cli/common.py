@@ -18,6 +18,8 @@ from identity_runtime import context
 from identity_store.db import SQLITE_FILE, Database, default_sqlite_url
 
 DEFAULT_DATA_DIR = Path(".identity")
+# The actor of what an operator does by CLI, in audit entries.
+CLI_ACTOR = "system:identity-cli"
 
 
 def data_dir(args: argparse.Namespace) -> Path:
@@ -168,9 +170,7 @@ def org_action(
 def as_operator(org_id: str) -> Iterator[None]:
     """Audit entries queued by the command name the operator's CLI as the actor."""
     token = context.bind(
-        context.CallContext(
-            request_id=context.new_request_id(), org_id=org_id, actor="system:identity-cli"
-        )
+        context.CallContext(request_id=context.new_request_id(), org_id=org_id, actor=CLI_ACTOR)
     )
     try:
         yield
