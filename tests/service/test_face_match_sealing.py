@@ -11,15 +11,21 @@ from pathlib import Path
 
 import grpc
 import pytest
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 
 from identity_platform_api.face_match.v1 import submissions_pb2
 from identity_runtime.status import error_info, status_from_rpc_error
-from services.face_match.models import DataKey, Transition
+from services.face_match.models import DataKey, Submission, Transition
 from services.face_match.sealing import MAGIC
 from services.face_match.service import SPEC as FACE_MATCH
 from services.face_match.worker import purge_images
-from tests.service.test_face_match import SAME_PERSON_REFERENCE, SELFIE, Partner, worker
+from tests.service.test_face_match import (
+    SAME_PERSON_REFERENCE,
+    SELFIE,
+    Partner,
+    refusal,
+    worker,
+)
 from tests.support import start_service
 from tests.support.face_match import env
 
@@ -245,6 +251,50 @@ async def test_a_sealed_object_whose_key_is_gone_is_refused_as_such_at_confirm(
     )
     assert await worker(service).run_once()
     assert (await state_of(partner, f"seal-keyless-{how}")).state == (S.SUBMISSION_STATE_COMPLETED)
+    await partner.close()
+
+
+async def test_where_the_key_went_with_the_submission_its_state_answers(service) -> None:
+    """The key goes in the code's own paths only with the submission's state:
+    expired (images and key purged at once) stays 400 SUBMISSION_EXPIRED,
+    finished and purged confirms unchanged, erased is 404: no seal reason."""
+    partner = Partner(service)
+    core = service.core
+    later = datetime.now(UTC) + timedelta(days=2)
+    expired = await uploaded(partner, "seal-gone-expired")
+    await core.database.run(
+        lambda s: s.execute(
+            update(Submission)
+            .where(Submission.submission_id == expired)
+            .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+        )
+    )
+    assert await core.submissions.expire_due() == 1
+    finished = await uploaded(partner, "seal-gone-finished")
+    await partner.stub.ConfirmSubmission(
+        S.ConfirmSubmissionRequest(correlation_id="seal-gone-finished")
+    )
+    assert await worker(service).run_once()
+    assert await purge_images(core.database, core.bucket, later) == 2
+    for submission_id in (expired, finished):
+        assert [k.destroyed_at is not None for k in await keys_of(service, submission_id)] == [True]
+    with pytest.raises(grpc.aio.AioRpcError) as exc:
+        await partner.stub.ConfirmSubmission(
+            S.ConfirmSubmissionRequest(correlation_id="seal-gone-expired")
+        )
+    assert refusal(exc) == ("FAILED_PRECONDITION", "SUBMISSION_EXPIRED")
+    again = await partner.stub.ConfirmSubmission(
+        S.ConfirmSubmissionRequest(correlation_id="seal-gone-finished")
+    )
+    assert again.state == S.SUBMISSION_STATE_COMPLETED
+    await partner.stub.EraseSubmission(
+        S.EraseSubmissionRequest(correlation_id="seal-gone-finished")
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as exc:
+        await partner.stub.ConfirmSubmission(
+            S.ConfirmSubmissionRequest(correlation_id="seal-gone-finished")
+        )
+    assert refusal(exc) == ("NOT_FOUND", "SUBMISSION_NOT_FOUND")
     await partner.close()
 
 
