@@ -368,6 +368,13 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     another submission's or image's path (INVALID_ARGUMENT at confirm;
     metadata["image"]); upload it again.
     """
+    ERROR_REASON_UPLOAD_KEY_DESTROYED: _ErrorReason.ValueType  # 2603
+    """A stored upload that is sealed, but under a data key that no longer
+    exists (destroyed or deleted: a database restored behind its bucket, a
+    key removed by hand), so it can never be opened (FAILED_PRECONDITION at
+    confirm; metadata["image"]); upload it again. Not UPLOAD_NOT_SEALED,
+    which is a plain object from before sealing.
+    """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """ErrorReason is the closed list of machine-readable failure reasons.
@@ -728,5 +735,12 @@ ERROR_REASON_UPLOAD_SEAL_INVALID: ErrorReason.ValueType  # 2602
 """A stored upload whose seal does not authenticate: altered, or moved from
 another submission's or image's path (INVALID_ARGUMENT at confirm;
 metadata["image"]); upload it again.
+"""
+ERROR_REASON_UPLOAD_KEY_DESTROYED: ErrorReason.ValueType  # 2603
+"""A stored upload that is sealed, but under a data key that no longer
+exists (destroyed or deleted: a database restored behind its bucket, a
+key removed by hand), so it can never be opened (FAILED_PRECONDITION at
+confirm; metadata["image"]); upload it again. Not UPLOAD_NOT_SEALED,
+which is a plain object from before sealing.
 """
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015
