@@ -258,6 +258,23 @@ def test_a_tenant_hold_from_the_cli_keeps_that_tenants_entries(
     assert printed == {"audit": {"audit_log": 0, "purge_checkpoint": 0}}
 
 
+@pytest.mark.parametrize("reason", ["Budi Santoso", "Budi Santoso 3273024107950003", "OJK 7"])
+def test_the_cli_refuses_an_audit_hold_reason_that_is_not_a_code(
+    database: Database, database_url: str, tmp_path, capsys: pytest.CaptureFixture[str], reason: str
+) -> None:
+    """The hold is an entry of the chain, never erased: a name must not reach it."""
+    keyring = tmp_path / "audit.json"
+    write_keyring_file(keyring, KEYRING)
+    hold = ["retention", "audit-hold", "--tenant", "org_a", "--on", "--reason", reason]
+
+    assert identity([*hold, "--database-url", database_url, "--keyring", str(keyring)]) == 2
+
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("identity retention audit-hold: reason: must be a code")
+    assert "Budi" not in line
+    assert sequences(database) == []
+
+
 @pytest.mark.postgres
 def test_two_audit_purges_at_once_remove_each_entry_once(postgres_url: str) -> None:
     database = Database(postgres_url)
