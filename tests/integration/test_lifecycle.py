@@ -93,7 +93,11 @@ def test_expired_console_sessions_and_challenges_go_a_day_after_expiry(database:
     summary = sweeper.sweep()
 
     assert summary[ORG]["console_sessions"] == 2
-    assert sweeper.platform_counts == {"webauthn_challenges": 1, "console_login_throttles": 0}
+    assert sweeper.platform_counts == {
+        "webauthn_challenges": 1,
+        "console_login_throttles": 0,
+        "relayed_audit_outbox": 0,
+    }
     with database.transaction() as s:
         assert set(s.scalars(select(ConsoleSession.session_id))) == {"ses_young"}
         assert set(s.scalars(select(ConsoleChallenge.ceremony_id))) == {"cer_young"}
