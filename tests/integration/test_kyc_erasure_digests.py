@@ -152,8 +152,8 @@ async def test_the_migration_drops_digests_an_older_release_kept_after_an_erasur
 async def test_the_migration_drops_outbox_digests_an_older_release_kept_after_an_erasure(
     core: KycTierCore, fakes: KycFakes, database_url: str
 ) -> None:
-    """0370 alone: the release before it (0360) had blanked verifications and
-    attempts but left the outbox's copy."""
+    """0380 alone: the releases before it (0360, 0370) had blanked
+    verifications and attempts but left the outbox's copy."""
     org_id = await new_org(core)
     erased_id = await onboarded(core, fakes, org_id)
     active_id = await onboarded(core, fakes, org_id)
@@ -161,7 +161,7 @@ async def test_the_migration_drops_outbox_digests_an_older_release_kept_after_an
     await _put_digests_back(core, erased_id)
     active_before = await _outbox_evidence(core, active_id)
 
-    migrate.downgrade(database_url, KYC_TIER, "0360_erased_capture_digests")
+    migrate.downgrade(database_url, KYC_TIER, "0370_org_bound_nik_index")
     migrate.upgrade(database_url, KYC_TIER)
 
     erased_outbox = await _outbox_evidence(core, erased_id)

@@ -4,8 +4,8 @@ only: every outbox row about an erased customer (`customer:<id>`) loses its
 evidence hashes, as a new erasure's personal data step does. Nothing to
 undo: the digests are gone by design.
 
-Revision ID: 0370_erased_outbox_digests
-Revises: 0360_erased_capture_digests
+Revision ID: 0380_erased_outbox_digests
+Revises: 0370_org_bound_nik_index
 Create Date: 2026-11-27
 """
 
@@ -14,8 +14,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0370_erased_outbox_digests"
-down_revision = "0360_erased_capture_digests"
+revision = "0380_erased_outbox_digests"
+down_revision = "0370_org_bound_nik_index"
 branch_labels = None
 depends_on = None
 
