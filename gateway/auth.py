@@ -158,9 +158,9 @@ _CREDENTIAL_REFUSED = frozenset(
 def passed_on_challenge(reason: str) -> dict[str, str]:
     """The Bearer challenge of a service's UNAUTHENTICATED passed on as a 401
     (RFC 7235 requires one): `invalid_token` when its reason refuses the
-    request's credential; none otherwise (TENANT_MISSING, CALLER_UNAUTHENTICATED:
-    the mesh refused the gateway's own caller token, not the client's credential,
-    which must not be discarded for it)."""
+    request's credential; none otherwise (TENANT_MISSING: not the client's
+    credential, which must not be discarded for it). A service refusing the
+    gateway's own caller token is no 401 at all (errors.from_rpc_error: 503)."""
     return INVALID_TOKEN_CHALLENGE if reason in _CREDENTIAL_REFUSED else _CHALLENGE
 
 

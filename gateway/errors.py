@@ -33,13 +33,15 @@ import grpc
 from google.rpc import code_pb2
 
 from identity_runtime.errors import ERROR_DOMAIN, DomainError
-from identity_runtime.logs import scrub_text
+from identity_runtime.logs import get_logger, scrub_text
 from identity_runtime.status import (
     ORIGIN_KEY,
     error_info,
     scrub_addresses,
     status_from_rpc_error,
 )
+
+log = get_logger("identity.gateway.errors")
 
 HTTP_STATUS_BY_CODE: Mapping[str, int] = {
     "OK": 200,
@@ -218,12 +220,31 @@ def rate_limited(limit: str, retry_after: float) -> GatewayError:
     )
 
 
+# A service refusing the gateway's own caller token or its right to call:
+# every call carries the gateway's credential, never the client's, so this is
+# the mesh's configuration (trusted keys, the allowed-callers table) failing.
+_MESH_REFUSALS = frozenset({"CALLER_UNAUTHENTICATED", "CALLER_NOT_ALLOWED"})
+
+
 def from_rpc_error(exc: grpc.RpcError, service: str = "") -> DomainError:
     """A failed backend call as a DomainError, keeping its code and reason;
-    the raw text of failures without our ErrorInfo is not passed on."""
+    the raw text of failures without our ErrorInfo is not passed on. A
+    service refusing the gateway itself is 503 DEPENDENCY_UNAVAILABLE, not a
+    401 or 403 that would tell the client its good credential was bad."""
     status = status_from_rpc_error(exc)
     code = code_pb2.Code.Name(status.code) if status.code in code_pb2.Code.values() else "UNKNOWN"
     info = error_info(status)
+    if info is not None and info.domain == ERROR_DOMAIN and info.reason in _MESH_REFUSALS:
+        log.error(
+            "a service refused the gateway's mesh credentials", service=service, reason=info.reason
+        )
+        error = DomainError(
+            "the service refused the gateway's own credentials; retry later",
+            "DEPENDENCY_UNAVAILABLE",
+            {"service": service} if service else {},
+        )
+        error.code = "UNAVAILABLE"
+        return error
     if info is not None and info.domain == ERROR_DOMAIN:
         # The origin is for the mesh's circuit breakers, not for partners.
         metadata = {k: v for k, v in info.metadata.items() if k not in _INTERNAL_METADATA}

@@ -5,6 +5,11 @@
     identity audit export [--out FILE] [--from N] [--tenant ORG]
     identity audit checkpoint
     identity audit purge --before YYYY-MM-DD --yes
+    identity audit redact-erased
+
+`redact-erased` removes the evidence hashes (capture digests) of entries about
+customers whose erasure the chain records before the audit service redacted
+them itself (services/audit/redaction.py); idempotent, audited.
 
 These read the database directly with the HMAC keyring: --keyring, else
 AUDIT_HMAC_KEYRING_FILE, else AUDIT_HMAC_KEYRING, else
@@ -106,6 +111,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         sub, "checkpoint", run_checkpoint, "sign the current head and print it for publication"
     )
     checkpoint.add_argument("--keyring", help="HMAC keyring file")
+
+    redact = database_action(
+        sub,
+        "redact-erased",
+        run_redact_erased,
+        "remove erased customers' evidence hashes left in the chain (it still verifies)",
+    )
+    redact.add_argument("--keyring", help="HMAC keyring file")
 
     purge = database_action(
         sub, "purge", run_purge, "remove the chain's prefix older than the 7-year retention"
@@ -290,6 +303,15 @@ def run_checkpoint(args: argparse.Namespace) -> int:
             }
         )
     )
+    return 0
+
+
+def run_redact_erased(args: argparse.Namespace) -> int:
+    from services.audit.log import AuditLog
+
+    with database_session(args) as session:
+        recorded = AuditLog(hmac_keyring(args)).redact_erased(session)
+    print(json.dumps({"customers_redacted": recorded}))
     return 0
 
 

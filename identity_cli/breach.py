@@ -61,7 +61,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     scope = revoke.add_mutually_exclusive_group(required=True)
     scope.add_argument("--org", help="one organisation")
     scope.add_argument("--all", action="store_true", help="every organisation of the platform")
-    revoke.add_argument("--incident", required=True, help="the incident's case reference")
+    revoke.add_argument(
+        "--incident", required=True, help="the incident's case code, e.g. INC-2026-07"
+    )
     revoke.add_argument("--batch", type=int, default=1000, help="templates per transaction")
     mode = revoke.add_mutually_exclusive_group(required=True)
     mode.add_argument("--dry-run", action="store_true", help="print what would be revoked")
@@ -72,7 +74,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--org", help="one organisation (default: every organisation)")
-    parser.add_argument("--incident", required=True, help="the incident's case reference")
+    parser.add_argument(
+        "--incident", required=True, help="the incident's case code, e.g. INC-2026-07"
+    )
     add_database_options(parser)
 
 

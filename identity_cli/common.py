@@ -18,6 +18,8 @@ from identity_runtime import context
 from identity_store.db import SQLITE_FILE, Database, default_sqlite_url
 
 DEFAULT_DATA_DIR = Path(".identity")
+# The actor of what an operator does by CLI, in audit entries.
+CLI_ACTOR = "system:identity-cli"
 
 
 def data_dir(args: argparse.Namespace) -> Path:
@@ -81,33 +83,38 @@ def chosen_keyring(args: argparse.Namespace, variable: str, local_name: str, wha
 
 
 @dataclasses.dataclass(frozen=True)
-class Pepper:
-    """A service's pepper as commands find it: --pepper, else the environment's
-    `variable`, else the one `identity up` made in <data dir>/secrets/<local_name>.
-    Never a new one: secrets hashed with a pepper `service` does not know would
-    not authenticate."""
+class ServiceSecret:
+    """A secret a service runs with (a pepper, a signing key) as commands find
+    it: --<option>, else the environment's `variable`, else the one `identity
+    up` made in <data dir>/secrets/<local_name>. Never a new one: what a
+    command hashed or sealed with a secret `service` does not know would not
+    verify or open there."""
 
     variable: str
     local_name: str
     what: str
     service: str
+    # The option's name (`pepper`: --pepper).
+    option: str = "pepper"
 
     def add_option(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument(
-            "--pepper", help=f"{self.what} (default: {self.variable}, else the data dir's)"
+            f"--{self.option.replace('_', '-')}",
+            dest=self.option,
+            help=f"{self.what} (default: {self.variable}, else the data dir's)",
         )
 
     def read(self, args: argparse.Namespace) -> str:
-        pepper = args.pepper or os.environ.get(self.variable, "")
+        secret = getattr(args, self.option) or os.environ.get(self.variable, "")
         local = data_dir(args) / "secrets" / self.local_name
-        if not pepper and local.is_file():
-            pepper = local.read_text().strip()
-        if not pepper:
+        if not secret and local.is_file():
+            secret = local.read_text().strip()
+        if not secret:
             raise CliError(
-                f"no {self.what}: pass --pepper or set {self.variable} "
-                f"(the value {self.service} runs with)"
+                f"no {self.what}: pass --{self.option.replace('_', '-')} or set "
+                f"{self.variable} (the value {self.service} runs with)"
             )
-        return pepper
+        return secret
 
 
 def add_database_options(parser: argparse.ArgumentParser) -> None:
@@ -163,9 +170,7 @@ def org_action(
 def as_operator(org_id: str) -> Iterator[None]:
     """Audit entries queued by the command name the operator's CLI as the actor."""
     token = context.bind(
-        context.CallContext(
-            request_id=context.new_request_id(), org_id=org_id, actor="system:identity-cli"
-        )
+        context.CallContext(request_id=context.new_request_id(), org_id=org_id, actor=CLI_ACTOR)
     )
     try:
         yield

@@ -23,16 +23,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     state = hold.add_mutually_exclusive_group(required=True)
     state.add_argument("--on", dest="hold", action="store_true", help="place the hold")
     state.add_argument("--off", dest="hold", action="store_false", help="lift the hold")
-    hold.add_argument("--reason", default="", help="a case reference (no personal data)")
+    hold.add_argument(
+        "--reason",
+        default="",
+        help="a case code such as case-2026-114 (no spaces, no personal data)",
+    )
 
 
 def run_legal_hold(args: argparse.Namespace) -> int:
-    from identity_runtime.errors import invalid_field
     from services.kyc_tier.customers import set_legal_hold
-    from services.kyc_tier.erasures import MAX_REASON_LENGTH
 
-    if len(args.reason) > MAX_REASON_LENGTH:
-        raise invalid_field("reason", f"must be at most {MAX_REASON_LENGTH} characters")
     with operator_session(args) as session:
         view = set_legal_hold(session, args.org, args.customer_id, args.hold, args.reason, utcnow())
     print(f"{view.customer_id}: legal hold {'on' if view.legal_hold else 'off'}")

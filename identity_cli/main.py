@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "identity_cli.console",
     "identity_cli.customers",
     "identity_cli.oauth_clients",
+    "identity_cli.face_match",
     "identity_cli.openapi",
     "identity_cli.evaluate",
     "identity_cli.keys",

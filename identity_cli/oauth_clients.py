@@ -13,13 +13,20 @@ from __future__ import annotations
 import argparse
 import sys
 
-from identity_cli.common import Pepper, command_group, database_session, org_action
+from identity_cli.common import (
+    CLI_ACTOR,
+    ServiceSecret,
+    command_group,
+    database_session,
+    org_action,
+)
 from identity_cli.errors import CliError
 from identity_store.types import utcnow
 
 PEPPER_FILE = "oauth-client-pepper"
-CLI_ACTOR = "system:identity-cli"
-PEPPER = Pepper("FACE_MATCH_OAUTH_CLIENT_PEPPER", PEPPER_FILE, "OAuth client pepper", "face-match")
+PEPPER = ServiceSecret(
+    "FACE_MATCH_OAUTH_CLIENT_PEPPER", PEPPER_FILE, "OAuth client pepper", "face-match"
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 from identity_cli import org_settings, sdk_origins
 from identity_cli.common import (
-    Pepper,
+    ServiceSecret,
     command_group,
     database_action,
     database_session,
@@ -24,7 +24,7 @@ from identity_cli.common import (
 from identity_cli.errors import CliError
 from identity_cli.local_secrets import API_KEY_PEPPER_FILE
 
-PEPPER = Pepper("KYC_TIER_API_KEY_PEPPER", API_KEY_PEPPER_FILE, "API-key pepper", "kyc-tier")
+PEPPER = ServiceSecret("KYC_TIER_API_KEY_PEPPER", API_KEY_PEPPER_FILE, "API-key pepper", "kyc-tier")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

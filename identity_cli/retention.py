@@ -79,7 +79,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     state = hold.add_mutually_exclusive_group(required=True)
     state.add_argument("--on", dest="hold", action="store_true", help="place the hold")
     state.add_argument("--off", dest="hold", action="store_false", help="lift the hold")
-    hold.add_argument("--reason", required=True, help="a case reference (no personal data)")
+    hold.add_argument(
+        "--reason", required=True, help="a case code such as case-2026-114 (no personal data)"
+    )
     hold.add_argument("--keyring", help="the chain's HMAC keyring file")
     listing = database_action(actions, "list", run_override_list, "print the overrides (JSON)")
     listing.add_argument("--org", help="one organisation")

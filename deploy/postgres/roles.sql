@@ -3,7 +3,8 @@
 -- (\password identity_owner ...) and put each URL in its Secret:
 --   identity-database-migrations  identity_owner   (migrations Job only: DDL)
 --   identity-database             identity_app     (kyc-tier, liveness, matching, face-match)
---   identity-database-audit       identity_audit   (audit: INSERT and SELECT on its entries)
+--   identity-database-audit       identity_audit   (audit: INSERT and SELECT on its entries, UPDATE of
+--                                                  the three columns an erasure's redaction writes)
 -- The table privileges are granted by `identity migrate` itself after each
 -- upgrade (IDENTITY_MIGRATE_GRANTS="audit=identity_audit,*=identity_app",
 -- set by the chart from database.roles), per table from each service's

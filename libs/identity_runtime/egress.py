@@ -264,7 +264,7 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         if not host_allowed(host, self.allow_loopback):
             raise TargetRefused("address_refused")
         try:
-            addresses = await self.resolver(host, port)
+            addresses = await self._addresses(host, port)
         except OSError as exc:
             raise httpcore.ConnectError("dns_failure") from exc
         if not addresses or not all(address_allowed(a, self.allow_loopback) for a in addresses):
@@ -272,6 +272,19 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         return await self.inner.connect_tcp(
             str(addresses[0]), port, timeout, local_address, socket_options
         )
+
+    async def _addresses(self, host: str, port: int) -> list[IPAddress]:
+        """A literal address is itself (with its trailing dot, "10.0.0.1." is
+        no name a resolver knows); a localhost name is asked without the dot
+        (resolvers answer it from their own table, which has no such form);
+        any other name is asked as given (a trailing dot keeps the resolver's
+        search domains out)."""
+        normal = normalised_host(host)
+        literal = address_literal(normal)
+        if literal is not None:
+            return [literal]
+        localhost = normal == "localhost" or normal.endswith(".localhost")
+        return await self.resolver(normal if localhost else host, port)
 
     async def connect_unix_socket(
         self,

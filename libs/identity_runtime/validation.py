@@ -7,7 +7,11 @@ value), what no route or RPC of this API accepts:
 - strings: no NUL and no other control character (Unicode category Cc: C0,
   DEL, C1), except that the few fields that legitimately hold several lines
   (free text written by people: notes, reasons, descriptions; JSON
-  documents; PEM keys: `MULTILINE`) may contain TAB, LF and CR; at most
+  documents; PEM keys: `MULTILINE`) may contain TAB, LF and CR; nothing
+  invisible (format characters, Unicode Cf, such as U+202E or U+200B, line
+  and paragraph separators, other default-ignorables) in identifiers, NIKs,
+  emails, phone numbers, URLs and page tokens, nor in names except the
+  zero-width (non-)joiner some scripts need; at most
   `string_rule(field).max_length` characters, by the
   field's kind (identifiers 128, NIKs 32, page tokens 512, names and
   addresses 256, a search query 200, free text 2,000, JSON documents 64 KiB,
@@ -81,6 +85,15 @@ class StringRule:
     multiline: bool
 
 
+# Kinds whose values are matched by their code points (ids, NIKs, emails,
+# phone numbers, URLs, page tokens): nothing invisible, so "user-42" and
+# "user-42" + U+200B cannot be two customers that look alike.
+_MACHINE_KINDS = frozenset({"identifier", "nik", "email", "phone", "url", "page token"})
+# Names: the same, except the zero-width non-joiner and joiner (U+200C,
+# U+200D), which some scripts need inside a word (Arabic/Pegon, Devanagari).
+_NAME_KINDS = frozenset({"name"})
+
+
 @functools.cache
 def string_rule(fd: FieldDescriptor) -> StringRule:
     """The rule of one string field (or map key/value), by its name."""
@@ -124,10 +137,7 @@ def json_schema_constraints(fd: FieldDescriptor) -> dict[str, Any]:
     schema: dict[str, Any] = {}
     if fd.type == F.TYPE_STRING:
         rule = string_rule(fd)
-        schema = {
-            "maxLength": rule.max_length,
-            "pattern": _PATTERN_LINES if rule.multiline else _PATTERN,
-        }
+        schema = {"maxLength": rule.max_length, "pattern": _json_pattern(rule)}
     elif fd.name == "page_size" and not fd.is_repeated:
         schema = {"minimum": 0, "maximum": MAX_PAGE_SIZE}
     declared = declared_schema(fd, items=True)
@@ -138,6 +148,56 @@ def json_schema_constraints(fd: FieldDescriptor) -> dict[str, Any]:
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _CONTROL_EXCEPT_LINES = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+# Invisible characters: every format character (Unicode category Cf: bidi
+# embeddings, overrides, isolates and marks, zero-width space/joiners, word
+# joiner, BOM, soft hyphen, tags, ...), the line and paragraph separators
+# (Zl, Zp) and the other default-ignorable code points that render as nothing
+# (combining grapheme joiner, Hangul fillers, variation selectors, Mongolian
+# free variation selectors). Unicode 15.1; tests/unit/test_validation.py checks
+# every Cf of the running Python is here. Outside the Basic Multilingual
+# Plane: tags, musical and shorthand format controls, ...
+_INVISIBLE_ASTRAL = (
+    r"\U000110bd\U000110cd\U00013430-\U0001343f\U0001bca0-\U0001bca3"
+    r"\U0001d173-\U0001d17a\U000e0000-\U000e0fff"
+)
+# All but the zero-width non-joiner and joiner (U+200C, U+200D).
+_INVISIBLE_BUT_JOINERS = (
+    r"\u00ad\u034f\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u115f\u1160"
+    r"\u17b4\u17b5\u180b-\u180f\u200b\u200e\u200f\u2028-\u202e\u2060-\u206f\u3164"
+    r"\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufffb"
+)
+_JOINERS = r"\u200c\u200d"
+_INVISIBLE = re.compile(f"[{_INVISIBLE_BUT_JOINERS}{_JOINERS}{_INVISIBLE_ASTRAL}]")
+_INVISIBLE_IN_NAMES = re.compile(f"[{_INVISIBLE_BUT_JOINERS}{_INVISIBLE_ASTRAL}]")
+
+
+def _json_pattern(rule: StringRule) -> str:
+    """The character rule as a JSON Schema pattern. It states the invisible
+    characters of the Basic Multilingual Plane only: an ECMA-262 class cannot
+    name code points beyond it in a way every validator reads alike (with and
+    without the `u` flag); the service refuses those too."""
+    base = _PATTERN_LINES if rule.multiline else _PATTERN
+    if rule.kind in _MACHINE_KINDS:
+        return base.replace("]*$", f"{_INVISIBLE_BUT_JOINERS}{_JOINERS}]*$")
+    if rule.kind in _NAME_KINDS:
+        return base.replace("]*$", f"{_INVISIBLE_BUT_JOINERS}]*$")
+    return base
+
+
+def _invisible_problem(text: str, rule: StringRule) -> str:
+    if rule.kind in _MACHINE_KINDS:
+        found = _INVISIBLE.search(text)
+    elif rule.kind in _NAME_KINDS:
+        found = _INVISIBLE_IN_NAMES.search(text)
+    else:
+        return ""
+    if found is None:
+        return ""
+    return (
+        f"must not contain invisible or bidirectional formatting characters "
+        f"(found U+{ord(found.group()):04X})"
+    )
 
 
 class FieldViolation(InvalidArgument):
@@ -346,6 +406,9 @@ def _string_problem(text: str, fd: FieldDescriptor) -> str:
         return "must not contain control characters" + (
             " other than tab and line breaks" if rule.multiline else ""
         )
+    invisible = _invisible_problem(text, rule)
+    if invisible:
+        return invisible
     if len(text) > rule.max_length:
         return f"at most {rule.max_length} characters ({rule.kind})"
     return ""

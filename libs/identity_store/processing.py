@@ -124,6 +124,14 @@ ACTIVITIES: dict[str, Activity] = {
             ("kyc-tier",),
             (),
         ),
+        Activity(
+            "relayed_audit_outbox",
+            "delivering audit entries to the audit chain in the transaction of their action",
+            _REGULATED,
+            "audit entries: ids, codes, digests of captures (blanked on erasure)",
+            ("kyc-tier", "audit"),
+            (),
+        ),
     )
 }
 # Face templates are matching's live data: kept while enrolled, then the row

@@ -76,6 +76,12 @@ RETENTION: dict[str, DataClass] = {
             None,
             "until forgotten: the lockout window after the last failed sign-in",
         ),
+        DataClass(
+            "relayed_audit_outbox",
+            "kyc-tier",
+            DAY,
+            "a day after the audit chain acknowledged it (the chain is the record)",
+        ),
     )
 }
 

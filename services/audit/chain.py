@@ -79,6 +79,11 @@ class Entry(Draft):
     previous_hmac: str
     entry_hmac: str
     key_id: str
+    # Set when the entry's evidence hashes were redacted (an erased customer's
+    # capture digests, services/audit/redaction.py): the entry without them,
+    # MAC'd under this key, stands in for `entry_hmac`'s own check.
+    redaction_hmac: str = ""
+    redaction_key_id: str = ""
 
 
 def _looks_personal(value: str) -> bool:
@@ -174,6 +179,39 @@ def canonical(entry: Entry | dict) -> bytes:
 
 def compute_hmac(key: bytes, entry: Entry | dict) -> str:
     return hmac.new(key, canonical(entry), hashlib.sha256).hexdigest()
+
+
+def redaction_message(entry: Entry) -> bytes:
+    """What a redaction MAC covers: the entry as kept (its evidence hashes
+    gone), its original MAC (which the next entry links to) and the key."""
+    document = {
+        "v": CANONICAL_VERSION,
+        "redacted": canonical(entry).decode(),
+        "entry_hmac": entry.entry_hmac,
+        "redaction_key_id": entry.redaction_key_id,
+    }
+    return json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
+
+
+def compute_redaction_hmac(key: bytes, entry: Entry) -> str:
+    return hmac.new(key, redaction_message(entry), hashlib.sha256).hexdigest()
+
+
+def authentic(entry: Entry, keyring: Keyring) -> bool | None:
+    """Whether the entry's content is what its MAC covers (None: a key it
+    names is not in the keyring). A redacted entry is checked against its
+    redaction MAC, and must hold no evidence hashes any more."""
+    key = keyring.get(entry.key_id)
+    if key is None:
+        return None
+    if not entry.redaction_hmac:
+        return hmac.compare_digest(compute_hmac(key, entry), entry.entry_hmac)
+    redaction_key = keyring.get(entry.redaction_key_id)
+    if redaction_key is None:
+        return None
+    return not entry.evidence_hashes and hmac.compare_digest(
+        compute_redaction_hmac(redaction_key, entry), entry.redaction_hmac
+    )
 
 
 def checkpoint_message(
@@ -284,10 +322,9 @@ def verify_entries(
         fill()
         if entry.sequence != expected:
             return report(expected, ENTRY_MISSING)
-        key = keyring.get(entry.key_id)
-        if key is None:
+        self_ok = authentic(entry, keyring)
+        if self_ok is None:
             return report(entry.sequence, UNKNOWN_KEY)
-        self_ok = hmac.compare_digest(compute_hmac(key, entry), entry.entry_hmac)
         link_ok = entry.previous_hmac == previous
         if not (self_ok and link_ok):
             following = window[0] if window else None
@@ -346,6 +383,11 @@ def entry_to_json(entry: Entry) -> dict:
         "previous_hmac": entry.previous_hmac,
         "entry_hmac": entry.entry_hmac,
         "key_id": entry.key_id,
+        **(
+            {"redaction_hmac": entry.redaction_hmac, "redaction_key_id": entry.redaction_key_id}
+            if entry.redaction_hmac
+            else {}
+        ),
     }
 
 
@@ -368,6 +410,8 @@ def entry_from_json(document: dict) -> Entry:
         previous_hmac=document["previous_hmac"],
         entry_hmac=document["entry_hmac"],
         key_id=document["key_id"],
+        redaction_hmac=document.get("redaction_hmac", ""),
+        redaction_key_id=document.get("redaction_key_id", ""),
     )
 
 

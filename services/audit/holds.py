@@ -17,6 +17,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
+from identity_runtime.reason_codes import check_reason
 from services.audit import models
 
 CUSTOMER_HOLD = "customer.legal_hold"
@@ -66,6 +67,9 @@ def first_held(session: Session, before: datetime) -> int | None:
 
 
 def hold_entry_details(hold: bool, reason: str) -> dict[str, str]:
+    """The details of an `audit.legal_hold` entry; the reason is a case code
+    (`check_reason`): the entry is part of the chain, which is never erased."""
+    check_reason(reason)
     return {"hold": str(hold), "reason": reason}
 
 

@@ -38,7 +38,7 @@ from identity_runtime.errors import invalid_field
 from identity_store.db import insert_missing
 from identity_store.retention import period
 from identity_store.types import utcnow
-from services.audit import models
+from services.audit import models, redaction
 from services.audit.chain import (
     CHECKPOINT_INVALID,
     ENTRY_MISSING,
@@ -67,11 +67,18 @@ def _entry(row: models.AuditEntry) -> Entry:
         evidence_hashes=dict(row.evidence_hashes or {}),
         details=dict(row.details or {}),
         entry_key=row.entry_key or "",
+        redaction_hmac=row.redaction_hmac or "",
+        redaction_key_id=row.redaction_key_id or "",
     )
 
 
 def _row(entry: Entry) -> dict[str, Any]:
-    return {**entry.__dict__, "entry_key": entry.entry_key or None}
+    return {
+        **entry.__dict__,
+        "entry_key": entry.entry_key or None,
+        "redaction_hmac": entry.redaction_hmac or None,
+        "redaction_key_id": entry.redaction_key_id or None,
+    }
 
 
 @dataclass(frozen=True)
@@ -186,8 +193,6 @@ class AuditLog:
         its result is that entry. The head lock makes the check race-free
         across replicas."""
         last_sequence, last_hmac = self.lock_head(session)
-        key_id = self.keyring.primary_id
-        key = self.keyring.primary
         keyed = {d.entry_key for d in drafts if d.entry_key}
         known: dict[str, Entry] = {}
         if keyed:
@@ -201,20 +206,7 @@ class AuditLog:
             if draft.entry_key and draft.entry_key in known:
                 results.append(known[draft.entry_key])
                 continue
-            entry = same_named(
-                Entry,
-                draft,
-                sequence=last_sequence + 1,
-                entry_id=f"aud_{uuid.uuid4().hex}",
-                # Microseconds are what the MAC covers and what both engines store.
-                recorded_at=self.clock(),
-                evidence_hashes=dict(draft.evidence_hashes),
-                details=dict(draft.details),
-                previous_hmac=last_hmac,
-                entry_hmac="",
-                key_id=key_id,
-            )
-            entry = replace(entry, entry_hmac=compute_hmac(key, entry))
+            entry = self._link(draft, last_sequence, last_hmac)
             written.append(entry)
             results.append(entry)
             if entry.entry_key:
@@ -222,8 +214,59 @@ class AuditLog:
             last_sequence, last_hmac = entry.sequence, entry.entry_hmac
         if written:
             session.execute(insert(models.AuditEntry), [_row(e) for e in written])
-            session.execute(_UPDATE_HEAD, {"last_sequence": last_sequence, "last_hmac": last_hmac})
+            erased = redaction.erasures(written)
+            if erased:
+                records = [
+                    redaction.redact_before(session, self.keyring, e, _entry) for e in erased
+                ]
+                self._chain_more(session, [r for r in records if r is not None], written[-1])
+            else:
+                session.execute(
+                    _UPDATE_HEAD, {"last_sequence": last_sequence, "last_hmac": last_hmac}
+                )
         return results
+
+    def _link(self, draft: Draft, last_sequence: int, last_hmac: str) -> Entry:
+        """`draft` as the entry after (last_sequence, last_hmac), MAC'd."""
+        entry = same_named(
+            Entry,
+            draft,
+            sequence=last_sequence + 1,
+            entry_id=f"aud_{uuid.uuid4().hex}",
+            # Microseconds are what the MAC covers and what both engines store.
+            recorded_at=self.clock(),
+            evidence_hashes=dict(draft.evidence_hashes),
+            details=dict(draft.details),
+            previous_hmac=last_hmac,
+            entry_hmac="",
+            key_id=self.keyring.primary_id,
+        )
+        return replace(entry, entry_hmac=compute_hmac(self.keyring.primary, entry))
+
+    def _chain_more(self, session: Session, drafts: list[Draft], last: Entry) -> None:
+        """Chain `drafts` after `last` (inserted) and move the head past them."""
+        sequence, mac = last.sequence, last.entry_hmac
+        more = []
+        for draft in drafts:
+            entry = self._link(draft, sequence, mac)
+            more.append(entry)
+            sequence, mac = entry.sequence, entry.entry_hmac
+        if more:
+            session.execute(insert(models.AuditEntry), [_row(e) for e in more])
+        session.execute(_UPDATE_HEAD, {"last_sequence": sequence, "last_hmac": mac})
+
+    def redact_erased(self, session: Session) -> int:
+        """Redact the evidence hashes left about every customer the chain
+        records as erased (erasures chained before redaction existed); how
+        many `audit.evidence_redacted` entries that took. Idempotent."""
+        last_sequence, last_hmac = self.lock_head(session)
+        records = redaction.redact_erased(session, self.keyring, _entry)
+        if records:
+            last = session.get(models.AuditEntry, last_sequence)
+            if last is None or last.entry_hmac != last_hmac:
+                raise ChainBroken("the chain head names no entry; run `identity audit verify`")
+            self._chain_more(session, records, _entry(last))
+        return len(records)
 
     # --- query and export ----------------------------------------------------------
 

@@ -1,7 +1,9 @@
 """audit's tables: the HMAC chain's entries, its head and its signed checkpoints.
 
-Only audit reads or writes them; entries are appended, never updated, and
-purged only after the retention period (from a checkpoint).
+Only audit reads or writes them; entries are appended, never updated except
+that an erasure redacts an erased customer's evidence hashes (sealed by a
+redaction MAC, redaction.py), and purged only after the retention period
+(from a checkpoint).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ class Base(DeclarativeBase):
 
 
 class AuditEntry(Base):
-    """One link of the HMAC chain. Append-only, 7 years."""
+    """One link of the HMAC chain. Append-only (evidence hashes redactable), 7 years."""
 
     __tablename__ = "audit_entries"
     __table_args__ = (
@@ -52,6 +54,10 @@ class AuditEntry(Base):
     key_id: Mapped[str] = mapped_column(String(64))
     # The client's key of the entry (AppendBatch's entry_key); NULL without one.
     entry_key: Mapped[str | None] = mapped_column(String(128))
+    # Set when an erasure redacted the entry's evidence hashes (redaction.py):
+    # the MAC of the entry as kept, under `redaction_key_id`. NULL otherwise.
+    redaction_hmac: Mapped[str | None] = mapped_column(String(64))
+    redaction_key_id: Mapped[str | None] = mapped_column(String(64))
 
 
 class AuditChainHead(Base):

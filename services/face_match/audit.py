@@ -2,7 +2,7 @@
 the platform's audit chain.
 
 A transition row is written in the transaction that changes the state
-(submissions.record_transition); it is also the outbox of its audit entry.
+(submissions/lifecycle.py, record_transition); it is also the outbox of its audit entry.
 An erasure is a transition too (to ERASED, detail: the reason code), and an
 erase keeps the submission's transitions not yet appended (they hold ids and
 codes only) until the relay has appended them. OAuth client creations and

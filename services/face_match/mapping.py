@@ -6,25 +6,25 @@ from typing import Any
 
 from identity_platform_api.face_match.v1 import oauth_pb2, submissions_pb2
 from identity_runtime.convert import enum_name, enum_names, enum_values, message, timestamp
-from services.face_match import submissions
 from services.face_match.oauth import ClientView, IssuedToken
-from services.face_match.submissions import CallbackView, Created, View
+from services.face_match.submissions import lifecycle
+from services.face_match.submissions.views import CallbackView, Created, View
 
 STATE_TO_PROTO = enum_values(
     submissions_pb2.SubmissionState,
     "SUBMISSION_STATE_",
     (
-        submissions.CREATED,
-        submissions.AWAITING_UPLOAD,
-        submissions.QUEUED,
-        submissions.PROCESSING,
-        submissions.COMPLETED,
-        submissions.FAILED,
-        submissions.EXPIRED,
+        lifecycle.CREATED,
+        lifecycle.AWAITING_UPLOAD,
+        lifecycle.QUEUED,
+        lifecycle.PROCESSING,
+        lifecycle.COMPLETED,
+        lifecycle.FAILED,
+        lifecycle.EXPIRED,
     ),
 )
 REFERENCE_TO_PROTO = enum_values(
-    submissions_pb2.ReferenceType, "REFERENCE_TYPE_", submissions.REFERENCE_TYPES
+    submissions_pb2.ReferenceType, "REFERENCE_TYPE_", lifecycle.REFERENCE_TYPES
 )
 REFERENCE_FROM_PROTO = enum_names(REFERENCE_TO_PROTO)
 DECISION_TO_PROTO = enum_values(

@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 from identity_runtime import metrics
 from identity_store.db import Database
 from services.face_match.models import Callback, Job, Submission
-from services.face_match.submissions import (
+from services.face_match.submissions.lifecycle import (
     COMPLETED,
     FAILED,
     PROCESSING,
@@ -74,7 +74,7 @@ class JobQueue:
 
     def enqueue_callback(self, session: Session, row: Submission, now: datetime) -> None:
         """The callback of a submission that ended outside the queue (EXPIRED,
-        from submissions.py), written like the queue's own."""
+        from submissions/), written like the queue's own."""
         self._enqueue_callback(session, row, now)
 
     async def lease(self, worker: str) -> Lease | None:

@@ -21,6 +21,10 @@ not the file deletion that follows succeeded.
 Objects written before sealing (plain image files, at most one retention
 period old) are not opened: confirm refuses them with UPLOAD_NOT_SEALED and
 the partner uploads again; the worker fails a queued one with that reason.
+A sealed object whose data key is gone (its row deleted or destroyed: only a
+submission still awaiting uploads or queued reaches the check, so this is a
+database restored behind its bucket, or a key removed by hand) is
+UPLOAD_KEY_DESTROYED instead: it was sealed, and can never be opened again.
 """
 
 from __future__ import annotations
@@ -57,6 +61,15 @@ def not_sealed(image: str) -> ObjectUnreadable:
     )
 
 
+def key_destroyed(image: str) -> ObjectUnreadable:
+    return ObjectUnreadable(
+        image,
+        "UPLOAD_KEY_DESTROYED",
+        "is sealed under a data key that no longer exists (destroyed or deleted): "
+        "it can never be opened",
+    )
+
+
 def _aad(org_id: str, submission_id: str, image: str) -> bytes:
     return envelope.associated_data(
         "face_match_image", org_id=org_id, submission_id=submission_id, image=image
@@ -90,6 +103,17 @@ class ObjectSeal:
                 "UPLOAD_SEAL_INVALID",
                 "failed authentication (altered, or not this submission's)",
             ) from None
+
+
+def open_object(seal: ObjectSeal | None, image: str, stored: bytes) -> bytes:
+    """The image's bytes of a local-bucket object; ObjectUnreadable when the
+    submission has no live key (`seal` None: the object is plain, or its key
+    is gone), or the object is not sealed or not authentic."""
+    if seal is not None:
+        return seal.open(image, stored)
+    if stored.startswith(MAGIC):
+        raise key_destroyed(image)
+    raise not_sealed(image)
 
 
 class ImageSeals:

@@ -10,7 +10,7 @@ object is first opened (sealing.py). An image that fails is
 refused at confirm with INVALID_ARGUMENT and its reason (IMAGE_EMPTY,
 IMAGE_TOO_LARGE, IMAGE_TOO_SMALL, IMAGE_UNDECODABLE) naming the image; its
 object is deleted and the submission keeps awaiting a new upload of it
-(submissions.Submissions.confirm). The worker keeps its own checks: an
+(submissions/confirmation.py). The worker keeps its own checks: an
 object replaced in the store after confirm still fails the submission there.
 
 Messages and logs name the image and the problem, never the bytes.
@@ -21,11 +21,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from identity_inference import images
-from identity_runtime.errors import DomainError, InvalidArgument
+from identity_runtime.errors import DomainError, FailedPrecondition, InvalidArgument
 from identity_runtime.logs import get_logger
 from services.face_match.bucket import LocalBucket, ObjectStore, ObjectTooLarge, object_key
 from services.face_match.matcher import LIMITS
-from services.face_match.sealing import OVERHEAD_BYTES, ObjectSeal, ObjectUnreadable, not_sealed
+from services.face_match.sealing import OVERHEAD_BYTES, ObjectSeal, ObjectUnreadable, open_object
 
 log = get_logger("face_match.uploads")
 
@@ -38,8 +38,17 @@ class Absent(Exception):
     """The object is not in the store (not uploaded, or already deleted)."""
 
 
-def _refusal(image: str, problem: str, reason: str, extra: Mapping[str, object]) -> InvalidArgument:
-    return InvalidArgument(
+# Confirm's refusals of an object: the upload is unusable (INVALID_ARGUMENT),
+# or it was good but the data key it was sealed under is gone
+# (FAILED_PRECONDITION). Either way the object is deleted and uploaded again.
+Refusal = InvalidArgument | FailedPrecondition
+REFUSALS = (InvalidArgument, FailedPrecondition)
+_KEY_GONE = "UPLOAD_KEY_DESTROYED"
+
+
+def _refusal(image: str, problem: str, reason: str, extra: Mapping[str, object]) -> Refusal:
+    error = FailedPrecondition if reason == _KEY_GONE else InvalidArgument
+    return error(
         f"the {image} upload {problem}; upload the {image} again, then confirm",
         reason,
         {"image": image, **{k: v for k, v in extra.items() if k != "field"}},
@@ -54,12 +63,15 @@ def check(
     seal: ObjectSeal | None = None,
 ) -> None:
     """Nothing when the stored `image` decodes as the worker will decode it;
-    Absent when there is no object; the refusal (INVALID_ARGUMENT) otherwise.
+    Absent when there is no object; the refusal (`Refusal`) otherwise.
 
     The local bucket's objects are sealed (sealing.py): `seal` is the
     submission's key (None: it has none). One that is not sealed, or does not
     authenticate as this submission's `image` (altered, or moved from another
-    submission), is refused with UPLOAD_NOT_SEALED / UPLOAD_SEAL_INVALID."""
+    submission), is refused with UPLOAD_NOT_SEALED / UPLOAD_SEAL_INVALID
+    (INVALID_ARGUMENT); one sealed under a key that is gone with
+    UPLOAD_KEY_DESTROYED (FAILED_PRECONDITION: the upload was good, the
+    key is what is missing)."""
     key = object_key(submission_id, image)
     sealed = isinstance(store, LocalBucket)
     size = store.size(key)
@@ -80,9 +92,7 @@ def check(
         raise Absent(image)
     if sealed:
         try:
-            if seal is None:
-                raise not_sealed(image)
-            data = seal.open(image, data)
+            data = open_object(seal, image, data)
         except ObjectUnreadable as bad:
             log.warning(
                 "face_match.object_unreadable",

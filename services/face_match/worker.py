@@ -51,7 +51,7 @@ from services.face_match.callbacks import RELAY_ACTOR, CallbackSecrets
 from services.face_match.matcher import FaceMatcher, ImageRejected
 from services.face_match.models import Callback, Submission
 from services.face_match.queue import JobQueue, Lease
-from services.face_match.sealing import ObjectSeal, ObjectUnreadable, not_sealed
+from services.face_match.sealing import ObjectSeal, ObjectUnreadable, open_object
 
 log = get_logger("face_match.worker")
 
@@ -84,9 +84,7 @@ class Worker:
         if stored is None or not isinstance(self.bucket, LocalBucket):
             return stored
         # The local bucket's objects are sealed (sealing.py).
-        if seal is None:
-            raise not_sealed(image)
-        return seal.open(image, stored)
+        return open_object(seal, image, stored)
 
     def _read(
         self, submission_id: str, seal: ObjectSeal | None = None

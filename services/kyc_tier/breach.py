@@ -14,18 +14,20 @@ from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session
 
 from identity_runtime.errors import invalid_field
+from identity_runtime.reason_codes import check_reason
 from identity_store.db import Database
 from services.kyc_tier import models, outbox
 
-MAX_INCIDENT = 64
 _CHUNK = 500
 
 
 def require_incident(incident: str) -> str:
-    """An incident reference: a case code, never personal data."""
-    if not incident.strip() or len(incident) > MAX_INCIDENT or not incident.isprintable():
-        raise invalid_field("incident", f"a case reference of 1 to {MAX_INCIDENT} characters")
-    return incident.strip()
+    """An incident reference: a case code (`check_reason`: it is chained into
+    the audit log), never personal data."""
+    if not incident:
+        raise invalid_field("incident", "is required: the incident's case code")
+    check_reason(incident, "incident")
+    return incident
 
 
 def _per_org(session: Session, query: Select, org: Any, org_id: str | None) -> dict[str, int]:

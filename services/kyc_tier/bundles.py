@@ -155,8 +155,10 @@ def forget_digests(session: Session, org_id: str, customer_id: str) -> None:
     regulated records and from the attempts: with the frames gone, a digest
     only serves to recognise a copy of the images elsewhere. Replay detection
     keeps working without them: the nonce stays (a nonce used again is still
-    NONCE_REPLAYED) and every flow refuses an erased customer first."""
-    checks, attempts = models.Verification, models.Attempt
+    NONCE_REPLAYED) and every flow refuses an erased customer first. The
+    customer's audit entries still in the outbox lose theirs too (those not
+    yet relayed reach the chain without them; the relayed ones are swept)."""
+    checks, attempts, queued = models.Verification, models.Attempt, models.AuditOutbox
     session.execute(
         update(checks)
         .where(checks.org_id == org_id, checks.customer_id == customer_id)
@@ -166,6 +168,11 @@ def forget_digests(session: Session, org_id: str, customer_id: str) -> None:
         update(attempts)
         .where(attempts.org_id == org_id, attempts.customer_id == customer_id)
         .values(bundle_sha256=None)
+    )
+    session.execute(
+        update(queued)
+        .where(queued.org_id == org_id, queued.subject == f"customer:{customer_id}")
+        .values(evidence_hashes={})
     )
 
 

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from identity_ktp.nik import RULE_MESSAGES, validate_nik, wib_date
 from identity_runtime.convert import same_named
 from identity_runtime.errors import AlreadyExists, InvalidArgument, NotFound, invalid_field
+from identity_runtime.reason_codes import check_reason
 from services.kyc_tier import bundles, idempotency, models, outbox, records, search_index, tiers
 from services.kyc_tier.paging import Page, newest_first
 from services.kyc_tier.pii import PiiVault
@@ -240,7 +241,10 @@ def erase_personal_data(session: Session, vault: PiiVault, customer: models.Cust
 def set_legal_hold(
     session: Session, org_id: str, customer_id: str, hold: bool, reason: str, now: datetime
 ) -> CustomerView:
-    """Place or lift a legal hold (erasure is refused while it is set); audited."""
+    """Place or lift a legal hold (erasure is refused while it is set); audited.
+    The reason is chained into the audit log: a code (`check_reason`), for
+    the REST route and the operator CLI alike."""
+    check_reason(reason)
     customer = records.load_customer(session, org_id, customer_id, for_update=True)
     records.require_active(customer)
     if hold:

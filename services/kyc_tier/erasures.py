@@ -6,14 +6,13 @@ flow (`flows/erasure.py`) decides the order and makes the mesh calls.
 from __future__ import annotations
 
 import math
-import re
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
 from identity_runtime import context
-from identity_runtime.errors import FailedPrecondition, ResourceExhausted, invalid_field
+from identity_runtime.errors import FailedPrecondition, ResourceExhausted
 from identity_store.types import utcnow
 from services.kyc_tier import (
     bundles,
@@ -24,27 +23,6 @@ from services.kyc_tier import (
     webhook_events,
     withdrawals,
 )
-
-MAX_REASON_LENGTH = 64
-# An erasure's or a legal hold's reason is a code ("data_subject_request",
-# "case-2026-114"), not prose: it is chained into the audit log, which cannot
-# be erased, so a sentence naming the customer must never reach it, nor a
-# run of 9 or more digits (a NIK's or a phone number's shape).
-REASON_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]*", re.ASCII)
-LONG_NUMBER = re.compile(r"[0-9]{9,}")
-
-
-def check_reason(reason: str) -> None:
-    """INVALID_FIELD unless `reason` is empty or a code without personal data."""
-    if len(reason) > MAX_REASON_LENGTH:
-        raise invalid_field("reason", f"must be at most {MAX_REASON_LENGTH} characters")
-    if reason and (not REASON_CODE.fullmatch(reason) or LONG_NUMBER.search(reason)):
-        raise invalid_field(
-            "reason",
-            "must be a code (letters, digits and _ . : -, no spaces, no run of 9 digits) "
-            "without personal data: it is kept in the audit log, which is never erased",
-        )
-
 
 # The seed's limit: 10 erasures per 5 minutes per organisation.
 LIMIT_REQUESTS = 10

@@ -9,7 +9,10 @@ declared table in libs/identity_store/retention.py):
   once expired, password sign-in throttle rows once forgotten (their
   `expires_at`);
 - `Idempotency-Key` records once past their 24 h (not a regulated record: no
-  audit entry for them).
+  audit entry for them);
+- audit outbox rows a day after the audit chain acknowledged them (the chain
+  is the record; the outbox's copy would otherwise outlive it), counted in
+  the log only: an audit entry of the count would be a new row to sweep.
 
 An organisation may lengthen a period (retention_overrides.py, never
 shorter than declared). A customer under legal hold keeps everything. Rows
@@ -30,7 +33,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, exists, or_, select
+from sqlalchemy import ColumnElement, and_, delete, exists, func, or_, select
 from sqlalchemy.orm import Session, object_session
 
 from identity_runtime.logs import get_logger
@@ -125,6 +128,10 @@ class KycSweeper:
             "console_login_throttles": self._run(
                 throttle.email_digest, lambda: throttle.expires_at <= now
             ),
+            "relayed_audit_outbox": self._run(
+                models.AuditOutbox.id,
+                functools.partial(_relayed, now - period("relayed_audit_outbox")),
+            ),
         }
         log.info(
             "retention sweep",
@@ -180,6 +187,16 @@ class KycSweeper:
             ),
         )
         return counts
+
+
+def _relayed(cutoff: datetime) -> ColumnElement[bool]:
+    """Outbox rows the audit chain acknowledged before `cutoff`, but never the
+    newest row: the relay keys an entry by its outbox id
+    (`kyc-tier:outbox:<id>`) and SQLite gives a deleted highest id again,
+    which the chain would take for an entry it already holds."""
+    row = models.AuditOutbox
+    newest = select(func.max(row.id)).scalar_subquery()
+    return and_(row.delivered_at.is_not(None), row.delivered_at <= cutoff, row.id < newest)
 
 
 def _dependents_first(session: Session, verification_ids: list[Any]) -> None:

@@ -69,6 +69,7 @@ def migrated(tmp_path: Path) -> str:
         ["api-keys", "revoke", "key_x", "--org", "org_x"],
         ["customers", "legal-hold", "cus_x", "--org", "org_x", "--on"],
         ["oauth-clients", "create", "--org", "org_x", "--name", "k", "--pepper", "p"],
+        ["face-match", "rotate-callback-secret", "--org", "org_x", "--signing-key", "k"],
         ["breach", "assess", "--incident", "INC-1"],
         ["breach", "revoke-templates", "--all", "--incident", "INC-1", "--dry-run"],
         ["pdp", "record-of-processing", "--org", "org_x"],

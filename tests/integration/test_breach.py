@@ -139,6 +139,9 @@ def test_the_dry_runs_count_per_organisation_change_nothing_and_refusals_exit_2(
         (["revoke-templates", "--org", "org_a", "--incident", "INC"], "--dry-run"),
         (["revoke-templates", "--incident", "INC", "--yes"], "--org"),
         (["revoke-templates", "--all", "--incident", " ", "--yes"], "incident"),
+        # Chained into the audit log, never erased: a code, like a legal hold's reason.
+        (["assess", "--incident", "Siti Rahayu leak"], "incident: must be a code"),
+        (["revoke-templates", "--all", "--incident", "INC-3273024107950003", "--yes"], "code"),
         (["revoke-templates", "--all", "--incident", "I", "--yes", "--batch", "0"], "batch"),
         (["notify", "--incident", "INC", "--detected-at", "yesterday"], "ISO 8601"),
         (["notify", "--incident", "INC", "--detected-at", "2026-11-26T08:00:00"], "time zone"),

@@ -1,7 +1,8 @@
 """Least privilege on real PostgreSQL (deploy/postgres/roles.sql,
 identity_store.grants): `identity migrate` grants each service's role only
-its own tables; audit's role may INSERT and SELECT its entries and nothing
-else on them (the log is append-only in the database, not only in the code),
+its own tables; audit's role may INSERT and SELECT its entries and, of
+UPDATE, only the columns an erasure's redaction writes (the log is otherwise
+append-only in the database, not only in the code),
 and the real audit service appends and verifies its chain as that role; the
 services' role cannot read the audit log nor change the schema.
 """
@@ -93,6 +94,14 @@ async def test_each_role_gets_only_its_own_tables(
             assert [e.sequence for e in written] == [1, 2, 3]
             verified = await client.verify()
             assert verified.intact and verified.entries_checked == 3
+            # An erasure's redaction writes only the columns granted for it.
+            erased = request(0, action="customer.erase", subject="customer:cus_1")
+            erased.evidence_hashes.clear()
+            await client.append(erased)
+            redacted = await client.query(subject="customer:cus_1", action="face.match")
+            assert [dict(e.evidence_hashes) for e in redacted.entries] == [{}]
+            verified = await client.verify()
+            assert verified.intact and verified.entries_checked == 5
     finally:
         await server.stop(0)
 

@@ -1,6 +1,6 @@
 """An erasure drops the plain digests of the customer's captures from the
-verification rows it keeps and from the attempts; nonces still refuse a
-replay. SQLite and PostgreSQL, fake ports."""
+verification rows it keeps, from the attempts and from its audit entries
+still in the outbox; nonces still refuse a replay. SQLite and PostgreSQL, fake ports."""
 
 from __future__ import annotations
 
@@ -63,6 +63,33 @@ async def test_an_erasure_drops_the_capture_digests_and_nonces_still_refuse_repl
     assert replayed.value.reason == "NONCE_REPLAYED"
 
 
+async def _outbox_evidence(core: KycTierCore, customer_id: str) -> list[dict[str, str]]:
+    queued = await rows(core, models.AuditOutbox, subject=f"customer:{customer_id}")
+    return [dict(row.evidence_hashes) for row in queued]
+
+
+async def test_an_erasure_blanks_the_customers_digests_in_the_audit_outbox(
+    core: KycTierCore, fakes: KycFakes
+) -> None:
+    """The outbox holds the same capture digests until relayed (and, relayed,
+    until the sweep): an erasure drops them there too; the audit entries stay."""
+    org_id = await new_org(core)
+    customer_id = await onboarded(core, fakes, org_id)
+    other_id = await step_up_customer(core, fakes, org_id)
+    assert (await core.step_up.step_up(org_id, step_up_request(other_id))).allow
+    assert any(e.get("bundle") for e in await _outbox_evidence(core, customer_id))
+    other_before = await _outbox_evidence(core, other_id)
+    assert any(e.get("bundle") for e in other_before)
+
+    await core.erasure.erase(org_id, customer_id, "")
+
+    evidence = await _outbox_evidence(core, customer_id)
+    assert evidence and all(e == {} for e in evidence)
+    captured = await rows(core, models.AuditOutbox, action="ktp.capture")
+    assert any(row.subject == f"customer:{customer_id}" for row in captured)
+    assert await _outbox_evidence(core, other_id) == other_before
+
+
 async def _put_digests_back(core: KycTierCore, customer_id: str) -> None:
     """The customer's rows as a release before forget_digests left them."""
 
@@ -76,6 +103,11 @@ async def _put_digests_back(core: KycTierCore, customer_id: str) -> None:
             update(models.Attempt)
             .where(models.Attempt.customer_id == customer_id)
             .values(bundle_sha256="ab" * 32)
+        )
+        session.execute(
+            update(models.AuditOutbox)
+            .where(models.AuditOutbox.subject == f"customer:{customer_id}")
+            .values(evidence_hashes={"bundle": "ab" * 32})
         )
 
     await core.database.run(restore)
@@ -102,6 +134,9 @@ async def test_the_migration_drops_digests_an_older_release_kept_after_an_erasur
     active_before = await _digests(core, active_id)
     assert any(digest for digest, _ in active_before)
 
+    outbox_before = await _outbox_evidence(core, active_id)
+    assert any(e.get("bundle") for e in outbox_before)
+
     # The release before 0360, then this one's migrations.
     migrate.downgrade(database_url, KYC_TIER, "0350_console_login_throttles")
     migrate.upgrade(database_url, KYC_TIER)
@@ -109,6 +144,29 @@ async def test_the_migration_drops_digests_an_older_release_kept_after_an_erasur
     erased = await _digests(core, erased_id)
     assert erased == [(None, False)] * len(erased)
     assert await _digests(core, active_id) == active_before
+    erased_outbox = await _outbox_evidence(core, erased_id)
+    assert erased_outbox and all(e == {} for e in erased_outbox)
+    assert await _outbox_evidence(core, active_id) == outbox_before
+
+
+async def test_the_migration_drops_outbox_digests_an_older_release_kept_after_an_erasure(
+    core: KycTierCore, fakes: KycFakes, database_url: str
+) -> None:
+    """0380 alone: the releases before it (0360, 0370) had blanked
+    verifications and attempts but left the outbox's copy."""
+    org_id = await new_org(core)
+    erased_id = await onboarded(core, fakes, org_id)
+    active_id = await onboarded(core, fakes, org_id)
+    await core.erasure.erase(org_id, erased_id, "")
+    await _put_digests_back(core, erased_id)
+    active_before = await _outbox_evidence(core, active_id)
+
+    migrate.downgrade(database_url, KYC_TIER, "0370_org_bound_nik_index")
+    migrate.upgrade(database_url, KYC_TIER)
+
+    erased_outbox = await _outbox_evidence(core, erased_id)
+    assert erased_outbox and all(e == {} for e in erased_outbox)
+    assert await _outbox_evidence(core, active_id) == active_before
 
 
 async def test_an_erasure_begun_by_an_older_release_drops_the_digests_at_its_last_step(

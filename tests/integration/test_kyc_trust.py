@@ -367,6 +367,33 @@ async def test_the_cli_places_and_lifts_a_legal_hold(
     assert "erased" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    "reason", ["Siti Rahayu", "case 114", "SitiRahayu3273024107950003", "x" * 65, "kasus-ü"]
+)
+async def test_the_cli_refuses_a_legal_hold_reason_the_route_refuses(
+    database_url: str,
+    core: KycTierCore,
+    fakes: KycFakes,
+    capsys: pytest.CaptureFixture[str],
+    reason: str,
+) -> None:
+    """The reason is chained into the audit log, which no erasure removes: the
+    CLI applies the route's rule (one line, exit 2, nothing held or queued)."""
+    org_id = await new_org(core)
+    customer_id = await new_customer(core, org_id)
+    args = ["customers", "legal-hold", customer_id, "--org", org_id, "--on", "--reason", reason]
+
+    status = await asyncio.to_thread(main, [*args, "--database-url", database_url])
+
+    assert status == 2
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("identity customers legal-hold: reason: must be")
+    assert reason not in line
+    (customer,) = await rows(core, models.Customer, customer_id=customer_id)
+    assert customer.legal_hold_since is None and customer.legal_hold_reason is None
+    assert await rows(core, models.AuditOutbox, action="customer.legal_hold") == []
+
+
 # --- the crash window: a consumed challenge and nonce always have an attempt ----------------
 
 

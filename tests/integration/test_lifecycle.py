@@ -93,7 +93,11 @@ def test_expired_console_sessions_and_challenges_go_a_day_after_expiry(database:
     summary = sweeper.sweep()
 
     assert summary[ORG]["console_sessions"] == 2
-    assert sweeper.platform_counts == {"webauthn_challenges": 1, "console_login_throttles": 0}
+    assert sweeper.platform_counts == {
+        "webauthn_challenges": 1,
+        "console_login_throttles": 0,
+        "relayed_audit_outbox": 0,
+    }
     with database.transaction() as s:
         assert set(s.scalars(select(ConsoleSession.session_id))) == {"ses_young"}
         assert set(s.scalars(select(ConsoleChallenge.ceremony_id))) == {"cer_young"}
@@ -256,6 +260,23 @@ def test_a_tenant_hold_from_the_cli_keeps_that_tenants_entries(
     assert identity(["retention", "sweep", "--service", "audit", *db]) == 0
     printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert printed == {"audit": {"audit_log": 0, "purge_checkpoint": 0}}
+
+
+@pytest.mark.parametrize("reason", ["Budi Santoso", "Budi Santoso 3273024107950003", "OJK 7"])
+def test_the_cli_refuses_an_audit_hold_reason_that_is_not_a_code(
+    database: Database, database_url: str, tmp_path, capsys: pytest.CaptureFixture[str], reason: str
+) -> None:
+    """The hold is an entry of the chain, never erased: a name must not reach it."""
+    keyring = tmp_path / "audit.json"
+    write_keyring_file(keyring, KEYRING)
+    hold = ["retention", "audit-hold", "--tenant", "org_a", "--on", "--reason", reason]
+
+    assert identity([*hold, "--database-url", database_url, "--keyring", str(keyring)]) == 2
+
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("identity retention audit-hold: reason: must be a code")
+    assert "Budi" not in line
+    assert sequences(database) == []
 
 
 @pytest.mark.postgres

@@ -201,6 +201,57 @@ def test_the_run_ends_with_an_audit_entry_of_counts_only(database: Database) -> 
     assert customer not in str(entries[0].details)
 
 
+def add_outbox_row(db: Database, delivered_at: datetime | None, rejected: str | None = None) -> int:
+    with db.transaction() as s:
+        row = models.AuditOutbox(
+            org_id=ORG,
+            actor="service:kyc-tier",
+            action="ktp.capture",
+            subject="customer:cus_x",
+            outcome="success",
+            evidence_hashes={"bundle": "ab" * 32},
+            delivered_at=delivered_at,
+            rejected_reason=rejected,
+        )
+        s.add(row)
+        s.flush()
+        return row.id
+
+
+def test_relayed_audit_outbox_rows_go_a_day_after_delivery_but_never_the_newest(
+    database: Database,
+) -> None:
+    """The chain holds the entry once relayed: kyc-tier's copy (and the capture
+    digests it carries) goes after the declared day. Pending and rejected rows
+    stay; so does the newest row, whose id SQLite would otherwise give again
+    (the relay keys an entry by its outbox id)."""
+    add_customer(database)  # the organisation
+    day = period("relayed_audit_outbox")
+    relayed_long_ago = add_outbox_row(database, NOW - day - DAY)
+    relayed_just_now = add_outbox_row(database, NOW - day + DAY)
+    pending = add_outbox_row(database, None)
+    rejected = add_outbox_row(database, None, rejected="INVALID_FIELD")
+    newest_relayed = add_outbox_row(database, NOW - day - DAY)
+
+    sweeper = KycSweeper(database, lambda: NOW)
+    sweeper.sweep()
+
+    assert sweeper.platform_counts["relayed_audit_outbox"] == 1
+    with database.transaction() as s:
+        left = set(s.scalars(select(models.AuditOutbox.id)))
+    assert relayed_long_ago not in left
+    assert {relayed_just_now, pending, rejected, newest_relayed} <= left
+    # Counted in the log only: no audit entry of it (which would be a row to sweep).
+    with database.transaction() as s:
+        summaries = s.scalar(
+            select(func.count()).where(models.AuditOutbox.action == "retention.sweep")
+        )
+    assert summaries == 0
+    # Idempotent.
+    sweeper.sweep()
+    assert sweeper.platform_counts["relayed_audit_outbox"] == 0
+
+
 def test_reads_refuse_a_bundle_past_its_period() -> None:
     created = NOW - period("step_up_frames")
     row = models.CaptureBundle(retention_class="step_up", created_at=created)

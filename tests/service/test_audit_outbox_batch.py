@@ -23,7 +23,7 @@ from services.kyc_tier.bootstrap import KycTierCore
 from services.kyc_tier.outbox import BatchAuditSink, OutboxRelay
 from tests.service.test_audit import KEYRING, env
 from tests.support import start_service
-from tests.support.kyc_fakes import KycFakes, fake_kyc_core
+from tests.support.kyc_fakes import KycFakes, fake_kyc_core, new_org
 from tests.support.meshauth import signer
 
 
@@ -183,3 +183,44 @@ async def test_a_batch_delivered_again_after_a_lost_answer_is_not_chained_twice(
     assert [e.entry_key for e in written] == [f"kyc-tier:outbox:{i}" for i in ids]
     report = AuditLog(KEYRING).verify(core.database.transaction)
     assert report.intact and report.entries_checked == 4
+
+
+async def test_an_erasure_relayed_to_the_real_audit_service_redacts_the_customers_evidence(
+    database_url: str,
+) -> None:
+    """End to end: the customer's capture entries reach the chain with their
+    bundle digests; the erasure (outbox blanked, then `customer.erase`
+    relayed after them) leaves none in the chain, which still verifies."""
+    from tests.integration.test_kyc_trust import onboarded
+
+    fakes = KycFakes()
+    server = await start_service(AUDIT, env(database_url))
+    clients = clients_for(server.address)
+    try:
+        async with fake_kyc_core(database_url, fakes) as core:
+            await core.relay.stop()
+            relay = OutboxRelay(core.database, GrpcAuditSink(clients))
+            org_id = await new_org(core)
+            erased_id = await onboarded(core, fakes, org_id)
+            kept_id = await onboarded(core, fakes, org_id)
+            await relay.flush()
+
+            def evidence(customer_id: str) -> list[dict[str, str]]:
+                about = [e for e in chain(core) if e.subject == f"customer:{customer_id}"]
+                return [dict(e.evidence_hashes) for e in about if e.evidence_hashes]
+
+            assert evidence(erased_id) and evidence(kept_id)
+            kept_before = evidence(kept_id)
+
+            await core.erasure.erase(org_id, erased_id, "data_subject_request")
+            await relay.flush()
+
+            assert evidence(erased_id) == []
+            assert evidence(kept_id) == kept_before
+            actions = [e.action for e in chain(core) if e.subject == f"customer:{erased_id}"]
+            assert actions[-2:] == ["customer.erase", "audit.evidence_redacted"]
+            report = AuditLog(KEYRING).verify(core.database.transaction)
+            assert report.intact
+    finally:
+        await clients.close()
+        await server.stop(0)

@@ -25,11 +25,13 @@ import grpc
 import pytest
 import sqlalchemy as sa
 
+from identity_cli.main import main as identity_main
 from identity_runtime.clients import ClientFactory, ClientOptions
 from identity_store.types import utcnow
 from services.audit import models as audit_models
 from services.audit.service import SPEC as AUDIT
 from services.face_match.audit import AuditRelay
+from services.face_match.callbacks import callback_secret
 from services.face_match.models import (
     AuditOutbox,
     Callback,
@@ -38,7 +40,6 @@ from services.face_match.models import (
     Transition,
 )
 from services.face_match.service import SPEC as FACE_MATCH
-from services.face_match.submissions import callback_secret
 from services.face_match.worker import CallbackRelay
 from tests.service.test_audit import env as audit_env
 from tests.service.test_face_match import SAME_PERSON_REFERENCE, SELFIE, Partner, S, refusal
@@ -499,6 +500,93 @@ async def test_rotation_is_refused_to_public_callers_and_for_bad_overlaps(servic
         assert (await partner.create("after-rotation")).callback_signing_secret == ""
     finally:
         await partner.close()
+
+
+def rotation_rows(service) -> list[tuple[str, str, str, dict]]:
+    with service.core.database.transaction() as session:
+        return [
+            tuple(row)
+            for row in session.execute(
+                sa.select(
+                    AuditOutbox.org_id, AuditOutbox.subject, AuditOutbox.actor, AuditOutbox.details
+                )
+                .where(AuditOutbox.action == "face_match.callback_secret_rotated")
+                .order_by(AuditOutbox.id)
+            )
+        ]
+
+
+async def test_the_cli_rotates_the_callback_secret_as_the_route_does(
+    service, receiver, database_url: str, tmp_path: Path, capsys, monkeypatch
+) -> None:
+    """`identity face-match rotate-callback-secret`: the new secret printed
+    once, both signing during the overlap, audited with the CLI as actor;
+    refused in one line (exit 2), nothing written, for an unknown
+    organisation, a bad overlap or no signing key."""
+    monkeypatch.delenv("FACE_MATCH_CALLBACK_SIGNING_KEY", raising=False)
+
+    def cli(*args: str) -> tuple[int, str, str]:
+        capsys.readouterr()  # the service's own log lines so far
+        status = identity_main(
+            ["face-match", "rotate-callback-secret", "--database-url", database_url]
+            + ["--data-dir", str(tmp_path / "no-data-dir"), *args]
+        )
+        out, err = capsys.readouterr()
+        return status, out, err
+
+    def refused(*args: str) -> str:
+        status, out, err = cli(*args)
+        assert (status, out) == (2, ""), err
+        assert len(err.splitlines()) == 1 and "Traceback" not in err
+        return err
+
+    assert (
+        identity_main(
+            ["orgs", "create", "--name", "Acme", "--id", ORG] + ["--database-url", database_url]
+        )
+        == 0
+    )
+    capsys.readouterr()
+    partner = Partner(service)
+    try:
+        shown = (await partner.create("cli-1")).callback_signing_secret
+        await finished(service, partner, "cli-2", receiver.url)
+        key = ("--signing-key", CALLBACK_KEY)
+        assert "no organisation 'org_nope'" in refused("--org", "org_nope", *key)
+        for overlap in ("-1", "604801"):
+            assert "--overlap-seconds: must be between 1 and 604800" in refused(
+                "--org", ORG, "--overlap-seconds", overlap, *key
+            )
+        assert "no Face Match callback signing key: pass --signing-key" in refused("--org", ORG)
+        assert rotation_rows(service) == []
+        with service.core.database.transaction() as session:
+            assert session.get(CallbackSecret, "org_nope") is None
+
+        status, out, err = cli("--org", ORG, "--overlap-seconds", "3600", *key)
+        assert status == 0, err
+        fields = dict(line.split("=", 1) for line in out.splitlines())
+        new = fields["callback_signing_secret"]
+        assert len(new) == 64 and new != shown and new not in err
+        expires = datetime.fromisoformat(fields["previous_secret_expires_at"])
+        assert timedelta(minutes=59) < expires - utcnow() <= timedelta(hours=1)
+        # Never shown by create again; during the overlap both secrets sign.
+        assert (await partner.create("cli-1")).callback_signing_secret == ""
+        await partner.stub.RedeliverCallback(S.RedeliverCallbackRequest(correlation_id="cli-2"))
+        assert await relay(service).flush() == 1
+        body = receiver.bodies[-1]
+        assert receiver.headers[-1]["x-identity-signature"] == (
+            f"{sign(new, body)}, {sign(shown, body)}"
+        )
+    finally:
+        await partner.close()
+    assert rotation_rows(service) == [
+        (
+            ORG,
+            f"face_match_callback_secret:{ORG}",
+            "system:identity-cli",
+            {"overlap_seconds": "3600"},
+        )
+    ]
 
 
 # -- through the gateway: the routes, their scopes and statuses -------------------

@@ -22,9 +22,10 @@ from identity_runtime.addresses import IPAddress
 from identity_runtime.status import error_info, status_from_rpc_error
 from identity_store.db import Database
 from identity_store.types import utcnow
+from services.face_match.callbacks import callback_secret
 from services.face_match.models import Callback
 from services.face_match.service import SPEC as FACE_MATCH
-from services.face_match.submissions import callback_secret, new_id
+from services.face_match.submissions.lifecycle import new_id
 from services.face_match.worker import CallbackRelay
 from tests.support import channel, start_service
 from tests.support.face_match import CALLBACK_KEY, CallbackReceiver, env, receiver_tls

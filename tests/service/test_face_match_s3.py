@@ -31,9 +31,11 @@ from services.face_match.bucket import S3Store
 from services.face_match.models import Transition
 from services.face_match.service import SPEC as FACE_MATCH
 from services.face_match.worker import Worker, purge_images
+from tests.service.test_face_match import Partner, refusal
 from tests.support import TESTDATA, channel, start_service
 from tests.support.biometrics import FACES
 from tests.support.face_match import env
+from tests.support.meshauth import caller_metadata
 
 SELFIE = (FACES / "img2.jpg").read_bytes()
 REFERENCE = (TESTDATA / "ktp" / "ktp_flat.png").read_bytes()
@@ -108,6 +110,40 @@ async def test_presigned_puts_to_the_store_then_the_whole_flow(service, s3) -> N
     listed = client.list_objects_v2(Bucket=BUCKET, Prefix=created.submission_id)
     assert listed.get("KeyCount", 0) == 0
     await grpc_channel.close()
+
+
+async def test_the_upload_path_takes_no_upload_on_s3(service, s3) -> None:
+    """With storage=s3 uploads go straight to the store: PutObject and
+    AuthorizeUpload (the gateway's upload path) answer 409 UPLOADS_CLOSED,
+    ABORTED like an upload after confirm, whatever the URL says."""
+    partner = Partner(service, "org_s3")
+    created = await partner.create("s3-closed")
+    key = f"{created.submission_id}/selfie"
+    with pytest.raises(grpc.aio.AioRpcError) as exc:
+        await partner.put_raw(key, 4102444800, "0" * 64, SELFIE, "image/jpeg")
+    assert refusal(exc) == ("ABORTED", "UPLOADS_CLOSED")
+    with pytest.raises(grpc.aio.AioRpcError) as exc:
+        await partner.stub.AuthorizeUpload(
+            S.AuthorizeUploadRequest(
+                object_key=key,
+                expires=4102444800,
+                signature="0" * 64,
+                content_type="image/jpeg",
+                declared_size=len(SELFIE),
+            ),
+            # As the gateway asks it (a mesh caller, no organisation).
+            metadata=caller_metadata(
+                "", scopes=("mesh",), actor="service:gateway", issuer="gateway"
+            ),
+        )
+    assert refusal(exc) == ("ABORTED", "UPLOADS_CLOSED")
+    # Nothing reached the store; the submission still awaits its (S3) uploads.
+    assert _stored(s3[1], created.submission_id) == set()
+    status = await partner.stub.GetSubmissionStatus(
+        S.GetSubmissionStatusRequest(correlation_id="s3-closed")
+    )
+    assert status.state == S.SUBMISSION_STATE_AWAITING_UPLOAD
+    await partner.close()
 
 
 async def test_an_object_over_the_limit_replaced_after_confirm_fails_the_submission(

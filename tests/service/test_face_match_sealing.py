@@ -11,15 +11,21 @@ from pathlib import Path
 
 import grpc
 import pytest
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 
 from identity_platform_api.face_match.v1 import submissions_pb2
 from identity_runtime.status import error_info, status_from_rpc_error
-from services.face_match.models import DataKey, Transition
+from services.face_match.models import DataKey, Submission, Transition
 from services.face_match.sealing import MAGIC
 from services.face_match.service import SPEC as FACE_MATCH
 from services.face_match.worker import purge_images
-from tests.service.test_face_match import SAME_PERSON_REFERENCE, SELFIE, Partner, worker
+from tests.service.test_face_match import (
+    SAME_PERSON_REFERENCE,
+    SELFIE,
+    Partner,
+    refusal,
+    worker,
+)
 from tests.support import start_service
 from tests.support.face_match import env
 
@@ -196,7 +202,103 @@ async def test_a_plain_object_from_before_sealing_is_refused_at_confirm(service)
     await partner.close()
 
 
-@pytest.mark.parametrize("change", ["tampered", "moved", "plain"])
+async def _lose_key(service, submission_id: str, how: str) -> None:
+    """The submission's data key gone as a restore or an operator leaves it:
+    the row deleted, or destroyed (crypto-shredded, the row kept)."""
+    core = service.core
+
+    def work(session) -> None:
+        if how == "deleted":
+            session.execute(delete(DataKey).where(DataKey.customer_id == submission_id))
+        else:
+            core.bucket.seals.destroy(session, "org_fm_a", submission_id)
+
+    await core.database.run(work)
+
+
+@pytest.mark.parametrize("how", ["deleted", "destroyed"])
+async def test_a_sealed_object_whose_key_is_gone_is_refused_as_such_at_confirm(
+    service, how
+) -> None:
+    """Not UPLOAD_NOT_SEALED ("stored before images were sealed"): the objects
+    are sealed, their key is what is missing. Refused, deleted, and the
+    submission starts again with a new key."""
+    partner = Partner(service)
+    submission_id = await uploaded(partner, f"seal-keyless-{how}")
+    assert path_of(service, submission_id, "selfie").read_bytes().startswith(MAGIC)
+    await _lose_key(service, submission_id, how)
+    code, reason, metadata = await confirm_refusal(partner, f"seal-keyless-{how}")
+    assert (code, reason) == ("FAILED_PRECONDITION", "UPLOAD_KEY_DESTROYED")
+    assert metadata == {"image": "selfie", "refused": "selfie,reference"}
+    assert not path_of(service, submission_id, "selfie").exists()
+    status = await state_of(partner, f"seal-keyless-{how}")
+    assert status.state == S.SUBMISSION_STATE_AWAITING_UPLOAD
+    rows = await service.core.database.run(
+        lambda s: list(
+            s.scalars(select(Transition).where(Transition.submission_id == submission_id))
+        )
+    )
+    assert [r.detail for r in rows if r.from_state == r.to_state] == [
+        "upload refused: selfie UPLOAD_KEY_DESTROYED",
+        "upload refused: reference UPLOAD_KEY_DESTROYED",
+    ]
+    # Uploading both again seals them under a new, live key; it completes.
+    created = await partner.create(f"seal-keyless-{how}")
+    await partner.upload_both(created, SELFIE, SAME_PERSON_REFERENCE)
+    assert [k.destroyed_at for k in await keys_of(service, submission_id)] == [None]
+    await partner.stub.ConfirmSubmission(
+        S.ConfirmSubmissionRequest(correlation_id=f"seal-keyless-{how}")
+    )
+    assert await worker(service).run_once()
+    assert (await state_of(partner, f"seal-keyless-{how}")).state == (S.SUBMISSION_STATE_COMPLETED)
+    await partner.close()
+
+
+async def test_where_the_key_went_with_the_submission_its_state_answers(service) -> None:
+    """The key goes in the code's own paths only with the submission's state:
+    expired (images and key purged at once) stays 400 SUBMISSION_EXPIRED,
+    finished and purged confirms unchanged, erased is 404: no seal reason."""
+    partner = Partner(service)
+    core = service.core
+    later = datetime.now(UTC) + timedelta(days=2)
+    expired = await uploaded(partner, "seal-gone-expired")
+    await core.database.run(
+        lambda s: s.execute(
+            update(Submission)
+            .where(Submission.submission_id == expired)
+            .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+        )
+    )
+    assert await core.submissions.expire_due() == 1
+    finished = await uploaded(partner, "seal-gone-finished")
+    await partner.stub.ConfirmSubmission(
+        S.ConfirmSubmissionRequest(correlation_id="seal-gone-finished")
+    )
+    assert await worker(service).run_once()
+    assert await purge_images(core.database, core.bucket, later) == 2
+    for submission_id in (expired, finished):
+        assert [k.destroyed_at is not None for k in await keys_of(service, submission_id)] == [True]
+    with pytest.raises(grpc.aio.AioRpcError) as exc:
+        await partner.stub.ConfirmSubmission(
+            S.ConfirmSubmissionRequest(correlation_id="seal-gone-expired")
+        )
+    assert refusal(exc) == ("FAILED_PRECONDITION", "SUBMISSION_EXPIRED")
+    again = await partner.stub.ConfirmSubmission(
+        S.ConfirmSubmissionRequest(correlation_id="seal-gone-finished")
+    )
+    assert again.state == S.SUBMISSION_STATE_COMPLETED
+    await partner.stub.EraseSubmission(
+        S.EraseSubmissionRequest(correlation_id="seal-gone-finished")
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as exc:
+        await partner.stub.ConfirmSubmission(
+            S.ConfirmSubmissionRequest(correlation_id="seal-gone-finished")
+        )
+    assert refusal(exc) == ("NOT_FOUND", "SUBMISSION_NOT_FOUND")
+    await partner.close()
+
+
+@pytest.mark.parametrize("change", ["tampered", "moved", "plain", "key-deleted", "key-destroyed"])
 async def test_an_object_changed_after_confirm_fails_the_submission(service, change) -> None:
     partner = Partner(service)
     other = await uploaded(partner, f"seal-after-other-{change}")
@@ -208,12 +310,16 @@ async def test_an_object_changed_after_confirm_fails_the_submission(service, cha
         path.write_bytes(path.read_bytes()[:-1] + b"\x00")
     elif change == "moved":
         path.write_bytes(path_of(service, other, "reference").read_bytes())
-    else:
+    elif change == "plain":
         path.write_bytes(SAME_PERSON_REFERENCE)
+    else:
+        await _lose_key(service, submission_id, change.removeprefix("key-"))
     assert await worker(service).run_once()
     status = await state_of(partner, correlation_id)
     assert status.state == S.SUBMISSION_STATE_FAILED
-    expected = "UPLOAD_NOT_SEALED" if change == "plain" else "UPLOAD_SEAL_INVALID"
+    expected = {"tampered": "UPLOAD_SEAL_INVALID", "moved": "UPLOAD_SEAL_INVALID"}.get(
+        change, "UPLOAD_NOT_SEALED" if change == "plain" else "UPLOAD_KEY_DESTROYED"
+    )
     assert status.failure_reason == expected
     await partner.close()
 

@@ -153,12 +153,13 @@ async def test_the_token_routes_invalid_client_is_challenged_for_basic(client, a
     assert "www-authenticate" not in issued.headers
 
 
-async def test_a_services_own_unauthenticated_is_passed_on_with_the_bearer_challenge(
+async def test_a_service_refusing_the_gateway_itself_is_503_not_401(
     database_url: str, servers: dict[str, str], admin_key: str, tmp_path: Path
 ) -> None:
     """A service that refuses the gateway's caller token (a face-match that
-    does not trust the gateway's key): the 401 has the Bearer challenge and no
-    error code, since the client's key was good and must not be discarded."""
+    does not trust the gateway's key): the mesh's configuration failed, not
+    the client's good key, so the answer is 503 DEPENDENCY_UNAVAILABLE naming
+    the service, with no challenge that would make the client drop its key."""
     untrusting = TrustedKeys.document(
         {
             name: [load_private_key(signing_key_pem(name)).public_key()]
@@ -176,7 +177,10 @@ async def test_a_services_own_unauthenticated_is_passed_on_with_the_bearer_chall
             response = await gateway.get(
                 "/api/face-match/submissions/order-1", headers=bearer(admin_key)
             )
-            assert challenge_of(response, 401, "CALLER_UNAUTHENTICATED") == BEARER
+            error = assert_error(response, 503, "DEPENDENCY_UNAVAILABLE")
+            assert error["metadata"] == {"service": "face-match"}
+            assert "www-authenticate" not in response.headers
+            assert response.headers["retry-after"].isdigit()
     finally:
         await face_match.stop(0)
 

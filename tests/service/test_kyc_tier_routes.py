@@ -341,6 +341,42 @@ async def test_an_external_id_in_the_erased_form_is_refused(database_url, client
     assert error["metadata"]["field"] == "externalId"
 
 
+async def test_invisible_characters_are_refused_in_ids_and_names(database_url, client) -> None:
+    """`user-42` and `user-42` + U+200B would be two customers that look alike:
+    identifiers take nothing invisible (no Unicode Cf, line separators or other
+    default-ignorables), names only the zero-width (non-)joiner some scripts
+    need. 400 INVALID_FIELD naming the field and the code point, nothing written."""
+    _, partner = await partner_for(database_url, client)
+    external_id = unique_name("user-42")
+    named = {"externalId": unique_name("ext")}
+    for body, field, code_point in (
+        ({"externalId": external_id + "\u200b"}, "externalId", "U+200B"),
+        ({"externalId": "user-\u202e24"}, "externalId", "U+202E"),
+        ({"externalId": external_id + "\u200d"}, "externalId", "U+200D"),
+        ({"externalId": "\ufeff" + external_id}, "externalId", "U+FEFF"),
+        ({"externalId": external_id + "\U000e0041"}, "externalId", "U+E0041"),
+        ({**named, "fullName": "Siti\u202eRahayu"}, "fullName", "U+202E"),
+        ({**named, "fullName": "Siti\u200bRahayu"}, "fullName", "U+200B"),
+        ({**named, "fullName": "Siti\u2066Rahayu"}, "fullName", "U+2066"),
+        ({**named, "fullName": "Siti\u2028Rahayu"}, "fullName", "U+2028"),
+        ({**named, "email": "siti\u200b@example.com"}, "email", "U+200B"),
+    ):
+        error = assert_error(await partner.post("/api/customers", body), 400, "INVALID_FIELD")
+        assert error["metadata"]["field"] == field, body
+        assert code_point in error["message"] and "Siti" not in error["message"]
+    lookup = await partner.get("/api/identity/customers/cus_1\u200b")
+    assert assert_error(lookup, 400, "INVALID_FIELD")["metadata"]["field"] == "customerId"
+    assert (await partner.get("/api/customers")).json()["customers"] == []
+
+    plain = await partner.post("/api/customers", {"externalId": external_id})
+    assert plain.status_code == 200, plain.text
+    # A name in a script that needs a joiner inside a word (Devanagari ksha).
+    joined = await partner.post("/api/customers", {**named, "fullName": "\u0915\u094d\u200d\u0937"})
+    assert joined.status_code == 200, joined.text
+    listed = (await partner.get("/api/customers")).json()["customers"]
+    assert len(listed) == 2
+
+
 async def test_an_erasure_or_legal_hold_reason_in_prose_is_refused(
     database_url, client, kyc_tier, fakes
 ) -> None:

@@ -828,6 +828,24 @@ async def test_the_sender_checks_the_resolved_address_at_connect_time(receiver) 
     assert len(receiver.requests) == 1
 
 
+@pytest.mark.parametrize("host", ["localhost.", "LOCALHOST.", "127.0.0.1.", "127.0.0.1"])
+async def test_a_loopback_target_with_a_trailing_dot_is_delivered_where_loopback_is_allowed(
+    receiver, host: str
+) -> None:
+    """The docs say one trailing dot is ignored; the resolver knows neither
+    "localhost." nor "127.0.0.1." (probe 4: dns_failure in the one-machine run)."""
+    url = f"http://{host}:{receiver.port}/hook"
+    refused = await webhook_targets.Sender(
+        GuardedPoster(allow_loopback=False, timeout_seconds=30)
+    ).post(url, b"{}", (b"secret",), "evt_1")
+    assert refused.error == "address_refused"
+    allowed = await webhook_targets.Sender(
+        GuardedPoster(allow_loopback=True, timeout_seconds=30)
+    ).post(url, b"{}", (b"secret",), "evt_2")
+    assert allowed.delivered and allowed.http_status == 200, allowed
+    assert len(receiver.requests) == 1
+
+
 def test_localhost_is_refused_at_registration_without_the_loopback_setting() -> None:
     with pytest.raises(Exception, match="url"):
         webhook_targets.check_url("http://localhost:8080/hook", allow_loopback=False)

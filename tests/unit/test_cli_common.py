@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from identity_cli.common import Pepper, command_group, database_action, org_action
+from identity_cli.common import ServiceSecret, command_group, database_action, org_action
 from identity_cli.errors import CliError
 from identity_cli.main import command_name
 
-PEPPER = Pepper("TEST_PEPPER", "test-pepper", "test pepper", "the test service")
+PEPPER = ServiceSecret("TEST_PEPPER", "test-pepper", "test pepper", "the test service")
 
 
 def _args(tmp_path: Path, pepper: str | None = None) -> argparse.Namespace:

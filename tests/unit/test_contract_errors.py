@@ -104,6 +104,31 @@ def test_every_reason_the_code_names_is_declared(package: str) -> None:
     assert not undeclared, f"{package}: reasons raised but declared by no RPC: {undeclared}"
 
 
+def test_each_rpc_declares_a_reason_under_one_code() -> None:
+    """A reason is one answer a client can rely on: one gRPC code, so one HTTP
+    status (PutObject declared UPLOADS_CLOSED as FAILED_PRECONDITION, 400,
+    while face-match answered ABORTED, the 409 docs/face-match.md promises)."""
+    for service in services():
+        for method in service.methods:
+            codes: dict[str, set[str]] = {}
+            for code, reason in declared_errors(method):
+                codes.setdefault(reason, set()).add(code)
+            doubled = {reason: c for reason, c in codes.items() if len(c) > 1}
+            assert not doubled, (method.full_name, doubled)
+
+
+def test_uploads_closed_is_409_wherever_it_is_declared() -> None:
+    declared = {
+        (method.name, code)
+        for method in _methods("face_match")
+        for code, reason in declared_errors(method)
+        if reason == "UPLOADS_CLOSED"
+    }
+    assert {name for name, _ in declared} >= {"PutObject", "AuthorizeUpload"}
+    assert {code for _, code in declared} == {"ABORTED"}
+    assert http_status("ABORTED", "UPLOADS_CLOSED") == 409
+
+
 def test_rpcs_honouring_an_idempotency_key_declare_its_refusals() -> None:
     # `@idempotent(x_pb2.NameResponse)` on the servicer method of RPC `Name`.
     honouring = {

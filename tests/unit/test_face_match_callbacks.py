@@ -24,7 +24,7 @@ from identity_runtime.errors import InvalidArgument
 from identity_runtime.settings import SettingsError, load_settings
 from identity_runtime.signing import verify_headers
 from services.face_match.settings import FaceMatchSettings
-from services.face_match.submissions import check_callback_url
+from services.face_match.submissions.creation import check_callback_url
 from services.kyc_tier.webhook_targets import check_url as check_webhook_url
 from tests.support.face_match import env
 

@@ -11,7 +11,7 @@ import pytest
 
 from identity_crypto.keyring import generate
 from identity_runtime.settings import SettingsError, load_settings
-from services.face_match.sealing import MAGIC, ObjectSeal, ObjectUnreadable
+from services.face_match.sealing import MAGIC, ObjectSeal, ObjectUnreadable, open_object
 from services.face_match.settings import FaceMatchSettings
 
 KEY = os.urandom(32)
@@ -52,6 +52,22 @@ def test_an_object_opens_only_as_its_own_organisation_submission_and_image() -> 
 def test_a_plain_object_is_refused_as_not_sealed() -> None:
     assert reason(seal_of(), "selfie", JPEG) == "UPLOAD_NOT_SEALED"
     assert reason(seal_of(), "selfie", b"") == "UPLOAD_NOT_SEALED"
+
+
+def test_without_a_key_a_sealed_object_is_told_from_a_plain_one() -> None:
+    """No live key (None): a sealed object's key is gone, UPLOAD_KEY_DESTROYED;
+    only a plain object is UPLOAD_NOT_SEALED (stored before sealing)."""
+    stored = seal_of().seal("selfie", JPEG)
+    assert open_object(seal_of(), "selfie", stored) == JPEG
+    for data, expected in (
+        (stored, "UPLOAD_KEY_DESTROYED"),
+        (JPEG, "UPLOAD_NOT_SEALED"),
+        (b"", "UPLOAD_NOT_SEALED"),
+    ):
+        with pytest.raises(ObjectUnreadable) as exc:
+            open_object(None, "selfie", data)
+        assert exc.value.reason == expected
+        assert "JFIF" not in str(exc.value)
 
 
 def settings_env(tmp_path: Path, **extra: str) -> dict[str, str]:

@@ -24,6 +24,13 @@ def test_request_strings_carry_the_rules_and_the_pattern_means_them() -> None:
     pattern = re.compile(create["fullName"]["pattern"])
     assert pattern.fullmatch("Siti Rahayu é")
     assert not pattern.fullmatch("Siti\x00") and not pattern.fullmatch("a\nb")
+    # Nothing invisible in an id; a name takes only the zero-width (non-)joiner.
+    external_id = re.compile(create["externalId"]["pattern"])
+    assert external_id.fullmatch("user-42")
+    for invisible in ("\u200b", "\u202e", "\u200d", "\ufeff", "\u2028"):
+        assert not external_id.fullmatch(f"user-42{invisible}")
+    assert not pattern.fullmatch("Siti\u202eRahayu") and not pattern.fullmatch("Siti\u200b")
+    assert pattern.fullmatch("\u0915\u094d\u200d\u0937")
     note = SCHEMAS["CreateWebhookRequest"]["properties"]["description"]
     assert re.compile(note["pattern"]).fullmatch("line one\r\nline two")
     assert not re.compile(note["pattern"]).fullmatch("bell\x07")

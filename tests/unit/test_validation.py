@@ -7,6 +7,8 @@ server interceptor applies it to every kind of RPC."""
 from __future__ import annotations
 
 import asyncio
+import sys
+import unicodedata
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -90,6 +92,45 @@ def test_every_string_field_takes_plain_text_and_refuses_control_and_overlength(
         validate(target.message_with("line one\r\n\tline two"))
     else:
         assert "control" in _refusal(target.message_with("line one\nline two")).message
+
+
+STRICT_KINDS = {"identifier", "nik", "email", "phone", "url", "page token"}
+
+
+@pytest.mark.parametrize("target", STRINGS, ids=str)
+def test_ids_take_nothing_invisible_and_names_only_the_joiners(target: Target) -> None:
+    """`user-42` and `user-42` + U+200B must not be two values that look alike;
+    a name may hold the zero-width (non-)joiner some scripts need, never a bidi
+    control; free text and documents keep the control-character rule only."""
+    kind = string_rule(target.leaf).kind
+    declared = rules_of(target.leaf)
+    free_form = declared is None or not declared.pattern
+    invisible = ("\u200b", "\u202e", "\u2066", "\u00ad", "\ufeff", "\u2028", "\U000e0041")
+    if kind in STRICT_KINDS | {"name"}:
+        for char in invisible:
+            error = _refusal(target.message_with(f"a{char}b"))
+            assert error.metadata == {"field": target.proto_path}
+            assert f"(found U+{ord(char):04X})" in error.message
+    for joiner in ("\u200c", "\u200d"):
+        if kind in STRICT_KINDS:
+            assert "invisible" in _refusal(target.message_with(f"a{joiner}b")).message
+        elif free_form:
+            validate(target.message_with(f"\u0915\u094d{joiner}\u0937"))
+    if kind not in STRICT_KINDS | {"name"} and free_form:
+        validate(target.message_with("note \u200f\u202b\u200b"))
+
+
+def test_every_format_character_is_invisible_to_ids() -> None:
+    """The declared set covers every Unicode Cf (and Zl, Zp) this Python knows."""
+    from identity_runtime.validation import _INVISIBLE, _INVISIBLE_IN_NAMES
+
+    for code in range(sys.maxunicode + 1):
+        char = chr(code)
+        if unicodedata.category(char) in ("Cf", "Zl", "Zp"):
+            assert _INVISIBLE.fullmatch(char), f"U+{code:04X}"
+            assert _INVISIBLE_IN_NAMES.fullmatch(char) or char in "\u200c\u200d", f"U+{code:04X}"
+    for visible in ("a", "é", "中", "\u0915", " ", "-", "\U0001f600"):
+        assert not _INVISIBLE.search(visible)
 
 
 def test_multiline_fields_are_the_free_text_json_and_pem_ones() -> None:

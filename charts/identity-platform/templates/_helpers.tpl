@@ -119,7 +119,9 @@ The settings of one component, checked against its settings class:
   {"config": {VAR: value}            the ConfigMap
    "secretEnv": [{env, secret, key}]  env from Secrets
    "secretMounts": [{id, secret}]     Secrets mounted as files
-   "secretRefs": [id]}                every Secret it holds (for egress)
+   "secretRefs": [id]                 every Secret it holds (for egress)
+   "egressCA": {secret, configMap, key, mountPath}}  the CA bundle mounted
+                                      for outbound TLS ({} when none)
 
 Rendering fails, naming the value to fix, when a name is not a setting of
 the component, a secret is given in plain config, a value is not one of the
@@ -178,6 +180,20 @@ is left unset.
 {{- $secretMounts = append $secretMounts (dict "id" $id "secret" $secret.name) -}}
 {{- $secretRefs = append $secretRefs $id -}}
 {{- end -}}
+{{- /* A CA bundle outbound TLS trusts on top of the system's (egressCA: a
+partner's private CA for callbacks or webhooks), from an existing Secret or
+ConfigMap; its `setting` names the file. */ -}}
+{{- $egressCA := dict -}}
+{{- with $values.egressCA -}}
+{{- if and .secret .configMap -}}
+{{- fail (printf "%s.egressCA: set secret or configMap, not both" $where) -}}
+{{- end -}}
+{{- if or .secret .configMap -}}
+{{- $mountPath := printf "%s/egress-ca" $root.Values.global.secretsMountPath -}}
+{{- $_ := set $wiring .setting (printf "%s/%s" $mountPath .key) -}}
+{{- $egressCA = dict "secret" (.secret | default "") "configMap" (.configMap | default "") "key" .key "mountPath" $mountPath -}}
+{{- end -}}
+{{- end -}}
 {{- range $field, $value := $wiring -}}
 {{- $variable := printf "%s_%s" $prefix $field -}}
 {{- if and $declared (not (hasKey $known $variable)) -}}
@@ -226,7 +242,7 @@ CPU limit (its own default counts the node's cores, not the container's). */ -}}
 {{- range $field, $value := $values.config -}}
 {{- $variable := printf "%s_%s" $prefix $field -}}
 {{- if hasKey $owned $field -}}
-{{- fail (printf "%s.config.%s: %s is set by the chart (from global values, the mesh, models, secretFiles or triton); remove it" $where $field $variable) -}}
+{{- fail (printf "%s.config.%s: %s is set by the chart (from global values, the mesh, models, secretFiles, egressCA or triton); remove it" $where $field $variable) -}}
 {{- end -}}
 {{- if hasKey $known $variable -}}
 {{- $info := index $known $variable -}}
@@ -272,7 +288,7 @@ CPU limit (its own default counts the node's cores, not the container's). */ -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}
-{{- toJson (dict "config" $config "secretEnv" $secretEnv "secretMounts" (uniq $secretMounts) "secretRefs" (uniq $secretRefs)) -}}
+{{- toJson (dict "config" $config "secretEnv" $secretEnv "secretMounts" (uniq $secretMounts) "secretRefs" (uniq $secretRefs) "egressCA" $egressCA) -}}
 {{- end -}}
 
 {{/* The regions pods and stores may be in (residency.allowedRegions, default

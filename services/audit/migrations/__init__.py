@@ -13,11 +13,17 @@ from services.audit.models import Base
 MINIMUM_COMPATIBLE = "0001"
 
 # What audit's database role may do (identity_store.grants): the entries are
-# append-only in the database too; the chain head moves; a checkpoint may be
-# replaced. Purging old entries is `identity audit purge`, run by an operator
-# with the owner's credential.
+# append-only in the database too, except the three columns an erasure's
+# redaction writes (redaction.py: without the chain's key, a change to them
+# is ENTRY_ALTERED); the chain head moves; a checkpoint may be replaced.
+# Purging old entries is `identity audit purge`, run by an operator with the
+# owner's credential.
 PRIVILEGES = {
-    "audit_entries": ("SELECT", "INSERT"),
+    "audit_entries": (
+        "SELECT",
+        "INSERT",
+        "UPDATE (evidence_hashes, redaction_hmac, redaction_key_id)",
+    ),
     "audit_chain_head": ("SELECT", "INSERT", "UPDATE"),
     "audit_checkpoints": ("SELECT", "INSERT", "DELETE"),
 }

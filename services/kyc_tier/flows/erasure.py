@@ -50,6 +50,7 @@ from sqlalchemy.orm import Session
 from identity_runtime import context
 from identity_runtime.errors import DomainError
 from identity_runtime.logs import get_logger
+from identity_runtime.reason_codes import check_reason
 from identity_store.types import utcnow
 from services.kyc_tier import (
     customers,
@@ -65,7 +66,6 @@ from services.kyc_tier.erasures import (
     PERSONAL_DATA,
     RETIRE,
     SHRED,
-    check_reason,
 )
 from services.kyc_tier.pii import PiiVault
 from services.kyc_tier.ports import Clock, Liveness, Matcher
@@ -216,7 +216,6 @@ class ErasureFlow:
     async def set_legal_hold(
         self, org_id: str, customer_id: str, hold: bool, reason: str
     ) -> customers.CustomerView:
-        check_reason(reason)
         return await self.store.write(
             lambda s: customers.set_legal_hold(s, org_id, customer_id, hold, reason, self.clock())
         )

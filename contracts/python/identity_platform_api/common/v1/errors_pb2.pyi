@@ -368,6 +368,13 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     another submission's or image's path (INVALID_ARGUMENT at confirm;
     metadata["image"]); upload it again.
     """
+    ERROR_REASON_UPLOAD_KEY_DESTROYED: _ErrorReason.ValueType  # 2603
+    """A stored upload that is sealed, but under a data key that no longer
+    exists (destroyed or deleted: a database restored behind its bucket, a
+    key removed by hand), so it can never be opened (FAILED_PRECONDITION at
+    confirm; metadata["image"]); upload it again. Not UPLOAD_NOT_SEALED,
+    which is a plain object from before sealing.
+    """
     ERROR_REASON_REVIEW_SCOPE_EXCEEDED: _ErrorReason.ValueType  # 2711
     """Reviews cited by upgrades, keys of erased customers (probe4 findings 1
     and 10; numbered from 2711).
@@ -746,6 +753,13 @@ ERROR_REASON_UPLOAD_SEAL_INVALID: ErrorReason.ValueType  # 2602
 """A stored upload whose seal does not authenticate: altered, or moved from
 another submission's or image's path (INVALID_ARGUMENT at confirm;
 metadata["image"]); upload it again.
+"""
+ERROR_REASON_UPLOAD_KEY_DESTROYED: ErrorReason.ValueType  # 2603
+"""A stored upload that is sealed, but under a data key that no longer
+exists (destroyed or deleted: a database restored behind its bucket, a
+key removed by hand), so it can never be opened (FAILED_PRECONDITION at
+confirm; metadata["image"]); upload it again. Not UPLOAD_NOT_SEALED,
+which is a plain object from before sealing.
 """
 ERROR_REASON_REVIEW_SCOPE_EXCEEDED: ErrorReason.ValueType  # 2711
 """Reviews cited by upgrades, keys of erased customers (probe4 findings 1

@@ -74,7 +74,9 @@ class SubmissionServiceStub:
     limit, or pixels over the decoder's) or IMAGE_TOO_SMALL: an uploaded
     object is not a usable image; UPLOAD_NOT_SEALED / UPLOAD_SEAL_INVALID: a
     stored object of the local bucket is not sealed (written before sealing)
-    or fails authentication (altered, or moved from another submission).
+    or fails authentication (altered, or moved from another submission);
+    FAILED_PRECONDITION / UPLOAD_KEY_DESTROYED: it is sealed, but its data
+    key no longer exists (destroyed or deleted), so it can never be opened.
     metadata["image"] names it (`selfie` or
     `reference`; metadata["refused"] lists every image refused). A refused
     object is deleted and the submission stays AWAITING_UPLOAD: upload that
@@ -127,7 +129,10 @@ class SubmissionServiceStub:
     Errors: PERMISSION_DENIED / UPLOAD_URL_INVALID (tampered) or
     UPLOAD_URL_EXPIRED (403); INVALID_ARGUMENT / UNSUPPORTED_MEDIA_TYPE
     (415); RESOURCE_EXHAUSTED / PAYLOAD_TOO_LARGE (413);
-    FAILED_PRECONDITION / SUBMISSION_EXPIRED.
+    FAILED_PRECONDITION / SUBMISSION_EXPIRED (400); NOT_FOUND /
+    SUBMISSION_NOT_FOUND; ABORTED / UPLOADS_CLOSED (409: the submission no
+    longer awaits uploads, or the deployment stores uploads in S3, where
+    they never pass through here).
     """
     AuthorizeUpload: _grpc.UnaryUnaryMultiCallable[_submissions_pb2.AuthorizeUploadRequest, _submissions_pb2.AuthorizeUploadResponse]
     """AuthorizeUpload says whether PutObject would take an upload, before its
@@ -138,8 +143,7 @@ class SubmissionServiceStub:
     expiry, the content type, the declared size and that the submission
     still awaits uploads; it writes nothing, and PutObject checks it all
     again. Answers the largest body PutObject takes.
-    Errors: as PutObject's; NOT_FOUND / SUBMISSION_NOT_FOUND; ABORTED /
-    UPLOADS_CLOSED (the submission no longer awaits uploads).
+    Errors: as PutObject's.
     """
 
 @_typing.type_check_only
@@ -188,7 +192,9 @@ class SubmissionServiceAsyncStub(SubmissionServiceStub):
     limit, or pixels over the decoder's) or IMAGE_TOO_SMALL: an uploaded
     object is not a usable image; UPLOAD_NOT_SEALED / UPLOAD_SEAL_INVALID: a
     stored object of the local bucket is not sealed (written before sealing)
-    or fails authentication (altered, or moved from another submission).
+    or fails authentication (altered, or moved from another submission);
+    FAILED_PRECONDITION / UPLOAD_KEY_DESTROYED: it is sealed, but its data
+    key no longer exists (destroyed or deleted), so it can never be opened.
     metadata["image"] names it (`selfie` or
     `reference`; metadata["refused"] lists every image refused). A refused
     object is deleted and the submission stays AWAITING_UPLOAD: upload that
@@ -241,7 +247,10 @@ class SubmissionServiceAsyncStub(SubmissionServiceStub):
     Errors: PERMISSION_DENIED / UPLOAD_URL_INVALID (tampered) or
     UPLOAD_URL_EXPIRED (403); INVALID_ARGUMENT / UNSUPPORTED_MEDIA_TYPE
     (415); RESOURCE_EXHAUSTED / PAYLOAD_TOO_LARGE (413);
-    FAILED_PRECONDITION / SUBMISSION_EXPIRED.
+    FAILED_PRECONDITION / SUBMISSION_EXPIRED (400); NOT_FOUND /
+    SUBMISSION_NOT_FOUND; ABORTED / UPLOADS_CLOSED (409: the submission no
+    longer awaits uploads, or the deployment stores uploads in S3, where
+    they never pass through here).
     """
     AuthorizeUpload: _aio.UnaryUnaryMultiCallable[_submissions_pb2.AuthorizeUploadRequest, _submissions_pb2.AuthorizeUploadResponse]  # type: ignore[assignment]
     """AuthorizeUpload says whether PutObject would take an upload, before its
@@ -252,8 +261,7 @@ class SubmissionServiceAsyncStub(SubmissionServiceStub):
     expiry, the content type, the declared size and that the submission
     still awaits uploads; it writes nothing, and PutObject checks it all
     again. Answers the largest body PutObject takes.
-    Errors: as PutObject's; NOT_FOUND / SUBMISSION_NOT_FOUND; ABORTED /
-    UPLOADS_CLOSED (the submission no longer awaits uploads).
+    Errors: as PutObject's.
     """
 
 class SubmissionServiceServicer:
@@ -309,7 +317,9 @@ class SubmissionServiceServicer:
         limit, or pixels over the decoder's) or IMAGE_TOO_SMALL: an uploaded
         object is not a usable image; UPLOAD_NOT_SEALED / UPLOAD_SEAL_INVALID: a
         stored object of the local bucket is not sealed (written before sealing)
-        or fails authentication (altered, or moved from another submission).
+        or fails authentication (altered, or moved from another submission);
+        FAILED_PRECONDITION / UPLOAD_KEY_DESTROYED: it is sealed, but its data
+        key no longer exists (destroyed or deleted), so it can never be opened.
         metadata["image"] names it (`selfie` or
         `reference`; metadata["refused"] lists every image refused). A refused
         object is deleted and the submission stays AWAITING_UPLOAD: upload that
@@ -392,7 +402,10 @@ class SubmissionServiceServicer:
         Errors: PERMISSION_DENIED / UPLOAD_URL_INVALID (tampered) or
         UPLOAD_URL_EXPIRED (403); INVALID_ARGUMENT / UNSUPPORTED_MEDIA_TYPE
         (415); RESOURCE_EXHAUSTED / PAYLOAD_TOO_LARGE (413);
-        FAILED_PRECONDITION / SUBMISSION_EXPIRED.
+        FAILED_PRECONDITION / SUBMISSION_EXPIRED (400); NOT_FOUND /
+        SUBMISSION_NOT_FOUND; ABORTED / UPLOADS_CLOSED (409: the submission no
+        longer awaits uploads, or the deployment stores uploads in S3, where
+        they never pass through here).
         """
 
     def AuthorizeUpload(
@@ -408,8 +421,7 @@ class SubmissionServiceServicer:
         expiry, the content type, the declared size and that the submission
         still awaits uploads; it writes nothing, and PutObject checks it all
         again. Answers the largest body PutObject takes.
-        Errors: as PutObject's; NOT_FOUND / SUBMISSION_NOT_FOUND; ABORTED /
-        UPLOADS_CLOSED (the submission no longer awaits uploads).
+        Errors: as PutObject's.
         """
 
 def add_SubmissionServiceServicer_to_server(servicer: SubmissionServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
