@@ -47,8 +47,6 @@ DESTROYS = {
     MARK_ERASED: (),
 }
 Results = dict[str, dict[str, int]]
-# The completed erasure's count of the customer's audit entries (all kept).
-AUDIT_ENTRIES_KEPT = "audit_entries_kept"
 # Refused requests that still leave a denied audit entry.
 AUDITED_REFUSALS = frozenset({"LEGAL_HOLD", "RATE_LIMITED"})
 
@@ -255,20 +253,4 @@ def mark_erased(
             "keys_destroyed": keys_destroyed(found),
         },
     )
-    session.flush()
-    kept = audit_entries(session, org_id, customer_id)
-    done(session, erasure_id, MARK_ERASED, {AUDIT_ENTRIES_KEPT: kept})
-
-
-def audit_entries(session: Session, org_id: str, customer_id: str) -> int:
-    """The audit entries kyc-tier recorded about the customer (its outbox
-    feeds the chain): the erasure removes none of them."""
-    count = session.scalar(
-        select(func.count())
-        .select_from(models.AuditOutbox)
-        .where(
-            models.AuditOutbox.org_id == org_id,
-            models.AuditOutbox.subject == f"customer:{customer_id}",
-        )
-    )
-    return int(count or 0)
+    done(session, erasure_id, MARK_ERASED, {})

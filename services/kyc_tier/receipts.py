@@ -12,28 +12,27 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from services.kyc_tier import models, records
-from services.kyc_tier.erasures import (
-    AUDIT_ENTRIES_KEPT,
-    DESTROYS,
-    MARK_ERASED,
-    STEPS,
-    Results,
-    audit_entries,
-    keys_destroyed,
-    results,
-    retired,
-)
+from services.kyc_tier.erasures import DESTROYS, STEPS, keys_destroyed, results, retired
 
 # Regulated records (verification rows, audit log): 7 years.
 REGULATED_YEARS = 7
+AUDIT_KEPT = (
+    "every entry kept, none removed by erasure (ids and codes only, evidence hashes "
+    "redacted); not counted here"
+)
 
 
 @dataclass(frozen=True)
 class Retained:
     record: str
     basis: str
-    count: int
+    # None: not counted here (the audit log is the audit service's chain).
+    count: int | None
     retained_until: datetime
+
+    @property
+    def counted(self) -> bool:
+        return self.count is not None
 
 
 @dataclass(frozen=True)
@@ -88,12 +87,10 @@ def receipt(session: Session, org_id: str, customer_id: str) -> ErasureResult:
         Retained(
             "face_enrollment_rows", f"retired, template unreadable; {basis}", retired(found), until
         ),
-        Retained(
-            "audit_log",
-            f"kept whole, no entry removed by erasure (ids and codes only); {basis}",
-            audit_kept(session, found, org_id, customer_id),
-            until,
-        ),
+        # Every entry about the customer is kept (ids and codes; the chain
+        # redacts their evidence hashes on erasure). kyc-tier cannot count
+        # them: its outbox drops relayed rows after a day, the chain is audit's.
+        Retained("audit_log", f"{AUDIT_KEPT}; {basis}", None, until),
     )
     return ErasureResult(
         customer_id=customer_id,
@@ -106,10 +103,3 @@ def receipt(session: Session, org_id: str, customer_id: str) -> ErasureResult:
         destroyed=destroyed,
         retained=retained,
     )
-
-
-def audit_kept(session: Session, found: Results, org_id: str, customer_id: str) -> int:
-    """The customer's audit entries the erasure kept: counted when it
-    completed, or now while it runs (or for one completed before it was counted)."""
-    counted = found.get(MARK_ERASED, {}).get(AUDIT_ENTRIES_KEPT)
-    return int(counted) if counted is not None else audit_entries(session, org_id, customer_id)

@@ -237,14 +237,17 @@ class RetainedRecord(_message.Message):
     BASIS_FIELD_NUMBER: _builtins.int
     COUNT_FIELD_NUMBER: _builtins.int
     RETAINED_UNTIL_FIELD_NUMBER: _builtins.int
+    COUNTED_FIELD_NUMBER: _builtins.int
     record: _builtins.str
     """"verifications", "face_enrollment_rows", "audit_log"."""
     basis: _builtins.str
     """Why it is kept ("regulated record, 7 years")."""
     count: _builtins.int
-    """How many rows: for "audit_log", the audit entries recorded about the
-    customer, all kept (no erasure removes one), counted when the erasure
-    completed.
+    """How many rows, when `counted`."""
+    counted: _builtins.bool
+    """Whether `count` is a count. False for "audit_log": no erasure removes an
+    audit entry (every one about the customer is kept; `basis` says so), and
+    kyc-tier does not count the audit service's chain.
     """
     @_builtins.property
     def retained_until(self) -> _timestamp_pb2.Timestamp: ...
@@ -255,10 +258,11 @@ class RetainedRecord(_message.Message):
         basis: _builtins.str = ...,
         count: _builtins.int = ...,
         retained_until: _timestamp_pb2.Timestamp | None = ...,
+        counted: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["retained_until", b"retained_until"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["basis", b"basis", "count", b"count", "record", b"record", "retained_until", b"retained_until"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["basis", b"basis", "count", b"count", "counted", b"counted", "record", b"record", "retained_until", b"retained_until"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
