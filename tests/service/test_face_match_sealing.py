@@ -299,7 +299,9 @@ async def test_where_the_key_went_with_the_submission_its_state_answers(service)
 
 
 @pytest.mark.parametrize("change", ["tampered", "moved", "plain", "key-deleted", "key-destroyed"])
-async def test_an_object_changed_after_confirm_fails_the_submission(service, change) -> None:
+async def test_an_object_changed_after_confirm_fails_the_submission(
+    service, change, capsys
+) -> None:
     partner = Partner(service)
     other = await uploaded(partner, f"seal-after-other-{change}")
     submission_id = await uploaded(partner, f"seal-after-{change}")
@@ -314,7 +316,17 @@ async def test_an_object_changed_after_confirm_fails_the_submission(service, cha
         path.write_bytes(SAME_PERSON_REFERENCE)
     else:
         await _lose_key(service, submission_id, change.removeprefix("key-"))
+    capsys.readouterr()
     assert await worker(service).run_once()
+    # The warning names the image's slot under a key the log scrubber keeps.
+    logged = capsys.readouterr()
+    (warning,) = [
+        line
+        for line in (logged.out + logged.err).splitlines()
+        if "face_match.object_unreadable" in line
+    ]
+    # (A lost key fails the first image read, the selfie.)
+    assert f"slot={'selfie' if change.startswith('key-') else 'reference'}" in warning
     status = await state_of(partner, correlation_id)
     assert status.state == S.SUBMISSION_STATE_FAILED
     expected = {"tampered": "UPLOAD_SEAL_INVALID", "moved": "UPLOAD_SEAL_INVALID"}.get(
