@@ -13,10 +13,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from identity_runtime.errors import DomainError
-from services.kyc_tier import models
+from services.kyc_tier import models, records
 from services.kyc_tier.bootstrap import KycTierCore
 from services.kyc_tier.customers import CustomerInput
 from services.kyc_tier.flows.dukcapil import DukcapilRequest, DukcapilVerdict
+from services.kyc_tier.ports import Reason
 from tests.support import unique_name
 from tests.support.kyc_fakes import KycFakes, new_org, rows
 
@@ -128,3 +129,47 @@ async def test_a_negative_verdict_compares_nothing(core: KycTierCore, fakes: Kyc
     assert result.recorded.verification.outcome == "failed"
     assert fakes.matcher.verified == []
     assert references(fakes, customer_id) == [("ktp_extract", True)]
+
+
+async def test_a_portrait_waits_while_a_held_card_waits_for_review(
+    core: KycTierCore, fakes: KycFakes
+) -> None:
+    """The re-probe's R1: a card held as a duplicate face leaves no active
+    reference to compare with; the portrait of someone else used to become
+    the active face ahead of the analyst. It waits now (REVIEW_PENDING),
+    before any model call, refused and audited, nothing else written; once
+    the review is decided it is compared as above."""
+    org_id = await new_org(core)
+    created = await core.customers.create(
+        org_id, CustomerInput(external_id=unique_name("ext"), nik=VALID_NIK)
+    )
+    customer_id = created.customer.customer_id
+    held = fakes.matcher.enroll_reference(customer_id, "ktp_extract", active=False)
+
+    def hold_card(session) -> None:
+        customer = records.load_customer(session, org_id, customer_id, for_update=True)
+        records.add_verification(
+            session,
+            customer,
+            "ktp_capture",
+            None,
+            (Reason("DUPLICATE_FACE", "the portrait matches another customer"),),
+            review_details={"enrollment_id": held, "duplicate_customers": ["cus_other"]},
+        )
+
+    await core.database.run(hold_card)
+    before = await verification_ids(core, customer_id)
+
+    with pytest.raises(DomainError) as refused:
+        await core.dukcapil.submit(org_id, portrait_verdict(customer_id))
+
+    error = refused.value
+    assert (error.code, error.reason) == ("FAILED_PRECONDITION", "REVIEW_PENDING")
+    assert error.metadata == {"kind": "ktp_capture"}
+    assert ("reference", 1) not in fakes.quality.face_calls and fakes.matcher.verified == []
+    assert references(fakes, customer_id) == [("ktp_extract", False)]
+    assert await verification_ids(core, customer_id) == before
+    (attempt,) = await rows(core, models.Attempt, customer_id=customer_id, kind="dukcapil_verdict")
+    assert attempt.outcome == "refused" and attempt.reasons[0]["code"] == "REVIEW_PENDING"
+    denied = await rows(core, models.AuditOutbox, action="dukcapil.submit", outcome="denied")
+    assert [e.details["reason"] for e in denied] == ["REVIEW_PENDING"]

@@ -18,9 +18,13 @@ resubmits with a usable portrait or none. A negative verdict enrolls nothing.
 A portrait whose face is another customer's reference is held inactive by
 matching and the verdict goes to review (DUPLICATE_FACE), as a KTP card does.
 
-A customer who already has an active reference (the KTP card's portrait, an
-onboarding selfie, a promoted step-up: the face step-up matches) keeps it
-unless the portrait shows that face: the portrait is verified against it at
+While a capture of the customer's waits for an analyst's review (a face held
+inactive, which matching cannot compare with), a portrait waits too
+(FAILED_PRECONDITION / REVIEW_PENDING, before any model call): it would
+otherwise become the active face ahead of the decision. A customer who
+already has an active reference (the KTP card's portrait, an onboarding
+selfie, a promoted step-up: the face step-up matches) keeps it unless the
+portrait shows that face: the portrait is verified against it at
 the organisation's threshold before anything is enrolled, and a portrait of
 someone else refuses the whole submission (FAILED_PRECONDITION /
 PORTRAIT_MISMATCH, 409 at the gateway), written like PORTRAIT_UNUSABLE: a
@@ -44,6 +48,7 @@ from identity_runtime.errors import (
     invalid_field,
 )
 from services.kyc_tier import partners, tiers
+from services.kyc_tier.flows import reviews
 from services.kyc_tier.flows.biometrics import FaceMatching, image_hashes, images_from
 from services.kyc_tier.flows.pipeline import Captured, CapturePipeline, Decision, Step, Subject
 from services.kyc_tier.flows.promotion import reference_quality
@@ -191,6 +196,11 @@ class DukcapilFlow:
 
     async def _enroll_portrait(self, subject: Subject, portrait: bytes) -> Enrolled:
         """The portrait as the customer's `dukcapil` reference, or PORTRAIT_UNUSABLE."""
+        held = await self.pipeline.store.read(
+            lambda s: reviews.pending_kind(s, subject.org_id, subject.customer_id)
+        )
+        if held is not None:
+            raise reviews.review_pending(held)
         quality = self.matching.quality
         with images_from("portrait"):
             face = await quality.assess_face(CapturedFrames((portrait,)), "reference")

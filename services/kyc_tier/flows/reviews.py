@@ -114,6 +114,17 @@ def require_none_pending(session: Session, org_id: str, customer_id: str, kind: 
         raise review_pending(kind)
 
 
+def pending_kind(session: Session, org_id: str, customer_id: str) -> str | None:
+    """The kind of a review of the customer's still waiting for an analyst, if any."""
+    return session.scalar(
+        select(models.ReviewItem.kind)
+        .where(models.ReviewItem.org_id == org_id)
+        .where(models.ReviewItem.customer_id == customer_id)
+        .where(models.ReviewItem.status == "pending")
+        .limit(1)
+    )
+
+
 def none_pending(store: Store, org_id: str, customer_id: str, kind: str) -> Precheck:
     """A capture flow's precheck: `require_none_pending`, read before any model work."""
 

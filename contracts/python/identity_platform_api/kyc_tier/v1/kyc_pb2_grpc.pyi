@@ -44,7 +44,8 @@ class KycServiceStub:
     With the registry's portrait (see the request), a positive verdict also
     enrolls it as the customer's `dukcapil` reference.
     Errors: NOT_FOUND / CUSTOMER_NOT_FOUND; FAILED_PRECONDITION /
-    CUSTOMER_ERASED, PORTRAIT_MISMATCH; PERMISSION_DENIED /
+    CUSTOMER_ERASED, PORTRAIT_MISMATCH, REVIEW_PENDING (a portrait while a
+    capture of the customer's waits for an analyst); PERMISSION_DENIED /
     EVIDENCE_SIGNATURE_INVALID; INVALID_ARGUMENT / INVALID_FIELD,
     PORTRAIT_UNUSABLE.
     """
@@ -82,7 +83,8 @@ class KycServiceAsyncStub(KycServiceStub):
     With the registry's portrait (see the request), a positive verdict also
     enrolls it as the customer's `dukcapil` reference.
     Errors: NOT_FOUND / CUSTOMER_NOT_FOUND; FAILED_PRECONDITION /
-    CUSTOMER_ERASED, PORTRAIT_MISMATCH; PERMISSION_DENIED /
+    CUSTOMER_ERASED, PORTRAIT_MISMATCH, REVIEW_PENDING (a portrait while a
+    capture of the customer's waits for an analyst); PERMISSION_DENIED /
     EVIDENCE_SIGNATURE_INVALID; INVALID_ARGUMENT / INVALID_FIELD,
     PORTRAIT_UNUSABLE.
     """
@@ -122,7 +124,8 @@ class KycServiceServicer:
         With the registry's portrait (see the request), a positive verdict also
         enrolls it as the customer's `dukcapil` reference.
         Errors: NOT_FOUND / CUSTOMER_NOT_FOUND; FAILED_PRECONDITION /
-        CUSTOMER_ERASED, PORTRAIT_MISMATCH; PERMISSION_DENIED /
+        CUSTOMER_ERASED, PORTRAIT_MISMATCH, REVIEW_PENDING (a portrait while a
+        capture of the customer's waits for an analyst); PERMISSION_DENIED /
         EVIDENCE_SIGNATURE_INVALID; INVALID_ARGUMENT / INVALID_FIELD,
         PORTRAIT_UNUSABLE.
         """
