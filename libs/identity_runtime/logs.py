@@ -68,7 +68,10 @@ PERSONAL_KEYS = frozenset(
 )
 # A NIK's 16 digits, also written in groups ("3273-0241-0795-0003",
 # "327302.4107950003"): one space, dot or hyphen may part any two digits.
-_NIK_PATTERN = re.compile(r"(?<!\d)\d(?:[\s.-]?\d){15}(?!\d)")
+_NIK_DIGITS = r"\d(?:[\s.-]?\d){15}"
+_NIK_PATTERN = re.compile(rf"(?<!\d){_NIK_DIGITS}(?!\d)")
+# The same, where it stands as a token: no letter or digit joined to it.
+_NIK_TOKEN = re.compile(rf"(?<![0-9A-Za-z]){_NIK_DIGITS}(?![0-9A-Za-z])")
 # (pattern, replacement), applied in order.
 _SCRUBBERS: tuple[tuple[re.Pattern[str], str], ...] = (
     # API keys first: their base32 body must not read as a base64 blob.
@@ -90,7 +93,11 @@ _SCRUBBERS: tuple[tuple[re.Pattern[str], str], ...] = (
 
 
 def mask_niks(text: str) -> str:
-    return _NIK_PATTERN.sub("<nik>", text)
+    """NIKs (grouped ones too) standing as tokens masked. For text kept for
+    good (the audit chain's details): there, masking 16 digits inside an id
+    (enr_<hex>) would lose the id for good, whereas a log line only loses
+    readability."""
+    return _NIK_TOKEN.sub("<nik>", text)
 
 
 def _scrubbed(text: str) -> str:

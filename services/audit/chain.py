@@ -27,6 +27,7 @@ from typing import Any
 
 from identity_crypto.keyring import Keyring
 from identity_runtime.errors import invalid_field
+from identity_runtime.logs import mask_niks
 
 CANONICAL_VERSION = 1
 OUTCOMES = ("success", "denied", "failed")
@@ -39,13 +40,13 @@ SUBJECT_PATTERN = re.compile(r"^[a-z][a-z0-9_]*:[A-Za-z0-9_.\-]{1,100}$")
 ENTRY_KEY_PATTERN = re.compile(r"^[A-Za-z0-9_.:\-]{1,128}$")
 MAP_KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_.]{0,63}$")
 SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
-# Personal data that must never be written to the log: a NIK (a standalone
-# 16-digit number), an e-mail address, an Indonesian phone number. Tokens, not
+# Personal data that must never be written to the log: a NIK (16 digits, also
+# grouped: the log scrubbers' shape, `mask_niks`), an e-mail address, an
+# Indonesian phone number (also dotted: 0812.3456.7890). Tokens, not
 # substrings, so hex digests and ids that happen to hold digit runs pass.
-_NIK = re.compile(r"(?<![0-9A-Za-z])\d{16}(?![0-9A-Za-z])")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}")
 _PHONE = re.compile(
-    r"(?<![0-9A-Za-z])(?:\+62|62|0)[\s-]?8\d{1,3}(?:[\s-]?\d{2,5}){2,3}(?![0-9A-Za-z])"
+    r"(?<![0-9A-Za-z])(?:\+62|62|0)[\s.-]?8\d{1,3}(?:[\s.-]?\d{2,5}){2,3}(?![0-9A-Za-z])"
 )
 MAX_MAP_ENTRIES = 32
 MAX_DETAIL_CHARS = 500
@@ -87,12 +88,12 @@ class Entry(Draft):
 
 
 def _looks_personal(value: str) -> bool:
-    return bool(_NIK.search(value) or _EMAIL.search(value) or _PHONE.search(value))
+    return redact(value) != value
 
 
 def redact(value: str) -> str:
     value = _EMAIL.sub("<email>", value)
-    value = _NIK.sub("<nik>", value)
+    value = mask_niks(value)
     return _PHONE.sub("<phone>", value)
 
 

@@ -169,11 +169,16 @@ async def test_personal_data_in_details_is_redacted_before_it_is_chained(audit_s
         "reason": "asked by ani@example.co.id, NIK 3171234567890001, call 0812-3456-7890",
         "key_fingerprint": "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
         "requested_at_ms": "1732243512345",
+        # Grouped or dotted, as the log scrubbers read them; 16 digits inside an id are no NIK.
+        "action": "transfer to 3273-0241-0795-0003, call 0812.3456.7890",
+        "enrollment_id": "enr_ab3273024107950003cd",
     }
     async with Client(server) as client:
         entry = await client.append(request(1, action="customer.erase", details=details))
         assert (await client.verify()).intact
     assert entry.details["reason"] == "asked by <email>, NIK <nik>, call <phone>"
+    assert entry.details["action"] == "transfer to <nik>, call <phone>"
+    assert entry.details["enrollment_id"] == details["enrollment_id"]
     assert entry.details["key_fingerprint"] == details["key_fingerprint"]
     assert entry.details["requested_at_ms"] == details["requested_at_ms"]
     database = Database(database_url)
@@ -181,6 +186,7 @@ async def test_personal_data_in_details_is_redacted_before_it_is_chained(audit_s
         stored = session.scalar(sa.select(models.AuditEntry.details))
     database.dispose()
     assert "3171234567890001" not in json.dumps(stored) and "ani@" not in json.dumps(stored)
+    assert "3273-0241" not in json.dumps(stored) and "0812.3456" not in json.dumps(stored)
 
 
 async def test_query_by_subject_action_and_time_with_keyset_pages(audit_service) -> None:

@@ -384,6 +384,9 @@ async def test_an_erasure_or_legal_hold_reason_in_prose_is_refused(
     for path, body in (
         ("erase", {"reason": "Siti Rahayu asked by phone"}),
         ("legal-hold", {"hold": True, "reason": "NIK 3171234567890001"}),
+        # Codes in shape, but a NIK in groups and a dotted phone number.
+        ("legal-hold", {"hold": True, "reason": "3273-0241-0795-0003"}),
+        ("legal-hold", {"hold": True, "reason": "0812.3456.7890"}),
     ):
         error = assert_error(
             await internal.post(f"/api/identity/customers/{customer_id}/{path}", body),
@@ -392,6 +395,7 @@ async def test_an_erasure_or_legal_hold_reason_in_prose_is_refused(
         )
         assert error["metadata"]["field"] == "reason"
         assert "Siti" not in error["message"] and "3171" not in error["message"]
+        assert body["reason"] not in error["message"]
     customer = (await internal.get(f"/api/identity/customers/{customer_id}")).json()["customer"]
     assert customer["status"] == "CUSTOMER_STATUS_ACTIVE" and not customer.get("legalHold")
     assert customer_id not in fakes.matcher.shredded

@@ -225,6 +225,32 @@ def test_the_gateway_replaces_a_request_id_holding_personal_data() -> None:
         "5fe273a4ea54321a71c",
         "req-42",
         "550e8400-e29b-41d4-a716-446655440000",
+    ):
+        assert request_id_from(sane) == sane
+
+
+def test_the_gateway_replaces_a_request_id_holding_a_run_of_digits() -> None:
+    from gateway.app import request_id_from
+
+    # The scrubbers skip digits joined to a letter or "_" (hex ids stay
+    # readable); a client's id is held to more: no run of 9 digits, single
+    # separators allowed. A date with a counter has that shape too, and is
+    # replaced: it cannot be told from a phone number written in groups.
+    for personal in (
+        "3273_0241_0795_0003",
+        "Siti_Rahayu_081234567890",
+        "Siti_081234567890",
+        "a6281234567890",
         "batch-2026-11-27.0042",
+    ):
+        replaced = request_id_from(personal)
+        assert replaced != personal and re.fullmatch(r"[0-9a-f]{32}", replaced)
+    # A UUID is taken as is, even one whose groups are all digits.
+    for sane in (
+        "550e8400-e29b-41d4-a716-446655440000",
+        "12345678-1234-1234-1234-123456789012",
+        "partner-req.42:a_b-c",
+        "req-42",
+        "req-12345678",
     ):
         assert request_id_from(sane) == sane
