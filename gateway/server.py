@@ -16,10 +16,72 @@ import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+import h11
 import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
+
+# What a connection gets when its request line and headers do not all arrive
+# in time: no request was read, so no route, no request id, no JSON body.
+_HEADER_TIMEOUT = b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+
+
+class HeaderDeadlineProtocol(H11Protocol):
+    """uvicorn's h11 protocol with a deadline on each request's line and
+    headers (uvicorn has none: a client sending a head slowly, or a new
+    connection sending nothing, held a connection for as long as it liked).
+    The deadline runs from the connection, or from the first byte of a kept-
+    alive connection's next request (uvicorn's keep-alive timeout closes one
+    that stays idle), until h11 has read the whole head; then the body has
+    its own (gateway.bodies). On expiry the connection is closed, after a 408
+    if part of a head had come (a connection that sent nothing gets no
+    answer: a browser's preconnected socket is closed quietly)."""
+
+    header_timeout_seconds = 10.0
+
+    def connection_made(self, transport):  # type: ignore[no-untyped-def]
+        super().connection_made(transport)
+        self._head_timer: asyncio.TimerHandle | None = None
+        self._head_started = False
+        self._head_timer = self.loop.call_later(self.header_timeout_seconds, self._head_timeout)
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self.conn.their_state is not h11.IDLE:
+            self._cancel_head_timer()  # the head is read (or the connection is done)
+        elif data:
+            self._head_started = True
+            if self._head_timer is None:
+                timeout = self.header_timeout_seconds
+                self._head_timer = self.loop.call_later(timeout, self._head_timeout)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_head_timer()
+        super().connection_lost(exc)
+
+    def _cancel_head_timer(self) -> None:
+        timer = getattr(self, "_head_timer", None)
+        if timer is not None:
+            timer.cancel()
+        self._head_timer = None
+        self._head_started = False
+
+    def _head_timeout(self) -> None:
+        self._head_timer = None
+        if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+            if self._head_started:
+                self.transport.write(_HEADER_TIMEOUT)
+            self.transport.close()
+
+
+def _protocol(settings: GatewaySettings) -> type[HeaderDeadlineProtocol]:
+    return type(
+        "GatewayHttpProtocol",
+        (HeaderDeadlineProtocol,),
+        {"header_timeout_seconds": settings.body_read_timeout_seconds},
+    )
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
@@ -52,6 +114,7 @@ def build_server(settings: GatewaySettings) -> uvicorn.Server:
         server_header=False,
         timeout_graceful_shutdown=int(settings.shutdown_grace_seconds) or None,
         proxy_headers=False,
+        http=_protocol(settings),
     )
     return uvicorn.Server(config)
 

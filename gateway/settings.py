@@ -46,8 +46,8 @@ class GatewaySettings(MeshCallerSettings, ProcessSettings):
     max_body_bytes: int = setting(16 * MIB, "Largest HTTP request body accepted (413 above)")
     body_read_timeout_seconds: float = setting(
         10.0,
-        "Time a request body has to arrive, within the request's deadline (408 "
-        "REQUEST_BODY_TIMEOUT after it: a slow sender holds no connection longer)",
+        "Time a request's line and headers have to arrive, and then its body, within the "
+        "request's deadline (408 after either: a slow sender holds no connection longer)",
     )
     max_message_bytes: int = setting(
         24 * MIB, "Largest gRPC message sent to or received from a service"

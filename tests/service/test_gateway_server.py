@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -52,6 +53,56 @@ async def test_real_http_chunked_oversize_body_is_413_and_the_document_is_served
             bind_socket("127.0.0.1", first.getsockname()[1])
         finally:
             first.close()
+
+
+async def _head_of(reader: asyncio.StreamReader) -> bytes:
+    # A guard against a hang, not a measure of time.
+    return await asyncio.wait_for(reader.read(4096), timeout=60)
+
+
+async def test_a_request_head_that_does_not_all_arrive_is_408_and_closed() -> None:
+    """uvicorn has no deadline on a request's line and headers: a client
+    sending half a head, or a connection sending nothing, held it for as long
+    as it liked (the re-probe's R4, 70 s and counting). The body-read timeout
+    bounds the head too; a keep-alive connection's next head as well."""
+    settings = gateway_settings({}, port="0", body_read_timeout_seconds="0.3")
+    running = await start(settings)
+    host, port = running.address.rsplit(":", 1)
+    try:
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(b"GET /api/openapi.json HTTP/1.1\r\nHost: gateway.test\r\nX-Par")
+        await writer.drain()
+        answer = await _head_of(reader)
+        assert answer.startswith(b"HTTP/1.1 408 ")
+        assert await _head_of(reader) == b""  # closed
+        writer.close()
+
+        # A connection that sends nothing is closed quietly (a browser's
+        # preconnected socket must not read a 408 as the answer to a request).
+        silent_reader, silent = await asyncio.open_connection(host, int(port))
+        assert await _head_of(silent_reader) == b""
+        silent.close()
+
+        # A whole head in time is served; the kept-alive connection's next
+        # head has the same deadline from its first byte.
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(b"GET /api/healthz/live HTTP/1.1\r\nHost: gateway.test\r\n\r\n")
+        await writer.drain()
+        served = await _head_of(reader)
+        assert served.startswith(b"HTTP/1.1 ") and not served.startswith(b"HTTP/1.1 408 ")
+        # Idle past the head deadline (below uvicorn's 5 s keep-alive): no
+        # unsolicited 408 is waiting; the next whole request is served.
+        await asyncio.sleep(0.6)
+        writer.write(b"GET /api/healthz/live HTTP/1.1\r\nHost: gateway.test\r\n\r\n")
+        await writer.drain()
+        served = await _head_of(reader)
+        assert served.startswith(b"HTTP/1.1 ") and not served.startswith(b"HTTP/1.1 408 ")
+        writer.write(b"GET /api/healthz/live HTTP/1.1\r\nHo")
+        await writer.drain()
+        assert (await _head_of(reader)).startswith(b"HTTP/1.1 408 ")
+        writer.close()
+    finally:
+        await running.stop()
 
 
 def test_settings_errors_fail_fast_with_every_problem_named(
