@@ -43,9 +43,10 @@ class HeaderDeadlineProtocol(H11Protocol):
 
     def connection_made(self, transport):  # type: ignore[no-untyped-def]
         super().connection_made(transport)
-        self._head_timer: asyncio.TimerHandle | None = None
         self._head_started = False
-        self._head_timer = self.loop.call_later(self.header_timeout_seconds, self._head_timeout)
+        self._head_timer: asyncio.TimerHandle | None = self.loop.call_later(
+            self.header_timeout_seconds, self._head_timeout
+        )
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
@@ -62,9 +63,8 @@ class HeaderDeadlineProtocol(H11Protocol):
         super().connection_lost(exc)
 
     def _cancel_head_timer(self) -> None:
-        timer = getattr(self, "_head_timer", None)
-        if timer is not None:
-            timer.cancel()
+        if self._head_timer is not None:
+            self._head_timer.cancel()
         self._head_timer = None
         self._head_started = False
 

@@ -202,62 +202,69 @@ def test_a_nik_as_request_id_is_masked_though_it_is_hex() -> None:
     assert scrubbed["request_id"] == "<nik>"
 
 
-def test_the_gateway_replaces_a_request_id_holding_personal_data() -> None:
+def assert_request_ids(replaced: tuple[str, ...], kept: tuple[str, ...]) -> None:
+    """Each of `replaced` gets a new id from the gateway; each of `kept` is taken."""
     from gateway.app import request_id_from
 
-    # A client's id is logged by every service as is (the hex-id exemption),
-    # so even a NIK inside hex ("...ea" NIK "a7...") is not taken.
-    for personal in (
-        NIK,
-        f"req-{NIK}",
-        f"ea{NIK}a7",
-        "req-081234567890",
-        "idk_ABCDEFGH1234",
-        "Siti-Rahayu.6281234567890",
-        "0812.3456.7890",
-        "3273-0241-0795-0003",
-        "327302.4107950003",
-    ):
-        replaced = request_id_from(personal)
-        assert replaced != personal and re.fullmatch(r"[0-9a-f]{32}", replaced)
-    for sane in (
-        "partner-req.42:a_b-c",
-        "5fe273a4ea54321a71c",
-        "req-42",
-        "550e8400-e29b-41d4-a716-446655440000",
-    ):
+    for personal in replaced:
+        new = request_id_from(personal)
+        assert new != personal and re.fullmatch(r"[0-9a-f]{32}", new)
+    for sane in kept:
         assert request_id_from(sane) == sane
 
 
-def test_the_gateway_replaces_a_request_id_holding_a_run_of_digits() -> None:
-    from gateway.app import request_id_from
+def test_the_gateway_replaces_a_request_id_holding_personal_data() -> None:
+    # A client's id is logged by every service as is (the hex-id exemption),
+    # so even a NIK inside hex ("...ea" NIK "a7...") is not taken.
+    assert_request_ids(
+        replaced=(
+            NIK,
+            f"req-{NIK}",
+            f"ea{NIK}a7",
+            "req-081234567890",
+            "idk_ABCDEFGH1234",
+            "Siti-Rahayu.6281234567890",
+            "0812.3456.7890",
+            "3273-0241-0795-0003",
+            "327302.4107950003",
+        ),
+        kept=(
+            "partner-req.42:a_b-c",
+            "5fe273a4ea54321a71c",
+            "req-42",
+            "550e8400-e29b-41d4-a716-446655440000",
+        ),
+    )
 
+
+def test_the_gateway_replaces_a_request_id_holding_a_run_of_digits() -> None:
     # The scrubbers skip digits joined to a letter or "_" (hex ids stay
     # readable); a client's id is held to more: no run of 9 digits, single
     # separators allowed. A date with a counter has that shape too, and is
     # replaced: it cannot be told from a phone number written in groups.
-    for personal in (
-        "3273_0241_0795_0003",
-        "Siti_Rahayu_081234567890",
-        "Siti_081234567890",
-        "a6281234567890",
-        "batch-2026-11-27.0042",
-    ):
-        replaced = request_id_from(personal)
-        assert replaced != personal and re.fullmatch(r"[0-9a-f]{32}", replaced)
+    assert_request_ids(
+        replaced=(
+            "3273_0241_0795_0003",
+            "Siti_Rahayu_081234567890",
+            "Siti_081234567890",
+            "a6281234567890",
+            "batch-2026-11-27.0042",
+        ),
+        kept=(),
+    )
     # A UUID, with dashes or as the platform's own 32 hex digits, may hold a
     # run of digits by chance: only the scrubbers judge it, so one whose
     # first groups spell 16 digits (a grouped NIK's shape) is replaced.
-    for uuid_shaped_nik in (
-        "32730241-0795-0003-a716-446655440000",
-        "12345678-1234-1234-1234-123456789012",
-    ):
-        assert request_id_from(uuid_shaped_nik) != uuid_shaped_nik
-    for sane in (
-        "550e8400-e29b-41d4-a716-446655440000",
-        "5fe273a4ea54321a71c4b1234567890e",
-        "partner-req.42:a_b-c",
-        "req-42",
-        "req-12345678",
-    ):
-        assert request_id_from(sane) == sane
+    assert_request_ids(
+        replaced=(
+            "32730241-0795-0003-a716-446655440000",
+            "12345678-1234-1234-1234-123456789012",
+        ),
+        kept=(
+            "550e8400-e29b-41d4-a716-446655440000",
+            "5fe273a4ea54321a71c4b1234567890e",
+            "partner-req.42:a_b-c",
+            "req-42",
+            "req-12345678",
+        ),
+    )

@@ -100,29 +100,26 @@ def duplicate_customers(row: models.ReviewItem) -> tuple[str, ...]:
     return tuple(str(c) for c in named if c and str(c) != row.customer_id)
 
 
-def require_none_pending(session: Session, org_id: str, customer_id: str, kind: str) -> None:
-    """Refuse a new capture of `kind` while one of the customer's is held for review."""
-    pending = session.scalar(
-        select(models.ReviewItem.review_id)
-        .where(models.ReviewItem.org_id == org_id)
-        .where(models.ReviewItem.customer_id == customer_id)
-        .where(models.ReviewItem.kind == kind)
-        .where(models.ReviewItem.status == "pending")
-        .limit(1)
-    )
-    if pending is not None:
-        raise review_pending(kind)
-
-
-def pending_kind(session: Session, org_id: str, customer_id: str) -> str | None:
-    """The kind of a review of the customer's still waiting for an analyst, if any."""
-    return session.scalar(
+def pending_kind(
+    session: Session, org_id: str, customer_id: str, kind: str | None = None
+) -> str | None:
+    """The kind of a review of the customer's (of `kind`, if given) still
+    waiting for an analyst, if any."""
+    query = (
         select(models.ReviewItem.kind)
         .where(models.ReviewItem.org_id == org_id)
         .where(models.ReviewItem.customer_id == customer_id)
         .where(models.ReviewItem.status == "pending")
-        .limit(1)
     )
+    if kind is not None:
+        query = query.where(models.ReviewItem.kind == kind)
+    return session.scalar(query.limit(1))
+
+
+def require_none_pending(session: Session, org_id: str, customer_id: str, kind: str) -> None:
+    """Refuse a new capture of `kind` while one of the customer's is held for review."""
+    if pending_kind(session, org_id, customer_id, kind) is not None:
+        raise review_pending(kind)
 
 
 def none_pending(store: Store, org_id: str, customer_id: str, kind: str) -> Precheck:
