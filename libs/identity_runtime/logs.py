@@ -66,12 +66,22 @@ PERSONAL_KEYS = frozenset(
         "token",
     }
 )
-# A NIK's 16 digits, also written in groups ("3273-0241-0795-0003",
-# "327302.4107950003"): one space, dot or hyphen may part any two digits.
-_NIK_DIGITS = r"\d(?:[\s.-]?\d){15}"
+# What may part the digits of a NIK or a phone number written in groups: one
+# space, dot, hyphen or underscore ("3273-0241-0795-0003", "0812.3456.7890",
+# "3273_0241_0795_0003"). Not a colon: a timestamp's digits would read as one.
+_DIGIT_SEPARATOR = r"[\s._-]"
+# A NIK's 16 digits.
+_NIK_DIGITS = rf"\d(?:{_DIGIT_SEPARATOR}?\d){{15}}"
 _NIK_PATTERN = re.compile(rf"(?<!\d){_NIK_DIGITS}(?!\d)")
-# The same, where it stands as a token: no letter or digit joined to it.
+# Indonesian mobile numbers: +62 8.., 62 8.., 08... No dot after the prefix:
+# "0.8123456789" is a score.
+_PHONE_DIGITS = rf"(?:\+62|62|0)[\s_-]?8\d(?:{_DIGIT_SEPARATOR}?\d){{6,11}}"
+# In a log line: also after a dot ("Siti.6281234567890"), not inside a longer
+# number or a word.
+_PHONE_PATTERN = re.compile(rf"(?<![\w+])(?<!\d\.){_PHONE_DIGITS}(?!\d)")
+# The same two, where they stand as tokens: no letter or digit joined to them.
 _NIK_TOKEN = re.compile(rf"(?<![0-9A-Za-z]){_NIK_DIGITS}(?![0-9A-Za-z])")
+_PHONE_TOKEN = re.compile(rf"(?<![0-9A-Za-z+]){_PHONE_DIGITS}(?![0-9A-Za-z])")
 # (pattern, replacement), applied in order.
 _SCRUBBERS: tuple[tuple[re.Pattern[str], str], ...] = (
     # API keys first: their base32 body must not read as a base64 blob.
@@ -82,22 +92,16 @@ _SCRUBBERS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"[A-Za-z0-9+/_-]{100,}={0,2}"), "<base64>"),
     (re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"), "<email>"),
     (_NIK_PATTERN, "<nik>"),
-    # Indonesian mobile numbers: +62 8.., 62 8.., 08.., with optional
-    # separators (space, hyphen, dot: "0812.3456.7890"), also after a dot
-    # ("Siti.6281234567890") but not inside a longer number.
-    (
-        re.compile(r"(?<![\w+])(?<!\d\.)(?:\+62|62|0)[\s-]?8\d(?:[\s.-]?\d){6,11}(?!\d)"),
-        "<phone>",
-    ),
+    (_PHONE_PATTERN, "<phone>"),
 )
 
 
-def mask_niks(text: str) -> str:
-    """NIKs (grouped ones too) standing as tokens masked. For text kept for
-    good (the audit chain's details): there, masking 16 digits inside an id
-    (enr_<hex>) would lose the id for good, whereas a log line only loses
-    readability."""
-    return _NIK_TOKEN.sub("<nik>", text)
+def mask_id_numbers(text: str) -> str:
+    """NIKs and phone numbers (grouped ones too) standing as tokens masked.
+    For text kept for good (the audit chain's details): there, masking 16
+    digits inside an id (enr_<hex>) would lose the id for good, whereas a log
+    line only loses readability."""
+    return _PHONE_TOKEN.sub("<phone>", _NIK_TOKEN.sub("<nik>", text))
 
 
 def _scrubbed(text: str) -> str:

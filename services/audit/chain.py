@@ -27,7 +27,7 @@ from typing import Any
 
 from identity_crypto.keyring import Keyring
 from identity_runtime.errors import invalid_field
-from identity_runtime.logs import mask_niks
+from identity_runtime.logs import mask_id_numbers
 
 CANONICAL_VERSION = 1
 OUTCOMES = ("success", "denied", "failed")
@@ -40,14 +40,11 @@ SUBJECT_PATTERN = re.compile(r"^[a-z][a-z0-9_]*:[A-Za-z0-9_.\-]{1,100}$")
 ENTRY_KEY_PATTERN = re.compile(r"^[A-Za-z0-9_.:\-]{1,128}$")
 MAP_KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_.]{0,63}$")
 SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
-# Personal data that must never be written to the log: a NIK (16 digits, also
-# grouped: the log scrubbers' shape, `mask_niks`), an e-mail address, an
-# Indonesian phone number (also dotted: 0812.3456.7890). Tokens, not
-# substrings, so hex digests and ids that happen to hold digit runs pass.
+# Personal data that must never be written to the log: an e-mail address, a
+# NIK or an Indonesian phone number (also in groups: the log scrubbers'
+# shapes, `mask_id_numbers`). Tokens, not substrings, so hex digests and ids
+# that happen to hold digit runs pass.
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}")
-_PHONE = re.compile(
-    r"(?<![0-9A-Za-z])(?:\+62|62|0)[\s.-]?8\d{1,3}(?:[\s.-]?\d{2,5}){2,3}(?![0-9A-Za-z])"
-)
 MAX_MAP_ENTRIES = 32
 MAX_DETAIL_CHARS = 500
 
@@ -93,8 +90,7 @@ def _looks_personal(value: str) -> bool:
 
 def redact(value: str) -> str:
     value = _EMAIL.sub("<email>", value)
-    value = mask_niks(value)
-    return _PHONE.sub("<phone>", value)
+    return mask_id_numbers(value)
 
 
 def validate_draft(draft: Draft) -> Draft:

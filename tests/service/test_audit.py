@@ -172,12 +172,14 @@ async def test_personal_data_in_details_is_redacted_before_it_is_chained(audit_s
         # Grouped or dotted, as the log scrubbers read them; 16 digits inside an id are no NIK.
         "action": "transfer to 3273-0241-0795-0003, call 0812.3456.7890",
         "enrollment_id": "enr_ab3273024107950003cd",
+        "note": "ref 3273_0241_0795_0003 or 0812_3456_7890",
     }
     async with Client(server) as client:
         entry = await client.append(request(1, action="customer.erase", details=details))
         assert (await client.verify()).intact
     assert entry.details["reason"] == "asked by <email>, NIK <nik>, call <phone>"
     assert entry.details["action"] == "transfer to <nik>, call <phone>"
+    assert entry.details["note"] == "ref <nik> or <phone>"
     assert entry.details["enrollment_id"] == details["enrollment_id"]
     assert entry.details["key_fingerprint"] == details["key_fingerprint"]
     assert entry.details["requested_at_ms"] == details["requested_at_ms"]

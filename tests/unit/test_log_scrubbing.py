@@ -43,6 +43,9 @@ BLOB = base64.b64encode(bytes(range(256)) * 2).decode()
         ("ref 327302.4107950003", "ref <nik>"),
         ("call 0812.3456.7890", "call <phone>"),
         ("Siti-Rahayu.6281234567890", "Siti-Rahayu.<phone>"),
+        # Underscores part groups too (probe 4's re-probe: a reason code).
+        ("ref 3273_0241_0795_0003", "ref <nik>"),
+        ("call 0812_3456_7890", "call <phone>"),
         (f"url-safe {BLOB.replace('+', '-').replace('/', '_')}", "url-safe <base64>"),
     ],
 )
@@ -54,6 +57,7 @@ def test_scrub_text_masks_what_free_text_may_carry(text: str, expected: str) -> 
     "text",
     [
         "live score 0.8123456789 below 0.91",
+        "score 0.81234567890 and 0 8 only",
         "sha256 " + "ab" * 32,
         "request req_0123456789abcdef0123 org org_60f1edddece2495fa1080278ca5c438b",
         "2026-11-26T06:18:35Z sequence 1234567 took 812.5 ms",

@@ -18,6 +18,8 @@ from identity_runtime.reason_codes import check_reason
         "3273-0241-0795-0003",
         "327302.4107950003",
         "0812.3456.7890",
+        "3273_0241_0795_0003",
+        "0812_3456_7890",
     ],
 )
 def test_a_reason_holding_personal_data_is_refused_without_echoing_it(reason: str) -> None:
