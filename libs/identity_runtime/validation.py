@@ -89,9 +89,10 @@ class StringRule:
 # phone numbers, URLs, page tokens): nothing invisible, so "user-42" and
 # "user-42" + U+200B cannot be two customers that look alike.
 _MACHINE_KINDS = frozenset({"identifier", "nik", "email", "phone", "url", "page token"})
-# Names: the same, except the zero-width non-joiner and joiner (U+200C,
-# U+200D), which some scripts need inside a word (Arabic/Pegon, Devanagari).
-_NAME_KINDS = frozenset({"name"})
+# Names, and the console's search query (which looks names up): the same,
+# except the zero-width non-joiner and joiner (U+200C, U+200D), which some
+# scripts need inside a word (Arabic/Pegon, Devanagari).
+_NAME_KINDS = frozenset({"name", "search query"})
 
 
 @functools.cache

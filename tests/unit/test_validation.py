@@ -95,6 +95,8 @@ def test_every_string_field_takes_plain_text_and_refuses_control_and_overlength(
 
 
 STRICT_KINDS = {"identifier", "nik", "email", "phone", "url", "page token"}
+# Names, and the console's search query that looks them up.
+NAME_KINDS = {"name", "search query"}
 
 
 @pytest.mark.parametrize("target", STRINGS, ids=str)
@@ -106,7 +108,7 @@ def test_ids_take_nothing_invisible_and_names_only_the_joiners(target: Target) -
     declared = rules_of(target.leaf)
     free_form = declared is None or not declared.pattern
     invisible = ("\u200b", "\u202e", "\u2066", "\u00ad", "\ufeff", "\u2028", "\U000e0041")
-    if kind in STRICT_KINDS | {"name"}:
+    if kind in STRICT_KINDS | NAME_KINDS:
         for char in invisible:
             error = _refusal(target.message_with(f"a{char}b"))
             assert error.metadata == {"field": target.proto_path}
@@ -116,7 +118,7 @@ def test_ids_take_nothing_invisible_and_names_only_the_joiners(target: Target) -
             assert "invisible" in _refusal(target.message_with(f"a{joiner}b")).message
         elif free_form:
             validate(target.message_with(f"\u0915\u094d{joiner}\u0937"))
-    if kind not in STRICT_KINDS | {"name"} and free_form:
+    if kind not in STRICT_KINDS | NAME_KINDS and free_form:
         validate(target.message_with("note \u200f\u202b\u200b"))
 
 
