@@ -403,6 +403,9 @@ BAD_INPUT = {
     "no challenge": ({"challenge_id": ""}, "challenge_id"),
     "short nonce": ({"bundle": capture_bundle(nonce="short")}, "bundle.attestation.nonce"),
     "long action": ({"action": "x" * 65}, "action"),
+    # `action` is chained into the audit log, which no erasure removes: a code.
+    "a name as action": ({"action": "transfer to Siti Rahayu"}, "action"),
+    "a phone number as action": ({"action": "topup-0812_3456_7890"}, "action"),
     # A flash frame before the first colour would be taken as the first colour's.
     "flash frame before the flash": (
         {"bundle": replace(capture_bundle(frames=3), offsets_ms=(-200, 0, -1))},

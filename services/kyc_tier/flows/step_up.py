@@ -34,7 +34,8 @@ from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
 
-from identity_runtime.errors import AlreadyExists, FailedPrecondition, invalid_field
+from identity_runtime.errors import AlreadyExists, FailedPrecondition
+from identity_runtime.reason_codes import check_reason
 from services.kyc_tier import bundles, models, outbox, ports, records, tiers
 from services.kyc_tier.flows import biometrics
 from services.kyc_tier.flows.capture import check_liveness
@@ -43,7 +44,6 @@ from services.kyc_tier.flows.prechecks import CheckedLiveness
 from services.kyc_tier.flows.promotion import PromotionPolicy, choose_promotion, reference_quality
 
 STEP = Step(tiers.STEP_UP, "stepup.decide", retention="step_up", settles_tier=False)
-MAX_ACTION_LENGTH = 64
 
 
 class ReplayedForOtherAction(AlreadyExists, reason="STEP_UP_REPLAYED_FOR_OTHER_ACTION"): ...
@@ -141,8 +141,8 @@ class StepUpFlow:
 
     async def step_up(self, org_id: str, request: StepUpRequest) -> StepUpResult:
         capture = bundles.receive(request.bundle, request.challenge_id)
-        if len(request.action) > MAX_ACTION_LENGTH:
-            raise invalid_field("action", f"must be at most {MAX_ACTION_LENGTH} characters")
+        # Chained into the audit log, which no erasure removes: a code, like a reason.
+        check_reason(request.action, "action")
 
         # The customer's enrollments, listed by the precheck: the reference
         # it requires, and what a promotion would replace.

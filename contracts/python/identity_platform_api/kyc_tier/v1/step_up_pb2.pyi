@@ -33,7 +33,9 @@ class StepUpRequest(_message.Message):
     challenge_id: _builtins.str
     action: _builtins.str
     """The action being protected, e.g. "transfer", "password_change",
-    "new_device_login" (recorded, not interpreted).
+    "new_device_login" (recorded in the audit log, not interpreted): a code
+    of at most 64 letters, digits and _ . : - (no spaces, no run of 9
+    digits, no NIK or phone number), never personal data.
     """
     @_builtins.property
     def bundle(self) -> _resources_pb2.CaptureBundle: ...
