@@ -214,16 +214,12 @@ class AuditLog:
             last_sequence, last_hmac = entry.sequence, entry.entry_hmac
         if written:
             session.execute(insert(models.AuditEntry), [_row(e) for e in written])
-            erased = redaction.erasures(written)
-            if erased:
-                records = [
-                    redaction.redact_before(session, self.keyring, e, _entry) for e in erased
-                ]
-                self._chain_more(session, [r for r in records if r is not None], written[-1])
-            else:
-                session.execute(
-                    _UPDATE_HEAD, {"last_sequence": last_sequence, "last_hmac": last_hmac}
-                )
+            before = [
+                redaction.redact_before(session, self.keyring, e, _entry)
+                for e in redaction.erasures(written)
+            ]
+            late = redaction.redact_late(session, self.keyring, written, _entry)
+            self._chain_more(session, [r for r in before if r is not None] + late, written[-1])
         return results
 
     def _link(self, draft: Draft, last_sequence: int, last_hmac: str) -> Entry:

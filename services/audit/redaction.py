@@ -22,10 +22,10 @@ broken one is left for `verify` to report).
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from identity_crypto.keyring import Keyring
@@ -63,6 +63,61 @@ def redact_before(
             table.redaction_hmac.is_(None),
         )
     )
+    return _record(erasure, _redact(session, keyring, rows, to_entry), erasure.sequence)
+
+
+def redact_late(
+    session: Session,
+    keyring: Keyring,
+    written: Sequence[Entry],
+    to_entry: Callable[[models.AuditEntry], Entry],
+) -> list[Draft]:
+    """Redact the evidence hashes `written` brings about customers whose
+    erasure the chain already holds: an entry kyc-tier read from its outbox
+    before the erasure blanked it there (another replica's relay) and
+    delivered after `customer.erase`. The entries recording it."""
+    table = models.AuditEntry
+    carrying = [e for e in written if e.evidence_hashes and e.subject.startswith("customer:")]
+    if not carrying:
+        return []
+    about = sorted({(e.tenant_id, e.subject) for e in carrying})
+    erased_at = dict(
+        ((tenant, subject), sequence)
+        for tenant, subject, sequence in session.execute(
+            select(table.tenant_id, table.subject, func.min(table.sequence))
+            .where(
+                table.action == ERASURE,
+                table.outcome == "success",
+                or_(*(and_(table.tenant_id == t, table.subject == s) for t, s in about)),
+            )
+            .group_by(table.tenant_id, table.subject)
+        )
+    )
+    records = []
+    for (tenant, subject), erased in sorted(erased_at.items()):
+        late = [
+            e
+            for e in carrying
+            if (e.tenant_id, e.subject) == (tenant, subject) and e.sequence > erased
+        ]
+        if not late:
+            continue
+        rows = session.scalars(select(table).where(table.sequence.in_([e.sequence for e in late])))
+        record = _record(late[-1], _redact(session, keyring, rows, to_entry), late[-1].sequence + 1)
+        if record is not None:
+            records.append(record)
+    return records
+
+
+def _redact(
+    session: Session,
+    keyring: Keyring,
+    rows: Iterable[models.AuditEntry],
+    to_entry: Callable[[models.AuditEntry], Entry],
+) -> int:
+    """Drop the evidence hashes of `rows` whose own MAC verifies, sealing each
+    with a redaction MAC; how many."""
+    table = models.AuditEntry
     redacted = 0
     for row in rows:
         if not row.evidence_hashes:
@@ -82,16 +137,22 @@ def redact_before(
             )
         )
         redacted += 1
+    return redacted
+
+
+def _record(about: Entry, redacted: int, before_sequence: int) -> Draft | None:
+    """The `audit.evidence_redacted` entry for `redacted` entries of `about`'s
+    customer, all chained before `before_sequence` (None: nothing redacted)."""
     if not redacted:
         return None
     return Draft(
-        tenant_id=erasure.tenant_id,
+        tenant_id=about.tenant_id,
         actor=ACTOR,
         action=REDACTED,
-        subject=erasure.subject,
+        subject=about.subject,
         outcome="success",
-        request_id=erasure.request_id,
-        details={"entries": str(redacted), "before_sequence": str(erasure.sequence)},
+        request_id=about.request_id,
+        details={"entries": str(redacted), "before_sequence": str(before_sequence)},
     )
 
 
@@ -112,4 +173,4 @@ def redact_erased(
     return [d for d in drafts if d is not None]
 
 
-__all__ = ["ERASURE", "REDACTED", "erasures", "redact_before", "redact_erased"]
+__all__ = ["ERASURE", "REDACTED", "erasures", "redact_before", "redact_erased", "redact_late"]

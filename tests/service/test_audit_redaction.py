@@ -21,6 +21,7 @@ from services.audit.chain import Draft
 from services.audit.log import AuditLog
 from services.audit.service import SPEC as AUDIT
 from tests.service.test_audit import KEYRING, SHA, Client, env, execute, request
+from tests.service.test_audit_batch import append_batch, batch
 from tests.support import start_service
 
 ERASED, KEPT = "customer:cus_erased", "customer:cus_kept"
@@ -84,6 +85,31 @@ async def test_a_customers_erasure_redacts_its_evidence_and_the_chain_verifies(
         ).all()
     database.dispose()
     assert stored and all(found == {} for found in stored)
+
+
+async def test_evidence_delivered_after_the_erasure_is_redacted_on_arrival(
+    audit_service,
+) -> None:
+    """Another kyc-tier replica's relay read an outbox row before the erasure
+    blanked it and delivers it after `customer.erase`: its evidence does not
+    stay, whether it comes alone or in the erasure's own batch."""
+    server, _ = audit_service
+    async with Client(server) as client:
+        await client.append(request(1, subject=ERASED))
+        erased_entry = await client.append(erase())
+
+        late = await client.append(request(2, subject=ERASED))
+        await append_batch(client, batch(request(3, subject=KEPT), request(4, subject=ERASED)))
+
+        assert await evidence_of(client, ERASED) == [{}] * 3
+        assert await evidence_of(client, KEPT) == [{"probe": SHA}]
+        records = (await client.query(action="audit.evidence_redacted")).entries
+        assert [(dict(r.details), r.subject) for r in reversed(records)] == [
+            ({"entries": "1", "before_sequence": str(erased_entry.sequence)}, ERASED),
+            ({"entries": "1", "before_sequence": str(late.sequence + 1)}, ERASED),
+            ({"entries": "1", "before_sequence": str(late.sequence + 4)}, ERASED),
+        ]
+        assert (await client.verify()).intact
 
 
 @pytest.mark.parametrize(
