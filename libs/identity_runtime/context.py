@@ -32,6 +32,8 @@ class CallContext:
     org_id: str = ""
     actor: str = ""
     scopes: tuple[str, ...] = ()
+    # The mesh service that signed the caller's token ("api-key" for a key).
+    issuer: str = ""
     # Absolute time.monotonic() by which the call must finish; None = no deadline.
     deadline: float | None = None
     method: str = ""
@@ -109,3 +111,8 @@ def require_org() -> str:
 def actor() -> str:
     ctx = _current.get()
     return ctx.actor if ctx else ""
+
+
+def issuer() -> str:
+    ctx = _current.get()
+    return ctx.issuer if ctx else ""

@@ -196,6 +196,7 @@ class CallContextInterceptor(ScopedInterceptor):
             org_id=caller.org_id if caller else "",
             actor=caller.actor if caller else "",
             scopes=caller.scopes if caller else (),
+            issuer=caller.issuer if caller else "",
             deadline=time.monotonic() + remaining,
             method=method,
         )

@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from identity_crypto.keyring import Keyring
-from identity_runtime.errors import invalid_field
+from identity_runtime.errors import PermissionDenied, invalid_field
 from identity_runtime.logs import mask_id_numbers
 
 CANONICAL_VERSION = 1
@@ -46,6 +46,13 @@ SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 # that happen to hold digit runs pass.
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}")
 MAX_MAP_ENTRIES = 32
+# Entries the audit service acts on, and the one mesh service that may append
+# each: an erasure redacts the customer's evidence (redaction.py), a
+# customer's legal hold keeps their entries from the purge (holds.py). The
+# audit service's own records (`audit.*`: redactions, operators' holds) are
+# appended by no caller.
+APPENDED_ONLY_BY = {"customer.erase": "kyc-tier", "customer.legal_hold": "kyc-tier"}
+OWN_ACTIONS = "audit."
 MAX_DETAIL_CHARS = 500
 
 
@@ -144,6 +151,20 @@ def validate_draft(draft: Draft) -> Draft:
             raise invalid_field(f"details.{key}", f"at most {MAX_DETAIL_CHARS} characters")
         details[key] = redact(value) if _looks_personal(value) else value
     return replace(draft, details=details)
+
+
+def check_appender(draft: Draft, issuer: str) -> Draft:
+    """PERMISSION_DENIED / CALLER_NOT_ALLOWED unless the mesh service `issuer`
+    may append `draft`'s action (APPENDED_ONLY_BY, OWN_ACTIONS)."""
+    owner = APPENDED_ONLY_BY.get(draft.action)
+    if draft.action.startswith(OWN_ACTIONS) or (owner is not None and issuer != owner):
+        raise PermissionDenied(
+            f"{draft.action} entries are appended by "
+            + (f"{owner} only" if owner else "the audit service itself"),
+            "CALLER_NOT_ALLOWED",
+            {"issuer": issuer, "action": draft.action},
+        )
+    return draft
 
 
 def timestamp_text(value: datetime) -> str:

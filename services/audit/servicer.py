@@ -17,7 +17,8 @@ from services.audit.bootstrap import AuditCore
 class AuditServiceServicer(CoreServicer[AuditCore], audit_pb2_grpc.AuditServiceServicer):
     async def Append(self, request: audit_pb2.AppendRequest, _: Any) -> audit_pb2.AppendResponse:
         written = await self.core.trail.append(
-            mapping.draft(request, context.require_org(), context.actor(), context.request_id())
+            mapping.draft(request, context.require_org(), context.actor(), context.request_id()),
+            context.issuer(),
         )
         return audit_pb2.AppendResponse(entry=mapping.entry(written))
 
@@ -39,7 +40,7 @@ class AuditServiceServicer(CoreServicer[AuditCore], audit_pb2_grpc.AuditServiceS
                 )
             except DomainError as refusal:
                 drafts.append(refusal)
-        results = await self.core.trail.append_batch(drafts)
+        results = await self.core.trail.append_batch(drafts, context.issuer())
         return audit_pb2.AppendBatchResponse(results=[mapping.batch_result(r) for r in results])
 
     async def QueryEntries(

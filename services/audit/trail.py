@@ -10,7 +10,7 @@ from identity_runtime import metrics
 from identity_runtime.errors import DomainError, invalid_field
 from identity_store.db import Database
 from services.audit.appender import GroupCommitAppender
-from services.audit.chain import Draft, Entry, VerifyReport, validate_draft
+from services.audit.chain import Draft, Entry, VerifyReport, check_appender, validate_draft
 from services.audit.log import AuditLog, QueryFilter
 
 # Most entries one AppendBatch carries.
@@ -23,11 +23,12 @@ class AuditTrail:
         self.log = audit_log
         self.appender = appender
 
-    async def append(self, draft: Draft) -> Entry:
-        return await self.appender.append(validate_draft(draft))
+    async def append(self, draft: Draft, issuer: str) -> Entry:
+        """`draft` chained; `issuer` is the mesh service appending it."""
+        return await self.appender.append(check_appender(validate_draft(draft), issuer))
 
     async def append_batch(
-        self, drafts: Sequence[Draft | DomainError]
+        self, drafts: Sequence[Draft | DomainError], issuer: str
     ) -> list[Entry | DomainError]:
         """Validate each draft on its own; chain the valid ones together, in
         order, in one transaction. One result per draft, in order: the entry
@@ -40,7 +41,11 @@ class AuditTrail:
         checked: list[Draft | DomainError] = []
         for draft in drafts:
             try:
-                checked.append(draft if isinstance(draft, DomainError) else validate_draft(draft))
+                checked.append(
+                    draft
+                    if isinstance(draft, DomainError)
+                    else check_appender(validate_draft(draft), issuer)
+                )
             except DomainError as refusal:
                 checked.append(refusal)
         valid = [d for d in checked if not isinstance(d, DomainError)]

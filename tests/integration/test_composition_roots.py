@@ -183,7 +183,8 @@ async def test_audit_takes_a_fake_clock_and_its_keyring(sqlite_url: str) -> None
         entry = await core.trail.append(
             Draft(
                 "org_1", "service:kyc-tier", "customer.create", "customer:cus_1", "success", "req-1"
-            )
+            ),
+            "kyc-tier",
         )
         assert (entry.recorded_at, entry.key_id) == (fixed, "override-key")
         assert (await core.trail.verify(0)).intact

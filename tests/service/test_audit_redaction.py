@@ -9,12 +9,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import grpc
 import pytest
 from sqlalchemy import select
 
 from identity_cli.main import main as identity
 from identity_crypto.keyring import write_keyring_file
 from identity_platform_api.audit.v1 import audit_pb2
+from identity_runtime.status import error_info, status_from_rpc_error
 from identity_store.db import Database
 from services.audit import models, redaction
 from services.audit.chain import Draft
@@ -23,6 +25,7 @@ from services.audit.service import SPEC as AUDIT
 from tests.service.test_audit import KEYRING, SHA, Client, env, execute, request
 from tests.service.test_audit_batch import append_batch, batch
 from tests.support import start_service
+from tests.support.meshauth import caller_metadata
 
 ERASED, KEPT = "customer:cus_erased", "customer:cus_kept"
 PROBE = json.dumps({"probe": SHA})
@@ -110,6 +113,39 @@ async def test_evidence_delivered_after_the_erasure_is_redacted_on_arrival(
             ({"entries": "1", "before_sequence": str(late.sequence + 4)}, ERASED),
         ]
         assert (await client.verify()).intact
+
+
+@pytest.mark.parametrize(
+    ("issuer", "message"),
+    [
+        # Face Match appends its own entries; an erasure or a customer's legal
+        # hold (which the audit service acts on) only kyc-tier may append.
+        ("face-match", erase()),
+        (
+            "face-match",
+            request(1, action="customer.legal_hold", subject=ERASED, details={"hold": "false"}),
+        ),
+        # The audit service's own records: no caller appends them.
+        ("kyc-tier", request(1, action="audit.evidence_redacted", subject=ERASED)),
+        ("kyc-tier", request(1, action="audit.legal_hold", subject="tenant:org_a")),
+    ],
+)
+async def test_entries_the_audit_service_acts_on_come_only_from_their_owner(
+    audit_service, issuer, message
+) -> None:
+    server, _ = audit_service
+    async with Client(server) as client:
+        await client.append(request(1, subject=ERASED))
+        as_issuer = caller_metadata("org_a", issuer=issuer)
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await client.stub.Append(message, metadata=as_issuer)
+        assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        info = error_info(status_from_rpc_error(caught.value))
+        assert (info.reason, info.metadata["action"]) == ("CALLER_NOT_ALLOWED", message.action)
+        refused = await client.stub.AppendBatch(batch(message), metadata=as_issuer)
+        assert refused.results[0].refused.reason == "CALLER_NOT_ALLOWED"
+        assert await evidence_of(client, ERASED) == [{"probe": SHA}]
+        assert (await client.verify()).head_sequence == 1
 
 
 @pytest.mark.parametrize(

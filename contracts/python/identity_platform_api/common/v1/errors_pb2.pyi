@@ -95,7 +95,9 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     ERROR_REASON_CALLER_NOT_ALLOWED: _ErrorReason.ValueType  # 27
     """The token's issuer is a mesh service that does not call this service,
     or does not call this mesh-only RPC as itself (identity_runtime.mesh
-    MESH_RPCS) (PERMISSION_DENIED); metadata["issuer"].
+    MESH_RPCS), or appends an audit entry the audit service acts on that
+    only another service may append (an erasure, a legal hold: kyc-tier's)
+    (PERMISSION_DENIED); metadata["issuer"] (and ["action"]).
     """
     ERROR_REASON_RATE_LIMITED: _ErrorReason.ValueType  # 30
     """--- limits and availability ---
@@ -481,7 +483,9 @@ is meant for another audience (UNAUTHENTICATED). Bare identity metadata
 ERROR_REASON_CALLER_NOT_ALLOWED: ErrorReason.ValueType  # 27
 """The token's issuer is a mesh service that does not call this service,
 or does not call this mesh-only RPC as itself (identity_runtime.mesh
-MESH_RPCS) (PERMISSION_DENIED); metadata["issuer"].
+MESH_RPCS), or appends an audit entry the audit service acts on that
+only another service may append (an erasure, a legal hold: kyc-tier's)
+(PERMISSION_DENIED); metadata["issuer"] (and ["action"]).
 """
 ERROR_REASON_RATE_LIMITED: ErrorReason.ValueType  # 30
 """--- limits and availability ---
