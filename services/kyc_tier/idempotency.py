@@ -20,7 +20,10 @@ same `Idempotency-Key` header (the gateway forwards it as the
   but keeps the key claimed, by its digest only (a partner may build keys
   from its own id of the person), so a client's automatic retry of, say,
   the customer's creation never collects their personal data again;
-  nothing is replayed and nothing runs.
+  nothing is replayed and nothing runs. A request still running when the
+  customer's erasure begins keeps nothing of its answer either (`_keep`
+  checks under the customer's row lock), except the erasure's own receipt
+  (`kept_after_erasure`: ids only).
 
 Keys are scoped per organisation (another organisation's key of the same
 text is a different key) and expire after 24 h. Responses are kept sealed
@@ -142,10 +145,14 @@ class IdempotentRequests:
         method: str,
         request: bytes,
         call: Callable[[], Awaitable[tuple[bytes, str]]],
+        *,
+        kept_after_erasure: bool = False,
     ) -> bytes:
         """The first (encoded) response to (org, key), or `call()`'s, kept 24 h;
         `request` is the request's deterministic encoding; `call()` answers the
-        encoded response and the customer it is about ("" for none)."""
+        encoded response and the customer it is about ("" for none). A
+        response `kept_after_erasure` holds no personal data (an erasure's
+        receipt): it is kept though its customer's erasure has begun."""
         key = valid_key(key)
         digest = request_digest(method, request)
         now = self.clock()
@@ -163,8 +170,9 @@ class IdempotentRequests:
             with contextlib.suppress(Exception):
                 await self.store.write(lambda s: self._release(s, org_id, key), audited=False)
             raise
+        kept_about = "" if kept_after_erasure else customer_id
         await self.store.write(
-            lambda s: self._keep(s, org_id, key, encoded, customer_id), audited=False
+            lambda s: self._keep(s, org_id, key, encoded, customer_id, kept_about), audited=False
         )
         return encoded
 
@@ -210,10 +218,23 @@ class IdempotentRequests:
         )
 
     def _keep(
-        self, session: Session, org_id: str, key: str, encoded: bytes, customer_id: str
+        self,
+        session: Session,
+        org_id: str,
+        key: str,
+        encoded: bytes,
+        customer_id: str,
+        unless_erasing: str,
     ) -> None:
+        """Keep `encoded` under the claimed key, unless the erasure of the
+        customer `unless_erasing` began while the request ran: that erasure
+        may already have dropped what was kept about them, so the key is
+        left as it would have left it."""
         row = session.get(IdempotentRequest, (org_id, key))
         if row is None:
+            return
+        if unless_erasing and _erasure_began(session, org_id, unless_erasing):
+            _forget(row)
             return
         row.customer_id = customer_id or None
         data_key = self.keys.customer_key(session, org_id, None, PURPOSE)
@@ -255,6 +276,21 @@ def forget_customer(session: Session, org_id: str, customer_id: str) -> None:
         )
     )
     for row in kept:
-        row.idempotency_key = erased_key(row.idempotency_key)
-        row.response = None
-        row.request_sha256 = ERASED
+        _forget(row)
+
+
+def _forget(row: IdempotentRequest) -> None:
+    row.idempotency_key = erased_key(row.idempotency_key)
+    row.response = None
+    row.request_sha256 = ERASED
+
+
+def _erasure_began(session: Session, org_id: str, customer_id: str) -> bool:
+    """Whether the customer's erasure was requested (or done), read under
+    their row lock, which the erasure's request takes too."""
+    status = session.scalar(
+        select(models.Customer.status)
+        .where(models.Customer.org_id == org_id, models.Customer.customer_id == customer_id)
+        .with_for_update()
+    )
+    return status is not None and status != "active"

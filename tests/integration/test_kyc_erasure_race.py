@@ -1,7 +1,8 @@
 """A capture racing its customer's erasure to a destroyed key (kyc-tier's
 bundle key at the seal, matching's template key during the assessment) is
-refused CUSTOMER_ERASED, as the flows declare, with nothing recorded; on
-SQLite and PostgreSQL with fake ports."""
+refused CUSTOMER_ERASED, as the flows declare, with nothing recorded; a
+request under an Idempotency-Key racing the erasure keeps nothing of its
+answer. On SQLite and PostgreSQL with fake ports."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ from identity_crypto.errors import KeyDestroyed
 from identity_runtime.errors import FailedPrecondition
 from services.kyc_tier import models, records
 from services.kyc_tier.bootstrap import KycTierCore
+from services.kyc_tier.idempotency import ERASED, IdempotentRequest, erased_key
 from tests.integration.test_kyc_trust import (
+    new_customer,
     step_up_customer,
     step_up_request,
 )
@@ -98,3 +101,39 @@ async def test_a_destroyed_key_of_an_active_customer_is_not_called_an_erasure(
     with pytest.raises(FailedPrecondition) as refused:
         await core.step_up.step_up(org_id, step_up_request(customer_id))
     assert refused.value.reason == "KEY_DESTROYED"
+
+
+@pytest.mark.parametrize("receipt", [False, True], ids=["answer", "erasure receipt"])
+async def test_an_answer_about_a_customer_erased_while_it_ran_is_not_kept(
+    core: KycTierCore, receipt: bool
+) -> None:
+    """The erasure began (and dropped what was kept about the customer)
+    after the request claimed its key, before the answer was kept: the caller
+    gets the answer, the key keeps nothing of it and a retry is 410; only an
+    erasure's own receipt (ids only) is kept."""
+    org_id = await new_org(core)
+    customer_id = await new_customer(core, org_id)
+
+    async def erased_meanwhile() -> tuple[bytes, str]:
+        await core.erasure.erase(org_id, customer_id, "")
+        return b"an answer naming the customer", customer_id
+
+    def run() -> Any:
+        return core.idempotency.run(
+            org_id, "key-1", "Method", b"request", erased_meanwhile, kept_after_erasure=receipt
+        )
+
+    assert await run() == b"an answer naming the customer"
+    (row,) = await rows(core, IdempotentRequest, org_id=org_id)
+    if receipt:
+        assert (row.idempotency_key, row.customer_id) == ("key-1", customer_id)
+        assert await run() == b"an answer naming the customer"
+        return
+    assert (row.idempotency_key, row.response, row.request_sha256) == (
+        erased_key("key-1"),
+        None,
+        ERASED,
+    )
+    with pytest.raises(FailedPrecondition) as refused:
+        await run()
+    assert refused.value.reason == "IDEMPOTENCY_KEY_ERASED"

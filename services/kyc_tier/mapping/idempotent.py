@@ -42,9 +42,13 @@ def _customer_of(request: Message, response: Message) -> str:
     return ""
 
 
-def idempotent(response_class: type[M]) -> Callable[[Method[M]], Method[M]]:
+def idempotent(
+    response_class: type[M], *, kept_after_erasure: bool = False
+) -> Callable[[Method[M]], Method[M]]:
     """A servicer method answering `response_class` that honours
-    `idempotency-key` metadata (its servicer's core has `idempotency`)."""
+    `idempotency-key` metadata (its servicer's core has `idempotency`).
+    `kept_after_erasure`: the response holds no personal data (an erasure's
+    receipt) and stays kept once its customer's erasure has begun."""
 
     def decorate(method: Method[M]) -> Method[M]:
         @functools.wraps(method)
@@ -65,6 +69,7 @@ def idempotent(response_class: type[M]) -> Callable[[Method[M]], Method[M]]:
                 method.__qualname__,
                 request.SerializeToString(deterministic=True),
                 call,
+                kept_after_erasure=kept_after_erasure,
             )
             return answered[0] if answered else response_class.FromString(encoded)
 
