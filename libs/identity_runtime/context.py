@@ -108,6 +108,21 @@ def require_org() -> str:
     return org
 
 
+# The kinds of actor a call may carry ("<kind>:<id>"): a partner's API key,
+# a Face Match OAuth client, a browser's capture-SDK session (the gateway's
+# principals), an analyst's console session, a mesh service, an operator's
+# tool, the customer. The audit chain accepts these and no other.
+ACTOR_KINDS = (
+    "api_key",
+    "oauth_client",
+    "sdk_session",
+    "console_user",
+    "service",
+    "system",
+    "customer",
+)
+
+
 def actor() -> str:
     ctx = _current.get()
     return ctx.actor if ctx else ""

@@ -26,15 +26,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from identity_crypto.keyring import Keyring
+from identity_runtime.context import ACTOR_KINDS
 from identity_runtime.errors import PermissionDenied, invalid_field
 from identity_runtime.logs import mask_id_numbers
 
 CANONICAL_VERSION = 1
 OUTCOMES = ("success", "denied", "failed")
 
-ACTOR_PATTERN = re.compile(
-    r"^(api_key|oauth_client|console_user|service|system|customer):[A-Za-z0-9_.\-]{1,100}$"
-)
+ACTOR_PATTERN = re.compile(rf"^({'|'.join(ACTOR_KINDS)}):[A-Za-z0-9_.\-]{{1,100}}$")
 ACTION_PATTERN = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 SUBJECT_PATTERN = re.compile(r"^[a-z][a-z0-9_]*:[A-Za-z0-9_.\-]{1,100}$")
 ENTRY_KEY_PATTERN = re.compile(r"^[A-Za-z0-9_.:\-]{1,128}$")
@@ -113,9 +112,7 @@ def validate_draft(draft: Draft) -> Draft:
     """
     if not ACTOR_PATTERN.match(draft.actor):
         raise invalid_field(
-            "actor",
-            "must look like api_key:<id>, console_user:<id>, service:<name>, "
-            "system:<name> or customer:<id>",
+            "actor", f"must be <kind>:<id>, the kind one of {', '.join(ACTOR_KINDS)}"
         )
     if not ACTION_PATTERN.match(draft.action) or len(draft.action) > 64:
         raise invalid_field(

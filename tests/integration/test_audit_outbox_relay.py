@@ -7,9 +7,13 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
-from services.kyc_tier import outbox
+from identity_store import migrate
+from services.kyc_tier import models, outbox
 from services.kyc_tier.bootstrap import KycTierCore
+from services.kyc_tier.migrations import HISTORY as KYC_TIER
 from services.kyc_tier.outbox import OutboxRelay, PendingEntry
 from tests.support.kyc_fakes import KycFakes, fake_kyc_core, new_org
 
@@ -71,3 +75,44 @@ async def test_a_relay_never_releases_the_lease_of_entries_another_relay_holds(
     assert (delivered_by_a, delivered_by_b) == (3, 3)
     assert len(delivered) == 6 and len(set(delivered)) == 6
     assert await relay_a.measure() == (0, 0.0)
+
+
+async def test_the_migration_queues_again_the_sdk_session_entries_the_chain_refused(
+    core: KycTierCore, database_url: str
+) -> None:
+    """probe5 P5-3: the audit service refused every `sdk_session:` actor and
+    the relay set those entries aside for good; 0390 queues them again (and
+    only them: another rejection stays an operator's to look at)."""
+    org_id = await new_org(core)
+
+    def rejected(session: Session) -> None:
+        for actor, reason in (
+            ("sdk_session:sdks_1", "INVALID_FIELD"),
+            ("api_key:key_1", "INVALID_FIELD"),
+            ("sdk_session:sdks_2", "ENTRY_REFUSED"),
+        ):
+            outbox.record(
+                session, org_id, "device.register", "customer:cus_1", "success", actor=actor
+            )
+            session.flush()
+            session.execute(
+                update(models.AuditOutbox)
+                .where(models.AuditOutbox.actor == actor)
+                .values(rejected_reason=reason)
+            )
+
+    await core.database.run(rejected)
+    migrate.downgrade(database_url, KYC_TIER, "0380_erased_outbox_digests")
+    migrate.upgrade(database_url, KYC_TIER)
+
+    def reasons(session: Session) -> dict[str, str | None]:
+        rows = session.scalars(
+            select(models.AuditOutbox).where(models.AuditOutbox.action == "device.register")
+        )
+        return {row.actor: row.rejected_reason for row in rows}
+
+    assert await core.database.run(reasons) == {
+        "sdk_session:sdks_1": None,
+        "api_key:key_1": "INVALID_FIELD",
+        "sdk_session:sdks_2": "ENTRY_REFUSED",
+    }

@@ -32,7 +32,7 @@ from tests.support.gateway import (
     gateway_client,
     gateway_settings,
 )
-from tests.support.kyc_fakes import KycFakes, rows
+from tests.support.kyc_fakes import KycFakes, assert_acceptable_to_audit, rows
 from tests.support.mesh import postgres_schema
 
 NIK = "3273024107950003"
@@ -154,6 +154,12 @@ async def test_a_token_opens_its_customers_capture_routes_from_the_sdk_origin(pa
     )
     assert own.status_code == 200 and "access-control-allow-origin" not in own.headers
     assert registered.json()["customerId"] == customer_id
+    # What the session did reaches the audit chain under its own actor (probe5 P5-3).
+    queued = await rows_of(
+        partner, models.AuditOutbox, actor=f"sdk_session:{minted['session']['sessionId']}"
+    )
+    assert {"device.register", "challenge.issue"} <= {e.action for e in queued}
+    assert_acceptable_to_audit(queued)
 
 
 async def test_a_token_is_held_to_its_customer_its_routes_and_its_origins(partner) -> None:

@@ -503,9 +503,15 @@ async def rows_in(database_url: str, model: Any, **where: Any) -> list[Any]:
 async def assert_audit_entries_acceptable(core: KycTierCore) -> int:
     """Every entry kyc-tier queued is one the audit service accepts (a refused
     entry would sit in the outbox, never in the chain); how many there are."""
+    entries = await rows(core, models.AuditOutbox)
+    assert_acceptable_to_audit(entries)
+    return len(entries)
+
+
+def assert_acceptable_to_audit(entries: list[models.AuditOutbox]) -> None:
+    """Each outbox entry is one the audit service's validation accepts."""
     from services.audit.chain import Draft, validate_draft
 
-    entries = await rows(core, models.AuditOutbox)
     for entry in entries:
         validate_draft(
             Draft(
@@ -519,7 +525,6 @@ async def assert_audit_entries_acceptable(core: KycTierCore) -> int:
                 details=dict(entry.details),
             )
         )
-    return len(entries)
 
 
 async def console_actor(core: KycTierCore, org_id: str, *roles: str) -> str:

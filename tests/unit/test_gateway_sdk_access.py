@@ -7,8 +7,10 @@ from __future__ import annotations
 import pytest
 
 from gateway import sdk_access
+from gateway.auth import Principal
 from gateway.errors import GatewayError
 from gateway.routing import build_routes
+from services.audit.chain import Draft, validate_draft
 
 TOKEN = "sdk_" + "a2" * 16
 
@@ -102,3 +104,20 @@ def test_a_same_origin_page_is_recognised_by_its_host(
     origin: str, host: str | None, same: bool
 ) -> None:
     assert sdk_access.same_origin(origin, host) is same
+
+
+@pytest.mark.parametrize(
+    "principal",
+    [
+        Principal("org_a", "key_1", frozenset({"public"})),
+        Principal("org_a", "fmc_1", frozenset({"public"}), kind="oauth_client"),
+        Principal("org_a", "sdks_1", frozenset({"public"}), kind=sdk_access.KIND),
+        Principal("org_a", "", frozenset(), console_user_id="usr_1"),
+    ],
+    ids=lambda p: p.actor.split(":")[0],
+)
+def test_every_gateway_principal_is_an_actor_the_audit_chain_accepts(principal: Principal) -> None:
+    """probe5 P5-3: the chain refused `sdk_session:` actors, so everything a
+    capture-SDK session did was set aside in kyc-tier's outbox, never chained."""
+    draft = Draft("org_a", principal.actor, "device.register", "customer:cus_1", "success", "r")
+    assert validate_draft(draft).actor == principal.actor
