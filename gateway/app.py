@@ -74,6 +74,7 @@ from gateway.auth import (
     presented_key,
     token_refused,
 )
+from gateway.credential_throttle import CredentialThrottle
 from gateway.health import HealthChecker
 from gateway.idempotency import IDEMPOTENCY_HEADER, IDEMPOTENCY_METADATA, idempotency_key
 from gateway.openapi import HEALTH_RPC, OPENAPI_PATH, build_document
@@ -256,6 +257,9 @@ class _Outcome:
     bytes_in: int = 0
     bytes_out: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+    # The client's address, when the request presents a credential (an API
+    # key, a token, an OAuth client's secret): a refusal counts against it.
+    credential_from: str | None = None
 
 
 class Gateway:
@@ -296,6 +300,7 @@ class Gateway:
         self.sdk_demo = sdk_demo.SdkDemo(self) if settings.sdk_demo else None
         self.limiter = RateLimiter(settings.rate_limit_storage, settings.rate_limit_key_prefix)
         self._trusted_proxies = client_address.networks(settings.trusted_proxies)
+        self.credentials = CredentialThrottle(self.limiter, settings.failed_credentials_per_5_min)
         self.health = HealthChecker(
             settings.service_addresses(), settings.health_timeout_seconds, tls
         )
@@ -368,6 +373,8 @@ class Gateway:
                 try:
                     response = await self._dispatch(request, request_id, deadline, outcome)
                 except DomainError as exc:
+                    if exc.code == "UNAUTHENTICATED" and outcome.credential_from is not None:
+                        await self.credentials.failed(outcome.credential_from)
                     response = self._error_response(exc, request_id, outcome)
                 except Exception:
                     log.exception(
@@ -425,6 +432,9 @@ class Gateway:
         by_session = (
             not presents_key and route.scope != "anonymous" and bool(console.session_token(request))
         )
+        if presents_key or route.full_name == oauth.TOKEN_RPC:
+            outcome.credential_from = self._client(request)
+            await self.credentials.admit(outcome.credential_from)
         if route.scope != "anonymous" or presents_key:
             principal = await (
                 self._session_principal(request) if by_session else self._authenticate(request)
@@ -465,11 +475,7 @@ class Gateway:
                 route,
                 outcome.principal.org_id if outcome.principal else "",
                 message,
-                client_address.client_address(
-                    request.client.host if request.client else None,
-                    request.headers.getlist("x-forwarded-for"),
-                    self._trusted_proxies,
-                ),
+                self._client(request),
             )
 
         if route.streams:
@@ -523,6 +529,14 @@ class Gateway:
         if form:
             return oauth.token_request_json(received, request.headers.get("authorization"))
         return received or None
+
+    def _client(self, request: Request) -> str:
+        """The client's address (behind trusted proxies, the forwarded one)."""
+        return client_address.client_address(
+            request.client.host if request.client else None,
+            request.headers.getlist("x-forwarded-for"),
+            self._trusted_proxies,
+        )
 
     async def _authenticate(self, request: Request) -> Principal:
         sdk_token = sdk_access.presented_token(

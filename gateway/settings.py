@@ -72,6 +72,12 @@ class GatewaySettings(MeshCallerSettings, ProcessSettings):
         "CIDRs of the proxies in front of the gateway (ingress, load balancer): for their "
         "requests the client's address is taken from X-Forwarded-For (per-address limits)",
     )
+    failed_credentials_per_5_min: int = setting(
+        30,
+        "Refused API keys, tokens and OAuth client secrets one client address may send in "
+        "5 minutes; then its credentials are answered 429 until the window has room "
+        "(0: no limit)",
+    )
     rate_limit_key_prefix: str = setting(
         "identity-gateway", "Prefix of the rate-limit keys in the shared store"
     )

@@ -7,9 +7,11 @@ service address is a closed port."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import socket
 import time
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -25,6 +27,7 @@ from gateway.transcoding import INT_RANGES, WRAPPERS, is_map, is_repeated
 from identity_runtime import mesh
 from identity_runtime.errors import Unauthenticated
 from services.face_match.oauth import SigningKeys
+from tests.service.test_gateway_ratelimit import REDIS_URL
 from tests.support.gateway import assert_error, bearer, gateway_client, gateway_settings
 
 PUBLIC_KEY = "idk_" + "p" * 32
@@ -78,10 +81,10 @@ def closed_port() -> str:
         return f"127.0.0.1:{probe.getsockname()[1]}"
 
 
-@pytest.fixture
-async def client() -> AsyncIterator[Any]:
+@contextlib.asynccontextmanager
+async def stand_in_gateway(**overrides: str) -> AsyncIterator[Any]:
     dead = closed_port()
-    settings = gateway_settings({service.package: dead for service in mesh.SERVICES})
+    settings = gateway_settings({service.package: dead for service in mesh.SERVICES}, **overrides)
     async with gateway_client(settings) as client:
         gateway = client.gateway
         gateway.api_keys = ApiKeyCache(resolve_key, 30, 100)
@@ -89,6 +92,12 @@ async def client() -> AsyncIterator[Any]:
         gateway.access_tokens = oauth.AccessTokens(
             jwks, ISSUER, 300, active_client=gateway._active_client
         )
+        yield client
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[Any]:
+    async with stand_in_gateway() as client:
         yield client
 
 
@@ -123,6 +132,47 @@ async def test_a_refused_credential_is_invalid_token_and_no_credential_has_no_er
         response = await client.get(PUBLIC_ROUTE, headers=headers)
         assert_error(response, status, reason)
         assert response.headers.get_list("www-authenticate") == [challenge], (headers, reason)
+
+
+@pytest.mark.parametrize("storage", ["memory", "redis"])
+async def test_an_address_refused_too_many_credentials_is_throttled_even_with_a_right_one(
+    storage: str,
+) -> None:
+    """probe5 P5-10: wrong keys, tokens and OAuth client secrets were answered
+    401 without end. After GATEWAY_FAILED_CREDENTIALS_PER_5_MIN refusals from
+    one address, its credentials are 429 with Retry-After (a right one too);
+    another address, and a request without a credential, are not affected."""
+    async with stand_in_gateway(
+        failed_credentials_per_5_min="3",
+        trusted_proxies="127.0.0.0/8",
+        rate_limit_storage=REDIS_URL if storage == "redis" else "memory://",
+        rate_limit_key_prefix=f"credentials-{uuid.uuid4().hex}",
+    ) as client:
+        here, elsewhere = {"X-Forwarded-For": "203.0.113.7"}, {"X-Forwarded-For": "203.0.113.8"}
+        # A right key is no failure (the closed service port answers 503).
+        right = await client.get(PUBLIC_ROUTE, headers={**bearer(PUBLIC_KEY), **here})
+        assert_error(right, 503, "DEPENDENCY_UNAVAILABLE")
+        for wrong in (
+            bearer(UNKNOWN_KEY),
+            bearer(token(REVOKED_CLIENT)),
+            {"X-Api-Key": "sk_live_123"},
+        ):
+            assert (await client.get(PUBLIC_ROUTE, headers={**wrong, **here})).status_code == 401
+        for credential in (UNKNOWN_KEY, PUBLIC_KEY):
+            throttled = await client.get(PUBLIC_ROUTE, headers={**bearer(credential), **here})
+            error = assert_error(throttled, 429, "RATE_LIMITED")
+            assert "failed credentials" in error["message"]
+            assert 1 <= int(throttled.headers["retry-after"]) <= 300
+        token_route = await client.post(
+            "/api/oauth/token",
+            content=b"grant_type=client_credentials&client_id=fmci_1&client_secret=x",
+            headers={"Content-Type": "application/x-www-form-urlencoded", **here},
+        )
+        assert_error(token_route, 429, "RATE_LIMITED")
+        # Without a credential: the usual 401; from another address: checked as usual.
+        assert_error(await client.get(PUBLIC_ROUTE, headers=here), 401, "API_KEY_MISSING")
+        other = await client.get(PUBLIC_ROUTE, headers={**bearer(UNKNOWN_KEY), **elsewhere})
+        assert_error(other, 401, "API_KEY_INVALID")
 
 
 async def test_a_scope_the_credential_lacks_is_insufficient_scope(client) -> None:
