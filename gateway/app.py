@@ -89,27 +89,14 @@ from identity_runtime import console_roles, mesh, meshauth, meshtls, metrics, tr
 from identity_runtime import context as call_context
 from identity_runtime.clients import ClientFactory, ClientOptions
 from identity_runtime.errors import DeadlineExceeded, DomainError, Internal
-from identity_runtime.logs import get_logger, scrub_text
+from identity_runtime.logs import get_logger
+from identity_runtime.request_ids import request_id_or_new
 
 log = get_logger("identity.gateway")
 # The response message type of one call.
 R = TypeVar("R", bound=Message)
 access_log = get_logger("identity.gateway.access")
 
-_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}")
-# A client's request id is echoed, logged on every hop and chained into the
-# audit log, so it is held to more than the scrubbers (which skip digits
-# joined to a letter or "_", to keep hex ids readable): no run of 9 or more
-# digits, single separators allowed between them (3273_0241_0795_0003,
-# Siti_081234567890, a6281234567890). A UUID is taken as is: its digit groups
-# are not data, and partners commonly send one.
-_DIGIT_RUN = re.compile(r"[0-9](?:[._:\-]?[0-9]){8,}")
-# A UUID, with its dashes or as the platform writes its own request ids (32
-# hex digits): random, such an id holds a run of 9 digits by chance (about one
-# in seven of the platform's own), so only the scrubbers judge it.
-_UUID = re.compile(
-    r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}|[0-9a-f]{32}"
-)
 _AUTHENTICATE_RPC = "/identity.kyc_tier.v1.ApiKeyService/AuthenticateApiKey"
 _JWKS_RPC = "/identity.face_match.v1.OAuthService/GetJwks"
 _AUTHENTICATE_CLIENT_RPC = "/identity.face_match.v1.OAuthService/AuthenticateClient"
@@ -144,18 +131,9 @@ LocalHandler = Callable[[Message], Awaitable[tuple[Message, int]]]
 
 
 def request_id_from(header: str | None) -> str:
-    """The caller's request id when it is sane, else a new one. Sane: an id
-    holding nothing the log scrubbers would mask (a NIK, a phone number, also
-    in groups) and, unless it is a UUID, no run of 9 digits (`_DIGIT_RUN`):
-    the id is echoed and logged as is on every hop."""
-    if (
-        header
-        and _REQUEST_ID.fullmatch(header)
-        and scrub_text(header) == header
-        and (_UUID.fullmatch(header) or not _DIGIT_RUN.search(header))
-    ):
-        return header
-    return call_context.new_request_id()
+    """The caller's request id when it is sane, else a new one: the rule every
+    service applies to a direct caller's id too (identity_runtime.request_ids)."""
+    return request_id_or_new(header)
 
 
 def declared_length(headers: Mapping[str, str], limit: int) -> int | None:

@@ -53,6 +53,7 @@ from identity_runtime.meshauth import (
     Caller,
     TokenVerifier,
 )
+from identity_runtime.request_ids import client_request_id
 from identity_runtime.status import to_grpc_status
 
 log = get_logger("identity.auth")
@@ -239,13 +240,12 @@ class CallerAuthInterceptor(ScopedInterceptor):
             metadata = dict(
                 (k, v) for k, v in (ctx.invocation_metadata() or ()) if isinstance(v, str)
             )
-            request_id = metadata.get(call_context.REQUEST_ID_KEY, "")[:128]
             log.warning(
                 "call refused",
                 rpc=method,
                 status=exc.code,
                 reason=exc.reason,
-                request_id=request_id if request_id.isprintable() else "",
+                request_id=client_request_id(metadata.get(call_context.REQUEST_ID_KEY)) or "",
             )
             status = to_grpc_status(exc)
             await ctx.abort(status.code, status.details, status.trailing_metadata)

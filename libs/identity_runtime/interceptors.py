@@ -7,7 +7,8 @@ them in order, outermost first:
 0. CallerAuthInterceptor   (identity_runtime.authz) verifies the caller's
                            token or API key and the RPC's scope; refuses
                            UNAUTHENTICATED / PERMISSION_DENIED.
-1. CallContextInterceptor  request id (from `x-request-id` or new), tenant,
+1. CallContextInterceptor  request id (`x-request-id` when
+                           identity_runtime.request_ids takes it, else new), tenant,
                            actor and scopes (from the verified caller only)
                            and the deadline (the caller's, or the service
                            default) bound for the call and for downstream calls.
@@ -56,6 +57,7 @@ from identity_runtime import metrics, tracing
 from identity_runtime.errors import DeadlineExceeded, DomainError, Internal, Unimplemented
 from identity_runtime.logs import get_logger, write_hot_line
 from identity_runtime.ratelimit import RateLimitInterceptor, RateLimits
+from identity_runtime.request_ids import request_id_or_new
 from identity_runtime.status import KNOWN_REASONS, to_grpc_status
 from identity_runtime.validation import lenient, validate
 
@@ -187,9 +189,9 @@ class CallContextInterceptor(ScopedInterceptor):
         remaining = ctx.time_remaining()
         if remaining is None or remaining > 1e8:  # grpc reports "infinite" as a huge value
             remaining = self.default_deadline_seconds
-        request_id = (
-            metadata.get(call_context.REQUEST_ID_KEY, "")[:128] or call_context.new_request_id()
-        )
+        # A direct caller's id is held to the gateway's rule: it is stored in
+        # audit entries and rows that outlive the customer's erasure.
+        request_id = request_id_or_new(metadata.get(call_context.REQUEST_ID_KEY))
         caller = call_context.VERIFIED_CALLER.get()
         return call_context.CallContext(
             request_id=request_id,
