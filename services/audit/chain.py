@@ -29,6 +29,7 @@ from identity_crypto.keyring import Keyring
 from identity_runtime.context import ACTOR_KINDS
 from identity_runtime.errors import PermissionDenied, invalid_field
 from identity_runtime.logs import mask_id_numbers
+from identity_runtime.request_ids import MAX_REQUEST_ID_LENGTH, client_request_id
 
 CANONICAL_VERSION = 1
 OUTCOMES = ("success", "denied", "failed")
@@ -99,6 +100,12 @@ def redact(value: str) -> str:
     return mask_id_numbers(value)
 
 
+def chained_request_id(request_id: str) -> str:
+    """`request_id`, or "" when the request id rule (identity_runtime.request_ids)
+    does not take it: it could hold a name, an e-mail or a NIK."""
+    return client_request_id(request_id) or ""
+
+
 def validate_draft(draft: Draft) -> Draft:
     """Refuse malformed entries; redact personal data from details.
 
@@ -107,7 +114,9 @@ def validate_draft(draft: Draft) -> Draft:
     refused, naming the field and never echoing the value. A details value
     that holds a NIK, an e-mail address or a phone number (typically a free
     text reason a partner typed) is stored with that part replaced by
-    <nik>/<email>/<phone>: refusing it would make an at-least-once relay
+    <nik>/<email>/<phone>, and a request id the services would not have
+    taken from a caller (an outbox row written before they held ids to the
+    rule) is stored as "": refusing either would make an at-least-once relay
     retry an entry that can never succeed.
     """
     if not ACTOR_PATTERN.match(draft.actor):
@@ -125,8 +134,8 @@ def validate_draft(draft: Draft) -> Draft:
         raise invalid_field("actor", "must name an internal id, not personal data")
     if draft.outcome not in OUTCOMES:
         raise invalid_field("outcome", "must be SUCCESS, DENIED or FAILED")
-    if len(draft.request_id) > 128:
-        raise invalid_field("request_id", "at most 128 characters")
+    if len(draft.request_id) > MAX_REQUEST_ID_LENGTH:
+        raise invalid_field("request_id", f"at most {MAX_REQUEST_ID_LENGTH} characters")
     if draft.entry_key and (
         not ENTRY_KEY_PATTERN.match(draft.entry_key) or _looks_personal(draft.entry_key)
     ):
@@ -147,7 +156,7 @@ def validate_draft(draft: Draft) -> Draft:
         if len(value) > MAX_DETAIL_CHARS:
             raise invalid_field(f"details.{key}", f"at most {MAX_DETAIL_CHARS} characters")
         details[key] = redact(value) if _looks_personal(value) else value
-    return replace(draft, details=details)
+    return replace(draft, details=details, request_id=chained_request_id(draft.request_id))
 
 
 def check_appender(draft: Draft, issuer: str) -> Draft:

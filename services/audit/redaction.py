@@ -30,7 +30,13 @@ from sqlalchemy.orm import Session
 
 from identity_crypto.keyring import Keyring
 from services.audit import models
-from services.audit.chain import Draft, Entry, compute_hmac, compute_redaction_hmac
+from services.audit.chain import (
+    Draft,
+    Entry,
+    chained_request_id,
+    compute_hmac,
+    compute_redaction_hmac,
+)
 
 ERASURE = "customer.erase"
 REDACTED = "audit.evidence_redacted"
@@ -151,7 +157,8 @@ def _record(about: Entry, redacted: int, before_sequence: int) -> Draft | None:
         action=REDACTED,
         subject=about.subject,
         outcome="success",
-        request_id=about.request_id,
+        # An erasure chained before request ids were held to their rule may hold one.
+        request_id=chained_request_id(about.request_id),
         details={"entries": str(redacted), "before_sequence": str(before_sequence)},
     )
 
