@@ -6,12 +6,16 @@ replaced by a new one."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 import pytest
 
 from identity_runtime import context
+from identity_runtime.errors import DomainError
 from identity_runtime.interceptors import CallContextInterceptor
 from identity_runtime.request_ids import client_request_id, request_id_or_new
+from services.audit import redaction
+from services.audit.chain import Draft, Entry, validate_draft
 
 NEW_ID = re.compile(r"[0-9a-f]{32}")
 PERSONAL = (
@@ -92,3 +96,45 @@ def test_a_direct_callers_id_holding_personal_data_is_replaced(sent: str) -> Non
 def test_a_direct_callers_sane_id_is_kept(sent: str) -> None:
     bound = CallContextInterceptor(5.0).context_for("/pkg.Service/Call", _Call(sent))  # type: ignore[arg-type]
     assert bound.request_id == sent
+
+
+def _draft(request_id: str) -> Draft:
+    return Draft(
+        tenant_id="org_a",
+        actor="service:kyc-tier",
+        action="customer.erase",
+        subject="customer:cus_1",
+        outcome="success",
+        request_id=request_id,
+    )
+
+
+@pytest.mark.parametrize("value", PERSONAL[:-1])
+def test_the_audit_chain_stores_no_request_id_that_could_hold_personal_data(value: str) -> None:
+    # Chained as "", not refused: the outbox relay would retry a refusal for ever.
+    assert validate_draft(_draft(value)).request_id == ""
+
+
+@pytest.mark.parametrize("value", ("", *SANE))
+def test_the_audit_chain_stores_a_sane_request_id_as_sent(value: str) -> None:
+    assert validate_draft(_draft(value)).request_id == value
+
+
+def test_the_audit_chain_still_refuses_an_overlong_request_id() -> None:
+    with pytest.raises(DomainError) as refused:
+        validate_draft(_draft("x" * 129))
+    assert refused.value.metadata["field"] == "request_id"
+
+
+def test_an_old_erasures_redaction_record_does_not_copy_its_request_id() -> None:
+    old = Entry(
+        **vars(_draft("Siti Rahayu <siti@example.com> 0812 3456 7890")),
+        sequence=7,
+        entry_id="aud_1",
+        recorded_at=datetime.now(UTC),
+        previous_hmac="",
+        entry_hmac="ab" * 32,
+        key_id="audit-2026-01",
+    )
+    record = redaction._record(old, 2, 7)
+    assert record is not None and record.request_id == ""
