@@ -5,17 +5,22 @@ replaced by a new one."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import re
 from datetime import UTC, datetime
 
 import pytest
 
-from identity_runtime import context
+from identity_runtime import context, logs, mesh
+from identity_runtime.authz import CallerAuthInterceptor
 from identity_runtime.errors import DomainError
 from identity_runtime.interceptors import CallContextInterceptor
+from identity_runtime.meshauth import TokenVerifier, TrustedKeys
 from identity_runtime.request_ids import client_request_id, request_id_or_new
 from services.audit import redaction
 from services.audit.chain import Draft, Entry, validate_draft
+from tests.support.meshauth import trusted_keys_json
 
 NEW_ID = re.compile(r"[0-9a-f]{32}")
 PERSONAL = (
@@ -138,3 +143,37 @@ def test_an_old_erasures_redaction_record_does_not_copy_its_request_id() -> None
     )
     record = redaction._record(old, 2, 7)
     assert record is not None and record.request_id == ""
+
+
+class _Refused(Exception):
+    pass
+
+
+class _UnauthenticatedCall:
+    """A call without credentials, as the caller-auth interceptor sees it."""
+
+    def __init__(self, request_id: str) -> None:
+        self.request_id = request_id
+
+    def invocation_metadata(self) -> tuple[tuple[str, str], ...]:
+        return (("x-request-id", self.request_id),)
+
+    def auth_context(self) -> dict[str, list[bytes]]:
+        return {}
+
+    async def abort(self, *_: object) -> None:
+        raise _Refused
+
+
+@pytest.mark.parametrize("sent", ["Siti_Rahayu.6281234567890", "Siti Rahayu <siti@example.com>"])
+def test_a_refused_call_logs_no_request_id_that_could_hold_personal_data(
+    sent: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    logs.configure("audit", "INFO", "json")
+    capsys.readouterr()
+    verifier = TokenVerifier(TrustedKeys.from_json(trusted_keys_json()))
+    auth = CallerAuthInterceptor("audit", verifier, packages=["identity.audit.v1"])
+    with pytest.raises(_Refused):
+        asyncio.run(auth.admit(mesh.AUDIT_APPEND, _UnauthenticatedCall(sent)))  # type: ignore[arg-type]
+    (line,) = [json.loads(x) for x in capsys.readouterr().err.splitlines() if "call refused" in x]
+    assert line["request_id"] == "" and "Rahayu" not in json.dumps(line)
