@@ -231,8 +231,13 @@ def image_hashes(**images: bytes) -> dict[str, str]:
     return {name: hashlib.sha256(data).hexdigest() for name, data in images.items() if data}
 
 
+# What a face decision records as its reference (`details.reference`).
+ENROLLED_REFERENCE = "enrolled"
+PARTNER_REFERENCE = "partner_image"
+
+
 def reference_kind(reference_image: bytes) -> str:
-    return "partner_image" if reference_image else "enrolled"
+    return PARTNER_REFERENCE if reference_image else ENROLLED_REFERENCE
 
 
 @dataclass
