@@ -30,7 +30,7 @@ from identity_runtime.errors import (
 from services.kyc_tier import models
 from services.kyc_tier.customers import CustomerInput
 from services.kyc_tier.flows.step_up import StepUpRequest, StepUpResult
-from services.kyc_tier.ports import LivenessDecision
+from services.kyc_tier.ports import LivenessDecision, Reason
 from tests.support import unique_name
 from tests.support.kyc_fakes import (
     GOOD_FACE,
@@ -561,3 +561,29 @@ async def test_the_stepup_webhook_names_the_reference(kyc_core, kyc_fakes) -> No
         }
         for result, source in ((enrolled, "enrolled"), (partner, "partner_image"))
     }
+
+
+async def test_a_reference_image_with_two_faces_is_refused(
+    kyc_core, kyc_fakes, kyc_org, monkeypatch
+) -> None:
+    """Probe5 finding 11: a partner reference showing two people was matched
+    against whichever face the detector ranked first. It is refused, naming
+    the field, as a refused, audited attempt (no decision)."""
+    customer_id = await new_customer(kyc_core, kyc_fakes, kyc_org)
+    crowded = replace(GOOD_FACE, passed=False, reasons=(Reason("MULTIPLE_FACES", "two people"),))
+    assess = kyc_fakes.quality.assess_face
+
+    async def crowded_reference(frames, kind: str):
+        face = await assess(frames, kind)
+        return crowded if kind == "reference" else face
+
+    monkeypatch.setattr(kyc_fakes.quality, "assess_face", crowded_reference)
+    with pytest.raises(DomainError) as refused:
+        await step_up(kyc_core, kyc_org, customer_id, **PARTNER_IMAGE)
+    assert (refused.value.code, refused.value.reason) == (
+        "INVALID_ARGUMENT",
+        "IMAGE_MULTIPLE_FACES",
+    )
+    assert refused.value.metadata["field"] == "reference_image"
+    assert ("reference", None) not in kyc_fakes.matcher.verified
+    await assert_refused(kyc_core, customer_id, "IMAGE_MULTIPLE_FACES", verifications=1)

@@ -360,6 +360,7 @@ export const GUIDANCE: Record<string, Entry> = {
     "IMAGE_UNDECODABLE",
     "IMAGE_TOO_LARGE",
     "IMAGE_BUDGET_EXCEEDED",
+    "IMAGE_MULTIPLE_FACES",
     "IMAGE_TOO_SMALL",
     "PAYLOAD_TOO_LARGE",
   ),

@@ -367,6 +367,12 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     one it was decided against (ALREADY_EXISTS, HTTP 409): a replay answers
     only the same request; capture a new step-up.
     """
+    ERROR_REASON_IMAGE_MULTIPLE_FACES: _ErrorReason.ValueType  # 2733
+    """An image that must show one person shows more than one face (a step-up
+    or face match `reference_image`, a face match `probe_image`): which face
+    to match would be the detector's guess, as a selfie with two faces fails
+    MULTIPLE_FACES (INVALID_ARGUMENT). metadata["field"] names the image.
+    """
     ERROR_REASON_ACCESS_TOKEN_REVOKED: _ErrorReason.ValueType  # 2501
     """Credential revocation reaching access tokens (probe F5; numbered from 2501).
     An access token of an OAuth client that has been revoked (UNAUTHENTICATED):
@@ -767,6 +773,12 @@ ERROR_REASON_STEP_UP_REPLAYED_FOR_OTHER_REFERENCE: ErrorReason.ValueType  # 2732
 (the enrolled one instead of a partner image, or another image) than the
 one it was decided against (ALREADY_EXISTS, HTTP 409): a replay answers
 only the same request; capture a new step-up.
+"""
+ERROR_REASON_IMAGE_MULTIPLE_FACES: ErrorReason.ValueType  # 2733
+"""An image that must show one person shows more than one face (a step-up
+or face match `reference_image`, a face match `probe_image`): which face
+to match would be the detector's guess, as a selfie with two faces fails
+MULTIPLE_FACES (INVALID_ARGUMENT). metadata["field"] names the image.
 """
 ERROR_REASON_ACCESS_TOKEN_REVOKED: ErrorReason.ValueType  # 2501
 """Credential revocation reaching access tokens (probe F5; numbered from 2501).

@@ -41,8 +41,8 @@ class StepUpRequest(_message.Message):
     def bundle(self) -> _resources_pb2.CaptureBundle: ...
     @_builtins.property
     def reference_image(self) -> _types_pb2.Image:
-        """Optional partner-supplied reference image instead of the enrollment:
-        sent by the partner's backend only (a capture SDK session sending one is
+        """Optional partner-supplied reference image instead of the enrollment,
+        showing exactly one face: sent by the partner's backend only (a capture SDK session sending one is
         PERMISSION_DENIED / REFERENCE_IMAGE_FORBIDDEN).
         """
 
