@@ -103,18 +103,22 @@ def announce_disabled(session: Session, hook: models.Webhook, failures: int) -> 
 
 
 def announce_verification(session: Session, row: models.Verification) -> None:
-    """A recorded verification: `stepup.decided` for a step-up, else
-    `verification.completed`."""
+    """A recorded verification: `stepup.decided` for a step-up (naming the
+    reference it was matched against: the enrolled one or a partner image),
+    else `verification.completed`."""
+    payload = {
+        "customer_id": row.customer_id,
+        "verification_id": row.verification_id,
+        "kind": row.kind,
+        "outcome": row.outcome,
+    }
+    if row.kind == STEP_UP:
+        payload["reference_source"] = str(row.details.get("reference", ""))
     emit(
         session,
         row.org_id,
         "stepup.decided" if row.kind == STEP_UP else "verification.completed",
-        {
-            "customer_id": row.customer_id,
-            "verification_id": row.verification_id,
-            "kind": row.kind,
-            "outcome": row.outcome,
-        },
+        payload,
     )
 
 

@@ -218,6 +218,37 @@ async def test_a_match_on_a_capture_that_is_not_a_passed_liveness_is_refused(
     assert no_probe.value.metadata["field"] == "probe_image"
 
 
+@pytest.mark.parametrize("crowded", ["probe_image", "reference_image"])
+async def test_a_match_image_with_two_faces_is_refused_naming_it(
+    kyc_core, kyc_fakes, kyc_org, crowded, monkeypatch
+) -> None:
+    """Probe5 finding 11: an image with two people was matched on whichever
+    face the detector ranked first. Refused, naming the image."""
+    customer_id = await new_customer(kyc_core, kyc_org)
+    two_people = replace(
+        kyc_fakes.quality.face, passed=False, reasons=(Reason("MULTIPLE_FACES", "two people"),)
+    )
+    images = {"probe_image": b"probe image", "reference_image": b"reference image"}
+    faces = iter([two_people] if crowded == "probe_image" else [kyc_fakes.quality.face, two_people])
+    assess = kyc_fakes.quality.assess_face
+
+    async def one_crowded_image(frames, kind: str):
+        await assess(frames, kind)
+        return next(faces, kyc_fakes.quality.face)
+
+    monkeypatch.setattr(kyc_fakes.quality, "assess_face", one_crowded_image)
+    with pytest.raises(DomainError) as refused:
+        await kyc_core.face.match(kyc_org, MatchRequest(customer_id, **images))
+    assert (refused.value.code, refused.value.reason) == (
+        "INVALID_ARGUMENT",
+        "IMAGE_MULTIPLE_FACES",
+    )
+    assert refused.value.metadata["field"] == crowded
+    (attempt,) = await rows(kyc_core, models.Attempt, customer_id=customer_id, kind="face_match")
+    assert (attempt.outcome, attempt.reasons[0]["code"]) == ("refused", "IMAGE_MULTIPLE_FACES")
+    assert kyc_fakes.matcher.verified == []
+
+
 async def test_ktp_capture_gives_the_nik_and_standard_and_replays_the_same_bundle(
     kyc_core, kyc_fakes, kyc_org
 ) -> None:

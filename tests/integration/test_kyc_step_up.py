@@ -9,13 +9,17 @@ and nothing else; neither changes the tier.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
+import json
+from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
 import pytest
 from sqlalchemy import event
 
+from identity_runtime import context
 from identity_runtime.errors import (
     AlreadyExists,
     DomainError,
@@ -26,7 +30,7 @@ from identity_runtime.errors import (
 from services.kyc_tier import models
 from services.kyc_tier.customers import CustomerInput
 from services.kyc_tier.flows.step_up import StepUpRequest, StepUpResult
-from services.kyc_tier.ports import LivenessDecision
+from services.kyc_tier.ports import LivenessDecision, Reason
 from tests.support import unique_name
 from tests.support.kyc_fakes import (
     GOOD_FACE,
@@ -162,6 +166,10 @@ async def test_step_up_decides_and_records(
     (audit,) = await rows(kyc_core, models.AuditOutbox, action="stepup.decide")
     assert audit.outcome == ("success" if allow else "denied")
     assert audit.details["verification_id"] == result.verification_id
+    # The answer, the record and the audit entry name the reference used.
+    reference = "partner_image" if "reference_image" in changes else "enrolled"
+    assert result.reference_source == verification.details["reference"] == reference
+    assert audit.details["reference_source"] == reference
     assert audit.evidence_hashes == {"bundle": sealed.sha256}
     # Step-up never moves the tier: the customer stays basic (its NIK).
     (customer,) = await rows(kyc_core, models.Customer, customer_id=customer_id)
@@ -440,3 +448,142 @@ async def test_a_baseline_taken_before_the_flash_has_a_negative_offset(
 def test_the_fake_face_assessment_is_a_good_one() -> None:
     # The table's "allow" row depends on it.
     assert GOOD_FACE.passed and GOOD_FACE.crops is not None
+
+
+@contextlib.contextmanager
+def calling_as(org_id: str, actor: str) -> Iterator[None]:
+    token = context.bind(context.CallContext(request_id="r", org_id=org_id, actor=actor))
+    try:
+        yield
+    finally:
+        context.reset(token)
+
+
+@pytest.mark.parametrize("enrolled", [True, False], ids=["enrolled", "not enrolled"])
+async def test_an_sdk_session_may_not_send_a_reference_image(
+    kyc_core, kyc_fakes, kyc_org, enrolled
+) -> None:
+    """Probe5 finding 1: the customer's browser (a capture SDK session) sent
+    its own face as the reference and passed step-up, with or without an
+    enrolment. It is refused before anything is written or any model runs."""
+    customer_id = await new_customer(kyc_core, kyc_fakes, kyc_org, enrolled)
+    with calling_as(kyc_org, "sdk_session:ses_1"), pytest.raises(DomainError) as refused:
+        await step_up(kyc_core, kyc_org, customer_id, **PARTNER_IMAGE)
+    assert (refused.value.code, refused.value.reason) == (
+        "PERMISSION_DENIED",
+        "REFERENCE_IMAGE_FORBIDDEN",
+    )
+    assert refused.value.metadata["field"] == "reference_image"
+    assert kyc_fakes.liveness.attestation_checks == [] and kyc_fakes.quality.face_calls == []
+    assert kyc_fakes.embedder.embedded == [] and kyc_fakes.matcher.verified == []
+    assert await rows(kyc_core, models.Attempt, customer_id=customer_id, kind="step_up") == []
+    assert await rows(kyc_core, models.AuditOutbox, action="stepup.decide") == []
+    # Only the customer's NIK_FORMAT verification.
+    assert len(await rows(kyc_core, models.Verification, customer_id=customer_id)) == 1
+
+
+async def test_an_sdk_session_steps_up_against_the_enrolled_reference(
+    kyc_core, kyc_fakes, kyc_org
+) -> None:
+    """Without a reference image an SDK session is matched against the
+    enrolled reference; the partner's backend may still send an image."""
+    customer_id = await new_customer(kyc_core, kyc_fakes, kyc_org)
+    with calling_as(kyc_org, "sdk_session:ses_1"):
+        browser = await step_up(kyc_core, kyc_org, customer_id)
+    assert (browser.allow, browser.reference_source) == (True, "enrolled")
+    with calling_as(kyc_org, "api_key:key_1"):
+        backend = await step_up(
+            kyc_core, kyc_org, customer_id, bundle=capture_bundle(), **PARTNER_IMAGE
+        )
+    assert (backend.allow, backend.reference_source) == (True, "partner_image")
+
+
+async def test_a_replay_answers_only_the_reference_it_was_decided_against(
+    kyc_core, kyc_fakes, kyc_org
+) -> None:
+    """Probe5 finding 2: a bundle decided against one reference, sent again
+    with another (the enrolled one, another image), was answered with the
+    original `allow`. It is refused (a refused attempt, audited); the same
+    reference still gets the original answer; nothing reaches the mesh."""
+    customer_id = await new_customer(kyc_core, kyc_fakes, kyc_org)
+    bundle = capture_bundle()
+    first = await step_up(kyc_core, kyc_org, customer_id, bundle=bundle, **PARTNER_IMAGE)
+    assert (first.allow, first.replayed, first.reference_source) == (True, False, "partner_image")
+
+    for other in (b"", b"another partner reference image"):
+        with pytest.raises(DomainError) as refused:
+            await step_up(kyc_core, kyc_org, customer_id, bundle=bundle, reference_image=other)
+        assert (refused.value.code, refused.value.reason) == (
+            "ALREADY_EXISTS",
+            "STEP_UP_REPLAYED_FOR_OTHER_REFERENCE",
+        )
+    again = await step_up(kyc_core, kyc_org, customer_id, bundle=bundle, **PARTNER_IMAGE)
+    assert (again.allow, again.replayed, again.reference_source) == (True, True, "partner_image")
+    assert again.verification_id == first.verification_id
+    # The first request's capture and reference only.
+    assert len(kyc_fakes.liveness.checks) == 1
+    assert kyc_fakes.quality.face_calls == [("selfie", 2), ("reference", 1)]
+    attempts = await rows(kyc_core, models.Attempt, customer_id=customer_id, kind="step_up")
+    refused_codes = [a.reasons[0]["code"] for a in attempts if a.outcome == "refused"]
+    assert refused_codes == ["STEP_UP_REPLAYED_FOR_OTHER_REFERENCE"] * 2
+    denied = await rows(kyc_core, models.AuditOutbox, action="stepup.decide", outcome="denied")
+    assert [e.details["reason"] for e in denied] == ["STEP_UP_REPLAYED_FOR_OTHER_REFERENCE"] * 2
+
+    # Decided against the enrolled reference: not answered for a partner image.
+    enrolled = capture_bundle()
+    decided = await step_up(kyc_core, kyc_org, customer_id, bundle=enrolled)
+    assert decided.reference_source == "enrolled"
+    with pytest.raises(DomainError) as refused:
+        await step_up(kyc_core, kyc_org, customer_id, bundle=enrolled, **PARTNER_IMAGE)
+    assert refused.value.reason == "STEP_UP_REPLAYED_FOR_OTHER_REFERENCE"
+    assert (await step_up(kyc_core, kyc_org, customer_id, bundle=enrolled)).replayed is True
+
+
+async def test_the_stepup_webhook_names_the_reference(kyc_core, kyc_fakes) -> None:
+    """Probe5 finding 1: nothing told the partner a step-up was decided
+    against a caller's image rather than the enrolled reference."""
+    org_id = await new_org(kyc_core)
+    hook = await kyc_core.webhooks.create(
+        org_id, "https://hooks.example.com/identity", ["stepup.decided"], ""
+    )
+    customer_id = await new_customer(kyc_core, kyc_fakes, org_id)
+    enrolled = await step_up(kyc_core, org_id, customer_id)
+    partner = await step_up(kyc_core, org_id, customer_id, bundle=capture_bundle(), **PARTNER_IMAGE)
+    found = await rows(kyc_core, models.WebhookDelivery, webhook_id=hook.webhook.webhook_id)
+    sent = {d["data"]["verification_id"]: d["data"] for d in (json.loads(f.body) for f in found)}
+    assert sent == {
+        result.verification_id: {
+            "customer_id": customer_id,
+            "verification_id": result.verification_id,
+            "kind": "step_up",
+            "outcome": "passed",
+            "reference_source": source,
+        }
+        for result, source in ((enrolled, "enrolled"), (partner, "partner_image"))
+    }
+
+
+async def test_a_reference_image_with_two_faces_is_refused(
+    kyc_core, kyc_fakes, kyc_org, monkeypatch
+) -> None:
+    """Probe5 finding 11: a partner reference showing two people was matched
+    against whichever face the detector ranked first. It is refused, naming
+    the field, as a refused, audited attempt (no decision)."""
+    customer_id = await new_customer(kyc_core, kyc_fakes, kyc_org)
+    crowded = replace(GOOD_FACE, passed=False, reasons=(Reason("MULTIPLE_FACES", "two people"),))
+    assess = kyc_fakes.quality.assess_face
+
+    async def crowded_reference(frames, kind: str):
+        face = await assess(frames, kind)
+        return crowded if kind == "reference" else face
+
+    monkeypatch.setattr(kyc_fakes.quality, "assess_face", crowded_reference)
+    with pytest.raises(DomainError) as refused:
+        await step_up(kyc_core, kyc_org, customer_id, **PARTNER_IMAGE)
+    assert (refused.value.code, refused.value.reason) == (
+        "INVALID_ARGUMENT",
+        "IMAGE_MULTIPLE_FACES",
+    )
+    assert refused.value.metadata["field"] == "reference_image"
+    assert ("reference", None) not in kyc_fakes.matcher.verified
+    await assert_refused(kyc_core, customer_id, "IMAGE_MULTIPLE_FACES", verifications=1)

@@ -23,6 +23,7 @@ from identity_store.db import Database
 from services.kyc_tier import models
 from services.kyc_tier.bootstrap import build
 from services.kyc_tier.service import SPEC
+from tests.service.test_kyc_idempotency import b64, step_up_body
 from tests.support import kyc_tier_env, start_service, unique_name
 from tests.support.gateway import (
     assert_documented,
@@ -434,3 +435,29 @@ async def test_a_nik_shaped_request_id_is_replaced_not_echoed(partner) -> None:
         "/api/identity/api-keys", headers={**partner.headers, "X-Request-Id": "partner-req-7"}
     )
     assert kept.headers["x-request-id"] == "partner-req-7"
+
+
+async def test_a_token_steps_up_only_against_the_enrolled_reference(partner) -> None:
+    """Probe5 finding 1: the browser sent its own photo as `referenceImage` and
+    passed step-up. A token's reference image is 403, nothing written; the
+    partner's backend may send one, and the answer names it."""
+    customer_id = await partner.customer()
+    token = (await partner.session(customer_id))["token"]
+    own_face = {"data": b64(b"the browser's own photo")}
+    body = step_up_body(customer_id, unique_name("nonce"), b"frame-0")
+    refused = await partner.http.post(
+        "/api/identity/auth/step-up",
+        json={**body, "referenceImage": own_face},
+        headers=as_browser(token),
+    )
+    error = assert_error(refused, 403, "REFERENCE_IMAGE_FORBIDDEN")
+    assert error["metadata"]["field"] == "referenceImage"
+    assert_documented(refused)
+    assert await rows(partner.core, models.Attempt, customer_id=customer_id, kind="step_up") == []
+
+    partner_image = {"data": b64(b"the partner's reference photo")}
+    allowed = await partner.call(
+        "POST", "/api/identity/auth/step-up", {**body, "referenceImage": partner_image}
+    )
+    assert allowed.status_code == 200, allowed.text
+    assert allowed.json()["referenceSource"] == "partner_image"

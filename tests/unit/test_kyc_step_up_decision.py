@@ -10,7 +10,9 @@ from dataclasses import replace
 
 import pytest
 
+from services.kyc_tier.flows import step_up_rules
 from services.kyc_tier.flows.biometrics import tied
+from services.kyc_tier.flows.capture import Decision
 from services.kyc_tier.flows.step_up import StepUpEvidence, StepUpRequest, decide
 from services.kyc_tier.ports import FaceEmbedding, LivenessDecision, MatchResult, Reason
 from tests.support.kyc_fakes import GOOD_FACE, LIVE, NO_FACE, PAD_ATTACK, capture_bundle
@@ -105,16 +107,50 @@ def test_the_decision_records_scores_models_and_what_was_matched() -> None:
         "best_frame_index": 0,
         "quality_reasons": [],
     }
-    assert decision.audit_details == {"action": "transfer"}
+    # The audit entry names the reference too (probe5 finding 1).
+    assert decision.audit_details == {"action": "transfer", "reference_source": "enrolled"}
     assert decision.input_hashes == {}
 
 
 def test_a_partner_reference_image_is_hashed_and_named_in_the_record() -> None:
     decision = decide(StepUpEvidence(GOOD_FACE, LIVE, PROBE, MATCH), PARTNER_IMAGE)
     assert decision.details["reference"] == "partner_image"
+    assert decision.audit_details["reference_source"] == "partner_image"
     assert decision.input_hashes == {
         "reference_image": hashlib.sha256(b"partner reference image").hexdigest()
     }
+
+
+IMAGE_SHA256 = hashlib.sha256(b"partner reference image").hexdigest()
+# case id: (what the verification recorded, the reference a replay is answered for)
+RECORDED_REFERENCES = {
+    "enrolled": (Decision(True, details={"reference": "enrolled"}), "enrolled"),
+    "partner image": (
+        Decision(
+            True,
+            details={"reference": "partner_image"},
+            input_hashes={"bundle": "b" * 64, "reference_image": IMAGE_SHA256},
+        ),
+        IMAGE_SHA256,
+    ),
+    # Not recorded as this release records it: no replay is answered.
+    "partner image without its digest": (
+        Decision(True, details={"reference": "partner_image"}),
+        None,
+    ),
+    "reference not recorded": (Decision(True, details={"action": "transfer"}), None),
+}
+
+
+@pytest.mark.parametrize(
+    ("recorded", "reference"), RECORDED_REFERENCES.values(), ids=RECORDED_REFERENCES.keys()
+)
+def test_a_replay_is_answered_only_for_the_reference_recorded(recorded, reference) -> None:
+    """Probe5 finding 2: the reference is not in the bundle's digest, so a
+    replay compares the request's reference with the recorded one."""
+    assert step_up_rules.decided_reference(recorded) == reference
+    assert step_up_rules.reference_of(REQUEST.reference_image) == "enrolled"
+    assert step_up_rules.reference_of(PARTNER_IMAGE.reference_image) == IMAGE_SHA256
 
 
 def test_without_a_face_no_match_scores_are_recorded() -> None:

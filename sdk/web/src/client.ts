@@ -52,6 +52,9 @@ export interface StepUpResponse {
   replayed?: boolean;
   /** The action the decision was made for (absent when none was sent). */
   action?: string;
+  /** What the live face was matched against: "enrolled" for the SDK (only the
+   * partner's backend may send a reference image, "partner_image"). */
+  referenceSource?: string;
 }
 
 export interface SubmitKtpCaptureResponse {

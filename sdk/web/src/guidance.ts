@@ -350,6 +350,7 @@ export const GUIDANCE: Record<string, Entry> = {
     "CHALLENGE_ALREADY_USED",
     "NONCE_REPLAYED",
     "STEP_UP_REPLAYED_FOR_OTHER_ACTION",
+    "STEP_UP_REPLAYED_FOR_OTHER_REFERENCE",
     "CHALLENGE_NOT_FOUND",
     "CHALLENGE_MISMATCH",
   ),
@@ -359,6 +360,7 @@ export const GUIDANCE: Record<string, Entry> = {
     "IMAGE_UNDECODABLE",
     "IMAGE_TOO_LARGE",
     "IMAGE_BUDGET_EXCEEDED",
+    "IMAGE_MULTIPLE_FACES",
     "IMAGE_TOO_SMALL",
     "PAYLOAD_TOO_LARGE",
   ),
@@ -383,7 +385,8 @@ export const GUIDANCE: Record<string, Entry> = {
     retry: true,
   },
   // The SDK session token (minted by the partner's backend): expired, revoked,
-  // another customer's, or this page's origin is not allowed. Only the app can
+  // another customer's, this page's origin is not allowed, or the page sent a
+  // step-up reference image (only the partner's backend may). Only the app can
   // start a new session.
   ...same(
     {
@@ -395,6 +398,7 @@ export const GUIDANCE: Record<string, Entry> = {
     "SDK_SESSION_CUSTOMER_MISMATCH",
     "SDK_SESSION_ROUTE_FORBIDDEN",
     "ORIGIN_NOT_ALLOWED",
+    "REFERENCE_IMAGE_FORBIDDEN",
   ),
   NETWORK_ERROR: {
     id: "Tidak ada koneksi. Periksa internet Anda, lalu coba lagi.",

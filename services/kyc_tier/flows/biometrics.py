@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from identity_runtime.errors import DomainError, FailedPrecondition
+from identity_runtime.errors import DomainError, FailedPrecondition, InvalidArgument
 from services.kyc_tier.ports import (
     CapturedFrames,
     CaptureQuality,
@@ -231,8 +231,11 @@ def image_hashes(**images: bytes) -> dict[str, str]:
     return {name: hashlib.sha256(data).hexdigest() for name, data in images.items() if data}
 
 
+ENROLLED_REFERENCE, PARTNER_REFERENCE = "enrolled", "partner_image"  # details.reference
+
+
 def reference_kind(reference_image: bytes) -> str:
-    return "partner_image" if reference_image else "enrolled"
+    return PARTNER_REFERENCE if reference_image else ENROLLED_REFERENCE
 
 
 @dataclass
@@ -254,6 +257,10 @@ class FaceMatching:
             face = await self.quality.assess_face(CapturedFrames(frames, baseline=baseline), kind)
         if face.crops is None:
             raise FailedPrecondition("no usable face was found in the image", "FACE_NOT_FOUND")
+        if any(r.code == "MULTIPLE_FACES" for r in face.reasons):  # which? (probe5 P5-11)
+            raise InvalidArgument(
+                f"{frames_field}: several faces", "IMAGE_MULTIPLE_FACES", {"field": frames_field}
+            )
         return await self.embedder.embed(face.crops)
 
     async def embed_capture(self, face: FaceAssessment) -> tuple[FaceEmbedding, MatchResult | None]:

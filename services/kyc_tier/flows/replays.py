@@ -26,8 +26,8 @@ capture route (KTP capture, face liveness, face match, step-up) runs through
   the same bundle completes the capture with exactly one verification.
 
 A flow may ask more of "the same request" than the key says: step-up answers
-a replay only for the action it was decided for (`action` is not in the
-bundle's digest), and refuses it for another (flows/step_up.py).
+a replay only for the action and the reference it was decided for (neither
+is in the bundle's digest), and refuses it for another (flows/step_up.py).
 """
 
 from __future__ import annotations

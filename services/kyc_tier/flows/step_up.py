@@ -13,12 +13,12 @@ a spoof, a mismatch or a bad capture is `allow: false` with reasons.
 Step-up never changes the tier, and its frames are kept 90 days.
 
 A replay (the same nonce and bundle again) answers the original decision only
-for the action it was decided for: the bundle proves a live face for one
-request, and `action` is not in its signed digest, so the same bundle sent
-for another action is refused (ALREADY_EXISTS /
-STEP_UP_REPLAYED_FOR_OTHER_ACTION, a refused, audited attempt) instead of
-answering `allow` for an action nobody decided. Every answer names the action
-it decided (`action`).
+for the action and the reference it was decided for: neither is in the
+bundle's signed digest, so the bundle sent for another action or reference
+is refused (ALREADY_EXISTS / STEP_UP_REPLAYED_FOR_OTHER_ACTION, _REFERENCE:
+a refused, audited attempt) instead of answering `allow` for a request nobody
+decided. Every answer names its `action` and `reference_source`. A capture
+SDK session never sends a reference image (flows/step_up_rules.py).
 
 An allowed step-up against the enrolled reference may promote its capture to
 the customer's reference (`step_up_promotion`, flows/promotion.py), audited
@@ -34,19 +34,16 @@ from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
 
-from identity_runtime.errors import AlreadyExists, FailedPrecondition
+from identity_runtime.errors import FailedPrecondition
 from identity_runtime.reason_codes import check_reason
 from services.kyc_tier import bundles, models, outbox, ports, records, tiers
-from services.kyc_tier.flows import biometrics
+from services.kyc_tier.flows import biometrics, step_up_rules
 from services.kyc_tier.flows.capture import check_liveness
 from services.kyc_tier.flows.pipeline import CapturePipeline, Decision, Step, Subject
 from services.kyc_tier.flows.prechecks import CheckedLiveness
 from services.kyc_tier.flows.promotion import PromotionPolicy, choose_promotion, reference_quality
 
 STEP = Step(tiers.STEP_UP, "stepup.decide", retention="step_up", settles_tier=False)
-
-
-class ReplayedForOtherAction(AlreadyExists, reason="STEP_UP_REPLAYED_FOR_OTHER_ACTION"): ...
 
 
 @dataclass(frozen=True)
@@ -86,6 +83,8 @@ class StepUpResult:
     replayed: bool = False
     # The action the decision was made for (a replay's is the original's).
     action: str = ""
+    # "enrolled" or "partner_image": what the live face was matched against.
+    reference_source: str = ""
 
 
 def recall(seen: records.VerificationRecord) -> StepUpEvidence:
@@ -127,7 +126,10 @@ def decide(evidence: StepUpEvidence, request: StepUpRequest) -> Decision:
             "reference": biometrics.reference_kind(request.reference_image),
             **({"promoted_enrollment_id": evidence.promoted[0]} if evidence.promoted else {}),
         },
-        audit_details={"action": request.action},
+        audit_details={
+            "action": request.action,
+            "reference_source": biometrics.reference_kind(request.reference_image),
+        },
     )
 
 
@@ -140,6 +142,7 @@ class StepUpFlow:
     promotion: PromotionPolicy = field(default_factory=PromotionPolicy)
 
     async def step_up(self, org_id: str, request: StepUpRequest) -> StepUpResult:
+        step_up_rules.refuse_reference_from_sdk_session(request.reference_image)
         capture = bundles.receive(request.bundle, request.challenge_id)
         # Chained into the audit log, which no erasure removes: a code, like a reason.
         check_reason(request.action, "action")
@@ -166,12 +169,14 @@ class StepUpFlow:
             precheck=precheck,
         )
         decided_for = str(run.decision.details.get("action", ""))
-        if run.replayed and decided_for != request.action:
+        refusal = (
+            step_up_rules.replay_refusal(run.decision, request.action, request.reference_image)
+            if run.replayed
+            else None
+        )
+        if refusal is not None:
             async with self.pipeline.attempt(STEP, org_id, request.customer_id):
-                raise ReplayedForOtherAction(
-                    "this bundle was already answered for another action; "
-                    "capture a new step-up for this one"
-                )
+                raise refusal
         return StepUpResult(
             allow=bool(run.decision.passed),
             reasons=run.decision.reasons,
@@ -180,6 +185,7 @@ class StepUpFlow:
             match=run.assessment.match,
             replayed=run.replayed,
             action=decided_for,
+            reference_source=str(run.decision.details.get("reference", "")),
         )
 
     async def _precheck(

@@ -146,6 +146,7 @@ def step_up(result: StepUpResult, dropped: list[str]) -> step_up_pb2.StepUpRespo
         dropped_metadata=dropped,
         replayed=result.replayed,
         action=result.action,
+        reference_source=result.reference_source,
     )
 
 

@@ -354,6 +354,25 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     one it was decided for (ALREADY_EXISTS, HTTP 409): a replay answers only
     the same request; capture a new step-up for the new action.
     """
+    ERROR_REASON_REFERENCE_IMAGE_FORBIDDEN: _ErrorReason.ValueType  # 2731
+    """Step-up's reference image (probe5 findings 1 and 2; numbered from 2731).
+    A step-up sent by a capture SDK session with `reference_image`
+    (PERMISSION_DENIED, HTTP 403): a partner reference image comes from the
+    partner's backend, never from the customer's browser; nothing is written.
+    metadata["field"] = "reference_image".
+    """
+    ERROR_REASON_STEP_UP_REPLAYED_FOR_OTHER_REFERENCE: _ErrorReason.ValueType  # 2732
+    """A step-up bundle already answered, sent again with another reference
+    (the enrolled one instead of a partner image, or another image) than the
+    one it was decided against (ALREADY_EXISTS, HTTP 409): a replay answers
+    only the same request; capture a new step-up.
+    """
+    ERROR_REASON_IMAGE_MULTIPLE_FACES: _ErrorReason.ValueType  # 2733
+    """An image that must show one person shows more than one face (a step-up
+    or face match `reference_image`, a face match `probe_image`): which face
+    to match would be the detector's guess, as a selfie with two faces fails
+    MULTIPLE_FACES (INVALID_ARGUMENT). metadata["field"] names the image.
+    """
     ERROR_REASON_ACCESS_TOKEN_REVOKED: _ErrorReason.ValueType  # 2501
     """Credential revocation reaching access tokens (probe F5; numbered from 2501).
     An access token of an OAuth client that has been revoked (UNAUTHENTICATED):
@@ -741,6 +760,25 @@ ERROR_REASON_STEP_UP_REPLAYED_FOR_OTHER_ACTION: ErrorReason.ValueType  # 2722
 """A step-up bundle already answered, sent again for another action than the
 one it was decided for (ALREADY_EXISTS, HTTP 409): a replay answers only
 the same request; capture a new step-up for the new action.
+"""
+ERROR_REASON_REFERENCE_IMAGE_FORBIDDEN: ErrorReason.ValueType  # 2731
+"""Step-up's reference image (probe5 findings 1 and 2; numbered from 2731).
+A step-up sent by a capture SDK session with `reference_image`
+(PERMISSION_DENIED, HTTP 403): a partner reference image comes from the
+partner's backend, never from the customer's browser; nothing is written.
+metadata["field"] = "reference_image".
+"""
+ERROR_REASON_STEP_UP_REPLAYED_FOR_OTHER_REFERENCE: ErrorReason.ValueType  # 2732
+"""A step-up bundle already answered, sent again with another reference
+(the enrolled one instead of a partner image, or another image) than the
+one it was decided against (ALREADY_EXISTS, HTTP 409): a replay answers
+only the same request; capture a new step-up.
+"""
+ERROR_REASON_IMAGE_MULTIPLE_FACES: ErrorReason.ValueType  # 2733
+"""An image that must show one person shows more than one face (a step-up
+or face match `reference_image`, a face match `probe_image`): which face
+to match would be the detector's guess, as a selfie with two faces fails
+MULTIPLE_FACES (INVALID_ARGUMENT). metadata["field"] names the image.
 """
 ERROR_REASON_ACCESS_TOKEN_REVOKED: ErrorReason.ValueType  # 2501
 """Credential revocation reaching access tokens (probe F5; numbered from 2501).

@@ -69,7 +69,8 @@ class FaceServiceStub:
     FAILED_PRECONDITION / NO_ACTIVE_ENROLLMENT, FACE_NOT_FOUND,
     KEY_DESTROYED, CUSTOMER_ERASED, REVIEW_PENDING (the cited liveness check
     is held for review; approved, it is usable; rejected,
-    TIER_PREREQUISITE_MISSING); INVALID_ARGUMENT / IMAGE_*, INVALID_FIELD
+    TIER_PREREQUISITE_MISSING); INVALID_ARGUMENT / IMAGE_* (IMAGE_MULTIPLE_FACES:
+    a probe or reference image showing more than one face), INVALID_FIELD
     (nonce); ALREADY_EXISTS / NONCE_REPLAYED; ABORTED / CAPTURE_IN_PROGRESS;
     RESOURCE_EXHAUSTED / RATE_LIMITED (20 per minute per customer).
     """
@@ -119,7 +120,8 @@ class FaceServiceAsyncStub(FaceServiceStub):
     FAILED_PRECONDITION / NO_ACTIVE_ENROLLMENT, FACE_NOT_FOUND,
     KEY_DESTROYED, CUSTOMER_ERASED, REVIEW_PENDING (the cited liveness check
     is held for review; approved, it is usable; rejected,
-    TIER_PREREQUISITE_MISSING); INVALID_ARGUMENT / IMAGE_*, INVALID_FIELD
+    TIER_PREREQUISITE_MISSING); INVALID_ARGUMENT / IMAGE_* (IMAGE_MULTIPLE_FACES:
+    a probe or reference image showing more than one face), INVALID_FIELD
     (nonce); ALREADY_EXISTS / NONCE_REPLAYED; ABORTED / CAPTURE_IN_PROGRESS;
     RESOURCE_EXHAUSTED / RATE_LIMITED (20 per minute per customer).
     """
@@ -181,7 +183,8 @@ class FaceServiceServicer:
         FAILED_PRECONDITION / NO_ACTIVE_ENROLLMENT, FACE_NOT_FOUND,
         KEY_DESTROYED, CUSTOMER_ERASED, REVIEW_PENDING (the cited liveness check
         is held for review; approved, it is usable; rejected,
-        TIER_PREREQUISITE_MISSING); INVALID_ARGUMENT / IMAGE_*, INVALID_FIELD
+        TIER_PREREQUISITE_MISSING); INVALID_ARGUMENT / IMAGE_* (IMAGE_MULTIPLE_FACES:
+        a probe or reference image showing more than one face), INVALID_FIELD
         (nonce); ALREADY_EXISTS / NONCE_REPLAYED; ABORTED / CAPTURE_IN_PROGRESS;
         RESOURCE_EXHAUSTED / RATE_LIMITED (20 per minute per customer).
         """

@@ -41,7 +41,10 @@ class StepUpRequest(_message.Message):
     def bundle(self) -> _resources_pb2.CaptureBundle: ...
     @_builtins.property
     def reference_image(self) -> _types_pb2.Image:
-        """Optional partner-supplied reference image instead of the enrollment."""
+        """Optional partner-supplied reference image instead of the enrollment,
+        showing exactly one face: sent by the partner's backend only (a capture SDK session sending one is
+        PERMISSION_DENIED / REFERENCE_IMAGE_FORBIDDEN).
+        """
 
     def __init__(
         self,
@@ -95,6 +98,7 @@ class StepUpResponse(_message.Message):
     DROPPED_METADATA_FIELD_NUMBER: _builtins.int
     REPLAYED_FIELD_NUMBER: _builtins.int
     ACTION_FIELD_NUMBER: _builtins.int
+    REFERENCE_SOURCE_FIELD_NUMBER: _builtins.int
     allow: _builtins.bool
     verification_id: _builtins.str
     replayed: _builtins.bool
@@ -106,6 +110,12 @@ class StepUpResponse(_message.Message):
     action: _builtins.str
     """The action this decision was made for (the request's `action`; a replay
     is only ever answered for the action it was decided for).
+    """
+    reference_source: _builtins.str
+    """The reference the live face was matched against: "enrolled" (the
+    customer's enrolled face reference) or "partner_image" (the request's
+    `reference_image`). A replay names the original's, and is only ever
+    answered for the same reference.
     """
     @_builtins.property
     def reasons(self) -> _containers.RepeatedCompositeFieldContainer[_types_pb2.Reason]:
@@ -132,10 +142,11 @@ class StepUpResponse(_message.Message):
         dropped_metadata: _abc.Iterable[_builtins.str] | None = ...,
         replayed: _builtins.bool = ...,
         action: _builtins.str = ...,
+        reference_source: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["scores", b"scores"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "allow", b"allow", "dropped_metadata", b"dropped_metadata", "reasons", b"reasons", "replayed", b"replayed", "scores", b"scores", "verification_id", b"verification_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "allow", b"allow", "dropped_metadata", b"dropped_metadata", "reasons", b"reasons", "reference_source", b"reference_source", "replayed", b"replayed", "scores", b"scores", "verification_id", b"verification_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

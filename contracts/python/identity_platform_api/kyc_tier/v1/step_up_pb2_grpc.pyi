@@ -38,13 +38,23 @@ class StepUpServiceStub:
     reference (or a partner-supplied reference image) in one atomic call and
     answers allow or deny with reasons. Every decision is a STEP_UP
     verification and an audit entry. The same nonce and bundle again returns
-    the original decision (replayed = true) for the same action only; sent
-    for another action it is refused (ALREADY_EXISTS /
-    STEP_UP_REPLAYED_FOR_OTHER_ACTION). Allow a new action only on a
-    response to the challenge you issued for it (CAPTURE_SIGNING.md, 7).
+    the original decision (replayed = true) for the same action and the same
+    reference only; sent for another action it is refused (ALREADY_EXISTS /
+    STEP_UP_REPLAYED_FOR_OTHER_ACTION), with another reference (the enrolled
+    one instead of a reference image, or another image) likewise
+    (STEP_UP_REPLAYED_FOR_OTHER_REFERENCE). Allow a new action only on a
+    response to the challenge you issued for it (CAPTURE_SIGNING.md, 7), and
+    check `reference_source` is the reference you meant.
+    A capture SDK session may call StepUp but never send `reference_image`
+    (PERMISSION_DENIED / REFERENCE_IMAGE_FORBIDDEN, nothing written): a
+    partner reference image comes from the partner's backend.
     Errors: as CheckFaceLiveness, plus FAILED_PRECONDITION /
-    NO_ACTIVE_ENROLLMENT; ALREADY_EXISTS / STEP_UP_REPLAYED_FOR_OTHER_ACTION;
-    RESOURCE_EXHAUSTED / RATE_LIMITED (60 per minute per customer).
+    NO_ACTIVE_ENROLLMENT, FACE_NOT_FOUND (no face in reference_image);
+    INVALID_ARGUMENT / IMAGE_MULTIPLE_FACES (more than one face in
+    reference_image); ALREADY_EXISTS / STEP_UP_REPLAYED_FOR_OTHER_ACTION,
+    STEP_UP_REPLAYED_FOR_OTHER_REFERENCE; PERMISSION_DENIED /
+    REFERENCE_IMAGE_FORBIDDEN; RESOURCE_EXHAUSTED / RATE_LIMITED (60 per
+    minute per customer).
     """
 
 @_typing.type_check_only
@@ -57,13 +67,23 @@ class StepUpServiceAsyncStub(StepUpServiceStub):
     reference (or a partner-supplied reference image) in one atomic call and
     answers allow or deny with reasons. Every decision is a STEP_UP
     verification and an audit entry. The same nonce and bundle again returns
-    the original decision (replayed = true) for the same action only; sent
-    for another action it is refused (ALREADY_EXISTS /
-    STEP_UP_REPLAYED_FOR_OTHER_ACTION). Allow a new action only on a
-    response to the challenge you issued for it (CAPTURE_SIGNING.md, 7).
+    the original decision (replayed = true) for the same action and the same
+    reference only; sent for another action it is refused (ALREADY_EXISTS /
+    STEP_UP_REPLAYED_FOR_OTHER_ACTION), with another reference (the enrolled
+    one instead of a reference image, or another image) likewise
+    (STEP_UP_REPLAYED_FOR_OTHER_REFERENCE). Allow a new action only on a
+    response to the challenge you issued for it (CAPTURE_SIGNING.md, 7), and
+    check `reference_source` is the reference you meant.
+    A capture SDK session may call StepUp but never send `reference_image`
+    (PERMISSION_DENIED / REFERENCE_IMAGE_FORBIDDEN, nothing written): a
+    partner reference image comes from the partner's backend.
     Errors: as CheckFaceLiveness, plus FAILED_PRECONDITION /
-    NO_ACTIVE_ENROLLMENT; ALREADY_EXISTS / STEP_UP_REPLAYED_FOR_OTHER_ACTION;
-    RESOURCE_EXHAUSTED / RATE_LIMITED (60 per minute per customer).
+    NO_ACTIVE_ENROLLMENT, FACE_NOT_FOUND (no face in reference_image);
+    INVALID_ARGUMENT / IMAGE_MULTIPLE_FACES (more than one face in
+    reference_image); ALREADY_EXISTS / STEP_UP_REPLAYED_FOR_OTHER_ACTION,
+    STEP_UP_REPLAYED_FOR_OTHER_REFERENCE; PERMISSION_DENIED /
+    REFERENCE_IMAGE_FORBIDDEN; RESOURCE_EXHAUSTED / RATE_LIMITED (60 per
+    minute per customer).
     """
 
 class StepUpServiceServicer:
@@ -78,13 +98,23 @@ class StepUpServiceServicer:
         reference (or a partner-supplied reference image) in one atomic call and
         answers allow or deny with reasons. Every decision is a STEP_UP
         verification and an audit entry. The same nonce and bundle again returns
-        the original decision (replayed = true) for the same action only; sent
-        for another action it is refused (ALREADY_EXISTS /
-        STEP_UP_REPLAYED_FOR_OTHER_ACTION). Allow a new action only on a
-        response to the challenge you issued for it (CAPTURE_SIGNING.md, 7).
+        the original decision (replayed = true) for the same action and the same
+        reference only; sent for another action it is refused (ALREADY_EXISTS /
+        STEP_UP_REPLAYED_FOR_OTHER_ACTION), with another reference (the enrolled
+        one instead of a reference image, or another image) likewise
+        (STEP_UP_REPLAYED_FOR_OTHER_REFERENCE). Allow a new action only on a
+        response to the challenge you issued for it (CAPTURE_SIGNING.md, 7), and
+        check `reference_source` is the reference you meant.
+        A capture SDK session may call StepUp but never send `reference_image`
+        (PERMISSION_DENIED / REFERENCE_IMAGE_FORBIDDEN, nothing written): a
+        partner reference image comes from the partner's backend.
         Errors: as CheckFaceLiveness, plus FAILED_PRECONDITION /
-        NO_ACTIVE_ENROLLMENT; ALREADY_EXISTS / STEP_UP_REPLAYED_FOR_OTHER_ACTION;
-        RESOURCE_EXHAUSTED / RATE_LIMITED (60 per minute per customer).
+        NO_ACTIVE_ENROLLMENT, FACE_NOT_FOUND (no face in reference_image);
+        INVALID_ARGUMENT / IMAGE_MULTIPLE_FACES (more than one face in
+        reference_image); ALREADY_EXISTS / STEP_UP_REPLAYED_FOR_OTHER_ACTION,
+        STEP_UP_REPLAYED_FOR_OTHER_REFERENCE; PERMISSION_DENIED /
+        REFERENCE_IMAGE_FORBIDDEN; RESOURCE_EXHAUSTED / RATE_LIMITED (60 per
+        minute per customer).
         """
 
 def add_StepUpServiceServicer_to_server(servicer: StepUpServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
