@@ -165,10 +165,24 @@ class SdkSessions:
         )
         if row is None or row.revoked_at is not None or row.expires_at <= utcnow():
             raise _invalid()
+        if minting_key_revoked(session, row.created_by):
+            raise _invalid()
         customer = session.get(models.Customer, row.customer_id)
         if customer is None or customer.status != "active":
             raise _invalid()
         return ResolvedSession(_record(row), origins_of(session, row.org_id))
+
+
+def minting_key_revoked(session: Session, created_by: str) -> bool:
+    """Whether the session was minted by an API key since revoked (or gone).
+    Revoking a key ends its sessions (PartnerDirectory.revoke_api_key); this
+    also stops those minted before that rule. A session minted by an OAuth
+    client (face-match's) is not checked here: it ends at its expiry."""
+    kind, _, key_id = created_by.partition(":")
+    if kind != "api_key":
+        return False
+    key = session.get(models.ApiKey, key_id)
+    return key is None or key.revoked_at is not None
 
 
 def origins_of(session: Session, org_id: str) -> tuple[str, ...]:

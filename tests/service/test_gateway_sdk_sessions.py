@@ -25,6 +25,7 @@ from services.kyc_tier.bootstrap import build
 from services.kyc_tier.service import SPEC
 from tests.support import kyc_tier_env, start_service, unique_name
 from tests.support.gateway import (
+    add_key,
     assert_documented,
     assert_error,
     bearer,
@@ -253,6 +254,55 @@ async def test_revoked_expired_and_malformed_tokens_are_refused(partner, databas
     assert [e.subject for e in audit if e.org_id == partner.org_id][-1] == f"customer:{customer_id}"
 
 
+async def test_revoking_a_key_ends_the_sessions_it_minted(partner, database_url) -> None:
+    """A key is revoked because it leaked: the sessions minted with it end with
+    it (in the same transaction, counted in the audit entry); another key's do not."""
+    customer_id = await partner.customer()
+    http = partner.http
+    path = f"/api/identity/kyc/{customer_id}"
+    key_id, leaked = await asyncio.to_thread(add_key, database_url, partner.org_id, ("public",))
+    minted = []
+    for _ in range(2):
+        made = await http.post(
+            "/api/identity/sdk-sessions", json={"customerId": customer_id}, headers=bearer(leaked)
+        )
+        assert made.status_code == 200, made.text
+        minted.append(made.json()["token"])
+    kept = (await partner.session(customer_id))["token"]
+    for token in [*minted, kept]:
+        assert (await http.get(path, headers=as_browser(token))).status_code == 200
+
+    revoked = await partner.call("POST", f"/api/identity/api-keys/{key_id}/revoke", {})
+    assert revoked.status_code == 200, revoked.text
+    for token in minted:
+        assert_error(await http.get(path, headers=as_browser(token)), 401, "SDK_SESSION_INVALID")
+    assert (await http.get(path, headers=as_browser(kept))).status_code == 200
+    sessions = await rows_of(partner, models.SdkSession, created_by=f"api_key:{key_id}")
+    assert len(sessions) == 2 and all(s.revoked_at is not None for s in sessions)
+    audit = await rows_of(partner, models.AuditOutbox, action="api_key.revoke")
+    entry = [e for e in audit if e.subject == f"api_key:{key_id}"]
+    assert len(entry) == 1 and entry[0].details == {"sdk_sessions_revoked": "2"}
+
+
+async def test_a_session_whose_minting_key_was_revoked_earlier_is_refused(
+    partner, database_url
+) -> None:
+    """A key revoked before its sessions were ended with it (or by another
+    path): the session is refused because its minting key is."""
+    customer_id = await partner.customer()
+    key_id, secret = await asyncio.to_thread(add_key, database_url, partner.org_id, ("public",))
+    made = await partner.http.post(
+        "/api/identity/sdk-sessions", json={"customerId": customer_id}, headers=bearer(secret)
+    )
+    assert made.status_code == 200, made.text
+    token = made.json()["token"]
+    path = f"/api/identity/kyc/{customer_id}"
+    assert (await partner.http.get(path, headers=as_browser(token))).status_code == 200
+    await asyncio.to_thread(_revoke_key_only, database_url, key_id)
+    refused = await partner.http.get(path, headers=as_browser(token))
+    assert_error(refused, 401, "SDK_SESSION_INVALID")
+
+
 async def test_minting_and_origins_refuse_bad_input(partner, database_url) -> None:
     customer_id = await partner.customer()
     for body, status, reason in [
@@ -372,6 +422,20 @@ def _expire(database_url: str, session_id: str) -> None:
                 update(models.SdkSession)
                 .where(models.SdkSession.session_id == session_id)
                 .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+            )
+    finally:
+        database.dispose()
+
+
+def _revoke_key_only(database_url: str, api_key_id: str) -> None:
+    """Revoke a key as the code before sessions were ended with it did."""
+    database = Database(database_url)
+    try:
+        with database.transaction() as session:
+            session.execute(
+                update(models.ApiKey)
+                .where(models.ApiKey.api_key_id == api_key_id)
+                .values(revoked_at=datetime.now(UTC))
             )
     finally:
         database.dispose()
