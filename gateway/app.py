@@ -430,13 +430,15 @@ class Gateway:
                 self._session_principal(request) if by_session else self._authenticate(request)
             )
             outcome.principal = principal
+            # Before the scope: an SDK token outside its routes is refused as
+            # such, not invited (SCOPE_INSUFFICIENT's challenge) to get a scope.
+            sdk_access.check_route(
+                route, principal, request.headers.get("origin"), request.headers.get("host")
+            )
             authorize(route.scope, principal)
             if principal.console_user_id:
                 # kyc-tier checks its own RPCs again from its record of the user.
                 console_roles.check(principal.console_roles, route.console_role)
-            sdk_access.check_route(
-                route, principal, request.headers.get("origin"), request.headers.get("host")
-            )
             call_context.bind(
                 call_context.CallContext(
                     request_id=request_id,
