@@ -433,7 +433,10 @@ class Gateway:
             # Before the scope: an SDK token outside its routes is refused as
             # such, not invited (SCOPE_INSUFFICIENT's challenge) to get a scope.
             sdk_access.check_route(
-                route, principal, request.headers.get("origin"), request.headers.get("host")
+                route,
+                principal,
+                request.headers.get("origin"),
+                request.headers.get("host") if self.sdk_demo is not None else None,
             )
             authorize(route.scope, principal)
             if principal.console_user_id:

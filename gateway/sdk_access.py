@@ -93,8 +93,12 @@ def same_origin(origin: str, host: str | None) -> bool:
     return bool(sep) and host is not None and rest.lower() == host.strip().lower()
 
 
-def check_route(route: Route, caller: Principal, origin: str | None, host: str | None) -> None:
-    """Before the body is read: the route, and the origin of a cross-origin call."""
+def check_route(route: Route, caller: Principal, origin: str | None, demo_host: str | None) -> None:
+    """Before the body is read: the route, and the origin of a cross-origin call.
+    `demo_host`, the request's Host, only while the `/sdk-demo` page is on: its
+    same-origin requests need no listed origin. Host is the client's own word
+    (a DNS-rebound page sends a matching one), so without the demo (production)
+    every Origin must be listed."""
     if not is_sdk(caller):
         return
     if not route.sdk_session:
@@ -103,7 +107,7 @@ def check_route(route: Route, caller: Principal, origin: str | None, host: str |
             "SDK_SESSION_ROUTE_FORBIDDEN",
             "an SDK session token opens only its customer's capture routes",
         )
-    if origin is not None and origin not in caller.origins and not same_origin(origin, host):
+    if origin is not None and origin not in caller.origins and not same_origin(origin, demo_host):
         raise GatewayError(
             "PERMISSION_DENIED",
             "ORIGIN_NOT_ALLOWED",

@@ -389,9 +389,24 @@ async def test_the_demo_mints_a_session_and_never_shows_the_key(partner) -> None
     assert (await http.get("/sdk-demo/nothing")).status_code == 404
 
 
-async def test_the_demo_is_off_unless_turned_on(kyc_tier) -> None:
+async def test_the_demo_is_off_unless_turned_on(kyc_tier, partner) -> None:
+    customer_id = await partner.customer()
+    token = (await partner.session(customer_id))["token"]
+    path = f"/api/identity/kyc/{customer_id}"
     async with gateway_client(gateway_settings({"kyc_tier": kyc_tier.address})) as http:
         assert_error(await http.get("/sdk-demo"), 404, "ROUTE_NOT_FOUND")
+        # Without the demo page nothing is same-origin: a Host matching the
+        # Origin (the client's own word, as a DNS-rebound page sends it) is no pass.
+        for origin, host in [(ELSEWHERE, "evil.example"), ("http://gateway.test", None)]:
+            headers = as_browser(token, origin) | ({"Host": host} if host else {})
+            refused = await http.get(path, headers=headers)
+            assert_error(refused, 403, "ORIGIN_NOT_ALLOWED")
+        assert (await http.get(path, headers=as_browser(token))).status_code == 200
+    # With the demo on, the gateway's own page still needs no listed origin.
+    own = await partner.http.get(
+        path, headers=as_browser(token, "http://gateway.test") | {"Host": "gateway.test"}
+    )
+    assert own.status_code == 200, own.text
 
 
 def test_the_cli_sets_an_organisations_sdk_origins(database_url: str) -> None:
