@@ -454,6 +454,39 @@ async def test_a_device_registered_twice_with_another_key_is_refused(client) -> 
     assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
+@pytest.mark.parametrize(
+    "extra",
+    [
+        pytest.param(lambda first, second: first + second + b"trailing garbage\n", id="two-keys"),
+        pytest.param(lambda first, _: first + b"trailing garbage\n", id="trailing-text"),
+        pytest.param(lambda first, _: b"a note\n" + first, id="leading-text"),
+        pytest.param(lambda first, _: first + first, id="the-key-twice"),
+    ],
+)
+async def test_a_public_key_document_holding_anything_but_one_key_is_refused(client, extra) -> None:
+    """The PEM loader reads the first block and ignores the rest: a second key
+    or trailing text would be silently dropped. Nothing is registered."""
+    signer, other = SdkSigner(), SdkSigner()
+    request = liveness_pb2.RegisterDeviceRequest(
+        device_id=signer.device_id,
+        customer_id="cus_pem",
+        algorithm=types_pb2.KEY_ALGORITHM_ECDSA_P256_SHA256,
+        public_key=extra(signer.public_key_pem(), other.public_key_pem()),
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await client.liveness.RegisterDevice(request, metadata=client.metadata)
+    info = error_info(status_from_rpc_error(caught.value))
+    assert (caught.value.code(), info.reason) == (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "INVALID_FIELD",
+    )
+    assert info.metadata["field"] == "public_key"
+    # One key, whitespace (CRLF line ends) around it, is registered.
+    request.public_key = b"\r\n" + signer.public_key_pem().replace(b"\n", b"\r\n") + b"\n\n"
+    reply = await client.liveness.RegisterDevice(request, metadata=client.metadata)
+    assert reply.created
+
+
 async def test_an_erased_customers_devices_are_forgotten_and_their_bundles_refused(
     client,
 ) -> None:
