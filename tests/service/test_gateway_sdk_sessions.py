@@ -19,6 +19,7 @@ from sqlalchemy import update
 from identity_capture.sdk import SdkSigner
 from identity_cli.main import main as identity_main
 from identity_cli.schema import migrate_all
+from identity_runtime.errors import FailedPrecondition
 from identity_store.db import Database
 from services.kyc_tier import models
 from services.kyc_tier.bootstrap import build
@@ -307,6 +308,35 @@ async def test_a_session_whose_minting_key_was_revoked_earlier_is_refused(
     assert_error(refused, 401, "SDK_SESSION_INVALID")
 
 
+async def test_a_customer_at_the_device_limit_is_refused_with_a_409_and_audited(
+    partner, monkeypatch
+) -> None:
+    """liveness refuses a device past the customer's limit; the partner sees
+    409 DEVICE_LIMIT_REACHED, documented, and kyc-tier audits the refusal."""
+    customer_id = await partner.customer()
+    token = (await partner.session(customer_id))["token"]
+
+    async def at_the_limit(*_: Any) -> Any:
+        raise FailedPrecondition(
+            "the customer already has 10 registered devices, the most allowed",
+            "DEVICE_LIMIT_REACHED",
+            {"max_devices": "10"},
+        )
+
+    monkeypatch.setattr(partner.core.devices.liveness, "register_device", at_the_limit)
+    body = register_body(customer_id)
+    refused = await partner.http.post(
+        "/api/identity/devices/register", json=body, headers=as_browser(token)
+    )
+    error = assert_error(refused, 409, "DEVICE_LIMIT_REACHED")
+    assert error["metadata"]["max_devices"] == "10"
+    assert_documented(refused)
+    audit = await rows_of(partner, models.AuditOutbox, action="device.register")
+    (denied,) = [e for e in audit if e.subject == f"customer:{customer_id}"]
+    assert denied.outcome == "denied"
+    assert denied.details == {"device_id": body["deviceId"], "reason": "DEVICE_LIMIT_REACHED"}
+
+
 async def test_minting_and_origins_refuse_bad_input(partner, database_url) -> None:
     customer_id = await partner.customer()
     for body, status, reason in [
@@ -433,31 +463,32 @@ async def rows_of(partner: Partner, model: Any, **where: Any) -> list[Any]:
     return await rows(partner.core, model, **where)
 
 
-def _expire(database_url: str, session_id: str) -> None:
+def _write(database_url: str, statement: Any) -> None:
     database = Database(database_url)
     try:
         with database.transaction() as session:
-            session.execute(
-                update(models.SdkSession)
-                .where(models.SdkSession.session_id == session_id)
-                .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
-            )
+            session.execute(statement)
     finally:
         database.dispose()
+
+
+def _expire(database_url: str, session_id: str) -> None:
+    _write(
+        database_url,
+        update(models.SdkSession)
+        .where(models.SdkSession.session_id == session_id)
+        .values(expires_at=datetime.now(UTC) - timedelta(seconds=1)),
+    )
 
 
 def _revoke_key_only(database_url: str, api_key_id: str) -> None:
     """Revoke a key as the code before sessions were ended with it did."""
-    database = Database(database_url)
-    try:
-        with database.transaction() as session:
-            session.execute(
-                update(models.ApiKey)
-                .where(models.ApiKey.api_key_id == api_key_id)
-                .values(revoked_at=datetime.now(UTC))
-            )
-    finally:
-        database.dispose()
+    _write(
+        database_url,
+        update(models.ApiKey)
+        .where(models.ApiKey.api_key_id == api_key_id)
+        .values(revoked_at=datetime.now(UTC)),
+    )
 
 
 def _raw_json(http: Any, path: str, text: str, headers: dict[str, str] | None = None) -> Any:
