@@ -565,6 +565,11 @@ class Gateway:
                 sdk_sessions_pb2.AuthenticateSdkSessionRequest(token=token),
                 sdk_sessions_pb2.AuthenticateSdkSessionResponse,
             )
+            # A session an OAuth client minted ends with the client (face-match's,
+            # remembered and dropped on revocation as for its access tokens).
+            client_id = reply.minted_by_oauth_client_id
+            if client_id and await self._active_client(client_id) != reply.org_id:
+                raise sdk_access.invalid_token()
         except DomainError as error:
             if error.code != "UNAUTHENTICATED":
                 raise

@@ -4,7 +4,8 @@ A partner's backend mints a short-lived, single-customer token with its API
 key (`POST /api/identity/sdk-sessions`, kyc-tier); the browser sends it as
 `Authorization: Bearer sdk_...`. The gateway resolves it with kyc-tier's
 mesh-only `AuthenticateSdkSession` on every request (no cache: a revocation
-or the expiry stops it at once) and then holds it to:
+or the expiry stops it at once; a session an OAuth client minted also needs
+the client still active, checked as for its access tokens) and then holds it to:
 
 - routes whose contract marks them `sdk_session` (the capture routes and the
   reads the SDK needs), 403 SDK_SESSION_ROUTE_FORBIDDEN elsewhere;
