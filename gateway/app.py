@@ -418,13 +418,18 @@ class Gateway:
                 self._session_principal(request) if by_session else self._authenticate(request)
             )
             outcome.principal = principal
+            # Before the scope: an SDK token outside its routes is refused as
+            # such, not invited (SCOPE_INSUFFICIENT's challenge) to get a scope.
+            sdk_access.check_route(
+                route,
+                principal,
+                request.headers.get("origin"),
+                request.headers.get("host") if self.sdk_demo is not None else None,
+            )
             authorize(route.scope, principal)
             if principal.console_user_id:
                 # kyc-tier checks its own RPCs again from its record of the user.
                 console_roles.check(principal.console_roles, route.console_role)
-            sdk_access.check_route(
-                route, principal, request.headers.get("origin"), request.headers.get("host")
-            )
             call_context.bind(
                 call_context.CallContext(
                     request_id=request_id,
@@ -552,6 +557,11 @@ class Gateway:
                 sdk_sessions_pb2.AuthenticateSdkSessionRequest(token=token),
                 sdk_sessions_pb2.AuthenticateSdkSessionResponse,
             )
+            # A session an OAuth client minted ends with the client (face-match's,
+            # remembered and dropped on revocation as for its access tokens).
+            client_id = reply.minted_by_oauth_client_id
+            if client_id and await self._active_client(client_id) != reply.org_id:
+                raise sdk_access.invalid_token()
         except DomainError as error:
             if error.code != "UNAUTHENTICATED":
                 raise

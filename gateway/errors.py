@@ -81,6 +81,9 @@ HTTP_STATUS_BY_REASON: Mapping[str, int] = {
     # An Idempotency-Key whose first request was about a customer since
     # erased: what it answered is gone with their personal data.
     "IDEMPOTENCY_KEY_ERASED": 410,
+    # A customer with the most signing devices allowed: a conflict with what
+    # they have registered, not a malformed request nor a rate to wait out.
+    "DEVICE_LIMIT_REACHED": 409,
 }
 
 # What the caller is told when a failure carries no ErrorInfo of ours (a

@@ -68,8 +68,9 @@ _ADMIN_ONLY = (("PERMISSION_DENIED", "ADMIN_REQUIRED"),)
 # A browser's SDK session token (gateway/sdk_access.py) is read wherever a
 # credential is (not on the OAuth token route, whose Authorization is the
 # client's): an unknown, revoked or expired one is refused on any route; a
-# valid one (public scope) on a route it may not call, and on one it may, for
-# another customer or from an origin its organisation does not list.
+# valid one on any route it may not call (an internal one too: the route is
+# checked before the scope), and on one it may, for another customer or from
+# an origin its organisation does not list.
 _SDK_TOKEN = (("UNAUTHENTICATED", "SDK_SESSION_INVALID"),)
 _SDK_FORBIDDEN = (("PERMISSION_DENIED", "SDK_SESSION_ROUTE_FORBIDDEN"),)
 _SDK_SESSION = (
@@ -118,7 +119,7 @@ def operation_errors(route: Route) -> list[tuple[str, str]]:
         pairs += _SDK_TOKEN
         if route.sdk_session:
             pairs += _SDK_SESSION
-        elif route.scope in ("public", "anonymous"):
+        else:
             pairs += _SDK_FORBIDDEN
     for pair in declared_errors(route.method):
         if pair not in pairs:

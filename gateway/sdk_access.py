@@ -4,7 +4,8 @@ A partner's backend mints a short-lived, single-customer token with its API
 key (`POST /api/identity/sdk-sessions`, kyc-tier); the browser sends it as
 `Authorization: Bearer sdk_...`. The gateway resolves it with kyc-tier's
 mesh-only `AuthenticateSdkSession` on every request (no cache: a revocation
-or the expiry stops it at once) and then holds it to:
+or the expiry stops it at once; a session an OAuth client minted also needs
+the client still active, checked as for its access tokens) and then holds it to:
 
 - routes whose contract marks them `sdk_session` (the capture routes and the
   reads the SDK needs), 403 SDK_SESSION_ROUTE_FORBIDDEN elsewhere;
@@ -93,8 +94,12 @@ def same_origin(origin: str, host: str | None) -> bool:
     return bool(sep) and host is not None and rest.lower() == host.strip().lower()
 
 
-def check_route(route: Route, caller: Principal, origin: str | None, host: str | None) -> None:
-    """Before the body is read: the route, and the origin of a cross-origin call."""
+def check_route(route: Route, caller: Principal, origin: str | None, demo_host: str | None) -> None:
+    """Before the body is read: the route, and the origin of a cross-origin call.
+    `demo_host`, the request's Host, only while the `/sdk-demo` page is on: its
+    same-origin requests need no listed origin. Host is the client's own word
+    (a DNS-rebound page sends a matching one), so without the demo (production)
+    every Origin must be listed."""
     if not is_sdk(caller):
         return
     if not route.sdk_session:
@@ -103,7 +108,7 @@ def check_route(route: Route, caller: Principal, origin: str | None, host: str |
             "SDK_SESSION_ROUTE_FORBIDDEN",
             "an SDK session token opens only its customer's capture routes",
         )
-    if origin is not None and origin not in caller.origins and not same_origin(origin, host):
+    if origin is not None and origin not in caller.origins and not same_origin(origin, demo_host):
         raise GatewayError(
             "PERMISSION_DENIED",
             "ORIGIN_NOT_ALLOWED",

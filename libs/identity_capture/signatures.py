@@ -22,13 +22,34 @@ class UnusableKey(ValueError):
     """The public key cannot be used (unparseable, wrong algorithm or curve)."""
 
 
+_PEM_BEGIN = b"-----BEGIN PUBLIC KEY-----"
+_PEM_END = b"-----END PUBLIC KEY-----"
+
+
+def _one_pem_key(stripped: bytes) -> bool:
+    """Whether PEM text is exactly one SubjectPublicKeyInfo block. The PEM
+    loader reads the first block and ignores what follows: a second key or
+    trailing text would be silently dropped, hiding a client bug."""
+    return (
+        stripped.startswith(_PEM_BEGIN)
+        and stripped.endswith(_PEM_END)
+        and stripped.count(b"-----BEGIN") == 1
+        and stripped.count(b"-----END") == 1
+    )
+
+
 def load_public_key(algorithm: str, data: bytes) -> bytes:
-    """The key as canonical DER SubjectPublicKeyInfo, checked against `algorithm`."""
+    """The key as canonical DER SubjectPublicKeyInfo, checked against `algorithm`.
+    PEM must be one `PUBLIC KEY` block and nothing else (whitespace aside);
+    DER one structure (its loader refuses extra data)."""
     if algorithm not in ALGORITHMS:
         raise UnusableKey(f"unsupported algorithm {algorithm!r}")
+    stripped = data.strip()
+    pem = stripped.startswith(b"-----BEGIN")
+    if pem and not _one_pem_key(stripped):
+        raise UnusableKey("must be exactly one PEM PUBLIC KEY block, nothing else")
     try:
-        stripped = data.strip()
-        if stripped.startswith(b"-----BEGIN"):
+        if pem:
             key = serialization.load_pem_public_key(stripped)
         else:
             key = serialization.load_der_public_key(data)

@@ -13,7 +13,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from identity_runtime import context
@@ -152,13 +152,35 @@ class PartnerDirectory:
         return _record(row), secret
 
     def revoke_api_key(self, session: Session, org_id: str, api_key_id: str) -> ApiKeyRecord:
-        """Revoke the organisation's key (a revoked key is answered unchanged); audited."""
+        """Revoke the organisation's key (a revoked key is answered unchanged)
+        and, in the same transaction, the open SDK sessions it minted: a key is
+        revoked because it leaked, and its sessions would be the thief's.
+        Audited, with the number of sessions ended."""
         row = owned(session, models.ApiKey, "api_key_id", api_key_id, org_id, for_update=True)
         if row is None:
             raise NotFound("no such API key in this organisation", "API_KEY_NOT_FOUND")
         if row.revoked_at is None:
-            row.revoked_at = utcnow()
-            outbox.record(session, org_id, "api_key.revoke", f"api_key:{row.api_key_id}", "success")
+            now = utcnow()
+            row.revoked_at = now
+            ended = session.execute(
+                update(models.SdkSession)
+                .where(
+                    models.SdkSession.org_id == org_id,
+                    models.SdkSession.created_by == f"api_key:{row.api_key_id}",
+                    models.SdkSession.revoked_at.is_(None),
+                    models.SdkSession.expires_at > now,
+                )
+                .values(revoked_at=now)
+                .execution_options(synchronize_session=False)
+            )
+            outbox.record(
+                session,
+                org_id,
+                "api_key.revoke",
+                f"api_key:{row.api_key_id}",
+                "success",
+                details={"sdk_sessions_revoked": int(getattr(ended, "rowcount", 0) or 0)},
+            )
         return _record(row)
 
     @staticmethod

@@ -43,7 +43,10 @@ class SdkSessionServicer(KycTierServicer, sdk_sessions_pb2_grpc.SdkSessionServic
     ) -> sdk_sessions_pb2.AuthenticateSdkSessionResponse:
         found = await self.core.sdk_sessions.authenticate(request.token)
         return message(
-            sdk_sessions_pb2.AuthenticateSdkSessionResponse, found.record, origins=found.origins
+            sdk_sessions_pb2.AuthenticateSdkSessionResponse,
+            found.record,
+            origins=found.origins,
+            minted_by_oauth_client_id=found.minted_by_oauth_client_id,
         )
 
     async def CheckSdkOrigin(

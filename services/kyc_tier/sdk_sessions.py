@@ -30,6 +30,8 @@ from services.kyc_tier.org_rows import owned
 from services.kyc_tier.partners import PartnerDirectory
 
 TOKEN_PREFIX = "sdk_"
+# The actor kind of a call made with an OAuth access token (gateway principal).
+OAUTH_CLIENT_ACTOR = "oauth_client"
 MAX_ORIGINS = 20
 
 
@@ -54,6 +56,9 @@ class MintedSession:
 class ResolvedSession:
     record: SdkSessionRecord
     origins: tuple[str, ...]
+    # Set when an OAuth client minted it: the gateway checks the client is
+    # still active (face-match's, which kyc-tier does not read).
+    minted_by_oauth_client_id: str = ""
 
 
 def _record(row: models.SdkSession) -> SdkSessionRecord:
@@ -165,10 +170,29 @@ class SdkSessions:
         )
         if row is None or row.revoked_at is not None or row.expires_at <= utcnow():
             raise _invalid()
+        if minting_key_revoked(session, row.created_by):
+            raise _invalid()
         customer = session.get(models.Customer, row.customer_id)
         if customer is None or customer.status != "active":
             raise _invalid()
-        return ResolvedSession(_record(row), origins_of(session, row.org_id))
+        kind, _, credential = row.created_by.partition(":")
+        return ResolvedSession(
+            _record(row),
+            origins_of(session, row.org_id),
+            credential if kind == OAUTH_CLIENT_ACTOR else "",
+        )
+
+
+def minting_key_revoked(session: Session, created_by: str) -> bool:
+    """Whether the session was minted by an API key since revoked (or gone).
+    Revoking a key ends its sessions (PartnerDirectory.revoke_api_key); this
+    also stops those minted before that rule. A session minted by an OAuth
+    client (face-match's) is checked by the gateway (ResolvedSession)."""
+    kind, _, key_id = created_by.partition(":")
+    if kind != "api_key":
+        return False
+    key = session.get(models.ApiKey, key_id)
+    return key is None or key.revoked_at is not None
 
 
 def origins_of(session: Session, org_id: str) -> tuple[str, ...]:

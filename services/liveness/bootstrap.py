@@ -107,7 +107,12 @@ async def build(
     shadow = await asyncio.to_thread(build_shadow, settings)
     policies = await asyncio.to_thread(build_policies, settings, pad)
     liveness = Liveness(
-        database=database, pad=pad, policy=policy(settings), shadow=shadow, policies=policies
+        database=database,
+        pad=pad,
+        policy=policy(settings),
+        shadow=shadow,
+        policies=policies,
+        max_devices_per_customer=settings.max_devices_per_customer,
     )
     if chosen.clock is not None:
         liveness.clock = chosen.clock

@@ -156,11 +156,28 @@ def _device_record(row: Device) -> DeviceRecord:
     )
 
 
+# Devices (signing keys) a customer may have registered: each can sign that
+# customer's bundles, and one SDK token could otherwise register any number.
+MAX_DEVICES_PER_CUSTOMER = 10
+
+
+def _serialise_customer_devices(session: Session, org_id: str, customer_id: str) -> None:
+    """On PostgreSQL, one registration per customer at a time (until commit),
+    so two concurrent ones cannot both pass the device limit; SQLite
+    serialises writers itself."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            sa.text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+            {"key": f"liveness.devices:{org_id}:{customer_id}"},
+        )
+
+
 @dataclass
 class Liveness:
     database: Database
     pad: PadScorer | None
     policy: ChallengePolicy = field(default_factory=ChallengePolicy)
+    max_devices_per_customer: int = MAX_DEVICES_PER_CUSTOMER
     clock: Callable[[], datetime] = _utcnow
     # Candidate PAD models scored in shadow: reported, never deciding.
     shadow: PadScorer | None = None
@@ -249,6 +266,23 @@ class Liveness:
                     "the device id is already registered with a different key or customer",
                     "DEVICE_ALREADY_REGISTERED",
                     {"device_id": device_id},
+                )
+            _serialise_customer_devices(session, org_id, customer_id)
+            registered = session.scalar(
+                sa.select(sa.func.count())
+                .select_from(Device)
+                .where(
+                    Device.org_id == org_id,
+                    Device.customer_id == customer_id,
+                    Device.revoked_at.is_(None),
+                )
+            )
+            limit = self.max_devices_per_customer
+            if (registered or 0) >= limit:
+                raise FailedPrecondition(
+                    f"the customer already has {limit} registered devices, the most allowed",
+                    "DEVICE_LIMIT_REACHED",
+                    {"max_devices": str(limit)},
                 )
             row = Device(
                 org_id=org_id,

@@ -22,6 +22,7 @@ from tests.support.kyc_and_face_match import with_kyc_tier
 from tests.support.mesh import module_database
 
 CUSTOMERS = "/api/customers?pageSize=1"
+NIK = "3273024107950003"
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
@@ -143,3 +144,44 @@ async def test_a_token_is_refused_when_face_match_no_longer_knows_its_client(
         # A new gateway (nothing cached) asks face-match.
     async with gateway_client(gateway_settings(servers)) as fresh:
         assert_error(await fresh.get(CUSTOMERS, headers=bearer(token)), 401, "ACCESS_TOKEN_REVOKED")
+
+
+async def test_a_revoked_clients_sdk_sessions_are_refused(
+    database_url: str, servers: dict[str, str]
+) -> None:
+    """A browser's SDK session minted with an OAuth client's access token ends
+    with the client (within the revocation check), as its access tokens do;
+    a session minted by the organisation's other client is unaffected."""
+    _, _, admin = await asyncio.to_thread(
+        create_org_and_key, database_url, "OAuth SDK Org", ("public", "internal")
+    )
+    clock = ManualClock()
+    async with gateway_client(gateway_settings(servers)) as gateway:
+        gateway.gateway.oauth_clients._clock = clock
+        body = {"externalId": "ext-sdk-oauth", "fullName": "Siti Rahayu", "nik": NIK}
+        created = await gateway.post("/api/customers", json=body, headers=bearer(admin))
+        assert created.status_code == 200, created.text
+        customer_id = created.json()["customer"]["customerId"]
+        path = f"/api/identity/kyc/{customer_id}"
+        sessions = {}
+        for name in ("leaked backend", "other backend"):
+            client_id, secret = await new_client(gateway, admin, name)
+            access = await token_for(gateway, client_id, secret)
+            minted = await gateway.post(
+                "/api/identity/sdk-sessions",
+                json={"customerId": customer_id},
+                headers=bearer(access),
+            )
+            assert minted.status_code == 200, minted.text
+            sessions[client_id] = minted.json()["token"]
+        for token in sessions.values():
+            assert (await gateway.get(path, headers=bearer(token))).status_code == 200
+        leaked_id, kept_id = sessions
+        revoked = await gateway.post(
+            f"/api/oauth/clients/{leaked_id}/revoke", json={}, headers=bearer(admin)
+        )
+        assert revoked.status_code == 200, revoked.text
+        clock.now += 1.0
+        refused = await gateway.get(path, headers=bearer(sessions[leaked_id]))
+        assert_error(refused, 401, "SDK_SESSION_INVALID")
+        assert (await gateway.get(path, headers=bearer(sessions[kept_id]))).status_code == 200

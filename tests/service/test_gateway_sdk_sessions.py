@@ -19,6 +19,7 @@ from sqlalchemy import update
 from identity_capture.sdk import SdkSigner
 from identity_cli.main import main as identity_main
 from identity_cli.schema import migrate_all
+from identity_runtime.errors import FailedPrecondition
 from identity_store.db import Database
 from services.kyc_tier import models
 from services.kyc_tier.bootstrap import build
@@ -26,6 +27,7 @@ from services.kyc_tier.service import SPEC
 from tests.service.test_kyc_idempotency import b64, step_up_body
 from tests.support import kyc_tier_env, start_service, unique_name
 from tests.support.gateway import (
+    add_key,
     assert_documented,
     assert_error,
     bearer,
@@ -184,13 +186,17 @@ async def test_a_token_is_held_to_its_customer_its_routes_and_its_origins(partne
         ("POST", "/api/identity/sdk-sessions", {"customerId": mine}),
         ("POST", "/api/identity/face/match", {"customerId": mine}),
         ("GET", "/api/healthz", None),
+        # Internal routes too: refused as an SDK token, not for the scope
+        # (whose challenge would invite the page to get an internal one).
+        ("GET", "/api/identity/api-keys", None),
+        ("GET", "/api/auth/me", None),
     ]:
         response = await http.request(method, path, json=body, headers=as_browser(token))
-        assert_error(response, 403, "SDK_SESSION_ROUTE_FORBIDDEN")
+        error = assert_error(response, 403, "SDK_SESSION_ROUTE_FORBIDDEN")
         assert_documented(response)
-    internal = await http.get("/api/identity/api-keys", headers=as_browser(token))
-    assert_error(internal, 403, "SCOPE_INSUFFICIENT")
-    assert_documented(internal)
+        assert "WWW-Authenticate" not in response.headers, (path, error)
+    # The OpenAPI document reads no credential: public documentation, as to anyone.
+    assert (await http.get("/api/openapi.json", headers=as_browser(token))).status_code == 200
 
     elsewhere = await http.post(
         "/api/identity/devices/register",
@@ -258,6 +264,84 @@ async def test_revoked_expired_and_malformed_tokens_are_refused(partner, databas
     assert_error(await http.get(path, headers=both), 401, "SDK_SESSION_INVALID")
     audit = await rows_of(partner, models.AuditOutbox, action="sdk_session.revoke")
     assert [e.subject for e in audit if e.org_id == partner.org_id][-1] == f"customer:{customer_id}"
+
+
+async def test_revoking_a_key_ends_the_sessions_it_minted(partner, database_url) -> None:
+    """A key is revoked because it leaked: the sessions minted with it end with
+    it (in the same transaction, counted in the audit entry); another key's do not."""
+    customer_id = await partner.customer()
+    http = partner.http
+    path = f"/api/identity/kyc/{customer_id}"
+    key_id, leaked = await asyncio.to_thread(add_key, database_url, partner.org_id, ("public",))
+    minted = []
+    for _ in range(2):
+        made = await http.post(
+            "/api/identity/sdk-sessions", json={"customerId": customer_id}, headers=bearer(leaked)
+        )
+        assert made.status_code == 200, made.text
+        minted.append(made.json()["token"])
+    kept = (await partner.session(customer_id))["token"]
+    for token in [*minted, kept]:
+        assert (await http.get(path, headers=as_browser(token))).status_code == 200
+
+    revoked = await partner.call("POST", f"/api/identity/api-keys/{key_id}/revoke", {})
+    assert revoked.status_code == 200, revoked.text
+    for token in minted:
+        assert_error(await http.get(path, headers=as_browser(token)), 401, "SDK_SESSION_INVALID")
+    assert (await http.get(path, headers=as_browser(kept))).status_code == 200
+    sessions = await rows_of(partner, models.SdkSession, created_by=f"api_key:{key_id}")
+    assert len(sessions) == 2 and all(s.revoked_at is not None for s in sessions)
+    audit = await rows_of(partner, models.AuditOutbox, action="api_key.revoke")
+    entry = [e for e in audit if e.subject == f"api_key:{key_id}"]
+    assert len(entry) == 1 and entry[0].details == {"sdk_sessions_revoked": "2"}
+
+
+async def test_a_session_whose_minting_key_was_revoked_earlier_is_refused(
+    partner, database_url
+) -> None:
+    """A key revoked before its sessions were ended with it (or by another
+    path): the session is refused because its minting key is."""
+    customer_id = await partner.customer()
+    key_id, secret = await asyncio.to_thread(add_key, database_url, partner.org_id, ("public",))
+    made = await partner.http.post(
+        "/api/identity/sdk-sessions", json={"customerId": customer_id}, headers=bearer(secret)
+    )
+    assert made.status_code == 200, made.text
+    token = made.json()["token"]
+    path = f"/api/identity/kyc/{customer_id}"
+    assert (await partner.http.get(path, headers=as_browser(token))).status_code == 200
+    await asyncio.to_thread(_revoke_key_only, database_url, key_id)
+    refused = await partner.http.get(path, headers=as_browser(token))
+    assert_error(refused, 401, "SDK_SESSION_INVALID")
+
+
+async def test_a_customer_at_the_device_limit_is_refused_with_a_409_and_audited(
+    partner, monkeypatch
+) -> None:
+    """liveness refuses a device past the customer's limit; the partner sees
+    409 DEVICE_LIMIT_REACHED, documented, and kyc-tier audits the refusal."""
+    customer_id = await partner.customer()
+    token = (await partner.session(customer_id))["token"]
+
+    async def at_the_limit(*_: Any) -> Any:
+        raise FailedPrecondition(
+            "the customer already has 10 registered devices, the most allowed",
+            "DEVICE_LIMIT_REACHED",
+            {"max_devices": "10"},
+        )
+
+    monkeypatch.setattr(partner.core.devices.liveness, "register_device", at_the_limit)
+    body = register_body(customer_id)
+    refused = await partner.http.post(
+        "/api/identity/devices/register", json=body, headers=as_browser(token)
+    )
+    error = assert_error(refused, 409, "DEVICE_LIMIT_REACHED")
+    assert error["metadata"]["max_devices"] == "10"
+    assert_documented(refused)
+    audit = await rows_of(partner, models.AuditOutbox, action="device.register")
+    (denied,) = [e for e in audit if e.subject == f"customer:{customer_id}"]
+    assert denied.outcome == "denied"
+    assert denied.details == {"device_id": body["deviceId"], "reason": "DEVICE_LIMIT_REACHED"}
 
 
 async def test_minting_and_origins_refuse_bad_input(partner, database_url) -> None:
@@ -342,9 +426,24 @@ async def test_the_demo_mints_a_session_and_never_shows_the_key(partner) -> None
     assert (await http.get("/sdk-demo/nothing")).status_code == 404
 
 
-async def test_the_demo_is_off_unless_turned_on(kyc_tier) -> None:
+async def test_the_demo_is_off_unless_turned_on(kyc_tier, partner) -> None:
+    customer_id = await partner.customer()
+    token = (await partner.session(customer_id))["token"]
+    path = f"/api/identity/kyc/{customer_id}"
     async with gateway_client(gateway_settings({"kyc_tier": kyc_tier.address})) as http:
         assert_error(await http.get("/sdk-demo"), 404, "ROUTE_NOT_FOUND")
+        # Without the demo page nothing is same-origin: a Host matching the
+        # Origin (the client's own word, as a DNS-rebound page sends it) is no pass.
+        for origin, host in [(ELSEWHERE, "evil.example"), ("http://gateway.test", None)]:
+            headers = as_browser(token, origin) | ({"Host": host} if host else {})
+            refused = await http.get(path, headers=headers)
+            assert_error(refused, 403, "ORIGIN_NOT_ALLOWED")
+        assert (await http.get(path, headers=as_browser(token))).status_code == 200
+    # With the demo on, the gateway's own page still needs no listed origin.
+    own = await partner.http.get(
+        path, headers=as_browser(token, "http://gateway.test") | {"Host": "gateway.test"}
+    )
+    assert own.status_code == 200, own.text
 
 
 def test_the_cli_sets_an_organisations_sdk_origins(database_url: str) -> None:
@@ -371,17 +470,32 @@ async def rows_of(partner: Partner, model: Any, **where: Any) -> list[Any]:
     return await rows(partner.core, model, **where)
 
 
-def _expire(database_url: str, session_id: str) -> None:
+def _write(database_url: str, statement: Any) -> None:
     database = Database(database_url)
     try:
         with database.transaction() as session:
-            session.execute(
-                update(models.SdkSession)
-                .where(models.SdkSession.session_id == session_id)
-                .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
-            )
+            session.execute(statement)
     finally:
         database.dispose()
+
+
+def _expire(database_url: str, session_id: str) -> None:
+    _write(
+        database_url,
+        update(models.SdkSession)
+        .where(models.SdkSession.session_id == session_id)
+        .values(expires_at=datetime.now(UTC) - timedelta(seconds=1)),
+    )
+
+
+def _revoke_key_only(database_url: str, api_key_id: str) -> None:
+    """Revoke a key as the code before sessions were ended with it did."""
+    _write(
+        database_url,
+        update(models.ApiKey)
+        .where(models.ApiKey.api_key_id == api_key_id)
+        .values(revoked_at=datetime.now(UTC)),
+    )
 
 
 def _raw_json(http: Any, path: str, text: str, headers: dict[str, str] | None = None) -> Any:

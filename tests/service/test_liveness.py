@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import cv2
 import grpc
@@ -26,6 +27,7 @@ from identity_platform_api.liveness.v1 import liveness_pb2, liveness_pb2_grpc
 from identity_runtime.settings import SettingsError, load_settings
 from identity_runtime.status import error_info, status_from_rpc_error
 from services.capture_quality.service import SPEC as CAPTURE_QUALITY
+from services.liveness.checks import MAX_DEVICES_PER_CUSTOMER
 from services.liveness.models import Challenge
 from services.liveness.service import SPEC as LIVENESS
 from services.liveness.settings import LivenessSettings
@@ -452,6 +454,67 @@ async def test_a_device_registered_twice_with_another_key_is_refused(client) -> 
     with pytest.raises(grpc.aio.AioRpcError) as bad:
         await client.liveness.RegisterDevice(request, metadata=client.metadata)
     assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def register_request(
+    signer: SdkSigner, customer_id: str, public_key: bytes | None = None
+) -> liveness_pb2.RegisterDeviceRequest:
+    return liveness_pb2.RegisterDeviceRequest(
+        device_id=signer.device_id,
+        customer_id=customer_id,
+        algorithm=types_pb2.KEY_ALGORITHM_ECDSA_P256_SHA256,
+        public_key=signer.public_key_pem() if public_key is None else public_key,
+    )
+
+
+async def refused_registration(
+    client: Client, request: liveness_pb2.RegisterDeviceRequest
+) -> tuple[grpc.StatusCode, Any]:
+    """The gRPC code and ErrorInfo of a registration that must be refused."""
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await client.liveness.RegisterDevice(request, metadata=client.metadata)
+    return caught.value.code(), error_info(status_from_rpc_error(caught.value))
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        pytest.param(lambda first, second: first + second + b"trailing garbage\n", id="two-keys"),
+        pytest.param(lambda first, _: first + b"trailing garbage\n", id="trailing-text"),
+        pytest.param(lambda first, _: b"a note\n" + first, id="leading-text"),
+        pytest.param(lambda first, _: first + first, id="the-key-twice"),
+    ],
+)
+async def test_a_public_key_document_holding_anything_but_one_key_is_refused(client, extra) -> None:
+    """The PEM loader reads the first block and ignores the rest: a second key
+    or trailing text would be silently dropped. Nothing is registered."""
+    signer, other = SdkSigner(), SdkSigner()
+    request = register_request(
+        signer, "cus_pem", extra(signer.public_key_pem(), other.public_key_pem())
+    )
+    code, info = await refused_registration(client, request)
+    assert (code, info.reason) == (grpc.StatusCode.INVALID_ARGUMENT, "INVALID_FIELD")
+    assert info.metadata["field"] == "public_key"
+    # One key, whitespace (CRLF line ends) around it, is registered.
+    request.public_key = b"\r\n" + signer.public_key_pem().replace(b"\n", b"\r\n") + b"\n\n"
+    reply = await client.liveness.RegisterDevice(request, metadata=client.metadata)
+    assert reply.created
+
+
+async def test_a_customer_may_register_at_most_the_device_limit(client) -> None:
+    """Each device key can sign the customer's bundles: the next past the
+    limit (10 by default) is refused, nothing stored; the registered ones stay
+    usable and re-registering one of them is still a no-op."""
+    signers = [await client.device("cus_many") for _ in range(MAX_DEVICES_PER_CUSTOMER)]
+    request = register_request(SdkSigner(), "cus_many")
+    code, info = await refused_registration(client, request)
+    assert (code, info.reason) == (grpc.StatusCode.FAILED_PRECONDITION, "DEVICE_LIMIT_REACHED")
+    assert info.metadata["max_devices"] == str(MAX_DEVICES_PER_CUSTOMER)
+    again = register_request(signers[0], "cus_many")
+    assert not (await client.liveness.RegisterDevice(again, metadata=client.metadata)).created
+    # Another customer's count is their own.
+    request.customer_id = "cus_few"
+    assert (await client.liveness.RegisterDevice(request, metadata=client.metadata)).created
 
 
 async def test_an_erased_customers_devices_are_forgotten_and_their_bundles_refused(

@@ -5,6 +5,8 @@ deployment cannot honour is refused before the challenge is spent."""
 
 from __future__ import annotations
 
+import uuid
+
 import grpc
 import pytest
 import pytest_asyncio
@@ -55,12 +57,15 @@ async def client(servers):
 
 
 async def request(client: Client, name: str, policy=None, flash: bool = True):
-    signer = await client.device(CUSTOMER)
-    challenge = await client.challenge(CUSTOMER)
+    # A customer per request: each registers a new device, and a customer may
+    # have only LIVENESS_MAX_DEVICES_PER_CUSTOMER of them.
+    customer = f"{CUSTOMER}_{uuid.uuid4().hex[:12]}"
+    signer = await client.device(customer)
+    challenge = await client.challenge(customer)
     colours = sequence(challenge)
     # Without a flash response: the colours in the wrong order.
     frames = flash_frames(photo(SPOOF / name), colours if flash else colours[::-1])
-    built = await client.capture(signer, challenge, frames, CUSTOMER)
+    built = await client.capture(signer, challenge, frames, customer)
     if policy is not None:
         built.policy.CopyFrom(policy)
     return built

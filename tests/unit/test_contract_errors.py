@@ -195,8 +195,13 @@ def test_declarations_reach_the_document() -> None:
     )
     assert "SDK_SESSION_ROUTE_FORBIDDEN" not in ktp["403"]["x-identity-reasons"]
     internal = DOCUMENT["paths"]["/api/identity/org/settings"]["get"]["responses"]
-    # ...and, for a console session, the admin role.
-    assert internal["403"]["x-identity-reasons"] == ["SCOPE_INSUFFICIENT", "ADMIN_REQUIRED"]
+    # ...and, for a console session, the admin role; an SDK token is refused
+    # as such before the scope.
+    assert internal["403"]["x-identity-reasons"] == [
+        "SCOPE_INSUFFICIENT",
+        "ADMIN_REQUIRED",
+        "SDK_SESSION_ROUTE_FORBIDDEN",
+    ]
     token = DOCUMENT["paths"]["/api/oauth/token"]["post"]["responses"]
     assert "SDK_SESSION_INVALID" not in token["401"]["x-identity-reasons"]
     register = DOCUMENT["paths"]["/api/identity/devices/register"]["post"]["responses"]

@@ -111,6 +111,11 @@ export const GUIDANCE: Record<string, Entry> = {
     "BUNDLE_SIGNATURE_INVALID",
     "BUNDLE_HASH_MISMATCH",
   ),
+  DEVICE_LIMIT_REACHED: {
+    id: "Terlalu banyak perangkat terdaftar untuk akun ini. Lanjutkan di perangkat yang pernah Anda pakai, atau hubungi kami.",
+    en: "Too many devices are registered for this account. Continue on a device you used before, or contact us.",
+    retry: false,
+  },
   TIER_PREREQUISITE_MISSING: {
     id: "Selesaikan langkah verifikasi sebelumnya terlebih dahulu.",
     en: "Complete the earlier verification steps first.",

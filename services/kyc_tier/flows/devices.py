@@ -17,6 +17,7 @@ from services.kyc_tier.ports import Challenge, DeviceRegistration, Liveness
 from services.kyc_tier.store import Store
 
 MAX_DEVICE_ID_LENGTH = 128
+DEVICE_LIMIT_REACHED = "DEVICE_LIMIT_REACHED"
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,18 @@ class DeviceFlow:
             # liveness names its own field; the partner sent public_key_pem.
             if error.metadata.get("field") == "public_key":
                 error.rename_field("public_key_pem")
+            if error.reason == DEVICE_LIMIT_REACHED:
+                # A refused key is a trace of someone minting many: audited.
+                await self.store.write(
+                    lambda s: outbox.record(
+                        s,
+                        org_id,
+                        "device.register",
+                        f"customer:{customer_id}",
+                        "denied",
+                        details={"device_id": key.device_id, "reason": DEVICE_LIMIT_REACHED},
+                    )
+                )
             raise
         await self.store.write(
             lambda s: outbox.record(

@@ -414,6 +414,11 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     neither replayed nor run again (FAILED_PRECONDITION; HTTP 410). Send a
     new key to make a new request.
     """
+    ERROR_REASON_DEVICE_LIMIT_REACHED: _ErrorReason.ValueType  # 2741
+    """A bound on each customer's signing devices (probe5 finding 8; numbered
+    from 2741). The customer already has the most registered devices allowed
+    (FAILED_PRECONDITION, HTTP 409). metadata["max_devices"].
+    """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """ErrorReason is the closed list of machine-readable failure reasons.
@@ -820,5 +825,10 @@ ERROR_REASON_IDEMPOTENCY_KEY_ERASED: ErrorReason.ValueType  # 2713
 its response was destroyed with their personal data, and the request is
 neither replayed nor run again (FAILED_PRECONDITION; HTTP 410). Send a
 new key to make a new request.
+"""
+ERROR_REASON_DEVICE_LIMIT_REACHED: ErrorReason.ValueType  # 2741
+"""A bound on each customer's signing devices (probe5 finding 8; numbered
+from 2741). The customer already has the most registered devices allowed
+(FAILED_PRECONDITION, HTTP 409). metadata["max_devices"].
 """
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015

@@ -31,7 +31,9 @@ class RegisterDeviceRequest(_message.Message):
     device_id: _builtins.str
     algorithm: _types_pb2.KeyAlgorithm.ValueType
     public_key_pem: _builtins.str
-    """SubjectPublicKeyInfo in PEM."""
+    """Exactly one SubjectPublicKeyInfo in PEM: one PUBLIC KEY block and nothing
+    else but whitespace (a second key or other text is INVALID_FIELD).
+    """
     platform: _builtins.str
     """"android", "ios", "web"."""
     def __init__(

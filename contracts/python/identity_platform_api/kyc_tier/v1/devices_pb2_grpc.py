@@ -53,7 +53,9 @@ class DeviceServiceServicer:
         device with the same key again is a no-op.
         Errors: NOT_FOUND / CUSTOMER_NOT_FOUND; INVALID_ARGUMENT / INVALID_FIELD
         (unparseable key, unsupported algorithm); ALREADY_EXISTS /
-        DEVICE_ALREADY_REGISTERED (same id, different key).
+        DEVICE_ALREADY_REGISTERED (same id, different key); FAILED_PRECONDITION /
+        DEVICE_LIMIT_REACHED (HTTP 409: the customer already has the most devices
+        allowed, liveness's LIVENESS_MAX_DEVICES_PER_CUSTOMER, 10 by default).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

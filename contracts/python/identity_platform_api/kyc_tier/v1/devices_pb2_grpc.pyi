@@ -40,7 +40,9 @@ class DeviceServiceStub:
     device with the same key again is a no-op.
     Errors: NOT_FOUND / CUSTOMER_NOT_FOUND; INVALID_ARGUMENT / INVALID_FIELD
     (unparseable key, unsupported algorithm); ALREADY_EXISTS /
-    DEVICE_ALREADY_REGISTERED (same id, different key).
+    DEVICE_ALREADY_REGISTERED (same id, different key); FAILED_PRECONDITION /
+    DEVICE_LIMIT_REACHED (HTTP 409: the customer already has the most devices
+    allowed, liveness's LIVENESS_MAX_DEVICES_PER_CUSTOMER, 10 by default).
     """
 
 @_typing.type_check_only
@@ -55,7 +57,9 @@ class DeviceServiceAsyncStub(DeviceServiceStub):
     device with the same key again is a no-op.
     Errors: NOT_FOUND / CUSTOMER_NOT_FOUND; INVALID_ARGUMENT / INVALID_FIELD
     (unparseable key, unsupported algorithm); ALREADY_EXISTS /
-    DEVICE_ALREADY_REGISTERED (same id, different key).
+    DEVICE_ALREADY_REGISTERED (same id, different key); FAILED_PRECONDITION /
+    DEVICE_LIMIT_REACHED (HTTP 409: the customer already has the most devices
+    allowed, liveness's LIVENESS_MAX_DEVICES_PER_CUSTOMER, 10 by default).
     """
 
 class DeviceServiceServicer:
@@ -72,7 +76,9 @@ class DeviceServiceServicer:
         device with the same key again is a no-op.
         Errors: NOT_FOUND / CUSTOMER_NOT_FOUND; INVALID_ARGUMENT / INVALID_FIELD
         (unparseable key, unsupported algorithm); ALREADY_EXISTS /
-        DEVICE_ALREADY_REGISTERED (same id, different key).
+        DEVICE_ALREADY_REGISTERED (same id, different key); FAILED_PRECONDITION /
+        DEVICE_LIMIT_REACHED (HTTP 409: the customer already has the most devices
+        allowed, liveness's LIVENESS_MAX_DEVICES_PER_CUSTOMER, 10 by default).
         """
 
 def add_DeviceServiceServicer_to_server(servicer: DeviceServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -209,9 +209,17 @@ class AuthenticateSdkSessionResponse(_message.Message):
     CUSTOMER_ID_FIELD_NUMBER: _builtins.int
     EXPIRES_AT_FIELD_NUMBER: _builtins.int
     ORIGINS_FIELD_NUMBER: _builtins.int
+    MINTED_BY_OAUTH_CLIENT_ID_FIELD_NUMBER: _builtins.int
     org_id: _builtins.str
     session_id: _builtins.str
     customer_id: _builtins.str
+    minted_by_oauth_client_id: _builtins.str
+    """The OAuth client (face-match's client id) whose access token minted the
+    session, empty when another credential did: face-match owns the clients,
+    so the gateway refuses the session once that client is revoked (as it
+    refuses the client's access tokens). A session minted by an API key is
+    checked here: revoking the key ends it.
+    """
     @_builtins.property
     def expires_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -226,10 +234,11 @@ class AuthenticateSdkSessionResponse(_message.Message):
         customer_id: _builtins.str = ...,
         expires_at: _timestamp_pb2.Timestamp | None = ...,
         origins: _abc.Iterable[_builtins.str] | None = ...,
+        minted_by_oauth_client_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["expires_at", b"expires_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer_id", b"customer_id", "expires_at", b"expires_at", "org_id", b"org_id", "origins", b"origins", "session_id", b"session_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer_id", b"customer_id", "expires_at", b"expires_at", "minted_by_oauth_client_id", b"minted_by_oauth_client_id", "org_id", b"org_id", "origins", b"origins", "session_id", b"session_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

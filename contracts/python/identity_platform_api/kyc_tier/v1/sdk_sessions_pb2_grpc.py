@@ -113,7 +113,8 @@ class SdkSessionServiceServicer:
     def AuthenticateSdkSession(self, request, context):
         """AuthenticateSdkSession resolves a presented token to its session.
         Internal: called by the gateway on every request, not routed.
-        Errors: UNAUTHENTICATED / SDK_SESSION_INVALID (unknown, revoked, expired).
+        Errors: UNAUTHENTICATED / SDK_SESSION_INVALID (unknown, revoked, expired,
+        minted by an API key since revoked, the customer not active).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -63,7 +63,8 @@ class SdkSessionServiceStub:
     AuthenticateSdkSession: _grpc.UnaryUnaryMultiCallable[_sdk_sessions_pb2.AuthenticateSdkSessionRequest, _sdk_sessions_pb2.AuthenticateSdkSessionResponse]
     """AuthenticateSdkSession resolves a presented token to its session.
     Internal: called by the gateway on every request, not routed.
-    Errors: UNAUTHENTICATED / SDK_SESSION_INVALID (unknown, revoked, expired).
+    Errors: UNAUTHENTICATED / SDK_SESSION_INVALID (unknown, revoked, expired,
+    minted by an API key since revoked, the customer not active).
     """
     CheckSdkOrigin: _grpc.UnaryUnaryMultiCallable[_sdk_sessions_pb2.CheckSdkOriginRequest, _sdk_sessions_pb2.CheckSdkOriginResponse]
     """CheckSdkOrigin answers whether any organisation lists the origin (the
@@ -106,7 +107,8 @@ class SdkSessionServiceAsyncStub(SdkSessionServiceStub):
     AuthenticateSdkSession: _aio.UnaryUnaryMultiCallable[_sdk_sessions_pb2.AuthenticateSdkSessionRequest, _sdk_sessions_pb2.AuthenticateSdkSessionResponse]  # type: ignore[assignment]
     """AuthenticateSdkSession resolves a presented token to its session.
     Internal: called by the gateway on every request, not routed.
-    Errors: UNAUTHENTICATED / SDK_SESSION_INVALID (unknown, revoked, expired).
+    Errors: UNAUTHENTICATED / SDK_SESSION_INVALID (unknown, revoked, expired,
+    minted by an API key since revoked, the customer not active).
     """
     CheckSdkOrigin: _aio.UnaryUnaryMultiCallable[_sdk_sessions_pb2.CheckSdkOriginRequest, _sdk_sessions_pb2.CheckSdkOriginResponse]  # type: ignore[assignment]
     """CheckSdkOrigin answers whether any organisation lists the origin (the
@@ -166,7 +168,8 @@ class SdkSessionServiceServicer:
     ) -> _typing.Union[_sdk_sessions_pb2.AuthenticateSdkSessionResponse, _abc.Awaitable[_sdk_sessions_pb2.AuthenticateSdkSessionResponse]]:
         """AuthenticateSdkSession resolves a presented token to its session.
         Internal: called by the gateway on every request, not routed.
-        Errors: UNAUTHENTICATED / SDK_SESSION_INVALID (unknown, revoked, expired).
+        Errors: UNAUTHENTICATED / SDK_SESSION_INVALID (unknown, revoked, expired,
+        minted by an API key since revoked, the customer not active).
         """
 
     def CheckSdkOrigin(

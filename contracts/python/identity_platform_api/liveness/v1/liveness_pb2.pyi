@@ -76,7 +76,9 @@ class RegisterDeviceRequest(_message.Message):
     customer_id: _builtins.str
     algorithm: _types_pb2.KeyAlgorithm.ValueType
     public_key: _builtins.bytes
-    """SubjectPublicKeyInfo, PEM or DER."""
+    """One SubjectPublicKeyInfo, PEM (one PUBLIC KEY block, nothing else but
+    whitespace) or DER.
+    """
     platform: _builtins.str
     """"android", "ios", "web"."""
     def __init__(

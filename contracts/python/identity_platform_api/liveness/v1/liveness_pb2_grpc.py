@@ -94,7 +94,9 @@ class LivenessServiceServicer:
         device are signed with the matching private key. Registering the same
         device id with the same key again is a no-op.
         Errors: INVALID_ARGUMENT / INVALID_FIELD (key not parseable, unsupported
-        algorithm); ALREADY_EXISTS / DEVICE_ALREADY_REGISTERED.
+        algorithm); ALREADY_EXISTS / DEVICE_ALREADY_REGISTERED;
+        FAILED_PRECONDITION / DEVICE_LIMIT_REACHED (the customer already has
+        LIVENESS_MAX_DEVICES_PER_CUSTOMER devices).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -51,7 +51,9 @@ class LivenessServiceStub:
     device are signed with the matching private key. Registering the same
     device id with the same key again is a no-op.
     Errors: INVALID_ARGUMENT / INVALID_FIELD (key not parseable, unsupported
-    algorithm); ALREADY_EXISTS / DEVICE_ALREADY_REGISTERED.
+    algorithm); ALREADY_EXISTS / DEVICE_ALREADY_REGISTERED;
+    FAILED_PRECONDITION / DEVICE_LIMIT_REACHED (the customer already has
+    LIVENESS_MAX_DEVICES_PER_CUSTOMER devices).
     """
     ForgetCustomerDevices: _grpc.UnaryUnaryMultiCallable[_liveness_pb2.ForgetCustomerDevicesRequest, _liveness_pb2.ForgetCustomerDevicesResponse]
     """ForgetCustomerDevices deletes a customer's registered devices (device
@@ -110,7 +112,9 @@ class LivenessServiceAsyncStub(LivenessServiceStub):
     device are signed with the matching private key. Registering the same
     device id with the same key again is a no-op.
     Errors: INVALID_ARGUMENT / INVALID_FIELD (key not parseable, unsupported
-    algorithm); ALREADY_EXISTS / DEVICE_ALREADY_REGISTERED.
+    algorithm); ALREADY_EXISTS / DEVICE_ALREADY_REGISTERED;
+    FAILED_PRECONDITION / DEVICE_LIMIT_REACHED (the customer already has
+    LIVENESS_MAX_DEVICES_PER_CUSTOMER devices).
     """
     ForgetCustomerDevices: _aio.UnaryUnaryMultiCallable[_liveness_pb2.ForgetCustomerDevicesRequest, _liveness_pb2.ForgetCustomerDevicesResponse]  # type: ignore[assignment]
     """ForgetCustomerDevices deletes a customer's registered devices (device
@@ -176,7 +180,9 @@ class LivenessServiceServicer:
         device are signed with the matching private key. Registering the same
         device id with the same key again is a no-op.
         Errors: INVALID_ARGUMENT / INVALID_FIELD (key not parseable, unsupported
-        algorithm); ALREADY_EXISTS / DEVICE_ALREADY_REGISTERED.
+        algorithm); ALREADY_EXISTS / DEVICE_ALREADY_REGISTERED;
+        FAILED_PRECONDITION / DEVICE_LIMIT_REACHED (the customer already has
+        LIVENESS_MAX_DEVICES_PER_CUSTOMER devices).
         """
 
     def ForgetCustomerDevices(
