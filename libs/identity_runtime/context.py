@@ -49,6 +49,8 @@ class CallContext:
 _current: contextvars.ContextVar[CallContext | None] = contextvars.ContextVar(
     "identity_call_context", default=None
 )
+# What the accessors below answer outside a call: empty strings.
+_NO_CALL = CallContext(request_id="")
 
 
 # The caller the auth interceptor verified (identity_runtime.authz) sets,
@@ -87,13 +89,11 @@ def reset(token: contextvars.Token) -> None:
 
 
 def request_id() -> str:
-    ctx = _current.get()
-    return ctx.request_id if ctx else ""
+    return (_current.get() or _NO_CALL).request_id
 
 
 def org_id() -> str:
-    ctx = _current.get()
-    return ctx.org_id if ctx else ""
+    return (_current.get() or _NO_CALL).org_id
 
 
 def is_org_id(value: str) -> bool:
@@ -136,10 +136,8 @@ ACTOR_KINDS = (
 
 
 def actor() -> str:
-    ctx = _current.get()
-    return ctx.actor if ctx else ""
+    return (_current.get() or _NO_CALL).actor
 
 
 def issuer() -> str:
-    ctx = _current.get()
-    return ctx.issuer if ctx else ""
+    return (_current.get() or _NO_CALL).issuer

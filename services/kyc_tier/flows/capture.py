@@ -23,6 +23,16 @@ A = TypeVar("A")
 
 
 @dataclass(frozen=True)
+class ChallengedCapture:
+    """A capture answering a challenge (KTP, face liveness, step-up): whose,
+    which challenge, and the signed bundle."""
+
+    customer_id: str
+    challenge_id: str
+    bundle: bundles.BundleInput
+
+
+@dataclass(frozen=True)
 class Step:
     """What a flow records: its verification kind and its audit action."""
 

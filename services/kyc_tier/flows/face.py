@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from identity_runtime.errors import invalid_field
 from services.kyc_tier import bundles, records, tiers
 from services.kyc_tier.flows import biometrics, replays, reviews
-from services.kyc_tier.flows.capture import ReplayKey, check_liveness
+from services.kyc_tier.flows.capture import ChallengedCapture, ReplayKey, check_liveness
 from services.kyc_tier.flows.devices import Challenges
 from services.kyc_tier.flows.pipeline import Captured, CapturePipeline, Decision, Step, Subject
 from services.kyc_tier.flows.promotion import reference_quality
@@ -53,10 +53,8 @@ FLASH_PURPOSES = ("face_liveness", "step_up")
 
 
 @dataclass(frozen=True)
-class LivenessRequest:
-    customer_id: str
-    challenge_id: str
-    bundle: bundles.BundleInput
+class LivenessRequest(ChallengedCapture):
+    """A face liveness capture: the challenged capture, nothing more."""
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ from identity_ktp import compare
 from identity_ktp.thresholds import Thresholds
 from services.kyc_tier import bundles, customers, models, records, tiers
 from services.kyc_tier.flows import biometrics, reviews
-from services.kyc_tier.flows.capture import check_liveness
+from services.kyc_tier.flows.capture import ChallengedCapture, check_liveness
 from services.kyc_tier.flows.devices import Challenges
 from services.kyc_tier.flows.pipeline import CapturePipeline, Decision, Step, Subject
 from services.kyc_tier.pii import PiiVault
@@ -56,10 +56,7 @@ STEP = Step(tiers.KTP_CAPTURE, "ktp.capture", retention="onboarding", one_at_a_t
 
 
 @dataclass(frozen=True)
-class KtpCaptureRequest:
-    customer_id: str
-    challenge_id: str
-    bundle: bundles.BundleInput
+class KtpCaptureRequest(ChallengedCapture):
     # What the partner's own OCR read, by capture-quality's field names.
     ocr_fields: Mapping[str, str]
 

@@ -38,7 +38,7 @@ from identity_runtime.errors import FailedPrecondition
 from identity_runtime.reason_codes import check_reason
 from services.kyc_tier import bundles, models, outbox, ports, records, tiers
 from services.kyc_tier.flows import biometrics, step_up_rules
-from services.kyc_tier.flows.capture import check_liveness
+from services.kyc_tier.flows.capture import ChallengedCapture, check_liveness
 from services.kyc_tier.flows.pipeline import CapturePipeline, Decision, Step, Subject
 from services.kyc_tier.flows.prechecks import CheckedLiveness
 from services.kyc_tier.flows.promotion import PromotionPolicy, choose_promotion, reference_quality
@@ -47,10 +47,7 @@ STEP = Step(tiers.STEP_UP, "stepup.decide", retention="step_up", settles_tier=Fa
 
 
 @dataclass(frozen=True)
-class StepUpRequest:
-    customer_id: str
-    challenge_id: str
-    bundle: bundles.BundleInput
+class StepUpRequest(ChallengedCapture):
     # What the partner is about to authorise ("transfer"); kept with the decision.
     action: str = ""
     # A partner's reference image to match instead of the enrolled reference.
