@@ -236,7 +236,8 @@ class _Outcome:
     bytes_out: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
     # The client's address, when the request presents a credential (an API
-    # key, a token, an OAuth client's secret): a refusal counts against it.
+    # key, a token, an OAuth client's secret): a refusal counts against it
+    # (gateway.credential_throttle).
     credential_from: str | None = None
 
 
@@ -352,7 +353,7 @@ class Gateway:
                     response = await self._dispatch(request, request_id, deadline, outcome)
                 except DomainError as exc:
                     if exc.code == "UNAUTHENTICATED" and outcome.credential_from is not None:
-                        await self.credentials.failed(outcome.credential_from)
+                        exc = await self.credentials.failed(outcome.credential_from) or exc
                     response = self._error_response(exc, request_id, outcome)
                 except Exception:
                     log.exception(
@@ -412,7 +413,6 @@ class Gateway:
         )
         if presents_key or route.full_name == oauth.TOKEN_RPC:
             outcome.credential_from = self._client(request)
-            await self.credentials.admit(outcome.credential_from)
         if route.scope != "anonymous" or presents_key:
             principal = await (
                 self._session_principal(request) if by_session else self._authenticate(request)

@@ -75,8 +75,8 @@ class GatewaySettings(MeshCallerSettings, ProcessSettings):
     failed_credentials_per_5_min: int = setting(
         30,
         "Refused API keys, tokens and OAuth client secrets one client address may send in "
-        "5 minutes; then its credentials are answered 429 until the window has room "
-        "(0: no limit)",
+        "5 minutes; past that its refusals are 429 with Retry-After instead of 401 (a right "
+        "credential is never refused; 0: no limit)",
     )
     rate_limit_key_prefix: str = setting(
         "identity-gateway", "Prefix of the rate-limit keys in the shared store"

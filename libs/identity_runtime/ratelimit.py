@@ -125,12 +125,6 @@ class MemoryWindows:
         times.append(now)
         return True
 
-    def spent(self, key: str, limit: int, seconds: int) -> bool:
-        """Whether the key's window is full (a hit would be refused); counts nothing."""
-        _, times = self._windows.get(key, (seconds, deque()))
-        _expire(times, self.clock() - seconds)
-        return len(times) >= limit
-
     def reset_time(self, key: str, seconds: int) -> float:
         """When the oldest hit of the key's window leaves it."""
         now = self.clock()
@@ -193,29 +187,16 @@ class RateLimits:
 
     async def hit(self, name: str, policy: RateLimitPolicy, keys: tuple[str, ...]) -> None:
         """Count one call of RPC `name`; RateLimited when its limit is spent."""
-        await self._window(name, policy, keys, count=True)
-
-    async def check_spent(self, name: str, policy: RateLimitPolicy, keys: tuple[str, ...]) -> None:
-        """RateLimited when `name`'s limit is already spent; counts nothing."""
-        await self._window(name, policy, keys, count=False)
-
-    async def _window(
-        self, name: str, policy: RateLimitPolicy, keys: tuple[str, ...], count: bool
-    ) -> None:
         if self._memory is not None:
             key = "/".join((name, *keys, f"{policy.requests}/{policy.per_seconds}"))
-            windows, limit, seconds = self._memory, policy.requests, policy.per_seconds
-            if (
-                windows.hit(key, limit, seconds)
-                if count
-                else not windows.spent(key, limit, seconds)
-            ):
+            if self._memory.hit(key, policy.requests, policy.per_seconds):
                 return
-            raise RateLimited(policy.text, windows.reset_time(key, seconds) - windows.clock())
+            reset = self._memory.reset_time(key, policy.per_seconds)
+            raise RateLimited(policy.text, reset - self._memory.clock())
         item = RateLimitItemPerSecond(policy.requests, policy.per_seconds, namespace=name)
         limiter = self._ensure()
         try:
-            if await (limiter.hit(item, *keys) if count else limiter.test(item, *keys)):
+            if await limiter.hit(item, *keys):
                 return
             stats = await limiter.get_window_stats(item, *keys)
         except Exception as exc:  # noqa: BLE001 - any store failure: refuse, do not guess
