@@ -112,7 +112,7 @@ async def build(
         policy=policy(settings),
         shadow=shadow,
         policies=policies,
-        max_devices_per_customer=settings.max_devices_per_customer,
+        max_new_devices_per_day=settings.max_new_devices_per_day,
     )
     if chosen.clock is not None:
         liveness.clock = chosen.clock

@@ -23,6 +23,7 @@ organisation records (kyc-tier owns them) and reads no other service's tables.
 from __future__ import annotations
 
 import asyncio
+import math
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -156,9 +157,13 @@ def _device_record(row: Device) -> DeviceRecord:
     )
 
 
-# Devices (signing keys) a customer may have registered: each can sign that
-# customer's bundles, and one SDK token could otherwise register any number.
-MAX_DEVICES_PER_CUSTOMER = 10
+# New devices (signing keys) a customer may register in a day: each can sign
+# that customer's bundles, and one SDK token could otherwise register any
+# number. A rate, not a cap on every device: there is no route to remove one,
+# so a cap would lock out for good a customer who reached it (ten cleared
+# browsers, or a stolen token).
+MAX_NEW_DEVICES_PER_DAY = 10
+NEW_DEVICE_WINDOW = timedelta(days=1)
 
 
 def _serialise_customer_devices(session: Session, org_id: str, customer_id: str) -> None:
@@ -177,7 +182,7 @@ class Liveness:
     database: Database
     pad: PadScorer | None
     policy: ChallengePolicy = field(default_factory=ChallengePolicy)
-    max_devices_per_customer: int = MAX_DEVICES_PER_CUSTOMER
+    max_new_devices_per_day: int = MAX_NEW_DEVICES_PER_DAY
     clock: Callable[[], datetime] = _utcnow
     # Candidate PAD models scored in shadow: reported, never deciding.
     shadow: PadScorer | None = None
@@ -268,21 +273,26 @@ class Liveness:
                     {"device_id": device_id},
                 )
             _serialise_customer_devices(session, org_id, customer_id)
-            registered = session.scalar(
-                sa.select(sa.func.count())
-                .select_from(Device)
-                .where(
+            now = self.clock()
+            recent = session.scalars(
+                sa.select(Device.registered_at).where(
                     Device.org_id == org_id,
                     Device.customer_id == customer_id,
-                    Device.revoked_at.is_(None),
+                    Device.registered_at > now - NEW_DEVICE_WINDOW,
                 )
-            )
-            limit = self.max_devices_per_customer
-            if (registered or 0) >= limit:
+            ).all()
+            limit = self.max_new_devices_per_day
+            if len(recent) >= limit:
+                # When the oldest of them leaves the window.
+                wait = min(recent) + NEW_DEVICE_WINDOW - now
                 raise FailedPrecondition(
-                    f"the customer already has {limit} registered devices, the most allowed",
+                    f"the customer registered {limit} new devices in the last 24 hours, "
+                    "the most allowed; use a device registered before, or retry later",
                     "DEVICE_LIMIT_REACHED",
-                    {"max_devices": str(limit)},
+                    {
+                        "max_devices": str(limit),
+                        "retry_after_seconds": str(max(1, math.ceil(wait.total_seconds()))),
+                    },
                 )
             row = Device(
                 org_id=org_id,
@@ -292,7 +302,7 @@ class Liveness:
                 public_key_der=der,
                 key_fingerprint=key_fingerprint,
                 platform=platform,
-                registered_at=self.clock(),
+                registered_at=now,
             )
             session.add(row)
             session.flush()

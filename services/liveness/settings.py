@@ -7,7 +7,7 @@ from pathlib import Path
 
 from identity_inference.pack import DEFAULT_PAD_MODELS, InferenceSettings
 from identity_runtime.settings import DatabaseSettings, retention_batch_setting, setting
-from services.liveness.checks import MAX_DEVICES_PER_CUSTOMER, ChallengePolicy
+from services.liveness.checks import MAX_NEW_DEVICES_PER_DAY, ChallengePolicy
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -83,10 +83,11 @@ class LivenessSettings(DatabaseSettings, InferenceSettings):
         ChallengePolicy.card_flash_required,
         "A KTP capture must carry the card's answer to the flash challenge (production: always)",
     )
-    max_devices_per_customer: int = setting(
-        MAX_DEVICES_PER_CUSTOMER,
-        "Signing devices a customer may have registered; the next is refused "
-        "(409 DEVICE_LIMIT_REACHED) until the customer's devices are forgotten (erasure)",
+    max_new_devices_per_day: int = setting(
+        MAX_NEW_DEVICES_PER_DAY,
+        "New signing devices a customer may register in 24 hours; the next is refused "
+        "(409 DEVICE_LIMIT_REACHED, metadata retry_after_seconds) until the oldest of them "
+        "is a day old",
     )
 
     def validate(self) -> list[tuple[str, str]]:
@@ -119,8 +120,8 @@ class LivenessSettings(DatabaseSettings, InferenceSettings):
             problems.append(("challenge_length", "between 2 and 6 (the palette has 6 colours)"))
         if self.challenge_ttl_seconds <= 0 or self.flash_duration_ms <= 0:
             problems.append(("challenge_ttl_seconds", "TTL and flash duration must be positive"))
-        if self.max_devices_per_customer < 1:
-            problems.append(("max_devices_per_customer", "at least 1"))
+        if self.max_new_devices_per_day < 1:
+            problems.append(("max_new_devices_per_day", "at least 1"))
         if self.pad_threshold is not None and not 0 < self.pad_threshold < 1:
             problems.append(("pad_threshold", "must be in (0, 1)"))
         return problems

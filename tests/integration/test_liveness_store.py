@@ -226,3 +226,22 @@ async def test_only_kyc_tiers_resume_of_the_very_bundle_is_decided_again(livenes
     _, elsewhere = await capture(service, clock, signer, "cus_4", nonce="n-resume")
     with pytest.raises(AlreadyExists):
         await service.check_liveness(ORG, LivenessRequest(**{**elsewhere.__dict__, "resume": True}))
+
+
+async def test_new_devices_are_limited_per_day_and_no_one_is_locked_out_for_good(liveness) -> None:
+    """The re-probe's R5-4: a cap on every device, with no route to remove
+    one, locked out for good a customer who reached it (ten cleared browsers,
+    or a stolen SDK token). The limit is on new devices in 24 hours: the next
+    is refused naming when to retry, and a day after the oldest it is taken."""
+    service, clock = liveness
+    service.max_new_devices_per_day = 3
+    for _ in range(3):
+        await register(service, "cus_devices")
+        clock.now += timedelta(hours=1)
+    with pytest.raises(FailedPrecondition) as refused:
+        await register(service, "cus_devices")
+    assert refused.value.reason == "DEVICE_LIMIT_REACHED"
+    # The oldest of the three was registered 3 hours ago: a day after it.
+    assert refused.value.metadata == {"max_devices": "3", "retry_after_seconds": str(21 * 3600)}
+    clock.now += timedelta(hours=21, seconds=1)
+    await register(service, "cus_devices")

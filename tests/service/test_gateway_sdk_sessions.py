@@ -325,9 +325,9 @@ async def test_a_customer_at_the_device_limit_is_refused_with_a_409_and_audited(
 
     async def at_the_limit(*_: Any) -> Any:
         raise FailedPrecondition(
-            "the customer already has 10 registered devices, the most allowed",
+            "the customer registered 10 new devices in the last 24 hours, the most allowed",
             "DEVICE_LIMIT_REACHED",
-            {"max_devices": "10"},
+            {"max_devices": "10", "retry_after_seconds": "3600"},
         )
 
     monkeypatch.setattr(partner.core.devices.liveness, "register_device", at_the_limit)

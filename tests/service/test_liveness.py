@@ -27,7 +27,7 @@ from identity_platform_api.liveness.v1 import liveness_pb2, liveness_pb2_grpc
 from identity_runtime.settings import SettingsError, load_settings
 from identity_runtime.status import error_info, status_from_rpc_error
 from services.capture_quality.service import SPEC as CAPTURE_QUALITY
-from services.liveness.checks import MAX_DEVICES_PER_CUSTOMER
+from services.liveness.checks import MAX_NEW_DEVICES_PER_DAY
 from services.liveness.models import Challenge
 from services.liveness.service import SPEC as LIVENESS
 from services.liveness.settings import LivenessSettings
@@ -501,15 +501,16 @@ async def test_a_public_key_document_holding_anything_but_one_key_is_refused(cli
     assert reply.created
 
 
-async def test_a_customer_may_register_at_most_the_device_limit(client) -> None:
-    """Each device key can sign the customer's bundles: the next past the
-    limit (10 by default) is refused, nothing stored; the registered ones stay
-    usable and re-registering one of them is still a no-op."""
-    signers = [await client.device("cus_many") for _ in range(MAX_DEVICES_PER_CUSTOMER)]
+async def test_a_customer_may_register_at_most_the_daily_device_limit(client) -> None:
+    """Each device key can sign the customer's bundles: the next new one past
+    the day's limit (10 by default) is refused, nothing stored; the registered
+    ones stay usable and re-registering one of them is still a no-op."""
+    signers = [await client.device("cus_many") for _ in range(MAX_NEW_DEVICES_PER_DAY)]
     request = register_request(SdkSigner(), "cus_many")
     code, info = await refused_registration(client, request)
     assert (code, info.reason) == (grpc.StatusCode.FAILED_PRECONDITION, "DEVICE_LIMIT_REACHED")
-    assert info.metadata["max_devices"] == str(MAX_DEVICES_PER_CUSTOMER)
+    assert info.metadata["max_devices"] == str(MAX_NEW_DEVICES_PER_DAY)
+    assert 0 < int(info.metadata["retry_after_seconds"]) <= 24 * 3600
     again = register_request(signers[0], "cus_many")
     assert not (await client.liveness.RegisterDevice(again, metadata=client.metadata)).created
     # Another customer's count is their own.

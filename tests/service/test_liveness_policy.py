@@ -58,7 +58,7 @@ async def client(servers):
 
 async def request(client: Client, name: str, policy=None, flash: bool = True):
     # A customer per request: each registers a new device, and a customer may
-    # have only LIVENESS_MAX_DEVICES_PER_CUSTOMER of them.
+    # register only LIVENESS_MAX_NEW_DEVICES_PER_DAY of them a day.
     customer = f"{CUSTOMER}_{uuid.uuid4().hex[:12]}"
     signer = await client.device(customer)
     challenge = await client.challenge(customer)

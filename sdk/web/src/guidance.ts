@@ -112,8 +112,8 @@ export const GUIDANCE: Record<string, Entry> = {
     "BUNDLE_HASH_MISMATCH",
   ),
   DEVICE_LIMIT_REACHED: {
-    id: "Terlalu banyak perangkat terdaftar untuk akun ini. Lanjutkan di perangkat yang pernah Anda pakai, atau hubungi kami.",
-    en: "Too many devices are registered for this account. Continue on a device you used before, or contact us.",
+    id: "Terlalu banyak perangkat baru untuk akun ini hari ini. Lanjutkan di perangkat yang pernah Anda pakai, atau coba lagi besok.",
+    en: "Too many new devices were registered for this account today. Continue on a device you used before, or try again tomorrow.",
     retry: false,
   },
   TIER_PREREQUISITE_MISSING: {

@@ -415,9 +415,10 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     new key to make a new request.
     """
     ERROR_REASON_DEVICE_LIMIT_REACHED: _ErrorReason.ValueType  # 2741
-    """A bound on each customer's signing devices (probe5 finding 8; numbered
-    from 2741). The customer already has the most registered devices allowed
-    (FAILED_PRECONDITION, HTTP 409). metadata["max_devices"].
+    """A bound on each customer's new signing devices (probe5 finding 8;
+    numbered from 2741). The customer registered the most new devices
+    allowed in 24 hours (FAILED_PRECONDITION, HTTP 409).
+    metadata["max_devices"], ["retry_after_seconds"].
     """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
@@ -827,8 +828,9 @@ neither replayed nor run again (FAILED_PRECONDITION; HTTP 410). Send a
 new key to make a new request.
 """
 ERROR_REASON_DEVICE_LIMIT_REACHED: ErrorReason.ValueType  # 2741
-"""A bound on each customer's signing devices (probe5 finding 8; numbered
-from 2741). The customer already has the most registered devices allowed
-(FAILED_PRECONDITION, HTTP 409). metadata["max_devices"].
+"""A bound on each customer's new signing devices (probe5 finding 8;
+numbered from 2741). The customer registered the most new devices
+allowed in 24 hours (FAILED_PRECONDITION, HTTP 409).
+metadata["max_devices"], ["retry_after_seconds"].
 """
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015

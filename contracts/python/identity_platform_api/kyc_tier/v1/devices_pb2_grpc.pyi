@@ -41,8 +41,9 @@ class DeviceServiceStub:
     Errors: NOT_FOUND / CUSTOMER_NOT_FOUND; INVALID_ARGUMENT / INVALID_FIELD
     (unparseable key, unsupported algorithm); ALREADY_EXISTS /
     DEVICE_ALREADY_REGISTERED (same id, different key); FAILED_PRECONDITION /
-    DEVICE_LIMIT_REACHED (HTTP 409: the customer already has the most devices
-    allowed, liveness's LIVENESS_MAX_DEVICES_PER_CUSTOMER, 10 by default).
+    DEVICE_LIMIT_REACHED (HTTP 409: the customer registered the most new
+    devices allowed in 24 hours, liveness's LIVENESS_MAX_NEW_DEVICES_PER_DAY,
+    10 by default; metadata retry_after_seconds).
     """
 
 @_typing.type_check_only
@@ -58,8 +59,9 @@ class DeviceServiceAsyncStub(DeviceServiceStub):
     Errors: NOT_FOUND / CUSTOMER_NOT_FOUND; INVALID_ARGUMENT / INVALID_FIELD
     (unparseable key, unsupported algorithm); ALREADY_EXISTS /
     DEVICE_ALREADY_REGISTERED (same id, different key); FAILED_PRECONDITION /
-    DEVICE_LIMIT_REACHED (HTTP 409: the customer already has the most devices
-    allowed, liveness's LIVENESS_MAX_DEVICES_PER_CUSTOMER, 10 by default).
+    DEVICE_LIMIT_REACHED (HTTP 409: the customer registered the most new
+    devices allowed in 24 hours, liveness's LIVENESS_MAX_NEW_DEVICES_PER_DAY,
+    10 by default; metadata retry_after_seconds).
     """
 
 class DeviceServiceServicer:
@@ -77,8 +79,9 @@ class DeviceServiceServicer:
         Errors: NOT_FOUND / CUSTOMER_NOT_FOUND; INVALID_ARGUMENT / INVALID_FIELD
         (unparseable key, unsupported algorithm); ALREADY_EXISTS /
         DEVICE_ALREADY_REGISTERED (same id, different key); FAILED_PRECONDITION /
-        DEVICE_LIMIT_REACHED (HTTP 409: the customer already has the most devices
-        allowed, liveness's LIVENESS_MAX_DEVICES_PER_CUSTOMER, 10 by default).
+        DEVICE_LIMIT_REACHED (HTTP 409: the customer registered the most new
+        devices allowed in 24 hours, liveness's LIVENESS_MAX_NEW_DEVICES_PER_DAY,
+        10 by default; metadata retry_after_seconds).
         """
 
 def add_DeviceServiceServicer_to_server(servicer: DeviceServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

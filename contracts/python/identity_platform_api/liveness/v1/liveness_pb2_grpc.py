@@ -95,8 +95,8 @@ class LivenessServiceServicer:
         device id with the same key again is a no-op.
         Errors: INVALID_ARGUMENT / INVALID_FIELD (key not parseable, unsupported
         algorithm); ALREADY_EXISTS / DEVICE_ALREADY_REGISTERED;
-        FAILED_PRECONDITION / DEVICE_LIMIT_REACHED (the customer already has
-        LIVENESS_MAX_DEVICES_PER_CUSTOMER devices).
+        FAILED_PRECONDITION / DEVICE_LIMIT_REACHED (the customer registered
+        LIVENESS_MAX_NEW_DEVICES_PER_DAY new devices in the last 24 hours).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -52,8 +52,8 @@ class LivenessServiceStub:
     device id with the same key again is a no-op.
     Errors: INVALID_ARGUMENT / INVALID_FIELD (key not parseable, unsupported
     algorithm); ALREADY_EXISTS / DEVICE_ALREADY_REGISTERED;
-    FAILED_PRECONDITION / DEVICE_LIMIT_REACHED (the customer already has
-    LIVENESS_MAX_DEVICES_PER_CUSTOMER devices).
+    FAILED_PRECONDITION / DEVICE_LIMIT_REACHED (the customer registered
+    LIVENESS_MAX_NEW_DEVICES_PER_DAY new devices in the last 24 hours).
     """
     ForgetCustomerDevices: _grpc.UnaryUnaryMultiCallable[_liveness_pb2.ForgetCustomerDevicesRequest, _liveness_pb2.ForgetCustomerDevicesResponse]
     """ForgetCustomerDevices deletes a customer's registered devices (device
@@ -113,8 +113,8 @@ class LivenessServiceAsyncStub(LivenessServiceStub):
     device id with the same key again is a no-op.
     Errors: INVALID_ARGUMENT / INVALID_FIELD (key not parseable, unsupported
     algorithm); ALREADY_EXISTS / DEVICE_ALREADY_REGISTERED;
-    FAILED_PRECONDITION / DEVICE_LIMIT_REACHED (the customer already has
-    LIVENESS_MAX_DEVICES_PER_CUSTOMER devices).
+    FAILED_PRECONDITION / DEVICE_LIMIT_REACHED (the customer registered
+    LIVENESS_MAX_NEW_DEVICES_PER_DAY new devices in the last 24 hours).
     """
     ForgetCustomerDevices: _aio.UnaryUnaryMultiCallable[_liveness_pb2.ForgetCustomerDevicesRequest, _liveness_pb2.ForgetCustomerDevicesResponse]  # type: ignore[assignment]
     """ForgetCustomerDevices deletes a customer's registered devices (device
@@ -181,8 +181,8 @@ class LivenessServiceServicer:
         device id with the same key again is a no-op.
         Errors: INVALID_ARGUMENT / INVALID_FIELD (key not parseable, unsupported
         algorithm); ALREADY_EXISTS / DEVICE_ALREADY_REGISTERED;
-        FAILED_PRECONDITION / DEVICE_LIMIT_REACHED (the customer already has
-        LIVENESS_MAX_DEVICES_PER_CUSTOMER devices).
+        FAILED_PRECONDITION / DEVICE_LIMIT_REACHED (the customer registered
+        LIVENESS_MAX_NEW_DEVICES_PER_DAY new devices in the last 24 hours).
         """
 
     def ForgetCustomerDevices(
