@@ -44,11 +44,14 @@ _EVERY = (
     ("DEADLINE_EXCEEDED", "DEADLINE_EXCEEDED"),
     ("INTERNAL", "INTERNAL"),
 )
-# A credential that is presented must be valid, even on an anonymous route.
+# A credential that is presented must be valid, even on an anonymous route;
+# past GATEWAY_FAILED_CREDENTIALS_PER_5_MIN refusals from one address, the
+# refusal is RATE_LIMITED instead (gateway/credential_throttle.py).
 _PRESENTED = (
     ("UNAUTHENTICATED", "API_KEY_INVALID"),
     ("UNAUTHENTICATED", "ACCESS_TOKEN_INVALID"),
     ("UNAUTHENTICATED", "ACCESS_TOKEN_REVOKED"),
+    ("RESOURCE_EXHAUSTED", "RATE_LIMITED"),
 )
 _KEYED = (
     ("UNAUTHENTICATED", "API_KEY_MISSING"),
@@ -62,7 +65,6 @@ _WITH_BODY = (
     ("DEADLINE_EXCEEDED", "REQUEST_BODY_TIMEOUT"),
 )
 _WITH_PATH = (("NOT_FOUND", "ROUTE_NOT_FOUND"),)
-_LIMITED = (("RESOURCE_EXHAUSTED", "RATE_LIMITED"),)
 # A console session on a route for console admins only (identity_runtime.console_roles).
 _ADMIN_ONLY = (("PERMISSION_DENIED", "ADMIN_REQUIRED"),)
 # A browser's SDK session token (gateway/sdk_access.py) is read wherever a
@@ -111,8 +113,6 @@ def operation_errors(route: Route) -> list[tuple[str, str]]:
         pairs += _WITH_BODY
     if route.path.variables:
         pairs += _WITH_PATH
-    if route.rate_limit is not None:
-        pairs += _LIMITED
     if route.console_role == "admin":
         pairs += _ADMIN_ONLY
     if route.full_name != TOKEN_RPC:

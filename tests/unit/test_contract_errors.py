@@ -178,7 +178,8 @@ def test_declarations_reach_the_document() -> None:
         "IDEMPOTENCY_KEY_REUSED",
         "IDEMPOTENCY_KEY_IN_PROGRESS",
     }
-    assert "429" not in create  # not rate-limited
+    # Not rate-limited, but a refused credential past the address's failures is 429.
+    assert create["429"]["x-identity-reasons"] == ["RATE_LIMITED"]
     health = DOCUMENT["paths"]["/api/healthz"]["get"]["responses"]
     # Anonymous: no key needed, but one that is presented must be valid.
     assert health["401"]["x-identity-reasons"] == [
