@@ -124,10 +124,12 @@ def require_org() -> str:
 # a Face Match OAuth client, a browser's capture-SDK session (the gateway's
 # principals), an analyst's console session, a mesh service, an operator's
 # tool, the customer. The audit chain accepts these and no other.
+OAUTH_CLIENT_KIND = "oauth_client"
+SDK_SESSION_KIND = "sdk_session"
 ACTOR_KINDS = (
     "api_key",
-    "oauth_client",
-    "sdk_session",
+    OAUTH_CLIENT_KIND,
+    SDK_SESSION_KIND,
     "console_user",
     "service",
     "system",

@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from identity_runtime import context
 from identity_runtime.convert import same_named
 from identity_runtime.errors import NotFound, Unauthenticated, invalid_field
 from identity_store.types import utcnow
@@ -30,8 +31,6 @@ from services.kyc_tier.org_rows import owned
 from services.kyc_tier.partners import PartnerDirectory
 
 TOKEN_PREFIX = "sdk_"
-# The actor kind of a call made with an OAuth access token (gateway principal).
-OAUTH_CLIENT_ACTOR = "oauth_client"
 MAX_ORIGINS = 20
 
 
@@ -179,7 +178,7 @@ class SdkSessions:
         return ResolvedSession(
             _record(row),
             origins_of(session, row.org_id),
-            credential if kind == OAUTH_CLIENT_ACTOR else "",
+            credential if kind == context.OAUTH_CLIENT_KIND else "",
         )
 
 

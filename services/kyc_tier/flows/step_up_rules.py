@@ -20,7 +20,7 @@ from services.kyc_tier.flows import biometrics
 from services.kyc_tier.flows.capture import Decision
 
 # The actor of a call made with a capture SDK session token (gateway/sdk_access.py).
-SDK_SESSION_ACTOR = "sdk_session:"
+SDK_SESSION_ACTOR = f"{context.SDK_SESSION_KIND}:"
 
 
 class ReplayedForOtherAction(AlreadyExists, reason="STEP_UP_REPLAYED_FOR_OTHER_ACTION"): ...
