@@ -167,7 +167,10 @@ def _own_names(history: History) -> Any:
 def _transactional_sqlite(url: str) -> Engine:
     """A SQLite engine whose transactions include DDL (pysqlite would otherwise
     commit each CREATE/ALTER on its own), so a failed migration leaves nothing
-    half done."""
+    half done. Each takes the write lock at BEGIN (IMMEDIATE), as the services'
+    transactions do: a deferred one that read first (the version table) fails
+    at its first write, without waiting, if a running service committed
+    meanwhile (WAL's stale snapshot, "database is locked")."""
     engine = create_engine(
         url, poolclass=pool.NullPool, connect_args={"timeout": 15}, hide_parameters=True
     )
@@ -178,7 +181,7 @@ def _transactional_sqlite(url: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _begin(connection: Connection) -> None:
-        connection.exec_driver_sql("BEGIN")
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
 

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import fcntl
 import multiprocessing
+import threading
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
+from identity_store import migrate
 from identity_store.db import Database, sqlite_lock_path
 
 
@@ -58,6 +60,30 @@ def test_a_nested_transaction_on_one_thread_is_refused_not_deadlocked(database: 
                 inner.execute(sa.text("INSERT INTO t VALUES (2)"))
     with database.transaction() as session:
         assert session.scalars(sa.text("SELECT n FROM t")).all() == [1]
+
+
+def test_a_migration_that_reads_first_writes_while_a_service_commits(database: Database) -> None:
+    """The migration holds the write lock from BEGIN: a service's write waits
+    for it instead of leaving the migration a stale snapshot that fails its
+    first write ("database is locked", CI's migration test on a relay's commit)."""
+    service_wrote = threading.Event()
+
+    def service_write() -> None:
+        with database.transaction() as session:
+            session.execute(sa.text("INSERT INTO t VALUES (1)"))
+        service_wrote.set()
+
+    with migrate.migration_connection(database.url) as migration:
+        assert migration.exec_driver_sql("SELECT count(*) FROM t").scalar() == 0
+        service = threading.Thread(target=service_write)
+        service.start()
+        # Long enough for the service's commit, were it not waiting for us.
+        service_wrote.wait(2)
+        migration.exec_driver_sql("INSERT INTO t VALUES (2)")
+    service.join(30)
+    assert service_wrote.is_set()
+    with database.transaction() as session:
+        assert sorted(session.scalars(sa.text("SELECT n FROM t"))) == [1, 2]
 
 
 def _die_holding_the_lock(url: str) -> None:
