@@ -20,7 +20,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from identity_runtime.errors import FailedPrecondition, NotFound, invalid_field
-from services.kyc_tier import outbox
+from services.kyc_tier import outbox, sdk_sessions
 from services.kyc_tier.console_models import ConsoleSession
 from services.kyc_tier.console_models import ConsoleUser as UserRow
 from services.kyc_tier.console_users import ROLES, ConsoleUserView, user_view
@@ -96,13 +96,15 @@ def disable_user(
         .execution_options(synchronize_session=False)
     )
     revoked = int(getattr(ended, "rowcount", 0) or 0)
+    # The capture-SDK sessions they minted as an admin end with them too.
+    sdk_ended = sdk_sessions.end_minted_by(session, org_id, f"console_user:{user_id}", now)
     outbox.record(
         session,
         org_id,
         "console_user.disable",
         f"console_user:{user_id}",
         "success",
-        details={"sessions_revoked": str(revoked)},
+        details={"sessions_revoked": str(revoked), "sdk_sessions_revoked": str(sdk_ended)},
     )
     return user_view(session, target), revoked
 

@@ -13,14 +13,14 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from identity_runtime import context
 from identity_runtime.convert import same_named
 from identity_runtime.errors import NotFound, Unauthenticated, invalid_field
 from identity_store.types import utcnow
-from services.kyc_tier import models, outbox
+from services.kyc_tier import models, outbox, sdk_sessions
 from services.kyc_tier.org_rows import owned
 from services.kyc_tier.pii import PiiVault
 from services.kyc_tier.records import new_id
@@ -162,24 +162,14 @@ class PartnerDirectory:
         if row.revoked_at is None:
             now = utcnow()
             row.revoked_at = now
-            ended = session.execute(
-                update(models.SdkSession)
-                .where(
-                    models.SdkSession.org_id == org_id,
-                    models.SdkSession.created_by == f"api_key:{row.api_key_id}",
-                    models.SdkSession.revoked_at.is_(None),
-                    models.SdkSession.expires_at > now,
-                )
-                .values(revoked_at=now)
-                .execution_options(synchronize_session=False)
-            )
+            ended = sdk_sessions.end_minted_by(session, org_id, f"api_key:{row.api_key_id}", now)
             outbox.record(
                 session,
                 org_id,
                 "api_key.revoke",
                 f"api_key:{row.api_key_id}",
                 "success",
-                details={"sdk_sessions_revoked": int(getattr(ended, "rowcount", 0) or 0)},
+                details={"sdk_sessions_revoked": ended},
             )
         return _record(row)
 

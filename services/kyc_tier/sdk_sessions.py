@@ -18,8 +18,9 @@ import secrets
 import urllib.parse
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from identity_runtime import context
@@ -27,8 +28,12 @@ from identity_runtime.convert import same_named
 from identity_runtime.errors import NotFound, Unauthenticated, invalid_field
 from identity_store.types import utcnow
 from services.kyc_tier import models, outbox, records
+from services.kyc_tier.console_models import ConsoleUser
 from services.kyc_tier.org_rows import owned
-from services.kyc_tier.partners import PartnerDirectory
+
+if TYPE_CHECKING:
+    # partners.py ends a revoked key's sessions with end_minted_by.
+    from services.kyc_tier.partners import PartnerDirectory
 
 TOKEN_PREFIX = "sdk_"
 MAX_ORIGINS = 20
@@ -169,7 +174,7 @@ class SdkSessions:
         )
         if row is None or row.revoked_at is not None or row.expires_at <= utcnow():
             raise _invalid()
-        if minting_key_revoked(session, row.created_by):
+        if minter_gone(session, row.created_by):
             raise _invalid()
         customer = session.get(models.Customer, row.customer_id)
         if customer is None or customer.status != "active":
@@ -182,16 +187,38 @@ class SdkSessions:
         )
 
 
-def minting_key_revoked(session: Session, created_by: str) -> bool:
-    """Whether the session was minted by an API key since revoked (or gone).
-    Revoking a key ends its sessions (PartnerDirectory.revoke_api_key); this
-    also stops those minted before that rule. A session minted by an OAuth
-    client (face-match's) is checked by the gateway (ResolvedSession)."""
-    kind, _, key_id = created_by.partition(":")
-    if kind != "api_key":
-        return False
-    key = session.get(models.ApiKey, key_id)
-    return key is None or key.revoked_at is not None
+def end_minted_by(session: Session, org_id: str, minter: str, now: datetime) -> int:
+    """End the open sessions `minter` ("api_key:...", "console_user:...")
+    minted, in the caller's transaction: its key is revoked or the user
+    disabled. The number ended."""
+    ended = session.execute(
+        update(models.SdkSession)
+        .where(
+            models.SdkSession.org_id == org_id,
+            models.SdkSession.created_by == minter,
+            models.SdkSession.revoked_at.is_(None),
+            models.SdkSession.expires_at > now,
+        )
+        .values(revoked_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(ended, "rowcount", 0) or 0)
+
+
+def minter_gone(session: Session, created_by: str) -> bool:
+    """Whether the session was minted by an API key since revoked, or by a
+    console user since disabled (or either gone). Revoking the key or
+    disabling the user ends their sessions at once; this also stops those
+    minted before that rule. A session minted by an OAuth client (face-match's)
+    is checked by the gateway (ResolvedSession)."""
+    kind, _, minter_id = created_by.partition(":")
+    if kind == "api_key":
+        key = session.get(models.ApiKey, minter_id)
+        return key is None or key.revoked_at is not None
+    if kind == "console_user":
+        user = session.get(ConsoleUser, minter_id)
+        return user is None or user.disabled_at is not None
+    return False
 
 
 def origins_of(session: Session, org_id: str) -> tuple[str, ...]:

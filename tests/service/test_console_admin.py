@@ -6,7 +6,10 @@ unknown user, another organisation's user, the organisation's last admin."""
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from typing import Any
+
+from sqlalchemy import update
 
 from identity_cli.main import main as identity_main
 from services.kyc_tier import console_models, models
@@ -21,6 +24,7 @@ from tests.service.test_console_auth import (  # noqa: F401 - the shared module 
     new_user,
     signed_in,
 )
+from tests.support import unique_name
 from tests.support.gateway import assert_error, bearer
 from tests.support.kyc_fakes import rows
 
@@ -67,6 +71,72 @@ async def test_an_admin_disables_a_user_whose_sessions_end_at_once(
     assert [(a.actor, a.subject, a.details["sessions_revoked"]) for a in audits] == [
         (f"console_user:{_user_id(admin)}", f"console_user:{analyst_id}", "2")
     ]
+
+
+SITE = "https://onboarding.bank.example"
+
+
+async def _minted_by_an_admin(client, database_url) -> tuple[Analyst, Analyst, str, str]:
+    """(the org's first admin, a second admin, the token the second minted, the
+    capture route it opens): the token works from the organisation's SDK origin."""
+    org_id, secret = await new_org(database_url)
+    first = await signed_in(client, database_url, org_id, "admin")
+    second = await signed_in(client, database_url, org_id, "admin")
+    origins = await client.put(
+        "/api/identity/sdk-origins", json={"origins": [SITE]}, headers=bearer(secret)
+    )
+    assert origins.status_code == 200, origins.text
+    body = {"externalId": unique_name("ext"), "fullName": "Siti Rahayu", "nik": "3273024107950003"}
+    created = await client.post("/api/customers", json=body, headers=bearer(secret))
+    assert created.status_code == 200, created.text
+    customer_id = created.json()["customer"]["customerId"]
+    minted = await second.post("/api/identity/sdk-sessions", {"customerId": customer_id})
+    assert minted.status_code == 200, minted.text
+    route = f"/api/identity/kyc/{customer_id}"
+    token = minted.json()["token"]
+    assert (await client.get(route, headers=_browser(token))).status_code == 200
+    return first, second, token, route
+
+
+def _browser(token: str) -> dict[str, str]:
+    return {**bearer(token), "Origin": SITE}
+
+
+async def test_disabling_an_admin_ends_the_sdk_sessions_they_minted(
+    database_url, client, kyc_tier
+) -> None:
+    first, second, token, route = await _minted_by_an_admin(client, database_url)
+    second_id = _user_id(second)
+
+    disabled = await first.post(f"{USERS}/{second_id}/disable", {})
+    assert disabled.status_code == 200, disabled.text
+
+    assert_error(await client.get(route, headers=_browser(token)), 401, "SDK_SESSION_INVALID")
+    minted = await rows(kyc_tier.core, models.SdkSession, created_by=f"console_user:{second_id}")
+    assert len(minted) == 1 and minted[0].revoked_at is not None
+    (entry,) = await rows(
+        kyc_tier.core,
+        models.AuditOutbox,
+        action="console_user.disable",
+        subject=f"console_user:{second_id}",
+    )
+    assert entry.details == {"sessions_revoked": "1", "sdk_sessions_revoked": "1"}
+
+
+async def test_a_session_minted_by_a_user_disabled_earlier_is_refused(
+    database_url, client, kyc_tier
+) -> None:
+    """Disabled before disabling ended their SDK sessions: the session is
+    refused because its minter is."""
+    _, second, token, route = await _minted_by_an_admin(client, database_url)
+    await kyc_tier.core.database.run(
+        lambda s: s.execute(
+            update(console_models.ConsoleUser)
+            .where(console_models.ConsoleUser.user_id == _user_id(second))
+            .values(disabled_at=datetime.now(UTC))
+        )
+    )
+    assert_error(await client.get(route, headers=_browser(token)), 401, "SDK_SESSION_INVALID")
 
 
 async def test_an_admin_sets_roles_which_hold_from_the_next_call(

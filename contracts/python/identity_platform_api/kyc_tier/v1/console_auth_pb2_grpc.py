@@ -222,7 +222,8 @@ class ConsoleAuthServiceServicer:
     def DisableConsoleUser(self, request, context):
         """DisableConsoleUser disables a console user of the caller's organisation
         (console admins, or an internal-scope key): sets `disabled_at` and ends
-        every session of the user at once; a disabled user can sign in neither
+        every session of the user at once (and the capture-SDK sessions they
+        minted); a disabled user can sign in neither
         with a password nor with a passkey, and their calls are refused. Audited
         (`console_user.disable`). Disabling a disabled user changes nothing.
         Errors: NOT_FOUND / CONSOLE_USER_NOT_FOUND (unknown, or another

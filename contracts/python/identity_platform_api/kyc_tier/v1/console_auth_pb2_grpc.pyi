@@ -101,7 +101,8 @@ class ConsoleAuthServiceStub:
     DisableConsoleUser: _grpc.UnaryUnaryMultiCallable[_console_auth_pb2.DisableConsoleUserRequest, _console_auth_pb2.DisableConsoleUserResponse]
     """DisableConsoleUser disables a console user of the caller's organisation
     (console admins, or an internal-scope key): sets `disabled_at` and ends
-    every session of the user at once; a disabled user can sign in neither
+    every session of the user at once (and the capture-SDK sessions they
+    minted); a disabled user can sign in neither
     with a password nor with a passkey, and their calls are refused. Audited
     (`console_user.disable`). Disabling a disabled user changes nothing.
     Errors: NOT_FOUND / CONSOLE_USER_NOT_FOUND (unknown, or another
@@ -190,7 +191,8 @@ class ConsoleAuthServiceAsyncStub(ConsoleAuthServiceStub):
     DisableConsoleUser: _aio.UnaryUnaryMultiCallable[_console_auth_pb2.DisableConsoleUserRequest, _console_auth_pb2.DisableConsoleUserResponse]  # type: ignore[assignment]
     """DisableConsoleUser disables a console user of the caller's organisation
     (console admins, or an internal-scope key): sets `disabled_at` and ends
-    every session of the user at once; a disabled user can sign in neither
+    every session of the user at once (and the capture-SDK sessions they
+    minted); a disabled user can sign in neither
     with a password nor with a passkey, and their calls are refused. Audited
     (`console_user.disable`). Disabling a disabled user changes nothing.
     Errors: NOT_FOUND / CONSOLE_USER_NOT_FOUND (unknown, or another
@@ -336,7 +338,8 @@ class ConsoleAuthServiceServicer:
     ) -> _typing.Union[_console_auth_pb2.DisableConsoleUserResponse, _abc.Awaitable[_console_auth_pb2.DisableConsoleUserResponse]]:
         """DisableConsoleUser disables a console user of the caller's organisation
         (console admins, or an internal-scope key): sets `disabled_at` and ends
-        every session of the user at once; a disabled user can sign in neither
+        every session of the user at once (and the capture-SDK sessions they
+        minted); a disabled user can sign in neither
         with a password nor with a passkey, and their calls are refused. Audited
         (`console_user.disable`). Disabling a disabled user changes nothing.
         Errors: NOT_FOUND / CONSOLE_USER_NOT_FOUND (unknown, or another
