@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, NamedTuple, Protocol, TypeAlias, cast
@@ -177,11 +178,20 @@ class CallContextInterceptor(ScopedInterceptor):
 
     @contextlib.asynccontextmanager
     async def scope(self, method: str, ctx: grpc.aio.ServicerContext) -> AsyncIterator[None]:
-        token = call_context.bind(self.context_for(method, ctx))
+        token = self.bind(method, ctx)
         try:
             yield
         finally:
             call_context.reset(token)
+
+    def bind(self, method: str, ctx: grpc.aio.ServicerContext) -> contextvars.Token[Any]:
+        """Bind the call's context. Its request id goes back in the trailing
+        metadata: a direct caller whose id was replaced (or who sent none)
+        can match a successful answer to logs and audit entries as well (an
+        error's ErrorInfo names it)."""
+        bound = self.context_for(method, ctx)
+        ctx.set_trailing_metadata(((call_context.REQUEST_ID_KEY, bound.request_id),))
+        return call_context.bind(bound)
 
     def context_for(self, method: str, ctx: grpc.aio.ServicerContext) -> call_context.CallContext:
         """The call's context: request id, the verified caller's tenant, the deadline."""
@@ -567,7 +577,7 @@ def _fused_unary(handler: Handler, method: str, auth: Any, standard: _Standard) 
             else None
         )
         try:
-            context_token = call_context.bind(calls.context_for(method, ctx))
+            context_token = calls.bind(method, ctx)
             try:
                 with spans.span(method, ctx) as span:
                     try:

@@ -59,10 +59,12 @@ async def test_kyc_tier_stores_a_direct_callers_request_id_only_when_it_is_sane(
 ) -> None:
     org_id, _, _ = await asyncio.to_thread(create_org_and_key, sqlite_url, "Rid Bank", ("public",))
     async with running(KYC_TIER, kyc_tier_env(sqlite_url)) as server, channel(server, org_id) as ch:
-        await customers_pb2_grpc.CustomerServiceStub(ch).CreateCustomer(
+        call = customers_pb2_grpc.CustomerServiceStub(ch).CreateCustomer(
             customers_pb2.CreateCustomerRequest(external_id="rid-1", nik="3273024107950003"),
             metadata=[("x-request-id", sent)],
         )
+        await call
+        trailers = dict(await call.trailing_metadata())
     stored = stored_request_ids(
         sqlite_url,
         kyc_models.Verification.request_id,
@@ -76,6 +78,8 @@ async def test_kyc_tier_stores_a_direct_callers_request_id_only_when_it_is_sane(
         assert stored[0] == SANE
     else:
         assert stored[0] != sent and NEW_ID.fullmatch(stored[0])
+    # A successful answer names the id used too (an error does in its ErrorInfo).
+    assert trailers.get("x-request-id") == stored[0]
 
 
 async def test_the_audit_service_replaces_a_direct_callers_personal_request_id(

@@ -91,5 +91,8 @@ def test_fused_and_layered_chains_validate_alike(
         def code(self) -> None:
             return None
 
+        def set_trailing_metadata(self, metadata: Any) -> None:
+            pass
+
     assert asyncio.run(handler.unary_unary("x", _Ctx())) == "one:x"
     assert seen == ["x"]
