@@ -587,3 +587,36 @@ async def test_a_reference_image_with_two_faces_is_refused(
     assert refused.value.metadata["field"] == "reference_image"
     assert ("reference", None) not in kyc_fakes.matcher.verified
     await assert_refused(kyc_core, customer_id, "IMAGE_MULTIPLE_FACES", verifications=1)
+
+
+async def test_a_refused_reference_image_leaves_the_capture_usable(
+    kyc_core, kyc_fakes, kyc_org, monkeypatch
+) -> None:
+    """Re-probe R5-3: a step-up refused for the partner's reference image (no
+    face in it) had already spent the bundle's nonce and challenge, so the
+    customer had to capture again. The reference is judged before liveness
+    runs: the refusal names the field, and the same bundle with a usable
+    reference is then decided."""
+    customer_id = await new_customer(kyc_core, kyc_fakes, kyc_org)
+    bundle = capture_bundle()
+    assess_face = kyc_fakes.quality.assess_face
+
+    async def no_face_in_the_reference(frames, kind):
+        return NO_FACE if kind == "reference" else await assess_face(frames, kind)
+
+    monkeypatch.setattr(kyc_fakes.quality, "assess_face", no_face_in_the_reference)
+    with pytest.raises(FailedPrecondition) as refused:
+        await step_up(kyc_core, kyc_org, customer_id, bundle=bundle, **PARTNER_IMAGE)
+    assert refused.value.reason == "FACE_NOT_FOUND"
+    assert refused.value.metadata["field"] == "reference_image"
+    assert kyc_fakes.liveness.checks == []
+    monkeypatch.undo()
+
+    decided = await step_up(kyc_core, kyc_org, customer_id, bundle=bundle, **PARTNER_IMAGE)
+    assert (decided.allow, decided.replayed, decided.reference_source) == (
+        True,
+        False,
+        "partner_image",
+    )
+    attempts = await rows(kyc_core, models.Attempt, customer_id=customer_id, kind="step_up")
+    assert sorted(a.outcome for a in attempts) == ["passed", "refused"]

@@ -256,7 +256,11 @@ class FaceMatching:
         with images_from(frames_field):
             face = await self.quality.assess_face(CapturedFrames(frames, baseline=baseline), kind)
         if face.crops is None:
-            raise FailedPrecondition("no usable face was found in the image", "FACE_NOT_FOUND")
+            raise FailedPrecondition(
+                f"{frames_field}: no usable face was found in the image",
+                "FACE_NOT_FOUND",
+                {"field": frames_field},
+            )
         if any(r.code == "MULTIPLE_FACES" for r in face.reasons):  # which? (probe5 P5-11)
             raise InvalidArgument(
                 f"{frames_field}: several faces", "IMAGE_MULTIPLE_FACES", {"field": frames_field}
@@ -279,18 +283,23 @@ class FaceMatching:
         )
         return probe, await self.matcher.verify_reference(witness, probe, capture_frame=True)
 
+    async def reference(self, reference_image: bytes) -> FaceEmbedding | None:
+        """A partner's reference image's embedding; None without one."""
+        if not reference_image:
+            return None
+        return await self.embed_images(
+            [reference_image], "reference", frames_field="reference_image"
+        )
+
     async def verify(
         self,
         customer_id: str,
         probe: FaceEmbedding,
-        reference_image: bytes,
+        reference: FaceEmbedding | None,
         threshold: float | None,
     ) -> MatchResult:
-        """The probe against a partner's reference image, or else the enrolled reference."""
-        if reference_image:
-            reference = await self.embed_images(
-                [reference_image], "reference", frames_field="reference_image"
-            )
+        """The probe against a partner's reference (`reference`), or else the enrolled one."""
+        if reference is not None:
             return await self.matcher.verify_reference(probe, reference, threshold=threshold)
         return await self.matcher.verify_enrolled(customer_id, probe, threshold=threshold)
 

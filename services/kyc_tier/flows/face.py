@@ -258,8 +258,9 @@ class FaceFlow:
 
     async def _assess_match(self, subject: Subject, request: MatchRequest) -> MatchEvidence:
         probe = await self._probe(subject, request)
+        reference = await self.matching.reference(request.reference_image)
         match = await self.matching.verify(
-            subject.customer_id, probe, request.reference_image, subject.match_threshold
+            subject.customer_id, probe, reference, subject.match_threshold
         )
         return MatchEvidence(probe, match)
 

@@ -221,9 +221,12 @@ class StepUpFlow:
         enrollments: list[ports.EnrollmentInfo] | None = None,
     ) -> StepUpEvidence:
         customer_id = subject.customer_id
-        bundle = request.bundle
-        with biometrics.images_from("bundle.frames"):
-            face = await self.quality.assess_face(bundle.captured, "selfie")
+        # A partner's reference image is judged beside the selfie, before
+        # liveness spends the bundle's nonce and challenge: refused (no face,
+        # two faces, undecodable), it leaves the customer's capture usable.
+        face, reference = await asyncio.gather(
+            self._selfie(request.bundle), self.matching.reference(request.reference_image)
+        )
         # Liveness and the probe embedding are independent: run them together.
         liveness_call = check_liveness(self.liveness, subject, "step_up", face)
         probe: ports.FaceEmbedding | None = None
@@ -238,13 +241,17 @@ class StepUpFlow:
         match = None
         if probe is not None:
             match = await self.matching.verify(
-                customer_id, probe, request.reference_image, subject.match_threshold
+                customer_id, probe, reference, subject.match_threshold
             )
         liveness = biometrics.tied(liveness, frames)
         evidence = StepUpEvidence(face, liveness, probe, match, frames)
         if probe is not None and not request.reference_image and decide(evidence, request).passed:
             return await self._promote(subject, evidence, probe, enrollments)
         return evidence
+
+    async def _selfie(self, bundle: bundles.BundleInput) -> ports.FaceAssessment:
+        with biometrics.images_from("bundle.frames"):
+            return await self.quality.assess_face(bundle.captured, "selfie")
 
     async def _promote(
         self,

@@ -49,9 +49,11 @@ class StepUpServiceStub:
     (PERMISSION_DENIED / REFERENCE_IMAGE_FORBIDDEN, nothing written): a
     partner reference image comes from the partner's backend.
     Errors: as CheckFaceLiveness, plus FAILED_PRECONDITION /
-    NO_ACTIVE_ENROLLMENT, FACE_NOT_FOUND (no face in reference_image);
-    INVALID_ARGUMENT / IMAGE_MULTIPLE_FACES (more than one face in
-    reference_image); ALREADY_EXISTS / STEP_UP_REPLAYED_FOR_OTHER_ACTION,
+    NO_ACTIVE_ENROLLMENT, FACE_NOT_FOUND (no face in reference_image, metadata
+    field); INVALID_ARGUMENT / IMAGE_MULTIPLE_FACES (more than one face in
+    reference_image). A reference_image is judged before liveness spends the
+    bundle's nonce and challenge: refused for it, the same bundle may be sent
+    again with a usable image. ALREADY_EXISTS / STEP_UP_REPLAYED_FOR_OTHER_ACTION,
     STEP_UP_REPLAYED_FOR_OTHER_REFERENCE; PERMISSION_DENIED /
     REFERENCE_IMAGE_FORBIDDEN; RESOURCE_EXHAUSTED / RATE_LIMITED (60 per
     minute per customer).
@@ -78,9 +80,11 @@ class StepUpServiceAsyncStub(StepUpServiceStub):
     (PERMISSION_DENIED / REFERENCE_IMAGE_FORBIDDEN, nothing written): a
     partner reference image comes from the partner's backend.
     Errors: as CheckFaceLiveness, plus FAILED_PRECONDITION /
-    NO_ACTIVE_ENROLLMENT, FACE_NOT_FOUND (no face in reference_image);
-    INVALID_ARGUMENT / IMAGE_MULTIPLE_FACES (more than one face in
-    reference_image); ALREADY_EXISTS / STEP_UP_REPLAYED_FOR_OTHER_ACTION,
+    NO_ACTIVE_ENROLLMENT, FACE_NOT_FOUND (no face in reference_image, metadata
+    field); INVALID_ARGUMENT / IMAGE_MULTIPLE_FACES (more than one face in
+    reference_image). A reference_image is judged before liveness spends the
+    bundle's nonce and challenge: refused for it, the same bundle may be sent
+    again with a usable image. ALREADY_EXISTS / STEP_UP_REPLAYED_FOR_OTHER_ACTION,
     STEP_UP_REPLAYED_FOR_OTHER_REFERENCE; PERMISSION_DENIED /
     REFERENCE_IMAGE_FORBIDDEN; RESOURCE_EXHAUSTED / RATE_LIMITED (60 per
     minute per customer).
@@ -109,9 +113,11 @@ class StepUpServiceServicer:
         (PERMISSION_DENIED / REFERENCE_IMAGE_FORBIDDEN, nothing written): a
         partner reference image comes from the partner's backend.
         Errors: as CheckFaceLiveness, plus FAILED_PRECONDITION /
-        NO_ACTIVE_ENROLLMENT, FACE_NOT_FOUND (no face in reference_image);
-        INVALID_ARGUMENT / IMAGE_MULTIPLE_FACES (more than one face in
-        reference_image); ALREADY_EXISTS / STEP_UP_REPLAYED_FOR_OTHER_ACTION,
+        NO_ACTIVE_ENROLLMENT, FACE_NOT_FOUND (no face in reference_image, metadata
+        field); INVALID_ARGUMENT / IMAGE_MULTIPLE_FACES (more than one face in
+        reference_image). A reference_image is judged before liveness spends the
+        bundle's nonce and challenge: refused for it, the same bundle may be sent
+        again with a usable image. ALREADY_EXISTS / STEP_UP_REPLAYED_FOR_OTHER_ACTION,
         STEP_UP_REPLAYED_FOR_OTHER_REFERENCE; PERMISSION_DENIED /
         REFERENCE_IMAGE_FORBIDDEN; RESOURCE_EXHAUSTED / RATE_LIMITED (60 per
         minute per customer).
