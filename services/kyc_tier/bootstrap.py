@@ -27,13 +27,13 @@ from services.kyc_tier.console_users import ConsoleUsers
 from services.kyc_tier.console_webauthn import RelyingParty
 from services.kyc_tier.customers import Customers
 from services.kyc_tier.flows.api_keys import ApiKeyFlow
-from services.kyc_tier.flows.biometrics import FaceMatching
 from services.kyc_tier.flows.customers import CustomerFlow
 from services.kyc_tier.flows.dashboard import DashboardFlow
 from services.kyc_tier.flows.devices import Challenges, DeviceFlow
 from services.kyc_tier.flows.dukcapil import DukcapilFlow
 from services.kyc_tier.flows.erasure import ErasureFlow
 from services.kyc_tier.flows.face import FaceFlow
+from services.kyc_tier.flows.face_matching import FaceMatching
 from services.kyc_tier.flows.ktp import KtpFlow
 from services.kyc_tier.flows.kyc import KycFlow
 from services.kyc_tier.flows.pipeline import CapturePipeline

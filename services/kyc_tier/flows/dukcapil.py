@@ -49,7 +49,8 @@ from identity_runtime.errors import (
 )
 from services.kyc_tier import partners, tiers
 from services.kyc_tier.flows import reviews
-from services.kyc_tier.flows.biometrics import FaceMatching, image_hashes, images_from
+from services.kyc_tier.flows.biometrics import image_hashes, images_from
+from services.kyc_tier.flows.face_matching import FaceMatching
 from services.kyc_tier.flows.pipeline import Captured, CapturePipeline, Decision, Step, Subject
 from services.kyc_tier.flows.promotion import reference_quality
 from services.kyc_tier.pii import PiiVault

@@ -28,6 +28,7 @@ from services.kyc_tier import bundles, records, tiers
 from services.kyc_tier.flows import biometrics, replays, reviews
 from services.kyc_tier.flows.capture import ChallengedCapture, ReplayKey, check_liveness
 from services.kyc_tier.flows.devices import Challenges
+from services.kyc_tier.flows.face_matching import FaceMatching
 from services.kyc_tier.flows.pipeline import Captured, CapturePipeline, Decision, Step, Subject
 from services.kyc_tier.flows.promotion import reference_quality
 from services.kyc_tier.pii import PiiVault
@@ -187,7 +188,7 @@ class FaceFlow:
     vault: PiiVault
     quality: CaptureQuality
     liveness: Liveness
-    matching: biometrics.FaceMatching
+    matching: FaceMatching
     codec: BundleCodec
 
     async def issue_flash_challenge(self, org_id: str, customer_id: str, purpose: str) -> Challenge:

@@ -39,6 +39,7 @@ from identity_runtime.reason_codes import check_reason
 from services.kyc_tier import bundles, models, outbox, ports, records, tiers
 from services.kyc_tier.flows import biometrics, step_up_rules
 from services.kyc_tier.flows.capture import ChallengedCapture, check_liveness
+from services.kyc_tier.flows.face_matching import FaceMatching
 from services.kyc_tier.flows.pipeline import CapturePipeline, Decision, Step, Subject
 from services.kyc_tier.flows.prechecks import CheckedLiveness
 from services.kyc_tier.flows.promotion import PromotionPolicy, choose_promotion, reference_quality
@@ -135,7 +136,7 @@ class StepUpFlow:
     pipeline: CapturePipeline
     quality: ports.CaptureQuality
     liveness: CheckedLiveness
-    matching: biometrics.FaceMatching
+    matching: FaceMatching
     promotion: PromotionPolicy = field(default_factory=PromotionPolicy)
 
     async def step_up(self, org_id: str, request: StepUpRequest) -> StepUpResult:
@@ -220,10 +221,8 @@ class StepUpFlow:
         request: StepUpRequest,
         enrollments: list[ports.EnrollmentInfo] | None = None,
     ) -> StepUpEvidence:
-        customer_id = subject.customer_id
-        # A partner's reference image is judged beside the selfie, before
-        # liveness spends the bundle's nonce and challenge: refused (no face,
-        # two faces, undecodable), it leaves the customer's capture usable.
+        # A partner's reference image is judged beside the selfie, before liveness
+        # spends the nonce and challenge: refused for it, the capture stays usable.
         face, reference = await asyncio.gather(
             self._selfie(request.bundle), self.matching.reference(request.reference_image)
         )
@@ -241,7 +240,7 @@ class StepUpFlow:
         match = None
         if probe is not None:
             match = await self.matching.verify(
-                customer_id, probe, reference, subject.match_threshold
+                subject.customer_id, probe, reference, subject.match_threshold
             )
         liveness = biometrics.tied(liveness, frames)
         evidence = StepUpEvidence(face, liveness, probe, match, frames)
