@@ -7,6 +7,7 @@ from typing import Any
 from identity_platform_api.kyc_tier.v1 import sdk_sessions_pb2, sdk_sessions_pb2_grpc
 from identity_runtime.context import require_org
 from identity_runtime.convert import message
+from identity_runtime.listing import org_page, page_reply
 from services.kyc_tier.sdk_sessions import SdkSessionRecord
 from services.kyc_tier.servicer import KycTierServicer
 
@@ -31,6 +32,16 @@ class SdkSessionServicer(KycTierServicer, sdk_sessions_pb2_grpc.SdkSessionServic
     ) -> sdk_sessions_pb2.RevokeSdkSessionResponse:
         revoked = await self.core.sdk_sessions.revoke(require_org(), request.session_id)
         return sdk_sessions_pb2.RevokeSdkSessionResponse(session=_session(revoked))
+
+    async def ListCustomerSdkSessions(
+        self, request: sdk_sessions_pb2.ListCustomerSdkSessionsRequest, _: Any
+    ) -> sdk_sessions_pb2.ListCustomerSdkSessionsResponse:
+        page = await org_page(
+            self.core.sdk_sessions.list_for_customer, request.customer_id, request
+        )
+        return page_reply(
+            sdk_sessions_pb2.ListCustomerSdkSessionsResponse, page, sdk_sessions=_session
+        )
 
     async def SetSdkOrigins(
         self, request: sdk_sessions_pb2.SetSdkOriginsRequest, _: Any

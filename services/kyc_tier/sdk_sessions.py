@@ -30,6 +30,7 @@ from identity_store.types import utcnow
 from services.kyc_tier import models, outbox, records
 from services.kyc_tier.console_models import ConsoleUser
 from services.kyc_tier.org_rows import owned
+from services.kyc_tier.paging import Page, newest_first
 
 if TYPE_CHECKING:
     # partners.py ends a revoked key's sessions with end_minted_by.
@@ -47,6 +48,8 @@ class SdkSessionRecord:
     created_at: datetime
     expires_at: datetime
     revoked_at: datetime | None
+    # The credential that minted it ("api_key:...", "console_user:...").
+    created_by: str
 
 
 @dataclass(frozen=True)
@@ -163,6 +166,21 @@ class SdkSessions:
                 details={"session_id": row.session_id},
             )
         return _record(row)
+
+    @staticmethod
+    def list_for_customer(
+        session: Session, org_id: str, customer_id: str, size: int, token: str
+    ) -> Page[SdkSessionRecord]:
+        """The customer's sessions, newest first; CUSTOMER_NOT_FOUND for
+        another organisation's customer too."""
+        records.load_customer(session, org_id, customer_id)
+        query = select(models.SdkSession).where(
+            models.SdkSession.org_id == org_id, models.SdkSession.customer_id == customer_id
+        )
+        page = newest_first(
+            session, query, models.SdkSession.created_at, models.SdkSession.session_id, size, token
+        )
+        return Page([_record(row) for row in page.items], page.next_page_token)
 
     def authenticate(self, session: Session, token: str) -> ResolvedSession:
         if not token.startswith(TOKEN_PREFIX) or len(token) > 100:

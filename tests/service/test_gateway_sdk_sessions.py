@@ -392,6 +392,62 @@ async def test_minting_and_origins_refuse_bad_input(partner, database_url) -> No
     assert kept.json()["origins"] == [SITE]
 
 
+async def test_a_customers_sessions_are_listed_newest_first_page_by_page(
+    partner, database_url
+) -> None:
+    """An operator finds a customer's sessions (open, expired, revoked, and
+    who minted each) to revoke a leaked one; the tokens are never shown."""
+    customer_id = await partner.customer()
+    other_customer = await partner.customer()
+    minted = [await partner.session(customer_id) for _ in range(3)]
+    await partner.session(other_customer)
+    first_id = minted[0]["session"]["sessionId"]
+    revoked = await partner.call("POST", f"/api/identity/sdk-sessions/{first_id}/revoke", {})
+    assert revoked.status_code == 200, revoked.text
+    path = f"/api/identity/customers/{customer_id}/sdk-sessions"
+
+    listed, token = [], ""
+    while True:
+        page = await partner.call("GET", f"{path}?pageSize=2&pageToken={token}")
+        assert page.status_code == 200, page.text
+        listed += page.json()["sdkSessions"]
+        token = page.json().get("nextPageToken", "")
+        if not token:
+            break
+    assert [s["sessionId"] for s in listed] == [m["session"]["sessionId"] for m in minted][::-1]
+    by_id = {s["sessionId"]: s for s in listed}
+    assert by_id[first_id]["revokedAt"] and "revokedAt" not in listed[0]
+    key_actor = {
+        s.created_by for s in await rows_of(partner, models.SdkSession, session_id=first_id)
+    }
+    assert {s["createdBy"] for s in listed} == key_actor and next(iter(key_actor)).startswith(
+        "api_key:"
+    )
+    assert all("token" not in s for s in listed)
+
+
+async def test_listing_sessions_refuses_bad_input_and_other_callers(partner, database_url) -> None:
+    customer_id = await partner.customer()
+    token = (await partner.session(customer_id))["token"]
+    path = f"/api/identity/customers/{customer_id}/sdk-sessions"
+    assert_error(
+        await partner.call("GET", "/api/identity/customers/cus_unknown/sdk-sessions"),
+        404,
+        "CUSTOMER_NOT_FOUND",
+    )
+    for query in ["pageSize=-1", "pageToken=not-a-token"]:
+        assert_error(await partner.call("GET", f"{path}?{query}"), 400, "INVALID_FIELD")
+    _, _, stranger = await asyncio.to_thread(
+        create_org_and_key, database_url, unique_name("Other"), ("public",)
+    )
+    foreign = await partner.http.get(path, headers=bearer(stranger))
+    assert_error(foreign, 404, "CUSTOMER_NOT_FOUND")
+    assert_documented(foreign)
+    # The customer's own browser may not list (or learn of) other sessions.
+    browser = await partner.http.get(path, headers=as_browser(token))
+    assert_error(browser, 403, "SDK_SESSION_ROUTE_FORBIDDEN")
+
+
 async def test_the_demo_mints_a_session_and_never_shows_the_key(partner) -> None:
     http = partner.http
     page = await http.get("/sdk-demo")

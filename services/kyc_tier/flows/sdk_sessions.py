@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from identity_runtime import context
 from services.kyc_tier import sdk_sessions
+from services.kyc_tier.paging import Page
 from services.kyc_tier.sdk_sessions import MintedSession, ResolvedSession, SdkSessionRecord
 from services.kyc_tier.store import Store
 
@@ -24,6 +25,13 @@ class SdkSessionFlow:
 
     async def revoke(self, org_id: str, session_id: str) -> SdkSessionRecord:
         return await self.store.write(lambda s: self.rules.revoke(s, org_id, session_id))
+
+    async def list_for_customer(
+        self, org_id: str, customer_id: str, page_size: int, page_token: str
+    ) -> Page[SdkSessionRecord]:
+        return await self.store.read(
+            lambda s: self.rules.list_for_customer(s, org_id, customer_id, page_size, page_token)
+        )
 
     async def authenticate(self, token: str) -> ResolvedSession:
         return await self.store.read(lambda s: self.rules.authenticate(s, token))

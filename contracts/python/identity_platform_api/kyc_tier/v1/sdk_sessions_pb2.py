@@ -27,17 +27,21 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from identity_platform_api.common.v1 import options_pb2 as identity__platform__api_dot_common_dot_v1_dot_options__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n4identity_platform_api/kyc_tier/v1/sdk_sessions.proto\x12\x14identity.kyc_tier.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a-identity_platform_api/common/v1/options.proto\"\xfd\x01\n\nSdkSession\x12\x1d\n\nsession_id\x18\x01 \x01(\tR\tsessionId\x12\x1f\n\x0b\x63ustomer_id\x18\x02 \x01(\tR\ncustomerId\x12\x39\n\ncreated_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tcreatedAt\x12\x39\n\nexpires_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\texpiresAt\x12\x39\n\nrevoked_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\trevokedAt\"[\n\x17\x43reateSdkSessionRequest\x12\x1f\n\x0b\x63ustomer_id\x18\x01 \x01(\tR\ncustomerId\x12\x1f\n\x0bttl_seconds\x18\x02 \x01(\x05R\nttlSeconds\"l\n\x18\x43reateSdkSessionResponse\x12:\n\x07session\x18\x01 \x01(\x0b\x32 .identity.kyc_tier.v1.SdkSessionR\x07session\x12\x14\n\x05token\x18\x02 \x01(\tR\x05token\"8\n\x17RevokeSdkSessionRequest\x12\x1d\n\nsession_id\x18\x01 \x01(\tR\tsessionId\"V\n\x18RevokeSdkSessionResponse\x12:\n\x07session\x18\x01 \x01(\x0b\x32 .identity.kyc_tier.v1.SdkSessionR\x07session\"0\n\x14SetSdkOriginsRequest\x12\x18\n\x07origins\x18\x01 \x03(\tR\x07origins\"1\n\x15SetSdkOriginsResponse\x12\x18\n\x07origins\x18\x01 \x03(\tR\x07origins\"5\n\x1d\x41uthenticateSdkSessionRequest\x12\x14\n\x05token\x18\x01 \x01(\tR\x05token\"\x86\x02\n\x1e\x41uthenticateSdkSessionResponse\x12\x15\n\x06org_id\x18\x01 \x01(\tR\x05orgId\x12\x1d\n\nsession_id\x18\x02 \x01(\tR\tsessionId\x12\x1f\n\x0b\x63ustomer_id\x18\x03 \x01(\tR\ncustomerId\x12\x39\n\nexpires_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\texpiresAt\x12\x18\n\x07origins\x18\x05 \x03(\tR\x07origins\x12\x38\n\x19minted_by_oauth_client_id\x18\x06 \x01(\tR\x15mintedByOauthClientId\"/\n\x15\x43heckSdkOriginRequest\x12\x16\n\x06origin\x18\x01 \x01(\tR\x06origin\"2\n\x16\x43heckSdkOriginResponse\x12\x18\n\x07\x61llowed\x18\x01 \x01(\x08R\x07\x61llowed2\xa5\x07\n\x11SdkSessionService\x12\xe5\x01\n\x10\x43reateSdkSession\x12-.identity.kyc_tier.v1.CreateSdkSessionRequest\x1a..identity.kyc_tier.v1.CreateSdkSessionResponse\"r\xca\xf3\x18\x04\x08\x01\x18\x02\xda\xf3\x18\x41\n\x18\n\x13\x46\x41ILED_PRECONDITION\x12\x01)\n\x15\n\x10INVALID_ARGUMENT\x12\x01\x02\n\x0e\n\tNOT_FOUND\x12\x01(\x82\xd3\xe4\x93\x02\x1f\"\x1a/api/identity/sdk-sessions:\x01*\x12\xcc\x01\n\x10RevokeSdkSession\x12-.identity.kyc_tier.v1.RevokeSdkSessionRequest\x1a..identity.kyc_tier.v1.RevokeSdkSessionResponse\"Y\x90\x02\x02\xca\xf3\x18\x04\x08\x01\x18\x02\xda\xf3\x18\x11\n\x0f\n\tNOT_FOUND\x12\x02\x8d\x0e\x82\xd3\xe4\x93\x02\x33\"./api/identity/sdk-sessions/{session_id}/revoke:\x01*\x12\xb4\x01\n\rSetSdkOrigins\x12*.identity.kyc_tier.v1.SetSdkOriginsRequest\x1a+.identity.kyc_tier.v1.SetSdkOriginsResponse\"J\x90\x02\x02\xca\xf3\x18\x04\x08\x02\x18\x02\xda\xf3\x18\x17\n\x15\n\x10INVALID_ARGUMENT\x12\x01\x02\x82\xd3\xe4\x93\x02\x1e\x1a\x19/api/identity/sdk-origins:\x01*\x12\xa9\x01\n\x16\x41uthenticateSdkSession\x12\x33.identity.kyc_tier.v1.AuthenticateSdkSessionRequest\x1a\x34.identity.kyc_tier.v1.AuthenticateSdkSessionResponse\"$\x90\x02\x01\xca\xf3\x18\x02\x08\x04\xda\xf3\x18\x17\n\x15\n\x0fUNAUTHENTICATED\x12\x02\x89\x0e\x12v\n\x0e\x43heckSdkOrigin\x12+.identity.kyc_tier.v1.CheckSdkOriginRequest\x1a,.identity.kyc_tier.v1.CheckSdkOriginResponse\"\t\x90\x02\x01\xca\xf3\x18\x02\x08\x04\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n4identity_platform_api/kyc_tier/v1/sdk_sessions.proto\x12\x14identity.kyc_tier.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a-identity_platform_api/common/v1/options.proto\"\x9c\x02\n\nSdkSession\x12\x1d\n\nsession_id\x18\x01 \x01(\tR\tsessionId\x12\x1f\n\x0b\x63ustomer_id\x18\x02 \x01(\tR\ncustomerId\x12\x39\n\ncreated_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tcreatedAt\x12\x39\n\nexpires_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\texpiresAt\x12\x39\n\nrevoked_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\trevokedAt\x12\x1d\n\ncreated_by\x18\x06 \x01(\tR\tcreatedBy\"[\n\x17\x43reateSdkSessionRequest\x12\x1f\n\x0b\x63ustomer_id\x18\x01 \x01(\tR\ncustomerId\x12\x1f\n\x0bttl_seconds\x18\x02 \x01(\x05R\nttlSeconds\"l\n\x18\x43reateSdkSessionResponse\x12:\n\x07session\x18\x01 \x01(\x0b\x32 .identity.kyc_tier.v1.SdkSessionR\x07session\x12\x14\n\x05token\x18\x02 \x01(\tR\x05token\"8\n\x17RevokeSdkSessionRequest\x12\x1d\n\nsession_id\x18\x01 \x01(\tR\tsessionId\"V\n\x18RevokeSdkSessionResponse\x12:\n\x07session\x18\x01 \x01(\x0b\x32 .identity.kyc_tier.v1.SdkSessionR\x07session\"\x85\x01\n\x1eListCustomerSdkSessionsRequest\x12\'\n\x0b\x63ustomer_id\x18\x01 \x01(\tB\x06\xea\xf9\x18\x02\x08\x01R\ncustomerId\x12\x1b\n\tpage_size\x18\x02 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x03 \x01(\tR\tpageToken\"\x8e\x01\n\x1fListCustomerSdkSessionsResponse\x12\x43\n\x0csdk_sessions\x18\x01 \x03(\x0b\x32 .identity.kyc_tier.v1.SdkSessionR\x0bsdkSessions\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"0\n\x14SetSdkOriginsRequest\x12\x18\n\x07origins\x18\x01 \x03(\tR\x07origins\"1\n\x15SetSdkOriginsResponse\x12\x18\n\x07origins\x18\x01 \x03(\tR\x07origins\"5\n\x1d\x41uthenticateSdkSessionRequest\x12\x14\n\x05token\x18\x01 \x01(\tR\x05token\"\x86\x02\n\x1e\x41uthenticateSdkSessionResponse\x12\x15\n\x06org_id\x18\x01 \x01(\tR\x05orgId\x12\x1d\n\nsession_id\x18\x02 \x01(\tR\tsessionId\x12\x1f\n\x0b\x63ustomer_id\x18\x03 \x01(\tR\ncustomerId\x12\x39\n\nexpires_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\texpiresAt\x12\x18\n\x07origins\x18\x05 \x03(\tR\x07origins\x12\x38\n\x19minted_by_oauth_client_id\x18\x06 \x01(\tR\x15mintedByOauthClientId\"/\n\x15\x43heckSdkOriginRequest\x12\x16\n\x06origin\x18\x01 \x01(\tR\x06origin\"2\n\x16\x43heckSdkOriginResponse\x12\x18\n\x07\x61llowed\x18\x01 \x01(\x08R\x07\x61llowed2\xa0\t\n\x11SdkSessionService\x12\xe5\x01\n\x10\x43reateSdkSession\x12-.identity.kyc_tier.v1.CreateSdkSessionRequest\x1a..identity.kyc_tier.v1.CreateSdkSessionResponse\"r\xca\xf3\x18\x04\x08\x01\x18\x02\xda\xf3\x18\x41\n\x18\n\x13\x46\x41ILED_PRECONDITION\x12\x01)\n\x15\n\x10INVALID_ARGUMENT\x12\x01\x02\n\x0e\n\tNOT_FOUND\x12\x01(\x82\xd3\xe4\x93\x02\x1f\"\x1a/api/identity/sdk-sessions:\x01*\x12\xcc\x01\n\x10RevokeSdkSession\x12-.identity.kyc_tier.v1.RevokeSdkSessionRequest\x1a..identity.kyc_tier.v1.RevokeSdkSessionResponse\"Y\x90\x02\x02\xca\xf3\x18\x04\x08\x01\x18\x02\xda\xf3\x18\x11\n\x0f\n\tNOT_FOUND\x12\x02\x8d\x0e\x82\xd3\xe4\x93\x02\x33\"./api/identity/sdk-sessions/{session_id}/revoke:\x01*\x12\xf8\x01\n\x17ListCustomerSdkSessions\x12\x34.identity.kyc_tier.v1.ListCustomerSdkSessionsRequest\x1a\x35.identity.kyc_tier.v1.ListCustomerSdkSessionsResponse\"p\x90\x02\x01\xca\xf3\x18\x04\x08\x01\x18\x02\xda\xf3\x18\'\n\x15\n\x10INVALID_ARGUMENT\x12\x01\x02\n\x0e\n\tNOT_FOUND\x12\x01(\x82\xd3\xe4\x93\x02\x34\x12\x32/api/identity/customers/{customer_id}/sdk-sessions\x12\xb4\x01\n\rSetSdkOrigins\x12*.identity.kyc_tier.v1.SetSdkOriginsRequest\x1a+.identity.kyc_tier.v1.SetSdkOriginsResponse\"J\x90\x02\x02\xca\xf3\x18\x04\x08\x02\x18\x02\xda\xf3\x18\x17\n\x15\n\x10INVALID_ARGUMENT\x12\x01\x02\x82\xd3\xe4\x93\x02\x1e\x1a\x19/api/identity/sdk-origins:\x01*\x12\xa9\x01\n\x16\x41uthenticateSdkSession\x12\x33.identity.kyc_tier.v1.AuthenticateSdkSessionRequest\x1a\x34.identity.kyc_tier.v1.AuthenticateSdkSessionResponse\"$\x90\x02\x01\xca\xf3\x18\x02\x08\x04\xda\xf3\x18\x17\n\x15\n\x0fUNAUTHENTICATED\x12\x02\x89\x0e\x12v\n\x0e\x43heckSdkOrigin\x12+.identity.kyc_tier.v1.CheckSdkOriginRequest\x1a,.identity.kyc_tier.v1.CheckSdkOriginResponse\"\t\x90\x02\x01\xca\xf3\x18\x02\x08\x04\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'identity_platform_api.kyc_tier.v1.sdk_sessions_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_LISTCUSTOMERSDKSESSIONSREQUEST'].fields_by_name['customer_id']._loaded_options = None
+  _globals['_LISTCUSTOMERSDKSESSIONSREQUEST'].fields_by_name['customer_id']._serialized_options = b'\352\371\030\002\010\001'
   _globals['_SDKSESSIONSERVICE'].methods_by_name['CreateSdkSession']._loaded_options = None
   _globals['_SDKSESSIONSERVICE'].methods_by_name['CreateSdkSession']._serialized_options = b'\312\363\030\004\010\001\030\002\332\363\030A\n\030\n\023FAILED_PRECONDITION\022\001)\n\025\n\020INVALID_ARGUMENT\022\001\002\n\016\n\tNOT_FOUND\022\001(\202\323\344\223\002\037\"\032/api/identity/sdk-sessions:\001*'
   _globals['_SDKSESSIONSERVICE'].methods_by_name['RevokeSdkSession']._loaded_options = None
   _globals['_SDKSESSIONSERVICE'].methods_by_name['RevokeSdkSession']._serialized_options = b'\220\002\002\312\363\030\004\010\001\030\002\332\363\030\021\n\017\n\tNOT_FOUND\022\002\215\016\202\323\344\223\0023\"./api/identity/sdk-sessions/{session_id}/revoke:\001*'
+  _globals['_SDKSESSIONSERVICE'].methods_by_name['ListCustomerSdkSessions']._loaded_options = None
+  _globals['_SDKSESSIONSERVICE'].methods_by_name['ListCustomerSdkSessions']._serialized_options = b'\220\002\001\312\363\030\004\010\001\030\002\332\363\030\'\n\025\n\020INVALID_ARGUMENT\022\001\002\n\016\n\tNOT_FOUND\022\001(\202\323\344\223\0024\0222/api/identity/customers/{customer_id}/sdk-sessions'
   _globals['_SDKSESSIONSERVICE'].methods_by_name['SetSdkOrigins']._loaded_options = None
   _globals['_SDKSESSIONSERVICE'].methods_by_name['SetSdkOrigins']._serialized_options = b'\220\002\002\312\363\030\004\010\002\030\002\332\363\030\027\n\025\n\020INVALID_ARGUMENT\022\001\002\202\323\344\223\002\036\032\031/api/identity/sdk-origins:\001*'
   _globals['_SDKSESSIONSERVICE'].methods_by_name['AuthenticateSdkSession']._loaded_options = None
@@ -45,27 +49,31 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SDKSESSIONSERVICE'].methods_by_name['CheckSdkOrigin']._loaded_options = None
   _globals['_SDKSESSIONSERVICE'].methods_by_name['CheckSdkOrigin']._serialized_options = b'\220\002\001\312\363\030\002\010\004'
   _globals['_SDKSESSION']._serialized_start=189
-  _globals['_SDKSESSION']._serialized_end=442
-  _globals['_CREATESDKSESSIONREQUEST']._serialized_start=444
-  _globals['_CREATESDKSESSIONREQUEST']._serialized_end=535
-  _globals['_CREATESDKSESSIONRESPONSE']._serialized_start=537
-  _globals['_CREATESDKSESSIONRESPONSE']._serialized_end=645
-  _globals['_REVOKESDKSESSIONREQUEST']._serialized_start=647
-  _globals['_REVOKESDKSESSIONREQUEST']._serialized_end=703
-  _globals['_REVOKESDKSESSIONRESPONSE']._serialized_start=705
-  _globals['_REVOKESDKSESSIONRESPONSE']._serialized_end=791
-  _globals['_SETSDKORIGINSREQUEST']._serialized_start=793
-  _globals['_SETSDKORIGINSREQUEST']._serialized_end=841
-  _globals['_SETSDKORIGINSRESPONSE']._serialized_start=843
-  _globals['_SETSDKORIGINSRESPONSE']._serialized_end=892
-  _globals['_AUTHENTICATESDKSESSIONREQUEST']._serialized_start=894
-  _globals['_AUTHENTICATESDKSESSIONREQUEST']._serialized_end=947
-  _globals['_AUTHENTICATESDKSESSIONRESPONSE']._serialized_start=950
-  _globals['_AUTHENTICATESDKSESSIONRESPONSE']._serialized_end=1212
-  _globals['_CHECKSDKORIGINREQUEST']._serialized_start=1214
-  _globals['_CHECKSDKORIGINREQUEST']._serialized_end=1261
-  _globals['_CHECKSDKORIGINRESPONSE']._serialized_start=1263
-  _globals['_CHECKSDKORIGINRESPONSE']._serialized_end=1313
-  _globals['_SDKSESSIONSERVICE']._serialized_start=1316
-  _globals['_SDKSESSIONSERVICE']._serialized_end=2249
+  _globals['_SDKSESSION']._serialized_end=473
+  _globals['_CREATESDKSESSIONREQUEST']._serialized_start=475
+  _globals['_CREATESDKSESSIONREQUEST']._serialized_end=566
+  _globals['_CREATESDKSESSIONRESPONSE']._serialized_start=568
+  _globals['_CREATESDKSESSIONRESPONSE']._serialized_end=676
+  _globals['_REVOKESDKSESSIONREQUEST']._serialized_start=678
+  _globals['_REVOKESDKSESSIONREQUEST']._serialized_end=734
+  _globals['_REVOKESDKSESSIONRESPONSE']._serialized_start=736
+  _globals['_REVOKESDKSESSIONRESPONSE']._serialized_end=822
+  _globals['_LISTCUSTOMERSDKSESSIONSREQUEST']._serialized_start=825
+  _globals['_LISTCUSTOMERSDKSESSIONSREQUEST']._serialized_end=958
+  _globals['_LISTCUSTOMERSDKSESSIONSRESPONSE']._serialized_start=961
+  _globals['_LISTCUSTOMERSDKSESSIONSRESPONSE']._serialized_end=1103
+  _globals['_SETSDKORIGINSREQUEST']._serialized_start=1105
+  _globals['_SETSDKORIGINSREQUEST']._serialized_end=1153
+  _globals['_SETSDKORIGINSRESPONSE']._serialized_start=1155
+  _globals['_SETSDKORIGINSRESPONSE']._serialized_end=1204
+  _globals['_AUTHENTICATESDKSESSIONREQUEST']._serialized_start=1206
+  _globals['_AUTHENTICATESDKSESSIONREQUEST']._serialized_end=1259
+  _globals['_AUTHENTICATESDKSESSIONRESPONSE']._serialized_start=1262
+  _globals['_AUTHENTICATESDKSESSIONRESPONSE']._serialized_end=1524
+  _globals['_CHECKSDKORIGINREQUEST']._serialized_start=1526
+  _globals['_CHECKSDKORIGINREQUEST']._serialized_end=1573
+  _globals['_CHECKSDKORIGINRESPONSE']._serialized_start=1575
+  _globals['_CHECKSDKORIGINRESPONSE']._serialized_end=1625
+  _globals['_SDKSESSIONSERVICE']._serialized_start=1628
+  _globals['_SDKSESSIONSERVICE']._serialized_end=2812
 # @@protoc_insertion_point(module_scope)

@@ -51,6 +51,11 @@ class SdkSessionServiceStub:
                 request_serializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_sdk__sessions__pb2.RevokeSdkSessionRequest.SerializeToString,
                 response_deserializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_sdk__sessions__pb2.RevokeSdkSessionResponse.FromString,
                 _registered_method=True)
+        self.ListCustomerSdkSessions = channel.unary_unary(
+                '/identity.kyc_tier.v1.SdkSessionService/ListCustomerSdkSessions',
+                request_serializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_sdk__sessions__pb2.ListCustomerSdkSessionsRequest.SerializeToString,
+                response_deserializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_sdk__sessions__pb2.ListCustomerSdkSessionsResponse.FromString,
+                _registered_method=True)
         self.SetSdkOrigins = channel.unary_unary(
                 '/identity.kyc_tier.v1.SdkSessionService/SetSdkOrigins',
                 request_serializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_sdk__sessions__pb2.SetSdkOriginsRequest.SerializeToString,
@@ -100,6 +105,19 @@ class SdkSessionServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListCustomerSdkSessions(self, request, context):
+        """ListCustomerSdkSessions lists the SDK sessions minted for one customer of
+        the calling organisation, newest first: open, expired and revoked ones
+        (`revoked_at`, `expires_at` say which), each with the credential that
+        minted it (`created_by`). A leaked or unwanted session is found here and
+        ended with RevokeSdkSession; a token is never shown again.
+        Errors: NOT_FOUND / CUSTOMER_NOT_FOUND (also another organisation's);
+        INVALID_ARGUMENT / INVALID_FIELD (page_size, page_token).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def SetSdkOrigins(self, request, context):
         """SetSdkOrigins replaces the organisation's SDK origins: the web origins
         (scheme://host[:port]) whose pages may call the capture routes with an
@@ -141,6 +159,11 @@ def add_SdkSessionServiceServicer_to_server(servicer, server):
                     servicer.RevokeSdkSession,
                     request_deserializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_sdk__sessions__pb2.RevokeSdkSessionRequest.FromString,
                     response_serializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_sdk__sessions__pb2.RevokeSdkSessionResponse.SerializeToString,
+            ),
+            'ListCustomerSdkSessions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCustomerSdkSessions,
+                    request_deserializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_sdk__sessions__pb2.ListCustomerSdkSessionsRequest.FromString,
+                    response_serializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_sdk__sessions__pb2.ListCustomerSdkSessionsResponse.SerializeToString,
             ),
             'SetSdkOrigins': grpc.unary_unary_rpc_method_handler(
                     servicer.SetSdkOrigins,
@@ -219,6 +242,33 @@ class SdkSessionService:
             '/identity.kyc_tier.v1.SdkSessionService/RevokeSdkSession',
             identity__platform__api_dot_kyc__tier_dot_v1_dot_sdk__sessions__pb2.RevokeSdkSessionRequest.SerializeToString,
             identity__platform__api_dot_kyc__tier_dot_v1_dot_sdk__sessions__pb2.RevokeSdkSessionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCustomerSdkSessions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/identity.kyc_tier.v1.SdkSessionService/ListCustomerSdkSessions',
+            identity__platform__api_dot_kyc__tier_dot_v1_dot_sdk__sessions__pb2.ListCustomerSdkSessionsRequest.SerializeToString,
+            identity__platform__api_dot_kyc__tier_dot_v1_dot_sdk__sessions__pb2.ListCustomerSdkSessionsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -54,6 +54,15 @@ class SdkSessionServiceStub:
     unchanged. Audited (`sdk_session.revoke`).
     Errors: NOT_FOUND / SDK_SESSION_NOT_FOUND (also another organisation's).
     """
+    ListCustomerSdkSessions: _grpc.UnaryUnaryMultiCallable[_sdk_sessions_pb2.ListCustomerSdkSessionsRequest, _sdk_sessions_pb2.ListCustomerSdkSessionsResponse]
+    """ListCustomerSdkSessions lists the SDK sessions minted for one customer of
+    the calling organisation, newest first: open, expired and revoked ones
+    (`revoked_at`, `expires_at` say which), each with the credential that
+    minted it (`created_by`). A leaked or unwanted session is found here and
+    ended with RevokeSdkSession; a token is never shown again.
+    Errors: NOT_FOUND / CUSTOMER_NOT_FOUND (also another organisation's);
+    INVALID_ARGUMENT / INVALID_FIELD (page_size, page_token).
+    """
     SetSdkOrigins: _grpc.UnaryUnaryMultiCallable[_sdk_sessions_pb2.SetSdkOriginsRequest, _sdk_sessions_pb2.SetSdkOriginsResponse]
     """SetSdkOrigins replaces the organisation's SDK origins: the web origins
     (scheme://host[:port]) whose pages may call the capture routes with an
@@ -97,6 +106,15 @@ class SdkSessionServiceAsyncStub(SdkSessionServiceStub):
     from the next request on. Revoking a revoked session answers it
     unchanged. Audited (`sdk_session.revoke`).
     Errors: NOT_FOUND / SDK_SESSION_NOT_FOUND (also another organisation's).
+    """
+    ListCustomerSdkSessions: _aio.UnaryUnaryMultiCallable[_sdk_sessions_pb2.ListCustomerSdkSessionsRequest, _sdk_sessions_pb2.ListCustomerSdkSessionsResponse]  # type: ignore[assignment]
+    """ListCustomerSdkSessions lists the SDK sessions minted for one customer of
+    the calling organisation, newest first: open, expired and revoked ones
+    (`revoked_at`, `expires_at` say which), each with the credential that
+    minted it (`created_by`). A leaked or unwanted session is found here and
+    ended with RevokeSdkSession; a token is never shown again.
+    Errors: NOT_FOUND / CUSTOMER_NOT_FOUND (also another organisation's);
+    INVALID_ARGUMENT / INVALID_FIELD (page_size, page_token).
     """
     SetSdkOrigins: _aio.UnaryUnaryMultiCallable[_sdk_sessions_pb2.SetSdkOriginsRequest, _sdk_sessions_pb2.SetSdkOriginsResponse]  # type: ignore[assignment]
     """SetSdkOrigins replaces the organisation's SDK origins: the web origins
@@ -148,6 +166,20 @@ class SdkSessionServiceServicer:
         from the next request on. Revoking a revoked session answers it
         unchanged. Audited (`sdk_session.revoke`).
         Errors: NOT_FOUND / SDK_SESSION_NOT_FOUND (also another organisation's).
+        """
+
+    def ListCustomerSdkSessions(
+        self,
+        request: _sdk_sessions_pb2.ListCustomerSdkSessionsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_sdk_sessions_pb2.ListCustomerSdkSessionsResponse, _abc.Awaitable[_sdk_sessions_pb2.ListCustomerSdkSessionsResponse]]:
+        """ListCustomerSdkSessions lists the SDK sessions minted for one customer of
+        the calling organisation, newest first: open, expired and revoked ones
+        (`revoked_at`, `expires_at` say which), each with the credential that
+        minted it (`created_by`). A leaked or unwanted session is found here and
+        ended with RevokeSdkSession; a token is never shown again.
+        Errors: NOT_FOUND / CUSTOMER_NOT_FOUND (also another organisation's);
+        INVALID_ARGUMENT / INVALID_FIELD (page_size, page_token).
         """
 
     def SetSdkOrigins(
