@@ -192,6 +192,15 @@ def _is_json(content_type: str) -> bool:
     return True
 
 
+def _is_token_route(route: Route | None) -> bool:
+    return route is not None and route.full_name == oauth.TOKEN_RPC
+
+
+def _no_store(route: Route | None) -> Mapping[str, str]:
+    """The token route's answers also carry `Pragma: no-cache` (RFC 6749 5.1, 5.2)."""
+    return oauth.NO_STORE if _is_token_route(route) else _NO_STORE
+
+
 def _challenge(error: DomainError, outcome: _Outcome) -> Mapping[str, str]:
     """The WWW-Authenticate of a 401 that has none yet (RFC 7235 section 3.1:
     every 401 carries one): a service's UNAUTHENTICATED passed on. The token
@@ -200,7 +209,7 @@ def _challenge(error: DomainError, outcome: _Outcome) -> Mapping[str, str]:
     if errors.http_status(error) != 401 or "WWW-Authenticate" in getattr(error, "headers", {}):
         return {}
     route, principal = outcome.route, outcome.principal
-    if route is not None and route.full_name == oauth.TOKEN_RPC:
+    if _is_token_route(route):
         return oauth.CLIENT_CHALLENGE
     if (principal is not None and principal.console_user_id) or (
         route is not None and route.full_name in console.SIGN_IN_RPCS
@@ -481,7 +490,7 @@ class Gateway:
             reply, status = await self._call(route, message, key), 200
         cookies = console.finish(route.full_name, request, reply)
         content, media_type = transcoding.render_response(route, reply)
-        response = Response(content, status, media_type=media_type, headers=_NO_STORE)
+        response = Response(content, status, media_type=media_type, headers=_no_store(route))
         console.set_cookies(response, cookies)
         return response
 
@@ -770,13 +779,18 @@ class Gateway:
     def _error_response(self, error: DomainError, request_id: str, outcome: _Outcome) -> Response:
         outcome.grpc_status = error.code
         outcome.reason = error.reason
-        headers = {**_NO_STORE, **_challenge(error, outcome), **errors.response_headers(error)}
-        return Response(
-            errors.error_body(error, request_id),
-            errors.http_status(error),
-            media_type="application/json",
-            headers=headers,
-        )
+        status = errors.http_status(error)
+        headers = {
+            **_no_store(outcome.route),
+            **_challenge(error, outcome),
+            **errors.response_headers(error),
+        }
+        if _is_token_route(outcome.route):
+            # RFC 6749 section 5.2's shape: OAuth client libraries read `error` as a string.
+            body = oauth.token_error_body(error, status, request_id)
+        else:
+            body = errors.error_body(error, request_id)
+        return Response(body, status, media_type="application/json", headers=headers)
 
     def _annotate_span(self, span: trace.Span, outcome: _Outcome) -> None:
         if outcome.route is not None:

@@ -30,7 +30,8 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from gateway.auth import REALM
-from identity_runtime.errors import InvalidArgument, Unauthenticated
+from gateway.errors import shown_name
+from identity_runtime.errors import DomainError, InvalidArgument, Unauthenticated
 
 AUDIENCE = "identity-platform"
 SUBJECT_PREFIX = "oauth_client:"
@@ -43,6 +44,20 @@ FORM = "application/x-www-form-urlencoded"
 # scheme a client authenticates with there is HTTP Basic (RFC 7617; the
 # credentials are read as UTF-8), whether this client used it or the body.
 CLIENT_CHALLENGE = {"WWW-Authenticate": f'Basic realm="{REALM}", charset="UTF-8"'}
+# Every answer of the token route, a token or an error (RFC 6749 sections 5.1, 5.2).
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+# The `error` codes the token route answers: RFC 6749 section 5.2's, and for
+# what it has none (429, 5xx) section 4.1.2.1's: the client may retry later.
+TOKEN_ERRORS = (
+    "invalid_request",
+    "invalid_client",
+    "unsupported_grant_type",
+    "invalid_scope",
+    "temporarily_unavailable",
+    "server_error",
+)
+# RFC 6749's error_description: printable ASCII but '"' and '\\'.
+_DESCRIPTION = str.maketrans({'"': "'", "\\": "/"})
 
 
 def is_form(content_type: str) -> bool:
@@ -65,7 +80,9 @@ def token_request_json(form: bytes, authorization: str | None) -> bytes:
     values = {name: v[0] for name, v in fields.items()}
     unknown = set(values) - {"grant_type", "client_id", "client_secret", "scope"}
     if unknown:
-        raise _malformed(f"unknown form parameter {sorted(unknown)[0]!r}")
+        raise _malformed(f"unknown form parameter {shown_name(sorted(unknown)[0])!r}")
+    if not values.get("grant_type"):
+        raise _malformed("the grant_type parameter is missing")
     if authorization:
         scheme, _, encoded = authorization.strip().partition(" ")
         if scheme.lower() != "basic":
@@ -82,6 +99,35 @@ def token_request_json(form: bytes, authorization: str | None) -> bytes:
         values["client_id"] = urllib.parse.unquote_plus(client_id)
         values["client_secret"] = urllib.parse.unquote_plus(secret)
     return json.dumps(values).encode()
+
+
+def token_error(error: DomainError, status: int) -> str:
+    """The RFC 6749 `error` code of an error of the token route answered `status`."""
+    if status == 401:
+        return "invalid_client"
+    if status in (429, 503, 504):
+        return "temporarily_unavailable"
+    if status >= 500:
+        return "server_error"
+    field = error.metadata.get("field") if error.reason == "INVALID_FIELD" else None
+    if field == "grant_type":
+        return "unsupported_grant_type"
+    return "invalid_scope" if field == "scope" else "invalid_request"
+
+
+def token_error_body(error: DomainError, status: int, request_id: str) -> bytes:
+    """The token route's error (RFC 6749 section 5.2): `error` a string code,
+    `error_description` printable ASCII; the platform's reason, metadata and
+    request id as extra members, so support can still trace the call."""
+    description = error.message.translate(_DESCRIPTION)
+    body = {
+        "error": token_error(error, status),
+        "error_description": "".join(c if " " <= c <= "~" else "?" for c in description),
+        "reason": error.reason,
+        "metadata": dict(error.metadata),
+        "request_id": request_id,
+    }
+    return json.dumps(body, separators=(",", ":")).encode()
 
 
 def looks_like_jwt(token: str) -> bool:

@@ -17,7 +17,14 @@ from typing import Any
 from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
 
 from gateway.comments import contract_comments
-from gateway.openapi_errors import error_responses, error_schema, known_reasons
+from gateway.openapi_errors import (
+    ERROR_SCHEMA,
+    TOKEN_ERROR_SCHEMA,
+    error_responses,
+    error_schema,
+    known_reasons,
+    token_error_schema,
+)
 from gateway.openapi_names import shorten
 from gateway.routing import Route
 from gateway.transcoding import HTTP_BODY, WRAPPERS, is_map, is_repeated, query_leaf_settable
@@ -27,7 +34,6 @@ from identity_runtime.validation import json_schema_constraints
 F = FieldDescriptor
 OPENAPI_PATH = "/api/openapi.json"
 HEALTH_RPC = "identity.gateway.v1.GatewayService/GetHealth"
-ERROR_SCHEMA = "Error"
 _MEDIA_TYPE = re.compile(r"[a-z]+/[a-z0-9.+\-]+")
 _REF = "#/components/schemas/"
 _QUERY_DEPTH = 3
@@ -472,6 +478,7 @@ class _Builder:
             for reason in known_reasons()
         }
         self.schemas.components[ERROR_SCHEMA] = error_schema(reason_notes)
+        self.schemas.components[TOKEN_ERROR_SCHEMA] = token_error_schema()
         return shorten(self._document(title, version, server_url, paths, tags))
 
     def _document(
@@ -491,7 +498,8 @@ class _Builder:
                     "KYC onboarding and step-up authentication for the Indonesian KTP. "
                     "Authenticate with an API key: `Authorization: Bearer idk_...` "
                     "(or `X-Api-Key`). "
-                    "Every error has the `Error` shape; `X-Request-Id` is echoed on every response."
+                    "Every error has the `Error` shape (the OAuth token route's: `TokenError`, "
+                    "RFC 6749 section 5.2); `X-Request-Id` is echoed on every response."
                 ),
             },
             "servers": [{"url": server_url}],

@@ -27,12 +27,15 @@ from google.protobuf.descriptor import MethodDescriptor
 from google.rpc import code_pb2
 
 from gateway.errors import HTTP_STATUS_BY_CODE, HTTP_STATUS_BY_REASON
-from gateway.oauth import TOKEN_RPC
+from gateway.oauth import TOKEN_ERRORS, TOKEN_RPC
 from gateway.routing import Route
 from identity_platform_api.common.v1 import errors_pb2, options_pb2
 
 REASON_PREFIX = "ERROR_REASON_"
 _REF = "#/components/schemas/"
+ERROR_SCHEMA = "Error"
+# The OAuth token route's errors (RFC 6749 section 5.2; gateway/oauth.py).
+TOKEN_ERROR_SCHEMA = "TokenError"
 
 # (gRPC code, reason) pairs any operation can answer, by what it has.
 _EVERY = (
@@ -136,10 +139,11 @@ def error_responses(route: Route) -> dict[str, Any]:
     by_status: dict[str, list[tuple[str, str]]] = {}
     for code, reason in operation_errors(route):
         by_status.setdefault(str(http_status(code, reason)), []).append((code, reason))
-    return {status: _response(status, by_status[status]) for status in sorted(by_status)}
+    schema = TOKEN_ERROR_SCHEMA if route.full_name == TOKEN_RPC else ERROR_SCHEMA
+    return {status: _response(status, by_status[status], schema) for status in sorted(by_status)}
 
 
-def _response(status: str, pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
+def _response(status: str, pairs: Iterable[tuple[str, str]], schema: str) -> dict[str, Any]:
     pairs = list(pairs)
     lines = [f"`{code}` / `{reason}`" for code, reason in pairs]
     headers: dict[str, Any] = {"X-Request-Id": {"$ref": "#/components/headers/RequestId"}}
@@ -150,7 +154,7 @@ def _response(status: str, pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
     return {
         "description": "; ".join(lines) + ".",
         "headers": headers,
-        "content": {"application/json": {"schema": {"$ref": _REF + "Error"}}},
+        "content": {"application/json": {"schema": {"$ref": _REF + schema}}},
         "x-identity-reasons": [reason for _, reason in pairs],
     }
 
@@ -215,5 +219,38 @@ def error_schema(reason_notes: Mapping[str, str]) -> dict[str, Any]:
                     },
                 },
             }
+        },
+    }
+
+
+def token_error_schema() -> dict[str, Any]:
+    """The `TokenError` schema: RFC 6749 section 5.2's error response, with
+    the platform's reason, metadata and request id as extra members."""
+    return {
+        "type": "object",
+        "description": (
+            "An error of the OAuth token route, as RFC 6749 section 5.2 shapes it: "
+            "`error` is a string code (invalid_client with 401; for what section 5.2 has "
+            "no code, section 4.1.2.1's: temporarily_unavailable with 429, 503 and 504, "
+            "server_error with 500)."
+        ),
+        "required": ["error", "error_description", "reason", "metadata", "request_id"],
+        "properties": {
+            "error": {"type": "string", "enum": list(TOKEN_ERRORS)},
+            "error_description": {
+                "type": "string",
+                "pattern": "^[\\x20-\\x21\\x23-\\x5B\\x5D-\\x7E]+$",
+                "description": "For humans (printable ASCII); never contains personal data.",
+            },
+            "reason": {
+                "type": "string",
+                "description": "The platform's reason, as in `Error` (an open set).",
+                "examples": ["CLIENT_CREDENTIALS_INVALID"],
+            },
+            "metadata": {"type": "object", "additionalProperties": {"type": "string"}},
+            "request_id": {
+                "type": "string",
+                "description": "Quote it when reporting a problem.",
+            },
         },
     }

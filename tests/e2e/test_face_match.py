@@ -22,7 +22,7 @@ from services.face_match.worker import Worker
 from tests.support import TESTDATA
 from tests.support.biometrics import FACES
 from tests.support.face_match import CallbackReceiver
-from tests.support.gateway import assert_error, bearer, create_org_and_key
+from tests.support.gateway import assert_error, assert_token_error, bearer, create_org_and_key
 from tests.support.mesh import E2eMesh, running_mesh
 
 SELFIE = (FACES / "img2.jpg").read_bytes()
@@ -413,14 +413,14 @@ async def test_the_token_route_takes_rfc_6749_form_requests_and_basic_auth(e2e) 
         content="grant_type=client_credentials",
         headers={**form, "Authorization": f"Basic {wrong}"},
     )
-    assert_error(refused, 401, "CLIENT_CREDENTIALS_INVALID")
+    assert_token_error(refused, 401, "invalid_client", "CLIENT_CREDENTIALS_INVALID")
     for body, headers in (
         ("grant_type=client_credentials&password=x", form),
         ("grant_type=client_credentials", {**form, "Authorization": "Basic !!!"}),
         (f"client_id={client_id}", {**form, "Authorization": f"Basic {basic}"}),
     ):
         response = await e2e.client.post("/api/oauth/token", content=body, headers=headers)
-        assert_error(response, 400, "MALFORMED_REQUEST")
+        assert_token_error(response, 400, "invalid_request", "MALFORMED_REQUEST")
     # Other routes still take JSON only.
     response = await e2e.client.post(
         "/api/face-match/submissions", content="correlationId=x", headers={**form, **bearer(key)}

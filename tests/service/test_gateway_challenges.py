@@ -10,7 +10,6 @@ real gateway in front."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 from pathlib import Path
@@ -25,10 +24,11 @@ from tests.support import start_service, unique_name
 from tests.support.face_match import env as face_match_env
 from tests.support.gateway import (
     assert_error,
+    assert_token_error,
     bearer,
-    create_org_and_key,
     gateway_client,
     gateway_settings,
+    internal_key,
 )
 from tests.support.kyc_and_face_match import with_kyc_tier
 from tests.support.mesh import module_database
@@ -64,10 +64,7 @@ async def client(servers: dict[str, str]):
 
 @pytest.fixture(scope="module")
 async def admin_key(database_url: str) -> str:
-    _, _, secret = await asyncio.to_thread(
-        create_org_and_key, database_url, "Challenge Org", ("public", "internal")
-    )
-    return secret
+    return await internal_key(database_url, "Challenge Org")
 
 
 def sign_in() -> bytes:
@@ -142,7 +139,8 @@ async def test_the_token_routes_invalid_client_is_challenged_for_basic(client, a
         ),
     ]
     for attempt in attempts:
-        assert challenge_of(await attempt, 401, "CLIENT_CREDENTIALS_INVALID") == BASIC
+        # RFC 6749 section 5.2's body (assert_token_error checks the Basic challenge).
+        assert_token_error(await attempt, 401, "invalid_client", "CLIENT_CREDENTIALS_INVALID")
     # The right secret still gets its token.
     secret = made.json()["clientSecret"]
     issued = await client.post(
@@ -199,13 +197,14 @@ async def test_a_json_body_with_a_content_encoding_is_refused(client) -> None:
         error = assert_error(response, 415, "UNSUPPORTED_CONTENT_ENCODING")
         assert error["metadata"] == {"accepted": "identity"}
         assert response.headers["accept-encoding"] == "identity"
-    # The OAuth token route's form body too.
+    # The OAuth token route's form body too (in RFC 6749 section 5.2's shape).
     response = await client.post(
         "/api/oauth/token",
         content=b"grant_type=client_credentials",
         headers={**FORM, "Content-Encoding": "gzip"},
     )
-    assert_error(response, 415, "UNSUPPORTED_CONTENT_ENCODING")
+    body = assert_token_error(response, 415, "invalid_request", "UNSUPPORTED_CONTENT_ENCODING")
+    assert body["metadata"] == {"accepted": "identity"}
     for headers in (JSON, {**JSON, "Content-Encoding": "identity"}):
         response = await client.post("/api/auth/login", content=sign_in(), headers=headers)
         assert_error(response, 401, "CREDENTIALS_INVALID")

@@ -28,7 +28,13 @@ from identity_runtime import mesh
 from identity_runtime.errors import Unauthenticated
 from services.face_match.oauth import SigningKeys
 from tests.service.test_gateway_ratelimit import REDIS_URL
-from tests.support.gateway import assert_error, bearer, gateway_client, gateway_settings
+from tests.support.gateway import (
+    assert_error,
+    assert_token_error,
+    bearer,
+    gateway_client,
+    gateway_settings,
+)
 
 PUBLIC_KEY = "idk_" + "p" * 32
 INTERNAL_KEY = "idk_" + "i" * 32
@@ -164,8 +170,9 @@ async def test_an_address_past_its_failed_credentials_gets_429_and_a_right_one_s
             content=b"grant_type=client_credentials&client_id=fmci_1&client_secret=x",
             headers={"Content-Type": "application/x-www-form-urlencoded", **here},
         )
-        # The token route's service is a closed port here: its 503 is no refusal.
-        assert_error(token_route, 503, "DEPENDENCY_UNAVAILABLE")
+        # The token route's service is a closed port here: its 503 is no refusal
+        # (in RFC 6749 section 5.2's shape, as the token route answers every error).
+        assert_token_error(token_route, 503, "temporarily_unavailable", "DEPENDENCY_UNAVAILABLE")
         # A right key from the same address is checked as usual (the closed
         # service port answers 503, not 429); so is anything from elsewhere.
         right = await client.get(PUBLIC_ROUTE, headers={**bearer(PUBLIC_KEY), **here})

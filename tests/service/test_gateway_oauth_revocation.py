@@ -13,6 +13,7 @@ import pytest
 
 from tests.support.gateway import (
     assert_error,
+    assert_token_error,
     bearer,
     create_org_and_key,
     gateway_client,
@@ -109,8 +110,11 @@ async def test_a_revoked_clients_tokens_are_refused_by_every_replica_within_a_se
             answer = await replica.get(CUSTOMERS, headers=bearer(kept_token))
             assert answer.status_code == 200, answer.text
         # No new token for the revoked client; a new one for the other still works.
-        assert_error(
-            await issue(second, revoked_id, revoked_secret), 401, "CLIENT_CREDENTIALS_INVALID"
+        assert_token_error(
+            await issue(second, revoked_id, revoked_secret),
+            401,
+            "invalid_client",
+            "CLIENT_CREDENTIALS_INVALID",
         )
         fresh = await token_for(second, kept_id, kept_secret)
         assert (await first.get(CUSTOMERS, headers=bearer(fresh))).status_code == 200

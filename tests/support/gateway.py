@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import importlib
+import re
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -56,6 +58,15 @@ def create_org_and_key(
     finally:
         database.dispose()
     return org_id, record.api_key_id, secret
+
+
+async def internal_key(database_url: str, org_name: str) -> str:
+    """The secret of an API key with the public and internal scopes, of a new
+    organisation (enough to create and revoke OAuth clients)."""
+    _, _, secret = await asyncio.to_thread(
+        create_org_and_key, database_url, org_name, ("public", "internal")
+    )
+    return secret
 
 
 def add_key(database_url: str, org_id: str, scopes: tuple[str, ...]) -> tuple[str, str]:
@@ -124,12 +135,38 @@ def assert_error(response: httpx.Response, status: int, reason: str) -> dict[str
     return error
 
 
+def assert_token_error(
+    response: httpx.Response, status: int, error: str, reason: str
+) -> dict[str, Any]:
+    """An error of the OAuth token route as RFC 6749 section 5.2 shapes it
+    (`error` a string code, `error_description` printable ASCII but '"' and
+    '\\'), with the platform's reason and request id; returns its body."""
+    assert response.status_code == status, (response.status_code, response.text[:500])
+    assert response.headers["content-type"].startswith("application/json")
+    body = response.json()
+    assert body["error"] == error, body
+    assert re.fullmatch(r"[\x20-\x21\x23-\x5b\x5d-\x7e]+", body["error_description"]), body
+    assert body["reason"] == reason, body
+    assert isinstance(body["metadata"], dict)
+    assert body["request_id"] == response.headers["x-request-id"]
+    assert response.headers["cache-control"] == "no-store"
+    assert response.headers["pragma"] == "no-cache"
+    if status == 401:
+        assert (
+            response.headers["www-authenticate"]
+            == 'Basic realm="identity-platform", charset="UTF-8"'
+        )
+    return body
+
+
 def assert_documented(response: httpx.Response) -> None:
     """The error answered is one the OpenAPI document lists, with its status,
     for the request's operation (gateway/openapi_errors.py)."""
     request = response.request
     route, _ = _routes().match(request.method, request.url.path)
-    reason = response.json()["error"]["reason"]
+    body = response.json()
+    # The OAuth token route's errors (RFC 6749 section 5.2) name it beside `error`.
+    reason = body["reason"] if isinstance(body["error"], str) else body["error"]["reason"]
     listed = {(http_status(c, r), r) for c, r in operation_errors(route)}
     assert (response.status_code, reason) in listed, (route.full_name, reason)
 

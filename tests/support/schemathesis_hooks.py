@@ -21,7 +21,9 @@ def documented_reason(ctx: Any, response: Any, case: Any) -> None:
     if not isinstance(declared, dict) or "x-identity-reasons" not in declared:
         return None  # an undocumented status is status_code_conformance's finding
     try:
-        reason = response.json()["error"]["reason"]
+        body = response.json()
+        # The OAuth token route's errors (RFC 6749 section 5.2) name it beside `error`.
+        reason = body["reason"] if isinstance(body["error"], str) else body["error"]["reason"]
     except (ValueError, KeyError, TypeError):
         return None  # not an Error body: the schema checks report it
     listed = declared["x-identity-reasons"]
