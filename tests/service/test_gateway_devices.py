@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from identity_capture.sdk import SdkSigner
+from identity_platform_client import ApiError, IdentityClient
 from services.kyc_tier import models
 from services.kyc_tier.bootstrap import build
 from services.kyc_tier.service import SPEC as KYC_TIER
@@ -178,6 +179,22 @@ async def test_a_partner_lists_a_customers_devices_and_revokes_one(partner) -> N
     assert all(e.details == {"device_id": lost.device_id} for e in entries)
     assert {(e.org_id, e.outcome) for e in entries} == {(partner.org_id, "success")}
     assert_acceptable_to_audit(entries)
+
+
+async def test_the_partner_client_lists_and_revokes(partner) -> None:
+    """clients/python's IdentityClient over the same gateway."""
+    customer_id = await partner.customer()
+    signer = await device(partner, customer_id)
+    secret = partner.headers["Authorization"].removeprefix("Bearer ")
+    client = IdentityClient(api_key=secret, http=partner.http)
+    [found] = await client.list_devices(customer_id)
+    assert found["deviceId"] == signer.device_id and "revokedAt" not in found
+    revoked = await client.revoke_device(customer_id, signer.device_id)
+    assert revoked["deviceId"] == signer.device_id and "revokedAt" in revoked
+    assert await client.list_devices(customer_id) == [revoked]
+    with pytest.raises(ApiError) as refused:
+        await client.revoke_device(customer_id, "dev_unknown")
+    assert (refused.value.http_status, refused.value.reason) == (404, "DEVICE_NOT_FOUND")
 
 
 async def test_a_revoked_devices_captures_are_refused_and_its_id_not_registered_again(
