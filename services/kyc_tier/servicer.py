@@ -226,6 +226,20 @@ class DeviceServicer(KycTierServicer, devices_pb2_grpc.DeviceServiceServicer):
         registered = await self.core.devices.register(require_org(), request.customer_id, key)
         return responses.device(registered)
 
+    async def ListDevices(
+        self, request: devices_pb2.ListDevicesRequest, _: Any
+    ) -> devices_pb2.ListDevicesResponse:
+        found = await self.core.devices.list(require_org(), request.customer_id)
+        return list_reply(devices_pb2.ListDevicesResponse, found, devices=resources.device)
+
+    async def RevokeDevice(
+        self, request: devices_pb2.RevokeDeviceRequest, _: Any
+    ) -> devices_pb2.RevokeDeviceResponse:
+        revoked = await self.core.devices.revoke(
+            require_org(), request.customer_id, request.device_id
+        )
+        return devices_pb2.RevokeDeviceResponse(device=resources.device(revoked))
+
 
 class AttemptServicer(KycTierServicer, attempts_pb2_grpc.AttemptServiceServicer):
     async def ListAttempts(

@@ -49,7 +49,14 @@ from identity_runtime.errors import (
 )
 from identity_store.db import Database
 from services.liveness import flash
-from services.liveness.devices import require_customer_id
+from services.liveness.devices import (
+    DeviceRecord,
+    device_not_found,
+    device_record,
+    require_customer_id,
+    require_device_id,
+    revoked,
+)
 from services.liveness.models import Challenge, Device, UsedNonce
 from services.liveness.policy import DEFAULT_POLICY, OrgPolicy, PadPolicies
 
@@ -86,16 +93,6 @@ class IssuedChallenge:
     flash_duration_ms: int
     issued_at: datetime
     expires_at: datetime
-
-
-@dataclass(frozen=True)
-class DeviceRecord:
-    device_id: str
-    customer_id: str
-    algorithm: str
-    key_fingerprint: str
-    platform: str
-    registered_at: datetime
 
 
 @dataclass(frozen=True)
@@ -146,22 +143,11 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def _device_record(row: Device) -> DeviceRecord:
-    return DeviceRecord(
-        row.device_id,
-        row.customer_id,
-        row.algorithm,
-        row.key_fingerprint,
-        row.platform,
-        row.registered_at,
-    )
-
-
 # New devices (signing keys) a customer may register in a day: each can sign
 # that customer's bundles, and one SDK token could otherwise register any
-# number. A rate, not a cap on every device: there is no route to remove one,
-# so a cap would lock out for good a customer who reached it (ten cleared
-# browsers, or a stolen token).
+# number. A rate, not a cap on every device: revoking one (a lost phone) must
+# not be what frees a slot, and a cap would lock out for good a customer who
+# reached it (ten cleared browsers, or a stolen token).
 MAX_NEW_DEVICES_PER_DAY = 10
 NEW_DEVICE_WINDOW = timedelta(days=1)
 
@@ -245,8 +231,7 @@ class Liveness:
         public_key: bytes,
         platform: str,
     ) -> tuple[DeviceRecord, bool]:
-        if not device_id or len(device_id) > 128:
-            raise invalid_field("device_id", "required, at most 128 characters")
+        require_device_id(device_id)
         require_customer_id(customer_id)
         if platform not in ("", "android", "ios", "web"):
             raise invalid_field("platform", "one of android, ios, web")
@@ -261,12 +246,15 @@ class Liveness:
                 sa.select(Device).where(Device.org_id == org_id, Device.device_id == device_id)
             ).first()
             if existing is not None:
+                if existing.revoked_at is not None and existing.customer_id == customer_id:
+                    # Revoked for good: a new installation has a new id.
+                    raise revoked(device_id)
                 same = (
                     existing.key_fingerprint == key_fingerprint
                     and existing.customer_id == customer_id
                 )
-                if same and existing.revoked_at is None:
-                    return _device_record(existing), False
+                if same:
+                    return device_record(existing), False
                 raise AlreadyExists(
                     "the device id is already registered with a different key or customer",
                     "DEVICE_ALREADY_REGISTERED",
@@ -306,7 +294,7 @@ class Liveness:
             )
             session.add(row)
             session.flush()
-            return _device_record(row), True
+            return device_record(row), True
 
         try:
             return await self.database.run(store)
@@ -375,16 +363,11 @@ class Liveness:
         device = session.scalars(
             sa.select(Device).where(Device.org_id == org_id, Device.device_id == request.device_id)
         ).first()
-        if (
-            device is None
-            or device.revoked_at is not None
-            or device.customer_id != request.customer_id
-        ):
-            raise NotFound(
-                "no such device for this customer",
-                "DEVICE_NOT_FOUND",
-                {"device_id": request.device_id},
-            )
+        if device is None or device.customer_id != request.customer_id:
+            raise device_not_found(request.device_id)
+        if device.revoked_at is not None:
+            # Whatever it signed: the key may be in a thief's hands.
+            raise revoked(request.device_id)
         if not signatures.verify(
             device.algorithm,
             device.public_key_der,

@@ -1,30 +1,120 @@
-"""Forgetting a customer's devices: kyc-tier's erasure step in liveness.
+"""A customer's devices apart from the capture checks: listing them,
+revoking one, and forgetting them all (kyc-tier's erasure step).
+
+A revoked device keeps its row, with `revoked_at`: the capture checks
+refuse its signatures (DEVICE_REVOKED) and registration refuses its id, so
+a lost phone's key stays dead whoever holds it.
 
 A device registration (device id, public key) identifies a person's phone,
-so an erased customer's are deleted, with the challenges issued to the
-customer and never answered. Consumed challenges and accepted nonces stay
-until the retention sweep purges them: they are the replay evidence that
-still refuses an old bundle sent again.
+so an erased customer's are deleted (revoked ones too), with the challenges
+issued to the customer and never answered. Consumed challenges and accepted
+nonces stay until the retention sweep purges them: they are the replay
+evidence that still refuses an old bundle sent again.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from identity_runtime.errors import invalid_field
+from identity_runtime.errors import NotFound, PermissionDenied, invalid_field
 from identity_store.db import Database
 from identity_store.declarative import ID_LENGTH
 from services.liveness.models import Challenge, Device
+
+MAX_DEVICE_ID_LENGTH = 128
+
+
+@dataclass(frozen=True)
+class DeviceRecord:
+    device_id: str
+    customer_id: str
+    algorithm: str
+    key_fingerprint: str
+    platform: str
+    registered_at: datetime
+    revoked_at: datetime | None = None
+
+
+def device_record(row: Device) -> DeviceRecord:
+    return DeviceRecord(
+        row.device_id,
+        row.customer_id,
+        row.algorithm,
+        row.key_fingerprint,
+        row.platform,
+        row.registered_at,
+        row.revoked_at,
+    )
 
 
 def require_customer_id(customer_id: str) -> None:
     """INVALID_FIELD unless `customer_id` fits liveness's id columns."""
     if not customer_id or len(customer_id) > ID_LENGTH:
         raise invalid_field("customer_id", f"required, at most {ID_LENGTH} characters")
+
+
+def require_device_id(device_id: str, field: str = "device_id") -> None:
+    """INVALID_FIELD unless `device_id` fits the devices table."""
+    if not device_id or len(device_id) > MAX_DEVICE_ID_LENGTH:
+        raise invalid_field(field, f"required, at most {MAX_DEVICE_ID_LENGTH} characters")
+
+
+def revoked(device_id: str) -> PermissionDenied:
+    """The refusal of a revoked device's signature or of its re-registration."""
+    return PermissionDenied(
+        "the device's key was revoked; a new installation registers a new device",
+        "DEVICE_REVOKED",
+        {"device_id": device_id},
+    )
+
+
+def device_not_found(device_id: str) -> NotFound:
+    return NotFound(
+        "no such device for this customer", "DEVICE_NOT_FOUND", {"device_id": device_id}
+    )
+
+
+async def list_devices(database: Database, org_id: str, customer_id: str) -> list[DeviceRecord]:
+    """The customer's devices, revoked ones included, newest first."""
+    require_customer_id(customer_id)
+    query = (
+        sa.select(Device)
+        .where(Device.org_id == org_id, Device.customer_id == customer_id)
+        .order_by(Device.registered_at.desc(), Device.id.desc())
+    )
+    return await database.run(
+        lambda session: [device_record(row) for row in session.scalars(query)]
+    )
+
+
+async def revoke_device(
+    database: Database, org_id: str, customer_id: str, device_id: str, now: datetime
+) -> tuple[DeviceRecord, bool]:
+    """Revoke the customer's device; (the device, whether this call revoked it).
+    Another customer's or organisation's device is DEVICE_NOT_FOUND."""
+    require_customer_id(customer_id)
+    require_device_id(device_id)
+
+    def revoke(session: Session) -> tuple[DeviceRecord, bool]:
+        row = session.scalars(
+            sa.select(Device)
+            .where(Device.org_id == org_id, Device.device_id == device_id)
+            .with_for_update()
+        ).first()
+        if row is None or row.customer_id != customer_id:
+            raise device_not_found(device_id)
+        if row.revoked_at is not None:
+            return device_record(row), False
+        row.revoked_at = now
+        session.flush()
+        return device_record(row), True
+
+    return await database.run(revoke)
 
 
 @dataclass(frozen=True)

@@ -14,12 +14,8 @@ from identity_platform_api.liveness.v1 import liveness_pb2 as pb
 from identity_runtime.convert import message, time_field
 from identity_runtime.errors import InvalidArgument, invalid_field
 from services.liveness import flash
-from services.liveness.checks import (
-    DeviceRecord,
-    IssuedChallenge,
-    LivenessDecision,
-    LivenessRequest,
-)
+from services.liveness.checks import IssuedChallenge, LivenessDecision, LivenessRequest
+from services.liveness.devices import DeviceRecord
 from services.liveness.policy import OrgPolicy
 
 _PURPOSES = {

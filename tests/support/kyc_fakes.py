@@ -41,6 +41,7 @@ from services.kyc_tier.ports import (
     CapturedFrames,
     Challenge,
     Clock,
+    DeviceInfo,
     DeviceRegistration,
     Duplicate,
     Enrolled,
@@ -169,8 +170,8 @@ class FakeLiveness:
     hold: asyncio.Event | None = None
     # The organisation policy each check was sent with.
     policies: list[LivenessPolicy] = field(default_factory=list)
-    # Device ids registered per customer, and the customers whose devices were forgotten.
-    devices: dict[str, set[str]] = field(default_factory=dict)
+    # Devices registered per customer (by id), and the customers whose devices were forgotten.
+    devices: dict[str, dict[str, DeviceInfo]] = field(default_factory=dict)
     forgotten: list[str] = field(default_factory=list)
 
     async def issue_challenge(self, customer_id: str, purpose: str) -> Challenge:
@@ -181,12 +182,26 @@ class FakeLiveness:
         self, customer_id: str, device_id: str, algorithm: int, public_key: bytes, platform: str
     ) -> DeviceRegistration:
         fingerprint = hashlib.sha256(public_key).hexdigest()
-        self.devices.setdefault(customer_id, set()).add(device_id)
-        return DeviceRegistration(device_id, customer_id, fingerprint, datetime.now(UTC), True)
+        now = datetime.now(UTC)
+        info = DeviceInfo(device_id, customer_id, platform, algorithm, fingerprint, now)
+        self.devices.setdefault(customer_id, {})[device_id] = info
+        return DeviceRegistration(device_id, customer_id, fingerprint, now, True)
 
     async def forget_devices(self, customer_id: str) -> int:
         self.forgotten.append(customer_id)
-        return len(self.devices.pop(customer_id, set()))
+        return len(self.devices.pop(customer_id, {}))
+
+    async def list_devices(self, customer_id: str) -> tuple[DeviceInfo, ...]:
+        found = self.devices.get(customer_id, {}).values()
+        return tuple(sorted(found, key=lambda d: d.registered_at or datetime.min, reverse=True))
+
+    async def revoke_device(self, customer_id: str, device_id: str) -> DeviceInfo:
+        mine = self.devices.get(customer_id, {})
+        if device_id not in mine:
+            raise NotFound("no such device for this customer", "DEVICE_NOT_FOUND")
+        if mine[device_id].revoked_at is None:
+            mine[device_id] = replace(mine[device_id], revoked_at=datetime.now(UTC))
+        return mine[device_id]
 
     async def check_attestation(self, capture: SignedCapture, resume: bool = False) -> None:
         """As liveness does: the protocol checks alone, nothing spent."""

@@ -184,6 +184,17 @@ class IdentityClient:
         }
         return dict(await self.post("/api/identity/devices/register", body))
 
+    async def list_devices(self, customer_id: str) -> list[dict[str, Any]]:
+        """The customer's devices, newest first; a revoked one has `revokedAt`."""
+        answer = await self.get(f"/api/identity/customers/{customer_id}/devices")
+        return list(answer.get("devices", []))
+
+    async def revoke_device(self, customer_id: str, device_id: str) -> dict[str, Any]:
+        """Revoke a lost or stolen device's key: the captures it signs are refused
+        from then on (403 DEVICE_REVOKED). Idempotent; answers the device."""
+        path = f"/api/identity/customers/{customer_id}/devices/{device_id}/revoke"
+        return dict((await self.post(path, {}))["device"])
+
     # -- challenges and captures ----------------------------------------------
 
     async def ktp_challenge(self, customer_id: str) -> dict[str, Any]:

@@ -111,6 +111,11 @@ export const GUIDANCE: Record<string, Entry> = {
     "BUNDLE_SIGNATURE_INVALID",
     "BUNDLE_HASH_MISMATCH",
   ),
+  DEVICE_REVOKED: {
+    id: "Perangkat ini telah dicabut dari akun Anda. Hubungi layanan pelanggan untuk melanjutkan.",
+    en: "This device was removed from your account. Contact customer support to continue.",
+    retry: false,
+  },
   DEVICE_LIMIT_REACHED: {
     id: "Terlalu banyak perangkat baru untuk akun ini hari ini. Lanjutkan di perangkat yang pernah Anda pakai, atau coba lagi besok.",
     en: "Too many new devices were registered for this account today. Continue on a device you used before, or try again tomorrow.",

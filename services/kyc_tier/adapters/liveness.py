@@ -29,6 +29,15 @@ def _challenge(message: types_pb2.FlashChallenge) -> ports.Challenge:
     )
 
 
+def _device(message: liveness_pb2.Device) -> ports.DeviceInfo:
+    return same_named(
+        ports.DeviceInfo,
+        message,
+        registered_at=when(message.registered_at),
+        revoked_at=when(message.revoked_at),
+    )
+
+
 def _signed(capture: ports.SignedCapture) -> dict[str, Any]:
     """The fields CheckAttestation and CheckLiveness share: the capture's claim."""
     attestation = capture.attestation
@@ -90,6 +99,16 @@ class GrpcLiveness:
         request = liveness_pb2.ForgetCustomerDevicesRequest(customer_id=customer_id)
         reply = await call("liveness", self.stub.ForgetCustomerDevices(request))
         return reply.devices_forgotten
+
+    async def list_devices(self, customer_id: str) -> tuple[ports.DeviceInfo, ...]:
+        request = liveness_pb2.ListDevicesRequest(customer_id=customer_id)
+        reply = await call("liveness", self.stub.ListDevices(request))
+        return tuple(_device(d) for d in reply.devices)
+
+    async def revoke_device(self, customer_id: str, device_id: str) -> ports.DeviceInfo:
+        request = liveness_pb2.RevokeDeviceRequest(customer_id=customer_id, device_id=device_id)
+        reply = await call("liveness", self.stub.RevokeDevice(request))
+        return _device(reply.device)
 
     async def check_attestation(self, capture: ports.SignedCapture, resume: bool = False) -> None:
         request = liveness_pb2.CheckAttestationRequest(**_signed(capture), resume=resume)

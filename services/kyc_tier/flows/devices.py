@@ -1,23 +1,30 @@
 """What liveness keeps per customer: SDK devices and capture challenges.
 
     POST /api/identity/devices/register          liveness.RegisterDevice
+    GET  /api/identity/customers/{id}/devices    liveness.ListDevices
+    POST /api/identity/customers/{id}/devices/{device_id}/revoke
+                                                 liveness.RevokeDevice
     POST /api/identity/document/ktp/challenge    liveness.IssueChallenge (via the KTP flow)
     POST /api/identity/face/flash-challenge      liveness.IssueChallenge (via the face flow)
 
-Each is for an active customer of the caller's organisation, and audited.
+Each is for an active customer of the caller's organisation; all but the
+listing are audited.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from identity_runtime.errors import DomainError, invalid_field
 from services.kyc_tier import outbox, records
-from services.kyc_tier.ports import Challenge, DeviceRegistration, Liveness
+from services.kyc_tier.ports import Challenge, DeviceInfo, DeviceRegistration, Liveness
 from services.kyc_tier.store import Store
 
 MAX_DEVICE_ID_LENGTH = 128
-DEVICE_LIMIT_REACHED = "DEVICE_LIMIT_REACHED"
+# Registrations refused for these are audited: traces of someone minting many
+# keys, or trying to bring a revoked (lost, stolen) device back.
+AUDITED_REFUSALS = frozenset({"DEVICE_LIMIT_REACHED", "DEVICE_REVOKED"})
 
 
 @dataclass(frozen=True)
@@ -36,6 +43,17 @@ async def require_active(store: Store, org_id: str, customer_id: str) -> None:
     )
 
 
+async def audit(
+    store: Store, org_id: str, action: str, customer_id: str, outcome: str, **details: Any
+) -> None:
+    """One entry about the customer in the audit outbox."""
+    await store.write(
+        lambda s: outbox.record(
+            s, org_id, action, f"customer:{customer_id}", outcome, details=details
+        )
+    )
+
+
 @dataclass
 class Challenges:
     store: Store
@@ -44,17 +62,21 @@ class Challenges:
     async def issue(self, org_id: str, customer_id: str, purpose: str) -> Challenge:
         await require_active(self.store, org_id, customer_id)
         challenge = await self.liveness.issue_challenge(customer_id, purpose)
-        await self.store.write(
-            lambda s: outbox.record(
-                s,
-                org_id,
-                "challenge.issue",
-                f"customer:{customer_id}",
-                "success",
-                details={"purpose": purpose, "challenge_id": challenge.challenge_id},
-            )
+        await audit(
+            self.store,
+            org_id,
+            "challenge.issue",
+            customer_id,
+            "success",
+            purpose=purpose,
+            challenge_id=challenge.challenge_id,
         )
         return challenge
+
+
+def require_device_id(device_id: str) -> None:
+    if not 1 <= len(device_id) <= MAX_DEVICE_ID_LENGTH:
+        raise invalid_field("device_id", f"must be 1 to {MAX_DEVICE_ID_LENGTH} characters")
 
 
 @dataclass
@@ -63,8 +85,7 @@ class DeviceFlow:
     liveness: Liveness
 
     async def register(self, org_id: str, customer_id: str, key: DeviceKey) -> DeviceRegistration:
-        if not 1 <= len(key.device_id) <= MAX_DEVICE_ID_LENGTH:
-            raise invalid_field("device_id", f"must be 1 to {MAX_DEVICE_ID_LENGTH} characters")
+        require_device_id(key.device_id)
         if not key.public_key_pem.strip():
             raise invalid_field("public_key_pem", "is required")
         await require_active(self.store, org_id, customer_id)
@@ -76,31 +97,41 @@ class DeviceFlow:
             # liveness names its own field; the partner sent public_key_pem.
             if error.metadata.get("field") == "public_key":
                 error.rename_field("public_key_pem")
-            if error.reason == DEVICE_LIMIT_REACHED:
-                # A refused key is a trace of someone minting many: audited.
-                await self.store.write(
-                    lambda s: outbox.record(
-                        s,
-                        org_id,
-                        "device.register",
-                        f"customer:{customer_id}",
-                        "denied",
-                        details={"device_id": key.device_id, "reason": DEVICE_LIMIT_REACHED},
-                    )
+            if error.reason in AUDITED_REFUSALS:
+                await audit(
+                    self.store,
+                    org_id,
+                    "device.register",
+                    customer_id,
+                    "denied",
+                    device_id=key.device_id,
+                    reason=error.reason,
                 )
             raise
-        await self.store.write(
-            lambda s: outbox.record(
-                s,
-                org_id,
-                "device.register",
-                f"customer:{customer_id}",
-                "success",
-                details={
-                    "device_id": key.device_id,
-                    "created": registered.created,
-                    "key_fingerprint": registered.key_fingerprint,
-                },
-            )
+        await audit(
+            self.store,
+            org_id,
+            "device.register",
+            customer_id,
+            "success",
+            device_id=key.device_id,
+            created=registered.created,
+            key_fingerprint=registered.key_fingerprint,
         )
         return registered
+
+    async def list(self, org_id: str, customer_id: str) -> tuple[DeviceInfo, ...]:
+        await require_active(self.store, org_id, customer_id)
+        return await self.liveness.list_devices(customer_id)
+
+    async def revoke(self, org_id: str, customer_id: str, device_id: str) -> DeviceInfo:
+        """Revoke the customer's device (idempotent). Each call that answers a
+        revoked device is audited: a retry after a failure between liveness
+        and the audit outbox still leaves the entry."""
+        require_device_id(device_id)
+        await require_active(self.store, org_id, customer_id)
+        device = await self.liveness.revoke_device(customer_id, device_id)
+        await audit(
+            self.store, org_id, "device.revoke", customer_id, "success", device_id=device_id
+        )
+        return device

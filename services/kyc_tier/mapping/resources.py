@@ -7,6 +7,7 @@ from identity_platform_api.kyc_tier.v1 import (
     api_keys_pb2,
     attempts_pb2,
     customers_pb2,
+    devices_pb2,
     face_pb2,
     kyc_pb2,
     resources_pb2,
@@ -33,7 +34,7 @@ from services.kyc_tier.mapping.enums import (
     when,
 )
 from services.kyc_tier.partners import ApiKeyRecord
-from services.kyc_tier.ports import Challenge, EnrollmentInfo
+from services.kyc_tier.ports import Challenge, DeviceInfo, EnrollmentInfo
 from services.kyc_tier.webhook_log import DeliveryView
 from services.kyc_tier.webhooks import WebhookRecord
 
@@ -108,6 +109,10 @@ def api_key(record: ApiKeyRecord) -> api_keys_pb2.ApiKey:
 def enrollment(info: EnrollmentInfo) -> face_pb2.FaceEnrollment:
     source = SOURCE_TO_PROTO.get(info.source, types_pb2.ENROLLMENT_SOURCE_UNSPECIFIED)
     return message(face_pb2.FaceEnrollment, info, source=source)
+
+
+def device(info: DeviceInfo) -> devices_pb2.Device:
+    return message(devices_pb2.Device, info)
 
 
 def challenge(value: Challenge) -> types_pb2.FlashChallenge:

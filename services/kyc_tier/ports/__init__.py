@@ -17,6 +17,7 @@ from services.kyc_tier.ports.values import Attestation as Attestation
 from services.kyc_tier.ports.values import CapturedFrames as CapturedFrames
 from services.kyc_tier.ports.values import Challenge as Challenge
 from services.kyc_tier.ports.values import Clock as Clock
+from services.kyc_tier.ports.values import DeviceInfo as DeviceInfo
 from services.kyc_tier.ports.values import DeviceRegistration as DeviceRegistration
 from services.kyc_tier.ports.values import Duplicate as Duplicate
 from services.kyc_tier.ports.values import Enrolled as Enrolled
@@ -66,6 +67,15 @@ class Liveness(Protocol):
 
     async def forget_devices(self, customer_id: str) -> int:
         """Delete the customer's device registrations (erasure); how many."""
+        ...
+
+    async def list_devices(self, customer_id: str) -> tuple[DeviceInfo, ...]:
+        """The customer's devices, revoked ones included, newest first."""
+        ...
+
+    async def revoke_device(self, customer_id: str, device_id: str) -> DeviceInfo:
+        """Revoke the customer's device (a revoked one is answered unchanged);
+        DEVICE_NOT_FOUND when the customer has no such device."""
         ...
 
     async def check(

@@ -150,6 +150,20 @@ class DeviceRegistration:
 
 
 @dataclass(frozen=True)
+class DeviceInfo:
+    """A registered device as liveness lists it: the key's fingerprint, never the key."""
+
+    device_id: str
+    customer_id: str
+    platform: str
+    algorithm: int  # KeyAlgorithm number of the contract
+    key_fingerprint: str
+    registered_at: datetime | None
+    # Set once revoked: its signatures are refused.
+    revoked_at: datetime | None = None
+
+
+@dataclass(frozen=True)
 class FaceEmbedding:
     model_id: str
     dimension: int

@@ -420,6 +420,13 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     allowed in 24 hours (FAILED_PRECONDITION, HTTP 409).
     metadata["max_devices"], ["retry_after_seconds"].
     """
+    ERROR_REASON_DEVICE_REVOKED: _ErrorReason.ValueType  # 2742
+    """Listing and revoking a customer's devices (numbered from 2742). The
+    device's key was revoked (kyc-tier DeviceService.RevokeDevice): its
+    signatures are refused and its id is not registered again; a new
+    installation registers a new device id (PERMISSION_DENIED, HTTP 403).
+    metadata["device_id"].
+    """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """ErrorReason is the closed list of machine-readable failure reasons.
@@ -832,5 +839,12 @@ ERROR_REASON_DEVICE_LIMIT_REACHED: ErrorReason.ValueType  # 2741
 numbered from 2741). The customer registered the most new devices
 allowed in 24 hours (FAILED_PRECONDITION, HTTP 409).
 metadata["max_devices"], ["retry_after_seconds"].
+"""
+ERROR_REASON_DEVICE_REVOKED: ErrorReason.ValueType  # 2742
+"""Listing and revoking a customer's devices (numbered from 2742). The
+device's key was revoked (kyc-tier DeviceService.RevokeDevice): its
+signatures are refused and its id is not registered again; a new
+installation registers a new device id (PERMISSION_DENIED, HTTP 403).
+metadata["device_id"].
 """
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015

@@ -26,8 +26,9 @@ if _version_not_supported:
 
 
 class DeviceServiceStub:
-    """DeviceService registers the signing key of an SDK installation. Called by
-    the native SDKs, not by a partner's backend.
+    """DeviceService registers the signing key of an SDK installation (called by
+    the SDKs), and lets a partner's backend or a console admin list a
+    customer's devices and revoke the key of a lost or stolen one.
     """
 
     def __init__(self, channel):
@@ -41,11 +42,22 @@ class DeviceServiceStub:
                 request_serializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_devices__pb2.RegisterDeviceRequest.SerializeToString,
                 response_deserializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_devices__pb2.RegisterDeviceResponse.FromString,
                 _registered_method=True)
+        self.ListDevices = channel.unary_unary(
+                '/identity.kyc_tier.v1.DeviceService/ListDevices',
+                request_serializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_devices__pb2.ListDevicesRequest.SerializeToString,
+                response_deserializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_devices__pb2.ListDevicesResponse.FromString,
+                _registered_method=True)
+        self.RevokeDevice = channel.unary_unary(
+                '/identity.kyc_tier.v1.DeviceService/RevokeDevice',
+                request_serializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_devices__pb2.RevokeDeviceRequest.SerializeToString,
+                response_deserializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_devices__pb2.RevokeDeviceResponse.FromString,
+                _registered_method=True)
 
 
 class DeviceServiceServicer:
-    """DeviceService registers the signing key of an SDK installation. Called by
-    the native SDKs, not by a partner's backend.
+    """DeviceService registers the signing key of an SDK installation (called by
+    the SDKs), and lets a partner's backend or a console admin list a
+    customer's devices and revoke the key of a lost or stolen one.
     """
 
     def RegisterDevice(self, request, context):
@@ -56,7 +68,40 @@ class DeviceServiceServicer:
         DEVICE_ALREADY_REGISTERED (same id, different key); FAILED_PRECONDITION /
         DEVICE_LIMIT_REACHED (HTTP 409: the customer registered the most new
         devices allowed in 24 hours, liveness's LIVENESS_MAX_NEW_DEVICES_PER_DAY,
-        10 by default; metadata retry_after_seconds).
+        10 by default; metadata retry_after_seconds); PERMISSION_DENIED /
+        DEVICE_REVOKED (the customer revoked this device id: a new installation
+        registers a new one).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListDevices(self, request, context):
+        """ListDevices answers the customer's registered devices, revoked ones
+        included, newest first: id, platform, algorithm, key fingerprint and
+        times, never the key itself. Not for SDK session tokens: a browser has no
+        need to see the customer's other devices.
+        Errors: NOT_FOUND / CUSTOMER_NOT_FOUND (also another organisation's);
+        FAILED_PRECONDITION / CUSTOMER_ERASED (an erased customer's devices were
+        forgotten); INVALID_ARGUMENT / INVALID_FIELD.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeDevice(self, request, context):
+        """RevokeDevice revokes the key of one of the customer's devices (a lost or
+        stolen phone, a compromised browser): from the next request on, every
+        capture it signs (KTP, face liveness, step-up) is refused
+        PERMISSION_DENIED / DEVICE_REVOKED, and its device id cannot be
+        registered again (a new installation registers a new id). Revoking a
+        revoked device answers it unchanged. Audited (`device.revoke`, the
+        device id only). Not for SDK session tokens: a browser holding one
+        customer's token must not end the customer's other devices.
+        Errors: NOT_FOUND / CUSTOMER_NOT_FOUND, DEVICE_NOT_FOUND (no such device
+        for this customer; another organisation's customer or device is not
+        found either); FAILED_PRECONDITION / CUSTOMER_ERASED; INVALID_ARGUMENT /
+        INVALID_FIELD (device_id).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -70,6 +115,16 @@ def add_DeviceServiceServicer_to_server(servicer, server):
                     request_deserializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_devices__pb2.RegisterDeviceRequest.FromString,
                     response_serializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_devices__pb2.RegisterDeviceResponse.SerializeToString,
             ),
+            'ListDevices': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListDevices,
+                    request_deserializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_devices__pb2.ListDevicesRequest.FromString,
+                    response_serializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_devices__pb2.ListDevicesResponse.SerializeToString,
+            ),
+            'RevokeDevice': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeDevice,
+                    request_deserializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_devices__pb2.RevokeDeviceRequest.FromString,
+                    response_serializer=identity__platform__api_dot_kyc__tier_dot_v1_dot_devices__pb2.RevokeDeviceResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'identity.kyc_tier.v1.DeviceService', rpc_method_handlers)
@@ -79,8 +134,9 @@ def add_DeviceServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class DeviceService:
-    """DeviceService registers the signing key of an SDK installation. Called by
-    the native SDKs, not by a partner's backend.
+    """DeviceService registers the signing key of an SDK installation (called by
+    the SDKs), and lets a partner's backend or a console admin list a
+    customer's devices and revoke the key of a lost or stolen one.
     """
 
     @staticmethod
@@ -100,6 +156,60 @@ class DeviceService:
             '/identity.kyc_tier.v1.DeviceService/RegisterDevice',
             identity__platform__api_dot_kyc__tier_dot_v1_dot_devices__pb2.RegisterDeviceRequest.SerializeToString,
             identity__platform__api_dot_kyc__tier_dot_v1_dot_devices__pb2.RegisterDeviceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListDevices(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/identity.kyc_tier.v1.DeviceService/ListDevices',
+            identity__platform__api_dot_kyc__tier_dot_v1_dot_devices__pb2.ListDevicesRequest.SerializeToString,
+            identity__platform__api_dot_kyc__tier_dot_v1_dot_devices__pb2.ListDevicesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeDevice(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/identity.kyc_tier.v1.DeviceService/RevokeDevice',
+            identity__platform__api_dot_kyc__tier_dot_v1_dot_devices__pb2.RevokeDeviceRequest.SerializeToString,
+            identity__platform__api_dot_kyc__tier_dot_v1_dot_devices__pb2.RevokeDeviceResponse.FromString,
             options,
             channel_credentials,
             insecure,

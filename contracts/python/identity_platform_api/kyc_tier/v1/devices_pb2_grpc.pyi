@@ -27,8 +27,9 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class DeviceServiceStub:
-    """DeviceService registers the signing key of an SDK installation. Called by
-    the native SDKs, not by a partner's backend.
+    """DeviceService registers the signing key of an SDK installation (called by
+    the SDKs), and lets a partner's backend or a console admin list a
+    customer's devices and revoke the key of a lost or stolen one.
     """
 
     @_typing.overload
@@ -43,13 +44,39 @@ class DeviceServiceStub:
     DEVICE_ALREADY_REGISTERED (same id, different key); FAILED_PRECONDITION /
     DEVICE_LIMIT_REACHED (HTTP 409: the customer registered the most new
     devices allowed in 24 hours, liveness's LIVENESS_MAX_NEW_DEVICES_PER_DAY,
-    10 by default; metadata retry_after_seconds).
+    10 by default; metadata retry_after_seconds); PERMISSION_DENIED /
+    DEVICE_REVOKED (the customer revoked this device id: a new installation
+    registers a new one).
+    """
+    ListDevices: _grpc.UnaryUnaryMultiCallable[_devices_pb2.ListDevicesRequest, _devices_pb2.ListDevicesResponse]
+    """ListDevices answers the customer's registered devices, revoked ones
+    included, newest first: id, platform, algorithm, key fingerprint and
+    times, never the key itself. Not for SDK session tokens: a browser has no
+    need to see the customer's other devices.
+    Errors: NOT_FOUND / CUSTOMER_NOT_FOUND (also another organisation's);
+    FAILED_PRECONDITION / CUSTOMER_ERASED (an erased customer's devices were
+    forgotten); INVALID_ARGUMENT / INVALID_FIELD.
+    """
+    RevokeDevice: _grpc.UnaryUnaryMultiCallable[_devices_pb2.RevokeDeviceRequest, _devices_pb2.RevokeDeviceResponse]
+    """RevokeDevice revokes the key of one of the customer's devices (a lost or
+    stolen phone, a compromised browser): from the next request on, every
+    capture it signs (KTP, face liveness, step-up) is refused
+    PERMISSION_DENIED / DEVICE_REVOKED, and its device id cannot be
+    registered again (a new installation registers a new id). Revoking a
+    revoked device answers it unchanged. Audited (`device.revoke`, the
+    device id only). Not for SDK session tokens: a browser holding one
+    customer's token must not end the customer's other devices.
+    Errors: NOT_FOUND / CUSTOMER_NOT_FOUND, DEVICE_NOT_FOUND (no such device
+    for this customer; another organisation's customer or device is not
+    found either); FAILED_PRECONDITION / CUSTOMER_ERASED; INVALID_ARGUMENT /
+    INVALID_FIELD (device_id).
     """
 
 @_typing.type_check_only
 class DeviceServiceAsyncStub(DeviceServiceStub):
-    """DeviceService registers the signing key of an SDK installation. Called by
-    the native SDKs, not by a partner's backend.
+    """DeviceService registers the signing key of an SDK installation (called by
+    the SDKs), and lets a partner's backend or a console admin list a
+    customer's devices and revoke the key of a lost or stolen one.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
@@ -61,12 +88,38 @@ class DeviceServiceAsyncStub(DeviceServiceStub):
     DEVICE_ALREADY_REGISTERED (same id, different key); FAILED_PRECONDITION /
     DEVICE_LIMIT_REACHED (HTTP 409: the customer registered the most new
     devices allowed in 24 hours, liveness's LIVENESS_MAX_NEW_DEVICES_PER_DAY,
-    10 by default; metadata retry_after_seconds).
+    10 by default; metadata retry_after_seconds); PERMISSION_DENIED /
+    DEVICE_REVOKED (the customer revoked this device id: a new installation
+    registers a new one).
+    """
+    ListDevices: _aio.UnaryUnaryMultiCallable[_devices_pb2.ListDevicesRequest, _devices_pb2.ListDevicesResponse]  # type: ignore[assignment]
+    """ListDevices answers the customer's registered devices, revoked ones
+    included, newest first: id, platform, algorithm, key fingerprint and
+    times, never the key itself. Not for SDK session tokens: a browser has no
+    need to see the customer's other devices.
+    Errors: NOT_FOUND / CUSTOMER_NOT_FOUND (also another organisation's);
+    FAILED_PRECONDITION / CUSTOMER_ERASED (an erased customer's devices were
+    forgotten); INVALID_ARGUMENT / INVALID_FIELD.
+    """
+    RevokeDevice: _aio.UnaryUnaryMultiCallable[_devices_pb2.RevokeDeviceRequest, _devices_pb2.RevokeDeviceResponse]  # type: ignore[assignment]
+    """RevokeDevice revokes the key of one of the customer's devices (a lost or
+    stolen phone, a compromised browser): from the next request on, every
+    capture it signs (KTP, face liveness, step-up) is refused
+    PERMISSION_DENIED / DEVICE_REVOKED, and its device id cannot be
+    registered again (a new installation registers a new id). Revoking a
+    revoked device answers it unchanged. Audited (`device.revoke`, the
+    device id only). Not for SDK session tokens: a browser holding one
+    customer's token must not end the customer's other devices.
+    Errors: NOT_FOUND / CUSTOMER_NOT_FOUND, DEVICE_NOT_FOUND (no such device
+    for this customer; another organisation's customer or device is not
+    found either); FAILED_PRECONDITION / CUSTOMER_ERASED; INVALID_ARGUMENT /
+    INVALID_FIELD (device_id).
     """
 
 class DeviceServiceServicer:
-    """DeviceService registers the signing key of an SDK installation. Called by
-    the native SDKs, not by a partner's backend.
+    """DeviceService registers the signing key of an SDK installation (called by
+    the SDKs), and lets a partner's backend or a console admin list a
+    customer's devices and revoke the key of a lost or stolen one.
     """
 
     def RegisterDevice(
@@ -81,7 +134,42 @@ class DeviceServiceServicer:
         DEVICE_ALREADY_REGISTERED (same id, different key); FAILED_PRECONDITION /
         DEVICE_LIMIT_REACHED (HTTP 409: the customer registered the most new
         devices allowed in 24 hours, liveness's LIVENESS_MAX_NEW_DEVICES_PER_DAY,
-        10 by default; metadata retry_after_seconds).
+        10 by default; metadata retry_after_seconds); PERMISSION_DENIED /
+        DEVICE_REVOKED (the customer revoked this device id: a new installation
+        registers a new one).
+        """
+
+    def ListDevices(
+        self,
+        request: _devices_pb2.ListDevicesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_devices_pb2.ListDevicesResponse, _abc.Awaitable[_devices_pb2.ListDevicesResponse]]:
+        """ListDevices answers the customer's registered devices, revoked ones
+        included, newest first: id, platform, algorithm, key fingerprint and
+        times, never the key itself. Not for SDK session tokens: a browser has no
+        need to see the customer's other devices.
+        Errors: NOT_FOUND / CUSTOMER_NOT_FOUND (also another organisation's);
+        FAILED_PRECONDITION / CUSTOMER_ERASED (an erased customer's devices were
+        forgotten); INVALID_ARGUMENT / INVALID_FIELD.
+        """
+
+    def RevokeDevice(
+        self,
+        request: _devices_pb2.RevokeDeviceRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_devices_pb2.RevokeDeviceResponse, _abc.Awaitable[_devices_pb2.RevokeDeviceResponse]]:
+        """RevokeDevice revokes the key of one of the customer's devices (a lost or
+        stolen phone, a compromised browser): from the next request on, every
+        capture it signs (KTP, face liveness, step-up) is refused
+        PERMISSION_DENIED / DEVICE_REVOKED, and its device id cannot be
+        registered again (a new installation registers a new id). Revoking a
+        revoked device answers it unchanged. Audited (`device.revoke`, the
+        device id only). Not for SDK session tokens: a browser holding one
+        customer's token must not end the customer's other devices.
+        Errors: NOT_FOUND / CUSTOMER_NOT_FOUND, DEVICE_NOT_FOUND (no such device
+        for this customer; another organisation's customer or device is not
+        found either); FAILED_PRECONDITION / CUSTOMER_ERASED; INVALID_ARGUMENT /
+        INVALID_FIELD (device_id).
         """
 
 def add_DeviceServiceServicer_to_server(servicer: DeviceServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

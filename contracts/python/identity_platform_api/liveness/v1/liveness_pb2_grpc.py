@@ -52,6 +52,16 @@ class LivenessServiceStub:
                 request_serializer=identity__platform__api_dot_liveness_dot_v1_dot_liveness__pb2.RegisterDeviceRequest.SerializeToString,
                 response_deserializer=identity__platform__api_dot_liveness_dot_v1_dot_liveness__pb2.RegisterDeviceResponse.FromString,
                 _registered_method=True)
+        self.ListDevices = channel.unary_unary(
+                '/identity.liveness.v1.LivenessService/ListDevices',
+                request_serializer=identity__platform__api_dot_liveness_dot_v1_dot_liveness__pb2.ListDevicesRequest.SerializeToString,
+                response_deserializer=identity__platform__api_dot_liveness_dot_v1_dot_liveness__pb2.ListDevicesResponse.FromString,
+                _registered_method=True)
+        self.RevokeDevice = channel.unary_unary(
+                '/identity.liveness.v1.LivenessService/RevokeDevice',
+                request_serializer=identity__platform__api_dot_liveness_dot_v1_dot_liveness__pb2.RevokeDeviceRequest.SerializeToString,
+                response_deserializer=identity__platform__api_dot_liveness_dot_v1_dot_liveness__pb2.RevokeDeviceResponse.FromString,
+                _registered_method=True)
         self.ForgetCustomerDevices = channel.unary_unary(
                 '/identity.liveness.v1.LivenessService/ForgetCustomerDevices',
                 request_serializer=identity__platform__api_dot_liveness_dot_v1_dot_liveness__pb2.ForgetCustomerDevicesRequest.SerializeToString,
@@ -96,7 +106,30 @@ class LivenessServiceServicer:
         Errors: INVALID_ARGUMENT / INVALID_FIELD (key not parseable, unsupported
         algorithm); ALREADY_EXISTS / DEVICE_ALREADY_REGISTERED;
         FAILED_PRECONDITION / DEVICE_LIMIT_REACHED (the customer registered
-        LIVENESS_MAX_NEW_DEVICES_PER_DAY new devices in the last 24 hours).
+        LIVENESS_MAX_NEW_DEVICES_PER_DAY new devices in the last 24 hours);
+        PERMISSION_DENIED / DEVICE_REVOKED (the customer's device id was
+        revoked: it is never registered again, whatever the key).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListDevices(self, request, context):
+        """ListDevices answers a customer's registered devices, revoked ones
+        included, newest first: ids, fingerprints and times, never a key.
+        Errors: INVALID_ARGUMENT / INVALID_FIELD (customer_id).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeDevice(self, request, context):
+        """RevokeDevice revokes a customer's device key: from then on its
+        signatures are refused (PERMISSION_DENIED / DEVICE_REVOKED in
+        CheckLiveness and CheckAttestation) and its id is not registered again.
+        Idempotent: a revoked device is answered unchanged, `revoked` false.
+        Errors: NOT_FOUND / DEVICE_NOT_FOUND (no such device for this customer
+        in the caller's organisation); INVALID_ARGUMENT / INVALID_FIELD.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -125,7 +158,8 @@ class LivenessServiceServicer:
         Errors: NOT_FOUND / CHALLENGE_NOT_FOUND, DEVICE_NOT_FOUND;
         FAILED_PRECONDITION / CHALLENGE_EXPIRED, CHALLENGE_ALREADY_USED,
         BUNDLE_STALE, MODEL_NOT_CONFIGURED, POLICY_UNSUPPORTED; PERMISSION_DENIED /
-        CHALLENGE_MISMATCH, BUNDLE_SIGNATURE_INVALID; ALREADY_EXISTS /
+        CHALLENGE_MISMATCH, BUNDLE_SIGNATURE_INVALID, DEVICE_REVOKED (the
+        device's key was revoked, checked before its signature); ALREADY_EXISTS /
         NONCE_REPLAYED; INVALID_ARGUMENT / INVALID_FIELD,
         RAW_IMAGE_INVALID.
         """
@@ -159,6 +193,16 @@ def add_LivenessServiceServicer_to_server(servicer, server):
                     servicer.RegisterDevice,
                     request_deserializer=identity__platform__api_dot_liveness_dot_v1_dot_liveness__pb2.RegisterDeviceRequest.FromString,
                     response_serializer=identity__platform__api_dot_liveness_dot_v1_dot_liveness__pb2.RegisterDeviceResponse.SerializeToString,
+            ),
+            'ListDevices': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListDevices,
+                    request_deserializer=identity__platform__api_dot_liveness_dot_v1_dot_liveness__pb2.ListDevicesRequest.FromString,
+                    response_serializer=identity__platform__api_dot_liveness_dot_v1_dot_liveness__pb2.ListDevicesResponse.SerializeToString,
+            ),
+            'RevokeDevice': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeDevice,
+                    request_deserializer=identity__platform__api_dot_liveness_dot_v1_dot_liveness__pb2.RevokeDeviceRequest.FromString,
+                    response_serializer=identity__platform__api_dot_liveness_dot_v1_dot_liveness__pb2.RevokeDeviceResponse.SerializeToString,
             ),
             'ForgetCustomerDevices': grpc.unary_unary_rpc_method_handler(
                     servicer.ForgetCustomerDevices,
@@ -238,6 +282,60 @@ class LivenessService:
             '/identity.liveness.v1.LivenessService/RegisterDevice',
             identity__platform__api_dot_liveness_dot_v1_dot_liveness__pb2.RegisterDeviceRequest.SerializeToString,
             identity__platform__api_dot_liveness_dot_v1_dot_liveness__pb2.RegisterDeviceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListDevices(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/identity.liveness.v1.LivenessService/ListDevices',
+            identity__platform__api_dot_liveness_dot_v1_dot_liveness__pb2.ListDevicesRequest.SerializeToString,
+            identity__platform__api_dot_liveness_dot_v1_dot_liveness__pb2.ListDevicesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeDevice(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/identity.liveness.v1.LivenessService/RevokeDevice',
+            identity__platform__api_dot_liveness_dot_v1_dot_liveness__pb2.RevokeDeviceRequest.SerializeToString,
+            identity__platform__api_dot_liveness_dot_v1_dot_liveness__pb2.RevokeDeviceResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -53,7 +53,22 @@ class LivenessServiceStub:
     Errors: INVALID_ARGUMENT / INVALID_FIELD (key not parseable, unsupported
     algorithm); ALREADY_EXISTS / DEVICE_ALREADY_REGISTERED;
     FAILED_PRECONDITION / DEVICE_LIMIT_REACHED (the customer registered
-    LIVENESS_MAX_NEW_DEVICES_PER_DAY new devices in the last 24 hours).
+    LIVENESS_MAX_NEW_DEVICES_PER_DAY new devices in the last 24 hours);
+    PERMISSION_DENIED / DEVICE_REVOKED (the customer's device id was
+    revoked: it is never registered again, whatever the key).
+    """
+    ListDevices: _grpc.UnaryUnaryMultiCallable[_liveness_pb2.ListDevicesRequest, _liveness_pb2.ListDevicesResponse]
+    """ListDevices answers a customer's registered devices, revoked ones
+    included, newest first: ids, fingerprints and times, never a key.
+    Errors: INVALID_ARGUMENT / INVALID_FIELD (customer_id).
+    """
+    RevokeDevice: _grpc.UnaryUnaryMultiCallable[_liveness_pb2.RevokeDeviceRequest, _liveness_pb2.RevokeDeviceResponse]
+    """RevokeDevice revokes a customer's device key: from then on its
+    signatures are refused (PERMISSION_DENIED / DEVICE_REVOKED in
+    CheckLiveness and CheckAttestation) and its id is not registered again.
+    Idempotent: a revoked device is answered unchanged, `revoked` false.
+    Errors: NOT_FOUND / DEVICE_NOT_FOUND (no such device for this customer
+    in the caller's organisation); INVALID_ARGUMENT / INVALID_FIELD.
     """
     ForgetCustomerDevices: _grpc.UnaryUnaryMultiCallable[_liveness_pb2.ForgetCustomerDevicesRequest, _liveness_pb2.ForgetCustomerDevicesResponse]
     """ForgetCustomerDevices deletes a customer's registered devices (device
@@ -74,7 +89,8 @@ class LivenessServiceStub:
     Errors: NOT_FOUND / CHALLENGE_NOT_FOUND, DEVICE_NOT_FOUND;
     FAILED_PRECONDITION / CHALLENGE_EXPIRED, CHALLENGE_ALREADY_USED,
     BUNDLE_STALE, MODEL_NOT_CONFIGURED, POLICY_UNSUPPORTED; PERMISSION_DENIED /
-    CHALLENGE_MISMATCH, BUNDLE_SIGNATURE_INVALID; ALREADY_EXISTS /
+    CHALLENGE_MISMATCH, BUNDLE_SIGNATURE_INVALID, DEVICE_REVOKED (the
+    device's key was revoked, checked before its signature); ALREADY_EXISTS /
     NONCE_REPLAYED; INVALID_ARGUMENT / INVALID_FIELD,
     RAW_IMAGE_INVALID.
     """
@@ -114,7 +130,22 @@ class LivenessServiceAsyncStub(LivenessServiceStub):
     Errors: INVALID_ARGUMENT / INVALID_FIELD (key not parseable, unsupported
     algorithm); ALREADY_EXISTS / DEVICE_ALREADY_REGISTERED;
     FAILED_PRECONDITION / DEVICE_LIMIT_REACHED (the customer registered
-    LIVENESS_MAX_NEW_DEVICES_PER_DAY new devices in the last 24 hours).
+    LIVENESS_MAX_NEW_DEVICES_PER_DAY new devices in the last 24 hours);
+    PERMISSION_DENIED / DEVICE_REVOKED (the customer's device id was
+    revoked: it is never registered again, whatever the key).
+    """
+    ListDevices: _aio.UnaryUnaryMultiCallable[_liveness_pb2.ListDevicesRequest, _liveness_pb2.ListDevicesResponse]  # type: ignore[assignment]
+    """ListDevices answers a customer's registered devices, revoked ones
+    included, newest first: ids, fingerprints and times, never a key.
+    Errors: INVALID_ARGUMENT / INVALID_FIELD (customer_id).
+    """
+    RevokeDevice: _aio.UnaryUnaryMultiCallable[_liveness_pb2.RevokeDeviceRequest, _liveness_pb2.RevokeDeviceResponse]  # type: ignore[assignment]
+    """RevokeDevice revokes a customer's device key: from then on its
+    signatures are refused (PERMISSION_DENIED / DEVICE_REVOKED in
+    CheckLiveness and CheckAttestation) and its id is not registered again.
+    Idempotent: a revoked device is answered unchanged, `revoked` false.
+    Errors: NOT_FOUND / DEVICE_NOT_FOUND (no such device for this customer
+    in the caller's organisation); INVALID_ARGUMENT / INVALID_FIELD.
     """
     ForgetCustomerDevices: _aio.UnaryUnaryMultiCallable[_liveness_pb2.ForgetCustomerDevicesRequest, _liveness_pb2.ForgetCustomerDevicesResponse]  # type: ignore[assignment]
     """ForgetCustomerDevices deletes a customer's registered devices (device
@@ -135,7 +166,8 @@ class LivenessServiceAsyncStub(LivenessServiceStub):
     Errors: NOT_FOUND / CHALLENGE_NOT_FOUND, DEVICE_NOT_FOUND;
     FAILED_PRECONDITION / CHALLENGE_EXPIRED, CHALLENGE_ALREADY_USED,
     BUNDLE_STALE, MODEL_NOT_CONFIGURED, POLICY_UNSUPPORTED; PERMISSION_DENIED /
-    CHALLENGE_MISMATCH, BUNDLE_SIGNATURE_INVALID; ALREADY_EXISTS /
+    CHALLENGE_MISMATCH, BUNDLE_SIGNATURE_INVALID, DEVICE_REVOKED (the
+    device's key was revoked, checked before its signature); ALREADY_EXISTS /
     NONCE_REPLAYED; INVALID_ARGUMENT / INVALID_FIELD,
     RAW_IMAGE_INVALID.
     """
@@ -182,7 +214,32 @@ class LivenessServiceServicer:
         Errors: INVALID_ARGUMENT / INVALID_FIELD (key not parseable, unsupported
         algorithm); ALREADY_EXISTS / DEVICE_ALREADY_REGISTERED;
         FAILED_PRECONDITION / DEVICE_LIMIT_REACHED (the customer registered
-        LIVENESS_MAX_NEW_DEVICES_PER_DAY new devices in the last 24 hours).
+        LIVENESS_MAX_NEW_DEVICES_PER_DAY new devices in the last 24 hours);
+        PERMISSION_DENIED / DEVICE_REVOKED (the customer's device id was
+        revoked: it is never registered again, whatever the key).
+        """
+
+    def ListDevices(
+        self,
+        request: _liveness_pb2.ListDevicesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_liveness_pb2.ListDevicesResponse, _abc.Awaitable[_liveness_pb2.ListDevicesResponse]]:
+        """ListDevices answers a customer's registered devices, revoked ones
+        included, newest first: ids, fingerprints and times, never a key.
+        Errors: INVALID_ARGUMENT / INVALID_FIELD (customer_id).
+        """
+
+    def RevokeDevice(
+        self,
+        request: _liveness_pb2.RevokeDeviceRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_liveness_pb2.RevokeDeviceResponse, _abc.Awaitable[_liveness_pb2.RevokeDeviceResponse]]:
+        """RevokeDevice revokes a customer's device key: from then on its
+        signatures are refused (PERMISSION_DENIED / DEVICE_REVOKED in
+        CheckLiveness and CheckAttestation) and its id is not registered again.
+        Idempotent: a revoked device is answered unchanged, `revoked` false.
+        Errors: NOT_FOUND / DEVICE_NOT_FOUND (no such device for this customer
+        in the caller's organisation); INVALID_ARGUMENT / INVALID_FIELD.
         """
 
     def ForgetCustomerDevices(
@@ -213,7 +270,8 @@ class LivenessServiceServicer:
         Errors: NOT_FOUND / CHALLENGE_NOT_FOUND, DEVICE_NOT_FOUND;
         FAILED_PRECONDITION / CHALLENGE_EXPIRED, CHALLENGE_ALREADY_USED,
         BUNDLE_STALE, MODEL_NOT_CONFIGURED, POLICY_UNSUPPORTED; PERMISSION_DENIED /
-        CHALLENGE_MISMATCH, BUNDLE_SIGNATURE_INVALID; ALREADY_EXISTS /
+        CHALLENGE_MISMATCH, BUNDLE_SIGNATURE_INVALID, DEVICE_REVOKED (the
+        device's key was revoked, checked before its signature); ALREADY_EXISTS /
         NONCE_REPLAYED; INVALID_ARGUMENT / INVALID_FIELD,
         RAW_IMAGE_INVALID.
         """
