@@ -9,7 +9,10 @@ A device registration (device id, public key) identifies a person's phone,
 so an erased customer's are deleted (revoked ones too), with the challenges
 issued to the customer and never answered. Consumed challenges and accepted
 nonces stay until the retention sweep purges them: they are the replay
-evidence that still refuses an old bundle sent again.
+evidence that still refuses an old bundle sent again. The nonces of the
+customer's devices lose their bundle digest (a digest of the customer's
+face images), which only told a retry of the same bundle from a replay: the
+erased customer's bundles are refused whatever they hold.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from sqlalchemy.orm import Session
 from identity_runtime.errors import NotFound, PermissionDenied, invalid_field
 from identity_store.db import Database
 from identity_store.declarative import ID_LENGTH
-from services.liveness.models import Challenge, Device
+from services.liveness.models import Challenge, Device, UsedNonce
 
 MAX_DEVICE_ID_LENGTH = 128
 
@@ -131,6 +134,20 @@ async def forget_customer_devices(database: Database, org_id: str, customer_id: 
         return cast("sa.CursorResult[Any]", session.execute(statement)).rowcount or 0
 
     def forget(session: Session) -> Forgotten:
+        owned = sa.select(Device.device_id, Device.registered_at).where(
+            Device.org_id == org_id, Device.customer_id == customer_id
+        )
+        for device_id, registered_at in session.execute(owned).all():
+            # Since this customer registered the device id (another's before).
+            session.execute(
+                sa.update(UsedNonce)
+                .where(
+                    UsedNonce.org_id == org_id,
+                    UsedNonce.device_id == device_id,
+                    UsedNonce.seen_at >= registered_at,
+                )
+                .values(bundle_sha256="")
+            )
         devices = sa.delete(Device).where(
             Device.org_id == org_id, Device.customer_id == customer_id
         )

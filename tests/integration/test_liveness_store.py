@@ -10,6 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy import event
 
 from identity_capture.sdk import SdkSigner, SignedBundle
@@ -22,7 +23,8 @@ from identity_runtime.errors import (
 )
 from identity_store.db import Database
 from services.liveness.checks import ChallengePolicy, Liveness, LivenessRequest
-from services.liveness.devices import list_devices, revoke_device
+from services.liveness.devices import forget_customer_devices, list_devices, revoke_device
+from services.liveness.models import UsedNonce
 from tests.support.liveness import Clock, frames_for
 
 ORG = "org_store"
@@ -357,3 +359,26 @@ async def test_only_the_customers_own_device_is_revoked(liveness) -> None:
     assert listed.revoked_at is None
     _, request = await capture(service, clock, signer, "cus_owner")
     assert (await service.check_liveness(ORG, request)).live
+
+
+async def test_forgetting_a_customers_devices_drops_their_nonces_bundle_digests(liveness) -> None:
+    """kyc-tier's erasure step: the erased customer's accepted nonces stay (a
+    replay is still refused) but lose the digest of the customer's bundle;
+    another customer's keep theirs."""
+    service, clock = liveness
+    gone, kept = await register(service, "cus_gone"), await register(service, "cus_kept")
+    for signer, customer in ((gone, "cus_gone"), (kept, "cus_kept")):
+        _, request = await capture(service, clock, signer, customer)
+        await service.check_liveness(ORG, request)
+
+    forgotten = await forget_customer_devices(service.database, ORG, "cus_gone")
+
+    assert forgotten.devices == 1
+
+    def digests(session: Any) -> dict[str, str]:
+        rows = session.execute(sa.select(UsedNonce.device_id, UsedNonce.bundle_sha256)).all()
+        return dict(rows)
+
+    stored = await service.database.run(digests)
+    assert stored[gone.device_id] == ""
+    assert len(stored[kept.device_id]) == 64
