@@ -91,3 +91,9 @@ def test_every_error_the_capture_routes_document_has_an_instruction() -> None:
     documented = documented_errors()
     assert {"CHALLENGE_EXPIRED", "NONCE_REPLAYED", "IMAGE_TOO_LARGE", "RATE_LIMITED"} <= documented
     assert sorted(documented - sdk_codes()) == []
+
+
+def test_the_gateways_own_refusals_of_a_slow_or_large_upload_have_an_instruction() -> None:
+    """Not in the RPCs' comments: the gateway answers them itself while it reads
+    the photos (docs/gateway.md); a person on a weak network sees them."""
+    assert {"REQUEST_BODY_TIMEOUT", "PAYLOAD_TOO_LARGE", "RATE_LIMITED"} <= sdk_codes()

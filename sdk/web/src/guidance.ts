@@ -410,6 +410,12 @@ export const GUIDANCE: Record<string, Entry> = {
     "ORIGIN_NOT_ALLOWED",
     "REFERENCE_IMAGE_FORBIDDEN",
   ),
+  // The gateway stopped waiting for the photos (GATEWAY_BODY_READ_TIMEOUT_SECONDS).
+  REQUEST_BODY_TIMEOUT: {
+    id: "Koneksi terlalu lambat untuk mengirim foto. Pindah ke jaringan yang lebih kuat, lalu coba lagi.",
+    en: "The connection is too slow to send the photos. Move to a stronger network, then try again.",
+    retry: true,
+  },
   NETWORK_ERROR: {
     id: "Tidak ada koneksi. Periksa internet Anda, lalu coba lagi.",
     en: "No connection. Check your internet and try again.",
