@@ -85,35 +85,53 @@ def chosen_keyring(args: argparse.Namespace, variable: str, local_name: str, wha
 @dataclasses.dataclass(frozen=True)
 class ServiceSecret:
     """A secret a service runs with (a pepper, a signing key) as commands find
-    it: --<option>, else the environment's `variable`, else the one `identity
-    up` made in <data dir>/secrets/<local_name>. Never a new one: what a
-    command hashed or sealed with a secret `service` does not know would not
-    verify or open there."""
+    it: the file --<option>-file names, else the environment's `variable`,
+    else the one `identity up` made in <data dir>/secrets/<local_name>. Never
+    on the command line, where other local users read it (ps, /proc). Never a
+    new one: what a command hashed or sealed with a secret `service` does not
+    know would not verify or open there."""
 
     variable: str
     local_name: str
     what: str
     service: str
-    # The option's name (`pepper`: --pepper).
+    # The option's name (`pepper`: --pepper-file).
     option: str = "pepper"
+
+    @property
+    def flag(self) -> str:
+        return f"--{self.option.replace('_', '-')}-file"
 
     def add_option(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument(
-            f"--{self.option.replace('_', '-')}",
-            dest=self.option,
-            help=f"{self.what} (default: {self.variable}, else the data dir's)",
+            self.flag,
+            dest=f"{self.option}_file",
+            metavar="PATH",
+            help=f"a file holding the {self.what} (default: {self.variable}, else the data dir's)",
         )
 
     def read(self, args: argparse.Namespace) -> str:
-        secret = getattr(args, self.option) or os.environ.get(self.variable, "")
+        named = getattr(args, f"{self.option}_file", None)
+        if named:
+            return self._from_file(Path(named))
+        secret = os.environ.get(self.variable, "")
         local = data_dir(args) / "secrets" / self.local_name
         if not secret and local.is_file():
             secret = local.read_text().strip()
         if not secret:
             raise CliError(
-                f"no {self.what}: pass --{self.option.replace('_', '-')} or set "
+                f"no {self.what}: pass {self.flag} or set "
                 f"{self.variable} (the value {self.service} runs with)"
             )
+        return secret
+
+    def _from_file(self, path: Path) -> str:
+        try:
+            secret = path.read_text().strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CliError(f"{self.flag}: cannot read {path}: {exc}") from None
+        if not secret:
+            raise CliError(f"{self.flag}: {path} is empty")
         return secret
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import sqlalchemy.exc
 
@@ -27,7 +27,12 @@ class CliError(Exception):
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line (not the usage block) and exit 2."""
+    """argparse, but a usage error is one line (not the usage block) and exit
+    2, and no option abbreviated: `--pepper` must not quietly mean `--pepper-file`."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         self.exit(USER_ERROR, f"{self.prog}: {message} (see `{self.prog} --help`)\n")

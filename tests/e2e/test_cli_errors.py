@@ -51,6 +51,19 @@ def empty_dir(tmp_path: Path) -> Path:
     return directory
 
 
+# Stands for `secret_file` in parametrized commands.
+SECRET = "<secret file>"
+
+
+@pytest.fixture
+def secret_file(tmp_path: Path) -> str:
+    """A pepper or signing key in a file, outside `empty_dir`: a command reads
+    a secret from a file, never from its command line."""
+    path = tmp_path / "secret"
+    path.write_text("p" * 32 + "\n")
+    return str(path)
+
+
 @pytest.fixture
 def migrated(tmp_path: Path) -> str:
     url = f"sqlite:///{tmp_path / 'identity.db'}"
@@ -65,18 +78,21 @@ def migrated(tmp_path: Path) -> str:
         ["audit", "export"],
         ["audit", "checkpoint"],
         ["orgs", "create", "--name", "Acme"],
-        ["api-keys", "create", "--org", "org_x", "--name", "k", "--pepper", "p"],
+        ["api-keys", "create", "--org", "org_x", "--name", "k", "--pepper-file", SECRET],
         ["api-keys", "revoke", "key_x", "--org", "org_x"],
         ["customers", "legal-hold", "cus_x", "--org", "org_x", "--on"],
-        ["oauth-clients", "create", "--org", "org_x", "--name", "k", "--pepper", "p"],
-        ["face-match", "rotate-callback-secret", "--org", "org_x", "--signing-key", "k"],
+        ["oauth-clients", "create", "--org", "org_x", "--name", "k", "--pepper-file", SECRET],
+        ["face-match", "rotate-callback-secret", "--org", "org_x", "--signing-key-file", SECRET],
         ["breach", "assess", "--incident", "INC-1"],
         ["breach", "revoke-templates", "--all", "--incident", "INC-1", "--dry-run"],
         ["pdp", "record-of-processing", "--org", "org_x"],
         ["retention", "sweep", "--service", "audit"],
     ],
 )
-def test_a_command_needing_a_database_creates_none(empty_dir: Path, command: list[str]) -> None:
+def test_a_command_needing_a_database_creates_none(
+    empty_dir: Path, secret_file: str, command: list[str]
+) -> None:
+    command = [secret_file if arg == SECRET else arg for arg in command]
     line = assert_user_error(identity(empty_dir, *command), "no database at")
     assert line.startswith(f"identity {command[0]} {command[1]}: ")
     assert "identity migrate" in line
@@ -110,16 +126,18 @@ def test_a_malformed_database_url_is_one_line(empty_dir: Path) -> None:
     assert_user_error(result, "not a usable database URL")
 
 
-def test_an_unknown_org_is_one_line(empty_dir: Path, migrated: str) -> None:
+def test_an_unknown_org_is_one_line(empty_dir: Path, migrated: str, secret_file: str) -> None:
     result = identity(
         empty_dir,
-        *("api-keys", "create", "--org", "org_nope", "--name", "k", "--pepper", "p"),
+        *("api-keys", "create", "--org", "org_nope", "--name", "k", "--pepper-file", secret_file),
         *("--database-url", migrated),
     )
     assert_user_error(result, "identity api-keys create: org_id: unknown organisation")
 
 
-def test_a_key_without_a_pepper_is_refused_not_invented(empty_dir: Path, migrated: str) -> None:
+def test_a_key_without_a_pepper_is_refused_not_invented(
+    empty_dir: Path, migrated: str, secret_file: str
+) -> None:
     created = identity(empty_dir, "orgs", "create", "--name", "Acme", "--database-url", migrated)
     assert created.returncode == 0, created.stderr
     org_id = created.stdout.strip()
@@ -131,7 +149,7 @@ def test_a_key_without_a_pepper_is_refused_not_invented(empty_dir: Path, migrate
     # With the pepper it works (the refusals above are not the only outcome).
     made = identity(
         empty_dir,
-        *("api-keys", "create", "--org", org_id, "--name", "k", "--pepper", "p"),
+        *("api-keys", "create", "--org", org_id, "--name", "k", "--pepper-file", secret_file),
         *("--database-url", migrated),
     )
     assert made.returncode == 0 and made.stdout.startswith("idk_"), made.stderr
@@ -185,10 +203,19 @@ def test_a_missing_keyring_says_where_one_is_read_from(empty_dir: Path) -> None:
     )
 
 
-def test_oauth_clients_by_cli(empty_dir: Path, migrated: str) -> None:
+def test_oauth_clients_by_cli(empty_dir: Path, migrated: str, secret_file: str) -> None:
     unknown = identity(
         empty_dir,
-        *("oauth-clients", "create", "--org", "org_nope", "--name", "b", "--pepper", "p" * 32),
+        *(
+            "oauth-clients",
+            "create",
+            "--org",
+            "org_nope",
+            "--name",
+            "b",
+            "--pepper-file",
+            secret_file,
+        ),
         *("--database-url", migrated),
     )
     assert_user_error(unknown, "no organisation 'org_nope'")
@@ -202,13 +229,13 @@ def test_oauth_clients_by_cli(empty_dir: Path, migrated: str) -> None:
     assert_user_error(no_pepper, "no OAuth client pepper", "FACE_MATCH_OAUTH_CLIENT_PEPPER")
     nameless = identity(
         empty_dir,
-        *("oauth-clients", "create", "--org", org_id, "--name", "", "--pepper", "p" * 32),
+        *("oauth-clients", "create", "--org", org_id, "--name", "", "--pepper-file", secret_file),
         *("--database-url", migrated),
     )
     assert_user_error(nameless, "name must be 1 to 200 characters")
     made = identity(
         empty_dir,
-        *("oauth-clients", "create", "--org", org_id, "--name", "b", "--pepper", "p" * 32),
+        *("oauth-clients", "create", "--org", org_id, "--name", "b", "--pepper-file", secret_file),
         *("--database-url", migrated),
     )
     assert made.returncode == 0, made.stderr

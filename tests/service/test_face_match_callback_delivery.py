@@ -551,13 +551,17 @@ async def test_the_cli_rotates_the_callback_secret_as_the_route_does(
     try:
         shown = (await partner.create("cli-1")).callback_signing_secret
         await finished(service, partner, "cli-2", receiver.url)
-        key = ("--signing-key", CALLBACK_KEY)
+        key_file = tmp_path / "callback-signing-key"
+        key_file.write_text(CALLBACK_KEY + "\n")
+        key = ("--signing-key-file", str(key_file))
         assert "no organisation 'org_nope'" in refused("--org", "org_nope", *key)
         for overlap in ("-1", "604801"):
             assert "--overlap-seconds: must be between 1 and 604800" in refused(
                 "--org", ORG, "--overlap-seconds", overlap, *key
             )
-        assert "no Face Match callback signing key: pass --signing-key" in refused("--org", ORG)
+        assert "no Face Match callback signing key: pass --signing-key-file" in refused(
+            "--org", ORG
+        )
         assert rotation_rows(service) == []
         with service.core.database.transaction() as session:
             assert session.get(CallbackSecret, "org_nope") is None
