@@ -3,6 +3,7 @@ benchmarks and local demos. Never used by a service."""
 
 from __future__ import annotations
 
+import base64
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,6 +23,16 @@ class SignedBundle:
     captured_at: datetime
     bundle_sha256: str
     signature: bytes
+
+    def attestation_json(self) -> dict[str, str]:
+        """The bundle's `attestation` as the REST API takes it."""
+        return {
+            "deviceId": self.device_id,
+            "nonce": self.nonce,
+            "bundleSha256": self.bundle_sha256,
+            "signature": base64.b64encode(self.signature).decode(),
+            "capturedAt": self.captured_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
 
 
 class SdkSigner:

@@ -88,11 +88,5 @@ def bundle(
     listed += [{"image": {"data": b64(f)}, "offsetMs": i * duration} for i, f in enumerate(frames)]
     return {
         "frames": listed,
-        "attestation": {
-            "deviceId": signed.device_id,
-            "nonce": signed.nonce,
-            "bundleSha256": signed.bundle_sha256,
-            "signature": b64(signed.signature),
-            "capturedAt": signed.captured_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        },
+        "attestation": signed.attestation_json(),
     }

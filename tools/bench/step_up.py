@@ -118,13 +118,7 @@ def bundle_json(signer: SdkSigner, challenge: dict, baseline: bytes, flashes: li
     return {
         "frames": [{"image": {"data": b64(baseline)}, "baseline": True}]
         + [{"image": {"data": b64(f)}, "offsetMs": i * duration} for i, f in enumerate(flashes)],
-        "attestation": {
-            "deviceId": signed.device_id,
-            "nonce": signed.nonce,
-            "bundleSha256": signed.bundle_sha256,
-            "signature": b64(signed.signature),
-            "capturedAt": signed.captured_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        },
+        "attestation": signed.attestation_json(),
     }
 
 
