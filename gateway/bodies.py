@@ -8,7 +8,10 @@ Face Match's uploads, the SDK demo's helper) checks while reading it.
 - a body that has not all arrived within the body-read timeout (or the
   request's deadline, if sooner) is 408 REQUEST_BODY_TIMEOUT and the
   connection is closed: a client sending slowly, or stalling, holds no
-  connection for longer, and nothing of its body is used.
+  connection for longer, and nothing of its body is used;
+- a client that closes the connection before its body has all arrived (a
+  phone losing its network mid-upload) is answered the same 408, to nobody:
+  its fault, not the gateway's (no 5xx, no traceback).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from __future__ import annotations
 import asyncio
 
 from starlette.datastructures import Headers
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from gateway import errors
 from identity_runtime import context as call_context
@@ -48,4 +51,6 @@ async def read_body(request: Request, limit: int, timeout_seconds: float) -> byt
                     raise errors.payload_too_large(limit)
     except TimeoutError:
         raise errors.request_body_timeout(timeout_seconds) from None
+    except ClientDisconnect:
+        raise errors.request_body_timeout(timeout_seconds, disconnected=True) from None
     return bytes(received)

@@ -199,14 +199,19 @@ def unsupported_content_encoding() -> GatewayError:
     )
 
 
-def request_body_timeout(timeout_seconds: float) -> GatewayError:
-    """408 for a body that did not arrive in time; the connection is closed
-    (RFC 9110 section 15.5.9), since the rest of the body may still come."""
+def request_body_timeout(timeout_seconds: float, disconnected: bool = False) -> GatewayError:
+    """408 for a body that did not arrive in time, or not at all (`disconnected`:
+    the client closed the connection first); the connection is closed (RFC
+    9110 section 15.5.9), since the rest of the body may still come."""
+    how = (
+        "the client closed the connection before"
+        if disconnected
+        else f"not within the body-read timeout of {timeout_seconds:g} s and the request's deadline"
+    )
     return GatewayError(
         "DEADLINE_EXCEEDED",
         "REQUEST_BODY_TIMEOUT",
-        "the request body did not arrive in time (within the body-read timeout of "
-        f"{timeout_seconds:g} s and the request's deadline); send it again, faster",
+        f"the request body did not all arrive ({how}); send it again",
         {"timeout_seconds": f"{timeout_seconds:g}"},
         headers={"Connection": "close"},
     )

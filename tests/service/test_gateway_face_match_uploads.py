@@ -11,6 +11,7 @@ import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -18,6 +19,7 @@ import grpc
 import pytest
 from sqlalchemy import update
 
+from gateway import app as gateway_app
 from gateway.server import start as start_gateway
 from identity_platform_api.face_match.v1 import submissions_pb2, submissions_pb2_grpc
 from identity_runtime.settings import SettingsError
@@ -493,6 +495,45 @@ async def test_a_body_sent_too_slowly_is_a_408_and_nothing_is_stored(face_match)
     assert stored(face_match, key) is None
     view = await face_match.core.submissions.status(ORG, "order-slow")
     assert view.state == "AWAITING_UPLOAD"
+
+
+async def test_a_client_that_leaves_mid_body_is_no_server_error(face_match, monkeypatch) -> None:
+    """Black-box probe 6, D2: a client closing the connection mid-body (a phone
+    losing its network mid-upload) was logged as an unhandled error and a
+    500, on anonymous routes too, counting against the 5xx SLO. It is the
+    body timeout's 408 (answered to nobody), nothing stored."""
+    records: list[dict[str, Any]] = []
+    all_logged = asyncio.Event()
+
+    def keep(event: str, **fields: Any) -> None:
+        records.append(fields)
+        if len(records) == 3:
+            all_logged.set()
+
+    monkeypatch.setattr(
+        gateway_app, "access_log", SimpleNamespace(info=keep, warning=keep, error=keep)
+    )
+    unhandled: list[Any] = []
+    monkeypatch.setattr(gateway_app.log, "exception", lambda *a, **k: unhandled.append(a))
+    urls = await urls_of(face_match, "order-gone")
+    key = split_upload_url("http://x" + urls["selfie"])[0]
+    running = await start_gateway(gateway_settings({"face_match": face_match.address}, port="0"))
+    try:
+        for method, target, media in (
+            ("PUT", urls["selfie"], "image/jpeg"),
+            ("POST", "/api/auth/login", "application/json"),
+            ("POST", "/api/oauth/token", "application/json"),
+        ):
+            _, writer = await stalled_request(running.address, method, target, media)
+            writer.close()
+            await writer.wait_closed()
+        # A guard against a hang, not a measure of time.
+        await asyncio.wait_for(all_logged.wait(), timeout=60)
+    finally:
+        await running.stop()
+    assert unhandled == []
+    assert [(r["status"], r["reason"]) for r in records] == [(408, "REQUEST_BODY_TIMEOUT")] * 3
+    assert stored(face_match, key) is None
 
 
 def test_the_body_read_timeout_must_be_positive() -> None:
