@@ -126,22 +126,29 @@ class ConsoleAuth:
         # A passkey-only organisation's user fails like a wrong password, right
         # or wrong (no password oracle), and counts towards the throttle.
         if row is None or not usable or not good or passkey_only:
-            audited = (row.org_id, row.user_id) if row is not None and usable else None
-            await self.store.write(lambda s: self._record_failure(s, key, audited, now))
+            audited = (row.org_id, row.user_id) if row is not None else None
+            disabled = row is not None and row.disabled_at is not None
+            await self.store.write(lambda s: self._record_failure(s, key, audited, now, disabled))
             raise Unauthenticated("wrong email or password", "CREDENTIALS_INVALID")
         user_id = row.user_id
         return await self.store.write(lambda s: self._open_after_password(s, key, user_id, now))
 
     def _record_failure(
-        self, session: Session, key: str, user: tuple[str, str] | None, now: datetime
+        self,
+        session: Session,
+        key: str,
+        user: tuple[str, str] | None,
+        now: datetime,
+        disabled: bool = False,
     ) -> None:
         details = self.throttle.record_failure(session, key, now)
         if user is None:
             # An unknown email has no organisation to audit under: only the
-            # throttle counts its failures. (Attempts at a disabled user are
-            # not audited either, as before; a passkey-only organisation's
-            # user's are, as failures.)
+            # throttle counts its failures.
             return
+        if disabled:
+            # An off-boarded user trying to sign in, right password or wrong.
+            details = {**details, "user_disabled": "true"}
         org_id, user_id = user
         outbox.record(
             session,

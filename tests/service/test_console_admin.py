@@ -54,6 +54,14 @@ async def test_an_admin_disables_a_user_whose_sessions_end_at_once(
     for session in (first, second):
         assert_error(await session.get("/api/auth/me"), 401, "SESSION_INVALID")
     assert_error(await login(client, email), 401, "CREDENTIALS_INVALID")
+    # An off-boarded user's attempt is audited under them (probe 6, D4).
+    attempts = await rows(
+        kyc_tier.core,
+        models.AuditOutbox,
+        action="console.login",
+        subject=f"console_user:{analyst_id}",
+    )
+    assert [(a.outcome, a.details.get("user_disabled")) for a in attempts][-1] == ("denied", "true")
     again = await admin.post(f"{USERS}/{analyst_id}/disable", {})
     assert again.status_code == 200 and again.json()["sessionsRevoked"] == 0
 
