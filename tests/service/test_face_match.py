@@ -576,6 +576,9 @@ async def test_a_presentation_attack_selfie_is_never_a_plain_match(service) -> N
     genuine = matcher.match(live, live)
     assert genuine["pad"]["live"] is True
     assert "PAD_SUSPECTED" not in genuine["quality"][0]["reasons"]
+    # The reference's photo sent as the selfie is no new capture (probe 6, D8).
+    assert genuine["quality"][0]["reasons"] == ["SAME_PHOTO"]
+    assert genuine["decision"] == "REVIEW"
     for attack in attacks:
         result = matcher.match(attack, attack)  # the same photo on both sides: a perfect score
         assert result["pad"]["live"] is False

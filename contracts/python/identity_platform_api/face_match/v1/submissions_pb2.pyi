@@ -422,7 +422,8 @@ class ImageQuality(_message.Message):
     @_builtins.property
     def reasons(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Reasons the image's quality lowers trust in the score
-        ("LOW_RESOLUTION", "BLUR", "NO_FACE", "MULTIPLE_FACES"...).
+        ("LOW_RESOLUTION", "BLUR", "NO_FACE", "MULTIPLE_FACES", "PAD_SUSPECTED",
+        "SAME_PHOTO": the selfie is the reference's photo or a copy of it).
         """
 
     def __init__(
