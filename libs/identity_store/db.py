@@ -144,6 +144,10 @@ def _configure_sqlite(lock_path: str | None) -> Callable[[Any, Any], None]:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        # Deleted and overwritten content is zeroed in the file, not left in
+        # free space: an erased customer's data leaves the disk with its rows
+        # (the WAL keeps old pages only until its next checkpoint).
+        cursor.execute("PRAGMA secure_delete=ON")
         cursor.close()
         # Let SQLAlchemy's BEGIN run (pysqlite would otherwise defer it).
         dbapi_connection.isolation_level = None

@@ -5,8 +5,10 @@ instead of waiting for itself."""
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import multiprocessing
+import sqlite3
 import threading
 from pathlib import Path
 
@@ -84,6 +86,26 @@ def test_a_migration_that_reads_first_writes_while_a_service_commits(database: D
     assert service_wrote.is_set()
     with database.transaction() as session:
         assert sorted(session.scalars(sa.text("SELECT n FROM t"))) == [1, 2]
+
+
+def test_a_deleted_rows_content_leaves_the_file(tmp_path: Path) -> None:
+    """Probe 6, D7: an erased value stayed readable in the SQLite file's free
+    space after its row was deleted. Deleted content is zeroed (secure_delete)."""
+    path = tmp_path / "identity.db"
+    database = Database(f"sqlite:///{path}")
+    try:
+        with database.transaction() as session:
+            session.execute(sa.text("CREATE TABLE people (name TEXT)"))
+            session.execute(sa.text("INSERT INTO people VALUES ('Siti Rahayu Erased'), ('kept')"))
+        with database.transaction() as session:
+            session.execute(sa.text("DELETE FROM people WHERE name LIKE 'Siti%'"))
+    finally:
+        database.dispose()
+    # The WAL's pages into the file (as the last connection's close does).
+    with contextlib.closing(sqlite3.connect(path)) as raw:
+        raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    stored = path.read_bytes()
+    assert b"kept" in stored and b"Siti Rahayu Erased" not in stored
 
 
 def _die_holding_the_lock(url: str) -> None:
