@@ -309,7 +309,9 @@ class DeliveryResult:
 
 class GuardedPoster:
     """Posts one body to a checked target; never follows a redirect (a 3xx is a
-    failure). What is sent (headers, signature) is the caller's."""
+    failure). What is sent (headers, signature) is the caller's. An attempt
+    ends after `timeout_seconds` whatever the receiver does (error
+    `timeout`)."""
 
     def __init__(
         self,
@@ -332,12 +334,18 @@ class GuardedPoster:
         status = 0
         error = ""
         try:
-            async with httpcore.AsyncConnectionPool(
-                ssl_context=self.ssl_context,
-                network_backend=GuardedBackend(self.allow_loopback, self.resolver),
-                max_connections=1,
-            ) as pool:
-                async with pool.stream(
+            # The whole attempt (resolving, connecting, sending, the answer's
+            # headers and body) ends by the deadline: httpcore's timeouts
+            # bound each read or write only, and a receiver trickling one
+            # byte at a time would hold the attempt indefinitely.
+            async with (
+                asyncio.timeout(timeout),
+                httpcore.AsyncConnectionPool(
+                    ssl_context=self.ssl_context,
+                    network_backend=GuardedBackend(self.allow_loopback, self.resolver),
+                    max_connections=1,
+                ) as pool,
+                pool.stream(
                     "POST",
                     url,
                     headers=list(headers),
@@ -350,16 +358,17 @@ class GuardedPoster:
                             "pool": timeout,
                         }
                     },
-                ) as response:
-                    status = response.status
-                    read = 0
-                    async for chunk in response.aiter_stream():
-                        read += len(chunk)
-                        if read >= RESPONSE_CAP:
-                            break
+                ) as response,
+            ):
+                status = response.status
+                read = 0
+                async for chunk in response.aiter_stream():
+                    read += len(chunk)
+                    if read >= RESPONSE_CAP:
+                        break
         except TargetRefused:
             error = "address_refused"
-        except httpcore.TimeoutException:
+        except (httpcore.TimeoutException, TimeoutError):
             error = "timeout"
         except httpcore.ConnectError as exc:
             text = str(exc)

@@ -13,8 +13,9 @@ webhooks (HMAC-SHA256 over the raw body, `X-Identity-Signature: sha256=<hex>`
 and `X-Quantum-Signature`, one value per secret of the organisation during a
 rotation's overlap, callbacks.py; with `X-Identity-Event-Id`, the body's
 `eventId`, for de-duplication), with the webhook rules: no redirects, 10 s
-timeout, any 2xx is delivered, retries with the webhooks' backoff (30 s
-doubling, capped at 6 h, jitter over the upper half) until
+timeout (the whole attempt, egress.GuardedPoster), any 2xx is delivered,
+retries with the webhooks' backoff (30 s doubling, capped at 6 h, jitter
+over the upper half) until
 FACE_MATCH_CALLBACK_RETRY_HOURS (72) after it was queued, then dead, which is
 audited (face_match.callback_failed). In every
 environment a callback goes through the platform's egress policy
@@ -25,6 +26,10 @@ rebinding). An https receiver is verified against the system's CAs plus
 FACE_MATCH_CALLBACK_CA_FILE (a partner's private CA). A refused or failed
 attempt records why (`last_error`, one of egress.DELIVERY_ERRORS: a class
 about the receiver, never its answer), which GetSubmission shows the partner.
+A claimed batch is posted concurrently, the organisations taking turns
+(identity_runtime.deliveries), so one partner's slow receiver delays no other
+partner's callback; the claim hides the batch for longer than its attempts
+can last, so another process never posts a callback still in flight.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ import contextlib
 import json
 import random
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -42,6 +48,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from identity_runtime import signing
+from identity_runtime.deliveries import claim_lease, deliver_batch
 from identity_runtime.egress import GuardedPoster, Resolver, retry_backoff
 from identity_runtime.logs import get_logger
 from identity_store.db import Database
@@ -60,6 +67,21 @@ log = get_logger("face_match.worker")
 # (FACE_MATCH_CALLBACK_RETRY_HOURS) from when it was queued.
 DEFAULT_RETRY_HOURS = 72
 CALLBACK_TIMEOUT_SECONDS = 10.0
+# Callbacks claimed at once by one relay (and posted concurrently).
+CLAIM_BATCH = 16
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """One callback claimed for an attempt."""
+
+    callback_id: str
+    org_id: str
+    secrets: list[bytes]
+    url: str
+    body: str
+    # The attempt's number (attempt_count after the claim).
+    attempts: int
 
 
 def event_id(body: str, fallback: str) -> str:
@@ -167,46 +189,58 @@ class CallbackRelay:
         resolver: Resolver | None = None,
         retry_hours: int = DEFAULT_RETRY_HOURS,
         rand: Callable[[], float] = random.random,
+        timeout_seconds: float = CALLBACK_TIMEOUT_SECONDS,
     ):
         self.database = database
         self.secrets = CallbackSecrets(signing_key)
         self.clock = clock
         self.horizon = timedelta(hours=retry_hours)
         self.rand = rand
-        self.poster = GuardedPoster(
-            allow_loopback, CALLBACK_TIMEOUT_SECONDS, ca_file, resolver=resolver
-        )
+        self.poster = GuardedPoster(allow_loopback, timeout_seconds, ca_file, resolver=resolver)
+        # Hidden while in flight: longer than the batch's attempts can last.
+        self.lease = claim_lease(timeout_seconds, CLAIM_BATCH)
 
-    def _claim(self, session: Session) -> list[tuple[str, list[bytes], str, str, int]]:
+    def _claim(self, session: Session) -> list[Claimed]:
         now = self.clock()
         rows = session.scalars(
             select(Callback)
             .where(Callback.state == "pending", Callback.next_attempt_at <= now)
             .order_by(Callback.next_attempt_at)
-            .limit(16)
+            .limit(CLAIM_BATCH)
             .with_for_update(skip_locked=True)
         ).all()
         claimed = []
         for row in rows:
             row.attempt_count += 1
+            # Replaced by the attempt's own time when it is settled (a crashed
+            # relay's claim counts as an attempt made about now).
             row.last_attempt_at = now
             # Hidden while in flight; a crashed relay's claim comes back after this.
-            row.next_attempt_at = now + timedelta(seconds=60)
+            row.next_attempt_at = now + self.lease
             if row.queued_at is None:  # written by an older release
                 row.queued_at = now
             secrets = self.secrets.signing(session, row.org_id, now)
-            claimed.append((row.callback_id, secrets, row.url, row.body, row.attempt_count))
+            claimed.append(
+                Claimed(row.callback_id, row.org_id, secrets, row.url, row.body, row.attempt_count)
+            )
         return claimed
 
     async def flush(self) -> int:
-        """Deliver every due callback once; the number delivered."""
-        delivered = 0
-        for callback_id, secrets, url, body, attempts in await self.database.run(self._claim):
-            status, error = await self._post(event_id(body, callback_id), secrets, url, body)
-            ok = not error
-            delivered += ok
-            await self.database.run(partial(self._settle, callback_id, status, error, attempts))
-        return delivered
+        """Deliver every due callback once (a batch, concurrently); the number
+        delivered."""
+        claimed = await self.database.run(self._claim)
+        outcomes = await deliver_batch(claimed, self._deliver, lambda c: c.org_id)
+        return sum(outcomes)
+
+    async def _deliver(self, claimed: Claimed) -> bool:
+        """One attempt, settled; whether it was delivered."""
+        attempted = self.clock()
+        event = event_id(claimed.body, claimed.callback_id)
+        status, error = await self._post(event, claimed.secrets, claimed.url, claimed.body)
+        await self.database.run(
+            partial(self._settle, claimed.callback_id, status, error, claimed.attempts, attempted)
+        )
+        return not error
 
     async def _post(self, event: str, secrets: list[bytes], url: str, body: str) -> tuple[int, str]:
         """(HTTP status, "" or why the attempt failed) of one signed post."""
@@ -222,13 +256,20 @@ class CallbackRelay:
         return result.http_status, result.error
 
     def _settle(
-        self, callback_id: str, status: int, error: str, attempts: int, session: Session
+        self,
+        callback_id: str,
+        status: int,
+        error: str,
+        attempts: int,
+        attempted: datetime,
+        session: Session,
     ) -> None:
         now = self.clock()
         row = session.get(Callback, callback_id, with_for_update=True)
         if row is None or row.state != "pending":  # erased, or settled meanwhile
             return
         row.last_status, row.last_error = status, error or None
+        row.last_attempt_at = attempted
         if not error:
             row.state, row.delivered_at = "delivered", now
             return

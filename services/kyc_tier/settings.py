@@ -94,7 +94,7 @@ class KycTierSettings(SealedStoreSettings):
         "only: production refuses it); private and link-local targets are always refused",
     )
     webhook_timeout_seconds: float = setting(
-        5.0, "Connect and read timeout of one webhook delivery"
+        5.0, "Deadline of one webhook attempt, connecting to the whole answer"
     )
 
     webhook_disable_after: int = setting(

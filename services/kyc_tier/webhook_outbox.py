@@ -5,7 +5,11 @@ transaction, so an event commits with the change it announces or not at
 all; `body` is the exact signed document, so every attempt sends the same
 bytes. The dispatcher sends due deliveries at least once with exponential
 backoff and jitter for up to HORIZON, records every attempt, and disables
-an endpoint after a run of failures (audited).
+an endpoint after a run of failures (audited). A claimed batch is posted
+concurrently, the organisations taking turns (identity_runtime.deliveries),
+so one partner's slow endpoint delays no other partner's webhooks; the claim
+is leased for longer than the batch's attempts can last (each ends by
+KYC_TIER_WEBHOOK_TIMEOUT_SECONDS), so no other replica sends one twice at once.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
+from identity_runtime.deliveries import claim_lease, deliver_batch
 from identity_runtime.egress import retry_backoff
 from identity_runtime.logs import get_logger
 from identity_store.types import utcnow
@@ -55,12 +60,15 @@ def give_up_pending(session: Session, webhook_id: str, now: datetime) -> None:
     )
 
 
-DISPATCHED = DeliveryQueue(
-    label=QUEUE,
-    loop_name="webhook-dispatcher",
-    failure_message="webhook dispatch failed; retrying",
-    lease=timedelta(seconds=60),
-)
+def dispatched(timeout_seconds: float) -> DeliveryQueue:
+    """The deliveries' queue; a claim is hidden while in flight, for longer
+    than the batch's attempts (each ending by `timeout_seconds`) can last."""
+    return DeliveryQueue(
+        label=QUEUE,
+        loop_name="webhook-dispatcher",
+        failure_message="webhook dispatch failed; retrying",
+        lease=claim_lease(timeout_seconds, CLAIM_BATCH),
+    )
 
 
 @dataclass(frozen=True)
@@ -82,7 +90,7 @@ class Dispatcher(LeasedDelivery):
     and its pending deliveries are given up."""
 
     def __init__(self, flow: WebhookFlow, disable_after: int, poll_seconds: float = 1.0):
-        super().__init__(DISPATCHED, log, poll_seconds)
+        super().__init__(dispatched(flow.sender.timeout_seconds), log, poll_seconds)
         self.flow = flow
         self.disable_after = disable_after
 
@@ -136,18 +144,21 @@ class Dispatcher(LeasedDelivery):
         number delivered."""
         at = now or utcnow()
         batch = await self.flow.store.read(lambda s: self._claim(s, at))
-        delivered = 0
-        for due in batch:
+
+        async def deliver(due: Due) -> bool:
             result = await self.flow.sender.post(due.url, due.body, due.secrets, due.event_id)
             await self.flow.store.write(
                 functools.partial(self._settle, due=due, result=result, now=at)
             )
-            delivered += int(result.delivered)
-        return delivered
+            return result.delivered
+
+        return sum(await deliver_batch(batch, deliver, lambda due: due.org_id))
 
     def _settle(self, session: Session, due: Due, result: DeliveryResult, now: datetime) -> None:
         row = session.get(models.WebhookDelivery, due.delivery_id)
-        hook = session.get(models.Webhook, due.webhook_id)
+        # Locked: the endpoint's other deliveries of the batch settle at the
+        # same time, each counting its failures in a row.
+        hook = session.get(models.Webhook, due.webhook_id, with_for_update=True)
         if row is None or hook is None:
             return
         session.add(

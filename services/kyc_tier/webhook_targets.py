@@ -83,6 +83,11 @@ class Sender:
     def allow_loopback(self) -> bool:
         return self.poster.allow_loopback
 
+    @property
+    def timeout_seconds(self) -> float:
+        """When an attempt ends at the latest."""
+        return self.poster.timeout_seconds
+
     async def post(
         self, url: str, body: bytes, secrets: Sequence[bytes], event_id: str
     ) -> DeliveryResult:

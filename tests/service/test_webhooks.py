@@ -117,6 +117,8 @@ async def kyc_tier(database_url: str, fakes: KycFakes):
         # The tests drive the dispatcher themselves, at chosen times.
         "KYC_TIER_WEBHOOK_POLL_SECONDS": "3600",
         "KYC_TIER_WEBHOOK_DISABLE_AFTER": "3",
+        # Short, for the trickling receivers of test_webhook_deadline.py.
+        "KYC_TIER_WEBHOOK_TIMEOUT_SECONDS": "3",
     }
     server = await start_service(dataclasses.replace(SPEC, build=build_with_fakes), env)
     yield server

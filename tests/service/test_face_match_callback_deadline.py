@@ -1,0 +1,106 @@
+"""A Face Match callback attempt ends by the relay's timeout whatever the
+receiver does (probe 6, D1), on SQLite and PostgreSQL:
+
+- a receiver trickling its answer (a header byte at a time, each read well
+  within httpcore's per-read timeout) fails the attempt as `timeout`, and
+  another organisation's callback of the same batch is delivered while that
+  attempt is still open;
+- `lastAttemptAt` is when the attempt was made, not when it was claimed;
+- a second relay (another process) does not claim a callback still in
+  flight: the lease covers the attempt's deadline.
+"""
+
+# ruff: noqa: F811 - the fixtures of test_face_match_callback_delivery are imported, then requested by name
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+
+import pytest
+
+from identity_store.types import utcnow
+from tests.service.test_face_match import Partner
+from tests.service.test_face_match_callback_delivery import (  # noqa: F401 - shared fixtures
+    Clock,
+    callback_row,
+    finished,
+    receiver,
+    relay,
+    service,
+)
+from tests.support.slow_receiver import TricklingReceiver
+
+
+@pytest.fixture
+async def slow() -> AsyncIterator[TricklingReceiver]:
+    trickling = await TricklingReceiver().start("/callback")
+    yield trickling
+    await trickling.stop()
+
+
+class Ticking:
+    """A clock one second further on each call; the times it gave."""
+
+    def __init__(self) -> None:
+        start = utcnow()
+        self.given: list[datetime] = []
+        self._seconds = itertools.count()
+        self._start = start
+
+    def __call__(self) -> datetime:
+        self.given.append(self._start + timedelta(seconds=next(self._seconds)))
+        return self.given[-1]
+
+
+async def test_a_trickling_receiver_times_out_and_holds_up_no_other_callback(
+    service, receiver, slow
+) -> None:
+    partner, other = Partner(service), Partner(service, "org_fm_other")
+    try:
+        held = await finished(service, partner, "trickled", slow.url)
+        sent = await finished(service, other, "prompt", receiver.url)
+    finally:
+        await partner.close()
+        await other.close()
+    clock = Ticking()
+    flushing = asyncio.create_task(relay(service, clock, timeout_seconds=0.5).flush())
+    await asyncio.wait_for(receiver.arrived.wait(), 30)
+    # Delivered while the trickling receiver's attempt was still open.
+    assert slow.requests == 1 and slow.serving == 1
+    await flushing
+    await asyncio.wait_for(slow.abandoned.wait(), 30)  # the relay hung up
+
+    row = callback_row(service, held.submission_id)
+    assert (row.state, row.attempt_count, row.last_error) == ("pending", 1, "timeout")
+    delivered = callback_row(service, sent.submission_id)
+    assert delivered.state == "delivered"
+    # The attempt's own time: after the claim (the clock's first reading),
+    # before it was settled.
+    claimed = clock.given[0].replace(tzinfo=None)  # SQLite's are naive
+    attempted = delivered.last_attempt_at.replace(tzinfo=None)
+    assert claimed < attempted < delivered.delivered_at.replace(tzinfo=None)
+
+
+async def test_a_second_relay_does_not_claim_a_callback_in_flight(service, slow) -> None:
+    partner = Partner(service)
+    try:
+        created = await finished(service, partner, "in-flight", slow.url)
+    finally:
+        await partner.close()
+    now = Clock(utcnow())
+    # Two processes whose attempts may last 120 s.
+    first = relay(service, now, timeout_seconds=120.0)
+    flushing = asyncio.create_task(first.flush())
+    await asyncio.wait_for(slow.arrived.wait(), 30)
+    # Past the 60 s a claim used to last: still hidden, not posted again.
+    later = Clock(now.now + timedelta(seconds=61))
+    assert await relay(service, later, timeout_seconds=120.0).flush() == 0
+    assert slow.requests == 1
+    slow.release.set()
+    assert await flushing == 1
+    row = callback_row(service, created.submission_id)
+    assert (row.state, row.attempt_count) == ("delivered", 1)
+    assert first.lease > timedelta(seconds=120)
