@@ -26,6 +26,7 @@ from typing import Any
 from google.protobuf.descriptor import MethodDescriptor
 from google.rpc import code_pb2
 
+from gateway.console import SAFE_METHODS
 from gateway.errors import HTTP_STATUS_BY_CODE, HTTP_STATUS_BY_REASON
 from gateway.oauth import TOKEN_ERRORS, TOKEN_RPC
 from gateway.routing import Route
@@ -68,6 +69,13 @@ _WITH_BODY = (
     ("DEADLINE_EXCEEDED", "REQUEST_BODY_TIMEOUT"),
 )
 _WITH_PATH = (("NOT_FOUND", "ROUTE_NOT_FOUND"),)
+# A console session cookie (gateway/console.py), read on every route a console
+# session can reach (a console role; not with an API key, which wins): an
+# unknown, expired, revoked or disabled user's session is refused, and on a
+# state-changing route (any method but GET, HEAD and OPTIONS) so is one
+# without its CSRF token.
+_CONSOLE_SESSION = (("UNAUTHENTICATED", "SESSION_INVALID"),)
+_CONSOLE_CSRF = (("PERMISSION_DENIED", "CSRF_INVALID"),)
 # A console session on a route for console admins only (identity_runtime.console_roles).
 _ADMIN_ONLY = (("PERMISSION_DENIED", "ADMIN_REQUIRED"),)
 # A browser's SDK session token (gateway/sdk_access.py) is read wherever a
@@ -116,6 +124,10 @@ def operation_errors(route: Route) -> list[tuple[str, str]]:
         pairs += _WITH_BODY
     if route.path.variables:
         pairs += _WITH_PATH
+    if route.console_role:
+        pairs += _CONSOLE_SESSION
+        if route.verb not in SAFE_METHODS:
+            pairs += _CONSOLE_CSRF
     if route.console_role == "admin":
         pairs += _ADMIN_ONLY
     if route.full_name != TOKEN_RPC:

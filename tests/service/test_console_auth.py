@@ -27,8 +27,10 @@ from services.kyc_tier.retention import KycSweeper
 from services.kyc_tier.service import SPEC
 from tests.support import kyc_tier_env, start_service, unique_name
 from tests.support.gateway import (
+    assert_documented,
     assert_error,
     bearer,
+    console_reachable_routes,
     create_org_and_key,
     gateway_client,
     gateway_settings,
@@ -606,3 +608,28 @@ async def test_a_passkey_signs_in_while_the_password_is_locked(
         assert response.status_code == 200, response.text
         # The password stays locked: a passkey does not lift the throttle.
         assert_error(await login(client, email), 429, "ACCOUNT_LOCKED")
+
+
+# --- every route a console session reaches documents the session's refusals ----
+
+
+async def test_every_console_route_documents_its_session_and_csrf_refusals(
+    database_url, kyc_tier
+) -> None:
+    org_id, _ = await new_org(database_url)
+    async with own_gateway(kyc_tier) as http:
+        admin = await signed_in(http, database_url, org_id, "admin")
+        routes = console_reachable_routes()
+        assert len(routes) > 20
+        for verb, path in routes:
+            bogus = await http.request(verb, path, headers={"Cookie": "identity_session=ics_x"})
+            assert_error(bogus, 401, "SESSION_INVALID")
+            assert_documented(bogus)
+            if verb == "GET":
+                continue
+            for headers in (admin.headers(csrf=False), {**admin.headers(), "X-CSRF-Token": "x"}):
+                refused = await http.request(verb, path, headers=headers)
+                assert_error(refused, 403, "CSRF_INVALID")
+                assert_documented(refused)
+        # The refusals left the session as it was.
+        assert (await admin.get("/api/auth/me")).status_code == 200

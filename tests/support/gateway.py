@@ -174,3 +174,16 @@ def assert_documented(response: httpx.Response) -> None:
 @functools.cache
 def _routes() -> RouteTable:
     return RouteTable(build_routes(), mesh.BY_PACKAGE)
+
+
+def console_reachable_routes() -> list[tuple[str, str]]:
+    """(HTTP method, a path it matches) of every route a console session can
+    reach (a console role), path variables filled with a placeholder."""
+    found = []
+    for route in _routes():
+        if not route.console_role:
+            continue
+        path = re.sub(r"\{[^}]*\}", "x1", route.path.template)
+        assert _routes().match(route.verb, path)[0] is route, path
+        found.append((route.verb, path))
+    return found
