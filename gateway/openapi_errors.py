@@ -92,6 +92,25 @@ _SDK_SESSION = (
 )
 _RETRY_AFTER = {"429", "503"}
 
+# The presigned upload route (gateway/app.py `_upload`), the gateway's own:
+# no route of the contract, no credential but the URL's signature. The
+# gateway refuses a URL that cannot be one face-match signed (403
+# UPLOAD_URL_INVALID), a Content-Length not a number or sent with
+# Transfer-Encoding (400) or over its body limit (413), a Content-Encoding
+# (415) and a body too slow (408); face-match's AuthorizeUpload and PutObject
+# answer the rest (declared on PutObject). No INVALID_FIELD (there are no
+# fields) and no ROUTE_NOT_FOUND (any key under the prefix is the URL's to
+# verify).
+UPLOAD_PUT_OBJECT_RPC = "identity.face_match.v1.SubmissionService/PutObject"
+_UPLOAD = (
+    ("INVALID_ARGUMENT", "MALFORMED_REQUEST"),
+    ("PERMISSION_DENIED", "UPLOAD_URL_INVALID"),
+    ("RESOURCE_EXHAUSTED", "PAYLOAD_TOO_LARGE"),
+    ("INVALID_ARGUMENT", "UNSUPPORTED_CONTENT_ENCODING"),
+    ("DEADLINE_EXCEEDED", "REQUEST_BODY_TIMEOUT"),
+    *(pair for pair in _EVERY if pair[1] != "INVALID_FIELD"),
+)
+
 
 def known_reasons() -> list[str]:
     return [
@@ -142,16 +161,30 @@ def operation_errors(route: Route) -> list[tuple[str, str]]:
     return pairs
 
 
+def upload_errors(put_object: MethodDescriptor) -> list[tuple[str, str]]:
+    """Every (gRPC code, reason) the presigned upload route can answer."""
+    pairs = list(_UPLOAD)
+    for pair in declared_errors(put_object):
+        if pair not in pairs:
+            pairs.append(pair)
+    return pairs
+
+
 def http_status(code: str, reason: str) -> int:
     return HTTP_STATUS_BY_REASON.get(reason, HTTP_STATUS_BY_CODE[code])
 
 
 def error_responses(route: Route) -> dict[str, Any]:
     """The operation's error responses by HTTP status, each naming its reasons."""
-    by_status: dict[str, list[tuple[str, str]]] = {}
-    for code, reason in operation_errors(route):
-        by_status.setdefault(str(http_status(code, reason)), []).append((code, reason))
     schema = TOKEN_ERROR_SCHEMA if route.full_name == TOKEN_RPC else ERROR_SCHEMA
+    return responses_of(operation_errors(route), schema)
+
+
+def responses_of(pairs: Iterable[tuple[str, str]], schema: str = ERROR_SCHEMA) -> dict[str, Any]:
+    """Error responses by HTTP status, each naming its reasons."""
+    by_status: dict[str, list[tuple[str, str]]] = {}
+    for code, reason in pairs:
+        by_status.setdefault(str(http_status(code, reason)), []).append((code, reason))
     return {status: _response(status, by_status[status], schema) for status in sorted(by_status)}
 
 
