@@ -208,6 +208,7 @@ async def test_wrong_password_and_unknown_email_are_refused_alike(database_url, 
     unknown = await login(client, f"{unique_name('nobody').lower()}@bank.example")
     for response in (wrong, unknown):
         error = assert_error(response, 401, "CREDENTIALS_INVALID")
+        assert_documented(response)
         assert email not in response.text and "set-cookie" not in response.headers
         assert error["message"] == "wrong email or password"
     assert_error(await login(client, "", ""), 401, "CREDENTIALS_INVALID")
@@ -225,8 +226,10 @@ async def test_failed_logins_back_off_then_lock_the_account(
     assert_error(await login(client, email, "wrong password!"), 401, "CREDENTIALS_INVALID")
     assert_error(await login(client, email, "wrong password!"), 401, "CREDENTIALS_INVALID")
     # After 2 failures in a row the next attempt waits 2 s: even the right password.
-    backoff = assert_error(await login(client, email), 429, "RATE_LIMITED")
+    backoff_answer = await login(client, email)
+    backoff = assert_error(backoff_answer, 429, "RATE_LIMITED")
     assert backoff["metadata"]["retry_after_seconds"] == "2"
+    assert_documented(backoff_answer)
     clock.advance(2)
     assert_error(await login(client, email, "wrong password!"), 401, "CREDENTIALS_INVALID")
     backoff = assert_error(await login(client, email), 429, "RATE_LIMITED")
@@ -236,8 +239,10 @@ async def test_failed_logins_back_off_then_lock_the_account(
     clock.advance(8)
     # The fifth failure in a row locks the account for the lockout period.
     assert_error(await login(client, email, "wrong password!"), 401, "CREDENTIALS_INVALID")
-    locked = assert_error(await login(client, email), 429, "ACCOUNT_LOCKED")
+    locked_answer = await login(client, email)
+    locked = assert_error(locked_answer, 429, "ACCOUNT_LOCKED")
     assert locked["metadata"]["retry_after_seconds"] == "900"
+    assert_documented(locked_answer)
     clock.advance(899)
     assert_error(await login(client, email), 429, "ACCOUNT_LOCKED")
     clock.advance(1)
