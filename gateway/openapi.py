@@ -23,11 +23,14 @@ from gateway.openapi_errors import (
     error_responses,
     error_schema,
     known_reasons,
+    responses_of,
     token_error_schema,
+    upload_errors,
 )
 from gateway.openapi_names import shorten
 from gateway.routing import Route
 from gateway.transcoding import HTTP_BODY, WRAPPERS, is_map, is_repeated, query_leaf_settable
+from identity_platform_api.face_match.v1 import submissions_pb2
 from identity_runtime.field_rules import declared_schema, is_required, rules_of
 from identity_runtime.validation import json_schema_constraints
 
@@ -473,6 +476,7 @@ class _Builder:
                 },
             }
         }
+        paths[UPLOAD_OPENAPI_PATH] = {"put": upload_operation()}
         reason_notes = {
             reason: self.comments.get(f"identity.common.v1.ErrorReason.ERROR_REASON_{reason}", "")
             for reason in known_reasons()
@@ -572,6 +576,94 @@ class _Builder:
                 },
             },
         }
+
+
+UPLOAD_OPENAPI_PATH = "/api/face-match/uploads/{submissionId}/{image}"
+_UPLOAD_TYPES = ("image/jpeg", "image/png", "image/webp")
+
+
+def upload_operation() -> dict[str, Any]:
+    """The presigned upload (gateway/app.py `_upload`): the URL a submission's
+    `uploads[].url` names, served by the gateway for face-match's local bucket."""
+    put_object = submissions_pb2.DESCRIPTOR.services_by_name["SubmissionService"].methods_by_name[
+        "PutObject"
+    ]
+
+    def parameter(name: str, where: str, schema: dict[str, Any], text: str) -> dict[str, Any]:
+        return {"name": name, "in": where, "required": True, "description": text, "schema": schema}
+
+    return {
+        "operationId": "UploadSubmissionImage",
+        "tags": ["SubmissionService"],
+        "summary": "Upload one image of a submission to its presigned URL",
+        "description": (
+            "Send the image to the `url` of one of the submission's `uploads` "
+            "(`POST /api/face-match/submissions`) exactly as given, with every header of "
+            "that upload's `headers`. No API key or token: the URL's signature is the "
+            "credential (it binds the submission, the image, the expiry and the size "
+            "limit). Checked before a byte of the body is read; the body is at most the "
+            "upload's `maxBytes`. Uploading the same image again replaces it, until the "
+            "submission is confirmed. Any other method is 405 METHOD_NOT_ALLOWED."
+        ),
+        "security": [],
+        "parameters": [
+            parameter(
+                "submissionId",
+                "path",
+                {"type": "string", "pattern": "^fms_[A-Za-z0-9]{8,40}$", "maxLength": 44},
+                "The submission's id, as in the URL.",
+            ),
+            parameter(
+                "image",
+                "path",
+                {
+                    "type": "string",
+                    "enum": ["selfie", "reference"],
+                    "pattern": "^(selfie|reference)$",
+                    "maxLength": 9,
+                },
+                "Which image.",
+            ),
+            parameter(
+                "expires",
+                "query",
+                {"type": "integer"},
+                "When the URL expires (Unix seconds), as in the URL.",
+            ),
+            parameter(
+                "signature",
+                "query",
+                {"type": "string", "pattern": "^[0-9A-Fa-f]{64}$", "maxLength": 64},
+                "The URL's signature (HMAC-SHA256, hex), as in the URL.",
+            ),
+            {"$ref": "#/components/parameters/RequestId"},
+        ],
+        "requestBody": {
+            "required": True,
+            "description": "The image's bytes (at most the upload's `maxBytes`).",
+            "content": {
+                media: {"schema": {"type": "string", "contentMediaType": media}}
+                for media in _UPLOAD_TYPES
+            },
+        },
+        "responses": {
+            "200": {
+                "description": "Stored: the number of bytes received.",
+                "headers": {"X-Request-Id": {"$ref": "#/components/headers/RequestId"}},
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["size"],
+                            "properties": {"size": {"type": "integer", "minimum": 1}},
+                            "additionalProperties": False,
+                        }
+                    }
+                },
+            },
+            **responses_of(upload_errors(put_object)),
+        },
+    }
 
 
 def build_document(

@@ -26,6 +26,7 @@ from typing import Any
 from google.protobuf.descriptor import MethodDescriptor
 from google.rpc import code_pb2
 
+from gateway.console import SAFE_METHODS
 from gateway.errors import HTTP_STATUS_BY_CODE, HTTP_STATUS_BY_REASON
 from gateway.oauth import TOKEN_ERRORS, TOKEN_RPC
 from gateway.routing import Route
@@ -68,6 +69,13 @@ _WITH_BODY = (
     ("DEADLINE_EXCEEDED", "REQUEST_BODY_TIMEOUT"),
 )
 _WITH_PATH = (("NOT_FOUND", "ROUTE_NOT_FOUND"),)
+# A console session cookie (gateway/console.py), read on every route a console
+# session can reach (a console role; not with an API key, which wins): an
+# unknown, expired, revoked or disabled user's session is refused, and on a
+# state-changing route (any method but GET, HEAD and OPTIONS) so is one
+# without its CSRF token.
+_CONSOLE_SESSION = (("UNAUTHENTICATED", "SESSION_INVALID"),)
+_CONSOLE_CSRF = (("PERMISSION_DENIED", "CSRF_INVALID"),)
 # A console session on a route for console admins only (identity_runtime.console_roles).
 _ADMIN_ONLY = (("PERMISSION_DENIED", "ADMIN_REQUIRED"),)
 # A browser's SDK session token (gateway/sdk_access.py) is read wherever a
@@ -83,6 +91,25 @@ _SDK_SESSION = (
     ("PERMISSION_DENIED", "ORIGIN_NOT_ALLOWED"),
 )
 _RETRY_AFTER = {"429", "503"}
+
+# The presigned upload route (gateway/app.py `_upload`), the gateway's own:
+# no route of the contract, no credential but the URL's signature. The
+# gateway refuses a URL that cannot be one face-match signed (403
+# UPLOAD_URL_INVALID), a Content-Length not a number or sent with
+# Transfer-Encoding (400) or over its body limit (413), a Content-Encoding
+# (415) and a body too slow (408); face-match's AuthorizeUpload and PutObject
+# answer the rest (declared on PutObject). No INVALID_FIELD (there are no
+# fields) and no ROUTE_NOT_FOUND (any key under the prefix is the URL's to
+# verify).
+UPLOAD_PUT_OBJECT_RPC = "identity.face_match.v1.SubmissionService/PutObject"
+_UPLOAD = (
+    ("INVALID_ARGUMENT", "MALFORMED_REQUEST"),
+    ("PERMISSION_DENIED", "UPLOAD_URL_INVALID"),
+    ("RESOURCE_EXHAUSTED", "PAYLOAD_TOO_LARGE"),
+    ("INVALID_ARGUMENT", "UNSUPPORTED_CONTENT_ENCODING"),
+    ("DEADLINE_EXCEEDED", "REQUEST_BODY_TIMEOUT"),
+    *(pair for pair in _EVERY if pair[1] != "INVALID_FIELD"),
+)
 
 
 def known_reasons() -> list[str]:
@@ -116,6 +143,10 @@ def operation_errors(route: Route) -> list[tuple[str, str]]:
         pairs += _WITH_BODY
     if route.path.variables:
         pairs += _WITH_PATH
+    if route.console_role:
+        pairs += _CONSOLE_SESSION
+        if route.verb not in SAFE_METHODS:
+            pairs += _CONSOLE_CSRF
     if route.console_role == "admin":
         pairs += _ADMIN_ONLY
     if route.full_name != TOKEN_RPC:
@@ -130,16 +161,30 @@ def operation_errors(route: Route) -> list[tuple[str, str]]:
     return pairs
 
 
+def upload_errors(put_object: MethodDescriptor) -> list[tuple[str, str]]:
+    """Every (gRPC code, reason) the presigned upload route can answer."""
+    pairs = list(_UPLOAD)
+    for pair in declared_errors(put_object):
+        if pair not in pairs:
+            pairs.append(pair)
+    return pairs
+
+
 def http_status(code: str, reason: str) -> int:
     return HTTP_STATUS_BY_REASON.get(reason, HTTP_STATUS_BY_CODE[code])
 
 
 def error_responses(route: Route) -> dict[str, Any]:
     """The operation's error responses by HTTP status, each naming its reasons."""
-    by_status: dict[str, list[tuple[str, str]]] = {}
-    for code, reason in operation_errors(route):
-        by_status.setdefault(str(http_status(code, reason)), []).append((code, reason))
     schema = TOKEN_ERROR_SCHEMA if route.full_name == TOKEN_RPC else ERROR_SCHEMA
+    return responses_of(operation_errors(route), schema)
+
+
+def responses_of(pairs: Iterable[tuple[str, str]], schema: str = ERROR_SCHEMA) -> dict[str, Any]:
+    """Error responses by HTTP status, each naming its reasons."""
+    by_status: dict[str, list[tuple[str, str]]] = {}
+    for code, reason in pairs:
+        by_status.setdefault(str(http_status(code, reason)), []).append((code, reason))
     return {status: _response(status, by_status[status], schema) for status in sorted(by_status)}
 
 

@@ -33,7 +33,7 @@ from google.protobuf.field_mask_pb2 import FieldMask
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from gateway import errors
+from gateway import errors, oauth
 from gateway.routing import Route
 from identity_runtime import validation
 from identity_runtime.errors import DomainError
@@ -586,8 +586,10 @@ def apply_query(message: Message, route: Route, query: Mapping[str, list[str]]) 
     if not query:
         return
     if route.body == "*":
+        # The OAuth token route also takes RFC 6749's form body (gateway.oauth).
+        body = "body (a form or JSON)" if route.full_name == oauth.TOKEN_RPC else "JSON body"
         raise errors.malformed(
-            "this route takes every field in the JSON body; query parameters are not accepted",
+            f"this route takes every field in the {body}; query parameters are not accepted",
             next(iter(query)),
         )
     bound = route.path_fields()

@@ -27,8 +27,10 @@ from services.kyc_tier.retention import KycSweeper
 from services.kyc_tier.service import SPEC
 from tests.support import kyc_tier_env, start_service, unique_name
 from tests.support.gateway import (
+    assert_documented,
     assert_error,
     bearer,
+    console_reachable_routes,
     create_org_and_key,
     gateway_client,
     gateway_settings,
@@ -206,6 +208,7 @@ async def test_wrong_password_and_unknown_email_are_refused_alike(database_url, 
     unknown = await login(client, f"{unique_name('nobody').lower()}@bank.example")
     for response in (wrong, unknown):
         error = assert_error(response, 401, "CREDENTIALS_INVALID")
+        assert_documented(response)
         assert email not in response.text and "set-cookie" not in response.headers
         assert error["message"] == "wrong email or password"
     assert_error(await login(client, "", ""), 401, "CREDENTIALS_INVALID")
@@ -223,8 +226,10 @@ async def test_failed_logins_back_off_then_lock_the_account(
     assert_error(await login(client, email, "wrong password!"), 401, "CREDENTIALS_INVALID")
     assert_error(await login(client, email, "wrong password!"), 401, "CREDENTIALS_INVALID")
     # After 2 failures in a row the next attempt waits 2 s: even the right password.
-    backoff = assert_error(await login(client, email), 429, "RATE_LIMITED")
+    backoff_answer = await login(client, email)
+    backoff = assert_error(backoff_answer, 429, "RATE_LIMITED")
     assert backoff["metadata"]["retry_after_seconds"] == "2"
+    assert_documented(backoff_answer)
     clock.advance(2)
     assert_error(await login(client, email, "wrong password!"), 401, "CREDENTIALS_INVALID")
     backoff = assert_error(await login(client, email), 429, "RATE_LIMITED")
@@ -234,8 +239,10 @@ async def test_failed_logins_back_off_then_lock_the_account(
     clock.advance(8)
     # The fifth failure in a row locks the account for the lockout period.
     assert_error(await login(client, email, "wrong password!"), 401, "CREDENTIALS_INVALID")
-    locked = assert_error(await login(client, email), 429, "ACCOUNT_LOCKED")
+    locked_answer = await login(client, email)
+    locked = assert_error(locked_answer, 429, "ACCOUNT_LOCKED")
     assert locked["metadata"]["retry_after_seconds"] == "900"
+    assert_documented(locked_answer)
     clock.advance(899)
     assert_error(await login(client, email), 429, "ACCOUNT_LOCKED")
     clock.advance(1)
@@ -606,3 +613,28 @@ async def test_a_passkey_signs_in_while_the_password_is_locked(
         assert response.status_code == 200, response.text
         # The password stays locked: a passkey does not lift the throttle.
         assert_error(await login(client, email), 429, "ACCOUNT_LOCKED")
+
+
+# --- every route a console session reaches documents the session's refusals ----
+
+
+async def test_every_console_route_documents_its_session_and_csrf_refusals(
+    database_url, kyc_tier
+) -> None:
+    org_id, _ = await new_org(database_url)
+    async with own_gateway(kyc_tier) as http:
+        admin = await signed_in(http, database_url, org_id, "admin")
+        routes = console_reachable_routes()
+        assert len(routes) > 20
+        for verb, path in routes:
+            bogus = await http.request(verb, path, headers={"Cookie": "identity_session=ics_x"})
+            assert_error(bogus, 401, "SESSION_INVALID")
+            assert_documented(bogus)
+            if verb == "GET":
+                continue
+            for headers in (admin.headers(csrf=False), {**admin.headers(), "X-CSRF-Token": "x"}):
+                refused = await http.request(verb, path, headers=headers)
+                assert_error(refused, 403, "CSRF_INVALID")
+                assert_documented(refused)
+        # The refusals left the session as it was.
+        assert (await admin.get("/api/auth/me")).status_code == 200

@@ -15,9 +15,18 @@ import httpx
 from services.kyc_tier import console_models, models
 from tests.service import test_console_auth as console_auth
 from tests.service.test_console_auth import Analyst, cookies_of, login, new_org, new_user
-from tests.support.gateway import assert_error, bearer
+from tests.support.gateway import assert_documented, bearer
+from tests.support.gateway import assert_error as assert_error_only
 from tests.support.kyc_fakes import assert_audit_entries_acceptable, rows
 from tests.support.webauthn import SoftAuthenticator
+
+
+def assert_error(response: httpx.Response, status: int, reason: str) -> dict[str, Any]:
+    """The refusal, and the OpenAPI document lists it for the route."""
+    error = assert_error_only(response, status, reason)
+    assert_documented(response)
+    return error
+
 
 # The sign-in tests' fixtures: kyc-tier on each database, a manual clock, the gateway.
 database_url = console_auth.database_url

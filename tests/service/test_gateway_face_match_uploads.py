@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -31,7 +32,13 @@ from services.face_match.service import SPEC as FACE_MATCH
 from tests.support import TESTDATA, channel, start_service
 from tests.support.biometrics import FACES
 from tests.support.face_match import UPLOAD_KEY, env, split_upload_url
-from tests.support.gateway import assert_error, gateway_client, gateway_settings
+from tests.support.gateway import (
+    assert_documented,
+    documented_upload_answers,
+    gateway_client,
+    gateway_settings,
+)
+from tests.support.gateway import assert_error as assert_error_only
 from tests.support.meshauth import caller_metadata
 
 ORG = "org_fm_uploads"
@@ -116,6 +123,13 @@ def stored(face_match, key: str) -> bytes | None:
         seal = core.bucket.seals.for_reading(session, ORG, submission_id)
     assert seal is not None
     return seal.open(image, sealed)
+
+
+def assert_error(response: Any, status: int, reason: str) -> dict[str, Any]:
+    """The refusal, and the OpenAPI document lists it for the upload route."""
+    error = assert_error_only(response, status, reason)
+    assert_documented(response)
+    return error
 
 
 def with_query(url: str, query: str) -> str:
@@ -486,6 +500,8 @@ async def test_a_body_sent_too_slowly_is_a_408_and_nothing_is_stored(face_match)
             assert error["error"]["reason"] == "REQUEST_BODY_TIMEOUT"
             assert error["error"]["status"] == "DEADLINE_EXCEEDED"
             assert error["error"]["metadata"] == {"timeout_seconds": "0.2"}
+            if method == "PUT":
+                assert (408, "REQUEST_BODY_TIMEOUT") in documented_upload_answers()
             assert headers["connection"] == "close"
             # The gateway closes the connection: the rest of the body goes nowhere.
             assert await asyncio.wait_for(reader.read(), timeout=60) == b""
@@ -570,3 +586,53 @@ async def test_an_upload_with_a_content_encoding_is_refused_unread(face_match, c
         urls["reference"], content=REFERENCE, headers={"Content-Type": "image/png"}
     )
     assert response.status_code == 200, response.text
+
+
+async def test_an_empty_upload_and_other_methods_are_refused_as_documented(
+    face_match, client
+) -> None:
+    urls = await urls_of(face_match, "order-empty")
+    key = split_upload_url("http://x" + urls["selfie"])[0]
+    assert_error(await client.put(urls["selfie"], content=b"", headers=JPEG), 400, "IMAGE_EMPTY")
+    for method in ("GET", "POST"):
+        response = await client.request(method, urls["selfie"], content=SELFIE, headers=JPEG)
+        assert_error_only(response, 405, "METHOD_NOT_ALLOWED")
+        assert response.headers["allow"] == "PUT"
+    assert stored(face_match, key) is None
+
+
+async def test_the_openapi_document_describes_the_upload_route(face_match, client) -> None:
+    """The route partners call after CreateSubmission is in the served
+    document (black-box probe 6, D6): no credential but the URL, its path and
+    query parameters, the image types it takes, and 200 `{"size": N}`."""
+    document = (await client.get("/api/openapi.json")).json()
+    operation = document["paths"]["/api/face-match/uploads/{submissionId}/{image}"]["put"]
+    assert operation["security"] == []
+    parameters = {p["name"]: p for p in operation["parameters"] if "name" in p}
+    assert {(name, p["in"]) for name, p in parameters.items()} == {
+        ("submissionId", "path"),
+        ("image", "path"),
+        ("expires", "query"),
+        ("signature", "query"),
+    }
+    assert parameters["image"]["schema"]["enum"] == ["selfie", "reference"]
+    assert set(operation["requestBody"]["content"]) == {"image/jpeg", "image/png", "image/webp"}
+    ok = operation["responses"]["200"]["content"]["application/json"]["schema"]
+    assert ok["required"] == ["size"]
+    urls = await urls_of(face_match, "order-documented")
+    # The URL face-match presigns matches the documented path and parameters.
+    path, query = urls["reference"].split("?", 1)
+    submission, image = path.removeprefix("/api/face-match/uploads/").split("/")
+    assert re.fullmatch(parameters["submissionId"]["schema"]["pattern"], submission)
+    assert image in parameters["image"]["schema"]["enum"]
+    assert sorted(part.split("=")[0] for part in query.split("&")) == ["expires", "signature"]
+    response = await client.put(
+        urls["reference"], content=REFERENCE, headers={"Content-Type": "image/png"}
+    )
+    assert response.status_code == 200, response.text
+    assert set(response.json()) == set(ok["properties"])
+    reasons = {reason for _, reason in documented_upload_answers()}
+    for reason in ("UPLOAD_URL_INVALID", "UPLOAD_URL_EXPIRED", "UPLOADS_CLOSED"):
+        assert reason in reasons
+    # Not the partner's credentials: nothing an API key refusal would answer.
+    assert "API_KEY_MISSING" not in reasons and "INVALID_FIELD" not in reasons

@@ -142,6 +142,27 @@ async def test_every_refusal_of_the_token_route_is_rfc_6749_shaped(servers, admi
             assert issued.headers["pragma"] == "no-cache"
 
 
+async def test_query_parameters_on_the_token_route_name_its_form_and_json_bodies(
+    servers,
+) -> None:
+    """The token route takes a form body as well as JSON: its refusal of query
+    parameters says so (black-box probe 6, D6: it said "the JSON body")."""
+    async with gateway_client(gateway_settings(servers)) as client:
+        for request in (
+            {"content": GRANT, "headers": FORM},
+            {"json": {"grant_type": "client_credentials"}},
+        ):
+            response = await client.post(TOKEN + "?client_secret=x", **request)
+            body = assert_token_error(response, 400, "invalid_request", "MALFORMED_REQUEST")
+            assert body["error_description"] == (
+                "this route takes every field in the body (a form or JSON); "
+                "query parameters are not accepted"
+            ), body
+        # Another route with a JSON body still says JSON.
+        other = await client.post("/api/auth/login?x=1", json={})
+        assert "every field in the JSON body" in other.json()["error"]["message"]
+
+
 async def test_the_error_description_is_printable_ascii_without_quotes(servers) -> None:
     """RFC 6749 section 5.2: error_description is %x20-21 / %x23-5B / %x5D-7E;
     an unknown parameter's name is echoed clipped, with anything outside

@@ -13,7 +13,8 @@ from typing import Any
 
 import httpx
 
-from gateway.app import create_app
+from gateway.app import UPLOAD_PREFIX, create_app
+from gateway.openapi import UPLOAD_OPENAPI_PATH, build_document
 from gateway.openapi_errors import http_status, operation_errors
 from gateway.routing import RouteTable, build_routes
 from gateway.settings import GatewaySettings, load
@@ -163,14 +164,46 @@ def assert_documented(response: httpx.Response) -> None:
     """The error answered is one the OpenAPI document lists, with its status,
     for the request's operation (gateway/openapi_errors.py)."""
     request = response.request
-    route, _ = _routes().match(request.method, request.url.path)
     body = response.json()
     # The OAuth token route's errors (RFC 6749 section 5.2) name it beside `error`.
     reason = body["reason"] if isinstance(body["error"], str) else body["error"]["reason"]
+    if request.url.path.startswith(UPLOAD_PREFIX):
+        assert (response.status_code, reason) in documented_upload_answers(), ("upload", reason)
+        return
+    route, _ = _routes().match(request.method, request.url.path)
     listed = {(http_status(c, r), r) for c, r in operation_errors(route)}
     assert (response.status_code, reason) in listed, (route.full_name, reason)
+
+
+def documented_upload_answers() -> set[tuple[int, str]]:
+    """(HTTP status, reason) of each refusal the OpenAPI document lists for the
+    gateway's own presigned upload route (PUT)."""
+    operation = _document()["paths"][UPLOAD_OPENAPI_PATH]["put"]
+    return {
+        (int(status), reason)
+        for status, answer in operation["responses"].items()
+        for reason in answer.get("x-identity-reasons", ())
+    }
+
+
+@functools.cache
+def _document() -> dict[str, Any]:
+    return build_document(_routes())
 
 
 @functools.cache
 def _routes() -> RouteTable:
     return RouteTable(build_routes(), mesh.BY_PACKAGE)
+
+
+def console_reachable_routes() -> list[tuple[str, str]]:
+    """(HTTP method, a path it matches) of every route a console session can
+    reach (a console role), path variables filled with a placeholder."""
+    found = []
+    for route in _routes():
+        if not route.console_role:
+            continue
+        path = re.sub(r"\{[^}]*\}", "x1", route.path.template)
+        assert _routes().match(route.verb, path)[0] is route, path
+        found.append((route.verb, path))
+    return found

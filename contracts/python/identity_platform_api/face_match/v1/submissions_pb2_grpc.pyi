@@ -128,7 +128,7 @@ class SubmissionServiceStub:
     key, expiry, content type and size limit) is checked by this service.
     Errors: PERMISSION_DENIED / UPLOAD_URL_INVALID (tampered) or
     UPLOAD_URL_EXPIRED (403); INVALID_ARGUMENT / UNSUPPORTED_MEDIA_TYPE
-    (415); RESOURCE_EXHAUSTED / PAYLOAD_TOO_LARGE (413);
+    (415) or IMAGE_EMPTY (400: 0 bytes); RESOURCE_EXHAUSTED / PAYLOAD_TOO_LARGE (413);
     FAILED_PRECONDITION / SUBMISSION_EXPIRED (400); NOT_FOUND /
     SUBMISSION_NOT_FOUND; ABORTED / UPLOADS_CLOSED (409: the submission no
     longer awaits uploads, or the deployment stores uploads in S3, where
@@ -246,7 +246,7 @@ class SubmissionServiceAsyncStub(SubmissionServiceStub):
     key, expiry, content type and size limit) is checked by this service.
     Errors: PERMISSION_DENIED / UPLOAD_URL_INVALID (tampered) or
     UPLOAD_URL_EXPIRED (403); INVALID_ARGUMENT / UNSUPPORTED_MEDIA_TYPE
-    (415); RESOURCE_EXHAUSTED / PAYLOAD_TOO_LARGE (413);
+    (415) or IMAGE_EMPTY (400: 0 bytes); RESOURCE_EXHAUSTED / PAYLOAD_TOO_LARGE (413);
     FAILED_PRECONDITION / SUBMISSION_EXPIRED (400); NOT_FOUND /
     SUBMISSION_NOT_FOUND; ABORTED / UPLOADS_CLOSED (409: the submission no
     longer awaits uploads, or the deployment stores uploads in S3, where
@@ -401,7 +401,7 @@ class SubmissionServiceServicer:
         key, expiry, content type and size limit) is checked by this service.
         Errors: PERMISSION_DENIED / UPLOAD_URL_INVALID (tampered) or
         UPLOAD_URL_EXPIRED (403); INVALID_ARGUMENT / UNSUPPORTED_MEDIA_TYPE
-        (415); RESOURCE_EXHAUSTED / PAYLOAD_TOO_LARGE (413);
+        (415) or IMAGE_EMPTY (400: 0 bytes); RESOURCE_EXHAUSTED / PAYLOAD_TOO_LARGE (413);
         FAILED_PRECONDITION / SUBMISSION_EXPIRED (400); NOT_FOUND /
         SUBMISSION_NOT_FOUND; ABORTED / UPLOADS_CLOSED (409: the submission no
         longer awaits uploads, or the deployment stores uploads in S3, where
