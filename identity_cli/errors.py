@@ -37,6 +37,16 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.exit(USER_ERROR, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
 
+    def parse_args(self, args: Any = None, namespace: Any = None) -> Any:
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            # Named by their options only: what follows an unknown option may
+            # be a secret (`--pepper VALUE`), which stderr and CI logs keep.
+            named = [extra.split("=", 1)[0] for extra in extras if extra.startswith("-")]
+            shown = " ".join(named) if named else f"{len(extras)} positional value(s)"
+            self.error(f"unrecognized arguments: {shown}")
+        return parsed
+
 
 def _first_line(text: str) -> str:
     return next((line.strip() for line in text.splitlines() if line.strip()), text)

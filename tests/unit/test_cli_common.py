@@ -71,3 +71,21 @@ def test_an_unreadable_or_empty_pepper_file_is_an_error_naming_the_option(tmp_pa
     empty.write_text("\n")
     with pytest.raises(CliError, match="--pepper-file: .* is empty"):
         PEPPER.read(_args(tmp_path, str(empty)))
+
+
+@pytest.mark.parametrize(
+    "extra", [["--pepper", "s3cret-pepper-value"], ["--pepper=s3cret-pepper-value"]]
+)
+def test_an_unknown_option_is_named_without_its_value(
+    extra: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Re-probe 6: `--pepper SECRET` (an option that takes files now) was
+    refused with the secret in the error line, which CI and job logs keep."""
+    parser = Parser(prog="identity")
+    actions = command_group(parser.add_subparsers(dest="command"), "test-things", "things")
+    PEPPER.add_option(org_action(actions, "create", lambda args: 0, "create a thing"))
+    with pytest.raises(SystemExit) as refused:
+        parser.parse_args(["test-things", "create", "--org", "o1", *extra])
+    assert refused.value.code == 2
+    err = capsys.readouterr().err
+    assert "unrecognized arguments: --pepper" in err and "s3cret" not in err
