@@ -77,7 +77,7 @@ from gateway.auth import (
 from gateway.credential_throttle import CredentialThrottle
 from gateway.health import HealthChecker
 from gateway.idempotency import IDEMPOTENCY_HEADER, IDEMPOTENCY_METADATA, idempotency_key
-from gateway.openapi import HEALTH_RPC, OPENAPI_PATH, build_document
+from gateway.openapi import HEALTH_RPC, OPENAPI_PATH, UPLOAD_OPENAPI_PATH, build_document
 from gateway.ratelimit import RateLimiter
 from gateway.routing import GATEWAY_PACKAGE, Route, RouteError, RouteTable, build_routes
 from gateway.settings import GatewaySettings
@@ -237,6 +237,9 @@ class _Outcome:
     """What the access log and the span record about one request."""
 
     route: Route | None = None
+    # The template of a route the gateway answers itself (the presigned
+    # upload, the OpenAPI document): logs and metrics name it, not the path.
+    own_route: str = ""
     principal: Principal | None = None
     status: int = 0
     grpc_status: str = "OK"
@@ -248,6 +251,10 @@ class _Outcome:
     # key, a token, an OAuth client's secret): a refusal counts against it
     # (gateway.credential_throttle).
     credential_from: str | None = None
+
+    @property
+    def template(self) -> str:
+        return self.route.path.template if self.route else self.own_route
 
 
 class Gateway:
@@ -395,10 +402,12 @@ class Gateway:
         if console_site.is_console(path):
             return console_site.serve(request.method, path)
         if path == OPENAPI_PATH:
+            outcome.own_route = OPENAPI_PATH
             if request.method != "GET":
                 raise errors.method_not_allowed(["GET"])
             return Response(self.openapi_bytes(), 200, media_type="application/json")
         if path.startswith(UPLOAD_PREFIX):
+            outcome.own_route = UPLOAD_OPENAPI_PATH
             return await self._upload(request, path[len(UPLOAD_PREFIX) :], outcome)
         if self.sdk_demo is not None and sdk_demo.is_demo(path):
             return await self.sdk_demo.serve(request, path)
@@ -512,12 +521,14 @@ class Gateway:
             return None
         content_type = request.headers.get("content-type")
         # The OAuth token route also takes RFC 6749's form-encoded request.
-        form = route.full_name == oauth.TOKEN_RPC and oauth.is_form(content_type or "")
+        token_route = _is_token_route(route)
+        form = token_route and oauth.is_form(content_type or "")
+        expected = f"{oauth.FORM} or application/json" if token_route else "application/json"
         if route.body and content_type is not None and not _is_json(content_type) and not form:
-            raise errors.unsupported_media_type()
+            raise errors.unsupported_media_type(expected)
         received = await self._received(request, limit, outcome)
         if received and route.body and content_type is None:
-            raise errors.unsupported_media_type()
+            raise errors.unsupported_media_type(expected)
         if form:
             return oauth.token_request_json(received, request.headers.get("authorization"))
         return received or None
@@ -797,6 +808,8 @@ class Gateway:
             span.update_name(f"{outcome.route.verb} {outcome.route.path.template}")
             span.set_attribute("http.route", outcome.route.path.template)
             span.set_attribute("rpc.method", outcome.route.full_name)
+        elif outcome.own_route:
+            span.set_attribute("http.route", outcome.own_route)
         span.set_attribute("http.response.status_code", outcome.status)
         if outcome.principal is not None:
             span.set_attribute("identity.org_id", outcome.principal.org_id)
@@ -808,8 +821,8 @@ class Gateway:
     @staticmethod
     def _count(request: Request, outcome: _Outcome, started: float) -> None:
         # The route template (bounded by the contract), never the path.
-        route = outcome.route.path.template if outcome.route else "unmatched"
-        method = request.method if outcome.route else "other"
+        route = outcome.template or "unmatched"
+        method = request.method if outcome.template else "other"
         metrics.HTTP_REQUESTS.labels(route, method, str(outcome.status), outcome.grpc_status).inc()
         metrics.HTTP_DURATION.labels(route, method).observe(time.perf_counter() - started)
 
@@ -820,7 +833,7 @@ class Gateway:
         # customer ids and, for search, a NIK or a name.
         fields: dict[str, Any] = {
             "method": request.method,
-            "route": outcome.route.path.template if outcome.route else "",
+            "route": outcome.template,
             "rpc": outcome.route.full_name if outcome.route else "",
             "status": outcome.status,
             "grpc_status": outcome.grpc_status,

@@ -549,6 +549,13 @@ async def test_a_client_that_leaves_mid_body_is_no_server_error(face_match, monk
         await running.stop()
     assert unhandled == []
     assert [(r["status"], r["reason"]) for r in records] == [(408, "REQUEST_BODY_TIMEOUT")] * 3
+    # Each under its route template, an upload too (re-probe 6: "", as for an
+    # unmatched path), never its path (it holds a submission id).
+    assert sorted(r["route"] for r in records) == [
+        "/api/auth/login",
+        "/api/face-match/uploads/{submissionId}/{image}",
+        "/api/oauth/token",
+    ]
     assert stored(face_match, key) is None
 
 

@@ -230,3 +230,13 @@ def test_a_failure_of_the_platform_is_server_error_or_temporarily_unavailable() 
             "metadata": {},
             "request_id": "req-1",
         }
+
+
+async def test_a_body_of_another_type_on_the_token_route_names_the_form(servers) -> None:
+    """Re-probe 6: the token route's 415 told an OAuth client to send JSON,
+    though the route takes (and RFC 6749 prescribes) a form."""
+    async with gateway_client(gateway_settings(servers)) as client:
+        response = await client.post(TOKEN, content=GRANT, headers={"Content-Type": "text/plain"})
+        body = assert_token_error(response, 415, "invalid_request", "UNSUPPORTED_MEDIA_TYPE")
+        assert body["metadata"] == {"expected": f"{FORM['Content-Type']} or application/json"}
+        assert FORM["Content-Type"] in body["error_description"]
