@@ -9,6 +9,12 @@ hostile receiver holds a slot for at most one deadline per attempt and never
 queues another organisation's delivery behind it. Neither service promises
 an order between deliveries (docs/webhooks.md, docs/face-match.md).
 
+A claim is fair between organisations (`claim_window`, `fair_share`): it
+locks a window of several batches' worth of due rows, in due order, and takes
+up to a batch of them round robin by organisation (each organisation's own
+rows in due order), so one organisation's backlog cannot fill whole batches
+while another's row is due; the rest of the window stays due, untouched.
+
 A claim hides its rows for `claim_lease`: longer than the worst case of the
 batch (its attempts' deadlines, one round per `DELIVERY_CONCURRENCY` rows),
 so another process never claims an attempt still in flight.
@@ -30,6 +36,8 @@ DELIVERY_CONCURRENCY = 16
 # What a claim holds beyond its attempts' deadlines: settling each attempt in
 # the database, and a paused process.
 LEASE_MARGIN = timedelta(seconds=60)
+# Batches' worth of due rows one claim looks at to share a batch fairly.
+CLAIM_WINDOW_BATCHES = 4
 
 
 def claim_lease(
@@ -51,6 +59,18 @@ def taking_turns(items: Sequence[T], owner: Callable[[T], Hashable]) -> list[T]:
     for turn in range(max((len(q) for q in queues.values()), default=0)):
         ordered.extend(q[turn] for q in queues.values() if turn < len(q))
     return ordered
+
+
+def claim_window(batch: int) -> int:
+    """How many due rows (the oldest due first) a claim of up to `batch`
+    rows reads and locks to choose from."""
+    return batch * CLAIM_WINDOW_BATCHES
+
+
+def fair_share(window: Sequence[T], owner: Callable[[T], Hashable], batch: int) -> list[T]:
+    """Up to `batch` rows of the `window` (in due order), the owners taking
+    turns: one owner's backlog leaves room for every other owner's due rows."""
+    return taking_turns(window, owner)[:batch]
 
 
 async def deliver_batch(

@@ -26,10 +26,11 @@ rebinding). An https receiver is verified against the system's CAs plus
 FACE_MATCH_CALLBACK_CA_FILE (a partner's private CA). A refused or failed
 attempt records why (`last_error`, one of egress.DELIVERY_ERRORS: a class
 about the receiver, never its answer), which GetSubmission shows the partner.
-A claimed batch is posted concurrently, the organisations taking turns
-(identity_runtime.deliveries), so one partner's slow receiver delays no other
-partner's callback; the claim hides the batch for longer than its attempts
-can last, so another process never posts a callback still in flight.
+A batch is claimed and posted with the organisations taking turns
+(identity_runtime.deliveries), so neither one partner's backlog nor its slow
+receiver holds up another partner's callback within a batch; the claim hides
+the batch for longer than its attempts can last, so another process never
+posts a callback still in flight.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from identity_runtime import signing
-from identity_runtime.deliveries import claim_lease, deliver_batch
+from identity_runtime.deliveries import claim_lease, claim_window, deliver_batch, fair_share
 from identity_runtime.egress import GuardedPoster, Resolver, retry_backoff
 from identity_runtime.logs import get_logger
 from identity_store.db import Database
@@ -202,15 +203,15 @@ class CallbackRelay:
 
     def _claim(self, session: Session) -> list[Claimed]:
         now = self.clock()
-        rows = session.scalars(
+        window = session.scalars(
             select(Callback)
             .where(Callback.state == "pending", Callback.next_attempt_at <= now)
-            .order_by(Callback.next_attempt_at)
-            .limit(CLAIM_BATCH)
+            .order_by(Callback.next_attempt_at, Callback.callback_id)
+            .limit(claim_window(CLAIM_BATCH))
             .with_for_update(skip_locked=True)
         ).all()
         claimed = []
-        for row in rows:
+        for row in fair_share(window, lambda row: row.org_id, CLAIM_BATCH):
             row.attempt_count += 1
             # Replaced by the attempt's own time when it is settled (a crashed
             # relay's claim counts as an attempt made about now).

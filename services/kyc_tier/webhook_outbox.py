@@ -5,10 +5,11 @@ transaction, so an event commits with the change it announces or not at
 all; `body` is the exact signed document, so every attempt sends the same
 bytes. The dispatcher sends due deliveries at least once with exponential
 backoff and jitter for up to HORIZON, records every attempt, and disables
-an endpoint after a run of failures (audited). A claimed batch is posted
-concurrently, the organisations taking turns (identity_runtime.deliveries),
-so one partner's slow endpoint delays no other partner's webhooks; the claim
-is leased for longer than the batch's attempts can last (each ends by
+an endpoint after a run of failures (audited). A batch is claimed and
+posted concurrently with the organisations taking turns
+(identity_runtime.deliveries), so neither one partner's backlog nor its slow
+endpoint holds up another partner's webhooks within a batch; the claim is
+leased for longer than the batch's attempts can last (each ends by
 KYC_TIER_WEBHOOK_TIMEOUT_SECONDS), so no other replica sends one twice at once.
 """
 
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from identity_runtime.deliveries import claim_lease, deliver_batch
+from identity_runtime.deliveries import claim_lease, claim_window, deliver_batch, fair_share
 from identity_runtime.egress import retry_backoff
 from identity_runtime.logs import get_logger
 from identity_store.types import utcnow
@@ -116,10 +117,11 @@ class Dispatcher(LeasedDelivery):
                 ),
             )
             .order_by(models.WebhookDelivery.next_attempt_at, models.WebhookDelivery.delivery_id)
-            .limit(CLAIM_BATCH)
+            .limit(claim_window(CLAIM_BATCH))
         )
+        window = session.scalars(skip_locked(session, query)).all()
         due: list[Due] = []
-        for row in session.scalars(skip_locked(session, query)):
+        for row in fair_share(window, lambda row: row.org_id, CLAIM_BATCH):
             row.claimed_until = now + self.lease
             hook = session.get(models.Webhook, row.webhook_id)
             if hook is None or not hook.active:

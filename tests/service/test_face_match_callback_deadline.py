@@ -7,7 +7,10 @@ receiver does (probe 6, D1), on SQLite and PostgreSQL:
   attempt is still open;
 - `lastAttemptAt` is when the attempt was made, not when it was claimed;
 - a second relay (another process) does not claim a callback still in
-  flight: the lease covers the attempt's deadline.
+  flight: the lease covers the attempt's deadline;
+- a claim shares its batch between the organisations (re-probe 6, D1): an
+  organisation's one due callback is claimed, and posted, in the same batch
+  as another's backlog of older ones, each keeping its due order.
 """
 
 # ruff: noqa: F811 - the fixtures of test_face_match_callback_delivery are imported, then requested by name
@@ -20,8 +23,11 @@ from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
 import pytest
+import sqlalchemy as sa
 
 from identity_store.types import utcnow
+from services.face_match.models import Callback
+from services.face_match.worker import CLAIM_BATCH
 from tests.service.test_face_match import Partner
 from tests.service.test_face_match_callback_delivery import (  # noqa: F401 - shared fixtures
     Clock,
@@ -31,6 +37,7 @@ from tests.service.test_face_match_callback_delivery import (  # noqa: F401 - sh
     relay,
     service,
 )
+from tests.support import unique_name
 from tests.support.slow_receiver import TricklingReceiver
 
 
@@ -104,3 +111,63 @@ async def test_a_second_relay_does_not_claim_a_callback_in_flight(service, slow)
     row = callback_row(service, created.submission_id)
     assert (row.state, row.attempt_count) == ("delivered", 1)
     assert first.lease > timedelta(seconds=120)
+
+
+def queued(service, org_id: str, url: str, due: list[datetime]) -> list[str]:
+    """Pending callbacks of `org_id` to `url`, one due at each time; their ids."""
+    rows = [
+        Callback(
+            callback_id=unique_name("cb"),
+            submission_id=unique_name("sub"),
+            org_id=org_id,
+            url=url,
+            body="{}",
+            state="pending",
+            attempt_count=0,
+            next_attempt_at=at,
+        )
+        for at in due
+    ]
+    with service.core.database.transaction() as session:
+        session.add_all(rows)
+    return [row.callback_id for row in rows]
+
+
+def backlog(service, slow_url: str, prompt_url: str) -> tuple[list[str], str]:
+    """A batch and more of org A's callbacks due before org B's one."""
+    start = utcnow() - timedelta(minutes=10)
+    older = [start + timedelta(seconds=n) for n in range(CLAIM_BATCH + 4)]
+    slow = queued(service, "org_fm_a", slow_url, older)
+    [prompt] = queued(service, "org_fm_b", prompt_url, [start + timedelta(minutes=5)])
+    return slow, prompt
+
+
+async def test_a_backlog_of_one_organisation_leaves_room_for_another_in_the_claim(
+    service,
+) -> None:
+    slow, prompt = backlog(service, "http://127.0.0.1:9/slow", "http://127.0.0.1:9/prompt")
+    claimed = await service.core.database.run(relay(service)._claim)
+    ids = [c.callback_id for c in claimed]
+    assert len(ids) == CLAIM_BATCH and prompt in ids
+    # The backlog's share is its oldest rows, in due order (other rows due in
+    # the test database take their turns too).
+    share = [i for i in ids if i in slow]
+    assert share == slow[: len(share)] and len(share) >= CLAIM_BATCH // 2
+
+
+async def test_a_backlog_of_slow_callbacks_does_not_hold_up_another_organisations(
+    service, receiver, slow
+) -> None:
+    trickled, prompt = backlog(service, slow.url, receiver.url)
+    flushing = asyncio.create_task(relay(service, timeout_seconds=0.5).flush())
+    arriving = asyncio.create_task(receiver.arrived.wait())
+    await asyncio.wait({flushing, arriving}, timeout=30, return_when=asyncio.FIRST_COMPLETED)
+    # Posted in the first batch, while org A's attempts were still open.
+    assert arriving.done() and not flushing.done()
+    await flushing
+    with service.core.database.transaction() as session:
+        rows = {row.callback_id: row for row in session.scalars(sa.select(Callback))}
+        assert rows[prompt].state == "delivered"
+        # Org A's share was its oldest callbacks: the newest were not tried.
+        tried = [rows[i].attempt_count for i in trickled]
+    assert tried == sorted(tried, reverse=True) and tried[-5:] == [0] * 5 and tried[0] == 1

@@ -1,7 +1,8 @@
 """The outbound deadline and the concurrent delivery of a batch (probe 6,
 D1): an attempt ends by the poster's timeout however slowly the receiver
 answers; a batch's deliveries run concurrently, the owners taking turns,
-and its claim lasts longer than its attempts can."""
+its claim lasts longer than its attempts can, and shares a batch fairly
+between the owners of the due rows it looks at (re-probe 6, D1)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ import pytest
 from identity_runtime.deliveries import (
     DELIVERY_CONCURRENCY,
     claim_lease,
+    claim_window,
     deliver_batch,
+    fair_share,
     taking_turns,
 )
 from identity_runtime.egress import GuardedPoster
@@ -44,6 +47,16 @@ def test_owners_take_turns_each_keeping_its_own_order() -> None:
     items = ["a1", "a2", "a3", "b1", "c1", "b2"]
     assert taking_turns(items, lambda item: item[0]) == ["a1", "b1", "c1", "a2", "b2", "a3"]
     assert taking_turns([], lambda item: item) == []
+
+
+def test_a_claim_shares_its_batch_between_the_owners_of_the_due_rows() -> None:
+    # Ten of a's rows due before b's one and c's two (in due order).
+    window = [f"a{n:02}" for n in range(10)] + ["b00", "c00", "c01"]
+    assert claim_window(4) >= len(window)
+    claimed = fair_share(window, lambda row: row[0], 4)
+    # b's and c's rows are in the batch; each owner's own rows in due order.
+    assert claimed == ["a00", "b00", "c00", "a01"]
+    assert fair_share(window[:3], lambda row: row[0], 4) == ["a00", "a01", "a02"]
 
 
 async def test_a_batch_is_delivered_concurrently_the_owners_taking_turns() -> None:
