@@ -23,6 +23,7 @@ import grpc
 import pytest
 from google.protobuf.descriptor import FieldDescriptor
 
+from gateway.openapi import UPLOAD_OPENAPI_PATH
 from identity_cli.schema import migrate_all
 from identity_runtime import mesh as mesh_names
 from identity_runtime.authz import required_scope
@@ -30,7 +31,7 @@ from identity_runtime.descriptors import service_package
 from identity_runtime.status import error_info, status_from_rpc_error
 from tests import support
 from tests.support.contract_fields import Target, targets, value_type
-from tests.support.gateway import bearer, create_org_and_key
+from tests.support.gateway import bearer, create_org_and_key, error_of
 from tests.support.mesh import running_mesh
 from tests.support.meshauth import caller_metadata, issuer_for
 
@@ -106,6 +107,10 @@ def _join(name: str, path: str) -> str:
 def http_targets(document: dict[str, Any]) -> list[HttpTarget]:
     found = []
     for template, operations in document["paths"].items():
+        if template == UPLOAD_OPENAPI_PATH:
+            # A presigned URL has no fields: the whole URL is checked against
+            # its signature (403 UPLOAD_URL_INVALID, tested with the uploads).
+            continue
         for method, operation in operations.items():
             for parameter in operation.get("parameters", []):
                 if "$ref" in parameter:
@@ -150,7 +155,8 @@ async def test_every_string_field_of_every_operation_refuses_nul_by_name(live) -
             kwargs["content"] = json.dumps(target.body)
             kwargs["headers"] = {**headers, "Content-Type": "application/json"}
         response = await mesh.client.request(target.method, path, **kwargs)
-        error = response.json().get("error", {}) if response.content else {}
+        # The token route's errors are RFC 6749's shape; the same facts.
+        error = error_of(response.json()) if response.content else {}
         named = error.get("metadata", {}).get("field")
         if response.status_code != 400 or named != target.field:
             failures.append((str(target), response.status_code, named, error.get("reason")))

@@ -160,13 +160,25 @@ def assert_token_error(
     return body
 
 
+def error_of(body: dict[str, Any]) -> dict[str, Any]:
+    """An error body's reason, message and metadata, whichever shape it has:
+    the platform's (`error` an object) or the OAuth token route's (RFC 6749
+    section 5.2: `error` a string code beside `error_description`)."""
+    error = body.get("error", {})
+    if not isinstance(error, str):
+        return dict(error)
+    return {
+        "reason": body.get("reason"),
+        "message": body.get("error_description", ""),
+        "metadata": body.get("metadata", {}),
+    }
+
+
 def assert_documented(response: httpx.Response) -> None:
     """The error answered is one the OpenAPI document lists, with its status,
     for the request's operation (gateway/openapi_errors.py)."""
     request = response.request
-    body = response.json()
-    # The OAuth token route's errors (RFC 6749 section 5.2) name it beside `error`.
-    reason = body["reason"] if isinstance(body["error"], str) else body["error"]["reason"]
+    reason = error_of(response.json())["reason"]
     if request.url.path.startswith(UPLOAD_PREFIX):
         assert (response.status_code, reason) in documented_upload_answers(), ("upload", reason)
         return
