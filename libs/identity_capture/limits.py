@@ -7,6 +7,10 @@ from collections.abc import Iterable
 # and liveness a request with more.
 MAX_FRAMES = 16
 
+# A device id (the SDK installation's): kyc-tier refuses a longer one, and
+# liveness's devices table holds no more.
+MAX_DEVICE_ID_LENGTH = 128
+
 # A frame not marked baseline is a flash frame: its offset counts from the
 # first colour, so it is 0 or more; only the baseline is taken before the
 # sequence. kyc-tier refuses a bundle, liveness a request, that breaks it.

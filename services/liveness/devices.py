@@ -24,12 +24,12 @@ from typing import Any, cast
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from identity_capture.limits import MAX_DEVICE_ID_LENGTH
+from identity_runtime.convert import same_named
 from identity_runtime.errors import NotFound, PermissionDenied, invalid_field
 from identity_store.db import Database
 from identity_store.declarative import ID_LENGTH
 from services.liveness.models import Challenge, Device, UsedNonce
-
-MAX_DEVICE_ID_LENGTH = 128
 
 
 @dataclass(frozen=True)
@@ -44,15 +44,7 @@ class DeviceRecord:
 
 
 def device_record(row: Device) -> DeviceRecord:
-    return DeviceRecord(
-        row.device_id,
-        row.customer_id,
-        row.algorithm,
-        row.key_fingerprint,
-        row.platform,
-        row.registered_at,
-        row.revoked_at,
-    )
+    return same_named(DeviceRecord, row)
 
 
 def require_customer_id(customer_id: str) -> None:

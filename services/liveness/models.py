@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import BigInteger, Index, Integer, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from identity_capture.limits import MAX_DEVICE_ID_LENGTH
 from identity_store.declarative import ID, TYPE_ANNOTATION_MAP, owned_metadata
 from identity_store.types import utcnow
 
@@ -32,7 +33,7 @@ class Device(Base):
         BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
     )
     org_id: Mapped[str] = mapped_column(ID)
-    device_id: Mapped[str] = mapped_column(String(128))
+    device_id: Mapped[str] = mapped_column(String(MAX_DEVICE_ID_LENGTH))
     customer_id: Mapped[str] = mapped_column(ID, index=True)
     algorithm: Mapped[str] = mapped_column(String(32))
     public_key_der: Mapped[bytes] = mapped_column(LargeBinary)
@@ -66,7 +67,7 @@ class UsedNonce(Base):
     __tablename__ = "used_nonces"
 
     org_id: Mapped[str] = mapped_column(ID, primary_key=True)
-    device_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    device_id: Mapped[str] = mapped_column(String(MAX_DEVICE_ID_LENGTH), primary_key=True)
     nonce: Mapped[str] = mapped_column(String(128), primary_key=True)
     bundle_sha256: Mapped[str] = mapped_column(String(64))
     seen_at: Mapped[datetime] = mapped_column(default=utcnow)

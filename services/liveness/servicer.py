@@ -7,6 +7,7 @@ from typing import Any
 from identity_platform_api.liveness.v1 import liveness_pb2 as pb
 from identity_platform_api.liveness.v1 import liveness_pb2_grpc
 from identity_runtime import context
+from identity_runtime.listing import list_reply
 from identity_runtime.server import CoreServicer
 from services.liveness import mapping
 from services.liveness.bootstrap import LivenessCore
@@ -41,7 +42,7 @@ class LivenessServiceServicer(
         found = await list_devices(
             self.core.liveness.database, context.require_org(), request.customer_id
         )
-        return pb.ListDevicesResponse(devices=[mapping.device(record) for record in found])
+        return list_reply(pb.ListDevicesResponse, found, devices=mapping.device)
 
     async def RevokeDevice(
         self, request: pb.RevokeDeviceRequest, _: Any

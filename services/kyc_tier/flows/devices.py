@@ -16,12 +16,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from identity_capture.limits import MAX_DEVICE_ID_LENGTH
 from identity_runtime.errors import DomainError, invalid_field
 from services.kyc_tier import outbox, records
 from services.kyc_tier.ports import Challenge, DeviceInfo, DeviceRegistration, Liveness
 from services.kyc_tier.store import Store
 
-MAX_DEVICE_ID_LENGTH = 128
 # Registrations refused for these are audited: traces of someone minting many
 # keys, or trying to bring a revoked (lost, stolen) device back.
 AUDITED_REFUSALS = frozenset({"DEVICE_LIMIT_REACHED", "DEVICE_REVOKED"})
