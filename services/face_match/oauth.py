@@ -240,6 +240,10 @@ class OAuthClients:
     async def issue(
         self, grant_type: str, client_id: str, client_secret: str, scope: str
     ) -> IssuedToken:
+        if not grant_type:
+            # RFC 6749 section 5.2: a missing parameter is invalid_request, as
+            # the form body's own check says (gateway/oauth.py).
+            raise InvalidArgument("the grant_type parameter is missing", "MALFORMED_REQUEST")
         if grant_type != "client_credentials":
             raise InvalidArgument(
                 "grant_type must be client_credentials", "INVALID_FIELD", {"field": "grant_type"}

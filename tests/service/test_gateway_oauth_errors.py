@@ -108,6 +108,8 @@ async def test_every_refusal_of_the_token_route_is_rfc_6749_shaped(servers, admi
              "invalid_request", "MALFORMED_REQUEST"),
             ({"content": f"client_id={client_id}&client_secret={secret}", "headers": FORM}, 400,
              "invalid_request", "MALFORMED_REQUEST"),
+            ({"json": {"client_id": client_id, "client_secret": secret}}, 400,
+             "invalid_request", "MALFORMED_REQUEST"),
             ({"content": f"{in_body}&{GRANT}", "headers": FORM}, 400,
              "invalid_request", "MALFORMED_REQUEST"),
             ({"content": f"{in_body}&password=x", "headers": FORM}, 400,

@@ -82,7 +82,8 @@ class OAuthServiceServicer:
         JSON names are RFC 6749's (grant_type, client_id, client_secret).
         Errors: UNAUTHENTICATED / CLIENT_CREDENTIALS_INVALID (unknown client,
         wrong secret, revoked); INVALID_ARGUMENT / INVALID_FIELD (grant_type is
-        not client_credentials).
+        not client_credentials); INVALID_ARGUMENT / MALFORMED_REQUEST (grant_type
+        missing).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

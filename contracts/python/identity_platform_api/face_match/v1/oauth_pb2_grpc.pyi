@@ -42,7 +42,8 @@ class OAuthServiceStub:
     JSON names are RFC 6749's (grant_type, client_id, client_secret).
     Errors: UNAUTHENTICATED / CLIENT_CREDENTIALS_INVALID (unknown client,
     wrong secret, revoked); INVALID_ARGUMENT / INVALID_FIELD (grant_type is
-    not client_credentials).
+    not client_credentials); INVALID_ARGUMENT / MALFORMED_REQUEST (grant_type
+    missing).
     """
     GetJwks: _grpc.UnaryUnaryMultiCallable[_oauth_pb2.GetJwksRequest, _oauth_pb2.GetJwksResponse]
     """GetJwks publishes the public keys tokens are signed with (RFC 7517)."""
@@ -86,7 +87,8 @@ class OAuthServiceAsyncStub(OAuthServiceStub):
     JSON names are RFC 6749's (grant_type, client_id, client_secret).
     Errors: UNAUTHENTICATED / CLIENT_CREDENTIALS_INVALID (unknown client,
     wrong secret, revoked); INVALID_ARGUMENT / INVALID_FIELD (grant_type is
-    not client_credentials).
+    not client_credentials); INVALID_ARGUMENT / MALFORMED_REQUEST (grant_type
+    missing).
     """
     GetJwks: _aio.UnaryUnaryMultiCallable[_oauth_pb2.GetJwksRequest, _oauth_pb2.GetJwksResponse]  # type: ignore[assignment]
     """GetJwks publishes the public keys tokens are signed with (RFC 7517)."""
@@ -132,7 +134,8 @@ class OAuthServiceServicer:
         JSON names are RFC 6749's (grant_type, client_id, client_secret).
         Errors: UNAUTHENTICATED / CLIENT_CREDENTIALS_INVALID (unknown client,
         wrong secret, revoked); INVALID_ARGUMENT / INVALID_FIELD (grant_type is
-        not client_credentials).
+        not client_credentials); INVALID_ARGUMENT / MALFORMED_REQUEST (grant_type
+        missing).
         """
 
     def GetJwks(
