@@ -36,6 +36,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from identity_capture import signatures
+from identity_capture.policy import DEFAULT_LIVENESS_POLICY, LivenessPolicy
 from identity_inference.pad import PadResult, PadScorer
 from identity_ktp import flash as card_flash
 from identity_runtime import metrics
@@ -58,7 +59,7 @@ from services.liveness.devices import (
     revoked,
 )
 from services.liveness.models import Challenge, Device, UsedNonce
-from services.liveness.policy import DEFAULT_POLICY, OrgPolicy, PadPolicies
+from services.liveness.policy import PadPolicies
 
 PURPOSES = ("ktp_capture", "face_liveness", "step_up")
 CARD_PURPOSE = "ktp_capture"
@@ -110,7 +111,7 @@ class LivenessRequest:
     pad_crops: dict[float, np.ndarray]
     frames: list[flash.FrameColour]
     # The organisation's switches (kyc-tier's), for this call only.
-    policy: OrgPolicy = DEFAULT_POLICY
+    policy: LivenessPolicy = DEFAULT_LIVENESS_POLICY
     # Re-decide this very bundle if it was accepted already (kyc-tier resuming
     # a cut-short capture): nothing is consumed again.
     resume: bool = False
@@ -179,7 +180,7 @@ class Liveness:
         if self.policies is None:
             self.policies = PadPolicies(self.pad)
 
-    def scorer(self, policy: OrgPolicy) -> PadScorer | None:
+    def scorer(self, policy: LivenessPolicy) -> PadScorer | None:
         assert self.policies is not None
         return self.policies.scorer(policy)
 

@@ -8,6 +8,7 @@ import numpy as np
 
 from identity_capture import signatures
 from identity_capture.limits import MAX_FRAMES, NEGATIVE_FLASH_OFFSET, negative_flash_offset
+from identity_capture.policy import LivenessPolicy
 from identity_inference.images import raw_bgr
 from identity_platform_api.common.v1 import types_pb2
 from identity_platform_api.liveness.v1 import liveness_pb2 as pb
@@ -16,7 +17,6 @@ from identity_runtime.errors import InvalidArgument, invalid_field
 from services.liveness import flash
 from services.liveness.checks import IssuedChallenge, LivenessDecision, LivenessRequest
 from services.liveness.devices import DeviceRecord
-from services.liveness.policy import OrgPolicy
 
 _PURPOSES = {
     types_pb2.CHALLENGE_PURPOSE_KTP_CAPTURE: "ktp_capture",
@@ -120,10 +120,10 @@ def _protocol_request(
     )
 
 
-def org_policy(policy: pb.LivenessPolicy) -> OrgPolicy:
+def org_policy(policy: pb.LivenessPolicy) -> LivenessPolicy:
     if len(policy.pad_models) > 8 or any(not 0 < len(m) <= 64 for m in policy.pad_models):
         raise invalid_field("policy.pad_models", "at most 8 model ids of 1 to 64 characters")
-    return OrgPolicy(
+    return LivenessPolicy(
         pad_models=tuple(policy.pad_models),
         pad_threshold=policy.pad_threshold if policy.HasField("pad_threshold") else None,
         flash_check=not policy.flash_check_disabled,

@@ -16,26 +16,11 @@ with each CheckLiveness call and apply to that call only.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
+from identity_capture.policy import LivenessPolicy
 from identity_inference.pad import PadScorer
 from identity_inference.runners import Runner
 from identity_runtime.errors import FailedPrecondition, invalid_field
-
-
-@dataclass(frozen=True)
-class OrgPolicy:
-    pad_models: tuple[str, ...] = ()
-    pad_threshold: float | None = None
-    flash_check: bool = True
-    shadow: bool = True
-
-    @property
-    def pins_pad(self) -> bool:
-        return bool(self.pad_models) or self.pad_threshold is not None
-
-
-DEFAULT_POLICY = OrgPolicy()
 
 
 class PadPolicies:
@@ -54,7 +39,7 @@ class PadPolicies:
     def loaded(self) -> list[str]:
         return sorted(self._runners)
 
-    def scorer(self, policy: OrgPolicy) -> PadScorer | None:
+    def scorer(self, policy: LivenessPolicy) -> PadScorer | None:
         """The scorer deciding under `policy`; None when PAD is off here.
         Raises (before anything is consumed) for a policy this deployment
         cannot honour."""

@@ -12,11 +12,12 @@ import pytest
 import pytest_asyncio
 from prometheus_client import REGISTRY
 
+from identity_capture.policy import LivenessPolicy
 from identity_cli.schema import migrate_all
 from identity_platform_api.liveness.v1 import liveness_pb2
 from identity_runtime.errors import DomainError
 from services.capture_quality.service import SPEC as CAPTURE_QUALITY
-from services.liveness.policy import OrgPolicy, PadPolicies
+from services.liveness.policy import PadPolicies
 from services.liveness.service import SPEC as LIVENESS
 from tests.service.test_liveness import Client, reason_of, sequence
 from tests.support import channel, start_service
@@ -166,11 +167,11 @@ async def test_a_policy_the_deployment_cannot_honour_is_refused_and_spends_nothi
 
 def test_without_pad_only_the_default_policy_is_honoured() -> None:
     policies = PadPolicies(None)
-    assert policies.scorer(OrgPolicy()) is None
+    assert policies.scorer(LivenessPolicy()) is None
     for policy in (
-        OrgPolicy(flash_check=False),
-        OrgPolicy(pad_models=("minifasnet-v2",)),
-        OrgPolicy(pad_threshold=0.4),
+        LivenessPolicy(flash_check=False),
+        LivenessPolicy(pad_models=("minifasnet-v2",)),
+        LivenessPolicy(pad_threshold=0.4),
     ):
         with pytest.raises(DomainError) as caught:
             policies.scorer(policy)

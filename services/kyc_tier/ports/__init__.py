@@ -5,14 +5,16 @@ gRPC, `tests/support/kyc_fakes.py` in memory, and `bootstrap.build` picks
 which. Crops, per-frame evidence and embeddings are opaque here: kyc-tier
 forwards what one service produced to the next without looking inside (the
 frames cross the network once), so they are typed `object`. The values the
-protocols exchange are in `ports.values`, re-exported here."""
+protocols exchange are in `ports.values` (the liveness policy, the same on
+both sides of the contract, in `identity_capture.policy`), re-exported here."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Protocol
 
-from services.kyc_tier.ports.values import DEFAULT_LIVENESS_POLICY as DEFAULT_LIVENESS_POLICY
+from identity_capture.policy import DEFAULT_LIVENESS_POLICY as DEFAULT_LIVENESS_POLICY
+from identity_capture.policy import LivenessPolicy as LivenessPolicy
 from services.kyc_tier.ports.values import Attestation as Attestation
 from services.kyc_tier.ports.values import CapturedFrames as CapturedFrames
 from services.kyc_tier.ports.values import Challenge as Challenge
@@ -27,7 +29,6 @@ from services.kyc_tier.ports.values import FaceEmbedding as FaceEmbedding
 from services.kyc_tier.ports.values import KtpAssessment as KtpAssessment
 from services.kyc_tier.ports.values import KtpField as KtpField
 from services.kyc_tier.ports.values import LivenessDecision as LivenessDecision
-from services.kyc_tier.ports.values import LivenessPolicy as LivenessPolicy
 from services.kyc_tier.ports.values import MatchResult as MatchResult
 from services.kyc_tier.ports.values import Reason as Reason
 from services.kyc_tier.ports.values import SignedCapture as SignedCapture

@@ -115,19 +115,6 @@ class LivenessDecision:
 
 
 @dataclass(frozen=True)
-class LivenessPolicy:
-    """An organisation's liveness switches (org_liveness_policies), sent with its checks."""
-
-    pad_models: tuple[str, ...] = ()
-    pad_threshold: float | None = None
-    flash_check: bool = True
-    shadow: bool = True
-
-
-DEFAULT_LIVENESS_POLICY = LivenessPolicy()
-
-
-@dataclass(frozen=True)
 class Challenge:
     """A challenge liveness issued: the colours to flash (none for a KTP capture)."""
 
