@@ -255,6 +255,61 @@ function scores(values) {
   return parts.join(" · ");
 }
 
+const isAdmin = () => Boolean(me && (me.roles || []).includes("admin"));
+
+// A revocation from the customer page (a device key, an SDK session): asked
+// once more, sent with one Idempotency-Key per revocation, then the page is
+// read again.
+function revokeButton(what, path, customerId) {
+  const action = JSON.stringify(["revoke", path]);
+  return el("button", { type: "button", class: "danger revoke", text: "Revoke", on: { click: async () => {
+    if (!confirm(`Revoke this ${what}? It is refused from now on; this cannot be undone.`)) return;
+    try {
+      await api("POST", path, {}, actionKey(action));
+      actionKeys.delete(action);
+      await customerView(customerId);
+      say(`The ${what} is revoked.`);
+    } catch (error) {
+      say(`Revocation refused: ${error.message}`, true);
+    }
+  } } });
+}
+
+// Admins only (the routes' console role): the customer's devices and SDK
+// sessions, to end a lost phone's key or a leaked session link.
+async function accessSections(id) {
+  if (!isAdmin()) return [];
+  const customer = encodeURIComponent(id);
+  try {
+    const [devices, sessions] = await Promise.all([
+      api("GET", `/api/identity/customers/${customer}/devices`),
+      api("GET", `/api/identity/customers/${customer}/sdk-sessions?pageSize=50`),
+    ]);
+    const now = Date.now();
+    const sessionState = (s) => (s.revokedAt ? "revoked" : new Date(s.expiresAt).getTime() <= now ? "expired" : "open");
+    return [
+      el("h3", { text: "Devices" }),
+      el("div", { id: "devices" }, table(["Device", "Platform", "Key fingerprint", "Registered", "State", ""],
+        (devices.devices || []).map((d) => [
+          d.deviceId, d.platform || "", (d.keyFingerprint || "").slice(0, 16), when(d.registeredAt),
+          d.revokedAt ? `revoked ${when(d.revokedAt)}` : "active",
+          d.revokedAt ? "" : revokeButton("device",
+            `/api/identity/customers/${customer}/devices/${encodeURIComponent(d.deviceId)}/revoke`, id),
+        ]))),
+      el("h3", { text: "SDK sessions" }),
+      el("div", { id: "sdk-sessions" }, table(["Session", "Minted by", "Created", "Expires", "State", ""],
+        (sessions.sdkSessions || []).map((s) => [
+          s.sessionId, s.createdBy, when(s.createdAt), when(s.expiresAt), sessionState(s),
+          sessionState(s) === "open"
+            ? revokeButton("SDK session", `/api/identity/sdk-sessions/${encodeURIComponent(s.sessionId)}/revoke`, id)
+            : "",
+        ]))),
+    ];
+  } catch (error) {
+    return [el("p", { class: "muted", text: `Devices and SDK sessions cannot be shown: ${error.message}` })];
+  }
+}
+
 async function customerView(id) {
   show(el("p", { text: "Loading…" }));
   try {
@@ -288,7 +343,8 @@ async function customerView(id) {
       el("h3", { text: "Tier history" }),
       table(["When", "From", "To", "Cause", "By"], (events.events || []).map((e) => [
         when(e.createdAt), tier(e.fromTier), tier(e.toTier), e.cause, e.actor,
-      ])));
+      ])),
+      ...(await accessSections(id)));
   } catch (error) {
     show(el("p", { text: "This customer cannot be shown." }));
     say(error.message, true);

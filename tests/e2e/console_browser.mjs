@@ -2,12 +2,14 @@
 // /usr/bin/chromium through the SDK's pinned playwright-core; nothing is
 // downloaded) with Chrome's virtual WebAuthn authenticator: password
 // sign-in, adding a passkey, passkey sign-in, search, the customer page, a
-// review decision (sent again after its answer was lost: one decision) and an
-// export download. Screenshots go to --shots; the
+// review decision (sent again after its answer was lost: one decision), an
+// export download, the webhook log, and an admin revoking the customer's
+// device and SDK session. Screenshots go to --shots; the
 // outcome is printed as JSON on the last line of stdout.
 //
 //   node tests/e2e/console_browser.mjs --origin http://localhost:PORT --email E \
-//        --password P --persona "Siti Rahayu" --shots DIR --sdk sdk/web
+//        --password P --persona "Siti Rahayu" --shots DIR --sdk sdk/web \
+//        --admin-email A --customer CUSTOMER_ID
 import { mkdirSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join, resolve } from "node:path";
@@ -22,6 +24,8 @@ const { values } = parseArgs({
     shots: { type: "string" },
     sdk: { type: "string" },
     chromium: { type: "string", default: process.env.CHROMIUM_PATH || "/usr/bin/chromium" },
+    "admin-email": { type: "string" },
+    customer: { type: "string" },
   },
 });
 const require = createRequire(join(resolve(values.sdk), "package.json"));
@@ -142,6 +146,33 @@ try {
   result.deliveries = await page.$$eval(".webhook tbody tr", (rows) => rows.map((r) => [...r.cells].map((c) => c.textContent)));
   await shot("08-webhooks");
   result.steps.push("webhook log read");
+
+  // An admin ends the customer's lost device and open SDK session from the
+  // customer page (the analyst above saw neither section: their customer
+  // page asked for neither route).
+  await page.click("#sign-out");
+  await page.waitForSelector("#sign-in");
+  await page.fill("#email", values["admin-email"]);
+  await page.fill("#password", values.password);
+  await page.click("#password-sign-in");
+  await page.waitForSelector("#q");
+  page.on("dialog", (dialog) => {
+    result.confirmations = (result.confirmations || []).concat(dialog.message());
+    dialog.accept();
+  });
+  await page.goto(`${values.origin}/console#/customer/${values.customer}`);
+  await page.waitForSelector("#devices tbody tr");
+  const rows = (id) => page.$$eval(`#${id} tbody tr`, (trs) => trs.map((r) => [...r.cells].map((c) => c.textContent)));
+  result.devicesBefore = await rows("devices");
+  result.sessionsBefore = await rows("sdk-sessions");
+  await shot("09-customer-admin");
+  await page.click("#devices .revoke");
+  await status("The device is revoked");
+  await page.click("#sdk-sessions .revoke");
+  await status("The SDK session is revoked");
+  result.devicesAfter = await rows("devices");
+  result.sessionsAfter = await rows("sdk-sessions");
+  result.steps.push("device and session revoked");
 
   // The export's default dates are WIB days whatever the hour: at 17:30 UTC it
   // is already the next day in Jakarta, and the range must still end after now.

@@ -5,8 +5,9 @@ downstream ports) on PostgreSQL with its WebAuthn relying party set to that
 origin, and Chrome's virtual authenticator. Password sign-in, a passkey
 added and used to sign in, the persona searched and their page opened, a
 duplicate-face review approved (the tier rises; sent again after its answer
-was lost, with the same Idempotency-Key: decided once), and a customer export
-downloaded. Screenshots are kept in .build/test-artefacts/console/.
+was lost, with the same Idempotency-Key: decided once), a customer export
+downloaded, the webhook log read, and an admin revoking the customer's device
+and SDK session from the customer page. Screenshots are kept in .build/test-artefacts/console/.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import httpx
 import pytest
 
 from gateway.server import start
-from services.kyc_tier import models
+from services.kyc_tier import models, sdk_models
 from services.kyc_tier.bootstrap import build
 from services.kyc_tier.service import SPEC
 from tests.service.test_console_auth import PASSWORD, create_user
@@ -86,6 +87,8 @@ async def test_an_analyst_works_the_console_in_a_real_browser() -> None:
             )
             email = f"{unique_name('analyst').lower()}@bank.example"
             assert await asyncio.to_thread(create_user, url, org_id, email) == 0
+            admin_email = f"{unique_name('admin').lower()}@bank.example"
+            assert await asyncio.to_thread(create_user, url, org_id, admin_email, "admin") == 0
             async with httpx.AsyncClient(base_url=origin, timeout=30) as http:
                 body = {"externalId": unique_name("ext"), **PERSONA}
                 created = await http.post("/api/customers", json=body, headers=bearer(key))
@@ -96,7 +99,16 @@ async def test_an_analyst_works_the_console_in_a_real_browser() -> None:
                 }
                 made = await http.post("/api/identity/webhooks", json=hook, headers=bearer(key))
                 assert made.status_code == 200, made.text
-            customer_id = created.json()["customer"]["customerId"]
+                customer_id = created.json()["customer"]["customerId"]
+                minted = await http.post(
+                    "/api/identity/sdk-sessions",
+                    json={"customerId": customer_id},
+                    headers=bearer(key),
+                )
+                assert minted.status_code == 200, minted.text
+            session_id = minted.json()["session"]["sessionId"]
+            # The customer's phone (liveness's fake keeps the device).
+            await fakes.liveness.register_device(customer_id, "phone-1", 1, b"key", "android")
             held = fakes.matcher.enroll_reference(customer_id, active=False)
             await seal_capture(kyc.core, org_id, customer_id, SELFIE)
             review_id = await held_for_review(kyc.core, org_id, customer_id, held)
@@ -107,11 +119,14 @@ async def test_an_analyst_works_the_console_in_a_real_browser() -> None:
             command += ["--origin", origin, "--email", email, "--password", PASSWORD]
             command += ["--persona", PERSONA["fullName"], "--shots", str(ARTEFACTS)]
             command += ["--sdk", str(SDK), "--chromium", str(CHROMIUM)]
+            command += ["--admin-email", admin_email, "--customer", customer_id]
             done = await asyncio.to_thread(
                 subprocess.run, command, capture_output=True, text=True, timeout=240
             )
             decided = await table_rows(kyc.core, models.AuditOutbox, action="review.decide")
             raised = await table_rows(kyc.core, models.TierEvent, customer_id=customer_id)
+            sessions = await table_rows(kyc.core, sdk_models.SdkSession, session_id=session_id)
+            revocations = await table_rows(kyc.core, models.AuditOutbox, action="device.revoke")
         finally:
             await gateway.stop()
             await kyc.stop(0)
@@ -133,6 +148,7 @@ async def test_an_analyst_works_the_console_in_a_real_browser() -> None:
         "review decided",
         "export downloaded",
         "webhook log read",
+        "device and session revoked",
     ]
     assert "passkeys: 1" in result["who"]
     assert any("S*** R*****" in row for row in result["searchResults"])
@@ -169,5 +185,19 @@ async def test_an_analyst_works_the_console_in_a_real_browser() -> None:
     assert ["kyc.tier_changed", "retrying", "1", "503"] in rows, result["deliveries"]
     queued = next(row for row in rows if row != ["kyc.tier_changed", "retrying", "1", "503"])
     assert queued[0] == "kyc.tier_changed" and queued[1] in {"pending", "retrying"}, rows
+    # The admin's customer page: the device and the session, open, each
+    # revoked after a confirmation (the analyst's page asked for neither: the
+    # failed requests above would show their 403s).
+    assert [row[0] for row in result["devicesBefore"]] == ["phone-1"]
+    assert result["devicesBefore"][0][4:] == ["active", "Revoke"]
+    assert result["devicesAfter"][0][4].startswith("revoked ")
+    assert result["devicesAfter"][0][5] == ""
+    assert [row[0] for row in result["sessionsBefore"]] == [session_id]
+    assert result["sessionsBefore"][0][4:] == ["open", "Revoke"]
+    assert result["sessionsAfter"][0][4:] == ["revoked", ""]
+    assert len(result["confirmations"]) == 2
+    assert fakes.liveness.devices[customer_id]["phone-1"].revoked_at is not None
+    assert [s.revoked_at is not None for s in sessions] == [True]
+    assert [(e.org_id, e.outcome) for e in revocations] == [(org_id, "success")]
     for name in ("02-signed-in-with-passkey", "03-search", "04-customer", "05-review-queue"):
         assert (ARTEFACTS / f"{name}.png").stat().st_size > 0
