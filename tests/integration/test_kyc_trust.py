@@ -18,7 +18,7 @@ import pytest
 
 from identity_cli.main import main
 from identity_runtime import context
-from identity_runtime.errors import DomainError, Unavailable
+from identity_runtime.errors import DeadlineExceeded, DomainError, Unavailable
 from identity_store.types import utcnow
 from services.kyc_tier import erasures, models
 from services.kyc_tier.bootstrap import KycTierCore
@@ -440,6 +440,57 @@ async def test_a_failure_after_the_nonce_is_consumed_leaves_an_interrupted_attem
         await core.step_up.step_up(org_id, step_up_request(customer_id))
     assert len(fakes.liveness.checks) == 1  # the challenge and the nonce were consumed
     await assert_interrupted(core, customer_id)
+
+
+@pytest.mark.parametrize(
+    "outage",
+    [
+        Unavailable("the embedding service is unavailable"),
+        Unavailable("the embedding service is unavailable", "CIRCUIT_OPEN"),
+        DeadlineExceeded("the embedding service did not answer in time"),
+    ],
+    ids=["unavailable", "circuit-open", "deadline"],
+)
+async def test_an_outage_after_the_nonce_is_consumed_is_resumed_by_the_retry(
+    core: KycTierCore, fakes: KycFakes, outage: DomainError
+) -> None:
+    """Embedding is down after liveness spent the nonce and the challenge
+    (black-box probe 7, D1/D2): the attempt is interrupted, not refused (the
+    outage named as its cause, audited as failed), so the retry of the same
+    bundle resumes it and is decided, instead of NONCE_REPLAYED."""
+    org_id = await new_org(core)
+    customer_id = await step_up_customer(core, fakes, org_id)
+    request = step_up_request(customer_id)
+    embed = fakes.embedder.embed
+
+    async def down(crops: object) -> Any:
+        raise outage
+
+    fakes.embedder.embed = down  # type: ignore[method-assign]
+    with pytest.raises(DomainError) as failed:
+        await core.step_up.step_up(org_id, request)
+    assert (failed.value.code, failed.value.reason) == (outage.code, outage.reason)
+    assert len(fakes.liveness.checks) == 1  # the challenge and the nonce were spent
+    (attempt,) = await rows(core, models.Attempt, customer_id=customer_id, kind="step_up")
+    assert attempt.outcome == "interrupted"
+    assert [r["code"] for r in attempt.reasons] == ["INTERRUPTED", outage.reason]
+    subject = f"customer:{customer_id}"
+    (audited,) = await rows(core, models.AuditOutbox, action="stepup.decide", subject=subject)
+    assert audited.outcome == "failed"
+    assert audited.details == {
+        "attempt_id": attempt.attempt_id,
+        "reason": "INTERRUPTED",
+        "cause": outage.reason,
+    }
+
+    fakes.embedder.embed = embed  # type: ignore[method-assign]
+    result = await core.step_up.step_up(org_id, request)
+    assert result.allow and not result.replayed
+    assert fakes.liveness.resumed == [False, True]
+    recorded = await rows(core, models.Verification, customer_id=customer_id, kind="step_up")
+    assert [v.verification_id for v in recorded] == [result.verification_id]
+    again = await core.step_up.step_up(org_id, request)
+    assert again.replayed and again.verification_id == result.verification_id
 
 
 async def test_a_crash_after_the_nonce_is_consumed_is_finished_at_the_next_start(

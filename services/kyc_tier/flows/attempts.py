@@ -1,6 +1,9 @@
 """How the capture pipeline finishes an attempt that does not record a
 verification: a refusal (a DomainError) as REFUSED with a denied audit entry,
-anything else (a crash, a cancelled call) as INTERRUPTED, audited as failed."""
+anything else (a crash, a cancelled call, a dependency that is down or too
+slow) as INTERRUPTED, audited as failed. An interrupted attempt is not
+final: the retry of the same bundle resumes it (flows/replays.py), even
+after liveness spent its nonce and challenge."""
 
 from __future__ import annotations
 
@@ -18,6 +21,11 @@ from services.kyc_tier.ports import Reason
 from services.kyc_tier.store import Store
 
 INTERRUPTED = Reason("INTERRUPTED", "the attempt did not finish")
+# Errors that say the platform could not finish the attempt, not that the
+# request is refused: a dependency down or cut off (DEPENDENCY_UNAVAILABLE,
+# CIRCUIT_OPEN), a deadline, an internal failure. The caller is told to retry
+# (503/504), so the attempt must stay resumable.
+OUTAGE_CODES = frozenset({"UNAVAILABLE", "DEADLINE_EXCEEDED", "INTERNAL", "UNKNOWN"})
 # Refusals that are about the request's target, not the attempt: no attempt row.
 _NOT_AN_ATTEMPT = frozenset({"CUSTOMER_NOT_FOUND", "TENANT_MISSING"})
 # What a capture meets downstream when its customer's erasure ran meanwhile:
@@ -36,13 +44,18 @@ async def scope(
     org_id: str,
     customer_id: str,
     attempt_id: str,
-    interrupt: Callable[[], Awaitable[None]],
+    interrupt: Callable[[Reason | None], Awaitable[None]],
 ) -> AsyncIterator[None]:
     """Refusals inside the block finish the attempt (or add one) as refused,
-    with an audit entry; any other failure `interrupt()`s it."""
+    with an audit entry; an outage (`OUTAGE_CODES`) or any other failure
+    `interrupt`s it, the outage named as its cause."""
     try:
         yield
     except DomainError as raised:
+        if raised.code in OUTAGE_CODES:
+            # Without a started attempt nothing was consumed: a retry starts afresh.
+            await interrupt(Reason(raised.reason, raised.message))
+            raise
         error = await _erasure_race(store, org_id, customer_id, raised)
         if error.reason in _NOT_AN_ATTEMPT and not attempt_id:
             raise
@@ -63,7 +76,7 @@ async def scope(
             raise
         raise error from raised
     except BaseException:
-        await interrupt()
+        await interrupt(None)
         raise
 
 
@@ -88,7 +101,12 @@ async def _erasure_race(
 
 
 async def interrupt(
-    store: Store, step: Step, org_id: str, customer_id: str, attempt_id: str
+    store: Store,
+    step: Step,
+    org_id: str,
+    customer_id: str,
+    attempt_id: str,
+    cause: Reason | None = None,
 ) -> None:
     """Best effort: the attempt finished as interrupted, audited as failed
     (if this process dies first, the recovery sweep does it). The write runs
@@ -96,24 +114,43 @@ async def interrupt(
     if not attempt_id:
         return
     write = asyncio.ensure_future(
-        store.write(lambda s: interrupt_attempt(s, step.action, org_id, customer_id, attempt_id))
+        store.write(
+            lambda s: interrupt_attempt(s, step.action, org_id, customer_id, attempt_id, cause)
+        )
     )
     with contextlib.suppress(Exception):
         await asyncio.shield(write)
 
 
 def interrupt_attempt(
-    session: Session, action: str, org_id: str, customer_id: str, attempt_id: str
+    session: Session,
+    action: str,
+    org_id: str,
+    customer_id: str,
+    attempt_id: str,
+    cause: Reason | None = None,
 ) -> None:
-    """The attempt (if it was written) finished as interrupted, audited as failed."""
+    """The attempt (if it was written) finished as interrupted, audited as
+    failed, with its `cause` when known (an outage's reason)."""
     if session.get(models.Attempt, attempt_id) is None:
         return
-    records.finish_attempt(session, attempt_id, "interrupted", [INTERRUPTED])
-    outbox.record(
-        session,
-        org_id,
-        action,
-        f"customer:{customer_id}",
-        "failed",
-        details={"attempt_id": attempt_id, "reason": INTERRUPTED.code},
-    )
+    records.finish_attempt(session, attempt_id, "interrupted", _reasons(cause))
+    _audit_interrupted(session, action, org_id, customer_id, cause, attempt_id=attempt_id)
+
+
+def _reasons(cause: Reason | None) -> list[Reason]:
+    return [INTERRUPTED] if cause is None else [INTERRUPTED, cause]
+
+
+def _audit_interrupted(
+    session: Session,
+    action: str,
+    org_id: str,
+    customer_id: str,
+    cause: Reason | None,
+    **details: str,
+) -> None:
+    details["reason"] = INTERRUPTED.code
+    if cause is not None:
+        details["cause"] = cause.code
+    outbox.record(session, org_id, action, f"customer:{customer_id}", "failed", details=details)

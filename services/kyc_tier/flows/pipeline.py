@@ -61,6 +61,7 @@ from services.kyc_tier.flows.capture import (
 from services.kyc_tier.flows.replays import nonce_replayed
 from services.kyc_tier.org_policies import load as liveness_policy
 from services.kyc_tier.pii import PiiVault
+from services.kyc_tier.ports import Reason
 from services.kyc_tier.store import Store
 
 __all__ = [
@@ -189,25 +190,28 @@ class CapturePipeline:
             # the same; it is finished as interrupted, so a retry resumes it.
             with contextlib.suppress(BaseException):
                 await write
-            await self._interrupt(step, org_id, customer_id, attempt_id)
+            await self._interrupt(step, org_id, customer_id, attempt_id, None)
             raise
 
     def attempt(
         self, step: Step, org_id: str, customer_id: str, attempt_id: str = ""
     ) -> contextlib.AbstractAsyncContextManager[None]:
         """Refusals inside the block finish the attempt (or add one) as refused,
-        with an audit entry; any other failure finishes it as interrupted."""
+        with an audit entry; an outage or any other failure finishes it as
+        interrupted (flows/attempts.py)."""
         return attempts.scope(
             self.store,
             step,
             org_id,
             customer_id,
             attempt_id,
-            lambda: self._interrupt(step, org_id, customer_id, attempt_id),
+            lambda cause: self._interrupt(step, org_id, customer_id, attempt_id, cause),
         )
 
-    async def _interrupt(self, step: Step, org_id: str, customer_id: str, attempt_id: str) -> None:
-        await attempts.interrupt(self.store, step, org_id, customer_id, attempt_id)
+    async def _interrupt(
+        self, step: Step, org_id: str, customer_id: str, attempt_id: str, cause: Reason | None
+    ) -> None:
+        await attempts.interrupt(self.store, step, org_id, customer_id, attempt_id, cause)
 
     def _write(
         self,
