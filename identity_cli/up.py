@@ -242,17 +242,25 @@ class Supervisor:
 
 
 def _stop_all(children: list[Child]) -> None:
-    for child in reversed(children):
-        if child.process.poll() is None:
-            child.process.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + STOP_GRACE_SECONDS
-    for child in children:
-        remaining = max(0.1, deadline - time.monotonic())
-        try:
-            child.process.wait(remaining)
-        except subprocess.TimeoutExpired:
-            child.process.kill()
-            child.process.wait()
+    """Stops the children in waves (`mesh.stop_waves`): the gateway first,
+    then the services it leaves running that nothing else calls, and so on,
+    each wave drained (or killed after STOP_GRACE_SECONDS) before the next is
+    asked to stop, so a capture in flight is answered, not cut off by a
+    dependency that stopped first."""
+    by_name = {child.name: child for child in children}
+    for wave in mesh.stop_waves(list(by_name)):
+        stopping = [by_name[name] for name in wave]
+        for child in stopping:
+            if child.process.poll() is None:
+                child.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        for child in stopping:
+            remaining = max(0.1, deadline - time.monotonic())
+            try:
+                child.process.wait(remaining)
+            except subprocess.TimeoutExpired:
+                child.process.kill()
+                child.process.wait()
 
 
 def _reporter(log_path: Path) -> Callable[[str], None]:

@@ -7,6 +7,7 @@ declared call graph: a service may only open channels to these.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 
@@ -109,6 +110,29 @@ def may_call_as_itself(issuer: str, rpc: str) -> bool:
         return rpc in declared
     service = BY_NAME.get(issuer)
     return service is not None and bool(service.calls)
+
+
+def callers(name: str) -> set[str]:
+    """Who calls `name` (the gateway calls every service; a name outside the
+    mesh, such as a metrics scraper, is taken to depend on everything)."""
+    if name == GATEWAY:
+        return set()
+    if name not in BY_NAME:
+        return {GATEWAY, *BY_NAME}
+    return {GATEWAY} | {s.name for s in SERVICES if name in s.calls}
+
+
+def stop_waves(names: Sequence[str]) -> list[list[str]]:
+    """`names` in the waves they stop in: a component stops once every
+    component that calls it has stopped, so calls in flight finish against
+    live dependencies (the gateway first, then kyc-tier and face-match, then
+    the services they call)."""
+    left, waves = list(names), []
+    while left:
+        wave = [n for n in left if not callers(n) & set(left)] or left
+        waves.append(wave)
+        left = [n for n in left if n not in wave]
+    return waves
 
 
 def default_address(service: MeshService, host: str = "127.0.0.1") -> str:

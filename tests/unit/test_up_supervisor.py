@@ -116,3 +116,50 @@ def test_children_that_run_are_left_alone() -> None:
     for now in (0.0, 100.0, 1000.0):
         assert supervisor.check(now) is None
     assert said == [] and len(spawner.started) == 2
+
+
+@dataclass
+class StoppingProcess:
+    """A child that exits when asked to stop; `events` records, across all
+    children, who was signalled and who was waited on, in order."""
+
+    name: str
+    events: list[tuple[str, str]]
+    returncode: int | None = None
+
+    def poll(self) -> int | None:
+        return self.returncode
+
+    def send_signal(self, signum: int) -> None:
+        self.events.append(("stop", self.name))
+
+    def wait(self, timeout: float | None = None) -> int:
+        self.events.append(("stopped", self.name))
+        self.returncode = 0
+        return 0
+
+
+def test_the_mesh_stops_callers_before_the_services_they_call() -> None:
+    """Ctrl-C drains the gateway, then kyc-tier and face-match, then what they
+    call (black-box probe 7, D4: every child was signalled at once, so
+    liveness stopped under a capture kyc-tier was still finishing)."""
+    events: list[tuple[str, str]] = []
+    names = [s.name for s in up.mesh.SERVICES] + ["gateway", "prometheus"]
+    children = [
+        Child(name, "", StoppingProcess(name, events), Path(f"{name}.log"), Spawner())  # type: ignore[arg-type]
+        for name in names
+    ]
+    up._stop_all(children)
+    assert sorted(events) == sorted([("stop", n) for n in names] + [("stopped", n) for n in names])
+
+    def when(kind: str, name: str) -> int:
+        return events.index((kind, name))
+
+    callers = {"kyc-tier": ["gateway"], "face-match": ["gateway"]}
+    for leaf in ("capture-quality", "liveness", "embedding", "matching", "audit"):
+        callers[leaf] = ["gateway", "kyc-tier"]
+    callers["audit"].append("face-match")
+    for callee, calling in callers.items():
+        for caller in calling:
+            assert when("stopped", caller) < when("stop", callee), (caller, callee)
+    assert events[-2:] == [("stop", "prometheus"), ("stopped", "prometheus")]
