@@ -80,11 +80,16 @@ class FaceMatchCore(Core):
         self._tasks.append(asyncio.create_task(self._purge_loop(clock)))
 
     async def _relay_loop(self, poll_seconds: float) -> None:
+        # Claims into the free slots whenever an attempt ends or a poll has
+        # passed; measures the job queue at most once a poll.
+        clock = asyncio.get_running_loop().time
+        measure_at = 0.0
         while not self._stop.is_set():
-            await _logged("callback relay", self.relay.flush)
-            await _logged("queue metrics", self.queue.measure)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), poll_seconds)
+            await _logged("callback relay", self.relay.fill)
+            if clock() >= measure_at:
+                measure_at = clock() + poll_seconds
+                await _logged("queue metrics", self.queue.measure)
+            await self.relay.pool.wait_freed(poll_seconds, self._stop)
 
     async def _audit_loop(self, poll_seconds: float) -> None:
         while not self._stop.is_set():

@@ -26,11 +26,12 @@ rebinding). An https receiver is verified against the system's CAs plus
 FACE_MATCH_CALLBACK_CA_FILE (a partner's private CA). A refused or failed
 attempt records why (`last_error`, one of egress.DELIVERY_ERRORS: a class
 about the receiver, never its answer), which GetSubmission shows the partner.
-A batch is claimed and posted with the organisations taking turns
+A relay keeps up to DELIVERY_CONCURRENCY attempts in flight and claims again
+as soon as a slot frees, fairly between the organisations
 (identity_runtime.deliveries), so neither one partner's backlog nor its slow
-receiver holds up another partner's callback within a batch; the claim hides
-the batch for longer than its attempts can last, so another process never
-posts a callback still in flight.
+receiver holds up another partner's callback; a claim hides each callback
+for longer than its attempt can last, so another process never posts a
+callback still in flight.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ import asyncio
 import contextlib
 import json
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Hashable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
@@ -49,7 +50,13 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from identity_runtime import signing
-from identity_runtime.deliveries import claim_lease, claim_window, deliver_batch, fair_share
+from identity_runtime.deliveries import (
+    DELIVERY_CONCURRENCY,
+    DeliveryPool,
+    claim_lease,
+    fair_share,
+    settled,
+)
 from identity_runtime.egress import GuardedPoster, Resolver, retry_backoff
 from identity_runtime.logs import get_logger
 from identity_store.db import Database
@@ -68,8 +75,9 @@ log = get_logger("face_match.worker")
 # (FACE_MATCH_CALLBACK_RETRY_HOURS) from when it was queued.
 DEFAULT_RETRY_HOURS = 72
 CALLBACK_TIMEOUT_SECONDS = 10.0
-# Callbacks claimed at once by one relay (and posted concurrently).
-CLAIM_BATCH = 16
+# Due callbacks (the oldest first) a claim looks at to share the free slots
+# fairly between the organisations.
+CLAIM_WINDOW = 4 * DELIVERY_CONCURRENCY
 
 
 @dataclass(frozen=True)
@@ -198,20 +206,23 @@ class CallbackRelay:
         self.horizon = timedelta(hours=retry_hours)
         self.rand = rand
         self.poster = GuardedPoster(allow_loopback, timeout_seconds, ca_file, resolver=resolver)
-        # Hidden while in flight: longer than the batch's attempts can last.
-        self.lease = claim_lease(timeout_seconds, CLAIM_BATCH)
+        # Hidden while in flight: longer than its attempt can last.
+        self.lease = claim_lease(timeout_seconds)
+        self.pool: DeliveryPool[Claimed] = DeliveryPool(lambda c: c.org_id, log)
 
-    def _claim(self, session: Session) -> list[Claimed]:
+    def _claim(self, room: int, busy: Mapping[Hashable, int], session: Session) -> list[Claimed]:
+        """Up to `room` due callbacks, fairly between the organisations
+        (`busy`: their attempts in flight), claimed under the lease."""
         now = self.clock()
         window = session.scalars(
             select(Callback)
             .where(Callback.state == "pending", Callback.next_attempt_at <= now)
             .order_by(Callback.next_attempt_at, Callback.callback_id)
-            .limit(claim_window(CLAIM_BATCH))
+            .limit(CLAIM_WINDOW)
             .with_for_update(skip_locked=True)
         ).all()
         claimed = []
-        for row in fair_share(window, lambda row: row.org_id, CLAIM_BATCH):
+        for row in fair_share(window, lambda row: row.org_id, room, busy):
             row.attempt_count += 1
             # Replaced by the attempt's own time when it is settled (a crashed
             # relay's claim counts as an attempt made about now).
@@ -226,12 +237,19 @@ class CallbackRelay:
             )
         return claimed
 
+    async def fill(self) -> list[asyncio.Task[bool]]:
+        """Claim due callbacks into the free slots and start their attempts;
+        the attempts started (each ends settled: whether it was delivered)."""
+
+        def claim(room: int, busy: Mapping[Hashable, int]) -> Awaitable[list[Claimed]]:
+            return self.database.run(partial(self._claim, room, busy))
+
+        return await self.pool.fill(claim, self._deliver)
+
     async def flush(self) -> int:
-        """Deliver every due callback once (a batch, concurrently); the number
-        delivered."""
-        claimed = await self.database.run(self._claim)
-        outcomes = await deliver_batch(claimed, self._deliver, lambda c: c.org_id)
-        return sum(outcomes)
+        """Claim due callbacks into the free slots and wait for their
+        attempts; the number delivered."""
+        return sum(await settled(await self.fill()))
 
     async def _deliver(self, claimed: Claimed) -> bool:
         """One attempt, settled; whether it was delivered."""
@@ -296,7 +314,10 @@ class CallbackRelay:
         log.warning("face_match.callback_given_up", callback_id=callback_id, attempts=attempts)
 
     async def close(self) -> None:
-        """Nothing held between flushes (one pinned connection per post)."""
+        """Cancel the attempts in flight (their callbacks come back when the
+        lease ends); no connection is held between them (one pinned
+        connection per post)."""
+        await self.pool.close()
 
 
 async def purge_images(database: Database, bucket: ObjectStore, now: datetime) -> int:

@@ -57,7 +57,8 @@ class DeliveryQueue:
 
 
 class LeasedDelivery(WakeableLoop):
-    """A pass delivers what is due (`flush`), then measures the queue
+    """A pass delivers what is due (`deliver_due`: `flush`, or starting
+    attempts that end on their own), then measures the queue
     (`measure`) when `poll_seconds` have passed since it last did (a woken
     pass after every commit would otherwise count the queue after every
     commit; the gauges are at most one poll behind); rows are claimed for the
@@ -82,11 +83,15 @@ class LeasedDelivery(WakeableLoop):
         self._next_measure = 0.0
 
     async def run_pass(self) -> None:
-        await self.flush()
+        await self.deliver_due()
         now = time.monotonic()
         if now >= self._next_measure:
             self._next_measure = now + self.poll_seconds
             await self.measure()
+
+    async def deliver_due(self) -> None:
+        """A pass's delivery of what is due: by default `flush`."""
+        await self.flush()
 
     async def flush(self) -> int:
         raise NotImplementedError

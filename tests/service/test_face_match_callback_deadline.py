@@ -21,13 +21,14 @@ import asyncio
 import itertools
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
+from functools import partial
 
 import pytest
 import sqlalchemy as sa
 
+from identity_runtime.deliveries import DELIVERY_CONCURRENCY
 from identity_store.types import utcnow
 from services.face_match.models import Callback
-from services.face_match.worker import CLAIM_BATCH
 from tests.service.test_face_match import Partner
 from tests.service.test_face_match_callback_delivery import (  # noqa: F401 - shared fixtures
     Clock,
@@ -136,7 +137,7 @@ def queued(service, org_id: str, url: str, due: list[datetime]) -> list[str]:
 def backlog(service, slow_url: str, prompt_url: str) -> tuple[list[str], str]:
     """A batch and more of org A's callbacks due before org B's one."""
     start = utcnow() - timedelta(minutes=10)
-    older = [start + timedelta(seconds=n) for n in range(CLAIM_BATCH + 4)]
+    older = [start + timedelta(seconds=n) for n in range(DELIVERY_CONCURRENCY + 4)]
     slow = queued(service, "org_fm_a", slow_url, older)
     [prompt] = queued(service, "org_fm_b", prompt_url, [start + timedelta(minutes=5)])
     return slow, prompt
@@ -146,13 +147,15 @@ async def test_a_backlog_of_one_organisation_leaves_room_for_another_in_the_clai
     service,
 ) -> None:
     slow, prompt = backlog(service, "http://127.0.0.1:9/slow", "http://127.0.0.1:9/prompt")
-    claimed = await service.core.database.run(relay(service)._claim)
+    claimed = await service.core.database.run(
+        partial(relay(service)._claim, DELIVERY_CONCURRENCY, {})
+    )
     ids = [c.callback_id for c in claimed]
-    assert len(ids) == CLAIM_BATCH and prompt in ids
+    assert len(ids) == DELIVERY_CONCURRENCY and prompt in ids
     # The backlog's share is its oldest rows, in due order (other rows due in
     # the test database take their turns too).
     share = [i for i in ids if i in slow]
-    assert share == slow[: len(share)] and len(share) >= CLAIM_BATCH // 2
+    assert share == slow[: len(share)] and len(share) >= DELIVERY_CONCURRENCY // 2
 
 
 async def test_a_backlog_of_slow_callbacks_does_not_hold_up_another_organisations(

@@ -121,6 +121,9 @@ async def kyc_tier(database_url: str, fakes: KycFakes):
         "KYC_TIER_WEBHOOK_TIMEOUT_SECONDS": "3",
     }
     server = await start_service(dataclasses.replace(SPEC, build=build_with_fakes), env)
+    # Its loop would also claim whenever an attempt of a test's flush ends, at
+    # the real time, while the test's passes are at chosen times.
+    await server.core.dispatcher.stop()
     yield server
     await server.stop(0)
 
