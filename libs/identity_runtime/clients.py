@@ -6,8 +6,9 @@
   contract marks `NO_SIDE_EFFECTS` or `IDEMPOTENT`, on UNAVAILABLE;
 - an interceptor that sends the caller's request id and trace context, a
   caller token this process signs (`identity_runtime.meshauth`) carrying the
-  current call's organisation, actor and scopes, and a timeout no later than
-  the caller's own deadline;
+  current call's organisation, actor and scopes, and a timeout that ends a
+  margin before the caller's own deadline (so a hung service deep in the
+  chain is named by the service that called it, not blamed on the first);
 - a circuit breaker per downstream service that fails fast with
   UNAVAILABLE / CIRCUIT_OPEN after repeated failures of that service itself:
   an UNAVAILABLE it only passes on from one of its own dependencies (its
@@ -180,15 +181,22 @@ def outgoing_metadata(
     return list(metadata.items())
 
 
+# What a service keeps of its own deadline when it calls downstream (at most
+# a quarter of what is left): time to answer its caller with the callee's
+# DEADLINE_EXCEEDED, naming the callee, before the caller's own deadline runs
+# out and blames this service instead (its breaker would count it).
+DEADLINE_MARGIN_SECONDS = 0.5
+
+
 def _effective_timeout(requested: float | None, default: float) -> float:
-    """The call's timeout: never later than the current call's own deadline."""
+    """The call's timeout: ending a margin before the current call's own deadline."""
     timeout = requested if requested is not None else default
     ctx = call_context.current()
     remaining = ctx.time_remaining() if ctx else None
     if remaining is not None:
         if remaining <= 0:
             raise DeadlineExceeded("no time left for a downstream call")
-        timeout = min(timeout, remaining)
+        timeout = min(timeout, remaining - min(DEADLINE_MARGIN_SECONDS, remaining / 4))
     return timeout
 
 

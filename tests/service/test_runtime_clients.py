@@ -8,6 +8,7 @@ downstream AuditService through the ClientFactory.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -419,3 +420,70 @@ async def test_a_transport_failure_is_attributed_to_the_service_called() -> None
 )
 def test_addresses_are_scrubbed_from_messages(text: str, scrubbed: str) -> None:
     assert scrub_addresses(text) == scrubbed
+
+
+class HangingAudit(audit_pb2_grpc.AuditServiceServicer):
+    """An audit service that takes every call and never answers (a hung
+    process: SIGSTOP, a deadlock), until the test releases it."""
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+
+    async def QueryEntries(self, request: Any, ctx: Any) -> audit_pb2.QueryEntriesResponse:
+        await self.release.wait()
+        return audit_pb2.QueryEntriesResponse()
+
+
+async def test_a_hung_dependency_is_named_and_its_caller_is_not_blamed() -> None:
+    """The front's call to a hung audit runs out before the caller's own
+    deadline (each hop keeps a margin of it), so the front answers
+    DEADLINE_EXCEEDED naming audit, and the caller's breaker for the front,
+    which answered, stays closed (black-box probe 7, D13: a hung matching was
+    reported as kyc-tier's timeout and opened the gateway's kyc-tier breaker,
+    short-circuiting every kyc-tier route)."""
+    hanging = HangingAudit()
+    audit = await start_service(
+        _spec(
+            "audit",
+            "AUD",
+            lambda core, s: [(audit_pb2_grpc.add_AuditServiceServicer_to_server, hanging)],
+        )
+    )
+    front_clients = ClientFactory(
+        {"audit": audit.address},
+        ClientOptions(default_timeout_seconds=30),
+        signer=signer("kyc-tier"),
+    )
+    front = await start_service(
+        _spec(
+            "matching",
+            "FRONT",
+            lambda core, s: [
+                (
+                    matching_pb2_grpc.add_MatchingServiceServicer_to_server,
+                    FlakyFront(Seen(), front_clients),
+                )
+            ],
+        )
+    )
+    callers = ClientFactory(
+        {"matching": front.address},
+        ClientOptions(breaker_failure_threshold=1, breaker_reset_seconds=60),
+    )
+    try:
+        stub = callers.stub("matching", matching_pb2_grpc.MatchingServiceStub)
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.Verify(matching_pb2.VerifyRequest(), metadata=_caller(), timeout=4.0)
+    finally:
+        hanging.release.set()
+        await callers.close()
+        await front_clients.close()
+        await front.stop(0)
+        await audit.stop(0)
+    assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    info = error_info(status_from_rpc_error(caught.value))
+    assert info is not None, caught.value.details()
+    assert (info.reason, info.metadata["origin"]) == ("DEADLINE_EXCEEDED", "audit")
+    assert callers.breakers["matching"].state == "closed"
+    assert callers.breakers["matching"].failures == 0
+    assert front_clients.breakers["audit"].failures == 1
