@@ -130,3 +130,81 @@ def test_every_expression_reads_exported_metrics_or_recorded_rules() -> None:
 )
 def test_referenced_names_finds_the_series_of_an_expression(expr: str, names: set[str]) -> None:
     assert referenced_names(expr) == names
+
+
+# `increase(name{matchers}[window])` in an expression.
+_INCREASE = re.compile(r"increase\(\s*([A-Za-z_:][\w:]*)\s*(?:\{([^}]*)\})?\s*\[")
+_MATCHER = re.compile(r'(\w+)\s*=\s*"([^"]*)"')
+
+
+def _paging_on_any_increase() -> dict[str, list[tuple[str, dict[str, str]]]]:
+    """Alert -> the counters (and equality matchers) it reads with
+    `increase()` and fires on `> 0` of, through the recorded rules it reads."""
+    recorded_by_name = {
+        rule["record"]: rule["expr"]
+        for path in RULE_FILES
+        for rule in rules(path)
+        if "record" in rule
+    }
+    found: dict[str, list[tuple[str, dict[str, str]]]] = {}
+    for alert in alerts():
+        expr = alert["expr"]
+        if not re.search(r">\s*0(?![.\d])", expr):
+            continue
+        texts = [
+            expr,
+            *(recorded_by_name[n] for n in referenced_names(expr) & set(recorded_by_name)),
+        ]
+        for text in texts:
+            for name, matchers in _INCREASE.findall(text):
+                found.setdefault(alert["alert"], []).append(
+                    (name, dict(_MATCHER.findall(matchers or "")))
+                )
+    return found
+
+
+def _fresh_exposition() -> list[Any]:
+    """The /metrics text of a process that has only imported the catalogue."""
+    import sys
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from identity_runtime import metrics; "
+            "from prometheus_client import generate_latest; "
+            "sys.stdout.write(generate_latest().decode())",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return [s for family in text_string_to_metric_families(result.stdout) for s in family.samples]
+
+
+def test_counters_paged_on_any_increase_are_exported_at_zero_from_the_start() -> None:
+    """Black-box probe 7 (D5): `identity_seal_failures_total` and the
+    audit failure counters were born at their first increment, so
+    `increase()` read 0 over the first burst and the page never fired."""
+    paging = _paging_on_any_increase()
+    assert {
+        "IdentityEncryptionFailures",
+        "IdentityAuditWriteFailures",
+        "IdentityAuditChainBroken",
+    } <= set(paging)
+    samples = _fresh_exposition()
+    for alert, selectors in paging.items():
+        for name, matchers in selectors:
+            series = [s for s in samples if s.name == name]
+            assert series, f"{alert}: {name} is not exported before its first increment"
+            assert all(s.value == 0 for s in series), (name, series)
+            assert any(matchers.items() <= s.labels.items() for s in series), (
+                alert,
+                name,
+                matchers,
+            )
+            # Every label value the counter is incremented with starts at 0.
+            values = {f"{c.describe()[0].name}_total": v for c, v in metrics.PREINITIALISED}
+            assert {tuple(s.labels.values()) for s in series} == {(v,) for v in values[name]}
