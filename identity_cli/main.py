@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     # Stdout is the command's output (the JSON of `retention sweep`, `keys
     # status`, ... that a cron job or `jq` reads); every log line, the
     # libraries' included, goes to stderr (structlog's default is stdout).
-    logs.configure("identity", fmt="console")
+    logs.configure("identity", fmt="console", libraries_level="WARNING")
     parser = build_parser()
     args = parser.parse_args(argv)
     handler = getattr(args, "handler", None)
