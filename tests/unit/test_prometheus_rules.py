@@ -208,3 +208,60 @@ def test_counters_paged_on_any_increase_are_exported_at_zero_from_the_start() ->
             # Every label value the counter is incremented with starts at 0.
             values = {f"{c.describe()[0].name}_total": v for c, v in metrics.PREINITIALISED}
             assert {tuple(s.labels.values()) for s in series} == {(v,) for v in values[name]}
+
+
+def _runbook_label_values() -> dict[str, set[str]]:
+    """The label values the runbooks may name: those the code exports."""
+    from identity_runtime import mesh
+    from services.face_match import queue as face_match_queue
+    from services.kyc_tier import outbox, recovery, webhook_outbox
+
+    components = {s.name for s in mesh.SERVICES} | {mesh.GATEWAY}
+    # The chart's own Triton Deployment (triton.enabled) is a component too.
+    pods = components | {"triton"}
+    return {
+        "queue": {
+            outbox.QUEUE,
+            recovery.ErasureBacklog.queue,
+            webhook_outbox.QUEUE,
+            face_match_queue.QUEUE,
+        },
+        # identity_client_requests_total and identity_circuit_breaker_state:
+        # the proto package; identity_rpc_requests_total: the mesh name.
+        "target": {s.package for s in mesh.SERVICES},
+        "service": {s.name for s in mesh.SERVICES},
+        "job": components,
+        "app.kubernetes.io/component": pods,
+    }
+
+
+def test_runbooks_query_only_metrics_and_label_values_that_exist() -> None:
+    """Black-box probe 7 (D6, D7): the webhook runbook queried
+    `queue="webhooks"` (the label is `webhook_deliveries`), and the
+    circuit-breaker runbook put a breaker's `target` (`kyc_tier`) into
+    `service=` and the chart's component label (`kyc-tier`)."""
+    known = metrics.exported_names() | recorded() | {f.name for f in metrics.REGISTRY.collect()}
+    allowed = _runbook_label_values()
+    runbooks = sorted((REPO_ROOT / "docs" / "runbooks").glob("*.md"))
+    assert runbooks
+    for page in runbooks:
+        text = page.read_text()
+        names = set(
+            re.findall(r"(?<![\w./-])(identity_\w+|(?:sli|slo|track|track_service):[\w:]+)", text)
+        )
+        # `slo:<slo>:burnrate...` placeholders are not names.
+        names = {n for n in names if not n.endswith(":")}
+        assert not names - known, f"{page.name}: {sorted(names - known)}"
+        # PromQL matchers (quoted) and kubectl's label selectors.
+        used = re.findall(r'(\w+)=~?"([^"]*)"', text)
+        used += re.findall(r"(app\.kubernetes\.io/component)=([\w<>-]+)", text)
+        for label, value in used:
+            if label not in allowed:
+                continue
+            if "<" in value:
+                # A placeholder spelled for the label: a breaker's `target`
+                # (package) does not fill `service=` or a pod selector.
+                package_spelled = value in ("<target>", "<package>")
+                assert package_spelled == (label == "target"), f"{page.name}: {label}={value}"
+            else:
+                assert value in allowed[label], f"{page.name}: {label}={value}"
