@@ -64,13 +64,31 @@ def run(args: argparse.Namespace) -> int:
     if args.revision:
         owned = schema.history(args.service)
         before = migrate.current_revision(url, owned)
-        migrate.upgrade(url, owned, args.revision)
+        upgrade_to(url, owned, args.revision)
         steps = [schema.Step(owned.owner, before, migrate.current_revision(url, owned))]
     else:
         steps = schema.migrate_all(url, owners)
     for step in steps:
         print(f"database {shown}: {step.owner} {step.before or 'empty'} -> {step.after}")
     return grant_roles(url, shown, [schema.history(step.owner) for step in steps])
+
+
+def upgrade_to(url: str, history: Any, revision: str) -> None:
+    """Upgrade `history` to `revision`; a revision the history does not have
+    (or one behind the database's) is a user error: alembic says which,
+    before it changes anything."""
+    from alembic.util import CommandError
+
+    from identity_cli.errors import CliError
+    from identity_store import migrate
+
+    try:
+        migrate.upgrade(url, history, revision)
+    except CommandError as exc:
+        raise CliError(
+            f"--revision {revision}: {exc} (in the {history.owner} history, "
+            f"whose head is {migrate.head_revision(history)})"
+        ) from exc
 
 
 def grant_roles(url: str, shown: str, histories: list[Any]) -> int:

@@ -3,7 +3,8 @@
 Sub-commands live in modules of this package; each exposes
 `register(subparsers)` and sets `handler` on its parser. Add a module to
 COMMAND_MODULES to add a command. User errors (identity_cli.errors) end the
-command with one line on stderr and exit status 2.
+command with one line on stderr and exit status 2. Logs go to stderr: stdout
+carries only what the command prints.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import importlib
 import sys
 
 from identity_cli.errors import Parser, report
+from identity_runtime import logs
 
 COMMAND_MODULES = (
     "identity_cli.up",
@@ -50,6 +52,10 @@ def command_name(args: argparse.Namespace) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Stdout is the command's output (the JSON of `retention sweep`, `keys
+    # status`, ... that a cron job or `jq` reads); every log line, the
+    # libraries' included, goes to stderr (structlog's default is stdout).
+    logs.configure("identity", fmt="console", libraries_level="WARNING")
     parser = build_parser()
     args = parser.parse_args(argv)
     handler = getattr(args, "handler", None)

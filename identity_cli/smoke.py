@@ -8,7 +8,9 @@
    key; 5xx: a service or the database) fails the smoke.
 
 The API key comes from IDENTITY_SMOKE_API_KEY (a Secret in the chart) and is
-never printed. Exit status 0 when both pass, 1 otherwise; one line per check.
+never printed. Exit status 0 when both pass, 1 otherwise; one line per check
+(`ok` or `FAIL <check>: <why>`), also when the gateway cannot be reached. A
+health check that fails names the services that are not SERVING.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import os
 import sys
 import uuid
 from typing import Any
+
+from identity_cli.errors import CliError
 
 API_KEY_ENV = "IDENTITY_SMOKE_API_KEY"
 # Customer ids nobody has: kyc-tier answers 404 CUSTOMER_NOT_FOUND.
@@ -36,14 +40,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 async def checks(client: Any) -> list[tuple[str, bool, str]]:
     """(check, passed, detail) of each step, through `client` (an
-    httpx.AsyncClient on the gateway, carrying the API key)."""
+    httpx.AsyncClient on the gateway, carrying the API key). A check the
+    gateway does not answer (refused, unresolvable, timed out) fails with
+    why; the next check still runs."""
     results: list[tuple[str, bool, str]] = []
-    health = await client.get("/api/healthz")
-    body: Any = health.json() if _is_json(health) else {}
-    serving = health.status_code == 200 and str(body.get("status", "")).upper() == "SERVING"
-    results.append(("health", serving, f"HTTP {health.status_code} {body.get('status', '')}"))
-    step_up = await client.post("/api/identity/auth/step-up", json=_step_up_body())
-    error = (step_up.json() if _is_json(step_up) else {}).get("error") or {}
+    health = await _send(client, "GET", "/api/healthz")
+    if isinstance(health, str):
+        results.append(("health", False, health))
+    else:
+        body = _json_object(health)
+        serving = health.status_code == 200 and str(body.get("status", "")).upper() == "SERVING"
+        detail = f"HTTP {health.status_code} {body.get('status', '')}".strip()
+        failing = "" if serving else _failing_services(body)
+        results.append(("health", serving, f"{detail}: {failing}" if failing else detail))
+    step_up = await _send(client, "POST", "/api/identity/auth/step-up", json=_step_up_body())
+    if isinstance(step_up, str):
+        results.append(("step-up", False, step_up))
+        return results
+    error = _json_object(step_up).get("error")
+    error = error if isinstance(error, dict) else {}
     reason = f"{error.get('status', '')} {error.get('reason', '')}".strip()
     results.append(
         (
@@ -53,6 +68,49 @@ async def checks(client: Any) -> list[tuple[str, bool, str]]:
         )
     )
     return results
+
+
+async def _send(client: Any, method: str, path: str, **kwargs: Any) -> Any:
+    """The response, or (a string) why there is none."""
+    import httpx
+
+    try:
+        return await client.request(method, path, **kwargs)
+    except httpx.TimeoutException:
+        return f"no answer from the gateway within the timeout ({method} {path})"
+    except httpx.ConnectError as exc:
+        return f"cannot connect to the gateway: {_first_line(exc)}"
+    except httpx.HTTPError as exc:
+        return f"{type(exc).__name__}: {_first_line(exc)}"
+
+
+def _first_line(exc: BaseException) -> str:
+    return next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+
+
+def _json_object(response: Any) -> dict[str, Any]:
+    """The response's JSON object ({} when it is not one)."""
+    if not _is_json(response):
+        return {}
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _failing_services(body: dict[str, Any]) -> str:
+    """`matching UNREACHABLE, audit NOT_SERVING` from /api/healthz's
+    per-service list (an internal-scope key sees it), "" without one."""
+    services = body.get("services")
+    if not isinstance(services, list):
+        return ""
+    failing = [
+        f"{service.get('name', '?')} {service.get('status', '') or 'UNKNOWN'}"
+        for service in services
+        if isinstance(service, dict) and service.get("status") != "SERVING"
+    ]
+    return ", ".join(failing)
 
 
 def _step_up_body() -> dict[str, Any]:
@@ -91,6 +149,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"identity smoke: set {API_KEY_ENV} (an internal-scope API key)", file=sys.stderr)
         return 2
 
+    if not args.gateway_url.startswith(("http://", "https://")):
+        raise CliError(f"--gateway-url {args.gateway_url}: is not an http:// or https:// URL")
+
     async def smoke() -> list[tuple[str, bool, str]]:
         async with httpx.AsyncClient(
             base_url=args.gateway_url.rstrip("/"),
@@ -99,7 +160,10 @@ def run(args: argparse.Namespace) -> int:
         ) as client:
             return await checks(client)
 
-    results = asyncio.run(smoke())
+    try:
+        results = asyncio.run(smoke())
+    except httpx.InvalidURL as exc:
+        raise CliError(f"--gateway-url {args.gateway_url}: {exc}") from exc
     for name, passed, detail in results:
         print(f"{'ok  ' if passed else 'FAIL'} {name}: {detail}")
     return 0 if all(passed for _, passed, _ in results) else 1

@@ -294,12 +294,22 @@ _URL_LOGGERS = ("httpx", "httpcore")
 _LEVELS = {"info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 
 
-def configure(service: str, level: str = "INFO", fmt: str = "json") -> None:
-    """Configure structlog and the stdlib root logger once per process."""
+def _numeric(level: str) -> int:
+    numeric = logging.getLevelName(level.upper())
+    return numeric if isinstance(numeric, int) else logging.INFO
+
+
+def configure(
+    service: str, level: str = "INFO", fmt: str = "json", libraries_level: str | None = None
+) -> None:
+    """Configure structlog and the stdlib root logger (both to stderr; the
+    root's handler is installed once per process). `libraries_level` is the
+    stdlib root's level when it differs from `level` (the `identity` command
+    keeps the libraries' INFO lines, alembic's "Context impl ...", out of an
+    operator's terminal)."""
     global _configured, _service, _threshold, _json_lines
-    numeric_level = logging.getLevelName(level.upper())
-    if not isinstance(numeric_level, int):
-        numeric_level = logging.INFO
+    numeric_level = _numeric(level)
+    root_level = numeric_level if libraries_level is None else _numeric(libraries_level)
     renderer: Processor = (
         render_json if fmt == "json" else structlog.dev.ConsoleRenderer(colors=False)
     )
@@ -326,14 +336,13 @@ def configure(service: str, level: str = "INFO", fmt: str = "json") -> None:
         handler.setFormatter(
             structlog.stdlib.ProcessorFormatter(processor=renderer, foreign_pre_chain=shared)
         )
-        root = logging.getLogger()
-        root.handlers[:] = [handler]
-        root.setLevel(numeric_level)
-        # HTTP clients log every request's full URL at INFO; a partner's
-        # callback URL may carry a token or an id in its query.
-        for name in _URL_LOGGERS:
-            logging.getLogger(name).setLevel(max(numeric_level, logging.WARNING))
+        logging.getLogger().handlers[:] = [handler]
         _configured = True
+    logging.getLogger().setLevel(root_level)
+    # HTTP clients log every request's full URL at INFO; a partner's
+    # callback URL may carry a token or an id in its query.
+    for name in _URL_LOGGERS:
+        logging.getLogger(name).setLevel(max(root_level, logging.WARNING))
 
 
 def get_logger(name: str | None = None) -> FilteringBoundLogger:

@@ -2,8 +2,10 @@
 
 Every metric the platform exports is declared here, in the process's default
 registry, so each process serves the same names (a service that never
-observes one exports its HELP and TYPE lines only), and the rules, the
-dashboards and their test read one list (`exported_names()`).
+observes one exports its HELP and TYPE lines only, but for the failure
+counters alerts page on: those export each label value at 0 from the start,
+`PREINITIALISED`), and the rules, the dashboards and their test read one
+list (`exported_names()`).
 
 Labels are bounded by construction: service and RPC names come from the
 contracts, routes are the contract's path templates (never the path), reasons
@@ -167,6 +169,29 @@ AUDIT_VERIFICATIONS = Counter(
     "Audit chain verifications, by result (intact or broken)",
     ["result"],
 )
+
+# Every label value of the counters that alerts read with `increase(...) > 0`
+# (deploy/prometheus): each series is exported at 0 from the start, so the
+# first failure is an increase. A series born at its first increment starts
+# at 1 (or 21), and `increase()` over it is 0: the first burst after every
+# restart would never page.
+SEAL_OPERATIONS = ("seal", "open")
+AUDIT_STAGES = ("store", "relay")
+AUDIT_RESULTS = ("intact", "broken")
+PREINITIALISED: tuple[tuple[Counter, tuple[str, ...]], ...] = (
+    (SEAL_FAILURES, SEAL_OPERATIONS),
+    (AUDIT_APPEND_FAILURES, AUDIT_STAGES),
+    (AUDIT_VERIFICATIONS, AUDIT_RESULTS),
+)
+
+
+def _preinitialise() -> None:
+    for counter, values in PREINITIALISED:
+        for value in values:
+            counter.labels(value)
+
+
+_preinitialise()
 
 # The label values of the breaker-state gauge.
 BREAKER_STATES = {"closed": 0, "half-open": 1, "open": 2}

@@ -48,7 +48,9 @@ def test_inverted_replica_bounds_fail_the_render() -> None:
         )
 
 
-def test_face_match_alone_may_reach_https_endpoints_for_callbacks_and_s3() -> None:
+def test_only_face_match_and_kyc_tier_may_reach_https_endpoints() -> None:
+    """face-match for its callbacks and S3, kyc-tier for the partners'
+    webhooks (networkPolicy.webhooks); no other component."""
     from tests.chart.test_network import Allowed, external, pod_labels, policies_for
     from tests.support.chart import merged_values
 
@@ -60,4 +62,4 @@ def test_face_match_alone_may_reach_https_endpoints_for_callbacks_and_s3() -> No
         for policy in policies_for(manifests, labels[component]):
             if external(backend) in Allowed(policy.doc).egress_external:
                 reaching.add(component)
-    assert reaching == {"face-match"}
+    assert reaching == {"face-match", "kyc-tier"}

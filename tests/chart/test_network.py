@@ -197,6 +197,10 @@ def test_external_traffic_is_exactly_the_documented_extras(values_name: str) -> 
                     expected_egress.append(external(backend))
             if values["observability"]["otlpEndpoint"]:
                 expected_egress.append(external(network["otlp"]))
+            # kyc-tier delivers the partners' webhooks (black-box probe 7: no
+            # egress but DNS, the database and the mesh, so none arrived).
+            if component == "kyc-tier":
+                expected_egress.append(external(network["webhooks"]))
             # Prometheus scrapes every component's metrics port.
             metrics_rule: dict[str, Any] = {
                 "ports": [{"port": values["observability"]["metricsPort"], "protocol": "TCP"}]

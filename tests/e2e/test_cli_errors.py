@@ -319,3 +319,18 @@ def test_a_keyring_is_not_written_into_a_folder_that_is_not_there(empty_dir: Pat
         f"cannot write keyring file {keyring}: no folder",
     )
     assert list(empty_dir.iterdir()) == []
+
+
+def test_a_revision_the_history_does_not_have_is_one_line_and_migrates_nothing(
+    empty_dir: Path, tmp_path: Path
+) -> None:
+    """Black-box probe 7 (D9): alembic's traceback, exit status 1."""
+    url = f"sqlite:///{tmp_path / 'identity.db'}"
+    result = identity(
+        empty_dir, "migrate", "--service", "matching", "--revision", "bogus", "--database-url", url
+    )
+    assert_user_error(
+        result, "identity migrate: --revision bogus:", "'bogus'", "matching history, whose head is"
+    )
+    assert sa.inspect(sa.create_engine(url)).get_table_names() == []
+    assert list(empty_dir.iterdir()) == []

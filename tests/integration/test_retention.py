@@ -397,14 +397,21 @@ def test_the_cli_sweeps_now_and_prints_counts_only(
 ) -> None:
     import json
 
+    import structlog
+
     from identity_cli.main import main
 
     customer = add_customer(database, status="erased")
     add_bundle(database, customer, "onboarding", datetime.now(UTC) - DAY)
 
+    # As in a fresh process (structlog's default writes to stdout).
+    structlog.reset_defaults()
     assert main(["retention", "sweep", "--database-url", database_url]) == 0
-    # The summary is the last line (the sweepers' count-only log lines may precede it).
-    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    # Stdout is the summary alone, JSON (`identity retention sweep | jq`): the
+    # sweepers' count-only log lines go to stderr (black-box probe 7, D10).
+    captured = capsys.readouterr()
+    printed = json.loads(captured.out)
+    assert "retention sweep" in captured.err
     assert printed["kyc-tier"][ORG]["erased_frames"] == 1
     assert printed["liveness"] == {"challenges": 0, "nonces": 0}
     assert printed["matching"] == {"erased_enrollments": 0}

@@ -130,3 +130,138 @@ def test_every_expression_reads_exported_metrics_or_recorded_rules() -> None:
 )
 def test_referenced_names_finds_the_series_of_an_expression(expr: str, names: set[str]) -> None:
     assert referenced_names(expr) == names
+
+
+# `increase(name{matchers}[window])` in an expression.
+_INCREASE = re.compile(r"increase\(\s*([A-Za-z_:][\w:]*)\s*(?:\{([^}]*)\})?\s*\[")
+_MATCHER = re.compile(r'(\w+)\s*=\s*"([^"]*)"')
+
+
+def _paging_on_any_increase() -> dict[str, list[tuple[str, dict[str, str]]]]:
+    """Alert -> the counters (and equality matchers) it reads with
+    `increase()` and fires on `> 0` of, through the recorded rules it reads."""
+    recorded_by_name = {
+        rule["record"]: rule["expr"]
+        for path in RULE_FILES
+        for rule in rules(path)
+        if "record" in rule
+    }
+    found: dict[str, list[tuple[str, dict[str, str]]]] = {}
+    for alert in alerts():
+        expr = alert["expr"]
+        if not re.search(r">\s*0(?![.\d])", expr):
+            continue
+        texts = [
+            expr,
+            *(recorded_by_name[n] for n in referenced_names(expr) & set(recorded_by_name)),
+        ]
+        for text in texts:
+            for name, matchers in _INCREASE.findall(text):
+                found.setdefault(alert["alert"], []).append(
+                    (name, dict(_MATCHER.findall(matchers or "")))
+                )
+    return found
+
+
+def _fresh_exposition() -> list[Any]:
+    """The /metrics text of a process that has only imported the catalogue."""
+    import sys
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from identity_runtime import metrics; "
+            "from prometheus_client import generate_latest; "
+            "sys.stdout.write(generate_latest().decode())",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return [s for family in text_string_to_metric_families(result.stdout) for s in family.samples]
+
+
+def test_counters_paged_on_any_increase_are_exported_at_zero_from_the_start() -> None:
+    """Black-box probe 7 (D5): `identity_seal_failures_total` and the
+    audit failure counters were born at their first increment, so
+    `increase()` read 0 over the first burst and the page never fired."""
+    paging = _paging_on_any_increase()
+    assert {
+        "IdentityEncryptionFailures",
+        "IdentityAuditWriteFailures",
+        "IdentityAuditChainBroken",
+    } <= set(paging)
+    samples = _fresh_exposition()
+    for alert, selectors in paging.items():
+        for name, matchers in selectors:
+            series = [s for s in samples if s.name == name]
+            assert series, f"{alert}: {name} is not exported before its first increment"
+            assert all(s.value == 0 for s in series), (name, series)
+            assert any(matchers.items() <= s.labels.items() for s in series), (
+                alert,
+                name,
+                matchers,
+            )
+            # Every label value the counter is incremented with starts at 0.
+            values = {f"{c.describe()[0].name}_total": v for c, v in metrics.PREINITIALISED}
+            assert {tuple(s.labels.values()) for s in series} == {(v,) for v in values[name]}
+
+
+def _runbook_label_values() -> dict[str, set[str]]:
+    """The label values the runbooks may name: those the code exports."""
+    from identity_runtime import mesh
+    from services.face_match import queue as face_match_queue
+    from services.kyc_tier import outbox, recovery, webhook_outbox
+
+    components = {s.name for s in mesh.SERVICES} | {mesh.GATEWAY}
+    # The chart's own Triton Deployment (triton.enabled) is a component too.
+    pods = components | {"triton"}
+    return {
+        "queue": {
+            outbox.QUEUE,
+            recovery.ErasureBacklog.queue,
+            webhook_outbox.QUEUE,
+            face_match_queue.QUEUE,
+        },
+        # identity_client_requests_total and identity_circuit_breaker_state:
+        # the proto package; identity_rpc_requests_total: the mesh name.
+        "target": {s.package for s in mesh.SERVICES},
+        "service": {s.name for s in mesh.SERVICES},
+        "job": components,
+        "app.kubernetes.io/component": pods,
+    }
+
+
+def test_runbooks_query_only_metrics_and_label_values_that_exist() -> None:
+    """Black-box probe 7 (D6, D7): the webhook runbook queried
+    `queue="webhooks"` (the label is `webhook_deliveries`), and the
+    circuit-breaker runbook put a breaker's `target` (`kyc_tier`) into
+    `service=` and the chart's component label (`kyc-tier`)."""
+    known = metrics.exported_names() | recorded() | {f.name for f in metrics.REGISTRY.collect()}
+    allowed = _runbook_label_values()
+    runbooks = sorted((REPO_ROOT / "docs" / "runbooks").glob("*.md"))
+    assert runbooks
+    for page in runbooks:
+        text = page.read_text()
+        names = set(
+            re.findall(r"(?<![\w./-])(identity_\w+|(?:sli|slo|track|track_service):[\w:]+)", text)
+        )
+        # `slo:<slo>:burnrate...` placeholders are not names.
+        names = {n for n in names if not n.endswith(":")}
+        assert not names - known, f"{page.name}: {sorted(names - known)}"
+        # PromQL matchers (quoted) and kubectl's label selectors.
+        used = re.findall(r'(\w+)=~?"([^"]*)"', text)
+        used += re.findall(r"(app\.kubernetes\.io/component)=([\w<>-]+)", text)
+        for label, value in used:
+            if label not in allowed:
+                continue
+            if "<" in value:
+                # A placeholder spelled for the label: a breaker's `target`
+                # (package) does not fill `service=` or a pod selector.
+                package_spelled = value in ("<target>", "<package>")
+                assert package_spelled == (label == "target"), f"{page.name}: {label}={value}"
+            else:
+                assert value in allowed[label], f"{page.name}: {label}={value}"
