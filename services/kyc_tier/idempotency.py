@@ -147,12 +147,18 @@ class IdempotentRequests:
         call: Callable[[], Awaitable[tuple[bytes, str]]],
         *,
         kept_after_erasure: bool = False,
+        answers_current: bool = False,
     ) -> bytes:
         """The first (encoded) response to (org, key), or `call()`'s, kept 24 h;
         `request` is the request's deterministic encoding; `call()` answers the
         encoded response and the customer it is about ("" for none). A
         response `kept_after_erasure` holds no personal data (an erasure's
-        receipt): it is kept though its customer's erasure has begun."""
+        receipt): it is kept though its customer's erasure has begun.
+        `answers_current`: the call is idempotent by itself and its answer
+        is a state that moves on (an erasure's progress): the same key and
+        request call it again and answer what it says now, instead of the
+        first answer (the key still refuses another request, and a second
+        call while the first runs)."""
         key = valid_key(key)
         digest = request_digest(method, request)
         now = self.clock()
@@ -163,7 +169,7 @@ class IdempotentRequests:
         except IntegrityError:
             raise in_progress() from None  # a concurrent first request claimed it
         if kept is not None:
-            return kept
+            return (await call())[0] if answers_current else kept
         try:
             encoded, customer_id = await call()
         except BaseException:

@@ -107,7 +107,9 @@ class CustomerServicer(KycTierServicer, customers_pb2_grpc.CustomerServiceServic
         view = await self.core.customers.get(require_org(), request.customer_id)
         return customers_pb2.GetCustomerResponse(customer=resources.customer(view))
 
-    @idempotent(customers_pb2.EraseCustomerResponse, kept_after_erasure=True)
+    # A repeat answers the erasure's progress, not its first receipt: asking
+    # again is how a partner follows an erasure a dependency held up.
+    @idempotent(customers_pb2.EraseCustomerResponse, kept_after_erasure=True, answers_current=True)
     async def EraseCustomer(
         self, request: customers_pb2.EraseCustomerRequest, _: Any
     ) -> customers_pb2.EraseCustomerResponse:

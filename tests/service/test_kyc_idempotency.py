@@ -39,6 +39,7 @@ from identity_platform_api.kyc_tier.v1 import (
     step_up_pb2,
     step_up_pb2_grpc,
 )
+from identity_runtime.errors import Unavailable
 from identity_runtime.status import error_info, status_from_rpc_error
 from services.kyc_tier import models
 from services.kyc_tier.bootstrap import build
@@ -448,6 +449,42 @@ async def test_a_webhook_and_an_erasure_replay_their_first_response(
     reused = await post_keyed(partner, f"/api/identity/customers/{other}/erase", {}, "erase-1")
     assert_error(reused, 409, "IDEMPOTENCY_KEY_REUSED")
     assert_documented(reused)
+
+
+async def test_an_erasure_asked_again_with_its_key_answers_its_progress(
+    database_url, client, kyc_tier, fakes
+) -> None:
+    """An erasure held up by matching answers IN_PROGRESS; asked again with
+    the same Idempotency-Key once matching is back, it answers COMPLETED (the
+    same erasure), not the first receipt again (black-box probe 7, D14:
+    re-sending is a partner's only way to follow an erasure). The key still
+    refuses another request."""
+    _, partner = await partner_for(database_url, client)
+    customer_id = await partner.new_customer()
+    fakes.matcher.enroll_reference(customer_id)
+    working_shred = fakes.matcher.shred
+
+    async def down(customer_id: str) -> int:
+        raise Unavailable("matching is unavailable")
+
+    erase = f"/api/identity/customers/{customer_id}/erase"
+    key = unique_name("erase")
+    fakes.matcher.shred = down  # type: ignore[method-assign]
+    try:
+        pending = await post_keyed(partner, erase, {"reason": "data_subject_request"}, key)
+    finally:
+        fakes.matcher.shred = working_shred  # type: ignore[method-assign]
+    assert pending.status_code == 200, pending.text
+    assert pending.json()["state"] == "ERASURE_STATE_IN_PROGRESS"
+    done = await post_keyed(partner, erase, {"reason": "data_subject_request"}, key)
+    assert done.status_code == 200, done.text
+    assert done.json()["state"] == "ERASURE_STATE_COMPLETED"
+    assert done.json()["erasureId"] == pending.json()["erasureId"]
+    assert done.json()["enrollmentsRetired"] == 1
+    assert len(await rows(kyc_tier.core, models.Erasure, customer_id=customer_id)) == 1
+    other = await partner.new_customer()
+    reused = await post_keyed(partner, f"/api/identity/customers/{other}/erase", {}, key)
+    assert_error(reused, 409, "IDEMPOTENCY_KEY_REUSED")
 
 
 async def test_a_retry_after_the_customers_erasure_is_410_and_creates_no_one(

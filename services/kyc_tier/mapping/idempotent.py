@@ -43,12 +43,13 @@ def _customer_of(request: Message, response: Message) -> str:
 
 
 def idempotent(
-    response_class: type[M], *, kept_after_erasure: bool = False
+    response_class: type[M], *, kept_after_erasure: bool = False, answers_current: bool = False
 ) -> Callable[[Method[M]], Method[M]]:
     """A servicer method answering `response_class` that honours
     `idempotency-key` metadata (its servicer's core has `idempotency`).
     `kept_after_erasure`: the response holds no personal data (an erasure's
-    receipt) and stays kept once its customer's erasure has begun."""
+    receipt) and stays kept once its customer's erasure has begun.
+    `answers_current`: a repeat answers the current state (`IdempotentRequests.run`)."""
 
     def decorate(method: Method[M]) -> Method[M]:
         @functools.wraps(method)
@@ -60,7 +61,7 @@ def idempotent(
 
             async def call() -> tuple[bytes, str]:
                 answered.append(await method(self, request, ctx))
-                return answered[0].SerializeToString(), _customer_of(request, answered[0])
+                return answered[-1].SerializeToString(), _customer_of(request, answered[-1])
 
             requests: IdempotentRequests = self.core.idempotency
             encoded = await requests.run(
@@ -70,8 +71,9 @@ def idempotent(
                 request.SerializeToString(deterministic=True),
                 call,
                 kept_after_erasure=kept_after_erasure,
+                answers_current=answers_current,
             )
-            return answered[0] if answered else response_class.FromString(encoded)
+            return answered[-1] if answered else response_class.FromString(encoded)
 
         return honouring
 
