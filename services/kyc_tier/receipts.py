@@ -12,7 +12,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from services.kyc_tier import models, records
-from services.kyc_tier.erasures import DESTROYS, STEPS, keys_destroyed, results, retired
+from services.kyc_tier.erasures import (
+    DESTROYS,
+    RETIRE,
+    STEPS,
+    keys_destroyed,
+    results,
+    retired,
+)
 
 # Regulated records (verification rows, audit log): 7 years.
 REGULATED_YEARS = 7
@@ -84,8 +91,13 @@ def receipt(session: Session, org_id: str, customer_id: str) -> ErasureResult:
             int(verifications or 0),
             years_after(newest or since, REGULATED_YEARS),
         ),
+        # Counted once matching has retired them (not before: an erasure a
+        # matching outage holds up does not know how many there are yet).
         Retained(
-            "face_enrollment_rows", f"retired, template unreadable; {basis}", retired(found), until
+            "face_enrollment_rows",
+            f"retired, template unreadable; {basis}",
+            retired(found) if RETIRE in found else None,
+            until,
         ),
         # Every entry about the customer is kept (ids and codes; the chain
         # redacts their evidence hashes on erasure). kyc-tier cannot count

@@ -272,6 +272,33 @@ async def test_an_erasure_whose_dependency_is_down_is_finished_by_the_worker(
     await assert_fully_erased(core, fakes, customer_id)
 
 
+async def test_an_erasure_held_up_before_matching_retired_does_not_count_the_references(
+    core: KycTierCore, fakes: KycFakes
+) -> None:
+    """Matching down before it retired the references: the receipt does not
+    claim a count of enrollment rows it does not know yet (black-box probe 7,
+    D14: `counted: true, count: 0` for a customer with an active reference);
+    once matching retired them, it counts them."""
+    org_id = await new_org(core)
+    customer_id = await onboarded(core, fakes, org_id)
+    working_retire = fakes.matcher.retire
+
+    async def down(*args: Any, **kwargs: Any) -> int:
+        raise Unavailable("matching is unavailable")
+
+    fakes.matcher.retire = down  # type: ignore[method-assign]
+    pending = await core.erasure.erase(org_id, customer_id, "")
+    assert pending.state == "in_progress"
+    rows_kept = {r.record: r for r in pending.retained}["face_enrollment_rows"]
+    assert (rows_kept.counted, rows_kept.count) == (False, None)
+
+    fakes.matcher.retire = working_retire  # type: ignore[method-assign]
+    done = await core.erasure.erase(org_id, customer_id, "")
+    assert done.state == "completed"
+    rows_kept = {r.record: r for r in done.retained}["face_enrollment_rows"]
+    assert (rows_kept.counted, rows_kept.count) == (True, 1)
+
+
 async def test_a_legal_hold_refuses_erasure(core: KycTierCore, fakes: KycFakes) -> None:
     org_id = await new_org(core)
     customer_id = await onboarded(core, fakes, org_id)
