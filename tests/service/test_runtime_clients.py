@@ -98,19 +98,19 @@ def _spec(name: str, prefix: str, servicers: Any) -> ServiceSpec[ServiceSettings
     )
 
 
-@pytest.fixture
-async def mesh_pair():
-    seen = Seen()
+async def _front_over_audit(
+    audit: audit_pb2_grpc.AuditServiceServicer, seen: Seen, env: dict[str, str] | None = None
+) -> tuple[Any, ClientFactory, Any]:
+    """An audit service answering with `audit`, and a front playing
+    matching's part, which kyc-tier calls: its Verify calls that audit,
+    signing as kyc-tier. (audit, the front's clients, the front)."""
     downstream = await start_service(
         _spec(
             "audit",
             "AUD",
-            lambda core, s: [
-                (audit_pb2_grpc.add_AuditServiceServicer_to_server, DownstreamAudit(seen))
-            ],
+            lambda core, s: [(audit_pb2_grpc.add_AuditServiceServicer_to_server, audit)],
         )
     )
-    # The front plays matching's part, which kyc-tier calls; it signs as kyc-tier.
     clients = ClientFactory(
         {"audit": downstream.address},
         ClientOptions(default_timeout_seconds=30),
@@ -124,6 +124,17 @@ async def mesh_pair():
                 (matching_pb2_grpc.add_MatchingServiceServicer_to_server, FlakyFront(seen, clients))
             ],
         ),
+        env,
+    )
+    return downstream, clients, front
+
+
+@pytest.fixture
+async def mesh_pair():
+    seen = Seen()
+    downstream, clients, front = await _front_over_audit(
+        DownstreamAudit(seen),
+        seen,
         # Deadlines of seconds, not fractions: a loaded CI machine must not run them out.
         {"FRONT_DEFAULT_DEADLINE_SECONDS": "20"},
     )
@@ -442,30 +453,7 @@ async def test_a_hung_dependency_is_named_and_its_caller_is_not_blamed() -> None
     reported as kyc-tier's timeout and opened the gateway's kyc-tier breaker,
     short-circuiting every kyc-tier route)."""
     hanging = HangingAudit()
-    audit = await start_service(
-        _spec(
-            "audit",
-            "AUD",
-            lambda core, s: [(audit_pb2_grpc.add_AuditServiceServicer_to_server, hanging)],
-        )
-    )
-    front_clients = ClientFactory(
-        {"audit": audit.address},
-        ClientOptions(default_timeout_seconds=30),
-        signer=signer("kyc-tier"),
-    )
-    front = await start_service(
-        _spec(
-            "matching",
-            "FRONT",
-            lambda core, s: [
-                (
-                    matching_pb2_grpc.add_MatchingServiceServicer_to_server,
-                    FlakyFront(Seen(), front_clients),
-                )
-            ],
-        )
-    )
+    audit, front_clients, front = await _front_over_audit(hanging, Seen())
     callers = ClientFactory(
         {"matching": front.address},
         ClientOptions(breaker_failure_threshold=1, breaker_reset_seconds=60),
