@@ -154,11 +154,9 @@ class IdempotentRequests:
         encoded response and the customer it is about ("" for none). A
         response `kept_after_erasure` holds no personal data (an erasure's
         receipt): it is kept though its customer's erasure has begun.
-        `answers_current`: the call is idempotent by itself and its answer
-        is a state that moves on (an erasure's progress): the same key and
-        request call it again and answer what it says now, instead of the
-        first answer (the key still refuses another request, and a second
-        call while the first runs)."""
+        `answers_current`: `call()` is idempotent by itself and answers a
+        state that moves on (an erasure's progress): a repeat calls it again
+        (the key still refuses another request and a concurrent one)."""
         key = valid_key(key)
         digest = request_digest(method, request)
         now = self.clock()
