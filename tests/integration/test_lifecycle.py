@@ -29,6 +29,7 @@ from services.kyc_tier import retention_overrides as overrides
 from services.kyc_tier.console_models import ConsoleChallenge, ConsoleSession, ConsoleUser
 from services.kyc_tier.retention import KycSweeper, readable
 from tests.integration.test_retention import NOW, ORG, add_bundle, add_customer, exists
+from tests.support import cli_errors
 
 pytestmark = pytest.mark.integration
 
@@ -283,7 +284,7 @@ def test_the_cli_refuses_an_audit_hold_reason_that_is_not_a_code(
 
     assert identity([*hold, "--database-url", database_url, "--keyring", str(keyring)]) == 2
 
-    [line] = capsys.readouterr().err.strip().splitlines()
+    [line] = cli_errors(capsys.readouterr().err)
     assert line.startswith("identity retention audit-hold: reason: must be a code")
     assert "Budi" not in line and reason not in line
     assert sequences(database) == []

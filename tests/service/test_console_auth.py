@@ -25,7 +25,7 @@ from services.kyc_tier import console_models, models
 from services.kyc_tier.bootstrap import build
 from services.kyc_tier.retention import KycSweeper
 from services.kyc_tier.service import SPEC
-from tests.support import kyc_tier_env, start_service, unique_name
+from tests.support import cli_errors, kyc_tier_env, start_service, unique_name
 from tests.support.gateway import (
     assert_documented,
     assert_error,
@@ -408,7 +408,7 @@ def test_cli_refuses_bad_users_in_one_line(database_url, capsys) -> None:
     assert create_user(database_url, org_id, "bad-email") == 2
     assert create_user(database_url, org_id, "ok@bank.example", password="short") == 2
     assert create_user(database_url, "org_missing", "ok2@bank.example") == 2
-    err = capsys.readouterr().err.strip().splitlines()
+    err = cli_errors(capsys.readouterr().err)
     assert len(err) == 3 and all(line.startswith("identity console-users create:") for line in err)
     assert Database  # the CLI opens and disposes its own database
 

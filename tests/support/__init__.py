@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
@@ -82,3 +83,13 @@ def channel(
 
 def unique_name(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:10]}"
+
+
+# A log line as the identity command writes it to stderr (structlog's console
+# renderer): in-process services a test runs beside the command log there too.
+_LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d+)? \[")
+
+
+def cli_errors(stderr: str) -> list[str]:
+    """What the identity command itself wrote to `stderr`: every line but log lines."""
+    return [line for line in stderr.strip().splitlines() if not _LOG_LINE.match(line)]
