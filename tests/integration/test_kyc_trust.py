@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -23,13 +24,14 @@ from identity_store.types import utcnow
 from services.kyc_tier import erasures, models
 from services.kyc_tier.bootstrap import KycTierCore
 from services.kyc_tier.customers import CustomerInput
-from services.kyc_tier.flows import erasure, step_up
+from services.kyc_tier.flows import erasure, replays, step_up
 from services.kyc_tier.flows.face import MatchRequest
 from services.kyc_tier.flows.ktp import KtpCaptureRequest
 from services.kyc_tier.flows.kyc import UpgradeRequest
 from services.kyc_tier.flows.step_up import StepUpRequest
 from services.kyc_tier.ports import Duplicate, KtpAssessment, KtpField
-from tests.support import unique_name
+from services.liveness.checks import ChallengePolicy
+from tests.support import cli_errors, unique_name
 from tests.support.kyc_fakes import (
     KycFakes,
     assert_audit_entries_acceptable,
@@ -413,7 +415,7 @@ async def test_the_cli_refuses_a_legal_hold_reason_the_route_refuses(
     status = await asyncio.to_thread(main, [*args, "--database-url", database_url])
 
     assert status == 2
-    [line] = capsys.readouterr().err.strip().splitlines()
+    [line] = cli_errors(capsys.readouterr().err)
     assert line.startswith("identity customers legal-hold: reason: must be")
     assert reason not in line
     (customer,) = await rows(core, models.Customer, customer_id=customer_id)
@@ -551,7 +553,11 @@ async def test_after_a_crash_a_retry_of_the_same_bundle_waits_then_completes_it(
 ) -> None:
     """The crash left the attempt started after liveness spent the nonce: while
     it may still be running, the same bundle is told to retry; once it cannot
-    be (two minutes), the retry resumes it and records one verification."""
+    be (IN_PROGRESS_FOR, 45 s: an assessment's calls end within 30 s), the
+    retry resumes it and records one verification, while the challenge it
+    answers still lives (black-box probe 7, D16: the bundle was locked out
+    for two minutes, as long as the challenge lived, so the first retry that
+    could resume met CHALLENGE_EXPIRED)."""
     async with fake_kyc_core(database_url, fakes) as first:
         org_id = await new_org(first)
         customer_id = await step_up_customer(first, fakes, org_id)
@@ -569,7 +575,8 @@ async def test_after_a_crash_a_retry_of_the_same_bundle_waits_then_completes_it(
             await first.step_up.step_up(org_id, request)
         assert (busy.value.code, busy.value.reason) == ("ABORTED", "CAPTURE_IN_PROGRESS")
 
-    later = timedelta(minutes=3)
+    later = replays.IN_PROGRESS_FOR + timedelta(seconds=5)
+    assert later < timedelta(seconds=ChallengePolicy().ttl_seconds)
     async with fake_kyc_core(database_url, fakes, clock=lambda: utcnow() + later) as restarted:
         result = await restarted.step_up.step_up(org_id, request)
         assert result.allow and not result.replayed
@@ -578,6 +585,36 @@ async def test_after_a_crash_a_retry_of_the_same_bundle_waits_then_completes_it(
         assert [v.kind for v in recorded] == ["nik_format", "step_up"]
         again = await restarted.step_up.step_up(org_id, request)
         assert again.replayed and again.verification_id == result.verification_id
+
+
+async def test_an_assessment_runs_under_a_capped_deadline(
+    core: KycTierCore, fakes: KycFakes
+) -> None:
+    """A call that allows the capture ten minutes still gives its assessment
+    at most ASSESS_FOR: the downstream calls end within it, so a started
+    attempt older than IN_PROGRESS_FOR cannot still be running."""
+    org_id = await new_org(core)
+    customer_id = await step_up_customer(core, fakes, org_id)
+    seen: list[float | None] = []
+    embed = fakes.embedder.embed
+
+    async def remembering(crops: object) -> Any:
+        bound = context.current()
+        seen.append(bound.time_remaining() if bound else None)
+        return await embed(crops)
+
+    fakes.embedder.embed = remembering  # type: ignore[method-assign]
+    bound = context.CallContext(request_id="req_capped", deadline=time.monotonic() + 600)
+    token = context.bind(bound)
+    try:
+        result = await core.step_up.step_up(org_id, step_up_request(customer_id))
+    finally:
+        context.reset(token)
+    assert result.allow
+    assert seen and all(
+        r is not None and 0 < r <= replays.ASSESS_FOR.total_seconds() for r in seen
+    ), seen
+    assert replays.ASSESS_FOR < replays.IN_PROGRESS_FOR
 
 
 async def test_a_live_request_is_not_swept(core: KycTierCore, fakes: KycFakes) -> None:

@@ -123,8 +123,9 @@ class CapturePipeline:
             return Captured(evidence, replays.decision_of(seen), subject, True)
         attempt_id = subject.attempt_id
         async with self.attempt(step, org_id, request.customer_id, attempt_id):
-            await prechecks.settle(checking, precheck, subject.resume)
-            assessment = await assess(subject, request)
+            with replays.assessing():
+                await prechecks.settle(checking, precheck, subject.resume)
+                assessment = await assess(subject, request)
         # A refusal now (the customer's erasure was requested meanwhile) or a
         # failure finishes the attempt too.
         async with self.attempt(step, org_id, request.customer_id, attempt_id):

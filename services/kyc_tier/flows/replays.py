@@ -13,9 +13,10 @@ capture route (KTP capture, face liveness, face match, step-up) runs through
   read-only protocol precheck, started beside the look-up, is dropped);
 - a verification with this nonce and anything else: refused, ALREADY_EXISTS
   / NONCE_REPLAYED (an attempt refused, audited);
-- an attempt with this nonce and digest still running (started under two
-  minutes ago), or one that finished while this request was on its way:
-  ABORTED / CAPTURE_IN_PROGRESS; retrying shortly gives the original;
+- an attempt with this nonce and digest still running (started under
+  `IN_PROGRESS_FOR`, 45 s, ago: an assessment's calls end within 30 s), or
+  one that finished while this request was on its way: ABORTED /
+  CAPTURE_IN_PROGRESS; retrying shortly gives the original;
 - for a step that is `one_at_a_time` (KTP capture, face liveness), any other
   capture of its kind for the customer still running: ABORTED /
   CAPTURE_IN_PROGRESS too (`refuse_concurrent`), with or without a nonce;
@@ -32,18 +33,45 @@ is in the bundle's digest), and refuses it for another (flows/step_up.py).
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import hashlib
+import time
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from identity_runtime import context as call_context
 from identity_runtime.errors import AlreadyExists, DomainError, invalid_field
 from services.kyc_tier import models, records
 from services.kyc_tier.flows.capture import Decision, ReplayKey, Step
 
+# How long an attempt's assessment may take: its calls' deadline is capped to
+# it (`assessing`), so a started attempt older than IN_PROGRESS_FOR is cut
+# short (a crash) and its retry resumes it, well within the life of the
+# challenge it answers (2 minutes), not after the challenge has expired.
+ASSESS_FOR = timedelta(seconds=30)
 # A started attempt younger than this is taken to be still running.
-IN_PROGRESS_FOR = timedelta(minutes=2)
+IN_PROGRESS_FOR = ASSESS_FOR + timedelta(seconds=15)
+
+
+@contextlib.contextmanager
+def assessing() -> Iterator[None]:
+    """The current call's deadline, no later than ASSESS_FOR from now."""
+    bound = call_context.current()
+    latest = time.monotonic() + ASSESS_FOR.total_seconds()
+    if bound is None or (bound.deadline is not None and bound.deadline <= latest):
+        yield
+        return
+    token = call_context.bind(dataclasses.replace(bound, deadline=latest))
+    try:
+        yield
+    finally:
+        call_context.reset(token)
+
+
 _CUT_SHORT = ("started", "interrupted")
 _FINAL_REFUSAL = "refused"
 
