@@ -19,6 +19,7 @@ from services.audit.migrations import HISTORY
 from services.audit.retention import AuditPurgeSweep
 from services.audit.settings import AuditSettings
 from services.audit.trail import AuditTrail
+from services.audit.verifier import ChainVerifier
 
 
 @dataclass(frozen=True)
@@ -31,8 +32,11 @@ class AuditOverrides(DatabaseAndClockOverrides):
 class AuditCore(StoredCore):
     trail: AuditTrail
     checkpoints: CheckpointWriter | None = None
+    verifier: ChainVerifier | None = None
 
     async def stop_work(self) -> None:
+        if self.verifier is not None:
+            await self.verifier.stop()
         await self.trail.appender.close()
         if self.checkpoints is not None:
             await self.checkpoints.close()
@@ -87,9 +91,21 @@ async def build(settings: AuditSettings, *, overrides: AuditOverrides | None = N
             purge.sweep, settings.retention_purge_interval_seconds, "audit-retention"
         )
         retention.start()
+    trail = AuditTrail(database, audit_log, appender)
+    verifier = None
+    if settings.verify_interval_seconds > 0:
+        signer = checkpoints
+        verifier = ChainVerifier(
+            trail,
+            settings.verify_interval_seconds,
+            settings.verify_full_interval_seconds,
+            signed_through=(lambda: signer.written_sequence) if signer is not None else None,
+        )
+        verifier.start()
     return AuditCore(
         database=database,
-        trail=AuditTrail(database, audit_log, appender),
+        trail=trail,
         checkpoints=checkpoints,
         retention=retention,
+        verifier=verifier,
     )

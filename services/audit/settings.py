@@ -15,6 +15,8 @@ from identity_runtime.settings import (
 )
 from services.audit.appender import DEFAULT_MAX_BATCH, DEFAULT_MAX_WAIT_SECONDS, DEFAULT_WRITERS
 from services.audit.checkpoints import DEFAULT_EVERY_ENTRIES, DEFAULT_EVERY_SECONDS
+from services.audit.verifier import DEFAULT_FULL_SECONDS as DEFAULT_VERIFY_FULL_SECONDS
+from services.audit.verifier import DEFAULT_INTERVAL_SECONDS as DEFAULT_VERIFY_INTERVAL_SECONDS
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -71,6 +73,19 @@ class AuditSettings(DatabaseSettings, ServiceSettings):
         "in the service (a CronJob runs it)",
     )
 
+    verify_interval_seconds: float = setting(
+        DEFAULT_VERIFY_INTERVAL_SECONDS,
+        "How often the service verifies its chain (entries appended since the last "
+        "pass; the first pass after start-up is a full one) and counts the result in "
+        "identity_audit_chain_verifications_total, which IdentityAuditChainBroken reads; "
+        "0 = never (the alert then cannot fire)",
+    )
+    verify_full_interval_seconds: float = setting(
+        DEFAULT_VERIFY_FULL_SECONDS,
+        "How often a verification pass re-reads the whole chain (an edit of an entry "
+        "already verified is found by the next full pass); 0 = every pass",
+    )
+
     def validate(self) -> list[tuple[str, str]]:
         problems = super().validate()
         problems += keyring_missing(self, "hmac_keyring", mesh.AUDIT.env_prefix)
@@ -86,6 +101,10 @@ class AuditSettings(DatabaseSettings, ServiceSettings):
             problems.append(("checkpoint_every_entries", "must be at least 1"))
         if self.retention_purge_interval_seconds < 0:
             problems.append(("retention_purge_interval_seconds", "must be 0 or more"))
+        if self.verify_interval_seconds < 0:
+            problems.append(("verify_interval_seconds", "must be 0 or more"))
+        if self.verify_full_interval_seconds < 0:
+            problems.append(("verify_full_interval_seconds", "must be 0 or more"))
         if not self.checkpoint_every_seconds > 0:
             problems.append(("checkpoint_every_seconds", "must be positive"))
         return problems

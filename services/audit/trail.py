@@ -5,12 +5,20 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import replace
 
 from identity_runtime import metrics
 from identity_runtime.errors import DomainError, invalid_field
 from identity_store.db import Database
 from services.audit.appender import GroupCommitAppender
-from services.audit.chain import Draft, Entry, VerifyReport, check_appender, validate_draft
+from services.audit.chain import (
+    TAIL_TRUNCATED,
+    Draft,
+    Entry,
+    VerifyReport,
+    check_appender,
+    validate_draft,
+)
 from services.audit.log import AuditLog, QueryFilter
 
 # Most entries one AppendBatch carries.
@@ -71,9 +79,20 @@ class AuditTrail:
                 yield entry
             after = batch[-1].sequence
 
-    async def verify(self, from_sequence: int) -> VerifyReport:
+    async def verify(self, from_sequence: int, *, reaches: int = 0) -> VerifyReport:
+        """Verify the chain from `from_sequence` and count the result.
+        `reaches`: a sequence known to have been committed (an earlier
+        verification got that far): a head behind it means the newest
+        entries were cut off and the head rewound (TAIL_TRUNCATED)."""
         if from_sequence < 0:
             raise invalid_field("from_sequence", "must not be negative")
         report = await asyncio.to_thread(self.log.verify, self.database.transaction, from_sequence)
+        if report.intact and report.last_sequence < reaches:
+            report = replace(
+                report,
+                intact=False,
+                first_bad_sequence=report.last_sequence + 1,
+                problem=TAIL_TRUNCATED,
+            )
         metrics.AUDIT_VERIFICATIONS.labels("intact" if report.intact else "broken").inc()
         return report
