@@ -46,6 +46,19 @@ OTHER_VARIABLES = (
         "(`--checkpoint-public-key` wins)",
     ),
     (
+        "IDENTITY_MIGRATE_LOCK_TIMEOUT",
+        "`identity migrate` on PostgreSQL (the chart's migrations Job sets it)",
+        "`5s`",
+        "`lock_timeout` of each migration: an `ALTER` that waits longer for a lock fails "
+        "instead of queueing every query behind it (docs/migrations.md)",
+    ),
+    (
+        "IDENTITY_MIGRATE_STATEMENT_TIMEOUT",
+        "`identity migrate` on PostgreSQL (the chart's migrations Job sets it)",
+        "`10min`",
+        "`statement_timeout` of each migration (docs/migrations.md)",
+    ),
+    (
         "IDENTITY_HOST",
         "`identity up`",
         "`127.0.0.1`",
