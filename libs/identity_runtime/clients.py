@@ -98,6 +98,9 @@ class CircuitBreaker:
         self.failures = 0
         self.opened_at: float | None = None
         self.trial_in_flight = False
+        # Times it went open from closed or half-open (a failed trial):
+        # identity_circuit_breaker_opens_total, which no scrape can miss.
+        self.opens = 0
         metrics.watch_breaker(self)
 
     @property
@@ -137,6 +140,8 @@ class CircuitBreaker:
         if code in _TRANSPORT_FAILURES and origin in ("", self.origin):
             self.failures += 1
             if self.failures >= self.failure_threshold or self.opened_at is not None:
+                if self.state != "open":
+                    self.opens += 1
                 self.opened_at = time.monotonic()
         else:
             self.failures = 0

@@ -31,7 +31,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram, start_http_server
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 # Seconds. 0.3, 1 and 3 are SLO thresholds (seed 003 M4: <300 ms edge, <1 s
@@ -199,6 +199,7 @@ BREAKER_STATES = {"closed": 0, "half-open": 1, "open": 2}
 
 class _Breaker(Protocol):
     name: str
+    opens: int
 
     @property
     def state(self) -> str: ...
@@ -244,6 +245,20 @@ class _LiveObjects(Collector):
         for target, value in sorted(worst.items()):
             state.add_metric([target], value)
         yield state
+        # A breaker re-opening every few seconds reads 1 (half-open) at any
+        # scrape that falls on a trial call; the count of openings misses none.
+        opens = CounterMetricFamily(
+            "identity_circuit_breaker_opens",
+            "Times the circuit breaker to each mesh service went open "
+            "(from closed, or from half-open after a failed trial)",
+            labels=["target"],
+        )
+        counts: dict[str, int] = {}
+        for breaker in breakers:
+            counts[breaker.name] = counts.get(breaker.name, 0) + breaker.opens
+        for target, count in sorted(counts.items()):
+            opens.add_metric([target], count)
+        yield opens
         in_use = GaugeMetricFamily(
             "identity_db_pool_connections_in_use",
             "Database connections checked out of the pool",

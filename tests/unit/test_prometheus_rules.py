@@ -111,8 +111,12 @@ def test_the_slos_have_page_and_ticket_burn_rate_alerts() -> None:
     assert all(severities == {"page", "ticket"} for severities in by_slo.values())
 
 
+# Series Prometheus writes itself for each scrape target (1 scraped, 0 failed).
+SCRAPE_SERIES = {"up"}
+
+
 def test_every_expression_reads_exported_metrics_or_recorded_rules() -> None:
-    known = metrics.exported_names() | recorded()
+    known = metrics.exported_names() | recorded() | SCRAPE_SERIES
     for path in RULE_FILES:
         for rule in rules(path):
             unknown = referenced_names(rule["expr"]) - known
@@ -195,8 +199,14 @@ def test_counters_paged_on_any_increase_are_exported_at_zero_from_the_start() ->
         "IdentityAuditChainBroken",
     } <= set(paging)
     samples = _fresh_exposition()
+    # Counters of live objects (a circuit breaker's openings) are exported at
+    # 0 by each object from its creation (tests/unit/test_circuit_breaker_opens.py).
+    per_object = {f"{f.name}_total" for f in metrics.LIVE.describe() if f.type == "counter"}
+    assert per_object == {"identity_circuit_breaker_opens_total"}
     for alert, selectors in paging.items():
         for name, matchers in selectors:
+            if name in per_object:
+                continue
             series = [s for s in samples if s.name == name]
             assert series, f"{alert}: {name} is not exported before its first increment"
             assert all(s.value == 0 for s in series), (name, series)
@@ -265,3 +275,32 @@ def test_runbooks_query_only_metrics_and_label_values_that_exist() -> None:
                 assert package_spelled == (label == "target"), f"{page.name}: {label}={value}"
             else:
                 assert value in allowed[label], f"{page.name}: {label}={value}"
+
+
+def test_the_target_down_alerts_watch_every_component_and_nothing_else() -> None:
+    """Black-box probe 7 (D12): a hung matching was not scraped, its own SLI
+    went empty and nothing paged. Every component the chart scrapes (job =
+    its name) is watched by `up`; other jobs of a shared Prometheus are not."""
+    from identity_runtime import mesh
+
+    components = {s.name for s in mesh.SERVICES} | {mesh.GATEWAY}
+    watching = [alert for alert in alerts() if "up" in referenced_names(alert["expr"])]
+    assert {alert["alert"] for alert in watching} == {
+        "IdentityComponentDown",
+        "IdentityScrapeTargetDown",
+    }
+    for alert in watching:
+        jobs = re.findall(r'up\{job=~"([^"]+)"\}', alert["expr"])
+        assert len(jobs) == 1, alert["alert"]
+        assert set(jobs[0].split("|")) == components, alert["alert"]
+    assert {a["labels"]["severity"] for a in watching} == {"page", "ticket"}
+
+
+def test_the_template_store_slo_is_measured_at_matchings_callers() -> None:
+    """Black-box probe 7 (D12): measured from matching's own counter, the
+    SLI was empty while matching was hung and no burn alert could fire."""
+    for path in RULE_FILES:
+        for rule in rules(path):
+            if rule.get("record", "").startswith("slo:template_store_availability:error_ratio"):
+                assert referenced_names(rule["expr"]) == {"identity_client_requests_total"}
+                assert rule["expr"].count('target="matching"') == 2, rule["record"]
