@@ -47,6 +47,10 @@ RESTART_BACKOFF_SECONDS = 0.5
 RESTART_BACKOFF_CAP_SECONDS = 30.0
 MAX_RESTARTS = 5
 STABLE_SECONDS = 60.0
+# A child that stops cleanly (exit 0: asked to, e.g. the rolling restarts of
+# the KEK rotation runbook) after running this long is restarted at once and
+# does not count towards the crash loop.
+CLEAN_STOP_AFTER_SECONDS = 5.0
 
 
 @dataclass
@@ -220,6 +224,11 @@ class Supervisor:
                 continue
             if child.restart_at is None:
                 code = child.process.returncode
+                if code == 0 and now - child.started_at >= CLEAN_STOP_AFTER_SECONDS:
+                    child.process = child.respawn()
+                    child.started_at = now
+                    self.say(f"{child.name} stopped cleanly; restarted (pid {child.process.pid})")
+                    continue
                 if child.restarts >= MAX_RESTARTS:
                     self.say(
                         f"{child.name} exited with code {code} after {child.restarts} "

@@ -89,6 +89,27 @@ def test_a_crash_loop_is_given_up_on_with_a_clear_message() -> None:
     assert len(spawner.started) == 1 + up.MAX_RESTARTS
 
 
+def test_a_clean_stop_is_restarted_at_once_and_not_counted_as_a_crash() -> None:
+    """An operator's rolling restart (SIGTERM, exit 0) of a child that ran a
+    while: restarted at once, the crash count unchanged (black-box probe 7:
+    three rolling restarts of the KEK runbook reached "restart 3 of at most
+    5"); a clean exit right after starting still counts."""
+    spawner, said = Spawner(), []
+    matching = child(spawner)
+    supervisor = Supervisor([matching], said.append)
+    now = 100.0
+    for _ in range(up.MAX_RESTARTS + 2):
+        now += up.CLEAN_STOP_AFTER_SECONDS
+        matching.process.die(0)
+        assert supervisor.check(now) is None
+        assert matching.process.poll() is None and matching.restart_at is None
+        assert matching.restarts == 0
+    assert said[-1] == f"matching stopped cleanly; restarted (pid {spawner.started[-1].pid})"
+    matching.process.die(0)  # at once: counted, with backoff
+    supervisor.check(now + 1)
+    assert matching.restart_at == now + 1 + up.RESTART_BACKOFF_SECONDS
+
+
 def test_a_child_that_stays_up_starts_a_fresh_count() -> None:
     spawner, said = Spawner(), []
     matching = child(spawner)
