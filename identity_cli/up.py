@@ -225,8 +225,7 @@ class Supervisor:
             if child.restart_at is None:
                 code = child.process.returncode
                 if code == 0 and now - child.started_at >= CLEAN_STOP_AFTER_SECONDS:
-                    child.process = child.respawn()
-                    child.started_at = now
+                    self._respawn(child, now)
                     self.say(f"{child.name} stopped cleanly; restarted (pid {child.process.pid})")
                     continue
                 if child.restarts >= MAX_RESTARTS:
@@ -242,12 +241,16 @@ class Supervisor:
                     f"(restart {child.restarts + 1} of at most {MAX_RESTARTS})"
                 )
             elif now >= child.restart_at:
-                child.process = child.respawn()
+                self._respawn(child, now)
                 child.restarts += 1
-                child.started_at = now
-                child.restart_at = None
                 self.say(f"{child.name} restarted (pid {child.process.pid})")
         return None
+
+    @staticmethod
+    def _respawn(child: Child, now: float) -> None:
+        child.process = child.respawn()
+        child.started_at = now
+        child.restart_at = None
 
 
 def _stop_all(children: list[Child]) -> None:

@@ -7,10 +7,13 @@ and the remaining deadline follow a request through the whole mesh.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
+import dataclasses
 import re
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -86,6 +89,22 @@ def bind(ctx: CallContext) -> contextvars.Token:
 
 def reset(token: contextvars.Token) -> None:
     _current.reset(token)
+
+
+@contextlib.contextmanager
+def deadline_within(seconds: float) -> Iterator[None]:
+    """The current call's deadline, no later than `seconds` from now, inside
+    the block (downstream calls inherit it); unchanged if already sooner."""
+    bound = _current.get()
+    latest = time.monotonic() + seconds
+    if bound is None or (bound.deadline is not None and bound.deadline <= latest):
+        yield
+        return
+    token = _current.set(dataclasses.replace(bound, deadline=latest))
+    try:
+        yield
+    finally:
+        _current.reset(token)
 
 
 def request_id() -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
@@ -85,11 +84,11 @@ def unique_name(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:10]}"
 
 
-# A log line as the identity command writes it to stderr (structlog's console
-# renderer): in-process services a test runs beside the command log there too.
-_LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d+)? \[")
-
-
 def cli_errors(stderr: str) -> list[str]:
-    """What the identity command itself wrote to `stderr`: every line but log lines."""
-    return [line for line in stderr.strip().splitlines() if not _LOG_LINE.match(line)]
+    """What the identity command itself wrote to `stderr`: its own lines
+    ("identity <command>: ...") and any traceback's first line, without the
+    log lines of in-process services a test runs beside it (whatever their
+    format: they log to stderr too)."""
+    return [
+        line for line in stderr.strip().splitlines() if line.startswith(("identity ", "Traceback"))
+    ]

@@ -53,7 +53,8 @@ async def scope(
         yield
     except DomainError as raised:
         if raised.code in OUTAGE_CODES:
-            # Without a started attempt nothing was consumed: a retry starts afresh.
+            # Interrupted, not refused: the retry of the same bundle resumes it.
+            # (Before an attempt started, nothing was consumed and nothing is written.)
             await interrupt(Reason(raised.reason, raised.message))
             raise
         error = await _erasure_race(store, org_id, customer_id, raised)

@@ -34,10 +34,7 @@ is in the bundle's digest), and refuses it for another (flows/step_up.py).
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import hashlib
-import time
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -57,19 +54,9 @@ ASSESS_FOR = timedelta(seconds=30)
 IN_PROGRESS_FOR = ASSESS_FOR + timedelta(seconds=15)
 
 
-@contextlib.contextmanager
-def assessing() -> Iterator[None]:
+def assessing() -> contextlib.AbstractContextManager[None]:
     """The current call's deadline, no later than ASSESS_FOR from now."""
-    bound = call_context.current()
-    latest = time.monotonic() + ASSESS_FOR.total_seconds()
-    if bound is None or (bound.deadline is not None and bound.deadline <= latest):
-        yield
-        return
-    token = call_context.bind(dataclasses.replace(bound, deadline=latest))
-    try:
-        yield
-    finally:
-        call_context.reset(token)
+    return call_context.deadline_within(ASSESS_FOR.total_seconds())
 
 
 _CUT_SHORT = ("started", "interrupted")
